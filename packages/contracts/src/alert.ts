@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { EventTypeSchema, Priority } from './taxonomy.ts';
+
+export const RuleRef = z.object({ id: z.string().min(1), version: z.number().int().positive() });
+export type RuleRef = z.infer<typeof RuleRef>;
+
+/** An alert raised by triage. Every alert explains itself (DESIGN §3.4). */
+export const Alert = z.object({
+  id: z.string().regex(/^alt_[0-9a-f]{32}$/),
+  residentId: z.string().min(1),
+  priority: Priority,
+  type: EventTypeSchema,
+  raisedAt: z.iso.datetime({ offset: true }),
+  rule: RuleRef,
+  /** Event ids that caused it. */
+  evidence: z.array(z.string()).min(1),
+  thresholds: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  /** One line an operator can read. */
+  reason: z.string().min(1),
+  /** The evidence arrived later than the rule's lateness bound. */
+  late: z.boolean(),
+  testMode: z.boolean(),
+  deviceSerial: z.string().optional(),
+});
+export type Alert = z.infer<typeof Alert>;

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { Alert } from './alert.ts';
+import { CaseEvent } from './case.ts';
+import { DeadLetter } from './deadletter.ts';
+import { DeviceAck, DeviceConfig, DeviceEventPayload, DeviceStatus } from './device.ts';
+import { TelecareEvent } from './envelope.ts';
+import { TAXONOMY } from './taxonomy.ts';
+
+const schema = (type: z.ZodType) => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(type, {
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return rest;
+};
+
+/**
+ * The AsyncAPI 3 document of the platform's message contracts, generated from the zod schemas
+ * so that it cannot drift from the code. `pnpm asyncapi` writes it to `asyncapi.json`.
+ */
+export function asyncApiDocument(): Record<string, unknown> {
+  const taxonomy = Object.entries(TAXONOMY).map(([type, info]) => ({ type, ...info }));
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'Telecare event pipeline',
+      version: '1.0.0',
+      description:
+        'Device MQTT contract (v1) and the internal NATS JetStream streams. Event types and their default priorities are listed under x-taxonomy.',
+      'x-taxonomy': taxonomy,
+    },
+    servers: {
+      mosquitto: {
+        host: 'localhost:1883',
+        protocol: 'mqtt',
+        protocolVersion: '5',
+        description: 'Device broker',
+      },
+      nats: {
+        host: 'localhost:4222',
+        protocol: 'nats',
+        description: 'NATS JetStream, the durable log between services',
+      },
+    },
+    channels: {
+      deviceEvents: {
+        address: 'telecare/v1/devices/{serial}/events',
+        parameters: { serial: { description: 'Device serial' } },
+        servers: [{ $ref: '#/servers/mosquitto' }],
+        messages: { deviceEvent: { $ref: '#/components/messages/deviceEvent' } },
+      },
+      deviceAck: {
+        address: 'telecare/v1/devices/{serial}/ack',
+        parameters: { serial: { description: 'Device serial' } },
+        servers: [{ $ref: '#/servers/mosquitto' }],
+        messages: { deviceAck: { $ref: '#/components/messages/deviceAck' } },
+      },
+      deviceStatus: {
+        address: 'telecare/v1/devices/{serial}/status',
+        parameters: { serial: { description: 'Device serial' } },
+        servers: [{ $ref: '#/servers/mosquitto' }],
+        messages: { deviceStatus: { $ref: '#/components/messages/deviceStatus' } },
+      },
+      deviceConfig: {
+        address: 'telecare/v1/devices/{serial}/config',
+        parameters: { serial: { description: 'Device serial' } },
+        servers: [{ $ref: '#/servers/mosquitto' }],
+        messages: { deviceConfig: { $ref: '#/components/messages/deviceConfig' } },
+      },
+      events: {
+        address: 'telecare.events.{partition}.{type}',
+        description: 'Stream EVENTS. One partition per resident (FNV-1a of the resident id).',
+        parameters: {
+          partition: { description: 'Partition number' },
+          type: { description: 'Taxonomy type' },
+        },
+        servers: [{ $ref: '#/servers/nats' }],
+        messages: { event: { $ref: '#/components/messages/event' } },
+      },
+      alerts: {
+        address: 'telecare.alerts.{priority}.{residentId}',
+        description: 'Stream ALERTS. Priority is p1…p5.',
+        parameters: {
+          priority: { enum: ['p1', 'p2', 'p3', 'p4', 'p5'] },
+          residentId: { description: 'Resident id' },
+        },
+        servers: [{ $ref: '#/servers/nats' }],
+        messages: { alert: { $ref: '#/components/messages/alert' } },
+      },
+      cases: {
+        address: 'telecare.cases.{caseId}',
+        description: 'Stream CASES: every append-only case event.',
+        parameters: { caseId: { description: 'Case id' } },
+        servers: [{ $ref: '#/servers/nats' }],
+        messages: { caseEvent: { $ref: '#/components/messages/caseEvent' } },
+      },
+      deadletter: {
+        address: 'telecare.deadletter.{service}.{reason}',
+        description: 'Stream DEADLETTER: refused input with its raw bytes.',
+        parameters: {
+          service: { description: 'Refusing service' },
+          reason: { description: 'Reject reason' },
+        },
+        servers: [{ $ref: '#/servers/nats' }],
+        messages: { deadLetter: { $ref: '#/components/messages/deadLetter' } },
+      },
+    },
+    operations: {
+      sendDeviceEvent: { action: 'receive', channel: { $ref: '#/channels/deviceEvents' } },
+      ackDevice: { action: 'send', channel: { $ref: '#/channels/deviceAck' } },
+      receiveDeviceStatus: { action: 'receive', channel: { $ref: '#/channels/deviceStatus' } },
+      sendDeviceConfig: { action: 'send', channel: { $ref: '#/channels/deviceConfig' } },
+      publishEvent: { action: 'send', channel: { $ref: '#/channels/events' } },
+      publishAlert: { action: 'send', channel: { $ref: '#/channels/alerts' } },
+      publishCaseEvent: { action: 'send', channel: { $ref: '#/channels/cases' } },
+      publishDeadLetter: { action: 'send', channel: { $ref: '#/channels/deadletter' } },
+    },
+    components: {
+      messages: {
+        deviceEvent: { contentType: 'application/json', payload: schema(DeviceEventPayload) },
+        deviceAck: { contentType: 'application/json', payload: schema(DeviceAck) },
+        deviceStatus: { contentType: 'text/plain', payload: schema(DeviceStatus) },
+        deviceConfig: { contentType: 'application/json', payload: schema(DeviceConfig) },
+        event: { contentType: 'application/cloudevents+json', payload: schema(TelecareEvent) },
+        alert: { contentType: 'application/json', payload: schema(Alert) },
+        caseEvent: { contentType: 'application/json', payload: schema(CaseEvent) },
+        deadLetter: { contentType: 'application/json', payload: schema(DeadLetter) },
+      },
+    },
+  };
+}

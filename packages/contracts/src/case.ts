@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { RuleRef } from './alert.ts';
+import { EventTypeSchema, Priority } from './taxonomy.ts';
+
+export const CaseState = z.enum(['queued', 'offered', 'accepted', 'on_hold', 'resolved', 'closed']);
+export type CaseState = z.infer<typeof CaseState>;
+
+export const OUTCOMES = [
+  'false-alarm',
+  'reassurance-given',
+  'responder-visit',
+  'ambulance',
+  'fire-service',
+  'admitted-to-hospital',
+  'technical-resolved',
+  'no-action-needed',
+] as const;
+export const Outcome = z.enum(OUTCOMES);
+export type Outcome = z.infer<typeof Outcome>;
+
+/** Why a case exists: one entry per alert that opened or joined it. */
+export const Because = z.object({
+  alertId: z.string(),
+  rule: RuleRef,
+  reason: z.string(),
+  evidence: z.array(z.string()),
+  thresholds: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+  late: z.boolean(),
+});
+export type Because = z.infer<typeof Because>;
+
+const Time = z.iso.datetime({ offset: true });
+
+/** A helpline case as the API lists it (DESIGN §4). */
+export const Case = z.object({
+  id: z.string().regex(/^case_/),
+  residentId: z.string(),
+  priority: Priority,
+  type: EventTypeSchema,
+  state: CaseState,
+  raisedAt: Time,
+  acceptedAt: Time.nullable(),
+  resolvedAt: Time.nullable(),
+  outcome: Outcome.nullable(),
+  alertIds: z.array(z.string()).min(1),
+  because: z.array(Because).min(1),
+});
+export type Case = z.infer<typeof Case>;
+
+/** One append-only change to a case, published to CASES. */
+export const CaseEvent = z.object({
+  id: z.string(),
+  caseId: z.string(),
+  at: Time,
+  actor: z.string(),
+  kind: z.enum(['opened', 'alert-joined', 'offered', 'accepted', 'held', 'resolved', 'closed', 'note']),
+  data: z.record(z.string(), z.unknown()),
+});
+export type CaseEvent = z.infer<typeof CaseEvent>;

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  Alert,
+  asyncApiDocument,
+  DeviceEventPayload,
+  EVENT_TYPES,
+  eventIdFor,
+  names,
+  partitionOf,
+  TAXONOMY,
+} from './index.ts';
+
+describe('AsyncAPI document', () => {
+  const doc = asyncApiDocument();
+  const text = JSON.stringify(doc);
+
+  it('lists every taxonomy event type in the event schemas and the taxonomy', () => {
+    const payload = (
+      doc.components as {
+        messages: Record<string, { payload: { properties: { type: { enum: string[] } } } }>;
+      }
+    ).messages;
+    const eventEnum = payload.event?.payload.properties.type.enum ?? [];
+    for (const type of EVENT_TYPES) {
+      expect(eventEnum, type).toContain(type);
+      expect(text).toContain(`"type":"${type}"`);
+    }
+  });
+
+  it('is AsyncAPI 3 and the committed asyncapi.json is up to date (run `pnpm asyncapi`)', () => {
+    expect(doc.asyncapi).toBe('3.0.0');
+    const committed = JSON.parse(readFileSync(new URL('../asyncapi.json', import.meta.url), 'utf8'));
+    expect(committed).toEqual(JSON.parse(text));
+  });
+});
+
+describe('device payload', () => {
+  const ok = { id: 'press-0001', type: 'pendant.pressed', at: '2026-11-22T10:00:00Z' };
+
+  it('accepts a pendant press and defaults data', () => {
+    expect(DeviceEventPayload.parse(ok)).toEqual({ ...ok, data: {} });
+  });
+
+  it('refuses derived types, short ids, bad times and bad type data', () => {
+    expect(DeviceEventPayload.safeParse({ ...ok, type: 'supervision.lost' }).success).toBe(false);
+    expect(DeviceEventPayload.safeParse({ ...ok, id: 'short' }).success).toBe(false);
+    expect(DeviceEventPayload.safeParse({ ...ok, at: 'yesterday' }).success).toBe(false);
+    const bad = DeviceEventPayload.safeParse({ ...ok, type: 'temperature', data: { celsius: 'warm' } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['data', 'celsius']);
+  });
+});
+
+describe('names', () => {
+  it('gives the DESIGN names for the default namespace', () => {
+    const n = names();
+    expect(n.streams.events).toBe('EVENTS');
+    expect(n.subjects.event(3, 'pendant.pressed')).toBe('telecare.events.3.pendant.pressed');
+    expect(n.subjects.alert(1, 'res_abc')).toBe('telecare.alerts.p1.res_abc');
+    expect(n.mqtt.events('PX-1')).toBe('telecare/v1/devices/PX-1/events');
+    expect(n.mqtt.serialOf('telecare/v1/devices/PX-1/events')).toBe('PX-1');
+    expect(n.mqtt.serialOf('other/v1/devices/PX-1/events')).toBeUndefined();
+    expect(n.schema('helpline')).toBe('helpline');
+  });
+
+  it('prefixes every name for another namespace and refuses unsafe ones', () => {
+    const n = names('t_abc');
+    expect(n.streams.alerts).toBe('T_ABC_ALERTS');
+    expect(n.subjects.allEvents).toBe('t_abc.events.>');
+    expect(n.schema('registry')).toBe('t_abc_registry');
+    expect(() => names('Bad Name')).toThrow(RangeError);
+  });
+});
+
+describe('ids and partitions', () => {
+  it('derives the same event id for the same serial and device id only', () => {
+    expect(eventIdFor('PX-1', 'press-0001')).toBe(eventIdFor('PX-1', 'press-0001'));
+    expect(eventIdFor('PX-1', 'press-0001')).not.toBe(eventIdFor('PX-2', 'press-0001'));
+    expect(eventIdFor('PX-1', 'press-0001')).toMatch(/^evt_[0-9a-f]{32}$/);
+  });
+
+  it('spreads residents over partitions', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) seen.add(partitionOf(`res_${i}`, 8));
+    expect(seen.size).toBe(8);
+    expect(partitionOf('res_1', 8)).toBe(partitionOf('res_1', 8));
+  });
+
+  it('has a priority for every type', () => {
+    for (const info of Object.values(TAXONOMY)) expect([1, 2, 3, 4, 5]).toContain(info.priority);
+    expect(Alert.shape.priority.safeParse(6).success).toBe(false);
+  });
+});

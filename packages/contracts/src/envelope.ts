@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { Serial } from './device.ts';
+import { EventTypeSchema } from './taxonomy.ts';
+
+/**
+ * The internal event: CloudEvents 1.0, structured JSON mode. Extension attributes are
+ * lower-case per the spec. Carries ids only — no names.
+ */
+export const TelecareEvent = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string().regex(/^evt_[0-9a-f]{32}$/),
+  /** URI-reference of the producer, e.g. `/gateway-mqtt`. */
+  source: z.string().min(1),
+  type: EventTypeSchema,
+  /** The device serial. */
+  subject: Serial,
+  /** Event time, as the device reported it. */
+  time: z.iso.datetime({ offset: true }),
+  datacontenttype: z.literal('application/json'),
+  residentid: z.string().min(1),
+  devicekind: z.string().min(1),
+  deviceeventid: z.string().min(1),
+  partition: z.number().int().nonnegative(),
+  /** When the platform received it. */
+  receivedat: z.iso.datetime({ offset: true }),
+  testmode: z.boolean(),
+  seq: z.number().int().nonnegative().optional(),
+  location: z.string().optional(),
+  postcodedistrict: z.string().optional(),
+  /** Provenance: the source protocol code (Contact ID `1101`, SIA `QA`…) when mapped. */
+  sourcecode: z.string().optional(),
+  traceparent: z.string().optional(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type TelecareEvent = z.infer<typeof TelecareEvent>;

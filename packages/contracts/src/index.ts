@@ -1,0 +1,41 @@
+export { Alert, RuleRef } from './alert.ts';
+export { asyncApiDocument } from './asyncapi.ts';
+export { Because, Case, CaseEvent, CaseState, OUTCOMES, Outcome } from './case.ts';
+export { DeadLetter, RejectReason } from './deadletter.ts';
+export {
+  DeviceAck,
+  DeviceConfig,
+  DeviceEventPayload,
+  DeviceMapEntry,
+  DeviceProtocol,
+  DeviceState,
+  DeviceStatus,
+  EVENT_DATA_SCHEMAS,
+  Serial,
+} from './device.ts';
+export { TelecareEvent } from './envelope.ts';
+export { alertIdFor, eventIdFor, type IdKind, idPattern, newId } from './ids.ts';
+export {
+  DEFAULT_NAMESPACE,
+  type DeviceTopics,
+  deviceTopics,
+  NAMESPACE_PATTERN,
+  type Names,
+  names,
+  partitionOf,
+} from './names.ts';
+export {
+  DEVICE_EVENT_TYPES,
+  DEVICE_KINDS,
+  DeviceEventTypeSchema,
+  DeviceKind,
+  defaultPriority,
+  EVENT_TYPES,
+  type EventCategory,
+  type EventType,
+  type EventTypeInfo,
+  EventTypeSchema,
+  isEventType,
+  Priority,
+  TAXONOMY,
+} from './taxonomy.ts';

@@ -1,0 +1,114 @@
+import type { Priority } from './taxonomy.ts';
+
+/**
+ * Every broker name the platform uses, derived from one namespace so that a test (or a second
+ * deployment on the same servers) never collides with another. The default namespace
+ * `telecare` gives the names in DESIGN §2 (streams EVENTS, ALERTS…, subjects `telecare.…`).
+ */
+export const DEFAULT_NAMESPACE = 'telecare';
+export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]{0,30}$/;
+
+export interface Names {
+  readonly namespace: string;
+  readonly streams: {
+    readonly events: string;
+    readonly alerts: string;
+    readonly cases: string;
+    readonly deadletter: string;
+  };
+  readonly subjects: {
+    event(partition: number, type: string): string;
+    eventsOfPartition(partition: number): string;
+    readonly allEvents: string;
+    alert(priority: Priority, residentId: string): string;
+    readonly allAlerts: string;
+    caseEvent(caseId: string): string;
+    readonly allCases: string;
+    deadletter(service: string, reason: string): string;
+    readonly allDeadletters: string;
+  };
+  readonly kv: { readonly deviceMap: string };
+  /** PostgreSQL schema owned by a service. */
+  schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
+  readonly redisPrefix: string;
+  readonly mqtt: DeviceTopics;
+}
+
+export interface DeviceTopics {
+  readonly root: string;
+  events(serial: string): string;
+  ack(serial: string): string;
+  status(serial: string): string;
+  config(serial: string): string;
+  /** Subscription filter for every device's events. */
+  readonly allEvents: string;
+  readonly allStatus: string;
+  /** The serial in a device topic, or undefined if the topic is not one of ours. */
+  serialOf(topic: string): string | undefined;
+}
+
+export function deviceTopics(namespace: string = DEFAULT_NAMESPACE): DeviceTopics {
+  const root = `${namespace}/v1/devices`;
+  return {
+    root,
+    events: (serial) => `${root}/${serial}/events`,
+    ack: (serial) => `${root}/${serial}/ack`,
+    status: (serial) => `${root}/${serial}/status`,
+    config: (serial) => `${root}/${serial}/config`,
+    allEvents: `${root}/+/events`,
+    allStatus: `${root}/+/status`,
+    serialOf(topic) {
+      if (!topic.startsWith(`${root}/`)) return undefined;
+      const rest = topic.slice(root.length + 1).split('/');
+      return rest.length === 2 && rest[0] ? rest[0] : undefined;
+    },
+  };
+}
+
+const token = (value: string): string => value.replace(/[^A-Za-z0-9_-]/g, '_');
+
+export function names(namespace: string = DEFAULT_NAMESPACE): Names {
+  if (!NAMESPACE_PATTERN.test(namespace)) {
+    throw new RangeError(`namespace must match ${NAMESPACE_PATTERN}: ${JSON.stringify(namespace)}`);
+  }
+  const isDefault = namespace === DEFAULT_NAMESPACE;
+  const stream = (base: string) => (isDefault ? base : `${namespace.toUpperCase()}_${base}`);
+  const ns = namespace;
+  return {
+    namespace,
+    streams: {
+      events: stream('EVENTS'),
+      alerts: stream('ALERTS'),
+      cases: stream('CASES'),
+      deadletter: stream('DEADLETTER'),
+    },
+    subjects: {
+      event: (partition, type) => `${ns}.events.${partition}.${type}`,
+      eventsOfPartition: (partition) => `${ns}.events.${partition}.>`,
+      allEvents: `${ns}.events.>`,
+      alert: (priority, residentId) => `${ns}.alerts.p${priority}.${token(residentId)}`,
+      allAlerts: `${ns}.alerts.>`,
+      caseEvent: (caseId) => `${ns}.cases.${token(caseId)}`,
+      allCases: `${ns}.cases.>`,
+      deadletter: (service, reason) => `${ns}.deadletter.${token(service)}.${token(reason)}`,
+      allDeadletters: `${ns}.deadletter.>`,
+    },
+    kv: { deviceMap: isDefault ? 'device-map' : `${ns}-device-map` },
+    schema: (service) => (isDefault ? service : `${ns}_${service}`),
+    redisPrefix: `${ns}:`,
+    mqtt: deviceTopics(namespace),
+  };
+}
+
+/**
+ * The partition of a resident: FNV-1a of the id, modulo the partition count. Gateways and
+ * triage agree on it, so one resident's events stay in order on one partition.
+ */
+export function partitionOf(residentId: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < residentId.length; i++) {
+    h ^= residentId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}

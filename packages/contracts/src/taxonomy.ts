@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/** 1 life-critical … 5 record only (DESIGN §4). */
+export const Priority = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5)]);
+export type Priority = z.infer<typeof Priority>;
+
+export type EventCategory = 'alarm' | 'wellbeing' | 'technical' | 'maintenance' | 'record';
+
+export interface EventTypeInfo {
+  readonly priority: Priority;
+  readonly category: EventCategory;
+  /** Raised by triage from other events (never sent by a device). */
+  readonly derived: boolean;
+  /** The alarm type this event clears, for restores and cancels. */
+  readonly restores?: string;
+  readonly description: string;
+}
+
+const t = (
+  priority: Priority,
+  category: EventCategory,
+  description: string,
+  extra: { derived?: boolean; restores?: string } = {},
+): EventTypeInfo => ({ priority, category, description, derived: extra.derived ?? false, ...extra });
+
+/**
+ * The canonical taxonomy. Every event on the platform has one of these types; Contact ID and
+ * SIA codes map onto them with their source code kept as provenance.
+ */
+export const TAXONOMY = {
+  // P1 life-critical
+  'pendant.pressed': t(1, 'alarm', 'Lifeline pendant pressed'),
+  'pullcord.pulled': t(1, 'alarm', 'Pull-cord pulled'),
+  'fall.detected': t(1, 'alarm', 'Fall detector triggered'),
+  'smoke.detected': t(1, 'alarm', 'Smoke detected'),
+  'heat.detected': t(1, 'alarm', 'Heat rise detected'),
+  'co.detected': t(1, 'alarm', 'Carbon monoxide detected'),
+  'gas.detected': t(1, 'alarm', 'Natural gas detected'),
+  'epilepsy.seizure': t(1, 'alarm', 'Epilepsy sensor detected a seizure'),
+  // P2 urgent wellbeing
+  'flood.detected': t(2, 'wellbeing', 'Flood detected'),
+  'door.exit-at-night': t(2, 'wellbeing', 'Property exit at night', { derived: true }),
+  'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', { derived: true }),
+  'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', { derived: true }),
+  'bed.not-returned': t(2, 'wellbeing', 'Out of bed at night and not back', { derived: true }),
+  'chair.too-long': t(2, 'wellbeing', 'Chair occupied too long', { derived: true }),
+  'temperature.low': t(2, 'wellbeing', 'Home too cold', { derived: true }),
+  'temperature.high': t(2, 'wellbeing', 'Home too hot', { derived: true }),
+  'medication.missed': t(2, 'wellbeing', 'Medication not taken'),
+  'carer.no-show': t(2, 'wellbeing', 'Carer did not arrive', { derived: true }),
+  'enuresis.detected': t(2, 'wellbeing', 'Enuresis sensor wet'),
+  'bogus-caller.pressed': t(2, 'wellbeing', 'Bogus caller button pressed'),
+  // P3 technical, urgent
+  'mains.lost': t(3, 'technical', 'Mains power lost'),
+  'line.fault': t(3, 'technical', 'Communication line fault'),
+  'rf.jammed': t(3, 'technical', 'Radio jamming detected'),
+  'supervision.lost': t(3, 'technical', 'No heartbeat within the supervision interval', { derived: true }),
+  'device.tamper': t(3, 'technical', 'Device tampered with'),
+  'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true }),
+  // P4 maintenance
+  'battery.low': t(4, 'maintenance', 'Battery low'),
+  // P5 record only
+  heartbeat: t(5, 'record', 'Periodic heartbeat'),
+  'test.manual': t(5, 'record', 'Manual test call'),
+  'test.periodic': t(5, 'record', 'Periodic test call'),
+  motion: t(5, 'record', 'Movement seen'),
+  temperature: t(5, 'record', 'Temperature reading'),
+  'door.opened': t(5, 'record', 'Door opened'),
+  'door.closed': t(5, 'record', 'Door closed'),
+  'bed.occupied': t(5, 'record', 'Bed occupied'),
+  'bed.vacated': t(5, 'record', 'Bed vacated'),
+  'chair.occupied': t(5, 'record', 'Chair occupied'),
+  'chair.vacated': t(5, 'record', 'Chair vacated'),
+  'medication.taken': t(5, 'record', 'Medication taken'),
+  'medication.due': t(5, 'record', 'Medication dose due'),
+  'carer.arrived': t(5, 'record', 'Carer arrived'),
+  'carer.left': t(5, 'record', 'Carer left'),
+  'device.online': t(5, 'record', 'Device connected'),
+  'device.offline': t(5, 'record', 'Device disconnected'),
+  'alarm.cancelled': t(5, 'record', 'Resident cancelled the alarm', { restores: 'pendant.pressed' }),
+  'smoke.restored': t(5, 'record', 'Smoke cleared', { restores: 'smoke.detected' }),
+  'heat.restored': t(5, 'record', 'Heat cleared', { restores: 'heat.detected' }),
+  'co.restored': t(5, 'record', 'Carbon monoxide cleared', { restores: 'co.detected' }),
+  'gas.restored': t(5, 'record', 'Gas cleared', { restores: 'gas.detected' }),
+  'flood.restored': t(5, 'record', 'Flood cleared', { restores: 'flood.detected' }),
+  'mains.restored': t(5, 'record', 'Mains power restored', { restores: 'mains.lost' }),
+  'line.restored': t(5, 'record', 'Communication line restored', { restores: 'line.fault' }),
+  'rf.restored': t(5, 'record', 'Radio jamming ended', { restores: 'rf.jammed' }),
+  'tamper.restored': t(5, 'record', 'Tamper cleared', { restores: 'device.tamper' }),
+  'battery.restored': t(5, 'record', 'Battery replaced', { restores: 'battery.low' }),
+  'supervision.restored': t(5, 'record', 'Heartbeat resumed', {
+    restores: 'supervision.lost',
+    derived: true,
+  }),
+} as const satisfies Record<string, EventTypeInfo>;
+
+export type EventType = keyof typeof TAXONOMY;
+export const EVENT_TYPES = Object.keys(TAXONOMY) as EventType[];
+export const EventTypeSchema = z.enum(EVENT_TYPES as [EventType, ...EventType[]]);
+
+/** Types a device or disperser may send (derived types are raised by triage only). */
+export const DEVICE_EVENT_TYPES = EVENT_TYPES.filter((type) => !TAXONOMY[type].derived);
+export const DeviceEventTypeSchema = z.enum(DEVICE_EVENT_TYPES as [EventType, ...EventType[]]);
+
+export function isEventType(value: string): value is EventType {
+  return Object.hasOwn(TAXONOMY, value);
+}
+
+export function defaultPriority(type: EventType): Priority {
+  return TAXONOMY[type].priority;
+}
+
+/** The hardware kinds the registry knows. */
+export const DEVICE_KINDS = [
+  'pendant',
+  'pullcord',
+  'fall-detector',
+  'smoke-detector',
+  'heat-detector',
+  'co-detector',
+  'gas-detector',
+  'flood-detector',
+  'temperature-sensor',
+  'door-contact',
+  'pir',
+  'bed-sensor',
+  'chair-sensor',
+  'medication-dispenser',
+  'epilepsy-sensor',
+  'enuresis-sensor',
+  'bogus-caller-button',
+  'home-unit',
+] as const;
+export const DeviceKind = z.enum(DEVICE_KINDS);
+export type DeviceKind = z.infer<typeof DeviceKind>;

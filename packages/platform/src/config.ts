@@ -1,0 +1,49 @@
+import { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from '@telecare/contracts';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const url = (protocols: readonly string[], fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL with scheme ${protocols.join(' or ')}`,
+    );
+
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** Environment names shared by every service (DESIGN §4, Configuration). */
+export const commonEnv = {
+  NATS_URL: url(['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  MQTT_URL: url(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'mqtt://127.0.0.1:1883'),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/telecare'),
+  TELECARE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN).default(DEFAULT_NAMESPACE),
+  TELECARE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
+  /** Number of EVENTS partitions; gateways and triage must agree. */
+  TELECARE_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
+} as const;
+
+/**
+ * Parses the environment with the service's one schema. On failure, throws a ConfigError whose
+ * message lists every problem, one per line, by variable name.
+ */
+export function loadConfig<S extends z.ZodRawShape>(
+  service: string,
+  shape: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<z.ZodObject<S>> {
+  const result = z.object(shape).safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+  throw new ConfigError(service, problems);
+}

@@ -1,0 +1,37 @@
+/**
+ * Errors say whether to retry. A handler that catches one of these knows what to do next:
+ * a `PoisonMessageError` is terminated and dead-lettered; a `TransientError` is retried with backoff.
+ */
+export abstract class TelecareError extends Error {
+  abstract readonly retryable: boolean;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.context = Object.freeze({ ...options.context });
+  }
+}
+
+/** A message that will never succeed: refuse it, dead-letter it, move on. */
+export class PoisonMessageError extends TelecareError {
+  readonly retryable = false;
+}
+
+/** A dependency was briefly unavailable: retry later. */
+export class TransientError extends TelecareError {
+  readonly retryable = true;
+}
+
+/** The environment is not valid; the process cannot start. */
+export class ConfigError extends TelecareError {
+  readonly retryable = false;
+  readonly problems: readonly string[];
+
+  constructor(service: string, problems: readonly string[]) {
+    super(`${service}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      context: { service },
+    });
+    this.problems = problems;
+  }
+}

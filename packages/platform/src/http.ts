@@ -1,0 +1,74 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+
+export type { FastifyInstance, FastifyReply, FastifyRequest };
+
+export type ReadinessCheck = () => Promise<boolean> | boolean;
+
+/**
+ * The HTTP server every service runs: `/healthz` (alive), `/readyz` (connected to what it needs),
+ * `/metrics` (Prometheus). Services add their own routes before `listen`.
+ */
+export function createHttpServer(options: {
+  logger: Logger;
+  metrics: Registry;
+  readiness: Record<string, ReadinessCheck>;
+}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1_048_576,
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks: Record<string, boolean> = {};
+    for (const [name, check] of Object.entries(options.readiness)) {
+      try {
+        checks[name] = await check();
+      } catch {
+        checks[name] = false;
+      }
+    }
+    const ready = Object.values(checks).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics()),
+  );
+  return app;
+}
+
+/** A Prometheus registry with the process defaults, labelled with the service name. */
+export function createMetrics(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+const same = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/**
+ * A preHandler that admits `Authorization: Bearer <token>` for the admin token. Issue-specific
+ * roles and personal logins build on this.
+ */
+export function bearerAuth(adminToken: string | undefined) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!adminToken || !token || !same(token, adminToken)) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
+    }
+  };
+}

@@ -1,0 +1,29 @@
+export { type Clock, ManualClock, systemClock } from './clock.ts';
+export { commonEnv, loadConfig, port } from './config.ts';
+export { ConfigError, PoisonMessageError, TelecareError, TransientError } from './errors.ts';
+export {
+  bearerAuth,
+  createHttpServer,
+  createMetrics,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type ReadinessCheck,
+} from './http.ts';
+export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
+export { connectMqtt, type MqttClient } from './mqtt.ts';
+export {
+  connectNats,
+  ensureStreams,
+  headers,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+  publishDeadLetter,
+  streamConfigs,
+} from './nats.ts';
+export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
+export { createRedis, type Redis } from './redis.ts';
+export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';

@@ -1,0 +1,136 @@
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
+import type { Logger } from './logger.ts';
+
+export type { JetStreamClient, JetStreamManager, NatsConnection };
+
+/**
+ * Connects to NATS and keeps reconnecting for ever: a service outlives a broker restart.
+ * The first connection fails fast so a wrong URL shows at boot.
+ */
+export async function connectNats(options: {
+  url: string;
+  name: string;
+  logger: Logger;
+}): Promise<NatsConnection> {
+  const log = options.logger.child({ component: 'nats' });
+  const nc = await connect({
+    servers: options.url.split(','),
+    name: options.name,
+    timeout: 5_000,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: 10_000,
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
+        log.warn({ status: status.type }, 'nats connection status');
+      }
+    }
+  })();
+  log.info({ server: nc.getServer() }, 'connected to nats');
+  return nc;
+}
+
+const DAY_NS = 24 * 60 * 60 * 1_000_000_000;
+const MINUTE_NS = 60 * 1_000_000_000;
+
+type StreamKey = keyof Names['streams'];
+
+/** Stream definitions (DESIGN §2). EVENTS keeps weeks so triage state and routines can be rebuilt. */
+export function streamConfigs(
+  n: Names,
+): Record<StreamKey, Partial<StreamConfig> & { name: string; subjects: string[] }> {
+  const base = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1 };
+  return {
+    events: {
+      ...base,
+      name: n.streams.events,
+      subjects: [n.subjects.allEvents],
+      max_age: 42 * DAY_NS,
+      duplicate_window: 10 * MINUTE_NS,
+    },
+    alerts: {
+      ...base,
+      name: n.streams.alerts,
+      subjects: [n.subjects.allAlerts],
+      max_age: 90 * DAY_NS,
+      duplicate_window: 60 * MINUTE_NS,
+    },
+    cases: {
+      ...base,
+      name: n.streams.cases,
+      subjects: [n.subjects.allCases],
+      max_age: 400 * DAY_NS,
+      duplicate_window: 10 * MINUTE_NS,
+    },
+    deadletter: {
+      ...base,
+      name: n.streams.deadletter,
+      subjects: [n.subjects.allDeadletters],
+      max_age: 90 * DAY_NS,
+      duplicate_window: 2 * MINUTE_NS,
+    },
+  };
+}
+
+/** Creates the named streams if missing (services create what they use at start-up). */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  n: Names,
+  keys: readonly StreamKey[],
+): Promise<void> {
+  const configs = streamConfigs(n);
+  for (const key of keys) {
+    const config = configs[key];
+    try {
+      await jsm.streams.info(config.name);
+    } catch {
+      try {
+        await jsm.streams.add(config);
+      } catch (err) {
+        // Another service may have created it between our look and our add.
+        await jsm.streams.info(config.name).catch(() => {
+          throw err;
+        });
+      }
+    }
+  }
+}
+
+export { headers, jetstream, jetstreamManager };
+
+/**
+ * Writes refused input to DEADLETTER with its raw bytes, so it is counted, visible and never
+ * silently lost. Returns the dead-letter id.
+ */
+export async function publishDeadLetter(
+  js: JetStreamClient,
+  n: Names,
+  entry: { service: string; reason: RejectReason; detail: string; origin: string; raw: Uint8Array },
+  now: Date = new Date(),
+): Promise<string> {
+  const letter: DeadLetter = {
+    id: newId('dlq', now.getTime()),
+    at: now.toISOString(),
+    service: entry.service,
+    reason: entry.reason,
+    detail: entry.detail.slice(0, 2000),
+    origin: entry.origin,
+    rawBase64: Buffer.from(entry.raw).toString('base64'),
+  };
+  await js.publish(n.subjects.deadletter(entry.service, entry.reason), JSON.stringify(letter), {
+    msgID: letter.id,
+  });
+  return letter.id;
+}

@@ -1,0 +1,65 @@
+import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+import type { Logger } from './logger.ts';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+/** A pool whose idle-client errors are logged instead of crashing the process. */
+export function createPool(options: { url: string; logger: Logger; name: string; max?: number }): pg.Pool {
+  const log = options.logger.child({ component: 'postgres' });
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    application_name: options.name,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 15_000,
+  });
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle postgres client error'));
+  return pool;
+}
+
+/**
+ * Runs a service's SQL migrations (node-pg-migrate, `-- Up Migration` files) into its own schema.
+ * Safe to call from several instances at once: node-pg-migrate takes an advisory lock.
+ */
+export async function migrate(options: {
+  url: string;
+  schema: string;
+  dir: string;
+  logger: Logger;
+}): Promise<void> {
+  const log = options.logger.child({ component: 'migrate' });
+  const applied = await runner({
+    databaseUrl: options.url,
+    dir: options.dir,
+    direction: 'up',
+    schema: options.schema,
+    createSchema: true,
+    migrationsTable: 'pgmigrations',
+    checkOrder: true,
+    singleTransaction: true,
+    log: (message: string) => log.debug(message),
+  });
+  log.info({ schema: options.schema, applied: applied.map((m) => m.name) }, 'migrations up to date');
+}
+
+/** Runs `fn` in a transaction; commits on success, rolls back on any error. */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

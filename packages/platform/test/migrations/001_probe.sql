@@ -1,0 +1,5 @@
+-- Up Migration
+create table probe (id text primary key, at timestamptz not null default now());
+
+-- Down Migration
+drop table probe;

@@ -1,0 +1,104 @@
+import { fileURLToPath } from 'node:url';
+import { names } from '@telecare/contracts';
+import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  ConfigError,
+  commonEnv,
+  connectMqtt,
+  connectNats,
+  createLogger,
+  createPool,
+  createRedis,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
+  loadConfig,
+  migrate,
+  port,
+  publishDeadLetter,
+} from '../src/index.ts';
+
+const ns = uniqueNamespace('platform');
+const n = names(ns);
+const logger = createLogger('platform-test', 'silent');
+
+afterAll(() => cleanupNamespace(ns));
+
+describe('loadConfig', () => {
+  it('lists every problem by variable name', () => {
+    const shape = { ...commonEnv, HELPLINE_PORT: port(7010), EXTRA: z.string() };
+    try {
+      loadConfig('helpline', shape, {
+        NATS_URL: 'http://x',
+        HELPLINE_PORT: 'abc',
+        TELECARE_NAMESPACE: 'Bad',
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const message = (err as ConfigError).message;
+      for (const name of ['NATS_URL', 'HELPLINE_PORT', 'TELECARE_NAMESPACE', 'EXTRA'])
+        expect(message).toContain(name);
+      expect((err as ConfigError).problems).toHaveLength(4);
+    }
+  });
+
+  it('applies defaults', () => {
+    const config = loadConfig('x', commonEnv, {});
+    expect(config.NATS_URL).toBe('nats://127.0.0.1:4222');
+    expect(config.TELECARE_NAMESPACE).toBe('telecare');
+  });
+});
+
+describe('connections against the real servers', () => {
+  it('migrates a schema with node-pg-migrate, twice without harm', async () => {
+    const dir = fileURLToPath(new URL('./migrations', import.meta.url));
+    const schema = n.schema('registry');
+    await migrate({ url: servers.databaseUrl, schema, dir, logger });
+    await migrate({ url: servers.databaseUrl, schema, dir, logger });
+    const pool = createPool({ url: servers.databaseUrl, logger, name: 'test' });
+    try {
+      await pool.query(`insert into "${schema}".probe (id) values ('a')`);
+      const { rows } = await pool.query(`select count(*)::int as n from "${schema}".pgmigrations`);
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('creates streams idempotently and dead-letters raw bytes', async () => {
+    const nc = await connectNats({ url: servers.natsUrl, name: 'test', logger });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await ensureStreams(jsm, n, ['events', 'deadletter']);
+      await ensureStreams(jsm, n, ['events', 'deadletter']);
+      const raw = new Uint8Array([0xff, 0x00, 0x7b]);
+      const id = await publishDeadLetter(jetstream(nc), n, {
+        service: 'gateway-mqtt',
+        reason: 'not-json',
+        detail: 'bad',
+        origin: 'topic',
+        raw,
+      });
+      const msg = await jsm.streams.getMessage(n.streams.deadletter, {
+        last_by_subj: n.subjects.deadletter('gateway-mqtt', 'not-json'),
+      });
+      const letter = msg?.json<{ id: string; rawBase64: string }>();
+      expect(letter?.id).toBe(id);
+      expect(Buffer.from(letter?.rawBase64 ?? '', 'base64')).toEqual(Buffer.from(raw));
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('connects to redis and mqtt', async () => {
+    const redis = await createRedis({ url: servers.redisUrl, logger, name: 'test' });
+    expect(await redis.ping()).toBe('PONG');
+    redis.disconnect();
+    const mqtt = await connectMqtt({ url: servers.mqttUrl, clientId: `${ns}-probe`, logger });
+    expect(mqtt.connected).toBe(true);
+    await mqtt.endAsync();
+  });
+});

@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { names } from '@telecare/contracts';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+/** The real servers on loopback that integration tests use (see infra/servers.sh). */
+export const servers = {
+  natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  mqttUrl: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+  databaseUrl:
+    process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test',
+};
+
+/** A namespace no other test file uses: streams, subjects, schemas, Redis keys and topics derive from it. */
+export function uniqueNamespace(label = 't'): string {
+  const clean =
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 12) || 't';
+  return `t${clean}_${randomBytes(4).toString('hex')}`;
+}
+
+/** The environment a service gets in a test: every shared name plus the namespace. */
+export function serviceEnv(namespace: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NATS_URL: servers.natsUrl,
+    REDIS_URL: servers.redisUrl,
+    MQTT_URL: servers.mqttUrl,
+    DATABASE_URL: servers.databaseUrl,
+    TELECARE_NAMESPACE: namespace,
+    TELECARE_ADMIN_TOKEN: 'test-admin-token-0123456789',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...extra,
+  };
+}
+
+/** Removes everything a namespace created on the shared servers. */
+export async function cleanupNamespace(namespace: string): Promise<void> {
+  const n = names(namespace);
+  const nc = await connect({ servers: servers.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const stream of Object.values(n.streams)) await jsm.streams.delete(stream).catch(() => false);
+    await new Kvm(nc)
+      .open(n.kv.deviceMap)
+      .then((kv) => kv.destroy())
+      .catch(() => false);
+  } finally {
+    await nc.close();
+  }
+  const client = new pg.Client({ connectionString: servers.databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ nspname: string }>(
+      "select nspname from pg_namespace where nspname like $1 || '\\_%'",
+      [namespace],
+    );
+    for (const { nspname } of rows) await client.query(`drop schema if exists "${nspname}" cascade`);
+  } finally {
+    await client.end();
+  }
+  const redis = new Redis(servers.redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${n.redisPrefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
+  throw new Error(`timed out waiting for ${options.what ?? 'condition'}`, { cause: lastError });
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
