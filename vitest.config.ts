@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['{packages,services,simulators}/**/src/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -22,6 +23,7 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Files share two cores and four servers; a unique namespace per file keeps them apart.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
