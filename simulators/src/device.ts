@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { type DeviceAck, type DeviceTopics, deviceTopics, type EventType } from '@telecare/contracts';
+import mqtt, { type MqttClient } from 'mqtt';
+
+/** The platform refused an event; a real device would log this and not resend. */
+export class EventRejectedError extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly reason: string,
+  ) {
+    super(`event ${eventId} rejected: ${reason}`);
+    this.name = 'EventRejectedError';
+  }
+}
+
+/** No ack arrived after every resend. */
+export class AckTimeoutError extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly attempts: number,
+  ) {
+    super(`event ${eventId} not acknowledged after ${attempts} attempts`);
+    this.name = 'AckTimeoutError';
+  }
+}
+
+export interface SentEvent {
+  readonly id: string;
+  readonly attempts: number;
+  /** Milliseconds from first send to the `stored` ack. */
+  readonly latencyMs: number;
+}
+
+interface Pending {
+  payload: string;
+  attempts: number;
+  firstSentAt: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve(sent: SentEvent): void;
+  reject(err: Error): void;
+}
+
+export interface DeviceOptions {
+  serial: string;
+  mqttUrl: string;
+  namespace?: string;
+  /** Resend an unacknowledged event after this long (devices resend until acked). */
+  resendMs?: number;
+  maxAttempts?: number;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * A device as the v1 MQTT contract describes it: publishes events at QoS 1, resends each one with
+ * the same id until the platform acks it on the ack topic, and keeps a retained status with a
+ * last will.
+ */
+export class SimulatedDevice {
+  readonly serial: string;
+  readonly topics: DeviceTopics;
+  #client: MqttClient | undefined;
+  #seq = 0;
+  readonly #pending = new Map<string, Pending>();
+  readonly #resendMs: number;
+  readonly #maxAttempts: number;
+
+  constructor(private readonly options: DeviceOptions) {
+    this.serial = options.serial;
+    this.topics = deviceTopics(options.namespace);
+    this.#resendMs = options.resendMs ?? 2_000;
+    this.#maxAttempts = options.maxAttempts ?? 10;
+  }
+
+  async connect(): Promise<void> {
+    const client = await mqtt.connectAsync(this.options.mqttUrl, {
+      protocolVersion: 5,
+      clientId: `dev-${this.serial}`,
+      clean: true,
+      reconnectPeriod: 1_000,
+      connectTimeout: 5_000,
+      username: this.options.username,
+      password: this.options.password,
+      will: { topic: this.topics.status(this.serial), payload: Buffer.from('offline'), qos: 1, retain: true },
+    });
+    client.on('message', (_topic, payload) => this.#onAck(payload));
+    await client.subscribeAsync(this.topics.ack(this.serial), { qos: 1 });
+    await client.publishAsync(this.topics.status(this.serial), 'online', { qos: 1, retain: true });
+    this.#client = client;
+  }
+
+  /** Sends one event and resolves when the platform has stored it. */
+  send(
+    type: EventType,
+    data: Record<string, unknown> = {},
+    options: { id?: string; at?: Date } = {},
+  ): Promise<SentEvent> {
+    const id = options.id ?? randomUUID();
+    const payload = JSON.stringify({
+      id,
+      type,
+      at: (options.at ?? new Date()).toISOString(),
+      seq: this.#seq++,
+      data,
+    });
+    return this.sendRaw(id, payload);
+  }
+
+  /** Sends a raw payload (for tests of bad input) and waits for its ack or rejection. */
+  sendRaw(id: string, payload: string | Buffer): Promise<SentEvent> {
+    const client = this.#requireClient();
+    if (this.#pending.has(id)) return Promise.reject(new Error(`event ${id} is already waiting for its ack`));
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        payload: payload.toString(),
+        attempts: 0,
+        firstSentAt: performance.now(),
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      this.#pending.set(id, pending);
+      const attempt = () => {
+        if (pending.attempts >= this.#maxAttempts) {
+          this.#pending.delete(id);
+          reject(new AckTimeoutError(id, pending.attempts));
+          return;
+        }
+        pending.attempts++;
+        client.publish(this.topics.events(this.serial), pending.payload, { qos: 1 });
+        pending.timer = setTimeout(attempt, this.#resendMs);
+      };
+      attempt();
+    });
+  }
+
+  #onAck(raw: Buffer): void {
+    let ack: DeviceAck;
+    try {
+      ack = JSON.parse(raw.toString()) as DeviceAck;
+    } catch {
+      return;
+    }
+    const id = 'id' in ack ? ack.id : undefined;
+    if (!id) return;
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.#pending.delete(id);
+    if ('stored' in ack) {
+      pending.resolve({ id, attempts: pending.attempts, latencyMs: performance.now() - pending.firstSentAt });
+    } else {
+      pending.reject(new EventRejectedError(id, ack.rejected));
+    }
+  }
+
+  #requireClient(): MqttClient {
+    if (!this.#client) throw new Error(`device ${this.serial} is not connected`);
+    return this.#client;
+  }
+
+  async close(): Promise<void> {
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new AckTimeoutError(id, pending.attempts));
+    }
+    this.#pending.clear();
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) {
+      await client
+        .publishAsync(this.topics.status(this.serial), 'offline', { qos: 1, retain: true })
+        .catch(() => undefined);
+      await client.endAsync();
+    }
+  }
+}

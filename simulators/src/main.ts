@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { Command, InvalidArgumentError } from 'commander';
+import { SimulatedDevice } from './device.ts';
+import { SimulatedHome } from './home.ts';
+import { RegistryClient } from './registry-client.ts';
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
+};
+
+const env = process.env;
+const program = new Command('telecare-sim').description('Simulated telecare homes and devices');
+
+program
+  .command('homes')
+  .description('register and run simulated homes in real time until interrupted')
+  .option('--homes <n>', 'how many homes', positiveInt, 3)
+  .option(
+    '--press-every <seconds>',
+    'mean seconds between pendant presses per home (0 = never)',
+    positiveInt,
+    120,
+  )
+  .option('--heartbeat-every <seconds>', 'seconds between heartbeats', positiveInt, 60)
+  .option('--seed <n>', 'random seed', positiveInt, 1)
+  .option('--registry-url <url>', 'registry base URL', env.REGISTRY_URL ?? 'http://127.0.0.1:7020')
+  .option('--mqtt-url <url>', 'MQTT broker URL', env.MQTT_URL ?? 'mqtt://127.0.0.1:1883')
+  .option('--token <token>', 'API token (default TELECARE_ADMIN_TOKEN)', env.TELECARE_ADMIN_TOKEN)
+  .option('--namespace <ns>', 'platform namespace', env.TELECARE_NAMESPACE ?? 'telecare')
+  .action(async (opts) => {
+    if (!opts.token) program.error('an API token is needed: --token or TELECARE_ADMIN_TOKEN');
+    const registry = new RegistryClient(opts.registryUrl, opts.token);
+    const runId = randomBytes(3).toString('hex').toUpperCase();
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    const homes: SimulatedHome[] = [];
+    for (let index = 1; index <= opts.homes; index++) {
+      const home = new SimulatedHome({
+        index,
+        registry,
+        mqttUrl: opts.mqttUrl,
+        namespace: opts.namespace,
+        pressEveryS: opts.pressEvery,
+        heartbeatEveryS: opts.heartbeatEvery,
+        seed: opts.seed * 1000 + index,
+        log,
+      });
+      await home.start(runId);
+      homes.push(home);
+    }
+    log(`${homes.length} homes running; Ctrl-C stops them`);
+    const stop = async () => {
+      await Promise.all(homes.map((home) => home.stop()));
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // Press once early so there is something on the console straight away.
+    await homes[0]?.press().catch((err: Error) => log(err.message));
+  });
+
+program
+  .command('press')
+  .description('press one registered pendant once and wait for the platform to store it')
+  .argument('<serial>', 'device serial')
+  .option('--mqtt-url <url>', 'MQTT broker URL', env.MQTT_URL ?? 'mqtt://127.0.0.1:1883')
+  .option('--namespace <ns>', 'platform namespace', env.TELECARE_NAMESPACE ?? 'telecare')
+  .action(async (serial: string, opts) => {
+    const device = new SimulatedDevice({
+      serial,
+      mqttUrl: opts.mqttUrl,
+      namespace: opts.namespace,
+      maxAttempts: 5,
+    });
+    await device.connect();
+    try {
+      const sent = await device.send('pendant.pressed');
+      console.log(`stored ${sent.id} in ${sent.latencyMs.toFixed(1)} ms after ${sent.attempts} attempt(s)`);
+    } catch (err) {
+      console.error((err as Error).message);
+      process.exitCode = 1;
+    } finally {
+      await device.close();
+    }
+  });
+
+await program.parseAsync();

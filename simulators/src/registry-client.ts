@@ -1,0 +1,54 @@
+import type { DeviceKind } from '@telecare/contracts';
+
+export interface NewResident {
+  name: string;
+  address: string;
+  postcode: string;
+  phone: string;
+  livesAlone: boolean;
+}
+
+export interface NewDevice {
+  serial: string;
+  residentId: string;
+  kind: DeviceKind;
+  location: string;
+  supervisionIntervalS: number;
+}
+
+export class RegistryError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`registry answered ${status}: ${body.slice(0, 300)}`);
+    this.name = 'RegistryError';
+  }
+}
+
+/** The registry's HTTP API, as an installer's tool uses it. */
+export class RegistryClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  async #post<T>(path: string, body: unknown): Promise<T> {
+    const response = await fetch(new URL(path, this.baseUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new RegistryError(response.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  createResident(resident: NewResident): Promise<{ id: string }> {
+    return this.#post('/api/residents', resident);
+  }
+
+  createDevice(device: NewDevice): Promise<{ id: string; serial: string }> {
+    return this.#post('/api/devices', device);
+  }
+}

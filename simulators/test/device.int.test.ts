@@ -1,0 +1,73 @@
+import { deviceTopics } from '@telecare/contracts';
+import { servers, uniqueNamespace } from '@telecare/testkit';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventRejectedError, SimulatedDevice } from '../src/index.ts';
+
+const ns = uniqueNamespace('simdev');
+const topics = deviceTopics(ns);
+let platform: mqtt.MqttClient;
+const seen: Array<{ id: string; type: string }> = [];
+
+beforeAll(async () => {
+  // A stand-in platform on the real broker: ignores the first copy of each event, acks the second,
+  // and rejects anything typed `alarm.cancelled`.
+  platform = await mqtt.connectAsync(servers.mqttUrl, { protocolVersion: 5, clientId: `${ns}-platform` });
+  await platform.subscribeAsync(topics.allEvents, { qos: 1 });
+  platform.on('message', (topic, raw) => {
+    const event = JSON.parse(raw.toString()) as { id: string; type: string };
+    seen.push(event);
+    const serial = topics.serialOf(topic) ?? '';
+    const copies = seen.filter((e) => e.id === event.id).length;
+    if (event.type === 'alarm.cancelled') {
+      platform.publish(topics.ack(serial), JSON.stringify({ id: event.id, rejected: 'schema: no' }), {
+        qos: 1,
+      });
+    } else if (copies >= 2) {
+      platform.publish(topics.ack(serial), JSON.stringify({ id: event.id, stored: true }), { qos: 1 });
+    }
+  });
+});
+
+afterAll(async () => {
+  await platform.endAsync();
+});
+
+describe('SimulatedDevice', () => {
+  it('resends with the same id until the platform acks it', async () => {
+    const device = new SimulatedDevice({
+      serial: 'SIMDEV-1',
+      mqttUrl: servers.mqttUrl,
+      namespace: ns,
+      resendMs: 150,
+    });
+    await device.connect();
+    try {
+      const sent = await device.send('pendant.pressed');
+      expect(sent.attempts).toBe(2);
+      expect(seen.filter((e) => e.id === sent.id)).toHaveLength(2);
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('surfaces a rejection with its reason and stops resending', async () => {
+    const device = new SimulatedDevice({
+      serial: 'SIMDEV-2',
+      mqttUrl: servers.mqttUrl,
+      namespace: ns,
+      resendMs: 150,
+    });
+    await device.connect();
+    try {
+      const error = await device.send('alarm.cancelled').catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(EventRejectedError);
+      expect((error as EventRejectedError).reason).toBe('schema: no');
+      const id = (error as EventRejectedError).eventId;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(seen.filter((e) => e.id === id)).toHaveLength(1);
+    } finally {
+      await device.close();
+    }
+  });
+});
