@@ -5,10 +5,12 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 
 export type { FastifyInstance, FastifyReply, FastifyRequest };
+/** Metric classes, so services register on `createMetrics`' registry without their own prom-client. */
+export { Counter, Gauge, Histogram };
 
 export type ReadinessCheck = () => Promise<boolean> | boolean;
 

@@ -3,15 +3,19 @@ export { commonEnv, loadConfig, port } from './config.ts';
 export { ConfigError, PoisonMessageError, TelecareError, TransientError } from './errors.ts';
 export {
   bearerAuth,
+  Counter,
   createHttpServer,
   createMetrics,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  Gauge,
+  Histogram,
   type ReadinessCheck,
 } from './http.ts';
+export { type KV, openDeviceMap } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
-export { connectMqtt, type MqttClient } from './mqtt.ts';
+export { connectMqtt, type IPublishPacket, type MqttClient, type MqttMessageHandler } from './mqtt.ts';
 export {
   connectNats,
   ensureStreams,
