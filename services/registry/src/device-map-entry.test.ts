@@ -1,0 +1,96 @@
+import { DeviceMapEntry } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { buildDeviceMapEntry } from './device-map-entry.ts';
+import type { DeviceRow, ResidentRow } from './records.ts';
+
+const resident: ResidentRow = {
+  id: 'res_0000000001abcdef',
+  name: 'Edith Example',
+  address: '1 High Street, Gloucester',
+  postcode: 'GL1 2AB',
+  postcode_district: 'GL1',
+  phone: '01452 000000',
+  lives_alone: true,
+  created_at: new Date('2025-01-01T09:00:00.000Z'),
+  updated_at: new Date('2025-01-01T09:00:00.000Z'),
+};
+
+const device: DeviceRow = {
+  id: 'dev_0000000002abcdef',
+  serial: 'PND-0001',
+  resident_id: resident.id,
+  kind: 'pendant',
+  model: 'Lifeline Vi',
+  protocol: 'mqtt',
+  location: 'worn',
+  supervision_interval_s: 3600,
+  state: 'installed',
+  test_mode: false,
+  created_at: new Date('2025-01-02T10:00:00.000Z'),
+  updated_at: new Date('2025-01-02T10:00:00.000Z'),
+};
+
+describe('buildDeviceMapEntry', () => {
+  it('maps a device and its resident to a valid entry', () => {
+    const entry = buildDeviceMapEntry(device, resident);
+    expect(entry).toEqual({
+      serial: 'PND-0001',
+      deviceId: device.id,
+      residentId: resident.id,
+      kind: 'pendant',
+      protocol: 'mqtt',
+      location: 'worn',
+      supervisionIntervalS: 3600,
+      state: 'installed',
+      testMode: false,
+      postcodeDistrict: 'GL1',
+      updatedAt: '2025-01-02T10:00:00.000Z',
+    });
+    expect(DeviceMapEntry.safeParse(entry).success).toBe(true);
+  });
+
+  it('carries no personal data', () => {
+    const json = JSON.stringify(buildDeviceMapEntry(device, resident));
+    for (const personal of [
+      resident.name,
+      resident.address,
+      resident.phone!,
+      resident.postcode,
+      'Lifeline Vi',
+    ]) {
+      expect(json).not.toContain(personal);
+    }
+  });
+
+  it('takes the later of the two rows as updatedAt, because either changes the entry', () => {
+    const moved = { ...resident, updated_at: new Date('2025-03-01T00:00:00.000Z') };
+    expect(buildDeviceMapEntry(device, moved)?.updatedAt).toBe('2025-03-01T00:00:00.000Z');
+  });
+
+  it('keeps nullable fields null and copies test mode', () => {
+    const entry = buildDeviceMapEntry(
+      { ...device, location: null, supervision_interval_s: null, test_mode: true, state: 'test' },
+      resident,
+    );
+    expect(entry).toMatchObject({
+      location: null,
+      supervisionIntervalS: null,
+      testMode: true,
+      state: 'test',
+    });
+  });
+
+  it('has no entry for a device without a resident', () => {
+    expect(buildDeviceMapEntry({ ...device, resident_id: null, state: 'stock' }, null)).toBeNull();
+  });
+
+  it('refuses rows that do not belong together', () => {
+    expect(() => buildDeviceMapEntry(device, { ...resident, id: 'res_0000000009zzzzzz' })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('refuses a kind the contracts do not know', () => {
+    expect(() => buildDeviceMapEntry({ ...device, kind: 'toaster' }, resident)).toThrow();
+  });
+});

@@ -1,0 +1,213 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { DeviceMapEntry } from '@telecare/contracts';
+import type { Logger, NatsConnection } from '@telecare/platform';
+import type { Counter } from 'prom-client';
+import { buildDeviceMapEntry } from './device-map-entry.ts';
+import type { RegistryStore } from './store.ts';
+
+/** How a put ended: written; already there; or refused because the bucket holds a newer entry. */
+export type PutOutcome = 'written' | 'unchanged' | 'stale';
+export type MapOutcome = PutOutcome | 'deleted' | 'absent' | 'failed';
+
+/** Keep a few revisions per serial so an operator can see what a device was mapped to before. */
+const HISTORY = 5;
+const CAS_ATTEMPTS = 5;
+
+/** JetStream "wrong last sequence": someone else wrote the key between our read and our write. */
+const isRevisionConflict = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && 'code' in err && (err.code === 10071 || err.code === 10164);
+
+/** Key order fixed so two equal entries compare equal whatever order their fields arrived in. */
+const canonical = (entry: DeviceMapEntry): string =>
+  JSON.stringify(entry, Object.keys(entry).sort() as Array<keyof DeviceMapEntry>);
+
+/**
+ * Keeps the NATS KV device map in step with PostgreSQL, which is the record: every write here
+ * is a copy of committed rows, so it can always be redone — after a failed put, by the retry
+ * loop; after anything else, by `syncAll` at start-up.
+ */
+export class DeviceMapPublisher {
+  readonly #nc: NatsConnection;
+  readonly #bucketName: string;
+  readonly #store: RegistryStore;
+  readonly #log: Logger;
+  readonly #puts: Counter<'outcome'>;
+  readonly #retry: { initialMs: number; maxMs: number };
+  #kv: KV | undefined;
+  readonly #pending = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(options: {
+    nc: NatsConnection;
+    bucket: string;
+    store: RegistryStore;
+    logger: Logger;
+    puts: Counter<'outcome'>;
+    retry?: { initialMs: number; maxMs: number };
+  }) {
+    this.#nc = options.nc;
+    this.#bucketName = options.bucket;
+    this.#store = options.store;
+    this.#log = options.logger.child({ component: 'device-map' });
+    this.#puts = options.puts;
+    this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
+  }
+
+  /** Creates the bucket if it is missing (and recreates it if it was removed while we ran). */
+  async open(): Promise<KV> {
+    const kvm = new Kvm(this.#nc);
+    try {
+      this.#kv = await kvm.create(this.#bucketName, { history: HISTORY });
+    } catch (err) {
+      // The bucket exists with settings someone chose on purpose (say, replicas in production):
+      // use it as it is rather than refuse to start.
+      this.#kv = await kvm.open(this.#bucketName).catch(() => {
+        throw err;
+      });
+      await this.#kv.status();
+    }
+    return this.#kv;
+  }
+
+  /**
+   * Writes the entry unless the bucket already holds it, or holds a newer one. Compare-and-set on
+   * the key's revision, so a concurrent writer (another registry instance, a start-up sync reading
+   * an older snapshot) can never replace a newer entry with an older one.
+   */
+  async put(entry: DeviceMapEntry): Promise<PutOutcome> {
+    const kv = this.#kv ?? (await this.open());
+    const value = canonical(entry);
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(entry.serial);
+      if (current?.operation === 'PUT') {
+        const existing = DeviceMapEntry.safeParse(safeJson(current.string()));
+        if (existing.success) {
+          if (canonical(existing.data) === value) return 'unchanged';
+          if (Date.parse(existing.data.updatedAt) > Date.parse(entry.updatedAt)) return 'stale';
+        }
+      }
+      try {
+        await kv.put(entry.serial, value, { previousSeq: current?.revision ?? 0 });
+        return 'written';
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** Removes a serial from the map (a device with no resident); a no-op if it is not there. */
+  async remove(serial: string): Promise<'deleted' | 'absent'> {
+    const kv = this.#kv ?? (await this.open());
+    const current = await kv.get(serial);
+    if (current?.operation !== 'PUT') return 'absent';
+    await kv.delete(serial, { previousSeq: current.revision });
+    return 'deleted';
+  }
+
+  /**
+   * Publishes the committed state of one device. Never throws: on failure it logs, counts and
+   * retries with backoff until it succeeds or the service closes. Call it after the commit.
+   */
+  async publish(serial: string): Promise<MapOutcome> {
+    this.#cancelRetry(serial);
+    const work = this.#publishOnce(serial);
+    this.#inFlight.add(work);
+    try {
+      const outcome = await work;
+      if (outcome === 'failed') this.#scheduleRetry(serial, 0);
+      return outcome;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+  }
+
+  /**
+   * Makes the bucket match PostgreSQL: puts every mapped device and deletes keys for serials that
+   * are no longer mapped. Keys are listed before rows are read, so a device committed meanwhile
+   * cannot be mistaken for a leftover and deleted.
+   */
+  async syncAll(): Promise<Record<MapOutcome, number>> {
+    const kv = await this.open();
+    const counts: Record<MapOutcome, number> = {
+      written: 0,
+      unchanged: 0,
+      stale: 0,
+      deleted: 0,
+      absent: 0,
+      failed: 0,
+    };
+    const leftovers = new Set<string>();
+    for await (const key of await kv.keys()) leftovers.add(key);
+    for await (const { device, resident } of this.#store.allMapRows()) {
+      const entry = buildDeviceMapEntry(device, resident);
+      if (entry) {
+        leftovers.delete(device.serial);
+        const outcome = await this.put(entry);
+        this.#puts.inc({ outcome });
+        counts[outcome]++;
+      }
+    }
+    for (const serial of leftovers) {
+      const outcome = await this.remove(serial);
+      if (outcome === 'deleted') this.#puts.inc({ outcome });
+      counts[outcome]++;
+    }
+    this.#log.info(counts, 'device map in step with postgres');
+    return counts;
+  }
+
+  /** Stops retrying and waits for publishes in hand; the next start-up sync repairs anything left. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const serial of [...this.#pending.keys()]) this.#cancelRetry(serial);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #publishOnce(serial: string): Promise<MapOutcome> {
+    try {
+      const rows = await this.#store.mapRowsFor(serial);
+      const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
+      const outcome = entry ? await this.put(entry) : await this.remove(serial);
+      if (outcome !== 'absent') this.#puts.inc({ outcome });
+      this.#log.debug({ serial, outcome }, 'device map entry');
+      return outcome;
+    } catch (err) {
+      // The bucket may have been removed under us; open it again (creating it) next time.
+      this.#kv = undefined;
+      this.#puts.inc({ outcome: 'failed' });
+      this.#log.warn({ err, serial }, 'device map put failed; will retry');
+      return 'failed';
+    }
+  }
+
+  #scheduleRetry(serial: string, attempt: number): void {
+    if (this.#closed) return;
+    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#pending.delete(serial);
+      const work = this.#publishOnce(serial).then((outcome) => {
+        if (outcome === 'failed') this.#scheduleRetry(serial, attempt + 1);
+      });
+      this.#inFlight.add(work);
+      void work.finally(() => this.#inFlight.delete(work));
+    }, delay);
+    // A pending retry must not keep a finished process alive; start-up sync covers it.
+    timer.unref();
+    this.#pending.set(serial, { attempt, timer });
+  }
+
+  #cancelRetry(serial: string): void {
+    const pending = this.#pending.get(serial);
+    if (pending) clearTimeout(pending.timer);
+    this.#pending.delete(serial);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,42 @@
+import { TelecareError } from '@telecare/platform';
+
+export interface Issue {
+  /** The field at fault, dotted (`postcode`, `data.celsius`), or `(body)` for the whole body. */
+  path: string;
+  message: string;
+}
+
+/** The request body or query is not acceptable; every issue names its field. */
+export class InvalidRequestError extends TelecareError {
+  readonly retryable = false;
+  readonly issues: readonly Issue[];
+  constructor(issues: readonly Issue[]) {
+    super(`invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.issues = issues;
+  }
+}
+
+export class NotFoundError extends TelecareError {
+  readonly retryable = false;
+  constructor(what: 'resident' | 'device', key: string) {
+    super(`${what} ${key} not found`, { context: { what, key } });
+  }
+}
+
+export class DuplicateSerialError extends TelecareError {
+  readonly retryable = false;
+  constructor(serial: string, options: { cause?: unknown } = {}) {
+    super(`a device with serial ${serial} is already registered`, { ...options, context: { serial } });
+  }
+}
+
+/** A body refers to a resident that does not exist (the request is well formed, so not a 400). */
+export class UnknownResidentError extends TelecareError {
+  readonly retryable = false;
+  constructor(residentId: string, options: { cause?: unknown } = {}) {
+    super(`resident ${residentId} does not exist; create the resident first`, {
+      ...options,
+      context: { residentId },
+    });
+  }
+}

@@ -1,0 +1,320 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import { DeviceMapEntry, names } from '@telecare/contracts';
+import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+
+const ns = uniqueNamespace('registry');
+const n = names(ns);
+const env = serviceEnv(ns, { REGISTRY_PORT: '0' });
+const config = loadRegistryConfig(env);
+const token = env.TELECARE_ADMIN_TOKEN!;
+const logger = createLogger('registry-test', env.LOG_LEVEL);
+
+let registry: RegistryHandle;
+let nc: NatsConnection;
+let kv: KV;
+let db: pg.Client;
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  auth: string | null = token,
+): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (auth !== null) headers.authorization = `Bearer ${auth}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${registry.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const resident = {
+  name: 'Edith Example',
+  address: '1 High Street, Gloucester',
+  postcode: 'gl1  2ab',
+  phone: '01452 000000',
+  livesAlone: true,
+};
+
+async function createResident(overrides: Record<string, unknown> = {}): Promise<string> {
+  const res = await call('POST', '/api/residents', { ...resident, ...overrides });
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+async function mapEntry(serial: string): Promise<DeviceMapEntry | undefined> {
+  const entry = await kv.get(serial);
+  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+}
+
+async function deviceRows(serial: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from "${n.schema('registry')}".devices where serial = $1`,
+    [serial],
+  );
+  return rows[0]!.n;
+}
+
+const issuePaths = (reply: Reply): string[] =>
+  (reply.body.issues as Array<{ path: string }> | undefined)?.map((issue) => issue.path) ?? [];
+
+beforeAll(async () => {
+  registry = await startRegistry(config, { logger });
+  nc = await connectNats({ url: servers.natsUrl, name: 'registry-test', logger });
+  kv = await new Kvm(nc).open(n.kv.deviceMap);
+  db = new pg.Client({ connectionString: servers.databaseUrl });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await db?.end();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('registry against the real PostgreSQL and NATS', () => {
+  let residentId: string;
+
+  it('creates a resident with a normalised postcode and its district', async () => {
+    const res = await call('POST', '/api/residents', resident);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      name: resident.name,
+      postcode: 'GL1 2AB',
+      postcodeDistrict: 'GL1',
+      phone: resident.phone,
+      livesAlone: true,
+    });
+    residentId = res.body.id as string;
+    expect(residentId).toMatch(/^res_[0-9a-z]+$/);
+
+    const fetched = await call('GET', `/api/residents/${residentId}`);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body).toEqual(res.body);
+    const listed = await call('GET', '/api/residents');
+    expect((listed.body.residents as Array<{ id: string }>).map((r) => r.id)).toContain(residentId);
+  });
+
+  it('creates a device and publishes its map entry with resident and district but no names', async () => {
+    const res = await call('POST', '/api/devices', {
+      serial: 'PND-0001',
+      residentId,
+      kind: 'pendant',
+      location: 'worn',
+      supervisionIntervalS: 3600,
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      serial: 'PND-0001',
+      residentId,
+      kind: 'pendant',
+      protocol: 'mqtt',
+      state: 'installed',
+      testMode: false,
+      location: 'worn',
+      supervisionIntervalS: 3600,
+    });
+    expect(res.body.id).toMatch(/^dev_[0-9a-z]+$/);
+
+    const entry = await waitFor(() => mapEntry('PND-0001'), { what: 'device map entry' });
+    expect(entry).toMatchObject({
+      serial: 'PND-0001',
+      deviceId: res.body.id,
+      residentId,
+      kind: 'pendant',
+      protocol: 'mqtt',
+      location: 'worn',
+      supervisionIntervalS: 3600,
+      state: 'installed',
+      testMode: false,
+      postcodeDistrict: 'GL1',
+    });
+    const raw = (await kv.get('PND-0001'))!.string();
+    for (const personal of [resident.name, resident.address, resident.phone, 'GL1 2AB']) {
+      expect(raw).not.toContain(personal);
+    }
+
+    const fetched = await call('GET', '/api/devices/PND-0001');
+    expect(fetched.body).toEqual(res.body);
+    const listed = await call('GET', `/api/devices?residentId=${residentId}`);
+    expect((listed.body.devices as Array<{ serial: string }>).map((d) => d.serial)).toEqual(['PND-0001']);
+  });
+
+  it('keeps a device without a resident in stock and out of the map', async () => {
+    const res = await call('POST', '/api/devices', {
+      serial: 'STOCK-0001',
+      kind: 'fall-detector',
+      protocol: 'dc09',
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ residentId: null, state: 'stock', protocol: 'dc09' });
+    expect(await mapEntry('STOCK-0001')).toBeUndefined();
+  });
+
+  it('after a restart the map still matches and unchanged entries are not rewritten', async () => {
+    const before = await kv.get('PND-0001');
+    await registry.close();
+    registry = await startRegistry(config, { logger });
+    const after = await kv.get('PND-0001');
+    expect(after?.revision).toBe(before?.revision);
+    expect(await mapEntry('PND-0001')).toMatchObject({
+      residentId,
+      postcodeDistrict: 'GL1',
+      kind: 'pendant',
+    });
+    expect((await call('GET', '/api/devices/PND-0001')).status).toBe(200);
+  });
+
+  it('a second start-up re-publishes a deleted entry and removes one PostgreSQL does not know', async () => {
+    const second = await call('POST', '/api/devices', {
+      serial: 'SMK-0001',
+      residentId,
+      kind: 'smoke-detector',
+      location: 'hall',
+      supervisionIntervalS: 86400,
+    });
+    expect(second.status).toBe(201);
+    await waitFor(() => mapEntry('SMK-0001'), { what: 'smoke detector entry' });
+
+    await kv.delete('PND-0001');
+    await kv.purge('SMK-0001');
+    await kv.put('GHOST-0001', JSON.stringify({ serial: 'GHOST-0001' }));
+    expect(await mapEntry('PND-0001')).toBeUndefined();
+
+    const another = await startRegistry(config, { logger });
+    try {
+      expect(await mapEntry('PND-0001')).toMatchObject({
+        residentId,
+        postcodeDistrict: 'GL1',
+        kind: 'pendant',
+      });
+      expect(await mapEntry('SMK-0001')).toMatchObject({
+        residentId,
+        kind: 'smoke-detector',
+        location: 'hall',
+      });
+      expect((await kv.get('GHOST-0001'))?.operation).not.toBe('PUT');
+    } finally {
+      await another.close();
+    }
+  });
+
+  it('retries a put that failed after the commit, recreating a bucket removed under it', async () => {
+    await kv.destroy();
+    const res = await call('POST', '/api/devices', {
+      serial: 'PIR-0001',
+      residentId,
+      kind: 'pir',
+      location: 'lounge',
+    });
+    expect(res.status).toBe(201);
+    kv = await waitFor(
+      () => new Kvm(nc).open(n.kv.deviceMap).then(async (b) => ((await b.get('PIR-0001')) ? b : false)),
+      {
+        what: 'device map bucket with the retried entry',
+        timeoutMs: 15_000,
+      },
+    );
+    expect(await mapEntry('PIR-0001')).toMatchObject({ residentId, kind: 'pir', location: 'lounge' });
+    const metrics = await fetch(`${registry.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/registry_device_map_puts_total\{[^}]*outcome="failed"[^}]*\} [1-9]/);
+  });
+});
+
+describe('refusals', () => {
+  it('names every missing field in a 400', async () => {
+    const res = await call('POST', '/api/residents', {});
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid-request');
+    expect(issuePaths(res)).toEqual(expect.arrayContaining(['name', 'address', 'postcode']));
+    expect(res.body.issues).toContainEqual({ path: 'name', message: 'required' });
+
+    const device = await call('POST', '/api/devices', { location: 'hall' });
+    expect(device.status).toBe(400);
+    expect(issuePaths(device)).toEqual(expect.arrayContaining(['serial', 'kind']));
+  });
+
+  it('refuses an invalid postcode, a bad kind and unknown fields, naming each', async () => {
+    const res = await call('POST', '/api/residents', { ...resident, postcode: 'XYZ 123', livesalone: true });
+    expect(res.status).toBe(400);
+    expect(issuePaths(res).sort()).toEqual(['livesalone', 'postcode']);
+    const kind = await call('POST', '/api/devices', {
+      serial: 'BAD-0001',
+      kind: 'toaster',
+      supervisionIntervalS: -5,
+    });
+    expect(kind.status).toBe(400);
+    expect(issuePaths(kind).sort()).toEqual(['kind', 'supervisionIntervalS']);
+  });
+
+  it('refuses malformed JSON with a 400 in the same shape', async () => {
+    const res = await fetch(`${registry.url}/api/residents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"name":',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid-request', issues: [{ path: '(body)' }] });
+  });
+
+  it('refuses a duplicate serial with 409 and writes no second row', async () => {
+    const residentId = await createResident();
+    const first = await call('POST', '/api/devices', { serial: 'DUP-0001', residentId, kind: 'pendant' });
+    expect(first.status).toBe(201);
+    const again = await call('POST', '/api/devices', { serial: 'DUP-0001', residentId, kind: 'pullcord' });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('duplicate-serial');
+    expect(await deviceRows('DUP-0001')).toBe(1);
+    expect((await mapEntry('DUP-0001'))?.kind).toBe('pendant');
+  });
+
+  it('refuses a device for an unknown resident with 422 and writes nothing', async () => {
+    const res = await call('POST', '/api/devices', {
+      serial: 'ORPHAN-0001',
+      residentId: 'res_0000000000doesnotexist',
+      kind: 'pendant',
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.message).toContain('res_0000000000doesnotexist');
+    expect(await deviceRows('ORPHAN-0001')).toBe(0);
+    expect(await mapEntry('ORPHAN-0001')).toBeUndefined();
+  });
+
+  it('answers 404 for an unknown resident or device', async () => {
+    expect((await call('GET', '/api/residents/res_0000000000nobody')).status).toBe(404);
+    expect((await call('GET', '/api/devices/NOPE-0001')).status).toBe(404);
+  });
+
+  it('refuses every /api route without the right token, before looking at the body', async () => {
+    expect((await call('POST', '/api/residents', resident, null)).status).toBe(401);
+    expect((await call('POST', '/api/devices', {}, null)).status).toBe(401);
+    expect((await call('GET', '/api/residents', undefined, 'wrong-token-0123456789')).status).toBe(401);
+    expect((await call('GET', '/api/devices/PND-0001', undefined, null)).status).toBe(401);
+  });
+});
+
+describe('operations', () => {
+  it('is ready when PostgreSQL and NATS answer, and counts what it did', async () => {
+    const ready = await fetch(`${registry.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: true, nats: true } });
+    const metrics = await fetch(`${registry.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/registry_residents_created_total\{[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/registry_devices_created_total\{[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/registry_device_map_puts_total\{[^}]*outcome="written"[^}]*\} [1-9]/);
+  });
+});
