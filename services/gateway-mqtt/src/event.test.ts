@@ -1,0 +1,60 @@
+import { type DeviceMapEntry, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { EVENT_SOURCE, toTelecareEvent } from './event.ts';
+
+const device: DeviceMapEntry = {
+  serial: 'PND-0001',
+  deviceId: 'dev_0001',
+  residentId: 'res_0001',
+  kind: 'pendant',
+  protocol: 'mqtt',
+  location: 'hall',
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: 'GL1',
+  updatedAt: '2026-01-01T00:00:00Z',
+};
+
+describe('toTelecareEvent', () => {
+  it('builds a valid CloudEvent with ids, partition and the device context', () => {
+    const event = toTelecareEvent({
+      serial: 'PND-0001',
+      payload: { id: 'press-0001', type: 'pendant.pressed', at: '2026-01-05T07:30:00Z', seq: 7, data: {} },
+      device,
+      receivedAt: new Date('2026-01-05T07:30:01.250Z'),
+      partitions: 8,
+    });
+    expect(TelecareEvent.parse(event)).toEqual(event);
+    expect(event).toMatchObject({
+      id: eventIdFor('PND-0001', 'press-0001'),
+      source: EVENT_SOURCE,
+      subject: 'PND-0001',
+      time: '2026-01-05T07:30:00Z',
+      residentid: 'res_0001',
+      devicekind: 'pendant',
+      deviceeventid: 'press-0001',
+      partition: partitionOf('res_0001', 8),
+      receivedat: '2026-01-05T07:30:01.250Z',
+      testmode: false,
+      seq: 7,
+      location: 'hall',
+      postcodedistrict: 'GL1',
+    });
+  });
+
+  it('leaves out what the device map does not know', () => {
+    const event = toTelecareEvent({
+      serial: 'PND-0001',
+      payload: { id: 'press-0001', type: 'pendant.pressed', at: '2026-01-05T07:30:00Z', data: {} },
+      device: { ...device, location: null, postcodeDistrict: null, testMode: true },
+      receivedAt: new Date(0),
+      partitions: 1,
+    });
+    expect(event).not.toHaveProperty('location');
+    expect(event).not.toHaveProperty('postcodedistrict');
+    expect(event).not.toHaveProperty('seq');
+    expect(event.testmode).toBe(true);
+    expect(event.partition).toBe(0);
+  });
+});

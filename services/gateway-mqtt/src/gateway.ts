@@ -1,0 +1,261 @@
+import { type DeviceAck, type Names, TelecareEvent } from '@telecare/contracts';
+import {
+  type Clock,
+  type IPublishPacket,
+  type JetStreamClient,
+  type Logger,
+  type MqttClient,
+  type MqttMessageHandler,
+  publishDeadLetter,
+  TransientError,
+} from '@telecare/platform';
+import type { DeviceMap } from './device-map.ts';
+import { toTelecareEvent } from './event.ts';
+import { type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
+import type { GatewayMetrics } from './metrics.ts';
+
+export const SERVICE = 'gateway-mqtt';
+
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+/**
+ * A message whose handling was given up without a decision: the gateway is draining or the
+ * MQTT connection it came on is gone. It is not acknowledged, so the broker delivers it again
+ * in the next session (and the device resends it anyway).
+ */
+export class DeliveryAbandonedError extends TransientError {}
+
+type Stage = 'device-map' | 'store' | 'dead-letter';
+
+/**
+ * Turns device messages into stored events. Installed as mqtt.js's `handleMessage`, so the
+ * broker's PUBACK to a device message is sent only after this resolves: after JetStream stored
+ * the event, or after a refused message was dead-lettered. A transient failure is retried
+ * with backoff for as long as the connection lasts and is never acked or dead-lettered.
+ *
+ * mqtt.js hands over one message at a time per connection; that is the order devices see.
+ */
+export class DeviceEventGateway {
+  readonly #n: Names;
+  readonly #js: JetStreamClient;
+  readonly #deviceMap: DeviceMap;
+  readonly #metrics: GatewayMetrics;
+  readonly #clock: Clock;
+  readonly #partitions: number;
+  readonly #log: Logger;
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #client: Promise<MqttClient>;
+  #resolveClient!: (client: MqttClient) => void;
+  #attached: MqttClient | undefined;
+  /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
+  #generation = 0;
+  #closing = false;
+  readonly #wakers = new Set<() => void>();
+
+  constructor(deps: {
+    names: Names;
+    js: JetStreamClient;
+    deviceMap: DeviceMap;
+    metrics: GatewayMetrics;
+    clock: Clock;
+    partitions: number;
+    logger: Logger;
+  }) {
+    this.#n = deps.names;
+    this.#js = deps.js;
+    this.#deviceMap = deps.deviceMap;
+    this.#metrics = deps.metrics;
+    this.#clock = deps.clock;
+    this.#partitions = deps.partitions;
+    this.#log = deps.logger.child({ component: 'gateway' });
+    this.#client = new Promise((resolve) => {
+      this.#resolveClient = resolve;
+    });
+  }
+
+  /** The client acks are published on; handling may begin before it is attached. */
+  attach(client: MqttClient): void {
+    this.#attached = client;
+    client.on('connect', () => {
+      this.#generation++;
+    });
+    client.on('close', () => {
+      this.#generation++;
+    });
+    this.#resolveClient(client);
+  }
+
+  readonly handleMessage: MqttMessageHandler = (packet, callback) => {
+    if (this.#closing) {
+      callback(new DeliveryAbandonedError('draining: left for the next session'));
+      return;
+    }
+    const work = this.#handle(packet, this.#generation).then(
+      () => callback(),
+      (err: unknown) => {
+        if (!(err instanceof DeliveryAbandonedError)) {
+          this.#log.error({ err, topic: packet.topic }, 'device message handling failed; not acknowledged');
+        }
+        callback(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    this.#inflight.add(work);
+    void work.finally(() => this.#inflight.delete(work));
+  };
+
+  /** Stops taking messages and waits for the one in hand (its retries give up at once). */
+  async drain(): Promise<void> {
+    this.#closing = true;
+    for (const wake of this.#wakers) wake();
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async #handle(packet: IPublishPacket, generation: number): Promise<void> {
+    const topic = packet.topic;
+    const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const serial = this.#n.mqtt.serialOf(topic);
+    if (serial === undefined) {
+      // Not a device events topic (the subscription should make this impossible): there is no
+      // device to answer, but the bytes are still kept.
+      await this.#deadLetter(
+        topic,
+        raw,
+        { reason: 'unhandled', detail: 'not a device events topic' },
+        generation,
+      );
+      return;
+    }
+    const read = readDeviceMessage(serial, raw);
+    if (!read.ok) return this.#refuse(serial, topic, raw, read, generation);
+    const { payload } = read;
+
+    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    if (!device || device.state === 'decommissioned') {
+      const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
+      return this.#refuse(
+        serial,
+        topic,
+        raw,
+        { ok: false, reason: 'unknown-device', detail, deviceEventId: payload.id },
+        generation,
+      );
+    }
+
+    const built = TelecareEvent.safeParse(
+      toTelecareEvent({
+        serial,
+        payload,
+        device,
+        receivedAt: new Date(this.#clock.now()),
+        partitions: this.#partitions,
+      }),
+    );
+    if (!built.success) {
+      // The payload passed its schema, so this is a device map entry the envelope cannot carry.
+      const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      return this.#refuse(
+        serial,
+        topic,
+        raw,
+        {
+          ok: false,
+          reason: 'unhandled',
+          detail: `cannot build the event: ${detail}`,
+          deviceEventId: payload.id,
+        },
+        generation,
+      );
+    }
+    const event = built.data;
+    const subject = this.#n.subjects.event(event.partition, event.type);
+    const body = JSON.stringify(event);
+    const stored = await this.#retrying('store', generation, async () => {
+      const started = performance.now();
+      const pubAck = await this.#js.publish(subject, body, { msgID: event.id });
+      this.#metrics.storeSeconds.observe((performance.now() - started) / 1000);
+      return pubAck;
+    });
+    if (stored.duplicate) this.#metrics.duplicates.inc();
+    else this.#metrics.stored.inc({ type: event.type });
+    this.#log.debug(
+      { eventId: event.id, serial, type: event.type, seq: stored.seq, duplicate: stored.duplicate },
+      'stored',
+    );
+    this.#sendAck(serial, storedAck(payload.id));
+  }
+
+  async #refuse(
+    serial: string,
+    topic: string,
+    raw: Uint8Array,
+    refusal: Refusal,
+    generation: number,
+  ): Promise<void> {
+    await this.#deadLetter(topic, raw, refusal, generation);
+    this.#sendAck(serial, rejectedAck(refusal));
+  }
+
+  async #deadLetter(
+    topic: string,
+    raw: Uint8Array,
+    refusal: Pick<Refusal, 'reason' | 'detail'>,
+    generation: number,
+  ): Promise<void> {
+    const id = await this.#retrying('dead-letter', generation, () =>
+      publishDeadLetter(
+        this.#js,
+        this.#n,
+        { service: SERVICE, reason: refusal.reason, detail: refusal.detail, origin: topic, raw },
+        new Date(this.#clock.now()),
+      ),
+    );
+    this.#metrics.rejects.inc({ reason: refusal.reason });
+    this.#log.warn({ topic, reason: refusal.reason, detail: refusal.detail, deadLetterId: id }, 'refused');
+  }
+
+  /**
+   * Publishes the device's ack at QoS 1 without waiting for the broker's PUBACK: that PUBACK
+   * is an incoming packet, and mqtt.js reads no further packet until this handler calls back.
+   * The client keeps the ack in its outgoing store and resends it after a reconnect.
+   */
+  #sendAck(serial: string, ack: DeviceAck): void {
+    void this.#client.then((client) =>
+      client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), { qos: 1 }, (err) => {
+        if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
+      }),
+    );
+  }
+
+  async #retrying<T>(stage: Stage, generation: number, attempt: () => Promise<T>): Promise<T> {
+    for (let n = 0; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        this.#metrics.retries.inc({ stage });
+        const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** n) * (0.5 + Math.random() / 2);
+        this.#log.warn(
+          { err, stage, attempt: n + 1, delayMs: Math.round(delayMs) },
+          'transient failure; retrying',
+        );
+        await this.#sleep(delayMs);
+        if (this.#closing) throw new DeliveryAbandonedError(`${stage}: draining`, { cause: err });
+        if (generation !== this.#generation || (this.#attached && !this.#attached.connected)) {
+          throw new DeliveryAbandonedError(`${stage}: the MQTT connection was replaced`, { cause: err });
+        }
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakers.add(wake);
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD_BYTES, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
+
+const bytes = (value: unknown) =>
+  new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
+const press = { id: 'press-0001', type: 'pendant.pressed', at: '2026-01-05T07:30:00Z' };
+
+describe('readDeviceMessage', () => {
+  it('accepts a valid event and defaults data to {}', () => {
+    const read = readDeviceMessage('PND-0001', bytes(press));
+    expect(read).toEqual({ ok: true, payload: { ...press, data: {} } });
+  });
+
+  it('accepts a payload serial equal to the topic serial', () => {
+    expect(readDeviceMessage('PND-0001', bytes({ ...press, serial: 'PND-0001' })).ok).toBe(true);
+  });
+
+  it('refuses bytes that are not JSON, including invalid UTF-8', () => {
+    for (const raw of [bytes('{"id": '), new Uint8Array([0x7b, 0xff, 0x7d])]) {
+      const read = readDeviceMessage('PND-0001', raw);
+      expect(read).toMatchObject({ ok: false, reason: 'not-json' });
+      expect(read).not.toHaveProperty('deviceEventId');
+    }
+  });
+
+  it('lists every schema problem as path: message and keeps the readable id', () => {
+    const read = readDeviceMessage('PND-0001', bytes({ id: 'press-0002', type: 'no.such', at: 'yesterday' }));
+    expect(read.ok).toBe(false);
+    if (read.ok) return;
+    expect(read.reason).toBe('schema');
+    expect(read.deviceEventId).toBe('press-0002');
+    expect(read.detail).toMatch(/^type: .+; at: .+$/);
+  });
+
+  it('checks type-specific data fields', () => {
+    const read = readDeviceMessage(
+      'PND-0001',
+      bytes({ ...press, type: 'temperature', data: { celsius: 'warm' } }),
+    );
+    expect(read).toMatchObject({ ok: false, reason: 'schema' });
+    if (!read.ok) expect(read.detail).toMatch(/^data\.celsius: /);
+  });
+
+  it('refuses a derived type a device may not send', () => {
+    expect(readDeviceMessage('PND-0001', bytes({ ...press, type: 'supervision.lost' }))).toMatchObject({
+      ok: false,
+      reason: 'schema',
+    });
+  });
+
+  it('refuses a payload serial that differs from the topic, after the schema passed', () => {
+    const read = readDeviceMessage('PND-0001', bytes({ ...press, serial: 'PND-0002' }));
+    expect(read).toMatchObject({ ok: false, reason: 'serial-mismatch', deviceEventId: 'press-0001' });
+  });
+
+  it('refuses a topic serial that cannot be a device', () => {
+    expect(readDeviceMessage('x', bytes(press))).toMatchObject({ ok: false, reason: 'unknown-device' });
+  });
+
+  it('refuses an oversized payload before parsing it', () => {
+    const raw = bytes({ ...press, data: { pad: 'x'.repeat(MAX_PAYLOAD_BYTES) } });
+    expect(readDeviceMessage('PND-0001', raw)).toMatchObject({ ok: false, reason: 'schema' });
+  });
+});
+
+describe('acks', () => {
+  it('say stored, or rejected with reason and detail', () => {
+    expect(storedAck('press-0001')).toEqual({ id: 'press-0001', stored: true });
+    expect(rejectedAck({ ok: false, reason: 'not-json', detail: 'Unexpected end' })).toEqual({
+      rejected: 'not-json: Unexpected end',
+    });
+    expect(
+      rejectedAck({ ok: false, reason: 'schema', detail: 'at: bad', deviceEventId: 'e-00000001' }),
+    ).toEqual({
+      id: 'e-00000001',
+      rejected: 'schema: at: bad',
+    });
+  });
+});

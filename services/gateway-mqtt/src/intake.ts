@@ -1,0 +1,77 @@
+import { type DeviceAck, DeviceEventPayload, type RejectReason, Serial } from '@telecare/contracts';
+
+/**
+ * A device event is a few hundred bytes; anything far larger is refused before parsing so one
+ * misbehaving device cannot stall the gateway or exceed the JetStream message size.
+ */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+
+/** Long enough for any valid device event id (64) and for a wrong one to be recognisable. */
+const MAX_ECHOED_ID = 128;
+
+export interface Refusal {
+  readonly ok: false;
+  readonly reason: RejectReason;
+  readonly detail: string;
+  /** The device's own event id, when the payload had a readable one, so its ack can name it. */
+  readonly deviceEventId?: string;
+}
+
+export interface Accepted {
+  readonly ok: true;
+  readonly payload: DeviceEventPayload;
+}
+
+const refuse = (reason: RejectReason, detail: string, deviceEventId?: string): Refusal =>
+  deviceEventId === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, deviceEventId };
+
+// fatal: invalid UTF-8 is refused as not-json rather than parsed with replacement characters.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Reads one message from a device's events topic: the checks that need nothing but the bytes
+ * (JSON, schema, the serial in the payload against the topic's). The device map lookup comes
+ * after, in the shell.
+ */
+export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepted | Refusal {
+  if (!Serial.safeParse(topicSerial).success) {
+    return refuse('unknown-device', `topic serial ${JSON.stringify(topicSerial)} is not a valid serial`);
+  }
+  if (raw.byteLength > MAX_PAYLOAD_BYTES) {
+    return refuse('schema', `payload is ${raw.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(raw));
+  } catch (err) {
+    return refuse('not-json', err instanceof Error ? err.message : 'payload is not JSON');
+  }
+  const rawId =
+    isRecord(json) && typeof json.id === 'string' && json.id.length <= MAX_ECHOED_ID ? json.id : undefined;
+  const parsed = DeviceEventPayload.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`)
+      .join('; ');
+    return refuse('schema', detail, rawId);
+  }
+  // The schema strips unknown keys, so the optional `serial` is read from the raw object.
+  if (isRecord(json) && Object.hasOwn(json, 'serial') && json.serial !== topicSerial) {
+    return refuse(
+      'serial-mismatch',
+      `payload serial ${JSON.stringify(json.serial)} is not the topic's ${JSON.stringify(topicSerial)}`,
+      parsed.data.id,
+    );
+  }
+  return { ok: true, payload: parsed.data };
+}
+
+export const storedAck = (deviceEventId: string): DeviceAck => ({ id: deviceEventId, stored: true });
+
+export const rejectedAck = (refusal: Refusal): DeviceAck =>
+  refusal.deviceEventId === undefined
+    ? { rejected: `${refusal.reason}: ${refusal.detail}` }
+    : { id: refusal.deviceEventId, rejected: `${refusal.reason}: ${refusal.detail}` };

@@ -1,0 +1,118 @@
+import type { AddressInfo } from 'node:net';
+import { names } from '@telecare/contracts';
+import {
+  type Clock,
+  connectMqtt,
+  connectNats,
+  createHttpServer,
+  createLogger,
+  createMetrics,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
+  Lifecycle,
+  type Logger,
+  type NatsConnection,
+  systemClock,
+} from '@telecare/platform';
+import type { GatewayMqttConfig } from './config.ts';
+import { DeviceMap } from './device-map.ts';
+import { DeviceEventGateway, SERVICE } from './gateway.ts';
+import { createGatewayMetrics } from './metrics.ts';
+
+/**
+ * How long the broker keeps the gateway's session (subscription and queued QoS 1 messages)
+ * while it is away. MQTT v5 ends a session at disconnect unless this is set; a week covers
+ * any outage an operator would leave unattended. Devices resend until acked in any case.
+ */
+const SESSION_EXPIRY_S = 7 * 24 * 60 * 60;
+
+const READINESS_TIMEOUT_MS = 1_000;
+
+export interface GatewayMqttHandle {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+async function natsAnswers(nc: NatsConnection): Promise<boolean> {
+  if (nc.isClosed() || nc.isDraining()) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), READINESS_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([nc.rtt().then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Starts the MQTT gateway: device events from Mosquitto to the EVENTS stream, each acked to
+ * its device only once JetStream stored it; bad input dead-lettered and answered.
+ */
+export async function startGatewayMqtt(
+  config: GatewayMqttConfig,
+  options: { logger?: Logger; clock?: Clock } = {},
+): Promise<GatewayMqttHandle> {
+  const logger = options.logger ?? createLogger(SERVICE, config.LOG_LEVEL);
+  const clock = options.clock ?? systemClock;
+  const n = names(config.TELECARE_NAMESPACE);
+  const lifecycle = new Lifecycle(logger);
+  try {
+    const registry = createMetrics(SERVICE);
+    const metrics = createGatewayMetrics(registry);
+
+    const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
+    lifecycle.add('nats', () => nc.drain());
+    await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter']);
+    const js = jetstream(nc);
+
+    const deviceMap = await DeviceMap.open(nc, n, logger);
+    lifecycle.add('device-map', () => deviceMap.close());
+
+    const gateway = new DeviceEventGateway({
+      names: n,
+      js,
+      deviceMap,
+      metrics,
+      clock,
+      partitions: config.TELECARE_PARTITIONS,
+      logger,
+    });
+    const mqtt = await connectMqtt({
+      url: config.MQTT_URL,
+      clientId: config.MQTT_CLIENT_ID,
+      logger,
+      clean: false,
+      properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+      handleMessage: gateway.handleMessage,
+    });
+    gateway.attach(mqtt);
+    // Closed after the gateway drained, so the acks it published still go out (end waits for them).
+    lifecycle.add('mqtt', () => mqtt.endAsync());
+    lifecycle.add('gateway', () => gateway.drain());
+    // The session keeps the subscription; subscribing again is harmless and covers a new session.
+    await mqtt.subscribeAsync(n.mqtt.allEvents, { qos: 1 });
+
+    const app = createHttpServer({
+      logger,
+      metrics: registry,
+      readiness: { mqtt: () => mqtt.connected, nats: () => natsAnswers(nc) },
+    });
+    await app.listen({ port: config.GATEWAY_MQTT_PORT, host: config.HTTP_HOST });
+    // Closes first: it serves only health and metrics, and the gateway's work arrives over MQTT.
+    lifecycle.add('http', () => app.close());
+    const { port } = app.server.address() as AddressInfo;
+    const url = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
+    logger.info(
+      { url, clientId: config.MQTT_CLIENT_ID, subscription: n.mqtt.allEvents },
+      'gateway-mqtt started',
+    );
+    return { port, url, close: () => lifecycle.close() };
+  } catch (err) {
+    await lifecycle.close();
+    throw err;
+  }
+}
