@@ -1,6 +1,5 @@
-import type { Clock, FastifyInstance, Logger } from '@telecare/platform';
+import type { Clock, Counter, FastifyInstance, Logger } from '@telecare/platform';
 import { bearerAuth } from '@telecare/platform';
-import type { Counter } from 'prom-client';
 import type { DeviceMapPublisher } from './device-map.ts';
 import { DuplicateSerialError, InvalidRequestError, NotFoundError, UnknownResidentError } from './errors.ts';
 import {

@@ -1,7 +1,5 @@
-import { type KV, Kvm } from '@nats-io/kv';
-import { DeviceMapEntry } from '@telecare/contracts';
-import type { Logger, NatsConnection } from '@telecare/platform';
-import type { Counter } from 'prom-client';
+import { DeviceMapEntry, type Names } from '@telecare/contracts';
+import { type Counter, type KV, type Logger, type NatsConnection, openDeviceMap } from '@telecare/platform';
 import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -9,8 +7,6 @@ import type { RegistryStore } from './store.ts';
 export type PutOutcome = 'written' | 'unchanged' | 'stale';
 export type MapOutcome = PutOutcome | 'deleted' | 'absent' | 'failed';
 
-/** Keep a few revisions per serial so an operator can see what a device was mapped to before. */
-const HISTORY = 5;
 const CAS_ATTEMPTS = 5;
 
 /** JetStream "wrong last sequence": someone else wrote the key between our read and our write. */
@@ -28,7 +24,7 @@ const canonical = (entry: DeviceMapEntry): string =>
  */
 export class DeviceMapPublisher {
   readonly #nc: NatsConnection;
-  readonly #bucketName: string;
+  readonly #names: Names;
   readonly #store: RegistryStore;
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
@@ -40,33 +36,26 @@ export class DeviceMapPublisher {
 
   constructor(options: {
     nc: NatsConnection;
-    bucket: string;
+    names: Names;
     store: RegistryStore;
     logger: Logger;
     puts: Counter<'outcome'>;
     retry?: { initialMs: number; maxMs: number };
   }) {
     this.#nc = options.nc;
-    this.#bucketName = options.bucket;
+    this.#names = options.names;
     this.#store = options.store;
     this.#log = options.logger.child({ component: 'device-map' });
     this.#puts = options.puts;
     this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
   }
 
-  /** Creates the bucket if it is missing (and recreates it if it was removed while we ran). */
+  /**
+   * Opens the bucket, creating it if it is missing (with the one configuration every service
+   * uses), and re-creating it if it was removed while we ran.
+   */
   async open(): Promise<KV> {
-    const kvm = new Kvm(this.#nc);
-    try {
-      this.#kv = await kvm.create(this.#bucketName, { history: HISTORY });
-    } catch (err) {
-      // The bucket exists with settings someone chose on purpose (say, replicas in production):
-      // use it as it is rather than refuse to start.
-      this.#kv = await kvm.open(this.#bucketName).catch(() => {
-        throw err;
-      });
-      await this.#kv.status();
-    }
+    this.#kv = await openDeviceMap(this.#nc, this.#names);
     return this.#kv;
   }
 

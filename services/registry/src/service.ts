@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { names } from '@telecare/contracts';
 import {
   type Clock,
+  Counter,
   connectNats,
   createHttpServer,
   createLogger,
@@ -12,7 +13,6 @@ import {
   migrate,
   systemClock,
 } from '@telecare/platform';
-import { Counter } from 'prom-client';
 import { registerApi } from './api.ts';
 import type { RegistryConfig } from './config.ts';
 import { DeviceMapPublisher } from './device-map.ts';
@@ -83,7 +83,7 @@ export async function startRegistry(
     });
 
     const store = new RegistryStore(pool, schema);
-    const deviceMap = new DeviceMapPublisher({ nc, bucket: n.kv.deviceMap, store, logger, puts });
+    const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts });
     lifecycle.add('device-map', () => deviceMap.close());
     await deviceMap.syncAll();
 
