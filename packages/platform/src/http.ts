@@ -23,9 +23,11 @@ export function createHttpServer(options: {
   metrics: Registry;
   readiness: Record<string, ReadinessCheck>;
 }): FastifyInstance {
+  // Requests are logged at info; keep the HTTP logger at warn or quieter so the logs carry events.
+  const { logger } = options;
+  const level = (logger.levels.values[logger.level] ?? 0) >= 40 ? logger.level : 'warn';
   const app = Fastify({
-    loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    loggerInstance: logger.child({ component: 'http' }, { level }) as FastifyBaseLogger,
     bodyLimit: 1_048_576,
   });
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -7,7 +7,6 @@ export type { Logger };
  * Anything that looks like one is censored wherever it appears two levels deep.
  */
 const PERSONAL_FIELDS = [
-  'name',
   'firstName',
   'lastName',
   'fullName',
@@ -28,6 +27,11 @@ export const REDACT_PATHS = [
   ...PERSONAL_FIELDS,
   ...PERSONAL_FIELDS.map((field) => `*.${field}`),
   ...PERSONAL_FIELDS.map((field) => `*.*.${field}`),
+  // `name` alone is too common (pino's own, errors'), so only a person's name is redacted.
+  'resident.name',
+  'responder.name',
+  '*.resident.name',
+  '*.responder.name',
   'req.headers.authorization',
   'req.headers.cookie',
 ];
