@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stackEnvFile } from './paths.ts';
+import { baseUrlOf, portOf, services } from './services.ts';
+
+export const serverDefaults = {
+  NATS_URL: 'nats://127.0.0.1:4222',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MQTT_URL: 'mqtt://127.0.0.1:1883',
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/telecare',
+} as const;
+
+export type EnvValues = Record<string, string>;
+
+/** Reads KEY=value lines (optionally 'single-quoted'); comments and blank lines are skipped. */
+export function readEnvFile(file: string): EnvValues {
+  if (!existsSync(file)) return {};
+  const values: EnvValues = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!match?.[1] || match[2] === undefined) continue;
+    let value = match[2].trim();
+    if (value.length >= 2 && value.startsWith("'") && value.endsWith("'")) {
+      value = value.slice(1, -1).replaceAll("'\\''", "'");
+    }
+    values[match[1]] = value;
+  }
+  return values;
+}
+
+/** Writes KEY=value lines a shell can `source` and dotenv can read; quotes only when it must. */
+export function writeEnvFile(file: string, values: EnvValues, header: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const lines = Object.entries(values).map(([key, value]) =>
+    /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? `${key}=${value}` : `${key}='${value.replaceAll("'", "'\\''")}'`,
+  );
+  // It holds the admin token: owner-only.
+  writeFileSync(file, `# ${header}\n${lines.join('\n')}\n`, { mode: 0o600 });
+}
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,}$/;
+
+/**
+ * The admin token: TELECARE_ADMIN_TOKEN from the environment wins, then the one saved in
+ * .data/stack.env (so browsers and scripts keep working across restarts), else a new one.
+ */
+function adminToken(saved: EnvValues): string {
+  const fromEnv = process.env.TELECARE_ADMIN_TOKEN;
+  if (fromEnv) {
+    if (fromEnv.length < 16) throw new Error('TELECARE_ADMIN_TOKEN must be at least 16 characters');
+    return fromEnv;
+  }
+  const reuse = saved.TELECARE_ADMIN_TOKEN;
+  if (reuse && TOKEN_PATTERN.test(reuse)) return reuse;
+  return randomBytes(32).toString('base64url');
+}
+
+/** Everything the services, simulators and tests need to find the stack, in stack.env order. */
+export function resolveStackEnv(): EnvValues {
+  const env = process.env;
+  const values: EnvValues = {
+    TELECARE_ADMIN_TOKEN: adminToken(readEnvFile(stackEnvFile)),
+    NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,
+    REDIS_URL: env.REDIS_URL || serverDefaults.REDIS_URL,
+    MQTT_URL: env.MQTT_URL || serverDefaults.MQTT_URL,
+    DATABASE_URL: env.DATABASE_URL || serverDefaults.DATABASE_URL,
+    TELECARE_NAMESPACE: env.TELECARE_NAMESPACE || 'telecare',
+  };
+  for (const service of services) values[service.portEnv] = String(portOf(service));
+  for (const service of services) {
+    if (service.urlEnv) values[service.urlEnv] = baseUrlOf(service);
+  }
+  return values;
+}
+
+export function saveStackEnv(values: EnvValues): void {
+  writeEnvFile(
+    stackEnvFile,
+    values,
+    'Written by infra/stack.ts / infra/demo.ts. `set -a; . .data/stack.env; set +a` to use it.',
+  );
+}
+
+/** The environment a service or simulator process starts with. */
+export function childEnv(values: EnvValues): NodeJS.ProcessEnv {
+  return { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'info', ...values };
+}

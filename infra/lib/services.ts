@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './paths.ts';
+
+/** The one list of services the stack and the demo run, in start order. */
+export interface ServiceSpec {
+  readonly name: string;
+  /** Environment variable holding the service's HTTP port (/healthz, /readyz, /metrics). */
+  readonly portEnv: string;
+  readonly defaultPort: number;
+  /** Set when the service serves something a person opens in a browser or calls by hand. */
+  readonly web?: { readonly path: string; readonly label: string };
+  /** Variable under which other processes find the service's base URL. */
+  readonly urlEnv?: string;
+}
+
+export const services: readonly ServiceSpec[] = [
+  {
+    name: 'registry',
+    portEnv: 'REGISTRY_PORT',
+    defaultPort: 7020,
+    web: { path: '/', label: 'registry API' },
+    urlEnv: 'REGISTRY_URL',
+  },
+  { name: 'gateway-mqtt', portEnv: 'GATEWAY_MQTT_PORT', defaultPort: 7050 },
+  { name: 'triage', portEnv: 'TRIAGE_PORT', defaultPort: 7060 },
+  {
+    name: 'helpline',
+    portEnv: 'HELPLINE_PORT',
+    defaultPort: 7010,
+    web: { path: '/', label: 'helpline console' },
+    urlEnv: 'HELPLINE_URL',
+  },
+];
+
+export const entryOf = (service: ServiceSpec): string =>
+  path.join(repoRoot, 'services', service.name, 'src', 'main.ts');
+
+/** Services whose entry point exists; the others are announced and skipped. */
+export function runnableServices(warn: (line: string) => void): ServiceSpec[] {
+  return services.filter((service) => {
+    if (existsSync(entryOf(service))) return true;
+    warn(`skipping ${service.name}: services/${service.name}/src/main.ts does not exist yet`);
+    return false;
+  });
+}
+
+export function portOf(service: ServiceSpec, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[service.portEnv];
+  if (raw === undefined || raw === '') return service.defaultPort;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new Error(`${service.portEnv}=${raw} is not a TCP port`);
+  }
+  return port;
+}
+
+/** Where the service answers: HTTP_HOST when it names one address, else loopback. */
+export function hostOf(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env.HTTP_HOST;
+  if (!host || host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function baseUrlOf(service: ServiceSpec, env: NodeJS.ProcessEnv = {}): string {
+  const merged = { ...process.env, ...env };
+  return `http://${hostOf(merged)}:${portOf(service, merged)}`;
+}
+
+export const simulatorEntry = path.join(repoRoot, 'simulators', 'src', 'main.ts');
