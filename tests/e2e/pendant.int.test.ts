@@ -1,0 +1,128 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Case, eventIdFor, names } from '@telecare/contracts';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+let platform: RunningPlatform;
+let nc: NatsConnection;
+let device: SimulatedDevice;
+let residentId: string;
+const serial = `E2E-PND-${Date.now().toString(36).toUpperCase()}`;
+
+beforeAll(async () => {
+  platform = await startPlatform('e2e');
+  nc = await connect({ servers: servers.natsUrl });
+  const resident = await platform.registryClient.createResident({
+    name: 'Test Resident',
+    address: '1 Test Street, Gloucester',
+    postcode: 'GL1 2AB',
+    phone: '01452 000000',
+    livesAlone: true,
+  });
+  residentId = resident.id;
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    location: 'worn',
+    supervisionIntervalS: 3600,
+  });
+  device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 3_000,
+  });
+  await device.connect();
+});
+
+afterAll(async () => {
+  await device?.close();
+  await nc?.close();
+  await platform?.stop();
+});
+
+const openCasesOf = async (resident: string) =>
+  (await platform.helplineGet<Case[]>('/api/cases?state=open')).filter((c) => c.residentId === resident);
+
+/** Waits until every triage and helpline consumer has nothing pending, so counts are final. */
+async function settled(): Promise<void> {
+  const n = names(platform.namespace);
+  const jsm = await jetstreamManager(nc);
+  await waitFor(
+    async () => {
+      for (const stream of [n.streams.events, n.streams.alerts]) {
+        for await (const consumer of jsm.consumers.list(stream)) {
+          if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
+        }
+      }
+      return true;
+    },
+    { what: 'consumers to settle', timeoutMs: 10_000 },
+  );
+}
+
+describe('a pendant press, from device to helpline', () => {
+  let firstPressId: string;
+
+  it('becomes an open P1 case whose because names the rule and the evidence event', async () => {
+    const started = performance.now();
+    const sent = await device.send('pendant.pressed');
+    firstPressId = sent.id;
+    const ackMs = sent.latencyMs;
+    const [found] = await waitFor(
+      async () => {
+        const cases = await openCasesOf(residentId);
+        return cases.length > 0 ? cases : undefined;
+      },
+      { what: 'the case', timeoutMs: 10_000, intervalMs: 10 },
+    );
+    const caseMs = performance.now() - started;
+    console.log(
+      `press-to-ack ${ackMs.toFixed(1)} ms, press-to-case ${caseMs.toFixed(1)} ms (polled every 10 ms)`,
+    );
+
+    expect(found).toBeDefined();
+    const opened = found as Case;
+    expect(opened.priority).toBe(1);
+    expect(opened.type).toBe('pendant.pressed');
+    expect(opened.state).toBe('queued');
+    expect(opened.alertIds).toHaveLength(1);
+    const because = opened.because[0];
+    expect(because?.rule.id).toMatch(/pendant/);
+    expect(because?.rule.version).toBeGreaterThanOrEqual(1);
+    expect(because?.evidence).toEqual([eventIdFor(serial, sent.id)]);
+    expect(because?.reason.length).toBeGreaterThan(10);
+    expect(caseMs).toBeLessThan(10_000);
+  });
+
+  it('pressing again with the same event id yields one alert and one case', async () => {
+    const again = await device.send('pendant.pressed', {}, { id: firstPressId });
+    expect(again.id).toBe(firstPressId);
+    await settled();
+    const n = names(platform.namespace);
+    const jsm = await jetstreamManager(nc);
+    const events = await jsm.streams.info(n.streams.events, { subjects_filter: n.subjects.allEvents });
+    expect(events.state.messages).toBe(1);
+    const alerts = await jsm.streams.info(n.streams.alerts);
+    expect(alerts.state.messages).toBe(1);
+    const cases = await openCasesOf(residentId);
+    expect(cases).toHaveLength(1);
+    expect(cases[0]?.alertIds).toHaveLength(1);
+  });
+
+  it('a second, distinct press joins the open case instead of opening another', async () => {
+    await device.send('pendant.pressed');
+    const cases = await waitFor(
+      async () => {
+        const list = await openCasesOf(residentId);
+        return list[0] && list[0].alertIds.length === 2 ? list : undefined;
+      },
+      { what: 'the second alert to join' },
+    );
+    expect(cases).toHaveLength(1);
+  });
+});

@@ -1,0 +1,77 @@
+import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
+import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
+import { loadRegistryConfig, startRegistry } from '@telecare/registry';
+import { RegistryClient } from '@telecare/simulators';
+import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { loadTriageConfig, startTriage } from '@telecare/triage';
+
+interface Handle {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface RunningPlatform {
+  readonly namespace: string;
+  readonly env: Record<string, string>;
+  readonly token: string;
+  readonly registry: Handle;
+  readonly helpline: Handle;
+  readonly registryClient: RegistryClient;
+  /** GET a helpline API path with the admin token. */
+  helplineGet<T>(path: string): Promise<T>;
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+/**
+ * Every foundation service, in this process, against the real servers, in a namespace of its own.
+ * Services start in the order a deployment would: registry (device map), helpline, triage, gateway.
+ */
+export async function startPlatform(
+  label: string,
+  extraEnv: Record<string, string> = {},
+): Promise<RunningPlatform> {
+  const namespace = uniqueNamespace(label);
+  const env = serviceEnv(namespace, {
+    REGISTRY_PORT: '0',
+    HELPLINE_PORT: '0',
+    TRIAGE_PORT: '0',
+    GATEWAY_MQTT_PORT: '0',
+    MQTT_CLIENT_ID: `${namespace}-gateway`,
+    TELECARE_PARTITIONS: '4',
+    ...extraEnv,
+  });
+  const token = env.TELECARE_ADMIN_TOKEN ?? '';
+  const handles: Handle[] = [];
+  try {
+    const registry = await startRegistry(loadRegistryConfig(env));
+    handles.push(registry);
+    const helpline = await startHelpline(loadHelplineConfig(env));
+    handles.push(helpline);
+    handles.push(await startTriage(loadTriageConfig(env)));
+    handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env)));
+    return {
+      namespace,
+      env,
+      token,
+      registry,
+      helpline,
+      registryClient: new RegistryClient(registry.url, token),
+      async helplineGet<T>(path: string): Promise<T> {
+        const response = await fetch(new URL(path, helpline.url), {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+        return (await response.json()) as T;
+      },
+      async stop(options = {}) {
+        for (const handle of handles.reverse()) await handle.close();
+        if (!options.keepData) await cleanupNamespace(namespace);
+      },
+    };
+  } catch (err) {
+    for (const handle of handles.reverse()) await handle.close().catch(() => undefined);
+    await cleanupNamespace(namespace);
+    throw err;
+  }
+}
