@@ -1,0 +1,243 @@
+import { Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { evaluate, ResidentMismatchError } from './evaluate.ts';
+import { initialState, type RuleSet } from './model.ts';
+import { parseRuleSet } from './parse.ts';
+import { makeEvent } from './testing.ts';
+
+const NOW = Date.parse('2026-11-22T10:00:00.000Z');
+const at = (msBeforeNow: number) => new Date(NOW - msBeforeNow).toISOString();
+const RESIDENT = 'res_test0001';
+
+/** Every P1–P4 type a device can send, with the device kind that sends it. */
+const TRIGGERS: ReadonlyArray<[EventType, 1 | 2 | 3 | 4, string, string]> = [
+  ['pendant.pressed', 1, 'trigger.pendant', 'pendant'],
+  ['pullcord.pulled', 1, 'trigger.pullcord', 'pullcord'],
+  ['fall.detected', 1, 'trigger.fall', 'fall-detector'],
+  ['smoke.detected', 1, 'trigger.smoke', 'smoke-detector'],
+  ['heat.detected', 1, 'trigger.heat', 'heat-detector'],
+  ['co.detected', 1, 'trigger.co', 'co-detector'],
+  ['gas.detected', 1, 'trigger.gas', 'gas-detector'],
+  ['epilepsy.seizure', 1, 'trigger.epilepsy', 'epilepsy-sensor'],
+  ['flood.detected', 2, 'trigger.flood', 'flood-detector'],
+  ['bogus-caller.pressed', 2, 'trigger.bogus-caller', 'bogus-caller-button'],
+  ['enuresis.detected', 2, 'trigger.enuresis', 'enuresis-sensor'],
+  ['medication.missed', 2, 'trigger.medication-missed', 'medication-dispenser'],
+  ['mains.lost', 3, 'trigger.mains-lost', 'home-unit'],
+  ['line.fault', 3, 'trigger.line-fault', 'home-unit'],
+  ['rf.jammed', 3, 'trigger.rf-jammed', 'home-unit'],
+  ['device.tamper', 3, 'trigger.tamper', 'smoke-detector'],
+  ['battery.low', 4, 'trigger.battery-low', 'pendant'],
+];
+
+describe('default trigger rules', () => {
+  it('cover exactly the P1–P4 types a device can send', () => {
+    const covered = DEFAULT_RULE_SET.rules.flatMap((rule) => rule.on).sort();
+    const expected = (Object.keys(TAXONOMY) as EventType[])
+      .filter((type) => TAXONOMY[type].priority <= 4 && !TAXONOMY[type].derived)
+      .sort();
+    expect(covered).toEqual(expected);
+    expect(TRIGGERS.map(([type]) => type).sort()).toEqual(expected);
+  });
+
+  it.each(TRIGGERS)('%s raises one P%i alert by %s', (type, priority, ruleId, deviceKind) => {
+    const event = makeEvent({
+      type,
+      time: at(2_000),
+      devicekind: deviceKind,
+      location: 'kitchen',
+      subject: 'SER-42',
+    });
+    const result = evaluate(initialState(RESIDENT), { kind: 'event', event, now: NOW }, DEFAULT_RULE_SET);
+
+    expect(result.alerts).toHaveLength(1);
+    const alert = Alert.parse(result.alerts[0]);
+    expect(alert).toMatchObject({
+      residentId: RESIDENT,
+      priority,
+      type,
+      raisedAt: '2026-11-22T10:00:00.000Z',
+      rule: { id: ruleId, version: 1 },
+      evidence: [event.id],
+      thresholds: { lateAfterS: 300 },
+      late: false,
+      testMode: false,
+      deviceSerial: 'SER-42',
+    });
+    expect(alert.reason).toBe(`${TAXONOMY[type].description}: ${deviceKind} in kitchen (rule ${ruleId} v1)`);
+    expect(result.timers).toEqual([]);
+    expect(result.state.recent.map((seen) => seen.id)).toEqual([event.id]);
+  });
+
+  it.each([
+    'heartbeat',
+    'motion',
+    'door.opened',
+    'medication.taken',
+    'mains.restored',
+    'alarm.cancelled',
+  ] as const)('record-only %s raises nothing but is remembered', (type) => {
+    const event = makeEvent({ type, time: at(1_000) });
+    const result = evaluate(initialState(RESIDENT), { kind: 'event', event, now: NOW }, DEFAULT_RULE_SET);
+    expect(result.alerts).toEqual([]);
+    expect(result.state.recent).toHaveLength(1);
+  });
+});
+
+describe('an alert explains itself', () => {
+  const press = (overrides: Partial<Parameters<typeof makeEvent>[0]> = {}) =>
+    makeEvent({ type: 'pendant.pressed', time: at(1_000), location: 'hallway', ...overrides });
+
+  it('is late when the event time is older than the bound, and still alerts', () => {
+    const onTime = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press({ time: at(300_000) }), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(onTime.alerts[0]?.late).toBe(false);
+
+    const late = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press({ time: at(12 * 60_000) }), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(late.alerts).toHaveLength(1);
+    expect(late.alerts[0]?.late).toBe(true);
+    expect(late.alerts[0]?.priority).toBe(1);
+    expect(late.alerts[0]?.reason).toBe(
+      'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v1); late: event time 12 min before triage',
+    );
+  });
+
+  it('takes the lateness bound from the rule over the rule set', () => {
+    const rules = parseRuleSet({
+      version: 1,
+      settings: { lateAfterS: 600 },
+      rules: [
+        { id: 'p', version: 2, kind: 'trigger', on: ['pendant.pressed'], reason: '{what}', lateAfterS: 60 },
+      ],
+    });
+    const result = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press({ time: at(120_000) }), now: NOW },
+      rules,
+    );
+    expect(result.alerts[0]).toMatchObject({
+      late: true,
+      thresholds: { lateAfterS: 60 },
+      rule: { id: 'p', version: 2 },
+    });
+  });
+
+  it('carries test mode from the event', () => {
+    const result = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press({ testmode: true }), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(result.alerts[0]?.testMode).toBe(true);
+  });
+
+  it('says when the location is not recorded, and uses a configured priority', () => {
+    const rules = parseRuleSet({
+      version: 1,
+      rules: [
+        {
+          id: 'door-at-p2',
+          version: 1,
+          kind: 'trigger',
+          on: ['door.opened'],
+          priority: 2,
+          reason: '{what} ({type}, {kind}, {location}, {serial}) at {priority} by {rule}',
+        },
+      ],
+    });
+    const event = makeEvent({
+      type: 'door.opened',
+      time: at(0),
+      devicekind: 'door-contact',
+      subject: 'DC-7',
+    });
+    const [alert] = evaluate(initialState(RESIDENT), { kind: 'event', event, now: NOW }, rules).alerts;
+    expect(alert?.priority).toBe(2);
+    expect(alert?.reason).toBe(
+      'Door opened (door.opened, door-contact, location not recorded, DC-7) at P2 by door-at-p2 v1',
+    );
+  });
+
+  it('raises one alert per matching rule, each with its own id', () => {
+    const rules = parseRuleSet({
+      version: 1,
+      rules: [
+        { id: 'a', version: 1, kind: 'trigger', on: ['fall.detected', 'pendant.pressed'], reason: '{what}' },
+        { id: 'b', version: 1, kind: 'trigger', on: ['pendant.pressed'], reason: '{what}' },
+      ],
+    });
+    const { alerts } = evaluate(initialState(RESIDENT), { kind: 'event', event: press(), now: NOW }, rules);
+    expect(alerts.map((alert) => alert.rule.id)).toEqual(['a', 'b']);
+    expect(new Set(alerts.map((alert) => alert.id)).size).toBe(2);
+  });
+});
+
+describe('determinism and duplicates', () => {
+  const event = makeEvent({ type: 'fall.detected', time: at(5_000), devicekind: 'fall-detector' });
+  const input = { kind: 'event', event, now: NOW } as const;
+
+  it('gives the same output for the same input, and never mutates its arguments', () => {
+    const state = initialState(RESIDENT);
+    const frozen = structuredClone(state);
+    const rulesBefore = structuredClone(DEFAULT_RULE_SET);
+    const first = evaluate(state, input, DEFAULT_RULE_SET);
+    const second = evaluate(state, input, DEFAULT_RULE_SET);
+    expect(second).toEqual(first);
+    expect(state).toEqual(frozen);
+    expect(DEFAULT_RULE_SET).toEqual(rulesBefore);
+  });
+
+  it('same event twice: the same alert id, then nothing new and the state unchanged', () => {
+    const first = evaluate(initialState(RESIDENT), input, DEFAULT_RULE_SET);
+    const again = evaluate(first.state, { ...input, now: NOW + 60_000 }, DEFAULT_RULE_SET);
+    expect(again.alerts).toEqual([]);
+    expect(again.state).toBe(first.state);
+
+    // With the cache lost, the event alerts again under the same id, so downstream collapses it.
+    const rebuilt = evaluate(initialState(RESIDENT), { ...input, now: NOW + 60_000 }, DEFAULT_RULE_SET);
+    expect(rebuilt.alerts.map((alert) => alert.id)).toEqual(first.alerts.map((alert) => alert.id));
+    expect(first.alerts[0]?.id).toMatch(/^alt_[0-9a-f]{32}$/);
+  });
+
+  it('round-trips the state through JSON', () => {
+    const { state } = evaluate(initialState(RESIDENT), input, DEFAULT_RULE_SET);
+    expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+  });
+
+  it('refuses a state that belongs to another resident', () => {
+    expect(() => evaluate(initialState('res_other'), input, DEFAULT_RULE_SET)).toThrow(ResidentMismatchError);
+  });
+});
+
+describe('state stays bounded', () => {
+  const small: RuleSet = {
+    ...DEFAULT_RULE_SET,
+    settings: { lateAfterS: 300, keepEvents: 3, keepEventsForS: 3600 },
+  };
+
+  it('keeps the newest events by event time, up to the count', () => {
+    let state = initialState(RESIDENT);
+    for (let i = 0; i < 10; i++) {
+      const event = makeEvent({ type: 'heartbeat', time: at((10 - i) * 1000), deviceEventId: `hb-${i}` });
+      state = evaluate(state, { kind: 'event', event, now: NOW }, small).state;
+    }
+    expect(state.recent.map((seen) => seen.at)).toEqual([NOW - 3000, NOW - 2000, NOW - 1000]);
+  });
+
+  it('drops events older than the horizon, but an old alarm still alerts', () => {
+    const event = makeEvent({ type: 'smoke.detected', time: at(2 * 3600_000), devicekind: 'smoke-detector' });
+    const result = evaluate(initialState(RESIDENT), { kind: 'event', event, now: NOW }, small);
+    expect(result.alerts).toHaveLength(1);
+    expect(result.alerts[0]?.late).toBe(true);
+    expect(result.alerts[0]?.reason).toContain('late: event time 2 h before triage');
+    expect(result.state.recent).toEqual([]);
+  });
+});

@@ -1,0 +1,20 @@
+import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { z } from 'zod';
+
+export const triageEnv = {
+  ...commonEnv,
+  TRIAGE_PORT: port(7060),
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  /** A JSON rule set to use instead of the default one (validated at start-up). */
+  TRIAGE_RULES_FILE: z.string().min(1).optional(),
+  /** How long a transiently failed event waits before JetStream redelivers it. */
+  TRIAGE_RETRY_DELAY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** How long JetStream waits for an ack before redelivering (a crashed worker's event). */
+  TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(30),
+} as const;
+
+export type TriageConfig = ReturnType<typeof loadTriageConfig>;
+
+export function loadTriageConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig('triage', triageEnv, env);
+}

@@ -1,0 +1,48 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export type TriageMetrics = ReturnType<typeof createTriageMetrics>;
+
+export function createTriageMetrics(registry: Registry) {
+  return {
+    eventsEvaluated: new Counter({
+      name: 'triage_events_evaluated_total',
+      help: 'Events evaluated by the rules and acknowledged, by event type',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    duplicateEvents: new Counter({
+      name: 'triage_events_duplicate_total',
+      help: 'Redelivered events the resident state had already seen (nothing raised again)',
+      registers: [registry],
+    }),
+    alertsPublished: new Counter({
+      name: 'triage_alerts_published_total',
+      help: 'Alerts stored in ALERTS, by priority and lateness',
+      labelNames: ['priority', 'late'] as const,
+      registers: [registry],
+    }),
+    alertsDeduplicated: new Counter({
+      name: 'triage_alerts_deduplicated_total',
+      help: 'Alerts ALERTS already held under the same id (JetStream duplicate window)',
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'triage_deadletters_total',
+      help: 'Events refused and dead-lettered, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'triage_retries_total',
+      help: 'Events handed back for redelivery after a transient failure, by dependency',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+    evaluationSeconds: new Histogram({
+      name: 'triage_evaluation_seconds',
+      help: 'Time from taking an event to acknowledging it: state load, rules, alert publish, state save',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,144 @@
+import { readFile } from 'node:fs/promises';
+import { names } from '@telecare/contracts';
+import {
+  type Clock,
+  ConfigError,
+  connectNats,
+  createHttpServer,
+  createLogger,
+  createMetrics,
+  createRedis,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
+  Lifecycle,
+  type Logger,
+  systemClock,
+} from '@telecare/platform';
+import { DEFAULT_RULE_SET, parseRuleSet, type RuleSet, RuleSetError } from '@telecare/rules';
+import type { TriageConfig } from './config.ts';
+import { createTriageMetrics } from './metrics.ts';
+import { ensurePartitionConsumers, runPartitionWorkers } from './partitions.ts';
+import { EventProcessor, SERVICE } from './processor.ts';
+import { StateStore } from './state-store.ts';
+
+export interface TriageHandle {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface TriageOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Rules to run instead of TRIAGE_RULES_FILE or the default set. */
+  ruleSet?: RuleSet;
+}
+
+/**
+ * Starts triage: EVENTS → rules → ALERTS, one ordered durable consumer per partition, resident
+ * state in Redis. Creates the streams and consumers it needs.
+ */
+export async function startTriage(config: TriageConfig, options: TriageOptions = {}): Promise<TriageHandle> {
+  const logger = options.logger ?? createLogger(SERVICE, config.LOG_LEVEL);
+  const clock = options.clock ?? systemClock;
+  const ruleSet = options.ruleSet ?? (await loadRuleSet(config.TRIAGE_RULES_FILE));
+  const n = names(config.TELECARE_NAMESPACE);
+  const lifecycle = new Lifecycle(logger);
+
+  try {
+    const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
+    lifecycle.add('nats', () => nc.drain());
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
+    await ensurePartitionConsumers(jsm, n, config.TELECARE_PARTITIONS, config.TRIAGE_ACK_WAIT_S);
+
+    const redis = await createRedis({ url: config.REDIS_URL, logger, name: SERVICE });
+    lifecycle.add('redis', async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+
+    const registry = createMetrics(SERVICE);
+    const metrics = createTriageMetrics(registry);
+    const js = jetstream(nc);
+    const processor = new EventProcessor({
+      js,
+      names: n,
+      store: new StateStore(redis, n.redisPrefix, logger),
+      ruleSet,
+      clock,
+      metrics,
+      logger,
+      retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
+    });
+    const workers = runPartitionWorkers({
+      js,
+      names: n,
+      partitions: config.TELECARE_PARTITIONS,
+      processor,
+      logger,
+      retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
+    });
+    lifecycle.add('partitions', () => workers.stop());
+
+    const app = createHttpServer({
+      logger,
+      metrics: registry,
+      readiness: {
+        nats: async () => !nc.isClosed() && (await withTimeout(nc.rtt(), 2_000)) !== undefined,
+        redis: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 2_000)) === 'PONG',
+        partitions: () => workers.running === config.TELECARE_PARTITIONS,
+      },
+    });
+    lifecycle.add('http', () => app.close());
+    await app.listen({ port: config.TRIAGE_PORT, host: config.HTTP_HOST });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.TRIAGE_PORT;
+    logger.info(
+      {
+        port,
+        partitions: config.TELECARE_PARTITIONS,
+        rules: ruleSet.rules.length,
+        ruleSetVersion: ruleSet.version,
+      },
+      'triage started',
+    );
+    return { port, url: `http://${config.HTTP_HOST}:${port}`, close: () => lifecycle.close() };
+  } catch (err) {
+    await lifecycle.close();
+    throw err;
+  }
+}
+
+async function loadRuleSet(file: string | undefined): Promise<RuleSet> {
+  if (!file) return DEFAULT_RULE_SET;
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(SERVICE, [
+      `TRIAGE_RULES_FILE: cannot read ${file} as JSON: ${(err as Error).message}`,
+    ]);
+  }
+  try {
+    return parseRuleSet(json);
+  } catch (err) {
+    if (!(err instanceof RuleSetError)) throw err;
+    throw new ConfigError(
+      SERVICE,
+      err.issues.map((issue) => `TRIAGE_RULES_FILE ${issue.path}: ${issue.message}`),
+    );
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

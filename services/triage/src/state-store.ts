@@ -1,0 +1,57 @@
+import type { Logger, Redis } from '@telecare/platform';
+import { TransientError } from '@telecare/platform';
+import { ResidentState } from '@telecare/rules';
+
+/**
+ * Resident state in Redis, one JSON value per resident. It is a cache: anything unreadable is
+ * dropped and rebuilt (deterministic alert ids keep a rebuild from raising anything twice).
+ */
+export class StateStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #log: Logger;
+
+  constructor(redis: Redis, redisPrefix: string, logger: Logger) {
+    this.#redis = redis;
+    this.#prefix = `${redisPrefix}triage:state:`;
+    this.#log = logger.child({ component: 'state-store' });
+  }
+
+  key(residentId: string): string {
+    return `${this.#prefix}${residentId}`;
+  }
+
+  async load(residentId: string): Promise<ResidentState | undefined> {
+    let raw: string | null;
+    try {
+      raw = await this.#redis.get(this.key(residentId));
+    } catch (err) {
+      throw new TransientError('could not load resident state', {
+        cause: err,
+        context: { dependency: 'redis', residentId },
+      });
+    }
+    if (raw === null) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      json = undefined;
+    }
+    const parsed = ResidentState.safeParse(json);
+    if (parsed.success && parsed.data.residentId === residentId) return parsed.data;
+    this.#log.warn({ residentId }, 'unreadable resident state dropped; it rebuilds from new events');
+    return undefined;
+  }
+
+  async save(state: ResidentState): Promise<void> {
+    try {
+      await this.#redis.set(this.key(state.residentId), JSON.stringify(state));
+    } catch (err) {
+      throw new TransientError('could not save resident state', {
+        cause: err,
+        context: { dependency: 'redis', residentId: state.residentId },
+      });
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import {
+  Alert,
+  type EventType,
+  eventIdFor,
+  type Names,
+  partitionOf,
+  TelecareEvent,
+} from '@telecare/contracts';
+import type { JetStreamClient, JetStreamManager } from '@telecare/platform';
+import { waitFor } from '@telecare/testkit';
+import { consumerName } from '../src/index.ts';
+
+/** The fixed time the tests' ManualClock starts at. */
+export const T0 = Date.parse('2026-11-22T10:00:00.000Z');
+
+/** A TelecareEvent as a gateway would publish it (one second before T0). */
+export function makeEvent(spec: {
+  residentId: string;
+  type: EventType;
+  deviceEventId: string;
+  partitions: number;
+  serial?: string;
+  devicekind?: string;
+  location?: string;
+}): TelecareEvent {
+  const serial = spec.serial ?? 'PX-1000';
+  return TelecareEvent.parse({
+    specversion: '1.0',
+    id: eventIdFor(serial, spec.deviceEventId),
+    source: '/test',
+    type: spec.type,
+    subject: serial,
+    time: new Date(T0 - 1_000).toISOString(),
+    datacontenttype: 'application/json',
+    residentid: spec.residentId,
+    devicekind: spec.devicekind ?? 'pendant',
+    deviceeventid: spec.deviceEventId,
+    partition: partitionOf(spec.residentId, spec.partitions),
+    receivedat: new Date(T0 - 900).toISOString(),
+    testmode: false,
+    ...(spec.location ? { location: spec.location } : {}),
+    data: {},
+  });
+}
+
+/** Publishes as a gateway does: partition subject, msgID = event id unless a redelivery is simulated. */
+export async function publishEvent(
+  js: JetStreamClient,
+  n: Names,
+  event: TelecareEvent,
+  msgID = event.id,
+): Promise<void> {
+  await js.publish(n.subjects.event(event.partition, event.type), JSON.stringify(event), { msgID });
+}
+
+export interface StoredAlert {
+  readonly subject: string;
+  readonly msgId: string | undefined;
+  readonly alert: Alert;
+}
+
+/** Everything in ALERTS, in stream order. */
+export async function readAlerts(jsm: JetStreamManager, n: Names): Promise<StoredAlert[]> {
+  const info = await jsm.streams.info(n.streams.alerts);
+  const out: StoredAlert[] = [];
+  if (info.state.messages === 0) return out;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const msg = await jsm.streams.getMessage(n.streams.alerts, { seq });
+    if (!msg) continue;
+    out.push({
+      subject: msg.subject,
+      msgId: msg.header.get('Nats-Msg-Id') || undefined,
+      alert: Alert.parse(msg.json()),
+    });
+  }
+  return out;
+}
+
+/** Every partition consumer has taken and acked (or terminated) everything published so far. */
+export async function drained(jsm: JetStreamManager, n: Names, partitions: number): Promise<void> {
+  await waitFor(
+    async () => {
+      for (let p = 0; p < partitions; p++) {
+        const info = await jsm.consumers.info(n.streams.events, consumerName(p));
+        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      }
+      return true;
+    },
+    { what: 'triage to drain EVENTS', timeoutMs: 20_000 },
+  );
+}
+
+/** Sum of the samples whose line matches, from a Prometheus text page. */
+export function metricValue(page: string, line: RegExp): number {
+  return page
+    .split('\n')
+    .filter((sample) => line.test(sample))
+    .reduce((sum, sample) => sum + Number(sample.slice(sample.lastIndexOf(' ') + 1)), 0);
+}
+
+export async function scrape(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}

@@ -1,0 +1,234 @@
+import { DeadLetter, type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  createRedis,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  ManualClock,
+  type NatsConnection,
+  type Redis,
+} from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
+import {
+  makeEvent as buildEvent,
+  metricValue,
+  publishEvent as publish,
+  readAlerts,
+  scrape,
+  T0,
+  drained as waitDrained,
+} from './support.ts';
+
+const ns = uniqueNamespace('triage');
+const n = names(ns);
+const PARTITIONS = 2;
+const logger = createLogger('triage-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const clock = new ManualClock(T0);
+const config = loadTriageConfig(
+  serviceEnv(ns, { TRIAGE_PORT: '0', TELECARE_PARTITIONS: String(PARTITIONS), TRIAGE_RETRY_DELAY_MS: '100' }),
+);
+
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let redis: Redis;
+let triage: TriageHandle;
+
+const makeEvent = (spec: Omit<Parameters<typeof buildEvent>[0], 'partitions'>) =>
+  buildEvent({ ...spec, partitions: PARTITIONS });
+const publishEvent = (event: TelecareEvent, msgID?: string) => publish(js, n, event, msgID);
+const alerts = () => readAlerts(jsm, n);
+const drained = () => waitDrained(jsm, n, PARTITIONS);
+
+const start = () => startTriage(config, { logger, clock });
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'triage-test', logger });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  redis = await createRedis({ url: servers.redisUrl, logger, name: 'triage-test' });
+  triage = await start();
+});
+
+afterAll(async () => {
+  await triage?.close();
+  await nc?.close();
+  redis?.disconnect();
+  await cleanupNamespace(ns);
+});
+
+describe('triage against real NATS and Redis', () => {
+  it('creates the streams and one ordered durable consumer per partition', async () => {
+    for (const stream of [n.streams.events, n.streams.alerts]) {
+      expect((await jsm.streams.info(stream)).config.name).toBe(stream);
+    }
+    for (let p = 0; p < PARTITIONS; p++) {
+      const info = await jsm.consumers.info(n.streams.events, `triage-p${p}`);
+      expect(info.config.filter_subject).toBe(n.subjects.eventsOfPartition(p));
+      expect(info.config.ack_policy).toBe('explicit');
+      expect(info.config.max_ack_pending).toBe(1);
+    }
+  });
+
+  const press = makeEvent({
+    residentId: 'res_alpha',
+    type: 'pendant.pressed',
+    deviceEventId: 'press-000001',
+    location: 'hallway',
+  });
+
+  it('turns a pendant press into one P1 alert that explains itself', async () => {
+    await publishEvent(press);
+    const [stored] = await waitFor(async () => {
+      const all = await alerts();
+      return all.length > 0 && all;
+    });
+    expect(stored?.subject).toBe(n.subjects.alert(1, 'res_alpha'));
+    expect(stored?.msgId).toBe(stored?.alert.id);
+    expect(stored?.alert).toMatchObject({
+      residentId: 'res_alpha',
+      priority: 1,
+      type: 'pendant.pressed',
+      raisedAt: new Date(T0).toISOString(),
+      rule: { id: 'trigger.pendant', version: 1 },
+      evidence: [press.id],
+      thresholds: { lateAfterS: 300 },
+      late: false,
+      testMode: false,
+      deviceSerial: 'PX-1000',
+      reason: 'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v1)',
+    });
+    await drained();
+    expect(await alerts()).toHaveLength(1);
+  });
+
+  it('raises nothing more when the same event is delivered again, even with the state cache lost', async () => {
+    await publishEvent(press, `${press.id}-redelivered`);
+    await drained();
+    expect(await alerts()).toHaveLength(1);
+
+    // Redis is only a cache: without it the core raises the same alert id, and ALERTS collapses it.
+    expect(await redis.del(`${n.redisPrefix}triage:state:res_alpha`)).toBe(1);
+    await publishEvent(press, `${press.id}-after-cache-loss`);
+    await drained();
+    expect(await alerts()).toHaveLength(1);
+    expect(await redis.exists(`${n.redisPrefix}triage:state:res_alpha`)).toBe(1);
+  });
+
+  it('records a heartbeat in the resident state and raises nothing', async () => {
+    const beat = makeEvent({ residentId: 'res_alpha', type: 'heartbeat', deviceEventId: 'beat-000001' });
+    await publishEvent(beat);
+    await drained();
+    expect(await alerts()).toHaveLength(1);
+    const state = JSON.parse((await redis.get(`${n.redisPrefix}triage:state:res_alpha`)) ?? '{}');
+    expect(state.recent.map((seen: { id: string }) => seen.id)).toContain(beat.id);
+  });
+
+  it('dead-letters an invalid event with its reason and keeps going', async () => {
+    const good = makeEvent({
+      residentId: 'res_beta',
+      type: 'smoke.detected',
+      deviceEventId: 'smoke-000001',
+      serial: 'SM-2000',
+      devicekind: 'smoke-detector',
+      location: 'kitchen',
+    });
+    const subject = n.subjects.event(good.partition, 'pendant.pressed');
+    await js.publish(subject, JSON.stringify({ ...good, id: 'evt_not-an-id', type: 'pendant.squeezed' }), {
+      msgID: 'bad-schema-1',
+    });
+    await js.publish(subject, 'this is not json', { msgID: 'bad-json-1' });
+    await publishEvent(good);
+
+    const smoke = await waitFor(async () => (await alerts()).find((a) => a.alert.type === 'smoke.detected'));
+    expect(smoke.alert).toMatchObject({ residentId: 'res_beta', priority: 1, evidence: [good.id] });
+    expect(smoke.alert.reason).toBe('Smoke detected: smoke-detector in kitchen (rule trigger.smoke v1)');
+
+    const schema = await jsm.streams.getMessage(n.streams.deadletter, {
+      last_by_subj: n.subjects.deadletter('triage', 'schema'),
+    });
+    const letter = DeadLetter.parse(schema?.json());
+    expect(letter.service).toBe('triage');
+    expect(letter.detail).toContain('id');
+    expect(letter.detail).toContain('type');
+    expect(letter.origin).toContain(subject);
+    const notJson = await jsm.streams.getMessage(n.streams.deadletter, {
+      last_by_subj: n.subjects.deadletter('triage', 'not-json'),
+    });
+    expect(Buffer.from(DeadLetter.parse(notJson?.json()).rawBase64, 'base64').toString()).toBe(
+      'this is not json',
+    );
+    await drained();
+  });
+
+  it('loses and repeats nothing across a stop and restart mid-stream, keeping each resident in order', async () => {
+    const before = (await alerts()).length;
+    const types: EventType[] = [
+      'pendant.pressed',
+      'fall.detected',
+      'mains.lost',
+      'battery.low',
+      'flood.detected',
+    ];
+    const residents = Array.from({ length: 8 }, (_, i) => `res_stream${i}`);
+    const events = Array.from({ length: 240 }, (_, i) =>
+      makeEvent({
+        residentId: residents[i % residents.length] as string,
+        type: types[i % types.length] as EventType,
+        deviceEventId: `stream-${String(i).padStart(6, '0')}`,
+        serial: `SR-${i % residents.length}`,
+      }),
+    );
+    const firstHalf = events.slice(0, 160);
+    const secondHalf = events.slice(160);
+
+    for (const event of firstHalf) await publishEvent(event);
+    await waitFor(async () => (await alerts()).length >= before + 10, {
+      what: 'some alerts before the stop',
+    });
+    await triage.close();
+    const atStop = (await alerts()).length;
+    expect(atStop).toBeLessThan(before + events.length);
+
+    for (const event of secondHalf) await publishEvent(event);
+    triage = await start();
+    await waitFor(async () => (await alerts()).length >= before + events.length, {
+      what: 'every alert after the restart',
+      timeoutMs: 30_000,
+    });
+    await drained();
+
+    const fresh = (await alerts()).slice(before);
+    expect(fresh).toHaveLength(events.length);
+    expect(new Set(fresh.map((a) => a.alert.id)).size).toBe(events.length);
+    expect(fresh.map((a) => a.alert.evidence[0]).sort()).toEqual(events.map((e) => e.id).sort());
+    for (const resident of residents) {
+      const published = events.filter((e) => e.residentid === resident).map((e) => e.id);
+      const raised = fresh.filter((a) => a.alert.residentId === resident).map((a) => a.alert.evidence[0]);
+      expect(raised, resident).toEqual(published);
+    }
+  });
+
+  it('serves health, readiness and metrics', async () => {
+    expect((await fetch(`${triage.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${triage.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { nats: true, redis: true, partitions: true } });
+    const before = await scrape(triage.url);
+    await publishEvent(
+      makeEvent({ residentId: 'res_gamma', type: 'co.detected', deviceEventId: 'co-000001' }),
+    );
+    await drained();
+    const metrics = await scrape(triage.url);
+    const grew = (pattern: RegExp) => metricValue(metrics, pattern) - metricValue(before, pattern);
+    expect(grew(/^triage_events_evaluated_total\{[^}]*type="co.detected"/)).toBe(1);
+    expect(grew(/^triage_alerts_published_total\{[^}]*priority="p1"/)).toBe(1);
+    expect(grew(/^triage_evaluation_seconds_count\{/)).toBe(1);
+    expect(metrics).toContain('triage_deadletters_total');
+  });
+});
