@@ -1,0 +1,176 @@
+import { Alert, type Names, type RejectReason } from '@telecare/contracts';
+import {
+  type Clock,
+  type JetStreamClient,
+  type JetStreamManager,
+  type Logger,
+  PoisonMessageError,
+  publishDeadLetter,
+} from '@telecare/platform';
+import type { HelplineMetrics } from './metrics.ts';
+import type { CasePublisher } from './publisher.ts';
+import type { CaseStore } from './store.ts';
+
+export const CONSUMER = 'helpline';
+export const SERVICE = 'helpline';
+const SECOND_NS = 1_000_000_000;
+
+/** The part of a JetStream message the handler uses. */
+export interface AlertMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly info: { readonly deliveryCount: number };
+  ack(): void;
+  nak(millis?: number): void;
+  term(reason?: string): void;
+}
+
+export interface IngestDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly store: CaseStore;
+  readonly publisher: CasePublisher;
+  readonly metrics: HelplineMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Creates the durable `helpline` consumer on ALERTS if it does not exist yet. */
+export async function ensureConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
+  try {
+    await jsm.consumers.info(names.streams.alerts, CONSUMER);
+  } catch {
+    await jsm.consumers.add(names.streams.alerts, {
+      durable_name: CONSUMER,
+      ack_policy: 'explicit',
+      deliver_policy: 'all',
+      filter_subject: names.subjects.allAlerts,
+      ack_wait: 30 * SECOND_NS,
+      // An alarm is never given up on: a transient failure is retried until it succeeds.
+      max_deliver: -1,
+      max_ack_pending: 1000,
+    });
+  }
+}
+
+const parseAlert = (data: Uint8Array): Alert => {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch (cause) {
+    throw new PoisonMessageError('alert is not JSON', { cause, context: { reason: 'not-json' } });
+  }
+  const result = Alert.safeParse(json);
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new PoisonMessageError(`alert does not match the Alert contract: ${detail}`, {
+      context: { reason: 'schema' },
+    });
+  }
+  return result.data;
+};
+
+// SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
+const isPermanentDbError = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && 'code' in err && String(err.code).startsWith('22');
+
+/**
+ * One alert message: commit it to its case, publish the case events, then ack. Redelivery is
+ * harmless (the alert id is the key); bad input is dead-lettered and terminated.
+ */
+export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
+  const log = deps.logger;
+  try {
+    const alert = parseAlert(msg.data);
+    const endTimer = deps.metrics.commitSeconds.startTimer();
+    let result: Awaited<ReturnType<CaseStore['ingest']>>;
+    try {
+      result = await deps.store.ingest(alert, new Date(deps.clock.now()));
+    } catch (err) {
+      if (isPermanentDbError(err))
+        throw new PoisonMessageError('alert refused by the case store', {
+          cause: err,
+          context: { reason: 'unhandled', alertId: alert.id },
+        });
+      throw err;
+    }
+    endTimer();
+    // Also publishes anything an earlier attempt committed but did not get into CASES.
+    await deps.publisher.flush();
+    msg.ack();
+    if (result.outcome === 'duplicate') {
+      deps.metrics.duplicates.inc();
+      log.debug({ alertId: alert.id, caseId: result.caseId }, 'duplicate alert: nothing changed');
+      return;
+    }
+    deps.metrics.alertsIngested.inc({ priority: String(alert.priority), outcome: result.outcome });
+    if (result.outcome === 'opened') deps.metrics.casesOpened.inc({ priority: String(alert.priority) });
+    if (result.outcome === 'joined') deps.metrics.casesJoined.inc();
+    log.info(
+      { alertId: alert.id, caseId: result.caseId, priority: alert.priority, outcome: result.outcome },
+      'alert committed',
+    );
+  } catch (err) {
+    if (err instanceof PoisonMessageError) {
+      const reason: RejectReason =
+        err.context.reason === 'not-json'
+          ? 'not-json'
+          : err.context.reason === 'schema'
+            ? 'schema'
+            : 'unhandled';
+      try {
+        await publishDeadLetter(
+          deps.js,
+          deps.names,
+          { service: SERVICE, reason, detail: err.message, origin: msg.subject, raw: msg.data },
+          new Date(deps.clock.now()),
+        );
+      } catch (dlqErr) {
+        // Not even the dead-letter stream took it: keep the message and try again later.
+        log.warn({ err: dlqErr }, 'dead-letter publish failed; alert message will be redelivered');
+        deps.metrics.retried.inc();
+        msg.nak(2_000);
+        return;
+      }
+      deps.metrics.refused.inc({ reason });
+      log.warn({ reason, detail: err.message, subject: msg.subject }, 'alert message dead-lettered');
+      // No reason text on the TERM: nats-server before 2.10 ignores a `+TERM <reason>` ack,
+      // leaving the message pending. The reason is in the dead letter.
+      msg.term();
+      return;
+    }
+    deps.metrics.retried.inc();
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6));
+    log.warn(
+      { err, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
+      'alert not committed; will retry',
+    );
+    msg.nak(delay);
+  }
+}
+
+/** Pulls from the durable consumer until stopped; stop() lets the message in hand finish and ack. */
+export async function startIngest(deps: IngestDeps): Promise<{ stop(): Promise<void> }> {
+  await ensureConsumer(deps.jsm, deps.names);
+  const consumer = await deps.js.consumers.get(deps.names.streams.alerts, CONSUMER);
+  const messages = await consumer.consume({ max_messages: 64 });
+  let stopping = false;
+  const loop = (async () => {
+    for await (const msg of messages) {
+      if (stopping) {
+        // Not ours to finish: leave it for redelivery to whoever consumes next.
+        msg.nak();
+        continue;
+      }
+      await handleAlertMessage(deps, msg);
+    }
+  })().catch((err: unknown) => deps.logger.error({ err }, 'alert consumer stopped unexpectedly'));
+  return {
+    async stop() {
+      stopping = true;
+      await messages.close();
+      await loop;
+    },
+  };
+}

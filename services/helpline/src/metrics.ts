@@ -1,0 +1,86 @@
+import { Counter, createMetrics, Gauge, Histogram } from '@telecare/platform';
+
+export type HelplineMetrics = {
+  readonly registry: ReturnType<typeof createMetrics>;
+  readonly alertsIngested: Counter<'priority' | 'outcome'>;
+  readonly duplicates: Counter;
+  readonly refused: Counter<'reason'>;
+  readonly retried: Counter;
+  readonly casesOpened: Counter<'priority'>;
+  readonly casesJoined: Counter;
+  readonly commitSeconds: Histogram;
+  readonly transitions: Counter<'action'>;
+  readonly transitionsRefused: Counter<'action' | 'reason'>;
+  readonly published: Counter;
+  readonly streamClients: Gauge;
+};
+
+/** One registry per service instance, so a restarted instance in the same process starts clean. */
+export function createHelplineMetrics(): HelplineMetrics {
+  const registry = createMetrics('helpline');
+  const registers = [registry];
+  return {
+    registry,
+    alertsIngested: new Counter({
+      name: 'helpline_alerts_ingested_total',
+      help: 'Alerts committed to a case, by priority and what happened (opened, joined, test)',
+      labelNames: ['priority', 'outcome'] as const,
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'helpline_alert_duplicates_total',
+      help: 'Alerts already recorded (redelivery or republish); nothing changed',
+      registers,
+    }),
+    refused: new Counter({
+      name: 'helpline_alerts_refused_total',
+      help: 'Alert messages dead-lettered, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    retried: new Counter({
+      name: 'helpline_alerts_retried_total',
+      help: 'Alert messages left unacknowledged after a transient failure, to be redelivered',
+      registers,
+    }),
+    casesOpened: new Counter({
+      name: 'helpline_cases_opened_total',
+      help: 'Cases opened (test-mode alerts excluded)',
+      labelNames: ['priority'] as const,
+      registers,
+    }),
+    casesJoined: new Counter({
+      name: 'helpline_cases_joined_total',
+      help: 'Alerts that joined an open case of the same resident',
+      registers,
+    }),
+    commitSeconds: new Histogram({
+      name: 'helpline_case_commit_seconds',
+      help: 'Time to commit an alert to its case in PostgreSQL',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    transitions: new Counter({
+      name: 'helpline_case_transitions_total',
+      help: 'Operator actions applied, by action',
+      labelNames: ['action'] as const,
+      registers,
+    }),
+    transitionsRefused: new Counter({
+      name: 'helpline_case_transitions_refused_total',
+      help: 'Operator actions refused (invalid request or state), by action and reason',
+      labelNames: ['action', 'reason'] as const,
+      registers,
+    }),
+    published: new Counter({
+      name: 'helpline_case_events_published_total',
+      help: 'Case events confirmed stored in CASES',
+      registers,
+    }),
+    streamClients: new Gauge({
+      name: 'helpline_stream_clients',
+      help: 'Open server-sent event streams',
+      registers,
+    }),
+  };
+}

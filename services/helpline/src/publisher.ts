@@ -1,0 +1,58 @@
+import type { Names } from '@telecare/contracts';
+import type { JetStreamClient, Logger } from '@telecare/platform';
+import type { HelplineMetrics } from './metrics.ts';
+import type { CaseStore } from './store.ts';
+
+const BATCH = 200;
+
+/**
+ * Moves committed case events from the outbox to CASES (msgID = case event id, so a repeat is
+ * deduplicated). Flushes run one at a time so this instance publishes each case's events in order.
+ */
+export class CasePublisher {
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: CaseStore,
+    private readonly js: JetStreamClient,
+    private readonly names: Names,
+    private readonly metrics: HelplineMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Publishes everything pending; rejects if CASES did not confirm, leaving the rest in the outbox. */
+  flush(): Promise<number> {
+    const run = this.#chain.then(() => this.#flushNow());
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A flush whose failure is only logged: the outbox keeps the events for the next one. */
+  flushInBackground(): void {
+    this.flush().catch((err: unknown) =>
+      this.logger.warn({ err }, 'case events not yet published to CASES; they stay in the outbox'),
+    );
+  }
+
+  async #flushNow(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const pending = await this.store.unpublished(BATCH);
+      if (pending.length === 0) return total;
+      const done: string[] = [];
+      try {
+        for (const event of pending) {
+          await this.js.publish(this.names.subjects.caseEvent(event.caseId), JSON.stringify(event), {
+            msgID: event.id,
+          });
+          done.push(event.id);
+        }
+      } finally {
+        await this.store.markPublished(done);
+        this.metrics.published.inc(done.length);
+      }
+      total += done.length;
+      if (pending.length < BATCH) return total;
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { fileURLToPath } from 'node:url';
+import { names } from '@telecare/contracts';
+import {
+  type Clock,
+  connectNats,
+  createHttpServer,
+  createLogger,
+  createPool,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
+  Lifecycle,
+  type Logger,
+  migrate,
+  systemClock,
+} from '@telecare/platform';
+import type { HelplineConfig } from './config.ts';
+import { CaseFeed } from './feed.ts';
+import { startIngest } from './ingest.ts';
+import { createHelplineMetrics } from './metrics.ts';
+import { CasePublisher } from './publisher.ts';
+import { registerRoutes } from './routes.ts';
+import { CaseStore } from './store.ts';
+
+export interface HelplineHandle {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+/** How often committed case events that did not reach CASES at once are retried. */
+const OUTBOX_RETRY_MS = 5_000;
+const HTTP_DRAIN_GRACE_MS = 1_500;
+
+const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref(),
+    ),
+  ]);
+
+/**
+ * The helpline: turns alerts into cases in PostgreSQL, records every change as a case event
+ * (also published to CASES), and serves the case API, the live stream and the console.
+ */
+export async function startHelpline(
+  config: HelplineConfig,
+  options: { logger?: Logger; clock?: Clock } = {},
+): Promise<HelplineHandle> {
+  const logger = options.logger ?? createLogger('helpline', config.LOG_LEVEL);
+  const clock = options.clock ?? systemClock;
+  const n = names(config.TELECARE_NAMESPACE);
+  const schema = n.schema('helpline');
+  const lifecycle = new Lifecycle(logger);
+
+  try {
+    await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+    const pool = createPool({ url: config.DATABASE_URL, logger, name: 'helpline' });
+    lifecycle.add('postgres', () => pool.end());
+
+    const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
+    lifecycle.add('nats', () => nc.drain());
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter']);
+    const js = jetstream(nc);
+
+    const metrics = createHelplineMetrics();
+    const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S);
+    const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
+
+    const app = createHttpServer({
+      logger,
+      metrics: metrics.registry,
+      readiness: {
+        postgres: () => within(store.ping(), 2_000),
+        nats: async () => !nc.isClosed() && (await within(nc.flush(), 2_000).then(() => true)),
+      },
+    });
+    lifecycle.add('http', async () => {
+      // Node waits for every open socket, including ones a client opened and never used; after a
+      // grace period for requests in flight, those are cut so a drain finishes promptly.
+      const grace = setTimeout(() => app.server.closeAllConnections(), HTTP_DRAIN_GRACE_MS);
+      grace.unref();
+      await app.close();
+      clearTimeout(grace);
+    });
+
+    const feed = await CaseFeed.start({
+      js,
+      jsm,
+      names: n,
+      store,
+      logger: logger.child({ component: 'feed' }),
+    });
+    const streams = registerRoutes(app, {
+      store,
+      feed,
+      publisher,
+      metrics,
+      clock,
+      logger: logger.child({ component: 'api' }),
+      adminToken: config.TELECARE_ADMIN_TOKEN,
+    });
+    lifecycle.add('stream', async () => {
+      for (const end of [...streams]) end();
+      await feed.close();
+    });
+    await app.listen({ port: config.HELPLINE_PORT, host: config.HTTP_HOST });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.HELPLINE_PORT;
+
+    // Events an earlier run committed but could not publish go out now, then on a timer.
+    publisher.flushInBackground();
+    const retry = setInterval(() => publisher.flushInBackground(), OUTBOX_RETRY_MS);
+    retry.unref();
+    lifecycle.add('outbox', async () => {
+      clearInterval(retry);
+      await publisher.flush().catch(() => undefined);
+    });
+
+    const ingest = await startIngest({
+      js,
+      jsm,
+      names: n,
+      store,
+      publisher,
+      metrics,
+      clock,
+      logger: logger.child({ component: 'ingest' }),
+    });
+    lifecycle.add('ingest', () => ingest.stop());
+
+    const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
+    const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    logger.info({ url, schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline listening');
+    return { port, url, close: () => lifecycle.close() };
+  } catch (err) {
+    await lifecycle.close();
+    throw err;
+  }
+}

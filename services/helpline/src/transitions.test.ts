@@ -1,0 +1,64 @@
+import { type Alert, alertIdFor, CaseState } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { allowed, isOpen, joins, moreUrgent, refusal, TRANSITIONS } from './transitions.ts';
+
+const alert = (raisedAt: string): Alert => ({
+  id: alertIdFor('pendant', 'res_1', raisedAt),
+  residentId: 'res_1',
+  priority: 1,
+  type: 'pendant.pressed',
+  raisedAt,
+  rule: { id: 'pendant', version: 1 },
+  evidence: ['evt_1'],
+  thresholds: {},
+  reason: 'Pendant pressed',
+  late: false,
+  testMode: false,
+});
+
+describe('transitions', () => {
+  it('accepts only what is waiting or on hold, resolves only what was accepted', () => {
+    expect(allowed('accept', 'queued')).toBe(true);
+    expect(allowed('accept', 'on_hold')).toBe(true);
+    expect(allowed('accept', 'accepted')).toBe(false);
+    expect(allowed('accept', 'resolved')).toBe(false);
+    expect(allowed('resolve', 'queued')).toBe(false);
+    expect(allowed('resolve', 'accepted')).toBe(true);
+    expect(allowed('resolve', 'resolved')).toBe(false);
+    expect(allowed('hold', 'accepted')).toBe(true);
+    expect(allowed('hold', 'queued')).toBe(false);
+  });
+
+  it('never leaves a closed state and always explains a refusal', () => {
+    for (const action of Object.keys(TRANSITIONS) as Array<keyof typeof TRANSITIONS>) {
+      expect(allowed(action, 'resolved')).toBe(false);
+      expect(allowed(action, 'closed')).toBe(false);
+      for (const state of CaseState.options) {
+        if (!allowed(action, state)) expect(refusal(action, state)).toMatch(/\w/);
+      }
+    }
+    expect(refusal('resolve', 'resolved')).toBe('the case is already resolved');
+    expect(refusal('accept', 'accepted')).toBe('the case is already accepted');
+  });
+
+  it('treats resolved and closed as no longer open', () => {
+    expect(CaseState.options.filter(isOpen)).toEqual(['queued', 'offered', 'accepted', 'on_hold']);
+  });
+});
+
+describe('joining', () => {
+  const open = { priority: 3 as const, lastAlertAt: new Date('2025-01-01T10:00:00Z') };
+
+  it('joins within the window on either side and not beyond it', () => {
+    expect(joins(open, alert('2025-01-01T10:15:00Z'), 900)).toBe(true);
+    expect(joins(open, alert('2025-01-01T09:45:00Z'), 900)).toBe(true);
+    expect(joins(open, alert('2025-01-01T10:15:01Z'), 900)).toBe(false);
+    expect(joins(undefined, alert('2025-01-01T10:00:00Z'), 900)).toBe(false);
+  });
+
+  it('raises priority only for a more urgent alert', () => {
+    expect(moreUrgent(1, 3)).toBe(true);
+    expect(moreUrgent(3, 3)).toBe(false);
+    expect(moreUrgent(4, 3)).toBe(false);
+  });
+});

@@ -1,0 +1,49 @@
+import type { Alert, CaseState, Priority } from '@telecare/contracts';
+
+/** States in which a case is still the helpline's to handle: listed, joinable, escalatable. */
+export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
+export const isOpen = (state: CaseState): boolean => OPEN_STATES.includes(state);
+
+export type Action = 'accept' | 'hold' | 'resolve';
+
+/**
+ * What an operator may do from which state (DESIGN §6: queued → offered → accepted → on hold →
+ * resolved → closed). Anything else is refused with a reason and changes nothing.
+ */
+export const TRANSITIONS: Readonly<Record<Action, { from: readonly CaseState[]; to: CaseState }>> = {
+  accept: { from: ['queued', 'offered', 'on_hold'], to: 'accepted' },
+  hold: { from: ['accepted'], to: 'on_hold' },
+  resolve: { from: ['accepted', 'on_hold'], to: 'resolved' },
+};
+
+export const allowed = (action: Action, state: CaseState): boolean =>
+  TRANSITIONS[action].from.includes(state);
+
+/** The sentence an operator reads when a button press is refused. */
+export function refusal(action: Action, state: CaseState): string {
+  if (action === 'accept' && state === 'accepted') return 'the case is already accepted';
+  if (action === 'resolve' && (state === 'queued' || state === 'offered'))
+    return 'accept the case before resolving it';
+  if (action === 'hold' && state === 'on_hold') return 'the case is already on hold';
+  if (state === 'resolved' || state === 'closed') return `the case is already ${state}`;
+  return `a case that is ${state.replace('_', ' ')} cannot be ${action === 'hold' ? 'put on hold' : `${action}ed`}`;
+}
+
+/** The part of an open case that decides whether an alert joins it. */
+export interface OpenCaseSummary {
+  readonly priority: Priority;
+  readonly lastAlertAt: Date;
+}
+
+/**
+ * A further alert joins the resident's open case when it was raised within the window of the
+ * case's latest alert (either side: a late alert may carry an earlier raise time).
+ */
+export function joins(open: OpenCaseSummary | undefined, alert: Alert, windowSeconds: number): boolean {
+  if (!open) return false;
+  const gap = Math.abs(Date.parse(alert.raisedAt) - open.lastAlertAt.getTime());
+  return gap <= windowSeconds * 1000;
+}
+
+/** A lower number is more urgent; joining never makes a case less urgent. */
+export const moreUrgent = (candidate: Priority, current: Priority): boolean => candidate < current;
