@@ -13,7 +13,7 @@ try {
 }
 
 if (report === null || typeof report !== 'object' || typeof report.numPassedTests !== 'number') {
-  console.log('0 passed, 1 failed, 0 skipped');
+  console.log(`0 passed, ${1 + count(Number(process.env.STATIC_FAILED ?? 0))} failed, 0 skipped`);
   process.exit(1);
 }
 
@@ -23,6 +23,8 @@ const brokenSuites = Array.isArray(report.testResults)
   ? report.testResults.filter((suite) => suite?.status === 'failed' && !(suite.assertionResults?.length > 0))
       .length
   : 0;
-const failed = count(report.numFailedTests) + brokenSuites;
+// Failed static checks (typecheck, lint) reported by .ci/run.
+const staticFailed = count(Number(process.env.STATIC_FAILED ?? 0));
+const failed = count(report.numFailedTests) + brokenSuites + staticFailed;
 const skipped = count(report.numPendingTests) + count(report.numTodoTests);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);

@@ -9,7 +9,10 @@ describe('seededRandom', () => {
     const seqA = Array.from({ length: 5 }, a);
     expect(Array.from({ length: 5 }, b)).toEqual(seqA);
     expect(Array.from({ length: 5 }, c)).not.toEqual(seqA);
-    for (const x of seqA) expect(x).toBeGreaterThanOrEqual(0), expect(x).toBeLessThan(1);
+    for (const x of seqA) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(1);
+    }
   });
 
   it('picks only from the list and refuses an empty one', () => {
