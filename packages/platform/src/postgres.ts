@@ -22,27 +22,41 @@ export function createPool(options: { url: string; logger: Logger; name: string;
 
 /**
  * Runs a service's SQL migrations (node-pg-migrate, `-- Up Migration` files) into its own schema.
- * Safe to call from several instances at once: node-pg-migrate takes an advisory lock.
+ * Safe to call from several instances at once.
  */
 export async function migrate(options: {
   url: string;
   schema: string;
   dir: string;
   logger: Logger;
+  timeoutMs?: number;
 }): Promise<void> {
   const log = options.logger.child({ component: 'migrate' });
-  const applied = await runner({
-    databaseUrl: options.url,
-    dir: options.dir,
-    direction: 'up',
-    schema: options.schema,
-    createSchema: true,
-    migrationsTable: 'pgmigrations',
-    checkOrder: true,
-    singleTransaction: true,
-    log: (message: string) => log.debug(message),
-  });
-  log.info({ schema: options.schema, applied: applied.map((m) => m.name) }, 'migrations up to date');
+  // node-pg-migrate holds one database-wide advisory lock and refuses at once while another
+  // service (in any schema) migrates, so services that start together wait their turn.
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const applied = await runner({
+        databaseUrl: options.url,
+        dir: options.dir,
+        direction: 'up',
+        schema: options.schema,
+        createSchema: true,
+        migrationsTable: 'pgmigrations',
+        checkOrder: true,
+        singleTransaction: true,
+        log: (message: string) => log.debug(message),
+      });
+      log.info({ schema: options.schema, applied: applied.map((m) => m.name) }, 'migrations up to date');
+      return;
+    } catch (err) {
+      const busy = err instanceof Error && /another migration is already running/i.test(err.message);
+      if (!busy || Date.now() > deadline) throw err;
+      log.debug({ attempt }, 'another migration holds the lock; waiting');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500) + Math.random() * 50));
+    }
+  }
 }
 
 /** Runs `fn` in a transaction; commits on success, rolls back on any error. */

@@ -102,3 +102,20 @@ describe('connections against the real servers', () => {
     await mqtt.endAsync();
   });
 });
+
+describe('migrate under contention', () => {
+  it('lets services that start together migrate their schemas in turn', async () => {
+    const dir = fileURLToPath(new URL('./migrations', import.meta.url));
+    const schemas = ['a', 'b', 'c', 'd'].map((s) => `${ns}_m${s}`);
+    await Promise.all(schemas.map((schema) => migrate({ url: servers.databaseUrl, schema, dir, logger })));
+    const pool = createPool({ url: servers.databaseUrl, logger, name: 'test' });
+    try {
+      for (const schema of schemas) {
+        const { rows } = await pool.query(`select count(*)::int as n from "${schema}".pgmigrations`);
+        expect(rows[0].n).toBe(1);
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+});
