@@ -89,7 +89,13 @@ export function banner(
   for (const service of running) {
     if (service.web)
       lines.push(
-        `  ${service.web.label.padEnd(18)} ${bold(`${baseUrlOf(service, values)}${service.web.path}`)}`,
+        `  ${service.web.label.padEnd(18)} ${bold(
+          `${baseUrlOf(service, values)}${service.web.path}${
+            service.web.tokenInFragment && values.TELECARE_ADMIN_TOKEN
+              ? `#token=${values.TELECARE_ADMIN_TOKEN}`
+              : ''
+          }`,
+        )}`,
       );
   }
   if (!running.some((service) => service.web)) lines.push('  (no service with a web page is running yet)');

@@ -9,7 +9,8 @@ export interface ServiceSpec {
   readonly portEnv: string;
   readonly defaultPort: number;
   /** Set when the service serves something a person opens in a browser or calls by hand. */
-  readonly web?: { readonly path: string; readonly label: string };
+  /** `tokenInFragment`: the page reads the admin token from `#token=…`, so the printed link signs in. */
+  readonly web?: { readonly path: string; readonly label: string; readonly tokenInFragment?: boolean };
   /** Variable under which other processes find the service's base URL. */
   readonly urlEnv?: string;
 }
@@ -28,7 +29,7 @@ export const services: readonly ServiceSpec[] = [
     name: 'helpline',
     portEnv: 'HELPLINE_PORT',
     defaultPort: 7010,
-    web: { path: '/', label: 'helpline console' },
+    web: { path: '/', label: 'helpline console', tokenInFragment: true },
     urlEnv: 'HELPLINE_URL',
   },
 ];
