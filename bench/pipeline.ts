@@ -48,7 +48,6 @@ const benchmark: Benchmark = {
         serial,
         residentId: resident.id,
         kind: 'pendant',
-        location: 'worn',
         supervisionIntervalS: 3600,
       });
       const device = new SimulatedDevice({ serial, mqttUrl: servers.mqttUrl, namespace: platform.namespace });

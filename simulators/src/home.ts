@@ -20,8 +20,8 @@ const LAST = ['Hill', 'Price', 'Webb', 'Carter', 'Lloyd', 'Shaw', 'Ford', 'Dixon
 const STREETS = ['Westgate Street', 'Barton Road', 'London Road', 'Bristol Road', 'Kingsholm Road'];
 const POSTCODES = ['GL1 2AB', 'GL1 3NP', 'GL2 4QZ', 'GL4 6DL', 'GL3 1JT'];
 
-const DEVICES: ReadonlyArray<{ suffix: string; kind: DeviceKind; location: string }> = [
-  { suffix: 'PND', kind: 'pendant', location: 'worn' },
+const DEVICES: ReadonlyArray<{ suffix: string; kind: DeviceKind; location?: string }> = [
+  { suffix: 'PND', kind: 'pendant' },
   { suffix: 'PIRL', kind: 'pir', location: 'lounge' },
   { suffix: 'PIRK', kind: 'pir', location: 'kitchen' },
   { suffix: 'DOOR', kind: 'door-contact', location: 'front door' },
@@ -57,7 +57,7 @@ export class SimulatedHome {
         serial,
         residentId: resident.id,
         kind: device.kind,
-        location: device.location,
+        ...(device.location ? { location: device.location } : {}),
         supervisionIntervalS: this.options.heartbeatEveryS * 3,
       });
       const simulated = new SimulatedDevice({

@@ -12,7 +12,8 @@ export interface NewDevice {
   serial: string;
   residentId: string;
   kind: DeviceKind;
-  location: string;
+  /** Where it is fixed; omitted for worn devices. */
+  location?: string;
   supervisionIntervalS: number;
 }
 

@@ -27,7 +27,6 @@ beforeAll(async () => {
     serial,
     residentId,
     kind: 'pendant',
-    location: 'worn',
     supervisionIntervalS: 3600,
   });
   device = new SimulatedDevice({
