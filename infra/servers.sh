@@ -245,6 +245,11 @@ listener $port $host
 allow_anonymous true
 persistence true
 persistence_location $dir/
+# Acks and alarms are small packets answered at once: Nagle's algorithm would hold each for a
+# delayed ACK (~40 ms per hop).
+set_tcp_nodelay true
+# The gateway's persistent session may hold a burst while it restarts.
+max_queued_messages 100000
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
 user $(id -un)

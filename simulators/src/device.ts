@@ -83,6 +83,10 @@ export class SimulatedDevice {
       password: this.options.password,
       will: { topic: this.topics.status(this.serial), payload: Buffer.from('offline'), qos: 1, retain: true },
     });
+    // Small request/answer packets: without this each one can wait ~40 ms on a delayed ACK.
+    const noDelay = () => (client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true);
+    noDelay();
+    client.on('connect', noDelay);
     client.on('message', (_topic, payload) => this.#onAck(payload));
     await client.subscribeAsync(this.topics.ack(this.serial), { qos: 1 });
     await client.publishAsync(this.topics.status(this.serial), 'online', { qos: 1, retain: true });

@@ -39,6 +39,7 @@ export async function connectMqtt(
     manualConnect: true,
   });
   if (handleMessage) client.handleMessage = handleMessage;
+  client.on('connect', () => disableNagle(client));
   // The same settling rules as mqtt.connectAsync.
   await new Promise<void>((resolve, reject) => {
     const settle = (error?: Error) => {
@@ -63,4 +64,14 @@ export async function connectMqtt(
   client.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
   log.info({ clientId: options.clientId }, 'connected to mqtt');
   return client;
+}
+
+/**
+ * Alarm traffic is many small packets each waiting on an answer; with Nagle's algorithm on, a
+ * small write waits for the peer's delayed ACK (about 40 ms on Linux). mqtt.js does not turn it
+ * off, so every connection of ours does, on each (re)connect.
+ */
+export function disableNagle(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (noDelay: boolean) => unknown } | undefined;
+  stream?.setNoDelay?.(true);
 }
