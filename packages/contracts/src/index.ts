@@ -1,6 +1,12 @@
 export { Alert, RuleRef } from './alert.ts';
 export { asyncApiDocument } from './asyncapi.ts';
 export { Because, Case, CaseEvent, CaseState, OUTCOMES, Outcome } from './case.ts';
+export {
+  Dc09AccountEntry,
+  Dc09AccountId,
+  Dc09CodeOverrides,
+  Dc09KeyEncoding,
+} from './dc09.ts';
 export { DeadLetter, RejectReason } from './deadletter.ts';
 export {
   DeviceAck,

@@ -27,7 +27,7 @@ export interface Names {
     deadletter(service: string, reason: string): string;
     readonly allDeadletters: string;
   };
-  readonly kv: { readonly deviceMap: string };
+  readonly kv: { readonly deviceMap: string; readonly dc09Accounts: string };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
   readonly redisPrefix: string;
@@ -93,7 +93,10 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       deadletter: (service, reason) => `${ns}.deadletter.${token(service)}.${token(reason)}`,
       allDeadletters: `${ns}.deadletter.>`,
     },
-    kv: { deviceMap: isDefault ? 'device-map' : `${ns}-device-map` },
+    kv: {
+      deviceMap: isDefault ? 'device-map' : `${ns}-device-map`,
+      dc09Accounts: isDefault ? 'dc09-accounts' : `${ns}-dc09-accounts`,
+    },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,
     mqtt: deviceTopics(namespace),

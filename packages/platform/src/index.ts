@@ -15,7 +15,13 @@ export {
 } from './http.ts';
 export { type KV, openDeviceMap } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
-export { connectMqtt, disableNagle, type IPublishPacket, type MqttClient, type MqttMessageHandler } from './mqtt.ts';
+export {
+  connectMqtt,
+  disableNagle,
+  type IPublishPacket,
+  type MqttClient,
+  type MqttMessageHandler,
+} from './mqtt.ts';
 export {
   connectNats,
   ensureStreams,

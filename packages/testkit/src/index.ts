@@ -47,10 +47,12 @@ export async function cleanupNamespace(namespace: string): Promise<void> {
   try {
     const jsm = await jetstreamManager(nc);
     for (const stream of Object.values(n.streams)) await jsm.streams.delete(stream).catch(() => false);
-    await new Kvm(nc)
-      .open(n.kv.deviceMap)
-      .then((kv) => kv.destroy())
-      .catch(() => false);
+    for (const bucket of Object.values(n.kv)) {
+      await new Kvm(nc)
+        .open(bucket)
+        .then((kv) => kv.destroy())
+        .catch(() => false);
+    }
   } finally {
     await nc.close();
   }

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { DeviceState, Serial } from './device.ts';
+import { EventTypeSchema } from './taxonomy.ts';
+
+/**
+ * How a configured DC-09 key is written: `hex` — hex-decoded (32/48/64 hex digits → AES-128/192/256);
+ * `ascii` — the string's own bytes (16/24/32 characters). Senders disagree, so it is per account.
+ */
+export const Dc09KeyEncoding = z.enum(['hex', 'ascii']);
+export type Dc09KeyEncoding = z.infer<typeof Dc09KeyEncoding>;
+
+/** A DC-09 account: 3–16 hex digits, kept upper-case. */
+export const Dc09AccountId = z
+  .string()
+  .regex(/^[0-9A-Fa-f]{3,16}$/, 'account must be 3–16 hex digits')
+  .transform((account) => account.toUpperCase());
+
+/**
+ * A source code as received, `CID 1101`-style without the qualifier (`CID 101`, `CID 120`) or
+ * `SIA MA`, mapped per account onto a taxonomy type for vendors that reuse codes.
+ */
+export const Dc09CodeOverrides = z.record(
+  z.string().regex(/^(CID [0-9A-F]{3}|SIA [A-Z]{2})$/),
+  EventTypeSchema,
+);
+
+/**
+ * One DC-09 account as the registry publishes it for the DC-09 gateway (NATS KV bucket
+ * `names(ns).kv.dc09Accounts`, key = account). Ids only — no names. The key is a secret: the
+ * bucket must only be readable by the registry and the DC-09 gateway.
+ */
+export const Dc09AccountEntry = z.object({
+  account: Dc09AccountId,
+  /** The disperser or panel that reports under this account (a registry device). */
+  serial: Serial,
+  residentId: z.string().min(1),
+  key: z.string().nullable(),
+  keyEncoding: Dc09KeyEncoding,
+  codeOverrides: Dc09CodeOverrides,
+  supervisionIntervalS: z.number().int().positive().nullable(),
+  state: DeviceState,
+  testMode: z.boolean(),
+  postcodeDistrict: z.string().max(8).nullable(),
+  updatedAt: z.iso.datetime({ offset: true }),
+});
+export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;
