@@ -119,3 +119,11 @@ describe('migrate under contention', () => {
     }
   });
 });
+
+describe('cluster URLs', () => {
+  it('accepts a comma-separated NATS cluster and refuses a bad member', () => {
+    const ok = loadConfig('x', commonEnv, { NATS_URL: 'nats://a:4222,nats://u:p@b:4222' });
+    expect(ok.NATS_URL.split(',')).toHaveLength(2);
+    expect(() => loadConfig('x', commonEnv, { NATS_URL: 'nats://a:4222,http://b' })).toThrow(ConfigError);
+  });
+});
