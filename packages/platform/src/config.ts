@@ -7,14 +7,16 @@ const url = (protocols: readonly string[], fallback: string) =>
     .string()
     .default(fallback)
     .refine(
-      (value) => {
-        try {
-          return protocols.includes(new URL(value).protocol);
-        } catch {
-          return false;
-        }
-      },
-      `must be a URL with scheme ${protocols.join(' or ')}`,
+      // A cluster is given as a comma-separated list of URLs (NATS).
+      (value) =>
+        value.split(',').every((one) => {
+          try {
+            return protocols.includes(new URL(one.trim()).protocol);
+          } catch {
+            return false;
+          }
+        }),
+      `must be a URL (or comma-separated URLs) with scheme ${protocols.join(' or ')}`,
     );
 
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
