@@ -8,3 +8,37 @@ export {
 export { type HomeOptions, SimulatedHome } from './home.ts';
 export { pick, seededRandom } from './random.ts';
 export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';
+export {
+  ALL_SCENARIOS,
+  type BuiltScenario,
+  buildScenario,
+  SCENARIOS,
+  type ScenarioSpec,
+} from './resident/corpus.ts';
+export type { Actor, Expectation, SimEvent } from './resident/events.ts';
+export {
+  type DeviceKey,
+  type DeviceSpec,
+  HOME_DEVICES,
+  type HomeSpec,
+  serialOf,
+} from './resident/household.ts';
+export {
+  applyIncident,
+  INCIDENT_KINDS,
+  IncidentError,
+  type IncidentKind,
+  type IncidentSpec,
+} from './resident/incidents.ts';
+export { PROFILE_NAMES, PROFILES, type Profile, type ProfileName } from './resident/profiles.ts';
+export { DAY, dayPlan, HOUR, homeTimeline, MINUTE, residentDay, type Timeline } from './resident/routine.ts';
+export {
+  formatScorecard,
+  type IncidentScore,
+  type KindRow,
+  lifeCriticalFailures,
+  type RaisedAlert,
+  type Scorecard,
+  score,
+  scorecardFigures,
+} from './scorecard.ts';

@@ -1,0 +1,196 @@
+import type { Expectation, SimEvent } from './events.ts';
+import { byTime } from './events.ts';
+import type { HomeSpec } from './household.ts';
+import { applyIncident, heatingFailuresOf, type IncidentSpec } from './incidents.ts';
+import type { ProfileName } from './profiles.ts';
+import { homeTimeline, type Timeline } from './routine.ts';
+
+/** A named run: homes, days and the incidents injected into them. */
+export interface ScenarioSpec {
+  readonly name: string;
+  readonly description: string;
+  /** First simulated midnight (UTC): winter, so heating and cold homes matter. */
+  readonly origin: string;
+  readonly days: number;
+  readonly weatherSeed: number;
+  readonly homes: readonly HomeSpec[];
+  readonly incidents: readonly IncidentSpec[];
+}
+
+export interface BuiltScenario {
+  readonly spec: ScenarioSpec;
+  readonly origin: number;
+  readonly end: number;
+  readonly timelines: ReadonlyMap<string, Timeline>;
+  /** Every home's events, in simulated-time order. */
+  readonly events: readonly SimEvent[];
+  readonly expectations: readonly Expectation[];
+  readonly residentDays: number;
+}
+
+/** Builds the timelines, injects the incidents and gathers the ground truth. Pure. */
+export function buildScenario(spec: ScenarioSpec): BuiltScenario {
+  const origin = Date.parse(spec.origin);
+  const timelines = new Map<string, Timeline>();
+  for (const home of spec.homes) {
+    timelines.set(
+      home.key,
+      homeTimeline(home, {
+        origin,
+        days: spec.days,
+        weatherSeed: spec.weatherSeed,
+        heatingFailures: heatingFailuresOf(spec.incidents, home.key, origin),
+      }),
+    );
+  }
+  spec.incidents.forEach((incident, i) => {
+    applyIncident(timelines, incident, `${spec.name}#${i + 1}-${incident.kind}`);
+  });
+  const events = [...timelines.values()].flatMap((tl) => tl.events).sort(byTime);
+  const expectations = [...timelines.values()].flatMap((tl) => tl.expectations).sort((a, b) => a.at - b.at);
+  return {
+    spec,
+    origin,
+    end: origin + spec.days * 86_400_000,
+    timelines,
+    events,
+    expectations,
+    residentDays: spec.homes.length * spec.days,
+  };
+}
+
+const home = (
+  key: string,
+  profile: ProfileName,
+  seed: number,
+  postcode = 'GL1 2AB',
+  batteries?: HomeSpec['batteries'],
+): HomeSpec => ({ key, profile, seed, postcode, ...(batteries ? { batteries } : {}) });
+
+/** One home per profile. */
+const FIVE = (seed: number, postcodes: readonly string[] = []): HomeSpec[] => [
+  home('H1', 'lives-alone', seed + 1, postcodes[0]),
+  home('H2', 'night-toileting', seed + 2, postcodes[1]),
+  home('H3', 'carer-four-times', seed + 3, postcodes[2]),
+  home('H4', 'early-riser', seed + 4, postcodes[3]),
+  home('H5', 'dementia-night-wandering', seed + 5, postcodes[4]),
+];
+
+const ORIGIN = '2025-01-13T00:00:00.000Z';
+
+export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
+  'life-critical': {
+    name: 'life-critical',
+    description:
+      'falls seen by the detector or a press, true and false presses, smoke, heat and CO (CI size)',
+    origin: ORIGIN,
+    days: 1,
+    weatherSeed: 11,
+    homes: FIVE(100),
+    incidents: [
+      { kind: 'fall.detector', home: 'H1', day: 0 },
+      { kind: 'fall.detector-and-press', home: 'H2', day: 0 },
+      { kind: 'fall.press-only', home: 'H3', day: 0 },
+      { kind: 'pendant.true', home: 'H4', day: 0 },
+      { kind: 'pendant.false', home: 'H5', day: 0 },
+      { kind: 'smoke', home: 'H1', day: 0 },
+      { kind: 'heat', home: 'H2', day: 0, minute: 18 * 60 + 40 },
+      { kind: 'co', home: 'H5', day: 0 },
+    ],
+  },
+  pendant: {
+    name: 'pendant',
+    description: 'presses that are true, accidental, cancelled in the pre-alarm window, repeated',
+    origin: ORIGIN,
+    days: 1,
+    weatherSeed: 12,
+    homes: FIVE(200),
+    incidents: [
+      { kind: 'pendant.true', home: 'H1', day: 0, minute: 11 * 60 },
+      { kind: 'pendant.false', home: 'H2', day: 0, minute: 14 * 60 },
+      { kind: 'pendant.cancelled', home: 'H3', day: 0 },
+      { kind: 'pendant.cancelled', home: 'H4', day: 0, minute: 10 * 60 + 5 },
+      { kind: 'pendant.repeated', home: 'H5', day: 0 },
+    ],
+  },
+  wellbeing: {
+    name: 'wellbeing',
+    description:
+      'not getting up, a night exit, a cold home, a missed dose, a carer who does not come, silent falls',
+    origin: ORIGIN,
+    days: 2,
+    weatherSeed: 13,
+    homes: FIVE(300),
+    incidents: [
+      { kind: 'not-up', home: 'H1', day: 1 },
+      { kind: 'night-exit', home: 'H5', day: 1 },
+      { kind: 'cold-home', home: 'H4', day: 0 },
+      { kind: 'medication.missed', home: 'H2', day: 1, index: 1 },
+      { kind: 'carer.no-show', home: 'H3', day: 1, index: 1 },
+      { kind: 'fall.silent-day', home: 'H2', day: 0 },
+      { kind: 'fall.silent-night', home: 'H4', day: 0, minute: 24 * 60 + 3 * 60 },
+    ],
+  },
+  technical: {
+    name: 'technical',
+    description: 'a device going silent and a mains failure across one postcode district',
+    origin: ORIGIN,
+    days: 1,
+    weatherSeed: 14,
+    homes: [
+      ...FIVE(400, ['GL4 6DL', 'GL4 6DN', 'GL4 6DP', 'GL4 6DQ', 'GL4 6DR']),
+      home('H6', 'lives-alone', 406, 'GL4 6DS'),
+      home('H7', 'early-riser', 407, 'GL1 2AB'),
+      home('H8', 'night-toileting', 408, 'GL3 1JT', { pendant: 15.1 }),
+    ],
+    incidents: [
+      { kind: 'device.silent', home: 'H7', day: 0, device: 'smoke' },
+      { kind: 'area.mains-lost', district: 'GL4', day: 0 },
+    ],
+  },
+  daily: {
+    name: 'daily',
+    description: 'a week of ordinary days and nothing wrong: the false-alert rate and low batteries',
+    origin: ORIGIN,
+    days: 7,
+    weatherSeed: 15,
+    homes: [...FIVE(500).slice(0, 4), home('H5', 'dementia-night-wandering', 505, 'GL1 2AB', { fall: 16.5 })],
+    incidents: [],
+  },
+  month: {
+    name: 'month',
+    description: 'thirty days of five homes with every kind of incident spread through the month',
+    origin: ORIGIN,
+    days: 30,
+    weatherSeed: 16,
+    homes: [
+      ...FIVE(600, ['GL4 6DL', 'GL4 6DN', 'GL4 6DP', 'GL1 2AB', 'GL3 1JT']).map((h) =>
+        h.key === 'H2' ? { ...h, batteries: { pendant: 20 } } : h,
+      ),
+    ],
+    incidents: [
+      { kind: 'fall.detector', home: 'H1', day: 2 },
+      { kind: 'fall.detector-and-press', home: 'H2', day: 4 },
+      { kind: 'fall.press-only', home: 'H3', day: 6 },
+      { kind: 'pendant.true', home: 'H4', day: 8 },
+      { kind: 'pendant.false', home: 'H5', day: 9 },
+      { kind: 'pendant.cancelled', home: 'H1', day: 10 },
+      { kind: 'pendant.repeated', home: 'H3', day: 11 },
+      { kind: 'smoke', home: 'H2', day: 12 },
+      { kind: 'heat', home: 'H4', day: 13 },
+      { kind: 'co', home: 'H5', day: 14 },
+      { kind: 'not-up', home: 'H1', day: 15 },
+      { kind: 'night-exit', home: 'H5', day: 16 },
+      { kind: 'cold-home', home: 'H4', day: 17 },
+      { kind: 'medication.missed', home: 'H2', day: 18, index: 2 },
+      { kind: 'carer.no-show', home: 'H3', day: 19, index: 2 },
+      { kind: 'fall.silent-day', home: 'H1', day: 20 },
+      { kind: 'fall.silent-night', home: 'H2', day: 21, minute: 24 * 60 + 2 * 60 + 30 },
+      { kind: 'device.silent', home: 'H4', day: 23, device: 'bed' },
+      { kind: 'area.mains-lost', district: 'GL4', day: 25 },
+    ],
+  },
+};
+
+/** What `pnpm scenario all` runs: every scenario but the month (which is its own, longer run). */
+export const ALL_SCENARIOS = ['life-critical', 'pendant', 'wellbeing', 'technical', 'daily'] as const;

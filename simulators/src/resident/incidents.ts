@@ -1,0 +1,408 @@
+import type { EventType } from '@telecare/contracts';
+import type { Actor, Expectation, SimEvent } from './events.ts';
+import { byTime } from './events.ts';
+import { type DeviceKey, deviceSpec } from './household.ts';
+import { PROFILES } from './profiles.ts';
+import { carerTag, DAY, dayPlan, doseIdOf, HOUR, MINUTE, type Timeline } from './routine.ts';
+
+export const INCIDENT_KINDS = [
+  'fall.detector',
+  'fall.detector-and-press',
+  'fall.press-only',
+  'fall.silent-day',
+  'fall.silent-night',
+  'pendant.true',
+  'pendant.false',
+  'pendant.cancelled',
+  'pendant.repeated',
+  'not-up',
+  'night-exit',
+  'cold-home',
+  'smoke',
+  'heat',
+  'co',
+  'medication.missed',
+  'carer.no-show',
+  'device.silent',
+  'area.mains-lost',
+] as const;
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+
+/** One incident to inject: which home(s), which day and (where it matters) what time of day. */
+export interface IncidentSpec {
+  readonly kind: IncidentKind;
+  /** The home it happens in; for `area.mains-lost`, the postcode district instead. */
+  readonly home?: string;
+  readonly district?: string;
+  readonly day: number;
+  /** Minutes after midnight; each kind has a sensible default. */
+  readonly minute?: number;
+  /** Which dose or carer visit of the day (0-based), for `medication.missed` and `carer.no-show`. */
+  readonly index?: number;
+  /** The device that goes silent, for `device.silent` (default the smoke detector). */
+  readonly device?: DeviceKey;
+}
+
+/** Seconds an operator-facing P1 alert may take: the whole pipeline has a minute. */
+const P1_DEADLINE_S = 60;
+const GRACE_S = 15 * 60;
+
+const DEFAULT_MINUTE: Partial<Record<IncidentKind, number>> = {
+  'fall.detector': 10 * 60 + 40,
+  'fall.detector-and-press': 15 * 60 + 10,
+  'fall.press-only': 11 * 60 + 20,
+  'fall.silent-day': 14 * 60 + 20,
+  'pendant.true': 9 * 60 + 30,
+  'pendant.false': 16 * 60 + 5,
+  'pendant.cancelled': 19 * 60 + 2,
+  'pendant.repeated': 20 * 60 + 15,
+  'night-exit': 2 * 60 + 40,
+  'cold-home': 15 * 60,
+  smoke: 18 * 60 + 10,
+  heat: 12 * 60 + 45,
+  co: 7 * 60 + 50,
+  'device.silent': 6 * 60,
+  'area.mains-lost': 14 * 60,
+};
+
+/** Heating failures the timelines must be built with (the temperature follows from them). */
+export function heatingFailuresOf(incidents: readonly IncidentSpec[], home: string, origin: number) {
+  return incidents
+    .filter((i) => i.kind === 'cold-home' && i.home === home)
+    .map((i) => {
+      const from = origin + i.day * DAY + (i.minute ?? DEFAULT_MINUTE['cold-home'] ?? 0) * MINUTE;
+      return { from, to: from + DAY };
+    });
+}
+
+export class IncidentError extends Error {
+  constructor(
+    message: string,
+    readonly incident: IncidentSpec,
+  ) {
+    super(message);
+    this.name = 'IncidentError';
+  }
+}
+
+/**
+ * Changes the homes' timelines the way the incident would change what their devices send, and
+ * adds the ground truth: what the platform should raise, at what priority and by when.
+ */
+export function applyIncident(
+  timelines: ReadonlyMap<string, Timeline>,
+  spec: IncidentSpec,
+  id: string,
+): void {
+  if (spec.kind === 'area.mains-lost') {
+    areaMainsLost(timelines, spec, id);
+    return;
+  }
+  const tl = spec.home ? timelines.get(spec.home) : undefined;
+  if (!tl) throw new IncidentError(`no home ${spec.home ?? '(none)'} for ${spec.kind}`, spec);
+  const plan = dayPlan(tl.home, tl.origin, spec.day);
+  const next = dayPlan(tl.home, tl.origin, spec.day + 1);
+  const T = plan.start + (spec.minute ?? DEFAULT_MINUTE[spec.kind] ?? 0) * MINUTE;
+  const key = tl.home.key;
+  const inject = (
+    at: number,
+    device: DeviceKey,
+    type: EventType,
+    actor: Actor = 'device',
+    data?: Record<string, unknown>,
+  ) =>
+    tl.events.push({
+      at: Math.round(at),
+      home: key,
+      device,
+      type,
+      actor,
+      incident: id,
+      ...(data ? { data } : {}),
+    });
+  const expect = (
+    e: Omit<Expectation, 'incidentId' | 'kind' | 'homes' | 'related'> & { related?: EventType[] },
+  ) => tl.expectations.push({ incidentId: id, kind: spec.kind, homes: [key], related: [], ...e });
+  const quiet = (from: number, to: number, actors: readonly Actor[] = ['resident']) =>
+    remove(tl, (e) => e.at >= from && e.at < to && actors.includes(e.actor) && !e.incident);
+  const afterFall = [
+    'pendant.pressed',
+    'inactivity.unusual',
+    'inactivity.no-wake',
+    'medication.missed',
+    'bed.not-returned',
+  ] as EventType[];
+
+  switch (spec.kind) {
+    case 'fall.detector':
+    case 'fall.detector-and-press':
+    case 'fall.press-only': {
+      quiet(T, T + 3 * HOUR);
+      inject(T - 40_000, 'pir.bathroom', 'motion', 'resident');
+      const signals: Array<[number, DeviceKey, EventType]> = [];
+      if (spec.kind !== 'fall.press-only') signals.push([T + 5_000, 'fall', 'fall.detected']);
+      if (spec.kind !== 'fall.detector') signals.push([T + 75_000, 'pendant', 'pendant.pressed']);
+      for (const [at, device, type] of signals)
+        inject(at, device, type, at === T + 5_000 ? 'device' : 'resident');
+      // A responder lets themselves in with the key-safe code about forty minutes later.
+      inject(T + 40 * MINUTE, 'door', 'door.opened', 'visitor');
+      inject(T + 40 * MINUTE + 20_000, 'door', 'door.closed', 'visitor');
+      const first = signals[0]?.[0] ?? T;
+      expect({
+        at: T,
+        expect: signals.map(([, , type]) => type),
+        related: afterFall,
+        priority: 1,
+        deadlineS: Math.round((first - T) / 1000) + P1_DEADLINE_S,
+        lifeCritical: true,
+        note: `fall in the bathroom; ${signals.map(([, , t]) => t).join(' then ')}`,
+      });
+      break;
+    }
+    case 'fall.silent-day': {
+      // Nobody knows until the routine says so: quiet until the next morning.
+      quiet(T, next.wake + HOUR);
+      inject(T - 40_000, 'pir.lounge', 'motion', 'resident');
+      inject(next.wake + HOUR, 'bed', 'bed.vacated', 'resident');
+      expect({
+        at: T,
+        expect: ['inactivity.unusual'],
+        related: afterFall.filter((t) => t !== 'pendant.pressed'),
+        priority: 2,
+        deadlineS: 4 * 3600,
+        lifeCritical: false,
+        note: 'fall in the lounge, no detector alarm, no press: only the routine can tell',
+      });
+      break;
+    }
+    case 'fall.silent-night': {
+      const at = spec.minute === undefined ? next.start + 3 * HOUR : T;
+      quiet(at, next.wake + 2 * HOUR);
+      inject(at, 'bed', 'bed.vacated', 'resident');
+      inject(at + 40_000, 'pir.bedroom', 'motion', 'resident');
+      inject(at + 70_000, 'pir.hall', 'motion', 'resident');
+      inject(at + 100_000, 'pir.bathroom', 'motion', 'resident');
+      expect({
+        at,
+        expect: ['bed.not-returned'],
+        related: afterFall.filter((t) => t !== 'pendant.pressed' && t !== 'bed.not-returned'),
+        priority: 2,
+        deadlineS: 60 * 60,
+        lifeCritical: false,
+        note: 'up in the night, fell in the bathroom, no detector alarm and no press',
+      });
+      break;
+    }
+    case 'pendant.true':
+    case 'pendant.false': {
+      inject(T, 'pendant', 'pendant.pressed', 'resident');
+      expect({
+        at: T,
+        expect: ['pendant.pressed'],
+        priority: 1,
+        deadlineS: P1_DEADLINE_S,
+        lifeCritical: true,
+        note: spec.kind === 'pendant.true' ? 'felt unwell and pressed' : 'pressed by accident, not cancelled',
+      });
+      break;
+    }
+    case 'pendant.cancelled': {
+      inject(T, 'pendant', 'pendant.pressed', 'resident');
+      inject(T + 12_000, 'pendant', 'alarm.cancelled', 'resident');
+      expect({
+        at: T,
+        expect: [],
+        related: ['pendant.pressed'],
+        priority: 1,
+        deadlineS: P1_DEADLINE_S,
+        lifeCritical: false,
+        note: 'pressed by accident and cancelled 12 s later, inside the pre-alarm window',
+      });
+      break;
+    }
+    case 'pendant.repeated': {
+      for (const offset of [0, 25_000, 50_000]) inject(T + offset, 'pendant', 'pendant.pressed', 'resident');
+      expect({
+        at: T,
+        expect: ['pendant.pressed'],
+        priority: 1,
+        deadlineS: P1_DEADLINE_S,
+        lifeCritical: true,
+        note: 'pressed three times in a minute: one alarm',
+      });
+      break;
+    }
+    case 'not-up': {
+      const upAt = plan.wake + 5 * HOUR;
+      quiet(plan.wake - HOUR, upAt);
+      inject(upAt, 'bed', 'bed.vacated', 'resident');
+      inject(upAt + 40_000, 'pir.bedroom', 'motion', 'resident');
+      const usual = plan.start + PROFILES[tl.home.profile].wake.mean * MINUTE;
+      expect({
+        at: usual,
+        expect: ['inactivity.no-wake', 'inactivity.unusual'],
+        related: ['medication.missed'],
+        priority: 2,
+        deadlineS: 3 * 3600,
+        lifeCritical: false,
+        note: 'unwell: stays in bed five hours past getting-up time',
+      });
+      break;
+    }
+    case 'night-exit': {
+      quiet(T - 10 * MINUTE, T + 70 * MINUTE);
+      inject(T, 'bed', 'bed.vacated', 'resident');
+      inject(T + 30_000, 'pir.bedroom', 'motion', 'resident');
+      inject(T + 70_000, 'pir.hall', 'motion', 'resident');
+      const out = T + 120_000;
+      inject(out, 'door', 'door.opened', 'resident');
+      inject(out + 25_000, 'door', 'door.closed', 'resident');
+      // Brought home by a neighbour fifty minutes later.
+      const back = out + 50 * MINUTE;
+      inject(back, 'door', 'door.opened', 'visitor');
+      inject(back + 30_000, 'door', 'door.closed', 'visitor');
+      inject(back + 40_000, 'pir.hall', 'motion', 'resident');
+      inject(back + 6 * MINUTE, 'pir.bedroom', 'motion', 'resident');
+      inject(back + 7 * MINUTE, 'bed', 'bed.occupied', 'resident');
+      expect({
+        at: out,
+        expect: ['door.exit-at-night'],
+        related: ['bed.not-returned'],
+        priority: 2,
+        deadlineS: 15 * 60,
+        lifeCritical: false,
+        note: 'left through the front door at night, back after fifty minutes',
+      });
+      break;
+    }
+    case 'cold-home': {
+      const firstCold = tl.events.find(
+        (e) => e.type === 'temperature' && e.at >= T && Number(e.data?.celsius) < 16,
+      );
+      if (!firstCold)
+        throw new IncidentError(`heating failure in ${key} never made it cold; pick another day`, spec);
+      expect({
+        at: firstCold.at,
+        expect: ['temperature.low'],
+        priority: 2,
+        // Below 16 °C for an hour, seen by half-hourly readings, plus grace.
+        deadlineS: 60 * 60 + 30 * 60 + GRACE_S,
+        lifeCritical: false,
+        note: `heating failed at ${new Date(T).toISOString().slice(11, 16)}; below 16 °C from ${new Date(firstCold.at).toISOString().slice(11, 16)}`,
+      });
+      break;
+    }
+    case 'smoke':
+    case 'heat':
+    case 'co': {
+      const device: DeviceKey = spec.kind;
+      const type = `${spec.kind}.detected` as EventType;
+      inject(T, device, type);
+      inject(T + 9 * MINUTE, device, `${spec.kind}.restored` as EventType);
+      expect({
+        at: T,
+        expect: [type],
+        priority: 1,
+        deadlineS: P1_DEADLINE_S,
+        lifeCritical: true,
+        note: `${deviceSpec(device).kind} in the ${deviceSpec(device).location}; cleared nine minutes later`,
+      });
+      break;
+    }
+    case 'medication.missed': {
+      const doseId = doseIdOf(spec.day, spec.index ?? 0);
+      const due = tl.events.find((e) => e.type === 'medication.due' && e.tag === doseId);
+      if (!due) throw new IncidentError(`no dose ${doseId} in ${key}`, spec);
+      remove(tl, (e) => e.tag === doseId && e.type !== 'medication.due');
+      expect({
+        at: due.at,
+        expect: ['medication.missed'],
+        priority: 2,
+        deadlineS: 30 * 60 + GRACE_S,
+        lifeCritical: false,
+        note: `dose ${doseId} due and never taken`,
+      });
+      break;
+    }
+    case 'carer.no-show': {
+      const index = spec.index ?? 0;
+      const minute = PROFILES[tl.home.profile].carerVisits[index];
+      if (minute === undefined) throw new IncidentError(`${key} has no carer visit ${index}`, spec);
+      remove(tl, (e) => e.tag === carerTag(spec.day, index));
+      expect({
+        at: plan.start + minute * MINUTE,
+        expect: ['carer.no-show'],
+        priority: 2,
+        deadlineS: 30 * 60 + GRACE_S,
+        lifeCritical: false,
+        note: `carer visit ${index} of the day not made`,
+      });
+      break;
+    }
+    case 'device.silent': {
+      const device = spec.device ?? 'smoke';
+      const lastBeat = tl.events
+        .filter((e) => e.device === device && e.type === 'heartbeat' && e.at < T)
+        .at(-1);
+      const last = lastBeat?.at ?? tl.origin;
+      remove(tl, (e) => e.device === device && e.at >= T);
+      const due = last + deviceSpec(device).supervisionS * 1000;
+      expect({
+        at: T,
+        expect: ['supervision.lost'],
+        priority: 3,
+        deadlineS: Math.round((due - T) / 1000) + GRACE_S,
+        lifeCritical: false,
+        note: `${device} stops sending; its supervision interval runs out at ${new Date(due).toISOString().slice(11, 16)}`,
+      });
+      break;
+    }
+    default:
+      throw new IncidentError(`unhandled incident ${spec.kind}`, spec);
+  }
+  tl.events.sort(byTime);
+}
+
+function remove(tl: Timeline, drop: (e: SimEvent) => boolean): void {
+  const kept = tl.events.filter((e) => !drop(e));
+  tl.events.length = 0;
+  tl.events.push(...kept);
+}
+
+/** Every hub in one postcode district loses mains within two minutes and gets it back 45 minutes later. */
+function areaMainsLost(timelines: ReadonlyMap<string, Timeline>, spec: IncidentSpec, id: string): void {
+  const district = spec.district;
+  const homes = [...timelines.values()].filter(
+    (tl) => district && tl.home.postcode.startsWith(`${district} `),
+  );
+  if (homes.length === 0) throw new IncidentError(`no homes in district ${district ?? '(none)'}`, spec);
+  const first = homes[0] as Timeline;
+  const T = first.origin + spec.day * DAY + (spec.minute ?? DEFAULT_MINUTE['area.mains-lost'] ?? 0) * MINUTE;
+  const restoredAt = T + 45 * MINUTE;
+  homes.forEach((tl, i) => {
+    // Spread deterministically across two minutes, as a grid fault reaches homes.
+    const jitter = ((i * 7919) % 120) * 1000;
+    tl.events.forEach((e, n) => {
+      if (e.device === 'hub' && e.type === 'heartbeat' && e.at >= T + jitter && e.at < restoredAt + jitter)
+        tl.events[n] = { ...e, data: { ...e.data, mains: false } };
+    });
+    const push = (at: number, type: EventType) =>
+      tl.events.push({ at, home: tl.home.key, device: 'hub', type, actor: 'environment', incident: id });
+    push(T + jitter, 'mains.lost');
+    push(restoredAt + jitter, 'mains.restored');
+    tl.events.sort(byTime);
+  });
+  first.expectations.push({
+    incidentId: id,
+    kind: spec.kind,
+    homes: homes.map((tl) => tl.home.key),
+    at: T,
+    expect: ['area.mains-lost'],
+    related: ['mains.lost'],
+    priority: 3,
+    deadlineS: 10 * 60,
+    lifeCritical: false,
+    area: true,
+    note: `${homes.length} homes in ${district} lose mains within two minutes`,
+  });
+}

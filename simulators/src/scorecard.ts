@@ -1,0 +1,292 @@
+import type { EventType, Priority } from '@telecare/contracts';
+import type { Expectation } from './resident/events.ts';
+
+/** An alert as the scorecard needs it: read from ALERTS, with the case it joined if known. */
+export interface RaisedAlert {
+  readonly id: string;
+  readonly residentId: string;
+  readonly type: EventType;
+  readonly priority: Priority;
+  /** Simulated epoch ms (triage raises alerts at its clock's time). */
+  readonly raisedAt: number;
+  readonly caseId?: string;
+}
+
+export type IncidentStatus = 'detected' | 'late' | 'missed' | 'quiet' | 'alerted';
+
+export interface IncidentScore {
+  readonly expectation: Expectation;
+  readonly status: IncidentStatus;
+  /** Seconds from the incident to its first expected alert, when there was one. */
+  readonly timeToAlertS?: number;
+  readonly alerts: readonly RaisedAlert[];
+  /** Alerts of one type beyond the first, summed over types. */
+  readonly duplicateAlerts: number;
+  /** Attributed alerts of a second or further type (a fall alert then a press alert). */
+  readonly extraAlerts: number;
+  /** Distinct helpline cases holding its alerts, beyond the first. */
+  readonly duplicateCases: number;
+}
+
+export interface KindRow {
+  readonly kind: string;
+  readonly lifeCritical: boolean;
+  readonly incidents: number;
+  readonly detected: number;
+  readonly late: number;
+  readonly missed: number;
+  /** For incidents that should raise nothing: how many raised something anyway. */
+  readonly alertedWhenQuiet: number;
+  readonly timeToAlertP50S?: number;
+  readonly timeToAlertMaxS?: number;
+  readonly duplicateAlerts: number;
+  readonly extraAlerts: number;
+  readonly duplicateCases: number;
+}
+
+export interface Scorecard {
+  readonly incidents: readonly IncidentScore[];
+  readonly byKind: readonly KindRow[];
+  readonly falseAlerts: readonly RaisedAlert[];
+  readonly residentDays: number;
+  readonly falseAlertsPerResidentDay: number;
+  readonly totals: {
+    readonly incidents: number;
+    readonly detected: number;
+    readonly late: number;
+    readonly missed: number;
+    readonly alerts: number;
+    readonly lifeCritical: number;
+    readonly lifeCriticalDetected: number;
+  };
+}
+
+export interface ScoreInput {
+  readonly expectations: readonly Expectation[];
+  readonly alerts: readonly RaisedAlert[];
+  /** Home key → resident id, as the registry issued them. */
+  readonly residentOf: ReadonlyMap<string, string>;
+  readonly residentDays: number;
+}
+
+/** An alert this long before its incident can still belong to it (clock granularity). */
+export const EARLY_S = 120;
+/** After its deadline an incident keeps collecting alerts for as long again, at least an hour: they count as late. */
+export const lateWindowS = (e: Expectation): number => e.deadlineS + Math.max(e.deadlineS, 3600);
+
+/**
+ * Scores the alerts a run raised against its ground truth. Pure; see simulators/README.md.
+ *
+ * Each alert is attributed to at most one incident: one whose homes include the alert's
+ * resident (any resident for an area incident), whose expected or related types include the
+ * alert's type, and whose window [at − 120 s, at + deadline + max(deadline, 1 h)] holds the
+ * alert's time. Where several could take it, an incident that expects the type wins over one
+ * that merely relates it, then the latest incident that started before the alert.
+ */
+export function score(input: ScoreInput): Scorecard {
+  const residentsOf = (e: Expectation) => new Set(e.homes.map((h) => input.residentOf.get(h)));
+  const candidates = input.expectations.map((e) => ({ e, residents: residentsOf(e) }));
+  const attributed = new Map<Expectation, RaisedAlert[]>();
+  const falseAlerts: RaisedAlert[] = [];
+  for (const alert of [...input.alerts].sort((a, b) => a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1))) {
+    const fits = candidates.filter(({ e, residents }) => {
+      const typeFits = e.expect.includes(alert.type) || e.related.includes(alert.type);
+      const whoFits = (e.area && e.expect.includes(alert.type)) || residents.has(alert.residentId);
+      const offsetS = (alert.raisedAt - e.at) / 1000;
+      return typeFits && whoFits && offsetS >= -EARLY_S && offsetS <= lateWindowS(e);
+    });
+    fits.sort(
+      (a, b) =>
+        Number(b.e.expect.includes(alert.type)) - Number(a.e.expect.includes(alert.type)) ||
+        Number(b.e.at <= alert.raisedAt) - Number(a.e.at <= alert.raisedAt) ||
+        b.e.at - a.e.at,
+    );
+    const chosen = fits[0]?.e;
+    if (!chosen) falseAlerts.push(alert);
+    else attributed.set(chosen, [...(attributed.get(chosen) ?? []), alert]);
+  }
+
+  const incidents = input.expectations.map((e): IncidentScore => {
+    const alerts = attributed.get(e) ?? [];
+    const counts = new Map<EventType, number>();
+    for (const a of alerts) counts.set(a.type, (counts.get(a.type) ?? 0) + 1);
+    const duplicateAlerts = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
+    const extraAlerts = Math.max(0, counts.size - 1);
+    const cases = new Set(alerts.flatMap((a) => (a.caseId ? [a.caseId] : [])));
+    const duplicateCases = Math.max(0, cases.size - 1);
+    if (e.expect.length === 0) {
+      return {
+        expectation: e,
+        status: alerts.length === 0 ? 'quiet' : 'alerted',
+        alerts,
+        duplicateAlerts,
+        extraAlerts,
+        duplicateCases,
+      };
+    }
+    const first = alerts.find((a) => e.expect.includes(a.type));
+    const timeToAlertS = first ? (first.raisedAt - e.at) / 1000 : undefined;
+    const status: IncidentStatus =
+      timeToAlertS === undefined ? 'missed' : timeToAlertS <= e.deadlineS ? 'detected' : 'late';
+    return {
+      expectation: e,
+      status,
+      ...(timeToAlertS === undefined ? {} : { timeToAlertS }),
+      alerts,
+      duplicateAlerts,
+      extraAlerts,
+      duplicateCases,
+    };
+  });
+
+  const kinds = [...new Set(input.expectations.map((e) => e.kind))];
+  const byKind = kinds.map((kind): KindRow => {
+    const rows = incidents.filter((s) => s.expectation.kind === kind);
+    const times = rows
+      .flatMap((s) => (s.timeToAlertS === undefined ? [] : [s.timeToAlertS]))
+      .sort((a, b) => a - b);
+    const sum = (f: (s: IncidentScore) => number) => rows.reduce((n, s) => n + f(s), 0);
+    return {
+      kind,
+      lifeCritical: rows.some((s) => s.expectation.lifeCritical),
+      incidents: rows.length,
+      detected: rows.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
+      late: rows.filter((s) => s.status === 'late').length,
+      missed: rows.filter((s) => s.status === 'missed').length,
+      alertedWhenQuiet: rows.filter((s) => s.status === 'alerted').length,
+      ...(times.length ? { timeToAlertP50S: median(times), timeToAlertMaxS: times.at(-1) } : {}),
+      duplicateAlerts: sum((s) => s.duplicateAlerts),
+      extraAlerts: sum((s) => s.extraAlerts),
+      duplicateCases: sum((s) => s.duplicateCases),
+    };
+  });
+  const lifeCritical = incidents.filter((s) => s.expectation.lifeCritical);
+  return {
+    incidents,
+    byKind,
+    falseAlerts,
+    residentDays: input.residentDays,
+    falseAlertsPerResidentDay: input.residentDays > 0 ? falseAlerts.length / input.residentDays : 0,
+    totals: {
+      incidents: incidents.length,
+      detected: incidents.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
+      late: incidents.filter((s) => s.status === 'late').length,
+      missed: incidents.filter((s) => s.status === 'missed' || s.status === 'alerted').length,
+      alerts: input.alerts.length,
+      lifeCritical: lifeCritical.length,
+      lifeCriticalDetected: lifeCritical.filter((s) => s.status === 'detected').length,
+    },
+  };
+}
+
+function median(sorted: readonly number[]): number {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * The CI gate: every life-critical incident detected within its deadline, by exactly one alert
+ * of each type and one case. Returns what failed, empty when the gate passes.
+ */
+export function lifeCriticalFailures(card: Scorecard): string[] {
+  return card.incidents
+    .filter((s) => s.expectation.lifeCritical)
+    .flatMap((s) => {
+      const id = s.expectation.incidentId;
+      const problems: string[] = [];
+      if (s.status !== 'detected')
+        problems.push(
+          `${id}: ${s.status}${s.timeToAlertS === undefined ? '' : ` after ${s.timeToAlertS} s`}`,
+        );
+      if (s.duplicateAlerts > 0) problems.push(`${id}: ${s.duplicateAlerts} duplicate alert(s)`);
+      if (s.duplicateCases > 0) problems.push(`${id}: alerts in ${s.duplicateCases + 1} cases`);
+      return problems;
+    });
+}
+
+const fmtS = (s: number | undefined) =>
+  s === undefined
+    ? '–'
+    : s < 120
+      ? `${Math.round(s)} s`
+      : s < 7200
+        ? `${Math.round(s / 60)} min`
+        : `${(s / 3600).toFixed(1)} h`;
+
+/** The scorecard as a fixed-width table for a terminal. */
+export function formatScorecard(card: Scorecard): string {
+  const header = [
+    'incident type',
+    'LC',
+    'n',
+    'detected',
+    'late',
+    'missed',
+    'to alert p50',
+    'max',
+    'dup alerts',
+    'extra',
+    'dup cases',
+  ];
+  const rows = card.byKind.map((r) => [
+    r.kind,
+    r.lifeCritical ? 'yes' : '',
+    String(r.incidents),
+    r.alertedWhenQuiet ? `${r.detected} (${r.alertedWhenQuiet} alerted)` : String(r.detected),
+    String(r.late),
+    String(r.missed),
+    fmtS(r.timeToAlertP50S),
+    fmtS(r.timeToAlertMaxS),
+    String(r.duplicateAlerts),
+    String(r.extraAlerts),
+    String(r.duplicateCases),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  const t = card.totals;
+  const byType = new Map<string, number>();
+  for (const a of card.falseAlerts) byType.set(a.type, (byType.get(a.type) ?? 0) + 1);
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    '',
+    `incidents ${t.incidents}: ${t.detected} detected, ${t.late} late, ${t.missed} missed; life-critical ${t.lifeCriticalDetected}/${t.lifeCritical} detected`,
+    `alerts ${t.alerts}; false alerts ${card.falseAlerts.length} over ${card.residentDays} resident-days = ${card.falseAlertsPerResidentDay.toFixed(3)} per resident-day${
+      byType.size ? ` (${[...byType].map(([k, n]) => `${k} ${n}`).join(', ')})` : ''
+    }`,
+  ].join('\n');
+}
+
+/** The figures for the final JSON line. */
+export function scorecardFigures(card: Scorecard): Record<string, unknown> {
+  return {
+    incidents: card.totals.incidents,
+    detected: card.totals.detected,
+    late: card.totals.late,
+    missed: card.totals.missed,
+    lifeCritical: card.totals.lifeCritical,
+    lifeCriticalDetected: card.totals.lifeCriticalDetected,
+    alerts: card.totals.alerts,
+    falseAlerts: card.falseAlerts.length,
+    residentDays: card.residentDays,
+    falseAlertsPerResidentDay: Number(card.falseAlertsPerResidentDay.toFixed(4)),
+    byKind: Object.fromEntries(
+      card.byKind.map((r) => [
+        r.kind,
+        {
+          n: r.incidents,
+          detected: r.detected,
+          late: r.late,
+          missed: r.missed,
+          ...(r.alertedWhenQuiet ? { alertedWhenQuiet: r.alertedWhenQuiet } : {}),
+          ...(r.timeToAlertP50S === undefined ? {} : { timeToAlertP50S: r.timeToAlertP50S }),
+          duplicateAlerts: r.duplicateAlerts,
+          duplicateCases: r.duplicateCases,
+        },
+      ]),
+    ),
+  };
+}
