@@ -5,7 +5,15 @@ export {
   type SentEvent,
   SimulatedDevice,
 } from './device.ts';
+export {
+  type DriveOptions,
+  type DriveResult,
+  driveAccelerated,
+  type EventSink,
+  type SimClock,
+} from './driver.ts';
 export { type HomeOptions, SimulatedHome } from './home.ts';
+export { MqttPool, type PoolOptions } from './pool.ts';
 export { pick, seededRandom } from './random.ts';
 export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';
 export {

@@ -1,5 +1,6 @@
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
+import type { Clock } from '@telecare/platform';
 import { loadRegistryConfig, startRegistry } from '@telecare/registry';
 import { RegistryClient } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
@@ -30,7 +31,10 @@ export interface RunningPlatform {
 export async function startPlatform(
   label: string,
   extraEnv: Record<string, string> = {},
+  /** `clock`: every service takes its time from it (a ManualClock runs a month in minutes). */
+  options: { clock?: Clock } = {},
 ): Promise<RunningPlatform> {
+  const serviceOptions = options.clock ? { clock: options.clock } : {};
   const namespace = uniqueNamespace(label);
   const env = serviceEnv(namespace, {
     REGISTRY_PORT: '0',
@@ -44,12 +48,12 @@ export async function startPlatform(
   const token = env.TELECARE_ADMIN_TOKEN ?? '';
   const handles: Handle[] = [];
   try {
-    const registry = await startRegistry(loadRegistryConfig(env));
+    const registry = await startRegistry(loadRegistryConfig(env), serviceOptions);
     handles.push(registry);
-    const helpline = await startHelpline(loadHelplineConfig(env));
+    const helpline = await startHelpline(loadHelplineConfig(env), serviceOptions);
     handles.push(helpline);
-    handles.push(await startTriage(loadTriageConfig(env)));
-    handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env)));
+    handles.push(await startTriage(loadTriageConfig(env), serviceOptions));
+    handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env), serviceOptions));
     return {
       namespace,
       env,

@@ -1,0 +1,156 @@
+import { type DeviceAck, type DeviceTopics, deviceTopics } from '@telecare/contracts';
+import mqtt, { type MqttClient } from 'mqtt';
+import { AckTimeoutError, EventRejectedError, type SentEvent } from './device.ts';
+
+export interface PoolOptions {
+  mqttUrl: string;
+  namespace?: string;
+  /** MQTT connections shared by every serial (each serial always uses the same one). */
+  connections?: number;
+  resendMs?: number;
+  maxAttempts?: number;
+  clientPrefix?: string;
+}
+
+interface Pending {
+  readonly serial: string;
+  readonly payload: string;
+  attempts: number;
+  readonly firstSentAt: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve(sent: SentEvent): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Many devices over a few MQTT connections, for runs of thousands of homes: each serial publishes
+ * on its own topics and resends until acked, as a device would, but shares a connection. (With
+ * per-device credentials a device may write only its own topics; the pool is for brokers that
+ * let the simulator in as one client, like the anonymous test broker.)
+ */
+export class MqttPool {
+  readonly topics: DeviceTopics;
+  readonly #clients: MqttClient[] = [];
+  readonly #pending = new Map<string, Pending>();
+  readonly #resendMs: number;
+  readonly #maxAttempts: number;
+  readonly #registered = new Set<string>();
+
+  constructor(private readonly options: PoolOptions) {
+    this.topics = deviceTopics(options.namespace);
+    this.#resendMs = options.resendMs ?? 5_000;
+    this.#maxAttempts = options.maxAttempts ?? 10;
+  }
+
+  async connect(): Promise<void> {
+    const count = Math.max(1, this.options.connections ?? 4);
+    const prefix = this.options.clientPrefix ?? `simpool-${process.pid}-${Date.now().toString(36)}`;
+    for (let i = 0; i < count; i++) {
+      const client = await mqtt.connectAsync(this.options.mqttUrl, {
+        protocolVersion: 5,
+        clientId: `${prefix}-${i}`,
+        clean: true,
+        reconnectPeriod: 1_000,
+        connectTimeout: 10_000,
+      });
+      // Small request/answer packets: without this each one can wait ~40 ms on a delayed ACK.
+      const noDelay = () => (client.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true);
+      noDelay();
+      client.on('connect', noDelay);
+      client.on('message', (topic, payload) => this.#onAck(topic, payload));
+      this.#clients.push(client);
+    }
+  }
+
+  #clientOf(serial: string): MqttClient {
+    let h = 0;
+    for (let i = 0; i < serial.length; i++) h = (Math.imul(h, 31) + serial.charCodeAt(i)) >>> 0;
+    const client = this.#clients[h % this.#clients.length];
+    if (!client) throw new Error('the pool is not connected');
+    return client;
+  }
+
+  /** Subscribes to the ack topics of these serials (in batches: one SUBSCRIBE per 500). */
+  async register(serials: readonly string[]): Promise<void> {
+    const byClient = new Map<MqttClient, string[]>();
+    for (const serial of serials) {
+      if (this.#registered.has(serial)) continue;
+      this.#registered.add(serial);
+      const client = this.#clientOf(serial);
+      byClient.set(client, [...(byClient.get(client) ?? []), this.topics.ack(serial)]);
+    }
+    await Promise.all(
+      [...byClient].map(async ([client, topics]) => {
+        for (let i = 0; i < topics.length; i += 500)
+          await client.subscribeAsync(topics.slice(i, i + 500), { qos: 1 });
+      }),
+    );
+  }
+
+  /** Publishes one event payload for a serial and resolves when the platform has stored it. */
+  send(serial: string, id: string, payload: string): Promise<SentEvent> {
+    const key = `${serial}\u0000${id}`;
+    if (this.#pending.has(key))
+      return Promise.reject(new Error(`event ${id} of ${serial} is already in flight`));
+    const client = this.#clientOf(serial);
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        serial,
+        payload,
+        attempts: 0,
+        firstSentAt: performance.now(),
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      this.#pending.set(key, pending);
+      const attempt = () => {
+        if (pending.attempts >= this.#maxAttempts) {
+          this.#pending.delete(key);
+          reject(new AckTimeoutError(id, pending.attempts));
+          return;
+        }
+        pending.attempts++;
+        client.publish(this.topics.events(serial), payload, { qos: 1 });
+        pending.timer = setTimeout(attempt, this.#resendMs);
+      };
+      attempt();
+    });
+  }
+
+  #onAck(topic: string, raw: Buffer): void {
+    const parts = topic.split('/');
+    const serial = parts[parts.length - 2];
+    let ack: DeviceAck;
+    try {
+      ack = JSON.parse(raw.toString()) as DeviceAck;
+    } catch {
+      return;
+    }
+    const id = 'id' in ack ? ack.id : undefined;
+    if (!serial || !id) return;
+    const key = `${serial}\u0000${id}`;
+    const pending = this.#pending.get(key);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.#pending.delete(key);
+    if ('stored' in ack) {
+      pending.resolve({ id, attempts: pending.attempts, latencyMs: performance.now() - pending.firstSentAt });
+    } else {
+      pending.reject(new EventRejectedError(id, ack.rejected));
+    }
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  async close(): Promise<void> {
+    for (const [, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new AckTimeoutError('(pool closed)', pending.attempts));
+    }
+    this.#pending.clear();
+    await Promise.all(this.#clients.splice(0).map((c) => c.endAsync()));
+  }
+}

@@ -1,0 +1,179 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Alert, type Case, names } from '@telecare/contracts';
+import { ManualClock } from '@telecare/platform';
+import {
+  type BuiltScenario,
+  buildScenario,
+  type DriveResult,
+  driveAccelerated,
+  HOME_DEVICES,
+  MqttPool,
+  type RaisedAlert,
+  type ScenarioSpec,
+  type Scorecard,
+  score,
+  serialOf,
+} from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { startOwnMosquitto } from './mosquitto.ts';
+
+export interface ScenarioResult {
+  readonly spec: ScenarioSpec;
+  readonly built: BuiltScenario;
+  readonly card: Scorecard;
+  readonly drive: DriveResult;
+  readonly alerts: readonly RaisedAlert[];
+  readonly setupMs: number;
+  readonly wallMs: number;
+}
+
+export interface RunOptions {
+  readonly log?: (line: string) => void;
+  /** Simulated time between settle points (default 240 s, inside the rules' 300 s lateness bound). */
+  readonly barrierMs?: number;
+}
+
+const NAMES = ['Margaret Hill', 'Arthur Price', 'Joan Webb', 'Dennis Carter', 'Irene Lloyd', 'Harold Shaw'];
+
+/**
+ * Runs one scenario against the real stack in accelerated time: its own Mosquitto, every service
+ * in this process on a ManualClock at the scenario's first midnight, homes registered through the
+ * registry API, every event sent through the MQTT gateway, then the alerts read back from ALERTS
+ * (and their cases from the helpline) and scored against the ground truth.
+ */
+export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}): Promise<ScenarioResult> {
+  const log = options.log ?? (() => undefined);
+  const started = performance.now();
+  const built = buildScenario(spec);
+  const clock = new ManualClock(built.origin);
+  const runId = Math.random().toString(36).slice(2, 7).toUpperCase();
+  const mosquitto = await startOwnMosquitto();
+  let platform: RunningPlatform | undefined;
+  let nc: NatsConnection | undefined;
+  let pool: MqttPool | undefined;
+  try {
+    platform = await startPlatform(
+      `scn${spec.name}`,
+      { MQTT_URL: mosquitto.url, LOG_LEVEL: 'silent' },
+      { clock },
+    );
+    const p = platform;
+    const n = names(p.namespace);
+    nc = await connect({ servers: servers.natsUrl });
+    const jsm = await jetstreamManager(nc);
+
+    const residentOf = new Map<string, string>();
+    const serials = new Map<string, string>();
+    await Promise.all(
+      spec.homes.map(async (home, i) => {
+        const resident = await p.registryClient.createResident({
+          name: NAMES[i % NAMES.length] as string,
+          address: `${i + 1} Simulated Street, Gloucester`,
+          postcode: home.postcode,
+          phone: '01452 000000',
+          livesAlone: home.profile !== 'carer-four-times',
+        });
+        residentOf.set(home.key, resident.id);
+        for (const device of HOME_DEVICES) {
+          const serial = serialOf(runId, home, device.key);
+          serials.set(`${home.key}/${device.key}`, serial);
+          await p.registryClient.createDevice({
+            serial,
+            residentId: resident.id,
+            kind: device.kind,
+            ...(device.location ? { location: device.location } : {}),
+            supervisionIntervalS: device.supervisionS,
+          });
+        }
+      }),
+    );
+    const ns = new MqttPool({
+      mqttUrl: mosquitto.url,
+      namespace: p.namespace,
+      connections: 4,
+      resendMs: 5_000,
+    });
+    pool = ns;
+    await ns.connect();
+    await ns.register([...serials.values()]);
+    const setupMs = performance.now() - started;
+    log(
+      `${spec.name}: ${spec.homes.length} homes, ${built.events.length} events over ${spec.days} day(s); set up in ${Math.round(setupMs)} ms`,
+    );
+
+    const settle = async () => {
+      for (const stream of [n.streams.events, n.streams.alerts]) {
+        await waitFor(
+          async () => {
+            for await (const c of jsm.consumers.list(stream))
+              if (c.num_pending > 0 || c.num_ack_pending > 0) return false;
+            return true;
+          },
+          { what: `${stream} consumers to settle`, intervalMs: 2, timeoutMs: 30_000 },
+        );
+      }
+    };
+    const maxDeadline = Math.max(0, ...built.expectations.map((e) => e.at + e.deadlineS * 1000));
+    let drive: DriveResult;
+    try {
+      drive = await driveAccelerated(built.events, ns, {
+        clock,
+        settle,
+        serialOf: (e) => serials.get(`${e.home}/${e.device}`) as string,
+        barrierMs: options.barrierMs ?? 240_000,
+        until: Math.max(built.end, maxDeadline),
+        onProgress: (done, total, at) =>
+          done % 10_000 === 0 && log(`  ${done}/${total} events, ${new Date(at).toISOString().slice(0, 16)}`),
+      });
+    } finally {
+      await ns.close();
+      pool = undefined;
+    }
+    log(
+      `${spec.name}: ${drive.sent} events stored (${drive.rejected} refused) in ${(drive.wallMs / 1000).toFixed(1)} s: ${Math.round(drive.sent / (drive.wallMs / 1000))} events/s`,
+    );
+    for (const failure of drive.failures) log(`  refused: ${failure}`);
+
+    const alerts = await readAlerts(nc, n.streams.alerts);
+    const cases = await p.helplineGet<Case[]>('/api/cases?state=all&limit=1000');
+    const caseOf = new Map(cases.flatMap((c) => c.alertIds.map((id) => [id, c.id] as const)));
+    const raised = alerts
+      .filter((a) => !a.testMode)
+      .map(
+        (a): RaisedAlert => ({
+          id: a.id,
+          residentId: a.residentId,
+          type: a.type,
+          priority: a.priority,
+          raisedAt: Date.parse(a.raisedAt),
+          ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
+        }),
+      );
+    const card = score({
+      expectations: built.expectations,
+      alerts: raised,
+      residentOf,
+      residentDays: built.residentDays,
+    });
+    return { spec, built, card, drive, alerts: raised, setupMs, wallMs: performance.now() - started };
+  } finally {
+    await pool?.close().catch(() => undefined);
+    await nc?.close();
+    await platform?.stop();
+    mosquitto.stop();
+  }
+}
+
+/** Every alert in the stream, in order. */
+async function readAlerts(nc: NatsConnection, stream: string): Promise<Alert[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const out: Alert[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (msg) out.push(Alert.parse(msg.json()));
+  }
+  return out;
+}

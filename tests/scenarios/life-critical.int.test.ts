@@ -1,0 +1,22 @@
+import { formatScorecard, lifeCriticalFailures, SCENARIOS } from '@telecare/simulators';
+import { describe, expect, it } from 'vitest';
+import { runScenario } from './harness.ts';
+
+/**
+ * The CI gate of the scenario corpus: a simulated day in five homes (one per profile) with falls,
+ * presses, smoke, heat and CO injected, run through the real stack in accelerated time. It fails
+ * when any life-critical incident is missed, late, alerted twice or split over two cases.
+ */
+describe('scenario: life-critical', () => {
+  it('detects every life-critical incident once, within its deadline', { timeout: 60_000 }, async () => {
+    const spec = SCENARIOS['life-critical'];
+    if (!spec) throw new Error('no life-critical scenario');
+    const result = await runScenario(spec);
+    console.log(formatScorecard(result.card));
+    expect(result.drive.rejected).toBe(0);
+    expect(result.card.totals.lifeCritical).toBeGreaterThanOrEqual(8);
+    expect(lifeCriticalFailures(result.card)).toEqual([]);
+    // Ordinary days raise no P1: any false alarm at that priority is a platform or model bug.
+    expect(result.card.falseAlerts.filter((a) => a.priority === 1)).toEqual([]);
+  });
+});

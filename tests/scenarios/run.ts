@@ -1,0 +1,122 @@
+import {
+  ALL_SCENARIOS,
+  formatScorecard,
+  SCENARIOS,
+  type Scorecard,
+  score,
+  scorecardFigures,
+} from '@telecare/simulators';
+import { runScenario, type ScenarioResult } from './harness.ts';
+
+/**
+ * `pnpm scenario <name>` / `pnpm scenario all`: runs scenarios against the real stack in
+ * accelerated time and prints the scorecard, then one JSON line of its figures.
+ */
+const name = process.argv[2];
+const runnable = [...Object.keys(SCENARIOS), 'all'];
+if (!name || !runnable.includes(name)) {
+  console.error(`usage: pnpm scenario <name>\navailable: ${runnable.join(', ')}`);
+  for (const spec of Object.values(SCENARIOS)) console.error(`  ${spec.name.padEnd(14)} ${spec.description}`);
+  process.exit(2);
+}
+
+const log = (line: string) => console.log(line);
+const names = name === 'all' ? [...ALL_SCENARIOS] : [name];
+const results: ScenarioResult[] = [];
+for (const each of names) {
+  const spec = SCENARIOS[each];
+  if (!spec) throw new Error(`no scenario ${each}`);
+  console.log(`# ${spec.name}: ${spec.description}`);
+  const result = await runScenario(spec, { log });
+  results.push(result);
+  console.log(formatScorecard(result.card));
+  console.log('');
+}
+
+let card: Scorecard = (results[0] as ScenarioResult).card;
+if (results.length > 1) {
+  // One scorecard over every run: each run's residents are its own, so the union scores the same.
+  card = score({
+    expectations: results.flatMap((r) => r.card.incidents.map((s) => s.expectation)),
+    alerts: [],
+    residentOf: new Map(),
+    residentDays: 0,
+  });
+  const merged: Scorecard = {
+    ...card,
+    incidents: results.flatMap((r) => r.card.incidents),
+    falseAlerts: results.flatMap((r) => r.card.falseAlerts),
+    residentDays: results.reduce((n, r) => n + r.card.residentDays, 0),
+  };
+  card = summarise(merged, results);
+  console.log(`# all: ${names.join(', ')}`);
+  console.log(formatScorecard(card));
+}
+
+const simulatedDays = results.reduce((n, r) => n + r.spec.days, 0);
+const wallS = results.reduce((n, r) => n + r.wallMs, 0) / 1000;
+const events = results.reduce((n, r) => n + r.drive.sent, 0);
+console.log(
+  JSON.stringify({
+    scenario: name,
+    ...scorecardFigures(card),
+    events,
+    refused: results.reduce((n, r) => n + r.drive.rejected, 0),
+    simulatedHomeDays: card.residentDays,
+    simulatedDays,
+    wallSeconds: Number(wallS.toFixed(1)),
+  }),
+);
+process.exit(0);
+
+/** Rebuilds the per-kind rows and totals from merged incidents (same arithmetic as score()). */
+function summarise(merged: Scorecard, runs: ScenarioResult[]): Scorecard {
+  const alerts = runs.flatMap((r) => r.alerts);
+  const rows = merged.incidents;
+  const kinds = [...new Set(rows.map((s) => s.expectation.kind))];
+  const byKind = kinds.map((kind) => {
+    const parts = runs.flatMap((r) => r.card.byKind.filter((k) => k.kind === kind));
+    const times = rows
+      .filter((s) => s.expectation.kind === kind && s.timeToAlertS !== undefined)
+      .map((s) => s.timeToAlertS as number)
+      .sort((a, b) => a - b);
+    const sum = (f: (k: (typeof parts)[number]) => number) => parts.reduce((n, k) => n + f(k), 0);
+    const mid = Math.floor(times.length / 2);
+    return {
+      kind,
+      lifeCritical: parts.some((k) => k.lifeCritical),
+      incidents: sum((k) => k.incidents),
+      detected: sum((k) => k.detected),
+      late: sum((k) => k.late),
+      missed: sum((k) => k.missed),
+      alertedWhenQuiet: sum((k) => k.alertedWhenQuiet),
+      ...(times.length
+        ? {
+            timeToAlertP50S:
+              times.length % 2
+                ? (times[mid] as number)
+                : ((times[mid - 1] as number) + (times[mid] as number)) / 2,
+            timeToAlertMaxS: times.at(-1) as number,
+          }
+        : {}),
+      duplicateAlerts: sum((k) => k.duplicateAlerts),
+      extraAlerts: sum((k) => k.extraAlerts),
+      duplicateCases: sum((k) => k.duplicateCases),
+    };
+  });
+  const lc = rows.filter((s) => s.expectation.lifeCritical);
+  return {
+    ...merged,
+    byKind,
+    falseAlertsPerResidentDay: merged.residentDays ? merged.falseAlerts.length / merged.residentDays : 0,
+    totals: {
+      incidents: rows.length,
+      detected: rows.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
+      late: rows.filter((s) => s.status === 'late').length,
+      missed: rows.filter((s) => s.status === 'missed' || s.status === 'alerted').length,
+      alerts: alerts.length,
+      lifeCritical: lc.length,
+      lifeCriticalDetected: lc.filter((s) => s.status === 'detected').length,
+    },
+  };
+}
