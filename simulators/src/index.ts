@@ -13,6 +13,16 @@ export {
   type SimClock,
 } from './driver.ts';
 export { type HomeOptions, SimulatedHome } from './home.ts';
+export { type LiveOptions, runLiveHomes } from './live.ts';
+export {
+  devicePayload,
+  driveLoad,
+  type LoadHome,
+  type LoadOptions,
+  type LoadResult,
+  loadEventId,
+  mainsStorm,
+} from './load.ts';
 export { MqttPool, type PoolOptions } from './pool.ts';
 export { pick, seededRandom } from './random.ts';
 export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';

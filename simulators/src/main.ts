@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { SimulatedDevice } from './device.ts';
 import { SimulatedHome } from './home.ts';
+import { runLiveHomes } from './live.ts';
+import { MqttPool } from './pool.ts';
 import { RegistryClient } from './registry-client.ts';
 
 const positiveInt = (value: string): number => {
@@ -58,6 +60,40 @@ program
     process.once('SIGTERM', stop);
     // Press once early so there is something on the console straight away.
     await homes[0]?.press().catch((err: Error) => log(err.message));
+  });
+
+program
+  .command('routine')
+  .description('register homes that live the resident model (five profiles in turn) in real time or faster')
+  .option('--homes <n>', 'how many homes', positiveInt, 5)
+  .option('--speed <n>', 'simulated seconds per real second', positiveInt, 1)
+  .option('--seed <n>', 'random seed', positiveInt, 1)
+  .option('--registry-url <url>', 'registry base URL', env.REGISTRY_URL ?? 'http://127.0.0.1:7020')
+  .option('--mqtt-url <url>', 'MQTT broker URL', env.MQTT_URL ?? 'mqtt://127.0.0.1:1883')
+  .option('--token <token>', 'API token (default TELECARE_ADMIN_TOKEN)', env.TELECARE_ADMIN_TOKEN)
+  .option('--namespace <ns>', 'platform namespace', env.TELECARE_NAMESPACE ?? 'telecare')
+  .action(async (opts) => {
+    if (!opts.token) program.error('an API token is needed: --token or TELECARE_ADMIN_TOKEN');
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    const pool = new MqttPool({ mqttUrl: opts.mqttUrl, namespace: opts.namespace, connections: 2 });
+    await pool.connect();
+    const controller = new AbortController();
+    const stop = async () => {
+      controller.abort();
+      await pool.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await runLiveHomes({
+      registry: new RegistryClient(opts.registryUrl, opts.token),
+      pool,
+      homes: opts.homes,
+      seed: opts.seed,
+      speed: opts.speed,
+      log,
+      signal: controller.signal,
+    });
   });
 
 program

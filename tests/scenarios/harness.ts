@@ -56,12 +56,16 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
   try {
     platform = await startPlatform(
       `scn${spec.name}`,
-      { MQTT_URL: mosquitto.url, LOG_LEVEL: 'silent' },
+      {
+        MQTT_URL: mosquitto.url,
+        LOG_LEVEL: 'silent',
+        TELECARE_PARTITIONS: process.env.SCENARIO_PARTITIONS ?? '4',
+      },
       { clock },
     );
     const p = platform;
     const n = names(p.namespace);
-    nc = await connect({ servers: servers.natsUrl });
+    nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
     const jsm = await jetstreamManager(nc);
 
     const residentOf = new Map<string, string>();
@@ -122,7 +126,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         clock,
         settle,
         serialOf: (e) => serials.get(`${e.home}/${e.device}`) as string,
-        barrierMs: options.barrierMs ?? 240_000,
+        barrierMs: options.barrierMs ?? Number(process.env.SCENARIO_BARRIER_S ?? 900) * 1000,
         until: Math.max(built.end, maxDeadline),
         onProgress: (done, total, at) =>
           done % 10_000 === 0 && log(`  ${done}/${total} events, ${new Date(at).toISOString().slice(0, 16)}`),

@@ -7,17 +7,30 @@ import {
   scorecardFigures,
 } from '@telecare/simulators';
 import { runScenario, type ScenarioResult } from './harness.ts';
+import { runStorm } from './storm.ts';
 
 /**
  * `pnpm scenario <name>` / `pnpm scenario all`: runs scenarios against the real stack in
  * accelerated time and prints the scorecard, then one JSON line of its figures.
  */
 const name = process.argv[2];
-const runnable = [...Object.keys(SCENARIOS), 'all'];
+const runnable = [...Object.keys(SCENARIOS), 'all', 'storm', 'load'];
 if (!name || !runnable.includes(name)) {
   console.error(`usage: pnpm scenario <name>\navailable: ${runnable.join(', ')}`);
   for (const spec of Object.values(SCENARIOS)) console.error(`  ${spec.name.padEnd(14)} ${spec.description}`);
+  console.error(`  ${'all'.padEnd(14)} ${ALL_SCENARIOS.join(', ')}, one scorecard`);
+  console.error(
+    `  ${'storm'.padEnd(14)} a district's hubs lose and regain mains while pendants are pressed (real time)`,
+  );
+  console.error(`  ${'load'.padEnd(14)} background traffic from many homes at a fixed rate (real time)`);
   process.exit(2);
+}
+
+if (name === 'storm' || name === 'load') {
+  console.log(`# ${name}`);
+  const figures = await runStorm(name, (line) => console.log(line));
+  console.log(JSON.stringify({ scenario: name, ...figures }));
+  process.exit(0);
 }
 
 const log = (line: string) => console.log(line);

@@ -1,0 +1,226 @@
+import { connect } from '@nats-io/transport-node';
+import { Alert, names } from '@telecare/contracts';
+import {
+  devicePayload,
+  driveLoad,
+  type LoadHome,
+  loadEventId,
+  MqttPool,
+  mainsStorm,
+} from '@telecare/simulators';
+import { servers } from '@telecare/testkit';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { startOwnMosquitto } from './mosquitto.ts';
+
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+/** Registers `count` homes (a resident, a hub, a pendant and a PIR each), `concurrency` at a time. */
+async function registerHomes(
+  platform: RunningPlatform,
+  prefix: string,
+  count: number,
+  postcode: (i: number) => string,
+  concurrency = 16,
+): Promise<Array<LoadHome & { residentId: string }>> {
+  const homes: Array<LoadHome & { residentId: string }> = [];
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const resident = await platform.registryClient.createResident({
+        name: 'Load Resident',
+        address: `${i + 1} Load Street, Gloucester`,
+        postcode: postcode(i),
+        phone: '01452 000000',
+        livesAlone: true,
+      });
+      const home = {
+        key: `${prefix}${i}`,
+        residentId: resident.id,
+        hub: `${prefix}${i}-HUB`,
+        pendant: `${prefix}${i}-PND`,
+        pir: `${prefix}${i}-PIR`,
+      };
+      await platform.registryClient.createDevice({
+        serial: home.hub,
+        residentId: resident.id,
+        kind: 'home-unit',
+        location: 'hall',
+        supervisionIntervalS: 86_400,
+      });
+      await platform.registryClient.createDevice({
+        serial: home.pendant,
+        residentId: resident.id,
+        kind: 'pendant',
+        supervisionIntervalS: 86_400,
+      });
+      await platform.registryClient.createDevice({
+        serial: home.pir,
+        residentId: resident.id,
+        kind: 'pir',
+        location: 'lounge',
+        supervisionIntervalS: 86_400,
+      });
+      homes.push(home);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return homes;
+}
+
+/**
+ * `pnpm scenario storm`: every hub in one postcode district reports mains lost, then restored,
+ * while pendants elsewhere keep being pressed (and background traffic keeps flowing); reports
+ * press-to-alert latency before and during the storm. Real time, real services, own Mosquitto.
+ */
+export async function runStorm(
+  kind: 'storm' | 'load',
+  log: (line: string) => void,
+): Promise<Record<string, number | string>> {
+  const areaHomes = num('STORM_HOMES', 2_000);
+  const loadHomes = num('LOAD_HOMES', kind === 'load' ? 10_000 : 500);
+  const rate = num('LOAD_RATE', kind === 'load' ? 1_000 : 200);
+  const seconds = num('LOAD_SECONDS', 30);
+  const mosquitto = await startOwnMosquitto();
+  const platform = await startPlatform(kind, {
+    MQTT_URL: mosquitto.url,
+    LOG_LEVEL: 'silent',
+    TELECARE_PARTITIONS: '8',
+  });
+  const nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
+  const pool = new MqttPool({
+    mqttUrl: mosquitto.url,
+    namespace: platform.namespace,
+    connections: 8,
+    resendMs: 10_000,
+  });
+  try {
+    const t0 = performance.now();
+    const run = Date.now().toString(36).toUpperCase();
+    const background = await registerHomes(platform, `LD${run}-`, loadHomes, (i) => `GL1 ${1 + (i % 9)}AB`);
+    const area =
+      kind === 'storm' ? await registerHomes(platform, `ST${run}-`, areaHomes, () => 'GL4 6DL') : [];
+    const registerS = (performance.now() - t0) / 1000;
+    log(
+      `registered ${background.length + area.length} homes (${(background.length + area.length) * 3} devices) in ${r1(registerS)} s`,
+    );
+    await pool.connect();
+    await pool.register([...background, ...area].flatMap((h) => [h.hub, h.pendant, h.pir]));
+
+    // Press-to-alert: the alert is on core NATS as soon as triage stores it.
+    const waiting = new Map<string, (at: number) => void>();
+    const sub = nc.subscribe(names(platform.namespace).subjects.allAlerts);
+    let p3Alerts = 0;
+    void (async () => {
+      for await (const msg of sub) {
+        const at = performance.now();
+        const alert = Alert.safeParse(msg.json());
+        if (!alert.success) continue;
+        if (alert.data.priority === 3) p3Alerts++;
+        if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial)
+          waiting.get(alert.data.deviceSerial)?.(at);
+      }
+    })();
+    const pressers = background.slice(0, 20);
+    const press = async (serial: string): Promise<number> => {
+      const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
+      const id = loadEventId();
+      const started = performance.now();
+      await pool.send(serial, id, devicePayload(id, 'pendant.pressed'));
+      const at = await Promise.race([
+        alerted,
+        new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000)),
+      ]);
+      waiting.delete(serial);
+      return at - started;
+    };
+    const pressEvery = async (ms: number, until: () => boolean): Promise<number[]> => {
+      const out: Promise<number>[] = [];
+      for (let i = 0; !until(); i++) {
+        out.push(press((pressers[i % pressers.length] as LoadHome).pendant));
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      }
+      return Promise.all(out);
+    };
+
+    const controller = new AbortController();
+    const traffic = driveLoad(background, pool, {
+      rate,
+      durationMs: seconds * 1000 + (kind === 'storm' ? 120_000 : 0),
+      signal: controller.signal,
+    });
+    log(`background traffic: ${rate} events/s over ${background.length} homes`);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    let baselineDone = false;
+    const baselineTimer = setTimeout(() => {
+      baselineDone = true;
+    }, 5_000);
+    const baseline = await pressEvery(200, () => baselineDone);
+    clearTimeout(baselineTimer);
+    log(
+      `before the storm: press → alert p50 ${r1(percentile(baseline, 50))} ms, p99 ${r1(percentile(baseline, 99))} ms (${baseline.length} presses)`,
+    );
+
+    let figures: Record<string, number | string> = {};
+    if (kind === 'storm') {
+      let stormDone = false;
+      const storm = mainsStorm(
+        area.map((h) => h.hub),
+        pool,
+        { maxInFlight: 500, pauseMs: 2_000 },
+      ).finally(() => {
+        stormDone = true;
+      });
+      const during = await pressEvery(200, () => stormDone);
+      const waves = await storm;
+      log(
+        `storm: ${area.length} hubs, mains lost stored in ${r1(waves.lostMs / 1000)} s, restored in ${r1(waves.restoredMs / 1000)} s (${waves.failed} failed)`,
+      );
+      log(
+        `during the storm: press → alert p50 ${r1(percentile(during, 50))} ms, p99 ${r1(percentile(during, 99))} ms, max ${r1(Math.max(...during))} ms (${during.length} presses, ${during.filter(Number.isNaN).length} never alerted)`,
+      );
+      figures = {
+        storm_homes: area.length,
+        storm_lost_stored_s: r1(waves.lostMs / 1000),
+        storm_restored_stored_s: r1(waves.restoredMs / 1000),
+        storm_failed: waves.failed,
+        press_to_alert_storm_p50_ms: r1(percentile(during, 50)),
+        press_to_alert_storm_p99_ms: r1(percentile(during, 99)),
+        press_to_alert_storm_max_ms: r1(Math.max(...during)),
+        presses_storm: during.length,
+        presses_never_alerted: during.filter(Number.isNaN).length,
+      };
+      controller.abort();
+    }
+    const load = await traffic;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    sub.unsubscribe();
+    log(
+      `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(load.stored / (load.wallMs / 1000))}/s), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
+    );
+    return {
+      homes: background.length + area.length,
+      register_s: r1(registerS),
+      offered_rate: rate,
+      stored_rate: Math.round(load.stored / (load.wallMs / 1000)),
+      held_back: load.heldBack,
+      ack_p50_ms: r1(percentile(load.ackLatencyMs, 50)),
+      ack_p99_ms: r1(percentile(load.ackLatencyMs, 99)),
+      press_to_alert_before_p50_ms: r1(percentile(baseline, 50)),
+      press_to_alert_before_p99_ms: r1(percentile(baseline, 99)),
+      p3_alerts: p3Alerts,
+      ...figures,
+    };
+  } finally {
+    await pool.close().catch(() => undefined);
+    await nc.close();
+    await platform.stop();
+    mosquitto.stop();
+  }
+}
