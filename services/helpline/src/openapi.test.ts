@@ -9,11 +9,22 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents the DESIGN §4 endpoints with their bodies and refusals', () => {
-    const doc = openApiDocument() as { paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>> };
-    for (const path of ['/api/cases', '/api/cases/{id}', '/api/cases/{id}/accept', '/api/cases/{id}/hold', '/api/cases/{id}/resolve', '/api/stream'])
+    const doc = openApiDocument() as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+    };
+    for (const path of [
+      '/api/cases',
+      '/api/cases/{id}',
+      '/api/cases/{id}/accept',
+      '/api/cases/{id}/hold',
+      '/api/cases/{id}/resolve',
+      '/api/stream',
+    ])
       expect(doc.paths[path], path).toBeDefined();
     const resolve = doc.paths['/api/cases/{id}/resolve']?.post;
     expect(JSON.stringify(resolve?.requestBody)).toContain('false-alarm');
-    expect(Object.keys(resolve?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '403', '409']));
+    expect(Object.keys(resolve?.responses ?? {})).toEqual(
+      expect.arrayContaining(['200', '400', '403', '409']),
+    );
   });
 });
