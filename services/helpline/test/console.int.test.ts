@@ -120,9 +120,16 @@ describe('operator console in Chromium', () => {
     const annaCase = anna.locator('.case.p1');
     await annaCase.waitFor();
     await ben.locator('.case.p1').waitFor();
-    expect(await annaCase.evaluate((el) => getComputedStyle(el).borderLeftColor)).toBe('rgb(204, 0, 0)');
+    expect(
+      await annaCase.evaluate(
+        (el) =>
+          (
+            globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }
+          ).getComputedStyle(el).borderLeftColor,
+      ),
+    ).toBe('rgb(204, 0, 0)');
     await anna.locator('.case.p1[data-state="offered"]').waitFor();
-    expect(Number(await anna.evaluate(() => document.body.dataset.cue ?? '0'))).toBeGreaterThan(0);
+    expect(Number((await anna.locator('body').getAttribute('data-cue')) ?? '0')).toBeGreaterThan(0);
 
     // Select it and accept with the keyboard shortcut.
     await annaCase.click();
