@@ -24,6 +24,7 @@ export interface SchedulerOptions {
 }
 
 const WEBHOOK_TIMEOUT_MS = 3_000;
+const POKE_DEBOUNCE_MS = 50;
 
 /**
  * The helpline's timers. None is held in memory: each tick asks PostgreSQL what is due (offers
@@ -36,17 +37,30 @@ export class Scheduler {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #pokeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: SchedulerOptions) {}
 
   start(): void {
-    this.#timer = setInterval(() => this.poke(), this.o.tickMs);
+    this.#timer = setInterval(() => this.#run(), this.o.tickMs);
     this.#timer.unref();
-    this.poke();
+    this.#run();
   }
 
-  /** Run a tick now (after an alert, a presence change or a released case), or right after the current one. */
+  /**
+   * Run a tick soon (after an alert, a presence change or a released case). Pokes within
+   * POKE_DEBOUNCE_MS share one tick, so a burst of alerts does not become a burst of timer scans.
+   */
   poke(): void {
+    if (this.#stopped || this.#pokeTimer) return;
+    this.#pokeTimer = setTimeout(() => {
+      this.#pokeTimer = undefined;
+      this.#run();
+    }, POKE_DEBOUNCE_MS);
+    this.#pokeTimer.unref();
+  }
+
+  #run(): void {
     if (this.#stopped) return;
     if (this.#running) {
       this.#again = true;
@@ -58,20 +72,39 @@ export class Scheduler {
         this.#running = undefined;
         if (this.#again) {
           this.#again = false;
-          this.poke();
+          this.#run();
         }
       });
   }
 
   /** Runs one tick to completion (tests use it to step a manual clock). */
   async tickNow(): Promise<void> {
+    // A pending poke is folded into this tick; a tick in flight finishes first. Registering this
+    // one as the running tick keeps pokes from overlapping it (an overlapping dispatch would skip
+    // on the advisory lock and return before the other tick's offers are committed).
+    clearTimeout(this.#pokeTimer);
+    this.#pokeTimer = undefined;
     while (this.#running) await this.#running;
-    await this.#tick();
+    const tick = this.#tick();
+    this.#running = tick.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await tick;
+    } finally {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.#run();
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#pokeTimer);
     await this.#running;
   }
 
