@@ -48,7 +48,7 @@ const benchmark: Benchmark = {
         headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
         signal: controller.signal,
       });
-      const reading = (async () => {
+      void (async () => {
         const decoder = new TextDecoder();
         let buffer = '';
         for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
