@@ -116,6 +116,27 @@ describe('a pendant press, from device to helpline', () => {
     expect(cases[0]?.alertIds).toHaveLength(1);
   });
 
+  it("shows the operator the resident's responders from the registry, with the key safe masked", async () => {
+    const response = await fetch(new URL(`/api/residents/${residentId}/responders`, platform.registry.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${platform.token}` },
+      body: JSON.stringify({ name: 'Daughter Test', relationship: 'daughter', phone: '07700 900123' }),
+    });
+    expect(response.status).toBe(201);
+    const [open] = await openCasesOf(residentId);
+    const context = await platform.helplineGet<{
+      available: boolean;
+      resident: Record<string, unknown> | null;
+      responders: Array<{ name: string; relationship: string; order: number }>;
+    }>(`/api/cases/${open?.id}/context`);
+    expect(context.available).toBe(true);
+    expect(context.resident?.id).toBe(residentId);
+    expect(context.responders).toEqual([
+      expect.objectContaining({ name: 'Daughter Test', relationship: 'daughter', order: 1 }),
+    ]);
+    expect(JSON.stringify(context)).not.toMatch(/keySafeCode":"\d/);
+  });
+
   it('a second, distinct press joins the open case instead of opening another', async () => {
     await device.send('pendant.pressed');
     const cases = await waitFor(

@@ -51,7 +51,8 @@ export async function startPlatform(
   try {
     const registry = await startRegistry(loadRegistryConfig(env));
     handles.push(registry);
-    const helpline = await startHelpline(loadHelplineConfig(env));
+    // The helpline reads residents and responders from the registry's API, as deployed.
+    const helpline = await startHelpline(loadHelplineConfig({ ...env, REGISTRY_URL: registry.url }));
     handles.push(helpline);
     handles.push(await startTriage(loadTriageConfig(env)));
     handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env)));
