@@ -20,7 +20,7 @@ const serversScript = fileURLToPath(new URL('../infra/servers.sh', import.meta.u
  * A Mosquitto of our own, configured as infra/servers.sh configures one (Nagle off), so the
  * figures measure the platform rather than whichever broker happens to be running.
  */
-async function ownMosquitto(): Promise<{ url: string; stop(): void }> {
+export async function ownMosquitto(): Promise<{ url: string; stop(): void }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-bench-'));
   const env = {
     ...process.env,

@@ -56,11 +56,22 @@ function adminToken(saved: EnvValues): string {
   return randomBytes(32).toString('base64url');
 }
 
+/**
+ * The registry's data key (AES-256-GCM for key-safe codes, medical summaries, DC-09 keys): from the
+ * environment, else the one saved in .data/stack.env, else a new one saved there — losing it would
+ * make the stored sensitive fields unreadable, so it is kept with the local data it protects.
+ */
+function registryDataKey(saved: EnvValues): string {
+  return process.env.REGISTRY_DATA_KEY || saved.REGISTRY_DATA_KEY || randomBytes(32).toString('hex');
+}
+
 /** Everything the services, simulators and tests need to find the stack, in stack.env order. */
 export function resolveStackEnv(): EnvValues {
   const env = process.env;
+  const saved = readEnvFile(stackEnvFile);
   const values: EnvValues = {
-    TELECARE_ADMIN_TOKEN: adminToken(readEnvFile(stackEnvFile)),
+    TELECARE_ADMIN_TOKEN: adminToken(saved),
+    REGISTRY_DATA_KEY: registryDataKey(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,
     REDIS_URL: env.REDIS_URL || serverDefaults.REDIS_URL,
     MQTT_URL: env.MQTT_URL || serverDefaults.MQTT_URL,

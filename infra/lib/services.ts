@@ -24,6 +24,8 @@ export const services: readonly ServiceSpec[] = [
     urlEnv: 'REGISTRY_URL',
   },
   { name: 'gateway-mqtt', portEnv: 'GATEWAY_MQTT_PORT', defaultPort: 7050 },
+  // DC-09 senders reach it on DC09_PORT (default 7040, TCP and UDP); this is its HTTP port.
+  { name: 'gateway-dc09', portEnv: 'GATEWAY_DC09_PORT', defaultPort: 7045 },
   { name: 'triage', portEnv: 'TRIAGE_PORT', defaultPort: 7060 },
   {
     name: 'helpline',

@@ -1,4 +1,15 @@
 export {
+  Dc09Dialler,
+  type DialerEvent,
+  DialFailedError,
+  type DiallerOptions,
+  type DialResult,
+  decodeReply,
+  dialerKey,
+  encodeMessage as encodeDc09Message,
+  type MessageParts as Dc09MessageParts,
+} from './dc09/index.ts';
+export {
   AckTimeoutError,
   type DeviceOptions,
   EventRejectedError,

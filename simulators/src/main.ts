@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
+import { Dc09Dialler } from './dc09/dialler.ts';
 import { SimulatedDevice } from './device.ts';
 import { SimulatedHome } from './home.ts';
 import { runLiveHomes } from './live.ts';
@@ -121,4 +122,46 @@ program
     }
   });
 
-await program.parseAsync();
+await program
+  .command('dc09')
+  .description(
+    'send one DC-09 message as a disperser would (pendant press, or a NULL poll) and print the answer',
+  )
+  .argument('<account>', 'DC-09 account (3–16 hex digits)')
+  .option('--host <host>', 'receiver host', '127.0.0.1')
+  .option('--port <port>', 'receiver port (DC09_PORT)', positiveInt, Number(env.DC09_PORT ?? 7040))
+  .option('--udp', 'send over UDP instead of TCP')
+  .option('--sia', 'send SIA QA instead of Contact ID 1101')
+  .option('--poll', 'send a NULL supervision poll')
+  .option('--key <key>', 'AES key (16/24/32 bytes)')
+  .option('--key-encoding <encoding>', 'hex or ascii', 'hex')
+  .action(async (account: string, opts) => {
+    const dialler = new Dc09Dialler({
+      host: opts.host,
+      port: opts.port,
+      transport: opts.udp ? 'udp' : 'tcp',
+      account,
+      ...(opts.key
+        ? { key: { value: opts.key, encoding: opts.keyEncoding === 'ascii' ? 'ascii' : 'hex' } }
+        : {}),
+      maxAttempts: 3,
+    });
+    await dialler.connect();
+    try {
+      const result = opts.poll
+        ? await dialler.poll()
+        : opts.sia
+          ? await dialler.sendSia([{ kind: 'sia', code: 'QA', zone: '01' }])
+          : await dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }]);
+      console.log(
+        `${result.reply} for ${result.seq} in ${result.latencyMs.toFixed(1)} ms after ${result.attempts} attempt(s)`,
+      );
+    } catch (err) {
+      console.error((err as Error).message);
+      process.exitCode = 1;
+    } finally {
+      await dialler.close();
+    }
+  });
+
+program.parseAsync();

@@ -104,13 +104,37 @@ describe('a pendant press, from device to helpline', () => {
     await settled();
     const n = names(platform.namespace);
     const jsm = await jetstreamManager(nc);
-    const events = await jsm.streams.info(n.streams.events, { subjects_filter: n.subjects.allEvents });
-    expect(events.state.messages).toBe(1);
+    // Only the presses: the device's online status is an event of its own.
+    const events = await jsm.streams.info(n.streams.events, {
+      subjects_filter: `${platform.namespace}.events.*.pendant.pressed`,
+    });
+    expect(Object.values(events.state.subjects ?? {}).reduce((a, b) => a + b, 0)).toBe(1);
     const alerts = await jsm.streams.info(n.streams.alerts);
     expect(alerts.state.messages).toBe(1);
     const cases = await openCasesOf(residentId);
     expect(cases).toHaveLength(1);
     expect(cases[0]?.alertIds).toHaveLength(1);
+  });
+
+  it("shows the operator the resident's responders from the registry, with the key safe masked", async () => {
+    const response = await fetch(new URL(`/api/residents/${residentId}/responders`, platform.registry.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${platform.token}` },
+      body: JSON.stringify({ name: 'Daughter Test', relationship: 'daughter', phone: '07700 900123' }),
+    });
+    expect(response.status).toBe(201);
+    const [open] = await openCasesOf(residentId);
+    const context = await platform.helplineGet<{
+      available: boolean;
+      resident: Record<string, unknown> | null;
+      responders: Array<{ name: string; relationship: string; order: number }>;
+    }>(`/api/cases/${open?.id}/context`);
+    expect(context.available).toBe(true);
+    expect(context.resident?.id).toBe(residentId);
+    expect(context.responders).toEqual([
+      expect.objectContaining({ name: 'Daughter Test', relationship: 'daughter', order: 1 }),
+    ]);
+    expect(JSON.stringify(context)).not.toMatch(/keySafeCode":"\d/);
   });
 
   it('a second, distinct press joins the open case instead of opening another', async () => {

@@ -1,3 +1,4 @@
+import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
 import type { Clock } from '@telecare/platform';
@@ -19,6 +20,8 @@ export interface RunningPlatform {
   readonly registry: Handle;
   readonly helpline: Handle;
   readonly registryClient: RegistryClient;
+  /** Where DC-09 senders reach the platform (accounts come from the dc09Accounts KV bucket). */
+  readonly dc09: GatewayDc09Handle['dc09'];
   /** GET a helpline API path with the admin token. */
   helplineGet<T>(path: string): Promise<T>;
   stop(options?: { keepData?: boolean }): Promise<void>;
@@ -41,6 +44,8 @@ export async function startPlatform(
     HELPLINE_PORT: '0',
     TRIAGE_PORT: '0',
     GATEWAY_MQTT_PORT: '0',
+    GATEWAY_DC09_PORT: '0',
+    DC09_PORT: '0',
     MQTT_CLIENT_ID: `${namespace}-gateway`,
     TELECARE_PARTITIONS: '4',
     ...extraEnv,
@@ -50,16 +55,23 @@ export async function startPlatform(
   try {
     const registry = await startRegistry(loadRegistryConfig(env), serviceOptions);
     handles.push(registry);
-    const helpline = await startHelpline(loadHelplineConfig(env), serviceOptions);
+    // The helpline reads residents and responders from the registry's API, as deployed.
+    const helpline = await startHelpline(
+      loadHelplineConfig({ ...env, REGISTRY_URL: registry.url }),
+      serviceOptions,
+    );
     handles.push(helpline);
     handles.push(await startTriage(loadTriageConfig(env), serviceOptions));
     handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env), serviceOptions));
+    const dc09 = await startGatewayDc09(loadGatewayDc09Config(env), serviceOptions);
+    handles.push(dc09);
     return {
       namespace,
       env,
       token,
       registry,
       helpline,
+      dc09: dc09.dc09,
       registryClient: new RegistryClient(registry.url, token),
       async helplineGet<T>(path: string): Promise<T> {
         const response = await fetch(new URL(path, helpline.url), {

@@ -53,7 +53,24 @@ export const CaseEvent = z.object({
   caseId: z.string(),
   at: Time,
   actor: z.string(),
-  kind: z.enum(['opened', 'alert-joined', 'offered', 'accepted', 'held', 'resolved', 'closed', 'note']),
+  kind: z.enum([
+    'opened',
+    'alert-joined',
+    'offered',
+    'accepted',
+    'held',
+    'resolved',
+    'closed',
+    'note',
+    // The helpline's queue, escalation ladder, responder cascade and audited reveals.
+    'offer-expired',
+    'requeued',
+    'reassigned',
+    'escalated',
+    'responder-called',
+    'emergency-called',
+    'revealed',
+  ]),
   data: z.record(z.string(), z.unknown()),
 });
 export type CaseEvent = z.infer<typeof CaseEvent>;

@@ -1,4 +1,11 @@
-import { type DeviceAck, type Names, TelecareEvent } from '@telecare/contracts';
+import {
+  type DeviceAck,
+  DeviceStatus,
+  eventIdFor,
+  type Names,
+  partitionOf,
+  TelecareEvent,
+} from '@telecare/contracts';
 import {
   type Clock,
   type IPublishPacket,
@@ -6,6 +13,7 @@ import {
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
+  headers as natsHeaders,
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
@@ -17,6 +25,15 @@ import type { GatewayMetrics } from './metrics.ts';
 export const SERVICE = 'gateway-mqtt';
 
 const BACKOFF_FIRST_MS = 100;
+/** W3C trace context: version-traceid-parentid-flags. Anything else is dropped, not forwarded. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The `traceparent` MQTT v5 user property, if the device sent a well-formed one. */
+export function traceparentOf(packet: Pick<IPublishPacket, 'properties'>): string | undefined {
+  const raw = packet.properties?.userProperties?.traceparent;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return typeof value === 'string' && TRACEPARENT.test(value) ? value : undefined;
+}
 const BACKOFF_MAX_MS = 5_000;
 
 /**
@@ -115,7 +132,10 @@ export class DeviceEventGateway {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const serial = this.#n.mqtt.serialOf(topic);
-    if (serial === undefined) {
+    if (serial !== undefined && topic === this.#n.mqtt.status(serial)) {
+      return this.#status(serial, topic, raw, packet, generation);
+    }
+    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
       // Not a device events topic (the subscription should make this impossible): there is no
       // device to answer, but the bytes are still kept.
       await this.#deadLetter(
@@ -142,6 +162,7 @@ export class DeviceEventGateway {
       );
     }
 
+    const traceparent = traceparentOf(packet);
     const built = TelecareEvent.safeParse(
       toTelecareEvent({
         serial,
@@ -149,6 +170,7 @@ export class DeviceEventGateway {
         device,
         receivedAt: new Date(this.#clock.now()),
         partitions: this.#partitions,
+        ...(traceparent === undefined ? {} : { traceparent }),
       }),
     );
     if (!built.success) {
@@ -167,22 +189,87 @@ export class DeviceEventGateway {
         generation,
       );
     }
-    const event = built.data;
+    await this.#store(built.data, generation);
+    this.#sendAck(serial, storedAck(payload.id));
+  }
+
+  async #store(event: TelecareEvent, generation: number): Promise<void> {
     const subject = this.#n.subjects.event(event.partition, event.type);
     const body = JSON.stringify(event);
+    const h = event.traceparent === undefined ? undefined : natsHeaders();
+    if (h && event.traceparent) h.set('traceparent', event.traceparent);
     const stored = await this.#retrying('store', generation, async () => {
       const started = performance.now();
-      const pubAck = await this.#js.publish(subject, body, { msgID: event.id });
+      const pubAck = await this.#js.publish(subject, body, { msgID: event.id, ...(h ? { headers: h } : {}) });
       this.#metrics.storeSeconds.observe((performance.now() - started) / 1000);
       return pubAck;
     });
     if (stored.duplicate) this.#metrics.duplicates.inc();
     else this.#metrics.stored.inc({ type: event.type });
     this.#log.debug(
-      { eventId: event.id, serial, type: event.type, seq: stored.seq, duplicate: stored.duplicate },
+      {
+        eventId: event.id,
+        serial: event.subject,
+        type: event.type,
+        seq: stored.seq,
+        duplicate: stored.duplicate,
+      },
       'stored',
     );
-    this.#sendAck(serial, storedAck(payload.id));
+  }
+
+  /**
+   * A device's retained status (`online`, or the last will `offline`) becomes `device.online` /
+   * `device.offline`. A retained copy handed over at subscribe time is state already seen (or
+   * queued live in the session), so only live changes become events. Nothing is acked back.
+   */
+  async #status(
+    serial: string,
+    topic: string,
+    raw: Uint8Array,
+    packet: IPublishPacket,
+    generation: number,
+  ): Promise<void> {
+    if (packet.retain) return;
+    const status = DeviceStatus.safeParse(Buffer.from(raw).toString('utf8').trim());
+    if (!status.success) {
+      await this.#deadLetter(
+        topic,
+        raw,
+        { reason: 'schema', detail: 'status must be online or offline' },
+        generation,
+      );
+      return;
+    }
+    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    if (!device || device.state === 'decommissioned') {
+      const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
+      await this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
+      return;
+    }
+    const receivedAt = new Date(this.#clock.now());
+    const deviceEventId = `status-${status.data}-${receivedAt.getTime()}`;
+    const traceparent = traceparentOf(packet);
+    const event: TelecareEvent = {
+      specversion: '1.0',
+      id: eventIdFor(serial, deviceEventId),
+      source: '/gateway-mqtt',
+      type: status.data === 'online' ? 'device.online' : 'device.offline',
+      subject: serial,
+      time: receivedAt.toISOString(),
+      datacontenttype: 'application/json',
+      residentid: device.residentId,
+      devicekind: device.kind,
+      deviceeventid: deviceEventId,
+      partition: partitionOf(device.residentId, this.#partitions),
+      receivedat: receivedAt.toISOString(),
+      testmode: device.testMode,
+      ...(device.location === null ? {} : { location: device.location }),
+      ...(device.postcodeDistrict === null ? {} : { postcodedistrict: device.postcodeDistrict }),
+      ...(traceparent === undefined ? {} : { traceparent }),
+      data: {},
+    };
+    await this.#store(event, generation);
   }
 
   async #refuse(

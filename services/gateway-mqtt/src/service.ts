@@ -94,7 +94,7 @@ export async function startGatewayMqtt(
     lifecycle.add('mqtt', () => mqtt.endAsync());
     lifecycle.add('gateway', () => gateway.drain());
     // The session keeps the subscription; subscribing again is harmless and covers a new session.
-    await mqtt.subscribeAsync(n.mqtt.allEvents, { qos: 1 });
+    await mqtt.subscribeAsync({ [n.mqtt.allEvents]: { qos: 1 }, [n.mqtt.allStatus]: { qos: 1 } });
 
     const app = createHttpServer({
       logger,

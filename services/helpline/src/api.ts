@@ -1,7 +1,8 @@
-import { Outcome, Priority } from '@telecare/contracts';
+import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
+import { Presence, Role } from './people.ts';
 
-/** Request shapes of the helpline API, kept as zod so the OpenAPI document can be generated from them. */
+/** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
 export const ListCasesQuery = z.object({
   state: z.enum(['open', 'all']).default('open'),
   limit: z.coerce.number().int().min(1).max(1000).default(500),
@@ -22,10 +23,145 @@ export const ResolveBody = z.object({
   reason: z.string().trim().min(1, 'say why the case is resolved').max(2000),
 });
 
+export const ReassignBody = z.object({
+  to: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
+  reason: z.string().trim().min(1).max(500).default('reassigned by a supervisor'),
+});
+
+export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
+
+export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
+export const ResponderCallBody = z.object({
+  responderId: z.string().min(1).max(100),
+  name: z.string().trim().min(1).max(200),
+  result: z.enum(RESPONDER_RESULTS),
+  note: z.string().trim().max(1000).optional(),
+});
+
+export const EmergencyCallBody = z.object({
+  service: z.enum(['ambulance', 'fire', 'police']),
+  reference: z.string().trim().max(100).optional(),
+  note: z.string().trim().max(1000).optional(),
+});
+
+export const RevealBody = z.object({ field: z.enum(['keySafe', 'medical']) });
+
+export const LoginBody = z.object({
+  username: z.string().trim().toLowerCase().min(1).max(64),
+  password: z.string().min(1).max(200),
+});
+
+export const NewUserBody = z.object({
+  username: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, dot, dash or underscore, 2–64'),
+  name: z.string().trim().min(1).max(200),
+  role: Role,
+  password: z.string().min(10, 'at least 10 characters').max(200),
+});
+
+export const NewTokenBody = z.object({
+  userId: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
+  label: z.string().trim().min(1).max(200),
+});
+
+export const PresenceBody = z.object({ status: Presence });
+
+export const StatsQuery = z.object({
+  hours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 92)
+    .default(24),
+});
+
+/** A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers. */
+export const HelplineCase = Case.extend({
+  offeredTo: z.string().nullable(),
+  offerExpiresAt: z.iso.datetime({ offset: true }).nullable(),
+  assignedTo: z.string().nullable(),
+  /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
+  escalationStep: z.number().int().min(0),
+  hold: z
+    .object({
+      until: z.iso.datetime({ offset: true }),
+      reason: z.string(),
+      returnPriority: Priority.nullable(),
+    })
+    .nullable(),
+});
+export type HelplineCase = z.infer<typeof HelplineCase>;
+
+export const CaseDetail = HelplineCase.extend({
+  events: z.array(CaseEvent),
+  /** The scripted protocol for the case's alert type. */
+  protocol: z.object({ title: z.string(), steps: z.array(z.string()) }),
+});
+
+export const UserView = z.object({
+  id: z.string(),
+  username: z.string(),
+  name: z.string(),
+  role: Role,
+  presence: Presence.nullable(),
+});
+
+export const Responder = z.object({
+  id: z.string(),
+  name: z.string(),
+  relationship: z.string().nullable().optional(),
+  phone: z.string().nullable().optional(),
+  order: z.number().int(),
+});
+export type Responder = z.infer<typeof Responder>;
+
+export const ResidentContext = z.object({
+  available: z.boolean(),
+  message: z.string().optional(),
+  resident: z.record(z.string(), z.unknown()).nullable(),
+  devices: z.array(z.record(z.string(), z.unknown())),
+  responders: z.array(Responder),
+});
+
+export const AnswerStatsView = z.object({
+  from: z.string(),
+  to: z.string(),
+  total: z.number().int(),
+  answered: z.number().int(),
+  waitingOver60: z.number().int(),
+  within60s: z.object({
+    count: z.number().int(),
+    percent: z.number().nullable(),
+    target: z.number(),
+    met: z.boolean(),
+  }),
+  within180s: z.object({
+    count: z.number().int(),
+    percent: z.number().nullable(),
+    target: z.number(),
+    met: z.boolean(),
+  }),
+  medianAnswerSeconds: z.number().nullable(),
+  maxAnswerSeconds: z.number().nullable(),
+});
+
 /** Error bodies: `error` is a stable code, `message` a sentence an operator can read. */
-export interface ApiError {
-  error: 'invalid-request' | 'not-found' | 'refused' | 'unauthorized';
-  message: string;
-  state?: string;
-  issues?: string[];
-}
+export const ApiErrorBody = z.object({
+  error: z.enum([
+    'invalid-request',
+    'not-found',
+    'refused',
+    'unauthorized',
+    'forbidden',
+    'conflict',
+    'internal',
+  ]),
+  message: z.string(),
+  state: z.string().optional(),
+  holder: z.string().optional(),
+  issues: z.array(z.string()).optional(),
+});
+export type ApiError = z.infer<typeof ApiErrorBody>;

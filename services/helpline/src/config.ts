@@ -1,6 +1,9 @@
 import { commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
+const seconds = (fallback: number, max = 24 * 3600) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
 export const helplineEnv = {
   ...commonEnv,
   HELPLINE_PORT: port(7010),
@@ -12,6 +15,20 @@ export const helplineEnv = {
     .min(0)
     .max(7 * 24 * 3600)
     .default(900),
+  /** An offered case not accepted within this many seconds returns to the queue. */
+  OFFER_TIMEOUT_S: seconds(20, 600),
+  /** The escalation ladder for an unaccepted P1, in seconds after it was raised (DESIGN §6). */
+  ESCALATE_ALL_OPERATORS_S: seconds(30),
+  ESCALATE_SUPERVISOR_S: seconds(60),
+  ESCALATE_OVERFLOW_S: seconds(90),
+  /** Where the overflow step POSTs the case (for example a partner centre). Unset: the step is recorded only. */
+  OVERFLOW_WEBHOOK_URL: z.url().optional(),
+  /** How often offers, call-backs and the escalation ladder are checked against PostgreSQL. */
+  TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
+  REGISTRY_URL: z.url().optional(),
+  /** How long a console login lasts. */
+  SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;
 
 export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;

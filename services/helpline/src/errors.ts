@@ -1,6 +1,5 @@
 import type { CaseState } from '@telecare/contracts';
 import { TelecareError } from '@telecare/platform';
-import type { Action } from './transitions.ts';
 
 export class CaseNotFoundError extends TelecareError {
   readonly retryable = false;
@@ -9,15 +8,31 @@ export class CaseNotFoundError extends TelecareError {
   }
 }
 
-/** An operator action the case's state does not allow; nothing was changed. */
+/** An operator action the case's state (or its owner) does not allow; nothing was changed. */
 export class TransitionRefusedError extends TelecareError {
   readonly retryable = false;
   constructor(
     readonly caseId: string,
-    readonly action: Action,
+    readonly action: string,
     readonly state: CaseState,
     reason: string,
+    /** The user who has the case, when that is why it was refused. */
+    readonly holder?: string | null,
   ) {
     super(reason, { context: { caseId, action, state } });
+  }
+}
+
+/** The principal's role does not allow the action. */
+export class ForbiddenError extends TelecareError {
+  readonly retryable = false;
+  constructor(
+    readonly role: string,
+    readonly needs: readonly string[],
+    action: string,
+  ) {
+    super(`${action} needs the role ${needs.join(' or ')}; you are signed in as ${role}`, {
+      context: { role, action },
+    });
   }
 }

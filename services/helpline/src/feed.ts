@@ -1,11 +1,14 @@
-import { type Case, CaseEvent, type Names } from '@telecare/contracts';
+import { CaseEvent, type Names } from '@telecare/contracts';
 import type { JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import type { HelplineCase } from './api.ts';
 import type { CaseStore } from './store.ts';
 
 export interface FeedEntry {
   /** The CASES stream sequence of the change: the SSE event id. */
   readonly seq: number;
-  readonly case: Case;
+  readonly case: HelplineCase;
+  /** The case event that made this change (absent in a snapshot). */
+  readonly lastEvent?: Pick<CaseEvent, 'id' | 'kind' | 'actor' | 'at' | 'data'>;
 }
 
 type Listener = (entry: FeedEntry) => void;
@@ -109,7 +112,16 @@ export class CaseFeed {
     this.#high = seq;
     // Test-mode cases never reach the operators' queue.
     if (!stored || stored.testMode) return;
-    const entry: FeedEntry = { seq, case: stored.case };
+    const event = parsed.success ? parsed.data : undefined;
+    const entry: FeedEntry = {
+      seq,
+      case: stored.case,
+      ...(event
+        ? {
+            lastEvent: { id: event.id, kind: event.kind, actor: event.actor, at: event.at, data: event.data },
+          }
+        : {}),
+    };
     this.#entries.push(entry);
     if (this.#entries.length > this.capacity) {
       const dropped = this.#entries.shift();

@@ -34,6 +34,8 @@ export interface IngestDeps {
   readonly metrics: HelplineMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Called after an alert committed a change, so the next case is offered at once. */
+  readonly onCommitted?: () => void;
 }
 
 /** Creates the durable `helpline` consumer on ALERTS if it does not exist yet. */
@@ -104,6 +106,7 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
       log.debug({ alertId: alert.id, caseId: result.caseId }, 'duplicate alert: nothing changed');
       return;
     }
+    deps.onCommitted?.();
     deps.metrics.alertsIngested.inc({ priority: String(alert.priority), outcome: result.outcome });
     if (result.outcome === 'opened') deps.metrics.casesOpened.inc({ priority: String(alert.priority) });
     if (result.outcome === 'joined') deps.metrics.casesJoined.inc();

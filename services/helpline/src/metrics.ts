@@ -13,6 +13,8 @@ export type HelplineMetrics = {
   readonly transitionsRefused: Counter<'action' | 'reason'>;
   readonly published: Counter;
   readonly streamClients: Gauge;
+  readonly timerEvents: Counter<'kind'>;
+  readonly logins: Counter<'outcome'>;
 };
 
 /** One registry per service instance, so a restarted instance in the same process starts clean. */
@@ -80,6 +82,18 @@ export function createHelplineMetrics(): HelplineMetrics {
     streamClients: new Gauge({
       name: 'helpline_stream_clients',
       help: 'Open server-sent event streams',
+      registers,
+    }),
+    timerEvents: new Counter({
+      name: 'helpline_timer_events_total',
+      help: 'Case events from timers: offers, expired offers, call-backs due, escalations',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    logins: new Counter({
+      name: 'helpline_logins_total',
+      help: 'Console logins, by outcome',
+      labelNames: ['outcome'] as const,
       registers,
     }),
   };

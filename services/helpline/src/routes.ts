@@ -1,31 +1,50 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { OUTCOMES } from '@telecare/contracts';
+import { EVENT_TYPES, OUTCOMES } from '@telecare/contracts';
+import type { Clock, FastifyInstance, FastifyReply, FastifyRequest, Logger } from '@telecare/platform';
+import { z } from 'zod';
 import {
-  bearerAuth,
-  type Clock,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type Logger,
-} from '@telecare/platform';
-import type { z } from 'zod';
-import { type ApiError, CaseIdParams, HoldBody, ListCasesQuery, ResolveBody } from './api.ts';
-import { CaseNotFoundError, TransitionRefusedError } from './errors.ts';
+  type ApiError,
+  CaseIdParams,
+  EmergencyCallBody,
+  HoldBody,
+  ListCasesQuery,
+  LoginBody,
+  NewTokenBody,
+  NewUserBody,
+  NoteBody,
+  PresenceBody,
+  ReassignBody,
+  ResolveBody,
+  ResponderCallBody,
+  RevealBody,
+  StatsQuery,
+} from './api.ts';
+import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
+import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { type PeopleStore, type Principal, UsernameTakenError } from './people.ts';
+import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
-import type { CaseStore, TransitionInput } from './store.ts';
-import type { Action } from './transitions.ts';
+import type { RegistryClient } from './registry-client.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { Actor, CaseStore, TransitionInput } from './store.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
+  readonly people: PeopleStore;
+  readonly auth: Authenticator;
   readonly feed: CaseFeed;
   readonly publisher: CasePublisher;
+  readonly scheduler: Scheduler;
+  readonly registry: RegistryClient;
   readonly metrics: HelplineMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly adminToken: string | undefined;
+  readonly offerSeconds: number;
+  readonly sessionSeconds: number;
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -43,26 +62,63 @@ const parse = <S extends z.ZodType>(schema: S, value: unknown): z.infer<S> => {
   throw new InvalidRequest(result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`));
 };
 
-/**
- * Who did it, for the audit trail. Today only the admin token exists; personal logins with roles
- * will put the operator's id here.
- */
-const actorOf = (_req: FastifyRequest): string => 'admin';
+const RequestKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{8,100}$/, 'Idempotency-Key: 8–100 letters, digits or _.:-')
+  .optional();
+
+/** The client's key for this action: a retry or double click with the same key writes one event. */
+const requestKeyOf = (req: FastifyRequest): string | undefined => {
+  const header = req.headers['idempotency-key'];
+  return header === undefined ? undefined : parse(RequestKey, header);
+};
 
 const sseFrame = (entry: FeedEntry): string =>
-  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.case)}\n\n`;
+  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
 
 /** Open SSE responses, ended when the service drains so the HTTP server can close. */
 export type StreamRegistry = Set<() => void>;
 
+const actorOf = (principal: Principal): Actor => ({
+  id: principal.id,
+  override: principal.role === 'supervisor' || principal.role === 'admin',
+});
+
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamRegistry {
   const streams: StreamRegistry = new Set();
-  const auth = bearerAuth(deps.adminToken);
-  const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8').replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES));
+  const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8')
+    .replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES))
+    .replace('/*EVENT_TYPES*/[]', JSON.stringify(EVENT_TYPES));
+  const now = () => new Date(deps.clock.now());
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const who = (req: FastifyRequest): Principal => {
+    const p = principals.get(req);
+    if (!p) throw new Error('route without a guard');
+    return p;
+  };
+
+  /** Authenticates (bearer token, session cookie, or ?access_token= on the stream) and checks the role. */
+  const guard =
+    (permission: Permission, options: { queryToken?: boolean } = {}) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const principal = await deps.auth.authenticate(req, now(), options);
+      if (!principal)
+        return reply.code(401).send({
+          error: 'unauthorized',
+          message: 'sign in, or send Authorization: Bearer <token>',
+        } satisfies ApiError);
+      if (!can(principal.role, permission)) {
+        const err = new ForbiddenError(principal.role, [...permissionRoles(permission)], permission);
+        return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
+      }
+      principals.set(req, principal);
+    };
+  const permissionRoles = (permission: Permission) => deps.auth.rolesFor(permission);
 
   app.get('/', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(consoleHtml),
   );
+  app.get('/api/openapi.json', async () => openApiDocument());
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof InvalidRequest)
@@ -72,9 +128,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     if (err instanceof CaseNotFoundError)
       return reply.code(404).send({ error: 'not-found', message: err.message } satisfies ApiError);
     if (err instanceof TransitionRefusedError)
-      return reply
-        .code(409)
-        .send({ error: 'refused', message: err.message, state: err.state } satisfies ApiError);
+      return reply.code(409).send({
+        error: 'refused',
+        message: err.message,
+        state: err.state,
+        ...(err.holder ? { holder: err.holder } : {}),
+      } satisfies ApiError);
+    if (err instanceof UsernameTakenError)
+      return reply.code(409).send({ error: 'conflict', message: err.message } satisfies ApiError);
     const status =
       typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : 500;
     if (status >= 400 && status < 500)
@@ -83,49 +144,134 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
         message: err instanceof Error ? err.message : 'bad request',
       } satisfies ApiError);
     deps.logger.error({ err, url: req.url }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+    return reply.code(500).send({ error: 'internal', message: 'internal error' } satisfies ApiError);
   });
 
-  app.get('/api/cases', { preHandler: auth }, async (req) => {
+  // --- people -------------------------------------------------------------------------------
+
+  app.post('/api/login', async (req, reply) => {
+    const body = parse(LoginBody, req.body);
+    const user = await deps.people.checkPassword(body.username, body.password);
+    if (!user) {
+      deps.metrics.logins.inc({ outcome: 'refused' });
+      return reply
+        .code(401)
+        .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
+    }
+    const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
+    deps.metrics.logins.inc({ outcome: 'ok' });
+    deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
+    return reply
+      .header(
+        'set-cookie',
+        `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${deps.sessionSeconds}`,
+      )
+      .send({ user });
+  });
+
+  app.post('/api/logout', async (req, reply) => {
+    const token = deps.auth.sessionToken(req);
+    if (token) await deps.people.endSession(token);
+    return reply
+      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
+      .send({});
+  });
+
+  app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
+    const p = who(req);
+    const user = await deps.people.getUser(p.id);
+    return user ?? { ...p, presence: null };
+  });
+
+  app.get('/api/users', { preHandler: guard('view') }, async () => ({
+    users: await deps.people.listUsers(),
+  }));
+
+  app.post('/api/users', { preHandler: guard('manage-users') }, async (req, reply) => {
+    const body = parse(NewUserBody, req.body);
+    const user = await deps.people.createUser(body, now());
+    deps.logger.info({ userId: user.id, role: user.role, by: who(req).id }, 'user created');
+    return reply.code(201).send(user);
+  });
+
+  app.post('/api/tokens', { preHandler: guard('manage-users') }, async (req, reply) => {
+    const body = parse(NewTokenBody, req.body);
+    if (!(await deps.people.getUser(body.userId)))
+      throw new InvalidRequest([`userId: no user ${body.userId}`]);
+    const token = await deps.people.createToken(body.userId, body.label, now());
+    deps.logger.info({ userId: body.userId, by: who(req).id }, 'token issued');
+    return reply.code(201).send({ token, userId: body.userId, label: body.label });
+  });
+
+  app.put('/api/presence', { preHandler: guard('presence') }, async (req) => {
+    const body = parse(PresenceBody, req.body);
+    const p = who(req);
+    await deps.people.setPresence(p.id, body.status, now());
+    deps.scheduler.poke();
+    return { userId: p.id, status: body.status };
+  });
+
+  // --- cases --------------------------------------------------------------------------------
+
+  app.get('/api/cases', { preHandler: guard('view') }, async (req) => {
     const query = parse(ListCasesQuery, req.query);
     return deps.store.list(query.state, query.limit);
   });
 
-  app.get('/api/cases/:id', { preHandler: auth }, async (req) => {
+  app.get('/api/cases/:id', { preHandler: guard('view') }, async (req) => {
     const { id } = parse(CaseIdParams, req.params);
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
-    return { ...stored.case, events: await deps.store.events(id) };
+    return { ...stored.case, events: await deps.store.events(id), protocol: protocolFor(stored.case.type) };
   });
 
-  const transition = (action: Action, input: (req: FastifyRequest, now: Date) => TransitionInput) =>
-    app.post(`/api/cases/:id/${action}`, { preHandler: auth }, async (req) => {
-      const now = new Date(deps.clock.now());
+  app.get('/api/cases/:id/context', { preHandler: guard('view') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    return deps.registry.context(stored.case.residentId);
+  });
+
+  const refusedReason = (err: unknown) =>
+    err instanceof InvalidRequest
+      ? 'invalid'
+      : err instanceof TransitionRefusedError
+        ? 'state'
+        : err instanceof CaseNotFoundError
+          ? 'not-found'
+          : 'error';
+
+  const transition = (
+    action: 'accept' | 'hold' | 'resolve',
+    input: (req: FastifyRequest, at: Date) => TransitionInput,
+  ) =>
+    app.post(`/api/cases/:id/${action}`, { preHandler: guard('work') }, async (req) => {
+      const at = now();
       try {
         const { id } = parse(CaseIdParams, req.params);
-        const result = await deps.store.transition(id, input(req, now), actorOf(req), now);
-        deps.metrics.transitions.inc({ action });
-        deps.publisher.flushInBackground();
+        const key = requestKeyOf(req);
+        const principal = who(req);
+        const result = await deps.store.transition(id, input(req, at), actorOf(principal), at, key);
+        if (result.event) {
+          deps.metrics.transitions.inc({ action });
+          deps.publisher.flushInBackground();
+          // An operator on a call is busy; one who has let the case go is free for the next.
+          if (principal.role === 'operator')
+            await deps.people.setPresence(principal.id, action === 'accept' ? 'busy' : 'available', at);
+          deps.scheduler.poke();
+        }
         return result.case;
       } catch (err) {
-        const reason =
-          err instanceof InvalidRequest
-            ? 'invalid'
-            : err instanceof TransitionRefusedError
-              ? 'state'
-              : err instanceof CaseNotFoundError
-                ? 'not-found'
-                : 'error';
-        deps.metrics.transitionsRefused.inc({ action, reason });
+        deps.metrics.transitionsRefused.inc({ action, reason: refusedReason(err) });
         throw err;
       }
     });
 
   transition('accept', () => ({ action: 'accept' }));
-  transition('hold', (req, now) => {
+  transition('hold', (req, at) => {
     const body = parse(HoldBody, req.body);
     const until = new Date(body.until);
-    if (until.getTime() <= now.getTime())
+    if (until.getTime() <= at.getTime())
       throw new InvalidRequest(['until: the call-back time must be in the future']);
     return { action: 'hold', until, reason: body.reason, returnPriority: body.returnPriority };
   });
@@ -134,16 +280,85 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     return { action: 'resolve', outcome: body.outcome, reason: body.reason };
   });
 
-  // EventSource cannot send headers, so the stream also takes the token as ?access_token=.
-  const streamAuth = async (req: FastifyRequest, reply: FastifyReply) => {
-    const query = req.query as Record<string, unknown> | undefined;
-    const token = query?.access_token;
-    if (!req.headers.authorization && typeof token === 'string')
-      req.headers.authorization = `Bearer ${token}`;
-    return auth(req, reply);
-  };
+  app.post('/api/cases/:id/decline', { preHandler: guard('work') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const p = who(req);
+    const events = await deps.store.expireOffers(now(), { id, by: p.id });
+    if (events.length === 0) {
+      const stored = await deps.store.get(id);
+      if (!stored) throw new CaseNotFoundError(id);
+      throw new TransitionRefusedError(id, 'decline', stored.case.state, 'the case is not offered to you');
+    }
+    deps.publisher.flushInBackground();
+    deps.scheduler.poke();
+    return (await deps.store.get(id))?.case;
+  });
 
-  app.get('/api/stream', { preHandler: streamAuth }, async (req, reply) => {
+  app.post('/api/cases/:id/reassign', { preHandler: guard('reassign') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const body = parse(ReassignBody, req.body);
+    const target = await deps.people.getUser(body.to);
+    if (!target || !['operator', 'supervisor'].includes(target.role))
+      throw new InvalidRequest([`to: ${body.to} is not an operator or supervisor`]);
+    const result = await deps.store.reassign(
+      id,
+      body.to,
+      body.reason,
+      actorOf(who(req)),
+      now(),
+      deps.offerSeconds,
+      requestKeyOf(req),
+    );
+    deps.publisher.flushInBackground();
+    return result.case;
+  });
+
+  const record = (
+    path: string,
+    kind: 'note' | 'responder-called' | 'emergency-called',
+    body: (req: FastifyRequest) => Record<string, unknown>,
+  ) =>
+    app.post(`/api/cases/:id/${path}`, { preHandler: guard('work') }, async (req, reply) => {
+      const { id } = parse(CaseIdParams, req.params);
+      const data = body(req);
+      const result = await deps.store.record(id, kind, data, actorOf(who(req)), now(), requestKeyOf(req));
+      if (!result.duplicate) deps.publisher.flushInBackground();
+      return reply.code(result.duplicate ? 200 : 201).send(result.event);
+    });
+  record('notes', 'note', (req) => parse(NoteBody, req.body));
+  record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
+  record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
+
+  // The key-safe code and medical notes are shown only through this call, and every call is a case event.
+  app.post('/api/cases/:id/reveal', { preHandler: guard('work') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const { field } = parse(RevealBody, req.body);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    const found = await deps.registry.sensitive(stored.case.residentId, field);
+    const { event } = await deps.store.record(
+      id,
+      'revealed',
+      { field, found: found.value !== null },
+      actorOf(who(req)),
+      now(),
+    );
+    deps.publisher.flushInBackground();
+    return {
+      field,
+      value: found.value,
+      ...(found.message ? { message: found.message } : {}),
+      eventId: event.id,
+    };
+  });
+
+  app.get('/api/stats/answer', { preHandler: guard('stats') }, async (req) => {
+    const { hours } = parse(StatsQuery, req.query);
+    const to = now();
+    return deps.store.answerStats(new Date(to.getTime() - hours * 3600_000), new Date(to.getTime() + 1), to);
+  });
+
+  app.get('/api/stream', { preHandler: guard('view', { queryToken: true }) }, async (req, reply) => {
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
     reply.hijack();

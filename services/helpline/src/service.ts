@@ -14,17 +14,23 @@ import {
   migrate,
   systemClock,
 } from '@telecare/platform';
+import { Authenticator } from './auth.ts';
 import type { HelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
 import { startIngest } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
+import { PeopleStore } from './people.ts';
 import { CasePublisher } from './publisher.ts';
+import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
+import { Scheduler } from './scheduler.ts';
 import { CaseStore } from './store.ts';
 
 export interface HelplineHandle {
   readonly port: number;
   readonly url: string;
+  /** Runs the timers once now (tests step a manual clock with it). */
+  tick(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,14 +100,40 @@ export async function startHelpline(
       store,
       logger: logger.child({ component: 'feed' }),
     });
-    const streams = registerRoutes(app, {
+    const people = new PeopleStore(pool, schema);
+    const scheduler = new Scheduler({
       store,
-      feed,
       publisher,
       metrics,
       clock,
+      logger: logger.child({ component: 'timers' }),
+      tickMs: config.TIMER_TICK_MS,
+      offerSeconds: config.OFFER_TIMEOUT_S,
+      ladder: [
+        { step: 1, to: 'all-operators', afterSeconds: config.ESCALATE_ALL_OPERATORS_S },
+        { step: 2, to: 'supervisor', afterSeconds: config.ESCALATE_SUPERVISOR_S },
+        { step: 3, to: 'overflow', afterSeconds: config.ESCALATE_OVERFLOW_S },
+      ],
+      overflowUrl: config.OVERFLOW_WEBHOOK_URL,
+      tables: { presence: `"${schema}".presence`, users: `"${schema}".users` },
+    });
+    const streams = registerRoutes(app, {
+      store,
+      people,
+      auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),
+      feed,
+      publisher,
+      scheduler,
+      registry: new RegistryClient(
+        config.REGISTRY_URL,
+        config.TELECARE_ADMIN_TOKEN,
+        logger.child({ component: 'registry' }),
+      ),
+      metrics,
+      clock,
       logger: logger.child({ component: 'api' }),
-      adminToken: config.TELECARE_ADMIN_TOKEN,
+      offerSeconds: config.OFFER_TIMEOUT_S,
+      sessionSeconds: config.SESSION_TTL_S,
     });
     lifecycle.add('stream', async () => {
       for (const end of [...streams]) end();
@@ -129,13 +161,17 @@ export async function startHelpline(
       metrics,
       clock,
       logger: logger.child({ component: 'ingest' }),
+      onCommitted: () => scheduler.poke(),
     });
     lifecycle.add('ingest', () => ingest.stop());
+    // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
+    scheduler.start();
+    lifecycle.add('timers', () => scheduler.stop());
 
     const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
     const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     logger.info({ url, schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline listening');
-    return { port, url, close: () => lifecycle.close() };
+    return { port, url, tick: () => scheduler.tickNow(), close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();
     throw err;

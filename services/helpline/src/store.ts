@@ -1,16 +1,8 @@
-import {
-  Alert,
-  type Case,
-  CaseEvent,
-  CaseState,
-  EventTypeSchema,
-  newId,
-  Outcome,
-  Priority,
-} from '@telecare/contracts';
+import { Alert, CaseEvent, CaseState, EventTypeSchema, newId, Outcome, Priority } from '@telecare/contracts';
 import { type Pool, withTransaction } from '@telecare/platform';
 import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
+import type { HelplineCase } from './api.ts';
 import { CaseNotFoundError, TransitionRefusedError } from './errors.ts';
 import { type Action, allowed, joins, moreUrgent, OPEN_STATES, refusal, TRANSITIONS } from './transitions.ts';
 
@@ -30,6 +22,13 @@ const CaseRow = z.object({
   resolved_at: z.date().nullable(),
   outcome: Outcome.nullable(),
   test_mode: z.boolean(),
+  offered_to: z.string().nullable(),
+  offer_expires_at: z.date().nullable(),
+  assigned_to: z.string().nullable(),
+  escalation_step: z.number().int(),
+  hold_until: z.date().nullable(),
+  hold_reason: z.string().nullable(),
+  hold_return_priority: Priority.nullable(),
   alerts: z.array(Alert).min(1),
 });
 type CaseRow = z.infer<typeof CaseRow>;
@@ -43,7 +42,7 @@ const EventRow = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-const toCase = (row: CaseRow): Case => ({
+const toCase = (row: CaseRow): HelplineCase => ({
   id: row.id,
   residentId: row.resident_id,
   priority: row.priority,
@@ -62,6 +61,17 @@ const toCase = (row: CaseRow): Case => ({
     thresholds: a.thresholds,
     late: a.late,
   })),
+  offeredTo: row.offered_to,
+  offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
+  assignedTo: row.assigned_to,
+  escalationStep: row.escalation_step,
+  hold: row.hold_until
+    ? {
+        until: row.hold_until.toISOString(),
+        reason: row.hold_reason ?? '',
+        returnPriority: row.hold_return_priority,
+      }
+    : null,
 });
 
 const toEvent = (row: unknown): CaseEvent => {
@@ -71,7 +81,7 @@ const toEvent = (row: unknown): CaseEvent => {
 
 /** A case as stored: the API view plus what the API does not show. */
 export interface StoredCase {
-  readonly case: Case;
+  readonly case: HelplineCase;
   readonly testMode: boolean;
 }
 
@@ -85,6 +95,24 @@ export type TransitionInput =
   | { action: 'resolve'; outcome: Outcome; reason: string };
 
 export const SYSTEM_ACTOR = 'helpline';
+
+/** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */
+export interface Actor {
+  readonly id: string;
+  readonly override: boolean;
+}
+
+export interface AnswerStats {
+  from: string;
+  to: string;
+  total: number;
+  answered: number;
+  waitingOver60: number;
+  within60s: { count: number; percent: number | null; target: number; met: boolean };
+  within180s: { count: number; percent: number | null; target: number; met: boolean };
+  medianAnswerSeconds: number | null;
+  maxAnswerSeconds: number | null;
+}
 
 /** The helpline's PostgreSQL schema: cases, the alerts that explain them and their audit trail. */
 export class CaseStore {
@@ -221,7 +249,7 @@ export class CaseStore {
     });
   }
 
-  async list(state: 'open' | 'all', limit: number): Promise<Case[]> {
+  async list(state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
     const where = state === 'open' ? 'where not c.test_mode and c.state = any($2)' : 'where not c.test_mode';
     const { rows } = await this.pool.query(
       `${this.#select} ${where} order by c.priority, c.raised_at, c.id limit $1`,
@@ -246,35 +274,53 @@ export class CaseStore {
   }
 
   /**
-   * An operator action as one conditional update: only a case in an allowed state changes, so
-   * a double click or two operators racing produce exactly one case event.
+   * An operator action as one conditional update: only a case in an allowed state (and, once
+   * someone has it, only their own case unless the actor may override) changes, so a double
+   * click or two operators racing produce exactly one case event. A retry carrying the request
+   * key of an action already done returns the case as it is now and writes nothing.
    */
   async transition(
     id: string,
     input: TransitionInput,
-    actor: string,
+    actor: Actor,
     now: Date,
-  ): Promise<{ case: Case; event: CaseEvent }> {
+    requestKey?: string,
+  ): Promise<{ case: HelplineCase; event: CaseEvent | undefined }> {
     const t = this.#t;
     return withTransaction(this.pool, async (db) => {
+      if (requestKey) {
+        const done = await this.#eventByKey(db, id, requestKey);
+        if (done) {
+          const stored = await this.get(id, db);
+          if (!stored) throw new CaseNotFoundError(id);
+          return { case: stored.case, event: undefined };
+        }
+      }
       const from = TRANSITIONS[input.action].from;
+      // Whose the case is: a case offered to, or worked by, someone else is theirs unless the actor overrides.
+      const mine = `($4::boolean or (state = 'queued') or (state = 'offered' and offered_to = $5)
+        or (state in ('accepted', 'on_hold') and (assigned_to = $5 or assigned_to is null)))`;
       let updated: QueryResult;
       let data: Record<string, unknown> = {};
+      const base = [id, now, from, actor.override, actor.id];
       switch (input.action) {
         case 'accept':
           updated = await db.query(
             `update ${t.cases} set state = 'accepted', accepted_at = coalesce(accepted_at, $2),
+               assigned_to = $5, offered_to = null, offer_expires_at = null,
                hold_until = null, hold_reason = null, hold_return_priority = null, updated_at = $2
-             where id = $1 and state = any($3) returning id`,
-            [id, now, from],
+             where id = $1 and state = any($3) and ${mine}
+             returning id, extract(epoch from (accepted_at - raised_at)) as answer_s`,
+            base,
           );
+          data = { answerSeconds: Number(updated.rows[0]?.answer_s ?? 0) };
           break;
         case 'hold':
           updated = await db.query(
-            `update ${t.cases} set state = 'on_hold', hold_until = $4, hold_reason = $5,
-               hold_return_priority = $6, updated_at = $2
-             where id = $1 and state = any($3) returning id`,
-            [id, now, from, input.until, input.reason, input.returnPriority ?? null],
+            `update ${t.cases} set state = 'on_hold', hold_until = $6, hold_reason = $7,
+               hold_return_priority = $8, updated_at = $2
+             where id = $1 and state = any($3) and ${mine} returning id`,
+            [...base, input.until, input.reason, input.returnPriority ?? null],
           );
           data = {
             until: input.until.toISOString(),
@@ -284,28 +330,336 @@ export class CaseStore {
           break;
         case 'resolve':
           updated = await db.query(
-            `update ${t.cases} set state = 'resolved', resolved_at = $2, outcome = $4, outcome_reason = $5,
+            `update ${t.cases} set state = 'resolved', resolved_at = $2, outcome = $6, outcome_reason = $7,
                hold_until = null, hold_reason = null, hold_return_priority = null, updated_at = $2
-             where id = $1 and state = any($3) returning id`,
-            [id, now, from, input.outcome, input.reason],
+             where id = $1 and state = any($3) and ${mine} returning id`,
+            [...base, input.outcome, input.reason],
           );
           data = { outcome: input.outcome, reason: input.reason };
           break;
       }
-      if (updated.rowCount !== 1) throw await this.#whyNot(db, id, input.action);
-      const event: CaseEvent = {
-        id: newId('cev', now.getTime()),
-        caseId: id,
-        at: now.toISOString(),
-        actor,
-        kind: KIND[input.action],
-        data,
-      };
-      await this.#append(db, [event]);
+      if (updated.rowCount !== 1) throw await this.#whyNot(db, id, input.action, actor);
+      const event = this.#newEvent(id, KIND[input.action], data, actor.id, now);
+      await this.#append(db, [event], requestKey);
       const stored = await this.get(id, db);
       if (!stored) throw new CaseNotFoundError(id);
       return { case: stored.case, event };
     });
+  }
+
+  /** A supervisor gives a case to someone else: an open case in the queue is offered to them, one being worked moves to them. */
+  async reassign(
+    id: string,
+    to: string,
+    reason: string,
+    actor: Actor,
+    now: Date,
+    offerSeconds: number,
+    requestKey?: string,
+  ): Promise<{ case: HelplineCase; event: CaseEvent | undefined }> {
+    return withTransaction(this.pool, async (db) => {
+      if (requestKey && (await this.#eventByKey(db, id, requestKey))) {
+        const stored = await this.get(id, db);
+        if (!stored) throw new CaseNotFoundError(id);
+        return { case: stored.case, event: undefined };
+      }
+      const { rows } = await db.query<{
+        state: string;
+        offered_to: string | null;
+        assigned_to: string | null;
+      }>(`select state, offered_to, assigned_to from ${this.#t.cases} where id = $1 for update`, [id]);
+      const row = rows[0];
+      if (!row) throw new CaseNotFoundError(id);
+      const state = CaseState.parse(row.state);
+      if (!OPEN_STATES.includes(state))
+        throw new TransitionRefusedError(id, 'reassign', state, `the case is already ${state}`);
+      const fromUser = row.assigned_to ?? row.offered_to;
+      if (state === 'queued' || state === 'offered') {
+        await db.query(
+          `update ${this.#t.cases} set state = 'offered', offered_to = $2, last_offered_to = $2,
+             offer_expires_at = $3, updated_at = $4 where id = $1`,
+          [id, to, new Date(now.getTime() + offerSeconds * 1000), now],
+        );
+      } else {
+        await db.query(`update ${this.#t.cases} set assigned_to = $2, updated_at = $3 where id = $1`, [
+          id,
+          to,
+          now,
+        ]);
+      }
+      const event = this.#newEvent(id, 'reassigned', { from: fromUser, to, reason }, actor.id, now);
+      await this.#append(db, [event], requestKey);
+      const stored = await this.get(id, db);
+      if (!stored) throw new CaseNotFoundError(id);
+      return { case: stored.case, event };
+    });
+  }
+
+  /**
+   * A case event that records work on a case without changing its state: a note, a responder
+   * call, a call to emergency services, a reveal. Only on an open case (notes also on a resolved
+   * one), and only by whoever works it unless the actor overrides. The request key makes a retry
+   * or a double click write one event.
+   */
+  async record(
+    id: string,
+    kind: 'note' | 'responder-called' | 'emergency-called' | 'revealed',
+    data: Record<string, unknown>,
+    actor: Actor,
+    now: Date,
+    requestKey?: string,
+  ): Promise<{ event: CaseEvent; duplicate: boolean }> {
+    return withTransaction(this.pool, async (db) => {
+      const { rows } = await db.query<{ state: string; assigned_to: string | null }>(
+        `select state, assigned_to from ${this.#t.cases} where id = $1 for update`,
+        [id],
+      );
+      const row = rows[0];
+      if (!row) throw new CaseNotFoundError(id);
+      if (requestKey) {
+        const done = await this.#eventByKey(db, id, requestKey);
+        if (done) return { event: done, duplicate: true };
+      }
+      const state = CaseState.parse(row.state);
+      const action = kind === 'note' ? 'note' : kind === 'revealed' ? 'reveal' : 'call';
+      if (kind !== 'note' && kind !== 'revealed' && state !== 'accepted')
+        throw new TransitionRefusedError(id, action, state, 'accept the case before calling anyone for it');
+      if (kind !== 'note' && kind !== 'revealed' && !actor.override && row.assigned_to !== actor.id)
+        throw new TransitionRefusedError(id, action, state, 'another operator is working this case');
+      if (state === 'closed') throw new TransitionRefusedError(id, action, state, 'the case is closed');
+      const event = this.#newEvent(id, kind, data, actor.id, now);
+      await this.#append(db, [event], requestKey);
+      return { event, duplicate: false };
+    });
+  }
+
+  /**
+   * Offers queued cases to available operators who have no offer or case in hand, most urgent
+   * case first, longest-available operator first. One dispatcher at a time across instances.
+   */
+  async dispatch(
+    now: Date,
+    offerSeconds: number,
+    presenceTable: string,
+    usersTable: string,
+  ): Promise<CaseEvent[]> {
+    return withTransaction(this.pool, async (db) => {
+      const locked = await db.query<{ ok: boolean }>(
+        'select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok',
+        [`${this.schema}:dispatch`],
+      );
+      if (!locked.rows[0]?.ok) return [];
+      const { rows: free } = await db.query<{ user_id: string }>(
+        `select p.user_id from ${presenceTable} p join ${usersTable} u on u.id = p.user_id
+         where p.status = 'available' and u.role = 'operator'
+           and not exists (select 1 from ${this.#t.cases} c
+             where (c.state = 'offered' and c.offered_to = p.user_id)
+                or (c.state = 'accepted' and c.assigned_to = p.user_id))
+         order by p.since, p.user_id`,
+      );
+      const events: CaseEvent[] = [];
+      for (const { user_id: userId } of free) {
+        // Not straight back to the operator who just let it go, unless nobody else can take it.
+        const { rows } = await db.query<{ id: string }>(
+          `select id from ${this.#t.cases}
+           where state = 'queued' and not test_mode
+           order by (last_offered_to is not distinct from $1 and $2), priority, raised_at, id
+           limit 1 for update skip locked`,
+          [userId, free.length > 1],
+        );
+        const next = rows[0];
+        if (!next) break;
+        await db.query(
+          `update ${this.#t.cases} set state = 'offered', offered_to = $2, last_offered_to = $2,
+             offer_expires_at = $3, updated_at = $4 where id = $1`,
+          [next.id, userId, new Date(now.getTime() + offerSeconds * 1000), now],
+        );
+        events.push(
+          this.#newEvent(
+            next.id,
+            'offered',
+            { to: userId, expiresInSeconds: offerSeconds },
+            SYSTEM_ACTOR,
+            now,
+          ),
+        );
+      }
+      await this.#append(db, events);
+      return events;
+    });
+  }
+
+  /** Offers not accepted in time go back to the queue; an operator may also decline one. */
+  async expireOffers(now: Date, onlyCase?: { id: string; by: string }): Promise<CaseEvent[]> {
+    return withTransaction(this.pool, async (db) => {
+      const { rows } = onlyCase
+        ? await db.query<{ id: string; offered_to: string }>(
+            `update ${this.#t.cases} set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
+             where id = $2 and state = 'offered' and offered_to = $3
+             returning id, $3::text as offered_to`,
+            [now, onlyCase.id, onlyCase.by],
+          )
+        : await db.query<{ id: string; offered_to: string }>(
+            `with due as (select id, offered_to from ${this.#t.cases}
+               where state = 'offered' and offer_expires_at <= $1 for update skip locked)
+             update ${this.#t.cases} c set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
+             from due where c.id = due.id returning c.id, due.offered_to`,
+            [now],
+          );
+      const events = rows.map((r) =>
+        this.#newEvent(
+          r.id,
+          'offer-expired',
+          { from: r.offered_to, reason: onlyCase ? 'declined' : 'not accepted in time' },
+          onlyCase?.by ?? SYSTEM_ACTOR,
+          now,
+        ),
+      );
+      await this.#append(db, events);
+      return events;
+    });
+  }
+
+  /** Call-backs that are due: the case returns to the queue at its return priority. */
+  async returnHolds(now: Date): Promise<CaseEvent[]> {
+    return withTransaction(this.pool, async (db) => {
+      const { rows } = await db.query<{
+        id: string;
+        priority: number;
+        hold_reason: string;
+        assigned_to: string | null;
+      }>(
+        `with due as (select id, hold_reason, assigned_to from ${this.#t.cases}
+           where state = 'on_hold' and hold_until <= $1 for update skip locked)
+         update ${this.#t.cases} c set state = 'queued', priority = coalesce(c.hold_return_priority, c.priority),
+           hold_until = null, hold_reason = null, hold_return_priority = null, assigned_to = null,
+           last_offered_to = null, updated_at = $1
+         from due where c.id = due.id returning c.id, c.priority, due.hold_reason, due.assigned_to`,
+        [now],
+      );
+      const events = rows.map((r) =>
+        this.#newEvent(
+          r.id,
+          'requeued',
+          { reason: 'call-back due', holdReason: r.hold_reason, priority: r.priority, heldBy: r.assigned_to },
+          SYSTEM_ACTOR,
+          now,
+        ),
+      );
+      await this.#append(db, events);
+      return events;
+    });
+  }
+
+  /**
+   * Moves unaccepted P1 cases up the escalation ladder: step n is reached `afterSeconds[n-1]`
+   * after the case was raised. Each step is claimed once (conditional update) and recorded.
+   */
+  async escalate(
+    now: Date,
+    ladder: readonly { step: number; to: string; afterSeconds: number }[],
+  ): Promise<CaseEvent[]> {
+    return withTransaction(this.pool, async (db) => {
+      const events: CaseEvent[] = [];
+      for (const rung of ladder) {
+        const { rows } = await db.query<{ id: string; waited: number }>(
+          `update ${this.#t.cases} set escalation_step = $1, updated_at = $2
+           where priority = 1 and state in ('queued', 'offered') and not test_mode
+             and escalation_step < $1 and raised_at <= $3
+           returning id, extract(epoch from ($2 - raised_at)) as waited`,
+          [rung.step, now, new Date(now.getTime() - rung.afterSeconds * 1000)],
+        );
+        for (const r of rows)
+          events.push(
+            this.#newEvent(
+              r.id,
+              'escalated',
+              {
+                step: rung.step,
+                to: rung.to,
+                afterSeconds: rung.afterSeconds,
+                waitedSeconds: Math.round(Number(r.waited)),
+              },
+              SYSTEM_ACTOR,
+              now,
+            ),
+          );
+      }
+      await this.#append(db, events);
+      return events;
+    });
+  }
+
+  /** Answer times against the TSA targets: cases raised in [from, to), the unanswered ones counted by how long they have waited. */
+  async answerStats(from: Date, to: Date, now: Date): Promise<AnswerStats> {
+    const { rows } = await this.pool.query<Record<string, string | null>>(
+      `with s as (
+         select extract(epoch from (coalesce(accepted_at, $3) - raised_at)) as wait, accepted_at is not null as answered
+         from ${this.#t.cases} where not test_mode and raised_at >= $1 and raised_at < $2
+           and (accepted_at is not null or state in ('queued', 'offered')))
+       select count(*) as total, count(*) filter (where answered) as answered,
+         count(*) filter (where answered and wait <= 60) as within60,
+         count(*) filter (where answered and wait <= 180) as within180,
+         count(*) filter (where not answered and wait > 60) as waiting_over60,
+         percentile_cont(0.5) within group (order by wait) filter (where answered) as p50,
+         max(wait) filter (where answered) as max_wait
+       from s`,
+      [from, to, now],
+    );
+    const r = rows[0] ?? {};
+    const total = Number(r.total ?? 0);
+    const pct = (n: number) => (total === 0 ? null : Math.round((n / total) * 10000) / 100);
+    const within60 = Number(r.within60 ?? 0);
+    const within180 = Number(r.within180 ?? 0);
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      total,
+      answered: Number(r.answered ?? 0),
+      waitingOver60: Number(r.waiting_over60 ?? 0),
+      within60s: {
+        count: within60,
+        percent: pct(within60),
+        target: 97.5,
+        met: total === 0 || within60 / total >= 0.975,
+      },
+      within180s: {
+        count: within180,
+        percent: pct(within180),
+        target: 99,
+        met: total === 0 || within180 / total >= 0.99,
+      },
+      medianAnswerSeconds: r.p50 === null || r.p50 === undefined ? null : Math.round(Number(r.p50) * 10) / 10,
+      maxAnswerSeconds:
+        r.max_wait === null || r.max_wait === undefined ? null : Math.round(Number(r.max_wait) * 10) / 10,
+    };
+  }
+
+  /** Every open case with its timers, for the restart test and the supervisor view. */
+  async openCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `select count(*) as n from ${this.#t.cases} where not test_mode and state = any($1)`,
+      [OPEN_STATES],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  #newEvent(
+    caseId: string,
+    kind: CaseEvent['kind'],
+    data: Record<string, unknown>,
+    actor: string,
+    now: Date,
+  ): CaseEvent {
+    return { id: newId('cev', now.getTime()), caseId, at: now.toISOString(), actor, kind, data };
+  }
+
+  async #eventByKey(db: Db, caseId: string, key: string): Promise<CaseEvent | undefined> {
+    const { rows } = await db.query(
+      `select id, case_id, at, actor, kind, data from ${this.#t.events} where case_id = $1 and request_key = $2`,
+      [caseId, key],
+    );
+    return rows[0] ? toEvent(rows[0]) : undefined;
   }
 
   /** Case events committed but not yet confirmed in CASES, oldest first. */
@@ -324,29 +678,50 @@ export class CaseStore {
     await this.pool.query(`delete from ${this.#t.outbox} where event_id = any($1)`, [eventIds]);
   }
 
-  async #append(db: Db, events: readonly CaseEvent[]): Promise<void> {
+  async #append(db: Db, events: readonly CaseEvent[], requestKey?: string): Promise<void> {
     for (const e of events) {
       await db.query(
-        `insert into ${this.#t.events} (id, case_id, at, actor, kind, data) values ($1, $2, $3, $4, $5, $6)`,
-        [e.id, e.caseId, e.at, e.actor, e.kind, JSON.stringify(e.data)],
+        `insert into ${this.#t.events} (id, case_id, at, actor, kind, data, request_key) values ($1, $2, $3, $4, $5, $6, $7)`,
+        [e.id, e.caseId, e.at, e.actor, e.kind, JSON.stringify(e.data), requestKey ?? null],
       );
       await db.query(`insert into ${this.#t.outbox} (event_id) values ($1)`, [e.id]);
     }
   }
 
-  async #whyNot(db: Db, id: string, action: Action): Promise<Error> {
-    const { rows } = await db.query<{ state: string }>(`select state from ${this.#t.cases} where id = $1`, [
-      id,
-    ]);
-    if (!rows[0]) return new CaseNotFoundError(id);
-    const state = CaseState.parse(rows[0].state);
-    // The update matched nothing although the state allows it: only possible if it changed between
-    // the two statements; report the state we saw.
+  async #whyNot(db: Db, id: string, action: Action, actor: Actor): Promise<Error> {
+    const { rows } = await db.query<{ state: string; offered_to: string | null; assigned_to: string | null }>(
+      `select state, offered_to, assigned_to from ${this.#t.cases} where id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return new CaseNotFoundError(id);
+    const state = CaseState.parse(row.state);
+    if (allowed(action, state)) {
+      if (state === 'offered' && row.offered_to !== actor.id)
+        return new TransitionRefusedError(
+          id,
+          action,
+          state,
+          'the case is offered to another operator',
+          row.offered_to,
+        );
+      if (row.assigned_to && row.assigned_to !== actor.id)
+        return new TransitionRefusedError(
+          id,
+          action,
+          state,
+          'another operator has this case',
+          row.assigned_to,
+        );
+      // The update matched nothing although the state allows it: it changed between the two statements.
+      return new TransitionRefusedError(id, action, state, 'the case changed; reload it');
+    }
     return new TransitionRefusedError(
       id,
       action,
       state,
-      allowed(action, state) ? 'the case changed; reload it' : refusal(action, state),
+      refusal(action, state),
+      row.assigned_to ?? undefined,
     );
   }
 }

@@ -1,22 +1,47 @@
-import type { Clock, Counter, FastifyInstance, Logger } from '@telecare/platform';
-import { bearerAuth } from '@telecare/platform';
+import { timingSafeEqual } from 'node:crypto';
+import type { Clock, Counter, FastifyInstance, FastifyRequest, Logger } from '@telecare/platform';
+import type { CredentialAuthority } from './credentials.ts';
+import { hashSecret, hashToken, newApiToken, newSecret } from './crypto.ts';
+import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
-import { DuplicateSerialError, InvalidRequestError, NotFoundError, UnknownResidentError } from './errors.ts';
 import {
+  DependencyError,
+  DuplicateSerialError,
+  ForbiddenError,
+  InvalidRequestError,
+  NotFoundError,
+  RefusedError,
+  UnknownResidentError,
+} from './errors.ts';
+import { importCsv } from './import.ts';
+import type { Device } from './records.ts';
+import {
+  type ApiRole,
+  CreateCarePackageBody,
   CreateDeviceBody,
   CreateResidentBody,
+  CreateResponderBody,
+  CreateTokenBody,
+  HealthQuery,
+  ImportBody,
   ListDevicesQuery,
   ListResidentsQuery,
   parseRequest,
+  RevealBody,
+  StartTestBody,
+  UpdateDeviceBody,
 } from './schemas.ts';
 import type { RegistryStore } from './store.ts';
 
 export interface ApiDeps {
   store: RegistryStore;
   deviceMap: DeviceMapPublisher;
+  dc09: Dc09AccountPublisher;
+  credentials: CredentialAuthority | undefined;
   clock: Clock;
   logger: Logger;
   adminToken: string | undefined;
+  testTimeoutS: number;
   metrics: {
     residentsCreated: Counter;
     devicesCreated: Counter;
@@ -24,35 +49,85 @@ export interface ApiDeps {
   };
 }
 
+/** Who is calling: the admin token from the environment, or a token from the registry's table. */
+export interface Principal {
+  actor: string;
+  role: ApiRole;
+}
+
 const PUBLISH_WAIT_MS = 2_000;
 
 const settledWithin = (ms: number, work: Promise<unknown>): Promise<unknown> =>
   Promise.race([work, new Promise((resolve) => setTimeout(resolve, ms).unref())]);
 
-/** Registers `/api/…`; every route there needs the bearer token. */
+const same = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+const WRITE: readonly ApiRole[] = ['admin', 'installer'];
+const REVEAL: readonly ApiRole[] = ['admin', 'installer', 'operator', 'supervisor'];
+const ADMIN: readonly ApiRole[] = ['admin'];
+
+/** Registers `/api/…`; every route there needs a bearer token, and writes need a role that may write. */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const log = deps.logger.child({ component: 'api' });
   const now = () => new Date(deps.clock.now());
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const allow = (req: FastifyRequest, roles: readonly ApiRole[], action: string): Principal => {
+    const principal = principals.get(req);
+    if (!principal) throw new ForbiddenError(action, 'unknown');
+    if (!roles.includes(principal.role)) throw new ForbiddenError(action, principal.role);
+    return principal;
+  };
+
+  /** After a commit, the copies follow: device map and DC-09 accounts. */
+  const published = async (serial: string, previousAccount?: string | null) => {
+    await settledWithin(
+      PUBLISH_WAIT_MS,
+      Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),
+    );
+  };
 
   await app.register(
     async (api) => {
       // onRequest, not preHandler: an unauthenticated caller learns nothing about body validation.
-      api.addHook('onRequest', bearerAuth(deps.adminToken));
-      api.addHook('onResponse', async (_req, reply) => {
-        if (reply.statusCode === 401) deps.metrics.refused.inc({ reason: 'unauthorized' });
+      api.addHook('onRequest', async (req, reply) => {
+        const header = req.headers.authorization ?? '';
+        const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+        if (token && deps.adminToken && same(token, deps.adminToken)) {
+          principals.set(req, { actor: 'admin-token', role: 'admin' });
+          return;
+        }
+        const found = token ? await deps.store.tokenByHash(hashToken(token)) : undefined;
+        if (found) {
+          principals.set(req, { actor: found.id, role: found.role as ApiRole });
+          return;
+        }
+        deps.metrics.refused.inc({ reason: 'unauthorized' });
+        return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
       });
 
       api.setErrorHandler(async (err, req, reply) => {
         if (err instanceof InvalidRequestError) {
           deps.metrics.refused.inc({ reason: 'invalid' });
-          return reply.code(400).send({ error: 'invalid-request', issues: err.issues });
+          return reply.code(400).send({ error: 'invalid-request', message: err.message, issues: err.issues });
         }
         if (err instanceof NotFoundError) {
           return reply.code(404).send({ error: 'not-found', message: err.message });
         }
+        if (err instanceof ForbiddenError) {
+          deps.metrics.refused.inc({ reason: 'forbidden' });
+          return reply.code(403).send({ error: 'forbidden', message: err.message });
+        }
         if (err instanceof DuplicateSerialError) {
           deps.metrics.refused.inc({ reason: 'duplicate-serial' });
-          return reply.code(409).send({ error: 'duplicate-serial', message: err.message });
+          return reply.code(409).send({
+            error: 'duplicate-serial',
+            message: err.message,
+            issues: [{ path: 'serial', message: 'already registered' }],
+          });
         }
         if (err instanceof UnknownResidentError) {
           deps.metrics.refused.inc({ reason: 'unknown-resident' });
@@ -61,6 +136,14 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
             message: err.message,
             issues: [{ path: 'residentId', message: err.message }],
           });
+        }
+        if (err instanceof RefusedError) {
+          deps.metrics.refused.inc({ reason: err.code });
+          return reply.code(err.status).send({ error: err.code, message: err.message, issues: err.issues });
+        }
+        if (err instanceof DependencyError) {
+          log.warn({ err }, 'dependency refused or did not answer');
+          return reply.code(503).send({ error: 'unavailable', message: err.message });
         }
         // Fastify's own 4xx (malformed JSON, wrong content type, body too large).
         const status = typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : 500;
@@ -73,7 +156,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         return reply.code(500).send({ error: 'internal', message: 'the registry could not complete this' });
       });
 
+      // --- residents ----------------------------------------------------------------------------
+
       api.post('/residents', async (req, reply) => {
+        allow(req, WRITE, 'create residents');
         const body = parseRequest(CreateResidentBody, req.body);
         const resident = await deps.store.createResident(body, now());
         deps.metrics.residentsCreated.inc();
@@ -93,19 +179,82 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         deps.store.getResident(req.params.id),
       );
 
+      api.post<{ Params: { id: string } }>('/residents/:id/reveal', async (req) => {
+        const principal = allow(req, REVEAL, 'reveal sensitive fields');
+        const body = parseRequest(RevealBody, req.body);
+        const values = await deps.store.reveal(
+          req.params.id,
+          body.fields,
+          principal.actor,
+          body.reason,
+          now(),
+        );
+        log.info(
+          { residentId: req.params.id, fields: body.fields, actor: principal.actor },
+          'sensitive fields revealed',
+        );
+        return { residentId: req.params.id, ...values };
+      });
+
+      api.get<{ Params: { id: string } }>('/residents/:id/audit', async (req) => {
+        allow(req, ADMIN, 'read the audit of sensitive reads');
+        return { reads: await deps.store.sensitiveReads(req.params.id) };
+      });
+
+      api.get<{ Params: { id: string } }>('/residents/:id/responders', async (req) => ({
+        responders: await deps.store.listResponders(req.params.id),
+      }));
+
+      api.post<{ Params: { id: string } }>('/residents/:id/responders', async (req, reply) => {
+        allow(req, WRITE, 'change responders');
+        const body = parseRequest(CreateResponderBody, req.body);
+        await deps.store.addResponder(req.params.id, body, now());
+        return reply.code(201).send({ responders: await deps.store.listResponders(req.params.id) });
+      });
+
+      api.delete<{ Params: { id: string; responderId: string } }>(
+        '/residents/:id/responders/:responderId',
+        async (req) => {
+          allow(req, WRITE, 'change responders');
+          await deps.store.removeResponder(req.params.id, req.params.responderId);
+          return { responders: await deps.store.listResponders(req.params.id) };
+        },
+      );
+
+      api.get<{ Params: { id: string } }>('/residents/:id/care-packages', async (req) => ({
+        carePackages: await deps.store.listCarePackages(req.params.id),
+      }));
+
+      api.post<{ Params: { id: string } }>('/residents/:id/care-packages', async (req, reply) => {
+        allow(req, WRITE, 'change care packages');
+        const body = parseRequest(CreateCarePackageBody, req.body);
+        return reply.code(201).send(await deps.store.addCarePackage(req.params.id, body, now()));
+      });
+
+      // --- devices ------------------------------------------------------------------------------
+
       api.post('/devices', async (req, reply) => {
+        allow(req, WRITE, 'register devices');
         const body = parseRequest(CreateDeviceBody, req.body);
-        const device = await deps.store.createDevice(body, now());
+        const issueSecret = body.protocol === 'mqtt' && deps.credentials !== undefined;
+        const secret = issueSecret ? newSecret() : undefined;
+        // The broker learns the secret inside the transaction: if it refuses, nothing is written.
+        const device = await deps.store.createDevice(body, now(), {
+          credentialHash: secret ? hashSecret(secret) : null,
+          ...(secret && deps.credentials
+            ? { beforeCommit: (d: Device) => deps.credentials!.install(d.serial, secret) }
+            : {}),
+        });
         deps.metrics.devicesCreated.inc();
         log.info(
           { deviceId: device.id, serial: device.serial, residentId: device.residentId },
           'device created',
         );
-        // After the commit: the row is the record, the map a copy. Wait (briefly) for the first
-        // attempt so a caller that gets 201 normally finds the entry already there; a failed or slow
-        // put carries on and retries on its own, and must not hold the installer's request.
-        await settledWithin(PUBLISH_WAIT_MS, deps.deviceMap.publish(device.serial));
-        return reply.code(201).header('location', `/api/devices/${device.serial}`).send(device);
+        await published(device.serial);
+        return reply
+          .code(201)
+          .header('location', `/api/devices/${device.serial}`)
+          .send({ ...device, ...credentialsOf(device, secret) });
       });
 
       api.get('/devices', async (req) => {
@@ -113,10 +262,143 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         return { devices: await deps.store.listDevices({ residentId: query.residentId }, query) };
       });
 
+      api.get('/devices/health', async (req) => {
+        const query = parseRequest(HealthQuery, req.query);
+        return {
+          devices: await deps.store.health(
+            { overdue: query.overdue, batteryBelow: query.batteryBelow },
+            now(),
+          ),
+        };
+      });
+
       api.get<{ Params: { serial: string } }>('/devices/:serial', async (req) =>
         deps.store.getDevice(req.params.serial),
       );
+
+      api.patch<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
+        allow(req, WRITE, 'change devices');
+        const body = parseRequest(UpdateDeviceBody, req.body);
+        const { after } = await deps.store.updateDevice(req.params.serial, body, now());
+        log.info(
+          { serial: after.serial, residentId: after.residentId, state: after.state },
+          'device changed',
+        );
+        await published(after.serial);
+        return after;
+      });
+
+      api.post<{ Params: { serial: string } }>('/devices/:serial/credentials', async (req, reply) => {
+        allow(req, WRITE, 'issue device credentials');
+        const authority = deps.credentials;
+        if (!authority) {
+          throw new RefusedError(
+            409,
+            'credentials-disabled',
+            'MQTT_ADMIN_URL is not set: the broker takes devices without credentials',
+          );
+        }
+        const secret = newSecret();
+        const device = await deps.store.setCredential(req.params.serial, hashSecret(secret), now(), (d) =>
+          authority.install(d.serial, secret),
+        );
+        log.info({ serial: device.serial }, 'device secret issued');
+        return reply.code(201).send({ ...device, ...credentialsOf(device, secret) });
+      });
+
+      api.post<{ Params: { serial: string } }>('/devices/:serial/decommission', async (req) => {
+        allow(req, WRITE, 'decommission devices');
+        const { before, after } = await deps.store.decommission(req.params.serial, now(), async (d) => {
+          if (deps.credentials && d.protocol === 'mqtt') await deps.credentials.revoke(d.serial);
+        });
+        log.info({ serial: after.serial }, 'device decommissioned');
+        await published(after.serial, before.dc09Account);
+        return after;
+      });
+
+      // --- test calls and health ----------------------------------------------------------------
+
+      api.post<{ Params: { serial: string } }>('/devices/:serial/test', async (req, reply) => {
+        const principal = allow(req, WRITE, 'run test calls');
+        const body = parseRequest(StartTestBody, req.body);
+        const test = await deps.store.startTest(
+          req.params.serial,
+          body.timeoutS ?? deps.testTimeoutS,
+          principal.actor,
+          now(),
+        );
+        log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
+        await published(test.serial);
+        return reply.code(201).send(test);
+      });
+
+      api.get<{ Params: { serial: string } }>('/devices/:serial/test', async (req) => {
+        await deps.store.getDevice(req.params.serial);
+        const test = await deps.store.latestTest(req.params.serial);
+        if (!test) throw new NotFoundError('test call', req.params.serial);
+        return test;
+      });
+
+      api.delete<{ Params: { serial: string } }>('/devices/:serial/test', async (req) => {
+        allow(req, WRITE, 'run test calls');
+        const waiting = await deps.store.waitingTest(req.params.serial);
+        if (!waiting) throw new NotFoundError('test call', req.params.serial);
+        const test = await deps.store.finishTest(
+          waiting.id,
+          { status: 'cancelled', reason: 'cancelled' },
+          now(),
+        );
+        await published(req.params.serial);
+        return test ?? (await deps.store.latestTest(req.params.serial));
+      });
+
+      api.get<{ Params: { serial: string } }>('/devices/:serial/health', async (req) => {
+        await deps.store.getDevice(req.params.serial);
+        const [health] = await deps.store.health({ serial: req.params.serial }, now());
+        if (!health) {
+          throw new RefusedError(409, 'not-in-service', `device ${req.params.serial} is not in service`);
+        }
+        return health;
+      });
+
+      // --- bulk import and tokens ---------------------------------------------------------------
+
+      api.post('/import', async (req, reply) => {
+        allow(req, WRITE, 'import');
+        const body = parseRequest(ImportBody, req.body);
+        const result = await importCsv(deps.store, body, now());
+        if (result.imported) {
+          for (const serial of result.serials) await published(serial);
+        }
+        return reply.code(result.errors.length > 0 && !result.imported ? 422 : 200).send({
+          imported: result.imported,
+          residents: result.residents,
+          devices: result.devices,
+          errors: result.errors,
+        });
+      });
+
+      api.post('/tokens', async (req, reply) => {
+        allow(req, ADMIN, 'create API tokens');
+        const body = parseRequest(CreateTokenBody, req.body);
+        const token = newApiToken();
+        const created = await deps.store.createToken({ ...body, hash: hashToken(token) }, now());
+        log.info({ tokenId: created.id, role: created.role }, 'api token created');
+        // The token is shown this once; only its hash is kept.
+        return reply.code(201).send({ ...created, token });
+      });
+
+      api.delete<{ Params: { id: string } }>('/tokens/:id', async (req) => {
+        allow(req, ADMIN, 'revoke API tokens');
+        await deps.store.revokeToken(req.params.id, now());
+        return { id: req.params.id, revoked: true };
+      });
     },
     { prefix: '/api' },
   );
+}
+
+/** The MQTT login, with the secret only in the one answer that issues it. */
+function credentialsOf(device: Device, secret: string | undefined) {
+  return secret ? { credentials: { username: device.serial, secret } } : {};
 }

@@ -1,10 +1,48 @@
 import { commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
+import { parseDataKey } from './crypto.ts';
 
 export const registryEnv = {
   ...commonEnv,
   REGISTRY_PORT: port(7020),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  /**
+   * 32 bytes (64 hex digits or base64) for AES-256-GCM of key-safe information, medical summaries
+   * and DC-09 keys. There is deliberately no default: unset, the registry runs but refuses to
+   * store or reveal those fields (a generated key would lose them at the next restart, and a
+   * well-known one would protect nothing).
+   */
+  REGISTRY_DATA_KEY: z
+    .string()
+    .optional()
+    .refine(
+      (value) => value === undefined || value === '' || parseDataKey(value) !== undefined,
+      'must be 32 bytes as 64 hex digits or base64 (openssl rand -hex 32)',
+    )
+    .transform((value) => (value ? parseDataKey(value) : undefined)),
+  /**
+   * The Mosquitto dynamic-security admin, with its credentials: `mqtt://user:password@host:1883`.
+   * Unset, devices get no broker credentials (a development broker that allows anonymous clients).
+   */
+  MQTT_ADMIN_URL: z
+    .string()
+    .optional()
+    .refine((value) => {
+      if (!value) return true;
+      try {
+        const url = new URL(value);
+        return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) && url.username !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be a URL with scheme mqtt, mqtts, ws or wss and a user name: mqtt://admin:secret@host:1883'),
+  /** How long a test call waits for the device's event before it fails and test mode ends. */
+  REGISTRY_TEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(120),
+  /** A short name for the registry's durable EVENTS consumer (health and test calls). */
+  REGISTRY_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('registry-health'),
 } as const;
 
 export type RegistryConfig = z.infer<z.ZodObject<typeof registryEnv>>;

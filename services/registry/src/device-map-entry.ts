@@ -14,7 +14,8 @@ export function buildDeviceMapEntry(
   device: DeviceRow,
   resident: Pick<ResidentRow, 'id' | 'postcode_district' | 'updated_at'> | null,
 ): DeviceMapEntry | null {
-  if (!resident || device.resident_id === null) return null;
+  // A decommissioned device is unknown to the gateways: whatever it still sends is refused.
+  if (!resident || device.resident_id === null || device.state === 'decommissioned') return null;
   if (device.resident_id !== resident.id) {
     throw new RangeError(`device ${device.id} belongs to ${device.resident_id}, not ${resident.id}`);
   }

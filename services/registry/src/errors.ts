@@ -18,7 +18,7 @@ export class InvalidRequestError extends TelecareError {
 
 export class NotFoundError extends TelecareError {
   readonly retryable = false;
-  constructor(what: 'resident' | 'device', key: string) {
+  constructor(what: 'resident' | 'device' | 'responder' | 'token' | 'test call', key: string) {
     super(`${what} ${key} not found`, { context: { what, key } });
   }
 }
@@ -38,5 +38,35 @@ export class UnknownResidentError extends TelecareError {
       ...options,
       context: { residentId },
     });
+  }
+}
+
+/** Well-formed, but the registry cannot do it in the record's present state (409 or 422). */
+export class RefusedError extends TelecareError {
+  readonly retryable = false;
+  readonly status: 409 | 422;
+  readonly code: string;
+  readonly issues: readonly Issue[];
+  constructor(status: 409 | 422, code: string, message: string, issues: readonly Issue[] = []) {
+    super(message, { context: { code } });
+    this.status = status;
+    this.code = code;
+    this.issues = issues;
+  }
+}
+
+/** The caller's token does not carry a role allowed to do this. */
+export class ForbiddenError extends TelecareError {
+  readonly retryable = false;
+  constructor(action: string, role: string) {
+    super(`a ${role} token may not ${action}`, { context: { action, role } });
+  }
+}
+
+/** A dependency the request needs (the MQTT broker's dynamic security) did not answer or refused. */
+export class DependencyError extends TelecareError {
+  readonly retryable = true;
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
   }
 }

@@ -1,5 +1,8 @@
-import { DeviceKind, DeviceProtocol, DeviceState } from '@telecare/contracts';
+import { Dc09KeyEncoding, DeviceKind, DeviceProtocol, DeviceState } from '@telecare/contracts';
 import type { z } from 'zod';
+
+/** What a normal read shows in place of a sensitive field that is set. */
+export const MASK = '••••••';
 
 /** A `residents` row as pg returns it. */
 export interface ResidentRow {
@@ -10,6 +13,12 @@ export interface ResidentRow {
   postcode_district: string;
   phone: string | null;
   lives_alone: boolean;
+  mobility_notes: string | null;
+  risk_notes: string | null;
+  key_safe_enc: string | null;
+  medical_summary_enc: string | null;
+  consent_given: boolean;
+  consent_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -26,6 +35,12 @@ export interface DeviceRow {
   supervision_interval_s: number | null;
   state: string;
   test_mode: boolean;
+  dc09_account: string | null;
+  dc09_key_enc: string | null;
+  dc09_key_encoding: string;
+  credential_hash: string | null;
+  credential_issued_at: Date | null;
+  decommissioned_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -39,6 +54,13 @@ export interface Resident {
   postcodeDistrict: string;
   phone: string | null;
   livesAlone: boolean;
+  mobilityNotes: string | null;
+  riskNotes: string | null;
+  /** Masked: `MASK` when set, null when not; the value only comes from the audited reveal. */
+  keySafe: string | null;
+  medicalSummary: string | null;
+  consent: boolean;
+  consentAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -55,6 +77,13 @@ export interface Device {
   supervisionIntervalS: number | null;
   state: z.infer<typeof DeviceState>;
   testMode: boolean;
+  dc09Account: string | null;
+  dc09KeyEncoding: 'hex' | 'ascii';
+  /** Whether a DC-09 key is stored; the key itself is never shown. */
+  dc09KeySet: boolean;
+  /** When the current MQTT secret was issued (null: none); the secret is shown once only. */
+  credentialIssuedAt: string | null;
+  decommissionedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -68,6 +97,12 @@ export function toResident(row: ResidentRow): Resident {
     postcodeDistrict: row.postcode_district,
     phone: row.phone,
     livesAlone: row.lives_alone,
+    mobilityNotes: row.mobility_notes,
+    riskNotes: row.risk_notes,
+    keySafe: row.key_safe_enc === null ? null : MASK,
+    medicalSummary: row.medical_summary_enc === null ? null : MASK,
+    consent: row.consent_given,
+    consentAt: row.consent_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -90,7 +125,60 @@ export function toDevice(row: DeviceRow): Device {
     supervisionIntervalS: row.supervision_interval_s,
     state: DeviceState.parse(row.state),
     testMode: row.test_mode,
+    dc09Account: row.dc09_account,
+    dc09KeyEncoding: Dc09KeyEncoding.parse(row.dc09_key_encoding),
+    dc09KeySet: row.dc09_key_enc !== null,
+    credentialIssuedAt: row.credential_issued_at?.toISOString() ?? null,
+    decommissionedAt: row.decommissioned_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+export interface Responder {
+  id: string;
+  name: string;
+  relationship: string;
+  phone: string;
+  order: number;
+}
+
+export interface CarePackage {
+  id: string;
+  residentId: string;
+  hoursPerWeek: number;
+  startDate: string;
+  endDate: string | null;
+}
+
+export interface TestCall {
+  id: string;
+  serial: string;
+  status: 'waiting' | 'passed' | 'failed' | 'cancelled';
+  startedAt: string;
+  deadline: string;
+  finishedAt: string | null;
+  reason: string | null;
+  eventId: string | null;
+  eventType: string | null;
+  latencyMs: number | null;
+  batteryPercent: number | null;
+  signalDbm: number | null;
+}
+
+export interface DeviceHealth {
+  serial: string;
+  residentId: string | null;
+  state: string;
+  supervisionIntervalS: number | null;
+  lastEventAt: string | null;
+  lastEventType: string | null;
+  lastHeartbeatAt: string | null;
+  batteryPercent: number | null;
+  mains: boolean | null;
+  signalDbm: number | null;
+  lastPendantAt: string | null;
+  /** Past its supervision interval without a heartbeat (counted from installation if none yet). */
+  overdue: boolean;
+  overdueSince: string | null;
 }

@@ -16,7 +16,18 @@ describe('CreateResidentBody', () => {
   it('normalises the postcode and fills defaults', () => {
     expect(
       parseRequest(CreateResidentBody, { name: ' Edith ', address: '1 High St', postcode: 'gl12ab' }),
-    ).toEqual({ name: 'Edith', address: '1 High St', postcode: 'GL1 2AB', phone: null, livesAlone: false });
+    ).toEqual({
+      name: 'Edith',
+      address: '1 High St',
+      postcode: 'GL1 2AB',
+      phone: null,
+      livesAlone: false,
+      mobilityNotes: null,
+      riskNotes: null,
+      keySafe: null,
+      medicalSummary: null,
+      consent: false,
+    });
   });
 
   it('names each missing field as required, even with no body at all', () => {
@@ -51,7 +62,41 @@ describe('CreateDeviceBody', () => {
       location: null,
       supervisionIntervalS: null,
       model: null,
+      dc09Account: null,
+      dc09Key: null,
+      dc09KeyEncoding: 'hex',
     });
+  });
+
+  it('refuses a DC-09 key of the wrong length for its encoding, naming the field', () => {
+    const base = { serial: 'DSP-0001', kind: 'home-unit', protocol: 'dc09', dc09Account: '1a2b' };
+    expect(issuesOf(() => parseRequest(CreateDeviceBody, { ...base, dc09Key: 'ab'.repeat(15) }))).toEqual([
+      {
+        path: 'dc09Key',
+        message: 'must be 32, 48 or 64 hex digits (AES-128/192/256) for hex encoding, not 30',
+      },
+    ]);
+    expect(
+      issuesOf(() =>
+        parseRequest(CreateDeviceBody, { ...base, dc09Key: 'x'.repeat(20), dc09KeyEncoding: 'ascii' }),
+      ),
+    ).toEqual([
+      {
+        path: 'dc09Key',
+        message: 'must be 16, 24 or 32 characters (AES-128/192/256) for ascii encoding, not 20',
+      },
+    ]);
+    expect(parseRequest(CreateDeviceBody, { ...base, dc09Key: '0123456789abcdef'.repeat(2) })).toMatchObject({
+      dc09Account: '1A2B',
+      dc09KeyEncoding: 'hex',
+    });
+  });
+
+  it('refuses DC-09 fields on an MQTT device', () => {
+    const issues = issuesOf(() =>
+      parseRequest(CreateDeviceBody, { serial: 'PND-0002', kind: 'pendant', dc09Account: '1234' }),
+    );
+    expect(issues).toEqual([{ path: 'dc09Account', message: 'only for protocol dc09' }]);
   });
 
   it('refuses a serial that cannot be a KV key or topic level', () => {

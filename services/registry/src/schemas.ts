@@ -1,4 +1,4 @@
-import { DeviceKind, DeviceProtocol, idPattern, Serial } from '@telecare/contracts';
+import { Dc09KeyEncoding, DeviceKind, DeviceProtocol, idPattern, Serial } from '@telecare/contracts';
 import { z } from 'zod';
 import { InvalidRequestError, type Issue } from './errors.ts';
 import { normalisePostcode } from './postcode.ts';
@@ -24,51 +24,197 @@ const optionalText = (max: number) =>
     .nullish()
     .transform((value) => (value ? value : null));
 
+const phone = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .regex(/^\+?[0-9][0-9 ()-]{5,22}[0-9]$/, 'must be a phone number: digits, spaces, +, (), -');
+
+const postcode = z.string({ error: requiredOr('must be text') }).transform((value, ctx) => {
+  const normalised = normalisePostcode(value);
+  if (!normalised) {
+    ctx.addIssue({ code: 'custom', message: 'must be a UK postcode, like GL1 2AB' });
+    return z.NEVER;
+  }
+  return normalised;
+});
+
 export const CreateResidentBody = z.strictObject({
   name: text(200),
   address: text(500),
-  postcode: z.string({ error: requiredOr('must be text') }).transform((value, ctx) => {
-    const normalised = normalisePostcode(value);
-    if (!normalised) {
-      ctx.addIssue({ code: 'custom', message: 'must be a UK postcode, like GL1 2AB' });
-      return z.NEVER;
-    }
-    return normalised;
-  }),
-  phone: z
-    .string({ error: 'must be text or null' })
-    .trim()
-    .regex(/^\+?[0-9][0-9 ()-]{5,22}[0-9]$/, 'must be a phone number: digits, spaces, +, (), -')
-    .nullish()
-    .transform((value) => value ?? null),
+  postcode,
+  phone: phone.nullish().transform((value) => value ?? null),
   livesAlone: z.boolean({ error: 'must be true or false' }).default(false),
+  mobilityNotes: optionalText(2000),
+  riskNotes: optionalText(2000),
+  /** Sensitive: stored encrypted, shown masked, revealed only through the audited reveal. */
+  keySafe: optionalText(500),
+  /** Sensitive, as keySafe. */
+  medicalSummary: optionalText(4000),
+  consent: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export type CreateResidentBody = z.infer<typeof CreateResidentBody>;
 
-export const CreateDeviceBody = z.strictObject({
-  serial: z.string({ error: requiredOr('must be text') }).pipe(Serial),
-  residentId: z
-    .string({ error: 'must be a resident id or null' })
-    .regex(idPattern('res'), 'must be a resident id (res_…)')
-    .nullish()
-    .transform((value) => value ?? null),
-  kind: z.enum(DeviceKind.options, {
-    error: requiredOr(`must be one of ${DeviceKind.options.join(', ')}`),
-  }),
-  protocol: z
-    .enum(DeviceProtocol.options, { error: `must be one of ${DeviceProtocol.options.join(', ')}` })
-    .default('mqtt'),
-  location: optionalText(64),
-  supervisionIntervalS: z
-    .number({ error: 'must be a whole number of seconds or null' })
-    .int('must be a whole number of seconds')
-    .positive('must be more than 0')
-    .max(7 * 24 * 3600, 'must be at most a week (604800)')
-    .nullish()
-    .transform((value) => value ?? null),
-  model: optionalText(100),
+export const SENSITIVE_FIELDS = ['keySafe', 'medicalSummary'] as const;
+export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
+
+export const RevealBody = z.strictObject({
+  fields: z
+    .array(z.enum(SENSITIVE_FIELDS, { error: `must be one of ${SENSITIVE_FIELDS.join(', ')}` }), {
+      error: requiredOr('must be a list of field names'),
+    })
+    .min(1, 'name at least one field'),
+  reason: text(500),
 });
+
+export const CreateResponderBody = z.strictObject({
+  name: text(200),
+  relationship: text(100),
+  phone: z.string({ error: requiredOr('must be text') }).pipe(phone),
+  /** 1-based place in the call order; omitted, the responder is called last. */
+  order: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1).optional(),
+});
+
+const isoDate = z
+  .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
+  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)), 'must be a real date');
+
+export const CreateCarePackageBody = z
+  .strictObject({
+    hoursPerWeek: z
+      .number({ error: requiredOr('must be a number of hours') })
+      .min(0, 'must be 0 or more')
+      .max(168, 'must be at most 168'),
+    startDate: isoDate,
+    endDate: isoDate.nullish().transform((value) => value ?? null),
+  })
+  .refine((body) => body.endDate === null || body.endDate >= body.startDate, {
+    path: ['endDate'],
+    message: 'must be on or after startDate',
+  });
+
+/** Key length by encoding: AES-128/192/256 (DC-09 §5.2). */
+export function dc09KeyProblem(key: string, encoding: 'hex' | 'ascii'): string | undefined {
+  if (encoding === 'hex') {
+    if (!/^[0-9A-Fa-f]*$/.test(key)) return 'must be hex digits for keyEncoding hex';
+    return [32, 48, 64].includes(key.length)
+      ? undefined
+      : `must be 32, 48 or 64 hex digits (AES-128/192/256) for hex encoding, not ${key.length}`;
+  }
+  return [16, 24, 32].includes(key.length)
+    ? undefined
+    : `must be 16, 24 or 32 characters (AES-128/192/256) for ascii encoding, not ${key.length}`;
+}
+
+const supervisionIntervalS = z
+  .number({ error: 'must be a whole number of seconds or null' })
+  .int('must be a whole number of seconds')
+  .positive('must be more than 0')
+  .max(7 * 24 * 3600, 'must be at most a week (604800)')
+  .nullish()
+  .transform((value) => value ?? null);
+
+const residentRef = z
+  .string({ error: 'must be a resident id or null' })
+  .regex(idPattern('res'), 'must be a resident id (res_…)')
+  .nullish()
+  .transform((value) => value ?? null);
+
+const dc09Account = z
+  .string({ error: 'must be text or null' })
+  .regex(/^[0-9A-Fa-f]{3,16}$/, 'must be 3–16 hex digits')
+  .transform((value) => value.toUpperCase())
+  .nullish()
+  .transform((value) => value ?? null);
+
+export const CreateDeviceBody = z
+  .strictObject({
+    serial: z.string({ error: requiredOr('must be text') }).pipe(Serial),
+    residentId: residentRef,
+    kind: z.enum(DeviceKind.options, {
+      error: requiredOr(`must be one of ${DeviceKind.options.join(', ')}`),
+    }),
+    protocol: z
+      .enum(DeviceProtocol.options, { error: `must be one of ${DeviceProtocol.options.join(', ')}` })
+      .default('mqtt'),
+    location: optionalText(64),
+    supervisionIntervalS,
+    model: optionalText(100),
+    dc09Account,
+    dc09Key: z
+      .string({ error: 'must be text or null' })
+      .nullish()
+      .transform((value) => value ?? null),
+    dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).default('hex'),
+  })
+  .superRefine((body, ctx) => {
+    if (body.protocol !== 'dc09') {
+      for (const field of ['dc09Account', 'dc09Key'] as const) {
+        if (body[field] !== null)
+          ctx.addIssue({ code: 'custom', path: [field], message: 'only for protocol dc09' });
+      }
+      return;
+    }
+    if (body.dc09Key !== null && body.dc09Account === null) {
+      ctx.addIssue({ code: 'custom', path: ['dc09Account'], message: 'required with dc09Key' });
+    }
+    if (body.dc09Key !== null) {
+      const problem = dc09KeyProblem(body.dc09Key, body.dc09KeyEncoding);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dc09Key'], message: problem });
+    }
+  });
 export type CreateDeviceBody = z.infer<typeof CreateDeviceBody>;
+
+/** A change to a device; pairing is `residentId`. Omitted fields stay as they are. */
+export const UpdateDeviceBody = z
+  .strictObject({
+    residentId: z
+      .string({ error: 'must be a resident id or null' })
+      .regex(idPattern('res'), 'must be a resident id (res_…)')
+      .nullable()
+      .optional(),
+    location: z.string({ error: 'must be text or null' }).trim().max(64).nullable().optional(),
+    supervisionIntervalS: z
+      .number({ error: 'must be a whole number of seconds or null' })
+      .int()
+      .positive('must be more than 0')
+      .max(7 * 24 * 3600)
+      .nullable()
+      .optional(),
+    model: z.string({ error: 'must be text or null' }).trim().max(100).nullable().optional(),
+    state: z
+      .enum(['stock', 'installed', 'faulty'], { error: 'must be stock, installed or faulty' })
+      .optional(),
+    dc09Key: z.string({ error: 'must be text or null' }).nullable().optional(),
+    dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.dc09Key) {
+      const problem = dc09KeyProblem(body.dc09Key, body.dc09KeyEncoding ?? 'hex');
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dc09Key'], message: problem });
+    }
+  });
+export type UpdateDeviceBody = z.infer<typeof UpdateDeviceBody>;
+
+export const StartTestBody = z.strictObject({
+  timeoutS: z.number({ error: 'must be a whole number of seconds' }).int().min(1).max(3600).optional(),
+});
+
+export const HealthQuery = z.object({
+  overdue: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .transform((value) => value === 'true'),
+  batteryBelow: z.coerce.number({ error: 'must be a number' }).min(0).max(100).optional(),
+});
+
+export const API_ROLES = ['admin', 'installer', 'operator', 'supervisor', 'commissioner'] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+
+export const CreateTokenBody = z.strictObject({
+  name: text(100),
+  role: z.enum(API_ROLES, { error: requiredOr(`must be one of ${API_ROLES.join(', ')}`) }),
+});
 
 const limit = z.coerce
   .number({ error: 'must be a number' })
@@ -106,3 +252,13 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.
   }
   throw new InvalidRequestError(issues);
 }
+
+export const ImportBody = z.strictObject({
+  /** residents.csv text: ref,name,address,postcode[,phone,livesAlone,mobilityNotes,riskNotes,keySafe,medicalSummary,consent] */
+  residents: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  /** devices.csv text: serial,kind[,resident,protocol,location,supervisionIntervalS,model,dc09Account,dc09Key,dc09KeyEncoding] */
+  devices: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  /** Import the rows that are valid even though others are not (default: nothing on any error). */
+  importValid: z.boolean({ error: 'must be true or false' }).default(false),
+});
+export type ImportBody = z.infer<typeof ImportBody>;

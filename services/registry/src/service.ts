@@ -8,6 +8,9 @@ import {
   createLogger,
   createMetrics,
   createPool,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
   Lifecycle,
   type Logger,
   migrate,
@@ -15,7 +18,12 @@ import {
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
 import type { RegistryConfig } from './config.ts';
+import { type CredentialAuthority, DynsecAuthority } from './credentials.ts';
+import { FieldCipher } from './crypto.ts';
+import { Dc09AccountPublisher } from './dc09-accounts.ts';
 import { DeviceMapPublisher } from './device-map.ts';
+import { startEventsConsumer, startTestDeadlines } from './events.ts';
+import type { TestCall } from './records.ts';
 import { RegistryStore } from './store.ts';
 
 export interface RegistryHandle {
@@ -82,10 +90,58 @@ export async function startRegistry(
       registers: [metrics],
     });
 
-    const store = new RegistryStore(pool, schema);
+    const dc09Puts = new Counter({
+      name: 'registry_dc09_account_puts_total',
+      help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed',
+      labelNames: ['outcome'] as const,
+      registers: [metrics],
+    });
+
+    const cipher = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
+    if (!cipher) {
+      logger.warn(
+        'REGISTRY_DATA_KEY is not set: key-safe information, medical summaries and DC-09 keys cannot be stored or revealed',
+      );
+    }
+    const store = new RegistryStore(pool, schema, cipher);
     const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts });
     lifecycle.add('device-map', () => deviceMap.close());
     await deviceMap.syncAll();
+    const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts });
+    await dc09.syncAll();
+
+    let credentials: CredentialAuthority | undefined;
+    if (config.MQTT_ADMIN_URL) {
+      const authority = await DynsecAuthority.connect({
+        url: config.MQTT_ADMIN_URL,
+        topics: n.mqtt,
+        logger,
+        clientId: `${n.namespace}-registry-${process.pid}-${Date.now().toString(36)}`,
+      });
+      credentials = authority;
+      lifecycle.add('mqtt-credentials', () => authority.close());
+    } else {
+      logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
+    }
+
+    const onTestFinished = async (test: TestCall) => {
+      await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
+    };
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, n, ['events']);
+    const events = await startEventsConsumer({
+      js: jetstream(nc),
+      jsm,
+      names: n,
+      store,
+      clock,
+      logger,
+      consumer: config.REGISTRY_CONSUMER,
+      onTestFinished,
+    });
+    lifecycle.add('events', () => events.stop());
+    const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
+    lifecycle.add('test-deadlines', () => deadlines.stop());
 
     const app = createHttpServer({
       logger,
@@ -102,9 +158,12 @@ export async function startRegistry(
     await registerApi(app, {
       store,
       deviceMap,
+      dc09,
+      credentials,
       clock,
       logger,
       adminToken: config.TELECARE_ADMIN_TOKEN,
+      testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
       metrics: { residentsCreated, devicesCreated, refused },
     });
     // Registered last so it closes first: stop taking requests, let those in hand finish.

@@ -1,14 +1,20 @@
 import { type DeviceKind, newId } from '@telecare/contracts';
-import { type Pool, withTransaction } from '@telecare/platform';
-import { DuplicateSerialError, NotFoundError, UnknownResidentError } from './errors.ts';
+import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import type { FieldCipher } from './crypto.ts';
+import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
 import {
+  type CarePackage,
   type Device,
+  type DeviceHealth,
   type DeviceRow,
   type Resident,
   type ResidentRow,
+  type Responder,
+  type TestCall,
   toDevice,
   toResident,
 } from './records.ts';
+import type { ApiRole, SensitiveField, UpdateDeviceBody } from './schemas.ts';
 
 export interface NewResident {
   name: string;
@@ -17,6 +23,11 @@ export interface NewResident {
   postcode: string;
   phone: string | null;
   livesAlone: boolean;
+  mobilityNotes: string | null;
+  riskNotes: string | null;
+  keySafe: string | null;
+  medicalSummary: string | null;
+  consent: boolean;
 }
 
 export interface NewDevice {
@@ -27,7 +38,13 @@ export interface NewDevice {
   protocol: 'mqtt' | 'dc09';
   location: string | null;
   supervisionIntervalS: number | null;
+  dc09Account: string | null;
+  dc09Key: string | null;
+  dc09KeyEncoding: 'hex' | 'ascii';
 }
+
+/** Work done before a write commits (installing broker credentials): if it throws, nothing is written. */
+export type BeforeCommit = (device: Device) => Promise<void>;
 
 export interface Page {
   limit: number;
@@ -56,31 +73,91 @@ const pgCode = (err: unknown): string | undefined =>
 
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
+const SENSITIVE_COLUMN: Record<SensitiveField, 'key_safe_enc' | 'medical_summary_enc'> = {
+  keySafe: 'key_safe_enc',
+  medicalSummary: 'medical_summary_enc',
+};
+
 /** The registry's tables in its own schema. Every write is one transaction. */
 export class RegistryStore {
   readonly #pool: Pool;
+  readonly #cipher: FieldCipher | undefined;
   readonly #residents: string;
   readonly #devices: string;
+  readonly #t: (table: string) => string;
 
-  constructor(pool: Pool, schema: string) {
+  constructor(pool: Pool, schema: string, cipher?: FieldCipher) {
     this.#pool = pool;
+    this.#cipher = cipher;
     // Qualified names rather than search_path: the pool's connections are shared and reused.
-    this.#residents = `${quoteIdent(schema)}.residents`;
-    this.#devices = `${quoteIdent(schema)}.devices`;
+    this.#t = (table) => `${quoteIdent(schema)}.${table}`;
+    this.#residents = this.#t('residents');
+    this.#devices = this.#t('devices');
   }
 
-  async createResident(input: NewResident, now: Date): Promise<Resident> {
+  get pool(): Pool {
+    return this.#pool;
+  }
+
+  /** Whether sensitive fields can be stored (a data key is configured). */
+  get canSeal(): boolean {
+    return this.#cipher !== undefined;
+  }
+
+  /** Encrypts a sensitive value, or refuses (naming the field) when no data key is configured. */
+  seal(value: string | null, recordId: string, field: string): string | null {
+    if (value === null) return null;
+    if (!this.#cipher) {
+      throw new RefusedError(
+        422,
+        'sensitive-fields-disabled',
+        `${field} cannot be stored: REGISTRY_DATA_KEY is not set`,
+        [{ path: field, message: 'cannot be stored without REGISTRY_DATA_KEY (encryption at rest)' }],
+      );
+    }
+    return this.#cipher.encrypt(value, recordId, field);
+  }
+
+  open(stored: string | null, recordId: string, field: string): string | null {
+    if (stored === null) return null;
+    if (!this.#cipher) {
+      throw new RefusedError(
+        422,
+        'sensitive-fields-disabled',
+        `${field} cannot be read: REGISTRY_DATA_KEY is not set`,
+      );
+    }
+    return this.#cipher.decrypt(stored, recordId, field);
+  }
+
+  async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
     const id = newId('res', now.getTime());
-    return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<ResidentRow>(
+    const work = async (db: PoolClient) => {
+      const { rows } = await db.query<ResidentRow>(
         `insert into ${this.#residents}
-           (id, name, address, postcode, phone, lives_alone, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $7)
+           (id, name, address, postcode, phone, lives_alone, mobility_notes, risk_notes,
+            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
          returning *`,
-        [id, input.name, input.address, input.postcode, input.phone, input.livesAlone, now],
+        [
+          id,
+          input.name,
+          input.address,
+          input.postcode,
+          input.phone,
+          input.livesAlone,
+          input.mobilityNotes,
+          input.riskNotes,
+          this.seal(input.keySafe, id, 'keySafe'),
+          this.seal(input.medicalSummary, id, 'medicalSummary'),
+          input.consent,
+          input.consent ? now : null,
+          now,
+        ],
       );
       return toResident(rows[0]!);
-    });
+    };
+    return client ? work(client) : withTransaction(this.#pool, work);
   }
 
   async getResident(id: string): Promise<Resident> {
@@ -99,10 +176,170 @@ export class RegistryStore {
     return rows.map(toResident);
   }
 
-  async createDevice(input: NewDevice, now: Date): Promise<Device> {
+  /**
+   * The plain values of sensitive fields, each read recorded (who, when, which field, why) in the
+   * same transaction: if the audit row cannot be written, nothing is revealed.
+   */
+  async reveal(
+    residentId: string,
+    fields: readonly SensitiveField[],
+    actor: string,
+    reason: string,
+    now: Date,
+  ): Promise<Partial<Record<SensitiveField, string | null>>> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<ResidentRow>(`select * from ${this.#residents} where id = $1`, [
+        residentId,
+      ]);
+      const row = rows[0];
+      if (!row) throw new NotFoundError('resident', residentId);
+      const out: Partial<Record<SensitiveField, string | null>> = {};
+      for (const field of new Set(fields)) {
+        await client.query(
+          `insert into ${this.#t('sensitive_reads')} (resident_id, field, actor, reason, at) values ($1, $2, $3, $4, $5)`,
+          [residentId, field, actor, reason, now],
+        );
+        out[field] = this.open(row[SENSITIVE_COLUMN[field]], residentId, field);
+      }
+      return out;
+    });
+  }
+
+  async sensitiveReads(
+    residentId: string,
+  ): Promise<Array<{ field: string; actor: string; reason: string | null; at: string }>> {
+    await this.getResident(residentId);
+    const { rows } = await this.#pool.query<{
+      field: string;
+      actor: string;
+      reason: string | null;
+      at: Date;
+    }>(
+      `select field, actor, reason, at from ${this.#t('sensitive_reads')} where resident_id = $1 order by at, id`,
+      [residentId],
+    );
+    return rows.map((row) => ({ ...row, at: row.at.toISOString() }));
+  }
+
+  async listResponders(residentId: string): Promise<Responder[]> {
+    await this.getResident(residentId);
+    const { rows } = await this.#pool.query<{
+      id: string;
+      name: string;
+      relationship: string;
+      phone: string;
+      position: number;
+    }>(
+      `select id, name, relationship, phone, position from ${this.#t('responders')}
+        where resident_id = $1 order by position`,
+      [residentId],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      name: row.name,
+      relationship: row.relationship,
+      phone: row.phone,
+      order: row.position,
+    }));
+  }
+
+  /** Adds a responder at `order` (moving later ones down one), or last. */
+  async addResponder(
+    residentId: string,
+    input: { name: string; relationship: string; phone: string; order?: number | undefined },
+    now: Date,
+  ): Promise<Responder> {
+    const id = newId('rsp', now.getTime());
+    const order = await withTransaction(this.#pool, async (client) => {
+      // Row lock on the resident serialises concurrent additions to one call list.
+      const found = await client.query(`select 1 from ${this.#residents} where id = $1 for update`, [
+        residentId,
+      ]);
+      if (found.rowCount === 0) throw new NotFoundError('resident', residentId);
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n from ${this.#t('responders')} where resident_id = $1`,
+        [residentId],
+      );
+      const count = rows[0]!.n;
+      const position = input.order === undefined || input.order > count ? count + 1 : input.order;
+      await client.query(
+        `update ${this.#t('responders')} set position = position + 1 where resident_id = $1 and position >= $2`,
+        [residentId, position],
+      );
+      await client.query(
+        `insert into ${this.#t('responders')} (id, resident_id, name, relationship, phone, position, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, residentId, input.name, input.relationship, input.phone, position, now],
+      );
+      return position;
+    });
+    return { id, name: input.name, relationship: input.relationship, phone: input.phone, order };
+  }
+
+  async removeResponder(residentId: string, responderId: string): Promise<void> {
+    await withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ position: number }>(
+        `delete from ${this.#t('responders')} where resident_id = $1 and id = $2 returning position`,
+        [residentId, responderId],
+      );
+      if (!rows[0]) throw new NotFoundError('responder', responderId);
+      await client.query(
+        `update ${this.#t('responders')} set position = position - 1 where resident_id = $1 and position > $2`,
+        [residentId, rows[0].position],
+      );
+    });
+  }
+
+  async addCarePackage(
+    residentId: string,
+    input: { hoursPerWeek: number; startDate: string; endDate: string | null },
+    now: Date,
+  ): Promise<CarePackage> {
+    const id = `cpk_${newId('res', now.getTime()).slice(4)}`;
+    try {
+      await this.#pool.query(
+        `insert into ${this.#t('care_packages')} (id, resident_id, hours_per_week, start_date, end_date, created_at)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [id, residentId, input.hoursPerWeek, input.startDate, input.endDate, now],
+      );
+    } catch (err) {
+      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw new NotFoundError('resident', residentId);
+      throw err;
+    }
+    return { id, residentId, ...input };
+  }
+
+  async listCarePackages(residentId: string): Promise<CarePackage[]> {
+    await this.getResident(residentId);
+    const { rows } = await this.#pool.query<{
+      id: string;
+      resident_id: string;
+      hours_per_week: string;
+      start_date: string;
+      end_date: string | null;
+    }>(
+      `select id, resident_id, hours_per_week, to_char(start_date, 'YYYY-MM-DD') as start_date,
+              to_char(end_date, 'YYYY-MM-DD') as end_date
+         from ${this.#t('care_packages')} where resident_id = $1 order by start_date, id`,
+      [residentId],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      residentId: row.resident_id,
+      hoursPerWeek: Number(row.hours_per_week),
+      startDate: row.start_date,
+      endDate: row.end_date,
+    }));
+  }
+
+  async createDevice(
+    input: NewDevice,
+    now: Date,
+    options: { credentialHash?: string | null; beforeCommit?: BeforeCommit; client?: PoolClient } = {},
+  ): Promise<Device> {
     const id = newId('dev', now.getTime());
     const state = input.residentId ? 'installed' : 'stock';
-    return withTransaction(this.#pool, async (client) => {
+    const work = async (client: PoolClient) => {
       if (input.residentId) {
         // KEY SHARE holds the resident against deletion until the device is committed.
         const found = await client.query(`select 1 from ${this.#residents} where id = $1 for key share`, [
@@ -110,12 +347,14 @@ export class RegistryStore {
         ]);
         if (found.rowCount === 0) throw new UnknownResidentError(input.residentId);
       }
+      let device: Device;
       try {
         const { rows } = await client.query<DeviceRow>(
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
-              state, test_mode, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $10)
+              state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
+              credential_issued_at, created_at, updated_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15)
            returning *`,
           [
             id,
@@ -127,26 +366,48 @@ export class RegistryStore {
             input.location,
             input.supervisionIntervalS,
             state,
+            input.dc09Account,
+            this.seal(input.dc09Key, id, 'dc09Key'),
+            input.dc09KeyEncoding,
+            options.credentialHash ?? null,
+            options.credentialHash ? now : null,
             now,
           ],
         );
-        return toDevice(rows[0]!);
+        device = toDevice(rows[0]!);
       } catch (err) {
-        if (pgCode(err) === PG_UNIQUE_VIOLATION) throw new DuplicateSerialError(input.serial, { cause: err });
+        if (pgCode(err) === PG_UNIQUE_VIOLATION) {
+          if (String((err as { constraint?: string }).constraint ?? '').includes('dc09_account')) {
+            throw new RefusedError(
+              409,
+              'duplicate-dc09-account',
+              `DC-09 account ${input.dc09Account} is already in use`,
+              [{ path: 'dc09Account', message: 'already in use by another device' }],
+            );
+          }
+          throw new DuplicateSerialError(input.serial, { cause: err });
+        }
         if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION && input.residentId) {
           throw new UnknownResidentError(input.residentId, { cause: err });
         }
         throw err;
       }
-    });
+      await options.beforeCommit?.(device);
+      return device;
+    };
+    return options.client ? work(options.client) : withTransaction(this.#pool, work);
   }
 
   async getDevice(serial: string): Promise<Device> {
+    return toDevice(await this.getDeviceRow(serial));
+  }
+
+  async getDeviceRow(serial: string): Promise<DeviceRow> {
     const { rows } = await this.#pool.query<DeviceRow>(`select * from ${this.#devices} where serial = $1`, [
       serial,
     ]);
     if (!rows[0]) throw new NotFoundError('device', serial);
-    return toDevice(rows[0]);
+    return rows[0];
   }
 
   async listDevices(filter: { residentId?: string | undefined }, page: Page): Promise<Device[]> {
@@ -157,6 +418,388 @@ export class RegistryStore {
       [filter.residentId ?? null, page.limit, page.offset],
     );
     return rows.map(toDevice);
+  }
+
+  /** Changes a device (pairing is a new residentId); returns the device before and after. */
+  async updateDevice(
+    serial: string,
+    patch: UpdateDeviceBody,
+    now: Date,
+  ): Promise<{ before: Device; after: Device }> {
+    return withTransaction(this.#pool, async (client) => {
+      const row = await this.#lockDevice(client, serial);
+      const before = toDevice(row);
+      if (row.state === 'decommissioned') {
+        throw new RefusedError(409, 'decommissioned', `device ${serial} is decommissioned and cannot change`);
+      }
+      if (row.state === 'test') {
+        throw new RefusedError(409, 'in-test', `device ${serial} is in a test call; end it first`);
+      }
+      const residentId = patch.residentId === undefined ? row.resident_id : patch.residentId;
+      if (residentId && residentId !== row.resident_id) {
+        const found = await client.query(`select 1 from ${this.#residents} where id = $1 for key share`, [
+          residentId,
+        ]);
+        if (found.rowCount === 0) throw new UnknownResidentError(residentId);
+      }
+      let state = patch.state ?? row.state;
+      // Pairing installs a device from stock; unpairing returns an installed one to stock.
+      if (patch.state === undefined && residentId && row.state === 'stock') state = 'installed';
+      if (patch.state === undefined && !residentId && row.state === 'installed') state = 'stock';
+      if (state === 'installed' && !residentId) {
+        throw new RefusedError(422, 'no-resident', `device ${serial} needs a resident to be installed`, [
+          { path: 'residentId', message: 'required for state installed' },
+        ]);
+      }
+      const encoding = patch.dc09KeyEncoding ?? row.dc09_key_encoding;
+      let keyEnc = row.dc09_key_enc;
+      if (patch.dc09Key !== undefined) keyEnc = this.seal(patch.dc09Key, row.id, 'dc09Key');
+      else if (
+        patch.dc09KeyEncoding !== undefined &&
+        patch.dc09KeyEncoding !== row.dc09_key_encoding &&
+        keyEnc
+      ) {
+        throw new RefusedError(422, 'key-encoding', 'changing dc09KeyEncoding needs the key again', [
+          { path: 'dc09Key', message: 'required when dc09KeyEncoding changes' },
+        ]);
+      }
+      const { rows } = await client.query<DeviceRow>(
+        `update ${this.#devices}
+            set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
+                dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9
+          where serial = $1 returning *`,
+        [
+          serial,
+          residentId,
+          patch.location === undefined ? row.location : patch.location,
+          patch.supervisionIntervalS === undefined ? row.supervision_interval_s : patch.supervisionIntervalS,
+          patch.model === undefined ? row.model : patch.model,
+          state,
+          keyEnc,
+          encoding,
+          now,
+        ],
+      );
+      return { before, after: toDevice(rows[0]!) };
+    });
+  }
+
+  /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
+  async setCredential(serial: string, hash: string, now: Date, beforeCommit: BeforeCommit): Promise<Device> {
+    return withTransaction(this.#pool, async (client) => {
+      const row = await this.#lockDevice(client, serial);
+      if (row.state === 'decommissioned') {
+        throw new RefusedError(409, 'decommissioned', `device ${serial} is decommissioned`);
+      }
+      if (row.protocol !== 'mqtt') {
+        throw new RefusedError(422, 'not-mqtt', `device ${serial} reports over DC-09 and has no MQTT secret`);
+      }
+      const { rows } = await client.query<DeviceRow>(
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3
+          where serial = $1 returning *`,
+        [serial, hash, now],
+      );
+      const device = toDevice(rows[0]!);
+      await beforeCommit(device);
+      return device;
+    });
+  }
+
+  /**
+   * Takes a device out of service for good: its secret and DC-09 key are forgotten, its account
+   * freed, a waiting test call cancelled. `beforeCommit` revokes the broker credential, so a
+   * device is never recorded as decommissioned while the broker still admits it.
+   */
+  async decommission(
+    serial: string,
+    now: Date,
+    beforeCommit: BeforeCommit,
+  ): Promise<{ before: Device; after: Device }> {
+    return withTransaction(this.#pool, async (client) => {
+      const row = await this.#lockDevice(client, serial);
+      const before = toDevice(row);
+      if (row.state === 'decommissioned') return { before, after: before };
+      await client.query(
+        `update ${this.#t('test_calls')} set status = 'cancelled', finished_at = $2, reason = 'device decommissioned'
+          where serial = $1 and status = 'waiting'`,
+        [serial, now],
+      );
+      const { rows } = await client.query<DeviceRow>(
+        `update ${this.#devices}
+            set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
+                dc09_account = null, dc09_key_enc = null, decommissioned_at = $2, updated_at = $2
+          where serial = $1 returning *`,
+        [serial, now],
+      );
+      const after = toDevice(rows[0]!);
+      await beforeCommit(after);
+      return { before, after };
+    });
+  }
+
+  async #lockDevice(client: PoolClient, serial: string): Promise<DeviceRow> {
+    const { rows } = await client.query<DeviceRow>(
+      `select * from ${this.#devices} where serial = $1 for update`,
+      [serial],
+    );
+    if (!rows[0]) throw new NotFoundError('device', serial);
+    return rows[0];
+  }
+
+  // --- test calls -------------------------------------------------------------------------------
+
+  /** Puts an installed device in test mode with a deadline; one waiting test per device. */
+  async startTest(serial: string, timeoutS: number, actor: string, now: Date): Promise<TestCall> {
+    return withTransaction(this.#pool, async (client) => {
+      const row = await this.#lockDevice(client, serial);
+      if (row.state === 'test') {
+        throw new RefusedError(409, 'test-running', `device ${serial} is already in a test call`);
+      }
+      if (row.state !== 'installed' || !row.resident_id) {
+        throw new RefusedError(
+          409,
+          'not-installed',
+          `device ${serial} is ${row.state}; only an installed device can be tested`,
+        );
+      }
+      const id = `tst_${newId('dev', now.getTime()).slice(4)}`;
+      const deadline = new Date(now.getTime() + timeoutS * 1000);
+      const { rows } = await client.query<TestRow>(
+        `insert into ${this.#t('test_calls')} (id, serial, status, started_at, deadline, started_by)
+         values ($1, $2, 'waiting', $3, $4, $5) returning *`,
+        [id, serial, now, deadline, actor],
+      );
+      await client.query(
+        `update ${this.#devices} set state = 'test', test_mode = true, updated_at = $2 where serial = $1`,
+        [serial, now],
+      );
+      return toTestCall(rows[0]!);
+    });
+  }
+
+  /**
+   * Ends a waiting test (passed, failed or cancelled) and puts the device back to installed.
+   * Returns undefined if the test was no longer waiting (another path ended it first).
+   */
+  async finishTest(
+    testId: string,
+    outcome: {
+      status: 'passed' | 'failed' | 'cancelled';
+      reason?: string | null;
+      eventId?: string;
+      eventType?: string;
+      latencyMs?: number;
+      batteryPercent?: number | null;
+      signalDbm?: number | null;
+    },
+    now: Date,
+  ): Promise<TestCall | undefined> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<TestRow>(
+        `update ${this.#t('test_calls')}
+            set status = $2, finished_at = $3, reason = $4, event_id = $5, event_type = $6, latency_ms = $7,
+                battery_percent = $8, signal_dbm = $9
+          where id = $1 and status = 'waiting' returning *`,
+        [
+          testId,
+          outcome.status,
+          now,
+          outcome.reason ?? null,
+          outcome.eventId ?? null,
+          outcome.eventType ?? null,
+          outcome.latencyMs === undefined ? null : Math.round(outcome.latencyMs),
+          outcome.batteryPercent ?? null,
+          outcome.signalDbm ?? null,
+        ],
+      );
+      const test = rows[0];
+      if (!test) return undefined;
+      await client.query(
+        `update ${this.#devices} set state = 'installed', test_mode = false, updated_at = $2
+          where serial = $1 and state = 'test'`,
+        [test.serial, now],
+      );
+      return toTestCall(test);
+    });
+  }
+
+  async waitingTest(serial: string): Promise<TestCall | undefined> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `select * from ${this.#t('test_calls')} where serial = $1 and status = 'waiting'`,
+      [serial],
+    );
+    return rows[0] ? toTestCall(rows[0]) : undefined;
+  }
+
+  async latestTest(serial: string): Promise<TestCall | undefined> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `select * from ${this.#t('test_calls')} where serial = $1 order by started_at desc, id desc limit 1`,
+      [serial],
+    );
+    return rows[0] ? toTestCall(rows[0]) : undefined;
+  }
+
+  async expiredTests(now: Date): Promise<TestCall[]> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `select * from ${this.#t('test_calls')} where status = 'waiting' and deadline <= $1 order by deadline`,
+      [now],
+    );
+    return rows.map(toTestCall);
+  }
+
+  async nextDeadline(): Promise<Date | undefined> {
+    const { rows } = await this.#pool.query<{ d: Date | null }>(
+      `select min(deadline) as d from ${this.#t('test_calls')} where status = 'waiting'`,
+    );
+    return rows[0]?.d ?? undefined;
+  }
+
+  // --- device health ----------------------------------------------------------------------------
+
+  /**
+   * Folds one event into the device's health. Each field only moves forward in event time, so
+   * redelivered or out-of-order events never roll health back.
+   */
+  async recordHealth(
+    serial: string,
+    event: { type: string; at: Date; batteryPercent?: number; mains?: boolean; signalDbm?: number },
+  ): Promise<void> {
+    const heartbeat = event.type === 'heartbeat' || event.type.startsWith('test.') ? event.at : null;
+    const pendant = event.type === 'pendant.pressed' || event.type === 'pullcord.pulled' ? event.at : null;
+    const mains =
+      event.mains ??
+      (event.type === 'mains.lost' ? false : event.type === 'mains.restored' ? true : undefined);
+    await this.#pool.query(
+      `insert into ${this.#t('device_health')} as h
+         (serial, last_event_at, last_event_type, last_heartbeat_at, battery_percent, battery_at, mains, mains_at,
+          signal_dbm, signal_at, last_pendant_at)
+       values ($1, $2::timestamptz, $3, $4::timestamptz, $5::real,
+               case when $5::real is null then null else $2::timestamptz end, $6::boolean,
+               case when $6::boolean is null then null else $2::timestamptz end, $7::real,
+               case when $7::real is null then null else $2::timestamptz end, $8::timestamptz)
+       on conflict (serial) do update set
+         last_event_type = case when h.last_event_at is null or excluded.last_event_at >= h.last_event_at
+                                then excluded.last_event_type else h.last_event_type end,
+         last_event_at = greatest(h.last_event_at, excluded.last_event_at),
+         last_heartbeat_at = greatest(h.last_heartbeat_at, excluded.last_heartbeat_at),
+         battery_percent = case when excluded.battery_at is not null and (h.battery_at is null or excluded.battery_at >= h.battery_at)
+                                then excluded.battery_percent else h.battery_percent end,
+         battery_at = greatest(h.battery_at, excluded.battery_at),
+         mains = case when excluded.mains_at is not null and (h.mains_at is null or excluded.mains_at >= h.mains_at)
+                      then excluded.mains else h.mains end,
+         mains_at = greatest(h.mains_at, excluded.mains_at),
+         signal_dbm = case when excluded.signal_at is not null and (h.signal_at is null or excluded.signal_at >= h.signal_at)
+                           then excluded.signal_dbm else h.signal_dbm end,
+         signal_at = greatest(h.signal_at, excluded.signal_at),
+         last_pendant_at = greatest(h.last_pendant_at, excluded.last_pendant_at)`,
+      [
+        serial,
+        event.at,
+        event.type,
+        heartbeat,
+        event.batteryPercent ?? null,
+        mains ?? null,
+        event.signalDbm ?? null,
+        pendant,
+      ],
+    );
+  }
+
+  async health(
+    filter: { serial?: string; overdue?: boolean; batteryBelow?: number | undefined },
+    now: Date,
+  ): Promise<DeviceHealth[]> {
+    const { rows } = await this.#pool.query<HealthRow>(
+      `select d.serial, d.resident_id, d.state, d.supervision_interval_s, d.created_at, d.updated_at,
+              h.last_event_at, h.last_event_type, h.last_heartbeat_at, h.battery_percent, h.mains, h.signal_dbm,
+              h.last_pendant_at,
+              case when d.supervision_interval_s is null then null
+                   else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
+              end as due_by
+         from ${this.#devices} d left join ${this.#t('device_health')} h on h.serial = d.serial
+        where ($1::text is null or d.serial = $1)
+          and d.state in ('installed', 'test', 'faulty')
+          and ($3::real is null or h.battery_percent < $3)
+          and (not $4 or (d.supervision_interval_s is not null
+               and coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s) < $2))
+        order by ${filter.batteryBelow === undefined ? 'd.serial' : 'h.battery_percent, d.serial'}`,
+      [filter.serial ?? null, now, filter.batteryBelow ?? null, filter.overdue ?? false],
+    );
+    return rows.map((row) => {
+      const overdue = row.due_by !== null && row.due_by.getTime() < now.getTime();
+      return {
+        serial: row.serial,
+        residentId: row.resident_id,
+        state: row.state,
+        supervisionIntervalS: row.supervision_interval_s,
+        lastEventAt: row.last_event_at?.toISOString() ?? null,
+        lastEventType: row.last_event_type,
+        lastHeartbeatAt: row.last_heartbeat_at?.toISOString() ?? null,
+        batteryPercent: row.battery_percent,
+        mains: row.mains,
+        signalDbm: row.signal_dbm,
+        lastPendantAt: row.last_pendant_at?.toISOString() ?? null,
+        overdue,
+        overdueSince: overdue ? row.due_by!.toISOString() : null,
+      };
+    });
+  }
+
+  // --- API tokens -------------------------------------------------------------------------------
+
+  async createToken(
+    input: { name: string; role: ApiRole; hash: string },
+    now: Date,
+  ): Promise<{ id: string; name: string; role: ApiRole; createdAt: string }> {
+    const id = newId('tok', now.getTime());
+    await this.#pool.query(
+      `insert into ${this.#t('api_tokens')} (id, name, role, token_hash, created_at) values ($1, $2, $3, $4, $5)`,
+      [id, input.name, input.role, input.hash, now],
+    );
+    return { id, name: input.name, role: input.role, createdAt: now.toISOString() };
+  }
+
+  async tokenByHash(hash: string): Promise<{ id: string; role: string } | undefined> {
+    const { rows } = await this.#pool.query<{ id: string; role: string }>(
+      `select id, role from ${this.#t('api_tokens')} where token_hash = $1 and revoked_at is null`,
+      [hash],
+    );
+    return rows[0];
+  }
+
+  async revokeToken(id: string, now: Date): Promise<void> {
+    const { rowCount } = await this.#pool.query(
+      `update ${this.#t('api_tokens')} set revoked_at = $2 where id = $1 and revoked_at is null`,
+      [id, now],
+    );
+    if (rowCount === 0) throw new NotFoundError('token', id);
+  }
+
+  /** Serials and DC-09 accounts already registered, for validating an import. */
+  async existingKeys(
+    serials: readonly string[],
+    accounts: readonly string[],
+  ): Promise<{ serials: Set<string>; accounts: Set<string> }> {
+    const a = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices} where serial = any($1)`,
+      [serials],
+    );
+    const b = await this.#pool.query<{ dc09_account: string }>(
+      `select dc09_account from ${this.#devices} where dc09_account = any($1)`,
+      [accounts],
+    );
+    return {
+      serials: new Set(a.rows.map((r) => r.serial)),
+      accounts: new Set(b.rows.map((r) => r.dc09_account)),
+    };
+  }
+
+  async residentsExist(ids: readonly string[]): Promise<Set<string>> {
+    const { rows } = await this.#pool.query<{ id: string }>(
+      `select id from ${this.#residents} where id = any($1)`,
+      [ids],
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   /** The rows behind one device-map entry, or undefined if no device has this serial. */
@@ -186,6 +829,53 @@ export class RegistryStore {
     return `select d.*, r.id as r_id, r.postcode_district as r_postcode_district, r.updated_at as r_updated_at
               from ${this.#devices} d left join ${this.#residents} r on r.id = d.resident_id`;
   }
+}
+
+interface TestRow {
+  id: string;
+  serial: string;
+  status: TestCall['status'];
+  started_at: Date;
+  deadline: Date;
+  finished_at: Date | null;
+  reason: string | null;
+  event_id: string | null;
+  event_type: string | null;
+  latency_ms: number | null;
+  battery_percent: number | null;
+  signal_dbm: number | null;
+}
+
+function toTestCall(row: TestRow): TestCall {
+  return {
+    id: row.id,
+    serial: row.serial,
+    status: row.status,
+    startedAt: row.started_at.toISOString(),
+    deadline: row.deadline.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
+    reason: row.reason,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    latencyMs: row.latency_ms,
+    batteryPercent: row.battery_percent,
+    signalDbm: row.signal_dbm,
+  };
+}
+
+interface HealthRow {
+  serial: string;
+  resident_id: string | null;
+  state: string;
+  supervision_interval_s: number | null;
+  last_event_at: Date | null;
+  last_event_type: string | null;
+  last_heartbeat_at: Date | null;
+  battery_percent: number | null;
+  mains: boolean | null;
+  signal_dbm: number | null;
+  last_pendant_at: Date | null;
+  due_by: Date | null;
 }
 
 function splitMapRow(row: MapJoinRow): MapRows {

@@ -1,0 +1,199 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/contracts';
+import { loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
+import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
+import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { ownMosquitto } from './pipeline.ts';
+import type { Benchmark } from './run.ts';
+import { percentile, round } from './stats.ts';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
+/** Senders at once for the throughput run; each sends one event at a time and waits for its ack. */
+const SENDERS = Number(process.env.BENCH_SENDERS ?? 16);
+const WARMUP = 50;
+
+interface Run {
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** `senders` loops, each sending one event at a time until `total` are acked; latency per event. */
+async function drive(
+  total: number,
+  senders: number,
+  send: (sender: number) => Promise<number>,
+): Promise<Run> {
+  const latencies: number[] = [];
+  let issued = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: senders }, async (_, sender) => {
+      while (issued < total) {
+        issued++;
+        latencies.push(await send(sender));
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    perSecond: round(latencies.length / seconds, 0),
+    p50: round(percentile(latencies, 50), 3),
+    p99: round(percentile(latencies, 99), 3),
+  };
+}
+
+/**
+ * Events per second through each gateway into JetStream, device send → device ack, against
+ * raw JetStream publishes from this process in the same run (the ceiling). Only the gateways
+ * run (no triage), so the figures are the ingest path's own.
+ */
+const benchmark: Benchmark = {
+  description: 'events/s and send → ack through gateway-mqtt and gateway-dc09, against raw JetStream publish',
+  async run(log) {
+    const mosquitto = await ownMosquitto();
+    const ns = uniqueNamespace('benchgw');
+    const n = names(ns);
+    const env = serviceEnv(ns, {
+      LOG_LEVEL: 'silent',
+      MQTT_URL: mosquitto.url,
+      GATEWAY_MQTT_PORT: '0',
+      GATEWAY_DC09_PORT: '0',
+      DC09_PORT: '0',
+      MQTT_CLIENT_ID: `${ns}-gateway`,
+    });
+    const nc = await connect({ servers: servers.natsUrl });
+    const mqttGateway = await startGatewayMqtt(loadGatewayMqttConfig(env));
+    const dc09Gateway = await startGatewayDc09(loadGatewayDc09Config(env));
+    const closers: Array<() => Promise<void>> = [];
+    try {
+      const kvm = new Kvm(nc);
+      const deviceMap = await kvm.create(n.kv.deviceMap, { history: 5 });
+      const accounts = await kvm.create(n.kv.dc09Accounts, { history: 5 });
+      const now = new Date().toISOString();
+      for (let i = 0; i < SENDERS; i++) {
+        const device: DeviceMapEntry = {
+          serial: `BENCH-PND-${i}`,
+          deviceId: `dev_bench${i}`,
+          residentId: `res_bench${i}`,
+          kind: 'pendant',
+          protocol: 'mqtt',
+          location: null,
+          supervisionIntervalS: 3600,
+          state: 'installed',
+          testMode: true,
+          postcodeDistrict: null,
+          updatedAt: now,
+        };
+        await deviceMap.put(device.serial, JSON.stringify(device));
+        const account: Dc09AccountEntry = {
+          account: (0xb000 + i).toString(16).toUpperCase(),
+          serial: `BENCH-DC09-${i}`,
+          residentId: `res_benchdc${i}`,
+          key: '000102030405060708090A0B0C0D0E0F',
+          keyEncoding: 'hex',
+          codeOverrides: {},
+          supervisionIntervalS: 3600,
+          state: 'installed',
+          testMode: true,
+          postcodeDistrict: null,
+          updatedAt: now,
+        };
+        await accounts.put(account.account, JSON.stringify(account));
+      }
+
+      // Ceiling: raw JetStream publishes of an event-sized payload, same senders, same process.
+      const jsm = await jetstreamManager(nc);
+      const rawStream = `${n.streams.events}_RAW`;
+      await jsm.streams.add({ name: rawStream, subjects: [`${ns}.raw.>`] });
+      const js = jetstream(nc);
+      const payload = JSON.stringify({ pad: 'x'.repeat(600) });
+      let rawId = 0;
+      const rawSend = async () => {
+        const t0 = performance.now();
+        await js.publish(`${ns}.raw.1`, payload, { msgID: `raw-${rawId++}` });
+        return performance.now() - t0;
+      };
+      await drive(WARMUP, 1, rawSend);
+      const raw1 = await drive(EVENTS, 1, rawSend);
+      const rawN = await drive(EVENTS, SENDERS, rawSend);
+      await jsm.streams.delete(rawStream);
+
+      const devices = Array.from(
+        { length: SENDERS },
+        (_, i) => new SimulatedDevice({ serial: `BENCH-PND-${i}`, mqttUrl: mosquitto.url, namespace: ns }),
+      );
+      for (const d of devices) await d.connect();
+      closers.push(async () => {
+        for (const d of devices) await d.close();
+      });
+      const mqttSend = async (sender: number) =>
+        (await (devices[sender] as SimulatedDevice).send('test.manual')).latencyMs;
+      await drive(WARMUP, 1, mqttSend);
+      const mqtt1 = await drive(EVENTS, 1, mqttSend);
+      const mqttN = await drive(EVENTS, SENDERS, mqttSend);
+
+      const diallers = Array.from(
+        { length: SENDERS },
+        (_, i) =>
+          new Dc09Dialler({
+            host: dc09Gateway.dc09.host,
+            port: dc09Gateway.dc09.tcpPort,
+            transport: 'tcp',
+            account: (0xb000 + i).toString(16).toUpperCase(),
+            key: { value: '000102030405060708090A0B0C0D0E0F', encoding: 'hex' },
+          }),
+      );
+      for (const d of diallers) await d.connect();
+      closers.push(async () => {
+        for (const d of diallers) await d.close();
+      });
+      const dc09Send = async (sender: number) =>
+        (await (diallers[sender] as Dc09Dialler).sendCid([{ kind: 'cid', qualifier: 1, code: '601' }]))
+          .latencyMs;
+      await drive(WARMUP, 1, dc09Send);
+      const dc091 = await drive(EVENTS, 1, dc09Send);
+      const dc09N = await drive(EVENTS, SENDERS, dc09Send);
+
+      const line = (label: string, one: Run, many: Run) =>
+        log(
+          `${label.padEnd(26)} 1 sender: ${String(one.perSecond).padStart(6)}/s p50 ${one.p50} ms p99 ${one.p99} ms | ` +
+            `${SENDERS} senders: ${String(many.perSecond).padStart(6)}/s p50 ${many.p50} ms p99 ${many.p99} ms`,
+        );
+      log(`${EVENTS} events per run, own Mosquitto at ${mosquitto.url}`);
+      line('raw JetStream publish', raw1, rawN);
+      line('gateway-mqtt (QoS 1)', mqtt1, mqttN);
+      line('gateway-dc09 (TCP, AES)', dc091, dc09N);
+      return {
+        events: EVENTS,
+        senders: SENDERS,
+        raw_1_per_s: raw1.perSecond,
+        raw_1_p99_ms: raw1.p99,
+        raw_n_per_s: rawN.perSecond,
+        raw_n_p99_ms: rawN.p99,
+        mqtt_1_per_s: mqtt1.perSecond,
+        mqtt_1_p99_ms: mqtt1.p99,
+        mqtt_n_per_s: mqttN.perSecond,
+        mqtt_n_p99_ms: mqttN.p99,
+        dc09_1_per_s: dc091.perSecond,
+        dc09_1_p99_ms: dc091.p99,
+        dc09_n_per_s: dc09N.perSecond,
+        dc09_n_p99_ms: dc09N.p99,
+        mqtt_n_vs_raw_n_ratio: round(mqttN.perSecond / rawN.perSecond, 2),
+        dc09_n_vs_raw_n_ratio: round(dc09N.perSecond / rawN.perSecond, 2),
+      };
+    } finally {
+      for (const close of closers) await close().catch(() => undefined);
+      await dc09Gateway.close();
+      await mqttGateway.close();
+      await nc.close();
+      await cleanupNamespace(ns);
+      mosquitto.stop();
+    }
+  },
+};
+
+export default benchmark;

@@ -1,0 +1,2 @@
+export { CliError, EXIT, RegistryClient } from './client.ts';
+export { buildProgram } from './program.ts';

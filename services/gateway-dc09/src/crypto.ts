@@ -1,0 +1,72 @@
+import { createCipheriv, createDecipheriv, randomInt } from 'node:crypto';
+import type { Dc09KeyEncoding } from '@telecare/contracts';
+
+const ZERO_IV = Buffer.alloc(16);
+const CIPHERS: Record<number, string> = { 16: 'aes-128-cbc', 24: 'aes-192-cbc', 32: 'aes-256-cbc' };
+
+/** A configured key that is not 16, 24 or 32 bytes once decoded the account's way. */
+export class Dc09KeyError extends Error {
+  override readonly name = 'Dc09KeyError';
+}
+
+/**
+ * The AES key of an account. Senders disagree on how a configured key is written, so the
+ * encoding is the account's: `hex` decodes 32/48/64 hex digits, `ascii` takes 16/24/32
+ * characters as they are.
+ */
+export function keyBytes(key: string, encoding: Dc09KeyEncoding): Buffer {
+  const bytes =
+    encoding === 'hex'
+      ? /^(?:[0-9A-Fa-f]{2})+$/.test(key)
+        ? Buffer.from(key, 'hex')
+        : Buffer.alloc(0)
+      : Buffer.from(key, 'latin1');
+  if (!CIPHERS[bytes.byteLength]) {
+    throw new Dc09KeyError(`a ${encoding} key must give 16, 24 or 32 bytes, not ${bytes.byteLength}`);
+  }
+  return bytes;
+}
+
+/** Why a ciphertext could not be read: the sender answered with NAK. */
+export class Dc09DecryptError extends Error {
+  override readonly name = 'Dc09DecryptError';
+}
+
+/** Decrypts the hex after `[` and strips the padding up to the first `|`. */
+export function decryptPayload(hex: string, key: Buffer): string {
+  if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
+    throw new Dc09DecryptError('ciphertext is not whole 16-byte blocks of hex');
+  }
+  const decipher = createDecipheriv(CIPHERS[key.byteLength] as string, key, ZERO_IV);
+  decipher.setAutoPadding(false);
+  const plain = Buffer.concat([decipher.update(Buffer.from(hex, 'hex')), decipher.final()]);
+  // A wrong key gives bytes, not an error: what proves the key is printable text with a `|`.
+  for (const byte of plain) {
+    if (byte < 0x20 || byte > 0x7e)
+      throw new Dc09DecryptError('decrypted data is not printable (wrong key?)');
+  }
+  const text = plain.toString('latin1');
+  const bar = text.indexOf('|');
+  if (bar < 0) throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
+  return text.slice(bar + 1);
+}
+
+const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Random padding (never `|`, `[` or `]`) so `padding|content` fills whole 16-byte blocks. */
+export function padFor(contentLength: number, random: (max: number) => number = randomInt): string {
+  const length = (16 - ((contentLength + 1) % 16)) % 16;
+  let pad = '';
+  for (let i = 0; i < length; i++) pad += PAD_ALPHABET[random(PAD_ALPHABET.length)];
+  return pad;
+}
+
+/** Upper-case hex of AES-CBC (zero IV) over `padding|content`. */
+export function encryptPayload(content: string, key: Buffer, pad: string = padFor(content.length)): string {
+  const plain = Buffer.from(`${pad}|${content}`, 'latin1');
+  const cipher = createCipheriv(CIPHERS[key.byteLength] as string, key, ZERO_IV);
+  cipher.setAutoPadding(false);
+  return Buffer.concat([cipher.update(plain), cipher.final()])
+    .toString('hex')
+    .toUpperCase();
+}

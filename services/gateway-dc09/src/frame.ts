@@ -1,0 +1,205 @@
+import { crc16Arc, crcField, lengthField } from './crc.ts';
+import { encryptPayload } from './crypto.ts';
+
+/** CR ends a frame; LF opens one. */
+export const LF = 0x0a;
+export const CR = 0x0d;
+
+/**
+ * The longest frame accepted: LLLL is at most 0FFF, plus LF, CRC, LLLL and CR. Anything longer
+ * is refused before it is parsed, so one sender cannot make the receiver buffer without bound.
+ */
+export const MAX_FRAME_BYTES = 1 + 4 + 4 + 0xfff + 1;
+
+/** What the envelope check found wrong: answered with NAK. */
+export type EnvelopeProblem = 'framing' | 'crc' | 'length' | 'header';
+
+export interface Envelope {
+  readonly ok: true;
+  /** Every byte the CRC covers: from the opening `"` up to the byte before CR. */
+  readonly body: string;
+  /** The message type without `*`: `SIA-DCS`, `ADM-CID`, `NULL`, or whatever else was sent. */
+  readonly id: string;
+  readonly encrypted: boolean;
+  readonly seq: string;
+  /** `R…` as received, or empty. */
+  readonly receiver: string;
+  /** `L…` as received, or empty (some senders omit it). */
+  readonly line: string;
+  /** Upper-case hex. */
+  readonly account: string;
+  /** Everything after the `[` that opens the data: plain `data]xdata…_ts`, or ciphertext hex. */
+  readonly rest: string;
+}
+
+export interface EnvelopeRefusal {
+  readonly ok: false;
+  readonly problem: EnvelopeProblem;
+  readonly detail: string;
+}
+
+const HEADER =
+  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{1,6})?#([0-9A-Fa-f]{3,16})\[/;
+
+const refuse = (problem: EnvelopeProblem, detail: string): EnvelopeRefusal => ({
+  ok: false,
+  problem,
+  detail,
+});
+
+/**
+ * Checks one frame (LF … CR) and splits its header: CRC, length, then the quoted id, sequence,
+ * receiver, line and account. It never throws, whatever the bytes.
+ */
+export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
+  if (frame.byteLength > MAX_FRAME_BYTES) {
+    return refuse('length', `frame is ${frame.byteLength} bytes; the limit is ${MAX_FRAME_BYTES}`);
+  }
+  if (frame.byteLength < 11 || frame[0] !== LF || frame[frame.byteLength - 1] !== CR) {
+    return refuse('framing', 'a frame is LF, CRC, length, body, CR');
+  }
+  const crcText = Buffer.from(frame.subarray(1, 5)).toString('latin1');
+  const lengthText = Buffer.from(frame.subarray(5, 9)).toString('latin1');
+  const bodyBytes = frame.subarray(9, frame.byteLength - 1);
+  if (!/^[0-9A-Fa-f]{4}$/.test(crcText))
+    return refuse('crc', `CRC field ${JSON.stringify(crcText)} is not 4 hex digits`);
+  if (!/^0[0-9A-Fa-f]{3}$/.test(lengthText)) {
+    return refuse('length', `length field ${JSON.stringify(lengthText)} is not 0 and 3 hex digits`);
+  }
+  const declared = Number.parseInt(lengthText, 16);
+  if (declared !== bodyBytes.byteLength) {
+    return refuse('length', `length field says ${declared} bytes; the body is ${bodyBytes.byteLength}`);
+  }
+  const crc = crc16Arc(bodyBytes);
+  if (crc !== Number.parseInt(crcText, 16)) {
+    return refuse('crc', `CRC field ${crcText}; the body's CRC is ${crcField(bodyBytes)}`);
+  }
+  const body = Buffer.from(bodyBytes).toString('latin1');
+  const header = HEADER.exec(body);
+  if (!header) return refuse('header', 'no "ID"SEQ[R][L]#ACCT[ header');
+  return {
+    ok: true,
+    body,
+    encrypted: header[1] === '*',
+    id: header[2] as string,
+    seq: header[3] as string,
+    receiver: header[4] ?? '',
+    line: header[5] ?? '',
+    account: (header[6] as string).toUpperCase(),
+    rest: body.slice(header[0].length),
+  };
+}
+
+export interface Content {
+  /** Inside the first brackets, without them: `#ACCT|Nri1/MA01`, `#ACCT|1101 01 001` or empty. */
+  readonly data: string;
+  /** Extended data blocks by their letter (`X`, `Y`, `M`, `V`, `I`, `K`, `H`, others kept too). */
+  readonly xdata: readonly { readonly tag: string; readonly value: string }[];
+  /** The sender's clock, when it sent one. */
+  readonly timestamp?: Date;
+  /** What the message id is derived from: the content without padding. */
+  readonly canonical: string;
+}
+
+/** Content that is not `data]…[xdata]…_timestamp`: the sender gets DUH (or NAK for a bad timestamp). */
+export class ContentError extends Error {
+  override readonly name = 'ContentError';
+  constructor(
+    message: string,
+    readonly problem: 'data' | 'timestamp',
+  ) {
+    super(message);
+  }
+}
+
+const TIMESTAMP = /^_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$/;
+
+function parseTimestamp(text: string): Date {
+  const m = TIMESTAMP.exec(text);
+  if (!m)
+    throw new ContentError(
+      `timestamp ${JSON.stringify(text.slice(0, 40))} is not _HH:MM:SS,MM-DD-YYYY`,
+      'timestamp',
+    );
+  const [hh, mi, ss, mm, dd, yyyy] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const at = new Date(Date.UTC(yyyy, mm - 1, dd, hh, mi, ss));
+  // Date.UTC rolls 13:61 into the next hour; a sender that means that is wrong, not early.
+  if (
+    at.getUTCFullYear() !== yyyy ||
+    at.getUTCMonth() !== mm - 1 ||
+    at.getUTCDate() !== dd ||
+    at.getUTCHours() !== hh ||
+    at.getUTCMinutes() !== mi ||
+    at.getUTCSeconds() !== ss
+  ) {
+    throw new ContentError(`timestamp ${text} is not a real time`, 'timestamp');
+  }
+  return at;
+}
+
+/** `_HH:MM:SS,MM-DD-YYYY` in UTC. */
+export function formatTimestamp(at: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `_${p(at.getUTCHours())}:${p(at.getUTCMinutes())}:${p(at.getUTCSeconds())},${p(at.getUTCMonth() + 1)}-${p(at.getUTCDate())}-${at.getUTCFullYear()}`;
+}
+
+/**
+ * Splits plain content (after the opening `[`): data up to `]`, extended data blocks, then an
+ * optional timestamp. Throws ContentError.
+ */
+export function readContent(rest: string): Content {
+  const close = rest.indexOf(']');
+  if (close < 0) throw new ContentError('data has no closing ]', 'data');
+  const data = rest.slice(0, close);
+  if (data.includes('[')) throw new ContentError('data contains [', 'data');
+  const xdata: { tag: string; value: string }[] = [];
+  let at = close + 1;
+  while (rest[at] === '[') {
+    const end = rest.indexOf(']', at);
+    if (end < 0) throw new ContentError('extended data has no closing ]', 'data');
+    const block = rest.slice(at + 1, end);
+    if (block.length === 0 || block.includes('['))
+      throw new ContentError('empty or nested extended data', 'data');
+    xdata.push({ tag: block[0] as string, value: block.slice(1) });
+    at = end + 1;
+  }
+  const tail = rest.slice(at);
+  const timestamp = tail === '' ? undefined : parseTimestamp(tail);
+  return { data, xdata, canonical: rest, ...(timestamp ? { timestamp } : {}) };
+}
+
+/** LF, CRC, length, body, CR. */
+export function frameBody(body: string): Buffer {
+  const bytes = Buffer.from(body, 'latin1');
+  return Buffer.concat([
+    Buffer.from(`\n${crcField(bytes)}${lengthField(bytes)}`, 'latin1'),
+    bytes,
+    Buffer.from('\r'),
+  ]);
+}
+
+type Echo = Pick<Envelope, 'seq' | 'receiver' | 'line' | 'account'>;
+
+/** ACK echoing the message's sequence, receiver, line and account; encrypted if the key is given. */
+export function ackFrame(message: Echo, now: Date, key?: Buffer): Buffer {
+  const head = `${message.seq}${message.receiver}${message.line}#${message.account}[`;
+  if (!key) return frameBody(`"ACK"${head}]`);
+  return frameBody(`"*ACK"${head}${encryptPayload(`]${formatTimestamp(now)}`, key)}`);
+}
+
+/** DUH: understood the frame, not its content; the sender must not retry. */
+export function duhFrame(message: Echo): Buffer {
+  return frameBody(`"DUH"${message.seq}${message.receiver}${message.line}#${message.account}[]`);
+}
+
+/** NAK with our time, so the sender can correct its clock; never encrypted. */
+export function nakFrame(now: Date): Buffer {
+  return frameBody(`"NAK"0000R0L0A0[]${formatTimestamp(now)}`);
+}

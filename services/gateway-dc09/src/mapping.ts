@@ -1,0 +1,121 @@
+import { type Dc09AccountEntry, type EventType, TAXONOMY } from '@telecare/contracts';
+import type { SourceEvent } from './data.ts';
+
+/**
+ * Contact ID event codes that matter for telecare, by the type a new event (Q=1) or a
+ * still-present one (Q=6) becomes; a restore (Q=3) becomes that type's restore.
+ */
+export const CID_TYPES: Readonly<Record<string, EventType>> = {
+  '100': 'pendant.pressed',
+  '101': 'pendant.pressed',
+  '102': 'supervision.lost',
+  '110': 'smoke.detected',
+  '111': 'smoke.detected',
+  '114': 'heat.detected',
+  '120': 'pendant.pressed',
+  '121': 'pendant.pressed',
+  '122': 'pendant.pressed',
+  '123': 'pendant.pressed',
+  '140': 'pendant.pressed',
+  '150': 'pullcord.pulled',
+  '151': 'gas.detected',
+  '154': 'flood.detected',
+  '158': 'temperature.high',
+  '159': 'temperature.low',
+  '162': 'co.detected',
+  '301': 'mains.lost',
+  '302': 'battery.low',
+  '350': 'line.fault',
+  '354': 'line.fault',
+  '381': 'supervision.lost',
+  '383': 'device.tamper',
+  '384': 'battery.low',
+  '601': 'test.manual',
+  '602': 'test.periodic',
+  '641': 'inactivity.unusual',
+  '654': 'inactivity.unusual',
+};
+
+/** SIA codes: each alarm and its restore are distinct codes, so each maps on its own. */
+export const SIA_TYPES: Readonly<Record<string, EventType>> = {
+  MA: 'pendant.pressed',
+  MH: 'alarm.cancelled',
+  QA: 'pendant.pressed',
+  QH: 'alarm.cancelled',
+  PA: 'pendant.pressed',
+  PH: 'alarm.cancelled',
+  FA: 'smoke.detected',
+  FH: 'smoke.restored',
+  GA: 'gas.detected',
+  GH: 'gas.restored',
+  KA: 'heat.detected',
+  KH: 'heat.restored',
+  ZA: 'temperature.low',
+  ZH: 'temperature',
+  WA: 'flood.detected',
+  WH: 'flood.restored',
+  // An untyped zone in alarm could be anyone's call for help: treated as a pendant until an
+  // account override says otherwise.
+  UA: 'pendant.pressed',
+  UH: 'alarm.cancelled',
+  AT: 'mains.lost',
+  AR: 'mains.restored',
+  YT: 'battery.low',
+  YR: 'battery.restored',
+  XT: 'battery.low',
+  XR: 'battery.restored',
+  RP: 'test.periodic',
+  RX: 'test.manual',
+  YC: 'line.fault',
+  YS: 'line.fault',
+  YK: 'line.restored',
+  TA: 'device.tamper',
+  TR: 'tamper.restored',
+};
+
+/**
+ * The type that restores `type`: the taxonomy's own restore, a cancel for any personal alarm, a
+ * plain reading for temperature alarms, or none (the restore is then not understood).
+ */
+export function restoreOf(type: EventType): EventType | undefined {
+  for (const [candidate, info] of Object.entries(TAXONOMY)) {
+    if ('restores' in info && info.restores === type) return candidate as EventType;
+  }
+  if (TAXONOMY[type].category === 'alarm') return 'alarm.cancelled';
+  if (type === 'temperature.high' || type === 'temperature.low') return 'temperature';
+  return undefined;
+}
+
+export interface Mapped {
+  readonly type: EventType;
+  /** Set for a Contact ID restore (Q=3) or still-present status (Q=6). */
+  readonly condition?: 'restore' | 'still-present';
+}
+
+/**
+ * The canonical type of one source event, or undefined for a code (or qualifier) we do not
+ * know. An account's overrides (`CID 120`, `SIA MA`) win over the tables.
+ */
+export function mapEvent(
+  event: SourceEvent,
+  overrides: Dc09AccountEntry['codeOverrides'] = {},
+): Mapped | undefined {
+  if (event.protocol === 'SIA') {
+    const type = overrides[`SIA ${event.code}`] ?? SIA_TYPES[event.code];
+    return type ? { type } : undefined;
+  }
+  const raised = overrides[`CID ${event.code}`] ?? CID_TYPES[event.code];
+  if (!raised) return undefined;
+  switch (event.qualifier) {
+    case '1':
+      return { type: raised };
+    case '6':
+      return { type: raised, condition: 'still-present' };
+    case '3': {
+      const restored = restoreOf(raised);
+      return restored ? { type: restored, condition: 'restore' } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,61 @@
+import { RejectReason } from '@telecare/contracts';
+import { Counter, type createMetrics, Gauge, Histogram } from '@telecare/platform';
+
+type Registry = ReturnType<typeof createMetrics>;
+
+export interface Dc09Metrics {
+  readonly replies: Counter<'reply' | 'transport'>;
+  readonly stored: Counter<'type'>;
+  readonly duplicates: Counter;
+  readonly rejects: Counter<'reason'>;
+  readonly storeSeconds: Histogram;
+  readonly unanswered: Counter<'stage'>;
+  readonly connections: Gauge;
+}
+
+export function createDc09Metrics(registry: Registry): Dc09Metrics {
+  const rejects = new Counter({
+    name: 'gateway_dc09_rejects_total',
+    help: 'Frames refused (NAK or DUH) and dead-lettered, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of RejectReason.options) rejects.inc({ reason }, 0);
+  return {
+    replies: new Counter({
+      name: 'gateway_dc09_replies_total',
+      help: 'Replies sent to DC-09 senders, by reply (ACK, NAK, DUH) and transport',
+      labelNames: ['reply', 'transport'] as const,
+      registers: [registry],
+    }),
+    stored: new Counter({
+      name: 'gateway_dc09_events_stored_total',
+      help: 'Events stored in the EVENTS stream, by type',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    duplicates: new Counter({
+      name: 'gateway_dc09_duplicates_total',
+      help: 'Retransmitted events JetStream recognised as already stored',
+      registers: [registry],
+    }),
+    rejects,
+    storeSeconds: new Histogram({
+      name: 'gateway_dc09_store_seconds',
+      help: 'Time to store every event of one frame (publish to the last PubAck)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    unanswered: new Counter({
+      name: 'gateway_dc09_unanswered_total',
+      help: 'Frames left unanswered after a transient failure (the sender retries), by stage',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    connections: new Gauge({
+      name: 'gateway_dc09_connections',
+      help: 'Open DC-09 TCP connections',
+      registers: [registry],
+    }),
+  };
+}

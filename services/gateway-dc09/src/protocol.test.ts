@@ -1,0 +1,366 @@
+import { createCipheriv } from 'node:crypto';
+import type { Dc09AccountEntry } from '@telecare/contracts';
+import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { contactIdChecksum, isValidContactId } from './contact-id.ts';
+import { crc16Arc } from './crc.ts';
+import { decryptPayload, encryptPayload, keyBytes } from './crypto.ts';
+import { readCidData, readSiaData } from './data.ts';
+import { ackFrame, frameBody, nakFrame, readEnvelope } from './frame.ts';
+import { mapEvent } from './mapping.ts';
+import { interpretFrame } from './receiver.ts';
+
+const ascii = (s: string) => Buffer.from(s, 'latin1');
+
+describe('CRC and length against the check values', () => {
+  const table = [
+    ['"SIA-DCS"0001L0#1234[]', 0x96ed, '0016'],
+    ['"ACK"0001L0#1234[]', 0x1bc1, '0012'],
+    ['"NULL"0000L0#1234[]_12:00:00,11-22-2026', 0x4b95, '0027'],
+    ['"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026', 0xcd63, '003B'],
+  ] as const;
+  it.each(table)('%s', (body, crc, length) => {
+    expect(crc16Arc(ascii(body))).toBe(crc);
+    const framed = frameBody(body);
+    expect(framed.subarray(1, 9).toString()).toBe(`${crc.toString(16).toUpperCase()}${length}`);
+    const envelope = readEnvelope(framed);
+    expect(envelope.ok).toBe(true);
+  });
+
+  it('frames the ACK exactly as the example', () => {
+    const ack = ackFrame({ seq: '0001', receiver: '', line: 'L0', account: '1234' }, new Date());
+    expect(ack.toString('latin1')).toBe('\n1BC10012"ACK"0001L0#1234[]\r');
+  });
+
+  it('refuses a wrong CRC, a wrong length and bad framing', () => {
+    const good = frameBody('"SIA-DCS"0001L0#1234[]');
+    const badCrc = Buffer.from(good);
+    badCrc[1] = 0x30;
+    expect(readEnvelope(badCrc)).toMatchObject({ ok: false, problem: 'crc' });
+    const badLength = Buffer.from(good.toString('latin1').replace('0016', '0017'), 'latin1');
+    expect(readEnvelope(badLength)).toMatchObject({ ok: false, problem: 'length' });
+    expect(readEnvelope(good.subarray(1))).toMatchObject({ ok: false, problem: 'framing' });
+  });
+
+  it('the simulator dialler frames the check values the same way', () => {
+    const framed = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 2,
+      account: '1234',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', group: '01', zone: '001' }],
+      at: new Date(Date.UTC(2026, 10, 22, 12, 0, 0)),
+    });
+    expect(framed.toString('latin1')).toBe(
+      '\nCD63003B"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026\r',
+    );
+  });
+});
+
+describe('Contact ID checksum against the examples', () => {
+  it.each(['123418110101001B', '1234183101010019', '123418130101000F', '1234181131010158'])(
+    '%s',
+    (message) => {
+      expect(isValidContactId(message)).toBe(true);
+      expect(contactIdChecksum(message.slice(0, 15))).toBe(message.slice(15));
+      const wrong = `${message.slice(0, 15)}${message[15] === '1' ? '2' : '1'}`;
+      expect(isValidContactId(wrong)).toBe(false);
+    },
+  );
+});
+
+describe('AES-CBC with a zero IV', () => {
+  // FIPS-197 appendix C: with a zero IV, CBC's first block is the block cipher itself.
+  const fips = [
+    ['000102030405060708090a0b0c0d0e0f', '69c4e0d86a7b0430d8cdb78070b4c55a'],
+    ['000102030405060708090a0b0c0d0e0f1011121314151617', 'dda97ca4864cdfe06eaf70a0ec0d7191'],
+    ['000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', '8ea2b7ca516745bfeafc49904b496089'],
+  ] as const;
+  it.each(fips)('hex key %s picks the right AES and matches FIPS-197', (hexKey, expected) => {
+    const key = keyBytes(hexKey, 'hex');
+    const cipher = createCipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
+    const out = Buffer.concat([
+      cipher.update(Buffer.from('00112233445566778899aabbccddeeff', 'hex')),
+      cipher.final(),
+    ]);
+    expect(out.toString('hex')).toBe(expected);
+  });
+
+  it('ascii keys take the string bytes; wrong lengths are refused', () => {
+    expect(keyBytes('0123456789abcdef', 'ascii')).toHaveLength(16);
+    expect(keyBytes('0123456789abcdef01234567', 'ascii')).toHaveLength(24);
+    expect(() => keyBytes('short', 'ascii')).toThrow();
+    expect(() => keyBytes('zz', 'hex')).toThrow();
+  });
+
+  it('round-trips any content under any key size, and the dialler agrees', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(16, 24, 32),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.string({ unit: fc.constantFrom(...'#|ABC0123]_:,- '.split('')), maxLength: 80 }),
+        (size, seed, content) => {
+          const key = Buffer.from(seed.subarray(0, size));
+          const hex = encryptPayload(content, key);
+          expect(hex.length % 32).toBe(0);
+          expect(decryptPayload(hex, key)).toBe(content);
+        },
+      ),
+    );
+  });
+});
+
+describe('data', () => {
+  it('reads Contact ID and SIA events, several in one message', () => {
+    expect(readCidData('#1234|1101 01 001/3101 01 001')).toEqual([
+      { protocol: 'CID', qualifier: '1', code: '101', area: '01', zone: '001' },
+      { protocol: 'CID', qualifier: '3', code: '101', area: '01', zone: '001' },
+    ]);
+    expect(readSiaData('#1234|Nri1/MA01/id12/QA02^help^')).toEqual([
+      { protocol: 'SIA', code: 'MA', zone: '01', area: '1' },
+      { protocol: 'SIA', code: 'QA', zone: '02', area: '1', modifiers: { id: '12' }, text: 'help' },
+    ]);
+  });
+
+  it('maps new, restore and still-present, and per-account overrides win', () => {
+    const cid = (qualifier: string, code: string) => ({
+      protocol: 'CID' as const,
+      qualifier,
+      code,
+      zone: '001',
+    });
+    expect(mapEvent(cid('1', '101'))).toEqual({ type: 'pendant.pressed' });
+    expect(mapEvent(cid('3', '101'))).toEqual({ type: 'alarm.cancelled', condition: 'restore' });
+    expect(mapEvent(cid('6', '301'))).toEqual({ type: 'mains.lost', condition: 'still-present' });
+    expect(mapEvent(cid('3', '301'))).toEqual({ type: 'mains.restored', condition: 'restore' });
+    expect(mapEvent(cid('1', '120'), { 'CID 120': 'fall.detected' })).toEqual({ type: 'fall.detected' });
+    expect(mapEvent(cid('1', '999'))).toBeUndefined();
+    expect(mapEvent({ protocol: 'SIA', code: 'QA', zone: '' })).toEqual({ type: 'pendant.pressed' });
+    expect(mapEvent({ protocol: 'SIA', code: 'MA', zone: '' }, { 'SIA MA': 'fall.detected' })).toEqual({
+      type: 'fall.detected',
+    });
+    expect(mapEvent({ protocol: 'SIA', code: 'ZZ', zone: '' })).toBeUndefined();
+  });
+});
+
+const NOW = new Date(Date.UTC(2026, 10, 22, 12, 0, 0));
+const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
+  account: '1234',
+  serial: 'DC09-UNIT-1',
+  residentId: 'res_test',
+  key: null,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: null,
+  updatedAt: NOW.toISOString(),
+  ...overrides,
+});
+const ctx = (entry: Dc09AccountEntry | undefined) => ({
+  now: NOW,
+  window: { behindMs: 40_000, aheadMs: 20_000 },
+  partitions: 4,
+  lookup: (acct: string) => (entry && acct === entry.account ? entry : undefined),
+});
+const HEX_KEY = '000102030405060708090A0B0C0D0E0F';
+
+describe('interpreting a frame', () => {
+  it('an ADM-CID pendant press becomes one event with its source code', async () => {
+    const frame = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
+    const out = await interpretFrame(frame, ctx(account()));
+    expect(out.reply).toBe('ACK');
+    expect(out.events).toHaveLength(1);
+    expect(out.events[0]).toMatchObject({
+      type: 'pendant.pressed',
+      sourcecode: 'CID 1101',
+      subject: 'DC09-UNIT-1',
+      source: '/gateway-dc09',
+      time: NOW.toISOString(),
+    });
+  });
+
+  it('NAKs an unknown account, a bad timestamp and a stale one; DUHs an unknown code', async () => {
+    const press = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
+    expect((await interpretFrame(press, ctx(undefined))).reply).toBe('NAK');
+    const stale = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_11:59:19,11-22-2026');
+    const nak = await interpretFrame(stale, ctx(account()));
+    expect(nak.reply).toBe('NAK');
+    expect(nak.replyFrame.toString('latin1')).toContain('"NAK"0000R0L0A0[]_12:00:00,11-22-2026');
+    const ahead = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:21,11-22-2026');
+    expect((await interpretFrame(ahead, ctx(account()))).reply).toBe('NAK');
+    const unknown = frameBody('"ADM-CID"0003L0#1234[#1234|1999 01 001]_12:00:00,11-22-2026');
+    const duh = await interpretFrame(unknown, ctx(account()));
+    expect(duh.reply).toBe('DUH');
+    expect(duh.refusal?.reason).toBe('unknown-code');
+    expect(duh.events.map((e) => e.type)).toEqual(['heartbeat']);
+  });
+
+  it('decrypts with the right key and answers with an encrypted ACK; NAKs the wrong key', async () => {
+    const key = dialerKey(HEX_KEY, 'hex');
+    const frame = encodeDc09Message({
+      type: 'SIA-DCS',
+      seq: 7,
+      account: '1234',
+      events: [{ kind: 'sia', code: 'QA', zone: '01' }],
+      at: NOW,
+      key,
+    });
+    const out = await interpretFrame(frame, ctx(account({ key: HEX_KEY })));
+    expect(out.reply).toBe('ACK');
+    expect(out.events[0]?.sourcecode).toBe('SIA QA');
+    const reply = decodeReply(out.replyFrame, key);
+    expect(reply).toMatchObject({ type: 'ACK', seq: '0007', at: NOW });
+    const wrong = await interpretFrame(frame, ctx(account({ key: 'F0E0D0C0B0A090807060504030201000' })));
+    expect(wrong.reply).toBe('NAK');
+    expect(wrong.events).toHaveLength(0);
+    const ascii = await interpretFrame(
+      encodeDc09Message({
+        type: 'NULL',
+        seq: 1,
+        account: '1234',
+        events: [],
+        at: NOW,
+        key: dialerKey('0123456789abcdef', 'ascii'),
+      }),
+      ctx(account({ key: '0123456789abcdef', keyEncoding: 'ascii' })),
+    );
+    expect(ascii.reply).toBe('ACK');
+    expect(ascii.events.map((e) => e.type)).toEqual(['heartbeat']);
+  });
+
+  it('a retransmission (new padding) is the same events', async () => {
+    const key = dialerKey(HEX_KEY, 'hex');
+    const send = () =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq: 9,
+        account: '1234',
+        events: [{ kind: 'cid', qualifier: 1, code: '101' }],
+        at: NOW,
+        key,
+      });
+    const a = await interpretFrame(send(), ctx(account({ key: HEX_KEY })));
+    const b = await interpretFrame(send(), ctx(account({ key: HEX_KEY })));
+    expect(a.events[0]?.id).toBe(b.events[0]?.id);
+  });
+});
+
+const cidEvent = fc.record({
+  kind: fc.constant('cid' as const),
+  qualifier: fc.constantFrom(1 as const, 3 as const, 6 as const),
+  code: fc.constantFrom('101', '110', '111', '151', '154', '162', '301', '302', '383', '384'),
+  group: fc.stringMatching(/^[0-9]{2}$/),
+  zone: fc.stringMatching(/^[0-9]{3}$/),
+});
+const siaEvent = fc.record({
+  kind: fc.constant('sia' as const),
+  code: fc.constantFrom('MA', 'MH', 'QA', 'FA', 'FH', 'GA', 'WA', 'AT', 'AR', 'YT', 'RP', 'TA', 'TR'),
+  zone: fc.stringMatching(/^[0-9]{0,3}$/),
+  area: fc.stringMatching(/^[0-9]{1,2}$/),
+  text: fc.option(fc.stringMatching(/^[A-Za-z0-9 ]{0,20}$/), { nil: undefined }),
+});
+
+describe('property: whatever the dialler frames, the receiver reads back', () => {
+  it('the same events, under any key, sequence and account', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.record({
+            type: fc.constant('ADM-CID' as const),
+            events: fc.array(cidEvent, { minLength: 1, maxLength: 5 }),
+          }),
+          fc.record({
+            type: fc.constant('SIA-DCS' as const),
+            events: fc.array(siaEvent, { minLength: 1, maxLength: 5 }),
+          }),
+        ),
+        fc.integer({ min: 1, max: 9999 }),
+        fc.stringMatching(/^[0-9A-F]{3,16}$/),
+        fc.option(fc.constantFrom(HEX_KEY, `${HEX_KEY}0011223344556677`, `${HEX_KEY}${HEX_KEY}`), {
+          nil: null,
+        }),
+        fc.integer({ min: -39, max: 19 }),
+        async (message, seq, acct, key, skewS) => {
+          const entry = account({ account: acct, key });
+          const frame = encodeDc09Message({
+            type: message.type,
+            seq,
+            account: acct,
+            events: message.events as DialerEvent[],
+            at: new Date(NOW.getTime() + skewS * 1000),
+            ...(key ? { key: dialerKey(key, 'hex') } : {}),
+          });
+          const out = await interpretFrame(frame, ctx(entry));
+          expect(out.reply).toBe('ACK');
+          expect(out.events).toHaveLength(message.events.length);
+          out.events.forEach((event, i) => {
+            const sent = message.events[i] as DialerEvent;
+            expect(event.sourcecode).toBe(
+              sent.kind === 'cid' ? `CID ${sent.qualifier}${sent.code}` : `SIA ${sent.code}`,
+            );
+            expect(event.data.zone).toBe(sent.zone);
+            if (sent.kind === 'sia') {
+              expect(event.data.area).toBe(sent.area);
+              expect(event.data.text).toBe(sent.text);
+            }
+            expect(event.seq).toBe(seq);
+          });
+          const reply = decodeReply(out.replyFrame, key ? dialerKey(key, 'hex') : undefined);
+          expect(reply).toMatchObject({ type: 'ACK', seq: String(seq).padStart(4, '0') });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('fuzz: the frame parser', () => {
+  const valid = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
+  const answers = async (bytes: Uint8Array, entry: Dc09AccountEntry) => {
+    const out = await interpretFrame(bytes, ctx(entry));
+    expect(['ACK', 'NAK', 'DUH']).toContain(out.reply);
+    expect(decodeReply(out.replyFrame, entry.key ? dialerKey(entry.key, 'hex') : undefined)?.type).toBe(
+      out.reply,
+    );
+    if (out.reply !== 'ACK') expect(out.refusal).toBeDefined();
+  };
+
+  it('answers random bytes, mutated frames and re-framed junk with ACK, NAK or DUH', async () => {
+    const mutated = fc
+      .array(fc.record({ at: fc.nat({ max: valid.length - 1 }), byte: fc.integer({ min: 0, max: 255 }) }), {
+        maxLength: 6,
+      })
+      .map((edits) => {
+        const copy = Buffer.from(valid);
+        for (const edit of edits) copy[edit.at] = edit.byte;
+        return copy;
+      });
+    // Junk with a correct CRC and length reaches the header and content parsers.
+    const reframed = fc
+      .string({
+        unit: fc.constantFrom(...'"*#[]|/^_:,-0123456789ABCDEFLNRSIAMQ- '.split('')),
+        maxLength: 120,
+      })
+      .map((body) => frameBody(`"${body}`));
+    const headed = fc
+      .tuple(fc.constantFrom('SIA-DCS', 'ADM-CID', 'NULL', 'FOO', '*SIA-DCS'), fc.string({ maxLength: 80 }))
+      .map(([id, rest]) => frameBody(`"${id}"0001L0#1234[${rest}`));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.uint8Array({ maxLength: 300 }), mutated, reframed, headed),
+        fc.boolean(),
+        async (bytes, keyed) => answers(bytes, account(keyed ? { key: HEX_KEY } : {})),
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses an oversized frame without reading it', async () => {
+    const huge = Buffer.concat([Buffer.from('\n'), Buffer.alloc(10_000, 0x41), Buffer.from('\r')]);
+    const out = await interpretFrame(huge, ctx(account()));
+    expect(out.reply).toBe('NAK');
+    expect(nakFrame(NOW).toString('latin1')).toContain('NAK');
+  });
+});

@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import {
+  type Dc09AccountEntry,
+  eventIdFor,
+  partitionOf,
+  type RejectReason,
+  type TelecareEvent,
+} from '@telecare/contracts';
+import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
+import { readCidData, readSiaData, type SourceEvent, sourceCodeOf } from './data.ts';
+import {
+  ackFrame,
+  type Content,
+  ContentError,
+  duhFrame,
+  type Envelope,
+  nakFrame,
+  readContent,
+  readEnvelope,
+} from './frame.ts';
+import { mapEvent } from './mapping.ts';
+
+export const EVENT_SOURCE = '/gateway-dc09';
+/** A disperser or panel: the account's device; the zone says which sensor or pendant. */
+const DEVICE_KIND = 'home-unit';
+
+export interface TimeWindow {
+  /** How far the sender's clock may be behind ours. */
+  readonly behindMs: number;
+  /** How far it may be ahead. */
+  readonly aheadMs: number;
+}
+
+export interface Refusal {
+  readonly reason: RejectReason;
+  readonly detail: string;
+}
+
+/**
+ * What to do with one frame: the events to store (all of them before the reply goes out), the
+ * reply, and what to dead-letter with the raw frame.
+ */
+export interface Interpretation {
+  readonly reply: 'ACK' | 'NAK' | 'DUH';
+  readonly replyFrame: Buffer;
+  readonly events: readonly TelecareEvent[];
+  readonly refusal?: Refusal;
+  /** Set when the frame named a known account. */
+  readonly account?: string;
+  readonly serial?: string;
+}
+
+export interface InterpretContext {
+  readonly now: Date;
+  readonly window: TimeWindow;
+  readonly partitions: number;
+  /** The account's entry, or undefined if the registry has none. May throw (transient). */
+  readonly lookup: (account: string) => Promise<Dc09AccountEntry | undefined> | Dc09AccountEntry | undefined;
+}
+
+const nak = (
+  now: Date,
+  reason: RejectReason,
+  detail: string,
+  account?: Dc09AccountEntry,
+): Interpretation => ({
+  reply: 'NAK',
+  replyFrame: nakFrame(now),
+  events: [],
+  refusal: { reason, detail },
+  ...(account ? { account: account.account, serial: account.serial } : {}),
+});
+
+function buildEvent(input: {
+  entry: Dc09AccountEntry;
+  envelope: Envelope;
+  content: Content;
+  index: string;
+  type: TelecareEvent['type'];
+  sourcecode?: string;
+  data: Record<string, unknown>;
+  now: Date;
+  partitions: number;
+}): TelecareEvent {
+  const { entry, envelope, content } = input;
+  // Derived from what the sender said, not how it was padded or encrypted: a retransmission of
+  // the same message is the same event, and JetStream drops the copy.
+  const digest = createHash('sha256')
+    .update(`${envelope.id}\u001f${envelope.seq}\u001f${content.canonical}`)
+    .digest('hex')
+    .slice(0, 16);
+  const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${digest}-${input.index}`;
+  return {
+    specversion: '1.0',
+    id: eventIdFor(entry.serial, deviceEventId),
+    source: EVENT_SOURCE,
+    type: input.type,
+    subject: entry.serial,
+    time: (content.timestamp ?? input.now).toISOString(),
+    datacontenttype: 'application/json',
+    residentid: entry.residentId,
+    devicekind: DEVICE_KIND,
+    deviceeventid: deviceEventId,
+    partition: partitionOf(entry.residentId, input.partitions),
+    receivedat: input.now.toISOString(),
+    testmode: entry.testMode || entry.state === 'test',
+    seq: Number(envelope.seq),
+    ...(entry.postcodeDistrict === null ? {} : { postcodedistrict: entry.postcodeDistrict }),
+    ...(input.sourcecode === undefined ? {} : { sourcecode: input.sourcecode }),
+    data: input.data,
+  };
+}
+
+function eventData(event: SourceEvent, content: Content, condition?: string): Record<string, unknown> {
+  const xdata = Object.fromEntries(content.xdata.map((block) => [block.tag, block.value]));
+  return {
+    zone: event.zone,
+    ...(event.area === undefined ? {} : { area: event.area }),
+    ...(event.modifiers === undefined ? {} : { modifiers: event.modifiers }),
+    ...(event.text === undefined ? {} : { text: event.text }),
+    ...(condition === undefined ? {} : { condition }),
+    ...(content.xdata.length ? { xdata } : {}),
+  };
+}
+
+/**
+ * Reads one frame and decides its fate. Pure apart from the account lookup; never throws for
+ * anything in the frame (only a failing lookup throws, which is transient: no reply, the sender
+ * retries).
+ */
+export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): Promise<Interpretation> {
+  const { now } = ctx;
+  const envelope = readEnvelope(frame);
+  if (!envelope.ok) return nak(now, 'bad-frame', `${envelope.problem}: ${envelope.detail}`);
+  const entry = await ctx.lookup(envelope.account);
+  if (!entry) return nak(now, 'unknown-device', `no DC-09 account ${envelope.account}`);
+  if (entry.state === 'decommissioned') {
+    return nak(now, 'device-not-active', `account ${entry.account} is decommissioned`, entry);
+  }
+
+  let plain = envelope.rest;
+  let key: Buffer | undefined;
+  if (entry.key !== null) {
+    if (!envelope.encrypted) {
+      // A keyed account's messages must be encrypted, or anyone could speak for it.
+      return nak(
+        now,
+        'bad-frame',
+        `account ${entry.account} has a key; the message was not encrypted`,
+        entry,
+      );
+    }
+    try {
+      key = keyBytes(entry.key, entry.keyEncoding);
+      plain = `${decryptPayload(envelope.rest, key)}`;
+    } catch (err) {
+      if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
+        return nak(now, 'bad-frame', `cannot decrypt: ${err.message}`, entry);
+      }
+      throw err;
+    }
+  } else if (envelope.encrypted) {
+    return nak(now, 'bad-frame', `account ${entry.account} has no key; the message was encrypted`, entry);
+  }
+
+  let content: Content;
+  try {
+    content = readContent(plain);
+  } catch (err) {
+    if (!(err instanceof ContentError)) throw err;
+    if (err.problem === 'timestamp') return nak(now, 'bad-frame', err.message, entry);
+    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, []);
+  }
+  if (envelope.encrypted && !content.timestamp) {
+    return nak(now, 'bad-frame', 'an encrypted message must carry a timestamp', entry);
+  }
+  if (content.timestamp) {
+    const skew = content.timestamp.getTime() - now.getTime();
+    if (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs) {
+      return nak(
+        now,
+        'bad-frame',
+        `timestamp ${content.timestamp.toISOString()} is ${Math.round(skew / 1000)} s from ours; outside the window`,
+        entry,
+      );
+    }
+  }
+
+  const build = (
+    index: string,
+    type: TelecareEvent['type'],
+    data: Record<string, unknown>,
+    sourcecode?: string,
+  ) =>
+    buildEvent({
+      entry,
+      envelope,
+      content,
+      index,
+      type,
+      data,
+      now,
+      partitions: ctx.partitions,
+      ...(sourcecode === undefined ? {} : { sourcecode }),
+    });
+  // Anything the account says, understood or not, proves the link is alive.
+  const heartbeat = () => build('hb', 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
+
+  const ack = (events: TelecareEvent[]): Interpretation => ({
+    reply: 'ACK',
+    replyFrame: ackFrame(envelope, now, key),
+    events,
+    account: entry.account,
+    serial: entry.serial,
+  });
+
+  if (envelope.id === 'NULL') return ack([heartbeat()]);
+  if (envelope.id !== 'SIA-DCS' && envelope.id !== 'ADM-CID') {
+    return duh(envelope, entry, { reason: 'unknown-code', detail: `message type ${envelope.id}` }, [
+      heartbeat(),
+    ]);
+  }
+  if (content.data === '' || /^#[0-9A-Fa-f]{3,16}\|?$/.test(content.data)) return ack([heartbeat()]);
+
+  let source: SourceEvent[];
+  try {
+    source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
+  } catch (err) {
+    if (!(err instanceof ContentError)) throw err;
+    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, []);
+  }
+  const events: TelecareEvent[] = [];
+  const unknown: string[] = [];
+  source.forEach((event, index) => {
+    const mapped = mapEvent(event, entry.codeOverrides);
+    const sourcecode = sourceCodeOf(event);
+    if (!mapped) unknown.push(sourcecode);
+    else
+      events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), sourcecode));
+  });
+  if (unknown.length) {
+    events.push(heartbeat());
+    return duh(
+      envelope,
+      entry,
+      { reason: 'unknown-code', detail: `unknown code ${unknown.join(', ')}` },
+      events,
+    );
+  }
+  return ack(events);
+}
+
+function duh(
+  envelope: Envelope,
+  entry: Dc09AccountEntry,
+  refusal: Refusal,
+  events: TelecareEvent[],
+): Interpretation {
+  return {
+    reply: 'DUH',
+    replyFrame: duhFrame(envelope),
+    events,
+    refusal,
+    account: entry.account,
+    serial: entry.serial,
+  };
+}

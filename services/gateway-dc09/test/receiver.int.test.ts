@@ -1,0 +1,244 @@
+import { createConnection } from 'node:net';
+import { type Dc09AccountEntry, DeadLetter, names, TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  type JetStreamManager,
+  jetstreamManager,
+  type KV,
+  type NatsConnection,
+} from '@telecare/platform';
+import { Dc09Dialler, DialFailedError, encodeDc09Message } from '@telecare/simulators';
+import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type GatewayDc09Handle,
+  loadGatewayDc09Config,
+  openDc09Accounts,
+  startGatewayDc09,
+} from '../src/index.ts';
+
+const ns = uniqueNamespace('gwdc09');
+const n = names(ns);
+const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const HEX_KEY = '00112233445566778899AABBCCDDEEFF';
+const ASCII_KEY = 'telecare-dc09-k1telecare-dc09-k2';
+
+let gateway: GatewayDc09Handle;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let accounts: KV;
+const diallers: Dc09Dialler[] = [];
+
+const entry = (account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
+  account,
+  serial: `DC09-${account}`,
+  residentId: `res_${account.toLowerCase()}`,
+  key: null,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: 'GL1',
+  updatedAt: '2026-01-01T00:00:00Z',
+  ...overrides,
+});
+
+async function dialler(account: string, options: Partial<ConstructorParameters<typeof Dc09Dialler>[0]> = {}) {
+  const d = new Dc09Dialler({
+    host: '127.0.0.1',
+    port: options.transport === 'udp' ? gateway.dc09.udpPort : gateway.dc09.tcpPort,
+    transport: 'tcp',
+    account,
+    answerTimeoutMs: 1_500,
+    ...options,
+  });
+  await d.connect();
+  diallers.push(d);
+  return d;
+}
+
+/** Every message on a subject filter of a stream, parsed. */
+async function read<T>(stream: string, filter: string, parse: (v: unknown) => T): Promise<T[]> {
+  const info = await jsm.streams.info(stream);
+  const out: T[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (!m) continue;
+    const subjectMatches = filter.endsWith('>')
+      ? m.subject.startsWith(filter.slice(0, -1))
+      : m.subject === filter;
+    if (subjectMatches) out.push(parse(m.json()));
+  }
+  return out;
+}
+const eventsOf = async (serial: string) =>
+  (await read(n.streams.events, n.subjects.allEvents, (v) => TelecareEvent.parse(v))).filter(
+    (e) => e.subject === serial,
+  );
+const deadLetters = async () =>
+  read(n.streams.deadletter, n.subjects.allDeadletters, (v) => DeadLetter.parse(v));
+
+beforeAll(async () => {
+  nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-test', logger });
+  accounts = await openDc09Accounts(nc, n);
+  await accounts.put('A001', JSON.stringify(entry('A001')));
+  await accounts.put('A002', JSON.stringify(entry('A002', { key: HEX_KEY })));
+  await accounts.put('A003', JSON.stringify(entry('A003', { key: ASCII_KEY, keyEncoding: 'ascii' })));
+  await accounts.put(
+    'A004',
+    JSON.stringify(entry('A004', { codeOverrides: { 'CID 120': 'fall.detected' } })),
+  );
+  await accounts.put('A005', JSON.stringify(entry('A005')));
+  await accounts.put('A006', JSON.stringify(entry('A006')));
+  gateway = await startGatewayDc09(
+    loadGatewayDc09Config(
+      serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
+    ),
+    { logger },
+  );
+  jsm = await jetstreamManager(nc);
+});
+
+afterAll(async () => {
+  for (const d of diallers) await d.close();
+  await gateway?.close();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('gateway-dc09 against NATS JetStream', () => {
+  it('stores several events from one ADM-CID message over TCP, then ACKs', async () => {
+    const d = await dialler('A001');
+    const result = await d.sendCid([
+      { kind: 'cid', qualifier: 1, code: '101', zone: '003' },
+      { kind: 'cid', qualifier: 1, code: '301' },
+    ]);
+    expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+    // The ACK came after the store: the events are there the moment it arrives.
+    const events = await eventsOf('DC09-A001');
+    expect(events.map((e) => [e.type, e.sourcecode])).toEqual([
+      ['pendant.pressed', 'CID 1101'],
+      ['mains.lost', 'CID 1301'],
+    ]);
+    expect(events[0]).toMatchObject({
+      source: '/gateway-dc09',
+      residentid: 'res_a001',
+      data: { zone: '003' },
+    });
+  });
+
+  it('decrypts AES-128 (hex key) and AES-256 (ascii key) over UDP and TCP, with encrypted ACKs', async () => {
+    const hex = await dialler('A002', { transport: 'udp', key: { value: HEX_KEY, encoding: 'hex' } });
+    expect((await hex.sendSia([{ kind: 'sia', code: 'QA', zone: '01', area: '1' }])).reply).toBe('ACK');
+    const ascii = await dialler('A003', { key: { value: ASCII_KEY, encoding: 'ascii' } });
+    expect((await ascii.sendSia([{ kind: 'sia', code: 'FA', zone: '02' }])).reply).toBe('ACK');
+    expect((await eventsOf('DC09-A002')).map((e) => e.sourcecode)).toEqual(['SIA QA']);
+    expect((await eventsOf('DC09-A003')).map((e) => e.type)).toEqual(['smoke.detected']);
+  });
+
+  it('NAKs the wrong key and stores nothing', async () => {
+    const before = (await deadLetters()).length;
+    const d = await dialler('A002', {
+      key: { value: 'FFEEDDCCBBAA99887766554433221100', encoding: 'hex' },
+      maxAttempts: 2,
+    });
+    const failed = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }]).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(DialFailedError);
+    expect((failed as DialFailedError).context.naks).toBe(2);
+    expect((await eventsOf('DC09-A002')).map((e) => e.sourcecode)).toEqual(['SIA QA']);
+    const letters = (await deadLetters()).slice(before);
+    expect(letters.map((l) => l.reason)).toEqual(['bad-frame', 'bad-frame']);
+    expect(letters[0]?.detail).toMatch(/decrypt/);
+  });
+
+  it('NAKs a replay outside the time window with our time; the dialler corrects its clock and is stored', async () => {
+    const stale = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 42,
+      account: 'A005',
+      events: [{ kind: 'cid', qualifier: 1, code: '101' }],
+      at: new Date(Date.now() - 5 * 60_000),
+    });
+    const d = await dialler('A005');
+    const reply = await d.sendRaw(stale);
+    expect(reply?.type).toBe('NAK');
+    expect(Math.abs((reply?.at?.getTime() ?? 0) - Date.now())).toBeLessThan(2_000);
+    expect(await eventsOf('DC09-A005')).toEqual([]);
+
+    const drifted = await dialler('A005', { clockOffsetMs: -10 * 60_000 });
+    const result = await drifted.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }]);
+    expect(result).toMatchObject({ reply: 'ACK', attempts: 2, naks: 1 });
+    expect(Math.abs(drifted.clockOffsetMs)).toBeLessThan(2_000);
+    expect((await eventsOf('DC09-A005')).map((e) => e.type)).toEqual(['pendant.pressed']);
+  });
+
+  it('DUHs an unknown code, dead-letters the raw frame and still keeps supervision', async () => {
+    const before = (await deadLetters()).length;
+    const d = await dialler('A006');
+    const result = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '999' }]);
+    expect(result.reply).toBe('DUH');
+    const letters = (await deadLetters()).slice(before);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-code' });
+    expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('1999 01 001');
+    expect((await eventsOf('DC09-A006')).map((e) => e.type)).toEqual(['heartbeat']);
+  });
+
+  it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {
+    const d = await dialler('A004', { transport: 'udp' });
+    expect((await d.poll()).reply).toBe('ACK');
+    const [heartbeat] = await eventsOf('DC09-A004');
+    expect(heartbeat).toMatchObject({ type: 'heartbeat', sourcecode: 'NULL', residentid: 'res_a004' });
+  });
+
+  it('applies per-account overrides', async () => {
+    const d = await dialler('A004');
+    await d.sendCid([{ kind: 'cid', qualifier: 1, code: '120' }]);
+    expect((await eventsOf('DC09-A004')).map((e) => e.type)).toContain('fall.detected');
+  });
+
+  it('a retransmission of the same message is stored once', async () => {
+    const frame = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 77,
+      account: 'A001',
+      events: [{ kind: 'cid', qualifier: 1, code: '602' }],
+      at: new Date(),
+    });
+    const d = await dialler('A001');
+    expect((await d.sendRaw(frame))?.type).toBe('ACK');
+    expect((await d.sendRaw(frame))?.type).toBe('ACK');
+    expect((await eventsOf('DC09-A001')).filter((e) => e.type === 'test.periodic')).toHaveLength(1);
+  });
+
+  it('unknown accounts and broken frames get NAK and a dead-letter; nothing reaches EVENTS', async () => {
+    const before = (await deadLetters()).length;
+    const stranger = await dialler('BEEF');
+    expect(
+      (await stranger.sendRaw(encodeDc09Message({ type: 'NULL', seq: 1, account: 'BEEF', events: [] })))
+        ?.type,
+    ).toBe('NAK');
+    expect((await stranger.sendRaw(Buffer.from('\n0000001C"SIA-DCS"0001L0#A001[]\r')))?.type).toBe('NAK');
+    const letters = (await deadLetters()).slice(before);
+    expect(letters.map((l) => l.reason).sort()).toEqual(['bad-frame', 'unknown-device']);
+    expect(await eventsOf('DC09-BEEF')).toEqual([]);
+  });
+
+  it('a sender that never ends its frame cannot stall others, and is answered NAK', async () => {
+    const before = (await deadLetters()).length;
+    const hog = createConnection({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
+    const replies: Buffer[] = [];
+    hog.on('data', (chunk) => replies.push(chunk));
+    await new Promise((resolve) => hog.once('connect', resolve));
+    hog.write(Buffer.concat([Buffer.from('\n'), Buffer.alloc(20_000, 0x41)]));
+    const d = await dialler('A001');
+    expect((await d.poll()).reply).toBe('ACK');
+    await waitFor(() => replies.length > 0, { what: 'the hog to hear NAK' });
+    expect(Buffer.concat(replies).toString('latin1')).toContain('"NAK"');
+    hog.destroy();
+    const letters = (await deadLetters()).slice(before);
+    expect(letters[0]?.detail).toMatch(/truncated/);
+  });
+});

@@ -1,0 +1,74 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from '@telecare/platform';
+import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, type Role } from './people.ts';
+
+export const SESSION_COOKIE = 'helpline_session';
+
+/** What each kind of action needs. Supervisors and admins may also act on someone else's case. */
+const PERMISSIONS = {
+  'signed-in': ['operator', 'supervisor', 'installer', 'commissioner', 'admin'],
+  view: ['operator', 'supervisor', 'admin'],
+  work: ['operator', 'supervisor', 'admin'],
+  reassign: ['supervisor', 'admin'],
+  presence: ['operator', 'supervisor'],
+  stats: ['operator', 'supervisor', 'commissioner', 'admin'],
+  'manage-users': ['admin'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+export const can = (role: Role, permission: Permission): boolean =>
+  (PERMISSIONS[permission] as readonly Role[]).includes(role);
+
+const same = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+const cookie = (req: FastifyRequest, name: string): string | undefined => {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+};
+
+/**
+ * Who a request is from: `Authorization: Bearer` with the admin token or a personal `tok_…`
+ * token (programs), or the console's session cookie (people).
+ */
+export class Authenticator {
+  constructor(
+    private readonly people: PeopleStore,
+    private readonly adminToken: string | undefined,
+  ) {}
+
+  rolesFor(permission: Permission): readonly Role[] {
+    return PERMISSIONS[permission];
+  }
+
+  sessionToken(req: FastifyRequest): string | undefined {
+    return cookie(req, SESSION_COOKIE);
+  }
+
+  async authenticate(
+    req: FastifyRequest,
+    now: Date,
+    options: { queryToken?: boolean } = {},
+  ): Promise<Principal | undefined> {
+    const header = req.headers.authorization ?? '';
+    let bearer = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    // EventSource cannot set headers; a program following the stream may pass its token in the query.
+    if (!bearer && options.queryToken) {
+      const query = req.query as Record<string, unknown> | undefined;
+      if (typeof query?.access_token === 'string') bearer = query.access_token;
+    }
+    if (bearer) {
+      if (this.adminToken && same(bearer, this.adminToken)) return ADMIN_PRINCIPAL;
+      if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer);
+      return undefined;
+    }
+    const session = this.sessionToken(req);
+    return session ? this.people.sessionUser(session, now) : undefined;
+  }
+}

@@ -1,0 +1,297 @@
+import { CaseEvent } from '@telecare/contracts';
+import { z } from 'zod';
+import {
+  AnswerStatsView,
+  ApiErrorBody,
+  CaseDetail,
+  CaseIdParams,
+  EmergencyCallBody,
+  HelplineCase,
+  HoldBody,
+  ListCasesQuery,
+  LoginBody,
+  NewTokenBody,
+  NewUserBody,
+  NoteBody,
+  PresenceBody,
+  ReassignBody,
+  ResidentContext,
+  ResolveBody,
+  ResponderCallBody,
+  RevealBody,
+  StatsQuery,
+  UserView,
+} from './api.ts';
+
+interface Operation {
+  method: 'get' | 'post' | 'put';
+  path: string;
+  summary: string;
+  roles: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  response: z.ZodType;
+  status?: number;
+  idempotent?: boolean;
+}
+
+const Ok = z.object({});
+
+/** Every route of the helpline API, with the zod schemas the handlers parse with. */
+const OPERATIONS: Operation[] = [
+  {
+    method: 'post',
+    path: '/api/login',
+    summary: 'Sign in; sets the session cookie',
+    roles: 'anyone',
+    body: LoginBody,
+    response: z.object({ user: UserView }),
+  },
+  { method: 'post', path: '/api/logout', summary: 'Sign out', roles: 'anyone', response: Ok },
+  { method: 'get', path: '/api/me', summary: 'The signed-in user', roles: 'any role', response: UserView },
+  {
+    method: 'get',
+    path: '/api/users',
+    summary: 'Users and their presence',
+    roles: 'operator, supervisor, admin',
+    response: z.object({ users: z.array(UserView) }),
+  },
+  {
+    method: 'post',
+    path: '/api/users',
+    summary: 'Create a user',
+    roles: 'admin',
+    body: NewUserBody,
+    response: UserView,
+    status: 201,
+  },
+  {
+    method: 'post',
+    path: '/api/tokens',
+    summary: 'Issue a bearer token for a program acting as a user (shown once)',
+    roles: 'admin',
+    body: NewTokenBody,
+    response: z.object({ token: z.string(), userId: z.string(), label: z.string() }),
+    status: 201,
+  },
+  {
+    method: 'put',
+    path: '/api/presence',
+    summary: 'Set your presence; available operators are offered the next case',
+    roles: 'operator, supervisor',
+    body: PresenceBody,
+    response: z.object({ userId: z.string(), status: PresenceBody.shape.status }),
+  },
+  {
+    method: 'get',
+    path: '/api/cases',
+    summary: 'Cases, ordered by priority then wait',
+    roles: 'operator, supervisor, admin',
+    query: ListCasesQuery,
+    response: z.array(HelplineCase),
+  },
+  {
+    method: 'get',
+    path: '/api/cases/{id}',
+    summary: 'A case with its audit trail and protocol',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    response: CaseDetail,
+  },
+  {
+    method: 'get',
+    path: '/api/cases/{id}/context',
+    summary: 'The resident, devices and responders from the registry',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    response: ResidentContext,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/accept',
+    summary: 'Accept the case (queued, offered to you, or on hold)',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/hold',
+    summary: 'Put on hold with a call-back time',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: HoldBody,
+    response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/resolve',
+    summary: 'Resolve with an outcome and a reason',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: ResolveBody,
+    response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/decline',
+    summary: 'Decline a case offered to you; it returns to the queue',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    response: HelplineCase,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/reassign',
+    summary: 'Give the case to another operator',
+    roles: 'supervisor, admin',
+    params: CaseIdParams,
+    body: ReassignBody,
+    response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/notes',
+    summary: 'Add a note',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: NoteBody,
+    response: CaseEvent,
+    status: 201,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/responder-calls',
+    summary: 'Record a call to a responder',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: ResponderCallBody,
+    response: CaseEvent,
+    status: 201,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/emergency-calls',
+    summary: 'Record a call to emergency services',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: EmergencyCallBody,
+    response: CaseEvent,
+    status: 201,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/reveal',
+    summary: 'Reveal the key-safe code or medical notes (audited)',
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    body: RevealBody,
+    response: z.object({
+      field: RevealBody.shape.field,
+      value: z.string().nullable(),
+      message: z.string().optional(),
+      eventId: z.string(),
+    }),
+  },
+  {
+    method: 'get',
+    path: '/api/stats/answer',
+    summary: 'Answer times against 97.5 % in 60 s and 99 % in 180 s',
+    roles: 'operator, supervisor, commissioner, admin',
+    query: StatsQuery,
+    response: AnswerStatsView,
+  },
+];
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
+const input = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+
+/** The OpenAPI 3.1 document of the helpline API, generated from the zod schemas. */
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const parameters: unknown[] = [];
+    for (const [where, schema] of [
+      ['path', op.params],
+      ['query', op.query],
+    ] as const) {
+      if (!schema) continue;
+      for (const [name, field] of Object.entries(schema.shape))
+        parameters.push({ name, in: where, required: where === 'path', schema: input(field as z.ZodType) });
+    }
+    if (op.idempotent)
+      parameters.push({
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description: 'A retry or double click with the same key records one case event.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,100}$' },
+      });
+    const error = { content: { 'application/json': { schema: json(ApiErrorBody) } } };
+    paths[op.path] ??= {};
+    (paths[op.path] as Record<string, unknown>)[op.method] = {
+      summary: op.summary,
+      description: `Roles: ${op.roles}.`,
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: input(op.body) } } } }
+        : {}),
+      responses: {
+        [String(op.status ?? 200)]: {
+          description: 'OK',
+          content: { 'application/json': { schema: json(op.response) } },
+        },
+        '400': { description: 'Invalid request', ...error },
+        '401': { description: 'Not signed in', ...error },
+        '403': { description: 'The role does not allow it', ...error },
+        ...(op.params
+          ? {
+              '404': { description: 'No such case', ...error },
+              '409': {
+                description: 'Refused: the case state or owner does not allow it; nothing changed',
+                ...error,
+              },
+            }
+          : {}),
+      },
+    };
+  }
+  paths['/api/stream'] = {
+    get: {
+      summary:
+        'Server-sent events: `snapshot`, then `case` (a HelplineCase with lastEvent) on every change; resume with Last-Event-ID',
+      description: 'Roles: operator, supervisor, admin. Programs may pass ?access_token=.',
+      responses: {
+        '200': {
+          description: 'text/event-stream',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Telecare helpline API',
+      version: '1.0.0',
+      description:
+        'Cases from alerts, the live queue, answer clocks, escalation and responder cascades. People sign in (session cookie); programs send Authorization: Bearer <token> (a tok_ token issued by an admin, or TELECARE_ADMIN_TOKEN).',
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        session: { type: 'apiKey', in: 'cookie', name: 'helpline_session' },
+      },
+    },
+    security: [{ bearer: [] }, { session: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,206 @@
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { Pool } from '@telecare/platform';
+import { z } from 'zod';
+
+export const ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
+export const Role = z.enum(ROLES);
+export type Role = z.infer<typeof Role>;
+
+export const PRESENCE = ['available', 'busy', 'away'] as const;
+export const Presence = z.enum(PRESENCE);
+export type Presence = z.infer<typeof Presence>;
+
+/** Who is making a request: a person (session or token) or the platform's admin token. */
+export interface Principal {
+  readonly id: string;
+  readonly username: string;
+  readonly name: string;
+  readonly role: Role;
+}
+
+/** The admin token from the environment acts as this principal in the audit trail. */
+export const ADMIN_PRINCIPAL: Principal = {
+  id: 'admin',
+  username: 'admin',
+  name: 'Admin token',
+  role: 'admin',
+};
+
+export interface User {
+  readonly id: string;
+  readonly username: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly presence: Presence | null;
+}
+
+const scryptAsync = promisify(scrypt) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: object,
+) => Promise<Buffer>;
+// N=2^14, r=8: about 16 MB and tens of milliseconds per hash, the OWASP-recommended floor for scrypt.
+const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const KEY_LENGTH = 32;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, KEY_LENGTH, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64');
+  const actual = await scryptAsync(password, Buffer.from(salt, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: SCRYPT.maxmem,
+  });
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** Tokens and session ids are stored as their SHA-256, so the database never holds a usable one. */
+export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+const newUserId = (now: Date): string => `usr_${now.getTime().toString(36)}${randomBytes(6).toString('hex')}`;
+
+const UserRow = z.object({
+  id: z.string(),
+  username: z.string(),
+  display_name: z.string(),
+  role: Role,
+  status: Presence.nullable().optional(),
+});
+const toUser = (row: unknown): User => {
+  const r = UserRow.parse(row);
+  return { id: r.id, username: r.username, name: r.display_name, role: r.role, presence: r.status ?? null };
+};
+
+export class UsernameTakenError extends Error {
+  override readonly name = 'UsernameTakenError';
+}
+
+/** Users, their tokens and sessions, and operator presence, in the helpline schema. */
+export class PeopleStore {
+  readonly #t: { users: string; tokens: string; sessions: string; presence: string };
+
+  constructor(
+    private readonly pool: Pool,
+    schema: string,
+  ) {
+    const q = (table: string) => `"${schema}".${table}`;
+    this.#t = {
+      users: q('users'),
+      tokens: q('api_tokens'),
+      sessions: q('sessions'),
+      presence: q('presence'),
+    };
+  }
+
+  async createUser(
+    input: { username: string; name: string; role: Role; password: string },
+    now: Date,
+  ): Promise<User> {
+    const hash = await hashPassword(input.password);
+    const id = newUserId(now);
+    try {
+      await this.pool.query(
+        `insert into ${this.#t.users} (id, username, display_name, role, password_hash, created_at)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [id, input.username, input.name, input.role, hash, now],
+      );
+    } catch (err) {
+      if (typeof err === 'object' && err !== null && 'code' in err && err.code === '23505')
+        throw new UsernameTakenError(`the username ${input.username} is taken`, { cause: err });
+      throw err;
+    }
+    return { id, username: input.username, name: input.name, role: input.role, presence: null };
+  }
+
+  async listUsers(): Promise<User[]> {
+    const { rows } = await this.pool.query(
+      `select u.id, u.username, u.display_name, u.role, p.status from ${this.#t.users} u
+       left join ${this.#t.presence} p on p.user_id = u.id order by u.username`,
+    );
+    return rows.map(toUser);
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query(
+      `select u.id, u.username, u.display_name, u.role, p.status from ${this.#t.users} u
+       left join ${this.#t.presence} p on p.user_id = u.id where u.id = $1`,
+      [id],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** The user for a username and password, or undefined; the same work is done for an unknown name. */
+  async checkPassword(username: string, password: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query<{ password_hash: string }>(
+      `select id, username, display_name, role, password_hash from ${this.#t.users} where username = $1`,
+      [username],
+    );
+    const row = rows[0];
+    // An unknown username still costs a hash, so timing does not tell which usernames exist.
+    const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
+    return row && ok ? toUser(row) : undefined;
+  }
+
+  async createSession(userId: string, ttlSeconds: number, now: Date): Promise<string> {
+    const token = randomBytes(32).toString('base64url');
+    await this.pool.query(`delete from ${this.#t.sessions} where expires_at < $1`, [now]);
+    await this.pool.query(
+      `insert into ${this.#t.sessions} (token_hash, user_id, expires_at) values ($1, $2, $3)`,
+      [tokenHash(token), userId, new Date(now.getTime() + ttlSeconds * 1000)],
+    );
+    return token;
+  }
+
+  async endSession(token: string): Promise<void> {
+    await this.pool.query(`delete from ${this.#t.sessions} where token_hash = $1`, [tokenHash(token)]);
+  }
+
+  async sessionUser(token: string, now: Date): Promise<Principal | undefined> {
+    const { rows } = await this.pool.query(
+      `select u.id, u.username, u.display_name, u.role from ${this.#t.sessions} s
+       join ${this.#t.users} u on u.id = s.user_id where s.token_hash = $1 and s.expires_at > $2`,
+      [tokenHash(token), now],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async createToken(userId: string, label: string, now: Date): Promise<string> {
+    const token = `tok_${randomBytes(24).toString('base64url')}`;
+    await this.pool.query(
+      `insert into ${this.#t.tokens} (token_hash, user_id, label, created_at) values ($1, $2, $3, $4)`,
+      [tokenHash(token), userId, label, now],
+    );
+    return token;
+  }
+
+  async tokenUser(token: string): Promise<Principal | undefined> {
+    const { rows } = await this.pool.query(
+      `select u.id, u.username, u.display_name, u.role from ${this.#t.tokens} t
+       join ${this.#t.users} u on u.id = t.user_id where t.token_hash = $1`,
+      [tokenHash(token)],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async setPresence(userId: string, status: Presence, now: Date): Promise<void> {
+    await this.pool.query(
+      `insert into ${this.#t.presence} (user_id, status, since) values ($1, $2, $3)
+       on conflict (user_id) do update set status = excluded.status,
+         since = case when ${this.#t.presence}.status = excluded.status then ${this.#t.presence}.since else excluded.since end`,
+      [userId, status, now],
+    );
+  }
+}
+
+// A valid hash of a random password, verified against when the username is unknown.
+const DUMMY_HASH = await hashPassword(randomBytes(16).toString('hex'));

@@ -1,0 +1,161 @@
+import type { CaseEvent } from '@telecare/contracts';
+import type { Clock, Logger } from '@telecare/platform';
+import type { HelplineMetrics } from './metrics.ts';
+import type { CasePublisher } from './publisher.ts';
+import type { CaseStore } from './store.ts';
+
+export interface Rung {
+  readonly step: number;
+  readonly to: 'all-operators' | 'supervisor' | 'overflow';
+  readonly afterSeconds: number;
+}
+
+export interface SchedulerOptions {
+  readonly store: CaseStore;
+  readonly publisher: CasePublisher;
+  readonly metrics: HelplineMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly tickMs: number;
+  readonly offerSeconds: number;
+  readonly ladder: readonly Rung[];
+  readonly overflowUrl: string | undefined;
+  readonly tables: { presence: string; users: string };
+}
+
+const WEBHOOK_TIMEOUT_MS = 3_000;
+const POKE_DEBOUNCE_MS = 50;
+
+/**
+ * The helpline's timers. None is held in memory: each tick asks PostgreSQL what is due (offers
+ * past their expiry, call-backs past their time, P1 cases past a rung of the ladder), so a
+ * restart, or a second instance, resumes every timer from the stored state. Each change is a
+ * conditional update, so two instances ticking together record it once.
+ */
+export class Scheduler {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #pokeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: SchedulerOptions) {}
+
+  start(): void {
+    this.#timer = setInterval(() => this.#run(), this.o.tickMs);
+    this.#timer.unref();
+    this.#run();
+  }
+
+  /**
+   * Run a tick soon (after an alert, a presence change or a released case). Pokes within
+   * POKE_DEBOUNCE_MS share one tick, so a burst of alerts does not become a burst of timer scans.
+   */
+  poke(): void {
+    if (this.#stopped || this.#pokeTimer) return;
+    this.#pokeTimer = setTimeout(() => {
+      this.#pokeTimer = undefined;
+      this.#run();
+    }, POKE_DEBOUNCE_MS);
+    this.#pokeTimer.unref();
+  }
+
+  #run(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#tick()
+      .catch((err: unknown) => this.o.logger.warn({ err }, 'timer tick failed; the next one retries'))
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.#run();
+        }
+      });
+  }
+
+  /** Runs one tick to completion (tests use it to step a manual clock). */
+  async tickNow(): Promise<void> {
+    // A pending poke is folded into this tick; a tick in flight finishes first. Registering this
+    // one as the running tick keeps pokes from overlapping it (an overlapping dispatch would skip
+    // on the advisory lock and return before the other tick's offers are committed).
+    clearTimeout(this.#pokeTimer);
+    this.#pokeTimer = undefined;
+    while (this.#running) await this.#running;
+    const tick = this.#tick();
+    this.#running = tick.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await tick;
+    } finally {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.#run();
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#pokeTimer);
+    await this.#running;
+  }
+
+  async #tick(): Promise<void> {
+    const now = new Date(this.o.clock.now());
+    const { store } = this.o;
+    const changed: CaseEvent[] = [];
+    changed.push(...(await store.expireOffers(now)));
+    changed.push(...(await store.returnHolds(now)));
+    const escalated = await store.escalate(now, this.o.ladder);
+    changed.push(...escalated);
+    changed.push(
+      ...(await store.dispatch(now, this.o.offerSeconds, this.o.tables.presence, this.o.tables.users)),
+    );
+    for (const e of changed) this.o.metrics.timerEvents.inc({ kind: e.kind });
+    if (changed.length > 0) this.o.publisher.flushInBackground();
+    for (const e of escalated) {
+      this.o.logger.warn(
+        { caseId: e.caseId, step: e.data.step, to: e.data.to },
+        'P1 not accepted: escalated',
+      );
+      if (e.data.to === 'overflow') await this.#overflow(e, now);
+    }
+  }
+
+  /** POSTs the case to the configured overflow (a partner centre) and records whether it took it. */
+  async #overflow(event: CaseEvent, now: Date): Promise<void> {
+    const url = this.o.overflowUrl;
+    let result: Record<string, unknown>;
+    if (!url) result = { overflowDelivery: 'not configured' };
+    else {
+      try {
+        const stored = await this.o.store.get(event.caseId);
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ case: stored?.case, escalation: event.data }),
+          signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+        });
+        result = { overflowDelivery: response.ok ? 'delivered' : 'refused', status: response.status };
+      } catch (err) {
+        result = { overflowDelivery: 'failed', error: err instanceof Error ? err.message : String(err) };
+      }
+    }
+    await this.o.store.record(
+      event.caseId,
+      'note',
+      { text: `overflow: ${String(result.overflowDelivery)}`, ...result },
+      { id: 'helpline', override: true },
+      now,
+    );
+    this.o.publisher.flushInBackground();
+  }
+}

@@ -1,0 +1,192 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness } from './harness.ts';
+
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const RESIDENT = 'res_console_1';
+
+// A stand-in for the registry's HTTP API (GET /api/residents/:id, /responders, /api/devices),
+// so the browser test does not depend on another service's progress; the helpline reads only that contract.
+let registry: Server;
+const registryRequests: string[] = [];
+function startRegistryStandIn(): Promise<string> {
+  registry = createServer((req, res) => {
+    registryRequests.push(req.url ?? '');
+    const send = (body: unknown) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === `/api/residents/${RESIDENT}`)
+      return send({
+        id: RESIDENT,
+        name: 'Edith Example',
+        address: '1 Test Lane',
+        postcode: 'GL1 1AA',
+        phone: '01452 000000',
+        livesAlone: true,
+        keySafeCode: '4721',
+        medicalNotes: 'Type 2 diabetes; on warfarin',
+      });
+    if (req.url === `/api/residents/${RESIDENT}/responders`)
+      return send({
+        responders: [
+          { id: 'rsp_a', name: 'Anne Daughter', relationship: 'daughter', phone: '07700 900001', order: 1 },
+          { id: 'rsp_b', name: 'Bob Neighbour', relationship: 'keyholder', phone: '07700 900002', order: 2 },
+        ],
+      });
+    if (req.url?.startsWith('/api/devices'))
+      return send({
+        devices: [
+          {
+            serial: 'PEN-0001',
+            kind: 'pendant',
+            location: null,
+            state: 'active',
+            testMode: false,
+            residentId: RESIDENT,
+          },
+        ],
+      });
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve) =>
+    registry.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(registry.address() as AddressInfo).port}`),
+    ),
+  );
+}
+
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  const registryUrl = await startRegistryStandIn();
+  h = await helplineHarness('console', {
+    TIMER_TICK_MS: '200',
+    OFFER_TIMEOUT_S: '60',
+    REGISTRY_URL: registryUrl,
+  });
+  await h.start();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+  registry?.close();
+});
+
+async function signIn(username: string): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1360, height: 1000 } })).newPage();
+  await page.goto(h.helpline.url);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#status:text("live")');
+  return page;
+}
+
+describe('operator console in Chromium', () => {
+  it('an operator sees a P1 arrive live, accepts it, works the responders, resolves it; a second screen follows', async () => {
+    const op1 = await h.user('anna', 'operator');
+    await h.user('ben', 'operator');
+    const anna = await signIn('anna');
+    const ben = await signIn('ben');
+    await anna.selectOption('#presence', 'available');
+    await expect
+      .poll(async () => (await h.api('/api/me', { as: op1.cookie })).json.presence)
+      .toBe('available');
+
+    // The P1 arrives on both screens without a reload, red, and is offered to the available operator.
+    await h.publish(
+      h.alert({
+        residentId: RESIDENT,
+        priority: 1,
+        type: 'fall.detected',
+        reason: 'fall detected by the wrist sensor',
+      }),
+    );
+    const annaCase = anna.locator('.case.p1');
+    await annaCase.waitFor();
+    await ben.locator('.case.p1').waitFor();
+    expect(
+      await annaCase.evaluate(
+        (el) =>
+          (
+            globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }
+          ).getComputedStyle(el).borderLeftColor,
+      ),
+    ).toBe('rgb(204, 0, 0)');
+    await anna.locator('.case.p1[data-state="offered"]').waitFor();
+    expect(Number((await anna.locator('body').getAttribute('data-cue')) ?? '0')).toBeGreaterThan(0);
+
+    // Select it and accept with the keyboard shortcut.
+    await annaCase.click();
+    await anna.locator('#detail .title').waitFor();
+    await anna.keyboard.press('a');
+    await anna.locator('#detail .state.accepted').waitFor();
+    await ben.locator('.case.p1[data-state="accepted"]').waitFor();
+
+    // The resident and responder list come from the registry; the protocol for a fall is shown.
+    await anna.getByText('Edith Example').waitFor();
+    expect(await anna.locator('ol.protocol').textContent()).toContain('fallen');
+    expect(await anna.locator('#resident').textContent()).not.toContain('4721');
+
+    // A double click on "no answer" records one call.
+    await anna.locator('tr[data-responder="rsp_a"] button[data-result="no-answer"]').dblclick();
+    await anna.locator('tr[data-responder="rsp_a"] td.result:text("no-answer")').waitFor();
+    await anna.locator('tr[data-responder="rsp_b"] button[data-result="accepted"]').click();
+    await anna.locator('tr[data-responder="rsp_b"] td.result:text("accepted")').waitFor();
+
+    // Revealing the key-safe code is an explicit, audited action.
+    await anna.click('#reveal-keySafe');
+    await anna.locator('.secret:text("4721")').waitFor();
+    await anna.locator('#timeline tr[data-kind="revealed"]').waitFor();
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await anna.screenshot({ path: `${ARTIFACTS}console.png` });
+
+    // Resolve with the keyboard: r focuses the outcome.
+    await anna.keyboard.press('r');
+    await anna.selectOption('#outcome', 'responder-visit');
+    await anna.fill('#resolve-reason', 'Bob attended, helped Edith up, no injury');
+    await anna.click('#resolve-form button[type=submit]');
+    await anna.locator('#detail .state.resolved').waitFor();
+    // Gone from both live queues.
+    await anna.locator('.case.p1').waitFor({ state: 'detached' });
+    await ben.locator('.case.p1').waitFor({ state: 'detached' });
+
+    // The audit trail has every step, each with who did it, and no duplicates.
+    const c = await h.caseOf(RESIDENT);
+    const events = (await h.detail(c.id)).events as {
+      kind: string;
+      actor: string;
+      data: Record<string, unknown>;
+    }[];
+    expect(events.map((e) => e.kind)).toEqual([
+      'opened',
+      'offered',
+      'accepted',
+      'responder-called',
+      'responder-called',
+      'revealed',
+      'resolved',
+    ]);
+    expect(events.slice(2).every((e) => e.actor === op1.id)).toBe(true);
+    expect(events.find((e) => e.kind === 'revealed')?.data).toMatchObject({ field: 'keySafe', found: true });
+    expect(await anna.locator('#timeline tr').count()).toBe(events.length);
+    await anna.context().close();
+    await ben.context().close();
+  });
+});

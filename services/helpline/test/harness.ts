@@ -1,0 +1,130 @@
+import { type Alert, alertIdFor, names, type Priority } from '@telecare/contracts';
+import {
+  type Clock,
+  connectNats,
+  createLogger,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+} from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
+
+/** A helpline on the real PostgreSQL and NATS in a namespace of its own, with helpers to drive it. */
+export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
+  const ns = uniqueNamespace(label);
+  const n = names(ns);
+  const env = serviceEnv(ns, { HELPLINE_PORT: '0', ...extraEnv });
+  const adminToken = env.TELECARE_ADMIN_TOKEN as string;
+  const logger = createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
+  const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
+  const js: JetStreamClient = jetstream(nc);
+  let jsm: JetStreamManager = await jetstreamManager(nc);
+  let helpline: HelplineHandle | undefined;
+  let counter = 0;
+
+  const h = {
+    ns,
+    names: n,
+    adminToken,
+    get helpline(): HelplineHandle {
+      if (!helpline) throw new Error('helpline not started');
+      return helpline;
+    },
+    async start(clock?: Clock, env2: Record<string, string> = {}) {
+      helpline = await startHelpline(loadHelplineConfig({ ...env, ...env2 }), {
+        logger,
+        ...(clock ? { clock } : {}),
+      });
+      jsm = await jetstreamManager(nc);
+      return helpline;
+    },
+    async stop() {
+      await helpline?.close();
+      helpline = undefined;
+    },
+    async close() {
+      await h.stop();
+      await nc.close();
+      await cleanupNamespace(ns);
+    },
+    alert(overrides: Partial<Alert> & { residentId: string }): Alert {
+      counter += 1;
+      const evidence = overrides.evidence ?? [`evt_${ns}_${counter}`];
+      const type = overrides.type ?? 'pendant.pressed';
+      return {
+        id: alertIdFor(`rule.${type}`, overrides.residentId, evidence.join(',')),
+        priority: 1,
+        type,
+        raisedAt: new Date().toISOString(),
+        rule: { id: `rule.${type}`, version: 1 },
+        evidence,
+        thresholds: {},
+        reason: `${type} at home`,
+        late: false,
+        testMode: false,
+        ...overrides,
+      };
+    },
+    async publish(a: Alert) {
+      await js.publish(n.subjects.alert(a.priority as Priority, a.residentId), JSON.stringify(a), {
+        msgID: a.id,
+      });
+    },
+    async drained() {
+      await waitFor(
+        async () => {
+          const info = await jsm.consumers.info(n.streams.alerts, 'helpline');
+          return info.num_pending === 0 && info.num_ack_pending === 0;
+        },
+        { what: 'helpline consumer to catch up' },
+      );
+    },
+    /** A request as `as` (a bearer token, or `cookie:<session>`), default the admin token. */
+    async api(path: string, init: { method?: string; body?: unknown; as?: string; key?: string } = {}) {
+      const headers: Record<string, string> = {};
+      const as = init.as ?? adminToken;
+      if (as.startsWith('cookie:')) headers.cookie = as.slice(7);
+      else if (as) headers.authorization = `Bearer ${as}`;
+      if (init.body !== undefined) headers['content-type'] = 'application/json';
+      if (init.key) headers['idempotency-key'] = init.key;
+      const response = await fetch(`${h.helpline.url}${path}`, {
+        method: init.method ?? 'GET',
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      const text = await response.text();
+      // biome-ignore lint/suspicious/noExplicitAny: test reads loosely typed JSON bodies
+      const json = (text ? JSON.parse(text) : undefined) as any;
+      return { status: response.status, json, setCookie: response.headers.get('set-cookie') ?? '' };
+    },
+    async user(username: string, role: string, password = 'correct horse battery') {
+      const created = await h.api('/api/users', {
+        method: 'POST',
+        body: { username, name: `${username} name`, role, password },
+      });
+      if (created.status !== 201)
+        throw new Error(`user ${username}: ${created.status} ${JSON.stringify(created.json)}`);
+      const login = await h.api('/api/login', { method: 'POST', body: { username, password }, as: '' });
+      const cookie = login.setCookie.split(';')[0] ?? '';
+      return { id: created.json.id as string, cookie: `cookie:${cookie}` };
+    },
+    async caseOf(residentId: string) {
+      return waitFor(
+        async () => {
+          const list = await h.api('/api/cases?state=all');
+          return (list.json as { id: string; residentId: string }[]).find((c) => c.residentId === residentId);
+        },
+        { what: `a case for ${residentId}` },
+      );
+    },
+    async detail(id: string) {
+      const r = await h.api(`/api/cases/${id}`);
+      if (r.status !== 200) throw new Error(`detail ${id}: ${r.status}`);
+      return r.json;
+    },
+  };
+  return h;
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { FieldCipher, hashSecret, parseDataKey, verifySecret } from './crypto.ts';
+
+describe('FieldCipher', () => {
+  const cipher = new FieldCipher(randomBytes(32));
+
+  it('round-trips and never stores the plain text', () => {
+    const stored = cipher.encrypt('key safe 4321 by the back door', 'res_1', 'keySafe');
+    expect(stored).not.toContain('4321');
+    expect(cipher.decrypt(stored, 'res_1', 'keySafe')).toBe('key safe 4321 by the back door');
+  });
+
+  it('refuses a ciphertext moved to another record or field', () => {
+    const stored = cipher.encrypt('1234', 'res_1', 'keySafe');
+    expect(() => cipher.decrypt(stored, 'res_2', 'keySafe')).toThrow();
+    expect(() => cipher.decrypt(stored, 'res_1', 'medicalSummary')).toThrow();
+  });
+
+  it('refuses another key', () => {
+    const stored = cipher.encrypt('1234', 'res_1', 'keySafe');
+    expect(() => new FieldCipher(randomBytes(32)).decrypt(stored, 'res_1', 'keySafe')).toThrow();
+  });
+});
+
+describe('parseDataKey', () => {
+  it('takes 64 hex digits or base64 of 32 bytes and nothing else', () => {
+    const key = randomBytes(32);
+    expect(parseDataKey(key.toString('hex'))).toEqual(key);
+    expect(parseDataKey(key.toString('base64'))).toEqual(key);
+    expect(parseDataKey('short')).toBeUndefined();
+    expect(parseDataKey(randomBytes(16).toString('hex'))).toBeUndefined();
+  });
+});
+
+describe('secret hashes', () => {
+  it('verify the right secret only', () => {
+    const stored = hashSecret('s3cret-value');
+    expect(verifySecret('s3cret-value', stored)).toBe(true);
+    expect(verifySecret('other', stored)).toBe(false);
+  });
+});

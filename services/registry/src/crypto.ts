@@ -1,0 +1,88 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  randomBytes,
+  scryptSync,
+  timingSafeEqual,
+} from 'node:crypto';
+
+/**
+ * Parses REGISTRY_DATA_KEY: 32 bytes as 64 hex digits or as base64. Returns undefined when the
+ * text is neither, so the config schema can say exactly what is wrong.
+ */
+export function parseDataKey(text: string): Buffer | undefined {
+  const trimmed = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)) {
+    const bytes = Buffer.from(trimmed, 'base64');
+    return bytes.length === 32 ? bytes : undefined;
+  }
+  return undefined;
+}
+
+const VERSION = 'v1';
+
+/**
+ * AES-256-GCM for the few fields that must never sit in the database as plain text (key-safe
+ * information, medical summary, DC-09 keys). The record's id and the field name are the
+ * additional authenticated data, so a ciphertext copied onto another resident or field fails
+ * to decrypt instead of revealing the wrong person's secret.
+ */
+export class FieldCipher {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    if (key.length !== 32) throw new RangeError('the data key must be 32 bytes');
+    this.#key = key;
+  }
+
+  encrypt(plain: string, recordId: string, field: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    cipher.setAAD(Buffer.from(`${recordId}\u001f${field}`));
+    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return [
+      VERSION,
+      iv.toString('base64'),
+      cipher.getAuthTag().toString('base64'),
+      body.toString('base64'),
+    ].join(':');
+  }
+
+  decrypt(stored: string, recordId: string, field: string): string {
+    const [version, iv, tag, body] = stored.split(':');
+    if (version !== VERSION || !iv || !tag || body === undefined) {
+      throw new RangeError(`unknown ciphertext format for ${field}`);
+    }
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'));
+    decipher.setAAD(Buffer.from(`${recordId}\u001f${field}`));
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]).toString('utf8');
+  }
+}
+
+/** A device secret: 24 random bytes, URL-safe, shown once. */
+export const newSecret = (): string => randomBytes(24).toString('base64url');
+
+/** scrypt with a per-secret salt: `scrypt$<salt>$<hash>`. */
+export function hashSecret(secret: string): string {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('base64')}$${scryptSync(secret, salt, 32).toString('base64')}`;
+}
+
+export function verifySecret(secret: string, stored: string): boolean {
+  const [scheme, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const actual = scryptSync(secret, Buffer.from(salt, 'base64'), expected.length);
+  return timingSafeEqual(actual, expected);
+}
+
+/**
+ * API tokens are long random strings, so a fast hash is enough (nothing to brute-force) and lets
+ * a request be authenticated by one indexed lookup.
+ */
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+export const newApiToken = (): string => `tct_${randomBytes(24).toString('base64url')}`;

@@ -1,0 +1,160 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { type Names, TelecareEvent } from '@telecare/contracts';
+import type { Clock, JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import type { TestCall } from './records.ts';
+import type { RegistryStore } from './store.ts';
+
+const SECOND_NS = 1_000_000_000;
+
+const num = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+
+export interface EventsDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+  store: RegistryStore;
+  clock: Clock;
+  logger: Logger;
+  consumer: string;
+  /** Called after a test call ended, so the device map and DC-09 bucket follow the device. */
+  onTestFinished: (test: TestCall) => Promise<void>;
+}
+
+/**
+ * The registry's own durable consumer of every event: it keeps device health (last heartbeat,
+ * battery, mains, signal, last pendant use) and confirms test calls end to end — the event has
+ * passed the gateway, JetStream and reached a consumer like triage does.
+ */
+export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
+  const log = deps.logger.child({ component: 'events' });
+  const stream = deps.names.streams.events;
+  try {
+    await deps.jsm.consumers.info(stream, deps.consumer);
+  } catch {
+    await deps.jsm.consumers.add(stream, {
+      durable_name: deps.consumer,
+      ack_policy: 'explicit',
+      deliver_policy: 'all',
+      filter_subject: deps.names.subjects.allEvents,
+      ack_wait: 30 * SECOND_NS,
+      max_deliver: -1,
+      max_ack_pending: 1000,
+    });
+  }
+  const consumer = await deps.js.consumers.get(stream, deps.consumer);
+  const messages = await consumer.consume({ max_messages: 256 });
+  const loop = (async () => {
+    for await (const msg of messages) await handle(deps, log, msg);
+  })().catch((err: unknown) => log.error({ err }, 'events consumer stopped unexpectedly'));
+  return {
+    async stop() {
+      await messages.close();
+      await loop;
+    },
+  };
+}
+
+async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(msg.data).toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  const parsed = TelecareEvent.safeParse(json);
+  if (!parsed.success) {
+    // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
+    log.warn({ subject: msg.subject }, 'event not readable; skipped for health');
+    msg.ack();
+    return;
+  }
+  const event = parsed.data;
+  try {
+    const data = event.data;
+    const batteryPercent = num(data.batteryPercent);
+    const signalDbm = num(data.signalDbm);
+    const mains = typeof data.mains === 'boolean' ? data.mains : undefined;
+    await deps.store.recordHealth(event.subject, {
+      type: event.type,
+      at: new Date(event.time),
+      ...(batteryPercent === undefined ? {} : { batteryPercent }),
+      ...(signalDbm === undefined ? {} : { signalDbm }),
+      ...(mains === undefined ? {} : { mains }),
+    });
+    if (event.testmode) {
+      const test = await deps.store.waitingTest(event.subject);
+      if (test && Date.parse(event.receivedat) >= Date.parse(test.startedAt)) {
+        const now = deps.clock.now();
+        const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
+        const finished = await deps.store.finishTest(
+          test.id,
+          {
+            status: 'passed',
+            eventId: event.id,
+            eventType: event.type,
+            // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
+            latencyMs: Math.max(0, now - Date.parse(event.time)),
+            batteryPercent: batteryPercent ?? health?.batteryPercent ?? null,
+            signalDbm: signalDbm ?? health?.signalDbm ?? null,
+          },
+          new Date(now),
+        );
+        if (finished) {
+          log.info(
+            { serial: event.subject, testId: test.id, latencyMs: finished.latencyMs },
+            'test call passed',
+          );
+          await deps.onTestFinished(finished);
+        }
+      }
+    }
+    msg.ack();
+  } catch (err) {
+    log.warn({ err, eventId: event.id }, 'health not recorded; will retry');
+    msg.nak(Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6)));
+  }
+}
+
+/**
+ * Ends test calls whose deadline has passed: failed with a reason, the device back to installed.
+ * Deadlines live in PostgreSQL, so a restarted registry ends them on time too.
+ */
+export function startTestDeadlines(deps: {
+  store: RegistryStore;
+  clock: Clock;
+  logger: Logger;
+  intervalMs?: number;
+  onTestFinished: (test: TestCall) => Promise<void>;
+}): { stop(): Promise<void> } {
+  const log = deps.logger.child({ component: 'test-calls' });
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = async () => {
+    const now = new Date(deps.clock.now());
+    for (const test of await deps.store.expiredTests(now)) {
+      const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
+      const finished = await deps.store.finishTest(
+        test.id,
+        { status: 'failed', reason: `no event from ${test.serial} within ${waitedS} s` },
+        now,
+      );
+      if (finished) {
+        log.info({ serial: test.serial, testId: test.id }, 'test call failed: no event before the deadline');
+        await deps.onTestFinished(finished);
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    if (stopped) return;
+    running = running.then(tick).catch((err: unknown) => log.warn({ err }, 'test deadline check failed'));
+  }, deps.intervalMs ?? 500);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

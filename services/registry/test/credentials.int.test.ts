@@ -1,0 +1,158 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { names } from '@telecare/contracts';
+import { createLogger } from '@telecare/platform';
+import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+
+const PLUGIN = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+].find((path) => existsSync(path));
+
+const ns = uniqueNamespace('regcred');
+const n = names(ns);
+const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const ADMIN_PASSWORD = 'admin-secret-for-this-test';
+
+let dir: string;
+let broker: ChildProcess;
+let brokerUrl: string;
+let registry: RegistryHandle;
+let token: string;
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${registry.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Connects, or resolves with the broker's refusal. */
+function connect(username: string, password: string): Promise<MqttClient | Error> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(brokerUrl, {
+      username,
+      password,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 3_000,
+      clientId: `${username}-${Math.random().toString(36).slice(2)}`,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      resolve(err);
+    });
+  });
+}
+
+beforeAll(async () => {
+  if (!PLUGIN) return;
+  dir = mkdtempSync(join(tmpdir(), 'telecare-dynsec-'));
+  const port = await freePort();
+  brokerUrl = `mqtt://127.0.0.1:${port}`;
+  // The admin client the registry drives dynamic security with, made by Mosquitto's own tool.
+  execFileSync('mosquitto_ctrl', [
+    'dynsec',
+    'init',
+    join(dir, 'dynsec.json'),
+    'registry-admin',
+    ADMIN_PASSWORD,
+  ]);
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous false',
+      `plugin ${PLUGIN}`,
+      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
+      'set_tcp_nodelay true',
+      'persistence false',
+      `user ${userInfo().username}`,
+      '',
+    ].join('\n'),
+  );
+  broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  await waitFor(async () => {
+    const client = await connect('registry-admin', ADMIN_PASSWORD);
+    if (client instanceof Error) return false;
+    await client.endAsync();
+    return true;
+  });
+  const env = serviceEnv(ns, {
+    REGISTRY_PORT: '0',
+    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${port}`,
+  });
+  token = env.TELECARE_ADMIN_TOKEN!;
+  registry = await startRegistry(loadRegistryConfig(env), { logger });
+});
+
+afterAll(async () => {
+  await registry?.close();
+  broker?.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cleanupNamespace(ns);
+});
+
+describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic security', () => {
+  let residentId: string;
+  let secret: string;
+
+  it('registering an MQTT device issues its secret once, and the broker admits it with that secret only', async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Cred Test',
+      address: '1 Road',
+      postcode: 'GL1 2AB',
+    });
+    residentId = resident.body.id as string;
+    const created = await call('POST', '/api/devices', { serial: 'PND-CRED1', residentId, kind: 'pendant' });
+    expect(created.status).toBe(201);
+    const credentials = created.body.credentials as { username: string; secret: string };
+    expect(credentials.username).toBe('PND-CRED1');
+    secret = credentials.secret;
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    const fetched = await call('GET', '/api/devices/PND-CRED1');
+    expect(JSON.stringify(fetched.body)).not.toContain(secret);
+    expect(fetched.body.credentialIssuedAt).toEqual(expect.any(String));
+
+    const good = await connect('PND-CRED1', secret);
+    expect(good).not.toBeInstanceOf(Error);
+    await (good as MqttClient).endAsync();
+    const wrong = await connect('PND-CRED1', `${secret}x`);
+    expect(wrong).toBeInstanceOf(Error);
+    expect((wrong as Error).message).toMatch(/Bad User Name or Password|Not authorized/i);
+  });
+
+  it("a device's publish to another device's topic is not delivered; its own is", async () => {
+    await call('POST', '/api/devices', { serial: 'PND-CRED2', residentId, kind: 'pendant' });
+    const watcher = (await connect('registry-admin', ADMIN_PASSWORD)) as MqttClient;
+    const seen: string[] = [];
+    watcher.on('message', (topic) => seen.push(topic));
+    await watcher.subscribeAsync(`${n.mqtt.root}/#`, { qos: 1 });
+
+    const device = (await connect('PND-CRED1', secret)) as MqttClient;
+    // MQTT v5: the broker answers the PUBACK with "not authorised" and drops the message.
+    await expect(
+      device.publishAsync(n.mqtt.events('PND-CRED2'), '{"id":"spoofed-1"}', { qos: 1 }),
+    ).rejects.toThrow(/Not authorized/i);
+    await device.publishAsync(n.mqtt.events('PND-CRED1'), '{"id":"genuine-1"}', { qos: 1 });
+    await waitFor(() => seen.includes(n.mqtt.events('PND-CRED1')), { what: 'own event delivered' });
+    expect(seen).not.toContain(n.mqtt.events('PND-CRED2'));
+    await device.endAsync();
+    await watcher.endAsync();
+  });
+
+  it('decommissioning revokes the credential: the device is refused afterwards', async () => {
+    const gone = await call('POST', '/api/devices/PND-CRED1/decommission');
+    expect(gone.status).toBe(200);
+    const refused = await connect('PND-CRED1', secret);
+    expect(refused).toBeInstanceOf(Error);
+  });
+});

@@ -1,0 +1,479 @@
+import { randomBytes } from 'node:crypto';
+import { type KV, Kvm } from '@nats-io/kv';
+import {
+  Dc09AccountEntry,
+  DeviceMapEntry,
+  eventIdFor,
+  names,
+  partitionOf,
+  type TelecareEvent,
+} from '@telecare/contracts';
+import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+
+const ns = uniqueNamespace('reginst');
+const n = names(ns);
+const env = serviceEnv(ns, { REGISTRY_PORT: '0', REGISTRY_DATA_KEY: randomBytes(32).toString('hex') });
+const config = loadRegistryConfig(env);
+const token = env.TELECARE_ADMIN_TOKEN!;
+const logger = createLogger('registry-test', env.LOG_LEVEL);
+
+let registry: RegistryHandle;
+let nc: NatsConnection;
+let map: KV;
+let accounts: KV;
+let db: pg.Client;
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  auth: string | null = token,
+): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (auth !== null) headers.authorization = `Bearer ${auth}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${registry.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function mapEntry(serial: string): Promise<DeviceMapEntry | undefined> {
+  const entry = await map.get(serial);
+  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+}
+
+/** What gateway-mqtt writes to EVENTS for a device event. */
+async function publishEvent(
+  serial: string,
+  residentId: string,
+  type: TelecareEvent['type'],
+  options: { testmode?: boolean; data?: Record<string, unknown>; at?: Date } = {},
+): Promise<void> {
+  const at = options.at ?? new Date();
+  const deviceEventId = `e-${randomBytes(6).toString('hex')}`;
+  const partition = partitionOf(residentId, 8);
+  const event: TelecareEvent = {
+    specversion: '1.0',
+    id: eventIdFor(serial, deviceEventId),
+    source: '/gateway-mqtt',
+    type,
+    subject: serial,
+    time: at.toISOString(),
+    datacontenttype: 'application/json',
+    residentid: residentId,
+    devicekind: 'pendant',
+    deviceeventid: deviceEventId,
+    partition,
+    receivedat: new Date().toISOString(),
+    testmode: options.testmode ?? false,
+    data: options.data ?? {},
+  };
+  await jetstream(nc).publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
+}
+
+const resident = {
+  name: 'Edith Example',
+  address: '1 High Street, Gloucester',
+  postcode: 'GL1 2AB',
+  phone: '01452 000000',
+  livesAlone: true,
+  mobilityNotes: 'walks with a frame',
+  riskNotes: 'falls at night',
+  keySafe: 'code 4321, left of the back door',
+  medicalSummary: 'type 2 diabetes; warfarin',
+  consent: true,
+};
+
+beforeAll(async () => {
+  registry = await startRegistry(config, { logger });
+  nc = await connectNats({ url: servers.natsUrl, name: 'registry-test', logger });
+  map = await new Kvm(nc).open(n.kv.deviceMap);
+  accounts = await new Kvm(nc).open(n.kv.dc09Accounts);
+  db = new pg.Client({ connectionString: servers.databaseUrl });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await db?.end();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('registry installer tools against real PostgreSQL and NATS', () => {
+  let residentId: string;
+
+  it('stores sensitive fields encrypted, shows them masked, and audits every reveal', async () => {
+    const created = await call('POST', '/api/residents', resident);
+    expect(created.status).toBe(201);
+    residentId = created.body.id as string;
+    expect(created.body).toMatchObject({
+      mobilityNotes: 'walks with a frame',
+      riskNotes: 'falls at night',
+      keySafe: '••••••',
+      medicalSummary: '••••••',
+      consent: true,
+    });
+    const { rows } = await db.query(
+      `select key_safe_enc, medical_summary_enc from "${n.schema('registry')}".residents where id = $1`,
+      [residentId],
+    );
+    expect(JSON.stringify(rows[0])).not.toContain('4321');
+    expect(JSON.stringify(rows[0])).not.toContain('warfarin');
+
+    const refused = await call('POST', `/api/residents/${residentId}/reveal`, { fields: ['keySafe'] });
+    expect(refused.status).toBe(400);
+    expect((refused.body.issues as Array<{ path: string }>).map((i) => i.path)).toEqual(['reason']);
+
+    const revealed = await call('POST', `/api/residents/${residentId}/reveal`, {
+      fields: ['keySafe', 'medicalSummary'],
+      reason: 'paramedics at the door',
+    });
+    expect(revealed.body).toMatchObject({
+      keySafe: resident.keySafe,
+      medicalSummary: resident.medicalSummary,
+    });
+    const audit = await call('GET', `/api/residents/${residentId}/audit`);
+    expect(audit.body.reads).toEqual([
+      expect.objectContaining({ field: 'keySafe', actor: 'admin-token', reason: 'paramedics at the door' }),
+      expect.objectContaining({ field: 'medicalSummary', actor: 'admin-token' }),
+    ]);
+  });
+
+  it('keeps responders in call order and inserts at a given place', async () => {
+    const path = `/api/residents/${residentId}/responders`;
+    await call('POST', path, { name: 'Ann Daughter', relationship: 'daughter', phone: '07700 900001' });
+    await call('POST', path, { name: 'Bob Warden', relationship: 'mobile warden', phone: '07700 900002' });
+    const inserted = await call('POST', path, {
+      name: 'Cy Neighbour',
+      relationship: 'keyholder',
+      phone: '07700 900003',
+      order: 1,
+    });
+    expect(inserted.status).toBe(201);
+    const listed = await call('GET', path);
+    expect(listed.body.responders).toEqual([
+      expect.objectContaining({ name: 'Cy Neighbour', order: 1, relationship: 'keyholder' }),
+      expect.objectContaining({ name: 'Ann Daughter', order: 2 }),
+      expect.objectContaining({ name: 'Bob Warden', order: 3, phone: '07700 900002' }),
+    ]);
+    const bad = await call('POST', path, { name: 'X', relationship: 'son', phone: 'call me' });
+    expect(bad.status).toBe(400);
+    expect((bad.body.issues as Array<{ path: string }>)[0]!.path).toBe('phone');
+  });
+
+  it('records care packages and refuses an end before the start', async () => {
+    const path = `/api/residents/${residentId}/care-packages`;
+    const ok = await call('POST', path, {
+      hoursPerWeek: 10.5,
+      startDate: '2025-01-06',
+      endDate: '2025-06-30',
+    });
+    expect(ok.status).toBe(201);
+    const bad = await call('POST', path, { hoursPerWeek: 5, startDate: '2025-02-01', endDate: '2025-01-01' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues).toEqual([{ path: 'endDate', message: 'must be on or after startDate' }]);
+    expect((await call('GET', path)).body.carePackages).toEqual([
+      expect.objectContaining({ hoursPerWeek: 10.5, startDate: '2025-01-06', endDate: '2025-06-30' }),
+    ]);
+  });
+
+  it('the device map follows pairing, changes, state and decommissioning', async () => {
+    const stock = await call('POST', '/api/devices', { serial: 'PND-MAP1', kind: 'pendant', model: 'Vi+' });
+    expect(stock.body).toMatchObject({ state: 'stock', model: 'Vi+' });
+    expect(stock.body.credentials).toBeUndefined(); // no broker configured: no secret issued
+    expect(await mapEntry('PND-MAP1')).toBeUndefined();
+
+    const paired = await call('PATCH', '/api/devices/PND-MAP1', { residentId, location: 'worn' });
+    expect(paired.body).toMatchObject({ state: 'installed', residentId });
+    expect(await waitFor(() => mapEntry('PND-MAP1'))).toMatchObject({
+      residentId,
+      location: 'worn',
+      state: 'installed',
+    });
+
+    await call('PATCH', '/api/devices/PND-MAP1', { supervisionIntervalS: 600 });
+    await waitFor(async () => (await mapEntry('PND-MAP1'))?.supervisionIntervalS === 600, {
+      what: 'interval',
+    });
+    await call('PATCH', '/api/devices/PND-MAP1', { state: 'faulty' });
+    await waitFor(async () => (await mapEntry('PND-MAP1'))?.state === 'faulty', { what: 'faulty' });
+
+    const gone = await call('POST', '/api/devices/PND-MAP1/decommission');
+    expect(gone.body).toMatchObject({ state: 'decommissioned' });
+    await waitFor(async () => (await mapEntry('PND-MAP1')) === undefined, { what: 'removed from map' });
+    const again = await call('PATCH', '/api/devices/PND-MAP1', { location: 'hall' });
+    expect(again.status).toBe(409);
+  });
+
+  it('hands DC-09 accounts and keys to the gateway bucket, and refuses a key of the wrong length', async () => {
+    const key = '00112233445566778899aabbccddeeff';
+    const bad = await call('POST', '/api/devices', {
+      serial: 'DSP-0001',
+      residentId,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: '1a2b',
+      dc09Key: key.slice(2),
+    });
+    expect(bad.status).toBe(400);
+    expect((bad.body.issues as Array<{ path: string }>).map((i) => i.path)).toEqual(['dc09Key']);
+    expect((await call('GET', '/api/devices/DSP-0001')).status).toBe(404);
+
+    const ok = await call('POST', '/api/devices', {
+      serial: 'DSP-0001',
+      residentId,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: '1a2b',
+      dc09Key: key,
+      supervisionIntervalS: 3600,
+    });
+    expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject({ dc09Account: '1A2B', dc09KeySet: true, dc09KeyEncoding: 'hex' });
+    expect(JSON.stringify(ok.body)).not.toContain(key);
+    const entry = await waitFor(async () => {
+      const got = await accounts.get('1A2B');
+      return got?.operation === 'PUT' ? Dc09AccountEntry.parse(got.json()) : undefined;
+    });
+    expect(entry).toMatchObject({ account: '1A2B', serial: 'DSP-0001', residentId, key, keyEncoding: 'hex' });
+
+    const duplicate = await call('POST', '/api/devices', {
+      serial: 'DSP-0002',
+      residentId,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: '1A2B',
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.issues).toEqual([
+      { path: 'dc09Account', message: 'already in use by another device' },
+    ]);
+
+    await call('POST', '/api/devices/DSP-0001/decommission');
+    await waitFor(async () => (await accounts.get('1A2B'))?.operation !== 'PUT', { what: 'account removed' });
+  });
+
+  it('a test call passes when the device event arrives, with latency, battery and signal', async () => {
+    await call('POST', '/api/devices', {
+      serial: 'PND-TEST1',
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 3600,
+    });
+    const started = await call('POST', '/api/devices/PND-TEST1/test', { timeoutS: 30 });
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ status: 'waiting' });
+    expect(await waitFor(async () => (await mapEntry('PND-TEST1'))?.testMode === true)).toBe(true);
+    expect((await call('POST', '/api/devices/PND-TEST1/test')).status).toBe(409);
+
+    // An event from before test mode (not flagged) does not pass it.
+    await publishEvent('PND-TEST1', residentId, 'heartbeat', {
+      data: { batteryPercent: 81, signalDbm: -70 },
+    });
+    await publishEvent('PND-TEST1', residentId, 'pendant.pressed', {
+      testmode: true,
+      data: { batteryPercent: 80, signalDbm: -67 },
+      at: new Date(Date.now() - 40),
+    });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-TEST1/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ eventType: 'pendant.pressed', batteryPercent: 80, signalDbm: -67 });
+    expect(passed.latencyMs as number).toBeGreaterThanOrEqual(40);
+    expect(await waitFor(async () => (await mapEntry('PND-TEST1'))?.testMode === false)).toBe(true);
+    expect((await call('GET', '/api/devices/PND-TEST1')).body).toMatchObject({
+      state: 'installed',
+      testMode: false,
+    });
+  });
+
+  it('a test call fails with a clear reason for a silent device and leaves test mode', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-SILENT', residentId, kind: 'pendant' });
+    await call('POST', '/api/devices/PND-SILENT/test', { timeoutS: 1 });
+    const failed = await waitFor(
+      async () => {
+        const test = await call('GET', '/api/devices/PND-SILENT/test');
+        return test.body.status === 'failed' ? test.body : undefined;
+      },
+      { timeoutMs: 5_000 },
+    );
+    expect(failed.reason).toBe('no event from PND-SILENT within 1 s');
+    expect((await call('GET', '/api/devices/PND-SILENT')).body).toMatchObject({
+      state: 'installed',
+      testMode: false,
+    });
+  });
+
+  it('keeps device health from events and lists overdue devices and low batteries', async () => {
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await call('POST', '/api/devices', {
+      serial: 'PND-HLTH',
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 60,
+    });
+    await publishEvent('PND-HLTH', residentId, 'heartbeat', {
+      at: old,
+      data: { batteryPercent: 12, mains: true, signalDbm: -90 },
+    });
+    await publishEvent('PND-HLTH', residentId, 'mains.lost', { at: new Date(old.getTime() + 1000) });
+    await publishEvent('PND-HLTH', residentId, 'pendant.pressed', { at: new Date(old.getTime() + 2000) });
+    const health = await waitFor(async () => {
+      const got = await call('GET', '/api/devices/PND-HLTH/health');
+      return got.body.lastPendantAt ? got.body : undefined;
+    });
+    expect(health).toMatchObject({
+      lastHeartbeatAt: old.toISOString(),
+      batteryPercent: 12,
+      mains: false,
+      signalDbm: -90,
+      overdue: true,
+    });
+    const overdue = await call('GET', '/api/devices/health?overdue=true');
+    const serials = (overdue.body.devices as Array<{ serial: string }>).map((d) => d.serial);
+    expect(serials).toContain('PND-HLTH');
+    expect(serials).not.toContain('PND-TEST1'); // heartbeat-free but interval not yet passed since install
+    const low = await call('GET', '/api/devices/health?batteryBelow=20');
+    expect((low.body.devices as Array<{ serial: string }>).map((d) => d.serial)).toEqual(['PND-HLTH']);
+  });
+
+  it('issues role tokens; an operator may read and reveal but not write, and the admin token stays valid', async () => {
+    const created = await call('POST', '/api/tokens', { name: 'night operator', role: 'operator' });
+    expect(created.status).toBe(201);
+    const operator = created.body.token as string;
+    expect((await call('GET', '/api/residents', undefined, operator)).status).toBe(200);
+    const write = await call('POST', '/api/residents', resident, operator);
+    expect(write.status).toBe(403);
+    const reveal = await call(
+      'POST',
+      `/api/residents/${residentId}/reveal`,
+      { fields: ['keySafe'], reason: 'responder attending' },
+      operator,
+    );
+    expect(reveal.status).toBe(200);
+    const audit = await call('GET', `/api/residents/${residentId}/audit`);
+    expect((audit.body.reads as Array<{ actor: string }>).at(-1)!.actor).toBe(created.body.id);
+    expect((await call('POST', '/api/tokens', { name: 'x', role: 'admin' }, operator)).status).toBe(403);
+    await call('DELETE', `/api/tokens/${created.body.id as string}`);
+    expect((await call('GET', '/api/residents', undefined, operator)).status).toBe(401);
+    expect((await call('GET', '/api/residents')).status).toBe(200);
+  });
+
+  it('imports nothing when any CSV row is bad, and names each bad row by line and field', async () => {
+    const residentsCsv = [
+      'ref,name,address,postcode,phone,livesAlone',
+      'A1,Ann Import,2 Low Road,GL2 3DE,01452 111111,yes',
+      'A2,Bert Import,3 Low Road,NOTAPOSTCODE,,no',
+    ].join('\n');
+    const devicesCsv = [
+      'serial,kind,resident,location,supervisionIntervalS',
+      'IMP-0001,pendant,A1,worn,3600',
+      'IMP-0001,pendant,A1,worn,3600',
+      'IMP-0003,pendant,A9,,',
+      'PND-TEST1,pendant,A1,,',
+    ].join('\n');
+    const refused = await call('POST', '/api/import', { residents: residentsCsv, devices: devicesCsv });
+    expect(refused.status).toBe(422);
+    expect(refused.body.imported).toBe(false);
+    expect(refused.body.errors).toEqual([
+      { file: 'residents', line: 3, field: 'postcode', message: 'must be a UK postcode, like GL1 2AB' },
+      { file: 'devices', line: 3, field: 'serial', message: 'serial IMP-0001 appears twice' },
+      { file: 'devices', line: 4, field: 'resident', message: 'unknown resident A9' },
+      { file: 'devices', line: 5, field: 'serial', message: 'serial PND-TEST1 is already registered' },
+    ]);
+    expect((await call('GET', '/api/devices/IMP-0001')).status).toBe(404);
+
+    const partial = await call('POST', '/api/import', {
+      residents: residentsCsv,
+      devices: devicesCsv,
+      importValid: true,
+    });
+    expect(partial.status).toBe(200);
+    expect(partial.body.imported).toBe(true);
+    expect(partial.body.devices).toEqual([{ line: 2, serial: 'IMP-0001' }]);
+    const ann = (partial.body.residents as Array<{ id: string }>)[0]!.id;
+    expect((await call('GET', '/api/devices/IMP-0001')).body).toMatchObject({
+      residentId: ann,
+      state: 'installed',
+    });
+    expect(await waitFor(() => mapEntry('IMP-0001'))).toMatchObject({
+      residentId: ann,
+      postcodeDistrict: 'GL2',
+    });
+  });
+
+  it('refuses a CSV with a missing column, naming it, and writes nothing', async () => {
+    const res = await call('POST', '/api/import', {
+      residents: 'ref,name,address\nB1,Bea,4 Road',
+      importValid: true,
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([
+      { file: 'residents', line: 1, field: 'postcode', message: 'column postcode is missing' },
+    ]);
+  });
+
+  it('a registry restart ends an expired test call on time (deadline kept in PostgreSQL)', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-RESTART', residentId, kind: 'pendant' });
+    await call('POST', '/api/devices/PND-RESTART/test', { timeoutS: 2 });
+    await registry.close();
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    registry = await startRegistry(config, { logger });
+    const failed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-RESTART/test');
+      return test.body.status === 'failed' ? test.body : undefined;
+    });
+    expect(failed.reason).toBe('no event from PND-RESTART within 2 s');
+    expect(await waitFor(async () => (await mapEntry('PND-RESTART'))?.testMode === false)).toBe(true);
+  });
+});
+
+describe('registry without a data key', () => {
+  it('refuses to store a sensitive field, naming it and the variable, and writes nothing', async () => {
+    const ns2 = uniqueNamespace('regnokey');
+    const other = await startRegistry(loadRegistryConfig(serviceEnv(ns2, { REGISTRY_PORT: '0' })), {
+      logger,
+    });
+    try {
+      const res = await fetch(`${other.url}/api/residents`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(resident),
+      });
+      expect(res.status).toBe(422);
+      const body = (await res.json()) as { issues: Array<{ path: string; message: string }> };
+      expect(body.issues[0]).toEqual({
+        path: 'keySafe',
+        message: 'cannot be stored without REGISTRY_DATA_KEY (encryption at rest)',
+      });
+      const list = await fetch(`${other.url}/api/residents`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(((await list.json()) as { residents: unknown[] }).residents).toEqual([]);
+    } finally {
+      await other.close();
+      await cleanupNamespace(ns2);
+    }
+  });
+
+  it('a malformed data key stops the configuration with a clear message', () => {
+    expect(() => loadRegistryConfig(serviceEnv(ns, { REGISTRY_DATA_KEY: 'too-short' }))).toThrow(
+      /REGISTRY_DATA_KEY: must be 32 bytes as 64 hex digits or base64/,
+    );
+  });
+});

@@ -1,0 +1,179 @@
+import { createCipheriv, createDecipheriv, randomInt } from 'node:crypto';
+
+/**
+ * DC-09 as a disperser writes it. Written apart from the receiver on purpose: a second reading of
+ * the protocol is what makes the round-trip tests mean something.
+ */
+
+export type KeyEncoding = 'hex' | 'ascii';
+
+export function dialerKey(key: string, encoding: KeyEncoding): Buffer {
+  const bytes = encoding === 'hex' ? Buffer.from(key, 'hex') : Buffer.from(key, 'latin1');
+  if (![16, 24, 32].includes(bytes.length)) throw new RangeError(`key gives ${bytes.length} bytes`);
+  return bytes;
+}
+
+const cipherName = (key: Buffer) => `aes-${key.length * 8}-cbc`;
+const IV = Buffer.alloc(16);
+
+export function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return crc;
+}
+
+/** `\n` CRC LLLL body `\r`. */
+export function frame(body: string): Buffer {
+  const bytes = Buffer.from(body, 'latin1');
+  const crc = crc16(bytes).toString(16).toUpperCase().padStart(4, '0');
+  const len = bytes.length.toString(16).toUpperCase().padStart(4, '0');
+  return Buffer.from(`\n${crc}${len}${body}\r`, 'latin1');
+}
+
+export function timestamp(at: Date): string {
+  const two = (n: number) => n.toString().padStart(2, '0');
+  return (
+    `_${two(at.getUTCHours())}:${two(at.getUTCMinutes())}:${two(at.getUTCSeconds())},` +
+    `${two(at.getUTCMonth() + 1)}-${two(at.getUTCDate())}-${at.getUTCFullYear()}`
+  );
+}
+
+const PAD = 'QWERTYUIOPASDFGHJKLZXCVBNMqwertyuiopasdfghjklzxcvbnm0123456789';
+
+export function encrypt(content: string, key: Buffer): string {
+  let pad = '';
+  while ((pad.length + 1 + content.length) % 16 !== 0) pad += PAD[randomInt(PAD.length)];
+  const cipher = createCipheriv(cipherName(key), key, IV).setAutoPadding(false);
+  return Buffer.concat([cipher.update(`${pad}|${content}`, 'latin1'), cipher.final()])
+    .toString('hex')
+    .toUpperCase();
+}
+
+export function decrypt(hex: string, key: Buffer): string {
+  const decipher = createDecipheriv(cipherName(key), key, IV).setAutoPadding(false);
+  const text = Buffer.concat([decipher.update(Buffer.from(hex, 'hex')), decipher.final()]).toString('latin1');
+  return text.slice(text.indexOf('|') + 1);
+}
+
+/** One event a disperser reports. */
+export type DialerEvent =
+  | {
+      readonly kind: 'cid';
+      readonly qualifier: 1 | 3 | 6;
+      readonly code: string;
+      readonly group?: string;
+      readonly zone?: string;
+    }
+  | {
+      readonly kind: 'sia';
+      readonly code: string;
+      readonly zone?: string;
+      readonly area?: string;
+      readonly text?: string;
+    };
+
+export interface MessageParts {
+  readonly type: 'SIA-DCS' | 'ADM-CID' | 'NULL';
+  readonly seq: number;
+  readonly account: string;
+  readonly receiver?: string;
+  readonly line?: string;
+  readonly events: readonly DialerEvent[];
+  /** Extended data blocks, e.g. `{ tag: 'X', value: '0.1234' }`. */
+  readonly xdata?: readonly { readonly tag: string; readonly value: string }[];
+  /** Omitted only for plain messages from a sender without a clock. */
+  readonly at?: Date;
+  readonly key?: Buffer;
+}
+
+function cidData(events: readonly DialerEvent[]): string {
+  return events
+    .map((e) => {
+      if (e.kind !== 'cid') throw new TypeError('ADM-CID carries Contact ID events only');
+      return `${e.qualifier}${e.code} ${e.group ?? '01'} ${e.zone ?? '001'}`;
+    })
+    .join('/');
+}
+
+function siaData(events: readonly DialerEvent[]): string {
+  let area: string | undefined;
+  const parts: string[] = [];
+  for (const e of events) {
+    if (e.kind !== 'sia') throw new TypeError('SIA-DCS carries SIA events only');
+    if (e.area !== undefined && e.area !== area) {
+      parts.push(`ri${e.area}`);
+      area = e.area;
+    }
+    parts.push(`${e.code}${e.zone ?? ''}${e.text === undefined ? '' : `^${e.text}^`}`);
+  }
+  return `N${parts.join('/')}`;
+}
+
+/** The framed bytes of one message. */
+export function encodeMessage(parts: MessageParts): Buffer {
+  const seq = (parts.seq % 10000).toString().padStart(4, '0');
+  const head = `${seq}${parts.receiver ? `R${parts.receiver}` : ''}${parts.line === undefined ? 'L0' : parts.line ? `L${parts.line}` : ''}#${parts.account}[`;
+  const data =
+    parts.type === 'NULL' || parts.events.length === 0
+      ? ''
+      : `#${parts.account}|${parts.type === 'ADM-CID' ? cidData(parts.events) : siaData(parts.events)}`;
+  const xdata = (parts.xdata ?? []).map((block) => `[${block.tag}${block.value}]`).join('');
+  const content = `${data}]${xdata}${parts.at ? timestamp(parts.at) : ''}`;
+  if (!parts.key) return frame(`"${parts.type}"${head}${content}`);
+  if (!parts.at) throw new TypeError('an encrypted message needs a timestamp');
+  return frame(`"*${parts.type}"${head}${encrypt(content, parts.key)}`);
+}
+
+export interface Reply {
+  readonly type: 'ACK' | 'NAK' | 'DUH' | 'RSP' | string;
+  readonly seq: string;
+  readonly account?: string;
+  /** The receiver's clock (NAK, encrypted ACK). */
+  readonly at?: Date;
+}
+
+/** Reads a receiver's reply frame; undefined if it is not a valid one. */
+export function decodeReply(bytes: Uint8Array, key?: Buffer): Reply | undefined {
+  const text = Buffer.from(bytes).toString('latin1');
+  const m = /^\n([0-9A-F]{4})(0[0-9A-F]{3})(".*)\r$/s.exec(text);
+  if (!m) return undefined;
+  const body = m[3] as string;
+  if (Number.parseInt(m[1] as string, 16) !== crc16(Buffer.from(body, 'latin1'))) return undefined;
+  if (Number.parseInt(m[2] as string, 16) !== body.length) return undefined;
+  const h =
+    /^"(\*?)([A-Z-]+)"(\d{4})(?:R[0-9A-F]*)?(?:L[0-9A-F]*)?(?:A[0-9A-F]*)?(?:#([0-9A-F]+))?\[(.*)$/s.exec(
+      body,
+    );
+  if (!h) return undefined;
+  let rest = h[5] as string;
+  if (h[1] === '*') {
+    if (!key) return undefined;
+    try {
+      rest = decrypt(rest, key);
+    } catch {
+      return undefined;
+    }
+  }
+  const ts = /_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$/.exec(rest);
+  const at = ts
+    ? new Date(
+        Date.UTC(
+          Number(ts[6]),
+          Number(ts[4]) - 1,
+          Number(ts[5]),
+          Number(ts[1]),
+          Number(ts[2]),
+          Number(ts[3]),
+        ),
+      )
+    : undefined;
+  return {
+    type: h[2] as string,
+    seq: h[3] as string,
+    ...(h[4] ? { account: h[4] } : {}),
+    ...(at ? { at } : {}),
+  };
+}

@@ -1,0 +1,12 @@
+export {
+  crc16,
+  type DialerEvent,
+  decodeReply,
+  dialerKey,
+  encodeMessage,
+  type KeyEncoding,
+  type MessageParts,
+  type Reply,
+  timestamp,
+} from './codec.ts';
+export { Dc09Dialler, DialFailedError, type DiallerOptions, type DialResult } from './dialler.ts';

@@ -1,0 +1,97 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Case, type Dc09AccountEntry, names } from '@telecare/contracts';
+import { openDc09Accounts } from '@telecare/gateway-dc09';
+import { Dc09Dialler } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+let platform: RunningPlatform;
+let nc: NatsConnection;
+const diallers: Dc09Dialler[] = [];
+const run = Date.now().toString(36).toUpperCase();
+
+/** A resident with a disperser registered, and the disperser's DC-09 account as the registry publishes it. */
+async function home(account: string, key: string | null): Promise<{ residentId: string; serial: string }> {
+  const resident = await platform.registryClient.createResident({
+    name: 'Test Resident',
+    address: '1 Test Street, Gloucester',
+    postcode: 'GL1 2AB',
+    phone: '01452 000000',
+    livesAlone: true,
+  });
+  const serial = `E2E-DC09-${account}-${run}`;
+  await platform.registryClient.createDevice({
+    serial,
+    residentId: resident.id,
+    kind: 'home-unit',
+    location: 'hall',
+    supervisionIntervalS: 3600,
+  });
+  const entry: Dc09AccountEntry = {
+    account,
+    serial,
+    residentId: resident.id,
+    key,
+    keyEncoding: 'hex',
+    codeOverrides: {},
+    supervisionIntervalS: 3600,
+    state: 'installed',
+    testMode: false,
+    postcodeDistrict: 'GL1',
+    updatedAt: new Date().toISOString(),
+  };
+  const kv = await openDc09Accounts(nc, names(platform.namespace));
+  await kv.put(account, JSON.stringify(entry));
+  return { residentId: resident.id, serial };
+}
+
+async function dialler(account: string, transport: 'tcp' | 'udp', key?: string): Promise<Dc09Dialler> {
+  const d = new Dc09Dialler({
+    host: platform.dc09.host,
+    port: transport === 'tcp' ? platform.dc09.tcpPort : platform.dc09.udpPort,
+    transport,
+    account,
+    ...(key ? { key: { value: key, encoding: 'hex' as const } } : {}),
+  });
+  await d.connect();
+  diallers.push(d);
+  return d;
+}
+
+const openCaseOf = (residentId: string) =>
+  waitFor(
+    async () =>
+      (await platform.helplineGet<Case[]>('/api/cases?state=open')).find((c) => c.residentId === residentId),
+    { what: 'the case', timeoutMs: 10_000, intervalMs: 20 },
+  );
+
+beforeAll(async () => {
+  platform = await startPlatform('e2edc09');
+  nc = await connect({ servers: servers.natsUrl });
+});
+
+afterAll(async () => {
+  for (const d of diallers) await d.close();
+  await nc?.close();
+  await platform?.stop();
+});
+
+describe('a pendant press from a DC-09 disperser, to a helpline case', () => {
+  it('as ADM-CID 1101 over TCP becomes a P1 case', async () => {
+    const { residentId } = await home('C1D1', null);
+    const d = await dialler('C1D1', 'tcp');
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed', state: 'queued' });
+  });
+
+  it('as SIA QA, encrypted, over UDP becomes a P1 case', async () => {
+    const key = '2B7E151628AED2A6ABF7158809CF4F3C';
+    const { residentId } = await home('51A1', key);
+    const d = await dialler('51A1', 'udp', key);
+    expect((await d.sendSia([{ kind: 'sia', code: 'QA', zone: '01', area: '1' }])).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+  });
+});
