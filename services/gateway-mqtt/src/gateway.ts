@@ -4,6 +4,7 @@ import {
   eventIdFor,
   type Names,
   partitionOf,
+  TAXONOMY,
   TelecareEvent,
 } from '@telecare/contracts';
 import {
@@ -17,12 +18,28 @@ import {
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
+import { AdmissionQueue } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
-import { type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
+import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export const SERVICE = 'gateway-mqtt';
+
+/** Status changes and refused input wait behind every alarm and report. */
+const RECORD_PRIORITY = 5;
+
+/** A message admitted from the broker, waiting for a worker. */
+interface Pending {
+  readonly packet: IPublishPacket;
+  /** The connection generation it came on: its retries stop when that connection is gone. */
+  readonly generation: number;
+  /** The device serial (the topic for anything else): one device's messages run in order. */
+  readonly key: string;
+  readonly priority: number;
+  /** The payload read at admission, so it is parsed once. */
+  readonly read?: Accepted | Refusal;
+}
 
 const BACKOFF_FIRST_MS = 100;
 /** W3C trace context: version-traceid-parentid-flags. Anything else is dropped, not forwarded. */
@@ -62,6 +79,11 @@ export class DeviceEventGateway {
   readonly #partitions: number;
   readonly #log: Logger;
   readonly #inflight = new Set<Promise<void>>();
+  readonly #queue = new AdmissionQueue<Pending>();
+  /** PUBACKs held back while the queue is full. */
+  readonly #held: Array<(error?: Error) => void> = [];
+  readonly #concurrency: number;
+  readonly #maxPending: number;
   readonly #client: Promise<MqttClient>;
   #resolveClient!: (client: MqttClient) => void;
   #attached: MqttClient | undefined;
@@ -78,7 +100,13 @@ export class DeviceEventGateway {
     clock: Clock;
     partitions: number;
     logger: Logger;
+    /** Messages stored at once. */
+    concurrency: number;
+    /** Messages admitted (queued or being stored) before the broker is held back. */
+    maxPending: number;
   }) {
+    this.#concurrency = deps.concurrency;
+    this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
     this.#n = deps.names;
     this.#js = deps.js;
     this.#deviceMap = deps.deviceMap;
@@ -103,32 +131,78 @@ export class DeviceEventGateway {
     this.#resolveClient(client);
   }
 
+  /**
+   * Admits a message from the broker. The broker's PUBACK is not the device's ack: a device is
+   * acked on its ack topic only after JetStream stored its event, and it resends until then. So
+   * messages are admitted at once and stored many at a time, the most urgent first; a full queue
+   * holds the PUBACK, which stops mqtt.js reading further packets (backpressure on the broker).
+   */
   readonly handleMessage: MqttMessageHandler = (packet, callback) => {
     if (this.#closing) {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
       return;
     }
-    const work = this.#handle(packet, this.#generation).then(
-      () => callback(),
-      (err: unknown) => {
-        if (!(err instanceof DeliveryAbandonedError)) {
-          this.#log.error({ err, topic: packet.topic }, 'device message handling failed; not acknowledged');
-        }
-        callback(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-    this.#inflight.add(work);
-    void work.finally(() => this.#inflight.delete(work));
+    const pending = this.#classify(packet);
+    this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
+    this.#metrics.queued.set(this.#queue.size);
+    this.#pump();
+    if (this.#hasRoom()) callback();
+    else this.#held.push(callback);
   };
 
-  /** Stops taking messages and waits for the one in hand (its retries give up at once). */
+  /** Stops taking messages, finishes those admitted (their retries give up at once), refuses the held. */
   async drain(): Promise<void> {
     this.#closing = true;
     for (const wake of this.#wakers) wake();
-    await Promise.allSettled([...this.#inflight]);
+    for (const callback of this.#held.splice(0)) {
+      callback(new DeliveryAbandonedError('draining: left for the next session'));
+    }
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
-  async #handle(packet: IPublishPacket, generation: number): Promise<void> {
+  #hasRoom(): boolean {
+    return this.#queue.size + this.#queue.running < this.#maxPending;
+  }
+
+  /** Reads what the queue needs to order a message: its device and its priority. */
+  #classify(packet: IPublishPacket): Pending {
+    const generation = this.#generation;
+    const topic = packet.topic;
+    const serial = this.#n.mqtt.serialOf(topic);
+    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
+      return { packet, generation, key: serial ?? topic, priority: RECORD_PRIORITY };
+    }
+    const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const read = readDeviceMessage(serial, raw);
+    const priority = read.ok ? TAXONOMY[read.payload.type].priority : RECORD_PRIORITY;
+    return { packet, generation, key: serial, priority, read };
+  }
+
+  #pump(): void {
+    while (this.#queue.running < this.#concurrency) {
+      const job = this.#queue.take();
+      if (!job) break;
+      const work: Promise<void> = this.#handle(job.item)
+        .catch((err: unknown) => {
+          if (!(err instanceof DeliveryAbandonedError)) {
+            this.#log.error(
+              { err, topic: job.item.packet.topic },
+              'device message handling failed; the device resends it',
+            );
+          }
+        })
+        .finally(() => {
+          this.#queue.done(job.key);
+          this.#inflight.delete(work);
+          if (this.#hasRoom()) this.#held.shift()?.();
+          this.#pump();
+        });
+      this.#inflight.add(work);
+    }
+    this.#metrics.queued.set(this.#queue.size);
+  }
+
+  async #handle({ packet, generation, read: admitted }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const serial = this.#n.mqtt.serialOf(topic);
@@ -146,7 +220,7 @@ export class DeviceEventGateway {
       );
       return;
     }
-    const read = readDeviceMessage(serial, raw);
+    const read = admitted ?? readDeviceMessage(serial, raw);
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation);
     const { payload } = read;
 

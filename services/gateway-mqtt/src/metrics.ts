@@ -1,5 +1,5 @@
 import { RejectReason } from '@telecare/contracts';
-import { Counter, type createMetrics, Histogram } from '@telecare/platform';
+import { Counter, type createMetrics, Gauge, Histogram } from '@telecare/platform';
 
 type Registry = ReturnType<typeof createMetrics>;
 
@@ -9,6 +9,7 @@ export interface GatewayMetrics {
   readonly rejects: Counter<'reason'>;
   readonly storeSeconds: Histogram;
   readonly retries: Counter<'stage'>;
+  readonly queued: Gauge;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -43,6 +44,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'gateway_mqtt_transient_failures_total',
       help: 'Transient failures retried with backoff (NATS or JetStream unavailable), by stage',
       labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    queued: new Gauge({
+      name: 'gateway_mqtt_queued_messages',
+      help: 'Device messages admitted and waiting for a worker',
       registers: [registry],
     }),
   };

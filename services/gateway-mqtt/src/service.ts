@@ -80,6 +80,8 @@ export async function startGatewayMqtt(
       clock,
       partitions: config.TELECARE_PARTITIONS,
       logger,
+      concurrency: config.GATEWAY_MQTT_CONCURRENCY,
+      maxPending: config.GATEWAY_MQTT_MAX_PENDING,
     });
     const mqtt = await connectMqtt({
       url: config.MQTT_URL,
