@@ -241,6 +241,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         // The broker learns the secret inside the transaction: if it refuses, nothing is written.
         const device = await deps.store.createDevice(body, now(), {
           credentialHash: secret ? hashSecret(secret) : null,
+          ...(secret ? { credentialSecret: secret } : {}),
           ...(secret && deps.credentials
             ? { beforeCommit: (d: Device) => deps.credentials!.install(d.serial, secret) }
             : {}),
@@ -299,8 +300,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           );
         }
         const secret = newSecret();
-        const device = await deps.store.setCredential(req.params.serial, hashSecret(secret), now(), (d) =>
-          authority.install(d.serial, secret),
+        const device = await deps.store.setCredential(
+          req.params.serial,
+          { hash: hashSecret(secret), secret },
+          now(),
+          (d) => authority.install(d.serial, secret),
         );
         log.info({ serial: device.serial }, 'device secret issued');
         return reply.code(201).send({ ...device, ...credentialsOf(device, secret) });

@@ -130,6 +130,45 @@ export class RegistryStore {
     return this.#cipher.decrypt(stored, recordId, field);
   }
 
+  /**
+   * An issued MQTT secret sealed for the broker resync, or null without a data key: unlike the
+   * other sensitive fields this one is optional (the broker works without it; only the repair of
+   * a deleted broker client needs it), so its absence never refuses a registration.
+   */
+  sealCredential(secret: string | undefined, deviceId: string): string | null {
+    return secret && this.#cipher ? this.#cipher.encrypt(secret, deviceId, 'credential') : null;
+  }
+
+  /**
+   * Every MQTT device with what the broker should hold for it: `secret` is the issued secret when
+   * it is live and sealed, null when live but not recoverable (no data key when it was issued),
+   * and `live` false when the broker must not admit it at all (decommissioned, or never issued).
+   */
+  async mqttCredentials(): Promise<Array<{ serial: string; live: boolean; secret: string | null }>> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      serial: string;
+      state: string;
+      credential_hash: string | null;
+      credential_enc: string | null;
+    }>(
+      `select id, serial, state, credential_hash, credential_enc from ${this.#devices}
+        where protocol = 'mqtt' order by serial`,
+    );
+    return rows.map((row) => {
+      const live = row.state !== 'decommissioned' && row.credential_hash !== null;
+      let secret: string | null = null;
+      if (live && row.credential_enc !== null && this.#cipher) {
+        try {
+          secret = this.#cipher.decrypt(row.credential_enc, row.id, 'credential');
+        } catch {
+          secret = null; // sealed under another key: treated as not recoverable, re-issue needed
+        }
+      }
+      return { serial: row.serial, live, secret };
+    });
+  }
+
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
     const id = newId('res', now.getTime());
     const work = async (db: PoolClient) => {
@@ -335,7 +374,13 @@ export class RegistryStore {
   async createDevice(
     input: NewDevice,
     now: Date,
-    options: { credentialHash?: string | null; beforeCommit?: BeforeCommit; client?: PoolClient } = {},
+    options: {
+      credentialHash?: string | null;
+      /** The issued secret, sealed for broker repair when a data key is configured. */
+      credentialSecret?: string;
+      beforeCommit?: BeforeCommit;
+      client?: PoolClient;
+    } = {},
   ): Promise<Device> {
     const id = newId('dev', now.getTime());
     const state = input.residentId ? 'installed' : 'stock';
@@ -353,8 +398,8 @@ export class RegistryStore {
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
               state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15)
+              credential_issued_at, created_at, updated_at, credential_enc)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16)
            returning *`,
           [
             id,
@@ -372,6 +417,7 @@ export class RegistryStore {
             options.credentialHash ?? null,
             options.credentialHash ? now : null,
             now,
+            this.sealCredential(options.credentialSecret, id),
           ],
         );
         device = toDevice(rows[0]!);
@@ -485,7 +531,12 @@ export class RegistryStore {
   }
 
   /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
-  async setCredential(serial: string, hash: string, now: Date, beforeCommit: BeforeCommit): Promise<Device> {
+  async setCredential(
+    serial: string,
+    credential: { hash: string; secret: string },
+    now: Date,
+    beforeCommit: BeforeCommit,
+  ): Promise<Device> {
     return withTransaction(this.#pool, async (client) => {
       const row = await this.#lockDevice(client, serial);
       if (row.state === 'decommissioned') {
@@ -495,9 +546,10 @@ export class RegistryStore {
         throw new RefusedError(422, 'not-mqtt', `device ${serial} reports over DC-09 and has no MQTT secret`);
       }
       const { rows } = await client.query<DeviceRow>(
-        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3,
+                credential_enc = $4
           where serial = $1 returning *`,
-        [serial, hash, now],
+        [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
       );
       const device = toDevice(rows[0]!);
       await beforeCommit(device);
@@ -527,6 +579,7 @@ export class RegistryStore {
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
+                credential_enc = null,
                 dc09_account = null, dc09_key_enc = null, decommissioned_at = $2, updated_at = $2
           where serial = $1 returning *`,
         [serial, now],
