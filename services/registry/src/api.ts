@@ -370,14 +370,20 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       api.post('/import', async (req, reply) => {
         allow(req, WRITE, 'import');
         const body = parseRequest(ImportBody, req.body);
-        const result = await importCsv(deps.store, body, now());
+        const result = await importCsv(deps.store, body, now(), deps.credentials);
         if (result.imported) {
           for (const serial of result.serials) await published(serial);
+          log.info(
+            { residents: result.residents.length, devices: result.devices.length },
+            'import committed',
+          );
         }
         return reply.code(result.errors.length > 0 && !result.imported ? 422 : 200).send({
           imported: result.imported,
           residents: result.residents,
           devices: result.devices,
+          // The secrets are shown this once, as for a single registration.
+          ...(deps.credentials ? { credentials: result.credentials } : {}),
           errors: result.errors,
         });
       });

@@ -264,3 +264,37 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
     await (client as MqttClient).endAsync();
   });
 });
+
+describe.skipIf(!PLUGIN)('bulk import with broker credentials on', () => {
+  const residents = 'ref,name,address,postcode\nR1,Import Cred,3 Road,GL1 2AB\n';
+
+  it('issues each imported MQTT device its secret, once, in the import answer; the broker admits each', async () => {
+    const devices = [
+      'serial,kind,resident,protocol,dc09Account',
+      'PND-IMP1,pendant,R1,,',
+      'PND-IMP2,fall-detector,,,',
+      'HUB-IMP3,home-unit,R1,dc09,A1B2C3',
+    ].join('\n');
+    const out = await call('POST', '/api/import', { residents, devices });
+    expect(out.status).toBe(200);
+    const issued = out.body.credentials as Array<{ serial: string; username: string; secret: string }>;
+    expect(issued.map((c) => c.serial).sort()).toEqual(['PND-IMP1', 'PND-IMP2']);
+    for (const { username, secret } of issued) {
+      const client = await connect(username, secret);
+      expect(client).not.toBeInstanceOf(Error);
+      await (client as MqttClient).endAsync();
+      const fetched = await call('GET', `/api/devices/${username}`);
+      expect(fetched.body.credentialIssuedAt).toEqual(expect.any(String));
+      expect(JSON.stringify(fetched.body)).not.toContain(secret);
+    }
+  });
+
+  it('an import refused for a bad row issues nothing and leaves no client in the broker', async () => {
+    const devices = ['serial,kind,resident', 'PND-IMP4,pendant,R1', 'PND-IMP5,not-a-kind,R1'].join('\n');
+    const out = await call('POST', '/api/import', { residents, devices });
+    expect(out.status).toBe(422);
+    expect(out.body.credentials).toEqual([]);
+    expect(await connect('PND-IMP4', 'anything-at-all')).toBeInstanceOf(Error);
+    expect((await call('GET', '/api/devices/PND-IMP4')).status).toBe(404);
+  });
+});
