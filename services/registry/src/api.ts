@@ -30,6 +30,7 @@ import {
   RevealBody,
   StartTestBody,
   UpdateDeviceBody,
+  UpdateResidentBody,
 } from './schemas.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -168,6 +169,19 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           'resident created',
         );
         return reply.code(201).header('location', `/api/residents/${resident.id}`).send(resident);
+      });
+
+      api.patch<{ Params: { id: string } }>('/residents/:id', async (req) => {
+        allow(req, WRITE, 'change residents');
+        const body = parseRequest(UpdateResidentBody, req.body);
+        const { resident, serials } = await deps.store.updateResident(req.params.id, body, now());
+        log.info(
+          { residentId: resident.id, fields: Object.keys(body), devices: serials.length },
+          'resident changed',
+        );
+        // The district (and updatedAt) of every device's entries follows the resident.
+        for (const serial of serials) await published(serial);
+        return resident;
       });
 
       api.get('/residents', async (req) => {

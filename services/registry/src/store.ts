@@ -14,7 +14,7 @@ import {
   toDevice,
   toResident,
 } from './records.ts';
-import type { ApiRole, SensitiveField, UpdateDeviceBody } from './schemas.ts';
+import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
 
 export interface NewResident {
   name: string;
@@ -41,6 +41,8 @@ export interface NewDevice {
   dc09Account: string | null;
   dc09Key: string | null;
   dc09KeyEncoding: 'hex' | 'ascii';
+  /** Validated against the contracts' Dc09CodeOverrides (see schemas.ts). */
+  dc09CodeOverrides?: Record<string, string>;
 }
 
 /** Work done before a write commits (installing broker credentials): if it throws, nothing is written. */
@@ -197,6 +199,57 @@ export class RegistryStore {
       return toResident(rows[0]!);
     };
     return client ? work(client) : withTransaction(this.#pool, work);
+  }
+
+  /**
+   * Changes a resident; returns the resident and the serials of its devices in service, whose
+   * device-map and DC-09 entries carry the postcode district and must follow.
+   */
+  async updateResident(
+    id: string,
+    patch: UpdateResidentBody,
+    now: Date,
+  ): Promise<{ resident: Resident; serials: string[] }> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows: found } = await client.query<ResidentRow>(
+        `select * from ${this.#residents} where id = $1 for update`,
+        [id],
+      );
+      const row = found[0];
+      if (!row) throw new NotFoundError('resident', id);
+      const keep = <T>(value: T | undefined, current: T): T => (value === undefined ? current : value);
+      const consent = keep(patch.consent, row.consent_given);
+      const { rows } = await client.query<ResidentRow>(
+        `update ${this.#residents}
+            set name = $2, address = $3, postcode = $4, phone = $5, lives_alone = $6, mobility_notes = $7,
+                risk_notes = $8, key_safe_enc = $9, medical_summary_enc = $10, consent_given = $11,
+                consent_at = $12, updated_at = $13
+          where id = $1 returning *`,
+        [
+          id,
+          keep(patch.name, row.name),
+          keep(patch.address, row.address),
+          keep(patch.postcode, row.postcode),
+          keep(patch.phone, row.phone),
+          keep(patch.livesAlone, row.lives_alone),
+          keep(patch.mobilityNotes, row.mobility_notes),
+          keep(patch.riskNotes, row.risk_notes),
+          patch.keySafe === undefined ? row.key_safe_enc : this.seal(patch.keySafe, id, 'keySafe'),
+          patch.medicalSummary === undefined
+            ? row.medical_summary_enc
+            : this.seal(patch.medicalSummary, id, 'medicalSummary'),
+          consent,
+          // Consent keeps the time it was first given; withdrawing it clears the time.
+          consent ? (row.consent_given ? row.consent_at : now) : null,
+          now,
+        ],
+      );
+      const devices = await client.query<{ serial: string }>(
+        `select serial from ${this.#devices} where resident_id = $1 and state <> 'decommissioned' order by serial`,
+        [id],
+      );
+      return { resident: toResident(rows[0]!), serials: devices.rows.map((d) => d.serial) };
+    });
   }
 
   async getResident(id: string): Promise<Resident> {
@@ -398,8 +451,8 @@ export class RegistryStore {
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
               state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at, credential_enc)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16)
+              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb)
            returning *`,
           [
             id,
@@ -418,6 +471,7 @@ export class RegistryStore {
             options.credentialHash ? now : null,
             now,
             this.sealCredential(options.credentialSecret, id),
+            JSON.stringify(input.dc09CodeOverrides ?? {}),
           ],
         );
         device = toDevice(rows[0]!);
@@ -509,10 +563,16 @@ export class RegistryStore {
           { path: 'dc09Key', message: 'required when dc09KeyEncoding changes' },
         ]);
       }
+      if (patch.dc09CodeOverrides !== undefined && row.protocol !== 'dc09') {
+        throw new RefusedError(422, 'not-dc09', `device ${serial} reports over MQTT and has no DC-09 codes`, [
+          { path: 'dc09CodeOverrides', message: 'only for protocol dc09' },
+        ]);
+      }
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
-                dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9
+                dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
+                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides)
           where serial = $1 returning *`,
         [
           serial,
@@ -524,6 +584,7 @@ export class RegistryStore {
           keyEnc,
           encoding,
           now,
+          patch.dc09CodeOverrides === undefined ? null : JSON.stringify(patch.dc09CodeOverrides),
         ],
       );
       return { before, after: toDevice(rows[0]!) };
