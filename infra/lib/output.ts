@@ -100,7 +100,26 @@ export function banner(
   }
   if (!running.some((service) => service.web)) lines.push('  (no service with a web page is running yet)');
   lines.push(`  ${'admin token'.padEnd(18)} ${bold(values.TELECARE_ADMIN_TOKEN ?? '')}`);
+  lines.push(`  ${'device credentials'.padEnd(18)} ${credentialsState(values)}`);
   for (const line of extra) lines.push(`  ${line}`);
   lines.push('');
   return lines.join('\n');
+}
+
+/**
+ * Says whether devices get broker credentials, so nobody mistakes the development broker for the
+ * production set-up. Only the host is shown: MQTT_ADMIN_URL carries the admin password.
+ */
+export function credentialsState(values: EnvValues): string {
+  const admin = values.MQTT_ADMIN_URL || process.env.MQTT_ADMIN_URL;
+  if (!admin) {
+    return `${yellow('off')} — anonymous broker, devices connect without a secret (MQTT_ADMIN_URL unset; infra/mosquitto/README.md)`;
+  }
+  let where = 'MQTT_ADMIN_URL';
+  try {
+    where = new URL(admin).host;
+  } catch {
+    // the registry reports a malformed URL itself
+  }
+  return `${green('on')} — the registry issues device secrets through Mosquitto dynamic security at ${where}`;
 }

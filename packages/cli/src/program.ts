@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import ora from 'ora';
 import { CliError, EXIT, RegistryClient } from './client.ts';
@@ -270,6 +270,10 @@ export function buildProgram(): Command {
     .description('import residents.csv and/or devices.csv (told apart by their header)')
     .argument('<files...>')
     .option('--import-valid', 'import the valid rows even if others are bad')
+    .option(
+      '--secrets-file <path>',
+      'write the MQTT secrets issued to imported devices to this CSV (serial,username,secret; mode 0600) instead of the screen',
+    )
     .action(async (files: string[], opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
       const body: Json = { importValid: Boolean(opts.importValid) };
@@ -287,14 +291,33 @@ export function buildProgram(): Command {
         imported: boolean;
         residents: unknown[];
         devices: unknown[];
+        credentials?: Array<{ serial: string; username: string; secret: string }>;
         errors: Array<{ file: string; line: number; field: string; message: string }>;
       }>('POST', '/api/import', body);
+      const issued = out.credentials ?? [];
+      if (opts.secretsFile && issued.length > 0) {
+        writeFileSync(
+          opts.secretsFile,
+          ['serial,username,secret', ...issued.map((c) => `${c.serial},${c.username},${c.secret}`), ''].join(
+            '\n',
+          ),
+          { mode: 0o600 },
+        );
+      }
       print(out, () =>
         [
           ...out.errors.map((e) => `${e.file}.csv line ${e.line}: ${e.field}: ${e.message}`),
           out.imported
             ? `imported ${out.residents.length} residents and ${out.devices.length} devices`
             : 'nothing imported',
+          ...(issued.length === 0
+            ? []
+            : opts.secretsFile
+              ? [`${issued.length} MQTT secrets written to ${opts.secretsFile}: they are not shown again.`]
+              : [
+                  'MQTT secrets (write each into its device now: they are not shown again):',
+                  ...issued.map((c) => `  ${c.username.padEnd(20)} ${c.secret}`),
+                ]),
         ].join('\n'),
       );
       if (!out.imported) process.exitCode = EXIT.refused;

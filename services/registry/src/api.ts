@@ -30,6 +30,7 @@ import {
   RevealBody,
   StartTestBody,
   UpdateDeviceBody,
+  UpdateResidentBody,
 } from './schemas.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -170,6 +171,19 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         return reply.code(201).header('location', `/api/residents/${resident.id}`).send(resident);
       });
 
+      api.patch<{ Params: { id: string } }>('/residents/:id', async (req) => {
+        allow(req, WRITE, 'change residents');
+        const body = parseRequest(UpdateResidentBody, req.body);
+        const { resident, serials } = await deps.store.updateResident(req.params.id, body, now());
+        log.info(
+          { residentId: resident.id, fields: Object.keys(body), devices: serials.length },
+          'resident changed',
+        );
+        // The district (and updatedAt) of every device's entries follows the resident.
+        for (const serial of serials) await published(serial);
+        return resident;
+      });
+
       api.get('/residents', async (req) => {
         const query = parseRequest(ListResidentsQuery, req.query);
         return { residents: await deps.store.listResidents(query) };
@@ -241,6 +255,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         // The broker learns the secret inside the transaction: if it refuses, nothing is written.
         const device = await deps.store.createDevice(body, now(), {
           credentialHash: secret ? hashSecret(secret) : null,
+          ...(secret ? { credentialSecret: secret } : {}),
           ...(secret && deps.credentials
             ? { beforeCommit: (d: Device) => deps.credentials!.install(d.serial, secret) }
             : {}),
@@ -299,8 +314,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           );
         }
         const secret = newSecret();
-        const device = await deps.store.setCredential(req.params.serial, hashSecret(secret), now(), (d) =>
-          authority.install(d.serial, secret),
+        const device = await deps.store.setCredential(
+          req.params.serial,
+          { hash: hashSecret(secret), secret },
+          now(),
+          (d) => authority.install(d.serial, secret),
         );
         log.info({ serial: device.serial }, 'device secret issued');
         return reply.code(201).send({ ...device, ...credentialsOf(device, secret) });
@@ -366,14 +384,20 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       api.post('/import', async (req, reply) => {
         allow(req, WRITE, 'import');
         const body = parseRequest(ImportBody, req.body);
-        const result = await importCsv(deps.store, body, now());
+        const result = await importCsv(deps.store, body, now(), deps.credentials);
         if (result.imported) {
           for (const serial of result.serials) await published(serial);
+          log.info(
+            { residents: result.residents.length, devices: result.devices.length },
+            'import committed',
+          );
         }
         return reply.code(result.errors.length > 0 && !result.imported ? 422 : 200).send({
           imported: result.imported,
           residents: result.residents,
           devices: result.devices,
+          // The secrets are shown this once, as for a single registration.
+          ...(deps.credentials ? { credentials: result.credentials } : {}),
           errors: result.errors,
         });
       });

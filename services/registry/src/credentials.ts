@@ -9,8 +9,46 @@ export interface CredentialAuthority {
   install(serial: string, secret: string): Promise<void>;
   /** Removes the device's broker client (which disconnects it); a no-op if it is not there. */
   revoke(serial: string): Promise<void>;
+  /** Brings the broker in step with the registry's devices (see DynsecAuthority.resync). */
+  resync(devices: readonly DeviceCredential[]): Promise<ResyncReport>;
   close(): Promise<void>;
 }
+
+/** What the broker should hold for one MQTT device (from RegistryStore.mqttCredentials). */
+export interface DeviceCredential {
+  serial: string;
+  /** Admitted: issued and not decommissioned. */
+  live: boolean;
+  /** The issued secret when it can be recovered (sealed under the data key), else null. */
+  secret: string | null;
+}
+
+export interface ResyncReport {
+  /** Live devices checked. */
+  checked: number;
+  /** Each repair made, `<serial>: <what>`. */
+  repaired: string[];
+  /** Live devices whose client is gone and whose secret cannot be recovered: re-issue needed. */
+  reissue: string[];
+  /** Serials of retired devices whose client or role was removed. */
+  removed: string[];
+}
+
+interface Acl {
+  acltype: string;
+  topic: string;
+  allow: boolean;
+  priority?: number;
+}
+
+interface BrokerClient {
+  username: string;
+  disabled?: boolean;
+  roles?: Array<{ rolename: string }>;
+  groups?: Array<{ groupname: string }>;
+}
+
+const aclKey = (acl: Acl): string => `${acl.acltype} ${acl.topic} ${acl.allow ? 'allow' : 'deny'}`;
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
 const ANSWER_WAIT_MS = 5_000;
@@ -19,6 +57,7 @@ interface DynsecResponse {
   command: string;
   error?: string;
   correlationData?: string;
+  data?: unknown;
 }
 
 /** The broker's answer names an existing or missing client or role: fine for an idempotent step. */
@@ -83,15 +122,20 @@ export class DynsecAuthority implements CredentialAuthority {
     return `device-${serial}`;
   }
 
-  async install(serial: string, secret: string): Promise<void> {
-    const rolename = this.roleOf(serial);
+  /** Exactly the device's own topics: publish events and status, subscribe to ack and config. */
+  aclsOf(serial: string): Acl[] {
     const t = this.#topics;
-    const acls = [
+    return [
       { acltype: 'publishClientSend', topic: t.events(serial), allow: true },
       { acltype: 'publishClientSend', topic: t.status(serial), allow: true },
       { acltype: 'subscribePattern', topic: t.ack(serial), allow: true },
       { acltype: 'subscribePattern', topic: t.config(serial), allow: true },
     ];
+  }
+
+  async install(serial: string, secret: string): Promise<void> {
+    const rolename = this.roleOf(serial);
+    const acls = this.aclsOf(serial);
     const role = await this.#command({ command: 'createRole', rolename, acls });
     if (role.error && !already(role.error))
       throw new DependencyError(`broker refused role ${rolename}: ${role.error}`);
@@ -120,6 +164,117 @@ export class DynsecAuthority implements CredentialAuthority {
     }
     const role = await this.#command({ command: 'deleteRole', rolename: this.roleOf(serial) });
     if (role.error && !missing(role.error)) this.#log.warn({ serial, error: role.error }, 'role not removed');
+  }
+
+  /**
+   * Makes the broker match the registry, for the serials the registry knows (other clients — the
+   * admin, the gateway, other namespaces' devices — are never touched):
+   * - a live device has its role with exactly its ACLs, its client enabled, holding that role and
+   *   no other role or group (a grant added in the broker is taken away);
+   * - a live device whose client is missing is re-created with its sealed secret, or listed for
+   *   re-issue when the secret cannot be recovered;
+   * - a retired device (decommissioned, or never issued a secret) has no client and no role.
+   * Passwords are not compared: the broker does not reveal them, and setting one disconnects the
+   * device, so a password changed in the broker is repaired by re-issuing.
+   */
+  async resync(devices: readonly DeviceCredential[]): Promise<ResyncReport> {
+    const report: ResyncReport = { checked: 0, repaired: [], reissue: [], removed: [] };
+    const clients = new Map<string, BrokerClient>();
+    for (const client of (await this.#list('listClients', 'clients')) as BrokerClient[]) {
+      clients.set(client.username, client);
+    }
+    const roles = new Map<string, Acl[]>();
+    for (const role of (await this.#list('listRoles', 'roles')) as Array<{
+      rolename: string;
+      acls?: Acl[];
+    }>) {
+      roles.set(role.rolename, role.acls ?? []);
+    }
+    const must = async (command: Record<string, unknown>, what: string) => {
+      const answer = await this.#command(command);
+      if (answer.error && !already(answer.error) && !missing(answer.error)) {
+        throw new DependencyError(`broker refused ${what}: ${answer.error}`);
+      }
+    };
+
+    for (const device of devices) {
+      const { serial } = device;
+      const rolename = this.roleOf(serial);
+      const client = clients.get(serial);
+      if (!device.live) {
+        if (client) await must({ command: 'deleteClient', username: serial }, `removing ${serial}`);
+        if (roles.has(rolename)) await must({ command: 'deleteRole', rolename }, `removing ${rolename}`);
+        if (client || roles.has(rolename)) report.removed.push(serial);
+        continue;
+      }
+      report.checked++;
+      const wanted = this.aclsOf(serial);
+      const held = roles.get(rolename);
+      if (!held) {
+        await must({ command: 'createRole', rolename, acls: wanted }, `role ${rolename}`);
+        report.repaired.push(`${serial}: role re-created`);
+      } else {
+        const wantedKeys = new Set(wanted.map(aclKey));
+        const heldKeys = new Set(held.map(aclKey));
+        let changed = false;
+        for (const acl of held) {
+          if (wantedKeys.has(aclKey(acl))) continue;
+          await must(
+            { command: 'removeRoleACL', rolename, acltype: acl.acltype, topic: acl.topic },
+            `an ACL of ${rolename}`,
+          );
+          changed = true;
+        }
+        for (const acl of wanted) {
+          if (heldKeys.has(aclKey(acl))) continue;
+          await must({ command: 'addRoleACL', rolename, ...acl }, `an ACL of ${rolename}`);
+          changed = true;
+        }
+        if (changed) report.repaired.push(`${serial}: role ACLs restored`);
+      }
+      if (!client) {
+        if (device.secret === null) {
+          report.reissue.push(serial);
+          continue;
+        }
+        await must(
+          { command: 'createClient', username: serial, password: device.secret, roles: [{ rolename }] },
+          `client ${serial}`,
+        );
+        report.repaired.push(`${serial}: client re-created`);
+        continue;
+      }
+      if (client.disabled) {
+        await must({ command: 'enableClient', username: serial }, `enabling ${serial}`);
+        report.repaired.push(`${serial}: client enabled`);
+      }
+      const clientRoles = (client.roles ?? []).map((r) => r.rolename);
+      for (const other of clientRoles.filter((r) => r !== rolename)) {
+        await must({ command: 'removeClientRole', username: serial, rolename: other }, `a role of ${serial}`);
+        report.repaired.push(`${serial}: extra role ${other} removed`);
+      }
+      if (!clientRoles.includes(rolename)) {
+        await must({ command: 'addClientRole', username: serial, rolename }, `the role of ${serial}`);
+        report.repaired.push(`${serial}: role restored`);
+      }
+      for (const group of client.groups ?? []) {
+        await must(
+          { command: 'removeGroupClient', groupname: group.groupname, username: serial },
+          `a group of ${serial}`,
+        );
+        report.repaired.push(`${serial}: group ${group.groupname} removed`);
+      }
+    }
+    return report;
+  }
+
+  /** Every client or role, verbose (roles, groups, ACLs) in one answer. */
+  async #list(command: 'listClients' | 'listRoles', field: 'clients' | 'roles'): Promise<unknown[]> {
+    const answer = await this.#command({ command, verbose: true, count: -1 });
+    if (answer.error) throw new DependencyError(`broker refused ${command}: ${answer.error}`);
+    const list = (answer.data as Record<string, unknown> | undefined)?.[field];
+    if (!Array.isArray(list)) throw new DependencyError(`broker answered ${command} without ${field}`);
+    return list;
   }
 
   async close(): Promise<void> {

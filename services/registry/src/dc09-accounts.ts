@@ -23,7 +23,7 @@ export function buildDc09AccountEntry(
     residentId: resident.id,
     key: device.dc09_key_enc === null ? null : openKey(device.dc09_key_enc),
     keyEncoding: device.dc09_key_encoding,
-    codeOverrides: {},
+    codeOverrides: device.dc09_code_overrides ?? {},
     supervisionIntervalS: device.supervision_interval_s,
     state: device.state,
     testMode: device.test_mode,

@@ -37,6 +37,8 @@ const device: DeviceRow = {
   dc09_key_encoding: 'hex',
   credential_hash: null,
   credential_issued_at: null,
+  credential_enc: null,
+  dc09_code_overrides: {},
   decommissioned_at: null,
   created_at: new Date('2025-01-02T10:00:00.000Z'),
   updated_at: new Date('2025-01-02T10:00:00.000Z'),

@@ -1,5 +1,7 @@
 import { withTransaction } from '@telecare/platform';
 import { parse } from 'csv-parse/sync';
+import type { CredentialAuthority } from './credentials.ts';
+import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
 import { CreateDeviceBody, CreateResidentBody, type ImportBody, parseRequest } from './schemas.ts';
 import type { RegistryStore } from './store.ts';
@@ -18,6 +20,8 @@ export interface ImportResult {
   residents: Array<{ line: number; ref: string; id: string }>;
   devices: Array<{ line: number; serial: string }>;
   serials: string[];
+  /** Each imported MQTT device's broker login, when credentials are on: shown in this answer only. */
+  credentials: Array<{ serial: string; username: string; secret: string }>;
   errors: ImportError[];
 }
 
@@ -115,7 +119,12 @@ function issuesOf(run: () => unknown): Array<{ path: string; message: string }> 
  * asks for the good rows — writes them in one transaction. A device whose resident row is bad is
  * bad too; nothing is ever half-written.
  */
-export async function importCsv(store: RegistryStore, body: ImportBody, now: Date): Promise<ImportResult> {
+export async function importCsv(
+  store: RegistryStore,
+  body: ImportBody,
+  now: Date,
+  authority?: CredentialAuthority,
+): Promise<ImportResult> {
   const errors: ImportError[] = [];
   const residentRows = body.residents ? readCsv('residents', body.residents, RESIDENT_COLUMNS, errors) : [];
   const deviceRows = body.devices ? readCsv('devices', body.devices, DEVICE_COLUMNS, errors) : [];
@@ -243,24 +252,48 @@ export async function importCsv(store: RegistryStore, body: ImportBody, now: Dat
     else goodDevices.push({ line, ref: residentId === null ? ref : null, body: parsed });
   }
 
-  const result: ImportResult = { imported: false, residents: [], devices: [], serials: [], errors };
+  const result: ImportResult = {
+    imported: false,
+    residents: [],
+    devices: [],
+    serials: [],
+    credentials: [],
+    errors,
+  };
   if (fileErrors || (errors.length > 0 && !body.importValid)) return result;
   if (goodResidents.size === 0 && goodDevices.length === 0) return result;
 
-  await withTransaction(store.pool, async (client) => {
-    const ids = new Map<string, string>();
-    for (const [ref, { line, body: resident }] of goodResidents) {
-      const created = await store.createResident(resident, now, client);
-      ids.set(ref, created.id);
-      result.residents.push({ line, ref, id: created.id });
-    }
-    for (const { line, ref, body: device } of goodDevices) {
-      const residentId = ref === null ? device.residentId : (ids.get(ref) ?? null);
-      await store.createDevice({ ...device, residentId }, now, { client });
-      result.devices.push({ line, serial: device.serial });
-      result.serials.push(device.serial);
-    }
-  });
+  // Secrets go into the broker before the commit, as for one registration; if the broker refuses
+  // one, or the commit fails, the ones already installed are taken out again: nothing half-written.
+  const installed: string[] = [];
+  try {
+    await withTransaction(store.pool, async (client) => {
+      const ids = new Map<string, string>();
+      for (const [ref, { line, body: resident }] of goodResidents) {
+        const created = await store.createResident(resident, now, client);
+        ids.set(ref, created.id);
+        result.residents.push({ line, ref, id: created.id });
+      }
+      for (const { line, ref, body: device } of goodDevices) {
+        const residentId = ref === null ? device.residentId : (ids.get(ref) ?? null);
+        const secret = authority && device.protocol === 'mqtt' ? newSecret() : undefined;
+        await store.createDevice({ ...device, residentId }, now, {
+          client,
+          ...(secret ? { credentialHash: hashSecret(secret), credentialSecret: secret } : {}),
+        });
+        result.devices.push({ line, serial: device.serial });
+        result.serials.push(device.serial);
+        if (secret) result.credentials.push({ serial: device.serial, username: device.serial, secret });
+      }
+      for (const { serial, secret } of result.credentials) {
+        await authority!.install(serial, secret);
+        installed.push(serial);
+      }
+    });
+  } catch (err) {
+    for (const serial of installed) await authority!.revoke(serial).catch(() => undefined);
+    throw err;
+  }
   result.imported = true;
   return result;
 }

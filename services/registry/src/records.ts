@@ -1,4 +1,10 @@
-import { Dc09KeyEncoding, DeviceKind, DeviceProtocol, DeviceState } from '@telecare/contracts';
+import {
+  Dc09CodeOverrides,
+  Dc09KeyEncoding,
+  DeviceKind,
+  DeviceProtocol,
+  DeviceState,
+} from '@telecare/contracts';
 import type { z } from 'zod';
 
 /** What a normal read shows in place of a sensitive field that is set. */
@@ -40,6 +46,10 @@ export interface DeviceRow {
   dc09_key_encoding: string;
   credential_hash: string | null;
   credential_issued_at: Date | null;
+  /** The issued secret sealed under the data key (broker repair); never shown. */
+  credential_enc: string | null;
+  /** jsonb, `{"CID 120": "fall.detected"}`; checked against the contracts on the way out. */
+  dc09_code_overrides: unknown;
   decommissioned_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -81,6 +91,8 @@ export interface Device {
   dc09KeyEncoding: 'hex' | 'ascii';
   /** Whether a DC-09 key is stored; the key itself is never shown. */
   dc09KeySet: boolean;
+  /** Vendor codes this account maps differently from the standard tables (DC-09 only). */
+  dc09CodeOverrides: z.infer<typeof Dc09CodeOverrides>;
   /** When the current MQTT secret was issued (null: none); the secret is shown once only. */
   credentialIssuedAt: string | null;
   decommissionedAt: string | null;
@@ -128,6 +140,7 @@ export function toDevice(row: DeviceRow): Device {
     dc09Account: row.dc09_account,
     dc09KeyEncoding: Dc09KeyEncoding.parse(row.dc09_key_encoding),
     dc09KeySet: row.dc09_key_enc !== null,
+    dc09CodeOverrides: Dc09CodeOverrides.parse(row.dc09_code_overrides ?? {}),
     credentialIssuedAt: row.credential_issued_at?.toISOString() ?? null,
     decommissionedAt: row.decommissioned_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),

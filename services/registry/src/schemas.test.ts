@@ -65,7 +65,21 @@ describe('CreateDeviceBody', () => {
       dc09Account: null,
       dc09Key: null,
       dc09KeyEncoding: 'hex',
+      dc09CodeOverrides: {},
     });
+  });
+
+  it('upper-cases DC-09 code overrides and names a bad code or type', () => {
+    const base = { serial: 'DSP-0002', kind: 'home-unit', protocol: 'dc09', dc09Account: '1a2b' };
+    expect(
+      parseRequest(CreateDeviceBody, { ...base, dc09CodeOverrides: { 'sia  ma': 'pendant.pressed' } })
+        .dc09CodeOverrides,
+    ).toEqual({ 'SIA MA': 'pendant.pressed' });
+    expect(
+      issuesOf(() =>
+        parseRequest(CreateDeviceBody, { ...base, dc09CodeOverrides: { 'CID 1101': 'fall.detected' } }),
+      ),
+    ).toEqual([{ path: 'dc09CodeOverrides.CID 1101', message: expect.stringMatching(/3 hex digits/) }]);
   });
 
   it('refuses a DC-09 key of the wrong length for its encoding, naming the field', () => {

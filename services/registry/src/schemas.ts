@@ -1,4 +1,11 @@
-import { Dc09KeyEncoding, DeviceKind, DeviceProtocol, idPattern, Serial } from '@telecare/contracts';
+import {
+  Dc09CodeOverrides,
+  Dc09KeyEncoding,
+  DeviceKind,
+  DeviceProtocol,
+  idPattern,
+  Serial,
+} from '@telecare/contracts';
 import { z } from 'zod';
 import { InvalidRequestError, type Issue } from './errors.ts';
 import { normalisePostcode } from './postcode.ts';
@@ -53,6 +60,37 @@ export const CreateResidentBody = z.strictObject({
   consent: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export type CreateResidentBody = z.infer<typeof CreateResidentBody>;
+
+/** Text that may be cleared: null or blank clears it, omitted leaves it. */
+const clearableText = (max: number) =>
+  z
+    .string({ error: 'must be text or null' })
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .transform((value) => (value ? value : null))
+    .nullable()
+    .optional();
+
+/**
+ * A change to a resident: omitted fields stay as they are; null clears an optional one. The
+ * postcode is checked and normalised as on creation, and a new district follows into the device
+ * map and DC-09 accounts of the resident's devices.
+ */
+export const UpdateResidentBody = z
+  .strictObject({
+    name: text(200).optional(),
+    address: text(500).optional(),
+    postcode: postcode.optional(),
+    phone: phone.nullable().optional(),
+    livesAlone: z.boolean({ error: 'must be true or false' }).optional(),
+    mobilityNotes: clearableText(2000),
+    riskNotes: clearableText(2000),
+    keySafe: clearableText(500),
+    medicalSummary: clearableText(4000),
+    consent: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: 'name at least one field to change' });
+export type UpdateResidentBody = z.infer<typeof UpdateResidentBody>;
 
 export const SENSITIVE_FIELDS = ['keySafe', 'medicalSummary'] as const;
 export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
@@ -127,6 +165,35 @@ const dc09Account = z
   .nullish()
   .transform((value) => value ?? null);
 
+/**
+ * Per-account code remapping for DC-09 (vendors that reuse codes): `{"CID 120": "fall.detected"}`.
+ * Keys are upper-cased; each entry is checked against the contracts' Dc09CodeOverrides so the
+ * gateway can never be handed one it refuses, with a message that names the code at fault.
+ */
+export const dc09CodeOverridesField = z
+  .record(z.string(), z.unknown(), { error: 'must be an object of source code → event type' })
+  .transform((value, ctx) => {
+    const out: Record<string, unknown> = {};
+    for (const [raw, type] of Object.entries(value)) {
+      const code = raw.trim().replace(/\s+/g, ' ').toUpperCase();
+      const checked = Dc09CodeOverrides.safeParse({ [code]: type });
+      if (!checked.success) {
+        const badKey = checked.error.issues.some((issue) => issue.code === 'invalid_key');
+        ctx.addIssue({
+          code: 'custom',
+          path: [raw],
+          message: badKey
+            ? 'must be a source code: "CID " and 3 hex digits (Contact ID event, no qualifier) or "SIA " and 2 letters'
+            : 'must be an event type of the taxonomy, like fall.detected',
+        });
+      }
+      out[code] = type;
+    }
+    if (Object.keys(out).length > 256) ctx.addIssue({ code: 'custom', message: 'at most 256 codes' });
+    return out;
+  })
+  .pipe(Dc09CodeOverrides);
+
 export const CreateDeviceBody = z
   .strictObject({
     serial: z.string({ error: requiredOr('must be text') }).pipe(Serial),
@@ -146,12 +213,16 @@ export const CreateDeviceBody = z
       .nullish()
       .transform((value) => value ?? null),
     dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).default('hex'),
+    dc09CodeOverrides: dc09CodeOverridesField.default({}),
   })
   .superRefine((body, ctx) => {
     if (body.protocol !== 'dc09') {
       for (const field of ['dc09Account', 'dc09Key'] as const) {
         if (body[field] !== null)
           ctx.addIssue({ code: 'custom', path: [field], message: 'only for protocol dc09' });
+      }
+      if (Object.keys(body.dc09CodeOverrides).length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['dc09CodeOverrides'], message: 'only for protocol dc09' });
       }
       return;
     }
@@ -187,6 +258,8 @@ export const UpdateDeviceBody = z
       .optional(),
     dc09Key: z.string({ error: 'must be text or null' }).nullable().optional(),
     dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).optional(),
+    /** Replaces the whole set; `{}` clears it. DC-09 devices only. */
+    dc09CodeOverrides: dc09CodeOverridesField.optional(),
   })
   .superRefine((body, ctx) => {
     if (body.dc09Key) {

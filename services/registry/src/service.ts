@@ -26,6 +26,44 @@ import { startEventsConsumer, startTestDeadlines } from './events.ts';
 import type { TestCall } from './records.ts';
 import { RegistryStore } from './store.ts';
 
+/**
+ * At start-up, the broker's device clients and roles are brought in step with PostgreSQL. A broker
+ * that cannot be resynced does not stop the registry (it is not on the alarm path); the next
+ * start-up tries again.
+ */
+async function resyncBroker(
+  authority: CredentialAuthority,
+  store: RegistryStore,
+  logger: Logger,
+  repairs: Counter<'outcome'>,
+): Promise<void> {
+  const log = logger.child({ component: 'credentials' });
+  try {
+    const report = await authority.resync(await store.mqttCredentials());
+    repairs.inc({ outcome: 'repaired' }, report.repaired.length);
+    repairs.inc({ outcome: 'removed' }, report.removed.length);
+    repairs.inc({ outcome: 'reissue-needed' }, report.reissue.length);
+    log.info(
+      {
+        checked: report.checked,
+        repaired: report.repaired,
+        removed: report.removed,
+        reissue: report.reissue.length,
+      },
+      'broker credentials in step with postgres',
+    );
+    if (report.reissue.length > 0) {
+      log.warn(
+        { serials: report.reissue },
+        'devices without a broker client and no recoverable secret: re-issue with POST /api/devices/:serial/credentials',
+      );
+    }
+  } catch (err) {
+    repairs.inc({ outcome: 'failed' });
+    log.warn({ err }, 'broker credentials not resynced; the next start-up tries again');
+  }
+}
+
 export interface RegistryHandle {
   port: number;
   url: string;
@@ -97,6 +135,13 @@ export async function startRegistry(
       registers: [metrics],
     });
 
+    const brokerRepairs = new Counter({
+      name: 'registry_broker_repairs_total',
+      help: 'Broker credential resync at start-up, by outcome: repaired, removed, reissue-needed, failed',
+      labelNames: ['outcome'] as const,
+      registers: [metrics],
+    });
+
     const cipher = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
     if (!cipher) {
       logger.warn(
@@ -120,6 +165,7 @@ export async function startRegistry(
       });
       credentials = authority;
       lifecycle.add('mqtt-credentials', () => authority.close());
+      await resyncBroker(authority, store, logger, brokerRepairs);
     } else {
       logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
     }

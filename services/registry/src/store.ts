@@ -14,7 +14,7 @@ import {
   toDevice,
   toResident,
 } from './records.ts';
-import type { ApiRole, SensitiveField, UpdateDeviceBody } from './schemas.ts';
+import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
 
 export interface NewResident {
   name: string;
@@ -41,6 +41,8 @@ export interface NewDevice {
   dc09Account: string | null;
   dc09Key: string | null;
   dc09KeyEncoding: 'hex' | 'ascii';
+  /** Validated against the contracts' Dc09CodeOverrides (see schemas.ts). */
+  dc09CodeOverrides?: Record<string, string>;
 }
 
 /** Work done before a write commits (installing broker credentials): if it throws, nothing is written. */
@@ -130,6 +132,45 @@ export class RegistryStore {
     return this.#cipher.decrypt(stored, recordId, field);
   }
 
+  /**
+   * An issued MQTT secret sealed for the broker resync, or null without a data key: unlike the
+   * other sensitive fields this one is optional (the broker works without it; only the repair of
+   * a deleted broker client needs it), so its absence never refuses a registration.
+   */
+  sealCredential(secret: string | undefined, deviceId: string): string | null {
+    return secret && this.#cipher ? this.#cipher.encrypt(secret, deviceId, 'credential') : null;
+  }
+
+  /**
+   * Every MQTT device with what the broker should hold for it: `secret` is the issued secret when
+   * it is live and sealed, null when live but not recoverable (no data key when it was issued),
+   * and `live` false when the broker must not admit it at all (decommissioned, or never issued).
+   */
+  async mqttCredentials(): Promise<Array<{ serial: string; live: boolean; secret: string | null }>> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      serial: string;
+      state: string;
+      credential_hash: string | null;
+      credential_enc: string | null;
+    }>(
+      `select id, serial, state, credential_hash, credential_enc from ${this.#devices}
+        where protocol = 'mqtt' order by serial`,
+    );
+    return rows.map((row) => {
+      const live = row.state !== 'decommissioned' && row.credential_hash !== null;
+      let secret: string | null = null;
+      if (live && row.credential_enc !== null && this.#cipher) {
+        try {
+          secret = this.#cipher.decrypt(row.credential_enc, row.id, 'credential');
+        } catch {
+          secret = null; // sealed under another key: treated as not recoverable, re-issue needed
+        }
+      }
+      return { serial: row.serial, live, secret };
+    });
+  }
+
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
     const id = newId('res', now.getTime());
     const work = async (db: PoolClient) => {
@@ -158,6 +199,57 @@ export class RegistryStore {
       return toResident(rows[0]!);
     };
     return client ? work(client) : withTransaction(this.#pool, work);
+  }
+
+  /**
+   * Changes a resident; returns the resident and the serials of its devices in service, whose
+   * device-map and DC-09 entries carry the postcode district and must follow.
+   */
+  async updateResident(
+    id: string,
+    patch: UpdateResidentBody,
+    now: Date,
+  ): Promise<{ resident: Resident; serials: string[] }> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows: found } = await client.query<ResidentRow>(
+        `select * from ${this.#residents} where id = $1 for update`,
+        [id],
+      );
+      const row = found[0];
+      if (!row) throw new NotFoundError('resident', id);
+      const keep = <T>(value: T | undefined, current: T): T => (value === undefined ? current : value);
+      const consent = keep(patch.consent, row.consent_given);
+      const { rows } = await client.query<ResidentRow>(
+        `update ${this.#residents}
+            set name = $2, address = $3, postcode = $4, phone = $5, lives_alone = $6, mobility_notes = $7,
+                risk_notes = $8, key_safe_enc = $9, medical_summary_enc = $10, consent_given = $11,
+                consent_at = $12, updated_at = $13
+          where id = $1 returning *`,
+        [
+          id,
+          keep(patch.name, row.name),
+          keep(patch.address, row.address),
+          keep(patch.postcode, row.postcode),
+          keep(patch.phone, row.phone),
+          keep(patch.livesAlone, row.lives_alone),
+          keep(patch.mobilityNotes, row.mobility_notes),
+          keep(patch.riskNotes, row.risk_notes),
+          patch.keySafe === undefined ? row.key_safe_enc : this.seal(patch.keySafe, id, 'keySafe'),
+          patch.medicalSummary === undefined
+            ? row.medical_summary_enc
+            : this.seal(patch.medicalSummary, id, 'medicalSummary'),
+          consent,
+          // Consent keeps the time it was first given; withdrawing it clears the time.
+          consent ? (row.consent_given ? row.consent_at : now) : null,
+          now,
+        ],
+      );
+      const devices = await client.query<{ serial: string }>(
+        `select serial from ${this.#devices} where resident_id = $1 and state <> 'decommissioned' order by serial`,
+        [id],
+      );
+      return { resident: toResident(rows[0]!), serials: devices.rows.map((d) => d.serial) };
+    });
   }
 
   async getResident(id: string): Promise<Resident> {
@@ -335,7 +427,13 @@ export class RegistryStore {
   async createDevice(
     input: NewDevice,
     now: Date,
-    options: { credentialHash?: string | null; beforeCommit?: BeforeCommit; client?: PoolClient } = {},
+    options: {
+      credentialHash?: string | null;
+      /** The issued secret, sealed for broker repair when a data key is configured. */
+      credentialSecret?: string;
+      beforeCommit?: BeforeCommit;
+      client?: PoolClient;
+    } = {},
   ): Promise<Device> {
     const id = newId('dev', now.getTime());
     const state = input.residentId ? 'installed' : 'stock';
@@ -353,8 +451,8 @@ export class RegistryStore {
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
               state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15)
+              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb)
            returning *`,
           [
             id,
@@ -372,6 +470,8 @@ export class RegistryStore {
             options.credentialHash ?? null,
             options.credentialHash ? now : null,
             now,
+            this.sealCredential(options.credentialSecret, id),
+            JSON.stringify(input.dc09CodeOverrides ?? {}),
           ],
         );
         device = toDevice(rows[0]!);
@@ -463,10 +563,16 @@ export class RegistryStore {
           { path: 'dc09Key', message: 'required when dc09KeyEncoding changes' },
         ]);
       }
+      if (patch.dc09CodeOverrides !== undefined && row.protocol !== 'dc09') {
+        throw new RefusedError(422, 'not-dc09', `device ${serial} reports over MQTT and has no DC-09 codes`, [
+          { path: 'dc09CodeOverrides', message: 'only for protocol dc09' },
+        ]);
+      }
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
-                dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9
+                dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
+                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides)
           where serial = $1 returning *`,
         [
           serial,
@@ -478,6 +584,7 @@ export class RegistryStore {
           keyEnc,
           encoding,
           now,
+          patch.dc09CodeOverrides === undefined ? null : JSON.stringify(patch.dc09CodeOverrides),
         ],
       );
       return { before, after: toDevice(rows[0]!) };
@@ -485,7 +592,12 @@ export class RegistryStore {
   }
 
   /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
-  async setCredential(serial: string, hash: string, now: Date, beforeCommit: BeforeCommit): Promise<Device> {
+  async setCredential(
+    serial: string,
+    credential: { hash: string; secret: string },
+    now: Date,
+    beforeCommit: BeforeCommit,
+  ): Promise<Device> {
     return withTransaction(this.#pool, async (client) => {
       const row = await this.#lockDevice(client, serial);
       if (row.state === 'decommissioned') {
@@ -495,9 +607,10 @@ export class RegistryStore {
         throw new RefusedError(422, 'not-mqtt', `device ${serial} reports over DC-09 and has no MQTT secret`);
       }
       const { rows } = await client.query<DeviceRow>(
-        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3,
+                credential_enc = $4
           where serial = $1 returning *`,
-        [serial, hash, now],
+        [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
       );
       const device = toDevice(rows[0]!);
       await beforeCommit(device);
@@ -527,6 +640,7 @@ export class RegistryStore {
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
+                credential_enc = null,
                 dc09_account = null, dc09_key_enc = null, decommissioned_at = $2, updated_at = $2
           where serial = $1 returning *`,
         [serial, now],

@@ -1,9 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { names } from '@telecare/contracts';
-import { createLogger } from '@telecare/platform';
+import { createLogger, createPool } from '@telecare/platform';
 import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,8 +23,30 @@ const ADMIN_PASSWORD = 'admin-secret-for-this-test';
 let dir: string;
 let broker: ChildProcess;
 let brokerUrl: string;
+let brokerPort: number;
 let registry: RegistryHandle;
+let registryEnv: Record<string, string>;
 let token: string;
+
+/** A change made directly in the broker, as an administrator with mosquitto_ctrl would. */
+function ctrl(...args: string[]): void {
+  execFileSync(
+    'mosquitto_ctrl',
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(brokerPort),
+      '-u',
+      'registry-admin',
+      '-P',
+      ADMIN_PASSWORD,
+      'dynsec',
+      ...args,
+    ],
+    { stdio: 'ignore' },
+  );
+}
 
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(`${registry.url}${path}`, {
@@ -57,6 +80,7 @@ beforeAll(async () => {
   if (!PLUGIN) return;
   dir = mkdtempSync(join(tmpdir(), 'telecare-dynsec-'));
   const port = await freePort();
+  brokerPort = port;
   brokerUrl = `mqtt://127.0.0.1:${port}`;
   // The admin client the registry drives dynamic security with, made by Mosquitto's own tool.
   execFileSync('mosquitto_ctrl', [
@@ -86,12 +110,14 @@ beforeAll(async () => {
     await client.endAsync();
     return true;
   });
-  const env = serviceEnv(ns, {
+  registryEnv = serviceEnv(ns, {
     REGISTRY_PORT: '0',
     MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${port}`,
+    // With a data key the registry seals issued secrets, so it can re-create a lost broker client.
+    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
   });
-  token = env.TELECARE_ADMIN_TOKEN!;
-  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  token = registryEnv.TELECARE_ADMIN_TOKEN!;
+  registry = await startRegistry(loadRegistryConfig(registryEnv), { logger });
 });
 
 afterAll(async () => {
@@ -154,5 +180,121 @@ describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic securit
     expect(gone.status).toBe(200);
     const refused = await connect('PND-CRED1', secret);
     expect(refused).toBeInstanceOf(Error);
+  });
+});
+
+describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', () => {
+  const secrets: Record<string, string> = {};
+
+  it('repairs what was changed directly in the broker while the registry was down', async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Resync',
+      address: '2 Road',
+      postcode: 'GL1 2AB',
+    });
+    for (const serial of ['PND-RS1', 'PND-RS2', 'PND-RS3']) {
+      const created = await call('POST', '/api/devices', {
+        serial,
+        residentId: resident.body.id,
+        kind: 'pendant',
+      });
+      expect(created.status).toBe(201);
+      secrets[serial] = (created.body.credentials as { secret: string }).secret;
+    }
+    await registry.close();
+
+    // Lost: the client deleted.
+    ctrl('deleteClient', 'PND-RS1');
+    // Tampered: an ACL removed, one widened, a role granting another device's topic, disabled.
+    ctrl('removeRoleACL', 'device-PND-RS2', 'publishClientSend', n.mqtt.events('PND-RS2'));
+    ctrl('addRoleACL', 'device-PND-RS2', 'publishClientSend', `${n.mqtt.root}/#`, 'allow');
+    ctrl('createRole', 'sneaky');
+    ctrl('addRoleACL', 'sneaky', 'publishClientSend', n.mqtt.events('PND-CRED2'), 'allow');
+    ctrl('addClientRole', 'PND-RS2', 'sneaky');
+    ctrl('disableClient', 'PND-RS2');
+    // Lost, with a secret issued before the registry had a data key: it cannot be re-created.
+    ctrl('deleteClient', 'PND-RS3');
+    const pool = createPool({ url: registryEnv.DATABASE_URL!, logger, name: 'test' });
+    await pool.query(
+      `update "${n.schema('registry')}".devices set credential_enc = null where serial = 'PND-RS3'`,
+    );
+    await pool.end();
+    // Resurrected: a client for a decommissioned device, made by hand.
+    ctrl('createClient', 'PND-CRED1', '-p', secrets['PND-RS1']!);
+    // Not the registry's: left alone.
+    ctrl('createClient', 'someone-else', '-p', 'their-own-password');
+
+    registry = await startRegistry(loadRegistryConfig(registryEnv), { logger });
+
+    const rs1 = await connect('PND-RS1', secrets['PND-RS1']!);
+    expect(rs1).not.toBeInstanceOf(Error);
+    await (rs1 as MqttClient).endAsync();
+
+    const rs2 = await connect('PND-RS2', secrets['PND-RS2']!);
+    expect(rs2).not.toBeInstanceOf(Error);
+    const device = rs2 as MqttClient;
+    await device.publishAsync(n.mqtt.events('PND-RS2'), '{"id":"own-event-1"}', { qos: 1 });
+    await expect(
+      device.publishAsync(n.mqtt.events('PND-CRED2'), '{"id":"spoofed-2"}', { qos: 1 }),
+    ).rejects.toThrow(/Not authorized/i);
+    await expect(
+      device.publishAsync(`${n.mqtt.root}/anything`, '{"id":"wide-1"}', { qos: 1 }),
+    ).rejects.toThrow(/Not authorized/i);
+    await device.endAsync();
+
+    expect(await connect('PND-CRED1', secrets['PND-RS1']!)).toBeInstanceOf(Error);
+    expect(await connect('PND-RS3', secrets['PND-RS3']!)).toBeInstanceOf(Error);
+    const other = await connect('someone-else', 'their-own-password');
+    expect(other).not.toBeInstanceOf(Error);
+    await (other as MqttClient).endAsync();
+
+    const metrics = await (await fetch(`${registry.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /registry_broker_repairs_total\{outcome="reissue-needed",service="registry"\} 1\b/,
+    );
+    expect(metrics).toMatch(/registry_broker_repairs_total\{outcome="repaired",service="registry"\} 4\b/);
+    expect(metrics).toMatch(/registry_broker_repairs_total\{outcome="removed",service="registry"\} 1\b/);
+  });
+
+  it('a device that needs re-issue gets a new secret the broker admits', async () => {
+    const issued = await call('POST', '/api/devices/PND-RS3/credentials');
+    expect(issued.status).toBe(201);
+    const client = await connect('PND-RS3', (issued.body.credentials as { secret: string }).secret);
+    expect(client).not.toBeInstanceOf(Error);
+    await (client as MqttClient).endAsync();
+  });
+});
+
+describe.skipIf(!PLUGIN)('bulk import with broker credentials on', () => {
+  const residents = 'ref,name,address,postcode\nR1,Import Cred,3 Road,GL1 2AB\n';
+
+  it('issues each imported MQTT device its secret, once, in the import answer; the broker admits each', async () => {
+    const devices = [
+      'serial,kind,resident,protocol,dc09Account',
+      'PND-IMP1,pendant,R1,,',
+      'PND-IMP2,fall-detector,,,',
+      'HUB-IMP3,home-unit,R1,dc09,A1B2C3',
+    ].join('\n');
+    const out = await call('POST', '/api/import', { residents, devices });
+    expect(out.status).toBe(200);
+    const issued = out.body.credentials as Array<{ serial: string; username: string; secret: string }>;
+    expect(issued.map((c) => c.serial).sort()).toEqual(['PND-IMP1', 'PND-IMP2']);
+    for (const { username, secret } of issued) {
+      const client = await connect(username, secret);
+      expect(client).not.toBeInstanceOf(Error);
+      await (client as MqttClient).endAsync();
+      const fetched = await call('GET', `/api/devices/${username}`);
+      expect(fetched.body.credentialIssuedAt).toEqual(expect.any(String));
+      expect(JSON.stringify(fetched.body)).not.toContain(secret);
+    }
+  });
+
+  it('an import refused for a bad row issues nothing and leaves no client in the broker', async () => {
+    const devices = ['serial,kind,resident', 'PND-IMP4,pendant,R1', 'PND-IMP5,not-a-kind,R1'].join('\n');
+    const out = await call('POST', '/api/import', { residents, devices });
+    expect(out.status).toBe(422);
+    expect(out.body.credentials).toEqual([]);
+    expect(await connect('PND-IMP4', 'anything-at-all')).toBeInstanceOf(Error);
+    expect((await call('GET', '/api/devices/PND-IMP4')).status).toBe(404);
   });
 });

@@ -1,0 +1,122 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '@telecare/platform';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
+import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const TSX = join(createRequire(import.meta.url).resolve('tsx/package.json'), '..', 'dist', 'cli.mjs');
+const PLUGIN = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+].find((path) => existsSync(path));
+const ADMIN_PASSWORD = 'admin-secret-for-the-cli-test';
+
+const ns = uniqueNamespace('clicred');
+const logger = createLogger('cli-test', 'silent');
+let dir: string;
+let broker: ChildProcess | undefined;
+let registry: RegistryHandle | undefined;
+let token: string;
+
+function telecare(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TSX, MAIN, ...args], {
+      env: { PATH: process.env.PATH, TELECARE_REGISTRY_URL: registry!.url, TELECARE_TOKEN: token },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** `mosquitto_ctrl dynsec getClient`: exits non-zero when the broker has no such client. */
+function brokerHasClient(port: number, username: string): boolean {
+  try {
+    const out = execFileSync(
+      'mosquitto_ctrl',
+      ['-p', String(port), '-u', 'registry-admin', '-P', ADMIN_PASSWORD, 'dynsec', 'getClient', username],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    ).toString();
+    return out.includes(`Username: ${username}`);
+  } catch {
+    return false;
+  }
+}
+
+let port: number;
+
+beforeAll(async () => {
+  if (!PLUGIN) return;
+  dir = mkdtempSync(join(tmpdir(), 'telecare-cli-dynsec-'));
+  port = await freePort();
+  execFileSync('mosquitto_ctrl', [
+    'dynsec',
+    'init',
+    join(dir, 'dynsec.json'),
+    'registry-admin',
+    ADMIN_PASSWORD,
+  ]);
+  writeFileSync(
+    join(dir, 'mosquitto.conf'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous false',
+      `plugin ${PLUGIN}`,
+      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
+      'persistence false',
+      `user ${userInfo().username}`,
+      '',
+    ].join('\n'),
+  );
+  broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  await waitFor(() => brokerHasClient(port, 'registry-admin'), { what: 'the dynsec broker' });
+  const env = serviceEnv(ns, {
+    REGISTRY_PORT: '0',
+    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${port}`,
+  });
+  token = env.TELECARE_ADMIN_TOKEN!;
+  registry = await startRegistry(loadRegistryConfig(env), { logger });
+});
+
+afterAll(async () => {
+  await registry?.close();
+  broker?.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cleanupNamespace(ns);
+});
+
+describe.skipIf(!PLUGIN)('telecare import with broker credentials on', () => {
+  it('prints each imported MQTT device its secret once, or writes them to a 0600 file', async () => {
+    const residents = join(dir, 'residents.csv');
+    writeFileSync(residents, 'ref,name,address,postcode\nR1,Cli Cred,4 Road,GL1 2AB\n');
+    const first = join(dir, 'devices-1.csv');
+    writeFileSync(first, 'serial,kind,resident\nPND-CLI1,pendant,R1\n');
+    const shown = await telecare(['import', residents, first]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/MQTT secrets .*not shown again/);
+    expect(shown.stdout).toMatch(/PND-CLI1\s+[A-Za-z0-9_-]{32}/);
+    expect(brokerHasClient(port, 'PND-CLI1')).toBe(true);
+
+    const second = join(dir, 'devices-2.csv');
+    writeFileSync(second, 'serial,kind\nPND-CLI2,pendant\nPND-CLI3,pendant\n');
+    const file = join(dir, 'secrets.csv');
+    const written = await telecare(['import', second, '--secrets-file', file]);
+    expect(written.code).toBe(0);
+    expect(written.stdout).toContain(`2 MQTT secrets written to ${file}`);
+    expect(written.stdout).not.toMatch(/PND-CLI2\s+[A-Za-z0-9_-]{32}/);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('serial,username,secret');
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['PND-CLI2', 'PND-CLI3']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(brokerHasClient(port, 'PND-CLI3')).toBe(true);
+  });
+});

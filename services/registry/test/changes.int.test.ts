@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { type KV, Kvm } from '@nats-io/kv';
+import { Dc09AccountEntry, DeviceMapEntry, names } from '@telecare/contracts';
+import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+
+const ns = uniqueNamespace('regchg');
+const n = names(ns);
+const env = serviceEnv(ns, { REGISTRY_PORT: '0', REGISTRY_DATA_KEY: randomBytes(32).toString('hex') });
+const token = env.TELECARE_ADMIN_TOKEN!;
+const logger = createLogger('registry-test', env.LOG_LEVEL);
+
+let registry: RegistryHandle;
+let nc: NatsConnection;
+let map: KV;
+let accounts: KV;
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${registry.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+const mapEntry = async (serial: string) => {
+  const entry = await map.get(serial);
+  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+};
+const accountEntry = async (account: string) => {
+  const entry = await accounts.get(account);
+  return entry?.operation === 'PUT' ? Dc09AccountEntry.parse(entry.json()) : undefined;
+};
+
+beforeAll(async () => {
+  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  nc = await connectNats({ url: servers.natsUrl, name: 'registry-changes-test', logger });
+  const kvm = new Kvm(nc);
+  map = await kvm.open(n.kv.deviceMap);
+  accounts = await kvm.open(n.kv.dc09Accounts);
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('DC-09 code overrides per device', () => {
+  let residentId: string;
+
+  beforeAll(async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Codes',
+      address: '1 Way',
+      postcode: 'GL1 2AB',
+    });
+    residentId = resident.body.id as string;
+  });
+
+  it('are set on registration and by PATCH, normalised, and published in the DC-09 account entry', async () => {
+    const created = await call('POST', '/api/devices', {
+      serial: 'HUB-CODES1',
+      kind: 'home-unit',
+      residentId,
+      protocol: 'dc09',
+      dc09Account: 'C0DE1',
+      dc09CodeOverrides: { 'cid 12a': 'fall.detected' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.dc09CodeOverrides).toEqual({ 'CID 12A': 'fall.detected' });
+    expect((await accountEntry('C0DE1'))?.codeOverrides).toEqual({ 'CID 12A': 'fall.detected' });
+
+    const patched = await call('PATCH', '/api/devices/HUB-CODES1', {
+      dc09CodeOverrides: { 'CID 120': 'fall.detected', 'SIA MA': 'pendant.pressed' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.dc09CodeOverrides).toEqual({
+      'CID 120': 'fall.detected',
+      'SIA MA': 'pendant.pressed',
+    });
+    expect((await accountEntry('C0DE1'))?.codeOverrides).toEqual({
+      'CID 120': 'fall.detected',
+      'SIA MA': 'pendant.pressed',
+    });
+    // A PATCH without the field keeps them; {} clears them.
+    await call('PATCH', '/api/devices/HUB-CODES1', { location: 'hall' });
+    expect((await call('GET', '/api/devices/HUB-CODES1')).body.dc09CodeOverrides).toEqual({
+      'CID 120': 'fall.detected',
+      'SIA MA': 'pendant.pressed',
+    });
+    await call('PATCH', '/api/devices/HUB-CODES1', { dc09CodeOverrides: {} });
+    expect((await accountEntry('C0DE1'))?.codeOverrides).toEqual({});
+  });
+
+  it('refuses a bad code or type naming it, and overrides for an MQTT device; nothing changes', async () => {
+    await call('PATCH', '/api/devices/HUB-CODES1', { dc09CodeOverrides: { 'CID 120': 'fall.detected' } });
+    const bad = await call('PATCH', '/api/devices/HUB-CODES1', {
+      dc09CodeOverrides: { 'CID 12': 'fall.detected', 'SIA MA': 'not.a.type' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.issues).toEqual([
+      {
+        path: 'dc09CodeOverrides.CID 12',
+        message: expect.stringMatching(/source code: "CID " and 3 hex digits/),
+      },
+      { path: 'dc09CodeOverrides.SIA MA', message: expect.stringMatching(/event type of the taxonomy/) },
+    ]);
+    expect((await accountEntry('C0DE1'))?.codeOverrides).toEqual({ 'CID 120': 'fall.detected' });
+
+    await call('POST', '/api/devices', { serial: 'PND-CODES2', kind: 'pendant', residentId });
+    const mqtt = await call('PATCH', '/api/devices/PND-CODES2', {
+      dc09CodeOverrides: { 'CID 120': 'fall.detected' },
+    });
+    expect(mqtt.status).toBe(422);
+    expect(mqtt.body).toMatchObject({ error: 'not-dc09', issues: [{ path: 'dc09CodeOverrides' }] });
+    const onCreate = await call('POST', '/api/devices', {
+      serial: 'PND-CODES3',
+      kind: 'pendant',
+      dc09CodeOverrides: { 'CID 120': 'fall.detected' },
+    });
+    expect(onCreate.status).toBe(400);
+    expect(onCreate.body.issues).toEqual([{ path: 'dc09CodeOverrides', message: 'only for protocol dc09' }]);
+  });
+});
+
+describe('PATCH /api/residents/:id', () => {
+  it('re-validates the postcode and moves every device entry to the new district', async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Mover',
+      address: '1 Old Road',
+      postcode: 'GL1 2AB',
+      keySafe: '1234 by the back door',
+    });
+    const id = resident.body.id as string;
+    await call('POST', '/api/devices', { serial: 'PND-MOVE1', kind: 'pendant', residentId: id });
+    await call('POST', '/api/devices', {
+      serial: 'HUB-MOVE2',
+      kind: 'home-unit',
+      residentId: id,
+      protocol: 'dc09',
+      dc09Account: 'A0E2',
+    });
+    expect((await mapEntry('PND-MOVE1'))?.postcodeDistrict).toBe('GL1');
+
+    const invalid = await call('PATCH', `/api/residents/${id}`, { postcode: 'NOT A POSTCODE' });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.issues).toEqual([
+      { path: 'postcode', message: expect.stringMatching(/UK postcode/) },
+    ]);
+    const unknown = await call('PATCH', `/api/residents/${id}`, { postcod: 'BS1 4DJ' });
+    expect(unknown.body.issues).toContainEqual({ path: 'postcod', message: 'unknown field' });
+    expect((await call('GET', `/api/residents/${id}`)).body.postcode).toBe('GL1 2AB');
+
+    const moved = await call('PATCH', `/api/residents/${id}`, {
+      address: '9 New Street, Bristol',
+      postcode: 'bs14dj',
+      riskNotes: 'dog in the garden',
+      phone: null,
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({
+      address: '9 New Street, Bristol',
+      postcode: 'BS1 4DJ',
+      postcodeDistrict: 'BS1',
+      riskNotes: 'dog in the garden',
+      phone: null,
+      name: 'Mover',
+      keySafe: '••••••',
+    });
+    await waitFor(async () => (await mapEntry('PND-MOVE1'))?.postcodeDistrict === 'BS1', {
+      what: 'the map entry to move',
+    });
+    expect((await accountEntry('A0E2'))?.postcodeDistrict).toBe('BS1');
+    // Untouched fields stay, and the sensitive one still reveals.
+    const revealed = await call('POST', `/api/residents/${id}/reveal`, {
+      fields: ['keySafe'],
+      reason: 'test',
+    });
+    expect(revealed.body.keySafe).toBe('1234 by the back door');
+  });
+
+  it('an empty change and an unknown resident are refused', async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Still',
+      address: '1 Road',
+      postcode: 'GL1 2AB',
+    });
+    const empty = await call('PATCH', `/api/residents/${resident.body.id}`, {});
+    expect(empty.status).toBe(400);
+    const missing = await call('PATCH', '/api/residents/res_00000000nothere', { name: 'X' });
+    expect(missing.status).toBe(404);
+  });
+});
