@@ -5,8 +5,7 @@ import { type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/con
 import { loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
-import { ownMosquitto } from './pipeline.ts';
+import { cleanupNamespace, servers, serviceEnv, startOwnMosquitto, uniqueNamespace } from '@telecare/testkit';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
@@ -54,7 +53,7 @@ async function drive(
 const benchmark: Benchmark = {
   description: 'events/s and send → ack through gateway-mqtt and gateway-dc09, against raw JetStream publish',
   async run(log) {
-    const mosquitto = await ownMosquitto();
+    const mosquitto = await startOwnMosquitto();
     const ns = uniqueNamespace('benchgw');
     const n = names(ns);
     const env = serviceEnv(ns, {

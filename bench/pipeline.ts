@@ -1,43 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
 import { SimulatedDevice } from '@telecare/simulators';
-import { freePort, servers } from '@telecare/testkit';
+import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { startPlatform } from '@telecare/tests';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
 const PRESSES = Number(process.env.BENCH_PRESSES ?? 200);
 const WARMUP = 20;
-const serversScript = fileURLToPath(new URL('../infra/servers.sh', import.meta.url));
-
-/**
- * A Mosquitto of our own, configured as infra/servers.sh configures one (Nagle off), so the
- * figures measure the platform rather than whichever broker happens to be running.
- */
-export async function ownMosquitto(): Promise<{ url: string; stop(): void }> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-bench-'));
-  const env = {
-    ...process.env,
-    MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`,
-    TELECARE_DATA_DIR: dataDir,
-  };
-  const up = spawnSync('bash', [serversScript, 'up', 'mosquitto'], { env, encoding: 'utf8' });
-  if (up.status !== 0) throw new Error(`could not start Mosquitto: ${up.stderr || up.stdout}`);
-  return {
-    url: env.MQTT_URL,
-    stop() {
-      spawnSync('bash', [serversScript, 'down', 'mosquitto'], { env });
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 /**
  * Pendant press to committed case, through every service on the real servers, one press at a
  * time. The baseline is a raw JetStream publish (wait for the PubAck) from the same process in
@@ -46,7 +17,7 @@ export async function ownMosquitto(): Promise<{ url: string; stop(): void }> {
 const benchmark: Benchmark = {
   description: 'pendant press → stored ack → alert → committed case, against raw JetStream publish',
   async run(log) {
-    const mosquitto = await ownMosquitto();
+    const mosquitto = await startOwnMosquitto();
     log(`own Mosquitto at ${mosquitto.url}`);
     const platform = await startPlatform('bench', { LOG_LEVEL: 'silent', MQTT_URL: mosquitto.url });
     const n = names(platform.namespace);

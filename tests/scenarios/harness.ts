@@ -15,9 +15,8 @@ import {
   score,
   serialOf,
 } from '@telecare/simulators';
-import { servers, waitFor } from '@telecare/testkit';
+import { servers, startOwnMosquitto, waitFor } from '@telecare/testkit';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
-import { startOwnMosquitto } from './mosquitto.ts';
 
 export interface ScenarioResult {
   readonly spec: ScenarioSpec;

@@ -8,9 +8,8 @@ import {
   MqttPool,
   mainsStorm,
 } from '@telecare/simulators';
-import { servers } from '@telecare/testkit';
+import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
-import { startOwnMosquitto } from './mosquitto.ts';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 

@@ -1,5 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
@@ -112,4 +117,37 @@ export async function freePort(): Promise<number> {
       );
     });
   });
+}
+
+export interface OwnMosquitto {
+  readonly url: string;
+  stop(): void;
+}
+
+const serversScript = fileURLToPath(new URL('../../../infra/servers.sh', import.meta.url));
+
+/**
+ * A Mosquitto of the caller's own on a free port, configured as infra/servers.sh configures one
+ * (Nagle off, a deep queue for the gateway's session), so results do not depend on how the
+ * shared broker happens to be configured.
+ */
+export async function startOwnMosquitto(): Promise<OwnMosquitto> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-mosquitto-'));
+  const env = {
+    ...process.env,
+    MQTT_URL: `mqtt://127.0.0.1:${await freePort()}`,
+    TELECARE_DATA_DIR: dataDir,
+  };
+  const up = spawnSync('bash', [serversScript, 'up', 'mosquitto'], { env, encoding: 'utf8' });
+  if (up.status !== 0) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`could not start Mosquitto: ${up.stderr || up.stdout}`);
+  }
+  return {
+    url: env.MQTT_URL,
+    stop() {
+      spawnSync('bash', [serversScript, 'down', 'mosquitto'], { env });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }

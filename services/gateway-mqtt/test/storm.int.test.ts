@@ -8,7 +8,14 @@ import {
   type NatsConnection,
   openDeviceMap,
 } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  type OwnMosquitto,
+  servers,
+  serviceEnv,
+  startOwnMosquitto,
+  uniqueNamespace,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '../src/index.ts';
 
@@ -33,12 +40,16 @@ const entry = (serial: string, kind: DeviceMapEntry['kind']): DeviceMapEntry => 
   updatedAt: '2026-01-01T00:00:00Z',
 });
 
+// Its own broker, configured as infra starts one: a broker left at Mosquitto's default
+// max_queued_messages (1000) drops QoS 1 messages queued for a busy subscriber.
+let mosquitto: OwnMosquitto;
 let nc: NatsConnection;
 let gateway: GatewayMqttHandle;
 let storm: MqttClient;
 let pendant: MqttClient;
 
 beforeAll(async () => {
+  mosquitto = await startOwnMosquitto();
   nc = await connectNats({ url: servers.natsUrl, name: 'storm-test', logger });
   const kv = await openDeviceMap(nc, n);
   await Promise.all(
@@ -48,11 +59,13 @@ beforeAll(async () => {
   );
   await kv.put('PND-STORM', JSON.stringify(entry('PND-STORM', 'pendant')));
   gateway = await startGatewayMqtt(
-    loadGatewayMqttConfig(serviceEnv(ns, { GATEWAY_MQTT_PORT: '0', MQTT_CLIENT_ID: `${ns}-gateway` })),
+    loadGatewayMqttConfig(
+      serviceEnv(ns, { GATEWAY_MQTT_PORT: '0', MQTT_CLIENT_ID: `${ns}-gateway`, MQTT_URL: mosquitto.url }),
+    ),
     { logger },
   );
-  storm = await connectMqtt({ url: servers.mqttUrl, clientId: `${ns}-storm`, logger });
-  pendant = await connectMqtt({ url: servers.mqttUrl, clientId: `${ns}-pendant`, logger });
+  storm = await connectMqtt({ url: mosquitto.url, clientId: `${ns}-storm`, logger });
+  pendant = await connectMqtt({ url: mosquitto.url, clientId: `${ns}-pendant`, logger });
 });
 
 afterAll(async () => {
@@ -60,6 +73,7 @@ afterAll(async () => {
   await pendant?.endAsync();
   await gateway?.close();
   await nc?.close();
+  mosquitto?.stop();
   await cleanupNamespace(ns);
 });
 
