@@ -25,6 +25,7 @@ import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { CaseStore } from './store.ts';
+import { TimelineReader } from './timeline.ts';
 
 export interface HelplineHandle {
   readonly port: number;
@@ -128,6 +129,12 @@ export async function startHelpline(
         config.REGISTRY_URL,
         config.TELECARE_ADMIN_TOKEN,
         logger.child({ component: 'registry' }),
+      ),
+      timeline: new TimelineReader(
+        js,
+        n,
+        config.TELECARE_PARTITIONS,
+        logger.child({ component: 'timeline' }),
       ),
       metrics,
       clock,
