@@ -27,6 +27,8 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /** Alerts handled at once (different residents in parallel; one resident's alerts in order). */
+  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;

@@ -64,7 +64,13 @@ export async function startHelpline(
 
   try {
     await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-    const pool = createPool({ url: config.DATABASE_URL, logger, name: 'helpline' });
+    // Room for every concurrent alert commit plus the API, the feed and the timers.
+    const pool = createPool({
+      url: config.DATABASE_URL,
+      logger,
+      name: 'helpline',
+      max: config.INGEST_CONCURRENCY + 8,
+    });
     lifecycle.add('postgres', () => pool.end());
 
     const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
@@ -159,17 +165,20 @@ export async function startHelpline(
       await publisher.flush().catch(() => undefined);
     });
 
-    const ingest = await startIngest({
-      js,
-      jsm,
-      names: n,
-      store,
-      publisher,
-      metrics,
-      clock,
-      logger: logger.child({ component: 'ingest' }),
-      onCommitted: () => scheduler.poke(),
-    });
+    const ingest = await startIngest(
+      {
+        js,
+        jsm,
+        names: n,
+        store,
+        publisher,
+        metrics,
+        clock,
+        logger: logger.child({ component: 'ingest' }),
+        onCommitted: () => scheduler.poke(),
+      },
+      { concurrency: config.INGEST_CONCURRENCY },
+    );
     lifecycle.add('ingest', () => ingest.stop());
     // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
     scheduler.start();
