@@ -60,7 +60,7 @@ export const NewUserBody = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, dot, dash or underscore, 2–64'),
+    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
   name: z.string().trim().min(1).max(200),
   role: Role,
   password: z.string().min(10, 'at least 10 characters').max(200),

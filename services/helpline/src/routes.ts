@@ -48,6 +48,8 @@ export interface RouteDeps {
   readonly logger: Logger;
   readonly offerSeconds: number;
   readonly sessionSeconds: number;
+  /** What an operator's presence becomes at sign-in. */
+  readonly presenceOnLogin: 'available' | 'away' | 'keep';
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -164,12 +166,20 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
     deps.metrics.logins.inc({ outcome: 'ok' });
     deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
+    // An operator who signs in is there to take calls; one still busy with a case stays busy.
+    if (user.role === 'operator' && deps.presenceOnLogin !== 'keep') {
+      const current = (await deps.people.getUser(user.id))?.presence;
+      if (current !== 'busy') {
+        await deps.people.setPresence(user.id, deps.presenceOnLogin, now());
+        deps.scheduler.poke();
+      }
+    }
     return reply
       .header(
         'set-cookie',
         `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${deps.sessionSeconds}`,
       )
-      .send({ user });
+      .send({ user: (await deps.people.getUser(user.id)) ?? user });
   });
 
   app.post('/api/logout', async (req, reply) => {

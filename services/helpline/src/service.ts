@@ -108,6 +108,14 @@ export async function startHelpline(
       logger: logger.child({ component: 'feed' }),
     });
     const people = new PeopleStore(pool, schema);
+    if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
+      const created = await people.seedAdmin(
+        config.HELPLINE_ADMIN_EMAIL,
+        config.HELPLINE_ADMIN_PASSWORD,
+        new Date(clock.now()),
+      );
+      logger.info({ created }, created ? 'first admin user created' : 'admin user already exists');
+    }
     const scheduler = new Scheduler({
       store,
       publisher,
@@ -147,6 +155,7 @@ export async function startHelpline(
       logger: logger.child({ component: 'api' }),
       offerSeconds: config.OFFER_TIMEOUT_S,
       sessionSeconds: config.SESSION_TTL_S,
+      presenceOnLogin: config.PRESENCE_ON_LOGIN,
     });
     lifecycle.add('stream', async () => {
       for (const end of [...streams]) end();
@@ -187,6 +196,14 @@ export async function startHelpline(
     const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
     const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     logger.info({ url, schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline listening');
+    logger.info(
+      { console: `${url}/` },
+      config.HELPLINE_ADMIN_EMAIL
+        ? 'console: sign in with HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, then add operators under People'
+        : config.TELECARE_ADMIN_TOKEN
+          ? 'console: open <console>#token=<TELECARE_ADMIN_TOKEN> to sign in as admin, then add operators under People'
+          : 'console: no way to sign in yet; set HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, or TELECARE_ADMIN_TOKEN',
+    );
     return { port, url, tick: () => scheduler.tickNow(), close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();

@@ -16,7 +16,11 @@ let responders: { id: string; name: string }[];
 // The real registry, in this test's namespace: the resident, devices, their health, responders
 // and the audited reveal all come from it, as deployed.
 beforeAll(async () => {
-  h = await helplineHarness('console', { TIMER_TICK_MS: '200', OFFER_TIMEOUT_S: '60' });
+  h = await helplineHarness('console', {
+    TIMER_TICK_MS: '200',
+    OFFER_TIMEOUT_S: '60',
+    PRESENCE_ON_LOGIN: 'available',
+  });
   const registry = await h.startRegistry();
   const resident = await h.registryApi('/api/residents', {
     name: 'Edith Example',
@@ -88,7 +92,8 @@ describe('operator console in Chromium', () => {
     await h.user('ben', 'operator');
     const anna = await signIn('anna');
     const ben = await signIn('ben');
-    await anna.selectOption('#presence', 'available');
+    // Signing in made both available (anna first, so she is offered first).
+    expect(await anna.locator('#presence').inputValue()).toBe('available');
     await expect
       .poll(async () => (await h.api('/api/me', { as: op1.cookie })).json.presence)
       .toBe('available');

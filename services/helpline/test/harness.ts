@@ -26,7 +26,8 @@ import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/i
 export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
   const ns = uniqueNamespace(label);
   const n = names(ns);
-  const env = serviceEnv(ns, { HELPLINE_PORT: '0', ...extraEnv });
+  // Queue tests set presence explicitly; tests of sign-in presence pass PRESENCE_ON_LOGIN themselves.
+  const env = serviceEnv(ns, { HELPLINE_PORT: '0', PRESENCE_ON_LOGIN: 'keep', ...extraEnv });
   const adminToken = env.TELECARE_ADMIN_TOKEN as string;
   const logger = createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
   const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
