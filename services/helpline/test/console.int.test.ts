@@ -110,26 +110,34 @@ describe('operator console in Chromium', () => {
     const annaCase = anna.locator('.case.p1');
     await annaCase.waitFor();
     await ben.locator('.case.p1').waitFor();
-    expect(
-      await annaCase.evaluate(
-        (el) =>
-          (
-            globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }
-          ).getComputedStyle(el).borderLeftColor,
-      ),
-    ).toBe('rgb(204, 0, 0)');
+    // The queue is re-rendered on every change, so the colour is read from whichever card is there now.
+    await expect
+      .poll(() =>
+        annaCase.evaluate(
+          (el) =>
+            (
+              globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }
+            ).getComputedStyle(el).borderLeftColor,
+        ),
+      )
+      .toBe('rgb(204, 0, 0)');
     await anna.locator('.case.p1[data-state="offered"]').waitFor();
     expect(Number((await anna.locator('body').getAttribute('data-cue')) ?? '0')).toBeGreaterThan(0);
 
     // Select it and accept with the keyboard shortcut.
     await annaCase.click();
     await anna.locator('#detail .title').waitFor();
+    // The artefact: a live P1 waiting, with its case view open (resident, devices, events loaded).
+    await anna.locator('#device-events tr[data-type="heartbeat"]').waitFor();
+    await anna.locator('#resident b:text("Edith Example")').waitFor();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await anna.screenshot({ path: `${ARTIFACTS}console-p1.png`, fullPage: true });
     await anna.keyboard.press('a');
     await anna.locator('#detail .state.accepted').waitFor();
     await ben.locator('.case.p1[data-state="accepted"]').waitFor();
 
     // The resident and responder list come from the registry; the protocol for a fall is shown.
-    await anna.getByText('Edith Example').waitFor();
+    await anna.locator('#resident b:text("Edith Example")').waitFor();
     expect(await anna.locator('ol.protocol').textContent()).toContain('fallen');
     expect(await anna.locator('#resident').textContent()).not.toContain('4721');
 
@@ -154,8 +162,7 @@ describe('operator console in Chromium', () => {
       expect.objectContaining({ field: 'keySafe', reason: expect.stringContaining(op1.id) }),
     ]);
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await anna.screenshot({ path: `${ARTIFACTS}console.png` });
+    await anna.screenshot({ path: `${ARTIFACTS}console.png`, fullPage: true });
 
     // Resolve with the keyboard: r focuses the outcome.
     await anna.keyboard.press('r');
