@@ -44,7 +44,11 @@ export const EmergencyCallBody = z.object({
   note: z.string().trim().max(1000).optional(),
 });
 
-export const RevealBody = z.object({ field: z.enum(['keySafe', 'medical']) });
+export const RevealBody = z.object({
+  field: z.enum(['keySafe', 'medical']),
+  /** Why the operator needs it; recorded in the registry's audit with the case and operator. */
+  reason: z.string().trim().min(1).max(300).optional(),
+});
 
 export const LoginBody = z.object({
   username: z.string().trim().toLowerCase().min(1).max(64),
@@ -56,7 +60,7 @@ export const NewUserBody = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^[a-z0-9._-]{2,64}$/, 'letters, digits, dot, dash or underscore, 2–64'),
+    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
   name: z.string().trim().min(1).max(200),
   role: Role,
   password: z.string().min(10, 'at least 10 characters').max(200),
@@ -124,6 +128,34 @@ export const ResidentContext = z.object({
   resident: z.record(z.string(), z.unknown()).nullable(),
   devices: z.array(z.record(z.string(), z.unknown())),
   responders: z.array(Responder),
+});
+
+export const TimelineQuery = z.object({
+  hours: z.coerce.number().min(1).max(24).default(24),
+});
+
+export const DeviceEventView = z.object({
+  id: z.string(),
+  type: z.string(),
+  serial: z.string(),
+  deviceKind: z.string(),
+  at: z.string(),
+  receivedAt: z.string(),
+  location: z.string().optional(),
+  testMode: z.boolean(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const TimelineView = z.object({
+  residentId: z.string(),
+  from: z.string(),
+  to: z.string(),
+  /** The resident's device events, oldest first (at most `limit`, the newest kept). */
+  events: z.array(DeviceEventView),
+  /** False when the partition held more than could be read: `from` was moved later to fit. */
+  complete: z.boolean(),
+  scanned: z.number().int(),
+  message: z.string().optional(),
 });
 
 export const AnswerStatsView = z.object({

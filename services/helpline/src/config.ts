@@ -1,4 +1,4 @@
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 const seconds = (fallback: number, max = 24 * 3600) =>
@@ -27,6 +27,19 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /** Alerts handled at once (different residents in parallel; one resident's alerts in order). */
+  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  /** What an operator's presence becomes when they sign in (`keep`: leave it as it was). */
+  PRESENCE_ON_LOGIN: z.enum(['available', 'away', 'keep']).default('available'),
+  /** A first admin user, created at start-up when no user has this username (the password is never changed later). */
+  HELPLINE_ADMIN_EMAIL: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9._+-]+@[a-z0-9.-]+$/, 'must be an email address')
+    .max(64)
+    .optional(),
+  HELPLINE_ADMIN_PASSWORD: z.string().min(10, 'must be at least 10 characters').max(200).optional(),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;
@@ -34,5 +47,10 @@ export const helplineEnv = {
 export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;
 
 export function loadHelplineConfig(env: Record<string, string | undefined> = process.env) {
-  return loadConfig('helpline', helplineEnv, env);
+  const config = loadConfig('helpline', helplineEnv, env);
+  if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
+    throw new ConfigError('helpline', [
+      'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',
+    ]);
+  return config;
 }

@@ -153,11 +153,60 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
   }
 }
 
-/** Pulls from the durable consumer until stopped; stop() lets the message in hand finish and ack. */
-export async function startIngest(deps: IngestDeps): Promise<{ stop(): Promise<void> }> {
+/** The resident an alert message is for: the last token of `<ns>.alerts.p<priority>.<residentId>`. */
+export const laneOf = (subject: string): string => subject.slice(subject.lastIndexOf('.') + 1);
+
+/**
+ * Runs tasks with at most `limit` in flight, one at a time per lane: tasks in different lanes run
+ * in parallel, tasks in the same lane in the order they were given.
+ */
+export class LanePool {
+  readonly #tails = new Map<string, Promise<void>>();
+  readonly #waiting: Array<() => void> = [];
+  #inFlight = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Waits for a free slot, then queues the task on its lane; resolves once it is queued, not done. */
+  async submit(lane: string, task: () => Promise<void>): Promise<void> {
+    while (this.#inFlight >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#inFlight += 1;
+    const run = (this.#tails.get(lane) ?? Promise.resolve())
+      .then(task)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#inFlight -= 1;
+        if (this.#tails.get(lane) === run) this.#tails.delete(lane);
+        this.#waiting.shift()?.();
+      });
+    this.#tails.set(lane, run);
+  }
+
+  /** Resolves when every queued task has finished. */
+  async idle(): Promise<void> {
+    while (this.#tails.size > 0) await Promise.all([...this.#tails.values()]);
+  }
+}
+
+/**
+ * Pulls from the durable consumer until stopped. Alerts for different residents are handled
+ * concurrently (up to `concurrency`); one resident's alerts are handled one after another in
+ * stream order, and each is acked only after its own commit. stop() lets the messages in hand
+ * finish and ack.
+ */
+export async function startIngest(
+  deps: IngestDeps,
+  options: { concurrency?: number } = {},
+): Promise<{ stop(): Promise<void> }> {
   await ensureConsumer(deps.jsm, deps.names);
   const consumer = await deps.js.consumers.get(deps.names.streams.alerts, CONSUMER);
-  const messages = await consumer.consume({ max_messages: 64 });
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const pool = new LanePool(concurrency);
+  const messages = await consumer.consume({ max_messages: Math.max(64, concurrency * 16) });
   let stopping = false;
   const loop = (async () => {
     for await (const msg of messages) {
@@ -166,7 +215,7 @@ export async function startIngest(deps: IngestDeps): Promise<{ stop(): Promise<v
         msg.nak();
         continue;
       }
-      await handleAlertMessage(deps, msg);
+      await pool.submit(laneOf(msg.subject), () => handleAlertMessage(deps, msg));
     }
   })().catch((err: unknown) => deps.logger.error({ err }, 'alert consumer stopped unexpectedly'));
   return {
@@ -174,6 +223,7 @@ export async function startIngest(deps: IngestDeps): Promise<{ stop(): Promise<v
       stopping = true;
       await messages.close();
       await loop;
+      await pool.idle();
     },
   };
 }

@@ -20,6 +20,8 @@ import {
   ResponderCallBody,
   RevealBody,
   StatsQuery,
+  TimelineQuery,
+  TimelineView,
   UserView,
 } from './api.ts';
 
@@ -102,10 +104,19 @@ const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/api/cases/{id}/context',
-    summary: 'The resident, devices and responders from the registry',
+    summary: 'The resident, devices with their health, and responders from the registry',
     roles: 'operator, supervisor, admin',
     params: CaseIdParams,
     response: ResidentContext,
+  },
+  {
+    method: 'get',
+    path: '/api/cases/{id}/timeline',
+    summary: "The resident's device events of the last hours (at most 24), read from EVENTS",
+    roles: 'operator, supervisor, admin',
+    params: CaseIdParams,
+    query: TimelineQuery,
+    response: TimelineView,
   },
   {
     method: 'post',

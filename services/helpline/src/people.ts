@@ -140,6 +140,23 @@ export class PeopleStore {
   }
 
   /** The user for a username and password, or undefined; the same work is done for an unknown name. */
+  /**
+   * Creates the first admin from the environment unless a user with that username exists (an
+   * existing user is never changed: the password set in the console stays). True when created.
+   */
+  async seedAdmin(username: string, password: string, now: Date): Promise<boolean> {
+    const { rows } = await this.pool.query(`select 1 from ${this.#t.users} where username = $1`, [username]);
+    if (rows.length > 0) return false;
+    try {
+      await this.createUser({ username, name: 'Administrator', role: 'admin', password }, now);
+      return true;
+    } catch (err) {
+      // Another instance starting at the same moment created it.
+      if (err instanceof UsernameTakenError) return false;
+      throw err;
+    }
+  }
+
   async checkPassword(username: string, password: string): Promise<User | undefined> {
     const { rows } = await this.pool.query<{ password_hash: string }>(
       `select id, username, display_name, role, password_hash from ${this.#t.users} where username = $1`,

@@ -11,6 +11,8 @@ const BATCH = 200;
  */
 export class CasePublisher {
   #chain: Promise<unknown> = Promise.resolve();
+  /** A flush that is queued but has not read the outbox yet: later callers can share it. */
+  #queued: Promise<number> | undefined;
 
   constructor(
     private readonly store: CaseStore,
@@ -22,7 +24,14 @@ export class CasePublisher {
 
   /** Publishes everything pending; rejects if CASES did not confirm, leaving the rest in the outbox. */
   flush(): Promise<number> {
-    const run = this.#chain.then(() => this.#flushNow());
+    // A flush that has not started yet will read everything committed before this call, so
+    // concurrent callers (one per alert in hand) share it instead of queueing one each.
+    if (this.#queued) return this.#queued;
+    const run = this.#chain.then(() => {
+      this.#queued = undefined;
+      return this.#flushNow();
+    });
+    this.#queued = run;
     this.#chain = run.catch(() => undefined);
     return run;
   }
@@ -39,6 +48,7 @@ export class CasePublisher {
     for (;;) {
       const pending = await this.store.unpublished(BATCH);
       if (pending.length === 0) return total;
+      // One at a time, stopping at the first failure: CASES gets each case's events in order.
       const done: string[] = [];
       try {
         for (const event of pending) {

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { Responder } from './api.ts';
 
 const TIMEOUT_MS = 2_000;
+/** Devices whose health is looked up for one case view (a home rarely has more). */
+const MAX_HEALTH_LOOKUPS = 20;
 
 const ResidentBody = z.record(z.string(), z.unknown());
 const DevicesBody = z.union([
@@ -10,13 +12,26 @@ const DevicesBody = z.union([
   z.object({ devices: z.array(z.record(z.string(), z.unknown())) }).transform((b) => b.devices),
 ]);
 const RespondersBody = z.object({ responders: z.array(Responder) });
+/** The registry's `GET /api/devices/{serial}/health`; extra fields are kept for the console. */
+const HealthBody = z.looseObject({
+  lastHeartbeatAt: z.string().nullable().optional(),
+  batteryPercent: z.number().nullable().optional(),
+  mains: z.union([z.string(), z.boolean()]).nullable().optional(),
+  signalDbm: z.number().nullable().optional(),
+  lastEventAt: z.string().nullable().optional(),
+  overdue: z.boolean().optional(),
+  overdueSince: z.string().nullable().optional(),
+});
+const RevealAnswer = z.looseObject({
+  keySafe: z.string().nullable().optional(),
+  medicalSummary: z.string().nullable().optional(),
+});
 
-/** Fields of a resident that are shown only through an audited reveal. */
-const SENSITIVE = {
-  keySafe: ['keySafeCode', 'keySafe', 'key_safe_code'],
-  medical: ['medicalNotes', 'medical', 'medical_notes'],
-} as const;
-export type SensitiveField = keyof typeof SENSITIVE;
+/** The helpline's names for the sensitive fields, and the registry's. */
+const REGISTRY_FIELD = { keySafe: 'keySafe', medical: 'medicalSummary' } as const;
+export type SensitiveField = keyof typeof REGISTRY_FIELD;
+/** Resident fields that are never shown in the case view: only a reveal gives their value. */
+const HIDDEN = ['keySafe', 'medicalSummary', 'keySafeCode', 'medicalNotes'] as const;
 
 export interface ResidentContextView {
   available: boolean;
@@ -26,9 +41,32 @@ export interface ResidentContextView {
   responders: Responder[];
 }
 
+/** Who asks for a reveal, and why: the registry records it with the value read. */
+export interface RevealRequest {
+  readonly caseId: string;
+  readonly actorId: string;
+  readonly actorName?: string;
+  readonly reason?: string;
+}
+
+export interface RevealResult {
+  value: string | null;
+  /** True when the registry recorded the read in its own audit (it answered 200). */
+  audited: boolean;
+  message?: string;
+}
+
+type Answer = { ok: true; body: unknown } | { ok: false; status: number | 'unreachable'; body?: unknown };
+
+const errorMessage = (body: unknown): string | undefined =>
+  typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string'
+    ? body.message
+    : undefined;
+
 /**
- * Reads residents, devices and responders from the registry's API (the registry owns them). When
- * the registry cannot be reached the helpline keeps working: the case view says what is missing.
+ * Reads residents, devices, device health and responders from the registry's API (the registry
+ * owns them), and reveals sensitive fields through its audited reveal. When the registry cannot be
+ * reached the helpline keeps working: the case view says what is missing.
  */
 export class RegistryClient {
   constructor(
@@ -37,24 +75,32 @@ export class RegistryClient {
     private readonly logger: Logger,
   ) {}
 
-  async #get(
-    path: string,
-  ): Promise<{ ok: true; body: unknown } | { ok: false; status: number | 'unreachable' }> {
+  async #call(path: string, init: { method?: string; body?: unknown } = {}): Promise<Answer> {
     if (!this.baseUrl) return { ok: false, status: 'unreachable' };
     try {
+      const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
+      if (init.body !== undefined) headers['content-type'] = 'application/json';
       const response = await fetch(new URL(path, this.baseUrl), {
-        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        method: init.method ?? 'GET',
+        headers,
+        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
-      if (!response.ok) return { ok: false, status: response.status };
-      return { ok: true, body: await response.json() };
+      const text = await response.text();
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = undefined;
+      }
+      return response.ok ? { ok: true, body } : { ok: false, status: response.status, body };
     } catch (err) {
       this.logger.warn({ err, path }, 'registry not reachable');
       return { ok: false, status: 'unreachable' };
     }
   }
 
-  /** The resident (sensitive fields removed), their devices and their ordered responders. */
+  /** The resident (sensitive fields removed), their devices with health, and their ordered responders. */
   async context(residentId: string): Promise<ResidentContextView> {
     if (!this.baseUrl)
       return {
@@ -67,9 +113,9 @@ export class RegistryClient {
       };
     const id = encodeURIComponent(residentId);
     const [resident, devices, responders] = await Promise.all([
-      this.#get(`/api/residents/${id}`),
-      this.#get(`/api/devices?residentId=${id}`),
-      this.#get(`/api/residents/${id}/responders`),
+      this.#call(`/api/residents/${id}`),
+      this.#call(`/api/devices?residentId=${id}`),
+      this.#call(`/api/residents/${id}/responders`),
     ]);
     const problems: string[] = [];
     let residentView: Record<string, unknown> | null = null;
@@ -77,7 +123,10 @@ export class RegistryClient {
       const parsed = ResidentBody.safeParse(resident.body);
       if (parsed.success) {
         residentView = { ...parsed.data };
-        for (const names of Object.values(SENSITIVE)) for (const key of names) delete residentView[key];
+        // The registry sends these masked; the view says only whether a value is recorded.
+        residentView.keySafeRecorded = Boolean(parsed.data.keySafe ?? parsed.data.keySafeCode);
+        residentView.medicalRecorded = Boolean(parsed.data.medicalSummary ?? parsed.data.medicalNotes);
+        for (const key of HIDDEN) delete residentView[key];
       } else problems.push('the registry sent a resident this console cannot read');
     } else
       problems.push(
@@ -91,6 +140,13 @@ export class RegistryClient {
       if (parsed.success)
         deviceList = parsed.data.filter((d) => d.residentId === undefined || d.residentId === residentId);
     }
+    deviceList = await Promise.all(
+      deviceList.map(async (device, i) =>
+        i < MAX_HEALTH_LOOKUPS && typeof device.serial === 'string'
+          ? { ...device, health: await this.health(device.serial) }
+          : device,
+      ),
+    );
     let responderList: Responder[] = [];
     if (responders.ok) {
       const parsed = RespondersBody.safeParse(responders.body);
@@ -107,20 +163,47 @@ export class RegistryClient {
     };
   }
 
-  /** A sensitive field of the resident, or a sentence saying why it is not available. */
-  async sensitive(
-    residentId: string,
-    field: SensitiveField,
-  ): Promise<{ value: string | null; message?: string }> {
-    const result = await this.#get(`/api/residents/${encodeURIComponent(residentId)}`);
-    if (!result.ok) return { value: null, message: 'the registry is not reachable' };
-    const body = ResidentBody.safeParse(result.body);
-    if (!body.success)
-      return { value: null, message: 'the registry sent a resident this console cannot read' };
-    for (const key of SENSITIVE[field]) {
-      const value = body.data[key];
-      if (typeof value === 'string' && value.length > 0) return { value };
+  /** A device's health (battery, mains, last heartbeat), or null when the registry has none to give. */
+  async health(serial: string): Promise<z.infer<typeof HealthBody> | null> {
+    const answer = await this.#call(`/api/devices/${encodeURIComponent(serial)}/health`);
+    if (!answer.ok) return null;
+    const parsed = HealthBody.safeParse(answer.body);
+    return parsed.success ? parsed.data : null;
+  }
+
+  /**
+   * A sensitive field through the registry's audited reveal. The registry records the read with
+   * the reason, which names the case and the operator (it knows the helpline only by its token).
+   */
+  async reveal(residentId: string, field: SensitiveField, who: RevealRequest): Promise<RevealResult> {
+    const registryField = REGISTRY_FIELD[field];
+    const reason = [
+      `helpline case ${who.caseId}`,
+      `operator ${who.actorId}${who.actorName ? ` (${who.actorName})` : ''}`,
+      who.reason ?? 'revealed during the call',
+    ]
+      .join('; ')
+      .slice(0, 500);
+    const answer = await this.#call(`/api/residents/${encodeURIComponent(residentId)}/reveal`, {
+      method: 'POST',
+      body: { fields: [registryField], reason },
+    });
+    if (!answer.ok) {
+      if (answer.status === 'unreachable')
+        return { value: null, audited: false, message: 'the registry is not reachable' };
+      const detail = errorMessage(answer.body);
+      return {
+        value: null,
+        audited: false,
+        message: `the registry refused (${answer.status})${detail ? `: ${detail}` : ''}`,
+      };
     }
-    return { value: null, message: 'not recorded in the registry' };
+    const parsed = RevealAnswer.safeParse(answer.body);
+    if (!parsed.success)
+      return { value: null, audited: true, message: 'the registry sent an answer this console cannot read' };
+    const value = parsed.data[registryField];
+    return typeof value === 'string' && value.length > 0
+      ? { value, audited: true }
+      : { value: null, audited: true, message: 'not recorded in the registry' };
   }
 }

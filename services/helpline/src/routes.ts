@@ -19,6 +19,7 @@ import {
   ResponderCallBody,
   RevealBody,
   StatsQuery,
+  TimelineQuery,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
 import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
@@ -31,6 +32,7 @@ import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
+import type { TimelineReader } from './timeline.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
@@ -40,11 +42,14 @@ export interface RouteDeps {
   readonly publisher: CasePublisher;
   readonly scheduler: Scheduler;
   readonly registry: RegistryClient;
+  readonly timeline: TimelineReader;
   readonly metrics: HelplineMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly offerSeconds: number;
   readonly sessionSeconds: number;
+  /** What an operator's presence becomes at sign-in. */
+  readonly presenceOnLogin: 'available' | 'away' | 'keep';
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -161,12 +166,20 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
     deps.metrics.logins.inc({ outcome: 'ok' });
     deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
+    // An operator who signs in is there to take calls; one still busy with a case stays busy.
+    if (user.role === 'operator' && deps.presenceOnLogin !== 'keep') {
+      const current = (await deps.people.getUser(user.id))?.presence;
+      if (current !== 'busy') {
+        await deps.people.setPresence(user.id, deps.presenceOnLogin, now());
+        deps.scheduler.poke();
+      }
+    }
     return reply
       .header(
         'set-cookie',
         `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${deps.sessionSeconds}`,
       )
-      .send({ user });
+      .send({ user: (await deps.people.getUser(user.id)) ?? user });
   });
 
   app.post('/api/logout', async (req, reply) => {
@@ -230,6 +243,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
     return deps.registry.context(stored.case.residentId);
+  });
+
+  app.get('/api/cases/:id/timeline', { preHandler: guard('view') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const { hours } = parse(TimelineQuery, req.query);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    return deps.timeline.read(stored.case.residentId, now(), hours);
   });
 
   const refusedReason = (err: unknown) =>
@@ -329,23 +350,36 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
 
-  // The key-safe code and medical notes are shown only through this call, and every call is a case event.
+  // The key-safe code and medical notes are shown only through this call: the registry reveals
+  // and audits the read (naming the case and operator), and the case records its own event.
   app.post('/api/cases/:id/reveal', { preHandler: guard('work') }, async (req) => {
     const { id } = parse(CaseIdParams, req.params);
-    const { field } = parse(RevealBody, req.body);
+    const body = parse(RevealBody, req.body);
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
-    const found = await deps.registry.sensitive(stored.case.residentId, field);
+    const principal = who(req);
+    const found = await deps.registry.reveal(stored.case.residentId, body.field, {
+      caseId: id,
+      actorId: principal.id,
+      actorName: principal.username,
+      ...(body.reason ? { reason: body.reason } : {}),
+    });
     const { event } = await deps.store.record(
       id,
       'revealed',
-      { field, found: found.value !== null },
-      actorOf(who(req)),
+      {
+        field: body.field,
+        found: found.value !== null,
+        registryAudited: found.audited,
+        ...(body.reason ? { reason: body.reason } : {}),
+      },
+      actorOf(principal),
       now(),
     );
     deps.publisher.flushInBackground();
+    deps.logger.info({ caseId: id, field: body.field, userId: principal.id }, 'sensitive field revealed');
     return {
-      field,
+      field: body.field,
       value: found.value,
       ...(found.message ? { message: found.message } : {}),
       eventId: event.id,

@@ -25,6 +25,7 @@ import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { CaseStore } from './store.ts';
+import { TimelineReader } from './timeline.ts';
 
 export interface HelplineHandle {
   readonly port: number;
@@ -63,7 +64,13 @@ export async function startHelpline(
 
   try {
     await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-    const pool = createPool({ url: config.DATABASE_URL, logger, name: 'helpline' });
+    // Room for every concurrent alert commit plus the API, the feed and the timers.
+    const pool = createPool({
+      url: config.DATABASE_URL,
+      logger,
+      name: 'helpline',
+      max: config.INGEST_CONCURRENCY + 8,
+    });
     lifecycle.add('postgres', () => pool.end());
 
     const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
@@ -101,6 +108,14 @@ export async function startHelpline(
       logger: logger.child({ component: 'feed' }),
     });
     const people = new PeopleStore(pool, schema);
+    if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
+      const created = await people.seedAdmin(
+        config.HELPLINE_ADMIN_EMAIL,
+        config.HELPLINE_ADMIN_PASSWORD,
+        new Date(clock.now()),
+      );
+      logger.info({ created }, created ? 'first admin user created' : 'admin user already exists');
+    }
     const scheduler = new Scheduler({
       store,
       publisher,
@@ -129,11 +144,18 @@ export async function startHelpline(
         config.TELECARE_ADMIN_TOKEN,
         logger.child({ component: 'registry' }),
       ),
+      timeline: new TimelineReader(
+        js,
+        n,
+        config.TELECARE_PARTITIONS,
+        logger.child({ component: 'timeline' }),
+      ),
       metrics,
       clock,
       logger: logger.child({ component: 'api' }),
       offerSeconds: config.OFFER_TIMEOUT_S,
       sessionSeconds: config.SESSION_TTL_S,
+      presenceOnLogin: config.PRESENCE_ON_LOGIN,
     });
     lifecycle.add('stream', async () => {
       for (const end of [...streams]) end();
@@ -152,17 +174,20 @@ export async function startHelpline(
       await publisher.flush().catch(() => undefined);
     });
 
-    const ingest = await startIngest({
-      js,
-      jsm,
-      names: n,
-      store,
-      publisher,
-      metrics,
-      clock,
-      logger: logger.child({ component: 'ingest' }),
-      onCommitted: () => scheduler.poke(),
-    });
+    const ingest = await startIngest(
+      {
+        js,
+        jsm,
+        names: n,
+        store,
+        publisher,
+        metrics,
+        clock,
+        logger: logger.child({ component: 'ingest' }),
+        onCommitted: () => scheduler.poke(),
+      },
+      { concurrency: config.INGEST_CONCURRENCY },
+    );
     lifecycle.add('ingest', () => ingest.stop());
     // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
     scheduler.start();
@@ -171,6 +196,14 @@ export async function startHelpline(
     const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
     const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     logger.info({ url, schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline listening');
+    logger.info(
+      { console: `${url}/` },
+      config.HELPLINE_ADMIN_EMAIL
+        ? 'console: sign in with HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, then add operators under People'
+        : config.TELECARE_ADMIN_TOKEN
+          ? 'console: open <console>#token=<TELECARE_ADMIN_TOKEN> to sign in as admin, then add operators under People'
+          : 'console: no way to sign in yet; set HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, or TELECARE_ADMIN_TOKEN',
+    );
     return { port, url, tick: () => scheduler.tickNow(), close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();

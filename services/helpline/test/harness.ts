@@ -1,4 +1,13 @@
-import { type Alert, alertIdFor, names, type Priority } from '@telecare/contracts';
+import { randomBytes } from 'node:crypto';
+import {
+  type Alert,
+  alertIdFor,
+  eventIdFor,
+  names,
+  type Priority,
+  partitionOf,
+  type TelecareEvent,
+} from '@telecare/contracts';
 import {
   type Clock,
   connectNats,
@@ -9,6 +18,7 @@ import {
   jetstreamManager,
   type NatsConnection,
 } from '@telecare/platform';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
 
@@ -16,13 +26,15 @@ import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/i
 export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
   const ns = uniqueNamespace(label);
   const n = names(ns);
-  const env = serviceEnv(ns, { HELPLINE_PORT: '0', ...extraEnv });
+  // Queue tests set presence explicitly; tests of sign-in presence pass PRESENCE_ON_LOGIN themselves.
+  const env = serviceEnv(ns, { HELPLINE_PORT: '0', PRESENCE_ON_LOGIN: 'keep', ...extraEnv });
   const adminToken = env.TELECARE_ADMIN_TOKEN as string;
   const logger = createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
   const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
   const js: JetStreamClient = jetstream(nc);
   let jsm: JetStreamManager = await jetstreamManager(nc);
   let helpline: HelplineHandle | undefined;
+  let registry: RegistryHandle | undefined;
   let counter = 0;
 
   const h = {
@@ -45,8 +57,71 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       await helpline?.close();
       helpline = undefined;
     },
+    /** The real registry in the same namespace (port 0, its own data key); its URL for REGISTRY_URL. */
+    async startRegistry(): Promise<RegistryHandle> {
+      registry = await startRegistry(
+        loadRegistryConfig({
+          ...env,
+          REGISTRY_PORT: '0',
+          REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+        }),
+        { logger },
+      );
+      return registry;
+    },
+    async stopRegistry() {
+      await registry?.close();
+      registry = undefined;
+    },
+    /** A request to the registry's API with the admin token. */
+    async registryApi(path: string, body?: unknown) {
+      if (!registry) throw new Error('registry not started');
+      const response = await fetch(`${registry.url}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: {
+          authorization: `Bearer ${adminToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: test reads loosely typed JSON bodies
+      const json = (await response.json()) as any;
+      if (!response.ok) throw new Error(`registry ${path}: ${response.status} ${JSON.stringify(json)}`);
+      return json;
+    },
+    /** A device event on EVENTS, on the resident's partition subject, as a gateway publishes it. */
+    async deviceEvent(
+      residentId: string,
+      serial: string,
+      type: string,
+      data: Record<string, unknown> = {},
+      partitions = 8,
+    ): Promise<TelecareEvent> {
+      counter += 1;
+      const at = new Date().toISOString();
+      const partition = partitionOf(residentId, partitions);
+      const event: TelecareEvent = {
+        specversion: '1.0',
+        id: eventIdFor(serial, `${ns}-${counter}`),
+        source: '/test',
+        type: type as TelecareEvent['type'],
+        subject: serial,
+        time: at,
+        datacontenttype: 'application/json',
+        residentid: residentId,
+        devicekind: 'pendant',
+        deviceeventid: `${ns}-${counter}`,
+        partition,
+        receivedat: at,
+        testmode: false,
+        data,
+      };
+      await js.publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
+      return event;
+    },
     async close() {
       await h.stop();
+      await h.stopRegistry();
       await nc.close();
       await cleanupNamespace(ns);
     },
