@@ -42,3 +42,4 @@ export {
 } from './model.ts';
 export { parseRuleSet, RuleSetError, type RuleSetIssue } from './parse.ts';
 export { REASON_PLACEHOLDERS, type ReasonPlaceholder, renderReason, templateIssues } from './reason.ts';
+export { RulesRunner } from './runner.ts';

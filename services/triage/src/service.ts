@@ -88,7 +88,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     const deviceMap = await openDeviceMap(nc, n);
     const device = async (serial: string): Promise<DeviceContext | undefined> => {
       const entry = await deviceMap.get(serial);
-      if (!entry || entry.operation !== 'PUT') return undefined;
+      if (entry?.operation !== 'PUT') return undefined;
       const parsed = DeviceMapEntry.safeParse(entry.json());
       return parsed.success ? { supervisionIntervalS: parsed.data.supervisionIntervalS } : undefined;
     };

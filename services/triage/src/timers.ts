@@ -72,7 +72,7 @@ export class TimerStore {
     let count = 0;
     for (const key of keys) {
       const entry = await this.#kv.get(key);
-      if (!entry || entry.operation !== 'PUT') continue;
+      if (entry?.operation !== 'PUT') continue;
       const parsed = Timer.safeParse(entry.json());
       if (!parsed.success) {
         this.#log.warn({ key }, 'unreadable timer record dropped');
