@@ -223,7 +223,7 @@ describe('determinism and duplicates', () => {
 describe('state stays bounded', () => {
   const small: RuleSet = {
     ...DEFAULT_RULE_SET,
-    settings: { lateAfterS: 300, keepEvents: 3, keepEventsForS: 3600, reorderGraceS: 30 },
+    settings: { lateAfterS: 300, keepEvents: 3, keepSeen: 32, keepEventsForS: 3600, reorderGraceS: 30 },
   };
 
   it('keeps the newest events by event time, up to the count', () => {

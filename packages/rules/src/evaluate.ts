@@ -96,6 +96,96 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
 }
 
 const NOTHING: Evaluation['merged'] = [];
+const NO_RULES: readonly Rule[] = [];
+
+/** Which rules an event type concerns, and which rules recur: worked out once per rule set. */
+interface Plan {
+  readonly byType: ReadonlyMap<EventType, readonly Rule[]>;
+  /** Types some rule reads back from `recent`; the others are only deduplicated. */
+  readonly history: ReadonlySet<EventType>;
+  readonly recurring: readonly Recurring[];
+}
+
+const plans = new WeakMap<RuleSet, Plan>();
+
+function concerns(rule: Rule, type: EventType): boolean {
+  switch (rule.kind) {
+    case 'trigger':
+      return rule.on.includes(type);
+    case 'sustained':
+      return 'reading' in rule.condition ? type === 'temperature' : rule.condition.starts.includes(type);
+    case 'absence':
+      if (rule.window.kind === 'after-event') return rule.window.after.includes(type);
+      return rule.window.kind === 'supervision' && rule.expect.includes(type);
+    case 'correlation': {
+      const p = rule.pattern;
+      if (p.kind === 'then-absent') return p.first.includes(type);
+      if (p.kind === 'cancel') return p.alarm.includes(type) || p.cancel.includes(type);
+      return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
+    }
+    case 'routine':
+      return rule.activity.includes(type);
+    case 'area':
+      return false;
+    default:
+      return assertNever(rule);
+  }
+}
+
+function historyTypes(ruleSet: RuleSet): Set<EventType> {
+  const types = new Set<EventType>();
+  const add = (list: readonly EventType[]) => {
+    for (const type of list) types.add(type);
+  };
+  for (const rule of ruleSet.rules) {
+    switch (rule.kind) {
+      case 'trigger':
+        // Merging and the cancel and restore pairings look back for alarms.
+        add(rule.on);
+        break;
+      case 'sustained':
+        if ('reading' in rule.condition) add(['temperature']);
+        else add([...rule.condition.starts, ...rule.condition.ends]);
+        break;
+      case 'absence':
+        add(rule.expect);
+        if (rule.window.kind === 'after-event') add(rule.window.after);
+        break;
+      case 'correlation': {
+        const p = rule.pattern;
+        if (p.kind === 'then-absent') add([...p.first, ...p.absent]);
+        else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
+        else add(p.on);
+        break;
+      }
+      case 'routine':
+        add(rule.activity);
+        break;
+      case 'area':
+        break;
+      default:
+        assertNever(rule);
+    }
+  }
+  // A trigger-only set reads nothing back: its alerts need no history.
+  if (ruleSet.rules.every((rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined))
+    types.clear();
+  return types;
+}
+
+function planOf(ruleSet: RuleSet): Plan {
+  let plan = plans.get(ruleSet);
+  if (!plan) {
+    const byType = new Map<EventType, Rule[]>();
+    for (const type of Object.keys(TAXONOMY) as EventType[]) {
+      const rules = ruleSet.rules.filter((rule) => concerns(rule, type));
+      if (rules.length > 0) byType.set(type, rules);
+    }
+    plan = { byType, history: historyTypes(ruleSet), recurring: ruleSet.rules.filter(isRecurring) };
+    plans.set(ruleSet, plan);
+  }
+  return plan;
+}
 
 /**
  * The triage core: `(state, input) → (state, alerts, timers)`. Pure — no I/O, no clock, no
@@ -151,14 +241,17 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
     throw new ResidentMismatchError(state.residentId, event.residentid);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  if (hasEvent(state.recent, event)) return { state, alerts: [], timers: [], merged: NOTHING };
-
   const entry = toRecent(event);
+  const plan = planOf(ruleSet);
+  const kept = plan.history.has(entry.type);
+  if (state.seen.includes(entry.id) || (kept && hasEvent(state.recent, entry)))
+    return { state, alerts: [], timers: [], merged: NOTHING };
+
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const before = state.recent;
-  let next: ResidentState = remember(state, entry, now, ruleSet);
+  let next: ResidentState = remember(state, entry, kept, now, ruleSet);
 
-  for (const rule of ruleSet.rules) {
+  for (const rule of plan.byType.get(event.type) ?? NO_RULES) {
     if (out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
       case 'trigger':
@@ -503,10 +596,12 @@ function absenceOnEvent(
   if (current && !current.lost && entry.at <= current.lastAt + current.intervalS * 1000)
     out.timers.push({ op: 'cancel', id: `${rule.id}:${entry.serial}:${current.lastId}` });
   if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
-  return {
-    ...state,
-    devices: { ...state.devices, [entry.serial]: { lastAt: entry.at, lastId: entry.id, intervalS } },
-  };
+  const devices: ResidentState['devices'] = {};
+  // Devices silent for a month (and not lost) are forgotten: the state stays bounded.
+  for (const [serial, device] of Object.entries(state.devices))
+    if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
+  devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
+  return { ...state, devices };
 }
 
 function restoredAlert(
@@ -662,11 +757,11 @@ function nextCheck(
   after: number,
 ): { checkAt: number; key: string } | undefined {
   const s = out.settings;
-  const today = localTime(after, s.timeZone).date;
   if (rule.kind === 'routine') {
     const checkAt = (Math.floor(after / 3_600_000) + 1) * 3_600_000;
     return { checkAt, key: String(checkAt) };
   }
+  const today = localTime(after, s.timeZone).date;
   if (rule.window.kind === 'wake-up') {
     for (const date of [today, addDays(today, 1)]) {
       const checkAt = zonedInstant(date, s.wakeTo, s.timeZone);
@@ -697,8 +792,8 @@ function reschedule(rule: Recurring, state: ResidentState, out: Output, after: n
 /** Starts each recurring rule's chain of checks once; each tick schedules the next. */
 function ensureSchedules(state: ResidentState, out: Output, now: number): ResidentState {
   let next = state;
-  for (const rule of out.ruleSet.rules) {
-    if (!isRecurring(rule) || out.settings.disabled.has(rule.id)) continue;
+  for (const rule of planOf(out.ruleSet).recurring) {
+    if (out.settings.disabled.has(rule.id)) continue;
     if (next.scheduled[rule.id] !== undefined) continue;
     next = reschedule(rule, next, out, now);
   }
@@ -922,17 +1017,19 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
 export function toRecent(event: TelecareEvent): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
-  return {
+  // Built field by field rather than with spreads: this runs once per event.
+  const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
     id: event.id,
     type: event.type,
     at: Date.parse(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
-    ...(event.location === undefined ? {} : { location: event.location }),
-    ...(typeof celsius === 'number' ? { celsius } : {}),
-    ...(typeof doseId === 'string' ? { doseId } : {}),
   };
+  if (event.location !== undefined) entry.location = event.location;
+  if (typeof celsius === 'number') entry.celsius = celsius;
+  if (typeof doseId === 'string') entry.doseId = doseId;
+  return entry;
 }
 
 export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
@@ -950,12 +1047,10 @@ function indexOf(recent: readonly RecentEvent[], entry: RecentEvent): number {
   return lo;
 }
 
-function hasEvent(recent: readonly RecentEvent[], event: TelecareEvent): boolean {
-  const at = Date.parse(event.time);
-  const i = indexOf(recent, { id: event.id, at } as RecentEvent);
-  if (recent[i]?.id === event.id) return true;
-  // The same id with another time (a device that changed its clock) is still the same event.
-  return recent.some((seen) => seen.id === event.id);
+function hasEvent(recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  // The id is derived from the device's own event id, and the device resends the same time with
+  // it, so (time, id) finds a redelivery.
+  return recent[indexOf(recent, entry)]?.id === entry.id;
 }
 
 /** How long a silent device is remembered (its supervision is in the state until then). */
@@ -965,20 +1060,46 @@ const KEEP_DEVICES_MS = 30 * 86_400_000;
  * Adds the event to the resident's recent events, kept sorted by (time, id) and bounded by count
  * and age, so the result does not depend on arrival order.
  */
-function remember(state: ResidentState, entry: RecentEvent, now: number, ruleSet: RuleSet): ResidentState {
-  const { keepEvents, keepEventsForS } = ruleSet.settings;
+function remember(
+  state: ResidentState,
+  entry: RecentEvent,
+  kept: boolean,
+  now: number,
+  ruleSet: RuleSet,
+): ResidentState {
+  const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
+  const old = state.seen;
+  const seen: string[] = [];
+  for (let i = Math.max(0, old.length + 1 - keepSeen); i < old.length; i++) seen.push(old[i] as string);
+  seen.push(entry.id);
+  if (!kept)
+    return {
+      v: state.v,
+      residentId: state.residentId,
+      recent: state.recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+    };
   const horizon = now - keepEventsForS * 1000;
-  const recent = state.recent.slice();
-  recent.splice(indexOf(recent, entry), 0, entry);
-  let drop = 0;
-  while (drop < recent.length && (recent[drop] as RecentEvent).at < horizon) drop++;
-  drop = Math.max(drop, recent.length - keepEvents);
-  let devices = state.devices;
-  for (const [serial, device] of Object.entries(devices)) {
-    if (!device.lost && device.lastAt < now - KEEP_DEVICES_MS) {
-      if (devices === state.devices) devices = { ...devices };
-      delete devices[serial];
-    }
-  }
-  return { ...state, recent: drop > 0 ? recent.slice(drop) : recent, devices };
+  const before = state.recent;
+  const at = indexOf(before, entry);
+  // One copy, sorted, without what is past the horizon; then the oldest beyond the count go.
+  const recent: RecentEvent[] = [];
+  for (let i = 0; i < at; i++)
+    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
+  if (entry.at >= horizon) recent.push(entry);
+  for (let i = at; i < before.length; i++)
+    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
+  if (recent.length > keepEvents) recent.splice(0, recent.length - keepEvents);
+  return {
+    v: state.v,
+    residentId: state.residentId,
+    recent,
+    seen,
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+  };
 }

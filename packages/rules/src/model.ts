@@ -224,6 +224,11 @@ export const RuleSetSettings = z.strictObject({
   lateAfterS: z.number().int().positive().default(300),
   /** How many recent events a resident's state keeps (the bound on state size). */
   keepEvents: z.number().int().min(1).max(10_000).default(200),
+  /**
+   * How many event ids a resident's state remembers to drop redeliveries. Beyond it a redelivered
+   * event raises its alerts again under the same ids, and ALERTS and the helpline collapse them.
+   */
+  keepSeen: z.number().int().min(1).max(1_000).default(32),
   /** How far back (from `now`) a resident's state keeps events. */
   keepEventsForS: z
     .number()
@@ -376,8 +381,13 @@ export type Routine = z.infer<typeof Routine>;
 export const ResidentState = z.object({
   v: z.literal(2),
   residentId: z.string().min(1),
-  /** Sorted by (at, id); bounded by settings.keepEvents and settings.keepEventsForS. */
+  /**
+   * The events some rule reads back (types no rule looks at are not kept), sorted by (at, id);
+   * bounded by settings.keepEvents and settings.keepEventsForS.
+   */
   recent: z.array(RecentEvent),
+  /** Ids of the last `settings.keepSeen` events taken, of any type: redeliveries raise nothing. */
+  seen: z.array(z.string()),
   /** Per device serial, bounded by the resident's devices. */
   devices: z.record(z.string(), DeviceSupervision),
   /** Per recurring rule id (wake-up, visits, routine): the next check already scheduled. */
@@ -388,7 +398,7 @@ export const ResidentState = z.object({
 export type ResidentState = z.infer<typeof ResidentState>;
 
 export function initialState(residentId: string): ResidentState {
-  return { v: 2, residentId, recent: [], devices: {}, scheduled: {}, routines: {} };
+  return { v: 2, residentId, recent: [], seen: [], devices: {}, scheduled: {}, routines: {} };
 }
 
 /**

@@ -21,6 +21,7 @@ describe('parseRuleSet', () => {
     expect(set.settings).toEqual({
       lateAfterS: 300,
       keepEvents: 200,
+      keepSeen: 32,
       keepEventsForS: 86_400,
       reorderGraceS: 30,
     });
