@@ -7,7 +7,7 @@ import {
   type ResidentState,
   RulesRunner,
 } from '@telecare/rules';
-import { Engine, type RuleProperties } from 'json-rules-engine';
+import { Engine, type NestedCondition, type RuleProperties } from 'json-rules-engine';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
@@ -106,7 +106,7 @@ function jsonTriggerRules(): RuleProperties[] {
  * It sets no timers and never fires one, so it does less than our core: a lower bound on its cost.
  */
 function jsonFullRules(): RuleProperties[] {
-  const starts = (name: string, types: string[], extra: object[] = []): RuleProperties => ({
+  const starts = (name: string, types: string[], extra: NestedCondition[] = []): RuleProperties => ({
     name,
     conditions: { all: [{ fact: 'type', operator: 'in', value: types }, ...extra] },
     event: { type: name },
