@@ -72,7 +72,12 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
     perSet = new Map();
     settingsCache.set(ruleSet, perSet);
   }
-  const key = Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
+  const key =
+    perSet.size > 0 && perSet.has(residentId)
+      ? residentId
+      : Object.hasOwn(ruleSet.residents, residentId)
+        ? residentId
+        : '';
   let settings = perSet.get(key);
   if (!settings) {
     const d = ruleSet.defaults;
@@ -260,7 +265,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
           // Another event of this rule in the same merge window already raised this alert.
           if (rule.mergeWithinS !== undefined && before.some((seen) => sameMergeWindow(rule, seen, entry)))
             out.merged.push({ alertId, eventId: entry.id });
-          else out.alerts.push(triggerAlert(rule, event, alertId, now, ruleSet));
+          else out.alerts.push(triggerAlert(rule, event, entry, alertId, now, ruleSet));
         }
         break;
       case 'sustained':
@@ -346,18 +351,19 @@ function deviceValues(
 function triggerAlert(
   rule: TriggerRule,
   event: TelecareEvent,
+  entry: RecentEvent,
   id: string,
   now: number,
   ruleSet: RuleSet,
 ): Alert {
   const lateAfterS = rule.lateAfterS ?? ruleSet.settings.lateAfterS;
-  const ageMs = now - Date.parse(event.time);
+  const ageMs = now - entry.at;
   const late = ageMs > lateAfterS * 1000;
   const priority = rule.priority ?? defaultPriority(event.type);
   const reason = renderReason(rule.reason, {
     what: TAXONOMY[event.type].description,
     type: event.type,
-    ...deviceValues(toRecent(event)),
+    ...deviceValues(entry),
     rule: `${rule.id} v${rule.version}`,
     priority: `P${priority}`,
     detail: '',
@@ -793,8 +799,9 @@ function reschedule(rule: Recurring, state: ResidentState, out: Output, after: n
 function ensureSchedules(state: ResidentState, out: Output, now: number): ResidentState {
   let next = state;
   for (const rule of planOf(out.ruleSet).recurring) {
-    if (out.settings.disabled.has(rule.id)) continue;
-    if (next.scheduled[rule.id] !== undefined) continue;
+    if (next.scheduled[rule.id] !== undefined || out.settings.disabled.has(rule.id)) continue;
+    // A resident with no visits in their care package has nothing to check.
+    if (rule.kind === 'absence' && rule.window.kind === 'visit' && out.settings.visits.length === 0) continue;
     next = reschedule(rule, next, out, now);
   }
   return next;

@@ -11,6 +11,7 @@ import { type DeviceContext, initialState, type ResidentState, type RuleSet, typ
 export class RulesRunner {
   readonly #ruleSet: RuleSet;
   readonly #device: ((event: TelecareEvent) => DeviceContext | undefined) | undefined;
+  readonly #observe: ((kind: 'event' | 'tick', ns: number) => void) | undefined;
   readonly states = new Map<string, ResidentState>();
   readonly areas = new Map<string, AreaState>();
   readonly #timers = new Map<string, Timer>();
@@ -20,10 +21,15 @@ export class RulesRunner {
 
   constructor(
     ruleSet: RuleSet,
-    options: { device?: (event: TelecareEvent) => DeviceContext | undefined } = {},
+    options: {
+      device?: (event: TelecareEvent) => DeviceContext | undefined;
+      /** Told how long each core input took (the benchmark's per-input latency). */
+      observe?: (kind: 'event' | 'tick', ns: number) => void;
+    } = {},
   ) {
     this.#ruleSet = ruleSet;
     this.#device = options.device;
+    this.#observe = options.observe;
     this.#hasArea = areaRules(ruleSet).length > 0;
   }
 
@@ -37,11 +43,13 @@ export class RulesRunner {
     const residentId = event.residentid;
     const state = this.states.get(residentId) ?? initialState(residentId);
     const device = this.#device?.(event);
+    const started = this.#observe ? process.hrtime.bigint() : 0n;
     const result = evaluate(
       state,
       { kind: 'event', event, now, ...(device ? { device } : {}) },
       this.#ruleSet,
     );
+    if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
     this.#apply(result.timers);
     alerts.push(...result.alerts);
@@ -70,7 +78,9 @@ export class RulesRunner {
       if (this.#timers.get(top.id) !== top) continue; // moved or cancelled since
       this.#timers.delete(top.id);
       const state = this.states.get(top.residentId) ?? initialState(top.residentId);
+      const started = this.#observe ? process.hrtime.bigint() : 0n;
       const result = evaluate(state, { kind: 'tick', timer: top, now: top.dueAt }, this.#ruleSet);
+      if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
       this.states.set(top.residentId, result.state);
       this.#apply(result.timers);
       alerts.push(...result.alerts);
