@@ -84,7 +84,7 @@ export class EventProcessor {
   readonly #js: JetStreamClient;
   readonly #names: Names;
   readonly #store: StateStore;
-  readonly #rules: RuleSet;
+  #rules: RuleSet;
   readonly #clock: Clock;
   readonly #metrics: TriageMetrics;
   readonly #log: Logger;
@@ -116,6 +116,18 @@ export class EventProcessor {
     this.#metrics = deps.metrics;
     this.#log = deps.logger.child({ component: 'processor' });
     this.#retryDelayMs = deps.retryDelayMs;
+  }
+
+  get ruleSet(): RuleSet {
+    return this.#rules;
+  }
+
+  /**
+   * Puts a validated rule set in force for the next event or tick. Each evaluation reads the rule
+   * set once, so an event in hand finishes under the rules it started with.
+   */
+  setRuleSet(ruleSet: RuleSet): void {
+    this.#rules = ruleSet;
   }
 
   async handle(msg: JsMsg): Promise<Outcome> {

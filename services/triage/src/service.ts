@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DEVICE_EVENT_TYPES, DeviceMapEntry, names, partitionOf, TAXONOMY } from '@telecare/contracts';
 import {
+  bearerAuth,
   type Clock,
   ConfigError,
   connectNats,
@@ -9,6 +10,7 @@ import {
   createMetrics,
   createRedis,
   ensureStreams,
+  type FastifyInstance,
   jetstream,
   jetstreamManager,
   Lifecycle,
@@ -125,6 +127,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         partitions: () => workers.running === allLanes.length,
       },
     });
+    registerRulesApi(app, processor, config.TELECARE_ADMIN_TOKEN, logger);
     lifecycle.add('http', () => app.close());
     await app.listen({ port: config.TRIAGE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
@@ -176,4 +179,36 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The rules in force, and a way to change them without a restart. A rule set that fails
+ * validation is refused with the path and reason of each error, and the running rules stay in
+ * force. The lanes (alarm types, area types) are fixed at start-up.
+ */
+function registerRulesApi(
+  app: FastifyInstance,
+  processor: EventProcessor,
+  adminToken: string | undefined,
+  logger: Logger,
+): void {
+  const auth = bearerAuth(adminToken);
+  app.get('/api/rules', { preHandler: auth }, async () => processor.ruleSet);
+  app.put('/api/rules', { preHandler: auth }, async (req, reply) => {
+    try {
+      const ruleSet = parseRuleSet(req.body);
+      processor.setRuleSet(ruleSet);
+      logger.info({ ruleSetVersion: ruleSet.version, rules: ruleSet.rules.length }, 'rule set put in force');
+      return { version: ruleSet.version, rules: ruleSet.rules.length };
+    } catch (err) {
+      if (!(err instanceof RuleSetError)) throw err;
+      logger.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
+      return reply.code(400).send({
+        error: 'invalid-rule-set',
+        message: 'the rule set was refused; the running rules stay in force',
+        inForce: processor.ruleSet.version,
+        issues: err.issues,
+      });
+    }
+  });
 }

@@ -221,6 +221,85 @@ describe('triage against real NATS and Redis', () => {
     }
   });
 
+  it('refuses an invalid rule set with the path and reason of each error, and keeps the running rules', async () => {
+    const put = (body: unknown, token = 'test-admin-token-0123456789') =>
+      fetch(`${triage.url}/api/rules`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+    expect((await put({ version: 9, rules: [] }, 'wrong-token-0123456789')).status).toBe(401);
+    const refused = await put({
+      version: 9,
+      rules: [
+        { id: 'trigger.pendant', version: 2, kind: 'trigger', on: ['pendant.squeezed'], reason: '{what}' },
+        {
+          id: 'cold',
+          version: 1,
+          kind: 'sustained',
+          type: 'temperature.low',
+          condition: { reading: 'temperature' },
+          forS: 0,
+          reason: '{name}',
+        },
+      ],
+    });
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as {
+      inForce: number;
+      issues: Array<{ path: string; message: string }>;
+    };
+    expect(body.inForce).toBe(1);
+    expect(body.issues).toEqual(
+      expect.arrayContaining([
+        {
+          path: 'rules.0.on.0',
+          message: 'unknown event type "pendant.squeezed" (see TAXONOMY in @telecare/contracts)',
+        },
+        expect.objectContaining({ path: 'rules.1.forS' }),
+        expect.objectContaining({
+          path: 'rules.1.reason',
+          message: expect.stringContaining('unknown placeholder {name}'),
+        }),
+      ]),
+    );
+    // The rules in force still run.
+    const press = makeEvent({
+      residentId: 'res_rules1',
+      type: 'pendant.pressed',
+      deviceEventId: 'rules-press-1',
+    });
+    await publishEvent(press);
+    const first = await waitFor(async () => (await alerts()).find((a) => a.alert.evidence[0] === press.id));
+    expect(first.alert.rule).toEqual({ id: 'trigger.pendant', version: 1 });
+
+    // A valid set goes in force for the next event.
+    const accepted = await put({
+      version: 2,
+      rules: [
+        {
+          id: 'trigger.pendant',
+          version: 2,
+          kind: 'trigger',
+          on: ['pendant.pressed'],
+          reason: '{what} (v2)',
+        },
+      ],
+    });
+    expect(accepted.status).toBe(200);
+    const next = makeEvent({
+      residentId: 'res_rules2',
+      type: 'pendant.pressed',
+      deviceEventId: 'rules-press-2',
+    });
+    await publishEvent(next);
+    const second = await waitFor(async () => (await alerts()).find((a) => a.alert.evidence[0] === next.id));
+    expect(second.alert.rule).toEqual({ id: 'trigger.pendant', version: 2 });
+    await drained();
+    const { DEFAULT_RULE_SET } = await import('@telecare/rules');
+    expect((await put(DEFAULT_RULE_SET)).status).toBe(200);
+  });
+
   it('serves health, readiness and metrics', async () => {
     expect((await fetch(`${triage.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${triage.url}/readyz`);
