@@ -47,8 +47,15 @@ export function stream(count: number): TelecareEvent[] {
   const spanMs = 24 * 3600_000;
   return Array.from({ length: count }, (_, i) => {
     let pick = random() * total;
-    const [type, devicekind] =
-      mix.find(([, , weight]) => (pick -= weight) <= 0) ?? (mix[0] as [EventType, string, number]);
+    let chosen = mix[0] as [EventType, string, number];
+    for (const entry of mix) {
+      pick -= entry[2];
+      if (pick <= 0) {
+        chosen = entry;
+        break;
+      }
+    }
+    const [type, devicekind] = chosen;
     const resident = `res_bench${Math.floor(random() * RESIDENTS)}`;
     const serial = `${devicekind.slice(0, 3).toUpperCase()}-${resident.slice(9)}`;
     const time = new Date(START + Math.floor((i * spanMs) / count)).toISOString();
