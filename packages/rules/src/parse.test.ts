@@ -21,7 +21,7 @@ describe('parseRuleSet', () => {
     expect(set.settings).toEqual({
       lateAfterS: 300,
       keepEvents: 200,
-      keepSeen: 32,
+      keepSeen: 8,
       keepEventsForS: 86_400,
       reorderGraceS: 30,
     });
