@@ -85,6 +85,30 @@ describe('score', () => {
     expect(lifeCriticalFailures(card)).toEqual(['a: 1 duplicate alert(s)', 'a: alerts in 2 cases']);
   });
 
+  it("counts another rule's escalation of the same alert as extra, not as a duplicate", () => {
+    const card = score({
+      expectations: [exp({ incidentId: 'a', kind: 'fall.detector', expect: ['fall.detected'] })],
+      alerts: [
+        alert({ type: 'fall.detected', ruleId: 'trigger.fall', raisedAt: T + 5_000, caseId: 'case_1' }),
+        alert({
+          type: 'fall.detected',
+          ruleId: 'correlation.fall-no-movement',
+          raisedAt: T + 335_000,
+          caseId: 'case_1',
+        }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents[0]).toMatchObject({
+      status: 'detected',
+      duplicateAlerts: 0,
+      extraAlerts: 1,
+      duplicateCases: 0,
+    });
+    expect(lifeCriticalFailures(card)).toEqual([]);
+  });
+
   it('counts alerts that match no incident as false, per resident-day', () => {
     const card = score({
       expectations: [exp({ incidentId: 'a', kind: 'pendant.true' })],

@@ -7,6 +7,8 @@ export interface RaisedAlert {
   readonly residentId: string;
   readonly type: EventType;
   readonly priority: Priority;
+  /** The rule that raised it: another rule's alert about the same incident is an escalation, not a repeat. */
+  readonly ruleId?: string;
   /** Simulated epoch ms (triage raises alerts at its clock's time). */
   readonly raisedAt: number;
   readonly caseId?: string;
@@ -20,9 +22,9 @@ export interface IncidentScore {
   /** Seconds from the incident to its first expected alert, when there was one. */
   readonly timeToAlertS?: number;
   readonly alerts: readonly RaisedAlert[];
-  /** Alerts of one type beyond the first, summed over types. */
+  /** Alerts of one type from one rule beyond the first, summed (the same thing raised again). */
   readonly duplicateAlerts: number;
-  /** Attributed alerts of a second or further type (a fall alert then a press alert). */
+  /** Attributed alerts of a second or further type or rule (a fall alert, then a press alert or a no-movement escalation). */
   readonly extraAlerts: number;
   /** Distinct helpline cases holding its alerts, beyond the first. */
   readonly duplicateCases: number;
@@ -108,8 +110,11 @@ export function score(input: ScoreInput): Scorecard {
 
   const incidents = input.expectations.map((e): IncidentScore => {
     const alerts = attributed.get(e) ?? [];
-    const counts = new Map<EventType, number>();
-    for (const a of alerts) counts.set(a.type, (counts.get(a.type) ?? 0) + 1);
+    const counts = new Map<string, number>();
+    for (const a of alerts) {
+      const key = `${a.type}\u0000${a.ruleId ?? ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
     const duplicateAlerts = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
     const extraAlerts = Math.max(0, counts.size - 1);
     const cases = new Set(alerts.flatMap((a) => (a.caseId ? [a.caseId] : [])));

@@ -150,6 +150,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
           residentId: a.residentId,
           type: a.type,
           priority: a.priority,
+          ruleId: a.rule.id,
           raisedAt: Date.parse(a.raisedAt),
           ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
         }),

@@ -21,5 +21,12 @@ export const Alert = z.object({
   late: z.boolean(),
   testMode: z.boolean(),
   deviceSerial: z.string().optional(),
+  /**
+   * Set on a record-only alert that closes an earlier one: a resident's cancel within the
+   * pre-alarm window (`false-alarm`) or a restore from the device (`restored`).
+   */
+  closes: z
+    .object({ alertId: z.string().regex(/^alt_[0-9a-f]{32}$/), outcome: z.enum(['false-alarm', 'restored']) })
+    .optional(),
 });
 export type Alert = z.infer<typeof Alert>;

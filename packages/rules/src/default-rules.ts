@@ -3,18 +3,37 @@ import { parseRuleSet } from './parse.ts';
 
 /** The line an operator reads for a trigger alert, e.g. "Smoke detected: smoke-detector in kitchen (rule trigger.smoke v1)". */
 export const TRIGGER_REASON = '{what}: {device} (rule {rule})';
+/** For a rule that watches over time: what held and since when. */
+export const SUSTAINED_REASON = '{what}: {detail} (rule {rule})';
+/** For an absence or routine rule: what was expected and what was seen instead. */
+export const ABSENCE_REASON = '{what}: {detail}; expected {expected}, seen {seen} (rule {rule})';
 
 /**
- * The default rules: one trigger per P1–P4 type a device can send, at its taxonomy priority.
- * Derived types (inactivity, supervision lost, exit at night…) come from the other rule kinds.
+ * The default rules: one trigger per P1–P4 type a device can send, at its taxonomy priority, and
+ * the sustained, absence, correlation, area and routine rules of DESIGN §5 for the derived types.
  */
 const DEFAULT_RULES: RuleSetInput = {
   version: 1,
   settings: { lateAfterS: 300 },
   rules: [
     // P1 life-critical
-    { id: 'trigger.pendant', version: 1, kind: 'trigger', on: ['pendant.pressed'], reason: TRIGGER_REASON },
-    { id: 'trigger.pullcord', version: 1, kind: 'trigger', on: ['pullcord.pulled'], reason: TRIGGER_REASON },
+    // Repeated presses within five minutes merge into one alert.
+    {
+      id: 'trigger.pendant',
+      version: 1,
+      kind: 'trigger',
+      on: ['pendant.pressed'],
+      reason: TRIGGER_REASON,
+      mergeWithinS: 300,
+    },
+    {
+      id: 'trigger.pullcord',
+      version: 1,
+      kind: 'trigger',
+      on: ['pullcord.pulled'],
+      reason: TRIGGER_REASON,
+      mergeWithinS: 300,
+    },
     { id: 'trigger.fall', version: 1, kind: 'trigger', on: ['fall.detected'], reason: TRIGGER_REASON },
     { id: 'trigger.smoke', version: 1, kind: 'trigger', on: ['smoke.detected'], reason: TRIGGER_REASON },
     { id: 'trigger.heat', version: 1, kind: 'trigger', on: ['heat.detected'], reason: TRIGGER_REASON },
@@ -51,6 +70,168 @@ const DEFAULT_RULES: RuleSetInput = {
     { id: 'trigger.tamper', version: 1, kind: 'trigger', on: ['device.tamper'], reason: TRIGGER_REASON },
     // P4 maintenance
     { id: 'trigger.battery-low', version: 1, kind: 'trigger', on: ['battery.low'], reason: TRIGGER_REASON },
+
+    // Sustained: a condition that holds for a duration.
+    {
+      id: 'sustained.cold-home',
+      version: 1,
+      kind: 'sustained',
+      type: 'temperature.low',
+      condition: { reading: 'temperature', below: 16 },
+      forS: 3600,
+      reason: SUSTAINED_REASON,
+    },
+    {
+      id: 'sustained.overheating',
+      version: 1,
+      kind: 'sustained',
+      type: 'temperature.high',
+      condition: { reading: 'temperature', above: 30 },
+      forS: 3600,
+      reason: SUSTAINED_REASON,
+    },
+    {
+      id: 'sustained.out-of-bed-at-night',
+      version: 1,
+      kind: 'sustained',
+      type: 'bed.not-returned',
+      condition: { starts: ['bed.vacated'], ends: ['bed.occupied'] },
+      forS: 45 * 60,
+      atNight: true,
+      reason: SUSTAINED_REASON,
+    },
+    {
+      id: 'sustained.chair-too-long',
+      version: 1,
+      kind: 'sustained',
+      type: 'chair.too-long',
+      condition: { starts: ['chair.occupied'], ends: ['chair.vacated'] },
+      forS: 4 * 3600,
+      reason: SUSTAINED_REASON,
+    },
+    {
+      id: 'sustained.door-open-at-night',
+      version: 1,
+      kind: 'sustained',
+      type: 'door.exit-at-night',
+      condition: { starts: ['door.opened'], ends: ['door.closed'] },
+      forS: 600,
+      atNight: true,
+      reason: SUSTAINED_REASON,
+    },
+
+    // Absence: something expected did not happen in a window.
+    {
+      id: 'absence.no-wake',
+      version: 1,
+      kind: 'absence',
+      type: 'inactivity.no-wake',
+      expect: ['motion', 'bed.vacated', 'door.opened', 'chair.occupied'],
+      window: { kind: 'wake-up' },
+      reason: ABSENCE_REASON,
+    },
+    {
+      id: 'absence.medication',
+      version: 1,
+      kind: 'absence',
+      type: 'medication.missed',
+      expect: ['medication.taken'],
+      window: { kind: 'after-event', after: ['medication.due'], withinS: 1800 },
+      reason: ABSENCE_REASON,
+    },
+    {
+      id: 'absence.carer',
+      version: 1,
+      kind: 'absence',
+      type: 'carer.no-show',
+      expect: ['carer.arrived'],
+      window: { kind: 'visit', toleranceS: 1800 },
+      reason: ABSENCE_REASON,
+    },
+    {
+      id: 'absence.supervision',
+      version: 1,
+      kind: 'absence',
+      type: 'supervision.lost',
+      expect: ['heartbeat', 'test.periodic'],
+      window: { kind: 'supervision', defaultIntervalS: 25 * 3600 },
+      reason: ABSENCE_REASON,
+    },
+
+    // Correlation: events that mean something together.
+    {
+      id: 'correlation.fall-no-movement',
+      version: 1,
+      kind: 'correlation',
+      type: 'fall.detected',
+      priority: 1,
+      pattern: {
+        kind: 'then-absent',
+        first: ['fall.detected'],
+        absent: ['motion', 'bed.occupied', 'chair.occupied', 'door.opened', 'alarm.cancelled'],
+        withinS: 300,
+      },
+      reason: '{what}, then no movement: {detail}; raised to {priority} (rule {rule})',
+    },
+    {
+      id: 'correlation.pre-alarm-cancel',
+      version: 1,
+      kind: 'correlation',
+      type: 'alarm.cancelled',
+      pattern: {
+        kind: 'cancel',
+        alarm: ['pendant.pressed', 'pullcord.pulled', 'fall.detected'],
+        cancel: ['alarm.cancelled'],
+        withinS: 60,
+      },
+      reason: SUSTAINED_REASON,
+    },
+    {
+      id: 'correlation.restore',
+      version: 1,
+      kind: 'correlation',
+      type: 'mains.restored',
+      pattern: {
+        kind: 'restore',
+        on: [
+          'smoke.restored',
+          'heat.restored',
+          'co.restored',
+          'gas.restored',
+          'flood.restored',
+          'mains.restored',
+          'line.restored',
+          'rf.restored',
+          'tamper.restored',
+          'battery.restored',
+        ],
+      },
+      reason: SUSTAINED_REASON,
+    },
+
+    // Area: many homes in one postcode district lose mains within minutes.
+    {
+      id: 'area.mains-lost',
+      version: 1,
+      kind: 'area',
+      type: 'area.mains-lost',
+      on: ['mains.lost'],
+      minResidents: 10,
+      withinS: 300,
+      reason: SUSTAINED_REASON,
+    },
+
+    // Learned routine: inactivity unusual for this person.
+    {
+      id: 'routine.inactivity',
+      version: 1,
+      kind: 'routine',
+      type: 'inactivity.unusual',
+      activity: ['motion', 'door.opened', 'bed.vacated', 'chair.occupied', 'chair.vacated', 'carer.arrived'],
+      minDays: 7,
+      expectShare: 0.9,
+      reason: ABSENCE_REASON,
+    },
   ],
 };
 

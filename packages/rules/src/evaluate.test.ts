@@ -33,7 +33,7 @@ const TRIGGERS: ReadonlyArray<[EventType, 1 | 2 | 3 | 4, string, string]> = [
 
 describe('default trigger rules', () => {
   it('cover exactly the P1–P4 types a device can send', () => {
-    const covered = DEFAULT_RULE_SET.rules.flatMap((rule) => rule.on).sort();
+    const covered = DEFAULT_RULE_SET.rules.flatMap((rule) => (rule.kind === 'trigger' ? rule.on : [])).sort();
     const expected = (Object.keys(TAXONOMY) as EventType[])
       .filter((type) => TAXONOMY[type].priority <= 4 && !TAXONOMY[type].derived)
       .sort();
@@ -66,7 +66,10 @@ describe('default trigger rules', () => {
       deviceSerial: 'SER-42',
     });
     expect(alert.reason).toBe(`${TAXONOMY[type].description}: ${deviceKind} in kitchen (rule ${ruleId} v1)`);
-    expect(result.timers).toEqual([]);
+    // Trigger rules set no timer; the recurring checks (wake-up, routine) start with a first event.
+    expect(
+      result.timers.every((command) => command.op === 'set' && !command.timer.ruleId.startsWith('trigger.')),
+    ).toBe(true);
     expect(result.state.recent.map((seen) => seen.id)).toEqual([event.id]);
   });
 
@@ -220,7 +223,7 @@ describe('determinism and duplicates', () => {
 describe('state stays bounded', () => {
   const small: RuleSet = {
     ...DEFAULT_RULE_SET,
-    settings: { lateAfterS: 300, keepEvents: 3, keepEventsForS: 3600 },
+    settings: { lateAfterS: 300, keepEvents: 3, keepSeen: 32, keepEventsForS: 3600, reorderGraceS: 30 },
   };
 
   it('keeps the newest events by event time, up to the count', () => {

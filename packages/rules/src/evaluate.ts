@@ -1,15 +1,31 @@
-import { type Alert, alertIdFor, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import {
+  type Alert,
+  alertIdFor,
+  defaultPriority,
+  type EventType,
+  type Priority,
+  TAXONOMY,
+  type TelecareEvent,
+} from '@telecare/contracts';
 import type {
+  AbsenceRule,
+  CorrelationRule,
   EventInput,
   RecentEvent,
   ResidentState,
+  Routine,
+  RoutineRule,
+  Rule,
   RuleSet,
-  RuleSetSettings,
   RulesInput,
+  SustainedRule,
+  TickInput,
+  Timer,
   TimerCommand,
   TriggerRule,
 } from './model.ts';
-import { renderReason } from './reason.ts';
+import { type ReasonValues, renderReason } from './reason.ts';
+import { addDays, formatHhmm, inSpan, localTime, minuteOf, zonedInstant } from './time.ts';
 
 export interface Evaluation {
   /** The next state; the same object as the input state when nothing changed. */
@@ -17,6 +33,8 @@ export interface Evaluation {
   readonly alerts: readonly Alert[];
   /** Timers to set or cancel; the shell stores them durably and feeds them back as ticks. */
   readonly timers: readonly TimerCommand[];
+  /** Events that merged into an alert already raised instead of raising their own. */
+  readonly merged: ReadonlyArray<{ readonly alertId: string; readonly eventId: string }>;
 }
 
 /** The state belongs to another resident: a bug in the shell, never retried. */
@@ -24,28 +42,202 @@ export class ResidentMismatchError extends Error {
   readonly stateResidentId: string;
   readonly eventResidentId: string;
   constructor(stateResidentId: string, eventResidentId: string) {
-    super(`state of ${stateResidentId} given an event of ${eventResidentId}`);
+    super(`state of ${stateResidentId} given an input of ${eventResidentId}`);
     this.name = 'ResidentMismatchError';
     this.stateResidentId = stateResidentId;
     this.eventResidentId = eventResidentId;
   }
 }
 
+/** A resident's settings: the rule set's defaults with that resident's overrides on top. */
+export interface ResidentSettings {
+  readonly timeZone: string;
+  readonly quietFrom: number;
+  readonly quietTo: number;
+  readonly wakeFrom: number;
+  readonly wakeTo: number;
+  readonly visits: readonly string[];
+  readonly preAlarmCancelS: number;
+  readonly disabled: ReadonlySet<string>;
+  readonly thresholds: Readonly<
+    Record<string, { forS?: number; withinS?: number; below?: number; above?: number }>
+  >;
+}
+
+const settingsCache = new WeakMap<RuleSet, Map<string, ResidentSettings>>();
+
+export function residentSettings(ruleSet: RuleSet, residentId: string): ResidentSettings {
+  let perSet = settingsCache.get(ruleSet);
+  if (!perSet) {
+    perSet = new Map();
+    settingsCache.set(ruleSet, perSet);
+  }
+  const key =
+    perSet.size > 0 && perSet.has(residentId)
+      ? residentId
+      : Object.hasOwn(ruleSet.residents, residentId)
+        ? residentId
+        : '';
+  let settings = perSet.get(key);
+  if (!settings) {
+    const d = ruleSet.defaults;
+    const o = key ? (ruleSet.residents[key] ?? {}) : {};
+    const quiet = o.quietHours ?? d.quietHours;
+    const wake = o.wakeUp ?? d.wakeUp;
+    settings = {
+      timeZone: o.timeZone ?? d.timeZone,
+      quietFrom: minuteOf(quiet.from),
+      quietTo: minuteOf(quiet.to),
+      wakeFrom: minuteOf(wake.from),
+      wakeTo: minuteOf(wake.to),
+      visits: [...(o.visits ?? d.visits)].sort(),
+      preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
+      disabled: new Set(o.disabled ?? []),
+      thresholds: o.thresholds ?? {},
+    };
+    perSet.set(key, settings);
+  }
+  return settings;
+}
+
+const NOTHING: Evaluation['merged'] = [];
+const NO_RULES: readonly Rule[] = [];
+
+/** Which rules an event type concerns, and which rules recur: worked out once per rule set. */
+interface Plan {
+  readonly byType: ReadonlyMap<EventType, readonly Rule[]>;
+  /** Types some rule reads back from `recent`; the others are only deduplicated. */
+  readonly history: ReadonlySet<EventType>;
+  readonly recurring: readonly Recurring[];
+}
+
+const plans = new WeakMap<RuleSet, Plan>();
+
+function concerns(rule: Rule, type: EventType): boolean {
+  switch (rule.kind) {
+    case 'trigger':
+      return rule.on.includes(type);
+    case 'sustained':
+      return 'reading' in rule.condition ? type === 'temperature' : rule.condition.starts.includes(type);
+    case 'absence':
+      if (rule.window.kind === 'after-event') return rule.window.after.includes(type);
+      return rule.window.kind === 'supervision' && rule.expect.includes(type);
+    case 'correlation': {
+      const p = rule.pattern;
+      if (p.kind === 'then-absent') return p.first.includes(type);
+      if (p.kind === 'cancel') return p.alarm.includes(type) || p.cancel.includes(type);
+      return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
+    }
+    case 'routine':
+      return rule.activity.includes(type);
+    case 'area':
+      return false;
+    default:
+      return assertNever(rule);
+  }
+}
+
+function historyTypes(ruleSet: RuleSet): Set<EventType> {
+  const types = new Set<EventType>();
+  const add = (list: readonly EventType[]) => {
+    for (const type of list) types.add(type);
+  };
+  for (const rule of ruleSet.rules) {
+    switch (rule.kind) {
+      case 'trigger':
+        // Merging and the cancel and restore pairings look back for alarms.
+        add(rule.on);
+        break;
+      case 'sustained':
+        if ('reading' in rule.condition) add(['temperature']);
+        else add([...rule.condition.starts, ...rule.condition.ends]);
+        break;
+      case 'absence':
+        add(rule.expect);
+        if (rule.window.kind === 'after-event') add(rule.window.after);
+        break;
+      case 'correlation': {
+        const p = rule.pattern;
+        if (p.kind === 'then-absent') add([...p.first, ...p.absent]);
+        else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
+        else add(p.on);
+        break;
+      }
+      case 'routine':
+        add(rule.activity);
+        break;
+      case 'area':
+        break;
+      default:
+        assertNever(rule);
+    }
+  }
+  // A trigger-only set reads nothing back: its alerts need no history.
+  if (ruleSet.rules.every((rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined))
+    types.clear();
+  return types;
+}
+
+function planOf(ruleSet: RuleSet): Plan {
+  let plan = plans.get(ruleSet);
+  if (!plan) {
+    const byType = new Map<EventType, Rule[]>();
+    for (const type of Object.keys(TAXONOMY) as EventType[]) {
+      const rules = ruleSet.rules.filter((rule) => concerns(rule, type));
+      if (rules.length > 0) byType.set(type, rules);
+    }
+    plan = { byType, history: historyTypes(ruleSet), recurring: ruleSet.rules.filter(isRecurring) };
+    plans.set(ruleSet, plan);
+  }
+  return plan;
+}
+
 /**
  * The triage core: `(state, input) → (state, alerts, timers)`. Pure — no I/O, no clock, no
  * randomness — so the same inputs always raise the same alerts, with the same ids.
+ *
+ * Timed rules never decide on arrival: an event sets a timer, and the tick checks the resident's
+ * events sorted by event time. Each timer fires `reorderGraceS` after the moment it checks, so
+ * events that arrive out of order within that bound give the same alerts.
  */
 export function evaluate(state: ResidentState, input: RulesInput, ruleSet: RuleSet): Evaluation {
   switch (input.kind) {
     case 'event':
       return onEvent(state, input, ruleSet);
+    case 'tick':
+      return onTick(state, input, ruleSet);
     default:
-      return assertNever(input.kind);
+      return assertNever(input);
   }
 }
 
-function assertNever(kind: never): never {
-  throw new TypeError(`unknown input kind ${String(kind)}`);
+function assertNever(value: never): never {
+  throw new TypeError(`unknown input ${JSON.stringify(value)}`);
+}
+
+class Output {
+  readonly alerts: Alert[] = [];
+  readonly timers: TimerCommand[] = [];
+  readonly merged: Array<{ alertId: string; eventId: string }> = [];
+  constructor(
+    readonly ruleSet: RuleSet,
+    readonly residentId: string,
+    readonly settings: ResidentSettings,
+    readonly now: number,
+  ) {}
+
+  setTimer(rule: Rule, checkAt: number, extra: { eventId?: string; key?: string; id: string }): void {
+    const timer: Timer = {
+      id: extra.id,
+      ruleId: rule.id,
+      residentId: this.residentId,
+      checkAt,
+      dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
+      ...(extra.eventId === undefined ? {} : { eventId: extra.eventId }),
+      ...(extra.key === undefined ? {} : { key: extra.key }),
+    };
+    this.timers.push({ op: 'set', timer });
+  }
 }
 
 function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Evaluation {
@@ -54,53 +246,205 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
     throw new ResidentMismatchError(state.residentId, event.residentid);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  if (state.recent.some((seen) => seen.id === event.id)) return { state, alerts: [], timers: [] };
+  const entry = toRecent(event);
+  const plan = planOf(ruleSet);
+  const kept = plan.history.has(entry.type);
+  if (state.seen.includes(entry.id) || (kept && hasEvent(state.recent, entry)))
+    return { state, alerts: [], timers: [], merged: NOTHING };
 
-  const alerts: Alert[] = [];
-  for (const rule of ruleSet.rules) {
+  const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
+  const before = state.recent;
+  let next: ResidentState = remember(state, entry, kept, now, ruleSet);
+
+  for (const rule of plan.byType.get(event.type) ?? NO_RULES) {
+    if (out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
       case 'trigger':
-        if (rule.on.includes(event.type)) alerts.push(triggerAlert(rule, event, now, ruleSet.settings));
+        if (rule.on.includes(event.type)) {
+          const alertId = triggerAlertId(rule, state.residentId, entry);
+          // Another event of this rule in the same merge window already raised this alert.
+          if (rule.mergeWithinS !== undefined && before.some((seen) => sameMergeWindow(rule, seen, entry)))
+            out.merged.push({ alertId, eventId: entry.id });
+          else out.alerts.push(triggerAlert(rule, event, entry, alertId, now, ruleSet));
+        }
         break;
+      case 'sustained':
+        sustainedOnEvent(rule, entry, next.recent, out);
+        break;
+      case 'absence':
+        next = absenceOnEvent(rule, entry, next, input, out);
+        break;
+      case 'correlation':
+        correlationOnEvent(rule, entry, next.recent, out);
+        break;
+      case 'routine':
+        if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings);
+        break;
+      case 'area':
+        break; // Spans residents: see evaluateArea.
+      default:
+        assertNever(rule);
     }
   }
-  return { state: remember(state, event, now, ruleSet.settings), alerts, timers: [] };
+  next = ensureSchedules(next, out, now);
+  return { state: next, alerts: out.alerts, timers: out.timers, merged: out.merged };
+}
+
+function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {
+  const { timer, now } = input;
+  if (state.residentId !== timer.residentId)
+    throw new ResidentMismatchError(state.residentId, timer.residentId);
+  const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
+  const rule = ruleSet.rules.find((candidate) => candidate.id === timer.ruleId);
+  // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
+  if (!rule || out.settings.disabled.has(rule.id)) return { state, alerts: [], timers: [], merged: NOTHING };
+  let next = state;
+  switch (rule.kind) {
+    case 'sustained':
+      sustainedOnTick(rule, timer, state.recent, out);
+      break;
+    case 'absence':
+      next = absenceOnTick(rule, timer, state, out);
+      break;
+    case 'correlation':
+      correlationOnTick(rule, timer, state.recent, out);
+      break;
+    case 'routine':
+      next = routineOnTick(rule, timer, state, out);
+      break;
+    case 'trigger':
+    case 'area':
+      break;
+    default:
+      assertNever(rule);
+  }
+  return { state: next, alerts: out.alerts, timers: out.timers, merged: NOTHING };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts
+
+// A test press and a real one never merge: an installer's test must not absorb a real alarm.
+function triggerAlertId(rule: TriggerRule, residentId: string, entry: RecentEvent): string {
+  if (rule.mergeWithinS === undefined) return alertIdFor(rule.id, residentId, entry.id);
+  const slot = Math.floor(entry.at / (rule.mergeWithinS * 1000));
+  return alertIdFor(rule.id, residentId, `merge:${entry.testMode ? 'test:' : ''}${slot}`);
+}
+
+function sameMergeWindow(rule: TriggerRule, seen: RecentEvent, entry: RecentEvent): boolean {
+  const window = (rule.mergeWithinS ?? 0) * 1000;
+  return (
+    rule.on.includes(seen.type) &&
+    seen.testMode === entry.testMode &&
+    Math.floor(seen.at / window) === Math.floor(entry.at / window)
+  );
+}
+
+function deviceValues(
+  entry: RecentEvent | undefined,
+): Pick<ReasonValues, 'device' | 'kind' | 'location' | 'serial'> {
+  if (!entry)
+    return { device: 'no device', kind: 'no device', location: 'location not recorded', serial: '-' };
+  const location = entry.location?.trim() || undefined;
+  return {
+    device: location ? `${entry.deviceKind} in ${location}` : entry.deviceKind,
+    kind: entry.deviceKind,
+    location: location ?? 'location not recorded',
+    serial: entry.serial,
+  };
 }
 
 function triggerAlert(
   rule: TriggerRule,
   event: TelecareEvent,
+  entry: RecentEvent,
+  id: string,
   now: number,
-  settings: RuleSetSettings,
+  ruleSet: RuleSet,
 ): Alert {
-  const lateAfterS = rule.lateAfterS ?? settings.lateAfterS;
-  const ageMs = now - Date.parse(event.time);
+  const lateAfterS = rule.lateAfterS ?? ruleSet.settings.lateAfterS;
+  const ageMs = now - entry.at;
   const late = ageMs > lateAfterS * 1000;
   const priority = rule.priority ?? defaultPriority(event.type);
-  const location = event.location?.trim() || undefined;
   const reason = renderReason(rule.reason, {
     what: TAXONOMY[event.type].description,
     type: event.type,
-    device: location ? `${event.devicekind} in ${location}` : event.devicekind,
-    kind: event.devicekind,
-    location: location ?? 'location not recorded',
-    serial: event.subject,
+    ...deviceValues(entry),
     rule: `${rule.id} v${rule.version}`,
     priority: `P${priority}`,
+    detail: '',
+    expected: '',
+    seen: '',
   });
   return {
-    id: alertIdFor(rule.id, event.residentid, event.id),
+    id,
     residentId: event.residentid,
     priority,
     type: event.type,
     raisedAt: new Date(now).toISOString(),
     rule: { id: rule.id, version: rule.version },
     evidence: [event.id],
-    thresholds: { lateAfterS },
+    thresholds:
+      rule.mergeWithinS === undefined ? { lateAfterS } : { lateAfterS, mergeWithinS: rule.mergeWithinS },
     reason: late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
     late,
     testMode: event.testmode,
     deviceSerial: event.subject,
+  };
+}
+
+interface DerivedSpec {
+  readonly key: string;
+  readonly evidence: readonly RecentEvent[];
+  /** The evidence id when no event is evidence (an absence): the schedule key. */
+  readonly fallbackEvidence?: string;
+  readonly thresholds: Alert['thresholds'];
+  readonly detail: string;
+  readonly expected?: string;
+  readonly seen?: string;
+  /** When the rule decided: lateness is measured from here. */
+  readonly decidedAt: number;
+  readonly type?: EventType;
+  readonly priority?: Priority;
+  readonly closes?: Alert['closes'];
+}
+
+function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec: DerivedSpec): Alert {
+  const type = spec.type ?? rule.type;
+  const priority = spec.priority ?? rule.priority ?? defaultPriority(type);
+  const lateAfterS = out.ruleSet.settings.lateAfterS;
+  const ageMs = out.now - spec.decidedAt;
+  const late = ageMs > lateAfterS * 1000;
+  const first = spec.evidence[0];
+  const reason = renderReason(rule.reason, {
+    what: TAXONOMY[type].description,
+    type,
+    ...deviceValues(first),
+    rule: `${rule.id} v${rule.version}`,
+    priority: `P${priority}`,
+    detail: spec.detail,
+    expected: spec.expected ?? '',
+    seen: spec.seen ?? '',
+  });
+  const evidence = spec.evidence.map((seen) => seen.id);
+  return {
+    id: alertIdFor(rule.id, out.residentId, spec.key),
+    residentId: out.residentId,
+    priority,
+    type,
+    // The time it was due (decided, plus the reorder grace), not when a late tick got to it: an
+    // alert raised late still belongs with what happened then (and joins that case), flagged late.
+    raisedAt: new Date(
+      Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000),
+    ).toISOString(),
+    rule: { id: rule.id, version: rule.version },
+    evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
+    thresholds: spec.thresholds,
+    reason: late ? `${reason}; late: decided ${describeAge(ageMs)} before triage` : reason,
+    late,
+    testMode: spec.evidence.some((seen) => seen.testMode),
+    ...(first ? { deviceSerial: first.serial } : {}),
+    ...(spec.closes ? { closes: spec.closes } : {}),
   };
 }
 
@@ -111,29 +455,668 @@ function describeAge(ms: number): string {
   return hours < 48 ? `${hours} h` : `${Math.round(ms / 86_400_000)} days`;
 }
 
-const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
-  a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+function minutes(ms: number): string {
+  return `${Math.round(ms / 60_000)} min`;
+}
 
-/**
- * Adds the event to the resident's recent events, kept sorted and bounded by count and age.
- * Sorting by (time, id) makes the result independent of arrival order.
- */
-function remember(
+// ---------------------------------------------------------------------------------------------
+// Sustained
+
+function threshold(rule: SustainedRule, out: Output): { forS: number; below?: number; above?: number } {
+  const o = out.settings.thresholds[rule.id];
+  const c = rule.condition;
+  const below = 'reading' in c ? (o?.below ?? c.below) : undefined;
+  const above = 'reading' in c ? (o?.above ?? c.above) : undefined;
+  return {
+    forS: o?.forS ?? rule.forS,
+    ...(below === undefined ? {} : { below }),
+    ...(above === undefined ? {} : { above }),
+  };
+}
+
+const beyond = (t: { below?: number; above?: number }, celsius: number): boolean =>
+  t.below !== undefined ? celsius < t.below : t.above !== undefined && celsius > t.above;
+
+/** The previous temperature reading by event time, from the same device. */
+function previousReading(recent: readonly RecentEvent[], entry: RecentEvent): RecentEvent | undefined {
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.celsius !== undefined && seen.serial === entry.serial) return seen;
+  }
+  return undefined;
+}
+
+function nextReading(recent: readonly RecentEvent[], entry: RecentEvent): RecentEvent | undefined {
+  for (let i = indexOf(recent, entry) + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.celsius !== undefined && seen.serial === entry.serial) return seen;
+  }
+  return undefined;
+}
+
+/** A reading that begins a run of readings beyond the threshold. */
+function startsRun(
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+  t: { below?: number; above?: number },
+) {
+  if (entry.celsius === undefined || !beyond(t, entry.celsius)) return false;
+  const previous = previousReading(recent, entry);
+  return previous?.celsius === undefined || !beyond(t, previous.celsius);
+}
+
+function sustainedOnEvent(
+  rule: SustainedRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const t = threshold(rule, out);
+  const start = (candidate: RecentEvent) => {
+    if (rule.atNight && !atNight(candidate.at, out.settings)) return;
+    out.setTimer(rule, candidate.at + t.forS * 1000, {
+      id: `${rule.id}:${candidate.id}`,
+      eventId: candidate.id,
+    });
+  };
+  if ('reading' in rule.condition) {
+    if (entry.celsius === undefined) return;
+    if (startsRun(recent, entry, t)) start(entry);
+    // A late reading back in range can make the next reading the start of a new run.
+    const following = nextReading(recent, entry);
+    if (following && !beyond(t, entry.celsius) && startsRun(recent, following, t)) start(following);
+  } else if (rule.condition.starts.includes(entry.type)) start(entry);
+}
+
+function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly RecentEvent[], out: Output) {
+  const startEvent = recent.find((seen) => seen.id === timer.eventId);
+  if (!startEvent) return;
+  const t = threshold(rule, out);
+  const until = startEvent.at + t.forS * 1000;
+  const within = recent.filter((seen) => seen.at > startEvent.at && seen.at <= until);
+  let detail: string;
+  if ('reading' in rule.condition) {
+    if (!startsRun(recent, startEvent, t)) return;
+    const readings = within.filter((seen) => seen.celsius !== undefined && seen.serial === startEvent.serial);
+    if (readings.some((seen) => !beyond(t, seen.celsius as number))) return;
+    const last = readings.at(-1) ?? startEvent;
+    const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
+    detail = `${bound} since ${formatHhmm(startEvent.at, out.settings.timeZone)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: startEvent.id,
+        evidence: [startEvent, ...readings.slice(-4)],
+        thresholds: {
+          forS: t.forS,
+          ...(t.below === undefined ? {} : { below: t.below }),
+          ...(t.above === undefined ? {} : { above: t.above }),
+        },
+        detail,
+        decidedAt: timer.dueAt,
+      }),
+    );
+    return;
+  }
+  const { ends } = rule.condition;
+  if (within.some((seen) => ends.includes(seen.type))) return;
+  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatHhmm(startEvent.at, out.settings.timeZone)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: startEvent.id,
+      evidence: [startEvent],
+      thresholds: { forS: t.forS, atNight: rule.atNight },
+      detail,
+      decidedAt: timer.dueAt,
+    }),
+  );
+}
+
+function atNight(at: number, settings: ResidentSettings): boolean {
+  return inSpan(localTime(at, settings.timeZone).minute, settings.quietFrom, settings.quietTo);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Absence
+
+function absenceOnEvent(
+  rule: AbsenceRule,
+  entry: RecentEvent,
   state: ResidentState,
-  event: TelecareEvent,
-  now: number,
-  settings: RuleSetSettings,
+  input: EventInput,
+  out: Output,
 ): ResidentState {
-  const entry: RecentEvent = {
+  const window = rule.window;
+  if (window.kind === 'after-event') {
+    if (window.after.includes(entry.type)) {
+      const withinS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
+      out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
+    }
+    return state;
+  }
+  if (window.kind !== 'supervision' || !rule.expect.includes(entry.type)) return state;
+  const current = state.devices[entry.serial];
+  const intervalS =
+    input.device?.supervisionIntervalS ??
+    out.settings.thresholds[rule.id]?.withinS ??
+    current?.intervalS ??
+    window.defaultIntervalS;
+  // Every heartbeat has its own check; the tick looks for a later heartbeat by event time, so a
+  // heartbeat that arrives out of order gives the same answer.
+  out.setTimer(rule, entry.at + intervalS * 1000, {
+    id: `${rule.id}:${entry.serial}:${entry.id}`,
+    key: entry.serial,
+    eventId: entry.id,
+  });
+  if (current && current.lastAt >= entry.at) return state;
+  // The previous heartbeat's check is moot when this one came within its interval.
+  if (current && !current.lost && entry.at <= current.lastAt + current.intervalS * 1000)
+    out.timers.push({ op: 'cancel', id: `${rule.id}:${entry.serial}:${current.lastId}` });
+  if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
+  const devices: ResidentState['devices'] = {};
+  // Devices silent for a month (and not lost) are forgotten: the state stays bounded.
+  for (const [serial, device] of Object.entries(state.devices))
+    if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
+  devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
+  return { ...state, devices };
+}
+
+function restoredAlert(
+  rule: AbsenceRule,
+  out: Output,
+  lostId: string,
+  back: RecentEvent,
+  intervalS: number,
+): Alert {
+  return derivedAlert(rule, out, {
+    key: `restored:${lostId}`,
+    evidence: [back],
+    thresholds: { intervalS },
+    detail: `heartbeat again at ${formatHhmm(back.at, out.settings.timeZone)}`,
+    decidedAt: back.at,
+    type: 'supervision.restored',
+    priority: 5,
+    closes: { alertId: lostId, outcome: 'restored' },
+  });
+}
+
+function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const window = rule.window;
+  const tz = out.settings.timeZone;
+  switch (window.kind) {
+    case 'after-event': {
+      const due = state.recent.find((seen) => seen.id === timer.eventId);
+      if (!due) return state;
+      const done = state.recent.some(
+        (seen) =>
+          rule.expect.includes(seen.type) &&
+          seen.at >= due.at &&
+          seen.at <= timer.checkAt &&
+          (due.doseId === undefined || seen.doseId === undefined || seen.doseId === due.doseId),
+      );
+      if (done) return state;
+      const withinS = Math.round((timer.checkAt - due.at) / 1000);
+      out.alerts.push(
+        derivedAlert(rule, out, {
+          key: due.id,
+          evidence: [due],
+          thresholds: { withinS },
+          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatHhmm(due.at, tz)}`,
+          expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
+          seen: 'none',
+          decidedAt: timer.dueAt,
+        }),
+      );
+      return state;
+    }
+    case 'supervision': {
+      const serial = timer.key ?? '';
+      const device = state.devices[serial];
+      const base = state.recent.find((seen) => seen.id === timer.eventId);
+      if (!device || !base || device.lost) return state; // the loss is raised once while silent
+      const beats = state.recent.filter((seen) => seen.serial === serial && rule.expect.includes(seen.type));
+      if (beats.some((seen) => seen.at > base.at && seen.at <= timer.checkAt)) return state;
+      const intervalS = Math.round((timer.checkAt - base.at) / 1000);
+      const alert = derivedAlert(rule, out, {
+        key: `${serial}:${base.id}`,
+        evidence: [base],
+        thresholds: { intervalS },
+        detail: `device ${serial} silent since ${formatHhmm(base.at, tz)}`,
+        expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
+        seen: `none for ${minutes(timer.checkAt - base.at)}`,
+        decidedAt: timer.dueAt,
+      });
+      out.alerts.push(alert);
+      // A heartbeat that arrived before this check but came after the interval: back already.
+      const back = beats.find((seen) => seen.at > timer.checkAt);
+      if (back) {
+        out.alerts.push(restoredAlert(rule, out, alert.id, back, intervalS));
+        return state;
+      }
+      return { ...state, devices: { ...state.devices, [serial]: { ...device, lost: alert.id } } };
+    }
+    case 'wake-up': {
+      const date = timer.key ?? '';
+      const from = zonedInstant(date, out.settings.wakeFrom, tz);
+      const to = timer.checkAt;
+      const active = state.recent.some(
+        (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= to,
+      );
+      if (!active) {
+        const last = lastOf(state.recent, rule.expect, to);
+        out.alerts.push(
+          derivedAlert(rule, out, {
+            key: `wake-up:${date}`,
+            evidence: last ? [last] : [],
+            thresholds: { wakeUpFrom: formatHhmm(from, tz), wakeUpTo: formatHhmm(to, tz) },
+            detail: `no movement between ${formatHhmm(from, tz)} and ${formatHhmm(to, tz)}`,
+            expected: `movement by ${formatHhmm(to, tz)}`,
+            seen: last
+              ? `last movement at ${formatHhmm(last.at, tz)} (${deviceValues(last).device})`
+              : 'no movement recorded',
+            decidedAt: timer.dueAt,
+          }),
+        );
+      }
+      return reschedule(rule, state, out, timer.checkAt);
+    }
+    case 'visit': {
+      const visitAt = Number(timer.key?.split('@')[1]);
+      const toleranceS = out.settings.thresholds[rule.id]?.withinS ?? window.toleranceS;
+      const from = visitAt - toleranceS * 1000;
+      const arrived = state.recent.some(
+        (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= timer.checkAt,
+      );
+      if (!arrived) {
+        out.alerts.push(
+          derivedAlert(rule, out, {
+            key: `visit:${timer.key}`,
+            evidence: [],
+            thresholds: { toleranceS, visitAt: formatHhmm(visitAt, tz) },
+            detail: `visit due at ${formatHhmm(visitAt, tz)}`,
+            expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
+            seen: 'none',
+            decidedAt: timer.dueAt,
+          }),
+        );
+      }
+      return reschedule(rule, state, out, timer.checkAt);
+    }
+    default:
+      return assertNever(window);
+  }
+}
+
+function lastOf(recent: readonly RecentEvent[], types: readonly EventType[], before: number) {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at <= before && types.includes(seen.type)) return seen;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recurring checks: wake-up windows, carer visits, the hourly routine check
+
+type Recurring = AbsenceRule | RoutineRule;
+
+function isRecurring(rule: Rule): rule is Recurring {
+  return (
+    rule.kind === 'routine' ||
+    (rule.kind === 'absence' && (rule.window.kind === 'wake-up' || rule.window.kind === 'visit'))
+  );
+}
+
+/** The first check of a recurring rule after `after`: when, and its schedule key. */
+function nextCheck(
+  rule: Recurring,
+  out: Output,
+  after: number,
+): { checkAt: number; key: string } | undefined {
+  const s = out.settings;
+  if (rule.kind === 'routine') {
+    const checkAt = (Math.floor(after / 3_600_000) + 1) * 3_600_000;
+    return { checkAt, key: String(checkAt) };
+  }
+  const today = localTime(after, s.timeZone).date;
+  if (rule.window.kind === 'wake-up') {
+    for (const date of [today, addDays(today, 1)]) {
+      const checkAt = zonedInstant(date, s.wakeTo, s.timeZone);
+      if (checkAt > after) return { checkAt, key: date };
+    }
+    return undefined;
+  }
+  if (rule.window.kind === 'visit') {
+    const toleranceS = s.thresholds[rule.id]?.withinS ?? rule.window.toleranceS;
+    for (const date of [today, addDays(today, 1)]) {
+      for (const visit of s.visits) {
+        const visitAt = zonedInstant(date, minuteOf(visit), s.timeZone);
+        const checkAt = visitAt + toleranceS * 1000;
+        if (checkAt > after) return { checkAt, key: `${date}T${visit}@${visitAt}` };
+      }
+    }
+  }
+  return undefined;
+}
+
+function reschedule(rule: Recurring, state: ResidentState, out: Output, after: number): ResidentState {
+  const next = nextCheck(rule, out, after);
+  if (!next) return state;
+  out.setTimer(rule, next.checkAt, { id: `${rule.id}:${next.key}`, key: next.key });
+  return { ...state, scheduled: { ...state.scheduled, [rule.id]: next.checkAt } };
+}
+
+/** Starts each recurring rule's chain of checks once; each tick schedules the next. */
+function ensureSchedules(state: ResidentState, out: Output, now: number): ResidentState {
+  let next = state;
+  for (const rule of planOf(out.ruleSet).recurring) {
+    if (next.scheduled[rule.id] !== undefined || out.settings.disabled.has(rule.id)) continue;
+    // A resident with no visits in their care package has nothing to check.
+    if (rule.kind === 'absence' && rule.window.kind === 'visit' && out.settings.visits.length === 0) continue;
+    next = reschedule(rule, next, out, now);
+  }
+  return next;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correlation
+
+function cancelWindowS(rule: CorrelationRule, out: Output): number {
+  const pattern = rule.pattern;
+  const own = out.settings.thresholds[rule.id]?.withinS;
+  if (pattern.kind !== 'cancel') return own ?? 0;
+  return own ?? out.settings.preAlarmCancelS ?? pattern.withinS;
+}
+
+/** The trigger alert ids an alarm event raised (to close them). */
+function alarmAlertIds(ruleSet: RuleSet, residentId: string, alarm: RecentEvent): string[] {
+  return ruleSet.rules
+    .filter((rule): rule is TriggerRule => rule.kind === 'trigger' && rule.on.includes(alarm.type))
+    .map((rule) => triggerAlertId(rule, residentId, alarm));
+}
+
+function closeAlarm(
+  rule: CorrelationRule,
+  out: Output,
+  alarm: RecentEvent,
+  closing: RecentEvent,
+  outcome: 'false-alarm' | 'restored',
+  thresholds: Alert['thresholds'],
+) {
+  for (const alertId of alarmAlertIds(out.ruleSet, out.residentId, alarm)) {
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: `${alertId}:${closing.id}`,
+        evidence: [alarm, closing],
+        thresholds,
+        detail:
+          outcome === 'false-alarm'
+            ? `cancelled by the resident ${Math.round((closing.at - alarm.at) / 1000)} s after the alarm: recorded as a false alarm`
+            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`,
+        decidedAt: Math.max(alarm.at, closing.at),
+        type: closing.type,
+        priority: 5,
+        closes: { alertId, outcome },
+      }),
+    );
+  }
+}
+
+function correlationOnEvent(
+  rule: CorrelationRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const pattern = rule.pattern;
+  switch (pattern.kind) {
+    case 'then-absent':
+      if (pattern.first.includes(entry.type)) {
+        const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
+        out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
+      }
+      return;
+    case 'cancel': {
+      // Symmetric on purpose: whichever of alarm and cancel arrives second closes the pair.
+      const windowMs = cancelWindowS(rule, out) * 1000;
+      const thresholds = { preAlarmCancelS: windowMs / 1000 };
+      if (pattern.cancel.includes(entry.type)) {
+        for (const alarm of recent)
+          if (pattern.alarm.includes(alarm.type) && alarm.at <= entry.at && entry.at - alarm.at <= windowMs)
+            closeAlarm(rule, out, alarm, entry, 'false-alarm', thresholds);
+      } else if (pattern.alarm.includes(entry.type)) {
+        for (const cancel of recent)
+          if (
+            pattern.cancel.includes(cancel.type) &&
+            cancel.at >= entry.at &&
+            cancel.at - entry.at <= windowMs
+          )
+            closeAlarm(rule, out, entry, cancel, 'false-alarm', thresholds);
+      }
+      return;
+    }
+    case 'restore': {
+      // Each restore clears the latest alarm of its type from the same device before it; checked
+      // from both sides so that the pair is found whichever arrives second.
+      if (pattern.on.includes(entry.type)) {
+        const alarm = pairedAlarm(recent, entry);
+        if (alarm) closeAlarm(rule, out, alarm, entry, 'restored', {});
+      } else {
+        for (const restore of recent)
+          if (
+            pattern.on.includes(restore.type) &&
+            restore.serial === entry.serial &&
+            restoredType(restore.type) === entry.type &&
+            pairedAlarm(recent, restore) === entry
+          )
+            closeAlarm(rule, out, entry, restore, 'restored', {});
+      }
+      return;
+    }
+    default:
+      assertNever(pattern);
+  }
+}
+
+const restoredType = (type: EventType): string | undefined =>
+  (TAXONOMY[type] as { restores?: string }).restores;
+
+/** The alarm a restore clears: the latest one of its type from the same device, not after it. */
+function pairedAlarm(recent: readonly RecentEvent[], restore: RecentEvent): RecentEvent | undefined {
+  const type = restoredType(restore.type);
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.type === type && seen.serial === restore.serial && byTimeThenId(seen, restore) < 0) return seen;
+  }
+  return undefined;
+}
+
+function correlationOnTick(rule: CorrelationRule, timer: Timer, recent: readonly RecentEvent[], out: Output) {
+  const pattern = rule.pattern;
+  if (pattern.kind !== 'then-absent') return;
+  const first = recent.find((seen) => seen.id === timer.eventId);
+  if (!first) return;
+  if (
+    recent.some(
+      (seen) => pattern.absent.includes(seen.type) && seen.at > first.at && seen.at <= timer.checkAt,
+    )
+  )
+    return;
+  const withinS = Math.round((timer.checkAt - first.at) / 1000);
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: first.id,
+      evidence: [first],
+      thresholds: { withinS },
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, out.settings.timeZone)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}`,
+      decidedAt: timer.dueAt,
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learned routine
+
+/** Days the baseline remembers: older days fade so the routine follows the person. */
+const ROUTINE_DAYS = 28;
+
+function learn(
+  rule: RoutineRule,
+  state: ResidentState,
+  entry: RecentEvent,
+  s: ResidentSettings,
+): ResidentState {
+  const local = localTime(entry.at, s.timeZone);
+  const bit = 1 << Math.floor(local.minute / 60);
+  let routine: Routine = state.routines[rule.id] ?? {
+    day: local.date,
+    today: 0,
+    days: 0,
+    active: new Array(24).fill(0),
+  };
+  if (local.date < routine.day) return state; // a late event of a day already learned
+  if (local.date > routine.day) routine = rollOver(routine, local.date);
+  if (routine.today & bit)
+    return routine === state.routines[rule.id] ? state : withRoutine(state, rule, routine);
+  return withRoutine(state, rule, { ...routine, today: routine.today | bit });
+}
+
+function rollOver(routine: Routine, day: string): Routine {
+  const fade = routine.days >= ROUTINE_DAYS ? (ROUTINE_DAYS - 1) / ROUTINE_DAYS : 1;
+  const active = routine.active.map((count, hour) => count * fade + ((routine.today >> hour) & 1));
+  return { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
+}
+
+function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine): ResidentState {
+  return { ...state, routines: { ...state.routines, [rule.id]: routine } };
+}
+
+function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const s = out.settings;
+  const hourEnd = timer.checkAt;
+  const hourStart = hourEnd - 3_600_000;
+  const local = localTime(hourStart, s.timeZone);
+  const hour = Math.floor(local.minute / 60);
+  const routine = state.routines[rule.id];
+  const quiet = inSpan(local.minute, s.quietFrom, s.quietTo);
+  if (routine && !quiet && routine.days >= rule.minDays) {
+    const share = (routine.active[hour] ?? 0) / routine.days;
+    const seenInHour = state.recent.some(
+      (seen) => rule.activity.includes(seen.type) && seen.at >= hourStart && seen.at < hourEnd,
+    );
+    if (share >= rule.expectShare && !seenInHour) {
+      const last = lastOf(state.recent, rule.activity, hourEnd);
+      const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
+      out.alerts.push(
+        derivedAlert(rule, out, {
+          key: `${local.date}:${hour}`,
+          evidence: last ? [last] : [],
+          thresholds: {
+            expectShare: rule.expectShare,
+            minDays: rule.minDays,
+            share: Math.round(share * 100) / 100,
+          },
+          detail: `usually active ${span}`,
+          expected: `activity ${span}, seen on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
+          seen: last
+            ? `nothing since ${formatHhmm(last.at, s.timeZone)} (${TAXONOMY[last.type].description.toLowerCase()}, ${deviceValues(last).device})`
+            : 'no activity recorded',
+          decidedAt: timer.dueAt,
+        }),
+      );
+    }
+  }
+  return reschedule(rule, state, out, hourEnd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recent events
+
+export function toRecent(event: TelecareEvent): RecentEvent {
+  const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
+  const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
+  // Built field by field rather than with spreads: this runs once per event.
+  const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
     id: event.id,
     type: event.type,
     at: Date.parse(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
-    ...(event.location === undefined ? {} : { location: event.location }),
   };
-  const horizon = now - settings.keepEventsForS * 1000;
-  const recent = [...state.recent, entry].filter((seen) => seen.at >= horizon).sort(byTimeThenId);
-  return { ...state, recent: recent.slice(Math.max(0, recent.length - settings.keepEvents)) };
+  if (event.location !== undefined) entry.location = event.location;
+  if (typeof celsius === 'number') entry.celsius = celsius;
+  if (typeof doseId === 'string') entry.doseId = doseId;
+  return entry;
+}
+
+export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
+  a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** Position of an entry in the sorted list (binary search on (at, id)). */
+function indexOf(recent: readonly RecentEvent[], entry: RecentEvent): number {
+  let lo = 0;
+  let hi = recent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (byTimeThenId(recent[mid] as RecentEvent, entry) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function hasEvent(recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  // The id is derived from the device's own event id, and the device resends the same time with
+  // it, so (time, id) finds a redelivery.
+  return recent[indexOf(recent, entry)]?.id === entry.id;
+}
+
+/** How long a silent device is remembered (its supervision is in the state until then). */
+const KEEP_DEVICES_MS = 30 * 86_400_000;
+
+/**
+ * Adds the event to the resident's recent events, kept sorted by (time, id) and bounded by count
+ * and age, so the result does not depend on arrival order.
+ */
+function remember(
+  state: ResidentState,
+  entry: RecentEvent,
+  kept: boolean,
+  now: number,
+  ruleSet: RuleSet,
+): ResidentState {
+  const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
+  const old = state.seen;
+  const seen: string[] = [];
+  for (let i = Math.max(0, old.length + 1 - keepSeen); i < old.length; i++) seen.push(old[i] as string);
+  seen.push(entry.id);
+  if (!kept)
+    return {
+      v: state.v,
+      residentId: state.residentId,
+      recent: state.recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+    };
+  const horizon = now - keepEventsForS * 1000;
+  const before = state.recent;
+  const at = indexOf(before, entry);
+  // One copy, sorted, without what is past the horizon; then the oldest beyond the count go.
+  const recent: RecentEvent[] = [];
+  for (let i = 0; i < at; i++)
+    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
+  if (entry.at >= horizon) recent.push(entry);
+  for (let i = at; i < before.length; i++)
+    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
+  if (recent.length > keepEvents) recent.splice(0, recent.length - keepEvents);
+  return {
+    v: state.v,
+    residentId: state.residentId,
+    recent,
+    seen,
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+  };
 }

@@ -1,10 +1,32 @@
-export { DEFAULT_RULE_SET, TRIGGER_REASON } from './default-rules.ts';
-export { type Evaluation, evaluate, ResidentMismatchError } from './evaluate.ts';
 export {
+  type AreaEvaluation,
+  AreaState,
+  areaRules,
+  evaluateArea,
+  initialAreaState,
+} from './area.ts';
+export { ABSENCE_REASON, DEFAULT_RULE_SET, SUSTAINED_REASON, TRIGGER_REASON } from './default-rules.ts';
+export {
+  type Evaluation,
+  evaluate,
+  ResidentMismatchError,
+  type ResidentSettings,
+  residentSettings,
+} from './evaluate.ts';
+export {
+  AbsenceRule,
+  AreaRule,
+  CorrelationRule,
+  type DeviceContext,
+  DeviceSupervision,
   type EventInput,
   initialState,
   RecentEvent,
+  ResidentDefaults,
+  ResidentOverrides,
   ResidentState,
+  Routine,
+  RoutineRule,
   Rule,
   RuleId,
   type RuleInput,
@@ -12,9 +34,12 @@ export {
   type RuleSetInput,
   RuleSetSettings,
   type RulesInput,
+  SustainedRule,
+  type TickInput,
   Timer,
   type TimerCommand,
   TriggerRule,
 } from './model.ts';
 export { parseRuleSet, RuleSetError, type RuleSetIssue } from './parse.ts';
 export { REASON_PLACEHOLDERS, type ReasonPlaceholder, renderReason, templateIssues } from './reason.ts';
+export { RulesRunner } from './runner.ts';

@@ -18,7 +18,13 @@ describe('parseRuleSet', () => {
       version: 3,
       rules: [{ id: 'x', version: 1, kind: 'trigger', on: ['pendant.pressed'], reason: '{what}' }],
     });
-    expect(set.settings).toEqual({ lateAfterS: 300, keepEvents: 200, keepEventsForS: 86_400 });
+    expect(set.settings).toEqual({
+      lateAfterS: 300,
+      keepEvents: 200,
+      keepSeen: 8,
+      keepEventsForS: 86_400,
+      reorderGraceS: 30,
+    });
   });
 
   it('accepts its own output (the default set) again', () => {

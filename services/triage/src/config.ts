@@ -9,6 +9,11 @@ export const triageEnv = {
   TRIAGE_RULES_FILE: z.string().min(1).optional(),
   /** How long a transiently failed event waits before JetStream redelivers it. */
   TRIAGE_RETRY_DELAY_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Read P1 alarms on a lane of their own, so a storm on a partition never delays one. */
+  TRIAGE_ALARM_LANE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   /** How long JetStream waits for an ack before redelivering (a crashed worker's event). */
   TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(30),
 } as const;

@@ -1,3 +1,4 @@
 export { loadTriageConfig, type TriageConfig, triageEnv } from './config.ts';
-export { consumerName } from './partitions.ts';
+export { alarmConsumerName, areaConsumerName, consumerName } from './partitions.ts';
 export { startTriage, type TriageHandle, type TriageOptions } from './service.ts';
+export { TimerStore, timerBucket } from './timers.ts';

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type TriageMetrics = ReturnType<typeof createTriageMetrics>;
 
@@ -36,6 +36,22 @@ export function createTriageMetrics(registry: Registry) {
       name: 'triage_retries_total',
       help: 'Events handed back for redelivery after a transient failure, by dependency',
       labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+    lateEvents: new Counter({
+      name: 'triage_events_late_total',
+      help: 'Events whose event time was older than the lateness bound when triage took them',
+      registers: [registry],
+    }),
+    timersFired: new Counter({
+      name: 'triage_timers_fired_total',
+      help: 'Stored timers come due and fed to the rules as ticks, by rule',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
+    timersPending: new Gauge({
+      name: 'triage_timers_indexed',
+      help: 'Timers in the index at the last start-up rebuild',
       registers: [registry],
     }),
     evaluationSeconds: new Histogram({

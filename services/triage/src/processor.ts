@@ -8,9 +8,20 @@ import {
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
-import { evaluate, initialState, type RuleSet } from '@telecare/rules';
+import {
+  AreaState,
+  type DeviceContext,
+  type Evaluation,
+  evaluate,
+  evaluateArea,
+  initialAreaState,
+  initialState,
+  type RuleSet,
+  type Timer,
+} from '@telecare/rules';
 import type { TriageMetrics } from './metrics.ts';
 import type { StateStore } from './state-store.ts';
+import type { TimerStore } from './timers.ts';
 
 export const SERVICE = 'triage';
 
@@ -40,6 +51,31 @@ export function readEvent(data: Uint8Array): { event: TelecareEvent } | { refusa
 }
 
 /**
+ * One resident at a time: the ordinary lane, the alarm lane and the timer ticks of a partition
+ * all run in this process, so an in-process lock per resident keeps load → evaluate → save whole.
+ */
+export class KeyedLock {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    let release: () => void = () => {};
+    const tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const chained = previous.then(() => tail);
+    this.#tails.set(key, chained);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.#tails.get(key) === chained) this.#tails.delete(key);
+    }
+  }
+}
+
+/**
  * The imperative shell around the rules core for one event: load state, evaluate, store every
  * alert (waiting for its PubAck), save state, and only then ack. Any step that fails for a
  * moment hands the event back for redelivery; nothing is acked before it is durable.
@@ -48,22 +84,30 @@ export class EventProcessor {
   readonly #js: JetStreamClient;
   readonly #names: Names;
   readonly #store: StateStore;
-  readonly #rules: RuleSet;
+  #rules: RuleSet;
   readonly #clock: Clock;
   readonly #metrics: TriageMetrics;
   readonly #log: Logger;
   readonly #retryDelayMs: number;
+  readonly #timers: TimerStore;
+  readonly #locks = new KeyedLock();
+  readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
 
   constructor(deps: {
     js: JetStreamClient;
     names: Names;
     store: StateStore;
+    timers: TimerStore;
     ruleSet: RuleSet;
     clock: Clock;
     metrics: TriageMetrics;
     logger: Logger;
     retryDelayMs: number;
+    /** What the device map says about a device (its supervision interval). */
+    device?: (serial: string) => Promise<DeviceContext | undefined>;
   }) {
+    this.#timers = deps.timers;
+    this.#device = deps.device ?? (async () => undefined);
     this.#js = deps.js;
     this.#names = deps.names;
     this.#store = deps.store;
@@ -74,32 +118,118 @@ export class EventProcessor {
     this.#retryDelayMs = deps.retryDelayMs;
   }
 
+  get ruleSet(): RuleSet {
+    return this.#rules;
+  }
+
+  /**
+   * Puts a validated rule set in force for the next event or tick. Each evaluation reads the rule
+   * set once, so an event in hand finishes under the rules it started with.
+   */
+  setRuleSet(ruleSet: RuleSet): void {
+    this.#rules = ruleSet;
+  }
+
   async handle(msg: JsMsg): Promise<Outcome> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     const read = readEvent(msg.data);
     if ('refusal' in read) return this.#deadLetter(msg, read.refusal);
     const { event } = read;
     try {
-      const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
-      let result: ReturnType<typeof evaluate>;
-      try {
-        result = evaluate(state, { kind: 'event', event, now: this.#clock.now() }, this.#rules);
-      } catch (err) {
-        // A rule that throws will throw again on every redelivery and would hold up the whole
-        // partition behind it; dead-letter the event so it is visible and the others flow.
-        this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
-        return await this.#deadLetter(msg, {
-          reason: 'unhandled',
-          detail: `rules failed: ${err instanceof Error ? err.message : String(err)}`,
-        });
-      }
-      const traceparent = msg.headers?.get('traceparent') || event.traceparent;
-      for (const alert of result.alerts) await this.#publishAlert(alert, traceparent);
-      if (result.state === state) this.#metrics.duplicateEvents.inc();
-      else await this.#store.save(result.state);
+      return await this.#locks.run(event.residentid, async () => {
+        const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
+        const device = await this.#device(event.subject).catch(() => undefined);
+        const now = this.#clock.now();
+        let result: Evaluation;
+        try {
+          result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
+        } catch (err) {
+          // A rule that throws will throw again on every redelivery and would hold up the whole
+          // partition behind it; dead-letter the event so it is visible and the others flow.
+          this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
+          return await this.#deadLetter(msg, {
+            reason: 'unhandled',
+            detail: `rules failed: ${err instanceof Error ? err.message : String(err)}`,
+          });
+        }
+        const traceparent = msg.headers?.get('traceparent') || event.traceparent;
+        for (const alert of result.alerts) await this.#publishAlert(alert, traceparent);
+        await this.#timers.apply(result.timers);
+        const duplicate = result.state === state;
+        if (!duplicate) await this.#store.save(result.state);
+        msg.ack();
+        // An alarm is read twice, by its own lane and by its partition's: count it once.
+        if (duplicate) this.#metrics.duplicateEvents.inc();
+        else this.#metrics.eventsEvaluated.inc({ type: event.type });
+        if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
+          this.#metrics.lateEvents.inc();
+        for (const merged of result.merged)
+          this.#log.info(
+            { alertId: merged.alertId, eventId: merged.eventId },
+            'event merged into an open alert',
+          );
+        stopTimer();
+        return 'acked' as const;
+      });
+    } catch (err) {
+      return this.#retry(msg, err);
+    }
+  }
+
+  /**
+   * A stored timer come due: the same steps as an event, then the timer is removed. A failure
+   * leaves the timer in place, so it fires again (its alerts have deterministic ids).
+   */
+  async tick(timer: Timer): Promise<boolean> {
+    try {
+      return await this.#locks.run(timer.residentId, async () => {
+        const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
+        let result: Evaluation;
+        try {
+          result = evaluate(state, { kind: 'tick', timer, now: this.#clock.now() }, this.#rules);
+        } catch (err) {
+          this.#log.error({ err, timerId: timer.id }, 'rules failed on a timer; dropped');
+          await this.#timers.fired(timer);
+          return false;
+        }
+        for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
+        await this.#timers.apply(result.timers);
+        if (result.state !== state) await this.#store.save(result.state);
+        await this.#timers.fired(timer);
+        this.#metrics.timersFired.inc({ rule: timer.ruleId });
+        return true;
+      });
+    } catch (err) {
+      this.#metrics.retries.inc({
+        dependency: err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown',
+      });
+      this.#log.warn({ err, timerId: timer.id }, 'timer tick failed; it fires again');
+      return false;
+    }
+  }
+
+  /**
+   * An event of an area rule's type, from the one area consumer over every partition: the
+   * district's state has one writer, so no lock is needed across partitions.
+   */
+  async handleArea(msg: JsMsg): Promise<Outcome> {
+    const read = readEvent(msg.data);
+    // The resident lane dead-letters bad input; here it is only skipped.
+    if ('refusal' in read || !read.event.postcodedistrict) {
+      msg.term();
+      return 'dead-lettered';
+    }
+    const { event } = read;
+    const district = event.postcodedistrict as string;
+    try {
+      const key = `${this.#names.redisPrefix}triage:area:${district}`;
+      const raw = await this.#store.raw(key);
+      const parsed = raw ? AreaState.safeParse(JSON.parse(raw)) : undefined;
+      const state = parsed?.success ? parsed.data : initialAreaState(district);
+      const result = evaluateArea(state, event, this.#clock.now(), this.#rules);
+      for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
+      if (result.state !== state) await this.#store.saveRaw(key, JSON.stringify(result.state));
       msg.ack();
-      this.#metrics.eventsEvaluated.inc({ type: event.type });
-      stopTimer();
       return 'acked';
     } catch (err) {
       return this.#retry(msg, err);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { names } from '@telecare/contracts';
+import { DEVICE_EVENT_TYPES, DeviceMapEntry, names, partitionOf, TAXONOMY } from '@telecare/contracts';
 import {
+  bearerAuth,
   type Clock,
   ConfigError,
   connectNats,
@@ -9,18 +10,28 @@ import {
   createMetrics,
   createRedis,
   ensureStreams,
+  type FastifyInstance,
   jetstream,
   jetstreamManager,
   Lifecycle,
   type Logger,
+  openDeviceMap,
   systemClock,
 } from '@telecare/platform';
-import { DEFAULT_RULE_SET, parseRuleSet, type RuleSet, RuleSetError } from '@telecare/rules';
+import {
+  areaRules,
+  DEFAULT_RULE_SET,
+  type DeviceContext,
+  parseRuleSet,
+  type RuleSet,
+  RuleSetError,
+} from '@telecare/rules';
 import type { TriageConfig } from './config.ts';
 import { createTriageMetrics } from './metrics.ts';
-import { ensurePartitionConsumers, runPartitionWorkers } from './partitions.ts';
+import { ensureLaneConsumers, lanes, runPartitionWorkers } from './partitions.ts';
 import { EventProcessor, SERVICE } from './processor.ts';
 import { StateStore } from './state-store.ts';
+import { TimerStore } from './timers.ts';
 
 export interface TriageHandle {
   readonly port: number;
@@ -51,7 +62,12 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
-    await ensurePartitionConsumers(jsm, n, config.TELECARE_PARTITIONS, config.TRIAGE_ACK_WAIT_S);
+    const alarmTypes = config.TRIAGE_ALARM_LANE
+      ? DEVICE_EVENT_TYPES.filter((type) => TAXONOMY[type].priority === 1)
+      : [];
+    const areaTypes = [...new Set(areaRules(ruleSet).flatMap((rule) => rule.on))];
+    const allLanes = lanes(n, config.TELECARE_PARTITIONS, alarmTypes, areaTypes);
+    await ensureLaneConsumers(jsm, n, allLanes, config.TRIAGE_ACK_WAIT_S);
 
     const redis = await createRedis({ url: config.REDIS_URL, logger, name: SERVICE });
     lifecycle.add('redis', async () => {
@@ -61,9 +77,28 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     const registry = createMetrics(SERVICE);
     const metrics = createTriageMetrics(registry);
     const js = jetstream(nc);
+    const timers = await TimerStore.open({
+      nc,
+      names: n,
+      redis,
+      partitions: config.TELECARE_PARTITIONS,
+      partitionOf: (residentId) => partitionOf(residentId, config.TELECARE_PARTITIONS),
+      logger,
+    });
+    // The index is a cache of the durable timer records: rebuild it before any loop reads it.
+    metrics.timersPending.set(await timers.rebuildIndex());
+    const deviceMap = await openDeviceMap(nc, n);
+    const device = async (serial: string): Promise<DeviceContext | undefined> => {
+      const entry = await deviceMap.get(serial);
+      if (entry?.operation !== 'PUT') return undefined;
+      const parsed = DeviceMapEntry.safeParse(entry.json());
+      return parsed.success ? { supervisionIntervalS: parsed.data.supervisionIntervalS } : undefined;
+    };
     const processor = new EventProcessor({
       js,
       names: n,
+      timers,
+      device,
       store: new StateStore(redis, n.redisPrefix, logger),
       ruleSet,
       clock,
@@ -74,8 +109,10 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     const workers = runPartitionWorkers({
       js,
       names: n,
-      partitions: config.TELECARE_PARTITIONS,
+      lanes: allLanes,
       processor,
+      timers,
+      clock,
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
@@ -87,9 +124,10 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       readiness: {
         nats: async () => !nc.isClosed() && (await withTimeout(nc.rtt(), 2_000)) !== undefined,
         redis: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 2_000)) === 'PONG',
-        partitions: () => workers.running === config.TELECARE_PARTITIONS,
+        partitions: () => workers.running === allLanes.length,
       },
     });
+    registerRulesApi(app, processor, config.TELECARE_ADMIN_TOKEN, logger);
     lifecycle.add('http', () => app.close());
     await app.listen({ port: config.TRIAGE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
@@ -141,4 +179,36 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The rules in force, and a way to change them without a restart. A rule set that fails
+ * validation is refused with the path and reason of each error, and the running rules stay in
+ * force. The lanes (alarm types, area types) are fixed at start-up.
+ */
+function registerRulesApi(
+  app: FastifyInstance,
+  processor: EventProcessor,
+  adminToken: string | undefined,
+  logger: Logger,
+): void {
+  const auth = bearerAuth(adminToken);
+  app.get('/api/rules', { preHandler: auth }, async () => processor.ruleSet);
+  app.put('/api/rules', { preHandler: auth }, async (req, reply) => {
+    try {
+      const ruleSet = parseRuleSet(req.body);
+      processor.setRuleSet(ruleSet);
+      logger.info({ ruleSetVersion: ruleSet.version, rules: ruleSet.rules.length }, 'rule set put in force');
+      return { version: ruleSet.version, rules: ruleSet.rules.length };
+    } catch (err) {
+      if (!(err instanceof RuleSetError)) throw err;
+      logger.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
+      return reply.code(400).send({
+        error: 'invalid-rule-set',
+        message: 'the rule set was refused; the running rules stay in force',
+        inForce: processor.ruleSet.version,
+        issues: err.issues,
+      });
+    }
+  });
 }

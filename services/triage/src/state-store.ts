@@ -54,4 +54,21 @@ export class StateStore {
       });
     }
   }
+
+  /** A value of the shell's own (an area's state), under the namespace prefix. */
+  async raw(key: string): Promise<string | null> {
+    try {
+      return await this.#redis.get(key);
+    } catch (err) {
+      throw new TransientError('could not load state', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
+
+  async saveRaw(key: string, value: string): Promise<void> {
+    try {
+      await this.#redis.set(key, value);
+    } catch (err) {
+      throw new TransientError('could not save state', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
 }

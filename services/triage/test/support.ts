@@ -84,6 +84,10 @@ export async function drained(jsm: JetStreamManager, n: Names, partitions: numbe
         const info = await jsm.consumers.info(n.streams.events, consumerName(p));
         if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
       }
+      // The alarm and area lanes too.
+      for await (const info of jsm.consumers.list(n.streams.events)) {
+        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      }
       return true;
     },
     { what: 'triage to drain EVENTS', timeoutMs: 20_000 },

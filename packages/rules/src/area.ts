@@ -1,0 +1,100 @@
+import { type Alert, alertIdFor, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import { z } from 'zod';
+import type { AreaRule, RuleSet } from './model.ts';
+import { renderReason } from './reason.ts';
+
+/**
+ * The state of one postcode district for the area rules. Area incidents span residents, so they
+ * cannot live in a resident's state: the shell keeps one of these per district and feeds it the
+ * events of the area rules' types from every partition, through one consumer, in order.
+ */
+export const AreaState = z.object({
+  v: z.literal(1),
+  district: z.string().min(1),
+  /** Recent reports, newest last; bounded by the longest area rule window (two windows kept). */
+  reports: z.array(
+    z.object({ eventId: z.string(), residentId: z.string(), at: z.number(), ruleId: z.string() }),
+  ),
+  /** Incident alert ids already raised (bounded with the reports). */
+  raised: z.array(z.object({ alertId: z.string(), at: z.number() })),
+});
+export type AreaState = z.infer<typeof AreaState>;
+
+export function initialAreaState(district: string): AreaState {
+  return { v: 1, district, reports: [], raised: [] };
+}
+
+export interface AreaEvaluation {
+  readonly state: AreaState;
+  readonly alerts: readonly Alert[];
+}
+
+/** The area rules of a rule set, and the event types they read (for the shell's consumer filter). */
+export function areaRules(ruleSet: RuleSet): AreaRule[] {
+  return ruleSet.rules.filter((rule): rule is AreaRule => rule.kind === 'area');
+}
+
+/**
+ * Many homes in one district reporting the same fault within a window of event time become one
+ * incident. The windows are aligned to multiples of `withinS`, so the incident and its id do not
+ * depend on which home's report arrived first. Pure, like `evaluate`.
+ */
+export function evaluateArea(
+  state: AreaState,
+  event: TelecareEvent,
+  now: number,
+  ruleSet: RuleSet,
+): AreaEvaluation {
+  const rules = areaRules(ruleSet).filter((rule) => rule.on.includes(event.type));
+  if (rules.length === 0 || event.testmode) return { state, alerts: [] };
+  if (state.reports.some((report) => report.eventId === event.id)) return { state, alerts: [] };
+  const at = Date.parse(event.time);
+  const keepMs = 2 * Math.max(...areaRules(ruleSet).map((rule) => rule.withinS)) * 1000;
+  const horizon = Math.max(now, at) - keepMs;
+  const alerts: Alert[] = [];
+  let reports = state.reports.filter((report) => report.at >= horizon);
+  let raised = state.raised.filter((incident) => incident.at >= horizon);
+  for (const rule of rules) {
+    reports = [...reports, { eventId: event.id, residentId: event.residentid, at, ruleId: rule.id }];
+    const windowMs = rule.withinS * 1000;
+    const bucket = Math.floor(at / windowMs);
+    const inBucket = reports.filter(
+      (report) => report.ruleId === rule.id && Math.floor(report.at / windowMs) === bucket,
+    );
+    const residents = new Set(inBucket.map((report) => report.residentId));
+    const alertId = alertIdFor(rule.id, `area:${state.district}`, String(bucket));
+    if (residents.size < rule.minResidents || raised.some((incident) => incident.alertId === alertId))
+      continue;
+    raised = [...raised, { alertId, at }];
+    const priority = rule.priority ?? defaultPriority(rule.type);
+    const from = new Date(bucket * windowMs).toISOString().slice(11, 16);
+    const to = new Date((bucket + 1) * windowMs).toISOString().slice(11, 16);
+    alerts.push({
+      id: alertId,
+      // An area incident has no one resident; the district stands in its place.
+      residentId: `area:${state.district}`,
+      priority,
+      type: rule.type,
+      raisedAt: new Date(now).toISOString(),
+      rule: { id: rule.id, version: rule.version },
+      evidence: inBucket.map((report) => report.eventId).sort(),
+      thresholds: { minResidents: rule.minResidents, withinS: rule.withinS, district: state.district },
+      reason: renderReason(rule.reason, {
+        what: TAXONOMY[rule.type].description,
+        type: rule.type,
+        device: 'several devices',
+        kind: 'several',
+        location: state.district,
+        serial: '-',
+        rule: `${rule.id} v${rule.version}`,
+        priority: `P${priority}`,
+        detail: `${residents.size} homes in ${state.district} reported ${rule.on.join(' or ')} between ${from} and ${to} UTC`,
+        expected: '',
+        seen: '',
+      }),
+      late: now - at > ruleSet.settings.lateAfterS * 1000,
+      testMode: false,
+    });
+  }
+  return { state: { ...state, reports, raised }, alerts };
+}

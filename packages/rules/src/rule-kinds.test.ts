@@ -1,0 +1,464 @@
+import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type RuleSet, type RuleSetInput } from './model.ts';
+import { parseRuleSet } from './parse.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+/** November: Europe/London is UTC, so local times read as written. */
+const DAY = '2026-11-22';
+const T = (hhmm: string, day = DAY) => Date.parse(`${day}T${hhmm}:00.000Z`);
+const RESIDENT = 'res_kinds0001';
+const GRACE = DEFAULT_RULE_SET.settings.reorderGraceS * 1000;
+
+let counter = 0;
+function ev(
+  type: EventType,
+  at: number,
+  extra: Partial<Parameters<typeof makeEvent>[0]> = {},
+): TelecareEvent {
+  counter++;
+  return makeEvent({
+    type,
+    time: new Date(at).toISOString(),
+    residentid: RESIDENT,
+    deviceEventId: `k-${counter}-${type}`,
+    ...extra,
+  });
+}
+
+/** Feeds events in order at their own time (plus one second), then runs the clock to `until`. */
+function run(
+  events: TelecareEvent[],
+  until: number,
+  ruleSet: RuleSet = DEFAULT_RULE_SET,
+  runner = new RulesRunner(ruleSet),
+) {
+  const alerts: Alert[] = [];
+  for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+  alerts.push(...runner.advance(until));
+  for (const alert of alerts) Alert.parse(alert);
+  return { alerts, runner };
+}
+
+const byRule = (alerts: readonly Alert[], ruleId: string) =>
+  alerts.filter((alert) => alert.rule.id === ruleId);
+
+function withResident(overrides: RuleSetInput['residents']): RuleSet {
+  return parseRuleSet({ ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)), residents: overrides });
+}
+
+describe('sustained', () => {
+  const temp = (hhmm: string, celsius: number) =>
+    ev('temperature', T(hhmm), {
+      devicekind: 'temperature-sensor',
+      subject: 'TS-1',
+      location: 'lounge',
+      data: { celsius },
+    });
+
+  it('cold home: below 16 °C for 60 min raises temperature.low once, explained', () => {
+    const first = temp('06:00', 15);
+    const { alerts } = run([first, temp('06:20', 15.5), temp('06:40', 14.5), temp('07:10', 14)], T('09:00'));
+    const cold = byRule(alerts, 'sustained.cold-home');
+    expect(cold).toHaveLength(1);
+    expect(cold[0]).toMatchObject({
+      type: 'temperature.low',
+      priority: 2,
+      evidence: expect.arrayContaining([first.id]),
+      thresholds: { forS: 3600, below: 16 },
+      raisedAt: new Date(T('07:00') + GRACE).toISOString(),
+      late: false,
+    });
+    expect(cold[0]?.reason).toBe(
+      'Home too cold: below 16 °C since 06:00 for 60 min; last reading 14.5 °C (rule sustained.cold-home v1)',
+    );
+  });
+
+  it('cold home: a reading back in range within the hour raises nothing; the threshold is per resident', () => {
+    expect(
+      byRule(run([temp('06:00', 15), temp('06:40', 17)], T('09:00')).alerts, 'sustained.cold-home'),
+    ).toEqual([]);
+    const warmer = withResident({
+      [RESIDENT]: { thresholds: { 'sustained.cold-home': { below: 18, forS: 1800 } } },
+    });
+    const alerts = byRule(run([temp('06:00', 17)], T('09:00'), warmer).alerts, 'sustained.cold-home');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.thresholds).toEqual({ forS: 1800, below: 18 });
+  });
+
+  it('overheating: above 30 °C for 60 min raises temperature.high', () => {
+    const alerts = byRule(
+      run([temp('13:00', 31), temp('13:30', 32)], T('15:00')).alerts,
+      'sustained.overheating',
+    );
+    expect(alerts.map((alert) => alert.type)).toEqual(['temperature.high']);
+  });
+
+  it('out of bed at night and not back within 45 min; back in time or by day raises nothing', () => {
+    const bed = { devicekind: 'bed-sensor', subject: 'BS-1', location: 'bedroom' };
+    const out = ev('bed.vacated', T('02:00'), bed);
+    const { alerts } = run([out], T('04:00'));
+    expect(byRule(alerts, 'sustained.out-of-bed-at-night')).toMatchObject([
+      {
+        type: 'bed.not-returned',
+        priority: 2,
+        evidence: [out.id],
+        raisedAt: new Date(T('02:45') + GRACE).toISOString(),
+      },
+    ]);
+    expect(byRule(alerts, 'sustained.out-of-bed-at-night')[0]?.reason).toBe(
+      'Out of bed at night and not back: bed vacated at 02:00 and no bed.occupied within 45 min (rule sustained.out-of-bed-at-night v1)',
+    );
+    const back = run([ev('bed.vacated', T('02:00'), bed), ev('bed.occupied', T('02:30'), bed)], T('04:00'));
+    expect(byRule(back.alerts, 'sustained.out-of-bed-at-night')).toEqual([]);
+    const byDay = run([ev('bed.vacated', T('14:00'), bed)], T('16:00'));
+    expect(byRule(byDay.alerts, 'sustained.out-of-bed-at-night')).toEqual([]);
+  });
+
+  it('chair occupied over 4 h', () => {
+    const chair = { devicekind: 'chair-sensor', subject: 'CS-1' };
+    const { alerts } = run([ev('chair.occupied', T('10:00'), chair)], T('15:00'));
+    expect(byRule(alerts, 'sustained.chair-too-long').map((a) => a.raisedAt)).toEqual([
+      new Date(T('14:00') + GRACE).toISOString(),
+    ]);
+    const up = run(
+      [ev('chair.occupied', T('10:00'), chair), ev('chair.vacated', T('13:59'), chair)],
+      T('15:00'),
+    );
+    expect(byRule(up.alerts, 'sustained.chair-too-long')).toEqual([]);
+  });
+
+  it('door open at night for 10 min, within the resident’s own quiet hours', () => {
+    const door = { devicekind: 'door-contact', subject: 'DC-1', location: 'front door' };
+    const { alerts } = run([ev('door.opened', T('23:30'), door)], T('23:59'));
+    expect(byRule(alerts, 'sustained.door-open-at-night')).toMatchObject([
+      { type: 'door.exit-at-night', priority: 2 },
+    ]);
+    const closed = run(
+      [ev('door.opened', T('23:30'), door), ev('door.closed', T('23:35'), door)],
+      T('23:59'),
+    );
+    expect(byRule(closed.alerts, 'sustained.door-open-at-night')).toEqual([]);
+    // This resident's night starts at midnight, so 23:30 is not night for them.
+    const late = withResident({ [RESIDENT]: { quietHours: { from: '00:00', to: '06:00' } } });
+    expect(
+      byRule(
+        run([ev('door.opened', T('23:30'), door)], T('23:59'), late).alerts,
+        'sustained.door-open-at-night',
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('absence', () => {
+  it('did not get up: no movement by the end of the wake-up window', () => {
+    const evening = ev('motion', T('21:00', '2026-11-21'), {
+      devicekind: 'pir',
+      subject: 'PIR-1',
+      location: 'hall',
+    });
+    const { alerts } = run([evening], T('11:00'));
+    const noWake = byRule(alerts, 'absence.no-wake');
+    expect(noWake).toHaveLength(1);
+    expect(noWake[0]).toMatchObject({
+      type: 'inactivity.no-wake',
+      priority: 2,
+      evidence: [evening.id],
+      raisedAt: new Date(T('10:00') + GRACE).toISOString(),
+      thresholds: { wakeUpFrom: '07:00', wakeUpTo: '10:00' },
+    });
+    expect(noWake[0]?.reason).toBe(
+      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00; expected movement by 10:00, seen last movement at 21:00 (pir in hall) (rule absence.no-wake v1)',
+    );
+    const up = run([evening, ev('motion', T('08:10'))], T('11:00'));
+    expect(byRule(up.alerts, 'absence.no-wake')).toEqual([]);
+    // A resident whose wake-up window ends at 11:30 is not checked at 10:00.
+    const lateRiser = withResident({ [RESIDENT]: { wakeUp: { from: '09:00', to: '11:30' } } });
+    expect(
+      byRule(run([evening, ev('motion', T('11:00'))], T('12:00'), lateRiser).alerts, 'absence.no-wake'),
+    ).toEqual([]);
+  });
+
+  it('medication not taken within 30 min of the dose (schedule arrives as medication.due)', () => {
+    const dispenser = { devicekind: 'medication-dispenser', subject: 'MD-1' };
+    const due = ev('medication.due', T('08:00'), { ...dispenser, data: { doseId: 'am' } });
+    const missed = byRule(run([due], T('09:00')).alerts, 'absence.medication');
+    expect(missed).toMatchObject([
+      { type: 'medication.missed', priority: 2, evidence: [due.id], thresholds: { withinS: 1800 } },
+    ]);
+    expect(missed[0]?.reason).toContain('expected medication.taken by 08:30, seen none');
+    const taken = run(
+      [due, ev('medication.taken', T('08:20'), { ...dispenser, data: { doseId: 'am' } })],
+      T('09:00'),
+    );
+    expect(byRule(taken.alerts, 'absence.medication')).toEqual([]);
+    // Taking another dose does not count for this one.
+    const wrong = run(
+      [due, ev('medication.taken', T('08:20'), { ...dispenser, data: { doseId: 'pm' } })],
+      T('09:00'),
+    );
+    expect(byRule(wrong.alerts, 'absence.medication')).toHaveLength(1);
+  });
+
+  it('carer not arrived within ±30 min of a visit in the resident’s schedule', () => {
+    const visits = withResident({ [RESIDENT]: { visits: ['09:00', '18:00'] } });
+    const start = ev('motion', T('07:30'));
+    const { alerts } = run([start, ev('carer.arrived', T('08:40'))], T('20:00'), visits);
+    const noShow = byRule(alerts, 'absence.carer');
+    // 09:00 was met (08:40 is within 30 min); 18:00 was not.
+    expect(noShow).toHaveLength(1);
+    expect(noShow[0]).toMatchObject({
+      type: 'carer.no-show',
+      thresholds: { toleranceS: 1800, visitAt: '18:00' },
+    });
+    expect(noShow[0]?.reason).toContain('expected carer.arrived between 17:30 and 18:30, seen none');
+    expect(noShow[0]?.raisedAt).toBe(new Date(T('18:30') + GRACE).toISOString());
+  });
+
+  describe('supervision', () => {
+    const hb = (at: number) =>
+      ev('heartbeat', at, { devicekind: 'smoke-detector', subject: 'SM-9', location: 'kitchen' });
+    const withInterval = (intervalS: number) =>
+      new RulesRunner(DEFAULT_RULE_SET, { device: () => ({ supervisionIntervalS: intervalS }) });
+
+    it('raises supervision.lost once while the device stays silent, and restores on the next heartbeat', () => {
+      const runner = withInterval(3600);
+      const first = hb(T('00:00'));
+      const silent = run([first], T('05:00'), DEFAULT_RULE_SET, runner).alerts;
+      const lost = byRule(silent, 'absence.supervision');
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({
+        type: 'supervision.lost',
+        priority: 3,
+        evidence: [first.id],
+        deviceSerial: 'SM-9',
+        thresholds: { intervalS: 3600 },
+        raisedAt: new Date(T('01:00') + GRACE).toISOString(),
+      });
+      expect(lost[0]?.reason).toContain('device SM-9 silent since 00:00; expected a heartbeat every 60 min');
+
+      const back = hb(T('05:10'));
+      const restored = byRule(
+        run([back], T('05:20'), DEFAULT_RULE_SET, runner).alerts,
+        'absence.supervision',
+      );
+      expect(restored).toMatchObject([
+        { type: 'supervision.restored', priority: 5, closes: { alertId: lost[0]?.id, outcome: 'restored' } },
+      ]);
+      // Silent again: a new loss, with its own id.
+      const again = byRule(run([], T('07:00'), DEFAULT_RULE_SET, runner).alerts, 'absence.supervision');
+      expect(again).toHaveLength(1);
+      expect(again[0]?.id).not.toBe(lost[0]?.id);
+    });
+
+    it('a device that keeps its heartbeat raises nothing', () => {
+      const runner = withInterval(3600);
+      const beats = ['00:00', '00:50', '01:40', '02:30'].map((hhmm) => hb(T(hhmm)));
+      expect(byRule(run(beats, T('03:00'), DEFAULT_RULE_SET, runner).alerts, 'absence.supervision')).toEqual(
+        [],
+      );
+    });
+  });
+});
+
+describe('correlation', () => {
+  const pendant = { devicekind: 'pendant', subject: 'PX-1' };
+
+  it('a fall then no movement raises an escalated P1; movement in time does not', () => {
+    const fall = ev('fall.detected', T('10:00'), { devicekind: 'fall-detector', subject: 'FD-1' });
+    const { alerts } = run([fall], T('11:00'));
+    expect(byRule(alerts, 'trigger.fall')).toHaveLength(1);
+    const escalated = byRule(alerts, 'correlation.fall-no-movement');
+    expect(escalated).toMatchObject([
+      { type: 'fall.detected', priority: 1, evidence: [fall.id], thresholds: { withinS: 300 } },
+    ]);
+    expect(escalated[0]?.reason).toContain('then no movement');
+    const moved = run([fall, ev('motion', T('10:03'))], T('11:00'));
+    expect(byRule(moved.alerts, 'correlation.fall-no-movement')).toEqual([]);
+  });
+
+  it('repeated presses merge into the open alert instead of raising new ones', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const presses = ['10:00', '10:01', '10:03'].map((hhmm) => ev('pendant.pressed', T(hhmm), pendant));
+    const raised = presses.map((press) =>
+      byRule(runner.event(press, Date.parse(press.time) + 500), 'trigger.pendant'),
+    );
+    expect(raised.map((alerts) => alerts.length)).toEqual([1, 0, 0]);
+    expect(raised[0]?.[0]?.thresholds).toMatchObject({ mergeWithinS: 300 });
+    const direct = evaluate(
+      runner.states.get(RESIDENT) ?? initialState(RESIDENT),
+      { kind: 'event', event: ev('pendant.pressed', T('10:04'), pendant), now: T('10:04') },
+      DEFAULT_RULE_SET,
+    );
+    expect(direct.merged).toEqual([{ alertId: raised[0]?.[0]?.id, eventId: expect.any(String) }]);
+  });
+
+  it("an installer's test press never absorbs a real press in the same merge window", () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const test = ev('pendant.pressed', T('11:00'), { ...pendant, testmode: true });
+    const real = ev('pendant.pressed', T('11:01'), pendant);
+    const [testAlert] = byRule(runner.event(test, T('11:00') + 500), 'trigger.pendant');
+    const [realAlert] = byRule(runner.event(real, T('11:01') + 500), 'trigger.pendant');
+    expect(testAlert?.testMode).toBe(true);
+    expect(realAlert?.testMode).toBe(false);
+    expect(realAlert?.id).not.toBe(testAlert?.id);
+  });
+
+  it('a resident cancel within the pre-alarm window closes the alarm as a recorded false alarm, in either order', () => {
+    const press = ev('pendant.pressed', T('10:00'), pendant);
+    const cancel = ev('alarm.cancelled', Date.parse(press.time) + 20_000, pendant);
+    const inOrder = run([press, cancel], T('10:10')).alerts;
+    const pressAlert = byRule(inOrder, 'trigger.pendant')[0];
+    const closing = byRule(inOrder, 'correlation.pre-alarm-cancel');
+    expect(closing).toMatchObject([
+      {
+        type: 'alarm.cancelled',
+        priority: 5,
+        evidence: [press.id, cancel.id],
+        closes: { alertId: pressAlert?.id, outcome: 'false-alarm' },
+        thresholds: { preAlarmCancelS: 60 },
+      },
+    ]);
+    expect(closing[0]?.reason).toContain(
+      'cancelled by the resident 20 s after the alarm: recorded as a false alarm',
+    );
+
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const reversed = [...runner.event(cancel, T('10:01')), ...runner.event(press, T('10:01'))];
+    expect(new Set(reversed.map((a) => a.id))).toEqual(
+      new Set(inOrder.filter((a) => a.rule.id !== 'correlation.fall-no-movement').map((a) => a.id)),
+    );
+
+    const tooLate = run([press, ev('alarm.cancelled', Date.parse(press.time) + 90_000, pendant)], T('10:10'));
+    expect(byRule(tooLate.alerts, 'correlation.pre-alarm-cancel')).toEqual([]);
+    const longer = withResident({ [RESIDENT]: { preAlarmCancelS: 120 } });
+    const patient = run(
+      [press, ev('alarm.cancelled', Date.parse(press.time) + 90_000, pendant)],
+      T('10:10'),
+      longer,
+    );
+    expect(byRule(patient.alerts, 'correlation.pre-alarm-cancel')).toHaveLength(1);
+  });
+
+  it('a restore from the device clears its alarm', () => {
+    const smoke = { devicekind: 'smoke-detector', subject: 'SM-1', location: 'kitchen' };
+    const detected = ev('smoke.detected', T('12:00'), smoke);
+    const { alerts } = run([detected, ev('smoke.restored', T('12:04'), smoke)], T('12:10'));
+    const smokeAlert = byRule(alerts, 'trigger.smoke')[0];
+    expect(byRule(alerts, 'correlation.restore')).toMatchObject([
+      { type: 'smoke.restored', priority: 5, closes: { alertId: smokeAlert?.id, outcome: 'restored' } },
+    ]);
+    // A restore from another device clears nothing.
+    const other = run(
+      [detected, ev('smoke.restored', T('12:04'), { ...smoke, subject: 'SM-2' })],
+      T('12:10'),
+    );
+    expect(byRule(other.alerts, 'correlation.restore')).toEqual([]);
+  });
+
+  it('many homes in one postcode district losing mains within minutes become one area incident', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const outage = (i: number, district: string) =>
+      makeEvent({
+        type: 'mains.lost',
+        time: new Date(T('18:00') + i * 10_000).toISOString(),
+        residentid: `res_area${district}${i}`,
+        deviceEventId: `ml-${district}-${i}`,
+        subject: `HU-${district}-${i}`,
+        devicekind: 'home-unit',
+        postcodedistrict: district,
+      });
+    const alerts: Alert[] = [];
+    for (let i = 0; i < 25; i++) alerts.push(...runner.event(outage(i, 'GL1'), T('18:05')));
+    for (let i = 0; i < 9; i++) alerts.push(...runner.event(outage(i, 'GL2'), T('18:05')));
+    alerts.push(...runner.event(outage(3, 'GL1'), T('18:06'))); // redelivered
+    const area = byRule(alerts, 'area.mains-lost');
+    expect(area).toHaveLength(1);
+    expect(area[0]).toMatchObject({
+      type: 'area.mains-lost',
+      priority: 3,
+      residentId: 'area:GL1',
+      thresholds: { minResidents: 10, withinS: 300, district: 'GL1' },
+    });
+    expect(area[0]?.evidence).toHaveLength(10);
+    expect(area[0]?.reason).toContain('10 homes in GL1 reported mains.lost between 18:00 and 18:05 UTC');
+  });
+});
+
+describe('learned routine', () => {
+  const kitchen = { devicekind: 'pir', subject: 'PIR-K', location: 'kitchen' };
+
+  it('learns when this resident is usually active and flags the hour they are not, with expected and seen', () => {
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      events.push(ev('motion', T('07:45', day), kitchen), ev('motion', T('09:20', day), kitchen));
+    }
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const { alerts } = run([...events, day10], T('11:00', '2026-11-10'));
+    const unusual = byRule(alerts, 'routine.inactivity');
+    expect(unusual).toHaveLength(1);
+    expect(unusual[0]).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [day10.id] });
+    expect(unusual[0]?.reason).toBe(
+      'Inactivity unusual for this resident: usually active 09:00–10:00; expected activity 09:00–10:00, seen on 9 of the last 9 days, seen nothing since 07:40 (movement seen, pir in kitchen) (rule routine.inactivity v1)',
+    );
+  });
+
+  it('says nothing for a resident not usually active then, or before enough days are learned', () => {
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++)
+      events.push(ev('motion', T('07:45', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
+    expect(byRule(run(events, T('23:00', '2026-11-09')).alerts, 'routine.inactivity')).toEqual([]);
+    const few: TelecareEvent[] = [];
+    for (let d = 1; d <= 3; d++)
+      few.push(ev('motion', T('09:10', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
+    expect(byRule(run(few, T('11:00', '2026-11-04')).alerts, 'routine.inactivity')).toEqual([]);
+  });
+});
+
+describe('timers are data', () => {
+  it('a timer survives JSON and its tick gives the same alert as the runner', () => {
+    const bed = ev('bed.vacated', T('02:00'), { devicekind: 'bed-sensor' });
+    const first = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: bed, now: T('02:00') },
+      DEFAULT_RULE_SET,
+    );
+    const set = first.timers.find(
+      (command) => command.op === 'set' && command.timer.ruleId === 'sustained.out-of-bed-at-night',
+    );
+    expect(set).toBeDefined();
+    const timer = JSON.parse(JSON.stringify(set?.op === 'set' ? set.timer : undefined));
+    expect(timer).toMatchObject({ checkAt: T('02:45'), dueAt: T('02:45') + GRACE, eventId: bed.id });
+    const state = JSON.parse(JSON.stringify(first.state));
+    const tick = evaluate(state, { kind: 'tick', timer, now: T('02:46') }, DEFAULT_RULE_SET);
+    expect(tick.alerts.map((a) => a.id)).toEqual(
+      byRule(run([bed], T('03:00')).alerts, 'sustained.out-of-bed-at-night').map((a) => a.id),
+    );
+    // A tick for a rule no longer in the set checks nothing.
+    const other = parseRuleSet({
+      version: 2,
+      rules: [{ id: 'x', version: 1, kind: 'trigger', on: ['fall.detected'], reason: '{what}' }],
+    });
+    expect(evaluate(state, { kind: 'tick', timer, now: T('02:46') }, other).alerts).toEqual([]);
+  });
+
+  it('a tick hours late still alerts, flagged late', () => {
+    const bed = ev('bed.vacated', T('02:00'), { devicekind: 'bed-sensor' });
+    const first = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: bed, now: T('02:00') },
+      DEFAULT_RULE_SET,
+    );
+    const set = first.timers.find(
+      (command) => command.op === 'set' && command.timer.ruleId === 'sustained.out-of-bed-at-night',
+    );
+    if (set?.op !== 'set') throw new Error('no timer');
+    const tick = evaluate(first.state, { kind: 'tick', timer: set.timer, now: T('05:00') }, DEFAULT_RULE_SET);
+    expect(tick.alerts[0]?.late).toBe(true);
+    expect(tick.alerts[0]?.reason).toMatch(/late: decided 2 h before triage$/);
+  });
+});

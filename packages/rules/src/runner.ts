@@ -1,0 +1,132 @@
+import type { Alert, TelecareEvent } from '@telecare/contracts';
+import { type AreaState, areaRules, evaluateArea, initialAreaState } from './area.ts';
+import { evaluate } from './evaluate.ts';
+import { type DeviceContext, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
+
+/**
+ * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
+ * the shell without I/O. Replay ("what if"), the benchmark and the property tests use it; triage
+ * itself keeps state in Redis and timers durably, and feeds the core the same inputs.
+ */
+export class RulesRunner {
+  readonly #ruleSet: RuleSet;
+  readonly #device: ((event: TelecareEvent) => DeviceContext | undefined) | undefined;
+  readonly #observe: ((kind: 'event' | 'tick', ns: number) => void) | undefined;
+  readonly states = new Map<string, ResidentState>();
+  readonly areas = new Map<string, AreaState>();
+  readonly #timers = new Map<string, Timer>();
+  readonly #heap: Timer[] = [];
+  readonly #hasArea: boolean;
+  #now = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    ruleSet: RuleSet,
+    options: {
+      device?: (event: TelecareEvent) => DeviceContext | undefined;
+      /** Told how long each core input took (the benchmark's per-input latency). */
+      observe?: (kind: 'event' | 'tick', ns: number) => void;
+    } = {},
+  ) {
+    this.#ruleSet = ruleSet;
+    this.#device = options.device;
+    this.#observe = options.observe;
+    this.#hasArea = areaRules(ruleSet).length > 0;
+  }
+
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  /** Fires every timer due by `now`, then evaluates the event at `now`. */
+  event(event: TelecareEvent, now: number): Alert[] {
+    const alerts = this.advance(now);
+    const residentId = event.residentid;
+    const state = this.states.get(residentId) ?? initialState(residentId);
+    const device = this.#device?.(event);
+    const started = this.#observe ? process.hrtime.bigint() : 0n;
+    const result = evaluate(
+      state,
+      { kind: 'event', event, now, ...(device ? { device } : {}) },
+      this.#ruleSet,
+    );
+    if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
+    this.states.set(residentId, result.state);
+    this.#apply(result.timers);
+    alerts.push(...result.alerts);
+    if (this.#hasArea && event.postcodedistrict) {
+      const district = event.postcodedistrict;
+      const area = evaluateArea(
+        this.areas.get(district) ?? initialAreaState(district),
+        event,
+        now,
+        this.#ruleSet,
+      );
+      this.areas.set(district, area.state);
+      alerts.push(...area.alerts);
+    }
+    return alerts;
+  }
+
+  /** Fires timers due by `now`, in due order, each at its due time. */
+  advance(now: number): Alert[] {
+    const alerts: Alert[] = [];
+    this.#now = Math.max(this.#now, now);
+    for (;;) {
+      const top = this.#heap[0];
+      if (!top || top.dueAt > now) break;
+      this.#pop();
+      if (this.#timers.get(top.id) !== top) continue; // moved or cancelled since
+      this.#timers.delete(top.id);
+      const state = this.states.get(top.residentId) ?? initialState(top.residentId);
+      const started = this.#observe ? process.hrtime.bigint() : 0n;
+      const result = evaluate(state, { kind: 'tick', timer: top, now: top.dueAt }, this.#ruleSet);
+      if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
+      this.states.set(top.residentId, result.state);
+      this.#apply(result.timers);
+      alerts.push(...result.alerts);
+    }
+    return alerts;
+  }
+
+  #apply(commands: ReturnType<typeof evaluate>['timers']): void {
+    for (const command of commands) {
+      if (command.op === 'cancel') this.#timers.delete(command.id);
+      else {
+        this.#timers.set(command.timer.id, command.timer);
+        this.#push(command.timer);
+      }
+    }
+  }
+
+  #push(timer: Timer): void {
+    const heap = this.#heap;
+    heap.push(timer);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i] as Timer, heap[parent] as Timer)) break;
+      [heap[i], heap[parent]] = [heap[parent] as Timer, heap[i] as Timer];
+      i = parent;
+    }
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop();
+    if (!last || heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let best = i;
+      if (l < heap.length && before(heap[l] as Timer, heap[best] as Timer)) best = l;
+      if (r < heap.length && before(heap[r] as Timer, heap[best] as Timer)) best = r;
+      if (best === i) break;
+      [heap[i], heap[best]] = [heap[best] as Timer, heap[i] as Timer];
+      i = best;
+    }
+  }
+}
+
+const before = (a: Timer, b: Timer): boolean => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.id < b.id);

@@ -1,0 +1,152 @@
+import { type KV, Kvm } from '@nats-io/kv';
+import type { Names } from '@telecare/contracts';
+import type { Logger, NatsConnection, Redis } from '@telecare/platform';
+import { TransientError } from '@telecare/platform';
+import { Timer, type TimerCommand } from '@telecare/rules';
+
+/** The durable timer bucket of a namespace. */
+export const timerBucket = (n: Names): string =>
+  n.namespace === 'telecare' ? 'triage-timers' : `${n.namespace}-triage-timers`;
+
+/** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: timer ids hold `:`, so encode them. */
+const keyOf = (timerId: string): string => Buffer.from(timerId).toString('base64url');
+
+/**
+ * Timers the rules asked for, stored so that they fire on time with no further event and survive
+ * a restart or the loss of Redis:
+ *
+ * - the record is in a NATS KV bucket (JetStream: replicated and on disk like EVENTS), key = the
+ *   timer id, so setting the same timer twice is one record and a later set moves it;
+ * - the index is a Redis sorted set per partition (score = due time), which the partition loop
+ *   asks for what is due. It is a cache: at start-up it is rebuilt from the bucket.
+ *
+ * Writes go to the record first, then the index; a crash between them leaves a record the next
+ * start-up indexes. A fired timer is removed only after its tick's alerts and state are stored.
+ */
+export class TimerStore {
+  readonly #kv: KV;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #partitions: number;
+  readonly #partitionOf: (residentId: string) => number;
+  readonly #log: Logger;
+
+  private constructor(deps: {
+    kv: KV;
+    redis: Redis;
+    redisPrefix: string;
+    partitions: number;
+    partitionOf: (residentId: string) => number;
+    logger: Logger;
+  }) {
+    this.#kv = deps.kv;
+    this.#redis = deps.redis;
+    this.#prefix = `${deps.redisPrefix}triage:timers:p`;
+    this.#partitions = deps.partitions;
+    this.#partitionOf = deps.partitionOf;
+    this.#log = deps.logger.child({ component: 'timers' });
+  }
+
+  static async open(deps: {
+    nc: NatsConnection;
+    names: Names;
+    redis: Redis;
+    partitions: number;
+    partitionOf: (residentId: string) => number;
+    logger: Logger;
+  }): Promise<TimerStore> {
+    const kv = await new Kvm(deps.nc).create(timerBucket(deps.names), { history: 1 });
+    return new TimerStore({ ...deps, kv, redisPrefix: deps.names.redisPrefix });
+  }
+
+  indexKey(partition: number): string {
+    return `${this.#prefix}${partition}`;
+  }
+
+  /** Rebuilds the Redis index from the durable records (start-up, or after Redis lost it). */
+  async rebuildIndex(): Promise<number> {
+    const keys: string[] = [];
+    for await (const key of await this.#kv.keys()) keys.push(key);
+    const pipeline = this.#redis.pipeline();
+    for (let p = 0; p < this.#partitions; p++) pipeline.del(this.indexKey(p));
+    let count = 0;
+    for (const key of keys) {
+      const entry = await this.#kv.get(key);
+      if (entry?.operation !== 'PUT') continue;
+      const parsed = Timer.safeParse(entry.json());
+      if (!parsed.success) {
+        this.#log.warn({ key }, 'unreadable timer record dropped');
+        await this.#kv.purge(key);
+        continue;
+      }
+      const timer = parsed.data;
+      pipeline.zadd(this.indexKey(this.#partitionOf(timer.residentId)), timer.dueAt, timer.id);
+      count++;
+    }
+    await pipeline.exec();
+    return count;
+  }
+
+  async apply(commands: readonly TimerCommand[]): Promise<void> {
+    if (commands.length === 0) return;
+    try {
+      for (const command of commands) {
+        if (command.op === 'set') await this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer));
+        else await this.#kv.purge(keyOf(command.id));
+      }
+    } catch (err) {
+      throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
+    }
+    try {
+      const pipeline = this.#redis.pipeline();
+      for (const command of commands) {
+        if (command.op === 'set') {
+          const key = this.indexKey(this.#partitionOf(command.timer.residentId));
+          pipeline.zadd(key, command.timer.dueAt, command.timer.id);
+        } else {
+          for (let p = 0; p < this.#partitions; p++) pipeline.zrem(this.indexKey(p), command.id);
+        }
+      }
+      await pipeline.exec();
+    } catch (err) {
+      throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
+
+  /** Timers of a partition due by `now`, earliest first (their records; stale index entries dropped). */
+  async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
+    const ids = await this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
+    const timers: Timer[] = [];
+    for (const id of ids) {
+      const entry = await this.#kv.get(keyOf(id));
+      const parsed = entry && entry.operation === 'PUT' ? Timer.safeParse(entry.json()) : undefined;
+      // The record moved the timer later, or it is gone: the index entry is stale.
+      if (!parsed?.success) {
+        await this.#redis.zrem(this.indexKey(partition), id);
+        continue;
+      }
+      if (parsed.data.dueAt > now) {
+        await this.#redis.zadd(this.indexKey(partition), parsed.data.dueAt, id);
+        continue;
+      }
+      timers.push(parsed.data);
+    }
+    return timers;
+  }
+
+  /** Removes a fired timer, unless the tick set it again (then its record is newer). */
+  async fired(timer: Timer): Promise<void> {
+    const entry = await this.#kv.get(keyOf(timer.id));
+    if (entry && entry.operation === 'PUT') {
+      const current = Timer.safeParse(entry.json());
+      if (current.success && current.data.dueAt !== timer.dueAt) return;
+      await this.#kv.purge(keyOf(timer.id));
+    }
+    await this.#redis.zrem(this.indexKey(this.#partitionOf(timer.residentId)), timer.id);
+  }
+
+  async count(): Promise<number> {
+    const status = await this.#kv.status();
+    return status.values;
+  }
+}

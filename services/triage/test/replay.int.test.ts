@@ -1,0 +1,134 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+} from '@telecare/platform';
+import { DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replay } from '../src/replay.ts';
+import { makeEvent, publishEvent } from './support.ts';
+
+const ns = uniqueNamespace('replay');
+const n = names(ns);
+const logger = createLogger('replay-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'telecare-replay-'));
+
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+
+/** An hour and a half ago: the stored events sit in the recent past, as real history would. */
+const BASE = Date.now() - 90 * 60_000;
+let seq = 0;
+const event = (type: EventType, minute: number, data: Record<string, unknown> = {}): TelecareEvent => {
+  const e = makeEvent({
+    residentId: 'res_replay1',
+    type,
+    deviceEventId: `rp-${++seq}`,
+    partitions: 1,
+    serial: type === 'temperature' ? 'TS-1' : 'PX-1',
+    devicekind: type === 'temperature' ? 'temperature-sensor' : 'pendant',
+  });
+  const at = new Date(BASE + minute * 60_000).toISOString();
+  return { ...e, time: at, receivedat: at, data };
+};
+
+/** The default rules with the cold-home threshold at 18 °C instead of 16 °C. */
+const candidateJson = JSON.parse(JSON.stringify(DEFAULT_RULE_SET));
+for (const rule of candidateJson.rules) if (rule.id === 'sustained.cold-home') rule.condition.below = 18;
+candidateJson.version = 2;
+const candidate = parseRuleSet(candidateJson);
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'replay-test', logger });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, n, ['events']);
+  const events = [
+    event('pendant.pressed', 0),
+    ...[0, 15, 30, 45, 60, 75].map((minute) => event('temperature', minute, { celsius: 17 })),
+  ];
+  for (const e of events) await publishEvent(js, n, e);
+  writeFileSync(path.join(dir, 'candidate.json'), JSON.stringify(candidateJson));
+  writeFileSync(
+    path.join(dir, 'broken.json'),
+    JSON.stringify({
+      version: 1,
+      rules: [{ id: 'x', version: 1, kind: 'trigger', on: ['pendant.squeezed'], reason: '{name}' }],
+    }),
+  );
+});
+
+afterAll(async () => {
+  await cleanupNamespace(ns);
+  await nc?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('replay: what a candidate rule set would have raised', () => {
+  it('reports the alerts of both rule sets over the stored events, and the difference', async () => {
+    const report = await replay({
+      js,
+      jsm,
+      names: n,
+      from: BASE - 60_000,
+      to: Date.now(),
+      current: DEFAULT_RULE_SET,
+      candidate,
+      warmupMs: 0,
+    });
+    expect(report.events).toBe(7);
+    expect(report.current.byRule).toMatchObject({ 'trigger.pendant': 1 });
+    expect(report.current.byRule['sustained.cold-home']).toBeUndefined();
+    expect(report.candidate.byRule).toMatchObject({ 'trigger.pendant': 1, 'sustained.cold-home': 1 });
+    expect(report.both).toBeGreaterThanOrEqual(1);
+    expect(report.onlyCurrent).toEqual([]);
+    expect(report.onlyCandidate.map((alert) => alert.rule.id)).toContain('sustained.cold-home');
+    const cold = report.onlyCandidate.find((alert) => alert.rule.id === 'sustained.cold-home');
+    expect(cold?.reason).toContain('below 18 °C');
+  });
+
+  it('runs as `pnpm replay`, and refuses an invalid candidate with the path and reason of each error', () => {
+    const env = { ...process.env, ...serviceEnv(ns, {}), LOG_LEVEL: 'warn' };
+    const args = [
+      '--from',
+      new Date(BASE - 60_000).toISOString(),
+      '--to',
+      new Date().toISOString(),
+      '--warmup-hours',
+      '0',
+    ];
+    const ok = spawnSync('pnpm', ['-s', 'replay', ...args, '--rules', path.join(dir, 'candidate.json')], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('7 events');
+    expect(ok.stdout).toMatch(/sustained\.cold-home\s+0\s+1/);
+    expect(ok.stdout).toContain('only the candidate would raise: 1');
+
+    const bad = spawnSync('pnpm', ['-s', 'replay', ...args, '--rules', path.join(dir, 'broken.json')], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('rules.0.on.0: unknown event type "pendant.squeezed"');
+    expect(bad.stderr).toContain('rules.0.reason: unknown placeholder {name}');
+  }, 20_000);
+});

@@ -1,0 +1,206 @@
+import { Kvm } from '@nats-io/kv';
+import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  createRedis,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  ManualClock,
+  type NatsConnection,
+  type Redis,
+} from '@telecare/platform';
+import { parseRuleSet } from '@telecare/rules';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
+import { makeEvent as buildEvent, drained, publishEvent, readAlerts, T0 } from './support.ts';
+
+const ns = uniqueNamespace('triagetimers');
+const n = names(ns);
+const PARTITIONS = 2;
+const logger = createLogger('triage-timers-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const clock = new ManualClock(T0);
+const config = loadTriageConfig(
+  serviceEnv(ns, { TRIAGE_PORT: '0', TELECARE_PARTITIONS: String(PARTITIONS), TRIAGE_RETRY_DELAY_MS: '100' }),
+);
+
+/** Short windows so a test runs in seconds; the clock is a ManualClock anyway. */
+const RULES = parseRuleSet({
+  version: 1,
+  rules: [
+    { id: 'trigger.pendant', version: 1, kind: 'trigger', on: ['pendant.pressed'], reason: '{what}' },
+    {
+      id: 'sustained.chair',
+      version: 1,
+      kind: 'sustained',
+      type: 'chair.too-long',
+      condition: { starts: ['chair.occupied'], ends: ['chair.vacated'] },
+      forS: 600,
+      reason: '{what}: {detail}',
+    },
+    {
+      id: 'absence.medication',
+      version: 1,
+      kind: 'absence',
+      type: 'medication.missed',
+      expect: ['medication.taken'],
+      window: { kind: 'after-event', after: ['medication.due'], withinS: 600 },
+      reason: '{what}: {detail}; expected {expected}, seen {seen}',
+    },
+    {
+      id: 'absence.supervision',
+      version: 1,
+      kind: 'absence',
+      type: 'supervision.lost',
+      expect: ['heartbeat'],
+      window: { kind: 'supervision', defaultIntervalS: 300 },
+      reason: '{what}: {detail}',
+    },
+  ],
+});
+
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let redis: Redis;
+let triage: TriageHandle | undefined;
+
+let seq = 0;
+const event = (residentId: string, type: EventType, at: number, serial = 'DEV-1'): TelecareEvent => {
+  const e = buildEvent({
+    residentId,
+    type,
+    deviceEventId: `tm-${++seq}-${type}`,
+    partitions: PARTITIONS,
+    serial,
+  });
+  return { ...e, time: new Date(at).toISOString() };
+};
+const start = () => startTriage(config, { logger, clock, ruleSet: RULES });
+const alertsOf = async (type: EventType) => (await readAlerts(jsm, n)).filter((a) => a.alert.type === type);
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'triage-timers-test', logger });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  redis = await createRedis({ url: servers.redisUrl, logger, name: 'triage-timers-test' });
+  triage = await start();
+});
+
+afterAll(async () => {
+  await triage?.close();
+  await new Kvm(nc)
+    .open(timerBucket(n))
+    .then((kv) => kv.destroy())
+    .catch(() => undefined);
+  await cleanupNamespace(ns);
+  await redis?.quit();
+  await nc?.close();
+});
+
+describe('durable timers against real NATS and Redis', () => {
+  it('fires a timer on time with no further event', async () => {
+    const due = event('res_timer_a', 'medication.due', T0 - 1_000, 'MD-A');
+    await publishEvent(js, n, due);
+    await drained(jsm, n, PARTITIONS);
+    expect(await alertsOf('medication.missed')).toEqual([]);
+    clock.advance(11 * 60_000); // past the 10 min window and the 30 s reorder grace
+    const missed = await waitFor(async () => (await alertsOf('medication.missed'))[0], {
+      what: 'the medication timer to fire',
+      timeoutMs: 5_000,
+    });
+    expect(missed.alert).toMatchObject({ residentId: 'res_timer_a', evidence: [due.id], late: false });
+  });
+
+  it('keeps timers across a restart (and the loss of the Redis index), fires each once, flagged late', async () => {
+    const now = clock.now();
+    const chair = event('res_timer_b', 'chair.occupied', now - 1_000, 'CS-B');
+    const beat = event('res_timer_c', 'heartbeat', now - 1_000, 'HB-C');
+    const dose = event('res_timer_d', 'medication.due', now - 1_000, 'MD-D');
+    for (const e of [chair, beat, dose]) await publishEvent(js, n, e);
+    await drained(jsm, n, PARTITIONS);
+    const kv = await new Kvm(nc).open(timerBucket(n));
+    const stored: string[] = [];
+    for await (const key of await kv.keys()) stored.push(Buffer.from(key, 'base64url').toString());
+    expect(stored).toEqual(
+      expect.arrayContaining([
+        `sustained.chair:${chair.id}`,
+        `absence.medication:${dose.id}`,
+        `absence.supervision:HB-C:${beat.id}`,
+      ]),
+    );
+
+    await triage?.close();
+    triage = undefined;
+    // Redis loses the index while triage is down; the durable records rebuild it.
+    for (let p = 0; p < PARTITIONS; p++) await redis.del(`${n.redisPrefix}triage:timers:p${p}`);
+    clock.advance(20 * 60_000);
+    triage = await start();
+
+    const raised = await waitFor(
+      async () => {
+        const [c, s, m] = await Promise.all([
+          alertsOf('chair.too-long'),
+          alertsOf('supervision.lost'),
+          alertsOf('medication.missed'),
+        ]);
+        return c.length >= 1 && s.length >= 1 && m.length >= 2 ? { c, s, m } : undefined;
+      },
+      { what: 'every pending timer to fire after the restart', timeoutMs: 8_000 },
+    );
+    expect(raised.c.map((a) => a.alert.evidence)).toEqual([[chair.id]]);
+    expect(raised.s.map((a) => a.alert.evidence)).toEqual([[beat.id]]);
+    expect(raised.m.filter((a) => a.alert.residentId === 'res_timer_d')).toHaveLength(1);
+    // Decided while triage was down: still raised, flagged late.
+    expect(raised.c[0]?.alert.late).toBe(true);
+    expect(raised.c[0]?.alert.reason).toMatch(/late: decided \d+ min before triage$/);
+
+    // Fired once: more time and another restart raise nothing again.
+    clock.advance(60 * 60_000);
+    await triage.close();
+    triage = await start();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await alertsOf('chair.too-long')).toHaveLength(1);
+    expect(await alertsOf('supervision.lost')).toHaveLength(1);
+
+    // The next heartbeat restores supervision and closes the loss.
+    const back = event('res_timer_c', 'heartbeat', clock.now() - 500, 'HB-C');
+    await publishEvent(js, n, back);
+    const restored = await waitFor(async () => (await alertsOf('supervision.restored'))[0], {
+      what: 'supervision.restored',
+    });
+    expect(restored.alert).toMatchObject({
+      evidence: [back.id],
+      priority: 5,
+      closes: { alertId: raised.s[0]?.alert.id, outcome: 'restored' },
+    });
+  });
+
+  it('a storm of low-priority events on a partition does not delay a pendant press', async () => {
+    const resident = 'res_storm_e';
+    const storm = Array.from({ length: 600 }, (_, i) => ({
+      ...event(resident, 'motion', clock.now() - 60_000 + i, 'PIR-E'),
+    }));
+    // Published in parallel batches: the storm is queued before the press.
+    for (let i = 0; i < storm.length; i += 100)
+      await Promise.all(storm.slice(i, i + 100).map((e) => publishEvent(js, n, e)));
+    const press = event(resident, 'pendant.pressed', clock.now() - 100, 'PX-E');
+    await publishEvent(js, n, press);
+    const partition = press.partition;
+    const alert = await waitFor(
+      async () => (await alertsOf('pendant.pressed')).find((a) => a.alert.evidence[0] === press.id),
+      { what: 'the press to alert', timeoutMs: 10_000, intervalMs: 20 },
+    );
+    const info = await jsm.consumers.info(n.streams.events, consumerName(partition));
+    // The partition lane is still working through the storm when the alarm is already stored.
+    expect(info.num_pending).toBeGreaterThan(50);
+    expect(alert.alert.priority).toBe(1);
+    await drained(jsm, n, PARTITIONS);
+    expect((await alertsOf('pendant.pressed')).filter((a) => a.alert.evidence[0] === press.id)).toHaveLength(
+      1,
+    );
+  }, 30_000);
+});
