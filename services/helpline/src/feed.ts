@@ -110,8 +110,8 @@ export class CaseFeed {
       this.logger.warn({ seq }, 'CASES message is not a CaseEvent; skipped by the live feed');
     }
     this.#high = seq;
-    // Test-mode cases never reach the operators' queue.
-    if (!stored || stored.testMode) return;
+    // Test-mode and record-only cases (state `closed` from the start) never reach the operators' queue.
+    if (!stored || stored.testMode || stored.case.state === 'closed') return;
     const event = parsed.success ? parsed.data : undefined;
     const entry: FeedEntry = {
       seq,

@@ -110,8 +110,16 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
     deps.metrics.alertsIngested.inc({ priority: String(alert.priority), outcome: result.outcome });
     if (result.outcome === 'opened') deps.metrics.casesOpened.inc({ priority: String(alert.priority) });
     if (result.outcome === 'joined') deps.metrics.casesJoined.inc();
+    if (result.autoResolved) deps.metrics.autoResolved.inc({ outcome: result.autoResolved });
     log.info(
-      { alertId: alert.id, caseId: result.caseId, priority: alert.priority, outcome: result.outcome },
+      {
+        alertId: alert.id,
+        caseId: result.caseId,
+        priority: alert.priority,
+        outcome: result.outcome,
+        ...(alert.closes ? { closes: alert.closes.alertId } : {}),
+        ...(result.autoResolved ? { autoResolved: result.autoResolved } : {}),
+      },
       'alert committed',
     );
   } catch (err) {

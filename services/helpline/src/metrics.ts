@@ -8,6 +8,7 @@ export type HelplineMetrics = {
   readonly retried: Counter;
   readonly casesOpened: Counter<'priority'>;
   readonly casesJoined: Counter;
+  readonly autoResolved: Counter<'outcome'>;
   readonly commitSeconds: Histogram;
   readonly transitions: Counter<'action'>;
   readonly transitionsRefused: Counter<'action' | 'reason'>;
@@ -25,7 +26,7 @@ export function createHelplineMetrics(): HelplineMetrics {
     registry,
     alertsIngested: new Counter({
       name: 'helpline_alerts_ingested_total',
-      help: 'Alerts committed to a case, by priority and what happened (opened, joined, test)',
+      help: 'Alerts committed to a case, by priority and what happened (opened, joined, closing, record, test)',
       labelNames: ['priority', 'outcome'] as const,
       registers,
     }),
@@ -54,6 +55,12 @@ export function createHelplineMetrics(): HelplineMetrics {
     casesJoined: new Counter({
       name: 'helpline_cases_joined_total',
       help: 'Alerts that joined an open case of the same resident',
+      registers,
+    }),
+    autoResolved: new Counter({
+      name: 'helpline_cases_auto_resolved_total',
+      help: 'Cases resolved before anyone accepted them by a closing alert (a cancel in the pre-alarm window, a technical restore)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
     commitSeconds: new Histogram({

@@ -4,7 +4,16 @@ import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
 import type { HelplineCase } from './api.ts';
 import { CaseNotFoundError, TransitionRefusedError } from './errors.ts';
-import { type Action, allowed, joins, moreUrgent, OPEN_STATES, refusal, TRANSITIONS } from './transitions.ts';
+import {
+  type Action,
+  allowed,
+  closingEffect,
+  joins,
+  moreUrgent,
+  OPEN_STATES,
+  refusal,
+  TRANSITIONS,
+} from './transitions.ts';
 
 /** What both a pool and a client in a transaction can do. */
 interface Db {
@@ -87,7 +96,17 @@ export interface StoredCase {
 
 export type IngestResult =
   | { readonly outcome: 'duplicate'; readonly caseId: string }
-  | { readonly outcome: 'opened' | 'joined' | 'test'; readonly caseId: string; readonly events: CaseEvent[] };
+  | {
+      /**
+       * `closing`: an alert that closes an earlier one joined that alert's case (and may have
+       * resolved it); `record`: a record-only (P5) alert with nothing to close, kept in a closed case.
+       */
+      readonly outcome: 'opened' | 'joined' | 'test' | 'closing' | 'record';
+      readonly caseId: string;
+      readonly events: CaseEvent[];
+      /** Set when a closing alert resolved its case on its own. */
+      readonly autoResolved?: 'false-alarm' | 'technical-resolved';
+    };
 
 export type TransitionInput =
   | { action: 'accept' }
@@ -171,18 +190,30 @@ export class CaseStore {
           data,
         });
 
-      let outcome: 'opened' | 'joined' | 'test';
+      if (alert.closes) {
+        const closing = await this.#closeWith(db, alert, now, event);
+        if (closing) {
+          await this.#append(db, events);
+          return { ...closing, events };
+        }
+        // The alert it closes is not here (never reached this helpline): a record like any P5.
+      }
+
+      let outcome: 'opened' | 'joined' | 'test' | 'record';
       let caseId: string;
-      const open = alert.testMode
-        ? undefined
-        : (
-            await db.query<{ id: string; priority: number; state: string; last_alert_at: Date }>(
-              `select id, priority, state, last_alert_at from ${t.cases}
+      // Record-only alerts never join or ring: they are kept in a case of their own, closed at once.
+      const recordOnly = alert.priority === 5 && !alert.testMode;
+      const open =
+        alert.testMode || recordOnly
+          ? undefined
+          : (
+              await db.query<{ id: string; priority: number; state: string; last_alert_at: Date }>(
+                `select id, priority, state, last_alert_at from ${t.cases}
                where resident_id = $1 and not test_mode and state = any($2)
                order by last_alert_at desc limit 1 for update`,
-              [alert.residentId, OPEN_STATES],
-            )
-          ).rows[0];
+                [alert.residentId, OPEN_STATES],
+              )
+            ).rows[0];
       const openSummary = open && {
         priority: Priority.parse(open.priority),
         lastAlertAt: open.last_alert_at,
@@ -215,7 +246,7 @@ export class CaseStore {
           ...(requeue ? { requeuedFromHold: true } : {}),
         });
       } else {
-        outcome = alert.testMode ? 'test' : 'opened';
+        outcome = alert.testMode ? 'test' : recordOnly ? 'record' : 'opened';
         caseId = newId('case', now.getTime());
         await db.query(
           `insert into ${t.cases} (id, resident_id, priority, type, state, raised_at, last_alert_at,
@@ -226,7 +257,7 @@ export class CaseStore {
             alert.residentId,
             alert.priority,
             alert.type,
-            alert.testMode ? 'closed' : 'queued',
+            alert.testMode || recordOnly ? 'closed' : 'queued',
             raisedAt,
             alert.testMode,
             now,
@@ -237,8 +268,10 @@ export class CaseStore {
           priority: alert.priority,
           type: alert.type,
           ...(alert.testMode ? { testMode: true } : {}),
+          ...(recordOnly ? { recordOnly: true, ...(alert.closes ? { closes: alert.closes } : {}) } : {}),
         });
         if (alert.testMode) event(caseId, 'closed', { reason: 'test-mode' });
+        else if (recordOnly) event(caseId, 'closed', { reason: 'record-only' });
       }
       await db.query(
         `insert into ${t.alerts} (alert_id, case_id, alert, received_at) values ($1, $2, $3, $4)`,
@@ -247,6 +280,82 @@ export class CaseStore {
       await this.#append(db, events);
       return { outcome, caseId, events };
     });
+  }
+
+  /**
+   * A closing alert joins the case that holds the alert it closes, whatever the window, and may
+   * resolve it (see `closingEffect`). Undefined when that alert is not in any case of this
+   * resident (or its test mode differs): the caller records it as a record-only alert.
+   */
+  async #closeWith(
+    db: Db,
+    alert: Alert,
+    now: Date,
+    event: (caseId: string, kind: CaseEvent['kind'], data: Record<string, unknown>) => void,
+  ): Promise<
+    { outcome: 'closing'; caseId: string; autoResolved?: 'false-alarm' | 'technical-resolved' } | undefined
+  > {
+    const t = this.#t;
+    const closes = alert.closes;
+    if (!closes) return undefined;
+    const { rows } = await db.query<{ id: string; state: string; test_mode: boolean }>(
+      `select c.id, c.state, c.test_mode from ${t.alerts} a join ${t.cases} c on c.id = a.case_id
+       where a.alert_id = $1 and c.resident_id = $2 for update of c`,
+      [closes.alertId, alert.residentId],
+    );
+    const target = rows[0];
+    if (!target || target.test_mode !== alert.testMode) return undefined;
+    const caseId = target.id;
+    await db.query(
+      `insert into ${t.alerts} (alert_id, case_id, alert, received_at) values ($1, $2, $3, $4)`,
+      [alert.id, caseId, JSON.stringify(alert), now],
+    );
+    const held = await db.query<{ alert: unknown }>(`select alert from ${t.alerts} where case_id = $1`, [
+      caseId,
+    ]);
+    const alerts = held.rows.map((r) => Alert.parse(r.alert));
+    const closedAs = new Map(alerts.flatMap((a) => (a.closes ? [[a.closes.alertId, a.closes.outcome]] : [])));
+    const raisers = alerts
+      .filter((a) => !a.closes)
+      .map((a) => {
+        const how = closedAs.get(a.id);
+        return { type: a.type, ...(how ? { closedAs: how } : {}) };
+      });
+    const state = CaseState.parse(target.state);
+    const decided = closingEffect(state, target.test_mode, raisers);
+    const closed = alerts.find((a) => a.id === closes.alertId);
+    event(caseId, 'alert-joined', {
+      alertId: alert.id,
+      priority: alert.priority,
+      type: alert.type,
+      closes: closes,
+      closedType: closed?.type,
+      // Who acted: the resident (a cancel) or the device (a restore), reported through triage.
+      by: closes.outcome === 'false-alarm' ? 'resident' : 'device',
+      ...(alert.deviceSerial ? { deviceSerial: alert.deviceSerial } : {}),
+      evidence: alert.evidence,
+      reason: alert.reason,
+      effect: decided.effect === 'resolve' ? 'resolved' : 'noted',
+      ...(decided.effect === 'note' ? { why: decided.why } : {}),
+    });
+    if (decided.effect === 'note') {
+      await db.query(`update ${t.cases} set updated_at = $2 where id = $1`, [caseId, now]);
+      return { outcome: 'closing', caseId };
+    }
+    // The row is locked since the state was read, so no accept can slip in between.
+    await db.query(
+      `update ${t.cases} set state = 'resolved', resolved_at = $2, outcome = $3, outcome_reason = $4,
+         offered_to = null, offer_expires_at = null, updated_at = $2
+       where id = $1 and state in ('queued', 'offered')`,
+      [caseId, now, decided.outcome, alert.reason],
+    );
+    event(caseId, 'resolved', {
+      outcome: decided.outcome,
+      reason: alert.reason,
+      automatic: true,
+      byAlertId: alert.id,
+    });
+    return { outcome: 'closing', caseId, autoResolved: decided.outcome };
   }
 
   async list(state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {

@@ -1,6 +1,6 @@
 import { type Alert, alertIdFor, CaseState } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { allowed, isOpen, joins, moreUrgent, refusal, TRANSITIONS } from './transitions.ts';
+import { allowed, closingEffect, isOpen, joins, moreUrgent, refusal, TRANSITIONS } from './transitions.ts';
 
 const alert = (raisedAt: string): Alert => ({
   id: alertIdFor('pendant', 'res_1', raisedAt),
@@ -60,5 +60,72 @@ describe('joining', () => {
     expect(moreUrgent(1, 3)).toBe(true);
     expect(moreUrgent(3, 3)).toBe(false);
     expect(moreUrgent(4, 3)).toBe(false);
+  });
+});
+
+describe('closingEffect', () => {
+  it('resolves an unaccepted case whose every alert was cancelled as a false alarm', () => {
+    expect(closingEffect('queued', false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }])).toEqual({
+      effect: 'resolve',
+      outcome: 'false-alarm',
+    });
+    expect(
+      closingEffect('offered', false, [{ type: 'fall.detected', closedAs: 'false-alarm' }]),
+    ).toMatchObject({
+      effect: 'resolve',
+    });
+  });
+
+  it('clears a technical or maintenance fault restored before anyone accepted it', () => {
+    expect(closingEffect('queued', false, [{ type: 'mains.lost', closedAs: 'restored' }])).toEqual({
+      effect: 'resolve',
+      outcome: 'technical-resolved',
+    });
+    expect(closingEffect('queued', false, [{ type: 'battery.low', closedAs: 'restored' }])).toMatchObject({
+      effect: 'resolve',
+    });
+  });
+
+  it('only notes a restore of smoke, CO or flood: the operator still calls', () => {
+    expect(closingEffect('queued', false, [{ type: 'smoke.detected', closedAs: 'restored' }])).toEqual({
+      effect: 'note',
+      why: 'alarm-restore',
+    });
+    expect(closingEffect('queued', false, [{ type: 'flood.detected', closedAs: 'restored' }])).toMatchObject({
+      why: 'alarm-restore',
+    });
+  });
+
+  it('never resolves a case once accepted, nor one with an alert still open', () => {
+    for (const state of ['accepted', 'on_hold'] as const)
+      expect(closingEffect(state, false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }])).toEqual({
+        effect: 'note',
+        why: 'already-accepted',
+      });
+    expect(
+      closingEffect('queued', false, [
+        { type: 'pendant.pressed', closedAs: 'false-alarm' },
+        { type: 'fall.detected' },
+      ]),
+    ).toEqual({ effect: 'note', why: 'other-alerts-open' });
+    expect(
+      closingEffect('resolved', false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }]),
+    ).toMatchObject({
+      why: 'not-open',
+    });
+    expect(
+      closingEffect('closed', true, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }]),
+    ).toMatchObject({
+      why: 'not-open',
+    });
+  });
+
+  it('a pendant cancel and a mains restore together resolve as the false alarm', () => {
+    expect(
+      closingEffect('queued', false, [
+        { type: 'pendant.pressed', closedAs: 'false-alarm' },
+        { type: 'mains.lost', closedAs: 'restored' },
+      ]),
+    ).toEqual({ effect: 'resolve', outcome: 'false-alarm' });
   });
 });

@@ -1,4 +1,4 @@
-import type { Alert, CaseState, Priority } from '@telecare/contracts';
+import { type Alert, type CaseState, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 
 /** States in which a case is still the helpline's to handle: listed, joinable, escalatable. */
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
@@ -47,3 +47,42 @@ export function joins(open: OpenCaseSummary | undefined, alert: Alert, windowSec
 
 /** A lower number is more urgent; joining never makes a case less urgent. */
 export const moreUrgent = (candidate: Priority, current: Priority): boolean => candidate < current;
+
+/** What a closing alert (`closes`) does to the case that holds the alert it closes. */
+export type ClosingEffect =
+  | { readonly effect: 'resolve'; readonly outcome: 'false-alarm' | 'technical-resolved' }
+  | {
+      readonly effect: 'note';
+      readonly why: 'already-accepted' | 'not-open' | 'other-alerts-open' | 'alarm-restore';
+    };
+
+/** The alert types a restore may clear without an operator: faults of the equipment, not danger in the home. */
+export const clearsWithoutOperator = (type: EventType): boolean => {
+  const category = TAXONOMY[type].category;
+  return category === 'technical' || category === 'maintenance';
+};
+
+/**
+ * Decides whether a case closes itself. Only a case nobody has accepted yet (queued or offered)
+ * is resolved, and only when every alert that raised it is closed: by the resident's cancel within
+ * the pre-alarm window (a false alarm), or by a restore of a technical or maintenance fault. A
+ * restore of smoke, heat, CO, gas or flood is only noted: a detector going quiet does not prove
+ * the home is safe, so the operator still calls. Once an operator has accepted a case, nothing
+ * closes it but them.
+ */
+export function closingEffect(
+  state: CaseState,
+  testMode: boolean,
+  /** The case's alerts that raised it (not closing alerts), and how each was closed, if it was. */
+  raisers: readonly { readonly type: EventType; readonly closedAs?: 'false-alarm' | 'restored' }[],
+): ClosingEffect {
+  if (testMode || state === 'resolved' || state === 'closed') return { effect: 'note', why: 'not-open' };
+  if (state === 'accepted' || state === 'on_hold') return { effect: 'note', why: 'already-accepted' };
+  if (raisers.some((a) => a.closedAs === undefined)) return { effect: 'note', why: 'other-alerts-open' };
+  if (raisers.some((a) => a.closedAs === 'restored' && !clearsWithoutOperator(a.type)))
+    return { effect: 'note', why: 'alarm-restore' };
+  return {
+    effect: 'resolve',
+    outcome: raisers.some((a) => a.closedAs === 'false-alarm') ? 'false-alarm' : 'technical-resolved',
+  };
+}

@@ -1,0 +1,89 @@
+import type { Case } from '@telecare/contracts';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+let platform: RunningPlatform;
+let device: SimulatedDevice;
+let residentId: string;
+const serial = `E2E-CAN-${Date.now().toString(36).toUpperCase()}`;
+
+beforeAll(async () => {
+  platform = await startPlatform('e2ecancel');
+  residentId = (
+    await platform.registryClient.createResident({
+      name: 'Cancel Resident',
+      address: '4 Test Street, Gloucester',
+      postcode: 'GL1 2AB',
+      phone: '01452 000000',
+      livesAlone: true,
+    })
+  ).id;
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 3_000,
+  });
+  await device.connect();
+});
+
+afterAll(async () => {
+  await device?.close();
+  await platform?.stop();
+});
+
+type Detail = Case & {
+  state: string;
+  events: Array<{ kind: string; actor: string; data: Record<string, unknown> }>;
+};
+
+describe('a pendant press cancelled by the resident within the pre-alarm window', () => {
+  it('ends as a resolved false alarm with both events, and nothing is left in the open queue', async () => {
+    await device.send('pendant.pressed');
+    const opened = await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === residentId),
+      { what: 'the pendant case', timeoutMs: 10_000 },
+    );
+    await device.send('alarm.cancelled');
+
+    const detail = await waitFor(
+      async () => {
+        const d = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+        return d.state === 'resolved' ? d : undefined;
+      },
+      { what: 'the case resolved by the cancel', timeoutMs: 10_000 },
+    );
+    expect(detail.outcome).toBe('false-alarm');
+    expect(detail.alertIds).toHaveLength(2);
+    const kinds = detail.events.map((e) => e.kind);
+    expect(kinds[0]).toBe('opened');
+    expect(kinds).toContain('alert-joined');
+    expect(kinds.at(-1)).toBe('resolved');
+    const joined = detail.events.find((e) => e.kind === 'alert-joined');
+    expect(joined?.data).toMatchObject({
+      type: 'alarm.cancelled',
+      by: 'resident',
+      closes: { alertId: detail.alertIds[0], outcome: 'false-alarm' },
+      effect: 'resolved',
+    });
+    expect(joined?.data.evidence).toHaveLength(2);
+    expect(detail.events.at(-1)).toMatchObject({
+      actor: 'helpline',
+      data: { outcome: 'false-alarm', automatic: true },
+    });
+
+    const open = await platform.helplineGet<Case[]>('/api/cases?state=open');
+    expect(open.filter((c) => c.residentId === residentId)).toEqual([]);
+    const all = await platform.helplineGet<Case[]>('/api/cases?state=all');
+    expect(all.filter((c) => c.residentId === residentId).map((c) => c.id)).toEqual([opened.id]);
+  });
+});
