@@ -2,14 +2,16 @@
  * The stack in the foreground with simulated homes: `pnpm demo`.
  *
  * Servers up (servers.sh), every service as a child process with its output prefixed
- * `[name] …`, then three simulated homes. Ctrl-C stops the homes, then the services, then
- * the servers this run started, and exits 0. See infra/README.md.
+ * `[name] …`, then a demo operator (through the helpline's API) and three simulated homes.
+ * Ctrl-C stops the homes, then the services, then the servers this run started, and exits 0.
+ * See infra/README.md.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { childEnv, type EnvValues, resolveStackEnv, saveStackEnv } from './lib/env.ts';
+import { ensureDemoOperator, operatorLine } from './lib/logins.ts';
 import { banner, bold, green, linePrefixer, makeLog } from './lib/output.ts';
 import { pidsDir, rel, repoRoot, stackEnvFile, tsxBin } from './lib/paths.ts';
 import { isAlive, NotReadyError, runningPid, stopProcess, tcpAnswers, waitReady } from './lib/processes.ts';
@@ -209,6 +211,14 @@ async function main(): Promise<void> {
     return shutdown(1);
   }
 
+  // The admin is seeded by the helpline itself; the operator goes through its API, as a person would add one.
+  const helpline = started.find(({ service }) => service.name === 'helpline');
+  const operator = helpline
+    ? await ensureDemoOperator(baseUrlOf(helpline.service, values), values)
+    : undefined;
+  if (operator?.status === 'failed') log.warn(`demo operator not created: ${operator.reason}`);
+  if (shuttingDown) return;
+
   let homesLine = `${'simulated homes'.padEnd(18)} ${HOMES}`;
   if (existsSync(simulatorEntry)) {
     startChild('homes', [path.relative(repoRoot, simulatorEntry), 'homes', '--homes', String(HOMES)], values);
@@ -223,6 +233,7 @@ async function main(): Promise<void> {
       values,
       started.map(({ service }) => service),
       [
+        ...(operator ? [operatorLine(operator)] : []),
         homesLine,
         `${'environment'.padEnd(18)} ${rel(stackEnvFile)}`,
         `${green('running')} — ${bold('Ctrl-C')} stops everything`,

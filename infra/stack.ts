@@ -2,7 +2,8 @@
  * The whole stack in the background: `pnpm stack up|down|status`.
  *
  * up     servers.sh up, then every service detached (logs in .data/logs, pids in .data/pids),
- *        waits for each /readyz, writes .data/stack.env, prints the console URLs and the token.
+ *        waits for each /readyz, creates the demo operator, writes .data/stack.env, prints the
+ *        console URLs, the console sign-ins and the token.
  * down   stops the services (SIGTERM, 10 s, SIGKILL), then servers.sh down.
  * status servers, services, readiness.
  *
@@ -21,6 +22,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { childEnv, type EnvValues, resolveStackEnv, saveStackEnv } from './lib/env.ts';
+import { ensureDemoOperator, operatorLine } from './lib/logins.ts';
 import { banner, bold, green, makeLog, red, yellow } from './lib/output.ts';
 import { logsDir, pidsDir, rel, repoRoot, stackEnvFile, tsxBin } from './lib/paths.ts';
 import {
@@ -136,17 +138,31 @@ async function up(): Promise<number> {
   }
 
   saveStackEnv(values);
+  const operator = await demoOperator(
+    started.map(({ service }) => service),
+    values,
+  );
   console.log(
     banner(
       values,
       started.map(({ service }) => service),
       [
+        ...operator,
         `${'environment'.padEnd(18)} ${rel(stackEnvFile)}`,
         `${'logs'.padEnd(18)} ${rel(logsDir)}/<service>.log`,
       ],
     ),
   );
   return 0;
+}
+
+/** Creates the demo operator once the helpline is ready; the banner line saying so. */
+async function demoOperator(running: readonly ServiceSpec[], values: EnvValues): Promise<string[]> {
+  const helpline = running.find((service) => service.name === 'helpline');
+  if (!helpline) return [];
+  const result = await ensureDemoOperator(baseUrlOf(helpline, values), values);
+  if (result.status === 'failed') log.warn(`demo operator not created: ${result.reason}`);
+  return [operatorLine(result)];
 }
 
 async function down(): Promise<number> {

@@ -35,7 +35,7 @@ export function writeEnvFile(file: string, values: EnvValues, header: string): v
   const lines = Object.entries(values).map(([key, value]) =>
     /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? `${key}=${value}` : `${key}='${value.replaceAll("'", "'\\''")}'`,
   );
-  // It holds the admin token: owner-only.
+  // It holds the admin token and the console passwords: owner-only.
   writeFileSync(file, `# ${header}\n${lines.join('\n')}\n`, { mode: 0o600 });
 }
 
@@ -65,6 +65,30 @@ function registryDataKey(saved: EnvValues): string {
   return process.env.REGISTRY_DATA_KEY || saved.REGISTRY_DATA_KEY || randomBytes(32).toString('hex');
 }
 
+export const DEFAULT_ADMIN_EMAIL = 'admin@telecare.local';
+export const DEFAULT_OPERATOR_EMAIL = 'operator@telecare.local';
+
+/** A password people can type: 16 characters of base64url (96 bits). */
+const newPassword = (): string => randomBytes(12).toString('base64url');
+
+/**
+ * The console sign-ins: the helpline's first admin (HELPLINE_ADMIN_EMAIL/PASSWORD, which the
+ * helpline seeds at start-up) and a demo operator the stack and demo create through the API. The
+ * environment wins, then .data/stack.env, else a new password. They are saved because the
+ * helpline creates each user once and never changes its password: a new one on every start would
+ * not open the console.
+ */
+function consoleLogins(saved: EnvValues): EnvValues {
+  const env = process.env;
+  const pick = (key: string, fallback: () => string) => env[key] || saved[key] || fallback();
+  return {
+    HELPLINE_ADMIN_EMAIL: pick('HELPLINE_ADMIN_EMAIL', () => DEFAULT_ADMIN_EMAIL),
+    HELPLINE_ADMIN_PASSWORD: pick('HELPLINE_ADMIN_PASSWORD', newPassword),
+    DEMO_OPERATOR_EMAIL: pick('DEMO_OPERATOR_EMAIL', () => DEFAULT_OPERATOR_EMAIL),
+    DEMO_OPERATOR_PASSWORD: pick('DEMO_OPERATOR_PASSWORD', newPassword),
+  };
+}
+
 /** Everything the services, simulators and tests need to find the stack, in stack.env order. */
 export function resolveStackEnv(): EnvValues {
   const env = process.env;
@@ -72,6 +96,7 @@ export function resolveStackEnv(): EnvValues {
   const values: EnvValues = {
     TELECARE_ADMIN_TOKEN: adminToken(saved),
     REGISTRY_DATA_KEY: registryDataKey(saved),
+    ...consoleLogins(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,
     REDIS_URL: env.REDIS_URL || serverDefaults.REDIS_URL,
     MQTT_URL: env.MQTT_URL || serverDefaults.MQTT_URL,

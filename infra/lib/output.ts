@@ -87,16 +87,21 @@ export function banner(
 ): string {
   const lines: string[] = [''];
   for (const service of running) {
-    if (service.web)
-      lines.push(
-        `  ${service.web.label.padEnd(18)} ${bold(
-          `${baseUrlOf(service, values)}${service.web.path}${
-            service.web.tokenInFragment && values.TELECARE_ADMIN_TOKEN
-              ? `#token=${values.TELECARE_ADMIN_TOKEN}`
-              : ''
-          }`,
-        )}`,
-      );
+    if (!service.web) continue;
+    const page = `${baseUrlOf(service, values)}${service.web.path}`;
+    lines.push(
+      `  ${service.web.label.padEnd(18)} ${bold(
+        `${page}${
+          service.web.tokenInFragment && values.TELECARE_ADMIN_TOKEN
+            ? `#token=${values.TELECARE_ADMIN_TOKEN}`
+            : ''
+        }`,
+      )}`,
+    );
+    const email = service.web.signIn && values[service.web.signIn.email];
+    const password = service.web.signIn && values[service.web.signIn.password];
+    if (email && password)
+      lines.push(`  ${'sign in at'.padEnd(18)} ${bold(page)} as ${bold(email)} / ${bold(password)}`);
   }
   if (!running.some((service) => service.web)) lines.push('  (no service with a web page is running yet)');
   lines.push(`  ${'admin token'.padEnd(18)} ${bold(values.TELECARE_ADMIN_TOKEN ?? '')}`);

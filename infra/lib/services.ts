@@ -10,7 +10,13 @@ export interface ServiceSpec {
   readonly defaultPort: number;
   /** Set when the service serves something a person opens in a browser or calls by hand. */
   /** `tokenInFragment`: the page reads the admin token from `#token=…`, so the printed link signs in. */
-  readonly web?: { readonly path: string; readonly label: string; readonly tokenInFragment?: boolean };
+  /** `signIn`: the variables holding an email and password that sign in at the page. */
+  readonly web?: {
+    readonly path: string;
+    readonly label: string;
+    readonly tokenInFragment?: boolean;
+    readonly signIn?: { readonly email: string; readonly password: string };
+  };
   /** Variable under which other processes find the service's base URL. */
   readonly urlEnv?: string;
 }
@@ -31,7 +37,12 @@ export const services: readonly ServiceSpec[] = [
     name: 'helpline',
     portEnv: 'HELPLINE_PORT',
     defaultPort: 7010,
-    web: { path: '/', label: 'helpline console', tokenInFragment: true },
+    web: {
+      path: '/',
+      label: 'helpline console',
+      tokenInFragment: true,
+      signIn: { email: 'HELPLINE_ADMIN_EMAIL', password: 'HELPLINE_ADMIN_PASSWORD' },
+    },
     urlEnv: 'HELPLINE_URL',
   },
 ];

@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// infra is not a workspace package, so it reaches the testkit by path (tsconfig references it).
+import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace } from '../../packages/testkit/src/index.ts';
+import type { EnvValues } from '../lib/env.ts';
+
+// .data/stack.env of this file only: paths.ts reads TELECARE_DATA_DIR when it is first imported,
+// so every module that reaches it is imported after it is set (static imports would run first).
+const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-logins-'));
+process.env.TELECARE_DATA_DIR = dataDir;
+const { resolveStackEnv, saveStackEnv } = await import('../lib/env.ts');
+const { repoRoot, stackEnvFile, tsxBin } = await import('../lib/paths.ts');
+const { ensureDemoOperator, operatorLine } = await import('../lib/logins.ts');
+const { banner } = await import('../lib/output.ts');
+const { stopProcess, waitReady } = await import('../lib/processes.ts');
+const { services } = await import('../lib/services.ts');
+
+const KEYS = [
+  'HELPLINE_ADMIN_EMAIL',
+  'HELPLINE_ADMIN_PASSWORD',
+  'DEMO_OPERATOR_EMAIL',
+  'DEMO_OPERATOR_PASSWORD',
+];
+const savedEnv = Object.fromEntries(KEYS.map((key) => [key, process.env[key]]));
+
+afterAll(() => {
+  for (const key of KEYS) {
+    if (savedEnv[key] === undefined) delete process.env[key];
+    else process.env[key] = savedEnv[key];
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('console sign-ins in .data/stack.env', () => {
+  it('generates the admin and operator passwords once, keeps them across starts, and lets the environment win', () => {
+    expect(stackEnvFile).toBe(path.join(dataDir, 'stack.env'));
+    for (const key of KEYS) delete process.env[key];
+    const first = resolveStackEnv();
+    expect(first).toMatchObject({
+      HELPLINE_ADMIN_EMAIL: 'admin@telecare.local',
+      DEMO_OPERATOR_EMAIL: 'operator@telecare.local',
+    });
+    expect(first.HELPLINE_ADMIN_PASSWORD).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(first.DEMO_OPERATOR_PASSWORD).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(first.DEMO_OPERATOR_PASSWORD).not.toBe(first.HELPLINE_ADMIN_PASSWORD);
+    saveStackEnv(first);
+    const file = path.join(dataDir, 'stack.env');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toContain(`HELPLINE_ADMIN_PASSWORD=${first.HELPLINE_ADMIN_PASSWORD}`);
+
+    expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe(first.HELPLINE_ADMIN_PASSWORD);
+    expect(resolveStackEnv().DEMO_OPERATOR_PASSWORD).toBe(first.DEMO_OPERATOR_PASSWORD);
+    process.env.HELPLINE_ADMIN_PASSWORD = 'from-the-environment';
+    expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe('from-the-environment');
+    delete process.env.HELPLINE_ADMIN_PASSWORD;
+  });
+});
+
+describe('the demo logins against a real helpline process', () => {
+  const ns = uniqueNamespace('logins');
+  let child: ChildProcess;
+  let url: string;
+  let values: EnvValues;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    values = {
+      ...serviceEnv(ns),
+      HELPLINE_PORT: String(port),
+      HELPLINE_ADMIN_EMAIL: 'admin@telecare.local',
+      HELPLINE_ADMIN_PASSWORD: 'admin-pw-0123456789',
+      DEMO_OPERATOR_EMAIL: 'operator@telecare.local',
+      DEMO_OPERATOR_PASSWORD: 'operator-pw-0123456789',
+    };
+    // As the stack starts it: the service's main under tsx, in its own process group.
+    child = spawn(tsxBin, ['services/helpline/src/main.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...values },
+      detached: true,
+      stdio: 'ignore',
+    });
+    let exit: string | undefined;
+    child.once('exit', (code, signal) => {
+      exit = signal ? `signal ${signal}` : `exit code ${code}`;
+    });
+    await waitReady({ service: 'helpline', url: `${url}/readyz`, timeoutMs: 30_000, exited: () => exit });
+  });
+
+  afterAll(async () => {
+    if (child?.pid !== undefined) await stopProcess(child.pid, { group: true });
+    await cleanupNamespace(ns);
+  });
+
+  const login = async (username: string, password: string) =>
+    (
+      await fetch(`${url}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      })
+    ).status;
+
+  it('the seeded admin signs in, the demo operator is created once through the API and signs in too', async () => {
+    expect(await login('admin@telecare.local', 'admin-pw-0123456789')).toBe(200);
+
+    const created = await ensureDemoOperator(url, values);
+    expect(created).toEqual({
+      status: 'created',
+      email: 'operator@telecare.local',
+      password: 'operator-pw-0123456789',
+    });
+    expect(await ensureDemoOperator(url, values)).toMatchObject({ status: 'exists' });
+    expect(await login('operator@telecare.local', 'operator-pw-0123456789')).toBe(200);
+    expect(operatorLine(created)).toMatch(
+      /demo operator\s+operator@telecare\.local \/ operator-pw-0123456789$/,
+    );
+
+    const helpline = services.filter((s) => s.name === 'helpline');
+    const text = banner({ ...values, TELECARE_ADMIN_TOKEN: 'a'.repeat(32) }, helpline, [
+      operatorLine(created),
+    ]);
+    // The token link still works, and the sign-in names the console and the login.
+    expect(text).toContain(`${url}/#token=${'a'.repeat(32)}`);
+    expect(text).toMatch(
+      new RegExp(`sign in at\\s+.*${url}/.* as .*admin@telecare\\.local.* / .*admin-pw-0123456789`),
+    );
+    expect(text).toContain('operator@telecare.local / operator-pw-0123456789');
+  });
+
+  it('says why when the helpline refuses the operator', async () => {
+    const refused = await ensureDemoOperator(url, {
+      ...values,
+      TELECARE_ADMIN_TOKEN: 'wrong-token-0123456789',
+    });
+    expect(refused).toMatchObject({ status: 'failed', reason: expect.stringContaining('401') });
+    expect(operatorLine(refused)).toContain('not created');
+  });
+});
