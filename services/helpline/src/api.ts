@@ -130,6 +130,13 @@ export const ResidentContext = z.object({
   responders: z.array(Responder),
 });
 
+/** Display names of the residents of the open cases, for the queue (from the registry, cached briefly). */
+export const QueueNamesView = z.object({
+  names: z.record(z.string(), z.string()),
+  /** False when no registry is configured or it did not answer for some residents. */
+  complete: z.boolean(),
+});
+
 export const TimelineQuery = z.object({
   hours: z.coerce.number().min(1).max(24).default(24),
 });

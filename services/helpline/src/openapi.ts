@@ -14,6 +14,7 @@ import {
   NewUserBody,
   NoteBody,
   PresenceBody,
+  QueueNamesView,
   ReassignBody,
   ResidentContext,
   ResolveBody,
@@ -92,6 +93,14 @@ const OPERATIONS: Operation[] = [
     roles: 'operator, supervisor, admin',
     query: ListCasesQuery,
     response: z.array(HelplineCase),
+  },
+  {
+    method: 'get',
+    path: '/api/queue/names',
+    summary:
+      "Display names of the open cases' residents, for the queue (registry, cached 60 s; never logged)",
+    roles: 'operator, supervisor, admin',
+    response: QueueNamesView,
   },
   {
     method: 'get',

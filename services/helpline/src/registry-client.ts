@@ -7,6 +7,11 @@ const TIMEOUT_MS = 2_000;
 const MAX_HEALTH_LOOKUPS = 20;
 
 const ResidentBody = z.record(z.string(), z.unknown());
+const ResidentName = z.looseObject({ name: z.string().min(1) });
+const NAME_TTL_MS = 60_000;
+const NAME_MISS_TTL_MS = 15_000;
+const NAME_LOOKUPS_AT_ONCE = 8;
+const NAME_CACHE_MAX = 10_000;
 const DevicesBody = z.union([
   z.array(z.record(z.string(), z.unknown())),
   z.object({ devices: z.array(z.record(z.string(), z.unknown())) }).transform((b) => b.devices),
@@ -69,11 +74,47 @@ const errorMessage = (body: unknown): string | undefined =>
  * reached the helpline keeps working: the case view says what is missing.
  */
 export class RegistryClient {
+  /** Resident display names for the queue: kept briefly, in memory only (never logged or stored). */
+  readonly #names = new Map<string, { name: string | null; until: number }>();
+
   constructor(
     private readonly baseUrl: string | undefined,
     private readonly token: string | undefined,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Display names of residents for the queue of a signed-in operator, from the registry, cached
+   * for NAME_TTL_MS (a miss or an unreachable registry for NAME_MISS_TTL_MS, so a down registry
+   * is not asked again on every render). Unknown or unreadable residents are left out.
+   */
+  async names(residentIds: readonly string[]): Promise<Record<string, string>> {
+    const now = this.now();
+    const result: Record<string, string> = {};
+    const wanted: string[] = [];
+    for (const id of new Set(residentIds)) {
+      const cached = this.#names.get(id);
+      if (cached && cached.until > now) {
+        if (cached.name) result[id] = cached.name;
+      } else wanted.push(id);
+    }
+    if (!this.baseUrl) return result;
+    for (let i = 0; i < wanted.length; i += NAME_LOOKUPS_AT_ONCE) {
+      await Promise.all(
+        wanted.slice(i, i + NAME_LOOKUPS_AT_ONCE).map(async (id) => {
+          const answer = await this.#call(`/api/residents/${encodeURIComponent(id)}`);
+          const parsed = answer.ok ? ResidentName.safeParse(answer.body) : undefined;
+          const name = parsed?.success ? parsed.data.name : null;
+          this.#names.set(id, { name, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) });
+          if (name) result[id] = name;
+        }),
+      );
+    }
+    if (this.#names.size > NAME_CACHE_MAX)
+      for (const [id, entry] of this.#names) if (entry.until <= now) this.#names.delete(id);
+    return result;
+  }
 
   async #call(path: string, init: { method?: string; body?: unknown } = {}): Promise<Answer> {
     if (!this.baseUrl) return { ok: false, status: 'unreachable' };

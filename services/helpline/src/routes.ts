@@ -231,6 +231,15 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     return deps.store.list(query.state, query.limit);
   });
 
+  // Names are personal: only for the queue a person works, only residents with an open case, from
+  // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
+  app.get('/api/queue/names', { preHandler: guard('view') }, async () => {
+    const open = await deps.store.list('open', 500);
+    const residents = [...new Set(open.map((c) => c.residentId))];
+    const names = await deps.registry.names(residents);
+    return { names, complete: residents.every((id) => id in names) };
+  });
+
   app.get('/api/cases/:id', { preHandler: guard('view') }, async (req) => {
     const { id } = parse(CaseIdParams, req.params);
     const stored = await deps.store.get(id);

@@ -143,6 +143,7 @@ export async function startHelpline(
         config.REGISTRY_URL,
         config.TELECARE_ADMIN_TOKEN,
         logger.child({ component: 'registry' }),
+        () => clock.now(),
       ),
       timeline: new TimelineReader(
         js,

@@ -110,6 +110,8 @@ describe('operator console in Chromium', () => {
     const annaCase = anna.locator('.case.p1');
     await annaCase.waitFor();
     await ben.locator('.case.p1').waitFor();
+    // The queue names the resident from the registry, before anyone opens the case.
+    await ben.locator('.case.p1 .meta', { hasText: 'Edith Example' }).waitFor({ timeout: 5_000 });
     // The queue is re-rendered on every change, so the colour is read from whichever card is there now.
     await expect
       .poll(() =>

@@ -111,8 +111,26 @@ describe('the case view through the real registry', () => {
     expect(Date.parse(timeline.json.to) - Date.parse(timeline.json.from)).toBe(24 * 3600_000);
   });
 
+  it("names the open cases' residents for the queue, only for those who may see cases, never in case events", async () => {
+    const stranger = `res_noone${Date.now().toString(36)}`;
+    await h.publish(h.alert({ residentId: stranger, priority: 2, type: 'flood.detected' }));
+    await h.caseOf(stranger);
+    const names = await h.api('/api/queue/names', { as: op.cookie });
+    expect(names.status).toBe(200);
+    // A resident the registry does not know stays a resident id.
+    expect(names.json).toEqual({ names: { [residentId]: 'Rose Registry' }, complete: false });
+    const installer = await h.user('ian', 'installer');
+    expect((await h.api('/api/queue/names', { as: installer.cookie })).status).toBe(403);
+    expect((await h.api('/api/queue/names', { as: '' })).status).toBe(401);
+    expect(JSON.stringify((await h.detail(caseId)).events)).not.toContain('Rose Registry');
+  });
+
   it('keeps working when the registry is down: the view says so, a reveal is refused but recorded', async () => {
     await h.stopRegistry();
+    // The queue keeps the names it had for a minute.
+    expect((await h.api('/api/queue/names', { as: op.cookie })).json.names).toEqual({
+      [residentId]: 'Rose Registry',
+    });
     const ctx = await h.api(`/api/cases/${caseId}/context`, { as: op.cookie });
     expect(ctx.status).toBe(200);
     expect(ctx.json).toMatchObject({ available: false, resident: null, devices: [], responders: [] });
