@@ -130,5 +130,5 @@ describe('replay: what a candidate rule set would have raised', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('rules.0.on.0: unknown event type "pendant.squeezed"');
     expect(bad.stderr).toContain('rules.0.reason: unknown placeholder {name}');
-  }, 20_000);
+  }, 60_000);
 });
