@@ -1,20 +1,77 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora from 'ora';
 import { CliError, EXIT, RegistryClient } from './client.ts';
 
+/**
+ * Where the CLI reads and writes: the process by default; a test runs many commands in one
+ * process through `runCli` with its own, which saves a Node and tsx start-up per command.
+ */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** A terminal on stderr: the live progress display is shown only there. */
+  interactive: boolean;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  interactive: Boolean(process.stderr.isTTY),
+};
+
 interface Globals {
-  url: string;
+  url?: string;
   token?: string;
   json?: boolean;
 }
 
 type Json = Record<string, unknown>;
 
+const DEFAULT_URL = 'http://127.0.0.1:7020';
+
 const positiveInt = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number above 0');
   return n;
+};
+
+/** `--dc09-code-override "CID 120=fall.detected"`, repeatable: the registry checks code and type. */
+const codeOverride = (
+  value: string,
+  previous: Record<string, string> | undefined,
+): Record<string, string> => {
+  const at = value.indexOf('=');
+  const code = value.slice(0, at).trim();
+  const type = value.slice(at + 1).trim();
+  if (at < 0 || !code || !type) {
+    throw new InvalidArgumentError('must be CODE=event.type, like "CID 120=fall.detected"');
+  }
+  if (previous && code.toUpperCase() in previous) throw new InvalidArgumentError(`${code} is given twice`);
+  return { ...previous, [code.toUpperCase()]: type };
+};
+
+/** Fields `--clear` may empty, by their option name, with the API field each one is. */
+const clearable = (fields: Record<string, string>) => (value: string, previous: string[] | undefined) => {
+  const field = fields[value];
+  if (!field) throw new InvalidArgumentError(`must be one of ${Object.keys(fields).join(', ')}`);
+  return [...(previous ?? []), field];
+};
+const RESIDENT_CLEARABLE = {
+  phone: 'phone',
+  'mobility-notes': 'mobilityNotes',
+  'risk-notes': 'riskNotes',
+  'key-safe': 'keySafe',
+  'medical-summary': 'medicalSummary',
+};
+const DEVICE_CLEARABLE = { location: 'location', model: 'model', supervision: 'supervisionIntervalS' };
+const SENSITIVE: Record<string, string> = {
+  keySafe: 'keySafe',
+  'key-safe': 'keySafe',
+  medicalSummary: 'medicalSummary',
+  'medical-summary': 'medicalSummary',
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,31 +80,77 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const given = (values: Json): Json =>
   Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
 
-export function buildProgram(): Command {
+/** Sets each field named by `--clear` to null; naming a field both to set and to clear is refused. */
+function withCleared(body: Json, cleared: string[] | undefined): Json {
+  for (const field of cleared ?? []) {
+    if (body[field] !== undefined) throw new CliError(`${field}: both set and cleared`, EXIT.refused);
+    body[field] = null;
+  }
+  return body;
+}
+
+const path = (...parts: string[]) => parts.map(encodeURIComponent).join('/');
+
+const orDash = (value: unknown): string =>
+  value === null || value === undefined || value === '' ? '-' : String(value);
+
+const overridesText = (overrides: unknown): string => {
+  const entries = Object.entries((overrides ?? {}) as Record<string, string>).sort(([a], [b]) =>
+    a.localeCompare(b),
+  );
+  return entries.length === 0 ? 'none' : entries.map(([code, type]) => `${code}=${type}`).join(', ');
+};
+
+const healthLine = (d: Json): string =>
+  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}`;
+
+/**
+ * Runs one command line (without the `node main.ts` part) and returns its exit code (see EXIT).
+ * Nothing here exits the process: `main.ts` does, with this code.
+ */
+export async function runCli(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  const outcome = { exitCode: EXIT.ok as number };
+  const program = buildProgram(io, outcome);
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return outcome.exitCode;
+  } catch (err) {
+    // Commander's own ends: help and version are fine; a usage error is "refused".
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.refused;
+    const json = program.opts<Globals>().json;
+    if (err instanceof CliError) {
+      if (json) io.stdout(`${JSON.stringify({ error: err.message, details: err.body ?? null })}\n`);
+      else io.stderr(`telecare: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr(`telecare: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.unavailable;
+  }
+}
+
+export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.ok as number }): Command {
   const program = new Command('telecare')
     .description('Register residents and devices, prove devices reach the helpline, keep the fleet healthy.')
-    .addOption(
-      new Option('--url <url>', 'registry URL').env('TELECARE_REGISTRY_URL').default('http://127.0.0.1:7020'),
-    )
-    .addOption(new Option('--token <token>', 'API token (or TELECARE_ADMIN_TOKEN)').env('TELECARE_TOKEN'))
+    .option('--url <url>', `registry URL (default: TELECARE_REGISTRY_URL, else ${DEFAULT_URL})`)
+    .option('--token <token>', 'API token (default: TELECARE_TOKEN, else TELECARE_ADMIN_TOKEN)')
     .option('--json', 'print JSON for scripts instead of text')
+    .configureOutput({ writeOut: (text) => io.stdout(text), writeErr: (text) => io.stderr(text) })
     .showHelpAfterError()
-    .exitOverride((err) => {
-      // Commander's own exits (help, version) keep their code; usage errors are "refused".
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') process.exit(0);
-      process.exit(EXIT.refused);
-    });
+    .exitOverride();
 
   const ctx = (cmd: Command) => {
     const globals = cmd.optsWithGlobals<Globals>();
-    const client = new RegistryClient(globals.url, globals.token ?? process.env.TELECARE_ADMIN_TOKEN);
+    const client = new RegistryClient(
+      globals.url ?? io.env.TELECARE_REGISTRY_URL ?? DEFAULT_URL,
+      globals.token ?? io.env.TELECARE_TOKEN ?? io.env.TELECARE_ADMIN_TOKEN,
+    );
     const print = (value: unknown, human: () => string) => {
-      process.stdout.write(`${globals.json ? JSON.stringify(value) : human()}\n`);
+      io.stdout(`${globals.json ? JSON.stringify(value) : human()}\n`);
     };
     return { client, print, json: Boolean(globals.json) };
   };
 
-  const resident = program.command('resident').description('residents and their responders');
+  const resident = program.command('resident').description('residents');
   resident
     .command('add')
     .description('add a resident')
@@ -82,26 +185,178 @@ export function buildProgram(): Command {
       print(created, () => `resident ${created.id} added (${created.postcodeDistrict})`);
     });
   resident
-    .command('responder')
-    .description('add a responder to a resident’s call list')
+    .command('update')
+    .description('change a resident: only the fields given change; --clear empties an optional one')
+    .argument('<residentId>')
+    .option('--name <name>')
+    .option('--address <address>')
+    .option('--postcode <postcode>', 'checked and normalised; the devices’ map entries follow')
+    .option('--phone <phone>')
+    .option('--lives-alone')
+    .option('--no-lives-alone')
+    .option('--mobility-notes <text>')
+    .option('--risk-notes <text>')
+    .option('--key-safe <text>', 'stored encrypted')
+    .option('--medical-summary <text>', 'stored encrypted')
+    .option('--consent')
+    .option('--no-consent')
+    .option(
+      '--clear <field>',
+      `empty a field (repeatable): ${Object.keys(RESIDENT_CLEARABLE).join(', ')}`,
+      clearable(RESIDENT_CLEARABLE),
+    )
+    .action(async (residentId: string, opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const body = withCleared(
+        given({
+          name: opts.name,
+          address: opts.address,
+          postcode: opts.postcode,
+          phone: opts.phone,
+          livesAlone: opts.livesAlone,
+          mobilityNotes: opts.mobilityNotes,
+          riskNotes: opts.riskNotes,
+          keySafe: opts.keySafe,
+          medicalSummary: opts.medicalSummary,
+          consent: opts.consent,
+        }),
+        opts.clear,
+      );
+      if (Object.keys(body).length === 0) {
+        throw new CliError('nothing to change: give at least one field or --clear', EXIT.refused);
+      }
+      const out = await client.request<Json>('PATCH', `/api/residents/${path(residentId)}`, body);
+      print(out, () => `resident ${out.id} updated (${Object.keys(body).join(', ')})`);
+    });
+  resident
+    .command('show')
+    .description('a resident with responders and devices (sensitive fields masked: see reveal)')
+    .argument('<residentId>')
+    .action(async (residentId: string, _opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const base = `/api/residents/${path(residentId)}`;
+      const r = await client.request<Json>('GET', base);
+      const [{ responders }, { devices }] = await Promise.all([
+        client.request<{ responders: Json[] }>('GET', `${base}/responders`),
+        client.request<{ devices: Json[] }>('GET', `/api/devices?residentId=${path(residentId)}`),
+      ]);
+      print({ resident: r, responders, devices }, () =>
+        [
+          `${r.id}  ${r.name}`,
+          `  address       ${r.address}, ${r.postcode} (district ${r.postcodeDistrict})`,
+          `  phone         ${orDash(r.phone)}`,
+          `  lives alone   ${r.livesAlone ? 'yes' : 'no'}`,
+          `  consent       ${r.consent ? `yes (${r.consentAt ?? 'date unknown'})` : 'no'}`,
+          `  mobility      ${orDash(r.mobilityNotes)}`,
+          `  risk          ${orDash(r.riskNotes)}`,
+          `  key safe      ${r.keySafe === null ? '-' : `${r.keySafe} (telecare reveal ${r.id} --field keySafe --reason …)`}`,
+          `  medical       ${r.medicalSummary === null ? '-' : `${r.medicalSummary} (reveal --field medicalSummary)`}`,
+          `responders${responders.length === 0 ? '    none' : ''}`,
+          ...responders.map((p) => `  ${p.order}. ${p.name} (${p.relationship}) ${p.phone}  [${p.id}]`),
+          `devices${devices.length === 0 ? '       none' : ''}`,
+          ...devices.map(
+            (d) =>
+              `  ${String(d.serial).padEnd(16)} ${String(d.kind).padEnd(16)} ${d.state}  ${orDash(d.location)}`,
+          ),
+        ].join('\n'),
+      );
+    });
+  // Kept for scripts written against the first version: `responder add` is the documented form.
+  resident
+    .command('responder', { hidden: true })
     .argument('<residentId>')
     .requiredOption('--name <name>')
     .requiredOption('--relationship <relationship>')
     .requiredOption('--phone <phone>')
     .option('--order <n>', 'place in the call order (1 = first)', positiveInt)
-    .action(async (residentId: string, opts, cmd: Command) => {
+    .action((residentId: string, opts, cmd: Command) => addResponder(residentId, opts, cmd));
+
+  const responderList = (out: { responders: Json[] }) =>
+    out.responders.length === 0
+      ? 'no responders'
+      : out.responders
+          .map((r) => `${r.order}. ${r.name} (${r.relationship}) ${r.phone}  [${r.id}]`)
+          .join('\n');
+
+  const addResponder = async (
+    residentId: string,
+    opts: { name: string; relationship: string; phone: string; order?: number },
+    cmd: Command,
+  ) => {
+    const { client, print } = ctx(cmd);
+    const out = await client.request<{ responders: Json[] }>(
+      'POST',
+      `/api/residents/${path(residentId)}/responders`,
+      given({ name: opts.name, relationship: opts.relationship, phone: opts.phone, order: opts.order }),
+    );
+    print(out, () => responderList(out));
+  };
+
+  const responder = program.command('responder').description('a resident’s call list, in order');
+  responder
+    .command('add')
+    .description('add a responder (last, or at --order, moving later ones down)')
+    .argument('<residentId>')
+    .requiredOption('--name <name>')
+    .requiredOption('--relationship <relationship>')
+    .requiredOption('--phone <phone>')
+    .option('--order <n>', 'place in the call order (1 = first)', positiveInt)
+    .action((residentId: string, opts, cmd: Command) => addResponder(residentId, opts, cmd));
+  responder
+    .command('list')
+    .description('the call list, in order')
+    .argument('<residentId>')
+    .action(async (residentId: string, _opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
-      const out = await client.request<{ responders: Array<Json> }>(
-        'POST',
-        `/api/residents/${encodeURIComponent(residentId)}/responders`,
-        given({ name: opts.name, relationship: opts.relationship, phone: opts.phone, order: opts.order }),
+      const out = await client.request<{ responders: Json[] }>(
+        'GET',
+        `/api/residents/${path(residentId)}/responders`,
       );
+      print(out, () => responderList(out));
+    });
+  responder
+    .command('remove')
+    .description('remove a responder (the ones after move up)')
+    .argument('<residentId>')
+    .argument('<responderId>')
+    .action(async (residentId: string, responderId: string, _opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const out = await client.request<{ responders: Json[] }>(
+        'DELETE',
+        `/api/residents/${path(residentId)}/responders/${path(responderId)}`,
+      );
+      print(out, () => responderList(out));
+    });
+
+  program
+    .command('reveal')
+    .description('show a resident’s key-safe or medical summary; each read is recorded with who and why')
+    .argument('<residentId>')
+    .requiredOption(
+      '--field <field>',
+      'keySafe or medicalSummary (repeatable)',
+      (value: string, previous: string[] | undefined) => {
+        const field = SENSITIVE[value];
+        if (!field) throw new InvalidArgumentError('must be keySafe or medicalSummary');
+        return [...(previous ?? []), field];
+      },
+    )
+    .requiredOption('--reason <reason>', 'why you need it (kept in the audit)')
+    .action(async (residentId: string, opts: { field: string[]; reason: string }, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const out = await client.request<Json>('POST', `/api/residents/${path(residentId)}/reveal`, {
+        fields: [...new Set(opts.field)],
+        reason: opts.reason,
+      });
       print(out, () =>
-        out.responders.map((r) => `${r.order}. ${r.name} (${r.relationship}) ${r.phone}`).join('\n'),
+        [
+          ...[...new Set(opts.field)].map((f) => `${f.padEnd(15)} ${out[f] ?? '(not set)'}`),
+          'This read is recorded in the resident’s audit (who, when, which field, why).',
+        ].join('\n'),
       );
     });
 
-  const device = program.command('device').description('register, pair and retire devices');
+  const device = program.command('device').description('register, pair, change and retire devices');
   device
     .command('register')
     .description('register a device; an MQTT device gets its secret, shown this once')
@@ -115,6 +370,11 @@ export function buildProgram(): Command {
     .option('--dc09-account <account>')
     .option('--dc09-key <key>')
     .option('--dc09-key-encoding <encoding>', 'hex or ascii')
+    .option(
+      '--dc09-code-override <code=type>',
+      'remap a vendor code, e.g. "CID 120=fall.detected" (repeatable)',
+      codeOverride,
+    )
     .action(async (opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
       const created = await client.request<Json>(
@@ -131,6 +391,7 @@ export function buildProgram(): Command {
           dc09Account: opts.dc09Account,
           dc09Key: opts.dc09Key,
           dc09KeyEncoding: opts.dc09KeyEncoding,
+          dc09CodeOverrides: opts.dc09CodeOverride,
         }),
       );
       print(created, () => {
@@ -154,10 +415,90 @@ export function buildProgram(): Command {
       const { client, print } = ctx(cmd);
       const out = await client.request<Json>(
         'PATCH',
-        `/api/devices/${encodeURIComponent(serial)}`,
+        `/api/devices/${path(serial)}`,
         given({ residentId: opts.resident, location: opts.location }),
       );
       print(out, () => `device ${out.serial} paired with ${out.residentId} (${out.state})`);
+    });
+  device
+    .command('update')
+    .description('change a device: only the fields given change')
+    .argument('<serial>')
+    .option('--resident <residentId>', 'pair with this resident')
+    .option('--unpair', 'take it from its resident (back to stock)')
+    .option('--location <location>')
+    .option('--supervision <seconds>', 'heartbeat supervision interval', positiveInt)
+    .option('--model <model>')
+    .addOption(new Option('--state <state>').choices(['stock', 'installed', 'faulty']))
+    .option('--dc09-key <key>', 'a new DC-09 key (stored encrypted)')
+    .option('--dc09-key-encoding <encoding>', 'hex or ascii')
+    .option(
+      '--dc09-code-override <code=type>',
+      'remap a vendor code, e.g. "CID 120=fall.detected" (repeatable; the ones given replace the device’s whole set)',
+      codeOverride,
+    )
+    .option('--clear-dc09-code-overrides', 'remove every code override')
+    .option(
+      '--clear <field>',
+      `empty a field (repeatable): ${Object.keys(DEVICE_CLEARABLE).join(', ')}`,
+      clearable(DEVICE_CLEARABLE),
+    )
+    .action(async (serial: string, opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      if (opts.resident && opts.unpair)
+        throw new CliError('--resident and --unpair: choose one', EXIT.refused);
+      if (opts.dc09CodeOverride && opts.clearDc09CodeOverrides) {
+        throw new CliError('--dc09-code-override and --clear-dc09-code-overrides: choose one', EXIT.refused);
+      }
+      const body = withCleared(
+        given({
+          residentId: opts.unpair ? null : opts.resident,
+          location: opts.location,
+          supervisionIntervalS: opts.supervision,
+          model: opts.model,
+          state: opts.state,
+          dc09Key: opts.dc09Key,
+          dc09KeyEncoding: opts.dc09KeyEncoding,
+          dc09CodeOverrides: opts.clearDc09CodeOverrides ? {} : opts.dc09CodeOverride,
+        }),
+        opts.clear,
+      );
+      if (Object.keys(body).length === 0) {
+        throw new CliError('nothing to change: give at least one field or --clear', EXIT.refused);
+      }
+      const out = await client.request<Json>('PATCH', `/api/devices/${path(serial)}`, body);
+      print(out, () =>
+        [
+          `device ${out.serial} updated (${Object.keys(body).join(', ')}): ${out.state}`,
+          ...(body.dc09CodeOverrides ? [`code overrides: ${overridesText(out.dc09CodeOverrides)}`] : []),
+        ].join('\n'),
+      );
+    });
+  device
+    .command('show')
+    .description('a device, its credential and DC-09 settings, and its health')
+    .argument('<serial>')
+    .action(async (serial: string, _opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const d = await client.request<Json>('GET', `/api/devices/${path(serial)}`);
+      const health = await client.request<Json>('GET', `/api/devices/${path(serial)}/health`);
+      print({ device: d, health }, () =>
+        [
+          `${d.serial}  ${d.kind} (${d.protocol})  ${d.state}${d.testMode ? ', test mode' : ''}  [${d.id}]`,
+          `  resident      ${orDash(d.residentId)}`,
+          `  location      ${orDash(d.location)}`,
+          `  model         ${orDash(d.model)}`,
+          `  supervision   ${d.supervisionIntervalS === null ? '-' : `${d.supervisionIntervalS} s`}`,
+          ...(d.protocol === 'mqtt'
+            ? [`  secret issued ${orDash(d.credentialIssuedAt)}`]
+            : [
+                `  DC-09 account ${orDash(d.dc09Account)}, key ${d.dc09KeySet ? `set (${d.dc09KeyEncoding})` : 'not set'}`,
+                `  code overrides ${overridesText(d.dc09CodeOverrides)}`,
+              ]),
+          ...(d.decommissionedAt ? [`  decommissioned ${d.decommissionedAt}`] : []),
+          `health  ${healthLine({ ...health, serial: '' }).trim()}`,
+        ].join('\n'),
+      );
     });
   device
     .command('secret')
@@ -165,10 +506,7 @@ export function buildProgram(): Command {
     .argument('<serial>')
     .action(async (serial: string, _opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
-      const out = await client.request<Json>(
-        'POST',
-        `/api/devices/${encodeURIComponent(serial)}/credentials`,
-      );
+      const out = await client.request<Json>('POST', `/api/devices/${path(serial)}/credentials`);
       const credentials = out.credentials as { username: string; secret: string };
       print(out, () => `MQTT username: ${credentials.username}\nMQTT secret:   ${credentials.secret}`);
     });
@@ -178,10 +516,7 @@ export function buildProgram(): Command {
     .argument('<serial>')
     .action(async (serial: string, _opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
-      const out = await client.request<Json>(
-        'POST',
-        `/api/devices/${encodeURIComponent(serial)}/decommission`,
-      );
+      const out = await client.request<Json>('POST', `/api/devices/${path(serial)}/decommission`);
       print(out, () => `device ${out.serial} decommissioned`);
     });
 
@@ -192,15 +527,20 @@ export function buildProgram(): Command {
     .option('--timeout <seconds>', 'how long to wait for the press', positiveInt)
     .action(async (serial: string, opts, cmd: Command) => {
       const { client, print, json } = ctx(cmd);
-      const path = `/api/devices/${encodeURIComponent(serial)}/test`;
-      const started = await client.request<Json>('POST', path, given({ timeoutS: opts.timeout }));
+      const testPath = `/api/devices/${path(serial)}/test`;
+      const started = await client.request<Json>('POST', testPath, given({ timeoutS: opts.timeout }));
       const deadline = Date.parse(started.deadline as string);
-      const spinner = ora({ stream: process.stderr, isEnabled: !json && process.stderr.isTTY });
+      // Progress only on a terminal: ora writes to the real stderr, whatever `io` is.
+      const spinner = ora({
+        stream: process.stderr,
+        isEnabled: !json && io.interactive,
+        isSilent: json || !io.interactive,
+      });
       spinner.start(`test mode on: press ${serial} now`);
       let test = started;
       while (test.status === 'waiting') {
         await sleep(500);
-        test = await client.request<Json>('GET', path);
+        test = await client.request<Json>('GET', testPath);
         const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
         spinner.text = `waiting for ${serial} — press it now (${left} s left)`;
       }
@@ -216,7 +556,7 @@ export function buildProgram(): Command {
       }
       spinner.fail(`${serial} did not reach the platform`);
       print(test, () => `FAIL ${serial}: ${test.reason ?? test.status}`);
-      process.exitCode = EXIT.failed;
+      outcome.exitCode = EXIT.failed;
     });
 
   program
@@ -228,7 +568,7 @@ export function buildProgram(): Command {
     .action(async (serial: string | undefined, opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
       const rows: Json[] = serial
-        ? [await client.request<Json>('GET', `/api/devices/${encodeURIComponent(serial)}/health`)]
+        ? [await client.request<Json>('GET', `/api/devices/${path(serial)}/health`)]
         : (
             await client.request<{ devices: Json[] }>(
               'GET',
@@ -241,14 +581,7 @@ export function buildProgram(): Command {
             )
           ).devices;
       print(serial ? rows[0] : { devices: rows }, () =>
-        rows.length === 0
-          ? 'no devices'
-          : rows
-              .map(
-                (d) =>
-                  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}`,
-              )
-              .join('\n'),
+        rows.length === 0 ? 'no devices' : rows.map(healthLine).join('\n'),
       );
     });
 
@@ -320,7 +653,7 @@ export function buildProgram(): Command {
                 ]),
         ].join('\n'),
       );
-      if (!out.imported) process.exitCode = EXIT.refused;
+      if (!out.imported) outcome.exitCode = EXIT.refused;
     });
 
   return program;

@@ -10,13 +10,15 @@ import { connectNats, createLogger, jetstream, type NatsConnection } from '@tele
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/index.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TSX = join(createRequire(import.meta.url).resolve('tsx/package.json'), '..', 'dist', 'cli.mjs');
 
 const ns = uniqueNamespace('cli');
 const n = names(ns);
-const env = serviceEnv(ns, { REGISTRY_PORT: '0' });
+// With a data key, so key-safe codes can be stored and revealed.
+const env = serviceEnv(ns, { REGISTRY_PORT: '0', REGISTRY_DATA_KEY: randomBytes(32).toString('hex') });
 const logger = createLogger('cli-test', env.LOG_LEVEL);
 let registry: RegistryHandle;
 let nc: NatsConnection;
@@ -26,6 +28,27 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * One command run inside this process, through the same `runCli` the binary calls, with stdout
+ * and stderr captured: a spawn costs a Node and tsx start-up (about a second on two cores), so
+ * the binary itself is run only where the process boundary is what is tested.
+ */
+async function cli(args: string[], token: string | null = env.TELECARE_ADMIN_TOKEN!): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env: { TELECARE_REGISTRY_URL: registry.url, ...(token === null ? {} : { TELECARE_TOKEN: token }) },
+    interactive: false,
+  });
+  return { code, stdout, stderr };
 }
 
 /** The real binary: tsx on main.ts, as `pnpm telecare` runs it. */
@@ -60,11 +83,11 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-describe('telecare CLI through its real binary', () => {
+describe('telecare CLI', () => {
   let residentId: string;
 
   it('adds a resident and registers and pairs a device, human and --json', async () => {
-    const added = await telecare([
+    const added = await cli([
       '--json',
       'resident',
       'add',
@@ -80,27 +103,19 @@ describe('telecare CLI through its real binary', () => {
     residentId = JSON.parse(added.stdout).id;
     expect(residentId).toMatch(/^res_/);
 
-    const registered = await telecare(['device', 'register', '--serial', 'PND-CLI1', '--kind', 'pendant']);
+    const registered = await cli(['device', 'register', '--serial', 'PND-CLI1', '--kind', 'pendant']);
     expect(registered.code).toBe(0);
     expect(registered.stdout).toContain('device PND-CLI1 registered (stock)');
-    const paired = await telecare([
-      'device',
-      'pair',
-      'PND-CLI1',
-      '--resident',
-      residentId,
-      '--location',
-      'worn',
-    ]);
+    const paired = await cli(['device', 'pair', 'PND-CLI1', '--resident', residentId, '--location', 'worn']);
     expect(paired.stdout).toContain(`device PND-CLI1 paired with ${residentId} (installed)`);
 
-    const bad = await telecare(['device', 'register', '--serial', 'PND-CLI1', '--kind', 'pendant']);
+    const bad = await cli(['device', 'register', '--serial', 'PND-CLI1', '--kind', 'pendant']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('serial: already registered');
   });
 
   it('runs a test call to a PASS verdict when the press arrives, and FAIL (exit 1) when it does not', async () => {
-    const run = telecare(['test', 'PND-CLI1', '--timeout', '20']);
+    const run = cli(['test', 'PND-CLI1', '--timeout', '20']);
     // The press, as the gateway writes it to EVENTS once the installer presses the pendant.
     await waitFor(async () => {
       const res = await fetch(`${registry.url}/api/devices/PND-CLI1/test`, {
@@ -135,7 +150,7 @@ describe('telecare CLI through its real binary', () => {
     expect(passed.stdout).toMatch(/PASS PND-CLI1: pendant.pressed arrived end to end in \d+ ms/);
     expect(passed.stdout).toContain('battery 77%, signal -61 dBm');
 
-    const failed = await telecare(['--json', 'test', 'PND-CLI1', '--timeout', '1']);
+    const failed = await cli(['--json', 'test', 'PND-CLI1', '--timeout', '1']);
     expect(failed.code).toBe(1);
     expect(JSON.parse(failed.stdout)).toMatchObject({
       status: 'failed',
@@ -144,29 +159,29 @@ describe('telecare CLI through its real binary', () => {
   });
 
   it('lists device health', async () => {
-    const health = await telecare(['--json', 'health', 'PND-CLI1']);
+    const health = await cli(['--json', 'health', 'PND-CLI1']);
     expect(health.code).toBe(0);
     expect(JSON.parse(health.stdout)).toMatchObject({
       serial: 'PND-CLI1',
       batteryPercent: 77,
       signalDbm: -61,
     });
-    const fleet = await telecare(['health', '--battery-below', '80']);
+    const fleet = await cli(['health', '--battery-below', '80']);
     expect(fleet.stdout).toContain('PND-CLI1');
   });
 
   it('creates an installer token that works, and refuses without a token (exit 3)', async () => {
-    const created = await telecare(['--json', 'token', 'create', '--name', 'van 3', '--role', 'installer']);
+    const created = await cli(['--json', 'token', 'create', '--name', 'van 3', '--role', 'installer']);
     expect(created.code).toBe(0);
     const installer = JSON.parse(created.stdout).token as string;
-    const byInstaller = await telecare(
+    const byInstaller = await cli(
       ['device', 'register', '--serial', 'PND-CLI2', '--kind', 'pendant'],
       installer,
     );
     expect(byInstaller.code).toBe(0);
-    const denied = await telecare(['token', 'create', '--name', 'x', '--role', 'admin'], installer);
+    const denied = await cli(['token', 'create', '--name', 'x', '--role', 'admin'], installer);
     expect(denied.code).toBe(3);
-    const none = await telecare(['health'], null);
+    const none = await cli(['health'], null);
     expect(none.code).toBe(3);
   });
 
@@ -178,18 +193,247 @@ describe('telecare CLI through its real binary', () => {
       'ref,name,address,postcode\nR1,Rita Row,1 Street,GL3 4AB\nR2,Bad Row,2 Street,XX\n',
     );
     writeFileSync(devices, 'serial,kind,resident\nCSV-0001,pendant,R1\nCSV-0002,pendant,R2\n');
-    const refused = await telecare(['import', residents, devices]);
+    const refused = await cli(['import', residents, devices]);
     expect(refused.code).toBe(2);
     expect(refused.stdout).toContain('residents.csv line 3: postcode: must be a UK postcode');
     expect(refused.stdout).toContain('devices.csv line 3: resident: resident R2 has errors in residents.csv');
     expect(refused.stdout).toContain('nothing imported');
-    const partial = await telecare(['import', residents, devices, '--import-valid']);
+    const partial = await cli(['import', residents, devices, '--import-valid']);
     expect(partial.code).toBe(0);
     expect(partial.stdout).toContain('imported 1 residents and 1 devices');
   });
 
+  it('updates a resident: only the fields given, --clear empties one, a bad postcode is named (exit 2)', async () => {
+    const added = await cli([
+      '--json',
+      'resident',
+      'add',
+      '--name',
+      'Upd Resident',
+      '--address',
+      '7 Lane',
+      '--postcode',
+      'GL1 2AB',
+      '--lives-alone',
+      '--risk-notes',
+      'stairs',
+      '--key-safe',
+      '4321 behind the gate',
+    ]);
+    const id = JSON.parse(added.stdout).id as string;
+    const updated = await cli([
+      '--json',
+      'resident',
+      'update',
+      id,
+      '--postcode',
+      'gl5 1aa',
+      '--phone',
+      '01452 000001',
+      '--no-lives-alone',
+      '--clear',
+      'risk-notes',
+    ]);
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      id,
+      name: 'Upd Resident',
+      postcode: 'GL5 1AA',
+      postcodeDistrict: 'GL5',
+      phone: '01452 000001',
+      livesAlone: false,
+      riskNotes: null,
+      keySafe: '••••••',
+    });
+    const human = await cli(['resident', 'update', id, '--name', 'Upd Renamed']);
+    expect(human.stdout).toBe(`resident ${id} updated (name)\n`);
+
+    const bad = await cli(['resident', 'update', id, '--postcode', 'XX']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('postcode: must be a UK postcode');
+    expect((await cli(['resident', 'update', id])).stderr).toContain('nothing to change');
+    const unknown = await cli(['resident', 'update', 'res_nobody', '--name', 'X']);
+    expect(unknown.code).toBe(2);
+    expect((await cli(['resident', 'update', id, '--clear', 'name'])).code).toBe(2);
+  });
+
+  it('keeps the call list with responder add/list/remove, and shows a resident with it and its devices', async () => {
+    const first = await cli([
+      'responder',
+      'add',
+      residentId,
+      '--name',
+      'Ann',
+      '--relationship',
+      'daughter',
+      '--phone',
+      '07700 900001',
+    ]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^1\. Ann \(daughter\) 07700 900001/);
+    await cli([
+      'responder',
+      'add',
+      residentId,
+      '--name',
+      'Bob',
+      '--relationship',
+      'neighbour',
+      '--phone',
+      '07700 900002',
+      '--order',
+      '1',
+    ]);
+    const listed = await cli(['--json', 'responder', 'list', residentId]);
+    const responders = JSON.parse(listed.stdout).responders as Array<{
+      id: string;
+      name: string;
+      order: number;
+    }>;
+    expect(responders.map((r) => [r.order, r.name])).toEqual([
+      [1, 'Bob'],
+      [2, 'Ann'],
+    ]);
+    const removed = await cli(['responder', 'remove', residentId, responders[0]!.id]);
+    expect(removed.stdout).toMatch(/^1\. Ann \(daughter\)/);
+    expect((await cli(['responder', 'list', 'res_nobody'])).code).toBe(2);
+
+    const shown = await cli(['resident', 'show', residentId]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`${residentId}  Cli Resident`);
+    expect(shown.stdout).toContain('GL1 2AB (district GL1)');
+    expect(shown.stdout).toMatch(/responders\n {2}1\. Ann \(daughter\) 07700 900001/);
+    expect(shown.stdout).toMatch(/devices\n {2}PND-CLI1 +pendant +installed {2}worn/);
+    const json = JSON.parse((await cli(['--json', 'resident', 'show', residentId])).stdout);
+    expect(json.resident).toMatchObject({ id: residentId, livesAlone: true });
+    expect(json.responders).toHaveLength(1);
+    expect(json.devices.map((d: { serial: string }) => d.serial)).toEqual(['PND-CLI1']);
+  });
+
+  it('reveals a key-safe code with a reason, recorded in the audit; a role that may not is exit 3', async () => {
+    const added = await cli([
+      '--json',
+      'resident',
+      'add',
+      '--name',
+      'Key Safe',
+      '--address',
+      '9 Lane',
+      '--postcode',
+      'GL1 2AB',
+      '--key-safe',
+      '1966 under the mat',
+    ]);
+    const id = JSON.parse(added.stdout).id as string;
+    const masked = await cli(['resident', 'show', id]);
+    expect(masked.stdout).not.toContain('1966');
+    expect(masked.stdout).toContain('key safe      ••••••');
+
+    const revealed = await cli(['reveal', id, '--field', 'keySafe', '--reason', 'ambulance at the door']);
+    expect(revealed.code).toBe(0);
+    expect(revealed.stdout).toMatch(/^keySafe +1966 under the mat\n/);
+    expect(revealed.stdout).toContain('recorded');
+    const audit = await fetch(`${registry.url}/api/residents/${id}/audit`, {
+      headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
+    });
+    expect(((await audit.json()) as { reads: unknown[] }).reads).toEqual([
+      expect.objectContaining({ field: 'keySafe', actor: 'admin-token', reason: 'ambulance at the door' }),
+    ]);
+
+    expect((await cli(['reveal', id, '--field', 'keySafe'])).code).toBe(2); // no reason
+    expect((await cli(['reveal', id, '--field', 'pin', '--reason', 'x'])).code).toBe(2);
+    const token = JSON.parse(
+      (await cli(['--json', 'token', 'create', '--name', 'reports', '--role', 'commissioner'])).stdout,
+    ).token as string;
+    const denied = await cli(['reveal', id, '--field', 'keySafe', '--reason', 'curious'], token);
+    expect(denied.code).toBe(3);
+  });
+
+  it('updates a DC-09 device’s code overrides (repeatable, then cleared) and shows the device', async () => {
+    const registered = await cli([
+      'device',
+      'register',
+      '--serial',
+      'HUB-CLI9',
+      '--kind',
+      'home-unit',
+      '--protocol',
+      'dc09',
+      '--dc09-account',
+      'C1A9',
+      '--resident',
+      residentId,
+    ]);
+    expect(registered.code).toBe(0);
+    const updated = await cli([
+      '--json',
+      'device',
+      'update',
+      'HUB-CLI9',
+      '--dc09-code-override',
+      'CID 120=fall.detected',
+      '--dc09-code-override',
+      'sia UA=flood.detected',
+      '--location',
+      'hall',
+    ]);
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      dc09CodeOverrides: { 'CID 120': 'fall.detected', 'SIA UA': 'flood.detected' },
+      location: 'hall',
+    });
+    const shown = await cli(['device', 'show', 'HUB-CLI9']);
+    expect(shown.stdout).toContain('HUB-CLI9  home-unit (dc09)  installed');
+    expect(shown.stdout).toContain('code overrides CID 120=fall.detected, SIA UA=flood.detected');
+    expect(shown.stdout).toContain('DC-09 account C1A9, key not set');
+
+    const badType = await cli(['device', 'update', 'HUB-CLI9', '--dc09-code-override', 'CID 121=fall.maybe']);
+    expect(badType.code).toBe(2);
+    expect(badType.stderr).toContain('dc09CodeOverrides.CID 121: must be an event type');
+    const badForm = await cli(['device', 'update', 'HUB-CLI9', '--dc09-code-override', 'CID 121']);
+    expect(badForm.code).toBe(2);
+    expect(badForm.stderr).toContain('must be CODE=event.type');
+    const onMqtt = await cli([
+      'device',
+      'update',
+      'PND-CLI1',
+      '--dc09-code-override',
+      'CID 120=fall.detected',
+    ]);
+    expect(onMqtt.code).toBe(2);
+
+    const cleared = await cli([
+      'device',
+      'update',
+      'HUB-CLI9',
+      '--clear-dc09-code-overrides',
+      '--clear',
+      'location',
+    ]);
+    expect(cleared.stdout).toContain('code overrides: none');
+    const after = JSON.parse((await cli(['--json', 'device', 'show', 'HUB-CLI9'])).stdout);
+    expect(after.device).toMatchObject({ dc09CodeOverrides: {}, location: null });
+    expect(after.health).toMatchObject({ lastHeartbeatAt: null });
+
+    const unpaired = await cli(['--json', 'device', 'update', 'HUB-CLI9', '--unpair']);
+    expect(JSON.parse(unpaired.stdout)).toMatchObject({ residentId: null, state: 'stock' });
+  });
+
+  it('the real binary: --json output and exit 0, a refusal on stderr with exit 2', async () => {
+    const shown = await telecare(['--json', 'device', 'show', 'PND-CLI1']);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      device: { serial: 'PND-CLI1', residentId, state: 'installed', location: 'worn' },
+      health: { batteryPercent: 77 },
+    });
+    const missing = await telecare(['device', 'show', 'PND-NONE']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^telecare: .*PND-NONE/);
+    expect(missing.stdout).toBe('');
+  });
+
   it('decommissions a device', async () => {
-    const out = await telecare(['device', 'decommission', 'PND-CLI2']);
+    const out = await cli(['device', 'decommission', 'PND-CLI2']);
     expect(out.code).toBe(0);
     expect(out.stdout).toContain('device PND-CLI2 decommissioned');
   });

@@ -283,34 +283,33 @@ export class DynsecAuthority implements CredentialAuthority {
     await this.#client.endAsync();
   }
 
+  /**
+   * Sends one command and waits for its answer, for at most ANSWER_WAIT_MS in all. The bound covers
+   * the publish too: a PUBACK that never comes (a broker that drops a command larger than its
+   * message_size_limit answers with reason 0x95, which the MQTT client library does not accept, so
+   * the publish never settles) must not hold a registration, or an import, forever.
+   */
   async #command(command: Record<string, unknown>): Promise<DynsecResponse> {
     const correlationData = randomUUID();
-    const answer = new Promise<DynsecResponse>((resolve, reject) => {
+    const name = String(command.command);
+    const response = await new Promise<DynsecResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(correlationData);
-        reject(
-          new DependencyError(`the broker did not answer ${String(command.command)} in ${ANSWER_WAIT_MS} ms`),
-        );
+        reject(new DependencyError(`the broker did not answer ${name} in ${ANSWER_WAIT_MS} ms`));
       }, ANSWER_WAIT_MS);
-      this.#waiting.set(correlationData, (response) => {
+      this.#waiting.set(correlationData, (answer) => {
         clearTimeout(timer);
-        resolve(response);
+        resolve(answer);
       });
+      this.#client
+        .publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), { qos: 1 })
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          this.#waiting.delete(correlationData);
+          reject(new DependencyError(`the broker did not take ${name}`, { cause: err }));
+        });
     });
-    try {
-      await this.#client.publishAsync(
-        CONTROL,
-        JSON.stringify({ commands: [{ ...command, correlationData }] }),
-        {
-          qos: 1,
-        },
-      );
-    } catch (err) {
-      this.#waiting.get(correlationData)?.({ command: '', error: 'not sent' });
-      throw new DependencyError('could not reach the broker to change credentials', { cause: err });
-    }
-    const response = await answer;
-    this.#log.debug({ command: command.command, error: response.error }, 'dynamic security');
+    this.#log.debug({ command: name, error: response.error }, 'dynamic security');
     return response;
   }
 }

@@ -40,6 +40,7 @@ const DEVICE_COLUMNS = {
     'dc09Account',
     'dc09Key',
     'dc09KeyEncoding',
+    'dc09CodeOverrides',
   ],
 };
 
@@ -97,6 +98,33 @@ function bool(value: string | undefined): boolean | string | undefined {
 function int(value: string | undefined): number | string | undefined {
   if (blank(value)) return undefined;
   return /^-?\d+$/.test(value) ? Number(value) : value;
+}
+
+/**
+ * A `dc09CodeOverrides` cell: `CID 120=fall.detected;SIA UA=flood.detected`. Gives the object
+ * for the schema to check code by code (so an error names `dc09CodeOverrides.<code>`), or the
+ * reason the cell itself cannot be read; a blank cell gives nothing.
+ */
+export function parseCodeOverrides(value: string | undefined): {
+  overrides?: Record<string, string>;
+  problem?: string;
+} {
+  if (blank(value)) return {};
+  const overrides: Record<string, string> = {};
+  for (const entry of value.split(';')) {
+    if (entry.trim() === '') continue;
+    const at = entry.indexOf('=');
+    const code = entry.slice(0, at).trim().replace(/\s+/g, ' ').toUpperCase();
+    const type = entry.slice(at + 1).trim();
+    if (at < 0 || !code || !type) {
+      return {
+        problem: `"${entry.trim()}" must be CODE=event.type, entries separated by ; (CID 120=fall.detected;SIA UA=flood.detected)`,
+      };
+    }
+    if (code in overrides) return { problem: `${code} is given twice` };
+    overrides[code] = type;
+  }
+  return { overrides };
 }
 
 /** Blank cells are absent fields, so defaults apply. */
@@ -199,6 +227,8 @@ export async function importCsv(
         rowErrors.push({ file: 'devices', line, field: 'resident', message: `unknown resident ${ref}` });
       }
     }
+    const { overrides, problem } = parseCodeOverrides(values.dc09CodeOverrides);
+    if (problem) rowErrors.push({ file: 'devices', line, field: 'dc09CodeOverrides', message: problem });
     const input = defined({
       serial: values.serial,
       kind: values.kind,
@@ -209,6 +239,7 @@ export async function importCsv(
       dc09Account: values.dc09Account,
       dc09Key: values.dc09Key,
       dc09KeyEncoding: values.dc09KeyEncoding,
+      dc09CodeOverrides: overrides,
       // Checked above; a placeholder keeps the schema's own resident-id check out of the way.
       residentId,
     });

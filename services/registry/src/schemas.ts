@@ -329,7 +329,7 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.
 export const ImportBody = z.strictObject({
   /** residents.csv text: ref,name,address,postcode[,phone,livesAlone,mobilityNotes,riskNotes,keySafe,medicalSummary,consent] */
   residents: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
-  /** devices.csv text: serial,kind[,resident,protocol,location,supervisionIntervalS,model,dc09Account,dc09Key,dc09KeyEncoding] */
+  /** devices.csv text: serial,kind[,resident,protocol,location,supervisionIntervalS,model,dc09Account,dc09Key,dc09KeyEncoding,dc09CodeOverrides] */
   devices: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
   /** Import the rows that are valid even though others are not (default: nothing on any error). */
   importValid: z.boolean({ error: 'must be true or false' }).default(false),

@@ -417,6 +417,51 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
   });
 
+  it('imports DC-09 code overrides from a column, and names a bad one by line and field', async () => {
+    const header = 'serial,kind,resident,protocol,dc09Account,dc09CodeOverrides';
+    const refused = await call('POST', '/api/import', {
+      devices: [
+        header,
+        `HUB-OVR1,home-unit,${residentId},dc09,0A01,CID 120=fall.detected;SIA UA=flood.detected`,
+        `HUB-OVR2,home-unit,${residentId},dc09,0A02,CID 120=fall.detected;CID 121=fall.maybe`,
+        `HUB-OVR3,home-unit,${residentId},dc09,0A03,CID 120=fall.detected;SIA`,
+        `PND-OVR4,pendant,${residentId},,,CID 120=fall.detected`,
+      ].join('\n'),
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([
+      {
+        file: 'devices',
+        line: 3,
+        field: 'dc09CodeOverrides.CID 121',
+        message: 'must be an event type of the taxonomy, like fall.detected',
+      },
+      {
+        file: 'devices',
+        line: 4,
+        field: 'dc09CodeOverrides',
+        message: expect.stringMatching(/^"SIA" must be CODE=event.type/),
+      },
+      { file: 'devices', line: 5, field: 'dc09CodeOverrides', message: 'only for protocol dc09' },
+    ]);
+    expect((await call('GET', '/api/devices/HUB-OVR1')).status).toBe(404);
+
+    const imported = await call('POST', '/api/import', {
+      devices: [
+        header,
+        `HUB-OVR1,home-unit,${residentId},dc09,0A01,cid 120=fall.detected; SIA UA=flood.detected`,
+      ].join('\n'),
+    });
+    expect(imported.status).toBe(200);
+    const overrides = { 'CID 120': 'fall.detected', 'SIA UA': 'flood.detected' };
+    expect((await call('GET', '/api/devices/HUB-OVR1')).body.dc09CodeOverrides).toEqual(overrides);
+    const entry = await waitFor(async () => {
+      const got = await accounts.get('0A01');
+      return got?.operation === 'PUT' ? Dc09AccountEntry.parse(got.json()) : undefined;
+    });
+    expect(entry.codeOverrides).toEqual(overrides);
+  });
+
   it('refuses a CSV with a missing column, naming it, and writes nothing', async () => {
     const res = await call('POST', '/api/import', {
       residents: 'ref,name,address\nB1,Bea,4 Road',
