@@ -71,8 +71,13 @@ async function alertsOf(residentId: string): Promise<Alert[]> {
 
 const ofType = (alerts: Alert[], type: string) => alerts.filter((a) => a.type === type);
 
-/** Every triage consumer has taken everything published so far, and the timer loops had a turn. */
-async function settled(): Promise<void> {
+/**
+ * Every triage consumer has taken everything published so far. The test waits for this before
+ * it moves the clock: in real time a report reaches triage well within the rules' reorder grace
+ * (30 s), whereas a manual clock jumps minutes at once and would fire a check before triage has
+ * read the report that answers it.
+ */
+async function consumed(): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const n = names(platform.namespace);
   await waitFor(
@@ -84,12 +89,17 @@ async function settled(): Promise<void> {
     },
     { what: 'triage to take every event', timeoutMs: 10_000, intervalMs: 20 },
   );
-  // The partition loops look for due timers between pulls; give each a turn.
+}
+
+/** Consumed, and the timer loops had a turn (they look for due timers between pulls). */
+async function settled(): Promise<void> {
+  await consumed();
   await new Promise((resolve) => setTimeout(resolve, 1_500));
 }
 
 /** The lost alert, once; the next report restores it and closes it. */
 async function expectLostThenRestored(residentId: string, reportAgain: () => Promise<unknown>) {
+  await consumed();
   clock.advance(PAST_DUE_MS);
   const lost = await waitFor(async () => ofType(await alertsOf(residentId), 'supervision.lost')[0], {
     what: 'supervision.lost',
@@ -150,6 +160,7 @@ describe('supervision, end to end on a manual clock', () => {
     // Polls every half interval for three intervals: every check finds a later poll.
     expect((await dialler.poll()).reply).toBe('ACK');
     for (let i = 0; i < 6; i++) {
+      await consumed();
       clock.advance((INTERVAL_S / 2) * 1000);
       expect((await dialler.poll()).reply).toBe('ACK');
     }
@@ -175,6 +186,7 @@ describe('supervision, end to end on a manual clock', () => {
 
     await beat();
     for (let i = 0; i < 6; i++) {
+      await consumed();
       clock.advance((INTERVAL_S / 2) * 1000);
       await beat();
     }
