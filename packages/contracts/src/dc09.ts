@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DeviceState, Serial } from './device.ts';
-import { EventTypeSchema } from './taxonomy.ts';
+import { DeviceKind, EventTypeSchema } from './taxonomy.ts';
 
 /**
  * How a configured DC-09 key is written: `hex` — hex-decoded (32/48/64 hex digits → AES-128/192/256);
@@ -33,6 +33,11 @@ export const Dc09AccountEntry = z.object({
   account: Dc09AccountId,
   /** The disperser or panel that reports under this account (a registry device). */
   serial: Serial,
+  /**
+   * What that device is (`home-unit`, or a sensor that dials in itself such as a `smoke-detector`), carried on its events as `devicekind`;
+   * absent from entries published before it existed, when the gateway says `home-unit`.
+   */
+  kind: DeviceKind.optional(),
   residentId: z.string().min(1),
   key: z.string().nullable(),
   keyEncoding: Dc09KeyEncoding,

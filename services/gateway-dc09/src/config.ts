@@ -15,6 +15,11 @@ export const gatewayDc09Env = {
   DC09_WINDOW_AHEAD_S: z.coerce.number().int().min(0).default(20),
   /** A TCP connection with nothing to say for this long is closed (senders reconnect). */
   DC09_IDLE_TIMEOUT_S: z.coerce.number().int().min(1).default(300),
+  /**
+   * How long a frame whose lookup or store failed (NATS, JetStream or the account bucket away) is
+   * retried, with backoff, before it is left unanswered for the sender to send again.
+   */
+  DC09_RETRY_S: z.coerce.number().min(0).max(120).default(10),
   DC09_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(2000),
 } as const;
 

@@ -115,3 +115,54 @@ export function readSiaData(data: string): SourceEvent[] {
   if (events.length === 0) throw new ContentError('SIA data has no event code', 'data');
   return events;
 }
+
+/** How old a time a panel reports for a buffered event may be before it is not believed. */
+export const MAX_PANEL_AGE_MS = 7 * 24 * 3600 * 1000;
+
+const SIA_TIME = /^(\d{2}):(\d{2})(?::(\d{2}))?$/;
+const SIA_DATE = /^(\d{2})-(\d{2})-(\d{2}|\d{4})$/;
+
+/**
+ * When an SIA event happened by its own `ti` (`HH:MM` or `HH:MM:SS`) and `da` (`MM-DD-YY` or
+ * `MM-DD-YYYY`) modifiers — a panel that buffered events while its line was down reports when
+ * each happened, so triage can flag the alarm late. Read in UTC, as DC-09's own timestamp is.
+ * `ti` without `da` takes the message's date (the day before when that would put it ahead of the
+ * message). Undefined, and the message's time used, when there is no `ti`, when either does not
+ * read as a real time, or when the result is more than `aheadMs` after the message (a panel on
+ * local summer time) or more than a week before it (a reset clock): the modifiers stay on the
+ * event's data either way.
+ */
+export function panelTimeOf(
+  modifiers: Readonly<Record<string, string>> | undefined,
+  reference: Date,
+  aheadMs: number,
+): Date | undefined {
+  const time = modifiers?.ti === undefined ? undefined : SIA_TIME.exec(modifiers.ti);
+  if (!time) return undefined;
+  const [hh, mi, ss] = [Number(time[1]), Number(time[2]), Number(time[3] ?? 0)];
+  let year = reference.getUTCFullYear();
+  let month = reference.getUTCMonth() + 1;
+  let day = reference.getUTCDate();
+  if (modifiers?.da !== undefined) {
+    const date = SIA_DATE.exec(modifiers.da);
+    if (!date) return undefined;
+    month = Number(date[1]);
+    day = Number(date[2]);
+    year = (date[3] as string).length === 2 ? 2000 + Number(date[3]) : Number(date[3]);
+  }
+  let at = new Date(Date.UTC(year, month - 1, day, hh, mi, ss));
+  const real =
+    at.getUTCFullYear() === year &&
+    at.getUTCMonth() === month - 1 &&
+    at.getUTCDate() === day &&
+    at.getUTCHours() === hh &&
+    at.getUTCMinutes() === mi &&
+    at.getUTCSeconds() === ss;
+  if (!real) return undefined;
+  if (modifiers?.da === undefined && at.getTime() > reference.getTime() + aheadMs) {
+    at = new Date(at.getTime() - 24 * 3600 * 1000);
+  }
+  const offset = at.getTime() - reference.getTime();
+  if (offset > aheadMs || offset < -MAX_PANEL_AGE_MS) return undefined;
+  return at;
+}

@@ -17,6 +17,16 @@ const MAX_QUEUED_FRAMES = 16;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
+/** Backoff between attempts at a frame after a transient failure: 100 ms doubling to 2 s. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2_000;
+/**
+ * How long one store attempt waits for its PubAck. Shorter than the client's default, so a request
+ * lost in a reconnect is tried again within the retry bound; a store that did land is then
+ * recognised as a duplicate.
+ */
+const STORE_ATTEMPT_TIMEOUT_MS = 2_000;
+
 /** A step that failed for a reason outside the frame: nothing is replied, the sender retries. */
 class UnansweredError extends Error {
   override readonly name = 'UnansweredError';
@@ -42,6 +52,7 @@ export class Dc09Gateway {
   readonly #partitions: number;
   readonly #window: TimeWindow;
   readonly #idleMs: number;
+  readonly #retryMs: number;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -49,6 +60,8 @@ export class Dc09Gateway {
   readonly #inflight = new Set<Promise<void>>();
   #udpInflight = 0;
   #closing = false;
+  /** Wakes every frame waiting out a backoff, so a drain does not wait for the retry bound. */
+  readonly #wakers = new Set<() => void>();
 
   constructor(deps: {
     names: Names;
@@ -59,6 +72,8 @@ export class Dc09Gateway {
     partitions: number;
     window: TimeWindow;
     idleMs: number;
+    /** How long a transient failure is retried before the frame is left unanswered. */
+    retryMs: number;
     maxConnections: number;
     logger: Logger;
   }) {
@@ -70,6 +85,7 @@ export class Dc09Gateway {
     this.#partitions = deps.partitions;
     this.#window = deps.window;
     this.#idleMs = deps.idleMs;
+    this.#retryMs = deps.retryMs;
     this.#log = deps.logger.child({ component: 'receiver' });
     this.#tcp = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#tcp.maxConnections = deps.maxConnections;
@@ -101,6 +117,7 @@ export class Dc09Gateway {
   /** Stops taking connections and datagrams, answers the frames in hand, then closes sockets. */
   async drain(): Promise<void> {
     this.#closing = true;
+    for (const wake of this.#wakers) wake();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     await Promise.allSettled([...this.#inflight]);
@@ -165,22 +182,46 @@ export class Dc09Gateway {
     void work.finally(() => this.#inflight.delete(work));
   }
 
-  /** The reply to send, or undefined when a transient failure leaves the frame for a retry. */
+  /**
+   * The reply to send, or undefined when a transient failure outlasted the retry bound (or the
+   * gateway is draining): the frame is then left for the sender to send again. The frame keeps
+   * the time it arrived through every attempt, so a retry never pushes it out of the window.
+   */
   async #answer(unit: Unit, origin: string, transport: 'tcp' | 'udp'): Promise<Buffer | undefined> {
-    try {
-      const outcome = await this.#handle(unit, origin);
-      this.#metrics.replies.inc({ reply: outcome.reply, transport });
-      return outcome.replyFrame;
-    } catch (err) {
-      const stage = err instanceof UnansweredError ? err.stage : 'store';
-      this.#metrics.unanswered.inc({ stage });
-      this.#log.warn({ err, origin, stage }, 'frame left unanswered; the sender will retry');
-      return undefined;
+    const now = new Date(this.#clock.now());
+    const giveUpAt = performance.now() + this.#retryMs;
+    for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        const outcome = await this.#handle(unit, origin, now);
+        this.#metrics.replies.inc({ reply: outcome.reply, transport });
+        return outcome.replyFrame;
+      } catch (err) {
+        const stage = err instanceof UnansweredError ? err.stage : 'store';
+        if (this.#closing || performance.now() + delay > giveUpAt) {
+          this.#metrics.unanswered.inc({ stage });
+          this.#log.warn({ err, origin, stage }, 'frame left unanswered; the sender will retry');
+          return undefined;
+        }
+        this.#metrics.retries.inc({ stage });
+        this.#log.debug({ err, origin, stage, delayMs: delay }, 'transient failure; retrying the frame');
+        await this.#pause(delay);
+      }
     }
   }
 
-  async #handle(unit: Unit, origin: string): Promise<Interpretation> {
-    const now = new Date(this.#clock.now());
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakers.add(wake);
+    });
+  }
+
+  async #handle(unit: Unit, origin: string, now: Date): Promise<Interpretation> {
     let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
       now,
@@ -234,6 +275,7 @@ export class Dc09Gateway {
       events.map((event) =>
         this.#js.publish(this.#n.subjects.event(event.partition, event.type), JSON.stringify(event), {
           msgID: event.id,
+          timeout: STORE_ATTEMPT_TIMEOUT_MS,
         }),
       ),
     ).catch((err: unknown) => {

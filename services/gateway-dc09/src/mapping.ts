@@ -74,8 +74,14 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
 };
 
 /**
- * The type that restores `type`: the taxonomy's own restore, a cancel for any personal alarm, a
- * plain reading for temperature alarms, or none (the restore is then not understood).
+ * The type that restores `type`, for a Contact ID restore (Q=3):
+ * - the taxonomy's own restore (`mains.lost` → `mains.restored`);
+ * - a cancel for any personal alarm, a plain reading for temperature alarms;
+ * - `motion` for senior-watch inactivity (641/654): the panel restores it when it sees activity;
+ * - the same type for a record-only type (`test.periodic`): a record clears nothing, and the
+ *   event still proves the link (a periodic test keeps supervision), with `condition: restore`;
+ * - none otherwise (a type overridden onto a wellbeing alert with no restore type): recording it
+ *   under its raising type would raise a false alert, so it is not understood (DUH, dead-letter).
  */
 export function restoreOf(type: EventType): EventType | undefined {
   for (const [candidate, info] of Object.entries(TAXONOMY)) {
@@ -83,7 +89,23 @@ export function restoreOf(type: EventType): EventType | undefined {
   }
   if (TAXONOMY[type].category === 'alarm') return 'alarm.cancelled';
   if (type === 'temperature.high' || type === 'temperature.low') return 'temperature';
+  if (type === 'inactivity.unusual') return 'motion';
+  if (TAXONOMY[type].category === 'record') return type;
   return undefined;
+}
+
+/** Why a source event maps to nothing, for the dead letter and the log. */
+export function unmappedDetail(
+  event: SourceEvent,
+  overrides: Dc09AccountEntry['codeOverrides'] = {},
+): string {
+  const code = event.protocol === 'CID' ? `CID ${event.qualifier ?? ''}${event.code}` : `SIA ${event.code}`;
+  if (event.protocol === 'CID') {
+    const raised = overrides[`CID ${event.code}`] ?? CID_TYPES[event.code];
+    if (raised && event.qualifier === '3') return `${code}: ${raised} has no restore type`;
+    if (raised) return `${code}: unknown qualifier ${event.qualifier}`;
+  }
+  return `unknown code ${code}`;
 }
 
 export interface Mapped {

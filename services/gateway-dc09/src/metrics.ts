@@ -10,6 +10,7 @@ export interface Dc09Metrics {
   readonly rejects: Counter<'reason'>;
   readonly storeSeconds: Histogram;
   readonly unanswered: Counter<'stage'>;
+  readonly retries: Counter<'stage'>;
   readonly connections: Gauge;
 }
 
@@ -49,6 +50,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     unanswered: new Counter({
       name: 'gateway_dc09_unanswered_total',
       help: 'Frames left unanswered after a transient failure (the sender retries), by stage',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'gateway_dc09_retries_total',
+      help: 'Attempts at a frame retried after a transient failure, by stage',
       labelNames: ['stage'] as const,
       registers: [registry],
     }),

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { contactIdChecksum, isValidContactId } from './contact-id.ts';
 import { crc16Arc } from './crc.ts';
 import { decryptPayload, encryptPayload, keyBytes } from './crypto.ts';
-import { readCidData, readSiaData } from './data.ts';
+import { panelTimeOf, readCidData, readSiaData } from './data.ts';
 import { ackFrame, frameBody, nakFrame, readEnvelope } from './frame.ts';
-import { mapEvent } from './mapping.ts';
+import { CID_TYPES, mapEvent, unmappedDetail } from './mapping.ts';
 import { interpretFrame } from './receiver.ts';
 
 const ascii = (s: string) => Buffer.from(s, 'latin1');
@@ -143,6 +143,40 @@ describe('data', () => {
   });
 });
 
+describe('Contact ID restores', () => {
+  const cid = (qualifier: string, code: string) => ({
+    protocol: 'CID' as const,
+    qualifier,
+    code,
+    zone: '001',
+  });
+
+  it('every code in the table maps as new, restore and still present', () => {
+    for (const code of Object.keys(CID_TYPES)) {
+      for (const qualifier of ['1', '3', '6'])
+        expect(mapEvent(cid(qualifier, code)), `${qualifier}${code}`).toBeDefined();
+    }
+  });
+
+  it('a record type restores as itself, senior-watch inactivity as motion, supervision as restored', () => {
+    expect(mapEvent(cid('3', '602'))).toEqual({ type: 'test.periodic', condition: 'restore' });
+    expect(mapEvent(cid('3', '601'))).toEqual({ type: 'test.manual', condition: 'restore' });
+    expect(mapEvent(cid('3', '641'))).toEqual({ type: 'motion', condition: 'restore' });
+    expect(mapEvent(cid('3', '381'))).toEqual({ type: 'supervision.restored', condition: 'restore' });
+    expect(mapEvent(cid('3', '158'))).toEqual({ type: 'temperature', condition: 'restore' });
+  });
+
+  it('a code overridden onto a wellbeing alert with no restore type is not understood, and says why', () => {
+    const overrides = { 'CID 150': 'medication.missed' as const };
+    expect(mapEvent(cid('1', '150'), overrides)).toEqual({ type: 'medication.missed' });
+    expect(mapEvent(cid('3', '150'), overrides)).toBeUndefined();
+    expect(unmappedDetail(cid('3', '150'), overrides)).toBe(
+      'CID 3150: medication.missed has no restore type',
+    );
+    expect(unmappedDetail(cid('1', '999'))).toBe('unknown code CID 1999');
+  });
+});
+
 const NOW = new Date(Date.UTC(2026, 10, 22, 12, 0, 0));
 const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
   account: '1234',
@@ -247,10 +281,73 @@ describe('interpreting a frame', () => {
   });
 });
 
+describe('SIA ti/da: when the event happened', () => {
+  const REF = new Date(Date.UTC(2026, 10, 22, 12, 0, 0));
+  it('reads ti and da, in UTC; ti alone takes the message date, or the day before', () => {
+    expect(panelTimeOf({ ti: '11:42:05', da: '11-22-26' }, REF, 20_000)).toEqual(
+      new Date(Date.UTC(2026, 10, 22, 11, 42, 5)),
+    );
+    expect(panelTimeOf({ ti: '09:30', da: '11-21-2026' }, REF, 20_000)).toEqual(
+      new Date(Date.UTC(2026, 10, 21, 9, 30, 0)),
+    );
+    expect(panelTimeOf({ ti: '11:59' }, REF, 20_000)).toEqual(new Date(Date.UTC(2026, 10, 22, 11, 59, 0)));
+    expect(panelTimeOf({ ti: '23:50' }, REF, 20_000)).toEqual(new Date(Date.UTC(2026, 10, 21, 23, 50, 0)));
+  });
+
+  it('is not believed when unreadable, ahead of the message, more than a week old, or a date alone', () => {
+    expect(panelTimeOf(undefined, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ da: '11-22-26' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '25:00' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '12:00', da: '02-30-26' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '13:00', da: '11-22-26' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '12:00', da: '11-01-26' }, REF, 20_000)).toBeUndefined();
+  });
+
+  it('sets the time of each event from the modifiers before it; others keep the message time', async () => {
+    const frame = frameBody(
+      '"SIA-DCS"0004L0#1234[#1234|Nri1/ti11:42:05/da11-22-26/MA01/ti25:00/AT00]_12:00:00,11-22-2026',
+    );
+    const out = await interpretFrame(frame, ctx(account()));
+    expect(out.reply).toBe('ACK');
+    expect(out.events.map((e) => [e.type, e.time])).toEqual([
+      ['pendant.pressed', '2026-11-22T11:42:05.000Z'],
+      ['mains.lost', NOW.toISOString()],
+    ]);
+    expect(out.events[0]?.data.modifiers).toEqual({ ti: '11:42:05', da: '11-22-26' });
+  });
+});
+
+describe("the account's device kind and the DUH", () => {
+  it('events carry the kind the registry gave the account, else home-unit', async () => {
+    const frame = frameBody('"SIA-DCS"0005L0#1234[#1234|NFA01]_12:00:00,11-22-2026');
+    const given = await interpretFrame(frame, ctx(account({ kind: 'smoke-detector' })));
+    expect(given.events[0]).toMatchObject({ type: 'smoke.detected', devicekind: 'smoke-detector' });
+    const older = await interpretFrame(frame, ctx(account()));
+    expect(older.events[0]?.devicekind).toBe('home-unit');
+  });
+
+  it('an encrypted message with a code we do not know gets a plain DUH echoing it', async () => {
+    const key = dialerKey(HEX_KEY, 'hex');
+    const frame = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 12,
+      account: '1234',
+      events: [{ kind: 'cid', qualifier: 1, code: '999' }],
+      at: NOW,
+      key,
+    });
+    const out = await interpretFrame(frame, ctx(account({ key: HEX_KEY })));
+    expect(out.reply).toBe('DUH');
+    expect(out.replyFrame.toString('latin1')).toContain('"DUH"0012L0#1234[]');
+    expect(decodeReply(out.replyFrame)).toMatchObject({ type: 'DUH', seq: '0012' });
+    expect(decodeReply(out.replyFrame, key)).toMatchObject({ type: 'DUH', seq: '0012' });
+  });
+});
+
 const cidEvent = fc.record({
   kind: fc.constant('cid' as const),
   qualifier: fc.constantFrom(1 as const, 3 as const, 6 as const),
-  code: fc.constantFrom('101', '110', '111', '151', '154', '162', '301', '302', '383', '384'),
+  code: fc.constantFrom(...Object.keys(CID_TYPES)),
   group: fc.stringMatching(/^[0-9]{2}$/),
   zone: fc.stringMatching(/^[0-9]{3}$/),
 });

@@ -7,7 +7,7 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
-import { readCidData, readSiaData, type SourceEvent, sourceCodeOf } from './data.ts';
+import { panelTimeOf, readCidData, readSiaData, type SourceEvent, sourceCodeOf } from './data.ts';
 import {
   ackFrame,
   type Content,
@@ -18,11 +18,14 @@ import {
   readContent,
   readEnvelope,
 } from './frame.ts';
-import { mapEvent } from './mapping.ts';
+import { mapEvent, unmappedDetail } from './mapping.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
-/** A disperser or panel: the account's device; the zone says which sensor or pendant. */
-const DEVICE_KIND = 'home-unit';
+/**
+ * The account's device when the registry does not say what it is: a disperser or panel (the zone
+ * says which sensor or pendant).
+ */
+const DEFAULT_DEVICE_KIND = 'home-unit';
 
 export interface TimeWindow {
   /** How far the sender's clock may be behind ours. */
@@ -79,6 +82,8 @@ function buildEvent(input: {
   type: TelecareEvent['type'];
   sourcecode?: string;
   data: Record<string, unknown>;
+  /** When it happened, if the event says (SIA `ti`/`da`); else the message's timestamp. */
+  at?: Date;
   now: Date;
   partitions: number;
 }): TelecareEvent {
@@ -96,10 +101,10 @@ function buildEvent(input: {
     source: EVENT_SOURCE,
     type: input.type,
     subject: entry.serial,
-    time: (content.timestamp ?? input.now).toISOString(),
+    time: (input.at ?? content.timestamp ?? input.now).toISOString(),
     datacontenttype: 'application/json',
     residentid: entry.residentId,
-    devicekind: DEVICE_KIND,
+    devicekind: entry.kind ?? DEFAULT_DEVICE_KIND,
     deviceeventid: deviceEventId,
     partition: partitionOf(entry.residentId, input.partitions),
     receivedat: input.now.toISOString(),
@@ -191,6 +196,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     type: TelecareEvent['type'],
     data: Record<string, unknown>,
     sourcecode?: string,
+    at?: Date,
   ) =>
     buildEvent({
       entry,
@@ -202,6 +208,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       now,
       partitions: ctx.partitions,
       ...(sourcecode === undefined ? {} : { sourcecode }),
+      ...(at === undefined ? {} : { at }),
     });
   // Anything the account says, understood or not, proves the link is alive.
   const heartbeat = () => build('hb', 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
@@ -231,21 +238,21 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   }
   const events: TelecareEvent[] = [];
   const unknown: string[] = [];
+  const reference = content.timestamp ?? now;
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
-    const sourcecode = sourceCodeOf(event);
-    if (!mapped) unknown.push(sourcecode);
-    else
-      events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), sourcecode));
+    if (!mapped) {
+      unknown.push(unmappedDetail(event, entry.codeOverrides));
+      return;
+    }
+    const at = panelTimeOf(event.modifiers, reference, ctx.window.aheadMs);
+    events.push(
+      build(String(index), mapped.type, eventData(event, content, mapped.condition), sourceCodeOf(event), at),
+    );
   });
   if (unknown.length) {
     events.push(heartbeat());
-    return duh(
-      envelope,
-      entry,
-      { reason: 'unknown-code', detail: `unknown code ${unknown.join(', ')}` },
-      events,
-    );
+    return duh(envelope, entry, { reason: 'unknown-code', detail: unknown.join('; ') }, events);
   }
   return ack(events);
 }

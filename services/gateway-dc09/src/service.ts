@@ -57,6 +57,7 @@ export async function startGatewayDc09(
       partitions: config.TELECARE_PARTITIONS,
       window: { behindMs: config.DC09_WINDOW_BEHIND_S * 1000, aheadMs: config.DC09_WINDOW_AHEAD_S * 1000 },
       idleMs: config.DC09_IDLE_TIMEOUT_S * 1000,
+      retryMs: config.DC09_RETRY_S * 1000,
       maxConnections: config.DC09_MAX_CONNECTIONS,
       logger,
     });

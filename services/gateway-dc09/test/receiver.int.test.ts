@@ -92,6 +92,12 @@ beforeAll(async () => {
   );
   await accounts.put('A005', JSON.stringify(entry('A005')));
   await accounts.put('A006', JSON.stringify(entry('A006')));
+  await accounts.put(
+    'A007',
+    JSON.stringify(
+      entry('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
+    ),
+  );
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -184,6 +190,35 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-code' });
     expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('1999 01 001');
     expect((await eventsOf('DC09-A006')).map((e) => e.type)).toEqual(['heartbeat']);
+  });
+
+  it('records restores with no taxonomy restore type, refuses one that cannot be recorded, and takes SIA ti/da as the event time', async () => {
+    const d = await dialler('A007');
+    const restores = await d.sendCid([
+      { kind: 'cid', qualifier: 3, code: '641' },
+      { kind: 'cid', qualifier: 3, code: '602' },
+    ]);
+    expect(restores.reply).toBe('ACK');
+    expect(
+      (await eventsOf('DC09-A007')).map((e) => [e.type, e.sourcecode, e.data.condition, e.devicekind]),
+    ).toEqual([
+      ['motion', 'CID 3641', 'restore', 'smoke-detector'],
+      ['test.periodic', 'CID 3602', 'restore', 'smoke-detector'],
+    ]);
+
+    const before = (await deadLetters()).length;
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('DUH');
+    const [letter] = (await deadLetters()).slice(before);
+    expect(letter).toMatchObject({
+      reason: 'unknown-code',
+      detail: 'CID 3150: medication.missed has no restore type',
+    });
+
+    const happened = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
+    expect((await d.sendSia([{ kind: 'sia', code: 'FA', zone: '02', at: happened }])).reply).toBe('ACK');
+    const smoke = (await eventsOf('DC09-A007')).find((e) => e.type === 'smoke.detected');
+    expect(smoke?.time).toBe(happened.toISOString());
+    expect(Date.parse(smoke?.receivedat ?? '') - happened.getTime()).toBeGreaterThanOrEqual(5 * 60_000);
   });
 
   it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {

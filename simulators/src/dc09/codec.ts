@@ -73,6 +73,11 @@ export type DialerEvent =
       readonly zone?: string;
       readonly area?: string;
       readonly text?: string;
+      /**
+       * When it happened, sent as `ti`/`da` modifiers (UTC) before the code, as a panel reports
+       * events it buffered; like any SIA modifier it stays in force for the events after it.
+       */
+      readonly at?: Date;
     };
 
 export interface MessageParts {
@@ -106,6 +111,11 @@ function siaData(events: readonly DialerEvent[]): string {
     if (e.area !== undefined && e.area !== area) {
       parts.push(`ri${e.area}`);
       area = e.area;
+    }
+    if (e.at) {
+      const p = (n: number) => String(n).padStart(2, '0');
+      parts.push(`ti${p(e.at.getUTCHours())}:${p(e.at.getUTCMinutes())}:${p(e.at.getUTCSeconds())}`);
+      parts.push(`da${p(e.at.getUTCMonth() + 1)}-${p(e.at.getUTCDate())}-${p(e.at.getUTCFullYear() % 100)}`);
     }
     parts.push(`${e.code}${e.zone ?? ''}${e.text === undefined ? '' : `^${e.text}^`}`);
   }

@@ -25,6 +25,8 @@ export interface DiallerOptions {
   readonly maxAttempts?: number;
   /** Where the dialler's clock starts relative to the real one (a drifted clock). */
   readonly clockOffsetMs?: number;
+  /** The real clock the offset applies to (default `Date.now`): a test's manual clock. */
+  readonly now?: () => number;
   /** Leave timestamps off plain messages (old senders). */
   readonly noTimestamp?: boolean;
 }
@@ -60,6 +62,7 @@ export class Dc09Dialler {
   readonly #key: Buffer | undefined;
   #seq = 0;
   #offsetMs: number;
+  readonly #now: () => number;
   #tcp: Socket | undefined;
   #udp: UdpSocket | undefined;
   #buffer = Buffer.alloc(0);
@@ -70,6 +73,7 @@ export class Dc09Dialler {
     this.#o = options;
     this.#key = options.key ? dialerKey(options.key.value, options.key.encoding) : undefined;
     this.#offsetMs = options.clockOffsetMs ?? 0;
+    this.#now = options.now ?? Date.now;
   }
 
   /** How far the dialler's clock is from the real one (after corrections from NAKs). */
@@ -148,7 +152,7 @@ export class Dc09Dialler {
           events,
           ...(this.#o.receiver === undefined ? {} : { receiver: this.#o.receiver }),
           ...(this.#o.line === undefined ? {} : { line: this.#o.line }),
-          ...(this.#o.noTimestamp && !this.#key ? {} : { at: new Date(Date.now() + this.#offsetMs) }),
+          ...(this.#o.noTimestamp && !this.#key ? {} : { at: new Date(this.#now() + this.#offsetMs) }),
           ...(this.#key ? { key: this.#key } : {}),
         });
       }
@@ -168,7 +172,7 @@ export class Dc09Dialler {
       }
       if (reply.type === 'NAK') {
         naks++;
-        if (reply.at) this.#offsetMs = reply.at.getTime() - Date.now();
+        if (reply.at) this.#offsetMs = reply.at.getTime() - this.#now();
         bytes = undefined;
       }
     }

@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  type JetStreamManager,
+  jetstreamManager,
+  type NatsConnection,
+} from '@telecare/platform';
+import { Dc09Dialler } from '@telecare/simulators';
+import { freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type GatewayDc09Handle,
+  loadGatewayDc09Config,
+  openDc09Accounts,
+  startGatewayDc09,
+} from '../src/index.ts';
+
+// This file stops NATS and removes streams, so it runs its own nats-server on a free port.
+const ns = uniqueNamespace('gwdc09out');
+const n = names(ns);
+const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const RETRY_S = 3;
+
+let natsPort: number;
+let storeDir: string;
+let natsServer: ChildProcess | undefined;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let gateway: GatewayDc09Handle;
+const diallers: Dc09Dialler[] = [];
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+async function startNats(): Promise<void> {
+  natsServer = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', storeDir], {
+    stdio: 'ignore',
+  });
+  await waitFor(() => listening(natsPort), { what: 'nats-server to listen' });
+}
+
+async function stopNats(): Promise<void> {
+  const child = natsServer;
+  natsServer = undefined;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const entry = (account: string): Dc09AccountEntry => ({
+  account,
+  serial: `DC09-${account}`,
+  residentId: `res_${account.toLowerCase()}`,
+  key: null,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: 'GL1',
+  updatedAt: '2026-01-01T00:00:00Z',
+});
+
+async function dialler(account: string, answerTimeoutMs: number, maxAttempts: number) {
+  const d = new Dc09Dialler({
+    host: '127.0.0.1',
+    port: gateway.dc09.tcpPort,
+    transport: 'tcp',
+    account,
+    answerTimeoutMs,
+    maxAttempts,
+  });
+  await d.connect();
+  diallers.push(d);
+  return d;
+}
+
+async function eventsOf(serial: string): Promise<TelecareEvent[]> {
+  const info = await jsm.streams.info(n.streams.events);
+  const out: TelecareEvent[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
+    const event = m ? TelecareEvent.parse(m.json()) : undefined;
+    if (event?.subject === serial) out.push(event);
+  }
+  return out;
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(name))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+beforeAll(async () => {
+  natsPort = await freePort();
+  storeDir = await mkdtemp(join(tmpdir(), `${ns}-`));
+  await startNats();
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  nc = await connectNats({ url: natsUrl, name: `${ns}-test`, logger });
+  jsm = await jetstreamManager(nc);
+  const accounts = await openDc09Accounts(nc, n);
+  for (const account of ['B001', 'B002', 'B003']) await accounts.put(account, JSON.stringify(entry(account)));
+  gateway = await startGatewayDc09(
+    loadGatewayDc09Config(
+      serviceEnv(ns, {
+        NATS_URL: natsUrl,
+        DC09_PORT: '0',
+        GATEWAY_DC09_PORT: '0',
+        DC09_RETRY_S: String(RETRY_S),
+      }),
+    ),
+    { logger },
+  );
+});
+
+afterAll(async () => {
+  for (const d of diallers) await d.close();
+  await gateway?.close();
+  await nc?.close();
+  await stopNats();
+  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+});
+
+describe('gateway-dc09 when JetStream fails for a while', () => {
+  it('retries a store that fails fast (no stream) until it is back, then ACKs the one send', async () => {
+    await jsm.streams.delete(n.streams.events);
+    const d = await dialler('B001', 10_000, 1);
+    const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }]);
+    await waitFor(async () => (await metric('gateway_dc09_retries_total')) >= 2, {
+      what: 'the gateway to retry the store',
+      timeoutMs: 5_000,
+    });
+    await ensureStreams(jsm, n, ['events']);
+    const result = await sent;
+    expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+    expect((await eventsOf('DC09-B001')).map((e) => e.type)).toEqual(['pendant.pressed']);
+    expect(await metric('gateway_dc09_unanswered_total')).toBe(0);
+  });
+
+  it('answers nothing once the retry bound has passed; the sender’s resend is stored once', async () => {
+    await jsm.streams.delete(n.streams.events);
+    const d = await dialler('B002', (RETRY_S + 1.5) * 1000, 2);
+    const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '002' }]);
+    await waitFor(async () => (await metric('gateway_dc09_unanswered_total')) >= 1, {
+      what: 'the frame to be left unanswered',
+      timeoutMs: (RETRY_S + 3) * 1000,
+    });
+    await ensureStreams(jsm, n, ['events']);
+    const result = await sent;
+    expect(result).toMatchObject({ reply: 'ACK', attempts: 2 });
+    expect(await eventsOf('DC09-B002')).toHaveLength(1);
+  });
+
+  it('a NATS restart within the bound: the frame sent while it was down is ACKed on its first send', async () => {
+    const d = await dialler('B003', 10_000, 1);
+    await stopNats();
+    const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '003' }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await startNats();
+    const result = await sent;
+    expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+    expect(await eventsOf('DC09-B003')).toHaveLength(1);
+  });
+});
