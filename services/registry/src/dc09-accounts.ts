@@ -20,6 +20,7 @@ export function buildDc09AccountEntry(
   return Dc09AccountEntry.parse({
     account: device.dc09_account,
     serial: device.serial,
+    kind: device.kind,
     residentId: resident.id,
     key: device.dc09_key_enc === null ? null : openKey(device.dc09_key_enc),
     keyEncoding: device.dc09_key_encoding,

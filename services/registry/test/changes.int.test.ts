@@ -73,6 +73,8 @@ describe('DC-09 code overrides per device', () => {
     expect(created.status).toBe(201);
     expect(created.body.dc09CodeOverrides).toEqual({ 'CID 12A': 'fall.detected' });
     expect((await accountEntry('C0DE1'))?.codeOverrides).toEqual({ 'CID 12A': 'fall.detected' });
+    // The gateway labels the account's events with the device's kind.
+    expect((await accountEntry('C0DE1'))?.kind).toBe(created.body.kind);
 
     const patched = await call('PATCH', '/api/devices/HUB-CODES1', {
       dc09CodeOverrides: { 'CID 120': 'fall.detected', 'SIA MA': 'pendant.pressed' },
