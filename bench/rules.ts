@@ -13,6 +13,7 @@ import { percentile, round } from './stats.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const RESIDENTS = Number(process.env.BENCH_RESIDENTS ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const START = Date.parse('2026-11-22T00:00:00.000Z');
 
 /** A day of homes: mostly heartbeats, movement and sensors, a few alarms. Seeded, so every run is the same. */
@@ -152,16 +153,41 @@ function jsonFullRules(): RuleProperties[] {
 }
 
 interface Run {
+  /** Events per second of wall time. */
   readonly eventsPerSecond: number;
+  /**
+   * Events per second of this process's CPU time: on a machine shared with other work, wall
+   * time also counts the time the process waited for a core; CPU time does not.
+   */
+  readonly eventsPerCpuSecond: number;
   readonly alerts: number;
   readonly latenciesNs?: number[];
   readonly tickLatenciesNs?: number[];
 }
 
-function runOurs(events: readonly TelecareEvent[], full: boolean, measure: boolean): Run {
+/** Wall and CPU clocks started together. */
+function clocks() {
+  const wall = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  return (count: number) => {
+    const seconds = Number(process.hrtime.bigint() - wall) / 1e9;
+    const used = process.cpuUsage(cpu);
+    return {
+      eventsPerSecond: count / seconds,
+      eventsPerCpuSecond: count / ((used.user + used.system) / 1e6),
+    };
+  };
+}
+
+function runOurs(
+  events: readonly TelecareEvent[],
+  arrivals: readonly number[],
+  full: boolean,
+  measure: boolean,
+): Run {
   const latencies: number[] = [];
   let alerts = 0;
-  const t0 = process.hrtime.bigint();
+  const stop = clocks();
   const ticks: number[] = [];
   if (full) {
     // Latency per core input: each event's evaluation, and each timer tick on its own (the
@@ -172,21 +198,22 @@ function runOurs(events: readonly TelecareEvent[], full: boolean, measure: boole
         ? { observe: (kind: 'event' | 'tick', ns: number) => (kind === 'event' ? latencies : ticks).push(ns) }
         : {}),
     });
-    for (const event of events) alerts += runner.event(event, Date.parse(event.receivedat)).length;
+    for (let i = 0; i < events.length; i++)
+      alerts += runner.event(events[i] as TelecareEvent, arrivals[i] as number).length;
   } else {
     const states = new Map<string, ResidentState>();
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as TelecareEvent;
       const s = measure ? process.hrtime.bigint() : 0n;
       const state = states.get(event.residentid) ?? initialState(event.residentid);
-      const result = evaluate(state, { kind: 'event', event, now: Date.parse(event.receivedat) }, STATELESS);
+      const result = evaluate(state, { kind: 'event', event, now: arrivals[i] as number }, STATELESS);
       states.set(event.residentid, result.state);
       alerts += result.alerts.length;
       if (measure) latencies.push(Number(process.hrtime.bigint() - s));
     }
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return {
-    eventsPerSecond: events.length / seconds,
+    ...stop(events.length),
     alerts,
     ...(measure ? { latenciesNs: latencies, tickLatenciesNs: ticks } : {}),
   };
@@ -196,7 +223,7 @@ async function runJson(events: readonly TelecareEvent[], full: boolean): Promise
   const engine = new Engine(full ? jsonFullRules() : jsonTriggerRules(), { allowUndefinedFacts: true });
   const history = new Map<string, TelecareEvent[]>();
   let alerts = 0;
-  const t0 = process.hrtime.bigint();
+  const stop = clocks();
   for (const event of events) {
     const facts: Record<string, unknown> = { type: event.type };
     if (full) {
@@ -220,28 +247,41 @@ async function runJson(events: readonly TelecareEvent[], full: boolean): Promise
     const { events: fired } = await engine.run(facts);
     if (!full) alerts += fired.length;
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { eventsPerSecond: events.length / seconds, alerts };
+  return { ...stop(events.length), alerts };
 }
 
 const benchmark: Benchmark = {
   description: `rules core vs json-rules-engine on ${EVENTS} generated events of ${RESIDENTS} homes (stateless triggers, and the full set with state and timers)`,
   async run(log) {
     const events = stream(EVENTS);
+    // The shell's clock gives `now` as a number (triage: clock.now()); the stream's arrival
+    // times are read once here, outside the measured loops, so neither engine pays for it.
+    const arrivals = events.map((event) => Date.parse(event.receivedat));
     const warm = events.slice(0, Math.min(20_000, events.length));
-    runOurs(warm, false, false);
-    runOurs(warm, true, false);
+    runOurs(warm, arrivals, false, false);
+    runOurs(warm, arrivals, true, false);
     await runJson(warm.slice(0, 5_000), false);
     await runJson(warm.slice(0, 5_000), true);
 
-    const oursStateless = runOurs(events, false, false);
-    const jreStateless = await runJson(events, false);
+    // Each engine's best of ROUNDS runs (ours is fast enough for several; the machine's other
+    // work only ever slows a run down), interleaved so that both see the same load.
+    let oursStateless: Run | undefined;
+    let jreStateless: Run | undefined;
+    let oursFull: Run | undefined;
+    let jreFull: Run | undefined;
+    const best = (a: Run | undefined, b: Run): Run =>
+      a && a.eventsPerCpuSecond >= b.eventsPerCpuSecond ? a : b;
+    for (let round = 0; round < ROUNDS; round++) {
+      oursStateless = best(oursStateless, runOurs(events, arrivals, false, false));
+      jreStateless = best(jreStateless, await runJson(events, false));
+      oursFull = best(oursFull, runOurs(events, arrivals, true, false));
+      jreFull = best(jreFull, await runJson(events, true));
+    }
+    if (!oursStateless || !jreStateless || !oursFull || !jreFull) throw new Error('BENCH_ROUNDS must be ≥ 1');
     if (oursStateless.alerts !== jreStateless.alerts)
       throw new Error(`the engines disagree: ${oursStateless.alerts} vs ${jreStateless.alerts} alerts`);
-    const oursFull = runOurs(events, true, false);
-    const jreFull = await runJson(events, true);
-    const latStateless = runOurs(events, false, true).latenciesNs ?? [];
-    const measured = runOurs(events, true, true);
+    const latStateless = runOurs(events, arrivals, false, true).latenciesNs ?? [];
+    const measured = runOurs(events, arrivals, true, true);
     const latFull = measured.latenciesNs ?? [];
     const latTicks = measured.tickLatenciesNs ?? [];
 
@@ -252,11 +292,17 @@ const benchmark: Benchmark = {
       stateless_ours_events_per_s: Math.round(oursStateless.eventsPerSecond),
       stateless_jre_events_per_s: Math.round(jreStateless.eventsPerSecond),
       stateless_ratio: round(oursStateless.eventsPerSecond / jreStateless.eventsPerSecond, 1),
+      stateless_ours_events_per_cpu_s: Math.round(oursStateless.eventsPerCpuSecond),
+      stateless_jre_events_per_cpu_s: Math.round(jreStateless.eventsPerCpuSecond),
+      stateless_cpu_ratio: round(oursStateless.eventsPerCpuSecond / jreStateless.eventsPerCpuSecond, 1),
       stateless_p50_us: us(percentile(latStateless, 50)),
       stateless_p99_us: us(percentile(latStateless, 99)),
       full_ours_events_per_s: Math.round(oursFull.eventsPerSecond),
       full_jre_events_per_s: Math.round(jreFull.eventsPerSecond),
       full_ratio: round(oursFull.eventsPerSecond / jreFull.eventsPerSecond, 1),
+      full_ours_events_per_cpu_s: Math.round(oursFull.eventsPerCpuSecond),
+      full_jre_events_per_cpu_s: Math.round(jreFull.eventsPerCpuSecond),
+      full_cpu_ratio: round(oursFull.eventsPerCpuSecond / jreFull.eventsPerCpuSecond, 1),
       full_p50_us: us(percentile(latFull, 50)),
       full_p99_us: us(percentile(latFull, 99)),
       full_tick_p50_us: us(percentile(latTicks, 50)),
@@ -265,10 +311,10 @@ const benchmark: Benchmark = {
       full_alerts: oursFull.alerts,
     };
     log(
-      `stateless triggers: ours ${figures.stateless_ours_events_per_s} ev/s, json-rules-engine ${figures.stateless_jre_events_per_s} ev/s → ${figures.stateless_ratio}×; ours p50 ${figures.stateless_p50_us} µs, p99 ${figures.stateless_p99_us} µs (${oursStateless.alerts} alerts from both)`,
+      `stateless triggers: ours ${figures.stateless_ours_events_per_s} ev/s, json-rules-engine ${figures.stateless_jre_events_per_s} ev/s → ${figures.stateless_ratio}× (per CPU second: ${figures.stateless_ours_events_per_cpu_s} vs ${figures.stateless_jre_events_per_cpu_s} → ${figures.stateless_cpu_ratio}×); ours p50 ${figures.stateless_p50_us} µs, p99 ${figures.stateless_p99_us} µs (${oursStateless.alerts} alerts from both)`,
     );
     log(
-      `full set (state, timers): ours ${figures.full_ours_events_per_s} ev/s, json-rules-engine ${figures.full_jre_events_per_s} ev/s → ${figures.full_ratio}×; ours per event p50 ${figures.full_p50_us} µs, p99 ${figures.full_p99_us} µs; per timer tick p50 ${figures.full_tick_p50_us} µs, p99 ${figures.full_tick_p99_us} µs (${latTicks.length} ticks, ${oursFull.alerts} alerts)`,
+      `full set (state, timers): ours ${figures.full_ours_events_per_s} ev/s, json-rules-engine ${figures.full_jre_events_per_s} ev/s → ${figures.full_ratio}× (per CPU second: ${figures.full_cpu_ratio}×); ours per event p50 ${figures.full_p50_us} µs, p99 ${figures.full_p99_us} µs; per timer tick p50 ${figures.full_tick_p50_us} µs, p99 ${figures.full_tick_p99_us} µs (${latTicks.length} ticks, ${oursFull.alerts} alerts)`,
     );
     return figures;
   },

@@ -1,7 +1,9 @@
-import { type Alert, alertIdFor, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import { type Alert, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { z } from 'zod';
+import { alertId as alertIdFor } from './ids.ts';
 import type { AreaRule, RuleSet } from './model.ts';
 import { renderReason } from './reason.ts';
+import { formatIso, parseEventTime } from './time.ts';
 
 /**
  * The state of one postcode district for the area rules. Area incidents span residents, so they
@@ -48,7 +50,7 @@ export function evaluateArea(
   const rules = areaRules(ruleSet).filter((rule) => rule.on.includes(event.type));
   if (rules.length === 0 || event.testmode) return { state, alerts: [] };
   if (state.reports.some((report) => report.eventId === event.id)) return { state, alerts: [] };
-  const at = Date.parse(event.time);
+  const at = parseEventTime(event.time);
   const keepMs = 2 * Math.max(...areaRules(ruleSet).map((rule) => rule.withinS)) * 1000;
   const horizon = Math.max(now, at) - keepMs;
   const alerts: Alert[] = [];
@@ -75,7 +77,7 @@ export function evaluateArea(
       residentId: `area:${state.district}`,
       priority,
       type: rule.type,
-      raisedAt: new Date(now).toISOString(),
+      raisedAt: formatIso(now),
       rule: { id: rule.id, version: rule.version },
       evidence: inBucket.map((report) => report.eventId).sort(),
       thresholds: { minResidents: rule.minResidents, withinS: rule.withinS, district: state.district },

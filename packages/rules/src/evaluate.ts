@@ -1,12 +1,12 @@
 import {
   type Alert,
-  alertIdFor,
   defaultPriority,
   type EventType,
   type Priority,
   TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
+import { alertId as alertIdFor } from './ids.ts';
 import type {
   AbsenceRule,
   CorrelationRule,
@@ -25,7 +25,16 @@ import type {
   TriggerRule,
 } from './model.ts';
 import { type ReasonValues, renderReason } from './reason.ts';
-import { addDays, formatHhmm, inSpan, localTime, minuteOf, zonedInstant } from './time.ts';
+import {
+  addDays,
+  formatHhmm,
+  formatIso,
+  inSpan,
+  localTime,
+  minuteOf,
+  parseEventTime,
+  zonedInstant,
+} from './time.ts';
 
 export interface Evaluation {
   /** The next state; the same object as the input state when nothing changed. */
@@ -72,12 +81,8 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
     perSet = new Map();
     settingsCache.set(ruleSet, perSet);
   }
-  const key =
-    perSet.size > 0 && perSet.has(residentId)
-      ? residentId
-      : Object.hasOwn(ruleSet.residents, residentId)
-        ? residentId
-        : '';
+  // Most residents have no overrides: they share the defaults' settings, found without a lookup.
+  const key = perSet.has(residentId) || Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
   let settings = perSet.get(key);
   if (!settings) {
     const d = ruleSet.defaults;
@@ -100,8 +105,18 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
   return settings;
 }
 
-const NOTHING: Evaluation['merged'] = [];
+const NOTHING: Evaluation['merged'] = Object.freeze([]);
+const NO_ALERTS: readonly Alert[] = Object.freeze([]);
+const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NO_RULES: readonly Rule[] = [];
+
+/** What an input that changes nothing gives: the same state, shared empty lists. */
+const unchanged = (state: ResidentState): Evaluation => ({
+  state,
+  alerts: NO_ALERTS,
+  timers: NO_TIMERS,
+  merged: NOTHING,
+});
 
 /** Which rules an event type concerns, and which rules recur: worked out once per rule set. */
 interface Plan {
@@ -109,6 +124,7 @@ interface Plan {
   /** Types some rule reads back from `recent`; the others are only deduplicated. */
   readonly history: ReadonlySet<EventType>;
   readonly recurring: readonly Recurring[];
+  readonly byId: ReadonlyMap<string, Rule>;
 }
 
 const plans = new WeakMap<RuleSet, Plan>();
@@ -186,7 +202,12 @@ function planOf(ruleSet: RuleSet): Plan {
       const rules = ruleSet.rules.filter((rule) => concerns(rule, type));
       if (rules.length > 0) byType.set(type, rules);
     }
-    plan = { byType, history: historyTypes(ruleSet), recurring: ruleSet.rules.filter(isRecurring) };
+    plan = {
+      byType,
+      history: historyTypes(ruleSet),
+      recurring: ruleSet.rules.filter(isRecurring),
+      byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
+    };
     plans.set(ruleSet, plan);
   }
   return plan;
@@ -246,28 +267,38 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
     throw new ResidentMismatchError(state.residentId, event.residentid);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  const entry = toRecent(event);
   const plan = planOf(ruleSet);
-  const kept = plan.history.has(entry.type);
-  if (state.seen.includes(entry.id) || (kept && hasEvent(state.recent, entry)))
-    return { state, alerts: [], timers: [], merged: NOTHING };
+  if (state.seen.includes(event.id)) return unchanged(state);
+  const kept = plan.history.has(event.type);
+  const rules = plan.byType.get(event.type) ?? NO_RULES;
+  // Most events concern no rule and are not read back (heartbeats, movement, with triggers
+  // alone): they only join `seen`. Their time is not even parsed.
+  if (!kept && rules.length === 0 && !unscheduled(plan, state))
+    return {
+      state: withSeen(state, event.id, ruleSet),
+      alerts: NO_ALERTS,
+      timers: NO_TIMERS,
+      merged: NOTHING,
+    };
+
+  const entry = toRecent(event);
+  if (kept && hasEvent(state.recent, entry)) return unchanged(state);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const before = state.recent;
   let next: ResidentState = remember(state, entry, kept, now, ruleSet);
 
-  for (const rule of plan.byType.get(event.type) ?? NO_RULES) {
-    if (out.settings.disabled.has(rule.id)) continue;
+  for (const rule of rules) {
+    if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
-      case 'trigger':
-        if (rule.on.includes(event.type)) {
-          const alertId = triggerAlertId(rule, state.residentId, entry);
-          // Another event of this rule in the same merge window already raised this alert.
-          if (rule.mergeWithinS !== undefined && before.some((seen) => sameMergeWindow(rule, seen, entry)))
-            out.merged.push({ alertId, eventId: entry.id });
-          else out.alerts.push(triggerAlert(rule, event, entry, alertId, now, ruleSet));
-        }
+      case 'trigger': {
+        const alertId = triggerAlertId(rule, state.residentId, entry);
+        // Another event of this rule in the same merge window already raised this alert.
+        if (rule.mergeWithinS !== undefined && before.some((seen) => sameMergeWindow(rule, seen, entry)))
+          out.merged.push({ alertId, eventId: entry.id });
+        else out.alerts.push(triggerAlert(rule, event, entry, alertId, now, ruleSet));
         break;
+      }
       case 'sustained':
         sustainedOnEvent(rule, entry, next.recent, out);
         break;
@@ -295,9 +326,9 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   if (state.residentId !== timer.residentId)
     throw new ResidentMismatchError(state.residentId, timer.residentId);
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
-  const rule = ruleSet.rules.find((candidate) => candidate.id === timer.ruleId);
+  const rule = planOf(ruleSet).byId.get(timer.ruleId);
   // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
-  if (!rule || out.settings.disabled.has(rule.id)) return { state, alerts: [], timers: [], merged: NOTHING };
+  if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state);
   let next = state;
   switch (rule.kind) {
     case 'sustained':
@@ -381,7 +412,7 @@ function triggerAlert(
     residentId: event.residentid,
     priority,
     type: event.type,
-    raisedAt: new Date(now).toISOString(),
+    raisedAt: formatIso(now),
     rule: { id: rule.id, version: rule.version },
     evidence: [event.id],
     thresholds:
@@ -434,9 +465,7 @@ function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec: Deriv
     type,
     // The time it was due (decided, plus the reorder grace), not when a late tick got to it: an
     // alert raised late still belongs with what happened then (and joins that case), flagged late.
-    raisedAt: new Date(
-      Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000),
-    ).toISOString(),
+    raisedAt: formatIso(Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000)),
     rule: { id: rule.id, version: rule.version },
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
     thresholds: spec.thresholds,
@@ -1038,7 +1067,7 @@ export function toRecent(event: TelecareEvent): RecentEvent {
   const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
     id: event.id,
     type: event.type,
-    at: Date.parse(event.time),
+    at: parseEventTime(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
@@ -1073,9 +1102,52 @@ function hasEvent(recent: readonly RecentEvent[], entry: RecentEvent): boolean {
 /** How long a silent device is remembered (its supervision is in the state until then). */
 const KEEP_DEVICES_MS = 30 * 86_400_000;
 
+/** Whether some recurring rule has not started its chain of checks for this resident yet. */
+function unscheduled(plan: Plan, state: ResidentState): boolean {
+  for (const rule of plan.recurring) if (state.scheduled[rule.id] === undefined) return true;
+  return false;
+}
+
+/** The last `keepSeen` ids taken, this one newest: a copy of at most `keepSeen` references. */
+function seenWith(old: readonly string[], id: string, keepSeen: number): string[] {
+  // Allocated at its final size and filled: a slice and a push would allocate twice.
+  const size = old.length < keepSeen ? old.length + 1 : keepSeen;
+  const from = old.length + 1 - size;
+  const seen = new Array<string>(size);
+  for (let i = 0; i < size - 1; i++) seen[i] = old[from + i] as string;
+  seen[size - 1] = id;
+  return seen;
+}
+
+function withSeen(state: ResidentState, id: string, ruleSet: RuleSet): ResidentState {
+  return {
+    v: state.v,
+    residentId: state.residentId,
+    recent: state.recent,
+    seen: seenWith(state.seen, id, ruleSet.settings.keepSeen),
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+  };
+}
+
+/** First index whose event is at or after `at` (the list is sorted by time). */
+function firstAtOrAfter(recent: readonly RecentEvent[], at: number): number {
+  let lo = 0;
+  let hi = recent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((recent[mid] as RecentEvent).at < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * Adds the event to the resident's recent events, kept sorted by (time, id) and bounded by count
- * and age, so the result does not depend on arrival order.
+ * and age, so the result does not depend on arrival order. The list is sorted by time, so what is
+ * past the horizon or beyond the count is a prefix: one slice copies what stays (a block copy),
+ * and the event goes in by binary search — at the end, for an event in order.
  */
 function remember(
   state: ResidentState,
@@ -1085,10 +1157,7 @@ function remember(
   ruleSet: RuleSet,
 ): ResidentState {
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
-  const old = state.seen;
-  const seen: string[] = [];
-  for (let i = Math.max(0, old.length + 1 - keepSeen); i < old.length; i++) seen.push(old[i] as string);
-  seen.push(entry.id);
+  const seen = seenWith(state.seen, entry.id, keepSeen);
   if (!kept)
     return {
       v: state.v,
@@ -1099,17 +1168,24 @@ function remember(
       scheduled: state.scheduled,
       routines: state.routines,
     };
-  const horizon = now - keepEventsForS * 1000;
   const before = state.recent;
-  const at = indexOf(before, entry);
-  // One copy, sorted, without what is past the horizon; then the oldest beyond the count go.
-  const recent: RecentEvent[] = [];
-  for (let i = 0; i < at; i++)
-    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
-  if (entry.at >= horizon) recent.push(entry);
-  for (let i = at; i < before.length; i++)
-    if ((before[i] as RecentEvent).at >= horizon) recent.push(before[i] as RecentEvent);
-  if (recent.length > keepEvents) recent.splice(0, recent.length - keepEvents);
+  const horizon = now - keepEventsForS * 1000;
+  const start = firstAtOrAfter(before, horizon);
+  let recent: RecentEvent[];
+  if (entry.at < horizon) {
+    // Too old to keep (it is in `seen`): only the prefix past the horizon or the count goes.
+    recent = before.slice(start + Math.max(0, before.length - start - keepEvents));
+  } else {
+    const at = indexOf(before, entry);
+    // The list would be before[start..at) + entry + before[at..]; the oldest beyond the count go.
+    const excess = Math.max(0, before.length - start + 1 - keepEvents);
+    if (at - start < excess) recent = before.slice(at + excess - (at - start) - 1);
+    else {
+      recent = before.slice(start + excess);
+      if (at === before.length) recent.push(entry);
+      else recent.splice(at - start - excess, 0, entry);
+    }
+  }
   return {
     v: state.v,
     residentId: state.residentId,

@@ -97,3 +97,81 @@ export function formatHhmm(ms: number, timeZone: string): string {
   const { minute } = localTime(ms, timeZone);
   return `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
 }
+
+/** `YYYY-MM-DDTHH:MM:SS.sssZ`, digits where digits belong. */
+function canonical(iso: string): boolean {
+  for (let i = 0; i < 24; i++) {
+    const c = iso.charCodeAt(i);
+    const want = SHAPE.charCodeAt(i);
+    if (want === 100 /* d */ ? c < 48 || c > 57 : c !== want) return false;
+  }
+  return true;
+}
+const SHAPE = 'dddd-dd-ddTdd:dd:dd.dddZ';
+
+const digits2 = (s: string, i: number): number => (s.charCodeAt(i) - 48) * 10 + s.charCodeAt(i + 1) - 48;
+
+/**
+ * Epoch ms of an event time. Gateways write `YYYY-MM-DDTHH:MM:SS.sssZ` (what `toISOString`
+ * gives); that form is read digit by digit, about three times faster than `Date.parse`, which
+ * was a third of a trigger's cost. Any other form the schema allows (an offset, no or more
+ * fraction digits) goes to `Date.parse`. The two agree on every instant (a property test).
+ */
+export function parseEventTime(iso: string): number {
+  if (iso.length !== 24 || !canonical(iso)) return Date.parse(iso);
+  let year = digits2(iso, 0) * 100 + digits2(iso, 2);
+  const month = digits2(iso, 5);
+  const day = digits2(iso, 8);
+  const hour = digits2(iso, 11);
+  const minute = digits2(iso, 14);
+  const second = digits2(iso, 17);
+  const ms = digits2(iso, 20) * 10 + iso.charCodeAt(22) - 48;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return Date.parse(iso);
+  // Days from the civil date (H. Hinnant's algorithm): no Date object, no allocation.
+  year -= month <= 2 ? 1 : 0;
+  const era = Math.floor(year / 400);
+  const yearOfEra = year - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  const days = era * 146_097 + dayOfEra - 719_468;
+  return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+}
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+
+/**
+ * `new Date(ms).toISOString()` for the years 0–9999, without a Date object: every alert carries
+ * one, and the Date route cost more than the rest of a trigger. Outside those years (never an
+ * alert's), the Date route.
+ */
+export function formatIso(ms: number): string {
+  if (!(ms >= -62_167_219_200_000 && ms < 253_402_300_800_000)) return new Date(ms).toISOString();
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  // Civil date from days (H. Hinnant's algorithm).
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const mp = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const milli = rest - second * 1000;
+  const yyyy = year < 10 ? `000${year}` : year < 100 ? `00${year}` : year < 1000 ? `0${year}` : `${year}`;
+  const sss = milli < 10 ? `00${milli}` : milli < 100 ? `0${milli}` : `${milli}`;
+  return `${yyyy}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}.${sss}Z`;
+}
