@@ -37,6 +37,7 @@ export {
 export { MqttPool, type PoolOptions } from './pool.ts';
 export { pick, seededRandom } from './random.ts';
 export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';
+export { type CarePlan, carePlanOf } from './resident/care-plan.ts';
 export {
   ALL_SCENARIOS,
   type BuiltScenario,
@@ -48,6 +49,7 @@ export type { Actor, Expectation, SimEvent } from './resident/events.ts';
 export {
   type DeviceKey,
   type DeviceSpec,
+  deviceSpec,
   HOME_DEVICES,
   type HomeSpec,
   serialOf,

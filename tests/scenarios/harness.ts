@@ -17,6 +17,7 @@ import {
 } from '@telecare/simulators';
 import { servers, startOwnMosquitto, waitFor } from '@telecare/testkit';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { carePlanRuleSet } from './care-plan.ts';
 
 export interface ScenarioResult {
   readonly spec: ScenarioSpec;
@@ -92,6 +93,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         }
       }),
     );
+    // Each resident's care plan (nights, wake-up window, carer visits) as their rule settings.
+    await p.putRules(carePlanRuleSet(spec.homes, residentOf));
     const ns = new MqttPool({
       mqttUrl: mosquitto.url,
       namespace: p.namespace,
@@ -153,6 +156,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
           ruleId: a.rule.id,
           raisedAt: Date.parse(a.raisedAt),
           ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
+          ...(a.closes ? { closes: a.closes } : {}),
         }),
       );
     const card = score({
