@@ -17,6 +17,13 @@ export {
   SimulatedDevice,
 } from './device.ts';
 export {
+  DISPERSER_CODE_OVERRIDES,
+  DISPERSER_DEVICES,
+  type DisperserOptions,
+  DisperserSink,
+  viaDisperser,
+} from './disperser.ts';
+export {
   type DriveOptions,
   type DriveResult,
   driveAccelerated,

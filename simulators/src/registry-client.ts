@@ -15,6 +15,10 @@ export interface NewDevice {
   /** Where it is fixed; omitted for worn devices. */
   location?: string;
   supervisionIntervalS: number;
+  /** `dc09` for a disperser that reports through the DC-09 gateway (default `mqtt`). */
+  protocol?: 'mqtt' | 'dc09';
+  dc09Account?: string;
+  dc09CodeOverrides?: Readonly<Record<string, string>>;
 }
 
 export class RegistryError extends Error {

@@ -158,9 +158,12 @@ export function score(input: ScoreInput): Scorecard {
     }
     const duplicateAlerts = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
     const extraAlerts = Math.max(0, kinds.size - 1);
+    // Cases of the alerts raised while the incident is on (its late window): a dose missed hours
+    // after a fall fairly opens a case of its own.
     const casesOf = new Map<string, Set<string>>();
     for (const a of alerts)
-      if (a.caseId) casesOf.set(who(a), (casesOf.get(who(a)) ?? new Set()).add(a.caseId));
+      if (a.caseId && a.raisedAt - e.at <= lateWindowS(e) * 1000)
+        casesOf.set(who(a), (casesOf.get(who(a)) ?? new Set()).add(a.caseId));
     const duplicateCases = [...casesOf.values()].reduce((sum, c) => sum + c.size - 1, 0);
     const common = { expectation: e, alerts, closers, duplicateAlerts, extraAlerts, duplicateCases };
     if (e.expect.length === 0) return { ...common, status: alerts.length === 0 ? 'quiet' : 'alerted' };

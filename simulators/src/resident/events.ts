@@ -16,6 +16,8 @@ export interface SimEvent {
   readonly tag?: string;
   /** The incident that injected it. */
   readonly incident?: string;
+  /** `dc09`: sent by the home's DC-09 disperser, not the device's own MQTT connection. */
+  readonly via?: 'dc09';
 }
 
 /**
