@@ -56,4 +56,14 @@ export class RegistryClient {
   createDevice(device: NewDevice): Promise<{ id: string; serial: string }> {
     return this.#post('/api/devices', device);
   }
+
+  /** Bulk import (`POST /api/import`): residents and devices as CSV, written in one transaction. */
+  importCsv(files: { residents?: string; devices?: string }): Promise<{
+    imported: boolean;
+    residents: Array<{ line: number; ref: string; id: string }>;
+    devices: Array<{ line: number; serial: string }>;
+    errors: Array<{ file: string; line: number; field: string; message: string }>;
+  }> {
+    return this.#post('/api/import', files);
+  }
 }
