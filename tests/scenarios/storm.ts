@@ -133,7 +133,9 @@ export async function runStorm(
           waiting.get(alert.data.deviceSerial)?.(at);
       }
     })();
-    const pressers = background.slice(0, 20);
+    // A fresh pendant for every press: a pendant pressed again within five minutes merges into its
+    // first alert (trigger.pendant mergeWithinS) and would never be seen to alert.
+    let pressed = 0;
     const press = async (serial: string): Promise<number> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
       const id = loadEventId();
@@ -148,8 +150,8 @@ export async function runStorm(
     };
     const pressEvery = async (ms: number, until: () => boolean): Promise<number[]> => {
       const out: Promise<number>[] = [];
-      for (let i = 0; !until(); i++) {
-        out.push(press((pressers[i % pressers.length] as LoadHome).pendant));
+      while (!until()) {
+        out.push(press((background[pressed++ % background.length] as LoadHome).pendant));
         await new Promise((resolve) => setTimeout(resolve, ms));
       }
       return Promise.all(out);
