@@ -17,6 +17,13 @@ export {
   SimulatedDevice,
 } from './device.ts';
 export {
+  DISPERSER_CODE_OVERRIDES,
+  DISPERSER_DEVICES,
+  type DisperserOptions,
+  DisperserSink,
+  viaDisperser,
+} from './disperser.ts';
+export {
   type DriveOptions,
   type DriveResult,
   driveAccelerated,
@@ -37,6 +44,7 @@ export {
 export { MqttPool, type PoolOptions } from './pool.ts';
 export { pick, seededRandom } from './random.ts';
 export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';
+export { type CarePlan, carePlanOf } from './resident/care-plan.ts';
 export {
   ALL_SCENARIOS,
   type BuiltScenario,
@@ -48,6 +56,7 @@ export type { Actor, Expectation, SimEvent } from './resident/events.ts';
 export {
   type DeviceKey,
   type DeviceSpec,
+  deviceSpec,
   HOME_DEVICES,
   type HomeSpec,
   serialOf,

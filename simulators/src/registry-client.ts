@@ -15,6 +15,10 @@ export interface NewDevice {
   /** Where it is fixed; omitted for worn devices. */
   location?: string;
   supervisionIntervalS: number;
+  /** `dc09` for a disperser that reports through the DC-09 gateway (default `mqtt`). */
+  protocol?: 'mqtt' | 'dc09';
+  dc09Account?: string;
+  dc09CodeOverrides?: Readonly<Record<string, string>>;
 }
 
 export class RegistryError extends Error {
@@ -51,5 +55,15 @@ export class RegistryClient {
 
   createDevice(device: NewDevice): Promise<{ id: string; serial: string }> {
     return this.#post('/api/devices', device);
+  }
+
+  /** Bulk import (`POST /api/import`): residents and devices as CSV, written in one transaction. */
+  importCsv(files: { residents?: string; devices?: string }): Promise<{
+    imported: boolean;
+    residents: Array<{ line: number; ref: string; id: string }>;
+    devices: Array<{ line: number; serial: string }>;
+    errors: Array<{ file: string; line: number; field: string; message: string }>;
+  }> {
+    return this.#post('/api/import', files);
   }
 }

@@ -147,7 +147,7 @@ describe('score', () => {
     expect(card.falseAlerts).toEqual([]);
   });
 
-  it('matches an area incident by type across residents, and per-home alerts as related duplicates', () => {
+  it('matches an area incident by type across residents; a home raising its own alert is no duplicate of another home', () => {
     const area = exp({
       incidentId: 'm',
       kind: 'area.mains-lost',
@@ -165,11 +165,13 @@ describe('score', () => {
         alert({ type: 'mains.lost', priority: 3 }),
         alert({ type: 'mains.lost', residentId: 'res_2', priority: 3 }),
         alert({ type: 'mains.lost', residentId: 'res_3', priority: 3 }),
+        alert({ type: 'mains.lost', residentId: 'res_2', priority: 3, raisedAt: T + 5_000 }),
         alert({ type: 'area.mains-lost', residentId: 'area_GL4', priority: 3, raisedAt: T + 180_000 }),
       ],
       residentOf,
       residentDays: 3,
     });
+    // res_2 raising mains.lost twice is a duplicate; res_1's and res_2's first ones are not.
     expect(card.incidents[0]).toMatchObject({
       status: 'detected',
       timeToAlertS: 180,
@@ -177,6 +179,89 @@ describe('score', () => {
       extraAlerts: 1,
     });
     expect(card.falseAlerts.map((a) => a.residentId)).toEqual(['res_3']);
+  });
+
+  it('scores a cancelled press as detected and closed, and unclosed when nothing closes it', () => {
+    const cancelled = (incidentId: string, at: number) =>
+      exp({ incidentId, kind: 'pendant.cancelled', at, lifeCritical: false, closedAs: 'false-alarm' });
+    const a = cancelled('c1', T);
+    const b = cancelled('c2', T + 3_600_000);
+    const card = score({
+      expectations: [a, b],
+      alerts: [
+        alert({ id: 'alt_press1', type: 'pendant.pressed' }),
+        alert({
+          type: 'alarm.cancelled',
+          priority: 5,
+          raisedAt: T + 13_000,
+          closes: { alertId: 'alt_press1', outcome: 'false-alarm' },
+        }),
+        alert({ id: 'alt_press2', type: 'pendant.pressed', raisedAt: T + 3_601_000 }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents.map((s) => [s.status, s.closedAs, s.closers.length])).toEqual([
+      ['detected', 'false-alarm', 1],
+      ['unclosed', undefined, 0],
+    ]);
+    // The closer is not an alert of its own: no extra, no false alert.
+    expect(card.incidents[0]?.extraAlerts).toBe(0);
+    expect(card.falseAlerts).toEqual([]);
+    expect(card.byKind[0]).toMatchObject({ detected: 1, missed: 1, closed: 1 });
+    expect(card.totals.missed).toBe(1);
+    expect(formatScorecard(card)).toContain('1/2');
+  });
+
+  it('a restore goes with the alarm it closes, and a closer of a false alert adds no second one', () => {
+    const card = score({
+      expectations: [exp({ incidentId: 's', kind: 'smoke', expect: ['smoke.detected'] })],
+      alerts: [
+        alert({ id: 'alt_smoke', type: 'smoke.detected' }),
+        alert({
+          type: 'smoke.restored',
+          priority: 5,
+          raisedAt: T + 540_000,
+          closes: { alertId: 'alt_smoke', outcome: 'restored' },
+        }),
+        alert({ id: 'alt_stray', type: 'co.detected', raisedAt: T + 7_200_000 }),
+        alert({
+          type: 'co.restored',
+          priority: 5,
+          raisedAt: T + 7_300_000,
+          closes: { alertId: 'alt_stray', outcome: 'restored' },
+        }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents[0]).toMatchObject({ status: 'detected', closedAs: 'restored', extraAlerts: 0 });
+    expect(card.falseAlerts.map((a) => a.type)).toEqual(['co.detected']);
+  });
+
+  it('related alerts belong to an incident until an hour after its effects end', () => {
+    const fall = exp({
+      incidentId: 'f',
+      kind: 'fall.silent-day',
+      expect: ['inactivity.unusual'],
+      related: ['medication.missed'],
+      deadlineS: 4 * 3600,
+      until: T + 20 * 3_600_000,
+    });
+    const card = score({
+      expectations: [fall],
+      alerts: [
+        alert({ type: 'inactivity.unusual', raisedAt: T + 3_600_000 }),
+        alert({ type: 'medication.missed', raisedAt: T + 19 * 3_600_000 }),
+        alert({ type: 'medication.missed', raisedAt: T + 22 * 3_600_000 }),
+        // An expected type is still held to the deadline's window.
+        alert({ type: 'inactivity.unusual', raisedAt: T + 19 * 3_600_000 }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents[0]?.alerts).toHaveLength(2);
+    expect(card.falseAlerts.map((a) => a.raisedAt - T)).toEqual([19 * 3_600_000, 22 * 3_600_000]);
   });
 
   it('gives an alert to the incident that expects its type before one that only relates it', () => {

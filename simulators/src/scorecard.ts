@@ -12,9 +12,15 @@ export interface RaisedAlert {
   /** Simulated epoch ms (triage raises alerts at its clock's time). */
   readonly raisedAt: number;
   readonly caseId?: string;
+  /** A closing alert (a resident's cancel, a restore): the alert it closes and how. */
+  readonly closes?: { readonly alertId: string; readonly outcome: string };
 }
 
-export type IncidentStatus = 'detected' | 'late' | 'missed' | 'quiet' | 'alerted';
+/**
+ * `unclosed`: detected in time, but the alert was not closed as the incident requires (a
+ * cancelled press left open as an alarm); counted as missed.
+ */
+export type IncidentStatus = 'detected' | 'late' | 'missed' | 'unclosed' | 'quiet' | 'alerted';
 
 export interface IncidentScore {
   readonly expectation: Expectation;
@@ -22,6 +28,10 @@ export interface IncidentScore {
   /** Seconds from the incident to its first expected alert, when there was one. */
   readonly timeToAlertS?: number;
   readonly alerts: readonly RaisedAlert[];
+  /** Closing alerts for its alerts (cancels, restores): not alerts to handle, so not counted below. */
+  readonly closers: readonly RaisedAlert[];
+  /** How the detecting alert was closed, when it was. */
+  readonly closedAs?: string;
   /** Alerts of one type from one rule beyond the first, summed (the same thing raised again). */
   readonly duplicateAlerts: number;
   /** Attributed alerts of a second or further type or rule (a fall alert, then a press alert or a no-movement escalation). */
@@ -39,6 +49,8 @@ export interface KindRow {
   readonly missed: number;
   /** For incidents that should raise nothing: how many raised something anyway. */
   readonly alertedWhenQuiet: number;
+  /** For kinds whose alert must be closed: how many were closed as required. */
+  readonly closed?: number;
   readonly timeToAlertP50S?: number;
   readonly timeToAlertMaxS?: number;
   readonly duplicateAlerts: number;
@@ -75,6 +87,9 @@ export interface ScoreInput {
 export const EARLY_S = 120;
 /** After its deadline an incident keeps collecting alerts for as long again, at least an hour: they count as late. */
 export const lateWindowS = (e: Expectation): number => e.deadlineS + Math.max(e.deadlineS, 3600);
+/** Related alerts belong to an incident until an hour after its effects end, if that is later. */
+const relatedWindowS = (e: Expectation): number =>
+  Math.max(lateWindowS(e), e.until === undefined ? 0 : (e.until - e.at) / 1000 + 3600);
 
 /**
  * Scores the alerts a run raised against its ground truth. Pure; see simulators/README.md.
@@ -82,20 +97,31 @@ export const lateWindowS = (e: Expectation): number => e.deadlineS + Math.max(e.
  * Each alert is attributed to at most one incident: one whose homes include the alert's
  * resident (any resident for an area incident), whose expected or related types include the
  * alert's type, and whose window [at − 120 s, at + deadline + max(deadline, 1 h)] holds the
- * alert's time. Where several could take it, an incident that expects the type wins over one
- * that merely relates it, then the latest incident that started before the alert.
+ * alert's time (for a related type, until an hour after the incident's effects end if that is
+ * later). Where several could take it, an incident that expects the type wins over one that
+ * merely relates it, then the latest incident that started before the alert. A closing alert
+ * (`closes`) goes with the alert it closes and is not counted as an alert of its own.
  */
 export function score(input: ScoreInput): Scorecard {
   const residentsOf = (e: Expectation) => new Set(e.homes.map((h) => input.residentOf.get(h)));
   const candidates = input.expectations.map((e) => ({ e, residents: residentsOf(e) }));
   const attributed = new Map<Expectation, RaisedAlert[]>();
   const falseAlerts: RaisedAlert[] = [];
-  for (const alert of [...input.alerts].sort((a, b) => a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1))) {
+  const sorted = [...input.alerts].sort((a, b) => a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1));
+  const incidentOf = new Map<string, Expectation>();
+  for (const alert of sorted) {
+    if (alert.closes) continue;
     const fits = candidates.filter(({ e, residents }) => {
-      const typeFits = e.expect.includes(alert.type) || e.related.includes(alert.type);
-      const whoFits = (e.area && e.expect.includes(alert.type)) || residents.has(alert.residentId);
+      const expected = e.expect.includes(alert.type);
+      const typeFits = expected || e.related.includes(alert.type);
+      const whoFits = (e.area && expected) || residents.has(alert.residentId);
       const offsetS = (alert.raisedAt - e.at) / 1000;
-      return typeFits && whoFits && offsetS >= -EARLY_S && offsetS <= lateWindowS(e);
+      return (
+        typeFits &&
+        whoFits &&
+        offsetS >= -EARLY_S &&
+        offsetS <= (expected ? lateWindowS(e) : relatedWindowS(e))
+      );
     });
     fits.sort(
       (a, b) =>
@@ -105,42 +131,53 @@ export function score(input: ScoreInput): Scorecard {
     );
     const chosen = fits[0]?.e;
     if (!chosen) falseAlerts.push(alert);
-    else attributed.set(chosen, [...(attributed.get(chosen) ?? []), alert]);
+    else {
+      attributed.set(chosen, [...(attributed.get(chosen) ?? []), alert]);
+      incidentOf.set(alert.id, chosen);
+    }
+  }
+  // Closers follow the alert they close; one that closes a false alert adds nothing to the count.
+  const closersOf = new Map<Expectation, RaisedAlert[]>();
+  for (const alert of sorted) {
+    const owner = alert.closes && incidentOf.get(alert.closes.alertId);
+    if (owner) closersOf.set(owner, [...(closersOf.get(owner) ?? []), alert]);
   }
 
   const incidents = input.expectations.map((e): IncidentScore => {
     const alerts = attributed.get(e) ?? [];
+    const closers = closersOf.get(e) ?? [];
+    // An area incident's homes each raise their own alert into their own case: a repeat is the
+    // same home raising the same thing again, so duplicates and cases are counted per home.
+    const who = (a: RaisedAlert) => (e.area && !e.expect.includes(a.type) ? a.residentId : '');
     const counts = new Map<string, number>();
+    const kinds = new Set<string>();
     for (const a of alerts) {
-      const key = `${a.type}\u0000${a.ruleId ?? ''}`;
+      const key = `${a.type}\u0000${a.ruleId ?? ''}\u0000${who(a)}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      kinds.add(`${a.type}\u0000${a.ruleId ?? ''}`);
     }
     const duplicateAlerts = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
-    const extraAlerts = Math.max(0, counts.size - 1);
-    const cases = new Set(alerts.flatMap((a) => (a.caseId ? [a.caseId] : [])));
-    const duplicateCases = Math.max(0, cases.size - 1);
-    if (e.expect.length === 0) {
-      return {
-        expectation: e,
-        status: alerts.length === 0 ? 'quiet' : 'alerted',
-        alerts,
-        duplicateAlerts,
-        extraAlerts,
-        duplicateCases,
-      };
-    }
+    const extraAlerts = Math.max(0, kinds.size - 1);
+    // Cases of the alerts raised while the incident is on (its late window): a dose missed hours
+    // after a fall fairly opens a case of its own.
+    const casesOf = new Map<string, Set<string>>();
+    for (const a of alerts)
+      if (a.caseId && a.raisedAt - e.at <= lateWindowS(e) * 1000)
+        casesOf.set(who(a), (casesOf.get(who(a)) ?? new Set()).add(a.caseId));
+    const duplicateCases = [...casesOf.values()].reduce((sum, c) => sum + c.size - 1, 0);
+    const common = { expectation: e, alerts, closers, duplicateAlerts, extraAlerts, duplicateCases };
+    if (e.expect.length === 0) return { ...common, status: alerts.length === 0 ? 'quiet' : 'alerted' };
     const first = alerts.find((a) => e.expect.includes(a.type));
     const timeToAlertS = first ? (first.raisedAt - e.at) / 1000 : undefined;
-    const status: IncidentStatus =
+    const closedAs = first && closers.find((c) => c.closes?.alertId === first.id)?.closes?.outcome;
+    let status: IncidentStatus =
       timeToAlertS === undefined ? 'missed' : timeToAlertS <= e.deadlineS ? 'detected' : 'late';
+    if (status === 'detected' && e.closedAs && closedAs !== e.closedAs) status = 'unclosed';
     return {
-      expectation: e,
+      ...common,
       status,
       ...(timeToAlertS === undefined ? {} : { timeToAlertS }),
-      alerts,
-      duplicateAlerts,
-      extraAlerts,
-      duplicateCases,
+      ...(closedAs ? { closedAs } : {}),
     };
   });
 
@@ -157,8 +194,11 @@ export function score(input: ScoreInput): Scorecard {
       incidents: rows.length,
       detected: rows.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
       late: rows.filter((s) => s.status === 'late').length,
-      missed: rows.filter((s) => s.status === 'missed').length,
+      missed: rows.filter((s) => s.status === 'missed' || s.status === 'unclosed').length,
       alertedWhenQuiet: rows.filter((s) => s.status === 'alerted').length,
+      ...(rows.some((s) => s.expectation.closedAs)
+        ? { closed: rows.filter((s) => s.closedAs && s.closedAs === s.expectation.closedAs).length }
+        : {}),
       ...(times.length ? { timeToAlertP50S: median(times), timeToAlertMaxS: times.at(-1) } : {}),
       duplicateAlerts: sum((s) => s.duplicateAlerts),
       extraAlerts: sum((s) => s.extraAlerts),
@@ -176,7 +216,7 @@ export function score(input: ScoreInput): Scorecard {
       incidents: incidents.length,
       detected: incidents.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
       late: incidents.filter((s) => s.status === 'late').length,
-      missed: incidents.filter((s) => s.status === 'missed' || s.status === 'alerted').length,
+      missed: incidents.filter((s) => ['missed', 'unclosed', 'alerted'].includes(s.status)).length,
       alerts: input.alerts.length,
       lifeCritical: lifeCritical.length,
       lifeCriticalDetected: lifeCritical.filter((s) => s.status === 'detected').length,
@@ -229,6 +269,7 @@ export function formatScorecard(card: Scorecard): string {
     'detected',
     'late',
     'missed',
+    'closed',
     'to alert p50',
     'max',
     'dup alerts',
@@ -242,6 +283,7 @@ export function formatScorecard(card: Scorecard): string {
     r.alertedWhenQuiet ? `${r.detected} (${r.alertedWhenQuiet} alerted)` : String(r.detected),
     String(r.late),
     String(r.missed),
+    r.closed === undefined ? '' : `${r.closed}/${r.incidents}`,
     fmtS(r.timeToAlertP50S),
     fmtS(r.timeToAlertMaxS),
     String(r.duplicateAlerts),
@@ -287,6 +329,7 @@ export function scorecardFigures(card: Scorecard): Record<string, unknown> {
           late: r.late,
           missed: r.missed,
           ...(r.alertedWhenQuiet ? { alertedWhenQuiet: r.alertedWhenQuiet } : {}),
+          ...(r.closed === undefined ? {} : { closed: r.closed }),
           ...(r.timeToAlertP50S === undefined ? {} : { timeToAlertP50S: r.timeToAlertP50S }),
           duplicateAlerts: r.duplicateAlerts,
           duplicateCases: r.duplicateCases,

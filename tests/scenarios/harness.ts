@@ -5,6 +5,9 @@ import { ManualClock } from '@telecare/platform';
 import {
   type BuiltScenario,
   buildScenario,
+  DISPERSER_CODE_OVERRIDES,
+  DISPERSER_DEVICES,
+  DisperserSink,
   type DriveResult,
   driveAccelerated,
   HOME_DEVICES,
@@ -14,9 +17,11 @@ import {
   type Scorecard,
   score,
   serialOf,
+  viaDisperser,
 } from '@telecare/simulators';
 import { servers, startOwnMosquitto, waitFor } from '@telecare/testkit';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { carePlanRuleSet } from './care-plan.ts';
 
 export interface ScenarioResult {
   readonly spec: ScenarioSpec;
@@ -59,6 +64,9 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         MQTT_URL: mosquitto.url,
         LOG_LEVEL: 'silent',
         TELECARE_PARTITIONS: process.env.SCENARIO_PARTITIONS ?? '4',
+        // A disperser stamps each message with its event's simulated time, and the accelerated
+        // clock may run up to a barrier ahead of a send: the receiver must not call that a replay.
+        DC09_WINDOW_BEHIND_S: '3600',
       },
       { clock },
     );
@@ -69,6 +77,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
 
     const residentOf = new Map<string, string>();
     const serials = new Map<string, string>();
+    const dispersers = new Map<string, DisperserSink>();
+    const dc09Homes = new Set(spec.homes.filter((h) => h.via === 'dc09').map((h) => h.key));
     await Promise.all(
       spec.homes.map(async (home, i) => {
         const resident = await p.registryClient.createResident({
@@ -79,7 +89,25 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
           livesAlone: home.profile !== 'carer-four-times',
         });
         residentOf.set(home.key, resident.id);
+        if (dc09Homes.has(home.key)) {
+          // One disperser carries the home's alarms: registered as a DC-09 device, as installed.
+          const serial = `${serialOf(runId, home, 'hub')}-DC09`;
+          const account = (0xa000 + i).toString(16).toUpperCase();
+          serials.set(`${home.key}/dc09`, serial);
+          dispersers.set(serial, new DisperserSink({ host: p.dc09.host, port: p.dc09.tcpPort, account }));
+          await p.registryClient.createDevice({
+            serial,
+            residentId: resident.id,
+            kind: 'home-unit',
+            location: 'hall',
+            supervisionIntervalS: HOME_DEVICES.find((d) => d.key === 'hub')?.supervisionS ?? 8100,
+            protocol: 'dc09',
+            dc09Account: account,
+            dc09CodeOverrides: DISPERSER_CODE_OVERRIDES,
+          });
+        }
         for (const device of HOME_DEVICES) {
+          if (dc09Homes.has(home.key) && DISPERSER_DEVICES.has(device.key)) continue;
           const serial = serialOf(runId, home, device.key);
           serials.set(`${home.key}/${device.key}`, serial);
           await p.registryClient.createDevice({
@@ -92,6 +120,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         }
       }),
     );
+    // Each resident's care plan (nights, wake-up window, carer visits) as their rule settings.
+    await p.putRules(carePlanRuleSet(spec.homes, residentOf));
     const ns = new MqttPool({
       mqttUrl: mosquitto.url,
       namespace: p.namespace,
@@ -100,10 +130,15 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     });
     pool = ns;
     await ns.connect();
-    await ns.register([...serials.values()]);
+    await ns.register([...new Set(serials.values())].filter((serial) => !dispersers.has(serial)));
+    const sink = {
+      send: (serial: string, id: string, payload: string) =>
+        (dispersers.get(serial) ?? ns).send(serial, id, payload),
+    };
+    const events = dc09Homes.size ? viaDisperser(built.events, dc09Homes) : built.events;
     const setupMs = performance.now() - started;
     log(
-      `${spec.name}: ${spec.homes.length} homes, ${built.events.length} events over ${spec.days} day(s); set up in ${Math.round(setupMs)} ms`,
+      `${spec.name}: ${spec.homes.length} homes (${dc09Homes.size} through DC-09), ${events.length} events over ${spec.days} day(s); set up in ${Math.round(setupMs)} ms`,
     );
 
     const settle = async () => {
@@ -121,10 +156,10 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     const maxDeadline = Math.max(0, ...built.expectations.map((e) => e.at + e.deadlineS * 1000));
     let drive: DriveResult;
     try {
-      drive = await driveAccelerated(built.events, ns, {
+      drive = await driveAccelerated(events, sink, {
         clock,
         settle,
-        serialOf: (e) => serials.get(`${e.home}/${e.device}`) as string,
+        serialOf: (e) => serials.get(`${e.home}/${e.via ?? e.device}`) as string,
         barrierMs: options.barrierMs ?? Number(process.env.SCENARIO_BARRIER_S ?? 900) * 1000,
         until: Math.max(built.end, maxDeadline),
         onProgress: (done, total, at) =>
@@ -153,6 +188,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
           ruleId: a.rule.id,
           raisedAt: Date.parse(a.raisedAt),
           ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
+          ...(a.closes ? { closes: a.closes } : {}),
         }),
       );
     const card = score({

@@ -4,7 +4,8 @@ import { runScenario } from './harness.ts';
 
 /**
  * The CI gate of the scenario corpus: a simulated day in five homes (one per profile) with falls,
- * presses, smoke, heat and CO injected, run through the real stack in accelerated time. It fails
+ * presses, smoke, heat and CO injected, run through the real stack in accelerated time (two homes'
+ * alarms through a DC-09 disperser and the DC-09 gateway, the rest over MQTT). It fails
  * when any life-critical incident is missed, late, alerted twice or split over two cases.
  */
 describe('scenario: life-critical', () => {
@@ -14,6 +15,8 @@ describe('scenario: life-critical', () => {
     const result = await runScenario(spec);
     console.log(formatScorecard(result.card));
     expect(result.drive.rejected).toBe(0);
+    // Both ingest paths are scored: some homes' alarms come through a DC-09 disperser.
+    expect(spec.homes.some((h) => h.via === 'dc09')).toBe(true);
     expect(result.card.totals.lifeCritical).toBeGreaterThanOrEqual(8);
     expect(lifeCriticalFailures(result.card)).toEqual([]);
     // Ordinary days raise no P1: any false alarm at that priority is a platform or model bug.

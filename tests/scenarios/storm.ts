@@ -20,53 +20,60 @@ function percentile(values: readonly number[], p: number): number {
 }
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-/** Registers `count` homes (a resident, a hub, a pendant and a PIR each), `concurrency` at a time. */
+/**
+ * Registers `count` homes (a resident, a hub, a pendant and a PIR each) through the registry's
+ * bulk import, a thousand homes per request (each request is one transaction and well inside the
+ * API's body limit), `concurrency` requests at a time.
+ */
 async function registerHomes(
   platform: RunningPlatform,
   prefix: string,
   count: number,
   postcode: (i: number) => string,
-  concurrency = 16,
+  concurrency = 2,
 ): Promise<Array<LoadHome & { residentId: string }>> {
+  const BATCH = 1_000;
   const homes: Array<LoadHome & { residentId: string }> = [];
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const resident = await platform.registryClient.createResident({
-        name: 'Load Resident',
-        address: `${i + 1} Load Street, Gloucester`,
-        postcode: postcode(i),
-        phone: '01452 000000',
-        livesAlone: true,
+    for (let from = next; from < count; from = next) {
+      next += BATCH;
+      const batch = Array.from({ length: Math.min(BATCH, count - from) }, (_, k) => {
+        const i = from + k;
+        return {
+          i,
+          key: `${prefix}${i}`,
+          hub: `${prefix}${i}-HUB`,
+          pendant: `${prefix}${i}-PND`,
+          pir: `${prefix}${i}-PIR`,
+        };
       });
-      const home = {
-        key: `${prefix}${i}`,
-        residentId: resident.id,
-        hub: `${prefix}${i}-HUB`,
-        pendant: `${prefix}${i}-PND`,
-        pir: `${prefix}${i}-PIR`,
-      };
-      await platform.registryClient.createDevice({
-        serial: home.hub,
-        residentId: resident.id,
-        kind: 'home-unit',
-        location: 'hall',
-        supervisionIntervalS: 86_400,
-      });
-      await platform.registryClient.createDevice({
-        serial: home.pendant,
-        residentId: resident.id,
-        kind: 'pendant',
-        supervisionIntervalS: 86_400,
-      });
-      await platform.registryClient.createDevice({
-        serial: home.pir,
-        residentId: resident.id,
-        kind: 'pir',
-        location: 'lounge',
-        supervisionIntervalS: 86_400,
-      });
-      homes.push(home);
+      const residents = [
+        'ref,name,address,postcode,phone,livesAlone',
+        ...batch.map(
+          (h) =>
+            `${h.key},Load Resident,${h.i + 1} Load Street Gloucester,${postcode(h.i)},01452 000000,true`,
+        ),
+      ].join('\n');
+      const devices = [
+        'serial,kind,resident,location,supervisionIntervalS',
+        ...batch.flatMap((h) => [
+          `${h.hub},home-unit,${h.key},hall,86400`,
+          `${h.pendant},pendant,${h.key},,86400`,
+          `${h.pir},pir,${h.key},lounge,86400`,
+        ]),
+      ].join('\n');
+      const result = await platform.registryClient.importCsv({ residents, devices });
+      if (!result.imported) throw new Error(`import refused: ${JSON.stringify(result.errors.slice(0, 3))}`);
+      const idOf = new Map(result.residents.map((r) => [r.ref, r.id]));
+      for (const h of batch)
+        homes.push({
+          key: h.key,
+          hub: h.hub,
+          pendant: h.pendant,
+          pir: h.pir,
+          residentId: idOf.get(h.key) as string,
+        });
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -126,7 +133,9 @@ export async function runStorm(
           waiting.get(alert.data.deviceSerial)?.(at);
       }
     })();
-    const pressers = background.slice(0, 20);
+    // A fresh pendant for every press: a pendant pressed again within five minutes merges into its
+    // first alert (trigger.pendant mergeWithinS) and would never be seen to alert.
+    let pressed = 0;
     const press = async (serial: string): Promise<number> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
       const id = loadEventId();
@@ -141,8 +150,8 @@ export async function runStorm(
     };
     const pressEvery = async (ms: number, until: () => boolean): Promise<number[]> => {
       const out: Promise<number>[] = [];
-      for (let i = 0; !until(); i++) {
-        out.push(press((pressers[i % pressers.length] as LoadHome).pendant));
+      while (!until()) {
+        out.push(press((background[pressed++ % background.length] as LoadHome).pendant));
         await new Promise((resolve) => setTimeout(resolve, ms));
       }
       return Promise.all(out);

@@ -19,11 +19,14 @@ export interface RunningPlatform {
   readonly token: string;
   readonly registry: Handle;
   readonly helpline: Handle;
+  readonly triage: Handle;
   readonly registryClient: RegistryClient;
   /** Where DC-09 senders reach the platform (accounts come from the dc09Accounts KV bucket). */
   readonly dc09: GatewayDc09Handle['dc09'];
   /** GET a helpline API path with the admin token. */
   helplineGet<T>(path: string): Promise<T>;
+  /** Puts a rule set in force through triage's `PUT /api/rules` (per-resident settings from a care plan). */
+  putRules(ruleSet: unknown): Promise<void>;
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
@@ -61,7 +64,8 @@ export async function startPlatform(
       serviceOptions,
     );
     handles.push(helpline);
-    handles.push(await startTriage(loadTriageConfig(env), serviceOptions));
+    const triage = await startTriage(loadTriageConfig(env), serviceOptions);
+    handles.push(triage);
     handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env), serviceOptions));
     const dc09 = await startGatewayDc09(loadGatewayDc09Config(env), serviceOptions);
     handles.push(dc09);
@@ -71,6 +75,7 @@ export async function startPlatform(
       token,
       registry,
       helpline,
+      triage,
       dc09: dc09.dc09,
       registryClient: new RegistryClient(registry.url, token),
       async helplineGet<T>(path: string): Promise<T> {
@@ -79,6 +84,14 @@ export async function startPlatform(
         });
         if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
         return (await response.json()) as T;
+      },
+      async putRules(ruleSet: unknown): Promise<void> {
+        const response = await fetch(new URL('/api/rules', triage.url), {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(ruleSet),
+        });
+        if (!response.ok) throw new Error(`PUT /api/rules: ${response.status} ${await response.text()}`);
       },
       async stop(options = {}) {
         for (const handle of handles.reverse()) await handle.close();

@@ -16,6 +16,8 @@ export interface SimEvent {
   readonly tag?: string;
   /** The incident that injected it. */
   readonly incident?: string;
+  /** `dc09`: sent by the home's DC-09 disperser, not the device's own MQTT connection. */
+  readonly via?: 'dc09';
 }
 
 /**
@@ -40,6 +42,17 @@ export interface Expectation {
   readonly lifeCritical: boolean;
   /** Area incidents are matched by type and time across `homes`, whichever resident it names. */
   readonly area?: boolean;
+  /**
+   * When the incident's effects end (simulated epoch ms): a resident lying on the floor misses
+   * doses and wake-up checks for as long as that. Alerts of a `related` type raised before this
+   * (and up to an hour after) still belong to the incident.
+   */
+  readonly until?: number;
+  /**
+   * The detecting alert must also be closed, with this outcome (an alert whose `closes` names
+   * it): a press cancelled in the pre-alarm window is raised, then closed as a false alarm.
+   */
+  readonly closedAs?: 'false-alarm' | 'restored';
   readonly note: string;
 }
 

@@ -84,6 +84,11 @@ export interface HomeSpec {
    * drawn from the seed.
    */
   readonly batteries?: Partial<Record<DeviceKey, number>>;
+  /**
+   * `dc09`: the home's alarms (pendant, fall detector, smoke, heat, CO, the hub's mains and poll)
+   * go through a DC-09 disperser to the DC-09 gateway; its activity sensors report over MQTT.
+   */
+  readonly via?: 'mqtt' | 'dc09';
 }
 
 export const serialOf = (runId: string, home: HomeSpec, key: DeviceKey): string =>

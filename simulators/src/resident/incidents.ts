@@ -17,6 +17,7 @@ export const INCIDENT_KINDS = [
   'pendant.repeated',
   'not-up',
   'night-exit',
+  'night-exit.door-open',
   'cold-home',
   'smoke',
   'heat',
@@ -57,6 +58,7 @@ const DEFAULT_MINUTE: Partial<Record<IncidentKind, number>> = {
   'pendant.cancelled': 19 * 60 + 2,
   'pendant.repeated': 20 * 60 + 15,
   'night-exit': 2 * 60 + 40,
+  'night-exit.door-open': 2 * 60 + 40,
   'cold-home': 15 * 60,
   smoke: 18 * 60 + 10,
   heat: 12 * 60 + 45,
@@ -125,6 +127,18 @@ export function applyIncident(
   ) => tl.expectations.push({ incidentId: id, kind: spec.kind, homes: [key], related: [], ...e });
   const quiet = (from: number, to: number, actors: readonly Actor[] = ['resident']) =>
     remove(tl, (e) => e.at >= from && e.at < to && actors.includes(e.actor) && !e.incident);
+  // Whoever falls in the bathroom got out of the chair (or bed) first: the sensor says so.
+  const leaveSeats = (before: number) => {
+    for (const [device, off] of [
+      ['chair', 'chair.vacated'],
+      ['bed', 'bed.vacated'],
+    ] as const) {
+      const last = tl.events
+        .filter((e) => e.device === device && e.at < before && e.type !== 'heartbeat')
+        .at(-1);
+      if (last?.type === `${device}.occupied`) inject(before - 60_000, device, off, 'resident');
+    }
+  };
   const afterFall = [
     'pendant.pressed',
     'inactivity.unusual',
@@ -137,7 +151,9 @@ export function applyIncident(
     case 'fall.detector':
     case 'fall.detector-and-press':
     case 'fall.press-only': {
-      quiet(T, T + 3 * HOUR);
+      // From just before: whatever the routine had them doing, they walked to the bathroom.
+      quiet(T - 2 * MINUTE, T + 3 * HOUR);
+      leaveSeats(T - 40_000);
       inject(T - 40_000, 'pir.bathroom', 'motion', 'resident');
       const signals: Array<[number, DeviceKey, EventType]> = [];
       if (spec.kind !== 'fall.press-only') signals.push([T + 5_000, 'fall', 'fall.detected']);
@@ -155,13 +171,16 @@ export function applyIncident(
         priority: 1,
         deadlineS: Math.round((first - T) / 1000) + P1_DEADLINE_S,
         lifeCritical: true,
+        until: T + 3 * HOUR,
         note: `fall in the bathroom; ${signals.map(([, , t]) => t).join(' then ')}`,
       });
       break;
     }
     case 'fall.silent-day': {
-      // Nobody knows until the routine says so: quiet until the next morning.
-      quiet(T, next.wake + HOUR);
+      // Nobody knows until the routine says so: quiet until the next morning (no visitor calls,
+      // or they would find them).
+      quiet(T - 2 * MINUTE, next.wake + HOUR, ['resident', 'visitor']);
+      leaveSeats(T - 40_000);
       inject(T - 40_000, 'pir.lounge', 'motion', 'resident');
       inject(next.wake + HOUR, 'bed', 'bed.vacated', 'resident');
       expect({
@@ -171,6 +190,7 @@ export function applyIncident(
         priority: 2,
         deadlineS: 4 * 3600,
         lifeCritical: false,
+        until: next.wake + HOUR,
         note: 'fall in the lounge, no detector alarm, no press: only the routine can tell',
       });
       break;
@@ -189,6 +209,7 @@ export function applyIncident(
         priority: 2,
         deadlineS: 60 * 60,
         lifeCritical: false,
+        until: next.wake + 2 * HOUR,
         note: 'up in the night, fell in the bathroom, no detector alarm and no press',
       });
       break;
@@ -209,14 +230,16 @@ export function applyIncident(
     case 'pendant.cancelled': {
       inject(T, 'pendant', 'pendant.pressed', 'resident');
       inject(T + 12_000, 'pendant', 'alarm.cancelled', 'resident');
+      // DESIGN §5: a cancel within the pre-alarm window closes the alert as a recorded false
+      // alarm. The press is raised (the operator may already see it) and then closed.
       expect({
         at: T,
-        expect: [],
-        related: ['pendant.pressed'],
+        expect: ['pendant.pressed'],
         priority: 1,
         deadlineS: P1_DEADLINE_S,
         lifeCritical: false,
-        note: 'pressed by accident and cancelled 12 s later, inside the pre-alarm window',
+        closedAs: 'false-alarm',
+        note: 'pressed by accident and cancelled 12 s later, inside the pre-alarm window: raised, then closed as a false alarm',
       });
       break;
     }
@@ -234,10 +257,12 @@ export function applyIncident(
     }
     case 'not-up': {
       const upAt = plan.wake + 5 * HOUR;
-      quiet(plan.wake - HOUR, upAt);
+      const { wake } = PROFILES[tl.home.profile];
+      const usual = plan.start + wake.mean * MINUTE;
+      // From before the earliest this person gets up: a toilet trip just before dawn is not getting up.
+      quiet(Math.min(plan.wake - HOUR, usual - (3 * wake.sd + 15) * MINUTE), upAt);
       inject(upAt, 'bed', 'bed.vacated', 'resident');
       inject(upAt + 40_000, 'pir.bedroom', 'motion', 'resident');
-      const usual = plan.start + PROFILES[tl.home.profile].wake.mean * MINUTE;
       expect({
         at: usual,
         expect: ['inactivity.no-wake', 'inactivity.unusual'],
@@ -245,33 +270,43 @@ export function applyIncident(
         priority: 2,
         deadlineS: 3 * 3600,
         lifeCritical: false,
+        until: upAt,
         note: 'unwell: stays in bed five hours past getting-up time',
       });
       break;
     }
-    case 'night-exit': {
+    case 'night-exit':
+    case 'night-exit.door-open': {
+      const open = spec.kind === 'night-exit.door-open';
       quiet(T - 10 * MINUTE, T + 70 * MINUTE);
       inject(T, 'bed', 'bed.vacated', 'resident');
       inject(T + 30_000, 'pir.bedroom', 'motion', 'resident');
       inject(T + 70_000, 'pir.hall', 'motion', 'resident');
       const out = T + 120_000;
       inject(out, 'door', 'door.opened', 'resident');
-      inject(out + 25_000, 'door', 'door.closed', 'resident');
+      // Either pulled shut behind them, or left open until they are brought back.
+      if (!open) inject(out + 25_000, 'door', 'door.closed', 'resident');
       // Brought home by a neighbour fifty minutes later.
       const back = out + 50 * MINUTE;
-      inject(back, 'door', 'door.opened', 'visitor');
+      if (!open) inject(back, 'door', 'door.opened', 'visitor');
       inject(back + 30_000, 'door', 'door.closed', 'visitor');
       inject(back + 40_000, 'pir.hall', 'motion', 'resident');
       inject(back + 6 * MINUTE, 'pir.bedroom', 'motion', 'resident');
       inject(back + 7 * MINUTE, 'bed', 'bed.occupied', 'resident');
+      // The default rule sees a door held open at night for 10 min (DESIGN §5); a door pulled shut
+      // behind them is seen only by "out of bed at night and not back" (45 min), which counts as
+      // detecting it, late.
       expect({
         at: out,
-        expect: ['door.exit-at-night'],
-        related: ['bed.not-returned'],
+        expect: open ? ['door.exit-at-night'] : ['door.exit-at-night', 'bed.not-returned'],
+        related: open ? ['bed.not-returned'] : [],
         priority: 2,
         deadlineS: 15 * 60,
         lifeCritical: false,
-        note: 'left through the front door at night, back after fifty minutes',
+        until: back + 7 * MINUTE,
+        note: open
+          ? 'left through the front door at night and left it open, back after fifty minutes'
+          : 'left through the front door at night and pulled it shut, back after fifty minutes',
       });
       break;
     }
