@@ -267,7 +267,7 @@ export class EventProcessor {
 
   /**
    * A per-home alert held for its district's area decision, come due at the end of its window
-   * plus the reorder grace. It waits (looked at again each second) until the area lane has read
+   * plus the reorder grace. It waits (looked at again on the partition loop's next round) until the area lane has read
    * every report stored before that time, so the decision sees the whole window whichever home
    * reported first; then it is withheld when the district raised an area incident for that window
    * (or the one before), and sent otherwise. If the area lane is more than a window behind, the
@@ -287,10 +287,8 @@ export class EventProcessor {
         await this.#timers.fired(timer);
         return true;
       }
-      if (rule && caughtUp < timer.dueAt && now < timer.dueAt + rule.withinS * 1000) {
-        await this.#timers.hold({ ...timer, dueAt: now + 1_000 }, alert);
-        return true;
-      }
+      // Not decided yet: left due, so the partition loop asks again on its next round.
+      if (rule && caughtUp < timer.dueAt && now < timer.dueAt + rule.withinS * 1000) return false;
       const state = timer.key ? await this.#loadArea(timer.key) : undefined;
       const outcome = decideAreaHold(state, timer, this.#rules);
       if (outcome.decision === 'release') {
