@@ -1,7 +1,7 @@
 import { type Alert, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { z } from 'zod';
 import { alertId as alertIdFor } from './ids.ts';
-import type { AreaRule, RuleSet } from './model.ts';
+import type { AreaRule, RuleSet, Timer } from './model.ts';
 import { renderReason } from './reason.ts';
 import { formatIso, parseEventTime } from './time.ts';
 
@@ -13,7 +13,7 @@ import { formatIso, parseEventTime } from './time.ts';
 export const AreaState = z.object({
   v: z.literal(1),
   district: z.string().min(1),
-  /** Recent reports, newest last; bounded by the longest area rule window (two windows kept). */
+  /** Recent reports, newest last; bounded by the longest area rule window (three windows kept). */
   reports: z.array(
     z.object({ eventId: z.string(), residentId: z.string(), at: z.number(), ruleId: z.string() }),
   ),
@@ -51,7 +51,9 @@ export function evaluateArea(
   if (rules.length === 0 || event.testmode) return { state, alerts: [] };
   if (state.reports.some((report) => report.eventId === event.id)) return { state, alerts: [] };
   const at = parseEventTime(event.time);
-  const keepMs = 2 * Math.max(...areaRules(ruleSet).map((rule) => rule.withinS)) * 1000;
+  // Three windows: a held per-home alert is decided after its window and the next one began, and
+  // looks for the incident of its window and of the one before.
+  const keepMs = 3 * Math.max(...areaRules(ruleSet).map((rule) => rule.withinS)) * 1000;
   const horizon = Math.max(now, at) - keepMs;
   const alerts: Alert[] = [];
   let reports = state.reports.filter((report) => report.at >= horizon);
@@ -99,4 +101,85 @@ export function evaluateArea(
     });
   }
   return { state: { ...state, reports, raised }, alerts };
+}
+
+/** Timer ids of the per-home alerts held for an area decision start with this. */
+export const AREA_HOLD_PREFIX = 'hold:';
+
+export const isAreaHold = (timer: Timer): boolean => timer.id.startsWith(AREA_HOLD_PREFIX);
+
+/** A per-home alert held back until its window is decided, and the timer that decides it. */
+export interface AreaHold {
+  readonly alert: Alert;
+  readonly timer: Timer;
+}
+
+/**
+ * Splits a resident evaluation's alerts into those that go to ALERTS now and those held for an
+ * area decision: a home's own trigger alert for an event an area rule counts (`mains.lost`),
+ * from a home with a postcode district, not in test mode. Each held alert gets a timer at the end
+ * of the event's aligned window plus `reorderGraceS`, when the district's count for that window is
+ * known whichever home reported first. An event with no district cannot join an incident, so its
+ * alert is never held. Pure.
+ */
+export function holdForArea(
+  event: TelecareEvent,
+  alerts: readonly Alert[],
+  ruleSet: RuleSet,
+): { pass: Alert[]; held: AreaHold[] } {
+  const district = event.postcodedistrict;
+  const rule = areaRules(ruleSet).find((candidate) => candidate.on.includes(event.type));
+  if (!rule || !district || event.testmode || alerts.length === 0) return { pass: [...alerts], held: [] };
+  const triggers = new Set(
+    ruleSet.rules
+      .filter((candidate) => candidate.kind === 'trigger' && candidate.on.includes(event.type))
+      .map((candidate) => candidate.id),
+  );
+  const windowMs = rule.withinS * 1000;
+  const checkAt = (Math.floor(parseEventTime(event.time) / windowMs) + 1) * windowMs;
+  const pass: Alert[] = [];
+  const held: AreaHold[] = [];
+  for (const alert of alerts) {
+    if (!triggers.has(alert.rule.id) || alert.residentId !== event.residentid) {
+      pass.push(alert);
+      continue;
+    }
+    held.push({
+      alert,
+      timer: {
+        id: `${AREA_HOLD_PREFIX}${alert.id}`,
+        ruleId: rule.id,
+        residentId: event.residentid,
+        checkAt,
+        dueAt: checkAt + ruleSet.settings.reorderGraceS * 1000,
+        eventId: event.id,
+        key: district,
+      },
+    });
+  }
+  return { pass, held };
+}
+
+/**
+ * The decision on a held per-home alert once its window has closed: `withhold` when the district
+ * raised an area incident for the alert's window or the one before it (an outage that began just
+ * before a window edge is still the same outage), naming the incident; `release` otherwise — a
+ * lone home, or an area rule no longer in force. Pure: the shell passes the district's state as
+ * the area lane left it, after that lane has read every report stored before the timer's due time.
+ */
+export function decideAreaHold(
+  state: AreaState | undefined,
+  timer: Timer,
+  ruleSet: RuleSet,
+): { decision: 'withhold'; incidentId: string } | { decision: 'release' } {
+  const rule = areaRules(ruleSet).find((candidate) => candidate.id === timer.ruleId);
+  const district = timer.key;
+  if (!rule || !district || !state) return { decision: 'release' };
+  const bucket = Math.round(timer.checkAt / (rule.withinS * 1000)) - 1;
+  for (const candidate of [bucket, bucket - 1]) {
+    const incidentId = alertIdFor(rule.id, `area:${district}`, String(candidate));
+    if (state.raised.some((incident) => incident.alertId === incidentId))
+      return { decision: 'withhold', incidentId };
+  }
+  return { decision: 'release' };
 }

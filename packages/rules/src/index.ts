@@ -1,9 +1,14 @@
 export {
+  AREA_HOLD_PREFIX,
   type AreaEvaluation,
+  type AreaHold,
   AreaState,
   areaRules,
+  decideAreaHold,
   evaluateArea,
+  holdForArea,
   initialAreaState,
+  isAreaHold,
 } from './area.ts';
 export { ABSENCE_REASON, DEFAULT_RULE_SET, SUSTAINED_REASON, TRIGGER_REASON } from './default-rules.ts';
 export {

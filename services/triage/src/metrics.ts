@@ -49,6 +49,18 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    alertsWithheld: new Counter({
+      name: 'triage_alerts_withheld_total',
+      help: 'Per-home alerts held for an area decision and not sent because their district raised an area incident',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
+    alertsReleased: new Counter({
+      name: 'triage_alerts_held_released_total',
+      help: 'Per-home alerts held for an area decision and sent because no area incident covered them',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
     timersPending: new Gauge({
       name: 'triage_timers_indexed',
       help: 'Timers in the index at the last start-up rebuild',

@@ -22,6 +22,8 @@ export interface Lane {
   readonly kind: 'partition' | 'alarm' | 'area';
   /** For a partition lane: whose timers it fires. */
   readonly partition?: number;
+  /** For an area lane: the event type it reads. */
+  readonly type?: string;
 }
 
 /**
@@ -49,7 +51,7 @@ export function lanes(
   for (const type of alarmTypes)
     all.push({ name: alarmConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'alarm' });
   for (const type of areaTypes)
-    all.push({ name: areaConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'area' });
+    all.push({ name: areaConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'area', type });
   return all;
 }
 
@@ -147,6 +149,7 @@ export function runPartitionWorkers(options: {
           }
         }
         let msg: JsMsg | null;
+        const pulledAt = options.clock.now();
         try {
           consumer ??= await options.js.consumers.get(options.names.streams.events, lane.name);
           msg = await consumer.next({
@@ -160,7 +163,11 @@ export function runPartitionWorkers(options: {
         }
         // An event in hand is finished even when stopping: it was delivered to us and acking it
         // now saves the next instance from waiting out ack_wait.
-        if (!msg) continue;
+        if (!msg) {
+          // An idle area lane has read everything stored before this pull: held alerts can be decided.
+          if (lane.kind === 'area' && lane.type) options.processor.areaCaughtUp(lane.type, pulledAt);
+          continue;
+        }
         if (lane.kind === 'area') await options.processor.handleArea(msg);
         else await options.processor.handle(msg);
       }

@@ -10,12 +10,16 @@ import {
 } from '@telecare/platform';
 import {
   AreaState,
+  areaRules,
   type DeviceContext,
+  decideAreaHold,
   type Evaluation,
   evaluate,
   evaluateArea,
+  holdForArea,
   initialAreaState,
   initialState,
+  isAreaHold,
   type RuleSet,
   type Timer,
 } from '@telecare/rules';
@@ -92,6 +96,11 @@ export class EventProcessor {
   readonly #timers: TimerStore;
   readonly #locks = new KeyedLock();
   readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
+  /**
+   * Per area lane (by event type): a clock time by which that lane had read everything stored
+   * before it. A held per-home alert is decided only once its lane has caught up with its due time.
+   */
+  readonly #areaCaughtUp = new Map<string, number>();
 
   constructor(deps: {
     js: JetStreamClient;
@@ -153,7 +162,10 @@ export class EventProcessor {
           });
         }
         const traceparent = msg.headers?.get('traceparent') || event.traceparent;
-        for (const alert of result.alerts) await this.#publishAlert(alert, traceparent);
+        // A home's own mains.lost waits for its district's area decision (see decideHold).
+        const { pass, held } = holdForArea(event, result.alerts, this.#rules);
+        for (const alert of pass) await this.#publishAlert(alert, traceparent);
+        for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
         await this.#timers.apply(result.timers);
         const duplicate = result.state === state;
         if (!duplicate) await this.#store.save(result.state);
@@ -181,6 +193,7 @@ export class EventProcessor {
    * leaves the timer in place, so it fires again (its alerts have deterministic ids).
    */
   async tick(timer: Timer): Promise<boolean> {
+    if (isAreaHold(timer)) return this.#decideHold(timer);
     try {
       return await this.#locks.run(timer.residentId, async () => {
         const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
@@ -221,18 +234,82 @@ export class EventProcessor {
     }
     const { event } = read;
     const district = event.postcodedistrict as string;
+    const takenAt = this.#clock.now();
     try {
-      const key = `${this.#names.redisPrefix}triage:area:${district}`;
-      const raw = await this.#store.raw(key);
-      const parsed = raw ? AreaState.safeParse(JSON.parse(raw)) : undefined;
-      const state = parsed?.success ? parsed.data : initialAreaState(district);
+      const state = (await this.#loadArea(district)) ?? initialAreaState(district);
       const result = evaluateArea(state, event, this.#clock.now(), this.#rules);
       for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
-      if (result.state !== state) await this.#store.saveRaw(key, JSON.stringify(result.state));
+      if (result.state !== state)
+        await this.#store.saveRaw(this.#areaKey(district), JSON.stringify(result.state));
       msg.ack();
+      // Nothing else was pending on this lane when it was taken: everything stored before is read.
+      if (msg.info.pending === 0) this.areaCaughtUp(event.type, takenAt);
       return 'acked';
     } catch (err) {
       return this.#retry(msg, err);
+    }
+  }
+
+  /** The area lane of `type` had nothing pending at clock time `at` (or read all stored before it). */
+  areaCaughtUp(type: string, at: number): void {
+    if ((this.#areaCaughtUp.get(type) ?? Number.NEGATIVE_INFINITY) < at) this.#areaCaughtUp.set(type, at);
+  }
+
+  #areaKey(district: string): string {
+    return `${this.#names.redisPrefix}triage:area:${district}`;
+  }
+
+  async #loadArea(district: string): Promise<AreaState | undefined> {
+    const raw = await this.#store.raw(this.#areaKey(district));
+    const parsed = raw ? AreaState.safeParse(JSON.parse(raw)) : undefined;
+    return parsed?.success ? parsed.data : undefined;
+  }
+
+  /**
+   * A per-home alert held for its district's area decision, come due at the end of its window
+   * plus the reorder grace. It waits (looked at again on the partition loop's next round) until the area lane has read
+   * every report stored before that time, so the decision sees the whole window whichever home
+   * reported first; then it is withheld when the district raised an area incident for that window
+   * (or the one before), and sent otherwise. If the area lane is more than a window behind, the
+   * alert is sent rather than kept waiting: a missed merge costs an operator one more P3 alert,
+   * a lost one a home without mains that nobody knows about.
+   */
+  async #decideHold(timer: Timer): Promise<boolean> {
+    try {
+      const now = this.#clock.now();
+      const rule = areaRules(this.#rules).find((candidate) => candidate.id === timer.ruleId);
+      const caughtUp = rule
+        ? Math.min(...rule.on.map((type) => this.#areaCaughtUp.get(type) ?? Number.NEGATIVE_INFINITY))
+        : Number.POSITIVE_INFINITY;
+      const alert = await this.#timers.heldAlert(timer);
+      if (!alert) {
+        this.#log.warn({ timerId: timer.id }, 'held alert record gone; dropped');
+        await this.#timers.fired(timer);
+        return true;
+      }
+      // Not decided yet: left due, so the partition loop asks again on its next round.
+      if (rule && caughtUp < timer.dueAt && now < timer.dueAt + rule.withinS * 1000) return false;
+      const state = timer.key ? await this.#loadArea(timer.key) : undefined;
+      const outcome = decideAreaHold(state, timer, this.#rules);
+      if (outcome.decision === 'release') {
+        await this.#publishAlert(alert, undefined);
+        this.#metrics.alertsReleased.inc({ rule: timer.ruleId });
+      } else {
+        this.#metrics.alertsWithheld.inc({ rule: timer.ruleId });
+        this.#log.info(
+          { alertId: alert.id, incidentId: outcome.incidentId, residentId: alert.residentId },
+          'per-home alert withheld: part of an area incident',
+        );
+      }
+      await this.#timers.fired(timer);
+      this.#metrics.timersFired.inc({ rule: timer.ruleId });
+      return true;
+    } catch (err) {
+      this.#metrics.retries.inc({
+        dependency: err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown',
+      });
+      this.#log.warn({ err, timerId: timer.id }, 'held alert decision failed; it is decided again');
+      return false;
     }
   }
 

@@ -1,5 +1,5 @@
 import { type KV, Kvm } from '@nats-io/kv';
-import type { Names } from '@telecare/contracts';
+import { Alert, type Names } from '@telecare/contracts';
 import type { Logger, NatsConnection, Redis } from '@telecare/platform';
 import { TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
@@ -111,6 +111,35 @@ export class TimerStore {
     } catch (err) {
       throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
     }
+  }
+
+  /**
+   * A per-home alert held for an area decision: the alert is stored in its timer's record, so it
+   * is as durable as the timer (a lost Redis loses neither), and setting it again moves it.
+   */
+  async hold(timer: Timer, alert: Alert): Promise<void> {
+    try {
+      await this.#kv.put(keyOf(timer.id), JSON.stringify({ ...timer, alert }));
+    } catch (err) {
+      throw new TransientError('could not store a held alert', {
+        cause: err,
+        context: { dependency: 'nats' },
+      });
+    }
+    try {
+      await this.#redis.zadd(this.indexKey(this.#partitionOf(timer.residentId)), timer.dueAt, timer.id);
+    } catch (err) {
+      throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
+
+  /** The alert a hold timer carries, or undefined when its record is gone or unreadable. */
+  async heldAlert(timer: Timer): Promise<Alert | undefined> {
+    const entry = await this.#kv.get(keyOf(timer.id));
+    if (entry?.operation !== 'PUT') return undefined;
+    const record = entry.json() as { alert?: unknown };
+    const parsed = Alert.safeParse(record.alert);
+    return parsed.success ? parsed.data : undefined;
   }
 
   /** Timers of a partition due by `now`, earliest first (their records; stale index entries dropped). */
