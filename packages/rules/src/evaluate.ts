@@ -830,7 +830,9 @@ function nextCheck(
 function reschedule(rule: Recurring, state: ResidentState, out: Output, after: number): ResidentState {
   const next = nextCheck(rule, out, after);
   if (!next) return state;
-  out.setTimer(rule, next.checkAt, { id: `${rule.id}:${next.key}`, key: next.key });
+  // Schedule keys (a date, an hour, a visit) are the same for every resident: the id names the
+  // resident so that one resident's check never replaces another's in the timer store.
+  out.setTimer(rule, next.checkAt, { id: `${rule.id}:${out.residentId}:${next.key}`, key: next.key });
   return { ...state, scheduled: { ...state.scheduled, [rule.id]: next.checkAt } };
 }
 

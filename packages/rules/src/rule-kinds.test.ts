@@ -182,6 +182,24 @@ describe('absence', () => {
     ).toEqual([]);
   });
 
+  it("checks every resident's wake-up, not only the last one to schedule it (timer ids name the resident)", () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const residents = ['res_kindsA', 'res_kindsB', 'res_kindsC'];
+    for (const residentid of residents) {
+      runner.event(
+        ev('motion', T('21:00', '2026-11-21'), {
+          residentid,
+          devicekind: 'pir',
+          subject: `PIR-${residentid}`,
+        }),
+        T('21:00', '2026-11-21') + 1000,
+      );
+    }
+    const alerts = runner.advance(T('11:00'));
+    const noWake = byRule(alerts, 'absence.no-wake');
+    expect(noWake.map((a) => a.residentId).sort()).toEqual(residents);
+  });
+
   it('medication not taken within 30 min of the dose (schedule arrives as medication.due)', () => {
     const dispenser = { devicekind: 'medication-dispenser', subject: 'MD-1' };
     const due = ev('medication.due', T('08:00'), { ...dispenser, data: { doseId: 'am' } });
