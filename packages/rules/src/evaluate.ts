@@ -1034,12 +1034,23 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
     const seenInHour = state.recent.some(
       (seen) => rule.activity.includes(seen.type) && seen.at >= hourStart && seen.at < hourEnd,
     );
-    if (share >= rule.expectShare && !seenInHour) {
-      const last = lastOf(state.recent, rule.activity, hourEnd);
+    const last =
+      share >= rule.expectShare && !seenInHour ? lastOf(state.recent, rule.activity, hourEnd) : undefined;
+    // One alert per stretch of inactivity: if the hour before was already unusual with nothing
+    // since, this stretch was raised then (a fall in the morning is not raised again every hour).
+    const previous = localTime(hourStart - 3_600_000, s.timeZone);
+    const previousHour = Math.floor(previous.minute / 60);
+    const raisedBefore =
+      last !== undefined &&
+      last.at < hourStart - 3_600_000 &&
+      !inSpan(previous.minute, s.quietFrom, s.quietTo) &&
+      (routine.active[previousHour] ?? 0) / routine.days >= rule.expectShare;
+    if (share >= rule.expectShare && !seenInHour && !raisedBefore) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
       out.alerts.push(
         derivedAlert(rule, out, {
-          key: `${local.date}:${hour}`,
+          // Keyed on the stretch (the last activity), so a re-check can only repeat the same alert.
+          key: last ? `since:${last.id}` : `${local.date}:${hour}`,
           evidence: last ? [last] : [],
           thresholds: {
             expectShare: rule.expectShare,

@@ -425,6 +425,22 @@ describe('learned routine', () => {
     );
   });
 
+  it('raises one alert for one stretch of inactivity, not one per usually-active hour', () => {
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      for (const hhmm of ['07:45', '09:20', '10:20', '11:20', '12:20'])
+        events.push(ev('motion', T(hhmm, day), kitchen));
+    }
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const silent = run([...events, day10], T('14:00', '2026-11-10'));
+    expect(byRule(silent.alerts, 'routine.inactivity')).toHaveLength(1);
+    // Activity ends the stretch: a new silent stretch later is a new alert.
+    const back = ev('motion', T('10:30', '2026-11-10'), kitchen);
+    const twice = run([...events, day10, back], T('14:00', '2026-11-10'));
+    expect(byRule(twice.alerts, 'routine.inactivity')).toHaveLength(2);
+  });
+
   it('says nothing for a resident not usually active then, or before enough days are learned', () => {
     const events: TelecareEvent[] = [];
     for (let d = 1; d <= 9; d++)
