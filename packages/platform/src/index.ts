@@ -13,7 +13,7 @@ export {
   Histogram,
   type ReadinessCheck,
 } from './http.ts';
-export { type KV, openDeviceMap } from './kv.ts';
+export { type KV, openDc09Accounts, openDeviceMap, WatchedBucket } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
 export {
   connectMqtt,
@@ -31,6 +31,7 @@ export {
   jetstream,
   jetstreamManager,
   type NatsConnection,
+  natsAnswers,
   publishDeadLetter,
   streamConfigs,
 } from './nats.ts';

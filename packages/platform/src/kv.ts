@@ -1,5 +1,6 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import type { Names } from '@telecare/contracts';
+import type { Logger } from './logger.ts';
 import type { NatsConnection } from './nats.ts';
 
 export type { KV };
@@ -11,4 +12,116 @@ export type { KV };
  */
 export async function openDeviceMap(nc: NatsConnection, n: Names): Promise<KV> {
   return new Kvm(nc).create(n.kv.deviceMap, { history: 5 });
+}
+
+/** The DC-09 accounts bucket (key = account, value = JSON Dc09AccountEntry), made like the device map. */
+export async function openDc09Accounts(nc: NatsConnection, n: Names): Promise<KV> {
+  return new Kvm(nc).create(n.kv.dc09Accounts, { history: 5 });
+}
+
+type KvEntry = NonNullable<Awaited<ReturnType<KV['get']>>>;
+type Watch = Awaited<ReturnType<KV['watch']>>;
+
+const WATCH_RESTART_MS = 1_000;
+
+/**
+ * A KV bucket mirrored in memory by a watch, so a lookup on the alarm path rarely waits on the
+ * network; a miss falls back to `kv.get`, so an entry written a moment ago (before the watch
+ * delivered it) is still found. Values are parsed with `schema` and must name their own key
+ * (`keyOf`): an entry that does not is treated as absent and logged, so its sender is refused
+ * as unknown (visible, dead-lettered) rather than published under a guessed resident.
+ */
+export class WatchedBucket<T> {
+  readonly #kv: KV;
+  readonly #schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } };
+  readonly #keyOf: (value: T) => string;
+  readonly #what: string;
+  readonly #log: Logger;
+  readonly #entries = new Map<string, T>();
+  #watch: Watch | undefined;
+  #closed = false;
+  #watching: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(options: {
+    kv: KV;
+    schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } };
+    keyOf: (value: T) => string;
+    /** What the entries are, for logs: `device map`, `DC-09 accounts`. */
+    what: string;
+    logger: Logger;
+  }) {
+    this.#kv = options.kv;
+    this.#schema = options.schema;
+    this.#keyOf = options.keyOf;
+    this.#what = options.what;
+    this.#log = options.logger;
+    this.#watching = this.#keepWatching();
+  }
+
+  /** Entries held in memory (for metrics and tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry for a key, or undefined. Throws if the bucket cannot be read: that is transient. */
+  async lookup(key: string): Promise<T | undefined> {
+    const cached = this.#entries.get(key);
+    if (cached) return cached;
+    const entry = await this.#kv.get(key);
+    if (!entry) return undefined;
+    this.#apply(entry);
+    return this.#entries.get(key);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#watch?.stop();
+    this.#wake?.();
+    await this.#watching;
+  }
+
+  #apply(entry: KvEntry): void {
+    if (entry.operation !== 'PUT') {
+      this.#entries.delete(entry.key);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = entry.json();
+    } catch {
+      value = undefined;
+    }
+    const parsed = this.#schema.safeParse(value);
+    if (!parsed.success || this.#keyOf(parsed.data) !== entry.key) {
+      this.#entries.delete(entry.key);
+      this.#log.warn(
+        { key: entry.key, revision: entry.revision },
+        `${this.#what} entry is not valid for its key; ignoring it`,
+      );
+      return;
+    }
+    this.#entries.set(entry.key, parsed.data);
+  }
+
+  /** Restarts the watch if it ends (a long NATS outage can end it) until closed. */
+  async #keepWatching(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        this.#watch = await this.#kv.watch();
+        if (this.#closed) this.#watch.stop();
+        for await (const entry of this.#watch) this.#apply(entry);
+      } catch (err) {
+        if (!this.#closed) this.#log.warn({ err }, `${this.#what} watch failed; lookups fall back to kv.get`);
+      }
+      if (this.#closed) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WATCH_RESTART_MS);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
 }

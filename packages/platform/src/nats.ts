@@ -134,3 +134,19 @@ export async function publishDeadLetter(
   });
   return letter.id;
 }
+
+/** For /readyz: NATS is connected and answers a round trip within `timeoutMs`. */
+export async function natsAnswers(nc: NatsConnection, timeoutMs = 1_000): Promise<boolean> {
+  if (nc.isClosed() || nc.isDraining()) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([nc.rtt().then(() => true), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,4 +1,4 @@
-export { Dc09Accounts, openDc09Accounts } from './accounts.ts';
+export { type Dc09Accounts, openDc09Accounts, openDc09AccountsMirror } from './accounts.ts';
 export { type GatewayDc09Config, gatewayDc09Env, loadGatewayDc09Config } from './config.ts';
 export { contactIdChecksum, isValidContactId } from './contact-id.ts';
 export { crc16Arc } from './crc.ts';

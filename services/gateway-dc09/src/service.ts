@@ -11,9 +11,10 @@ import {
   jetstreamManager,
   Lifecycle,
   type Logger,
+  natsAnswers,
   systemClock,
 } from '@telecare/platform';
-import { Dc09Accounts } from './accounts.ts';
+import { openDc09AccountsMirror } from './accounts.ts';
 import type { GatewayDc09Config } from './config.ts';
 import { Dc09Gateway, SERVICE } from './gateway.ts';
 import { createDc09Metrics } from './metrics.ts';
@@ -45,7 +46,7 @@ export async function startGatewayDc09(
     const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
     lifecycle.add('nats', () => nc.drain());
     await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter']);
-    const accounts = await Dc09Accounts.open(nc, n, logger);
+    const accounts = await openDc09AccountsMirror(nc, n, logger);
     lifecycle.add('accounts', () => accounts.close());
 
     const gateway = new Dc09Gateway({
@@ -67,7 +68,7 @@ export async function startGatewayDc09(
     const app = createHttpServer({
       logger,
       metrics: registry,
-      readiness: { nats: () => !nc.isClosed() && !nc.isDraining() },
+      readiness: { nats: () => natsAnswers(nc) },
     });
     await app.listen({ port: config.GATEWAY_DC09_PORT, host: config.HTTP_HOST });
     lifecycle.add('http', () => app.close());

@@ -12,11 +12,11 @@ import {
   jetstreamManager,
   Lifecycle,
   type Logger,
-  type NatsConnection,
+  natsAnswers,
   systemClock,
 } from '@telecare/platform';
 import type { GatewayMqttConfig } from './config.ts';
-import { DeviceMap } from './device-map.ts';
+import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
 
@@ -27,25 +27,10 @@ import { createGatewayMetrics } from './metrics.ts';
  */
 const SESSION_EXPIRY_S = 7 * 24 * 60 * 60;
 
-const READINESS_TIMEOUT_MS = 1_000;
-
 export interface GatewayMqttHandle {
   readonly port: number;
   readonly url: string;
   close(): Promise<void>;
-}
-
-async function natsAnswers(nc: NatsConnection): Promise<boolean> {
-  if (nc.isClosed() || nc.isDraining()) return false;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), READINESS_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([nc.rtt().then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -69,7 +54,7 @@ export async function startGatewayMqtt(
     await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter']);
     const js = jetstream(nc);
 
-    const deviceMap = await DeviceMap.open(nc, n, logger);
+    const deviceMap = await openDeviceMapMirror(nc, n, logger);
     lifecycle.add('device-map', () => deviceMap.close());
 
     const gateway = new DeviceEventGateway({
