@@ -265,17 +265,18 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   const { event, now } = input;
   if (state.residentId !== event.residentid)
     throw new ResidentMismatchError(state.residentId, event.residentid);
-  // A redelivered event changes nothing: its alerts were raised the first time. (If it has
-  // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
   const plan = planOf(ruleSet);
-  if (taken(state.seen, event.id)) return unchanged(state);
   const kept = plan.history.has(event.type);
   const rules = plan.byType.get(event.type) ?? NO_RULES;
   // Most events concern no rule and are not read back (heartbeats, movement, with triggers
   // alone): they change nothing, so the state comes back as it was — not even `seen` takes
-  // them. Their redelivery takes this same path and raises nothing either, and `seen` keeps
-  // its slots for the events that did something. Their time is not even parsed.
+  // them, and `seen` keeps its slots for the events that did something. Delivered again, such
+  // an event takes this same path and raises nothing, so it needs no redelivery check. Its
+  // time is not even parsed.
   if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state);
+  // A redelivered event changes nothing: its alerts were raised the first time. (If it has
+  // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
+  if (taken(state.seen, event.id)) return unchanged(state);
 
   const entry = toRecent(event);
   if (kept && hasEvent(state.recent, entry)) return unchanged(state);
