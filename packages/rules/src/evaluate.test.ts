@@ -244,3 +244,62 @@ describe('state stays bounded', () => {
     expect(result.state.recent).toEqual([]);
   });
 });
+
+describe('events that change nothing', () => {
+  // The triggers alone, as the benchmark runs them: heartbeats and movement concern no rule.
+  const triggers = parseRuleSet({
+    version: 1,
+    rules: DEFAULT_RULE_SET.rules
+      .filter((rule) => rule.kind === 'trigger')
+      .map(({ mergeWithinS: _merge, ...rule }) => rule),
+    settings: { ...DEFAULT_RULE_SET.settings, keepSeen: 4 },
+  });
+  const deepFreeze = <T>(value: T): T => {
+    if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+      Object.freeze(value);
+      for (const inner of Object.values(value)) deepFreeze(inner);
+    }
+    return value;
+  };
+  const heartbeat = (i: number) =>
+    makeEvent({ type: 'heartbeat', devicekind: 'home-unit', time: at(60_000 - i), deviceEventId: `hb-${i}` });
+  const press = makeEvent({ type: 'pendant.pressed', time: at(70_000), deviceEventId: 'press-1' });
+
+  it('give back the state they were given, untouched, and raise nothing', () => {
+    const state = deepFreeze(
+      evaluate(initialState(RESIDENT), { kind: 'event', event: press, now: NOW }, triggers).state,
+    );
+    const copy = structuredClone(state);
+    const result = evaluate(state, { kind: 'event', event: heartbeat(0), now: NOW }, triggers);
+    expect(result.state).toBe(state);
+    expect(state).toEqual(copy);
+    expect(result.alerts).toEqual([]);
+    expect(result.timers).toEqual([]);
+    // Redelivered, a heartbeat takes the same path: still nothing.
+    expect(evaluate(result.state, { kind: 'event', event: heartbeat(0), now: NOW }, triggers).alerts).toEqual(
+      [],
+    );
+  });
+
+  it('never mutate a state they were given, over a stream (every state deep-frozen)', () => {
+    let state = deepFreeze(initialState(RESIDENT));
+    const stream = [press, ...Array.from({ length: 20 }, (_, i) => heartbeat(i)), press];
+    let alerts = 0;
+    for (const event of stream) {
+      const result = evaluate(state, { kind: 'event', event, now: NOW }, triggers);
+      alerts += result.alerts.length;
+      state = deepFreeze(result.state);
+    }
+    // The alarm's redelivery after twenty heartbeats is still known: they took no `seen` slot.
+    expect(alerts).toBe(1);
+    expect(state.seen).toEqual([press.id]);
+  });
+
+  it('find a redelivery whatever the id string is made of (concatenated or parsed)', () => {
+    const { state } = evaluate(initialState(RESIDENT), { kind: 'event', event: press, now: NOW }, triggers);
+    const parsed = JSON.parse(JSON.stringify(press)) as typeof press;
+    const again = evaluate(state, { kind: 'event', event: parsed, now: NOW }, triggers);
+    expect(again.alerts).toEqual([]);
+    expect(again.state).toBe(state);
+  });
+});

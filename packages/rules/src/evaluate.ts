@@ -265,21 +265,18 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   const { event, now } = input;
   if (state.residentId !== event.residentid)
     throw new ResidentMismatchError(state.residentId, event.residentid);
-  // A redelivered event changes nothing: its alerts were raised the first time. (If it has
-  // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
   const plan = planOf(ruleSet);
-  if (state.seen.includes(event.id)) return unchanged(state);
   const kept = plan.history.has(event.type);
   const rules = plan.byType.get(event.type) ?? NO_RULES;
   // Most events concern no rule and are not read back (heartbeats, movement, with triggers
-  // alone): they only join `seen`. Their time is not even parsed.
-  if (!kept && rules.length === 0 && !unscheduled(plan, state))
-    return {
-      state: withSeen(state, event.id, ruleSet),
-      alerts: NO_ALERTS,
-      timers: NO_TIMERS,
-      merged: NOTHING,
-    };
+  // alone): they change nothing, so the state comes back as it was — not even `seen` takes
+  // them, and `seen` keeps its slots for the events that did something. Delivered again, such
+  // an event takes this same path and raises nothing, so it needs no redelivery check. Its
+  // time is not even parsed.
+  if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state);
+  // A redelivered event changes nothing: its alerts were raised the first time. (If it has
+  // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
+  if (taken(state.seen, event.id)) return unchanged(state);
 
   const entry = toRecent(event);
   if (kept && hasEvent(state.recent, entry)) return unchanged(state);
@@ -1121,6 +1118,17 @@ function unscheduled(plan: Plan, state: ResidentState): boolean {
   return false;
 }
 
+/**
+ * Whether the id is among those taken. A plain loop, not `includes`: `includes` hands each
+ * comparison of a string that is not flat (an id built by concatenation, as generated events'
+ * are) to the runtime, eight calls per event that cost more than the rest of a quiet event;
+ * `===` compares them in place.
+ */
+function taken(seen: readonly string[], id: string): boolean {
+  for (let i = 0; i < seen.length; i++) if (seen[i] === id) return true;
+  return false;
+}
+
 /** The last `keepSeen` ids taken, this one newest: a copy of at most `keepSeen` references. */
 function seenWith(old: readonly string[], id: string, keepSeen: number): string[] {
   // Allocated at its final size and filled: a slice and a push would allocate twice.
@@ -1130,18 +1138,6 @@ function seenWith(old: readonly string[], id: string, keepSeen: number): string[
   for (let i = 0; i < size - 1; i++) seen[i] = old[from + i] as string;
   seen[size - 1] = id;
   return seen;
-}
-
-function withSeen(state: ResidentState, id: string, ruleSet: RuleSet): ResidentState {
-  return {
-    v: state.v,
-    residentId: state.residentId,
-    recent: state.recent,
-    seen: seenWith(state.seen, id, ruleSet.settings.keepSeen),
-    devices: state.devices,
-    scheduled: state.scheduled,
-    routines: state.routines,
-  };
 }
 
 /** First index whose event is at or after `at` (the list is sorted by time). */
