@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,4 +150,68 @@ export async function startOwnMosquitto(): Promise<OwnMosquitto> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether something accepts a TCP connection on a loopback port. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A nats-server with JetStream of the caller's own, on a free port with its store in a temporary
+ * folder, for tests that stop NATS (the shared server is never stopped). Stop and start keep the
+ * port and the store, as a restart would.
+ */
+export class OwnNatsServer {
+  #child: ChildProcess | undefined;
+  private constructor(
+    readonly port: number,
+    readonly storeDir: string,
+  ) {}
+
+  static async start(label = 'nats'): Promise<OwnNatsServer> {
+    const server = new OwnNatsServer(
+      await freePort(),
+      mkdtempSync(path.join(tmpdir(), `telecare-${label}-`)),
+    );
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.#child = spawn(
+      'nats-server',
+      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+      {
+        stdio: 'ignore',
+      },
+    );
+    await waitFor(() => listening(this.port), { what: 'nats-server to listen' });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Stops the server and removes its store. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.storeDir, { recursive: true, force: true });
+  }
 }

@@ -1,8 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -13,7 +8,7 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { Dc09Dialler } from '@telecare/simulators';
-import { freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { OwnNatsServer, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayDc09Handle,
@@ -28,39 +23,11 @@ const n = names(ns);
 const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const RETRY_S = 3;
 
-let natsPort: number;
-let storeDir: string;
-let natsServer: ChildProcess | undefined;
+let nats: OwnNatsServer;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let gateway: GatewayDc09Handle;
 const diallers: Dc09Dialler[] = [];
-
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = tcpConnect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
-async function startNats(): Promise<void> {
-  natsServer = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', storeDir], {
-    stdio: 'ignore',
-  });
-  await waitFor(() => listening(natsPort), { what: 'nats-server to listen' });
-}
-
-async function stopNats(): Promise<void> {
-  const child = natsServer;
-  natsServer = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 const entry = (account: string): Dc09AccountEntry => ({
   account,
@@ -110,10 +77,8 @@ async function metric(name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  natsPort = await freePort();
-  storeDir = await mkdtemp(join(tmpdir(), `${ns}-`));
-  await startNats();
-  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  nats = await OwnNatsServer.start(ns);
+  const natsUrl = nats.url;
   nc = await connectNats({ url: natsUrl, name: `${ns}-test`, logger });
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
@@ -135,8 +100,7 @@ afterAll(async () => {
   for (const d of diallers) await d.close();
   await gateway?.close();
   await nc?.close();
-  await stopNats();
-  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  await nats?.destroy();
 });
 
 describe('gateway-dc09 when JetStream fails for a while', () => {
@@ -171,10 +135,10 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
 
   it('a NATS restart within the bound: the frame sent while it was down is ACKed on its first send', async () => {
     const d = await dialler('B003', 10_000, 1);
-    await stopNats();
+    await nats.stop();
     const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '003' }]);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await startNats();
+    await nats.start();
     const result = await sent;
     expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
     expect(await eventsOf('DC09-B003')).toHaveLength(1);

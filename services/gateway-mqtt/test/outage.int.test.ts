@@ -1,8 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeviceAck, type DeviceMapEntry, names } from '@telecare/contracts';
 import {
   connectMqtt,
@@ -13,7 +8,7 @@ import {
   type NatsConnection,
   openDeviceMap,
 } from '@telecare/platform';
-import { freePort, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { OwnNatsServer, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '../src/index.ts';
 
@@ -24,39 +19,11 @@ const logger = createLogger('gateway-mqtt-test', process.env.TEST_LOG_LEVEL ?? '
 const gatewayClientId = `${ns}-gateway`;
 const SERIAL = 'PND-3001';
 
-let natsPort: number;
-let storeDir: string;
-let natsServer: ChildProcess | undefined;
+let nats: OwnNatsServer;
 let nc: NatsConnection;
 let gateway: GatewayMqttHandle | undefined;
 let deviceClient: MqttClient;
 const acks: DeviceAck[] = [];
-
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = tcpConnect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
-async function startNats(): Promise<void> {
-  natsServer = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', storeDir], {
-    stdio: 'ignore',
-  });
-  await waitFor(() => listening(natsPort), { what: 'nats-server to listen' });
-}
-
-async function stopNats(): Promise<void> {
-  const child = natsServer;
-  natsServer = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 const storedAcks = (id: string) => acks.filter((ack) => 'stored' in ack && ack.id === id).length;
 const send = (id: string) =>
@@ -67,10 +34,8 @@ const send = (id: string) =>
   );
 
 beforeAll(async () => {
-  natsPort = await freePort();
-  storeDir = await mkdtemp(join(tmpdir(), `${ns}-`));
-  await startNats();
-  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  nats = await OwnNatsServer.start(ns);
+  const natsUrl = nats.url;
   nc = await connectNats({ url: natsUrl, name: `${ns}-test`, logger });
   const entry: DeviceMapEntry = {
     serial: SERIAL,
@@ -103,8 +68,7 @@ afterAll(async () => {
   const sweeper = await connectMqtt({ url: servers.mqttUrl, clientId: gatewayClientId, logger, clean: true });
   await sweeper.endAsync();
   await nc?.close();
-  await stopNats();
-  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  await nats?.destroy();
 }, 30_000);
 
 describe('gateway-mqtt while JetStream is unavailable', () => {
@@ -112,7 +76,7 @@ describe('gateway-mqtt while JetStream is unavailable', () => {
     await send('before-0001');
     await waitFor(() => storedAcks('before-0001') === 1, { what: 'the first press stored' });
 
-    await stopNats();
+    await nats.stop();
     await send('during-0001');
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(acks.filter((ack) => 'rejected' in ack)).toEqual([]);
@@ -120,7 +84,7 @@ describe('gateway-mqtt while JetStream is unavailable', () => {
     const ready = await fetch(`${gateway?.url}/readyz`);
     expect(ready.status).toBe(503);
 
-    await startNats();
+    await nats.start();
     await waitFor(() => storedAcks('during-0001') >= 1, { timeoutMs: 25_000, what: 'the held press stored' });
 
     const jsm = await jetstreamManager(nc);
