@@ -1,14 +1,19 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
 import { names, TelecareEvent } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { SimulatedDevice } from '@telecare/simulators';
-import { cleanupNamespace, freePort, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  DYNSEC_PLUGIN,
+  type DynsecMosquitto,
+  servers,
+  serviceEnv,
+  startDynsecMosquitto,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -18,10 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * gateway role infra/mosquitto/README.md sets up, and the broker keeps each device to its topics.
  */
 
-const PLUGIN = [
-  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
-  '/usr/lib/mosquitto_dynamic_security.so',
-].find((path) => existsSync(path));
+const PLUGIN = DYNSEC_PLUGIN;
 
 const ns = uniqueNamespace('e2ecred');
 const n = names(ns);
@@ -29,8 +31,7 @@ const ADMIN_PASSWORD = 'admin-secret-for-this-test';
 const GATEWAY_USER = 'telecare-gateway-mqtt';
 const GATEWAY_PASSWORD = 'gateway-secret-for-this-test';
 
-let dir: string;
-let broker: ChildProcess | undefined;
+let broker: DynsecMosquitto | undefined;
 let brokerPort: number;
 let registry: RegistryHandle | undefined;
 let gateway: GatewayMqttHandle | undefined;
@@ -39,24 +40,7 @@ let token: string;
 const closers: (() => Promise<unknown>)[] = [];
 
 /** As an administrator with mosquitto_ctrl would (infra/mosquitto/README.md). */
-function ctrl(...args: string[]): void {
-  execFileSync(
-    'mosquitto_ctrl',
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(brokerPort),
-      '-u',
-      'registry-admin',
-      '-P',
-      ADMIN_PASSWORD,
-      'dynsec',
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-}
+const ctrl = (...args: string[]) => broker?.ctrl(...args);
 
 /** Connects, or resolves with the broker's refusal. */
 function connectAs(username: string, password: string): Promise<MqttClient | Error> {
@@ -102,29 +86,8 @@ async function eventsOf(serial: string): Promise<TelecareEvent[]> {
 
 beforeAll(async () => {
   if (!PLUGIN) return;
-  dir = mkdtempSync(join(tmpdir(), 'telecare-e2e-dynsec-'));
-  brokerPort = await freePort();
-  execFileSync('mosquitto_ctrl', [
-    'dynsec',
-    'init',
-    join(dir, 'dynsec.json'),
-    'registry-admin',
-    ADMIN_PASSWORD,
-  ]);
-  writeFileSync(
-    join(dir, 'mosquitto.conf'),
-    [
-      `listener ${brokerPort} 127.0.0.1`,
-      'allow_anonymous false',
-      `plugin ${PLUGIN}`,
-      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
-      'set_tcp_nodelay true',
-      'persistence false',
-      `user ${userInfo().username}`,
-      '',
-    ].join('\n'),
-  );
-  broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'e2ecred' });
+  brokerPort = broker.port;
   await waitFor(async () => {
     const client = await connectAs('registry-admin', ADMIN_PASSWORD);
     if (client instanceof Error) return false;
@@ -144,7 +107,7 @@ beforeAll(async () => {
     REGISTRY_PORT: '0',
     GATEWAY_MQTT_PORT: '0',
     MQTT_CLIENT_ID: `${ns}-gateway`,
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${brokerPort}`,
+    MQTT_ADMIN_URL: broker.adminUrl,
     MQTT_URL: `mqtt://${GATEWAY_USER}:${GATEWAY_PASSWORD}@127.0.0.1:${brokerPort}`,
   });
   token = env.TELECARE_ADMIN_TOKEN ?? '';
@@ -158,8 +121,7 @@ afterAll(async () => {
   await gateway?.close();
   await registry?.close();
   await nc?.close();
-  broker?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  broker?.stop();
   await cleanupNamespace(ns);
 });
 

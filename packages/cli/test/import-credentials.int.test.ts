@@ -1,23 +1,27 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
-import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  DYNSEC_PLUGIN,
+  type DynsecMosquitto,
+  serviceEnv,
+  startDynsecMosquitto,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/index.ts';
 
-const PLUGIN = [
-  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
-  '/usr/lib/mosquitto_dynamic_security.so',
-].find((path) => existsSync(path));
+const PLUGIN = DYNSEC_PLUGIN;
 const ADMIN_PASSWORD = 'admin-secret-for-the-cli-test';
 
 const ns = uniqueNamespace('clicred');
 const logger = createLogger('cli-test', 'silent');
+let broker: DynsecMosquitto | undefined;
 let dir: string;
-let broker: ChildProcess | undefined;
 let registry: RegistryHandle | undefined;
 let token: string;
 
@@ -56,32 +60,13 @@ let port: number;
 
 beforeAll(async () => {
   if (!PLUGIN) return;
-  dir = mkdtempSync(join(tmpdir(), 'telecare-cli-dynsec-'));
-  port = await freePort();
-  execFileSync('mosquitto_ctrl', [
-    'dynsec',
-    'init',
-    join(dir, 'dynsec.json'),
-    'registry-admin',
-    ADMIN_PASSWORD,
-  ]);
-  writeFileSync(
-    join(dir, 'mosquitto.conf'),
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous false',
-      `plugin ${PLUGIN}`,
-      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
-      'persistence false',
-      `user ${userInfo().username}`,
-      '',
-    ].join('\n'),
-  );
-  broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'clicred' });
+  dir = broker.dir;
+  port = broker.port;
   await waitFor(() => brokerHasClient(port, 'registry-admin'), { what: 'the dynsec broker' });
   const env = serviceEnv(ns, {
     REGISTRY_PORT: '0',
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${port}`,
+    MQTT_ADMIN_URL: broker.adminUrl,
   });
   token = env.TELECARE_ADMIN_TOKEN!;
   registry = await startRegistry(loadRegistryConfig(env), { logger });
@@ -89,8 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.close();
-  broker?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  broker?.stop();
   await cleanupNamespace(ns);
 });
 

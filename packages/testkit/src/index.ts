@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -214,4 +214,83 @@ export class OwnNatsServer {
     await this.stop();
     rmSync(this.storeDir, { recursive: true, force: true });
   }
+}
+
+/** Debian's Mosquitto dynamic-security plugin, where installed (tests that need it skip without it). */
+export const DYNSEC_PLUGIN = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+].find((candidate) => existsSync(candidate));
+
+export interface DynsecMosquitto {
+  readonly port: number;
+  /** Working folder (config, dynsec.json), removed on stop; tests may keep files there. */
+  readonly dir: string;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  /** `MQTT_ADMIN_URL` for the registry. */
+  readonly adminUrl: string;
+  /** A `mosquitto_ctrl dynsec …` command as the admin, as an administrator would run it. */
+  ctrl(...args: string[]): void;
+  stop(): void;
+}
+
+/**
+ * A Mosquitto of the caller's own with dynamic security and no anonymous access, on a free port,
+ * with one admin client made by Mosquitto's own tool: the broker the registry provisions device
+ * credentials in (infra/mosquitto/README.md).
+ */
+export async function startDynsecMosquitto(
+  options: { adminPassword: string; adminUser?: string; label?: string } = { adminPassword: 'admin-secret' },
+): Promise<DynsecMosquitto> {
+  if (!DYNSEC_PLUGIN) throw new Error('Mosquitto dynamic security plugin not installed');
+  const adminUser = options.adminUser ?? 'registry-admin';
+  const dir = mkdtempSync(path.join(tmpdir(), `telecare-${options.label ?? 'dynsec'}-`));
+  const port = await freePort();
+  const dynsec = path.join(dir, 'dynsec.json');
+  execFileSync('mosquitto_ctrl', ['dynsec', 'init', dynsec, adminUser, options.adminPassword]);
+  writeFileSync(
+    path.join(dir, 'mosquitto.conf'),
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous false',
+      `plugin ${DYNSEC_PLUGIN}`,
+      `plugin_opt_config_file ${dynsec}`,
+      'set_tcp_nodelay true',
+      'persistence false',
+      `user ${userInfo().username}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  await waitFor(() => listening(port), { what: 'the dynamic-security Mosquitto to listen' });
+  return {
+    port,
+    dir,
+    adminUser,
+    adminPassword: options.adminPassword,
+    adminUrl: `mqtt://${adminUser}:${options.adminPassword}@127.0.0.1:${port}`,
+    ctrl(...args) {
+      execFileSync(
+        'mosquitto_ctrl',
+        [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-u',
+          adminUser,
+          '-P',
+          options.adminPassword,
+          'dynsec',
+          ...args,
+        ],
+        { stdio: 'ignore' },
+      );
+    },
+    stop() {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

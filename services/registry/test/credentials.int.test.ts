@@ -1,52 +1,33 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { names } from '@telecare/contracts';
 import { createLogger, createPool } from '@telecare/platform';
-import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  DYNSEC_PLUGIN,
+  type DynsecMosquitto,
+  serviceEnv,
+  startDynsecMosquitto,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 
-const PLUGIN = [
-  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
-  '/usr/lib/mosquitto_dynamic_security.so',
-].find((path) => existsSync(path));
+const PLUGIN = DYNSEC_PLUGIN;
 
 const ns = uniqueNamespace('regcred');
 const n = names(ns);
 const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const ADMIN_PASSWORD = 'admin-secret-for-this-test';
 
-let dir: string;
-let broker: ChildProcess;
-let brokerUrl: string;
-let brokerPort: number;
+let broker: DynsecMosquitto;
 let registry: RegistryHandle;
 let registryEnv: Record<string, string>;
 let token: string;
 
 /** A change made directly in the broker, as an administrator with mosquitto_ctrl would. */
-function ctrl(...args: string[]): void {
-  execFileSync(
-    'mosquitto_ctrl',
-    [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(brokerPort),
-      '-u',
-      'registry-admin',
-      '-P',
-      ADMIN_PASSWORD,
-      'dynsec',
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-}
+const ctrl = (...args: string[]) => broker.ctrl(...args);
 
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(`${registry.url}${path}`, {
@@ -60,7 +41,7 @@ async function call(method: string, path: string, body?: unknown) {
 /** Connects, or resolves with the broker's refusal. */
 function connect(username: string, password: string): Promise<MqttClient | Error> {
   return new Promise((resolve) => {
-    const client = mqtt.connect(brokerUrl, {
+    const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
       username,
       password,
       protocolVersion: 5,
@@ -78,32 +59,7 @@ function connect(username: string, password: string): Promise<MqttClient | Error
 
 beforeAll(async () => {
   if (!PLUGIN) return;
-  dir = mkdtempSync(join(tmpdir(), 'telecare-dynsec-'));
-  const port = await freePort();
-  brokerPort = port;
-  brokerUrl = `mqtt://127.0.0.1:${port}`;
-  // The admin client the registry drives dynamic security with, made by Mosquitto's own tool.
-  execFileSync('mosquitto_ctrl', [
-    'dynsec',
-    'init',
-    join(dir, 'dynsec.json'),
-    'registry-admin',
-    ADMIN_PASSWORD,
-  ]);
-  writeFileSync(
-    join(dir, 'mosquitto.conf'),
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous false',
-      `plugin ${PLUGIN}`,
-      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
-      'set_tcp_nodelay true',
-      'persistence false',
-      `user ${userInfo().username}`,
-      '',
-    ].join('\n'),
-  );
-  broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'regcred' });
   await waitFor(async () => {
     const client = await connect('registry-admin', ADMIN_PASSWORD);
     if (client instanceof Error) return false;
@@ -112,7 +68,7 @@ beforeAll(async () => {
   });
   registryEnv = serviceEnv(ns, {
     REGISTRY_PORT: '0',
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${port}`,
+    MQTT_ADMIN_URL: broker.adminUrl,
     // With a data key the registry seals issued secrets, so it can re-create a lost broker client.
     REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
   });
@@ -122,8 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.close();
-  broker?.kill('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  broker?.stop();
   await cleanupNamespace(ns);
 });
 
