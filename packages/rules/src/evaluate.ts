@@ -1011,7 +1011,10 @@ function learn(
 function rollOver(routine: Routine, day: string): Routine {
   const fade = routine.days >= ROUTINE_DAYS ? (ROUTINE_DAYS - 1) / ROUTINE_DAYS : 1;
   const active = routine.active.map((count, hour) => count * fade + ((routine.today >> hour) & 1));
-  return { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
+  const next: Routine = { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
+  // A stretch of inactivity goes on across midnight.
+  if (routine.raised !== undefined) next.raised = routine.raised;
+  return next;
 }
 
 function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine): ResidentState {
@@ -1019,6 +1022,7 @@ function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine):
 }
 
 function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  let next = state;
   const s = out.settings;
   const hourEnd = timer.checkAt;
   const hourStart = hourEnd - 3_600_000;
@@ -1033,16 +1037,11 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
     );
     const last =
       share >= rule.expectShare && !seenInHour ? lastOf(state.recent, rule.activity, hourEnd) : undefined;
-    // One alert per stretch of inactivity: if the hour before was already unusual with nothing
-    // since, this stretch was raised then (a fall in the morning is not raised again every hour).
-    const previous = localTime(hourStart - 3_600_000, s.timeZone);
-    const previousHour = Math.floor(previous.minute / 60);
-    const raisedBefore =
-      last !== undefined &&
-      last.at < hourStart - 3_600_000 &&
-      !inSpan(previous.minute, s.quietFrom, s.quietTo) &&
-      (routine.active[previousHour] ?? 0) / routine.days >= rule.expectShare;
-    if (share >= rule.expectShare && !seenInHour && !raisedBefore) {
+    // One alert per stretch of inactivity, however many usual and unusual hours (or nights) it
+    // crosses: the stretch is named by its last activity, and the state remembers the one raised.
+    // A stretch whose last activity has aged out of `recent` is the one raised before, if any.
+    const stretch = last?.id ?? routine.raised ?? '';
+    if (share >= rule.expectShare && !seenInHour && stretch !== routine.raised) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
       out.alerts.push(
         derivedAlert(rule, out, {
@@ -1062,9 +1061,10 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
           decidedAt: timer.dueAt,
         }),
       );
+      next = withRoutine(state, rule, { ...routine, raised: stretch });
     }
   }
-  return reschedule(rule, state, out, hourEnd);
+  return reschedule(rule, next, out, hourEnd);
 }
 
 // ---------------------------------------------------------------------------------------------

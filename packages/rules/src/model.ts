@@ -373,6 +373,12 @@ export const Routine = z.object({
   days: z.number().int(),
   /** Per local hour, days with activity in that hour. */
   active: z.array(z.number()).length(24),
+  /**
+   * The stretch of inactivity already alerted, named by its last activity's event id (`''` when
+   * none was remembered): the stretch goes on, however many hours it crosses, until activity
+   * newer than that comes.
+   */
+  raised: z.string().optional(),
 });
 export type Routine = z.infer<typeof Routine>;
 

@@ -441,6 +441,48 @@ describe('learned routine', () => {
     expect(byRule(twice.alerts, 'routine.inactivity')).toHaveLength(2);
   });
 
+  it('raises one alert for a stretch that crosses hours the resident is not usually active in, and the night', () => {
+    // Usually active 09–11, not at 11, again 12–14 and in the evening at 20; nights 22:00–07:00.
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      for (const hhmm of ['07:45', '09:20', '10:20', '12:20', '13:20', '20:20'])
+        events.push(ev('motion', T(hhmm, day), kitchen));
+    }
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const silent = run([...events, day10], T('11:00', '2026-11-11'));
+    const unusual = byRule(silent.alerts, 'routine.inactivity');
+    expect(unusual).toHaveLength(1);
+    expect(unusual[0]).toMatchObject({
+      evidence: [day10.id],
+      raisedAt: new Date(T('10:00', '2026-11-10') + GRACE).toISOString(),
+    });
+    // Activity after the usual hours were missed starts a new stretch, raised once at its first usual hour.
+    const evening = ev('motion', T('18:10', '2026-11-10'), kitchen);
+    const again = byRule(
+      run([...events, day10, evening], T('11:00', '2026-11-11')).alerts,
+      'routine.inactivity',
+    );
+    expect(again.map((a) => [a.evidence, a.raisedAt])).toEqual([
+      [[day10.id], new Date(T('10:00', '2026-11-10') + GRACE).toISOString()],
+      [[evening.id], new Date(T('21:00', '2026-11-10') + GRACE).toISOString()],
+    ]);
+    // A stretch longer than the state remembers events (its last activity aged out) is the same one.
+    const short = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      settings: { keepEventsForS: 3 * 3600 },
+    });
+    const readings = Array.from({ length: 12 }, (_, i) =>
+      ev('temperature', T('08:00', '2026-11-10') + i * 1_800_000, {
+        devicekind: 'temperature-sensor',
+        subject: 'TS-1',
+        data: { celsius: 20 },
+      }),
+    );
+    const forgotten = run([...events, day10, ...readings], T('15:00', '2026-11-10'), short);
+    expect(byRule(forgotten.alerts, 'routine.inactivity').map((a) => a.evidence)).toEqual([[day10.id]]);
+  });
+
   it('says nothing for a resident not usually active then, or before enough days are learned', () => {
     const events: TelecareEvent[] = [];
     for (let d = 1; d <= 9; d++)
