@@ -174,7 +174,8 @@ function historyTypes(ruleSet: RuleSet): Set<EventType> {
         break;
       case 'correlation': {
         const p = rule.pattern;
-        if (p.kind === 'then-absent') add([...p.first, ...p.absent]);
+        if (p.kind === 'then-absent')
+          add([...p.first, ...p.absent, ...p.notDuring.flatMap((state) => [...state.starts, ...state.ends])]);
         else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
         else add(p.on);
         break;
@@ -898,7 +899,7 @@ function correlationOnEvent(
   const pattern = rule.pattern;
   switch (pattern.kind) {
     case 'then-absent':
-      if (pattern.first.includes(entry.type)) {
+      if (pattern.first.includes(entry.type) && (!pattern.atNight || atNight(entry.at, out.settings))) {
         const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
         out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
       }
@@ -969,16 +970,40 @@ function correlationOnTick(rule: CorrelationRule, timer: Timer, recent: readonly
     )
   )
     return;
+  // Each state must have ended before the first event (or never be seen): its ending is evidence.
+  const ended: RecentEvent[] = [];
+  for (const state of pattern.notDuring) {
+    const latest = latestOf(recent, [...state.starts, ...state.ends], first);
+    if (latest && state.starts.includes(latest.type)) return;
+    if (latest) ended.push(latest);
+  }
+  const tz = out.settings.timeZone;
   const withinS = Math.round((timer.checkAt - first.at) / 1000);
+  const before = ended.map(
+    (seen) => `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatHhmm(seen.at, tz)}`,
+  );
   out.alerts.push(
     derivedAlert(rule, out, {
       key: first.id,
-      evidence: [first],
-      thresholds: { withinS },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, out.settings.timeZone)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}`,
+      evidence: [first, ...ended],
+      thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, tz)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
       decidedAt: timer.dueAt,
     }),
   );
+}
+
+/** The latest event of these types not after `event` (by time, then id), other than itself. */
+function latestOf(
+  recent: readonly RecentEvent[],
+  types: readonly EventType[],
+  event: RecentEvent,
+): RecentEvent | undefined {
+  for (let i = indexOf(recent, event) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (types.includes(seen.type)) return seen;
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
