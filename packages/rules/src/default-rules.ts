@@ -173,6 +173,28 @@ const DEFAULT_RULES: RuleSetInput = {
       },
       reason: '{what}, then no movement: {detail}; raised to {priority} (rule {rule})',
     },
+    // A resident who leaves at night and pulls the door shut behind them: the door closes, then
+    // the home is silent (a door held open is `sustained.door-open-at-night`). A door closing
+    // behind a carer or visitor while the resident is in bed or in the chair is not an exit: a
+    // carer leaving after putting the resident to bed looks otherwise the same.
+    {
+      id: 'correlation.night-exit',
+      version: 1,
+      kind: 'correlation',
+      type: 'door.exit-at-night',
+      pattern: {
+        kind: 'then-absent',
+        first: ['door.closed'],
+        absent: ['motion', 'bed.occupied', 'chair.occupied', 'door.opened'],
+        withinS: 600,
+        atNight: true,
+        notDuring: [
+          { starts: ['bed.occupied'], ends: ['bed.vacated'] },
+          { starts: ['chair.occupied'], ends: ['chair.vacated'] },
+        ],
+      },
+      reason: SUSTAINED_REASON,
+    },
     {
       id: 'correlation.pre-alarm-cancel',
       version: 1,

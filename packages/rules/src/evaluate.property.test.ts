@@ -220,6 +220,22 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
     )
       id('correlation.fall-no-movement', fall.id);
 
+  // In a state (in bed, in the chair) when the latest of its events before `e` started it.
+  const during = (starts: EventType[], ends: EventType[], e: RecentEvent) => {
+    const latest = all
+      .filter((o) => [...starts, ...ends].includes(o.type) && (o.at < e.at || (o.at === e.at && o.id < e.id)))
+      .at(-1);
+    return latest !== undefined && starts.includes(latest.type);
+  };
+  for (const closed of of('door.closed'))
+    if (
+      night(closed.at) &&
+      !during(['bed.occupied'], ['bed.vacated'], closed) &&
+      !during(['chair.occupied'], ['chair.vacated'], closed) &&
+      !any(['motion', 'bed.occupied', 'chair.occupied', 'door.opened'], closed.at, closed.at + 600_000)
+    )
+      id('correlation.night-exit', closed.id);
+
   const pendant = RULES.rules.find((rule) => rule.id === 'trigger.pendant') as TriggerRule;
   const fall = RULES.rules.find((rule) => rule.id === 'trigger.fall') as TriggerRule;
   for (const cancel of of('alarm.cancelled'))

@@ -174,7 +174,8 @@ function historyTypes(ruleSet: RuleSet): Set<EventType> {
         break;
       case 'correlation': {
         const p = rule.pattern;
-        if (p.kind === 'then-absent') add([...p.first, ...p.absent]);
+        if (p.kind === 'then-absent')
+          add([...p.first, ...p.absent, ...p.notDuring.flatMap((state) => [...state.starts, ...state.ends])]);
         else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
         else add(p.on);
         break;
@@ -898,7 +899,7 @@ function correlationOnEvent(
   const pattern = rule.pattern;
   switch (pattern.kind) {
     case 'then-absent':
-      if (pattern.first.includes(entry.type)) {
+      if (pattern.first.includes(entry.type) && (!pattern.atNight || atNight(entry.at, out.settings))) {
         const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
         out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
       }
@@ -969,16 +970,40 @@ function correlationOnTick(rule: CorrelationRule, timer: Timer, recent: readonly
     )
   )
     return;
+  // Each state must have ended before the first event (or never be seen): its ending is evidence.
+  const ended: RecentEvent[] = [];
+  for (const state of pattern.notDuring) {
+    const latest = latestOf(recent, [...state.starts, ...state.ends], first);
+    if (latest && state.starts.includes(latest.type)) return;
+    if (latest) ended.push(latest);
+  }
+  const tz = out.settings.timeZone;
   const withinS = Math.round((timer.checkAt - first.at) / 1000);
+  const before = ended.map(
+    (seen) => `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatHhmm(seen.at, tz)}`,
+  );
   out.alerts.push(
     derivedAlert(rule, out, {
       key: first.id,
-      evidence: [first],
-      thresholds: { withinS },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, out.settings.timeZone)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}`,
+      evidence: [first, ...ended],
+      thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, tz)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
       decidedAt: timer.dueAt,
     }),
   );
+}
+
+/** The latest event of these types not after `event` (by time, then id), other than itself. */
+function latestOf(
+  recent: readonly RecentEvent[],
+  types: readonly EventType[],
+  event: RecentEvent,
+): RecentEvent | undefined {
+  for (let i = indexOf(recent, event) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (types.includes(seen.type)) return seen;
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1011,7 +1036,10 @@ function learn(
 function rollOver(routine: Routine, day: string): Routine {
   const fade = routine.days >= ROUTINE_DAYS ? (ROUTINE_DAYS - 1) / ROUTINE_DAYS : 1;
   const active = routine.active.map((count, hour) => count * fade + ((routine.today >> hour) & 1));
-  return { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
+  const next: Routine = { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
+  // A stretch of inactivity goes on across midnight.
+  if (routine.raised !== undefined) next.raised = routine.raised;
+  return next;
 }
 
 function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine): ResidentState {
@@ -1019,6 +1047,7 @@ function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine):
 }
 
 function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  let next = state;
   const s = out.settings;
   const hourEnd = timer.checkAt;
   const hourStart = hourEnd - 3_600_000;
@@ -1033,16 +1062,11 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
     );
     const last =
       share >= rule.expectShare && !seenInHour ? lastOf(state.recent, rule.activity, hourEnd) : undefined;
-    // One alert per stretch of inactivity: if the hour before was already unusual with nothing
-    // since, this stretch was raised then (a fall in the morning is not raised again every hour).
-    const previous = localTime(hourStart - 3_600_000, s.timeZone);
-    const previousHour = Math.floor(previous.minute / 60);
-    const raisedBefore =
-      last !== undefined &&
-      last.at < hourStart - 3_600_000 &&
-      !inSpan(previous.minute, s.quietFrom, s.quietTo) &&
-      (routine.active[previousHour] ?? 0) / routine.days >= rule.expectShare;
-    if (share >= rule.expectShare && !seenInHour && !raisedBefore) {
+    // One alert per stretch of inactivity, however many usual and unusual hours (or nights) it
+    // crosses: the stretch is named by its last activity, and the state remembers the one raised.
+    // A stretch whose last activity has aged out of `recent` is the one raised before, if any.
+    const stretch = last?.id ?? routine.raised ?? '';
+    if (share >= rule.expectShare && !seenInHour && stretch !== routine.raised) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
       out.alerts.push(
         derivedAlert(rule, out, {
@@ -1062,9 +1086,10 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
           decidedAt: timer.dueAt,
         }),
       );
+      next = withRoutine(state, rule, { ...routine, raised: stretch });
     }
   }
-  return reschedule(rule, state, out, hourEnd);
+  return reschedule(rule, next, out, hourEnd);
 }
 
 // ---------------------------------------------------------------------------------------------

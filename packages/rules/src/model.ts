@@ -59,6 +59,15 @@ const Hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time of day,
 const Span = z.strictObject({ from: Hhmm, to: Hhmm });
 const Seconds = z.number().int().positive();
 
+/**
+ * A state from a `starts` event until an `ends` event (in bed, in the chair): at a given moment,
+ * the latest of them by event time says whether it holds.
+ */
+const Between = z.strictObject({
+  starts: z.array(RuleEventType).min(1),
+  ends: z.array(RuleEventType).min(1),
+});
+
 /** A derived alert type: what the operator sees for a rule that is not a plain trigger. */
 const AlertType = RuleEventType;
 
@@ -85,7 +94,7 @@ export const SustainedRule = z.strictObject({
       below: z.number().optional(),
       above: z.number().optional(),
     }),
-    z.strictObject({ starts: z.array(RuleEventType).min(1), ends: z.array(RuleEventType).min(1) }),
+    Between,
   ]),
   forS: Seconds,
   /** Only when the condition starts inside the resident's quiet hours (night). */
@@ -121,7 +130,9 @@ export type AbsenceRule = z.infer<typeof AbsenceRule>;
 /**
  * Events that mean something together (DESIGN §5):
  * - `then-absent`: a `first` event not followed by any `absent` event within `withinS` raises
- *   `type` at `priority` (fall then no movement);
+ *   `type` at `priority` (fall then no movement). With `atNight`, only a `first` event inside the
+ *   resident's quiet hours counts; with `notDuring`, not one that came while one of those states
+ *   held (a door closed behind a carer while the resident is in bed is not a night exit);
  * - `cancel`: a `cancel` event within the pre-alarm window after an alarm closes that alarm's
  *   alert as a recorded false alarm;
  * - `restore`: a restore event (taxonomy `restores`) from the same device clears its alarm.
@@ -136,6 +147,8 @@ export const CorrelationRule = z.strictObject({
       first: z.array(RuleEventType).min(1),
       absent: z.array(RuleEventType).min(1),
       withinS: Seconds,
+      atNight: z.boolean().default(false),
+      notDuring: z.array(Between).max(8).default([]),
     }),
     z.strictObject({
       kind: z.literal('cancel'),
@@ -373,6 +386,12 @@ export const Routine = z.object({
   days: z.number().int(),
   /** Per local hour, days with activity in that hour. */
   active: z.array(z.number()).length(24),
+  /**
+   * The stretch of inactivity already alerted, named by its last activity's event id (`''` when
+   * none was remembered): the stretch goes on, however many hours it crosses, until activity
+   * newer than that comes.
+   */
+  raised: z.string().optional(),
 });
 export type Routine = z.infer<typeof Routine>;
 

@@ -72,6 +72,39 @@ describe('parseRuleSet', () => {
     for (const issue of issues) expect(issue.message.length).toBeGreaterThan(0);
   });
 
+  it('a then-absent correlation takes night and state conditions, checked like the rest', () => {
+    const rule = (pattern: object) => ({
+      version: 1,
+      rules: [
+        {
+          id: 'exit',
+          version: 1,
+          kind: 'correlation',
+          type: 'door.exit-at-night',
+          reason: '{what}',
+          pattern,
+        },
+      ],
+    });
+    const base = { kind: 'then-absent', first: ['door.closed'], absent: ['motion'], withinS: 600 };
+    expect(parseRuleSet(rule(base)).rules[0]).toMatchObject({ pattern: { atNight: false, notDuring: [] } });
+    const paths = issuesOf(
+      rule({
+        ...base,
+        atNight: 'yes',
+        notDuring: [{ starts: ['bed.sat'], ends: [] }, { starts: ['bed.occupied'] }],
+      }),
+    ).map((issue) => issue.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'rules.0.pattern.atNight',
+        'rules.0.pattern.notDuring.0.starts.0',
+        'rules.0.pattern.notDuring.0.ends',
+        'rules.0.pattern.notDuring.1.ends',
+      ]),
+    );
+  });
+
   it('puts every problem in the error message', () => {
     try {
       parseRuleSet({ version: 'one', rules: [] });

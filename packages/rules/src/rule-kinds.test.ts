@@ -298,6 +298,106 @@ describe('correlation', () => {
     expect(byRule(moved.alerts, 'correlation.fall-no-movement')).toEqual([]);
   });
 
+  describe('night exit through a door pulled shut', () => {
+    const door = { devicekind: 'door-contact', subject: 'DC-1', location: 'front door' };
+    const bed = { devicekind: 'bed-sensor', subject: 'BS-1', location: 'bedroom' };
+    const chair = { devicekind: 'chair-sensor', subject: 'CS-1', location: 'lounge' };
+    const hall = { devicekind: 'pir', subject: 'PIR-H', location: 'hall' };
+    /** Up from bed, through the hall, out of the front door and shut behind them at `hhmm` + 25 s. */
+    const leaves = (hhmm: string, day = DAY) => {
+      const up = ev('bed.vacated', T(hhmm, day) - 120_000, bed);
+      const closed = ev('door.closed', T(hhmm, day) + 25_000, door);
+      return {
+        up,
+        closed,
+        events: [
+          up,
+          ev('motion', T(hhmm, day) - 50_000, hall),
+          ev('door.opened', T(hhmm, day), door),
+          closed,
+        ],
+      };
+    };
+
+    it('the door closes at night, then the home is silent for 10 min: door.exit-at-night, explained', () => {
+      const { up, closed, events } = leaves('02:02');
+      const { alerts } = run(events, T('04:00'));
+      const exit = byRule(alerts, 'correlation.night-exit');
+      expect(exit).toMatchObject([
+        {
+          type: 'door.exit-at-night',
+          priority: 2,
+          evidence: [closed.id, up.id],
+          thresholds: { withinS: 600, atNight: true },
+          deviceSerial: 'DC-1',
+          raisedAt: new Date(T('02:12') + 25_000 + GRACE).toISOString(),
+          late: false,
+        },
+      ]);
+      expect(exit[0]?.reason).toBe(
+        'Property exit at night: door closed at 02:02, then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
+      );
+      // The door held open is the other rule's: this one waits for the door to close.
+      const open = run(events.slice(0, 3), T('04:00'));
+      expect(byRule(open.alerts, 'correlation.night-exit')).toEqual([]);
+      expect(byRule(open.alerts, 'sustained.door-open-at-night')).toHaveLength(1);
+    });
+
+    it('not when someone is still in the home: movement, back to bed or the door again within 10 min', () => {
+      const { events } = leaves('02:02');
+      for (const sign of [
+        ev('motion', T('02:10'), hall),
+        ev('bed.occupied', T('02:11'), bed),
+        ev('door.opened', T('02:12'), door),
+      ])
+        expect(byRule(run([...events, sign], T('04:00')).alerts, 'correlation.night-exit')).toEqual([]);
+    });
+
+    it('not a door closed behind a carer while the resident is in bed or in the chair', () => {
+      const carer = { devicekind: 'hub', subject: 'HUB-1' };
+      const visit = (inBed: TelecareEvent) => [
+        inBed,
+        ev('carer.left', T('22:48'), carer),
+        ev('door.opened', T('22:48') + 30_000, door),
+        ev('door.closed', T('22:49'), door),
+      ];
+      const asleep = run(visit(ev('bed.occupied', T('22:20'), bed)), T('23:59'));
+      expect(byRule(asleep.alerts, 'correlation.night-exit')).toEqual([]);
+      const dozing = run(visit(ev('chair.occupied', T('22:20'), chair)), T('23:59'));
+      expect(byRule(dozing.alerts, 'correlation.night-exit')).toEqual([]);
+      // Out of the chair before the door: counts, with the chair's last word as evidence.
+      const vacated = ev('chair.vacated', T('22:40'), chair);
+      const up = run(
+        [ev('chair.occupied', T('22:20'), chair), vacated, ...visit(vacated).slice(1)],
+        T('23:59'),
+      );
+      expect(byRule(up.alerts, 'correlation.night-exit').map((a) => a.evidence.slice(1))).toEqual([
+        [vacated.id],
+      ]);
+    });
+
+    it('by day, or outside this resident’s quiet hours, it is not a night exit; the wait is per resident', () => {
+      expect(byRule(run(leaves('14:02').events, T('16:00')).alerts, 'correlation.night-exit')).toEqual([]);
+      const late = withResident({ [RESIDENT]: { quietHours: { from: '03:00', to: '07:00' } } });
+      expect(byRule(run(leaves('02:02').events, T('04:00'), late).alerts, 'correlation.night-exit')).toEqual(
+        [],
+      );
+      const longer = withResident({
+        [RESIDENT]: { thresholds: { 'correlation.night-exit': { withinS: 900 } } },
+      });
+      expect(
+        byRule(run(leaves('02:02').events, T('04:00'), longer).alerts, 'correlation.night-exit').map((a) => [
+          a.raisedAt,
+          a.thresholds,
+        ]),
+      ).toEqual([[new Date(T('02:17') + 25_000 + GRACE).toISOString(), { withinS: 900, atNight: true }]]);
+      const off = withResident({ [RESIDENT]: { disabled: ['correlation.night-exit'] } });
+      expect(byRule(run(leaves('02:02').events, T('04:00'), off).alerts, 'correlation.night-exit')).toEqual(
+        [],
+      );
+    });
+  });
+
   it('repeated presses merge into the open alert instead of raising new ones', () => {
     const runner = new RulesRunner(DEFAULT_RULE_SET);
     const presses = ['10:00', '10:01', '10:03'].map((hhmm) => ev('pendant.pressed', T(hhmm), pendant));
@@ -439,6 +539,48 @@ describe('learned routine', () => {
     const back = ev('motion', T('10:30', '2026-11-10'), kitchen);
     const twice = run([...events, day10, back], T('14:00', '2026-11-10'));
     expect(byRule(twice.alerts, 'routine.inactivity')).toHaveLength(2);
+  });
+
+  it('raises one alert for a stretch that crosses hours the resident is not usually active in, and the night', () => {
+    // Usually active 09–11, not at 11, again 12–14 and in the evening at 20; nights 22:00–07:00.
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      for (const hhmm of ['07:45', '09:20', '10:20', '12:20', '13:20', '20:20'])
+        events.push(ev('motion', T(hhmm, day), kitchen));
+    }
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const silent = run([...events, day10], T('11:00', '2026-11-11'));
+    const unusual = byRule(silent.alerts, 'routine.inactivity');
+    expect(unusual).toHaveLength(1);
+    expect(unusual[0]).toMatchObject({
+      evidence: [day10.id],
+      raisedAt: new Date(T('10:00', '2026-11-10') + GRACE).toISOString(),
+    });
+    // Activity after the usual hours were missed starts a new stretch, raised once at its first usual hour.
+    const evening = ev('motion', T('18:10', '2026-11-10'), kitchen);
+    const again = byRule(
+      run([...events, day10, evening], T('11:00', '2026-11-11')).alerts,
+      'routine.inactivity',
+    );
+    expect(again.map((a) => [a.evidence, a.raisedAt])).toEqual([
+      [[day10.id], new Date(T('10:00', '2026-11-10') + GRACE).toISOString()],
+      [[evening.id], new Date(T('21:00', '2026-11-10') + GRACE).toISOString()],
+    ]);
+    // A stretch longer than the state remembers events (its last activity aged out) is the same one.
+    const short = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      settings: { keepEventsForS: 3 * 3600 },
+    });
+    const readings = Array.from({ length: 12 }, (_, i) =>
+      ev('temperature', T('08:00', '2026-11-10') + i * 1_800_000, {
+        devicekind: 'temperature-sensor',
+        subject: 'TS-1',
+        data: { celsius: 20 },
+      }),
+    );
+    const forgotten = run([...events, day10, ...readings], T('15:00', '2026-11-10'), short);
+    expect(byRule(forgotten.alerts, 'routine.inactivity').map((a) => a.evidence)).toEqual([[day10.id]]);
   });
 
   it('says nothing for a resident not usually active then, or before enough days are learned', () => {

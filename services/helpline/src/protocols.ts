@@ -55,6 +55,16 @@ const BY_TYPE: Partial<Record<EventType, Protocol>> = {
       OUTCOME,
     ],
   },
+  'door.exit-at-night': {
+    title: 'Left the home at night',
+    steps: [
+      'Speak through the home unit: "Hello, this is the helpline, are you at home?" They may be back in, or the door was someone else.',
+      "If there is no answer: call the resident's phone, then the first responder to check the home and the street nearby.",
+      RESPONDERS,
+      'If they are not found at home: call the police (999) at once; someone living with dementia out at night is at risk. Give where they usually go.',
+      OUTCOME,
+    ],
+  },
 };
 
 export function protocolFor(type: EventType): Protocol {

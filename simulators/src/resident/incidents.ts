@@ -293,13 +293,12 @@ export function applyIncident(
       inject(back + 40_000, 'pir.hall', 'motion', 'resident');
       inject(back + 6 * MINUTE, 'pir.bedroom', 'motion', 'resident');
       inject(back + 7 * MINUTE, 'bed', 'bed.occupied', 'resident');
-      // The default rule sees a door held open at night for 10 min (DESIGN §5); a door pulled shut
-      // behind them is seen only by "out of bed at night and not back" (45 min), which counts as
-      // detecting it, late.
+      // A door held open at night for 10 min (DESIGN §5), or a door pulled shut and then a silent
+      // home, is a property exit at night; "out of bed at night and not back" (45 min) follows.
       expect({
         at: out,
-        expect: open ? ['door.exit-at-night'] : ['door.exit-at-night', 'bed.not-returned'],
-        related: open ? ['bed.not-returned'] : [],
+        expect: ['door.exit-at-night'],
+        related: ['bed.not-returned'],
         priority: 2,
         deadlineS: 15 * 60,
         lifeCritical: false,
