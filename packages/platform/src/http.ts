@@ -22,6 +22,8 @@ export function createHttpServer(options: {
   logger: Logger;
   metrics: Registry;
   readiness: Record<string, ReadinessCheck>;
+  /** What else `/readyz` tells (say, which partitions an instance owns), beside `status` and `checks`. */
+  details?: () => Record<string, unknown>;
 }): FastifyInstance {
   // Requests are logged at info; keep the HTTP logger at warn or quieter so the logs carry events.
   const { logger } = options;
@@ -41,7 +43,9 @@ export function createHttpServer(options: {
       }
     }
     const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks });
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ ...options.details?.(), status: ready ? 'ready' : 'not-ready', checks });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics()),

@@ -16,6 +16,18 @@ export const triageEnv = {
     .transform((value) => value === 'true'),
   /** How long JetStream waits for an ack before redelivering (a crashed worker's event). */
   TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(30),
+  /**
+   * Share the partitions with the other instances of the namespace through leases. `false` runs
+   * every partition with no leases: then exactly one instance may run.
+   */
+  TRIAGE_LEASES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  /** Lease time: how long a crashed instance's partitions wait before another takes them. */
+  TRIAGE_LEASE_TTL_S: z.coerce.number().int().min(2).max(300).default(10),
+  /** How often leases are renewed and ownership looked at: at most a third of (lease time − 1 s), by default a quarter. */
+  TRIAGE_LEASE_RENEW_MS: z.coerce.number().int().min(50).max(100_000).optional(),
 } as const;
 
 export type TriageConfig = ReturnType<typeof loadTriageConfig>;

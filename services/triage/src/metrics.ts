@@ -66,6 +66,34 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Timers in the index at the last start-up rebuild',
       registers: [registry],
     }),
+    partitionsOwned: new Gauge({
+      name: 'triage_partitions_owned',
+      help: 'Partitions this instance holds the lease of and runs',
+      registers: [registry],
+    }),
+    leaseMembers: new Gauge({
+      name: 'triage_lease_members',
+      help: 'Live triage instances of the namespace, as this one last counted them',
+      registers: [registry],
+    }),
+    leasesTaken: new Counter({
+      name: 'triage_leases_taken_total',
+      help: 'Leases taken, by lease kind (partition, area)',
+      labelNames: ['lease'] as const,
+      registers: [registry],
+    }),
+    leasesLost: new Counter({
+      name: 'triage_leases_lost_total',
+      help: 'Leases lost (taken over, or not renewed in time): their work stopped at once',
+      labelNames: ['lease'] as const,
+      registers: [registry],
+    }),
+    leasesReleased: new Counter({
+      name: 'triage_leases_released_total',
+      help: 'Leases given up after draining (rebalance or stop)',
+      labelNames: ['lease'] as const,
+      registers: [registry],
+    }),
     evaluationSeconds: new Histogram({
       name: 'triage_evaluation_seconds',
       help: 'Time from taking an event to acknowledging it: state load, rules, alert publish, state save',

@@ -5,13 +5,15 @@ import type { EventProcessor } from './processor.ts';
 import type { TimerStore } from './timers.ts';
 
 export const consumerName = (partition: number): string => `triage-p${partition}`;
-/** The alarm lane of one P1 type, over every partition. */
-export const alarmConsumerName = (type: string): string => `triage-alarm-${type.replace(/[^a-z0-9-]/g, '-')}`;
+const token = (type: string): string => type.replace(/[^a-z0-9-]/g, '-');
+/** The alarm lane of one P1 type on one partition. */
+export const alarmConsumerName = (partition: number, type: string): string =>
+  `triage-alarm-p${partition}-${token(type)}`;
 /** The area lane of one area rule type, over every partition. */
-export const areaConsumerName = (type: string): string => `triage-area-${type.replace(/[^a-z0-9-]/g, '-')}`;
+export const areaConsumerName = (type: string): string => `triage-area-${token(type)}`;
 
-/** How long one pull waits for a message; also the longest a drain waits for an idle partition. */
-const PULL_EXPIRES_MS = 1_000;
+/** How long one pull waits for a message; also the longest a drain waits for an idle lane. */
+export const PULL_EXPIRES_MS = 1_000;
 /** How often a busy partition looks for due timers between events. */
 const TICK_EVERY_MS = 200;
 
@@ -20,7 +22,7 @@ export interface Lane {
   readonly name: string;
   readonly filter: string;
   readonly kind: 'partition' | 'alarm' | 'area';
-  /** For a partition lane: whose timers it fires. */
+  /** For a partition or alarm lane: the partition it reads (a partition lane also fires its timers). */
   readonly partition?: number;
   /** For an area lane: the event type it reads. */
   readonly type?: string;
@@ -29,9 +31,10 @@ export interface Lane {
 /**
  * The lanes triage reads:
  * - one ordered lane per partition (every event of its residents, and their timers);
- * - an alarm lane per P1 type across partitions, so a storm of low-priority events queued on a
+ * - an alarm lane per partition and P1 type, so a storm of low-priority events queued on a
  *   partition never delays a pendant press. The partition lane sees the alarm again later and
- *   finds it already in the resident's state (a duplicate, nothing raised);
+ *   finds it already in the resident's state (a duplicate, nothing raised). Per partition, so the
+ *   instance that owns a partition reads its alarms too and a resident is evaluated in one process;
  * - an area lane per area rule type across partitions: district state has one writer.
  */
 export function lanes(
@@ -41,15 +44,21 @@ export function lanes(
   areaTypes: readonly string[],
 ): Lane[] {
   const all: Lane[] = [];
-  for (let partition = 0; partition < partitions; partition++)
+  for (let partition = 0; partition < partitions; partition++) {
     all.push({
       name: consumerName(partition),
       filter: n.subjects.eventsOfPartition(partition),
       kind: 'partition',
       partition,
     });
-  for (const type of alarmTypes)
-    all.push({ name: alarmConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'alarm' });
+    for (const type of alarmTypes)
+      all.push({
+        name: alarmConsumerName(partition, type),
+        filter: n.subjects.event(partition, type),
+        kind: 'alarm',
+        partition,
+      });
+  }
   for (const type of areaTypes)
     all.push({ name: areaConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'area', type });
   return all;
@@ -89,105 +98,175 @@ export async function ensureLaneConsumers(
   }
 }
 
-export interface PartitionWorkers {
-  /** Stops pulling, lets the event in hand finish and ack, then resolves. */
-  stop(): Promise<void>;
-  /** Lanes whose loop is running. */
-  readonly running: number;
+/**
+ * Before partitions had owners the alarm lanes were one per P1 type over every partition; nothing
+ * reads those consumers any more.
+ */
+export async function removeRetiredConsumers(
+  jsm: JetStreamManager,
+  n: Names,
+  p1Types: readonly string[],
+): Promise<void> {
+  for (const type of p1Types)
+    await jsm.consumers.delete(n.streams.events, `triage-alarm-${token(type)}`).catch(() => false);
 }
 
-export function runPartitionWorkers(options: {
+export interface LaneWorkers {
+  /** Starts a loop per lane; a lane still finishing from an earlier `stop` starts once that is done. */
+  start(lanes: readonly Lane[]): void;
+  /** Stops these lanes: no more pulls or timers; resolves once the event in hand is acked. */
+  stop(lanes: readonly Lane[]): Promise<void>;
+  /**
+   * Stops these lanes at once, when another instance may already run them: an event that a pull
+   * still delivers is handed back unread (nak). An event already being evaluated finishes.
+   */
+  abandon(lanes: readonly Lane[]): Promise<void>;
+  /** Stops every lane. */
+  stopAll(): Promise<void>;
+  /** Whether every started lane's loop is running (none ended on an unexpected error). */
+  readonly healthy: boolean;
+}
+
+interface LaneLoop {
+  stopping: boolean;
+  abandoned: boolean;
+  /** Wakes the loop from a pause (a retry delay). */
+  wake?: () => void;
+  done: Promise<void>;
+}
+
+/**
+ * The loops that read lanes. Which lanes run changes while the process lives: an instance starts
+ * the lanes of a partition when it takes its lease and stops them (draining) when it gives it up.
+ */
+export function runLaneWorkers(options: {
   js: JetStreamClient;
   names: Names;
-  lanes: readonly Lane[];
   processor: EventProcessor;
   timers: TimerStore;
   clock: Clock;
   logger: Logger;
   retryDelayMs: number;
-}): PartitionWorkers {
+}): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
-  let stopping = false;
-  let running = 0;
-  const wakers = new Set<() => void>();
-  const pause = (ms: number) =>
+  const loops = new Map<string, LaneLoop>();
+  const failed = new Set<string>();
+
+  const pause = (state: LaneLoop, ms: number) =>
     new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);
-        wakers.delete(wake);
+        state.wake = undefined;
         resolve();
       };
       const timer = setTimeout(wake, ms);
-      wakers.add(wake);
+      state.wake = wake;
     });
 
-  const fireDue = async (partition: number): Promise<void> => {
+  const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
       const due = await options.timers.due(partition, options.clock.now());
       if (due.length === 0) return;
       let progressed = false;
       for (const timer of due) {
-        if (stopping) return;
+        if (state.stopping) return;
         if (await options.processor.tick(timer)) progressed = true;
       }
       if (!progressed) return; // failing for now; try again on the next round
     }
   };
 
-  const loop = async (lane: Lane): Promise<void> => {
-    running++;
+  const loop = async (lane: Lane, state: LaneLoop): Promise<void> => {
     let consumer: Consumer | undefined;
     let lastTick = 0;
-    try {
-      while (!stopping) {
-        if (lane.partition !== undefined && Date.now() - lastTick >= TICK_EVERY_MS) {
-          lastTick = Date.now();
-          try {
-            await fireDue(lane.partition);
-          } catch (err) {
-            log.warn({ err, partition: lane.partition }, 'could not read due timers; retrying');
-          }
-        }
-        let msg: JsMsg | null;
-        const pulledAt = options.clock.now();
+    while (!state.stopping) {
+      if (
+        lane.kind === 'partition' &&
+        lane.partition !== undefined &&
+        Date.now() - lastTick >= TICK_EVERY_MS
+      ) {
+        lastTick = Date.now();
         try {
-          consumer ??= await options.js.consumers.get(options.names.streams.events, lane.name);
-          msg = await consumer.next({
-            expires: lane.partition === undefined ? PULL_EXPIRES_MS : TICK_EVERY_MS * 5,
-          });
+          await fireDue(state, lane.partition);
         } catch (err) {
-          consumer = undefined;
-          log.warn({ err, lane: lane.name }, 'pull failed; retrying');
-          await pause(options.retryDelayMs);
-          continue;
+          log.warn({ err, partition: lane.partition }, 'could not read due timers; retrying');
         }
-        // An event in hand is finished even when stopping: it was delivered to us and acking it
-        // now saves the next instance from waiting out ack_wait.
-        if (!msg) {
-          // An idle area lane has read everything stored before this pull: held alerts can be decided.
-          if (lane.kind === 'area' && lane.type) options.processor.areaCaughtUp(lane.type, pulledAt);
-          continue;
-        }
-        if (lane.kind === 'area') await options.processor.handleArea(msg);
-        else await options.processor.handle(msg);
       }
-    } finally {
-      running--;
+      let msg: JsMsg | null;
+      const pulledAt = options.clock.now();
+      try {
+        consumer ??= await options.js.consumers.get(options.names.streams.events, lane.name);
+        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+      } catch (err) {
+        consumer = undefined;
+        log.warn({ err, lane: lane.name }, 'pull failed; retrying');
+        await pause(state, options.retryDelayMs);
+        continue;
+      }
+      // An event in hand is finished even when stopping: it was delivered to us and acking it
+      // now saves the next owner from waiting out ack_wait. Unless the lane is no longer ours.
+      if (msg && state.abandoned) {
+        try {
+          msg.nak();
+        } catch {
+          // Not connected: it is redelivered after ack_wait anyway.
+        }
+        continue;
+      }
+      if (!msg) {
+        // An idle area lane has read everything stored before this pull: held alerts can be decided.
+        if (lane.kind === 'area' && lane.type) await options.processor.areaCaughtUp(lane.type, pulledAt);
+        continue;
+      }
+      if (lane.kind === 'area') await options.processor.handleArea(msg);
+      else await options.processor.handle(msg);
     }
   };
 
-  const loops = options.lanes.map((lane) =>
-    loop(lane).catch((err) => log.error({ err, lane: lane.name }, 'lane loop ended unexpectedly')),
-  );
+  const startOne = (lane: Lane): void => {
+    const previous = loops.get(lane.name);
+    if (previous && !previous.stopping) return;
+    const state: LaneLoop = { stopping: false, abandoned: false, done: Promise.resolve() };
+    state.done = (previous?.done ?? Promise.resolve())
+      .then(() => {
+        failed.delete(lane.name);
+        return state.stopping ? undefined : loop(lane, state);
+      })
+      .catch((err) => {
+        failed.add(lane.name);
+        log.error({ err, lane: lane.name }, 'lane loop ended unexpectedly');
+      });
+    loops.set(lane.name, state);
+  };
+
+  const stopOne = async (name: string, abandon = false): Promise<void> => {
+    const state = loops.get(name);
+    if (!state) return;
+    state.stopping = true;
+    if (abandon) state.abandoned = true;
+    state.wake?.();
+    await state.done;
+    if (loops.get(name) === state) {
+      loops.delete(name);
+      failed.delete(name);
+    }
+  };
 
   return {
-    get running() {
-      return running;
+    start: (lanes) => {
+      for (const lane of lanes) startOne(lane);
     },
-    async stop() {
-      stopping = true;
-      for (const wake of [...wakers]) wake();
-      await Promise.all(loops);
+    stop: async (lanes) => {
+      await Promise.all(lanes.map((lane) => stopOne(lane.name)));
+    },
+    abandon: async (lanes) => {
+      await Promise.all(lanes.map((lane) => stopOne(lane.name, true)));
+    },
+    stopAll: async () => {
+      await Promise.all([...loops.keys()].map((name) => stopOne(name)));
+    },
+    get healthy() {
+      return failed.size === 0;
     },
   };
 }

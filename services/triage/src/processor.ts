@@ -99,8 +99,9 @@ export class EventProcessor {
   /**
    * Per area lane (by event type): a clock time by which that lane had read everything stored
    * before it. A held per-home alert is decided only once its lane has caught up with its due time.
+   * In Redis, since the area lane may run in another instance than the partition that holds the alert.
    */
-  readonly #areaCaughtUp = new Map<string, number>();
+  readonly #areaCaughtUpKey: string;
 
   constructor(deps: {
     js: JetStreamClient;
@@ -125,6 +126,7 @@ export class EventProcessor {
     this.#metrics = deps.metrics;
     this.#log = deps.logger.child({ component: 'processor' });
     this.#retryDelayMs = deps.retryDelayMs;
+    this.#areaCaughtUpKey = `${deps.names.redisPrefix}triage:area-caught-up`;
   }
 
   get ruleSet(): RuleSet {
@@ -243,16 +245,23 @@ export class EventProcessor {
         await this.#store.saveRaw(this.#areaKey(district), JSON.stringify(result.state));
       msg.ack();
       // Nothing else was pending on this lane when it was taken: everything stored before is read.
-      if (msg.info.pending === 0) this.areaCaughtUp(event.type, takenAt);
+      if (msg.info.pending === 0) await this.areaCaughtUp(event.type, takenAt);
       return 'acked';
     } catch (err) {
       return this.#retry(msg, err);
     }
   }
 
-  /** The area lane of `type` had nothing pending at clock time `at` (or read all stored before it). */
-  areaCaughtUp(type: string, at: number): void {
-    if ((this.#areaCaughtUp.get(type) ?? Number.NEGATIVE_INFINITY) < at) this.#areaCaughtUp.set(type, at);
+  /**
+   * The area lane of `type` had nothing pending at clock time `at` (or read all stored before it).
+   * Not recording it only delays held alerts (up to their window), so a failure is logged, not thrown.
+   */
+  async areaCaughtUp(type: string, at: number): Promise<void> {
+    try {
+      await this.#store.raiseMark(this.#areaCaughtUpKey, type, at);
+    } catch (err) {
+      this.#log.warn({ err, type }, 'could not record the area lane caught up');
+    }
   }
 
   #areaKey(district: string): string {
@@ -278,9 +287,10 @@ export class EventProcessor {
     try {
       const now = this.#clock.now();
       const rule = areaRules(this.#rules).find((candidate) => candidate.id === timer.ruleId);
-      const caughtUp = rule
-        ? Math.min(...rule.on.map((type) => this.#areaCaughtUp.get(type) ?? Number.NEGATIVE_INFINITY))
-        : Number.POSITIVE_INFINITY;
+      const marks = rule
+        ? await Promise.all(rule.on.map((type) => this.#store.mark(this.#areaCaughtUpKey, type)))
+        : [];
+      const caughtUp = Math.min(...marks.map((mark) => mark ?? Number.NEGATIVE_INFINITY));
       const alert = await this.#timers.heldAlert(timer);
       if (!alert) {
         this.#log.warn({ timerId: timer.id }, 'held alert record gone; dropped');

@@ -27,8 +27,9 @@ import {
   RuleSetError,
 } from '@telecare/rules';
 import type { TriageConfig } from './config.ts';
+import { laneWork, startOwnership } from './leases.ts';
 import { createTriageMetrics } from './metrics.ts';
-import { ensureLaneConsumers, lanes, runPartitionWorkers } from './partitions.ts';
+import { ensureLaneConsumers, lanes, removeRetiredConsumers, runLaneWorkers } from './partitions.ts';
 import { EventProcessor, SERVICE } from './processor.ts';
 import { StateStore } from './state-store.ts';
 import { TimerStore } from './timers.ts';
@@ -48,7 +49,8 @@ export interface TriageOptions {
 
 /**
  * Starts triage: EVENTS → rules → ALERTS, one ordered durable consumer per partition, resident
- * state in Redis. Creates the streams and consumers it needs.
+ * state in Redis. Creates the streams and consumers it needs, and runs the partitions whose
+ * leases it holds (all of them without leases).
  */
 export async function startTriage(config: TriageConfig, options: TriageOptions = {}): Promise<TriageHandle> {
   const logger = options.logger ?? createLogger(SERVICE, config.LOG_LEVEL);
@@ -62,12 +64,12 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
-    const alarmTypes = config.TRIAGE_ALARM_LANE
-      ? DEVICE_EVENT_TYPES.filter((type) => TAXONOMY[type].priority === 1)
-      : [];
+    const p1Types = DEVICE_EVENT_TYPES.filter((type) => TAXONOMY[type].priority === 1);
+    const alarmTypes = config.TRIAGE_ALARM_LANE ? p1Types : [];
     const areaTypes = [...new Set(areaRules(ruleSet).flatMap((rule) => rule.on))];
     const allLanes = lanes(n, config.TELECARE_PARTITIONS, alarmTypes, areaTypes);
     await ensureLaneConsumers(jsm, n, allLanes, config.TRIAGE_ACK_WAIT_S);
+    await removeRetiredConsumers(jsm, n, p1Types);
 
     const redis = await createRedis({ url: config.REDIS_URL, logger, name: SERVICE });
     lifecycle.add('redis', async () => {
@@ -106,17 +108,31 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
-    const workers = runPartitionWorkers({
+    const workers = runLaneWorkers({
       js,
       names: n,
-      lanes: allLanes,
       processor,
       timers,
       clock,
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
-    lifecycle.add('partitions', () => workers.stop());
+    lifecycle.add('lanes', () => workers.stopAll());
+    // Which partitions (and whether the area lanes) this instance runs: see "Partition ownership".
+    const ownership = await startOwnership({
+      nc,
+      names: n,
+      partitions: config.TELECARE_PARTITIONS,
+      settings: {
+        enabled: config.TRIAGE_LEASES,
+        ttlS: config.TRIAGE_LEASE_TTL_S,
+        renewMs: config.TRIAGE_LEASE_RENEW_MS,
+      },
+      work: laneWork(workers, allLanes),
+      metrics,
+      logger,
+    });
+    lifecycle.add('partitions', () => ownership.stop());
 
     const app = createHttpServer({
       logger,
@@ -124,8 +140,14 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       readiness: {
         nats: async () => !nc.isClosed() && (await withTimeout(nc.rtt(), 2_000)) !== undefined,
         redis: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 2_000)) === 'PONG',
-        partitions: () => workers.running === allLanes.length,
+        partitions: () => workers.healthy,
+        leases: () => ownership.healthy,
       },
+      details: () => ({
+        instance: ownership.instance,
+        partitions: ownership.partitions(),
+        area: ownership.area,
+      }),
     });
     registerRulesApi(app, processor, config.TELECARE_ADMIN_TOKEN, logger);
     lifecycle.add('http', () => app.close());
@@ -136,6 +158,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       {
         port,
         partitions: config.TELECARE_PARTITIONS,
+        owned: ownership.partitions(),
         rules: ruleSet.rules.length,
         ruleSetVersion: ruleSet.version,
       },

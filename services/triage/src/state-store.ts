@@ -71,4 +71,23 @@ export class StateStore {
       throw new TransientError('could not save state', { cause: err, context: { dependency: 'redis' } });
     }
   }
+
+  /** Raises `member`'s high-water mark in `key` to `at`; a lower `at` leaves it as it is. */
+  async raiseMark(key: string, member: string, at: number): Promise<void> {
+    try {
+      await this.#redis.zadd(key, 'GT', at, member);
+    } catch (err) {
+      throw new TransientError('could not save state', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
+
+  /** `member`'s high-water mark in `key`, or undefined when none was recorded. */
+  async mark(key: string, member: string): Promise<number | undefined> {
+    try {
+      const score = await this.#redis.zscore(key, member);
+      return score === null ? undefined : Number(score);
+    } catch (err) {
+      throw new TransientError('could not load state', { cause: err, context: { dependency: 'redis' } });
+    }
+  }
 }

@@ -63,12 +63,16 @@ export class TimerStore {
     return `${this.#prefix}${partition}`;
   }
 
-  /** Rebuilds the Redis index from the durable records (start-up, or after Redis lost it). */
+  /**
+   * Indexes every durable record again (start-up, or after Redis lost the index). It only adds or
+   * moves entries earlier (`LT`): other instances write the index meanwhile, so a record read here
+   * may already be older than its entry, and `due` puts right an entry that is early or whose
+   * record is gone, never one that is late.
+   */
   async rebuildIndex(): Promise<number> {
     const keys: string[] = [];
     for await (const key of await this.#kv.keys()) keys.push(key);
     const pipeline = this.#redis.pipeline();
-    for (let p = 0; p < this.#partitions; p++) pipeline.del(this.indexKey(p));
     let count = 0;
     for (const key of keys) {
       const entry = await this.#kv.get(key);
@@ -80,7 +84,7 @@ export class TimerStore {
         continue;
       }
       const timer = parsed.data;
-      pipeline.zadd(this.indexKey(this.#partitionOf(timer.residentId)), timer.dueAt, timer.id);
+      pipeline.zadd(this.indexKey(this.#partitionOf(timer.residentId)), 'LT', timer.dueAt, timer.id);
       count++;
     }
     await pipeline.exec();

@@ -21,13 +21,19 @@ const logger = createLogger('triage-area-test', process.env.TEST_LOG_LEVEL ?? 's
 // The reports come at 10:00:00–10:00:49, inside the aligned window 10:00–10:05.
 const clock = new ManualClock(T0 + 60_000);
 const config = loadTriageConfig(
-  serviceEnv(ns, { TRIAGE_PORT: '0', TELECARE_PARTITIONS: String(PARTITIONS), TRIAGE_RETRY_DELAY_MS: '100' }),
+  serviceEnv(ns, {
+    TRIAGE_PORT: '0',
+    TELECARE_PARTITIONS: String(PARTITIONS),
+    TRIAGE_RETRY_DELAY_MS: '100',
+    TRIAGE_LEASE_TTL_S: '3',
+  }),
 );
 
 let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let triage: TriageHandle;
+/** Two instances, one partition each: the area lane runs in one, and the other's held alerts wait for it. */
+let triages: TriageHandle[] = [];
 
 function mainsLost(residentId: string, district: string, at: number): TelecareEvent {
   const serial = `HUB-${residentId}`;
@@ -50,11 +56,20 @@ beforeAll(async () => {
   nc = await connectNats({ url: servers.natsUrl, name: 'triage-area-test', logger });
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
-  triage = await startTriage(config, { logger, clock });
+  triages = [await startTriage(config, { logger, clock }), await startTriage(config, { logger, clock })];
+  await waitFor(
+    async () => {
+      const owned = await Promise.all(
+        triages.map(async (t) => (await (await fetch(`${t.url}/readyz`)).json()) as { partitions: number[] }),
+      );
+      return owned.every((o) => o.partitions.length === 1);
+    },
+    { what: 'the two instances to take a partition each', timeoutMs: 15_000 },
+  );
 });
 
 afterAll(async () => {
-  await triage?.close();
+  for (const triage of triages) await triage.close();
   await nc?.close();
   await cleanupNamespace(ns);
 });
@@ -79,7 +94,7 @@ describe('area incidents against real NATS and Redis', () => {
     clock.set(T0 + 5 * 60_000 + 31_000);
     await waitFor(
       async () => {
-        const page = await scrape(triage.url);
+        const page = (await Promise.all(triages.map((t) => scrape(t.url)))).join('\n');
         return (
           metricValue(page, /^triage_alerts_withheld_total\{/) === 50 &&
           metricValue(page, /^triage_alerts_held_released_total\{/) === 1

@@ -7,6 +7,7 @@ import {
   TelecareEvent,
 } from '@telecare/contracts';
 import type { JetStreamClient, JetStreamManager } from '@telecare/platform';
+import { parseRuleSet } from '@telecare/rules';
 import { waitFor } from '@telecare/testkit';
 import { consumerName } from '../src/index.ts';
 
@@ -105,3 +106,24 @@ export function metricValue(page: string, line: RegExp): number {
 export async function scrape(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
 }
+
+/** Medication not taken within 10 min of the dose: a timer that fires with no further event. */
+export const MEDICATION_RULE = {
+  id: 'absence.medication',
+  version: 1,
+  kind: 'absence',
+  type: 'medication.missed',
+  expect: ['medication.taken'],
+  window: { kind: 'after-event', after: ['medication.due'], withinS: 600 },
+  reason: '{what}: {detail}; expected {expected}, seen {seen}',
+} as const;
+
+/** The rules of the lease tests (shared with the instance they run in a process of its own). */
+export const LEASE_RULES = parseRuleSet({
+  version: 1,
+  rules: [
+    { id: 'trigger.pendant', version: 1, kind: 'trigger', on: ['pendant.pressed'], reason: '{what}' },
+    { id: 'trigger.flood', version: 1, kind: 'trigger', on: ['flood.detected'], reason: '{what}' },
+    MEDICATION_RULE,
+  ],
+});

@@ -77,6 +77,8 @@ beforeAll(async () => {
       TRIAGE_PORT: '0',
       TELECARE_PARTITIONS: String(PARTITIONS),
       TRIAGE_RETRY_DELAY_MS: '100',
+      // The one-instance mode: every partition, no leases.
+      TRIAGE_LEASES: 'false',
     }),
   );
   triage = await startTriage(config, { logger, clock: new ManualClock(T0) });
@@ -122,7 +124,11 @@ describe('triage when Redis goes away', () => {
     );
     const notReady = await fetch(`${triage.url}/readyz`);
     expect(notReady.status).toBe(503);
-    expect(await notReady.json()).toMatchObject({ checks: { redis: false, nats: true } });
+    expect(await notReady.json()).toMatchObject({
+      checks: { redis: false, nats: true },
+      partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
+      area: true,
+    });
     expect(await readAlerts(jsm, n)).toHaveLength(1);
     const pending = await jsm.consumers.info(n.streams.events, 'triage-p0');
     expect(pending.num_ack_pending + pending.num_pending).toBe(1);

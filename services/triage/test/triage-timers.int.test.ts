@@ -16,7 +16,14 @@ import { parseRuleSet } from '@telecare/rules';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
-import { makeEvent as buildEvent, drained, publishEvent, readAlerts, T0 } from './support.ts';
+import {
+  makeEvent as buildEvent,
+  drained,
+  MEDICATION_RULE,
+  publishEvent,
+  readAlerts,
+  T0,
+} from './support.ts';
 
 const ns = uniqueNamespace('triagetimers');
 const n = names(ns);
@@ -41,15 +48,7 @@ const RULES = parseRuleSet({
       forS: 600,
       reason: '{what}: {detail}',
     },
-    {
-      id: 'absence.medication',
-      version: 1,
-      kind: 'absence',
-      type: 'medication.missed',
-      expect: ['medication.taken'],
-      window: { kind: 'after-event', after: ['medication.due'], withinS: 600 },
-      reason: '{what}: {detail}; expected {expected}, seen {seen}',
-    },
+    MEDICATION_RULE,
     {
       id: 'absence.supervision',
       version: 1,

@@ -1,0 +1,400 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { type Names, partitionOf } from '@telecare/contracts';
+import { ConfigError, type Logger, type NatsConnection } from '@telecare/platform';
+import type { TriageMetrics } from './metrics.ts';
+import { type Lane, type LaneWorkers, PULL_EXPIRES_MS } from './partitions.ts';
+import { SERVICE } from './processor.ts';
+
+/** The lease of the area lanes: one instance of the namespace reads them. */
+export const AREA_LEASE = 'area';
+export const partitionLease = (partition: number): string => `partition.${partition}`;
+const MEMBER = 'member.';
+const kindOf = (lease: string): string => (lease === AREA_LEASE ? 'area' : 'partition');
+
+/**
+ * How long a lane takes to stop once told (its pull expires, the event in hand is acked): a
+ * lease is given up locally at least this long before it can expire in the bucket.
+ */
+const DRAIN_MS = PULL_EXPIRES_MS;
+
+/** What a lease guards: started once it is held, stopped when it is given up or lost. */
+export interface LeasedWork {
+  start(lease: string): void;
+  /** Stops the work (the lease is still ours); resolves once nothing of it is in hand any more. */
+  stop(lease: string): Promise<void>;
+  /** Stops the work of a lease that is lost: nothing more is taken up, not even what a pull brings. */
+  abandon(lease: string): Promise<void>;
+}
+
+/** The lanes of a lease: a partition's lane and its alarm lanes, or every area lane. */
+export function laneWork(workers: LaneWorkers, lanes: readonly Lane[]): LeasedWork {
+  const of = (lease: string) =>
+    lanes.filter((lane) =>
+      lease === AREA_LEASE
+        ? lane.kind === 'area'
+        : lane.kind !== 'area' && lane.partition !== undefined && partitionLease(lane.partition) === lease,
+    );
+  return {
+    start: (lease) => workers.start(of(lease)),
+    stop: (lease) => workers.stop(of(lease)),
+    abandon: (lease) => workers.abandon(of(lease)),
+  };
+}
+
+/** Which partitions (and whether the area lanes) this instance runs. */
+export interface Ownership {
+  readonly instance: string;
+  /** Partitions run now, ascending (a partition being handed over is no longer listed). */
+  partitions(): number[];
+  readonly area: boolean;
+  /** The last look at the leases succeeded recently (always, without leases). */
+  readonly healthy: boolean;
+  /** Drains the work, then gives every lease back. */
+  stop(): Promise<void>;
+}
+
+/** Letters, digits and `-` only: the id is a KV key token. */
+export const instanceId = (): string =>
+  `${hostname().replace(/[^A-Za-z0-9-]/g, '-')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+export interface LeaseSettings {
+  readonly enabled: boolean;
+  readonly ttlS: number;
+  readonly renewMs: number | undefined;
+}
+
+/**
+ * Without leases, every partition and the area lanes, started at once: the one instance of a
+ * namespace. With leases, the fair share of this instance (see PartitionLeases).
+ */
+export async function startOwnership(options: {
+  nc: NatsConnection;
+  names: Names;
+  partitions: number;
+  settings: LeaseSettings;
+  work: LeasedWork;
+  metrics: TriageMetrics;
+  logger: Logger;
+}): Promise<Ownership> {
+  const instance = instanceId();
+  if (options.settings.enabled) return PartitionLeases.start({ ...options, instance });
+  const all = Array.from({ length: options.partitions }, (_, partition) => partition);
+  for (const partition of all) options.work.start(partitionLease(partition));
+  options.work.start(AREA_LEASE);
+  options.metrics.partitionsOwned.set(all.length);
+  return {
+    instance,
+    partitions: () => all,
+    area: true,
+    healthy: true,
+    stop: async () => {
+      await Promise.all([...all.map(partitionLease), AREA_LEASE].map((lease) => options.work.stop(lease)));
+    },
+  };
+}
+
+/**
+ * How often to renew with a lease time of `ttlMs`: by default a quarter of it less a drain. A
+ * lease is given up locally, a drain before it could expire, once renewals have failed for
+ * `ttl - drain - renew`: three in a row by default. An interval that leaves fewer than two is refused.
+ */
+export function renewInterval(ttlMs: number, configured: number | undefined): number {
+  const renewMs = configured ?? Math.floor((ttlMs - DRAIN_MS) / 4);
+  if (renewMs <= 0 || renewMs * 3 > ttlMs - DRAIN_MS)
+    throw new ConfigError(SERVICE, [
+      `TRIAGE_LEASE_RENEW_MS: ${renewMs} ms with a lease time of ${ttlMs} ms: at most a third of the lease time less ${DRAIN_MS} ms`,
+    ]);
+  return renewMs;
+}
+
+interface Held {
+  revision: number;
+  /** `performance.now()` when the take or the last renewal that succeeded was sent. */
+  renewedAt: number;
+  releasing: boolean;
+  drained: boolean;
+}
+
+/** Another instance holds the key, or our lease expired and the key moved on. */
+const isTaken = (err: unknown): boolean =>
+  err instanceof JetStreamApiError &&
+  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+
+/**
+ * Partition ownership through a NATS KV bucket whose max age is the lease time (nats-server 2.9
+ * has no per-message TTL): a key that is not written again within it disappears.
+ *
+ * - `member.<instance>`: each instance writes its own every round; the live ones are counted.
+ * - `partition.<p>` and `area`: taken with `create` (only if absent), renewed with `update` at the
+ *   revision last written (compare-and-set), given back with `delete` at that revision.
+ *
+ * Each round (every `renewMs`) renews, counts the live members, takes free partitions up to the
+ * fair share `ceil(partitions / members)`, takes the area lease if it is free, and hands over the
+ * partitions beyond the share: their lanes drain first (no pull, the event in hand acked), then
+ * the lease is deleted. A renewal refused means another instance has the lease: its work stops at
+ * once. A lease not renewed for so long that it could expire within the next round and a drain is
+ * given up too, so that its lanes have stopped before anyone else can take it.
+ */
+export class PartitionLeases implements Ownership {
+  readonly instance: string;
+  readonly #kv: KV;
+  readonly #partitions: number;
+  readonly #ttlMs: number;
+  readonly #renewMs: number;
+  readonly #work: LeasedWork;
+  readonly #metrics: TriageMetrics;
+  readonly #log: Logger;
+  readonly #value: string;
+  /** Where this instance starts looking for free partitions, so instances starting together spread. */
+  readonly #offset: number;
+  readonly #held = new Map<string, Held>();
+  readonly #drains = new Set<Promise<void>>();
+  #closing = false;
+  #stopped = false;
+  #lastRound = Number.NEGATIVE_INFINITY;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> = Promise.resolve();
+  #watchdog: NodeJS.Timeout | undefined;
+
+  private constructor(deps: {
+    kv: KV;
+    instance: string;
+    partitions: number;
+    ttlMs: number;
+    renewMs: number;
+    work: LeasedWork;
+    metrics: TriageMetrics;
+    logger: Logger;
+  }) {
+    this.#kv = deps.kv;
+    this.instance = deps.instance;
+    this.#partitions = deps.partitions;
+    this.#ttlMs = deps.ttlMs;
+    this.#renewMs = deps.renewMs;
+    this.#work = deps.work;
+    this.#metrics = deps.metrics;
+    this.#log = deps.logger;
+    this.#value = JSON.stringify({ owner: deps.instance });
+    this.#offset = partitionOf(deps.instance, deps.partitions);
+  }
+
+  /** Opens the bucket, takes this instance's share in a first round, then keeps renewing. */
+  static async start(options: {
+    nc: NatsConnection;
+    names: Names;
+    instance: string;
+    partitions: number;
+    settings: LeaseSettings;
+    work: LeasedWork;
+    metrics: TriageMetrics;
+    logger: Logger;
+  }): Promise<PartitionLeases> {
+    const log = options.logger.child({ component: 'leases', instance: options.instance });
+    const configured = options.settings.ttlS * 1000;
+    const kv = await new Kvm(options.nc).create(options.names.kv.triageLeases, {
+      history: 1,
+      ttl: configured,
+    });
+    // The bucket's max age is what expires a lease: every instance must count with the same one.
+    const ttlMs = (await kv.status()).ttl || configured;
+    if (ttlMs !== configured)
+      log.warn(
+        { configuredMs: configured, bucketMs: ttlMs },
+        "the lease bucket has another lease time; using the bucket's",
+      );
+    const renewMs = renewInterval(ttlMs, options.settings.renewMs);
+    const leases = new PartitionLeases({ ...options, kv, ttlMs, renewMs, logger: log });
+    await leases.#safeRound();
+    leases.#loop = leases.#run();
+    leases.#watchdog = setInterval(() => leases.#giveUpOverdue(), renewMs);
+    leases.#watchdog.unref();
+    log.info(
+      { ttlMs, renewMs, partitions: leases.partitions(), area: leases.area },
+      'partition leases started',
+    );
+    return leases;
+  }
+
+  partitions(): number[] {
+    const owned: number[] = [];
+    for (const [lease, held] of this.#held)
+      if (lease !== AREA_LEASE && !held.releasing) owned.push(Number(lease.slice('partition.'.length)));
+    return owned.sort((a, b) => a - b);
+  }
+
+  get area(): boolean {
+    const held = this.#held.get(AREA_LEASE);
+    return held !== undefined && !held.releasing;
+  }
+
+  get healthy(): boolean {
+    return performance.now() - this.#lastRound < this.#ttlMs;
+  }
+
+  async stop(): Promise<void> {
+    this.#closing = true;
+    for (const [lease, held] of this.#held) if (!held.releasing) this.#release(lease, held);
+    // The rounds go on renewing while the lanes drain, so no lease expires under work in hand.
+    while (this.#drains.size > 0) await Promise.all([...this.#drains]);
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+    clearInterval(this.#watchdog);
+    await this.#releaseDrained();
+    await this.#kv.delete(`${MEMBER}${this.instance}`).catch(() => undefined);
+    this.#log.info('partition leases given back');
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#renewMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+      if (!this.#stopped) await this.#safeRound();
+    }
+  }
+
+  async #safeRound(): Promise<void> {
+    try {
+      await this.#round();
+      this.#lastRound = performance.now();
+    } catch (err) {
+      this.#log.warn({ err }, 'could not look at the leases; trying again');
+    }
+  }
+
+  #changed(): void {
+    this.#metrics.partitionsOwned.set(this.partitions().length);
+  }
+
+  async #round(): Promise<void> {
+    const at = performance.now();
+    await this.#releaseDrained();
+    await this.#renew(at);
+    if (this.#closing) return;
+    const live = new Set<string>();
+    for await (const key of await this.#kv.keys()) live.add(key);
+    live.add(`${MEMBER}${this.instance}`);
+    const members = [...live].filter((key) => key.startsWith(MEMBER)).length;
+    this.#metrics.leaseMembers.set(members);
+    const fair = Math.ceil(this.#partitions / members);
+    let owned = this.partitions().length;
+    for (let i = 0; i < this.#partitions && owned < fair && !this.#closing; i++) {
+      const lease = partitionLease((this.#offset + i) % this.#partitions);
+      if (!live.has(lease) && !this.#held.has(lease) && (await this.#take(lease, at))) owned++;
+    }
+    if (!live.has(AREA_LEASE) && !this.#held.has(AREA_LEASE) && !this.#closing)
+      await this.#take(AREA_LEASE, at);
+    // Hand over the highest partitions beyond the share; the instances with fewer take them.
+    for (const partition of this.partitions().slice(fair)) {
+      const lease = partitionLease(partition);
+      const held = this.#held.get(lease);
+      if (held) this.#release(lease, held);
+    }
+  }
+
+  async #renew(at: number): Promise<void> {
+    const member = this.#kv
+      .put(`${MEMBER}${this.instance}`, this.#value, { timeout: this.#renewMs })
+      .catch((err: unknown) => this.#log.warn({ err }, 'could not renew membership'));
+    const leases = [...this.#held].map(async ([lease, held]) => {
+      try {
+        held.revision = await this.#kv.update(lease, this.#value, held.revision, this.#renewMs);
+        held.renewedAt = at;
+      } catch (err) {
+        if (!isTaken(err)) {
+          this.#log.warn({ err, lease }, 'could not renew a lease; trying again');
+          return;
+        }
+        // A renewal that timed out may still have been stored: then the key holds our own write.
+        const own = await this.#ownRevision(lease);
+        if (this.#held.get(lease) !== held) return;
+        if (own === undefined) this.#lose(lease, 'another instance has it, or it expired');
+        else held.revision = own;
+      }
+    });
+    await Promise.all([member, ...leases]);
+    this.#giveUpOverdue();
+  }
+
+  /** The revision of the key when its value is this instance's, else undefined. */
+  async #ownRevision(lease: string): Promise<number | undefined> {
+    const entry = await this.#kv.get(lease).catch(() => null);
+    return entry?.operation === 'PUT' && entry.string() === this.#value ? entry.revision : undefined;
+  }
+
+  /** A lease that could expire before the next round and a drain stops its work now. */
+  #giveUpOverdue(): void {
+    const now = performance.now();
+    for (const [lease, held] of this.#held)
+      if (now + this.#renewMs + DRAIN_MS >= held.renewedAt + this.#ttlMs)
+        this.#lose(lease, 'not renewed in time');
+  }
+
+  async #take(lease: string, at: number): Promise<boolean> {
+    try {
+      const revision = await this.#kv.create(lease, this.#value);
+      this.#held.set(lease, { revision, renewedAt: at, releasing: false, drained: false });
+    } catch (err) {
+      if (!isTaken(err)) this.#log.warn({ err, lease }, 'could not take a lease');
+      return false;
+    }
+    this.#metrics.leasesTaken.inc({ lease: kindOf(lease) });
+    this.#log.info({ lease }, 'lease taken');
+    this.#changed();
+    this.#work.start(lease);
+    return true;
+  }
+
+  #lose(lease: string, why: string): void {
+    this.#held.delete(lease);
+    this.#metrics.leasesLost.inc({ lease: kindOf(lease) });
+    this.#log.warn({ lease, why }, 'lease lost: its work stops now');
+    this.#changed();
+    this.#track(this.#work.abandon(lease));
+  }
+
+  /** Drains the lease's work; the next round gives the lease back (see #releaseDrained). */
+  #release(lease: string, held: Held): void {
+    held.releasing = true;
+    this.#log.info({ lease }, 'handing a lease over: draining');
+    this.#changed();
+    this.#track(
+      this.#work.stop(lease).then(() => {
+        held.drained = true;
+        this.#wake?.();
+      }),
+    );
+  }
+
+  /** Deletes the drained leases, at the revision last renewed: no renewal runs meanwhile. */
+  async #releaseDrained(): Promise<void> {
+    for (const [lease, held] of [...this.#held]) {
+      if (!held.drained) continue;
+      this.#held.delete(lease);
+      try {
+        await this.#kv.delete(lease, { previousSeq: held.revision });
+        this.#metrics.leasesReleased.inc({ lease: kindOf(lease) });
+        this.#log.info({ lease }, 'lease released');
+      } catch (err) {
+        this.#log.warn({ err, lease }, 'could not release a lease; it expires');
+      }
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked: Promise<void> = work
+      .catch((err: unknown) => this.#log.error({ err }, 'stopping the work of a lease failed'))
+      .finally(() => this.#drains.delete(tracked));
+    this.#drains.add(tracked);
+  }
+}
