@@ -27,7 +27,12 @@ export interface Names {
     deadletter(service: string, reason: string): string;
     readonly allDeadletters: string;
   };
-  readonly kv: { readonly deviceMap: string; readonly dc09Accounts: string };
+  readonly kv: {
+    readonly deviceMap: string;
+    readonly dc09Accounts: string;
+    /** The rule set in force in triage, with its history (every triage instance follows it). */
+    readonly triageRules: string;
+  };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
   readonly redisPrefix: string;
@@ -96,6 +101,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
     kv: {
       deviceMap: isDefault ? 'device-map' : `${ns}-device-map`,
       dc09Accounts: isDefault ? 'dc09-accounts' : `${ns}-dc09-accounts`,
+      triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
     },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,
