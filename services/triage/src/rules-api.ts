@@ -12,6 +12,9 @@ function basedOn(header: string | string[] | undefined): number | undefined | 'i
   return /^\d{1,15}$/.test(value) ? Number(value) : 'invalid';
 }
 
+/** What `GET /api/rules` answers. */
+export type RulesInForceBody = ReturnType<typeof inForceBody>;
+
 const inForceBody = (inForce: RulesInForce) => ({
   source: inForce.source,
   revision: inForce.revision,

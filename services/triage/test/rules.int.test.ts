@@ -11,6 +11,7 @@ import { DEFAULT_RULE_SET, type RuleSetInput } from '@telecare/rules';
 import { cleanupNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTriage, type TriageHandle } from '../src/index.ts';
+import type { RulesInForceBody } from '../src/rules-api.ts';
 import { drained, makeEvent, publishEvent, readAlerts, T0, triageTestbed } from './support.ts';
 
 const PARTITIONS = 1;
@@ -47,22 +48,13 @@ const stop = async (triage: TriageHandle) => {
   await triage.close();
 };
 
-interface InForce {
-  source: 'stored' | 'default';
-  revision: number;
-  version: number;
-  putAt?: string;
-  putBy?: string;
-  refused?: { version: number | null; issues: Array<{ path: string; message: string }> };
-  ruleSet: { version: number; rules: Array<{ id: string; reason: string }> };
-}
-
 const api = (triage: TriageHandle, path: string, init: RequestInit = {}) =>
   fetch(`${triage.url}${path}`, {
     ...init,
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers },
   });
-const getRules = async (triage: TriageHandle) => (await (await api(triage, '/api/rules')).json()) as InForce;
+const getRules = async (triage: TriageHandle) =>
+  (await (await api(triage, '/api/rules')).json()) as RulesInForceBody;
 const putRules = (triage: TriageHandle, ruleSet: unknown, basedOn?: number) =>
   api(triage, '/api/rules', {
     method: 'PUT',
