@@ -127,10 +127,6 @@ export class EventProcessor {
     this.#retryDelayMs = deps.retryDelayMs;
   }
 
-  get ruleSet(): RuleSet {
-    return this.#rules;
-  }
-
   /**
    * Puts a validated rule set in force for the next event or tick. Each evaluation reads the rule
    * set once, so an event in hand finishes under the rules it started with.
