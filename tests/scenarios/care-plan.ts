@@ -17,5 +17,10 @@ export function carePlanRuleSet(
     const plan = carePlanOf(home.profile);
     residents[id] = { ...plan, visits: [...plan.visits] };
   }
-  return { ...DEFAULT_RULE_SET, residents: { ...DEFAULT_RULE_SET.residents, ...residents } };
+  // One version above the defaults: triage refuses a put whose version does not grow.
+  return {
+    ...DEFAULT_RULE_SET,
+    version: DEFAULT_RULE_SET.version + 1,
+    residents: { ...DEFAULT_RULE_SET.residents, ...residents },
+  };
 }

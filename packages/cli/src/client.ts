@@ -2,7 +2,7 @@
  * Exit codes, so scripts can tell what happened without reading the output:
  * 0 done; 1 the check failed (a test call did not pass); 2 the request was refused as invalid,
  * a conflict or not found; 3 not allowed (token missing, wrong or without the role);
- * 4 the registry could not be reached or failed.
+ * 4 the registry (or triage) could not be reached or failed.
  */
 export const EXIT = { ok: 0, failed: 1, refused: 2, unauthorised: 3, unavailable: 4 } as const;
 
@@ -22,18 +22,25 @@ interface Issue {
   message: string;
 }
 
-/** A small client of the registry API: JSON in and out, refusals turned into CliErrors. */
+/** A small client of a service's API (the registry's, triage's): JSON in and out, refusals turned into CliErrors. */
 export class RegistryClient {
   readonly #url: string;
   readonly #token: string | undefined;
+  readonly #service: string;
 
-  constructor(url: string, token: string | undefined) {
+  constructor(url: string, token: string | undefined, service = 'registry') {
     this.#url = url.replace(/\/+$/, '');
     this.#token = token;
+    this.#service = service;
   }
 
-  async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {};
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { ...extraHeaders };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
@@ -45,7 +52,7 @@ export class RegistryClient {
       });
     } catch (err) {
       throw new CliError(
-        `cannot reach the registry at ${this.#url}: ${(err as Error).message}`,
+        `cannot reach the ${this.#service} at ${this.#url}: ${(err as Error).message}`,
         EXIT.unavailable,
       );
     }

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora from 'ora';
 import { CliError, EXIT, RegistryClient } from './client.ts';
+import { addRulesCommands } from './rules.ts';
 
 /**
  * Where the CLI reads and writes: the process by default; a test runs many commands in one
@@ -656,5 +657,6 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       if (!out.imported) outcome.exitCode = EXIT.refused;
     });
 
+  addRulesCommands(program, io);
   return program;
 }

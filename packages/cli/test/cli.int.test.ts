@@ -1,19 +1,13 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { eventIdFor, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/index.ts';
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const TSX = join(createRequire(import.meta.url).resolve('tsx/package.json'), '..', 'dist', 'cli.mjs');
+import { type Run, runBinary, runInProcess } from './support.ts';
 
 const ns = uniqueNamespace('cli');
 const n = names(ns);
@@ -24,51 +18,19 @@ let registry: RegistryHandle;
 let nc: NatsConnection;
 let dir: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * One command run inside this process, through the same `runCli` the binary calls, with stdout
- * and stderr captured: a spawn costs a Node and tsx start-up (about a second on two cores), so
- * the binary itself is run only where the process boundary is what is tested.
- */
-async function cli(args: string[], token: string | null = env.TELECARE_ADMIN_TOKEN!): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env: { TELECARE_REGISTRY_URL: registry.url, ...(token === null ? {} : { TELECARE_TOKEN: token }) },
-    interactive: false,
+/** One command in this process (the binary itself only where the process boundary is tested). */
+const cli = (args: string[], token: string | null = env.TELECARE_ADMIN_TOKEN!): Promise<Run> =>
+  runInProcess(args, {
+    TELECARE_REGISTRY_URL: registry.url,
+    ...(token === null ? {} : { TELECARE_TOKEN: token }),
   });
-  return { code, stdout, stderr };
-}
 
 /** The real binary: tsx on main.ts, as `pnpm telecare` runs it. */
-function telecare(args: string[], token: string | null = env.TELECARE_ADMIN_TOKEN!): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, MAIN, ...args], {
-      env: {
-        PATH: process.env.PATH,
-        TELECARE_REGISTRY_URL: registry.url,
-        ...(token === null ? {} : { TELECARE_TOKEN: token }),
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+const telecare = (args: string[], token: string | null = env.TELECARE_ADMIN_TOKEN!): Promise<Run> =>
+  runBinary(args, {
+    TELECARE_REGISTRY_URL: registry.url,
+    ...(token === null ? {} : { TELECARE_TOKEN: token }),
   });
-}
 
 beforeAll(async () => {
   registry = await startRegistry(loadRegistryConfig(env), { logger });

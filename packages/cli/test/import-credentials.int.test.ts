@@ -13,7 +13,7 @@ import {
   waitFor,
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/index.ts';
+import { runInProcess } from './support.ts';
 
 const PLUGIN = DYNSEC_PLUGIN;
 const ADMIN_PASSWORD = 'admin-secret-for-the-cli-test';
@@ -26,21 +26,8 @@ let registry: RegistryHandle | undefined;
 let token: string;
 
 /** The command run in this process through `runCli` (cli.int.test.ts runs the binary itself). */
-async function telecare(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env: { TELECARE_REGISTRY_URL: registry!.url, TELECARE_TOKEN: token },
-    interactive: false,
-  });
-  return { code, stdout, stderr };
-}
+const telecare = (args: string[]) =>
+  runInProcess(args, { TELECARE_REGISTRY_URL: registry?.url, TELECARE_TOKEN: token });
 
 /** `mosquitto_ctrl dynsec getClient`: exits non-zero when the broker has no such client. */
 function brokerHasClient(port: number, username: string): boolean {

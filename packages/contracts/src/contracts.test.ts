@@ -62,6 +62,12 @@ describe('names', () => {
     expect(n.mqtt.serialOf('telecare/v1/devices/PX-1/events')).toBe('PX-1');
     expect(n.mqtt.serialOf('other/v1/devices/PX-1/events')).toBeUndefined();
     expect(n.schema('helpline')).toBe('helpline');
+    expect(n.kv).toEqual({
+      deviceMap: 'device-map',
+      dc09Accounts: 'dc09-accounts',
+      triageLeases: 'triage-leases',
+      triageRules: 'triage-rules',
+    });
   });
 
   it('prefixes every name for another namespace and refuses unsafe ones', () => {
@@ -69,6 +75,7 @@ describe('names', () => {
     expect(n.streams.alerts).toBe('T_ABC_ALERTS');
     expect(n.subjects.allEvents).toBe('t_abc.events.>');
     expect(n.schema('registry')).toBe('t_abc_registry');
+    expect(n.kv.triageRules).toBe('t_abc-triage-rules');
     expect(() => names('Bad Name')).toThrow(RangeError);
   });
 });

@@ -32,6 +32,8 @@ export interface Names {
     readonly dc09Accounts: string;
     /** Triage's partition leases and live members (the bucket's max age is the lease time). */
     readonly triageLeases: string;
+    /** The rule set in force in triage, with its history (every triage instance follows it). */
+    readonly triageRules: string;
   };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
@@ -102,6 +104,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       deviceMap: isDefault ? 'device-map' : `${ns}-device-map`,
       dc09Accounts: isDefault ? 'dc09-accounts' : `${ns}-dc09-accounts`,
       triageLeases: isDefault ? 'triage-leases' : `${ns}-triage-leases`,
+      triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
     },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,

@@ -13,7 +13,15 @@ export {
   Histogram,
   type ReadinessCheck,
 } from './http.ts';
-export { type KV, openDc09Accounts, openDeviceMap, WatchedBucket } from './kv.ts';
+export {
+  type BucketFollower,
+  followBucket,
+  type KV,
+  type KvEntry,
+  openDc09Accounts,
+  openDeviceMap,
+  WatchedBucket,
+} from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
 export {
   connectMqtt,

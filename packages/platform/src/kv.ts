@@ -19,10 +19,62 @@ export async function openDc09Accounts(nc: NatsConnection, n: Names): Promise<KV
   return new Kvm(nc).create(n.kv.dc09Accounts, { history: 5 });
 }
 
-type KvEntry = NonNullable<Awaited<ReturnType<KV['get']>>>;
+export type KvEntry = NonNullable<Awaited<ReturnType<KV['get']>>>;
 type Watch = Awaited<ReturnType<KV['watch']>>;
 
 const WATCH_RESTART_MS = 1_000;
+
+export interface BucketFollower {
+  /** Stops the watch and waits for it to end. */
+  close(): Promise<void>;
+}
+
+/**
+ * Hands every entry of a bucket (or of one key) to `onEntry`, the last value of each key first
+ * and then each change, and restarts the watch when it ends (a long NATS outage can end it)
+ * until closed. A restarted watch hands the last values again: `onEntry` skips what it has seen.
+ */
+export function followBucket(
+  kv: KV,
+  options: {
+    key?: string;
+    onEntry: (entry: KvEntry) => void;
+    /** What the entries are, for logs. */
+    what: string;
+    logger: Logger;
+  },
+): BucketFollower {
+  let watch: Watch | undefined;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const watching = (async () => {
+    while (!closed) {
+      try {
+        watch = await kv.watch(options.key === undefined ? {} : { key: options.key });
+        if (closed) watch.stop();
+        for await (const entry of watch) options.onEntry(entry);
+      } catch (err) {
+        if (!closed) options.logger.warn({ err }, `${options.what} watch failed; it restarts`);
+      }
+      if (closed) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WATCH_RESTART_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    async close() {
+      closed = true;
+      watch?.stop();
+      wake?.();
+      await watching;
+    },
+  };
+}
 
 /**
  * A KV bucket mirrored in memory by a watch, so a lookup on the alarm path rarely waits on the
@@ -38,10 +90,7 @@ export class WatchedBucket<T> {
   readonly #what: string;
   readonly #log: Logger;
   readonly #entries = new Map<string, T>();
-  #watch: Watch | undefined;
-  #closed = false;
-  #watching: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #following: BucketFollower;
 
   constructor(options: {
     kv: KV;
@@ -56,7 +105,11 @@ export class WatchedBucket<T> {
     this.#keyOf = options.keyOf;
     this.#what = options.what;
     this.#log = options.logger;
-    this.#watching = this.#keepWatching();
+    this.#following = followBucket(this.#kv, {
+      onEntry: (entry) => this.#apply(entry),
+      what: this.#what,
+      logger: this.#log,
+    });
   }
 
   /** Entries held in memory (for metrics and tests). */
@@ -74,11 +127,8 @@ export class WatchedBucket<T> {
     return this.#entries.get(key);
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    this.#watch?.stop();
-    this.#wake?.();
-    await this.#watching;
+  close(): Promise<void> {
+    return this.#following.close();
   }
 
   #apply(entry: KvEntry): void {
@@ -102,26 +152,5 @@ export class WatchedBucket<T> {
       return;
     }
     this.#entries.set(entry.key, parsed.data);
-  }
-
-  /** Restarts the watch if it ends (a long NATS outage can end it) until closed. */
-  async #keepWatching(): Promise<void> {
-    while (!this.#closed) {
-      try {
-        this.#watch = await this.#kv.watch();
-        if (this.#closed) this.#watch.stop();
-        for await (const entry of this.#watch) this.#apply(entry);
-      } catch (err) {
-        if (!this.#closed) this.#log.warn({ err }, `${this.#what} watch failed; lookups fall back to kv.get`);
-      }
-      if (this.#closed) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, WATCH_RESTART_MS);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
   }
 }

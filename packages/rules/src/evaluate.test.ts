@@ -210,6 +210,34 @@ describe('determinism and duplicates', () => {
     expect(first.alerts[0]?.id).toMatch(/^alt_[0-9a-f]{32}$/);
   });
 
+  it('says an event is a duplicate only when it was already taken, not when it changes nothing', () => {
+    const triggersOnly = parseRuleSet({
+      version: 1,
+      rules: DEFAULT_RULE_SET.rules.filter((rule) => rule.kind === 'trigger'),
+    });
+    const press = makeEvent({ type: 'pendant.pressed', time: at(5_000) });
+    const beat = makeEvent({ type: 'heartbeat', time: at(4_000) });
+    const first = evaluate(initialState(RESIDENT), { kind: 'event', event: press, now: NOW }, triggersOnly);
+    expect(first.duplicate).toBe(false);
+    expect(first.alerts).toHaveLength(1);
+    // A heartbeat no rule reads leaves the state as it was, every time: not a duplicate.
+    for (const now of [NOW, NOW + 1_000]) {
+      const quiet = evaluate(first.state, { kind: 'event', event: beat, now }, triggersOnly);
+      expect(quiet.state).toBe(first.state);
+      expect(quiet.duplicate).toBe(false);
+    }
+    const again = evaluate(first.state, { kind: 'event', event: press, now: NOW + 1_000 }, triggersOnly);
+    expect(again).toMatchObject({ duplicate: true, alerts: [] });
+    expect(again.state).toBe(first.state);
+
+    // Under the default rules a heartbeat is read back (supervision): its redelivery is found in `recent`.
+    const kept = evaluate(first.state, { kind: 'event', event: beat, now: NOW }, DEFAULT_RULE_SET);
+    expect(kept.duplicate).toBe(false);
+    expect(evaluate(kept.state, { kind: 'event', event: beat, now: NOW }, DEFAULT_RULE_SET).duplicate).toBe(
+      true,
+    );
+  });
+
   it('round-trips the state through JSON', () => {
     const { state } = evaluate(initialState(RESIDENT), input, DEFAULT_RULE_SET);
     expect(JSON.parse(JSON.stringify(state))).toEqual(state);

@@ -44,6 +44,12 @@ export interface Evaluation {
   readonly timers: readonly TimerCommand[];
   /** Events that merged into an alert already raised instead of raising their own. */
   readonly merged: ReadonlyArray<{ readonly alertId: string; readonly eventId: string }>;
+  /**
+   * The event was already taken (in `seen` or `recent`): a redelivery or a repeat, which raised
+   * nothing. An event that no rule concerns also leaves the state as it was, but is not a
+   * duplicate: the state is the same object in both cases, so only this tells them apart.
+   */
+  readonly duplicate: boolean;
 }
 
 /** The state belongs to another resident: a bug in the shell, never retried. */
@@ -111,11 +117,12 @@ const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NO_RULES: readonly Rule[] = [];
 
 /** What an input that changes nothing gives: the same state, shared empty lists. */
-const unchanged = (state: ResidentState): Evaluation => ({
+const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   state,
   alerts: NO_ALERTS,
   timers: NO_TIMERS,
   merged: NOTHING,
+  duplicate,
 });
 
 /** Which rules an event type concerns, and which rules recur: worked out once per rule set. */
@@ -274,13 +281,13 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   // them, and `seen` keeps its slots for the events that did something. Delivered again, such
   // an event takes this same path and raises nothing, so it needs no redelivery check. Its
   // time is not even parsed.
-  if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state);
+  if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state, false);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  if (taken(state.seen, event.id)) return unchanged(state);
+  if (taken(state.seen, event.id)) return unchanged(state, true);
 
   const entry = toRecent(event);
-  if (kept && hasEvent(state.recent, entry)) return unchanged(state);
+  if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const before = state.recent;
@@ -316,7 +323,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
     }
   }
   next = ensureSchedules(next, out, now);
-  return { state: next, alerts: out.alerts, timers: out.timers, merged: out.merged };
+  return { state: next, alerts: out.alerts, timers: out.timers, merged: out.merged, duplicate: false };
 }
 
 function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {
@@ -326,7 +333,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const rule = planOf(ruleSet).byId.get(timer.ruleId);
   // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
-  if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state);
+  if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state, false);
   let next = state;
   switch (rule.kind) {
     case 'sustained':
@@ -347,7 +354,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     default:
       assertNever(rule);
   }
-  return { state: next, alerts: out.alerts, timers: out.timers, merged: NOTHING };
+  return { state: next, alerts: out.alerts, timers: out.timers, merged: NOTHING, duplicate: false };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,13 @@
 import type { Alert, TelecareEvent } from '@telecare/contracts';
-import { type AreaState, areaRules, evaluateArea, initialAreaState } from './area.ts';
+import {
+  type AreaState,
+  areaRules,
+  decideAreaHold,
+  evaluateArea,
+  holdForArea,
+  initialAreaState,
+  isAreaHold,
+} from './area.ts';
 import { evaluate } from './evaluate.ts';
 import { type DeviceContext, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
 
@@ -7,6 +15,11 @@ import { type DeviceContext, initialState, type ResidentState, type RuleSet, typ
  * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
  * the shell without I/O. Replay ("what if"), the benchmark and the property tests use it; triage
  * itself keeps state in Redis and timers durably, and feeds the core the same inputs.
+ *
+ * Area rules run as in triage: each district's state is fed every event of an area rule's type,
+ * and a home's own alert that an area incident may cover (`holdForArea`) is held until its
+ * window has closed, then withheld or released (`decideAreaHold`) with the district's state as it
+ * is at the hold's due time. So replay lists what the queue would have got.
  */
 export class RulesRunner {
   readonly #ruleSet: RuleSet;
@@ -14,8 +27,12 @@ export class RulesRunner {
   readonly #observe: ((kind: 'event' | 'tick', ns: number) => void) | undefined;
   readonly states = new Map<string, ResidentState>();
   readonly areas = new Map<string, AreaState>();
+  /** Per-home alerts not sent because their district raised an area incident, in decision order. */
+  readonly withheld: Alert[] = [];
   readonly #timers = new Map<string, Timer>();
   readonly #heap: Timer[] = [];
+  /** Alerts held for an area decision, by their hold timer's id. */
+  readonly #held = new Map<string, Alert>();
   readonly #hasArea: boolean;
   #now = Number.NEGATIVE_INFINITY;
 
@@ -52,7 +69,14 @@ export class RulesRunner {
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
     this.#apply(result.timers);
-    alerts.push(...result.alerts);
+    if (this.#hasArea && result.alerts.length > 0) {
+      const { pass, held } = holdForArea(event, result.alerts, this.#ruleSet);
+      alerts.push(...pass);
+      for (const hold of held) {
+        this.#held.set(hold.timer.id, hold.alert);
+        this.#set(hold.timer);
+      }
+    } else alerts.push(...result.alerts);
     if (this.#hasArea && event.postcodedistrict) {
       const district = event.postcodedistrict;
       const area = evaluateArea(
@@ -77,6 +101,10 @@ export class RulesRunner {
       this.#pop();
       if (this.#timers.get(top.id) !== top) continue; // moved or cancelled since
       this.#timers.delete(top.id);
+      if (isAreaHold(top)) {
+        this.#decide(top, alerts);
+        continue;
+      }
       const state = this.states.get(top.residentId) ?? initialState(top.residentId);
       const started = this.#observe ? process.hrtime.bigint() : 0n;
       const result = evaluate(state, { kind: 'tick', timer: top, now: top.dueAt }, this.#ruleSet);
@@ -88,14 +116,29 @@ export class RulesRunner {
     return alerts;
   }
 
+  /**
+   * A held alert come due: the district's state already holds every report taken before the due
+   * time (events and ticks run in time order here), which is what triage waits for.
+   */
+  #decide(timer: Timer, alerts: Alert[]): void {
+    const alert = this.#held.get(timer.id);
+    this.#held.delete(timer.id);
+    if (!alert) return;
+    const area = timer.key ? this.areas.get(timer.key) : undefined;
+    if (decideAreaHold(area, timer, this.#ruleSet).decision === 'release') alerts.push(alert);
+    else this.withheld.push(alert);
+  }
+
   #apply(commands: ReturnType<typeof evaluate>['timers']): void {
     for (const command of commands) {
       if (command.op === 'cancel') this.#timers.delete(command.id);
-      else {
-        this.#timers.set(command.timer.id, command.timer);
-        this.#push(command.timer);
-      }
+      else this.#set(command.timer);
     }
+  }
+
+  #set(timer: Timer): void {
+    this.#timers.set(timer.id, timer);
+    this.#push(timer);
   }
 
   #push(timer: Timer): void {

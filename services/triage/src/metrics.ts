@@ -12,7 +12,7 @@ export function createTriageMetrics(registry: Registry) {
     }),
     duplicateEvents: new Counter({
       name: 'triage_events_duplicate_total',
-      help: 'Redelivered events the resident state had already seen (nothing raised again)',
+      help: 'Events the resident state had already taken (a redelivery, or an alarm read again by its partition lane): nothing raised again',
       registers: [registry],
     }),
     alertsPublished: new Counter({

@@ -129,10 +129,6 @@ export class EventProcessor {
     this.#areaCaughtUpKey = `${deps.names.redisPrefix}triage:area-caught-up`;
   }
 
-  get ruleSet(): RuleSet {
-    return this.#rules;
-  }
-
   /**
    * Puts a validated rule set in force for the next event or tick. Each evaluation reads the rule
    * set once, so an event in hand finishes under the rules it started with.
@@ -169,11 +165,11 @@ export class EventProcessor {
         for (const alert of pass) await this.#publishAlert(alert, traceparent);
         for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
         await this.#timers.apply(result.timers);
-        const duplicate = result.state === state;
-        if (!duplicate) await this.#store.save(result.state);
+        if (result.state !== state) await this.#store.save(result.state);
         msg.ack();
-        // An alarm is read twice, by its own lane and by its partition's: count it once.
-        if (duplicate) this.#metrics.duplicateEvents.inc();
+        // An alarm is read twice, by its own lane and by its partition's: count it once. An event
+        // that no rule concerns leaves the state as it was too, but it is not a repeat.
+        if (result.duplicate) this.#metrics.duplicateEvents.inc();
         else this.#metrics.eventsEvaluated.inc({ type: event.type });
         if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
           this.#metrics.lateEvents.inc();

@@ -5,12 +5,14 @@ import { ConfigError, connectNats, createLogger, jetstream, jetstreamManager } f
 import { DEFAULT_RULE_SET, parseRuleSet, type RuleSet, RuleSetError } from '@telecare/rules';
 import { loadTriageConfig } from './config.ts';
 import { formatReport, replay } from './replay.ts';
+import { type RulesInForce, readStoredRules } from './rules-store.ts';
 
 const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 24] [--json]
 
-Runs the candidate rule set and the rules in force (TRIAGE_RULES_FILE, --current, or the default
-set) over the stored EVENTS in the range and reports the alerts each would raise and the
-difference. Reads NATS_URL and TELECARE_NAMESPACE from the environment.`;
+Runs the candidate rule set and the rules in force over the stored EVENTS in the range and
+reports the alerts each would raise and the difference. The rules in force are --current, else
+the rule set stored in triage's rules bucket, else TRIAGE_RULES_FILE, else the default set, as
+triage runs them. Reads NATS_URL and TELECARE_NAMESPACE from the environment.`;
 
 async function readRules(file: string, what: string): Promise<RuleSet> {
   let json: unknown;
@@ -37,6 +39,22 @@ function time(value: string | undefined, what: string): number {
   return ms;
 }
 
+/** The rules triage runs: the stored set, or (nothing valid stored) TRIAGE_RULES_FILE or the default set. */
+function inForce(
+  stored: RulesInForce | undefined,
+  fallback: RuleSet,
+  file: string | undefined,
+): { ruleSet: RuleSet; source: string } {
+  if (stored?.source === 'stored')
+    return { ruleSet: stored.ruleSet, source: `stored revision ${stored.revision}` };
+  const source = file ? `TRIAGE_RULES_FILE ${file}` : 'the default set';
+  if (stored?.refused)
+    process.stderr.write(
+      `replay: the stored rule set (revision ${stored.revision}) no longer validates; triage runs ${source}, and so does this replay\n`,
+    );
+  return { ruleSet: fallback, source };
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -60,18 +78,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     const from = time(values.from, 'from');
     const to = time(values.to, 'to');
     const candidate = await readRules(values.rules, '--rules');
-    const currentFile = values.current ?? config.TRIAGE_RULES_FILE;
-    const current = currentFile ? await readRules(currentFile, 'rules in force') : DEFAULT_RULE_SET;
+    const given = values.current ? await readRules(values.current, '--current') : undefined;
+    const fallback = config.TRIAGE_RULES_FILE
+      ? await readRules(config.TRIAGE_RULES_FILE, 'TRIAGE_RULES_FILE')
+      : DEFAULT_RULE_SET;
     const logger = createLogger('replay', config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
     const nc = await connectNats({ url: config.NATS_URL, name: 'triage-replay', logger });
     try {
+      const n = names(config.TELECARE_NAMESPACE);
+      const current = given
+        ? { ruleSet: given, source: `--current ${values.current}` }
+        : inForce(await readStoredRules(nc, n, fallback), fallback, config.TRIAGE_RULES_FILE);
       const report = await replay({
         js: jetstream(nc),
         jsm: await jetstreamManager(nc),
-        names: names(config.TELECARE_NAMESPACE),
+        names: n,
         from,
         to,
-        current,
+        current: current.ruleSet,
+        currentSource: current.source,
         candidate,
         warmupMs: Number(values['warmup-hours']) * 3600_000,
       });

@@ -1,7 +1,7 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Alert, Names, TelecareEvent } from '@telecare/contracts';
 import type { JetStreamClient, JetStreamManager } from '@telecare/platform';
-import { type RuleSet, RulesRunner } from '@telecare/rules';
+import { areaRules, type RuleSet, RulesRunner } from '@telecare/rules';
 import { readEvent } from './processor.ts';
 
 export interface ReplayOptions {
@@ -14,6 +14,8 @@ export interface ReplayOptions {
   readonly to: number;
   /** The rules in force. */
   readonly current: RuleSet;
+  /** Where the rules in force came from, for the report (`stored revision 7`, a file). */
+  readonly currentSource?: string;
   /** The rules to try. */
   readonly candidate: RuleSet;
   /**
@@ -25,7 +27,10 @@ export interface ReplayOptions {
 
 export interface RuleSetOutcome {
   readonly version: number;
+  readonly source?: string;
   readonly alerts: readonly Alert[];
+  /** Per-home alerts not sent because their district raised an area incident (as triage does). */
+  readonly withheld: number;
   /** Alerts by rule id. */
   readonly byRule: Readonly<Record<string, number>>;
 }
@@ -54,15 +59,20 @@ const BATCH = 500;
 export async function replay(options: ReplayOptions): Promise<ReplayReport> {
   const warmupMs = options.warmupMs ?? 24 * 3600_000;
   const startAt = options.from - warmupMs;
+  // A per-home alert raised before `to` may be held for its area decision until after it: read on
+  // until every such hold is decided, as triage would, keeping only alerts raised in the range.
+  const readUntil = options.to + Math.max(holdMs(options.current), holdMs(options.candidate));
   const current = new RulesRunner(options.current);
   const candidate = new RulesRunner(options.candidate);
   const raised = { current: [] as Alert[], candidate: [] as Alert[] };
-  const keep = (into: Alert[], alerts: readonly Alert[]) => {
-    for (const alert of alerts) {
-      const at = Date.parse(alert.raisedAt);
-      if (at >= options.from && at < options.to) into.push(alert);
-    }
+  const raisedInRange = (alert: Alert) => {
+    const at = Date.parse(alert.raisedAt);
+    return at >= options.from && at < options.to;
   };
+  const keep = (into: Alert[], alerts: readonly Alert[]) => {
+    for (const alert of alerts) if (raisedInRange(alert)) into.push(alert);
+  };
+  const inRange = (alerts: readonly Alert[]) => alerts.filter(raisedInRange).length;
 
   const info = await options.jsm.streams.info(options.names.streams.events);
   const last = info.state.last_seq;
@@ -89,7 +99,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
         const event: TelecareEvent = read.event;
         const now = Math.max(Date.parse(event.receivedat), Date.parse(event.time));
         if (now < startAt) continue;
-        if (now >= options.to) {
+        if (now >= readUntil) {
           done = true;
           break;
         }
@@ -102,8 +112,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     }
     await consumer.delete().catch(() => undefined);
   }
-  keep(raised.current, current.advance(options.to - 1));
-  keep(raised.candidate, candidate.advance(options.to - 1));
+  keep(raised.current, current.advance(readUntil - 1));
+  keep(raised.candidate, candidate.advance(readUntil - 1));
 
   const currentIds = new Set(raised.current.map((alert) => alert.id));
   const candidateIds = new Set(raised.candidate.map((alert) => alert.id));
@@ -112,25 +122,36 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     to: new Date(options.to).toISOString(),
     events,
     skipped,
-    current: outcome(options.current, raised.current),
-    candidate: outcome(options.candidate, raised.candidate),
+    current: outcome(options.current, raised.current, inRange(current.withheld), options.currentSource),
+    candidate: outcome(options.candidate, raised.candidate, inRange(candidate.withheld)),
     onlyCandidate: raised.candidate.filter((alert) => !currentIds.has(alert.id)),
     onlyCurrent: raised.current.filter((alert) => !candidateIds.has(alert.id)),
     both: raised.candidate.filter((alert) => currentIds.has(alert.id)).length,
   };
 }
 
-function outcome(ruleSet: RuleSet, alerts: readonly Alert[]): RuleSetOutcome {
+/** The longest a per-home alert waits for its area decision: a window and the reorder grace. */
+function holdMs(ruleSet: RuleSet): number {
+  const windows = areaRules(ruleSet).map((rule) => rule.withinS);
+  return windows.length === 0 ? 0 : (Math.max(...windows) + ruleSet.settings.reorderGraceS) * 1000;
+}
+
+function outcome(
+  ruleSet: RuleSet,
+  alerts: readonly Alert[],
+  withheld: number,
+  source?: string,
+): RuleSetOutcome {
   const byRule: Record<string, number> = {};
   for (const alert of alerts) byRule[alert.rule.id] = (byRule[alert.rule.id] ?? 0) + 1;
-  return { version: ruleSet.version, alerts, byRule };
+  return { version: ruleSet.version, ...(source ? { source } : {}), alerts, withheld, byRule };
 }
 
 /** The report as an operator or clinical lead reads it. */
 export function formatReport(report: ReplayReport): string {
   const lines = [
     `replay ${report.from} → ${report.to}: ${report.events} events${report.skipped ? `, ${report.skipped} unreadable skipped` : ''}`,
-    `rules in force (v${report.current.version}): ${report.current.alerts.length} alerts; candidate (v${report.candidate.version}): ${report.candidate.alerts.length} alerts; ${report.both} in both`,
+    `rules in force (v${report.current.version}${report.current.source ? `, ${report.current.source}` : ''}): ${report.current.alerts.length} alerts; candidate (v${report.candidate.version}): ${report.candidate.alerts.length} alerts; ${report.both} in both`,
     '',
     'alerts by rule            in force  candidate',
   ];
@@ -140,6 +161,10 @@ export function formatReport(report: ReplayReport): string {
   for (const rule of rules)
     lines.push(
       `  ${rule.padEnd(28)}${String(report.current.byRule[rule] ?? 0).padStart(6)}${String(report.candidate.byRule[rule] ?? 0).padStart(11)}`,
+    );
+  if (report.current.withheld || report.candidate.withheld)
+    lines.push(
+      `  ${'(per-home, withheld: area)'.padEnd(28)}${String(report.current.withheld).padStart(6)}${String(report.candidate.withheld).padStart(11)}`,
     );
   const list = (title: string, alerts: readonly Alert[]) => {
     lines.push('', `${title}: ${alerts.length}`);

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DEVICE_EVENT_TYPES, DeviceMapEntry, names, partitionOf, TAXONOMY } from '@telecare/contracts';
 import {
-  bearerAuth,
   type Clock,
   ConfigError,
   connectNats,
@@ -10,7 +9,6 @@ import {
   createMetrics,
   createRedis,
   ensureStreams,
-  type FastifyInstance,
   jetstream,
   jetstreamManager,
   Lifecycle,
@@ -31,6 +29,8 @@ import { laneWork, startOwnership } from './leases.ts';
 import { createTriageMetrics } from './metrics.ts';
 import { ensureLaneConsumers, lanes, removeRetiredConsumers, runLaneWorkers } from './partitions.ts';
 import { EventProcessor, SERVICE } from './processor.ts';
+import { registerRulesApi } from './rules-api.ts';
+import { RulesStore } from './rules-store.ts';
 import { StateStore } from './state-store.ts';
 import { TimerStore } from './timers.ts';
 
@@ -43,7 +43,7 @@ export interface TriageHandle {
 export interface TriageOptions {
   logger?: Logger;
   clock?: Clock;
-  /** Rules to run instead of TRIAGE_RULES_FILE or the default set. */
+  /** Rules to run, when none is stored, instead of TRIAGE_RULES_FILE or the default set. */
   ruleSet?: RuleSet;
 }
 
@@ -55,7 +55,7 @@ export interface TriageOptions {
 export async function startTriage(config: TriageConfig, options: TriageOptions = {}): Promise<TriageHandle> {
   const logger = options.logger ?? createLogger(SERVICE, config.LOG_LEVEL);
   const clock = options.clock ?? systemClock;
-  const ruleSet = options.ruleSet ?? (await loadRuleSet(config.TRIAGE_RULES_FILE));
+  const fallback = options.ruleSet ?? (await loadRuleSet(config.TRIAGE_RULES_FILE));
   const n = names(config.TELECARE_NAMESPACE);
   const lifecycle = new Lifecycle(logger);
 
@@ -64,6 +64,9 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
+    const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger });
+    lifecycle.add('rules', () => rules.close());
+    const ruleSet = rules.inForce.ruleSet;
     const p1Types = DEVICE_EVENT_TYPES.filter((type) => TAXONOMY[type].priority === 1);
     const alarmTypes = config.TRIAGE_ALARM_LANE ? p1Types : [];
     const areaTypes = [...new Set(areaRules(ruleSet).flatMap((rule) => rule.on))];
@@ -102,12 +105,13 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       timers,
       device,
       store: new StateStore(redis, n.redisPrefix, logger),
-      ruleSet,
+      ruleSet: rules.inForce.ruleSet,
       clock,
       metrics,
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
+    rules.onChange((next) => processor.setRuleSet(next));
     const workers = runLaneWorkers({
       js,
       names: n,
@@ -149,7 +153,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         area: ownership.area,
       }),
     });
-    registerRulesApi(app, processor, config.TELECARE_ADMIN_TOKEN, logger);
+    registerRulesApi(app, rules, config.TELECARE_ADMIN_TOKEN, logger);
     lifecycle.add('http', () => app.close());
     await app.listen({ port: config.TRIAGE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
@@ -202,36 +206,4 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * The rules in force, and a way to change them without a restart. A rule set that fails
- * validation is refused with the path and reason of each error, and the running rules stay in
- * force. The lanes (alarm types, area types) are fixed at start-up.
- */
-function registerRulesApi(
-  app: FastifyInstance,
-  processor: EventProcessor,
-  adminToken: string | undefined,
-  logger: Logger,
-): void {
-  const auth = bearerAuth(adminToken);
-  app.get('/api/rules', { preHandler: auth }, async () => processor.ruleSet);
-  app.put('/api/rules', { preHandler: auth }, async (req, reply) => {
-    try {
-      const ruleSet = parseRuleSet(req.body);
-      processor.setRuleSet(ruleSet);
-      logger.info({ ruleSetVersion: ruleSet.version, rules: ruleSet.rules.length }, 'rule set put in force');
-      return { version: ruleSet.version, rules: ruleSet.rules.length };
-    } catch (err) {
-      if (!(err instanceof RuleSetError)) throw err;
-      logger.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
-      return reply.code(400).send({
-        error: 'invalid-rule-set',
-        message: 'the rule set was refused; the running rules stay in force',
-        inForce: processor.ruleSet.version,
-        issues: err.issues,
-      });
-    }
-  });
 }

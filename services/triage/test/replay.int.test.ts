@@ -13,11 +13,13 @@ import {
   jetstream,
   jetstreamManager,
   type NatsConnection,
+  systemClock,
 } from '@telecare/platform';
 import { DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replay } from '../src/replay.ts';
+import { RulesStore, readStoredRules } from '../src/rules-store.ts';
 import { makeEvent, publishEvent } from './support.ts';
 
 const ns = uniqueNamespace('replay');
@@ -46,6 +48,29 @@ const event = (type: EventType, minute: number, data: Record<string, unknown> = 
   return { ...e, time: at, receivedat: at, data };
 };
 
+/**
+ * A mains outage 40 minutes before BASE (outside the first test's range): 12 homes of GL1 within
+ * 12 s of one aligned 5-minute window, and one home of GL9 in the middle of them.
+ */
+const OUTAGE = Math.floor((BASE - 40 * 60_000) / 300_000) * 300_000 + 10_000;
+const mainsLost = (home: string, district: string, at: number): TelecareEvent => {
+  const e = makeEvent({
+    residentId: `res_${home}`,
+    type: 'mains.lost',
+    deviceEventId: `ml-${home}`,
+    partitions: 1,
+    serial: `HUB-${home}`,
+    devicekind: 'home-unit',
+  });
+  const time = new Date(at).toISOString();
+  return { ...e, time, receivedat: time, postcodedistrict: district };
+};
+const outage = [
+  ...Array.from({ length: 6 }, (_, i) => mainsLost(`gl1_${i}`, 'GL1', OUTAGE + i * 1_000)),
+  mainsLost('gl9_lone', 'GL9', OUTAGE + 6_000),
+  ...Array.from({ length: 6 }, (_, i) => mainsLost(`gl1_${i + 6}`, 'GL1', OUTAGE + 7_000 + i * 1_000)),
+];
+
 /** The default rules with the cold-home threshold at 18 °C instead of 16 °C. */
 const candidateJson = JSON.parse(JSON.stringify(DEFAULT_RULE_SET));
 for (const rule of candidateJson.rules) if (rule.id === 'sustained.cold-home') rule.condition.below = 18;
@@ -61,7 +86,8 @@ beforeAll(async () => {
     event('pendant.pressed', 0),
     ...[0, 15, 30, 45, 60, 75].map((minute) => event('temperature', minute, { celsius: 17 })),
   ];
-  for (const e of events) await publishEvent(js, n, e);
+  // Stored in the order they were received, as the gateways store them.
+  for (const e of [...outage, ...events]) await publishEvent(js, n, e);
   writeFileSync(path.join(dir, 'candidate.json'), JSON.stringify(candidateJson));
   writeFileSync(
     path.join(dir, 'broken.json'),
@@ -101,7 +127,47 @@ describe('replay: what a candidate rule set would have raised', () => {
     expect(cold?.reason).toContain('below 18 °C');
   });
 
-  it('runs as `pnpm replay`, and refuses an invalid candidate with the path and reason of each error', () => {
+  it('applies area holds as triage does: one incident, no per-home alerts for its homes; a lone home alerts', async () => {
+    const withoutArea = parseRuleSet({
+      ...DEFAULT_RULE_SET,
+      version: 2,
+      rules: DEFAULT_RULE_SET.rules.filter((rule) => rule.kind !== 'area'),
+    });
+    // The range ends 10 s after the last report: the holds are decided after it, and still counted.
+    const report = await replay({
+      js,
+      jsm,
+      names: n,
+      from: OUTAGE - 60_000,
+      to: OUTAGE + 22_000,
+      current: DEFAULT_RULE_SET,
+      candidate: withoutArea,
+      warmupMs: 0,
+    });
+    expect(report.events).toBe(13);
+    expect(report.current.byRule).toEqual({ 'area.mains-lost': 1, 'trigger.mains-lost': 1 });
+    expect(report.current.alerts.find((alert) => alert.type === 'mains.lost')?.residentId).toBe(
+      'res_gl9_lone',
+    );
+    expect(report.current.withheld).toBe(12);
+    expect(report.candidate.byRule).toEqual({ 'trigger.mains-lost': 13 });
+    expect(report.candidate.withheld).toBe(0);
+    expect(report.onlyCandidate).toHaveLength(12);
+    expect(report.onlyCurrent.map((alert) => alert.type)).toEqual(['area.mains-lost']);
+  });
+
+  it('runs as `pnpm replay` against the stored rules in force, and refuses an invalid candidate with the path and reason of each error', async () => {
+    // Nothing stored yet (no bucket even): triage would run the default set.
+    expect(await readStoredRules(nc, n, DEFAULT_RULE_SET)).toBeUndefined();
+    const rules = await RulesStore.open({
+      nc,
+      names: n,
+      fallback: DEFAULT_RULE_SET,
+      clock: systemClock,
+      logger,
+    });
+    await rules.put(parseRuleSet({ ...DEFAULT_RULE_SET, version: 3 }));
+    await rules.close();
     const env = { ...process.env, ...serviceEnv(ns, {}), LOG_LEVEL: 'warn' };
     const args = [
       '--from',
@@ -119,6 +185,7 @@ describe('replay: what a candidate rule set would have raised', () => {
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
     expect(ok.stdout).toContain('7 events');
+    expect(ok.stdout).toContain('rules in force (v3, stored revision 1)');
     expect(ok.stdout).toMatch(/sustained\.cold-home\s+0\s+1/);
     expect(ok.stdout).toContain('only the candidate would raise: 1');
 

@@ -3,13 +3,22 @@ import {
   type EventType,
   eventIdFor,
   type Names,
+  names,
   partitionOf,
   TelecareEvent,
 } from '@telecare/contracts';
-import type { JetStreamClient, JetStreamManager } from '@telecare/platform';
+import {
+  connectNats,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type Logger,
+  type NatsConnection,
+} from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import { waitFor } from '@telecare/testkit';
-import { consumerName } from '../src/index.ts';
+import { servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { consumerName, loadTriageConfig } from '../src/index.ts';
 
 /** The fixed time the tests' ManualClock starts at. */
 export const T0 = Date.parse('2026-11-22T10:00:00.000Z');
@@ -127,3 +136,27 @@ export const LEASE_RULES = parseRuleSet({
     MEDICATION_RULE,
   ],
 });
+
+/**
+ * What a triage test file needs: a namespace of its own, triage's configuration for it (any free
+ * port, quick retries) and the test's own NATS clients.
+ */
+export function triageTestbed(label: string, partitions: number, logger: Logger) {
+  const ns = uniqueNamespace(label);
+  const config = loadTriageConfig(
+    serviceEnv(ns, {
+      TRIAGE_PORT: '0',
+      TELECARE_PARTITIONS: String(partitions),
+      TRIAGE_RETRY_DELAY_MS: '100',
+    }),
+  );
+  return {
+    ns,
+    n: names(ns),
+    config,
+    async connect(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
+      const nc = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
+      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+    },
+  };
+}

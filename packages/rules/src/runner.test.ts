@@ -1,0 +1,77 @@
+import type { Alert } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { parseRuleSet } from './parse.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+const T = Date.parse('2026-11-22T10:00:00.000Z');
+const WINDOW_AND_GRACE_MS = 330_000;
+
+const mainsLost = (home: string, district: string | undefined, at: number) =>
+  makeEvent({
+    type: 'mains.lost',
+    time: new Date(at).toISOString(),
+    residentid: `res_${home}`,
+    subject: `HUB-${home}`,
+    devicekind: 'home-unit',
+    deviceEventId: `ml-${home}`,
+    ...(district ? { postcodedistrict: district } : {}),
+  });
+
+/** Each event at its own time (arriving 2 s later), then the clock runs on until every hold is decided. */
+function run(runner: RulesRunner, events: ReturnType<typeof mainsLost>[]): Alert[] {
+  const alerts: Alert[] = [];
+  for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time) + 2_000));
+  alerts.push(...runner.advance(T + 2 * WINDOW_AND_GRACE_MS));
+  return alerts;
+}
+
+const byType = (alerts: readonly Alert[], type: string) => alerts.filter((alert) => alert.type === type);
+
+describe('RulesRunner applies area holds as triage does', () => {
+  it('50 homes of one district: one area incident, no per-home mains.lost; a lone home elsewhere alerts', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const district = Array.from({ length: 50 }, (_, i) => mainsLost(`gl${i}`, 'GL1', T + 10_000 + i * 1_000));
+    const lone = mainsLost('lone', 'GL9', T + 30_000);
+    const events = [...district.slice(0, 25), lone, ...district.slice(25)];
+    const alerts = run(runner, events);
+
+    const incidents = byType(alerts, 'area.mains-lost');
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]).toMatchObject({ residentId: 'area:GL1', priority: 3 });
+    const homes = byType(alerts, 'mains.lost');
+    expect(homes.map((alert) => alert.residentId)).toEqual(['res_lone']);
+    expect(runner.withheld.map((alert) => alert.residentId).sort()).toEqual(
+      district.map((event) => event.residentid).sort(),
+    );
+  });
+
+  it('holds a per-home alert until its window has closed, then releases it as raised', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const event = mainsLost('alone', 'GL2', T + 10_000);
+    expect(runner.event(event, T + 12_000)).toEqual([]);
+    expect(runner.advance(T + WINDOW_AND_GRACE_MS - 1)).toEqual([]);
+    const released = runner.advance(T + WINDOW_AND_GRACE_MS);
+    expect(released).toHaveLength(1);
+    expect(released[0]).toMatchObject({ type: 'mains.lost', residentId: 'res_alone', evidence: [event.id] });
+    // Raised when the event was taken, as the alert triage stores with its hold.
+    expect(released[0]?.raisedAt).toBe(new Date(T + 12_000).toISOString());
+    expect(runner.withheld).toEqual([]);
+  });
+
+  it('never holds a home with no district, nor without area rules', () => {
+    const noDistrict = new RulesRunner(DEFAULT_RULE_SET);
+    expect(byType(noDistrict.event(mainsLost('nod', undefined, T), T + 1_000), 'mains.lost')).toHaveLength(1);
+
+    const noArea = new RulesRunner(
+      parseRuleSet({ ...DEFAULT_RULE_SET, rules: DEFAULT_RULE_SET.rules.filter((r) => r.kind !== 'area') }),
+    );
+    const alerts = run(
+      noArea,
+      Array.from({ length: 12 }, (_, i) => mainsLost(`na${i}`, 'GL3', T + i * 1_000)),
+    );
+    expect(byType(alerts, 'mains.lost')).toHaveLength(12);
+    expect(byType(alerts, 'area.mains-lost')).toEqual([]);
+  });
+});

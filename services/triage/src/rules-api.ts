@@ -1,0 +1,99 @@
+import { bearerAuth, type FastifyInstance, type Logger, TransientError } from '@telecare/platform';
+import { parseRuleSet, RuleSetError } from '@telecare/rules';
+import { RulesConflictError, type RulesInForce, type RulesStore } from './rules-store.ts';
+
+/** Who a put is recorded as: the only bearer these routes admit is the admin token. */
+const ADMIN_IDENTITY = 'admin';
+
+/** `If-Match: "7"` (or `7`): the revision a put is based on; 0 means "nothing stored yet". */
+function basedOn(header: string | string[] | undefined): number | undefined | 'invalid' {
+  if (header === undefined) return undefined;
+  const value = (Array.isArray(header) ? header[0] : header)?.trim().replace(/^"(.*)"$/, '$1') ?? '';
+  return /^\d{1,15}$/.test(value) ? Number(value) : 'invalid';
+}
+
+/** What `GET /api/rules` answers. */
+export type RulesInForceBody = ReturnType<typeof inForceBody>;
+
+const inForceBody = (inForce: RulesInForce) => ({
+  source: inForce.source,
+  revision: inForce.revision,
+  version: inForce.ruleSet.version,
+  ...(inForce.putAt ? { putAt: inForce.putAt } : {}),
+  ...(inForce.putBy ? { putBy: inForce.putBy } : {}),
+  ...(inForce.refused ? { refused: inForce.refused } : {}),
+  ruleSet: inForce.ruleSet,
+});
+
+/**
+ * The rule set in force, its history, and a way to change it without a restart. A put is
+ * validated first (refused with the path and reason of each error; the running rules stay in
+ * force), then stored with a compare-and-set on the revision it was based on, and every triage
+ * instance following the bucket puts it in force. The lanes (alarm types, area types) are fixed
+ * at start-up.
+ */
+export function registerRulesApi(
+  app: FastifyInstance,
+  rules: RulesStore,
+  adminToken: string | undefined,
+  logger: Logger,
+): void {
+  const auth = bearerAuth(adminToken);
+  const log = logger.child({ component: 'rules-api' });
+
+  app.get('/api/rules', { preHandler: auth }, async (_req, reply) => {
+    const inForce = rules.inForce;
+    return reply.header('etag', `"${inForce.revision}"`).send(inForceBody(inForce));
+  });
+
+  app.get('/api/rules/history', { preHandler: auth }, async () => ({ versions: await rules.history() }));
+
+  app.put('/api/rules', { preHandler: auth }, async (req, reply) => {
+    const base = basedOn(req.headers['if-match']);
+    if (base === 'invalid') {
+      return reply.code(400).send({
+        error: 'invalid-if-match',
+        message: 'If-Match must be the revision the rule set is based on, as GET /api/rules gives it',
+      });
+    }
+    const refusal = (code: number, error: string, message: string, extra: Record<string, unknown>) => {
+      const inForce = rules.inForce;
+      return reply
+        .code(code)
+        .send({ error, message, inForce: inForce.ruleSet.version, revision: inForce.revision, ...extra });
+    };
+    try {
+      const ruleSet = parseRuleSet(req.body);
+      const stored = await rules.put(ruleSet, {
+        ...(base === undefined ? {} : { basedOn: base }),
+        by: ADMIN_IDENTITY,
+      });
+      return {
+        version: stored.ruleSet.version,
+        rules: stored.ruleSet.rules.length,
+        revision: stored.revision,
+      };
+    } catch (err) {
+      if (err instanceof RuleSetError) {
+        log.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
+        return refusal(400, 'invalid-rule-set', 'the rule set was refused; the running rules stay in force', {
+          issues: err.issues,
+        });
+      }
+      if (err instanceof RulesConflictError) {
+        log.warn({ reason: err.reason, ...err.context }, 'rule set refused; the running rules stay in force');
+        return reply.code(409).send({
+          error: err.reason,
+          message: err.message,
+          inForce: err.inForce.ruleSet.version,
+          revision: err.inForce.revision,
+        });
+      }
+      if (err instanceof TransientError) {
+        log.warn({ err }, 'rule set not stored; the running rules stay in force');
+        return refusal(503, 'unavailable', 'the rule set could not be stored; try again', {});
+      }
+      throw err;
+    }
+  });
+}
