@@ -26,6 +26,15 @@ export const triageEnv = {
     .transform((value) => value === 'true'),
   /** Lease time: how long a crashed instance's partitions wait before another takes them. */
   TRIAGE_LEASE_TTL_S: z.coerce.number().int().min(2).max(300).default(10),
+  /**
+   * A stable name for this instance (a pod or unit name), unique among the running instances of
+   * the namespace. A restart under the same name takes its own leases back at once instead of
+   * waiting for them to expire. Unset: a name of its own for every process.
+   */
+  TRIAGE_INSTANCE: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and - only')
+    .optional(),
   /** How often leases are renewed and ownership looked at: at most a third of (lease time − 1 s), by default a quarter. */
   TRIAGE_LEASE_RENEW_MS: z.coerce.number().int().min(50).max(100_000).optional(),
 } as const;

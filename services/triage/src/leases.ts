@@ -64,6 +64,8 @@ export interface LeaseSettings {
   readonly enabled: boolean;
   readonly ttlS: number;
   readonly renewMs: number | undefined;
+  /** A stable name (TRIAGE_INSTANCE): its own leases are taken back at start. */
+  readonly instance?: string | undefined;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function startOwnership(options: {
   metrics: TriageMetrics;
   logger: Logger;
 }): Promise<Ownership> {
-  const instance = instanceId();
+  const instance = options.settings.instance ?? instanceId();
   if (options.settings.enabled) return PartitionLeases.start({ ...options, instance });
   const all = Array.from({ length: options.partitions }, (_, partition) => partition);
   for (const partition of all) options.work.start(partitionLease(partition));
@@ -208,6 +210,7 @@ export class PartitionLeases implements Ownership {
       );
     const renewMs = renewInterval(ttlMs, options.settings.renewMs);
     const leases = new PartitionLeases({ ...options, kv, ttlMs, renewMs, logger: log });
+    if (options.settings.instance !== undefined) await leases.#takeBackOwn();
     await leases.#safeRound();
     leases.#loop = leases.#run();
     leases.#watchdog = setInterval(() => leases.#giveUpOverdue(), renewMs);
@@ -338,6 +341,31 @@ export class PartitionLeases implements Ownership {
     for (const [lease, held] of this.#held)
       if (now + this.#renewMs + DRAIN_MS >= held.renewedAt + this.#ttlMs)
         this.#lose(lease, 'not renewed in time');
+  }
+
+  /**
+   * A restart under a stable name: the leases its previous process held (the value names this
+   * instance) are renewed at once rather than left to expire, so a lone instance that crashed and
+   * came back does not wait a lease time before it reads its partitions again.
+   */
+  async #takeBackOwn(): Promise<void> {
+    const at = performance.now();
+    const leases = [AREA_LEASE, ...Array.from({ length: this.#partitions }, (_, p) => partitionLease(p))];
+    for (const lease of leases) {
+      const own = await this.#ownRevision(lease);
+      if (own === undefined) continue;
+      try {
+        const revision = await this.#kv.update(lease, this.#value, own);
+        this.#held.set(lease, { revision, renewedAt: at, releasing: false, drained: false });
+      } catch (err) {
+        if (!isTaken(err)) this.#log.warn({ err, lease }, 'could not take back a lease');
+        continue;
+      }
+      this.#metrics.leasesTaken.inc({ lease: kindOf(lease) });
+      this.#log.info({ lease }, 'lease taken back from a previous process of this instance');
+      this.#changed();
+      this.#work.start(lease);
+    }
   }
 
   async #take(lease: string, at: number): Promise<boolean> {

@@ -131,6 +131,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         enabled: config.TRIAGE_LEASES,
         ttlS: config.TRIAGE_LEASE_TTL_S,
         renewMs: config.TRIAGE_LEASE_RENEW_MS,
+        instance: config.TRIAGE_INSTANCE,
       },
       work: laneWork(workers, allLanes),
       metrics,

@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Kvm } from '@nats-io/kv';
+import { names, type TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+} from '@telecare/platform';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { timerBucket } from '../src/index.ts';
+import { makeEvent, publishEvent, readAlerts, T0 } from './support.ts';
+
+const ns = uniqueNamespace('leaserestart');
+const n = names(ns);
+const PARTITIONS = 4;
+const logger = createLogger('triage-lease-restart-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+/** A lease time far longer than the test waits: whatever is taken here is taken back, not expired. */
+const env = serviceEnv(ns, {
+  TRIAGE_PORT: '0',
+  TELECARE_PARTITIONS: String(PARTITIONS),
+  TRIAGE_RETRY_DELAY_MS: '100',
+  TRIAGE_LEASE_TTL_S: '60',
+  TRIAGE_LEASE_RENEW_MS: '1000',
+});
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const children = new Set<ChildProcess>();
+
+/** A triage instance in a process of its own (see instance.ts), to be killed. */
+async function startInstance(extra: Record<string, string>): Promise<{ url: string; kill(): void }> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./instance.ts', import.meta.url))],
+    {
+      cwd: root,
+      env: { ...process.env, ...env, ...extra, TRIAGE_TEST_CLOCK: String(T0) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  children.add(proc);
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout?.once('data', (chunk) => resolve(String(chunk).trim()));
+    proc.once('exit', (code) => reject(new Error(`the triage process exited with ${code}`)));
+  });
+  return {
+    url,
+    kill: () => {
+      proc.kill('SIGKILL');
+      children.delete(proc);
+    },
+  };
+}
+
+const owned = async (url: string): Promise<number[]> =>
+  ((await (await fetch(`${url}/readyz`)).json()) as { partitions: number[] }).partitions;
+
+const flood = (residentId: string): TelecareEvent =>
+  makeEvent({
+    residentId,
+    type: 'flood.detected',
+    deviceEventId: `restart-${residentId}`,
+    partitions: PARTITIONS,
+    serial: `FL-${residentId}`,
+  });
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'triage-lease-restart-test', logger });
+  jsm = await jetstreamManager(nc);
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await new Kvm(nc)
+    .open(timerBucket(n))
+    .then((kv) => kv.destroy())
+    .catch(() => undefined);
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('a crashed instance restarted under its stable name (TRIAGE_INSTANCE)', () => {
+  it('takes its own leases back at once instead of waiting a lease time', async () => {
+    const first = await startInstance({ TRIAGE_INSTANCE: 'triage-a' });
+    expect(await owned(first.url)).toEqual([0, 1, 2, 3]);
+    first.kill();
+
+    // Nothing was given back: the leases still name the killed process's instance, for a minute
+    // more, and no other instance could take them before then.
+    const leases = await new Kvm(nc).open(n.kv.triageLeases);
+    for (let p = 0; p < PARTITIONS; p++)
+      expect((await leases.get(`partition.${p}`))?.json()).toEqual({ owner: 'triage-a' });
+
+    // The same name takes every partition back as it starts, and reads what waited.
+    const again = await startInstance({ TRIAGE_INSTANCE: 'triage-a' });
+    expect(await owned(again.url)).toEqual([0, 1, 2, 3]);
+    await publishEvent(jetstream(nc), n, flood('res_restart_1'));
+    const alerts = await waitFor(
+      async () => {
+        const found = (await readAlerts(jsm, n)).filter(({ alert }) => alert.type === 'flood.detected');
+        return found.length > 0 ? found : undefined;
+      },
+      { what: 'the flood alert from the restarted instance', timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(alerts.map(({ alert }) => alert.residentId)).toEqual(['res_restart_1']);
+    again.kill();
+  });
+});
