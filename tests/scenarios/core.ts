@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Alert, TelecareEvent } from '@telecare/contracts';
-import { areaRules, parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
+import { parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
 import {
   type BuiltScenario,
   buildScenario,
@@ -19,9 +19,8 @@ import { carePlanRuleSet } from './care-plan.ts';
  * drives it; where they agree, it is the rules or the corpus. Runs a day of five homes in well
  * under a second.
  *
- * One runner per resident, and one more with only the area rules for every resident: the core's
- * recurring timers (wake-up, visits, routine) have ids without the resident in them, so residents
- * sharing one runner (or one triage) overwrite each other's checks — see simulators/README.md.
+ * One runner for every home, as one triage runs them all: area rules hold a home's own
+ * `mains.lost` for its district's decision, as in production.
  */
 export function runScenarioOnCore(
   spec: ScenarioSpec,
@@ -35,9 +34,7 @@ export function runScenarioOnCore(
     const intervalS = supervision.get(event.subject);
     return intervalS === undefined ? undefined : { supervisionIntervalS: intervalS };
   };
-  const own = parseRuleSet({ ...rules, rules: rules.rules.filter((r) => r.kind !== 'area') });
-  const area = new RulesRunner(parseRuleSet({ ...rules, residents: {}, rules: areaRules(rules) }));
-  const runners = new Map(spec.homes.map((h) => [h.key, new RulesRunner(own, { device })] as const));
+  const runner = new RulesRunner(rules, { device });
   const seqs = new Map<string, number>();
   const raw: Alert[] = [];
   for (const e of built.events) {
@@ -67,10 +64,10 @@ export function runScenarioOnCore(
       ...(home ? { postcodedistrict: home.postcode.split(' ')[0] as string } : {}),
       data: { ...(e.data ?? {}) },
     };
-    raw.push(...(runners.get(e.home) as RulesRunner).event(event, e.at), ...area.event(event, e.at));
+    raw.push(...runner.event(event, e.at));
   }
   const until = Math.max(built.end, ...built.expectations.map((x) => x.at + x.deadlineS * 1000));
-  for (const runner of runners.values()) raw.push(...runner.advance(until));
+  raw.push(...runner.advance(until));
   const alerts = raw
     .filter((a) => !a.testMode)
     .map(
