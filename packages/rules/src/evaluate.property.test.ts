@@ -208,19 +208,20 @@ const groupId = (rule: TriggerRule, anchor: { id: string; testmode: boolean }) =
 /**
  * What the order properties assume, and why it holds:
  *
- * - Partition lane: one sender's events reach triage in the order it sent them. MQTT QoS 1
- *   delivers one client's messages in order; gateway-mqtt stores each device's messages one at a
- *   time, in the order they came (`AdmissionQueue`), and gateway-dc09 one frame at a time per
- *   connection, so EVENTS holds them in that order; triage reads each partition with one durable
- *   consumer, `max_ack_pending: 1`, and a resident's events are all on one partition. Events of
- *   different senders interleave only within the reorder bound (the generated jitter). A home's
- *   pendant, pull-cord, fall detector and cancel button reach the platform through its home unit,
- *   one sender. Exceptions: a store the gateway gave up on (its MQTT connection replaced) is
- *   stored when the device resends, after what the device sent since; devices that each publish
- *   their own alarms and cancels over MQTT are separate senders.
- * - Alarm lane: every P1 alarm is also read by its type's own lane, ahead of its partition, so a
- *   press is evaluated before the cancel its device sent just before it. That does not hold the
- *   order, so that case, and every other order, is covered in the "never lose" form.
+ * - Partition lane (the first property): one sender's events reach the core in the order it sent
+ *   them. MQTT QoS 1 delivers one client's messages in order; gateway-mqtt stores each device's
+ *   messages one at a time in that order (`AdmissionQueue`), gateway-dc09 one frame at a time per
+ *   TCP connection, so EVENTS holds them in order; triage reads a partition with one durable
+ *   consumer at `max_ack_pending: 1`, and all of a resident's events are on one partition. Events
+ *   of different senders interleave within the reorder bound (the generated jitter). Here a home's
+ *   pendant, pull-cord, fall detector and cancel share one sender, as when its home unit relays
+ *   them. It does not hold across devices that each publish over MQTT, nor for a store
+ *   gateway-mqtt gave up on (its connection replaced): the device's resend is stored after what it
+ *   sent since.
+ * - Alarm lane (the second): triage also reads every P1 alarm on a lane of its own, ahead of its
+ *   partition, so a press is evaluated before the cancel its device sent just before it. Sender
+ *   order does not hold there, so that case is checked in the "never lose" form, and every other
+ *   order by the third property.
  */
 describe('order, duplicates and redelivery never change what is raised', () => {
   it('arrival shuffled within the reorder bound in each sender’s order, with duplicates, raises the same set of alert ids', () => {
