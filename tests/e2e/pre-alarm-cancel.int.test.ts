@@ -86,4 +86,22 @@ describe('a pendant press cancelled by the resident within the pre-alarm window'
     const all = await platform.helplineGet<Case[]>('/api/cases?state=all');
     expect(all.filter((c) => c.residentId === residentId).map((c) => c.id)).toEqual([opened.id]);
   });
+
+  it('a real press moments after the cancel is never merged into the cancelled alert: it opens a new case', async () => {
+    const [resolved] = await platform
+      .helplineGet<Case[]>('/api/cases?state=all')
+      .then((all) => all.filter((c) => c.residentId === residentId));
+    await device.send('pendant.pressed');
+    const fresh = await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=open')).find(
+          (c) => c.residentId === residentId,
+        ),
+      { what: 'a new case for the press after the cancel', timeoutMs: 10_000 },
+    );
+    expect(fresh.id).not.toBe(resolved?.id);
+    expect(fresh).toMatchObject({ type: 'pendant.pressed', priority: 1 });
+    expect(fresh.alertIds).toHaveLength(1);
+    expect(resolved?.alertIds).not.toContain(fresh.alertIds[0]);
+  });
 });

@@ -133,8 +133,8 @@ export async function runStorm(
           waiting.get(alert.data.deviceSerial)?.(at);
       }
     })();
-    // A fresh pendant for every press: a pendant pressed again within five minutes merges into its
-    // first alert (trigger.pendant mergeWithinS) and would never be seen to alert.
+    // A fresh pendant for every press: a pendant pressed again within five minutes of its first
+    // press merges into that alert (trigger.pendant mergeWithinS) and would never be seen to alert.
     let pressed = 0;
     const press = async (serial: string): Promise<number> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));

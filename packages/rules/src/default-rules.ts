@@ -17,10 +17,11 @@ const DEFAULT_RULES: RuleSetInput = {
   settings: { lateAfterS: 300 },
   rules: [
     // P1 life-critical
-    // Repeated presses within five minutes merge into one alert.
+    // Repeated presses within five minutes of the first merge into its alert, until a cancel
+    // closes it. Version 2: groups open at the first press (version 1 used fixed five-minute slots).
     {
       id: 'trigger.pendant',
-      version: 1,
+      version: 2,
       kind: 'trigger',
       on: ['pendant.pressed'],
       reason: TRIGGER_REASON,
@@ -28,7 +29,7 @@ const DEFAULT_RULES: RuleSetInput = {
     },
     {
       id: 'trigger.pullcord',
-      version: 1,
+      version: 2,
       kind: 'trigger',
       on: ['pullcord.pulled'],
       reason: TRIGGER_REASON,

@@ -53,19 +53,23 @@ describe('default trigger rules', () => {
 
     expect(result.alerts).toHaveLength(1);
     const alert = Alert.parse(result.alerts[0]);
+    // Pendant and pull-cord are at version 2 since their presses merge into the open alert.
+    const version = ruleId === 'trigger.pendant' || ruleId === 'trigger.pullcord' ? 2 : 1;
     expect(alert).toMatchObject({
       residentId: RESIDENT,
       priority,
       type,
       raisedAt: '2026-11-22T10:00:00.000Z',
-      rule: { id: ruleId, version: 1 },
+      rule: { id: ruleId, version },
       evidence: [event.id],
       thresholds: { lateAfterS: 300 },
       late: false,
       testMode: false,
       deviceSerial: 'SER-42',
     });
-    expect(alert.reason).toBe(`${TAXONOMY[type].description}: ${deviceKind} in kitchen (rule ${ruleId} v1)`);
+    expect(alert.reason).toBe(
+      `${TAXONOMY[type].description}: ${deviceKind} in kitchen (rule ${ruleId} v${version})`,
+    );
     // Trigger rules set no timer; the recurring checks (wake-up, routine) start with a first event.
     expect(
       result.timers.every((command) => command.op === 'set' && !command.timer.ruleId.startsWith('trigger.')),
@@ -109,7 +113,7 @@ describe('an alert explains itself', () => {
     expect(late.alerts[0]?.late).toBe(true);
     expect(late.alerts[0]?.priority).toBe(1);
     expect(late.alerts[0]?.reason).toBe(
-      'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v1); late: event time 12 min before triage',
+      'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v2); late: event time 12 min before triage',
     );
   });
 

@@ -7,6 +7,7 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { alertId as alertIdFor } from './ids.ts';
+import { anchorOf, type Ender, newAnchors, type PressGroups } from './merge.ts';
 import type {
   AbsenceRule,
   CorrelationRule,
@@ -132,6 +133,10 @@ interface Plan {
   readonly history: ReadonlySet<EventType>;
   readonly recurring: readonly Recurring[];
   readonly byId: ReadonlyMap<string, Rule>;
+  /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
+  readonly cancels: ReadonlyMap<TriggerRule, readonly CorrelationRule[]>;
+  /** Per cancel type: the merging trigger rules whose groups it can end. */
+  readonly ends: ReadonlyMap<EventType, readonly TriggerRule[]>;
 }
 
 const plans = new WeakMap<RuleSet, Plan>();
@@ -210,11 +215,32 @@ function planOf(ruleSet: RuleSet): Plan {
       const rules = ruleSet.rules.filter((rule) => concerns(rule, type));
       if (rules.length > 0) byType.set(type, rules);
     }
+    const cancels = new Map<TriggerRule, CorrelationRule[]>();
+    const ends = new Map<EventType, TriggerRule[]>();
+    for (const rule of ruleSet.rules) {
+      if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined) continue;
+      const closing = ruleSet.rules.filter(
+        (other): other is CorrelationRule =>
+          other.kind === 'correlation' &&
+          other.pattern.kind === 'cancel' &&
+          other.pattern.alarm.some((type) => rule.on.includes(type)),
+      );
+      cancels.set(rule, closing);
+      for (const cancel of closing)
+        if (cancel.pattern.kind === 'cancel')
+          for (const type of cancel.pattern.cancel) {
+            const list = ends.get(type) ?? [];
+            if (!list.includes(rule)) list.push(rule);
+            ends.set(type, list);
+          }
+    }
     plan = {
       byType,
       history: historyTypes(ruleSet),
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
+      cancels,
+      ends,
     };
     plans.set(ruleSet, plan);
   }
@@ -290,20 +316,16 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
-  const before = state.recent;
   let next: ResidentState = remember(state, entry, kept, now, ruleSet);
 
   for (const rule of rules) {
     if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
-      case 'trigger': {
-        const alertId = triggerAlertId(rule, state.residentId, entry);
-        // Another event of this rule in the same merge window already raised this alert.
-        if (rule.mergeWithinS !== undefined && before.some((seen) => sameMergeWindow(rule, seen, entry)))
-          out.merged.push({ alertId, eventId: entry.id });
-        else out.alerts.push(triggerAlert(rule, event, entry, alertId, now, ruleSet));
+      case 'trigger':
+        if (rule.mergeWithinS === undefined)
+          out.alerts.push(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
+        else pressed(rule, entry, next, out);
         break;
-      }
       case 'sustained':
         sustainedOnEvent(rule, entry, next.recent, out);
         break;
@@ -322,6 +344,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
         assertNever(rule);
     }
   }
+  // A cancel that arrives after later presses merged into the group it closes splits that group.
+  const ends = plan.ends.get(entry.type);
+  if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
   return { state: next, alerts: out.alerts, timers: out.timers, merged: out.merged, duplicate: false };
 }
@@ -361,19 +386,58 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
 // Alerts
 
 // A test press and a real one never merge: an installer's test must not absorb a real alarm.
-function triggerAlertId(rule: TriggerRule, residentId: string, entry: RecentEvent): string {
-  if (rule.mergeWithinS === undefined) return alertIdFor(rule.id, residentId, entry.id);
-  const slot = Math.floor(entry.at / (rule.mergeWithinS * 1000));
-  return alertIdFor(rule.id, residentId, `merge:${entry.testMode ? 'test:' : ''}${slot}`);
+function pressGroups(rule: TriggerRule, testMode: boolean, out: Output): PressGroups {
+  const enders: Ender[] = [];
+  for (const cancel of planOf(out.ruleSet).cancels.get(rule) ?? [])
+    if (cancel.pattern.kind === 'cancel' && !out.settings.disabled.has(cancel.id))
+      enders.push({
+        alarm: cancel.pattern.alarm,
+        cancel: cancel.pattern.cancel,
+        windowMs: cancelWindowS(cancel, out) * 1000,
+      });
+  return { on: rule.on, testMode, windowMs: (rule.mergeWithinS ?? 0) * 1000, enders };
 }
 
-function sameMergeWindow(rule: TriggerRule, seen: RecentEvent, entry: RecentEvent): boolean {
-  const window = (rule.mergeWithinS ?? 0) * 1000;
-  return (
-    rule.on.includes(seen.type) &&
-    seen.testMode === entry.testMode &&
-    Math.floor(seen.at / window) === Math.floor(entry.at / window)
-  );
+/** A merged group's alert is named by its anchor, so reprocessing gives the same id. */
+const groupAlertId = (rule: TriggerRule, residentId: string, anchor: RecentEvent): string =>
+  alertIdFor(rule.id, residentId, `merge:${anchor.testMode ? 'test:' : ''}${anchor.id}`);
+
+/** A press of a merging rule: it anchors a group (an alert) or merges into its group's alert. */
+function pressed(rule: TriggerRule, entry: RecentEvent, state: ResidentState, out: Output): void {
+  const recent = state.recent;
+  const i = indexOf(recent, entry);
+  // Too old to be remembered: nothing to merge with that is known, so it alerts.
+  if (recent[i]?.id !== entry.id) {
+    out.alerts.push(triggerAlert(rule, entry, groupAlertId(rule, out.residentId, entry), out));
+    return;
+  }
+  const groups = pressGroups(rule, entry.testMode, out);
+  const { anchor, known } = anchorOf(groups, recent, i, state.forgottenUntil);
+  const alertId = groupAlertId(rule, out.residentId, anchor);
+  if (anchor === entry || !known) out.alerts.push(triggerAlert(rule, entry, alertId, out));
+  else out.merged.push({ alertId, eventId: entry.id });
+  raiseNewAnchors(rule, groups, recent, i, out);
+}
+
+/** A cancel of a merging rule's alarm: later presses of a group it now closes anchor their own. */
+function cancelled(rule: TriggerRule, entry: RecentEvent, recent: readonly RecentEvent[], out: Output): void {
+  if (out.settings.disabled.has(rule.id)) return;
+  const i = indexOf(recent, entry);
+  if (recent[i]?.id !== entry.id) return;
+  for (const testMode of [false, true])
+    raiseNewAnchors(rule, pressGroups(rule, testMode, out), recent, i, out);
+}
+
+/** Never unraise, never lose: a press an arrival made an anchor raises the alert it never had. */
+function raiseNewAnchors(
+  rule: TriggerRule,
+  groups: PressGroups,
+  recent: readonly RecentEvent[],
+  i: number,
+  out: Output,
+): void {
+  for (const anchor of newAnchors(groups, recent, i))
+    out.alerts.push(triggerAlert(rule, anchor, groupAlertId(rule, out.residentId, anchor), out));
 }
 
 function deviceValues(
@@ -390,21 +454,14 @@ function deviceValues(
   };
 }
 
-function triggerAlert(
-  rule: TriggerRule,
-  event: TelecareEvent,
-  entry: RecentEvent,
-  id: string,
-  now: number,
-  ruleSet: RuleSet,
-): Alert {
-  const lateAfterS = rule.lateAfterS ?? ruleSet.settings.lateAfterS;
-  const ageMs = now - entry.at;
+function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, out: Output): Alert {
+  const lateAfterS = rule.lateAfterS ?? out.ruleSet.settings.lateAfterS;
+  const ageMs = out.now - entry.at;
   const late = ageMs > lateAfterS * 1000;
-  const priority = rule.priority ?? defaultPriority(event.type);
+  const priority = rule.priority ?? defaultPriority(entry.type);
   const reason = renderReason(rule.reason, {
-    what: TAXONOMY[event.type].description,
-    type: event.type,
+    what: TAXONOMY[entry.type].description,
+    type: entry.type,
     ...deviceValues(entry),
     rule: `${rule.id} v${rule.version}`,
     priority: `P${priority}`,
@@ -414,18 +471,18 @@ function triggerAlert(
   });
   return {
     id,
-    residentId: event.residentid,
+    residentId: out.residentId,
     priority,
-    type: event.type,
-    raisedAt: formatIso(now),
+    type: entry.type,
+    raisedAt: formatIso(out.now),
     rule: { id: rule.id, version: rule.version },
-    evidence: [event.id],
+    evidence: [entry.id],
     thresholds:
       rule.mergeWithinS === undefined ? { lateAfterS } : { lateAfterS, mergeWithinS: rule.mergeWithinS },
     reason: late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
     late,
-    testMode: event.testmode,
-    deviceSerial: event.subject,
+    testMode: entry.testMode,
+    deviceSerial: entry.serial,
   };
 }
 
@@ -863,25 +920,40 @@ function cancelWindowS(rule: CorrelationRule, out: Output): number {
   return own ?? out.settings.preAlarmCancelS ?? pattern.withinS;
 }
 
-/** The trigger alert ids an alarm event raised (to close them). */
-function alarmAlertIds(ruleSet: RuleSet, residentId: string, alarm: RecentEvent): string[] {
-  return ruleSet.rules
-    .filter((rule): rule is TriggerRule => rule.kind === 'trigger' && rule.on.includes(alarm.type))
-    .map((rule) => triggerAlertId(rule, residentId, alarm));
+/** The trigger alert ids an alarm event belongs to (to close them): a merged press, its group's. */
+function alarmAlertIds(out: Output, recent: readonly RecentEvent[], alarm: RecentEvent): string[] {
+  const ids: string[] = [];
+  for (const rule of out.ruleSet.rules) {
+    if (rule.kind !== 'trigger' || !rule.on.includes(alarm.type)) continue;
+    if (rule.mergeWithinS === undefined) {
+      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      continue;
+    }
+    const i = indexOf(recent, alarm);
+    const anchor =
+      recent[i]?.id === alarm.id ? anchorOf(pressGroups(rule, alarm.testMode, out), recent, i).anchor : alarm;
+    ids.push(groupAlertId(rule, out.residentId, anchor));
+  }
+  return ids;
 }
 
 function closeAlarm(
   rule: CorrelationRule,
   out: Output,
+  recent: readonly RecentEvent[],
   alarm: RecentEvent,
   closing: RecentEvent,
   outcome: 'false-alarm' | 'restored',
   thresholds: Alert['thresholds'],
 ) {
-  for (const alertId of alarmAlertIds(out.ruleSet, out.residentId, alarm)) {
+  for (const alertId of alarmAlertIds(out, recent, alarm)) {
+    const key = `${alertId}:${closing.id}`;
+    // Two presses of one group closed by one cancel close its alert once.
+    if (out.alerts.some((alert) => alert.closes?.alertId === alertId && alert.evidence.includes(closing.id)))
+      continue;
     out.alerts.push(
       derivedAlert(rule, out, {
-        key: `${alertId}:${closing.id}`,
+        key,
         evidence: [alarm, closing],
         thresholds,
         detail:
@@ -918,7 +990,7 @@ function correlationOnEvent(
       if (pattern.cancel.includes(entry.type)) {
         for (const alarm of recent)
           if (pattern.alarm.includes(alarm.type) && alarm.at <= entry.at && entry.at - alarm.at <= windowMs)
-            closeAlarm(rule, out, alarm, entry, 'false-alarm', thresholds);
+            closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
       } else if (pattern.alarm.includes(entry.type)) {
         for (const cancel of recent)
           if (
@@ -926,7 +998,7 @@ function correlationOnEvent(
             cancel.at >= entry.at &&
             cancel.at - entry.at <= windowMs
           )
-            closeAlarm(rule, out, entry, cancel, 'false-alarm', thresholds);
+            closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
       }
       return;
     }
@@ -935,7 +1007,7 @@ function correlationOnEvent(
       // from both sides so that the pair is found whichever arrives second.
       if (pattern.on.includes(entry.type)) {
         const alarm = pairedAlarm(recent, entry);
-        if (alarm) closeAlarm(rule, out, alarm, entry, 'restored', {});
+        if (alarm) closeAlarm(rule, out, recent, alarm, entry, 'restored', {});
       } else {
         for (const restore of recent)
           if (
@@ -944,7 +1016,7 @@ function correlationOnEvent(
             restoredType(restore.type) === entry.type &&
             pairedAlarm(recent, restore) === entry
           )
-            closeAlarm(rule, out, entry, restore, 'restored', {});
+            closeAlarm(rule, out, recent, entry, restore, 'restored', {});
       }
       return;
     }
@@ -1208,25 +1280,37 @@ function remember(
       devices: state.devices,
       scheduled: state.scheduled,
       routines: state.routines,
+      forgottenUntil: state.forgottenUntil,
     };
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
   let recent: RecentEvent[];
+  // What goes: before[0..cut), and the event itself when it is too old or beyond the count.
+  let cut: number;
+  let dropped = true;
   if (entry.at < horizon) {
     // Too old to keep (it is in `seen`): only the prefix past the horizon or the count goes.
-    recent = before.slice(start + Math.max(0, before.length - start - keepEvents));
+    cut = start + Math.max(0, before.length - start - keepEvents);
+    recent = before.slice(cut);
   } else {
     const at = indexOf(before, entry);
     // The list would be before[start..at) + entry + before[at..]; the oldest beyond the count go.
     const excess = Math.max(0, before.length - start + 1 - keepEvents);
-    if (at - start < excess) recent = before.slice(at + excess - (at - start) - 1);
-    else {
-      recent = before.slice(start + excess);
+    if (at - start < excess) {
+      cut = start + excess - 1;
+      recent = before.slice(cut);
+    } else {
+      cut = start + excess;
+      dropped = false;
+      recent = before.slice(cut);
       if (at === before.length) recent.push(entry);
       else recent.splice(at - start - excess, 0, entry);
     }
   }
+  let forgottenUntil = state.forgottenUntil;
+  if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
+  if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
   return {
     v: state.v,
     residentId: state.residentId,
@@ -1235,5 +1319,6 @@ function remember(
     devices: state.devices,
     scheduled: state.scheduled,
     routines: state.routines,
+    forgottenUntil,
   };
 }

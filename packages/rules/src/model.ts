@@ -47,9 +47,12 @@ export const TriggerRule = z.strictObject({
   /** Overrides the rule set's `settings.lateAfterS` for this rule. */
   lateAfterS: z.number().int().positive().optional(),
   /**
-   * Repeated events of this rule within the same window of event time (aligned to multiples of
-   * `mergeWithinS`) share one alert: the repeats merge into it instead of raising new ones. The
-   * window is aligned so that the merge does not depend on which press arrives first.
+   * Repeated events of this rule merge into the open alert. By event time, the first press
+   * anchors a group and raises its alert; a later press within `mergeWithinS` of its group's
+   * anchor merges into it; the first press beyond that anchors a new group (a new alert). A cancel
+   * that closes the group's alert (a `cancel` correlation) ends the group: the next press always
+   * raises a new alert. Test and real presses never share a group. See the README for arrivals
+   * out of order.
    */
   mergeWithinS: z.number().int().positive().optional(),
 });
@@ -415,6 +418,11 @@ export const ResidentState = z.object({
   scheduled: z.record(z.string(), z.number()),
   /** Per routine rule id. */
   routines: z.record(z.string(), Routine),
+  /**
+   * The latest event time `recent` has dropped (by age or count): what came before it is no
+   * longer known, so a group of merged presses reaching back to it is not known from its start.
+   */
+  forgottenUntil: z.number().optional(),
 });
 export type ResidentState = z.infer<typeof ResidentState>;
 

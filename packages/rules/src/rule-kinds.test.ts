@@ -425,6 +425,121 @@ describe('correlation', () => {
     expect(realAlert?.id).not.toBe(testAlert?.id);
   });
 
+  describe('repeated presses: groups that open at the first press', () => {
+    const press = (at: number) => ev('pendant.pressed', at, pendant);
+    const cancel = (at: number) => ev('alarm.cancelled', at, pendant);
+    const S = 1000;
+    /** Feeds each event at the given arrival time, then runs the clock on. */
+    const arrive = (arrivals: Array<[TelecareEvent, number]>, ruleSet = DEFAULT_RULE_SET) => {
+      const runner = new RulesRunner(ruleSet);
+      return arrivals.map(([event, at]) => runner.event(event, at));
+    };
+    const presses = (alerts: readonly Alert[]) => byRule(alerts, 'trigger.pendant');
+    const closes = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.pre-alarm-cancel');
+
+    it('merges two presses 15 s apart either side of a five-minute boundary into one alert', () => {
+      const first = press(T('10:04') + 50 * S);
+      const second = press(T('10:05') + 5 * S);
+      const runner = new RulesRunner(DEFAULT_RULE_SET);
+      expect(presses(runner.event(first, T('10:05')))).toHaveLength(1);
+      const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+      const merged = evaluate(state, { kind: 'event', event: second, now: T('10:06') }, DEFAULT_RULE_SET);
+      expect(presses(merged.alerts)).toEqual([]);
+      expect(merged.merged).toEqual([{ alertId: expect.any(String), eventId: second.id }]);
+    });
+
+    it('raises a new alert for the first press more than five minutes after its group began', () => {
+      const chain = ['10:00', '10:01', '10:02', '10:03', '10:04', '10:05', '10:06'].map((hhmm) =>
+        press(T(hhmm)),
+      );
+      const raised = arrive(chain.map((event) => [event, Date.parse(event.time) + S])).map(presses);
+      expect(raised.map((alerts) => alerts.length)).toEqual([1, 0, 0, 0, 0, 0, 1]);
+      expect(raised[6]?.[0]).toMatchObject({ evidence: [chain[6]?.id], rule: { id: 'trigger.pendant' } });
+      expect(raised[6]?.[0]?.id).not.toBe(raised[0]?.[0]?.id);
+    });
+
+    it('never merges a press into an alert the resident cancelled: press, cancel, press raise two alerts', () => {
+      const first = press(T('10:00'));
+      const cancelled = cancel(T('10:00') + 20 * S);
+      const again = press(T('10:02'));
+      const { alerts } = run([first, cancelled, again], T('10:30'));
+      const [one, two] = presses(alerts);
+      expect(presses(alerts)).toHaveLength(2);
+      expect(two).toMatchObject({ evidence: [again.id], priority: 1 });
+      expect(closes(alerts).map((alert) => alert.closes?.alertId)).toEqual([one?.id]);
+      // The same press without the cancel merges into the first alert.
+      expect(presses(run([press(T('10:00')), press(T('10:02'))], T('10:30')).alerts)).toHaveLength(1);
+    });
+
+    it('raises the press after a cancel when the cancel arrives after the press merged (the alarm lane read it first)', () => {
+      const first = press(T('10:00'));
+      const cancelled = cancel(T('10:00') + 20 * S);
+      const again = press(T('10:02'));
+      const [onFirst, onAgain, onCancel] = arrive([
+        [first, T('10:00') + S],
+        [again, T('10:02') + S],
+        [cancelled, T('10:02') + 5 * S],
+      ]);
+      expect(presses(onAgain ?? [])).toEqual([]);
+      // The cancel closes the first alert and splits the group: the later press raises its own.
+      expect(presses(onCancel ?? [])).toMatchObject([{ evidence: [again.id], type: 'pendant.pressed' }]);
+      expect(closes(onCancel ?? []).map((alert) => alert.closes?.alertId)).toEqual([
+        presses(onFirst ?? [])[0]?.id,
+      ]);
+      const inOrder = run([first, cancelled, again], T('10:30')).alerts;
+      expect(new Set([...(onFirst ?? []), ...(onAgain ?? []), ...(onCancel ?? [])].map((a) => a.id))).toEqual(
+        new Set(inOrder.filter((a) => a.rule.id !== 'correlation.fall-no-movement').map((a) => a.id)),
+      );
+    });
+
+    it('raises a late press that comes before a known anchor; the alert already raised stays', () => {
+      const later = press(T('10:03'));
+      const early = press(T('10:00'));
+      const next = press(T('10:04'));
+      const [onLater, onEarly, onNext] = arrive([
+        [later, T('10:03') + S],
+        [early, T('10:03') + 2 * S],
+        [next, T('10:04') + S],
+      ]).map(presses);
+      expect(onLater).toMatchObject([{ evidence: [later.id] }]);
+      expect(onEarly).toMatchObject([{ evidence: [early.id] }]);
+      // The group now begins at the early press: the next press merges into its alert.
+      expect(onNext).toEqual([]);
+      const inOrder = presses(run([early, later, next], T('10:30')).alerts);
+      expect(inOrder.map((alert) => alert.id)).toEqual([onEarly?.[0]?.id]);
+    });
+
+    it('a cancel at the same instant as a press closes it and ends its group, whichever id sorts first', () => {
+      const orders = new Set<boolean>();
+      for (let i = 0; orders.size < 2 || i < 4; i++) {
+        const first = press(T('10:00'));
+        const cancelled = cancel(T('10:00'));
+        orders.add(cancelled.id < first.id);
+        const again = press(T('10:01'));
+        const { alerts } = run([first, cancelled, again], T('10:30'));
+        const [one, two] = presses(alerts);
+        expect(closes(alerts).map((alert) => alert.closes?.alertId)).toEqual([one?.id]);
+        expect(two?.evidence).toEqual([again.id]);
+      }
+    });
+
+    it('a press whose group reaches back past what the state remembers raises instead of merging', () => {
+      const small = parseRuleSet({
+        ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+        settings: { keepEvents: 3 },
+      });
+      const chain = ['10:00', '10:01', '10:02', '10:03'].map((hhmm) => press(T(hhmm)));
+      const raised = arrive(
+        chain.map((event) => [event, Date.parse(event.time) + S]),
+        small,
+      ).map(presses);
+      // 10:03 arrives when 10:00 is forgotten: the group may have begun earlier, so it is not merged
+      // into an alert that may never have been raised.
+      expect(raised.map((alerts) => alerts.length)).toEqual([1, 0, 0, 1]);
+      expect(raised[3]?.[0]?.evidence).toEqual([chain[3]?.id]);
+    });
+  });
+
   it('a resident cancel within the pre-alarm window closes the alarm as a recorded false alarm, in either order', () => {
     const press = ev('pendant.pressed', T('10:00'), pendant);
     const cancel = ev('alarm.cancelled', Date.parse(press.time) + 20_000, pendant);

@@ -95,13 +95,13 @@ describe('triage against real NATS and Redis', () => {
       priority: 1,
       type: 'pendant.pressed',
       raisedAt: new Date(T0).toISOString(),
-      rule: { id: 'trigger.pendant', version: 1 },
+      rule: { id: 'trigger.pendant', version: 2 },
       evidence: [press.id],
       thresholds: { lateAfterS: 300 },
       late: false,
       testMode: false,
       deviceSerial: 'PX-1000',
-      reason: 'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v1)',
+      reason: 'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v2)',
     });
     await drained();
     expect(await alerts()).toHaveLength(1);
@@ -168,7 +168,7 @@ describe('triage against real NATS and Redis', () => {
 
   it('loses and repeats nothing across a stop and restart mid-stream, keeping each resident’s events of a type in order', async () => {
     const before = (await alerts()).length;
-    // Not the pendant: presses of one resident within five minutes merge into one alert.
+    // Not the pendant: presses of one resident within five minutes of the first merge into one alert.
     const types: EventType[] = [
       'smoke.detected',
       'fall.detected',
@@ -271,7 +271,7 @@ describe('triage against real NATS and Redis', () => {
     });
     await publishEvent(press);
     const first = await waitFor(async () => (await alerts()).find((a) => a.alert.evidence[0] === press.id));
-    expect(first.alert.rule).toEqual({ id: 'trigger.pendant', version: 1 });
+    expect(first.alert.rule).toEqual({ id: 'trigger.pendant', version: 2 });
 
     // A valid set goes in force for the next event.
     const accepted = await put({
@@ -279,10 +279,10 @@ describe('triage against real NATS and Redis', () => {
       rules: [
         {
           id: 'trigger.pendant',
-          version: 2,
+          version: 3,
           kind: 'trigger',
           on: ['pendant.pressed'],
-          reason: '{what} (v2)',
+          reason: '{what} (v3)',
         },
       ],
     });
@@ -294,7 +294,7 @@ describe('triage against real NATS and Redis', () => {
     });
     await publishEvent(next);
     const second = await waitFor(async () => (await alerts()).find((a) => a.alert.evidence[0] === next.id));
-    expect(second.alert.rule).toEqual({ id: 'trigger.pendant', version: 2 });
+    expect(second.alert.rule).toEqual({ id: 'trigger.pendant', version: 3 });
     await drained();
     // Back to the default rules for the tests that follow: a version never goes back, so v3.
     const { DEFAULT_RULE_SET } = await import('@telecare/rules');

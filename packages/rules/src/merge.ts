@@ -1,0 +1,175 @@
+import type { EventType } from '@telecare/contracts';
+import type { RecentEvent } from './model.ts';
+
+/**
+ * Repeated presses of one merging trigger rule (`mergeWithinS`) form groups by event time: the
+ * first press anchors a group and raises its alert; a later press within the window of its
+ * group's anchor merges into that alert; the first press beyond the window anchors a new group. A
+ * cancel that closes one of a group's presses ends the group, so the next press always raises a
+ * new alert: a press is never merged into an alert the resident has already cancelled.
+ *
+ * Everything here reads a resident's `recent` events (sorted by time, then id) and only around
+ * one press or cancel: it walks back to a press that anchors whatever came before it, then
+ * forward. Presses are rare, so only they (and cancels) pay for the walk.
+ */
+export interface PressGroups {
+  /** The rule's event types. */
+  readonly on: readonly EventType[];
+  /** A test press and a real one never share a group. */
+  readonly testMode: boolean;
+  readonly windowMs: number;
+  /** The cancel pairings that close the rule's alert (the resident's enabled `cancel` rules). */
+  readonly enders: readonly Ender[];
+}
+
+/** A `cancel` correlation: a `cancel` event within `windowMs` after an `alarm` event closes it. */
+export interface Ender {
+  readonly alarm: readonly EventType[];
+  readonly cancel: readonly EventType[];
+  readonly windowMs: number;
+}
+
+const isPress = (g: PressGroups, e: RecentEvent): boolean =>
+  e.testMode === g.testMode && g.on.includes(e.type);
+
+function isEnder(g: PressGroups, e: RecentEvent): boolean {
+  for (const ender of g.enders) if (ender.cancel.includes(e.type)) return true;
+  return false;
+}
+
+/** Whether a cancel closes a press, as the cancel rule pairs them (the press at or before it). */
+function closes(g: PressGroups, cancel: RecentEvent, press: RecentEvent): boolean {
+  for (const ender of g.enders)
+    if (
+      ender.cancel.includes(cancel.type) &&
+      ender.alarm.includes(press.type) &&
+      cancel.at - press.at <= ender.windowMs
+    )
+      return true;
+  return false;
+}
+
+/**
+ * The latest press at or before `recent[i]` that anchors a group whatever else came before it, so
+ * the grouping can be walked forward from it: the press before it is more than the window
+ * earlier, or a cancel between them closes that press. `proven` is false when the walk ran out of
+ * `recent` instead (the start may continue a group no longer remembered). -1: no press.
+ */
+function chainStart(
+  g: PressGroups,
+  recent: readonly RecentEvent[],
+  i: number,
+): { start: number; proven: boolean } {
+  let start = -1;
+  // Cancels since the press before the start; one at the start's own instant closes the start.
+  const cancels: RecentEvent[] = [];
+  for (let j = i; j >= 0; j--) {
+    const e = recent[j] as RecentEvent;
+    if (start < 0) {
+      if (isPress(g, e)) start = j;
+      continue;
+    }
+    const startAt = (recent[start] as RecentEvent).at;
+    if (e.at < startAt - g.windowMs) return { start, proven: true };
+    if (isPress(g, e)) {
+      for (const cancel of cancels) if (closes(g, cancel, e)) return { start, proven: true };
+      start = j;
+      cancels.length = 0;
+    } else if (e.at < startAt && isEnder(g, e)) cancels.push(e);
+  }
+  return { start, proven: false };
+}
+
+/**
+ * Groups the presses of `recent[from..to]` (`recent[from]` anchors a group), leaving `skip` out.
+ * Group order is time, with a press before a cancel at the same instant: the cancel rule pairs an
+ * alarm with a cancel at or after it, so that cancel closes the press and ends its group.
+ */
+function walk(
+  g: PressGroups,
+  recent: readonly RecentEvent[],
+  from: number,
+  to: number,
+  skip?: RecentEvent,
+): { anchors: RecentEvent[]; last: RecentEvent | undefined } {
+  // A cancel at the first press's instant sorts before it by id, but comes after it.
+  let first = from;
+  while (first > 0 && (recent[first - 1] as RecentEvent).at === (recent[from] as RecentEvent).at) first--;
+  const order: RecentEvent[] = [];
+  for (let j = first; j <= to; j++) {
+    const e = recent[j] as RecentEvent;
+    if (e === skip) continue;
+    if (isPress(g, e)) {
+      let k = order.length;
+      while (k > 0 && (order[k - 1] as RecentEvent).at === e.at && !isPress(g, order[k - 1] as RecentEvent))
+        k--;
+      order.splice(k, 0, e);
+    } else if (isEnder(g, e)) order.push(e);
+  }
+  const anchors: RecentEvent[] = [];
+  let anchor: RecentEvent | undefined;
+  let members: RecentEvent[] = [];
+  let last: RecentEvent | undefined;
+  for (const e of order) {
+    if (isPress(g, e)) {
+      if (anchor && e.at - anchor.at <= g.windowMs) members.push(e);
+      else {
+        anchor = e;
+        members = [e];
+        anchors.push(e);
+      }
+      last = anchor;
+    } else if (anchor && members.some((press) => closes(g, e, press))) anchor = undefined;
+  }
+  return { anchors, last };
+}
+
+/**
+ * The anchor of the press at `recent[i]`. `known` is false when its group may have begun with a
+ * press no longer remembered (`forgottenUntil`: the latest event time `recent` has dropped): the
+ * alert of the remembered start may never have been raised, so the press raises it rather than merge.
+ */
+export function anchorOf(
+  g: PressGroups,
+  recent: readonly RecentEvent[],
+  i: number,
+  forgottenUntil?: number,
+): { anchor: RecentEvent; known: boolean } {
+  const { start, proven } = chainStart(g, recent, i);
+  const first = recent[start] as RecentEvent;
+  const anchor = walk(g, recent, start, i).last ?? first;
+  const known =
+    proven || anchor !== first || forgottenUntil === undefined || forgottenUntil < first.at - g.windowMs;
+  return { anchor, known };
+}
+
+/**
+ * The presses that anchor a group now that `recent[i]` (a press or a cancel) has arrived, and
+ * did not before it: an arrival out of order can split a group (a cancel that closes it, a press
+ * that a later cancel now closes) or move its anchor earlier. Their alerts were never raised, so
+ * the caller raises them; an anchor that stops being one keeps its alert (nothing is unraised).
+ * Empty at once for an arrival in order (nothing of the rule after it).
+ */
+export function newAnchors(g: PressGroups, recent: readonly RecentEvent[], i: number): RecentEvent[] {
+  const arrived = recent[i] as RecentEvent;
+  let after = i + 1;
+  while (after < recent.length && !isPress(g, recent[after] as RecentEvent)) after++;
+  if (after === recent.length) return [];
+  const { start } = chainStart(g, recent, i - 1);
+  const from = start >= 0 ? start : i;
+  // The first press after the arrival that is more than the window after the press before it
+  // anchors a group either way, and so everything from it on is grouped the same.
+  let to = recent.length - 1;
+  let previous: number | undefined;
+  for (let j = from; j < recent.length; j++) {
+    const e = recent[j] as RecentEvent;
+    if (!isPress(g, e)) continue;
+    if (j > i && previous !== undefined && e.at - previous > g.windowMs) {
+      to = j - 1;
+      break;
+    }
+    previous = e.at;
+  }
+  const before = walk(g, recent, from, to, arrived).anchors;
+  return walk(g, recent, from, to).anchors.filter((anchor) => anchor !== arrived && !before.includes(anchor));
+}
