@@ -34,7 +34,7 @@ describe('telecare rules', () => {
     expect(got.code).toBe(0);
     expect(got.stdout).toContain('rules in force: version 1');
     expect(got.stdout).toContain('the default rules: no valid rule set stored');
-    expect(got.stdout).toMatch(/trigger\.pendant\s+v1\s+trigger/);
+    expect(got.stdout).toMatch(/trigger\.pendant\s+v\d+\s+trigger/);
     expect(got.stdout).toContain(`telecare rules put ${file} --based-on 0`);
     expect((await cli(['rules', 'history'])).stdout).toContain('no rule set stored yet');
 

@@ -14,6 +14,9 @@ import { startTriage, type TriageHandle } from '../src/index.ts';
 import type { RulesInForceBody } from '../src/rules-api.ts';
 import { drained, makeEvent, publishEvent, readAlerts, T0, triageTestbed } from './support.ts';
 
+/** The default pendant rule's own version (a rule's version is not the set's). */
+const pendantVersion = DEFAULT_RULE_SET.rules.find((rule) => rule.id === 'trigger.pendant')?.version;
+
 const PARTITIONS = 1;
 const TOKEN = 'test-admin-token-0123456789';
 const clock = new ManualClock(T0);
@@ -140,7 +143,7 @@ describe('the rule set in force is stored, versioned and shared', () => {
     });
     expect(after.ruleSet.rules.find((rule) => rule.id === 'trigger.pendant')?.reason).toContain('[set v2]');
     const alert = await press();
-    expect(alert.rule).toEqual({ id: 'trigger.pendant', version: 1 });
+    expect(alert.rule).toEqual({ id: 'trigger.pendant', version: pendantVersion });
     expect(alert.reason).toContain('[set v2]');
     await stop(restarted);
   });
