@@ -301,6 +301,41 @@ describe('triage against real NATS and Redis', () => {
     expect((await put({ ...DEFAULT_RULE_SET, version: 3 })).status).toBe(200);
   });
 
+  it.each([
+    ['in the order the pendant sent them', ['press-1', 'cancel', 'press-2']],
+    ['with the cancel stored after the second press', ['press-1', 'press-2', 'cancel']],
+  ])('press, cancel, press %s: the second press is never lost in the cancelled alert', async (_, order) => {
+    // The alarm lane may evaluate the second press before the partition lane reaches the cancel
+    // (and the second order forces it): either way the set of alerts is the in-order one.
+    const resident = `res_again_${order.join('')}`.replace(/-/g, '');
+    const at = (seconds: number) => new Date(T0 - seconds * 1000).toISOString();
+    const event = (type: EventType, id: string, secondsAgo: number): TelecareEvent => ({
+      ...makeEvent({ residentId: resident, type, deviceEventId: `${resident}-${id}` }),
+      time: at(secondsAgo),
+    });
+    const sent = {
+      'press-1': event('pendant.pressed', 'press-1', 90),
+      cancel: event('alarm.cancelled', 'cancel', 70),
+      'press-2': event('pendant.pressed', 'press-2', 40),
+    } as const;
+    for (const name of order) await publishEvent(sent[name as keyof typeof sent]);
+    await drained();
+    const mine = await waitFor(async () => {
+      const found = (await alerts()).map((stored) => stored.alert).filter((a) => a.residentId === resident);
+      return found.length >= 3 && found;
+    });
+    const presses = mine.filter((a) => a.type === 'pendant.pressed');
+    expect(presses.map((a) => a.evidence[0]).sort()).toEqual([sent['press-1'].id, sent['press-2'].id].sort());
+    const [first, second] = [sent['press-1'].id, sent['press-2'].id].map(
+      (id) => presses.find((a) => a.evidence[0] === id)?.id,
+    );
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    const closing = mine.filter((a) => a.closes);
+    expect(closing.map((a) => a.closes)).toEqual([{ alertId: first, outcome: 'false-alarm' }]);
+    expect(mine).toHaveLength(3);
+  });
+
   it('serves health, readiness and metrics', async () => {
     expect((await fetch(`${triage.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${triage.url}/readyz`);
