@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
+import { DEFAULT_RULE_SET } from '@telecare/rules';
 import { SimulatedDevice } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { startPlatform } from '@telecare/tests';
@@ -50,6 +51,15 @@ const benchmark: Benchmark = {
         residentId: resident.id,
         kind: 'pendant',
         supervisionIntervalS: 3600,
+      });
+      // Every press is measured to its own alert and case: repeated presses of one pendant would
+      // merge into the first one's alert (`mergeWithinS`), so merging is off for this run.
+      await platform.putRules({
+        ...DEFAULT_RULE_SET,
+        version: DEFAULT_RULE_SET.version + 1,
+        rules: DEFAULT_RULE_SET.rules.map((rule) =>
+          rule.kind === 'trigger' ? { ...rule, mergeWithinS: undefined } : rule,
+        ),
       });
       const device = new SimulatedDevice({ serial, mqttUrl: mosquitto.url, namespace: platform.namespace });
       await device.connect();
