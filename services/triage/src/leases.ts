@@ -29,18 +29,62 @@ export interface LeasedWork {
   abandon(lease: string): Promise<void>;
 }
 
-/** The lanes of a lease: a partition's lane and its alarm lanes, or every area lane. */
-export function laneWork(workers: LaneWorkers, lanes: readonly Lane[]): LeasedWork {
-  const of = (lease: string) =>
-    lanes.filter((lane) =>
-      lease === AREA_LEASE
-        ? lane.kind === 'area'
-        : lane.kind !== 'area' && lane.partition !== undefined && partitionLease(lane.partition) === lease,
-    );
+/** The lanes of the leases, and the area lanes following the rule set in force. */
+export interface LaneWork extends LeasedWork {
+  /**
+   * The area lanes now (the area rules' types changed): new ones start at once if the area lease
+   * is held, those gone drain. Resolves once the gone lanes have stopped, with them.
+   */
+  setAreaLanes(lanes: readonly Lane[]): Promise<Lane[]>;
+  /** The event types of the area lanes running here (none without the area lease). */
+  areaTypes(): string[];
+}
+
+/**
+ * The lanes of a lease: a partition's lane and its alarm lanes, or every area lane. The area
+ * lanes are the current ones, whatever they were at start-up, and the area lease's stop also
+ * waits for a lane still draining because its type left the rules.
+ */
+export function laneWork(
+  workers: LaneWorkers,
+  partitionLanes: readonly Lane[],
+  areaLanes: readonly Lane[],
+): LaneWork {
+  let area = [...areaLanes];
+  let areaHeld = false;
+  const retiring = new Map<string, Lane>();
+  const of = (lease: string): Lane[] =>
+    lease === AREA_LEASE
+      ? [...area, ...retiring.values()]
+      : partitionLanes.filter(
+          (lane) => lane.partition !== undefined && partitionLease(lane.partition) === lease,
+        );
   return {
-    start: (lease) => workers.start(of(lease)),
-    stop: (lease) => workers.stop(of(lease)),
-    abandon: (lease) => workers.abandon(of(lease)),
+    start: (lease) => {
+      if (lease === AREA_LEASE) areaHeld = true;
+      workers.start(lease === AREA_LEASE ? area : of(lease));
+    },
+    stop: (lease) => {
+      if (lease === AREA_LEASE) areaHeld = false;
+      return workers.stop(of(lease));
+    },
+    abandon: (lease) => {
+      if (lease === AREA_LEASE) areaHeld = false;
+      return workers.abandon(of(lease));
+    },
+    setAreaLanes: async (lanes) => {
+      const names = new Set(lanes.map((lane) => lane.name));
+      const kept = new Set(area.map((lane) => lane.name));
+      const gone = area.filter((lane) => !names.has(lane.name));
+      area = [...lanes];
+      if (areaHeld) workers.start(lanes.filter((lane) => !kept.has(lane.name)));
+      for (const lane of gone) retiring.set(lane.name, lane);
+      // Drained like a handover: no more pulls, the event in hand acked.
+      await workers.stop(gone);
+      for (const lane of gone) if (retiring.get(lane.name) === lane) retiring.delete(lane.name);
+      return gone;
+    },
+    areaTypes: () => (areaHeld ? area.flatMap((lane) => (lane.type ? [lane.type] : [])) : []),
   };
 }
 

@@ -9,8 +9,9 @@ const token = (type: string): string => type.replace(/[^a-z0-9-]/g, '-');
 /** The alarm lane of one P1 type on one partition. */
 export const alarmConsumerName = (partition: number, type: string): string =>
   `triage-alarm-p${partition}-${token(type)}`;
+const AREA_CONSUMER = 'triage-area-';
 /** The area lane of one area rule type, over every partition. */
-export const areaConsumerName = (type: string): string => `triage-area-${token(type)}`;
+export const areaConsumerName = (type: string): string => `${AREA_CONSUMER}${token(type)}`;
 
 /** How long one pull waits for a message; also the longest a drain waits for an idle lane. */
 export const PULL_EXPIRES_MS = 1_000;
@@ -29,20 +30,14 @@ export interface Lane {
 }
 
 /**
- * The lanes triage reads:
+ * The lanes of the partitions:
  * - one ordered lane per partition (every event of its residents, and their timers);
  * - an alarm lane per partition and P1 type, so a storm of low-priority events queued on a
  *   partition never delays a pendant press. The partition lane sees the alarm again later and
  *   finds it already in the resident's state (a duplicate, nothing raised). Per partition, so the
- *   instance that owns a partition reads its alarms too and a resident is evaluated in one process;
- * - an area lane per area rule type across partitions: district state has one writer.
+ *   instance that owns a partition reads its alarms too and a resident is evaluated in one process.
  */
-export function lanes(
-  n: Names,
-  partitions: number,
-  alarmTypes: readonly string[],
-  areaTypes: readonly string[],
-): Lane[] {
+export function partitionLanes(n: Names, partitions: number, alarmTypes: readonly string[]): Lane[] {
   const all: Lane[] = [];
   for (let partition = 0; partition < partitions; partition++) {
     all.push({
@@ -59,9 +54,20 @@ export function lanes(
         partition,
       });
   }
-  for (const type of areaTypes)
-    all.push({ name: areaConsumerName(type), filter: `${n.namespace}.events.*.${type}`, kind: 'area', type });
   return all;
+}
+
+/**
+ * An area lane per event type the area rules in force read, across partitions: district state
+ * has one writer. The types follow the rule set in force (see `AreaLanes`).
+ */
+export function areaLanes(n: Names, areaTypes: readonly string[]): Lane[] {
+  return areaTypes.map((type) => ({
+    name: areaConsumerName(type),
+    filter: `${n.namespace}.events.*.${type}`,
+    kind: 'area' as const,
+    type,
+  }));
 }
 
 /**
@@ -109,6 +115,23 @@ export async function removeRetiredConsumers(
 ): Promise<void> {
   for (const type of p1Types)
     await jsm.consumers.delete(n.streams.events, `triage-alarm-${token(type)}`).catch(() => false);
+}
+
+/**
+ * Deletes the area consumers that are not among `keep` (their type left the area rules): see
+ * "The rules in force" in the README for why they are not kept.
+ */
+export async function removeAreaConsumers(
+  jsm: JetStreamManager,
+  n: Names,
+  keep: readonly Lane[],
+): Promise<string[]> {
+  const kept = new Set(keep.map((lane) => lane.name));
+  const stale: string[] = [];
+  for await (const info of jsm.consumers.list(n.streams.events))
+    if (info.name.startsWith(AREA_CONSUMER) && !kept.has(info.name)) stale.push(info.name);
+  for (const name of stale) await jsm.consumers.delete(n.streams.events, name).catch(() => false);
+  return stale;
 }
 
 export interface LaneWorkers {

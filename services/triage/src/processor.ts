@@ -278,23 +278,29 @@ export class EventProcessor {
    * (or the one before), and sent otherwise. If the area lane is more than a window behind, the
    * alert is sent rather than kept waiting: a missed merge costs an operator one more P3 alert,
    * a lost one a home without mains that nobody knows about.
+   *
+   * The area lanes follow the rule set in force, and a rule set is in force here only once the
+   * consumers of its area types exist (`AreaLanes`): while its rule is in force, the lanes a hold
+   * waits on exist, and one that has not run yet (the area lease is changing hands) counts as
+   * behind. Once its rule is no longer in force nothing decides the window any more, so the alert
+   * is sent at once, without waiting for a lane.
    */
   async #decideHold(timer: Timer): Promise<boolean> {
     try {
       const now = this.#clock.now();
       const rule = areaRules(this.#rules).find((candidate) => candidate.id === timer.ruleId);
-      const marks = rule
-        ? await Promise.all(rule.on.map((type) => this.#store.mark(this.#areaCaughtUpKey, type)))
-        : [];
-      const caughtUp = Math.min(...marks.map((mark) => mark ?? Number.NEGATIVE_INFINITY));
       const alert = await this.#timers.heldAlert(timer);
       if (!alert) {
         this.#log.warn({ timerId: timer.id }, 'held alert record gone; dropped');
         await this.#timers.fired(timer);
         return true;
       }
-      // Not decided yet: left due, so the partition loop asks again on its next round.
-      if (rule && caughtUp < timer.dueAt && now < timer.dueAt + rule.withinS * 1000) return false;
+      if (rule) {
+        const marks = await Promise.all(rule.on.map((type) => this.#store.mark(this.#areaCaughtUpKey, type)));
+        const caughtUp = Math.min(...marks.map((mark) => mark ?? Number.NEGATIVE_INFINITY));
+        // Not decided yet: left due, so the partition loop asks again on its next round.
+        if (caughtUp < timer.dueAt && now < timer.dueAt + rule.withinS * 1000) return false;
+      }
       const state = timer.key ? await this.#loadArea(timer.key) : undefined;
       const outcome = decideAreaHold(state, timer, this.#rules);
       if (outcome.decision === 'release') {

@@ -29,8 +29,7 @@ const inForceBody = (inForce: RulesInForce) => ({
  * The rule set in force, its history, and a way to change it without a restart. A put is
  * validated first (refused with the path and reason of each error; the running rules stay in
  * force), then stored with a compare-and-set on the revision it was based on, and every triage
- * instance following the bucket puts it in force. The lanes (alarm types, area types) are fixed
- * at start-up.
+ * instance following the bucket puts it in force, with the area lanes its area rules read.
  */
 export function registerRulesApi(
   app: FastifyInstance,

@@ -137,8 +137,10 @@ export class RulesStore {
   readonly #fallback: RuleSet;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #listeners: Array<(ruleSet: RuleSet) => void> = [];
+  readonly #listeners: Array<(ruleSet: RuleSet) => void | Promise<void>> = [];
   #inForce: RulesInForce;
+  /** The listeners' work on the set in force: a put answers once it is done. */
+  #applied: Promise<void> = Promise.resolve();
   #following: BucketFollower | undefined;
 
   private constructor(deps: { kv: KV; fallback: RuleSet; clock: Clock; logger: Logger }) {
@@ -161,7 +163,7 @@ export class RulesStore {
     const kv = await new Kvm(deps.nc).create(deps.names.kv.triageRules, { history: HISTORY });
     const store = new RulesStore({ ...deps, kv });
     const entry = await kv.get(KEY);
-    store.#take(entry);
+    void store.#take(entry);
     if (!entry) {
       store.#log.info(
         { ruleSetVersion: deps.fallback.version, rules: deps.fallback.rules.length },
@@ -170,7 +172,7 @@ export class RulesStore {
     }
     store.#following = followBucket(kv, {
       key: KEY,
-      onEntry: (next) => store.#take(next),
+      onEntry: (next) => void store.#take(next),
       what: 'rule set',
       logger: store.#log,
     });
@@ -181,8 +183,11 @@ export class RulesStore {
     return this.#inForce;
   }
 
-  /** Called with each rule set put in force after start-up, whichever instance put it. */
-  onChange(listener: (ruleSet: RuleSet) => void): void {
+  /**
+   * Called with each rule set put in force after start-up, whichever instance put it. A put on
+   * this instance answers once the listeners' promises resolved; they must not reject.
+   */
+  onChange(listener: (ruleSet: RuleSet) => void | Promise<void>): void {
     this.#listeners.push(listener);
   }
 
@@ -221,8 +226,8 @@ export class RulesStore {
         latest,
       );
     }
-    // In force here at once: the next event runs it, without waiting for the watch to bring it back.
-    this.#take(null, {
+    // In force here before it answers: the next event runs it, without waiting for the watch to bring it back.
+    await this.#take(null, {
       ruleSet,
       source: 'stored',
       revision,
@@ -255,10 +260,14 @@ export class RulesStore {
     await this.#following?.close();
   }
 
-  /** Puts an entry of the key (or a set just stored here) in force, unless a later revision already is. */
-  #take(entry: KvEntry | null, stored?: RulesInForce): void {
+  /**
+   * Puts an entry of the key (or a set just stored here) in force, unless a later revision already
+   * is; resolves once the listeners are done with it (or with the later one, which the watch may
+   * have brought before a put got here).
+   */
+  #take(entry: KvEntry | null, stored?: RulesInForce): Promise<void> {
     const next = stored ?? inForceOf(entry, this.#fallback);
-    if (next.revision !== 0 && next.revision <= this.#inForce.revision) return;
+    if (next.revision !== 0 && next.revision <= this.#inForce.revision) return this.#applied;
     const previous = this.#inForce.ruleSet;
     this.#inForce = next;
     const context = {
@@ -277,7 +286,9 @@ export class RulesStore {
     } else if (entry) {
       this.#log.warn(context, 'the stored rule set was removed: the default rules are in force');
     }
-    if (next.ruleSet !== previous) for (const listener of this.#listeners) listener(next.ruleSet);
+    if (next.ruleSet !== previous)
+      this.#applied = Promise.all(this.#listeners.map((listener) => listener(next.ruleSet))).then(() => {});
+    return this.#applied;
   }
 }
 

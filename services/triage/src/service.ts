@@ -17,17 +17,24 @@ import {
   systemClock,
 } from '@telecare/platform';
 import {
-  areaRules,
   DEFAULT_RULE_SET,
   type DeviceContext,
   parseRuleSet,
   type RuleSet,
   RuleSetError,
 } from '@telecare/rules';
+import { AreaLanes, areaTypesOf } from './area-lanes.ts';
 import type { TriageConfig } from './config.ts';
 import { laneWork, startOwnership } from './leases.ts';
 import { createTriageMetrics } from './metrics.ts';
-import { ensureLaneConsumers, lanes, removeRetiredConsumers, runLaneWorkers } from './partitions.ts';
+import {
+  areaLanes,
+  ensureLaneConsumers,
+  partitionLanes,
+  removeAreaConsumers,
+  removeRetiredConsumers,
+  runLaneWorkers,
+} from './partitions.ts';
 import { EventProcessor, SERVICE } from './processor.ts';
 import { registerRulesApi } from './rules-api.ts';
 import { RulesStore } from './rules-store.ts';
@@ -66,13 +73,15 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
     const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger });
     lifecycle.add('rules', () => rules.close());
+    // One snapshot for the lanes and the processor; a change meanwhile is applied below.
     const ruleSet = rules.inForce.ruleSet;
     const p1Types = DEVICE_EVENT_TYPES.filter((type) => TAXONOMY[type].priority === 1);
     const alarmTypes = config.TRIAGE_ALARM_LANE ? p1Types : [];
-    const areaTypes = [...new Set(areaRules(ruleSet).flatMap((rule) => rule.on))];
-    const allLanes = lanes(n, config.TELECARE_PARTITIONS, alarmTypes, areaTypes);
-    await ensureLaneConsumers(jsm, n, allLanes, config.TRIAGE_ACK_WAIT_S);
+    const ownLanes = partitionLanes(n, config.TELECARE_PARTITIONS, alarmTypes);
+    const startAreaLanes = areaLanes(n, areaTypesOf(ruleSet));
+    await ensureLaneConsumers(jsm, n, [...ownLanes, ...startAreaLanes], config.TRIAGE_ACK_WAIT_S);
     await removeRetiredConsumers(jsm, n, p1Types);
+    await removeAreaConsumers(jsm, n, startAreaLanes);
 
     const redis = await createRedis({ url: config.REDIS_URL, logger, name: SERVICE });
     lifecycle.add('redis', async () => {
@@ -105,13 +114,12 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       timers,
       device,
       store: new StateStore(redis, n.redisPrefix, logger),
-      ruleSet: rules.inForce.ruleSet,
+      ruleSet,
       clock,
       metrics,
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
-    rules.onChange((next) => processor.setRuleSet(next));
     const workers = runLaneWorkers({
       js,
       names: n,
@@ -122,6 +130,21 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
     lifecycle.add('lanes', () => workers.stopAll());
+    const work = laneWork(workers, ownLanes, startAreaLanes);
+    // The area lanes follow the rule set in force: see "The rules in force".
+    const followed = new AreaLanes({
+      jsm,
+      names: n,
+      ackWaitS: config.TRIAGE_ACK_WAIT_S,
+      retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
+      work,
+      lanes: startAreaLanes,
+      inForce: (next) => processor.setRuleSet(next),
+      logger,
+    });
+    lifecycle.add('area-lanes', () => followed.close());
+    rules.onChange((next) => followed.follow(next));
+    if (rules.inForce.ruleSet !== ruleSet) void followed.follow(rules.inForce.ruleSet);
     // Which partitions (and whether the area lanes) this instance runs: see "Partition ownership".
     const ownership = await startOwnership({
       nc,
@@ -133,7 +156,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         renewMs: config.TRIAGE_LEASE_RENEW_MS,
         instance: config.TRIAGE_INSTANCE,
       },
-      work: laneWork(workers, allLanes),
+      work,
       metrics,
       logger,
     });
@@ -152,6 +175,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         instance: ownership.instance,
         partitions: ownership.partitions(),
         area: ownership.area,
+        areaLanes: work.areaTypes(),
       }),
     });
     registerRulesApi(app, rules, config.TELECARE_ADMIN_TOKEN, logger);

@@ -1,33 +1,31 @@
-import { names, type TelecareEvent } from '@telecare/contracts';
+import type { TelecareEvent } from '@telecare/contracts';
 import {
-  connectNats,
   createLogger,
   type JetStreamClient,
   type JetStreamManager,
-  jetstream,
-  jetstreamManager,
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { cleanupNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
-import { drained, makeEvent, metricValue, publishEvent, readAlerts, scrape, T0 } from './support.ts';
+import { startTriage, type TriageHandle } from '../src/index.ts';
+import {
+  districtReport,
+  drained,
+  heldDecided,
+  publishEvent,
+  readAlerts,
+  T0,
+  triageTestbed,
+} from './support.ts';
 
-const ns = uniqueNamespace('triage-area');
-const n = names(ns);
 const PARTITIONS = 2;
 const logger = createLogger('triage-area-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const { ns, n, config, connect } = triageTestbed('triage-area', PARTITIONS, logger, {
+  TRIAGE_LEASE_TTL_S: '3',
+});
 // The reports come at 10:00:00–10:00:49, inside the aligned window 10:00–10:05.
 const clock = new ManualClock(T0 + 60_000);
-const config = loadTriageConfig(
-  serviceEnv(ns, {
-    TRIAGE_PORT: '0',
-    TELECARE_PARTITIONS: String(PARTITIONS),
-    TRIAGE_RETRY_DELAY_MS: '100',
-    TRIAGE_LEASE_TTL_S: '3',
-  }),
-);
 
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -35,27 +33,11 @@ let jsm: JetStreamManager;
 /** Two instances, one partition each: the area lane runs in one, and the other's held alerts wait for it. */
 let triages: TriageHandle[] = [];
 
-function mainsLost(residentId: string, district: string, at: number): TelecareEvent {
-  const serial = `HUB-${residentId}`;
-  return {
-    ...makeEvent({
-      residentId,
-      type: 'mains.lost',
-      deviceEventId: `ml-${residentId}`,
-      partitions: PARTITIONS,
-      serial,
-      devicekind: 'hub',
-    }),
-    time: new Date(at).toISOString(),
-    receivedat: new Date(at + 100).toISOString(),
-    postcodedistrict: district,
-  };
-}
+const mainsLost = (residentId: string, district: string, at: number): TelecareEvent =>
+  districtReport({ type: 'mains.lost', residentId, district, at, partitions: PARTITIONS });
 
 beforeAll(async () => {
-  nc = await connectNats({ url: servers.natsUrl, name: 'triage-area-test', logger });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nc, js, jsm } = await connect());
   triages = [await startTriage(config, { logger, clock }), await startTriage(config, { logger, clock })];
   await waitFor(
     async () => {
@@ -92,15 +74,9 @@ describe('area incidents against real NATS and Redis', () => {
 
     // 10:05 + the 30 s reorder grace: the held alerts are decided.
     clock.set(T0 + 5 * 60_000 + 31_000);
-    await waitFor(
-      async () => {
-        const page = (await Promise.all(triages.map((t) => scrape(t.url)))).join('\n');
-        return (
-          metricValue(page, /^triage_alerts_withheld_total\{/) === 50 &&
-          metricValue(page, /^triage_alerts_held_released_total\{/) === 1
-        );
-      },
-      { what: 'the held alerts to be decided', timeoutMs: 15_000 },
+    await heldDecided(
+      triages.map((t) => t.url),
+      { withheld: 50, released: 1 },
     );
     alerts = await readAlerts(jsm, n);
     expect(alerts.filter((stored) => stored.alert.type === 'area.mains-lost')).toHaveLength(1);

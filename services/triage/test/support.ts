@@ -53,6 +53,30 @@ export function makeEvent(spec: {
   });
 }
 
+/** A home's report from its hub at `at`, with the postcode district the area rules count by. */
+export function districtReport(spec: {
+  type: EventType;
+  residentId: string;
+  district: string;
+  at: number;
+  partitions: number;
+}): TelecareEvent {
+  const serial = `HUB-${spec.residentId}`;
+  return {
+    ...makeEvent({
+      residentId: spec.residentId,
+      type: spec.type,
+      deviceEventId: `${spec.type}-${spec.residentId}-${spec.at}`,
+      partitions: spec.partitions,
+      serial,
+      devicekind: 'hub',
+    }),
+    time: new Date(spec.at).toISOString(),
+    receivedat: new Date(spec.at + 100).toISOString(),
+    postcodedistrict: spec.district,
+  };
+}
+
 /** Publishes as a gateway does: partition subject, msgID = event id unless a redelivery is simulated. */
 export async function publishEvent(
   js: JetStreamClient,
@@ -116,6 +140,23 @@ export async function scrape(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
 }
 
+/** Waits until the instances together have withheld and released these many held per-home alerts. */
+export async function heldDecided(
+  urls: readonly string[],
+  counts: { withheld: number; released: number },
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const page = (await Promise.all(urls.map(scrape))).join('\n');
+      return (
+        metricValue(page, /^triage_alerts_withheld_total\{/) === counts.withheld &&
+        metricValue(page, /^triage_alerts_held_released_total\{/) === counts.released
+      );
+    },
+    { what: 'the held alerts to be decided', timeoutMs: 15_000 },
+  );
+}
+
 /** Medication not taken within 10 min of the dose: a timer that fires with no further event. */
 export const MEDICATION_RULE = {
   id: 'absence.medication',
@@ -141,13 +182,19 @@ export const LEASE_RULES = parseRuleSet({
  * What a triage test file needs: a namespace of its own, triage's configuration for it (any free
  * port, quick retries) and the test's own NATS clients.
  */
-export function triageTestbed(label: string, partitions: number, logger: Logger) {
+export function triageTestbed(
+  label: string,
+  partitions: number,
+  logger: Logger,
+  env: Record<string, string> = {},
+) {
   const ns = uniqueNamespace(label);
   const config = loadTriageConfig(
     serviceEnv(ns, {
       TRIAGE_PORT: '0',
       TELECARE_PARTITIONS: String(partitions),
       TRIAGE_RETRY_DELAY_MS: '100',
+      ...env,
     }),
   );
   return {
