@@ -4,7 +4,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Alert, type Case, type DeviceMapEntry, names } from '@telecare/contracts';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
-import { servers, waitFor } from '@telecare/testkit';
+import { openBucket, servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
@@ -56,15 +56,12 @@ async function resident(): Promise<string> {
  * by a watch, which follows a put within milliseconds; an installer's press comes seconds later.
  */
 async function mapSays(serial: string, testMode: boolean): Promise<void> {
-  // Read straight from the bucket's stream: the last message on the key's subject.
-  const bucket = names(platform.namespace).kv.deviceMap;
-  const jsm = await jetstreamManager(nc);
+  // Read straight from the bucket (direct gets), not through a gateway's mirror.
+  const bucket = await openBucket(nc, names(platform.namespace).kv.deviceMap);
   await waitFor(
     async () => {
-      const last = await jsm.streams
-        .getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${serial}` })
-        .catch(() => null);
-      if (!last || last.data.length === 0) return false;
+      const last = await bucket.get(serial).catch(() => null);
+      if (last?.operation !== 'PUT') return false;
       return (last.json<DeviceMapEntry>().testMode ?? false) === testMode;
     },
     { what: `device map testMode ${testMode} for ${serial}`, timeoutMs: 5_000, intervalMs: 20 },

@@ -6,8 +6,8 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -43,6 +43,15 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...extra,
   };
+}
+
+/**
+ * A KV bucket opened for a test to read, with direct gets (as the services' own handles read). A
+ * plain `open` binds without them and reads through `STREAM.MSG.GET`, which nats-server 2.9 can
+ * crash on (a nil message in `jsMsgGetRequest`) when a service writes the key at that moment.
+ */
+export function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
+  return new Kvm(nc).open(bucket, { allow_direct: true });
 }
 
 /** Removes everything a namespace created on the shared servers. */

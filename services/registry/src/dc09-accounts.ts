@@ -65,7 +65,7 @@ export class Dc09AccountPublisher {
     // Whichever of registry and DC-09 gateway comes first creates it; bind if it exists already.
     this.#kv = await kvm
       .create(this.#names.kv.dc09Accounts, { history: 5 })
-      .catch(() => kvm.open(this.#names.kv.dc09Accounts));
+      .catch(() => kvm.open(this.#names.kv.dc09Accounts, { allow_direct: true }));
     return this.#kv;
   }
 

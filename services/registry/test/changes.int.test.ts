@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { Dc09AccountEntry, DeviceMapEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 
@@ -38,9 +45,8 @@ const accountEntry = async (account: string) => {
 beforeAll(async () => {
   registry = await startRegistry(loadRegistryConfig(env), { logger });
   nc = await connectNats({ url: servers.natsUrl, name: 'registry-changes-test', logger });
-  const kvm = new Kvm(nc);
-  map = await kvm.open(n.kv.deviceMap);
-  accounts = await kvm.open(n.kv.dc09Accounts);
+  map = await openBucket(nc, n.kv.deviceMap);
+  accounts = await openBucket(nc, n.kv.dc09Accounts);
 });
 
 afterAll(async () => {

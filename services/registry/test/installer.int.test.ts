@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import {
   Dc09AccountEntry,
   DeviceMapEntry,
@@ -9,7 +9,14 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
@@ -100,8 +107,8 @@ const resident = {
 beforeAll(async () => {
   registry = await startRegistry(config, { logger });
   nc = await connectNats({ url: servers.natsUrl, name: 'registry-test', logger });
-  map = await new Kvm(nc).open(n.kv.deviceMap);
-  accounts = await new Kvm(nc).open(n.kv.dc09Accounts);
+  map = await openBucket(nc, n.kv.deviceMap);
+  accounts = await openBucket(nc, n.kv.dc09Accounts);
   db = new pg.Client({ connectionString: servers.databaseUrl });
   await db.connect();
 });

@@ -1,7 +1,14 @@
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { DeviceMapEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
@@ -74,7 +81,7 @@ const issuePaths = (reply: Reply): string[] =>
 beforeAll(async () => {
   registry = await startRegistry(config, { logger });
   nc = await connectNats({ url: servers.natsUrl, name: 'registry-test', logger });
-  kv = await new Kvm(nc).open(n.kv.deviceMap);
+  kv = await openBucket(nc, n.kv.deviceMap);
   db = new pg.Client({ connectionString: servers.databaseUrl });
   await db.connect();
 });
@@ -223,7 +230,7 @@ describe('registry against the real PostgreSQL and NATS', () => {
     });
     expect(res.status).toBe(201);
     kv = await waitFor(
-      () => new Kvm(nc).open(n.kv.deviceMap).then(async (b) => ((await b.get('PIR-0001')) ? b : false)),
+      () => openBucket(nc, n.kv.deviceMap).then(async (b) => ((await b.get('PIR-0001')) ? b : false)),
       {
         what: 'device map bucket with the retried entry',
         timeoutMs: 15_000,

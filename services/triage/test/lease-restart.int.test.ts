@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Kvm } from '@nats-io/kv';
 import { names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -10,7 +9,14 @@ import {
   jetstreamManager,
   type NatsConnection,
 } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timerBucket } from '../src/index.ts';
 import { makeEvent, publishEvent, readAlerts, T0 } from './support.ts';
@@ -77,8 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
-  await new Kvm(nc)
-    .open(timerBucket(n))
+  await openBucket(nc, timerBucket(n))
     .then((kv) => kv.destroy())
     .catch(() => undefined);
   await nc?.close();
@@ -93,7 +98,7 @@ describe('a crashed instance restarted under its stable name (TRIAGE_INSTANCE)',
 
     // Nothing was given back: the leases still name the killed process's instance, for a minute
     // more, and no other instance could take them before then.
-    const leases = await new Kvm(nc).open(n.kv.triageLeases);
+    const leases = await openBucket(nc, n.kv.triageLeases);
     for (let p = 0; p < PARTITIONS; p++)
       expect((await leases.get(`partition.${p}`))?.json()).toEqual({ owner: 'triage-a' });
 

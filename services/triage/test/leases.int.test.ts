@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Kvm } from '@nats-io/kv';
 import { type EventType, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -12,7 +11,14 @@ import {
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
 import {
@@ -165,8 +171,7 @@ beforeAll(async () => {
 afterAll(async () => {
   child?.kill('SIGKILL');
   for (const triage of running) await triage.close();
-  await new Kvm(nc)
-    .open(timerBucket(n))
+  await openBucket(nc, timerBucket(n))
     .then((kv) => kv.destroy())
     .catch(() => undefined);
   await nc?.close();
@@ -281,7 +286,7 @@ describe('partition leases: several triage instances in one namespace', () => {
 
   it('a lease taken from under an instance stops that partition at once; it is taken back once free', async () => {
     await waitForSplit([a.url], 'A alone again');
-    const leases = await new Kvm(nc).open(n.kv.triageLeases);
+    const leases = await openBucket(nc, n.kv.triageLeases);
     // Another writer moves the key on: A's next renewal (compare-and-set) is refused.
     await leases.put('partition.0', JSON.stringify({ owner: 'someone-else' }));
     await waitFor(async () => !(await ownedBy(a.url)).partitions.includes(0), {

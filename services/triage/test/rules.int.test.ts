@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream';
-import { Kvm } from '@nats-io/kv';
 import {
   createLogger,
   type JetStreamClient,
@@ -8,7 +7,7 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { DEFAULT_RULE_SET, type RuleSetInput } from '@telecare/rules';
-import { cleanupNamespace, waitFor } from '@telecare/testkit';
+import { cleanupNamespace, openBucket, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTriage, type TriageHandle } from '../src/index.ts';
 import type { RulesInForceBody } from '../src/rules-api.ts';
@@ -108,7 +107,7 @@ describe('the rule set in force is stored, versioned and shared', () => {
   it('with nothing stored, runs the default rules, stores nothing and says so', async () => {
     const triage = await start();
     expect(await getRules(triage)).toMatchObject({ source: 'default', revision: 0, version: 1 });
-    const kv = await new Kvm(nc).open(n.kv.triageRules);
+    const kv = await openBucket(nc, n.kv.triageRules);
     expect(await kv.get('in-force')).toBeNull();
     expect(logs.map((line) => line.msg)).toContain('no rule set stored: the default rules are in force');
     expect((await api(triage, '/api/rules/history').then((r) => r.json())) as unknown).toEqual({
@@ -188,7 +187,7 @@ describe('the rule set in force is stored, versioned and shared', () => {
   });
 
   it('runs the default rules, loudly, when the stored set no longer validates: at start and while running', async () => {
-    const kv = await new Kvm(nc).open(n.kv.triageRules);
+    const kv = await openBucket(nc, n.kv.triageRules);
     // A set a later schema wrote: a rule kind this one does not know.
     const later = {
       ...marked(7),

@@ -1,4 +1,3 @@
-import { Kvm } from '@nats-io/kv';
 import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -13,7 +12,14 @@ import {
   type Redis,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
 import {
@@ -91,8 +97,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await triage?.close();
-  await new Kvm(nc)
-    .open(timerBucket(n))
+  await openBucket(nc, timerBucket(n))
     .then((kv) => kv.destroy())
     .catch(() => undefined);
   await cleanupNamespace(ns);
@@ -121,7 +126,7 @@ describe('durable timers against real NATS and Redis', () => {
     const dose = event('res_timer_d', 'medication.due', now - 1_000, 'MD-D');
     for (const e of [chair, beat, dose]) await publishEvent(js, n, e);
     await drained(jsm, n, PARTITIONS);
-    const kv = await new Kvm(nc).open(timerBucket(n));
+    const kv = await openBucket(nc, timerBucket(n));
     const stored: string[] = [];
     for await (const key of await kv.keys()) stored.push(Buffer.from(key, 'base64url').toString());
     expect(stored).toEqual(
