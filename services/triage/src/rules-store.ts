@@ -302,7 +302,7 @@ export async function readStoredRules(
   fallback: RuleSet,
 ): Promise<RulesInForce | undefined> {
   try {
-    const kv = await new Kvm(nc).open(names.kv.triageRules, { allow_direct: true });
+    const kv = await new Kvm(nc).open(names.kv.triageRules);
     return inForceOf(await kv.get(KEY), fallback);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
