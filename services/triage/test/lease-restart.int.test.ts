@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -19,7 +18,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timerBucket } from '../src/index.ts';
-import { makeEvent, publishEvent, readAlerts, T0 } from './support.ts';
+import { makeEvent, publishEvent, readAlerts, spawnTriage, T0 } from './support.ts';
 
 const ns = uniqueNamespace('leaserestart');
 const n = names(ns);
@@ -33,33 +32,20 @@ const env = serviceEnv(ns, {
   TRIAGE_LEASE_TTL_S: '60',
   TRIAGE_LEASE_RENEW_MS: '1000',
 });
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 const children = new Set<ChildProcess>();
 
-/** A triage instance in a process of its own (see instance.ts), to be killed. */
+/** A triage instance in a process of its own, to be killed. */
 async function startInstance(extra: Record<string, string>): Promise<{ url: string; kill(): void }> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./instance.ts', import.meta.url))],
-    {
-      cwd: root,
-      env: { ...process.env, ...env, ...extra, TRIAGE_TEST_CLOCK: String(T0) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.add(proc);
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout?.once('data', (chunk) => resolve(String(chunk).trim()));
-    proc.once('exit', (code) => reject(new Error(`the triage process exited with ${code}`)));
-  });
+  const spawned = await spawnTriage({ ...env, ...extra }, T0);
+  children.add(spawned.process);
   return {
-    url,
+    url: spawned.url,
     kill: () => {
-      proc.kill('SIGKILL');
-      children.delete(proc);
+      spawned.kill();
+      children.delete(spawned.process);
     },
   };
 }

@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { type EventType, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -29,6 +28,7 @@ import {
   publishEvent,
   readAlerts,
   scrape,
+  spawnTriage,
   T0,
 } from './support.ts';
 
@@ -46,7 +46,6 @@ const env = serviceEnv(ns, {
   TRIAGE_LEASE_TTL_S: '3',
 });
 const config = loadTriageConfig(env);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -66,21 +65,9 @@ const stop = async (triage: TriageHandle): Promise<void> => {
 
 /** A triage instance in a process of its own, to be killed. */
 async function startChild(): Promise<{ url: string; kill(): void }> {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./instance.ts', import.meta.url))],
-    {
-      cwd: root,
-      env: { ...process.env, ...env, TRIAGE_TEST_CLOCK: String(clock.now()) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  child = proc;
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stdout?.once('data', (chunk) => resolve(String(chunk).trim()));
-    proc.once('exit', (code) => reject(new Error(`the triage process exited with ${code}`)));
-  });
-  return { url, kill: () => proc.kill('SIGKILL') };
+  const spawned = await spawnTriage(env, clock.now());
+  child = spawned.process;
+  return spawned;
 }
 
 interface Owned {

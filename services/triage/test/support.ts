@@ -1,3 +1,5 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   Alert,
   type EventType,
@@ -206,4 +208,28 @@ export function triageTestbed(
       return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
     },
   };
+}
+
+/**
+ * A triage instance in a process of its own (instance.ts, with the lease rules), to be killed:
+ * SIGKILL, so nothing drains and no lease is given back. Resolves once it prints its URL.
+ */
+export async function spawnTriage(
+  env: Record<string, string | undefined>,
+  clockAt: number,
+): Promise<{ url: string; process: ChildProcess; kill(): void }> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./instance.ts', import.meta.url))],
+    {
+      cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+      env: { ...process.env, ...env, TRIAGE_TEST_CLOCK: String(clockAt) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout?.once('data', (chunk) => resolve(String(chunk).trim()));
+    proc.once('exit', (code) => reject(new Error(`the triage process exited with ${code}`)));
+  });
+  return { url, process: proc, kill: () => proc.kill('SIGKILL') };
 }
