@@ -12,6 +12,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { apiCaller } from './support.ts';
 
 const ns = uniqueNamespace('regchg');
 const n = names(ns);
@@ -24,14 +25,10 @@ let nc: NatsConnection;
 let map: KV;
 let accounts: KV;
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${registry.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const call = apiCaller(
+  () => registry.url,
+  () => token,
+);
 
 const mapEntry = async (serial: string) => {
   const entry = await map.get(serial);

@@ -13,6 +13,7 @@ import {
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { apiCaller } from './support.ts';
 
 const PLUGIN = DYNSEC_PLUGIN;
 
@@ -29,14 +30,10 @@ let token: string;
 /** A change made directly in the broker, as an administrator with mosquitto_ctrl would. */
 const ctrl = (...args: string[]) => broker.ctrl(...args);
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${registry.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const call = apiCaller(
+  () => registry.url,
+  () => token,
+);
 
 /** Connects, or resolves with the broker's refusal. */
 function connect(username: string, password: string): Promise<MqttClient | Error> {

@@ -11,6 +11,7 @@ import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace, waitFor } from
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { apiCaller } from './support.ts';
 
 /**
  * The recipe of infra/mosquitto/README.md run as written: `infra/mosquitto/dynsec.sh` makes the
@@ -62,17 +63,10 @@ function connect(options: { username?: string; password?: string }): Promise<Mqt
   });
 }
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${registry!.url}${path}`, {
-    method,
-    headers: {
-      authorization: 'Bearer test-admin-token-0123456789',
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const call = apiCaller(
+  () => (registry as RegistryHandle).url,
+  () => 'test-admin-token-0123456789',
+);
 
 beforeAll(async () => {
   if (!PLUGIN) return;

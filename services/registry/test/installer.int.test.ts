@@ -20,6 +20,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { apiCaller } from './support.ts';
 
 const ns = uniqueNamespace('reginst');
 const n = names(ns);
@@ -34,28 +35,10 @@ let map: KV;
 let accounts: KV;
 let db: pg.Client;
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  auth: string | null = token,
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (auth !== null) headers.authorization = `Bearer ${auth}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${registry.url}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const call = apiCaller(
+  () => registry.url,
+  () => token,
+);
 
 async function mapEntry(serial: string): Promise<DeviceMapEntry | undefined> {
   const entry = await map.get(serial);
