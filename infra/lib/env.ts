@@ -107,6 +107,8 @@ export function resolveStackEnv(): EnvValues {
   for (const service of services) {
     if (service.urlEnv) values[service.urlEnv] = baseUrlOf(service);
   }
+  // The `telecare` CLI's own name for the registry, so `. .data/stack.env` is all it needs.
+  if (values.REGISTRY_URL) values.TELECARE_REGISTRY_URL = values.REGISTRY_URL;
   return values;
 }
 

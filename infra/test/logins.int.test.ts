@@ -57,6 +57,12 @@ describe('console sign-ins in .data/stack.env', () => {
     expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe('from-the-environment');
     delete process.env.HELPLINE_ADMIN_PASSWORD;
   });
+
+  it('carries every URL the telecare CLI needs', () => {
+    const values = resolveStackEnv();
+    expect(values.REGISTRY_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(values.TELECARE_REGISTRY_URL).toBe(values.REGISTRY_URL);
+  });
 });
 
 describe('the demo logins against a real helpline process', () => {
