@@ -31,7 +31,13 @@ export {
   type SimClock,
 } from './driver.ts';
 export { type HomeOptions, SimulatedHome } from './home.ts';
-export { type LiveOptions, runLiveHomes } from './live.ts';
+export {
+  type HomeOutcome,
+  type LiveHomes,
+  type LiveOptions,
+  registerLiveHomes,
+  runLiveHomes,
+} from './live.ts';
 export {
   devicePayload,
   driveLoad,

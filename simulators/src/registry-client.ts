@@ -21,6 +21,14 @@ export interface NewDevice {
   dc09CodeOverrides?: Readonly<Record<string, string>>;
 }
 
+/** The fields of a registered device that the simulators read back. */
+export interface RegisteredDevice {
+  serial: string;
+  residentId: string | null;
+  kind: DeviceKind;
+  state: string;
+}
+
 export class RegistryError extends Error {
   constructor(
     readonly status: number,
@@ -55,6 +63,21 @@ export class RegistryClient {
 
   createDevice(device: NewDevice): Promise<{ id: string; serial: string }> {
     return this.#post('/api/devices', device);
+  }
+
+  /** A registered device, or null when the serial was never registered. */
+  async getDevice(serial: string): Promise<RegisteredDevice | null> {
+    const response = await fetch(new URL(`/api/devices/${encodeURIComponent(serial)}`, this.baseUrl), {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    const text = await response.text();
+    if (response.status === 404) return null;
+    if (!response.ok) throw new RegistryError(response.status, text);
+    return JSON.parse(text) as RegisteredDevice;
+  }
+
+  decommission(serial: string): Promise<RegisteredDevice> {
+    return this.#post(`/api/devices/${encodeURIComponent(serial)}/decommission`, {});
   }
 
   /** Bulk import (`POST /api/import`): residents and devices as CSV, written in one transaction. */
