@@ -1,7 +1,9 @@
 import type { DeviceKind, EventType } from '@telecare/contracts';
 import { SimulatedDevice } from './device.ts';
 import { pick, seededRandom } from './random.ts';
-import type { RegistryClient } from './registry-client.ts';
+import type { HomePlan } from './registration.ts';
+import { ensureHome } from './registration.ts';
+import type { NewResident, RegistryClient } from './registry-client.ts';
 
 export interface HomeOptions {
   index: number;
@@ -41,34 +43,57 @@ export class SimulatedHome {
     this.#random = seededRandom(options.seed);
   }
 
+  /**
+   * Home `index` of a run as the registry should hold it. Serials derive from the run id and the
+   * home's place, so a later run with the same run id resumes it (see registration.ts).
+   */
+  static plan(
+    runId: string,
+    index: number,
+    heartbeatEveryS: number,
+    resident: () => NewResident = () => {
+      throw new Error('a resumed home has its resident already');
+    },
+  ): HomePlan {
+    return {
+      resident,
+      devices: (generation) =>
+        DEVICES.map((device) => ({
+          serial: `SIM${runId}-${index}${generation === 1 ? '' : `G${generation}`}-${device.suffix}`,
+          kind: device.kind,
+          ...(device.location ? { location: device.location } : {}),
+          supervisionIntervalS: heartbeatEveryS * 3,
+        })),
+    };
+  }
+
   async start(runId: string): Promise<void> {
     const { registry, index } = this.options;
-    const resident = await registry.createResident({
+    const resident: NewResident = {
       name: `${pick(this.#random, FIRST)} ${pick(this.#random, LAST)}`,
       address: `${1 + Math.floor(this.#random() * 120)} ${pick(this.#random, STREETS)}, Gloucester`,
       postcode: pick(this.#random, POSTCODES),
       phone: `01452 ${String(100000 + Math.floor(this.#random() * 899999))}`,
       livesAlone: this.#random() < 0.7,
-    });
-    this.residentId = resident.id;
-    for (const device of DEVICES) {
-      const serial = `SIM${runId}-${index}-${device.suffix}`;
-      await registry.createDevice({
-        serial,
-        residentId: resident.id,
-        kind: device.kind,
-        ...(device.location ? { location: device.location } : {}),
-        supervisionIntervalS: this.options.heartbeatEveryS * 3,
-      });
+    };
+    const plan = SimulatedHome.plan(runId, index, this.options.heartbeatEveryS, () => resident);
+    const home = await ensureHome(registry, plan, this.options.log);
+    this.residentId = home.residentId;
+    for (const device of plan.devices(home.generation)) {
+      if (!home.serials.includes(device.serial)) continue;
       const simulated = new SimulatedDevice({
-        serial,
+        serial: device.serial,
         mqttUrl: this.options.mqttUrl,
         namespace: this.options.namespace,
       });
       await simulated.connect();
-      this.#devices.set(device.suffix, simulated);
+      this.#devices.set(device.serial.slice(device.serial.lastIndexOf('-') + 1), simulated);
     }
-    this.options.log(`home ${index}: resident ${resident.id} with ${DEVICES.length} devices`);
+    this.options.log(
+      `home ${index}: resident ${home.residentId} with ${home.serials.length} devices${
+        home.outcome === 'resumed' ? ' (from an earlier run)' : ''
+      }`,
+    );
     this.#every(this.options.heartbeatEveryS, () => {
       for (const device of this.#devices.values())
         this.#send(device, 'heartbeat', { batteryPercent: 80, mains: true });

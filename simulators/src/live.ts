@@ -1,5 +1,6 @@
 import { devicePayload, loadEventId } from './load.ts';
 import type { MqttPool } from './pool.ts';
+import { ensureHome, type HomePlan, retireHomesFrom } from './registration.ts';
 import type { RegistryClient } from './registry-client.ts';
 import { type DeviceKey, HOME_DEVICES, type HomeSpec, serialOf } from './resident/household.ts';
 import { PROFILE_NAMES } from './resident/profiles.ts';
@@ -31,16 +32,32 @@ export type HomeOutcome = 'created' | 'resumed' | 'retired';
 
 const liveRunId = (seed: number) => `D${seed}`;
 
-/**
- * Home `i` of generation `g`: a retired home's serials stay decommissioned for ever, so when a
- * later run needs that home again it is made anew under the next generation's serials.
- */
 function homeSpec(i: number, seed: number, generation = 1): HomeSpec {
   return {
     key: generation === 1 ? `L${i + 1}` : `L${i + 1}G${generation}`,
     profile: PROFILE_NAMES[i % PROFILE_NAMES.length] as HomeSpec['profile'],
     postcode: POSTCODES[i % POSTCODES.length] as string,
     seed: seed * 1000 + i,
+  };
+}
+
+function homePlan(i: number, seed: number): HomePlan {
+  const profile = homeSpec(i, seed).profile;
+  return {
+    resident: () => ({
+      name: NAMES[i % NAMES.length] as string,
+      address: `${i + 1} Westgate Street, Gloucester`,
+      postcode: POSTCODES[i % POSTCODES.length] as string,
+      phone: '01452 000000',
+      livesAlone: profile !== 'carer-four-times',
+    }),
+    devices: (generation) =>
+      HOME_DEVICES.map((device) => ({
+        serial: serialOf(liveRunId(seed), homeSpec(i, seed, generation), device.key),
+        kind: device.kind,
+        ...(device.location ? { location: device.location } : {}),
+        supervisionIntervalS: device.supervisionS,
+      })),
   };
 }
 
@@ -54,72 +71,27 @@ export async function registerLiveHomes(
   options: Pick<LiveOptions, 'registry' | 'homes' | 'seed' | 'log'>,
 ): Promise<LiveHomes & { outcomes: HomeOutcome[] }> {
   const { registry, log } = options;
-  const runId = liveRunId(options.seed);
   const serials = new Map<string, string>();
   const specs: HomeSpec[] = [];
   const outcomes: HomeOutcome[] = [];
   for (let i = 0; i < options.homes; i++) {
-    let home = homeSpec(i, options.seed);
-    let existing = await registry.getDevice(serialOf(runId, home, 'pendant'));
-    for (let generation = 2; existing?.state === 'decommissioned'; generation++) {
-      home = homeSpec(i, options.seed, generation);
-      existing = await registry.getDevice(serialOf(runId, home, 'pendant'));
-    }
-    const live = existing;
-    const residentId =
-      live?.residentId ??
-      (
-        await registry.createResident({
-          name: NAMES[i % NAMES.length] as string,
-          address: `${i + 1} Westgate Street, Gloucester`,
-          postcode: home.postcode,
-          phone: '01452 000000',
-          livesAlone: home.profile !== 'carer-four-times',
-        })
-      ).id;
+    const ensured = await ensureHome(registry, homePlan(i, options.seed), log);
+    const home = homeSpec(i, options.seed, ensured.generation);
     for (const device of HOME_DEVICES) {
-      const serial = serialOf(runId, home, device.key);
-      const found = live ? await registry.getDevice(serial) : null;
-      if (found?.state === 'decommissioned') {
-        log(`home ${home.key}: ${serial} was decommissioned; it stays silent`);
-        continue;
-      }
-      if (!found) {
-        await registry.createDevice({
-          serial,
-          residentId,
-          kind: device.kind,
-          ...(device.location ? { location: device.location } : {}),
-          supervisionIntervalS: device.supervisionS,
-        });
-      }
-      serials.set(`${home.key}/${device.key}`, serial);
+      const serial = serialOf(liveRunId(options.seed), home, device.key);
+      if (ensured.serials.includes(serial)) serials.set(`${home.key}/${device.key}`, serial);
     }
     specs.push(home);
-    outcomes.push(live ? 'resumed' : 'created');
+    outcomes.push(ensured.outcome);
     log(
-      `home ${home.key}: resident ${residentId}, ${home.profile}, ${HOME_DEVICES.length} devices${
-        live ? ' (from an earlier run)' : ''
+      `home ${home.key}: resident ${ensured.residentId}, ${home.profile}, ${ensured.serials.length} devices${
+        ensured.outcome === 'resumed' ? ' (from an earlier run)' : ''
       }`,
     );
   }
-  // A larger earlier run's homes: retired, device by device, up to the first home never made.
-  for (let i = options.homes; ; i++) {
-    let home = homeSpec(i, options.seed);
-    let pendant = await registry.getDevice(serialOf(runId, home, 'pendant'));
-    if (!pendant) break;
-    for (let generation = 2; pendant?.state === 'decommissioned'; generation++) {
-      home = homeSpec(i, options.seed, generation);
-      pendant = await registry.getDevice(serialOf(runId, home, 'pendant'));
-    }
-    if (!pendant) continue;
-    for (const device of HOME_DEVICES) {
-      const found = await registry.getDevice(serialOf(runId, home, device.key));
-      if (found && found.state !== 'decommissioned') await registry.decommission(found.serial);
-    }
-    outcomes.push('retired');
-    log(`home ${home.key}: left by an earlier run, decommissioned`);
-  }
+  const retired = await retireHomesFrom(registry, (i) => homePlan(i, options.seed), options.homes);
+  if (retired > 0) log(`${retired} home${retired === 1 ? '' : 's'} left by an earlier run decommissioned`);
+  for (let i = 0; i < retired; i++) outcomes.push('retired');
   return { specs, serials, outcomes };
 }
 

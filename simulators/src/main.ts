@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { Dc09Dialler } from './dc09/dialler.ts';
 import { SimulatedDevice } from './device.ts';
 import { SimulatedHome } from './home.ts';
 import { runLiveHomes } from './live.ts';
 import { MqttPool } from './pool.ts';
+import { retireHomesFrom } from './registration.ts';
 import { RegistryClient } from './registry-client.ts';
 
 const positiveInt = (value: string): number => {
@@ -35,7 +35,8 @@ program
   .action(async (opts) => {
     if (!opts.token) program.error('an API token is needed: --token or TELECARE_ADMIN_TOKEN');
     const registry = new RegistryClient(opts.registryUrl, opts.token);
-    const runId = randomBytes(3).toString('hex').toUpperCase();
+    // The same homes on every run with the same seed: a restart resumes them (registration.ts).
+    const runId = `D${opts.seed}`;
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
     const homes: SimulatedHome[] = [];
     for (let index = 1; index <= opts.homes; index++) {
@@ -52,6 +53,12 @@ program
       await home.start(runId);
       homes.push(home);
     }
+    const retired = await retireHomesFrom(
+      registry,
+      (i) => SimulatedHome.plan(runId, i + 1, opts.heartbeatEvery),
+      opts.homes,
+    );
+    if (retired > 0) log(`${retired} home${retired === 1 ? '' : 's'} left by an earlier run decommissioned`);
     log(`${homes.length} homes running; Ctrl-C stops them`);
     const stop = async () => {
       await Promise.all(homes.map((home) => home.stop()));

@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { type HomeOutcome, RegistryClient, registerLiveHomes } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -62,5 +65,68 @@ describe('the demo homes across restarts', () => {
     const pendant = await client.getDevice(larger.serials.get('L3G2/pendant') ?? '');
     expect(pendant?.state).not.toBe('decommissioned');
     expect(await residents()).toHaveLength(4);
+  });
+});
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** `telecare-sim homes` as `pnpm demo` runs it, stopped once its homes are running. */
+function runHomes(homes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      path.join(root, 'node_modules', '.bin', 'tsx'),
+      [
+        'simulators/src/main.ts',
+        'homes',
+        '--homes',
+        String(homes),
+        '--press-every',
+        '0',
+        '--seed',
+        '3',
+        '--registry-url',
+        registry.url,
+        '--mqtt-url',
+        servers.mqttUrl,
+        '--namespace',
+        ns,
+        '--token',
+        token,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`homes did not start within 20 s:\n${out}`));
+    }, 20_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('homes running')) child.kill('SIGTERM');
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+describe('`pnpm demo` homes (telecare-sim homes) across restarts', () => {
+  it('registers its residents once and retires the homes a larger run left', async () => {
+    const before = (await residents()).length;
+    const first = await runHomes(3);
+    expect(first).toMatch(/3 homes running/);
+    expect((await residents()).length).toBe(before + 3);
+
+    const second = await runHomes(3);
+    expect(second.match(/from an earlier run/g)).toHaveLength(3);
+    expect((await residents()).length).toBe(before + 3);
+
+    const third = await runHomes(2);
+    expect(third).toMatch(/1 home left by an earlier run decommissioned/);
+    expect((await client.getDevice('SIMD3-3-PND'))?.state).toBe('decommissioned');
+    expect((await client.getDevice('SIMD3-2-PND'))?.state).not.toBe('decommissioned');
   });
 });
