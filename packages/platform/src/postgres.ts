@@ -17,6 +17,14 @@ export function createPool(options: { url: string; logger: Logger; name: string;
     statement_timeout: 15_000,
   });
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle postgres client error'));
+  // pg only listens for errors of idle clients. A client checked out (in a transaction, between
+  // two statements) when the server restarts emits 'error' with no listener, which would end the
+  // process; its next query fails instead, and the caller's retry path handles that.
+  pool.on('connect', (client) => {
+    client.on('error', (err) =>
+      log.warn({ err: err.message }, 'postgres connection lost under a checked-out client'),
+    );
+  });
   return pool;
 }
 
@@ -65,15 +73,20 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  let result: T;
   try {
     await client.query('BEGIN');
-    const result = await fn(client);
+    result = await fn(client);
     await client.query('COMMIT');
-    return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A client whose rollback fails has lost its connection: destroyed, never handed out again.
+    const broken = await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollbackErr: unknown) => (rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))),
+    );
+    client.release(broken);
     throw err;
-  } finally {
-    client.release();
   }
+  client.release();
+  return result;
 }

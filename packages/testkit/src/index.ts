@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -159,6 +159,55 @@ export async function startOwnMosquitto(): Promise<OwnMosquitto> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A PostgreSQL of the caller's own on a free port, started by infra/servers.sh (as the `postgres`
+ * OS user when run as root), for tests that crash or restart the database; the shared server is
+ * never stopped. `crash()` is an immediate shutdown (no checkpoint, every connection cut), as a
+ * crash is; `start()` brings it back on the same port and data.
+ */
+export class OwnPostgres {
+  private constructor(
+    readonly port: number,
+    readonly dataDir: string,
+  ) {}
+
+  static async start(): Promise<OwnPostgres> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-postgres-'));
+    // The postgres OS user must reach its cluster below this folder.
+    chmodSync(dataDir, 0o755);
+    const server = new OwnPostgres(await freePort(), dataDir);
+    server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `postgresql://postgres@127.0.0.1:${this.port}/test`;
+  }
+
+  #env(): NodeJS.ProcessEnv {
+    return { ...process.env, DATABASE_URL: this.url, TELECARE_DATA_DIR: this.dataDir };
+  }
+
+  start(): void {
+    const up = spawnSync('bash', [serversScript, 'up', 'postgres'], { env: this.#env(), encoding: 'utf8' });
+    if (up.status !== 0) throw new Error(`could not start PostgreSQL: ${up.stderr || up.stdout}`);
+  }
+
+  /** Immediate shutdown of the postmaster (SIGQUIT), then waits until the port is closed. */
+  async crash(): Promise<void> {
+    const pidFile = path.join(this.dataDir, 'servers', 'postgres', 'data', 'postmaster.pid');
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGQUIT');
+    await waitFor(async () => !(await listening(this.port)), { what: 'PostgreSQL to go down' });
+  }
+
+  /** Stops the server and removes its data. */
+  destroy(): void {
+    spawnSync('bash', [serversScript, 'down', 'postgres'], { env: this.#env() });
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
 }
 
 /** Whether something accepts a TCP connection on a loopback port. */
