@@ -1,0 +1,54 @@
+import { OwnPostgres, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness } from './harness.ts';
+
+/**
+ * The helpline across a PostgreSQL crash-restart: it stays up (a fault run saw it crash on an
+ * unhandled `'error'` of a pooled client and stay down for four minutes), and an alert published
+ * while the database was down becomes a case once it is back.
+ */
+let server: OwnPostgres;
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+const uncaught: unknown[] = [];
+const onUncaught = (err: unknown) => uncaught.push(err);
+
+beforeAll(async () => {
+  process.on('uncaughtException', onUncaught);
+  server = await OwnPostgres.start();
+  h = await helplineHarness('pgrestart', { DATABASE_URL: server.url });
+  await h.start();
+}, 120_000);
+
+afterAll(async () => {
+  process.off('uncaughtException', onUncaught);
+  await h?.close();
+  server?.destroy();
+});
+
+describe('a PostgreSQL crash-restart under the helpline', () => {
+  it('keeps the helpline up and turns an alert raised during the outage into a case', async () => {
+    await h.publish(h.alert({ residentId: 'res_pg_before' }));
+    await h.caseOf('res_pg_before');
+
+    // Several alerts in flight while the server goes down: commits are cut mid-transaction.
+    const during = ['res_pg_during_1', 'res_pg_during_2', 'res_pg_during_3'];
+    await Promise.all([server.crash(), ...during.map((r) => h.publish(h.alert({ residentId: r })))]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(uncaught).toEqual([]);
+    server.start();
+
+    for (const residentId of during) {
+      await waitFor(
+        async () => {
+          const response = await h.api('/api/cases?state=all');
+          const cases = response.json as { residentId: string }[] | undefined;
+          return Array.isArray(cases) && cases.some((c) => c.residentId === residentId);
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: `a case for ${residentId}` },
+      );
+    }
+    expect(uncaught).toEqual([]);
+    const ready = await fetch(new URL('/readyz', h.helpline.url));
+    expect(ready.status).toBe(200);
+  }, 120_000);
+});
