@@ -186,7 +186,12 @@ async function main(): Promise<void> {
     if (shuttingDown) return;
     started.push({
       service,
-      running: startChild(service.name, [path.relative(repoRoot, entryOf(service))], values),
+      // Under the supervisor: a crash is started again (infra/supervise.ts).
+      running: startChild(
+        service.name,
+        [path.join('infra', 'supervise.ts'), path.relative(repoRoot, entryOf(service))],
+        values,
+      ),
     });
   }
   log.info(`waiting for ${started.map(({ service }) => service.name).join(', ')} to be ready`);

@@ -47,6 +47,7 @@ import {
 } from './lib/services.ts';
 
 const log = makeLog('stack');
+const supervisor = path.join('infra', 'supervise.ts');
 const READY_TIMEOUT_MS = 60_000;
 
 const pidFileOf = (service: ServiceSpec) => path.join(pidsDir, `${service.name}.pid`);
@@ -59,7 +60,8 @@ function startDetached(service: ServiceSpec, values: EnvValues): number {
   const fd = openSync(logFile, 'a');
   try {
     writeSync(fd, `\n--- ${new Date().toISOString()} stack up: starting ${service.name} ---\n`);
-    const child = spawn(tsxBin, [path.relative(repoRoot, entryOf(service))], {
+    // Under the supervisor: a crash is started again (infra/supervise.ts).
+    const child = spawn(tsxBin, [supervisor, path.relative(repoRoot, entryOf(service))], {
       cwd: repoRoot,
       env: childEnv(values),
       detached: true, // own process group: survives this command, and down can stop the whole group
