@@ -281,7 +281,11 @@ class Output {
     readonly now: number,
   ) {}
 
-  setTimer(rule: Rule, checkAt: number, extra: { eventId?: string; key?: string; id: string }): void {
+  setTimer(
+    rule: Rule,
+    checkAt: number,
+    extra: { eventId?: string; eventAt?: number; key?: string; id: string },
+  ): void {
     const timer: Timer = {
       id: extra.id,
       ruleId: rule.id,
@@ -289,6 +293,7 @@ class Output {
       checkAt,
       dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
       ...(extra.eventId === undefined ? {} : { eventId: extra.eventId }),
+      ...(extra.eventAt === undefined ? {} : { eventAt: extra.eventAt }),
       ...(extra.key === undefined ? {} : { key: extra.key }),
     };
     this.timers.push({ op: 'set', timer });
@@ -697,6 +702,7 @@ function absenceOnEvent(
     id: `${rule.id}:${entry.serial}:${entry.id}`,
     key: entry.serial,
     eventId: entry.id,
+    eventAt: entry.at,
   });
   if (current && current.lastAt >= entry.at) return state;
   // The previous heartbeat's check is moot when this one came within its interval.
@@ -728,6 +734,18 @@ function restoredAlert(
     priority: 5,
     closes: { alertId: lostId, outcome: 'restored' },
   });
+}
+
+/** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
+function lostStateBase(id: string, at: number, serial: string, rule: AbsenceRule): RecentEvent {
+  return {
+    id,
+    type: rule.expect[0] ?? 'heartbeat',
+    at,
+    serial,
+    deviceKind: 'unknown',
+    testMode: false,
+  };
 }
 
 function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
@@ -762,8 +780,15 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
     case 'supervision': {
       const serial = timer.key ?? '';
       const device = state.devices[serial];
-      const base = state.recent.find((seen) => seen.id === timer.eventId);
-      if (!device || !base || device.lost) return state; // the loss is raised once while silent
+      if (device?.lost) return state; // the loss is raised once while silent
+      let base = state.recent.find((seen) => seen.id === timer.eventId);
+      if (!device) {
+        // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
+        // put the device back in it, so the device has been silent since the timer's event.
+        if (timer.eventId === undefined || timer.eventAt === undefined) return state;
+        base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
+      }
+      if (!base) return state;
       const beats = state.recent.filter((seen) => seen.serial === serial && rule.expect.includes(seen.type));
       if (beats.some((seen) => seen.at > base.at && seen.at <= timer.checkAt)) return state;
       const intervalS = Math.round((timer.checkAt - base.at) / 1000);
@@ -783,7 +808,8 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
         out.alerts.push(restoredAlert(rule, out, alert.id, back, intervalS));
         return state;
       }
-      return { ...state, devices: { ...state.devices, [serial]: { ...device, lost: alert.id } } };
+      const supervised = device ?? { lastAt: base.at, lastId: base.id, intervalS };
+      return { ...state, devices: { ...state.devices, [serial]: { ...supervised, lost: alert.id } } };
     }
     case 'wake-up': {
       const date = timer.key ?? '';

@@ -444,6 +444,11 @@ export const Timer = z.object({
   checkAt: z.number(),
   /** The event that started it, when one did. */
   eventId: z.string().optional(),
+  /**
+   * That event's time (epoch ms), so the check can still be decided when the resident's state was
+   * lost after it (Redis flushed): a supervision check then knows since when the device is silent.
+   */
+  eventAt: z.number().optional(),
   /** Device serial or schedule key, when the rule needs one. */
   key: z.string().optional(),
 });

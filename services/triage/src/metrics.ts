@@ -63,7 +63,12 @@ export function createTriageMetrics(registry: Registry) {
     }),
     timersPending: new Gauge({
       name: 'triage_timers_indexed',
-      help: 'Timers in the index at the last start-up rebuild',
+      help: 'Timers in the index at its last rebuild (start-up, or Redis found empty)',
+      registers: [registry],
+    }),
+    timerIndexLost: new Counter({
+      name: 'triage_timer_index_lost_total',
+      help: 'Times Redis was found to have lost the timer index while running, which was then rebuilt',
       registers: [registry],
     }),
     partitionsOwned: new Gauge({

@@ -101,6 +101,10 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     });
     // The index is a cache of the durable timer records: rebuild it before any loop reads it.
     metrics.timersPending.set(await timers.rebuildIndex());
+    timers.onIndexLost = (indexed) => {
+      metrics.timerIndexLost.inc();
+      metrics.timersPending.set(indexed);
+    };
     const deviceMap = await openDeviceMap(nc, n);
     const device = async (serial: string): Promise<DeviceContext | undefined> => {
       const entry = await deviceMap.get(serial);

@@ -30,6 +30,11 @@ export class TimerStore {
   readonly #partitions: number;
   readonly #partitionOf: (residentId: string) => number;
   readonly #log: Logger;
+  readonly #marker: string;
+  #checkedAt = Number.NEGATIVE_INFINITY;
+  #rebuilding: Promise<number> | undefined;
+  /** Called when Redis was found to have lost the index (flushed, or restarted empty). */
+  onIndexLost: ((indexed: number) => void) | undefined;
 
   private constructor(deps: {
     kv: KV;
@@ -45,6 +50,7 @@ export class TimerStore {
     this.#partitions = deps.partitions;
     this.#partitionOf = deps.partitionOf;
     this.#log = deps.logger.child({ component: 'timers' });
+    this.#marker = `${deps.redisPrefix}triage:timers:indexed`;
   }
 
   static async open(deps: {
@@ -70,6 +76,13 @@ export class TimerStore {
    * record is gone, never one that is late.
    */
   async rebuildIndex(): Promise<number> {
+    this.#rebuilding ??= this.#rebuild().finally(() => {
+      this.#rebuilding = undefined;
+    });
+    return this.#rebuilding;
+  }
+
+  async #rebuild(): Promise<number> {
     const keys: string[] = [];
     for await (const key of await this.#kv.keys()) keys.push(key);
     const pipeline = this.#redis.pipeline();
@@ -87,8 +100,28 @@ export class TimerStore {
       pipeline.zadd(this.indexKey(this.#partitionOf(timer.residentId)), 'LT', timer.dueAt, timer.id);
       count++;
     }
+    // The marker says the index is whole; Redis losing its data loses the marker with it.
+    pipeline.set(this.#marker, '1');
     await pipeline.exec();
     return count;
+  }
+
+  /**
+   * Redis can lose the index while triage runs (FLUSHALL, a restart without persistence, a
+   * failover to an empty replica). Checked at most once a second by the loops that read the
+   * index: when the marker is gone, the index is rebuilt from the durable records at once.
+   */
+  async #indexWhole(): Promise<void> {
+    const wall = performance.now();
+    if (wall - this.#checkedAt < 1_000) return;
+    this.#checkedAt = wall;
+    if ((await this.#redis.exists(this.#marker)) === 1) return;
+    const indexed = await this.rebuildIndex();
+    this.#log.warn(
+      { indexed },
+      'Redis lost the timer index (flushed or restarted empty): rebuilt from the durable records',
+    );
+    this.onIndexLost?.(indexed);
   }
 
   async apply(commands: readonly TimerCommand[]): Promise<void> {
@@ -148,6 +181,7 @@ export class TimerStore {
 
   /** Timers of a partition due by `now`, earliest first (their records; stale index entries dropped). */
   async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
+    await this.#indexWhole();
     const ids = await this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
     const timers: Timer[] = [];
     for (const id of ids) {

@@ -183,6 +183,32 @@ describe('durable timers against real NATS and Redis', () => {
     });
   });
 
+  it('a Redis flush while running loses no pending check: the index is rebuilt at once and the state loss does not hide a silent device', async () => {
+    const beat = event('res_timer_flush', 'heartbeat', clock.now() - 1_000, 'HB-FLUSH');
+    await publishEvent(js, n, beat);
+    await drained(jsm, n, PARTITIONS);
+
+    // Everything this namespace keeps in Redis is gone (FLUSHALL, or a restart without persistence).
+    const keys = await redis.keys(`${n.redisPrefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+
+    clock.advance(6 * 60_000); // past the 5 min interval and the reorder grace
+    const lost = await waitFor(
+      async () => (await alertsOf('supervision.lost')).find((a) => a.alert.residentId === 'res_timer_flush'),
+      {
+        what: 'supervision.lost for the device whose only heartbeat came before the flush',
+        timeoutMs: 10_000,
+      },
+    );
+    expect(lost.alert.evidence).toEqual([beat.id]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const forThisDevice = (await alertsOf('supervision.lost')).filter(
+      (a) => a.alert.residentId === 'res_timer_flush',
+    );
+    expect(forThisDevice).toHaveLength(1);
+  });
+
   it('a storm of low-priority events on a partition does not delay a pendant press', async () => {
     const resident = 'res_storm_e';
     const storm = Array.from({ length: 600 }, (_, i) => ({
