@@ -38,6 +38,8 @@ export {
   defaultPriority,
   EVENT_TYPES,
   type EventCategory,
+  isPress,
+  PRESS_TYPES,
   type EventType,
   type EventTypeInfo,
   EventTypeSchema,
