@@ -14,6 +14,8 @@ export interface RaisedAlert {
   readonly caseId?: string;
   /** A closing alert (a resident's cancel, a restore): the alert it closes and how. */
   readonly closes?: { readonly alertId: string; readonly outcome: string };
+  /** A repeat press merged into an alert already raised: the resident pressing again, not a new alert. */
+  readonly repeats?: { readonly alertId: string };
 }
 
 /**
@@ -100,7 +102,8 @@ const relatedWindowS = (e: Expectation): number =>
  * alert's time (for a related type, until an hour after the incident's effects end if that is
  * later). Where several could take it, an incident that expects the type wins over one that
  * merely relates it, then the latest incident that started before the alert. A closing alert
- * (`closes`) goes with the alert it closes and is not counted as an alert of its own.
+ * (`closes`) goes with the alert it closes and is not counted as an alert of its own; nor is a repeat
+ * press (`repeats`), which the helpline counts on the case of the alert it repeats.
  */
 export function score(input: ScoreInput): Scorecard {
   const residentsOf = (e: Expectation) => new Set(e.homes.map((h) => input.residentOf.get(h)));
@@ -110,7 +113,8 @@ export function score(input: ScoreInput): Scorecard {
   const sorted = [...input.alerts].sort((a, b) => a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1));
   const incidentOf = new Map<string, Expectation>();
   for (const alert of sorted) {
-    if (alert.closes) continue;
+    // A repeat is counted on the case it repeats (the helpline's press count), not as an alert.
+    if (alert.closes || alert.repeats) continue;
     const fits = candidates.filter(({ e, residents }) => {
       const expected = e.expect.includes(alert.type);
       const typeFits = expected || e.related.includes(alert.type);

@@ -79,6 +79,7 @@ export function runScenarioOnCore(
         ruleId: a.rule.id,
         raisedAt: Date.parse(a.raisedAt),
         ...(a.closes ? { closes: a.closes } : {}),
+        ...(a.repeats ? { repeats: a.repeats } : {}),
       }),
     );
   const card = score({

@@ -189,6 +189,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
           raisedAt: Date.parse(a.raisedAt),
           ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
           ...(a.closes ? { closes: a.closes } : {}),
+          ...(a.repeats ? { repeats: a.repeats } : {}),
         }),
       );
     const card = score({

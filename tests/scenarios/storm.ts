@@ -134,7 +134,8 @@ export async function runStorm(
       }
     })();
     // A fresh pendant for every press: a pendant pressed again within five minutes of its first
-    // press merges into that alert (trigger.pendant mergeWithinS) and would never be seen to alert.
+    // press merges into that alert (trigger.pendant mergeWithinS) and raises only a repeat of it,
+    // so every measured press is a first press, as an alarm from a quiet home is.
     let pressed = 0;
     const press = async (serial: string): Promise<number> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));

@@ -28,5 +28,12 @@ export const Alert = z.object({
   closes: z
     .object({ alertId: z.string().regex(/^alt_[0-9a-f]{32}$/), outcome: z.enum(['false-alarm', 'restored']) })
     .optional(),
+  /**
+   * Set on a repeat: a press that merged into the open alert of its group (`alertId`, the alert
+   * its group's first press raised). The id comes from the repeat press itself, so every press
+   * reaches the helpline once; the helpline counts it on the case that holds `alertId` while
+   * that case is open, and opens a new case when it is resolved, closed or unknown.
+   */
+  repeats: z.object({ alertId: z.string().regex(/^alt_[0-9a-f]{32}$/) }).optional(),
 });
 export type Alert = z.infer<typeof Alert>;

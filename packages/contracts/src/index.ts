@@ -42,6 +42,8 @@ export {
   type EventTypeInfo,
   EventTypeSchema,
   isEventType,
+  isPress,
+  PRESS_TYPES,
   Priority,
   TAXONOMY,
 } from './taxonomy.ts';

@@ -106,6 +106,17 @@ export function isEventType(value: string): value is EventType {
   return Object.hasOwn(TAXONOMY, value);
 }
 
+/**
+ * Triggers a person works by hand (a button, a cord): pressing again is the resident saying they
+ * still need someone, so the helpline counts presses on a case and shows the last one.
+ */
+export const PRESS_TYPES: readonly EventType[] = [
+  'pendant.pressed',
+  'pullcord.pulled',
+  'bogus-caller.pressed',
+];
+export const isPress = (type: EventType): boolean => PRESS_TYPES.includes(type);
+
 export function defaultPriority(type: EventType): Priority {
   return TAXONOMY[type].priority;
 }

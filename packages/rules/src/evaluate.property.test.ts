@@ -250,7 +250,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
     );
   });
 
-  it('in any arrival order, every merged group is raised and no press only merges into an alert a cancel before it closed', () => {
+  it('in any arrival order, every merged group is raised, every press reaches the helpline, and no press only merges into an alert a cancel before it closed', () => {
     const shuffled = burstArb.chain((events) =>
       fc
         .shuffledSubarray(events, { minLength: events.length, maxLength: events.length })
@@ -284,6 +284,14 @@ describe('order, duplicates and redelivery never change what is raised', () => {
                 !closedBefore(groupId(rule, anchor), at),
             );
             expect(open.length, `press ${press.id} at ${press.time}`).toBeGreaterThan(0);
+            // Every press reaches a person: an alert of its own (its group's, or a repeat of it)
+            // carries it as evidence, so the helpline can count it or open a case for it.
+            expect(
+              alerts.some(
+                (alert) => alert.rule.id === rule.id && !alert.closes && alert.evidence[0] === press.id,
+              ),
+              `press ${press.id} at ${press.time} reached no one`,
+            ).toBe(true);
           }
         }
       }),
@@ -350,6 +358,10 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
 
   for (const rule of RULES.rules)
     if (rule.kind === 'trigger') for (const e of of(...rule.on)) out.add(triggerId(rule, e));
+  // Every press that merged reaches the helpline too, as a repeat named by the press itself.
+  for (const rule of MERGING)
+    for (const e of of(...rule.on))
+      if (anchors.get(e.id) !== e) id(rule.id, `repeat:${e.testMode ? 'test:' : ''}${e.id}`);
 
   const held = (rule: string, starts: EventType[], ends: EventType[], forS: number, atNight: boolean) => {
     for (const s of of(...starts))

@@ -7,7 +7,7 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { alertId as alertIdFor } from './ids.ts';
-import { anchorOf, type Ender, newAnchors, type PressGroups } from './merge.ts';
+import { anchorOf, type Ender, type PressGroups, regroup } from './merge.ts';
 import type {
   AbsenceRule,
   CorrelationRule,
@@ -420,8 +420,46 @@ function pressed(rule: TriggerRule, entry: RecentEvent, state: ResidentState, ou
   const { anchor, known } = anchorOf(groups, recent, i, state.forgottenUntil);
   const alertId = groupAlertId(rule, out.residentId, anchor);
   if (anchor === entry || !known) out.alerts.push(triggerAlert(rule, entry, alertId, out));
-  else out.merged.push({ alertId, eventId: entry.id });
+  else {
+    out.merged.push({ alertId, eventId: entry.id });
+    out.alerts.push(repeatAlert(rule, entry, anchor, alertId, out));
+  }
   raiseNewAnchors(rule, groups, recent, i, out);
+}
+
+/**
+ * A press that merged into its group's alert still reaches the helpline, as a repeat that names
+ * that alert: the helpline counts it on the case while the case is open, and opens a new case when
+ * an operator has already resolved it (which triage cannot know). The id is the repeat press's own,
+ * not its group's, so reprocessing raises the same repeat and a regrouping never makes a second one.
+ */
+function repeatAlert(
+  rule: TriggerRule,
+  press: RecentEvent,
+  anchor: RecentEvent,
+  alertId: string,
+  out: Output,
+): Alert {
+  const id = alertIdFor(rule.id, out.residentId, `repeat:${press.testMode ? 'test:' : ''}${press.id}`);
+  const alert = triggerAlert(rule, press, id, out);
+  const after = describeGap(press.at - anchor.at);
+  const first = formatHhmmss(anchor.at, out.settings.timeZone);
+  return {
+    ...alert,
+    reason: `${alert.reason}; pressed again ${after} after the first press at ${first}`,
+    repeats: { alertId },
+  };
+}
+
+/** `40 s`, `3 min 15 s`: a repeat press comes seconds or minutes after the first. */
+function describeGap(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+}
+
+function formatHhmmss(ms: number, timeZone: string): string {
+  const seconds = String(Math.floor(ms / 1000) % 60).padStart(2, '0');
+  return `${formatHhmm(ms, timeZone)}:${seconds}`;
 }
 
 /** A cancel of a merging rule's alarm: later presses of a group it now closes anchor their own. */
@@ -433,7 +471,10 @@ function cancelled(rule: TriggerRule, entry: RecentEvent, recent: readonly Recen
     raiseNewAnchors(rule, pressGroups(rule, testMode, out), recent, i, out);
 }
 
-/** Never unraise, never lose: a press an arrival made an anchor raises the alert it never had. */
+/**
+ * Never unraise, never lose: a press an arrival made an anchor raises the alert it never had, and a
+ * press it made a member of an earlier group raises the repeat it never had.
+ */
 function raiseNewAnchors(
   rule: TriggerRule,
   groups: PressGroups,
@@ -441,8 +482,11 @@ function raiseNewAnchors(
   i: number,
   out: Output,
 ): void {
-  for (const anchor of newAnchors(groups, recent, i))
+  const { anchors, repeats } = regroup(groups, recent, i);
+  for (const anchor of anchors)
     out.alerts.push(triggerAlert(rule, anchor, groupAlertId(rule, out.residentId, anchor), out));
+  for (const { press, anchor } of repeats)
+    out.alerts.push(repeatAlert(rule, press, anchor, groupAlertId(rule, out.residentId, anchor), out));
 }
 
 function deviceValues(

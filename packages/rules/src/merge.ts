@@ -91,7 +91,7 @@ function walk(
   from: number,
   to: number,
   skip?: RecentEvent,
-): { anchors: RecentEvent[]; last: RecentEvent | undefined } {
+): { anchors: RecentEvent[]; last: RecentEvent | undefined; members: Map<RecentEvent, RecentEvent> } {
   // A cancel at the first press's instant sorts before it by id, but comes after it.
   let first = from;
   while (first > 0 && (recent[first - 1] as RecentEvent).at === (recent[from] as RecentEvent).at) first--;
@@ -107,13 +107,17 @@ function walk(
     } else if (isEnder(g, e)) order.push(e);
   }
   const anchors: RecentEvent[] = [];
+  // Each merged press (not an anchor) and the anchor of its group.
+  const merged = new Map<RecentEvent, RecentEvent>();
   let anchor: RecentEvent | undefined;
   let members: RecentEvent[] = [];
   let last: RecentEvent | undefined;
   for (const e of order) {
     if (isPress(g, e)) {
-      if (anchor && e.at - anchor.at <= g.windowMs) members.push(e);
-      else {
+      if (anchor && e.at - anchor.at <= g.windowMs) {
+        members.push(e);
+        merged.set(e, anchor);
+      } else {
         anchor = e;
         members = [e];
         anchors.push(e);
@@ -121,7 +125,7 @@ function walk(
       last = anchor;
     } else if (anchor && members.some((press) => closes(g, e, press))) anchor = undefined;
   }
-  return { anchors, last };
+  return { anchors, last, members: merged };
 }
 
 /**
@@ -143,18 +147,32 @@ export function anchorOf(
   return { anchor, known };
 }
 
+/** What an arrival out of order changed in the grouping of the presses after it. */
+export interface Regrouping {
+  /** Presses that anchor a group now and did not before: their alerts were never raised. */
+  readonly anchors: readonly RecentEvent[];
+  /**
+   * Presses that anchored a group before and now merge into an earlier one (`anchor`): they
+   * raised an alert of their own, but never a repeat of the group they now belong to.
+   */
+  readonly repeats: ReadonlyArray<{ readonly press: RecentEvent; readonly anchor: RecentEvent }>;
+}
+
+const UNCHANGED: Regrouping = Object.freeze({ anchors: [], repeats: [] });
+
 /**
- * The presses that anchor a group now that `recent[i]` (a press or a cancel) has arrived, and
- * did not before it: an arrival out of order can split a group (a cancel that closes it, a press
- * that a later cancel now closes) or move its anchor earlier. Their alerts were never raised, so
- * the caller raises them; an anchor that stops being one keeps its alert (nothing is unraised).
- * Empty at once for an arrival in order (nothing of the rule after it).
+ * What changes now that `recent[i]` (a press or a cancel) has arrived: an arrival out of order can
+ * split a group (a cancel that closes it, a press that a later cancel now closes) or move its
+ * anchor earlier. The caller raises the new anchors' alerts and the new members' repeats; an
+ * anchor that stops being one keeps its alert (nothing is unraised), so the set of ids raised is
+ * always a superset of what the same events raise in order. Nothing at once for an arrival in
+ * order (nothing of the rule after it).
  */
-export function newAnchors(g: PressGroups, recent: readonly RecentEvent[], i: number): RecentEvent[] {
+export function regroup(g: PressGroups, recent: readonly RecentEvent[], i: number): Regrouping {
   const arrived = recent[i] as RecentEvent;
   let after = i + 1;
   while (after < recent.length && !isPress(g, recent[after] as RecentEvent)) after++;
-  if (after === recent.length) return [];
+  if (after === recent.length) return UNCHANGED;
   const { start } = chainStart(g, recent, i - 1);
   const from = start >= 0 ? start : i;
   // The first press after the arrival that is more than the window after the press before it
@@ -171,5 +189,12 @@ export function newAnchors(g: PressGroups, recent: readonly RecentEvent[], i: nu
     previous = e.at;
   }
   const before = walk(g, recent, from, to, arrived).anchors;
-  return walk(g, recent, from, to).anchors.filter((anchor) => anchor !== arrived && !before.includes(anchor));
+  const now = walk(g, recent, from, to);
+  const repeats: Array<{ press: RecentEvent; anchor: RecentEvent }> = [];
+  for (const [press, anchor] of now.members)
+    if (press !== arrived && before.includes(press)) repeats.push({ press, anchor });
+  return {
+    anchors: now.anchors.filter((anchor) => anchor !== arrived && !before.includes(anchor)),
+    repeats,
+  };
 }

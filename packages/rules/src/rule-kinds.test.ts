@@ -404,7 +404,8 @@ describe('correlation', () => {
     const raised = presses.map((press) =>
       byRule(runner.event(press, Date.parse(press.time) + 500), 'trigger.pendant'),
     );
-    expect(raised.map((alerts) => alerts.length)).toEqual([1, 0, 0]);
+    // One alert for the group; each later press only repeats it.
+    expect(raised.map((alerts) => alerts.filter((alert) => !alert.repeats).length)).toEqual([1, 0, 0]);
     expect(raised[0]?.[0]?.thresholds).toMatchObject({ mergeWithinS: 300 });
     const direct = evaluate(
       runner.states.get(RESIDENT) ?? initialState(RESIDENT),
@@ -412,6 +413,38 @@ describe('correlation', () => {
       DEFAULT_RULE_SET,
     );
     expect(direct.merged).toEqual([{ alertId: raised[0]?.[0]?.id, eventId: expect.any(String) }]);
+  });
+
+  it('every merged press raises a repeat that names its group’s alert, so the helpline sees each press', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const presses = ['10:00:00', '10:00:40', '10:03:15'].map((hms) =>
+      ev('pendant.pressed', Date.parse(`${DAY}T${hms}.000Z`), pendant),
+    );
+    const raised = presses.map((press) =>
+      byRule(runner.event(press, Date.parse(press.time) + 500), 'trigger.pendant'),
+    );
+    const anchor = raised[0]?.[0];
+    expect(raised.map((alerts) => alerts.length)).toEqual([1, 1, 1]);
+    expect(anchor?.repeats).toBeUndefined();
+    for (const [i, alerts] of raised.slice(1).entries()) {
+      const press = presses[i + 1] as TelecareEvent;
+      expect(alerts[0]).toMatchObject({
+        type: 'pendant.pressed',
+        priority: 1,
+        evidence: [press.id],
+        repeats: { alertId: anchor?.id },
+        raisedAt: new Date(Date.parse(press.time) + 500).toISOString(),
+        testMode: false,
+        deviceSerial: 'PX-1',
+      });
+      expect(alerts[0]?.id).not.toBe(anchor?.id);
+    }
+    expect(raised[2]?.[0]?.reason).toMatch(/; pressed again 3 min 15 s after the first press at 10:00:00$/);
+    expect(raised[1]?.[0]?.reason).toMatch(/; pressed again 40 s after the first press at 10:00:00$/);
+    // The id is the repeat press's own: the same presses again give the same ids.
+    const again = run(presses, T('10:30')).alerts.map((alert) => alert.id);
+    expect(again).toEqual(raised.flat().map((alert) => alert.id));
+    expect(new Set(again).size).toBe(3);
   });
 
   it("an installer's test press never absorbs a real press in the same merge window", () => {
@@ -434,7 +467,11 @@ describe('correlation', () => {
       const runner = new RulesRunner(ruleSet);
       return arrivals.map(([event, at]) => runner.event(event, at));
     };
-    const presses = (alerts: readonly Alert[]) => byRule(alerts, 'trigger.pendant');
+    /** The alerts the groups raise (a repeat only points at one of them). */
+    const presses = (alerts: readonly Alert[]) =>
+      byRule(alerts, 'trigger.pendant').filter((alert) => !alert.repeats);
+    const repeats = (alerts: readonly Alert[]) =>
+      byRule(alerts, 'trigger.pendant').filter((alert) => alert.repeats);
     const closes = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.pre-alarm-cancel');
 
     it('merges two presses 15 s apart either side of a five-minute boundary into one alert', () => {
@@ -481,14 +518,22 @@ describe('correlation', () => {
         [cancelled, T('10:02') + 5 * S],
       ]);
       expect(presses(onAgain ?? [])).toEqual([]);
+      // Merged on arrival, it still reaches the helpline, as a repeat of the first alert.
+      expect(repeats(onAgain ?? [])).toMatchObject([
+        { evidence: [again.id], repeats: { alertId: presses(onFirst ?? [])[0]?.id } },
+      ]);
       // The cancel closes the first alert and splits the group: the later press raises its own.
       expect(presses(onCancel ?? [])).toMatchObject([{ evidence: [again.id], type: 'pendant.pressed' }]);
       expect(closes(onCancel ?? []).map((alert) => alert.closes?.alertId)).toEqual([
         presses(onFirst ?? [])[0]?.id,
       ]);
       const inOrder = run([first, cancelled, again], T('10:30')).alerts;
+      // Everything raised in order is raised; out of order, only the repeat is more.
       expect(new Set([...(onFirst ?? []), ...(onAgain ?? []), ...(onCancel ?? [])].map((a) => a.id))).toEqual(
-        new Set(inOrder.filter((a) => a.rule.id !== 'correlation.fall-no-movement').map((a) => a.id)),
+        new Set([
+          ...inOrder.filter((a) => a.rule.id !== 'correlation.fall-no-movement').map((a) => a.id),
+          repeats(onAgain ?? [])[0]?.id,
+        ]),
       );
     });
 
@@ -496,17 +541,28 @@ describe('correlation', () => {
       const later = press(T('10:03'));
       const early = press(T('10:00'));
       const next = press(T('10:04'));
-      const [onLater, onEarly, onNext] = arrive([
+      const arrived = arrive([
         [later, T('10:03') + S],
         [early, T('10:03') + 2 * S],
         [next, T('10:04') + S],
-      ]).map(presses);
+      ]);
+      const [onLater, onEarly, onNext] = arrived.map(presses);
       expect(onLater).toMatchObject([{ evidence: [later.id] }]);
       expect(onEarly).toMatchObject([{ evidence: [early.id] }]);
       // The group now begins at the early press: the next press merges into its alert.
       expect(onNext).toEqual([]);
-      const inOrder = presses(run([early, later, next], T('10:30')).alerts);
-      expect(inOrder.map((alert) => alert.id)).toEqual([onEarly?.[0]?.id]);
+      const group = onEarly?.[0]?.id;
+      // The later press, now a member of the early press's group, is a repeat of it too, as the
+      // next press is: in order, the same repeats are raised.
+      const [, repeatedLater, repeatedNext] = arrived.map(repeats);
+      expect(repeatedLater).toMatchObject([{ evidence: [later.id], repeats: { alertId: group } }]);
+      expect(repeatedNext).toMatchObject([{ evidence: [next.id], repeats: { alertId: group } }]);
+      const inOrder = run([early, later, next], T('10:30')).alerts;
+      expect(presses(inOrder).map((alert) => alert.id)).toEqual([group]);
+      expect(repeats(inOrder).map((alert) => alert.id)).toEqual([
+        repeatedLater?.[0]?.id,
+        repeatedNext?.[0]?.id,
+      ]);
     });
 
     it('a cancel at the same instant as a press closes it and ends its group, whichever id sorts first', () => {

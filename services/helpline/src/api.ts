@@ -89,6 +89,10 @@ export const HelplineCase = Case.extend({
   assignedTo: z.string().nullable(),
   /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
   escalationStep: z.number().int().min(0),
+  /** Presses (pendant, pull-cord, bogus-caller button) for this case, repeats included, one per press. */
+  presses: z.number().int().min(0),
+  /** When the latest of them was raised; null when no press raised the case. */
+  lastPressAt: z.iso.datetime({ offset: true }).nullable(),
   hold: z
     .object({
       until: z.iso.datetime({ offset: true }),

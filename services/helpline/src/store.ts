@@ -8,9 +8,11 @@ import {
   type Action,
   allowed,
   closingEffect,
+  isOpen,
   joins,
   moreUrgent,
   OPEN_STATES,
+  pressesOf,
   refusal,
   TRANSITIONS,
 } from './transitions.ts';
@@ -74,6 +76,7 @@ const toCase = (row: CaseRow): HelplineCase => ({
   offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
   assignedTo: row.assigned_to,
   escalationStep: row.escalation_step,
+  ...pressesOf(row.alerts),
   hold: row.hold_until
     ? {
         until: row.hold_until.toISOString(),
@@ -99,9 +102,10 @@ export type IngestResult =
   | {
       /**
        * `closing`: an alert that closes an earlier one joined that alert's case (and may have
-       * resolved it); `record`: a record-only (P5) alert with nothing to close, kept in a closed case.
+       * resolved it); `record`: a record-only (P5) alert with nothing to close, kept in a closed case;
+       * `repeat`: a repeat press counted on the open case of the alert it repeats.
        */
-      readonly outcome: 'opened' | 'joined' | 'test' | 'closing' | 'record';
+      readonly outcome: 'opened' | 'joined' | 'repeat' | 'test' | 'closing' | 'record';
       readonly caseId: string;
       readonly events: CaseEvent[];
       /** Set when a closing alert resolved its case on its own. */
@@ -199,6 +203,25 @@ export class CaseStore {
         // The alert it closes is not here (never reached this helpline): a record like any P5.
       }
 
+      // A repeat press: counted on the case of the alert it repeats while that case is open.
+      let after: { readonly caseId: string; readonly state: CaseState } | undefined;
+      if (alert.repeats) {
+        const repeated = await this.#repeatInto(db, alert, now, event);
+        if (repeated.outcome !== 'not-open') {
+          await this.#append(db, events);
+          return { outcome: repeated.outcome, caseId: repeated.caseId, events };
+        }
+        // Resolved or closed (triage cannot know an operator resolved it), or never here: the
+        // resident is pressing for help now, so the press is a new alarm like any other.
+        after = repeated.after;
+      }
+      const follows = alert.repeats
+        ? {
+            repeats: alert.repeats.alertId,
+            ...(after ? { afterCase: after.caseId, afterState: after.state } : {}),
+          }
+        : {};
+
       let outcome: 'opened' | 'joined' | 'test' | 'record';
       let caseId: string;
       // Record-only alerts never join or ring: they are kept in a case of their own, closed at once.
@@ -244,6 +267,7 @@ export class CaseStore {
           type: alert.type,
           ...(raise ? { priorityRaisedFrom: openSummary.priority } : {}),
           ...(requeue ? { requeuedFromHold: true } : {}),
+          ...follows,
         });
       } else {
         outcome = alert.testMode ? 'test' : recordOnly ? 'record' : 'opened';
@@ -269,6 +293,7 @@ export class CaseStore {
           type: alert.type,
           ...(alert.testMode ? { testMode: true } : {}),
           ...(recordOnly ? { recordOnly: true, ...(alert.closes ? { closes: alert.closes } : {}) } : {}),
+          ...follows,
         });
         if (alert.testMode) event(caseId, 'closed', { reason: 'test-mode' });
         else if (recordOnly) event(caseId, 'closed', { reason: 'record-only' });
@@ -280,6 +305,83 @@ export class CaseStore {
       await this.#append(db, events);
       return { outcome, caseId, events };
     });
+  }
+
+  /**
+   * A repeat press joins the case that holds the alert it repeats, whatever the join window, while
+   * that case is open: it is counted (`presses`), makes the case at least as urgent as the press,
+   * and brings a held case back to the queue (the resident is pressing again; the call-back cannot
+   * wait). A test-mode repeat is recorded on its (closed) test case. `not-open`: that case is
+   * resolved or closed, or the alert it repeats never reached this helpline; `after` names the case.
+   */
+  async #repeatInto(
+    db: Db,
+    alert: Alert,
+    now: Date,
+    event: (caseId: string, kind: CaseEvent['kind'], data: Record<string, unknown>) => void,
+  ): Promise<
+    | { outcome: 'repeat' | 'test'; caseId: string }
+    | { outcome: 'not-open'; after?: { caseId: string; state: CaseState } }
+  > {
+    const t = this.#t;
+    const repeats = alert.repeats;
+    if (!repeats) return { outcome: 'not-open' };
+    const { rows } = await db.query<{ id: string; state: string; test_mode: boolean; priority: number }>(
+      `select c.id, c.state, c.test_mode, c.priority from ${t.alerts} a join ${t.cases} c on c.id = a.case_id
+       where a.alert_id = $1 and c.resident_id = $2 for update of c`,
+      [repeats.alertId, alert.residentId],
+    );
+    const target = rows[0];
+    if (!target || target.test_mode !== alert.testMode) return { outcome: 'not-open' };
+    const state = CaseState.parse(target.state);
+    if (!target.test_mode && !isOpen(state))
+      return { outcome: 'not-open', after: { caseId: target.id, state } };
+    const caseId = target.id;
+    await db.query(
+      `insert into ${t.alerts} (alert_id, case_id, alert, received_at) values ($1, $2, $3, $4)`,
+      [alert.id, caseId, JSON.stringify(alert), now],
+    );
+    const held = await db.query<{ alert: unknown }>(`select alert from ${t.alerts} where case_id = $1`, [
+      caseId,
+    ]);
+    const { presses, lastPressAt } = pressesOf(held.rows.map((r) => Alert.parse(r.alert)));
+    const common = {
+      alertId: alert.id,
+      priority: alert.priority,
+      type: alert.type,
+      repeat: true,
+      repeats: repeats.alertId,
+      evidence: alert.evidence,
+      reason: alert.reason,
+      presses,
+      lastPressAt,
+    };
+    if (target.test_mode) {
+      event(caseId, 'alert-joined', common);
+      return { outcome: 'test', caseId };
+    }
+    const current = Priority.parse(target.priority);
+    const raise = moreUrgent(alert.priority, current);
+    const requeue = state === 'on_hold';
+    await db.query(
+      `update ${t.cases} set
+         priority = case when $2 then $3 else priority end,
+         type = case when $2 then $4 else type end,
+         last_alert_at = greatest(last_alert_at, $5),
+         state = case when $6 then 'queued' else state end,
+         hold_until = case when $6 then null else hold_until end,
+         hold_reason = case when $6 then null else hold_reason end,
+         hold_return_priority = case when $6 then null else hold_return_priority end,
+         updated_at = $7
+       where id = $1`,
+      [caseId, raise, alert.priority, alert.type, new Date(alert.raisedAt), requeue, now],
+    );
+    event(caseId, 'alert-joined', {
+      ...common,
+      ...(raise ? { priorityRaisedFrom: current } : {}),
+      ...(requeue ? { requeuedFromHold: true } : {}),
+    });
+    return { outcome: 'repeat', caseId };
   }
 
   /**
@@ -318,7 +420,8 @@ export class CaseStore {
     const raisers = alerts
       .filter((a) => !a.closes)
       .map((a) => {
-        const how = closedAs.get(a.id);
+        // A repeat press is closed with the alert it repeats: the resident's cancel ends the group.
+        const how = closedAs.get(a.id) ?? (a.repeats ? closedAs.get(a.repeats.alertId) : undefined);
         return { type: a.type, ...(how ? { closedAs: how } : {}) };
       });
     const state = CaseState.parse(target.state);

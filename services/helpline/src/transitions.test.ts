@@ -1,6 +1,15 @@
 import { type Alert, alertIdFor, CaseState } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { allowed, closingEffect, isOpen, joins, moreUrgent, refusal, TRANSITIONS } from './transitions.ts';
+import {
+  allowed,
+  closingEffect,
+  isOpen,
+  joins,
+  moreUrgent,
+  pressesOf,
+  refusal,
+  TRANSITIONS,
+} from './transitions.ts';
 
 const alert = (raisedAt: string): Alert => ({
   id: alertIdFor('pendant', 'res_1', raisedAt),
@@ -127,5 +136,35 @@ describe('closingEffect', () => {
         { type: 'mains.lost', closedAs: 'restored' },
       ]),
     ).toEqual({ effect: 'resolve', outcome: 'false-alarm' });
+  });
+});
+
+describe('presses of a case', () => {
+  const press = (raisedAt: string, event: string, extra: Partial<Alert> = {}): Alert => ({
+    ...alert(raisedAt),
+    id: alertIdFor('pendant', 'res_1', `${event}:${raisedAt}:${JSON.stringify(extra)}`),
+    evidence: [event],
+    ...extra,
+  });
+
+  it('counts each press once, repeats included, with the latest time; cancels and other alarms are not presses', () => {
+    const first = press('2026-12-03T01:20:00.000Z', 'evt_a');
+    const presses = pressesOf([
+      first,
+      press('2026-12-03T01:21:15.000Z', 'evt_c', { repeats: { alertId: first.id } }),
+      press('2026-12-03T01:20:40.000Z', 'evt_b', { repeats: { alertId: first.id } }),
+      // The same press again, as its own alert after a late cancel split its group.
+      press('2026-12-03T01:20:40.000Z', 'evt_b'),
+      press('2026-12-03T01:22:00.000Z', 'evt_d', { type: 'fall.detected' }),
+      press('2026-12-03T01:23:00.000Z', 'evt_e', {
+        type: 'alarm.cancelled',
+        closes: { alertId: first.id, outcome: 'false-alarm' },
+      }),
+    ]);
+    expect(presses).toEqual({ presses: 3, lastPressAt: '2026-12-03T01:21:15.000Z' });
+    expect(pressesOf([press('2026-12-03T01:22:00.000Z', 'evt_f', { type: 'smoke.detected' })])).toEqual({
+      presses: 0,
+      lastPressAt: null,
+    });
   });
 });

@@ -1,4 +1,11 @@
-import { type Alert, type CaseState, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
+import {
+  type Alert,
+  type CaseState,
+  type EventType,
+  isPress,
+  type Priority,
+  TAXONOMY,
+} from '@telecare/contracts';
 
 /** States in which a case is still the helpline's to handle: listed, joinable, escalatable. */
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
@@ -85,4 +92,22 @@ export function closingEffect(
     effect: 'resolve',
     outcome: raisers.some((a) => a.closedAs === 'false-alarm') ? 'false-alarm' : 'technical-resolved',
   };
+}
+
+/**
+ * How many times the resident pressed (a pendant, a pull-cord, a bogus-caller button) for a case,
+ * and when last: each press is one event, whether it raised the case, joined it or came back as a
+ * repeat (`repeats`). A press can reach a case twice (a repeat, then its own alert when a late
+ * cancel split its group), so presses are counted by their event, not by alert.
+ */
+export function pressesOf(alerts: readonly Alert[]): { presses: number; lastPressAt: string | null } {
+  const events = new Set<string>();
+  let last: number | undefined;
+  for (const alert of alerts) {
+    if (alert.closes || !isPress(alert.type)) continue;
+    events.add(alert.evidence[0] ?? alert.id);
+    const at = Date.parse(alert.raisedAt);
+    if (last === undefined || at > last) last = at;
+  }
+  return { presses: events.size, lastPressAt: last === undefined ? null : new Date(last).toISOString() };
 }
