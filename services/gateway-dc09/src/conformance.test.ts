@@ -39,7 +39,9 @@ function cipherHex(pad: Buffer, content: string, key: Buffer): string {
   const plain = Buffer.concat([pad, Buffer.from(`|${content}`, 'latin1')]);
   if (plain.length % 16 !== 0) throw new RangeError(`pad gives ${plain.length} bytes, not whole blocks`);
   const cipher = createCipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
-  return Buffer.concat([cipher.update(plain), cipher.final()]).toString('hex').toUpperCase();
+  return Buffer.concat([cipher.update(plain), cipher.final()])
+    .toString('hex')
+    .toUpperCase();
 }
 /** A pad of bytes from `alphabet` that fills `content` to whole blocks (a full block when it already does). */
 function padOf(content: string, alphabet: (i: number) => number, fullBlock = false): Buffer {
@@ -172,7 +174,7 @@ const ROWS: readonly Row[] = [
     }),
   ),
   {
-    name: 'an ASCII key (the key string\'s own 16 bytes)',
+    name: "an ASCII key (the key string's own 16 bytes)",
     frame: encrypted('ADM-CID', '0011L0#1234[', `#1234|1101 01 001]${TS}`, Buffer.from(ASCII_128)),
     entry: account({ key: ASCII_128, keyEncoding: 'ascii' }),
     reply: 'ACK',
@@ -343,8 +345,7 @@ const ROWS: readonly Row[] = [
     reply: 'ACK',
     types: ['code.unmapped', 'heartbeat'],
     why: 'DC-09 replies: DUH only when the content is not understood; a valid code is understood, so it is ACKed (a sender that retries on anything but ACK would block every alarm behind it) and recorded with its code.',
-    check: (_out, events) =>
-      expect(String(dataOf(events).note)).toContain('unmapped code from account 1234'),
+    check: (_out, events) => expect(String(dataOf(events).note)).toContain('unmapped code from account 1234'),
   },
   {
     name: 'SIA data that does not follow DC-03',
@@ -446,7 +447,11 @@ describe('DC-09 conformance: each frame and its verdict', () => {
       lookup: (acct) => (entry && acct === entry.account ? entry : undefined),
     });
     expect(out.reply, row.why).toBe(row.reply);
-    if (row.types) expect(out.events.map((e) => e.type), row.why).toEqual(row.types);
+    if (row.types)
+      expect(
+        out.events.map((e) => e.type),
+        row.why,
+      ).toEqual(row.types);
     if (row.reply === 'NAK') expect(out.events, row.why).toEqual([]);
     row.check?.(out, out.events);
   });

@@ -114,7 +114,10 @@ export function readSiaData(data: string): SourceEvent[] {
     if (kind === 'A' && events.length > blockStart) {
       for (let i = blockStart; i < events.length; i++) {
         const event = events[i] as SourceEvent;
-        events[i] = { ...event, ascii: event.ascii === undefined ? block.slice(1) : `${event.ascii} ${block.slice(1)}` };
+        events[i] = {
+          ...event,
+          ascii: event.ascii === undefined ? block.slice(1) : `${event.ascii} ${block.slice(1)}`,
+        };
       }
       continue;
     }

@@ -3,9 +3,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Names, TelecareEvent } from '@telecare/contracts';
 import { type Clock, type JetStreamClient, type Logger, publishDeadLetter } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
+import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
-import { PerSourceCount, PerSourceRate } from './limits.ts';
 import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
 
 export const SERVICE = 'gateway-dc09';
@@ -257,7 +257,8 @@ export class Dc09Gateway {
         const outcome = await this.#handle(unit, source, origin, transport, now);
         if (outcome === 'silent') return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
-        if (outcome.account) this.#metrics.accountReplies.inc({ account: outcome.account, reply: outcome.reply });
+        if (outcome.account)
+          this.#metrics.accountReplies.inc({ account: outcome.account, reply: outcome.reply });
         return outcome.replyFrame;
       } catch (err) {
         const stage = err instanceof UnansweredError ? err.stage : 'store';
