@@ -84,10 +84,6 @@ const repliesIn = (bytes: Buffer) =>
 
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-security-test', logger });
-  const accounts = await openDc09Accounts(nc, n);
-  // Entries as an older registry might have published them: the gateway must not trust them.
-  await accounts.put('5E01', JSON.stringify(entry('5E01', null)));
-  await accounts.put('5E02', JSON.stringify(entry('5E02', KEY)));
   registry = await startRegistry(
     loadRegistryConfig(
       serviceEnv(ns, {
@@ -98,6 +94,11 @@ beforeAll(async () => {
     ),
     { logger },
   );
+  // Written after the registry's start-up resync, which would remove them. The keyless entry is
+  // one an older registry might have published: the gateway must not trust it.
+  const accounts = await openDc09Accounts(nc, n);
+  await accounts.put('5E01', JSON.stringify(entry('5E01', null)));
+  await accounts.put('5E02', JSON.stringify(entry('5E02', KEY)));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, {
