@@ -8,7 +8,7 @@ import {
   type KV,
   type NatsConnection,
 } from '@telecare/platform';
-import { Dc09Dialler, DialFailedError, encodeDc09Message } from '@telecare/simulators';
+import { Dc09Dialler, DialFailedError, encodeDc09Message, dc09Frame as frameOf } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -73,10 +73,13 @@ async function read<T>(stream: string, filter: string, parse: (v: unknown) => T)
   }
   return out;
 }
-const eventsOf = async (serial: string) =>
+const allEventsOf = async (serial: string) =>
   (await read(n.streams.events, n.subjects.allEvents, (v) => TelecareEvent.parse(v))).filter(
     (e) => e.subject === serial,
   );
+/** What the sender coded, without the heartbeat every accepted frame adds for supervision. */
+const eventsOf = async (serial: string) =>
+  (await allEventsOf(serial)).filter((e) => e.type !== 'heartbeat' || e.sourcecode !== undefined);
 const deadLetters = async () =>
   read(n.streams.deadletter, n.subjects.allDeadletters, (v) => DeadLetter.parse(v));
 
@@ -180,19 +183,45 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await eventsOf('DC09-A005')).map((e) => e.type)).toEqual(['pendant.pressed']);
   });
 
-  it('DUHs an unknown code, dead-letters the raw frame and still keeps supervision', async () => {
-    const before = (await deadLetters()).length;
+  it('ACKs a valid code outside the table and records it as code.unmapped; DUHs unreadable data, dead-letters it and still keeps supervision', async () => {
     const d = await dialler('A006');
     const result = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '999' }]);
-    expect(result.reply).toBe('DUH');
+    expect(result.reply).toBe('ACK');
+    const [unmapped] = await eventsOf('DC09-A006');
+    expect(unmapped).toMatchObject({
+      type: 'code.unmapped',
+      sourcecode: 'CID 1999',
+      data: { note: 'unmapped code from account A006: unknown code CID 1999' },
+    });
+    const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+    expect(metrics).toMatch(
+      /gateway_dc09_unmapped_codes_total\{[^}]*account="A006"[^}]*code="CID 1999"[^}]*\} 1/,
+    );
+
+    const before = (await deadLetters()).length;
+    const garbled = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 5,
+      account: 'A006',
+      events: [],
+      at: new Date(),
+    });
+    const text = garbled.toString('latin1').replace('[]', '[#A006|hello]');
+    const body = text.slice(9, -1);
+    const reply = await d.sendRaw(frameOf(body));
+    expect(reply?.type).toBe('DUH');
     const letters = (await deadLetters()).slice(before);
     expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-code' });
-    expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('1999 01 001');
-    expect((await eventsOf('DC09-A006')).map((e) => e.type)).toEqual(['heartbeat']);
+    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'bad-frame' });
+    expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('hello');
+    expect((await allEventsOf('DC09-A006')).map((e) => e.type)).toEqual([
+      'code.unmapped',
+      'heartbeat',
+      'heartbeat',
+    ]);
   });
 
-  it('records restores with no taxonomy restore type, refuses one that cannot be recorded, and takes SIA ti/da as the event time', async () => {
+  it('records restores with no taxonomy restore type, records one that maps to nothing as unmapped, and takes SIA ti/da as the event time', async () => {
     const d = await dialler('A007');
     const restores = await d.sendCid([
       { kind: 'cid', qualifier: 3, code: '641' },
@@ -206,13 +235,11 @@ describe('gateway-dc09 against NATS JetStream', () => {
       ['test.periodic', 'CID 3602', 'restore', 'smoke-detector'],
     ]);
 
-    const before = (await deadLetters()).length;
-    expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('DUH');
-    const [letter] = (await deadLetters()).slice(before);
-    expect(letter).toMatchObject({
-      reason: 'unknown-code',
-      detail: 'CID 3150: medication.missed has no restore type',
-    });
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('ACK');
+    const unmapped = (await eventsOf('DC09-A007')).find((e) => e.type === 'code.unmapped');
+    expect(unmapped?.data.note).toBe(
+      'unmapped code from account A007: CID 3150: medication.missed has no restore type',
+    );
 
     const happened = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
     expect((await d.sendSia([{ kind: 'sia', code: 'FA', zone: '02', at: happened }])).reply).toBe('ACK');
@@ -224,7 +251,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
   it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {
     const d = await dialler('A004', { transport: 'udp' });
     expect((await d.poll()).reply).toBe('ACK');
-    const [heartbeat] = await eventsOf('DC09-A004');
+    const [heartbeat] = await allEventsOf('DC09-A004');
     expect(heartbeat).toMatchObject({ type: 'heartbeat', sourcecode: 'NULL', residentid: 'res_a004' });
   });
 

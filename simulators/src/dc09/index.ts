@@ -4,6 +4,7 @@ export {
   decodeReply,
   dialerKey,
   encodeMessage,
+  frame,
   type KeyEncoding,
   type MessageParts,
   type Reply,
