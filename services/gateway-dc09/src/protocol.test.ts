@@ -356,10 +356,31 @@ const cidEvent = fc.record({
 });
 const siaEvent = fc.record({
   kind: fc.constant('sia' as const),
-  code: fc.constantFrom('MA', 'MH', 'QA', 'FA', 'FH', 'GA', 'WA', 'AT', 'AR', 'YT', 'RP', 'TA', 'TR'),
-  zone: fc.stringMatching(/^[0-9]{0,3}$/),
-  area: fc.stringMatching(/^[0-9]{1,2}$/),
+  // Codes in the table and outside it (BA burglary, UT untyped trouble, JA user code tamper).
+  code: fc.constantFrom(
+    'MA',
+    'MH',
+    'QA',
+    'FA',
+    'FH',
+    'GA',
+    'WA',
+    'AT',
+    'AR',
+    'YT',
+    'RP',
+    'TA',
+    'TR',
+    'BA',
+    'UT',
+    'JA',
+  ),
+  zone: fc.stringMatching(/^[0-9]{0,4}$/),
+  area: fc.stringMatching(/^[0-9]{1,4}$/),
+  user: fc.option(fc.stringMatching(/^[0-9]{1,3}$/), { nil: undefined }),
+  peripheral: fc.option(fc.stringMatching(/^[0-9]{4}$/), { nil: undefined }),
   text: fc.option(fc.stringMatching(/^[A-Za-z0-9 ]{0,20}$/), { nil: undefined }),
+  ascii: fc.option(fc.stringMatching(/^[A-Za-z0-9 .,:-]{1,30}$/), { nil: undefined }),
 });
 
 describe('property: whatever the dialler frames, the receiver reads back', () => {
@@ -382,7 +403,12 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
           nil: null,
         }),
         fc.integer({ min: -39, max: 19 }),
-        async (message, seq, acct, key, skewS) => {
+        fc.record({
+          bytes: fc.constantFrom('binary' as const, 'printable' as const),
+          fullBlock: fc.boolean(),
+        }),
+        fc.constantFrom('compact' as const, 'slashed' as const),
+        async (message, seq, acct, key, skewS, pad, sia) => {
           const entry = account({ account: acct, key });
           const frame = encodeDc09Message({
             type: message.type,
@@ -390,6 +416,8 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
             account: acct,
             events: message.events as DialerEvent[],
             at: new Date(NOW.getTime() + skewS * 1000),
+            pad,
+            sia,
             ...(key ? { key: dialerKey(key, 'hex') } : {}),
           });
           const out = await interpretFrame(frame, ctx(entry));
@@ -403,8 +431,13 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
             );
             expect(event.data.zone).toBe(sent.zone);
             if (sent.kind === 'sia') {
+              const sia = message.events as Extract<DialerEvent, { kind: 'sia' }>[];
               expect(event.data.area).toBe(sent.area);
               expect(event.data.text).toBe(sent.text);
+              // A modifier stays in force; an |A block speaks of the events of its N block.
+              const user = sia.slice(0, i + 1).findLast((e) => e.user !== undefined)?.user;
+              expect((event.data.modifiers as Record<string, string> | undefined)?.id).toBe(user);
+              expect(event.data.ascii).toBe(sia.slice(i).find((e) => e.ascii !== undefined)?.ascii);
             }
             expect(event.seq).toBe(seq);
           });

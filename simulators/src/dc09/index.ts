@@ -7,6 +7,7 @@ export {
   frame,
   type KeyEncoding,
   type MessageParts,
+  type PadStyle,
   type Reply,
   timestamp,
 } from './codec.ts';
