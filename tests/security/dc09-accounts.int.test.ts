@@ -149,6 +149,20 @@ describe('DC-09 accounts and answers', () => {
       dc09Key: KEY,
     });
     expect(keyed.status).toBe(201);
+
+    const removeKey = await fetch(new URL('/api/devices/SEC-HUB-2', registry.url), {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ dc09Key: null }),
+    });
+    expect(removeKey.status).toBe(400);
+    expect(await removeKey.text()).toContain('dc09Key');
+
+    const imported = await call('/api/import', {
+      devices: `serial,kind,resident,protocol,dc09Account\nSEC-HUB-3,home-unit,${resident.body.id},dc09,5EA3\n`,
+    });
+    expect(imported.body.imported).toBeFalsy();
+    expect(JSON.stringify(imported.body)).toContain('dc09Key');
   });
 
   it('an unknown account, a keyless one and a keyed one sent in clear get the same bytes back', async () => {

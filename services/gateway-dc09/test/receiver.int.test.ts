@@ -101,6 +101,8 @@ beforeAll(async () => {
       entry('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
     ),
   );
+  await accounts.put('A008', JSON.stringify(entry('A008', { key: `${HEX_KEY}0011223344556677` })));
+  await accounts.put('A009', JSON.stringify(entry('A009')));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -246,6 +248,58 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const smoke = (await eventsOf('DC09-A007')).find((e) => e.type === 'smoke.detected');
     expect(smoke?.time).toBe(happened.toISOString());
     expect(Date.parse(smoke?.receivedat ?? '') - happened.getTime()).toBeGreaterThanOrEqual(5 * 60_000);
+  });
+
+  it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {
+    for (const transport of ['tcp', 'udp'] as const) {
+      const panel = await dialler('A008', {
+        transport,
+        key: { value: `${HEX_KEY}0011223344556677`, encoding: 'hex' },
+        pad: { bytes: 'binary', fullBlock: true },
+        sia: 'compact',
+      });
+      const happened = new Date(Math.floor((Date.now() - 60_000) / 1000) * 1000);
+      const result = await panel.sendSia([
+        // The zone differs by transport: the same sequence and content in the same second would
+        // be a retransmission, and stored once.
+        {
+          kind: 'sia',
+          code: 'MA',
+          zone: transport === 'tcp' ? '1' : '2',
+          area: '1',
+          user: '3',
+          text: 'Lounge',
+          at: happened,
+        },
+        { kind: 'sia', code: 'BA', zone: '4', ascii: 'rear door' },
+        { kind: 'sia', code: 'FA', zone: '12', area: '2', peripheral: '0006' },
+      ]);
+      expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+      expect(
+        (
+          await panel.sendCid([
+            { kind: 'cid', qualifier: 1, code: '130', zone: transport === 'tcp' ? '004' : '005' },
+          ])
+        ).reply,
+      ).toBe('ACK');
+    }
+    const events = await eventsOf('DC09-A008');
+    expect(events.map((e) => [e.type, e.sourcecode])).toEqual(
+      [0, 1].flatMap(() => [
+        ['pendant.pressed', 'SIA MA'],
+        ['code.unmapped', 'SIA BA'],
+        ['smoke.detected', 'SIA FA'],
+        ['code.unmapped', 'CID 1130'],
+      ]),
+    );
+    expect(events[0]?.data).toMatchObject({ area: '1', zone: '1', text: 'Lounge', modifiers: { id: '3' } });
+    expect(events[1]?.data).toMatchObject({ zone: '4', ascii: 'rear door' });
+    expect(events[2]?.data).toMatchObject({ area: '2', modifiers: { pi: '0006' } });
+
+    const poller = await dialler('A009', { transport: 'udp', plainPolls: true });
+    for (let i = 0; i < 3; i++) expect((await poller.poll()).reply).toBe('ACK');
+    const polls = (await allEventsOf('DC09-A009')).filter((e) => e.sourcecode === 'NULL');
+    expect(polls).toHaveLength(3);
   });
 
   it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {
