@@ -60,7 +60,7 @@ function slowConnection(everyMs: number, byte = '0'): Promise<Socket> {
     socket.on('error', () => undefined);
     socket.on('close', () => attackers.delete(socket));
     socket.once('connect', () => {
-      socket.write(byte === '\r' ? '\r' : '\n');
+      socket.write(byte.startsWith('\r') ? '\r' : '\n');
       const timer = setInterval(() => {
         if (!socket.destroyed) socket.write(byte);
       }, everyMs);
@@ -131,6 +131,11 @@ describe('DC-09 slowloris', () => {
 
   it('bytes that never complete a frame (lone CRs) do not keep a connection open past the idle timeout', async () => {
     const socket = await slowConnection(300, '\r');
+    expect(await closedWithin(socket, (IDLE_S + 3) * 1000)).toBe(true);
+  });
+
+  it('junk ended by CR (not a frame) does not keep a connection open past the idle timeout', async () => {
+    const socket = await slowConnection(300, 'x\r\n');
     expect(await closedWithin(socket, (IDLE_S + 3) * 1000)).toBe(true);
   });
 

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Names, TelecareEvent } from '@telecare/contracts';
 import { type Clock, type JetStreamClient, type Logger, publishDeadLetter } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
+import { readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
@@ -206,10 +207,11 @@ export class Dc09Gateway {
     socket.on('data', (chunk: Buffer) => {
       const units = splitter.push(chunk);
       if (units.length > 0) {
-        armIdle();
         clearTimeout(deadline);
         deadline = undefined;
       }
+      // Only a real frame (framing, CRC and length right) is activity: junk ended by a CR is not.
+      if (units.some((unit) => !unit.oversized && readEnvelope(unit.bytes).ok)) armIdle();
       if (splitter.partial && deadline === undefined) armDeadline();
       queue.push(...units);
       if (queue.length >= MAX_QUEUED_FRAMES) socket.pause();
