@@ -340,6 +340,13 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'SIA blocks ended by |',
+    frame: frameBody(`"SIA-DCS"0039L0#1234[#1234|Nri1MA1|]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: `|` separates blocks; an empty block carries nothing and is no reason to refuse the events before it.',
+  },
+  {
     name: 'a SIA code outside the telecare table',
     frame: frameBody(`"SIA-DCS"0037L0#1234[#1234|Nri1BA4]${TS}`),
     reply: 'ACK',

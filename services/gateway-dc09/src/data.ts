@@ -105,6 +105,8 @@ export function readSiaData(data: string): SourceEvent[] {
   const events: SourceEvent[] = [];
   let blockStart = 0;
   for (const block of splitOutsideText(rest, '|')) {
+    // A trailing `|` (some senders end every block with one) leaves an empty block: nothing to read.
+    if (block === '') continue;
     const kind = block[0];
     if (kind === 'N') {
       blockStart = events.length;
