@@ -361,6 +361,13 @@ const ROWS: readonly Row[] = [
     types: ['heartbeat'],
     why: 'DC-09 replies: "DUH: understood the frame but not the content … Still record the raw message"; the authenticated frame still proves the link.',
   },
+  {
+    name: 'extended data that is not closed',
+    frame: frameBody(`"SIA-DCS"0047L0#1234[#1234|NMA1][X0.123${TS}`),
+    reply: 'DUH',
+    types: ['heartbeat'],
+    why: 'DC-09: extended data is `[X…]` blocks after the data; an unclosed one is content not understood (DUH), and the frame still proves the link.',
+  },
   // ---- Contact ID data -----------------------------------------------------------------------
   {
     name: 'Contact ID new event (Q=1)',

@@ -192,7 +192,19 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
     if (err.problem === 'timestamp') return nak(now, 'bad-frame', err.message, entry);
-    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, []);
+    // The account's own frame (decrypted with its key, where it has one): the link is alive.
+    const unread: Content = { data: '', xdata: [], canonical: plain };
+    const heartbeat = buildEvent({
+      entry,
+      envelope,
+      content: unread,
+      index: `hb-${now.getTime()}`,
+      type: 'heartbeat',
+      data: {},
+      now,
+      partitions: ctx.partitions,
+    });
+    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]);
   }
   if (envelope.encrypted && !content.timestamp) {
     return nak(now, 'bad-frame', 'an encrypted message must carry a timestamp', entry);
