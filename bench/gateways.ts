@@ -62,6 +62,8 @@ const benchmark: Benchmark = {
       GATEWAY_MQTT_PORT: '0',
       GATEWAY_DC09_PORT: '0',
       DC09_PORT: '0',
+      // Every dialler connects from this one address.
+      DC09_MAX_CONNECTIONS_PER_SOURCE: String(Math.max(32, SENDERS)),
       MQTT_CLIENT_ID: `${ns}-gateway`,
     });
     const nc = await connect({ servers: servers.natsUrl });

@@ -7,6 +7,7 @@ export {
   decodeReply,
   dialerKey,
   encodeMessage as encodeDc09Message,
+  frame as dc09Frame,
   type MessageParts as Dc09MessageParts,
 } from './dc09/index.ts';
 export {

@@ -170,6 +170,55 @@ describe('supervision, end to end on a manual clock', () => {
     await expectLostThenRestored(residentId, () => dialler.poll());
   });
 
+  it('plain DC-09 polls every 90 s, byte for byte the same, keep supervision green for an hour', async () => {
+    const residentId = await resident();
+    const account = `5B${run.slice(-6)}`.replace(/[^0-9A-F]/g, 'B');
+    const intervalS = 300;
+    await registerDevice({
+      serial: `E2E-SUP-PLAIN-${run}`,
+      kind: 'home-unit',
+      residentId,
+      protocol: 'dc09',
+      location: 'hall',
+      supervisionIntervalS: intervalS,
+      dc09Account: account,
+    });
+    const kv = await openDc09Accounts(nc, names(platform.namespace));
+    await waitFor(async () => (await kv.get(account))?.operation === 'PUT', {
+      what: 'the registry to publish the account',
+      timeoutMs: 5_000,
+    });
+    // Sequence 0000 and no timestamp: every poll is the same bytes, well within JetStream's
+    // duplicate window in real time.
+    const dialler = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account,
+      plainPolls: true,
+      now: () => clock.now(),
+    });
+    await dialler.connect();
+    closers.push(() => dialler.close());
+
+    expect((await dialler.poll()).reply).toBe('ACK');
+    for (let polled = 90; polled <= 3600; polled += 90) {
+      await consumed();
+      clock.advance(90_000);
+      expect((await dialler.poll()).reply).toBe('ACK');
+    }
+    await settled();
+    expect(ofType(await alertsOf(residentId), 'supervision.lost')).toEqual([]);
+    // And it is the polls that keep it: silent past the interval, it is lost.
+    await consumed();
+    clock.advance((intervalS + 31) * 1000);
+    await waitFor(async () => ofType(await alertsOf(residentId), 'supervision.lost')[0], {
+      what: 'supervision.lost once the polls stop',
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+  });
+
   it('an MQTT device sending heartbeats: the same', async () => {
     const residentId = await resident();
     const serial = `E2E-SUP-HB-${run}`;

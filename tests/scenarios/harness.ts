@@ -67,6 +67,9 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         // A disperser stamps each message with its event's simulated time, and the accelerated
         // clock may run up to a barrier ahead of a send: the receiver must not call that a replay.
         DC09_WINDOW_BEHIND_S: '3600',
+        // Every simulated home dials from this one address, as many dispersers behind one NAT would.
+        DC09_MAX_CONNECTIONS_PER_SOURCE: '2000',
+        DC09_NAK_BURST: '100000',
       },
       { clock },
     );

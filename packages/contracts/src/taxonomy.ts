@@ -77,6 +77,9 @@ export const TAXONOMY = {
   'carer.left': t(5, 'record', 'Carer left'),
   'device.online': t(5, 'record', 'Device connected'),
   'device.offline': t(5, 'record', 'Device disconnected'),
+  // A valid Contact ID or SIA code the platform does not map (yet): kept with its source code so
+  // a person can map it per account, never dropped.
+  'code.unmapped': t(5, 'record', 'Unmapped code from a panel'),
   'alarm.cancelled': t(5, 'record', 'Resident cancelled the alarm', { restores: 'pendant.pressed' }),
   'smoke.restored': t(5, 'record', 'Smoke cleared', { restores: 'smoke.detected' }),
   'heat.restored': t(5, 'record', 'Heat cleared', { restores: 'heat.detected' }),

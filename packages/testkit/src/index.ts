@@ -41,6 +41,10 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     TELECARE_NAMESPACE: namespace,
     TELECARE_ADMIN_TOKEN: 'test-admin-token-0123456789',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Tests run as development: their simulated panels use keyless DC-09 accounts unless a test
+    // (the security suite) sets `refuse`, the production default.
+    DC09_KEYLESS: 'allow',
+    REGISTRY_DC09_KEYLESS: 'allow',
     ...extra,
   };
 }

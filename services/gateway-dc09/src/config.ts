@@ -10,17 +10,36 @@ export const gatewayDc09Env = {
   DC09_PORT: port(7040),
   DC09_HOST: z.string().default('127.0.0.1'),
   /** How far a sender's clock may be behind ours before its message is refused (NAK with our time). */
-  DC09_WINDOW_BEHIND_S: z.coerce.number().int().min(0).default(40),
+  // Bounded: a wide window lets a recorded frame be replayed long after it was sent.
+  DC09_WINDOW_BEHIND_S: z.coerce.number().int().min(0).max(3600).default(40),
   /** How far it may be ahead. */
-  DC09_WINDOW_AHEAD_S: z.coerce.number().int().min(0).default(20),
-  /** A TCP connection with nothing to say for this long is closed (senders reconnect). */
+  DC09_WINDOW_AHEAD_S: z.coerce.number().int().min(0).max(3600).default(20),
+  /**
+   * A TCP connection that completes no frame for this long is closed (senders reconnect). Only
+   * whole frames count: stray bytes do not keep a connection open.
+   */
   DC09_IDLE_TIMEOUT_S: z.coerce.number().int().min(1).default(300),
+  /** A frame must reach its CR within this long of its first byte, or the connection is closed. */
+  DC09_FRAME_DEADLINE_S: z.coerce.number().min(0.1).max(300).default(10),
   /**
    * How long a frame whose lookup or store failed (NATS, JetStream or the account bucket away) is
    * retried, with backoff, before it is left unanswered for the sender to send again.
    */
   DC09_RETRY_S: z.coerce.number().min(0).max(120).default(10),
   DC09_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(2000),
+  /**
+   * TCP connections at once from one address, so one source cannot fill the receiver. Raise it for
+   * a site that puts many dispersers behind one public address.
+   */
+  DC09_MAX_CONNECTIONS_PER_SOURCE: z.coerce.number().int().min(1).default(32),
+  /** NAKs (and refusals left unanswered) per source address: a burst, then this many per minute. */
+  DC09_NAK_BURST: z.coerce.number().int().min(1).default(20),
+  DC09_NAK_PER_MINUTE: z.coerce.number().min(0).default(30),
+  /**
+   * `refuse`: an account with no key is answered as an unknown account is (NAK), so plain frames
+   * cannot speak for it and nobody can tell which accounts exist. `allow` is for development only.
+   */
+  DC09_KEYLESS: z.enum(['refuse', 'allow']).default('refuse'),
 } as const;
 
 export type GatewayDc09Config = z.infer<z.ZodObject<typeof gatewayDc09Env>>;

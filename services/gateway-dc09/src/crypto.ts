@@ -40,15 +40,23 @@ export function decryptPayload(hex: string, key: Buffer): string {
   const decipher = createDecipheriv(CIPHERS[key.byteLength] as string, key, ZERO_IV);
   decipher.setAutoPadding(false);
   const plain = Buffer.concat([decipher.update(Buffer.from(hex, 'hex')), decipher.final()]);
-  // A wrong key gives bytes, not an error: what proves the key is printable text with a `|`.
-  for (const byte of plain) {
-    if (byte < 0x20 || byte > 0x7e)
-      throw new Dc09DecryptError('decrypted data is not printable (wrong key?)');
-  }
-  const text = plain.toString('latin1');
-  const bar = text.indexOf('|');
+  // The padding may be any bytes but `|`, `[` and `]`, and may fill a whole block: it proves
+  // nothing. A wrong key gives bytes, not an error; what proves the key is what follows the pad:
+  // printable text reading `#ACCT|…]` or `]…` (at least `]` and a 20-character timestamp, so a
+  // wrong key passes about once in 10^9).
+  const bar = plain.indexOf(0x7c);
   if (bar < 0) throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
-  return text.slice(bar + 1);
+  const content = plain.subarray(bar + 1);
+  for (const byte of content) {
+    if (byte < 0x20 || byte > 0x7e) {
+      throw new Dc09DecryptError('decrypted data is not printable after the padding (wrong key?)');
+    }
+  }
+  const text = content.toString('latin1');
+  if (!/^[^[\]]*\]/.test(text)) {
+    throw new Dc09DecryptError('decrypted data does not read data] after the padding (wrong key?)');
+  }
+  return text;
 }
 
 const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

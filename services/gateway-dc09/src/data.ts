@@ -13,8 +13,10 @@ export interface SourceEvent {
   readonly area?: string;
   /** SIA modifiers in force for this event (`id`, `ti`, `pi`, `da`). */
   readonly modifiers?: Readonly<Record<string, string>>;
-  /** SIA free text between `^`. */
+  /** SIA free text between `^` (a zone name). */
   readonly text?: string;
+  /** SIA `|A…` ASCII text block about the events before it. */
+  readonly ascii?: string;
 }
 
 /** The provenance kept on every event: `CID 1101`, `SIA QA`. */
@@ -27,14 +29,14 @@ function withoutAccount(data: string): string {
   return m ? data.slice(m[0].length) : data;
 }
 
-/** Splits on `/` outside `^…^` text. */
-function tokens(text: string): string[] {
+/** Splits on `separator` outside `^…^` text. */
+function splitOutsideText(text: string, separator: string): string[] {
   const out: string[] = [];
   let current = '';
   let inText = false;
   for (const ch of text) {
     if (ch === '^') inText = !inText;
-    if (ch === '/' && !inText) {
+    if (ch === separator && !inText) {
       out.push(current);
       current = '';
     } else current += ch;
@@ -44,13 +46,15 @@ function tokens(text: string): string[] {
   return out;
 }
 
-const CID_EVENT = /^(\d)([0-9A-Fa-f]{3}) ([0-9A-Fa-f]{2}) ([0-9A-Fa-f]{3})$/;
+// The qualifier is any digit: one outside 1, 3 and 6 is still a readable event (recorded, unmapped).
+// Some senders leave out the spaces.
+const CID_EVENT = /^(\d)([0-9A-Fa-f]{3}) ?([0-9A-Fa-f]{2}) ?([0-9A-Fa-f]{3})$/;
 
 /**
  * ADM-CID data: `#ACCT|QEEE GG ZZZ`, several events separated by `/` (as some panels batch them).
  */
 export function readCidData(data: string): SourceEvent[] {
-  const events = tokens(withoutAccount(data)).map((token) => {
+  const events = splitOutsideText(withoutAccount(data), '/').map((token) => {
     const m = CID_EVENT.exec(token.trim());
     if (!m)
       throw new ContentError(
@@ -68,52 +72,113 @@ export function readCidData(data: string): SourceEvent[] {
   return events;
 }
 
-const SIA_MODIFIER = /^(ri|id|ti|pi|da)([0-9A-Za-z:.-]{0,16})$/;
-const SIA_EVENT = /^([A-Z]{2})([0-9A-Za-z]{0,8})(?:\^([^^]*)\^)?$/;
+/**
+ * What a modifier's value may hold. `ti` and `da` are checked as times later (a bad one is kept,
+ * not believed); every other modifier (`ri` area, `id` user, `pi` peripheral, and those we do not
+ * use) is a number, so the letters after it start the next item.
+ */
+const MODIFIER_VALUE: Readonly<Record<string, RegExp>> = {
+  ti: /[0-9:]*/y,
+  da: /[0-9-]*/y,
+};
+const NUMBER = /[0-9]*/y;
+const ZONE = /[0-9]*/y;
+
+function matchAt(pattern: RegExp, text: string, at: number): string {
+  pattern.lastIndex = at;
+  return pattern.exec(text)?.[0] ?? '';
+}
 
 /**
- * SIA-DCS data: `#ACCT|N` then `/`-separated modifiers (`ri` area, `id` user, `ti` time, `pi`
- * peripheral, `da` date) and events (`MA01`), each event taking the modifiers before it; free
- * text `^…^` after an event belongs to it.
+ * SIA DC-03 data as DC-09 carries it: `#ACCT|` then blocks separated by `|`:
+ * - `N…` new events: modifiers (two lower-case letters and a value: `ri` area, `id` user, `ti`
+ *   time, `pi` peripheral, `da` date, others kept) and events (two upper-case letters and a zone
+ *   or parameter), with or without `/` between them (`Nri1MA1`, `Nri1/MA01`,
+ *   `Nri0000pi0006da10-25-18ti14:37:53UT0000`); a modifier stays in force for the events after
+ *   it; `^…^` after an event is its zone name;
+ * - `A…` ASCII text about the events of the block before it.
+ * Several events may share one block. Throws ContentError for anything else.
  */
 export function readSiaData(data: string): SourceEvent[] {
   const rest = withoutAccount(data);
-  if (!rest.startsWith('N')) throw new ContentError('SIA data must start with N (new event)', 'data');
   const modifiers: Record<string, string> = {};
   const events: SourceEvent[] = [];
-  // The first token may carry modifiers or an event straight after the N.
-  for (const token of tokens(rest.slice(1))) {
-    const modifier = SIA_MODIFIER.exec(token);
-    if (modifier) {
-      modifiers[modifier[1] as string] = modifier[2] as string;
+  let blockStart = 0;
+  for (const block of splitOutsideText(rest, '|')) {
+    // A trailing `|` (some senders end every block with one) leaves an empty block: nothing to read.
+    if (block === '') continue;
+    const kind = block[0];
+    if (kind === 'N') {
+      blockStart = events.length;
+      readEventBlock(block.slice(1), modifiers, events);
       continue;
     }
-    const event = SIA_EVENT.exec(token);
-    if (event) {
-      const { ri, ...others } = modifiers;
-      events.push({
-        protocol: 'SIA',
-        code: event[1] as string,
-        zone: event[2] as string,
-        ...(ri === undefined ? {} : { area: ri }),
-        ...(Object.keys(others).length ? { modifiers: { ...others } } : {}),
-        ...(event[3] === undefined ? {} : { text: event[3] }),
-      });
-      continue;
-    }
-    const previous = events.at(-1);
-    const text = /^\^([^^]*)\^$/.exec(token);
-    if (text && previous && previous.text === undefined) {
-      events[events.length - 1] = { ...previous, text: text[1] as string };
+    if (kind === 'A' && events.length > blockStart) {
+      for (let i = blockStart; i < events.length; i++) {
+        const event = events[i] as SourceEvent;
+        events[i] = {
+          ...event,
+          ascii: event.ascii === undefined ? block.slice(1) : `${event.ascii} ${block.slice(1)}`,
+        };
+      }
       continue;
     }
     throw new ContentError(
-      `SIA token ${JSON.stringify(token.slice(0, 40))} is neither a modifier nor an event`,
+      `SIA block ${JSON.stringify(block.slice(0, 40))} is neither N (events) nor A (text after events)`,
       'data',
     );
   }
   if (events.length === 0) throw new ContentError('SIA data has no event code', 'data');
   return events;
+}
+
+function readEventBlock(block: string, modifiers: Record<string, string>, events: SourceEvent[]): void {
+  let at = 0;
+  let pendingText: string | undefined;
+  const blockStart = events.length;
+  while (at < block.length) {
+    const ch = block[at] as string;
+    if (ch === '/' || ch === ' ') {
+      at++;
+      continue;
+    }
+    if (ch === '^') {
+      const end = block.indexOf('^', at + 1);
+      if (end < 0) throw new ContentError('free text has no closing ^', 'data');
+      const text = block.slice(at + 1, end);
+      at = end + 1;
+      const previous = events.length > blockStart ? events.at(-1) : undefined;
+      if (previous && previous.text === undefined) events[events.length - 1] = { ...previous, text };
+      else pendingText = text;
+      continue;
+    }
+    const letters = block.slice(at, at + 2);
+    if (/^[a-z]{2}$/.test(letters)) {
+      const value = matchAt(MODIFIER_VALUE[letters] ?? NUMBER, block, at + 2);
+      modifiers[letters] = value;
+      at += 2 + value.length;
+      continue;
+    }
+    if (/^[A-Z]{2}$/.test(letters)) {
+      const zone = matchAt(ZONE, block, at + 2);
+      at += 2 + zone.length;
+      const { ri, ...others } = modifiers;
+      events.push({
+        protocol: 'SIA',
+        code: letters,
+        zone,
+        ...(ri === undefined ? {} : { area: ri }),
+        ...(Object.keys(others).length ? { modifiers: { ...others } } : {}),
+        ...(pendingText === undefined ? {} : { text: pendingText }),
+      });
+      pendingText = undefined;
+      continue;
+    }
+    throw new ContentError(
+      `SIA data ${JSON.stringify(block.slice(at, at + 40))} is neither a modifier nor an event`,
+      'data',
+    );
+  }
 }
 
 /** How old a time a panel reports for a buffered event may be before it is not believed. */

@@ -26,8 +26,10 @@ export interface Envelope {
   readonly receiver: string;
   /** `L…` as received, or empty (some senders omit it). */
   readonly line: string;
-  /** Upper-case hex. */
+  /** Upper-case hex: the account as the registry keys it. */
   readonly account: string;
+  /** The account as the sender wrote it: replies echo it byte for byte. */
+  readonly accountAsSent: string;
   /** Everything after the `[` that opens the data: plain `data]xdata…_ts`, or ciphertext hex. */
   readonly rest: string;
 }
@@ -86,6 +88,7 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
     receiver: header[4] ?? '',
     line: header[5] ?? '',
     account: (header[6] as string).toUpperCase(),
+    accountAsSent: header[6] as string,
     rest: body.slice(header[0].length),
   };
 }
@@ -185,18 +188,18 @@ export function frameBody(body: string): Buffer {
   ]);
 }
 
-type Echo = Pick<Envelope, 'seq' | 'receiver' | 'line' | 'account'>;
+type Echo = Pick<Envelope, 'seq' | 'receiver' | 'line' | 'accountAsSent'>;
 
 /** ACK echoing the message's sequence, receiver, line and account; encrypted if the key is given. */
 export function ackFrame(message: Echo, now: Date, key?: Buffer): Buffer {
-  const head = `${message.seq}${message.receiver}${message.line}#${message.account}[`;
+  const head = `${message.seq}${message.receiver}${message.line}#${message.accountAsSent}[`;
   if (!key) return frameBody(`"ACK"${head}]`);
   return frameBody(`"*ACK"${head}${encryptPayload(`]${formatTimestamp(now)}`, key)}`);
 }
 
 /** DUH: understood the frame, not its content; the sender must not retry. */
 export function duhFrame(message: Echo): Buffer {
-  return frameBody(`"DUH"${message.seq}${message.receiver}${message.line}#${message.account}[]`);
+  return frameBody(`"DUH"${message.seq}${message.receiver}${message.line}#${message.accountAsSent}[]`);
 }
 
 /** NAK with our time, so the sender can correct its clock; never encrypted. */

@@ -3,6 +3,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Names, TelecareEvent } from '@telecare/contracts';
 import { type Clock, type JetStreamClient, type Logger, publishDeadLetter } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
+import { readEnvelope } from './frame.ts';
+import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
@@ -52,7 +54,11 @@ export class Dc09Gateway {
   readonly #partitions: number;
   readonly #window: TimeWindow;
   readonly #idleMs: number;
+  readonly #frameDeadlineMs: number;
   readonly #retryMs: number;
+  readonly #keyless: 'refuse' | 'allow';
+  readonly #perSource: PerSourceCount;
+  readonly #nakBudget: PerSourceRate;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -71,7 +77,13 @@ export class Dc09Gateway {
     clock: Clock;
     partitions: number;
     window: TimeWindow;
+    /** A TCP connection that completes no frame for this long is closed. */
     idleMs: number;
+    /** A frame must reach its CR this long after its first byte. */
+    frameDeadlineMs: number;
+    maxConnectionsPerSource: number;
+    nak: { burst: number; perMinute: number };
+    keyless: 'refuse' | 'allow';
     /** How long a transient failure is retried before the frame is left unanswered. */
     retryMs: number;
     maxConnections: number;
@@ -85,10 +97,15 @@ export class Dc09Gateway {
     this.#partitions = deps.partitions;
     this.#window = deps.window;
     this.#idleMs = deps.idleMs;
+    this.#frameDeadlineMs = deps.frameDeadlineMs;
     this.#retryMs = deps.retryMs;
+    this.#keyless = deps.keyless;
+    this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
+    this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
     this.#log = deps.logger.child({ component: 'receiver' });
     this.#tcp = createServer({ noDelay: true }, (socket) => this.#accept(socket));
     this.#tcp.maxConnections = deps.maxConnections;
+    this.#tcp.on('drop', () => this.#metrics.refusedConnections.inc({ reason: 'max-connections' }));
     this.#udp = createSocket('udp4');
     this.#udp.on('message', (datagram, peer) => this.#datagram(datagram, peer));
     this.#udp.on('error', (err) => this.#log.error({ err }, 'UDP socket error'));
@@ -131,16 +148,50 @@ export class Dc09Gateway {
       socket.destroy();
       return;
     }
-    const peer = `tcp:${socket.remoteAddress}:${socket.remotePort}`;
+    const source = socket.remoteAddress ?? 'unknown';
+    if (!this.#perSource.take(source)) {
+      this.#metrics.refusedConnections.inc({ reason: 'per-source' });
+      this.#log.debug({ source }, 'connection refused: too many from one address');
+      socket.destroy();
+      return;
+    }
+    const peer = `tcp:${source}:${socket.remotePort}`;
     this.#sockets.add(socket);
     this.#metrics.connections.inc();
     const splitter = new FrameSplitter();
     const queue: Unit[] = [];
     let working = false;
-    socket.setTimeout(this.#idleMs, () => socket.destroy());
+    // Neither timer is the socket's own inactivity timeout: any byte resets that, so a sender
+    // trickling one byte at a time would hold the connection for ever.
+    let idle: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    const close = (why: 'idle' | 'frame-deadline') => {
+      this.#metrics.closedConnections.inc({ reason: why });
+      this.#log.debug({ peer, why }, 'connection closed');
+      socket.destroy();
+    };
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        // A frame in hand (waiting out a retry) is not idleness.
+        if (working) armIdle();
+        else close('idle');
+      }, this.#idleMs);
+    };
+    const armDeadline = () => {
+      deadline = setTimeout(() => {
+        // Paused by us (its frames wait behind a busy one): the rest of its frame is not its fault.
+        if (socket.isPaused()) armDeadline();
+        else close('frame-deadline');
+      }, this.#frameDeadlineMs);
+    };
+    armIdle();
     socket.on('error', (err) => this.#log.debug({ err, peer }, 'connection error'));
     socket.on('close', () => {
+      clearTimeout(idle);
+      clearTimeout(deadline);
       this.#sockets.delete(socket);
+      this.#perSource.release(source);
       this.#metrics.connections.dec();
     });
     const pump = async () => {
@@ -148,13 +199,21 @@ export class Dc09Gateway {
       while (queue.length > 0 && !socket.destroyed) {
         const unit = queue.shift() as Unit;
         if (queue.length < MAX_QUEUED_FRAMES && socket.isPaused()) socket.resume();
-        const reply = await this.#answer(unit, peer, 'tcp');
+        const reply = await this.#answer(unit, source, peer, 'tcp');
         if (reply && socket.writable) socket.write(reply);
       }
       working = false;
     };
     socket.on('data', (chunk: Buffer) => {
-      queue.push(...splitter.push(chunk));
+      const units = splitter.push(chunk);
+      if (units.length > 0) {
+        clearTimeout(deadline);
+        deadline = undefined;
+      }
+      // Only a real frame (framing, CRC and length right) is activity: junk ended by a CR is not.
+      if (units.some((unit) => !unit.oversized && readEnvelope(unit.bytes).ok)) armIdle();
+      if (splitter.partial && deadline === undefined) armDeadline();
+      queue.push(...units);
       if (queue.length >= MAX_QUEUED_FRAMES) socket.pause();
       if (!working) this.#track(pump());
     });
@@ -167,7 +226,7 @@ export class Dc09Gateway {
     const work = (async () => {
       try {
         for (const unit of splitDatagram(datagram)) {
-          const reply = await this.#answer(unit, origin, 'udp');
+          const reply = await this.#answer(unit, peer.address, origin, 'udp');
           if (reply && !this.#closing) this.#udp.send(reply, peer.port, peer.address);
         }
       } finally {
@@ -187,13 +246,21 @@ export class Dc09Gateway {
    * gateway is draining): the frame is then left for the sender to send again. The frame keeps
    * the time it arrived through every attempt, so a retry never pushes it out of the window.
    */
-  async #answer(unit: Unit, origin: string, transport: 'tcp' | 'udp'): Promise<Buffer | undefined> {
+  async #answer(
+    unit: Unit,
+    source: string,
+    origin: string,
+    transport: 'tcp' | 'udp',
+  ): Promise<Buffer | undefined> {
     const now = new Date(this.#clock.now());
     const giveUpAt = performance.now() + this.#retryMs;
     for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
-        const outcome = await this.#handle(unit, origin, now);
+        const outcome = await this.#handle(unit, source, origin, transport, now);
+        if (outcome === 'silent') return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
+        if (outcome.account)
+          this.#metrics.accountReplies.inc({ account: outcome.account, reply: outcome.reply });
         return outcome.replyFrame;
       } catch (err) {
         const stage = err instanceof UnansweredError ? err.stage : 'store';
@@ -221,12 +288,24 @@ export class Dc09Gateway {
     });
   }
 
-  async #handle(unit: Unit, origin: string, now: Date): Promise<Interpretation> {
+  /**
+   * The frame's outcome once its events are stored and any refusal dead-lettered; `silent` when
+   * nothing is to be sent: a datagram that cannot be a frame (its source address may be forged,
+   * and a reply would make us a reflector), or a refusal past the source's NAK budget.
+   */
+  async #handle(
+    unit: Unit,
+    source: string,
+    origin: string,
+    transport: 'tcp' | 'udp',
+    now: Date,
+  ): Promise<Interpretation | 'silent'> {
     let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
       now,
       window: this.#window,
       partitions: this.#partitions,
+      keyless: this.#keyless,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -239,7 +318,15 @@ export class Dc09Gateway {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
     await this.#store(outcome.events, outcome.serial);
+    this.#observe(outcome, now);
     if (outcome.refusal) {
+      // Refusals cost a dead-letter write and a reply: bounded per source, so one address
+      // cannot fill the dead-letter stream or use us to flood someone else.
+      if (outcome.reply === 'NAK' && !this.#nakBudget.take(source, performance.now())) {
+        this.#metrics.silenced.inc({ reason: 'nak-rate', transport });
+        this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
+        return 'silent';
+      }
       const detail = unit.oversized
         ? `${outcome.refusal.detail} (truncated; no CR within the limit)`
         : outcome.refusal.detail;
@@ -263,8 +350,22 @@ export class Dc09Gateway {
         },
         'refused',
       );
+      if (transport === 'udp' && outcome.notAFrame) {
+        this.#metrics.silenced.inc({ reason: 'not-a-frame', transport });
+        return 'silent';
+      }
     }
     return outcome;
+  }
+
+  /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */
+  #observe(outcome: Interpretation, now: Date): void {
+    if (!outcome.account) return;
+    if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
+    for (const code of outcome.unmapped ?? []) {
+      this.#metrics.unmapped.inc({ account: outcome.account, code });
+      this.#log.warn({ account: outcome.account, code }, `unmapped code from account ${outcome.account}`);
+    }
   }
 
   /** Every event of the frame, each awaited to its PubAck: the ACK waits for the last. */

@@ -12,6 +12,12 @@ export interface Dc09Metrics {
   readonly unanswered: Counter<'stage'>;
   readonly retries: Counter<'stage'>;
   readonly connections: Gauge;
+  readonly refusedConnections: Counter<'reason'>;
+  readonly closedConnections: Counter<'reason'>;
+  readonly silenced: Counter<'reason' | 'transport'>;
+  readonly accountReplies: Counter<'account' | 'reply'>;
+  readonly accountLastPoll: Gauge<'account'>;
+  readonly unmapped: Counter<'account' | 'code'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -22,6 +28,13 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     registers: [registry],
   });
   for (const reason of RejectReason.options) rejects.inc({ reason }, 0);
+  const refusedConnections = new Counter({
+    name: 'gateway_dc09_connections_refused_total',
+    help: 'TCP connections refused: per-source (one address at its limit) or max-connections',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of ['per-source', 'max-connections']) refusedConnections.inc({ reason }, 0);
   return {
     replies: new Counter({
       name: 'gateway_dc09_replies_total',
@@ -62,6 +75,38 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     connections: new Gauge({
       name: 'gateway_dc09_connections',
       help: 'Open DC-09 TCP connections',
+      registers: [registry],
+    }),
+    refusedConnections,
+    closedConnections: new Counter({
+      name: 'gateway_dc09_connections_closed_total',
+      help: 'TCP connections we closed: idle (no whole frame for the idle timeout) or frame-deadline',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    silenced: new Counter({
+      name: 'gateway_dc09_silenced_total',
+      help: 'Refusals not answered: nak-rate (past the source NAK budget) or not-a-frame (UDP)',
+      labelNames: ['reason', 'transport'] as const,
+      registers: [registry],
+    }),
+    // Labelled by account for known accounts only, so the label set is bounded by the registry.
+    accountReplies: new Counter({
+      name: 'gateway_dc09_account_replies_total',
+      help: 'Replies to one known account, by reply (ACK, NAK, DUH)',
+      labelNames: ['account', 'reply'] as const,
+      registers: [registry],
+    }),
+    accountLastPoll: new Gauge({
+      name: 'gateway_dc09_account_last_poll_seconds',
+      help: 'When a known account last polled (NULL message accepted), Unix seconds',
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    unmapped: new Counter({
+      name: 'gateway_dc09_unmapped_codes_total',
+      help: 'Valid codes outside the mapping table, stored as code.unmapped, by account and code',
+      labelNames: ['account', 'code'] as const,
       registers: [registry],
     }),
   };

@@ -29,7 +29,7 @@ describe('CRC and length against the check values', () => {
   });
 
   it('frames the ACK exactly as the example', () => {
-    const ack = ackFrame({ seq: '0001', receiver: '', line: 'L0', account: '1234' }, new Date());
+    const ack = ackFrame({ seq: '0001', receiver: '', line: 'L0', accountAsSent: '1234' }, new Date());
     expect(ack.toString('latin1')).toBe('\n1BC10012"ACK"0001L0#1234[]\r');
   });
 
@@ -98,8 +98,10 @@ describe('AES-CBC with a zero IV', () => {
       fc.property(
         fc.constantFrom(16, 24, 32),
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.string({ unit: fc.constantFrom(...'#|ABC0123]_:,- '.split('')), maxLength: 80 }),
-        (size, seed, content) => {
+        fc.string({ unit: fc.constantFrom(...'#|ABC0123_:,- '.split('')), maxLength: 60 }),
+        fc.string({ unit: fc.constantFrom(...'#|ABC0123]_:,- '.split('')), maxLength: 40 }),
+        (size, seed, data, tail) => {
+          const content = `${data}]${tail}`;
           const key = Buffer.from(seed.subarray(0, size));
           const hex = encryptPayload(content, key);
           expect(hex.length % 32).toBe(0);
@@ -196,6 +198,7 @@ const ctx = (entry: Dc09AccountEntry | undefined) => ({
   now: NOW,
   window: { behindMs: 40_000, aheadMs: 20_000 },
   partitions: 4,
+  keyless: 'allow' as const,
   lookup: (acct: string) => (entry && acct === entry.account ? entry : undefined),
 });
 const HEX_KEY = '000102030405060708090A0B0C0D0E0F';
@@ -205,7 +208,8 @@ describe('interpreting a frame', () => {
     const frame = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
     const out = await interpretFrame(frame, ctx(account()));
     expect(out.reply).toBe('ACK');
-    expect(out.events).toHaveLength(1);
+    // The pendant press, and the heartbeat every accepted frame carries for supervision.
+    expect(out.events.map((e) => e.type)).toEqual(['pendant.pressed', 'heartbeat']);
     expect(out.events[0]).toMatchObject({
       type: 'pendant.pressed',
       sourcecode: 'CID 1101',
@@ -215,7 +219,7 @@ describe('interpreting a frame', () => {
     });
   });
 
-  it('NAKs an unknown account, a bad timestamp and a stale one; DUHs an unknown code', async () => {
+  it('NAKs an unknown account, a bad timestamp and a stale one; ACKs an unmapped code; DUHs unreadable data', async () => {
     const press = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
     expect((await interpretFrame(press, ctx(undefined))).reply).toBe('NAK');
     const stale = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_11:59:19,11-22-2026');
@@ -225,9 +229,13 @@ describe('interpreting a frame', () => {
     const ahead = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:21,11-22-2026');
     expect((await interpretFrame(ahead, ctx(account()))).reply).toBe('NAK');
     const unknown = frameBody('"ADM-CID"0003L0#1234[#1234|1999 01 001]_12:00:00,11-22-2026');
-    const duh = await interpretFrame(unknown, ctx(account()));
+    const unmapped = await interpretFrame(unknown, ctx(account()));
+    expect(unmapped.reply).toBe('ACK');
+    expect(unmapped.events.map((e) => e.type)).toEqual(['code.unmapped', 'heartbeat']);
+    const unreadable = frameBody('"ADM-CID"0003L0#1234[#1234|hello]_12:00:00,11-22-2026');
+    const duh = await interpretFrame(unreadable, ctx(account()));
     expect(duh.reply).toBe('DUH');
-    expect(duh.refusal?.reason).toBe('unknown-code');
+    expect(duh.refusal?.reason).toBe('bad-frame');
     expect(duh.events.map((e) => e.type)).toEqual(['heartbeat']);
   });
 
@@ -309,7 +317,7 @@ describe('SIA ti/da: when the event happened', () => {
     );
     const out = await interpretFrame(frame, ctx(account()));
     expect(out.reply).toBe('ACK');
-    expect(out.events.map((e) => [e.type, e.time])).toEqual([
+    expect(out.events.filter((e) => e.type !== 'heartbeat').map((e) => [e.type, e.time])).toEqual([
       ['pendant.pressed', '2026-11-22T11:42:05.000Z'],
       ['mains.lost', NOW.toISOString()],
     ]);
@@ -326,16 +334,11 @@ describe("the account's device kind and the DUH", () => {
     expect(older.events[0]?.devicekind).toBe('home-unit');
   });
 
-  it('an encrypted message with a code we do not know gets a plain DUH echoing it', async () => {
+  it('an encrypted message with data we cannot read gets a plain DUH echoing it', async () => {
     const key = dialerKey(HEX_KEY, 'hex');
-    const frame = encodeDc09Message({
-      type: 'ADM-CID',
-      seq: 12,
-      account: '1234',
-      events: [{ kind: 'cid', qualifier: 1, code: '999' }],
-      at: NOW,
-      key,
-    });
+    const frame = frameBody(
+      `"*ADM-CID"0012L0#1234[${encryptPayload('#1234|hello]_12:00:00,11-22-2026', key)}`,
+    );
     const out = await interpretFrame(frame, ctx(account({ key: HEX_KEY })));
     expect(out.reply).toBe('DUH');
     expect(out.replyFrame.toString('latin1')).toContain('"DUH"0012L0#1234[]');
@@ -353,10 +356,31 @@ const cidEvent = fc.record({
 });
 const siaEvent = fc.record({
   kind: fc.constant('sia' as const),
-  code: fc.constantFrom('MA', 'MH', 'QA', 'FA', 'FH', 'GA', 'WA', 'AT', 'AR', 'YT', 'RP', 'TA', 'TR'),
-  zone: fc.stringMatching(/^[0-9]{0,3}$/),
-  area: fc.stringMatching(/^[0-9]{1,2}$/),
+  // Codes in the table and outside it (BA burglary, UT untyped trouble, JA user code tamper).
+  code: fc.constantFrom(
+    'MA',
+    'MH',
+    'QA',
+    'FA',
+    'FH',
+    'GA',
+    'WA',
+    'AT',
+    'AR',
+    'YT',
+    'RP',
+    'TA',
+    'TR',
+    'BA',
+    'UT',
+    'JA',
+  ),
+  zone: fc.stringMatching(/^[0-9]{0,4}$/),
+  area: fc.stringMatching(/^[0-9]{1,4}$/),
+  user: fc.option(fc.stringMatching(/^[0-9]{1,3}$/), { nil: undefined }),
+  peripheral: fc.option(fc.stringMatching(/^[0-9]{4}$/), { nil: undefined }),
   text: fc.option(fc.stringMatching(/^[A-Za-z0-9 ]{0,20}$/), { nil: undefined }),
+  ascii: fc.option(fc.stringMatching(/^[A-Za-z0-9 .,:-]{1,30}$/), { nil: undefined }),
 });
 
 describe('property: whatever the dialler frames, the receiver reads back', () => {
@@ -379,7 +403,12 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
           nil: null,
         }),
         fc.integer({ min: -39, max: 19 }),
-        async (message, seq, acct, key, skewS) => {
+        fc.record({
+          bytes: fc.constantFrom('binary' as const, 'printable' as const),
+          fullBlock: fc.boolean(),
+        }),
+        fc.constantFrom('compact' as const, 'slashed' as const),
+        async (message, seq, acct, key, skewS, pad, sia) => {
           const entry = account({ account: acct, key });
           const frame = encodeDc09Message({
             type: message.type,
@@ -387,20 +416,28 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
             account: acct,
             events: message.events as DialerEvent[],
             at: new Date(NOW.getTime() + skewS * 1000),
+            pad,
+            sia,
             ...(key ? { key: dialerKey(key, 'hex') } : {}),
           });
           const out = await interpretFrame(frame, ctx(entry));
           expect(out.reply).toBe('ACK');
-          expect(out.events).toHaveLength(message.events.length);
-          out.events.forEach((event, i) => {
+          const events = out.events.filter((e) => e.type !== 'heartbeat' || e.sourcecode !== undefined);
+          expect(events).toHaveLength(message.events.length);
+          events.forEach((event, i) => {
             const sent = message.events[i] as DialerEvent;
             expect(event.sourcecode).toBe(
               sent.kind === 'cid' ? `CID ${sent.qualifier}${sent.code}` : `SIA ${sent.code}`,
             );
             expect(event.data.zone).toBe(sent.zone);
             if (sent.kind === 'sia') {
+              const sia = message.events as Extract<DialerEvent, { kind: 'sia' }>[];
               expect(event.data.area).toBe(sent.area);
               expect(event.data.text).toBe(sent.text);
+              // A modifier stays in force; an |A block speaks of the events of its N block.
+              const user = sia.slice(0, i + 1).findLast((e) => e.user !== undefined)?.user;
+              expect((event.data.modifiers as Record<string, string> | undefined)?.id).toBe(user);
+              expect(event.data.ascii).toBe(sia.slice(i).find((e) => e.ascii !== undefined)?.ascii);
             }
             expect(event.seq).toBe(seq);
           });

@@ -51,12 +51,23 @@ export interface Interpretation {
   /** Set when the frame named a known account. */
   readonly account?: string;
   readonly serial?: string;
+  /** The bytes are not a DC-09 frame at all (framing, CRC, length or header). */
+  readonly notAFrame?: boolean;
+  /** An accepted NULL poll. */
+  readonly poll?: boolean;
+  /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
+  readonly unmapped?: readonly string[];
 }
 
 export interface InterpretContext {
   readonly now: Date;
   readonly window: TimeWindow;
   readonly partitions: number;
+  /**
+   * `refuse`: an account without a key is answered exactly as an unknown one, so a plain frame
+   * cannot speak for it and no answer tells which accounts exist.
+   */
+  readonly keyless: 'refuse' | 'allow';
   /** The account's entry, or undefined if the registry has none. May throw (transient). */
   readonly lookup: (account: string) => Promise<Dc09AccountEntry | undefined> | Dc09AccountEntry | undefined;
 }
@@ -123,6 +134,7 @@ function eventData(event: SourceEvent, content: Content, condition?: string): Re
     ...(event.area === undefined ? {} : { area: event.area }),
     ...(event.modifiers === undefined ? {} : { modifiers: event.modifiers }),
     ...(event.text === undefined ? {} : { text: event.text }),
+    ...(event.ascii === undefined ? {} : { ascii: event.ascii }),
     ...(condition === undefined ? {} : { condition }),
     ...(content.xdata.length ? { xdata } : {}),
   };
@@ -136,9 +148,15 @@ function eventData(event: SourceEvent, content: Content, condition?: string): Re
 export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): Promise<Interpretation> {
   const { now } = ctx;
   const envelope = readEnvelope(frame);
-  if (!envelope.ok) return nak(now, 'bad-frame', `${envelope.problem}: ${envelope.detail}`);
+  if (!envelope.ok) {
+    return { ...nak(now, 'bad-frame', `${envelope.problem}: ${envelope.detail}`), notAFrame: true };
+  }
   const entry = await ctx.lookup(envelope.account);
   if (!entry) return nak(now, 'unknown-device', `no DC-09 account ${envelope.account}`);
+  if (entry.key === null && ctx.keyless === 'refuse') {
+    // The same reply as for an unknown account; only the dead letter says which it was.
+    return nak(now, 'unknown-device', `account ${entry.account} has no key; keyless accounts are refused`);
+  }
   if (entry.state === 'decommissioned') {
     return nak(now, 'device-not-active', `account ${entry.account} is decommissioned`, entry);
   }
@@ -174,7 +192,19 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
     if (err.problem === 'timestamp') return nak(now, 'bad-frame', err.message, entry);
-    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, []);
+    // The account's own frame (decrypted with its key, where it has one): the link is alive.
+    const unread: Content = { data: '', xdata: [], canonical: plain };
+    const heartbeat = buildEvent({
+      entry,
+      envelope,
+      content: unread,
+      index: `hb-${now.getTime()}`,
+      type: 'heartbeat',
+      data: {},
+      now,
+      partitions: ctx.partitions,
+    });
+    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]);
   }
   if (envelope.encrypted && !content.timestamp) {
     return nak(now, 'bad-frame', 'an encrypted message must carry a timestamp', entry);
@@ -210,51 +240,69 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       ...(sourcecode === undefined ? {} : { sourcecode }),
       ...(at === undefined ? {} : { at }),
     });
-  // Anything the account says, understood or not, proves the link is alive.
-  const heartbeat = () => build('hb', 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
+  // Anything the account says, understood or not, proves the link is alive. The heartbeat's id
+  // is the receipt's, not the content's: a plain poll is the same bytes every time, and an id from
+  // its content would be dropped by JetStream's duplicate window, starving supervision.
+  const heartbeat = () =>
+    build(`hb-${now.getTime()}`, 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
+  const withHeartbeat = (events: TelecareEvent[]) =>
+    events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
+      ? events
+      : [...events, heartbeat()];
 
-  const ack = (events: TelecareEvent[]): Interpretation => ({
+  const ack = (events: TelecareEvent[], extra: Partial<Interpretation> = {}): Interpretation => ({
     reply: 'ACK',
     replyFrame: ackFrame(envelope, now, key),
-    events,
+    events: withHeartbeat(events),
     account: entry.account,
     serial: entry.serial,
+    ...extra,
   });
 
-  if (envelope.id === 'NULL') return ack([heartbeat()]);
+  if (envelope.id === 'NULL') return ack([], { poll: true });
   if (envelope.id !== 'SIA-DCS' && envelope.id !== 'ADM-CID') {
     return duh(envelope, entry, { reason: 'unknown-code', detail: `message type ${envelope.id}` }, [
       heartbeat(),
     ]);
   }
-  if (content.data === '' || /^#[0-9A-Fa-f]{3,16}\|?$/.test(content.data)) return ack([heartbeat()]);
+  if (content.data === '' || /^#[0-9A-Fa-f]{3,16}\|?$/.test(content.data)) return ack([]);
 
   let source: SourceEvent[];
   try {
     source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
-    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, []);
+    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]);
   }
   const events: TelecareEvent[] = [];
-  const unknown: string[] = [];
+  const unmapped: string[] = [];
   const reference = content.timestamp ?? now;
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
+    const at = panelTimeOf(event.modifiers, reference, ctx.window.aheadMs);
+    const code = sourceCodeOf(event);
     if (!mapped) {
-      unknown.push(unmappedDetail(event, entry.codeOverrides));
+      // A readable code we do not map is still the sender's event: ACKed (a sender that retries on
+      // anything else would block every alarm queued behind it) and kept for a person to map.
+      unmapped.push(code);
+      const why = unmappedDetail(event, entry.codeOverrides);
+      events.push(
+        build(
+          String(index),
+          'code.unmapped',
+          {
+            ...eventData(event, content),
+            note: `unmapped code from account ${entry.account}: ${why}`,
+          },
+          code,
+          at,
+        ),
+      );
       return;
     }
-    const at = panelTimeOf(event.modifiers, reference, ctx.window.aheadMs);
-    events.push(
-      build(String(index), mapped.type, eventData(event, content, mapped.condition), sourceCodeOf(event), at),
-    );
+    events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
-  if (unknown.length) {
-    events.push(heartbeat());
-    return duh(envelope, entry, { reason: 'unknown-code', detail: unknown.join('; ') }, events);
-  }
-  return ack(events);
+  return ack(events, unmapped.length ? { unmapped } : {});
 }
 
 function duh(

@@ -54,6 +54,11 @@ export class FrameSplitter {
   get held(): number {
     return this.#held;
   }
+
+  /** Whether a frame has begun and not reached its CR (held, or being discarded as oversized). */
+  get partial(): boolean {
+    return this.#held > 0 || this.#discarding;
+  }
 }
 
 /** A UDP datagram is self-contained: its CR-terminated frames, and any unterminated tail. */

@@ -63,7 +63,8 @@ async function eventsOf(serial: string): Promise<TelecareEvent[]> {
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
     const event = m ? TelecareEvent.parse(m.json()) : undefined;
-    if (event?.subject === serial) out.push(event);
+    // The heartbeat each accepted frame adds is the receipt's: a resend adds its own.
+    if (event?.subject === serial && event.type !== 'heartbeat') out.push(event);
   }
   return out;
 }

@@ -8,7 +8,7 @@ import {
   type KV,
   type NatsConnection,
 } from '@telecare/platform';
-import { Dc09Dialler, DialFailedError, encodeDc09Message } from '@telecare/simulators';
+import { Dc09Dialler, DialFailedError, encodeDc09Message, dc09Frame as frameOf } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -73,10 +73,13 @@ async function read<T>(stream: string, filter: string, parse: (v: unknown) => T)
   }
   return out;
 }
-const eventsOf = async (serial: string) =>
+const allEventsOf = async (serial: string) =>
   (await read(n.streams.events, n.subjects.allEvents, (v) => TelecareEvent.parse(v))).filter(
     (e) => e.subject === serial,
   );
+/** What the sender coded, without the heartbeat every accepted frame adds for supervision. */
+const eventsOf = async (serial: string) =>
+  (await allEventsOf(serial)).filter((e) => e.type !== 'heartbeat' || e.sourcecode !== undefined);
 const deadLetters = async () =>
   read(n.streams.deadletter, n.subjects.allDeadletters, (v) => DeadLetter.parse(v));
 
@@ -98,6 +101,8 @@ beforeAll(async () => {
       entry('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
     ),
   );
+  await accounts.put('A008', JSON.stringify(entry('A008', { key: `${HEX_KEY}0011223344556677` })));
+  await accounts.put('A009', JSON.stringify(entry('A009')));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -180,19 +185,45 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await eventsOf('DC09-A005')).map((e) => e.type)).toEqual(['pendant.pressed']);
   });
 
-  it('DUHs an unknown code, dead-letters the raw frame and still keeps supervision', async () => {
-    const before = (await deadLetters()).length;
+  it('ACKs a valid code outside the table and records it as code.unmapped; DUHs unreadable data, dead-letters it and still keeps supervision', async () => {
     const d = await dialler('A006');
     const result = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '999' }]);
-    expect(result.reply).toBe('DUH');
+    expect(result.reply).toBe('ACK');
+    const [unmapped] = await eventsOf('DC09-A006');
+    expect(unmapped).toMatchObject({
+      type: 'code.unmapped',
+      sourcecode: 'CID 1999',
+      data: { note: 'unmapped code from account A006: unknown code CID 1999' },
+    });
+    const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+    expect(metrics).toMatch(
+      /gateway_dc09_unmapped_codes_total\{[^}]*account="A006"[^}]*code="CID 1999"[^}]*\} 1/,
+    );
+
+    const before = (await deadLetters()).length;
+    const garbled = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 5,
+      account: 'A006',
+      events: [],
+      at: new Date(),
+    });
+    const text = garbled.toString('latin1').replace('[]', '[#A006|hello]');
+    const body = text.slice(9, -1);
+    const reply = await d.sendRaw(frameOf(body));
+    expect(reply?.type).toBe('DUH');
     const letters = (await deadLetters()).slice(before);
     expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-code' });
-    expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('1999 01 001');
-    expect((await eventsOf('DC09-A006')).map((e) => e.type)).toEqual(['heartbeat']);
+    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'bad-frame' });
+    expect(Buffer.from(letters[0]?.rawBase64 ?? '', 'base64').toString('latin1')).toContain('hello');
+    expect((await allEventsOf('DC09-A006')).map((e) => e.type)).toEqual([
+      'code.unmapped',
+      'heartbeat',
+      'heartbeat',
+    ]);
   });
 
-  it('records restores with no taxonomy restore type, refuses one that cannot be recorded, and takes SIA ti/da as the event time', async () => {
+  it('records restores with no taxonomy restore type, records one that maps to nothing as unmapped, and takes SIA ti/da as the event time', async () => {
     const d = await dialler('A007');
     const restores = await d.sendCid([
       { kind: 'cid', qualifier: 3, code: '641' },
@@ -206,13 +237,11 @@ describe('gateway-dc09 against NATS JetStream', () => {
       ['test.periodic', 'CID 3602', 'restore', 'smoke-detector'],
     ]);
 
-    const before = (await deadLetters()).length;
-    expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('DUH');
-    const [letter] = (await deadLetters()).slice(before);
-    expect(letter).toMatchObject({
-      reason: 'unknown-code',
-      detail: 'CID 3150: medication.missed has no restore type',
-    });
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('ACK');
+    const unmapped = (await eventsOf('DC09-A007')).find((e) => e.type === 'code.unmapped');
+    expect(unmapped?.data.note).toBe(
+      'unmapped code from account A007: CID 3150: medication.missed has no restore type',
+    );
 
     const happened = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
     expect((await d.sendSia([{ kind: 'sia', code: 'FA', zone: '02', at: happened }])).reply).toBe('ACK');
@@ -221,10 +250,62 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(Date.parse(smoke?.receivedat ?? '') - happened.getTime()).toBeGreaterThanOrEqual(5 * 60_000);
   });
 
+  it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {
+    for (const transport of ['tcp', 'udp'] as const) {
+      const panel = await dialler('A008', {
+        transport,
+        key: { value: `${HEX_KEY}0011223344556677`, encoding: 'hex' },
+        pad: { bytes: 'binary', fullBlock: true },
+        sia: 'compact',
+      });
+      const happened = new Date(Math.floor((Date.now() - 60_000) / 1000) * 1000);
+      const result = await panel.sendSia([
+        // The zone differs by transport: the same sequence and content in the same second would
+        // be a retransmission, and stored once.
+        {
+          kind: 'sia',
+          code: 'MA',
+          zone: transport === 'tcp' ? '1' : '2',
+          area: '1',
+          user: '3',
+          text: 'Lounge',
+          at: happened,
+        },
+        { kind: 'sia', code: 'BA', zone: '4', ascii: 'rear door' },
+        { kind: 'sia', code: 'FA', zone: '12', area: '2', peripheral: '0006' },
+      ]);
+      expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+      expect(
+        (
+          await panel.sendCid([
+            { kind: 'cid', qualifier: 1, code: '130', zone: transport === 'tcp' ? '004' : '005' },
+          ])
+        ).reply,
+      ).toBe('ACK');
+    }
+    const events = await eventsOf('DC09-A008');
+    expect(events.map((e) => [e.type, e.sourcecode])).toEqual(
+      [0, 1].flatMap(() => [
+        ['pendant.pressed', 'SIA MA'],
+        ['code.unmapped', 'SIA BA'],
+        ['smoke.detected', 'SIA FA'],
+        ['code.unmapped', 'CID 1130'],
+      ]),
+    );
+    expect(events[0]?.data).toMatchObject({ area: '1', zone: '1', text: 'Lounge', modifiers: { id: '3' } });
+    expect(events[1]?.data).toMatchObject({ zone: '4', ascii: 'rear door' });
+    expect(events[2]?.data).toMatchObject({ area: '2', modifiers: { pi: '0006' } });
+
+    const poller = await dialler('A009', { transport: 'udp', plainPolls: true });
+    for (let i = 0; i < 3; i++) expect((await poller.poll()).reply).toBe('ACK');
+    const polls = (await allEventsOf('DC09-A009')).filter((e) => e.sourcecode === 'NULL');
+    expect(polls).toHaveLength(3);
+  });
+
   it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {
     const d = await dialler('A004', { transport: 'udp' });
     expect((await d.poll()).reply).toBe('ACK');
-    const [heartbeat] = await eventsOf('DC09-A004');
+    const [heartbeat] = await allEventsOf('DC09-A004');
     expect(heartbeat).toMatchObject({ type: 'heartbeat', sourcecode: 'NULL', residentid: 'res_a004' });
   });
 

@@ -24,6 +24,7 @@ import {
   CreateTokenBody,
   HealthQuery,
   ImportBody,
+  keylessProblem,
   ListDevicesQuery,
   ListResidentsQuery,
   parseRequest,
@@ -43,6 +44,8 @@ export interface ApiDeps {
   logger: Logger;
   adminToken: string | undefined;
   testTimeoutS: number;
+  /** Whether a DC-09 account may be registered without a key. */
+  dc09Keyless: 'refuse' | 'allow';
   metrics: {
     residentsCreated: Counter;
     devicesCreated: Counter;
@@ -250,6 +253,8 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       api.post('/devices', async (req, reply) => {
         allow(req, WRITE, 'register devices');
         const body = parseRequest(CreateDeviceBody, req.body);
+        const keyless = keylessProblem(deps.dc09Keyless, body.dc09Account, body.dc09Key !== null);
+        if (keyless) throw new InvalidRequestError([{ path: 'dc09Key', message: keyless }]);
         const issueSecret = body.protocol === 'mqtt' && deps.credentials !== undefined;
         const secret = issueSecret ? newSecret() : undefined;
         // The broker learns the secret inside the transaction: if it refuses, nothing is written.
@@ -294,6 +299,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       api.patch<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
         allow(req, WRITE, 'change devices');
         const body = parseRequest(UpdateDeviceBody, req.body);
+        if (body.dc09Key === null) {
+          const current = await deps.store.getDevice(req.params.serial);
+          const keyless = keylessProblem(deps.dc09Keyless, current.dc09Account, false);
+          if (keyless) throw new InvalidRequestError([{ path: 'dc09Key', message: keyless }]);
+        }
         const { after } = await deps.store.updateDevice(req.params.serial, body, now());
         log.info(
           { serial: after.serial, residentId: after.residentId, state: after.state },
@@ -384,7 +394,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       api.post('/import', async (req, reply) => {
         allow(req, WRITE, 'import');
         const body = parseRequest(ImportBody, req.body);
-        const result = await importCsv(deps.store, body, now(), deps.credentials);
+        const result = await importCsv(deps.store, body, now(), deps.credentials, deps.dc09Keyless);
         if (result.imported) {
           for (const serial of result.serials) await published(serial);
           log.info(

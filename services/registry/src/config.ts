@@ -36,6 +36,11 @@ export const registryEnv = {
         return false;
       }
     }, 'must be a URL with scheme mqtt, mqtts, ws or wss and a user name: mqtt://admin:secret@host:1883'),
+  /**
+   * `refuse`: a DC-09 account must have a key (anyone who knows a keyless account's number can
+   * speak for it in clear). `allow` is for development and tests with keyless test panels.
+   */
+  REGISTRY_DC09_KEYLESS: z.enum(['refuse', 'allow']).default('refuse'),
   /** How long a test call waits for the device's event before it fails and test mode ends. */
   REGISTRY_TEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(120),
   /** A short name for the registry's durable EVENTS consumer (health and test calls). */

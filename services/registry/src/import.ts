@@ -3,7 +3,13 @@ import { parse } from 'csv-parse/sync';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
-import { CreateDeviceBody, CreateResidentBody, type ImportBody, parseRequest } from './schemas.ts';
+import {
+  CreateDeviceBody,
+  CreateResidentBody,
+  type ImportBody,
+  keylessProblem,
+  parseRequest,
+} from './schemas.ts';
 import type { RegistryStore } from './store.ts';
 
 export interface ImportError {
@@ -152,6 +158,7 @@ export async function importCsv(
   body: ImportBody,
   now: Date,
   authority?: CredentialAuthority,
+  dc09Keyless: 'refuse' | 'allow' = 'refuse',
 ): Promise<ImportResult> {
   const errors: ImportError[] = [];
   const residentRows = body.residents ? readCsv('residents', body.residents, RESIDENT_COLUMNS, errors) : [];
@@ -249,6 +256,8 @@ export async function importCsv(
     })) {
       rowErrors.push({ file: 'devices', line, field: issue.path, message: issue.message });
     }
+    const keyless = keylessProblem(dc09Keyless, values.dc09Account, Boolean(values.dc09Key));
+    if (keyless) rowErrors.push({ file: 'devices', line, field: 'dc09Key', message: keyless });
     const serial = values.serial ?? '';
     if (serial && (seenSerials.has(serial) || existing.serials.has(serial))) {
       rowErrors.push({

@@ -237,6 +237,16 @@ export const CreateDeviceBody = z
 export type CreateDeviceBody = z.infer<typeof CreateDeviceBody>;
 
 /** A change to a device; pairing is `residentId`. Omitted fields stay as they are. */
+/** Why a DC-09 account without a key is refused, or undefined when it is allowed or keyed. */
+export function keylessProblem(
+  policy: 'refuse' | 'allow',
+  account: string | null | undefined,
+  keySet: boolean,
+): string | undefined {
+  if (policy === 'allow' || !account || keySet) return undefined;
+  return 'a DC-09 account needs a key: without one, anyone who knows its number can send alarms as it (REGISTRY_DC09_KEYLESS=refuse)';
+}
+
 export const UpdateDeviceBody = z
   .strictObject({
     residentId: z

@@ -210,6 +210,7 @@ export async function startRegistry(
       logger,
       adminToken: config.TELECARE_ADMIN_TOKEN,
       testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
+      dc09Keyless: config.REGISTRY_DC09_KEYLESS,
       metrics: { residentsCreated, devicesCreated, refused },
     });
     // Registered last so it closes first: stop taking requests, let those in hand finish.

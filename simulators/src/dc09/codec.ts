@@ -41,13 +41,38 @@ export function timestamp(at: Date): string {
   );
 }
 
-const PAD = 'QWERTYUIOPASDFGHJKLZXCVBNMqwertyuiopasdfghjklzxcvbnm0123456789';
+/**
+ * How a sender pads before encrypting. DC-09 forbids only `|`, `[` and `]` in the pad, and senders
+ * differ: some use printable characters, others any byte; some add a whole block when the content
+ * already fills whole blocks.
+ */
+export interface PadStyle {
+  /** `binary`: any byte but `|`, `[`, `]` (control and 8-bit bytes included); `printable`: letters and digits. */
+  readonly bytes?: 'binary' | 'printable';
+  /** A full 16-byte pad when the content already fills whole blocks (else no pad at all). */
+  readonly fullBlock?: boolean;
+}
 
-export function encrypt(content: string, key: Buffer): string {
-  let pad = '';
-  while ((pad.length + 1 + content.length) % 16 !== 0) pad += PAD[randomInt(PAD.length)];
+const PRINTABLE = 'QWERTYUIOPASDFGHJKLZXCVBNMqwertyuiopasdfghjklzxcvbnm0123456789';
+const FORBIDDEN_IN_PAD = new Set([0x7c, 0x5b, 0x5d]);
+
+function padByte(bytes: 'binary' | 'printable'): number {
+  if (bytes === 'printable') return PRINTABLE.charCodeAt(randomInt(PRINTABLE.length));
+  for (;;) {
+    const byte = randomInt(256);
+    if (!FORBIDDEN_IN_PAD.has(byte)) return byte;
+  }
+}
+
+export function encrypt(content: string, key: Buffer, style: PadStyle = {}): string {
+  let length = (16 - ((content.length + 1) % 16)) % 16;
+  if (length === 0 && style.fullBlock) length = 16;
+  const pad = Buffer.from(Array.from({ length }, () => padByte(style.bytes ?? 'binary')));
   const cipher = createCipheriv(cipherName(key), key, IV).setAutoPadding(false);
-  return Buffer.concat([cipher.update(`${pad}|${content}`, 'latin1'), cipher.final()])
+  return Buffer.concat([
+    cipher.update(Buffer.concat([pad, Buffer.from(`|${content}`, 'latin1')])),
+    cipher.final(),
+  ])
     .toString('hex')
     .toUpperCase();
 }
@@ -72,7 +97,14 @@ export type DialerEvent =
       readonly code: string;
       readonly zone?: string;
       readonly area?: string;
+      /** `id` modifier: the user (a resident's pendant number, an installer's code). */
+      readonly user?: string;
+      /** `pi` modifier: the peripheral (radio device) that reported. */
+      readonly peripheral?: string;
+      /** Zone name, sent as `^…^` after the event. */
       readonly text?: string;
+      /** An `|A…` ASCII text block after the event's block. */
+      readonly ascii?: string;
       /**
        * When it happened, sent as `ti`/`da` modifiers (UTC) before the code, as a panel reports
        * events it buffered; like any SIA modifier it stays in force for the events after it.
@@ -92,6 +124,10 @@ export interface MessageParts {
   /** Omitted only for plain messages from a sender without a clock. */
   readonly at?: Date;
   readonly key?: Buffer;
+  /** How the pad is made (default: any allowed byte, a full block when the content fills whole blocks). */
+  readonly pad?: PadStyle;
+  /** How SIA data is written (default `compact`, as most panels write it). */
+  readonly sia?: 'compact' | 'slashed';
 }
 
 function cidData(events: readonly DialerEvent[]): string {
@@ -103,23 +139,39 @@ function cidData(events: readonly DialerEvent[]): string {
     .join('/');
 }
 
-function siaData(events: readonly DialerEvent[]): string {
-  let area: string | undefined;
-  const parts: string[] = [];
+/**
+ * SIA DC-03 data. `compact` writes modifiers and events run together as most panels do
+ * (`Nri1id3MA1`); `slashed` puts `/` between them (`Nri1/id3/MA1`). An event with `ascii` ends its
+ * block with `|A…`; the next event opens a new `N` block.
+ */
+function siaData(events: readonly DialerEvent[], style: 'compact' | 'slashed'): string {
+  const join = style === 'compact' ? '' : '/';
+  const blocks: string[] = [];
+  let parts: string[] = [];
+  const modifiers: Record<string, string> = {};
+  const set = (name: string, value: string | undefined) => {
+    if (value === undefined || modifiers[name] === value) return;
+    parts.push(`${name}${value}`);
+    modifiers[name] = value;
+  };
   for (const e of events) {
     if (e.kind !== 'sia') throw new TypeError('SIA-DCS carries SIA events only');
-    if (e.area !== undefined && e.area !== area) {
-      parts.push(`ri${e.area}`);
-      area = e.area;
-    }
+    set('ri', e.area);
+    set('id', e.user);
+    set('pi', e.peripheral);
     if (e.at) {
       const p = (n: number) => String(n).padStart(2, '0');
-      parts.push(`ti${p(e.at.getUTCHours())}:${p(e.at.getUTCMinutes())}:${p(e.at.getUTCSeconds())}`);
-      parts.push(`da${p(e.at.getUTCMonth() + 1)}-${p(e.at.getUTCDate())}-${p(e.at.getUTCFullYear() % 100)}`);
+      set('ti', `${p(e.at.getUTCHours())}:${p(e.at.getUTCMinutes())}:${p(e.at.getUTCSeconds())}`);
+      set('da', `${p(e.at.getUTCMonth() + 1)}-${p(e.at.getUTCDate())}-${p(e.at.getUTCFullYear() % 100)}`);
     }
     parts.push(`${e.code}${e.zone ?? ''}${e.text === undefined ? '' : `^${e.text}^`}`);
+    if (e.ascii !== undefined) {
+      blocks.push(`N${parts.join(join)}`, `A${e.ascii}`);
+      parts = [];
+    }
   }
-  return `N${parts.join('/')}`;
+  if (parts.length) blocks.push(`N${parts.join(join)}`);
+  return blocks.join('|');
 }
 
 /** The framed bytes of one message. */
@@ -129,12 +181,14 @@ export function encodeMessage(parts: MessageParts): Buffer {
   const data =
     parts.type === 'NULL' || parts.events.length === 0
       ? ''
-      : `#${parts.account}|${parts.type === 'ADM-CID' ? cidData(parts.events) : siaData(parts.events)}`;
+      : `#${parts.account}|${parts.type === 'ADM-CID' ? cidData(parts.events) : siaData(parts.events, parts.sia ?? 'compact')}`;
   const xdata = (parts.xdata ?? []).map((block) => `[${block.tag}${block.value}]`).join('');
   const content = `${data}]${xdata}${parts.at ? timestamp(parts.at) : ''}`;
   if (!parts.key) return frame(`"${parts.type}"${head}${content}`);
   if (!parts.at) throw new TypeError('an encrypted message needs a timestamp');
-  return frame(`"*${parts.type}"${head}${encrypt(content, parts.key)}`);
+  return frame(
+    `"*${parts.type}"${head}${encrypt(content, parts.key, { bytes: 'binary', fullBlock: true, ...parts.pad })}`,
+  );
 }
 
 export interface Reply {

@@ -6,6 +6,7 @@ import {
   dialerKey,
   encodeMessage,
   type KeyEncoding,
+  type PadStyle,
   type Reply,
 } from './codec.ts';
 
@@ -29,6 +30,15 @@ export interface DiallerOptions {
   readonly now?: () => number;
   /** Leave timestamps off plain messages (old senders). */
   readonly noTimestamp?: boolean;
+  /**
+   * Polls as many dispersers send them: sequence 0000 and, unencrypted, no timestamp, so every
+   * poll is the same bytes.
+   */
+  readonly plainPolls?: boolean;
+  /** How the pad is made (default: any allowed byte, a full block when the content fills whole blocks). */
+  readonly pad?: PadStyle;
+  /** How SIA data is written (default `compact`: `Nri1MA1`). */
+  readonly sia?: 'compact' | 'slashed';
 }
 
 export interface DialResult {
@@ -135,8 +145,9 @@ export class Dc09Dialler {
   }
 
   async #dial(type: 'SIA-DCS' | 'ADM-CID' | 'NULL', events: readonly DialerEvent[]): Promise<DialResult> {
-    this.#seq = (this.#seq % 9999) + 1;
-    const seq = this.#seq;
+    const plainPoll = type === 'NULL' && this.#o.plainPolls === true;
+    if (!plainPoll) this.#seq = (this.#seq % 9999) + 1;
+    const seq = plainPoll ? 0 : this.#seq;
     const maxAttempts = this.#o.maxAttempts ?? 3;
     const started = performance.now();
     let naks = 0;
@@ -152,8 +163,12 @@ export class Dc09Dialler {
           events,
           ...(this.#o.receiver === undefined ? {} : { receiver: this.#o.receiver }),
           ...(this.#o.line === undefined ? {} : { line: this.#o.line }),
-          ...(this.#o.noTimestamp && !this.#key ? {} : { at: new Date(this.#now() + this.#offsetMs) }),
+          ...((this.#o.noTimestamp || plainPoll) && !this.#key
+            ? {}
+            : { at: new Date(this.#now() + this.#offsetMs) }),
           ...(this.#key ? { key: this.#key } : {}),
+          ...(this.#o.pad ? { pad: this.#o.pad } : {}),
+          ...(this.#o.sia ? { sia: this.#o.sia } : {}),
         });
       }
       const answer = this.#answer();

@@ -4,8 +4,10 @@ export {
   decodeReply,
   dialerKey,
   encodeMessage,
+  frame,
   type KeyEncoding,
   type MessageParts,
+  type PadStyle,
   type Reply,
   timestamp,
 } from './codec.ts';

@@ -1,0 +1,500 @@
+import { createCipheriv } from 'node:crypto';
+import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
+import { decodeReply } from '@telecare/simulators';
+import { describe, expect, it } from 'vitest';
+import { frameBody } from './frame.ts';
+import { type Interpretation, interpretFrame } from './receiver.ts';
+
+/**
+ * DC-09 conformance: one row per frame a sender may send, with the verdict the receiver owes it
+ * and the rule of ANSI/SIA DC-09 (and SIA DC-03 / Contact ID for the data) it follows, quoted.
+ * Frames are written out byte for byte here, not built by the simulators' codec, so the table
+ * is a reading of the standard of its own.
+ */
+
+const NOW = new Date(Date.UTC(2026, 10, 22, 12, 0, 0));
+const TS = '_12:00:00,11-22-2026';
+const KEY_128 = '000102030405060708090A0B0C0D0E0F';
+const KEY_192 = '000102030405060708090A0B0C0D0E0F1011121314151617';
+const KEY_256 = '000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F';
+const ASCII_128 = 'telecare-key-16b';
+
+const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
+  account: '1234',
+  serial: 'DC09-CONF-1',
+  residentId: 'res_conf',
+  key: null,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: null,
+  updatedAt: NOW.toISOString(),
+  ...overrides,
+});
+
+/** AES-CBC, zero IV, over `pad|content` exactly as given: the pad is the row's to choose. */
+function cipherHex(pad: Buffer, content: string, key: Buffer): string {
+  const plain = Buffer.concat([pad, Buffer.from(`|${content}`, 'latin1')]);
+  if (plain.length % 16 !== 0) throw new RangeError(`pad gives ${plain.length} bytes, not whole blocks`);
+  const cipher = createCipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
+  return Buffer.concat([cipher.update(plain), cipher.final()])
+    .toString('hex')
+    .toUpperCase();
+}
+/** A pad of bytes from `alphabet` that fills `content` to whole blocks (a full block when it already does). */
+function padOf(content: string, alphabet: (i: number) => number, fullBlock = false): Buffer {
+  let length = (16 - ((content.length + 1) % 16)) % 16;
+  if (length === 0 && fullBlock) length = 16;
+  return Buffer.from(Array.from({ length }, (_, i) => alphabet(i)));
+}
+const hexKey = (key: string) => Buffer.from(key, 'hex');
+const encrypted = (id: string, head: string, content: string, key: Buffer, pad?: Buffer) =>
+  frameBody(`"*${id}"${head}${cipherHex(pad ?? padOf(content, () => 0x41), content, key)}`);
+/** Bytes allowed in a pad: anything but `|`, `[` and `]`, control and 8-bit bytes included. */
+const ANY_PAD_BYTE = (i: number) => [0x00, 0x01, 0x7f, 0x80, 0xff, 0x0a, 0x0d, 0x20, 0x5e][i % 9] as number;
+
+interface Row {
+  readonly name: string;
+  readonly frame: Buffer;
+  readonly entry?: Dc09AccountEntry | undefined;
+  readonly reply: 'ACK' | 'NAK' | 'DUH';
+  /** The stored events' types, in order (heartbeats included). */
+  readonly types?: readonly string[];
+  /** The rule, quoted from the standard as the receiver reads it. */
+  readonly why: string;
+  readonly check?: (out: Interpretation, events: readonly TelecareEvent[]) => void;
+  readonly now?: Date;
+}
+
+const dataOf = (events: readonly TelecareEvent[], i = 0) => events[i]?.data ?? {};
+
+const ROWS: readonly Row[] = [
+  // ---- framing -------------------------------------------------------------------------------
+  {
+    name: 'the standard check value: empty SIA-DCS data',
+    frame: frameBody('"SIA-DCS"0001L0#1234[]'),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09 frame: LF CRC LLLL "ID" SEQ [Rrcvr] Lpref #ACCT [DATA] … CR; CRC-16/ARC over every byte from the opening " to the byte before CR (check value 96ED, length 0016).',
+    check: (out) => expect(out.replyFrame.toString('latin1')).toBe('\n1BC10012"ACK"0001L0#1234[]\r'),
+  },
+  {
+    name: 'a wrong CRC',
+    frame: Buffer.from('\n96EE0016"SIA-DCS"0001L0#1234[]\r', 'latin1'),
+    reply: 'NAK',
+    why: 'DC-09 replies: "NAK … For bad CRC or length".',
+  },
+  {
+    name: 'a wrong length',
+    frame: Buffer.from('\n96ED0017"SIA-DCS"0001L0#1234[]\r', 'latin1'),
+    reply: 'NAK',
+    why: 'DC-09 frame: LLLL is "the byte length of that same span"; replies: NAK "for bad CRC or length".',
+  },
+  {
+    name: 'no LF before the CRC',
+    frame: Buffer.from('96ED0016"SIA-DCS"0001L0#1234[]\r', 'latin1'),
+    reply: 'NAK',
+    why: 'DC-09 frame: a frame opens with LF and ends with CR.',
+  },
+  {
+    name: 'the line prefix left out',
+    frame: frameBody(`"ADM-CID"0002#1234[#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: "L line/prefix (1–6 hex; some senders omit it — accept that)"; the ACK echoes what was sent.',
+    check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0002#1234[]'),
+  },
+  {
+    name: 'a receiver number',
+    frame: frameBody(`"ADM-CID"0003R1AL2#1234[#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 replies: the ACK echoes "the message\'s sequence, receiver, line and account".',
+    check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0003R1AL2#1234[]'),
+  },
+  {
+    name: 'an account in lower-case hex is echoed as sent',
+    frame: frameBody(`"ADM-CID"0004L0#abc[#abc|1101 01 001]${TS}`),
+    entry: account({ account: 'ABC' }),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: #ACCT is 3–16 hex digits; the ACK echoes the account the sender wrote, so a sender that compares bytes recognises it.',
+    check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0004L0#abc[]'),
+  },
+  {
+    name: 'a message type the receiver does not know',
+    frame: frameBody(`"SIA-XYZ"0005L0#1234[#1234|1101 01 001]${TS}`),
+    reply: 'DUH',
+    types: ['heartbeat'],
+    why: 'DC-09 replies: "DUH: understood the frame but not the content (unknown message type …); the sender must not retry". The frame still proves the link.',
+  },
+  {
+    name: 'random bytes ended by CR',
+    frame: Buffer.from('\nhello world\r', 'latin1'),
+    reply: 'NAK',
+    why: 'DC-09 replies: NAK for a bad frame; never a broken connection.',
+    check: (out) => expect(out.notAFrame).toBe(true),
+  },
+  // ---- accounts ------------------------------------------------------------------------------
+  {
+    name: 'an unknown account',
+    frame: frameBody(`"ADM-CID"0006L0#9999[#9999|1101 01 001]${TS}`),
+    entry: undefined,
+    reply: 'NAK',
+    why: 'DC-09 replies: NAK for an "unknown account".',
+  },
+  {
+    name: 'a decommissioned account',
+    frame: frameBody(`"ADM-CID"0007L0#1234[#1234|1101 01 001]${TS}`),
+    entry: account({ state: 'decommissioned' }),
+    reply: 'NAK',
+    why: 'A decommissioned account is no longer an account of ours: answered as an unknown one.',
+  },
+  // ---- encryption ----------------------------------------------------------------------------
+  ...(
+    [
+      ['AES-128', KEY_128],
+      ['AES-192', KEY_192],
+      ['AES-256', KEY_256],
+    ] as const
+  ).map(
+    ([name, key]): Row => ({
+      name: `${name} (a ${key.length}-digit hex key)`,
+      frame: encrypted('ADM-CID', '0010L0#1234[', `#1234|1101 01 001]${TS}`, hexKey(key)),
+      entry: account({ key }),
+      reply: 'ACK',
+      types: ['pendant.pressed', 'heartbeat'],
+      why: 'DC-09 encryption: "AES-CBC with a zero IV; AES-128, -192 or -256 by key length"; "Encrypted messages get an encrypted ACK".',
+      check: (out) => {
+        expect(out.replyFrame.toString('latin1')).toContain('"*ACK"0010L0#1234[');
+        expect(decodeReply(out.replyFrame, hexKey(key))).toMatchObject({ type: 'ACK', at: NOW });
+      },
+    }),
+  ),
+  {
+    name: "an ASCII key (the key string's own 16 bytes)",
+    frame: encrypted('ADM-CID', '0011L0#1234[', `#1234|1101 01 001]${TS}`, Buffer.from(ASCII_128)),
+    entry: account({ key: ASCII_128, keyEncoding: 'ascii' }),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 encryption: "some use the key string\'s own bytes (16 characters → AES-128), others hex-decode it … a per-account setting".',
+  },
+  {
+    name: 'a pad of control and 8-bit bytes',
+    frame: encrypted(
+      'ADM-CID',
+      '0012L0#1234[',
+      `#1234|1101 01 001]${TS}`,
+      hexKey(KEY_128),
+      padOf(`#1234|1101 01 001]${TS}`, ANY_PAD_BYTE),
+    ),
+    entry: account({ key: KEY_128 }),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 encryption: "the padding (random characters, never |, [ or ])" — any other byte may be pad; strip up to the first |.',
+  },
+  {
+    name: 'a full block of pad when the content already fills whole blocks',
+    // `]` and a timestamp are 21 bytes; with `|` and a 10-byte data block, 32: pad would be 0.
+    frame: encrypted('SIA-DCS', '0013L0#1234[', `#1234|NMA1]${TS}`, hexKey(KEY_128), Buffer.alloc(16, 0x01)),
+    entry: account({ key: KEY_128 }),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 encryption: the pad "brings it to a multiple of 16 bytes"; a sender that always pads adds a whole block, and the receiver strips "up to the first |" whatever its length.',
+  },
+  {
+    name: 'an encrypted NULL poll with a binary pad',
+    frame: encrypted('NULL', '0000L0#1234[', `]${TS}`, hexKey(KEY_256), padOf(`]${TS}`, ANY_PAD_BYTE)),
+    entry: account({ key: KEY_256 }),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09: "NULL polls are acked and update the account\'s supervision clock"; the pad is any byte but |, [ and ].',
+    check: (out) => expect(out.poll).toBe(true),
+  },
+  {
+    name: 'the wrong key',
+    frame: encrypted('ADM-CID', '0014L0#1234[', `#1234|1101 01 001]${TS}`, hexKey(KEY_256)),
+    entry: account({ key: KEY_128.replace('00', 'FF') }),
+    reply: 'NAK',
+    why: 'DC-09 replies: NAK for "undecryptable data". The key is proven by what follows the pad (printable `#ACCT|…]` or `]_timestamp`), never by the pad.',
+  },
+  {
+    name: 'encrypted without a timestamp',
+    frame: encrypted('ADM-CID', '0015L0#1234[', '#1234|1101 01 001]', hexKey(KEY_128)),
+    entry: account({ key: KEY_128 }),
+    reply: 'NAK',
+    why: 'DC-09 frame: the timestamp is "mandatory when encrypted".',
+  },
+  {
+    name: 'a keyed account sending in clear',
+    frame: frameBody(`"ADM-CID"0016L0#1234[#1234|1101 01 001]${TS}`),
+    entry: account({ key: KEY_128 }),
+    reply: 'NAK',
+    why: 'An account with a key speaks encrypted, or anyone could speak for it.',
+  },
+  // ---- timestamps ----------------------------------------------------------------------------
+  {
+    name: 'a sender clock 40 s behind (the edge)',
+    frame: frameBody('"ADM-CID"0020L0#1234[#1234|1101 01 001]_11:59:20,11-22-2026'),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: "Accept a sender clock from 40 s behind to 20 s ahead of ours".',
+  },
+  {
+    name: 'a sender clock 41 s behind',
+    frame: frameBody('"ADM-CID"0021L0#1234[#1234|1101 01 001]_11:59:19,11-22-2026'),
+    reply: 'NAK',
+    why: 'DC-09 frame: "outside that, NAK with our time so the sender can correct".',
+    check: (out) => expect(decodeReply(out.replyFrame)).toMatchObject({ type: 'NAK', at: NOW }),
+  },
+  {
+    name: 'a sender clock 20 s ahead (the edge)',
+    frame: frameBody('"ADM-CID"0022L0#1234[#1234|1101 01 001]_12:00:20,11-22-2026'),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: "Accept a sender clock from 40 s behind to 20 s ahead of ours".',
+  },
+  {
+    name: 'a sender clock 21 s ahead',
+    frame: frameBody('"ADM-CID"0023L0#1234[#1234|1101 01 001]_12:00:21,11-22-2026'),
+    reply: 'NAK',
+    why: 'DC-09 frame: outside the window, "NAK with our time".',
+  },
+  {
+    name: 'a timestamp that is not a time',
+    frame: frameBody('"ADM-CID"0024L0#1234[#1234|1101 01 001]_25:00:00,11-22-2026'),
+    reply: 'NAK',
+    why: 'DC-09 frame: the timestamp is _HH:MM:SS,MM-DD-YYYY in UTC; one that is not cannot be checked against the window.',
+  },
+  // ---- SIA DC-03 data ------------------------------------------------------------------------
+  {
+    name: 'SIA with `/` between modifier and event',
+    frame: frameBody(`"SIA-DCS"0030L0#1234[#1234|Nri1/MA01]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: N new event, then modifiers (ri area) and a 2-letter event code with its zone.',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ area: '1', zone: '01' }),
+  },
+  {
+    name: 'SIA with no separators: Nri1MA1',
+    frame: frameBody(`"SIA-DCS"0031L0#1234[#1234|Nri1MA1]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: the separator between a modifier and an event is optional; real panels write `Nri1MA1` (area 1, zone 1).',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ area: '1', zone: '1' }),
+  },
+  {
+    name: 'SIA user and time modifiers run together: Nid3ti12:00:00MA1',
+    frame: frameBody(`"SIA-DCS"0032L0#1234[#1234|Nid3ti11:59:30MA1]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: `id` user and `ti` time modifiers, then the event; `ti` says when the event happened.',
+    check: (_out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '1', modifiers: { id: '3', ti: '11:59:30' } });
+      expect(events[0]?.time).toBe('2026-11-22T11:59:30.000Z');
+    },
+  },
+  {
+    name: 'SIA area, peripheral, date and time: Nri0000pi0006da10-25-18ti14:37:53UT0000',
+    frame: frameBody(`"SIA-DCS"0033L0#1234[#1234|Nri0000pi0006da11-22-26ti11:58:00UT0000]${TS}`),
+    reply: 'ACK',
+    types: ['code.unmapped', 'heartbeat'],
+    why: 'SIA DC-03: `ri`, `pi`, `da` and `ti` modifiers before the event; UT is a valid code outside the telecare table: ACKed and recorded, never dropped.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({
+        area: '0000',
+        zone: '0000',
+        modifiers: { pi: '0006', da: '11-22-26', ti: '11:58:00' },
+      });
+      expect(events[0]?.sourcecode).toBe('SIA UT');
+      expect(out.unmapped).toEqual(['SIA UT']);
+    },
+  },
+  {
+    name: 'SIA zone name in ^…^',
+    frame: frameBody(`"SIA-DCS"0034L0#1234[#1234|Nri1FA12^Kitchen^]${TS}`),
+    reply: 'ACK',
+    types: ['smoke.detected', 'heartbeat'],
+    why: 'SIA DC-03: free text between ^ after an event names its zone.',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ zone: '12', text: 'Kitchen' }),
+  },
+  {
+    name: 'SIA |A text block after the events',
+    frame: frameBody(`"SIA-DCS"0035L0#1234[#1234|Nri1MA1|Afront door pendant]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: an `A` block carries ASCII text about the events before it.',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ ascii: 'front door pendant' }),
+  },
+  {
+    name: 'several SIA events in one block, a modifier in force for the ones after it',
+    frame: frameBody(`"SIA-DCS"0036L0#1234[#1234|Nri2MA1FA3/ri3AT]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'smoke.detected', 'mains.lost', 'heartbeat'],
+    why: 'SIA DC-03: a block may hold several events; a modifier stays in force for the events after it.',
+    check: (_out, events) => {
+      expect(dataOf(events, 1)).toMatchObject({ area: '2', zone: '3' });
+      expect(dataOf(events, 2)).toMatchObject({ area: '3', zone: '' });
+    },
+  },
+  {
+    name: 'SIA blocks ended by |',
+    frame: frameBody(`"SIA-DCS"0039L0#1234[#1234|Nri1MA1|]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: `|` separates blocks; an empty block carries nothing and is no reason to refuse the events before it.',
+  },
+  {
+    name: 'a SIA code outside the telecare table',
+    frame: frameBody(`"SIA-DCS"0037L0#1234[#1234|Nri1BA4]${TS}`),
+    reply: 'ACK',
+    types: ['code.unmapped', 'heartbeat'],
+    why: 'DC-09 replies: DUH only when the content is not understood; a valid code is understood, so it is ACKed (a sender that retries on anything but ACK would block every alarm behind it) and recorded with its code.',
+    check: (_out, events) => expect(String(dataOf(events).note)).toContain('unmapped code from account 1234'),
+  },
+  {
+    name: 'SIA data that does not follow DC-03',
+    frame: frameBody(`"SIA-DCS"0038L0#1234[#1234|Xyz!]${TS}`),
+    reply: 'DUH',
+    types: ['heartbeat'],
+    why: 'DC-09 replies: "DUH: understood the frame but not the content … Still record the raw message"; the authenticated frame still proves the link.',
+  },
+  {
+    name: 'extended data that is not closed',
+    frame: frameBody(`"SIA-DCS"0047L0#1234[#1234|NMA1][X0.123${TS}`),
+    reply: 'DUH',
+    types: ['heartbeat'],
+    why: 'DC-09: extended data is `[X…]` blocks after the data; an unclosed one is content not understood (DUH), and the frame still proves the link.',
+  },
+  // ---- Contact ID data -----------------------------------------------------------------------
+  {
+    name: 'Contact ID new event (Q=1)',
+    frame: frameBody(`"ADM-CID"0040L0#1234[#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'Contact ID: qualifier "1 new"; 101 personal emergency (pendant).',
+    check: (_out, events) => expect(events[0]?.sourcecode).toBe('CID 1101'),
+  },
+  {
+    name: 'Contact ID restore (Q=3)',
+    frame: frameBody(`"ADM-CID"0041L0#1234[#1234|3101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['alarm.cancelled', 'heartbeat'],
+    why: 'Contact ID: qualifier "3 restore".',
+  },
+  {
+    name: 'Contact ID still present (Q=6)',
+    frame: frameBody(`"ADM-CID"0042L0#1234[#1234|6301 01 000]${TS}`),
+    reply: 'ACK',
+    types: ['mains.lost', 'heartbeat'],
+    why: 'Contact ID: qualifier "6 still present".',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ condition: 'still-present' }),
+  },
+  {
+    name: 'Contact ID events batched with /',
+    frame: frameBody(`"ADM-CID"0043L0#1234[#1234|1301 01 000/1302 01 000]${TS}`),
+    reply: 'ACK',
+    types: ['mains.lost', 'battery.low', 'heartbeat'],
+    why: 'ADM-CID data: QEEE GG ZZZ, several events in one message as some panels batch them.',
+  },
+  {
+    name: 'a Contact ID code outside the telecare table',
+    frame: frameBody(`"ADM-CID"0044L0#1234[#1234|1130 01 004]${TS}`),
+    reply: 'ACK',
+    types: ['code.unmapped', 'heartbeat'],
+    why: 'A valid code is content the receiver understands: ACKed, recorded with its code (CID 1130) for a person to map per account.',
+    check: (out, events) => {
+      expect(events[0]?.sourcecode).toBe('CID 1130');
+      expect(out.unmapped).toEqual(['CID 1130']);
+    },
+  },
+  {
+    name: 'a Contact ID restore of an override with no restore type',
+    frame: frameBody(`"ADM-CID"0045L0#1234[#1234|3150 01 001]${TS}`),
+    entry: account({ codeOverrides: { 'CID 150': 'medication.missed' } }),
+    reply: 'ACK',
+    types: ['code.unmapped', 'heartbeat'],
+    why: 'A readable event never gets DUH; one that maps to no type is recorded as unmapped with why.',
+    check: (_out, events) => expect(String(dataOf(events).note)).toContain('has no restore type'),
+  },
+  {
+    name: 'Contact ID data that is not QEEE GG ZZZ',
+    frame: frameBody(`"ADM-CID"0046L0#1234[#1234|11O1 01 001]${TS}`),
+    reply: 'DUH',
+    types: ['heartbeat'],
+    why: 'ADM-CID data is "qualifier, event code, group/partition, zone or user"; anything else is not understood: DUH.',
+  },
+  // ---- NULL polls ----------------------------------------------------------------------------
+  {
+    name: 'a plain NULL poll with no timestamp',
+    frame: frameBody('"NULL"0000L0#1234[]'),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09: "NULL (link test / supervision poll)"; "polls often use 0000"; "NULL polls are acked and update the account\'s supervision clock".',
+    check: (out) => expect(out.poll).toBe(true),
+  },
+  {
+    name: 'the check value NULL poll with a timestamp',
+    frame: frameBody('"NULL"0000L0#1234[]_12:00:00,11-22-2026'),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09 check values: "NULL"0000L0#1234[]_12:00:00,11-22-2026 has CRC 4B95, length 0027.',
+    check: (out) => {
+      expect(frameBody('"NULL"0000L0#1234[]_12:00:00,11-22-2026').toString('latin1').slice(1, 9)).toBe(
+        '4B950027',
+      );
+      expect(out.events[0]?.sourcecode).toBe('NULL');
+    },
+  },
+];
+
+describe('DC-09 conformance: each frame and its verdict', () => {
+  it.each(ROWS.map((row) => [row.name, row] as const))('%s', async (_name, row) => {
+    const entry = 'entry' in row ? row.entry : account();
+    const out = await interpretFrame(row.frame, {
+      now: row.now ?? NOW,
+      window: { behindMs: 40_000, aheadMs: 20_000 },
+      partitions: 4,
+      keyless: 'allow',
+      lookup: (acct) => (entry && acct === entry.account ? entry : undefined),
+    });
+    expect(out.reply, row.why).toBe(row.reply);
+    if (row.types)
+      expect(
+        out.events.map((e) => e.type),
+        row.why,
+      ).toEqual(row.types);
+    if (row.reply === 'NAK') expect(out.events, row.why).toEqual([]);
+    row.check?.(out, out.events);
+  });
+});
+
+describe('what a reply never tells', () => {
+  const ctx = (entry: Dc09AccountEntry | undefined) => ({
+    now: NOW,
+    window: { behindMs: 40_000, aheadMs: 20_000 },
+    partitions: 4,
+    keyless: 'refuse' as const,
+    lookup: (acct: string) => (entry && acct === entry.account ? entry : undefined),
+  });
+
+  it('an unknown account, a keyless one and a keyed one sent in clear get the same bytes', async () => {
+    const frame = frameBody(`"ADM-CID"0050L0#1234[#1234|1101 01 001]${TS}`);
+    const unknown = await interpretFrame(frame, ctx(undefined));
+    const keyless = await interpretFrame(frame, ctx(account()));
+    const keyed = await interpretFrame(frame, ctx(account({ key: KEY_128 })));
+    expect(keyless.replyFrame).toEqual(unknown.replyFrame);
+    expect(keyed.replyFrame).toEqual(unknown.replyFrame);
+    expect(keyless.events).toEqual([]);
+  });
+
+  it('two plain polls, byte for byte the same, are two heartbeats', async () => {
+    const frame = frameBody('"NULL"0000L0#1234[]');
+    const keyless = { ...ctx(account()), keyless: 'allow' as const };
+    const first = await interpretFrame(frame, keyless);
+    const later = await interpretFrame(frame, { ...keyless, now: new Date(NOW.getTime() + 90_000) });
+    expect(first.events[0]?.id).not.toBe(later.events[0]?.id);
+  });
+});
