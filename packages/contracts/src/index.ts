@@ -31,6 +31,12 @@ export {
   partitionOf,
 } from './names.ts';
 export {
+  CONNECTION_ONLY_TYPES,
+  TEST_TRIGGERS,
+  type TestTrigger,
+  testTriggerOf,
+} from './test-triggers.ts';
+export {
   DEVICE_EVENT_TYPES,
   DEVICE_KINDS,
   DeviceEventTypeSchema,

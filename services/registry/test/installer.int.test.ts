@@ -292,6 +292,87 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
   });
 
+  it('a connection or heartbeat does not pass a test call: "connected, no trigger yet" until the press', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-CONN', residentId, kind: 'pendant' });
+    const started = await call('POST', '/api/devices/PND-CONN/test', { timeoutS: 30 });
+    expect(started.body).toMatchObject({
+      status: 'waiting',
+      kind: 'pendant',
+      expected: ['pendant.pressed'],
+      action: 'press the pendant button',
+      arrived: [],
+      connectedAt: null,
+    });
+    await publishEvent('PND-CONN', residentId, 'device.online', { testmode: true });
+    await publishEvent('PND-CONN', residentId, 'heartbeat', { testmode: true, data: { batteryPercent: 90 } });
+    const connected = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-CONN/test');
+      return (test.body.arrived as unknown[]).length === 2 ? test.body : undefined;
+    });
+    expect(connected).toMatchObject({
+      status: 'waiting',
+      progress: 'connected, no trigger yet',
+      arrived: [
+        expect.objectContaining({ type: 'device.online', trigger: false }),
+        expect.objectContaining({ type: 'heartbeat', trigger: false }),
+      ],
+    });
+    expect(connected.connectedAt).toEqual(expect.any(String));
+
+    await publishEvent('PND-CONN', residentId, 'pendant.pressed', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-CONN/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ eventType: 'pendant.pressed', progress: 'trigger arrived' });
+    expect((passed.arrived as Array<{ type: string; trigger: boolean }>).map((a) => [a.type, a.trigger])).toEqual(
+      [
+        ['device.online', false],
+        ['heartbeat', false],
+        ['pendant.pressed', true],
+      ],
+    );
+  });
+
+  it('a bed sensor passes only on bed.occupied, and asks the installer to get into bed', async () => {
+    await call('POST', '/api/devices', { serial: 'BED-TEST1', residentId, kind: 'bed-sensor' });
+    const started = await call('POST', '/api/devices/BED-TEST1/test', { timeoutS: 30 });
+    expect(started.body).toMatchObject({ expected: ['bed.occupied'] });
+    expect(started.body.action).toMatch(/^get into bed/);
+    // A press on a bed sensor's serial is not what a bed sensor is for: it does not pass.
+    await publishEvent('BED-TEST1', residentId, 'device.online', { testmode: true });
+    await publishEvent('BED-TEST1', residentId, 'bed.vacated', { testmode: true });
+    await waitFor(async () => {
+      const test = await call('GET', '/api/devices/BED-TEST1/test');
+      return (test.body.arrived as unknown[]).length === 2;
+    });
+    expect((await call('GET', '/api/devices/BED-TEST1/test')).body.status).toBe('waiting');
+    await publishEvent('BED-TEST1', residentId, 'bed.occupied', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/BED-TEST1/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed.eventType).toBe('bed.occupied');
+  });
+
+  it('a device that connects but is never triggered fails as "connected, no trigger yet", naming what arrived', async () => {
+    await call('POST', '/api/devices', { serial: 'SMK-QUIET', residentId, kind: 'smoke-detector' });
+    const started = await call('POST', '/api/devices/SMK-QUIET/test', { timeoutS: 2 });
+    expect(started.body.action).toBe('press the smoke test button');
+    await publishEvent('SMK-QUIET', residentId, 'heartbeat', { testmode: true });
+    const failed = await waitFor(
+      async () => {
+        const test = await call('GET', '/api/devices/SMK-QUIET/test');
+        return test.body.status === 'failed' ? test.body : undefined;
+      },
+      { timeoutMs: 8_000 },
+    );
+    expect(failed.reason).toBe(
+      'connected, no trigger yet: heartbeat arrived from SMK-QUIET, but no smoke.detected within 2 s',
+    );
+    expect(failed.arrived).toEqual([expect.objectContaining({ type: 'heartbeat', trigger: false })]);
+  });
+
   it('a test call fails with a clear reason for a silent device and leaves test mode', async () => {
     await call('POST', '/api/devices', { serial: 'PND-SILENT', residentId, kind: 'pendant' });
     await call('POST', '/api/devices/PND-SILENT/test', { timeoutS: 1 });
