@@ -203,7 +203,12 @@ describe('an installer test call, through the real broker, gateways and helpline
   it('a pendant connecting in test mode is "connected, no trigger yet"; only the press passes', async () => {
     const residentId = await resident();
     const serial = `E2E-CON-${run}`;
-    await platform.registryClient.createDevice({ serial, residentId, kind: 'pendant', supervisionIntervalS: 3600 });
+    await platform.registryClient.createDevice({
+      serial,
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 3600,
+    });
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
     await mapSays(serial, true);
     const device = new SimulatedDevice({

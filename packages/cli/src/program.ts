@@ -77,6 +77,8 @@ const SENSITIVE: Record<string, string> = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const secondsLeft = (deadline: number): number => Math.max(0, Math.round((deadline - Date.now()) / 1000));
+
 /** Drops options the user did not give, so the registry's defaults apply. */
 const given = (values: Json): Json =>
   Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
@@ -523,40 +525,55 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   program
     .command('test')
-    .description('run a test call: put the device in test mode, press it, wait for the verdict')
+    .description(
+      'run a test call: put the device in test mode, set it off as its kind is meant to be (press, fall, smoke, get into bed…), wait for the verdict',
+    )
     .argument('<serial>')
-    .option('--timeout <seconds>', 'how long to wait for the press', positiveInt)
+    .option('--timeout <seconds>', 'how long to wait for the trigger', positiveInt)
     .action(async (serial: string, opts, cmd: Command) => {
       const { client, print, json } = ctx(cmd);
       const testPath = `/api/devices/${path(serial)}/test`;
       const started = await client.request<Json>('POST', testPath, given({ timeoutS: opts.timeout }));
       const deadline = Date.parse(started.deadline as string);
-      // Progress only on a terminal: ora writes to the real stderr, whatever `io` is.
+      const expected = (started.expected as string[] | undefined)?.join(' or ') ?? 'its trigger';
+      const ask = `${serial} (${started.kind}): ${started.action} now`;
+      // The instruction always (a log of the run says what was asked); the live display only on a terminal.
+      if (!json)
+        io.stderr(`test mode on for ${ask}; waiting up to ${secondsLeft(deadline)} s for ${expected}\n`);
+      // ora writes to the real stderr, whatever `io` is.
       const spinner = ora({
         stream: process.stderr,
         isEnabled: !json && io.interactive,
         isSilent: json || !io.interactive,
       });
-      spinner.start(`test mode on: press ${serial} now`);
+      spinner.start(ask);
       let test = started;
       while (test.status === 'waiting') {
         await sleep(500);
         test = await client.request<Json>('GET', testPath);
-        const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-        spinner.text = `waiting for ${serial} — press it now (${left} s left)`;
+        const state = test.progress === 'connected, no trigger yet' ? 'connected, no trigger yet — ' : '';
+        spinner.text = `${state}${ask} (${secondsLeft(deadline)} s left)`;
       }
+      const arrived = ((test.arrived as Json[] | undefined) ?? []).map(
+        (a) => `arrived: ${a.type} at ${a.at}${a.trigger ? ' (the trigger)' : ' (not the trigger)'}`,
+      );
       if (test.status === 'passed') {
         spinner.succeed(`${serial} reached the platform`);
         print(test, () =>
           [
             `PASS ${serial}: ${test.eventType} arrived end to end in ${test.latencyMs} ms`,
             `battery ${test.batteryPercent ?? 'unknown'}%, signal ${test.signalDbm ?? 'unknown'} dBm`,
+            ...arrived,
           ].join('\n'),
         );
         return;
       }
-      spinner.fail(`${serial} did not reach the platform`);
-      print(test, () => `FAIL ${serial}: ${test.reason ?? test.status}`);
+      spinner.fail(
+        test.progress === 'connected, no trigger yet'
+          ? `${serial} is connected, but its trigger did not arrive`
+          : `${serial} did not reach the platform`,
+      );
+      print(test, () => [`FAIL ${serial}: ${test.reason ?? test.status}`, ...arrived].join('\n'));
       outcome.exitCode = EXIT.failed;
     });
 

@@ -120,6 +120,62 @@ describe('telecare CLI', () => {
     });
   });
 
+  it('asks for the act the device kind exists for, and reports a heartbeat as "connected, no trigger yet" (exit 1)', async () => {
+    const sleeper = JSON.parse(
+      (
+        await cli([
+          '--json',
+          'resident',
+          'add',
+          '--name',
+          'Bed Resident',
+          '--address',
+          '6 Lane',
+          '--postcode',
+          'GL1 2AB',
+        ])
+      ).stdout,
+    ).id as string;
+    await cli(['device', 'register', '--serial', 'BED-CLI1', '--kind', 'bed-sensor', '--resident', sleeper]);
+    const run = cli(['test', 'BED-CLI1', '--timeout', '3']);
+    await waitFor(async () => {
+      const res = await fetch(`${registry.url}/api/devices/BED-CLI1/test`, {
+        headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
+      });
+      return res.ok && ((await res.json()) as { status: string }).status === 'waiting';
+    });
+    const deviceEventId = `hb-${randomBytes(4).toString('hex')}`;
+    const partition = partitionOf(sleeper, 8);
+    const now = new Date().toISOString();
+    const event: TelecareEvent = {
+      specversion: '1.0',
+      id: eventIdFor('BED-CLI1', deviceEventId),
+      source: '/gateway-mqtt',
+      type: 'heartbeat',
+      subject: 'BED-CLI1',
+      time: now,
+      datacontenttype: 'application/json',
+      residentid: sleeper,
+      devicekind: 'bed-sensor',
+      deviceeventid: deviceEventId,
+      partition,
+      receivedat: now,
+      testmode: true,
+      data: {},
+    };
+    await jetstream(nc).publish(n.subjects.event(partition, event.type), JSON.stringify(event), {
+      msgID: event.id,
+    });
+    const failed = await run;
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('BED-CLI1 (bed-sensor): get into bed');
+    expect(failed.stderr).not.toMatch(/press/);
+    expect(failed.stdout).toContain(
+      'FAIL BED-CLI1: connected, no trigger yet: heartbeat arrived from BED-CLI1, but no bed.occupied within 3 s',
+    );
+    expect(failed.stdout).toMatch(/arrived: heartbeat at \S+ \(not the trigger\)/);
+  });
+
   it('lists device health', async () => {
     const health = await cli(['--json', 'health', 'PND-CLI1']);
     expect(health.code).toBe(0);

@@ -16,7 +16,10 @@ describe('the test-call trigger of each device kind', () => {
   });
 
   it('asks for the act the device exists for, not a press of everything', () => {
-    expect(testTriggerOf('pendant')).toEqual({ passes: ['pendant.pressed'], action: 'press the pendant button' });
+    expect(testTriggerOf('pendant')).toEqual({
+      passes: ['pendant.pressed'],
+      action: 'press the pendant button',
+    });
     expect(testTriggerOf('bed-sensor').passes).toEqual(['bed.occupied']);
     expect(testTriggerOf('bed-sensor').action).toMatch(/^get into bed/);
     expect(testTriggerOf('smoke-detector').action).toBe('press the smoke test button');

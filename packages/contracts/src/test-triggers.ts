@@ -18,7 +18,10 @@ const trigger = (passes: readonly EventType[], action: string): TestTrigger => (
 export const TEST_TRIGGERS = {
   pendant: trigger(['pendant.pressed'], 'press the pendant button'),
   pullcord: trigger(['pullcord.pulled'], 'pull the cord'),
-  'fall-detector': trigger(['fall.detected'], 'simulate a fall: tip the fall detector over and hold it still'),
+  'fall-detector': trigger(
+    ['fall.detected'],
+    'simulate a fall: tip the fall detector over and hold it still',
+  ),
   'smoke-detector': trigger(['smoke.detected'], 'press the smoke test button'),
   'heat-detector': trigger(['heat.detected'], 'press the heat detector’s test button'),
   'co-detector': trigger(['co.detected'], 'press the CO detector’s test button'),
@@ -27,7 +30,7 @@ export const TEST_TRIGGERS = {
   'temperature-sensor': trigger(['temperature'], 'warm the temperature sensor in your hand'),
   'door-contact': trigger(['door.opened', 'door.closed'], 'open the door'),
   pir: trigger(['motion'], 'walk in front of the movement sensor'),
-  'bed-sensor': trigger(['bed.occupied'], 'get into bed (or press down on the bed sensor pad)'),
+  'bed-sensor': trigger(['bed.occupied'], 'get into bed (or put your weight on the bed sensor pad)'),
   'chair-sensor': trigger(['chair.occupied'], 'sit in the chair'),
   'medication-dispenser': trigger(['medication.taken'], 'take a dose from the dispenser'),
   'epilepsy-sensor': trigger(['epilepsy.seizure'], 'press the epilepsy sensor’s test button'),

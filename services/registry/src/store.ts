@@ -1,4 +1,4 @@
-import { type DeviceKind, newId } from '@telecare/contracts';
+import { DeviceKind, newId, testTriggerOf } from '@telecare/contracts';
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
@@ -10,6 +10,7 @@ import {
   type Resident,
   type ResidentRow,
   type Responder,
+  type TestArrival,
   type TestCall,
   toDevice,
   toResident,
@@ -679,9 +680,9 @@ export class RegistryStore {
       const id = `tst_${newId('dev', now.getTime()).slice(4)}`;
       const deadline = new Date(now.getTime() + timeoutS * 1000);
       const { rows } = await client.query<TestRow>(
-        `insert into ${this.#t('test_calls')} (id, serial, status, started_at, deadline, started_by)
-         values ($1, $2, 'waiting', $3, $4, $5) returning *`,
-        [id, serial, now, deadline, actor],
+        `insert into ${this.#t('test_calls')} (id, serial, kind, status, started_at, deadline, started_by)
+         values ($1, $2, $3, 'waiting', $4, $5, $6) returning *`,
+        [id, serial, row.kind, now, deadline, actor],
       );
       await client.query(
         `update ${this.#devices} set state = 'test', test_mode = true, updated_at = $2 where serial = $1`,
@@ -705,6 +706,8 @@ export class RegistryStore {
       latencyMs?: number;
       batteryPercent?: number | null;
       signalDbm?: number | null;
+      /** The trigger that passed it, added to what arrived. */
+      arrival?: TestArrival;
     },
     now: Date,
   ): Promise<TestCall | undefined> {
@@ -712,7 +715,9 @@ export class RegistryStore {
       const { rows } = await client.query<TestRow>(
         `update ${this.#t('test_calls')}
             set status = $2, finished_at = $3, reason = $4, event_id = $5, event_type = $6, latency_ms = $7,
-                battery_percent = $8, signal_dbm = $9
+                battery_percent = $8, signal_dbm = $9,
+                arrived = case when $10::jsonb is null then arrived else arrived || $10::jsonb end,
+                connected_at = case when $10::jsonb is null then connected_at else coalesce(connected_at, $3) end
           where id = $1 and status = 'waiting' returning *`,
         [
           testId,
@@ -724,6 +729,7 @@ export class RegistryStore {
           outcome.latencyMs === undefined ? null : Math.round(outcome.latencyMs),
           outcome.batteryPercent ?? null,
           outcome.signalDbm ?? null,
+          outcome.arrival ? JSON.stringify([outcome.arrival]) : null,
         ],
       );
       const test = rows[0];
@@ -735,6 +741,24 @@ export class RegistryStore {
       );
       return toTestCall(test);
     });
+  }
+
+  /**
+   * Adds an event that is not the trigger to a waiting test's list of what arrived (a redelivered
+   * event is not added twice; the list stops growing at MAX_ARRIVALS). Returns the test, or
+   * undefined if it is no longer waiting.
+   */
+  async noteTestArrival(testId: string, arrival: TestArrival, now: Date): Promise<TestCall | undefined> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `update ${this.#t('test_calls')}
+          set arrived = case when jsonb_array_length(arrived) >= $4
+                               or arrived @> jsonb_build_array(jsonb_build_object('eventId', $3::text))
+                             then arrived else arrived || $2::jsonb end,
+              connected_at = coalesce(connected_at, $5)
+        where id = $1 and status = 'waiting' returning *`,
+      [testId, JSON.stringify([arrival]), arrival.eventId, MAX_ARRIVALS, now],
+    );
+    return rows[0] ? toTestCall(rows[0]) : undefined;
   }
 
   async waitingTest(serial: string): Promise<TestCall | undefined> {
@@ -945,10 +969,16 @@ export class RegistryStore {
   }
 }
 
+/** What arrived before the trigger is listed up to this many events: enough to diagnose, bounded. */
+const MAX_ARRIVALS = 20;
+
 interface TestRow {
   id: string;
   serial: string;
+  kind: string;
   status: TestCall['status'];
+  connected_at: Date | null;
+  arrived: TestArrival[];
   started_at: Date;
   deadline: Date;
   finished_at: Date | null;
@@ -961,10 +991,24 @@ interface TestRow {
 }
 
 function toTestCall(row: TestRow): TestCall {
+  const kind = DeviceKind.parse(row.kind);
+  const trigger = testTriggerOf(kind);
+  const arrived = row.arrived ?? [];
   return {
     id: row.id,
     serial: row.serial,
+    kind,
+    expected: trigger.passes,
+    action: trigger.action,
     status: row.status,
+    progress:
+      row.status === 'passed'
+        ? 'trigger arrived'
+        : arrived.length > 0
+          ? 'connected, no trigger yet'
+          : 'nothing arrived yet',
+    connectedAt: row.connected_at?.toISOString() ?? null,
+    arrived,
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,

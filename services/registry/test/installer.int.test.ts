@@ -325,13 +325,13 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       return test.body.status === 'passed' ? test.body : undefined;
     });
     expect(passed).toMatchObject({ eventType: 'pendant.pressed', progress: 'trigger arrived' });
-    expect((passed.arrived as Array<{ type: string; trigger: boolean }>).map((a) => [a.type, a.trigger])).toEqual(
-      [
-        ['device.online', false],
-        ['heartbeat', false],
-        ['pendant.pressed', true],
-      ],
-    );
+    expect(
+      (passed.arrived as Array<{ type: string; trigger: boolean }>).map((a) => [a.type, a.trigger]),
+    ).toEqual([
+      ['device.online', false],
+      ['heartbeat', false],
+      ['pendant.pressed', true],
+    ]);
   });
 
   it('a bed sensor passes only on bed.occupied, and asks the installer to get into bed', async () => {
