@@ -13,6 +13,7 @@ export const MASK = '••••••';
 /** A `residents` row as pg returns it. */
 export interface ResidentRow {
   id: string;
+  external_ref: string | null;
   name: string;
   address: string;
   postcode: string;
@@ -58,6 +59,8 @@ export interface DeviceRow {
 /** A resident as the API shows it. */
 export interface Resident {
   id: string;
+  /** The commissioning organisation's reference (`ref` in residents.csv), unique; null when none. */
+  externalRef: string | null;
   name: string;
   address: string;
   postcode: string;
@@ -103,6 +106,7 @@ export interface Device {
 export function toResident(row: ResidentRow): Resident {
   return {
     id: row.id,
+    externalRef: row.external_ref ?? null,
     name: row.name,
     address: row.address,
     postcode: row.postcode,
