@@ -31,12 +31,6 @@ export {
   partitionOf,
 } from './names.ts';
 export {
-  CONNECTION_ONLY_TYPES,
-  TEST_TRIGGERS,
-  type TestTrigger,
-  testTriggerOf,
-} from './test-triggers.ts';
-export {
   DEVICE_EVENT_TYPES,
   DEVICE_KINDS,
   DeviceEventTypeSchema,
@@ -51,3 +45,9 @@ export {
   Priority,
   TAXONOMY,
 } from './taxonomy.ts';
+export {
+  CONNECTION_ONLY_TYPES,
+  TEST_TRIGGERS,
+  type TestTrigger,
+  testTriggerOf,
+} from './test-triggers.ts';
