@@ -106,6 +106,7 @@ const clearable = (fields: Record<string, string>) => (value: string, previous: 
   return [...(previous ?? []), field];
 };
 const RESIDENT_CLEARABLE = {
+  ref: 'externalRef',
   phone: 'phone',
   'mobility-notes': 'mobilityNotes',
   'risk-notes': 'riskNotes',
@@ -205,6 +206,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
     .requiredOption('--name <name>')
     .requiredOption('--address <address>')
     .requiredOption('--postcode <postcode>')
+    .option('--ref <ref>', 'your reference for the resident (the ref of residents.csv), unique')
     .option('--phone <phone>')
     .option('--lives-alone')
     .option('--mobility-notes <text>')
@@ -218,6 +220,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
         'POST',
         '/api/residents',
         given({
+          externalRef: opts.ref,
           name: opts.name,
           address: opts.address,
           postcode: opts.postcode,
@@ -239,6 +242,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
     .option('--name <name>')
     .option('--address <address>')
     .option('--postcode <postcode>', 'checked and normalised; the devices’ map entries follow')
+    .option('--ref <ref>', 'your reference for the resident (links it to the ref of residents.csv)')
     .option('--phone <phone>')
     .option('--lives-alone')
     .option('--no-lives-alone')
@@ -257,6 +261,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       const { client, print } = ctx(cmd);
       const body = withCleared(
         given({
+          externalRef: opts.ref,
           name: opts.name,
           address: opts.address,
           postcode: opts.postcode,

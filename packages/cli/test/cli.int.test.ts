@@ -412,6 +412,22 @@ describe('telecare CLI', () => {
       riskNotes: null,
       keySafe: '••••••',
     });
+    const linked = await cli(['--json', 'resident', 'update', id, '--ref', 'UPD-0001']);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ id, externalRef: 'UPD-0001' });
+    const taken = await cli([
+      'resident',
+      'add',
+      '--name',
+      'X',
+      '--address',
+      '1',
+      '--postcode',
+      'GL1 2AB',
+      '--ref',
+      'UPD-0001',
+    ]);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toContain(`externalRef: already used by ${id}`);
     const human = await cli(['resident', 'update', id, '--name', 'Upd Renamed']);
     expect(human.stdout).toBe(`resident ${id} updated (name)\n`);
 

@@ -429,6 +429,27 @@ export async function importCsv(
     });
   }
 
+  // A new row that matches a resident registered without a ref (before refs, or by hand) would be
+  // that person a second time: refused, saying how to link the two.
+  const unlinked = await store.residentsWithoutRef(
+    [...goodResidents.values()].filter((r) => !r.existing).map((r) => r.body),
+  );
+  for (const [ref, { line, body: resident, existing: found }] of goodResidents) {
+    if (found) continue;
+    const twin = unlinked.find(
+      (u) => u.postcode === resident.postcode && u.name.toLowerCase() === resident.name.toLowerCase(),
+    );
+    if (!twin) continue;
+    errors.push({
+      file: 'residents',
+      line,
+      field: 'ref',
+      message: `${twin.name} at ${twin.postcode} is already registered as ${twin.id}, without a ref: give it this ref (telecare resident update ${twin.id} --ref ${ref}) and import again`,
+    });
+    goodResidents.delete(ref);
+    badRefs.add(ref);
+  }
+
   const serials = deviceRows.map((r) => r.values.serial ?? '').filter(Boolean);
   const accounts = deviceRows.map((r) => (r.values.dc09Account ?? '').toUpperCase()).filter(Boolean);
   const existing = await store.existingKeys(serials, accounts);

@@ -359,6 +359,25 @@ export class RegistryStore {
     return new Map(rows.map((row) => [row.external_ref!, row]));
   }
 
+  /**
+   * Residents with no external reference, by name (any case) and normalised postcode: one of them
+   * and a new row of an import are most likely the same person, registered before refs existed.
+   */
+  async residentsWithoutRef(
+    people: ReadonlyArray<{ name: string; postcode: string }>,
+  ): Promise<Array<{ id: string; name: string; postcode: string }>> {
+    if (people.length === 0) return [];
+    const { rows } = await this.#pool.query<{ id: string; name: string; postcode: string }>(
+      `select r.id, r.name, r.postcode from ${this.#residents} r
+         join unnest($1::text[], $2::text[]) as p(name, postcode)
+           on lower(r.name) = lower(p.name) and r.postcode = p.postcode
+        where r.external_ref is null
+        order by r.id`,
+      [people.map((p) => p.name), people.map((p) => p.postcode)],
+    );
+    return rows;
+  }
+
   /** Devices by serial, for an import to update or skip instead of refusing a known serial. */
   async devicesBySerial(serials: readonly string[]): Promise<Map<string, DeviceRow>> {
     const { rows } = await this.#pool.query<DeviceRow>(

@@ -625,6 +625,31 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     ]);
   });
 
+  it('a resident registered before without a ref is not added again by an import: the row says how to link it', async () => {
+    const legacy = await call('POST', '/api/residents', {
+      name: 'Lena Legacy',
+      address: '9 Old Road',
+      postcode: 'GL2 9AA',
+    });
+    const id = legacy.body.id as string;
+    const csv = ['ref,name,address,postcode', 'LEG-1,lena legacy,9 Old Road,gl29aa'].join('\n');
+    const refused = await call('POST', '/api/import', { residents: csv, importValid: true });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([
+      {
+        file: 'residents',
+        line: 2,
+        field: 'ref',
+        message: `Lena Legacy at GL2 9AA is already registered as ${id}, without a ref: give it this ref (telecare resident update ${id} --ref LEG-1) and import again`,
+      },
+    ]);
+    expect((await call('PATCH', `/api/residents/${id}`, { externalRef: 'LEG-1' })).status).toBe(200);
+    const linked = await call('POST', '/api/import', {
+      residents: ['ref,name,address,postcode', 'LEG-1,Lena Legacy,9 Old Road,GL2 9AA'].join('\n'),
+    });
+    expect(linked.body.residents).toEqual([{ line: 2, ref: 'LEG-1', id, action: 'unchanged', fields: [] }]);
+  });
+
   it('finds residents by name, postcode, serial or reference, a page at a time with the total', async () => {
     const created: string[] = [];
     for (const [name, postcode] of [
