@@ -297,6 +297,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
         [
           `${r.id}  ${r.name}`,
           `  address       ${r.address}, ${r.postcode} (district ${r.postcodeDistrict})`,
+          `  ref           ${orDash(r.externalRef)}`,
           `  phone         ${orDash(r.phone)}`,
           `  lives alone   ${r.livesAlone ? 'yes' : 'no'}`,
           `  consent       ${r.consent ? `yes (${r.consentAt ?? 'date unknown'})` : 'no'}`,
