@@ -22,6 +22,8 @@ interface TestCall {
   id: string;
   status: 'waiting' | 'passed' | 'failed' | 'cancelled';
   reason: string | null;
+  progress: string;
+  arrived: Array<{ type: string; trigger: boolean }>;
   eventType: string | null;
   latencyMs: number | null;
   batteryPercent: number | null;
@@ -196,6 +198,96 @@ describe('an installer test call, through the real broker, gateways and helpline
       { what: 'a real case after the test', timeoutMs: 10_000, intervalMs: 20 },
     );
     expect(open[0]).toMatchObject({ priority: 1, state: 'queued' });
+  });
+
+  it('a pendant connecting in test mode is "connected, no trigger yet"; only the press passes', async () => {
+    const residentId = await resident();
+    const serial = `E2E-CON-${run}`;
+    await platform.registryClient.createDevice({
+      serial,
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 3600,
+    });
+    expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
+    await mapSays(serial, true);
+    const device = new SimulatedDevice({
+      serial,
+      mqttUrl: servers.mqttUrl,
+      namespace: platform.namespace,
+      resendMs: 2_000,
+    });
+    devices.push(device);
+    // Connecting publishes the retained `online` status: the gateway turns it into device.online.
+    await device.connect();
+    const connected = await waitFor(
+      async () => {
+        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+        return (test.arrived ?? []).length > 0 || test.status !== 'waiting' ? test : undefined;
+      },
+      { what: 'device.online to reach the test call', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(connected).toMatchObject({
+      status: 'waiting',
+      progress: 'connected, no trigger yet',
+      arrived: [expect.objectContaining({ type: 'device.online', trigger: false })],
+    });
+    await device.send('pendant.pressed', { batteryPercent: 90 });
+    const passed = await waitFor(
+      async () => {
+        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+        return test.status === 'waiting' ? undefined : test;
+      },
+      { what: 'the press to pass the test', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(passed).toMatchObject({ status: 'passed', eventType: 'pendant.pressed' });
+  });
+
+  it('a DC-09 poll is "connected, no trigger yet"; the alarm button then passes', async () => {
+    const residentId = await resident();
+    const serial = `E2E-POLL-${run}`;
+    const account = `8${run.slice(-5).replace(/[^0-9A-F]/g, '0')}`;
+    const created = await api('POST', '/api/devices', {
+      serial,
+      residentId,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: account,
+      supervisionIntervalS: 3600,
+    });
+    expect(created.status).toBe(201);
+    expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
+    await mapSays(serial, true);
+    const d = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account,
+    });
+    diallers.push(d);
+    await d.connect();
+    expect((await d.poll()).reply).toBe('ACK');
+    const polled = await waitFor(
+      async () => {
+        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+        return (test.arrived ?? []).length > 0 || test.status !== 'waiting' ? test : undefined;
+      },
+      { what: 'the poll to reach the test call', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(polled).toMatchObject({
+      status: 'waiting',
+      progress: 'connected, no trigger yet',
+      arrived: [expect.objectContaining({ type: 'heartbeat', trigger: false })],
+    });
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).reply).toBe('ACK');
+    const passed = await waitFor(
+      async () => {
+        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+        return test.status === 'waiting' ? undefined : test;
+      },
+      { what: 'the alarm to pass the test', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(passed).toMatchObject({ status: 'passed', eventType: 'pendant.pressed' });
   });
 
   it('a silent device fails with a reason naming it, and leaves test mode', async () => {

@@ -33,6 +33,51 @@ type Json = Record<string, unknown>;
 
 const DEFAULT_URL = 'http://127.0.0.1:7020';
 
+/**
+ * The columns of both files, as the registry reads them (a test checks this list against the
+ * registry's own). Examples that import as they are: packages/cli/examples/.
+ */
+const IMPORT_HELP = `
+residents.csv — one resident a row, found again by ref on a later import:
+  ref                   required  your reference for the resident, unique (GCC-000101)
+  name                  required  full name (Edith Example)
+  address               required  the home's address ("1 High Street, Gloucester")
+  postcode              required  UK postcode, checked and normalised (gl12ab → GL1 2AB)
+  phone                 optional  (01452 000001)
+  livesAlone            optional  yes/no (default no)
+  mobilityNotes         optional  (walks with a frame)
+  riskNotes             optional  (falls at night)
+  keySafe               optional  key-safe code and where it is; stored encrypted (needs REGISTRY_DATA_KEY)
+  medicalSummary        optional  stored encrypted (needs REGISTRY_DATA_KEY)
+  consent               optional  yes/no: the resident has consented (default no)
+
+devices.csv — one device a row, found again by serial:
+  serial                required  3–64 letters, digits, _ or - (EXM-PND-0101)
+  kind                  required  pendant, pullcord, fall-detector, smoke-detector, heat-detector, co-detector,
+                                  gas-detector, flood-detector, temperature-sensor, door-contact, pir, bed-sensor,
+                                  chair-sensor, medication-dispenser, epilepsy-sensor, enuresis-sensor,
+                                  bogus-caller-button, home-unit
+  resident              optional  a ref from residents.csv, the ref of a resident already registered, or a res_… id;
+                                  blank: in stock
+  protocol              optional  mqtt (default) or dc09
+  location              optional  where in the home (worn, hall, bedroom)
+  supervisionIntervalS  optional  seconds between heartbeats before it counts as silent (3600)
+  model                 optional  (Vi+)
+  dc09Account           optional  DC-09 only: 3–16 hex digits (E0103)
+  dc09Key               optional  DC-09 only: AES key, 32/48/64 hex digits (or 16/24/32 characters with ascii)
+  dc09KeyEncoding       optional  DC-09 only: hex (default) or ascii
+  dc09CodeOverrides     optional  DC-09 only: CODE=event.type entries separated by ; (CID 120=fall.detected)
+
+Importing again: a row already as stored is "unchanged", one that differs is "updated" with the fields,
+a new one "created" — each row says which. A blank cell leaves a stored value as it is. A device is
+not moved from one resident to another by a file (unpair it first), and its kind, protocol and DC-09
+account do not change. Every refused row is named by its line and column; with any refused row
+nothing is imported unless --import-valid, and the exit code is 2 either way.
+
+Examples that import as they are: packages/cli/examples/residents.csv and packages/cli/examples/devices.csv
+  telecare import packages/cli/examples/residents.csv packages/cli/examples/devices.csv
+`;
+
 const positiveInt = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number above 0');
@@ -61,6 +106,7 @@ const clearable = (fields: Record<string, string>) => (value: string, previous: 
   return [...(previous ?? []), field];
 };
 const RESIDENT_CLEARABLE = {
+  ref: 'externalRef',
   phone: 'phone',
   'mobility-notes': 'mobilityNotes',
   'risk-notes': 'riskNotes',
@@ -76,6 +122,8 @@ const SENSITIVE: Record<string, string> = {
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const secondsLeft = (deadline: number): number => Math.max(0, Math.round((deadline - Date.now()) / 1000));
 
 /** Drops options the user did not give, so the registry's defaults apply. */
 const given = (values: Json): Json =>
@@ -158,6 +206,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
     .requiredOption('--name <name>')
     .requiredOption('--address <address>')
     .requiredOption('--postcode <postcode>')
+    .option('--ref <ref>', 'your reference for the resident (the ref of residents.csv), unique')
     .option('--phone <phone>')
     .option('--lives-alone')
     .option('--mobility-notes <text>')
@@ -171,6 +220,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
         'POST',
         '/api/residents',
         given({
+          externalRef: opts.ref,
           name: opts.name,
           address: opts.address,
           postcode: opts.postcode,
@@ -192,6 +242,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
     .option('--name <name>')
     .option('--address <address>')
     .option('--postcode <postcode>', 'checked and normalised; the devices’ map entries follow')
+    .option('--ref <ref>', 'your reference for the resident (links it to the ref of residents.csv)')
     .option('--phone <phone>')
     .option('--lives-alone')
     .option('--no-lives-alone')
@@ -210,6 +261,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       const { client, print } = ctx(cmd);
       const body = withCleared(
         given({
+          externalRef: opts.ref,
           name: opts.name,
           address: opts.address,
           postcode: opts.postcode,
@@ -245,6 +297,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
         [
           `${r.id}  ${r.name}`,
           `  address       ${r.address}, ${r.postcode} (district ${r.postcodeDistrict})`,
+          `  ref           ${orDash(r.externalRef)}`,
           `  phone         ${orDash(r.phone)}`,
           `  lives alone   ${r.livesAlone ? 'yes' : 'no'}`,
           `  consent       ${r.consent ? `yes (${r.consentAt ?? 'date unknown'})` : 'no'}`,
@@ -262,6 +315,55 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
         ].join('\n'),
       );
     });
+  const listResidents = async (
+    cmd: Command,
+    filter: Record<string, string | undefined>,
+    opts: { limit: number; page: number },
+  ) => {
+    const { client, print } = ctx(cmd);
+    const offset = (opts.page - 1) * opts.limit;
+    const query = new URLSearchParams(
+      given({ ...filter, limit: String(opts.limit), offset: String(offset) }) as Record<string, string>,
+    );
+    const out = await client.request<{ residents: Json[]; total: number; limit: number; offset: number }>(
+      'GET',
+      `/api/residents?${query}`,
+    );
+    print(out, () => {
+      if (out.residents.length === 0)
+        return out.total > 0 ? `no residents on page ${opts.page} (${out.total} in all)` : 'no residents';
+      const pages = Math.max(1, Math.ceil(out.total / opts.limit));
+      return [
+        ...out.residents.map(
+          (r) =>
+            `${r.id}  ${String(r.name).padEnd(24)} ${String(r.postcode).padEnd(8)} ref ${orDash(r.externalRef)}  ${
+              (r.serials as string[] | undefined)?.length ? (r.serials as string[]).join(', ') : 'no devices'
+            }`,
+        ),
+        `residents ${offset + 1}–${offset + out.residents.length} of ${out.total} (page ${opts.page} of ${pages})`,
+      ].join('\n');
+    });
+  };
+  const pageOptions = (command: Command) =>
+    command
+      .option('--limit <n>', 'residents per page (at most 1000)', positiveInt, 50)
+      .option('--page <n>', 'which page, from 1', positiveInt, 1);
+  pageOptions(
+    resident
+      .command('list')
+      .description('residents by name, a page at a time; filter by name, postcode or a device serial')
+      .option('--name <text>', 'names containing this (any case)')
+      .option('--postcode <start>', 'postcodes starting with this (GL1, GL1 2AB; spaces and case ignored)')
+      .option('--serial <serial>', 'the resident with this device'),
+  ).action(async (opts, cmd: Command) =>
+    listResidents(cmd, { name: opts.name, postcode: opts.postcode, serial: opts.serial }, opts),
+  );
+  pageOptions(
+    resident
+      .command('search')
+      .description('find residents by part of a name, a postcode, a device serial, their ref or id')
+      .argument('<text>'),
+  ).action(async (text: string, opts, cmd: Command) => listResidents(cmd, { q: text }, opts));
   // Kept for scripts written against the first version: `responder add` is the documented form.
   resident
     .command('responder', { hidden: true })
@@ -523,40 +625,55 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   program
     .command('test')
-    .description('run a test call: put the device in test mode, press it, wait for the verdict')
+    .description(
+      'run a test call: put the device in test mode, set it off as its kind is meant to be (press, fall, smoke, get into bed…), wait for the verdict',
+    )
     .argument('<serial>')
-    .option('--timeout <seconds>', 'how long to wait for the press', positiveInt)
+    .option('--timeout <seconds>', 'how long to wait for the trigger', positiveInt)
     .action(async (serial: string, opts, cmd: Command) => {
       const { client, print, json } = ctx(cmd);
       const testPath = `/api/devices/${path(serial)}/test`;
       const started = await client.request<Json>('POST', testPath, given({ timeoutS: opts.timeout }));
       const deadline = Date.parse(started.deadline as string);
-      // Progress only on a terminal: ora writes to the real stderr, whatever `io` is.
+      const expected = (started.expected as string[] | undefined)?.join(' or ') ?? 'its trigger';
+      const ask = `${serial} (${started.kind}): ${started.action} now`;
+      // The instruction always (a log of the run says what was asked); the live display only on a terminal.
+      if (!json)
+        io.stderr(`test mode on for ${ask}; waiting up to ${secondsLeft(deadline)} s for ${expected}\n`);
+      // ora writes to the real stderr, whatever `io` is.
       const spinner = ora({
         stream: process.stderr,
         isEnabled: !json && io.interactive,
         isSilent: json || !io.interactive,
       });
-      spinner.start(`test mode on: press ${serial} now`);
+      spinner.start(ask);
       let test = started;
       while (test.status === 'waiting') {
         await sleep(500);
         test = await client.request<Json>('GET', testPath);
-        const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-        spinner.text = `waiting for ${serial} — press it now (${left} s left)`;
+        const state = test.progress === 'connected, no trigger yet' ? 'connected, no trigger yet — ' : '';
+        spinner.text = `${state}${ask} (${secondsLeft(deadline)} s left)`;
       }
+      const arrived = ((test.arrived as Json[] | undefined) ?? []).map(
+        (a) => `arrived: ${a.type} at ${a.at}${a.trigger ? ' (the trigger)' : ' (not the trigger)'}`,
+      );
       if (test.status === 'passed') {
         spinner.succeed(`${serial} reached the platform`);
         print(test, () =>
           [
             `PASS ${serial}: ${test.eventType} arrived end to end in ${test.latencyMs} ms`,
             `battery ${test.batteryPercent ?? 'unknown'}%, signal ${test.signalDbm ?? 'unknown'} dBm`,
+            ...arrived,
           ].join('\n'),
         );
         return;
       }
-      spinner.fail(`${serial} did not reach the platform`);
-      print(test, () => `FAIL ${serial}: ${test.reason ?? test.status}`);
+      spinner.fail(
+        test.progress === 'connected, no trigger yet'
+          ? `${serial} is connected, but its trigger did not arrive`
+          : `${serial} did not reach the platform`,
+      );
+      print(test, () => [`FAIL ${serial}: ${test.reason ?? test.status}`, ...arrived].join('\n'));
       outcome.exitCode = EXIT.failed;
     });
 
@@ -601,13 +718,16 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   program
     .command('import')
-    .description('import residents.csv and/or devices.csv (told apart by their header)')
+    .description(
+      'import residents.csv and/or devices.csv (told apart by their header); a resident is found again by its ref, a device by its serial, so a file can be imported again',
+    )
     .argument('<files...>')
-    .option('--import-valid', 'import the valid rows even if others are bad')
+    .option('--import-valid', 'import the valid rows even if others are bad (the exit code is still 2)')
     .option(
       '--secrets-file <path>',
       'write the MQTT secrets issued to imported devices to this CSV (serial,username,secret; mode 0600) instead of the screen',
     )
+    .addHelpText('after', IMPORT_HELP)
     .action(async (files: string[], opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
       const body: Json = { importValid: Boolean(opts.importValid) };
@@ -623,8 +743,8 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       }
       const out = await client.request<{
         imported: boolean;
-        residents: unknown[];
-        devices: unknown[];
+        residents: Array<{ line: number; ref: string; id: string; action: string; fields: string[] }>;
+        devices: Array<{ line: number; serial: string; action: string; fields: string[] }>;
         credentials?: Array<{ serial: string; username: string; secret: string }>;
         errors: Array<{ file: string; line: number; field: string; message: string }>;
       }>('POST', '/api/import', body);
@@ -638,11 +758,23 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
           { mode: 0o600 },
         );
       }
+      const done = (action: string, fields: string[]) =>
+        action === 'updated' ? `updated (${fields.join(', ')})` : action;
+      const counts = (rows: Array<{ action: string }>) => {
+        const n = (action: string) => rows.filter((r) => r.action === action).length;
+        return `${n('created')} created, ${n('updated')} updated, ${n('unchanged')} unchanged`;
+      };
+      const refusedRows = new Set(out.errors.filter((e) => e.line > 1).map((e) => `${e.file}:${e.line}`))
+        .size;
       print(out, () =>
         [
-          ...out.errors.map((e) => `${e.file}.csv line ${e.line}: ${e.field}: ${e.message}`),
+          ...out.errors.map((e) => `${e.file}.csv line ${e.line}, column ${e.field}: ${e.message}`),
+          ...out.residents.map(
+            (r) => `residents.csv line ${r.line}: ${r.ref} ${r.id} ${done(r.action, r.fields)}`,
+          ),
+          ...out.devices.map((d) => `devices.csv line ${d.line}: ${d.serial} ${done(d.action, d.fields)}`),
           out.imported
-            ? `imported ${out.residents.length} residents and ${out.devices.length} devices`
+            ? `residents: ${counts(out.residents)}; devices: ${counts(out.devices)}${refusedRows > 0 ? `; ${refusedRows} rows refused` : ''}`
             : 'nothing imported',
           ...(issued.length === 0
             ? []
@@ -654,7 +786,53 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
                 ]),
         ].join('\n'),
       );
-      if (!out.imported) outcome.exitCode = EXIT.refused;
+      // Refused rows are exit 2 even when the good ones went in: a script must not take it for a clean run.
+      if (!out.imported || out.errors.length > 0) outcome.exitCode = EXIT.refused;
+    });
+
+  const carePackage = program
+    .command('care-package')
+    .description('hours of care at home per week (for the commissioners’ reports)');
+  const packageLine = (p: Json) =>
+    `${p.id}  ${p.hoursPerWeek} h/week  ${p.startDate} to ${p.endDate ?? '(open)'}`;
+  carePackage
+    .command('add')
+    .description('record a care package')
+    .argument('<residentId>')
+    .requiredOption('--hours-per-week <hours>', 'hours of care per week (0–168)', (value: string) => {
+      const n = Number(value);
+      if (value.trim() === '' || !Number.isFinite(n))
+        throw new InvalidArgumentError('must be a number of hours');
+      return n;
+    })
+    .requiredOption('--start <date>', 'first day, YYYY-MM-DD')
+    .option('--end <date>', 'last day, YYYY-MM-DD (open-ended if not given)')
+    .action(async (residentId: string, opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const out = await client.request<Json>(
+        'POST',
+        `/api/residents/${path(residentId)}/care-packages`,
+        given({ hoursPerWeek: opts.hoursPerWeek, startDate: opts.start, endDate: opts.end }),
+      );
+      print(
+        out,
+        () =>
+          `care package ${out.id} added: ${out.hoursPerWeek} h/week from ${out.startDate} to ${out.endDate ?? '(open)'}`,
+      );
+    });
+  carePackage
+    .command('list')
+    .description('a resident’s care packages, by start date')
+    .argument('<residentId>')
+    .action(async (residentId: string, _opts, cmd: Command) => {
+      const { client, print } = ctx(cmd);
+      const out = await client.request<{ carePackages: Json[] }>(
+        'GET',
+        `/api/residents/${path(residentId)}/care-packages`,
+      );
+      print(out, () =>
+        out.carePackages.length === 0 ? 'no care packages' : out.carePackages.map(packageLine).join('\n'),
+      );
     });
 
   addRulesCommands(program, io);

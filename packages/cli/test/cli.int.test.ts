@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { eventIdFor, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
+import {
+  DEVICE_COLUMNS,
+  loadRegistryConfig,
+  RESIDENT_COLUMNS,
+  type RegistryHandle,
+  startRegistry,
+} from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Run, runBinary, runInProcess } from './support.ts';
@@ -120,6 +127,62 @@ describe('telecare CLI', () => {
     });
   });
 
+  it('asks for the act the device kind exists for, and reports a heartbeat as "connected, no trigger yet" (exit 1)', async () => {
+    const sleeper = JSON.parse(
+      (
+        await cli([
+          '--json',
+          'resident',
+          'add',
+          '--name',
+          'Bed Resident',
+          '--address',
+          '6 Lane',
+          '--postcode',
+          'GL1 2AB',
+        ])
+      ).stdout,
+    ).id as string;
+    await cli(['device', 'register', '--serial', 'BED-CLI1', '--kind', 'bed-sensor', '--resident', sleeper]);
+    const run = cli(['test', 'BED-CLI1', '--timeout', '3']);
+    await waitFor(async () => {
+      const res = await fetch(`${registry.url}/api/devices/BED-CLI1/test`, {
+        headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
+      });
+      return res.ok && ((await res.json()) as { status: string }).status === 'waiting';
+    });
+    const deviceEventId = `hb-${randomBytes(4).toString('hex')}`;
+    const partition = partitionOf(sleeper, 8);
+    const now = new Date().toISOString();
+    const event: TelecareEvent = {
+      specversion: '1.0',
+      id: eventIdFor('BED-CLI1', deviceEventId),
+      source: '/gateway-mqtt',
+      type: 'heartbeat',
+      subject: 'BED-CLI1',
+      time: now,
+      datacontenttype: 'application/json',
+      residentid: sleeper,
+      devicekind: 'bed-sensor',
+      deviceeventid: deviceEventId,
+      partition,
+      receivedat: now,
+      testmode: true,
+      data: {},
+    };
+    await jetstream(nc).publish(n.subjects.event(partition, event.type), JSON.stringify(event), {
+      msgID: event.id,
+    });
+    const failed = await run;
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('BED-CLI1 (bed-sensor): get into bed');
+    expect(failed.stderr).not.toMatch(/press/);
+    expect(failed.stdout).toContain(
+      'FAIL BED-CLI1: connected, no trigger yet: heartbeat arrived from BED-CLI1, but no bed.occupied within 3 s',
+    );
+    expect(failed.stdout).toMatch(/arrived: heartbeat at \S+ \(not the trigger\)/);
+  });
+
   it('lists device health', async () => {
     const health = await cli(['--json', 'health', 'PND-CLI1']);
     expect(health.code).toBe(0);
@@ -147,7 +210,7 @@ describe('telecare CLI', () => {
     expect(none.code).toBe(3);
   });
 
-  it('imports CSV files, refusing all on a bad row (exit 2) unless --import-valid', async () => {
+  it('imports CSV files, refusing all on a bad row (exit 2); --import-valid imports the rest, still exit 2', async () => {
     const residents = join(dir, 'residents.csv');
     const devices = join(dir, 'devices.csv');
     writeFileSync(
@@ -157,12 +220,154 @@ describe('telecare CLI', () => {
     writeFileSync(devices, 'serial,kind,resident\nCSV-0001,pendant,R1\nCSV-0002,pendant,R2\n');
     const refused = await cli(['import', residents, devices]);
     expect(refused.code).toBe(2);
-    expect(refused.stdout).toContain('residents.csv line 3: postcode: must be a UK postcode');
-    expect(refused.stdout).toContain('devices.csv line 3: resident: resident R2 has errors in residents.csv');
+    expect(refused.stdout).toContain('residents.csv line 3, column postcode: must be a UK postcode');
+    expect(refused.stdout).toContain(
+      'devices.csv line 3, column resident: resident R2 has errors in residents.csv',
+    );
     expect(refused.stdout).toContain('nothing imported');
     const partial = await cli(['import', residents, devices, '--import-valid']);
-    expect(partial.code).toBe(0);
-    expect(partial.stdout).toContain('imported 1 residents and 1 devices');
+    // The good rows are in, but a script must not take a file with refused rows for a clean import.
+    expect(partial.code).toBe(2);
+    expect(partial.stdout).toMatch(/residents\.csv line 2: R1 res_\S+ created/);
+    expect(partial.stdout).toContain('devices.csv line 2: CSV-0001 created');
+    expect(partial.stdout).toContain(
+      'residents: 1 created, 0 updated, 0 unchanged; devices: 1 created, 0 updated, 0 unchanged; 2 rows refused',
+    );
+  });
+
+  it('re-running a corrected file with --import-valid updates or skips each row and adds nobody twice', async () => {
+    const residents = join(dir, 'rerun-residents.csv');
+    const devices = join(dir, 'rerun-devices.csv');
+    const people = Array.from({ length: 18 }, (_, i) => `RR-${i},Rerun Person ${i},${i} Rerun Road,GL3 4AB`);
+    writeFileSync(
+      residents,
+      ['ref,name,address,postcode', ...people, 'RR-BAD,Bad Person,1 Road,XX', ''].join('\n'),
+    );
+    writeFileSync(devices, ['serial,kind,resident', 'RR-PND-0,pendant,RR-0', ''].join('\n'));
+    const first = await cli(['import', residents, devices, '--import-valid']);
+    expect(first.code).toBe(2);
+    expect(first.stdout).toContain('residents: 18 created');
+
+    // The bad row corrected, the file run again.
+    const corrected = [...people];
+    corrected[3] = 'RR-3,Rerun Person 3,3a Rerun Road,GL3 4AB';
+    writeFileSync(
+      residents,
+      ['ref,name,address,postcode', ...corrected, 'RR-BAD,Bad Person,1 Road,GL3 4AB', ''].join('\n'),
+    );
+    const again = await cli(['import', residents, devices, '--import-valid']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/residents\.csv line 2: RR-0 res_\S+ unchanged/);
+    expect(again.stdout).toMatch(/residents\.csv line 5: RR-3 res_\S+ updated \(address\)/);
+    expect(again.stdout).toContain('devices.csv line 2: RR-PND-0 unchanged');
+    expect(again.stdout).toContain(
+      'residents: 1 created, 1 updated, 17 unchanged; devices: 0 created, 0 updated, 1 unchanged',
+    );
+    const listed = JSON.parse(
+      (await cli(['--json', 'resident', 'list', '--name', 'rerun person', '--limit', '100'])).stdout,
+    );
+    expect(listed.total).toBe(18);
+  });
+
+  it('import --help lists every column, and the example files shipped with the CLI import cleanly, twice', async () => {
+    const help = await cli(['import', '--help']);
+    expect(help.code).toBe(0);
+    for (const column of [...RESIDENT_COLUMNS.required, ...RESIDENT_COLUMNS.optional]) {
+      expect(help.stdout, column).toMatch(new RegExp(`^ +${column} `, 'm'));
+    }
+    for (const column of [...DEVICE_COLUMNS.required, ...DEVICE_COLUMNS.optional]) {
+      expect(help.stdout, column).toMatch(new RegExp(`^ +${column} `, 'm'));
+    }
+    expect(help.stdout).toContain('examples/residents.csv');
+    const examples = fileURLToPath(new URL('../examples/', import.meta.url));
+    const files = [join(examples, 'residents.csv'), join(examples, 'devices.csv')];
+    const imported = await cli(['import', ...files]);
+    expect(imported.stderr).toBe('');
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).not.toMatch(/column/);
+    expect(imported.stdout).toMatch(
+      /residents: [1-9]\d* created, 0 updated, 0 unchanged; devices: [1-9]\d* created/,
+    );
+    const twice = await cli(['import', ...files]);
+    expect(twice.code).toBe(0);
+    expect(twice.stdout).toMatch(
+      /residents: 0 created, 0 updated, [1-9]\d* unchanged; devices: 0 created, 0 updated, [1-9]\d* unchanged/,
+    );
+  });
+
+  it('lists and searches residents by name, postcode and serial, a page at a time, human and --json', async () => {
+    for (const [name, postcode] of [
+      ['Sam Seeker', 'GL9 1AA'],
+      ['Sue Seeker', 'GL9 2BB'],
+      ['Syd Seeker', 'GL10 3DD'],
+    ]) {
+      expect(
+        (await cli(['resident', 'add', '--name', name!, '--address', '1 Seek Row', '--postcode', postcode!]))
+          .code,
+      ).toBe(0);
+    }
+    const sue = JSON.parse((await cli(['--json', 'resident', 'search', 'sue seeker'])).stdout);
+    expect(sue.residents.map((r: { name: string }) => r.name)).toEqual(['Sue Seeker']);
+    await cli([
+      'device',
+      'register',
+      '--serial',
+      'SEEK-0001',
+      '--kind',
+      'pendant',
+      '--resident',
+      sue.residents[0].id,
+    ]);
+
+    const bySerial = await cli(['resident', 'search', 'seek-0001']);
+    expect(bySerial.code).toBe(0);
+    expect(bySerial.stdout).toMatch(/res_\S+ +Sue Seeker +GL9 2BB .*SEEK-0001/);
+    const byPostcode = JSON.parse((await cli(['--json', 'resident', 'list', '--postcode', 'gl9'])).stdout);
+    expect(byPostcode.residents.map((r: { name: string }) => r.name)).toEqual(['Sam Seeker', 'Sue Seeker']);
+    const bySerialOption = JSON.parse(
+      (await cli(['--json', 'resident', 'list', '--serial', 'SEEK-0001'])).stdout,
+    );
+    expect(bySerialOption.residents.map((r: { name: string }) => r.name)).toEqual(['Sue Seeker']);
+
+    const page = await cli(['resident', 'list', '--name', 'seeker', '--limit', '2', '--page', '2']);
+    expect(page.stdout).toMatch(/Syd Seeker/);
+    expect(page.stdout).not.toMatch(/Sam Seeker/);
+    expect(page.stdout).toContain('3 of 3 (page 2 of 2)');
+    expect((await cli(['resident', 'search', 'nobody-like-this'])).stdout).toContain('no residents');
+  });
+
+  it('adds and lists care packages; a bad date is named (exit 2)', async () => {
+    const added = await cli([
+      'care-package',
+      'add',
+      residentId,
+      '--hours-per-week',
+      '10.5',
+      '--start',
+      '2025-01-06',
+      '--end',
+      '2025-06-30',
+    ]);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^care package cpk_\S+ added: 10\.5 h\/week from 2025-01-06 to 2025-06-30/);
+    await cli(['care-package', 'add', residentId, '--hours-per-week', '4', '--start', '2025-07-01']);
+    const listed = await cli(['care-package', 'list', residentId]);
+    expect(listed.stdout).toMatch(
+      /^cpk_\S+ +10\.5 h\/week +2025-01-06 to 2025-06-30\ncpk_\S+ +4 h\/week +2025-07-01 to \(open\)\n$/,
+    );
+    const json = JSON.parse((await cli(['--json', 'care-package', 'list', residentId])).stdout);
+    expect(json.carePackages).toHaveLength(2);
+    const bad = await cli([
+      'care-package',
+      'add',
+      residentId,
+      '--hours-per-week',
+      '4',
+      '--start',
+      '2025-13-01',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('startDate: must be');
   });
 
   it('updates a resident: only the fields given, --clear empties one, a bad postcode is named (exit 2)', async () => {
@@ -207,6 +412,22 @@ describe('telecare CLI', () => {
       riskNotes: null,
       keySafe: '••••••',
     });
+    const linked = await cli(['--json', 'resident', 'update', id, '--ref', 'UPD-0001']);
+    expect(JSON.parse(linked.stdout)).toMatchObject({ id, externalRef: 'UPD-0001' });
+    const taken = await cli([
+      'resident',
+      'add',
+      '--name',
+      'X',
+      '--address',
+      '1',
+      '--postcode',
+      'GL1 2AB',
+      '--ref',
+      'UPD-0001',
+    ]);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toContain(`externalRef: already used by ${id}`);
     const human = await cli(['resident', 'update', id, '--name', 'Upd Renamed']);
     expect(human.stdout).toBe(`resident ${id} updated (name)\n`);
 
@@ -387,6 +608,12 @@ describe('telecare CLI', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({
       device: { serial: 'PND-CLI1', residentId, state: 'installed', location: 'worn' },
       health: { batteryPercent: 77 },
+    });
+    const found = await telecare(['--json', 'resident', 'search', 'pnd-cli1']);
+    expect(found.code).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({
+      total: 1,
+      residents: [{ id: residentId, serials: ['PND-CLI1'] }],
     });
     const missing = await telecare(['device', 'show', 'PND-NONE']);
     expect(missing.code).toBe(2);

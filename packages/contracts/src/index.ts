@@ -47,3 +47,9 @@ export {
   Priority,
   TAXONOMY,
 } from './taxonomy.ts';
+export {
+  CONNECTION_ONLY_TYPES,
+  TEST_TRIGGERS,
+  type TestTrigger,
+  testTriggerOf,
+} from './test-triggers.ts';

@@ -189,7 +189,8 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
       api.get('/residents', async (req) => {
         const query = parseRequest(ListResidentsQuery, req.query);
-        return { residents: await deps.store.listResidents(query) };
+        const { residents, total } = await deps.store.searchResidents(query, query);
+        return { residents, total, limit: query.limit, offset: query.offset };
       });
 
       api.get<{ Params: { id: string } }>('/residents/:id', async (req) =>

@@ -4,6 +4,7 @@ import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 
 const resident: ResidentRow = {
+  external_ref: null,
   id: 'res_0000000001abcdef',
   name: 'Edith Example',
   address: '1 High Street, Gloucester',

@@ -86,26 +86,39 @@ async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> 
       const test = await deps.store.waitingTest(event.subject);
       if (test && Date.parse(event.receivedat) >= Date.parse(test.startedAt)) {
         const now = deps.clock.now();
-        const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
-        const finished = await deps.store.finishTest(
-          test.id,
-          {
-            status: 'passed',
-            eventId: event.id,
-            eventType: event.type,
-            // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
-            latencyMs: Math.max(0, now - Date.parse(event.time)),
-            batteryPercent: batteryPercent ?? health?.batteryPercent ?? null,
-            signalDbm: signalDbm ?? health?.signalDbm ?? null,
-          },
-          new Date(now),
-        );
-        if (finished) {
+        const trigger = test.expected.includes(event.type);
+        const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
+        if (!trigger) {
+          // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
+          // sensor: shown as "connected, no trigger yet", and the test keeps waiting.
+          await deps.store.noteTestArrival(test.id, arrival, new Date(now));
           log.info(
-            { serial: event.subject, testId: test.id, latencyMs: finished.latencyMs },
-            'test call passed',
+            { serial: event.subject, testId: test.id, type: event.type },
+            'test call: connected, no trigger yet',
           );
-          await deps.onTestFinished(finished);
+        } else {
+          const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
+          const finished = await deps.store.finishTest(
+            test.id,
+            {
+              status: 'passed',
+              eventId: event.id,
+              eventType: event.type,
+              // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
+              latencyMs: Math.max(0, now - Date.parse(event.time)),
+              batteryPercent: batteryPercent ?? health?.batteryPercent ?? null,
+              signalDbm: signalDbm ?? health?.signalDbm ?? null,
+              arrival,
+            },
+            new Date(now),
+          );
+          if (finished) {
+            log.info(
+              { serial: event.subject, testId: test.id, latencyMs: finished.latencyMs },
+              'test call passed',
+            );
+            await deps.onTestFinished(finished);
+          }
         }
       }
     }
@@ -114,6 +127,17 @@ async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> 
     log.warn({ err, eventId: event.id }, 'health not recorded; will retry');
     msg.nak(Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6)));
   }
+}
+
+/**
+ * Why a test call ended without its trigger: silence, or a device that was there ("connected, no
+ * trigger yet") with what arrived, so the installer knows the line works and the sensor was not set off.
+ */
+export function failureReason(test: TestCall): string {
+  const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
+  if (test.arrived.length === 0) return `no event from ${test.serial} within ${waitedS} s`;
+  const types = [...new Set(test.arrived.map((a) => a.type))].join(', ');
+  return `connected, no trigger yet: ${types} arrived from ${test.serial}, but no ${test.expected.join(' or ')} within ${waitedS} s`;
 }
 
 /**
@@ -133,10 +157,9 @@ export function startTestDeadlines(deps: {
   const tick = async () => {
     const now = new Date(deps.clock.now());
     for (const test of await deps.store.expiredTests(now)) {
-      const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
       const finished = await deps.store.finishTest(
         test.id,
-        { status: 'failed', reason: `no event from ${test.serial} within ${waitedS} s` },
+        { status: 'failed', reason: failureReason(test) },
         now,
       );
       if (finished) {

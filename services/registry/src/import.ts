@@ -3,12 +3,15 @@ import { parse } from 'csv-parse/sync';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
+import type { DeviceRow, ResidentRow } from './records.ts';
 import {
   CreateDeviceBody,
   CreateResidentBody,
   type ImportBody,
   keylessProblem,
   parseRequest,
+  type UpdateDeviceBody,
+  type UpdateResidentBody,
 } from './schemas.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -16,26 +19,35 @@ export interface ImportError {
   file: 'residents' | 'devices';
   /** The line in the file (1 is the header). */
   line: number;
-  /** The column at fault, or `(row)` / `(file)`. */
+  /** The column at fault (`column 6` for a cell past the header's last), or `(file)`. */
   field: string;
   message: string;
 }
 
+/** What an import did with a row: a new record, a changed one, or one already as the file says. */
+export type RowAction = 'created' | 'updated' | 'unchanged';
+
 export interface ImportResult {
   imported: boolean;
-  residents: Array<{ line: number; ref: string; id: string }>;
-  devices: Array<{ line: number; serial: string }>;
+  residents: Array<{ line: number; ref: string; id: string; action: RowAction; fields: string[] }>;
+  devices: Array<{ line: number; serial: string; action: RowAction; fields: string[] }>;
+  /** Devices whose device-map and DC-09 entries must follow (created, changed, or their resident changed). */
   serials: string[];
   /** Each imported MQTT device's broker login, when credentials are on: shown in this answer only. */
   credentials: Array<{ serial: string; username: string; secret: string }>;
   errors: ImportError[];
 }
 
-const RESIDENT_COLUMNS = {
+/**
+ * The columns of residents.csv. `ref` is the resident's reference in the organisation's own
+ * records, kept as `externalRef`: importing the file again finds the resident by it.
+ */
+export const RESIDENT_COLUMNS = {
   required: ['ref', 'name', 'address', 'postcode'],
   optional: ['phone', 'livesAlone', 'mobilityNotes', 'riskNotes', 'keySafe', 'medicalSummary', 'consent'],
 };
-const DEVICE_COLUMNS = {
+/** The columns of devices.csv; a device is found again by its serial. */
+export const DEVICE_COLUMNS = {
   required: ['serial', 'kind'],
   optional: [
     'resident',
@@ -53,42 +65,92 @@ const DEVICE_COLUMNS = {
 interface Row {
   line: number;
   values: Record<string, string>;
+  /** A cell past the header's last column: the row is refused, naming that column. */
+  problem?: ImportError;
 }
 
-/** Parses CSV text with a header; a missing required column or an unknown one refuses the file. */
+/**
+ * Parses CSV text with a header. A missing required column, an unknown or repeated one, or text
+ * that is not CSV (an unclosed quote swallows the rows after it) refuses the file; a row with more
+ * cells than the header is refused on its own.
+ */
 function readCsv(
   file: ImportError['file'],
   text: string,
   columns: { required: string[]; optional: string[] },
   errors: ImportError[],
 ): Row[] {
-  let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
+  const records: Array<{ record: string[]; info: { lines: number } }> = [];
+  let ok = true;
+  let lastLine = 0;
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true, trim: true, info: true, bom: true });
+    parse(text, {
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      relax_column_count: true,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        // The file is refused (fileErrors), but its readable rows are still checked and reported.
+        if (!err) return;
+        const column = (err as { column?: unknown }).column;
+        const at = typeof column === 'number' ? records[0]?.record[column] : undefined;
+        errors.push({
+          file,
+          // The error is reported where parsing gave up; the record began after the last one read.
+          line: lastLine + 1,
+          field: at ?? (typeof column === 'number' ? `column ${column + 1}` : '(file)'),
+          message: `not readable CSV: ${err.message}`,
+        });
+      },
+      on_record: (record, context) => {
+        lastLine = context.lines;
+        records.push({ record, info: { lines: context.lines } });
+        return record;
+      },
+    });
   } catch (err) {
     const line = typeof err === 'object' && err !== null && 'lines' in err ? Number(err.lines) : 1;
     errors.push({ file, line, field: '(file)', message: `not readable CSV: ${(err as Error).message}` });
     return [];
   }
-  const header =
-    text
-      .split(/\r?\n/, 1)[0]
-      ?.split(',')
-      .map((c) => c.trim().replace(/^"|"$/g, '')) ?? [];
-  let ok = true;
+  const header = records[0]?.record ?? [];
   for (const column of columns.required) {
     if (!header.includes(column)) {
       errors.push({ file, line: 1, field: column, message: `column ${column} is missing` });
       ok = false;
     }
   }
+  const seen = new Set<string>();
   for (const column of header) {
     if (!columns.required.includes(column) && !columns.optional.includes(column)) {
       errors.push({ file, line: 1, field: column, message: `unknown column ${column}` });
       ok = false;
+    } else if (seen.has(column)) {
+      errors.push({ file, line: 1, field: column, message: `column ${column} appears twice` });
+      ok = false;
     }
+    seen.add(column);
   }
-  return ok ? records.map((r) => ({ line: r.info.lines, values: r.record })) : [];
+  if (!ok) return [];
+  return records.slice(1).map(({ record, info }) => {
+    const values: Record<string, string> = {};
+    header.forEach((column, i) => {
+      values[column] = record[i] ?? '';
+    });
+    const extra = record.slice(header.length).findIndex((cell) => cell !== '');
+    if (extra < 0) return { line: info.lines, values };
+    return {
+      line: info.lines,
+      values,
+      problem: {
+        file,
+        line: info.lines,
+        field: `column ${header.length + extra + 1}`,
+        message: `has ${record.length} cells, but the header names ${header.length} columns`,
+      },
+    };
+  });
 }
 
 const blank = (value: string | undefined): value is undefined => value === undefined || value === '';
@@ -148,10 +210,159 @@ function issuesOf(run: () => unknown): Array<{ path: string; message: string }> 
   }
 }
 
+/** A resident row's fields and the column each one is read from (the stored row's name for it). */
+const RESIDENT_FIELDS = {
+  name: 'name',
+  address: 'address',
+  postcode: 'postcode',
+  phone: 'phone',
+  livesAlone: 'lives_alone',
+  mobilityNotes: 'mobility_notes',
+  riskNotes: 'risk_notes',
+  consent: 'consent_given',
+} as const satisfies Partial<Record<keyof CreateResidentBody, keyof ResidentRow>>;
+const SENSITIVE_COLUMNS = { keySafe: 'key_safe_enc', medicalSummary: 'medical_summary_enc' } as const;
+
+/**
+ * What a row changes in a resident found by its ref: only the cells that are filled are compared
+ * (a blank cell leaves the stored value; `resident update --clear` empties one), sensitive fields
+ * against their decrypted value.
+ */
+function residentChanges(
+  store: RegistryStore,
+  row: ResidentRow,
+  parsed: CreateResidentBody,
+  values: Record<string, string>,
+): UpdateResidentBody {
+  const patch: Record<string, unknown> = {};
+  for (const [field, column] of Object.entries(RESIDENT_FIELDS) as Array<
+    [keyof typeof RESIDENT_FIELDS, keyof ResidentRow]
+  >) {
+    if (blank(values[field])) continue;
+    if (parsed[field] !== row[column]) patch[field] = parsed[field];
+  }
+  for (const [field, column] of Object.entries(SENSITIVE_COLUMNS) as Array<
+    [keyof typeof SENSITIVE_COLUMNS, 'key_safe_enc' | 'medical_summary_enc']
+  >) {
+    if (blank(values[field])) continue;
+    if (parsed[field] !== store.open(row[column], row.id, field)) patch[field] = parsed[field];
+  }
+  return patch as UpdateResidentBody;
+}
+
+/**
+ * What a row changes in a device found by its serial, or the reason it cannot: a kind, protocol
+ * or DC-09 account does not change by a file, a decommissioned device is not revived, and a
+ * device paired with someone else is not moved (unpair it first). Blank cells leave values as
+ * they are.
+ */
+function deviceChanges(
+  store: RegistryStore,
+  row: DeviceRow,
+  parsed: CreateDeviceBody,
+  values: Record<string, string>,
+  target: string | null,
+): { patch: UpdateDeviceBody; problem?: { field: string; message: string } } {
+  const serial = row.serial;
+  if (row.state === 'decommissioned') {
+    return {
+      patch: {},
+      problem: {
+        field: 'serial',
+        message: `serial ${serial} is decommissioned; register the replacement under its own serial`,
+      },
+    };
+  }
+  if (parsed.kind !== row.kind) {
+    return {
+      patch: {},
+      problem: {
+        field: 'kind',
+        message: `serial ${serial} is registered as a ${row.kind}; a kind cannot change`,
+      },
+    };
+  }
+  if (!blank(values.protocol) && parsed.protocol !== row.protocol) {
+    return {
+      patch: {},
+      problem: {
+        field: 'protocol',
+        message: `serial ${serial} reports over ${row.protocol}; a protocol cannot change`,
+      },
+    };
+  }
+  if (!blank(values.dc09Account) && parsed.dc09Account !== row.dc09_account) {
+    return {
+      patch: {},
+      problem: {
+        field: 'dc09Account',
+        message: `serial ${serial} reports as DC-09 account ${row.dc09_account ?? '(none)'}; an account cannot change by import`,
+      },
+    };
+  }
+  const patch: UpdateDeviceBody = {};
+  if (target !== null && target !== row.resident_id) {
+    if (row.resident_id !== null) {
+      return {
+        patch: {},
+        problem: {
+          field: 'resident',
+          message: `serial ${serial} is paired with ${row.resident_id}: unpair it first (telecare device update ${serial} --unpair)`,
+        },
+      };
+    }
+    patch.residentId = target;
+  }
+  if (!blank(values.location) && parsed.location !== row.location) patch.location = parsed.location;
+  if (!blank(values.supervisionIntervalS) && parsed.supervisionIntervalS !== row.supervision_interval_s) {
+    patch.supervisionIntervalS = parsed.supervisionIntervalS;
+  }
+  if (!blank(values.model) && parsed.model !== row.model) patch.model = parsed.model;
+  if (
+    !blank(values.dc09CodeOverrides) &&
+    canonical(parsed.dc09CodeOverrides) !==
+      canonical((row.dc09_code_overrides ?? {}) as Record<string, string>)
+  ) {
+    patch.dc09CodeOverrides = parsed.dc09CodeOverrides;
+  }
+  const keyGiven = !blank(values.dc09Key);
+  const encodingChanged = !blank(values.dc09KeyEncoding) && parsed.dc09KeyEncoding !== row.dc09_key_encoding;
+  if (keyGiven && (encodingChanged || parsed.dc09Key !== store.open(row.dc09_key_enc, row.id, 'dc09Key'))) {
+    patch.dc09Key = parsed.dc09Key;
+    patch.dc09KeyEncoding = parsed.dc09KeyEncoding;
+  } else if (encodingChanged) {
+    if (row.dc09_key_enc !== null) {
+      return {
+        patch: {},
+        problem: { field: 'dc09KeyEncoding', message: 'changing it needs the key again in dc09Key' },
+      };
+    }
+    patch.dc09KeyEncoding = parsed.dc09KeyEncoding;
+  }
+  if (Object.keys(patch).length > 0 && row.state === 'test') {
+    return {
+      patch: {},
+      problem: {
+        field: 'serial',
+        message: `serial ${serial} is in a test call; import again when it has ended`,
+      },
+    };
+  }
+  return { patch };
+}
+
+const canonical = (overrides: Record<string, string>): string =>
+  JSON.stringify(Object.entries(overrides).sort(([a], [b]) => a.localeCompare(b)));
+
+/** A device's resident as the file names it: an id, or a ref of residents.csv resolved at write time. */
+type Target = { id: string } | { ref: string } | null;
+
 /**
  * Validates every row of both files first, then — only if there is no error, or `importValid`
- * asks for the good rows — writes them in one transaction. A device whose resident row is bad is
- * bad too; nothing is ever half-written.
+ * asks for the good rows — writes them in one transaction. A resident is found again by its `ref`,
+ * a device by its serial: a row already as stored is `unchanged`, one that differs is `updated`
+ * (with the fields), a new one `created`, so importing a corrected file again adds nobody twice.
+ * A device whose resident row is bad is bad too; nothing is ever half-written.
  */
 export async function importCsv(
   store: RegistryStore,
@@ -165,16 +376,21 @@ export async function importCsv(
   const deviceRows = body.devices ? readCsv('devices', body.devices, DEVICE_COLUMNS, errors) : [];
   const fileErrors = errors.length > 0;
 
-  const goodResidents = new Map<string, { line: number; body: CreateResidentBody }>();
+  const knownRefs = await store.residentsByRef(residentRows.map((r) => r.values.ref ?? '').filter(Boolean));
+  const goodResidents = new Map<
+    string,
+    { line: number; body: CreateResidentBody; existing?: { id: string; patch: UpdateResidentBody } }
+  >();
   const badRefs = new Set<string>();
-  for (const { line, values } of residentRows) {
+  for (const { line, values, problem } of residentRows) {
     const ref = values.ref ?? '';
-    const rowErrors: ImportError[] = [];
+    const rowErrors: ImportError[] = problem ? [problem] : [];
     if (!ref) rowErrors.push({ file: 'residents', line, field: 'ref', message: 'required' });
     else if (goodResidents.has(ref) || badRefs.has(ref)) {
       rowErrors.push({ file: 'residents', line, field: 'ref', message: `ref ${ref} appears twice` });
     }
     const input = defined({
+      externalRef: ref,
       name: values.name,
       address: values.address,
       postcode: values.postcode,
@@ -190,7 +406,8 @@ export async function importCsv(
     for (const issue of issuesOf(() => {
       parsed = parseRequest(CreateResidentBody, input);
     })) {
-      rowErrors.push({ file: 'residents', line, field: issue.path, message: issue.message });
+      const field = issue.path === 'externalRef' ? 'ref' : issue.path;
+      rowErrors.push({ file: 'residents', line, field, message: issue.message });
     }
     if (parsed && (parsed.keySafe || parsed.medicalSummary) && !store.canSeal) {
       const field = parsed.keySafe ? 'keySafe' : 'medicalSummary';
@@ -204,24 +421,62 @@ export async function importCsv(
     if (rowErrors.length > 0 || !parsed) {
       errors.push(...rowErrors);
       if (ref) badRefs.add(ref);
-    } else goodResidents.set(ref, { line, body: parsed });
+      continue;
+    }
+    const found = knownRefs.get(ref);
+    goodResidents.set(ref, {
+      line,
+      body: parsed,
+      ...(found ? { existing: { id: found.id, patch: residentChanges(store, found, parsed, values) } } : {}),
+    });
+  }
+
+  // A new row that matches a resident registered without a ref (before refs, or by hand) would be
+  // that person a second time: refused, saying how to link the two.
+  const unlinked = await store.residentsWithoutRef(
+    [...goodResidents.values()].filter((r) => !r.existing).map((r) => r.body),
+  );
+  for (const [ref, { line, body: resident, existing: found }] of goodResidents) {
+    if (found) continue;
+    const twin = unlinked.find(
+      (u) => u.postcode === resident.postcode && u.name.toLowerCase() === resident.name.toLowerCase(),
+    );
+    if (!twin) continue;
+    errors.push({
+      file: 'residents',
+      line,
+      field: 'ref',
+      message: `${twin.name} at ${twin.postcode} is already registered as ${twin.id}, without a ref: give it this ref (telecare resident update ${twin.id} --ref ${ref}) and import again`,
+    });
+    goodResidents.delete(ref);
+    badRefs.add(ref);
   }
 
   const serials = deviceRows.map((r) => r.values.serial ?? '').filter(Boolean);
   const accounts = deviceRows.map((r) => (r.values.dc09Account ?? '').toUpperCase()).filter(Boolean);
   const existing = await store.existingKeys(serials, accounts);
-  const residentIds = deviceRows.map((r) => r.values.resident ?? '').filter((v) => v.startsWith('res_'));
-  const knownIds = await store.residentsExist(residentIds);
+  const knownDevices = await store.devicesBySerial(serials);
+  const residentCells = deviceRows.map((r) => r.values.resident ?? '').filter(Boolean);
+  const knownIds = await store.residentsExist(residentCells.filter((v) => v.startsWith('res_')));
+  // A device row may name a resident registered before by its ref, without residents.csv.
+  const storedRefs = await store.residentsByRef(
+    residentCells.filter((v) => !v.startsWith('res_') && !goodResidents.has(v) && !badRefs.has(v)),
+  );
   const seenSerials = new Set<string>();
   const seenAccounts = new Set<string>();
-  const goodDevices: Array<{ line: number; ref: string | null; body: CreateDeviceBody }> = [];
-  for (const { line, values } of deviceRows) {
-    const rowErrors: ImportError[] = [];
+  const goodDevices: Array<{
+    line: number;
+    target: Target;
+    body: CreateDeviceBody;
+    existing?: { patch: UpdateDeviceBody };
+  }> = [];
+  for (const { line, values, problem } of deviceRows) {
+    const rowErrors: ImportError[] = problem ? [problem] : [];
     const ref = blank(values.resident) ? null : values.resident;
-    let residentId: string | null = null;
+    let target: Target = null;
     if (ref !== null) {
       if (ref.startsWith('res_') && !goodResidents.has(ref) && !badRefs.has(ref)) {
-        if (knownIds.has(ref)) residentId = ref;
+        if (knownIds.has(ref)) target = { id: ref };
         else rowErrors.push({ file: 'devices', line, field: 'resident', message: `unknown resident ${ref}` });
       } else if (badRefs.has(ref)) {
         rowErrors.push({
@@ -230,16 +485,26 @@ export async function importCsv(
           field: 'resident',
           message: `resident ${ref} has errors in residents.csv`,
         });
-      } else if (!goodResidents.has(ref)) {
+      } else if (goodResidents.has(ref)) {
+        const known = goodResidents.get(ref)?.existing;
+        target = known ? { id: known.id } : { ref };
+      } else if (storedRefs.has(ref)) {
+        target = { id: storedRefs.get(ref)!.id };
+      } else {
         rowErrors.push({ file: 'devices', line, field: 'resident', message: `unknown resident ${ref}` });
       }
     }
-    const { overrides, problem } = parseCodeOverrides(values.dc09CodeOverrides);
-    if (problem) rowErrors.push({ file: 'devices', line, field: 'dc09CodeOverrides', message: problem });
+    const serial = values.serial ?? '';
+    const found = knownDevices.get(serial);
+    const { overrides, problem: overridesProblem } = parseCodeOverrides(values.dc09CodeOverrides);
+    if (overridesProblem) {
+      rowErrors.push({ file: 'devices', line, field: 'dc09CodeOverrides', message: overridesProblem });
+    }
     const input = defined({
       serial: values.serial,
       kind: values.kind,
-      protocol: values.protocol,
+      // A known device keeps its protocol when the cell is blank, so its DC-09 cells are checked as DC-09.
+      protocol: blank(values.protocol) && found ? found.protocol : values.protocol,
       location: values.location,
       supervisionIntervalS: int(values.supervisionIntervalS),
       model: values.model,
@@ -247,8 +512,8 @@ export async function importCsv(
       dc09Key: values.dc09Key,
       dc09KeyEncoding: values.dc09KeyEncoding,
       dc09CodeOverrides: overrides,
-      // Checked above; a placeholder keeps the schema's own resident-id check out of the way.
-      residentId,
+      // Checked above and resolved at write time; the schema's own resident-id check stays out of the way.
+      residentId: null,
     });
     let parsed: CreateDeviceBody | undefined;
     for (const issue of issuesOf(() => {
@@ -256,22 +521,17 @@ export async function importCsv(
     })) {
       rowErrors.push({ file: 'devices', line, field: issue.path, message: issue.message });
     }
-    const keyless = keylessProblem(dc09Keyless, values.dc09Account, Boolean(values.dc09Key));
+    const account0 = blank(values.dc09Account) ? found?.dc09_account : values.dc09Account;
+    const keySet = !blank(values.dc09Key) || (found?.dc09_key_enc ?? null) !== null;
+    const keyless = keylessProblem(dc09Keyless, account0, keySet);
     if (keyless) rowErrors.push({ file: 'devices', line, field: 'dc09Key', message: keyless });
-    const serial = values.serial ?? '';
-    if (serial && (seenSerials.has(serial) || existing.serials.has(serial))) {
-      rowErrors.push({
-        file: 'devices',
-        line,
-        field: 'serial',
-        message: existing.serials.has(serial)
-          ? `serial ${serial} is already registered`
-          : `serial ${serial} appears twice`,
-      });
+    if (serial && seenSerials.has(serial)) {
+      rowErrors.push({ file: 'devices', line, field: 'serial', message: `serial ${serial} appears twice` });
     }
     if (serial) seenSerials.add(serial);
     const account = parsed?.dc09Account;
-    if (account && (seenAccounts.has(account) || existing.accounts.has(account))) {
+    const holder = account ? existing.accounts.get(account) : undefined;
+    if (account && (seenAccounts.has(account) || (holder !== undefined && holder !== serial))) {
       rowErrors.push({
         file: 'devices',
         line,
@@ -288,10 +548,21 @@ export async function importCsv(
         message: 'cannot be stored without REGISTRY_DATA_KEY',
       });
     }
+    let changes: { patch: UpdateDeviceBody } | undefined;
+    if (found && parsed && rowErrors.length === 0) {
+      // A resident created by this import has no id yet: a placeholder marks "pair with it".
+      const targetId = target === null ? null : 'id' in target ? target.id : `new:${target.ref}`;
+      const { patch, problem: why } = deviceChanges(store, found, parsed, values, targetId);
+      if (why) rowErrors.push({ file: 'devices', line, ...why });
+      else changes = { patch };
+    }
     if (rowErrors.length > 0 || !parsed) errors.push(...rowErrors);
-    else goodDevices.push({ line, ref: residentId === null ? ref : null, body: parsed });
+    else goodDevices.push({ line, target, body: parsed, ...(changes ? { existing: changes } : {}) });
   }
 
+  // In file order, whichever check found them: a reader goes down the file once.
+  const fileOrder = { residents: 0, devices: 1 };
+  errors.sort((a, b) => fileOrder[a.file] - fileOrder[b.file] || a.line - b.line);
   const result: ImportResult = {
     imported: false,
     residents: [],
@@ -306,23 +577,58 @@ export async function importCsv(
   // Secrets go into the broker before the commit, as for one registration; if the broker refuses
   // one, or the commit fails, the ones already installed are taken out again: nothing half-written.
   const installed: string[] = [];
+  const republish = new Set<string>();
   try {
     await withTransaction(store.pool, async (client) => {
       const ids = new Map<string, string>();
-      for (const [ref, { line, body: resident }] of goodResidents) {
+      for (const [ref, { line, body: resident, existing: found }] of goodResidents) {
+        if (found) {
+          ids.set(ref, found.id);
+          const fields = Object.keys(found.patch);
+          if (fields.length > 0) {
+            const { serials: theirs } = await store.updateResident(found.id, found.patch, now, client);
+            for (const serial of theirs) republish.add(serial);
+          }
+          result.residents.push({
+            line,
+            ref,
+            id: found.id,
+            action: fields.length > 0 ? 'updated' : 'unchanged',
+            fields,
+          });
+          continue;
+        }
         const created = await store.createResident(resident, now, client);
         ids.set(ref, created.id);
-        result.residents.push({ line, ref, id: created.id });
+        result.residents.push({ line, ref, id: created.id, action: 'created', fields: [] });
       }
-      for (const { line, ref, body: device } of goodDevices) {
-        const residentId = ref === null ? device.residentId : (ids.get(ref) ?? null);
+      const idOf = (target: Target): string | null =>
+        target === null ? null : 'id' in target ? target.id : (ids.get(target.ref) ?? null);
+      for (const { line, target, body: device, existing: found } of goodDevices) {
+        if (found) {
+          const patch = { ...found.patch };
+          if (patch.residentId !== undefined) patch.residentId = idOf(target);
+          const fields = Object.keys(patch).map((f) => (f === 'residentId' ? 'resident' : f));
+          if (fields.length > 0) {
+            await store.updateDevice(device.serial, patch, now, client);
+            republish.add(device.serial);
+          }
+          result.devices.push({
+            line,
+            serial: device.serial,
+            action: fields.length > 0 ? 'updated' : 'unchanged',
+            fields,
+          });
+          continue;
+        }
+        const residentId = idOf(target);
         const secret = authority && device.protocol === 'mqtt' ? newSecret() : undefined;
         await store.createDevice({ ...device, residentId }, now, {
           client,
           ...(secret ? { credentialHash: hashSecret(secret), credentialSecret: secret } : {}),
         });
-        result.devices.push({ line, serial: device.serial });
-        result.serials.push(device.serial);
+        result.devices.push({ line, serial: device.serial, action: 'created', fields: [] });
+        republish.add(device.serial);
         if (secret) result.credentials.push({ serial: device.serial, username: device.serial, secret });
       }
       for (const { serial, secret } of result.credentials) {
@@ -334,6 +640,7 @@ export async function importCsv(
     for (const serial of installed) await authority!.revoke(serial).catch(() => undefined);
     throw err;
   }
+  result.serials = [...republish];
   result.imported = true;
   return result;
 }

@@ -13,6 +13,7 @@ export const MASK = '••••••';
 /** A `residents` row as pg returns it. */
 export interface ResidentRow {
   id: string;
+  external_ref: string | null;
   name: string;
   address: string;
   postcode: string;
@@ -58,6 +59,8 @@ export interface DeviceRow {
 /** A resident as the API shows it. */
 export interface Resident {
   id: string;
+  /** The commissioning organisation's reference (`ref` in residents.csv), unique; null when none. */
+  externalRef: string | null;
   name: string;
   address: string;
   postcode: string;
@@ -103,6 +106,7 @@ export interface Device {
 export function toResident(row: ResidentRow): Resident {
   return {
     id: row.id,
+    externalRef: row.external_ref ?? null,
     name: row.name,
     address: row.address,
     postcode: row.postcode,
@@ -164,10 +168,36 @@ export interface CarePackage {
   endDate: string | null;
 }
 
+/** One event that reached a test call, the trigger or not. */
+export interface TestArrival {
+  type: string;
+  /** Device time of the event. */
+  at: string;
+  eventId: string;
+  /** Whether it is the event the device kind is tested with (TEST_TRIGGERS). */
+  trigger: boolean;
+}
+
+/**
+ * How far a test call got, in the installer's words: nothing yet; something arrived (a connection,
+ * a heartbeat, a DC-09 poll) but not the trigger; the trigger.
+ */
+export type TestProgress = 'nothing arrived yet' | 'connected, no trigger yet' | 'trigger arrived';
+
 export interface TestCall {
   id: string;
   serial: string;
+  kind: DeviceKind;
+  /** The event types that pass this test: the device kind's trigger. */
+  expected: readonly string[];
+  /** What the installer is asked to do ("press the pendant button", "get into bed"). */
+  action: string;
   status: 'waiting' | 'passed' | 'failed' | 'cancelled';
+  progress: TestProgress;
+  /** When the first event of any type arrived from the device during the test. */
+  connectedAt: string | null;
+  /** What arrived during the test, in order (at most the first 20, then the trigger). */
+  arrived: TestArrival[];
   startedAt: string;
   deadline: string;
   finishedAt: string | null;

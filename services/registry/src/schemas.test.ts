@@ -17,6 +17,7 @@ describe('CreateResidentBody', () => {
     expect(
       parseRequest(CreateResidentBody, { name: ' Edith ', address: '1 High St', postcode: 'gl12ab' }),
     ).toEqual({
+      externalRef: null,
       name: 'Edith',
       address: '1 High St',
       postcode: 'GL1 2AB',

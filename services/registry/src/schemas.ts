@@ -45,7 +45,18 @@ const postcode = z.string({ error: requiredOr('must be text') }).transform((valu
   return normalised;
 });
 
+/**
+ * The resident's reference in the commissioning organisation's own records (`ref` in
+ * residents.csv): unique, so a file imported again finds the resident instead of adding one.
+ */
+const externalRef = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters');
+
 export const CreateResidentBody = z.strictObject({
+  externalRef: externalRef.nullish().transform((value) => value ?? null),
   name: text(200),
   address: text(500),
   postcode,
@@ -78,6 +89,7 @@ const clearableText = (max: number) =>
  */
 export const UpdateResidentBody = z
   .strictObject({
+    externalRef: externalRef.nullable().optional(),
     name: text(200).optional(),
     address: text(500).optional(),
     postcode: postcode.optional(),
@@ -307,7 +319,28 @@ const limit = z.coerce
   .default(100);
 const offset = z.coerce.number({ error: 'must be a number' }).int().min(0, 'must be 0 or more').default(0);
 
-export const ListResidentsQuery = z.object({ limit, offset });
+const searchText = (max: number) =>
+  z
+    .string({ error: 'must be text' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .optional();
+
+/**
+ * A page of residents, optionally filtered: `name` (contains, any case), `postcode` (the start of
+ * a postcode, spaces and case ignored: `gl7`, `GL7 2BB`), `serial` (a device of theirs, any case),
+ * `q` (any of those, or the external reference or id).
+ */
+export const ListResidentsQuery = z.object({
+  limit,
+  offset,
+  q: searchText(200),
+  name: searchText(200),
+  postcode: searchText(10),
+  serial: searchText(64),
+});
+export type ListResidentsQuery = z.infer<typeof ListResidentsQuery>;
 export const ListDevicesQuery = z.object({
   limit,
   offset,
@@ -337,9 +370,9 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.
 }
 
 export const ImportBody = z.strictObject({
-  /** residents.csv text: ref,name,address,postcode[,phone,livesAlone,mobilityNotes,riskNotes,keySafe,medicalSummary,consent] */
+  /** residents.csv text (columns: import.ts RESIDENT_COLUMNS) */
   residents: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
-  /** devices.csv text: serial,kind[,resident,protocol,location,supervisionIntervalS,model,dc09Account,dc09Key,dc09KeyEncoding,dc09CodeOverrides] */
+  /** devices.csv text (columns: import.ts DEVICE_COLUMNS) */
   devices: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
   /** Import the rows that are valid even though others are not (default: nothing on any error). */
   importValid: z.boolean({ error: 'must be true or false' }).default(false),

@@ -1,4 +1,4 @@
-import { type DeviceKind, newId } from '@telecare/contracts';
+import { DeviceKind, newId, testTriggerOf } from '@telecare/contracts';
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
@@ -10,6 +10,7 @@ import {
   type Resident,
   type ResidentRow,
   type Responder,
+  type TestArrival,
   type TestCall,
   toDevice,
   toResident,
@@ -17,6 +18,7 @@ import {
 import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
 
 export interface NewResident {
+  externalRef?: string | null;
   name: string;
   address: string;
   /** Already normalised (see postcode.ts). */
@@ -174,31 +176,55 @@ export class RegistryStore {
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
     const id = newId('res', now.getTime());
     const work = async (db: PoolClient) => {
-      const { rows } = await db.query<ResidentRow>(
-        `insert into ${this.#residents}
+      const { rows } = await this.#refGuard(input.externalRef, () =>
+        db.query<ResidentRow>(
+          `insert into ${this.#residents}
            (id, name, address, postcode, phone, lives_alone, mobility_notes, risk_notes,
-            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at, external_ref)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
          returning *`,
-        [
-          id,
-          input.name,
-          input.address,
-          input.postcode,
-          input.phone,
-          input.livesAlone,
-          input.mobilityNotes,
-          input.riskNotes,
-          this.seal(input.keySafe, id, 'keySafe'),
-          this.seal(input.medicalSummary, id, 'medicalSummary'),
-          input.consent,
-          input.consent ? now : null,
-          now,
-        ],
+          [
+            id,
+            input.name,
+            input.address,
+            input.postcode,
+            input.phone,
+            input.livesAlone,
+            input.mobilityNotes,
+            input.riskNotes,
+            this.seal(input.keySafe, id, 'keySafe'),
+            this.seal(input.medicalSummary, id, 'medicalSummary'),
+            input.consent,
+            input.consent ? now : null,
+            now,
+            input.externalRef ?? null,
+          ],
+        ),
       );
       return toResident(rows[0]!);
     };
     return client ? work(client) : withTransaction(this.#pool, work);
+  }
+
+  /** Runs a write that sets an external reference; a reference already in use is a 409 naming its holder. */
+  async #refGuard<T>(ref: string | null | undefined, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      const constraint = String((err as { constraint?: string }).constraint ?? '');
+      if (ref && pgCode(err) === PG_UNIQUE_VIOLATION && constraint.includes('external_ref')) {
+        // Another connection: this transaction is aborted by the violation.
+        const { rows } = await this.#pool.query<{ id: string }>(
+          `select id from ${this.#residents} where external_ref = $1`,
+          [ref],
+        );
+        const holder = rows[0]?.id ?? 'another resident';
+        throw new RefusedError(409, 'duplicate-ref', `reference ${ref} is already used by ${holder}`, [
+          { path: 'externalRef', message: `already used by ${holder}` },
+        ]);
+      }
+      throw err;
+    }
   }
 
   /**
@@ -209,8 +235,9 @@ export class RegistryStore {
     id: string,
     patch: UpdateResidentBody,
     now: Date,
+    db?: PoolClient,
   ): Promise<{ resident: Resident; serials: string[] }> {
-    return withTransaction(this.#pool, async (client) => {
+    const work = async (client: PoolClient) => {
       const { rows: found } = await client.query<ResidentRow>(
         `select * from ${this.#residents} where id = $1 for update`,
         [id],
@@ -219,37 +246,145 @@ export class RegistryStore {
       if (!row) throw new NotFoundError('resident', id);
       const keep = <T>(value: T | undefined, current: T): T => (value === undefined ? current : value);
       const consent = keep(patch.consent, row.consent_given);
-      const { rows } = await client.query<ResidentRow>(
-        `update ${this.#residents}
+      const { rows } = await this.#refGuard(patch.externalRef, () =>
+        client.query<ResidentRow>(
+          `update ${this.#residents}
             set name = $2, address = $3, postcode = $4, phone = $5, lives_alone = $6, mobility_notes = $7,
                 risk_notes = $8, key_safe_enc = $9, medical_summary_enc = $10, consent_given = $11,
-                consent_at = $12, updated_at = $13
+                consent_at = $12, updated_at = $13, external_ref = $14
           where id = $1 returning *`,
-        [
-          id,
-          keep(patch.name, row.name),
-          keep(patch.address, row.address),
-          keep(patch.postcode, row.postcode),
-          keep(patch.phone, row.phone),
-          keep(patch.livesAlone, row.lives_alone),
-          keep(patch.mobilityNotes, row.mobility_notes),
-          keep(patch.riskNotes, row.risk_notes),
-          patch.keySafe === undefined ? row.key_safe_enc : this.seal(patch.keySafe, id, 'keySafe'),
-          patch.medicalSummary === undefined
-            ? row.medical_summary_enc
-            : this.seal(patch.medicalSummary, id, 'medicalSummary'),
-          consent,
-          // Consent keeps the time it was first given; withdrawing it clears the time.
-          consent ? (row.consent_given ? row.consent_at : now) : null,
-          now,
-        ],
+          [
+            id,
+            keep(patch.name, row.name),
+            keep(patch.address, row.address),
+            keep(patch.postcode, row.postcode),
+            keep(patch.phone, row.phone),
+            keep(patch.livesAlone, row.lives_alone),
+            keep(patch.mobilityNotes, row.mobility_notes),
+            keep(patch.riskNotes, row.risk_notes),
+            patch.keySafe === undefined ? row.key_safe_enc : this.seal(patch.keySafe, id, 'keySafe'),
+            patch.medicalSummary === undefined
+              ? row.medical_summary_enc
+              : this.seal(patch.medicalSummary, id, 'medicalSummary'),
+            consent,
+            // Consent keeps the time it was first given; withdrawing it clears the time.
+            consent ? (row.consent_given ? row.consent_at : now) : null,
+            now,
+            keep(patch.externalRef, row.external_ref),
+          ],
+        ),
       );
       const devices = await client.query<{ serial: string }>(
         `select serial from ${this.#devices} where resident_id = $1 and state <> 'decommissioned' order by serial`,
         [id],
       );
       return { resident: toResident(rows[0]!), serials: devices.rows.map((d) => d.serial) };
-    });
+    };
+    return db ? work(db) : withTransaction(this.#pool, work);
+  }
+
+  /**
+   * A page of residents (by name), filtered as ListResidentsQuery says, with the serials of each
+   * one's devices in service and the number of residents the filter matches in all.
+   */
+  async searchResidents(
+    filter: {
+      q?: string | undefined;
+      name?: string | undefined;
+      postcode?: string | undefined;
+      serial?: string | undefined;
+    },
+    page: Page,
+  ): Promise<{ residents: Array<Resident & { serials: string[] }>; total: number }> {
+    const like = (value: string | undefined) =>
+      value === undefined ? null : `%${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const postcodeStart = (value: string | undefined) =>
+      value === undefined
+        ? null
+        : `${value
+            .replace(/\s+/g, '')
+            .toUpperCase()
+            .replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const serialIn = (alias: string, param: string) =>
+      `exists (select 1 from ${this.#devices} d where d.resident_id = ${alias}.id
+                and d.state <> 'decommissioned' and upper(d.serial) = upper(${param}))`;
+    const where = `
+      ($1::text is null or r.name ilike $1)
+      and ($2::text is null or replace(r.postcode, ' ', '') like $2)
+      and ($3::text is null or ${serialIn('r', '$3')})
+      and ($4::text is null or r.name ilike $5 or replace(r.postcode, ' ', '') like $6
+           or lower(r.external_ref) = lower($4) or r.id = $4 or ${serialIn('r', '$4')})`;
+    const params = [
+      like(filter.name),
+      postcodeStart(filter.postcode),
+      filter.serial ?? null,
+      filter.q ?? null,
+      like(filter.q),
+      postcodeStart(filter.q),
+    ];
+    const { rows } = await this.#pool.query<ResidentRow & { serials: string[] | null; total: string }>(
+      `select r.*, count(*) over () as total,
+              (select array_agg(d.serial order by d.serial) from ${this.#devices} d
+                where d.resident_id = r.id and d.state <> 'decommissioned') as serials
+         from ${this.#residents} r
+        where ${where}
+        order by lower(r.name), r.id
+        limit $7 offset $8`,
+      [...params, page.limit, page.offset],
+    );
+    let total = rows[0] ? Number(rows[0].total) : 0;
+    if (rows.length === 0 && page.offset > 0) {
+      // Past the last page: the window count has no row to ride on.
+      const counted = await this.#pool.query<{ n: string }>(
+        `select count(*) as n from ${this.#residents} r where ${where}`,
+        params,
+      );
+      total = Number(counted.rows[0]?.n ?? 0);
+    }
+    return {
+      residents: rows.map(({ serials, total: _total, ...row }) => ({
+        ...toResident(row),
+        serials: serials ?? [],
+      })),
+      total,
+    };
+  }
+
+  /** Residents by external reference, for an import to update or skip instead of adding. */
+  async residentsByRef(refs: readonly string[]): Promise<Map<string, ResidentRow>> {
+    const { rows } = await this.#pool.query<ResidentRow>(
+      `select * from ${this.#residents} where external_ref = any($1)`,
+      [refs],
+    );
+    return new Map(rows.map((row) => [row.external_ref!, row]));
+  }
+
+  /**
+   * Residents with no external reference, by name (any case) and normalised postcode: one of them
+   * and a new row of an import are most likely the same person, registered before refs existed.
+   */
+  async residentsWithoutRef(
+    people: ReadonlyArray<{ name: string; postcode: string }>,
+  ): Promise<Array<{ id: string; name: string; postcode: string }>> {
+    if (people.length === 0) return [];
+    const { rows } = await this.#pool.query<{ id: string; name: string; postcode: string }>(
+      `select r.id, r.name, r.postcode from ${this.#residents} r
+         join unnest($1::text[], $2::text[]) as p(name, postcode)
+           on lower(r.name) = lower(p.name) and r.postcode = p.postcode
+        where r.external_ref is null
+        order by r.id`,
+      [people.map((p) => p.name), people.map((p) => p.postcode)],
+    );
+    return rows;
+  }
+
+  /** Devices by serial, for an import to update or skip instead of refusing a known serial. */
+  async devicesBySerial(serials: readonly string[]): Promise<Map<string, DeviceRow>> {
+    const { rows } = await this.#pool.query<DeviceRow>(
+      `select * from ${this.#devices} where serial = any($1)`,
+      [serials],
+    );
+    return new Map(rows.map((row) => [row.serial, row]));
   }
 
   async getResident(id: string): Promise<Resident> {
@@ -258,14 +393,6 @@ export class RegistryStore {
     ]);
     if (!rows[0]) throw new NotFoundError('resident', id);
     return toResident(rows[0]);
-  }
-
-  async listResidents(page: Page): Promise<Resident[]> {
-    const { rows } = await this.#pool.query<ResidentRow>(
-      `select * from ${this.#residents} order by id limit $1 offset $2`,
-      [page.limit, page.offset],
-    );
-    return rows.map(toResident);
   }
 
   /**
@@ -525,8 +652,9 @@ export class RegistryStore {
     serial: string,
     patch: UpdateDeviceBody,
     now: Date,
+    db?: PoolClient,
   ): Promise<{ before: Device; after: Device }> {
-    return withTransaction(this.#pool, async (client) => {
+    const work = async (client: PoolClient) => {
       const row = await this.#lockDevice(client, serial);
       const before = toDevice(row);
       if (row.state === 'decommissioned') {
@@ -588,7 +716,8 @@ export class RegistryStore {
         ],
       );
       return { before, after: toDevice(rows[0]!) };
-    });
+    };
+    return db ? work(db) : withTransaction(this.#pool, work);
   }
 
   /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
@@ -679,9 +808,9 @@ export class RegistryStore {
       const id = `tst_${newId('dev', now.getTime()).slice(4)}`;
       const deadline = new Date(now.getTime() + timeoutS * 1000);
       const { rows } = await client.query<TestRow>(
-        `insert into ${this.#t('test_calls')} (id, serial, status, started_at, deadline, started_by)
-         values ($1, $2, 'waiting', $3, $4, $5) returning *`,
-        [id, serial, now, deadline, actor],
+        `insert into ${this.#t('test_calls')} (id, serial, kind, status, started_at, deadline, started_by)
+         values ($1, $2, $3, 'waiting', $4, $5, $6) returning *`,
+        [id, serial, row.kind, now, deadline, actor],
       );
       await client.query(
         `update ${this.#devices} set state = 'test', test_mode = true, updated_at = $2 where serial = $1`,
@@ -705,6 +834,8 @@ export class RegistryStore {
       latencyMs?: number;
       batteryPercent?: number | null;
       signalDbm?: number | null;
+      /** The trigger that passed it, added to what arrived. */
+      arrival?: TestArrival;
     },
     now: Date,
   ): Promise<TestCall | undefined> {
@@ -712,7 +843,9 @@ export class RegistryStore {
       const { rows } = await client.query<TestRow>(
         `update ${this.#t('test_calls')}
             set status = $2, finished_at = $3, reason = $4, event_id = $5, event_type = $6, latency_ms = $7,
-                battery_percent = $8, signal_dbm = $9
+                battery_percent = $8, signal_dbm = $9,
+                arrived = case when $10::jsonb is null then arrived else arrived || $10::jsonb end,
+                connected_at = case when $10::jsonb is null then connected_at else coalesce(connected_at, $3) end
           where id = $1 and status = 'waiting' returning *`,
         [
           testId,
@@ -724,6 +857,7 @@ export class RegistryStore {
           outcome.latencyMs === undefined ? null : Math.round(outcome.latencyMs),
           outcome.batteryPercent ?? null,
           outcome.signalDbm ?? null,
+          outcome.arrival ? JSON.stringify([outcome.arrival]) : null,
         ],
       );
       const test = rows[0];
@@ -735,6 +869,24 @@ export class RegistryStore {
       );
       return toTestCall(test);
     });
+  }
+
+  /**
+   * Adds an event that is not the trigger to a waiting test's list of what arrived (a redelivered
+   * event is not added twice; the list stops growing at MAX_ARRIVALS). Returns the test, or
+   * undefined if it is no longer waiting.
+   */
+  async noteTestArrival(testId: string, arrival: TestArrival, now: Date): Promise<TestCall | undefined> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `update ${this.#t('test_calls')}
+          set arrived = case when jsonb_array_length(arrived) >= $4
+                               or arrived @> jsonb_build_array(jsonb_build_object('eventId', $3::text))
+                             then arrived else arrived || $2::jsonb end,
+              connected_at = coalesce(connected_at, $5)
+        where id = $1 and status = 'waiting' returning *`,
+      [testId, JSON.stringify([arrival]), arrival.eventId, MAX_ARRIVALS, now],
+    );
+    return rows[0] ? toTestCall(rows[0]) : undefined;
   }
 
   async waitingTest(serial: string): Promise<TestCall | undefined> {
@@ -889,22 +1041,23 @@ export class RegistryStore {
     if (rowCount === 0) throw new NotFoundError('token', id);
   }
 
-  /** Serials and DC-09 accounts already registered, for validating an import. */
+  /** Serials and DC-09 accounts (with their holder) already registered, for validating an import. */
   async existingKeys(
     serials: readonly string[],
     accounts: readonly string[],
-  ): Promise<{ serials: Set<string>; accounts: Set<string> }> {
+  ): Promise<{ serials: Set<string>; accounts: Map<string, string> }> {
     const a = await this.#pool.query<{ serial: string }>(
       `select serial from ${this.#devices} where serial = any($1)`,
       [serials],
     );
-    const b = await this.#pool.query<{ dc09_account: string }>(
-      `select dc09_account from ${this.#devices} where dc09_account = any($1)`,
+    const b = await this.#pool.query<{ dc09_account: string; serial: string }>(
+      `select dc09_account, serial from ${this.#devices} where dc09_account = any($1)`,
       [accounts],
     );
     return {
       serials: new Set(a.rows.map((r) => r.serial)),
-      accounts: new Set(b.rows.map((r) => r.dc09_account)),
+      /** Account → the serial that holds it. */
+      accounts: new Map(b.rows.map((r) => [r.dc09_account, r.serial])),
     };
   }
 
@@ -945,10 +1098,16 @@ export class RegistryStore {
   }
 }
 
+/** What arrived before the trigger is listed up to this many events: enough to diagnose, bounded. */
+const MAX_ARRIVALS = 20;
+
 interface TestRow {
   id: string;
   serial: string;
+  kind: string;
   status: TestCall['status'];
+  connected_at: Date | null;
+  arrived: TestArrival[];
   started_at: Date;
   deadline: Date;
   finished_at: Date | null;
@@ -961,10 +1120,24 @@ interface TestRow {
 }
 
 function toTestCall(row: TestRow): TestCall {
+  const kind = DeviceKind.parse(row.kind);
+  const trigger = testTriggerOf(kind);
+  const arrived = row.arrived ?? [];
   return {
     id: row.id,
     serial: row.serial,
+    kind,
+    expected: trigger.passes,
+    action: trigger.action,
     status: row.status,
+    progress:
+      row.status === 'passed'
+        ? 'trigger arrived'
+        : arrived.length > 0
+          ? 'connected, no trigger yet'
+          : 'nothing arrived yet',
+    connectedAt: row.connected_at?.toISOString() ?? null,
+    arrived,
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,

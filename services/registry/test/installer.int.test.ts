@@ -292,6 +292,87 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
   });
 
+  it('a connection or heartbeat does not pass a test call: "connected, no trigger yet" until the press', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-CONN', residentId, kind: 'pendant' });
+    const started = await call('POST', '/api/devices/PND-CONN/test', { timeoutS: 30 });
+    expect(started.body).toMatchObject({
+      status: 'waiting',
+      kind: 'pendant',
+      expected: ['pendant.pressed'],
+      action: 'press the pendant button',
+      arrived: [],
+      connectedAt: null,
+    });
+    await publishEvent('PND-CONN', residentId, 'device.online', { testmode: true });
+    await publishEvent('PND-CONN', residentId, 'heartbeat', { testmode: true, data: { batteryPercent: 90 } });
+    const connected = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-CONN/test');
+      return (test.body.arrived as unknown[]).length === 2 ? test.body : undefined;
+    });
+    expect(connected).toMatchObject({
+      status: 'waiting',
+      progress: 'connected, no trigger yet',
+      arrived: [
+        expect.objectContaining({ type: 'device.online', trigger: false }),
+        expect.objectContaining({ type: 'heartbeat', trigger: false }),
+      ],
+    });
+    expect(connected.connectedAt).toEqual(expect.any(String));
+
+    await publishEvent('PND-CONN', residentId, 'pendant.pressed', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-CONN/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ eventType: 'pendant.pressed', progress: 'trigger arrived' });
+    expect(
+      (passed.arrived as Array<{ type: string; trigger: boolean }>).map((a) => [a.type, a.trigger]),
+    ).toEqual([
+      ['device.online', false],
+      ['heartbeat', false],
+      ['pendant.pressed', true],
+    ]);
+  });
+
+  it('a bed sensor passes only on bed.occupied, and asks the installer to get into bed', async () => {
+    await call('POST', '/api/devices', { serial: 'BED-TEST1', residentId, kind: 'bed-sensor' });
+    const started = await call('POST', '/api/devices/BED-TEST1/test', { timeoutS: 30 });
+    expect(started.body).toMatchObject({ expected: ['bed.occupied'] });
+    expect(started.body.action).toMatch(/^get into bed/);
+    // A press on a bed sensor's serial is not what a bed sensor is for: it does not pass.
+    await publishEvent('BED-TEST1', residentId, 'device.online', { testmode: true });
+    await publishEvent('BED-TEST1', residentId, 'bed.vacated', { testmode: true });
+    await waitFor(async () => {
+      const test = await call('GET', '/api/devices/BED-TEST1/test');
+      return (test.body.arrived as unknown[]).length === 2;
+    });
+    expect((await call('GET', '/api/devices/BED-TEST1/test')).body.status).toBe('waiting');
+    await publishEvent('BED-TEST1', residentId, 'bed.occupied', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/BED-TEST1/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed.eventType).toBe('bed.occupied');
+  });
+
+  it('a device that connects but is never triggered fails as "connected, no trigger yet", naming what arrived', async () => {
+    await call('POST', '/api/devices', { serial: 'SMK-QUIET', residentId, kind: 'smoke-detector' });
+    const started = await call('POST', '/api/devices/SMK-QUIET/test', { timeoutS: 2 });
+    expect(started.body.action).toBe('press the smoke test button');
+    await publishEvent('SMK-QUIET', residentId, 'heartbeat', { testmode: true });
+    const failed = await waitFor(
+      async () => {
+        const test = await call('GET', '/api/devices/SMK-QUIET/test');
+        return test.body.status === 'failed' ? test.body : undefined;
+      },
+      { timeoutMs: 8_000 },
+    );
+    expect(failed.reason).toBe(
+      'connected, no trigger yet: heartbeat arrived from SMK-QUIET, but no smoke.detected within 2 s',
+    );
+    expect(failed.arrived).toEqual([expect.objectContaining({ type: 'heartbeat', trigger: false })]);
+  });
+
   it('a test call fails with a clear reason for a silent device and leaves test mode', async () => {
     await call('POST', '/api/devices', { serial: 'PND-SILENT', residentId, kind: 'pendant' });
     await call('POST', '/api/devices/PND-SILENT/test', { timeoutS: 1 });
@@ -384,7 +465,12 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       { file: 'residents', line: 3, field: 'postcode', message: 'must be a UK postcode, like GL1 2AB' },
       { file: 'devices', line: 3, field: 'serial', message: 'serial IMP-0001 appears twice' },
       { file: 'devices', line: 4, field: 'resident', message: 'unknown resident A9' },
-      { file: 'devices', line: 5, field: 'serial', message: 'serial PND-TEST1 is already registered' },
+      {
+        file: 'devices',
+        line: 5,
+        field: 'resident',
+        message: `serial PND-TEST1 is paired with ${residentId}: unpair it first (telecare device update PND-TEST1 --unpair)`,
+      },
     ]);
     expect((await call('GET', '/api/devices/IMP-0001')).status).toBe(404);
 
@@ -395,7 +481,7 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
     expect(partial.status).toBe(200);
     expect(partial.body.imported).toBe(true);
-    expect(partial.body.devices).toEqual([{ line: 2, serial: 'IMP-0001' }]);
+    expect(partial.body.devices).toEqual([{ line: 2, serial: 'IMP-0001', action: 'created', fields: [] }]);
     const ann = (partial.body.residents as Array<{ id: string }>)[0]!.id;
     expect((await call('GET', '/api/devices/IMP-0001')).body).toMatchObject({
       residentId: ann,
@@ -450,6 +536,192 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       return got?.operation === 'PUT' ? Dc09AccountEntry.parse(got.json()) : undefined;
     });
     expect(entry.codeOverrides).toEqual(overrides);
+  });
+
+  it('re-importing a file is idempotent: residents by ref, devices by serial, each row says created, updated or unchanged', async () => {
+    const residentsCsv = (bobAddress: string, bobPhone: string) =>
+      [
+        'ref,name,address,postcode,phone,livesAlone,keySafe',
+        'GCC-100,Ada Again,1 Mill Lane,GL4 1AA,01452 222222,yes,1234 by the door',
+        `GCC-101,Bob Again,${bobAddress},GL4 1AB,${bobPhone},no,`,
+      ].join('\n');
+    const devicesCsv = (location: string) =>
+      [
+        'serial,kind,resident,location,supervisionIntervalS',
+        'IDM-0001,pendant,GCC-100,worn,3600',
+        `IDM-0002,smoke-detector,GCC-101,${location},3600`,
+      ].join('\n');
+    const first = await call('POST', '/api/import', {
+      residents: residentsCsv('2 Mill Lane', ''),
+      devices: devicesCsv('kitchen'),
+    });
+    expect(first.status).toBe(200);
+    const ids = (first.body.residents as Array<{ id: string; action: string }>).map((r) => r.id);
+    expect((first.body.residents as Array<{ action: string }>).map((r) => r.action)).toEqual([
+      'created',
+      'created',
+    ]);
+    expect((first.body.devices as Array<{ action: string }>).map((r) => r.action)).toEqual([
+      'created',
+      'created',
+    ]);
+
+    const again = await call('POST', '/api/import', {
+      residents: residentsCsv('2 Mill Lane', ''),
+      devices: devicesCsv('kitchen'),
+      importValid: true,
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.errors).toEqual([]);
+    expect(again.body.residents).toEqual([
+      { line: 2, ref: 'GCC-100', id: ids[0], action: 'unchanged', fields: [] },
+      { line: 3, ref: 'GCC-101', id: ids[1], action: 'unchanged', fields: [] },
+    ]);
+    expect(again.body.devices).toEqual([
+      { line: 2, serial: 'IDM-0001', action: 'unchanged', fields: [] },
+      { line: 3, serial: 'IDM-0002', action: 'unchanged', fields: [] },
+    ]);
+
+    const corrected = await call('POST', '/api/import', {
+      residents: residentsCsv('2a Mill Lane', '01452 333333'),
+      devices: devicesCsv('hall'),
+    });
+    expect(corrected.status).toBe(200);
+    expect(corrected.body.residents).toEqual([
+      { line: 2, ref: 'GCC-100', id: ids[0], action: 'unchanged', fields: [] },
+      { line: 3, ref: 'GCC-101', id: ids[1], action: 'updated', fields: ['address', 'phone'] },
+    ]);
+    expect(corrected.body.devices).toEqual([
+      { line: 2, serial: 'IDM-0001', action: 'unchanged', fields: [] },
+      { line: 3, serial: 'IDM-0002', action: 'updated', fields: ['location'] },
+    ]);
+    expect((await call('GET', `/api/residents/${ids[1]}`)).body).toMatchObject({
+      externalRef: 'GCC-101',
+      address: '2a Mill Lane',
+      phone: '01452 333333',
+    });
+    expect(await waitFor(async () => (await mapEntry('IDM-0002'))?.location === 'hall')).toBe(true);
+    const named = await call('GET', '/api/residents?name=again');
+    expect((named.body.residents as Array<{ id: string }>).map((r) => r.id).sort()).toEqual([...ids].sort());
+
+    // A device paired with someone else is not moved by a file; a kind does not change.
+    const moved = await call('POST', '/api/import', {
+      devices: ['serial,kind,resident', 'IDM-0001,pendant,GCC-101', 'IDM-0002,pendant,GCC-101'].join('\n'),
+    });
+    expect(moved.status).toBe(422);
+    expect(moved.body.errors).toEqual([
+      {
+        file: 'devices',
+        line: 2,
+        field: 'resident',
+        message: `serial IDM-0001 is paired with ${ids[0]}: unpair it first (telecare device update IDM-0001 --unpair)`,
+      },
+      {
+        file: 'devices',
+        line: 3,
+        field: 'kind',
+        message: 'serial IDM-0002 is registered as a smoke-detector; a kind cannot change',
+      },
+    ]);
+  });
+
+  it('a resident registered before without a ref is not added again by an import: the row says how to link it', async () => {
+    const legacy = await call('POST', '/api/residents', {
+      name: 'Lena Legacy',
+      address: '9 Old Road',
+      postcode: 'GL2 9AA',
+    });
+    const id = legacy.body.id as string;
+    const csv = ['ref,name,address,postcode', 'LEG-1,lena legacy,9 Old Road,gl29aa'].join('\n');
+    const refused = await call('POST', '/api/import', { residents: csv, importValid: true });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([
+      {
+        file: 'residents',
+        line: 2,
+        field: 'ref',
+        message: `Lena Legacy at GL2 9AA is already registered as ${id}, without a ref: give it this ref (telecare resident update ${id} --ref LEG-1) and import again`,
+      },
+    ]);
+    expect((await call('PATCH', `/api/residents/${id}`, { externalRef: 'LEG-1' })).status).toBe(200);
+    const linked = await call('POST', '/api/import', {
+      residents: ['ref,name,address,postcode', 'LEG-1,Lena Legacy,9 Old Road,GL2 9AA'].join('\n'),
+    });
+    expect(linked.body.residents).toEqual([{ line: 2, ref: 'LEG-1', id, action: 'unchanged', fields: [] }]);
+  });
+
+  it('finds residents by name, postcode, serial or reference, a page at a time with the total', async () => {
+    const created: string[] = [];
+    for (const [name, postcode] of [
+      ['Flo Finder', 'GL7 1AA'],
+      ['Fred Finder', 'GL7 2BB'],
+      ['Fay Finder', 'GL8 3DD'],
+    ] as const) {
+      const res = await call('POST', '/api/residents', {
+        name,
+        address: '1 Find Street',
+        postcode,
+        externalRef: `FIND-${name.split(' ')[0]}`,
+      });
+      expect(res.status).toBe(201);
+      created.push(res.body.id as string);
+    }
+    await call('POST', '/api/devices', { serial: 'FND-0001', kind: 'pendant', residentId: created[1] });
+    const names = (body: Record<string, unknown>) =>
+      (body.residents as Array<{ name: string }>).map((r) => r.name);
+
+    expect(names((await call('GET', '/api/residents?name=FINDER')).body)).toEqual([
+      'Fay Finder',
+      'Flo Finder',
+      'Fred Finder',
+    ]);
+    expect(names((await call('GET', '/api/residents?postcode=gl7')).body)).toEqual([
+      'Flo Finder',
+      'Fred Finder',
+    ]);
+    expect(names((await call('GET', '/api/residents?postcode=gl72bb')).body)).toEqual(['Fred Finder']);
+    const bySerial = await call('GET', '/api/residents?serial=fnd-0001');
+    expect(bySerial.body.residents).toEqual([
+      expect.objectContaining({ name: 'Fred Finder', serials: ['FND-0001'], externalRef: 'FIND-Fred' }),
+    ]);
+    expect(names((await call('GET', '/api/residents?q=FIND-Fay')).body)).toEqual(['Fay Finder']);
+    expect(names((await call('GET', '/api/residents?q=fnd-0001')).body)).toEqual(['Fred Finder']);
+    const page = await call('GET', '/api/residents?name=finder&limit=2&offset=2');
+    expect(page.body).toMatchObject({ total: 3, limit: 2, offset: 2 });
+    expect(names(page.body)).toEqual(['Fred Finder']);
+
+    const duplicate = await call('POST', '/api/residents', {
+      name: 'Other',
+      address: '2 Find Street',
+      postcode: 'GL7 1AA',
+      externalRef: 'FIND-Flo',
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.issues).toEqual([
+      { path: 'externalRef', message: `already used by ${created[0]}` },
+    ]);
+  });
+
+  it('names the row and the column of every CSV error, a malformed row included', async () => {
+    const res = await call('POST', '/api/import', {
+      residents: [
+        'ref,name,address,postcode',
+        'C1,Cat Cell,1 Road,GL1 2AB,extra',
+        ',No Ref,2 Road,GL1 2AB',
+        'C3,Cy Cell,"3 Road,GL1 2AB',
+      ].join('\n'),
+    });
+    expect(res.status).toBe(422);
+    const errors = res.body.errors as Array<{ line: number; field: string; message: string }>;
+    expect(errors[0]).toEqual({
+      file: 'residents',
+      line: 2,
+      field: 'column 5',
+      message: 'has 5 cells, but the header names 4 columns',
+    });
+    expect(errors[1]).toEqual({ file: 'residents', line: 3, field: 'ref', message: 'required' });
+    expect(errors[2]).toMatchObject({ line: 4, field: 'address' });
+    expect(errors[2]!.message).toMatch(/quote/i);
   });
 
   it('refuses a CSV with a missing column, naming it, and writes nothing', async () => {
