@@ -75,7 +75,9 @@ export const PresenceBody = z.object({ status: Presence });
 
 export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
 
-export const HeartbeatBody = z.object({ console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id') });
+export const HeartbeatBody = z.object({
+  console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
+});
 
 export const HeartbeatView = z.object({
   console: z.string(),
@@ -83,7 +85,11 @@ export const HeartbeatView = z.object({
   chosenPresence: Presence.nullable(),
 });
 
-export const SignOutView = z.object({ userId: z.string(), sessionsEnded: z.number().int(), consolesEnded: z.number().int() });
+export const SignOutView = z.object({
+  userId: z.string(),
+  sessionsEnded: z.number().int(),
+  consolesEnded: z.number().int(),
+});
 
 export const StatsQuery = z.object({
   hours: z.coerce

@@ -219,7 +219,9 @@ export class PeopleStore {
 
   /** Signs a user out everywhere (a supervisor's action); returns how many sessions ended. */
   async endUserSessions(userId: string): Promise<number> {
-    const { rowCount } = await this.pool.query(`delete from ${this.#t.sessions} where user_id = $1`, [userId]);
+    const { rowCount } = await this.pool.query(`delete from ${this.#t.sessions} where user_id = $1`, [
+      userId,
+    ]);
     return rowCount ?? 0;
   }
 

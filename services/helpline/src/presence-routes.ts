@@ -60,7 +60,10 @@ export function registerPresenceRoutes(app: FastifyInstance, deps: RouteDeps, h:
     const user = await person(req);
     if (!user) return notFound(reply, 'no operator or supervisor with that id');
     await deps.people.setPresence(user.id, body.status, now());
-    deps.logger.info({ userId: user.id, status: body.status, by: who(req).id }, 'presence set by a supervisor');
+    deps.logger.info(
+      { userId: user.id, status: body.status, by: who(req).id },
+      'presence set by a supervisor',
+    );
     deps.scheduler.poke();
     return { userId: user.id, status: body.status };
   });

@@ -13,7 +13,6 @@ import {
   NewTokenBody,
   NewUserBody,
   NoteBody,
-  PresenceBody,
   ReassignBody,
   ResolveBody,
   ResponderCallBody,
@@ -25,7 +24,13 @@ import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth
 import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, tokenHash, UsernameTakenError } from './people.ts';
+import {
+  ADMIN_PRINCIPAL,
+  type PeopleStore,
+  type Principal,
+  tokenHash,
+  UsernameTakenError,
+} from './people.ts';
 import type { ConsoleStore } from './presence.ts';
 import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
@@ -430,5 +435,4 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     reply.hijack();
     await deps.streams.serve(reply.raw, { principalId: principal.id, consoleId, release }, lastId);
   });
-
 }

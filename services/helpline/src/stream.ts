@@ -1,5 +1,5 @@
-import type { Clock, Logger } from '@telecare/platform';
 import type { ServerResponse } from 'node:http';
+import type { Clock, Logger } from '@telecare/platform';
 import type { HelplineCase } from './api.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
@@ -269,5 +269,4 @@ export class LiveStreams {
       this.#pinging = false;
     }
   }
-
 }

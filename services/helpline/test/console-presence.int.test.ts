@@ -41,7 +41,8 @@ async function signIn(username: string): Promise<Page> {
   return page;
 }
 
-const offeredCard = (page: Page) => page.locator('.case.p1[data-state="offered"] .meta', { hasText: 'offered to you' });
+const offeredCard = (page: Page) =>
+  page.locator('.case.p1[data-state="offered"] .meta', { hasText: 'offered to you' });
 
 async function p1(residentId: string): Promise<string> {
   await h.publish(h.alert({ residentId, priority: 1, type: 'pendant.pressed' }));
@@ -71,7 +72,9 @@ describe('presence in the console (Chromium)', () => {
     await benPage.keyboard.press('a');
     await benPage.locator('#detail .state.accepted').waitFor();
     expect(await h.detail(first)).toMatchObject({ state: 'accepted', assignedTo: ben.id });
-    expect((await h.api('/api/users')).json.users.find((u: { id: string }) => u.id === anna.id)).toMatchObject({
+    expect(
+      (await h.api('/api/users')).json.users.find((u: { id: string }) => u.id === anna.id),
+    ).toMatchObject({
       presence: 'away',
     });
 
@@ -84,7 +87,9 @@ describe('presence in the console (Chromium)', () => {
     await offeredCard(annaAgain).waitFor({ timeout: MOVES_WITHIN_MS });
     const afterTabClose = Date.now() - started;
     expect(await h.detail(second)).toMatchObject({ state: 'offered', offeredTo: anna.id });
-    expect((await h.api('/api/users')).json.users.find((u: { id: string }) => u.id === carl.id)).toMatchObject({
+    expect(
+      (await h.api('/api/users')).json.users.find((u: { id: string }) => u.id === carl.id),
+    ).toMatchObject({
       presence: 'away',
       consoles: 0,
     });

@@ -204,10 +204,17 @@ describe('presence from live consoles', () => {
     const carlConsole = await h.openConsole(carl.cookie);
 
     expect(
-      (await h.api(`/api/users/${ben.id}/presence`, { method: 'PUT', body: { status: 'away' }, as: anna.cookie }))
-        .status,
+      (
+        await h.api(`/api/users/${ben.id}/presence`, {
+          method: 'PUT',
+          body: { status: 'away' },
+          as: anna.cookie,
+        })
+      ).status,
     ).toBe(403);
-    expect((await h.api(`/api/users/${ben.id}/logout`, { method: 'POST', as: anna.cookie })).status).toBe(403);
+    expect((await h.api(`/api/users/${ben.id}/logout`, { method: 'POST', as: anna.cookie })).status).toBe(
+      403,
+    );
 
     const c = await newCase('sup');
     await offeredTo(c, anna);
