@@ -15,6 +15,7 @@ const REAP_AFTER_S = 3600;
 export class ConsoleStore {
   readonly #consoles: string;
   readonly #presence: string;
+  readonly #sessions: string;
 
   constructor(
     private readonly pool: Pool,
@@ -24,6 +25,7 @@ export class ConsoleStore {
   ) {
     this.#consoles = `"${schema}".consoles`;
     this.#presence = `"${schema}".presence`;
+    this.#sessions = `"${schema}".sessions`;
   }
 
   /**
@@ -94,12 +96,17 @@ export class ConsoleStore {
     return rows.map((r) => r.id);
   }
 
-  /** Which of these consoles still have a row (the others were signed out, possibly elsewhere). */
-  async existing(ids: readonly string[]): Promise<Set<string>> {
+  /**
+   * Which of these consoles may go on: their row is there (not signed out, possibly on another
+   * instance) and the session they signed in with is still valid (not ended, not expired).
+   */
+  async existing(ids: readonly string[], now: Date): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const { rows } = await this.pool.query<{ id: string }>(
-      `select id from ${this.#consoles} where id = any($1)`,
-      [ids],
+      `select k.id from ${this.#consoles} k where k.id = any($1)
+         and (k.session_hash is null or exists (select 1 from ${this.#sessions} s
+           where s.token_hash = k.session_hash and s.expires_at > $2))`,
+      [ids, now],
     );
     return new Set(rows.map((r) => r.id));
   }

@@ -253,12 +253,13 @@ export class LiveStreams {
         s.write('event: ping\ndata: {}\n\n');
         if (s.consoleId) ids.push(s.consoleId);
       }
+      const now = this.o.clock.now();
       if (ids.length > 0) {
-        const still = await this.o.consoles.existing(ids);
-        // Signed out elsewhere (another instance, or a supervisor): the stream ends here too.
+        const still = await this.o.consoles.existing(ids, new Date(now));
+        // Signed out elsewhere (another instance, a supervisor) or the session expired: the
+        // stream ends here too, so nobody keeps watching the queue on a session that is over.
         for (const s of [...this.#open]) if (s.consoleId && !still.has(s.consoleId)) s.end();
       }
-      const now = this.o.clock.now();
       if (now - this.#lastReap >= REAP_EVERY_MS) {
         this.#lastReap = now;
         await this.o.consoles.reap(new Date(now));
