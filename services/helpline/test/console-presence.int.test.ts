@@ -18,6 +18,8 @@ beforeAll(async () => {
     TIMER_TICK_MS: '200',
     OFFER_TIMEOUT_S: String(OFFER_TIMEOUT_S),
     PRESENCE_ON_LOGIN: 'available',
+    // A lost network shows once the consoles' heartbeats stop for this long.
+    PRESENCE_TIMEOUT_S: '3',
   });
   await h.start();
   browser = await chromium.launch({
@@ -50,7 +52,7 @@ async function p1(residentId: string): Promise<string> {
 }
 
 describe('presence in the console (Chromium)', () => {
-  it('sign-out, a closed tab and a supervisor sign-out each move the offer on within seconds', async () => {
+  it('sign-out, a closed tab, a supervisor sign-out and a lost network each move the offer on within seconds', async () => {
     const anna = await h.user('anna', 'operator');
     const ben = await h.user('ben', 'operator');
     const carl = await h.user('carl', 'operator');
@@ -121,7 +123,32 @@ describe('presence in the console (Chromium)', () => {
       .poll(() => benPage.locator('#presence').inputValue(), { timeout: MOVES_WITHIN_MS })
       .toBe('away');
 
-    console.info(`offer moved ${afterSignOut} ms after sign-out, ${afterTabClose} ms after the tab closed`);
-    for (const page of [annaPage, benPage, annaAgain, suePage]) await page.context().close();
+    // Dora takes the waiting P1's offer, then her network goes: once her heartbeats have stopped
+    // for the timeout she is away and the offer is withdrawn; when the network is back, her console
+    // reconnects by itself and she is offered it again.
+    const dora = await h.user('dora', 'operator');
+    const doraPage = await signIn('dora');
+    await offeredCard(doraPage).waitFor({ timeout: MOVES_WITHIN_MS });
+    started = Date.now();
+    await doraPage.context().setOffline(true);
+    await expect
+      .poll(async () => (await h.detail(second)).offeredTo, { timeout: MOVES_WITHIN_MS + 5_000 })
+      .toBeNull();
+    const afterNetworkLoss = Date.now() - started;
+    expect(
+      (await h.api('/api/users')).json.users.find((u: { id: string }) => u.id === dora.id),
+    ).toMatchObject({
+      presence: 'away',
+      chosenPresence: 'available',
+    });
+    await doraPage.context().setOffline(false);
+    await expect
+      .poll(async () => (await h.detail(second)).offeredTo, { timeout: MOVES_WITHIN_MS + 5_000 })
+      .toBe(dora.id);
+
+    console.info(
+      `offer moved ${afterSignOut} ms after sign-out, ${afterTabClose} ms after the tab closed, ${afterNetworkLoss} ms after the network went (timeout 3 s)`,
+    );
+    for (const page of [annaPage, benPage, annaAgain, suePage, doraPage]) await page.context().close();
   });
 });
