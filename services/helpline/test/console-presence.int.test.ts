@@ -9,6 +9,8 @@ const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const OFFER_TIMEOUT_S = 120;
 // "Within seconds": generous for a loaded machine, far below the offer timeout.
 const MOVES_WITHIN_MS = 10_000;
+// Four operators, a supervisor and a reconnect in one browser: beyond the default on a shared two-core machine.
+const TEST_TIMEOUT_MS = 120_000;
 
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 let browser: Browser;
@@ -150,5 +152,5 @@ describe('presence in the console (Chromium)', () => {
       `offer moved ${afterSignOut} ms after sign-out, ${afterTabClose} ms after the tab closed, ${afterNetworkLoss} ms after the network went (timeout 3 s)`,
     );
     for (const page of [annaPage, benPage, annaAgain, suePage, doraPage]) await page.context().close();
-  });
+  }, TEST_TIMEOUT_MS);
 });
