@@ -129,9 +129,7 @@ export class PeopleStore {
     };
     // $1 is always "now": the user's presence is what they chose only while a console is connected.
     this.#userSelect = `select u.id, u.username, u.display_name, u.role, p.status,
-        (select count(*) from ${q('consoles')} k where k.user_id = u.id
-           and k.last_seen > $1::timestamptz - interval '${Math.trunc(live.consoles.timeoutSeconds)} seconds') as consoles,
-        (select max(k.last_seen) from ${q('consoles')} k where k.user_id = u.id) as last_seen
+        ${live.consoles.liveCountSql('u.id', '$1')} as consoles, ${live.consoles.lastSeenSql('u.id')} as last_seen
       from ${this.#t.users} u left join ${this.#t.presence} p on p.user_id = u.id`;
   }
 

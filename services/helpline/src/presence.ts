@@ -33,8 +33,21 @@ export class ConsoleStore {
    * before the timestamp in `nowExpr`. The timeout is a validated integer, so it is inlined.
    */
   connectedSql(userExpr: string, nowExpr: string): string {
-    return `exists (select 1 from ${this.#consoles} k where k.user_id = ${userExpr}
-      and k.last_seen > ${nowExpr}::timestamptz - interval '${Math.trunc(this.timeoutSeconds)} seconds')`;
+    return `exists (select 1 from ${this.#consoles} k where k.user_id = ${userExpr} and ${this.#live('k', nowExpr)})`;
+  }
+
+  /** SQL for the number of the user's consoles heard from within the timeout. */
+  liveCountSql(userExpr: string, nowExpr: string): string {
+    return `(select count(*) from ${this.#consoles} k where k.user_id = ${userExpr} and ${this.#live('k', nowExpr)})`;
+  }
+
+  /** SQL for the last heartbeat of any of the user's consoles. */
+  lastSeenSql(userExpr: string): string {
+    return `(select max(k.last_seen) from ${this.#consoles} k where k.user_id = ${userExpr})`;
+  }
+
+  #live(alias: string, nowExpr: string): string {
+    return `${alias}.last_seen > ${nowExpr}::timestamptz - interval '${Math.trunc(this.timeoutSeconds)} seconds'`;
   }
 
   /** SQL that is true when the user chose `away` (or a supervisor set them away). */
@@ -66,7 +79,7 @@ export class ConsoleStore {
       `with before as (select id, last_seen from ${this.#consoles} where id = $1 and user_id = $2 for update)
        update ${this.#consoles} k set last_seen = greatest(k.last_seen, $3)
        from before where k.id = before.id
-       returning coalesce(before.last_seen > $3::timestamptz - interval '${Math.trunc(this.timeoutSeconds)} seconds', false) as counted`,
+       returning coalesce(${this.#live('before', '$3')}, false) as counted`,
       [id, userId, now],
     );
     const row = rows[0];
@@ -113,11 +126,10 @@ export class ConsoleStore {
 
   /** How many live consoles the user has now. */
   async connected(userId: string, now: Date): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>(
-      `select count(*) as n from ${this.#consoles} where user_id = $1
-         and last_seen > $2::timestamptz - interval '${Math.trunc(this.timeoutSeconds)} seconds'`,
-      [userId, now],
-    );
+    const { rows } = await this.pool.query<{ n: string }>(`select ${this.liveCountSql('$1', '$2')} as n`, [
+      userId,
+      now,
+    ]);
     return Number(rows[0]?.n ?? 0);
   }
 

@@ -145,7 +145,6 @@ export async function startHelpline(
       pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
       maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
     });
-    streams.start();
     registerRoutes(app, {
       store,
       people,
@@ -178,6 +177,7 @@ export async function startHelpline(
       await streams.close();
       await feed.close();
     });
+    streams.start();
     await app.listen({ port: config.HELPLINE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.HELPLINE_PORT;
