@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ATTACK_STREAMS = 2_000;
 const CAP = 8;
 const OPEN_CASES = 40;
+// The helpline runs in this process: 2,000 requests share its event loop with the test's own.
+const ATTACK_TIMEOUT_MS = 180_000;
 
 const ns = uniqueNamespace('sec-sse');
 const env = serviceEnv(ns, { HELPLINE_PORT: '0', STREAMS_PER_PRINCIPAL: String(CAP) });
@@ -111,45 +113,53 @@ afterAll(async () => {
 });
 
 describe('SSE: no one client can starve the rest', () => {
-  it('2,000 streams from one token: the cap holds, the rest answer 429, and the case API and commits keep answering', async () => {
-    const token = await operatorToken('attacker');
-    const statuses = await Promise.all(Array.from({ length: ATTACK_STREAMS }, () => openStream(token)));
-    const accepted = statuses.filter((s) => s === 200).length;
-    expect(accepted).toBe(CAP);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(ATTACK_STREAMS - CAP);
+  it(
+    '2,000 streams from one token: the cap holds, the rest answer 429, and the case API and commits keep answering',
+    async () => {
+      const token = await operatorToken('attacker');
+      // In waves of 250 at once: all 2,000 at the same instant would overflow the kernel's accept
+      // queue on a small test machine, which tests the operating system rather than the helpline.
+      const statuses: number[] = [];
+      for (let sent = 0; sent < ATTACK_STREAMS; sent += 250)
+        statuses.push(...(await Promise.all(Array.from({ length: 250 }, () => openStream(token)))));
+      const accepted = statuses.filter((s) => s === 200).length;
+      expect(accepted).toBe(CAP);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(ATTACK_STREAMS - CAP);
 
-    // While the attacker's streams stay open, another operator still sees the queue and a new
-    // alert is still committed as a case.
-    const other = await operatorToken('onshift');
-    const listed = await api('/api/cases', { as: other });
-    expect(listed.status).toBe(200);
-    expect(listed.json).toHaveLength(OPEN_CASES);
-    expect(await openStream(other)).toBe(200);
-    const residentId = 'res_sse_after';
-    const alert: Alert = {
-      id: alertIdFor('rule.pendant.pressed', residentId, `evt_${ns}_after`),
-      residentId,
-      priority: 1,
-      type: 'pendant.pressed',
-      raisedAt: new Date().toISOString(),
-      rule: { id: 'rule.pendant.pressed', version: 1 },
-      evidence: [`evt_${ns}_after`],
-      thresholds: {},
-      reason: 'pendant pressed',
-      late: false,
-      testMode: false,
-    };
-    await jetstream(nc).publish(names(ns).subjects.alert(1, residentId), JSON.stringify(alert), {
-      msgID: alert.id,
-    });
-    await waitFor(
-      async () =>
-        ((await api('/api/cases', { as: other })).json as unknown as { residentId: string }[]).some(
-          (c) => c.residentId === residentId,
-        ),
-      { what: 'the P1 committed as a case during the attack' },
-    );
-  });
+      // While the attacker's streams stay open, another operator still sees the queue and a new
+      // alert is still committed as a case.
+      const other = await operatorToken('onshift');
+      const listed = await api('/api/cases', { as: other });
+      expect(listed.status).toBe(200);
+      expect(listed.json).toHaveLength(OPEN_CASES);
+      expect(await openStream(other)).toBe(200);
+      const residentId = 'res_sse_after';
+      const alert: Alert = {
+        id: alertIdFor('rule.pendant.pressed', residentId, `evt_${ns}_after`),
+        residentId,
+        priority: 1,
+        type: 'pendant.pressed',
+        raisedAt: new Date().toISOString(),
+        rule: { id: 'rule.pendant.pressed', version: 1 },
+        evidence: [`evt_${ns}_after`],
+        thresholds: {},
+        reason: 'pendant pressed',
+        late: false,
+        testMode: false,
+      };
+      await jetstream(nc).publish(names(ns).subjects.alert(1, residentId), JSON.stringify(alert), {
+        msgID: alert.id,
+      });
+      await waitFor(
+        async () =>
+          ((await api('/api/cases', { as: other })).json as unknown as { residentId: string }[]).some(
+            (c) => c.residentId === residentId,
+          ),
+        { what: 'the P1 committed as a case during the attack' },
+      );
+    },
+    ATTACK_TIMEOUT_MS,
+  );
 
   it('streams that connect while a snapshot is being read share the next read instead of one read each', async () => {
     const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => operatorToken(`many${i}`)));

@@ -21,7 +21,7 @@ import {
   TimelineQuery,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
-import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
+import { CaseNotFoundError, ForbiddenError, TooManyStreamsError, TransitionRefusedError } from './errors.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import {
@@ -38,7 +38,7 @@ import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
-import { type LiveStreams, TooManyStreamsError } from './stream.ts';
+import type { LiveStreams } from './stream.ts';
 import type { TimelineReader } from './timeline.ts';
 
 export interface RouteDeps {

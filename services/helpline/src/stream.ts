@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Clock, Logger } from '@telecare/platform';
 import type { HelplineCase } from './api.ts';
+import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { ConsoleStore } from './presence.ts';
@@ -40,14 +41,6 @@ const REAP_EVERY_MS = 60_000;
 export const sseFrame = (entry: FeedEntry): string =>
   `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
 
-/** Too many open streams for one principal: the newest is refused, the ones open keep going. */
-export class TooManyStreamsError extends Error {
-  override readonly name = 'TooManyStreamsError';
-  constructor(readonly max: number) {
-    super(`at most ${max} live streams per user on one helpline instance; close a console you no longer use`);
-  }
-}
-
 /**
  * The live streams this instance serves, and the presence they carry. Each stream of a person
  * opens a console row and says hello with its id; every `pingMs` each stream gets a ping the
@@ -74,10 +67,6 @@ export class LiveStreams {
   start(): void {
     this.#timer = setInterval(() => void this.#pingRound(), this.o.pingMs);
     this.#timer.unref();
-  }
-
-  get size(): number {
-    return this.#open.size;
   }
 
   /**
