@@ -73,6 +73,24 @@ export const NewTokenBody = z.object({
 
 export const PresenceBody = z.object({ status: Presence });
 
+export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
+
+export const HeartbeatBody = z.object({
+  console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
+});
+
+export const HeartbeatView = z.object({
+  console: z.string(),
+  presence: Presence.nullable(),
+  chosenPresence: Presence.nullable(),
+});
+
+export const SignOutView = z.object({
+  userId: z.string(),
+  sessionsEnded: z.number().int(),
+  consolesEnded: z.number().int(),
+});
+
 export const StatsQuery = z.object({
   hours: z.coerce
     .number()
@@ -114,7 +132,13 @@ export const UserView = z.object({
   username: z.string(),
   name: z.string(),
   role: Role,
+  /** As it is: what they chose, but `away` while none of their consoles is connected. */
   presence: Presence.nullable(),
+  /** What they (or a supervisor) chose. */
+  chosenPresence: Presence.nullable(),
+  /** Consoles heard from within PRESENCE_TIMEOUT_S. */
+  consoles: z.number().int().min(0),
+  lastSeenAt: z.iso.datetime({ offset: true }).nullable(),
 });
 
 export const Responder = z.object({
@@ -200,6 +224,7 @@ export const ApiErrorBody = z.object({
     'unauthorized',
     'forbidden',
     'conflict',
+    'too-many-requests',
     'internal',
   ]),
   message: z.string(),

@@ -11,6 +11,8 @@ const PERMISSIONS = {
   work: ['operator', 'supervisor', 'admin'],
   reassign: ['supervisor', 'admin'],
   presence: ['operator', 'supervisor'],
+  /** Set someone else's presence, sign someone out. */
+  'manage-presence': ['supervisor', 'admin'],
   stats: ['operator', 'supervisor', 'commissioner', 'admin'],
   'manage-users': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;

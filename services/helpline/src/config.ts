@@ -31,6 +31,13 @@ export const helplineEnv = {
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** What an operator's presence becomes when they sign in (`keep`: leave it as it was). */
   PRESENCE_ON_LOGIN: z.enum(['available', 'away', 'keep']).default('available'),
+  /**
+   * A console not heard from for this long no longer makes its person present: offers to them
+   * move on. Each stream is pinged every third of it, and the console answers each ping.
+   */
+  PRESENCE_TIMEOUT_S: seconds(15, 300),
+  /** Live streams one user (or token) may hold open on one instance; more answer 429. */
+  STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(1000).default(8),
   /** A first admin user, created at start-up when no user has this username (the password is never changed later). */
   HELPLINE_ADMIN_EMAIL: z
     .string()

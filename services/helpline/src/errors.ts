@@ -36,3 +36,16 @@ export class ForbiddenError extends TelecareError {
     });
   }
 }
+
+/** Too many open streams for one principal: the newest is refused, the ones open keep going. */
+export class TooManyStreamsError extends TelecareError {
+  readonly retryable = true;
+  constructor(readonly max: number) {
+    super(
+      `at most ${max} live streams per user on one helpline instance; close a console you no longer use`,
+      {
+        context: { max },
+      },
+    );
+  }
+}

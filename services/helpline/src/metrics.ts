@@ -14,6 +14,8 @@ export type HelplineMetrics = {
   readonly transitionsRefused: Counter<'action' | 'reason'>;
   readonly published: Counter;
   readonly streamClients: Gauge;
+  readonly streamsRefused: Counter;
+  readonly streamSnapshots: Counter;
   readonly timerEvents: Counter<'kind'>;
   readonly logins: Counter<'outcome'>;
 };
@@ -89,6 +91,16 @@ export function createHelplineMetrics(): HelplineMetrics {
     streamClients: new Gauge({
       name: 'helpline_stream_clients',
       help: 'Open server-sent event streams',
+      registers,
+    }),
+    streamsRefused: new Counter({
+      name: 'helpline_streams_refused_total',
+      help: 'Streams refused because their user already held STREAMS_PER_PRINCIPAL on this instance',
+      registers,
+    }),
+    streamSnapshots: new Counter({
+      name: 'helpline_stream_snapshots_total',
+      help: 'Open-case snapshots read for new streams (one read serves every stream that waits for it)',
       registers,
     }),
     timerEvents: new Counter({

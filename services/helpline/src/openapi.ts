@@ -6,6 +6,8 @@ import {
   CaseDetail,
   CaseIdParams,
   EmergencyCallBody,
+  HeartbeatBody,
+  HeartbeatView,
   HelplineCase,
   HoldBody,
   ListCasesQuery,
@@ -20,9 +22,11 @@ import {
   ResolveBody,
   ResponderCallBody,
   RevealBody,
+  SignOutView,
   StatsQuery,
   TimelineQuery,
   TimelineView,
+  UserIdParams,
   UserView,
 } from './api.ts';
 
@@ -37,6 +41,8 @@ interface Operation {
   response: z.ZodType;
   status?: number;
   idempotent?: boolean;
+  /** What a 404 means, when it is not "no such case". */
+  notFound?: string;
 }
 
 const Ok = z.object({});
@@ -85,6 +91,35 @@ const OPERATIONS: Operation[] = [
     roles: 'operator, supervisor',
     body: PresenceBody,
     response: z.object({ userId: z.string(), status: PresenceBody.shape.status }),
+  },
+  {
+    method: 'post',
+    path: '/api/presence/heartbeat',
+    summary:
+      "A console's answer to its stream's ping: keeps its person present (PRESENCE_TIMEOUT_S); says their presence now",
+    roles: 'any role',
+    body: HeartbeatBody,
+    response: HeartbeatView,
+    notFound: 'No such console of yours (signed out, or the stream closed): reconnect the stream',
+  },
+  {
+    method: 'put',
+    path: '/api/users/{id}/presence',
+    summary: "Set someone else's presence (an offer to someone set away moves on at once)",
+    roles: 'supervisor, admin',
+    params: UserIdParams,
+    body: PresenceBody,
+    response: z.object({ userId: z.string(), status: PresenceBody.shape.status }),
+    notFound: 'No operator or supervisor with that id',
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/logout',
+    summary: 'Sign someone out everywhere: ends their sessions and consoles, sets them away',
+    roles: 'supervisor, admin',
+    params: UserIdParams,
+    response: SignOutView,
+    notFound: 'No operator or supervisor with that id',
   },
   {
     method: 'get',
@@ -272,9 +307,11 @@ export function openApiDocument(): Record<string, unknown> {
         '400': { description: 'Invalid request', ...error },
         '401': { description: 'Not signed in', ...error },
         '403': { description: 'The role does not allow it', ...error },
-        ...(op.params
+        ...(op.params || op.notFound
+          ? { '404': { description: op.notFound ?? 'No such case', ...error } }
+          : {}),
+        ...(op.params && op.path.startsWith('/api/cases/')
           ? {
-              '404': { description: 'No such case', ...error },
               '409': {
                 description: 'Refused: the case state or owner does not allow it; nothing changed',
                 ...error,
@@ -288,11 +325,16 @@ export function openApiDocument(): Record<string, unknown> {
     get: {
       summary:
         'Server-sent events: `snapshot`, then `case` (a HelplineCase with lastEvent) on every change; resume with Last-Event-ID',
-      description: 'Roles: operator, supervisor, admin. Programs may pass ?access_token=.',
+      description:
+        "Roles: operator, supervisor, admin. Programs may pass ?access_token=. First `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), then `ping` every pingMs, answered with POST /api/presence/heartbeat. At most STREAMS_PER_PRINCIPAL open streams per user on one instance.",
       responses: {
         '200': {
           description: 'text/event-stream',
           content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+        '429': {
+          description: 'Too many open streams for this user',
+          content: { 'application/json': { schema: json(ApiErrorBody) } },
         },
       },
     },

@@ -2,6 +2,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Pool } from '@telecare/platform';
 import { z } from 'zod';
+import type { ConsoleStore } from './presence.ts';
 
 export const ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
 export const Role = z.enum(ROLES);
@@ -32,7 +33,17 @@ export interface User {
   readonly username: string;
   readonly name: string;
   readonly role: Role;
+  /**
+   * Presence as it is: what the person chose, except `away` while none of their consoles is
+   * connected (tab closed, network lost, signed out). Null for someone who never set one.
+   */
   readonly presence: Presence | null;
+  /** What the person (or a supervisor) chose. */
+  readonly chosenPresence: Presence | null;
+  /** Consoles heard from within the presence timeout. */
+  readonly consoles: number;
+  /** The last heartbeat of any of their consoles. */
+  readonly lastSeenAt: string | null;
 }
 
 const scryptAsync = promisify(scrypt) as (
@@ -75,10 +86,23 @@ const UserRow = z.object({
   display_name: z.string(),
   role: Role,
   status: Presence.nullable().optional(),
+  consoles: z.coerce.number().int().optional(),
+  last_seen: z.date().nullable().optional(),
 });
 const toUser = (row: unknown): User => {
   const r = UserRow.parse(row);
-  return { id: r.id, username: r.username, name: r.display_name, role: r.role, presence: r.status ?? null };
+  const chosen = r.status ?? null;
+  const consoles = r.consoles ?? 0;
+  return {
+    id: r.id,
+    username: r.username,
+    name: r.display_name,
+    role: r.role,
+    presence: chosen === null ? null : consoles > 0 ? chosen : 'away',
+    chosenPresence: chosen,
+    consoles,
+    lastSeenAt: r.last_seen?.toISOString() ?? null,
+  };
 };
 
 export class UsernameTakenError extends Error {
@@ -88,10 +112,13 @@ export class UsernameTakenError extends Error {
 /** Users, their tokens and sessions, and operator presence, in the helpline schema. */
 export class PeopleStore {
   readonly #t: { users: string; tokens: string; sessions: string; presence: string };
+  readonly #userSelect: string;
 
   constructor(
     private readonly pool: Pool,
     schema: string,
+    /** Whose consoles count as connected, and when "now" is (the service's clock). */
+    private readonly live: { readonly consoles: ConsoleStore; readonly now: () => Date },
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = {
@@ -100,6 +127,10 @@ export class PeopleStore {
       sessions: q('sessions'),
       presence: q('presence'),
     };
+    // $1 is always "now": the user's presence is what they chose only while a console is connected.
+    this.#userSelect = `select u.id, u.username, u.display_name, u.role, p.status,
+        ${live.consoles.liveCountSql('u.id', '$1')} as consoles, ${live.consoles.lastSeenSql('u.id')} as last_seen
+      from ${this.#t.users} u left join ${this.#t.presence} p on p.user_id = u.id`;
   }
 
   async createUser(
@@ -119,23 +150,25 @@ export class PeopleStore {
         throw new UsernameTakenError(`the username ${input.username} is taken`, { cause: err });
       throw err;
     }
-    return { id, username: input.username, name: input.name, role: input.role, presence: null };
+    return {
+      id,
+      username: input.username,
+      name: input.name,
+      role: input.role,
+      presence: null,
+      chosenPresence: null,
+      consoles: 0,
+      lastSeenAt: null,
+    };
   }
 
   async listUsers(): Promise<User[]> {
-    const { rows } = await this.pool.query(
-      `select u.id, u.username, u.display_name, u.role, p.status from ${this.#t.users} u
-       left join ${this.#t.presence} p on p.user_id = u.id order by u.username`,
-    );
+    const { rows } = await this.pool.query(`${this.#userSelect} order by u.username`, [this.live.now()]);
     return rows.map(toUser);
   }
 
   async getUser(id: string): Promise<User | undefined> {
-    const { rows } = await this.pool.query(
-      `select u.id, u.username, u.display_name, u.role, p.status from ${this.#t.users} u
-       left join ${this.#t.presence} p on p.user_id = u.id where u.id = $1`,
-      [id],
-    );
+    const { rows } = await this.pool.query(`${this.#userSelect} where u.id = $2`, [this.live.now(), id]);
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
@@ -180,6 +213,14 @@ export class PeopleStore {
 
   async endSession(token: string): Promise<void> {
     await this.pool.query(`delete from ${this.#t.sessions} where token_hash = $1`, [tokenHash(token)]);
+  }
+
+  /** Signs a user out everywhere (a supervisor's action); returns how many sessions ended. */
+  async endUserSessions(userId: string): Promise<number> {
+    const { rowCount } = await this.pool.query(`delete from ${this.#t.sessions} where user_id = $1`, [
+      userId,
+    ]);
+    return rowCount ?? 0;
   }
 
   async sessionUser(token: string, now: Date): Promise<Principal | undefined> {

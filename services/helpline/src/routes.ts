@@ -13,7 +13,6 @@ import {
   NewTokenBody,
   NewUserBody,
   NoteBody,
-  PresenceBody,
   ReassignBody,
   ResolveBody,
   ResponderCallBody,
@@ -22,28 +21,37 @@ import {
   TimelineQuery,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
-import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
-import type { CaseFeed, FeedEntry } from './feed.ts';
+import { CaseNotFoundError, ForbiddenError, TooManyStreamsError, TransitionRefusedError } from './errors.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { type PeopleStore, type Principal, UsernameTakenError } from './people.ts';
+import {
+  ADMIN_PRINCIPAL,
+  type PeopleStore,
+  type Principal,
+  tokenHash,
+  UsernameTakenError,
+} from './people.ts';
+import type { ConsoleStore } from './presence.ts';
+import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
+import type { LiveStreams } from './stream.ts';
 import type { TimelineReader } from './timeline.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
   readonly people: PeopleStore;
   readonly auth: Authenticator;
-  readonly feed: CaseFeed;
   readonly publisher: CasePublisher;
   readonly scheduler: Scheduler;
   readonly registry: RegistryClient;
   readonly timeline: TimelineReader;
   readonly metrics: HelplineMetrics;
+  readonly consoles: ConsoleStore;
+  readonly streams: LiveStreams;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly offerSeconds: number;
@@ -52,7 +60,6 @@ export interface RouteDeps {
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
 }
 
-const HEARTBEAT_MS = 15_000;
 const CONSOLE_HTML = fileURLToPath(new URL('../public/console.html', import.meta.url));
 
 class InvalidRequest extends Error {
@@ -78,19 +85,12 @@ const requestKeyOf = (req: FastifyRequest): string | undefined => {
   return header === undefined ? undefined : parse(RequestKey, header);
 };
 
-const sseFrame = (entry: FeedEntry): string =>
-  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
-
-/** Open SSE responses, ended when the service drains so the HTTP server can close. */
-export type StreamRegistry = Set<() => void>;
-
 const actorOf = (principal: Principal): Actor => ({
   id: principal.id,
   override: principal.role === 'supervisor' || principal.role === 'admin',
 });
 
-export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamRegistry {
-  const streams: StreamRegistry = new Set();
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8')
     .replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES))
     .replace('/*EVENT_TYPES*/[]', JSON.stringify(EVENT_TYPES));
@@ -139,6 +139,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
         state: err.state,
         ...(err.holder ? { holder: err.holder } : {}),
       } satisfies ApiError);
+    if (err instanceof TooManyStreamsError)
+      return reply
+        .code(429)
+        .header('retry-after', '10')
+        .send({ error: 'too-many-requests', message: err.message } satisfies ApiError);
     if (err instanceof UsernameTakenError)
       return reply.code(409).send({ error: 'conflict', message: err.message } satisfies ApiError);
     const status =
@@ -168,7 +173,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
     // An operator who signs in is there to take calls; one still busy with a case stays busy.
     if (user.role === 'operator' && deps.presenceOnLogin !== 'keep') {
-      const current = (await deps.people.getUser(user.id))?.presence;
+      const current = (await deps.people.getUser(user.id))?.chosenPresence;
       if (current !== 'busy') {
         await deps.people.setPresence(user.id, deps.presenceOnLogin, now());
         deps.scheduler.poke();
@@ -182,9 +187,21 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
       .send({ user: (await deps.people.getUser(user.id)) ?? user });
   });
 
+  // Signing out ends this session's consoles at once (their streams too), and someone with no
+  // other console left is away: an offer to them moves on now, not when it times out.
   app.post('/api/logout', async (req, reply) => {
     const token = deps.auth.sessionToken(req);
-    if (token) await deps.people.endSession(token);
+    if (token) {
+      const at = now();
+      const user = await deps.people.sessionUser(token, at);
+      const ended = await deps.consoles.closeSession(tokenHash(token));
+      await deps.people.endSession(token);
+      deps.streams.endConsoles(ended);
+      if (user && can(user.role, 'presence') && (await deps.consoles.connected(user.id, at)) === 0)
+        await deps.people.setPresence(user.id, 'away', at);
+      if (user) deps.logger.info({ userId: user.id, consoles: ended.length }, 'signed out');
+      deps.scheduler.poke();
+    }
     return reply
       .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
       .send({});
@@ -193,7 +210,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
     const p = who(req);
     const user = await deps.people.getUser(p.id);
-    return user ?? { ...p, presence: null };
+    return user ?? { ...p, presence: null, chosenPresence: null, consoles: 0, lastSeenAt: null };
   });
 
   app.get('/api/users', { preHandler: guard('view') }, async () => ({
@@ -216,13 +233,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     return reply.code(201).send({ token, userId: body.userId, label: body.label });
   });
 
-  app.put('/api/presence', { preHandler: guard('presence') }, async (req) => {
-    const body = parse(PresenceBody, req.body);
-    const p = who(req);
-    await deps.people.setPresence(p.id, body.status, now());
-    deps.scheduler.poke();
-    return { userId: p.id, status: body.status };
-  });
+  registerPresenceRoutes(app, deps, { guard, who, parse, now });
 
   // --- cases --------------------------------------------------------------------------------
 
@@ -401,63 +412,27 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     return deps.store.answerStats(new Date(to.getTime() - hours * 3600_000), new Date(to.getTime() + 1), to);
   });
 
+  // The live stream. A person's stream is one of their consoles: it says hello with the console
+  // id, pings, and the console's heartbeats keep its person present (see stream.ts).
   app.get('/api/stream', { preHandler: guard('view', { queryToken: true }) }, async (req, reply) => {
     const header = req.headers['last-event-id'];
     const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 2000\n\n');
-
-    // Listen before reading the catch-up, so nothing falls between the two.
-    let ready = false;
-    const held: FeedEntry[] = [];
-    const unsubscribe = deps.feed.subscribe((entry) => {
-      if (ready) res.write(sseFrame(entry));
-      else held.push(entry);
-    });
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    heartbeat.unref();
-    const end = () => {
-      unsubscribe();
-      clearInterval(heartbeat);
-      streams.delete(end);
-      deps.metrics.streamClients.dec();
-      res.end();
-    };
-    streams.add(end);
-    deps.metrics.streamClients.inc();
-    // The response closes when the client goes away (or when we end it).
-    res.on('close', () => streams.has(end) && end());
-
+    const principal = who(req);
+    const release = deps.streams.reserve(principal.id);
+    let consoleId: string | undefined;
     try {
-      const replay = lastId === undefined ? undefined : deps.feed.replayAfter(lastId);
-      let sentUpTo: number;
-      if (replay) {
-        for (const entry of replay) res.write(sseFrame(entry));
-        sentUpTo = replay.at(-1)?.seq ?? (lastId as number);
-      } else {
-        // A fresh client, or one whose Last-Event-ID the feed no longer holds: the open cases as
-        // they are now, labelled with the feed position they are at least as new as.
-        const position = deps.feed.position;
-        // Tells the client to drop what it holds: the list that follows is complete.
-        res.write(`event: snapshot\ndata: ${JSON.stringify({ position })}\n\n`);
-        for (const item of await deps.store.list('open', 1000))
-          res.write(sseFrame({ seq: position, case: item }));
-        sentUpTo = position;
+      if (principal.id !== ADMIN_PRINCIPAL.id) {
+        // A stream opened with a bearer token is a program's, not a session's.
+        const query = req.query as Record<string, unknown> | undefined;
+        const bearer = Boolean(req.headers.authorization) || typeof query?.access_token === 'string';
+        const session = bearer ? undefined : deps.auth.sessionToken(req);
+        consoleId = await deps.consoles.open(principal.id, session ? tokenHash(session) : null, now());
       }
-      for (const entry of held) if (entry.seq > sentUpTo) res.write(sseFrame(entry));
-      ready = true;
     } catch (err) {
-      deps.logger.warn({ err }, 'stream catch-up failed; closing so the client reconnects');
-      if (streams.has(end)) end();
+      release();
+      throw err;
     }
+    reply.hijack();
+    await deps.streams.serve(reply.raw, { principalId: principal.id, consoleId, release }, lastId);
   });
-
-  return streams;
 }

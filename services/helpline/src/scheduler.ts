@@ -20,7 +20,6 @@ export interface SchedulerOptions {
   readonly offerSeconds: number;
   readonly ladder: readonly Rung[];
   readonly overflowUrl: string | undefined;
-  readonly tables: { presence: string; users: string };
 }
 
 const WEBHOOK_TIMEOUT_MS = 3_000;
@@ -116,9 +115,7 @@ export class Scheduler {
     changed.push(...(await store.returnHolds(now)));
     const escalated = await store.escalate(now, this.o.ladder);
     changed.push(...escalated);
-    changed.push(
-      ...(await store.dispatch(now, this.o.offerSeconds, this.o.tables.presence, this.o.tables.users)),
-    );
+    changed.push(...(await store.dispatch(now, this.o.offerSeconds)));
     for (const e of changed) this.o.metrics.timerEvents.inc({ kind: e.kind });
     if (changed.length > 0) this.o.publisher.flushInBackground();
     for (const e of escalated) {

@@ -20,11 +20,13 @@ import { CaseFeed } from './feed.ts';
 import { startIngest } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
+import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { CaseStore } from './store.ts';
+import { LiveStreams } from './stream.ts';
 import { TimelineReader } from './timeline.ts';
 
 export interface HelplineHandle {
@@ -80,7 +82,8 @@ export async function startHelpline(
     const js = jetstream(nc);
 
     const metrics = createHelplineMetrics();
-    const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S);
+    const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
+    const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
     const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
 
     const app = createHttpServer({
@@ -107,7 +110,7 @@ export async function startHelpline(
       store,
       logger: logger.child({ component: 'feed' }),
     });
-    const people = new PeopleStore(pool, schema);
+    const people = new PeopleStore(pool, schema, { consoles, now: () => new Date(clock.now()) });
     if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
       const created = await people.seedAdmin(
         config.HELPLINE_ADMIN_EMAIL,
@@ -130,13 +133,24 @@ export async function startHelpline(
         { step: 3, to: 'overflow', afterSeconds: config.ESCALATE_OVERFLOW_S },
       ],
       overflowUrl: config.OVERFLOW_WEBHOOK_URL,
-      tables: { presence: `"${schema}".presence`, users: `"${schema}".users` },
     });
-    const streams = registerRoutes(app, {
+    const streams = new LiveStreams({
+      feed,
+      store,
+      consoles,
+      scheduler,
+      metrics,
+      clock,
+      logger: logger.child({ component: 'stream' }),
+      pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
+      maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
+    });
+    registerRoutes(app, {
       store,
       people,
       auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),
-      feed,
+      consoles,
+      streams,
       publisher,
       scheduler,
       registry: new RegistryClient(
@@ -159,9 +173,11 @@ export async function startHelpline(
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
     });
     lifecycle.add('stream', async () => {
-      for (const end of [...streams]) end();
+      // The consoles this instance held are gone with it: their people are not there any more.
+      await streams.close();
       await feed.close();
     });
+    streams.start();
     await app.listen({ port: config.HELPLINE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.HELPLINE_PORT;

@@ -4,6 +4,7 @@ import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
 import type { HelplineCase } from './api.ts';
 import { CaseNotFoundError, TransitionRefusedError } from './errors.ts';
+import type { ConsoleStore } from './presence.ts';
 import {
   type Action,
   allowed,
@@ -146,6 +147,8 @@ export class CaseStore {
     private readonly pool: Pool,
     private readonly schema: string,
     private readonly joinWindowSeconds: number,
+    /** Who is there: offers go only to them, and an offer to someone gone is anyone's to accept. */
+    private readonly consoles: ConsoleStore,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = {
@@ -509,8 +512,11 @@ export class CaseStore {
         }
       }
       const from = TRANSITIONS[input.action].from;
-      // Whose the case is: a case offered to, or worked by, someone else is theirs unless the actor overrides.
-      const mine = `($4::boolean or (state = 'queued') or (state = 'offered' and offered_to = $5)
+      // Whose the case is: a case offered to, or worked by, someone else is theirs unless the actor
+      // overrides. An offer to someone who is no longer there (signed out, tab closed, network
+      // lost, set away) holds nobody back: whoever is there may take the case.
+      const mine = `($4::boolean or (state = 'queued')
+        or (state = 'offered' and (offered_to = $5 or not ${this.consoles.thereSql('offered_to', '$2')}))
         or (state in ('accepted', 'on_hold') and (assigned_to = $5 or assigned_to is null)))`;
       let updated: QueryResult;
       let data: Record<string, unknown> = {};
@@ -649,25 +655,23 @@ export class CaseStore {
    * Offers queued cases to available operators who have no offer or case in hand, most urgent
    * case first, longest-available operator first. One dispatcher at a time across instances.
    */
-  async dispatch(
-    now: Date,
-    offerSeconds: number,
-    presenceTable: string,
-    usersTable: string,
-  ): Promise<CaseEvent[]> {
+  async dispatch(now: Date, offerSeconds: number): Promise<CaseEvent[]> {
     return withTransaction(this.pool, async (db) => {
       const locked = await db.query<{ ok: boolean }>(
         'select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok',
         [`${this.schema}:dispatch`],
       );
       if (!locked.rows[0]?.ok) return [];
+      // Only people who are there: available by choice and with a console heard from just now.
       const { rows: free } = await db.query<{ user_id: string }>(
-        `select p.user_id from ${presenceTable} p join ${usersTable} u on u.id = p.user_id
+        `select p.user_id from "${this.schema}".presence p join "${this.schema}".users u on u.id = p.user_id
          where p.status = 'available' and u.role = 'operator'
+           and ${this.consoles.connectedSql('p.user_id', '$1')}
            and not exists (select 1 from ${this.#t.cases} c
              where (c.state = 'offered' and c.offered_to = p.user_id)
                 or (c.state = 'accepted' and c.assigned_to = p.user_id))
          order by p.since, p.user_id`,
+        [now],
       );
       const events: CaseEvent[] = [];
       for (const { user_id: userId } of free) {
@@ -701,28 +705,37 @@ export class CaseStore {
     });
   }
 
-  /** Offers not accepted in time go back to the queue; an operator may also decline one. */
+  /**
+   * Offers go back to the queue when not accepted in time, and at once when the person they were
+   * offered to is no longer there (set away, or no console connected); an operator may also decline one.
+   */
   async expireOffers(now: Date, onlyCase?: { id: string; by: string }): Promise<CaseEvent[]> {
+    const c = this.consoles;
     return withTransaction(this.pool, async (db) => {
       const { rows } = onlyCase
-        ? await db.query<{ id: string; offered_to: string }>(
+        ? await db.query<{ id: string; offered_to: string; reason: string }>(
             `update ${this.#t.cases} set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
              where id = $2 and state = 'offered' and offered_to = $3
-             returning id, $3::text as offered_to`,
+             returning id, $3::text as offered_to, 'declined' as reason`,
             [now, onlyCase.id, onlyCase.by],
           )
-        : await db.query<{ id: string; offered_to: string }>(
-            `with due as (select id, offered_to from ${this.#t.cases}
-               where state = 'offered' and offer_expires_at <= $1 for update skip locked)
+        : await db.query<{ id: string; offered_to: string; reason: string }>(
+            `with due as (select id, offered_to,
+                 case when offer_expires_at <= $1 then 'not accepted in time'
+                      when ${c.awaySql('offered_to')} then 'operator away'
+                      else 'operator not connected' end as reason
+               from ${this.#t.cases}
+               where state = 'offered' and (offer_expires_at <= $1 or not ${c.thereSql('offered_to', '$1')})
+               for update skip locked)
              update ${this.#t.cases} c set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
-             from due where c.id = due.id returning c.id, due.offered_to`,
+             from due where c.id = due.id returning c.id, due.offered_to, due.reason`,
             [now],
           );
       const events = rows.map((r) =>
         this.#newEvent(
           r.id,
           'offer-expired',
-          { from: r.offered_to, reason: onlyCase ? 'declined' : 'not accepted in time' },
+          { from: r.offered_to, reason: r.reason },
           onlyCase?.by ?? SYSTEM_ACTOR,
           now,
         ),

@@ -45,7 +45,12 @@ const openIds = async (): Promise<string[]> =>
   ((await h.api('/api/cases?state=open')).json as { id: string }[]).map((c) => c.id);
 
 beforeAll(async () => {
-  h = await helplineHarness('closes', { TIMER_TICK_MS: '60000', OFFER_TIMEOUT_S: '20' });
+  // The clock moves on between deliveries; consoles opened here stay present throughout.
+  h = await helplineHarness('closes', {
+    TIMER_TICK_MS: '60000',
+    OFFER_TIMEOUT_S: '20',
+    PRESENCE_TIMEOUT_S: '300',
+  });
   await h.start(clock);
 });
 
@@ -95,6 +100,7 @@ describe('a resident cancel within the pre-alarm window', () => {
     expect(
       (await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op.cookie })).status,
     ).toBe(200);
+    const opConsole = await h.openConsole(op.cookie);
     const press = h.alert({ residentId: nextResident() });
     await send(press);
     const c = await h.caseOf(press.residentId);
@@ -117,6 +123,7 @@ describe('a resident cancel within the pre-alarm window', () => {
     });
     await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: op.cookie });
     await h.api(`/api/cases/${next.id}/decline`, { method: 'POST', as: op.cookie });
+    opConsole.close();
   });
 
   it('never resolves an accepted case: the cancel is noted for the operator', async () => {

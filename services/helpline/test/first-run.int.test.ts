@@ -48,7 +48,12 @@ describe('first run', () => {
       as: '',
     });
     expect(login.status).toBe(200);
-    expect(login.json.user).toMatchObject({ role: 'operator', presence: 'available' });
+    // Chosen at sign-in; present once a console of theirs connects.
+    expect(login.json.user).toMatchObject({
+      role: 'operator',
+      chosenPresence: 'available',
+      presence: 'away',
+    });
     // A supervisor or admin signing in is not put in the queue.
     const me = await h.api('/api/users');
     const admin = (me.json.users as { username: string; presence: string | null }[]).find(
@@ -71,6 +76,6 @@ describe('first run', () => {
       body: { username: 'olive', password: 'olive-password-1' },
       as: '',
     });
-    expect(again.json.user.presence).toBe('busy');
+    expect(again.json.user.chosenPresence).toBe('busy');
   });
 });

@@ -41,6 +41,8 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
     ns,
     names: n,
     adminToken,
+    /** The environment the helpline starts with (a second instance may start from it too). */
+    env,
     get helpline(): HelplineHandle {
       if (!helpline) throw new Error('helpline not started');
       return helpline;
@@ -185,6 +187,74 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       const login = await h.api('/api/login', { method: 'POST', body: { username, password }, as: '' });
       const cookie = login.setCookie.split(';')[0] ?? '';
       return { id: created.json.id as string, cookie: `cookie:${cookie}` };
+    },
+    /**
+     * A console as the browser runs it: holds the live stream open as `as`, and answers each of the
+     * server's pings with a heartbeat naming the console id the stream said hello with. `stall()`
+     * stops the answers (a network that went away without closing the connection); `close()` ends
+     * the stream (a closed tab).
+     */
+    async openConsole(as: string, instanceUrl?: string) {
+      const abort = new AbortController();
+      const headers: Record<string, string> = as.startsWith('cookie:')
+        ? { cookie: as.slice(7) }
+        : { authorization: `Bearer ${as}` };
+      const base = instanceUrl ?? h.helpline.url;
+      const response = await fetch(`${base}/api/stream`, { headers, signal: abort.signal });
+      if (response.status !== 200 || !response.body)
+        throw new Error(`stream as ${as.slice(0, 20)}: ${response.status}`);
+      const state = { id: undefined as string | undefined, stalled: false, ended: false, beats: 0 };
+      const beat = async () => {
+        if (!state.id) return undefined;
+        const r = await fetch(`${base}/api/presence/heartbeat`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ console: state.id }),
+        });
+        state.beats += 1;
+        return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+      };
+      const reader = response.body.getReader();
+      void (async () => {
+        const decoder = new TextDecoder();
+        let buffer = '';
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += decoder.decode(value, { stream: true });
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const frame = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const event = /^event: (.*)$/m.exec(frame)?.[1];
+              const data = /^data: (.*)$/m.exec(frame)?.[1];
+              if (event === 'hello' && data) {
+                state.id = (JSON.parse(data) as { console: string }).console;
+                await beat().catch(() => undefined);
+              } else if (event === 'ping' && !state.stalled) await beat().catch(() => undefined);
+            }
+          }
+        } catch {
+          // aborted by close(), or the server ended the stream
+        }
+        state.ended = true;
+      })();
+      await waitFor(() => state.beats > 0, { what: 'the console to say hello and send its first heartbeat' });
+      return {
+        get id() {
+          return state.id as string;
+        },
+        get ended() {
+          return state.ended;
+        },
+        beat,
+        stall() {
+          state.stalled = true;
+        },
+        close() {
+          abort.abort();
+        },
+      };
     },
     async caseOf(residentId: string) {
       return waitFor(

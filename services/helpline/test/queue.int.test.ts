@@ -35,10 +35,15 @@ beforeAll(async () => {
     OFFER_TIMEOUT_S: '20',
     OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(overflow.address() as AddressInfo).port}/overflow`,
     REGISTRY_URL: 'http://127.0.0.1:9/',
+    // The clock steps through offers and the escalation ladder; the operators' consoles stay present.
+    PRESENCE_TIMEOUT_S: '300',
   });
   await h.start(clock);
   op1 = await h.user('op1', 'operator');
   op2 = await h.user('op2', 'operator');
+  // Offers go only to operators whose console is open.
+  await h.openConsole(op1.cookie);
+  await h.openConsole(op2.cookie);
   sup = await h.user('sup', 'supervisor');
   commissioner = await h.user('comm', 'commissioner');
 });

@@ -6,7 +6,11 @@ const clock = new ManualClock(Date.now());
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 
 beforeAll(async () => {
-  h = await helplineHarness('restart', { TIMER_TICK_MS: '60000', OFFER_TIMEOUT_S: '20' });
+  h = await helplineHarness('restart', {
+    TIMER_TICK_MS: '60000',
+    OFFER_TIMEOUT_S: '20',
+    PRESENCE_TIMEOUT_S: '300',
+  });
   await h.start(clock);
 });
 afterAll(() => h?.close());
@@ -38,6 +42,8 @@ describe('a helpline restart', () => {
       as: sup.cookie,
     });
     await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op.cookie });
+    // The operator's console is open until the restart; it does not come back (see presence tests).
+    await h.openConsole(op.cookie);
     await h.helpline.tick();
     const before = await h.api('/api/cases?state=all');
     const offered = (before.json as { id: string; state: string }[]).filter((c) => c.state === 'offered');

@@ -1,0 +1,262 @@
+import type { ServerResponse } from 'node:http';
+import type { Clock, Logger } from '@telecare/platform';
+import type { HelplineCase } from './api.ts';
+import { TooManyStreamsError } from './errors.ts';
+import type { CaseFeed, FeedEntry } from './feed.ts';
+import type { HelplineMetrics } from './metrics.ts';
+import type { ConsoleStore } from './presence.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { CaseStore } from './store.ts';
+
+export interface LiveStreamOptions {
+  readonly feed: CaseFeed;
+  readonly store: CaseStore;
+  readonly consoles: ConsoleStore;
+  readonly scheduler: Scheduler;
+  readonly metrics: HelplineMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** How often each stream is pinged; a console answers each ping with a heartbeat. */
+  readonly pingMs: number;
+  /** Open streams one principal may hold on this instance. */
+  readonly maxPerPrincipal: number;
+}
+
+/** One open stream: whose it is and the console row it keeps, if any. */
+interface OpenStream {
+  readonly principalId: string;
+  readonly consoleId: string | undefined;
+  readonly write: (text: string) => void;
+  readonly end: () => void;
+}
+
+export interface Snapshot {
+  readonly position: number;
+  readonly cases: HelplineCase[];
+}
+
+const SNAPSHOT_LIMIT = 1000;
+const REAP_EVERY_MS = 60_000;
+
+export const sseFrame = (entry: FeedEntry): string =>
+  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
+
+/**
+ * The live streams this instance serves, and the presence they carry. Each stream of a person
+ * opens a console row and says hello with its id; every `pingMs` each stream gets a ping the
+ * console answers with a heartbeat (the heartbeat makes the person present, and a network that
+ * has gone stops it). A stream that closes deletes its row at once and asks the timers to move
+ * any offer on. A console signed out on any instance loses its row; the next ping round here
+ * sees that and ends the stream.
+ *
+ * The opening snapshot (the open cases) is read once for every stream that asks while the read
+ * before it runs, so a burst of connections costs two queries, not one each, and the pool stays
+ * free for the commits that matter.
+ */
+export class LiveStreams {
+  readonly #open = new Set<OpenStream>();
+  readonly #perPrincipal = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastReap = 0;
+  #pinging = false;
+  #snapshot: Promise<Snapshot> | undefined;
+  #nextSnapshot: Promise<Snapshot> | undefined;
+
+  constructor(private readonly o: LiveStreamOptions) {}
+
+  start(): void {
+    this.#timer = setInterval(() => void this.#pingRound(), this.o.pingMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Takes a place for a new stream of this principal, or throws TooManyStreamsError. The place is
+   * taken before anything is awaited, so a burst of connections cannot all pass the check at once.
+   */
+  reserve(principalId: string): () => void {
+    const count = this.#perPrincipal.get(principalId) ?? 0;
+    if (count >= this.o.maxPerPrincipal) {
+      this.o.metrics.streamsRefused.inc();
+      throw new TooManyStreamsError(this.o.maxPerPrincipal);
+    }
+    this.#perPrincipal.set(principalId, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#perPrincipal.get(principalId) ?? 1) - 1;
+      if (left <= 0) this.#perPrincipal.delete(principalId);
+      else this.#perPrincipal.set(principalId, left);
+    };
+  }
+
+  /**
+   * Serves an SSE response: hello (with the console id), then either the changes after
+   * `lastId` or a snapshot of the open cases, then live changes and pings until it closes.
+   */
+  async serve(
+    res: ServerResponse,
+    who: { principalId: string; consoleId: string | undefined; release: () => void },
+    lastId: number | undefined,
+  ): Promise<void> {
+    const { feed, metrics } = this.o;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    res.write(
+      `event: hello\ndata: ${JSON.stringify({
+        console: who.consoleId ?? null,
+        pingMs: this.o.pingMs,
+        timeoutMs: this.o.consoles.timeoutSeconds * 1000,
+      })}\n\n`,
+    );
+
+    // Listen before reading the catch-up, so nothing falls between the two.
+    let ready = false;
+    const held: FeedEntry[] = [];
+    const unsubscribe = feed.subscribe((entry) => {
+      if (ready) res.write(sseFrame(entry));
+      else held.push(entry);
+    });
+    let ended = false;
+    const stream: OpenStream = {
+      principalId: who.principalId,
+      consoleId: who.consoleId,
+      write: (text) => {
+        if (!ended) res.write(text);
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        unsubscribe();
+        this.#open.delete(stream);
+        who.release();
+        metrics.streamClients.dec();
+        res.end();
+        if (who.consoleId) this.#forget([who.consoleId]);
+      },
+    };
+    this.#open.add(stream);
+    metrics.streamClients.inc();
+    // The response closes when the client goes away (a closed tab), or when we end it.
+    res.on('close', stream.end);
+    if (res.destroyed) stream.end();
+
+    try {
+      const replay = lastId === undefined ? undefined : feed.replayAfter(lastId);
+      let sentUpTo: number;
+      if (replay) {
+        for (const entry of replay) res.write(sseFrame(entry));
+        sentUpTo = replay.at(-1)?.seq ?? (lastId as number);
+      } else {
+        // A fresh client, or one whose Last-Event-ID the feed no longer holds: the open cases as
+        // they are now, labelled with the feed position they are at least as new as.
+        const snapshot = await this.snapshot();
+        if (ended) return;
+        // Tells the client to drop what it holds: the list that follows is complete.
+        res.write(`event: snapshot\ndata: ${JSON.stringify({ position: snapshot.position })}\n\n`);
+        for (const item of snapshot.cases) res.write(sseFrame({ seq: snapshot.position, case: item }));
+        sentUpTo = snapshot.position;
+      }
+      for (const entry of held) if (entry.seq > sentUpTo) res.write(sseFrame(entry));
+      ready = true;
+    } catch (err) {
+      this.o.logger.warn({ err }, 'stream catch-up failed; closing so the client reconnects');
+      stream.end();
+    }
+  }
+
+  /**
+   * The open cases for a stream that has already subscribed to the feed. A read that started
+   * before the caller subscribed could miss a change the caller's feed listener did not see
+   * either, so a caller joins the next read, never one already running: at most one runs and
+   * one waits, whatever the number of callers.
+   */
+  snapshot(): Promise<Snapshot> {
+    if (this.#nextSnapshot) return this.#nextSnapshot;
+    const running = this.#snapshot;
+    if (!running) return this.#startSnapshot();
+    const next = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.#nextSnapshot = undefined;
+        return this.#startSnapshot();
+      });
+    this.#nextSnapshot = next;
+    return next;
+  }
+
+  #startSnapshot(): Promise<Snapshot> {
+    const read = (async () => {
+      const position = this.o.feed.position;
+      this.o.metrics.streamSnapshots.inc();
+      return { position, cases: await this.o.store.list('open', SNAPSHOT_LIMIT) };
+    })();
+    this.#snapshot = read;
+    const clear = () => {
+      if (this.#snapshot === read) this.#snapshot = undefined;
+    };
+    read.then(clear, clear);
+    return read;
+  }
+
+  /** Ends the streams of these consoles here (signed out on this instance). */
+  endConsoles(ids: readonly string[]): void {
+    const gone = new Set(ids);
+    for (const s of [...this.#open]) if (s.consoleId && gone.has(s.consoleId)) s.end();
+  }
+
+  /** Ends every stream (the service is draining) and deletes their console rows. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    const ids = [...this.#open].flatMap((s) => (s.consoleId ? [s.consoleId] : []));
+    for (const s of [...this.#open]) s.end();
+    await this.o.consoles.close(ids).catch((err: unknown) => {
+      // Rows left behind stop counting after the presence timeout.
+      this.o.logger.warn({ err }, 'could not delete console rows at shutdown');
+    });
+  }
+
+  #forget(ids: string[]): void {
+    this.o.consoles
+      .close(ids)
+      .catch((err: unknown) =>
+        this.o.logger.warn({ err }, 'could not delete a closed console; it stops counting after the timeout'),
+      )
+      .finally(() => this.o.scheduler.poke());
+  }
+
+  async #pingRound(): Promise<void> {
+    if (this.#pinging) return;
+    this.#pinging = true;
+    try {
+      const ids: string[] = [];
+      for (const s of this.#open) {
+        s.write('event: ping\ndata: {}\n\n');
+        if (s.consoleId) ids.push(s.consoleId);
+      }
+      const now = this.o.clock.now();
+      if (ids.length > 0) {
+        const still = await this.o.consoles.existing(ids, new Date(now));
+        // Signed out elsewhere (another instance, a supervisor) or the session expired: the
+        // stream ends here too, so nobody keeps watching the queue on a session that is over.
+        for (const s of [...this.#open]) if (s.consoleId && !still.has(s.consoleId)) s.end();
+      }
+      if (now - this.#lastReap >= REAP_EVERY_MS) {
+        this.#lastReap = now;
+        await this.o.consoles.reap(new Date(now));
+      }
+    } catch (err) {
+      this.o.logger.warn({ err }, 'presence ping round failed; the next one retries');
+    } finally {
+      this.#pinging = false;
+    }
+  }
+}
