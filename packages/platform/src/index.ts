@@ -29,6 +29,8 @@ export {
   type IPublishPacket,
   type MqttClient,
   type MqttMessageHandler,
+  MqttSessionWatch,
+  SESSION_TAKEN_OVER,
 } from './mqtt.ts';
 export {
   connectNats,

@@ -1,3 +1,4 @@
+import { names } from '@telecare/contracts';
 import { commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
@@ -7,9 +8,11 @@ export const gatewayMqttEnv = {
   HTTP_HOST: z.string().default('127.0.0.1'),
   /**
    * Stable across restarts: the broker keeps this client's session (subscription and queued
-   * QoS 1 messages) while the gateway is down. Two gateways must never share one.
+   * QoS 1 messages) while the gateway is down. Two gateways must never share one. Unset, it is
+   * `<namespace>-gateway-mqtt`, the id the broker binds to the gateway's user
+   * (infra/mosquitto/README.md); set it only to match a broker that binds another.
    */
-  MQTT_CLIENT_ID: z.string().min(1).max(128).default('telecare-gateway-mqtt'),
+  MQTT_CLIENT_ID: z.string().min(1).max(128).optional(),
   /** Device messages stored at once (most urgent first, each device's in order). */
   GATEWAY_MQTT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /**
@@ -20,6 +23,10 @@ export const gatewayMqttEnv = {
 } as const;
 
 export type GatewayMqttConfig = z.infer<z.ZodObject<typeof gatewayMqttEnv>>;
+
+/** The client id the gateway connects with: its own setting, else the namespace's. */
+export const gatewayClientId = (config: Pick<GatewayMqttConfig, 'MQTT_CLIENT_ID' | 'TELECARE_NAMESPACE'>) =>
+  config.MQTT_CLIENT_ID ?? names(config.TELECARE_NAMESPACE).mqttClientIds.gateway;
 
 export function loadGatewayMqttConfig(
   env: Record<string, string | undefined> = process.env,

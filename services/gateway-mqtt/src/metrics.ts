@@ -10,6 +10,7 @@ export interface GatewayMetrics {
   readonly storeSeconds: Histogram;
   readonly retries: Counter<'stage'>;
   readonly queued: Gauge;
+  readonly drops: Counter<'cause'>;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -49,6 +50,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     queued: new Gauge({
       name: 'gateway_mqtt_queued_messages',
       help: 'Device messages admitted and waiting for a worker',
+      registers: [registry],
+    }),
+    drops: new Counter({
+      name: 'gateway_mqtt_connection_drops_total',
+      help: 'Established broker connections lost, by cause (taken-over: the broker said so; else closed)',
+      labelNames: ['cause'] as const,
       registers: [registry],
     }),
   };
