@@ -174,7 +174,11 @@ describe.skipIf(!DYNSEC_PLUGIN)('client-id takeover on the dynamic-security brok
     await victim.connect();
     closers.push(() => victim.close());
     for (let i = 0; i < 10; i++) {
-      const sent = await victim.send('pendant.pressed', {}, { id: `clid-press-${String(i).padStart(4, '0')}` });
+      const sent = await victim.send(
+        'pendant.pressed',
+        {},
+        { id: `clid-press-${String(i).padStart(4, '0')}` },
+      );
       // Stored at the first send: none waited on a resend.
       expect(sent.attempts).toBe(1);
       await sleep(100);
@@ -220,7 +224,9 @@ describe('a gateway whose session keeps being taken over', () => {
       async () => {
         const res = await fetch(`${gateway.url}/readyz`);
         const body = (await res.json()) as { checks?: Record<string, boolean> };
-        return res.status === 503 && body.checks?.mqttSession === false ? (body as Record<string, unknown>) : undefined;
+        return res.status === 503 && body.checks?.mqttSession === false
+          ? (body as Record<string, unknown>)
+          : undefined;
       },
       { timeoutMs: 15_000, what: 'the gateway to report not-ready' },
     );

@@ -108,10 +108,7 @@ export async function startGatewayMqtt(
     lifecycle.add('http', () => app.close());
     const { port } = app.server.address() as AddressInfo;
     const url = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-    logger.info(
-      { url, clientId, subscription: n.mqtt.allEvents },
-      'gateway-mqtt started',
-    );
+    logger.info({ url, clientId, subscription: n.mqtt.allEvents }, 'gateway-mqtt started');
     return { port, url, close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();
