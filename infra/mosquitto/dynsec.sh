@@ -76,6 +76,9 @@ allow_anonymous false
 plugin $plugin
 plugin_opt_config_file $dir/dynsec.json
 set_tcp_nodelay true
+max_packet_size 65536
+max_queued_messages 100000
+max_queued_bytes 268435456
 persistence false
 log_dest file $dir/mosquitto.log
 pid_file $dir/mosquitto.pid

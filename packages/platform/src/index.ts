@@ -34,8 +34,10 @@ export {
 } from './mqtt.ts';
 export {
   connectNats,
+  DEAD_LETTER_MAX_RAW_BYTES,
   ensureStreams,
   headers,
+  isPermanentFailure,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,

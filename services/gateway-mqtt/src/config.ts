@@ -20,6 +20,13 @@ export const gatewayMqttEnv = {
    * read into the queue (a few hundred bytes each) and an alarm behind it can overtake it.
    */
   GATEWAY_MQTT_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  /**
+   * The largest MQTT packet the gateway reads (its MQTT v5 Maximum Packet Size): larger ones the
+   * broker discards instead of sending, so the gateway's memory is bounded even on a broker with no
+   * limit of its own. Above the 64 KiB payload limit, so that an oversized event up to this size is
+   * still answered (refused) and dead-lettered (a prefix) rather than vanishing.
+   */
+  GATEWAY_MQTT_MAX_PACKET_BYTES: z.coerce.number().int().min(70_000).max(16_777_216).default(1_048_576),
 } as const;
 
 export type GatewayMqttConfig = z.infer<z.ZodObject<typeof gatewayMqttEnv>>;

@@ -9,12 +9,15 @@ import {
 } from '@telecare/contracts';
 import {
   type Clock,
+  DEAD_LETTER_MAX_RAW_BYTES,
   type IPublishPacket,
+  isPermanentFailure,
   type JetStreamClient,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
   headers as natsHeaders,
+  PoisonMessageError,
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
@@ -39,6 +42,8 @@ interface Pending {
   readonly priority: number;
   /** The payload read at admission, so it is parsed once. */
   readonly read?: Accepted | Refusal;
+  /** The payload's size when `packet` holds only its first bytes (refused as too large). */
+  readonly rawSize?: number;
 }
 
 const BACKOFF_FIRST_MS = 100;
@@ -175,6 +180,18 @@ export class DeviceEventGateway {
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const read = readDeviceMessage(serial, raw);
     const priority = read.ok ? TAXONOMY[read.payload.type].priority : RECORD_PRIORITY;
+    if (!read.ok && raw.byteLength > DEAD_LETTER_MAX_RAW_BYTES) {
+      // Only a prefix is dead-lettered: a copy of it waits in the queue, not the whole payload.
+      const prefix = Buffer.from(raw.subarray(0, DEAD_LETTER_MAX_RAW_BYTES));
+      return {
+        packet: { ...packet, payload: prefix },
+        generation,
+        key: serial,
+        priority,
+        read,
+        rawSize: raw.byteLength,
+      };
+    }
     return { packet, generation, key: serial, priority, read };
   }
 
@@ -202,7 +219,7 @@ export class DeviceEventGateway {
     this.#metrics.queued.set(this.#queue.size);
   }
 
-  async #handle({ packet, generation, read: admitted }: Pending): Promise<void> {
+  async #handle({ packet, generation, read: admitted, rawSize }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const serial = this.#n.mqtt.serialOf(topic);
@@ -221,7 +238,7 @@ export class DeviceEventGateway {
       return;
     }
     const read = admitted ?? readDeviceMessage(serial, raw);
-    if (!read.ok) return this.#refuse(serial, topic, raw, read, generation);
+    if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
     const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
@@ -263,13 +280,35 @@ export class DeviceEventGateway {
         generation,
       );
     }
-    await this.#store(built.data, generation);
+    try {
+      await this.#store(built.data, generation);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      // No retry can store it: refused once, so the device's later messages are not held.
+      return this.#refuse(
+        serial,
+        topic,
+        raw,
+        {
+          ok: false,
+          reason: 'unhandled',
+          detail: `cannot store the event: ${err.message}`,
+          deviceEventId: payload.id,
+        },
+        generation,
+      );
+    }
     this.#sendAck(serial, storedAck(payload.id));
   }
 
   async #store(event: TelecareEvent, generation: number): Promise<void> {
     const subject = this.#n.subjects.event(event.partition, event.type);
-    const body = JSON.stringify(event);
+    let body: string;
+    try {
+      body = JSON.stringify(event);
+    } catch (err) {
+      throw new PoisonMessageError('the event cannot be serialised', { cause: err });
+    }
     const h = event.traceparent === undefined ? undefined : natsHeaders();
     if (h && event.traceparent) h.set('traceparent', event.traceparent);
     const stored = await this.#retrying('store', generation, async () => {
@@ -343,7 +382,17 @@ export class DeviceEventGateway {
       ...(traceparent === undefined ? {} : { traceparent }),
       data: {},
     };
-    await this.#store(event, generation);
+    try {
+      await this.#store(event, generation);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      await this.#deadLetter(
+        topic,
+        raw,
+        { reason: 'unhandled', detail: `cannot store the status: ${err.message}` },
+        generation,
+      );
+    }
   }
 
   async #refuse(
@@ -352,8 +401,9 @@ export class DeviceEventGateway {
     raw: Uint8Array,
     refusal: Refusal,
     generation: number,
+    rawSize?: number,
   ): Promise<void> {
-    await this.#deadLetter(topic, raw, refusal, generation);
+    await this.#deadLetter(topic, raw, refusal, generation, rawSize);
     this.#sendAck(serial, rejectedAck(refusal));
   }
 
@@ -362,15 +412,36 @@ export class DeviceEventGateway {
     raw: Uint8Array,
     refusal: Pick<Refusal, 'reason' | 'detail'>,
     generation: number,
+    rawSize?: number,
   ): Promise<void> {
-    const id = await this.#retrying('dead-letter', generation, () =>
-      publishDeadLetter(
-        this.#js,
-        this.#n,
-        { service: SERVICE, reason: refusal.reason, detail: refusal.detail, origin: topic, raw },
-        new Date(this.#clock.now()),
-      ),
-    );
+    let id: string;
+    try {
+      id = await this.#retrying('dead-letter', generation, () =>
+        publishDeadLetter(
+          this.#js,
+          this.#n,
+          {
+            service: SERVICE,
+            reason: refusal.reason,
+            detail: refusal.detail,
+            origin: topic,
+            raw,
+            ...(rawSize === undefined ? {} : { rawSize }),
+          },
+          new Date(this.#clock.now()),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      // The letter itself cannot be written (it is bounded, so this should not happen): the
+      // refusal is still counted, logged and answered rather than retried for ever.
+      this.#metrics.rejects.inc({ reason: refusal.reason });
+      this.#log.error(
+        { err, topic, reason: refusal.reason, detail: refusal.detail },
+        'refused; dead letter not written',
+      );
+      return;
+    }
     this.#metrics.rejects.inc({ reason: refusal.reason });
     this.#log.warn({ topic, reason: refusal.reason, detail: refusal.detail, deadLetterId: id }, 'refused');
   }
@@ -393,6 +464,12 @@ export class DeviceEventGateway {
       try {
         return await attempt();
       } catch (err) {
+        if (err instanceof PoisonMessageError) throw err;
+        if (isPermanentFailure(err)) {
+          throw new PoisonMessageError(`${stage}: ${err instanceof Error ? err.message : String(err)}`, {
+            cause: err,
+          });
+        }
         this.#metrics.retries.inc({ stage });
         const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** n) * (0.5 + Math.random() / 2);
         this.#log.warn(

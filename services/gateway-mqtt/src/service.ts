@@ -75,7 +75,10 @@ export async function startGatewayMqtt(
       clientId,
       logger,
       clean: false,
-      properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+      properties: {
+        sessionExpiryInterval: SESSION_EXPIRY_S,
+        maximumPacketSize: config.GATEWAY_MQTT_MAX_PACKET_BYTES,
+      },
       handleMessage: gateway.handleMessage,
     });
     gateway.attach(mqtt);
