@@ -237,6 +237,15 @@ export class DeviceEventGateway {
       );
       return;
     }
+    if (packet.retain) {
+      // A retained event is handed over again at every subscribe: a press published retained would
+      // be replayed after every gateway restart, as a new alarm once JetStream's duplicate window
+      // has passed. Live delivery clears the flag, so only such replays carry it; the device got
+      // (or, resending until acked, will get) its answer from the live copy.
+      this.#metrics.retainedIgnored.inc();
+      this.#log.warn({ serial }, 'retained copy of a device event ignored');
+      return;
+    }
     const read = admitted ?? readDeviceMessage(serial, raw);
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;

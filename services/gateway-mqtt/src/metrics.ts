@@ -11,6 +11,7 @@ export interface GatewayMetrics {
   readonly retries: Counter<'stage'>;
   readonly queued: Gauge;
   readonly drops: Counter<'cause'>;
+  readonly retainedIgnored: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -50,6 +51,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     queued: new Gauge({
       name: 'gateway_mqtt_queued_messages',
       help: 'Device messages admitted and waiting for a worker',
+      registers: [registry],
+    }),
+    retainedIgnored: new Counter({
+      name: 'gateway_mqtt_retained_ignored_total',
+      help: 'Retained copies of device events handed over at subscribe and ignored',
       registers: [registry],
     }),
     drops: new Counter({
