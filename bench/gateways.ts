@@ -63,6 +63,8 @@ const benchmark: Benchmark = {
       GATEWAY_DC09_PORT: '0',
       DC09_PORT: '0',
       MQTT_CLIENT_ID: `${ns}-gateway`,
+      // Each sender sends back to back to measure the gateway, far over a real device's rate.
+      GATEWAY_MQTT_DEVICE_RATE: '0',
     });
     const nc = await connect({ servers: servers.natsUrl });
     const mqttGateway = await startGatewayMqtt(loadGatewayMqttConfig(env));

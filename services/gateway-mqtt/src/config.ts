@@ -21,6 +21,13 @@ export const gatewayMqttEnv = {
    */
   GATEWAY_MQTT_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   /**
+   * Messages per second one device may send, after a burst of GATEWAY_MQTT_DEVICE_BURST; beyond it
+   * the gateway drops the device's messages unanswered (it resends later), alarms excepted. A real
+   * device sends a few a minute. 0 turns the limit off.
+   */
+  GATEWAY_MQTT_DEVICE_RATE: z.coerce.number().min(0).default(20),
+  GATEWAY_MQTT_DEVICE_BURST: z.coerce.number().int().min(1).default(100),
+  /**
    * The largest MQTT packet the gateway reads (its MQTT v5 Maximum Packet Size): larger ones the
    * broker discards instead of sending, so the gateway's memory is bounded even on a broker with no
    * limit of its own. Above the 64 KiB payload limit, so that an oversized event up to this size is

@@ -26,11 +26,16 @@ import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { DeviceRateLimit } from './rate-limit.ts';
 
 export const SERVICE = 'gateway-mqtt';
 
 /** Status changes and refused input wait behind every alarm and report. */
 const RECORD_PRIORITY = 5;
+/** Life-critical alarms (DESIGN §4, P1): never dropped by the per-device rate limit. */
+const ALARM_PRIORITY = 1;
+/** At most one log line this often about devices over their rate, with the count dropped. */
+const RATE_LOG_EVERY_MS = 10_000;
 
 /** A message admitted from the broker, waiting for a worker. */
 interface Pending {
@@ -96,6 +101,9 @@ export class DeviceEventGateway {
   #generation = 0;
   #closing = false;
   readonly #wakers = new Set<() => void>();
+  readonly #rate: DeviceRateLimit;
+  #rateDropped = 0;
+  #rateLoggedAt = -Infinity;
 
   constructor(deps: {
     names: Names;
@@ -109,7 +117,10 @@ export class DeviceEventGateway {
     concurrency: number;
     /** Messages admitted (queued or being stored) before the broker is held back. */
     maxPending: number;
+    /** Per device: messages per second after a burst (0: no limit). */
+    deviceRate?: { ratePerS: number; burst: number };
   }) {
+    this.#rate = new DeviceRateLimit(deps.deviceRate ?? { ratePerS: 0, burst: 1 });
     this.#concurrency = deps.concurrency;
     this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
     this.#n = deps.names;
@@ -148,6 +159,14 @@ export class DeviceEventGateway {
       return;
     }
     const pending = this.#classify(packet);
+    if (!this.#rate.take(pending.key) && pending.priority > ALARM_PRIORITY) {
+      // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
+      // dead-lettered nor answered, so it costs the other devices nothing; an unacked device
+      // resends later. An alarm is never dropped: a flooding device's press still goes through.
+      this.#rateLimited(pending.key);
+      callback();
+      return;
+    }
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
     this.#metrics.queued.set(this.#queue.size);
     this.#pump();
@@ -163,6 +182,19 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
     }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  #rateLimited(key: string): void {
+    this.#metrics.rateLimited.inc();
+    this.#rateDropped++;
+    const now = performance.now();
+    if (now - this.#rateLoggedAt < RATE_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { serial: key, dropped: this.#rateDropped },
+      'device over its message rate; its messages are dropped unanswered until it slows down',
+    );
+    this.#rateLoggedAt = now;
+    this.#rateDropped = 0;
   }
 
   #hasRoom(): boolean {

@@ -12,6 +12,7 @@ export interface GatewayMetrics {
   readonly queued: Gauge;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
+  readonly rateLimited: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -51,6 +52,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     queued: new Gauge({
       name: 'gateway_mqtt_queued_messages',
       help: 'Device messages admitted and waiting for a worker',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'gateway_mqtt_rate_limited_total',
+      help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',
       registers: [registry],
     }),
     retainedIgnored: new Counter({
