@@ -65,6 +65,8 @@ const benchmark: Benchmark = {
       // Every dialler connects from this one address.
       DC09_MAX_CONNECTIONS_PER_SOURCE: String(Math.max(32, SENDERS)),
       MQTT_CLIENT_ID: `${ns}-gateway`,
+      // Each sender sends back to back to measure the gateway, far over a real device's rate.
+      GATEWAY_MQTT_DEVICE_RATE: '0',
     });
     const nc = await connect({ servers: servers.natsUrl });
     const mqttGateway = await startGatewayMqtt(loadGatewayMqttConfig(env));

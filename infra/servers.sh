@@ -249,7 +249,12 @@ persistence_location $dir/
 # delayed ACK (~40 ms per hop).
 set_tcp_nodelay true
 # The gateway's persistent session may hold a burst while it restarts.
+# Bounds (infra/mosquitto/README.md, "Limits"): a packet over 64 KiB disconnects its sender, so an
+# oversized payload never reaches the gateway; a client's queue holds at most 100,000 messages and
+# 256 MiB, beyond which the broker drops QoS 1 messages for it (devices resend until acked).
+max_packet_size 65536
 max_queued_messages 100000
+max_queued_bytes 268435456
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
 user $(id -un)

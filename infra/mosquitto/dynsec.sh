@@ -10,7 +10,7 @@
 # the clients it already has (the passwords are not needed then, and not changed).
 #
 # Environment: DYNSEC_PORT (1884), TELECARE_NAMESPACE (telecare: the topic root the gateway may
-# read), MOSQUITTO_DYNSEC_PLUGIN (found in the usual Debian and Ubuntu places).
+# read and its client id, <namespace>-gateway-mqtt), MOSQUITTO_DYNSEC_PLUGIN (found in the usual Debian and Ubuntu places).
 set -euo pipefail
 
 usage() {
@@ -22,6 +22,8 @@ action=$1
 dir=$2
 port=${DYNSEC_PORT:-1884}
 root="${TELECARE_NAMESPACE:-telecare}/v1/devices"
+# The one client id the gateway's login is admitted with (gateway-mqtt derives the same).
+gateway_id="${TELECARE_NAMESPACE:-telecare}-gateway-mqtt"
 
 case $action in
 down)
@@ -74,6 +76,9 @@ allow_anonymous false
 plugin $plugin
 plugin_opt_config_file $dir/dynsec.json
 set_tcp_nodelay true
+max_packet_size 65536
+max_queued_messages 100000
+max_queued_bytes 268435456
 persistence false
 log_dest file $dir/mosquitto.log
 pid_file $dir/mosquitto.pid
@@ -112,7 +117,7 @@ if $fresh; then
   ctl addRoleACL telecare-gateway subscribePattern "$root/+/status" allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/ack" allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/config" allow
-  ctl createClient telecare-gateway-mqtt -p "$GATEWAY_PASSWORD"
+  ctl createClient telecare-gateway-mqtt -c "$gateway_id" -p "$GATEWAY_PASSWORD"
   ctl addClientRole telecare-gateway-mqtt telecare-gateway
 fi
 echo "dynamic-security Mosquitto on 127.0.0.1:$port (pid $pid, state in $dir)"

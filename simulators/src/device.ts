@@ -75,7 +75,8 @@ export class SimulatedDevice {
   async connect(): Promise<void> {
     const client = await mqtt.connectAsync(this.options.mqttUrl, {
       protocolVersion: 5,
-      clientId: `dev-${this.serial}`,
+      // The broker binds a device's login to this id (its serial): no other id is accepted.
+      clientId: this.serial,
       clean: true,
       reconnectPeriod: 1_000,
       connectTimeout: 5_000,

@@ -51,7 +51,8 @@ function connectAs(username: string, password: string): Promise<MqttClient | Err
       protocolVersion: 5,
       reconnectPeriod: 0,
       connectTimeout: 3_000,
-      clientId: `${username}-${Math.random().toString(36).slice(2)}`,
+      // The broker admits a device's login only under its own client id, its serial.
+      clientId: username,
     });
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {
@@ -100,13 +101,12 @@ beforeAll(async () => {
   ctrl('addRoleACL', 'telecare-gateway', 'subscribePattern', n.mqtt.allStatus, 'allow');
   ctrl('addRoleACL', 'telecare-gateway', 'publishClientSend', n.mqtt.ack('+'), 'allow');
   ctrl('addRoleACL', 'telecare-gateway', 'publishClientSend', n.mqtt.config('+'), 'allow');
-  ctrl('createClient', GATEWAY_USER, '-p', GATEWAY_PASSWORD);
+  ctrl('createClient', GATEWAY_USER, '-c', n.mqttClientIds.gateway, '-p', GATEWAY_PASSWORD);
   ctrl('addClientRole', GATEWAY_USER, 'telecare-gateway');
 
   const env = serviceEnv(ns, {
     REGISTRY_PORT: '0',
     GATEWAY_MQTT_PORT: '0',
-    MQTT_CLIENT_ID: `${ns}-gateway`,
     MQTT_ADMIN_URL: broker.adminUrl,
     MQTT_URL: `mqtt://${GATEWAY_USER}:${GATEWAY_PASSWORD}@127.0.0.1:${brokerPort}`,
   });

@@ -70,6 +70,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         // Every simulated home dials from this one address, as many dispersers behind one NAT would.
         DC09_MAX_CONNECTIONS_PER_SOURCE: '2000',
         DC09_NAK_BURST: '100000',
+        // A device sends a month of its events in minutes here: far over any real device's rate.
+        GATEWAY_MQTT_DEVICE_RATE: '0',
       },
       { clock },
     );

@@ -23,5 +23,10 @@ export const DeadLetter = z.object({
   /** Where it came from: MQTT topic, DC-09 peer, stream subject. */
   origin: z.string(),
   rawBase64: z.string(),
+  /**
+   * The input's size in bytes when `rawBase64` holds only its first bytes: oversized input is
+   * kept as a bounded prefix so its dead letter always fits in a NATS message.
+   */
+  truncatedFrom: z.number().int().positive().optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;

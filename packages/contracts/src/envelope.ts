@@ -14,8 +14,17 @@ export const TelecareEvent = z.object({
   type: EventTypeSchema,
   /** The device serial. */
   subject: Serial,
-  /** Event time, as the device reported it. */
+  /**
+   * Event time, as the device reported it; the receipt time instead when the device's clock was
+   * more than a few minutes ahead (then `devicetime` holds what the device said).
+   */
   time: z.iso.datetime({ offset: true }),
+  /**
+   * Set only when the device reported a time too far in the future to believe: that time, kept as
+   * evidence of a wrong (or forged) device clock. A future time would otherwise order the event
+   * after everything else and make the device look alive until then.
+   */
+  devicetime: z.iso.datetime({ offset: true }).optional(),
   datacontenttype: z.literal('application/json'),
   residentid: z.string().min(1),
   devicekind: z.string().min(1),

@@ -39,6 +39,16 @@ export interface Names {
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
   readonly redisPrefix: string;
   readonly mqtt: DeviceTopics;
+  /**
+   * MQTT client ids, each bound to one broker user: a session belongs to its client id, so a
+   * login that could choose any id could take over another's session and its queued messages.
+   */
+  readonly mqttClientIds: {
+    /** gateway-mqtt's persistent session: one per namespace, stable across restarts. */
+    readonly gateway: string;
+    /** A device's: its serial, the same as its broker username. */
+    device(serial: string): string;
+  };
 }
 
 export interface DeviceTopics {
@@ -109,6 +119,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,
     mqtt: deviceTopics(namespace),
+    mqttClientIds: { gateway: `${ns}-gateway-mqtt`, device: (serial) => serial },
   };
 }
 

@@ -29,11 +29,15 @@ export {
   type IPublishPacket,
   type MqttClient,
   type MqttMessageHandler,
+  MqttSessionWatch,
+  SESSION_TAKEN_OVER,
 } from './mqtt.ts';
 export {
   connectNats,
+  DEAD_LETTER_MAX_RAW_BYTES,
   ensureStreams,
   headers,
+  isPermanentFailure,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,

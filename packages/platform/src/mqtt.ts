@@ -75,3 +75,103 @@ export function disableNagle(client: MqttClient): void {
   const stream = client.stream as { setNoDelay?: (noDelay: boolean) => unknown } | undefined;
   stream?.setNoDelay?.(true);
 }
+
+/** MQTT v5 DISCONNECT reason code: another connection logged in with this client id. */
+export const SESSION_TAKEN_OVER = 0x8e;
+
+/**
+ * Watches a persistent-session client for being kicked. A broker hands a session to whichever
+ * connection last logged in with its client id, so a second process with the same id (a
+ * misconfigured twin, or a login the broker failed to bind to its id) and this client take the
+ * session from each other in turn: each is connected most of the time, yet the messages queued
+ * for the session go to either. Connected is therefore not healthy: `stable` is false while the
+ * session was taken over, or an established connection dropped `maxDrops` times, within the last
+ * `windowMs`. Mosquitto 2.0 closes the old connection without the MQTT v5 DISCONNECT "session
+ * taken over" (newer brokers send it), so repeated drops are the sign that covers both.
+ */
+export class MqttSessionWatch {
+  readonly #log: Logger;
+  readonly #clientId: string;
+  readonly #windowMs: number;
+  readonly #maxDrops: number;
+  readonly #now: () => number;
+  readonly #takeovers: number[] = [];
+  readonly #drops: number[] = [];
+  #up = true;
+  #ending = false;
+
+  constructor(
+    client: MqttClient,
+    options: {
+      clientId: string;
+      logger: Logger;
+      windowMs?: number;
+      maxDrops?: number;
+      now?: () => number;
+      /** Called on each drop of an established connection (a metric). */
+      onDrop?: (takenOver: boolean) => void;
+    },
+  ) {
+    this.#log = options.logger.child({ component: 'mqtt-session' });
+    this.#clientId = options.clientId;
+    this.#windowMs = options.windowMs ?? 60_000;
+    this.#maxDrops = options.maxDrops ?? 3;
+    this.#now = options.now ?? Date.now;
+    let takenOver = false;
+    client.on('disconnect', (packet) => {
+      if (packet.reasonCode !== SESSION_TAKEN_OVER) return;
+      takenOver = true;
+      this.#takeovers.push(this.#now());
+      this.#log.error(
+        { clientId: this.#clientId, takeoversInWindow: this.#recent(this.#takeovers).length },
+        'mqtt session taken over: another connection logged in with this client id; the broker must bind the id to this client’s user',
+      );
+    });
+    client.on('connect', () => {
+      this.#up = true;
+    });
+    client.on('end', () => {
+      this.#ending = true;
+    });
+    client.on('close', () => {
+      // A refused reconnect attempt is not a drop: the broker being away shows as not connected.
+      if (this.#ending || !this.#up) return;
+      this.#up = false;
+      this.#drops.push(this.#now());
+      options.onDrop?.(takenOver);
+      takenOver = false;
+      const drops = this.#recent(this.#drops).length;
+      if (drops >= this.#maxDrops) {
+        this.#log.error(
+          { clientId: this.#clientId, drops, windowS: this.#windowMs / 1000 },
+          'mqtt connection keeps being dropped: another connection may be logging in with this client id and taking the session over; not ready until it holds',
+        );
+      }
+    });
+  }
+
+  get stable(): boolean {
+    return this.reason === undefined;
+  }
+
+  /** Why the session is not stable, for /readyz; undefined when it is. */
+  get reason(): string | undefined {
+    const windowS = Math.round(this.#windowMs / 1000);
+    const takeovers = this.#recent(this.#takeovers).length;
+    if (takeovers > 0) {
+      return `session taken over ${takeovers} time(s) in the last ${windowS} s: another connection uses client id ${this.#clientId}`;
+    }
+    const drops = this.#recent(this.#drops).length;
+    if (drops >= this.#maxDrops) {
+      return `connection dropped ${drops} times in the last ${windowS} s: another connection may be taking over the session of client id ${this.#clientId}`;
+    }
+    return undefined;
+  }
+
+  /** The times within the window (older ones are forgotten). */
+  #recent(times: number[]): number[] {
+    const since = this.#now() - this.#windowMs;
+    while (times.length > 0 && (times[0] ?? 0) < since) times.shift();
+    return times;
+  }
+}

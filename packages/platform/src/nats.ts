@@ -7,8 +7,9 @@ import {
   StorageType,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection, errors as natsErrors } from '@nats-io/transport-node';
 import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
+import { PoisonMessageError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export type { JetStreamClient, JetStreamManager, NatsConnection };
@@ -111,15 +112,32 @@ export async function ensureStreams(
 export { headers, jetstream, jetstreamManager };
 
 /**
- * Writes refused input to DEADLETTER with its raw bytes, so it is counted, visible and never
- * silently lost. Returns the dead-letter id.
+ * The most raw bytes a dead letter keeps. Refused input can be as large as a broker lets through
+ * (a megabyte or more); its letter must stay well under NATS's max_payload (1 MiB by default) in
+ * base64 and JSON, or writing it fails for ever and whatever waits behind it waits for ever too.
+ */
+export const DEAD_LETTER_MAX_RAW_BYTES = 64 * 1024;
+
+/**
+ * Writes refused input to DEADLETTER with its raw bytes (the first DEAD_LETTER_MAX_RAW_BYTES of
+ * them, with the full size in `truncatedFrom`), so it is counted, visible and never silently
+ * lost. Returns the dead-letter id.
  */
 export async function publishDeadLetter(
   js: JetStreamClient,
   n: Names,
-  entry: { service: string; reason: RejectReason; detail: string; origin: string; raw: Uint8Array },
+  entry: {
+    service: string;
+    reason: RejectReason;
+    detail: string;
+    origin: string;
+    raw: Uint8Array;
+    /** The input's full size, when `raw` is already only its first bytes. */
+    rawSize?: number;
+  },
   now: Date = new Date(),
 ): Promise<string> {
+  const size = Math.max(entry.rawSize ?? 0, entry.raw.byteLength);
   const letter: DeadLetter = {
     id: newId('dlq', now.getTime()),
     at: now.toISOString(),
@@ -127,12 +145,27 @@ export async function publishDeadLetter(
     reason: entry.reason,
     detail: entry.detail.slice(0, 2000),
     origin: entry.origin,
-    rawBase64: Buffer.from(entry.raw).toString('base64'),
+    rawBase64: Buffer.from(entry.raw.subarray(0, DEAD_LETTER_MAX_RAW_BYTES)).toString('base64'),
+    ...(size > Math.min(entry.raw.byteLength, DEAD_LETTER_MAX_RAW_BYTES) ? { truncatedFrom: size } : {}),
   };
   await js.publish(n.subjects.deadletter(entry.service, entry.reason), JSON.stringify(letter), {
     msgID: letter.id,
   });
   return letter.id;
+}
+
+/**
+ * An error that no retry can cure: the message itself cannot be sent (larger than max_payload,
+ * an invalid subject or argument), or cannot even be serialised (too deep, too long a string).
+ * Such a message is refused and dead-lettered once; retrying it would hold everything behind it.
+ */
+export function isPermanentFailure(err: unknown): boolean {
+  return (
+    err instanceof PoisonMessageError ||
+    err instanceof natsErrors.InvalidArgumentError ||
+    err instanceof natsErrors.InvalidSubjectError ||
+    err instanceof RangeError
+  );
 }
 
 /** For /readyz: NATS is connected and answers a round trip within `timeoutMs`. */

@@ -319,6 +319,10 @@ export async function startDynsecMosquitto(
       `plugin ${DYNSEC_PLUGIN}`,
       `plugin_opt_config_file ${dynsec}`,
       'set_tcp_nodelay true',
+      // The limits every broker configuration of the project sets (infra/mosquitto/README.md).
+      'max_packet_size 65536',
+      'max_queued_messages 100000',
+      'max_queued_bytes 268435456',
       'persistence false',
       `user ${userInfo().username}`,
       '',

@@ -1,6 +1,6 @@
 import { type DeviceMapEntry, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { EVENT_SOURCE, toTelecareEvent } from './event.ts';
+import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, toTelecareEvent } from './event.ts';
 
 const device: DeviceMapEntry = {
   serial: 'PND-0001',
@@ -56,5 +56,28 @@ describe('toTelecareEvent', () => {
     expect(event).not.toHaveProperty('seq');
     expect(event.testmode).toBe(true);
     expect(event.partition).toBe(0);
+  });
+
+  it('dates an event from a device clock too far ahead at its receipt, keeping the device time', () => {
+    const receivedAt = new Date('2026-01-05T07:30:00Z');
+    const build = (aheadMs: number) =>
+      toTelecareEvent({
+        serial: 'PND-0001',
+        payload: {
+          id: 'beat-0001',
+          type: 'heartbeat',
+          at: new Date(receivedAt.getTime() + aheadMs).toISOString(),
+          data: {},
+        },
+        device,
+        receivedAt,
+        partitions: 8,
+      });
+    const slightly = build(MAX_CLOCK_AHEAD_MS);
+    expect(slightly.time).toBe('2026-01-05T07:35:00.000Z');
+    expect(slightly).not.toHaveProperty('devicetime');
+    const far = build(365 * 24 * 3600 * 1000);
+    expect(TelecareEvent.parse(far)).toEqual(far);
+    expect(far).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2027-01-05T07:30:00.000Z' });
   });
 });

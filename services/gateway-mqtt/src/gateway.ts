@@ -9,12 +9,15 @@ import {
 } from '@telecare/contracts';
 import {
   type Clock,
+  DEAD_LETTER_MAX_RAW_BYTES,
   type IPublishPacket,
+  isPermanentFailure,
   type JetStreamClient,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
   headers as natsHeaders,
+  PoisonMessageError,
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
@@ -23,11 +26,16 @@ import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { DeviceRateLimit } from './rate-limit.ts';
 
 export const SERVICE = 'gateway-mqtt';
 
 /** Status changes and refused input wait behind every alarm and report. */
 const RECORD_PRIORITY = 5;
+/** Life-critical alarms (DESIGN §4, P1): never dropped by the per-device rate limit. */
+const ALARM_PRIORITY = 1;
+/** At most one log line this often about devices over their rate, with the count dropped. */
+const RATE_LOG_EVERY_MS = 10_000;
 
 /** A message admitted from the broker, waiting for a worker. */
 interface Pending {
@@ -39,6 +47,8 @@ interface Pending {
   readonly priority: number;
   /** The payload read at admission, so it is parsed once. */
   readonly read?: Accepted | Refusal;
+  /** The payload's size when `packet` holds only its first bytes (refused as too large). */
+  readonly rawSize?: number;
 }
 
 const BACKOFF_FIRST_MS = 100;
@@ -91,6 +101,9 @@ export class DeviceEventGateway {
   #generation = 0;
   #closing = false;
   readonly #wakers = new Set<() => void>();
+  readonly #rate: DeviceRateLimit;
+  #rateDropped = 0;
+  #rateLoggedAt = -Infinity;
 
   constructor(deps: {
     names: Names;
@@ -104,7 +117,10 @@ export class DeviceEventGateway {
     concurrency: number;
     /** Messages admitted (queued or being stored) before the broker is held back. */
     maxPending: number;
+    /** Per device: messages per second after a burst (0: no limit). */
+    deviceRate?: { ratePerS: number; burst: number };
   }) {
+    this.#rate = new DeviceRateLimit(deps.deviceRate ?? { ratePerS: 0, burst: 1 });
     this.#concurrency = deps.concurrency;
     this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
     this.#n = deps.names;
@@ -143,6 +159,14 @@ export class DeviceEventGateway {
       return;
     }
     const pending = this.#classify(packet);
+    if (!this.#rate.take(pending.key) && pending.priority > ALARM_PRIORITY) {
+      // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
+      // dead-lettered nor answered, so it costs the other devices nothing; an unacked device
+      // resends later. An alarm is never dropped: a flooding device's press still goes through.
+      this.#rateLimited(pending.key);
+      callback();
+      return;
+    }
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
     this.#metrics.queued.set(this.#queue.size);
     this.#pump();
@@ -160,6 +184,19 @@ export class DeviceEventGateway {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
+  #rateLimited(key: string): void {
+    this.#metrics.rateLimited.inc();
+    this.#rateDropped++;
+    const now = performance.now();
+    if (now - this.#rateLoggedAt < RATE_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { serial: key, dropped: this.#rateDropped },
+      'device over its message rate; its messages are dropped unanswered until it slows down',
+    );
+    this.#rateLoggedAt = now;
+    this.#rateDropped = 0;
+  }
+
   #hasRoom(): boolean {
     return this.#queue.size + this.#queue.running < this.#maxPending;
   }
@@ -175,6 +212,18 @@ export class DeviceEventGateway {
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const read = readDeviceMessage(serial, raw);
     const priority = read.ok ? TAXONOMY[read.payload.type].priority : RECORD_PRIORITY;
+    if (!read.ok && raw.byteLength > DEAD_LETTER_MAX_RAW_BYTES) {
+      // Only a prefix is dead-lettered: a copy of it waits in the queue, not the whole payload.
+      const prefix = Buffer.from(raw.subarray(0, DEAD_LETTER_MAX_RAW_BYTES));
+      return {
+        packet: { ...packet, payload: prefix },
+        generation,
+        key: serial,
+        priority,
+        read,
+        rawSize: raw.byteLength,
+      };
+    }
     return { packet, generation, key: serial, priority, read };
   }
 
@@ -202,7 +251,7 @@ export class DeviceEventGateway {
     this.#metrics.queued.set(this.#queue.size);
   }
 
-  async #handle({ packet, generation, read: admitted }: Pending): Promise<void> {
+  async #handle({ packet, generation, read: admitted, rawSize }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const serial = this.#n.mqtt.serialOf(topic);
@@ -220,8 +269,17 @@ export class DeviceEventGateway {
       );
       return;
     }
+    if (packet.retain) {
+      // A retained event is handed over again at every subscribe: a press published retained would
+      // be replayed after every gateway restart, as a new alarm once JetStream's duplicate window
+      // has passed. Live delivery clears the flag, so only such replays carry it; the device got
+      // (or, resending until acked, will get) its answer from the live copy.
+      this.#metrics.retainedIgnored.inc();
+      this.#log.warn({ serial }, 'retained copy of a device event ignored');
+      return;
+    }
     const read = admitted ?? readDeviceMessage(serial, raw);
-    if (!read.ok) return this.#refuse(serial, topic, raw, read, generation);
+    if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
     const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
@@ -263,13 +321,35 @@ export class DeviceEventGateway {
         generation,
       );
     }
-    await this.#store(built.data, generation);
+    try {
+      await this.#store(built.data, generation);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      // No retry can store it: refused once, so the device's later messages are not held.
+      return this.#refuse(
+        serial,
+        topic,
+        raw,
+        {
+          ok: false,
+          reason: 'unhandled',
+          detail: `cannot store the event: ${err.message}`,
+          deviceEventId: payload.id,
+        },
+        generation,
+      );
+    }
     this.#sendAck(serial, storedAck(payload.id));
   }
 
   async #store(event: TelecareEvent, generation: number): Promise<void> {
     const subject = this.#n.subjects.event(event.partition, event.type);
-    const body = JSON.stringify(event);
+    let body: string;
+    try {
+      body = JSON.stringify(event);
+    } catch (err) {
+      throw new PoisonMessageError('the event cannot be serialised', { cause: err });
+    }
     const h = event.traceparent === undefined ? undefined : natsHeaders();
     if (h && event.traceparent) h.set('traceparent', event.traceparent);
     const stored = await this.#retrying('store', generation, async () => {
@@ -343,7 +423,17 @@ export class DeviceEventGateway {
       ...(traceparent === undefined ? {} : { traceparent }),
       data: {},
     };
-    await this.#store(event, generation);
+    try {
+      await this.#store(event, generation);
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      await this.#deadLetter(
+        topic,
+        raw,
+        { reason: 'unhandled', detail: `cannot store the status: ${err.message}` },
+        generation,
+      );
+    }
   }
 
   async #refuse(
@@ -352,8 +442,9 @@ export class DeviceEventGateway {
     raw: Uint8Array,
     refusal: Refusal,
     generation: number,
+    rawSize?: number,
   ): Promise<void> {
-    await this.#deadLetter(topic, raw, refusal, generation);
+    await this.#deadLetter(topic, raw, refusal, generation, rawSize);
     this.#sendAck(serial, rejectedAck(refusal));
   }
 
@@ -362,15 +453,36 @@ export class DeviceEventGateway {
     raw: Uint8Array,
     refusal: Pick<Refusal, 'reason' | 'detail'>,
     generation: number,
+    rawSize?: number,
   ): Promise<void> {
-    const id = await this.#retrying('dead-letter', generation, () =>
-      publishDeadLetter(
-        this.#js,
-        this.#n,
-        { service: SERVICE, reason: refusal.reason, detail: refusal.detail, origin: topic, raw },
-        new Date(this.#clock.now()),
-      ),
-    );
+    let id: string;
+    try {
+      id = await this.#retrying('dead-letter', generation, () =>
+        publishDeadLetter(
+          this.#js,
+          this.#n,
+          {
+            service: SERVICE,
+            reason: refusal.reason,
+            detail: refusal.detail,
+            origin: topic,
+            raw,
+            ...(rawSize === undefined ? {} : { rawSize }),
+          },
+          new Date(this.#clock.now()),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      // The letter itself cannot be written (it is bounded, so this should not happen): the
+      // refusal is still counted, logged and answered rather than retried for ever.
+      this.#metrics.rejects.inc({ reason: refusal.reason });
+      this.#log.error(
+        { err, topic, reason: refusal.reason, detail: refusal.detail },
+        'refused; dead letter not written',
+      );
+      return;
+    }
     this.#metrics.rejects.inc({ reason: refusal.reason });
     this.#log.warn({ topic, reason: refusal.reason, detail: refusal.detail, deadLetterId: id }, 'refused');
   }
@@ -393,6 +505,12 @@ export class DeviceEventGateway {
       try {
         return await attempt();
       } catch (err) {
+        if (err instanceof PoisonMessageError) throw err;
+        if (isPermanentFailure(err)) {
+          throw new PoisonMessageError(`${stage}: ${err instanceof Error ? err.message : String(err)}`, {
+            cause: err,
+          });
+        }
         this.#metrics.retries.inc({ stage });
         const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** n) * (0.5 + Math.random() / 2);
         this.#log.warn(

@@ -1,11 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PAYLOAD_BYTES, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
+import {
+  MAX_NESTING,
+  MAX_PAYLOAD_BYTES,
+  nestedDeeperThan,
+  readDeviceMessage,
+  rejectedAck,
+  storedAck,
+} from './intake.ts';
 
 const bytes = (value: unknown) =>
   new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const press = { id: 'press-0001', type: 'pendant.pressed', at: '2026-01-05T07:30:00Z' };
 
 describe('readDeviceMessage', () => {
+  it('refuses JSON nested deeper than MAX_NESTING before parsing it, naming the leading id', () => {
+    const deep = `{"id":"deep-0001","type":"heartbeat","at":"2026-01-05T07:30:00Z","data":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`;
+    const read = readDeviceMessage('PND-0001', bytes(deep));
+    expect(read).toMatchObject({ ok: false, reason: 'schema', deviceEventId: 'deep-0001' });
+    if (!read.ok) expect(read.detail).toContain(`deeper than ${MAX_NESTING}`);
+  });
+
+  it('names the leading id of an oversized payload it does not parse', () => {
+    const raw = bytes(`{"id":"big-0001","pad":"${'x'.repeat(MAX_PAYLOAD_BYTES)}"}`);
+    expect(readDeviceMessage('PND-0001', raw)).toMatchObject({ ok: false, deviceEventId: 'big-0001' });
+  });
+
   it('accepts a valid event and defaults data to {}', () => {
     const read = readDeviceMessage('PND-0001', bytes(press));
     expect(read).toEqual({ ok: true, payload: { ...press, data: {} } });
@@ -75,5 +94,15 @@ describe('acks', () => {
       id: 'e-00000001',
       rejected: 'schema: at: bad',
     });
+  });
+});
+
+describe('nestedDeeperThan', () => {
+  it('counts arrays and objects, not brackets inside strings or escaped quotes', () => {
+    expect(nestedDeeperThan('{"a":{"b":[1]}}', 3)).toBe(false);
+    expect(nestedDeeperThan('{"a":{"b":[[1]]}}', 3)).toBe(true);
+    expect(nestedDeeperThan(`{"a":"${'['.repeat(50)}"}`, 2)).toBe(false);
+    expect(nestedDeeperThan(`{"a":"\\"${'['.repeat(50)}"}`, 2)).toBe(false);
+    expect(nestedDeeperThan(`{"a":"x\\\\",${'['.repeat(5)}`, 2)).toBe(true);
   });
 });

@@ -6,8 +6,19 @@ import { type DeviceAck, DeviceEventPayload, type RejectReason, Serial } from '@
  */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
+/**
+ * A device event nests two levels (payload, data); anything much deeper is refused before it is
+ * parsed. JSON.parse copes with 20,000 levels in a few kilobytes, but every recursive step after
+ * it (the schema, JSON.stringify) can overflow the stack, and then the message is neither stored
+ * nor refused.
+ */
+export const MAX_NESTING = 16;
+
 /** Long enough for any valid device event id (64) and for a wrong one to be recognisable. */
 const MAX_ECHOED_ID = 128;
+
+/** Read from the start of a refused payload that is not parsed, so the device can be told which. */
+const LEADING_ID = /^\s*\{\s*"id"\s*:\s*"([^"\\]{1,128})"/;
 
 export interface Refusal {
   readonly ok: false;
@@ -41,11 +52,24 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
     return refuse('unknown-device', `topic serial ${JSON.stringify(topicSerial)} is not a valid serial`);
   }
   if (raw.byteLength > MAX_PAYLOAD_BYTES) {
-    return refuse('schema', `payload is ${raw.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+    return refuse(
+      'schema',
+      `payload is ${raw.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}`,
+      leadingId(raw),
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch (err) {
+    return refuse('not-json', err instanceof Error ? err.message : 'payload is not UTF-8');
+  }
+  if (nestedDeeperThan(text, MAX_NESTING)) {
+    return refuse('schema', `JSON nests deeper than ${MAX_NESTING} levels`, leadingId(raw));
   }
   let json: unknown;
   try {
-    json = JSON.parse(utf8.decode(raw));
+    json = JSON.parse(text);
   } catch (err) {
     return refuse('not-json', err instanceof Error ? err.message : 'payload is not JSON');
   }
@@ -67,6 +91,33 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
     );
   }
   return { ok: true, payload: parsed.data };
+}
+
+/** The device's event id if the payload starts with it, as the contract's examples do. */
+function leadingId(raw: Uint8Array): string | undefined {
+  const head = Buffer.from(raw.subarray(0, 256)).toString('utf8');
+  return LEADING_ID.exec(head)?.[1];
+}
+
+/**
+ * Whether JSON text opens more than `max` arrays and objects at once, counted in one pass over the
+ * text (brackets inside strings do not count), so the depth is known before anything recurses.
+ */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 export const storedAck = (deviceEventId: string): DeviceAck => ({ id: deviceEventId, stored: true });

@@ -10,6 +10,9 @@ export interface GatewayMetrics {
   readonly storeSeconds: Histogram;
   readonly retries: Counter<'stage'>;
   readonly queued: Gauge;
+  readonly drops: Counter<'cause'>;
+  readonly retainedIgnored: Counter;
+  readonly rateLimited: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -49,6 +52,22 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     queued: new Gauge({
       name: 'gateway_mqtt_queued_messages',
       help: 'Device messages admitted and waiting for a worker',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'gateway_mqtt_rate_limited_total',
+      help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',
+      registers: [registry],
+    }),
+    retainedIgnored: new Counter({
+      name: 'gateway_mqtt_retained_ignored_total',
+      help: 'Retained copies of device events handed over at subscribe and ignored',
+      registers: [registry],
+    }),
+    drops: new Counter({
+      name: 'gateway_mqtt_connection_drops_total',
+      help: 'Established broker connections lost, by cause (taken-over: the broker said so; else closed)',
+      labelNames: ['cause'] as const,
       registers: [registry],
     }),
   };

@@ -12,10 +12,11 @@ import {
   jetstreamManager,
   Lifecycle,
   type Logger,
+  MqttSessionWatch,
   natsAnswers,
   systemClock,
 } from '@telecare/platform';
-import type { GatewayMqttConfig } from './config.ts';
+import { type GatewayMqttConfig, gatewayClientId } from './config.ts';
 import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
 import { createGatewayMetrics } from './metrics.ts';
@@ -44,6 +45,7 @@ export async function startGatewayMqtt(
   const logger = options.logger ?? createLogger(SERVICE, config.LOG_LEVEL);
   const clock = options.clock ?? systemClock;
   const n = names(config.TELECARE_NAMESPACE);
+  const clientId = gatewayClientId(config);
   const lifecycle = new Lifecycle(logger);
   try {
     const registry = createMetrics(SERVICE);
@@ -67,16 +69,25 @@ export async function startGatewayMqtt(
       logger,
       concurrency: config.GATEWAY_MQTT_CONCURRENCY,
       maxPending: config.GATEWAY_MQTT_MAX_PENDING,
+      deviceRate: { ratePerS: config.GATEWAY_MQTT_DEVICE_RATE, burst: config.GATEWAY_MQTT_DEVICE_BURST },
     });
     const mqtt = await connectMqtt({
       url: config.MQTT_URL,
-      clientId: config.MQTT_CLIENT_ID,
+      clientId,
       logger,
       clean: false,
-      properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+      properties: {
+        sessionExpiryInterval: SESSION_EXPIRY_S,
+        maximumPacketSize: config.GATEWAY_MQTT_MAX_PACKET_BYTES,
+      },
       handleMessage: gateway.handleMessage,
     });
     gateway.attach(mqtt);
+    const session = new MqttSessionWatch(mqtt, {
+      clientId,
+      logger,
+      onDrop: (takenOver) => metrics.drops.inc({ cause: takenOver ? 'taken-over' : 'closed' }),
+    });
     // Closed after the gateway drained, so the acks it published still go out (end waits for them).
     lifecycle.add('mqtt', () => mqtt.endAsync());
     lifecycle.add('gateway', () => gateway.drain());
@@ -86,17 +97,22 @@ export async function startGatewayMqtt(
     const app = createHttpServer({
       logger,
       metrics: registry,
-      readiness: { mqtt: () => mqtt.connected, nats: () => natsAnswers(nc) },
+      readiness: {
+        mqtt: () => mqtt.connected,
+        mqttSession: () => session.stable,
+        nats: () => natsAnswers(nc),
+      },
+      details: () => {
+        const reason = session.reason;
+        return reason === undefined ? {} : { mqttSession: reason };
+      },
     });
     await app.listen({ port: config.GATEWAY_MQTT_PORT, host: config.HTTP_HOST });
     // Closes first: it serves only health and metrics, and the gateway's work arrives over MQTT.
     lifecycle.add('http', () => app.close());
     const { port } = app.server.address() as AddressInfo;
     const url = `http://${config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST}:${port}`;
-    logger.info(
-      { url, clientId: config.MQTT_CLIENT_ID, subscription: n.mqtt.allEvents },
-      'gateway-mqtt started',
-    );
+    logger.info({ url, clientId, subscription: n.mqtt.allEvents }, 'gateway-mqtt started');
     return { port, url, close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();

@@ -43,6 +43,7 @@ interface Acl {
 
 interface BrokerClient {
   username: string;
+  clientid?: string;
   disabled?: boolean;
   roles?: Array<{ rolename: string }>;
   groups?: Array<{ groupname: string }>;
@@ -67,8 +68,10 @@ const missing = (error: string | undefined): boolean => error !== undefined && /
 /**
  * Mosquitto's dynamic security plugin, driven over MQTT on `$CONTROL/dynamic-security/v1` by an
  * admin client. Each device gets its own client (username = serial) and its own role holding
- * exactly its topics: publish events and status, subscribe to ack and config. Changes apply at
- * once, without a reload, and deleting a client disconnects it.
+ * exactly its topics: publish events and status, subscribe to ack and config. The client is bound
+ * to the client id `serial`, so the device cannot log in under another id and take over that
+ * session (the gateway's, or another device's, with what the broker queued for it). Changes apply
+ * at once, without a reload, and deleting a client disconnects it.
  */
 export class DynsecAuthority implements CredentialAuthority {
   readonly #client: MqttClient;
@@ -118,6 +121,11 @@ export class DynsecAuthority implements CredentialAuthority {
     return new DynsecAuthority(client, options.topics, logger);
   }
 
+  /** The only client id the broker admits the device's login with. */
+  clientIdOf(serial: string): string {
+    return serial;
+  }
+
   roleOf(serial: string): string {
     return `device-${serial}`;
   }
@@ -142,6 +150,7 @@ export class DynsecAuthority implements CredentialAuthority {
     const created = await this.#command({
       command: 'createClient',
       username: serial,
+      clientid: this.clientIdOf(serial),
       password: secret,
       roles: [{ rolename }],
     });
@@ -151,6 +160,12 @@ export class DynsecAuthority implements CredentialAuthority {
     // Re-issue: the client exists, so replace its secret and make sure it holds its role.
     const reset = await this.#command({ command: 'setClientPassword', username: serial, password: secret });
     if (reset.error) throw new DependencyError(`broker refused new secret for ${serial}: ${reset.error}`);
+    const bound = await this.#command({
+      command: 'setClientId',
+      username: serial,
+      clientid: this.clientIdOf(serial),
+    });
+    if (bound.error) throw new DependencyError(`broker refused client id for ${serial}: ${bound.error}`);
     const linked = await this.#command({ command: 'addClientRole', username: serial, rolename });
     if (linked.error && !already(linked.error)) {
       throw new DependencyError(`broker refused role for ${serial}: ${linked.error}`);
@@ -169,8 +184,9 @@ export class DynsecAuthority implements CredentialAuthority {
   /**
    * Makes the broker match the registry, for the serials the registry knows (other clients — the
    * admin, the gateway, other namespaces' devices — are never touched):
-   * - a live device has its role with exactly its ACLs, its client enabled, holding that role and
-   *   no other role or group (a grant added in the broker is taken away);
+   * - a live device has its role with exactly its ACLs, its client enabled, bound to its client id
+   *   (the serial), holding that role and no other role or group (a grant added in the broker is
+   *   taken away);
    * - a live device whose client is missing is re-created with its sealed secret, or listed for
    *   re-issue when the secret cannot be recovered;
    * - a retired device (decommissioned, or never issued a secret) has no client and no role.
@@ -238,7 +254,13 @@ export class DynsecAuthority implements CredentialAuthority {
           continue;
         }
         await must(
-          { command: 'createClient', username: serial, password: device.secret, roles: [{ rolename }] },
+          {
+            command: 'createClient',
+            username: serial,
+            clientid: this.clientIdOf(serial),
+            password: device.secret,
+            roles: [{ rolename }],
+          },
           `client ${serial}`,
         );
         report.repaired.push(`${serial}: client re-created`);
@@ -247,6 +269,15 @@ export class DynsecAuthority implements CredentialAuthority {
       if (client.disabled) {
         await must({ command: 'enableClient', username: serial }, `enabling ${serial}`);
         report.repaired.push(`${serial}: client enabled`);
+      }
+      if (client.clientid !== this.clientIdOf(serial)) {
+        // An unbound client (made before ids were bound, or changed by hand) could log in under
+        // any id and take over another's session.
+        await must(
+          { command: 'setClientId', username: serial, clientid: this.clientIdOf(serial) },
+          `the client id of ${serial}`,
+        );
+        report.repaired.push(`${serial}: client id bound`);
       }
       const clientRoles = (client.roles ?? []).map((r) => r.rolename);
       for (const other of clientRoles.filter((r) => r !== rolename)) {

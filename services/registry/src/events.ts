@@ -77,7 +77,9 @@ async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> 
     const mains = typeof data.mains === 'boolean' ? data.mains : undefined;
     await deps.store.recordHealth(event.subject, {
       type: event.type,
-      at: new Date(event.time),
+      // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
+      // would make the device look alive, and its supervision silent, until then.
+      at: new Date(Math.min(Date.parse(event.time), Date.parse(event.receivedat))),
       ...(batteryPercent === undefined ? {} : { batteryPercent }),
       ...(signalDbm === undefined ? {} : { signalDbm }),
       ...(mains === undefined ? {} : { mains }),

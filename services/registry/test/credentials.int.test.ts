@@ -44,7 +44,8 @@ function connect(username: string, password: string): Promise<MqttClient | Error
       protocolVersion: 5,
       reconnectPeriod: 0,
       connectTimeout: 3_000,
-      clientId: `${username}-${Math.random().toString(36).slice(2)}`,
+      // The broker admits a device's login only under its own client id, its serial.
+      clientId: username,
     });
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {
@@ -164,6 +165,8 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
     ctrl('addRoleACL', 'sneaky', 'publishClientSend', n.mqtt.events('PND-CRED2'), 'allow');
     ctrl('addClientRole', 'PND-RS2', 'sneaky');
     ctrl('disableClient', 'PND-RS2');
+    // Unbound from its client id: it could log in under any id and take over another's session.
+    ctrl('setClientId', 'PND-RS2');
     // Lost, with a secret issued before the registry had a data key: it cannot be re-created.
     ctrl('deleteClient', 'PND-RS3');
     const pool = createPool({ url: registryEnv.DATABASE_URL!, logger, name: 'test' });
@@ -193,6 +196,22 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
       device.publishAsync(`${n.mqtt.root}/anything`, '{"id":"wide-1"}', { qos: 1 }),
     ).rejects.toThrow(/Not authorized/i);
     await device.endAsync();
+    const elsewhere = await new Promise<MqttClient | Error>((resolve) => {
+      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
+        username: 'PND-RS2',
+        password: secrets['PND-RS2']!,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        clientId: 'PND-RS1',
+      });
+      client.once('connect', () => resolve(client));
+      client.once('error', (err) => {
+        client.end(true);
+        resolve(err);
+      });
+    });
+    if (!(elsewhere instanceof Error)) await elsewhere.endAsync();
+    expect(elsewhere).toBeInstanceOf(Error);
 
     expect(await connect('PND-CRED1', secrets['PND-RS1']!)).toBeInstanceOf(Error);
     expect(await connect('PND-RS3', secrets['PND-RS3']!)).toBeInstanceOf(Error);
@@ -204,7 +223,7 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
     expect(metrics).toMatch(
       /registry_broker_repairs_total\{outcome="reissue-needed",service="registry"\} 1\b/,
     );
-    expect(metrics).toMatch(/registry_broker_repairs_total\{outcome="repaired",service="registry"\} 4\b/);
+    expect(metrics).toMatch(/registry_broker_repairs_total\{outcome="repaired",service="registry"\} 5\b/);
     expect(metrics).toMatch(/registry_broker_repairs_total\{outcome="removed",service="registry"\} 1\b/);
   });
 

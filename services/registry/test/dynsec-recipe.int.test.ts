@@ -53,7 +53,8 @@ function connect(options: { username?: string; password?: string }): Promise<Mqt
       protocolVersion: 5,
       reconnectPeriod: 0,
       connectTimeout: 3_000,
-      clientId: `recipe-${randomBytes(4).toString('hex')}`,
+      // The broker admits a device's login only under its own client id, its serial.
+      clientId: options.username ?? `recipe-${randomBytes(4).toString('hex')}`,
     });
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {

@@ -1,0 +1,129 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
+import { type DeviceMapEntry, names } from '@telecare/contracts';
+import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
+import { openDeviceMap } from '@telecare/platform';
+import { SimulatedDevice } from '@telecare/simulators';
+import {
+  cleanupNamespace,
+  type OwnMosquitto,
+  servers,
+  serviceEnv,
+  startOwnMosquitto,
+  uniqueNamespace,
+} from '@telecare/testkit';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Attack replay: one device floods (thousands of heartbeats in a couple of seconds) while a
+ * neighbour presses its pendant. The neighbour's press must be stored and acked at its first send,
+ * the flood must not reach EVENTS beyond the device's rate, and the flooding device's own press
+ * must still go through: alarms are never dropped by the limit.
+ */
+
+const ns = uniqueNamespace('secflood');
+const n = names(ns);
+const FLOODER = 'PND-SEC-FLOOD1';
+const NEIGHBOUR = 'PND-SEC-NEIGH1';
+const FLOOD = 5_000;
+const RATE = 20;
+const BURST = 100;
+
+let broker: OwnMosquitto;
+let gateway: GatewayMqttHandle;
+let nc: NatsConnection;
+let flooder: MqttClient;
+let neighbour: SimulatedDevice;
+
+const entry = (serial: string, residentId: string): DeviceMapEntry => ({
+  serial,
+  deviceId: `dev_${serial.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
+  residentId,
+  kind: 'pendant',
+  protocol: 'mqtt',
+  location: 'hall',
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: 'GL1',
+  updatedAt: '2026-01-01T00:00:00Z',
+});
+
+beforeAll(async () => {
+  broker = await startOwnMosquitto();
+  gateway = await startGatewayMqtt(
+    loadGatewayMqttConfig(
+      serviceEnv(ns, {
+        GATEWAY_MQTT_PORT: '0',
+        MQTT_URL: broker.url,
+        GATEWAY_MQTT_DEVICE_RATE: String(RATE),
+        GATEWAY_MQTT_DEVICE_BURST: String(BURST),
+      }),
+    ),
+  );
+  nc = await connectNats({ servers: servers.natsUrl });
+  const kv = await openDeviceMap(nc, n);
+  await kv.put(FLOODER, JSON.stringify(entry(FLOODER, 'res_secflood1')));
+  await kv.put(NEIGHBOUR, JSON.stringify(entry(NEIGHBOUR, 'res_secneigh1')));
+  flooder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: FLOODER });
+  neighbour = new SimulatedDevice({
+    serial: NEIGHBOUR,
+    mqttUrl: broker.url,
+    namespace: ns,
+    resendMs: 10_000,
+    maxAttempts: 2,
+  });
+  await neighbour.connect();
+});
+
+afterAll(async () => {
+  await flooder?.endAsync(true);
+  await neighbour?.close();
+  await gateway?.close();
+  await nc?.close();
+  broker?.stop();
+  await cleanupNamespace(ns);
+});
+
+describe('one device flooding', () => {
+  it('does not delay a neighbour’s press, reaches EVENTS only at its rate, and its own press still goes through', async () => {
+    const started = performance.now();
+    const at = new Date().toISOString();
+    const flood = Array.from({ length: FLOOD }, (_, i) =>
+      flooder.publishAsync(
+        n.mqtt.events(FLOODER),
+        JSON.stringify({ id: `flood-${String(i).padStart(6, '0')}`, type: 'heartbeat', at }),
+        { qos: 1 },
+      ),
+    );
+    const press = await neighbour.send('pendant.pressed', {}, { id: 'neighbour-press-0001' });
+    expect(press.attempts).toBe(1);
+    await Promise.all(flood);
+
+    // The flooder's own press, right behind its flood.
+    const acked = new Promise<string>((resolve) => {
+      flooder.on('message', (_topic, payload) => {
+        const ack = JSON.parse(payload.toString()) as { id?: string; stored?: boolean };
+        if (ack.id === 'flooder-press-0001' && ack.stored) resolve(ack.id);
+      });
+    });
+    await flooder.subscribeAsync(n.mqtt.ack(FLOODER), { qos: 1 });
+    await flooder.publishAsync(
+      n.mqtt.events(FLOODER),
+      JSON.stringify({ id: 'flooder-press-0001', type: 'pendant.pressed', at: new Date().toISOString() }),
+      { qos: 1 },
+    );
+    expect(await acked).toBe('flooder-press-0001');
+    const elapsedS = (performance.now() - started) / 1000;
+
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(n.streams.events, { subjects_filter: `${ns}.events.*.heartbeat` });
+    const heartbeats = Object.values(info.state.subjects ?? {}).reduce((sum, count) => sum + count, 0);
+    expect(heartbeats).toBeGreaterThanOrEqual(BURST);
+    expect(heartbeats).toBeLessThanOrEqual(BURST + Math.ceil(RATE * elapsedS) + 1);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const limited = Number(/^gateway_mqtt_rate_limited_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(limited).toBe(FLOOD - heartbeats);
+  });
+});
