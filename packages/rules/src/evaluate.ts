@@ -1105,11 +1105,36 @@ function learn(
     days: 0,
     active: new Array(24).fill(0),
   };
-  if (local.date < routine.day) return state; // a late event of a day already learned
+  const latest = withLatest(routine, entry);
+  if (local.date < routine.day) return latest === routine ? state : withRoutine(state, rule, latest);
+  routine = latest;
   if (local.date > routine.day) routine = rollOver(routine, local.date);
   if (routine.today & bit)
     return routine === state.routines[rule.id] ? state : withRoutine(state, rule, routine);
   return withRoutine(state, rule, { ...routine, today: routine.today | bit });
+}
+
+/** The routine with the activity among its latest two, if it is one of them. */
+function withLatest(routine: Routine, entry: RecentEvent): Routine {
+  const { last, prior } = routine;
+  if (!last || byTimeThenId(last, entry) < 0) {
+    const next: Routine = { ...routine, last: entry };
+    if (last) next.prior = last;
+    return next;
+  }
+  if (last.id !== entry.id && (!prior || byTimeThenId(prior, entry) < 0)) return { ...routine, prior: entry };
+  return routine;
+}
+
+/**
+ * The last activity at or before `at`: from `recent` when it still holds one, else the latest
+ * two the routine keeps, whichever is later — never a stretch named by an activity it forgot.
+ */
+function lastActivity(rule: RoutineRule, state: ResidentState, routine: Routine, at: number) {
+  let last = lastOf(state.recent, rule.activity, at);
+  for (const kept of [routine.last, routine.prior])
+    if (kept && kept.at <= at && (!last || byTimeThenId(last, kept) < 0)) last = kept;
+  return last;
 }
 
 function rollOver(routine: Routine, day: string): Routine {
@@ -1118,6 +1143,8 @@ function rollOver(routine: Routine, day: string): Routine {
   const next: Routine = { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
   // A stretch of inactivity goes on across midnight.
   if (routine.raised !== undefined) next.raised = routine.raised;
+  if (routine.last) next.last = routine.last;
+  if (routine.prior) next.prior = routine.prior;
   return next;
 }
 
@@ -1136,15 +1163,16 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
   const quiet = inSpan(local.minute, s.quietFrom, s.quietTo);
   if (routine && !quiet && routine.days >= rule.minDays) {
     const share = (routine.active[hour] ?? 0) / routine.days;
-    const seenInHour = state.recent.some(
-      (seen) => rule.activity.includes(seen.type) && seen.at >= hourStart && seen.at < hourEnd,
-    );
-    const last =
-      share >= rule.expectShare && !seenInHour ? lastOf(state.recent, rule.activity, hourEnd) : undefined;
+    // The latest activity before the hour's end: in the hour, or the last of the stretch that
+    // missed it. Not from `recent` alone, which heartbeats can flood.
+    const latest = share >= rule.expectShare ? lastActivity(rule, state, routine, hourEnd - 1) : undefined;
+    const seenInHour = latest !== undefined && latest.at >= hourStart;
+    const last = seenInHour ? undefined : latest;
     // One alert per stretch of inactivity, however many usual and unusual hours (or nights) it
     // crosses: the stretch is named by its last activity, and the state remembers the one raised.
-    // A stretch whose last activity has aged out of `recent` is the one raised before, if any.
-    const stretch = last?.id ?? routine.raised ?? '';
+    // The routine keeps its latest activities itself, so a stretch is never mistaken for an older
+    // one because heartbeats or age pushed its last activity out of `recent`.
+    const stretch = last?.id ?? '';
     if (share >= rule.expectShare && !seenInHour && stretch !== routine.raised) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
       out.alerts.push(

@@ -395,6 +395,14 @@ export const Routine = z.object({
    * newer than that comes.
    */
   raised: z.string().optional(),
+  /**
+   * The latest activity learned and the one before it (by time, then id). `recent` may drop them
+   * (by count, under a flood of heartbeats, or by age), yet a stretch must still be named by its
+   * own last activity; the one before covers an activity that came after the hour checked but
+   * before the check (within the reorder grace).
+   */
+  last: RecentEvent.optional(),
+  prior: RecentEvent.optional(),
 });
 export type Routine = z.infer<typeof Routine>;
 

@@ -698,6 +698,33 @@ describe('learned routine', () => {
     expect(byRule(forgotten.alerts, 'routine.inactivity').map((a) => a.evidence)).toEqual([[day10.id]]);
   });
 
+  it('a later, longer silence is a stretch of its own even when heartbeats push its last activity out of memory', () => {
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      events.push(ev('motion', T('07:45', day), kitchen), ev('motion', T('09:20', day), kitchen));
+    }
+    // Day 10: a silence raised at 10:00. Day 11: active at 07:40, then silent again, while the
+    // smoke detector's heartbeats fill the events the state keeps.
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const day11 = ev('motion', T('07:40', '2026-11-11'), kitchen);
+    const beats = Array.from({ length: 30 }, (_, i) =>
+      ev('heartbeat', T('07:41', '2026-11-11') + i * 240_000, {
+        devicekind: 'smoke-detector',
+        subject: 'SM-1',
+      }),
+    );
+    const few = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      settings: { keepEvents: 12 },
+    });
+    const { alerts } = run([...events, day10, day11, ...beats], T('11:00', '2026-11-11'), few);
+    expect(byRule(alerts, 'routine.inactivity').map((a) => [a.evidence, a.raisedAt])).toEqual([
+      [[day10.id], new Date(T('10:00', '2026-11-10') + GRACE).toISOString()],
+      [[day11.id], new Date(T('10:00', '2026-11-11') + GRACE).toISOString()],
+    ]);
+  });
+
   it('says nothing for a resident not usually active then, or before enough days are learned', () => {
     const events: TelecareEvent[] = [];
     for (let d = 1; d <= 9; d++)
