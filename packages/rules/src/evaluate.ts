@@ -28,8 +28,10 @@ import type {
 import { type ReasonValues, renderReason } from './reason.ts';
 import {
   addDays,
+  formatAlso,
   formatHhmm,
   formatIso,
+  formatWhen,
   inSpan,
   localTime,
   minuteOf,
@@ -632,7 +634,7 @@ function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly Rec
     if (readings.some((seen) => !beyond(t, seen.celsius as number))) return;
     const last = readings.at(-1) ?? startEvent;
     const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
-    detail = `${bound} since ${formatHhmm(startEvent.at, out.settings.timeZone)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
+    detail = `${bound} since ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
     out.alerts.push(
       derivedAlert(rule, out, {
         key: startEvent.id,
@@ -650,7 +652,7 @@ function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly Rec
   }
   const { ends } = rule.condition;
   if (within.some((seen) => ends.includes(seen.type))) return;
-  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatHhmm(startEvent.at, out.settings.timeZone)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
+  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
   out.alerts.push(
     derivedAlert(rule, out, {
       key: startEvent.id,
@@ -751,7 +753,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
           key: due.id,
           evidence: [due],
           thresholds: { withinS },
-          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatHhmm(due.at, tz)}`,
+          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatWhen(due.at, tz, timer.checkAt)}`,
           expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
           seen: 'none',
           decidedAt: timer.dueAt,
@@ -771,7 +773,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
         key: `${serial}:${base.id}`,
         evidence: [base],
         thresholds: { intervalS },
-        detail: `device ${serial} silent since ${formatHhmm(base.at, tz)}`,
+        detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
         expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
         seen: `none for ${minutes(timer.checkAt - base.at)}`,
         decidedAt: timer.dueAt,
@@ -799,10 +801,10 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
             key: `wake-up:${date}`,
             evidence: last ? [last] : [],
             thresholds: { wakeUpFrom: formatHhmm(from, tz), wakeUpTo: formatHhmm(to, tz) },
-            detail: `no movement between ${formatHhmm(from, tz)} and ${formatHhmm(to, tz)}`,
+            detail: `no movement between ${formatHhmm(from, tz)} and ${formatWhen(to, tz, to)}`,
             expected: `movement by ${formatHhmm(to, tz)}`,
             seen: last
-              ? `last movement at ${formatHhmm(last.at, tz)} (${deviceValues(last).device})`
+              ? `last movement at ${formatAlso(last.at, tz, to, to)} (${deviceValues(last).device})`
               : 'no movement recorded',
             decidedAt: timer.dueAt,
           }),
@@ -823,7 +825,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
             key: `visit:${timer.key}`,
             evidence: [],
             thresholds: { toleranceS, visitAt: formatHhmm(visitAt, tz) },
-            detail: `visit due at ${formatHhmm(visitAt, tz)}`,
+            detail: `visit due at ${formatWhen(visitAt, tz, timer.checkAt)}`,
             expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
             seen: 'none',
             decidedAt: timer.dueAt,
@@ -1059,14 +1061,15 @@ function correlationOnTick(rule: CorrelationRule, timer: Timer, recent: readonly
   const tz = out.settings.timeZone;
   const withinS = Math.round((timer.checkAt - first.at) / 1000);
   const before = ended.map(
-    (seen) => `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatHhmm(seen.at, tz)}`,
+    (seen) =>
+      `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`,
   );
   out.alerts.push(
     derivedAlert(rule, out, {
       key: first.id,
       evidence: [first, ...ended],
       thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, tz)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
       decidedAt: timer.dueAt,
     }),
   );
@@ -1185,11 +1188,11 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
             minDays: rule.minDays,
             share: Math.round(share * 100) / 100,
           },
-          detail: `usually active ${span}`,
-          expected: `activity ${span}, seen on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
-          seen: last
-            ? `nothing since ${formatHhmm(last.at, s.timeZone)} (${TAXONOMY[last.type].description.toLowerCase()}, ${deviceValues(last).device})`
+          detail: last
+            ? `no activity since ${formatWhen(last.at, s.timeZone, hourEnd)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device})`
             : 'no activity recorded',
+          expected: `activity ${span}: the resident was active then on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
+          seen: 'none',
           decidedAt: timer.dueAt,
         }),
       );

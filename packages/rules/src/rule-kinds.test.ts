@@ -73,7 +73,7 @@ describe('sustained', () => {
       late: false,
     });
     expect(cold[0]?.reason).toBe(
-      'Home too cold: below 16 °C since 06:00 for 60 min; last reading 14.5 °C (rule sustained.cold-home v1)',
+      'Home too cold: below 16 °C since 06:00 today (Sun 22 Nov) for 60 min; last reading 14.5 °C (rule sustained.cold-home v1)',
     );
   });
 
@@ -110,7 +110,7 @@ describe('sustained', () => {
       },
     ]);
     expect(byRule(alerts, 'sustained.out-of-bed-at-night')[0]?.reason).toBe(
-      'Out of bed at night and not back: bed vacated at 02:00 and no bed.occupied within 45 min (rule sustained.out-of-bed-at-night v1)',
+      'Out of bed at night and not back: bed vacated at 02:00 today (Sun 22 Nov) and no bed.occupied within 45 min (rule sustained.out-of-bed-at-night v1)',
     );
     const back = run([ev('bed.vacated', T('02:00'), bed), ev('bed.occupied', T('02:30'), bed)], T('04:00'));
     expect(byRule(back.alerts, 'sustained.out-of-bed-at-night')).toEqual([]);
@@ -171,7 +171,7 @@ describe('absence', () => {
       thresholds: { wakeUpFrom: '07:00', wakeUpTo: '10:00' },
     });
     expect(noWake[0]?.reason).toBe(
-      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00; expected movement by 10:00, seen last movement at 21:00 (pir in hall) (rule absence.no-wake v1)',
+      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00 today (Sun 22 Nov); expected movement by 10:00, seen last movement at 21:00 yesterday (Sat 21 Nov) (pir in hall) (rule absence.no-wake v1)',
     );
     const up = run([evening, ev('motion', T('08:10'))], T('11:00'));
     expect(byRule(up.alerts, 'absence.no-wake')).toEqual([]);
@@ -256,7 +256,9 @@ describe('absence', () => {
         thresholds: { intervalS: 3600 },
         raisedAt: new Date(T('01:00') + GRACE).toISOString(),
       });
-      expect(lost[0]?.reason).toContain('device SM-9 silent since 00:00; expected a heartbeat every 60 min');
+      expect(lost[0]?.reason).toContain(
+        'device SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
+      );
 
       const back = hb(T('05:10'));
       const restored = byRule(
@@ -335,7 +337,7 @@ describe('correlation', () => {
         },
       ]);
       expect(exit[0]?.reason).toBe(
-        'Property exit at night: door closed at 02:02, then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
+        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
       );
       // The door held open is the other rule's: this one waits for the door to close.
       const open = run(events.slice(0, 3), T('04:00'));
@@ -636,7 +638,7 @@ describe('learned routine', () => {
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [day10.id] });
     expect(unusual[0]?.reason).toBe(
-      'Inactivity unusual for this resident: usually active 09:00–10:00; expected activity 09:00–10:00, seen on 9 of the last 9 days, seen nothing since 07:40 (movement seen, pir in kitchen) (rule routine.inactivity v1)',
+      'Inactivity unusual for this resident: no activity since 07:40 today (Tue 10 Nov), movement seen (pir in kitchen); expected activity 09:00–10:00: the resident was active then on 9 of the last 9 days, seen none (rule routine.inactivity v1)',
     );
   });
 
