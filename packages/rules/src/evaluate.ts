@@ -14,6 +14,8 @@ import type {
   EventInput,
   RecentEvent,
   ResidentState,
+  Rhythm,
+  RhythmRule,
   Routine,
   RoutineRule,
   Rule,
@@ -26,6 +28,7 @@ import type {
   TriggerRule,
 } from './model.ts';
 import { type ReasonValues, renderReason } from './reason.ts';
+import { gapLimit, getUps, learnRhythm, outLimit } from './rhythm.ts';
 import {
   addDays,
   formatAlso,
@@ -159,6 +162,7 @@ function concerns(rule: Rule, type: EventType): boolean {
       return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
     }
     case 'routine':
+    case 'rhythm':
       return rule.activity.includes(type);
     case 'area':
       return false;
@@ -195,6 +199,7 @@ function historyTypes(ruleSet: RuleSet): Set<EventType> {
         break;
       }
       case 'routine':
+      case 'rhythm':
         add(rule.activity);
         break;
       case 'area':
@@ -340,6 +345,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
       case 'routine':
         if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings);
         break;
+      case 'rhythm':
+        next = rhythmOnEvent(rule, entry, next, out);
+        break;
       case 'area':
         break; // Spans residents: see evaluateArea.
       default:
@@ -374,6 +382,9 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       break;
     case 'routine':
       next = routineOnTick(rule, timer, state, out);
+      break;
+    case 'rhythm':
+      next = rhythmOnTick(rule, timer, state, out);
       break;
     case 'trigger':
     case 'area':
@@ -850,11 +861,12 @@ function lastOf(recent: readonly RecentEvent[], types: readonly EventType[], bef
 // ---------------------------------------------------------------------------------------------
 // Recurring checks: wake-up windows, carer visits, the hourly routine check
 
-type Recurring = AbsenceRule | RoutineRule;
+type Recurring = AbsenceRule | RoutineRule | RhythmRule;
 
 function isRecurring(rule: Rule): rule is Recurring {
   return (
     rule.kind === 'routine' ||
+    rule.kind === 'rhythm' ||
     (rule.kind === 'absence' && (rule.window.kind === 'wake-up' || rule.window.kind === 'visit'))
   );
 }
@@ -864,6 +876,7 @@ function nextCheck(
   rule: Recurring,
   out: Output,
   after: number,
+  state: ResidentState,
 ): { checkAt: number; key: string } | undefined {
   const s = out.settings;
   if (rule.kind === 'routine') {
@@ -871,6 +884,14 @@ function nextCheck(
     return { checkAt, key: String(checkAt) };
   }
   const today = localTime(after, s.timeZone).date;
+  if (rule.kind === 'rhythm') {
+    const minute = wakeCheckMinute(rule, state.rhythms?.[rule.id], s);
+    for (const date of [today, addDays(today, 1)]) {
+      const checkAt = zonedInstant(date, minute, s.timeZone);
+      if (checkAt > after) return { checkAt, key: `wake:${date}` };
+    }
+    return undefined;
+  }
   if (rule.window.kind === 'wake-up') {
     for (const date of [today, addDays(today, 1)]) {
       const checkAt = zonedInstant(date, s.wakeTo, s.timeZone);
@@ -892,7 +913,7 @@ function nextCheck(
 }
 
 function reschedule(rule: Recurring, state: ResidentState, out: Output, after: number): ResidentState {
-  const next = nextCheck(rule, out, after);
+  const next = nextCheck(rule, out, after, state);
   if (!next) return state;
   // Schedule keys (a date, an hour, a visit) are the same for every resident: the id names the
   // resident so that one resident's check never replaces another's in the timer store.
@@ -1203,6 +1224,201 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
 }
 
 // ---------------------------------------------------------------------------------------------
+// Learned rhythm: silences, getting up and outings, each person's own
+
+const PLACE_TEXT = {
+  home: 'at home, up and about',
+  chair: 'in the chair',
+  bed: 'in bed',
+  out: 'out',
+} as const;
+
+const hhmmOf = (minute: number): string =>
+  `${String(Math.floor(minute / 60) % 24).padStart(2, '0')}:${String(Math.round(minute) % 60).padStart(2, '0')}`;
+
+/** When the wake-up check runs: the latest learned get-up plus the margin, else the care plan's. */
+function wakeCheckMinute(rule: RhythmRule, rhythm: Rhythm | undefined, s: ResidentSettings): number {
+  const ups = getUps(rule, rhythm);
+  const known = rhythm?.up.filter((m) => m >= 0) ?? [];
+  const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
+  // While learning, the care plan's window stands, moved later by any later morning seen.
+  return Math.min(23 * 60, ups ? learned : Math.max(s.wakeTo, learned));
+}
+
+function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
+  return { ...state, rhythms: { ...state.rhythms, [rule.id]: rhythm } };
+}
+
+/** The start of the resident's next night (or now, when it is night already). */
+function nightFrom(at: number, s: ResidentSettings): number {
+  const local = localTime(at, s.timeZone);
+  if (inSpan(local.minute, s.quietFrom, s.quietTo)) return at;
+  const today = zonedInstant(local.date, s.quietFrom, s.timeZone);
+  return today >= at ? today : zonedInstant(addDays(local.date, 1), s.quietFrom, s.timeZone);
+}
+
+/**
+ * One silence check per latest activity, its timer named by that activity. A newer activity
+ * before that check makes it moot (cancelled), as a heartbeat does a supervision check; one after
+ * it leaves it to fire, so the alert never depends on whether the newer event came before the tick.
+ */
+function rhythmOnEvent(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  const before = state.rhythms?.[rule.id];
+  let rhythm = learnRhythm(before, entry, out.settings.timeZone);
+  if (rhythm === before) return state;
+  const last = rhythm.last as RecentEvent;
+  const timerId = (event: RecentEvent) => `${rule.id}:${out.residentId}:${event.id}`;
+  const previous = before?.last;
+  if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
+    out.timers.push({ op: 'cancel', id: timerId(previous) });
+  if (rhythm.place === 'bed') {
+    out.timers.push({ op: 'cancel', id: timerId(last) });
+    if (rhythm.checkAt !== undefined) {
+      rhythm = { ...rhythm };
+      delete rhythm.checkAt;
+    }
+  } else {
+    let checkAt: number;
+    if (rhythm.place === 'out') {
+      const usual = last.at + outLimit(rule, rhythm).ms;
+      const night = Math.max(
+        nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
+        last.at + 1_800_000,
+      );
+      checkAt = Math.min(usual, night);
+    } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
+    out.setTimer(rule, checkAt, { id: timerId(last), eventId: last.id, key: rhythm.place });
+    rhythm = { ...rhythm, checkAt };
+  }
+  return withRhythm(state, rule, rhythm);
+}
+
+function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const rhythm = state.rhythms?.[rule.id];
+  const tz = out.settings.timeZone;
+  if (timer.key?.startsWith('wake:')) {
+    // Set a day ahead: a later morning learned since then moves today's check later.
+    const date = timer.key.slice(5);
+    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings), tz);
+    if (due > timer.checkAt) {
+      out.setTimer(rule, due, { id: timer.id, key: timer.key });
+      return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
+    }
+    wakeUpCheck(rule, timer, state, rhythm, out);
+    return reschedule(rule, state, out, timer.checkAt);
+  }
+  if (!rhythm?.last) return state;
+  // The latest activity by the check: still the one the check follows, or the silence ended.
+  const last =
+    rhythm.last.at <= timer.checkAt ? rhythm.last : lastOf(state.recent, rule.activity, timer.checkAt);
+  if (!last || last.id !== timer.eventId) return state;
+  const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
+  const silentFor = minutes(timer.checkAt - last.at);
+  if (place === 'out') {
+    const limit = outLimit(rule, rhythm);
+    const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: `out:${last.id}`,
+        evidence: [last],
+        thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+        detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
+        expected: limit.learned
+          ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
+          : `back within ${minutes(limit.ms)} or by ${night} at night`,
+        seen: `not back after ${silentFor}`,
+        decidedAt: timer.dueAt,
+        type: 'outing.not-returned',
+      }),
+    );
+    return state;
+  }
+  const limit = gapLimit(rule, rhythm, place, last.at, tz);
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `since:${last.id}`,
+      evidence: [last],
+      thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
+      expected: limit.learned
+        ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
+        : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
+      seen: `nothing for ${silentFor}`,
+      decidedAt: timer.dueAt,
+      type: 'inactivity.unusual',
+    }),
+  );
+  return state;
+}
+
+function wakeUpCheck(
+  rule: RhythmRule,
+  timer: Timer,
+  state: ResidentState,
+  rhythm: Rhythm | undefined,
+  out: Output,
+): void {
+  const s = out.settings;
+  const tz = s.timeZone;
+  const date = timer.key?.slice(5) ?? '';
+  const ups = getUps(rule, rhythm);
+  const last = rhythm?.last;
+  let up: boolean;
+  if (ups) {
+    // Seen getting up today, or about (or out) since early morning and not back in bed.
+    const dayStart = zonedInstant(date, 4 * 60, tz);
+    up = rhythm?.upOn === date || (rhythm?.place !== 'bed' && last !== undefined && last.at >= dayStart);
+  } else {
+    const from = zonedInstant(date, s.wakeFrom, tz);
+    up = state.recent.some(
+      (seen) =>
+        rule.activity.includes(seen.type) &&
+        seen.type !== 'bed.occupied' &&
+        seen.at >= from &&
+        seen.at <= timer.checkAt,
+    );
+  }
+  if (up) return;
+  const inBed = rhythm?.place === 'bed' && rhythm.bedAt !== undefined;
+  const bedAt = rhythm?.bedAt ?? 0;
+  const detail = inBed
+    ? rhythm?.upInNight
+      ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, up in the night only: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `went to bed at ${formatWhen(bedAt, tz, timer.checkAt)} and nothing has moved since: not up by ${formatHhmm(timer.checkAt, tz)}`
+    : last
+      ? `no movement since ${formatWhen(last.at, tz, timer.checkAt)}: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `no movement recorded: not up by ${formatHhmm(timer.checkAt, tz)}`;
+  const sorted = ups ? [...ups].sort((a, b) => a - b) : [];
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `wake-up:${date}`,
+      evidence: last ? [last] : [],
+      fallbackEvidence: `wake-up:${date}`,
+      thresholds: ups
+        ? {
+            wakeUpBy: formatHhmm(timer.checkAt, tz),
+            learnedLatest: hhmmOf(sorted.at(-1) ?? 0),
+            mornings: ups.length,
+            inBed,
+          }
+        : { wakeUpFrom: hhmmOf(s.wakeFrom), wakeUpTo: hhmmOf(s.wakeTo), inBed },
+      detail,
+      expected: ups
+        ? `up by ${hhmmOf(sorted.at(-1) ?? 0)}, as on each of the ${ups.length} mornings learned (usually ${hhmmOf(sorted[Math.floor(sorted.length / 2)] ?? 0)})`
+        : `movement by ${hhmmOf(s.wakeTo)} (care plan; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
+      seen: inBed ? 'still in bed' : 'none',
+      decidedAt: timer.dueAt,
+      type: 'inactivity.no-wake',
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Recent events
 
 export function toRecent(event: TelecareEvent): RecentEvent {
@@ -1303,16 +1519,19 @@ function remember(
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
   const seen = seenWith(state.seen, entry.id, keepSeen);
   if (!kept)
-    return {
-      v: state.v,
-      residentId: state.residentId,
-      recent: state.recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil: state.forgottenUntil,
-    };
+    return withRhythms(
+      {
+        v: state.v,
+        residentId: state.residentId,
+        recent: state.recent,
+        seen,
+        devices: state.devices,
+        scheduled: state.scheduled,
+        routines: state.routines,
+        forgottenUntil: state.forgottenUntil,
+      },
+      state,
+    );
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
@@ -1342,14 +1561,22 @@ function remember(
   let forgottenUntil = state.forgottenUntil;
   if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
-  return {
-    v: state.v,
-    residentId: state.residentId,
-    recent,
-    seen,
-    devices: state.devices,
-    scheduled: state.scheduled,
-    routines: state.routines,
-    forgottenUntil,
-  };
+  return withRhythms(
+    {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+    },
+    state,
+  );
+}
+
+function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
+  if (state.rhythms) next.rhythms = state.rhythms;
+  return next;
 }

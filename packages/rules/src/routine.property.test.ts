@@ -1,7 +1,7 @@
 import type { Alert, TelecareEvent } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { DEFAULT_RULE_SET, SHARE_ROUTINE_RULE } from './default-rules.ts';
 import type { RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
@@ -31,7 +31,7 @@ const RULES: RuleSet = parseRuleSet({
   settings: { keepEvents: 6 },
   rules: [
     {
-      ...(DEFAULT_RULE_SET.rules.find((rule) => rule.id === 'routine.inactivity') ?? {}),
+      ...SHARE_ROUTINE_RULE,
       expectShare: 0.5,
     },
     // Reads heartbeats back, as the default rule set does, so they take room in the state.

@@ -1,6 +1,6 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { CARE_PLAN_WAKE_UP_RULE, DEFAULT_RULE_SET, SHARE_ROUTINE_RULE } from './default-rules.ts';
 import { evaluate } from './evaluate.ts';
 import { initialState, type RuleSet, type RuleSetInput } from './model.ts';
 import { parseRuleSet } from './parse.ts';
@@ -46,9 +46,19 @@ function run(
 const byRule = (alerts: readonly Alert[], ruleId: string) =>
   alerts.filter((alert) => alert.rule.id === ruleId);
 
-function withResident(overrides: RuleSetInput['residents']): RuleSet {
-  return parseRuleSet({ ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)), residents: overrides });
+function withResident(overrides: RuleSetInput['residents'], base: RuleSet = DEFAULT_RULE_SET): RuleSet {
+  return parseRuleSet({ ...JSON.parse(JSON.stringify(base)), residents: overrides });
 }
+
+/** The defaults with the rules `rhythm.learned` replaced: the care plan's wake-up window, the hourly share. */
+const LEGACY: RuleSet = parseRuleSet({
+  ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+  rules: [
+    ...DEFAULT_RULE_SET.rules.filter((rule) => rule.id !== 'rhythm.learned'),
+    CARE_PLAN_WAKE_UP_RULE,
+    SHARE_ROUTINE_RULE,
+  ],
+});
 
 describe('sustained', () => {
   const temp = (hhmm: string, celsius: number) =>
@@ -160,7 +170,7 @@ describe('absence', () => {
       subject: 'PIR-1',
       location: 'hall',
     });
-    const { alerts } = run([evening], T('11:00'));
+    const { alerts } = run([evening], T('11:00'), LEGACY);
     const noWake = byRule(alerts, 'absence.no-wake');
     expect(noWake).toHaveLength(1);
     expect(noWake[0]).toMatchObject({
@@ -173,17 +183,17 @@ describe('absence', () => {
     expect(noWake[0]?.reason).toBe(
       'No movement by the end of the wake-up window: no movement between 07:00 and 10:00 today (Sun 22 Nov); expected movement by 10:00, seen last movement at 21:00 yesterday (Sat 21 Nov) (pir in hall) (rule absence.no-wake v1)',
     );
-    const up = run([evening, ev('motion', T('08:10'))], T('11:00'));
+    const up = run([evening, ev('motion', T('08:10'))], T('11:00'), LEGACY);
     expect(byRule(up.alerts, 'absence.no-wake')).toEqual([]);
     // A resident whose wake-up window ends at 11:30 is not checked at 10:00.
-    const lateRiser = withResident({ [RESIDENT]: { wakeUp: { from: '09:00', to: '11:30' } } });
+    const lateRiser = withResident({ [RESIDENT]: { wakeUp: { from: '09:00', to: '11:30' } } }, LEGACY);
     expect(
       byRule(run([evening, ev('motion', T('11:00'))], T('12:00'), lateRiser).alerts, 'absence.no-wake'),
     ).toEqual([]);
   });
 
   it("checks every resident's wake-up, not only the last one to schedule it (timer ids name the resident)", () => {
-    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const runner = new RulesRunner(LEGACY);
     const residents = ['res_kindsA', 'res_kindsB', 'res_kindsC'];
     for (const residentid of residents) {
       runner.event(
@@ -633,7 +643,7 @@ describe('learned routine', () => {
       events.push(ev('motion', T('07:45', day), kitchen), ev('motion', T('09:20', day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const { alerts } = run([...events, day10], T('11:00', '2026-11-10'));
+    const { alerts } = run([...events, day10], T('11:00', '2026-11-10'), LEGACY);
     const unusual = byRule(alerts, 'routine.inactivity');
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [day10.id] });
@@ -650,11 +660,11 @@ describe('learned routine', () => {
         events.push(ev('motion', T(hhmm, day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const silent = run([...events, day10], T('14:00', '2026-11-10'));
+    const silent = run([...events, day10], T('14:00', '2026-11-10'), LEGACY);
     expect(byRule(silent.alerts, 'routine.inactivity')).toHaveLength(1);
     // Activity ends the stretch: a new silent stretch later is a new alert.
     const back = ev('motion', T('10:30', '2026-11-10'), kitchen);
-    const twice = run([...events, day10, back], T('14:00', '2026-11-10'));
+    const twice = run([...events, day10, back], T('14:00', '2026-11-10'), LEGACY);
     expect(byRule(twice.alerts, 'routine.inactivity')).toHaveLength(2);
   });
 
@@ -667,7 +677,7 @@ describe('learned routine', () => {
         events.push(ev('motion', T(hhmm, day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const silent = run([...events, day10], T('11:00', '2026-11-11'));
+    const silent = run([...events, day10], T('11:00', '2026-11-11'), LEGACY);
     const unusual = byRule(silent.alerts, 'routine.inactivity');
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({
@@ -677,7 +687,7 @@ describe('learned routine', () => {
     // Activity after the usual hours were missed starts a new stretch, raised once at its first usual hour.
     const evening = ev('motion', T('18:10', '2026-11-10'), kitchen);
     const again = byRule(
-      run([...events, day10, evening], T('11:00', '2026-11-11')).alerts,
+      run([...events, day10, evening], T('11:00', '2026-11-11'), LEGACY).alerts,
       'routine.inactivity',
     );
     expect(again.map((a) => [a.evidence, a.raisedAt])).toEqual([
@@ -686,7 +696,7 @@ describe('learned routine', () => {
     ]);
     // A stretch longer than the state remembers events (its last activity aged out) is the same one.
     const short = parseRuleSet({
-      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      ...JSON.parse(JSON.stringify(LEGACY)),
       settings: { keepEventsForS: 3 * 3600 },
     });
     const readings = Array.from({ length: 12 }, (_, i) =>
@@ -717,7 +727,7 @@ describe('learned routine', () => {
       }),
     );
     const few = parseRuleSet({
-      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      ...JSON.parse(JSON.stringify(LEGACY)),
       settings: { keepEvents: 12 },
     });
     const { alerts } = run([...events, day10, day11, ...beats], T('11:00', '2026-11-11'), few);
@@ -731,11 +741,11 @@ describe('learned routine', () => {
     const events: TelecareEvent[] = [];
     for (let d = 1; d <= 9; d++)
       events.push(ev('motion', T('07:45', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
-    expect(byRule(run(events, T('23:00', '2026-11-09')).alerts, 'routine.inactivity')).toEqual([]);
+    expect(byRule(run(events, T('23:00', '2026-11-09'), LEGACY).alerts, 'routine.inactivity')).toEqual([]);
     const few: TelecareEvent[] = [];
     for (let d = 1; d <= 3; d++)
       few.push(ev('motion', T('09:10', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
-    expect(byRule(run(few, T('11:00', '2026-11-04')).alerts, 'routine.inactivity')).toEqual([]);
+    expect(byRule(run(few, T('11:00', '2026-11-04'), LEGACY).alerts, 'routine.inactivity')).toEqual([]);
   });
 });
 

@@ -349,7 +349,13 @@ export function applyIncident(
       expect({
         at: down,
         expect: ['inactivity.unusual'],
-        related: ['inactivity.no-wake', 'medication.missed', 'bed.not-returned', 'outing.not-returned'],
+        related: [
+          'inactivity.no-wake',
+          'medication.missed',
+          'bed.not-returned',
+          'outing.not-returned',
+          'chair.too-long',
+        ],
         priority: 2,
         deadlineS: IRREGULAR_DEADLINE_S,
         lifeCritical: false,
@@ -363,20 +369,25 @@ export function applyIncident(
       const prev = dayPlan(tl.home, tl.origin, spec.day - 1);
       const asleep = tl.events.filter((e) => e.type === 'bed.occupied' && e.at <= prev.bed + 2 * HOUR).at(-1);
       const from = (asleep?.at ?? prev.bed) + 1_000;
-      const found = plan.start + 16 * HOUR;
+      const found = plan.start + 18 * HOUR;
       quiet(from, found, ['resident', 'visitor']);
       inject(found, 'door', 'door.opened', 'visitor');
       inject(found + 20_000, 'door', 'door.closed', 'visitor');
-      const usual = plan.start + PROFILES[tl.home.profile].wake.mean * MINUTE;
+      const profile = PROFILES[tl.home.profile];
+      const usual = plan.start + profile.wake.mean * MINUTE;
+      // Due two hours after the latest this person gets up on an ordinary day (a weekend's later
+      // start included): for a regular profile, three spreads after the usual time.
+      const irr = profile.irregular;
+      const latest = irr ? irr.wakeRange[1] + irr.weekendWakeShift : profile.wake.mean + 3 * profile.wake.sd;
       expect({
         at: usual,
         expect: ['inactivity.no-wake', 'inactivity.unusual'],
         related: ['medication.missed', 'outing.not-returned'],
         priority: 2,
-        deadlineS: 3 * 3600,
+        deadlineS: Math.round((latest - profile.wake.mean) * 60 + IRREGULAR_DEADLINE_S),
         lifeCritical: false,
         until: found,
-        note: 'went to bed and never got up; found at 16:00',
+        note: 'went to bed and never got up; found at 18:00',
       });
       break;
     }
