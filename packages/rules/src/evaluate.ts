@@ -1410,7 +1410,7 @@ function wakeUpCheck(
       detail,
       expected: ups
         ? `up by ${hhmmOf(sorted.at(-1) ?? 0)}, as on each of the ${ups.length} mornings learned (usually ${hhmmOf(sorted[Math.floor(sorted.length / 2)] ?? 0)})`
-        : `movement by ${hhmmOf(s.wakeTo)} (care plan; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
+        : `movement by ${formatHhmm(timer.checkAt, tz)} (care plan ${hhmmOf(s.wakeFrom)}–${hhmmOf(s.wakeTo)}, later by any later morning seen; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
       seen: inBed ? 'still in bed' : 'none',
       decidedAt: timer.dueAt,
       type: 'inactivity.no-wake',

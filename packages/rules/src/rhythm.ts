@@ -111,8 +111,17 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
   let { leftBed, upOn, bedAt, upInNight } = next;
   if (entry.type === 'bed.occupied') {
     leftBed = undefined;
-    bedAt = entry.at;
-    upInNight = false;
+    // Back to bed within two hours of leaving it, in the same night: a trip, not a new bedtime.
+    const trip =
+      bedAt !== undefined &&
+      !next.bed &&
+      next.bedTs !== undefined &&
+      entry.at - next.bedTs < 2 * 3_600_000 &&
+      entry.at - bedAt < 14 * 3_600_000;
+    if (!trip) {
+      bedAt = entry.at;
+      upInNight = false;
+    }
   } else if (bedAt !== undefined && !placed.bed) upInNight = true;
   if (entry.type === 'bed.vacated' && local.minute >= GET_UP_FROM_MINUTE && upOn !== local.date)
     leftBed = entry.at;
