@@ -189,7 +189,9 @@ export function scoreLabels(run: ImportRun, labels: readonly Label[]): LabelScor
   }
   const byKind: Record<string, { n: number; caught: number; times: number[] }> = {};
   for (const span of spans) {
-    const kind = (byKind[span.label.kind ?? 'incident'] ??= { n: 0, caught: 0, times: [] });
+    const name = span.label.kind ?? 'incident';
+    const kind = byKind[name] ?? { n: 0, caught: 0, times: [] };
+    byKind[name] = kind;
     kind.n++;
     const at = first.get(span);
     if (at !== undefined) {
