@@ -17,7 +17,7 @@ import {
 } from './replay-import.ts';
 import { type RulesInForce, readStoredRules } from './rules-store.ts';
 
-const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 24] [--json]
+const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 168] [--json]
        pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--resident <id>]... [--json]
 
 Runs the candidate rule set and the rules in force over the stored EVENTS in the range and
@@ -187,7 +187,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       to: { type: 'string' },
       rules: { type: 'string' },
       current: { type: 'string' },
-      'warmup-hours': { type: 'string', default: '24' },
+      'warmup-hours': { type: 'string', default: '168' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
       import: { type: 'string' },
