@@ -1,7 +1,7 @@
 import type { Alert, TelecareEvent } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULE_SET, SHARE_ROUTINE_RULE } from './default-rules.ts';
+import { DEFAULT_RULE_SET, RHYTHM_RULE, SHARE_ROUTINE_RULE } from './default-rules.ts';
 import type { RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
@@ -127,6 +127,54 @@ describe('learned routine: one alert per stretch of inactivity', () => {
             .filter((alert) => alert.rule.id === 'routine.inactivity')
             .map((alert) => (alert.evidence.length === 1 ? byId.get(alert.evidence[0] ?? '') : undefined));
           expect(raised).toEqual(expected(activity));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+/** The learned rhythm alone, before anything is learned: a silence at home is unusual after 3 h. */
+const RHYTHM: RuleSet = parseRuleSet({
+  version: 1,
+  settings: { keepEvents: 6 },
+  rules: [RHYTHM_RULE, DEFAULT_RULE_SET.rules.find((rule) => rule.id === 'absence.supervision')],
+});
+const PRIOR_MS = 3 * HOUR_MS;
+
+describe('learned rhythm: one alert per silence at home', () => {
+  it('over random silences and heartbeats, every silence longer than the limit is raised once, by its last activity, at the limit', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: (2 * DAY_MS) / 1000 - 1 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.record({ everyS: fc.integer({ min: 240, max: 7200 }), phaseS: fc.nat({ max: 7200 }) }), {
+          maxLength: 2,
+        }),
+        (activitySeconds, devices) => {
+          const activity = activitySeconds.map((s) => TEST_FROM + s * 1000 + 17).sort((a, b) => a - b);
+          const end = TEST_FROM + 2 * DAY_MS;
+          const events = [
+            ...activity.map(motion),
+            ...devices.flatMap(({ everyS, phaseS }, d) =>
+              Array.from({ length: Math.floor(((2 * DAY_MS) / 1000 - phaseS) / everyS) }, (_, i) =>
+                heartbeat(TEST_FROM + (phaseS + i * everyS) * 1000 + 3, `SM-${d}`),
+              ),
+            ),
+          ].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+          const runner = new RulesRunner(RHYTHM);
+          const alerts: Alert[] = [];
+          for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time)));
+          alerts.push(...runner.advance(end + 4 * HOUR_MS));
+          const byId = new Map(events.map((event) => [event.id, Date.parse(event.time)]));
+          const raised = alerts
+            .filter((alert) => alert.type === 'inactivity.unusual')
+            .map((alert) => [byId.get(alert.evidence[0] ?? ''), Date.parse(alert.raisedAt)]);
+          // A silence ends at the next activity; one that reaches the limit first is raised then.
+          const expected = activity.flatMap((at, i) => {
+            const next = activity[i + 1] ?? Infinity;
+            return next > at + PRIOR_MS ? [[at, at + PRIOR_MS + RHYTHM.settings.reorderGraceS * 1000]] : [];
+          });
+          expect(raised).toEqual(expected);
         },
       ),
       { numRuns: 60 },
