@@ -179,6 +179,9 @@ function clocks() {
   };
 }
 
+const stateBytes: number[] = [];
+const rhythmBytes: number[] = [];
+
 function runOurs(
   events: readonly TelecareEvent[],
   arrivals: readonly number[],
@@ -200,6 +203,13 @@ function runOurs(
     });
     for (let i = 0; i < events.length; i++)
       alerts += runner.event(events[i] as TelecareEvent, arrivals[i] as number).length;
+    if (measure) {
+      // What triage keeps per resident in Redis: the state as JSON, and the learned rhythm's part.
+      for (const state of runner.states.values()) {
+        stateBytes.push(Buffer.byteLength(JSON.stringify(state)));
+        rhythmBytes.push(Buffer.byteLength(JSON.stringify(state.rhythms ?? {})));
+      }
+    }
   } else {
     const states = new Map<string, ResidentState>();
     for (let i = 0; i < events.length; i++) {
@@ -309,12 +319,18 @@ const benchmark: Benchmark = {
       full_tick_p99_us: us(percentile(latTicks, 99)),
       full_ticks: latTicks.length,
       full_alerts: oursFull.alerts,
+      state_bytes_mean: Math.round(stateBytes.reduce((n, b) => n + b, 0) / Math.max(1, stateBytes.length)),
+      state_bytes_max: Math.max(0, ...stateBytes),
+      rhythm_bytes_mean: Math.round(rhythmBytes.reduce((n, b) => n + b, 0) / Math.max(1, rhythmBytes.length)),
     };
     log(
       `stateless triggers: ours ${figures.stateless_ours_events_per_s} ev/s, json-rules-engine ${figures.stateless_jre_events_per_s} ev/s → ${figures.stateless_ratio}× (per CPU second: ${figures.stateless_ours_events_per_cpu_s} vs ${figures.stateless_jre_events_per_cpu_s} → ${figures.stateless_cpu_ratio}×); ours p50 ${figures.stateless_p50_us} µs, p99 ${figures.stateless_p99_us} µs (${oursStateless.alerts} alerts from both)`,
     );
     log(
       `full set (state, timers): ours ${figures.full_ours_events_per_s} ev/s, json-rules-engine ${figures.full_jre_events_per_s} ev/s → ${figures.full_ratio}× (per CPU second: ${figures.full_cpu_ratio}×); ours per event p50 ${figures.full_p50_us} µs, p99 ${figures.full_p99_us} µs; per timer tick p50 ${figures.full_tick_p50_us} µs, p99 ${figures.full_tick_p99_us} µs (${latTicks.length} ticks, ${oursFull.alerts} alerts)`,
+    );
+    log(
+      `state per resident (JSON, as triage stores it): mean ${figures.state_bytes_mean} B, max ${figures.state_bytes_max} B; of it the learned rhythm, mean ${figures.rhythm_bytes_mean} B`,
     );
     return figures;
   },

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Alert, TelecareEvent } from '@telecare/contracts';
 import { parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
 import {
@@ -89,4 +91,57 @@ export function runScenarioOnCore(
     residentDays: built.residentDays,
   });
   return { built, card, alerts };
+}
+
+/**
+ * Writes a scenario as `pnpm replay --import` reads it: `events.jsonl` (each device event with
+ * its serial, kind, location and resident), `labels.jsonl` (each incident's resident and span:
+ * from the incident to when its effects end, or its deadline) and `rules.json` (the default rules
+ * with each resident's care plan, as the run puts in force).
+ */
+export function exportScenario(spec: ScenarioSpec, dir: string): { events: number; labels: number } {
+  const built = buildScenario(spec);
+  const residentOf = new Map(spec.homes.map((h) => [h.key, `res_${h.key.toLowerCase()}`] as const));
+  mkdirSync(dir, { recursive: true });
+  const seqs = new Map<string, number>();
+  const lines: string[] = [];
+  for (const e of built.events) {
+    const home = spec.homes.find((h) => h.key === e.home);
+    const device = deviceSpec(e.device);
+    const serial = `SIM-${e.home}-${e.device.replace('.', '-')}`;
+    const seq = seqs.get(serial) ?? 0;
+    seqs.set(serial, seq + 1);
+    lines.push(
+      JSON.stringify({
+        serial,
+        kind: device.kind,
+        ...(device.location ? { location: device.location } : {}),
+        residentId: residentOf.get(e.home),
+        ...(home ? { postcodeDistrict: home.postcode.split(' ')[0] } : {}),
+        event: {
+          id: `sim-${String(seq).padStart(8, '0')}`,
+          type: e.type,
+          at: new Date(e.at).toISOString(),
+          data: e.data ?? {},
+        },
+      }),
+    );
+  }
+  writeFileSync(join(dir, 'events.jsonl'), `${lines.join('\n')}\n`);
+  const labels = built.expectations
+    .filter((x) => !x.area && x.expect.length > 0)
+    .map((x) =>
+      JSON.stringify({
+        residentId: residentOf.get(x.homes[0] ?? ''),
+        from: new Date(x.at).toISOString(),
+        to: new Date(Math.max(x.until ?? 0, x.at + x.deadlineS * 1000)).toISOString(),
+        kind: x.kind,
+      }),
+    );
+  writeFileSync(join(dir, 'labels.jsonl'), `${labels.join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'rules.json'),
+    `${JSON.stringify(carePlanRuleSet(spec.homes, residentOf), null, 2)}\n`,
+  );
+  return { events: lines.length, labels: labels.length };
 }

@@ -7,7 +7,7 @@ import {
   score,
   scorecardFigures,
 } from '@telecare/simulators';
-import { runScenarioOnCore } from './core.ts';
+import { exportScenario, runScenarioOnCore } from './core.ts';
 import { runScenario, type ScenarioResult } from './harness.ts';
 import { runStorm } from './storm.ts';
 
@@ -34,6 +34,21 @@ if (name === 'storm' || name === 'load') {
   console.log(`# ${name}`);
   const figures = await runStorm(name, (line) => console.log(line));
   console.log(JSON.stringify({ scenario: name, ...figures }));
+  process.exit(0);
+}
+
+const exportAt = process.argv.indexOf('--export');
+if (exportAt > 0) {
+  const dir = process.argv[exportAt + 1];
+  const spec = SCENARIOS[name];
+  if (!dir || !spec) {
+    console.error('usage: pnpm scenario <name> --export <dir>');
+    process.exit(2);
+  }
+  const written = exportScenario(spec, dir);
+  console.log(
+    `wrote ${written.events} events, ${written.labels} labels and the care-plan rules to ${dir}: pnpm replay --import ${dir}/events.jsonl --labels ${dir}/labels.jsonl --current ${dir}/rules.json`,
+  );
   process.exit(0);
 }
 

@@ -43,6 +43,7 @@ export const TAXONOMY = {
   'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', { derived: true }),
   'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', { derived: true }),
   'bed.not-returned': t(2, 'wellbeing', 'Out of bed at night and not back', { derived: true }),
+  'outing.not-returned': t(2, 'wellbeing', 'Went out and not back', { derived: true }),
   'chair.too-long': t(2, 'wellbeing', 'Chair occupied too long', { derived: true }),
   'temperature.low': t(2, 'wellbeing', 'Home too cold', { derived: true }),
   'temperature.high': t(2, 'wellbeing', 'Home too hot', { derived: true }),

@@ -8,6 +8,54 @@ export const SUSTAINED_REASON = '{what}: {detail} (rule {rule})';
 /** For an absence or routine rule: what was expected and what was seen instead. */
 export const ABSENCE_REASON = '{what}: {detail}; expected {expected}, seen {seen} (rule {rule})';
 
+/** Activity: what shows the person is about. */
+const ACTIVITY = [
+  'motion',
+  'door.opened',
+  'door.closed',
+  'bed.occupied',
+  'bed.vacated',
+  'chair.occupied',
+  'chair.vacated',
+  'carer.arrived',
+] as const;
+
+/** The learned rhythm (`rhythm.learned`): see the rules README. */
+export const RHYTHM_RULE = {
+  id: 'rhythm.learned',
+  version: 1,
+  kind: 'rhythm',
+  type: 'inactivity.unusual',
+  activity: [...ACTIVITY],
+  minDays: 7,
+  reason: ABSENCE_REASON,
+} as const satisfies RuleSetInput['rules'][number];
+
+/**
+ * Earlier default rules, replaced by `rhythm.learned`: a fixed wake-up window from the care plan,
+ * and a share of days active per hour. Kept as rule kinds a rule set may still use.
+ */
+export const CARE_PLAN_WAKE_UP_RULE = {
+  id: 'absence.no-wake',
+  version: 1,
+  kind: 'absence',
+  type: 'inactivity.no-wake',
+  expect: ['motion', 'bed.vacated', 'door.opened', 'chair.occupied'],
+  window: { kind: 'wake-up' },
+  reason: ABSENCE_REASON,
+} as const satisfies RuleSetInput['rules'][number];
+
+export const SHARE_ROUTINE_RULE = {
+  id: 'routine.inactivity',
+  version: 1,
+  kind: 'routine',
+  type: 'inactivity.unusual',
+  activity: ['motion', 'door.opened', 'bed.vacated', 'chair.occupied', 'chair.vacated', 'carer.arrived'],
+  minDays: 7,
+  expectShare: 0.9,
+  reason: ABSENCE_REASON,
+} as const satisfies RuleSetInput['rules'][number];
+
 /**
  * The default rules: one trigger per P1–P4 type a device can send, at its taxonomy priority, and
  * the sustained, absence, correlation, area and routine rules of DESIGN §5 for the derived types.
@@ -123,15 +171,6 @@ const DEFAULT_RULES: RuleSetInput = {
 
     // Absence: something expected did not happen in a window.
     {
-      id: 'absence.no-wake',
-      version: 1,
-      kind: 'absence',
-      type: 'inactivity.no-wake',
-      expect: ['motion', 'bed.vacated', 'door.opened', 'chair.occupied'],
-      window: { kind: 'wake-up' },
-      reason: ABSENCE_REASON,
-    },
-    {
       id: 'absence.medication',
       version: 1,
       kind: 'absence',
@@ -244,17 +283,9 @@ const DEFAULT_RULES: RuleSetInput = {
       reason: SUSTAINED_REASON,
     },
 
-    // Learned routine: inactivity unusual for this person.
-    {
-      id: 'routine.inactivity',
-      version: 1,
-      kind: 'routine',
-      type: 'inactivity.unusual',
-      activity: ['motion', 'door.opened', 'bed.vacated', 'chair.occupied', 'chair.vacated', 'carer.arrived'],
-      minDays: 7,
-      expectShare: 0.9,
-      reason: ABSENCE_REASON,
-    },
+    // Learned rhythm: this person's own silences, get-up time and outings (the wake-up check
+    // falls back to the care plan's window until a week of mornings is learned).
+    RHYTHM_RULE,
   ],
 };
 

@@ -14,6 +14,8 @@ import type {
   EventInput,
   RecentEvent,
   ResidentState,
+  Rhythm,
+  RhythmRule,
   Routine,
   RoutineRule,
   Rule,
@@ -26,10 +28,13 @@ import type {
   TriggerRule,
 } from './model.ts';
 import { type ReasonValues, renderReason } from './reason.ts';
+import { gapLimit, getUps, learnRhythm, outLimit } from './rhythm.ts';
 import {
   addDays,
+  formatAlso,
   formatHhmm,
   formatIso,
+  formatWhen,
   inSpan,
   localTime,
   minuteOf,
@@ -157,6 +162,7 @@ function concerns(rule: Rule, type: EventType): boolean {
       return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
     }
     case 'routine':
+    case 'rhythm':
       return rule.activity.includes(type);
     case 'area':
       return false;
@@ -193,6 +199,7 @@ function historyTypes(ruleSet: RuleSet): Set<EventType> {
         break;
       }
       case 'routine':
+      case 'rhythm':
         add(rule.activity);
         break;
       case 'area':
@@ -343,6 +350,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
       case 'routine':
         if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings);
         break;
+      case 'rhythm':
+        next = rhythmOnEvent(rule, entry, next, out);
+        break;
       case 'area':
         break; // Spans residents: see evaluateArea.
       default:
@@ -377,6 +387,9 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       break;
     case 'routine':
       next = routineOnTick(rule, timer, state, out);
+      break;
+    case 'rhythm':
+      next = rhythmOnTick(rule, timer, state, out);
       break;
     case 'trigger':
     case 'area':
@@ -681,7 +694,7 @@ function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly Rec
     if (readings.some((seen) => !beyond(t, seen.celsius as number))) return;
     const last = readings.at(-1) ?? startEvent;
     const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
-    detail = `${bound} since ${formatHhmm(startEvent.at, out.settings.timeZone)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
+    detail = `${bound} since ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
     out.alerts.push(
       derivedAlert(rule, out, {
         key: startEvent.id,
@@ -699,7 +712,7 @@ function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly Rec
   }
   const { ends } = rule.condition;
   if (within.some((seen) => ends.includes(seen.type))) return;
-  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatHhmm(startEvent.at, out.settings.timeZone)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
+  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
   out.alerts.push(
     derivedAlert(rule, out, {
       key: startEvent.id,
@@ -813,7 +826,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
           key: due.id,
           evidence: [due],
           thresholds: { withinS },
-          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatHhmm(due.at, tz)}`,
+          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatWhen(due.at, tz, timer.checkAt)}`,
           expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
           seen: 'none',
           decidedAt: timer.dueAt,
@@ -840,7 +853,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
         key: `${serial}:${base.id}`,
         evidence: [base],
         thresholds: { intervalS },
-        detail: `device ${serial} silent since ${formatHhmm(base.at, tz)}`,
+        detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
         expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
         seen: `none for ${minutes(timer.checkAt - base.at)}`,
         decidedAt: timer.dueAt,
@@ -869,10 +882,10 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
             key: `wake-up:${date}`,
             evidence: last ? [last] : [],
             thresholds: { wakeUpFrom: formatHhmm(from, tz), wakeUpTo: formatHhmm(to, tz) },
-            detail: `no movement between ${formatHhmm(from, tz)} and ${formatHhmm(to, tz)}`,
+            detail: `no movement between ${formatHhmm(from, tz)} and ${formatWhen(to, tz, to)}`,
             expected: `movement by ${formatHhmm(to, tz)}`,
             seen: last
-              ? `last movement at ${formatHhmm(last.at, tz)} (${deviceValues(last).device})`
+              ? `last movement at ${formatAlso(last.at, tz, to, to)} (${deviceValues(last).device})`
               : 'no movement recorded',
             decidedAt: timer.dueAt,
           }),
@@ -893,7 +906,7 @@ function absenceOnTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
             key: `visit:${timer.key}`,
             evidence: [],
             thresholds: { toleranceS, visitAt: formatHhmm(visitAt, tz) },
-            detail: `visit due at ${formatHhmm(visitAt, tz)}`,
+            detail: `visit due at ${formatWhen(visitAt, tz, timer.checkAt)}`,
             expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
             seen: 'none',
             decidedAt: timer.dueAt,
@@ -918,11 +931,12 @@ function lastOf(recent: readonly RecentEvent[], types: readonly EventType[], bef
 // ---------------------------------------------------------------------------------------------
 // Recurring checks: wake-up windows, carer visits, the hourly routine check
 
-type Recurring = AbsenceRule | RoutineRule;
+type Recurring = AbsenceRule | RoutineRule | RhythmRule;
 
 function isRecurring(rule: Rule): rule is Recurring {
   return (
     rule.kind === 'routine' ||
+    rule.kind === 'rhythm' ||
     (rule.kind === 'absence' && (rule.window.kind === 'wake-up' || rule.window.kind === 'visit'))
   );
 }
@@ -932,6 +946,7 @@ function nextCheck(
   rule: Recurring,
   out: Output,
   after: number,
+  state: ResidentState,
 ): { checkAt: number; key: string } | undefined {
   const s = out.settings;
   if (rule.kind === 'routine') {
@@ -939,6 +954,14 @@ function nextCheck(
     return { checkAt, key: String(checkAt) };
   }
   const today = localTime(after, s.timeZone).date;
+  if (rule.kind === 'rhythm') {
+    const minute = wakeCheckMinute(rule, state.rhythms?.[rule.id], s);
+    for (const date of [today, addDays(today, 1)]) {
+      const checkAt = zonedInstant(date, minute, s.timeZone);
+      if (checkAt > after) return { checkAt, key: `wake:${date}` };
+    }
+    return undefined;
+  }
   if (rule.window.kind === 'wake-up') {
     for (const date of [today, addDays(today, 1)]) {
       const checkAt = zonedInstant(date, s.wakeTo, s.timeZone);
@@ -960,7 +983,7 @@ function nextCheck(
 }
 
 function reschedule(rule: Recurring, state: ResidentState, out: Output, after: number): ResidentState {
-  const next = nextCheck(rule, out, after);
+  const next = nextCheck(rule, out, after, state);
   if (!next) return state;
   // Schedule keys (a date, an hour, a visit) are the same for every resident: the id names the
   // resident so that one resident's check never replaces another's in the timer store.
@@ -1129,14 +1152,15 @@ function correlationOnTick(rule: CorrelationRule, timer: Timer, recent: readonly
   const tz = out.settings.timeZone;
   const withinS = Math.round((timer.checkAt - first.at) / 1000);
   const before = ended.map(
-    (seen) => `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatHhmm(seen.at, tz)}`,
+    (seen) =>
+      `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`,
   );
   out.alerts.push(
     derivedAlert(rule, out, {
       key: first.id,
       evidence: [first, ...ended],
       thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatHhmm(first.at, tz)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
       decidedAt: timer.dueAt,
     }),
   );
@@ -1175,11 +1199,36 @@ function learn(
     days: 0,
     active: new Array(24).fill(0),
   };
-  if (local.date < routine.day) return state; // a late event of a day already learned
+  const latest = withLatest(routine, entry);
+  if (local.date < routine.day) return latest === routine ? state : withRoutine(state, rule, latest);
+  routine = latest;
   if (local.date > routine.day) routine = rollOver(routine, local.date);
   if (routine.today & bit)
     return routine === state.routines[rule.id] ? state : withRoutine(state, rule, routine);
   return withRoutine(state, rule, { ...routine, today: routine.today | bit });
+}
+
+/** The routine with the activity among its latest two, if it is one of them. */
+function withLatest(routine: Routine, entry: RecentEvent): Routine {
+  const { last, prior } = routine;
+  if (!last || byTimeThenId(last, entry) < 0) {
+    const next: Routine = { ...routine, last: entry };
+    if (last) next.prior = last;
+    return next;
+  }
+  if (last.id !== entry.id && (!prior || byTimeThenId(prior, entry) < 0)) return { ...routine, prior: entry };
+  return routine;
+}
+
+/**
+ * The last activity at or before `at`: from `recent` when it still holds one, else the latest
+ * two the routine keeps, whichever is later — never a stretch named by an activity it forgot.
+ */
+function lastActivity(rule: RoutineRule, state: ResidentState, routine: Routine, at: number) {
+  let last = lastOf(state.recent, rule.activity, at);
+  for (const kept of [routine.last, routine.prior])
+    if (kept && kept.at <= at && (!last || byTimeThenId(last, kept) < 0)) last = kept;
+  return last;
 }
 
 function rollOver(routine: Routine, day: string): Routine {
@@ -1188,6 +1237,8 @@ function rollOver(routine: Routine, day: string): Routine {
   const next: Routine = { day, today: 0, days: Math.min(ROUTINE_DAYS, routine.days + 1), active };
   // A stretch of inactivity goes on across midnight.
   if (routine.raised !== undefined) next.raised = routine.raised;
+  if (routine.last) next.last = routine.last;
+  if (routine.prior) next.prior = routine.prior;
   return next;
 }
 
@@ -1206,15 +1257,16 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
   const quiet = inSpan(local.minute, s.quietFrom, s.quietTo);
   if (routine && !quiet && routine.days >= rule.minDays) {
     const share = (routine.active[hour] ?? 0) / routine.days;
-    const seenInHour = state.recent.some(
-      (seen) => rule.activity.includes(seen.type) && seen.at >= hourStart && seen.at < hourEnd,
-    );
-    const last =
-      share >= rule.expectShare && !seenInHour ? lastOf(state.recent, rule.activity, hourEnd) : undefined;
+    // The latest activity before the hour's end: in the hour, or the last of the stretch that
+    // missed it. Not from `recent` alone, which heartbeats can flood.
+    const latest = share >= rule.expectShare ? lastActivity(rule, state, routine, hourEnd - 1) : undefined;
+    const seenInHour = latest !== undefined && latest.at >= hourStart;
+    const last = seenInHour ? undefined : latest;
     // One alert per stretch of inactivity, however many usual and unusual hours (or nights) it
     // crosses: the stretch is named by its last activity, and the state remembers the one raised.
-    // A stretch whose last activity has aged out of `recent` is the one raised before, if any.
-    const stretch = last?.id ?? routine.raised ?? '';
+    // The routine keeps its latest activities itself, so a stretch is never mistaken for an older
+    // one because heartbeats or age pushed its last activity out of `recent`.
+    const stretch = last?.id ?? '';
     if (share >= rule.expectShare && !seenInHour && stretch !== routine.raised) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
       out.alerts.push(
@@ -1227,11 +1279,11 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
             minDays: rule.minDays,
             share: Math.round(share * 100) / 100,
           },
-          detail: `usually active ${span}`,
-          expected: `activity ${span}, seen on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
-          seen: last
-            ? `nothing since ${formatHhmm(last.at, s.timeZone)} (${TAXONOMY[last.type].description.toLowerCase()}, ${deviceValues(last).device})`
+          detail: last
+            ? `no activity since ${formatWhen(last.at, s.timeZone, hourEnd)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device})`
             : 'no activity recorded',
+          expected: `activity ${span}: the resident was active then on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
+          seen: 'none',
           decidedAt: timer.dueAt,
         }),
       );
@@ -1239,6 +1291,201 @@ function routineOnTick(rule: RoutineRule, timer: Timer, state: ResidentState, ou
     }
   }
   return reschedule(rule, next, out, hourEnd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learned rhythm: silences, getting up and outings, each person's own
+
+const PLACE_TEXT = {
+  home: 'at home, up and about',
+  chair: 'in the chair',
+  bed: 'in bed',
+  out: 'out',
+} as const;
+
+const hhmmOf = (minute: number): string =>
+  `${String(Math.floor(minute / 60) % 24).padStart(2, '0')}:${String(Math.round(minute) % 60).padStart(2, '0')}`;
+
+/** When the wake-up check runs: the latest learned get-up plus the margin, else the care plan's. */
+function wakeCheckMinute(rule: RhythmRule, rhythm: Rhythm | undefined, s: ResidentSettings): number {
+  const ups = getUps(rule, rhythm);
+  const known = rhythm?.up.filter((m) => m >= 0) ?? [];
+  const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
+  // While learning, the care plan's window stands, moved later by any later morning seen.
+  return Math.min(23 * 60, ups ? learned : Math.max(s.wakeTo, learned));
+}
+
+function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
+  return { ...state, rhythms: { ...state.rhythms, [rule.id]: rhythm } };
+}
+
+/** The start of the resident's next night (or now, when it is night already). */
+function nightFrom(at: number, s: ResidentSettings): number {
+  const local = localTime(at, s.timeZone);
+  if (inSpan(local.minute, s.quietFrom, s.quietTo)) return at;
+  const today = zonedInstant(local.date, s.quietFrom, s.timeZone);
+  return today >= at ? today : zonedInstant(addDays(local.date, 1), s.quietFrom, s.timeZone);
+}
+
+/**
+ * One silence check per latest activity, its timer named by that activity. A newer activity
+ * before that check makes it moot (cancelled), as a heartbeat does a supervision check; one after
+ * it leaves it to fire, so the alert never depends on whether the newer event came before the tick.
+ */
+function rhythmOnEvent(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  const before = state.rhythms?.[rule.id];
+  let rhythm = learnRhythm(before, entry, out.settings.timeZone);
+  if (rhythm === before) return state;
+  const last = rhythm.last as RecentEvent;
+  const timerId = (event: RecentEvent) => `${rule.id}:${out.residentId}:${event.id}`;
+  const previous = before?.last;
+  if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
+    out.timers.push({ op: 'cancel', id: timerId(previous) });
+  if (rhythm.place === 'bed') {
+    out.timers.push({ op: 'cancel', id: timerId(last) });
+    if (rhythm.checkAt !== undefined) {
+      rhythm = { ...rhythm };
+      delete rhythm.checkAt;
+    }
+  } else {
+    let checkAt: number;
+    if (rhythm.place === 'out') {
+      const usual = last.at + outLimit(rule, rhythm).ms;
+      const night = Math.max(
+        nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
+        last.at + 1_800_000,
+      );
+      checkAt = Math.min(usual, night);
+    } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
+    out.setTimer(rule, checkAt, { id: timerId(last), eventId: last.id, key: rhythm.place });
+    rhythm = { ...rhythm, checkAt };
+  }
+  return withRhythm(state, rule, rhythm);
+}
+
+function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const rhythm = state.rhythms?.[rule.id];
+  const tz = out.settings.timeZone;
+  if (timer.key?.startsWith('wake:')) {
+    // Set a day ahead: a later morning learned since then moves today's check later.
+    const date = timer.key.slice(5);
+    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings), tz);
+    if (due > timer.checkAt) {
+      out.setTimer(rule, due, { id: timer.id, key: timer.key });
+      return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
+    }
+    wakeUpCheck(rule, timer, state, rhythm, out);
+    return reschedule(rule, state, out, timer.checkAt);
+  }
+  if (!rhythm?.last) return state;
+  // The latest activity by the check: still the one the check follows, or the silence ended.
+  const last =
+    rhythm.last.at <= timer.checkAt ? rhythm.last : lastOf(state.recent, rule.activity, timer.checkAt);
+  if (!last || last.id !== timer.eventId) return state;
+  const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
+  const silentFor = minutes(timer.checkAt - last.at);
+  if (place === 'out') {
+    const limit = outLimit(rule, rhythm);
+    const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: `out:${last.id}`,
+        evidence: [last],
+        thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+        detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
+        expected: limit.learned
+          ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
+          : `back within ${minutes(limit.ms)} or by ${night} at night`,
+        seen: `not back after ${silentFor}`,
+        decidedAt: timer.dueAt,
+        type: 'outing.not-returned',
+      }),
+    );
+    return state;
+  }
+  const limit = gapLimit(rule, rhythm, place, last.at, tz);
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `since:${last.id}`,
+      evidence: [last],
+      thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
+      expected: limit.learned
+        ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
+        : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
+      seen: `nothing for ${silentFor}`,
+      decidedAt: timer.dueAt,
+      type: 'inactivity.unusual',
+    }),
+  );
+  return state;
+}
+
+function wakeUpCheck(
+  rule: RhythmRule,
+  timer: Timer,
+  state: ResidentState,
+  rhythm: Rhythm | undefined,
+  out: Output,
+): void {
+  const s = out.settings;
+  const tz = s.timeZone;
+  const date = timer.key?.slice(5) ?? '';
+  const ups = getUps(rule, rhythm);
+  const last = rhythm?.last;
+  let up: boolean;
+  if (ups) {
+    // Seen getting up today, or about (or out) since early morning and not back in bed.
+    const dayStart = zonedInstant(date, 4 * 60, tz);
+    up = rhythm?.upOn === date || (rhythm?.place !== 'bed' && last !== undefined && last.at >= dayStart);
+  } else {
+    const from = zonedInstant(date, s.wakeFrom, tz);
+    up = state.recent.some(
+      (seen) =>
+        rule.activity.includes(seen.type) &&
+        seen.type !== 'bed.occupied' &&
+        seen.at >= from &&
+        seen.at <= timer.checkAt,
+    );
+  }
+  if (up) return;
+  const inBed = rhythm?.place === 'bed' && rhythm.bedAt !== undefined;
+  const bedAt = rhythm?.bedAt ?? 0;
+  const detail = inBed
+    ? rhythm?.upInNight
+      ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, up in the night only: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `went to bed at ${formatWhen(bedAt, tz, timer.checkAt)} and nothing has moved since: not up by ${formatHhmm(timer.checkAt, tz)}`
+    : last
+      ? `no movement since ${formatWhen(last.at, tz, timer.checkAt)}: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `no movement recorded: not up by ${formatHhmm(timer.checkAt, tz)}`;
+  const sorted = ups ? [...ups].sort((a, b) => a - b) : [];
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `wake-up:${date}`,
+      evidence: last ? [last] : [],
+      fallbackEvidence: `wake-up:${date}`,
+      thresholds: ups
+        ? {
+            wakeUpBy: formatHhmm(timer.checkAt, tz),
+            learnedLatest: hhmmOf(sorted.at(-1) ?? 0),
+            mornings: ups.length,
+            inBed,
+          }
+        : { wakeUpFrom: hhmmOf(s.wakeFrom), wakeUpTo: hhmmOf(s.wakeTo), inBed },
+      detail,
+      expected: ups
+        ? `up by ${hhmmOf(sorted.at(-1) ?? 0)}, as on each of the ${ups.length} mornings learned (usually ${hhmmOf(sorted[Math.floor(sorted.length / 2)] ?? 0)})`
+        : `movement by ${formatHhmm(timer.checkAt, tz)} (care plan ${hhmmOf(s.wakeFrom)}–${hhmmOf(s.wakeTo)}, later by any later morning seen; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
+      seen: inBed ? 'still in bed' : 'none',
+      decidedAt: timer.dueAt,
+      type: 'inactivity.no-wake',
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1342,16 +1589,19 @@ function remember(
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
   const seen = seenWith(state.seen, entry.id, keepSeen);
   if (!kept)
-    return {
-      v: state.v,
-      residentId: state.residentId,
-      recent: state.recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil: state.forgottenUntil,
-    };
+    return withRhythms(
+      {
+        v: state.v,
+        residentId: state.residentId,
+        recent: state.recent,
+        seen,
+        devices: state.devices,
+        scheduled: state.scheduled,
+        routines: state.routines,
+        forgottenUntil: state.forgottenUntil,
+      },
+      state,
+    );
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
@@ -1381,14 +1631,22 @@ function remember(
   let forgottenUntil = state.forgottenUntil;
   if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
-  return {
-    v: state.v,
-    residentId: state.residentId,
-    recent,
-    seen,
-    devices: state.devices,
-    scheduled: state.scheduled,
-    routines: state.routines,
-    forgottenUntil,
-  };
+  return withRhythms(
+    {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+    },
+    state,
+  );
+}
+
+function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
+  if (state.rhythms) next.rhythms = state.rhythms;
+  return next;
 }

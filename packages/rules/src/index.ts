@@ -10,7 +10,15 @@ export {
   initialAreaState,
   isAreaHold,
 } from './area.ts';
-export { ABSENCE_REASON, DEFAULT_RULE_SET, SUSTAINED_REASON, TRIGGER_REASON } from './default-rules.ts';
+export {
+  ABSENCE_REASON,
+  CARE_PLAN_WAKE_UP_RULE,
+  DEFAULT_RULE_SET,
+  RHYTHM_RULE,
+  SHARE_ROUTINE_RULE,
+  SUSTAINED_REASON,
+  TRIGGER_REASON,
+} from './default-rules.ts';
 export {
   type Evaluation,
   evaluate,
@@ -30,6 +38,8 @@ export {
   ResidentDefaults,
   ResidentOverrides,
   ResidentState,
+  Rhythm,
+  RhythmRule,
   Routine,
   RoutineRule,
   Rule,

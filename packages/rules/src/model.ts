@@ -193,6 +193,37 @@ export const RoutineRule = z.strictObject({
 });
 export type RoutineRule = z.infer<typeof RoutineRule>;
 
+/**
+ * A per-resident model of normal activity, learned from the resident's own events (DESIGN §5,
+ * "learned routine"): for each part of the day and each place the sensors say the person is (in
+ * bed, in the chair, at home and moving, out), how long this person's silences last; when they
+ * get up; how long they are out. It raises
+ * - `inactivity.unusual` when a silence at home outlasts this person's longest at that time of day
+ *   and place (times `gapFactor`, plus `gapMarginS`), never while they are out or in bed;
+ * - `inactivity.no-wake` when they are not up by their latest learned get-up time plus
+ *   `wakeMarginS` (the care plan's wake-up window until `minDays` mornings are learned), saying
+ *   whether they never left the bed since the night before;
+ * - `outing.not-returned` when they went out of the front door and nothing moved inside since, by
+ *   their longest learned outing (times `gapFactor`, plus `gapMarginS`), and at the latest
+ *   `nightReturnS` after the start of their quiet hours.
+ * Before `minDays` days are learned, the `prior` silences hold (seeded as a care plan would).
+ */
+export const RhythmRule = z.strictObject({
+  ...derivedBase,
+  kind: z.literal('rhythm'),
+  /** Events that show the person (movement, doors, bed and chair). */
+  activity: z.array(RuleEventType).min(1),
+  minDays: z.number().int().min(1).max(14).default(7),
+  gapFactor: z.number().min(1).max(10).default(1.5),
+  gapMarginS: Seconds.default(1800),
+  wakeMarginS: Seconds.default(2700),
+  nightReturnS: Seconds.default(3600),
+  prior: z
+    .strictObject({ homeS: Seconds, chairS: Seconds, outS: Seconds })
+    .default({ homeS: 3 * 3600, chairS: 6 * 3600, outS: 6 * 3600 }),
+});
+export type RhythmRule = z.infer<typeof RhythmRule>;
+
 /** Per-resident settings; each field overrides the rule set's `defaults`. */
 export const ResidentOverrides = z.strictObject({
   /** IANA zone the local times below are in. */
@@ -231,6 +262,7 @@ export const Rule = z.discriminatedUnion('kind', [
   CorrelationRule,
   AreaRule,
   RoutineRule,
+  RhythmRule,
 ]);
 export type Rule = z.infer<typeof Rule>;
 export type RuleInput = z.input<typeof Rule>;
@@ -395,8 +427,53 @@ export const Routine = z.object({
    * newer than that comes.
    */
   raised: z.string().optional(),
+  /**
+   * The latest activity learned and the one before it (by time, then id). `recent` may drop them
+   * (by count, under a flood of heartbeats, or by age), yet a stretch must still be named by its
+   * own last activity; the one before covers an activity that came after the hour checked but
+   * before the check (within the reorder grace).
+   */
+  last: RecentEvent.optional(),
+  prior: RecentEvent.optional(),
 });
 export type Routine = z.infer<typeof Routine>;
+
+/** Where the sensors last said the person is. */
+export const Place = z.enum(['home', 'bed', 'chair', 'out']);
+export type Place = z.infer<typeof Place>;
+
+/**
+ * What the rhythm rule has learned of one resident. Rings of `RHYTHM_DAYS` days, indexed by the
+ * local day number modulo the ring: per place (home, chair) and three-hour part of the day, the
+ * longest silence in minutes; per day the get-up minute (-1 unknown) and the longest outing.
+ */
+export const Rhythm = z.object({
+  /** Local date of the newest day learned. */
+  day: z.string(),
+  /** Days learned, up to the ring's length. */
+  days: z.number().int(),
+  /** [place 0 home, 1 chair][part of day 0–7][ring day], flattened; minutes. */
+  gaps: z.array(z.number()),
+  up: z.array(z.number()),
+  outs: z.array(z.number()),
+  /** The latest activity (the stretch now running is named by it), and when its silence is checked. */
+  last: RecentEvent.optional(),
+  checkAt: z.number().optional(),
+  /** Times of the bed's and the chair's latest reports, so a late one is placed in order. */
+  bedTs: z.number().optional(),
+  chairTs: z.number().optional(),
+  place: Place,
+  bed: z.boolean(),
+  chair: z.boolean(),
+  /** Leaving the bed after 04:00: confirmed as getting up after 20 minutes up. */
+  leftBed: z.number().optional(),
+  /** Local date the resident was last seen to get up. */
+  upOn: z.string().optional(),
+  /** When the resident last went to bed, and whether anything moved since. */
+  bedAt: z.number().optional(),
+  upInNight: z.boolean().optional(),
+});
+export type Rhythm = z.infer<typeof Rhythm>;
 
 /**
  * Per-resident state: plain JSON, so the shell can keep it anywhere (Redis now) and rebuild it
@@ -418,6 +495,8 @@ export const ResidentState = z.object({
   scheduled: z.record(z.string(), z.number()),
   /** Per routine rule id. */
   routines: z.record(z.string(), Routine),
+  /** Per rhythm rule id. */
+  rhythms: z.record(z.string(), Rhythm).optional(),
   /**
    * The latest event time `recent` has dropped (by age or count): what came before it is no
    * longer known, so a group of merged presses reaching back to it is not known from its start.

@@ -11,10 +11,11 @@ export const REASON_PLACEHOLDERS = {
   serial: 'the device serial',
   rule: 'the rule id and version (e.g. "trigger.pendant-pressed v1")',
   priority: 'the alert priority (e.g. "P1")',
-  detail: 'for a rule that watches over time: what held, or what did not happen, and since when',
+  detail:
+    'for a rule that watches over time: what held, or what did not happen, and since when (e.g. "no activity since 07:42 today (Tue 3 Dec)")',
   expected:
     'for an absence or routine rule: what was expected (e.g. "activity 09:00–10:00 on 26 of 28 days")',
-  seen: 'for an absence or routine rule: what was seen instead (e.g. "nothing since 07:42")',
+  seen: 'for an absence or routine rule: what was seen instead (e.g. "none")',
 } as const;
 export type ReasonPlaceholder = keyof typeof REASON_PLACEHOLDERS;
 export type ReasonValues = Record<ReasonPlaceholder, string>;

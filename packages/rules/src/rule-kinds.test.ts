@@ -1,6 +1,6 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { CARE_PLAN_WAKE_UP_RULE, DEFAULT_RULE_SET, SHARE_ROUTINE_RULE } from './default-rules.ts';
 import { evaluate } from './evaluate.ts';
 import { initialState, type RuleSet, type RuleSetInput } from './model.ts';
 import { parseRuleSet } from './parse.ts';
@@ -46,9 +46,19 @@ function run(
 const byRule = (alerts: readonly Alert[], ruleId: string) =>
   alerts.filter((alert) => alert.rule.id === ruleId);
 
-function withResident(overrides: RuleSetInput['residents']): RuleSet {
-  return parseRuleSet({ ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)), residents: overrides });
+function withResident(overrides: RuleSetInput['residents'], base: RuleSet = DEFAULT_RULE_SET): RuleSet {
+  return parseRuleSet({ ...JSON.parse(JSON.stringify(base)), residents: overrides });
 }
+
+/** The defaults with the rules `rhythm.learned` replaced: the care plan's wake-up window, the hourly share. */
+const LEGACY: RuleSet = parseRuleSet({
+  ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+  rules: [
+    ...DEFAULT_RULE_SET.rules.filter((rule) => rule.id !== 'rhythm.learned'),
+    CARE_PLAN_WAKE_UP_RULE,
+    SHARE_ROUTINE_RULE,
+  ],
+});
 
 describe('sustained', () => {
   const temp = (hhmm: string, celsius: number) =>
@@ -73,7 +83,7 @@ describe('sustained', () => {
       late: false,
     });
     expect(cold[0]?.reason).toBe(
-      'Home too cold: below 16 °C since 06:00 for 60 min; last reading 14.5 °C (rule sustained.cold-home v1)',
+      'Home too cold: below 16 °C since 06:00 today (Sun 22 Nov) for 60 min; last reading 14.5 °C (rule sustained.cold-home v1)',
     );
   });
 
@@ -110,7 +120,7 @@ describe('sustained', () => {
       },
     ]);
     expect(byRule(alerts, 'sustained.out-of-bed-at-night')[0]?.reason).toBe(
-      'Out of bed at night and not back: bed vacated at 02:00 and no bed.occupied within 45 min (rule sustained.out-of-bed-at-night v1)',
+      'Out of bed at night and not back: bed vacated at 02:00 today (Sun 22 Nov) and no bed.occupied within 45 min (rule sustained.out-of-bed-at-night v1)',
     );
     const back = run([ev('bed.vacated', T('02:00'), bed), ev('bed.occupied', T('02:30'), bed)], T('04:00'));
     expect(byRule(back.alerts, 'sustained.out-of-bed-at-night')).toEqual([]);
@@ -160,7 +170,7 @@ describe('absence', () => {
       subject: 'PIR-1',
       location: 'hall',
     });
-    const { alerts } = run([evening], T('11:00'));
+    const { alerts } = run([evening], T('11:00'), LEGACY);
     const noWake = byRule(alerts, 'absence.no-wake');
     expect(noWake).toHaveLength(1);
     expect(noWake[0]).toMatchObject({
@@ -171,19 +181,19 @@ describe('absence', () => {
       thresholds: { wakeUpFrom: '07:00', wakeUpTo: '10:00' },
     });
     expect(noWake[0]?.reason).toBe(
-      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00; expected movement by 10:00, seen last movement at 21:00 (pir in hall) (rule absence.no-wake v1)',
+      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00 today (Sun 22 Nov); expected movement by 10:00, seen last movement at 21:00 yesterday (Sat 21 Nov) (pir in hall) (rule absence.no-wake v1)',
     );
-    const up = run([evening, ev('motion', T('08:10'))], T('11:00'));
+    const up = run([evening, ev('motion', T('08:10'))], T('11:00'), LEGACY);
     expect(byRule(up.alerts, 'absence.no-wake')).toEqual([]);
     // A resident whose wake-up window ends at 11:30 is not checked at 10:00.
-    const lateRiser = withResident({ [RESIDENT]: { wakeUp: { from: '09:00', to: '11:30' } } });
+    const lateRiser = withResident({ [RESIDENT]: { wakeUp: { from: '09:00', to: '11:30' } } }, LEGACY);
     expect(
       byRule(run([evening, ev('motion', T('11:00'))], T('12:00'), lateRiser).alerts, 'absence.no-wake'),
     ).toEqual([]);
   });
 
   it("checks every resident's wake-up, not only the last one to schedule it (timer ids name the resident)", () => {
-    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const runner = new RulesRunner(LEGACY);
     const residents = ['res_kindsA', 'res_kindsB', 'res_kindsC'];
     for (const residentid of residents) {
       runner.event(
@@ -256,7 +266,9 @@ describe('absence', () => {
         thresholds: { intervalS: 3600 },
         raisedAt: new Date(T('01:00') + GRACE).toISOString(),
       });
-      expect(lost[0]?.reason).toContain('device SM-9 silent since 00:00; expected a heartbeat every 60 min');
+      expect(lost[0]?.reason).toContain(
+        'device SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
+      );
 
       const back = hb(T('05:10'));
       const restored = byRule(
@@ -335,7 +347,7 @@ describe('correlation', () => {
         },
       ]);
       expect(exit[0]?.reason).toBe(
-        'Property exit at night: door closed at 02:02, then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
+        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
       );
       // The door held open is the other rule's: this one waits for the door to close.
       const open = run(events.slice(0, 3), T('04:00'));
@@ -687,12 +699,12 @@ describe('learned routine', () => {
       events.push(ev('motion', T('07:45', day), kitchen), ev('motion', T('09:20', day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const { alerts } = run([...events, day10], T('11:00', '2026-11-10'));
+    const { alerts } = run([...events, day10], T('11:00', '2026-11-10'), LEGACY);
     const unusual = byRule(alerts, 'routine.inactivity');
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [day10.id] });
     expect(unusual[0]?.reason).toBe(
-      'Inactivity unusual for this resident: usually active 09:00–10:00; expected activity 09:00–10:00, seen on 9 of the last 9 days, seen nothing since 07:40 (movement seen, pir in kitchen) (rule routine.inactivity v1)',
+      'Inactivity unusual for this resident: no activity since 07:40 today (Tue 10 Nov), movement seen (pir in kitchen); expected activity 09:00–10:00: the resident was active then on 9 of the last 9 days, seen none (rule routine.inactivity v1)',
     );
   });
 
@@ -704,11 +716,11 @@ describe('learned routine', () => {
         events.push(ev('motion', T(hhmm, day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const silent = run([...events, day10], T('14:00', '2026-11-10'));
+    const silent = run([...events, day10], T('14:00', '2026-11-10'), LEGACY);
     expect(byRule(silent.alerts, 'routine.inactivity')).toHaveLength(1);
     // Activity ends the stretch: a new silent stretch later is a new alert.
     const back = ev('motion', T('10:30', '2026-11-10'), kitchen);
-    const twice = run([...events, day10, back], T('14:00', '2026-11-10'));
+    const twice = run([...events, day10, back], T('14:00', '2026-11-10'), LEGACY);
     expect(byRule(twice.alerts, 'routine.inactivity')).toHaveLength(2);
   });
 
@@ -721,7 +733,7 @@ describe('learned routine', () => {
         events.push(ev('motion', T(hhmm, day), kitchen));
     }
     const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
-    const silent = run([...events, day10], T('11:00', '2026-11-11'));
+    const silent = run([...events, day10], T('11:00', '2026-11-11'), LEGACY);
     const unusual = byRule(silent.alerts, 'routine.inactivity');
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({
@@ -731,7 +743,7 @@ describe('learned routine', () => {
     // Activity after the usual hours were missed starts a new stretch, raised once at its first usual hour.
     const evening = ev('motion', T('18:10', '2026-11-10'), kitchen);
     const again = byRule(
-      run([...events, day10, evening], T('11:00', '2026-11-11')).alerts,
+      run([...events, day10, evening], T('11:00', '2026-11-11'), LEGACY).alerts,
       'routine.inactivity',
     );
     expect(again.map((a) => [a.evidence, a.raisedAt])).toEqual([
@@ -740,7 +752,7 @@ describe('learned routine', () => {
     ]);
     // A stretch longer than the state remembers events (its last activity aged out) is the same one.
     const short = parseRuleSet({
-      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      ...JSON.parse(JSON.stringify(LEGACY)),
       settings: { keepEventsForS: 3 * 3600 },
     });
     const readings = Array.from({ length: 12 }, (_, i) =>
@@ -754,15 +766,42 @@ describe('learned routine', () => {
     expect(byRule(forgotten.alerts, 'routine.inactivity').map((a) => a.evidence)).toEqual([[day10.id]]);
   });
 
+  it('a later, longer silence is a stretch of its own even when heartbeats push its last activity out of memory', () => {
+    const events: TelecareEvent[] = [];
+    for (let d = 1; d <= 9; d++) {
+      const day = `2026-11-${String(d).padStart(2, '0')}`;
+      events.push(ev('motion', T('07:45', day), kitchen), ev('motion', T('09:20', day), kitchen));
+    }
+    // Day 10: a silence raised at 10:00. Day 11: active at 07:40, then silent again, while the
+    // smoke detector's heartbeats fill the events the state keeps.
+    const day10 = ev('motion', T('07:40', '2026-11-10'), kitchen);
+    const day11 = ev('motion', T('07:40', '2026-11-11'), kitchen);
+    const beats = Array.from({ length: 30 }, (_, i) =>
+      ev('heartbeat', T('07:41', '2026-11-11') + i * 240_000, {
+        devicekind: 'smoke-detector',
+        subject: 'SM-1',
+      }),
+    );
+    const few = parseRuleSet({
+      ...JSON.parse(JSON.stringify(LEGACY)),
+      settings: { keepEvents: 12 },
+    });
+    const { alerts } = run([...events, day10, day11, ...beats], T('11:00', '2026-11-11'), few);
+    expect(byRule(alerts, 'routine.inactivity').map((a) => [a.evidence, a.raisedAt])).toEqual([
+      [[day10.id], new Date(T('10:00', '2026-11-10') + GRACE).toISOString()],
+      [[day11.id], new Date(T('10:00', '2026-11-11') + GRACE).toISOString()],
+    ]);
+  });
+
   it('says nothing for a resident not usually active then, or before enough days are learned', () => {
     const events: TelecareEvent[] = [];
     for (let d = 1; d <= 9; d++)
       events.push(ev('motion', T('07:45', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
-    expect(byRule(run(events, T('23:00', '2026-11-09')).alerts, 'routine.inactivity')).toEqual([]);
+    expect(byRule(run(events, T('23:00', '2026-11-09'), LEGACY).alerts, 'routine.inactivity')).toEqual([]);
     const few: TelecareEvent[] = [];
     for (let d = 1; d <= 3; d++)
       few.push(ev('motion', T('09:10', `2026-11-${String(d).padStart(2, '0')}`), kitchen));
-    expect(byRule(run(few, T('11:00', '2026-11-04')).alerts, 'routine.inactivity')).toEqual([]);
+    expect(byRule(run(few, T('11:00', '2026-11-04'), LEGACY).alerts, 'routine.inactivity')).toEqual([]);
   });
 });
 

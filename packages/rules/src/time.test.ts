@@ -2,7 +2,7 @@ import { alertIdFor } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alertId } from './ids.ts';
-import { formatIso, parseEventTime } from './time.ts';
+import { formatAlso, formatIso, formatWhen, parseEventTime } from './time.ts';
 
 /** Every instant `toISOString` writes with a four-digit year. */
 const instant = fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 });
@@ -48,6 +48,31 @@ describe('alert ids', () => {
         expect(alertId(rule, resident, key)).toBe(alertIdFor(rule, resident, key));
       }),
       { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('times in reasons carry their day', () => {
+  const at = (iso: string) => Date.parse(iso);
+  it('today, yesterday or the date, in the resident’s zone', () => {
+    const ref = at('2026-12-03T09:00:00Z');
+    expect(formatWhen(at('2026-12-03T08:12:00Z'), 'Europe/London', ref)).toBe('08:12 today (Thu 3 Dec)');
+    expect(formatWhen(at('2026-12-02T21:40:00Z'), 'Europe/London', ref)).toBe('21:40 yesterday (Wed 2 Dec)');
+    expect(formatWhen(at('2026-11-30T09:05:00Z'), 'Europe/London', ref)).toBe('09:05 on Mon 30 Nov');
+    // 23:30 UTC is already the next day in Berlin.
+    expect(formatWhen(at('2026-12-02T23:30:00Z'), 'Europe/Berlin', ref)).toBe('00:30 today (Thu 3 Dec)');
+    // Summer time: 23:30 UTC on 30 June is 00:30 on 1 July in London.
+    expect(formatWhen(at('2026-06-30T23:30:00Z'), 'Europe/London', at('2026-07-01T10:00:00Z'))).toBe(
+      '00:30 today (Wed 1 Jul)',
+    );
+  });
+  it('a further moment of the same day is its clock time alone', () => {
+    const ref = at('2026-12-03T09:00:00Z');
+    expect(formatAlso(at('2026-12-03T02:40:00Z'), 'Europe/London', at('2026-12-03T02:42:00Z'), ref)).toBe(
+      '02:40',
+    );
+    expect(formatAlso(at('2026-12-02T21:42:00Z'), 'Europe/London', at('2026-12-03T02:42:00Z'), ref)).toBe(
+      '21:42 yesterday (Wed 2 Dec)',
     );
   });
 });

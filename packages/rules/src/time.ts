@@ -98,6 +98,37 @@ export function formatHhmm(ms: number, timeZone: string): string {
   return `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
 }
 
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
+/** A local date as an operator reads it: `Tue 3 Dec`. */
+export function formatDay(date: string): string {
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  const weekday = new Date(Date.UTC(y, mo - 1, d)).getUTCDay();
+  return `${WEEKDAYS[weekday]} ${d} ${MONTHS[mo - 1]}`;
+}
+
+/**
+ * A moment with its day, relative to the moment the alert speaks from (`reference`):
+ * `08:12 today (Tue 3 Dec)`, `21:40 yesterday (Mon 2 Dec)`, `09:05 on Sun 1 Dec`. A bare clock
+ * time misleads overnight: "no activity since 14:05" read at 09:00 may mean yesterday.
+ */
+export function formatWhen(ms: number, timeZone: string, reference: number): string {
+  const date = localTime(ms, timeZone).date;
+  const today = localTime(reference, timeZone).date;
+  const hhmm = formatHhmm(ms, timeZone);
+  if (date === today) return `${hhmm} today (${formatDay(date)})`;
+  if (date === addDays(today, -1)) return `${hhmm} yesterday (${formatDay(date)})`;
+  return `${hhmm} on ${formatDay(date)}`;
+}
+
+/** A further moment of the same reason: the clock time alone when on the day of `anchor`. */
+export function formatAlso(ms: number, timeZone: string, anchor: number, reference: number): string {
+  return localTime(ms, timeZone).date === localTime(anchor, timeZone).date
+    ? formatHhmm(ms, timeZone)
+    : formatWhen(ms, timeZone, reference);
+}
+
 /** `YYYY-MM-DDTHH:MM:SS.sssZ`, digits where digits belong. */
 function canonical(iso: string): boolean {
   for (let i = 0; i < 24; i++) {

@@ -5,14 +5,32 @@ import { ConfigError, connectNats, createLogger, jetstream, jetstreamManager } f
 import { DEFAULT_RULE_SET, parseRuleSet, type RuleSet, RuleSetError } from '@telecare/rules';
 import { loadTriageConfig } from './config.ts';
 import { formatReport, replay } from './replay.ts';
+import {
+  ImportLineError,
+  type ImportRun,
+  type LabelScore,
+  pairAlerts,
+  parseImport,
+  parseLabels,
+  runImported,
+  scoreLabels,
+} from './replay-import.ts';
 import { type RulesInForce, readStoredRules } from './rules-store.ts';
 
-const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 24] [--json]
+const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 168] [--json]
+       pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--resident <id>]... [--json]
 
 Runs the candidate rule set and the rules in force over the stored EVENTS in the range and
 reports the alerts each would raise and the difference. The rules in force are --current, else
 the rule set stored in triage's rules bucket, else TRIAGE_RULES_FILE, else the default set, as
-triage runs them. Reads NATS_URL and TELECARE_NAMESPACE from the environment.`;
+triage runs them. Reads NATS_URL and TELECARE_NAMESPACE from the environment.
+
+--import runs a history of device events instead (one JSON line each: serial, kind, location,
+residentId, event {id, type, at, data}), without NATS: the rules in force are --current, else
+TRIAGE_RULES_FILE, else the default set. Alerts from each resident's first --learn-days are not
+reported (the learned rhythm needs them). --labels (one JSON line each: residentId, from, to,
+kind) gives the false alerts per resident-day and the time to alert of each labelled incident.
+--json prints one JSON object per alert (rule, resident, time, priority, reason) and a summary.`;
 
 async function readRules(file: string, what: string): Promise<RuleSet> {
   let json: unknown;
@@ -55,6 +73,112 @@ function inForce(
   return { ruleSet: fallback, source };
 }
 
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('replay', [`${what} ${file}: ${(err as Error).message}`]);
+  }
+}
+
+/** `--import`: the rules over a history from a file, scored against labels when given. */
+async function runImport(options: {
+  file: string;
+  labels: string | undefined;
+  current: RuleSet;
+  currentSource: string;
+  candidate: RuleSet | undefined;
+  learnDays: number;
+  residents: readonly string[];
+  json: boolean;
+}): Promise<string> {
+  let lines: ReturnType<typeof parseImport>;
+  let labels: ReturnType<typeof parseLabels> | undefined;
+  try {
+    lines = parseImport(await readText(options.file, '--import'));
+    labels = options.labels ? parseLabels(await readText(options.labels, '--labels')) : undefined;
+  } catch (err) {
+    if (err instanceof ImportLineError) throw new ConfigError('replay', [err.message]);
+    throw err;
+  }
+  const only = new Set(options.residents);
+  const wanted = labels?.filter((label) => only.size === 0 || only.has(label.residentId));
+  const runs = [
+    { name: `in force (v${options.current.version}, ${options.currentSource})`, ruleSet: options.current },
+  ];
+  if (options.candidate)
+    runs.push({ name: `candidate (v${options.candidate.version})`, ruleSet: options.candidate });
+  const results = runs.map((r) => {
+    const run = runImported(lines, r.ruleSet, { learnDays: options.learnDays, residents: options.residents });
+    return { ...r, run, score: wanted ? scoreLabels(run, wanted) : undefined };
+  });
+  const out: string[] = [];
+  if (options.json) {
+    for (const { name, run, score } of results) {
+      for (const alert of run.alerts)
+        out.push(
+          JSON.stringify({
+            rules: name,
+            rule: alert.rule.id,
+            resident: alert.residentId,
+            time: alert.raisedAt,
+            priority: alert.priority,
+            type: alert.type,
+            reason: alert.reason,
+          }),
+        );
+      out.push(JSON.stringify({ rules: name, summary: summary(run, score) }));
+    }
+    return out.join('\n');
+  }
+  for (const { name, run, score } of results) {
+    out.push(
+      `${name}: ${run.events} events, ${run.residents} residents, ${run.residentDays} resident-days after ${options.learnDays} days learned; ${run.alerts.length} alerts`,
+    );
+    if (score) {
+      out.push(
+        `  false alerts ${score.falseAlerts} = ${score.falsePerResidentDay.toFixed(3)} per resident-day; labelled incidents caught ${score.caught} of ${score.labels}`,
+      );
+      for (const [kind, k] of Object.entries(score.byKind))
+        out.push(
+          `  ${kind.padEnd(24)} ${k.caught}/${k.n} caught${k.medianMin === undefined ? '' : `, median ${k.medianMin} min to the first alert`}`,
+        );
+    }
+    for (const alert of run.alerts.slice(0, 50))
+      out.push(
+        `  ${alert.raisedAt} P${alert.priority} ${alert.residentId} ${alert.rule.id} — ${alert.reason}`,
+      );
+    if (run.alerts.length > 50) out.push(`  … and ${run.alerts.length - 50} more (use --json)`);
+    out.push('');
+  }
+  const [current, candidate] = results;
+  if (current && candidate) {
+    const pairs = pairAlerts(current.run.alerts, candidate.run.alerts);
+    out.push(
+      `by incident: ${pairs.same} the same, ${pairs.moved.length} moved, ${pairs.onlyCurrent.length} only in force, ${pairs.onlyCandidate.length} only the candidate`,
+    );
+    for (const m of pairs.moved.slice(0, 50))
+      out.push(
+        `  moved ${m.byMs >= 0 ? '+' : '−'}${Math.round(Math.abs(m.byMs) / 60_000)} min: ${m.current.residentId} ${m.current.type} ${m.current.raisedAt} → ${m.candidate.raisedAt}`,
+      );
+    for (const alert of pairs.onlyCurrent.slice(0, 50))
+      out.push(`  only in force: ${alert.raisedAt} ${alert.residentId} ${alert.type}`);
+    for (const alert of pairs.onlyCandidate.slice(0, 50))
+      out.push(`  only the candidate: ${alert.raisedAt} ${alert.residentId} ${alert.type}`);
+  }
+  return out.join('\n');
+}
+
+function summary(run: ImportRun, score: LabelScore | undefined) {
+  return {
+    events: run.events,
+    residents: run.residents,
+    residentDays: run.residentDays,
+    alerts: run.alerts.length,
+    ...(score ? { labels: score } : {}),
+  };
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -63,9 +187,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       to: { type: 'string' },
       rules: { type: 'string' },
       current: { type: 'string' },
-      'warmup-hours': { type: 'string', default: '24' },
+      'warmup-hours': { type: 'string', default: '168' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      import: { type: 'string' },
+      labels: { type: 'string' },
+      'learn-days': { type: 'string', default: '7' },
+      resident: { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -74,6 +202,28 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     const config = loadTriageConfig();
+    if (values.import) {
+      const fallback = config.TRIAGE_RULES_FILE
+        ? await readRules(config.TRIAGE_RULES_FILE, 'TRIAGE_RULES_FILE')
+        : DEFAULT_RULE_SET;
+      const learnDays = Number(values['learn-days']);
+      if (!Number.isInteger(learnDays) || learnDays < 0)
+        throw new ConfigError('replay', ['--learn-days: a whole number of days is required']);
+      const output = await runImport({
+        file: values.import,
+        labels: values.labels,
+        current: values.current ? await readRules(values.current, '--current') : fallback,
+        currentSource: values.current
+          ? `--current ${values.current}`
+          : (config.TRIAGE_RULES_FILE ?? 'the default set'),
+        candidate: values.rules ? await readRules(values.rules, '--rules') : undefined,
+        learnDays,
+        residents: values.resident ?? [],
+        json: values.json,
+      });
+      process.stdout.write(`${output}\n`);
+      return 0;
+    }
     if (!values.rules) throw new ConfigError('replay', ['--rules: a candidate rule set file is required']);
     const from = time(values.from, 'from');
     const to = time(values.to, 'to');

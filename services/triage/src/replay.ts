@@ -3,6 +3,7 @@ import type { Alert, Names, TelecareEvent } from '@telecare/contracts';
 import type { JetStreamClient, JetStreamManager } from '@telecare/platform';
 import { areaRules, type RuleSet, RulesRunner } from '@telecare/rules';
 import { readEvent } from './processor.ts';
+import { type Pairing, pairAlerts } from './replay-import.ts';
 
 export interface ReplayOptions {
   readonly js: JetStreamClient;
@@ -46,6 +47,11 @@ export interface ReplayReport {
   readonly onlyCandidate: readonly Alert[];
   readonly onlyCurrent: readonly Alert[];
   readonly both: number;
+  /**
+   * The same alerts paired by incident: an alert of the same resident and type raised at another
+   * time by the other set is the same incident moved, not one gone and one new.
+   */
+  readonly byIncident: Pairing;
 }
 
 const BATCH = 500;
@@ -57,7 +63,7 @@ const BATCH = 500;
  * the same alert from both sets has the same id.
  */
 export async function replay(options: ReplayOptions): Promise<ReplayReport> {
-  const warmupMs = options.warmupMs ?? 24 * 3600_000;
+  const warmupMs = options.warmupMs ?? 7 * 24 * 3600_000;
   const startAt = options.from - warmupMs;
   // A per-home alert raised before `to` may be held for its area decision until after it: read on
   // until every such hold is decided, as triage would, keeping only alerts raised in the range.
@@ -127,6 +133,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     onlyCandidate: raised.candidate.filter((alert) => !currentIds.has(alert.id)),
     onlyCurrent: raised.current.filter((alert) => !candidateIds.has(alert.id)),
     both: raised.candidate.filter((alert) => currentIds.has(alert.id)).length,
+    byIncident: pairAlerts(raised.current, raised.candidate),
   };
 }
 
@@ -172,7 +179,16 @@ export function formatReport(report: ReplayReport): string {
       lines.push(`  ${alert.raisedAt} P${alert.priority} ${alert.residentId} ${alert.id} — ${alert.reason}`);
     if (alerts.length > 50) lines.push(`  … and ${alerts.length - 50} more (use --json)`);
   };
-  list('only the candidate would raise', report.onlyCandidate);
-  list('only the rules in force raise', report.onlyCurrent);
+  const pairs = report.byIncident;
+  lines.push(
+    '',
+    `by incident: ${pairs.same} the same, ${pairs.moved.length} moved, ${pairs.onlyCurrent.length} only in force, ${pairs.onlyCandidate.length} only the candidate`,
+  );
+  for (const m of pairs.moved.slice(0, 50))
+    lines.push(
+      `  moved ${m.byMs >= 0 ? '+' : '−'}${Math.round(Math.abs(m.byMs) / 60_000)} min: ${m.current.residentId} ${m.current.type} ${m.current.raisedAt} → ${m.candidate.raisedAt}`,
+    );
+  list('only the candidate would raise', pairs.onlyCandidate);
+  list('only the rules in force raise', pairs.onlyCurrent);
   return lines.join('\n');
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildScenario, SCENARIOS } from './corpus.ts';
+import type { HomeSpec } from './household.ts';
+import { type DayPlan, dayPlan } from './routine.ts';
 
 describe('the scenario corpus', () => {
   it.each(Object.keys(SCENARIOS))(
@@ -24,7 +26,72 @@ describe('the scenario corpus', () => {
       );
       expect(injected.length).toBeLessThanOrEqual(built.expectations.length);
     },
+    // The irregular corpus is 280 resident-days, built twice.
+    60_000,
   );
+
+  describe('the irregular corpus', () => {
+    const built = buildScenario(SCENARIOS.irregular as NonNullable<(typeof SCENARIOS)['irregular']>);
+    const ofHome = (key: string) => built.timelines.get(key)?.events ?? [];
+    const minuteOfDay = (at: number) => ((at - built.origin) % 86_400_000) / 60_000;
+
+    it('late risers get up anywhere from 09:30 to past 12:45, later at weekends; the others mostly 07:40–10:40', () => {
+      const late = ofHome('H1');
+      const ups = Array.from({ length: 35 }, (_, day) =>
+        dayPlan(built.timelines.get('H1')?.home as HomeSpec, built.origin, day),
+      );
+      const wakes = ups.map((p) => (p.wake - p.start) / 60_000);
+      expect(Math.min(...wakes)).toBeGreaterThanOrEqual(9 * 60 + 30);
+      expect(Math.max(...wakes)).toBeGreaterThan(12 * 60 + 45);
+      const weekend = ups.filter((p) => [0, 6].includes(new Date(p.start).getUTCDay()));
+      const weekday = ups.filter((p) => ![0, 6].includes(new Date(p.start).getUTCDay()));
+      const mean = (xs: DayPlan[]) => xs.reduce((n, p) => n + (p.wake - p.start), 0) / xs.length;
+      expect(mean(weekend)).toBeGreaterThan(mean(weekday));
+      expect(late.some((e) => e.type === 'bed.vacated')).toBe(true);
+      const other = Array.from({ length: 35 }, (_, day) =>
+        dayPlan(built.timelines.get('H2')?.home as HomeSpec, built.origin, day),
+      ).map((p) => (p.wake - p.start) / 60_000);
+      expect(Math.min(...other)).toBeGreaterThanOrEqual(7 * 60 + 40);
+    });
+
+    it('several outings a day, 20 min to 4 h; long evenings in the chair; naps in bed', () => {
+      const events = ofHome('H2').filter((e) => e.tag === 'outing' && e.type === 'door.opened');
+      const perDay = new Map<number, number>();
+      for (const e of events) {
+        const day = Math.floor((e.at - built.origin) / 86_400_000);
+        perDay.set(day, (perDay.get(day) ?? 0) + 1);
+      }
+      expect(Math.max(...perDay.values())).toBeGreaterThanOrEqual(3);
+      const h1 = ofHome('H1');
+      const chairs = h1.filter((e) => e.device === 'chair' && e.type !== 'heartbeat');
+      const longest = Math.max(
+        ...chairs.flatMap((e, i) =>
+          e.type === 'chair.occupied' && chairs[i + 1]?.type === 'chair.vacated'
+            ? [((chairs[i + 1]?.at ?? 0) - e.at) / 60_000]
+            : [],
+        ),
+      );
+      expect(longest).toBeGreaterThanOrEqual(120);
+      const afternoonBed = h1.filter(
+        (e) => e.type === 'bed.occupied' && minuteOfDay(e.at) > 13 * 60 && minuteOfDay(e.at) < 17 * 60,
+      );
+      expect(afternoonBed.length).toBeGreaterThan(0);
+    });
+
+    it('each home has a collapse after getting up, a night it never got up and an evening out and not back', () => {
+      for (const kind of ['collapse.after-getup', 'never-up', 'out.not-back'])
+        expect(built.expectations.filter((e) => e.kind === kind)).toHaveLength(8);
+      const out = built.expectations.find((e) => e.kind === 'out.not-back' && e.homes[0] === 'H1');
+      const h1 = ofHome('H1');
+      const door = h1.filter((e) => e.at >= (out?.at ?? 0) && e.device === 'door');
+      expect(door[0]?.type).toBe('door.opened');
+      // Nothing from the resident inside until brought back.
+      const inside = h1.filter(
+        (e) => e.at > (out?.at ?? 0) + 30_000 && e.at < (out?.until ?? 0) && e.actor === 'resident',
+      );
+      expect(inside).toEqual([]);
+    });
+  });
 
   it('marks falls seen by a device, presses, smoke, heat and CO as life-critical, at P1, due within a minute of the signal', () => {
     const built = buildScenario(

@@ -222,7 +222,40 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
       { kind: 'device.silent', home: 'H4', day: 23, device: 'bed' },
     ],
   },
+  irregular: irregularCorpus(),
 };
+
+/**
+ * Eight homes living the irregular profiles (four late, variable risers; four out several times a
+ * day), five weeks: a week to learn, then each home has a collapse soon after getting up (or after
+ * an hour up), a night it went to bed and never got up, and an evening it went out and did not
+ * come back.
+ */
+function irregularCorpus(): ScenarioSpec {
+  const homes = Array.from({ length: 8 }, (_, i) =>
+    home(
+      `H${i + 1}`,
+      i % 2 === 0 ? 'late-irregular' : 'variable-outgoing',
+      900 + i * 7,
+      `GL${1 + (i % 4)} 3AB`,
+    ),
+  );
+  const incidents: IncidentSpec[] = homes.flatMap((h, i) => [
+    { kind: 'collapse.after-getup', home: h.key, day: 9 + i, afterMinutes: i % 4 < 2 ? 5 : 60 },
+    { kind: 'never-up', home: h.key, day: 18 + i },
+    { kind: 'out.not-back', home: h.key, day: 26 + i, minute: 17 * 60 + 30 + (i % 4) * 45 },
+  ]);
+  return {
+    name: 'irregular',
+    description:
+      'real-like homes: late and variable risers, naps, television evenings, several outings a day; collapse after getting up, never got up, out and not back',
+    origin: ORIGIN,
+    days: 35,
+    weatherSeed: 19,
+    homes,
+    incidents,
+  };
+}
 
 /** What `pnpm scenario all` runs: every scenario but the month (which is its own, longer run). */
 export const ALL_SCENARIOS = [

@@ -26,6 +26,9 @@ export const INCIDENT_KINDS = [
   'carer.no-show',
   'device.silent',
   'area.mains-lost',
+  'collapse.after-getup',
+  'never-up',
+  'out.not-back',
 ] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 
@@ -40,6 +43,11 @@ export interface IncidentSpec {
   readonly minute?: number;
   /** Which dose or carer visit of the day (0-based), for `medication.missed` and `carer.no-show`. */
   readonly index?: number;
+  /**
+   * For `collapse.after-getup`: minutes of ordinary activity after getting up before the
+   * collapse (default 5: soon after leaving the bed).
+   */
+  readonly afterMinutes?: number;
   /** The device that goes silent, for `device.silent` (default the smoke detector). */
   readonly device?: DeviceKey;
 }
@@ -65,7 +73,11 @@ const DEFAULT_MINUTE: Partial<Record<IncidentKind, number>> = {
   co: 7 * 60 + 50,
   'device.silent': 6 * 60,
   'area.mains-lost': 14 * 60,
+  'out.not-back': 18 * 60 + 30,
 };
+
+/** How soon after the person's usual time an incident of the irregular corpus must be seen. */
+const IRREGULAR_DEADLINE_S = 2 * 3600;
 
 /** Heating failures the timelines must be built with (the temperature follows from them). */
 export function heatingFailuresOf(incidents: readonly IncidentSpec[], home: string, origin: number) {
@@ -323,6 +335,84 @@ export function applyIncident(
         deadlineS: 60 * 60 + 30 * 60 + GRACE_S,
         lifeCritical: false,
         note: `heating failed at ${new Date(T).toISOString().slice(11, 16)}; below 16 °C from ${new Date(firstCold.at).toISOString().slice(11, 16)}`,
+      });
+      break;
+    }
+    case 'collapse.after-getup': {
+      // Gets up as usual, then collapses: nothing from them (and no visitor) until someone comes
+      // the next day, two hours after they would have been up.
+      const down = plan.wake + (spec.afterMinutes ?? 5) * MINUTE;
+      const found = next.wake + 2 * HOUR;
+      quiet(down, found, ['resident', 'visitor']);
+      inject(found, 'door', 'door.opened', 'visitor');
+      inject(found + 20_000, 'door', 'door.closed', 'visitor');
+      expect({
+        at: down,
+        expect: ['inactivity.unusual'],
+        related: [
+          'inactivity.no-wake',
+          'medication.missed',
+          'bed.not-returned',
+          'outing.not-returned',
+          'chair.too-long',
+        ],
+        priority: 2,
+        deadlineS: IRREGULAR_DEADLINE_S,
+        lifeCritical: false,
+        until: found,
+        note: `collapsed ${spec.afterMinutes ?? 5} min after getting up; found the next day`,
+      });
+      break;
+    }
+    case 'never-up': {
+      // Went to bed the night before and never got up: no toilet trip, nothing, until found.
+      const prev = dayPlan(tl.home, tl.origin, spec.day - 1);
+      const asleep = tl.events.filter((e) => e.type === 'bed.occupied' && e.at <= prev.bed + 2 * HOUR).at(-1);
+      const from = (asleep?.at ?? prev.bed) + 1_000;
+      const found = plan.start + 18 * HOUR;
+      quiet(from, found, ['resident', 'visitor']);
+      inject(found, 'door', 'door.opened', 'visitor');
+      inject(found + 20_000, 'door', 'door.closed', 'visitor');
+      const profile = PROFILES[tl.home.profile];
+      const usual = plan.start + profile.wake.mean * MINUTE;
+      // Due two hours after the latest this person gets up on an ordinary day (a weekend's later
+      // start included): for a regular profile, three spreads after the usual time.
+      const irr = profile.irregular;
+      const latest = irr ? irr.wakeRange[1] + irr.weekendWakeShift : profile.wake.mean + 3 * profile.wake.sd;
+      expect({
+        at: usual,
+        expect: ['inactivity.no-wake', 'inactivity.unusual'],
+        related: ['medication.missed', 'outing.not-returned'],
+        priority: 2,
+        deadlineS: Math.round((latest - profile.wake.mean) * 60 + IRREGULAR_DEADLINE_S),
+        lifeCritical: false,
+        until: found,
+        note: 'went to bed and never got up; found at 18:00',
+      });
+      break;
+    }
+    case 'out.not-back': {
+      // Out of the front door in the evening and not back: nothing inside until the police bring
+      // them home the next morning.
+      const back = next.start + 10 * HOUR;
+      quiet(T - 2 * MINUTE, back, ['resident', 'visitor']);
+      leaveSeats(T - 90_000);
+      inject(T - 60_000, 'pir.hall', 'motion', 'resident');
+      inject(T, 'door', 'door.opened', 'resident');
+      inject(T + 20_000, 'door', 'door.closed', 'resident');
+      inject(back, 'door', 'door.opened', 'visitor');
+      inject(back + 20_000, 'door', 'door.closed', 'visitor');
+      inject(back + 60_000, 'pir.hall', 'motion', 'resident');
+      expect({
+        at: T,
+        expect: ['outing.not-returned', 'door.exit-at-night'],
+        related: ['inactivity.unusual', 'inactivity.no-wake', 'bed.not-returned', 'medication.missed'],
+        priority: 2,
+        // Their longest outings last four hours: not back two hours after that.
+        deadlineS: 4 * 3600 + IRREGULAR_DEADLINE_S,
+        lifeCritical: false,
+        until: back,
+        note: 'went out in the evening and never came back; brought home the next morning',
       });
       break;
     }

@@ -7,6 +7,8 @@ export const PROFILE_NAMES = [
   'carer-four-times',
   'early-riser',
   'dementia-night-wandering',
+  'late-irregular',
+  'variable-outgoing',
 ] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
@@ -35,6 +37,32 @@ export interface Profile {
   /** Dispenser dose times; the dose is taken 1 … `doseDelayMax` minutes after it is due. */
   readonly doses: readonly Minute[];
   readonly doseDelayMax: Minute;
+  /**
+   * How a real person differs from the figures a care plan records (`wake`, `bed` above are what
+   * the assessor was told): present only for the irregular profiles, whose days are drawn from
+   * these instead.
+   */
+  readonly irregular?: Irregular;
+}
+
+/** The irregular side of a real person's days (see `residentDay`). */
+export interface Irregular {
+  /** Weekday get-up, drawn uniformly between these. */
+  readonly wakeRange: readonly [Minute, Minute];
+  /** Bedtime: mean and spread (normal, ± 3 sd). */
+  readonly bed: { readonly mean: Minute; readonly sd: Minute };
+  /** Saturdays and Sundays (days 5 and 6 of a week from a Monday origin): later up and to bed. */
+  readonly weekendWakeShift: Minute;
+  readonly weekendBedShift: Minute;
+  /** After a late night, up later by this share of how late the night was (capped at 90 min). */
+  readonly lateNightCarry: number;
+  /** Outings per day (Poisson mean), each 20 min to 4 h, from an hour after getting up to 20:00. */
+  readonly outingsPerDay: number;
+  readonly weekendOutingsPerDay: number;
+  /** Chance per evening of a long television evening in the chair: 2–4 h, barely moving. */
+  readonly tvEvening: number;
+  /** Chance per afternoon of a nap in bed (45–120 min). */
+  readonly bedNap: number;
 }
 
 const h = (hours: number, minutes = 0): Minute => hours * 60 + minutes;
@@ -114,5 +142,61 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     carerJitter: 25,
     doses: [h(9, 15), h(18, 15)],
     doseDelayMax: 25,
+  },
+  // The two below are drawn from what was seen in real homes' logs (issue: triage on real homes):
+  // the care plan's figures are what the person said; their days are wider than that.
+  'late-irregular': {
+    name: 'late-irregular',
+    description:
+      'late and variable riser (09:30–12:45, later at weekends), naps in bed, long television evenings, out most days',
+    wake: { mean: h(10, 30), sd: 30 },
+    bed: { mean: h(23, 30), sd: 30 },
+    nightToiletTrips: 1.5,
+    nightWandering: 0,
+    nap: 0,
+    outing: 0,
+    visitor: 0.2,
+    carerVisits: [],
+    carerJitter: 0,
+    doses: [],
+    doseDelayMax: 15,
+    irregular: {
+      wakeRange: [h(9, 30), h(12, 45)],
+      bed: { mean: h(23, 50), sd: 45 },
+      weekendWakeShift: 30,
+      weekendBedShift: 30,
+      lateNightCarry: 0.5,
+      outingsPerDay: 1.2,
+      weekendOutingsPerDay: 0.6,
+      tvEvening: 0.6,
+      bedNap: 0.35,
+    },
+  },
+  'variable-outgoing': {
+    name: 'variable-outgoing',
+    description:
+      'mostly up between 07:40 and 10:40, several outings a day of 20 min to 4 h, naps in the chair, toilet at night',
+    wake: { mean: h(8, 30), sd: 30 },
+    bed: { mean: h(22, 30), sd: 30 },
+    nightToiletTrips: 2,
+    nightWandering: 0,
+    nap: 0.5,
+    outing: 0,
+    visitor: 0.3,
+    carerVisits: [],
+    carerJitter: 0,
+    doses: [],
+    doseDelayMax: 15,
+    irregular: {
+      wakeRange: [h(7, 40), h(10, 40)],
+      bed: { mean: h(22, 40), sd: 35 },
+      weekendWakeShift: 20,
+      weekendBedShift: 0,
+      lateNightCarry: 0.4,
+      outingsPerDay: 2.2,
+      weekendOutingsPerDay: 1.2,
+      tvEvening: 0.3,
+      bedNap: 0.1,
+    },
   },
 };

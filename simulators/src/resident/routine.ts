@@ -2,7 +2,7 @@ import type { EventType } from '@telecare/contracts';
 import type { Actor, Expectation, SimEvent } from './events.ts';
 import { byTime } from './events.ts';
 import { type DeviceKey, HOME_DEVICES, type HomeSpec, type Room } from './household.ts';
-import { PROFILES } from './profiles.ts';
+import { type Irregular, PROFILES } from './profiles.ts';
 import { normal, poisson, type Random, streamOf, uniform } from './random.ts';
 
 export const MINUTE = 60_000;
@@ -19,13 +19,45 @@ export interface DayPlan {
 
 export function dayPlan(home: HomeSpec, origin: number, day: number): DayPlan {
   const profile = PROFILES[home.profile];
-  const r = streamOf(home.seed, 'plan', day);
   const start = origin + day * DAY;
+  if (profile.irregular) return irregularPlan(home, profile.irregular, start, day);
+  const r = streamOf(home.seed, 'plan', day);
   return {
     day,
     start,
     wake: start + Math.round(normal(r, profile.wake.mean, profile.wake.sd)) * MINUTE,
     bed: start + Math.round(normal(r, profile.bed.mean, profile.bed.sd)) * MINUTE,
+  };
+}
+
+const isWeekend = (start: number): boolean => {
+  const weekday = new Date(start).getUTCDay();
+  return weekday === 0 || weekday === 6;
+};
+
+/** Bedtime of a day (minutes after its midnight): Friday and Saturday nights run later. */
+function irregularBed(home: HomeSpec, irr: Irregular, start: number, day: number): number {
+  const weekday = new Date(start).getUTCDay();
+  const shift = weekday === 5 || weekday === 6 ? irr.weekendBedShift : 0;
+  return normal(streamOf(home.seed, 'bed-irregular', day), irr.bed.mean + shift, irr.bed.sd);
+}
+
+/**
+ * A real person's day: up anywhere in a wide range (later at weekends, and later after a late
+ * night), to bed around a mean that moves at weekends. Each part from its own stream.
+ */
+function irregularPlan(home: HomeSpec, irr: Irregular, start: number, day: number): DayPlan {
+  const r = streamOf(home.seed, 'plan-irregular', day);
+  const lateNight = irregularBed(home, irr, start - DAY, day - 1) - irr.bed.mean;
+  const wake =
+    uniform(r, irr.wakeRange[0], irr.wakeRange[1]) +
+    (isWeekend(start) ? irr.weekendWakeShift : 0) +
+    Math.min(90, Math.max(0, lateNight * irr.lateNightCarry));
+  return {
+    day,
+    start,
+    wake: start + Math.round(wake) * MINUTE,
+    bed: start + Math.round(irregularBed(home, irr, start, day)) * MINUTE,
   };
 }
 
@@ -67,6 +99,27 @@ class DayBuilder {
   go(room: Room, minutes: number, options: { still?: boolean; actor?: Actor; tag?: string } = {}): void {
     this.stay('hall', 0.4, options);
     this.stay(room, minutes, options);
+  }
+
+  /** An evening in front of the television: in the chair for hours, the PIR seeing little. */
+  watch(minutes: number): void {
+    this.stay('hall', 0.4);
+    this.emit(this.t, 'chair', 'chair.occupied');
+    const end = this.t + minutes * MINUTE;
+    this.emit(this.t, 'pir.lounge', 'motion');
+    for (let at = this.t + uniform(this.r, 20, 50) * MINUTE; at < end; at += uniform(this.r, 20, 60) * MINUTE)
+      this.emit(at, 'pir.lounge', 'motion');
+    this.t = end;
+    this.emit(this.t, 'chair', 'chair.vacated');
+  }
+
+  /** A nap in bed after lunch: the bed says occupied, nothing moves. */
+  napInBed(minutes: number): void {
+    this.go('bedroom', 1);
+    this.emit(this.t, 'bed', 'bed.occupied');
+    this.stay('bedroom', minutes, { still: true });
+    this.emit(this.t, 'bed', 'bed.vacated');
+    this.stay('bedroom', 1);
   }
 
   sit(minutes: number, nap: boolean): void {
@@ -114,17 +167,35 @@ export function residentDay(home: HomeSpec, origin: number, day: number): SimEve
   const napAt = r() < profile.nap ? at(plan, uniform(r, 13.5 * 60, 15.5 * 60)) : undefined;
   let lunchDone = false;
   let dinnerDone = false;
-  let outingDone = false;
   let napDone = false;
   const winddown = plan.bed - uniform(r, 30, 45) * MINUTE;
+  const irr = profile.irregular;
+  // The irregular profiles' extras come from streams of their own: the regular profiles' days
+  // stay exactly as they were.
+  const extra = streamOf(home.seed, 'extras', day);
+  const outings = irr ? outingWindows(extra, irr, plan, winddown) : outing ? [outing] : [];
+  let outingsDone = 0;
+  const tvAt = irr && extra() < irr.tvEvening ? dinner + uniform(extra, 45, 90) * MINUTE : undefined;
+  const bedNapAt = irr && extra() < irr.bedNap ? at(plan, uniform(extra, 13.5 * 60, 16 * 60)) : undefined;
+  let tvDone = false;
+  let bedNapDone = false;
   while (b.t < winddown) {
-    if (outing && !outingDone && b.t >= outing.from) {
+    const nextOuting = outings[outingsDone];
+    if (nextOuting && irr && b.t >= nextOuting.to) {
+      outingsDone++; // something else ran past it: not going out after all
+    } else if (nextOuting && b.t >= nextOuting.from) {
       b.stay('hall', uniform(r, 1, 3));
       b.frontDoor('resident', 'outing');
-      b.t = Math.max(b.t + 60_000, outing.to);
+      b.t = Math.max(b.t + 60_000, nextOuting.to);
       b.frontDoor('resident', 'outing');
       b.stay('hall', uniform(r, 1, 2));
-      outingDone = true;
+      outingsDone++;
+    } else if (bedNapAt !== undefined && !bedNapDone && b.t >= bedNapAt) {
+      b.napInBed(uniform(extra, 45, 120));
+      bedNapDone = true;
+    } else if (tvAt !== undefined && !tvDone && dinnerDone && b.t >= tvAt) {
+      b.watch(Math.max(10, Math.min(uniform(extra, 120, 240), (winddown - b.t) / MINUTE)));
+      tvDone = true;
     } else if (!lunchDone && b.t >= lunch) {
       b.go('kitchen', uniform(r, 25, 40));
       lunchDone = true;
@@ -144,7 +215,9 @@ export function residentDay(home: HomeSpec, origin: number, day: number): SimEve
           ...[
             !lunchDone ? lunch : Infinity,
             !dinnerDone ? dinner : Infinity,
-            outing && !outingDone ? outing.from : Infinity,
+            outings[outingsDone]?.from ?? Infinity,
+            bedNapAt !== undefined && !bedNapDone ? bedNapAt : Infinity,
+            tvAt !== undefined && !tvDone ? tvAt : Infinity,
             winddown,
           ],
         );
@@ -187,7 +260,7 @@ export function residentDay(home: HomeSpec, origin: number, day: number): SimEve
   // Visitors and carers come whatever the resident is doing.
   if (r() < profile.visitor) {
     b.t = at(plan, uniform(r, 14 * 60, 16.5 * 60));
-    if (!(outing && b.t >= outing.from - HOUR && b.t <= outing.to)) {
+    if (!outings.some((o) => b.t >= o.from - HOUR && b.t <= o.to)) {
       b.frontDoor('visitor', 'visitor');
       b.stay('lounge', uniform(r, 30, 70), { actor: 'visitor', tag: 'visitor' });
       b.frontDoor('visitor', 'visitor');
@@ -223,6 +296,32 @@ function outingWindow(r: Random, plan: DayPlan): { from: number; to: number } {
   const from = at(plan, uniform(r, 9 * 60 + 30, 10 * 60 + 15));
   const latest = at(plan, 11 * 60 + 50);
   return { from, to: Math.min(latest, from + uniform(r, 60, 150) * MINUTE) };
+}
+
+/**
+ * Several outings a day, 20 min to 4 h (most short), from an hour after getting up until 20:00,
+ * back before the evening winds down; none overlapping.
+ */
+function outingWindows(
+  r: Random,
+  irr: Irregular,
+  plan: DayPlan,
+  winddown: number,
+): Array<{ from: number; to: number }> {
+  const count = poisson(r, isWeekend(plan.start) ? irr.weekendOutingsPerDay : irr.outingsPerDay);
+  const drawn: Array<{ from: number; to: number }> = [];
+  for (let i = 0; i < count; i++) {
+    const from = uniform(r, plan.wake + HOUR, at(plan, 20 * 60));
+    const minutes = 20 + 220 * r() ** 2;
+    drawn.push({ from, to: Math.min(from + minutes * MINUTE, winddown - 30 * MINUTE) });
+  }
+  drawn.sort((x, y) => x.from - y.from);
+  const kept: Array<{ from: number; to: number }> = [];
+  for (const o of drawn) {
+    const last = kept.at(-1);
+    if (o.to - o.from >= 15 * MINUTE && (!last || o.from > last.to + 30 * MINUTE)) kept.push(o);
+  }
+  return kept;
 }
 
 /** Outdoor temperature: a winter day's mean drawn per day, colder before dawn, warmest mid-afternoon. */

@@ -1,0 +1,160 @@
+import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { initialState } from './model.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+/** November: Europe/London is UTC, so local times read as written. 1 Nov 2026 is a Sunday. */
+const at = (day: number, hhmm: string) =>
+  Date.parse(`2026-11-${String(day).padStart(2, '0')}T${hhmm}:00.000Z`);
+const RESIDENT = 'res_rhythm001';
+const GRACE = DEFAULT_RULE_SET.settings.reorderGraceS * 1000;
+const DEVICES: Partial<Record<EventType, [string, string, string]>> = {
+  motion: ['pir', 'PIR-K', 'kitchen'],
+  'bed.occupied': ['bed-sensor', 'BS-1', 'bedroom'],
+  'bed.vacated': ['bed-sensor', 'BS-1', 'bedroom'],
+  'chair.occupied': ['chair-sensor', 'CS-1', 'lounge'],
+  'chair.vacated': ['chair-sensor', 'CS-1', 'lounge'],
+  'door.opened': ['door-contact', 'DC-1', 'hall'],
+  'door.closed': ['door-contact', 'DC-1', 'hall'],
+};
+
+let counter = 0;
+function ev(type: EventType, time: number): TelecareEvent {
+  const [devicekind, subject, location] = DEVICES[type] ?? ['pir', 'PIR-K', 'kitchen'];
+  counter++;
+  return makeEvent({
+    type,
+    time: new Date(time).toISOString(),
+    residentid: RESIDENT,
+    devicekind,
+    subject,
+    location,
+    deviceEventId: `r-${counter}`,
+  });
+}
+
+/**
+ * An ordinary day of a late, variable riser: up at `upAt`, about the house (movement every 6
+ * min), an outing of `outMin` minutes from 14:00, two hours in the chair from 19:00, bed at 23:00.
+ */
+function ordinaryDay(day: number, upAt: string, outMin = 90): TelecareEvent[] {
+  const events = [ev('bed.vacated', at(day, upAt))];
+  const moving = (from: number, to: number) => {
+    for (let t = from + 120_000; t < to; t += 6 * 60_000) events.push(ev('motion', t));
+  };
+  moving(at(day, upAt), at(day, '14:00'));
+  events.push(ev('door.opened', at(day, '14:00')), ev('door.closed', at(day, '14:00') + 20_000));
+  const back = at(day, '14:00') + outMin * 60_000;
+  events.push(ev('door.opened', back), ev('door.closed', back + 20_000));
+  moving(back + 30_000, at(day, '19:00'));
+  events.push(ev('chair.occupied', at(day, '19:00')), ev('chair.vacated', at(day, '21:00')));
+  moving(at(day, '21:00'), at(day, '23:00'));
+  events.push(ev('bed.occupied', at(day, '23:00')));
+  return events;
+}
+
+/** About the house: movement every 6 min. */
+const about = (from: number, to: number): TelecareEvent[] => {
+  const events: TelecareEvent[] = [];
+  for (let t = from; t < to; t += 6 * 60_000) events.push(ev('motion', t));
+  return events;
+};
+
+const UPS = ['09:30', '11:10', '10:05', '12:30', '09:50', '10:40', '11:55', '10:20'];
+const learned = (): TelecareEvent[] => UPS.flatMap((up, i) => ordinaryDay(i + 1, up));
+
+function run(events: TelecareEvent[], until: number) {
+  const runner = new RulesRunner(DEFAULT_RULE_SET);
+  const alerts: Alert[] = [];
+  for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+  alerts.push(...runner.advance(until));
+  for (const alert of alerts) Alert.parse(alert);
+  const all = alerts.filter((alert) => alert.rule.id === 'rhythm.learned');
+  // The learning week is the first test's; the others look at day 9.
+  return { all, alerts: all.filter((alert) => Date.parse(alert.raisedAt) >= at(9, '00:00')), runner };
+}
+
+describe('rhythm.learned: this person’s own rhythm', () => {
+  it('eight ordinary, irregular days raise nothing: late mornings, outings, evenings in the chair', () => {
+    const { all } = run(learned(), at(9, '09:00'));
+    // While the first mornings are learned, the care plan's window (07:00–10:00) holds, moved
+    // later by each later morning seen: two mornings later than any before raise "not up".
+    expect(all.map((alert) => alert.type)).toEqual(['inactivity.no-wake', 'inactivity.no-wake']);
+    expect(all.filter((alert) => Date.parse(alert.raisedAt) > at(5, '00:00'))).toEqual([]);
+  });
+
+  it('a collapse soon after getting up is raised within the hour, with the person’s own figures', () => {
+    const up = ev('bed.vacated', at(9, '10:00'));
+    const moved = ev('motion', at(9, '10:02'));
+    const { alerts } = run([...learned(), up, moved], at(9, '18:00'));
+    expect(alerts).toHaveLength(1);
+    const alert = alerts[0] as Alert;
+    expect(alert).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [moved.id] });
+    // The longest silence at home in the morning was 6 min: 6 × 1.5 + 30 = 39 min.
+    expect(Date.parse(alert.raisedAt)).toBe(at(9, '10:41') + GRACE);
+    expect(alert.reason).toBe(
+      'Inactivity unusual for this resident: no movement since 10:02 today (Mon 9 Nov), movement seen (pir in kitchen); at home, up and about; expected active again within 6 min, as on each of the last 8 days at this time at home, up and about, seen nothing for 39 min (rule rhythm.learned v1)',
+    );
+  });
+
+  it('says nothing while the person is out; out and not back past their longest outing raises that', () => {
+    // Outings of up to 100 min learned: not back after 100 × 1.5 + 30 = 180 min is unusual.
+    const days = UPS.flatMap((up, i) => ordinaryDay(i + 1, up, 60 + i * 5));
+    const up = ev('bed.vacated', at(9, '10:00'));
+    const opened = ev('door.opened', at(9, '11:00'));
+    const closed = ev('door.closed', at(9, '11:00') + 20_000);
+    const morning = about(at(9, '10:02'), at(9, '10:59'));
+    const back = [ev('door.opened', at(9, '13:30')), ...about(at(9, '13:31'), at(9, '18:00'))];
+    const returned = run([...days, up, ...morning, opened, closed, ...back], at(9, '18:00'));
+    expect(returned.alerts).toEqual([]);
+    const gone = run([...days, up, ...morning, opened, closed], at(9, '18:00'));
+    expect(gone.alerts.map((alert) => [alert.type, alert.evidence])).toEqual([
+      ['outing.not-returned', [closed.id]],
+    ]);
+    expect(Date.parse(gone.alerts[0]?.raisedAt ?? '')).toBe(
+      Date.parse(closed.time) + 95 * 1.5 * 60_000 + 1_800_000 + GRACE,
+    );
+    expect(gone.alerts[0]?.reason).toContain(
+      'out of the front door at 11:00 today (Mon 9 Nov) (door-contact in hall) and nothing at home since; expected back within 95 min, the longest outing of the last 8 days',
+    );
+  });
+
+  it('went to bed and never got up is told from a late morning, by the person’s latest get-up', () => {
+    // Up by 12:30 on every morning learned: checked at 12:30 + 45 min.
+    const late = run(
+      [...learned(), ev('bed.vacated', at(9, '13:00')), ...about(at(9, '13:05'), at(9, '18:00'))],
+      at(9, '18:00'),
+    );
+    expect(late.alerts).toEqual([]);
+    const { alerts } = run(learned(), at(9, '18:00'));
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['inactivity.no-wake', new Date(at(9, '13:15') + GRACE).toISOString()],
+    ]);
+    expect(alerts[0]?.reason).toBe(
+      'No movement by the end of the wake-up window: went to bed at 23:00 yesterday (Sun 8 Nov) and nothing has moved since: not up by 13:15; expected up by 12:30, as on each of the 8 mornings learned (usually 10:40), seen still in bed (rule rhythm.learned v1)',
+    );
+    // Up in the night, back to bed, and not up: said so.
+    const night = run(
+      [...learned(), ev('bed.vacated', at(9, '03:10')), ev('bed.occupied', at(9, '03:20'))],
+      at(9, '18:00'),
+    );
+    expect(night.alerts[0]?.reason).toContain(
+      'in bed since 23:00 yesterday (Sun 8 Nov), up in the night only',
+    );
+  });
+
+  it('an evening in the chair is not a silence at home', () => {
+    const up = ev('bed.vacated', at(9, '10:00'));
+    const sit = ev('chair.occupied', at(9, '10:10'));
+    const { alerts } = run([...learned(), up, sit, ev('chair.vacated', at(9, '12:00'))], at(9, '12:30'));
+    expect(alerts).toEqual([]);
+  });
+
+  it('keeps what it learned small', () => {
+    const { runner } = run(learned(), at(9, '09:00'));
+    const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+    expect(JSON.stringify(state.rhythms).length).toBeLessThan(3_000);
+  });
+});

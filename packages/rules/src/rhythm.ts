@@ -1,0 +1,204 @@
+import type { Place, RecentEvent, Rhythm, RhythmRule } from './model.ts';
+import { localTime } from './time.ts';
+
+/** Days the rhythm remembers: two weeks, so that both weekends count and it follows the person. */
+export const RHYTHM_DAYS = 14;
+/** Parts of the day the silences are learned by: three hours each. */
+const PARTS = 8;
+const PLACES_LEARNED = 2; // home, chair
+const GET_UP_FROM_MINUTE = 4 * 60;
+const UP_CONFIRMED_MS = 20 * 60_000;
+
+const dayNumber = (date: string): number => Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+const ringOf = (date: string): number => dayNumber(date) % RHYTHM_DAYS;
+const partOf = (minute: number): number => Math.min(PARTS - 1, Math.floor(minute / 180));
+const gapIndex = (place: number, part: number, ring: number) => (place * PARTS + part) * RHYTHM_DAYS + ring;
+
+export function initialRhythm(date: string): Rhythm {
+  return {
+    day: date,
+    days: 0,
+    gaps: new Array(PLACES_LEARNED * PARTS * RHYTHM_DAYS).fill(0),
+    up: new Array(RHYTHM_DAYS).fill(-1),
+    outs: new Array(RHYTHM_DAYS).fill(0),
+    place: 'home',
+    bed: false,
+    chair: false,
+  };
+}
+
+/** Starts the days from the newest learned up to `date`: their ring slots are cleared. */
+function rollTo(rhythm: Rhythm, date: string): Rhythm {
+  const from = dayNumber(rhythm.day);
+  const to = dayNumber(date);
+  if (to <= from) return rhythm;
+  const gaps = [...rhythm.gaps];
+  const up = [...rhythm.up];
+  const outs = [...rhythm.outs];
+  for (let d = from + 1; d <= Math.min(to, from + RHYTHM_DAYS); d++) {
+    const ring = d % RHYTHM_DAYS;
+    for (let place = 0; place < PLACES_LEARNED; place++)
+      for (let part = 0; part < PARTS; part++) gaps[gapIndex(place, part, ring)] = 0;
+    up[ring] = -1;
+    outs[ring] = 0;
+  }
+  return { ...rhythm, day: date, days: Math.min(RHYTHM_DAYS, rhythm.days + (to - from)), gaps, up, outs };
+}
+
+/** The bed and chair flags after this report, if it is newer than the last of its device kind. */
+function seats(rhythm: Rhythm, entry: RecentEvent): Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> {
+  const out: Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> = { bed: rhythm.bed, chair: rhythm.chair };
+  if (rhythm.bedTs !== undefined) out.bedTs = rhythm.bedTs;
+  if (rhythm.chairTs !== undefined) out.chairTs = rhythm.chairTs;
+  const bed = entry.type === 'bed.occupied' || entry.type === 'bed.vacated';
+  const chair = entry.type === 'chair.occupied' || entry.type === 'chair.vacated';
+  if (bed && entry.at >= (rhythm.bedTs ?? -Infinity)) {
+    out.bed = entry.type === 'bed.occupied';
+    out.bedTs = entry.at;
+  }
+  if (chair && entry.at >= (rhythm.chairTs ?? -Infinity)) {
+    out.chair = entry.type === 'chair.occupied';
+    out.chairTs = entry.at;
+  }
+  return out;
+}
+
+/**
+ * Where the person is: in bed or in the chair while the sensor says occupied (whoever closes the
+ * door then is someone else: a carer leaving), else out when the latest activity is the front
+ * door closing, else at home.
+ */
+function placeOf(bed: boolean, chair: boolean, last: RecentEvent | undefined): Place {
+  if (bed) return 'bed';
+  if (chair) return 'chair';
+  if (last?.type === 'door.closed') return 'out';
+  return 'home';
+}
+
+/**
+ * Learns one activity event. One older than the latest learned (late) only sets the bed and chair
+ * in order; the silences, mornings and outings follow the stream as it happened.
+ */
+export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, timeZone: string): Rhythm {
+  const local = localTime(entry.at, timeZone);
+  let next = rhythm ?? initialRhythm(local.date);
+  const last = next.last;
+  if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
+    if (last.id === entry.id) return next;
+    const placed = seats(next, entry);
+    if (placed.bed === next.bed && placed.chair === next.chair) return next;
+    return { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+  }
+  next = rollTo(next, local.date);
+  const ring = ringOf(local.date);
+  let { gaps, outs, up } = next;
+  if (last) {
+    const minutes = Math.round((entry.at - last.at) / 60_000);
+    if (next.place === 'out') {
+      if (minutes > (outs[ring] ?? 0)) {
+        outs = [...outs];
+        outs[ring] = minutes;
+      }
+    } else if (next.place === 'home' || next.place === 'chair') {
+      const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localTime(last.at, timeZone).minute), ring);
+      if (minutes > (gaps[i] ?? 0)) {
+        gaps = [...gaps];
+        gaps[i] = minutes;
+      }
+    }
+  }
+  const placed = seats(next, entry);
+  let { leftBed, upOn, bedAt, upInNight } = next;
+  if (entry.type === 'bed.occupied') {
+    leftBed = undefined;
+    // Back to bed within two hours of leaving it, in the same night: a trip, not a new bedtime.
+    const trip =
+      bedAt !== undefined &&
+      !next.bed &&
+      next.bedTs !== undefined &&
+      entry.at - next.bedTs < 2 * 3_600_000 &&
+      entry.at - bedAt < 14 * 3_600_000;
+    if (!trip) {
+      bedAt = entry.at;
+      upInNight = false;
+    }
+  } else if (bedAt !== undefined && !placed.bed) upInNight = true;
+  if (entry.type === 'bed.vacated' && local.minute >= GET_UP_FROM_MINUTE && upOn !== local.date)
+    leftBed = entry.at;
+  if (leftBed !== undefined && !placed.bed && entry.at - leftBed >= UP_CONFIRMED_MS) {
+    const at = localTime(leftBed, timeZone);
+    if (at.date === local.date) {
+      up = [...up];
+      up[ring] = at.minute;
+      upOn = local.date;
+    }
+    leftBed = undefined;
+  }
+  const result: Rhythm = {
+    ...next,
+    ...placed,
+    gaps,
+    outs,
+    up,
+    last: entry,
+    place: placeOf(placed.bed, placed.chair, entry),
+  };
+  if (leftBed === undefined) delete result.leftBed;
+  else result.leftBed = leftBed;
+  if (upOn !== undefined) result.upOn = upOn;
+  if (bedAt !== undefined) result.bedAt = bedAt;
+  if (upInNight !== undefined) result.upInNight = upInNight;
+  return result;
+}
+
+export interface GapLimit {
+  /** How long a silence starting now may last before it is unusual. */
+  readonly ms: number;
+  /** This person's longest silence here at this time of day, minutes (none before it is learned). */
+  readonly longestMin?: number;
+  /** Days learned: on every one of them the person was active again within `longestMin`. */
+  readonly days: number;
+  /** Whether the limit is learned or the prior. */
+  readonly learned: boolean;
+}
+
+/** The silence that is unusual for this person, from this moment, in this place. */
+export function gapLimit(
+  rule: RhythmRule,
+  rhythm: Rhythm,
+  place: 'home' | 'chair',
+  at: number,
+  timeZone: string,
+): GapLimit {
+  const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
+  if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
+  const part = partOf(localTime(at, timeZone).minute);
+  let longest = 0;
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++)
+    longest = Math.max(longest, rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0);
+  // Never seen here at this time of day: the prior holds.
+  if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
+  const ms = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  return { ms, longestMin: longest, days: rhythm.days, learned: true };
+}
+
+/** How long an outing may last before "not back" (the longest learned, or the prior). */
+export function outLimit(
+  rule: RhythmRule,
+  rhythm: Rhythm,
+): { ms: number; longestMin?: number; learned: boolean } {
+  const longest = Math.max(0, ...rhythm.outs);
+  if (rhythm.days < rule.minDays || longest === 0) return { ms: rule.prior.outS * 1000, learned: false };
+  return {
+    ms: Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000),
+    longestMin: longest,
+    learned: true,
+  };
+}
+
+/** The learned get-up minutes (mornings known), or nothing before `minDays` are known. */
+export function getUps(rule: RhythmRule, rhythm: Rhythm | undefined): number[] | undefined {
+  if (!rhythm) return undefined;
+  const known = rhythm.up.filter((m) => m >= 0);
+  return known.length >= rule.minDays ? known : undefined;
+}

@@ -1,0 +1,86 @@
+import type { Alert } from '@telecare/contracts';
+import { DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
+import { describe, expect, it } from 'vitest';
+import {
+  ImportLineError,
+  pairAlerts,
+  parseImport,
+  parseLabels,
+  runImported,
+  scoreLabels,
+} from './replay-import.ts';
+
+const line = (serial: string, kind: string, residentId: string, id: string, type: string, at: string) =>
+  JSON.stringify({ serial, kind, location: 'hall', residentId, event: { id, type, at, data: {} } });
+
+/** Presses alone: the default set's pendant rule. */
+const PRESSES = parseRuleSet({
+  version: 1,
+  rules: DEFAULT_RULE_SET.rules.filter((rule) => rule.id === 'trigger.pendant'),
+});
+
+const HISTORY = [
+  line('PX-1', 'pendant', 'res_a', 'press-0001', 'pendant.pressed', '2026-11-02T10:00:00.000Z'),
+  line('PX-2', 'pendant', 'res_b', 'press-0002', 'pendant.pressed', '2026-11-02T11:00:00.000Z'),
+  line('PX-1', 'pendant', 'res_a', 'press-0003', 'pendant.pressed', '2026-11-01T09:00:00.000Z'),
+  line('PX-2', 'pendant', 'res_b', 'press-0004', 'pendant.pressed', '2026-11-01T09:00:00.000Z'),
+].join('\n');
+
+describe('replay --import', () => {
+  it('reads device events with their device map fields, and says which line is wrong', () => {
+    expect(parseImport(HISTORY)).toHaveLength(4);
+    expect(() => parseImport(`${HISTORY}\n{"serial":"PX-1"}`)).toThrow(ImportLineError);
+    expect(() => parseImport('not json')).toThrow(/line 1: not JSON/);
+  });
+
+  it('skips each resident’s learning days, filters residents, and scores false alerts against labels', () => {
+    const lines = parseImport(HISTORY);
+    const all = runImported(lines, PRESSES, { learnDays: 1 });
+    // The presses of 1 Nov are the learning day's: only 2 Nov's are reported.
+    expect(all.alerts.map((alert) => [alert.residentId, alert.raisedAt])).toEqual([
+      ['res_a', '2026-11-02T10:00:00.000Z'],
+      ['res_b', '2026-11-02T11:00:00.000Z'],
+    ]);
+    expect(all.residents).toBe(2);
+    const one = runImported(lines, PRESSES, { learnDays: 1, residents: ['res_b'] });
+    expect(one.alerts.map((alert) => alert.residentId)).toEqual(['res_b']);
+    const labels = parseLabels(
+      JSON.stringify({
+        residentId: 'res_a',
+        from: '2026-11-02T09:59:00Z',
+        to: '2026-11-02T10:30:00Z',
+        kind: 'fall',
+      }),
+    );
+    const score = scoreLabels(all, labels);
+    expect(score).toMatchObject({
+      falseAlerts: 1,
+      labels: 1,
+      caught: 1,
+      byKind: { fall: { n: 1, caught: 1, medianMin: 1 } },
+    });
+    expect(score.falsePerResidentDay).toBeCloseTo(1 / all.residentDays);
+  });
+
+  it('pairs two rule sets’ alerts by incident: the same, moved, or only in one', () => {
+    const alert = (id: string, residentId: string, type: Alert['type'], raisedAt: string) =>
+      ({ id, residentId, type, raisedAt }) as Alert;
+    const current = [
+      alert('alt_1', 'res_a', 'inactivity.no-wake', '2026-11-02T10:00:30.000Z'),
+      alert('alt_2', 'res_a', 'pendant.pressed', '2026-11-02T11:00:00.000Z'),
+      alert('alt_3', 'res_b', 'inactivity.unusual', '2026-11-02T12:00:00.000Z'),
+    ];
+    const candidate = [
+      alert('alt_9', 'res_a', 'inactivity.no-wake', '2026-11-02T14:00:30.000Z'),
+      alert('alt_2', 'res_a', 'pendant.pressed', '2026-11-02T11:00:00.000Z'),
+      alert('alt_8', 'res_b', 'outing.not-returned', '2026-11-02T12:00:00.000Z'),
+    ];
+    const pairs = pairAlerts(current, candidate);
+    expect(pairs.same).toBe(1);
+    expect(pairs.moved.map((m) => [m.current.id, m.candidate.id, m.byMs])).toEqual([
+      ['alt_1', 'alt_9', 4 * 3600_000],
+    ]);
+    expect(pairs.onlyCurrent.map((a) => a.id)).toEqual(['alt_3']);
+    expect(pairs.onlyCandidate.map((a) => a.id)).toEqual(['alt_8']);
+  });
+});

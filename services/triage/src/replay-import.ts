@@ -1,0 +1,277 @@
+import {
+  type Alert,
+  DeviceEventPayload,
+  DeviceKind,
+  eventIdFor,
+  partitionOf,
+  type TelecareEvent,
+} from '@telecare/contracts';
+import { type RuleSet, RulesRunner } from '@telecare/rules';
+import { z } from 'zod';
+
+/**
+ * One line of an imported history: a device event as the device sent it, with what the device
+ * map says about the device (`kind`, `location`, the resident it belongs to).
+ */
+export const ImportedEvent = z.object({
+  serial: z.string().min(1).max(64),
+  kind: DeviceKind,
+  location: z.string().min(1).max(64).optional(),
+  residentId: z.string().min(1).max(64),
+  postcodeDistrict: z.string().min(1).max(8).optional(),
+  event: DeviceEventPayload,
+});
+export type ImportedEvent = z.infer<typeof ImportedEvent>;
+
+/**
+ * One line of a labels file: something really happened to the resident between `from` and `to`;
+ * an alert for them in that span is a true one, and its first alert measures the time to alert.
+ */
+export const Label = z.object({
+  residentId: z.string().min(1),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  kind: z.string().max(64).optional(),
+});
+export type Label = z.infer<typeof Label>;
+
+export class ImportLineError extends Error {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super(`line ${line}: ${message}`);
+    this.name = 'ImportLineError';
+    this.line = line;
+  }
+}
+
+function parseLines<T>(text: string, schema: z.ZodType<T>): T[] {
+  const out: T[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (err) {
+      throw new ImportLineError(i + 1, `not JSON: ${(err as Error).message}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success)
+      throw new ImportLineError(
+        i + 1,
+        parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+      );
+    out.push(parsed.data);
+  });
+  return out;
+}
+
+export const parseImport = (text: string): ImportedEvent[] => parseLines(text, ImportedEvent);
+export const parseLabels = (text: string): Label[] => parseLines(text, Label);
+
+/** The event as the gateways would have stored it: the same id, envelope and fields. */
+export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
+  return {
+    specversion: '1.0',
+    id: eventIdFor(line.serial, line.event.id),
+    source: '/import',
+    type: line.event.type,
+    subject: line.serial,
+    time: new Date(Date.parse(line.event.at)).toISOString(),
+    datacontenttype: 'application/json',
+    residentid: line.residentId,
+    devicekind: line.kind,
+    deviceeventid: line.event.id,
+    partition: partitionOf(line.residentId, 8),
+    receivedat: new Date(Date.parse(line.event.at)).toISOString(),
+    testmode: false,
+    ...(line.event.seq === undefined ? {} : { seq: line.event.seq }),
+    ...(line.location ? { location: line.location } : {}),
+    ...(line.postcodeDistrict ? { postcodedistrict: line.postcodeDistrict } : {}),
+    data: line.event.data,
+  } as TelecareEvent;
+}
+
+export interface ImportOptions {
+  readonly learnDays: number;
+  /** Only these residents (all when empty). */
+  readonly residents?: readonly string[];
+}
+
+export interface ImportRun {
+  /** Alerts raised after the learning days, in order. */
+  readonly alerts: Alert[];
+  readonly events: number;
+  readonly residents: number;
+  /** Resident-days after learning (each resident from their first event's day plus `learnDays`). */
+  readonly residentDays: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Runs a rule set over an imported history, each event at its own time (in time order) and every
+ * timer at its due time, and keeps the alerts raised after each resident's learning days.
+ */
+export function runImported(
+  lines: readonly ImportedEvent[],
+  ruleSet: RuleSet,
+  options: ImportOptions,
+): ImportRun {
+  const only = options.residents && options.residents.length > 0 ? new Set(options.residents) : undefined;
+  const events = lines
+    .filter((line) => !only || only.has(line.residentId))
+    .map(toTelecareEvent)
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  const firstOf = new Map<string, number>();
+  const lastOf = new Map<string, number>();
+  for (const event of events) {
+    const at = Date.parse(event.time);
+    if (!firstOf.has(event.residentid)) firstOf.set(event.residentid, at);
+    lastOf.set(event.residentid, at);
+  }
+  const learnedFrom = new Map(
+    [...firstOf].map(([id, at]) => [id, Math.floor(at / DAY_MS) * DAY_MS + options.learnDays * DAY_MS]),
+  );
+  const runner = new RulesRunner(ruleSet);
+  const raised: Alert[] = [];
+  for (const event of events) raised.push(...runner.event(event, Date.parse(event.time)));
+  const to = Math.max(0, ...lastOf.values());
+  raised.push(...runner.advance(Math.ceil(to / DAY_MS) * DAY_MS));
+  const alerts = raised.filter(
+    (alert) =>
+      !alert.testMode && Date.parse(alert.raisedAt) >= (learnedFrom.get(alert.residentId) ?? Infinity),
+  );
+  let residentDays = 0;
+  for (const [id, from] of learnedFrom)
+    residentDays += Math.max(0, Math.ceil(((lastOf.get(id) ?? 0) - from) / DAY_MS));
+  return {
+    alerts,
+    events: events.length,
+    residents: firstOf.size,
+    residentDays,
+    from: Math.min(...firstOf.values()),
+    to,
+  };
+}
+
+export interface LabelScore {
+  readonly falseAlerts: number;
+  readonly falsePerResidentDay: number;
+  readonly labels: number;
+  readonly caught: number;
+  /** Per label kind: how many, caught, median minutes to the first alert. */
+  readonly byKind: Readonly<Record<string, { n: number; caught: number; medianMin?: number }>>;
+}
+
+/** How long after a label's end an alert still belongs to it (what happened is found late). */
+const LABEL_GRACE_MS = 3600_000;
+
+/** False alerts (for no labelled incident) per resident-day, and when the labelled ones were caught. */
+export function scoreLabels(run: ImportRun, labels: readonly Label[]): LabelScore {
+  const spans = labels.map((label) => ({
+    label,
+    from: Date.parse(label.from),
+    to: Date.parse(label.to) + LABEL_GRACE_MS,
+  }));
+  const alerts = run.alerts.filter((alert) => !alert.closes && alert.priority <= 4);
+  let falseAlerts = 0;
+  const first = new Map<(typeof spans)[number], number>();
+  for (const alert of alerts) {
+    const at = Date.parse(alert.raisedAt);
+    const span = spans.find(
+      (s) => s.label.residentId === alert.residentId && at >= s.from - 120_000 && at <= s.to,
+    );
+    if (!span) falseAlerts++;
+    else if (!first.has(span)) first.set(span, at);
+  }
+  const byKind: Record<string, { n: number; caught: number; times: number[] }> = {};
+  for (const span of spans) {
+    const name = span.label.kind ?? 'incident';
+    const kind = byKind[name] ?? { n: 0, caught: 0, times: [] };
+    byKind[name] = kind;
+    kind.n++;
+    const at = first.get(span);
+    if (at !== undefined) {
+      kind.caught++;
+      kind.times.push((at - span.from) / 60_000);
+    }
+  }
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  };
+  return {
+    falseAlerts,
+    falsePerResidentDay: run.residentDays > 0 ? falseAlerts / run.residentDays : 0,
+    labels: spans.length,
+    caught: first.size,
+    byKind: Object.fromEntries(
+      Object.entries(byKind).map(([kind, k]) => [
+        kind,
+        {
+          n: k.n,
+          caught: k.caught,
+          ...(k.times.length > 0 ? { medianMin: Math.round(median(k.times)) } : {}),
+        },
+      ]),
+    ),
+  };
+}
+
+export interface Pairing {
+  /** The same alert (same id) from both. */
+  readonly same: number;
+  /** The same incident, raised at another time: same resident and type within `windowMs`. */
+  readonly moved: ReadonlyArray<{
+    readonly current: Alert;
+    readonly candidate: Alert;
+    readonly byMs: number;
+  }>;
+  readonly onlyCurrent: readonly Alert[];
+  readonly onlyCandidate: readonly Alert[];
+}
+
+/**
+ * Pairs two rule sets' alerts by incident: the same id is the same alert; otherwise an alert of
+ * the same resident and type within `windowMs` is the same incident raised earlier or later
+ * (nearest first), so a moved alert shows as moved, not as one gone and one new.
+ */
+export function pairAlerts(
+  current: readonly Alert[],
+  candidate: readonly Alert[],
+  windowMs = 12 * 3600_000,
+): Pairing {
+  const candidateIds = new Set(candidate.map((alert) => alert.id));
+  const currentIds = new Set(current.map((alert) => alert.id));
+  const leftCurrent = current.filter((alert) => !candidateIds.has(alert.id));
+  const leftCandidate = candidate.filter((alert) => !currentIds.has(alert.id));
+  const taken = new Set<Alert>();
+  const moved: Array<{ current: Alert; candidate: Alert; byMs: number }> = [];
+  const onlyCurrent: Alert[] = [];
+  for (const alert of leftCurrent) {
+    const at = Date.parse(alert.raisedAt);
+    let best: Alert | undefined;
+    for (const other of leftCandidate) {
+      if (taken.has(other) || other.residentId !== alert.residentId || other.type !== alert.type) continue;
+      const distance = Math.abs(Date.parse(other.raisedAt) - at);
+      if (distance <= windowMs && (!best || distance < Math.abs(Date.parse(best.raisedAt) - at)))
+        best = other;
+    }
+    if (best) {
+      taken.add(best);
+      moved.push({ current: alert, candidate: best, byMs: Date.parse(best.raisedAt) - at });
+    } else onlyCurrent.push(alert);
+  }
+  return {
+    same: current.length - leftCurrent.length,
+    moved,
+    onlyCurrent,
+    onlyCandidate: leftCandidate.filter((alert) => !taken.has(alert)),
+  };
+}
