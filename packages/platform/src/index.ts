@@ -44,5 +44,6 @@ export {
   streamConfigs,
 } from './nats.ts';
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
+export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';
