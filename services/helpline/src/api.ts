@@ -73,6 +73,10 @@ export const NewTokenBody = z.object({
 
 export const PresenceBody = z.object({ status: Presence });
 
+export const SecurityEventsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
 export const StatsQuery = z.object({
   hours: z.coerce
     .number()
@@ -196,6 +200,7 @@ export const ApiErrorBody = z.object({
     'unauthorized',
     'forbidden',
     'conflict',
+    'rate-limited',
     'internal',
   ]),
   message: z.string(),

@@ -13,6 +13,8 @@ const PERMISSIONS = {
   presence: ['operator', 'supervisor'],
   stats: ['operator', 'supervisor', 'commissioner', 'admin'],
   'manage-users': ['admin'],
+  /** Security events (refused and rate-limited reveals). */
+  security: ['supervisor', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

@@ -27,6 +27,15 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /**
+   * The helpline's own registry token (role `helpline-service`): reads residents, devices and
+   * responders and reveals naming the case and the operator. Required with REGISTRY_URL; never
+   * the admin token. The stack generates one and gives the registry the same value.
+   */
+  HELPLINE_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Reveals one person may make in HELPLINE_REVEAL_WINDOW_S before 429 and a security event. */
+  HELPLINE_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
+  HELPLINE_REVEAL_WINDOW_S: seconds(600),
   /** Alerts handled at once (different residents in parallel; one resident's alerts in order). */
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** What an operator's presence becomes when they sign in (`keep`: leave it as it was). */
@@ -48,6 +57,14 @@ export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;
 
 export function loadHelplineConfig(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig('helpline', helplineEnv, env);
+  if (config.REGISTRY_URL && !config.HELPLINE_REGISTRY_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_REGISTRY_TOKEN: required with REGISTRY_URL (a registry token of role helpline-service)',
+    ]);
+  if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',

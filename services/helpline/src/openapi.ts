@@ -20,11 +20,13 @@ import {
   ResolveBody,
   ResponderCallBody,
   RevealBody,
+  SecurityEventsQuery,
   StatsQuery,
   TimelineQuery,
   TimelineView,
   UserView,
 } from './api.ts';
+import { SecurityEvent } from './security.ts';
 
 interface Operation {
   method: 'get' | 'post' | 'put';
@@ -37,6 +39,8 @@ interface Operation {
   response: z.ZodType;
   status?: number;
   idempotent?: boolean;
+  /** Answers 429 with Retry-After when one principal tries too often. */
+  rateLimited?: boolean;
 }
 
 const Ok = z.object({});
@@ -210,8 +214,10 @@ const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/cases/{id}/reveal',
-    summary: 'Reveal the key-safe code or medical notes (audited)',
+    summary:
+      'Reveal the key-safe code or medical notes (audited): only on an open case the operator holds (a supervisor or admin: any open case); 403 otherwise, 429 past the per-person limit (both raise a security event)',
     roles: 'operator, supervisor, admin',
+    rateLimited: true,
     params: CaseIdParams,
     body: RevealBody,
     response: z.object({
@@ -220,6 +226,14 @@ const OPERATIONS: Operation[] = [
       message: z.string().optional(),
       eventId: z.string(),
     }),
+  },
+  {
+    method: 'get',
+    path: '/api/security-events',
+    summary: 'Security events, newest first: reveals refused by the case check or the rate limit',
+    roles: 'supervisor, admin',
+    query: SecurityEventsQuery,
+    response: z.object({ events: z.array(SecurityEvent) }),
   },
   {
     method: 'get',
@@ -280,6 +294,9 @@ export function openApiDocument(): Record<string, unknown> {
                 ...error,
               },
             }
+          : {}),
+        ...(op.rateLimited
+          ? { '429': { description: 'Too many attempts by this person; see Retry-After', ...error } }
           : {}),
       },
     };

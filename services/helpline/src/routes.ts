@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EVENT_TYPES, OUTCOMES } from '@telecare/contracts';
-import type { Clock, FastifyInstance, FastifyReply, FastifyRequest, Logger } from '@telecare/platform';
+import type {
+  Clock,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  Logger,
+  SlidingWindowLimiter,
+} from '@telecare/platform';
 import { z } from 'zod';
 import {
   type ApiError,
@@ -18,11 +25,18 @@ import {
   ResolveBody,
   ResponderCallBody,
   RevealBody,
+  SecurityEventsQuery,
   StatsQuery,
   TimelineQuery,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
-import { CaseNotFoundError, ForbiddenError, TransitionRefusedError } from './errors.ts';
+import {
+  CaseNotFoundError,
+  ForbiddenError,
+  RateLimitedError,
+  RevealRefusedError,
+  TransitionRefusedError,
+} from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -30,6 +44,8 @@ import { type PeopleStore, type Principal, UsernameTakenError } from './people.t
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
+import { revealRefusal } from './reveal-policy.ts';
+import type { SecurityEvents } from './security.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
 import type { TimelineReader } from './timeline.ts';
@@ -50,6 +66,9 @@ export interface RouteDeps {
   readonly sessionSeconds: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
+  readonly security: SecurityEvents;
+  /** Reveals per principal in a sliding window. */
+  readonly revealLimit: SlidingWindowLimiter;
 }
 
 const HEARTBEAT_MS = 15_000;
@@ -139,6 +158,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
         state: err.state,
         ...(err.holder ? { holder: err.holder } : {}),
       } satisfies ApiError);
+    if (err instanceof RevealRefusedError)
+      return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
+    if (err instanceof RateLimitedError)
+      return reply
+        .code(429)
+        .header('retry-after', String(err.retryAfterS))
+        .send({ error: 'rate-limited', message: err.message } satisfies ApiError);
     if (err instanceof UsernameTakenError)
       return reply.code(409).send({ error: 'conflict', message: err.message } satisfies ApiError);
     const status =
@@ -359,18 +385,45 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
 
-  // The key-safe code and medical notes are shown only through this call: the registry reveals
-  // and audits the read (naming the case and operator), and the case records its own event.
+  // The key-safe code and medical notes are shown only through this call, only on an open case
+  // the caller holds (a supervisor or admin: any open case), a limited number of times per person:
+  // the registry reveals and audits the read (naming the case and person), the case records it.
   app.post('/api/cases/:id/reveal', { preHandler: guard('work') }, async (req) => {
     const { id } = parse(CaseIdParams, req.params);
     const body = parse(RevealBody, req.body);
+    const principal = who(req);
+    const at = now();
+    // Every attempt counts, refused ones too: probing cases one by one is what the limit is for.
+    const decision = deps.revealLimit.attempt(principal.id);
+    if (!decision.allowed) {
+      deps.metrics.revealsRefused.inc({ reason: 'rate-limited' });
+      if (decision.firstRefusal)
+        await deps.security.raise(
+          'reveal-rate-limited',
+          { userId: principal.id, caseId: id },
+          { role: principal.role, limit: deps.revealLimit.max, windowS: deps.revealLimit.windowMs / 1000 },
+          at,
+        );
+      throw new RateLimitedError('reveal sensitive fields', decision.retryAfterS);
+    }
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
-    const principal = who(req);
+    const refusal = revealRefusal(stored.case, principal);
+    if (refusal) {
+      deps.metrics.revealsRefused.inc({ reason: 'case' });
+      await deps.security.raise(
+        'reveal-refused',
+        { userId: principal.id, caseId: id },
+        { role: principal.role, state: stored.case.state, field: body.field, reason: refusal },
+        at,
+      );
+      throw new RevealRefusedError(id, refusal);
+    }
+    const role = principal.role === 'supervisor' || principal.role === 'admin' ? principal.role : 'operator';
     const found = await deps.registry.reveal(stored.case.residentId, body.field, {
       caseId: id,
       actorId: principal.id,
-      actorName: principal.username,
+      actorRole: role,
       ...(body.reason ? { reason: body.reason } : {}),
     });
     const { event } = await deps.store.record(
@@ -393,6 +446,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
       ...(found.message ? { message: found.message } : {}),
       eventId: event.id,
     };
+  });
+
+  app.get('/api/security-events', { preHandler: guard('security') }, async (req) => {
+    const { limit } = parse(SecurityEventsQuery, req.query);
+    return { events: await deps.security.list(limit) };
   });
 
   app.get('/api/stats/answer', { preHandler: guard('stats') }, async (req) => {

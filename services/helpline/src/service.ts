@@ -12,6 +12,7 @@ import {
   Lifecycle,
   type Logger,
   migrate,
+  SlidingWindowLimiter,
   systemClock,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
@@ -22,6 +23,7 @@ import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
 import { CasePublisher } from './publisher.ts';
 import { RegistryClient } from './registry-client.ts';
+import { SecurityEvents } from './security.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { CaseStore } from './store.ts';
@@ -141,7 +143,7 @@ export async function startHelpline(
       scheduler,
       registry: new RegistryClient(
         config.REGISTRY_URL,
-        config.TELECARE_ADMIN_TOKEN,
+        config.HELPLINE_REGISTRY_TOKEN,
         logger.child({ component: 'registry' }),
         () => clock.now(),
       ),
@@ -157,6 +159,12 @@ export async function startHelpline(
       offerSeconds: config.OFFER_TIMEOUT_S,
       sessionSeconds: config.SESSION_TTL_S,
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
+      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
+      revealLimit: new SlidingWindowLimiter(
+        config.HELPLINE_REVEAL_LIMIT,
+        config.HELPLINE_REVEAL_WINDOW_S * 1000,
+        () => clock.now(),
+      ),
     });
     lifecycle.add('stream', async () => {
       for (const end of [...streams]) end();

@@ -209,6 +209,12 @@ export async function startRegistry(
       clock,
       logger,
       adminToken: config.TELECARE_ADMIN_TOKEN,
+      helplineToken: config.HELPLINE_REGISTRY_TOKEN,
+      revealLimits: {
+        perPerson: config.REGISTRY_REVEAL_LIMIT,
+        perToken: config.REGISTRY_REVEAL_TOKEN_LIMIT,
+        windowS: config.REGISTRY_REVEAL_WINDOW_S,
+      },
       testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
       metrics: { residentsCreated, devicesCreated, refused },
     });
