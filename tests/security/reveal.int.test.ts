@@ -102,7 +102,9 @@ describe('the helpline reveals only on an open case the caller holds', () => {
     expect(queued.status).toBe(403);
     expect(queued.json?.value).toBeUndefined();
 
-    expect((await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: olive.cookie })).status).toBe(200);
+    expect((await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: olive.cookie })).status).toBe(
+      200,
+    );
     const colleagues = await reveal(mallory.cookie);
     expect(colleagues.status).toBe(403);
     expect(JSON.stringify(colleagues.json)).not.toContain('1966');
@@ -151,7 +153,9 @@ describe('the helpline reveals only on an open case the caller holds', () => {
     const residentId = await p.resident('Burst Resident', 'KS-B-1966');
     const caseId = await p.caseFor(residentId);
     const bob = await p.user('bob@example.org', 'operator');
-    expect((await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: bob.cookie })).status).toBe(200);
+    expect((await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: bob.cookie })).status).toBe(
+      200,
+    );
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 30; i++) {
@@ -171,10 +175,10 @@ describe('the helpline reveals only on an open case the caller holds', () => {
     const supervisor = await p.user('sid@example.org', 'supervisor');
     const events = await p.helplineCall('GET', '/api/security-events', { as: supervisor.cookie });
     expect(events.status).toBe(200);
-    const mine = (events.json.events as { kind: string; userId: string }[]).filter((e) => e.userId === bob.id);
-    expect(mine).toEqual([
-      expect.objectContaining({ kind: 'reveal-rate-limited', userId: bob.id, caseId }),
-    ]);
+    const mine = (events.json.events as { kind: string; userId: string }[]).filter(
+      (e) => e.userId === bob.id,
+    );
+    expect(mine).toEqual([expect.objectContaining({ kind: 'reveal-rate-limited', userId: bob.id, caseId })]);
     expect((await p.helplineCall('GET', '/api/security-events', { as: bob.cookie })).status).toBe(403);
     // Only what was allowed reached the registry's audit.
     const audit = await p.registryCall('GET', `/api/residents/${residentId}/audit`);

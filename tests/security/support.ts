@@ -92,7 +92,8 @@ export async function startRegistryAndHelpline(label: string, extraEnv: Record<s
           medicalSummary: 'Type 2 diabetes',
         },
       });
-      if (created.status !== 201) throw new Error(`resident: ${created.status} ${JSON.stringify(created.json)}`);
+      if (created.status !== 201)
+        throw new Error(`resident: ${created.status} ${JSON.stringify(created.json)}`);
       return created.json.id as string;
     },
     /** A registry token of a role, made with the admin token as an administrator would. */
@@ -134,9 +135,13 @@ export async function startRegistryAndHelpline(label: string, extraEnv: Record<s
         late: false,
         testMode: false,
       };
-      await js.publish(names(ns).subjects.alert(alert.priority as Priority, residentId), JSON.stringify(alert), {
-        msgID: alert.id,
-      });
+      await js.publish(
+        names(ns).subjects.alert(alert.priority as Priority, residentId),
+        JSON.stringify(alert),
+        {
+          msgID: alert.id,
+        },
+      );
       return waitFor(
         async () => {
           const list = await platform.helplineCall('GET', '/api/cases?state=all');

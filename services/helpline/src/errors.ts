@@ -55,6 +55,8 @@ export class RateLimitedError extends TelecareError {
     readonly action: string,
     readonly retryAfterS: number,
   ) {
-    super(`too many attempts to ${action}; try again in ${retryAfterS} s`, { context: { action, retryAfterS } });
+    super(`too many attempts to ${action}; try again in ${retryAfterS} s`, {
+      context: { action, retryAfterS },
+    });
   }
 }

@@ -23,7 +23,8 @@ describe('revealRefusal', () => {
   it('lets a supervisor or admin read on any open case, and nobody on a resolved or closed one', () => {
     const admin = person('admin', 'admin');
     for (const state of ['queued', 'offered', 'accepted', 'on_hold'] as const)
-      for (const who of [sue, admin]) expect(revealRefusal({ state, assignedTo: olive.id }, who)).toBeUndefined();
+      for (const who of [sue, admin])
+        expect(revealRefusal({ state, assignedTo: olive.id }, who)).toBeUndefined();
     for (const state of ['resolved', 'closed'] as const)
       for (const who of [olive, sue, admin])
         expect(revealRefusal({ state, assignedTo: olive.id }, who)).toMatch(new RegExp(state));

@@ -6,7 +6,10 @@ import type { Principal } from './people.ts';
  * it may: only while the case is open, and only the operator who holds it (accepted or on hold by
  * them); a supervisor or admin on any open case.
  */
-export function revealRefusal(c: Pick<HelplineCase, 'state' | 'assignedTo'>, who: Principal): string | undefined {
+export function revealRefusal(
+  c: Pick<HelplineCase, 'state' | 'assignedTo'>,
+  who: Principal,
+): string | undefined {
   if (c.state === 'resolved' || c.state === 'closed') return `the case is ${c.state}`;
   if (who.role === 'supervisor' || who.role === 'admin') return undefined;
   if (who.role !== 'operator') return 'only operators, supervisors and admins read these fields';

@@ -45,8 +45,8 @@ import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
 import { revealRefusal } from './reveal-policy.ts';
-import type { SecurityEvents } from './security.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { SecurityEvents } from './security.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
 import type { TimelineReader } from './timeline.ts';
 

@@ -44,7 +44,10 @@ export class SecurityEvents {
     detail: Record<string, unknown>,
     now: Date,
   ): Promise<void> {
-    this.logger.warn({ securityEvent: kind, userId: who.userId, caseId: who.caseId, ...detail }, `security: ${kind}`);
+    this.logger.warn(
+      { securityEvent: kind, userId: who.userId, caseId: who.caseId, ...detail },
+      `security: ${kind}`,
+    );
     try {
       await this.pool.query(
         `insert into ${this.#table} (at, kind, user_id, case_id, detail) values ($1, $2, $3, $4, $5)`,
@@ -63,7 +66,14 @@ export class SecurityEvents {
     );
     return rows.map((row) => {
       const r = Row.parse(row);
-      return { id: r.id, at: r.at.toISOString(), kind: r.kind, userId: r.user_id, caseId: r.case_id, detail: r.detail };
+      return {
+        id: r.id,
+        at: r.at.toISOString(),
+        kind: r.kind,
+        userId: r.user_id,
+        caseId: r.case_id,
+        detail: r.detail,
+      };
     });
   }
 }

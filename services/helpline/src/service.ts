@@ -23,9 +23,9 @@ import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
 import { CasePublisher } from './publisher.ts';
 import { RegistryClient } from './registry-client.ts';
-import { SecurityEvents } from './security.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
+import { SecurityEvents } from './security.ts';
 import { CaseStore } from './store.ts';
 import { TimelineReader } from './timeline.ts';
 

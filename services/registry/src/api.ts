@@ -518,14 +518,25 @@ function revealAudit(principal: Principal, body: RevealBody): RevealAudit {
   if (principal.role === 'helpline-service') {
     if (!body.caseId || !body.actor)
       throw new InvalidRequestError([
-        ...(body.caseId ? [] : [{ path: 'caseId', message: 'required of the helpline: the case it reads for' }]),
-        ...(body.actor ? [] : [{ path: 'actor', message: 'required of the helpline: the person on the case' }]),
+        ...(body.caseId
+          ? []
+          : [{ path: 'caseId', message: 'required of the helpline: the case it reads for' }]),
+        ...(body.actor
+          ? []
+          : [{ path: 'actor', message: 'required of the helpline: the person on the case' }]),
       ]);
     return { actor: body.actor, caseId: body.caseId, reason: body.reason, via };
   }
   if (body.actor)
-    throw new InvalidRequestError([{ path: 'actor', message: 'only the helpline names the person it reads for' }]);
-  return { actor: { id: principal.actor, role: principal.role }, caseId: body.caseId, reason: body.reason, via };
+    throw new InvalidRequestError([
+      { path: 'actor', message: 'only the helpline names the person it reads for' },
+    ]);
+  return {
+    actor: { id: principal.actor, role: principal.role },
+    caseId: body.caseId,
+    reason: body.reason,
+    via,
+  };
 }
 
 /** The MQTT login, with the secret only in the one answer that issues it. */

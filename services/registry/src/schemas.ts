@@ -344,7 +344,7 @@ export function nulPaths(value: unknown, at = '', found: string[] = []): string[
   if (typeof value === 'string') {
     if (value.includes('\u0000')) found.push(at || '(body)');
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => nulPaths(item, at ? `${at}.${i}` : String(i), found));
+    for (const [i, item] of value.entries()) nulPaths(item, at ? `${at}.${i}` : String(i), found);
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) {
       const path = at ? `${at}.${key}` : key;
@@ -361,7 +361,9 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.
   // PostgreSQL text cannot hold NUL: refused here, by field, rather than failing at the insert.
   const withNul = nulPaths(value);
   if (withNul.length > 0)
-    throw new InvalidRequestError(withNul.map((path) => ({ path, message: 'must not contain NUL (\\u0000)' })));
+    throw new InvalidRequestError(
+      withNul.map((path) => ({ path, message: 'must not contain NUL (\\u0000)' })),
+    );
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues: Issue[] = [];
