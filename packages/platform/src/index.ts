@@ -13,6 +13,7 @@ export {
   Histogram,
   type ReadinessCheck,
 } from './http.ts';
+export { nulPaths } from './input.ts';
 export {
   type BucketFollower,
   followBucket,

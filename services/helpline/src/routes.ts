@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EVENT_TYPES, OUTCOMES } from '@telecare/contracts';
-import type {
-  Clock,
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  Logger,
-  SlidingWindowLimiter,
+import {
+  type Clock,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type Logger,
+  nulPaths,
+  type SlidingWindowLimiter,
 } from '@telecare/platform';
 import { z } from 'zod';
 import {
@@ -81,6 +82,10 @@ class InvalidRequest extends Error {
 }
 
 const parse = <S extends z.ZodType>(schema: S, value: unknown): z.infer<S> => {
+  // PostgreSQL text and jsonb cannot hold NUL: refused by field rather than failing at the insert.
+  const withNul = nulPaths(value);
+  if (withNul.length > 0)
+    throw new InvalidRequest(withNul.map((path) => `${path}: must not contain NUL (\\u0000)`));
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   throw new InvalidRequest(result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`));

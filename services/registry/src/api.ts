@@ -5,6 +5,7 @@ import {
   type FastifyInstance,
   type FastifyRequest,
   type Logger,
+  nulPaths,
   SlidingWindowLimiter,
 } from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
@@ -34,7 +35,6 @@ import {
   ImportBody,
   ListDevicesQuery,
   ListResidentsQuery,
-  nulPaths,
   parseRequest,
   RevealBody,
   StartTestBody,

@@ -6,6 +6,7 @@ import {
   idPattern,
   Serial,
 } from '@telecare/contracts';
+import { nulPaths } from '@telecare/platform';
 import { z } from 'zod';
 import { InvalidRequestError, type Issue } from './errors.ts';
 import { normalisePostcode } from './postcode.ts';
@@ -338,23 +339,6 @@ export const ListDevicesQuery = z.object({
  * Parses a request part, or throws an InvalidRequestError naming every field at fault. Unknown
  * fields are named one by one so a typo (`livesalone`) is not silently dropped.
  */
-/** Where NUL characters sit in a parsed JSON body or query (keys and values), dotted paths. */
-export function nulPaths(value: unknown, at = '', found: string[] = []): string[] {
-  if (found.length >= 20) return found;
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) found.push(at || '(body)');
-  } else if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) nulPaths(item, at ? `${at}.${i}` : String(i), found);
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      const path = at ? `${at}.${key}` : key;
-      if (key.includes('\u0000')) found.push(path);
-      else nulPaths(item, path, found);
-    }
-  }
-  return found;
-}
-
 export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   // A missing or non-object body still gets one issue per required field, not one for the body.
   const value = input === undefined || input === null ? {} : input;
