@@ -106,9 +106,13 @@ export class RegistryStore {
   readonly #devices: string;
   readonly #t: (table: string) => string;
 
-  constructor(pool: Pool, schema: string, cipher?: FieldCipher) {
+  /** Why sensitive fields are refused when there is no usable cipher. */
+  readonly #noCipher: string;
+
+  constructor(pool: Pool, schema: string, cipher?: FieldCipher, noCipherReason?: string) {
     this.#pool = pool;
     this.#cipher = cipher;
+    this.#noCipher = noCipherReason ?? 'REGISTRY_DATA_KEY is not set';
     // Qualified names rather than search_path: the pool's connections are shared and reused.
     this.#t = (table) => `${quoteIdent(schema)}.${table}`;
     this.#residents = this.#t('residents');
@@ -131,7 +135,7 @@ export class RegistryStore {
       throw new RefusedError(
         422,
         'sensitive-fields-disabled',
-        `${field} cannot be stored: REGISTRY_DATA_KEY is not set`,
+        `${field} cannot be stored: ${this.#noCipher}`,
         [{ path: field, message: 'cannot be stored without REGISTRY_DATA_KEY (encryption at rest)' }],
       );
     }
@@ -141,11 +145,7 @@ export class RegistryStore {
   open(stored: string | null, recordId: string, field: string): string | null {
     if (stored === null) return null;
     if (!this.#cipher) {
-      throw new RefusedError(
-        422,
-        'sensitive-fields-disabled',
-        `${field} cannot be read: REGISTRY_DATA_KEY is not set`,
-      );
+      throw new RefusedError(422, 'sensitive-fields-disabled', `${field} cannot be read: ${this.#noCipher}`);
     }
     return this.#cipher.decrypt(stored, recordId, field);
   }
