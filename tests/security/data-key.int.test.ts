@@ -43,7 +43,9 @@ describe('a wrong REGISTRY_DATA_KEY is found at start-up', () => {
       const ready = await fetch(`${wrong.handle.url}/readyz`);
       expect(ready.status).toBe(503);
       expect(((await ready.json()) as { checks: Record<string, boolean> }).checks.dataKey).toBe(false);
-      expect(wrong.lines.join('\n')).toMatch(/REGISTRY_DATA_KEY is not the key this database was sealed with/);
+      expect(wrong.lines.join('\n')).toMatch(
+        /REGISTRY_DATA_KEY is not the key this database was sealed with/,
+      );
       const refused = await call(wrong.handle.url, 'POST', '/api/residents', {
         as: wrong.admin,
         body: { name: 'Other Person', address: '2 Row', postcode: 'GL1 1AA', keySafe: '2020' },

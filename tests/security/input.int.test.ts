@@ -37,7 +37,9 @@ describe('NUL in a text field is refused with a 400 naming the field', () => {
   it('at the helpline: case notes and user names', async () => {
     const residentId = await p.resident('Nul Case', '1966');
     const caseId = await p.caseFor(residentId);
-    const note = await p.helplineCall('POST', `/api/cases/${caseId}/notes`, { body: { text: 'called\u0000' } });
+    const note = await p.helplineCall('POST', `/api/cases/${caseId}/notes`, {
+      body: { text: 'called\u0000' },
+    });
     expect(note.status).toBe(400);
     expect(note.json.message).toMatch(/^text: .*NUL/);
     const user = await p.helplineCall('POST', '/api/users', {
