@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora from 'ora';
 import { CliError, EXIT, RegistryClient } from './client.ts';
+import { csvLine } from './csv.ts';
 import { addRulesCommands } from './rules.ts';
 
 /**
@@ -632,9 +633,11 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       if (opts.secretsFile && issued.length > 0) {
         writeFileSync(
           opts.secretsFile,
-          ['serial,username,secret', ...issued.map((c) => `${c.serial},${c.username},${c.secret}`), ''].join(
-            '\n',
-          ),
+          [
+            'serial,username,secret',
+            ...issued.map((c) => csvLine([c.serial, c.username, c.secret])),
+            '',
+          ].join('\n'),
           { mode: 0o600 },
         );
       }
