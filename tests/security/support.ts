@@ -52,7 +52,13 @@ export async function startRegistryAndHelpline(label: string, extraEnv: Record<s
     ...extraEnv,
   });
   const admin = env.TELECARE_ADMIN_TOKEN ?? '';
-  const logger = createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
+  // Warnings and errors are kept for the tests to read (what a security event logged), not printed.
+  const logs: string[] = [];
+  const logger = createLogger(`${label}-test`, 'warn', {
+    write: (line: string) => {
+      logs.push(line);
+    },
+  });
   const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
   const js = jetstream(nc);
   const registry: RegistryHandle = await startRegistry(loadRegistryConfig(env), { logger });
@@ -72,6 +78,8 @@ export async function startRegistryAndHelpline(label: string, extraEnv: Record<s
     ns,
     env,
     admin,
+    /** JSON log lines at warn and above from both services. */
+    logs,
     registry,
     helpline: h,
     registryCall: (method: string, path: string, options: { as?: string; body?: unknown } = {}) =>

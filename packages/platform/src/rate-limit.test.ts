@@ -27,4 +27,18 @@ describe('SlidingWindowLimiter', () => {
     expect(limiter.attempt('a').allowed).toBe(true);
     expect(limiter.attempt('a').allowed).toBe(false);
   });
+
+  it('counts only what is recorded for failure limits, blocks once full, and forgets on reset', () => {
+    let now = 0;
+    const limiter = new SlidingWindowLimiter(3, 60_000, () => now);
+    expect(limiter.blockedFor('u')).toBeUndefined();
+    limiter.record('u');
+    limiter.record('u');
+    expect(limiter.blockedFor('u')).toBeUndefined();
+    limiter.record('u');
+    now = 30_000;
+    expect(limiter.blockedFor('u')).toBe(30);
+    limiter.reset('u');
+    expect(limiter.blockedFor('u')).toBeUndefined();
+  });
 });

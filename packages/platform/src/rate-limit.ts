@@ -49,6 +49,31 @@ export class SlidingWindowLimiter {
     return { allowed: true, remaining: this.max - entry.times.length };
   }
 
+  /**
+   * Seconds until `key` may try again, without counting anything: for limits that count only
+   * failures (sign-in), checked before the attempt and fed by `record` after a failure.
+   */
+  blockedFor(key: string): number | undefined {
+    const now = this.now();
+    const times = (this.#hits.get(key)?.times ?? []).filter((t) => t > now - this.windowMs);
+    if (times.length < this.max) return undefined;
+    return Math.max(1, Math.ceil(((times[0] ?? now) + this.windowMs - now) / 1000));
+  }
+
+  /** Counts one event for `key` whatever the count already is. */
+  record(key: string): void {
+    const now = this.now();
+    this.#sweep(now);
+    const entry = this.#hits.get(key) ?? { times: [], refusing: false };
+    entry.times = [...entry.times.filter((t) => t > now - this.windowMs), now];
+    this.#hits.set(key, entry);
+  }
+
+  /** Forgets `key` (a user who signed in correctly starts again from nothing). */
+  reset(key: string): void {
+    this.#hits.delete(key);
+  }
+
   #lastSweep = 0;
   #sweep(now: number): void {
     if (now - this.#lastSweep < this.windowMs) return;

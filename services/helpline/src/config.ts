@@ -49,6 +49,10 @@ export const helplineEnv = {
     .max(64)
     .optional(),
   HELPLINE_ADMIN_PASSWORD: z.string().min(10, 'must be at least 10 characters').max(200).optional(),
+  /** Failed sign-ins for one username, and from one address, within LOGIN_LOCKOUT_WINDOW_S before 429. */
+  LOGIN_FAILURES_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
+  LOGIN_LOCKOUT_WINDOW_S: seconds(900),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;

@@ -68,6 +68,8 @@ export interface RouteDeps {
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
+  /** Failed sign-ins per username and per address in a sliding window. */
+  readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
   /** Reveals per principal in a sliding window. */
   readonly revealLimit: SlidingWindowLimiter;
 }
@@ -187,13 +189,38 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
 
   app.post('/api/login', async (req, reply) => {
     const body = parse(LoginBody, req.body);
+    const address = req.ip;
+    const userKey = body.username.trim().toLowerCase();
+    // Checked before the password: a locked name or address learns nothing, right password or not.
+    const wait = Math.max(
+      deps.loginLimits.user.blockedFor(userKey) ?? 0,
+      deps.loginLimits.address.blockedFor(address) ?? 0,
+    );
+    if (wait > 0) {
+      deps.metrics.logins.inc({ outcome: 'locked' });
+      deps.logger.warn(
+        { username: userKey, address, retryAfterS: wait },
+        'sign-in refused: too many failures',
+      );
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({
+          error: 'rate-limited',
+          message: `too many failed sign-ins; try again in ${wait} s`,
+        } satisfies ApiError);
+    }
     const user = await deps.people.checkPassword(body.username, body.password);
     if (!user) {
+      deps.loginLimits.user.record(userKey);
+      deps.loginLimits.address.record(address);
       deps.metrics.logins.inc({ outcome: 'refused' });
+      deps.logger.warn({ username: userKey, address }, 'sign-in failed');
       return reply
         .code(401)
         .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
     }
+    deps.loginLimits.user.reset(userKey);
     const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
     deps.metrics.logins.inc({ outcome: 'ok' });
     deps.logger.info({ userId: user.id, role: user.role }, 'signed in');

@@ -160,6 +160,18 @@ export async function startHelpline(
       sessionSeconds: config.SESSION_TTL_S,
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
       security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
+      loginLimits: {
+        user: new SlidingWindowLimiter(
+          config.LOGIN_FAILURES_PER_USER,
+          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+          () => clock.now(),
+        ),
+        address: new SlidingWindowLimiter(
+          config.LOGIN_FAILURES_PER_ADDRESS,
+          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+          () => clock.now(),
+        ),
+      },
       revealLimit: new SlidingWindowLimiter(
         config.HELPLINE_REVEAL_LIMIT,
         config.HELPLINE_REVEAL_WINDOW_S * 1000,
