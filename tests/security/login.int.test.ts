@@ -20,11 +20,17 @@ const login = (username: string, password: string) =>
 describe('console sign-in', () => {
   it('locks a username after 5 failures (429, even with the right password), and logs each with user and address', async () => {
     const created = await p.helplineCall('POST', '/api/users', {
-      body: { username: 'victim@example.org', name: 'Victim', role: 'operator', password: 'Right-pass-1966!' },
+      body: {
+        username: 'victim@example.org',
+        name: 'Victim',
+        role: 'operator',
+        password: 'Right-pass-1966!',
+      },
     });
     expect(created.status).toBe(201);
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push((await login('victim@example.org', `guess-${i}-password`)).status);
+    for (let i = 0; i < 8; i++)
+      statuses.push((await login('victim@example.org', `guess-${i}-password`)).status);
     expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     expect(statuses.slice(5)).toEqual([429, 429, 429]);
     const locked = await login('victim@example.org', 'Right-pass-1966!');
@@ -42,7 +48,8 @@ describe('console sign-in', () => {
   it('limits one address trying many usernames', async () => {
     const statuses: number[] = [];
     // 5 failures above plus these reach the address limit of 12.
-    for (let i = 0; i < 10; i++) statuses.push((await login(`nobody${i}@example.org`, 'wrong-password')).status);
+    for (let i = 0; i < 10; i++)
+      statuses.push((await login(`nobody${i}@example.org`, 'wrong-password')).status);
     expect(statuses).toContain(429);
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(7);
   });

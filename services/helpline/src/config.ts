@@ -53,6 +53,13 @@ export const helplineEnv = {
   LOGIN_FAILURES_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
   LOGIN_LOCKOUT_WINDOW_S: seconds(900),
+  /**
+   * The console's address as browsers see it (`https://helpline.example.org`): state-changing
+   * requests from a page with another Origin are refused. Unset: the request's own Host.
+   */
+  HELPLINE_PUBLIC_ORIGIN: z.url().optional(),
+  /** `auto`: the session cookie is `Secure` when the request came over TLS (or X-Forwarded-Proto: https); `always`: always. */
+  HELPLINE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;

@@ -50,6 +50,7 @@ import type { Scheduler } from './scheduler.ts';
 import type { SecurityEvents } from './security.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
 import type { TimelineReader } from './timeline.ts';
+import { overTls, registerWebSecurity } from './web-security.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
@@ -68,6 +69,9 @@ export interface RouteDeps {
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
+  /** The console's origin as browsers see it; unset, the request's Host. */
+  readonly publicOrigin?: string | undefined;
+  readonly cookieSecure?: 'auto' | 'always';
   /** Failed sign-ins per username and per address in a sliding window. */
   readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
   /** Reveals per principal in a sliding window. */
@@ -121,6 +125,16 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     .replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES))
     .replace('/*EVENT_TYPES*/[]', JSON.stringify(EVENT_TYPES));
   const now = () => new Date(deps.clock.now());
+  registerWebSecurity(app, {
+    consoleHtml,
+    publicOrigin: deps.publicOrigin,
+    onCrossSite: (req, why) =>
+      deps.logger.warn({ method: req.method, url: req.routeOptions.url, why }, 'cross-site request refused'),
+  });
+  const cookie = (req: FastifyRequest, value: string, maxAge: number): string =>
+    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${
+      deps.cookieSecure === 'always' || overTls(req) ? '; Secure' : ''
+    }`;
   const principals = new WeakMap<FastifyRequest, Principal>();
   const who = (req: FastifyRequest): Principal => {
     const p = principals.get(req);
@@ -233,19 +247,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
       }
     }
     return reply
-      .header(
-        'set-cookie',
-        `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${deps.sessionSeconds}`,
-      )
+      .header('set-cookie', cookie(req, token, deps.sessionSeconds))
       .send({ user: (await deps.people.getUser(user.id)) ?? user });
   });
 
   app.post('/api/logout', async (req, reply) => {
     const token = deps.auth.sessionToken(req);
     if (token) await deps.people.endSession(token);
-    return reply
-      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
-      .send({});
+    return reply.header('set-cookie', cookie(req, '', 0)).send({});
   });
 
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {

@@ -159,6 +159,8 @@ export async function startHelpline(
       offerSeconds: config.OFFER_TIMEOUT_S,
       sessionSeconds: config.SESSION_TTL_S,
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
+      publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
+      cookieSecure: config.HELPLINE_COOKIE_SECURE,
       security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
       loginLimits: {
         user: new SlidingWindowLimiter(
