@@ -54,3 +54,29 @@ describe('console sign-in', () => {
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(7);
   });
 });
+
+describe('passwords', () => {
+  it.each(['password123', '1234567890ab', 'qwertyuiop12', 'aaaaaaaaaaaa', 'abcabcabcabc', 'Password2024'])(
+    'refuses %s for a new user, naming the field',
+    async (password) => {
+      const answer = await p.helplineCall('POST', '/api/users', {
+        body: { username: `weak${password.length}@example.org`, name: 'Weak', role: 'operator', password },
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.json.message).toMatch(/^password: /);
+    },
+  );
+
+  it('refuses the username as its own password', async () => {
+    const answer = await p.helplineCall('POST', '/api/users', {
+      body: {
+        username: 'mary.jones@example.org',
+        name: 'Mary Jones',
+        role: 'operator',
+        password: 'mary.jones@example.org',
+      },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.json.message).toMatch(/^password: /);
+  });
+});

@@ -1,5 +1,6 @@
 import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
+import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
 
 /** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
@@ -55,16 +56,21 @@ export const LoginBody = z.object({
   password: z.string().min(1).max(200),
 });
 
-export const NewUserBody = z.object({
-  username: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
-  name: z.string().trim().min(1).max(200),
-  role: Role,
-  password: z.string().min(10, 'at least 10 characters').max(200),
-});
+export const NewUserBody = z
+  .object({
+    username: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
+    name: z.string().trim().min(1).max(200),
+    role: Role,
+    password: z.string().min(10, 'at least 10 characters').max(200),
+  })
+  .superRefine((body, ctx) => {
+    const problem = passwordProblem(body.password, [body.username, body.name]);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+  });
 
 export const NewTokenBody = z.object({
   userId: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),

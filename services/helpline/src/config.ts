@@ -1,5 +1,6 @@
 import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
+import { passwordProblem } from './password-rule.ts';
 
 const seconds = (fallback: number, max = 24 * 3600) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
@@ -76,6 +77,11 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
     throw new ConfigError('helpline', [
       'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
     ]);
+  const adminPasswordProblem = config.HELPLINE_ADMIN_PASSWORD
+    ? passwordProblem(config.HELPLINE_ADMIN_PASSWORD, [config.HELPLINE_ADMIN_EMAIL ?? ''])
+    : undefined;
+  if (adminPasswordProblem)
+    throw new ConfigError('helpline', [`HELPLINE_ADMIN_PASSWORD: ${adminPasswordProblem}`]);
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',
