@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Alert, alertIdFor, names, type Priority } from '@telecare/contracts';
 import { type HelplineHandle, loadHelplineConfig, startHelpline } from '@telecare/helpline';
-import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
+import { type Clock, connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 
@@ -42,7 +42,11 @@ export async function call(
  * The registry and the helpline of one namespace on the real servers, wired as the stack wires
  * them: the helpline reads the registry with a token of its own, never the admin token.
  */
-export async function startRegistryAndHelpline(label: string, extraEnv: Record<string, string> = {}) {
+export async function startRegistryAndHelpline(
+  label: string,
+  extraEnv: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+) {
   const ns = uniqueNamespace(label);
   const env = serviceEnv(ns, {
     REGISTRY_PORT: '0',
@@ -61,10 +65,14 @@ export async function startRegistryAndHelpline(label: string, extraEnv: Record<s
   });
   const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
   const js = jetstream(nc);
-  const registry: RegistryHandle = await startRegistry(loadRegistryConfig(env), { logger });
+  const clock = options.clock ? { clock: options.clock } : {};
+  const registry: RegistryHandle = await startRegistry(loadRegistryConfig(env), { logger, ...clock });
   let helpline: HelplineHandle | undefined;
   try {
-    helpline = await startHelpline(loadHelplineConfig({ ...env, REGISTRY_URL: registry.url }), { logger });
+    helpline = await startHelpline(loadHelplineConfig({ ...env, REGISTRY_URL: registry.url }), {
+      logger,
+      ...clock,
+    });
   } catch (err) {
     await registry.close();
     await nc.close();

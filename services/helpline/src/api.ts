@@ -75,6 +75,20 @@ export const NewUserBody = z
 export const NewTokenBody = z.object({
   userId: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
   label: z.string().trim().min(1).max(200),
+  /** The token stops working after this many days (it can be revoked before). */
+  expiresInDays: z.number().int().min(1).max(365).default(90),
+});
+
+export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
+export const TokenIdParams = z.object({ id: z.string().regex(/^tkn_[0-9a-f]{8,64}$/, 'not a token id') });
+
+/** An admin sets a user's password (the user's sessions end). */
+export const SetPasswordBody = z.object({ password: z.string().min(1).max(200) });
+
+/** A person changes their own password: the current one, then the new one. */
+export const ChangePasswordBody = z.object({
+  current: z.string().min(1).max(200),
+  password: z.string().min(1).max(200),
 });
 
 export const PresenceBody = z.object({ status: Presence });

@@ -67,7 +67,7 @@ export class Authenticator {
     }
     if (bearer) {
       if (this.adminToken && same(bearer, this.adminToken)) return ADMIN_PRINCIPAL;
-      if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer);
+      if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer, now);
       return undefined;
     }
     const session = this.sessionToken(req);

@@ -5,6 +5,7 @@ import {
   ApiErrorBody,
   CaseDetail,
   CaseIdParams,
+  ChangePasswordBody,
   EmergencyCallBody,
   HelplineCase,
   HoldBody,
@@ -21,15 +22,18 @@ import {
   ResponderCallBody,
   RevealBody,
   SecurityEventsQuery,
+  SetPasswordBody,
   StatsQuery,
   TimelineQuery,
   TimelineView,
+  TokenIdParams,
+  UserIdParams,
   UserView,
 } from './api.ts';
 import { SecurityEvent } from './security.ts';
 
 interface Operation {
-  method: 'get' | 'post' | 'put';
+  method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   summary: string;
   roles: string;
@@ -76,11 +80,67 @@ const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/tokens',
-    summary: 'Issue a bearer token for a program acting as a user (shown once)',
+    summary:
+      'Issue a bearer token for a program acting as a user (shown once); it expires after expiresInDays (default 90)',
     roles: 'admin',
     body: NewTokenBody,
-    response: z.object({ token: z.string(), userId: z.string(), label: z.string() }),
+    response: z.object({
+      token: z.string(),
+      id: z.string(),
+      expiresAt: z.string(),
+      userId: z.string(),
+      label: z.string(),
+    }),
     status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/api/tokens/{id}',
+    summary: 'Revoke a personal token at once',
+    roles: 'admin',
+    params: TokenIdParams,
+    response: z.object({ id: z.string(), revoked: z.literal(true) }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/disable',
+    summary: 'Disable a user: no sign-in, sessions ended, tokens stop working, presence away',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), disabled: z.boolean() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/enable',
+    summary: 'Enable a disabled user',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), disabled: z.boolean() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/end-sessions',
+    summary: 'End every console session of a user',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), sessionsEnded: z.number().int() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/password',
+    summary: "Set a user's password (checked against common and repetitive passwords); their sessions end",
+    roles: 'admin',
+    params: UserIdParams,
+    body: SetPasswordBody,
+    response: z.object({ userId: z.string(), passwordChanged: z.literal(true) }),
+  },
+  {
+    method: 'put',
+    path: '/api/me/password',
+    summary: 'Change your own password (the current one first); your other sessions end',
+    roles: 'any role',
+    body: ChangePasswordBody,
+    response: z.object({ userId: z.string(), passwordChanged: z.literal(true) }),
   },
   {
     method: 'put',

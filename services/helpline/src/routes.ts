@@ -14,6 +14,7 @@ import { z } from 'zod';
 import {
   type ApiError,
   CaseIdParams,
+  ChangePasswordBody,
   EmergencyCallBody,
   HoldBody,
   ListCasesQuery,
@@ -27,8 +28,11 @@ import {
   ResponderCallBody,
   RevealBody,
   SecurityEventsQuery,
+  SetPasswordBody,
   StatsQuery,
   TimelineQuery,
+  TokenIdParams,
+  UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
 import {
@@ -41,6 +45,7 @@ import {
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
+import { passwordProblem } from './password-rule.ts';
 import { type PeopleStore, type Principal, UsernameTakenError } from './people.ts';
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -278,9 +283,58 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     const body = parse(NewTokenBody, req.body);
     if (!(await deps.people.getUser(body.userId)))
       throw new InvalidRequest([`userId: no user ${body.userId}`]);
-    const token = await deps.people.createToken(body.userId, body.label, now());
-    deps.logger.info({ userId: body.userId, by: who(req).id }, 'token issued');
-    return reply.code(201).send({ token, userId: body.userId, label: body.label });
+    const issued = await deps.people.createToken(body.userId, body.label, body.expiresInDays, now());
+    deps.logger.info({ userId: body.userId, tokenId: issued.id, by: who(req).id }, 'token issued');
+    return reply.code(201).send({ ...issued, userId: body.userId, label: body.label });
+  });
+
+  app.delete('/api/tokens/:id', { preHandler: guard('manage-users') }, async (req) => {
+    const { id } = parse(TokenIdParams, req.params);
+    if (!(await deps.people.revokeToken(id, now()))) throw new InvalidRequest([`id: no live token ${id}`]);
+    deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
+    return { id, revoked: true };
+  });
+
+  const userAction = (path: string, action: (userId: string, req: FastifyRequest) => Promise<unknown>) =>
+    app.post(`/api/users/:id/${path}`, { preHandler: guard('manage-users') }, async (req) => {
+      const { id } = parse(UserIdParams, req.params);
+      const target = await deps.people.getUser(id);
+      if (!target) throw new InvalidRequest([`id: no user ${id}`]);
+      const result = await action(id, req);
+      deps.logger.info({ userId: id, by: who(req).id, action: path }, 'user changed');
+      deps.scheduler.poke();
+      return { userId: id, ...(typeof result === 'object' && result !== null ? result : {}) };
+    });
+  userAction('disable', async (id, req) => {
+    if (id === who(req).id) throw new InvalidRequest(['id: an admin cannot disable themselves']);
+    await deps.people.setDisabled(id, true, now());
+    return { disabled: true };
+  });
+  userAction('enable', async (id) => {
+    await deps.people.setDisabled(id, false, now());
+    return { disabled: false };
+  });
+  userAction('end-sessions', async (id) => ({ sessionsEnded: await deps.people.endSessionsOf(id) }));
+  userAction('password', async (id, req) => {
+    const body = parse(SetPasswordBody, req.body);
+    const target = await deps.people.getUser(id);
+    const problem = passwordProblem(body.password, [target?.username ?? '', target?.name ?? '']);
+    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    await deps.people.setPassword(id, body.password);
+    return { passwordChanged: true };
+  });
+
+  app.put('/api/me/password', { preHandler: guard('signed-in') }, async (req) => {
+    const body = parse(ChangePasswordBody, req.body);
+    const p = who(req);
+    if (!(await deps.people.passwordMatches(p.id, body.current)))
+      throw new InvalidRequest(['current: not your current password']);
+    const problem = passwordProblem(body.password, [p.username, p.name]);
+    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    // The session changing it stays signed in; every other session of this person ends.
+    await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));
+    deps.logger.info({ userId: p.id }, 'password changed');
+    return { userId: p.id, passwordChanged: true };
   });
 
   app.put('/api/presence', { preHandler: guard('presence') }, async (req) => {
