@@ -332,7 +332,9 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   program
     .command('reveal')
-    .description('show a resident’s key-safe or medical summary; each read is recorded with who and why')
+    .description(
+      'show a resident’s key-safe or medical summary with the admin token (a break-glass read, recorded with who and why); people read them in the helpline, on a case they hold',
+    )
     .argument('<residentId>')
     .requiredOption(
       '--field <field>',
