@@ -59,6 +59,19 @@ export const helplineEnv = {
    * requests from a page with another Origin are refused. Unset: the request's own Host.
    */
   HELPLINE_PUBLIC_ORIGIN: z.url().optional(),
+  /**
+   * The TLS-terminating proxies in front of the console (comma-separated addresses or CIDRs):
+   * their X-Forwarded-For gives the client address that sign-in limits count per address.
+   */
+  HELPLINE_TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   /** `auto`: the session cookie is `Secure` when the request came over TLS (or X-Forwarded-Proto: https); `always`: always. */
   HELPLINE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
   /** How long a console login lasts. */

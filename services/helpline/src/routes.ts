@@ -218,7 +218,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
     if (wait > 0) {
       deps.metrics.logins.inc({ outcome: 'locked' });
       deps.logger.warn(
-        { username: userKey, address, retryAfterS: wait },
+        { username: userKey, clientIp: address, retryAfterS: wait },
         'sign-in refused: too many failures',
       );
       return reply
@@ -234,7 +234,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): StreamReg
       deps.loginLimits.user.record(userKey);
       deps.loginLimits.address.record(address);
       deps.metrics.logins.inc({ outcome: 'refused' });
-      deps.logger.warn({ username: userKey, address }, 'sign-in failed');
+      // `clientIp`, not `address`: the logger redacts `address` as a postal address.
+      deps.logger.warn({ username: userKey, clientIp: address }, 'sign-in failed');
       return reply
         .code(401)
         .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);

@@ -88,6 +88,7 @@ export async function startHelpline(
     const app = createHttpServer({
       logger,
       metrics: metrics.registry,
+      trustProxy: config.HELPLINE_TRUST_PROXY,
       readiness: {
         postgres: () => within(store.ping(), 2_000),
         nats: async () => !nc.isClosed() && (await within(nc.flush(), 2_000).then(() => true)),
