@@ -57,6 +57,22 @@ function adminToken(saved: EnvValues): string {
 }
 
 /**
+ * The helpline's own registry token (role `helpline-service`): the registry and the helpline both
+ * read HELPLINE_REGISTRY_TOKEN, so one value in .data/stack.env wires them. Never the admin token.
+ */
+function helplineRegistryToken(saved: EnvValues, admin: string): string {
+  const fromEnv = process.env.HELPLINE_REGISTRY_TOKEN;
+  if (fromEnv) {
+    if (fromEnv.length < 24) throw new Error('HELPLINE_REGISTRY_TOKEN must be at least 24 characters');
+    if (fromEnv === admin) throw new Error('HELPLINE_REGISTRY_TOKEN must not be the admin token');
+    return fromEnv;
+  }
+  const reuse = saved.HELPLINE_REGISTRY_TOKEN;
+  if (reuse && TOKEN_PATTERN.test(reuse) && reuse !== admin) return reuse;
+  return randomBytes(32).toString('base64url');
+}
+
+/**
  * The registry's data key (AES-256-GCM for key-safe codes, medical summaries, DC-09 keys): from the
  * environment, else the one saved in .data/stack.env, else a new one saved there — losing it would
  * make the stored sensitive fields unreadable, so it is kept with the local data it protects.
@@ -93,8 +109,10 @@ function consoleLogins(saved: EnvValues): EnvValues {
 export function resolveStackEnv(): EnvValues {
   const env = process.env;
   const saved = readEnvFile(stackEnvFile);
+  const admin = adminToken(saved);
   const values: EnvValues = {
-    TELECARE_ADMIN_TOKEN: adminToken(saved),
+    TELECARE_ADMIN_TOKEN: admin,
+    HELPLINE_REGISTRY_TOKEN: helplineRegistryToken(saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
     ...consoleLogins(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,

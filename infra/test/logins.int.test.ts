@@ -53,6 +53,10 @@ describe('console sign-ins in .data/stack.env', () => {
 
     expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe(first.HELPLINE_ADMIN_PASSWORD);
     expect(resolveStackEnv().DEMO_OPERATOR_PASSWORD).toBe(first.DEMO_OPERATOR_PASSWORD);
+    // The helpline's registry token: its own, never the admin token, kept across starts.
+    expect(first.HELPLINE_REGISTRY_TOKEN).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(first.HELPLINE_REGISTRY_TOKEN).not.toBe(first.TELECARE_ADMIN_TOKEN);
+    expect(resolveStackEnv().HELPLINE_REGISTRY_TOKEN).toBe(first.HELPLINE_REGISTRY_TOKEN);
     process.env.HELPLINE_ADMIN_PASSWORD = 'from-the-environment';
     expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe('from-the-environment');
     delete process.env.HELPLINE_ADMIN_PASSWORD;

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import ora from 'ora';
 import { CliError, EXIT, RegistryClient } from './client.ts';
+import { csvLine } from './csv.ts';
 import { addRulesCommands } from './rules.ts';
 
 /**
@@ -433,7 +434,9 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   program
     .command('reveal')
-    .description('show a resident’s key-safe or medical summary; each read is recorded with who and why')
+    .description(
+      'show a resident’s key-safe or medical summary with the admin token (a break-glass read, recorded with who and why); people read them in the helpline, on a case they hold',
+    )
     .argument('<residentId>')
     .requiredOption(
       '--field <field>',
@@ -752,9 +755,11 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
       if (opts.secretsFile && issued.length > 0) {
         writeFileSync(
           opts.secretsFile,
-          ['serial,username,secret', ...issued.map((c) => `${c.serial},${c.username},${c.secret}`), ''].join(
-            '\n',
-          ),
+          [
+            'serial,username,secret',
+            ...issued.map((c) => csvLine([c.serial, c.username, c.secret])),
+            '',
+          ].join('\n'),
           { mode: 0o600 },
         );
       }

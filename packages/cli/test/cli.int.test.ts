@@ -520,7 +520,11 @@ describe('telecare CLI', () => {
       headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
     });
     expect(((await audit.json()) as { reads: unknown[] }).reads).toEqual([
-      expect.objectContaining({ field: 'keySafe', actor: 'admin-token', reason: 'ambulance at the door' }),
+      expect.objectContaining({
+        field: 'keySafe',
+        actor: { id: 'admin-token', role: 'admin' },
+        reason: 'ambulance at the door',
+      }),
     ]);
 
     expect((await cli(['reveal', id, '--field', 'keySafe'])).code).toBe(2); // no reason
@@ -530,6 +534,11 @@ describe('telecare CLI', () => {
     ).token as string;
     const denied = await cli(['reveal', id, '--field', 'keySafe', '--reason', 'curious'], token);
     expect(denied.code).toBe(3);
+    // Installers, operators and supervisors reveal through the helpline, on a case they hold.
+    const installer = JSON.parse(
+      (await cli(['--json', 'token', 'create', '--name', 'fitter', '--role', 'installer'])).stdout,
+    ).token as string;
+    expect((await cli(['reveal', id, '--field', 'keySafe', '--reason', 'fitting'], installer)).code).toBe(3);
   });
 
   it('updates a DC-09 device’s code overrides (repeatable, then cleared) and shows the device', async () => {

@@ -24,6 +24,11 @@ export function createHttpServer(options: {
   readiness: Record<string, ReadinessCheck>;
   /** What else `/readyz` tells (say, which partitions an instance owns), beside `status` and `checks`. */
   details?: () => Record<string, unknown>;
+  /**
+   * Proxies whose X-Forwarded-For / -Proto are believed (addresses or CIDRs): then `req.ip` is the
+   * client's address, which per-address limits need. Unset: the peer's address.
+   */
+  trustProxy?: string[] | undefined;
 }): FastifyInstance {
   // Requests are logged at info; keep the HTTP logger at warn or quieter so the logs carry events.
   const { logger } = options;
@@ -31,6 +36,7 @@ export function createHttpServer(options: {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }, { level }) as FastifyBaseLogger,
     bodyLimit: 1_048_576,
+    ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -13,6 +13,7 @@ export {
   Histogram,
   type ReadinessCheck,
 } from './http.ts';
+export { nulPaths } from './input.ts';
 export {
   type BucketFollower,
   followBucket,
@@ -48,5 +49,6 @@ export {
   streamConfigs,
 } from './nats.ts';
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
+export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';

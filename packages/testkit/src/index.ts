@@ -40,6 +40,8 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     DATABASE_URL: servers.databaseUrl,
     TELECARE_NAMESPACE: namespace,
     TELECARE_ADMIN_TOKEN: 'test-admin-token-0123456789',
+    // The helpline's own registry token (role helpline-service), never the admin token.
+    HELPLINE_REGISTRY_TOKEN: 'test-helpline-registry-token-0123456789',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Tests run as development: their simulated panels use keyless DC-09 accounts unless a test
     // (the security suite) sets `refuse`, the production default.

@@ -1,5 +1,6 @@
 import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
+import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
 
 /** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
@@ -55,25 +56,42 @@ export const LoginBody = z.object({
   password: z.string().min(1).max(200),
 });
 
-export const NewUserBody = z.object({
-  username: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
-  name: z.string().trim().min(1).max(200),
-  role: Role,
-  password: z.string().min(10, 'at least 10 characters').max(200),
-});
+export const NewUserBody = z
+  .object({
+    username: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
+    name: z.string().trim().min(1).max(200),
+    role: Role,
+    password: z.string().min(10, 'at least 10 characters').max(200),
+  })
+  .superRefine((body, ctx) => {
+    const problem = passwordProblem(body.password, [body.username, body.name]);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
+  });
 
 export const NewTokenBody = z.object({
   userId: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
   label: z.string().trim().min(1).max(200),
+  /** The token stops working after this many days (it can be revoked before). */
+  expiresInDays: z.number().int().min(1).max(365).default(90),
+});
+
+export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
+export const TokenIdParams = z.object({ id: z.string().regex(/^tkn_[0-9a-f]{8,64}$/, 'not a token id') });
+
+/** An admin sets a user's password (the user's sessions end). */
+export const SetPasswordBody = z.object({ password: z.string().min(1).max(200) });
+
+/** A person changes their own password: the current one, then the new one. */
+export const ChangePasswordBody = z.object({
+  current: z.string().min(1).max(200),
+  password: z.string().min(1).max(200),
 });
 
 export const PresenceBody = z.object({ status: Presence });
-
-export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
 
 export const HeartbeatBody = z.object({
   console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
@@ -89,6 +107,10 @@ export const SignOutView = z.object({
   userId: z.string(),
   sessionsEnded: z.number().int(),
   consolesEnded: z.number().int(),
+});
+
+export const SecurityEventsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 
 export const StatsQuery = z.object({
@@ -225,6 +247,7 @@ export const ApiErrorBody = z.object({
     'forbidden',
     'conflict',
     'too-many-requests',
+    'rate-limited',
     'internal',
   ]),
   message: z.string(),

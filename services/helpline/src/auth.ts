@@ -15,6 +15,8 @@ const PERMISSIONS = {
   'manage-presence': ['supervisor', 'admin'],
   stats: ['operator', 'supervisor', 'commissioner', 'admin'],
   'manage-users': ['admin'],
+  /** Security events (refused and rate-limited reveals). */
+  security: ['supervisor', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
@@ -67,7 +69,7 @@ export class Authenticator {
     }
     if (bearer) {
       if (this.adminToken && same(bearer, this.adminToken)) return ADMIN_PRINCIPAL;
-      if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer);
+      if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer, now);
       return undefined;
     }
     const session = this.sessionToken(req);

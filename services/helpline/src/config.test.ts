@@ -16,4 +16,25 @@ describe('helpline config', () => {
       loadHelplineConfig({ HELPLINE_ADMIN_EMAIL: 'not-an-email', HELPLINE_ADMIN_PASSWORD: 'long-enough-1' }),
     ).toThrow(/email/);
   });
+
+  it('needs its own registry token with REGISTRY_URL, never the admin token', () => {
+    const url = 'http://127.0.0.1:7020';
+    expect(() => loadHelplineConfig({ REGISTRY_URL: url })).toThrow(/HELPLINE_REGISTRY_TOKEN: required/);
+    const token = 'a-helpline-registry-token-0123';
+    expect(() =>
+      loadHelplineConfig({ REGISTRY_URL: url, HELPLINE_REGISTRY_TOKEN: token, TELECARE_ADMIN_TOKEN: token }),
+    ).toThrow(/not be the admin token/);
+    expect(
+      loadHelplineConfig({ REGISTRY_URL: url, HELPLINE_REGISTRY_TOKEN: token }).HELPLINE_REGISTRY_TOKEN,
+    ).toBe(token);
+  });
+
+  it('refuses a guessable first admin password', () => {
+    expect(() =>
+      loadHelplineConfig({
+        HELPLINE_ADMIN_EMAIL: 'boss@example.org',
+        HELPLINE_ADMIN_PASSWORD: 'password1234',
+      }),
+    ).toThrow(/HELPLINE_ADMIN_PASSWORD: too easy/);
+  });
 });

@@ -1,5 +1,6 @@
 import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
+import { passwordProblem } from './password-rule.ts';
 
 const seconds = (fallback: number, max = 24 * 3600) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
@@ -27,6 +28,15 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /**
+   * The helpline's own registry token (role `helpline-service`): reads residents, devices and
+   * responders and reveals naming the case and the operator. Required with REGISTRY_URL; never
+   * the admin token. The stack generates one and gives the registry the same value.
+   */
+  HELPLINE_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Reveals one person may make in HELPLINE_REVEAL_WINDOW_S before 429 and a security event. */
+  HELPLINE_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
+  HELPLINE_REVEAL_WINDOW_S: seconds(600),
   /** Alerts handled at once (different residents in parallel; one resident's alerts in order). */
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** What an operator's presence becomes when they sign in (`keep`: leave it as it was). */
@@ -47,6 +57,30 @@ export const helplineEnv = {
     .max(64)
     .optional(),
   HELPLINE_ADMIN_PASSWORD: z.string().min(10, 'must be at least 10 characters').max(200).optional(),
+  /** Failed sign-ins for one username, and from one address, within LOGIN_LOCKOUT_WINDOW_S before 429. */
+  LOGIN_FAILURES_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(20),
+  LOGIN_LOCKOUT_WINDOW_S: seconds(900),
+  /**
+   * The console's address as browsers see it (`https://helpline.example.org`): state-changing
+   * requests from a page with another Origin are refused. Unset: the request's own Host.
+   */
+  HELPLINE_PUBLIC_ORIGIN: z.url().optional(),
+  /**
+   * The TLS-terminating proxies in front of the console (comma-separated addresses or CIDRs):
+   * their X-Forwarded-For gives the client address that sign-in limits count per address.
+   */
+  HELPLINE_TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  /** `auto`: the session cookie is `Secure` when the request came over TLS (or X-Forwarded-Proto: https); `always`: always. */
+  HELPLINE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;
@@ -55,6 +89,19 @@ export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;
 
 export function loadHelplineConfig(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig('helpline', helplineEnv, env);
+  if (config.REGISTRY_URL && !config.HELPLINE_REGISTRY_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_REGISTRY_TOKEN: required with REGISTRY_URL (a registry token of role helpline-service)',
+    ]);
+  if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
+  const adminPasswordProblem = config.HELPLINE_ADMIN_PASSWORD
+    ? passwordProblem(config.HELPLINE_ADMIN_PASSWORD, [config.HELPLINE_ADMIN_EMAIL ?? ''])
+    : undefined;
+  if (adminPasswordProblem)
+    throw new ConfigError('helpline', [`HELPLINE_ADMIN_PASSWORD: ${adminPasswordProblem}`]);
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',

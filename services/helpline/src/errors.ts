@@ -49,3 +49,27 @@ export class TooManyStreamsError extends TelecareError {
     );
   }
 }
+
+/** A reveal the case does not allow this principal (not open, or not theirs); nothing was read. */
+export class RevealRefusedError extends TelecareError {
+  readonly retryable = false;
+  constructor(
+    readonly caseId: string,
+    reason: string,
+  ) {
+    super(reason, { context: { caseId } });
+  }
+}
+
+/** Too many attempts by one principal in the window: 429 with Retry-After. */
+export class RateLimitedError extends TelecareError {
+  readonly retryable = true;
+  constructor(
+    readonly action: string,
+    readonly retryAfterS: number,
+  ) {
+    super(`too many attempts to ${action}; try again in ${retryAfterS} s`, {
+      context: { action, retryAfterS },
+    });
+  }
+}

@@ -18,6 +18,7 @@ export type HelplineMetrics = {
   readonly streamSnapshots: Counter;
   readonly timerEvents: Counter<'kind'>;
   readonly logins: Counter<'outcome'>;
+  readonly revealsRefused: Counter<'reason'>;
 };
 
 /** One registry per service instance, so a restarted instance in the same process starts clean. */
@@ -113,6 +114,12 @@ export function createHelplineMetrics(): HelplineMetrics {
       name: 'helpline_logins_total',
       help: 'Console logins, by outcome',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    revealsRefused: new Counter({
+      name: 'helpline_reveals_refused_total',
+      help: 'Reveals refused: case (not open, or not held by the caller) or rate-limited',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -5,6 +5,7 @@ import {
   ApiErrorBody,
   CaseDetail,
   CaseIdParams,
+  ChangePasswordBody,
   EmergencyCallBody,
   HeartbeatBody,
   HeartbeatView,
@@ -22,16 +23,20 @@ import {
   ResolveBody,
   ResponderCallBody,
   RevealBody,
+  SecurityEventsQuery,
+  SetPasswordBody,
   SignOutView,
   StatsQuery,
   TimelineQuery,
   TimelineView,
+  TokenIdParams,
   UserIdParams,
   UserView,
 } from './api.ts';
+import { SecurityEvent } from './security.ts';
 
 interface Operation {
-  method: 'get' | 'post' | 'put';
+  method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   summary: string;
   roles: string;
@@ -43,6 +48,8 @@ interface Operation {
   idempotent?: boolean;
   /** What a 404 means, when it is not "no such case". */
   notFound?: string;
+  /** Answers 429 with Retry-After when one principal tries too often. */
+  rateLimited?: boolean;
 }
 
 const Ok = z.object({});
@@ -78,11 +85,67 @@ const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/tokens',
-    summary: 'Issue a bearer token for a program acting as a user (shown once)',
+    summary:
+      'Issue a bearer token for a program acting as a user (shown once); it expires after expiresInDays (default 90)',
     roles: 'admin',
     body: NewTokenBody,
-    response: z.object({ token: z.string(), userId: z.string(), label: z.string() }),
+    response: z.object({
+      token: z.string(),
+      id: z.string(),
+      expiresAt: z.string(),
+      userId: z.string(),
+      label: z.string(),
+    }),
     status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/api/tokens/{id}',
+    summary: 'Revoke a personal token at once',
+    roles: 'admin',
+    params: TokenIdParams,
+    response: z.object({ id: z.string(), revoked: z.literal(true) }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/disable',
+    summary: 'Disable a user: no sign-in, sessions ended, tokens stop working, presence away',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), disabled: z.boolean() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/enable',
+    summary: 'Enable a disabled user',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), disabled: z.boolean() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/end-sessions',
+    summary: 'End every console session of a user',
+    roles: 'admin',
+    params: UserIdParams,
+    response: z.object({ userId: z.string(), sessionsEnded: z.number().int() }),
+  },
+  {
+    method: 'post',
+    path: '/api/users/{id}/password',
+    summary: "Set a user's password (checked against common and repetitive passwords); their sessions end",
+    roles: 'admin',
+    params: UserIdParams,
+    body: SetPasswordBody,
+    response: z.object({ userId: z.string(), passwordChanged: z.literal(true) }),
+  },
+  {
+    method: 'put',
+    path: '/api/me/password',
+    summary: 'Change your own password (the current one first); your other sessions end',
+    roles: 'any role',
+    body: ChangePasswordBody,
+    response: z.object({ userId: z.string(), passwordChanged: z.literal(true) }),
   },
   {
     method: 'put',
@@ -245,8 +308,10 @@ const OPERATIONS: Operation[] = [
   {
     method: 'post',
     path: '/api/cases/{id}/reveal',
-    summary: 'Reveal the key-safe code or medical notes (audited)',
+    summary:
+      'Reveal the key-safe code or medical notes (audited): only on an open case the operator holds (a supervisor or admin: any open case); 403 otherwise, 429 past the per-person limit (both raise a security event)',
     roles: 'operator, supervisor, admin',
+    rateLimited: true,
     params: CaseIdParams,
     body: RevealBody,
     response: z.object({
@@ -255,6 +320,14 @@ const OPERATIONS: Operation[] = [
       message: z.string().optional(),
       eventId: z.string(),
     }),
+  },
+  {
+    method: 'get',
+    path: '/api/security-events',
+    summary: 'Security events, newest first: reveals refused by the case check or the rate limit',
+    roles: 'supervisor, admin',
+    query: SecurityEventsQuery,
+    response: z.object({ events: z.array(SecurityEvent) }),
   },
   {
     method: 'get',
@@ -317,6 +390,9 @@ export function openApiDocument(): Record<string, unknown> {
                 ...error,
               },
             }
+          : {}),
+        ...(op.rateLimited
+          ? { '429': { description: 'Too many attempts by this person; see Retry-After', ...error } }
           : {}),
       },
     };

@@ -191,14 +191,62 @@ export class PeopleStore {
   }
 
   async checkPassword(username: string, password: string): Promise<User | undefined> {
-    const { rows } = await this.pool.query<{ password_hash: string }>(
-      `select id, username, display_name, role, password_hash from ${this.#t.users} where username = $1`,
+    const { rows } = await this.pool.query<{ password_hash: string; disabled_at: Date | null }>(
+      `select id, username, display_name, role, password_hash, disabled_at from ${this.#t.users} where username = $1`,
       [username],
     );
     const row = rows[0];
     // An unknown username still costs a hash, so timing does not tell which usernames exist.
     const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
-    return row && ok ? toUser(row) : undefined;
+    // A disabled user is answered as a wrong password: the answer does not say the account exists.
+    return row && ok && row.disabled_at === null ? toUser(row) : undefined;
+  }
+
+  /** Disables or enables a user; disabling ends their sessions (their tokens stop working too). */
+  async setDisabled(userId: string, disabled: boolean, now: Date): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`update ${this.#t.users} set disabled_at = $2 where id = $1`, [
+      userId,
+      disabled ? now : null,
+    ]);
+    if (!rowCount) return false;
+    if (disabled) {
+      await this.endSessionsOf(userId);
+      // A disabled operator must not be offered the next case.
+      await this.pool.query(`update ${this.#t.presence} set status = 'away', since = $2 where user_id = $1`, [
+        userId,
+        now,
+      ]);
+    }
+    return true;
+  }
+
+  /** Sets a new password and ends the user's sessions, except `keepSession` (the one changing it). */
+  async setPassword(userId: string, password: string, keepSession?: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `update ${this.#t.users} set password_hash = $2 where id = $1`,
+      [userId, await hashPassword(password)],
+    );
+    if (!rowCount) return false;
+    await this.endSessionsOf(userId, keepSession);
+    return true;
+  }
+
+  /** Ends every console session of a user (but `keepSession`); the number ended. */
+  async endSessionsOf(userId: string, keepSession?: string): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `delete from ${this.#t.sessions} where user_id = $1 and token_hash <> $2`,
+      [userId, keepSession ? tokenHash(keepSession) : ''],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** Whether the password is the user's current one (for a change that asks for it). */
+  async passwordMatches(userId: string, password: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ password_hash: string }>(
+      `select password_hash from ${this.#t.users} where id = $1`,
+      [userId],
+    );
+    return verifyPassword(password, rows[0]?.password_hash ?? DUMMY_HASH);
   }
 
   async createSession(userId: string, ttlSeconds: number, now: Date): Promise<string> {
@@ -215,37 +263,50 @@ export class PeopleStore {
     await this.pool.query(`delete from ${this.#t.sessions} where token_hash = $1`, [tokenHash(token)]);
   }
 
-  /** Signs a user out everywhere (a supervisor's action); returns how many sessions ended. */
-  async endUserSessions(userId: string): Promise<number> {
-    const { rowCount } = await this.pool.query(`delete from ${this.#t.sessions} where user_id = $1`, [
-      userId,
-    ]);
-    return rowCount ?? 0;
-  }
-
   async sessionUser(token: string, now: Date): Promise<Principal | undefined> {
     const { rows } = await this.pool.query(
       `select u.id, u.username, u.display_name, u.role from ${this.#t.sessions} s
-       join ${this.#t.users} u on u.id = s.user_id where s.token_hash = $1 and s.expires_at > $2`,
+       join ${this.#t.users} u on u.id = s.user_id
+       where s.token_hash = $1 and s.expires_at > $2 and u.disabled_at is null`,
       [tokenHash(token), now],
     );
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
-  async createToken(userId: string, label: string, now: Date): Promise<string> {
+  /** A personal token that stops working `expiresInDays` from now, or when revoked. */
+  async createToken(
+    userId: string,
+    label: string,
+    expiresInDays: number,
+    now: Date,
+  ): Promise<{ token: string; id: string; expiresAt: string }> {
     const token = `tok_${randomBytes(24).toString('base64url')}`;
+    const id = `tkn_${randomBytes(12).toString('hex')}`;
+    const expiresAt = new Date(now.getTime() + expiresInDays * 86_400_000);
     await this.pool.query(
-      `insert into ${this.#t.tokens} (token_hash, user_id, label, created_at) values ($1, $2, $3, $4)`,
-      [tokenHash(token), userId, label, now],
+      `insert into ${this.#t.tokens} (token_hash, user_id, label, created_at, id, expires_at)
+       values ($1, $2, $3, $4, $5, $6)`,
+      [tokenHash(token), userId, label, now, id, expiresAt],
     );
-    return token;
+    return { token, id, expiresAt: expiresAt.toISOString() };
   }
 
-  async tokenUser(token: string): Promise<Principal | undefined> {
+  /** Revokes a token by its id; false when there is no such live token. */
+  async revokeToken(id: string, now: Date): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `update ${this.#t.tokens} set revoked_at = $2 where id = $1 and revoked_at is null`,
+      [id, now],
+    );
+    return Boolean(rowCount);
+  }
+
+  async tokenUser(token: string, now: Date = new Date()): Promise<Principal | undefined> {
     const { rows } = await this.pool.query(
       `select u.id, u.username, u.display_name, u.role from ${this.#t.tokens} t
-       join ${this.#t.users} u on u.id = t.user_id where t.token_hash = $1`,
-      [tokenHash(token)],
+       join ${this.#t.users} u on u.id = t.user_id
+       where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > $2)
+         and u.disabled_at is null`,
+      [tokenHash(token), now],
     );
     return rows[0] ? toUser(rows[0]) : undefined;
   }

@@ -75,7 +75,7 @@ export function registerPresenceRoutes(app: FastifyInstance, deps: RouteDeps, h:
     const user = await person(req);
     if (!user) return notFound(reply, 'no operator or supervisor with that id');
     const at = now();
-    const sessionsEnded = await deps.people.endUserSessions(user.id);
+    const sessionsEnded = await deps.people.endSessionsOf(user.id);
     const ended = await deps.consoles.closeUser(user.id);
     deps.streams.endConsoles(ended);
     await deps.people.setPresence(user.id, 'away', at);

@@ -46,11 +46,11 @@ export interface ResidentContextView {
   responders: Responder[];
 }
 
-/** Who asks for a reveal, and why: the registry records it with the value read. */
+/** Who asks for a reveal, and why: the registry records the case and the person as data. */
 export interface RevealRequest {
   readonly caseId: string;
   readonly actorId: string;
-  readonly actorName?: string;
+  readonly actorRole: 'operator' | 'supervisor' | 'admin';
   readonly reason?: string;
 }
 
@@ -213,21 +213,19 @@ export class RegistryClient {
   }
 
   /**
-   * A sensitive field through the registry's audited reveal. The registry records the read with
-   * the reason, which names the case and the operator (it knows the helpline only by its token).
+   * A sensitive field through the registry's audited reveal, with the helpline's own token: the
+   * registry records the case and the person on it as data, next to the reason.
    */
   async reveal(residentId: string, field: SensitiveField, who: RevealRequest): Promise<RevealResult> {
     const registryField = REGISTRY_FIELD[field];
-    const reason = [
-      `helpline case ${who.caseId}`,
-      `operator ${who.actorId}${who.actorName ? ` (${who.actorName})` : ''}`,
-      who.reason ?? 'revealed during the call',
-    ]
-      .join('; ')
-      .slice(0, 500);
     const answer = await this.#call(`/api/residents/${encodeURIComponent(residentId)}/reveal`, {
       method: 'POST',
-      body: { fields: [registryField], reason },
+      body: {
+        fields: [registryField],
+        reason: (who.reason ?? 'revealed during the call').slice(0, 500),
+        caseId: who.caseId,
+        actor: { id: who.actorId, role: who.actorRole },
+      },
     });
     if (!answer.ok) {
       if (answer.status === 'unreachable')

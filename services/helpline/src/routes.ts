@@ -1,11 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EVENT_TYPES, OUTCOMES } from '@telecare/contracts';
-import type { Clock, FastifyInstance, FastifyReply, FastifyRequest, Logger } from '@telecare/platform';
+import {
+  type Clock,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type Logger,
+  nulPaths,
+  type SlidingWindowLimiter,
+} from '@telecare/platform';
 import { z } from 'zod';
 import {
   type ApiError,
   CaseIdParams,
+  ChangePasswordBody,
   EmergencyCallBody,
   HoldBody,
   ListCasesQuery,
@@ -17,13 +26,25 @@ import {
   ResolveBody,
   ResponderCallBody,
   RevealBody,
+  SecurityEventsQuery,
+  SetPasswordBody,
   StatsQuery,
   TimelineQuery,
+  TokenIdParams,
+  UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
-import { CaseNotFoundError, ForbiddenError, TooManyStreamsError, TransitionRefusedError } from './errors.ts';
+import {
+  CaseNotFoundError,
+  ForbiddenError,
+  RateLimitedError,
+  RevealRefusedError,
+  TooManyStreamsError,
+  TransitionRefusedError,
+} from './errors.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
+import { passwordProblem } from './password-rule.ts';
 import {
   ADMIN_PRINCIPAL,
   type PeopleStore,
@@ -36,10 +57,13 @@ import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { RegistryClient } from './registry-client.ts';
+import { revealRefusal } from './reveal-policy.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { SecurityEvents } from './security.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
 import type { LiveStreams } from './stream.ts';
 import type { TimelineReader } from './timeline.ts';
+import { overTls, registerWebSecurity } from './web-security.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
@@ -58,6 +82,14 @@ export interface RouteDeps {
   readonly sessionSeconds: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
+  readonly security: SecurityEvents;
+  /** The console's origin as browsers see it; unset, the request's Host. */
+  readonly publicOrigin?: string | undefined;
+  readonly cookieSecure?: 'auto' | 'always';
+  /** Failed sign-ins per username and per address in a sliding window. */
+  readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
+  /** Reveals per principal in a sliding window. */
+  readonly revealLimit: SlidingWindowLimiter;
 }
 
 const CONSOLE_HTML = fileURLToPath(new URL('../public/console.html', import.meta.url));
@@ -69,6 +101,10 @@ class InvalidRequest extends Error {
 }
 
 const parse = <S extends z.ZodType>(schema: S, value: unknown): z.infer<S> => {
+  // PostgreSQL text and jsonb cannot hold NUL: refused by field rather than failing at the insert.
+  const withNul = nulPaths(value);
+  if (withNul.length > 0)
+    throw new InvalidRequest(withNul.map((path) => `${path}: must not contain NUL (\\u0000)`));
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   throw new InvalidRequest(result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`));
@@ -95,6 +131,16 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     .replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES))
     .replace('/*EVENT_TYPES*/[]', JSON.stringify(EVENT_TYPES));
   const now = () => new Date(deps.clock.now());
+  registerWebSecurity(app, {
+    consoleHtml,
+    publicOrigin: deps.publicOrigin,
+    onCrossSite: (req, why) =>
+      deps.logger.warn({ method: req.method, url: req.routeOptions.url, why }, 'cross-site request refused'),
+  });
+  const cookie = (req: FastifyRequest, value: string, maxAge: number): string =>
+    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${
+      deps.cookieSecure === 'always' || overTls(req) ? '; Secure' : ''
+    }`;
   const principals = new WeakMap<FastifyRequest, Principal>();
   const who = (req: FastifyRequest): Principal => {
     const p = principals.get(req);
@@ -144,6 +190,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         .code(429)
         .header('retry-after', '10')
         .send({ error: 'too-many-requests', message: err.message } satisfies ApiError);
+    if (err instanceof RevealRefusedError)
+      return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
+    if (err instanceof RateLimitedError)
+      return reply
+        .code(429)
+        .header('retry-after', String(err.retryAfterS))
+        .send({ error: 'rate-limited', message: err.message } satisfies ApiError);
     if (err instanceof UsernameTakenError)
       return reply.code(409).send({ error: 'conflict', message: err.message } satisfies ApiError);
     const status =
@@ -161,13 +214,39 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.post('/api/login', async (req, reply) => {
     const body = parse(LoginBody, req.body);
+    const address = req.ip;
+    const userKey = body.username.trim().toLowerCase();
+    // Checked before the password: a locked name or address learns nothing, right password or not.
+    const wait = Math.max(
+      deps.loginLimits.user.blockedFor(userKey) ?? 0,
+      deps.loginLimits.address.blockedFor(address) ?? 0,
+    );
+    if (wait > 0) {
+      deps.metrics.logins.inc({ outcome: 'locked' });
+      deps.logger.warn(
+        { username: userKey, clientIp: address, retryAfterS: wait },
+        'sign-in refused: too many failures',
+      );
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({
+          error: 'rate-limited',
+          message: `too many failed sign-ins; try again in ${wait} s`,
+        } satisfies ApiError);
+    }
     const user = await deps.people.checkPassword(body.username, body.password);
     if (!user) {
+      deps.loginLimits.user.record(userKey);
+      deps.loginLimits.address.record(address);
       deps.metrics.logins.inc({ outcome: 'refused' });
+      // `clientIp`, not `address`: the logger redacts `address` as a postal address.
+      deps.logger.warn({ username: userKey, clientIp: address }, 'sign-in failed');
       return reply
         .code(401)
         .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
     }
+    deps.loginLimits.user.reset(userKey);
     const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
     deps.metrics.logins.inc({ outcome: 'ok' });
     deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
@@ -180,10 +259,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       }
     }
     return reply
-      .header(
-        'set-cookie',
-        `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${deps.sessionSeconds}`,
-      )
+      .header('set-cookie', cookie(req, token, deps.sessionSeconds))
       .send({ user: (await deps.people.getUser(user.id)) ?? user });
   });
 
@@ -202,9 +278,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (user) deps.logger.info({ userId: user.id, consoles: ended.length }, 'signed out');
       deps.scheduler.poke();
     }
-    return reply
-      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
-      .send({});
+    return reply.header('set-cookie', cookie(req, '', 0)).send({});
   });
 
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
@@ -228,9 +302,71 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(NewTokenBody, req.body);
     if (!(await deps.people.getUser(body.userId)))
       throw new InvalidRequest([`userId: no user ${body.userId}`]);
-    const token = await deps.people.createToken(body.userId, body.label, now());
-    deps.logger.info({ userId: body.userId, by: who(req).id }, 'token issued');
-    return reply.code(201).send({ token, userId: body.userId, label: body.label });
+    const issued = await deps.people.createToken(body.userId, body.label, body.expiresInDays, now());
+    deps.logger.info({ userId: body.userId, tokenId: issued.id, by: who(req).id }, 'token issued');
+    return reply.code(201).send({ ...issued, userId: body.userId, label: body.label });
+  });
+
+  app.delete('/api/tokens/:id', { preHandler: guard('manage-users') }, async (req) => {
+    const { id } = parse(TokenIdParams, req.params);
+    if (!(await deps.people.revokeToken(id, now()))) throw new InvalidRequest([`id: no live token ${id}`]);
+    deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
+    return { id, revoked: true };
+  });
+
+  const userAction = (path: string, action: (userId: string, req: FastifyRequest) => Promise<unknown>) =>
+    app.post(`/api/users/:id/${path}`, { preHandler: guard('manage-users') }, async (req) => {
+      const { id } = parse(UserIdParams, req.params);
+      const target = await deps.people.getUser(id);
+      if (!target) throw new InvalidRequest([`id: no user ${id}`]);
+      const result = await action(id, req);
+      deps.logger.info({ userId: id, by: who(req).id, action: path }, 'user changed');
+      deps.scheduler.poke();
+      return { userId: id, ...(typeof result === 'object' && result !== null ? result : {}) };
+    });
+  // Sessions ended by an admin end that person's consoles too, at once: they are no longer there,
+  // so an offer to them moves on now rather than when their console's heartbeat times out.
+  const endConsolesOf = async (userId: string) => {
+    const ended = await deps.consoles.closeUser(userId);
+    deps.streams.endConsoles(ended);
+    return ended.length;
+  };
+  userAction('disable', async (id, req) => {
+    if (id === who(req).id) throw new InvalidRequest(['id: an admin cannot disable themselves']);
+    await deps.people.setDisabled(id, true, now());
+    return { disabled: true, consolesEnded: await endConsolesOf(id) };
+  });
+  userAction('enable', async (id) => {
+    await deps.people.setDisabled(id, false, now());
+    return { disabled: false };
+  });
+  userAction('end-sessions', async (id) => {
+    const sessionsEnded = await deps.people.endSessionsOf(id);
+    const consolesEnded = await endConsolesOf(id);
+    const target = await deps.people.getUser(id);
+    if (target && can(target.role, 'presence')) await deps.people.setPresence(id, 'away', now());
+    return { sessionsEnded, consolesEnded };
+  });
+  userAction('password', async (id, req) => {
+    const body = parse(SetPasswordBody, req.body);
+    const target = await deps.people.getUser(id);
+    const problem = passwordProblem(body.password, [target?.username ?? '', target?.name ?? '']);
+    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    await deps.people.setPassword(id, body.password);
+    return { passwordChanged: true, consolesEnded: await endConsolesOf(id) };
+  });
+
+  app.put('/api/me/password', { preHandler: guard('signed-in') }, async (req) => {
+    const body = parse(ChangePasswordBody, req.body);
+    const p = who(req);
+    if (!(await deps.people.passwordMatches(p.id, body.current)))
+      throw new InvalidRequest(['current: not your current password']);
+    const problem = passwordProblem(body.password, [p.username, p.name]);
+    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    // The session changing it stays signed in; every other session of this person ends.
+    await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));
+    deps.logger.info({ userId: p.id }, 'password changed');
+    return { userId: p.id, passwordChanged: true };
   });
 
   registerPresenceRoutes(app, deps, { guard, who, parse, now });
@@ -370,18 +506,45 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
 
-  // The key-safe code and medical notes are shown only through this call: the registry reveals
-  // and audits the read (naming the case and operator), and the case records its own event.
+  // The key-safe code and medical notes are shown only through this call, only on an open case
+  // the caller holds (a supervisor or admin: any open case), a limited number of times per person:
+  // the registry reveals and audits the read (naming the case and person), the case records it.
   app.post('/api/cases/:id/reveal', { preHandler: guard('work') }, async (req) => {
     const { id } = parse(CaseIdParams, req.params);
     const body = parse(RevealBody, req.body);
+    const principal = who(req);
+    const at = now();
+    // Every attempt counts, refused ones too: probing cases one by one is what the limit is for.
+    const decision = deps.revealLimit.attempt(principal.id);
+    if (!decision.allowed) {
+      deps.metrics.revealsRefused.inc({ reason: 'rate-limited' });
+      if (decision.firstRefusal)
+        await deps.security.raise(
+          'reveal-rate-limited',
+          { userId: principal.id, caseId: id },
+          { role: principal.role, limit: deps.revealLimit.max, windowS: deps.revealLimit.windowMs / 1000 },
+          at,
+        );
+      throw new RateLimitedError('reveal sensitive fields', decision.retryAfterS);
+    }
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
-    const principal = who(req);
+    const refusal = revealRefusal(stored.case, principal);
+    if (refusal) {
+      deps.metrics.revealsRefused.inc({ reason: 'case' });
+      await deps.security.raise(
+        'reveal-refused',
+        { userId: principal.id, caseId: id },
+        { role: principal.role, state: stored.case.state, field: body.field, reason: refusal },
+        at,
+      );
+      throw new RevealRefusedError(id, refusal);
+    }
+    const role = principal.role === 'supervisor' || principal.role === 'admin' ? principal.role : 'operator';
     const found = await deps.registry.reveal(stored.case.residentId, body.field, {
       caseId: id,
       actorId: principal.id,
-      actorName: principal.username,
+      actorRole: role,
       ...(body.reason ? { reason: body.reason } : {}),
     });
     const { event } = await deps.store.record(
@@ -404,6 +567,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       ...(found.message ? { message: found.message } : {}),
       eventId: event.id,
     };
+  });
+
+  app.get('/api/security-events', { preHandler: guard('security') }, async (req) => {
+    const { limit } = parse(SecurityEventsQuery, req.query);
+    return { events: await deps.security.list(limit) };
   });
 
   app.get('/api/stats/answer', { preHandler: guard('stats') }, async (req) => {

@@ -12,6 +12,7 @@ import {
   Lifecycle,
   type Logger,
   migrate,
+  SlidingWindowLimiter,
   systemClock,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
@@ -25,6 +26,7 @@ import { CasePublisher } from './publisher.ts';
 import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
+import { SecurityEvents } from './security.ts';
 import { CaseStore } from './store.ts';
 import { LiveStreams } from './stream.ts';
 import { TimelineReader } from './timeline.ts';
@@ -89,6 +91,7 @@ export async function startHelpline(
     const app = createHttpServer({
       logger,
       metrics: metrics.registry,
+      trustProxy: config.HELPLINE_TRUST_PROXY,
       readiness: {
         postgres: () => within(store.ping(), 2_000),
         nats: async () => !nc.isClosed() && (await within(nc.flush(), 2_000).then(() => true)),
@@ -155,7 +158,7 @@ export async function startHelpline(
       scheduler,
       registry: new RegistryClient(
         config.REGISTRY_URL,
-        config.TELECARE_ADMIN_TOKEN,
+        config.HELPLINE_REGISTRY_TOKEN,
         logger.child({ component: 'registry' }),
         () => clock.now(),
       ),
@@ -171,6 +174,26 @@ export async function startHelpline(
       offerSeconds: config.OFFER_TIMEOUT_S,
       sessionSeconds: config.SESSION_TTL_S,
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
+      publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
+      cookieSecure: config.HELPLINE_COOKIE_SECURE,
+      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
+      loginLimits: {
+        user: new SlidingWindowLimiter(
+          config.LOGIN_FAILURES_PER_USER,
+          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+          () => clock.now(),
+        ),
+        address: new SlidingWindowLimiter(
+          config.LOGIN_FAILURES_PER_ADDRESS,
+          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+          () => clock.now(),
+        ),
+      },
+      revealLimit: new SlidingWindowLimiter(
+        config.HELPLINE_REVEAL_LIMIT,
+        config.HELPLINE_REVEAL_WINDOW_S * 1000,
+        () => clock.now(),
+      ),
     });
     lifecycle.add('stream', async () => {
       // The consoles this instance held are gone with it: their people are not there any more.

@@ -645,6 +645,20 @@ export class CaseStore {
       if (kind !== 'note' && kind !== 'revealed' && !actor.override && row.assigned_to !== actor.id)
         throw new TransitionRefusedError(id, action, state, 'another operator is working this case');
       if (state === 'closed') throw new TransitionRefusedError(id, action, state, 'the case is closed');
+      // The reveal's case check again, under the row lock: the case may have moved since.
+      if (kind === 'revealed' && state === 'resolved')
+        throw new TransitionRefusedError(id, action, state, 'the case is resolved');
+      if (
+        kind === 'revealed' &&
+        !actor.override &&
+        !((state === 'accepted' || state === 'on_hold') && row.assigned_to === actor.id)
+      )
+        throw new TransitionRefusedError(
+          id,
+          action,
+          state,
+          'only the operator holding the case reads these fields',
+        );
       const event = this.#newEvent(id, kind, data, actor.id, now);
       await this.#append(db, [event], requestKey);
       return { event, duplicate: false };

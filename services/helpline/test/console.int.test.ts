@@ -158,10 +158,15 @@ describe('operator console in Chromium', () => {
     await anna.click('#reveal-keySafe');
     await anna.locator('.secret:text("4721")').waitFor();
     await anna.locator('#timeline tr[data-kind="revealed"]').waitFor();
-    // The registry recorded the read too, naming the case and the operator.
+    // The registry recorded the read too, naming the case and the operator as data.
     const audit = await h.registryApi(`/api/residents/${residentId}/audit`);
     expect(audit.reads).toEqual([
-      expect.objectContaining({ field: 'keySafe', reason: expect.stringContaining(op1.id) }),
+      expect.objectContaining({
+        field: 'keySafe',
+        caseId: expect.stringMatching(/^case_/),
+        actor: { id: op1.id, role: 'operator' },
+        via: { actor: 'helpline', role: 'helpline-service' },
+      }),
     ]);
 
     await anna.screenshot({ path: `${ARTIFACTS}console.png`, fullPage: true });

@@ -1,5 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Clock, Counter, FastifyInstance, FastifyRequest, Logger } from '@telecare/platform';
+import {
+  type Clock,
+  type Counter,
+  type FastifyInstance,
+  type FastifyRequest,
+  type Logger,
+  nulPaths,
+  SlidingWindowLimiter,
+} from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, hashToken, newApiToken, newSecret } from './crypto.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
@@ -10,6 +18,7 @@ import {
   ForbiddenError,
   InvalidRequestError,
   NotFoundError,
+  RateLimitedError,
   RefusedError,
   UnknownResidentError,
 } from './errors.ts';
@@ -33,7 +42,7 @@ import {
   UpdateDeviceBody,
   UpdateResidentBody,
 } from './schemas.ts';
-import type { RegistryStore } from './store.ts';
+import type { RegistryStore, RevealAudit } from './store.ts';
 
 export interface ApiDeps {
   store: RegistryStore;
@@ -43,6 +52,9 @@ export interface ApiDeps {
   clock: Clock;
   logger: Logger;
   adminToken: string | undefined;
+  /** The helpline's token (role `helpline-service`) from the environment, when set. */
+  helplineToken?: string | undefined;
+  revealLimits?: { perPerson: number; perToken: number; windowS: number };
   testTimeoutS: number;
   /** Whether a DC-09 account may be registered without a key. */
   dc09Keyless: 'refuse' | 'allow';
@@ -70,9 +82,31 @@ const same = (a: string, b: string): boolean => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+/**
+ * The role × endpoint matrix (docs/security.md): people's roles never reveal here; the helpline
+ * reveals for them with its own token, naming the case and the person; a commissioner reads no
+ * identifiable resident data (names, addresses, phones, notes, responders).
+ */
 const WRITE: readonly ApiRole[] = ['admin', 'installer'];
-const REVEAL: readonly ApiRole[] = ['admin', 'installer', 'operator', 'supervisor'];
+const REVEAL: readonly ApiRole[] = ['admin', 'helpline-service'];
 const ADMIN: readonly ApiRole[] = ['admin'];
+/** Identifiable resident data, one record at a time. */
+const READ_PERSON: readonly ApiRole[] = ['admin', 'installer', 'operator', 'supervisor', 'helpline-service'];
+/** Every resident at once: not the helpline's token, which reads the residents its cases name. */
+const LIST_PEOPLE: readonly ApiRole[] = ['admin', 'installer', 'operator', 'supervisor'];
+/** Devices carry resident ids and rooms, no names. */
+const READ_DEVICES: readonly ApiRole[] = ['admin', 'installer', 'operator', 'supervisor', 'helpline-service'];
+/** Device health (battery, mains, overdue) also feeds commissioners' fault figures. */
+const READ_HEALTH: readonly ApiRole[] = [
+  'admin',
+  'installer',
+  'operator',
+  'supervisor',
+  'commissioner',
+  'helpline-service',
+];
+
+export const HELPLINE_ACTOR = 'helpline';
 
 /** Registers `/api/…`; every route there needs a bearer token, and writes need a role that may write. */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
@@ -84,6 +118,13 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     if (!principal) throw new ForbiddenError(action, 'unknown');
     if (!roles.includes(principal.role)) throw new ForbiddenError(action, principal.role);
     return principal;
+  };
+
+  const limits = deps.revealLimits ?? { perPerson: 20, perToken: 600, windowS: 600 };
+  const clockNow = () => deps.clock.now();
+  const revealLimit = {
+    perPerson: new SlidingWindowLimiter(limits.perPerson, limits.windowS * 1000, clockNow),
+    perToken: new SlidingWindowLimiter(limits.perToken, limits.windowS * 1000, clockNow),
   };
 
   /** After a commit, the copies follow: device map and DC-09 accounts. */
@@ -104,6 +145,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           principals.set(req, { actor: 'admin-token', role: 'admin' });
           return;
         }
+        if (token && deps.helplineToken && same(token, deps.helplineToken)) {
+          principals.set(req, { actor: HELPLINE_ACTOR, role: 'helpline-service' });
+          return;
+        }
         const found = token ? await deps.store.tokenByHash(hashToken(token)) : undefined;
         if (found) {
           principals.set(req, { actor: found.id, role: found.role as ApiRole });
@@ -113,10 +158,25 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
       });
 
+      api.addHook('preValidation', async (req) => {
+        const withNul = nulPaths(req.params);
+        if (withNul.length > 0)
+          throw new InvalidRequestError(
+            withNul.map((path) => ({ path: `params.${path}`, message: 'must not contain NUL (\\u0000)' })),
+          );
+      });
+
       api.setErrorHandler(async (err, req, reply) => {
         if (err instanceof InvalidRequestError) {
           deps.metrics.refused.inc({ reason: 'invalid' });
           return reply.code(400).send({ error: 'invalid-request', message: err.message, issues: err.issues });
+        }
+        if (err instanceof RateLimitedError) {
+          deps.metrics.refused.inc({ reason: 'rate-limited' });
+          return reply
+            .code(429)
+            .header('retry-after', String(err.retryAfterS))
+            .send({ error: 'rate-limited', message: err.message });
         }
         if (err instanceof NotFoundError) {
           return reply.code(404).send({ error: 'not-found', message: err.message });
@@ -188,27 +248,47 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       });
 
       api.get('/residents', async (req) => {
+        allow(req, LIST_PEOPLE, 'list residents');
         const query = parseRequest(ListResidentsQuery, req.query);
         const { residents, total } = await deps.store.searchResidents(query, query);
         return { residents, total, limit: query.limit, offset: query.offset };
       });
 
-      api.get<{ Params: { id: string } }>('/residents/:id', async (req) =>
-        deps.store.getResident(req.params.id),
-      );
+      api.get<{ Params: { id: string } }>('/residents/:id', async (req) => {
+        allow(req, READ_PERSON, 'read residents');
+        return deps.store.getResident(req.params.id);
+      });
 
       api.post<{ Params: { id: string } }>('/residents/:id/reveal', async (req) => {
         const principal = allow(req, REVEAL, 'reveal sensitive fields');
         const body = parseRequest(RevealBody, req.body);
-        const values = await deps.store.reveal(
-          req.params.id,
-          body.fields,
-          principal.actor,
-          body.reason,
-          now(),
-        );
+        const audit = revealAudit(principal, body);
+        const person = revealLimit.perPerson.attempt(`${principal.actor}\u001f${audit.actor.id}`);
+        const decision = person.allowed ? revealLimit.perToken.attempt(principal.actor) : person;
+        if (!decision.allowed) {
+          // A security event: logged once per burst, with ids only.
+          if (decision.firstRefusal)
+            log.warn(
+              {
+                event: 'reveal-rate-limited',
+                principal: principal.actor,
+                actorId: audit.actor.id,
+                caseId: audit.caseId,
+                residentId: req.params.id,
+              },
+              'security: reveals refused, too many in the window',
+            );
+          throw new RateLimitedError('reveal sensitive fields', decision.retryAfterS);
+        }
+        const values = await deps.store.reveal(req.params.id, body.fields, audit, now());
         log.info(
-          { residentId: req.params.id, fields: body.fields, actor: principal.actor },
+          {
+            residentId: req.params.id,
+            fields: body.fields,
+            principal: principal.actor,
+            actorId: audit.actor.id,
+            caseId: audit.caseId,
+          },
           'sensitive fields revealed',
         );
         return { residentId: req.params.id, ...values };
@@ -219,9 +299,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         return { reads: await deps.store.sensitiveReads(req.params.id) };
       });
 
-      api.get<{ Params: { id: string } }>('/residents/:id/responders', async (req) => ({
-        responders: await deps.store.listResponders(req.params.id),
-      }));
+      api.get<{ Params: { id: string } }>('/residents/:id/responders', async (req) => {
+        allow(req, READ_PERSON, 'read responders');
+        return { responders: await deps.store.listResponders(req.params.id) };
+      });
 
       api.post<{ Params: { id: string } }>('/residents/:id/responders', async (req, reply) => {
         allow(req, WRITE, 'change responders');
@@ -239,9 +320,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         },
       );
 
-      api.get<{ Params: { id: string } }>('/residents/:id/care-packages', async (req) => ({
-        carePackages: await deps.store.listCarePackages(req.params.id),
-      }));
+      api.get<{ Params: { id: string } }>('/residents/:id/care-packages', async (req) => {
+        allow(req, READ_PERSON, 'read care packages');
+        return { carePackages: await deps.store.listCarePackages(req.params.id) };
+      });
 
       api.post<{ Params: { id: string } }>('/residents/:id/care-packages', async (req, reply) => {
         allow(req, WRITE, 'change care packages');
@@ -279,11 +361,13 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       });
 
       api.get('/devices', async (req) => {
+        allow(req, READ_DEVICES, 'read devices');
         const query = parseRequest(ListDevicesQuery, req.query);
         return { devices: await deps.store.listDevices({ residentId: query.residentId }, query) };
       });
 
       api.get('/devices/health', async (req) => {
+        allow(req, READ_HEALTH, 'read device health');
         const query = parseRequest(HealthQuery, req.query);
         return {
           devices: await deps.store.health(
@@ -293,9 +377,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         };
       });
 
-      api.get<{ Params: { serial: string } }>('/devices/:serial', async (req) =>
-        deps.store.getDevice(req.params.serial),
-      );
+      api.get<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
+        allow(req, READ_DEVICES, 'read devices');
+        return deps.store.getDevice(req.params.serial);
+      });
 
       api.patch<{ Params: { serial: string } }>('/devices/:serial', async (req) => {
         allow(req, WRITE, 'change devices');
@@ -362,6 +447,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       });
 
       api.get<{ Params: { serial: string } }>('/devices/:serial/test', async (req) => {
+        allow(req, READ_DEVICES, 'read test calls');
         await deps.store.getDevice(req.params.serial);
         const test = await deps.store.latestTest(req.params.serial);
         if (!test) throw new NotFoundError('test call', req.params.serial);
@@ -382,6 +468,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       });
 
       api.get<{ Params: { serial: string } }>('/devices/:serial/health', async (req) => {
+        allow(req, READ_HEALTH, 'read device health');
         await deps.store.getDevice(req.params.serial);
         const [health] = await deps.store.health({ serial: req.params.serial }, now());
         if (!health) {
@@ -431,6 +518,36 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     },
     { prefix: '/api' },
   );
+}
+
+/**
+ * Who a reveal is recorded for. The helpline's token must name the case and the person on it; an
+ * admin reads as itself (a break-glass read with a reason) and may not name someone else.
+ */
+function revealAudit(principal: Principal, body: RevealBody): RevealAudit {
+  const via = { actor: principal.actor, role: principal.role };
+  if (principal.role === 'helpline-service') {
+    if (!body.caseId || !body.actor)
+      throw new InvalidRequestError([
+        ...(body.caseId
+          ? []
+          : [{ path: 'caseId', message: 'required of the helpline: the case it reads for' }]),
+        ...(body.actor
+          ? []
+          : [{ path: 'actor', message: 'required of the helpline: the person on the case' }]),
+      ]);
+    return { actor: body.actor, caseId: body.caseId, reason: body.reason, via };
+  }
+  if (body.actor)
+    throw new InvalidRequestError([
+      { path: 'actor', message: 'only the helpline names the person it reads for' },
+    ]);
+  return {
+    actor: { id: principal.actor, role: principal.role },
+    caseId: body.caseId,
+    reason: body.reason,
+    via,
+  };
 }
 
 /** The MQTT login, with the secret only in the one answer that issues it. */

@@ -1,4 +1,4 @@
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 import { parseDataKey } from './crypto.ts';
 
@@ -41,6 +41,17 @@ export const registryEnv = {
    * speak for it in clear). `allow` is for development and tests with keyless test panels.
    */
   REGISTRY_DC09_KEYLESS: z.enum(['refuse', 'allow']).default('refuse'),
+  /**
+   * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
+   * responders, reveals naming a case and the person on it). The stack generates one and gives the
+   * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.
+   */
+  HELPLINE_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Reveals one person (or one token) may make in REGISTRY_REVEAL_WINDOW_S before 429. */
+  REGISTRY_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Reveals one token may make for all the people it names together (the helpline's) in the window. */
+  REGISTRY_REVEAL_TOKEN_LIMIT: z.coerce.number().int().min(1).max(100_000).default(600),
+  REGISTRY_REVEAL_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(600),
   /** How long a test call waits for the device's event before it fails and test mode ends. */
   REGISTRY_TEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(120),
   /** A short name for the registry's durable EVENTS consumer (health and test calls). */
@@ -53,5 +64,10 @@ export const registryEnv = {
 export type RegistryConfig = z.infer<z.ZodObject<typeof registryEnv>>;
 
 export function loadRegistryConfig(env: Record<string, string | undefined> = process.env): RegistryConfig {
-  return loadConfig('registry', registryEnv, env);
+  const config = loadConfig('registry', registryEnv, env);
+  if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
+    throw new ConfigError('registry', [
+      'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
+  return config;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FieldCipher, hashSecret, parseDataKey, verifySecret } from './crypto.ts';
+import { FieldCipher, hashSecret, newSecret, parseDataKey, verifySecret } from './crypto.ts';
 
 describe('FieldCipher', () => {
   const cipher = new FieldCipher(randomBytes(32));
@@ -38,5 +38,12 @@ describe('secret hashes', () => {
     const stored = hashSecret('s3cret-value');
     expect(verifySecret('s3cret-value', stored)).toBe(true);
     expect(verifySecret('other', stored)).toBe(false);
+  });
+
+  it('issues device secrets that never start with - (a spreadsheet would take it for a formula)', () => {
+    const secrets = Array.from({ length: 3000 }, newSecret);
+    expect(secrets.some((s) => s.startsWith('-'))).toBe(false);
+    expect(new Set(secrets).size).toBe(secrets.length);
+    expect(secrets.every((s) => /^[A-Za-z0-9_][A-Za-z0-9_-]{31}$/.test(s))).toBe(true);
   });
 });

@@ -62,8 +62,16 @@ export class FieldCipher {
   }
 }
 
-/** A device secret: 24 random bytes, URL-safe, shown once. */
-export const newSecret = (): string => randomBytes(24).toString('base64url');
+/**
+ * A device secret: 24 random bytes, URL-safe, shown once. Never starting with `-`, so a secrets
+ * CSV opened in a spreadsheet holds it as text, unchanged (a leading `-` would be a formula).
+ */
+export function newSecret(): string {
+  for (;;) {
+    const secret = randomBytes(24).toString('base64url');
+    if (!secret.startsWith('-')) return secret;
+  }
+}
 
 /** scrypt with a per-secret salt: `scrypt$<salt>$<hash>`. */
 export function hashSecret(secret: string): string {

@@ -70,3 +70,16 @@ export class DependencyError extends TelecareError {
     super(message, options);
   }
 }
+
+/** Too many attempts of one kind by one caller in the window: 429 with Retry-After. */
+export class RateLimitedError extends TelecareError {
+  readonly retryable = true;
+  constructor(
+    readonly action: string,
+    readonly retryAfterS: number,
+  ) {
+    super(`too many attempts to ${action}; try again in ${retryAfterS} s`, {
+      context: { action, retryAfterS },
+    });
+  }
+}

@@ -6,6 +6,7 @@ import {
   idPattern,
   Serial,
 } from '@telecare/contracts';
+import { nulPaths } from '@telecare/platform';
 import { z } from 'zod';
 import { InvalidRequestError, type Issue } from './errors.ts';
 import { normalisePostcode } from './postcode.ts';
@@ -107,6 +108,17 @@ export type UpdateResidentBody = z.infer<typeof UpdateResidentBody>;
 export const SENSITIVE_FIELDS = ['keySafe', 'medicalSummary'] as const;
 export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
 
+/** The person a service reveals for: who reads the value, as data the audit can be queried by. */
+export const RevealActor = z.strictObject({
+  id: z
+    .string({ error: requiredOr('must be text') })
+    .regex(/^[A-Za-z0-9_.:@-]{1,100}$/, 'must be a user id: letters, digits or _.:@-'),
+  role: z.enum(['operator', 'supervisor', 'admin'], {
+    error: requiredOr('must be operator, supervisor or admin'),
+  }),
+});
+export type RevealActor = z.infer<typeof RevealActor>;
+
 export const RevealBody = z.strictObject({
   fields: z
     .array(z.enum(SENSITIVE_FIELDS, { error: `must be one of ${SENSITIVE_FIELDS.join(', ')}` }), {
@@ -114,7 +126,15 @@ export const RevealBody = z.strictObject({
     })
     .min(1, 'name at least one field'),
   reason: text(500),
+  /** The helpline case the value is read for; required of the helpline's service token. */
+  caseId: z
+    .string({ error: 'must be text' })
+    .regex(/^case_[A-Za-z0-9_-]{1,100}$/, 'must be a helpline case id (case_…)')
+    .optional(),
+  /** The person on that case; required of the helpline's service token. */
+  actor: RevealActor.optional(),
 });
+export type RevealBody = z.infer<typeof RevealBody>;
 
 export const CreateResponderBody = z.strictObject({
   name: text(200),
@@ -303,7 +323,18 @@ export const HealthQuery = z.object({
   batteryBelow: z.coerce.number({ error: 'must be a number' }).min(0).max(100).optional(),
 });
 
-export const API_ROLES = ['admin', 'installer', 'operator', 'supervisor', 'commissioner'] as const;
+/**
+ * `helpline-service` is the helpline's own token: it reads residents, devices and responders and
+ * reveals naming a case and the person on it; people's roles do not reveal here.
+ */
+export const API_ROLES = [
+  'admin',
+  'installer',
+  'operator',
+  'supervisor',
+  'commissioner',
+  'helpline-service',
+] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
 export const CreateTokenBody = z.strictObject({
@@ -354,6 +385,12 @@ export const ListDevicesQuery = z.object({
 export function parseRequest<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   // A missing or non-object body still gets one issue per required field, not one for the body.
   const value = input === undefined || input === null ? {} : input;
+  // PostgreSQL text cannot hold NUL: refused here, by field, rather than failing at the insert.
+  const withNul = nulPaths(value);
+  if (withNul.length > 0)
+    throw new InvalidRequestError(
+      withNul.map((path) => ({ path, message: 'must not contain NUL (\\u0000)' })),
+    );
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues: Issue[] = [];

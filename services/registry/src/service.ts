@@ -23,6 +23,7 @@ import { FieldCipher } from './crypto.ts';
 import { Dc09AccountPublisher } from './dc09-accounts.ts';
 import { DeviceMapPublisher } from './device-map.ts';
 import { startEventsConsumer, startTestDeadlines } from './events.ts';
+import { checkDataKey } from './key-check.ts';
 import type { TestCall } from './records.ts';
 import { RegistryStore } from './store.ts';
 
@@ -142,18 +143,40 @@ export async function startRegistry(
       registers: [metrics],
     });
 
-    const cipher = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
-    if (!cipher) {
+    const configured = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
+    if (!configured) {
       logger.warn(
         'REGISTRY_DATA_KEY is not set: key-safe information, medical summaries and DC-09 keys cannot be stored or revealed',
       );
     }
-    const store = new RegistryStore(pool, schema, cipher);
+    // A wrong key is found now, not at the first reveal: the registry stays not ready and seals
+    // nothing with it (that would mix two keys in one database).
+    const keyCheck = configured
+      ? await checkDataKey(pool, schema, configured, new Date(clock.now()))
+      : undefined;
+    if (keyCheck && !keyCheck.ok)
+      logger.error(
+        { reason: keyCheck.reason },
+        'REGISTRY_DATA_KEY is not the key this database was sealed with: not ready; sensitive fields refused until the right key is set',
+      );
+    const cipher = keyCheck?.ok ? configured : undefined;
+    const store = new RegistryStore(
+      pool,
+      schema,
+      cipher,
+      keyCheck && !keyCheck.ok
+        ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
+        : undefined,
+    );
     const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts });
     lifecycle.add('device-map', () => deviceMap.close());
     await deviceMap.syncAll();
     const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts });
-    await dc09.syncAll();
+    const keyWrong = keyCheck !== undefined && !keyCheck.ok;
+    // The bucket and the broker keep what a right key wrote until the key is put right.
+    if (keyWrong)
+      logger.warn('DC-09 accounts and broker credentials not resynced: REGISTRY_DATA_KEY does not match');
+    else await dc09.syncAll();
 
     let credentials: CredentialAuthority | undefined;
     if (config.MQTT_ADMIN_URL) {
@@ -165,7 +188,7 @@ export async function startRegistry(
       });
       credentials = authority;
       lifecycle.add('mqtt-credentials', () => authority.close());
-      await resyncBroker(authority, store, logger, brokerRepairs);
+      if (!keyWrong) await resyncBroker(authority, store, logger, brokerRepairs);
     } else {
       logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
     }
@@ -194,6 +217,8 @@ export async function startRegistry(
       metrics,
       readiness: {
         postgres: async () => (await within(2_000, pool.query('select 1'))).rowCount === 1,
+        // Unset is a choice (sensitive fields refused); a key that does not match is a fault.
+        dataKey: async () => keyCheck === undefined || keyCheck.ok,
         nats: async () => {
           if (nc.isClosed()) return false;
           await within(2_000, nc.rtt());
@@ -209,6 +234,12 @@ export async function startRegistry(
       clock,
       logger,
       adminToken: config.TELECARE_ADMIN_TOKEN,
+      helplineToken: config.HELPLINE_REGISTRY_TOKEN,
+      revealLimits: {
+        perPerson: config.REGISTRY_REVEAL_LIMIT,
+        perToken: config.REGISTRY_REVEAL_TOKEN_LIMIT,
+        windowS: config.REGISTRY_REVEAL_WINDOW_S,
+      },
       testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
       dc09Keyless: config.REGISTRY_DC09_KEYLESS,
       metrics: { residentsCreated, devicesCreated, refused },

@@ -17,6 +17,24 @@ import {
 } from './records.ts';
 import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
 
+/** Who a reveal is for and who asked: the person (as data), the case, and the calling token. */
+export interface RevealAudit {
+  readonly actor: { readonly id: string; readonly role: string };
+  readonly caseId?: string | undefined;
+  readonly reason: string;
+  readonly via: { readonly actor: string; readonly role: ApiRole };
+}
+
+/** One recorded read of a sensitive field. */
+export interface SensitiveRead {
+  field: string;
+  reason: string | null;
+  at: string;
+  caseId: string | null;
+  actor: { id: string; role: string | null };
+  via: { actor: string; role: string | null };
+}
+
 export interface NewResident {
   externalRef?: string | null;
   name: string;
@@ -90,9 +108,13 @@ export class RegistryStore {
   readonly #devices: string;
   readonly #t: (table: string) => string;
 
-  constructor(pool: Pool, schema: string, cipher?: FieldCipher) {
+  /** Why sensitive fields are refused when there is no usable cipher. */
+  readonly #noCipher: string;
+
+  constructor(pool: Pool, schema: string, cipher?: FieldCipher, noCipherReason?: string) {
     this.#pool = pool;
     this.#cipher = cipher;
+    this.#noCipher = noCipherReason ?? 'REGISTRY_DATA_KEY is not set';
     // Qualified names rather than search_path: the pool's connections are shared and reused.
     this.#t = (table) => `${quoteIdent(schema)}.${table}`;
     this.#residents = this.#t('residents');
@@ -115,7 +137,7 @@ export class RegistryStore {
       throw new RefusedError(
         422,
         'sensitive-fields-disabled',
-        `${field} cannot be stored: REGISTRY_DATA_KEY is not set`,
+        `${field} cannot be stored: ${this.#noCipher}`,
         [{ path: field, message: 'cannot be stored without REGISTRY_DATA_KEY (encryption at rest)' }],
       );
     }
@@ -125,11 +147,7 @@ export class RegistryStore {
   open(stored: string | null, recordId: string, field: string): string | null {
     if (stored === null) return null;
     if (!this.#cipher) {
-      throw new RefusedError(
-        422,
-        'sensitive-fields-disabled',
-        `${field} cannot be read: REGISTRY_DATA_KEY is not set`,
-      );
+      throw new RefusedError(422, 'sensitive-fields-disabled', `${field} cannot be read: ${this.#noCipher}`);
     }
     return this.#cipher.decrypt(stored, recordId, field);
   }
@@ -402,8 +420,7 @@ export class RegistryStore {
   async reveal(
     residentId: string,
     fields: readonly SensitiveField[],
-    actor: string,
-    reason: string,
+    audit: RevealAudit,
     now: Date,
   ): Promise<Partial<Record<SensitiveField, string | null>>> {
     return withTransaction(this.#pool, async (client) => {
@@ -415,8 +432,20 @@ export class RegistryStore {
       const out: Partial<Record<SensitiveField, string | null>> = {};
       for (const field of new Set(fields)) {
         await client.query(
-          `insert into ${this.#t('sensitive_reads')} (resident_id, field, actor, reason, at) values ($1, $2, $3, $4, $5)`,
-          [residentId, field, actor, reason, now],
+          `insert into ${this.#t('sensitive_reads')}
+             (resident_id, field, actor, reason, at, case_id, actor_id, actor_role, via_role)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            residentId,
+            field,
+            audit.via.actor,
+            audit.reason,
+            now,
+            audit.caseId ?? null,
+            audit.actor.id,
+            audit.actor.role,
+            audit.via.role,
+          ],
         );
         out[field] = this.open(row[SENSITIVE_COLUMN[field]], residentId, field);
       }
@@ -424,20 +453,31 @@ export class RegistryStore {
     });
   }
 
-  async sensitiveReads(
-    residentId: string,
-  ): Promise<Array<{ field: string; actor: string; reason: string | null; at: string }>> {
+  async sensitiveReads(residentId: string): Promise<SensitiveRead[]> {
     await this.getResident(residentId);
     const { rows } = await this.#pool.query<{
       field: string;
       actor: string;
       reason: string | null;
       at: Date;
+      case_id: string | null;
+      actor_id: string | null;
+      actor_role: string | null;
+      via_role: string | null;
     }>(
-      `select field, actor, reason, at from ${this.#t('sensitive_reads')} where resident_id = $1 order by at, id`,
+      `select field, actor, reason, at, case_id, actor_id, actor_role, via_role
+         from ${this.#t('sensitive_reads')} where resident_id = $1 order by at, id`,
       [residentId],
     );
-    return rows.map((row) => ({ ...row, at: row.at.toISOString() }));
+    return rows.map((row) => ({
+      field: row.field,
+      reason: row.reason,
+      at: row.at.toISOString(),
+      caseId: row.case_id,
+      // Rows written before the structured audit know only the token that asked.
+      actor: { id: row.actor_id ?? row.actor, role: row.actor_role },
+      via: { actor: row.actor, role: row.via_role },
+    }));
   }
 
   async listResponders(residentId: string): Promise<Responder[]> {

@@ -138,8 +138,14 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
     const audit = await call('GET', `/api/residents/${residentId}/audit`);
     expect(audit.body.reads).toEqual([
-      expect.objectContaining({ field: 'keySafe', actor: 'admin-token', reason: 'paramedics at the door' }),
-      expect.objectContaining({ field: 'medicalSummary', actor: 'admin-token' }),
+      expect.objectContaining({
+        field: 'keySafe',
+        actor: { id: 'admin-token', role: 'admin' },
+        via: { actor: 'admin-token', role: 'admin' },
+        caseId: null,
+        reason: 'paramedics at the door',
+      }),
+      expect.objectContaining({ field: 'medicalSummary', actor: { id: 'admin-token', role: 'admin' } }),
     ]);
   });
 
@@ -423,7 +429,7 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect((low.body.devices as Array<{ serial: string }>).map((d) => d.serial)).toEqual(['PND-HLTH']);
   });
 
-  it('issues role tokens; an operator may read and reveal but not write, and the admin token stays valid', async () => {
+  it('issues role tokens; an operator may read but neither reveal nor write, and the admin token stays valid', async () => {
     const created = await call('POST', '/api/tokens', { name: 'night operator', role: 'operator' });
     expect(created.status).toBe(201);
     const operator = created.body.token as string;
@@ -436,9 +442,10 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       { fields: ['keySafe'], reason: 'responder attending' },
       operator,
     );
-    expect(reveal.status).toBe(200);
+    // People reveal through the helpline, on a case they hold; a person's own token reveals nothing.
+    expect(reveal.status).toBe(403);
     const audit = await call('GET', `/api/residents/${residentId}/audit`);
-    expect((audit.body.reads as Array<{ actor: string }>).at(-1)!.actor).toBe(created.body.id);
+    expect(JSON.stringify(audit.body.reads)).not.toContain(created.body.id as string);
     expect((await call('POST', '/api/tokens', { name: 'x', role: 'admin' }, operator)).status).toBe(403);
     await call('DELETE', `/api/tokens/${created.body.id as string}`);
     expect((await call('GET', '/api/residents', undefined, operator)).status).toBe(401);

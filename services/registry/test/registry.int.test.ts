@@ -298,10 +298,13 @@ describe('refusals', () => {
 });
 
 describe('operations', () => {
-  it('is ready when PostgreSQL and NATS answer, and counts what it did', async () => {
+  it('is ready when PostgreSQL and NATS answer and the data key matches, and counts what it did', async () => {
     const ready = await fetch(`${registry.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: true, nats: true } });
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      checks: { postgres: true, nats: true, dataKey: true },
+    });
     const metrics = await fetch(`${registry.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/registry_residents_created_total\{[^}]*\} [1-9]/);
     expect(metrics).toMatch(/registry_devices_created_total\{[^}]*\} [1-9]/);

@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { consolePolicy } from './web-security.ts';
+
+describe('consolePolicy', () => {
+  it("allows the page's inline script and style by hash, never 'unsafe-inline' for them, and no framing", () => {
+    const html = '<html><style>b{color:red}</style><script>console.log(1)</script></html>';
+    const policy = consolePolicy(html);
+    const hash = (t: string) => createHash('sha256').update(t).digest('base64');
+    expect(policy).toContain(`script-src 'sha256-${hash('console.log(1)')}'`);
+    expect(policy).toContain(`style-src 'sha256-${hash('b{color:red}')}'`);
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).not.toMatch(/script-src[^;]*unsafe/);
+    expect(policy).not.toMatch(/style-src [^;]*unsafe/);
+  });
+});

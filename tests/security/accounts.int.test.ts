@@ -1,0 +1,106 @@
+import { ManualClock } from '@telecare/platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistryAndHelpline } from './support.ts';
+
+// Attack replay: a leaver's account could not be disabled, a leaked personal token never expired
+// and could not be revoked, an admin could not end someone's sessions, and nobody could change a
+// password — so a stolen credential stayed good for ever.
+
+const clock = new ManualClock(Date.parse('2026-12-01T08:00:00Z'));
+let p: Awaited<ReturnType<typeof startRegistryAndHelpline>>;
+
+beforeAll(async () => {
+  p = await startRegistryAndHelpline('secacct', {}, { clock });
+});
+
+afterAll(async () => {
+  await p?.close();
+});
+
+const me = (as: string) => p.helplineCall('GET', '/api/me', { as });
+const login = (username: string, password: string) =>
+  p.helplineCall('POST', '/api/login', { as: '', body: { username, password } });
+
+async function person(username: string, password: string) {
+  const created = await p.helplineCall('POST', '/api/users', {
+    body: { username, name: `${username} name`, role: 'operator', password },
+  });
+  expect(created.status).toBe(201);
+  const signedIn = await login(username, password);
+  expect(signedIn.status).toBe(200);
+  const cookie = `cookie:${(signedIn.headers.get('set-cookie') ?? '').split(';')[0]}`;
+  return { id: created.json.id as string, cookie };
+}
+
+describe('accounts an admin can shut', () => {
+  it('a disabled user is out at once: sessions, tokens and sign-in; enabling lets them back in', async () => {
+    const leaver = await person('leaver@example.org', 'Leaver-pass-8812!');
+    const token = await p.helplineCall('POST', '/api/tokens', {
+      body: { userId: leaver.id, label: 'script' },
+    });
+    expect(token.status).toBe(201);
+    expect((await me(token.json.token)).status).toBe(200);
+
+    expect((await p.helplineCall('POST', `/api/users/${leaver.id}/disable`)).status).toBe(200);
+    expect((await me(leaver.cookie)).status).toBe(401);
+    expect((await me(token.json.token)).status).toBe(401);
+    expect((await login('leaver@example.org', 'Leaver-pass-8812!')).status).toBe(401);
+
+    expect((await p.helplineCall('POST', `/api/users/${leaver.id}/enable`)).status).toBe(200);
+    expect((await login('leaver@example.org', 'Leaver-pass-8812!')).status).toBe(200);
+  });
+
+  it('a personal token expires, and can be revoked before', async () => {
+    const user = await person('scripted@example.org', 'Scripted-pass-5521!');
+    const short = await p.helplineCall('POST', '/api/tokens', {
+      body: { userId: user.id, label: 'one day', expiresInDays: 1 },
+    });
+    const other = await p.helplineCall('POST', '/api/tokens', {
+      body: { userId: user.id, label: 'default' },
+    });
+    expect(short.json.expiresAt).toBe('2026-12-02T08:00:00.000Z');
+    expect((await me(short.json.token)).status).toBe(200);
+
+    expect((await p.helplineCall('DELETE', `/api/tokens/${other.json.id}`)).status).toBe(200);
+    expect((await me(other.json.token)).status).toBe(401);
+
+    clock.advance(24 * 3600_000 + 1000);
+    expect((await me(short.json.token)).status).toBe(401);
+  });
+
+  it("an admin ends someone's sessions", async () => {
+    const user = await person('borrowed@example.org', 'Borrowed-pass-7734!');
+    expect((await me(user.cookie)).status).toBe(200);
+    const ended = await p.helplineCall('POST', `/api/users/${user.id}/end-sessions`);
+    expect(ended.json.sessionsEnded).toBe(1);
+    expect((await me(user.cookie)).status).toBe(401);
+  });
+
+  it('a person changes their password: the old one stops working, so do their other sessions', async () => {
+    const user = await person('changer@example.org', 'Changer-pass-3390!');
+    const second = await login('changer@example.org', 'Changer-pass-3390!');
+    const otherCookie = `cookie:${(second.headers.get('set-cookie') ?? '').split(';')[0]}`;
+
+    const wrongCurrent = await p.helplineCall('PUT', '/api/me/password', {
+      as: user.cookie,
+      body: { current: 'not-it-at-all', password: 'Brand-new-phrase-4471!' },
+    });
+    expect(wrongCurrent.status).toBe(400);
+    const weak = await p.helplineCall('PUT', '/api/me/password', {
+      as: user.cookie,
+      body: { current: 'Changer-pass-3390!', password: 'password1234' },
+    });
+    expect(weak.status).toBe(400);
+    expect(weak.json.message).toMatch(/^password: /);
+
+    const changed = await p.helplineCall('PUT', '/api/me/password', {
+      as: user.cookie,
+      body: { current: 'Changer-pass-3390!', password: 'Brand-new-phrase-4471!' },
+    });
+    expect(changed.status).toBe(200);
+    expect((await me(user.cookie)).status).toBe(200);
+    expect((await me(otherCookie)).status).toBe(401);
+    expect((await login('changer@example.org', 'Changer-pass-3390!')).status).toBe(401);
+    expect((await login('changer@example.org', 'Brand-new-phrase-4471!')).status).toBe(200);
+  });
+});

@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Answer, startRegistryAndHelpline } from './support.ts';
+
+// Every cell of the role × endpoint matrix published in docs/security.md, called against the
+// real registry and helpline. The tables are read from the page itself, so the page and the
+// services cannot drift apart without this test failing.
+
+interface Matrix {
+  roles: string[];
+  rows: { method: string; path: string; allowed: Map<string, boolean> }[];
+}
+
+function matrixUnder(heading: string): Matrix {
+  const page = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+  const start = page.indexOf(`\n### ${heading}\n`);
+  if (start < 0) throw new Error(`docs/security.md has no "### ${heading}" section`);
+  const lines = page.slice(start).split('\n').slice(2);
+  const table = lines.slice(lines.findIndex((l) => l.startsWith('|')));
+  const rowsText = table.slice(
+    0,
+    table.findIndex((l) => !l.startsWith('|')),
+  );
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+  const [header, , ...body] = rowsText;
+  const roles = cells(header ?? '').slice(1);
+  const rows = body.map((line) => {
+    const [endpoint = '', ...marks] = cells(line);
+    const match = /^`(GET|POST|PUT|PATCH|DELETE) (\/[^`]+)`$/.exec(endpoint);
+    if (!match?.[1] || !match[2]) throw new Error(`not an endpoint cell: ${endpoint}`);
+    if (marks.length !== roles.length || marks.some((m) => m !== '✓' && m !== '✗'))
+      throw new Error(`row ${endpoint}: one ✓ or ✗ per role`);
+    return {
+      method: match[1],
+      path: match[2],
+      allowed: new Map(roles.map((role, i) => [role, marks[i] === '✓'])),
+    };
+  });
+  return { roles, rows };
+}
+
+/** A role that may act gets past the guard (any answer but 401/403); one that may not gets 403. */
+function expectCell(answer: Answer, allowed: boolean, cell: string): void {
+  if (allowed)
+    expect([401, 403], `${cell}: ${answer.status} ${JSON.stringify(answer.json)}`).not.toContain(
+      answer.status,
+    );
+  else expect(answer.status, `${cell}: ${JSON.stringify(answer.json)}`).toBe(403);
+}
+
+let p: Awaited<ReturnType<typeof startRegistryAndHelpline>>;
+
+beforeAll(async () => {
+  p = await startRegistryAndHelpline('secroles');
+});
+
+afterAll(async () => {
+  await p?.close();
+});
+
+describe('the registry matrix in docs/security.md', () => {
+  const matrix = matrixUnder('Registry');
+
+  it('covers every role the registry issues tokens for', () => {
+    expect(matrix.roles.sort()).toEqual(
+      ['admin', 'commissioner', 'helpline-service', 'installer', 'operator', 'supervisor'].sort(),
+    );
+    expect(matrix.rows.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('holds for every role and endpoint; without a token every endpoint is 401', async () => {
+    const residentId = await p.resident('Matrix Resident', 'KS-M-1966');
+    const tokens = new Map<string, string>([
+      ['admin', p.admin],
+      ['helpline-service', p.env.HELPLINE_REGISTRY_TOKEN ?? ''],
+    ]);
+    for (const role of matrix.roles) if (!tokens.has(role)) tokens.set(role, await p.registryToken(role));
+    // Ids that exist where a read needs one; writes go to ids that do not, so an allowed write
+    // answers 404 (or 400 for an empty body) and changes nothing.
+    const concrete = (path: string, method: string) =>
+      path
+        .replace('/api/tokens/{id}', '/api/tokens/tok_doesnotexist0000')
+        .replace('{id}', method === 'GET' || path.endsWith('/reveal') ? residentId : 'res_doesnotexist0000')
+        .replace('{serial}', 'NO-SUCH-SERIAL')
+        .replace('{responderId}', 'rsp_doesnotexist0000');
+    for (const row of matrix.rows) {
+      const path = concrete(row.path, row.method);
+      const body = row.method === 'GET' || row.method === 'DELETE' ? undefined : {};
+      const anonymous = await p.registryCall(row.method, path, { as: '', body });
+      expect(anonymous.status, `${row.method} ${row.path} without a token`).toBe(401);
+      for (const [role, allowed] of row.allowed) {
+        const answer = await p.registryCall(row.method, path, { as: tokens.get(role) ?? '', body });
+        expectCell(answer, allowed, `${role} ${row.method} ${row.path}`);
+      }
+    }
+    // Nothing was revealed by the sweep: every reveal in it had an empty body.
+    const audit = await p.registryCall('GET', `/api/residents/${residentId}/audit`);
+    expect(audit.json.reads).toEqual([]);
+  });
+
+  it('a commissioner reads no name, address, phone or note of any resident', async () => {
+    const token = await p.registryToken('commissioner');
+    const residentId = await p.resident('Private Person', 'KS-P-1966');
+    for (const path of [
+      '/api/residents',
+      `/api/residents/${residentId}`,
+      `/api/residents/${residentId}/responders`,
+      `/api/residents/${residentId}/care-packages`,
+      `/api/devices?residentId=${residentId}`,
+    ]) {
+      const answer = await p.registryCall('GET', path, { as: token });
+      expect(answer.status, path).toBe(403);
+      expect(JSON.stringify(answer.json)).not.toMatch(/Private Person|Test Row|01452/);
+    }
+  });
+});
+
+describe('the helpline matrix in docs/security.md', () => {
+  const matrix = matrixUnder('Helpline');
+
+  it('covers every role a person can have', () => {
+    expect(matrix.roles.sort()).toEqual(
+      ['admin', 'commissioner', 'installer', 'operator', 'supervisor'].sort(),
+    );
+  });
+
+  it('holds for every role and endpoint; without a session every endpoint is 401', async () => {
+    const people = new Map<string, string>();
+    for (const role of matrix.roles)
+      people.set(role, (await p.user(`${role}.matrix@example.org`, role)).cookie);
+    for (const row of matrix.rows) {
+      // A case that does not exist: an allowed action answers 404 and changes nothing.
+      const path = row.path.replace('{id}', 'case_doesnotexist0000');
+      const body = row.method === 'GET' ? undefined : {};
+      const stream = row.path === '/api/stream';
+      const call = async (as: string): Promise<Answer> => {
+        if (!stream) return p.helplineCall(row.method, path, { as, body });
+        // The stream stays open when allowed: the status line is all this needs.
+        const controller = new AbortController();
+        const response = await fetch(new URL(path, p.helpline.url), {
+          headers: as.startsWith('cookie:') ? { cookie: as.slice(7) } : {},
+          signal: controller.signal,
+        });
+        controller.abort();
+        return { status: response.status, json: undefined, headers: response.headers };
+      };
+      expect((await call('')).status, `${row.method} ${row.path} without a session`).toBe(401);
+      for (const [role, allowed] of row.allowed)
+        expectCell(await call(people.get(role) ?? ''), allowed, `${role} ${row.method} ${row.path}`);
+    }
+  });
+});
