@@ -9,7 +9,7 @@ import { runScenario } from './harness.ts';
  * when any life-critical incident is missed, late, alerted twice or split over two cases.
  */
 describe('scenario: life-critical', () => {
-  it('detects every life-critical incident once, within its deadline', { timeout: 60_000 }, async () => {
+  it('detects every life-critical incident once, within its deadline', { timeout: 180_000 }, async () => {
     const spec = SCENARIOS['life-critical'];
     if (!spec) throw new Error('no life-critical scenario');
     const result = await runScenario(spec);

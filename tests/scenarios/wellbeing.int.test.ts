@@ -8,7 +8,7 @@ import { runScenario } from './harness.ts';
  * night, over two accelerated days in five homes. Every one must be alerted within its window.
  */
 describe('scenario: wellbeing', () => {
-  it('alerts every wellbeing incident, each within its window', { timeout: 90_000 }, async () => {
+  it('alerts every wellbeing incident, each within its window', { timeout: 240_000 }, async () => {
     const spec = SCENARIOS.wellbeing;
     if (!spec) throw new Error('no wellbeing scenario');
     const result = await runScenario(spec);
