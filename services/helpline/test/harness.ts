@@ -121,6 +121,12 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       await js.publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
       return event;
     },
+    /** Any event on EVENTS, on its own partition subject (a DC-09 panel's unmapped code, say). */
+    async publishEvent(event: TelecareEvent) {
+      await js.publish(n.subjects.event(event.partition, event.type), JSON.stringify(event), {
+        msgID: event.id,
+      });
+    },
     async close() {
       await h.stop();
       await h.stopRegistry();
