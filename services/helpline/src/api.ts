@@ -2,6 +2,7 @@ import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
 import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
+import { SecurityEvent } from './security.ts';
 
 /** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
 export const ListCasesQuery = z.object({
@@ -129,6 +130,8 @@ export const HelplineCase = Case.extend({
   assignedTo: z.string().nullable(),
   /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
   escalationStep: z.number().int().min(0),
+  /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
+  answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
   /** Presses (pendant, pull-cord, bogus-caller button) for this case, repeats included, one per press. */
   presses: z.number().int().min(0),
   /** When the latest of them was raised; null when no press raised the case. */
@@ -215,26 +218,108 @@ export const TimelineView = z.object({
   message: z.string().optional(),
 });
 
-export const AnswerStatsView = z.object({
-  from: z.string(),
-  to: z.string(),
+const TargetFigure = z.object({
+  count: z.number().int(),
+  /** Calls the target is decided for: answered, or still waiting past it. */
+  of: z.number().int(),
+  percent: z.number().nullable(),
+  target: z.number(),
+  met: z.boolean(),
+});
+
+const AnswerFigures = z.object({
+  /** Alarm calls decided for the 60 s target: answered, or waiting over 60 s. */
   total: z.number().int(),
   answered: z.number().int(),
+  waiting: z.number().int(),
   waitingOver60: z.number().int(),
-  within60s: z.object({
-    count: z.number().int(),
-    percent: z.number().nullable(),
-    target: z.number(),
-    met: z.boolean(),
-  }),
-  within180s: z.object({
-    count: z.number().int(),
-    percent: z.number().nullable(),
-    target: z.number(),
-    met: z.boolean(),
-  }),
+  waitingOver180: z.number().int(),
+  within60s: TargetFigure,
+  within180s: TargetFigure,
   medianAnswerSeconds: z.number().nullable(),
   maxAnswerSeconds: z.number().nullable(),
+});
+
+export const AnswerStatsView = AnswerFigures.extend({
+  from: z.string(),
+  to: z.string(),
+  /** Alarm calls only (P1, P2). */
+  priorities: z.array(z.number().int()),
+  byPriority: z.record(z.string(), AnswerFigures),
+  byOperator: z.array(AnswerFigures.extend({ userId: z.string(), name: z.string() })),
+});
+
+const QueueFigures = z.object({
+  waiting: z.number().int(),
+  unanswered: z.number().int(),
+  longestWaitSeconds: z.number().int().nullable(),
+  oldestCaseId: z.string().nullable(),
+  offered: z.number().int(),
+  accepted: z.number().int(),
+  onHold: z.number().int(),
+});
+
+export const SupervisorOverviewQuery = z.object({
+  /** The window of the answer figures and unmapped codes. */
+  hours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 92)
+    .default(24),
+});
+
+export const UnmappedCodeView = z.object({
+  eventId: z.string(),
+  at: z.string(),
+  serial: z.string(),
+  residentId: z.string(),
+  sourceCode: z.string().nullable(),
+  note: z.string().nullable(),
+});
+
+export const SupervisorOverview = z.object({
+  at: z.string(),
+  operators: z.array(
+    UserView.extend({
+      /** Cases offered to them now. */
+      offered: z.array(z.string()),
+      /** Cases they have accepted or put on hold. */
+      working: z.array(z.string()),
+    }),
+  ),
+  queue: z.object({
+    waitingNow: z.number().int(),
+    longestWaitSeconds: z.number().int().nullable(),
+    alarmsWaiting: z.number().int(),
+    alarmLongestWaitSeconds: z.number().int().nullable(),
+    byPriority: z.record(z.string(), QueueFigures),
+  }),
+  answer: AnswerStatsView,
+  /** Alarm calls unanswered past 60 s or 180 s, oldest first. */
+  breaches: z.array(
+    z.object({
+      caseId: z.string(),
+      residentId: z.string(),
+      priority: z.number().int(),
+      type: z.string(),
+      state: z.string(),
+      raisedAt: z.string(),
+      waitedSeconds: z.number().int(),
+      targetSeconds: z.number().int(),
+    }),
+  ),
+  /** The latest security events (refused and rate-limited reveals), newest first. */
+  securityEvents: z.array(SecurityEvent),
+  unmappedCodes: z.object({
+    /** Newest first, at most 100. */
+    events: z.array(UnmappedCodeView),
+    byCode: z.array(
+      z.object({ sourceCode: z.string(), count: z.number().int(), serials: z.array(z.string()) }),
+    ),
+    complete: z.boolean(),
+    message: z.string().optional(),
+  }),
 });
 
 /** Error bodies: `error` is a stable code, `message` a sentence an operator can read. */

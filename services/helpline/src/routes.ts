@@ -29,6 +29,7 @@ import {
   SecurityEventsQuery,
   SetPasswordBody,
   StatsQuery,
+  SupervisorOverviewQuery,
   TimelineQuery,
   TokenIdParams,
   UserIdParams,
@@ -578,6 +579,38 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { hours } = parse(StatsQuery, req.query);
     const to = now();
     return deps.store.answerStats(new Date(to.getTime() - hours * 3600_000), new Date(to.getTime() + 1), to);
+  });
+
+  // What a supervisor watches: who is there and what they hold, the queue by priority, the
+  // answer figures (alarm calls only), the calls past a target, misuse and unmapped panel codes.
+  app.get('/api/supervisor/overview', { preHandler: guard('supervise') }, async (req) => {
+    const { hours } = parse(SupervisorOverviewQuery, req.query);
+    const at = now();
+    const from = new Date(at.getTime() - hours * 3600_000);
+    const [users, holders, queue, answer, breaches, securityEvents, unmappedCodes] = await Promise.all([
+      deps.people.listUsers(),
+      deps.store.holders(),
+      deps.store.queueOverview(at),
+      deps.store.answerStats(from, new Date(at.getTime() + 1), at),
+      deps.store.breaches(at),
+      deps.security.list(20),
+      deps.timeline.unmapped(at, hours),
+    ]);
+    return {
+      at: at.toISOString(),
+      operators: users
+        .filter((u) => u.role === 'operator' || u.role === 'supervisor')
+        .map((u) => ({
+          ...u,
+          offered: holders.get(u.id)?.offered ?? [],
+          working: holders.get(u.id)?.working ?? [],
+        })),
+      queue,
+      answer,
+      breaches,
+      securityEvents,
+      unmappedCodes,
+    };
   });
 
   // The live stream. A person's stream is one of their consoles: it says hello with the console

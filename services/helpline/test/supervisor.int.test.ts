@@ -152,7 +152,7 @@ describe('answer figures a supervisor can trust', () => {
       string,
       Record<string, unknown>
     >;
-    expect(ops[op1.id]).toMatchObject({ role: 'operator', presence: 'busy', working: [p1.id] });
+    expect(ops[op1.id]).toMatchObject({ role: 'operator', chosenPresence: 'busy', working: [p1.id] });
     expect(ops[op2.id]).toMatchObject({ working: [p2.id] });
     expect(o.answer.byOperator).toHaveLength(2);
   });
@@ -233,6 +233,7 @@ describe('answer figures a supervisor can trust', () => {
       sourcecode: 'CID 1999',
       data: { note: 'unmapped code from account SV1: unknown code CID 1999' },
     };
+    await h.ensureEvents();
     await h.publishEvent(event);
     await h.deviceEvent(residentId, 'DC09-SV1', 'heartbeat');
     const o = await overview();
