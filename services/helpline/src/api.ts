@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
 import { SecurityEvent } from './security.ts';
+import { CALL_PARTIES, TELEPHONY_MODES } from './telephony.ts';
 
 /** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
 export const ListCasesQuery = z.object({
@@ -32,18 +33,102 @@ export const ReassignBody = z.object({
 
 export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
 
+export const CallIdParams = z.object({
+  id: z.string().regex(/^case_[0-9a-z]{8,64}$/, 'not a case id'),
+  callId: z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id'),
+});
+const CallId = z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id');
+
 export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
 export const ResponderCallBody = z.object({
   responderId: z.string().min(1).max(100),
   name: z.string().trim().min(1).max(200),
   result: z.enum(RESPONDER_RESULTS),
   note: z.string().trim().max(1000).optional(),
+  /** The call started from the case (`POST /calls`) this result ends: its duration is recorded with it. */
+  callId: CallId.optional(),
 });
 
 export const EmergencyCallBody = z.object({
   service: z.enum(['ambulance', 'fire', 'police']),
   reference: z.string().trim().max(100).optional(),
   note: z.string().trim().max(1000).optional(),
+  /** The 999 call started from the case (`POST /calls`) this record ends. */
+  callId: CallId.optional(),
+});
+
+/**
+ * A call to start from the case. The number is never sent: the helpline looks it up in the
+ * registry for the party named (the case's resident, one of their responders, a device of theirs).
+ */
+export const StartCallBody = z.strictObject({
+  party: z.enum(CALL_PARTIES),
+  /** With `responder`: which one. */
+  responderId: z.string().min(1).max(100).optional(),
+  /** With `home-unit`: which device (default: the first with a speech line). */
+  deviceSerial: z.string().min(1).max(64).optional(),
+});
+
+export const CALL_OUTCOMES = ['answered', 'no-answer', 'busy', 'failed', 'cancelled'] as const;
+export const EndCallBody = z.strictObject({
+  outcome: z.enum(CALL_OUTCOMES),
+  note: z.string().trim().max(1000).optional(),
+});
+
+export const CallTarget = z.object({
+  party: z.enum(CALL_PARTIES),
+  /** What the console shows on the button ("Sam Son (son)"). Names go to the browser only. */
+  label: z.string(),
+  /** `tel:` or `sip:`; null when the registry has no number for it (`why` says so). */
+  uri: z.string().nullable(),
+  responderId: z.string().optional(),
+  deviceSerial: z.string().optional(),
+  why: z.string().optional(),
+});
+
+export const CallTargetsView = z.object({
+  telephony: z.enum(TELEPHONY_MODES),
+  targets: z.array(CallTarget),
+  /** Set when the registry could not be read: only 999 can be offered. */
+  message: z.string().optional(),
+});
+
+export const StartedCallView = z.object({
+  callId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  /** The console opens it when `via` is `browser`; shown in every case so the operator can dial by hand. */
+  uri: z.string(),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedAt: z.string(),
+  /** Why the phone system did not place it (the operator dials the URI instead). */
+  message: z.string().optional(),
+  eventId: z.string(),
+});
+
+export const CallView = z.object({
+  id: z.string(),
+  caseId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  responderId: z.string().nullable(),
+  deviceSerial: z.string().nullable(),
+  scheme: z.enum(['tel', 'sip']),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedBy: z.string(),
+  startedAt: z.string(),
+  endedBy: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  outcome: z.enum(CALL_OUTCOMES).nullable(),
+  durationSeconds: z.number().int().nullable(),
+});
+
+export const ExtensionBody = z.strictObject({
+  extension: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9+*#._@:-]{1,64}$/, 'an extension: digits, letters or + * # . _ @ : -')
+    .nullable(),
 });
 
 export const RevealBody = z.object({
@@ -164,6 +249,8 @@ export const UserView = z.object({
   /** Consoles heard from within PRESENCE_TIMEOUT_S. */
   consoles: z.number().int().min(0),
   lastSeenAt: z.iso.datetime({ offset: true }).nullable(),
+  /** Their phone or softphone extension, which click-to-call rings first. */
+  extension: z.string().nullable(),
 });
 
 export const Responder = z.object({

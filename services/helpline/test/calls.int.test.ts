@@ -57,7 +57,7 @@ beforeAll(async () => {
       relationship: 'son',
       phone: '07700 900003',
     })
-  ).id;
+  ).responders[0].id;
   await h.registryApi('/api/devices', {
     serial: unit,
     residentId,
