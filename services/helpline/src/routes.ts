@@ -635,15 +635,31 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(StartCallBody, req.body);
     const principal = who(req);
     const key = requestKeyOf(req);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    const { targets } = await callTargets(stored.case.residentId);
+    const target = targets.find(
+      (t) =>
+        t.party === body.party &&
+        (body.party !== 'responder' || t.responderId === body.responderId) &&
+        (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
+    );
     if (key) {
+      // The same click again (a lost answer, a double click): the call already placed, not another.
       const done = await deps.store.eventByKey(id, key);
       if (done?.kind === 'call-started') {
         const call = (await deps.store.calls(id)).find((c) => c.id === done.data.callId);
-        return reply.code(200).send({ ...done.data, startedAt: call?.startedAt, eventId: done.id });
+        return reply.code(200).send({
+          callId: done.data.callId,
+          party: done.data.party,
+          uri: target?.uri ?? '',
+          via: done.data.via,
+          pbxReference: call?.pbxReference ?? null,
+          startedAt: call?.startedAt,
+          eventId: done.id,
+        });
       }
     }
-    const stored = await deps.store.get(id);
-    if (!stored) throw new CaseNotFoundError(id);
     // Checked before the phone rings; checked again under the case's lock when recorded.
     const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
     if (stored.case.state !== 'accepted' || !mine)
@@ -656,13 +672,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
           : 'another operator is working this case',
         stored.case.assignedTo,
       );
-    const { targets } = await callTargets(stored.case.residentId);
-    const target = targets.find(
-      (t) =>
-        t.party === body.party &&
-        (body.party !== 'responder' || t.responderId === body.responderId) &&
-        (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
-    );
     if (!target)
       throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
     if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);

@@ -150,8 +150,22 @@ describe('call actions on a case (HELPLINE_TELEPHONY=none)', () => {
       durationSeconds: 40,
     });
 
-    const to999 = await call({ party: 'emergency' });
+    const to999 = await h.api(`/api/cases/${caseId}/calls`, {
+      method: 'POST',
+      body: { party: 'emergency' },
+      as: op.cookie,
+      key: 'call-999-0001',
+    });
     expect(to999.json).toMatchObject({ uri: 'tel:999' });
+    // A double click is one call.
+    const twice = await h.api(`/api/cases/${caseId}/calls`, {
+      method: 'POST',
+      body: { party: 'emergency' },
+      as: op.cookie,
+      key: 'call-999-0001',
+    });
+    expect(twice.status).toBe(200);
+    expect(twice.json).toMatchObject({ callId: to999.json.callId, uri: 'tel:999' });
     clock.advance(120_000);
     const ambulance = await h.api(`/api/cases/${caseId}/emergency-calls`, {
       method: 'POST',
