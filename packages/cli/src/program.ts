@@ -64,6 +64,7 @@ devices.csv — one device a row, found again by serial:
   location              optional  where in the home (worn, hall, bedroom)
   supervisionIntervalS  optional  seconds between heartbeats before it counts as silent (3600)
   model                 optional  (Vi+)
+  voiceUri              optional  a home unit's speech line, a phone number or sip: URI (sip:unit-42@pbx.example.org)
   dc09Account           optional  DC-09 only: 3–16 hex digits (E0103)
   dc09Key               optional  DC-09 only: AES key, 32/48/64 hex digits (or 16/24/32 characters with ascii)
   dc09KeyEncoding       optional  DC-09 only: hex (default) or ascii

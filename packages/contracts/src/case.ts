@@ -70,6 +70,11 @@ export const CaseEvent = z.object({
     'responder-called',
     'emergency-called',
     'revealed',
+    // An alarm call still unanswered at 60 s or 180 s (TSA's two answer targets).
+    'answer-target-missed',
+    // Voice calls placed from the case: who called whom, through what, how long, how it ended.
+    'call-started',
+    'call-ended',
   ]),
   data: z.record(z.string(), z.unknown()),
 });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /** Ids carry their kind. */
-export type IdKind = 'evt' | 'alt' | 'case' | 'res' | 'dev' | 'rsp' | 'dlq' | 'tok' | 'cev';
+export type IdKind = 'evt' | 'alt' | 'case' | 'res' | 'dev' | 'rsp' | 'dlq' | 'tok' | 'cev' | 'call';
 
 const hash = (parts: readonly string[]): string =>
   createHash('sha256').update(parts.join('\u001f')).digest('hex').slice(0, 32);

@@ -2,6 +2,8 @@ import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
 import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
+import { SecurityEvent } from './security.ts';
+import { CALL_PARTIES, TELEPHONY_MODES } from './telephony.ts';
 
 /** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
 export const ListCasesQuery = z.object({
@@ -31,18 +33,102 @@ export const ReassignBody = z.object({
 
 export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
 
+export const CallIdParams = z.object({
+  id: z.string().regex(/^case_[0-9a-z]{8,64}$/, 'not a case id'),
+  callId: z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id'),
+});
+const CallId = z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id');
+
 export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
 export const ResponderCallBody = z.object({
   responderId: z.string().min(1).max(100),
   name: z.string().trim().min(1).max(200),
   result: z.enum(RESPONDER_RESULTS),
   note: z.string().trim().max(1000).optional(),
+  /** The call started from the case (`POST /calls`) this result ends: its duration is recorded with it. */
+  callId: CallId.optional(),
 });
 
 export const EmergencyCallBody = z.object({
   service: z.enum(['ambulance', 'fire', 'police']),
   reference: z.string().trim().max(100).optional(),
   note: z.string().trim().max(1000).optional(),
+  /** The 999 call started from the case (`POST /calls`) this record ends. */
+  callId: CallId.optional(),
+});
+
+/**
+ * A call to start from the case. The number is never sent: the helpline looks it up in the
+ * registry for the party named (the case's resident, one of their responders, a device of theirs).
+ */
+export const StartCallBody = z.strictObject({
+  party: z.enum(CALL_PARTIES),
+  /** With `responder`: which one. */
+  responderId: z.string().min(1).max(100).optional(),
+  /** With `home-unit`: which device (default: the first with a speech line). */
+  deviceSerial: z.string().min(1).max(64).optional(),
+});
+
+export const CALL_OUTCOMES = ['answered', 'no-answer', 'busy', 'failed', 'cancelled'] as const;
+export const EndCallBody = z.strictObject({
+  outcome: z.enum(CALL_OUTCOMES),
+  note: z.string().trim().max(1000).optional(),
+});
+
+export const CallTarget = z.object({
+  party: z.enum(CALL_PARTIES),
+  /** What the console shows on the button ("Sam Son (son)"). Names go to the browser only. */
+  label: z.string(),
+  /** `tel:` or `sip:`; null when the registry has no number for it (`why` says so). */
+  uri: z.string().nullable(),
+  responderId: z.string().optional(),
+  deviceSerial: z.string().optional(),
+  why: z.string().optional(),
+});
+
+export const CallTargetsView = z.object({
+  telephony: z.enum(TELEPHONY_MODES),
+  targets: z.array(CallTarget),
+  /** Set when the registry could not be read: only 999 can be offered. */
+  message: z.string().optional(),
+});
+
+export const StartedCallView = z.object({
+  callId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  /** The console opens it when `via` is `browser`; shown in every case so the operator can dial by hand. */
+  uri: z.string(),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedAt: z.string(),
+  /** Why the phone system did not place it (the operator dials the URI instead). */
+  message: z.string().optional(),
+  eventId: z.string(),
+});
+
+export const CallView = z.object({
+  id: z.string(),
+  caseId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  responderId: z.string().nullable(),
+  deviceSerial: z.string().nullable(),
+  scheme: z.enum(['tel', 'sip']),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedBy: z.string(),
+  startedAt: z.string(),
+  endedBy: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  outcome: z.enum(CALL_OUTCOMES).nullable(),
+  durationSeconds: z.number().int().nullable(),
+});
+
+export const ExtensionBody = z.strictObject({
+  extension: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9+*#._@:-]{1,64}$/, 'an extension: digits, letters or + * # . _ @ : -')
+    .nullable(),
 });
 
 export const RevealBody = z.object({
@@ -129,6 +215,8 @@ export const HelplineCase = Case.extend({
   assignedTo: z.string().nullable(),
   /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
   escalationStep: z.number().int().min(0),
+  /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
+  answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
   /** Presses (pendant, pull-cord, bogus-caller button) for this case, repeats included, one per press. */
   presses: z.number().int().min(0),
   /** When the latest of them was raised; null when no press raised the case. */
@@ -161,6 +249,8 @@ export const UserView = z.object({
   /** Consoles heard from within PRESENCE_TIMEOUT_S. */
   consoles: z.number().int().min(0),
   lastSeenAt: z.iso.datetime({ offset: true }).nullable(),
+  /** Their phone or softphone extension, which click-to-call rings first. */
+  extension: z.string().nullable(),
 });
 
 export const Responder = z.object({
@@ -215,26 +305,108 @@ export const TimelineView = z.object({
   message: z.string().optional(),
 });
 
-export const AnswerStatsView = z.object({
-  from: z.string(),
-  to: z.string(),
+const TargetFigure = z.object({
+  count: z.number().int(),
+  /** Calls the target is decided for: answered, or still waiting past it. */
+  of: z.number().int(),
+  percent: z.number().nullable(),
+  target: z.number(),
+  met: z.boolean(),
+});
+
+const AnswerFigures = z.object({
+  /** Alarm calls decided for the 60 s target: answered, or waiting over 60 s. */
   total: z.number().int(),
   answered: z.number().int(),
+  waiting: z.number().int(),
   waitingOver60: z.number().int(),
-  within60s: z.object({
-    count: z.number().int(),
-    percent: z.number().nullable(),
-    target: z.number(),
-    met: z.boolean(),
-  }),
-  within180s: z.object({
-    count: z.number().int(),
-    percent: z.number().nullable(),
-    target: z.number(),
-    met: z.boolean(),
-  }),
+  waitingOver180: z.number().int(),
+  within60s: TargetFigure,
+  within180s: TargetFigure,
   medianAnswerSeconds: z.number().nullable(),
   maxAnswerSeconds: z.number().nullable(),
+});
+
+export const AnswerStatsView = AnswerFigures.extend({
+  from: z.string(),
+  to: z.string(),
+  /** Alarm calls only (P1, P2). */
+  priorities: z.array(z.number().int()),
+  byPriority: z.record(z.string(), AnswerFigures),
+  byOperator: z.array(AnswerFigures.extend({ userId: z.string(), name: z.string() })),
+});
+
+const QueueFigures = z.object({
+  waiting: z.number().int(),
+  unanswered: z.number().int(),
+  longestWaitSeconds: z.number().int().nullable(),
+  oldestCaseId: z.string().nullable(),
+  offered: z.number().int(),
+  accepted: z.number().int(),
+  onHold: z.number().int(),
+});
+
+export const SupervisorOverviewQuery = z.object({
+  /** The window of the answer figures and unmapped codes. */
+  hours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 92)
+    .default(24),
+});
+
+export const UnmappedCodeView = z.object({
+  eventId: z.string(),
+  at: z.string(),
+  serial: z.string(),
+  residentId: z.string(),
+  sourceCode: z.string().nullable(),
+  note: z.string().nullable(),
+});
+
+export const SupervisorOverview = z.object({
+  at: z.string(),
+  operators: z.array(
+    UserView.extend({
+      /** Cases offered to them now. */
+      offered: z.array(z.string()),
+      /** Cases they have accepted or put on hold. */
+      working: z.array(z.string()),
+    }),
+  ),
+  queue: z.object({
+    waitingNow: z.number().int(),
+    longestWaitSeconds: z.number().int().nullable(),
+    alarmsWaiting: z.number().int(),
+    alarmLongestWaitSeconds: z.number().int().nullable(),
+    byPriority: z.record(z.string(), QueueFigures),
+  }),
+  answer: AnswerStatsView,
+  /** Alarm calls unanswered past 60 s or 180 s, oldest first. */
+  breaches: z.array(
+    z.object({
+      caseId: z.string(),
+      residentId: z.string(),
+      priority: z.number().int(),
+      type: z.string(),
+      state: z.string(),
+      raisedAt: z.string(),
+      waitedSeconds: z.number().int(),
+      targetSeconds: z.number().int(),
+    }),
+  ),
+  /** The latest security events (refused and rate-limited reveals), newest first. */
+  securityEvents: z.array(SecurityEvent),
+  unmappedCodes: z.object({
+    /** Newest first, at most 100. */
+    events: z.array(UnmappedCodeView),
+    byCode: z.array(
+      z.object({ sourceCode: z.string(), count: z.number().int(), serials: z.array(z.string()) }),
+    ),
+    complete: z.boolean(),
+    message: z.string().optional(),
+  }),
 });
 
 /** Error bodies: `error` is a stable code, `message` a sentence an operator can read. */

@@ -17,6 +17,8 @@ const PERMISSIONS = {
   'manage-users': ['admin'],
   /** Security events (refused and rate-limited reveals). */
   security: ['supervisor', 'admin'],
+  /** The supervisor's overview: people, queue, figures, breaches, security events, unmapped codes. */
+  supervise: ['supervisor', 'admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

@@ -1,6 +1,7 @@
 import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 import { passwordProblem } from './password-rule.ts';
+import { TELEPHONY_MODES } from './telephony.ts';
 
 const seconds = (fallback: number, max = 24 * 3600) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
@@ -81,6 +82,21 @@ export const helplineEnv = {
     ),
   /** `auto`: the session cookie is `Secure` when the request came over TLS (or X-Forwarded-Proto: https); `always`: always. */
   HELPLINE_COOKIE_SECURE: z.enum(['auto', 'always']).default('auto'),
+  /**
+   * How calls from a case are placed: `none`, the console opens the tel:/sip: URI and the
+   * operator's softphone or desk phone dials; `sip-click-to-call`, the helpline asks a PBX's HTTP
+   * API (HELPLINE_PBX_URL) to ring the operator's extension and then the party.
+   */
+  HELPLINE_TELEPHONY: z.enum(TELEPHONY_MODES).default('none'),
+  HELPLINE_PBX_URL: z.url().optional(),
+  /** Sent to the PBX as `Authorization: Bearer`. */
+  HELPLINE_PBX_TOKEN: z.string().min(1).optional(),
+  HELPLINE_PBX_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(3000),
+  /** The emergency number the 999 call action dials. */
+  HELPLINE_EMERGENCY_NUMBER: z
+    .string()
+    .regex(/^\+?[0-9]{2,15}$/, 'digits, with a leading + if needed')
+    .default('999'),
   /** How long a console login lasts. */
   SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
 } as const;
@@ -105,6 +121,10 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',
+    ]);
+  if (config.HELPLINE_TELEPHONY === 'sip-click-to-call' && !config.HELPLINE_PBX_URL)
+    throw new ConfigError('helpline', [
+      'HELPLINE_PBX_URL: required with HELPLINE_TELEPHONY=sip-click-to-call (the PBX click-to-call endpoint)',
     ]);
   return config;
 }

@@ -73,3 +73,25 @@ export class RateLimitedError extends TelecareError {
     });
   }
 }
+
+/** No such call on this case. */
+export class CallNotFoundError extends TelecareError {
+  readonly retryable = false;
+  constructor(
+    readonly caseId: string,
+    readonly callId: string,
+  ) {
+    super(`no call ${callId} on case ${caseId}`, { context: { caseId, callId } });
+  }
+}
+
+/** The registry names no such party for the case's resident (or has no number for it). */
+export class PartyNotFoundError extends TelecareError {
+  readonly retryable = false;
+  constructor(
+    readonly caseId: string,
+    message: string,
+  ) {
+    super(message, { context: { caseId } });
+  }
+}

@@ -44,6 +44,8 @@ export interface User {
   readonly consoles: number;
   /** The last heartbeat of any of their consoles. */
   readonly lastSeenAt: string | null;
+  /** Their phone or softphone extension, which click-to-call rings first. */
+  readonly extension: string | null;
 }
 
 const scryptAsync = promisify(scrypt) as (
@@ -88,6 +90,7 @@ const UserRow = z.object({
   status: Presence.nullable().optional(),
   consoles: z.coerce.number().int().optional(),
   last_seen: z.date().nullable().optional(),
+  extension: z.string().nullable().optional(),
 });
 const toUser = (row: unknown): User => {
   const r = UserRow.parse(row);
@@ -102,6 +105,7 @@ const toUser = (row: unknown): User => {
     chosenPresence: chosen,
     consoles,
     lastSeenAt: r.last_seen?.toISOString() ?? null,
+    extension: r.extension ?? null,
   };
 };
 
@@ -128,7 +132,7 @@ export class PeopleStore {
       presence: q('presence'),
     };
     // $1 is always "now": the user's presence is what they chose only while a console is connected.
-    this.#userSelect = `select u.id, u.username, u.display_name, u.role, p.status,
+    this.#userSelect = `select u.id, u.username, u.display_name, u.role, p.status, u.extension,
         ${live.consoles.liveCountSql('u.id', '$1')} as consoles, ${live.consoles.lastSeenSql('u.id')} as last_seen
       from ${this.#t.users} u left join ${this.#t.presence} p on p.user_id = u.id`;
   }
@@ -159,7 +163,17 @@ export class PeopleStore {
       chosenPresence: null,
       consoles: 0,
       lastSeenAt: null,
+      extension: null,
     };
+  }
+
+  /** Sets (or clears, with null) the person's phone extension. False when there is no such user. */
+  async setExtension(userId: string, extension: string | null): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`update ${this.#t.users} set extension = $2 where id = $1`, [
+      userId,
+      extension,
+    ]);
+    return rowCount === 1;
   }
 
   async listUsers(): Promise<User[]> {

@@ -46,6 +46,24 @@ export interface ResidentContextView {
   responders: Responder[];
 }
 
+/** The people and devices a case's calls can go to, with the numbers the registry holds for them. */
+export interface CallParties {
+  available: boolean;
+  message?: string;
+  residentPhone: string | null;
+  /** The resident's devices with a speech line (a home unit's number or sip: URI). */
+  speechLines: { serial: string; kind: string; location: string | null; voiceUri: string }[];
+  responders: Responder[];
+}
+
+const SpeechDevice = z.looseObject({
+  serial: z.string(),
+  kind: z.string().default('device'),
+  location: z.string().nullable().optional(),
+  voiceUri: z.string().min(1),
+  residentId: z.string().nullable().optional(),
+});
+
 /** Who asks for a reveal, and why: the registry records the case and the person as data. */
 export interface RevealRequest {
   readonly caseId: string;
@@ -201,6 +219,55 @@ export class RegistryClient {
       resident: residentView,
       devices: deviceList,
       responders: responderList,
+    };
+  }
+
+  /**
+   * The numbers for the case's call actions, read from the registry each time (never cached, never
+   * stored or logged): the resident's phone, their devices' speech lines, their responders' phones.
+   */
+  async parties(residentId: string): Promise<CallParties> {
+    const none: CallParties = { available: false, residentPhone: null, speechLines: [], responders: [] };
+    if (!this.baseUrl)
+      return { ...none, message: 'No registry is configured: only 999 can be called from here.' };
+    const id = encodeURIComponent(residentId);
+    const [resident, devices, responders] = await Promise.all([
+      this.#call(`/api/residents/${id}`),
+      this.#call(`/api/devices?residentId=${id}`),
+      this.#call(`/api/residents/${id}/responders`),
+    ]);
+    if (!resident.ok)
+      return {
+        ...none,
+        message:
+          resident.status === 'unreachable'
+            ? 'The registry is not reachable: dial from the phone system; 999 is still here.'
+            : `The registry answered ${resident.status} for this resident.`,
+      };
+    const phone = z.looseObject({ phone: z.string().nullable().optional() }).safeParse(resident.body);
+    const deviceList = devices.ok ? DevicesBody.safeParse(devices.body) : undefined;
+    const speechLines = (deviceList?.success ? deviceList.data : []).flatMap((d) => {
+      const parsed = SpeechDevice.safeParse(d);
+      if (!parsed.success) return [];
+      const device = parsed.data;
+      if (device.residentId !== undefined && device.residentId !== residentId) return [];
+      return [
+        {
+          serial: device.serial,
+          kind: device.kind,
+          location: device.location ?? null,
+          voiceUri: device.voiceUri,
+        },
+      ];
+    });
+    const responderList = responders.ok ? RespondersBody.safeParse(responders.body) : undefined;
+    return {
+      available: true,
+      residentPhone: phone.success ? (phone.data.phone ?? null) : null,
+      speechLines,
+      responders: responderList?.success
+        ? [...responderList.data.responders].sort((a, b) => a.order - b.order)
+        : [],
     };
   }
 

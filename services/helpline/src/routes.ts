@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EVENT_TYPES, OUTCOMES } from '@telecare/contracts';
+import { EVENT_TYPES, newId, OUTCOMES } from '@telecare/contracts';
 import {
   type Clock,
   type FastifyInstance,
@@ -13,9 +13,12 @@ import {
 import { z } from 'zod';
 import {
   type ApiError,
+  CallIdParams,
   CaseIdParams,
   ChangePasswordBody,
   EmergencyCallBody,
+  EndCallBody,
+  ExtensionBody,
   HoldBody,
   ListCasesQuery,
   LoginBody,
@@ -28,15 +31,19 @@ import {
   RevealBody,
   SecurityEventsQuery,
   SetPasswordBody,
+  StartCallBody,
   StatsQuery,
+  SupervisorOverviewQuery,
   TimelineQuery,
   TokenIdParams,
   UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
 import {
+  CallNotFoundError,
   CaseNotFoundError,
   ForbiddenError,
+  PartyNotFoundError,
   RateLimitedError,
   RevealRefusedError,
   TooManyStreamsError,
@@ -62,6 +69,7 @@ import type { Scheduler } from './scheduler.ts';
 import type { SecurityEvents } from './security.ts';
 import type { Actor, CaseStore, TransitionInput } from './store.ts';
 import type { LiveStreams } from './stream.ts';
+import { callUri, type TelephonyAdapter, TelephonyError } from './telephony.ts';
 import type { TimelineReader } from './timeline.ts';
 import { overTls, registerWebSecurity } from './web-security.ts';
 
@@ -90,6 +98,10 @@ export interface RouteDeps {
   readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
   /** Reveals per principal in a sliding window. */
   readonly revealLimit: SlidingWindowLimiter;
+  /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
+  readonly telephony: TelephonyAdapter;
+  /** What the 999 call action dials. */
+  readonly emergencyNumber: string;
 }
 
 const CONSOLE_HTML = fileURLToPath(new URL('../public/console.html', import.meta.url));
@@ -176,7 +188,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return reply
         .code(400)
         .send({ error: 'invalid-request', message: err.message, issues: err.issues } satisfies ApiError);
-    if (err instanceof CaseNotFoundError)
+    if (
+      err instanceof CaseNotFoundError ||
+      err instanceof CallNotFoundError ||
+      err instanceof PartyNotFoundError
+    )
       return reply.code(404).send({ error: 'not-found', message: err.message } satisfies ApiError);
     if (err instanceof TransitionRefusedError)
       return reply.code(409).send({
@@ -190,6 +206,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         .code(429)
         .header('retry-after', '10')
         .send({ error: 'too-many-requests', message: err.message } satisfies ApiError);
+    if (err instanceof ForbiddenError)
+      return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
     if (err instanceof RevealRefusedError)
       return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
     if (err instanceof RateLimitedError)
@@ -284,7 +302,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
     const p = who(req);
     const user = await deps.people.getUser(p.id);
-    return user ?? { ...p, presence: null, chosenPresence: null, consoles: 0, lastSeenAt: null };
+    return (
+      user ?? { ...p, presence: null, chosenPresence: null, consoles: 0, lastSeenAt: null, extension: null }
+    );
   });
 
   app.get('/api/users', { preHandler: guard('view') }, async () => ({
@@ -367,6 +387,20 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));
     deps.logger.info({ userId: p.id }, 'password changed');
     return { userId: p.id, passwordChanged: true };
+  });
+
+  // A person's phone extension (click-to-call rings it first): their own, or anyone's for an admin.
+  app.put('/api/users/:id/extension', { preHandler: guard('signed-in') }, async (req) => {
+    const { id } = parse(UserIdParams, req.params);
+    const body = parse(ExtensionBody, req.body);
+    const p = who(req);
+    if (p.id !== id && p.role !== 'admin') {
+      throw new ForbiddenError(p.role, ['admin'], "setting someone else's extension");
+    }
+    if (!(await deps.people.setExtension(id, body.extension)))
+      throw new InvalidRequest([`id: no user ${id}`]);
+    deps.logger.info({ userId: id, by: p.id }, 'extension set');
+    return { userId: id, extension: body.extension };
   });
 
   registerPresenceRoutes(app, deps, { guard, who, parse, now });
@@ -497,14 +531,214 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   ) =>
     app.post(`/api/cases/:id/${path}`, { preHandler: guard('work') }, async (req, reply) => {
       const { id } = parse(CaseIdParams, req.params);
-      const data = body(req);
-      const result = await deps.store.record(id, kind, data, actorOf(who(req)), now(), requestKeyOf(req));
+      const { callId, ...data } = body(req);
+      const at = now();
+      // A result that names the call it came from ends that call too: one transaction, one duration.
+      const result =
+        typeof callId === 'string' && kind !== 'note'
+          ? await deps.store.endCall(
+              id,
+              callId,
+              {
+                outcome:
+                  kind === 'responder-called' && data.result === 'no-answer' ? 'no-answer' : 'answered',
+              },
+              actorOf(who(req)),
+              at,
+              requestKeyOf(req),
+              { kind, data },
+            )
+          : await deps.store.record(id, kind, data, actorOf(who(req)), at, requestKeyOf(req));
       if (!result.duplicate) deps.publisher.flushInBackground();
       return reply.code(result.duplicate ? 200 : 201).send(result.event);
     });
   record('notes', 'note', (req) => parse(NoteBody, req.body));
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
+
+  // --- voice -------------------------------------------------------------------------------
+
+  /** The case's call actions: numbers from the registry as tel:/sip: URIs, and 999. */
+  const callTargets = async (residentId: string) => {
+    const parties = await deps.registry.parties(residentId);
+    const targets: {
+      party: 'home-unit' | 'resident' | 'responder' | 'emergency';
+      label: string;
+      uri: string | null;
+      responderId?: string;
+      deviceSerial?: string;
+      why?: string;
+    }[] = [];
+    if (parties.available) {
+      const lines = [...parties.speechLines].sort(
+        (a, b) => Number(b.kind === 'home-unit') - Number(a.kind === 'home-unit'),
+      );
+      if (lines.length === 0)
+        targets.push({
+          party: 'home-unit',
+          label: 'Home unit',
+          uri: null,
+          why: 'no device of this resident has a speech line (voiceUri) in the registry',
+        });
+      for (const line of lines) {
+        const uri = callUri(line.voiceUri);
+        targets.push({
+          party: 'home-unit',
+          label: `${line.kind === 'home-unit' ? 'Home unit' : line.kind}${line.location ? ` (${line.location})` : ''}`,
+          uri: uri ?? null,
+          deviceSerial: line.serial,
+          ...(uri ? {} : { why: 'the speech line in the registry is not a number or sip: URI' }),
+        });
+      }
+      const residentUri = callUri(parties.residentPhone);
+      targets.push({
+        party: 'resident',
+        label: 'Resident',
+        uri: residentUri ?? null,
+        ...(residentUri ? {} : { why: 'no phone number for the resident in the registry' }),
+      });
+      for (const responder of parties.responders) {
+        const uri = callUri(responder.phone);
+        targets.push({
+          party: 'responder',
+          label: `${responder.name}${responder.relationship ? ` (${responder.relationship})` : ''}`,
+          uri: uri ?? null,
+          responderId: responder.id,
+          ...(uri ? {} : { why: 'no phone number for this responder in the registry' }),
+        });
+      }
+    }
+    targets.push({
+      party: 'emergency',
+      label: `Emergency services (${deps.emergencyNumber})`,
+      uri: `tel:${deps.emergencyNumber}`,
+    });
+    return { parties, targets };
+  };
+
+  app.get('/api/cases/:id/call-targets', { preHandler: guard('view') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    const { parties, targets } = await callTargets(stored.case.residentId);
+    return {
+      telephony: deps.telephony.mode,
+      targets,
+      ...(parties.message ? { message: parties.message } : {}),
+    };
+  });
+
+  // Starting a call: the party's number comes from the registry, never from the browser; the
+  // adapter places it (or leaves it to the browser), and the case records who called whom, how.
+  app.post('/api/cases/:id/calls', { preHandler: guard('work') }, async (req, reply) => {
+    const { id } = parse(CaseIdParams, req.params);
+    const body = parse(StartCallBody, req.body);
+    const principal = who(req);
+    const key = requestKeyOf(req);
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    const { targets } = await callTargets(stored.case.residentId);
+    const target = targets.find(
+      (t) =>
+        t.party === body.party &&
+        (body.party !== 'responder' || t.responderId === body.responderId) &&
+        (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
+    );
+    if (key) {
+      // The same click again (a lost answer, a double click): the call already placed, not another.
+      const done = await deps.store.eventByKey(id, key);
+      if (done?.kind === 'call-started') {
+        const call = (await deps.store.calls(id)).find((c) => c.id === done.data.callId);
+        return reply.code(200).send({
+          callId: done.data.callId,
+          party: done.data.party,
+          uri: target?.uri ?? '',
+          via: done.data.via,
+          pbxReference: call?.pbxReference ?? null,
+          startedAt: call?.startedAt,
+          eventId: done.id,
+        });
+      }
+    }
+    // Checked before the phone rings; checked again under the case's lock when recorded.
+    const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
+    if (stored.case.state !== 'accepted' || !mine)
+      throw new TransitionRefusedError(
+        id,
+        'call',
+        stored.case.state,
+        stored.case.state !== 'accepted'
+          ? 'accept the case before calling anyone for it'
+          : 'another operator is working this case',
+        stored.case.assignedTo,
+      );
+    if (!target)
+      throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
+    if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);
+    const callId = newId('call', deps.clock.now());
+    const extension = (await deps.people.getUser(principal.id))?.extension ?? null;
+    let placed: { via: 'browser' | 'pbx'; reference: string | null; failed?: string };
+    try {
+      const result = await deps.telephony.place({
+        callId,
+        caseId: id,
+        uri: target.uri,
+        operatorId: principal.id,
+        extension,
+      });
+      placed = { via: result.via, reference: result.via === 'pbx' ? result.reference : null };
+    } catch (err) {
+      if (!(err instanceof TelephonyError)) throw err;
+      // The call must still happen: the operator dials the same URI from the console.
+      placed = { via: 'browser', reference: null, failed: err.message };
+    }
+    const at = now();
+    const { event } = await deps.store.startCall(
+      id,
+      {
+        id: callId,
+        party: body.party,
+        responderId: target.responderId,
+        deviceSerial: target.deviceSerial,
+        scheme: target.uri.startsWith('tel:') ? 'tel' : 'sip',
+        via: placed.via,
+        pbxReference: placed.reference,
+        pbxFailed: placed.failed,
+      },
+      actorOf(principal),
+      at,
+      key,
+    );
+    deps.publisher.flushInBackground();
+    deps.logger.info(
+      { caseId: id, callId, party: body.party, via: placed.via, userId: principal.id },
+      'call started',
+    );
+    return reply.code(201).send({
+      callId,
+      party: body.party,
+      uri: target.uri,
+      via: placed.via,
+      pbxReference: placed.reference,
+      startedAt: at.toISOString(),
+      ...(placed.failed ? { message: `${placed.failed}: dial ${target.uri} from here` } : {}),
+      eventId: event.id,
+    });
+  });
+
+  app.post('/api/cases/:id/calls/:callId/end', { preHandler: guard('work') }, async (req, reply) => {
+    const { id, callId } = parse(CallIdParams, req.params);
+    const body = parse(EndCallBody, req.body);
+    const result = await deps.store.endCall(id, callId, body, actorOf(who(req)), now(), requestKeyOf(req));
+    if (!result.duplicate) deps.publisher.flushInBackground();
+    return reply.code(result.duplicate ? 200 : 201).send(result.event);
+  });
+
+  app.get('/api/cases/:id/calls', { preHandler: guard('view') }, async (req) => {
+    const { id } = parse(CaseIdParams, req.params);
+    if (!(await deps.store.get(id))) throw new CaseNotFoundError(id);
+    return { calls: await deps.store.calls(id) };
+  });
 
   // The key-safe code and medical notes are shown only through this call, only on an open case
   // the caller holds (a supervisor or admin: any open case), a limited number of times per person:
@@ -578,6 +812,38 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { hours } = parse(StatsQuery, req.query);
     const to = now();
     return deps.store.answerStats(new Date(to.getTime() - hours * 3600_000), new Date(to.getTime() + 1), to);
+  });
+
+  // What a supervisor watches: who is there and what they hold, the queue by priority, the
+  // answer figures (alarm calls only), the calls past a target, misuse and unmapped panel codes.
+  app.get('/api/supervisor/overview', { preHandler: guard('supervise') }, async (req) => {
+    const { hours } = parse(SupervisorOverviewQuery, req.query);
+    const at = now();
+    const from = new Date(at.getTime() - hours * 3600_000);
+    const [users, holders, queue, answer, breaches, securityEvents, unmappedCodes] = await Promise.all([
+      deps.people.listUsers(),
+      deps.store.holders(),
+      deps.store.queueOverview(at),
+      deps.store.answerStats(from, new Date(at.getTime() + 1), at),
+      deps.store.breaches(at),
+      deps.security.list(20),
+      deps.timeline.unmapped(at, hours),
+    ]);
+    return {
+      at: at.toISOString(),
+      operators: users
+        .filter((u) => u.role === 'operator' || u.role === 'supervisor')
+        .map((u) => ({
+          ...u,
+          offered: holders.get(u.id)?.offered ?? [],
+          working: holders.get(u.id)?.working ?? [],
+        })),
+      queue,
+      answer,
+      breaches,
+      securityEvents,
+      unmappedCodes,
+    };
   });
 
   // The live stream. A person's stream is one of their consoles: it says hello with the console

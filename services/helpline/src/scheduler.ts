@@ -115,6 +115,8 @@ export class Scheduler {
     changed.push(...(await store.returnHolds(now)));
     const escalated = await store.escalate(now, this.o.ladder);
     changed.push(...escalated);
+    const missed = await store.missTargets(now);
+    changed.push(...missed);
     changed.push(...(await store.dispatch(now, this.o.offerSeconds)));
     for (const e of changed) this.o.metrics.timerEvents.inc({ kind: e.kind });
     if (changed.length > 0) this.o.publisher.flushInBackground();
@@ -125,6 +127,11 @@ export class Scheduler {
       );
       if (e.data.to === 'overflow') await this.#overflow(e, now);
     }
+    for (const e of missed)
+      this.o.logger.warn(
+        { caseId: e.caseId, targetSeconds: e.data.targetSeconds, priority: e.data.priority },
+        'alarm call not answered within the target',
+      );
   }
 
   /** POSTs the case to the configured overflow (a partner centre) and records whether it took it. */

@@ -29,6 +29,7 @@ import { Scheduler } from './scheduler.ts';
 import { SecurityEvents } from './security.ts';
 import { CaseStore } from './store.ts';
 import { LiveStreams } from './stream.ts';
+import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
 
 export interface HelplineHandle {
@@ -189,6 +190,8 @@ export async function startHelpline(
           () => clock.now(),
         ),
       },
+      telephony: createTelephony(config, logger.child({ component: 'telephony' })),
+      emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
       revealLimit: new SlidingWindowLimiter(
         config.HELPLINE_REVEAL_LIMIT,
         config.HELPLINE_REVEAL_WINDOW_S * 1000,

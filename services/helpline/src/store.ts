@@ -2,9 +2,10 @@ import { Alert, CaseEvent, CaseState, EventTypeSchema, newId, Outcome, Priority 
 import { type Pool, withTransaction } from '@telecare/platform';
 import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
-import type { HelplineCase } from './api.ts';
-import { CaseNotFoundError, TransitionRefusedError } from './errors.ts';
+import { CALL_OUTCOMES, type HelplineCase } from './api.ts';
+import { CallNotFoundError, CaseNotFoundError, TransitionRefusedError } from './errors.ts';
 import type { ConsoleStore } from './presence.ts';
+import { CALL_PARTIES, type CallParty } from './telephony.ts';
 import {
   type Action,
   allowed,
@@ -41,6 +42,7 @@ const CaseRow = z.object({
   hold_until: z.date().nullable(),
   hold_reason: z.string().nullable(),
   hold_return_priority: Priority.nullable(),
+  answer_target_missed: z.number().int().nullable(),
   alerts: z.array(Alert).min(1),
 });
 type CaseRow = z.infer<typeof CaseRow>;
@@ -77,6 +79,8 @@ const toCase = (row: CaseRow): HelplineCase => ({
   offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
   assignedTo: row.assigned_to,
   escalationStep: row.escalation_step,
+  answerTargetMissed:
+    row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   ...pressesOf(row.alerts),
   hold: row.hold_until
     ? {
@@ -120,28 +124,173 @@ export type TransitionInput =
 
 export const SYSTEM_ACTOR = 'helpline';
 
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+/** A call about to be recorded as started (the number is not kept: the party says whom). */
+export interface NewCall {
+  readonly id: string;
+  readonly party: CallParty;
+  readonly responderId?: string | undefined;
+  readonly deviceSerial?: string | undefined;
+  readonly scheme: 'tel' | 'sip';
+  readonly via: 'browser' | 'pbx';
+  readonly pbxReference?: string | null | undefined;
+  /** Why the phone system did not place it, when it was asked to and failed. */
+  readonly pbxFailed?: string | undefined;
+}
+
+const CallRow = z.object({
+  id: z.string(),
+  case_id: z.string(),
+  party: z.enum(CALL_PARTIES),
+  responder_id: z.string().nullable(),
+  device_serial: z.string().nullable(),
+  scheme: z.enum(['tel', 'sip']),
+  via: z.enum(['browser', 'pbx']),
+  pbx_reference: z.string().nullable(),
+  started_by: z.string(),
+  started_at: z.date(),
+  ended_by: z.string().nullable(),
+  ended_at: z.date().nullable(),
+  outcome: z.enum(CALL_OUTCOMES).nullable(),
+});
+
+export interface CallRecord {
+  id: string;
+  caseId: string;
+  party: CallParty;
+  responderId: string | null;
+  deviceSerial: string | null;
+  scheme: 'tel' | 'sip';
+  via: 'browser' | 'pbx';
+  pbxReference: string | null;
+  startedBy: string;
+  startedAt: string;
+  endedBy: string | null;
+  endedAt: string | null;
+  outcome: CallOutcome | null;
+  durationSeconds: number | null;
+}
+
 /** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */
 export interface Actor {
   readonly id: string;
   readonly override: boolean;
 }
 
-export interface AnswerStats {
-  from: string;
-  to: string;
+/** One answer target's figure: answered within it, out of the calls it has been decided for. */
+export interface TargetFigure {
+  count: number;
+  /** Calls the target is decided for: answered, or still waiting past it. */
+  of: number;
+  percent: number | null;
+  target: number;
+  met: boolean;
+}
+
+/** Answer figures for one group of alarm calls (all, one priority, one operator). */
+export interface AnswerFigures {
+  /** Calls decided for the 60 s target: answered, or waiting over 60 s. */
   total: number;
   answered: number;
+  /** Alarm calls waiting now, unanswered (those under 60 s are neither met nor missed yet). */
+  waiting: number;
   waitingOver60: number;
-  within60s: { count: number; percent: number | null; target: number; met: boolean };
-  within180s: { count: number; percent: number | null; target: number; met: boolean };
+  waitingOver180: number;
+  within60s: TargetFigure;
+  within180s: TargetFigure;
   medianAnswerSeconds: number | null;
   maxAnswerSeconds: number | null;
+}
+
+export interface AnswerStats extends AnswerFigures {
+  from: string;
+  to: string;
+  /** The priorities counted: alarm calls only. */
+  priorities: number[];
+  byPriority: Record<string, AnswerFigures>;
+  /** Calls answered by each person (the first acceptance), most answered first. */
+  byOperator: (AnswerFigures & { userId: string; name: string })[];
+}
+
+/** Alarm calls: the priorities that count against the answer targets (DESIGN §6, TSA). */
+export const ALARM_PRIORITIES = [1, 2] as const;
+/** The two answer targets, in seconds, with the share of calls each asks for. */
+export const ANSWER_TARGETS = [
+  { seconds: 60, percent: 97.5 },
+  { seconds: 180, percent: 99 },
+] as const;
+
+export interface QueueFigures {
+  /** Queued or offered (not being worked). */
+  waiting: number;
+  /** Of those, never answered: their answer clock runs from the raise. */
+  unanswered: number;
+  longestWaitSeconds: number | null;
+  oldestCaseId: string | null;
+  offered: number;
+  accepted: number;
+  onHold: number;
+}
+
+export interface QueueOverview {
+  waitingNow: number;
+  longestWaitSeconds: number | null;
+  /** Alarm calls (P1, P2) waiting, and the longest of their waits. */
+  alarmsWaiting: number;
+  alarmLongestWaitSeconds: number | null;
+  byPriority: Record<string, QueueFigures>;
+}
+
+export interface Breach {
+  caseId: string;
+  residentId: string;
+  priority: number;
+  type: string;
+  state: string;
+  raisedAt: string;
+  waitedSeconds: number;
+  /** The answer target it has missed so far: 60, then 180. */
+  targetSeconds: number;
+}
+
+const emptyFigures = (): AnswerFigures => figuresOf({});
+const pct = (count: number, of: number, target: number) => ({
+  percent: of === 0 ? null : Math.round((count / of) * 10000) / 100,
+  met: of === 0 || count / of >= target / 100,
+});
+
+function figuresOf(r: Record<string, unknown>): AnswerFigures {
+  const n = (key: string) => Number(r[key] ?? 0);
+  const seconds = (key: string) =>
+    r[key] === null || r[key] === undefined ? null : Math.round(Number(r[key]) * 10) / 10;
+  const figure = (count: number, of: number, target: number): TargetFigure => ({
+    count,
+    of,
+    percent: of === 0 ? null : Math.round((count / of) * 10000) / 100,
+    target,
+    // Nothing decided yet is not a failure: a shift that has just begun is not at 0 %.
+    met: of === 0 || count / of >= target / 100,
+  });
+  const [t60, t180] = ANSWER_TARGETS;
+  return {
+    total: n('decided60'),
+    answered: n('answered'),
+    waiting: n('waiting'),
+    waitingOver60: n('waiting_over60'),
+    waitingOver180: n('waiting_over180'),
+    within60s: figure(n('within60'), n('decided60'), t60.percent),
+    within180s: figure(n('within180'), n('decided180'), t180.percent),
+    medianAnswerSeconds: seconds('p50'),
+    maxAnswerSeconds: seconds('max_wait'),
+  };
 }
 
 /** The helpline's PostgreSQL schema: cases, the alerts that explain them and their audit trail. */
 export class CaseStore {
   readonly #t: { cases: string; alerts: string; events: string; outbox: string };
   readonly #select: string;
+  readonly #calls: string;
 
   constructor(
     private readonly pool: Pool,
@@ -157,6 +306,7 @@ export class CaseStore {
       events: q('case_events'),
       outbox: q('case_outbox'),
     };
+    this.#calls = q('calls');
     this.#select = `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
         from ${this.#t.alerts} a where a.case_id = c.id) as alerts
       from ${this.#t.cases} c`;
@@ -666,6 +816,215 @@ export class CaseStore {
   }
 
   /**
+   * A call started from the case, by whoever works it (the case accepted by them, or a supervisor
+   * or admin): the call row and its `call-started` event in one transaction, under the case's lock.
+   */
+  async startCall(
+    caseId: string,
+    call: NewCall,
+    actor: Actor,
+    now: Date,
+    requestKey?: string,
+  ): Promise<{ event: CaseEvent; duplicate: boolean }> {
+    return withTransaction(this.pool, async (db) => {
+      if (requestKey) {
+        const done = await this.#eventByKey(db, caseId, requestKey);
+        if (done) return { event: done, duplicate: true };
+      }
+      await this.#lockForCall(db, caseId, actor, 'call');
+      await db.query(
+        `insert into ${this.#calls} (id, case_id, party, responder_id, device_serial, scheme, via, pbx_reference,
+           started_by, started_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          call.id,
+          caseId,
+          call.party,
+          call.responderId ?? null,
+          call.deviceSerial ?? null,
+          call.scheme,
+          call.via,
+          call.pbxReference ?? null,
+          actor.id,
+          now,
+        ],
+      );
+      const event = this.#newEvent(
+        caseId,
+        'call-started',
+        {
+          callId: call.id,
+          party: call.party,
+          ...(call.responderId ? { responderId: call.responderId } : {}),
+          ...(call.deviceSerial ? { deviceSerial: call.deviceSerial } : {}),
+          scheme: call.scheme,
+          via: call.via,
+          ...(call.pbxReference ? { pbxReference: call.pbxReference } : {}),
+          ...(call.pbxFailed ? { pbxFailed: call.pbxFailed } : {}),
+        },
+        actor.id,
+        now,
+      );
+      await this.#append(db, [event], requestKey);
+      return { event, duplicate: false };
+    });
+  }
+
+  /**
+   * Ends a call started from the case: a `call-ended` event with its outcome and duration. With a
+   * `record` (a responder's answer, a 999 call) the record is written in the same transaction,
+   * naming the call and its duration, and must match the call's party. Only the person who started
+   * the call (or a supervisor or admin) ends it, once. Answers the last event written.
+   */
+  async endCall(
+    caseId: string,
+    callId: string,
+    end: { outcome: CallOutcome; note?: string | undefined },
+    actor: Actor,
+    now: Date,
+    requestKey?: string,
+    record?: { kind: 'responder-called' | 'emergency-called'; data: Record<string, unknown> },
+  ): Promise<{ event: CaseEvent; duplicate: boolean }> {
+    return withTransaction(this.pool, async (db) => {
+      if (requestKey) {
+        const done = await this.#eventByKey(db, caseId, requestKey);
+        if (done) return { event: done, duplicate: true };
+      }
+      const state = record
+        ? await this.#lockForCall(db, caseId, actor, 'call')
+        : await this.#lockCase(db, caseId);
+      const { rows } = await db.query<{
+        party: CallParty;
+        responder_id: string | null;
+        started_by: string;
+        started_at: Date;
+        ended_at: Date | null;
+      }>(
+        `select party, responder_id, started_by, started_at, ended_at from ${this.#calls}
+         where id = $1 and case_id = $2 for update`,
+        [callId, caseId],
+      );
+      const call = rows[0];
+      if (!call) throw new CallNotFoundError(caseId, callId);
+      if (state === 'closed')
+        throw new TransitionRefusedError(caseId, 'end-call', state, 'the case is closed');
+      if (call.ended_at)
+        throw new TransitionRefusedError(caseId, 'end-call', state, 'the call has already ended');
+      if (!actor.override && call.started_by !== actor.id)
+        throw new TransitionRefusedError(caseId, 'end-call', state, 'another operator made this call');
+      if (
+        record?.kind === 'responder-called' &&
+        (call.party !== 'responder' || call.responder_id !== record.data.responderId)
+      )
+        throw new TransitionRefusedError(caseId, 'end-call', state, 'that call was not to this responder');
+      if (record?.kind === 'emergency-called' && call.party !== 'emergency')
+        throw new TransitionRefusedError(
+          caseId,
+          'end-call',
+          state,
+          'that call was not to emergency services',
+        );
+      const durationSeconds = Math.max(0, Math.round((now.getTime() - call.started_at.getTime()) / 1000));
+      await db.query(`update ${this.#calls} set ended_at = $2, ended_by = $3, outcome = $4 where id = $1`, [
+        callId,
+        now,
+        actor.id,
+        end.outcome,
+      ]);
+      const events = [
+        this.#newEvent(
+          caseId,
+          'call-ended',
+          {
+            callId,
+            party: call.party,
+            ...(call.responder_id ? { responderId: call.responder_id } : {}),
+            outcome: end.outcome,
+            durationSeconds,
+            ...(end.note ? { note: end.note } : {}),
+          },
+          actor.id,
+          now,
+        ),
+      ];
+      if (record)
+        events.push(
+          this.#newEvent(caseId, record.kind, { ...record.data, callId, durationSeconds }, actor.id, now),
+        );
+      // The request key goes on the last event: a retry finds it and writes nothing.
+      const first = events.slice(0, -1);
+      const last = events.at(-1) as CaseEvent;
+      await this.#append(db, first);
+      await this.#append(db, [last], requestKey);
+      return { event: last, duplicate: false };
+    });
+  }
+
+  /** The calls made from a case, oldest first. */
+  async calls(caseId: string): Promise<CallRecord[]> {
+    const { rows } = await this.pool.query(
+      `select * from ${this.#calls} where case_id = $1 order by started_at, id`,
+      [caseId],
+    );
+    return rows.map((row) => {
+      const r = CallRow.parse(row);
+      return {
+        id: r.id,
+        caseId: r.case_id,
+        party: r.party,
+        responderId: r.responder_id,
+        deviceSerial: r.device_serial,
+        scheme: r.scheme,
+        via: r.via,
+        pbxReference: r.pbx_reference,
+        startedBy: r.started_by,
+        startedAt: r.started_at.toISOString(),
+        endedBy: r.ended_by,
+        endedAt: r.ended_at?.toISOString() ?? null,
+        outcome: r.outcome,
+        durationSeconds: r.ended_at
+          ? Math.max(0, Math.round((r.ended_at.getTime() - r.started_at.getTime()) / 1000))
+          : null,
+      };
+    });
+  }
+
+  /** The event an earlier request with this key wrote, if any (a retried click). */
+  async eventByKey(caseId: string, key: string): Promise<CaseEvent | undefined> {
+    return this.#eventByKey(this.pool, caseId, key);
+  }
+
+  /** Locks the case row for a call; only the operator working it (accepted by them) calls. */
+  async #lockForCall(db: Db, id: string, actor: Actor, action: string): Promise<CaseState> {
+    const { rows } = await db.query<{ state: string; assigned_to: string | null }>(
+      `select state, assigned_to from ${this.#t.cases} where id = $1 for update`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) throw new CaseNotFoundError(id);
+    const state = CaseState.parse(row.state);
+    if (state !== 'accepted')
+      throw new TransitionRefusedError(id, action, state, 'accept the case before calling anyone for it');
+    if (!actor.override && row.assigned_to !== actor.id)
+      throw new TransitionRefusedError(
+        id,
+        action,
+        state,
+        'another operator is working this case',
+        row.assigned_to,
+      );
+    return state;
+  }
+
+  async #lockCase(db: Db, id: string): Promise<CaseState> {
+    const { rows } = await db.query<{ state: string }>(
+      `select state from ${this.#t.cases} where id = $1 for update`,
+      [id],
+    );
+    if (!rows[0]) throw new CaseNotFoundError(id);
+    return CaseState.parse(rows[0].state);
+  }
+
+  /**
    * Offers queued cases to available operators who have no offer or case in hand, most urgent
    * case first, longest-available operator first. One dispatcher at a time across instances.
    */
@@ -829,49 +1188,205 @@ export class CaseStore {
     });
   }
 
-  /** Answer times against the TSA targets: cases raised in [from, to), the unanswered ones counted by how long they have waited. */
+  /**
+   * Answer times of alarm calls (P1, P2) raised in [from, to) against the TSA targets. A call still
+   * waiting counts against a target only once it has waited past it: one waiting 40 s is neither
+   * met nor missed. Technical and maintenance cases (P3, P4) are not alarm calls and do not count.
+   * Grouped overall, by priority, and by who first accepted each call.
+   */
   async answerStats(from: Date, to: Date, now: Date): Promise<AnswerStats> {
-    const { rows } = await this.pool.query<Record<string, string | null>>(
+    const t = this.#t;
+    const { rows } = await this.pool.query<Record<string, unknown>>(
       `with s as (
-         select extract(epoch from (coalesce(accepted_at, $3) - raised_at)) as wait, accepted_at is not null as answered
-         from ${this.#t.cases} where not test_mode and raised_at >= $1 and raised_at < $2
-           and (accepted_at is not null or state in ('queued', 'offered')))
-       select count(*) as total, count(*) filter (where answered) as answered,
+         select c.priority, extract(epoch from (coalesce(c.accepted_at, $3) - c.raised_at)) as wait,
+           c.accepted_at is not null as answered,
+           (select e.actor from ${t.events} e where e.case_id = c.id and e.kind = 'accepted'
+             order by e.seq limit 1) as by_user
+         from ${t.cases} c where not c.test_mode and c.priority = any($4) and c.raised_at >= $1 and c.raised_at < $2
+           and (c.accepted_at is not null or c.state in ('queued', 'offered')))
+       select grouping(s.priority) = 0 as per_priority, grouping(s.by_user) = 0 as per_user,
+         s.priority, s.by_user, max(u.display_name) as name,
+         count(*) filter (where answered or wait > 60) as decided60,
+         count(*) filter (where answered or wait > 180) as decided180,
+         count(*) filter (where answered) as answered,
          count(*) filter (where answered and wait <= 60) as within60,
          count(*) filter (where answered and wait <= 180) as within180,
+         count(*) filter (where not answered) as waiting,
          count(*) filter (where not answered and wait > 60) as waiting_over60,
+         count(*) filter (where not answered and wait > 180) as waiting_over180,
          percentile_cont(0.5) within group (order by wait) filter (where answered) as p50,
          max(wait) filter (where answered) as max_wait
-       from s`,
-      [from, to, now],
+       from s left join "${this.schema}".users u on u.id = s.by_user
+       group by grouping sets ((), (s.priority), (s.by_user))`,
+      [from, to, now, ALARM_PRIORITIES],
     );
-    const r = rows[0] ?? {};
-    const total = Number(r.total ?? 0);
-    const pct = (n: number) => (total === 0 ? null : Math.round((n / total) * 10000) / 100);
-    const within60 = Number(r.within60 ?? 0);
-    const within180 = Number(r.within180 ?? 0);
+    let all = emptyFigures();
+    const byPriority: Record<string, AnswerFigures> = {};
+    const byOperator: AnswerStats['byOperator'] = [];
+    for (const r of rows) {
+      if (r.per_priority) byPriority[String(r.priority)] = figuresOf(r);
+      else if (r.per_user) {
+        // Unanswered calls belong to nobody: only answered ones are anyone's figures.
+        if (typeof r.by_user === 'string') {
+          const f = figuresOf(r);
+          byOperator.push({
+            userId: r.by_user,
+            name: typeof r.name === 'string' ? r.name : r.by_user,
+            ...f,
+            total: f.answered,
+            waiting: 0,
+            waitingOver60: 0,
+            waitingOver180: 0,
+            within60s: { ...f.within60s, of: f.answered, ...pct(f.within60s.count, f.answered, 97.5) },
+            within180s: { ...f.within180s, of: f.answered, ...pct(f.within180s.count, f.answered, 99) },
+          });
+        }
+      } else all = figuresOf(r);
+    }
+    byOperator.sort((a, b) => b.answered - a.answered || a.userId.localeCompare(b.userId));
     return {
       from: from.toISOString(),
       to: to.toISOString(),
-      total,
-      answered: Number(r.answered ?? 0),
-      waitingOver60: Number(r.waiting_over60 ?? 0),
-      within60s: {
-        count: within60,
-        percent: pct(within60),
-        target: 97.5,
-        met: total === 0 || within60 / total >= 0.975,
-      },
-      within180s: {
-        count: within180,
-        percent: pct(within180),
-        target: 99,
-        met: total === 0 || within180 / total >= 0.99,
-      },
-      medianAnswerSeconds: r.p50 === null || r.p50 === undefined ? null : Math.round(Number(r.p50) * 10) / 10,
-      maxAnswerSeconds:
-        r.max_wait === null || r.max_wait === undefined ? null : Math.round(Number(r.max_wait) * 10) / 10,
+      priorities: [...ALARM_PRIORITIES],
+      ...all,
+      byPriority,
+      byOperator,
     };
+  }
+
+  /**
+   * Alarm calls (P1, P2) still unanswered at 60 s and at 180 s: each step is claimed once by a
+   * conditional update and recorded as `answer-target-missed`, so the console, the stream and
+   * CASES see the moment a target is lost (not only the escalation ladder of a P1).
+   */
+  async missTargets(now: Date): Promise<CaseEvent[]> {
+    return withTransaction(this.pool, async (db) => {
+      const events: CaseEvent[] = [];
+      for (const target of ANSWER_TARGETS) {
+        const { rows } = await db.query<{ id: string; priority: number; waited: number }>(
+          `update ${this.#t.cases} set answer_target_missed = $1, updated_at = $2
+           where priority = any($4) and state in ('queued', 'offered') and not test_mode
+             and accepted_at is null and coalesce(answer_target_missed, 0) < $1 and raised_at <= $3
+           returning id, priority, extract(epoch from ($2 - raised_at)) as waited`,
+          [target.seconds, now, new Date(now.getTime() - target.seconds * 1000), ALARM_PRIORITIES],
+        );
+        for (const r of rows)
+          events.push(
+            this.#newEvent(
+              r.id,
+              'answer-target-missed',
+              {
+                targetSeconds: target.seconds,
+                step: target.seconds === 60 ? 1 : 2,
+                priority: r.priority,
+                waitedSeconds: Math.floor(Number(r.waited)),
+              },
+              SYSTEM_ACTOR,
+              now,
+            ),
+          );
+      }
+      await this.#append(db, events);
+      return events;
+    });
+  }
+
+  /** The open queue by priority: what is waiting, for how long, and what is being worked. */
+  async queueOverview(now: Date): Promise<QueueOverview> {
+    const { rows } = await this.pool.query<Record<string, unknown>>(
+      `select priority,
+         count(*) filter (where state in ('queued', 'offered')) as waiting,
+         count(*) filter (where state in ('queued', 'offered') and accepted_at is null) as unanswered,
+         max(extract(epoch from ($1 - raised_at))) filter (where state in ('queued', 'offered') and accepted_at is null) as longest,
+         (array_agg(id order by raised_at, id) filter (where state in ('queued', 'offered') and accepted_at is null))[1] as oldest,
+         count(*) filter (where state = 'offered') as offered,
+         count(*) filter (where state = 'accepted') as accepted,
+         count(*) filter (where state = 'on_hold') as on_hold
+       from ${this.#t.cases} where not test_mode and state = any($2) group by priority`,
+      [now, OPEN_STATES],
+    );
+    const byPriority: Record<string, QueueFigures> = {};
+    for (const p of [1, 2, 3, 4, 5])
+      byPriority[String(p)] = {
+        waiting: 0,
+        unanswered: 0,
+        longestWaitSeconds: null,
+        oldestCaseId: null,
+        offered: 0,
+        accepted: 0,
+        onHold: 0,
+      };
+    for (const r of rows)
+      byPriority[String(r.priority)] = {
+        waiting: Number(r.waiting),
+        unanswered: Number(r.unanswered),
+        longestWaitSeconds: r.longest === null ? null : Math.max(0, Math.floor(Number(r.longest))),
+        oldestCaseId: typeof r.oldest === 'string' ? r.oldest : null,
+        offered: Number(r.offered),
+        accepted: Number(r.accepted),
+        onHold: Number(r.on_hold),
+      };
+    const figures = Object.entries(byPriority);
+    const longest = (list: [string, QueueFigures][]) =>
+      list.reduce<number | null>(
+        (m, [, f]) => (f.longestWaitSeconds === null ? m : Math.max(m ?? 0, f.longestWaitSeconds)),
+        null,
+      );
+    const alarms = figures.filter(([p]) => (ALARM_PRIORITIES as readonly number[]).includes(Number(p)));
+    return {
+      waitingNow: figures.reduce((n, [, f]) => n + f.waiting, 0),
+      longestWaitSeconds: longest(figures),
+      alarmsWaiting: alarms.reduce((n, [, f]) => n + f.waiting, 0),
+      alarmLongestWaitSeconds: longest(alarms),
+      byPriority,
+    };
+  }
+
+  /** Alarm calls waiting unanswered past an answer target, longest first. */
+  async breaches(now: Date): Promise<Breach[]> {
+    const { rows } = await this.pool.query<{
+      id: string;
+      resident_id: string;
+      priority: number;
+      type: string;
+      state: string;
+      raised_at: Date;
+      waited: number;
+      answer_target_missed: number;
+    }>(
+      `select id, resident_id, priority, type, state, raised_at, answer_target_missed,
+         extract(epoch from ($1 - raised_at)) as waited
+       from ${this.#t.cases} where not test_mode and state in ('queued', 'offered') and accepted_at is null
+         and answer_target_missed is not null order by raised_at, id limit 200`,
+      [now],
+    );
+    return rows.map((r) => ({
+      caseId: r.id,
+      residentId: r.resident_id,
+      priority: r.priority,
+      type: r.type,
+      state: r.state,
+      raisedAt: r.raised_at.toISOString(),
+      waitedSeconds: Math.floor(Number(r.waited)),
+      targetSeconds: r.answer_target_missed,
+    }));
+  }
+
+  /** Who has which case: offers in hand, and cases accepted or on hold, per person. */
+  async holders(): Promise<Map<string, { offered: string[]; working: string[] }>> {
+    const { rows } = await this.pool.query<{ who: string; id: string; offered: boolean }>(
+      `select coalesce(offered_to, assigned_to) as who, id, state = 'offered' as offered from ${this.#t.cases}
+       where not test_mode and ((state = 'offered' and offered_to is not null)
+         or (state in ('accepted', 'on_hold') and assigned_to is not null))
+       order by raised_at, id`,
+    );
+    const out = new Map<string, { offered: string[]; working: string[] }>();
+    for (const r of rows) {
+      const entry = out.get(r.who) ?? { offered: [], working: [] };
+      (r.offered ? entry.offered : entry.working).push(r.id);
+      out.set(r.who, entry);
+    }
+    return out;
   }
 
   /** Every open case with its timers, for the restart test and the supervisor view. */

@@ -12,6 +12,7 @@ import {
   type Clock,
   connectNats,
   createLogger,
+  ensureStreams,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -120,6 +121,16 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       };
       await js.publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
       return event;
+    },
+    /** EVENTS as the gateways create it (the helpline only reads it). */
+    async ensureEvents() {
+      await ensureStreams(jsm, n, ['events']);
+    },
+    /** Any event on EVENTS, on its own partition subject (a DC-09 panel's unmapped code, say). */
+    async publishEvent(event: TelecareEvent) {
+      await js.publish(n.subjects.event(event.partition, event.type), JSON.stringify(event), {
+        msgID: event.id,
+      });
     },
     async close() {
       await h.stop();

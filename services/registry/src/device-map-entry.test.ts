@@ -28,6 +28,7 @@ const device: DeviceRow = {
   resident_id: resident.id,
   kind: 'pendant',
   model: 'Lifeline Vi',
+  voice_uri: null,
   protocol: 'mqtt',
   location: 'worn',
   supervision_interval_s: 3600,

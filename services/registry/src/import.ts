@@ -55,6 +55,7 @@ export const DEVICE_COLUMNS = {
     'location',
     'supervisionIntervalS',
     'model',
+    'voiceUri',
     'dc09Account',
     'dc09Key',
     'dc09KeyEncoding',
@@ -318,6 +319,7 @@ function deviceChanges(
     patch.supervisionIntervalS = parsed.supervisionIntervalS;
   }
   if (!blank(values.model) && parsed.model !== row.model) patch.model = parsed.model;
+  if (!blank(values.voiceUri) && parsed.voiceUri !== row.voice_uri) patch.voiceUri = parsed.voiceUri;
   if (
     !blank(values.dc09CodeOverrides) &&
     canonical(parsed.dc09CodeOverrides) !==
@@ -508,6 +510,7 @@ export async function importCsv(
       location: values.location,
       supervisionIntervalS: int(values.supervisionIntervalS),
       model: values.model,
+      voiceUri: values.voiceUri,
       dc09Account: values.dc09Account,
       dc09Key: values.dc09Key,
       dc09KeyEncoding: values.dc09KeyEncoding,

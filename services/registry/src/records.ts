@@ -37,6 +37,7 @@ export interface DeviceRow {
   resident_id: string | null;
   kind: string;
   model: string | null;
+  voice_uri: string | null;
   protocol: string;
   location: string | null;
   supervision_interval_s: number | null;
@@ -85,6 +86,8 @@ export interface Device {
   residentId: string | null;
   kind: DeviceKind;
   model: string | null;
+  /** The device's speech line (a home unit): a phone number or sip: URI; null when it has none. */
+  voiceUri: string | null;
   protocol: z.infer<typeof DeviceProtocol>;
   location: string | null;
   supervisionIntervalS: number | null;
@@ -136,6 +139,7 @@ export function toDevice(row: DeviceRow): Device {
     residentId: row.resident_id,
     kind: DeviceKind.parse(row.kind),
     model: row.model,
+    voiceUri: row.voice_uri ?? null,
     protocol: DeviceProtocol.parse(row.protocol),
     location: row.location,
     supervisionIntervalS: row.supervision_interval_s,

@@ -63,11 +63,25 @@ describe('CreateDeviceBody', () => {
       location: null,
       supervisionIntervalS: null,
       model: null,
+      voiceUri: null,
       dc09Account: null,
       dc09Key: null,
       dc09KeyEncoding: 'hex',
       dc09CodeOverrides: {},
     });
+  });
+
+  it("takes a home unit's speech line as a phone number or sip: URI, and nothing else", () => {
+    const base = { serial: 'HUB-0001', kind: 'home-unit' };
+    expect(parseRequest(CreateDeviceBody, { ...base, voiceUri: 'sip:unit-7@pbx.example.org' }).voiceUri).toBe(
+      'sip:unit-7@pbx.example.org',
+    );
+    expect(parseRequest(CreateDeviceBody, { ...base, voiceUri: '01452 000222' }).voiceUri).toBe(
+      '01452 000222',
+    );
+    expect(() => parseRequest(CreateDeviceBody, { ...base, voiceUri: 'javascript:alert(1)' })).toThrow(
+      /phone number or a sip: URI/,
+    );
   });
 
   it('upper-cases DC-09 code overrides and names a bad code or type', () => {

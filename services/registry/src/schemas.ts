@@ -37,6 +37,19 @@ const phone = z
   .trim()
   .regex(/^\+?[0-9][0-9 ()-]{5,22}[0-9]$/, 'must be a phone number: digits, spaces, +, (), -');
 
+/**
+ * How the helpline speaks through a device (a home unit's speech line): a phone number, or a
+ * sip:/sips: URI that a desk phone or softphone dials.
+ */
+const voiceUri = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .max(200, 'must be at most 200 characters')
+  .refine(
+    (value) => /^\+?[0-9][0-9 ()-]{2,22}[0-9]$/.test(value) || /^sips?:[^\s<>"]+@?[^\s<>"]*$/.test(value),
+    'must be a phone number or a sip: URI (sip:unit-42@pbx.example.org)',
+  );
+
 const postcode = z.string({ error: requiredOr('must be text') }).transform((value, ctx) => {
   const normalised = normalisePostcode(value);
   if (!normalised) {
@@ -239,6 +252,7 @@ export const CreateDeviceBody = z
     location: optionalText(64),
     supervisionIntervalS,
     model: optionalText(100),
+    voiceUri: voiceUri.nullish().transform((value) => value ?? null),
     dc09Account,
     dc09Key: z
       .string({ error: 'must be text or null' })
@@ -295,6 +309,7 @@ export const UpdateDeviceBody = z
       .nullable()
       .optional(),
     model: z.string({ error: 'must be text or null' }).trim().max(100).nullable().optional(),
+    voiceUri: voiceUri.nullable().optional(),
     state: z
       .enum(['stock', 'installed', 'faulty'], { error: 'must be stock, installed or faulty' })
       .optional(),

@@ -55,6 +55,8 @@ export interface NewDevice {
   residentId: string | null;
   kind: DeviceKind;
   model: string | null;
+  /** A home unit's speech line (phone number or sip: URI). */
+  voiceUri?: string | null;
   protocol: 'mqtt' | 'dc09';
   location: string | null;
   supervisionIntervalS: number | null;
@@ -618,8 +620,8 @@ export class RegistryStore {
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
               state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb)
+              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides, voice_uri)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb, $18)
            returning *`,
           [
             id,
@@ -639,6 +641,7 @@ export class RegistryStore {
             now,
             this.sealCredential(options.credentialSecret, id),
             JSON.stringify(input.dc09CodeOverrides ?? {}),
+            input.voiceUri ?? null,
           ],
         );
         device = toDevice(rows[0]!);
@@ -740,7 +743,7 @@ export class RegistryStore {
         `update ${this.#devices}
             set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
                 dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
-                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides)
+                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides), voice_uri = $11
           where serial = $1 returning *`,
         [
           serial,
@@ -753,6 +756,7 @@ export class RegistryStore {
           encoding,
           now,
           patch.dc09CodeOverrides === undefined ? null : JSON.stringify(patch.dc09CodeOverrides),
+          patch.voiceUri === undefined ? row.voice_uri : patch.voiceUri,
         ],
       );
       return { before, after: toDevice(rows[0]!) };

@@ -545,6 +545,31 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect(entry.codeOverrides).toEqual(overrides);
   });
 
+  it("keeps a home unit's speech line (voiceUri) from the API and the import, and refuses one that is not a number or sip: URI", async () => {
+    const resident = await call('POST', '/api/residents', {
+      name: 'Val Voice',
+      address: '4 Call Lane',
+      postcode: 'GL4 1AB',
+    });
+    expect(resident.body).toMatchObject({ id: expect.stringMatching(/^res_/) });
+    const devicesCsv = (voiceUri: string) =>
+      ['serial,kind,resident,voiceUri', `VOX-0001,home-unit,${resident.body.id},${voiceUri}`].join('\n');
+    const first = await call('POST', '/api/import', { devices: devicesCsv('sip:unit-1@pbx.example.org') });
+    expect(first.body.errors).toEqual([]);
+    expect(first.status).toBe(200);
+    expect((await call('GET', '/api/devices/VOX-0001')).body).toMatchObject({
+      voiceUri: 'sip:unit-1@pbx.example.org',
+    });
+    const changed = await call('POST', '/api/import', { devices: devicesCsv('01452 000999') });
+    expect(changed.body.devices).toEqual([
+      { line: 2, serial: 'VOX-0001', action: 'updated', fields: ['voiceUri'] },
+    ]);
+    const bad = await call('PATCH', '/api/devices/VOX-0001', { voiceUri: 'http://example.org' });
+    expect(bad.status).toBe(400);
+    const cleared = await call('PATCH', '/api/devices/VOX-0001', { voiceUri: null });
+    expect(cleared.body).toMatchObject({ voiceUri: null });
+  });
+
   it('re-importing a file is idempotent: residents by ref, devices by serial, each row says created, updated or unchanged', async () => {
     const residentsCsv = (bobAddress: string, bobPhone: string) =>
       [
