@@ -83,7 +83,8 @@ export class SimulatedDevice {
 
   async connect(): Promise<void> {
     // A login in the URL (the gateway's, in a stack's MQTT_URL) would win over the device's own.
-    const url = this.options.username === undefined ? this.options.mqttUrl : withoutLogin(this.options.mqttUrl);
+    const url =
+      this.options.username === undefined ? this.options.mqttUrl : withoutLogin(this.options.mqttUrl);
     const client = await mqtt.connectAsync(url, {
       protocolVersion: 5,
       // The broker binds a device's login to this id (its serial): no other id is accepted.
