@@ -176,7 +176,10 @@ export async function startHelpline(
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
       publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
       cookieSecure: config.HELPLINE_COOKIE_SECURE,
-      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
+      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
+        nc,
+        subject: n.subjects.securityEvents,
+      }),
       loginLimits: {
         user: new SlidingWindowLimiter(
           config.LOGIN_FAILURES_PER_USER,
