@@ -80,7 +80,9 @@ export async function startHelpline(
     const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter']);
+    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter'], {
+      replicas: config.TELECARE_STREAM_REPLICAS,
+    });
     const js = jetstream(nc);
 
     const metrics = createHelplineMetrics();
