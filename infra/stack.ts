@@ -92,6 +92,10 @@ async function up(): Promise<number> {
     );
   } else if (setup.kind === 'insecure') {
     log.warn(`device credentials off: devices use the anonymous broker at ${found.MQTT_URL}`);
+    if (dynsecPid() !== undefined)
+      log.warn(
+        'the dynamic-security broker of an earlier `up` still runs, and services already running keep it: `pnpm stack down` first',
+      );
   }
   if (!existsSync(tsxBin)) {
     log.error(`${rel(tsxBin)} is missing: run \`pnpm install\` first`);
