@@ -1,15 +1,18 @@
 /**
  * The stack in the foreground with simulated homes: `pnpm demo`.
  *
- * Servers up (servers.sh), every service as a child process with its output prefixed
- * `[name] …`, then a demo operator (through the helpline's API) and three simulated homes.
- * Ctrl-C stops the homes, then the services, then the servers this run started, and exits 0.
+ * Servers up (servers.sh), the device broker (infra/lib/broker.ts: a dynamic-security Mosquitto
+ * of its own unless --insecure-broker), every service as a child process with its output prefixed
+ * `[name] …`, then a demo operator (through the helpline's API) and three simulated homes logging
+ * in with the secrets the registry issues. Ctrl-C stops the homes, then the services, then the
+ * broker and servers this run started, and exits 0.
  * See infra/README.md.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { credentialsWanted, dynsecDir, secureBroker, stopDynsec } from './lib/broker.ts';
 import { childEnv, type EnvValues, resolveStackEnv, saveStackEnv } from './lib/env.ts';
 import { ensureDemoOperator, operatorLine } from './lib/logins.ts';
 import { banner, bold, green, linePrefixer, makeLog } from './lib/output.ts';
@@ -83,6 +86,8 @@ let shuttingDown = false;
 /** Servers of ours already running before this demo: left alone on the way out. */
 let serversBefore: Set<string> | undefined;
 let stackValues: EnvValues = {};
+/** Set when this demo started the dynamic-security broker: it stops it on the way out. */
+let brokerStarted = false;
 
 async function shutdown(code: number): Promise<never> {
   if (shuttingDown) return new Promise<never>(() => {});
@@ -97,6 +102,7 @@ async function shutdown(code: number): Promise<never> {
     log.info(`stopping services: ${rest.map((running) => running.name).join(', ')}`);
     await Promise.all(rest.map(stopChild));
   }
+  if (brokerStarted && stopDynsec()) log.info('stopped the device broker this demo started');
   const before = serversBefore;
   const serversWeStarted = before ? ourServers(stackValues).filter((name) => !before.has(name)) : [];
   if (serversWeStarted.length > 0) {
@@ -144,12 +150,24 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 async function main(): Promise<void> {
+  // stackValues keeps the servers' own URLs: shutdown() hands them to servers.sh.
   stackValues = resolveStackEnv();
-  const values = stackValues;
-  serversBefore = new Set(ourServers(values));
-  if (runServers('up', values) !== 0) {
+  serversBefore = new Set(ourServers(stackValues));
+  if (runServers('up', stackValues) !== 0) {
     log.error('servers are not all reachable; see the messages above');
     return shutdown(1);
+  }
+  if (shuttingDown) return;
+  const { values, setup } = await secureBroker(stackValues, { wanted: credentialsWanted(process.argv) });
+  if (setup.kind === 'own') {
+    brokerStarted = setup.started;
+    log.info(
+      `device broker: dynamic-security Mosquitto on 127.0.0.1:${setup.port} ${
+        setup.started ? 'started' : 'already running'
+      } (state in ${rel(dynsecDir)})`,
+    );
+  } else if (setup.kind === 'insecure') {
+    log.warn(`device credentials off: devices use the anonymous broker at ${stackValues.MQTT_URL}`);
   }
   if (shuttingDown) return;
 

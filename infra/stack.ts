@@ -1,10 +1,11 @@
 /**
  * The whole stack in the background: `pnpm stack up|down|status`.
  *
- * up     servers.sh up, then every service detached (logs in .data/logs, pids in .data/pids),
- *        waits for each /readyz, creates the demo operator, writes .data/stack.env, prints the
+ * up     servers.sh up, the device broker (infra/lib/broker.ts: a dynamic-security Mosquitto of
+ *        its own unless --insecure-broker), then every service detached (logs in .data/logs, pids
+ *        in .data/pids), waits for each /readyz, creates the demo operator, writes .data/stack.env, prints the
  *        console URLs, the console sign-ins and the token.
- * down   stops the services (SIGTERM, 10 s, SIGKILL), then servers.sh down.
+ * down   stops the services (SIGTERM, 10 s, SIGKILL), the device broker, then servers.sh down.
  * status servers, services, readiness.
  *
  * See infra/README.md. Node built-ins only, run by tsx.
@@ -21,6 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { credentialsWanted, dynsecDir, dynsecPid, secureBroker, stopDynsec } from './lib/broker.ts';
 import { childEnv, type EnvValues, resolveStackEnv, saveStackEnv } from './lib/env.ts';
 import { ensureDemoOperator, operatorLine } from './lib/logins.ts';
 import { banner, bold, green, makeLog, red, yellow } from './lib/output.ts';
@@ -76,10 +78,24 @@ function startDetached(service: ServiceSpec, values: EnvValues): number {
 }
 
 async function up(): Promise<number> {
-  const values = resolveStackEnv();
-  if (runServers('up', values) !== 0) {
+  const found = resolveStackEnv();
+  if (runServers('up', found) !== 0) {
     log.error('servers are not all reachable; see the messages above');
     return 1;
+  }
+  const { values, setup } = await secureBroker(found, { wanted: credentialsWanted(process.argv) });
+  if (setup.kind === 'own') {
+    log.info(
+      `device broker: dynamic-security Mosquitto on 127.0.0.1:${setup.port} ${
+        setup.started ? 'started' : 'already running'
+      } (state in ${rel(dynsecDir)})`,
+    );
+  } else if (setup.kind === 'insecure') {
+    log.warn(`device credentials off: devices use the anonymous broker at ${found.MQTT_URL}`);
+    if (dynsecPid() !== undefined)
+      log.warn(
+        'the dynamic-security broker of an earlier `up` still runs, and services already running keep it: `pnpm stack down` first',
+      );
   }
   if (!existsSync(tsxBin)) {
     log.error(`${rel(tsxBin)} is missing: run \`pnpm install\` first`);
@@ -188,12 +204,21 @@ async function down(): Promise<number> {
       log.info(`${name}: stopped`);
     }),
   );
+  if (stopDynsec()) log.info('device broker (dynamic-security Mosquitto): stopped');
   return runServers('down', resolveStackEnv()) === 0 ? 0 : 1;
 }
 
 async function status(): Promise<number> {
   const values = resolveStackEnv();
   let ok = runServers('status', values) === 0;
+  const broker = dynsecPid();
+  console.log(
+    `${'device broker'.padEnd(14)} ${
+      broker === undefined
+        ? 'no dynamic-security Mosquitto of the stack running'
+        : `dynamic-security Mosquitto, pid ${broker}, state in ${rel(dynsecDir)}`
+    }`,
+  );
   console.log('');
   for (const service of services) {
     const url = baseUrlOf(service, values);
@@ -218,7 +243,7 @@ const commands: Record<string, () => Promise<number>> = { up, down, status };
 const command = commands[process.argv[2] ?? ''];
 if (!command) {
   console.error(
-    `usage: pnpm stack up|down|status   (${bold('pnpm demo')} runs it in the foreground with simulated homes)`,
+    `usage: pnpm stack up [--insecure-broker]|down|status   (${bold('pnpm demo')} runs it in the foreground with simulated homes)`,
   );
   process.exit(2);
 }

@@ -81,6 +81,35 @@ function registryDataKey(saved: EnvValues): string {
   return process.env.REGISTRY_DATA_KEY || saved.REGISTRY_DATA_KEY || randomBytes(32).toString('hex');
 }
 
+/**
+ * The passwords of the stack's own dynamic-security broker (infra/lib/broker.ts): the registry's
+ * admin client and the gateway's. Kept in .data/stack.env with the state they belong to (`kept`
+ * says the saved passwords are the ones .data/dynsec was made with), even while credentials are
+ * off, so turning them on again finds the same broker state.
+ */
+function dynsecSecrets(saved: EnvValues): EnvValues {
+  const admin = saved.MQTT_DYNSEC_ADMIN_PASSWORD;
+  const gateway = saved.MQTT_DYNSEC_GATEWAY_PASSWORD;
+  const kept = Boolean(admin && gateway && saved.MQTT_DYNSEC_STATE === 'kept');
+  return {
+    MQTT_DYNSEC_ADMIN_PASSWORD: kept && admin ? admin : randomBytes(16).toString('hex'),
+    MQTT_DYNSEC_GATEWAY_PASSWORD: kept && gateway ? gateway : randomBytes(16).toString('hex'),
+    ...(kept ? { MQTT_DYNSEC_STATE: 'kept' } : {}),
+    ...(kept && saved.MQTT_DYNSEC_PORT ? { MQTT_DYNSEC_PORT: saved.MQTT_DYNSEC_PORT } : {}),
+  };
+}
+
+/**
+ * The broker found for devices: MQTT_URL from the environment, unless it is the stack's own
+ * dynamic-security broker as .data/stack.env wrote it (a shell that sourced that file), which
+ * infra/lib/broker.ts chooses again itself.
+ */
+function foundMqttUrl(saved: EnvValues): string {
+  const fromEnv = process.env.MQTT_URL;
+  if (!fromEnv || (saved.MQTT_DYNSEC_PORT && fromEnv === saved.MQTT_URL)) return serverDefaults.MQTT_URL;
+  return fromEnv;
+}
+
 export const DEFAULT_ADMIN_EMAIL = 'admin@telecare.local';
 export const DEFAULT_OPERATOR_EMAIL = 'operator@telecare.local';
 
@@ -115,9 +144,10 @@ export function resolveStackEnv(): EnvValues {
     HELPLINE_REGISTRY_TOKEN: helplineRegistryToken(saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
     ...consoleLogins(saved),
+    ...dynsecSecrets(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,
     REDIS_URL: env.REDIS_URL || serverDefaults.REDIS_URL,
-    MQTT_URL: env.MQTT_URL || serverDefaults.MQTT_URL,
+    MQTT_URL: foundMqttUrl(saved),
     DATABASE_URL: env.DATABASE_URL || serverDefaults.DATABASE_URL,
     TELECARE_NAMESPACE: env.TELECARE_NAMESPACE || 'telecare',
   };

@@ -112,11 +112,14 @@ export function banner(
 }
 
 /**
- * Says whether devices get broker credentials, so nobody mistakes the development broker for the
+ * Says whether devices get broker credentials, so nobody mistakes an anonymous broker for the
  * production set-up. Only the host is shown: MQTT_ADMIN_URL carries the admin password.
  */
 export function credentialsState(values: EnvValues): string {
   const admin = values.MQTT_ADMIN_URL || process.env.MQTT_ADMIN_URL;
+  if (values.TELECARE_DEVICE_CREDENTIALS === 'off') {
+    return `${red('off')} — anonymous broker, any client may pose as any device (--insecure-broker / TELECARE_DEVICE_CREDENTIALS=off: for experiments only)`;
+  }
   if (!admin) {
     return `${yellow('off')} — anonymous broker, devices connect without a secret (MQTT_ADMIN_URL unset; infra/mosquitto/README.md)`;
   }
@@ -126,5 +129,8 @@ export function credentialsState(values: EnvValues): string {
   } catch {
     // the registry reports a malformed URL itself
   }
-  return `${green('on')} — the registry issues device secrets through Mosquitto dynamic security at ${where}`;
+  const own = values.MQTT_DYNSEC_PORT && where === `127.0.0.1:${values.MQTT_DYNSEC_PORT}`;
+  return `${green('on')} — the registry issues device secrets through Mosquitto dynamic security at ${where}${
+    own ? ' (started by the stack; --insecure-broker turns credentials off)' : ''
+  }`;
 }

@@ -51,6 +51,15 @@ export interface DeviceOptions {
   password?: string;
 }
 
+/** The broker URL without the user and password it may carry. */
+export function withoutLogin(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
+}
+
 /**
  * A device as the v1 MQTT contract describes it: publishes events at QoS 1, resends each one with
  * the same id until the platform acks it on the ack topic, and keeps a retained status with a
@@ -73,7 +82,10 @@ export class SimulatedDevice {
   }
 
   async connect(): Promise<void> {
-    const client = await mqtt.connectAsync(this.options.mqttUrl, {
+    // A login in the URL (the gateway's, in a stack's MQTT_URL) would win over the device's own.
+    const url =
+      this.options.username === undefined ? this.options.mqttUrl : withoutLogin(this.options.mqttUrl);
+    const client = await mqtt.connectAsync(url, {
       protocolVersion: 5,
       // The broker binds a device's login to this id (its serial): no other id is accepted.
       clientId: this.serial,

@@ -77,14 +77,19 @@ export class SimulatedHome {
       livesAlone: this.#random() < 0.7,
     };
     const plan = SimulatedHome.plan(runId, index, this.options.heartbeatEveryS, () => resident);
-    const home = await ensureHome(registry, plan, this.options.log);
+    // A home keeps no secrets across runs: a resumed one gets new ones (the old ones stop working).
+    const home = await ensureHome(registry, plan, this.options.log, { reissue: true });
     this.residentId = home.residentId;
     for (const device of plan.devices(home.generation)) {
       if (!home.serials.includes(device.serial)) continue;
+      const login = home.credentials.get(device.serial);
       const simulated = new SimulatedDevice({
         serial: device.serial,
         mqttUrl: this.options.mqttUrl,
         namespace: this.options.namespace,
+        // Each device logs in as itself: its serial and the secret the registry issued, if any.
+        username: login?.username ?? device.serial,
+        ...(login ? { password: login.secret } : {}),
       });
       await simulated.connect();
       this.#devices.set(device.serial.slice(device.serial.lastIndexOf('-') + 1), simulated);
@@ -92,7 +97,7 @@ export class SimulatedHome {
     this.options.log(
       `home ${index}: resident ${home.residentId} with ${home.serials.length} devices${
         home.outcome === 'resumed' ? ' (from an earlier run)' : ''
-      }`,
+      }${home.credentials.size > 0 ? ', logged in with the secrets the registry issued' : ''}`,
     );
     this.#every(this.options.heartbeatEveryS, () => {
       for (const device of this.#devices.values())

@@ -1,4 +1,10 @@
-import type { NewDevice, NewResident, RegisteredDevice, RegistryClient } from './registry-client.ts';
+import type {
+  DeviceCredentials,
+  NewDevice,
+  NewResident,
+  RegisteredDevice,
+  RegistryClient,
+} from './registry-client.ts';
 
 /** A simulated home as the registry should hold it, under the serials of one generation. */
 export interface HomePlan {
@@ -13,6 +19,19 @@ export interface EnsuredHome {
   readonly generation: number;
   /** The devices that can report (a decommissioned one stays silent). */
   readonly serials: readonly string[];
+  /**
+   * Each reporting device's broker login, when the registry issues them: from its registration,
+   * or (with `reissue`) a new secret for a device registered by an earlier run.
+   */
+  readonly credentials: ReadonlyMap<string, DeviceCredentials>;
+}
+
+export interface EnsureOptions {
+  /**
+   * Re-issue the secret of a device found from an earlier run: the registry shows a secret only
+   * once, so a device that did not keep it cannot log in to a broker that checks credentials.
+   */
+  readonly reissue?: boolean;
 }
 
 /**
@@ -40,20 +59,27 @@ export async function ensureHome(
   registry: RegistryClient,
   plan: HomePlan,
   log: (line: string) => void,
+  options: EnsureOptions = {},
 ): Promise<EnsuredHome> {
   const { generation, first } = await liveGeneration(registry, plan);
   const residentId = first?.residentId ?? (await registry.createResident(plan.resident())).id;
   const serials: string[] = [];
+  const credentials = new Map<string, DeviceCredentials>();
   for (const device of plan.devices(generation)) {
     const found = first ? await registry.getDevice(device.serial) : null;
     if (found?.state === 'decommissioned') {
       log(`${device.serial} was decommissioned; it stays silent`);
       continue;
     }
-    if (!found) await registry.createDevice({ ...device, residentId });
+    const issued = found
+      ? options.reissue
+        ? await registry.issueCredentials(device.serial)
+        : null
+      : ((await registry.createDevice({ ...device, residentId })).credentials ?? null);
+    if (issued) credentials.set(device.serial, issued);
     serials.push(device.serial);
   }
-  return { outcome: first ? 'resumed' : 'created', residentId, generation, serials };
+  return { outcome: first ? 'resumed' : 'created', residentId, generation, serials, credentials };
 }
 
 /**

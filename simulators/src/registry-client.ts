@@ -21,6 +21,12 @@ export interface NewDevice {
   dc09CodeOverrides?: Readonly<Record<string, string>>;
 }
 
+/** A device's broker login as the registry issues it: shown once, never readable again. */
+export interface DeviceCredentials {
+  username: string;
+  secret: string;
+}
+
 /** The fields of a registered device that the simulators read back. */
 export interface RegisteredDevice {
   serial: string;
@@ -61,8 +67,27 @@ export class RegistryClient {
     return this.#post('/api/residents', resident);
   }
 
-  createDevice(device: NewDevice): Promise<{ id: string; serial: string }> {
+  /** `credentials` is there only when the registry issues broker secrets, and only in this answer. */
+  createDevice(device: NewDevice): Promise<{ id: string; serial: string; credentials?: DeviceCredentials }> {
     return this.#post('/api/devices', device);
+  }
+
+  /**
+   * Issues the device a new broker secret (the old one stops working); null when the registry
+   * issues none (`credentials-disabled`: the broker takes devices without a secret).
+   */
+  async issueCredentials(serial: string): Promise<DeviceCredentials | null> {
+    try {
+      const issued = await this.#post<{ credentials?: DeviceCredentials }>(
+        `/api/devices/${encodeURIComponent(serial)}/credentials`,
+        {},
+      );
+      return issued.credentials ?? null;
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 409 && err.body.includes('credentials-disabled'))
+        return null;
+      throw err;
+    }
   }
 
   /** A registered device, or null when the serial was never registered. */

@@ -4,6 +4,7 @@ import { CaseEvent } from './case.ts';
 import { DeadLetter } from './deadletter.ts';
 import { DeviceAck, DeviceConfig, DeviceEventPayload, DeviceStatus } from './device.ts';
 import { TelecareEvent } from './envelope.ts';
+import { SecurityEvent } from './security.ts';
 import { TAXONOMY } from './taxonomy.ts';
 
 const schema = (type: z.ZodType) => {
@@ -104,6 +105,13 @@ export function asyncApiDocument(): Record<string, unknown> {
         servers: [{ $ref: '#/servers/nats' }],
         messages: { deadLetter: { $ref: '#/components/messages/deadLetter' } },
       },
+      securityEvents: {
+        address: 'telecare.security.events',
+        description:
+          'Core NATS (no stream): misuse a service refused (a reveal over its rate limit, a reveal without a held case). The record is kept by the raising service.',
+        servers: [{ $ref: '#/servers/nats' }],
+        messages: { securityEvent: { $ref: '#/components/messages/securityEvent' } },
+      },
     },
     operations: {
       sendDeviceEvent: { action: 'receive', channel: { $ref: '#/channels/deviceEvents' } },
@@ -114,6 +122,7 @@ export function asyncApiDocument(): Record<string, unknown> {
       publishAlert: { action: 'send', channel: { $ref: '#/channels/alerts' } },
       publishCaseEvent: { action: 'send', channel: { $ref: '#/channels/cases' } },
       publishDeadLetter: { action: 'send', channel: { $ref: '#/channels/deadletter' } },
+      publishSecurityEvent: { action: 'send', channel: { $ref: '#/channels/securityEvents' } },
     },
     components: {
       messages: {
@@ -125,6 +134,7 @@ export function asyncApiDocument(): Record<string, unknown> {
         alert: { contentType: 'application/json', payload: schema(Alert) },
         caseEvent: { contentType: 'application/json', payload: schema(CaseEvent) },
         deadLetter: { contentType: 'application/json', payload: schema(DeadLetter) },
+        securityEvent: { contentType: 'application/json', payload: schema(SecurityEvent) },
       },
     },
   };

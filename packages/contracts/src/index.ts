@@ -30,6 +30,7 @@ export {
   names,
   partitionOf,
 } from './names.ts';
+export { SECURITY_EVENT_KINDS, SecurityEvent, SecurityEventKind } from './security.ts';
 export {
   DEVICE_EVENT_TYPES,
   DEVICE_KINDS,

@@ -26,6 +26,8 @@ export interface Names {
     readonly allCases: string;
     deadletter(service: string, reason: string): string;
     readonly allDeadletters: string;
+    /** Security events (core NATS, no stream): misuse a service refused, for whoever follows. */
+    readonly securityEvents: string;
   };
   readonly kv: {
     readonly deviceMap: string;
@@ -109,6 +111,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       allCases: `${ns}.cases.>`,
       deadletter: (service, reason) => `${ns}.deadletter.${token(service)}.${token(reason)}`,
       allDeadletters: `${ns}.deadletter.>`,
+      securityEvents: `${ns}.security.events`,
     },
     kv: {
       deviceMap: isDefault ? 'device-map' : `${ns}-device-map`,

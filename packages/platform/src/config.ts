@@ -33,6 +33,11 @@ export const commonEnv = {
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
   /** Number of EVENTS partitions; gateways and triage must agree. */
   TELECARE_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
+  /**
+   * Copies of every stream and KV bucket a service creates: 3 on the three-server cluster
+   * (infra/nats/), 1 on a single server. JetStream allows at most 5.
+   */
+  TELECARE_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
 } as const;
 
 /**

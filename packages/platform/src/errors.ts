@@ -35,3 +35,19 @@ export class ConfigError extends TelecareError {
     this.problems = problems;
   }
 }
+
+/**
+ * JetStream cannot keep the copies asked for (TELECARE_STREAM_REPLICAS above the servers in the
+ * cluster, or above 1 on a single server): the service cannot start until the setting is fixed.
+ */
+export class StreamReplicasError extends TelecareError {
+  readonly retryable = false;
+
+  constructor(what: string, replicas: number, answer: string, options: { cause?: unknown } = {}) {
+    super(
+      `cannot create ${what} with ${replicas} replicas: the NATS server answered "${answer}". ` +
+        'TELECARE_STREAM_REPLICAS must not exceed the JetStream servers in the cluster (1 for a single server, 3 for infra/nats/)',
+      { cause: options.cause, context: { what, replicas } },
+    );
+  }
+}

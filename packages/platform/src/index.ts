@@ -1,6 +1,12 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
-export { ConfigError, PoisonMessageError, TelecareError, TransientError } from './errors.ts';
+export {
+  ConfigError,
+  PoisonMessageError,
+  StreamReplicasError,
+  TelecareError,
+  TransientError,
+} from './errors.ts';
 export {
   bearerAuth,
   Counter,
@@ -16,6 +22,7 @@ export {
 export { nulPaths } from './input.ts';
 export {
   type BucketFollower,
+  createBucket,
   followBucket,
   type KV,
   type KvEntry,
@@ -46,7 +53,9 @@ export {
   type NatsConnection,
   natsAnswers,
   publishDeadLetter,
+  type ReplicaOptions,
   streamConfigs,
+  withReplicas,
 } from './nats.ts';
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';

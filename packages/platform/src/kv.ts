@@ -1,7 +1,7 @@
-import { type KV, Kvm } from '@nats-io/kv';
+import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import type { Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
-import type { NatsConnection } from './nats.ts';
+import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
 
 export type { KV };
 
@@ -10,13 +10,31 @@ export type { KV };
  * one configuration, so whichever of registry, gateways and triage starts first makes the same
  * bucket and the others bind to it. A little history lets an installer see recent changes.
  */
-export async function openDeviceMap(nc: NatsConnection, n: Names): Promise<KV> {
-  return new Kvm(nc).create(n.kv.deviceMap, { history: 5 });
+export async function openDeviceMap(nc: NatsConnection, n: Names, options: ReplicaOptions = {}): Promise<KV> {
+  return createBucket(nc, n.kv.deviceMap, { history: 5 }, options);
 }
 
 /** The DC-09 accounts bucket (key = account, value = JSON Dc09AccountEntry), made like the device map. */
-export async function openDc09Accounts(nc: NatsConnection, n: Names): Promise<KV> {
-  return new Kvm(nc).create(n.kv.dc09Accounts, { history: 5 });
+export async function openDc09Accounts(
+  nc: NatsConnection,
+  n: Names,
+  options: ReplicaOptions = {},
+): Promise<KV> {
+  return createBucket(nc, n.kv.dc09Accounts, { history: 5 }, options);
+}
+
+/**
+ * A KV bucket, created if missing with `replicas` copies (TELECARE_STREAM_REPLICAS); an existing
+ * one is bound as it is. Every bucket a service creates goes through here.
+ */
+export async function createBucket(
+  nc: NatsConnection,
+  name: string,
+  config: Omit<Partial<KvOptions>, 'replicas'>,
+  options: ReplicaOptions = {},
+): Promise<KV> {
+  const replicas = options.replicas ?? 1;
+  return withReplicas(`KV bucket ${name}`, replicas, () => new Kvm(nc).create(name, { ...config, replicas }));
 }
 
 export type KvEntry = NonNullable<Awaited<ReturnType<KV['get']>>>;

@@ -9,7 +9,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, errors as natsErrors } from '@nats-io/transport-node';
 import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
-import { PoisonMessageError } from './errors.ts';
+import { PoisonMessageError, StreamReplicasError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export type { JetStreamClient, JetStreamManager, NatsConnection };
@@ -48,11 +48,24 @@ const MINUTE_NS = 60 * 1_000_000_000;
 
 type StreamKey = keyof Names['streams'];
 
-/** Stream definitions (DESIGN §2). EVENTS keeps weeks so triage state and routines can be rebuilt. */
+/** How many copies JetStream keeps of what a service creates (TELECARE_STREAM_REPLICAS). */
+export interface ReplicaOptions {
+  readonly replicas?: number;
+}
+
+/**
+ * Stream definitions (DESIGN §2). EVENTS keeps weeks so triage state and routines can be rebuilt.
+ * `replicas` is TELECARE_STREAM_REPLICAS: 3 on the cluster, so losing one server loses nothing.
+ */
 export function streamConfigs(
   n: Names,
+  options: ReplicaOptions = {},
 ): Record<StreamKey, Partial<StreamConfig> & { name: string; subjects: string[] }> {
-  const base = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1 };
+  const base = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: options.replicas ?? 1,
+  };
   return {
     events: {
       ...base,
@@ -85,20 +98,38 @@ export function streamConfigs(
   };
 }
 
+/**
+ * Runs the creation of a stream or bucket; a server that cannot keep `replicas` copies (a single
+ * server asked for 3, a cluster smaller than asked) fails with a StreamReplicasError that says
+ * which setting to change, instead of the server's bare answer.
+ */
+export async function withReplicas<T>(what: string, replicas: number, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (replicas > 1 && /replica|peers|insufficient resources/i.test(message))
+      throw new StreamReplicasError(what, replicas, message, { cause: err });
+    throw err;
+  }
+}
+
 /** Creates the named streams if missing (services create what they use at start-up). */
 export async function ensureStreams(
   jsm: JetStreamManager,
   n: Names,
   keys: readonly StreamKey[],
+  options: ReplicaOptions = {},
 ): Promise<void> {
-  const configs = streamConfigs(n);
+  const replicas = options.replicas ?? 1;
+  const configs = streamConfigs(n, { replicas });
   for (const key of keys) {
     const config = configs[key];
     try {
       await jsm.streams.info(config.name);
     } catch {
       try {
-        await jsm.streams.add(config);
+        await withReplicas(`stream ${config.name}`, replicas, () => jsm.streams.add(config));
       } catch (err) {
         // Another service may have created it between our look and our add.
         await jsm.streams.info(config.name).catch(() => {

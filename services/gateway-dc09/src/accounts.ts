@@ -1,5 +1,11 @@
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
-import { type Logger, type NatsConnection, openDc09Accounts, WatchedBucket } from '@telecare/platform';
+import {
+  type Logger,
+  type NatsConnection,
+  openDc09Accounts,
+  type ReplicaOptions,
+  WatchedBucket,
+} from '@telecare/platform';
 
 export { openDc09Accounts };
 
@@ -10,9 +16,10 @@ export async function openDc09AccountsMirror(
   nc: NatsConnection,
   n: Names,
   logger: Logger,
+  options: ReplicaOptions = {},
 ): Promise<Dc09Accounts> {
   return new WatchedBucket({
-    kv: await openDc09Accounts(nc, n),
+    kv: await openDc09Accounts(nc, n, options),
     schema: Dc09AccountEntry,
     keyOf: (entry) => entry.account,
     what: 'DC-09 accounts',

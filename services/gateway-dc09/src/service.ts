@@ -45,8 +45,9 @@ export async function startGatewayDc09(
     const metrics = createDc09Metrics(registry);
     const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
     lifecycle.add('nats', () => nc.drain());
-    await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter']);
-    const accounts = await openDc09AccountsMirror(nc, n, logger);
+    const replicas = { replicas: config.TELECARE_STREAM_REPLICAS };
+    await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter'], replicas);
+    const accounts = await openDc09AccountsMirror(nc, n, logger, replicas);
     lifecycle.add('accounts', () => accounts.close());
 
     const gateway = new Dc09Gateway({

@@ -53,10 +53,11 @@ export async function startGatewayMqtt(
 
     const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
     lifecycle.add('nats', () => nc.drain());
-    await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter']);
+    const replicas = { replicas: config.TELECARE_STREAM_REPLICAS };
+    await ensureStreams(await jetstreamManager(nc), n, ['events', 'deadletter'], replicas);
     const js = jetstream(nc);
 
-    const deviceMap = await openDeviceMapMirror(nc, n, logger);
+    const deviceMap = await openDeviceMapMirror(nc, n, logger, replicas);
     lifecycle.add('device-map', () => deviceMap.close());
 
     const gateway = new DeviceEventGateway({

@@ -1,8 +1,12 @@
-import type { Logger, Pool } from '@telecare/platform';
+import {
+  SECURITY_EVENT_KINDS,
+  type SecurityEventKind,
+  SecurityEvent as SecurityEventMessage,
+} from '@telecare/contracts';
+import type { Logger, NatsConnection, Pool } from '@telecare/platform';
 import { z } from 'zod';
 
-export const SECURITY_EVENT_KINDS = ['reveal-rate-limited', 'reveal-refused'] as const;
-export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];
+export { SECURITY_EVENT_KINDS, type SecurityEventKind };
 
 export const SecurityEvent = z.object({
   id: z.string(),
@@ -23,9 +27,16 @@ const Row = z.object({
   detail: z.record(z.string(), z.unknown()),
 });
 
+/** Where raised events are published (core NATS) so other services can follow them. */
+export interface SecurityFeed {
+  readonly nc: NatsConnection;
+  readonly subject: string;
+}
+
 /**
  * Misuse a supervisor must see (`GET /api/security-events`): kept in PostgreSQL so every instance
- * and a restart see the same list, and logged at warn with ids only for whoever watches the logs.
+ * and a restart see the same list, logged at warn with ids only for whoever watches the logs, and
+ * published on `<namespace>.security.events` for other services and supervisors' tools.
  */
 export class SecurityEvents {
   readonly #table: string;
@@ -34,6 +45,7 @@ export class SecurityEvents {
     private readonly pool: Pool,
     schema: string,
     private readonly logger: Logger,
+    private readonly feed?: SecurityFeed,
   ) {
     this.#table = `"${schema}".security_events`;
   }
@@ -48,14 +60,35 @@ export class SecurityEvents {
       { securityEvent: kind, userId: who.userId, caseId: who.caseId, ...detail },
       `security: ${kind}`,
     );
+    let id: string | null = null;
     try {
-      await this.pool.query(
-        `insert into ${this.#table} (at, kind, user_id, case_id, detail) values ($1, $2, $3, $4, $5)`,
+      const { rows } = await this.pool.query(
+        `insert into ${this.#table} (at, kind, user_id, case_id, detail) values ($1, $2, $3, $4, $5) returning id`,
         [now, kind, who.userId, who.caseId, JSON.stringify(detail)],
       );
+      id = rows[0] ? String((rows[0] as { id: string | number }).id) : null;
     } catch (err) {
       // The refusal stands whether or not it could be stored; the log line above still carries it.
       this.logger.error({ err, securityEvent: kind }, 'security event not stored');
+    }
+    this.#publish({
+      id,
+      at: now.toISOString(),
+      service: 'helpline',
+      kind,
+      userId: who.userId,
+      caseId: who.caseId,
+      detail,
+    });
+  }
+
+  /** At most once: the stored record is what counts; a closed connection loses only the notice. */
+  #publish(event: SecurityEventMessage): void {
+    if (!this.feed) return;
+    try {
+      this.feed.nc.publish(this.feed.subject, JSON.stringify(SecurityEventMessage.parse(event)));
+    } catch (err) {
+      this.logger.error({ err, securityEvent: event.kind }, 'security event not published');
     }
   }
 

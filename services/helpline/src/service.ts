@@ -81,7 +81,9 @@ export async function startHelpline(
     const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter']);
+    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter'], {
+      replicas: config.TELECARE_STREAM_REPLICAS,
+    });
     const js = jetstream(nc);
 
     const metrics = createHelplineMetrics();
@@ -177,7 +179,10 @@ export async function startHelpline(
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
       publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
       cookieSecure: config.HELPLINE_COOKIE_SECURE,
-      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' })),
+      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
+        nc,
+        subject: n.subjects.securityEvents,
+      }),
       loginLimits: {
         user: new SlidingWindowLimiter(
           config.LOGIN_FAILURES_PER_USER,

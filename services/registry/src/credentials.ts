@@ -166,6 +166,14 @@ export class DynsecAuthority implements CredentialAuthority {
       clientid: this.clientIdOf(serial),
     });
     if (bound.error) throw new DependencyError(`broker refused client id for ${serial}: ${bound.error}`);
+    // Mosquitto 2.0 answers `Internal error` (not `already exists`) to adding a role the client
+    // holds, so the role is added only when the client lacks it.
+    const found = await this.#command({ command: 'getClient', username: serial });
+    if (found.error) throw new DependencyError(`broker refused reading client ${serial}: ${found.error}`);
+    const holds = ((found.data as { client?: BrokerClient } | undefined)?.client?.roles ?? []).some(
+      (r) => r.rolename === rolename,
+    );
+    if (holds) return;
     const linked = await this.#command({ command: 'addClientRole', username: serial, rolename });
     if (linked.error && !already(linked.error)) {
       throw new DependencyError(`broker refused role for ${serial}: ${linked.error}`);

@@ -1,6 +1,12 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
-import type { Counter, Logger, NatsConnection } from '@telecare/platform';
+import {
+  type Counter,
+  type Logger,
+  type NatsConnection,
+  openDc09Accounts,
+  StreamReplicasError,
+} from '@telecare/platform';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -44,6 +50,7 @@ export class Dc09AccountPublisher {
   readonly #store: RegistryStore;
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
+  readonly #replicas: number;
   #kv: KV | undefined;
 
   constructor(options: {
@@ -52,7 +59,10 @@ export class Dc09AccountPublisher {
     store: RegistryStore;
     logger: Logger;
     puts: Counter<'outcome'>;
+    /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
+    replicas?: number;
   }) {
+    this.#replicas = options.replicas ?? 1;
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
@@ -61,11 +71,11 @@ export class Dc09AccountPublisher {
   }
 
   async open(): Promise<KV> {
-    const kvm = new Kvm(this.#nc);
     // Whichever of registry and DC-09 gateway comes first creates it; bind if it exists already.
-    this.#kv = await kvm
-      .create(this.#names.kv.dc09Accounts, { history: 5 })
-      .catch(() => kvm.open(this.#names.kv.dc09Accounts, { allow_direct: true }));
+    this.#kv = await openDc09Accounts(this.#nc, this.#names, { replicas: this.#replicas }).catch((err) => {
+      if (err instanceof StreamReplicasError) throw err;
+      return new Kvm(this.#nc).open(this.#names.kv.dc09Accounts, { allow_direct: true });
+    });
     return this.#kv;
   }
 

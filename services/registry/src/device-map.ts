@@ -29,6 +29,7 @@ export class DeviceMapPublisher {
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
   readonly #retry: { initialMs: number; maxMs: number };
+  readonly #replicas: number;
   #kv: KV | undefined;
   readonly #pending = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -41,7 +42,10 @@ export class DeviceMapPublisher {
     logger: Logger;
     puts: Counter<'outcome'>;
     retry?: { initialMs: number; maxMs: number };
+    /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
+    replicas?: number;
   }) {
+    this.#replicas = options.replicas ?? 1;
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
@@ -55,7 +59,7 @@ export class DeviceMapPublisher {
    * uses), and re-creating it if it was removed while we ran.
    */
   async open(): Promise<KV> {
-    this.#kv = await openDeviceMap(this.#nc, this.#names);
+    this.#kv = await openDeviceMap(this.#nc, this.#names, { replicas: this.#replicas });
     return this.#kv;
   }
 

@@ -168,10 +168,11 @@ export async function startRegistry(
         ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
         : undefined,
     );
-    const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts });
+    const replicas = config.TELECARE_STREAM_REPLICAS;
+    const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
     lifecycle.add('device-map', () => deviceMap.close());
     await deviceMap.syncAll();
-    const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts });
+    const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas });
     const keyWrong = keyCheck !== undefined && !keyCheck.ok;
     // The bucket and the broker keep what a right key wrote until the key is put right.
     if (keyWrong)
@@ -197,7 +198,7 @@ export async function startRegistry(
       await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
     };
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['events']);
+    await ensureStreams(jsm, n, ['events'], { replicas });
     const events = await startEventsConsumer({
       js: jetstream(nc),
       jsm,

@@ -128,6 +128,19 @@ describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic securit
     await watcher.endAsync();
   });
 
+  it('re-issuing the secret of a device whose client is in the broker: the new one admitted, the old one refused', async () => {
+    const issued = await call('POST', '/api/devices/PND-CRED2/credentials');
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    const first = (issued.body.credentials as { secret: string }).secret;
+    const again = await call('POST', '/api/devices/PND-CRED2/credentials');
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    const fresh = (again.body.credentials as { secret: string }).secret;
+    const admitted = await connect('PND-CRED2', fresh);
+    expect(admitted).not.toBeInstanceOf(Error);
+    await (admitted as MqttClient).endAsync();
+    expect(await connect('PND-CRED2', first)).toBeInstanceOf(Error);
+  });
+
   it('decommissioning revokes the credential: the device is refused afterwards', async () => {
     const gone = await call('POST', '/api/devices/PND-CRED1/decommission');
     expect(gone.status).toBe(200);

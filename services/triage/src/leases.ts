@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
-import { ConfigError, type Logger, type NatsConnection } from '@telecare/platform';
+import { ConfigError, createBucket, type Logger, type NatsConnection } from '@telecare/platform';
 import type { TriageMetrics } from './metrics.ts';
 import { type Lane, type LaneWorkers, PULL_EXPIRES_MS } from './partitions.ts';
 import { SERVICE } from './processor.ts';
@@ -124,6 +124,8 @@ export async function startOwnership(options: {
   work: LeasedWork;
   metrics: TriageMetrics;
   logger: Logger;
+  /** TELECARE_STREAM_REPLICAS, for the lease bucket when this creates it. */
+  replicas?: number;
 }): Promise<Ownership> {
   const instance = options.settings.instance ?? instanceId();
   if (options.settings.enabled) return PartitionLeases.start({ ...options, instance });
@@ -238,13 +240,16 @@ export class PartitionLeases implements Ownership {
     work: LeasedWork;
     metrics: TriageMetrics;
     logger: Logger;
+    replicas?: number;
   }): Promise<PartitionLeases> {
     const log = options.logger.child({ component: 'leases', instance: options.instance });
     const configured = options.settings.ttlS * 1000;
-    const kv = await new Kvm(options.nc).create(options.names.kv.triageLeases, {
-      history: 1,
-      ttl: configured,
-    });
+    const kv = await createBucket(
+      options.nc,
+      options.names.kv.triageLeases,
+      { history: 1, ttl: configured },
+      options,
+    );
     // The bucket's max age is what expires a lease: every instance must count with the same one.
     const ttlMs = (await kv.status()).ttl || configured;
     if (ttlMs !== configured)

@@ -4,6 +4,7 @@ import type { Names } from '@telecare/contracts';
 import {
   type BucketFollower,
   type Clock,
+  createBucket,
   followBucket,
   type KvEntry,
   type Logger,
@@ -159,8 +160,10 @@ export class RulesStore {
     fallback: RuleSet;
     clock: Clock;
     logger: Logger;
+    /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
+    replicas?: number;
   }): Promise<RulesStore> {
-    const kv = await new Kvm(deps.nc).create(deps.names.kv.triageRules, { history: HISTORY });
+    const kv = await createBucket(deps.nc, deps.names.kv.triageRules, { history: HISTORY }, deps);
     const store = new RulesStore({ ...deps, kv });
     const entry = await kv.get(KEY);
     void store.#take(entry);

@@ -70,8 +70,9 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
     const nc = await connectNats({ url: config.NATS_URL, name: SERVICE, logger });
     lifecycle.add('nats', () => nc.drain());
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter']);
-    const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger });
+    const replicas = config.TELECARE_STREAM_REPLICAS;
+    await ensureStreams(jsm, n, ['events', 'alerts', 'deadletter'], { replicas });
+    const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger, replicas });
     lifecycle.add('rules', () => rules.close());
     // One snapshot for the lanes and the processor; a change meanwhile is applied below.
     const ruleSet = rules.inForce.ruleSet;
@@ -98,6 +99,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       partitions: config.TELECARE_PARTITIONS,
       partitionOf: (residentId) => partitionOf(residentId, config.TELECARE_PARTITIONS),
       logger,
+      replicas,
     });
     // The index is a cache of the durable timer records: rebuild it before any loop reads it.
     metrics.timersPending.set(await timers.rebuildIndex());
@@ -105,7 +107,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       metrics.timerIndexLost.inc();
       metrics.timersPending.set(indexed);
     };
-    const deviceMap = await openDeviceMap(nc, n);
+    const deviceMap = await openDeviceMap(nc, n, { replicas });
     const device = async (serial: string): Promise<DeviceContext | undefined> => {
       const entry = await deviceMap.get(serial);
       if (entry?.operation !== 'PUT') return undefined;
@@ -163,6 +165,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       work,
       metrics,
       logger,
+      replicas,
     });
     lifecycle.add('partitions', () => ownership.stop());
 

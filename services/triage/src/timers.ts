@@ -1,7 +1,7 @@
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
 import type { Logger, NatsConnection, Redis } from '@telecare/platform';
-import { TransientError } from '@telecare/platform';
+import { createBucket, TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
 /** The durable timer bucket of a namespace. */
@@ -60,8 +60,10 @@ export class TimerStore {
     partitions: number;
     partitionOf: (residentId: string) => number;
     logger: Logger;
+    /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
+    replicas?: number;
   }): Promise<TimerStore> {
-    const kv = await new Kvm(deps.nc).create(timerBucket(deps.names), { history: 1 });
+    const kv = await createBucket(deps.nc, timerBucket(deps.names), { history: 1 }, deps);
     return new TimerStore({ ...deps, kv, redisPrefix: deps.names.redisPrefix });
   }
 

@@ -1,0 +1,86 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { names } from '@telecare/contracts';
+import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
+import { createBucket, ensureStreams, StreamReplicasError } from '@telecare/platform';
+import { loadRegistryConfig, startRegistry } from '@telecare/registry';
+import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { loadTriageConfig, startTriage } from '@telecare/triage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * TELECARE_STREAM_REPLICAS reaches every stream and KV bucket the services create: on the single
+ * test server they are R1, and asking for more copies than there are servers stops a service at
+ * start-up with a message naming the setting (the cluster of infra/nats/ takes 3).
+ */
+const ns = uniqueNamespace('replicas');
+const tooMany = uniqueNamespace('replicas3');
+let nc: NatsConnection;
+
+/** Every stream (KV buckets included) whose name carries the namespace. */
+async function streamsOf(namespace: string): Promise<Map<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const found = new Map<string, number>();
+  for await (const info of jsm.streams.list())
+    if (info.config.name.toLowerCase().includes(namespace))
+      found.set(info.config.name, info.config.num_replicas);
+  return found;
+}
+
+async function removeAll(namespace: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const name of (await streamsOf(namespace)).keys()) await jsm.streams.delete(name).catch(() => false);
+  await cleanupNamespace(namespace);
+}
+
+beforeAll(async () => {
+  nc = await connect({ servers: servers.natsUrl, name: 'replicas-test' });
+});
+
+afterAll(async () => {
+  await removeAll(ns);
+  await removeAll(tooMany);
+  await nc?.close();
+});
+
+describe('stream and bucket replicas', { timeout: 60_000 }, () => {
+  it('every stream and bucket the services create carries TELECARE_STREAM_REPLICAS (1 here)', async () => {
+    const env = serviceEnv(ns, {
+      TELECARE_STREAM_REPLICAS: '1',
+      REGISTRY_PORT: '0',
+      TRIAGE_PORT: '0',
+      GATEWAY_MQTT_PORT: '0',
+    });
+    const registry = await startRegistry(loadRegistryConfig(env));
+    const triage = await startTriage(loadTriageConfig(env));
+    const gateway = await startGatewayMqtt(loadGatewayMqttConfig(env));
+    await Promise.all([gateway.close(), triage.close(), registry.close()]);
+
+    const made = await streamsOf(ns);
+    const n = names(ns);
+    for (const stream of [n.streams.events, n.streams.alerts, n.streams.deadletter])
+      expect(made.get(stream)).toBe(1);
+    for (const bucket of [n.kv.deviceMap, n.kv.dc09Accounts, n.kv.triageRules])
+      expect(made.get(`KV_${bucket}`)).toBe(1);
+    expect([...made.values()].every((replicas) => replicas === 1)).toBe(true);
+  });
+
+  it('more replicas than servers fails with a message naming the setting, for a stream and a bucket', async () => {
+    const jsm = await jetstreamManager(nc);
+    const stream = ensureStreams(jsm, names(tooMany), ['events'], { replicas: 3 });
+    await expect(stream).rejects.toBeInstanceOf(StreamReplicasError);
+    await expect(stream).rejects.toThrow(
+      /stream .*EVENTS with 3 replicas.*replicas > 1 not supported in non-clustered mode.*TELECARE_STREAM_REPLICAS/,
+    );
+    await expect(createBucket(nc, `${tooMany}-probe`, { history: 1 }, { replicas: 3 })).rejects.toThrow(
+      /KV bucket .* with 3 replicas.*TELECARE_STREAM_REPLICAS/,
+    );
+    await expect(jsm.streams.info(`KV_${tooMany}-probe`)).rejects.toThrow();
+  });
+
+  it('a service asked for 3 copies on a single server does not start', async () => {
+    const env = serviceEnv(tooMany, { TELECARE_STREAM_REPLICAS: '3', GATEWAY_MQTT_PORT: '0' });
+    await expect(startGatewayMqtt(loadGatewayMqttConfig(env))).rejects.toThrow(/TELECARE_STREAM_REPLICAS/);
+    expect((await streamsOf(tooMany)).size).toBe(0);
+  });
+});
