@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentialsWanted, dynsecDir, secureBroker, stopDynsec } from './lib/broker.ts';
 import { childEnv, type EnvValues, resolveStackEnv, saveStackEnv } from './lib/env.ts';
-import { ensureDemoOperator, operatorLine } from './lib/logins.ts';
+import { demoSignInLink, ensureDemoOperator, operatorLine, signInLine } from './lib/logins.ts';
 import { banner, bold, green, linePrefixer, makeLog } from './lib/output.ts';
 import { pidsDir, rel, repoRoot, stackEnvFile, tsxBin } from './lib/paths.ts';
 import { isAlive, NotReadyError, runningPid, stopProcess, tcpAnswers, waitReady } from './lib/processes.ts';
@@ -240,6 +240,11 @@ async function main(): Promise<void> {
     ? await ensureDemoOperator(baseUrlOf(helpline.service, values), values)
     : undefined;
   if (operator?.status === 'failed') log.warn(`demo operator not created: ${operator.reason}`);
+  // One click and the newcomer is the operator the homes' presses are offered to.
+  const signIn =
+    helpline && operator && operator.status !== 'failed'
+      ? await demoSignInLink(baseUrlOf(helpline.service, values), values).catch((err: Error) => err)
+      : undefined;
   if (shuttingDown) return;
 
   let homesLine = `${'simulated homes'.padEnd(18)} ${HOMES}`;
@@ -257,6 +262,7 @@ async function main(): Promise<void> {
       started.map(({ service }) => service),
       [
         ...(operator ? [operatorLine(operator)] : []),
+        ...(signIn ? [signInLine(signIn)] : []),
         homesLine,
         `${'environment'.padEnd(18)} ${rel(stackEnvFile)}`,
         `${green('running')} — ${bold('Ctrl-C')} stops everything`,

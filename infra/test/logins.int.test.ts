@@ -13,7 +13,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-logins-'));
 process.env.TELECARE_DATA_DIR = dataDir;
 const { resolveStackEnv, saveStackEnv } = await import('../lib/env.ts');
 const { repoRoot, stackEnvFile, tsxBin } = await import('../lib/paths.ts');
-const { ensureDemoOperator, operatorLine } = await import('../lib/logins.ts');
+const { demoSignInLink, ensureDemoOperator, operatorLine, signInLine } = await import('../lib/logins.ts');
 const { banner } = await import('../lib/output.ts');
 const { stopProcess, waitReady } = await import('../lib/processes.ts');
 const { services } = await import('../lib/services.ts');
@@ -139,6 +139,43 @@ describe('the demo logins against a real helpline process', () => {
       new RegExp(`sign in at\\s+.*${url}/.* as .*admin@telecare\\.local.* / .*admin-pw-0123456789`),
     );
     expect(text).toContain('operator@telecare.local / operator-pw-0123456789');
+  });
+
+  it('the demo prints a one-click sign-in: whoever opens it is the operator, available, and there once the console runs', async () => {
+    await ensureDemoOperator(url, values);
+    const link = await demoSignInLink(url, values);
+    expect(signInLine(link)).toContain(link);
+    const token = new URLSearchParams(new URL(link).hash.slice(1)).get('token') ?? '';
+    expect(link.startsWith(`${url}/#token=`)).toBe(true);
+    const auth = { authorization: `Bearer ${token}` };
+    const me = (await (await fetch(`${url}/api/me`, { headers: auth })).json()) as {
+      user?: { username: string; role: string };
+      username?: string;
+      role?: string;
+    };
+    expect(me.user?.username ?? me.username).toBe('operator@telecare.local');
+    expect(me.user?.role ?? me.role).toBe('operator');
+
+    // The console the link opens holds a stream and answers its pings: the operator is there.
+    const abort = new AbortController();
+    const stream = await fetch(`${url}/api/stream`, { headers: auth, signal: abort.signal });
+    expect(stream.status).toBe(200);
+    const reader = stream.body?.getReader();
+    let text = '';
+    while (!/event: hello\ndata: (.*)\n/.test(text)) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    const hello = JSON.parse(/event: hello\ndata: (.*)\n/.exec(text)?.[1] ?? '{}') as { console: string };
+    const beat = await fetch(`${url}/api/presence/heartbeat`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ console: hello.console }),
+    });
+    expect(beat.status).toBe(200);
+    expect(((await beat.json()) as { presence: string }).presence).toBe('available');
+    abort.abort();
   });
 
   it('says why when the helpline refuses the operator', async () => {
