@@ -78,6 +78,7 @@ const toCase = (row: CaseRow): HelplineCase => ({
   assignedTo: row.assigned_to,
   escalationStep: row.escalation_step,
   ...pressesOf(row.alerts),
+  deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
   hold: row.hold_until
     ? {
         until: row.hold_until.toISOString(),
