@@ -24,16 +24,19 @@ function healthCells(h: Health | null): string {
   );
 }
 
+/** Whether the device events are unfolded: the operator's choice holds from case to case. */
+let deviceEventsOpen = true;
+
 function deviceEventsPanel(tl: DeviceEvents | null): string {
   if (!tl) return '';
   const list = [...tl.events].reverse();
   const heartbeats = list.filter((e) => e.type === 'heartbeat').length;
   const shown = list.slice(0, 60);
-  return `<section class="panel" id="device-events">
-    <h2>Device events, last 24 hours <span class="meta">${list.length} ${list.length === 1 ? 'event' : 'events'}${heartbeats ? ` (${heartbeats} ${heartbeats === 1 ? 'heartbeat' : 'heartbeats'})` : ''}</span></h2>
+  return `<section class="panel"><details id="device-events"${deviceEventsOpen ? ' open' : ''}>
+    <summary>Device events, last 24 hours <span class="meta">${list.length} ${list.length === 1 ? 'event' : 'events'}${heartbeats ? ` (${heartbeats} ${heartbeats === 1 ? 'heartbeat' : 'heartbeats'})` : ''}</span></summary>
     ${tl.message ? `<p class="late">${esc(tl.message)}</p>` : ''}
-    ${shown.length ? `<table class="timeline">${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}</td><td>${esc(e.deviceKind)} ${esc(e.serial)}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
-  </section>`;
+    ${shown.length ? `<table class="timeline"><caption class="visually-hidden">Device events, newest first</caption>${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}${ALARM_TYPES.test(e.type) ? ' <span class="visually-hidden">(alarm)</span>' : ''}</td><td>${esc(e.deviceKind)} ${esc(e.serial)}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
+  </details></section>`;
 }
 
 function renderDetail(): void {
@@ -41,7 +44,7 @@ function renderDetail(): void {
   if (!c) return;
   const { me, context } = state;
   const el = $('detail');
-  el.className = `p${c.priority}`;
+  el.className = `column p${c.priority}`;
   const mine = c.assignedTo === me?.id || me?.role === 'supervisor' || me?.role === 'admin';
   const calls = c.events.filter((e) => e.kind === 'responder-called');
   const resultOf = (rid: string) =>
@@ -53,17 +56,21 @@ function renderDetail(): void {
   const open = isOpen(c.state);
   const pressed = pressedText(c);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
+  const canResolve = open && mine && c.state !== 'queued' && c.state !== 'offered';
+  el.dataset.caseId = c.id;
   el.innerHTML = `
-  <section class="panel">
-    <div class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></div>
+  <section class="panel actions" aria-label="Case and actions">
+    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
     <div class="row">
-      ${open && c.state !== 'accepted' && canWork() ? '<button class="primary" data-act="accept" id="accept">Accept <kbd>a</kbd></button>' : ''}
+      ${open && c.state !== 'accepted' && canWork() ? `<button class="primary" data-act="accept" id="accept">Accept${c.offeredTo === me?.id ? ' <kbd>a</kbd>' : ''}</button>` : ''}
       ${c.state === 'offered' && c.offeredTo === me?.id ? '<button data-act="decline" id="decline">Decline</button>' : ''}
       ${
         me?.role === 'supervisor' || me?.role === 'admin'
-          ? `<select id="reassign-to"><option value="">reassign to…</option>${[...state.users.values()]
+          ? `<select id="reassign-to" aria-label="Reassign to"><option value="">reassign to…</option>${[
+              ...state.users.values(),
+            ]
               .filter((u) => u.role === 'operator' || u.role === 'supervisor')
               .map(
                 (u) =>
@@ -73,15 +80,22 @@ function renderDetail(): void {
           : ''
       }
     </div>
-    <h3>Why</h3>
-    <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
+    ${
+      canResolve
+        ? `${c.state === 'accepted' ? `<form id="hold-form" class="row" aria-label="Hold"><label>Call back in <input id="hold-min" type="number" min="1" value="15" style="width:4rem"> min</label><input id="hold-reason" aria-label="Reason for the hold" placeholder="hold reason" required><select id="hold-prio" aria-label="Priority when it returns"><option value="">same priority</option>${[1, 2, 3, 4, 5].map((p) => `<option value="${p}">return at P${p}</option>`).join('')}</select><button data-act="hold" type="submit">Hold <kbd>h</kbd></button></form>` : ''}
+    <form id="resolve-form" class="row" aria-label="Resolve"><select id="outcome" aria-label="Outcome" required><option value="">outcome…</option>${OUTCOMES.map((o) => `<option value="${esc(o)}">${esc(o)}</option>`).join('')}</select><input id="resolve-reason" aria-label="Reason for the outcome (required)" placeholder="reason (required)" required size="30"><button class="primary" data-act="resolve" type="submit">Resolve <kbd>r</kbd></button></form>`
+        : ''
+    }
   </section>
-  <section class="panel">
+  <div class="details-grid">
+  <section class="panel" aria-labelledby="why-heading">
+    <h2 id="why-heading">Why</h2>
+    <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
     <h2>Protocol: ${esc(c.protocol.title)}</h2>
     <ol class="protocol">${c.protocol.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
   </section>
-  <section class="panel" id="resident">
-    <h2>Resident</h2>
+  <section class="panel" id="resident" aria-labelledby="resident-heading">
+    <h2 id="resident-heading">Resident</h2>
     ${context?.message ? `<p class="late">${esc(context.message)}</p>` : ''}
     ${
       r
@@ -93,29 +107,20 @@ function renderDetail(): void {
       <button data-act="reveal-keySafe" id="reveal-keySafe"${r && r.keySafeRecorded === false ? ' title="none recorded"' : ''}>Show key-safe code</button> ${revealed('keySafe') ? `<span class="secret">${esc(revealed('keySafe'))}</span>` : ''}
       <button data-act="reveal-medical" id="reveal-medical"${r && r.medicalRecorded === false ? ' title="none recorded"' : ''}>Show medical notes</button> ${revealed('medical') ? `<span class="secret">${esc(revealed('medical'))}</span>` : ''}
     </div>
-    ${context?.devices.length ? `<h3>Devices</h3><table id="devices">${context.devices.map((d) => `<tr data-serial="${esc(d.serial)}"><td>${esc(d.kind)}</td><td>${esc(d.serial)}${d.location ? `<br><span class="meta">${esc(d.location)}</span>` : ''}</td><td>${esc(d.state)}${d.testMode ? ' (test mode)' : ''}</td>${healthCells(d.health)}</tr>`).join('')}</table>` : ''}
+    ${context?.devices.length ? `<h3>Devices</h3><table id="devices"><caption class="visually-hidden">Devices and their health</caption>${context.devices.map((d) => `<tr data-serial="${esc(d.serial)}"><td>${esc(d.kind)}</td><td>${esc(d.serial)}${d.location ? `<br><span class="meta">${esc(d.location)}</span>` : ''}</td><td>${esc(d.state)}${d.testMode ? ' (test mode)' : ''}</td>${healthCells(d.health)}</tr>`).join('')}</table>` : ''}
   </section>
-  ${deviceEventsPanel(state.deviceEvents)}
-  <section class="panel" id="responders">
-    <h2>Responders</h2>
-    ${context?.responders.length ? `<table>${context.responders.map((p) => `<tr data-responder="${esc(p.id)}"><td>${p.order}.</td><td><b>${esc(p.name)}</b> ${esc(p.relationship ?? '')}<br><span class="meta">${esc(p.phone ?? '')}</span></td><td class="result">${esc(resultOf(p.id))}</td><td>${c.state === 'accepted' && mine ? ['accepted', 'declined', 'no-answer'].map((res) => `<button data-act="call-${esc(p.id)}-${res}" data-call="${esc(p.id)}" data-result="${res}">${res.replace('-', ' ')}</button>`).join(' ') : ''}</td></tr>`).join('')}</table>` : '<p class="meta">No responders listed.</p>'}
+  <section class="panel" id="responders" aria-labelledby="responders-heading">
+    <h2 id="responders-heading">Responders</h2>
+    ${context?.responders.length ? `<table><caption class="visually-hidden">Responders, in the order to call them</caption>${context.responders.map((p) => `<tr data-responder="${esc(p.id)}"><td>${p.order}.</td><td><b>${esc(p.name)}</b> ${esc(p.relationship ?? '')}<br><span class="meta">${esc(p.phone ?? '')}</span></td><td class="result">${esc(resultOf(p.id))}</td><td>${c.state === 'accepted' && mine ? ['accepted', 'declined', 'no-answer'].map((res) => `<button data-act="call-${esc(p.id)}-${res}" data-call="${esc(p.id)}" data-result="${res}" aria-label="${esc(p.name)}: ${res.replace('-', ' ')}">${res.replace('-', ' ')}</button>`).join(' ') : ''}</td></tr>`).join('')}</table>` : '<p class="meta">No responders listed.</p>'}
     ${context?.responders.length && c.state !== 'accepted' ? '<p class="meta">Accept the case to record calls.</p>' : ''}
-    ${c.state === 'accepted' && mine ? '<div class="row"><select id="emergency-service"><option value="ambulance">ambulance</option><option value="fire">fire</option><option value="police">police</option></select><input id="emergency-ref" placeholder="reference"><button class="danger" data-act="emergency" id="emergency">Called 999</button></div>' : ''}
+    ${c.state === 'accepted' && mine ? '<div class="row"><select id="emergency-service" aria-label="Emergency service"><option value="ambulance">ambulance</option><option value="fire">fire</option><option value="police">police</option></select><input id="emergency-ref" aria-label="Emergency call reference" placeholder="reference"><button class="danger" data-act="emergency" id="emergency">Called 999</button></div>' : ''}
   </section>
-  ${
-    open && mine && c.state !== 'queued' && c.state !== 'offered'
-      ? `
-  <section class="panel">
-    <h2>Hold and resolve</h2>
-    ${c.state === 'accepted' ? `<form id="hold-form" class="row"><label>Call back in <input id="hold-min" type="number" min="1" value="15" style="width:4rem"> min</label><input id="hold-reason" placeholder="reason" required><select id="hold-prio"><option value="">same priority</option>${[1, 2, 3, 4, 5].map((p) => `<option value="${p}">return at P${p}</option>`).join('')}</select><button data-act="hold" type="submit">Hold <kbd>h</kbd></button></form>` : ''}
-    <form id="resolve-form" class="row"><select id="outcome" required><option value="">outcome…</option>${OUTCOMES.map((o) => `<option value="${esc(o)}">${esc(o)}</option>`).join('')}</select><input id="resolve-reason" placeholder="reason (required)" required size="30"><button class="primary" data-act="resolve" type="submit">Resolve <kbd>r</kbd></button></form>
-  </section>`
-      : ''
-  }
-  <section class="panel">
-    <h2>Notes and audit trail</h2>
-    <form id="note-form" class="row"><input id="note" placeholder="add a note" size="40" required><button data-act="note" type="submit">Add note</button></form>
-    <table class="timeline" id="timeline">${c.events.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`).join('')}</table>
+  </div>
+  ${deviceEventsPanel(state.deviceEvents)}
+  <section class="panel" aria-labelledby="notes-heading">
+    <h2 id="notes-heading">Notes and audit trail</h2>
+    <form id="note-form" class="row"><input id="note" aria-label="Note" placeholder="add a note" size="40" required><button data-act="note" type="submit">Add note</button></form>
+    <table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${c.events.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`).join('')}</table>
   </section>`;
   wire(c.id);
 }
@@ -144,6 +149,9 @@ const post = <T>(path: string, key: string | undefined, body?: unknown) =>
 
 function wire(id: string): void {
   const reload = () => loadDetail(id, false);
+  maybe<HTMLDetailsElement>('device-events')?.addEventListener('toggle', (e) => {
+    deviceEventsOpen = (e.target as HTMLDetailsElement).open;
+  });
   maybe('accept')?.addEventListener('click', () => accept(id));
   maybe('decline')?.addEventListener('click', () =>
     act('decline', () => post<CaseSummary>(`/api/cases/${id}/decline`, undefined).then(after)),

@@ -1,13 +1,14 @@
 import { act, api, whenSignedOut } from './api.ts';
 import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
 import { $, input, select } from './dom.ts';
+import { typeLabel } from './format.ts';
 import { wireKeys } from './keys.ts';
 import { loadPeople, refreshPeople, renderPeople, wirePeople } from './people.ts';
 import { renderQueue, wireQueue } from './queue.ts';
-import { managesPeople, state } from './state.ts';
+import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
-import type { Me } from './types.ts';
+import type { CaseSummary, Me } from './types.ts';
 
 function showLogin(): void {
   closeStream();
@@ -45,10 +46,34 @@ whenPresenceChanges((presence) => {
 
 whenCaseChanges(onCase);
 whenSnapshot(renderQueue);
-onCaseChange((c) => {
+onCaseChange((c, before) => {
   renderQueue();
-  if (c.id === state.selected) void loadDetail(c.id, false);
+  announce(c, before);
+  // The case offered to me opens by itself, unless I am working one of mine.
+  const offeredNow =
+    c.state === 'offered' && c.offeredTo === state.me?.id && before?.offeredTo !== state.me?.id;
+  const current = state.selected ? state.cases.get(state.selected) : undefined;
+  const working =
+    current !== undefined && current.assignedTo === state.me?.id && current.state === 'accepted';
+  if (offeredNow && !working && c.id !== state.selected) void selectCase(c.id);
+  else if (c.id === state.selected) void loadDetail(c.id, false);
 });
+
+/** What the tone says, in words for a screen reader: a new P1, a press again, an offer to me. */
+function announce(c: CaseSummary, before: CaseSummary | undefined): void {
+  const ev = c.lastEvent;
+  if (!ev) return;
+  const who = state.residentNames.get(c.residentId) ?? 'a resident';
+  const text =
+    c.offeredTo === state.me?.id && before?.offeredTo !== state.me?.id && c.state === 'offered'
+      ? `Offered to you: P${c.priority} ${typeLabel(c.type)} for ${who}. Press a to accept.`
+      : !before && ev.kind === 'opened'
+        ? `New P${c.priority} case: ${typeLabel(c.type)} for ${who}.`
+        : ev.kind === 'alert-joined' && ev.data.repeat
+          ? `${who} pressed again.`
+          : '';
+  if (text) $('announce').textContent = text;
+}
 wireQueue((id) => void selectCase(id));
 wireKeys();
 wirePeople();
