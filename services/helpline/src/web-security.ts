@@ -15,7 +15,7 @@ const inline = (html: string, tag: 'script' | 'style'): string | undefined => {
  * The console's Content-Security-Policy: scripts only from its own origin (the bundled
  * `/console.js`; no inline script at all), its one inline style allowed by hash (no
  * `'unsafe-inline'` for either), requests only to its own origin, no framing, no plugins, no base
- * or form targets elsewhere. Style attributes stay allowed: a few layout ones in the page.
+ * or form targets elsewhere. Style attributes stay allowed: one layout one in the case view.
  */
 export function consolePolicy(html: string): string {
   const style = inline(html, 'style');
