@@ -231,4 +231,49 @@ describe('the console with 50 open cases (Chromium)', () => {
       TEST_TIMEOUT_MS,
     );
   }
+
+  it('keyboard only: sign in, search, move through the queue, accept my offer, resolve', async () => {
+    const op = await h.user('kira', 'operator');
+    const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+    await page.goto(h.helpline.url);
+    // The sign-in form has the focus: no pointer from here on.
+    await page.locator('#username:focus').waitFor();
+    await page.keyboard.type('kira');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('correct horse battery');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#status:text("live")');
+    const offered = await waitFor(async () => (await openCases()).find((c) => c.offeredTo === op.id), {
+      what: 'an offer to the operator',
+    });
+    await page.locator(`#detail[data-case-id="${offered.id}"]`).waitFor();
+
+    const target = residents[22];
+    await page.keyboard.press('/');
+    await page.locator('#search:focus').waitFor();
+    await page.keyboard.type(target?.name ?? '');
+    await expect.poll(() => page.locator('.case').count()).toBe(1);
+    // Through the five filters to the one row left; Enter opens it.
+    for (let i = 0; i < 6; i++) await page.keyboard.press('Tab');
+    const row = page.locator('.case:focus');
+    const rowId = await row.getAttribute('data-id');
+    await page.keyboard.press('Enter');
+    await page.locator(`#detail[data-case-id="${rowId}"]`).waitFor();
+    expect(await page.locator('#detail .title').textContent()).toContain(target?.name);
+
+    // `a` takes my offer, not the case on screen.
+    await page.keyboard.press('a');
+    await expect.poll(async () => (await h.detail(offered.id)).state).toBe('accepted');
+    expect((await h.detail(rowId ?? '')).assignedTo).toBeNull();
+    await page.locator(`#detail[data-case-id="${offered.id}"] #resolve-form`).waitFor();
+    await page.keyboard.press('r');
+    await page.locator('#outcome:focus').waitFor();
+    await page.keyboard.press('ArrowDown');
+    expect(await page.locator('#outcome').inputValue()).not.toBe('');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('resident pressed by mistake, all well');
+    await page.keyboard.press('Enter');
+    await expect.poll(async () => (await h.detail(offered.id)).state).toBe('resolved');
+    await page.context().close();
+  });
 });
