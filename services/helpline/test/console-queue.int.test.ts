@@ -31,7 +31,7 @@ beforeAll(async () => {
     PRESENCE_ON_LOGIN: 'available',
   });
   const registry = await h.startRegistry();
-  for (let i = 0; i < OPEN_CASES + 2; i++) {
+  for (let i = 0; i < OPEN_CASES + 3; i++) {
     const postcode = POSTCODES[i % POSTCODES.length] ?? 'GL1 1AA';
     const name = `Resident ${String(i).padStart(2, '0')} Queue`;
     const r = await h.registryApi('/api/residents', { name, address: `${i} Busy Road`, postcode });
@@ -232,48 +232,84 @@ describe('the console with 50 open cases (Chromium)', () => {
     );
   }
 
-  it('keyboard only: sign in, search, move through the queue, accept my offer, resolve', async () => {
-    const op = await h.user('kira', 'operator');
-    const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
-    await page.goto(h.helpline.url);
-    // The sign-in form has the focus: no pointer from here on.
-    await page.locator('#username:focus').waitFor();
-    await page.keyboard.type('kira');
-    await page.keyboard.press('Tab');
-    await page.keyboard.type('correct horse battery');
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('#status:text("live")');
+  it(
+    'keyboard only: sign in, search, move through the queue, accept my offer, resolve',
+    async () => {
+      const op = await h.user('kira', 'operator');
+      const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+      await page.goto(h.helpline.url);
+      // The sign-in form has the focus: no pointer from here on.
+      await page.locator('#username:focus').waitFor();
+      await page.keyboard.type('kira');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type('correct horse battery');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('#status:text("live")');
+      const offered = await waitFor(async () => (await openCases()).find((c) => c.offeredTo === op.id), {
+        what: 'an offer to the operator',
+      });
+      await page.locator(`#detail[data-case-id="${offered.id}"]`).waitFor();
+
+      const target = residents[22];
+      await page.keyboard.press('/');
+      await page.locator('#search:focus').waitFor();
+      await page.keyboard.type(target?.name ?? '');
+      await expect.poll(() => page.locator('.case').count()).toBe(1);
+      // Through the five filters to the one row left; Enter opens it.
+      for (let i = 0; i < 6; i++) await page.keyboard.press('Tab');
+      const row = page.locator('.case:focus');
+      const rowId = await row.getAttribute('data-id');
+      await page.keyboard.press('Enter');
+      await page.locator(`#detail[data-case-id="${rowId}"]`).waitFor();
+      expect(await page.locator('#detail .title').textContent()).toContain(target?.name);
+
+      // `a` takes my offer, not the case on screen.
+      await page.keyboard.press('a');
+      await expect.poll(async () => (await h.detail(offered.id)).state).toBe('accepted');
+      expect((await h.detail(rowId ?? '')).assignedTo).toBeNull();
+      await page.locator(`#detail[data-case-id="${offered.id}"] #resolve-form`).waitFor();
+      await page.keyboard.press('r');
+      await page.locator('#outcome:focus').waitFor();
+      await page.keyboard.press('ArrowDown');
+      expect(await page.locator('#outcome').inputValue()).not.toBe('');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type('resident pressed by mistake, all well');
+      await page.keyboard.press('Enter');
+      await expect.poll(async () => (await h.detail(offered.id)).state).toBe('resolved');
+      await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  // The defects one at a time, with what the console had before (rows, their meta line, the case view).
+  it('a new card names its resident at once, not after the next 15 s name refresh', async () => {
+    await h.user('nina', 'operator');
+    const page = await signIn('nina', 1366, 768);
+    await page.locator('.case .meta', { hasText: residents[3]?.name ?? '' }).waitFor();
+    const late = residents[OPEN_CASES + 2];
+    if (!late) throw new Error('resident missing');
+    const count = await page.locator('.case').count();
+    await h.publish(h.alert({ residentId: late.id, priority: 1, type: 'fall.detected' }));
+    await page.locator('.case').nth(count).waitFor();
+    await page.locator('.case .meta', { hasText: late.name }).waitFor({ timeout: NAME_WITHIN_MS });
+    await page.click('#logout');
+    await page.context().close();
+  });
+
+  it('the case offered to me opens by itself, and a accepts it rather than the case on screen', async () => {
+    const op = await h.user('omar', 'operator');
+    const page = await signIn('omar', 1366, 768);
     const offered = await waitFor(async () => (await openCases()).find((c) => c.offeredTo === op.id), {
       what: 'an offer to the operator',
     });
-    await page.locator(`#detail[data-case-id="${offered.id}"]`).waitFor();
-
-    const target = residents[22];
-    await page.keyboard.press('/');
-    await page.locator('#search:focus').waitFor();
-    await page.keyboard.type(target?.name ?? '');
-    await expect.poll(() => page.locator('.case').count()).toBe(1);
-    // Through the five filters to the one row left; Enter opens it.
-    for (let i = 0; i < 6; i++) await page.keyboard.press('Tab');
-    const row = page.locator('.case:focus');
-    const rowId = await row.getAttribute('data-id');
-    await page.keyboard.press('Enter');
-    await page.locator(`#detail[data-case-id="${rowId}"]`).waitFor();
-    expect(await page.locator('#detail .title').textContent()).toContain(target?.name);
-
-    // `a` takes my offer, not the case on screen.
+    await page.locator('#detail .meta', { hasText: offered.id }).waitFor({ timeout: 5_000 });
+    const other = page.locator('.case[data-priority="4"]').first();
+    const otherId = (await other.getAttribute('data-id')) ?? '';
+    await other.click();
+    await page.locator('#detail .meta', { hasText: otherId }).waitFor();
     await page.keyboard.press('a');
     await expect.poll(async () => (await h.detail(offered.id)).state).toBe('accepted');
-    expect((await h.detail(rowId ?? '')).assignedTo).toBeNull();
-    await page.locator(`#detail[data-case-id="${offered.id}"] #resolve-form`).waitFor();
-    await page.keyboard.press('r');
-    await page.locator('#outcome:focus').waitFor();
-    await page.keyboard.press('ArrowDown');
-    expect(await page.locator('#outcome').inputValue()).not.toBe('');
-    await page.keyboard.press('Tab');
-    await page.keyboard.type('resident pressed by mistake, all well');
-    await page.keyboard.press('Enter');
-    await expect.poll(async () => (await h.detail(offered.id)).state).toBe('resolved');
+    expect((await h.detail(otherId)).state).toBe('queued');
     await page.context().close();
   });
 });

@@ -57,6 +57,7 @@ function renderDetail(): void {
   const pressed = pressedText(c);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
   const canResolve = open && mine && c.state !== 'queued' && c.state !== 'offered';
+  const kept = el.dataset.caseId === c.id ? keepForm(el) : undefined;
   el.dataset.caseId = c.id;
   el.innerHTML = `
   <section class="panel actions" aria-label="Case and actions">
@@ -122,7 +123,31 @@ function renderDetail(): void {
     <form id="note-form" class="row"><input id="note" aria-label="Note" placeholder="add a note" size="40" required><button data-act="note" type="submit">Add note</button></form>
     <table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${c.events.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`).join('')}</table>
   </section>`;
+  if (kept) kept();
   wire(c.id);
+}
+
+/**
+ * The case view is drawn again on every change to its case: what the operator was typing and
+ * where the keyboard was survive it. Returns what puts them back.
+ */
+function keepForm(el: HTMLElement): () => void {
+  const values = new Map<string, string>();
+  for (const f of el.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input[id], select[id]'))
+    values.set(f.id, f.value);
+  const focused =
+    document.activeElement instanceof HTMLElement && el.contains(document.activeElement)
+      ? document.activeElement.id
+      : '';
+  const scroll = el.scrollTop;
+  return () => {
+    for (const [id, value] of values) {
+      const f = maybe<HTMLInputElement | HTMLSelectElement>(id);
+      if (f && el.contains(f)) f.value = value;
+    }
+    if (focused) maybe(focused)?.focus();
+    el.scrollTop = scroll;
+  };
 }
 
 let onPresence: (presence: string) => void = () => {};
