@@ -218,7 +218,10 @@ function wire(id: string): void {
       return post(`/api/cases/${id}/emergency-calls`, key, {
         service: select('emergency-service').value,
         ...(reference ? { reference } : {}),
-      }).then(reload);
+      }).then(() => {
+        input('emergency-ref').value = '';
+        return reload();
+      });
     }),
   );
   maybe('hold-form')?.addEventListener('submit', (e) => {
@@ -243,9 +246,12 @@ function wire(id: string): void {
   });
   maybe('note-form')?.addEventListener('submit', (e) => {
     e.preventDefault();
-    void act('note', (key) =>
-      post(`/api/cases/${id}/notes`, key, { text: input('note').value }).then(reload),
-    );
+    void act('note', async (key) => {
+      await post(`/api/cases/${id}/notes`, key, { text: input('note').value });
+      // Recorded: the next redraw must not bring the text back.
+      input('note').value = '';
+      await reload();
+    });
   });
 }
 
