@@ -296,13 +296,23 @@ describe('the console with 50 open cases (Chromium)', () => {
     await page.context().close();
   });
 
-  it('the case offered to me opens by itself, and a accepts it rather than the case on screen', async () => {
+  it('the case offered to me opens by itself', async () => {
     const op = await h.user('omar', 'operator');
     const page = await signIn('omar', 1366, 768);
     const offered = await waitFor(async () => (await openCases()).find((c) => c.offeredTo === op.id), {
       what: 'an offer to the operator',
     });
     await page.locator('#detail .meta', { hasText: offered.id }).waitFor({ timeout: 5_000 });
+    await page.click('#logout');
+    await page.context().close();
+  });
+
+  it('a accepts the case offered to me, not the case on screen', async () => {
+    const op = await h.user('pia', 'operator');
+    const page = await signIn('pia', 1366, 768);
+    const offered = await waitFor(async () => (await openCases()).find((c) => c.offeredTo === op.id), {
+      what: 'an offer to the operator',
+    });
     const other = page.locator('.case[data-priority="4"]').first();
     const otherId = (await other.getAttribute('data-id')) ?? '';
     await other.click();
