@@ -322,4 +322,22 @@ describe('the console with 50 open cases (Chromium)', () => {
     expect((await h.detail(otherId)).state).toBe('queued');
     await page.context().close();
   });
+
+  it('an admin console (People panel, add a person, reassign) has no serious accessibility failure', async () => {
+    await h.user('ada', 'admin');
+    const page = await (
+      await browser.newContext({ viewport: { width: 1366, height: 768 }, bypassCSP: true })
+    ).newPage();
+    await page.goto(h.helpline.url);
+    await page.fill('#username', 'ada');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#status:text("live")');
+    await page.locator('#people-list tr[data-user="ada"]').waitFor();
+    await page.locator('.case').first().click();
+    await page.locator('#reassign-to').waitFor();
+    await page.screenshot({ path: `${RESULTS}console-admin-1366x768.png` });
+    expect(await axeFailures(page)).toEqual([]);
+    await page.context().close();
+  });
 });
