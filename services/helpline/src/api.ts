@@ -221,6 +221,8 @@ export const HelplineCase = Case.extend({
   presses: z.number().int().min(0),
   /** When the latest of them was raised; null when no press raised the case. */
   lastPressAt: z.iso.datetime({ offset: true }).nullable(),
+  /** Serials of the devices whose alerts the case holds, so the queue can be searched by serial. */
+  deviceSerials: z.array(z.string()),
   hold: z
     .object({
       until: z.iso.datetime({ offset: true }),
@@ -273,6 +275,8 @@ export const ResidentContext = z.object({
 /** Display names of the residents of the open cases, for the queue (from the registry, cached briefly). */
 export const QueueNamesView = z.object({
   names: z.record(z.string(), z.string()),
+  /** Postcode districts (outward codes, "GL1") of the same residents, to group and filter the queue. */
+  districts: z.record(z.string(), z.string()),
   /** False when no registry is configured or it did not answer for some residents. */
   complete: z.boolean(),
 });

@@ -205,7 +205,7 @@ const OPERATIONS: Operation[] = [
     method: 'get',
     path: '/api/queue/names',
     summary:
-      "Display names of the open cases' residents, for the queue (registry, cached 60 s; never logged)",
+      "Display names and postcode districts of the open cases' residents, for the queue (registry, cached 60 s; never logged)",
     roles: 'operator, supervisor, admin',
     response: QueueNamesView,
   },

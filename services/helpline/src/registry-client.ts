@@ -7,11 +7,17 @@ const TIMEOUT_MS = 2_000;
 const MAX_HEALTH_LOOKUPS = 20;
 
 const ResidentBody = z.record(z.string(), z.unknown());
-const ResidentName = z.looseObject({ name: z.string().min(1) });
+const ResidentName = z.looseObject({ name: z.string().min(1), postcode: z.string().optional() });
 const NAME_TTL_MS = 60_000;
 const NAME_MISS_TTL_MS = 15_000;
 const NAME_LOOKUPS_AT_ONCE = 8;
 const NAME_CACHE_MAX = 10_000;
+/** A UK postcode's district, its outward code ("GL1" of "GL1 1AA"); null when there is none. */
+export function postcodeDistrict(postcode: string | undefined): string | null {
+  const compact = (postcode ?? '').toUpperCase().replace(/\s+/g, '');
+  // The inward code is always a digit and two letters: what comes before it is the district.
+  return /^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact) ? compact.slice(0, -3) : null;
+}
 const DevicesBody = z.union([
   z.array(z.record(z.string(), z.unknown())),
   z.object({ devices: z.array(z.record(z.string(), z.unknown())) }).transform((b) => b.devices),
@@ -93,7 +99,7 @@ const errorMessage = (body: unknown): string | undefined =>
  */
 export class RegistryClient {
   /** Resident display names for the queue: kept briefly, in memory only (never logged or stored). */
-  readonly #names = new Map<string, { name: string | null; until: number }>();
+  readonly #names = new Map<string, { name: string | null; district: string | null; until: number }>();
 
   constructor(
     private readonly baseUrl: string | undefined,
@@ -108,30 +114,46 @@ export class RegistryClient {
    * is not asked again on every render). Unknown or unreadable residents are left out.
    */
   async names(residentIds: readonly string[]): Promise<Record<string, string>> {
+    return (await this.queueResidents(residentIds)).names;
+  }
+
+  /**
+   * The queue's view of its residents: display names and postcode districts (the outward code,
+   * "GL1"), so a busy queue can be searched by name and grouped by district. Cached as `names`.
+   */
+  async queueResidents(
+    residentIds: readonly string[],
+  ): Promise<{ names: Record<string, string>; districts: Record<string, string> }> {
     const now = this.now();
-    const result: Record<string, string> = {};
+    const names: Record<string, string> = {};
+    const districts: Record<string, string> = {};
+    const keep = (id: string, entry: { name: string | null; district: string | null }) => {
+      if (entry.name) names[id] = entry.name;
+      if (entry.district) districts[id] = entry.district;
+    };
     const wanted: string[] = [];
     for (const id of new Set(residentIds)) {
       const cached = this.#names.get(id);
-      if (cached && cached.until > now) {
-        if (cached.name) result[id] = cached.name;
-      } else wanted.push(id);
+      if (cached && cached.until > now) keep(id, cached);
+      else wanted.push(id);
     }
-    if (!this.baseUrl) return result;
+    if (!this.baseUrl) return { names, districts };
     for (let i = 0; i < wanted.length; i += NAME_LOOKUPS_AT_ONCE) {
       await Promise.all(
         wanted.slice(i, i + NAME_LOOKUPS_AT_ONCE).map(async (id) => {
           const answer = await this.#call(`/api/residents/${encodeURIComponent(id)}`);
           const parsed = answer.ok ? ResidentName.safeParse(answer.body) : undefined;
           const name = parsed?.success ? parsed.data.name : null;
-          this.#names.set(id, { name, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) });
-          if (name) result[id] = name;
+          const district = parsed?.success ? postcodeDistrict(parsed.data.postcode) : null;
+          const entry = { name, district, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) };
+          this.#names.set(id, entry);
+          keep(id, entry);
         }),
       );
     }
     if (this.#names.size > NAME_CACHE_MAX)
       for (const [id, entry] of this.#names) if (entry.until <= now) this.#names.delete(id);
-    return result;
+    return { names, districts };
   }
 
   async #call(path: string, init: { method?: string; body?: unknown } = {}): Promise<Answer> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EVENT_TYPES, newId, OUTCOMES } from '@telecare/contracts';
+import { newId } from '@telecare/contracts';
 import {
   type Clock,
   type FastifyInstance,
@@ -39,6 +39,7 @@ import {
   UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
+import { consoleBundle } from './console-bundle.ts';
 import {
   CallNotFoundError,
   CaseNotFoundError,
@@ -139,9 +140,9 @@ const actorOf = (principal: Principal): Actor => ({
 });
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8')
-    .replace('/*OUTCOMES*/[]', JSON.stringify(OUTCOMES))
-    .replace('/*EVENT_TYPES*/[]', JSON.stringify(EVENT_TYPES));
+  const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8');
+  // Bundled now, so the first operator to open the console does not wait for it.
+  consoleBundle().catch((err: unknown) => deps.logger.error({ err }, 'console bundle failed'));
   const now = () => new Date(deps.clock.now());
   registerWebSecurity(app, {
     consoleHtml,
@@ -181,6 +182,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(consoleHtml),
   );
+  app.get('/console.js', async (req, reply) => {
+    const bundle = await consoleBundle();
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('etag', bundle.etag);
+    return req.headers['if-none-match'] === bundle.etag ? reply.code(304).send() : reply.send(bundle.js);
+  });
   app.get('/api/openapi.json', async () => openApiDocument());
 
   app.setErrorHandler((err, req, reply) => {
@@ -417,8 +426,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/api/queue/names', { preHandler: guard('view') }, async () => {
     const open = await deps.store.list('open', 500);
     const residents = [...new Set(open.map((c) => c.residentId))];
-    const names = await deps.registry.names(residents);
-    return { names, complete: residents.every((id) => id in names) };
+    const { names, districts } = await deps.registry.queueResidents(residents);
+    return { names, districts, complete: residents.every((id) => id in names) };
   });
 
   app.get('/api/cases/:id', { preHandler: guard('view') }, async (req) => {

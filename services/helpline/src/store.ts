@@ -82,6 +82,7 @@ const toCase = (row: CaseRow): HelplineCase => ({
   answerTargetMissed:
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   ...pressesOf(row.alerts),
+  deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
   hold: row.hold_until
     ? {
         until: row.hold_until.toISOString(),

@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { consolePolicy } from './web-security.ts';
 
 describe('consolePolicy', () => {
-  it("allows the page's inline script and style by hash, never 'unsafe-inline' for them, and no framing", () => {
+  it("allows scripts from its own origin only, the inline style by hash, never 'unsafe-inline', and no framing", () => {
     const html = '<html><style>b{color:red}</style><script>console.log(1)</script></html>';
     const policy = consolePolicy(html);
     const hash = (t: string) => createHash('sha256').update(t).digest('base64');
-    expect(policy).toContain(`script-src 'sha256-${hash('console.log(1)')}'`);
+    // An inline script is not allowed, even one in the page: the console's script is a file.
+    expect(policy).toContain("script-src 'self';");
+    expect(policy).not.toContain(hash('console.log(1)'));
     expect(policy).toContain(`style-src 'sha256-${hash('b{color:red}')}'`);
     expect(policy).toContain("frame-ancestors 'none'");
     expect(policy).toContain("default-src 'none'");

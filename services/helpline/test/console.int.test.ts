@@ -206,5 +206,6 @@ describe('operator console in Chromium', () => {
     expect(await anna.locator('#timeline tr').count()).toBe(events.length);
     await anna.context().close();
     await ben.context().close();
-  });
+    // Two browsers, the registry and a full case on a shared two-core machine: beyond the default.
+  }, 90_000);
 });

@@ -124,7 +124,12 @@ describe('the case view through the real registry', () => {
     const names = await h.api('/api/queue/names', { as: op.cookie });
     expect(names.status).toBe(200);
     // A resident the registry does not know stays a resident id.
-    expect(names.json).toEqual({ names: { [residentId]: 'Rose Registry' }, complete: false });
+    expect(names.json).toEqual({
+      names: { [residentId]: 'Rose Registry' },
+      // The postcode's district (GL1 1AA), to group and filter the queue.
+      districts: { [residentId]: 'GL1' },
+      complete: false,
+    });
     const installer = await h.user('ian', 'installer');
     expect((await h.api('/api/queue/names', { as: installer.cookie })).status).toBe(403);
     expect((await h.api('/api/queue/names', { as: '' })).status).toBe(401);

@@ -1,0 +1,93 @@
+import { notice } from './dom.ts';
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly body: { message?: string } | undefined,
+  ) {
+    super(body?.message ?? `HTTP ${status}`);
+  }
+}
+
+// Programs and the demo may open the page as /#token=<token>; people sign in with a password
+// (the session is an HttpOnly cookie). The token never travels in a URL to the server.
+const fragment = new URLSearchParams(location.hash.slice(1));
+const fromFragment = fragment.get('token');
+if (fromFragment) {
+  sessionStorage.setItem('helpline.token', fromFragment);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+export const token: string | null = sessionStorage.getItem('helpline.token');
+
+let onSignedOut: () => void = () => {};
+/** What to do when the server no longer knows this browser (shows the sign-in form). */
+export function whenSignedOut(handler: () => void): void {
+  onSignedOut = handler;
+}
+
+interface Request {
+  readonly method?: string;
+  readonly body?: unknown;
+  /** Idempotency-Key: one for all of an action's attempts. */
+  readonly key?: string;
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// An action carries one Idempotency-Key for all of its attempts: a retry after a lost connection
+// or a second click records one case event.
+export async function api<T = unknown>(
+  path: string,
+  { method = 'GET', body, key }: Request = {},
+): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (key) headers['idempotency-key'] = key;
+  for (let attempt = 1; ; attempt++) {
+    let response: Response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        credentials: 'same-origin',
+      });
+    } catch {
+      if (attempt < 3 && (method === 'GET' || key)) {
+        await pause(400 * attempt);
+        continue;
+      }
+      throw new ApiError(0, { message: 'no connection to the helpline; try again' });
+    }
+    const text = await response.text();
+    const json: unknown = text ? JSON.parse(text) : undefined;
+    if (response.status === 401 && !path.startsWith('/api/login')) {
+      onSignedOut();
+      throw new ApiError(401, json as { message?: string });
+    }
+    if (!response.ok) throw new ApiError(response.status, json as { message?: string });
+    return json as T;
+  }
+}
+
+const inFlight = new Set<string>();
+const buttonsOf = (name: string) => document.querySelectorAll<HTMLButtonElement>(`[data-act="${name}"]`);
+
+/** Runs an action once: its buttons are disabled while it runs, and its retries share one key. */
+export async function act(name: string, fn: (key: string) => Promise<unknown>): Promise<void> {
+  if (inFlight.has(name)) return;
+  inFlight.add(name);
+  for (const b of buttonsOf(name)) b.disabled = true;
+  const key = `${name.replace(/[^A-Za-z0-9_.:-]/g, '-')}-${crypto.randomUUID()}`;
+  try {
+    notice('');
+    await fn(key);
+  } catch (err) {
+    notice(err instanceof Error ? err.message : String(err));
+  } finally {
+    inFlight.delete(name);
+    for (const b of buttonsOf(name)) b.disabled = false;
+  }
+}

@@ -1,0 +1,305 @@
+import { act, api } from './api.ts';
+import { $, esc, input, maybe, notice, select } from './dom.ts';
+import { eventText } from './events.ts';
+import { agoText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
+import { renderQueue } from './queue.ts';
+import { canWork, nameOf, state } from './state.ts';
+import type { CaseContext, CaseDetail, CaseSummary, DeviceEvents, Health, Me } from './types.ts';
+import { isOpen } from './types.ts';
+
+/** The outcomes a case may be resolved with: the helpline's own list, put in when it bundles the console. */
+declare const OUTCOMES: readonly string[];
+
+const ALARM_TYPES = /^(pendant|pullcord|fall|smoke|heat|co|gas|epilepsy|flood|bogus-caller)\./;
+
+function healthCells(h: Health | null): string {
+  if (!h) return '<td colspan="3" class="meta">no health from the registry</td>';
+  const battery = h.batteryPercent == null ? '–' : `${h.batteryPercent}%`;
+  const low = h.batteryPercent != null && h.batteryPercent < 20;
+  const mains = h.mains === true ? 'mains on' : h.mains === false ? 'MAINS OFF' : 'mains –';
+  return (
+    `<td class="battery${low ? ' bad' : ''}" title="battery">${battery}${low ? ' (low)' : ''}</td>` +
+    `<td class="mains${h.mains === false ? ' bad' : ''}">${mains}</td>` +
+    `<td class="heartbeat${h.overdue ? ' bad' : ''}" title="last heartbeat ${esc(h.lastHeartbeatAt ?? 'never')}">heartbeat ${esc(agoText(h.lastHeartbeatAt))}${h.overdue ? ' — overdue' : ''}</td>`
+  );
+}
+
+/** Whether the device events are unfolded: the operator's choice holds from case to case. */
+let deviceEventsOpen = true;
+
+function deviceEventsPanel(tl: DeviceEvents | null): string {
+  if (!tl) return '';
+  const list = [...tl.events].reverse();
+  const heartbeats = list.filter((e) => e.type === 'heartbeat').length;
+  const shown = list.slice(0, 60);
+  return `<section class="panel"><details id="device-events"${deviceEventsOpen ? ' open' : ''}>
+    <summary>Device events, last 24 hours <span class="meta">${list.length} ${list.length === 1 ? 'event' : 'events'}${heartbeats ? ` (${heartbeats} ${heartbeats === 1 ? 'heartbeat' : 'heartbeats'})` : ''}</span></summary>
+    ${tl.message ? `<p class="late">${esc(tl.message)}</p>` : ''}
+    ${shown.length ? `<table class="timeline"><caption class="visually-hidden">Device events, newest first</caption>${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}${ALARM_TYPES.test(e.type) ? ' <span class="visually-hidden">(alarm)</span>' : ''}</td><td>${esc(e.deviceKind)} ${esc(e.serial)}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
+  </details></section>`;
+}
+
+function renderDetail(): void {
+  const c = state.detail;
+  if (!c) return;
+  const { me, context } = state;
+  const el = $('detail');
+  el.className = `column p${c.priority}`;
+  const mine = c.assignedTo === me?.id || me?.role === 'supervisor' || me?.role === 'admin';
+  const calls = c.events.filter((e) => e.kind === 'responder-called');
+  const resultOf = (rid: string) =>
+    calls
+      .filter((e) => e.data.responderId === rid)
+      .map((e) => String(e.data.result))
+      .join(', ');
+  const r = context?.resident;
+  const open = isOpen(c.state);
+  const pressed = pressedText(c);
+  const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
+  const canResolve = open && mine && c.state !== 'queued' && c.state !== 'offered';
+  const kept = el.dataset.caseId === c.id ? keepForm(el) : undefined;
+  el.dataset.caseId = c.id;
+  el.innerHTML = `
+  <section class="panel actions" aria-label="Case and actions">
+    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
+    ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
+    <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
+    <div class="row">
+      ${open && c.state !== 'accepted' && canWork() ? `<button class="primary" data-act="accept" id="accept">Accept${c.offeredTo === me?.id ? ' <kbd>a</kbd>' : ''}</button>` : ''}
+      ${c.state === 'offered' && c.offeredTo === me?.id ? '<button data-act="decline" id="decline">Decline</button>' : ''}
+      ${
+        me?.role === 'supervisor' || me?.role === 'admin'
+          ? `<select id="reassign-to" aria-label="Reassign to"><option value="">reassign to…</option>${[
+              ...state.users.values(),
+            ]
+              .filter((u) => u.role === 'operator' || u.role === 'supervisor')
+              .map(
+                (u) =>
+                  `<option value="${esc(u.id)}">${esc(u.name)} (${esc(u.presence ?? 'offline')})</option>`,
+              )
+              .join('')}</select>`
+          : ''
+      }
+    </div>
+    ${
+      canResolve
+        ? `${c.state === 'accepted' ? `<form id="hold-form" class="row" aria-label="Hold"><label>Call back in <input id="hold-min" type="number" min="1" value="15" style="width:4rem"> min</label><input id="hold-reason" aria-label="Reason for the hold" placeholder="hold reason" required><select id="hold-prio" aria-label="Priority when it returns"><option value="">same priority</option>${[1, 2, 3, 4, 5].map((p) => `<option value="${p}">return at P${p}</option>`).join('')}</select><button data-act="hold" type="submit">Hold <kbd>h</kbd></button></form>` : ''}
+    <form id="resolve-form" class="row" aria-label="Resolve"><select id="outcome" aria-label="Outcome" required><option value="">outcome…</option>${OUTCOMES.map((o) => `<option value="${esc(o)}">${esc(o)}</option>`).join('')}</select><input id="resolve-reason" aria-label="Reason for the outcome (required)" placeholder="reason (required)" required size="30"><button class="primary" data-act="resolve" type="submit">Resolve <kbd>r</kbd></button></form>`
+        : ''
+    }
+  </section>
+  <div class="details-grid">
+  <section class="panel" aria-labelledby="why-heading">
+    <h2 id="why-heading">Why</h2>
+    <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
+    <h2>Protocol: ${esc(c.protocol.title)}</h2>
+    <ol class="protocol">${c.protocol.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
+  </section>
+  <section class="panel" id="resident" aria-labelledby="resident-heading">
+    <h2 id="resident-heading">Resident</h2>
+    ${context?.message ? `<p class="late">${esc(context.message)}</p>` : ''}
+    ${
+      r
+        ? `<div><b>${esc(r.name)}</b> · ${esc(r.address)} ${esc(r.postcode)} · phone ${esc(r.phone || 'none')}${r.livesAlone ? ' · lives alone' : ''}</div>
+    ${r.mobilityNotes ? `<div class="meta">Mobility: ${esc(r.mobilityNotes)}</div>` : ''}${r.riskNotes ? `<div class="meta">Risks: ${esc(r.riskNotes)}</div>` : ''}`
+        : ''
+    }
+    <div class="row">
+      <button data-act="reveal-keySafe" id="reveal-keySafe"${r && r.keySafeRecorded === false ? ' title="none recorded"' : ''}>Show key-safe code</button> ${revealed('keySafe') ? `<span class="secret">${esc(revealed('keySafe'))}</span>` : ''}
+      <button data-act="reveal-medical" id="reveal-medical"${r && r.medicalRecorded === false ? ' title="none recorded"' : ''}>Show medical notes</button> ${revealed('medical') ? `<span class="secret">${esc(revealed('medical'))}</span>` : ''}
+    </div>
+    ${context?.devices.length ? `<h3>Devices</h3><table id="devices"><caption class="visually-hidden">Devices and their health</caption>${context.devices.map((d) => `<tr data-serial="${esc(d.serial)}"><td>${esc(d.kind)}</td><td>${esc(d.serial)}${d.location ? `<br><span class="meta">${esc(d.location)}</span>` : ''}</td><td>${esc(d.state)}${d.testMode ? ' (test mode)' : ''}</td>${healthCells(d.health)}</tr>`).join('')}</table>` : ''}
+  </section>
+  <section class="panel" id="responders" aria-labelledby="responders-heading">
+    <h2 id="responders-heading">Responders</h2>
+    ${context?.responders.length ? `<table><caption class="visually-hidden">Responders, in the order to call them</caption>${context.responders.map((p) => `<tr data-responder="${esc(p.id)}"><td>${p.order}.</td><td><b>${esc(p.name)}</b> ${esc(p.relationship ?? '')}<br><span class="meta">${esc(p.phone ?? '')}</span></td><td class="result">${esc(resultOf(p.id))}</td><td>${c.state === 'accepted' && mine ? ['accepted', 'declined', 'no-answer'].map((res) => `<button data-act="call-${esc(p.id)}-${res}" data-call="${esc(p.id)}" data-result="${res}" aria-label="${esc(p.name)}: ${res.replace('-', ' ')}">${res.replace('-', ' ')}</button>`).join(' ') : ''}</td></tr>`).join('')}</table>` : '<p class="meta">No responders listed.</p>'}
+    ${context?.responders.length && c.state !== 'accepted' ? '<p class="meta">Accept the case to record calls.</p>' : ''}
+    ${c.state === 'accepted' && mine ? '<div class="row"><select id="emergency-service" aria-label="Emergency service"><option value="ambulance">ambulance</option><option value="fire">fire</option><option value="police">police</option></select><input id="emergency-ref" aria-label="Emergency call reference" placeholder="reference"><button class="danger" data-act="emergency" id="emergency">Called 999</button></div>' : ''}
+  </section>
+  </div>
+  ${deviceEventsPanel(state.deviceEvents)}
+  <section class="panel" aria-labelledby="notes-heading">
+    <h2 id="notes-heading">Notes and audit trail</h2>
+    <form id="note-form" class="row"><input id="note" aria-label="Note" placeholder="add a note" size="40" required><button data-act="note" type="submit">Add note</button></form>
+    <table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${c.events.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`).join('')}</table>
+  </section>`;
+  if (kept) kept();
+  wire(c.id);
+}
+
+/**
+ * The case view is drawn again on every change to its case: what the operator was typing and
+ * where the keyboard was survive it. Returns what puts them back.
+ */
+function keepForm(el: HTMLElement): () => void {
+  const values = new Map<string, string>();
+  for (const f of el.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input[id], select[id]'))
+    values.set(f.id, f.value);
+  const focused =
+    document.activeElement instanceof HTMLElement && el.contains(document.activeElement)
+      ? document.activeElement.id
+      : '';
+  const scroll = el.scrollTop;
+  return () => {
+    for (const [id, value] of values) {
+      const f = maybe<HTMLInputElement | HTMLSelectElement>(id);
+      if (f && el.contains(f)) f.value = value;
+    }
+    if (focused) maybe(focused)?.focus();
+    el.scrollTop = scroll;
+  };
+}
+
+let onPresence: (presence: string) => void = () => {};
+/** Accepting makes an operator busy, holding or resolving frees them: the presence control follows. */
+export function whenPresenceChanges(handler: (presence: string) => void): void {
+  onPresence = handler;
+}
+
+function after(updated: CaseSummary | undefined): Promise<void> {
+  if (updated?.id) onCaseChanged(updated);
+  api<Me>('/api/me')
+    .then((m) => m.presence && onPresence(m.presence))
+    .catch(() => {});
+  return state.selected ? loadDetail(state.selected, true) : Promise.resolve();
+}
+
+let onCaseChanged: (c: CaseSummary) => void = () => {};
+export function whenCaseChanges(handler: (c: CaseSummary) => void): void {
+  onCaseChanged = handler;
+}
+
+const post = <T>(path: string, key: string | undefined, body?: unknown) =>
+  api<T>(path, { method: 'POST', ...(key ? { key } : {}), ...(body === undefined ? {} : { body }) });
+
+function wire(id: string): void {
+  const reload = () => loadDetail(id, false);
+  maybe<HTMLDetailsElement>('device-events')?.addEventListener('toggle', (e) => {
+    deviceEventsOpen = (e.target as HTMLDetailsElement).open;
+  });
+  maybe('accept')?.addEventListener('click', () => accept(id));
+  maybe('decline')?.addEventListener('click', () =>
+    act('decline', () => post<CaseSummary>(`/api/cases/${id}/decline`, undefined).then(after)),
+  );
+  maybe<HTMLSelectElement>('reassign-to')?.addEventListener('change', (e) => {
+    const to = (e.target as HTMLSelectElement).value;
+    if (to)
+      void act('reassign', (key) => post<CaseSummary>(`/api/cases/${id}/reassign`, key, { to }).then(after));
+  });
+  for (const field of ['keySafe', 'medical'])
+    maybe(`reveal-${field}`)?.addEventListener('click', () =>
+      act(`reveal-${field}`, async () => {
+        const r = await post<{ value?: string | null; message?: string }>(
+          `/api/cases/${id}/reveal`,
+          undefined,
+          {
+            field,
+          },
+        );
+        state.revealed.set(`${id}:${field}`, r.value ?? `(${r.message})`);
+        await reload();
+      }),
+    );
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-call]'))
+    b.addEventListener('click', () => {
+      const p = state.context?.responders.find((x) => x.id === b.dataset.call);
+      if (!p) return;
+      void act(b.dataset.act ?? 'call', (key) =>
+        post(`/api/cases/${id}/responder-calls`, key, {
+          responderId: p.id,
+          name: p.name,
+          result: b.dataset.result,
+        }).then(reload),
+      );
+    });
+  maybe('emergency')?.addEventListener('click', () =>
+    act('emergency', (key) => {
+      const reference = input('emergency-ref').value;
+      return post(`/api/cases/${id}/emergency-calls`, key, {
+        service: select('emergency-service').value,
+        ...(reference ? { reference } : {}),
+      }).then(() => {
+        input('emergency-ref').value = '';
+        return reload();
+      });
+    }),
+  );
+  maybe('hold-form')?.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void act('hold', (key) => {
+      const prio = select('hold-prio').value;
+      return post<CaseSummary>(`/api/cases/${id}/hold`, key, {
+        until: new Date(Date.now() + Number(input('hold-min').value) * 60_000).toISOString(),
+        reason: input('hold-reason').value,
+        ...(prio ? { returnPriority: Number(prio) } : {}),
+      }).then(after);
+    });
+  });
+  maybe('resolve-form')?.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void act('resolve', (key) =>
+      post<CaseSummary>(`/api/cases/${id}/resolve`, key, {
+        outcome: select('outcome').value,
+        reason: input('resolve-reason').value,
+      }).then(after),
+    );
+  });
+  maybe('note-form')?.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void act('note', async (key) => {
+      await post(`/api/cases/${id}/notes`, key, { text: input('note').value });
+      // Recorded: the next redraw must not bring the text back.
+      input('note').value = '';
+      await reload();
+    });
+  });
+}
+
+/** Accepts the case with this id (opening it in the case view). */
+export function accept(id: string): void {
+  state.selected = id;
+  void act('accept', (key) => post<CaseSummary>(`/api/cases/${id}/accept`, key).then(after));
+}
+
+export async function selectCase(id: string): Promise<void> {
+  state.selected = id;
+  state.context = null;
+  state.deviceEvents = null;
+  renderQueue();
+  await loadDetail(id, true);
+}
+
+const missingContext = (e: Error): CaseContext => ({
+  available: false,
+  message: e.message,
+  resident: null,
+  devices: [],
+  responders: [],
+});
+
+export async function loadDetail(id: string, withContext: boolean): Promise<void> {
+  try {
+    const fresh = withContext || !state.context;
+    const [d, ctx, tl] = await Promise.all([
+      api<CaseDetail>(`/api/cases/${id}`),
+      fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : state.context,
+      fresh || !state.deviceEvents
+        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`).catch(
+            (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
+          )
+        : state.deviceEvents,
+    ]);
+    if (state.selected !== id) return;
+    state.detail = d;
+    state.context = ctx;
+    state.deviceEvents = tl;
+    const name = ctx?.resident?.name;
+    if (name && !state.residentNames.has(d.residentId)) {
+      state.residentNames.set(d.residentId, name);
+      renderQueue();
+    }
+    renderDetail();
+  } catch (err) {
+    notice(err instanceof Error ? err.message : String(err));
+  }
+}

@@ -1,0 +1,97 @@
+import { timeText, typeLabel } from './format.ts';
+import { nameOf } from './state.ts';
+import type { CaseEvent } from './types.ts';
+
+/** The fields case events carry in `data` (each kind uses some of them). */
+interface EventData {
+  readonly type?: string;
+  readonly priority?: number;
+  readonly afterCase?: string;
+  readonly afterState?: string;
+  readonly repeat?: boolean;
+  readonly presses?: number;
+  readonly lastPressAt?: string;
+  readonly priorityRaisedFrom?: number;
+  readonly requeuedFromHold?: boolean;
+  readonly closes?: { readonly outcome?: string };
+  readonly by?: string;
+  readonly closedType?: string;
+  readonly effect?: string;
+  readonly why?: string;
+  readonly to?: string;
+  readonly from?: string;
+  readonly reason?: string;
+  readonly answerSeconds?: number;
+  readonly until?: string;
+  readonly automatic?: boolean;
+  readonly outcome?: string;
+  readonly waitedSeconds?: number;
+  readonly name?: string;
+  readonly result?: string;
+  readonly note?: string;
+  readonly service?: string;
+  readonly reference?: string;
+  readonly field?: string;
+  readonly text?: string;
+}
+
+/** One line of the audit trail, in words. */
+export function eventText(e: CaseEvent): string {
+  const d = e.data as EventData;
+  switch (e.kind) {
+    case 'opened':
+      return `opened from ${d.type} (P${d.priority})${d.afterCase ? ` — pressed again after case ${d.afterCase} was ${String(d.afterState ?? 'closed').replace('_', ' ')}` : ''}`;
+    case 'alert-joined': {
+      if (d.repeat)
+        return `pressed again: ${d.presses} presses, last ${timeText(d.lastPressAt)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}${d.requeuedFromHold ? ' — back in the queue from hold' : ''}`;
+      if (d.closes) {
+        const who =
+          d.by === 'resident'
+            ? 'the resident cancelled'
+            : `the device reported ${typeLabel(d.type).toLowerCase()}`;
+        const what =
+          d.closes.outcome === 'false-alarm'
+            ? 'a false alarm'
+            : `${typeLabel(d.closedType ?? 'the alarm').toLowerCase()} cleared`;
+        const then =
+          d.effect === 'resolved'
+            ? 'case closed without an operator'
+            : d.why === 'already-accepted'
+              ? 'the case is already being worked: you decide'
+              : d.why === 'alarm-restore'
+                ? 'a detector going quiet does not prove the home is safe: call'
+                : d.why === 'other-alerts-open'
+                  ? 'other alerts of this case are still open'
+                  : 'recorded';
+        return `${who} (${what}) — ${then}`;
+      }
+      return `alert joined: ${d.type} (P${d.priority})`;
+    }
+    case 'offered':
+      return `offered to ${nameOf(d.to)}`;
+    case 'offer-expired':
+      return `offer to ${nameOf(d.from)} returned: ${d.reason}`;
+    case 'accepted':
+      return `accepted (answered in ${Math.round(d.answerSeconds ?? 0)} s)`;
+    case 'held':
+      return `on hold until ${new Date(d.until ?? '').toLocaleTimeString()}: ${d.reason}`;
+    case 'requeued':
+      return `call-back due: back in the queue at P${d.priority}`;
+    case 'resolved':
+      return `resolved${d.automatic ? ' automatically' : ''}: ${d.outcome} — ${d.reason}`;
+    case 'reassigned':
+      return `reassigned to ${nameOf(d.to)}: ${d.reason}`;
+    case 'escalated':
+      return `escalated to ${d.to} after ${d.waitedSeconds} s`;
+    case 'responder-called':
+      return `called ${d.name}: ${d.result}${d.note ? ` — ${d.note}` : ''}`;
+    case 'emergency-called':
+      return `called ${d.service}${d.reference ? ` (ref ${d.reference})` : ''}`;
+    case 'revealed':
+      return `revealed ${d.field === 'keySafe' ? 'the key-safe code' : 'the medical notes'}`;
+    case 'note':
+      return `note: ${d.text}`;
+    default:
+      return e.kind;
+  }
+}

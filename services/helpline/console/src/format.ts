@@ -1,0 +1,30 @@
+import type { CaseSummary } from './types.ts';
+
+export const waitOf = (c: Pick<CaseSummary, 'raisedAt'>, now = Date.now()): number =>
+  Math.max(0, Math.round((now - Date.parse(c.raisedAt)) / 1000));
+
+export const clockText = (s: number): string => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+
+export const typeLabel = (t: unknown): string => {
+  const s = String(t ?? '').replace(/[.-]/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+};
+
+export const stateLabel = (state: string): string => state.replace('_', ' ');
+
+export const timeText = (iso: unknown): string => {
+  if (typeof iso !== 'string' || !iso) return '–';
+  const t = new Date(iso);
+  const sameDay = t.toDateString() === new Date().toDateString();
+  return sameDay ? t.toLocaleTimeString() : `${t.toLocaleDateString()} ${t.toLocaleTimeString()}`;
+};
+
+export const agoText = (iso: string | null): string => {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+};
+
+// A resident pressing again is still waiting for someone: said in words on the card and the case.
+export const pressedText = (c: CaseSummary): string =>
+  (c.presses ?? 0) > 1 ? `pressed ${c.presses} times, last ${timeText(c.lastPressAt)}` : '';

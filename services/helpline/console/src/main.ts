@@ -1,0 +1,107 @@
+import { act, api, whenSignedOut } from './api.ts';
+import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
+import { $, input, select } from './dom.ts';
+import { typeLabel } from './format.ts';
+import { wireKeys } from './keys.ts';
+import { loadPeople, refreshPeople, renderPeople, wirePeople } from './people.ts';
+import { renderQueue, wireQueue } from './queue.ts';
+import { state } from './state.ts';
+import { closeStream, connect, onCase, onCaseChange, whenSnapshot } from './stream.ts';
+import { refreshTargets } from './targets.ts';
+import type { CaseSummary, Me } from './types.ts';
+
+function showLogin(): void {
+  closeStream();
+  $('app').classList.add('hidden');
+  $('login').classList.remove('hidden');
+  $('username').focus();
+}
+whenSignedOut(showLogin);
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('login-error').textContent = '';
+  try {
+    await api('/api/login', {
+      method: 'POST',
+      body: { username: input('username').value, password: input('password').value },
+    });
+    input('password').value = '';
+    await boot();
+  } catch (err) {
+    $('login-error').textContent = err instanceof Error ? err.message : String(err);
+  }
+});
+$('logout').addEventListener('click', async () => {
+  await api('/api/logout', { method: 'POST' }).catch(() => {});
+  sessionStorage.removeItem('helpline.token');
+  location.reload();
+});
+$('presence').addEventListener('change', () =>
+  act('presence', () => api('/api/presence', { method: 'PUT', body: { status: select('presence').value } })),
+);
+whenPresenceChanges((presence) => {
+  select('presence').value = presence;
+});
+
+whenCaseChanges(onCase);
+whenSnapshot(renderQueue);
+onCaseChange((c, before) => {
+  renderQueue();
+  announce(c, before);
+  // The case offered to me opens by itself, unless I am working one of mine.
+  const offeredNow =
+    c.state === 'offered' && c.offeredTo === state.me?.id && before?.offeredTo !== state.me?.id;
+  const current = state.selected ? state.cases.get(state.selected) : undefined;
+  const working =
+    current !== undefined && current.assignedTo === state.me?.id && current.state === 'accepted';
+  if (offeredNow && !working && c.id !== state.selected) void selectCase(c.id);
+  else if (c.id === state.selected) void loadDetail(c.id, false);
+});
+
+/** What the tone says, in words for a screen reader: a new P1, a press again, an offer to me. */
+function announce(c: CaseSummary, before: CaseSummary | undefined): void {
+  const ev = c.lastEvent;
+  if (!ev) return;
+  const who = state.residentNames.get(c.residentId) ?? 'a resident';
+  const text =
+    c.offeredTo === state.me?.id && before?.offeredTo !== state.me?.id && c.state === 'offered'
+      ? `Offered to you: P${c.priority} ${typeLabel(c.type)} for ${who}. Press a to accept.`
+      : !before && ev.kind === 'opened'
+        ? `New P${c.priority} case: ${typeLabel(c.type)} for ${who}.`
+        : ev.kind === 'alert-joined' && ev.data.repeat
+          ? `${who} pressed again.`
+          : '';
+  if (text) $('announce').textContent = text;
+}
+wireQueue((id) => void selectCase(id));
+wireKeys();
+wirePeople();
+
+// Signing in again after a sign-out boots again: the timers start once.
+let timersStarted = false;
+
+async function boot(): Promise<void> {
+  let me: Me;
+  try {
+    me = await api<Me>('/api/me');
+  } catch {
+    return;
+  }
+  state.me = me;
+  $('login').classList.add('hidden');
+  $('app').classList.remove('hidden');
+  $('who').textContent = `${me.name} (${me.role})`;
+  $('presence').classList.toggle('hidden', !['operator', 'supervisor'].includes(me.role));
+  if (me.presence) select('presence').value = me.presence;
+  await loadPeople();
+  renderPeople();
+  connect();
+  void refreshTargets();
+  if (timersStarted) return;
+  timersStarted = true;
+  setInterval(() => void refreshTargets(), 15_000);
+  // Who is there changes without a case changing: the supervisor's list is read again every few seconds.
+  setInterval(() => void refreshPeople(), 3_000);
+}
+void boot();

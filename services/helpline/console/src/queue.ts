@@ -1,0 +1,241 @@
+import { api } from './api.ts';
+import { $, esc, input, select } from './dom.ts';
+import { clockText, pressedText, stateLabel, typeLabel, waitOf } from './format.ts';
+import { canWork, nameOf, sortedCases, state } from './state.ts';
+import type { CaseSummary, QueueResidents } from './types.ts';
+
+/** What the operator narrowed the queue to: search text, filters and grouping. */
+export const view = {
+  search: '',
+  priority: '',
+  type: '',
+  district: '',
+  state: '',
+  groupBy: '' as '' | 'priority' | 'type' | 'district' | 'state',
+};
+
+/** A case waiting longer than this is late for the 60 s answer target. */
+const LATE_S = 60;
+/** A resident whose name the registry did not give is asked for again after this long. */
+const NAME_RETRY_MS = 15_000;
+
+const namesAsked = new Map<string, number>();
+let namesTimer: ReturnType<typeof setTimeout> | null = null;
+
+/**
+ * Asks for the names and districts of queued residents not known yet, at once (batched over a
+ * moment) so a new card shows a name rather than an id; one not found is asked again after 15 s.
+ */
+function wantNames(): void {
+  if (!canWork() || namesTimer) return;
+  const now = Date.now();
+  const unknown = [...state.cases.values()].filter(
+    (c) =>
+      !state.residentNames.has(c.residentId) && now - (namesAsked.get(c.residentId) ?? 0) > NAME_RETRY_MS,
+  );
+  if (!unknown.length) return;
+  namesTimer = setTimeout(async () => {
+    for (const c of unknown) namesAsked.set(c.residentId, Date.now());
+    try {
+      const answer = await api<QueueResidents>('/api/queue/names');
+      let changed = false;
+      for (const [id, name] of Object.entries(answer.names ?? {}))
+        if (state.residentNames.get(id) !== name) {
+          state.residentNames.set(id, name);
+          changed = true;
+        }
+      for (const [id, district] of Object.entries(answer.districts ?? {}))
+        if (state.districts.get(id) !== district) {
+          state.districts.set(id, district);
+          changed = true;
+        }
+      if (changed) renderQueue();
+    } catch {
+      // The queue still shows resident ids.
+    } finally {
+      namesTimer = null;
+    }
+    // Cases that arrived while the answer was on its way are asked for now.
+    wantNames();
+  }, 50);
+}
+
+const nameOrId = (c: CaseSummary) => state.residentNames.get(c.residentId) ?? c.residentId;
+const districtOf = (c: CaseSummary) => state.districts.get(c.residentId) ?? '';
+const waiting = (c: CaseSummary) => c.state === 'queued' || c.state === 'offered';
+
+function matches(c: CaseSummary): boolean {
+  if (view.priority && String(c.priority) !== view.priority) return false;
+  if (view.type && c.type !== view.type) return false;
+  if (view.district && districtOf(c) !== view.district) return false;
+  if (view.state && c.state !== view.state) return false;
+  const q = view.search.trim().toLowerCase();
+  if (!q) return true;
+  return [nameOrId(c), c.residentId, c.id, ...(c.deviceSerials ?? [])].some((s) =>
+    s.toLowerCase().includes(q),
+  );
+}
+
+const groupOf: Record<Exclude<typeof view.groupBy, ''>, (c: CaseSummary) => string> = {
+  priority: (c) => `P${c.priority}`,
+  type: (c) => typeLabel(c.type),
+  district: (c) => districtOf(c) || 'district not known',
+  state: (c) => stateLabel(c.state),
+};
+
+/** The escalation banner: one summary line per kind of lateness, never a list of cases. */
+function renderBanner(list: readonly CaseSummary[]): void {
+  const now = Date.now();
+  const p1 = list.filter((c) => c.priority === 1 && waiting(c));
+  const late = p1.filter((c) => waitOf(c, now) > LATE_S);
+  const escalated = p1.filter((c) => c.escalationStep > 0 && waitOf(c, now) <= LATE_S);
+  const parts: string[] = [];
+  if (late.length) {
+    const longest = Math.max(...late.map((c) => waitOf(c, now)));
+    parts.push(`${late.length} P1 waiting > 60 s (longest ${clockText(longest)})`);
+  }
+  if (escalated.length) parts.push(`${escalated.length} P1 escalated`);
+  const text = parts.length ? `${parts.join(' · ')} — take it now` : '';
+  const banner = $('escalation');
+  if (banner.textContent !== text) banner.textContent = text;
+}
+
+function renderCounts(list: readonly CaseSummary[]): void {
+  $('count').textContent = `${list.length} open`;
+  $('counts').innerHTML = [1, 2, 3, 4, 5]
+    .map((p) => {
+      const n = list.filter((c) => c.priority === p).length;
+      const on = view.priority === String(p);
+      return `<button type="button" class="p${p}${n ? ' some' : ''}" data-priority="${p}" aria-pressed="${on}" title="${n} open at P${p}${on ? ' (shown alone)' : ''}">P${p} <b>${n}</b></button>`;
+    })
+    .join('');
+}
+
+/** Keeps a filter's options to the values in the queue now (and the chosen one), with counts. */
+function fillOptions(
+  id: string,
+  all: string,
+  values: ReadonlyMap<string, number>,
+  label: (v: string) => string,
+) {
+  const el = select(id);
+  const chosen = el.value;
+  const keys = [...new Set([...values.keys(), ...(chosen ? [chosen] : [])])].sort();
+  const html = `<option value="">${esc(all)}</option>${keys.map((v) => `<option value="${esc(v)}">${esc(label(v))} (${values.get(v) ?? 0})</option>`).join('')}`;
+  if (el.dataset.html === html) return;
+  el.innerHTML = html;
+  el.dataset.html = html;
+  el.value = chosen;
+}
+
+const tally = (list: readonly CaseSummary[], key: (c: CaseSummary) => string) => {
+  const m = new Map<string, number>();
+  for (const c of list) {
+    const k = key(c);
+    if (k) m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return m;
+};
+
+function row(c: CaseSummary): string {
+  const me = state.me;
+  const w = waitOf(c);
+  const mine =
+    c.offeredTo === me?.id
+      ? ' — <span class="offer-mine">offered to you</span>'
+      : c.assignedTo
+        ? ` — ${esc(nameOf(c.assignedTo))}`
+        : '';
+  const pressed = pressedText(c);
+  const late = !c.acceptedAt && w > LATE_S;
+  return `<button type="button" class="case p${c.priority}${c.id === state.selected ? ' selected' : ''}" data-id="${esc(c.id)}" data-priority="${c.priority}" data-state="${esc(c.state)}"${c.id === state.selected ? ' aria-current="true"' : ''} title="${esc(c.because[0]?.reason ?? '')}">
+      <span class="prio">P${c.priority}</span>
+      <span><span class="type">${esc(typeLabel(c.type))}</span> <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span>${c.escalationStep ? ` <span class="esc">escalated ${c.escalationStep}</span>` : ''}${pressed ? ` <span class="pressed">${esc(pressed)}</span>` : ''}</span>
+      <span class="meta">${esc(nameOrId(c))}${districtOf(c) ? ` · ${esc(districtOf(c))}` : ''}${mine}</span>
+      <span class="wait${late ? ' long' : ''}" data-raised="${esc(c.raisedAt)}" aria-label="${c.acceptedAt ? 'answered' : `waiting ${clockText(w)}${late ? ', over 60 seconds' : ''}`}">${c.acceptedAt ? 'answered' : clockText(w)}</span>
+    </button>`;
+}
+
+export function renderQueue(): void {
+  const list = sortedCases();
+  renderCounts(list);
+  renderBanner(list);
+  fillOptions(
+    'filter-type',
+    'all types',
+    tally(list, (c) => c.type),
+    typeLabel,
+  );
+  fillOptions('filter-district', 'all districts', tally(list, districtOf), (v) => v);
+  wantNames();
+  const shown = list.filter(matches);
+  const narrowed = shown.length !== list.length;
+  $('shown').textContent = narrowed ? `${shown.length} of ${list.length} shown` : '';
+  if (!list.length) {
+    $('queue').innerHTML = '<p class="empty">No open cases.</p>';
+    return;
+  }
+  if (!shown.length) {
+    $('queue').innerHTML = '<p class="empty">No open case matches.</p>';
+    return;
+  }
+  const focused = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('#queue .case')
+    ?.dataset.id;
+  const groupKey = view.groupBy ? groupOf[view.groupBy] : undefined;
+  if (!groupKey) $('queue').innerHTML = shown.map(row).join('');
+  else {
+    const groups = new Map<string, CaseSummary[]>();
+    for (const c of shown) groups.set(groupKey(c), [...(groups.get(groupKey(c)) ?? []), c]);
+    $('queue').innerHTML = [...groups]
+      .map(([g, cs]) => `<h3 class="group-heading">${esc(g)} (${cs.length})</h3>${cs.map(row).join('')}`)
+      .join('');
+  }
+  // A redraw keeps the keyboard where it was.
+  if (focused) document.querySelector<HTMLElement>(`#queue .case[data-id="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/** Waits tick every second without redrawing the queue; the banner follows them. */
+export function tickWaits(): void {
+  for (const el of document.querySelectorAll<HTMLElement>('.wait[data-raised]')) {
+    if (el.textContent === 'answered') continue;
+    const s = waitOf({ raisedAt: el.dataset.raised ?? '' });
+    el.textContent = clockText(s);
+    el.classList.toggle('long', s > LATE_S);
+  }
+  renderBanner(sortedCases());
+}
+
+/** The cases as the queue shows them now (filtered and in order): j/k move through these. */
+export const shownCases = (): CaseSummary[] => sortedCases().filter(matches);
+
+export function wireQueue(onSelect: (id: string) => void): void {
+  $('queue').addEventListener('click', (e) => {
+    const el = (e.target as Element).closest<HTMLElement>('.case');
+    if (el?.dataset.id) onSelect(el.dataset.id);
+  });
+  $('counts').addEventListener('click', (e) => {
+    const p = (e.target as Element).closest<HTMLElement>('[data-priority]')?.dataset.priority ?? '';
+    view.priority = view.priority === p ? '' : p;
+    select('filter-priority').value = view.priority;
+    renderQueue();
+  });
+  input('search').addEventListener('input', () => {
+    view.search = input('search').value;
+    renderQueue();
+  });
+  for (const [id, key] of [
+    ['filter-priority', 'priority'],
+    ['filter-type', 'type'],
+    ['filter-district', 'district'],
+    ['filter-state', 'state'],
+  ] as const)
+    select(id).addEventListener('change', () => {
+      view[key] = select(id).value;
+      renderQueue();
+    });
+  select('group-by').addEventListener('change', () => {
+    view.groupBy = select('group-by').value as typeof view.groupBy;
+    renderQueue();
+  });
+  setInterval(tickWaits, 1000);
+}

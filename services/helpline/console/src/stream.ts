@@ -1,0 +1,93 @@
+import { type ApiError, api, token } from './api.ts';
+import { $, select } from './dom.ts';
+import { beep } from './sound.ts';
+import { state } from './state.ts';
+import { refreshTargetsSoon } from './targets.ts';
+import type { CaseSummary } from './types.ts';
+import { isOpen } from './types.ts';
+
+let source: EventSource | null = null;
+/** This tab's console id on the server: its heartbeats keep this person present. */
+let consoleId: string | null = null;
+
+type CaseListener = (c: CaseSummary, before: CaseSummary | undefined) => void;
+const listeners: CaseListener[] = [];
+/** Called after every change to a case this console hears of, once the queue holds it. */
+export function onCaseChange(listener: CaseListener): void {
+  listeners.push(listener);
+}
+
+let onSnapshot: () => void = () => {};
+export function whenSnapshot(handler: () => void): void {
+  onSnapshot = handler;
+}
+
+export function onCase(c: CaseSummary): void {
+  const before = state.cases.get(c.id);
+  const open = isOpen(c.state);
+  if (open) state.cases.set(c.id, c);
+  else state.cases.delete(c.id);
+  const ev = c.lastEvent;
+  if (ev?.kind === 'accepted' || ev?.kind === 'opened') refreshTargetsSoon();
+  if (c.priority === 1 && open && before?.priority !== 1 && ev) beep(3);
+  // Pressed again: sound again on every console, whoever holds the case.
+  else if (open && ev?.kind === 'alert-joined' && ev.data.repeat) beep(3);
+  else if (ev?.kind === 'escalated') beep(2);
+  for (const listener of listeners) listener(c, before);
+}
+
+export function closeStream(): void {
+  source?.close();
+}
+
+export function connect(): void {
+  source?.close();
+  consoleId = null;
+  const status = $('status');
+  // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what was missed.
+  const es = new EventSource(token ? `/api/stream?access_token=${encodeURIComponent(token)}` : '/api/stream');
+  source = es;
+  es.addEventListener('open', () => {
+    status.textContent = 'live';
+    status.className = '';
+  });
+  es.addEventListener('error', () => {
+    status.textContent = 'reconnecting…';
+    status.className = 'bad';
+    // A refused stream is not retried by the browser: signed out (here, elsewhere or by a
+    // supervisor) shows the sign-in form; anything else tries again shortly.
+    if (es.readyState === EventSource.CLOSED)
+      api('/api/me').then(
+        () => setTimeout(connect, 2000),
+        () => {},
+      );
+  });
+  // Presence: the stream names this tab's console; each ping is answered, and while the answers
+  // arrive this person counts as there. A closed tab or a lost network stops them.
+  es.addEventListener('hello', (e) => {
+    consoleId = (JSON.parse((e as MessageEvent<string>).data) as { console: string }).console;
+    void heartbeat();
+  });
+  es.addEventListener('ping', () => void heartbeat());
+  es.addEventListener('snapshot', () => {
+    state.cases.clear();
+    onSnapshot();
+  });
+  es.addEventListener('case', (e) => onCase(JSON.parse((e as MessageEvent<string>).data) as CaseSummary));
+}
+
+async function heartbeat(): Promise<void> {
+  if (!consoleId) return;
+  try {
+    const r = await api<{ chosenPresence?: string | null }>('/api/presence/heartbeat', {
+      method: 'POST',
+      body: { console: consoleId },
+    });
+    // A supervisor may have set this person away: the control shows what holds now.
+    const presence = select('presence');
+    if (r.chosenPresence && document.activeElement !== presence) presence.value = r.chosenPresence;
+  } catch (err) {
+    // The server no longer knows this console (signed out elsewhere, or restarted): a new stream.
+    if ((err as ApiError).status === 404) connect();
+  }
+}
