@@ -193,7 +193,11 @@ describe('helpline service', () => {
     await noToken.body?.cancel();
     const page = await fetch(`${helpline.url}/`);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('"false-alarm"');
+    expect(await page.text()).toContain('src="/console.js"');
+    // The outcome codes come from the contracts, bundled into the console's script.
+    const script = await fetch(`${helpline.url}/console.js`);
+    expect(script.status).toBe(200);
+    expect(await script.text()).toContain('"false-alarm"');
   });
 
   it('opens a case from an alert that explains itself', async () => {
