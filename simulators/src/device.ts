@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DeviceAck, type DeviceTopics, deviceTopics, type EventType } from '@telecare/contracts';
 import mqtt, { type MqttClient } from 'mqtt';
+import { type ResendPolicy, resendDelay, resendPolicy } from './resend.ts';
 
 /** The platform refused an event; a real device would log this and not resend. */
 export class EventRejectedError extends Error {
@@ -13,7 +14,7 @@ export class EventRejectedError extends Error {
   }
 }
 
-/** No ack arrived after every resend. */
+/** No ack arrived: the device was closed first, or it gave up after `maxAttempts` sends. */
 export class AckTimeoutError extends Error {
   constructor(
     readonly eventId: string,
@@ -44,8 +45,11 @@ export interface DeviceOptions {
   serial: string;
   mqttUrl: string;
   namespace?: string;
-  /** Resend an unacknowledged event after this long (devices resend until acked). */
+  /** Resend an unacknowledged event after this long at first (default 2 s); the wait doubles each time. */
   resendMs?: number;
+  /** The longest wait between resends (default a minute). */
+  resendMaxMs?: number;
+  /** Give up after this many sends. Unset: resend until acked or closed, as a real device does. */
   maxAttempts?: number;
   username?: string;
   password?: string;
@@ -62,14 +66,12 @@ export class SimulatedDevice {
   #client: MqttClient | undefined;
   #seq = 0;
   readonly #pending = new Map<string, Pending>();
-  readonly #resendMs: number;
-  readonly #maxAttempts: number;
+  readonly #resend: ResendPolicy;
 
   constructor(private readonly options: DeviceOptions) {
     this.serial = options.serial;
     this.topics = deviceTopics(options.namespace);
-    this.#resendMs = options.resendMs ?? 2_000;
-    this.#maxAttempts = options.maxAttempts ?? 10;
+    this.#resend = resendPolicy({ ...options, defaultResendMs: 2_000 });
   }
 
   async connect(): Promise<void> {
@@ -126,14 +128,14 @@ export class SimulatedDevice {
       };
       this.#pending.set(id, pending);
       const attempt = () => {
-        if (pending.attempts >= this.#maxAttempts) {
+        if (pending.attempts >= this.#resend.maxAttempts) {
           this.#pending.delete(id);
           reject(new AckTimeoutError(id, pending.attempts));
           return;
         }
         pending.attempts++;
         client.publish(this.topics.events(this.serial), pending.payload, { qos: 1 });
-        pending.timer = setTimeout(attempt, this.#resendMs);
+        pending.timer = setTimeout(attempt, resendDelay(this.#resend, pending.attempts));
       };
       attempt();
     });

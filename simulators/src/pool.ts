@@ -1,13 +1,17 @@
 import { type DeviceAck, type DeviceTopics, deviceTopics } from '@telecare/contracts';
 import mqtt, { type MqttClient } from 'mqtt';
 import { AckTimeoutError, EventRejectedError, type SentEvent } from './device.ts';
+import { type ResendPolicy, resendDelay, resendPolicy } from './resend.ts';
 
 export interface PoolOptions {
   mqttUrl: string;
   namespace?: string;
   /** MQTT connections shared by every serial (each serial always uses the same one). */
   connections?: number;
+  /** The first wait before a resend (default 5 s); it doubles up to `resendMaxMs` (default a minute). */
   resendMs?: number;
+  resendMaxMs?: number;
+  /** Give up after this many sends. Unset: resend until acked or closed. */
   maxAttempts?: number;
   clientPrefix?: string;
 }
@@ -32,14 +36,12 @@ export class MqttPool {
   readonly topics: DeviceTopics;
   readonly #clients: MqttClient[] = [];
   readonly #pending = new Map<string, Pending>();
-  readonly #resendMs: number;
-  readonly #maxAttempts: number;
+  readonly #resend: ResendPolicy;
   readonly #registered = new Set<string>();
 
   constructor(private readonly options: PoolOptions) {
     this.topics = deviceTopics(options.namespace);
-    this.#resendMs = options.resendMs ?? 5_000;
-    this.#maxAttempts = options.maxAttempts ?? 10;
+    this.#resend = resendPolicy({ ...options, defaultResendMs: 5_000 });
   }
 
   async connect(): Promise<void> {
@@ -105,14 +107,14 @@ export class MqttPool {
       };
       this.#pending.set(key, pending);
       const attempt = () => {
-        if (pending.attempts >= this.#maxAttempts) {
+        if (pending.attempts >= this.#resend.maxAttempts) {
           this.#pending.delete(key);
           reject(new AckTimeoutError(id, pending.attempts));
           return;
         }
         pending.attempts++;
         client.publish(this.topics.events(serial), payload, { qos: 1 });
-        pending.timer = setTimeout(attempt, this.#resendMs);
+        pending.timer = setTimeout(attempt, resendDelay(this.#resend, pending.attempts));
       };
       attempt();
     });

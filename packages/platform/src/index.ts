@@ -52,3 +52,14 @@ export { createPool, migrate, type Pool, type PoolClient, withTransaction } from
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';
+export {
+  ACK_WAIT_S,
+  type BackoffPolicy,
+  backoffDelay,
+  type InProgress,
+  keepWorking,
+  REDELIVERY,
+  SECOND_NS,
+  sleep,
+  withTimeout,
+} from './work.ts';

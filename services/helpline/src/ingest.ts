@@ -1,11 +1,16 @@
 import { Alert, type Names, type RejectReason } from '@telecare/contracts';
 import {
+  ACK_WAIT_S,
+  backoffDelay,
   type Clock,
   type JetStreamClient,
   type JetStreamManager,
+  keepWorking,
   type Logger,
   PoisonMessageError,
   publishDeadLetter,
+  REDELIVERY,
+  SECOND_NS,
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -13,7 +18,6 @@ import type { CaseStore } from './store.ts';
 
 export const CONSUMER = 'helpline';
 export const SERVICE = 'helpline';
-const SECOND_NS = 1_000_000_000;
 
 /** The part of a JetStream message the handler uses. */
 export interface AlertMessage {
@@ -21,6 +25,7 @@ export interface AlertMessage {
   readonly data: Uint8Array;
   readonly info: { readonly deliveryCount: number };
   ack(): void;
+  working(): void;
   nak(millis?: number): void;
   term(reason?: string): void;
 }
@@ -38,22 +43,27 @@ export interface IngestDeps {
   readonly onCommitted?: () => void;
 }
 
-/** Creates the durable `helpline` consumer on ALERTS if it does not exist yet. */
+/**
+ * Creates the durable `helpline` consumer on ALERTS if it does not exist yet, or brings an existing
+ * one's ack wait to the runtime's: what a killed process held comes back in seconds.
+ */
 export async function ensureConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
-  try {
-    await jsm.consumers.info(names.streams.alerts, CONSUMER);
-  } catch {
-    await jsm.consumers.add(names.streams.alerts, {
-      durable_name: CONSUMER,
-      ack_policy: 'explicit',
-      deliver_policy: 'all',
-      filter_subject: names.subjects.allAlerts,
-      ack_wait: 30 * SECOND_NS,
-      // An alarm is never given up on: a transient failure is retried until it succeeds.
-      max_deliver: -1,
-      max_ack_pending: 1000,
-    });
+  const existing = await jsm.consumers.info(names.streams.alerts, CONSUMER).catch(() => undefined);
+  if (existing) {
+    if (existing.config.ack_wait !== ACK_WAIT_S * SECOND_NS)
+      await jsm.consumers.update(names.streams.alerts, CONSUMER, { ack_wait: ACK_WAIT_S * SECOND_NS });
+    return;
   }
+  await jsm.consumers.add(names.streams.alerts, {
+    durable_name: CONSUMER,
+    ack_policy: 'explicit',
+    deliver_policy: 'all',
+    filter_subject: names.subjects.allAlerts,
+    ack_wait: ACK_WAIT_S * SECOND_NS,
+    // An alarm is never given up on: a transient failure is retried until it succeeds.
+    max_deliver: -1,
+    max_ack_pending: 1000,
+  });
 }
 
 const parseAlert = (data: Uint8Array): Alert => {
@@ -152,7 +162,7 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
       return;
     }
     deps.metrics.retried.inc();
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6));
+    const delay = backoffDelay(REDELIVERY, msg.info.deliveryCount);
     log.warn(
       { err, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
       'alert not committed; will retry',
@@ -223,7 +233,13 @@ export async function startIngest(
         msg.nak();
         continue;
       }
-      await pool.submit(laneOf(msg.subject), () => handleAlertMessage(deps, msg));
+      // In hand from now: waiting for its lane counts against the ack wait too.
+      let done: () => void = () => {};
+      const finished = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      void keepWorking(msg, ACK_WAIT_S * 1_000, () => finished);
+      await pool.submit(laneOf(msg.subject), () => handleAlertMessage(deps, msg).finally(done));
     }
   })().catch((err: unknown) => deps.logger.error({ err }, 'alert consumer stopped unexpectedly'));
   return {

@@ -96,6 +96,13 @@ export interface Ownership {
   readonly area: boolean;
   /** The last look at the leases succeeded recently (always, without leases). */
   readonly healthy: boolean;
+  /**
+   * Owns no partition, and has watched the leases long enough to know that live instances hold
+   * every one (more instances than partitions): it takes one over when an owner goes.
+   */
+  readonly standby: boolean;
+  /** Holds its work: at least one partition, or a standby. Not while a dead predecessor's leases run out. */
+  readonly ready: boolean;
   /** Drains the work, then gives every lease back. */
   stop(): Promise<void>;
 }
@@ -136,6 +143,8 @@ export async function startOwnership(options: {
     partitions: () => all,
     area: true,
     healthy: true,
+    standby: false,
+    ready: true,
     stop: async () => {
       await Promise.all([...all.map(partitionLease), AREA_LEASE].map((lease) => options.work.stop(lease)));
     },
@@ -202,6 +211,7 @@ export class PartitionLeases implements Ownership {
   #closing = false;
   #stopped = false;
   #lastRound = Number.NEGATIVE_INFINITY;
+  readonly #startedAt = performance.now();
   #wake: (() => void) | undefined;
   #loop: Promise<void> = Promise.resolve();
   #watchdog: NodeJS.Timeout | undefined;
@@ -280,6 +290,18 @@ export class PartitionLeases implements Ownership {
 
   get healthy(): boolean {
     return performance.now() - this.#lastRound < this.#ttlMs;
+  }
+
+  get standby(): boolean {
+    // After a lease time and a round every lease a dead process held has expired and been free
+    // for a round: owning nothing then means live instances own everything.
+    return (
+      this.partitions().length === 0 && performance.now() - this.#startedAt >= this.#ttlMs + this.#renewMs
+    );
+  }
+
+  get ready(): boolean {
+    return this.healthy && !this.#closing && (this.partitions().length > 0 || this.standby);
   }
 
   async stop(): Promise<void> {

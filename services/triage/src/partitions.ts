@@ -1,6 +1,12 @@
 import { AckPolicy, type Consumer, type ConsumerConfig, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Names } from '@telecare/contracts';
-import type { Clock, JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import {
+  type Clock,
+  type JetStreamClient,
+  type JetStreamManager,
+  keepWorking,
+  type Logger,
+} from '@telecare/platform';
 import type { EventProcessor } from './processor.ts';
 import type { TimerStore } from './timers.ts';
 
@@ -170,6 +176,8 @@ export function runLaneWorkers(options: {
   clock: Clock;
   logger: Logger;
   retryDelayMs: number;
+  /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
+  ackWaitMs: number;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
@@ -241,8 +249,10 @@ export function runLaneWorkers(options: {
         if (lane.kind === 'area' && lane.type) await options.processor.areaCaughtUp(lane.type, pulledAt);
         continue;
       }
-      if (lane.kind === 'area') await options.processor.handleArea(msg);
-      else await options.processor.handle(msg);
+      const inHand = msg;
+      await keepWorking(inHand, options.ackWaitMs, () =>
+        lane.kind === 'area' ? options.processor.handleArea(inHand) : options.processor.handle(inHand),
+      );
     }
   };
 
