@@ -1,7 +1,6 @@
-import { type DeviceAck, type DeviceTopics, deviceTopics } from '@telecare/contracts';
+import { type DeviceTopics, deviceTopics } from '@telecare/contracts';
 import mqtt, { type MqttClient } from 'mqtt';
-import { AckTimeoutError, EventRejectedError, type SentEvent } from './device.ts';
-import { type ResendPolicy, resendDelay, resendPolicy } from './resend.ts';
+import { Resender, readAck, resendPolicy, type SentEvent } from './resend.ts';
 
 export interface PoolOptions {
   mqttUrl: string;
@@ -16,16 +15,6 @@ export interface PoolOptions {
   clientPrefix?: string;
 }
 
-interface Pending {
-  readonly serial: string;
-  readonly payload: string;
-  attempts: number;
-  readonly firstSentAt: number;
-  timer: NodeJS.Timeout | undefined;
-  resolve(sent: SentEvent): void;
-  reject(err: Error): void;
-}
-
 /**
  * Many devices over a few MQTT connections, for runs of thousands of homes: each serial publishes
  * on its own topics and resends until acked, as a device would, but shares a connection. (With
@@ -35,13 +24,12 @@ interface Pending {
 export class MqttPool {
   readonly topics: DeviceTopics;
   readonly #clients: MqttClient[] = [];
-  readonly #pending = new Map<string, Pending>();
-  readonly #resend: ResendPolicy;
+  readonly #resend: Resender;
   readonly #registered = new Set<string>();
 
   constructor(private readonly options: PoolOptions) {
     this.topics = deviceTopics(options.namespace);
-    this.#resend = resendPolicy({ ...options, defaultResendMs: 5_000 });
+    this.#resend = new Resender(resendPolicy({ ...options, defaultResendMs: 5_000 }));
   }
 
   async connect(): Promise<void> {
@@ -92,67 +80,25 @@ export class MqttPool {
   /** Publishes one event payload for a serial and resolves when the platform has stored it. */
   send(serial: string, id: string, payload: string): Promise<SentEvent> {
     const key = `${serial}\u0000${id}`;
-    if (this.#pending.has(key))
+    if (this.#resend.has(key))
       return Promise.reject(new Error(`event ${id} of ${serial} is already in flight`));
     const client = this.#clientOf(serial);
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        serial,
-        payload,
-        attempts: 0,
-        firstSentAt: performance.now(),
-        timer: undefined,
-        resolve,
-        reject,
-      };
-      this.#pending.set(key, pending);
-      const attempt = () => {
-        if (pending.attempts >= this.#resend.maxAttempts) {
-          this.#pending.delete(key);
-          reject(new AckTimeoutError(id, pending.attempts));
-          return;
-        }
-        pending.attempts++;
-        client.publish(this.topics.events(serial), payload, { qos: 1 });
-        pending.timer = setTimeout(attempt, resendDelay(this.#resend, pending.attempts));
-      };
-      attempt();
-    });
+    return this.#resend.send(key, id, () => client.publish(this.topics.events(serial), payload, { qos: 1 }));
   }
 
   #onAck(topic: string, raw: Buffer): void {
     const parts = topic.split('/');
     const serial = parts[parts.length - 2];
-    let ack: DeviceAck;
-    try {
-      ack = JSON.parse(raw.toString()) as DeviceAck;
-    } catch {
-      return;
-    }
-    const id = 'id' in ack ? ack.id : undefined;
-    if (!serial || !id) return;
-    const key = `${serial}\u0000${id}`;
-    const pending = this.#pending.get(key);
-    if (!pending) return;
-    clearTimeout(pending.timer);
-    this.#pending.delete(key);
-    if ('stored' in ack) {
-      pending.resolve({ id, attempts: pending.attempts, latencyMs: performance.now() - pending.firstSentAt });
-    } else {
-      pending.reject(new EventRejectedError(id, ack.rejected));
-    }
+    const read = readAck(raw);
+    if (serial && read) this.#resend.settle(`${serial}\u0000${read.id}`, read.ack);
   }
 
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#resend.size;
   }
 
   async close(): Promise<void> {
-    for (const [, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new AckTimeoutError('(pool closed)', pending.attempts));
-    }
-    this.#pending.clear();
+    this.#resend.closeAll();
     await Promise.all(this.#clients.splice(0).map((c) => c.endAsync()));
   }
 }

@@ -1,5 +1,6 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export { ConfigError, PoisonMessageError, TelecareError, TransientError } from './errors.ts';
 export {
   bearerAuth,
@@ -58,8 +59,11 @@ export {
   backoffDelay,
   type InProgress,
   keepWorking,
+  Pause,
   REDELIVERY,
   SECOND_NS,
   sleep,
+  TimeoutError,
+  within,
   withTimeout,
 } from './work.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, keepWorking, sleep, withTimeout } from './work.ts';
+import { backoffDelay, keepWorking, Pause, sleep, TimeoutError, within, withTimeout } from './work.ts';
 
 describe('backoffDelay', () => {
   it('doubles from the first delay and stops at the cap', () => {
@@ -25,6 +25,28 @@ describe('withTimeout', () => {
   it('gives the value in time, undefined after', async () => {
     expect(await withTimeout(Promise.resolve(7), 1_000)).toBe(7);
     expect(await withTimeout(new Promise(() => {}), 10)).toBeUndefined();
+  });
+});
+
+describe('within', () => {
+  it('gives the value in time, a TimeoutError after', async () => {
+    expect(await within(Promise.resolve(7), 1_000)).toBe(7);
+    await expect(within(new Promise(() => {}), 10)).rejects.toBeInstanceOf(TimeoutError);
+  });
+});
+
+describe('Pause', () => {
+  it('ends the wait in progress on wake, and waits again after', async () => {
+    const pause = new Pause();
+    const started = performance.now();
+    const waiting = pause.wait(10_000);
+    pause.wake();
+    await waiting;
+    expect(performance.now() - started).toBeLessThan(5_000);
+    pause.wake(); // nothing in progress: the next wait is a whole one
+    const next = performance.now();
+    await pause.wait(50);
+    expect(performance.now() - next).toBeGreaterThanOrEqual(40);
   });
 });
 

@@ -3,6 +3,7 @@
  * ack, keeping a long handler's message from being redelivered, sleeping until stopped, timeouts
  * and one backoff policy.
  */
+import { TelecareError } from './errors.ts';
 
 /**
  * How long JetStream waits for an ack before it redelivers. Short, so that what a killed process
@@ -53,11 +54,54 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * A wait that another part of the loop can end early (to stop, or to go round again at once):
+ * `wait(ms)` sleeps, `wake()` ends the wait in progress, if any.
+ */
+export class Pause {
+  #abort: AbortController | undefined;
+
+  async wait(ms: number): Promise<void> {
+    const abort = new AbortController();
+    this.#abort = abort;
+    try {
+      await sleep(ms, abort.signal);
+    } finally {
+      if (this.#abort === abort) this.#abort = undefined;
+    }
+  }
+
+  wake(): void {
+    this.#abort?.abort();
+  }
+}
+
+/** A dependency did not answer in time. */
+export class TimeoutError extends TelecareError {
+  readonly retryable = true;
+}
+
+/** `promise`'s value, or a `TimeoutError` if it has not settled within `ms` (it is not cancelled). */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no answer in ${ms} ms`, { context: { ms } })), ms);
+    // A pending timeout must not keep a finished process alive.
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `promise`'s value, or `undefined` if it has not settled within `ms` (it is not cancelled). */
 export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -8,6 +8,7 @@ import {
   keepWorking,
   type Logger,
   PoisonMessageError,
+  parseMessage,
   publishDeadLetter,
   REDELIVERY,
   SECOND_NS,
@@ -66,23 +67,6 @@ export async function ensureConsumer(jsm: JetStreamManager, names: Names): Promi
   });
 }
 
-const parseAlert = (data: Uint8Array): Alert => {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(data).toString('utf8'));
-  } catch (cause) {
-    throw new PoisonMessageError('alert is not JSON', { cause, context: { reason: 'not-json' } });
-  }
-  const result = Alert.safeParse(json);
-  if (!result.success) {
-    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PoisonMessageError(`alert does not match the Alert contract: ${detail}`, {
-      context: { reason: 'schema' },
-    });
-  }
-  return result.data;
-};
-
 // SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
 const isPermanentDbError = (err: unknown): boolean =>
   typeof err === 'object' && err !== null && 'code' in err && String(err.code).startsWith('22');
@@ -94,7 +78,7 @@ const isPermanentDbError = (err: unknown): boolean =>
 export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
   const log = deps.logger;
   try {
-    const alert = parseAlert(msg.data);
+    const alert = parseMessage(Alert, msg.data, 'alert');
     const endTimer = deps.metrics.commitSeconds.startTimer();
     let result: Awaited<ReturnType<CaseStore['ingest']>>;
     try {

@@ -7,6 +7,7 @@ import {
   type Logger,
   nulPaths,
   SlidingWindowLimiter,
+  withTimeout,
 } from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, hashToken, newApiToken, newSecret } from './crypto.ts';
@@ -73,9 +74,6 @@ export interface Principal {
 
 const PUBLISH_WAIT_MS = 2_000;
 
-const settledWithin = (ms: number, work: Promise<unknown>): Promise<unknown> =>
-  Promise.race([work, new Promise((resolve) => setTimeout(resolve, ms).unref())]);
-
 const same = (a: string, b: string): boolean => {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -129,9 +127,9 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
   /** After a commit, the copies follow: device map and DC-09 accounts. */
   const published = async (serial: string, previousAccount?: string | null) => {
-    await settledWithin(
-      PUBLISH_WAIT_MS,
+    await withTimeout(
       Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),
+      PUBLISH_WAIT_MS,
     );
   };
 

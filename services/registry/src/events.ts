@@ -4,6 +4,7 @@ import {
   ACK_WAIT_S,
   backoffDelay,
   type Clock,
+  decodeJson,
   type JetStreamClient,
   type JetStreamManager,
   keepWorking,
@@ -65,20 +66,14 @@ export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): P
 }
 
 async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(msg.data).toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  const parsed = TelecareEvent.safeParse(json);
-  if (!parsed.success) {
+  const parsed = decodeJson(TelecareEvent, msg.data);
+  if (!parsed.ok) {
     // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
     log.warn({ subject: msg.subject }, 'event not readable; skipped for health');
     msg.ack();
     return;
   }
-  const event = parsed.data;
+  const event = parsed.value;
   try {
     const data = event.data;
     const batteryPercent = num(data.batteryPercent);

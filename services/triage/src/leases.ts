@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
-import { ConfigError, type Logger, type NatsConnection } from '@telecare/platform';
+import { ConfigError, type Logger, type NatsConnection, Pause } from '@telecare/platform';
 import type { TriageMetrics } from './metrics.ts';
 import { type Lane, type LaneWorkers, PULL_EXPIRES_MS } from './partitions.ts';
 import { SERVICE } from './processor.ts';
@@ -212,7 +212,7 @@ export class PartitionLeases implements Ownership {
   #stopped = false;
   #lastRound = Number.NEGATIVE_INFINITY;
   readonly #startedAt = performance.now();
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #loop: Promise<void> = Promise.resolve();
   #watchdog: NodeJS.Timeout | undefined;
 
@@ -310,7 +310,7 @@ export class PartitionLeases implements Ownership {
     // The rounds go on renewing while the lanes drain, so no lease expires under work in hand.
     while (this.#drains.size > 0) await Promise.all([...this.#drains]);
     this.#stopped = true;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
     clearInterval(this.#watchdog);
     await this.#releaseDrained();
@@ -320,14 +320,7 @@ export class PartitionLeases implements Ownership {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#renewMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
+      await this.#pause.wait(this.#renewMs);
       if (!this.#stopped) await this.#safeRound();
     }
   }
@@ -465,7 +458,7 @@ export class PartitionLeases implements Ownership {
     this.#track(
       this.#work.stop(lease).then(() => {
         held.drained = true;
-        this.#wake?.();
+        this.#pause.wake();
       }),
     );
   }

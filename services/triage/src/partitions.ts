@@ -6,6 +6,7 @@ import {
   type JetStreamManager,
   keepWorking,
   type Logger,
+  Pause,
 } from '@telecare/platform';
 import type { EventProcessor } from './processor.ts';
 import type { TimerStore } from './timers.ts';
@@ -159,8 +160,8 @@ export interface LaneWorkers {
 interface LaneLoop {
   stopping: boolean;
   abandoned: boolean;
-  /** Wakes the loop from a pause (a retry delay). */
-  wake?: () => void;
+  /** The loop's retry delay, ended early by a stop. */
+  readonly pause: Pause;
   done: Promise<void>;
 }
 
@@ -182,17 +183,6 @@ export function runLaneWorkers(options: {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
   const failed = new Set<string>();
-
-  const pause = (state: LaneLoop, ms: number) =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        state.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      state.wake = wake;
-    });
 
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
@@ -231,7 +221,7 @@ export function runLaneWorkers(options: {
       } catch (err) {
         consumer = undefined;
         log.warn({ err, lane: lane.name }, 'pull failed; retrying');
-        await pause(state, options.retryDelayMs);
+        await state.pause.wait(options.retryDelayMs);
         continue;
       }
       // An event in hand is finished even when stopping: it was delivered to us and acking it
@@ -259,7 +249,12 @@ export function runLaneWorkers(options: {
   const startOne = (lane: Lane): void => {
     const previous = loops.get(lane.name);
     if (previous && !previous.stopping) return;
-    const state: LaneLoop = { stopping: false, abandoned: false, done: Promise.resolve() };
+    const state: LaneLoop = {
+      stopping: false,
+      abandoned: false,
+      pause: new Pause(),
+      done: Promise.resolve(),
+    };
     state.done = (previous?.done ?? Promise.resolve())
       .then(() => {
         failed.delete(lane.name);
@@ -277,7 +272,7 @@ export function runLaneWorkers(options: {
     if (!state) return;
     state.stopping = true;
     if (abandon) state.abandoned = true;
-    state.wake?.();
+    state.pause.wake();
     await state.done;
     if (loops.get(name) === state) {
       loops.delete(name);

@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { type Alert, type Names, type RejectReason, TelecareEvent } from '@telecare/contracts';
 import {
   type Clock,
+  decodeJson,
   headers,
   type JetStreamClient,
   type Logger,
@@ -36,22 +37,12 @@ interface Refusal {
   readonly detail: string;
 }
 
-const decoder = new TextDecoder();
-
 /** Reads a stored message as a TelecareEvent, or says why it never will be one. */
 export function readEvent(data: Uint8Array): { event: TelecareEvent } | { refusal: Refusal } {
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(data));
-  } catch (err) {
-    return { refusal: { reason: 'not-json', detail: err instanceof Error ? err.message : String(err) } };
-  }
-  const parsed = TelecareEvent.safeParse(json);
-  if (parsed.success) return { event: parsed.data };
-  const detail = parsed.error.issues
-    .map((issue) => `${issue.path.map(String).join('.') || '(event)'}: ${issue.message}`)
-    .join('; ');
-  return { refusal: { reason: 'schema', detail } };
+  const decoded = decodeJson(TelecareEvent, data, { root: '(event)' });
+  return decoded.ok
+    ? { event: decoded.value }
+    : { refusal: { reason: decoded.reason, detail: decoded.detail } };
 }
 
 /**

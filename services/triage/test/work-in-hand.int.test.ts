@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -18,7 +17,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerName, timerBucket } from '../src/index.ts';
-import { makeEvent, publishEvent, readAlerts, spawnTriage, T0 } from './support.ts';
+import { killableInstances, makeEvent, publishEvent, readAlerts } from './support.ts';
 
 const ns = uniqueNamespace('inhand');
 const n = names(ns);
@@ -35,19 +34,9 @@ const env = serviceEnv(ns, {
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-const children = new Set<ChildProcess>();
+const instances = killableInstances(env);
 
-async function startInstance(name: string): Promise<{ url: string; kill(): void }> {
-  const spawned = await spawnTriage({ ...env, TRIAGE_INSTANCE: name }, T0);
-  children.add(spawned.process);
-  return {
-    url: spawned.url,
-    kill: () => {
-      spawned.kill();
-      children.delete(spawned.process);
-    },
-  };
-}
+const startInstance = (name: string) => instances.start({ TRIAGE_INSTANCE: name });
 
 const readyz = async (url: string): Promise<{ status: number; partitions: number[] }> => {
   const response = await fetch(`${url}/readyz`);
@@ -70,7 +59,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  instances.killAll();
   await openBucket(nc, timerBucket(n))
     .then((kv) => kv.destroy())
     .catch(() => undefined);
