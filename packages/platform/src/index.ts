@@ -4,6 +4,7 @@ export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } 
 export { ConfigError, PoisonMessageError, TelecareError, TransientError } from './errors.ts';
 export {
   bearerAuth,
+  bearerToken,
   Counter,
   createHttpServer,
   createMetrics,
@@ -13,6 +14,7 @@ export {
   Gauge,
   Histogram,
   type ReadinessCheck,
+  sameSecret,
 } from './http.ts';
 export { nulPaths } from './input.ts';
 export {
@@ -52,7 +54,7 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
-export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';
+export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
   ACK_WAIT_S,
   type BackoffPolicy,

@@ -86,8 +86,9 @@ describe('after a crash of triage', () => {
     );
     expect(info.num_ack_pending).toBe(1);
 
-    const since = performance.now();
     const again = await startInstance('triage-a');
+    // From the moment it runs: a process takes a while to start on a loaded machine.
+    const since = performance.now();
     await waitFor(
       async () => {
         const found = (await readAlerts(jsm, n)).filter(({ alert }) => alert.residentId === residentId);
@@ -96,9 +97,9 @@ describe('after a crash of triage', () => {
       { what: 'the flood alert of the event in hand', timeoutMs: 20_000, intervalMs: 200 },
     );
     // The old default (30 s ack wait) fails this; the runtime's ack wait is a few seconds.
-    expect(performance.now() - since).toBeLessThan(15_000);
+    expect(performance.now() - since).toBeLessThan(12_000);
     again.kill();
-  });
+  }, 90_000);
 
   it('a restarted instance that owns no partition yet is not ready', async () => {
     // The killed instance's leases name it until they expire: a new process under another name
@@ -119,5 +120,5 @@ describe('after a crash of triage', () => {
     );
     expect(later.partitions).toEqual([0, 1]);
     next.kill();
-  });
+  }, 90_000);
 });
