@@ -17,6 +17,7 @@ export {
   sameSecret,
 } from './http.ts';
 export { nulPaths } from './input.ts';
+export { KeyedLock, LanePool } from './keyed.ts';
 export {
   type BucketFollower,
   followBucket,

@@ -6,6 +6,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   keepWorking,
+  LanePool,
   type Logger,
   PoisonMessageError,
   parseMessage,
@@ -157,42 +158,6 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
 
 /** The resident an alert message is for: the last token of `<ns>.alerts.p<priority>.<residentId>`. */
 export const laneOf = (subject: string): string => subject.slice(subject.lastIndexOf('.') + 1);
-
-/**
- * Runs tasks with at most `limit` in flight, one at a time per lane: tasks in different lanes run
- * in parallel, tasks in the same lane in the order they were given.
- */
-export class LanePool {
-  readonly #tails = new Map<string, Promise<void>>();
-  readonly #waiting: Array<() => void> = [];
-  #inFlight = 0;
-
-  constructor(private readonly limit: number) {}
-
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  /** Waits for a free slot, then queues the task on its lane; resolves once it is queued, not done. */
-  async submit(lane: string, task: () => Promise<void>): Promise<void> {
-    while (this.#inFlight >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#inFlight += 1;
-    const run = (this.#tails.get(lane) ?? Promise.resolve())
-      .then(task)
-      .catch(() => undefined)
-      .finally(() => {
-        this.#inFlight -= 1;
-        if (this.#tails.get(lane) === run) this.#tails.delete(lane);
-        this.#waiting.shift()?.();
-      });
-    this.#tails.set(lane, run);
-  }
-
-  /** Resolves when every queued task has finished. */
-  async idle(): Promise<void> {
-    while (this.#tails.size > 0) await Promise.all([...this.#tails.values()]);
-  }
-}
 
 /**
  * Pulls from the durable consumer until stopped. Alerts for different residents are handled

@@ -5,6 +5,7 @@ import {
   decodeJson,
   headers,
   type JetStreamClient,
+  KeyedLock,
   type Logger,
   publishDeadLetter,
   TransientError,
@@ -45,30 +46,8 @@ export function readEvent(data: Uint8Array): { event: TelecareEvent } | { refusa
     : { refusal: { reason: decoded.reason, detail: decoded.detail } };
 }
 
-/**
- * One resident at a time: the ordinary lane, the alarm lane and the timer ticks of a partition
- * all run in this process, so an in-process lock per resident keeps load → evaluate → save whole.
- */
-export class KeyedLock {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release: () => void = () => {};
-    const tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const chained = previous.then(() => tail);
-    this.#tails.set(key, chained);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (this.#tails.get(key) === chained) this.#tails.delete(key);
-    }
-  }
-}
+// One resident at a time: the ordinary lane, the alarm lane and the timer ticks of a partition
+// all run in this process, so an in-process KeyedLock per resident keeps load → evaluate → save whole.
 
 /**
  * The imperative shell around the rules core for one event: load state, evaluate, store every
