@@ -36,12 +36,15 @@ describe('keepWorking on a real JetStream consumer', () => {
       const msg = await consumer.next({ expires: 5_000 });
       expect(msg).not.toBeNull();
       if (!msg) return;
+      // A second worker waits meanwhile: a message whose ack wait ran out would go to it.
+      const other = await js.consumers.get(n.streams.alerts, 'slow');
+      const second = other.next({ expires: 4_000 });
       await keepWorking(msg, 1_000, () => sleep(3_000));
       await msg.ackAck();
+      expect(await second).toBeNull();
       const info = await jsm.consumers.info(n.streams.alerts, 'slow');
       expect(info.num_redelivered).toBe(0);
       expect(info.num_ack_pending).toBe(0);
-      expect(await consumer.next({ expires: 1_000 })).toBeNull();
     } finally {
       await nc.close();
     }
