@@ -1,51 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { type DeviceAck, type DeviceTopics, deviceTopics, type EventType } from '@telecare/contracts';
+import { type DeviceTopics, deviceTopics, type EventType } from '@telecare/contracts';
 import mqtt, { type MqttClient } from 'mqtt';
+import { Resender, readAck, resendPolicy, type SentEvent } from './resend.ts';
 
-/** The platform refused an event; a real device would log this and not resend. */
-export class EventRejectedError extends Error {
-  constructor(
-    readonly eventId: string,
-    readonly reason: string,
-  ) {
-    super(`event ${eventId} rejected: ${reason}`);
-    this.name = 'EventRejectedError';
-  }
-}
-
-/** No ack arrived after every resend. */
-export class AckTimeoutError extends Error {
-  constructor(
-    readonly eventId: string,
-    readonly attempts: number,
-  ) {
-    super(`event ${eventId} not acknowledged after ${attempts} attempts`);
-    this.name = 'AckTimeoutError';
-  }
-}
-
-export interface SentEvent {
-  readonly id: string;
-  readonly attempts: number;
-  /** Milliseconds from first send to the `stored` ack. */
-  readonly latencyMs: number;
-}
-
-interface Pending {
-  payload: string;
-  attempts: number;
-  firstSentAt: number;
-  timer: NodeJS.Timeout | undefined;
-  resolve(sent: SentEvent): void;
-  reject(err: Error): void;
-}
+export { AckTimeoutError, EventRejectedError, type SentEvent } from './resend.ts';
 
 export interface DeviceOptions {
   serial: string;
   mqttUrl: string;
   namespace?: string;
-  /** Resend an unacknowledged event after this long (devices resend until acked). */
+  /** Resend an unacknowledged event after this long at first (default 2 s); the wait doubles each time. */
   resendMs?: number;
+  /** The longest wait between resends (default a minute). */
+  resendMaxMs?: number;
+  /** Give up after this many sends. Unset: resend until acked or closed, as a real device does. */
   maxAttempts?: number;
   username?: string;
   password?: string;
@@ -70,15 +38,12 @@ export class SimulatedDevice {
   readonly topics: DeviceTopics;
   #client: MqttClient | undefined;
   #seq = 0;
-  readonly #pending = new Map<string, Pending>();
-  readonly #resendMs: number;
-  readonly #maxAttempts: number;
+  readonly #resend: Resender;
 
   constructor(private readonly options: DeviceOptions) {
     this.serial = options.serial;
     this.topics = deviceTopics(options.namespace);
-    this.#resendMs = options.resendMs ?? 2_000;
-    this.#maxAttempts = options.maxAttempts ?? 10;
+    this.#resend = new Resender(resendPolicy({ ...options, defaultResendMs: 2_000 }));
   }
 
   async connect(): Promise<void> {
@@ -126,49 +91,14 @@ export class SimulatedDevice {
   /** Sends a raw payload (for tests of bad input) and waits for its ack or rejection. */
   sendRaw(id: string, payload: string | Buffer): Promise<SentEvent> {
     const client = this.#requireClient();
-    if (this.#pending.has(id)) return Promise.reject(new Error(`event ${id} is already waiting for its ack`));
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        payload: payload.toString(),
-        attempts: 0,
-        firstSentAt: performance.now(),
-        timer: undefined,
-        resolve,
-        reject,
-      };
-      this.#pending.set(id, pending);
-      const attempt = () => {
-        if (pending.attempts >= this.#maxAttempts) {
-          this.#pending.delete(id);
-          reject(new AckTimeoutError(id, pending.attempts));
-          return;
-        }
-        pending.attempts++;
-        client.publish(this.topics.events(this.serial), pending.payload, { qos: 1 });
-        pending.timer = setTimeout(attempt, this.#resendMs);
-      };
-      attempt();
-    });
+    if (this.#resend.has(id)) return Promise.reject(new Error(`event ${id} is already waiting for its ack`));
+    const text = payload.toString();
+    return this.#resend.send(id, id, () => client.publish(this.topics.events(this.serial), text, { qos: 1 }));
   }
 
   #onAck(raw: Buffer): void {
-    let ack: DeviceAck;
-    try {
-      ack = JSON.parse(raw.toString()) as DeviceAck;
-    } catch {
-      return;
-    }
-    const id = 'id' in ack ? ack.id : undefined;
-    if (!id) return;
-    const pending = this.#pending.get(id);
-    if (!pending) return;
-    clearTimeout(pending.timer);
-    this.#pending.delete(id);
-    if ('stored' in ack) {
-      pending.resolve({ id, attempts: pending.attempts, latencyMs: performance.now() - pending.firstSentAt });
-    } else {
-      pending.reject(new EventRejectedError(id, ack.rejected));
-    }
+    const read = readAck(raw);
+    if (read) this.#resend.settle(read.id, read.ack);
   }
 
   #requireClient(): MqttClient {
@@ -177,11 +107,7 @@ export class SimulatedDevice {
   }
 
   async close(): Promise<void> {
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new AckTimeoutError(id, pending.attempts));
-    }
-    this.#pending.clear();
+    this.#resend.closeAll();
     const client = this.#client;
     this.#client = undefined;
     if (client) {

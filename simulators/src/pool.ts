@@ -1,25 +1,18 @@
-import { type DeviceAck, type DeviceTopics, deviceTopics } from '@telecare/contracts';
+import { type DeviceTopics, deviceTopics } from '@telecare/contracts';
 import mqtt, { type MqttClient } from 'mqtt';
-import { AckTimeoutError, EventRejectedError, type SentEvent } from './device.ts';
+import { Resender, readAck, resendPolicy, type SentEvent } from './resend.ts';
 
 export interface PoolOptions {
   mqttUrl: string;
   namespace?: string;
   /** MQTT connections shared by every serial (each serial always uses the same one). */
   connections?: number;
+  /** The first wait before a resend (default 5 s); it doubles up to `resendMaxMs` (default a minute). */
   resendMs?: number;
+  resendMaxMs?: number;
+  /** Give up after this many sends. Unset: resend until acked or closed. */
   maxAttempts?: number;
   clientPrefix?: string;
-}
-
-interface Pending {
-  readonly serial: string;
-  readonly payload: string;
-  attempts: number;
-  readonly firstSentAt: number;
-  timer: NodeJS.Timeout | undefined;
-  resolve(sent: SentEvent): void;
-  reject(err: Error): void;
 }
 
 /**
@@ -31,15 +24,12 @@ interface Pending {
 export class MqttPool {
   readonly topics: DeviceTopics;
   readonly #clients: MqttClient[] = [];
-  readonly #pending = new Map<string, Pending>();
-  readonly #resendMs: number;
-  readonly #maxAttempts: number;
+  readonly #resend: Resender;
   readonly #registered = new Set<string>();
 
   constructor(private readonly options: PoolOptions) {
     this.topics = deviceTopics(options.namespace);
-    this.#resendMs = options.resendMs ?? 5_000;
-    this.#maxAttempts = options.maxAttempts ?? 10;
+    this.#resend = new Resender(resendPolicy({ ...options, defaultResendMs: 5_000 }));
   }
 
   async connect(): Promise<void> {
@@ -90,67 +80,25 @@ export class MqttPool {
   /** Publishes one event payload for a serial and resolves when the platform has stored it. */
   send(serial: string, id: string, payload: string): Promise<SentEvent> {
     const key = `${serial}\u0000${id}`;
-    if (this.#pending.has(key))
+    if (this.#resend.has(key))
       return Promise.reject(new Error(`event ${id} of ${serial} is already in flight`));
     const client = this.#clientOf(serial);
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        serial,
-        payload,
-        attempts: 0,
-        firstSentAt: performance.now(),
-        timer: undefined,
-        resolve,
-        reject,
-      };
-      this.#pending.set(key, pending);
-      const attempt = () => {
-        if (pending.attempts >= this.#maxAttempts) {
-          this.#pending.delete(key);
-          reject(new AckTimeoutError(id, pending.attempts));
-          return;
-        }
-        pending.attempts++;
-        client.publish(this.topics.events(serial), payload, { qos: 1 });
-        pending.timer = setTimeout(attempt, this.#resendMs);
-      };
-      attempt();
-    });
+    return this.#resend.send(key, id, () => client.publish(this.topics.events(serial), payload, { qos: 1 }));
   }
 
   #onAck(topic: string, raw: Buffer): void {
     const parts = topic.split('/');
     const serial = parts[parts.length - 2];
-    let ack: DeviceAck;
-    try {
-      ack = JSON.parse(raw.toString()) as DeviceAck;
-    } catch {
-      return;
-    }
-    const id = 'id' in ack ? ack.id : undefined;
-    if (!serial || !id) return;
-    const key = `${serial}\u0000${id}`;
-    const pending = this.#pending.get(key);
-    if (!pending) return;
-    clearTimeout(pending.timer);
-    this.#pending.delete(key);
-    if ('stored' in ack) {
-      pending.resolve({ id, attempts: pending.attempts, latencyMs: performance.now() - pending.firstSentAt });
-    } else {
-      pending.reject(new EventRejectedError(id, ack.rejected));
-    }
+    const read = readAck(raw);
+    if (serial && read) this.#resend.settle(`${serial}\u0000${read.id}`, read.ack);
   }
 
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#resend.size;
   }
 
   async close(): Promise<void> {
-    for (const [, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new AckTimeoutError('(pool closed)', pending.attempts));
-    }
-    this.#pending.clear();
+    this.#resend.closeAll();
     await Promise.all(this.#clients.splice(0).map((c) => c.endAsync()));
   }
 }

@@ -2,7 +2,7 @@ import { deviceTopics } from '@telecare/contracts';
 import { servers, uniqueNamespace } from '@telecare/testkit';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventRejectedError, SimulatedDevice } from '../src/index.ts';
+import { AckTimeoutError, EventRejectedError, SimulatedDevice } from '../src/index.ts';
 
 const ns = uniqueNamespace('simdev');
 const topics = deviceTopics(ns);
@@ -23,7 +23,7 @@ beforeAll(async () => {
       platform.publish(topics.ack(serial), JSON.stringify({ id: event.id, rejected: 'schema: no' }), {
         qos: 1,
       });
-    } else if (copies >= 2) {
+    } else if (copies >= (serial.startsWith('SIMDEV-PATIENT') ? 15 : 2)) {
       platform.publish(topics.ack(serial), JSON.stringify({ id: event.id, stored: true }), { qos: 1 });
     }
   });
@@ -69,5 +69,45 @@ describe('SimulatedDevice', () => {
     } finally {
       await device.close();
     }
+  });
+
+  it('resends beyond ten tries, backing off to its cap, for as long as no ack comes', async () => {
+    const device = new SimulatedDevice({
+      serial: 'SIMDEV-PATIENT-1',
+      mqttUrl: servers.mqttUrl,
+      namespace: ns,
+      resendMs: 20,
+      resendMaxMs: 80,
+    });
+    await device.connect();
+    try {
+      const sent = await device.send('pendant.pressed');
+      expect(sent.attempts).toBe(15);
+      expect(seen.filter((e) => e.id === sent.id)).toHaveLength(15);
+      // 20 + 40 + 80 × 12: the delays grow, then hold at the cap.
+      expect(sent.latencyMs).toBeGreaterThanOrEqual(1_000);
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('stops resending only when it is closed', async () => {
+    const device = new SimulatedDevice({
+      serial: 'SIMDEV-PATIENT-2',
+      mqttUrl: servers.mqttUrl,
+      namespace: ns,
+      resendMs: 20,
+      resendMaxMs: 40,
+    });
+    await device.connect();
+    const sending = device
+      .send('pendant.pressed', {}, { id: 'patient-2-closed' })
+      .catch((err: unknown) => err);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await device.close();
+    expect(await sending).toBeInstanceOf(AckTimeoutError);
+    const copies = seen.filter((e) => e.id === 'patient-2-closed').length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen.filter((e) => e.id === 'patient-2-closed')).toHaveLength(copies);
   });
 });

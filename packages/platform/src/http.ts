@@ -67,11 +67,16 @@ export function createMetrics(service: string): Registry {
   return registry;
 }
 
-const same = (a: string, b: string): boolean => {
+/** Whether two secrets are equal, in time that does not tell how much of them matched. */
+export const sameSecret = (a: string, b: string): boolean => {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 };
+
+/** The token of `Authorization: Bearer <token>`, or '' for any other header or none. */
+export const bearerToken = (header: string | undefined): string =>
+  header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
 
 /**
  * A preHandler that admits `Authorization: Bearer <token>` for the admin token. Issue-specific
@@ -79,9 +84,8 @@ const same = (a: string, b: string): boolean => {
  */
 export function bearerAuth(adminToken: string | undefined) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!adminToken || !token || !same(token, adminToken)) {
+    const token = bearerToken(req.headers.authorization);
+    if (!adminToken || !token || !sameSecret(token, adminToken)) {
       return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
     }
   };

@@ -1,5 +1,6 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
   ConfigError,
   PoisonMessageError,
@@ -9,6 +10,7 @@ export {
 } from './errors.ts';
 export {
   bearerAuth,
+  bearerToken,
   Counter,
   createHttpServer,
   createMetrics,
@@ -18,8 +20,10 @@ export {
   Gauge,
   Histogram,
   type ReadinessCheck,
+  sameSecret,
 } from './http.ts';
 export { nulPaths } from './input.ts';
+export { KeyedLock, LanePool } from './keyed.ts';
 export {
   type BucketFollower,
   createBucket,
@@ -60,4 +64,18 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
-export { type Closer, exitOnSignals, Lifecycle } from './shutdown.ts';
+export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
+export {
+  ACK_WAIT_S,
+  type BackoffPolicy,
+  backoffDelay,
+  type InProgress,
+  keepWorking,
+  Pause,
+  REDELIVERY,
+  SECOND_NS,
+  sleep,
+  TimeoutError,
+  within,
+  withTimeout,
+} from './work.ts';

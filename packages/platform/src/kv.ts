@@ -2,6 +2,7 @@ import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import type { Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
 import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
+import { Pause } from './work.ts';
 
 export type { KV };
 
@@ -64,7 +65,7 @@ export function followBucket(
 ): BucketFollower {
   let watch: Watch | undefined;
   let closed = false;
-  let wake: (() => void) | undefined;
+  const pause = new Pause();
   const watching = (async () => {
     while (!closed) {
       try {
@@ -75,20 +76,14 @@ export function followBucket(
         if (!closed) options.logger.warn({ err }, `${options.what} watch failed; it restarts`);
       }
       if (closed) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, WATCH_RESTART_MS);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await pause.wait(WATCH_RESTART_MS);
     }
   })();
   return {
     async close() {
       closed = true;
       watch?.stop();
-      wake?.();
+      pause.wake();
       await watching;
     },
   };

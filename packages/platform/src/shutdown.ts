@@ -1,4 +1,5 @@
-import type { Logger } from './logger.ts';
+import { ConfigError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 export type Closer = () => Promise<void> | void;
 
@@ -59,4 +60,47 @@ export function exitOnSignals(lifecycle: Lifecycle, logger: Logger, timeoutMs = 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** What a service's `start` returns: a handle whose `close` drains it. */
+export interface RunningService {
+  close(): Promise<void>;
+}
+
+/**
+ * A service process from its `main.ts`: reads the configuration (a `ConfigError`, at load or at
+ * start, prints its list of problems and exits 1), makes the process's one logger, starts the
+ * service (any other failure to start is logged as fatal and exits 1), and drains it on SIGTERM
+ * or SIGINT. The exit code tells a supervisor to restart it.
+ */
+export async function runService<C extends { readonly LOG_LEVEL: string }>(
+  name: string,
+  boot: {
+    load: () => C;
+    start: (config: C, options: { logger: Logger }) => Promise<RunningService>;
+  },
+): Promise<void> {
+  const refuse = (err: unknown): never => {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  };
+  let config: C;
+  try {
+    config = boot.load();
+  } catch (err) {
+    return refuse(err);
+  }
+  const logger = createLogger(name, config.LOG_LEVEL);
+  let handle: RunningService;
+  try {
+    handle = await boot.start(config, { logger });
+  } catch (err) {
+    if (err instanceof ConfigError) return refuse(err);
+    logger.fatal({ err }, `${name} could not start`);
+    process.exit(1);
+  }
+  const lifecycle = new Lifecycle(logger);
+  lifecycle.add(name, () => handle.close());
+  exitOnSignals(lifecycle, logger);
 }

@@ -1,5 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from '@telecare/platform';
+import { bearerToken, type FastifyRequest, sameSecret } from '@telecare/platform';
 import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, type Role } from './people.ts';
 
 export const SESSION_COOKIE = 'helpline_session';
@@ -24,12 +23,6 @@ export type Permission = keyof typeof PERMISSIONS;
 
 export const can = (role: Role, permission: Permission): boolean =>
   (PERMISSIONS[permission] as readonly Role[]).includes(role);
-
-const same = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
 
 const cookie = (req: FastifyRequest, name: string): string | undefined => {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -62,15 +55,14 @@ export class Authenticator {
     now: Date,
     options: { queryToken?: boolean } = {},
   ): Promise<Principal | undefined> {
-    const header = req.headers.authorization ?? '';
-    let bearer = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    let bearer = bearerToken(req.headers.authorization);
     // EventSource cannot set headers; a program following the stream may pass its token in the query.
     if (!bearer && options.queryToken) {
       const query = req.query as Record<string, unknown> | undefined;
       if (typeof query?.access_token === 'string') bearer = query.access_token;
     }
     if (bearer) {
-      if (this.adminToken && same(bearer, this.adminToken)) return ADMIN_PRINCIPAL;
+      if (this.adminToken && sameSecret(bearer, this.adminToken)) return ADMIN_PRINCIPAL;
       if (bearer.startsWith('tok_')) return this.people.tokenUser(bearer, now);
       return undefined;
     }

@@ -1,5 +1,5 @@
 import { CaseEvent, type Names } from '@telecare/contracts';
-import type { JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import { decodeJson, type JetStreamClient, type JetStreamManager, type Logger } from '@telecare/platform';
 import type { HelplineCase } from './api.ts';
 import type { CaseStore } from './store.ts';
 
@@ -85,18 +85,12 @@ export class CaseFeed {
   }
 
   async #onChange(seq: number, data: Uint8Array): Promise<void> {
-    let json: unknown;
-    try {
-      json = JSON.parse(Buffer.from(data).toString('utf8'));
-    } catch {
-      json = undefined;
-    }
-    const parsed = CaseEvent.safeParse(json);
+    const parsed = decodeJson(CaseEvent, data);
     let stored: Awaited<ReturnType<CaseStore['get']>>;
-    if (parsed.success) {
+    if (parsed.ok) {
       for (let attempt = 1; ; attempt++) {
         try {
-          stored = await this.store.get(parsed.data.caseId);
+          stored = await this.store.get(parsed.value.caseId);
           break;
         } catch (err) {
           if (attempt >= 3) {
@@ -112,7 +106,7 @@ export class CaseFeed {
     this.#high = seq;
     // Test-mode and record-only cases (state `closed` from the start) never reach the operators' queue.
     if (!stored || stored.testMode || stored.case.state === 'closed') return;
-    const event = parsed.success ? parsed.data : undefined;
+    const event = parsed.ok ? parsed.value : undefined;
     const entry: FeedEntry = {
       seq,
       case: stored.case,

@@ -1,11 +1,18 @@
 import { Alert, type Names, type RejectReason } from '@telecare/contracts';
 import {
+  ACK_WAIT_S,
+  backoffDelay,
   type Clock,
   type JetStreamClient,
   type JetStreamManager,
+  keepWorking,
+  LanePool,
   type Logger,
   PoisonMessageError,
+  parseMessage,
   publishDeadLetter,
+  REDELIVERY,
+  SECOND_NS,
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -13,7 +20,6 @@ import type { CaseStore } from './store.ts';
 
 export const CONSUMER = 'helpline';
 export const SERVICE = 'helpline';
-const SECOND_NS = 1_000_000_000;
 
 /** The part of a JetStream message the handler uses. */
 export interface AlertMessage {
@@ -21,6 +27,7 @@ export interface AlertMessage {
   readonly data: Uint8Array;
   readonly info: { readonly deliveryCount: number };
   ack(): void;
+  working(): void;
   nak(millis?: number): void;
   term(reason?: string): void;
 }
@@ -38,40 +45,28 @@ export interface IngestDeps {
   readonly onCommitted?: () => void;
 }
 
-/** Creates the durable `helpline` consumer on ALERTS if it does not exist yet. */
+/**
+ * Creates the durable `helpline` consumer on ALERTS if it does not exist yet, or brings an existing
+ * one's ack wait to the runtime's: what a killed process held comes back in seconds.
+ */
 export async function ensureConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
-  try {
-    await jsm.consumers.info(names.streams.alerts, CONSUMER);
-  } catch {
-    await jsm.consumers.add(names.streams.alerts, {
-      durable_name: CONSUMER,
-      ack_policy: 'explicit',
-      deliver_policy: 'all',
-      filter_subject: names.subjects.allAlerts,
-      ack_wait: 30 * SECOND_NS,
-      // An alarm is never given up on: a transient failure is retried until it succeeds.
-      max_deliver: -1,
-      max_ack_pending: 1000,
-    });
+  const existing = await jsm.consumers.info(names.streams.alerts, CONSUMER).catch(() => undefined);
+  if (existing) {
+    if (existing.config.ack_wait !== ACK_WAIT_S * SECOND_NS)
+      await jsm.consumers.update(names.streams.alerts, CONSUMER, { ack_wait: ACK_WAIT_S * SECOND_NS });
+    return;
   }
+  await jsm.consumers.add(names.streams.alerts, {
+    durable_name: CONSUMER,
+    ack_policy: 'explicit',
+    deliver_policy: 'all',
+    filter_subject: names.subjects.allAlerts,
+    ack_wait: ACK_WAIT_S * SECOND_NS,
+    // An alarm is never given up on: a transient failure is retried until it succeeds.
+    max_deliver: -1,
+    max_ack_pending: 1000,
+  });
 }
-
-const parseAlert = (data: Uint8Array): Alert => {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(data).toString('utf8'));
-  } catch (cause) {
-    throw new PoisonMessageError('alert is not JSON', { cause, context: { reason: 'not-json' } });
-  }
-  const result = Alert.safeParse(json);
-  if (!result.success) {
-    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new PoisonMessageError(`alert does not match the Alert contract: ${detail}`, {
-      context: { reason: 'schema' },
-    });
-  }
-  return result.data;
-};
 
 // SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
 const isPermanentDbError = (err: unknown): boolean =>
@@ -84,7 +79,7 @@ const isPermanentDbError = (err: unknown): boolean =>
 export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
   const log = deps.logger;
   try {
-    const alert = parseAlert(msg.data);
+    const alert = parseMessage(Alert, msg.data, 'alert');
     const endTimer = deps.metrics.commitSeconds.startTimer();
     let result: Awaited<ReturnType<CaseStore['ingest']>>;
     try {
@@ -152,7 +147,7 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
       return;
     }
     deps.metrics.retried.inc();
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6));
+    const delay = backoffDelay(REDELIVERY, msg.info.deliveryCount);
     log.warn(
       { err, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
       'alert not committed; will retry',
@@ -163,42 +158,6 @@ export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): P
 
 /** The resident an alert message is for: the last token of `<ns>.alerts.p<priority>.<residentId>`. */
 export const laneOf = (subject: string): string => subject.slice(subject.lastIndexOf('.') + 1);
-
-/**
- * Runs tasks with at most `limit` in flight, one at a time per lane: tasks in different lanes run
- * in parallel, tasks in the same lane in the order they were given.
- */
-export class LanePool {
-  readonly #tails = new Map<string, Promise<void>>();
-  readonly #waiting: Array<() => void> = [];
-  #inFlight = 0;
-
-  constructor(private readonly limit: number) {}
-
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  /** Waits for a free slot, then queues the task on its lane; resolves once it is queued, not done. */
-  async submit(lane: string, task: () => Promise<void>): Promise<void> {
-    while (this.#inFlight >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#inFlight += 1;
-    const run = (this.#tails.get(lane) ?? Promise.resolve())
-      .then(task)
-      .catch(() => undefined)
-      .finally(() => {
-        this.#inFlight -= 1;
-        if (this.#tails.get(lane) === run) this.#tails.delete(lane);
-        this.#waiting.shift()?.();
-      });
-    this.#tails.set(lane, run);
-  }
-
-  /** Resolves when every queued task has finished. */
-  async idle(): Promise<void> {
-    while (this.#tails.size > 0) await Promise.all([...this.#tails.values()]);
-  }
-}
 
 /**
  * Pulls from the durable consumer until stopped. Alerts for different residents are handled
@@ -223,7 +182,13 @@ export async function startIngest(
         msg.nak();
         continue;
       }
-      await pool.submit(laneOf(msg.subject), () => handleAlertMessage(deps, msg));
+      // In hand from now: waiting for its lane counts against the ack wait too.
+      let done: () => void = () => {};
+      const finished = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      void keepWorking(msg, ACK_WAIT_S * 1_000, () => finished);
+      await pool.submit(laneOf(msg.subject), () => handleAlertMessage(deps, msg).finally(done));
     }
   })().catch((err: unknown) => deps.logger.error({ err }, 'alert consumer stopped unexpectedly'));
   return {

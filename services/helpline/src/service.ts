@@ -14,6 +14,7 @@ import {
   migrate,
   SlidingWindowLimiter,
   systemClock,
+  within,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
 import type { HelplineConfig } from './config.ts';
@@ -44,14 +45,6 @@ const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 /** How often committed case events that did not reach CASES at once are retried. */
 const OUTBOX_RETRY_MS = 5_000;
 const HTTP_DRAIN_GRACE_MS = 1_500;
-
-const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([
-    promise,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref(),
-    ),
-  ]);
 
 /**
  * The helpline: turns alerts into cases in PostgreSQL, records every change as a case event

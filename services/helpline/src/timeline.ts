@@ -1,5 +1,5 @@
 import { type Names, partitionOf, TelecareEvent } from '@telecare/contracts';
-import type { JetStreamClient, Logger } from '@telecare/platform';
+import { decodeJson, type JetStreamClient, type Logger } from '@telecare/platform';
 
 /** At most this many EVENTS messages of the partition are read for one timeline. */
 const MAX_SCAN = 20_000;
@@ -194,11 +194,7 @@ export class TimelineReader {
   }
 
   #parse(data: Uint8Array): TelecareEvent | undefined {
-    try {
-      const parsed = TelecareEvent.safeParse(JSON.parse(Buffer.from(data).toString('utf8')));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    const parsed = decodeJson(TelecareEvent, data);
+    return parsed.ok ? parsed.value : undefined;
   }
 }

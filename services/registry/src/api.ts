@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import {
+  bearerToken,
   type Clock,
   type Counter,
   type FastifyInstance,
@@ -7,6 +7,8 @@ import {
   type Logger,
   nulPaths,
   SlidingWindowLimiter,
+  sameSecret,
+  withTimeout,
 } from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, hashToken, newApiToken, newSecret } from './crypto.ts';
@@ -73,15 +75,6 @@ export interface Principal {
 
 const PUBLISH_WAIT_MS = 2_000;
 
-const settledWithin = (ms: number, work: Promise<unknown>): Promise<unknown> =>
-  Promise.race([work, new Promise((resolve) => setTimeout(resolve, ms).unref())]);
-
-const same = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
 /**
  * The role × endpoint matrix (docs/security.md): people's roles never reveal here; the helpline
  * reveals for them with its own token, naming the case and the person; a commissioner reads no
@@ -129,9 +122,9 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
   /** After a commit, the copies follow: device map and DC-09 accounts. */
   const published = async (serial: string, previousAccount?: string | null) => {
-    await settledWithin(
-      PUBLISH_WAIT_MS,
+    await withTimeout(
       Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),
+      PUBLISH_WAIT_MS,
     );
   };
 
@@ -139,13 +132,12 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     async (api) => {
       // onRequest, not preHandler: an unauthenticated caller learns nothing about body validation.
       api.addHook('onRequest', async (req, reply) => {
-        const header = req.headers.authorization ?? '';
-        const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (token && deps.adminToken && same(token, deps.adminToken)) {
+        const token = bearerToken(req.headers.authorization);
+        if (token && deps.adminToken && sameSecret(token, deps.adminToken)) {
           principals.set(req, { actor: 'admin-token', role: 'admin' });
           return;
         }
-        if (token && deps.helplineToken && same(token, deps.helplineToken)) {
+        if (token && deps.helplineToken && sameSecret(token, deps.helplineToken)) {
           principals.set(req, { actor: HELPLINE_ACTOR, role: 'helpline-service' });
           return;
         }

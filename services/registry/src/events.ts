@@ -1,10 +1,19 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { type Names, TelecareEvent } from '@telecare/contracts';
-import type { Clock, JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import {
+  ACK_WAIT_S,
+  backoffDelay,
+  type Clock,
+  decodeJson,
+  type JetStreamClient,
+  type JetStreamManager,
+  keepWorking,
+  type Logger,
+  REDELIVERY,
+  SECOND_NS,
+} from '@telecare/platform';
 import type { TestCall } from './records.ts';
 import type { RegistryStore } from './store.ts';
-
-const SECOND_NS = 1_000_000_000;
 
 const num = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) ? value : undefined;
@@ -29,23 +38,24 @@ export interface EventsDeps {
 export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'events' });
   const stream = deps.names.streams.events;
-  try {
-    await deps.jsm.consumers.info(stream, deps.consumer);
-  } catch {
+  const existing = await deps.jsm.consumers.info(stream, deps.consumer).catch(() => undefined);
+  if (!existing)
     await deps.jsm.consumers.add(stream, {
       durable_name: deps.consumer,
       ack_policy: 'explicit',
       deliver_policy: 'all',
       filter_subject: deps.names.subjects.allEvents,
-      ack_wait: 30 * SECOND_NS,
+      ack_wait: ACK_WAIT_S * SECOND_NS,
       max_deliver: -1,
       max_ack_pending: 1000,
     });
-  }
+  else if (existing.config.ack_wait !== ACK_WAIT_S * SECOND_NS)
+    await deps.jsm.consumers.update(stream, deps.consumer, { ack_wait: ACK_WAIT_S * SECOND_NS });
   const consumer = await deps.js.consumers.get(stream, deps.consumer);
   const messages = await consumer.consume({ max_messages: 256 });
   const loop = (async () => {
-    for await (const msg of messages) await handle(deps, log, msg);
+    for await (const msg of messages)
+      await keepWorking(msg, ACK_WAIT_S * 1_000, () => handle(deps, log, msg));
   })().catch((err: unknown) => log.error({ err }, 'events consumer stopped unexpectedly'));
   return {
     async stop() {
@@ -56,20 +66,14 @@ export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): P
 }
 
 async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(msg.data).toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  const parsed = TelecareEvent.safeParse(json);
-  if (!parsed.success) {
+  const parsed = decodeJson(TelecareEvent, msg.data);
+  if (!parsed.ok) {
     // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
     log.warn({ subject: msg.subject }, 'event not readable; skipped for health');
     msg.ack();
     return;
   }
-  const event = parsed.data;
+  const event = parsed.value;
   try {
     const data = event.data;
     const batteryPercent = num(data.batteryPercent);
@@ -127,7 +131,7 @@ async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> 
     msg.ack();
   } catch (err) {
     log.warn({ err, eventId: event.id }, 'health not recorded; will retry');
-    msg.nak(Math.min(30_000, 500 * 2 ** Math.min(msg.info.deliveryCount, 6)));
+    msg.nak(backoffDelay(REDELIVERY, msg.info.deliveryCount));
   }
 }
 

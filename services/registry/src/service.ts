@@ -15,6 +15,7 @@ import {
   type Logger,
   migrate,
   systemClock,
+  within,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
 import type { RegistryConfig } from './config.ts';
@@ -72,15 +73,6 @@ export interface RegistryHandle {
 }
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
-
-/** Bounded so a hung connection makes /readyz say "not ready" instead of hanging the probe. */
-const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
-  Promise.race([
-    work,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref(),
-    ),
-  ]);
 
 /**
  * Starts the registry: migrates its schema, brings the device map in step with PostgreSQL, then
@@ -217,12 +209,13 @@ export async function startRegistry(
       logger,
       metrics,
       readiness: {
-        postgres: async () => (await within(2_000, pool.query('select 1'))).rowCount === 1,
+        postgres: async () => (await within(pool.query('select 1'), 2_000)).rowCount === 1,
         // Unset is a choice (sensitive fields refused); a key that does not match is a fault.
         dataKey: async () => keyCheck === undefined || keyCheck.ok,
         nats: async () => {
           if (nc.isClosed()) return false;
-          await within(2_000, nc.rtt());
+          // Bounded so a hung connection makes /readyz say "not ready" instead of hanging the probe.
+          await within(nc.rtt(), 2_000);
           return true;
         },
       },

@@ -1,5 +1,5 @@
 import type { Names } from '@telecare/contracts';
-import type { JetStreamManager, Logger } from '@telecare/platform';
+import { type JetStreamManager, type Logger, Pause } from '@telecare/platform';
 import { areaRules, type RuleSet } from '@telecare/rules';
 import type { LaneWork } from './leases.ts';
 import { areaLanes, ensureLaneConsumers, type Lane, removeAreaConsumers } from './partitions.ts';
@@ -32,7 +32,7 @@ export class AreaLanes {
   #lanes: readonly Lane[];
   #applied: Promise<void> = Promise.resolve();
   #closed = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
 
   constructor(deps: {
     jsm: JetStreamManager;
@@ -67,7 +67,7 @@ export class AreaLanes {
   /** Stops applying changes (a consumer creation that keeps failing gives up). */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#applied;
   }
 
@@ -106,14 +106,7 @@ export class AreaLanes {
         return true;
       } catch (err) {
         this.#log.warn({ err }, 'could not create the consumer of a new area lane; trying again');
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#retryDelayMs);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wake = undefined;
+        await this.#pause.wait(this.#retryDelayMs);
       }
     }
     return false;

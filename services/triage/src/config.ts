@@ -1,4 +1,4 @@
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { ACK_WAIT_S, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const triageEnv = {
@@ -14,8 +14,11 @@ export const triageEnv = {
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
-  /** How long JetStream waits for an ack before redelivering (a crashed worker's event). */
-  TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(30),
+  /**
+   * How long JetStream waits for an ack before redelivering (a crashed worker's event). A lane in
+   * a partition waits this long after a crash; a slow evaluation says it is still working.
+   */
+  TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(ACK_WAIT_S),
   /**
    * Share the partitions with the other instances of the namespace through leases. `false` runs
    * every partition with no leases: then exactly one instance may run.

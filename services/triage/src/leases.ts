@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
-import { ConfigError, createBucket, type Logger, type NatsConnection } from '@telecare/platform';
+import { ConfigError, createBucket, type Logger, type NatsConnection, Pause } from '@telecare/platform';
 import type { TriageMetrics } from './metrics.ts';
 import { type Lane, type LaneWorkers, PULL_EXPIRES_MS } from './partitions.ts';
 import { SERVICE } from './processor.ts';
@@ -96,6 +96,13 @@ export interface Ownership {
   readonly area: boolean;
   /** The last look at the leases succeeded recently (always, without leases). */
   readonly healthy: boolean;
+  /**
+   * Owns no partition, and has watched the leases long enough to know that live instances hold
+   * every one (more instances than partitions): it takes one over when an owner goes.
+   */
+  readonly standby: boolean;
+  /** Holds its work: at least one partition, or a standby. Not while a dead predecessor's leases run out. */
+  readonly ready: boolean;
   /** Drains the work, then gives every lease back. */
   stop(): Promise<void>;
 }
@@ -138,6 +145,8 @@ export async function startOwnership(options: {
     partitions: () => all,
     area: true,
     healthy: true,
+    standby: false,
+    ready: true,
     stop: async () => {
       await Promise.all([...all.map(partitionLease), AREA_LEASE].map((lease) => options.work.stop(lease)));
     },
@@ -204,7 +213,8 @@ export class PartitionLeases implements Ownership {
   #closing = false;
   #stopped = false;
   #lastRound = Number.NEGATIVE_INFINITY;
-  #wake: (() => void) | undefined;
+  readonly #startedAt = performance.now();
+  readonly #pause = new Pause();
   #loop: Promise<void> = Promise.resolve();
   #watchdog: NodeJS.Timeout | undefined;
 
@@ -287,13 +297,25 @@ export class PartitionLeases implements Ownership {
     return performance.now() - this.#lastRound < this.#ttlMs;
   }
 
+  get standby(): boolean {
+    // After a lease time and a round every lease a dead process held has expired and been free
+    // for a round: owning nothing then means live instances own everything.
+    return (
+      this.partitions().length === 0 && performance.now() - this.#startedAt >= this.#ttlMs + this.#renewMs
+    );
+  }
+
+  get ready(): boolean {
+    return this.healthy && !this.#closing && (this.partitions().length > 0 || this.standby);
+  }
+
   async stop(): Promise<void> {
     this.#closing = true;
     for (const [lease, held] of this.#held) if (!held.releasing) this.#release(lease, held);
     // The rounds go on renewing while the lanes drain, so no lease expires under work in hand.
     while (this.#drains.size > 0) await Promise.all([...this.#drains]);
     this.#stopped = true;
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop;
     clearInterval(this.#watchdog);
     await this.#releaseDrained();
@@ -303,14 +325,7 @@ export class PartitionLeases implements Ownership {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#renewMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
+      await this.#pause.wait(this.#renewMs);
       if (!this.#stopped) await this.#safeRound();
     }
   }
@@ -448,7 +463,7 @@ export class PartitionLeases implements Ownership {
     this.#track(
       this.#work.stop(lease).then(() => {
         held.drained = true;
-        this.#wake?.();
+        this.#pause.wake();
       }),
     );
   }

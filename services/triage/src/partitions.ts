@@ -1,6 +1,13 @@
 import { AckPolicy, type Consumer, type ConsumerConfig, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Names } from '@telecare/contracts';
-import type { Clock, JetStreamClient, JetStreamManager, Logger } from '@telecare/platform';
+import {
+  type Clock,
+  type JetStreamClient,
+  type JetStreamManager,
+  keepWorking,
+  type Logger,
+  Pause,
+} from '@telecare/platform';
 import type { EventProcessor } from './processor.ts';
 import type { TimerStore } from './timers.ts';
 
@@ -153,8 +160,8 @@ export interface LaneWorkers {
 interface LaneLoop {
   stopping: boolean;
   abandoned: boolean;
-  /** Wakes the loop from a pause (a retry delay). */
-  wake?: () => void;
+  /** The loop's retry delay, ended early by a stop. */
+  readonly pause: Pause;
   done: Promise<void>;
 }
 
@@ -170,21 +177,12 @@ export function runLaneWorkers(options: {
   clock: Clock;
   logger: Logger;
   retryDelayMs: number;
+  /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
+  ackWaitMs: number;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
   const failed = new Set<string>();
-
-  const pause = (state: LaneLoop, ms: number) =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        state.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      state.wake = wake;
-    });
 
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
@@ -223,7 +221,7 @@ export function runLaneWorkers(options: {
       } catch (err) {
         consumer = undefined;
         log.warn({ err, lane: lane.name }, 'pull failed; retrying');
-        await pause(state, options.retryDelayMs);
+        await state.pause.wait(options.retryDelayMs);
         continue;
       }
       // An event in hand is finished even when stopping: it was delivered to us and acking it
@@ -241,15 +239,22 @@ export function runLaneWorkers(options: {
         if (lane.kind === 'area' && lane.type) await options.processor.areaCaughtUp(lane.type, pulledAt);
         continue;
       }
-      if (lane.kind === 'area') await options.processor.handleArea(msg);
-      else await options.processor.handle(msg);
+      const inHand = msg;
+      await keepWorking(inHand, options.ackWaitMs, () =>
+        lane.kind === 'area' ? options.processor.handleArea(inHand) : options.processor.handle(inHand),
+      );
     }
   };
 
   const startOne = (lane: Lane): void => {
     const previous = loops.get(lane.name);
     if (previous && !previous.stopping) return;
-    const state: LaneLoop = { stopping: false, abandoned: false, done: Promise.resolve() };
+    const state: LaneLoop = {
+      stopping: false,
+      abandoned: false,
+      pause: new Pause(),
+      done: Promise.resolve(),
+    };
     state.done = (previous?.done ?? Promise.resolve())
       .then(() => {
         failed.delete(lane.name);
@@ -267,7 +272,7 @@ export function runLaneWorkers(options: {
     if (!state) return;
     state.stopping = true;
     if (abandon) state.abandoned = true;
-    state.wake?.();
+    state.pause.wake();
     await state.done;
     if (loops.get(name) === state) {
       loops.delete(name);

@@ -2,8 +2,10 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { type Alert, type Names, type RejectReason, TelecareEvent } from '@telecare/contracts';
 import {
   type Clock,
+  decodeJson,
   headers,
   type JetStreamClient,
+  KeyedLock,
   type Logger,
   publishDeadLetter,
   TransientError,
@@ -36,48 +38,16 @@ interface Refusal {
   readonly detail: string;
 }
 
-const decoder = new TextDecoder();
-
 /** Reads a stored message as a TelecareEvent, or says why it never will be one. */
 export function readEvent(data: Uint8Array): { event: TelecareEvent } | { refusal: Refusal } {
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(data));
-  } catch (err) {
-    return { refusal: { reason: 'not-json', detail: err instanceof Error ? err.message : String(err) } };
-  }
-  const parsed = TelecareEvent.safeParse(json);
-  if (parsed.success) return { event: parsed.data };
-  const detail = parsed.error.issues
-    .map((issue) => `${issue.path.map(String).join('.') || '(event)'}: ${issue.message}`)
-    .join('; ');
-  return { refusal: { reason: 'schema', detail } };
+  const decoded = decodeJson(TelecareEvent, data, { root: '(event)' });
+  return decoded.ok
+    ? { event: decoded.value }
+    : { refusal: { reason: decoded.reason, detail: decoded.detail } };
 }
 
-/**
- * One resident at a time: the ordinary lane, the alarm lane and the timer ticks of a partition
- * all run in this process, so an in-process lock per resident keeps load → evaluate → save whole.
- */
-export class KeyedLock {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release: () => void = () => {};
-    const tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const chained = previous.then(() => tail);
-    this.#tails.set(key, chained);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (this.#tails.get(key) === chained) this.#tails.delete(key);
-    }
-  }
-}
+// One resident at a time: the ordinary lane, the alarm lane and the timer ticks of a partition
+// all run in this process, so an in-process KeyedLock per resident keeps load → evaluate → save whole.
 
 /**
  * The imperative shell around the rules core for one event: load state, evaluate, store every

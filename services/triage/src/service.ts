@@ -15,6 +15,7 @@ import {
   type Logger,
   openDeviceMap,
   systemClock,
+  withTimeout,
 } from '@telecare/platform';
 import {
   DEFAULT_RULE_SET,
@@ -134,6 +135,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       clock,
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
+      ackWaitMs: config.TRIAGE_ACK_WAIT_S * 1_000,
     });
     lifecycle.add('lanes', () => workers.stopAll());
     const work = laneWork(workers, ownLanes, startAreaLanes);
@@ -177,11 +179,15 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         redis: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 2_000)) === 'PONG',
         partitions: () => workers.healthy,
         leases: () => ownership.healthy,
+        // Ready means it holds what it needs: partitions, or the standby's certainty that a live
+        // instance holds every one (see "Readiness" in the README).
+        owns: () => ownership.ready,
       },
       details: () => ({
         instance: ownership.instance,
         partitions: ownership.partitions(),
         area: ownership.area,
+        standby: ownership.standby,
         areaLanes: work.areaTypes(),
       }),
     });
@@ -225,17 +231,5 @@ async function loadRuleSet(file: string | undefined): Promise<RuleSet> {
       SERVICE,
       err.issues.map((issue) => `TRIAGE_RULES_FILE ${issue.path}: ${issue.message}`),
     );
-  }
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,5 +1,4 @@
-import type { Logger, Redis } from '@telecare/platform';
-import { TransientError } from '@telecare/platform';
+import { decodeJson, type Logger, type Redis, TransientError } from '@telecare/platform';
 import { ResidentState } from '@telecare/rules';
 
 /**
@@ -32,14 +31,8 @@ export class StateStore {
       });
     }
     if (raw === null) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      json = undefined;
-    }
-    const parsed = ResidentState.safeParse(json);
-    if (parsed.success && parsed.data.residentId === residentId) return parsed.data;
+    const parsed = decodeJson(ResidentState, raw);
+    if (parsed.ok && parsed.value.residentId === residentId) return parsed.value;
     this.#log.warn({ residentId }, 'unreadable resident state dropped; it rebuilds from new events');
     return undefined;
   }

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -18,7 +17,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timerBucket } from '../src/index.ts';
-import { makeEvent, publishEvent, readAlerts, spawnTriage, T0 } from './support.ts';
+import { killableInstances, makeEvent, publishEvent, readAlerts } from './support.ts';
 
 const ns = uniqueNamespace('leaserestart');
 const n = names(ns);
@@ -35,20 +34,10 @@ const env = serviceEnv(ns, {
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-const children = new Set<ChildProcess>();
+const instances = killableInstances(env);
 
 /** A triage instance in a process of its own, to be killed. */
-async function startInstance(extra: Record<string, string>): Promise<{ url: string; kill(): void }> {
-  const spawned = await spawnTriage({ ...env, ...extra }, T0);
-  children.add(spawned.process);
-  return {
-    url: spawned.url,
-    kill: () => {
-      spawned.kill();
-      children.delete(spawned.process);
-    },
-  };
-}
+const startInstance = (extra: Record<string, string>) => instances.start(extra);
 
 const owned = async (url: string): Promise<number[]> =>
   ((await (await fetch(`${url}/readyz`)).json()) as { partitions: number[] }).partitions;
@@ -68,7 +57,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  instances.killAll();
   await openBucket(nc, timerBucket(n))
     .then((kv) => kv.destroy())
     .catch(() => undefined);

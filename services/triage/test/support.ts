@@ -233,3 +233,26 @@ export async function spawnTriage(
   });
   return { url, process: proc, kill: () => proc.kill('SIGKILL') };
 }
+
+/** The killable triage processes of one test file, all started with `env` and a clock at T0. */
+export function killableInstances(env: Record<string, string>) {
+  const children = new Set<ChildProcess>();
+  return {
+    async start(extra: Record<string, string> = {}): Promise<{ url: string; kill(): void }> {
+      const spawned = await spawnTriage({ ...env, ...extra }, T0);
+      children.add(spawned.process);
+      return {
+        url: spawned.url,
+        kill: () => {
+          spawned.kill();
+          children.delete(spawned.process);
+        },
+      };
+    },
+    /** For afterAll: whatever a failed test left running. */
+    killAll(): void {
+      for (const child of children) child.kill('SIGKILL');
+      children.clear();
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LanePool, laneOf } from './ingest.ts';
+import { KeyedLock, LanePool } from './keyed.ts';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -44,8 +44,26 @@ describe('LanePool', () => {
     await pool.idle();
     expect(done).toEqual(['second']);
   });
+});
 
-  it('takes the resident id from the alert subject', () => {
-    expect(laneOf('telecare.alerts.p1.res_abc')).toBe('res_abc');
+describe('KeyedLock', () => {
+  it('runs one key at a time in call order, other keys alongside', async () => {
+    const lock = new KeyedLock();
+    const log: string[] = [];
+    const step = (name: string, ms: number) => async () => {
+      log.push(`${name}:start`);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      log.push(`${name}:end`);
+      return name;
+    };
+    const results = await Promise.all([
+      lock.run('a', step('a1', 20)),
+      lock.run('a', step('a2', 1)),
+      lock.run('b', step('b1', 1)),
+    ]);
+    expect(results).toEqual(['a1', 'a2', 'b1']);
+    expect(log.indexOf('a1:end')).toBeLessThan(log.indexOf('a2:start'));
+    expect(log.indexOf('b1:end')).toBeLessThan(log.indexOf('a1:end'));
+    await lock.idle();
   });
 });
