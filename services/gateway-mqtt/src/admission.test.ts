@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AdmissionQueue } from './admission.ts';
+import { AdmissionQueue, admission } from './admission.ts';
 
 describe('AdmissionQueue', () => {
   it('starts the most urgent job first, then the earliest', () => {
@@ -101,4 +101,25 @@ describe('AdmissionQueue', () => {
     // Generous for a loaded machine: the scan took minutes here, the heap takes tens of milliseconds.
     expect(performance.now() - started).toBeLessThan(10_000);
   }, 60_000);
+});
+
+describe('admission', () => {
+  const base = { resent: true, waiting: 0, admitted: 0, shedAt: 100, maxPending: 1000 };
+
+  it('sheds maintenance and record-only events once the queue is past its shedding point', () => {
+    expect(admission({ ...base, priority: 5, waiting: 99, admitted: 131 })).toBe('admit');
+    expect(admission({ ...base, priority: 5, waiting: 100, admitted: 132 })).toBe('shed');
+    expect(admission({ ...base, priority: 4, waiting: 500, admitted: 532 })).toBe('shed');
+  });
+
+  it('never sheds an alarm or an urgent report; past the bound it holds the broker back instead', () => {
+    for (const priority of [1, 2, 3]) {
+      expect(admission({ ...base, priority, waiting: 500, admitted: 532 })).toBe('admit');
+      expect(admission({ ...base, priority, waiting: 990, admitted: 1000 })).toBe('hold');
+    }
+  });
+
+  it('never sheds what its sender would not resend (a status change)', () => {
+    expect(admission({ ...base, priority: 5, resent: false, waiting: 500, admitted: 532 })).toBe('admit');
+  });
 });

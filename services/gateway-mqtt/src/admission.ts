@@ -134,3 +134,33 @@ export class AdmissionQueue<T> {
     return top;
   }
 }
+
+/** What to do with a message as it arrives from the broker. */
+export type Admission = 'admit' | 'shed' | 'hold';
+
+/** Maintenance (P4) and record-only (P5) events: the ones shed first under overload. */
+export const SHED_PRIORITY = 4;
+
+/**
+ * The overload rule. Past `shedAt` waiting messages, a maintenance or record-only event (a
+ * heartbeat, a movement report, a low battery) is shed: acknowledged to the broker but not stored
+ * or answered, so its device resends it later — it is slowed, not refused. Alarms and urgent
+ * reports are never shed: they are admitted up to `maxPending` admitted messages, and past that the
+ * broker's PUBACK is held, which stops the gateway reading (backpressure on the broker).
+ *
+ * Shedding at the door keeps the queue short enough that what is admitted is stored within a
+ * second or two, before its device gives up and resends it; an unbounded queue of heartbeats makes
+ * every device resend, and the resends are more work for the same events.
+ */
+export function admission(options: {
+  priority: number;
+  /** Whether its sender resends until answered (device events do; status messages do not). */
+  resent: boolean;
+  waiting: number;
+  admitted: number;
+  shedAt: number;
+  maxPending: number;
+}): Admission {
+  if (options.resent && options.priority >= SHED_PRIORITY && options.waiting >= options.shedAt) return 'shed';
+  return options.admitted < options.maxPending ? 'admit' : 'hold';
+}
