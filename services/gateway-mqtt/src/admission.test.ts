@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AdmissionQueue, admission } from './admission.ts';
+import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 
 describe('AdmissionQueue', () => {
   it('starts the most urgent job first, then the earliest', () => {
@@ -104,22 +104,37 @@ describe('AdmissionQueue', () => {
 });
 
 describe('admission', () => {
-  const base = { resent: true, waiting: 0, admitted: 0, shedAt: 100, maxPending: 1000 };
+  const base = { sheddable: true, waiting: 0, admitted: 0, shedAt: 100, maxPending: 1000 };
 
-  it('sheds maintenance and record-only events once the queue is past its shedding point', () => {
-    expect(admission({ ...base, priority: 5, waiting: 99, admitted: 131 })).toBe('admit');
-    expect(admission({ ...base, priority: 5, waiting: 100, admitted: 132 })).toBe('shed');
-    expect(admission({ ...base, priority: 4, waiting: 500, admitted: 532 })).toBe('shed');
+  it('sheds a sheddable event once the queue is past its shedding point', () => {
+    expect(admission({ ...base, waiting: 99, admitted: 131 })).toBe('admit');
+    expect(admission({ ...base, waiting: 100, admitted: 132 })).toBe('shed');
   });
 
-  it('never sheds an alarm or an urgent report; past the bound it holds the broker back instead', () => {
-    for (const priority of [1, 2, 3]) {
-      expect(admission({ ...base, priority, waiting: 500, admitted: 532 })).toBe('admit');
-      expect(admission({ ...base, priority, waiting: 990, admitted: 1000 })).toBe('hold');
-    }
+  it('never sheds the rest; past the bound it holds the broker back instead', () => {
+    expect(admission({ ...base, sheddable: false, waiting: 500, admitted: 532 })).toBe('admit');
+    expect(admission({ ...base, sheddable: false, waiting: 990, admitted: 1000 })).toBe('hold');
   });
 
-  it('never sheds what its sender would not resend (a status change)', () => {
-    expect(admission({ ...base, priority: 5, resent: false, waiting: 500, admitted: 532 })).toBe('admit');
+  it('sheds chatter and maintenance, never alarms, urgent reports, restores or cancels', () => {
+    for (const type of [
+      'heartbeat',
+      'motion',
+      'door.opened',
+      'bed.vacated',
+      'temperature',
+      'battery.low',
+    ] as const)
+      expect(isSheddable(type)).toBe(true);
+    for (const type of [
+      'pendant.pressed',
+      'fall.detected',
+      'smoke.detected',
+      'flood.detected',
+      'mains.lost',
+      'mains.restored',
+      'alarm.cancelled',
+    ] as const)
+      expect(isSheddable(type)).toBe(false);
   });
 });

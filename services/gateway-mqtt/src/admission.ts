@@ -1,3 +1,5 @@
+import { type EventType, TAXONOMY } from '@telecare/contracts';
+
 /**
  * The gateway's work queue: many device messages in flight at once, the most urgent first, and
  * each device's own messages in the order they arrived.
@@ -138,29 +140,34 @@ export class AdmissionQueue<T> {
 /** What to do with a message as it arrives from the broker. */
 export type Admission = 'admit' | 'shed' | 'hold';
 
-/** Maintenance (P4) and record-only (P5) events: the ones shed first under overload. */
-export const SHED_PRIORITY = 4;
+/**
+ * What may be shed under overload: maintenance (P4) and record-only (P5) events — heartbeats,
+ * movement, doors, bed and chair, temperatures, low batteries — but not a restore (it closes what
+ * a P3 report opened, and a storm sends as many of them) nor a resident's cancel of an alarm.
+ */
+export function isSheddable(type: EventType): boolean {
+  return TAXONOMY[type].priority >= 4 && !type.endsWith('.restored') && type !== 'alarm.cancelled';
+}
 
 /**
- * The overload rule. Past `shedAt` waiting messages, a maintenance or record-only event (a
- * heartbeat, a movement report, a low battery) is shed: acknowledged to the broker but not stored
- * or answered, so its device resends it later — it is slowed, not refused. Alarms and urgent
- * reports are never shed: they are admitted up to `maxPending` admitted messages, and past that the
- * broker's PUBACK is held, which stops the gateway reading (backpressure on the broker).
+ * The overload rule. Past `shedAt` waiting messages, a sheddable device event (`isSheddable`) is
+ * shed: acknowledged to the broker but not stored or answered, so its device resends it later — it
+ * is slowed, not refused. Alarms and urgent reports are never shed: they are admitted, and past
+ * `maxPending` admitted messages the broker's PUBACK is held ('hold': admitted, but the gateway
+ * reads no further until there is room: backpressure on the broker).
  *
  * Shedding at the door keeps the queue short enough that what is admitted is stored within a
  * second or two, before its device gives up and resends it; an unbounded queue of heartbeats makes
  * every device resend, and the resends are more work for the same events.
  */
 export function admission(options: {
-  priority: number;
-  /** Whether its sender resends until answered (device events do; status messages do not). */
-  resent: boolean;
+  /** A device event of a sheddable type (a status change is sent once, so never is). */
+  sheddable: boolean;
   waiting: number;
   admitted: number;
   shedAt: number;
   maxPending: number;
 }): Admission {
-  if (options.resent && options.priority >= SHED_PRIORITY && options.waiting >= options.shedAt) return 'shed';
+  if (options.sheddable && options.waiting >= options.shedAt) return 'shed';
   return options.admitted < options.maxPending ? 'admit' : 'hold';
 }

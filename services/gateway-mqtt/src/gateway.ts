@@ -21,7 +21,7 @@ import {
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
-import { AdmissionQueue, admission } from './admission.ts';
+import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
@@ -174,9 +174,8 @@ export class DeviceEventGateway {
       return;
     }
     const decision = admission({
-      priority: pending.priority,
       // Only device events are resent until answered; a status change is sent once.
-      resent: pending.read !== undefined,
+      sheddable: pending.read?.ok === true && isSheddable(pending.read.payload.type),
       waiting: this.#queue.size,
       admitted: this.#queue.size + this.#queue.running,
       shedAt: this.#shedAt,
