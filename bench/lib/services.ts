@@ -8,7 +8,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Linux's USER_HZ: /proc reports CPU time in these ticks. */
 const TICKS_PER_S = 100;
 
-export type ServiceName = 'registry' | 'helpline' | 'triage' | 'gateway-mqtt';
+export type ServiceName = 'helpline' | 'triage' | 'gateway-mqtt';
 
 export interface ServiceProcess {
   readonly name: ServiceName;
@@ -68,10 +68,12 @@ export class ServiceProcesses {
     return found.url;
   }
 
-  /** Starts the services in the order a deployment would: registry, helpline, triage, gateway. */
+  /**
+   * Starts the services on the alarm path in the order a deployment would: helpline, triage,
+   * gateway. The registry is not on that path (the bench writes the device map itself).
+   */
   async start(): Promise<void> {
-    const registry = await this.#spawn('registry', 'REGISTRY_PORT', {});
-    await this.#spawn('helpline', 'HELPLINE_PORT', { REGISTRY_URL: registry.url });
+    await this.#spawn('helpline', 'HELPLINE_PORT', {});
     await this.#spawn('triage', 'TRIAGE_PORT', {});
     await this.#spawn('gateway-mqtt', 'GATEWAY_MQTT_PORT', {});
   }
