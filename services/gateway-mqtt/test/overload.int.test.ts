@@ -52,7 +52,9 @@ beforeAll(async () => {
   nc = await connectNats({ url: servers.natsUrl, name: 'overload-test', logger });
   const kv = await openDeviceMap(nc, n);
   await Promise.all(
-    Array.from({ length: HUBS }, (_, i) => kv.put(`HUB-${i}`, JSON.stringify(entry(`HUB-${i}`, 'home-unit')))),
+    Array.from({ length: HUBS }, (_, i) =>
+      kv.put(`HUB-${i}`, JSON.stringify(entry(`HUB-${i}`, 'home-unit'))),
+    ),
   );
   await kv.put('PND-SHED', JSON.stringify(entry('PND-SHED', 'pendant')));
   // One store at a time and a short queue: the chatter below is read far faster than it is stored.
@@ -95,7 +97,12 @@ describe('an overloaded gateway', () => {
     const sends: Promise<unknown>[] = [];
     for (let r = 0; r < PER_HUB; r++) {
       for (let h = 0; h < HUBS; h++) {
-        const payload = JSON.stringify({ id: `hb-${h}-${r}-xx`, type: 'heartbeat', at, data: { mains: true } });
+        const payload = JSON.stringify({
+          id: `hb-${h}-${r}-xx`,
+          type: 'heartbeat',
+          at,
+          data: { mains: true },
+        });
         sends.push(homes.publishAsync(n.mqtt.events(`HUB-${h}`), payload, { qos: 1 }));
       }
     }
