@@ -77,6 +77,23 @@ describe('AdmissionQueue', () => {
     }
   });
 
+  it('tells the priority of the job it would start next', () => {
+    const q = new AdmissionQueue<string>();
+    expect(q.peekPriority()).toBeUndefined();
+    q.push({ key: 'hub', priority: 5, item: 'heartbeat' });
+    expect(q.peekPriority()).toBe(5);
+    q.push({ key: 'pendant', priority: 1, item: 'press' });
+    expect(q.peekPriority()).toBe(1);
+    expect(q.take()?.item).toBe('press');
+    expect(q.peekPriority()).toBe(5);
+    // A device busy with one message cannot start its next: nothing to start.
+    q.push({ key: 'pendant', priority: 1, item: 'second press' });
+    expect(q.take()?.item).toBe('heartbeat');
+    expect(q.peekPriority()).toBeUndefined();
+    q.done('pendant');
+    expect(q.peekPriority()).toBe(1);
+  });
+
   it('takes in time that does not grow with the backlog (20,000 waiting over 10,000 devices)', () => {
     // Scanning every device per take made a backlog of 20,000 cost milliseconds per message: the
     // gateway stored less the more it was offered. Here it drains in well under a second.

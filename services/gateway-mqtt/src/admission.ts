@@ -87,6 +87,15 @@ export class AdmissionQueue<T> {
     return undefined;
   }
 
+  /** The priority of the job `take` would start next (undefined: none can start). */
+  peekPriority(): number | undefined {
+    for (let top = this.#heap[0]; top; top = this.#heap[0]) {
+      if (this.#current.get(top.key) === top) return top.priority;
+      this.#pop();
+    }
+    return undefined;
+  }
+
   done(key: string): void {
     this.#busy.delete(key);
     if (this.#byKey.has(key)) this.#ready(key);

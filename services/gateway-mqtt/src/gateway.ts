@@ -34,6 +34,12 @@ export const SERVICE = 'gateway-mqtt';
 const RECORD_PRIORITY = 5;
 /** Life-critical alarms (DESIGN §4, P1): never dropped by the per-device rate limit. */
 const ALARM_PRIORITY = 1;
+/**
+ * Stores an alarm may start beyond the concurrency limit. With every worker busy on a slow store
+ * (a loaded JetStream or a starved process: 100–300 ms each), a press would otherwise wait for one
+ * of them to finish before its own store began.
+ */
+const ALARM_WORKERS = 16;
 /** At most one log line this often about devices over their rate, with the count dropped. */
 const RATE_LOG_EVERY_MS = 10_000;
 
@@ -261,7 +267,13 @@ export class DeviceEventGateway {
   }
 
   #pump(): void {
-    while (this.#queue.running < this.#concurrency) {
+    for (;;) {
+      // An alarm does not wait for a store to finish: it may start on one of ALARM_WORKERS more.
+      const room =
+        this.#queue.running < this.#concurrency ||
+        (this.#queue.running < this.#concurrency + ALARM_WORKERS &&
+          this.#queue.peekPriority() === ALARM_PRIORITY);
+      if (!room) break;
       const job = this.#queue.take();
       if (!job) break;
       const work: Promise<void> = this.#handle(job.item)
