@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
@@ -5,10 +6,28 @@ import { DEFAULT_RULE_SET } from '@telecare/rules';
 import { SimulatedDevice } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { startPlatform } from '@telecare/tests';
+import { runLoad } from './lib/load.ts';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
 const PRESSES = Number(process.env.BENCH_PRESSES ?? 200);
+/** The sweep's rates when `--sweep` names none: from well inside a 2-core machine to past it. */
+const SWEEP = [250, 500, 1000, 1500, 2000, 3000];
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(3),
+  options: {
+    rate: { type: 'string' },
+    sweep: { type: 'boolean' },
+    rates: { type: 'string' },
+    homes: { type: 'string' },
+    seconds: { type: 'string' },
+    connections: { type: 'string' },
+  },
+  allowNegative: false,
+  strict: true,
+});
+
 const WARMUP = 20;
 /**
  * Pendant press to committed case, through every service on the real servers, one press at a
@@ -16,8 +35,25 @@ const WARMUP = 20;
  * the same run: the least any stored event can cost here.
  */
 const benchmark: Benchmark = {
-  description: 'pendant press → stored ack → alert → committed case, against raw JetStream publish',
+  description:
+    'one press at a time: press → stored ack → alert → committed case; --rate R / --sweep: the whole MQTT path under a mixed load, against the JetStream and Mosquitto ceilings',
   async run(log) {
+    if (args.rate !== undefined || args.sweep) {
+      const rates =
+        args.rate !== undefined
+          ? [Number(args.rate)]
+          : args.rates !== undefined
+            ? args.rates.split(',').map(Number)
+            : SWEEP;
+      if (rates.some((r) => !(r > 0))) throw new Error('--rate and --sweep take positive events/s');
+      return runLoad({
+        rates,
+        homes: Number(args.homes ?? 3000),
+        seconds: Number(args.seconds ?? 30),
+        connections: Number(args.connections ?? 8),
+        log,
+      });
+    }
     const mosquitto = await startOwnMosquitto();
     log(`own Mosquitto at ${mosquitto.url}`);
     const platform = await startPlatform('bench', { LOG_LEVEL: 'silent', MQTT_URL: mosquitto.url });

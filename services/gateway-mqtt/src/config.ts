@@ -21,6 +21,13 @@ export const gatewayMqttEnv = {
    */
   GATEWAY_MQTT_MAX_PENDING: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   /**
+   * Waiting messages past which maintenance and record-only events (heartbeats, movement, low
+   * battery) are shed unanswered, so their devices resend them later; alarms and urgent reports are
+   * never shed. About a second or two of the gateway's work: what is admitted is stored before its
+   * device's resend timer fires.
+   */
+  GATEWAY_MQTT_SHED_AT: z.coerce.number().int().min(1).max(1_000_000).default(2_000),
+  /**
    * Messages per second one device may send, after a burst of GATEWAY_MQTT_DEVICE_BURST; beyond it
    * the gateway drops the device's messages unanswered (it resends later), alarms excepted. A real
    * device sends a few a minute. 0 turns the limit off.

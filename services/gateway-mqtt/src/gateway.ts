@@ -21,7 +21,7 @@ import {
   publishDeadLetter,
   TransientError,
 } from '@telecare/platform';
-import { AdmissionQueue } from './admission.ts';
+import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
@@ -34,6 +34,12 @@ export const SERVICE = 'gateway-mqtt';
 const RECORD_PRIORITY = 5;
 /** Life-critical alarms (DESIGN §4, P1): never dropped by the per-device rate limit. */
 const ALARM_PRIORITY = 1;
+/**
+ * Stores an alarm may start beyond the concurrency limit. With every worker busy on a slow store
+ * (a loaded JetStream or a starved process: 100–300 ms each), a press would otherwise wait for one
+ * of them to finish before its own store began.
+ */
+const ALARM_WORKERS = 16;
 /** At most one log line this often about devices over their rate, with the count dropped. */
 const RATE_LOG_EVERY_MS = 10_000;
 
@@ -104,6 +110,9 @@ export class DeviceEventGateway {
   readonly #rate: DeviceRateLimit;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
+  readonly #shedAt: number;
+  #shedCount = 0;
+  #shedLoggedAt = -Infinity;
 
   constructor(deps: {
     names: Names;
@@ -117,12 +126,15 @@ export class DeviceEventGateway {
     concurrency: number;
     /** Messages admitted (queued or being stored) before the broker is held back. */
     maxPending: number;
+    /** Waiting messages past which maintenance and record-only events are shed (default: never). */
+    shedAt?: number;
     /** Per device: messages per second after a burst (0: no limit). */
     deviceRate?: { ratePerS: number; burst: number };
   }) {
     this.#rate = new DeviceRateLimit(deps.deviceRate ?? { ratePerS: 0, burst: 1 });
     this.#concurrency = deps.concurrency;
     this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
+    this.#shedAt = deps.shedAt ?? Number.POSITIVE_INFINITY;
     this.#n = deps.names;
     this.#js = deps.js;
     this.#deviceMap = deps.deviceMap;
@@ -167,6 +179,20 @@ export class DeviceEventGateway {
       callback();
       return;
     }
+    const decision = admission({
+      // Only device events are resent until answered; a status change is sent once.
+      sheddable: pending.read?.ok === true && isSheddable(pending.read.payload.type),
+      waiting: this.#queue.size,
+      admitted: this.#queue.size + this.#queue.running,
+      shedAt: this.#shedAt,
+      maxPending: this.#maxPending,
+    });
+    if (decision === 'shed') {
+      this.#shed(pending.priority);
+      callback();
+      return;
+    }
+    // 'hold' is admitted too (it has been read), but its PUBACK waits for room.
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
     this.#metrics.queued.set(this.#queue.size);
     this.#pump();
@@ -195,6 +221,19 @@ export class DeviceEventGateway {
     );
     this.#rateLoggedAt = now;
     this.#rateDropped = 0;
+  }
+
+  #shed(priority: number): void {
+    this.#metrics.shed.inc({ priority: String(priority) });
+    this.#shedCount++;
+    const now = performance.now();
+    if (now - this.#shedLoggedAt < RATE_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { shed: this.#shedCount, waiting: this.#queue.size, shedAt: this.#shedAt },
+      'overloaded: maintenance and record-only events shed unanswered (devices resend them); alarms still admitted',
+    );
+    this.#shedLoggedAt = now;
+    this.#shedCount = 0;
   }
 
   #hasRoom(): boolean {
@@ -228,7 +267,13 @@ export class DeviceEventGateway {
   }
 
   #pump(): void {
-    while (this.#queue.running < this.#concurrency) {
+    for (;;) {
+      // An alarm does not wait for a store to finish: it may start on one of ALARM_WORKERS more.
+      const room =
+        this.#queue.running < this.#concurrency ||
+        (this.#queue.running < this.#concurrency + ALARM_WORKERS &&
+          this.#queue.peekPriority() === ALARM_PRIORITY);
+      if (!room) break;
       const job = this.#queue.take();
       if (!job) break;
       const work: Promise<void> = this.#handle(job.item)

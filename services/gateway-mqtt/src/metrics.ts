@@ -13,6 +13,7 @@ export interface GatewayMetrics {
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
   readonly rateLimited: Counter;
+  readonly shed: Counter<'priority'>;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -57,6 +58,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     rateLimited: new Counter({
       name: 'gateway_mqtt_rate_limited_total',
       help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',
+      registers: [registry],
+    }),
+    shed: new Counter({
+      name: 'gateway_mqtt_shed_total',
+      help: 'Maintenance and record-only device events shed unanswered while the queue was past GATEWAY_MQTT_SHED_AT, by priority (devices resend them)',
+      labelNames: ['priority'] as const,
       registers: [registry],
     }),
     retainedIgnored: new Counter({

@@ -70,6 +70,7 @@ export async function startGatewayMqtt(
       logger,
       concurrency: config.GATEWAY_MQTT_CONCURRENCY,
       maxPending: config.GATEWAY_MQTT_MAX_PENDING,
+      shedAt: config.GATEWAY_MQTT_SHED_AT,
       deviceRate: { ratePerS: config.GATEWAY_MQTT_DEVICE_RATE, burst: config.GATEWAY_MQTT_DEVICE_BURST },
     });
     const mqtt = await connectMqtt({

@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const TICKS_PER_S = 100;
+
+export type ServiceName = 'helpline' | 'triage' | 'gateway-mqtt';
+
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+}
+
+/** CPU seconds (user + system) a process has used, and its resident memory, from /proc. */
+export interface ProcessSample {
+  readonly cpuS: number;
+  readonly rssMb: number;
+}
+
+export function sampleProcess(pid: number): ProcessSample | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+    return { cpuS: (utime + stime) / TICKS_PER_S, rssMb: rssKb / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid listening on a loopback TCP port (the bench's own Mosquitto), from `ss`. */
+export function pidListeningOn(port: number): number | undefined {
+  const out = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  const pid = /pid=(\d+)/.exec(out.stdout ?? '')?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/** CPU seconds the whole machine has spent busy (every core), from /proc/stat. */
+export function machineBusyS(): number {
+  const first = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [, user, nice, system, , , irq, softirq, steal] = first.trim().split(/\s+/).map(Number);
+  return (
+    ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_S
+  );
+}
+
+/**
+ * Every service the MQTT path needs, each in a process of its own (as deployed), so CPU and memory
+ * can be read per service from /proc; in one process they could not be told apart, and the load
+ * generator would share their event loop.
+ */
+export class ServiceProcesses {
+  readonly namespace: string;
+  readonly env: Record<string, string>;
+  readonly token: string;
+  readonly #running: ServiceProcess[] = [];
+
+  constructor(label: string, extraEnv: Record<string, string>, logDir: string) {
+    this.namespace = uniqueNamespace(label);
+    this.env = serviceEnv(this.namespace, { MQTT_CLIENT_ID: `${this.namespace}-gateway`, ...extraEnv });
+    this.token = this.env.TELECARE_ADMIN_TOKEN ?? '';
+    this.#logDir = logDir;
+  }
+
+  readonly #logDir: string;
+
+  get all(): readonly ServiceProcess[] {
+    return this.#running;
+  }
+
+  url(name: ServiceName): string {
+    const found = this.#running.find((s) => s.name === name);
+    if (!found) throw new Error(`${name} is not running`);
+    return found.url;
+  }
+
+  /**
+   * Starts the services on the alarm path in the order a deployment would: helpline, triage,
+   * gateway. The registry is not on that path (the bench writes the device map itself).
+   */
+  async start(): Promise<void> {
+    await this.#spawn('helpline', 'HELPLINE_PORT', {});
+    await this.#spawn('triage', 'TRIAGE_PORT', {});
+    await this.#spawn('gateway-mqtt', 'GATEWAY_MQTT_PORT', {});
+  }
+
+  async #spawn(name: ServiceName, portVar: string, extra: Record<string, string>): Promise<ServiceProcess> {
+    const port = await freePort();
+    const logFile = path.join(this.#logDir, `${name}.log`);
+    const out = openSync(logFile, 'a');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')],
+      {
+        cwd: root,
+        env: { ...process.env, ...this.env, ...extra, [portVar]: String(port) },
+        stdio: ['ignore', out, out],
+      },
+    );
+    const service = { name, url: `http://127.0.0.1:${port}`, child, logFile };
+    this.#running.push(service);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}); see ${logFile}`);
+      const ready = await fetch(`${service.url}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ready) return service;
+      if (Date.now() > deadline) throw new Error(`${name} not ready within 60 s; see ${logFile}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** SIGTERM each (they drain), in the reverse order, then removes the namespace. */
+  async stop(): Promise<void> {
+    for (const service of [...this.#running].reverse()) {
+      if (service.child.exitCode !== null) continue;
+      const exited = new Promise((resolve) => service.child.once('exit', resolve));
+      service.child.kill('SIGTERM');
+      const timeout = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timeout);
+    }
+    await cleanupNamespace(this.namespace);
+  }
+}
