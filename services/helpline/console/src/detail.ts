@@ -1,4 +1,5 @@
 import { act, api } from './api.ts';
+import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { agoText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
@@ -89,6 +90,7 @@ function renderDetail(): void {
     }
   </section>
   <div class="details-grid">
+  ${callsPanel(c.state === 'accepted' && mine)}
   <section class="panel" aria-labelledby="why-heading">
     <h2 id="why-heading">Why</h2>
     <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
@@ -178,6 +180,7 @@ function wire(id: string): void {
     deviceEventsOpen = (e.target as HTMLDetailsElement).open;
   });
   maybe('accept')?.addEventListener('click', () => accept(id));
+  wireCalls(id, reload);
   maybe('decline')?.addEventListener('click', () =>
     act('decline', () => post<CaseSummary>(`/api/cases/${id}/decline`, undefined).then(after)),
   );
@@ -289,6 +292,7 @@ export async function loadDetail(id: string, withContext: boolean): Promise<void
           )
         : state.deviceEvents,
     ]);
+    await loadCalls(id);
     if (state.selected !== id) return;
     state.detail = d;
     state.context = ctx;
