@@ -56,6 +56,7 @@ export {
   ALL_SCENARIOS,
   type BuiltScenario,
   buildScenario,
+  learningOf,
   SCENARIOS,
   type ScenarioSpec,
 } from './resident/corpus.ts';
@@ -85,5 +86,6 @@ export {
   type RaisedAlert,
   type Scorecard,
   score,
+  learnedFigures,
   scorecardFigures,
 } from './scorecard.ts';

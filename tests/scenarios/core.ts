@@ -6,6 +6,7 @@ import { parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
 import {
   type BuiltScenario,
   buildScenario,
+  learningOf,
   deviceSpec,
   type RaisedAlert,
   type ScenarioSpec,
@@ -89,6 +90,7 @@ export function runScenarioOnCore(
     alerts,
     residentOf,
     residentDays: built.residentDays,
+    ...learningOf(built),
   });
   return { built, card, alerts };
 }

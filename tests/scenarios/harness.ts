@@ -5,6 +5,7 @@ import { ManualClock } from '@telecare/platform';
 import {
   type BuiltScenario,
   buildScenario,
+  learningOf,
   DISPERSER_CODE_OVERRIDES,
   DISPERSER_DEVICES,
   DisperserSink,
@@ -202,6 +203,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
       alerts: raised,
       residentOf,
       residentDays: built.residentDays,
+      ...learningOf(built),
     });
     return { spec, built, card, drive, alerts: raised, setupMs, wallMs: performance.now() - started };
   } finally {
