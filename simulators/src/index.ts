@@ -82,10 +82,10 @@ export {
   formatScorecard,
   type IncidentScore,
   type KindRow,
+  learnedFigures,
   lifeCriticalFailures,
   type RaisedAlert,
   type Scorecard,
   score,
-  learnedFigures,
   scorecardFigures,
 } from './scorecard.ts';

@@ -256,7 +256,12 @@ export function learnedFigures(
   residentDays: number,
   falseAlerts: number,
 ): NonNullable<Scorecard['learned']> {
-  return { from, residentDays, falseAlerts, perResidentDay: residentDays > 0 ? falseAlerts / residentDays : 0 };
+  return {
+    from,
+    residentDays,
+    falseAlerts,
+    perResidentDay: residentDays > 0 ? falseAlerts / residentDays : 0,
+  };
 }
 
 function median(sorted: readonly number[]): number {

@@ -6,8 +6,8 @@ import { parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
 import {
   type BuiltScenario,
   buildScenario,
-  learningOf,
   deviceSpec,
+  learningOf,
   type RaisedAlert,
   type ScenarioSpec,
   type Scorecard,
