@@ -1355,7 +1355,7 @@ function rhythmOnEvent(
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
-      const usual = last.at + outLimit(rule, rhythm).ms;
+      const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
       const night = Math.max(
         nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
         last.at + 1_800_000,
@@ -1390,7 +1390,7 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
   if (place === 'out') {
-    const limit = outLimit(rule, rhythm);
+    const limit = outLimit(rule, rhythm, last.at, tz);
     const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
     out.alerts.push(
       derivedAlert(rule, out, {
@@ -1398,9 +1398,12 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
         evidence: [last],
         thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
         detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
-        expected: limit.learned
-          ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
-          : `back within ${minutes(limit.ms)} or by ${night} at night`,
+        expected:
+          limit.usualBackMinute !== undefined
+            ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), or by ${night} at night`
+            : limit.learned
+              ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
+              : `back within ${minutes(limit.ms)} or by ${night} at night`,
         seen: `not back after ${silentFor}`,
         decidedAt: timer.dueAt,
         type: 'outing.not-returned',

@@ -121,6 +121,34 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     );
   });
 
+  it('out in the evening and not back is raised by their usual return at that time of day, not their longest outing', () => {
+    // A long midday outing once (200 min: the longest, 200 × 1.5 + 30 = 330 min), and every
+    // evening a short one from 18:00, back by 18:40.
+    const evening = (day: number) => [
+      ev('door.opened', at(day, '18:00')),
+      ev('door.closed', at(day, '18:00') + 20_000),
+      ev('door.opened', at(day, '18:40')),
+      ev('door.closed', at(day, '18:40') + 20_000),
+    ];
+    const days = UPS.flatMap((up, i) => [
+      ...ordinaryDay(i + 1, up, i === 0 ? 200 : 60 + i * 5),
+      ...evening(i + 1),
+    ]).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    const up = ev('bed.vacated', at(9, '10:00'));
+    const day = [up, ...about(at(9, '10:02'), at(9, '17:58'))];
+    const closed = ev('door.closed', at(9, '18:00') + 20_000);
+    const { alerts } = run([...days, ...day, ev('door.opened', at(9, '18:00')), closed], at(9, '23:59'));
+    expect(alerts.map((alert) => [alert.type, alert.evidence])).toEqual([
+      ['outing.not-returned', [closed.id]],
+    ]);
+    // Back by 18:40 at the latest in the evening, but never expected back sooner than their
+    // typical longest outing of a day (the median, 85 min): by 19:25, + 2 h 30 from the door.
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(Date.parse(closed.time) + 235 * 60_000 + GRACE);
+    expect(alerts[0]?.reason).toContain(
+      'expected back by 19:25, the latest they came home from going out at this time of day on the last 8 days (their longest outing 200 min), or by 22:45 at night',
+    );
+  });
+
   it('went to bed and never got up is told from a late morning, by the person’s latest get-up', () => {
     // Up by 12:30 on every morning learned: checked at 12:30 + 45 min.
     const late = run(

@@ -1,0 +1,13 @@
+import { parseRuleSet } from '@telecare/rules';
+import { SCENARIOS } from '@telecare/simulators';
+import { carePlanRuleSet } from './care-plan.ts';
+import { runScenarioOnCore } from './core.ts';
+const spec = SCENARIOS[process.argv[2] ?? 'irregular']!;
+const residentOf = new Map(spec.homes.map((h) => [h.key, `res_${h.key.toLowerCase()}`] as const));
+const json = carePlanRuleSet(spec.homes, residentOf) as { rules: Array<Record<string, unknown>> };
+for (const r of json.rules) if (r.kind === 'rhythm') Object.assign(r, JSON.parse(process.argv[3] ?? '{}'));
+const { card } = runScenarioOnCore(spec, parseRuleSet(json));
+const outs = card.incidents.filter((s) => s.expectation.kind === 'out.not-back');
+console.log('after usual back min', outs.map((s) => Math.round(((s.timeToAlertS ?? 0) - s.expectation.deadlineS + 7200) / 60)).join(' '));
+console.log('missed', card.totals.missed, 'late', card.totals.late, 'false', card.falseAlerts.length, 'after', card.learned?.falseAlerts);
+for (const a of card.falseAlerts) console.log(' ', a.residentId, a.type, new Date(a.raisedAt).toISOString());
