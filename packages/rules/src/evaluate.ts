@@ -28,7 +28,7 @@ import type {
   TriggerRule,
 } from './model.ts';
 import { type ReasonValues, renderReason } from './reason.ts';
-import { gapLimit, getUps, learnRhythm, outLimit } from './rhythm.ts';
+import { gapLimit, getUps, learnRhythm, outLimit, usualBedMinute } from './rhythm.ts';
 import {
   addDays,
   formatAlso,
@@ -77,6 +77,8 @@ export interface ResidentSettings {
   readonly quietTo: number;
   readonly wakeFrom: number;
   readonly wakeTo: number;
+  /** The care plan's hard latest wake-up minute, if it sets one. */
+  readonly wakeLatest?: number;
   readonly visits: readonly string[];
   readonly preAlarmCancelS: number;
   readonly disabled: ReadonlySet<string>;
@@ -107,6 +109,7 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
       quietTo: minuteOf(quiet.to),
       wakeFrom: minuteOf(wake.from),
       wakeTo: minuteOf(wake.to),
+      ...(o.wakeUpLatest ? { wakeLatest: minuteOf(o.wakeUpLatest) } : {}),
       visits: [...(o.visits ?? d.visits)].sort(),
       preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
       disabled: new Set(o.disabled ?? []),
@@ -1306,13 +1309,38 @@ const PLACE_TEXT = {
 const hhmmOf = (minute: number): string =>
   `${String(Math.floor(minute / 60) % 24).padStart(2, '0')}:${String(Math.round(minute) % 60).padStart(2, '0')}`;
 
-/** When the wake-up check runs: the latest learned get-up plus the margin, else the care plan's. */
-function wakeCheckMinute(rule: RhythmRule, rhythm: Rhythm | undefined, s: ResidentSettings): number {
+/**
+ * When the wake-up check for `date` runs: the latest learned get-up plus the margin, else the care
+ * plan's window; after a night later than usual (bed after the median bedtime learned), later by
+ * half of how late, up to 90 min; never after the care plan's hard latest time.
+ */
+function wakeCheckMinute(
+  rule: RhythmRule,
+  rhythm: Rhythm | undefined,
+  s: ResidentSettings,
+  date?: string,
+): number {
   const ups = getUps(rule, rhythm);
   const known = rhythm?.up.filter((m) => m >= 0) ?? [];
   const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
   // While learning, the care plan's window stands, moved later by any later morning seen.
-  return Math.min(23 * 60, ups ? learned : Math.max(s.wakeTo, learned));
+  let minute = ups ? learned : Math.max(s.wakeTo, learned);
+  if (ups && date !== undefined && rhythm) minute += lateNightMinutes(rule, rhythm, date, s.timeZone);
+  return Math.min(23 * 60, s.wakeLatest ?? 23 * 60, minute);
+}
+
+/** How much later the morning of `date` may be after the night before it was a late one. */
+function lateNightMinutes(rule: RhythmRule, rhythm: Rhythm, date: string, timeZone: string): number {
+  const bedAt = rhythm.bedAt;
+  const usual = usualBedMinute(rule, rhythm);
+  if (bedAt === undefined || usual === undefined) return 0;
+  const night = localTime(bedAt, timeZone);
+  const fromNoon = (night.minute + 720) % 1440;
+  // Only the night before this morning: in bed from the evening before until 04:00.
+  const evening = night.date === addDays(date, -1) && night.minute >= 12 * 60;
+  const small = night.date === date && night.minute < 4 * 60;
+  if (!evening && !small) return 0;
+  return Math.round(Math.min(90, Math.max(0, (fromNoon - usual) / 2)));
 }
 
 function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
@@ -1374,7 +1402,7 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   if (timer.key?.startsWith('wake:')) {
     // Set a day ahead: a later morning learned since then moves today's check later.
     const date = timer.key.slice(5);
-    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings), tz);
+    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings, date), tz);
     if (due > timer.checkAt) {
       out.setTimer(rule, due, { id: timer.id, key: timer.key });
       return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };

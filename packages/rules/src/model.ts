@@ -232,6 +232,11 @@ export const ResidentOverrides = z.strictObject({
   timeZone: z.string().min(1).optional(),
   quietHours: Span.optional(),
   wakeUp: Span.optional(),
+  /**
+   * The care plan's hard latest wake-up time (local `HH:MM`): the learned rhythm's "not up" check
+   * never runs later than this, however late the person's mornings have been.
+   */
+  wakeUpLatest: Hhmm.optional(),
   /** Daily carer visits, local times (the care package). */
   visits: z.array(Hhmm).max(12).optional(),
   /** The pre-alarm window in which a resident's cancel is a false alarm. */
@@ -458,6 +463,8 @@ export const Rhythm = z.object({
   gaps: z.array(z.number()),
   up: z.array(z.number()),
   outs: z.array(z.number()),
+  /** [ring day]: the bedtime that night, minutes after noon (0: none seen); none before it was learned. */
+  beds: z.array(z.number()).optional(),
   /**
    * [part of day the outing left in, 0–7][ring day], flattened: how long after the start of that
    * part the person was back, at the latest that day (minutes; 0: no outing then). A state from

@@ -22,6 +22,7 @@ export function initialRhythm(date: string): Rhythm {
     up: new Array(RHYTHM_DAYS).fill(-1),
     outs: new Array(RHYTHM_DAYS).fill(0),
     backs: new Array(PARTS * RHYTHM_DAYS).fill(0),
+    beds: new Array(RHYTHM_DAYS).fill(0),
     place: 'home',
     bed: false,
     chair: false,
@@ -37,6 +38,7 @@ function rollTo(rhythm: Rhythm, date: string): Rhythm {
   const up = [...rhythm.up];
   const outs = [...rhythm.outs];
   const backs = rhythm.backs ? [...rhythm.backs] : new Array(PARTS * RHYTHM_DAYS).fill(0);
+  const beds = rhythm.beds ? [...rhythm.beds] : new Array(RHYTHM_DAYS).fill(0);
   for (let d = from + 1; d <= Math.min(to, from + RHYTHM_DAYS); d++) {
     const ring = d % RHYTHM_DAYS;
     for (let place = 0; place < PLACES_LEARNED; place++)
@@ -44,6 +46,7 @@ function rollTo(rhythm: Rhythm, date: string): Rhythm {
     up[ring] = -1;
     outs[ring] = 0;
     for (let part = 0; part < PARTS; part++) backs[part * RHYTHM_DAYS + ring] = 0;
+    beds[ring] = 0;
   }
   return {
     ...rhythm,
@@ -53,6 +56,7 @@ function rollTo(rhythm: Rhythm, date: string): Rhythm {
     up,
     outs,
     backs,
+    beds,
   };
 }
 
@@ -102,7 +106,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
   }
   next = rollTo(next, local.date);
   const ring = ringOf(local.date);
-  let { gaps, outs, up, backs } = next;
+  let { gaps, outs, up, backs, beds } = next;
   if (last) {
     const minutes = Math.round((entry.at - last.at) / 60_000);
     if (next.place === 'out') {
@@ -141,6 +145,11 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     if (!trip) {
       bedAt = entry.at;
       upInNight = false;
+      // A night's bedtime (from 19:00 to 04:00; a nap is not one), minutes after noon.
+      if (local.minute >= 19 * 60 || local.minute < GET_UP_FROM_MINUTE) {
+        beds = beds ? [...beds] : new Array(RHYTHM_DAYS).fill(0);
+        beds[ring] = (local.minute + 720) % 1440;
+      }
     }
   } else if (bedAt !== undefined && !placed.bed) upInNight = true;
   if (entry.type === 'bed.vacated' && local.minute >= GET_UP_FROM_MINUTE && upOn !== local.date)
@@ -161,6 +170,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     outs,
     up,
     ...(backs ? { backs } : {}),
+    ...(beds ? { beds } : {}),
     last: entry,
     place: placeOf(placed.bed, placed.chair, entry),
   };
@@ -235,6 +245,13 @@ export function outLimit(rule: RhythmRule, rhythm: Rhythm, leftAt: number, timeZ
   const usualBackMinute = Math.max(part * 180 + latest, left + typical);
   const byUsual = (usualBackMinute - left) * 60_000 + rule.returnMarginS * 1000;
   return { ms: Math.min(overall, byUsual), longestMin: longest, usualBackMinute, learned: true };
+}
+
+/** The median bedtime learned (minutes after noon), or nothing before `minDays` nights are known. */
+export function usualBedMinute(rule: RhythmRule, rhythm: Rhythm): number | undefined {
+  const known = (rhythm.beds ?? []).filter((m) => m > 0).sort((a, b) => a - b);
+  if (known.length < rule.minDays) return undefined;
+  return known[Math.floor(known.length / 2)];
 }
 
 /** The learned get-up minutes (mornings known), or nothing before `minDays` are known. */

@@ -306,11 +306,12 @@ export function applyIncident(
       inject(back + 6 * MINUTE, 'pir.bedroom', 'motion', 'resident');
       inject(back + 7 * MINUTE, 'bed', 'bed.occupied', 'resident');
       // A door held open at night for 10 min (DESIGN §5), or a door pulled shut and then a silent
-      // home, is a property exit at night; "out of bed at night and not back" (45 min) follows.
+      // home, is a property exit at night; "out of bed at night and not back" (45 min) follows,
+      // and "out and not back" 45 min after the door, as it is night.
       expect({
         at: out,
         expect: ['door.exit-at-night'],
-        related: ['bed.not-returned'],
+        related: ['bed.not-returned', 'outing.not-returned'],
         priority: 2,
         deadlineS: 15 * 60,
         lifeCritical: false,
