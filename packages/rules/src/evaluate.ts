@@ -139,6 +139,11 @@ interface Plan {
   readonly byType: ReadonlyMap<EventType, readonly Rule[]>;
   /** Types some rule reads back from `recent`; the others are only deduplicated. */
   readonly history: ReadonlySet<EventType>;
+  /**
+   * Types only supervision reads back (heartbeats, periodic tests): it needs a device's latest
+   * beat and whether one came after it, so `recent` keeps the last `KEEP_BEATS` per device.
+   */
+  readonly beatsOnly: ReadonlySet<EventType>;
   readonly recurring: readonly Recurring[];
   readonly byId: ReadonlyMap<string, Rule>;
   /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
@@ -172,6 +177,19 @@ function concerns(rule: Rule, type: EventType): boolean {
     default:
       return assertNever(rule);
   }
+}
+
+/** The types only supervision reads back: every type it expects that no other rule reads. */
+function beatTypes(ruleSet: RuleSet): Set<EventType> {
+  const beats = new Set<EventType>();
+  for (const rule of ruleSet.rules)
+    if (rule.kind === 'absence' && rule.window.kind === 'supervision') for (const t of rule.expect) beats.add(t);
+  const others = historyTypes({
+    ...ruleSet,
+    rules: ruleSet.rules.filter((rule) => !(rule.kind === 'absence' && rule.window.kind === 'supervision')),
+  });
+  for (const type of others) beats.delete(type);
+  return beats;
 }
 
 function historyTypes(ruleSet: RuleSet): Set<EventType> {
@@ -247,6 +265,7 @@ function planOf(ruleSet: RuleSet): Plan {
     plan = {
       byType,
       history: historyTypes(ruleSet),
+      beatsOnly: beatTypes(ruleSet),
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
       cancels,
@@ -1659,6 +1678,7 @@ function remember(
       else recent.splice(at - start - excess, 0, entry);
     }
   }
+  if (!dropped && planOf(ruleSet).beatsOnly.has(entry.type)) recent = pruneBeats(recent, entry, ruleSet);
   let forgottenUntil = state.forgottenUntil;
   if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
@@ -1675,6 +1695,31 @@ function remember(
     },
     state,
   );
+}
+
+/** A device's beats kept in `recent`: its latest, and the one before for a beat that came late. */
+const KEEP_BEATS = 2;
+
+/**
+ * Drops the device's beats older than its last `KEEP_BEATS` (of the types only supervision reads).
+ * A beat's check is cancelled by the next beat within its interval, so only the latest beats'
+ * checks can still fire; two thirds of a home's `recent` were heartbeats before.
+ */
+function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: RuleSet): RecentEvent[] {
+  const beats = planOf(ruleSet).beatsOnly;
+  let newer = 0;
+  let drop = -1;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.serial !== entry.serial || !beats.has(seen.type)) continue;
+    if (++newer > KEEP_BEATS) {
+      drop = i;
+      break;
+    }
+  }
+  if (drop < 0) return recent;
+  // At most one beat goes per beat taken, as the list stays at KEEP_BEATS per device.
+  return [...recent.slice(0, drop), ...recent.slice(drop + 1)];
 }
 
 function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
