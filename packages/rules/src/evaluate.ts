@@ -183,7 +183,8 @@ function concerns(rule: Rule, type: EventType): boolean {
 function beatTypes(ruleSet: RuleSet): Set<EventType> {
   const beats = new Set<EventType>();
   for (const rule of ruleSet.rules)
-    if (rule.kind === 'absence' && rule.window.kind === 'supervision') for (const t of rule.expect) beats.add(t);
+    if (rule.kind === 'absence' && rule.window.kind === 'supervision')
+      for (const t of rule.expect) beats.add(t);
   const others = historyTypes({
     ...ruleSet,
     rules: ruleSet.rules.filter((rule) => !(rule.kind === 'absence' && rule.window.kind === 'supervision')),

@@ -176,7 +176,10 @@ describe('rhythm.learned: this person’s own rhythm', () => {
 
   it('the care plan’s hard latest wake-up time caps the learned check', () => {
     // Learned: up by 12:30, checked at 13:15; the care plan says no later than 12:00.
-    const capped = parseRuleSet({ ...DEFAULT_RULE_SET, residents: { [RESIDENT]: { wakeUpLatest: '12:00' } } });
+    const capped = parseRuleSet({
+      ...DEFAULT_RULE_SET,
+      residents: { [RESIDENT]: { wakeUpLatest: '12:00' } },
+    });
     const { alerts } = run(learned(), at(9, '18:00'), capped);
     expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
       ['inactivity.no-wake', new Date(at(9, '12:00') + GRACE).toISOString()],
