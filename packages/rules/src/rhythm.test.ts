@@ -174,6 +174,19 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     );
   });
 
+  it('learns a morning whose bed report came after the first movement (separate senders)', () => {
+    // Each day's `bed.vacated` reaches the core just after the movement two minutes later.
+    const days = UPS.flatMap((up, i) => {
+      const [vacated, moved, ...rest] = ordinaryDay(i + 1, up);
+      return [moved, vacated, ...rest] as TelecareEvent[];
+    });
+    const { alerts } = run(days, at(9, '18:00'));
+    // As in order: up by 12:30 on every morning learned, checked at 13:15.
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['inactivity.no-wake', new Date(at(9, '13:15') + GRACE).toISOString()],
+    ]);
+  });
+
   it('the care plan’s hard latest wake-up time caps the learned check', () => {
     // Learned: up by 12:30, checked at 13:15; the care plan says no later than 12:00.
     const capped = parseRuleSet({

@@ -102,7 +102,18 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     if (last.id === entry.id) return next;
     const placed = seats(next, entry);
     if (placed.bed === next.bed && placed.chair === next.chair) return next;
-    return { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+    const result: Rhythm = { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+    // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
+    // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
+    if (
+      entry.type === 'bed.vacated' &&
+      !placed.bed &&
+      local.minute >= GET_UP_FROM_MINUTE &&
+      local.date === next.day &&
+      next.upOn !== local.date
+    )
+      result.leftBed = entry.at;
+    return result;
   }
   next = rollTo(next, local.date);
   const ring = ringOf(local.date);
