@@ -56,6 +56,7 @@ export {
   ALL_SCENARIOS,
   type BuiltScenario,
   buildScenario,
+  learningOf,
   SCENARIOS,
   type ScenarioSpec,
 } from './resident/corpus.ts';
@@ -81,6 +82,7 @@ export {
   formatScorecard,
   type IncidentScore,
   type KindRow,
+  learnedFigures,
   lifeCriticalFailures,
   type RaisedAlert,
   type Scorecard,

@@ -125,6 +125,24 @@ describe('score', () => {
     expect(card.falseAlertsPerResidentDay).toBe(0.75);
   });
 
+  it('counts the false alerts after learning over the resident-days after learning', () => {
+    const card = score({
+      expectations: [],
+      alerts: [
+        alert({ type: 'inactivity.no-wake', raisedAt: T - 1_000, priority: 2 }),
+        alert({ type: 'inactivity.unusual', raisedAt: T, priority: 2 }),
+        alert({ type: 'outing.not-returned', raisedAt: T + 3_600_000, priority: 2 }),
+      ],
+      residentOf,
+      residentDays: 10,
+      learnedFrom: T,
+      learnedResidentDays: 4,
+    });
+    expect(card.falseAlertsPerResidentDay).toBe(0.3);
+    expect(card.learned).toEqual({ from: T, residentDays: 4, falseAlerts: 2, perResidentDay: 0.5 });
+    expect(formatScorecard(card)).toContain('false alerts 2 over 4 resident-days = 0.500 per resident-day');
+  });
+
   it('an incident that should raise nothing is quiet without alerts and alerted with one', () => {
     const quiet = exp({
       incidentId: 'c',

@@ -66,6 +66,13 @@ export interface Scorecard {
   readonly falseAlerts: readonly RaisedAlert[];
   readonly residentDays: number;
   readonly falseAlertsPerResidentDay: number;
+  /** False alerts raised after each home's learning days (`ScoreInput.learnedFrom`). */
+  readonly learned?: {
+    readonly from: number;
+    readonly residentDays: number;
+    readonly falseAlerts: number;
+    readonly perResidentDay: number;
+  };
   readonly totals: {
     readonly incidents: number;
     readonly detected: number;
@@ -83,6 +90,12 @@ export interface ScoreInput {
   /** Home key → resident id, as the registry issued them. */
   readonly residentOf: ReadonlyMap<string, string>;
   readonly residentDays: number;
+  /**
+   * The moment the homes' rhythms have learned (every home started at the same origin): false
+   * alerts from then on are also counted over the resident-days from then on, `learnedResidentDays`.
+   */
+  readonly learnedFrom?: number;
+  readonly learnedResidentDays?: number;
 }
 
 /** An alert this long before its incident can still belong to it (clock granularity). */
@@ -216,6 +229,15 @@ export function score(input: ScoreInput): Scorecard {
     falseAlerts,
     residentDays: input.residentDays,
     falseAlertsPerResidentDay: input.residentDays > 0 ? falseAlerts.length / input.residentDays : 0,
+    ...(input.learnedFrom !== undefined && input.learnedResidentDays
+      ? {
+          learned: learnedFigures(
+            input.learnedFrom,
+            input.learnedResidentDays,
+            falseAlerts.filter((a) => a.raisedAt >= (input.learnedFrom as number)).length,
+          ),
+        }
+      : {}),
     totals: {
       incidents: incidents.length,
       detected: incidents.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
@@ -225,6 +247,20 @@ export function score(input: ScoreInput): Scorecard {
       lifeCritical: lifeCritical.length,
       lifeCriticalDetected: lifeCritical.filter((s) => s.status === 'detected').length,
     },
+  };
+}
+
+/** The after-learning line of a scorecard, from its counts. */
+export function learnedFigures(
+  from: number,
+  residentDays: number,
+  falseAlerts: number,
+): NonNullable<Scorecard['learned']> {
+  return {
+    from,
+    residentDays,
+    falseAlerts,
+    perResidentDay: residentDays > 0 ? falseAlerts / residentDays : 0,
   };
 }
 
@@ -308,6 +344,11 @@ export function formatScorecard(card: Scorecard): string {
     `alerts ${t.alerts}; false alerts ${card.falseAlerts.length} over ${card.residentDays} resident-days = ${card.falseAlertsPerResidentDay.toFixed(3)} per resident-day${
       byType.size ? ` (${[...byType].map(([k, n]) => `${k} ${n}`).join(', ')})` : ''
     }`,
+    ...(card.learned
+      ? [
+          `after learning (from ${new Date(card.learned.from).toISOString().slice(0, 10)}): false alerts ${card.learned.falseAlerts} over ${card.learned.residentDays} resident-days = ${card.learned.perResidentDay.toFixed(3)} per resident-day`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -324,6 +365,13 @@ export function scorecardFigures(card: Scorecard): Record<string, unknown> {
     falseAlerts: card.falseAlerts.length,
     residentDays: card.residentDays,
     falseAlertsPerResidentDay: Number(card.falseAlertsPerResidentDay.toFixed(4)),
+    ...(card.learned
+      ? {
+          learnedResidentDays: card.learned.residentDays,
+          learnedFalseAlerts: card.learned.falseAlerts,
+          learnedFalseAlertsPerResidentDay: Number(card.learned.perResidentDay.toFixed(4)),
+        }
+      : {}),
     byKind: Object.fromEntries(
       card.byKind.map((r) => [
         r.kind,

@@ -35,4 +35,24 @@ describe('the scenario corpus through the rules core', () => {
     expect(daily.card.totals.missed).toBe(0);
     expect(daily.card.falseAlerts).toEqual([]);
   });
+
+  it('irregular: over 224 resident-days after learning, under 0.05 false alerts a day; every incident in its deadline', {
+    timeout: 120_000,
+  }, () => {
+    const { card } = runScenarioOnCore(SCENARIOS.irregular as NonNullable<(typeof SCENARIOS)[string]>);
+    expect(card.incidents.map((s) => [s.expectation.incidentId, s.status])).toEqual(
+      card.incidents.map((s) => [s.expectation.incidentId, 'detected']),
+    );
+    expect(card.learned?.residentDays).toBe(224);
+    expect(card.learned?.perResidentDay).toBeLessThan(0.05);
+    // Collapse after getting up: median within 2 h (the deadline is 2 h for each).
+    const collapse = card.byKind.find((k) => k.kind === 'collapse.after-getup');
+    expect(collapse?.timeToAlertP50S).toBeLessThanOrEqual(2 * 3600);
+  });
+
+  it('irregular-ci: every incident in its deadline, no false alert after learning', () => {
+    const { card } = runScenarioOnCore(SCENARIOS['irregular-ci'] as NonNullable<(typeof SCENARIOS)[string]>);
+    expect(card.totals).toMatchObject({ incidents: 6, detected: 6, late: 0, missed: 0 });
+    expect(card.learned).toMatchObject({ residentDays: 14, falseAlerts: 0 });
+  });
 });

@@ -7,6 +7,7 @@ import {
   type BuiltScenario,
   buildScenario,
   deviceSpec,
+  learningOf,
   type RaisedAlert,
   type ScenarioSpec,
   type Scorecard,
@@ -89,6 +90,7 @@ export function runScenarioOnCore(
     alerts,
     residentOf,
     residentDays: built.residentDays,
+    ...learningOf(built),
   });
   return { built, card, alerts };
 }

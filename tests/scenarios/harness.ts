@@ -11,6 +11,7 @@ import {
   type DriveResult,
   driveAccelerated,
   HOME_DEVICES,
+  learningOf,
   MqttPool,
   type RaisedAlert,
   type ScenarioSpec,
@@ -202,6 +203,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
       alerts: raised,
       residentOf,
       residentDays: built.residentDays,
+      ...learningOf(built),
     });
     return { spec, built, card, drive, alerts: raised, setupMs, wallMs: performance.now() - started };
   } finally {

@@ -1,6 +1,7 @@
 import {
   ALL_SCENARIOS,
   formatScorecard,
+  learnedFigures,
   SCENARIOS,
   type ScenarioSpec,
   type Scorecard,
@@ -74,12 +75,23 @@ if (results.length > 1) {
     residentOf: new Map(),
     residentDays: 0,
   });
-  const merged: Scorecard = {
+  let merged: Scorecard = {
     ...card,
     incidents: results.flatMap((r) => r.card.incidents),
     falseAlerts: results.flatMap((r) => r.card.falseAlerts),
     residentDays: results.reduce((n, r) => n + r.card.residentDays, 0),
   };
+  // After learning: only the runs that learn count, over their own days after learning.
+  const learning = results.flatMap((r) => (r.card.learned ? [r.card.learned] : []));
+  if (learning.length)
+    merged = {
+      ...merged,
+      learned: learnedFigures(
+        Math.min(...learning.map((l) => l.from)),
+        learning.reduce((n, l) => n + l.residentDays, 0),
+        learning.reduce((n, l) => n + l.falseAlerts, 0),
+      ),
+    };
   card = summarise(merged, results);
   console.log(`# all: ${names.join(', ')}`);
   console.log(formatScorecard(card));

@@ -261,10 +261,31 @@ describe('state stays bounded', () => {
   it('keeps the newest events by event time, up to the count', () => {
     let state = initialState(RESIDENT);
     for (let i = 0; i < 10; i++) {
-      const event = makeEvent({ type: 'heartbeat', time: at((10 - i) * 1000), deviceEventId: `hb-${i}` });
+      const event = makeEvent({
+        type: 'motion',
+        devicekind: 'pir',
+        time: at((10 - i) * 1000),
+        deviceEventId: `mo-${i}`,
+      });
       state = evaluate(state, { kind: 'event', event, now: NOW }, small).state;
     }
     expect(state.recent.map((seen) => seen.at)).toEqual([NOW - 3000, NOW - 2000, NOW - 1000]);
+  });
+
+  it('keeps a device’s last two heartbeats, in event time, whatever the order they came in', () => {
+    let state = initialState(RESIDENT);
+    const order = [3, 1, 4, 0, 2];
+    for (const i of order) {
+      const event = makeEvent({ type: 'heartbeat', time: at((10 - i) * 1000), deviceEventId: `hb-${i}` });
+      state = evaluate(state, { kind: 'event', event, now: NOW }, DEFAULT_RULE_SET).state;
+    }
+    const other = makeEvent({ type: 'heartbeat', subject: 'HUB-2', time: at(20_000), deviceEventId: 'hb-x' });
+    state = evaluate(state, { kind: 'event', event: other, now: NOW }, DEFAULT_RULE_SET).state;
+    expect(state.recent.map((seen) => [seen.serial, seen.at])).toEqual([
+      ['HUB-2', NOW - 20_000],
+      [state.recent[1]?.serial, NOW - 7000],
+      [state.recent[1]?.serial, NOW - 6000],
+    ]);
   });
 
   it('drops events older than the horizon, but an old alarm still alerts', () => {

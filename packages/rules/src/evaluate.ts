@@ -28,7 +28,7 @@ import type {
   TriggerRule,
 } from './model.ts';
 import { type ReasonValues, renderReason } from './reason.ts';
-import { gapLimit, getUps, learnRhythm, outLimit } from './rhythm.ts';
+import { gapLimit, getUps, learnRhythm, outLimit, usualBedMinute } from './rhythm.ts';
 import {
   addDays,
   formatAlso,
@@ -77,6 +77,8 @@ export interface ResidentSettings {
   readonly quietTo: number;
   readonly wakeFrom: number;
   readonly wakeTo: number;
+  /** The care plan's hard latest wake-up minute, if it sets one. */
+  readonly wakeLatest?: number;
   readonly visits: readonly string[];
   readonly preAlarmCancelS: number;
   readonly disabled: ReadonlySet<string>;
@@ -107,6 +109,7 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
       quietTo: minuteOf(quiet.to),
       wakeFrom: minuteOf(wake.from),
       wakeTo: minuteOf(wake.to),
+      ...(o.wakeUpLatest ? { wakeLatest: minuteOf(o.wakeUpLatest) } : {}),
       visits: [...(o.visits ?? d.visits)].sort(),
       preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
       disabled: new Set(o.disabled ?? []),
@@ -136,6 +139,11 @@ interface Plan {
   readonly byType: ReadonlyMap<EventType, readonly Rule[]>;
   /** Types some rule reads back from `recent`; the others are only deduplicated. */
   readonly history: ReadonlySet<EventType>;
+  /**
+   * Types only supervision reads back (heartbeats, periodic tests): it needs a device's latest
+   * beat and whether one came after it, so `recent` keeps the last `KEEP_BEATS` per device.
+   */
+  readonly beatsOnly: ReadonlySet<EventType>;
   readonly recurring: readonly Recurring[];
   readonly byId: ReadonlyMap<string, Rule>;
   /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
@@ -169,6 +177,20 @@ function concerns(rule: Rule, type: EventType): boolean {
     default:
       return assertNever(rule);
   }
+}
+
+/** The types only supervision reads back: every type it expects that no other rule reads. */
+function beatTypes(ruleSet: RuleSet): Set<EventType> {
+  const beats = new Set<EventType>();
+  for (const rule of ruleSet.rules)
+    if (rule.kind === 'absence' && rule.window.kind === 'supervision')
+      for (const t of rule.expect) beats.add(t);
+  const others = historyTypes({
+    ...ruleSet,
+    rules: ruleSet.rules.filter((rule) => !(rule.kind === 'absence' && rule.window.kind === 'supervision')),
+  });
+  for (const type of others) beats.delete(type);
+  return beats;
 }
 
 function historyTypes(ruleSet: RuleSet): Set<EventType> {
@@ -244,6 +266,7 @@ function planOf(ruleSet: RuleSet): Plan {
     plan = {
       byType,
       history: historyTypes(ruleSet),
+      beatsOnly: beatTypes(ruleSet),
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
       cancels,
@@ -1306,13 +1329,38 @@ const PLACE_TEXT = {
 const hhmmOf = (minute: number): string =>
   `${String(Math.floor(minute / 60) % 24).padStart(2, '0')}:${String(Math.round(minute) % 60).padStart(2, '0')}`;
 
-/** When the wake-up check runs: the latest learned get-up plus the margin, else the care plan's. */
-function wakeCheckMinute(rule: RhythmRule, rhythm: Rhythm | undefined, s: ResidentSettings): number {
+/**
+ * When the wake-up check for `date` runs: the latest learned get-up plus the margin, else the care
+ * plan's window; after a night later than usual (bed after the median bedtime learned), later by
+ * half of how late, up to 90 min; never after the care plan's hard latest time.
+ */
+function wakeCheckMinute(
+  rule: RhythmRule,
+  rhythm: Rhythm | undefined,
+  s: ResidentSettings,
+  date?: string,
+): number {
   const ups = getUps(rule, rhythm);
   const known = rhythm?.up.filter((m) => m >= 0) ?? [];
   const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
   // While learning, the care plan's window stands, moved later by any later morning seen.
-  return Math.min(23 * 60, ups ? learned : Math.max(s.wakeTo, learned));
+  let minute = ups ? learned : Math.max(s.wakeTo, learned);
+  if (ups && date !== undefined && rhythm) minute += lateNightMinutes(rule, rhythm, date, s.timeZone);
+  return Math.min(23 * 60, s.wakeLatest ?? 23 * 60, minute);
+}
+
+/** How much later the morning of `date` may be after the night before it was a late one. */
+function lateNightMinutes(rule: RhythmRule, rhythm: Rhythm, date: string, timeZone: string): number {
+  const bedAt = rhythm.bedAt;
+  const usual = usualBedMinute(rule, rhythm);
+  if (bedAt === undefined || usual === undefined) return 0;
+  const night = localTime(bedAt, timeZone);
+  const fromNoon = (night.minute + 720) % 1440;
+  // Only the night before this morning: in bed from the evening before until 04:00.
+  const evening = night.date === addDays(date, -1) && night.minute >= 12 * 60;
+  const small = night.date === date && night.minute < 4 * 60;
+  if (!evening && !small) return 0;
+  return Math.round(Math.min(90, Math.max(0, (fromNoon - usual) / 2)));
 }
 
 function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
@@ -1355,7 +1403,7 @@ function rhythmOnEvent(
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
-      const usual = last.at + outLimit(rule, rhythm).ms;
+      const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
       const night = Math.max(
         nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
         last.at + 1_800_000,
@@ -1374,7 +1422,7 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   if (timer.key?.startsWith('wake:')) {
     // Set a day ahead: a later morning learned since then moves today's check later.
     const date = timer.key.slice(5);
-    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings), tz);
+    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings, date), tz);
     if (due > timer.checkAt) {
       out.setTimer(rule, due, { id: timer.id, key: timer.key });
       return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
@@ -1390,7 +1438,7 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
   if (place === 'out') {
-    const limit = outLimit(rule, rhythm);
+    const limit = outLimit(rule, rhythm, last.at, tz);
     const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
     out.alerts.push(
       derivedAlert(rule, out, {
@@ -1398,9 +1446,12 @@ function rhythmOnTick(rule: RhythmRule, timer: Timer, state: ResidentState, out:
         evidence: [last],
         thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
         detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
-        expected: limit.learned
-          ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
-          : `back within ${minutes(limit.ms)} or by ${night} at night`,
+        expected:
+          limit.usualBackMinute !== undefined
+            ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), or by ${night} at night`
+            : limit.learned
+              ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
+              : `back within ${minutes(limit.ms)} or by ${night} at night`,
         seen: `not back after ${silentFor}`,
         decidedAt: timer.dueAt,
         type: 'outing.not-returned',
@@ -1628,6 +1679,7 @@ function remember(
       else recent.splice(at - start - excess, 0, entry);
     }
   }
+  if (!dropped && planOf(ruleSet).beatsOnly.has(entry.type)) recent = pruneBeats(recent, entry, ruleSet);
   let forgottenUntil = state.forgottenUntil;
   if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
@@ -1644,6 +1696,31 @@ function remember(
     },
     state,
   );
+}
+
+/** A device's beats kept in `recent`: its latest, and the one before for a beat that came late. */
+const KEEP_BEATS = 2;
+
+/**
+ * Drops the device's beats older than its last `KEEP_BEATS` (of the types only supervision reads).
+ * A beat's check is cancelled by the next beat within its interval, so only the latest beats'
+ * checks can still fire; two thirds of a home's `recent` were heartbeats before.
+ */
+function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: RuleSet): RecentEvent[] {
+  const beats = planOf(ruleSet).beatsOnly;
+  let newer = 0;
+  let drop = -1;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.serial !== entry.serial || !beats.has(seen.type)) continue;
+    if (++newer > KEEP_BEATS) {
+      drop = i;
+      break;
+    }
+  }
+  if (drop < 0) return recent;
+  // At most one beat goes per beat taken, as the list stays at KEEP_BEATS per device.
+  return [...recent.slice(0, drop), ...recent.slice(drop + 1)];
 }
 
 function withRhythms(next: ResidentState, state: ResidentState): ResidentState {

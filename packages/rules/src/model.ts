@@ -217,7 +217,9 @@ export const RhythmRule = z.strictObject({
   gapFactor: z.number().min(1).max(10).default(1.5),
   gapMarginS: Seconds.default(1800),
   wakeMarginS: Seconds.default(2700),
-  nightReturnS: Seconds.default(3600),
+  nightReturnS: Seconds.default(2700),
+  /** Not back this long after the latest they came home from going out at this time of day. */
+  returnMarginS: Seconds.default(9000),
   prior: z
     .strictObject({ homeS: Seconds, chairS: Seconds, outS: Seconds })
     .default({ homeS: 3 * 3600, chairS: 6 * 3600, outS: 6 * 3600 }),
@@ -230,6 +232,11 @@ export const ResidentOverrides = z.strictObject({
   timeZone: z.string().min(1).optional(),
   quietHours: Span.optional(),
   wakeUp: Span.optional(),
+  /**
+   * The care plan's hard latest wake-up time (local `HH:MM`): the learned rhythm's "not up" check
+   * never runs later than this, however late the person's mornings have been.
+   */
+  wakeUpLatest: Hhmm.optional(),
   /** Daily carer visits, local times (the care package). */
   visits: z.array(Hhmm).max(12).optional(),
   /** The pre-alarm window in which a resident's cancel is a false alarm. */
@@ -456,6 +463,14 @@ export const Rhythm = z.object({
   gaps: z.array(z.number()),
   up: z.array(z.number()),
   outs: z.array(z.number()),
+  /** [ring day]: the bedtime that night, minutes after noon (0: none seen); none before it was learned. */
+  beds: z.array(z.number()).optional(),
+  /**
+   * [part of day the outing left in, 0–7][ring day], flattened: how long after the start of that
+   * part the person was back, at the latest that day (minutes; 0: no outing then). A state from
+   * before it has none and learns it.
+   */
+  backs: z.array(z.number()).optional(),
   /** The latest activity (the stretch now running is named by it), and when its silence is checked. */
   last: RecentEvent.optional(),
   checkAt: z.number().optional(),

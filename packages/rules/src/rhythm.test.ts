@@ -1,7 +1,8 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { initialState } from './model.ts';
+import { initialState, type RuleSet } from './model.ts';
+import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
 
@@ -65,8 +66,8 @@ const about = (from: number, to: number): TelecareEvent[] => {
 const UPS = ['09:30', '11:10', '10:05', '12:30', '09:50', '10:40', '11:55', '10:20'];
 const learned = (): TelecareEvent[] => UPS.flatMap((up, i) => ordinaryDay(i + 1, up));
 
-function run(events: TelecareEvent[], until: number) {
-  const runner = new RulesRunner(DEFAULT_RULE_SET);
+function run(events: TelecareEvent[], until: number, ruleSet: RuleSet = DEFAULT_RULE_SET) {
+  const runner = new RulesRunner(ruleSet);
   const alerts: Alert[] = [];
   for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
   alerts.push(...runner.advance(until));
@@ -121,6 +122,34 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     );
   });
 
+  it('out in the evening and not back is raised by their usual return at that time of day, not their longest outing', () => {
+    // A long midday outing once (200 min: the longest, 200 × 1.5 + 30 = 330 min), and every
+    // evening a short one from 18:00, back by 18:40.
+    const evening = (day: number) => [
+      ev('door.opened', at(day, '18:00')),
+      ev('door.closed', at(day, '18:00') + 20_000),
+      ev('door.opened', at(day, '18:40')),
+      ev('door.closed', at(day, '18:40') + 20_000),
+    ];
+    const days = UPS.flatMap((up, i) => [
+      ...ordinaryDay(i + 1, up, i === 0 ? 200 : 60 + i * 5),
+      ...evening(i + 1),
+    ]).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    const up = ev('bed.vacated', at(9, '10:00'));
+    const day = [up, ...about(at(9, '10:02'), at(9, '17:58'))];
+    const closed = ev('door.closed', at(9, '18:00') + 20_000);
+    const { alerts } = run([...days, ...day, ev('door.opened', at(9, '18:00')), closed], at(9, '23:59'));
+    expect(alerts.map((alert) => [alert.type, alert.evidence])).toEqual([
+      ['outing.not-returned', [closed.id]],
+    ]);
+    // Back by 18:40 at the latest in the evening, but never expected back sooner than their
+    // typical longest outing of a day (the median, 85 min): by 19:25, + 2 h 30 from the door.
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(Date.parse(closed.time) + 235 * 60_000 + GRACE);
+    expect(alerts[0]?.reason).toContain(
+      'expected back by 19:25, the latest they came home from going out at this time of day on the last 8 days (their longest outing 200 min), or by 22:45 at night',
+    );
+  });
+
   it('went to bed and never got up is told from a late morning, by the person’s latest get-up', () => {
     // Up by 12:30 on every morning learned: checked at 12:30 + 45 min.
     const late = run(
@@ -143,6 +172,44 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     expect(night.alerts[0]?.reason).toContain(
       'in bed since 23:00 yesterday (Sun 8 Nov), up in the night only',
     );
+  });
+
+  it('learns a morning whose bed report came after the first movement (separate senders)', () => {
+    // Each day's `bed.vacated` reaches the core just after the movement two minutes later.
+    const days = UPS.flatMap((up, i) => {
+      const [vacated, moved, ...rest] = ordinaryDay(i + 1, up);
+      return [moved, vacated, ...rest] as TelecareEvent[];
+    });
+    const { alerts } = run(days, at(9, '18:00'));
+    // As in order: up by 12:30 on every morning learned, checked at 13:15.
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['inactivity.no-wake', new Date(at(9, '13:15') + GRACE).toISOString()],
+    ]);
+  });
+
+  it('the care plan’s hard latest wake-up time caps the learned check', () => {
+    // Learned: up by 12:30, checked at 13:15; the care plan says no later than 12:00.
+    const capped = parseRuleSet({
+      ...DEFAULT_RULE_SET,
+      residents: { [RESIDENT]: { wakeUpLatest: '12:00' } },
+    });
+    const { alerts } = run(learned(), at(9, '18:00'), capped);
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['inactivity.no-wake', new Date(at(9, '12:00') + GRACE).toISOString()],
+    ]);
+  });
+
+  it('a morning after a late night may be later: half of how late, up to 90 min', () => {
+    // Bed at 23:00 every night learned; on the eighth night at 01:00 (two hours late): the check
+    // moves from 13:15 to 14:15, and getting up at 13:50 raises nothing.
+    const days = learned().filter((e) => !(e.type === 'bed.occupied' && e.time.startsWith('2026-11-08')));
+    const night = [...about(at(8, '23:00'), at(9, '00:58')), ev('bed.occupied', at(9, '01:00'))];
+    const up = [ev('bed.vacated', at(9, '13:50')), ...about(at(9, '13:52'), at(9, '18:00'))];
+    expect(run([...days, ...night, ...up], at(9, '18:00')).alerts).toEqual([]);
+    const { alerts } = run([...days, ...night], at(9, '18:00'));
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['inactivity.no-wake', new Date(at(9, '14:15') + GRACE).toISOString()],
+    ]);
   });
 
   it('an evening in the chair is not a silence at home', () => {

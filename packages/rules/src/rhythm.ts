@@ -21,6 +21,8 @@ export function initialRhythm(date: string): Rhythm {
     gaps: new Array(PLACES_LEARNED * PARTS * RHYTHM_DAYS).fill(0),
     up: new Array(RHYTHM_DAYS).fill(-1),
     outs: new Array(RHYTHM_DAYS).fill(0),
+    backs: new Array(PARTS * RHYTHM_DAYS).fill(0),
+    beds: new Array(RHYTHM_DAYS).fill(0),
     place: 'home',
     bed: false,
     chair: false,
@@ -35,14 +37,27 @@ function rollTo(rhythm: Rhythm, date: string): Rhythm {
   const gaps = [...rhythm.gaps];
   const up = [...rhythm.up];
   const outs = [...rhythm.outs];
+  const backs = rhythm.backs ? [...rhythm.backs] : new Array(PARTS * RHYTHM_DAYS).fill(0);
+  const beds = rhythm.beds ? [...rhythm.beds] : new Array(RHYTHM_DAYS).fill(0);
   for (let d = from + 1; d <= Math.min(to, from + RHYTHM_DAYS); d++) {
     const ring = d % RHYTHM_DAYS;
     for (let place = 0; place < PLACES_LEARNED; place++)
       for (let part = 0; part < PARTS; part++) gaps[gapIndex(place, part, ring)] = 0;
     up[ring] = -1;
     outs[ring] = 0;
+    for (let part = 0; part < PARTS; part++) backs[part * RHYTHM_DAYS + ring] = 0;
+    beds[ring] = 0;
   }
-  return { ...rhythm, day: date, days: Math.min(RHYTHM_DAYS, rhythm.days + (to - from)), gaps, up, outs };
+  return {
+    ...rhythm,
+    day: date,
+    days: Math.min(RHYTHM_DAYS, rhythm.days + (to - from)),
+    gaps,
+    up,
+    outs,
+    backs,
+    beds,
+  };
 }
 
 /** The bed and chair flags after this report, if it is newer than the last of its device kind. */
@@ -87,17 +102,37 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     if (last.id === entry.id) return next;
     const placed = seats(next, entry);
     if (placed.bed === next.bed && placed.chair === next.chair) return next;
-    return { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+    const result: Rhythm = { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+    // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
+    // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
+    if (
+      entry.type === 'bed.vacated' &&
+      !placed.bed &&
+      local.minute >= GET_UP_FROM_MINUTE &&
+      local.date === next.day &&
+      next.upOn !== local.date
+    )
+      result.leftBed = entry.at;
+    return result;
   }
   next = rollTo(next, local.date);
   const ring = ringOf(local.date);
-  let { gaps, outs, up } = next;
+  let { gaps, outs, up, backs, beds } = next;
   if (last) {
     const minutes = Math.round((entry.at - last.at) / 60_000);
     if (next.place === 'out') {
       if (minutes > (outs[ring] ?? 0)) {
         outs = [...outs];
         outs[ring] = minutes;
+      }
+      // Back how long after the start of the part of the day they left in.
+      const left = localTime(last.at, timeZone).minute;
+      const part = partOf(left);
+      const back = left - part * 180 + minutes;
+      const i = part * RHYTHM_DAYS + ring;
+      if (back > (backs?.[i] ?? 0)) {
+        backs = backs ? [...backs] : new Array(PARTS * RHYTHM_DAYS).fill(0);
+        backs[i] = back;
       }
     } else if (next.place === 'home' || next.place === 'chair') {
       const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localTime(last.at, timeZone).minute), ring);
@@ -121,6 +156,11 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     if (!trip) {
       bedAt = entry.at;
       upInNight = false;
+      // A night's bedtime (from 19:00 to 04:00; a nap is not one), minutes after noon.
+      if (local.minute >= 19 * 60 || local.minute < GET_UP_FROM_MINUTE) {
+        beds = beds ? [...beds] : new Array(RHYTHM_DAYS).fill(0);
+        beds[ring] = (local.minute + 720) % 1440;
+      }
     }
   } else if (bedAt !== undefined && !placed.bed) upInNight = true;
   if (entry.type === 'bed.vacated' && local.minute >= GET_UP_FROM_MINUTE && upOn !== local.date)
@@ -140,6 +180,8 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     gaps,
     outs,
     up,
+    ...(backs ? { backs } : {}),
+    ...(beds ? { beds } : {}),
     last: entry,
     place: placeOf(placed.bed, placed.chair, entry),
   };
@@ -182,18 +224,45 @@ export function gapLimit(
   return { ms, longestMin: longest, days: rhythm.days, learned: true };
 }
 
-/** How long an outing may last before "not back" (the longest learned, or the prior). */
-export function outLimit(
-  rule: RhythmRule,
-  rhythm: Rhythm,
-): { ms: number; longestMin?: number; learned: boolean } {
+export interface OutLimit {
+  /** How long after leaving "not back" is raised. */
+  readonly ms: number;
+  /** The longest outing of the days learned, minutes. */
+  readonly longestMin?: number;
+  /** The latest they came home from going out at this time of day (local minute of day, may pass 24 h). */
+  readonly usualBackMinute?: number;
+  readonly learned: boolean;
+}
+
+/**
+ * How long an outing that left at `leftAt` may last before "not back": their longest outing ×
+ * `gapFactor` + `gapMarginS`, or, sooner, `returnMarginS` after their usual return from going out
+ * at this time of day — the latest they came back from an outing that left in the same three
+ * hours, and at least as long as their typical longest outing of a day (the median of the days'),
+ * so that leaving late in those three hours is not taken for being late back.
+ */
+export function outLimit(rule: RhythmRule, rhythm: Rhythm, leftAt: number, timeZone: string): OutLimit {
   const longest = Math.max(0, ...rhythm.outs);
   if (rhythm.days < rule.minDays || longest === 0) return { ms: rule.prior.outS * 1000, learned: false };
-  return {
-    ms: Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000),
-    longestMin: longest,
-    learned: true,
-  };
+  const overall = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  const left = localTime(leftAt, timeZone).minute;
+  const part = partOf(left);
+  let latest = 0;
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++)
+    latest = Math.max(latest, rhythm.backs?.[part * RHYTHM_DAYS + ring] ?? 0);
+  if (latest === 0) return { ms: overall, longestMin: longest, learned: true };
+  const days = rhythm.outs.filter((m) => m > 0).sort((a, b) => a - b);
+  const typical = days[Math.floor(days.length / 2)] ?? 0;
+  const usualBackMinute = Math.max(part * 180 + latest, left + typical);
+  const byUsual = (usualBackMinute - left) * 60_000 + rule.returnMarginS * 1000;
+  return { ms: Math.min(overall, byUsual), longestMin: longest, usualBackMinute, learned: true };
+}
+
+/** The median bedtime learned (minutes after noon), or nothing before `minDays` nights are known. */
+export function usualBedMinute(rule: RhythmRule, rhythm: Rhythm): number | undefined {
+  const known = (rhythm.beds ?? []).filter((m) => m > 0).sort((a, b) => a - b);
+  if (known.length < rule.minDays) return undefined;
+  return known[Math.floor(known.length / 2)];
 }
 
 /** The learned get-up minutes (mornings known), or nothing before `minDays` are known. */

@@ -15,6 +15,11 @@ export interface ScenarioSpec {
   readonly weatherSeed: number;
   readonly homes: readonly HomeSpec[];
   readonly incidents: readonly IncidentSpec[];
+  /**
+   * Days each home's rhythm learns from before its false alerts count on their own (the
+   * scorecard's "after learning" line): the figure a resident sees once the model knows them.
+   */
+  readonly learnDays?: number;
 }
 
 export interface BuiltScenario {
@@ -26,6 +31,8 @@ export interface BuiltScenario {
   readonly events: readonly SimEvent[];
   readonly expectations: readonly Expectation[];
   readonly residentDays: number;
+  /** From when (the end of `spec.learnDays`) the scorecard counts false alerts after learning. */
+  readonly learnedFrom?: number;
 }
 
 /** Builds the timelines, injects the incidents and gathers the ground truth. Pure. */
@@ -56,6 +63,17 @@ export function buildScenario(spec: ScenarioSpec): BuiltScenario {
     events,
     expectations,
     residentDays: spec.homes.length * spec.days,
+    ...(spec.learnDays ? { learnedFrom: origin + spec.learnDays * 86_400_000 } : {}),
+  };
+}
+
+/** What `score` needs to count false alerts after learning, when the scenario has learning days. */
+export function learningOf(built: BuiltScenario): { learnedFrom?: number; learnedResidentDays?: number } {
+  const days = built.spec.learnDays;
+  if (built.learnedFrom === undefined || days === undefined) return {};
+  return {
+    learnedFrom: built.learnedFrom,
+    learnedResidentDays: built.spec.homes.length * Math.max(0, built.spec.days - days),
   };
 }
 
@@ -223,6 +241,7 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
     ],
   },
   irregular: irregularCorpus(),
+  'irregular-ci': irregularCi(),
 };
 
 /**
@@ -254,6 +273,32 @@ function irregularCorpus(): ScenarioSpec {
     weatherSeed: 19,
     homes,
     incidents,
+    learnDays: 7,
+  };
+}
+
+/**
+ * The irregular corpus cut to what a CI run can afford through the whole stack (a few minutes):
+ * two of its homes, one of each profile, two weeks: the learning week, then each home's
+ * collapse after getting up, a night never got up and an evening out and not back, a day apart
+ * (a collapse leaves the home silent into the next day, which is not the night a never-up needs).
+ */
+function irregularCi(): ScenarioSpec {
+  const full = irregularCorpus();
+  const homes = full.homes.slice(0, 2);
+  const incidents: IncidentSpec[] = homes.flatMap((h, i) => [
+    { kind: 'collapse.after-getup', home: h.key, day: 8, afterMinutes: i === 0 ? 5 : 60 },
+    { kind: 'never-up', home: h.key, day: 10 },
+    { kind: 'out.not-back', home: h.key, day: 12, minute: 17 * 60 + 30 + i * 45 },
+  ]);
+  return {
+    ...full,
+    name: 'irregular-ci',
+    description:
+      'two of the irregular homes for two weeks: a learning week, then collapse after getting up, never got up, out and not back',
+    days: 14,
+    homes,
+    incidents,
   };
 }
 
@@ -265,4 +310,5 @@ export const ALL_SCENARIOS = [
   'routine',
   'technical',
   'daily',
+  'irregular-ci',
 ] as const;

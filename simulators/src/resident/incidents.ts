@@ -306,11 +306,12 @@ export function applyIncident(
       inject(back + 6 * MINUTE, 'pir.bedroom', 'motion', 'resident');
       inject(back + 7 * MINUTE, 'bed', 'bed.occupied', 'resident');
       // A door held open at night for 10 min (DESIGN §5), or a door pulled shut and then a silent
-      // home, is a property exit at night; "out of bed at night and not back" (45 min) follows.
+      // home, is a property exit at night; "out of bed at night and not back" (45 min) follows,
+      // and "out and not back" 45 min after the door, as it is night.
       expect({
         at: out,
         expect: ['door.exit-at-night'],
-        related: ['bed.not-returned'],
+        related: ['bed.not-returned', 'outing.not-returned'],
         priority: 2,
         deadlineS: 15 * 60,
         lifeCritical: false,
@@ -403,16 +404,19 @@ export function applyIncident(
       inject(back, 'door', 'door.opened', 'visitor');
       inject(back + 20_000, 'door', 'door.closed', 'visitor');
       inject(back + 60_000, 'pir.hall', 'motion', 'resident');
+      // Their usual return: an ordinary outing lasts at most four hours and is home before the
+      // evening winds down, an hour before their usual bedtime (`outingWindows`). Due two hours later.
+      const usualBed = plan.start + PROFILES[tl.home.profile].bed.mean * MINUTE;
+      const usualBack = Math.min(T + 4 * HOUR, usualBed - HOUR);
       expect({
         at: T,
         expect: ['outing.not-returned', 'door.exit-at-night'],
         related: ['inactivity.unusual', 'inactivity.no-wake', 'bed.not-returned', 'medication.missed'],
         priority: 2,
-        // Their longest outings last four hours: not back two hours after that.
-        deadlineS: 4 * 3600 + IRREGULAR_DEADLINE_S,
+        deadlineS: Math.round((usualBack - T) / 1000) + IRREGULAR_DEADLINE_S,
         lifeCritical: false,
         until: back,
-        note: 'went out in the evening and never came back; brought home the next morning',
+        note: `went out in the evening and never came back (usually back by ${new Date(usualBack).toISOString().slice(11, 16)} UTC); brought home the next morning`,
       });
       break;
     }
