@@ -402,19 +402,7 @@ export class CaseStore {
         const raise = moreUrgent(alert.priority, openSummary.priority);
         // A new alert for a case on hold means the call-back cannot wait: it goes back to the queue.
         const requeue = open.state === 'on_hold';
-        await db.query(
-          `update ${t.cases} set
-             priority = case when $2 then $3 else priority end,
-             type = case when $2 then $4 else type end,
-             last_alert_at = greatest(last_alert_at, $5),
-             state = case when $6 then 'queued' else state end,
-             hold_until = case when $6 then null else hold_until end,
-             hold_reason = case when $6 then null else hold_reason end,
-             hold_return_priority = case when $6 then null else hold_return_priority end,
-             updated_at = $7
-           where id = $1`,
-          [caseId, raise, alert.priority, alert.type, raisedAt, requeue, now],
-        );
+        await joinAlert(db, t.cases, { caseId, raise, alert, raisedAt, requeue, now });
         event(caseId, 'alert-joined', {
           alertId: alert.id,
           priority: alert.priority,
@@ -517,19 +505,7 @@ export class CaseStore {
     const current = Priority.parse(target.priority);
     const raise = moreUrgent(alert.priority, current);
     const requeue = state === 'on_hold';
-    await db.query(
-      `update ${t.cases} set
-         priority = case when $2 then $3 else priority end,
-         type = case when $2 then $4 else type end,
-         last_alert_at = greatest(last_alert_at, $5),
-         state = case when $6 then 'queued' else state end,
-         hold_until = case when $6 then null else hold_until end,
-         hold_reason = case when $6 then null else hold_reason end,
-         hold_return_priority = case when $6 then null else hold_return_priority end,
-         updated_at = $7
-       where id = $1`,
-      [caseId, raise, alert.priority, alert.type, new Date(alert.raisedAt), requeue, now],
-    );
+    await joinAlert(db, t.cases, { caseId, raise, alert, raisedAt: new Date(alert.raisedAt), requeue, now });
     event(caseId, 'alert-joined', {
       ...common,
       ...(raise ? { priorityRaisedFrom: current } : {}),
@@ -1482,3 +1458,28 @@ export class CaseStore {
 }
 
 const KIND: Record<Action, CaseEvent['kind']> = { accept: 'accepted', hold: 'held', resolve: 'resolved' };
+
+/**
+ * An alert (or a repeat press) joins its open case: the case takes the alert's priority and type
+ * when it is more urgent, and a case on hold goes back to the queue, since the call-back cannot
+ * wait for a resident who is pressing again.
+ */
+async function joinAlert(
+  db: Db,
+  cases: string,
+  p: { caseId: string; raise: boolean; alert: Alert; raisedAt: Date; requeue: boolean; now: Date },
+): Promise<void> {
+  await db.query(
+    `update ${cases} set
+       priority = case when $2 then $3 else priority end,
+       type = case when $2 then $4 else type end,
+       last_alert_at = greatest(last_alert_at, $5),
+       state = case when $6 then 'queued' else state end,
+       hold_until = case when $6 then null else hold_until end,
+       hold_reason = case when $6 then null else hold_reason end,
+       hold_return_priority = case when $6 then null else hold_return_priority end,
+       updated_at = $7
+     where id = $1`,
+    [p.caseId, p.raise, p.alert.priority, p.alert.type, p.raisedAt, p.requeue, p.now],
+  );
+}
