@@ -3,6 +3,7 @@ import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './
 import { $, input, select } from './dom.ts';
 import { typeLabel } from './format.ts';
 import { wireKeys } from './keys.ts';
+import { refreshOverview } from './overview.ts';
 import { loadPeople, refreshPeople, renderPeople, wirePeople } from './people.ts';
 import { renderQueue, wireQueue } from './queue.ts';
 import { state } from './state.ts';
@@ -103,5 +104,7 @@ async function boot(): Promise<void> {
   setInterval(() => void refreshTargets(), 15_000);
   // Who is there changes without a case changing: the supervisor's list is read again every few seconds.
   setInterval(() => void refreshPeople(), 3_000);
+  void refreshOverview();
+  setInterval(() => void refreshOverview(), 5_000);
 }
 void boot();
