@@ -1,6 +1,6 @@
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 // Voice from the console: the case view offers a call to the home unit, the resident, each
 // responder and 999; the operator starts one, the console hands its tel:/sip: link to the
@@ -35,10 +35,7 @@ beforeAll(async () => {
     location: 'hallway',
     voiceUri: 'sip:unit-9@pbx.example.org',
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {

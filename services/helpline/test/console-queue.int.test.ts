@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@telecare/testkit';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 // A busy night: 50 open cases in Chromium at a laptop's and a desktop's screen size. The operator
 // sees the counts, finds a resident by name or serial, takes the case offered to them with `a`,
@@ -58,10 +58,7 @@ beforeAll(async () => {
     what: `${OPEN_CASES} open cases`,
     timeoutMs: 20_000,
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Alert } from '@telecare/contracts';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 // A resident pressing again while the case waits: the console says so in words on the card and in
 // the case's timeline, and sounds again. Chromium against the real helpline.
@@ -15,16 +15,7 @@ let browser: Browser;
 beforeAll(async () => {
   h = await helplineHarness('conrepeat', { TIMER_TICK_MS: '1000' });
   await h.start();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium(['--autoplay-policy=no-user-gesture-required']);
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { eventIdFor, partitionOf, type TelecareEvent } from '@telecare/contracts';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 // The supervisor's view in the console: waiting now and the longest wait, an alarm call past its
 // 60 s target said in words, a refused reveal and a DC-09 code nobody mapped. Chromium against the
@@ -12,10 +12,7 @@ let browser: Browser;
 beforeAll(async () => {
   h = await helplineHarness('consuper', { TIMER_TICK_MS: '1000' });
   await h.start();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 }, 90_000);
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@telecare/testkit';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const SERIAL = `PEN-CON-${Date.now().toString(36).toUpperCase()}`;
@@ -59,16 +59,7 @@ beforeAll(async () => {
     { what: 'the registry to record the heartbeat' },
   );
   await h.start(undefined, { REGISTRY_URL: registry.url });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium(['--autoplay-policy=no-user-gesture-required']);
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 const ADMIN = { email: 'Admin@Example.org', password: 'first-run-password-1' };
 let h: Awaited<ReturnType<typeof helplineHarness>>;
@@ -13,10 +13,7 @@ beforeAll(async () => {
     PRESENCE_ON_LOGIN: 'available',
   });
   await h.start();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

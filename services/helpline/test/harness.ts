@@ -21,6 +21,7 @@ import {
 } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { type Browser, chromium } from 'playwright-core';
 import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
 
 /** A helpline on the real PostgreSQL and NATS in a namespace of its own, with helpers to drive it. */
@@ -283,4 +284,15 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
     },
   };
   return h;
+}
+
+/**
+ * Chromium for the console's browser tests: the one `pnpm test` found or installed
+ * (`CHROMIUM_PATH`, see infra/chromium.sh), never a downloaded browser.
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+  });
 }
