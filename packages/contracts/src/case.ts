@@ -75,7 +75,36 @@ export const CaseEvent = z.object({
     // Voice calls placed from the case: who called whom, through what, how long, how it ended.
     'call-started',
     'call-ended',
+    // A fact the operator recorded for the reports (data is a `CaseFact`).
+    'fact-recorded',
   ]),
   data: z.record(z.string(), z.unknown()),
 });
 export type CaseEvent = z.infer<typeof CaseEvent>;
+
+/** Where an estimate of time on the floor came from. */
+export const FLOOR_TIME_SOURCES = ['resident', 'responder', 'sensor', 'operator-estimate'] as const;
+export const FloorTimeSource = z.enum(FLOOR_TIME_SOURCES);
+export type FloorTimeSource = z.infer<typeof FloorTimeSource>;
+
+/**
+ * A fact an operator records on a case, as a `fact-recorded` step (with audit), which the
+ * commissioners' reports count (DESIGN §7): when the responder arrived, whether the resident was
+ * found on the floor and for how long (estimated, with its source), the ambulance's three stages,
+ * and a hospital admission. `at` is when it happened, which may be before it was recorded.
+ */
+export const CaseFact = z.discriminatedUnion('fact', [
+  z.object({ fact: z.literal('responder-arrived'), at: Time, responderId: z.string().max(64).optional() }),
+  z.object({
+    fact: z.literal('found-on-floor'),
+    at: Time,
+    onFloorMinutes: z.number().int().min(0).max(10_080),
+    source: FloorTimeSource,
+  }),
+  z.object({ fact: z.literal('ambulance-requested'), at: Time }),
+  z.object({ fact: z.literal('ambulance-attended'), at: Time }),
+  z.object({ fact: z.literal('ambulance-conveyed'), at: Time }),
+  z.object({ fact: z.literal('admitted'), at: Time }),
+]);
+export type CaseFact = z.infer<typeof CaseFact>;
+export const CASE_FACTS = CaseFact.options.map((o) => o.shape.fact.value);

@@ -1,6 +1,17 @@
 export { Alert, RuleRef } from './alert.ts';
 export { asyncApiDocument } from './asyncapi.ts';
-export { Because, Case, CaseEvent, CaseState, OUTCOMES, Outcome } from './case.ts';
+export {
+  Because,
+  CASE_FACTS,
+  Case,
+  CaseEvent,
+  CaseFact,
+  CaseState,
+  FLOOR_TIME_SOURCES,
+  FloorTimeSource,
+  OUTCOMES,
+  Outcome,
+} from './case.ts';
 export {
   Dc09AccountEntry,
   Dc09AccountId,
