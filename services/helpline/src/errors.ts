@@ -95,3 +95,17 @@ export class PartyNotFoundError extends TelecareError {
     super(message, { context: { caseId } });
   }
 }
+
+/** A request about a case that cannot be right (a fact timed in the future, say): 400, nothing changed. */
+export class CaseInputRefusedError extends TelecareError {
+  readonly retryable = false;
+  /** Answered as 400 by the API's error handler. */
+  readonly statusCode = 400;
+  constructor(
+    readonly caseId: string,
+    readonly action: string,
+    reason: string,
+  ) {
+    super(reason, { context: { caseId, action } });
+  }
+}

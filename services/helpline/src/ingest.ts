@@ -16,7 +16,7 @@ import {
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
-import type { CaseStore } from './store.ts';
+import type { CaseStore } from './store/index.ts';
 
 export const CONSUMER = 'helpline';
 export const SERVICE = 'helpline';

@@ -68,7 +68,7 @@ import type { RegistryClient } from './registry-client.ts';
 import { revealRefusal } from './reveal-policy.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SecurityEvents } from './security.ts';
-import type { Actor, CaseStore, TransitionInput } from './store.ts';
+import type { Actor, CaseStore, TransitionInput } from './store/index.ts';
 import type { LiveStreams } from './stream.ts';
 import { callUri, type TelephonyAdapter, TelephonyError } from './telephony.ts';
 import type { TimelineReader } from './timeline.ts';

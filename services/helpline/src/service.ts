@@ -28,7 +28,7 @@ import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { SecurityEvents } from './security.ts';
-import { CaseStore } from './store.ts';
+import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
 import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
