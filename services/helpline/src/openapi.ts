@@ -1,4 +1,4 @@
-import { CaseEvent } from '@telecare/contracts';
+import { CaseEvent, CaseFact } from '@telecare/contracts';
 import { z } from 'zod';
 import {
   AnswerStatsView,
@@ -279,6 +279,18 @@ const OPERATIONS: Operation[] = [
     params: CaseIdParams,
     body: ReassignBody,
     response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/facts',
+    summary:
+      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step; a time in the future or before the case was raised is 400',
+    roles: 'operator holding the case, supervisor, admin',
+    params: CaseIdParams,
+    body: CaseFact,
+    response: CaseEvent,
+    status: 201,
     idempotent: true,
   },
   {

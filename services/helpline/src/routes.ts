@@ -61,6 +61,7 @@ import {
   UsernameTakenError,
 } from './people.ts';
 import type { ConsoleStore } from './presence.ts';
+import { registerFactRoutes } from './facts.ts';
 import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -497,7 +498,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
   transition('resolve', (req) => {
     const body = parse(ResolveBody, req.body);
-    return { action: 'resolve', outcome: body.outcome, reason: body.reason };
+    return { action: 'resolve', outcome: body.outcome, reason: body.reason, facts: body.facts };
   });
 
   app.post('/api/cases/:id/decline', { preHandler: guard('work') }, async (req) => {
@@ -564,6 +565,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   record('notes', 'note', (req) => parse(NoteBody, req.body));
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
+  registerFactRoutes(app, deps, { guard, who, parse, now, requestKeyOf, actorOf });
 
   // --- voice -------------------------------------------------------------------------------
 
