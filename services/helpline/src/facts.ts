@@ -29,13 +29,7 @@ export function registerFactRoutes(app: FastifyInstance, deps: RouteDeps, h: Hel
     const { id } = h.parse(CaseIdParams, req.params);
     const fact = h.parse(CaseFact, req.body);
     const p = h.who(req);
-    const result = await deps.store.recordFacts(
-      id,
-      [fact],
-      h.actorOf(p),
-      h.now(),
-      h.requestKeyOf(req),
-    );
+    const result = await deps.store.recordFacts(id, [fact], h.actorOf(p), h.now(), h.requestKeyOf(req));
     if (!result.duplicate) {
       deps.publisher.flushInBackground();
       deps.logger.info({ caseId: id, fact: fact.fact, by: p.id }, 'fact recorded');

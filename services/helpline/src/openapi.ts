@@ -42,6 +42,7 @@ import {
   UserIdParams,
   UserView,
 } from './api.ts';
+import { ConsoleLinks } from './console-links.ts';
 import { SecurityEvent } from './security.ts';
 
 interface Operation {
@@ -280,6 +281,14 @@ const OPERATIONS: Operation[] = [
     body: ReassignBody,
     response: HelplineCase,
     idempotent: true,
+  },
+  {
+    method: 'get',
+    path: '/api/console/links',
+    summary:
+      'Where the console points people whose work is not in it: the reports dashboard (TELECARE_REPORTS_URL)',
+    roles: 'anyone signed in',
+    response: ConsoleLinks,
   },
   {
     method: 'post',

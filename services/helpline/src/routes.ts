@@ -40,6 +40,7 @@ import {
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
 import { consoleBundle } from './console-bundle.ts';
+import { registerConsoleLinks } from './console-links.ts';
 import {
   CallNotFoundError,
   CaseNotFoundError,
@@ -50,6 +51,7 @@ import {
   TooManyStreamsError,
   TransitionRefusedError,
 } from './errors.ts';
+import { registerFactRoutes } from './facts.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { passwordProblem } from './password-rule.ts';
@@ -61,7 +63,6 @@ import {
   UsernameTakenError,
 } from './people.ts';
 import type { ConsoleStore } from './presence.ts';
-import { registerFactRoutes } from './facts.ts';
 import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -95,6 +96,8 @@ export interface RouteDeps {
   readonly security: SecurityEvents;
   /** The console's origin as browsers see it; unset, the request's Host. */
   readonly publicOrigin?: string | undefined;
+  /** The commissioners' reports dashboard, for people whose work is not in this console. */
+  readonly reportsUrl?: string | undefined;
   readonly cookieSecure?: 'auto' | 'always';
   /** Failed sign-ins per username and per address in a sliding window. */
   readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
@@ -308,6 +311,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
     return reply.header('set-cookie', cookie(req, '', 0)).send({});
   });
+
+  registerConsoleLinks(app, deps, guard);
 
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
     const p = who(req);

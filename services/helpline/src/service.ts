@@ -171,6 +171,7 @@ export async function startHelpline(
       sessionSeconds: config.SESSION_TTL_S,
       presenceOnLogin: config.PRESENCE_ON_LOGIN,
       publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
+      reportsUrl: config.TELECARE_REPORTS_URL,
       cookieSecure: config.HELPLINE_COOKIE_SECURE,
       security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
         nc,

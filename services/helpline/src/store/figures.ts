@@ -1,5 +1,5 @@
-import type { StoreContext } from './context.ts';
 import { OPEN_STATES } from '../core/transitions.ts';
+import type { StoreContext } from './context.ts';
 
 // What the supervisor's panel and the answer statistics read: figures over the cases, never a change.
 
