@@ -1,19 +1,12 @@
 import { CaseFact } from '@telecare/contracts';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from '@telecare/platform';
-import type { z } from 'zod';
+import type { FastifyInstance, FastifyRequest } from '@telecare/platform';
 import { CaseIdParams } from './api.ts';
-import type { Permission } from './auth.ts';
 import type { Principal } from './people.ts';
+import type { RouteHelpers } from './presence-routes.ts';
 import type { RouteDeps } from './routes.ts';
 import type { Actor } from './store/index.ts';
 
-interface Helpers {
-  readonly guard: (
-    permission: Permission,
-  ) => (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
-  readonly who: (req: FastifyRequest) => Principal;
-  readonly parse: <S extends z.ZodType>(schema: S, value: unknown) => z.infer<S>;
-  readonly now: () => Date;
+interface Helpers extends RouteHelpers {
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
   readonly actorOf: (principal: Principal) => Actor;
 }
