@@ -124,6 +124,46 @@ describe('decide: operator commands', () => {
   });
 });
 
+describe('decide: recorded work', () => {
+  const accepted = caseOf({ state: 'accepted', assignedTo: op.id });
+  const rec = (actor: Actor, event: 'note' | 'responder-called' | 'revealed'): Command => ({
+    kind: 'record',
+    actor,
+    event,
+    data: { text: 'x' },
+  });
+
+  it('takes a note on any case but a closed one, and leaves the case as it is', () => {
+    expect(ok(decide(caseOf({ state: 'resolved' }), rec(other, 'note'), at(9)))).toEqual({
+      ok: true,
+      patch: {},
+      events: [{ kind: 'note', actor: other.id, data: { text: 'x' } }],
+    });
+    expect(decide(caseOf({ state: 'closed' }), rec(op, 'note'), at(9))).toMatchObject({ ok: false });
+  });
+
+  it('records calls only on a case accepted by the actor, and reveals only to whoever holds it', () => {
+    expect(decide(caseOf(), rec(op, 'responder-called'), at(9))).toMatchObject({
+      ok: false,
+      reason: 'accept the case before calling anyone for it',
+    });
+    expect(decide(accepted, rec(other, 'responder-called'), at(9))).toMatchObject({
+      ok: false,
+      reason: 'another operator is working this case',
+    });
+    expect(decide(accepted, rec(op, 'responder-called'), at(9)).ok).toBe(true);
+    expect(decide({ ...accepted, state: 'on_hold' }, rec(op, 'revealed'), at(9)).ok).toBe(true);
+    expect(decide(accepted, rec(other, 'revealed'), at(9))).toMatchObject({
+      ok: false,
+      reason: 'only the operator holding the case reads these fields',
+    });
+    expect(decide({ ...accepted, state: 'resolved' }, rec(sup, 'revealed'), at(9))).toMatchObject({
+      ok: false,
+      reason: 'the case is resolved',
+    });
+  });
+});
+
 describe('decide: facts', () => {
   const accepted = caseOf({ state: 'accepted', assignedTo: op.id, acceptedAt: at(20) });
   const floor: CaseFact = { fact: 'found-on-floor', at: iso(600), onFloorMinutes: 45, source: 'responder' };

@@ -36,6 +36,8 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return recordFacts(c, input, now);
     case 'reassign':
       return reassign(c, input, now);
+    case 'record':
+      return recordWork(c, input);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -154,6 +156,30 @@ function recordFacts(c: CaseSnapshot, cmd: Command & { kind: 'record-fact' }, no
   const events = factEvents(c, cmd.facts, cmd.actor, now, action);
   if (!Array.isArray(events)) return events;
   return { ok: true, patch: {}, events };
+}
+
+/**
+ * Work recorded on a case: a note on any case but a closed one; a responder or 999 call only on a
+ * case accepted by the actor (or a supervisor); a reveal only while the case is worked, by whoever
+ * holds it (or a supervisor).
+ */
+function recordWork(c: CaseSnapshot, cmd: Command & { kind: 'record' }): Decision {
+  const { actor, event } = cmd;
+  const action = event === 'note' ? 'note' : event === 'revealed' ? 'reveal' : 'call';
+  const calling = event === 'responder-called' || event === 'emergency-called';
+  if (calling && c.state !== 'accepted')
+    return refuse('state', action, 'accept the case before calling anyone for it');
+  if (calling && !actor.override && c.assignedTo !== actor.id)
+    return refuse('state', action, 'another operator is working this case');
+  if (c.state === 'closed') return refuse('state', action, 'the case is closed');
+  if (event === 'revealed' && c.state === 'resolved') return refuse('state', action, 'the case is resolved');
+  if (
+    event === 'revealed' &&
+    !actor.override &&
+    !((c.state === 'accepted' || c.state === 'on_hold') && c.assignedTo === actor.id)
+  )
+    return refuse('state', action, 'only the operator holding the case reads these fields');
+  return { ok: true, patch: {}, events: [{ kind: event, actor: actor.id, data: cmd.data }] };
 }
 
 /** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */

@@ -10,6 +10,7 @@ export type {
   Decision,
   EventDraft,
   Input,
+  RecordedKind,
   Refusal,
 } from './model.ts';
 export { SYSTEM_ACTOR } from './model.ts';

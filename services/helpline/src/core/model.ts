@@ -58,6 +58,13 @@ export type Command =
       readonly facts?: readonly CaseFact[] | undefined;
     }
   | { readonly kind: 'record-fact'; readonly actor: Actor; readonly facts: readonly CaseFact[] }
+  /** Work on the case that does not change its state: a note, a responder or 999 call, a reveal. */
+  | {
+      readonly kind: 'record';
+      readonly actor: Actor;
+      readonly event: RecordedKind;
+      readonly data: Record<string, unknown>;
+    }
   | {
       readonly kind: 'reassign';
       readonly actor: Actor;
@@ -65,6 +72,9 @@ export type Command =
       readonly reason: string;
       readonly offerSeconds: number;
     };
+
+/** The case events that record work without changing the case. */
+export type RecordedKind = 'note' | 'responder-called' | 'emergency-called' | 'revealed';
 
 /** What an alert brings to a case that already exists. */
 export type AlertInput =

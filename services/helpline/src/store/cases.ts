@@ -2,7 +2,7 @@ import {
   type Alert,
   type CaseEvent,
   type CaseFact,
-  CaseState,
+  type CaseState,
   newId,
   type Outcome,
   type Priority,
@@ -10,10 +10,10 @@ import {
 import { withTransaction } from '@telecare/platform';
 import type { HelplineCase } from '../api.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
-import type { Actor, CasePatch, CaseSnapshot, Command, Decision } from '../core/model.ts';
+import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
 import { OPEN_STATES } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
-import { append, type Db, eventByKey, newEvent, type StoreContext, stamp } from './context.ts';
+import { append, type Db, eventByKey, type StoreContext, stamp } from './context.ts';
 import { CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
 
 // Cases: the shell around the case core. Each change loads and locks the case, asks the core
@@ -321,54 +321,23 @@ export async function events(ctx: StoreContext, caseId: string): Promise<CaseEve
 
 /**
  * A case event that records work on a case without changing its state: a note, a responder
- * call, a call to emergency services, a reveal. Only on an open case (notes also on a resolved
- * one), and only by whoever works it unless the actor overrides. The request key makes a retry
- * or a double click write one event.
+ * call, a call to emergency services, a reveal (the core's `record`). The request key makes a
+ * retry or a double click write one event.
  */
 export async function record(
   ctx: StoreContext,
   id: string,
-  kind: 'note' | 'responder-called' | 'emergency-called' | 'revealed',
+  kind: RecordedKind,
   data: Record<string, unknown>,
   actor: Actor,
   now: Date,
   requestKey?: string,
 ): Promise<{ event: CaseEvent; duplicate: boolean }> {
   return withTransaction(ctx.pool, async (db) => {
-    const { rows } = await db.query<{ state: string; assigned_to: string | null }>(
-      `select state, assigned_to from ${ctx.t.cases} where id = $1 for update`,
-      [id],
-    );
-    const row = rows[0];
-    if (!row) throw new CaseNotFoundError(id);
-    if (requestKey) {
-      const done = await eventByKey(ctx, db, id, requestKey);
-      if (done) return { event: done, duplicate: true };
-    }
-    const state = CaseState.parse(row.state);
-    const action = kind === 'note' ? 'note' : kind === 'revealed' ? 'reveal' : 'call';
-    if (kind !== 'note' && kind !== 'revealed' && state !== 'accepted')
-      throw new TransitionRefusedError(id, action, state, 'accept the case before calling anyone for it');
-    if (kind !== 'note' && kind !== 'revealed' && !actor.override && row.assigned_to !== actor.id)
-      throw new TransitionRefusedError(id, action, state, 'another operator is working this case');
-    if (state === 'closed') throw new TransitionRefusedError(id, action, state, 'the case is closed');
-    // The reveal's case check again, under the row lock: the case may have moved since.
-    if (kind === 'revealed' && state === 'resolved')
-      throw new TransitionRefusedError(id, action, state, 'the case is resolved');
-    if (
-      kind === 'revealed' &&
-      !actor.override &&
-      !((state === 'accepted' || state === 'on_hold') && row.assigned_to === actor.id)
-    )
-      throw new TransitionRefusedError(
-        id,
-        action,
-        state,
-        'only the operator holding the case reads these fields',
-      );
-    const event = newEvent(id, kind, data, actor.id, now);
-    await append(ctx, db, [event], requestKey);
-    return { event, duplicate: false };
+    const events = await command(ctx, db, id, { kind: 'record', actor, event: kind, data }, now, requestKey);
+    const event = events?.[0] ?? (requestKey ? await eventByKey(ctx, db, id, requestKey) : undefined);
+    if (!event) throw new CaseNotFoundError(id);
+    return { event, duplicate: !events };
   });
 }
 
