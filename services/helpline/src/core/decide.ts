@@ -1,4 +1,5 @@
 import { type Alert, CaseState, type EventType } from '@telecare/contracts';
+import { callingRefusal } from './calls.ts';
 import { factData, factTimeProblem } from './facts.ts';
 import type {
   Actor,
@@ -167,10 +168,8 @@ function recordWork(c: CaseSnapshot, cmd: Command & { kind: 'record' }): Decisio
   const { actor, event } = cmd;
   const action = event === 'note' ? 'note' : event === 'revealed' ? 'reveal' : 'call';
   const calling = event === 'responder-called' || event === 'emergency-called';
-  if (calling && c.state !== 'accepted')
-    return refuse('state', action, 'accept the case before calling anyone for it');
-  if (calling && !actor.override && c.assignedTo !== actor.id)
-    return refuse('state', action, 'another operator is working this case');
+  const why = calling ? callingRefusal(c, actor) : undefined;
+  if (why) return refuse('state', action, why.reason);
   if (c.state === 'closed') return refuse('state', action, 'the case is closed');
   if (event === 'revealed' && c.state === 'resolved') return refuse('state', action, 'the case is resolved');
   if (

@@ -1,11 +1,13 @@
-import { type CaseEvent, CaseState } from '@telecare/contracts';
+import type { CaseEvent } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
 import { z } from 'zod';
 import { CALL_OUTCOMES } from '../api.ts';
+import { callingRefusal, decideCallEnd, decideCallStart } from '../core/calls.ts';
 import type { Actor } from '../core/model.ts';
-import { CallNotFoundError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { CallNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { CALL_PARTIES, type CallParty } from '../telephony.ts';
-import { append, type Db, eventByKey, newEvent, type StoreContext } from './context.ts';
+import { lockCase, refusalError } from './cases.ts';
+import { append, eventByKey, type StoreContext, stamp } from './context.ts';
 
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
@@ -72,7 +74,9 @@ export async function startCall(
       const done = await eventByKey(ctx, db, caseId, requestKey);
       if (done) return { event: done, duplicate: true };
     }
-    await lockForCall(ctx, db, caseId, actor, 'call');
+    const c = await lockCase(ctx, db, caseId, now);
+    const d = decideCallStart(c, call, actor);
+    if (!d.ok) throw refusalError(caseId, c.state, d);
     await db.query(
       `insert into ${ctx.t.calls} (id, case_id, party, responder_id, device_serial, scheme, via, pbx_reference,
          started_by, started_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -89,24 +93,9 @@ export async function startCall(
         now,
       ],
     );
-    const event = newEvent(
-      caseId,
-      'call-started',
-      {
-        callId: call.id,
-        party: call.party,
-        ...(call.responderId ? { responderId: call.responderId } : {}),
-        ...(call.deviceSerial ? { deviceSerial: call.deviceSerial } : {}),
-        scheme: call.scheme,
-        via: call.via,
-        ...(call.pbxReference ? { pbxReference: call.pbxReference } : {}),
-        ...(call.pbxFailed ? { pbxFailed: call.pbxFailed } : {}),
-      },
-      actor.id,
-      now,
-    );
-    await append(ctx, db, [event], requestKey);
-    return { event, duplicate: false };
+    const events = stamp(caseId, d.events, now);
+    await append(ctx, db, events, requestKey);
+    return { event: events.at(-1) as CaseEvent, duplicate: false };
   });
 }
 
@@ -131,9 +120,7 @@ export async function endCall(
       const done = await eventByKey(ctx, db, caseId, requestKey);
       if (done) return { event: done, duplicate: true };
     }
-    const state = record
-      ? await lockForCall(ctx, db, caseId, actor, 'call')
-      : await lockCase(ctx, db, caseId);
+    const c = await lockCase(ctx, db, caseId, now);
     const { rows } = await db.query<{
       party: CallParty;
       responder_id: string | null;
@@ -145,51 +132,32 @@ export async function endCall(
        where id = $1 and case_id = $2 for update`,
       [callId, caseId],
     );
-    const call = rows[0];
-    if (!call) throw new CallNotFoundError(caseId, callId);
-    if (state === 'closed') throw new TransitionRefusedError(caseId, 'end-call', state, 'the case is closed');
-    if (call.ended_at)
-      throw new TransitionRefusedError(caseId, 'end-call', state, 'the call has already ended');
-    if (!actor.override && call.started_by !== actor.id)
-      throw new TransitionRefusedError(caseId, 'end-call', state, 'another operator made this call');
-    if (
-      record?.kind === 'responder-called' &&
-      (call.party !== 'responder' || call.responder_id !== record.data.responderId)
-    )
-      throw new TransitionRefusedError(caseId, 'end-call', state, 'that call was not to this responder');
-    if (record?.kind === 'emergency-called' && call.party !== 'emergency')
-      throw new TransitionRefusedError(caseId, 'end-call', state, 'that call was not to emergency services');
-    const durationSeconds = Math.max(0, Math.round((now.getTime() - call.started_at.getTime()) / 1000));
+    const row = rows[0];
+    // A refusal of the case (not accepted, someone else's) comes before a call that is not there.
+    const call = row && {
+      party: row.party,
+      responderId: row.responder_id,
+      startedBy: row.started_by,
+      startedAt: row.started_at,
+      endedAt: row.ended_at,
+    };
+    if (!call) {
+      const why = record ? callingRefusal(c, actor) : undefined;
+      if (why) throw new TransitionRefusedError(caseId, 'call', c.state, why.reason, why.holder);
+      throw new CallNotFoundError(caseId, callId);
+    }
+    const d = decideCallEnd(c, callId, call, { ...end, record }, actor, now);
+    if (!d.ok) throw refusalError(caseId, c.state, d);
     await db.query(`update ${ctx.t.calls} set ended_at = $2, ended_by = $3, outcome = $4 where id = $1`, [
       callId,
       now,
       actor.id,
       end.outcome,
     ]);
-    const events = [
-      newEvent(
-        caseId,
-        'call-ended',
-        {
-          callId,
-          party: call.party,
-          ...(call.responder_id ? { responderId: call.responder_id } : {}),
-          outcome: end.outcome,
-          durationSeconds,
-          ...(end.note ? { note: end.note } : {}),
-        },
-        actor.id,
-        now,
-      ),
-    ];
-    if (record)
-      events.push(newEvent(caseId, record.kind, { ...record.data, callId, durationSeconds }, actor.id, now));
     // The request key goes on the last event: a retry finds it and writes nothing.
-    const first = events.slice(0, -1);
-    const last = events.at(-1) as CaseEvent;
-    await append(ctx, db, first);
-    await append(ctx, db, [last], requestKey);
-    return { event: last, duplicate: false };
+    const events = stamp(caseId, d.events, now);
+    await append(ctx, db, events, requestKey);
+    return { event: events.at(-1) as CaseEvent, duplicate: false };
   });
 }
 
@@ -220,41 +188,4 @@ export async function calls(ctx: StoreContext, caseId: string): Promise<CallReco
         : null,
     };
   });
-}
-
-/** Locks the case row for a call; only the operator working it (accepted by them) calls. */
-async function lockForCall(
-  ctx: StoreContext,
-  db: Db,
-  id: string,
-  actor: Actor,
-  action: string,
-): Promise<CaseState> {
-  const { rows } = await db.query<{ state: string; assigned_to: string | null }>(
-    `select state, assigned_to from ${ctx.t.cases} where id = $1 for update`,
-    [id],
-  );
-  const row = rows[0];
-  if (!row) throw new CaseNotFoundError(id);
-  const state = CaseState.parse(row.state);
-  if (state !== 'accepted')
-    throw new TransitionRefusedError(id, action, state, 'accept the case before calling anyone for it');
-  if (!actor.override && row.assigned_to !== actor.id)
-    throw new TransitionRefusedError(
-      id,
-      action,
-      state,
-      'another operator is working this case',
-      row.assigned_to,
-    );
-  return state;
-}
-
-async function lockCase(ctx: StoreContext, db: Db, id: string): Promise<CaseState> {
-  const { rows } = await db.query<{ state: string }>(
-    `select state from ${ctx.t.cases} where id = $1 for update`,
-    [id],
-  );
-  if (!rows[0]) throw new CaseNotFoundError(id);
-  return CaseState.parse(rows[0].state);
 }

@@ -88,7 +88,8 @@ async function lockSnapshots(
   return rows.map(toSnapshot);
 }
 
-async function lockCase(ctx: StoreContext, db: Db, id: string, now: Date): Promise<CaseSnapshot> {
+/** The case, locked for the rest of the transaction, as the core sees it. */
+export async function lockCase(ctx: StoreContext, db: Db, id: string, now: Date): Promise<CaseSnapshot> {
   const [c] = await lockSnapshots(ctx, db, now, 'c.id = $2', [id]);
   if (!c) throw new CaseNotFoundError(id);
   return c;
@@ -178,7 +179,7 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
 }
 
 /** The error the API answers for a refusal of the core: 409 for the case's state, 400 for the input. */
-const refusalError = (caseId: string, state: CaseState, d: Decision & { ok: false }): Error =>
+export const refusalError = (caseId: string, state: CaseState, d: Decision & { ok: false }): Error =>
   d.refused === 'invalid'
     ? new CaseInputRefusedError(caseId, d.action, d.reason)
     : new TransitionRefusedError(caseId, d.action, state, d.reason, d.holder);
