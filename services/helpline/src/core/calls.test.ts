@@ -21,6 +21,7 @@ const accepted: CaseSnapshot = {
   offeredTo: null,
   offeredToPresent: false,
   assignedTo: op.id,
+  hold: null,
   alerts: [],
 };
 const toResponder: CallSnapshot = {

@@ -47,6 +47,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     offeredTo: null,
     offeredToPresent: false,
     assignedTo: null,
+    hold: null,
     alerts: [first],
     ...over,
   };
@@ -160,6 +161,26 @@ describe('decide: recorded work', () => {
     expect(decide({ ...accepted, state: 'resolved' }, rec(sup, 'revealed'), at(9))).toMatchObject({
       ok: false,
       reason: 'the case is resolved',
+    });
+  });
+});
+
+describe('decide: a call-back due', () => {
+  it('returns the held case to the queue at its return priority, for whoever is free', () => {
+    const held = caseOf({
+      state: 'on_hold',
+      priority: 1,
+      assignedTo: op.id,
+      hold: { until: at(600), reason: 'ring back after the GP', returnPriority: 2 },
+    });
+    expect(decide(held, { kind: 'call-back-due' }, at(599))).toMatchObject({ ok: false });
+    const d = ok(decide(held, { kind: 'call-back-due' }, at(600)));
+    expect(d.patch).toMatchObject({ state: 'queued', priority: 2, holdUntil: null, assignedTo: null });
+    expect(d.events[0]?.data).toEqual({
+      reason: 'call-back due',
+      holdReason: 'ring back after the GP',
+      priority: 2,
+      heldBy: op.id,
     });
   });
 });

@@ -39,6 +39,8 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return reassign(c, input, now);
     case 'record':
       return recordWork(c, input);
+    case 'call-back-due':
+      return callBackDue(c, now);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -179,6 +181,27 @@ function recordWork(c: CaseSnapshot, cmd: Command & { kind: 'record' }): Decisio
   )
     return refuse('state', action, 'only the operator holding the case reads these fields');
   return { ok: true, patch: {}, events: [{ kind: event, actor: actor.id, data: cmd.data }] };
+}
+
+/**
+ * A call-back that is due: the case returns to the queue at its return priority, for whoever is
+ * free (not only the operator who held it, who may have gone home).
+ */
+function callBackDue(c: CaseSnapshot, now: Date): Decision {
+  if (c.state !== 'on_hold' || !c.hold || c.hold.until > now)
+    return refuse('state', 'call-back', 'no call-back is due on this case');
+  const priority = c.hold.returnPriority ?? c.priority;
+  return {
+    ok: true,
+    patch: { state: 'queued', priority, ...CLEAR_HOLD, assignedTo: null, lastOfferedTo: null },
+    events: [
+      {
+        kind: 'requeued',
+        actor: SYSTEM_ACTOR,
+        data: { reason: 'call-back due', holdReason: c.hold.reason, priority, heldBy: c.assignedTo },
+      },
+    ],
+  };
 }
 
 /** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */

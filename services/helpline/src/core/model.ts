@@ -26,6 +26,12 @@ export interface CaseSnapshot {
   /** Whether the person the case is offered to is still there (a console heard from, not away). */
   readonly offeredToPresent: boolean;
   readonly assignedTo: string | null;
+  /** The call-back of a case on hold: when, why, and the priority it returns with. */
+  readonly hold: {
+    readonly until: Date;
+    readonly reason: string;
+    readonly returnPriority: Priority | null;
+  } | null;
   /** The alerts that opened or joined the case, oldest first. */
   readonly alerts: readonly Alert[];
 }
@@ -85,7 +91,10 @@ export type AlertInput =
   /** An alert that closes one this case holds (a resident's cancel, a device's restore). */
   | { readonly kind: 'closing'; readonly alert: Alert };
 
-export type Input = Command | AlertInput;
+/** What the helpline's own timers bring to a case. */
+export type TimerInput = { readonly kind: 'call-back-due' };
+
+export type Input = Command | AlertInput | TimerInput;
 
 /** The columns of a case a decision changes; absent keys stay as they are. */
 export interface CasePatch {

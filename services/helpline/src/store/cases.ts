@@ -58,7 +58,7 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
 };
 
 /** Writes what the core decided about a case's columns (and when it changed). */
-async function writePatch(ctx: StoreContext, db: Db, caseId: string, patch: CasePatch, now: Date) {
+export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patch: CasePatch, now: Date) {
   const sets = ['updated_at = $2'];
   const values: unknown[] = [caseId, now];
   for (const [key, column] of Object.entries(PATCH_COLUMNS) as [keyof CasePatch, string][]) {
@@ -70,19 +70,23 @@ async function writePatch(ctx: StoreContext, db: Db, caseId: string, patch: Case
   await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
 }
 
-/** Cases matching `where` (parameters from $2; $1 is now), locked, as the core sees them. */
-async function lockSnapshots(
+/**
+ * Cases matching `where` (parameters from $2; $1 is now), locked, as the core sees them;
+ * `skipLocked` passes over rows another transaction holds (a timer on another instance).
+ */
+export async function lockSnapshots(
   ctx: StoreContext,
   db: Db,
   now: Date,
   where: string,
   params: unknown[],
+  skipLocked = false,
 ): Promise<CaseSnapshot[]> {
   const { rows } = await db.query(
     `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
         from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
        coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present
-     from ${ctx.t.cases} c where ${where} for update of c`,
+     from ${ctx.t.cases} c where ${where} for update of c${skipLocked ? ' skip locked' : ''}`,
     [now, ...params],
   );
   return rows.map(toSnapshot);

@@ -1,7 +1,9 @@
 import type { CaseEvent } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
+import { decide } from '../core/decide.ts';
 import { SYSTEM_ACTOR } from '../core/model.ts';
-import { append, newEvent, type StoreContext } from './context.ts';
+import { lockSnapshots, writePatch } from './cases.ts';
+import { append, newEvent, type StoreContext, stamp } from './context.ts';
 import { ALARM_PRIORITIES, ANSWER_TARGETS } from './figures.ts';
 
 // The queue's timers: offers, their expiry, call-backs, the escalation ladder and the answer targets.
@@ -101,29 +103,14 @@ export async function expireOffers(
 /** Call-backs that are due: the case returns to the queue at its return priority. */
 export async function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
   return withTransaction(ctx.pool, async (db) => {
-    const { rows } = await db.query<{
-      id: string;
-      priority: number;
-      hold_reason: string;
-      assigned_to: string | null;
-    }>(
-      `with due as (select id, hold_reason, assigned_to from ${ctx.t.cases}
-         where state = 'on_hold' and hold_until <= $1 for update skip locked)
-       update ${ctx.t.cases} c set state = 'queued', priority = coalesce(c.hold_return_priority, c.priority),
-         hold_until = null, hold_reason = null, hold_return_priority = null, assigned_to = null,
-         last_offered_to = null, updated_at = $1
-       from due where c.id = due.id returning c.id, c.priority, due.hold_reason, due.assigned_to`,
-      [now],
-    );
-    const events = rows.map((r) =>
-      newEvent(
-        r.id,
-        'requeued',
-        { reason: 'call-back due', holdReason: r.hold_reason, priority: r.priority, heldBy: r.assigned_to },
-        SYSTEM_ACTOR,
-        now,
-      ),
-    );
+    const due = await lockSnapshots(ctx, db, now, "c.state = 'on_hold' and c.hold_until <= $1", [], true);
+    const events: CaseEvent[] = [];
+    for (const c of due) {
+      const d = decide(c, { kind: 'call-back-due' }, now);
+      if (!d.ok) continue;
+      await writePatch(ctx, db, c.id, d.patch, now);
+      events.push(...stamp(c.id, d.events, now));
+    }
     await append(ctx, db, events);
     return events;
   });

@@ -101,6 +101,9 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     offeredTo: r.offered_to,
     offeredToPresent: r.offered_to_present,
     assignedTo: r.assigned_to,
+    hold: r.hold_until
+      ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }
+      : null,
     alerts: r.alerts,
   };
 }
