@@ -154,6 +154,16 @@ export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): Ca
     ...(patch.acceptedAt !== undefined ? { acceptedAt: patch.acceptedAt } : {}),
     ...(patch.offeredTo !== undefined ? { offeredTo: patch.offeredTo } : {}),
     ...(patch.assignedTo !== undefined ? { assignedTo: patch.assignedTo } : {}),
+    ...(patch.holdUntil === null ? { hold: null } : {}),
+    ...(patch.holdUntil
+      ? {
+          hold: {
+            until: patch.holdUntil,
+            reason: patch.holdReason ?? '',
+            returnPriority: patch.holdReturnPriority ?? null,
+          },
+        }
+      : {}),
     alerts: alert ? [...c.alerts, alert] : c.alerts,
   };
 }

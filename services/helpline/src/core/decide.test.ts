@@ -310,17 +310,22 @@ describe('decideAlert', () => {
 const actors = fc.constantFrom(op, other, sup);
 const commands: fc.Arbitrary<Command> = fc.oneof(
   actors.map((actor): Command => ({ kind: 'accept', actor })),
-  actors.map((actor): Command => ({ kind: 'hold', actor, until: at(5000), reason: 'call back' })),
+  actors.map((actor): Command => ({ kind: 'hold', actor, until: at(110), reason: 'call back' })),
   actors.map((actor): Command => ({ kind: 'resolve', actor, outcome: 'reassurance-given', reason: 'fine' })),
   actors.map(
     (actor): Command => ({ kind: 'record-fact', actor, facts: [{ fact: 'responder-arrived', at: iso(10) }] }),
   ),
   actors.map((actor): Command => ({ kind: 'reassign', actor, to: 'usr_op4', reason: 'r', offerSeconds: 20 })),
+  actors.map((actor): Command => ({ kind: 'record', actor, event: 'note', data: { text: 'n' } })),
 );
-type Step = { kind: 'command'; command: Command } | { kind: 'press'; priority: Priority; repeat: boolean };
+type Step =
+  | { kind: 'command'; command: Command }
+  | { kind: 'press'; priority: Priority; repeat: boolean }
+  | { kind: 'call-back-due' };
 const steps: fc.Arbitrary<Step[]> = fc.array(
   fc.oneof(
     commands.map((command): Step => ({ kind: 'command', command })),
+    fc.constant<Step>({ kind: 'call-back-due' }),
     fc
       .record({ priority: fc.constantFrom<Priority>(1, 2, 3, 4), repeat: fc.boolean() })
       .map((p): Step => ({ kind: 'press', ...p })),
@@ -340,8 +345,8 @@ function run(
     const now = at(100 + i);
     let next = c;
     let opened = false;
-    if (step.kind === 'command') {
-      const d = decide(c, step.command, now);
+    if (step.kind === 'command' || step.kind === 'call-back-due') {
+      const d = decide(c, step.kind === 'command' ? step.command : { kind: 'call-back-due' }, now);
       if (d.ok) next = applyPatch(c, d.patch);
     } else {
       const alert = press(100 + i, {
