@@ -52,7 +52,8 @@ describe('two helpline instances', () => {
     for (let round = 0; round < 8; round++) await Promise.all([h.helpline.tick(), second.tick()]);
 
     const details: Detail[] = [];
-    for (const residentId of residents) details.push((await h.detail((await h.caseOf(residentId)).id)) as Detail);
+    for (const residentId of residents)
+      details.push((await h.detail((await h.caseOf(residentId)).id)) as Detail);
     const offered = details.filter((d) => d.state === 'offered');
     expect(offered).toHaveLength(OPERATORS);
     expect(new Set(offered.map((d) => d.offeredTo)).size).toBe(OPERATORS);
@@ -61,7 +62,8 @@ describe('two helpline instances', () => {
       expect(d.events.filter((e) => e.kind === 'offered').length).toBeLessThanOrEqual(1);
     }
     const all = (await h.api('/api/cases?state=all')).json as { residentId: string }[];
-    for (const residentId of residents) expect(all.filter((c) => c.residentId === residentId)).toHaveLength(1);
+    for (const residentId of residents)
+      expect(all.filter((c) => c.residentId === residentId)).toHaveLength(1);
     for (const c of consoles) c.close();
   });
 });
