@@ -2,6 +2,12 @@ export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
+  type DurabilityFinding,
+  natsDurability,
+  postgresDurability,
+  warnDurability,
+} from './durability.ts';
+export {
   ConfigError,
   PoisonMessageError,
   StreamReplicasError,
