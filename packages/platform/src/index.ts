@@ -33,11 +33,13 @@ export { KeyedLock, LanePool } from './keyed.ts';
 export {
   type BucketFollower,
   createBucket,
+  type DeviceMap,
   followBucket,
   type KV,
   type KvEntry,
   openDc09Accounts,
   openDeviceMap,
+  openDeviceMapMirror,
   WatchedBucket,
 } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';

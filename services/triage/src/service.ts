@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DEVICE_EVENT_TYPES, DeviceMapEntry, names, partitionOf, TAXONOMY } from '@telecare/contracts';
+import { DEVICE_EVENT_TYPES, names, partitionOf, TAXONOMY } from '@telecare/contracts';
 import {
   type Clock,
   ConfigError,
@@ -13,7 +13,7 @@ import {
   jetstreamManager,
   Lifecycle,
   type Logger,
-  openDeviceMap,
+  openDeviceMapMirror,
   systemClock,
   withTimeout,
 } from '@telecare/platform';
@@ -108,12 +108,12 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       metrics.timerIndexLost.inc();
       metrics.timersPending.set(indexed);
     };
-    const deviceMap = await openDeviceMap(nc, n, { replicas });
+    // Every event's device, from memory: no round trip to NATS per event.
+    const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas });
+    lifecycle.add('device-map', () => deviceMap.close());
     const device = async (serial: string): Promise<DeviceContext | undefined> => {
-      const entry = await deviceMap.get(serial);
-      if (entry?.operation !== 'PUT') return undefined;
-      const parsed = DeviceMapEntry.safeParse(entry.json());
-      return parsed.success ? { supervisionIntervalS: parsed.data.supervisionIntervalS } : undefined;
+      const entry = await deviceMap.lookup(serial);
+      return entry ? { supervisionIntervalS: entry.supervisionIntervalS } : undefined;
     };
     const processor = new EventProcessor({
       js,
