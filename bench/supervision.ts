@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -10,7 +10,7 @@ import { devicePayload, loadEventId, MqttPool } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { mapHubs } from '@telecare/tests';
 import { timerBucket } from '@telecare/triage';
-import { type ServiceProcess, ServiceProcesses, sampleProcess } from './lib/services.ts';
+import { machineLine, type ServiceProcess, ServiceProcesses, sampleProcess } from './lib/services.ts';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
@@ -81,11 +81,7 @@ const benchmark: Benchmark = {
     });
     let pool: MqttPool | undefined;
     try {
-      log(
-        `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${loadavg()
-          .map((l) => round(l, 1))
-          .join(' ')}`,
-      );
+      log(machineLine());
       log(`own Mosquitto at ${mosquitto.url}; service logs in ${logDir}`);
       await services.start();
       const ns = services.namespace;
