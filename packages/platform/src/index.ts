@@ -1,5 +1,14 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export {
+  type ConsumerLoop,
+  type ConsumerLoopOptions,
+  ensureDurableConsumer,
+  isRetryable,
+  type MessageContext,
+  refusalReason,
+  startConsumerLoop,
+} from './consumer.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
   ConfigError,
