@@ -7,6 +7,7 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerConfig,
+  type ConsumerMessages,
   type ConsumerUpdateConfig,
   type JetStreamClient,
   type JetStreamManager,
@@ -203,7 +204,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
   const pause = new Pause();
   let stopping = false;
-  let pull: { close(): Promise<void | Error> } | undefined;
+  let pull: ConsumerMessages | undefined;
 
   const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
     const reason = refusalReason(err);

@@ -8,7 +8,7 @@ import Fastify, {
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 
-export type { FastifyInstance, FastifyReply, FastifyRequest };
+export type { FastifyInstance, FastifyReply, FastifyRequest, Registry };
 /** Metric classes, so services register on `createMetrics`' registry without their own prom-client. */
 export { Counter, Gauge, Histogram };
 

@@ -29,6 +29,7 @@ export {
   Gauge,
   Histogram,
   type ReadinessCheck,
+  type Registry,
   sameSecret,
 } from './http.ts';
 export { nulPaths } from './input.ts';

@@ -200,6 +200,7 @@ export async function startRegistry(
       logger,
       consumer: config.REGISTRY_CONSUMER,
       onTestFinished,
+      metrics,
     });
     lifecycle.add('events', () => events.stop());
     const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
