@@ -125,7 +125,6 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       clock,
       metrics,
       logger,
-      retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     });
     const workers = runLaneWorkers({
       js,
@@ -136,6 +135,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
       logger,
       retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
       ackWaitMs: config.TRIAGE_ACK_WAIT_S * 1_000,
+      metrics: registry,
     });
     lifecycle.add('lanes', () => workers.stopAll());
     const work = laneWork(workers, ownLanes, startAreaLanes);
