@@ -74,6 +74,16 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
+export {
+  DEPENDENCY_CHECK_MS,
+  type DefinedService,
+  defineService,
+  type NatsClients,
+  type ServiceConfig,
+  type ServiceContext,
+  type ServiceDefinition,
+  type ServiceHandle,
+} from './service.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
   ACK_WAIT_S,
