@@ -155,8 +155,9 @@ async function closeHttp(app: FastifyInstance): Promise<void> {
 }
 
 const urlOf = (host: string, port: number): string => {
-  const shown = host.includes(':') ? `[${host}]` : host;
-  return `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${port}`;
+  // Listening on every address: reach it on loopback.
+  if (host === '0.0.0.0' || host === '::') return `http://127.0.0.1:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 };
 
 /**
@@ -178,12 +179,13 @@ export function defineService<C extends ServiceConfig, H extends object>(
     const n = names(config.TELECARE_NAMESPACE);
     const metrics = createMetrics(name);
     const listen = definition.http(config);
-    const readiness: Record<string, ReadinessCheck> = { draining: () => !lifecycle.closing };
+    const readiness: Record<string, ReadinessCheck> = {};
     const described: Array<() => Record<string, unknown>> = [];
     const http = createHttpServer({
       logger,
       metrics,
       readiness,
+      draining: () => lifecycle.closing,
       trustProxy: listen.trustProxy,
       details: () => Object.assign({}, ...described.map((describe) => describe())),
     });

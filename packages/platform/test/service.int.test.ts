@@ -76,7 +76,7 @@ describe('defineService', () => {
       expect(before.status).toBe(200);
       expect(before.body).toMatchObject({
         instance: 'one',
-        checks: { draining: true, nats: true, redis: true, postgres: true, owns: true },
+        checks: { nats: true, redis: true, postgres: true, owns: true },
       });
       expect((await fetch(`${service.url}/work`)).status).toBe(200);
 
