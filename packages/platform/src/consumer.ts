@@ -296,6 +296,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       expires: options.expiresMs ?? 1_000,
     });
     pull = messages;
+    if (stopping) await messages.close();
     let received = 0;
     try {
       for await (const msg of messages) {
@@ -315,6 +316,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     while (!stopping) {
       try {
         await options.beforePull?.();
+        // A stop during the hook: no pull that would only hand its messages back.
+        if (stopping) break;
         consumer ??= await options.js.consumers.get(options.stream, options.consumer);
         await round(consumer);
       } catch (err) {
