@@ -62,7 +62,7 @@ export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): P
     handle: (event) => recordEvent(deps, log, event),
     logger: log,
     clock: deps.clock,
-    batch: 256,
+    batch: 32,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
 }
