@@ -1,2 +1,2 @@
-export { type RunningPlatform, startPlatform } from './support/platform.ts';
 export { mapHubs } from './support/homes.ts';
+export { type RunningPlatform, startPlatform } from './support/platform.ts';

@@ -6,6 +6,7 @@
 import { type Names, names } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
+import { natsDurability, postgresDurability, warnDurability } from './durability.ts';
 import { createHttpServer, createMetrics, type FastifyInstance, type ReadinessCheck } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import {
@@ -110,6 +111,7 @@ function dependencies<C extends ServiceConfig>(
     const nc = await connectNats({ url: config.NATS_URL, name, logger });
     lifecycle.add('nats', () => nc.drain());
     readiness.nats = () => natsAnswers(nc, DEPENDENCY_CHECK_MS);
+    warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, streams, { replicas: config.TELECARE_STREAM_REPLICAS });
     return { nc, js: jetstream(nc), jsm };
@@ -131,6 +133,10 @@ function dependencies<C extends ServiceConfig>(
     postgres: (url: string, max: number | undefined) => {
       const pool = createPool({ url, logger, name, ...(max === undefined ? {} : { max }) });
       lifecycle.add('postgres', () => pool.end());
+      // Said once the database answers; a database that is down says so through readiness.
+      void postgresDurability(pool)
+        .then((findings) => warnDurability(logger, findings))
+        .catch(() => undefined);
       readiness.postgres = async () =>
         (await withTimeout(
           pool.query('select 1').then(() => true),

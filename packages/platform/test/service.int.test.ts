@@ -101,3 +101,35 @@ describe('defineService', () => {
     }
   });
 });
+
+describe('durability at start-up', () => {
+  it('says NOT DURABLE for one stream copy and for PostgreSQL with synchronous_commit off, naming each setting', async () => {
+    const lines: string[] = [];
+    const captured = createLogger('frame-durability', 'warn', { write: (line: string) => lines.push(line) });
+    const service = await frame.start(
+      {
+        LOG_LEVEL: 'warn',
+        TELECARE_NAMESPACE: ns,
+        NATS_URL: servers.natsUrl,
+        TELECARE_STREAM_REPLICAS: 1,
+        // The PostgreSQL connection string carries the session setting a careless deployment has.
+        DATABASE_URL: `${servers.databaseUrl}?options=-c%20synchronous_commit%3Doff`,
+        REDIS_URL: servers.redisUrl,
+      },
+      { logger: captured },
+    );
+    try {
+      const said = await waitFor(
+        () => {
+          const warnings = lines.filter((l) => l.includes('NOT DURABLE'));
+          return warnings.some((l) => l.includes('synchronous_commit')) ? warnings : undefined;
+        },
+        { what: 'the durability warnings' },
+      );
+      expect(said.join('\n')).toContain('TELECARE_STREAM_REPLICAS');
+      expect(said.join('\n')).toContain('synchronous_commit');
+    } finally {
+      await service.close();
+    }
+  });
+});
