@@ -1,8 +1,10 @@
-import type { Clock, FastifyInstance, Logger } from '@telecare/platform';
+import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import { z } from 'zod';
 import { authorize, REPORT_ROLES, TokenStore } from './auth.ts';
 import type { ReportsConfig } from './config.ts';
-import type { ReportsStore } from './store.ts';
+import { exportCsv, summaryTables, toCsv } from './csv.ts';
+import type { ReportsStore, Scope } from './store.ts';
+import { summarise } from './summary.ts';
 
 export interface ApiDeps {
   readonly store: ReportsStore;
@@ -17,6 +19,48 @@ const TokenRequest = z.object({
   recipient: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
 });
 
+const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
+const District = z.string().regex(/^[A-Z]{1,2}[0-9][A-Z0-9]?$/, 'a postcode district such as GL1 or SW1A');
+/** At most five years in one report: bounded work per request. */
+const MAX_DAYS = 5 * 366;
+
+/** `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. */
+export const ScopeQuery = z
+  .object({
+    from: Day.optional(),
+    to: Day.optional(),
+    districts: z
+      .string()
+      .max(2000)
+      .optional()
+      .transform((v) =>
+        v
+          ? [
+              ...new Set(
+                v
+                  .split(',')
+                  .map((d) => d.trim().toUpperCase())
+                  .filter(Boolean),
+              ),
+            ]
+          : null,
+      )
+      .pipe(z.array(District).max(200).nullable()),
+  })
+  .strict();
+
+export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: string } {
+  const parsed = ScopeQuery.safeParse(query);
+  if (!parsed.success)
+    return { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  const to = parsed.data.to ?? now;
+  const from = parsed.data.from ?? new Date(to.getTime() - 30 * 86_400_000);
+  if (!(from < to)) return { error: 'from: must be before to' };
+  if (to.getTime() - from.getTime() > MAX_DAYS * 86_400_000)
+    return { error: 'to: at most five years after from' };
+  return { scope: { from, to, districts: parsed.data.districts } };
+}
+
 function badRequest(error: z.ZodError) {
   return {
     error: 'bad-request',
@@ -24,10 +68,42 @@ function badRequest(error: z.ZodError) {
   };
 }
 
+const csvReply = (reply: FastifyReply, name: string, body: string) =>
+  reply
+    .header('content-type', 'text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name}.csv"`)
+    .send(body);
+
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const tokens = new TokenStore(deps.store);
   const admin = deps.config.TELECARE_ADMIN_TOKEN;
   const log = deps.logger.child({ component: 'api' });
+
+  const summaryOf = async (scope: Scope) => {
+    const rows = await deps.store.rows(scope);
+    return summarise(rows, { ...scope, now: new Date(deps.clock.now()), unplaced: rows.unplaced });
+  };
+  const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };
+
+  app.get('/api/reports/summary', aggregates, async (req, reply) => {
+    const asked = scopeOf(req.query, new Date(deps.clock.now()));
+    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
+    return reply.send(await summaryOf(asked.scope));
+  });
+
+  app.get('/api/reports/export.csv', aggregates, async (req, reply) => {
+    const asked = scopeOf(req.query, new Date(deps.clock.now()));
+    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
+    return csvReply(reply, 'summary', exportCsv(await summaryOf(asked.scope)));
+  });
+
+  app.get<{ Params: { chart: string } }>('/api/reports/csv/:chart', aggregates, async (req, reply) => {
+    const asked = scopeOf(req.query, new Date(deps.clock.now()));
+    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
+    const table = summaryTables(await summaryOf(asked.scope))[req.params.chart];
+    if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
+    return csvReply(reply, req.params.chart, toCsv(table));
+  });
 
   app.post('/api/tokens', { preHandler: authorize(tokens, admin, 'tokens') }, async (req, reply) => {
     const parsed = TokenRequest.safeParse(req.body);

@@ -1,5 +1,13 @@
 import { type Pool, withTransaction } from '@telecare/platform';
+import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
 import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
+
+/** What a report is asked for: [from, to) and the postcode districts (null: every district). */
+export interface Scope {
+  readonly from: Date;
+  readonly to: Date;
+  readonly districts: readonly string[] | null;
+}
 
 /** The read-model tables `rebuild` empties (the tokens are not read-model and stay). */
 export const READ_MODEL_TABLES = [
@@ -117,6 +125,108 @@ export class ReportsStore {
       }
       return true;
     });
+  }
+
+  /** The rows a report counts, and how many cases could not be placed in a district. */
+  async rows(scope: Scope): Promise<Rows & { unplaced: number }> {
+    const [cases, alerts, activity, faults, unplaced] = await Promise.all([
+      this.#cases(scope),
+      this.#alerts(scope),
+      this.#activity(scope),
+      this.#faults(scope),
+      this.#unplaced(scope),
+    ]);
+    return { cases, alerts, activity, faults, unplaced };
+  }
+
+  /** Cases that count: opened from a real alert (not a test, a cancel or a restore), raised in the period. */
+  #caseFrom(): string {
+    const t = this.#t;
+    return `from ${t.rp_cases} c
+      left join ${t.rp_alerts} a on a.alert_id = c.alert_id
+      left join ${t.rp_residents} r on r.resident_id = a.resident_id
+      where not c.test_mode and not c.record_only and c.opened_at is not null
+        and coalesce(a.raised_at, c.opened_at) >= $1 and coalesce(a.raised_at, c.opened_at) < $2`;
+  }
+
+  async #cases(scope: Scope): Promise<CaseRow[]> {
+    const t = this.#t;
+    const { rows } = await this.pool.query(
+      `select c.case_id, r.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
+         c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
+         coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
+                   from ${t.rp_case_facts} f where f.case_id = c.case_id), '[]'::json) as facts
+       ${this.#caseFrom()} and ($3::text[] is null or r.district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      caseId: row.case_id,
+      district: row.district,
+      priority: row.priority,
+      type: row.type,
+      raisedAt: row.raised_at,
+      acceptedAt: row.accepted_at,
+      responderCalledAt: row.responder_called_at,
+      resolvedAt: row.resolved_at,
+      closedAt: row.closed_at,
+      outcome: row.outcome,
+      facts: (row.facts as { fact: string; at: string; onFloorMinutes: number | null }[]).map(
+        (f): FactRow => ({ fact: f.fact, at: new Date(f.at), onFloorMinutes: f.onFloorMinutes }),
+      ),
+    }));
+  }
+
+  async #unplaced(scope: Scope): Promise<number> {
+    if (!scope.districts) return 0;
+    const { rows } = await this.pool.query<{ n: number }>(
+      `select count(*)::int as n ${this.#caseFrom()} and r.district is null`,
+      [scope.from, scope.to],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async #alerts(scope: Scope): Promise<AlertRow[]> {
+    const t = this.#t;
+    const { rows } = await this.pool.query(
+      `select a.type, a.priority, r.district, a.raised_at, a.late
+       from ${t.rp_alerts} a left join ${t.rp_residents} r on r.resident_id = a.resident_id
+       where not a.test_mode and not a.record_only and a.raised_at >= $1 and a.raised_at < $2
+         and ($3::text[] is null or r.district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      type: row.type,
+      priority: row.priority,
+      district: row.district,
+      raisedAt: row.raised_at,
+      late: row.late,
+    }));
+  }
+
+  async #activity(scope: Scope): Promise<ActivityRow[]> {
+    const { rows } = await this.pool.query(
+      `select serial, resident_id, device_kind, district, day::text as day from ${this.#t.rp_device_days}
+       where day >= ($1::timestamptz at time zone 'UTC')::date
+         and (day::timestamp at time zone 'UTC') < $2
+         and ($3::text[] is null or district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      serial: row.serial,
+      residentId: row.resident_id,
+      deviceKind: row.device_kind,
+      district: row.district,
+      day: row.day,
+    }));
+  }
+
+  async #faults(scope: Scope): Promise<FaultRow[]> {
+    const { rows } = await this.pool.query(
+      `select type, district, at from ${this.#t.rp_device_faults}
+       where at >= $1 and at < $2 and ($3::text[] is null or district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({ type: row.type, district: row.district, at: row.at }));
   }
 
   /** Empties the read model (not the tokens), for a replay from the start of the streams. */

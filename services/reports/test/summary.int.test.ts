@@ -1,0 +1,211 @@
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Summary } from '../src/summary.ts';
+import { alert, caseEvent, fact, type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
+
+/**
+ * A seeded November in two districts. GL1: 20 residents with a pendant, 10 of them a fall
+ * detector too; 12 pendant calls, all answered in 30 s but two (answered in 90 s), responders on
+ * site in 40 min for 6 of them; 6 falls, 5 found on the floor (20, 30, 40, 70, 80 min), 2 with an
+ * ambulance. GL2: 6 residents, 3 pendant calls answered in 20 s. Hand-checked figures below.
+ */
+async function seed(h: ReportsHarness) {
+  const day = (d: number, time = '08:00:00') => `2026-11-${String(d).padStart(2, '0')}T${time}.000Z`;
+  for (let i = 0; i < 26; i++) {
+    const district = i < 20 ? 'GL1' : 'GL2';
+    const residentId = `res_summary${i}`;
+    await h.publishEvent(
+      telecareEvent({
+        serial: `PEN-${i}`,
+        residentId,
+        kind: 'pendant',
+        type: 'heartbeat',
+        at: day(1),
+        district,
+      }),
+    );
+    if (i < 10)
+      await h.publishEvent(
+        telecareEvent({
+          serial: `FALL-${i}`,
+          residentId,
+          kind: 'fall-detector',
+          type: 'heartbeat',
+          at: day(2),
+          district,
+        }),
+      );
+  }
+  for (let i = 0; i < 6; i++)
+    await h.publishEvent(
+      telecareEvent({
+        serial: `HUB-${i}`,
+        residentId: `res_summary${i}`,
+        kind: 'home-unit',
+        type: 'mains.lost',
+        at: day(3),
+        district: 'GL1',
+      }),
+    );
+
+  const call = async (
+    n: number,
+    residentId: string,
+    type: 'pendant.pressed' | 'fall.detected',
+    answerS: number,
+  ) => {
+    const raised = day(5 + (n % 20), `10:${String(n % 60).padStart(2, '0')}:00`);
+    const a = alert({ residentId, priority: 1, type, raisedAt: raised });
+    await h.publishAlert(a);
+    const caseId = `case_summary${n}`;
+    const t = (s: number) => new Date(Date.parse(raised) + s * 1000).toISOString();
+    await h.publishCase(caseEvent(caseId, 'opened', t(1), { alertId: a.id, priority: 1, type }));
+    await h.publishCase(caseEvent(caseId, 'accepted', t(answerS)));
+    return { caseId, t };
+  };
+  for (let n = 0; n < 12; n++) {
+    const { caseId, t } = await call(n, `res_summary${n}`, 'pendant.pressed', n < 10 ? 30 : 90);
+    if (n < 6) {
+      await h.publishCase(caseEvent(caseId, 'responder-called', t(120)));
+      await h.publishCase(fact(caseId, { fact: 'responder-arrived', at: t(120 + 40 * 60) }));
+    }
+    await h.publishCase(
+      caseEvent(caseId, 'resolved', t(3600), { outcome: n < 6 ? 'responder-visit' : 'reassurance-given' }),
+    );
+  }
+  const floor = [20, 30, 40, 70, 80];
+  for (let n = 12; n < 18; n++) {
+    const { caseId, t } = await call(n, `res_summary${n - 12}`, 'fall.detected', 30);
+    const minutes = floor[n - 12];
+    if (minutes !== undefined)
+      await h.publishCase(
+        fact(caseId, { fact: 'found-on-floor', at: t(300), onFloorMinutes: minutes, source: 'resident' }),
+      );
+    if (n < 14) await h.publishCase(fact(caseId, { fact: 'ambulance-requested', at: t(400) }));
+    await h.publishCase(
+      caseEvent(caseId, 'resolved', t(3600), { outcome: n < 14 ? 'ambulance' : 'responder-visit' }),
+    );
+  }
+  for (let n = 18; n < 21; n++) {
+    const { caseId, t } = await call(n, `res_summary${n + 2}`, 'pendant.pressed', 20);
+    await h.publishCase(caseEvent(caseId, 'resolved', t(600), { outcome: 'false-alarm' }));
+  }
+}
+
+describe('GET /api/reports/summary on a seeded month', () => {
+  let h: ReportsHarness;
+  let commissioner: string;
+  beforeAll(async () => {
+    h = await reportsHarness('rpsummary');
+    await h.start();
+    await seed(h);
+    await waitFor(
+      async () => {
+        const { rows } = await h.reports.store.pool.query(
+          `select count(*)::int as n from ${h.reports.store.table('rp_cases')} where resolved_at is not null`,
+        );
+        return rows[0]?.n === 21;
+      },
+      { what: 'seeded cases applied', timeoutMs: 20_000 },
+    );
+    const made = await h.api('/api/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ role: 'commissioner', recipient: 'gloucester-cc' }),
+    });
+    expect(made.status).toBe(201);
+    commissioner = ((await made.json()) as { token: string }).token;
+  });
+  afterAll(async () => h?.close());
+
+  const PERIOD = 'from=2026-11-01&to=2026-12-01';
+  const summary = async (path: string) =>
+    (await (await h.api(path, { token: commissioner })).json()) as Summary;
+
+  it('gives the hand-checked figures for GL1', async () => {
+    const res = await h.api(`/api/reports/summary?${PERIOD}&districts=GL1`, { token: commissioner });
+    expect(res.status).toBe(200);
+    const s = (await res.json()) as Summary;
+    expect(s.residents).toEqual({
+      active: 20,
+      devices: 36,
+      // 10 fall detectors, 20 pendants, 6 hubs.
+      technology: { total: 36, cells: { pendant: 20, 'fall-detector': 10, 'home-unit': 6 } },
+    });
+    // 18 calls: 12 pendant, 6 fall; 900 per 1,000 is 18 / 20.
+    expect(s.alerts.byType).toEqual({ total: 18, cells: { 'pendant.pressed': 12, 'fall.detected': 6 } });
+    expect(s.alerts.per1000).toBe(900);
+    // 16 of 18 within 60 s: the 2 misses are hidden, and the 16 with them.
+    expect(s.answer.within60s).toEqual({
+      target: 97.5,
+      of: 18,
+      met: null,
+      missed: null,
+      percent: null,
+      achieved: false,
+    });
+    expect(s.answer.within180s).toEqual({
+      target: 99,
+      of: 18,
+      met: 18,
+      missed: 0,
+      percent: 100,
+      achieved: true,
+    });
+    expect(s.answer.medianSeconds).toBe(30);
+    expect(s.attendance).toEqual({
+      visits: 6,
+      within45m: { target: 90, of: 6, met: 6, missed: 0, percent: 100, achieved: true },
+      within60m: { target: 100, of: 6, met: 6, missed: 0, percent: 100, achieved: true },
+      medianMinutes: 40,
+    });
+    // 2 ambulances are hidden, and the 6 reassurances with them (18 − 10 would give back 2).
+    expect(s.outcomes).toEqual({
+      total: 18,
+      cells: { 'responder-visit': 10, 'reassurance-given': null, ambulance: null },
+    });
+    expect(s.falls.byAmbulance).toEqual({ total: 6, cells: { withAmbulance: null, withoutAmbulance: null } });
+    expect(s.falls.medianMinutesOnFloor).toBe(40);
+    expect(s.faults.byType).toEqual({ total: 6, cells: { 'mains.lost': 6 } });
+    expect(s.trend.months).toEqual(['2026-11']);
+  });
+
+  it('hides GL2 small numbers, and says why', async () => {
+    const s = await summary(`/api/reports/summary?${PERIOD}&districts=GL2`);
+    expect(s.residents.active).toBe(6);
+    expect(s.alerts.byType).toEqual({ total: null, cells: { 'pendant.pressed': null } });
+    expect(s.outcomes.cells['false-alarm']).toBeNull();
+    expect(s.suppression).toMatch(/1 to 4/);
+  });
+
+  it('gives every chart as CSV with the same numbers as the JSON', async () => {
+    const s = await summary(`/api/reports/summary?${PERIOD}&districts=GL1`);
+    const res = await h.api(`/api/reports/csv/outcomes?${PERIOD}&districts=GL1`, { token: commissioner });
+    expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
+    const lines = (await res.text()).trim().split('\r\n');
+    expect(lines[0]).toBe('outcome,count');
+    const csv = Object.fromEntries(lines.slice(1).map((l) => l.split(',')));
+    for (const [k, v] of Object.entries(s.outcomes.cells)) expect(csv[k]).toBe(v === null ? '' : String(v));
+    expect(csv.total).toBe(String(s.outcomes.total));
+    const all = await (
+      await h.api(`/api/reports/export.csv?${PERIOD}&districts=GL1`, { token: commissioner })
+    ).text();
+    expect(all).toContain('answer,answered within 180 s,percent,100');
+  });
+
+  it('never returns an id, a name or free text, and refuses the wrong people', async () => {
+    const body = await (await h.api(`/api/reports/summary?${PERIOD}`, { token: commissioner })).text();
+    expect(body).not.toMatch(/res_|case_|alt_|evt_|PEN-/);
+    expect((await h.api(`/api/reports/summary?${PERIOD}`, { token: '' })).status).toBe(401);
+    expect((await h.api(`/api/reports/summary?${PERIOD}`, { token: 'rpt_not-a-token' })).status).toBe(401);
+    const made = await h.api('/api/tokens', {
+      method: 'POST',
+      token: commissioner,
+      body: '{"role":"analyst","recipient":"x"}',
+    });
+    expect(made.status).toBe(403);
+    expect((await h.api('/api/reports/summary?from=2026-13-01', { token: commissioner })).status).toBe(400);
+    expect((await h.api('/api/reports/summary?districts=GL1;drop', { token: commissioner })).status).toBe(
+      400,
+    );
+  });
+});
