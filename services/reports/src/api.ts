@@ -1,8 +1,9 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import { z } from 'zod';
-import { authorize, REPORT_ROLES, TokenStore } from './auth.ts';
+import { authorize, principalOf, REPORT_ROLES, TokenStore } from './auth.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
+import { episodeTable, recipientKey } from './episodes.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
 
@@ -104,6 +105,31 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
     return csvReply(reply, req.params.chart, toCsv(table));
   });
+
+  app.get(
+    '/api/reports/episodes.csv',
+    { preHandler: authorize(tokens, admin, 'episodes') },
+    async (req, reply) => {
+      const secret = deps.config.REPORTS_PSEUDONYM_KEY;
+      if (!secret)
+        return reply
+          .code(503)
+          .send({ error: 'unavailable', message: 'REPORTS_PSEUDONYM_KEY is not set: no episode export' });
+      const asked = scopeOf(req.query, new Date(deps.clock.now()));
+      if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
+      const principal = principalOf(req);
+      const { cases } = await deps.store.rows(asked.scope);
+      log.info(
+        { tokenId: principal.tokenId, role: principal.role, episodes: cases.length },
+        'episode export',
+      );
+      return csvReply(
+        reply,
+        'episodes',
+        toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
+      );
+    },
+  );
 
   app.post('/api/tokens', { preHandler: authorize(tokens, admin, 'tokens') }, async (req, reply) => {
     const parsed = TokenRequest.safeParse(req.body);

@@ -15,6 +15,7 @@ const at = (seconds: number) => new Date(T0 + seconds * 1000);
 let n = 0;
 const kase = (over: Partial<CaseRow> = {}): CaseRow => ({
   caseId: `case_${++n}`,
+  residentId: `res_${n}`,
   district: 'GL1',
   priority: 1,
   type: 'pendant.pressed',

@@ -25,6 +25,8 @@ export interface FactRow {
 
 export interface CaseRow {
   readonly caseId: string;
+  /** For the pseudonymised episode export only; no figure counts by it. */
+  readonly residentId: string | null;
   readonly district: string | null;
   readonly priority: number | null;
   readonly type: string | null;

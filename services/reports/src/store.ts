@@ -152,7 +152,7 @@ export class ReportsStore {
   async #cases(scope: Scope): Promise<CaseRow[]> {
     const t = this.#t;
     const { rows } = await this.pool.query(
-      `select c.case_id, r.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
+      `select c.case_id, a.resident_id, r.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
          c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
          coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
                    from ${t.rp_case_facts} f where f.case_id = c.case_id), '[]'::json) as facts
@@ -161,6 +161,7 @@ export class ReportsStore {
     );
     return rows.map((row) => ({
       caseId: row.case_id,
+      residentId: row.resident_id,
       district: row.district,
       priority: row.priority,
       type: row.type,

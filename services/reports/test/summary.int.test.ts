@@ -96,7 +96,9 @@ describe('GET /api/reports/summary on a seeded month', () => {
   let h: ReportsHarness;
   let commissioner: string;
   beforeAll(async () => {
-    h = await reportsHarness('rpsummary');
+    h = await reportsHarness('rpsummary', {
+      REPORTS_PSEUDONYM_KEY: 'a-pseudonym-secret-of-32-characters-or-more',
+    });
     await h.start();
     await seed(h);
     await waitFor(
@@ -207,5 +209,29 @@ describe('GET /api/reports/summary on a seeded month', () => {
     expect((await h.api('/api/reports/summary?districts=GL1;drop', { token: commissioner })).status).toBe(
       400,
     );
+  });
+
+  it('gives an analyst the episodes under pseudonyms of their own, and a commissioner none', async () => {
+    const analyst = async (recipient: string) => {
+      const made = await h.api('/api/tokens', {
+        method: 'POST',
+        body: JSON.stringify({ role: 'analyst', recipient }),
+      });
+      return ((await made.json()) as { token: string }).token;
+    };
+    const episodes = async (token: string) =>
+      (await (await h.api(`/api/reports/episodes.csv?${PERIOD}`, { token })).text()).trim().split('\r\n');
+    const a = await episodes(await analyst('trust-a'));
+    const b = await episodes(await analyst('trust-b'));
+    expect(a[0]).toBe(
+      'episode,resident,district,raised_day,priority,type,answer_seconds,outcome,responder_minutes,fall,on_floor_minutes,ambulance,admitted',
+    );
+    expect(a).toHaveLength(22);
+    expect(a.join('\n')).not.toMatch(/res_|case_|alt_/);
+    const residentsOf = (lines: string[]) => new Set(lines.slice(1).map((l) => l.split(',')[1]));
+    // Residents 0–11 (pendant calls; 0–5 also fell) and 20–22 (GL2).
+    expect(residentsOf(a).size).toBe(15);
+    for (const p of residentsOf(a)) expect(residentsOf(b).has(p)).toBe(false);
+    expect((await h.api(`/api/reports/episodes.csv?${PERIOD}`, { token: commissioner })).status).toBe(403);
   });
 });
