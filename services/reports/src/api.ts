@@ -82,7 +82,15 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);
-    return summarise(rows, { ...scope, now: new Date(deps.clock.now()), unplaced: rows.unplaced });
+    return summarise(rows, {
+      ...scope,
+      now: new Date(deps.clock.now()),
+      unplaced: rows.unplaced,
+      ...(deps.config.REPORTS_DISTRICT_ADJACENCY
+        ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
+        : {}),
+      clusterAlertsPer30Days: deps.config.REPORTS_CLUSTER_ALERTS_PER_30_DAYS,
+    });
   };
   const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };
 

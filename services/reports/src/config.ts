@@ -16,6 +16,13 @@ export const reportsEnv = {
    * episode export is refused.
    */
   REPORTS_PSEUDONYM_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Which postcode districts touch, for the suggested provider clusters: `GL1:GL2 GL3; GL2:GL4`
+   * (made symmetric). Unset: districts of one area with consecutive numbers.
+   */
+  REPORTS_DISTRICT_ADJACENCY: z.string().max(20_000).optional(),
+  /** Alerts one local provider can take in 30 days, the ceiling of a suggested cluster. */
+  REPORTS_CLUSTER_ALERTS_PER_30_DAYS: z.coerce.number().int().min(1).max(1_000_000).default(300),
 } as const;
 
 export type ReportsConfig = z.infer<z.ZodObject<typeof reportsEnv>>;

@@ -50,6 +50,38 @@ export function summaryTables(s: Summary): Record<string, Table> {
     falls: groupTable('ambulance', s.falls.byAmbulance),
     'time-on-floor': groupTable('time_on_floor', s.falls.timeOnFloor),
     faults: groupTable('type', s.faults.byType),
+    demand: {
+      columns: [
+        'district',
+        'residents',
+        'alerts',
+        'responder_visits',
+        'ambulances',
+        'attendance_p90_minutes',
+      ],
+      rows: [
+        ...s.demand.districts.map((d) => [
+          d,
+          s.demand.residents.cells[d] ?? null,
+          s.demand.alerts.cells[d] ?? null,
+          s.demand.visits.cells[d] ?? null,
+          s.demand.ambulances.cells[d] ?? null,
+          s.demand.attendanceP90[d] ?? null,
+        ]),
+        [
+          'total',
+          s.demand.residents.total,
+          s.demand.alerts.total,
+          s.demand.visits.total,
+          s.demand.ambulances.total,
+          null,
+        ],
+      ],
+    },
+    clusters: {
+      columns: ['cluster', 'districts', 'alerts', 'why'],
+      rows: s.demand.clusters.map((c, i) => [i + 1, c.districts.join(' '), c.alerts, c.why]),
+    },
     trend: {
       columns: [
         'month',

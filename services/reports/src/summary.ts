@@ -1,3 +1,4 @@
+import { type DemandReport, demandReport } from './demand.ts';
 import {
   ALARM_PRIORITIES,
   ANSWER_TARGETS,
@@ -100,6 +101,7 @@ export interface Summary {
     readonly falls: Group;
     readonly ambulances: Group;
   };
+  readonly demand: DemandReport;
   readonly notes: readonly Note[];
   readonly suppression: string;
 }
@@ -130,7 +132,17 @@ function monthlyTrend(rows: Rows, months: readonly string[], now: Date): Summary
  */
 export function summarise(
   rows: Rows,
-  options: { from: Date; to: Date; districts: readonly string[] | null; now: Date; unplaced?: number },
+  options: {
+    from: Date;
+    to: Date;
+    districts: readonly string[] | null;
+    now: Date;
+    unplaced?: number;
+    /** Districts that touch (see demand.ts); the default links consecutive districts of one area. */
+    adjacency?: string;
+    /** Alerts one provider can take per 30 days, for the suggested clusters. */
+    clusterAlertsPer30Days?: number;
+  },
 ): Summary {
   const c = measure(rows, options.now);
   const residents = protectCount(c.activeResidents);
@@ -202,6 +214,13 @@ export function summarise(
       lateDeliveries: protectCount(c.lateAlerts),
     },
     trend: monthlyTrend(rows, monthsOf(options.from, options.to), options.now),
+    demand: demandReport(rows, {
+      ...(options.adjacency ? { adjacency: options.adjacency } : {}),
+      capacity: Math.round(
+        ((options.clusterAlertsPer30Days ?? 300) * (options.to.getTime() - options.from.getTime())) /
+          (30 * 86_400_000),
+      ),
+    }),
     notes,
     suppression: `counts from 1 to ${SUPPRESS_BELOW - 1} are null, and so is any count or total that would give one back`,
   };

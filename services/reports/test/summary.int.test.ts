@@ -234,4 +234,14 @@ describe('GET /api/reports/summary on a seeded month', () => {
     for (const p of residentsOf(a)) expect(residentsOf(b).has(p)).toBe(false);
     expect((await h.api(`/api/reports/episodes.csv?${PERIOD}`, { token: commissioner })).status).toBe(403);
   });
+
+  it('gives demand by district and one suggested cluster of the two adjacent districts', async () => {
+    const s = await summary(`/api/reports/summary?${PERIOD}`);
+    expect(s.demand.districts).toEqual(['GL1', 'GL2']);
+    expect(s.demand.residents).toEqual({ total: 26, cells: { GL1: 20, GL2: 6 } });
+    // GL2's 3 alerts are hidden, and GL1's 18 with them; the total stays.
+    expect(s.demand.alerts).toEqual({ total: 21, cells: { GL1: null, GL2: null } });
+    expect(s.demand.attendanceP90).toEqual({ GL1: 40, GL2: null });
+    expect(s.demand.clusters.map((c) => [c.districts, c.alerts])).toEqual([[['GL1', 'GL2'], 21]]);
+  });
 });
