@@ -6,6 +6,7 @@ import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
+import { registerDashboard } from './web.ts';
 
 export interface ApiDeps {
   readonly store: ReportsStore;
@@ -79,6 +80,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   const tokens = new TokenStore(deps.store);
   const admin = deps.config.TELECARE_ADMIN_TOKEN;
   const log = deps.logger.child({ component: 'api' });
+  registerDashboard(app);
 
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);

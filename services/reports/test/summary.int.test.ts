@@ -1,96 +1,6 @@
-import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Summary } from '../src/summary.ts';
-import { alert, caseEvent, fact, type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
-
-/**
- * A seeded November in two districts. GL1: 20 residents with a pendant, 10 of them a fall
- * detector too; 12 pendant calls, all answered in 30 s but two (answered in 90 s), responders on
- * site in 40 min for 6 of them; 6 falls, 5 found on the floor (20, 30, 40, 70, 80 min), 2 with an
- * ambulance. GL2: 6 residents, 3 pendant calls answered in 20 s. Hand-checked figures below.
- */
-async function seed(h: ReportsHarness) {
-  const day = (d: number, time = '08:00:00') => `2026-11-${String(d).padStart(2, '0')}T${time}.000Z`;
-  for (let i = 0; i < 26; i++) {
-    const district = i < 20 ? 'GL1' : 'GL2';
-    const residentId = `res_summary${i}`;
-    await h.publishEvent(
-      telecareEvent({
-        serial: `PEN-${i}`,
-        residentId,
-        kind: 'pendant',
-        type: 'heartbeat',
-        at: day(1),
-        district,
-      }),
-    );
-    if (i < 10)
-      await h.publishEvent(
-        telecareEvent({
-          serial: `FALL-${i}`,
-          residentId,
-          kind: 'fall-detector',
-          type: 'heartbeat',
-          at: day(2),
-          district,
-        }),
-      );
-  }
-  for (let i = 0; i < 6; i++)
-    await h.publishEvent(
-      telecareEvent({
-        serial: `HUB-${i}`,
-        residentId: `res_summary${i}`,
-        kind: 'home-unit',
-        type: 'mains.lost',
-        at: day(3),
-        district: 'GL1',
-      }),
-    );
-
-  const call = async (
-    n: number,
-    residentId: string,
-    type: 'pendant.pressed' | 'fall.detected',
-    answerS: number,
-  ) => {
-    const raised = day(5 + (n % 20), `10:${String(n % 60).padStart(2, '0')}:00`);
-    const a = alert({ residentId, priority: 1, type, raisedAt: raised });
-    await h.publishAlert(a);
-    const caseId = `case_summary${n}`;
-    const t = (s: number) => new Date(Date.parse(raised) + s * 1000).toISOString();
-    await h.publishCase(caseEvent(caseId, 'opened', t(1), { alertId: a.id, priority: 1, type }));
-    await h.publishCase(caseEvent(caseId, 'accepted', t(answerS)));
-    return { caseId, t };
-  };
-  for (let n = 0; n < 12; n++) {
-    const { caseId, t } = await call(n, `res_summary${n}`, 'pendant.pressed', n < 10 ? 30 : 90);
-    if (n < 6) {
-      await h.publishCase(caseEvent(caseId, 'responder-called', t(120)));
-      await h.publishCase(fact(caseId, { fact: 'responder-arrived', at: t(120 + 40 * 60) }));
-    }
-    await h.publishCase(
-      caseEvent(caseId, 'resolved', t(3600), { outcome: n < 6 ? 'responder-visit' : 'reassurance-given' }),
-    );
-  }
-  const floor = [20, 30, 40, 70, 80];
-  for (let n = 12; n < 18; n++) {
-    const { caseId, t } = await call(n, `res_summary${n - 12}`, 'fall.detected', 30);
-    const minutes = floor[n - 12];
-    if (minutes !== undefined)
-      await h.publishCase(
-        fact(caseId, { fact: 'found-on-floor', at: t(300), onFloorMinutes: minutes, source: 'resident' }),
-      );
-    if (n < 14) await h.publishCase(fact(caseId, { fact: 'ambulance-requested', at: t(400) }));
-    await h.publishCase(
-      caseEvent(caseId, 'resolved', t(3600), { outcome: n < 14 ? 'ambulance' : 'responder-visit' }),
-    );
-  }
-  for (let n = 18; n < 21; n++) {
-    const { caseId, t } = await call(n, `res_summary${n + 2}`, 'pendant.pressed', 20);
-    await h.publishCase(caseEvent(caseId, 'resolved', t(600), { outcome: 'false-alarm' }));
-  }
-}
+import { type ReportsHarness, reportsHarness, seededNovember, seedNovember } from './support.ts';
 
 describe('GET /api/reports/summary on a seeded month', () => {
   let h: ReportsHarness;
@@ -100,16 +10,8 @@ describe('GET /api/reports/summary on a seeded month', () => {
       REPORTS_PSEUDONYM_KEY: 'a-pseudonym-secret-of-32-characters-or-more',
     });
     await h.start();
-    await seed(h);
-    await waitFor(
-      async () => {
-        const { rows } = await h.reports.store.pool.query(
-          `select count(*)::int as n from ${h.reports.store.table('rp_cases')} where resolved_at is not null`,
-        );
-        return rows[0]?.n === 21;
-      },
-      { what: 'seeded cases applied', timeoutMs: 20_000 },
-    );
+    await seedNovember(h);
+    await seededNovember(h);
     const made = await h.api('/api/tokens', {
       method: 'POST',
       body: JSON.stringify({ role: 'commissioner', recipient: 'gloucester-cc' }),
