@@ -30,7 +30,7 @@ export interface ReportsHandle {
   close(): Promise<void>;
 }
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+export const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
 /**
  * Empties the read model and deletes the durable consumers: the next start reads CASES, ALERTS

@@ -1,4 +1,4 @@
-import { type Pool, withTransaction } from '@telecare/platform';
+import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
 import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
 import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
 
@@ -34,6 +34,7 @@ const CASE_COLUMNS = {
   recordOnly: 'record_only',
 } as const;
 
+type Queryable = Pick<PoolClient, 'query'>;
 type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_tokens', string>;
 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
@@ -79,8 +80,59 @@ export class ReportsStore {
     });
   }
 
+  /** Many activities in one transaction (the same writes as `applyActivity`, for a bulk load). */
+  async applyActivities(list: readonly DeviceActivity[]): Promise<void> {
+    if (list.length === 0) return;
+    const t = this.#t;
+    const firstSeen = new Map<string, DeviceActivity>();
+    for (const a of list) {
+      const seen = firstSeen.get(a.residentId);
+      if (!seen || a.at < seen.at) firstSeen.set(a.residentId, a);
+    }
+    const residents = [...firstSeen.values()];
+    const faults = list.filter((a) => a.fault);
+    await withTransaction(this.pool, async (db) => {
+      await db.query(
+        `insert into ${t.rp_residents} (resident_id, district, first_seen_at, updated_at)
+         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $3::timestamptz[])
+         on conflict (resident_id) do update set
+           first_seen_at = least(${t.rp_residents}.first_seen_at, excluded.first_seen_at)`,
+        [residents.map((a) => a.residentId), residents.map((a) => a.district), residents.map((a) => a.at)],
+      );
+      await db.query(
+        `insert into ${t.rp_device_days} (serial, day, resident_id, device_kind, district)
+         select * from unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[]) on conflict do nothing`,
+        [
+          list.map((a) => a.serial),
+          list.map((a) => a.day),
+          list.map((a) => a.residentId),
+          list.map((a) => a.deviceKind),
+          list.map((a) => a.district),
+        ],
+      );
+      if (faults.length > 0)
+        await db.query(
+          `insert into ${t.rp_device_faults} (event_id, serial, resident_id, type, district, at)
+           select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+           on conflict do nothing`,
+          [
+            faults.map((a) => a.eventId),
+            faults.map((a) => a.serial),
+            faults.map((a) => a.residentId),
+            faults.map((a) => a.fault),
+            faults.map((a) => a.district),
+            faults.map((a) => a.at),
+          ],
+        );
+    });
+  }
+
   async applyAlert(a: AlertRecord): Promise<void> {
-    await this.pool.query(
+    await this.#insertAlert(this.pool, a);
+  }
+
+  async #insertAlert(db: Queryable, a: AlertRecord): Promise<void> {
+    await db.query(
       `insert into ${this.#t.rp_alerts}
          (alert_id, resident_id, priority, type, raised_at, late, test_mode, record_only)
        values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing`,
@@ -90,41 +142,51 @@ export class ReportsStore {
 
   /** Applies one CASES step; false when it was applied before (a redelivery). */
   async applyCaseStep(step: CaseStep): Promise<boolean> {
-    const t = this.#t;
-    return withTransaction(this.pool, async (db) => {
-      const fresh = await db.query(
-        `insert into ${t.rp_case_steps} (step_id, case_id, kind, at) values ($1, $2, $3, $4)
-         on conflict do nothing`,
-        [step.stepId, step.caseId, step.kind, step.at],
-      );
-      if (fresh.rowCount === 0) return false;
-      const entries = Object.entries(step.update).filter(([, v]) => v !== undefined);
-      const columns = entries.map(([k]) => CASE_COLUMNS[k as keyof typeof CASE_COLUMNS]);
-      // The first value of each column wins: a case accepted twice (after a hold) answered once.
-      const sets = columns.map((c) => `${c} = coalesce(${t.rp_cases}.${c}, excluded.${c})`);
-      await db.query(
-        `insert into ${t.rp_cases} (case_id${columns.map((c) => `, ${c}`).join('')})
-         values ($1${columns.map((_, i) => `, $${i + 2}`).join('')})
-         on conflict (case_id) do ${sets.length ? `update set ${sets.join(', ')}` : 'nothing'}`,
-        [step.caseId, ...entries.map(([, v]) => v)],
-      );
-      if (step.fact) {
-        const f = step.fact;
-        await db.query(
-          `insert into ${t.rp_case_facts} (step_id, case_id, fact, at, on_floor_minutes, source)
-           values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
-          [
-            step.stepId,
-            step.caseId,
-            f.fact,
-            new Date(f.at),
-            f.fact === 'found-on-floor' ? f.onFloorMinutes : null,
-            f.fact === 'found-on-floor' ? f.source : null,
-          ],
-        );
-      }
-      return true;
+    return withTransaction(this.pool, (db) => this.#applyStep(db, step));
+  }
+
+  /** Steps (in order) and alerts in one transaction, for a bulk load. */
+  async applyMany(alerts: readonly AlertRecord[], steps: readonly CaseStep[]): Promise<void> {
+    await withTransaction(this.pool, async (db) => {
+      for (const a of alerts) await this.#insertAlert(db, a);
+      for (const step of steps) await this.#applyStep(db, step);
     });
+  }
+
+  async #applyStep(db: Queryable, step: CaseStep): Promise<boolean> {
+    const t = this.#t;
+    const fresh = await db.query(
+      `insert into ${t.rp_case_steps} (step_id, case_id, kind, at) values ($1, $2, $3, $4)
+       on conflict do nothing`,
+      [step.stepId, step.caseId, step.kind, step.at],
+    );
+    if (fresh.rowCount === 0) return false;
+    const entries = Object.entries(step.update).filter(([, v]) => v !== undefined);
+    const columns = entries.map(([k]) => CASE_COLUMNS[k as keyof typeof CASE_COLUMNS]);
+    // The first value of each column wins: a case accepted twice (after a hold) answered once.
+    const sets = columns.map((c) => `${c} = coalesce(${t.rp_cases}.${c}, excluded.${c})`);
+    await db.query(
+      `insert into ${t.rp_cases} (case_id${columns.map((c) => `, ${c}`).join('')})
+       values ($1${columns.map((_, i) => `, $${i + 2}`).join('')})
+       on conflict (case_id) do ${sets.length ? `update set ${sets.join(', ')}` : 'nothing'}`,
+      [step.caseId, ...entries.map(([, v]) => v)],
+    );
+    if (step.fact) {
+      const f = step.fact;
+      await db.query(
+        `insert into ${t.rp_case_facts} (step_id, case_id, fact, at, on_floor_minutes, source)
+         values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+        [
+          step.stepId,
+          step.caseId,
+          f.fact,
+          new Date(f.at),
+          f.fact === 'found-on-floor' ? f.onFloorMinutes : null,
+          f.fact === 'found-on-floor' ? f.source : null,
+        ],
+      );
+    }
+    return true;
   }
 
   /** The rows a report counts, and how many cases could not be placed in a district. */

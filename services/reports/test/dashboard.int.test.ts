@@ -63,10 +63,10 @@ describe('the dashboard in Chromium', () => {
       if (!['demand', 'clusters'].includes(chart))
         await expect(section.locator('svg').count()).resolves.toBeGreaterThan(0);
     }
-    await expect(page.locator('#tiles .tile').first().innerText()).resolves.toContain('26');
-    await expect(page.locator('[data-district="GL1"]').innerText()).resolves.toContain('GL1');
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('26');
+    await expect(page.locator('[data-district="GL1"]').textContent()).resolves.toContain('GL1');
     await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
-    await expect(page.locator('footer').innerText()).resolves.toContain('Steventon');
+    await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
     await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
 
     const download = page.waitForEvent('download');
@@ -94,10 +94,10 @@ describe('the dashboard in Chromium', () => {
     await page.fill('#districts', 'gl2');
     await page.click('#filters button[type="submit"]');
     await page.waitForSelector('body[data-ready="true"]');
-    await expect(page.locator('#period-title').innerText()).resolves.toContain('GL2');
+    await expect(page.locator('#period-title').textContent()).resolves.toContain('GL2');
     // Six residents in GL2: shown; their three alerts: suppressed.
-    await expect(page.locator('#tiles .tile').first().innerText()).resolves.toContain('6');
-    await expect(page.locator('section[data-chart="alerts-by-type"]').innerText()).resolves.toContain(
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('6');
+    await expect(page.locator('section[data-chart="alerts-by-type"]').textContent()).resolves.toContain(
       'suppressed',
     );
     await page.close();
