@@ -1,9 +1,11 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import { z } from 'zod';
 import { authorize, principalOf, REPORT_ROLES, TokenStore } from './auth.ts';
+import { bedDaysBeforeAfter } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
+import { checkEpisodes } from './hospital.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
 import { registerDashboard } from './web.ts';
@@ -62,6 +64,28 @@ export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: 
     return { error: 'to: at most five years after from' };
   return { scope: { from, to, districts: parsed.data.districts } };
 }
+
+const BedDaysQuery = z
+  .object({
+    districts: z
+      .string()
+      .max(2000)
+      .optional()
+      .transform((v) =>
+        v
+          ? [
+              ...new Set(
+                v
+                  .split(',')
+                  .map((d) => d.trim().toUpperCase())
+                  .filter(Boolean),
+              ),
+            ]
+          : null,
+      )
+      .pipe(z.array(District).max(200).nullable()),
+  })
+  .strict();
 
 function badRequest(error: z.ZodError) {
   return {
@@ -138,6 +162,56 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         'episodes',
         toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
       );
+    },
+  );
+
+  app.get('/api/reports/bed-days', aggregates, async (req, reply) => {
+    const parsed = BedDaysQuery.safeParse(req.query);
+    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
+    const cohort = await deps.store.cohort(parsed.data.districts);
+    const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
+    const now = new Date(deps.clock.now());
+    return reply.send({
+      districts: parsed.data.districts,
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now)),
+    });
+  });
+
+  // The trust's episodes file: refused row by row; nothing imported while a row is refused, unless
+  // `partial=true` asks for the good rows.
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1_048_576 }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.post(
+    '/api/reports/hospital-episodes',
+    { preHandler: authorize(tokens, admin, 'import') },
+    async (req, reply) => {
+      if (typeof req.body !== 'string')
+        return reply.code(415).send({ error: 'unsupported', message: 'send the file as text/csv' });
+      const partial = (req.query as Record<string, unknown>).partial === 'true';
+      const ids = [
+        ...new Set(req.body.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
+      ];
+      const known = await deps.store.knownResidents(ids);
+      const existing = new Map<string, { admitted: string; discharged: string }[]>();
+      for (const s of await deps.store.staysOf([...known]))
+        existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
+      const checked = checkEpisodes(req.body, known, existing);
+      if (checked.fileError)
+        return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
+      if (checked.refused.length > 0 && !partial)
+        return reply.code(422).send({
+          imported: 0,
+          refused: checked.refused,
+          message: 'nothing imported: fix the rows refused, or send partial=true',
+        });
+      const importId = `imp_${Date.now().toString(36)}`;
+      await deps.store.insertStays(checked.accepted, importId, new Date(deps.clock.now()));
+      log.info(
+        { importId, imported: checked.accepted.length, refused: checked.refused.length },
+        'hospital episodes imported',
+      );
+      return reply.send({ importId, imported: checked.accepted.length, refused: checked.refused });
     },
   );
 

@@ -17,6 +17,7 @@ export interface Principal {
 export const PERMISSIONS = {
   aggregates: ['commissioner', 'analyst', 'admin'],
   episodes: ['analyst', 'admin'],
+  import: ['admin'],
   tokens: ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -1,4 +1,5 @@
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import type { CohortResident, StayDays } from './cohort.ts';
 import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
 import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
 
@@ -35,7 +36,7 @@ const CASE_COLUMNS = {
 } as const;
 
 type Queryable = Pick<PoolClient, 'query'>;
-type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_tokens', string>;
+type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_tokens' | 'rp_hospital_stays', string>;
 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
@@ -46,7 +47,9 @@ export class ReportsStore {
     readonly schema: string,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
-    this.#t = Object.fromEntries([...READ_MODEL_TABLES, 'rp_tokens'].map((t) => [t, q(t)])) as Tables;
+    this.#t = Object.fromEntries(
+      [...READ_MODEL_TABLES, 'rp_tokens', 'rp_hospital_stays'].map((t) => [t, q(t)]),
+    ) as Tables;
   }
 
   table(name: keyof Tables): string {
@@ -290,6 +293,50 @@ export class ReportsStore {
       [scope.from, scope.to, scope.districts],
     );
     return rows.map((row) => ({ type: row.type, district: row.district, at: row.at }));
+  }
+
+  /** Which of these resident ids the service has seen. */
+  async knownResidents(ids: readonly string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ resident_id: string }>(
+      `select resident_id from ${this.#t.rp_residents} where resident_id = any($1)`,
+      [ids],
+    );
+    return new Set(rows.map((r) => r.resident_id));
+  }
+
+  /** The stays already imported for these residents. */
+  async staysOf(ids: readonly string[] | null): Promise<StayDays[]> {
+    const { rows } = await this.pool.query<{ resident_id: string; admitted: string; discharged: string }>(
+      `select resident_id, admitted_on::text as admitted, discharged_on::text as discharged
+       from ${this.#t.rp_hospital_stays} where $1::text[] is null or resident_id = any($1)`,
+      [ids],
+    );
+    return rows.map((r) => ({ residentId: r.resident_id, admitted: r.admitted, discharged: r.discharged }));
+  }
+
+  async insertStays(stays: readonly StayDays[], importId: string, now: Date): Promise<void> {
+    if (stays.length === 0) return;
+    await this.pool.query(
+      `insert into ${this.#t.rp_hospital_stays} (resident_id, admitted_on, discharged_on, import_id, imported_at)
+       select r, a, d, $4, $5 from unnest($1::text[], $2::date[], $3::date[]) as t(r, a, d)`,
+      [
+        stays.map((s) => s.residentId),
+        stays.map((s) => s.admitted),
+        stays.map((s) => s.discharged),
+        importId,
+        now,
+      ],
+    );
+  }
+
+  /** Residents (of these districts) with when telecare started: their first device event seen. */
+  async cohort(districts: readonly string[] | null): Promise<CohortResident[]> {
+    const { rows } = await this.pool.query<{ resident_id: string; first_seen_at: Date }>(
+      `select resident_id, first_seen_at from ${this.#t.rp_residents}
+       where $1::text[] is null or district = any($1)`,
+      [districts],
+    );
+    return rows.map((r) => ({ residentId: r.resident_id, startedAt: r.first_seen_at }));
   }
 
   /** Empties the read model (not the tokens), for a replay from the start of the streams. */

@@ -9,7 +9,14 @@ import {
   type Priority,
   type TelecareEvent,
 } from '@telecare/contracts';
-import { connectNats, createLogger, ensureStreams, jetstream, jetstreamManager } from '@telecare/platform';
+import {
+  type Clock,
+  connectNats,
+  createLogger,
+  ensureStreams,
+  jetstream,
+  jetstreamManager,
+} from '@telecare/platform';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { loadReportsConfig, type ReportsHandle, startReports } from '../src/index.ts';
 
@@ -98,8 +105,11 @@ export async function reportsHarness(label: string, extraEnv: Record<string, str
       if (!reports) throw new Error('reports not started');
       return reports;
     },
-    async start(env2: Record<string, string> = {}) {
-      reports = await startReports(loadReportsConfig({ ...env, ...env2 }), { logger });
+    async start(env2: Record<string, string> = {}, clock?: Clock) {
+      reports = await startReports(loadReportsConfig({ ...env, ...env2 }), {
+        logger,
+        ...(clock ? { clock } : {}),
+      });
       return reports;
     },
     async stop() {
