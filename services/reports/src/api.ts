@@ -1,11 +1,13 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { authorize, principalOf, REPORT_ROLES, TokenStore } from './auth.ts';
 import { bedDaysBeforeAfter } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
+import { openApiDocument } from './openapi.ts';
+import { BedDaysQuery, MAX_DAYS, ScopeQuery, TokenRequest } from './schemas.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
 import { registerDashboard } from './web.ts';
@@ -16,42 +18,6 @@ export interface ApiDeps {
   readonly logger: Logger;
   readonly config: ReportsConfig;
 }
-
-const TokenRequest = z.object({
-  role: z.enum(REPORT_ROLES),
-  /** Who the token is for (an organisation or person id, never a name with spaces). */
-  recipient: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
-});
-
-const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
-const District = z.string().regex(/^[A-Z]{1,2}[0-9][A-Z0-9]?$/, 'a postcode district such as GL1 or SW1A');
-/** At most five years in one report: bounded work per request. */
-const MAX_DAYS = 5 * 366;
-
-/** `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. */
-export const ScopeQuery = z
-  .object({
-    from: Day.optional(),
-    to: Day.optional(),
-    districts: z
-      .string()
-      .max(2000)
-      .optional()
-      .transform((v) =>
-        v
-          ? [
-              ...new Set(
-                v
-                  .split(',')
-                  .map((d) => d.trim().toUpperCase())
-                  .filter(Boolean),
-              ),
-            ]
-          : null,
-      )
-      .pipe(z.array(District).max(200).nullable()),
-  })
-  .strict();
 
 export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: string } {
   const parsed = ScopeQuery.safeParse(query);
@@ -64,28 +30,6 @@ export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: 
     return { error: 'to: at most five years after from' };
   return { scope: { from, to, districts: parsed.data.districts } };
 }
-
-const BedDaysQuery = z
-  .object({
-    districts: z
-      .string()
-      .max(2000)
-      .optional()
-      .transform((v) =>
-        v
-          ? [
-              ...new Set(
-                v
-                  .split(',')
-                  .map((d) => d.trim().toUpperCase())
-                  .filter(Boolean),
-              ),
-            ]
-          : null,
-      )
-      .pipe(z.array(District).max(200).nullable()),
-  })
-  .strict();
 
 function badRequest(error: z.ZodError) {
   return {
@@ -105,6 +49,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   const admin = deps.config.TELECARE_ADMIN_TOKEN;
   const log = deps.logger.child({ component: 'api' });
   registerDashboard(app);
+  app.get('/api/openapi.json', async () => openApiDocument());
 
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);
