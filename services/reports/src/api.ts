@@ -61,6 +61,14 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
         : {}),
       clusterAlertsPer30Days: deps.config.REPORTS_CLUSTER_ALERTS_PER_30_DAYS,
+      ...(deps.config.REPORTS_MODELLED_SAVINGS === 'on'
+        ? {
+            savings: {
+              extraBedDaysPerLongLie: deps.config.REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE ?? 0,
+              costPerBedDay: deps.config.REPORTS_COST_PER_BED_DAY ?? 0,
+            },
+          }
+        : {}),
     });
   };
   const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };

@@ -1,4 +1,4 @@
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const reportsEnv = {
@@ -23,10 +23,23 @@ export const reportsEnv = {
   REPORTS_DISTRICT_ADJACENCY: z.string().max(20_000).optional(),
   /** Alerts one local provider can take in 30 days, the ceiling of a suggested cluster. */
   REPORTS_CLUSTER_ALERTS_PER_30_DAYS: z.coerce.number().int().min(1).max(1_000_000).default(300),
+  /** `on` shows the modelled what-if (docs/reports.md) with the two assumptions below; off by default. */
+  REPORTS_MODELLED_SAVINGS: z.enum(['on', 'off']).default('off'),
+  REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: z.coerce.number().min(0).max(365).optional(),
+  REPORTS_COST_PER_BED_DAY: z.coerce.number().min(0).max(1_000_000).optional(),
 } as const;
 
 export type ReportsConfig = z.infer<z.ZodObject<typeof reportsEnv>>;
 
 export function loadReportsConfig(env: Record<string, string | undefined> = process.env): ReportsConfig {
-  return loadConfig('reports', reportsEnv, env);
+  const config = loadConfig('reports', reportsEnv, env);
+  if (
+    config.REPORTS_MODELLED_SAVINGS === 'on' &&
+    (config.REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE === undefined ||
+      config.REPORTS_COST_PER_BED_DAY === undefined)
+  )
+    throw new ConfigError('reports', [
+      'REPORTS_MODELLED_SAVINGS: on needs REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE and REPORTS_COST_PER_BED_DAY (a model shows its assumptions)',
+    ]);
+  return config;
 }

@@ -57,6 +57,17 @@ export const SummaryView = z.object({
     clusters: z.array(z.object({ districts: z.array(z.string()), alerts: Count, why: z.string() })),
     clusterCapacity: z.number(),
   }),
+  modelled: z
+    .object({
+      evidence: z.literal('modelled'),
+      method: z.string(),
+      inputs: z.object({ longLies: Count, longLieMinutes: z.number() }),
+      assumptions: z.object({ extraBedDaysPerLongLie: z.number(), costPerBedDay: z.number() }),
+      bedDays: Rate,
+      cost: Rate,
+      caveat: z.string(),
+    })
+    .nullable(),
   notes: z.array(z.object({ what: z.string(), count: Count, why: z.string() })),
   suppression: z.string(),
 });

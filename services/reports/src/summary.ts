@@ -12,6 +12,7 @@ import {
   rowsOfMonth,
   type TargetCount,
 } from './figures.ts';
+import { type ModelledSavings, modelledSavings, type SavingsAssumptions } from './modelled.ts';
 import {
   type Count,
   type Group,
@@ -102,6 +103,8 @@ export interface Summary {
     readonly ambulances: Group;
   };
   readonly demand: DemandReport;
+  /** Null when modelled figures are switched off (the default). */
+  readonly modelled: ModelledSavings | null;
   readonly notes: readonly Note[];
   readonly suppression: string;
 }
@@ -142,6 +145,8 @@ export function summarise(
     adjacency?: string;
     /** Alerts one provider can take per 30 days, for the suggested clusters. */
     clusterAlertsPer30Days?: number;
+    /** Set: the modelled what-if is shown with these assumptions. */
+    savings?: SavingsAssumptions;
   },
 ): Summary {
   const c = measure(rows, options.now);
@@ -221,6 +226,7 @@ export function summarise(
           (30 * 86_400_000),
       ),
     }),
+    modelled: options.savings ? modelledSavings(c.falls.longLies, LONG_LIE_MINUTES, options.savings) : null,
     notes,
     suppression: `counts from 1 to ${SUPPRESS_BELOW - 1} are null, and so is any count or total that would give one back`,
   };

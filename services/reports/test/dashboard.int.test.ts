@@ -27,7 +27,11 @@ describe('the dashboard in Chromium', () => {
   let commissioner: string;
   beforeAll(async () => {
     mkdirSync(ARTEFACTS, { recursive: true });
-    h = await reportsHarness('rpdash');
+    h = await reportsHarness('rpdash', {
+      REPORTS_MODELLED_SAVINGS: 'on',
+      REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: '2',
+      REPORTS_COST_PER_BED_DAY: '350',
+    });
     await h.start();
     await seedNovember(h);
     await seededNovember(h);
@@ -67,6 +71,8 @@ describe('the dashboard in Chromium', () => {
     await expect(page.locator('[data-district="GL1"]').textContent()).resolves.toContain('GL1');
     await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
     await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
+    await expect(page.locator('#bed-days').textContent()).resolves.toContain('no causal claim');
+    await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
     await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
 
     const download = page.waitForEvent('download');

@@ -196,7 +196,8 @@ function render(s) {
   };
   for (const c of s.demand.clusters)
     body.clusters[0].append(el('li', {}, `${c.districts.join(', ')} — ${show(c.alerts)} alerts: ${c.why}`));
-  for (const section of document.querySelectorAll('section.chart')) {
+  renderModelled(s.modelled);
+  for (const section of document.querySelectorAll('section.chart[data-chart]')) {
     const chart = section.dataset.chart;
     section.querySelector('.body').replaceChildren(...(body[chart] ?? []), csvLink(chart));
   }
@@ -209,10 +210,65 @@ function render(s) {
   $('report').hidden = false;
 }
 
+function renderModelled(m) {
+  $('modelled').hidden = m === null;
+  if (m === null) return;
+  $('modelled')
+    .querySelector('.body')
+    .replaceChildren(
+      el('p', {}, `Bed days: ${show(m.bedDays)} · cost: ${show(m.cost)}`),
+      el('p', {}, `Method: ${m.method}.`),
+      el(
+        'p',
+        {},
+        `Inputs: ${show(m.inputs.longLies)} long lies (over ${m.inputs.longLieMinutes} min on the floor), measured.`,
+      ),
+      el(
+        'p',
+        {},
+        `Assumptions (configured, not measured): ${m.assumptions.extraBedDaysPerLongLie} extra bed days per long lie; ${m.assumptions.costPerBedDay} per bed day.`,
+      ),
+      el('p', { class: 'muted' }, m.caveat),
+    );
+}
+
+function renderBedDays(b) {
+  const rows = b.windows.map((w) =>
+    el(
+      'p',
+      {},
+      `${w.months} months: ${show(w.residents)} residents · bed days before ${show(w.bedDaysBefore)}, after ${show(
+        w.bedDaysAfter,
+      )} · change per resident ${
+        w.meanChange
+          ? `${w.meanChange.mean} (95 % interval ${w.meanChange.low} to ${w.meanChange.high})`
+          : HIDDEN
+      }`,
+    ),
+  );
+  const first = b.windows[0];
+  $('bed-days')
+    .querySelector('.body')
+    .replaceChildren(
+      ...rows,
+      el(
+        'p',
+        { class: 'muted' },
+        first
+          ? `${first.caveat} ${first.comparisonWhy.charAt(0).toUpperCase()}${first.comparisonWhy.slice(1)}.`
+          : '',
+      ),
+    );
+}
+
 async function load() {
   $('status').textContent = 'Loading…';
   try {
     render(await (await get(`/api/reports/summary?${query()}`)).json());
+    const districts = query().get('districts');
+    renderBedDays(
+      await (await get(`/api/reports/bed-days${districts ? `?districts=${districts}` : ''}`)).json(),
+    );
     $('status').textContent = '';
     document.body.dataset.ready = 'true';
   } catch (err) {
