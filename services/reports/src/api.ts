@@ -1,6 +1,6 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import type { z } from 'zod';
-import { authorize, principalOf, REPORT_ROLES, TokenStore } from './auth.ts';
+import { authorize, principalOf, TokenStore } from './auth.ts';
 import { bedDaysBeforeAfter } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
