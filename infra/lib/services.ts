@@ -45,6 +45,13 @@ export const services: readonly ServiceSpec[] = [
     },
     urlEnv: 'HELPLINE_URL',
   },
+  {
+    name: 'reports',
+    portEnv: 'REPORTS_PORT',
+    defaultPort: 7030,
+    web: { path: '/', label: "commissioners' dashboard" },
+    urlEnv: 'REPORTS_URL',
+  },
 ];
 
 export const entryOf = (service: ServiceSpec): string =>
