@@ -1,34 +1,22 @@
 import { fileURLToPath } from 'node:url';
 import { names } from '@telecare/contracts';
 import {
-  type Clock,
   Counter,
   connectNats,
-  createHttpServer,
   createLogger,
-  createMetrics,
   createPool,
-  ensureStreams,
-  type FastifyInstance,
-  jetstream,
+  type DefinedService,
+  defineService,
   jetstreamManager,
-  Lifecycle,
   type Logger,
   migrate,
-  systemClock,
-  within,
+  type ServiceContext,
+  type ServiceHandle,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
-import type { ReportsConfig } from './config.ts';
+import { loadReportsConfig, type ReportsConfig } from './config.ts';
 import { deleteConsumers, startIngest } from './ingest.ts';
 import { ReportsStore } from './store.ts';
-
-export interface ReportsHandle {
-  port: number;
-  url: string;
-  store: ReportsStore;
-  close(): Promise<void>;
-}
 
 export const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -56,79 +44,63 @@ export async function rebuildReports(
   }
 }
 
-function listenUrl(app: FastifyInstance, config: ReportsConfig): { port: number; url: string } {
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.REPORTS_PORT;
-  const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
-  return { port, url: `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}` };
+/** What a started reports service adds to its handle: the read model, for tests and the seed. */
+export interface ReportsOwn {
+  store: ReportsStore;
 }
 
+export type ReportsHandle = ServiceHandle<ReportsOwn>;
+
 /**
- * Starts the reports service: migrates its schema, follows CASES, ALERTS and EVENTS into it, and
- * serves the figures. Resolves once listening; rejects (having closed what it opened) on failure.
+ * The reports service: migrates its schema, follows CASES, ALERTS and EVENTS into it, and serves
+ * the figures. Ready while PostgreSQL and NATS answer; at drain the HTTP server closes first, then
+ * the ingest finishes what it holds, then the connections close.
  */
-export async function startReports(
-  config: ReportsConfig,
-  options: { logger?: Logger; clock?: Clock } = {},
-): Promise<ReportsHandle> {
-  const logger = options.logger ?? createLogger('reports', config.LOG_LEVEL);
-  const clock = options.clock ?? systemClock;
-  const n = names(config.TELECARE_NAMESPACE);
+export const reportsService: DefinedService<ReportsConfig, ReportsOwn> = defineService({
+  name: 'reports',
+  config: () => loadReportsConfig(),
+  streams: ['events', 'alerts', 'cases'],
+  http: (config: ReportsConfig) => ({ port: config.REPORTS_PORT, host: config.HTTP_HOST }),
+  start: wireReports,
+});
+
+/** Starts the reports service; resolves once listening, rejects (having closed what it opened) on failure. */
+export const startReports: DefinedService<ReportsConfig, ReportsOwn>['start'] = reportsService.start;
+
+async function wireReports(service: ServiceContext<ReportsConfig>): Promise<ReportsOwn> {
+  const { config, logger, clock, lifecycle, metrics } = service;
+  const n = service.names;
   const schema = n.schema('reports');
-  const lifecycle = new Lifecycle(logger);
-  try {
-    await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-    const pool = createPool({ url: config.DATABASE_URL, logger, name: 'reports' });
-    lifecycle.add('postgres', () => pool.end());
-    const nc = await connectNats({ url: config.NATS_URL, name: 'reports', logger });
-    lifecycle.add('nats', () => nc.drain());
-    const store = new ReportsStore(pool, schema);
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  const pool = service.postgres({ url: config.DATABASE_URL });
+  const { js, jsm } = await service.nats();
+  const store = new ReportsStore(pool, schema);
 
-    const metrics = createMetrics('reports');
-    const applied = new Counter({
-      name: 'reports_messages_applied_total',
-      help: 'Stream messages applied to the read model, by source stream',
-      labelNames: ['source'] as const,
-      registers: [metrics],
-    });
-    const refused = new Counter({
-      name: 'reports_messages_refused_total',
-      help: 'Stream messages refused (not the contract), by source stream',
-      labelNames: ['source'] as const,
-      registers: [metrics],
-    });
+  const applied = new Counter({
+    name: 'reports_messages_applied_total',
+    help: 'Stream messages applied to the read model, by source stream',
+    labelNames: ['source'] as const,
+    registers: [metrics],
+  });
+  const refused = new Counter({
+    name: 'reports_messages_refused_total',
+    help: 'Stream messages refused (not the contract), by source stream',
+    labelNames: ['source'] as const,
+    registers: [metrics],
+  });
+  const ingest = await startIngest({
+    js,
+    jsm,
+    names: n,
+    store,
+    metrics: { applied, refused },
+    logger: logger.child({ component: 'ingest' }),
+    prefix: config.REPORTS_CONSUMER,
+  });
+  lifecycle.add('ingest', () => ingest.stop());
 
-    const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['events', 'alerts', 'cases'], { replicas: config.TELECARE_STREAM_REPLICAS });
-    const ingest = await startIngest({
-      js: jetstream(nc),
-      jsm,
-      names: n,
-      store,
-      metrics: { applied, refused },
-      logger: logger.child({ component: 'ingest' }),
-      prefix: config.REPORTS_CONSUMER,
-    });
-    lifecycle.add('ingest', () => ingest.stop());
-
-    const app = createHttpServer({
-      logger,
-      metrics,
-      readiness: {
-        postgres: async () => (await within(pool.query('select 1'), 2_000)).rowCount === 1,
-        nats: async () => !nc.isClosed() && (await within(nc.rtt(), 2_000)) >= 0,
-      },
-    });
-    await registerApi(app, { store, clock, logger, config });
-    lifecycle.add('http', () => app.close());
-    await app.listen({ port: config.REPORTS_PORT, host: config.HTTP_HOST });
-    const { port, url } = listenUrl(app, config);
-    logger.info({ url, namespace: n.namespace }, 'reports listening');
-    if (!config.TELECARE_ADMIN_TOKEN)
-      logger.warn('TELECARE_ADMIN_TOKEN is not set: only report tokens are accepted');
-    return { port, url, store, close: () => lifecycle.close() };
-  } catch (err) {
-    await lifecycle.close();
-    throw err;
-  }
+  await registerApi(service.http, { store, clock, logger, config });
+  if (!config.TELECARE_ADMIN_TOKEN)
+    logger.warn('TELECARE_ADMIN_TOKEN is not set: only report tokens are accepted');
+  return { store };
 }

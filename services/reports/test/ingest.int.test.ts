@@ -18,6 +18,12 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
   });
   afterAll(async () => h?.close());
 
+  it('is ready on the service frame while PostgreSQL and NATS answer', async () => {
+    const res = await fetch(`${h.reports.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ checks: { postgres: true, nats: true } });
+  });
+
   it('applies each message once, refuses what is not the contract, and rebuilds from the streams', async () => {
     const resident = 'res_ingest0001';
     const pressed = alert({
