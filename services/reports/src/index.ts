@@ -1,2 +1,8 @@
 export { loadReportsConfig, type ReportsConfig, reportsEnv } from './config.ts';
-export { type ReportsHandle, type ReportsOwn, rebuildReports, reportsService, startReports } from './service.ts';
+export {
+  type ReportsHandle,
+  type ReportsOwn,
+  rebuildReports,
+  reportsService,
+  startReports,
+} from './service.ts';
