@@ -70,7 +70,15 @@ describe('the registry matrix in docs/security.md', () => {
 
   it('covers every role the registry issues tokens for', () => {
     expect(matrix.roles.sort()).toEqual(
-      ['admin', 'commissioner', 'helpline-service', 'installer', 'operator', 'supervisor'].sort(),
+      [
+        'admin',
+        'commissioner',
+        'helpline-service',
+        'installer',
+        'operator',
+        'reports-service',
+        'supervisor',
+      ].sort(),
     );
     expect(matrix.rows.length).toBeGreaterThanOrEqual(20);
   });
@@ -119,6 +127,41 @@ describe('the registry matrix in docs/security.md', () => {
       expect(answer.status, path).toBe(403);
       expect(JSON.stringify(answer.json)).not.toMatch(/Private Person|Test Row|01452/);
     }
+  });
+});
+
+describe("the reports service's registry token", () => {
+  it('reads districts, install dates and care packages per resident id, and nothing that identifies', async () => {
+    const token = await p.registryToken('reports-service');
+    const residentId = await p.resident('Cohort Person', 'KS-C-1966');
+    const before = await p.registryCall('GET', '/api/cohort', { as: token });
+    expect(before.status).toBe(200);
+    const mine = (answer: Answer) =>
+      (answer.json.residents as { residentId: string }[]).find((r) => r.residentId === residentId);
+    expect(mine(before)).toMatchObject({ postcodeDistrict: 'GL1', firstInstalledAt: null, carePackages: [] });
+    const pkg = await p.registryCall('POST', `/api/residents/${residentId}/care-packages`, {
+      body: { hoursPerWeek: 7.5, startDate: '2026-01-05', endDate: '2026-06-30' },
+    });
+    expect(pkg.status).toBe(201);
+    const device = await p.registryCall('POST', '/api/devices', {
+      body: { serial: 'COHORT-PEN-1', kind: 'pendant', residentId },
+    });
+    expect(device.status, JSON.stringify(device.json)).toBe(201);
+    const after = await p.registryCall('GET', '/api/cohort', { as: token });
+    const facts = mine(after) as unknown as Record<string, unknown>;
+    expect(Object.keys(facts).sort()).toEqual(
+      ['carePackages', 'firstInstalledAt', 'postcodeDistrict', 'registeredAt', 'residentId'].sort(),
+    );
+    expect(facts.carePackages).toEqual([{ hoursPerWeek: 7.5, from: '2026-01-05', to: '2026-06-30' }]);
+    expect(Date.parse(String(facts.firstInstalledAt))).toBeGreaterThan(0);
+    expect(JSON.stringify(after.json)).not.toMatch(/Cohort Person|Test Row|01452|KS-C|diabetes/);
+    // Unpaired and paired again: telecare started at the first install, not the latest.
+    await p.registryCall('PATCH', '/api/devices/COHORT-PEN-1', { body: { residentId: null } });
+    await p.registryCall('PATCH', '/api/devices/COHORT-PEN-1', { body: { residentId } });
+    const again = await p.registryCall('GET', '/api/cohort', { as: token });
+    expect(mine(again)).toMatchObject({ firstInstalledAt: facts.firstInstalledAt });
+    for (const path of [`/api/residents/${residentId}`, '/api/residents', '/api/devices'])
+      expect((await p.registryCall('GET', path, { as: token })).status, path).toBe(403);
   });
 });
 

@@ -99,6 +99,9 @@ const READ_HEALTH: readonly ApiRole[] = [
   'helpline-service',
 ];
 
+/** Per resident id, non-identifying: the reports service's one read. */
+const READ_COHORT: readonly ApiRole[] = ['admin', 'reports-service'];
+
 export const HELPLINE_ACTOR = 'helpline';
 
 /** Registers `/api/…`; every route there needs a bearer token, and writes need a role that may write. */
@@ -321,6 +324,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         allow(req, WRITE, 'change care packages');
         const body = parseRequest(CreateCarePackageBody, req.body);
         return reply.code(201).send(await deps.store.addCarePackage(req.params.id, body, now()));
+      });
+
+      api.get('/cohort', async (req) => {
+        allow(req, READ_COHORT, 'read the cohort');
+        return { residents: await deps.store.cohortFacts() };
       });
 
       // --- devices ------------------------------------------------------------------------------

@@ -341,6 +341,8 @@ export const HealthQuery = z.object({
 /**
  * `helpline-service` is the helpline's own token: it reads residents, devices and responders and
  * reveals naming a case and the person on it; people's roles do not reveal here.
+ * `reports-service` is the reports service's token: it reads `GET /api/cohort` (districts, install
+ * dates, care packages per resident id) and nothing else.
  */
 export const API_ROLES = [
   'admin',
@@ -349,6 +351,7 @@ export const API_ROLES = [
   'supervisor',
   'commissioner',
   'helpline-service',
+  'reports-service',
 ] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 

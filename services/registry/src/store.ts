@@ -4,6 +4,7 @@ import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
 import {
   type CarePackage,
+  type CohortFacts,
   type Device,
   type DeviceHealth,
   type DeviceRow,
@@ -549,6 +550,41 @@ export class RegistryStore {
         [residentId, rows[0].position],
       );
     });
+  }
+
+  /**
+   * What the reports service needs per resident, and nothing that identifies them: the postcode
+   * district, when they were registered, when a device was first installed (null: not yet), and
+   * their care packages.
+   */
+  async cohortFacts(): Promise<CohortFacts[]> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      postcode_district: string;
+      registered_at: Date;
+      first_installed_at: Date | null;
+      packages: { hoursPerWeek: string; from: string; to: string | null }[];
+    }>(
+      `select r.id, r.postcode_district, r.created_at as registered_at, r.first_installed_at,
+              coalesce(json_agg(json_build_object(
+                'hoursPerWeek', c.hours_per_week::text,
+                'from', to_char(c.start_date, 'YYYY-MM-DD'),
+                'to', to_char(c.end_date, 'YYYY-MM-DD')) order by c.start_date, c.id)
+                filter (where c.id is not null), '[]') as packages
+         from ${this.#residents} r left join ${this.#t('care_packages')} c on c.resident_id = r.id
+        group by r.id order by r.id`,
+    );
+    return rows.map((row) => ({
+      residentId: row.id,
+      postcodeDistrict: row.postcode_district,
+      registeredAt: row.registered_at.toISOString(),
+      firstInstalledAt: row.first_installed_at?.toISOString() ?? null,
+      carePackages: row.packages.map((c) => ({
+        hoursPerWeek: Number(c.hoursPerWeek),
+        from: c.from,
+        to: c.to,
+      })),
+    }));
   }
 
   async addCarePackage(
