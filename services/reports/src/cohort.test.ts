@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bedDaysBeforeAfter, bedDaysIn, bootstrapMean } from './cohort.ts';
+import { bedDaysBeforeAfter, bedDaysIn, bootstrapMean, careHoursBeforeAfter, careHoursIn } from './cohort.ts';
 import { checkEpisodes } from './hospital.ts';
 
 describe('hospital episodes file', () => {
@@ -94,5 +94,54 @@ describe('bed days before and after telecare started (observational)', () => {
     expect(
       bedDaysBeforeAfter(cohort.slice(0, 4), stays, 6, new Date('2026-02-01T00:00:00Z')).meanChange,
     ).toBeNull();
+  });
+
+  it('counts care hours as weekly hours over the days a package overlaps the window', () => {
+    const packages = [
+      // 2025-01-08 to 2025-01-14 inside: 7 days of 7 h a week.
+      { residentId: 'r0', hoursPerWeek: 7, from: '2025-01-01', to: '2025-01-14' },
+      // Still running: 2025-01-29, 30, 31 inside: 3 days of 14 h a week.
+      { residentId: 'r0', hoursPerWeek: 14, from: '2025-01-29', to: null },
+    ];
+    expect(careHoursIn(packages, new Date('2025-01-08T00:00:00Z'), new Date('2025-02-01T00:00:00Z'))).toBe(
+      13,
+    );
+    expect(careHoursIn(packages, new Date('2024-01-01T00:00:00Z'), new Date('2025-01-01T00:00:00Z'))).toBe(0);
+  });
+
+  it('gives care hours before and after telecare started, observational, nothing under five', () => {
+    const started = new Date('2025-07-01T00:00:00Z');
+    const cohort = Array.from({ length: 6 }, (_, i) => ({ residentId: `r${i}`, startedAt: started }));
+    // Six months before: 181 days; after: 184 days.
+    // r0: 7 h/week for the 181 days before (181 h), 14 h/week after (368 h): +187.
+    // r1: 3.5 h/week throughout: 90.5 before, 92 after: +1.5. r2–r5: none.
+    // Totals 271.5 and 460; means 45.25 and 76.67; mean change 188.5 / 6 = 31.42.
+    const packages = [
+      { residentId: 'r0', hoursPerWeek: 7, from: '2025-01-01', to: '2025-06-30' },
+      { residentId: 'r0', hoursPerWeek: 14, from: '2025-07-01', to: null },
+      { residentId: 'r1', hoursPerWeek: 3.5, from: '2024-01-01', to: null },
+    ];
+    const now = new Date('2026-02-01T00:00:00Z');
+    const figure = careHoursBeforeAfter(cohort, packages, 6, now);
+    expect(figure).toMatchObject({
+      evidence: 'observational',
+      months: 6,
+      residents: 6,
+      careHoursBefore: 271.5,
+      careHoursAfter: 460,
+      meanBefore: 45.25,
+      meanAfter: 76.67,
+      comparison: null,
+    });
+    expect(figure.meanChange?.mean).toBe(31.42);
+    expect(figure.meanChange?.low).toBeLessThanOrEqual(figure.meanChange?.mean ?? 0);
+    expect(figure.meanChange?.high).toBeGreaterThan(31.42);
+    expect(figure.caveat).toMatch(/no causal claim/);
+    expect(careHoursBeforeAfter(cohort.slice(0, 4), packages, 6, now)).toMatchObject({
+      residents: null,
+      careHoursBefore: null,
+      meanChange: null,
+    });
+    expect(careHoursBeforeAfter(cohort, packages, 12, now).residents).toBe(0);
   });
 });
