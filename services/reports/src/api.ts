@@ -1,12 +1,18 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import type { z } from 'zod';
 import { authorize, principalOf, TokenStore } from './auth.ts';
-import { bedDaysBeforeAfter } from './cohort.ts';
+import { bedDaysBeforeAfter, type CohortResident, careHoursBeforeAfter } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
 import { openApiDocument } from './openapi.ts';
+import {
+  installedCohort,
+  type RegistryCohort,
+  RegistryUnavailableError,
+  readRegistryCohort,
+} from './registry.ts';
 import { BedDaysQuery, MAX_DAYS, ScopeQuery, TokenRequest } from './schemas.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
@@ -118,15 +124,57 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     },
   );
 
+  /** The registry's cohort, or why there is none (not configured: null). */
+  const registryCohort = async (): Promise<RegistryCohort | null> => {
+    const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
+    return url && token ? readRegistryCohort(url, token) : null;
+  };
+  const unavailable = (reply: FastifyReply, message: string) =>
+    reply.code(503).send({ error: 'unavailable', message });
+
   app.get('/api/reports/bed-days', aggregates, async (req, reply) => {
     const parsed = BedDaysQuery.safeParse(req.query);
     if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const cohort = await deps.store.cohort(parsed.data.districts);
+    const { districts } = parsed.data;
+    let cohort: CohortResident[];
+    let startedFrom: 'registry-first-install' | 'first-event-seen';
+    try {
+      const registry = await registryCohort();
+      cohort = registry ? installedCohort(registry, districts).cohort : await deps.store.cohort(districts);
+      startedFrom = registry ? 'registry-first-install' : 'first-event-seen';
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      log.warn({ err }, 'registry cohort not read');
+      return unavailable(reply, `install dates: ${err.message}`);
+    }
     const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
     const now = new Date(deps.clock.now());
     return reply.send({
-      districts: parsed.data.districts,
+      districts,
+      startedFrom,
       windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now)),
+    });
+  });
+
+  app.get('/api/reports/care-hours', aggregates, async (req, reply) => {
+    const parsed = BedDaysQuery.safeParse(req.query);
+    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
+    const { districts } = parsed.data;
+    let registry: RegistryCohort | null;
+    try {
+      registry = await registryCohort();
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      log.warn({ err }, 'registry cohort not read');
+      return unavailable(reply, `care packages: ${err.message}`);
+    }
+    if (!registry) return unavailable(reply, 'REGISTRY_URL is not set: care packages come from the registry');
+    const { cohort, packages } = installedCohort(registry, districts);
+    const now = new Date(deps.clock.now());
+    return reply.send({
+      districts,
+      startedFrom: 'registry-first-install',
+      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now)),
     });
   });
 

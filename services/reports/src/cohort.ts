@@ -116,8 +116,13 @@ function beforeAfter(pairs: readonly Pair[], protect: (total: number) => number 
   };
 }
 
+/**
+ * Why there is no comparison group. Residents referred but not yet installed would be one, but the
+ * registry records no referral (a resident is entered when telecare is arranged, with no referral
+ * date), and no matched cohort is loaded.
+ */
 const NO_COMPARISON =
-  'no comparison group in the data yet (residents referred but not yet installed, or a matched cohort): the change is not an effect of telecare';
+  'no comparison group: the registry records no referral state or date, so residents referred but not yet installed cannot be told apart, and no matched cohort is loaded; the change is not an effect of telecare';
 
 export interface BedDaysFigure {
   readonly evidence: 'observational';

@@ -12,6 +12,7 @@ describe('the reports OpenAPI document', () => {
         '/api/reports/csv/{chart}',
         '/api/reports/episodes.csv',
         '/api/reports/bed-days',
+        '/api/reports/care-hours',
         '/api/reports/hospital-episodes',
         '/api/tokens',
         '/api/tokens/{id}',

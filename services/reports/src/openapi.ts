@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BedDaysQuery, ScopeQuery, TokenRequest } from './schemas.ts';
+import { CohortParams, ScopeParams, TokenRequest } from './schemas.ts';
 
 const Count = z.number().int().nullable().describe('null: suppressed (1 to 4, or would give one back)');
 const Group = z.object({ total: Count, cells: z.record(z.string(), Count) });
@@ -72,23 +72,35 @@ export const SummaryView = z.object({
   suppression: z.string(),
 });
 
+const MeanChange = z.object({ mean: z.number(), low: z.number(), high: z.number() }).nullable();
+const Started = z
+  .enum(['registry-first-install', 'first-event-seen'])
+  .describe(
+    "when telecare started: the registry's first install date, or the first device event the service saw",
+  );
+const window = (before: string, after: string, total: z.ZodType) =>
+  z.object({
+    evidence: z.literal('observational'),
+    months: z.number(),
+    residents: Count,
+    [before]: total,
+    [after]: total,
+    meanBefore: Rate,
+    meanAfter: Rate,
+    meanChange: MeanChange,
+    comparison: z.null(),
+    comparisonWhy: z.string(),
+    caveat: z.string(),
+  });
 const BedDaysView = z.object({
   districts: z.array(z.string()).nullable(),
-  windows: z.array(
-    z.object({
-      evidence: z.literal('observational'),
-      months: z.number(),
-      residents: Count,
-      bedDaysBefore: Count,
-      bedDaysAfter: Count,
-      meanBefore: Rate,
-      meanAfter: Rate,
-      meanChange: z.object({ mean: z.number(), low: z.number(), high: z.number() }).nullable(),
-      comparison: z.null(),
-      comparisonWhy: z.string(),
-      caveat: z.string(),
-    }),
-  ),
+  startedFrom: Started,
+  windows: z.array(window('bedDaysBefore', 'bedDaysAfter', Count)),
+});
+const CareHoursView = z.object({
+  districts: z.array(z.string()).nullable(),
+  startedFrom: Started,
+  windows: z.array(window('careHoursBefore', 'careHoursAfter', Rate)),
 });
 const ImportView = z.object({
   importId: z.string().optional(),
@@ -120,7 +132,7 @@ export function openApiDocument(): Record<string, unknown> {
     get: {
       summary,
       description: `Roles: ${roles}.`,
-      parameters: queryOf(ScopeQuery),
+      parameters: queryOf(ScopeParams),
       responses: { '200': { description: 'OK', content }, ...refusals(roles) },
     },
   });
@@ -145,7 +157,7 @@ export function openApiDocument(): Record<string, unknown> {
           ...scoped("One chart's numbers as CSV", Csv).get,
           parameters: [
             { name: 'chart', in: 'path', required: true, schema: { type: 'string' } },
-            ...queryOf(ScopeQuery),
+            ...queryOf(ScopeParams),
           ],
         },
       },
@@ -158,8 +170,21 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: 'Bed days 6 and 12 months before and after telecare started (observational)',
           description: `Roles: ${aggregates}.`,
-          parameters: queryOf(BedDaysQuery),
+          parameters: queryOf(CohortParams),
           responses: { '200': { description: 'OK', content: json(BedDaysView) }, ...refusals(aggregates) },
+        },
+      },
+      '/api/reports/care-hours': {
+        get: {
+          summary:
+            "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages",
+          description: `Roles: ${aggregates}. 503 when the registry is not configured or does not answer.`,
+          parameters: queryOf(CohortParams),
+          responses: {
+            '200': { description: 'OK', content: json(CareHoursView) },
+            '503': { description: 'No registry to read care packages from' },
+            ...refusals(aggregates),
+          },
         },
       },
       '/api/reports/hospital-episodes': {

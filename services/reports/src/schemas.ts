@@ -33,9 +33,23 @@ const DistrictsParam = z
   )
   .pipe(z.array(District).max(200).nullable());
 
-/** `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. */
-export const ScopeQuery = z
-  .object({ from: Day.optional(), to: Day.optional(), districts: DistrictsParam })
-  .strict();
+/** `area` is the same list under the name DESIGN §4 gives it; one of the two, not both. */
+const oneOf = (q: { districts: string[] | null; area: string[] | null }) => !(q.districts && q.area);
+const ONE_OF = { message: 'districts or area, not both', path: ['area'] };
+const asDistricts = <Q extends { districts: string[] | null; area: string[] | null }>({
+  area,
+  ...rest
+}: Q) => ({
+  ...rest,
+  districts: rest.districts ?? area,
+});
 
-export const BedDaysQuery = z.object({ districts: DistrictsParam }).strict();
+/** `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. */
+export const ScopeParams = z
+  .object({ from: Day.optional(), to: Day.optional(), districts: DistrictsParam, area: DistrictsParam })
+  .strict();
+export const ScopeQuery = ScopeParams.refine(oneOf, ONE_OF).transform(asDistricts);
+
+/** The cohort figures' query: the districts alone (the windows are fixed). */
+export const CohortParams = z.object({ districts: DistrictsParam, area: DistrictsParam }).strict();
+export const BedDaysQuery = CohortParams.refine(oneOf, ONE_OF).transform(asDistricts);

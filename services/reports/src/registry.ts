@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { CarePackageDays, CohortResident } from './cohort.ts';
+import { District } from './schemas.ts';
+
+/** The registry's whole cohort in one answer: bounded so a slow registry cannot hold a request. */
+const TIMEOUT_MS = 10_000;
+const Day = z.iso.date();
+
+/** `GET /api/cohort` of the registry: per resident id, nothing that identifies them. */
+const CohortBody = z.object({
+  residents: z.array(
+    z.object({
+      residentId: z.string().min(1).max(80),
+      postcodeDistrict: District,
+      registeredAt: z.iso.datetime({ offset: true }),
+      firstInstalledAt: z.iso.datetime({ offset: true }).nullable(),
+      carePackages: z.array(
+        z.object({ hoursPerWeek: z.number().min(0).max(168), from: Day, to: Day.nullable() }),
+      ),
+    }),
+  ),
+});
+export type RegistryCohort = z.infer<typeof CohortBody>;
+
+export class RegistryUnavailableError extends Error {}
+
+/** Reads the registry's cohort with the reports service's own token (role `reports-service`). */
+export async function readRegistryCohort(url: string, token: string): Promise<RegistryCohort> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/api/cohort', url), {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new RegistryUnavailableError('the registry did not answer', { cause: err });
+  }
+  if (!response.ok) throw new RegistryUnavailableError(`the registry answered ${response.status}`);
+  const parsed = CohortBody.safeParse(await response.json().catch(() => undefined));
+  if (!parsed.success)
+    throw new RegistryUnavailableError('the registry answered something that is not a cohort');
+  return parsed.data;
+}
+
+/**
+ * The residents of `districts` (null: all) whose telecare started, by the registry's first install
+ * date, with their care packages; and how many in those districts have no install yet.
+ */
+export function installedCohort(
+  registry: RegistryCohort,
+  districts: readonly string[] | null,
+): { cohort: CohortResident[]; packages: CarePackageDays[]; notInstalled: number } {
+  const inScope = registry.residents.filter((r) => !districts || districts.includes(r.postcodeDistrict));
+  const installed = inScope.filter((r) => r.firstInstalledAt !== null);
+  return {
+    cohort: installed.map((r) => ({
+      residentId: r.residentId,
+      startedAt: new Date(r.firstInstalledAt as string),
+    })),
+    packages: installed.flatMap((r) => r.carePackages.map((p) => ({ residentId: r.residentId, ...p }))),
+    notInstalled: inScope.length - installed.length,
+  };
+}
