@@ -1,8 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openApiDocument, SummaryView } from './openapi.ts';
 import { summarise } from './summary.ts';
 
 describe('the reports OpenAPI document', () => {
+  it('has a current committed copy (pnpm --filter @telecare/reports openapi)', () => {
+    const committed = JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8'));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(openApiDocument())));
+  });
+
   it('documents every route with its roles', () => {
     const doc = openApiDocument() as { paths: Record<string, Record<string, { description: string }>> };
     expect(Object.keys(doc.paths).sort()).toEqual(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadReportsConfig, rebuildReports } from '../src/index.ts';
@@ -22,6 +23,11 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
     const res = await fetch(`${h.reports.url}/readyz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ checks: { postgres: true, nats: true } });
+  });
+
+  it('serves the OpenAPI document that is committed', async () => {
+    const served = await (await fetch(`${h.reports.url}/api/openapi.json`)).json();
+    expect(served).toEqual(JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8')));
   });
 
   it('applies each message once, refuses what is not the contract, and rebuilds from the streams', async () => {
