@@ -168,7 +168,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       log.warn({ err }, 'registry cohort not read');
       return unavailable(reply, `care packages: ${err.message}`);
     }
-    if (!registry) return unavailable(reply, 'REGISTRY_URL is not set: care packages come from the registry');
+    if (!registry)
+      return unavailable(
+        reply,
+        'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages come from the registry',
+      );
     const { cohort, packages } = installedCohort(registry, districts);
     const now = new Date(deps.clock.now());
     return reply.send({

@@ -25,7 +25,10 @@ export const reportsEnv = {
   REPORTS_CLUSTER_ALERTS_PER_30_DAYS: z.coerce.number().int().min(1).max(1_000_000).default(300),
   /** `on` shows the modelled what-if (docs/reports.md) with the two assumptions below; off by default. */
   REPORTS_MODELLED_SAVINGS: z.enum(['on', 'off']).default('off'),
-  /** The registry, for install dates and care packages. Unset: care hours are not available. */
+  /**
+   * The registry, for install dates and care packages; read only with REPORTS_REGISTRY_TOKEN too.
+   * Either unset: no care hours, and bed days count from the first device event seen.
+   */
   REGISTRY_URL: z.url().optional(),
   /** The reports service's registry token (role `reports-service`: reads `GET /api/cohort` only). */
   REPORTS_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
@@ -44,10 +47,6 @@ export function loadReportsConfig(env: Record<string, string | undefined> = proc
   )
     throw new ConfigError('reports', [
       'REPORTS_MODELLED_SAVINGS: on needs REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE and REPORTS_COST_PER_BED_DAY (a model shows its assumptions)',
-    ]);
-  if (config.REGISTRY_URL && !config.REPORTS_REGISTRY_TOKEN)
-    throw new ConfigError('reports', [
-      'REPORTS_REGISTRY_TOKEN: required with REGISTRY_URL (a registry token of role reports-service)',
     ]);
   if (config.REPORTS_REGISTRY_TOKEN && config.REPORTS_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
     throw new ConfigError('reports', [

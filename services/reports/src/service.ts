@@ -100,6 +100,10 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
   lifecycle.add('ingest', () => ingest.stop());
 
   await registerApi(service.http, { store, clock, logger, config });
+  if (config.REGISTRY_URL && !config.REPORTS_REGISTRY_TOKEN)
+    logger.warn(
+      'REGISTRY_URL is set without REPORTS_REGISTRY_TOKEN: no care hours, and bed days count from the first device event seen',
+    );
   if (!config.TELECARE_ADMIN_TOKEN)
     logger.warn('TELECARE_ADMIN_TOKEN is not set: only report tokens are accepted');
   return { store };
