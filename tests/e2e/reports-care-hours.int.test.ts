@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // through the reports service's own registry token.
 
 const ns = uniqueNamespace('rpcarehours');
-const env = serviceEnv(ns, { REGISTRY_PORT: '0', REPORTS_PORT: '0' });
+// One value for both services, as the stack gives it (role reports-service at the registry).
+const env = serviceEnv(ns, {
+  REGISTRY_PORT: '0',
+  REPORTS_PORT: '0',
+  REPORTS_REGISTRY_TOKEN: 'test-reports-registry-token-0123456789',
+});
 const admin = env.TELECARE_ADMIN_TOKEN ?? '';
 const logger = createLogger('rpcarehours-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 let registry: RegistryHandle;
@@ -78,18 +83,11 @@ describe('care hours before and after telecare started, from the registry', () =
   });
 
   it('are counted per resident from the first install, observational, with hand-checked values', async () => {
-    const token = await call(registry.url, 'POST', '/api/tokens', {
-      name: 'reports',
-      role: 'reports-service',
+    // The registry knows the same token from its environment: no token is minted for it.
+    reports = await startReports(loadReportsConfig({ ...env, REGISTRY_URL: registry.url }), {
+      logger,
+      clock: new ManualClock(new Date('2026-12-03T12:00:00Z')),
     });
-    reports = await startReports(
-      loadReportsConfig({
-        ...env,
-        REGISTRY_URL: registry.url,
-        REPORTS_REGISTRY_TOKEN: token.json.token as string,
-      }),
-      { logger, clock: new ManualClock(new Date('2026-12-03T12:00:00Z')) },
-    );
     const res = await call(reports.url, 'GET', '/api/reports/care-hours?districts=GL9');
     expect(res.status, JSON.stringify(res.json)).toBe(200);
     const [six, twelve] = res.json.windows as Record<string, unknown>[];
@@ -114,6 +112,9 @@ describe('care hours before and after telecare started, from the registry', () =
       meanChange: expect.objectContaining({ mean: 109.8 }),
     });
     expect(res.json.startedFrom).toBe('registry-first-install');
+    const own = env.REPORTS_REGISTRY_TOKEN ?? '';
+    expect((await call(registry.url, 'GET', '/api/cohort', undefined, own)).status).toBe(200);
+    expect((await call(registry.url, 'GET', '/api/residents', undefined, own)).status).toBe(403);
     // Bed days count from the same first install when the registry is there.
     const bedDays = await call(reports.url, 'GET', '/api/reports/bed-days?area=GL9');
     expect(bedDays.json).toMatchObject({ startedFrom: 'registry-first-install', districts: ['GL9'] });

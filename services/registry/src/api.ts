@@ -56,6 +56,8 @@ export interface ApiDeps {
   adminToken: string | undefined;
   /** The helpline's token (role `helpline-service`) from the environment, when set. */
   helplineToken?: string | undefined;
+  /** The reports service's token (role `reports-service`) from the environment, when set. */
+  reportsToken?: string | undefined;
   revealLimits?: { perPerson: number; perToken: number; windowS: number };
   testTimeoutS: number;
   /** Whether a DC-09 account may be registered without a key. */
@@ -103,6 +105,7 @@ const READ_HEALTH: readonly ApiRole[] = [
 const READ_COHORT: readonly ApiRole[] = ['admin', 'reports-service'];
 
 export const HELPLINE_ACTOR = 'helpline';
+export const REPORTS_ACTOR = 'reports';
 
 /** Registers `/api/…`; every route there needs a bearer token, and writes need a role that may write. */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
@@ -116,6 +119,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     return principal;
   };
 
+  // The services' own tokens from the environment, each with its one role.
+  const serviceTokens: [string | undefined, Principal][] = [
+    [deps.helplineToken, { actor: HELPLINE_ACTOR, role: 'helpline-service' }],
+    [deps.reportsToken, { actor: REPORTS_ACTOR, role: 'reports-service' }],
+  ];
   const limits = deps.revealLimits ?? { perPerson: 20, perToken: 600, windowS: 600 };
   const clockNow = () => deps.clock.now();
   const revealLimit = {
@@ -140,8 +148,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           principals.set(req, { actor: 'admin-token', role: 'admin' });
           return;
         }
-        if (token && deps.helplineToken && sameSecret(token, deps.helplineToken)) {
-          principals.set(req, { actor: HELPLINE_ACTOR, role: 'helpline-service' });
+        const service = token
+          ? serviceTokens.find(([secret]) => secret && sameSecret(token, secret))
+          : undefined;
+        if (service) {
+          principals.set(req, service[1]);
           return;
         }
         const found = token ? await deps.store.tokenByHash(hashToken(token)) : undefined;

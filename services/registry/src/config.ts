@@ -47,6 +47,11 @@ export const registryEnv = {
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.
    */
   HELPLINE_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /**
+   * The reports service's token for this registry (role `reports-service`: reads `GET /api/cohort`
+   * only). Set the same value in both. Unset: a token of that role made with `POST /api/tokens`.
+   */
+  REPORTS_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
   /** Reveals one person (or one token) may make in REGISTRY_REVEAL_WINDOW_S before 429. */
   REGISTRY_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Reveals one token may make for all the people it names together (the helpline's) in the window. */
@@ -68,6 +73,11 @@ export function loadRegistryConfig(env: Record<string, string | undefined> = pro
   if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
     throw new ConfigError('registry', [
       'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
+  const reports = config.REPORTS_REGISTRY_TOKEN;
+  if (reports && (reports === config.TELECARE_ADMIN_TOKEN || reports === config.HELPLINE_REGISTRY_TOKEN))
+    throw new ConfigError('registry', [
+      'REPORTS_REGISTRY_TOKEN: must be neither the admin token nor the helpline token (each service gets only its role)',
     ]);
   return config;
 }

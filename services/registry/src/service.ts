@@ -202,6 +202,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     logger,
     adminToken: config.TELECARE_ADMIN_TOKEN,
     helplineToken: config.HELPLINE_REGISTRY_TOKEN,
+    reportsToken: config.REPORTS_REGISTRY_TOKEN,
     revealLimits: {
       perPerson: config.REGISTRY_REVEAL_LIMIT,
       perToken: config.REGISTRY_REVEAL_TOKEN_LIMIT,
