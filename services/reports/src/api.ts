@@ -169,14 +169,18 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       return unavailable(reply, `care packages: ${err.message}`);
     }
     if (!registry)
-      return unavailable(
-        reply,
-        'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages come from the registry',
-      );
+      return reply.send({
+        districts,
+        available: false,
+        why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
+        startedFrom: null,
+        windows: [],
+      });
     const { cohort, packages } = installedCohort(registry, districts);
     const now = new Date(deps.clock.now());
     return reply.send({
       districts,
+      available: true,
       startedFrom: 'registry-first-install',
       windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now)),
     });

@@ -99,7 +99,9 @@ const BedDaysView = z.object({
 });
 const CareHoursView = z.object({
   districts: z.array(z.string()).nullable(),
-  startedFrom: Started,
+  available: z.boolean().describe('false: no registry configured; `why` says so and `windows` is empty'),
+  why: z.string().optional(),
+  startedFrom: Started.nullable(),
   windows: z.array(window('careHoursBefore', 'careHoursAfter', Rate)),
 });
 const ImportView = z.object({
@@ -178,11 +180,11 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary:
             "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages",
-          description: `Roles: ${aggregates}. 503 when the registry is not configured or does not answer.`,
+          description: `Roles: ${aggregates}. available: false without a registry; 503 when the registry does not answer.`,
           parameters: queryOf(CohortParams),
           responses: {
             '200': { description: 'OK', content: json(CareHoursView) },
-            '503': { description: 'No registry to read care packages from' },
+            '503': { description: 'The registry did not answer' },
             ...refusals(aggregates),
           },
         },

@@ -232,13 +232,14 @@ function renderModelled(m) {
     );
 }
 
-function renderBedDays(b) {
+/** A before/after figure (bed days, care hours) into its section, with its caveat. */
+function renderBeforeAfter(id, b, what, before, after) {
   const rows = b.windows.map((w) =>
     el(
       'p',
       {},
-      `${w.months} months: ${show(w.residents)} residents · bed days before ${show(w.bedDaysBefore)}, after ${show(
-        w.bedDaysAfter,
+      `${w.months} months: ${show(w.residents)} residents · ${what} before ${show(w[before])}, after ${show(
+        w[after],
       )} · change per resident ${
         w.meanChange
           ? `${w.meanChange.mean} (95 % interval ${w.meanChange.low} to ${w.meanChange.high})`
@@ -247,7 +248,7 @@ function renderBedDays(b) {
     ),
   );
   const first = b.windows[0];
-  $('bed-days')
+  $(id)
     .querySelector('.body')
     .replaceChildren(
       ...rows,
@@ -261,14 +262,33 @@ function renderBedDays(b) {
     );
 }
 
+/** Care hours need the registry: without it the section says why, and the rest still loads. */
+async function loadCareHours(path) {
+  const body = $('care-hours').querySelector('.body');
+  try {
+    const hours = await (await get(path)).json();
+    if (hours.available)
+      renderBeforeAfter('care-hours', hours, 'care hours', 'careHoursBefore', 'careHoursAfter');
+    else body.replaceChildren(el('p', { class: 'muted' }, `Not available: ${hours.why}`));
+  } catch (err) {
+    body.replaceChildren(el('p', { class: 'muted' }, `Not available: ${err.message}`));
+  }
+}
+
 async function load() {
   $('status').textContent = 'Loading…';
   try {
     render(await (await get(`/api/reports/summary?${query()}`)).json());
     const districts = query().get('districts');
-    renderBedDays(
-      await (await get(`/api/reports/bed-days${districts ? `?districts=${districts}` : ''}`)).json(),
+    const scope = districts ? `?districts=${districts}` : '';
+    renderBeforeAfter(
+      'bed-days',
+      await (await get(`/api/reports/bed-days${scope}`)).json(),
+      'bed days',
+      'bedDaysBefore',
+      'bedDaysAfter',
     );
+    await loadCareHours(`/api/reports/care-hours${scope}`);
     $('status').textContent = '';
     document.body.dataset.ready = 'true';
   } catch (err) {
