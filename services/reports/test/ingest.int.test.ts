@@ -94,11 +94,14 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
     await h.publishRaw(h.names.subjects.caseEvent('case_ingest1'), JSON.stringify(steps[1]));
     await h.publishRaw(h.names.subjects.caseEvent('case_bad'), '{"not":"a case event"}');
 
+    // Each stream has its own consumer: wait for all three, not only CASES and ALERTS.
     await waitFor(
-      async () => (await count(h, 'rp_case_steps')) === 4 && (await count(h, 'rp_alerts')) === 1,
-      {
-        what: 'steps and alert applied',
-      },
+      async () =>
+        (await count(h, 'rp_case_steps')) === 4 &&
+        (await count(h, 'rp_alerts')) === 1 &&
+        (await count(h, 'rp_device_days')) === 2 &&
+        (await count(h, 'rp_device_faults')) === 1,
+      { what: 'steps, alert and device events applied' },
     );
     const snapshot = async () => {
       const pool = h.reports.store.pool;
@@ -148,10 +151,12 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
     await rebuildReports(loadReportsConfig(h.env));
     await h.start();
     await waitFor(
-      async () => (await count(h, 'rp_case_steps')) === 4 && (await count(h, 'rp_device_days')) === 2,
-      {
-        what: 'replayed',
-      },
+      async () =>
+        (await count(h, 'rp_case_steps')) === 4 &&
+        (await count(h, 'rp_alerts')) === 1 &&
+        (await count(h, 'rp_device_days')) === 2 &&
+        (await count(h, 'rp_device_faults')) === 1,
+      { what: 'replayed' },
     );
     expect(await snapshot()).toEqual(before);
   });
