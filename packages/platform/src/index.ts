@@ -66,6 +66,25 @@ export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
+  activeTraceparent,
+  injectTrace,
+  inSpan,
+  mqttTraceContext,
+  natsTraceContext,
+  recordSpan,
+  SpanKind,
+  type SpanOptions,
+  startTracing,
+  type TraceContext,
+  type TracesExporterKind,
+  type Tracing,
+  traceIdOf,
+  traceparentContext,
+  tracesExporterOf,
+  tracingEnabled,
+  type UserProperties,
+} from './tracing.ts';
+export {
   ACK_WAIT_S,
   type BackoffPolicy,
   backoffDelay,
