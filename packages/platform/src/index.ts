@@ -69,6 +69,7 @@ export {
   activeTraceparent,
   injectTrace,
   inSpan,
+  type MsgHdrs,
   mqttTraceContext,
   natsTraceContext,
   recordSpan,

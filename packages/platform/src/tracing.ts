@@ -15,7 +15,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
-export type { Context as TraceContext };
+export type { Context as TraceContext, MsgHdrs };
 export { SpanKind };
 
 /**
@@ -192,30 +192,28 @@ export function inSpan<T>(
 ): Promise<T> {
   if (!enabled) return work();
   const parent = options.parent ?? context.active();
-  return trace
-    .getTracer(scope)
-    .startActiveSpan(
-      name,
-      {
-        kind: options.kind ?? SpanKind.INTERNAL,
-        ...(options.attributes ? { attributes: options.attributes } : {}),
-      },
-      parent,
-      async (span) => {
-        try {
-          return await work();
-        } catch (err) {
-          span.recordException(err instanceof Error ? err : String(err));
-          span.setStatus({
-            code: SpanStatusCode.ERROR,
-            message: err instanceof Error ? err.message : String(err),
-          });
-          throw err;
-        } finally {
-          span.end();
-        }
-      },
-    );
+  return trace.getTracer(scope).startActiveSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
+    parent,
+    async (span) => {
+      try {
+        return await work();
+      } catch (err) {
+        span.recordException(err instanceof Error ? err : String(err));
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: err instanceof Error ? err.message : String(err),
+        });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
 
 /**

@@ -1,18 +1,23 @@
 import { Alert, type Names, type RejectReason } from '@telecare/contracts';
 import {
   ACK_WAIT_S,
+  activeTraceparent,
   backoffDelay,
   type Clock,
+  inSpan,
   type JetStreamClient,
   type JetStreamManager,
   keepWorking,
   LanePool,
   type Logger,
+  type MsgHdrs,
+  natsTraceContext,
   PoisonMessageError,
   parseMessage,
   publishDeadLetter,
   REDELIVERY,
   SECOND_NS,
+  SpanKind,
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -26,6 +31,8 @@ export interface AlertMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   readonly info: { readonly deliveryCount: number };
+  /** `traceparent`: the alert publish this message continues. */
+  readonly headers?: MsgHdrs | undefined;
   ack(): void;
   working(): void;
   nak(millis?: number): void;
@@ -76,10 +83,28 @@ const isPermanentDbError = (err: unknown): boolean =>
  * One alert message: commit it to its case, publish the case events, then ack. Redelivery is
  * harmless (the alert id is the key); bad input is dead-lettered and terminated.
  */
-export async function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
+export function handleAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
+  return inSpan(
+    SERVICE,
+    'case commit',
+    { parent: natsTraceContext(msg.headers), kind: SpanKind.CONSUMER },
+    () => commitAlertMessage(deps, msg),
+  );
+}
+
+/**
+ * The alert with the trace context it is committed in (this span's, or the one its message came
+ * with), kept with it so the case's offer and accept join the same trace.
+ */
+const withTrace = (alert: Alert, msg: AlertMessage): Alert => {
+  const traceparent = activeTraceparent() ?? (msg.headers?.get('traceparent') || undefined);
+  return traceparent ? { ...alert, traceparent } : alert;
+};
+
+async function commitAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<void> {
   const log = deps.logger;
   try {
-    const alert = parseMessage(Alert, msg.data, 'alert');
+    const alert = withTrace(parseMessage(Alert, msg.data, 'alert'), msg);
     const endTimer = deps.metrics.commitSeconds.startTimer();
     let result: Awaited<ReturnType<CaseStore['ingest']>>;
     try {

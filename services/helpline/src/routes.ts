@@ -39,6 +39,7 @@ import {
   UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
+import { traceCaseStep } from './case-trace.ts';
 import { consoleBundle } from './console-bundle.ts';
 import {
   CallNotFoundError,
@@ -471,7 +472,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const { id } = parse(CaseIdParams, req.params);
         const key = requestKeyOf(req);
         const principal = who(req);
+        const started = Date.now();
         const result = await deps.store.transition(id, input(req, at), actorOf(principal), at, key);
+        if (result.event && action === 'accept')
+          await traceCaseStep(deps.store, id, 'accept', started, Date.now());
         if (result.event) {
           deps.metrics.transitions.inc({ action });
           deps.publisher.flushInBackground();

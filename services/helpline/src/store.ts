@@ -1,5 +1,5 @@
 import { Alert, CaseEvent, CaseState, EventTypeSchema, newId, Outcome, Priority } from '@telecare/contracts';
-import { type Pool, withTransaction } from '@telecare/platform';
+import { type Pool, traceIdOf, withTransaction } from '@telecare/platform';
 import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
 import { CALL_OUTCOMES, type HelplineCase } from './api.ts';
@@ -83,6 +83,7 @@ const toCase = (row: CaseRow): HelplineCase => ({
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   ...pressesOf(row.alerts),
   deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
+  traceId: traceIdOf(row.alerts[0]?.traceparent),
   hold: row.hold_until
     ? {
         until: row.hold_until.toISOString(),
@@ -101,6 +102,8 @@ const toEvent = (row: unknown): CaseEvent => {
 export interface StoredCase {
   readonly case: HelplineCase;
   readonly testMode: boolean;
+  /** The trace context its first alert was committed in: offers and accepts join that trace. */
+  readonly traceparent: string | undefined;
 }
 
 export type IngestResult =
@@ -604,7 +607,7 @@ export class CaseStore {
     const { rows } = await db.query(`${this.#select} where c.id = $1`, [id]);
     if (!rows[0]) return undefined;
     const row = CaseRow.parse(rows[0]);
-    return { case: toCase(row), testMode: row.test_mode };
+    return { case: toCase(row), testMode: row.test_mode, traceparent: row.alerts[0]?.traceparent };
   }
 
   async events(caseId: string): Promise<CaseEvent[]> {

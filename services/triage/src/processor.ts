@@ -4,10 +4,14 @@ import {
   type Clock,
   decodeJson,
   headers,
+  injectTrace,
+  inSpan,
   type JetStreamClient,
   KeyedLock,
   type Logger,
+  natsTraceContext,
   publishDeadLetter,
+  SpanKind,
   TransientError,
 } from '@telecare/platform';
 import {
@@ -107,7 +111,17 @@ export class EventProcessor {
     this.#rules = ruleSet;
   }
 
-  async handle(msg: JsMsg): Promise<Outcome> {
+  /** One event, inside its `triage evaluate` span: the child of the gateway's store span. */
+  handle(msg: JsMsg): Promise<Outcome> {
+    return inSpan(
+      SERVICE,
+      'triage evaluate',
+      { parent: natsTraceContext(msg.headers), kind: SpanKind.CONSUMER },
+      () => this.#handle(msg),
+    );
+  }
+
+  async #handle(msg: JsMsg): Promise<Outcome> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     const read = readEvent(msg.data);
     if ('refusal' in read) return this.#deadLetter(msg, read.refusal);
@@ -295,9 +309,21 @@ export class EventProcessor {
     }
   }
 
-  async #publishAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
+  #publishAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
+    return inSpan(
+      SERVICE,
+      'alert publish',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { 'telecare.alert.id': alert.id, 'telecare.priority': alert.priority },
+      },
+      () => this.#storeAlert(alert, traceparent),
+    );
+  }
+
+  async #storeAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
     const h = headers();
-    if (traceparent) h.set('traceparent', traceparent);
+    injectTrace(h, traceparent);
     try {
       const ack = await this.#js.publish(
         this.#names.subjects.alert(alert.priority, alert.residentId),
