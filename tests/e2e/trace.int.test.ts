@@ -1,5 +1,8 @@
+import { connect } from '@nats-io/transport-node';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type Dc09AccountEntry, names } from '@telecare/contracts';
+import { openDc09Accounts } from '@telecare/gateway-dc09';
 import {
   activeTraceparent,
   inSpan,
@@ -8,7 +11,7 @@ import {
   type Tracing,
   traceIdOf,
 } from '@telecare/platform';
-import { SimulatedDevice } from '@telecare/simulators';
+import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
@@ -210,5 +213,73 @@ describe('the trace of one pendant press', () => {
           .some((s) => s.name === 'triage evaluate' && parentOf(s) === root.spanContext().spanId),
       { what: 'triage to continue the trace the gateway started' },
     );
+  });
+});
+
+describe('the trace of a DC-09 frame', () => {
+  it('starts at the frame (a root span) and reaches the case, which shows its trace id', async () => {
+    const account = 'C7A1';
+    const nc = await connect({ servers: servers.natsUrl });
+    const dcSerial = `${serial}-DC`;
+    const home = await platform.registryClient.createResident({
+      name: 'Dialler Resident',
+      address: '3 Test Street, Gloucester',
+      postcode: 'GL1 2AB',
+      phone: '01452 000002',
+      livesAlone: true,
+    });
+    await platform.registryClient.createDevice({
+      serial: dcSerial,
+      residentId: home.id,
+      kind: 'home-unit',
+      supervisionIntervalS: 3600,
+    });
+    const entry: Dc09AccountEntry = {
+      account,
+      serial: dcSerial,
+      residentId: home.id,
+      key: null,
+      keyEncoding: 'hex',
+      codeOverrides: {},
+      supervisionIntervalS: 3600,
+      state: 'installed',
+      testMode: false,
+      postcodeDistrict: 'GL1',
+      updatedAt: new Date().toISOString(),
+    };
+    await (await openDc09Accounts(nc, names(platform.namespace))).put(account, JSON.stringify(entry));
+    const dialler = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account,
+    });
+    await dialler.connect();
+    try {
+      const sent = await dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '100', zone: '002' }]);
+      expect(sent.reply).toBe('ACK');
+    } finally {
+      await dialler.close();
+      await nc.close();
+    }
+    const frames = exporter.getFinishedSpans().filter((s) => s.name === 'dc09 frame');
+    const frame = frames.at(-1) as ReadableSpan;
+    expect(parentOf(frame)).toBeUndefined();
+    expect(frame.instrumentationScope.name).toBe('gateway-dc09');
+    const traceId = frame.spanContext().traceId;
+    await waitFor(() => named(exporter.getFinishedSpans(), 'case commit', traceId).length > 0, {
+      what: 'the case commit in the trace of the frame',
+      timeoutMs: 15_000,
+    });
+    const evaluate = named(exporter.getFinishedSpans(), 'triage evaluate', traceId)[0];
+    expect(parentOf(evaluate)).toBe(frame.spanContext().spanId);
+    const opened = await waitFor(
+      async () =>
+        (await platform.helplineGet<HelplineCaseView[]>('/api/cases?state=open')).find(
+          (c) => c.residentId === home.id,
+        ),
+      { what: 'the case of the frame' },
+    );
+    expect(opened.traceId).toBe(traceId);
   });
 });

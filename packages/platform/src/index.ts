@@ -72,6 +72,7 @@ export {
   type MsgHdrs,
   mqttTraceContext,
   natsTraceContext,
+  ROOT_TRACE,
   recordSpan,
   SpanKind,
   type SpanOptions,

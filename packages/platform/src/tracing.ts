@@ -17,6 +17,8 @@ import { ConfigError } from './errors.ts';
 
 export type { Context as TraceContext, MsgHdrs };
 export { SpanKind };
+/** The parent of a span that starts a trace (a DC-09 frame, a device message without one). */
+export const ROOT_TRACE: Context = ROOT_CONTEXT;
 
 /**
  * The standard variables that decide whether this process traces. Left unset, nothing is loaded:
