@@ -182,11 +182,10 @@ type Press = (count: number) => Promise<{ ack: number[]; kase: number[] }>;
 
 /**
  * What tracing costs one press: the same presses with tracing off (the API's no-op tracer, no
- * SDK) and on (every span of every service, kept by an in-memory exporter that is emptied
- * between blocks), as the ratio of their press → case percentiles.
+ * SDK) and on (every span of every service, kept by an in-memory exporter, a new one for each
+ * block), as the ratio of their press → case percentiles.
  */
 async function tracingCost(press: Press, log: (line: string) => void): Promise<Record<string, number>> {
-  const exporter = new InMemorySpanExporter();
   const off = { ack: [] as number[], kase: [] as number[] };
   const on = { ack: [] as number[], kase: [] as number[] };
   let spans = 0;
@@ -194,11 +193,13 @@ async function tracingCost(press: Press, log: (line: string) => void): Promise<R
   log(`tracing off and on: ${TRACE_BLOCKS} blocks of ${block} presses each, alternating`);
   for (let b = 0; b < TRACE_BLOCKS * 2; b++) {
     const traced = b % 2 === 1;
+    // A shut-down exporter keeps nothing more: one per block.
+    const exporter = new InMemorySpanExporter();
     const tracing = traced ? await startTracing({ serviceName: 'bench', exporter }) : undefined;
     const times = await press(block);
-    await tracing?.shutdown();
+    await tracing?.flush();
     spans += exporter.getFinishedSpans().length;
-    exporter.reset();
+    await tracing?.shutdown();
     const into = traced ? on : off;
     into.ack.push(...times.ack);
     into.kase.push(...times.kase);

@@ -1,5 +1,6 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export { type WatchedConsumers, watchConsumers } from './consumer-metrics.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
   ConfigError,

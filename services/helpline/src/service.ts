@@ -14,16 +14,18 @@ import {
   migrate,
   SlidingWindowLimiter,
   systemClock,
+  watchConsumers,
   within,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
 import type { HelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
-import { startIngest } from './ingest.ts';
+import { CONSUMER, startIngest } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
 import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
+import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
@@ -82,6 +84,8 @@ export async function startHelpline(
     const metrics = createHelplineMetrics();
     const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
     const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
+    watchQueue(metrics.registry, store, clock);
+    watchConsumers(metrics.registry, jsm, [{ stream: n.streams.alerts, include: (c) => c === CONSUMER }]);
     const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
 
     const app = createHttpServer({

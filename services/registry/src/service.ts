@@ -15,6 +15,7 @@ import {
   type Logger,
   migrate,
   systemClock,
+  watchConsumers,
   within,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
@@ -191,6 +192,9 @@ export async function startRegistry(
     };
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, ['events'], { replicas });
+    watchConsumers(metrics, jsm, [
+      { stream: n.streams.events, include: (c) => c === config.REGISTRY_CONSUMER },
+    ]);
     const events = await startEventsConsumer({
       js: jetstream(nc),
       jsm,

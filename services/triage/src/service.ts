@@ -15,6 +15,7 @@ import {
   type Logger,
   openDeviceMap,
   systemClock,
+  watchConsumers,
   withTimeout,
 } from '@telecare/platform';
 import {
@@ -92,6 +93,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
 
     const registry = createMetrics(SERVICE);
     const metrics = createTriageMetrics(registry);
+    watchConsumers(registry, jsm, [{ stream: n.streams.events, include: (c) => c.startsWith('triage-') }]);
     const js = jetstream(nc);
     const timers = await TimerStore.open({
       nc,
