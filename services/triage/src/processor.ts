@@ -133,7 +133,9 @@ export class EventProcessor {
         const now = this.#clock.now();
         let result: Evaluation;
         try {
+          const stopRules = this.#metrics.rulesSeconds.startTimer();
           result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
+          stopRules();
         } catch (err) {
           // A rule that throws will throw again on every redelivery and would hold up the whole
           // partition behind it; dead-letter the event so it is visible and the others flow.
@@ -341,6 +343,7 @@ export class EventProcessor {
       });
     }
     this.#metrics.alertsPublished.inc({ priority: `p${alert.priority}`, late: String(alert.late) });
+    this.#metrics.alertsByType.inc({ type: alert.type });
     this.#log.info(
       {
         alertId: alert.id,
