@@ -4,6 +4,7 @@ import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { addHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 let platform: RunningPlatform;
@@ -100,19 +101,7 @@ const EXPECTED: Record<string, string[]> = {
 beforeAll(async () => {
   platform = await startPlatform('observe');
   const serial = `E2E-OBS-${Date.now().toString(36).toUpperCase()}`;
-  const resident = await platform.registryClient.createResident({
-    name: 'Metrics Resident',
-    address: '4 Test Street, Gloucester',
-    postcode: 'GL1 2AB',
-    phone: '01452 000003',
-    livesAlone: true,
-  });
-  await platform.registryClient.createDevice({
-    serial,
-    residentId: resident.id,
-    kind: 'pendant',
-    supervisionIntervalS: 3600,
-  });
+  await addHome(platform, serial);
   const device = new SimulatedDevice({ serial, mqttUrl: servers.mqttUrl, namespace: platform.namespace });
   await device.connect();
   try {

@@ -1,8 +1,5 @@
-import { connect } from '@nats-io/transport-node';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { type Dc09AccountEntry, names } from '@telecare/contracts';
-import { openDc09Accounts } from '@telecare/gateway-dc09';
 import {
   activeTraceparent,
   inSpan,
@@ -14,6 +11,7 @@ import {
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDc09Account, addHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 const exporter = new InMemorySpanExporter();
@@ -86,20 +84,7 @@ beforeAll(async () => {
   // Before the services start, as a process's runService does: every service's spans go here.
   tracing = await startTracing({ serviceName: 'e2e', exporter });
   platform = await startPlatform('trace');
-  const resident = await platform.registryClient.createResident({
-    name: 'Trace Resident',
-    address: '2 Test Street, Gloucester',
-    postcode: 'GL1 2AB',
-    phone: '01452 000001',
-    livesAlone: true,
-  });
-  residentId = resident.id;
-  await platform.registryClient.createDevice({
-    serial,
-    residentId,
-    kind: 'pendant',
-    supervisionIntervalS: 3600,
-  });
+  residentId = await addHome(platform, serial);
   device = new SimulatedDevice({
     serial,
     mqttUrl: servers.mqttUrl,
@@ -219,35 +204,9 @@ describe('the trace of one pendant press', () => {
 describe('the trace of a DC-09 frame', () => {
   it('starts at the frame (a root span) and reaches the case, which shows its trace id', async () => {
     const account = 'C7A1';
-    const nc = await connect({ servers: servers.natsUrl });
     const dcSerial = `${serial}-DC`;
-    const home = await platform.registryClient.createResident({
-      name: 'Dialler Resident',
-      address: '3 Test Street, Gloucester',
-      postcode: 'GL1 2AB',
-      phone: '01452 000002',
-      livesAlone: true,
-    });
-    await platform.registryClient.createDevice({
-      serial: dcSerial,
-      residentId: home.id,
-      kind: 'home-unit',
-      supervisionIntervalS: 3600,
-    });
-    const entry: Dc09AccountEntry = {
-      account,
-      serial: dcSerial,
-      residentId: home.id,
-      key: null,
-      keyEncoding: 'hex',
-      codeOverrides: {},
-      supervisionIntervalS: 3600,
-      state: 'installed',
-      testMode: false,
-      postcodeDistrict: 'GL1',
-      updatedAt: new Date().toISOString(),
-    };
-    await (await openDc09Accounts(nc, names(platform.namespace))).put(account, JSON.stringify(entry));
+    const home = { serial: dcSerial, residentId: await addHome(platform, dcSerial, 'home-unit') };
+    await addDc09Account(platform, account, home);
     const dialler = new Dc09Dialler({
       host: platform.dc09.host,
       port: platform.dc09.tcpPort,
@@ -260,7 +219,6 @@ describe('the trace of a DC-09 frame', () => {
       expect(sent.reply).toBe('ACK');
     } finally {
       await dialler.close();
-      await nc.close();
     }
     const frames = exporter.getFinishedSpans().filter((s) => s.name === 'dc09 frame');
     const frame = frames.at(-1) as ReadableSpan;
@@ -276,7 +234,7 @@ describe('the trace of a DC-09 frame', () => {
     const opened = await waitFor(
       async () =>
         (await platform.helplineGet<HelplineCaseView[]>('/api/cases?state=open')).find(
-          (c) => c.residentId === home.id,
+          (c) => c.residentId === home.residentId,
         ),
       { what: 'the case of the frame' },
     );
