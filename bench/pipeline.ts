@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { names } from '@telecare/contracts';
-import { startTracing } from '@telecare/platform';
+import { headers, inSpan, natsTraceContext, SpanKind, startTracing } from '@telecare/platform';
 import { DEFAULT_RULE_SET } from '@telecare/rules';
 import { SimulatedDevice } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
@@ -175,6 +175,35 @@ const benchmark: Benchmark = {
   },
 };
 
+/**
+ * What a span site costs with tracing off: `inSpan` with the parent read from headers (as triage
+ * and the helpline call it) against calling the work directly, per call, in nanoseconds.
+ */
+function offOverheadNs(): number {
+  const calls = 1_000_000;
+  const h = headers();
+  h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  const work = () => Promise.resolve(1);
+  let sink = 0;
+  const time = (call: () => Promise<number>) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) {
+      call();
+      sink++;
+    }
+    return Number(process.hrtime.bigint() - t0) / calls;
+  };
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    const direct = time(work);
+    const wrapped = time(() =>
+      inSpan('bench', 'site', { parent: natsTraceContext(h), kind: SpanKind.CONSUMER }, work),
+    );
+    best = Math.min(best, wrapped - direct);
+  }
+  return sink > 0 ? Math.max(0, best) : 0;
+}
+
 /** Presses with tracing off and on, in alternating blocks so drift in the machine falls on both. */
 const TRACE_BLOCKS = 4;
 
@@ -204,7 +233,9 @@ async function tracingCost(press: Press, log: (line: string) => void): Promise<R
     into.ack.push(...times.ack);
     into.kase.push(...times.kase);
   }
+  const offNs = offOverheadNs();
   const figures = {
+    tracing_off_overhead_ns_per_span: round(offNs, 1),
     tracing_spans_per_press: round(spans / on.kase.length, 1),
     tracing_off_case_p50_ms: round(percentile(off.kase, 50), 3),
     tracing_on_case_p50_ms: round(percentile(on.kase, 50), 3),
@@ -218,6 +249,9 @@ async function tracingCost(press: Press, log: (line: string) => void): Promise<R
   );
   log(
     `press → case, tracing on   p50 ${figures.tracing_on_case_p50_ms} ms  p99 ${figures.tracing_on_case_p99_ms} ms  (${figures.tracing_spans_per_press} spans a press)`,
+  );
+  log(
+    `tracing off: ${figures.tracing_off_overhead_ns_per_span} ns a span site (inSpan with its context read, against calling the work directly)`,
   );
   log(
     `tracing on / off: press → case p50 ${figures.tracing_on_vs_off_case_p50_ratio}×, press → ack p50 ${figures.tracing_on_vs_off_ack_p50_ratio}×`,

@@ -18,6 +18,7 @@ import {
   REDELIVERY,
   SECOND_NS,
   SpanKind,
+  traceIdOf,
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -139,6 +140,7 @@ async function commitAlertMessage(deps: IngestDeps, msg: AlertMessage): Promise<
         outcome: result.outcome,
         ...(alert.closes ? { closes: alert.closes.alertId } : {}),
         ...(result.autoResolved ? { autoResolved: result.autoResolved } : {}),
+        ...(alert.traceparent ? { traceId: traceIdOf(alert.traceparent) } : {}),
       },
       'alert committed',
     );

@@ -13,6 +13,7 @@ import {
   publishDeadLetter,
   SpanKind,
   TransientError,
+  traceIdOf,
 } from '@telecare/platform';
 import {
   AreaState,
@@ -352,6 +353,7 @@ export class EventProcessor {
         rule: alert.rule.id,
         late: alert.late,
         testMode: alert.testMode,
+        ...(h.has('traceparent') ? { traceId: traceIdOf(h.get('traceparent')) } : {}),
       },
       'alert raised',
     );
