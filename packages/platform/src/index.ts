@@ -1,7 +1,22 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export {
+  type ConsumerLoop,
+  type ConsumerLoopOptions,
+  ensureDurableConsumer,
+  isRetryable,
+  type MessageContext,
+  refusalReason,
+  startConsumerLoop,
+} from './consumer.ts';
 export { type WatchedConsumers, watchConsumers } from './consumer-metrics.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
+export {
+  type DurabilityFinding,
+  natsDurability,
+  postgresDurability,
+  warnDurability,
+} from './durability.ts';
 export {
   ConfigError,
   PoisonMessageError,
@@ -21,6 +36,7 @@ export {
   Gauge,
   Histogram,
   type ReadinessCheck,
+  type Registry,
   sameSecret,
 } from './http.ts';
 export { nulPaths } from './input.ts';
@@ -28,11 +44,13 @@ export { KeyedLock, LanePool } from './keyed.ts';
 export {
   type BucketFollower,
   createBucket,
+  type DeviceMap,
   followBucket,
   type KV,
   type KvEntry,
   openDc09Accounts,
   openDeviceMap,
+  openDeviceMapMirror,
   WatchedBucket,
 } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
@@ -65,6 +83,16 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
+export {
+  DEPENDENCY_CHECK_MS,
+  type DefinedService,
+  defineService,
+  type NatsClients,
+  type ServiceConfig,
+  type ServiceContext,
+  type ServiceDefinition,
+  type ServiceHandle,
+} from './service.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
   activeTraceparent,
