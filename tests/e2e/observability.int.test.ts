@@ -45,7 +45,7 @@ const infra = (file: string) =>
 const metricsIn = (expr: string): string[] =>
   [
     ...expr.matchAll(
-      /\b(?:gateway_mqtt|gateway_dc09|triage|helpline|registry|nats_consumer|process)_[a-z0-9_]+/g,
+      /\b(?:gateway_mqtt|gateway_dc09|triage|helpline|registry|nats_consumer|consumer|process)_[a-z0-9_]+/g,
     ),
   ].map(([name]) => name.replace(/_(bucket|sum|count)$/, ''));
 
@@ -79,6 +79,7 @@ const EXPECTED: Record<string, string[]> = {
     'nats_consumer_pending_messages',
     'nats_consumer_ack_pending_messages',
     'nats_consumer_redelivered_messages',
+    'consumer_messages_redelivered_total',
   ],
   helpline: [
     'helpline_alerts_ingested_total',
@@ -90,6 +91,7 @@ const EXPECTED: Record<string, string[]> = {
     'helpline_answer_seconds',
     'nats_consumer_pending_messages',
     'nats_consumer_redelivered_messages',
+    'consumer_messages_redelivered_total',
   ],
   registry: [
     'registry_device_map_puts_total',
