@@ -9,6 +9,7 @@ export {
   refusalReason,
   startConsumerLoop,
 } from './consumer.ts';
+export { type WatchedConsumers, watchConsumers } from './consumer-metrics.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
   type DurabilityFinding,
@@ -93,6 +94,27 @@ export {
   type ServiceHandle,
 } from './service.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
+export {
+  activeTraceparent,
+  injectTrace,
+  inSpan,
+  type MsgHdrs,
+  mqttTraceContext,
+  natsTraceContext,
+  ROOT_TRACE,
+  recordSpan,
+  SpanKind,
+  type SpanOptions,
+  startTracing,
+  type TraceContext,
+  type TracesExporterKind,
+  type Tracing,
+  traceIdOf,
+  traceparentContext,
+  tracesExporterOf,
+  tracingEnabled,
+  type UserProperties,
+} from './tracing.ts';
 export {
   ACK_WAIT_S,
   type BackoffPolicy,

@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { startTracing, type Tracing } from './tracing.ts';
 
 export type Closer = () => Promise<void> | void;
 
@@ -93,7 +94,9 @@ export async function runService<C extends { readonly LOG_LEVEL: string }>(
   }
   const logger = createLogger(name, config.LOG_LEVEL);
   let handle: RunningService;
+  let tracing: Tracing;
   try {
+    tracing = await startTracing({ serviceName: name });
     handle = await boot.start(config, { logger });
   } catch (err) {
     if (err instanceof ConfigError) return refuse(err);
@@ -101,6 +104,8 @@ export async function runService<C extends { readonly LOG_LEVEL: string }>(
     process.exit(1);
   }
   const lifecycle = new Lifecycle(logger);
+  // Closed last: the spans of the work drained are exported too.
+  lifecycle.add('tracing', () => tracing.shutdown());
   lifecycle.add(name, () => handle.close());
   exitOnSignals(lifecycle, logger);
 }

@@ -19,6 +19,7 @@ import {
   EmergencyCallBody,
   EndCallBody,
   ExtensionBody,
+  type HelplineCase,
   HoldBody,
   ListCasesQuery,
   LoginBody,
@@ -39,6 +40,7 @@ import {
   UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
+import { traceCaseStep } from './case-trace.ts';
 import { consoleBundle } from './console-bundle.ts';
 import { registerConsoleLinks } from './console-links.ts';
 import {
@@ -458,6 +460,15 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return deps.timeline.read(stored.case.residentId, now(), hours);
   });
 
+  /** The answer clock of a case accepted for the first time (a re-accept after a hold is not an answer). */
+  const observeAnswer = (c: HelplineCase, at: Date) => {
+    if (c.acceptedAt === null || Date.parse(c.acceptedAt) !== at.getTime()) return;
+    deps.metrics.answerSeconds.observe(
+      { priority: String(c.priority) },
+      Math.max(0, (at.getTime() - Date.parse(c.raisedAt)) / 1000),
+    );
+  };
+
   const refusedReason = (err: unknown) =>
     err instanceof InvalidRequest
       ? 'invalid'
@@ -477,7 +488,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const { id } = parse(CaseIdParams, req.params);
         const key = requestKeyOf(req);
         const principal = who(req);
+        const started = Date.now();
         const result = await deps.store.transition(id, input(req, at), actorOf(principal), at, key);
+        if (result.event && action === 'accept') {
+          observeAnswer(result.case, at);
+          await traceCaseStep(deps.store, id, 'accept', started, Date.now());
+        }
         if (result.event) {
           deps.metrics.transitions.inc({ action });
           deps.publisher.flushInBackground();

@@ -9,6 +9,7 @@ import {
   openDeviceMapMirror,
   type ServiceContext,
   type ServiceHandle,
+  watchConsumers,
 } from '@telecare/platform';
 import {
   DEFAULT_RULE_SET,
@@ -89,6 +90,7 @@ async function wireTriage(
 
   const registry = service.metrics;
   const metrics = createTriageMetrics(registry);
+  watchConsumers(registry, jsm, [{ stream: n.streams.events, include: (c) => c.startsWith('triage-') }]);
   const timers = await TimerStore.open({
     nc,
     names: n,
