@@ -688,20 +688,19 @@ function sustainedOnEvent(
   out: Output,
 ) {
   const t = threshold(rule, out);
-  const start = (candidate: RecentEvent) => {
-    if (rule.atNight && !atNight(candidate.at, out.settings)) return;
-    out.setTimer(rule, candidate.at + t.forS * 1000, {
-      id: `${rule.id}:${candidate.id}`,
-      eventId: candidate.id,
-    });
-  };
   if ('reading' in rule.condition) {
     if (entry.celsius === undefined) return;
-    if (startsRun(recent, entry, t)) start(entry);
+    if (startsRun(recent, entry, t)) startSustained(rule, entry, t.forS, out);
     // A late reading back in range can make the next reading the start of a new run.
     const following = nextReading(recent, entry);
-    if (following && !beyond(t, entry.celsius) && startsRun(recent, following, t)) start(following);
-  } else if (rule.condition.starts.includes(entry.type)) start(entry);
+    if (following && !beyond(t, entry.celsius) && startsRun(recent, following, t))
+      startSustained(rule, following, t.forS, out);
+  } else if (rule.condition.starts.includes(entry.type)) startSustained(rule, entry, t.forS, out);
+}
+
+function startSustained(rule: SustainedRule, candidate: RecentEvent, forS: number, out: Output): void {
+  if (rule.atNight && !atNight(candidate.at, out.settings)) return;
+  out.setTimer(rule, candidate.at + forS * 1000, { id: `${rule.id}:${candidate.id}`, eventId: candidate.id });
 }
 
 function sustainedOnTick(rule: SustainedRule, timer: Timer, recent: readonly RecentEvent[], out: Output) {
@@ -1375,6 +1374,14 @@ function nightFrom(at: number, s: ResidentSettings): number {
   return today >= at ? today : zonedInstant(addDays(local.date, 1), s.quietFrom, s.timeZone);
 }
 
+function withoutCheck(rhythm: Rhythm): Rhythm {
+  const { checkAt: _check, ...rest } = rhythm;
+  return rest;
+}
+
+const rhythmTimerId = (rule: RhythmRule, out: Output, event: RecentEvent): string =>
+  `${rule.id}:${out.residentId}:${event.id}`;
+
 /**
  * One silence check per latest activity, its timer named by that activity. A newer activity
  * before that check makes it moot (cancelled), as a heartbeat does a supervision check; one after
@@ -1390,16 +1397,13 @@ function rhythmOnEvent(
   let rhythm = learnRhythm(before, entry, out.settings.timeZone);
   if (rhythm === before) return state;
   const last = rhythm.last as RecentEvent;
-  const timerId = (event: RecentEvent) => `${rule.id}:${out.residentId}:${event.id}`;
   const previous = before?.last;
   if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
-    out.timers.push({ op: 'cancel', id: timerId(previous) });
+    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
+  // `rhythm` is the new object learnRhythm built for this event: it takes its check in place.
   if (rhythm.place === 'bed') {
-    out.timers.push({ op: 'cancel', id: timerId(last) });
-    if (rhythm.checkAt !== undefined) {
-      rhythm = { ...rhythm };
-      delete rhythm.checkAt;
-    }
+    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
+    if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
@@ -1410,8 +1414,8 @@ function rhythmOnEvent(
       );
       checkAt = Math.min(usual, night);
     } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
-    out.setTimer(rule, checkAt, { id: timerId(last), eventId: last.id, key: rhythm.place });
-    rhythm = { ...rhythm, checkAt };
+    out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
+    rhythm.checkAt = checkAt;
   }
   return withRhythm(state, rule, rhythm);
 }
@@ -1719,8 +1723,10 @@ function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: RuleSet)
     }
   }
   if (drop < 0) return recent;
-  // At most one beat goes per beat taken, as the list stays at KEEP_BEATS per device.
-  return [...recent.slice(0, drop), ...recent.slice(drop + 1)];
+  // At most one beat goes per beat taken, as the list stays at KEEP_BEATS per device. `recent` is
+  // the copy `remember` just made, so it loses the beat in place.
+  recent.splice(drop, 1);
+  return recent;
 }
 
 function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
