@@ -362,3 +362,5 @@ export async function startDynsecMosquitto(
     },
   };
 }
+
+export { type FaultMode, FaultProxy } from './fault-proxy.ts';
