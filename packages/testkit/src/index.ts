@@ -364,3 +364,4 @@ export async function startDynsecMosquitto(
 }
 
 export { type FaultMode, FaultProxy } from './fault-proxy.ts';
+export { OwnServer, type ServerName } from './own-server.ts';
