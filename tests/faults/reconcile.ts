@@ -27,6 +27,8 @@ export interface StoredAlert {
   readonly evidence: readonly string[];
   readonly testMode: boolean;
   readonly closes?: unknown;
+  /** Set on a repeat press counted on the case of an earlier alert. */
+  readonly repeats?: unknown;
 }
 /** A CASES message: the case event with the alert it opened or joined, when it did. */
 export interface StoredCaseEvent {
@@ -163,8 +165,8 @@ function indexByEvidence(alerts: readonly StoredAlert[]): Map<string, StoredAler
 }
 
 /**
- * An operator sees an alert twice when two alert ids in cases carry the same rule and evidence
- * (the deterministic id failed), or when CASES joins one alert id to a case twice (the idempotent
+ * An operator sees an alert twice when two alert ids in cases carry the same rule, evidence and
+ * sort (the deterministic id failed), or when CASES joins one alert id to a case twice (the idempotent
  * store failed). Test-mode alerts go to the installer, not an operator.
  */
 function findDuplicateAlerts(
@@ -177,7 +179,10 @@ function findDuplicateAlerts(
   const byKey = new Map<string, string>();
   for (const alert of alerts) {
     if (alert.testMode || !caseOfAlert.has(alert.id)) continue;
-    const key = `${alert.rule.id}\u0000${[...alert.evidence].sort().join(',')}`;
+    // A press that raised an alert and, after a late press regrouped it, a repeat, is counted on
+    // its case once as each: only two of the same sort are a duplicate.
+    const sort = alert.repeats === undefined ? 'alert' : 'repeat';
+    const key = `${alert.rule.id}\u0000${sort}\u0000${[...alert.evidence].sort().join(',')}`;
     const first = byKey.get(key);
     if (first === undefined) byKey.set(key, alert.id);
     else {
