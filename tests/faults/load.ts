@@ -1,7 +1,7 @@
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type DeviceMapEntry, type EventType, names } from '@telecare/contracts';
-import { devicePayload, MqttPool } from '@telecare/simulators';
+import { devicePayload, EventRejectedError, MqttPool } from '@telecare/simulators';
 import type { SentEvent } from './reconcile.ts';
 
 /** One home of the run: a pendant, a movement sensor and a home unit. */
@@ -85,6 +85,8 @@ export class SteadyLoad {
   #pool: MqttPool | undefined;
   #timer: NodeJS.Timeout | undefined;
   #counter = 0;
+  /** Events the platform refused (a bad event is refused, not lost); none are expected. */
+  rejected = 0;
 
   constructor(private readonly options: LoadOptions) {}
 
@@ -120,7 +122,7 @@ export class SteadyLoad {
     const serial = home[device];
     const type: EventType =
       device === 'pendant' ? 'pendant.pressed' : device === 'pir' ? 'motion' : 'heartbeat';
-    const deviceEventId = `flt-${(this.#counter++).toString(36)}`;
+    const deviceEventId = `flt-${(this.#counter++).toString(36).padStart(6, '0')}`;
     const record = { serial, deviceEventId, type, acked: false };
     this.#sent.set(`${serial}\u0000${deviceEventId}`, record);
     if (type === 'pendant.pressed') this.presses.push({ serial, deviceEventId, sentAt: Date.now() });
@@ -130,7 +132,9 @@ export class SteadyLoad {
       .then(() => {
         record.acked = true;
       })
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        if (err instanceof EventRejectedError) this.rejected++;
+      });
   }
 
   get inFlight(): number {

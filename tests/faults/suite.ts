@@ -110,7 +110,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     const timed = collected.pressToCase.filter(({ press }) =>
       acked.has(`${press.serial}\u0000${press.deviceEventId}`),
     );
-    const summary = summarize(records, reconciliation, timed);
+    const summary = { ...summarize(records, reconciliation, timed), events_rejected: load.rejected };
     return { faults: records, reconciliation, summary };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -147,19 +147,21 @@ async function drainPipeline(nc: NatsConnection, stack: FaultStack, timeoutMs: n
   }
 }
 
-/** Worst press → case of the presses sent while each fault lasted (until its recovery). */
+/**
+ * Worst press → case per fault kind, of the presses sent from a fault's start until the next one's
+ * (its recovery and the quiet time after it included); `none`: before the first fault.
+ */
 function worstByKind(
   faults: readonly FaultRecord[],
   pressToCase: ReadonlyArray<{ press: { sentAt: number }; ms: number | undefined }>,
 ): Record<string, number | null> {
   const worst: Record<string, number | null> = {};
   for (const { press, ms } of pressToCase) {
-    const during = faults.find(
-      (f) => press.sentAt >= f.startedAt && press.sentAt <= (f.recoveredAt ?? f.startedAt),
-    );
+    const during = faults.findLast((f) => press.sentAt >= f.startedAt);
     const kind = during?.kind ?? 'none';
     const value = ms === undefined ? null : Math.round(ms);
     const before = worst[kind];
+    // null: a press of this window never reached a case; it stays so.
     if (before === null) continue;
     worst[kind] = value === null || before === undefined ? value : Math.max(before, value);
   }
