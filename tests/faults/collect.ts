@@ -91,12 +91,12 @@ async function readHelplineTables(databaseUrl: string, schema: string): Promise<
       `select alert_id, case_id from "${schema}".case_alerts`,
     );
     const caseEventIds = await q<{ id: string }>(`select id from "${schema}".case_events`);
-    const [outbox] = await q<{ n: string }>(`select count(*) as n from "${schema}".case_outbox`);
+    const outbox = await q<{ event_id: string }>(`select event_id from "${schema}".case_outbox`);
     return {
       caseIds: caseIds.map((r) => r.id),
       caseAlerts: caseAlerts.map((r) => ({ alertId: r.alert_id, caseId: r.case_id })),
       caseEventIds: caseEventIds.map((r) => r.id),
-      outbox: Number(outbox?.n ?? 0),
+      outboxIds: outbox.map((r) => r.event_id),
     };
   } finally {
     await client.end();

@@ -185,9 +185,14 @@ export class FaultStack {
     return waiting.map((s) => s.id);
   }
 
-  /** Ends every supervised service (SIGTERM, then SIGKILL to its process group) and every server. */
-  async stop(): Promise<void> {
+  /** Ends every supervised service: SIGTERM (each drains), then SIGKILL to its process group. */
+  async stopServices(): Promise<void> {
     await Promise.all(this.services.map((s) => stopGroup(s.supervisor)));
+  }
+
+  /** Ends every service and every server. */
+  async stop(): Promise<void> {
+    await this.stopServices();
     for (const { server, proxy } of this.servers.values()) {
       await proxy.close().catch(() => undefined);
       server.destroy();

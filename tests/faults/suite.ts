@@ -98,6 +98,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     load.stop();
     await load.drain(60_000);
     await drainPipeline(nc, stack, 120_000);
+    // The helpline's clocks (escalations, answer targets) keep writing case events: stop every
+    // service (each drains) so that the streams and the tables are read at rest.
+    await stack.stopServices();
     const collected = await collect(nc, stack.direct('postgres'), stack.namespace, load.presses);
     const reconciliation = reconcile({ sent: load.sent() }, collected.servers);
     // A press never acked (still unanswered when the load stopped) promised nothing to time.
@@ -187,6 +190,7 @@ function summarize(
     duplicate_cases: counts.duplicateCases,
     duplicate_alerts: counts.duplicateAlerts,
     stream_db_mismatches: counts.streamDbMismatches,
+    outbox_pending: counts.outboxPending,
     alerts: counts.alerts,
     cases: counts.cases,
     not_recovered: [...new Set(faults.flatMap((f) => f.notRecovered))],

@@ -37,7 +37,7 @@ export class OwnServer {
   ) {}
 
   static async start(name: ServerName, port: number): Promise<OwnServer> {
-    const dataDir = mkdtempSync(path.join(tmpdir(), `telecare-${name}-`));
+    const dataDir = mkdtempSync(path.join(tmpdir(), `telecare-own-${name}-`));
     // The postgres OS user must reach its cluster below this folder.
     chmodSync(dataDir, 0o755);
     const server = new OwnServer(name, port, dataDir);
