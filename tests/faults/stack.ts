@@ -55,6 +55,8 @@ export class FaultStack {
   readonly servers = new Map<ServerName, ProxiedServer>();
   readonly services: SupervisedService[] = [];
   #env: Record<string, string> = {};
+  /** Set by `stop()`: nothing is started after it (a run cut short may still be injecting). */
+  #stopped = false;
 
   get token(): string {
     return this.#env.TELECARE_ADMIN_TOKEN ?? '';
@@ -81,6 +83,7 @@ export class FaultStack {
 
   async startServers(): Promise<void> {
     for (const name of SERVER_NAMES) {
+      if (this.#stopped) throw new Error('the fault stack was stopped');
       const server = await OwnServer.start(name, await freePort());
       const proxy = await FaultProxy.start({ port: server.port });
       this.servers.set(name, { server, proxy });
@@ -115,6 +118,7 @@ export class FaultStack {
   }
 
   #supervise(service: string, id: string, portEnv: string, port: number): ChildProcess {
+    if (this.#stopped) throw new Error('the fault stack was stopped');
     const out = openSync(path.join(this.logDir, `${id}.log`), 'a');
     return spawn(
       process.execPath,
@@ -192,6 +196,7 @@ export class FaultStack {
 
   /** Ends every service and every server. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.stopServices();
     for (const { server, proxy } of this.servers.values()) {
       await proxy.close().catch(() => undefined);
