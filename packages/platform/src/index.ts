@@ -64,7 +64,14 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
-export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
+export {
+  type Closer,
+  exitOnSignals,
+  Lifecycle,
+  type RunningService,
+  runService,
+  START_TIMEOUT_MS,
+} from './shutdown.ts';
 export {
   ACK_WAIT_S,
   type BackoffPolicy,
