@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type FaultKind, isFaultKind } from './faults.ts';
+import type { FaultStack } from './stack.ts';
 import { runSuite } from './suite.ts';
 
 const { values: args } = parseArgs({
@@ -20,6 +21,7 @@ const { values: args } = parseArgs({
     homes: { type: 'string', default: '100' },
     'hold-ms': { type: 'string', default: '5000' },
     'settle-ms': { type: 'string', default: '3000' },
+    minutes: { type: 'string' },
     save: { type: 'boolean', default: false },
   },
   strict: true,
@@ -41,6 +43,14 @@ const number = (name: string, raw: string | undefined): number => {
 };
 
 const startedAt = new Date();
+// Ctrl-C or a SIGTERM still ends every process and server the run started.
+let stack: FaultStack | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`${signal}: stopping the run's services and servers`);
+    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
 const result = await runSuite({
   faults: number('faults', args.faults),
   ...(kinds ? { kinds: kinds as FaultKind[] } : {}),
@@ -51,6 +61,10 @@ const result = await runSuite({
   holdMs: number('hold-ms', args['hold-ms']),
   settleMs: number('settle-ms', args['settle-ms']),
   recoveryTimeoutMs: 120_000,
+  ...(args.minutes === undefined ? {} : { maxFaultingMs: number('minutes', args.minutes) * 60_000 }),
+  onStack: (s) => {
+    stack = s;
+  },
   log: (line) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`),
 });
 

@@ -24,6 +24,8 @@ export interface SuiteOptions {
   readonly settleMs: number;
   /** A service not ready this long after a fault was lifted did not recover by itself. */
   readonly recoveryTimeoutMs: number;
+  /** No fault starts after this much time under load (a run with a deadline); all N otherwise. */
+  readonly maxFaultingMs?: number;
   readonly log: (line: string) => void;
   /** Set by a caller that must end the run from outside (a test's afterAll). */
   readonly onStack?: (stack: FaultStack) => void;
@@ -78,7 +80,12 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
 
     const records: FaultRecord[] = [];
     const plan = schedule(options.kinds ?? FAULT_KINDS, options.faults, random);
+    const faultingUntil = Date.now() + (options.maxFaultingMs ?? Number.POSITIVE_INFINITY);
     for (const [index, kind] of plan.entries()) {
+      if (Date.now() >= faultingUntil) {
+        log(`time is up after ${index} of ${plan.length} faults`);
+        break;
+      }
       const startedAt = Date.now();
       const what = await inject(stack, kind, random, { holdMs: options.holdMs });
       const notRecovered = await stack.waitReady(stack.services, options.recoveryTimeoutMs);
