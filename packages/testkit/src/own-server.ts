@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,7 +84,12 @@ export class OwnServer {
       return;
     }
     const deadline = Date.now() + 15_000;
-    while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    // A multi-threaded server's leader can look gone (a zombie) while its threads still hold the
+    // listening socket: only a closed port means `start()` will not take the dying one for a
+    // running server and start nothing.
+    while ((alive(pid) || (await answers(this.port))) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Stops the server and removes its data. */
@@ -91,6 +97,17 @@ export class OwnServer {
     spawnSync('bash', [serversScript, 'down', this.name], { env: this.#env() });
     rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function alive(pid: number): boolean {
