@@ -93,7 +93,14 @@ export {
   type ServiceDefinition,
   type ServiceHandle,
 } from './service.ts';
-export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
+export {
+  type Closer,
+  exitOnSignals,
+  Lifecycle,
+  type RunningService,
+  runService,
+  START_TIMEOUT_MS,
+} from './shutdown.ts';
 export {
   activeTraceparent,
   injectTrace,
