@@ -22,6 +22,20 @@ export {
   type ReadinessCheck,
   sameSecret,
 } from './http.ts';
+export {
+  ForbiddenError,
+  httpErrorHandler,
+  InvalidRequestError,
+  type Issue,
+  NotFoundError,
+  parseRequest,
+  RateLimitedError,
+  RefusedError,
+  RequestError,
+  requestIssues,
+  UnauthorizedError,
+  UnavailableError,
+} from './http-errors.ts';
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
 export {
@@ -64,6 +78,16 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
+export {
+  collectRoutes,
+  mountRoutes,
+  type OpenApiInfo,
+  openApiDocument,
+  type RouteHandler,
+  type RouteHandlers,
+  type RouteRequest,
+  serveOpenApi,
+} from './routes.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
   ACK_WAIT_S,
