@@ -31,6 +31,13 @@ export {
   Serial,
 } from './device.ts';
 export { TelecareEvent } from './envelope.ts';
+export {
+  ApiCallError,
+  type CallInput,
+  type Client,
+  type ClientOptions,
+  createClient,
+} from './http/client.ts';
 export * from './http/registry.ts';
 export * from './http/registry-schemas.ts';
 export {

@@ -131,7 +131,7 @@ export const DeviceHealthView = z.looseObject({
 });
 export type DeviceHealthView = z.infer<typeof DeviceHealthView>;
 
-const ImportResultView = z.looseObject({
+export const ImportResultView = z.looseObject({
   imported: z.boolean(),
   residents: z.array(
     z.looseObject({ line: z.number(), ref: z.string(), id: z.string(), action: z.string() }),
