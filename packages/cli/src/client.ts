@@ -1,3 +1,11 @@
+import {
+  ApiCallError,
+  type Client,
+  createClient,
+  REGISTRY_ROUTES,
+  type RegistryRoutes,
+} from '@telecare/contracts';
+
 /**
  * Exit codes, so scripts can tell what happened without reading the output:
  * 0 done; 1 the check failed (a test call did not pass); 2 the request was refused as invalid,
@@ -22,13 +30,51 @@ interface Issue {
   message: string;
 }
 
-/** A small client of a service's API (the registry's, triage's): JSON in and out, refusals turned into CliErrors. */
-export class RegistryClient {
+/** A refusal's exit code: 3 not allowed, 4 unavailable or failed, 2 any other refusal. */
+const exitCodeOf = (status: number): number =>
+  status === 401 || status === 403 ? EXIT.unauthorised : status >= 500 ? EXIT.unavailable : EXIT.refused;
+
+/** A failed call as the CLI reports it: the service's message and every field at fault. */
+export function cliErrorOf(err: unknown): unknown {
+  if (!(err instanceof ApiCallError)) return err;
+  if (typeof err.status !== 'number') return new CliError(err.message, EXIT.unavailable);
+  const issues = err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n');
+  return new CliError([err.message, issues].filter(Boolean).join('\n'), exitCodeOf(err.status), err.body);
+}
+
+/** A long import is still one request. */
+const REGISTRY_TIMEOUT_MS = 120_000;
+
+/** The registry's typed client (from its route contracts), its failures turned into CliErrors. */
+export function registryApi(url: string, token: string | undefined): Client<RegistryRoutes> {
+  const api = createClient(REGISTRY_ROUTES, {
+    baseUrl: url,
+    token,
+    timeoutMs: REGISTRY_TIMEOUT_MS,
+    service: 'the registry',
+  });
+  const wrapped: Record<string, (input?: unknown) => Promise<unknown>> = {};
+  for (const [name, call] of Object.entries(api) as [string, (input?: unknown) => Promise<unknown>][])
+    wrapped[name] = async (input) => {
+      try {
+        return await call(input);
+      } catch (err) {
+        throw cliErrorOf(err);
+      }
+    };
+  return wrapped as Client<RegistryRoutes>;
+}
+
+/**
+ * A small JSON client of a service whose routes have no contracts yet (triage's rules API):
+ * refusals turned into CliErrors.
+ */
+export class ServiceClient {
   readonly #url: string;
   readonly #token: string | undefined;
   readonly #service: string;
 
-  constructor(url: string, token: string | undefined, service = 'registry') {
+  constructor(url: string, token: string | undefined, service: string) {
     this.#url = url.replace(/\/+$/, '');
     this.#token = token;
     this.#service = service;
@@ -63,18 +109,12 @@ export class RegistryClient {
     } catch {
       json = { message: text };
     }
-    if (res.ok || (res.status === 422 && path === '/api/import')) return json as T;
+    if (res.ok) return json as T;
     const answer = json as { error?: string; message?: string; issues?: Issue[]; errors?: unknown };
     const issues = answer.issues?.map((i) => `  ${i.path}: ${i.message}`).join('\n');
     const message = [answer.message ?? answer.error ?? `HTTP ${res.status}`, issues]
       .filter(Boolean)
       .join('\n');
-    const code =
-      res.status === 401 || res.status === 403
-        ? EXIT.unauthorised
-        : res.status >= 500
-          ? EXIT.unavailable
-          : EXIT.refused;
-    throw new CliError(message, code, json);
+    throw new CliError(message, exitCodeOf(res.status), json);
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
-import { CliError, EXIT, RegistryClient } from './client.ts';
+import { CliError, EXIT, ServiceClient } from './client.ts';
 import type { CliIo } from './program.ts';
 
 const DEFAULT_TRIAGE_URL = 'http://127.0.0.1:7060';
@@ -60,7 +60,7 @@ export function addRulesCommands(program: Command, io: CliIo): void {
     .option('--triage-url <url>', `triage URL (default: TELECARE_TRIAGE_URL, else ${DEFAULT_TRIAGE_URL})`);
   const ctx = (cmd: Command) => {
     const opts = cmd.optsWithGlobals<{ triageUrl?: string; token?: string; json?: boolean }>();
-    const client = new RegistryClient(
+    const client = new ServiceClient(
       opts.triageUrl ?? io.env.TELECARE_TRIAGE_URL ?? DEFAULT_TRIAGE_URL,
       opts.token ?? io.env.TELECARE_TOKEN ?? io.env.TELECARE_ADMIN_TOKEN,
       'triage',

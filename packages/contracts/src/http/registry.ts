@@ -134,9 +134,17 @@ export type DeviceHealthView = z.infer<typeof DeviceHealthView>;
 export const ImportResultView = z.looseObject({
   imported: z.boolean(),
   residents: z.array(
-    z.looseObject({ line: z.number(), ref: z.string(), id: z.string(), action: z.string() }),
+    z.looseObject({
+      line: z.number(),
+      ref: z.string(),
+      id: z.string(),
+      action: z.string(),
+      fields: z.array(z.string()),
+    }),
   ),
-  devices: z.array(z.looseObject({ line: z.number(), serial: z.string(), action: z.string() })),
+  devices: z.array(
+    z.looseObject({ line: z.number(), serial: z.string(), action: z.string(), fields: z.array(z.string()) }),
+  ),
   credentials: z
     .array(z.looseObject({ serial: z.string(), username: z.string(), secret: z.string() }))
     .optional(),
