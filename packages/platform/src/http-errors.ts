@@ -33,7 +33,7 @@ export class InvalidRequestError extends RequestError {
   readonly status = 400;
   readonly code = 'invalid-request';
   constructor(readonly issues: readonly Issue[]) {
-    super(`invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
   }
   override details() {
     return { issues: this.issues };
