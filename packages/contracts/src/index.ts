@@ -51,6 +51,7 @@ export {
   type RouteRoles,
   type RouteTable,
 } from './http/route.ts';
+export { RulesInForceView, TRIAGE_API, TRIAGE_ROUTES, type TriageRoutes } from './http/triage.ts';
 export { alertIdFor, eventIdFor, type IdKind, idPattern, newId } from './ids.ts';
 export {
   DEFAULT_NAMESPACE,

@@ -191,7 +191,7 @@ export async function startTriage(config: TriageConfig, options: TriageOptions =
         areaLanes: work.areaTypes(),
       }),
     });
-    registerRulesApi(app, rules, config.TELECARE_ADMIN_TOKEN, logger);
+    await registerRulesApi(app, rules, config.TELECARE_ADMIN_TOKEN, logger);
     lifecycle.add('http', () => app.close());
     await app.listen({ port: config.TRIAGE_PORT, host: config.HTTP_HOST });
     const address = app.server.address();
