@@ -4,6 +4,7 @@ import {
   createClient,
   REGISTRY_ROUTES,
   type RegistryRoutes,
+  type RouteTable,
 } from '@telecare/contracts';
 
 /**
@@ -25,11 +26,6 @@ export class CliError extends Error {
   }
 }
 
-interface Issue {
-  path: string;
-  message: string;
-}
-
 /** A refusal's exit code: 3 not allowed, 4 unavailable or failed, 2 any other refusal. */
 const exitCodeOf = (status: number): number =>
   status === 401 || status === 403 ? EXIT.unauthorised : status >= 500 ? EXIT.unavailable : EXIT.refused;
@@ -43,16 +39,16 @@ export function cliErrorOf(err: unknown): unknown {
 }
 
 /** A long import is still one request. */
-const REGISTRY_TIMEOUT_MS = 120_000;
+const CALL_TIMEOUT_MS = 120_000;
 
-/** The registry's typed client (from its route contracts), its failures turned into CliErrors. */
-export function registryApi(url: string, token: string | undefined): Client<RegistryRoutes> {
-  const api = createClient(REGISTRY_ROUTES, {
-    baseUrl: url,
-    token,
-    timeoutMs: REGISTRY_TIMEOUT_MS,
-    service: 'the registry',
-  });
+/** The typed client of a service's route contracts, its failures turned into CliErrors. */
+export function cliClient<T extends RouteTable>(
+  routes: T,
+  url: string,
+  token: string | undefined,
+  service: string,
+): Client<T> {
+  const api = createClient(routes, { baseUrl: url, token, timeoutMs: CALL_TIMEOUT_MS, service });
   const wrapped: Record<string, (input?: unknown) => Promise<unknown>> = {};
   for (const [name, call] of Object.entries(api) as [string, (input?: unknown) => Promise<unknown>][])
     wrapped[name] = async (input) => {
@@ -62,59 +58,9 @@ export function registryApi(url: string, token: string | undefined): Client<Regi
         throw cliErrorOf(err);
       }
     };
-  return wrapped as Client<RegistryRoutes>;
+  return wrapped as Client<T>;
 }
 
-/**
- * A small JSON client of a service whose routes have no contracts yet (triage's rules API):
- * refusals turned into CliErrors.
- */
-export class ServiceClient {
-  readonly #url: string;
-  readonly #token: string | undefined;
-  readonly #service: string;
-
-  constructor(url: string, token: string | undefined, service: string) {
-    this.#url = url.replace(/\/+$/, '');
-    this.#token = token;
-    this.#service = service;
-  }
-
-  async request<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-    extraHeaders: Record<string, string> = {},
-  ): Promise<T> {
-    const headers: Record<string, string> = { ...extraHeaders };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${this.#url}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new CliError(
-        `cannot reach the ${this.#service} at ${this.#url}: ${(err as Error).message}`,
-        EXIT.unavailable,
-      );
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = { message: text };
-    }
-    if (res.ok) return json as T;
-    const answer = json as { error?: string; message?: string; issues?: Issue[]; errors?: unknown };
-    const issues = answer.issues?.map((i) => `  ${i.path}: ${i.message}`).join('\n');
-    const message = [answer.message ?? answer.error ?? `HTTP ${res.status}`, issues]
-      .filter(Boolean)
-      .join('\n');
-    throw new CliError(message, exitCodeOf(res.status), json);
-  }
-}
+/** The registry's typed client. */
+export const registryApi = (url: string, token: string | undefined): Client<RegistryRoutes> =>
+  cliClient(REGISTRY_ROUTES, url, token, 'the registry');

@@ -6,6 +6,8 @@ export interface CallInput<R extends AnyRoute> {
   params?: z.input<NonNullable<R['params']>>;
   query?: z.input<NonNullable<R['query']>>;
   body?: z.input<NonNullable<R['body']>>;
+  /** Headers the route reads besides the token (`If-Match`). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -91,7 +93,7 @@ const jsonOf = (text: string): unknown => {
 /** Calls one route: bearer token, timeout, the answer parsed with the route's schema. */
 async function call(route: AnyRoute, options: ClientOptions, input: CallInput<AnyRoute> = {}) {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...input.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const hasBody = route.body !== undefined && route.method !== 'GET';
   if (hasBody) headers['content-type'] = 'application/json';
