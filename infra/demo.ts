@@ -18,6 +18,7 @@ import { demoSignInLink, ensureDemoOperator, operatorLine, signInLine } from './
 import { banner, bold, green, linePrefixer, makeLog } from './lib/output.ts';
 import { pidsDir, rel, repoRoot, stackEnvFile, tsxBin } from './lib/paths.ts';
 import { isAlive, NotReadyError, runningPid, stopProcess, tcpAnswers, waitReady } from './lib/processes.ts';
+import { reportsLines } from './lib/reports.ts';
 import { ourServers, runServers } from './lib/servers.ts';
 import {
   baseUrlOf,
@@ -246,6 +247,10 @@ async function main(): Promise<void> {
       ? await demoSignInLink(baseUrlOf(helpline.service, values), values).catch((err: Error) => err)
       : undefined;
   if (shuttingDown) return;
+  const reports = started.find(({ service }) => service.name === 'reports');
+  if (reports) log.info('seeding the reports with two simulated months across 12 postcode districts');
+  const commissioner = await reportsLines(reports && baseUrlOf(reports.service, values), values, log.info);
+  if (shuttingDown) return;
 
   let homesLine = `${'simulated homes'.padEnd(18)} ${HOMES}`;
   if (existsSync(simulatorEntry)) {
@@ -263,6 +268,7 @@ async function main(): Promise<void> {
       [
         ...(operator ? [operatorLine(operator)] : []),
         ...(signIn ? [signInLine(signIn)] : []),
+        ...commissioner,
         homesLine,
         `${'environment'.padEnd(18)} ${rel(stackEnvFile)}`,
         `${green('running')} — ${bold('Ctrl-C')} stops everything`,

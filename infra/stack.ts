@@ -37,6 +37,7 @@ import {
   tcpAnswers,
   waitReady,
 } from './lib/processes.ts';
+import { reportsLines } from './lib/reports.ts';
 import { runServers } from './lib/servers.ts';
 import {
   baseUrlOf,
@@ -160,12 +161,16 @@ async function up(): Promise<number> {
     started.map(({ service }) => service),
     values,
   );
+  const reports = started.find(({ service }) => service.name === 'reports');
+  if (reports) log.info('seeding the reports with two simulated months across 12 postcode districts');
+  const commissioner = await reportsLines(reports && baseUrlOf(reports.service, values), values, log.info);
   console.log(
     banner(
       values,
       started.map(({ service }) => service),
       [
         ...operator,
+        ...commissioner,
         `${'environment'.padEnd(18)} ${rel(stackEnvFile)}`,
         `${'logs'.padEnd(18)} ${rel(logsDir)}/<service>.log`,
       ],

@@ -1,1 +1,2 @@
+export { mapHubs } from './support/homes.ts';
 export { type RunningPlatform, startPlatform } from './support/platform.ts';

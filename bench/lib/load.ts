@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import { round } from '../stats.ts';
 import {
   machineBusyS,
+  machineLine,
   pidListeningOn,
   type ServiceName,
   ServiceProcesses,
@@ -251,11 +252,7 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
   const controller = new AbortController();
   let pool: MqttPool | undefined;
   try {
-    log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${loadavg()
-        .map((l) => round(l, 1))
-        .join(' ')}`,
-    );
+    log(machineLine());
     log(`own Mosquitto at ${mosquitto.url}; service logs in ${logDir}`);
     await services.start();
     const ns = services.namespace;

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace } from '@telecare/testkit';
@@ -133,4 +134,12 @@ export class ServiceProcesses {
     }
     await cleanupNamespace(this.namespace);
   }
+}
+
+/** The machine a result was measured on, and how busy it was when the run began. */
+export function machineLine(): string {
+  const load = loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+  return `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load}`;
 }

@@ -82,6 +82,14 @@ function registryDataKey(saved: EnvValues): string {
 }
 
 /**
+ * The secret the reports service derives each analyst's pseudonym key from: kept, so the same
+ * recipient gets the same pseudonyms in every export.
+ */
+function reportsPseudonymKey(saved: EnvValues): string {
+  return process.env.REPORTS_PSEUDONYM_KEY || saved.REPORTS_PSEUDONYM_KEY || randomBytes(32).toString('hex');
+}
+
+/**
  * The passwords of the stack's own dynamic-security broker (infra/lib/broker.ts): the registry's
  * admin client and the gateway's. Kept in .data/stack.env with the state they belong to (`kept`
  * says the saved passwords are the ones .data/dynsec was made with), even while credentials are
@@ -143,6 +151,7 @@ export function resolveStackEnv(): EnvValues {
     TELECARE_ADMIN_TOKEN: admin,
     HELPLINE_REGISTRY_TOKEN: helplineRegistryToken(saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
+    REPORTS_PSEUDONYM_KEY: reportsPseudonymKey(saved),
     ...consoleLogins(saved),
     ...dynsecSecrets(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,

@@ -45,6 +45,14 @@ export const services: readonly ServiceSpec[] = [
     },
     urlEnv: 'HELPLINE_URL',
   },
+  {
+    name: 'reports',
+    portEnv: 'REPORTS_PORT',
+    defaultPort: 7030,
+    web: { path: '/', label: "commissioners' dashboard" },
+    // The helpline links it for a commissioner who signs in to the operators' console.
+    urlEnv: 'TELECARE_REPORTS_URL',
+  },
 ];
 
 export const entryOf = (service: ServiceSpec): string =>

@@ -67,7 +67,9 @@ export class MqttPool {
       if (this.#registered.has(serial)) continue;
       this.#registered.add(serial);
       const client = this.#clientOf(serial);
-      byClient.set(client, [...(byClient.get(client) ?? []), this.topics.ack(serial)]);
+      const topics = byClient.get(client) ?? [];
+      topics.push(this.topics.ack(serial));
+      byClient.set(client, topics);
     }
     await Promise.all(
       [...byClient].map(async ([client, topics]) => {

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { REGISTRY_ROUTES, type RouteTable } from '@telecare/contracts';
+import { createLogger } from '@telecare/platform';
+import { loadReportsConfig, type ReportsHandle, startReports } from '@telecare/reports';
+import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Answer, startRegistryAndHelpline } from './support.ts';
+import { type Answer, call, startRegistryAndHelpline } from './support.ts';
 
 // Every cell of the role × endpoint matrix published in docs/security.md, called against the
 // real registry and helpline. The tables are read from the page itself, so the page and the
@@ -171,5 +174,66 @@ describe('the helpline matrix in docs/security.md', () => {
       for (const [role, allowed] of row.allowed)
         expectCell(await call(people.get(role) ?? ''), allowed, `${role} ${row.method} ${row.path}`);
     }
+  });
+});
+
+describe('the reports matrix in docs/security.md', () => {
+  const matrix = matrixUnder('Reports');
+  let reports: ReportsHandle;
+  const ns = uniqueNamespace('secrolesrp');
+  const env = serviceEnv(ns, {
+    REPORTS_PORT: '0',
+    REPORTS_PSEUDONYM_KEY: 'a-pseudonym-secret-of-32-characters-or-more',
+  });
+
+  beforeAll(async () => {
+    reports = await startReports(loadReportsConfig(env), { logger: createLogger('secroles', 'silent') });
+  });
+  afterAll(async () => {
+    await reports?.close();
+    await cleanupNamespace(ns);
+  });
+
+  it('covers every role the reports service issues tokens for', () => {
+    expect(matrix.roles.sort()).toEqual(['admin', 'analyst', 'commissioner']);
+  });
+
+  it('holds for every role and endpoint; without a token every endpoint is 401', async () => {
+    const admin = env.TELECARE_ADMIN_TOKEN ?? '';
+    const tokens = new Map<string, string>([['admin', admin]]);
+    for (const role of ['commissioner', 'analyst']) {
+      const made = await call(reports.url, 'POST', '/api/tokens', {
+        as: admin,
+        body: { role, recipient: `matrix-${role}` },
+      });
+      tokens.set(role, made.json.token);
+    }
+    for (const row of matrix.rows) {
+      const path = row.path.replace('{chart}', 'outcomes').replace('{id}', 'rtk_doesnotexist');
+      const body = row.method === 'GET' || row.method === 'DELETE' ? undefined : {};
+      expect(
+        (await call(reports.url, row.method, path, { as: '', body })).status,
+        `${row.method} ${row.path}`,
+      ).toBe(401);
+      for (const [role, allowed] of row.allowed)
+        expectCell(
+          await call(reports.url, row.method, path, { as: tokens.get(role) ?? '', body }),
+          allowed,
+          `${role} ${row.method} ${row.path}`,
+        );
+    }
+  });
+
+  it('a commissioner token opens nothing identifiable on the registry or the helpline either', async () => {
+    const registryToken = await p.registryToken('commissioner');
+    for (const path of [
+      '/api/residents',
+      '/api/devices',
+      '/api/residents/res_doesnotexist0000/care-packages',
+    ])
+      expect((await p.registryCall('GET', path, { as: registryToken })).status, path).toBe(403);
+    const person = (await p.user('commissioner.reports@example.org', 'commissioner')).cookie;
+    for (const path of ['/api/cases', '/api/queue/names', '/api/cases/case_doesnotexist0000/context'])
+      expect((await p.helplineCall('GET', path, { as: person })).status, path).toBe(403);
   });
 });

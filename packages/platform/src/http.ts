@@ -8,7 +8,7 @@ import Fastify, {
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 
-export type { FastifyInstance, FastifyReply, FastifyRequest };
+export type { FastifyInstance, FastifyReply, FastifyRequest, Registry };
 /** Metric classes, so services register on `createMetrics`' registry without their own prom-client. */
 export { Counter, Gauge, Histogram };
 
@@ -22,6 +22,8 @@ export function createHttpServer(options: {
   logger: Logger;
   metrics: Registry;
   readiness: Record<string, ReadinessCheck>;
+  /** Whether the process is draining: `/readyz` then answers 503 `draining` whatever the checks say. */
+  draining?: () => boolean;
   /** What else `/readyz` tells (say, which partitions an instance owns), beside `status` and `checks`. */
   details?: () => Record<string, unknown>;
   /**
@@ -48,10 +50,10 @@ export function createHttpServer(options: {
         checks[name] = false;
       }
     }
-    const ready = Object.values(checks).every(Boolean);
-    return reply
-      .code(ready ? 200 : 503)
-      .send({ ...options.details?.(), status: ready ? 'ready' : 'not-ready', checks });
+    const draining = options.draining?.() ?? false;
+    const ready = !draining && Object.values(checks).every(Boolean);
+    const status = draining ? 'draining' : ready ? 'ready' : 'not-ready';
+    return reply.code(ready ? 200 : 503).send({ ...options.details?.(), status, checks });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics()),

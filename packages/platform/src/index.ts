@@ -1,6 +1,21 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, loadConfig, port } from './config.ts';
+export {
+  type ConsumerLoop,
+  type ConsumerLoopOptions,
+  ensureDurableConsumer,
+  isRetryable,
+  type MessageContext,
+  refusalReason,
+  startConsumerLoop,
+} from './consumer.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
+export {
+  type DurabilityFinding,
+  natsDurability,
+  postgresDurability,
+  warnDurability,
+} from './durability.ts';
 export {
   ConfigError,
   PoisonMessageError,
@@ -20,6 +35,7 @@ export {
   Gauge,
   Histogram,
   type ReadinessCheck,
+  type Registry,
   sameSecret,
 } from './http.ts';
 export {
@@ -41,11 +57,13 @@ export { KeyedLock, LanePool } from './keyed.ts';
 export {
   type BucketFollower,
   createBucket,
+  type DeviceMap,
   followBucket,
   type KV,
   type KvEntry,
   openDc09Accounts,
   openDeviceMap,
+  openDeviceMapMirror,
   WatchedBucket,
 } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
@@ -88,6 +106,16 @@ export {
   type RouteRequest,
   serveOpenApi,
 } from './routes.ts';
+export {
+  DEPENDENCY_CHECK_MS,
+  type DefinedService,
+  defineService,
+  type NatsClients,
+  type ServiceConfig,
+  type ServiceContext,
+  type ServiceDefinition,
+  type ServiceHandle,
+} from './service.ts';
 export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
 export {
   ACK_WAIT_S,

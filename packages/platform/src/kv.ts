@@ -1,5 +1,5 @@
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
-import type { Names } from '@telecare/contracts';
+import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
 import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
 import { Pause } from './work.ts';
@@ -166,4 +166,26 @@ export class WatchedBucket<T> {
     }
     this.#entries.set(entry.key, parsed.data);
   }
+}
+
+/** The registry's device map (key = serial), mirrored in memory (see `WatchedBucket`). */
+export type DeviceMap = WatchedBucket<DeviceMapEntry>;
+
+/**
+ * The device map as the alarm path reads it: in memory, kept current by a watch, a miss read from
+ * the bucket. The gateway looks up every message's sender in it; triage every event's device.
+ */
+export async function openDeviceMapMirror(
+  nc: NatsConnection,
+  n: Names,
+  logger: Logger,
+  options: ReplicaOptions = {},
+): Promise<DeviceMap> {
+  return new WatchedBucket({
+    kv: await openDeviceMap(nc, n, options),
+    schema: DeviceMapEntry,
+    keyOf: (entry) => entry.serial,
+    what: 'device map',
+    logger: logger.child({ component: 'device-map' }),
+  });
 }

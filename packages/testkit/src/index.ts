@@ -362,3 +362,5 @@ export async function startDynsecMosquitto(
     },
   };
 }
+
+export { OwnNatsCluster } from './nats-cluster.ts';

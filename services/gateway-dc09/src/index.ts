@@ -7,4 +7,4 @@ export { readCidData, readSiaData, type SourceEvent } from './data.ts';
 export { MAX_FRAME_BYTES, readEnvelope } from './frame.ts';
 export { CID_TYPES, mapEvent, SIA_TYPES } from './mapping.ts';
 export { EVENT_SOURCE, type Interpretation, interpretFrame } from './receiver.ts';
-export { type GatewayDc09Handle, startGatewayDc09 } from './service.ts';
+export { type GatewayDc09Handle, gatewayDc09Service, startGatewayDc09 } from './service.ts';

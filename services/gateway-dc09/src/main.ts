@@ -1,6 +1,3 @@
-import { runService } from '@telecare/platform';
-import { loadGatewayDc09Config } from './config.ts';
-import { SERVICE } from './gateway.ts';
-import { startGatewayDc09 } from './service.ts';
+import { gatewayDc09Service } from './service.ts';
 
-await runService(SERVICE, { load: () => loadGatewayDc09Config(), start: startGatewayDc09 });
+await gatewayDc09Service.main();

@@ -1,4 +1,4 @@
 export { type GatewayMqttConfig, gatewayClientId, gatewayMqttEnv, loadGatewayMqttConfig } from './config.ts';
 export { DeliveryAbandonedError } from './gateway.ts';
 export { MAX_PAYLOAD_BYTES } from './intake.ts';
-export { type GatewayMqttHandle, startGatewayMqtt } from './service.ts';
+export { type GatewayMqttHandle, gatewayMqttService, startGatewayMqtt } from './service.ts';

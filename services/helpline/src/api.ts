@@ -1,4 +1,4 @@
-import { Case, CaseEvent, Outcome, Priority } from '@telecare/contracts';
+import { Case, CaseEvent, CaseFact, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
 import { passwordProblem } from './password-rule.ts';
 import { Presence, Role } from './people.ts';
@@ -24,6 +24,8 @@ export const HoldBody = z.object({
 export const ResolveBody = z.object({
   outcome: Outcome,
   reason: z.string().trim().min(1, 'say why the case is resolved').max(2000),
+  /** Outcome detail not recorded yet (time on the floor, conveyed, admitted): `fact-recorded` steps before the resolution. */
+  facts: z.array(CaseFact).max(12).optional(),
 });
 
 export const ReassignBody = z.object({

@@ -29,6 +29,8 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /** The commissioners' reports dashboard: where the console sends a commissioner who signs in here. */
+  TELECARE_REPORTS_URL: z.url().optional(),
   /**
    * The helpline's own registry token (role `helpline-service`): reads residents, devices and
    * responders and reveals naming the case and the operator. Required with REGISTRY_URL; never

@@ -4,6 +4,7 @@ import {
   NotFoundError,
   RateLimitedError,
   RefusedError,
+  RequestError,
 } from '@telecare/platform';
 
 export { RateLimitedError } from '@telecare/platform';
@@ -80,5 +81,18 @@ export class PartyNotFoundError extends NotFoundError {
     message: string,
   ) {
     super(message, { context: { caseId } });
+  }
+}
+
+/** A request about a case that cannot be right (a fact timed in the future, say): 400, nothing changed. */
+export class CaseInputRefusedError extends RequestError {
+  readonly status = 400;
+  readonly code = 'invalid-request';
+  constructor(
+    readonly caseId: string,
+    readonly action: string,
+    reason: string,
+  ) {
+    super(reason, { context: { caseId, action } });
   }
 }

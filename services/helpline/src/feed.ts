@@ -1,7 +1,7 @@
 import { CaseEvent, type Names } from '@telecare/contracts';
 import { decodeJson, type JetStreamClient, type JetStreamManager, type Logger } from '@telecare/platform';
 import type { HelplineCase } from './api.ts';
-import type { CaseStore } from './store.ts';
+import type { CaseStore } from './store/index.ts';
 
 export interface FeedEntry {
   /** The CASES stream sequence of the change: the SSE event id. */

@@ -1,5 +1,3 @@
-import { runService } from '@telecare/platform';
-import { loadHelplineConfig } from './config.ts';
-import { startHelpline } from './service.ts';
+import { helplineService } from './service.ts';
 
-await runService('helpline', { load: () => loadHelplineConfig(), start: startHelpline });
+await helplineService.main();

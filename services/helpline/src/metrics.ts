@@ -22,8 +22,7 @@ export type HelplineMetrics = {
 };
 
 /** One registry per service instance, so a restarted instance in the same process starts clean. */
-export function createHelplineMetrics(): HelplineMetrics {
-  const registry = createMetrics('helpline');
+export function createHelplineMetrics(registry = createMetrics('helpline')): HelplineMetrics {
   const registers = [registry];
   return {
     registry,

@@ -1,4 +1,4 @@
-import { CaseEvent } from '@telecare/contracts';
+import { CaseEvent, CaseFact } from '@telecare/contracts';
 import { z } from 'zod';
 import {
   AnswerStatsView,
@@ -42,6 +42,7 @@ import {
   UserIdParams,
   UserView,
 } from './api.ts';
+import { ConsoleLinks } from './console-links.ts';
 import { SecurityEvent } from './security.ts';
 
 interface Operation {
@@ -279,6 +280,26 @@ const OPERATIONS: Operation[] = [
     params: CaseIdParams,
     body: ReassignBody,
     response: HelplineCase,
+    idempotent: true,
+  },
+  {
+    method: 'get',
+    path: '/api/console/links',
+    summary:
+      'Where the console points people whose work is not in it: the reports dashboard (TELECARE_REPORTS_URL)',
+    roles: 'anyone signed in',
+    response: ConsoleLinks,
+  },
+  {
+    method: 'post',
+    path: '/api/cases/{id}/facts',
+    summary:
+      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step; a time in the future or before the case was raised is 400',
+    roles: 'operator holding the case, supervisor, admin',
+    params: CaseIdParams,
+    body: CaseFact,
+    response: CaseEvent,
+    status: 201,
     idempotent: true,
   },
   {

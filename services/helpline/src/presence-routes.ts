@@ -5,7 +5,8 @@ import { can, type Permission } from './auth.ts';
 import type { Principal } from './people.ts';
 import type { RouteDeps } from './routes.ts';
 
-interface Helpers {
+/** What the route modules share from `registerRoutes`: the guard, the caller, body parsing, the clock. */
+export interface RouteHelpers {
   readonly guard: (
     permission: Permission,
   ) => (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
@@ -22,7 +23,7 @@ const notFound = (reply: FastifyReply, message: string) =>
  * supervisor's controls over someone else (set away, sign out everywhere). Every change asks the
  * timers to run now, so an offer to someone who has gone moves on at once.
  */
-export function registerPresenceRoutes(app: FastifyInstance, deps: RouteDeps, h: Helpers): void {
+export function registerPresenceRoutes(app: FastifyInstance, deps: RouteDeps, h: RouteHelpers): void {
   const { guard, who, parse, now } = h;
 
   app.put('/api/presence', { preHandler: guard('presence') }, async (req) => {

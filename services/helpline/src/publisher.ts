@@ -1,7 +1,7 @@
 import type { Names } from '@telecare/contracts';
 import type { JetStreamClient, Logger } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
-import type { CaseStore } from './store.ts';
+import type { CaseStore } from './store/index.ts';
 
 const BATCH = 200;
 

@@ -42,6 +42,7 @@ import {
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
 import { consoleBundle } from './console-bundle.ts';
+import { registerConsoleLinks } from './console-links.ts';
 import {
   CaseNotFoundError,
   ForbiddenError,
@@ -50,6 +51,7 @@ import {
   RevealRefusedError,
   TransitionRefusedError,
 } from './errors.ts';
+import { registerFactRoutes } from './facts.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { passwordProblem } from './password-rule.ts';
@@ -62,7 +64,7 @@ import type { RegistryClient } from './registry-client.ts';
 import { revealRefusal } from './reveal-policy.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SecurityEvents } from './security.ts';
-import type { Actor, CaseStore, TransitionInput } from './store.ts';
+import type { Actor, CaseStore, TransitionInput } from './store/index.ts';
 import type { LiveStreams } from './stream.ts';
 import { callUri, type TelephonyAdapter, TelephonyError } from './telephony.ts';
 import type { TimelineReader } from './timeline.ts';
@@ -88,6 +90,8 @@ export interface RouteDeps {
   readonly security: SecurityEvents;
   /** The console's origin as browsers see it; unset, the request's Host. */
   readonly publicOrigin?: string | undefined;
+  /** The commissioners' reports dashboard, for people whose work is not in this console. */
+  readonly reportsUrl?: string | undefined;
   readonly cookieSecure?: 'auto' | 'always';
   /** Failed sign-ins per username and per address in a sliding window. */
   readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
@@ -244,6 +248,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
     return reply.header('set-cookie', cookie(req, '', 0)).send({});
   });
+
+  registerConsoleLinks(app, deps, guard);
 
   app.get('/api/me', { preHandler: guard('signed-in') }, async (req) => {
     const p = who(req);
@@ -436,7 +442,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
   transition('resolve', (req) => {
     const body = parse(ResolveBody, req.body);
-    return { action: 'resolve', outcome: body.outcome, reason: body.reason };
+    return { action: 'resolve', outcome: body.outcome, reason: body.reason, facts: body.facts };
   });
 
   app.post('/api/cases/:id/decline', { preHandler: guard('work') }, async (req) => {
@@ -503,6 +509,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   record('notes', 'note', (req) => parse(NoteBody, req.body));
   record('responder-calls', 'responder-called', (req) => parse(ResponderCallBody, req.body));
   record('emergency-calls', 'emergency-called', (req) => parse(EmergencyCallBody, req.body));
+  registerFactRoutes(app, deps, { guard, who, parse, now, requestKeyOf, actorOf });
 
   // --- voice -------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@ import type { CaseEvent } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
-import type { CaseStore } from './store.ts';
+import type { CaseStore } from './store/index.ts';
 
 export interface Rung {
   readonly step: number;

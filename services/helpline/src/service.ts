@@ -1,23 +1,15 @@
 import { fileURLToPath } from 'node:url';
-import { names } from '@telecare/contracts';
 import {
-  type Clock,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createPool,
-  ensureStreams,
-  jetstream,
-  jetstreamManager,
-  Lifecycle,
-  type Logger,
+  type DefinedService,
+  defineService,
   migrate,
+  type ServiceContext,
+  type ServiceHandle,
   SlidingWindowLimiter,
-  systemClock,
   within,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
-import type { HelplineConfig } from './config.ts';
+import { type HelplineConfig, loadHelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
 import { startIngest } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
@@ -28,226 +20,192 @@ import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
 import { SecurityEvents } from './security.ts';
-import { CaseStore } from './store.ts';
+import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
 import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
 
-export interface HelplineHandle {
-  readonly port: number;
-  readonly url: string;
+interface HelplineOwn {
   /** Runs the timers once now (tests step a manual clock with it). */
   tick(): Promise<void>;
-  close(): Promise<void>;
 }
+
+export type HelplineHandle = ServiceHandle<HelplineOwn>;
 
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 /** How often committed case events that did not reach CASES at once are retried. */
 const OUTBOX_RETRY_MS = 5_000;
-const HTTP_DRAIN_GRACE_MS = 1_500;
 
 /**
  * The helpline: turns alerts into cases in PostgreSQL, records every change as a case event
  * (also published to CASES), and serves the case API, the live stream and the console.
  */
-export async function startHelpline(
-  config: HelplineConfig,
-  options: { logger?: Logger; clock?: Clock } = {},
-): Promise<HelplineHandle> {
-  const logger = options.logger ?? createLogger('helpline', config.LOG_LEVEL);
-  const clock = options.clock ?? systemClock;
-  const n = names(config.TELECARE_NAMESPACE);
+export const helplineService: DefinedService<HelplineConfig, HelplineOwn> = defineService({
+  name: 'helpline',
+  config: () => loadHelplineConfig(),
+  streams: ['alerts', 'cases', 'deadletter'],
+  http: (config: HelplineConfig) => ({
+    port: config.HELPLINE_PORT,
+    host: config.HTTP_HOST,
+    trustProxy: config.HELPLINE_TRUST_PROXY,
+  }),
+  start: wireHelpline,
+});
+
+export const startHelpline: DefinedService<HelplineConfig, HelplineOwn>['start'] = helplineService.start;
+
+async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<HelplineOwn> {
+  const { config, logger, clock, lifecycle } = service;
+  const n = service.names;
   const schema = n.schema('helpline');
-  const lifecycle = new Lifecycle(logger);
+  const app = service.http;
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  // Room for every concurrent alert commit plus the API, the feed and the timers.
+  const pool = service.postgres({ url: config.DATABASE_URL, max: config.INGEST_CONCURRENCY + 8 });
+  const { nc, js, jsm } = await service.nats();
 
-  try {
-    await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-    // Room for every concurrent alert commit plus the API, the feed and the timers.
-    const pool = createPool({
-      url: config.DATABASE_URL,
-      logger,
-      name: 'helpline',
-      max: config.INGEST_CONCURRENCY + 8,
-    });
-    lifecycle.add('postgres', () => pool.end());
+  const metrics = createHelplineMetrics(service.metrics);
+  const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
+  const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
+  const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
 
-    const nc = await connectNats({ url: config.NATS_URL, name: 'helpline', logger });
-    lifecycle.add('nats', () => nc.drain());
-    const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['alerts', 'cases', 'deadletter'], {
-      replicas: config.TELECARE_STREAM_REPLICAS,
-    });
-    const js = jetstream(nc);
+  // The case store's own ping: PostgreSQL answers and the schema is there.
+  service.ready('postgres', () => within(store.ping(), 2_000));
 
-    const metrics = createHelplineMetrics();
-    const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
-    const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
-    const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
+  const feed = await CaseFeed.start({
+    js,
+    jsm,
+    names: n,
+    store,
+    logger: logger.child({ component: 'feed' }),
+  });
+  const people = new PeopleStore(pool, schema, { consoles, now: () => new Date(clock.now()) });
+  if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
+    const created = await people.seedAdmin(
+      config.HELPLINE_ADMIN_EMAIL,
+      config.HELPLINE_ADMIN_PASSWORD,
+      new Date(clock.now()),
+    );
+    logger.info({ created }, created ? 'first admin user created' : 'admin user already exists');
+  }
+  const scheduler = new Scheduler({
+    store,
+    publisher,
+    metrics,
+    clock,
+    logger: logger.child({ component: 'timers' }),
+    tickMs: config.TIMER_TICK_MS,
+    offerSeconds: config.OFFER_TIMEOUT_S,
+    ladder: [
+      { step: 1, to: 'all-operators', afterSeconds: config.ESCALATE_ALL_OPERATORS_S },
+      { step: 2, to: 'supervisor', afterSeconds: config.ESCALATE_SUPERVISOR_S },
+      { step: 3, to: 'overflow', afterSeconds: config.ESCALATE_OVERFLOW_S },
+    ],
+    overflowUrl: config.OVERFLOW_WEBHOOK_URL,
+  });
+  const streams = new LiveStreams({
+    feed,
+    store,
+    consoles,
+    scheduler,
+    metrics,
+    clock,
+    logger: logger.child({ component: 'stream' }),
+    pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
+    maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
+  });
+  registerRoutes(app, {
+    store,
+    people,
+    auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),
+    consoles,
+    streams,
+    publisher,
+    scheduler,
+    registry: new RegistryClient(
+      config.REGISTRY_URL,
+      config.HELPLINE_REGISTRY_TOKEN,
+      logger.child({ component: 'registry' }),
+      () => clock.now(),
+    ),
+    timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
+    metrics,
+    clock,
+    logger: logger.child({ component: 'api' }),
+    offerSeconds: config.OFFER_TIMEOUT_S,
+    sessionSeconds: config.SESSION_TTL_S,
+    presenceOnLogin: config.PRESENCE_ON_LOGIN,
+    publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
+    reportsUrl: config.TELECARE_REPORTS_URL,
+    cookieSecure: config.HELPLINE_COOKIE_SECURE,
+    security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
+      nc,
+      subject: n.subjects.securityEvents,
+    }),
+    loginLimits: {
+      user: new SlidingWindowLimiter(
+        config.LOGIN_FAILURES_PER_USER,
+        config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+        () => clock.now(),
+      ),
+      address: new SlidingWindowLimiter(
+        config.LOGIN_FAILURES_PER_ADDRESS,
+        config.LOGIN_LOCKOUT_WINDOW_S * 1000,
+        () => clock.now(),
+      ),
+    },
+    telephony: createTelephony(config, logger.child({ component: 'telephony' })),
+    emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
+    revealLimit: new SlidingWindowLimiter(
+      config.HELPLINE_REVEAL_LIMIT,
+      config.HELPLINE_REVEAL_WINDOW_S * 1000,
+      () => clock.now(),
+    ),
+  });
+  lifecycle.add('stream', async () => {
+    // The consoles this instance held are gone with it: their people are not there any more.
+    await streams.close();
+    await feed.close();
+  });
+  // The consoles' streams end before the server waits for requests in flight: they never end by themselves.
+  app.addHook('preClose', () => streams.close());
+  streams.start();
 
-    const app = createHttpServer({
-      logger,
-      metrics: metrics.registry,
-      trustProxy: config.HELPLINE_TRUST_PROXY,
-      readiness: {
-        postgres: () => within(store.ping(), 2_000),
-        nats: async () => !nc.isClosed() && (await within(nc.flush(), 2_000).then(() => true)),
-      },
-    });
-    lifecycle.add('http', async () => {
-      // Node waits for every open socket, including ones a client opened and never used; after a
-      // grace period for requests in flight, those are cut so a drain finishes promptly.
-      const grace = setTimeout(() => app.server.closeAllConnections(), HTTP_DRAIN_GRACE_MS);
-      grace.unref();
-      await app.close();
-      clearTimeout(grace);
-    });
+  // Events an earlier run committed but could not publish go out now, then on a timer.
+  publisher.flushInBackground();
+  const retry = setInterval(() => publisher.flushInBackground(), OUTBOX_RETRY_MS);
+  retry.unref();
+  lifecycle.add('outbox', async () => {
+    clearInterval(retry);
+    await publisher.flush().catch(() => undefined);
+  });
 
-    const feed = await CaseFeed.start({
+  const ingest = await startIngest(
+    {
       js,
       jsm,
       names: n,
       store,
-      logger: logger.child({ component: 'feed' }),
-    });
-    const people = new PeopleStore(pool, schema, { consoles, now: () => new Date(clock.now()) });
-    if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
-      const created = await people.seedAdmin(
-        config.HELPLINE_ADMIN_EMAIL,
-        config.HELPLINE_ADMIN_PASSWORD,
-        new Date(clock.now()),
-      );
-      logger.info({ created }, created ? 'first admin user created' : 'admin user already exists');
-    }
-    const scheduler = new Scheduler({
-      store,
       publisher,
       metrics,
       clock,
-      logger: logger.child({ component: 'timers' }),
-      tickMs: config.TIMER_TICK_MS,
-      offerSeconds: config.OFFER_TIMEOUT_S,
-      ladder: [
-        { step: 1, to: 'all-operators', afterSeconds: config.ESCALATE_ALL_OPERATORS_S },
-        { step: 2, to: 'supervisor', afterSeconds: config.ESCALATE_SUPERVISOR_S },
-        { step: 3, to: 'overflow', afterSeconds: config.ESCALATE_OVERFLOW_S },
-      ],
-      overflowUrl: config.OVERFLOW_WEBHOOK_URL,
-    });
-    const streams = new LiveStreams({
-      feed,
-      store,
-      consoles,
-      scheduler,
-      metrics,
-      clock,
-      logger: logger.child({ component: 'stream' }),
-      pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
-      maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
-    });
-    registerRoutes(app, {
-      store,
-      people,
-      auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),
-      consoles,
-      streams,
-      publisher,
-      scheduler,
-      registry: new RegistryClient(
-        config.REGISTRY_URL,
-        config.HELPLINE_REGISTRY_TOKEN,
-        logger.child({ component: 'registry' }),
-        () => clock.now(),
-      ),
-      timeline: new TimelineReader(
-        js,
-        n,
-        config.TELECARE_PARTITIONS,
-        logger.child({ component: 'timeline' }),
-      ),
-      metrics,
-      clock,
-      logger: logger.child({ component: 'api' }),
-      offerSeconds: config.OFFER_TIMEOUT_S,
-      sessionSeconds: config.SESSION_TTL_S,
-      presenceOnLogin: config.PRESENCE_ON_LOGIN,
-      publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
-      cookieSecure: config.HELPLINE_COOKIE_SECURE,
-      security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
-        nc,
-        subject: n.subjects.securityEvents,
-      }),
-      loginLimits: {
-        user: new SlidingWindowLimiter(
-          config.LOGIN_FAILURES_PER_USER,
-          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
-          () => clock.now(),
-        ),
-        address: new SlidingWindowLimiter(
-          config.LOGIN_FAILURES_PER_ADDRESS,
-          config.LOGIN_LOCKOUT_WINDOW_S * 1000,
-          () => clock.now(),
-        ),
-      },
-      telephony: createTelephony(config, logger.child({ component: 'telephony' })),
-      emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
-      revealLimit: new SlidingWindowLimiter(
-        config.HELPLINE_REVEAL_LIMIT,
-        config.HELPLINE_REVEAL_WINDOW_S * 1000,
-        () => clock.now(),
-      ),
-    });
-    lifecycle.add('stream', async () => {
-      // The consoles this instance held are gone with it: their people are not there any more.
-      await streams.close();
-      await feed.close();
-    });
-    streams.start();
-    await app.listen({ port: config.HELPLINE_PORT, host: config.HTTP_HOST });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.HELPLINE_PORT;
+      logger: logger.child({ component: 'ingest' }),
+      onCommitted: () => scheduler.poke(),
+    },
+    { concurrency: config.INGEST_CONCURRENCY },
+  );
+  lifecycle.add('ingest', () => ingest.stop());
+  // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
+  scheduler.start();
+  lifecycle.add('timers', () => scheduler.stop());
 
-    // Events an earlier run committed but could not publish go out now, then on a timer.
-    publisher.flushInBackground();
-    const retry = setInterval(() => publisher.flushInBackground(), OUTBOX_RETRY_MS);
-    retry.unref();
-    lifecycle.add('outbox', async () => {
-      clearInterval(retry);
-      await publisher.flush().catch(() => undefined);
-    });
-
-    const ingest = await startIngest(
-      {
-        js,
-        jsm,
-        names: n,
-        store,
-        publisher,
-        metrics,
-        clock,
-        logger: logger.child({ component: 'ingest' }),
-        onCommitted: () => scheduler.poke(),
-      },
-      { concurrency: config.INGEST_CONCURRENCY },
-    );
-    lifecycle.add('ingest', () => ingest.stop());
-    // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
-    scheduler.start();
-    lifecycle.add('timers', () => scheduler.stop());
-
-    const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
-    const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-    logger.info({ url, schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline listening');
-    logger.info(
-      { console: `${url}/` },
-      config.HELPLINE_ADMIN_EMAIL
-        ? 'console: sign in with HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, then add operators under People'
-        : config.TELECARE_ADMIN_TOKEN
-          ? 'console: open <console>#token=<TELECARE_ADMIN_TOKEN> to sign in as admin, then add operators under People'
-          : 'console: no way to sign in yet; set HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, or TELECARE_ADMIN_TOKEN',
-    );
-    return { port, url, tick: () => scheduler.tickNow(), close: () => lifecycle.close() };
-  } catch (err) {
-    await lifecycle.close();
-    throw err;
-  }
+  logger.info({ schema, joinWindowS: config.CASE_JOIN_WINDOW_S }, 'helpline started');
+  logger.info(
+    config.HELPLINE_ADMIN_EMAIL
+      ? 'console: sign in with HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, then add operators under People'
+      : config.TELECARE_ADMIN_TOKEN
+        ? 'console: open <console>#token=<TELECARE_ADMIN_TOKEN> to sign in as admin, then add operators under People'
+        : 'console: no way to sign in yet; set HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD, or TELECARE_ADMIN_TOKEN',
+  );
+  return { tick: () => scheduler.tickNow() };
 }

@@ -6,7 +6,7 @@ import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { ConsoleStore } from './presence.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { CaseStore } from './store.ts';
+import type { CaseStore } from './store/index.ts';
 
 export interface LiveStreamOptions {
   readonly feed: CaseFeed;

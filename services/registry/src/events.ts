@@ -1,16 +1,14 @@
-import type { JsMsg } from '@nats-io/jetstream';
 import { type Names, TelecareEvent } from '@telecare/contracts';
 import {
   ACK_WAIT_S,
-  backoffDelay,
   type Clock,
-  decodeJson,
+  ensureDurableConsumer,
   type JetStreamClient,
   type JetStreamManager,
-  keepWorking,
   type Logger,
-  REDELIVERY,
+  type Registry,
   SECOND_NS,
+  startConsumerLoop,
 } from '@telecare/platform';
 import type { TestCall } from './records.ts';
 import type { RegistryStore } from './store.ts';
@@ -28,6 +26,8 @@ export interface EventsDeps {
   consumer: string;
   /** Called after a test call ended, so the device map and DC-09 bucket follow the device. */
   onTestFinished: (test: TestCall) => Promise<void>;
+  /** Where the consumer loop's metrics go. */
+  metrics?: Registry;
 }
 
 /**
@@ -38,100 +38,93 @@ export interface EventsDeps {
 export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'events' });
   const stream = deps.names.streams.events;
-  const existing = await deps.jsm.consumers.info(stream, deps.consumer).catch(() => undefined);
-  if (!existing)
-    await deps.jsm.consumers.add(stream, {
-      durable_name: deps.consumer,
-      ack_policy: 'explicit',
+  await ensureDurableConsumer(
+    deps.jsm,
+    stream,
+    deps.consumer,
+    { ack_wait: ACK_WAIT_S * SECOND_NS },
+    {
       deliver_policy: 'all',
       filter_subject: deps.names.subjects.allEvents,
-      ack_wait: ACK_WAIT_S * SECOND_NS,
       max_deliver: -1,
       max_ack_pending: 1000,
-    });
-  else if (existing.config.ack_wait !== ACK_WAIT_S * SECOND_NS)
-    await deps.jsm.consumers.update(stream, deps.consumer, { ack_wait: ACK_WAIT_S * SECOND_NS });
-  const consumer = await deps.js.consumers.get(stream, deps.consumer);
-  const messages = await consumer.consume({ max_messages: 256 });
-  const loop = (async () => {
-    for await (const msg of messages)
-      await keepWorking(msg, ACK_WAIT_S * 1_000, () => handle(deps, log, msg));
-  })().catch((err: unknown) => log.error({ err }, 'events consumer stopped unexpectedly'));
-  return {
-    async stop() {
-      await messages.close();
-      await loop;
     },
-  };
+  );
+  return startConsumerLoop({
+    js: deps.js,
+    names: deps.names,
+    stream,
+    consumer: deps.consumer,
+    service: 'registry',
+    schema: TelecareEvent,
+    // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
+    undecodable: 'skip',
+    handle: (event) => recordEvent(deps, log, event),
+    logger: log,
+    clock: deps.clock,
+    batch: 32,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
 }
 
-async function handle(deps: EventsDeps, log: Logger, msg: JsMsg): Promise<void> {
-  const parsed = decodeJson(TelecareEvent, msg.data);
-  if (!parsed.ok) {
-    // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
-    log.warn({ subject: msg.subject }, 'event not readable; skipped for health');
-    msg.ack();
+/** One event: the device's health, and the test call it may end; the consumer loop acks after. */
+async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent): Promise<void> {
+  const data = event.data;
+  const batteryPercent = num(data.batteryPercent);
+  const signalDbm = num(data.signalDbm);
+  const mains = typeof data.mains === 'boolean' ? data.mains : undefined;
+  await deps.store.recordHealth(event.subject, {
+    type: event.type,
+    // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
+    // would make the device look alive, and its supervision silent, until then.
+    at: new Date(Math.min(Date.parse(event.time), Date.parse(event.receivedat))),
+    ...(batteryPercent === undefined ? {} : { batteryPercent }),
+    ...(signalDbm === undefined ? {} : { signalDbm }),
+    ...(mains === undefined ? {} : { mains }),
+  });
+  if (event.testmode) await confirmTestCall(deps, log, event, { batteryPercent, signalDbm });
+}
+
+/** A test-mode event: a trigger the test waits for passes it; anything else proves the line only. */
+async function confirmTestCall(
+  deps: EventsDeps,
+  log: Logger,
+  event: TelecareEvent,
+  read: { batteryPercent: number | undefined; signalDbm: number | undefined },
+): Promise<void> {
+  const test = await deps.store.waitingTest(event.subject);
+  if (!test || Date.parse(event.receivedat) < Date.parse(test.startedAt)) return;
+  const now = deps.clock.now();
+  const trigger = test.expected.includes(event.type);
+  const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
+  if (!trigger) {
+    // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
+    // sensor: shown as "connected, no trigger yet", and the test keeps waiting.
+    await deps.store.noteTestArrival(test.id, arrival, new Date(now));
+    log.info(
+      { serial: event.subject, testId: test.id, type: event.type },
+      'test call: connected, no trigger yet',
+    );
     return;
   }
-  const event = parsed.value;
-  try {
-    const data = event.data;
-    const batteryPercent = num(data.batteryPercent);
-    const signalDbm = num(data.signalDbm);
-    const mains = typeof data.mains === 'boolean' ? data.mains : undefined;
-    await deps.store.recordHealth(event.subject, {
-      type: event.type,
-      // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
-      // would make the device look alive, and its supervision silent, until then.
-      at: new Date(Math.min(Date.parse(event.time), Date.parse(event.receivedat))),
-      ...(batteryPercent === undefined ? {} : { batteryPercent }),
-      ...(signalDbm === undefined ? {} : { signalDbm }),
-      ...(mains === undefined ? {} : { mains }),
-    });
-    if (event.testmode) {
-      const test = await deps.store.waitingTest(event.subject);
-      if (test && Date.parse(event.receivedat) >= Date.parse(test.startedAt)) {
-        const now = deps.clock.now();
-        const trigger = test.expected.includes(event.type);
-        const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
-        if (!trigger) {
-          // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
-          // sensor: shown as "connected, no trigger yet", and the test keeps waiting.
-          await deps.store.noteTestArrival(test.id, arrival, new Date(now));
-          log.info(
-            { serial: event.subject, testId: test.id, type: event.type },
-            'test call: connected, no trigger yet',
-          );
-        } else {
-          const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
-          const finished = await deps.store.finishTest(
-            test.id,
-            {
-              status: 'passed',
-              eventId: event.id,
-              eventType: event.type,
-              // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
-              latencyMs: Math.max(0, now - Date.parse(event.time)),
-              batteryPercent: batteryPercent ?? health?.batteryPercent ?? null,
-              signalDbm: signalDbm ?? health?.signalDbm ?? null,
-              arrival,
-            },
-            new Date(now),
-          );
-          if (finished) {
-            log.info(
-              { serial: event.subject, testId: test.id, latencyMs: finished.latencyMs },
-              'test call passed',
-            );
-            await deps.onTestFinished(finished);
-          }
-        }
-      }
-    }
-    msg.ack();
-  } catch (err) {
-    log.warn({ err, eventId: event.id }, 'health not recorded; will retry');
-    msg.nak(backoffDelay(REDELIVERY, msg.info.deliveryCount));
+  const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
+  const finished = await deps.store.finishTest(
+    test.id,
+    {
+      status: 'passed',
+      eventId: event.id,
+      eventType: event.type,
+      // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
+      latencyMs: Math.max(0, now - Date.parse(event.time)),
+      batteryPercent: read.batteryPercent ?? health?.batteryPercent ?? null,
+      signalDbm: read.signalDbm ?? health?.signalDbm ?? null,
+      arrival,
+    },
+    new Date(now),
+  );
+  if (finished) {
+    log.info({ serial: event.subject, testId: test.id, latencyMs: finished.latencyMs }, 'test call passed');
+    await deps.onTestFinished(finished);
   }
 }
 

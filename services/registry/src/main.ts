@@ -1,5 +1,3 @@
-import { runService } from '@telecare/platform';
-import { loadRegistryConfig } from './config.ts';
-import { startRegistry } from './service.ts';
+import { registryService } from './service.ts';
 
-await runService('registry', { load: () => loadRegistryConfig(), start: startRegistry });
+await registryService.main();

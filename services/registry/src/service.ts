@@ -1,24 +1,15 @@
 import { fileURLToPath } from 'node:url';
-import { names } from '@telecare/contracts';
 import {
-  type Clock,
   Counter,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  createPool,
-  ensureStreams,
-  jetstream,
-  jetstreamManager,
-  Lifecycle,
+  type DefinedService,
+  defineService,
   type Logger,
   migrate,
-  systemClock,
-  within,
+  type ServiceContext,
+  type ServiceHandle,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
-import type { RegistryConfig } from './config.ts';
+import { loadRegistryConfig, type RegistryConfig } from './config.ts';
 import { type CredentialAuthority, DynsecAuthority } from './credentials.ts';
 import { FieldCipher } from './crypto.ts';
 import { Dc09AccountPublisher } from './dc09-accounts.ts';
@@ -66,192 +57,161 @@ async function resyncBroker(
   }
 }
 
-export interface RegistryHandle {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
-
 const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
 /**
- * Starts the registry: migrates its schema, brings the device map in step with PostgreSQL, then
- * serves the API. Resolves once it is listening; rejects (having closed what it opened) if any
- * step fails.
+ * The registry: migrates its schema, brings the device map in step with PostgreSQL, keeps device
+ * health from EVENTS, then serves the API. Ready while PostgreSQL and NATS answer and the data key
+ * (if set) matches the database.
  */
-export async function startRegistry(
-  config: RegistryConfig,
-  options: { logger?: Logger; clock?: Clock } = {},
-): Promise<RegistryHandle> {
-  const logger = options.logger ?? createLogger('registry', config.LOG_LEVEL);
-  const clock = options.clock ?? systemClock;
-  const n = names(config.TELECARE_NAMESPACE);
+export const registryService: DefinedService<RegistryConfig, object> = defineService({
+  name: 'registry',
+  config: () => loadRegistryConfig(),
+  streams: ['events'],
+  http: (config: RegistryConfig) => ({ port: config.REGISTRY_PORT, host: config.HTTP_HOST }),
+  start: wireRegistry,
+});
+
+export type RegistryHandle = ServiceHandle<object>;
+
+/** Starts the registry; resolves once it is listening, rejects (having closed what it opened) if any step fails. */
+export const startRegistry: DefinedService<RegistryConfig, object>['start'] = registryService.start;
+
+async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<object> {
+  const { config, logger, clock, lifecycle, metrics } = service;
+  const n = service.names;
   const schema = n.schema('registry');
-  const lifecycle = new Lifecycle(logger);
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  const pool = service.postgres({ url: config.DATABASE_URL });
+  const { nc, js, jsm } = await service.nats();
 
-  try {
-    await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  const residentsCreated = new Counter({
+    name: 'registry_residents_created_total',
+    help: 'Residents created',
+    registers: [metrics],
+  });
+  const devicesCreated = new Counter({
+    name: 'registry_devices_created_total',
+    help: 'Devices created',
+    registers: [metrics],
+  });
+  const puts = new Counter({
+    name: 'registry_device_map_puts_total',
+    help: 'Device map (NATS KV) writes by outcome: written, unchanged, stale, deleted, failed',
+    labelNames: ['outcome'] as const,
+    registers: [metrics],
+  });
+  const refused = new Counter({
+    name: 'registry_requests_refused_total',
+    help: 'API requests refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [metrics],
+  });
 
-    const pool = createPool({ url: config.DATABASE_URL, logger, name: 'registry' });
-    lifecycle.add('postgres', () => pool.end());
-    const nc = await connectNats({ url: config.NATS_URL, name: 'registry', logger });
-    lifecycle.add('nats', () => nc.drain());
+  const dc09Puts = new Counter({
+    name: 'registry_dc09_account_puts_total',
+    help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed',
+    labelNames: ['outcome'] as const,
+    registers: [metrics],
+  });
 
-    const metrics = createMetrics('registry');
-    const residentsCreated = new Counter({
-      name: 'registry_residents_created_total',
-      help: 'Residents created',
-      registers: [metrics],
-    });
-    const devicesCreated = new Counter({
-      name: 'registry_devices_created_total',
-      help: 'Devices created',
-      registers: [metrics],
-    });
-    const puts = new Counter({
-      name: 'registry_device_map_puts_total',
-      help: 'Device map (NATS KV) writes by outcome: written, unchanged, stale, deleted, failed',
-      labelNames: ['outcome'] as const,
-      registers: [metrics],
-    });
-    const refused = new Counter({
-      name: 'registry_requests_refused_total',
-      help: 'API requests refused, by reason',
-      labelNames: ['reason'] as const,
-      registers: [metrics],
-    });
+  const brokerRepairs = new Counter({
+    name: 'registry_broker_repairs_total',
+    help: 'Broker credential resync at start-up, by outcome: repaired, removed, reissue-needed, failed',
+    labelNames: ['outcome'] as const,
+    registers: [metrics],
+  });
 
-    const dc09Puts = new Counter({
-      name: 'registry_dc09_account_puts_total',
-      help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed',
-      labelNames: ['outcome'] as const,
-      registers: [metrics],
-    });
-
-    const brokerRepairs = new Counter({
-      name: 'registry_broker_repairs_total',
-      help: 'Broker credential resync at start-up, by outcome: repaired, removed, reissue-needed, failed',
-      labelNames: ['outcome'] as const,
-      registers: [metrics],
-    });
-
-    const configured = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
-    if (!configured) {
-      logger.warn(
-        'REGISTRY_DATA_KEY is not set: key-safe information, medical summaries and DC-09 keys cannot be stored or revealed',
-      );
-    }
-    // A wrong key is found now, not at the first reveal: the registry stays not ready and seals
-    // nothing with it (that would mix two keys in one database).
-    const keyCheck = configured
-      ? await checkDataKey(pool, schema, configured, new Date(clock.now()))
-      : undefined;
-    if (keyCheck && !keyCheck.ok)
-      logger.error(
-        { reason: keyCheck.reason },
-        'REGISTRY_DATA_KEY is not the key this database was sealed with: not ready; sensitive fields refused until the right key is set',
-      );
-    const cipher = keyCheck?.ok ? configured : undefined;
-    const store = new RegistryStore(
-      pool,
-      schema,
-      cipher,
-      keyCheck && !keyCheck.ok
-        ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
-        : undefined,
+  const configured = config.REGISTRY_DATA_KEY ? new FieldCipher(config.REGISTRY_DATA_KEY) : undefined;
+  if (!configured) {
+    logger.warn(
+      'REGISTRY_DATA_KEY is not set: key-safe information, medical summaries and DC-09 keys cannot be stored or revealed',
     );
-    const replicas = config.TELECARE_STREAM_REPLICAS;
-    const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
-    lifecycle.add('device-map', () => deviceMap.close());
-    await deviceMap.syncAll();
-    const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas });
-    const keyWrong = keyCheck !== undefined && !keyCheck.ok;
-    // The bucket and the broker keep what a right key wrote until the key is put right.
-    if (keyWrong)
-      logger.warn('DC-09 accounts and broker credentials not resynced: REGISTRY_DATA_KEY does not match');
-    else await dc09.syncAll();
-
-    let credentials: CredentialAuthority | undefined;
-    if (config.MQTT_ADMIN_URL) {
-      const authority = await DynsecAuthority.connect({
-        url: config.MQTT_ADMIN_URL,
-        topics: n.mqtt,
-        logger,
-        clientId: `${n.namespace}-registry-${process.pid}-${Date.now().toString(36)}`,
-      });
-      credentials = authority;
-      lifecycle.add('mqtt-credentials', () => authority.close());
-      if (!keyWrong) await resyncBroker(authority, store, logger, brokerRepairs);
-    } else {
-      logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
-    }
-
-    const onTestFinished = async (test: TestCall) => {
-      await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
-    };
-    const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, ['events'], { replicas });
-    const events = await startEventsConsumer({
-      js: jetstream(nc),
-      jsm,
-      names: n,
-      store,
-      clock,
-      logger,
-      consumer: config.REGISTRY_CONSUMER,
-      onTestFinished,
-    });
-    lifecycle.add('events', () => events.stop());
-    const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
-    lifecycle.add('test-deadlines', () => deadlines.stop());
-
-    const app = createHttpServer({
-      logger,
-      metrics,
-      readiness: {
-        postgres: async () => (await within(pool.query('select 1'), 2_000)).rowCount === 1,
-        // Unset is a choice (sensitive fields refused); a key that does not match is a fault.
-        dataKey: async () => keyCheck === undefined || keyCheck.ok,
-        nats: async () => {
-          if (nc.isClosed()) return false;
-          // Bounded so a hung connection makes /readyz say "not ready" instead of hanging the probe.
-          await within(nc.rtt(), 2_000);
-          return true;
-        },
-      },
-    });
-    await registerApi(app, {
-      store,
-      deviceMap,
-      dc09,
-      credentials,
-      clock,
-      logger,
-      adminToken: config.TELECARE_ADMIN_TOKEN,
-      helplineToken: config.HELPLINE_REGISTRY_TOKEN,
-      revealLimits: {
-        perPerson: config.REGISTRY_REVEAL_LIMIT,
-        perToken: config.REGISTRY_REVEAL_TOKEN_LIMIT,
-        windowS: config.REGISTRY_REVEAL_WINDOW_S,
-      },
-      testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
-      dc09Keyless: config.REGISTRY_DC09_KEYLESS,
-      metrics: { residentsCreated, devicesCreated, refused },
-    });
-    // Registered last so it closes first: stop taking requests, let those in hand finish.
-    lifecycle.add('http', () => app.close());
-    await app.listen({ port: config.REGISTRY_PORT, host: config.HTTP_HOST });
-
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.REGISTRY_PORT;
-    const host = config.HTTP_HOST.includes(':') ? `[${config.HTTP_HOST}]` : config.HTTP_HOST;
-    const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-    logger.info({ url, namespace: n.namespace }, 'registry listening');
-    if (!config.TELECARE_ADMIN_TOKEN)
-      logger.warn('TELECARE_ADMIN_TOKEN is not set: every /api request is refused');
-    return { port, url, close: () => lifecycle.close() };
-  } catch (err) {
-    await lifecycle.close();
-    throw err;
   }
+  // A wrong key is found now, not at the first reveal: the registry stays not ready and seals
+  // nothing with it (that would mix two keys in one database).
+  const keyCheck = configured
+    ? await checkDataKey(pool, schema, configured, new Date(clock.now()))
+    : undefined;
+  if (keyCheck && !keyCheck.ok)
+    logger.error(
+      { reason: keyCheck.reason },
+      'REGISTRY_DATA_KEY is not the key this database was sealed with: not ready; sensitive fields refused until the right key is set',
+    );
+  const cipher = keyCheck?.ok ? configured : undefined;
+  const store = new RegistryStore(
+    pool,
+    schema,
+    cipher,
+    keyCheck && !keyCheck.ok
+      ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
+      : undefined,
+  );
+  const replicas = config.TELECARE_STREAM_REPLICAS;
+  const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
+  lifecycle.add('device-map', () => deviceMap.close());
+  await deviceMap.syncAll();
+  const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas });
+  const keyWrong = keyCheck !== undefined && !keyCheck.ok;
+  // The bucket and the broker keep what a right key wrote until the key is put right.
+  if (keyWrong)
+    logger.warn('DC-09 accounts and broker credentials not resynced: REGISTRY_DATA_KEY does not match');
+  else await dc09.syncAll();
+
+  let credentials: CredentialAuthority | undefined;
+  if (config.MQTT_ADMIN_URL) {
+    const authority = await DynsecAuthority.connect({
+      url: config.MQTT_ADMIN_URL,
+      topics: n.mqtt,
+      logger,
+      clientId: `${n.namespace}-registry-${process.pid}-${Date.now().toString(36)}`,
+    });
+    credentials = authority;
+    lifecycle.add('mqtt-credentials', () => authority.close());
+    if (!keyWrong) await resyncBroker(authority, store, logger, brokerRepairs);
+  } else {
+    logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
+  }
+
+  const onTestFinished = async (test: TestCall) => {
+    await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
+  };
+  const events = await startEventsConsumer({
+    js,
+    jsm,
+    names: n,
+    store,
+    clock,
+    logger,
+    consumer: config.REGISTRY_CONSUMER,
+    onTestFinished,
+    metrics,
+  });
+  lifecycle.add('events', () => events.stop());
+  const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
+  lifecycle.add('test-deadlines', () => deadlines.stop());
+
+  // Unset is a choice (sensitive fields refused); a key that does not match is a fault.
+  service.ready('dataKey', () => keyCheck === undefined || keyCheck.ok);
+  await registerApi(service.http, {
+    store,
+    deviceMap,
+    dc09,
+    credentials,
+    clock,
+    logger,
+    adminToken: config.TELECARE_ADMIN_TOKEN,
+    helplineToken: config.HELPLINE_REGISTRY_TOKEN,
+    revealLimits: {
+      perPerson: config.REGISTRY_REVEAL_LIMIT,
+      perToken: config.REGISTRY_REVEAL_TOKEN_LIMIT,
+      windowS: config.REGISTRY_REVEAL_WINDOW_S,
+    },
+    testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
+    dc09Keyless: config.REGISTRY_DC09_KEYLESS,
+    metrics: { residentsCreated, devicesCreated, refused },
+  });
+  if (!config.TELECARE_ADMIN_TOKEN)
+    logger.warn('TELECARE_ADMIN_TOKEN is not set: every /api request is refused');
+  return {};
 }

@@ -1,4 +1,4 @@
 export { loadTriageConfig, type TriageConfig, triageEnv } from './config.ts';
 export { alarmConsumerName, areaConsumerName, consumerName } from './partitions.ts';
-export { startTriage, type TriageHandle, type TriageOptions } from './service.ts';
+export { startTriage, type TriageHandle, type TriageOptions, triageService } from './service.ts';
 export { TimerStore, timerBucket } from './timers.ts';

@@ -1,4 +1,3 @@
-import { runService } from '@telecare/platform';
-import { loadTriageConfig, startTriage } from './index.ts';
+import { triageService } from './index.ts';
 
-await runService('triage', { load: () => loadTriageConfig(), start: startTriage });
+await triageService().main();

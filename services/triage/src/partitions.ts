@@ -1,14 +1,15 @@
-import { AckPolicy, type Consumer, type ConsumerConfig, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import type { Names } from '@telecare/contracts';
+import { AckPolicy, type ConsumerConfig, DeliverPolicy } from '@nats-io/jetstream';
+import { type Names, TelecareEvent } from '@telecare/contracts';
 import {
   type Clock,
+  type ConsumerLoop,
   type JetStreamClient,
   type JetStreamManager,
-  keepWorking,
   type Logger,
-  Pause,
+  type Registry,
+  startConsumerLoop,
 } from '@telecare/platform';
-import type { EventProcessor } from './processor.ts';
+import { type EventProcessor, SERVICE } from './processor.ts';
 import type { TimerStore } from './timers.ts';
 
 export const consumerName = (partition: number): string => `triage-p${partition}`;
@@ -158,16 +159,18 @@ export interface LaneWorkers {
 }
 
 interface LaneLoop {
+  /** The lane's consumer loop, once a stop still in progress from before has ended. */
+  loop: ConsumerLoop | undefined;
   stopping: boolean;
-  abandoned: boolean;
-  /** The loop's retry delay, ended early by a stop. */
-  readonly pause: Pause;
   done: Promise<void>;
 }
 
 /**
- * The loops that read lanes. Which lanes run changes while the process lives: an instance starts
- * the lanes of a partition when it takes its lease and stops them (draining) when it gives it up.
+ * The loops that read lanes, each the platform's consumer loop on one durable consumer: one event
+ * in hand at a time (`max_ack_pending: 1`), a failure handed back after the fixed retry delay, so
+ * it comes back before anything behind it. Which lanes run changes while the process lives: an
+ * instance starts the lanes of a partition when it takes its lease and stops them (draining) when
+ * it gives it up.
  */
 export function runLaneWorkers(options: {
   js: JetStreamClient;
@@ -179,10 +182,10 @@ export function runLaneWorkers(options: {
   retryDelayMs: number;
   /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
   ackWaitMs: number;
+  metrics?: Registry;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
-  const failed = new Set<string>();
 
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
@@ -197,87 +200,69 @@ export function runLaneWorkers(options: {
     }
   };
 
-  const loop = async (lane: Lane, state: LaneLoop): Promise<void> => {
-    let consumer: Consumer | undefined;
+  /** A partition lane fires its due timers between events, at most every TICK_EVERY_MS. */
+  const timerRounds = (state: LaneLoop, partition: number): (() => Promise<void>) => {
     let lastTick = 0;
-    while (!state.stopping) {
-      if (
-        lane.kind === 'partition' &&
-        lane.partition !== undefined &&
-        Date.now() - lastTick >= TICK_EVERY_MS
-      ) {
-        lastTick = Date.now();
-        try {
-          await fireDue(state, lane.partition);
-        } catch (err) {
-          log.warn({ err, partition: lane.partition }, 'could not read due timers; retrying');
-        }
-      }
-      let msg: JsMsg | null;
-      const pulledAt = options.clock.now();
+    return async () => {
+      if (Date.now() - lastTick < TICK_EVERY_MS) return;
+      lastTick = Date.now();
       try {
-        consumer ??= await options.js.consumers.get(options.names.streams.events, lane.name);
-        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+        await fireDue(state, partition);
       } catch (err) {
-        consumer = undefined;
-        log.warn({ err, lane: lane.name }, 'pull failed; retrying');
-        await state.pause.wait(options.retryDelayMs);
-        continue;
+        log.warn({ err, partition }, 'could not read due timers; retrying');
       }
-      // An event in hand is finished even when stopping: it was delivered to us and acking it
-      // now saves the next owner from waiting out ack_wait. Unless the lane is no longer ours.
-      if (msg && state.abandoned) {
-        try {
-          msg.nak();
-        } catch {
-          // Not connected: it is redelivered after ack_wait anyway.
-        }
-        continue;
-      }
-      if (!msg) {
-        // An idle area lane has read everything stored before this pull: held alerts can be decided.
-        if (lane.kind === 'area' && lane.type) await options.processor.areaCaughtUp(lane.type, pulledAt);
-        continue;
-      }
-      const inHand = msg;
-      await keepWorking(inHand, options.ackWaitMs, () =>
-        lane.kind === 'area' ? options.processor.handleArea(inHand) : options.processor.handle(inHand),
-      );
-    }
+    };
+  };
+
+  const open = (lane: Lane, state: LaneLoop): ConsumerLoop => {
+    const { processor } = options;
+    return startConsumerLoop({
+      js: options.js,
+      names: options.names,
+      stream: options.names.streams.events,
+      consumer: lane.name,
+      service: SERVICE,
+      schema: TelecareEvent,
+      root: '(event)',
+      // The resident lanes dead-letter what cannot be read; an area lane only skips it.
+      undecodable: lane.kind === 'area' ? 'skip' : 'dead-letter',
+      handle: (event, message) =>
+        lane.kind === 'area' ? processor.handleArea(event, message) : processor.handle(event, message),
+      logger: log,
+      clock: options.clock,
+      expiresMs: PULL_EXPIRES_MS,
+      ackWaitMs: options.ackWaitMs,
+      retryDelay: () => options.retryDelayMs,
+      ...(lane.kind === 'partition' && lane.partition !== undefined
+        ? { beforePull: timerRounds(state, lane.partition) }
+        : {}),
+      // An idle area lane has read everything stored before this pull: held alerts can be decided.
+      ...(lane.kind === 'area' && lane.type
+        ? { onIdle: (pulledAt: number) => processor.areaCaughtUp(lane.type as string, pulledAt) }
+        : {}),
+      observe: processor.observe,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      metricsLabel: `triage-${lane.kind}`,
+    });
   };
 
   const startOne = (lane: Lane): void => {
     const previous = loops.get(lane.name);
     if (previous && !previous.stopping) return;
-    const state: LaneLoop = {
-      stopping: false,
-      abandoned: false,
-      pause: new Pause(),
-      done: Promise.resolve(),
-    };
-    state.done = (previous?.done ?? Promise.resolve())
-      .then(() => {
-        failed.delete(lane.name);
-        return state.stopping ? undefined : loop(lane, state);
-      })
-      .catch((err) => {
-        failed.add(lane.name);
-        log.error({ err, lane: lane.name }, 'lane loop ended unexpectedly');
-      });
+    const state: LaneLoop = { loop: undefined, stopping: false, done: Promise.resolve() };
+    state.done = (previous?.done ?? Promise.resolve()).then(() => {
+      if (!state.stopping) state.loop = open(lane, state);
+    });
     loops.set(lane.name, state);
   };
 
-  const stopOne = async (name: string, abandon = false): Promise<void> => {
+  const stopOne = async (name: string): Promise<void> => {
     const state = loops.get(name);
     if (!state) return;
     state.stopping = true;
-    if (abandon) state.abandoned = true;
-    state.pause.wake();
+    state.done = state.done.then(() => state.loop?.stop());
     await state.done;
-    if (loops.get(name) === state) {
-      loops.delete(name);
-      failed.delete(name);
-    }
+    if (loops.get(name) === state) loops.delete(name);
   };
 
   return {
@@ -287,14 +272,15 @@ export function runLaneWorkers(options: {
     stop: async (lanes) => {
       await Promise.all(lanes.map((lane) => stopOne(lane.name)));
     },
+    // A stop already hands back, unread, what a pull delivers once it began.
     abandon: async (lanes) => {
-      await Promise.all(lanes.map((lane) => stopOne(lane.name, true)));
+      await Promise.all(lanes.map((lane) => stopOne(lane.name)));
     },
     stopAll: async () => {
       await Promise.all([...loops.keys()].map((name) => stopOne(name)));
     },
     get healthy() {
-      return failed.size === 0;
+      return [...loops.values()].every((state) => state.stopping || state.loop?.running !== false);
     },
   };
 }

@@ -1,4 +1,3 @@
-import type { JsMsg } from '@nats-io/jetstream';
 import { type Alert, type Names, type RejectReason, TelecareEvent } from '@telecare/contracts';
 import {
   type Clock,
@@ -7,7 +6,8 @@ import {
   type JetStreamClient,
   KeyedLock,
   type Logger,
-  publishDeadLetter,
+  type MessageContext,
+  PoisonMessageError,
   TransientError,
 } from '@telecare/platform';
 import {
@@ -30,8 +30,6 @@ import type { StateStore } from './state-store.ts';
 import type { TimerStore } from './timers.ts';
 
 export const SERVICE = 'triage';
-
-export type Outcome = 'acked' | 'dead-lettered' | 'retry';
 
 interface Refusal {
   readonly reason: RejectReason;
@@ -62,7 +60,6 @@ export class EventProcessor {
   readonly #clock: Clock;
   readonly #metrics: TriageMetrics;
   readonly #log: Logger;
-  readonly #retryDelayMs: number;
   readonly #timers: TimerStore;
   readonly #locks = new KeyedLock();
   readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
@@ -82,7 +79,6 @@ export class EventProcessor {
     clock: Clock;
     metrics: TriageMetrics;
     logger: Logger;
-    retryDelayMs: number;
     /** What the device map says about a device (its supervision interval). */
     device?: (serial: string) => Promise<DeviceContext | undefined>;
   }) {
@@ -95,7 +91,6 @@ export class EventProcessor {
     this.#clock = deps.clock;
     this.#metrics = deps.metrics;
     this.#log = deps.logger.child({ component: 'processor' });
-    this.#retryDelayMs = deps.retryDelayMs;
     this.#areaCaughtUpKey = `${deps.names.redisPrefix}triage:area-caught-up`;
   }
 
@@ -107,54 +102,60 @@ export class EventProcessor {
     this.#rules = ruleSet;
   }
 
-  async handle(msg: JsMsg): Promise<Outcome> {
+  /**
+   * One event of a partition or alarm lane. Returns once everything it caused is durable; the
+   * consumer loop then acks it. A failure for the moment throws (the loop hands the event back);
+   * a rule that throws on it throws a `PoisonMessageError` (the loop dead-letters it).
+   */
+  async handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
-    const read = readEvent(msg.data);
-    if ('refusal' in read) return this.#deadLetter(msg, read.refusal);
-    const { event } = read;
-    try {
-      return await this.#locks.run(event.residentid, async () => {
-        const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
-        const device = await this.#device(event.subject).catch(() => undefined);
-        const now = this.#clock.now();
-        let result: Evaluation;
-        try {
-          result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
-        } catch (err) {
-          // A rule that throws will throw again on every redelivery and would hold up the whole
-          // partition behind it; dead-letter the event so it is visible and the others flow.
-          this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
-          return await this.#deadLetter(msg, {
-            reason: 'unhandled',
-            detail: `rules failed: ${err instanceof Error ? err.message : String(err)}`,
-          });
-        }
-        const traceparent = msg.headers?.get('traceparent') || event.traceparent;
-        // A home's own mains.lost waits for its district's area decision (see decideHold).
-        const { pass, held } = holdForArea(event, result.alerts, this.#rules);
-        for (const alert of pass) await this.#publishAlert(alert, traceparent);
-        for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
-        await this.#timers.apply(result.timers);
-        if (result.state !== state) await this.#store.save(result.state);
-        msg.ack();
-        // An alarm is read twice, by its own lane and by its partition's: count it once. An event
-        // that no rule concerns leaves the state as it was too, but it is not a repeat.
-        if (result.duplicate) this.#metrics.duplicateEvents.inc();
-        else this.#metrics.eventsEvaluated.inc({ type: event.type });
-        if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
-          this.#metrics.lateEvents.inc();
-        for (const merged of result.merged)
-          this.#log.info(
-            { alertId: merged.alertId, eventId: merged.eventId },
-            'event merged into an open alert',
-          );
-        stopTimer();
-        return 'acked' as const;
-      });
-    } catch (err) {
-      return this.#retry(msg, err);
-    }
+    await this.#locks.run(event.residentid, async () => {
+      const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
+      const device = await this.#device(event.subject).catch(() => undefined);
+      const now = this.#clock.now();
+      let result: Evaluation;
+      try {
+        result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
+      } catch (err) {
+        // A rule that throws will throw again on every redelivery and would hold up the whole
+        // partition behind it; dead-letter the event so it is visible and the others flow.
+        this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
+        throw new PoisonMessageError(`rules failed: ${err instanceof Error ? err.message : String(err)}`, {
+          cause: err,
+          context: { reason: 'unhandled', eventId: event.id },
+        });
+      }
+      const traceparent = message.traceparent || event.traceparent;
+      // A home's own mains.lost waits for its district's area decision (see decideHold).
+      const { pass, held } = holdForArea(event, result.alerts, this.#rules);
+      for (const alert of pass) await this.#publishAlert(alert, traceparent);
+      for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
+      await this.#timers.apply(result.timers);
+      if (result.state !== state) await this.#store.save(result.state);
+      // An alarm is read twice, by its own lane and by its partition's: count it once. An event
+      // that no rule concerns leaves the state as it was too, but it is not a repeat.
+      if (result.duplicate) this.#metrics.duplicateEvents.inc();
+      else this.#metrics.eventsEvaluated.inc({ type: event.type });
+      if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
+        this.#metrics.lateEvents.inc();
+      for (const merged of result.merged)
+        this.#log.info(
+          { alertId: merged.alertId, eventId: merged.eventId },
+          'event merged into an open alert',
+        );
+    });
+    stopTimer();
   }
+
+  /** What the loop reports of an event it dead-lettered or handed back, in triage's own counts. */
+  readonly observe = {
+    deadLettered: (reason: RejectReason): void => {
+      this.#metrics.deadLetters.inc({ reason });
+    },
+    retried: (err: unknown): void => {
+      this.#metrics.retries.inc({ dependency: dependencyOf(err) });
+    },
+  };
 
   /**
    * A stored timer come due: the same steps as an event, then the timer is removed. A failure
@@ -181,9 +182,7 @@ export class EventProcessor {
         return true;
       });
     } catch (err) {
-      this.#metrics.retries.inc({
-        dependency: err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown',
-      });
+      this.#metrics.retries.inc({ dependency: dependencyOf(err) });
       this.#log.warn({ err, timerId: timer.id }, 'timer tick failed; it fires again');
       return false;
     }
@@ -193,29 +192,18 @@ export class EventProcessor {
    * An event of an area rule's type, from the one area consumer over every partition: the
    * district's state has one writer, so no lock is needed across partitions.
    */
-  async handleArea(msg: JsMsg): Promise<Outcome> {
-    const read = readEvent(msg.data);
-    // The resident lane dead-letters bad input; here it is only skipped.
-    if ('refusal' in read || !read.event.postcodedistrict) {
-      msg.term();
-      return 'dead-lettered';
-    }
-    const { event } = read;
-    const district = event.postcodedistrict as string;
+  async handleArea(event: TelecareEvent, message: Pick<MessageContext, 'pending'>): Promise<void> {
+    // The resident lane dead-letters bad input; here an event without a district is only skipped.
+    if (!event.postcodedistrict) return;
+    const district = event.postcodedistrict;
     const takenAt = this.#clock.now();
-    try {
-      const state = (await this.#loadArea(district)) ?? initialAreaState(district);
-      const result = evaluateArea(state, event, this.#clock.now(), this.#rules);
-      for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
-      if (result.state !== state)
-        await this.#store.saveRaw(this.#areaKey(district), JSON.stringify(result.state));
-      msg.ack();
-      // Nothing else was pending on this lane when it was taken: everything stored before is read.
-      if (msg.info.pending === 0) await this.areaCaughtUp(event.type, takenAt);
-      return 'acked';
-    } catch (err) {
-      return this.#retry(msg, err);
-    }
+    const state = (await this.#loadArea(district)) ?? initialAreaState(district);
+    const result = evaluateArea(state, event, this.#clock.now(), this.#rules);
+    for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
+    if (result.state !== state)
+      await this.#store.saveRaw(this.#areaKey(district), JSON.stringify(result.state));
+    // Nothing else was pending on this lane when it was taken: everything stored before is read.
+    if (message.pending === 0) await this.areaCaughtUp(event.type, takenAt);
   }
 
   /**
@@ -287,9 +275,7 @@ export class EventProcessor {
       this.#metrics.timersFired.inc({ rule: timer.ruleId });
       return true;
     } catch (err) {
-      this.#metrics.retries.inc({
-        dependency: err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown',
-      });
+      this.#metrics.retries.inc({ dependency: dependencyOf(err) });
       this.#log.warn({ err, timerId: timer.id }, 'held alert decision failed; it is decided again');
       return false;
     }
@@ -327,44 +313,7 @@ export class EventProcessor {
       'alert raised',
     );
   }
-
-  async #deadLetter(msg: JsMsg, refusal: Refusal): Promise<Outcome> {
-    try {
-      await publishDeadLetter(
-        this.#js,
-        this.#names,
-        {
-          service: SERVICE,
-          reason: refusal.reason,
-          detail: refusal.detail,
-          origin: `${msg.subject}#${msg.seq}`,
-          raw: msg.data,
-        },
-        new Date(this.#clock.now()),
-      );
-    } catch (err) {
-      return this.#retry(
-        msg,
-        new TransientError('could not dead-letter', { cause: err, context: { dependency: 'nats' } }),
-      );
-    }
-    // No term reason: servers before 2.10 ignore a `+TERM <reason>` and leave the event pending.
-    msg.term();
-    this.#metrics.deadLetters.inc({ reason: refusal.reason });
-    this.#log.warn({ subject: msg.subject, seq: msg.seq, reason: refusal.reason }, 'event dead-lettered');
-    return 'dead-lettered';
-  }
-
-  #retry(msg: JsMsg, err: unknown): Outcome {
-    const dependency =
-      err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown';
-    this.#metrics.retries.inc({ dependency });
-    this.#log.warn({ err, subject: msg.subject, seq: msg.seq }, 'event handed back for redelivery');
-    try {
-      msg.nak(this.#retryDelayMs);
-    } catch {
-      // Not connected: JetStream redelivers it after ack_wait anyway.
-    }
-    return 'retry';
-  }
 }
+
+const dependencyOf = (err: unknown): string =>
+  err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown';

@@ -11,6 +11,14 @@ export const timerBucket = (n: Names): string =>
 /** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: timer ids hold `:`, so encode them. */
 const keyOf = (timerId: string): string => Buffer.from(timerId).toString('base64url');
 
+/** What a list of timer commands leaves behind: the last command for each timer. */
+function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
+  if (commands.length === 1) return [...commands];
+  const last = new Map<string, TimerCommand>();
+  for (const command of commands) last.set(command.op === 'set' ? command.timer.id : command.id, command);
+  return [...last.values()];
+}
+
 /**
  * Timers the rules asked for, stored so that they fire on time with no further event and survive
  * a restart or the loss of Redis:
@@ -126,13 +134,21 @@ export class TimerStore {
     this.onIndexLost?.(indexed);
   }
 
-  async apply(commands: readonly TimerCommand[]): Promise<void> {
-    if (commands.length === 0) return;
+  /**
+   * Stores one evaluation's timer commands. Only the last command per timer matters, and those are
+   * independent of each other, so they go out at once: one round trip to JetStream, not one each.
+   */
+  async apply(all: readonly TimerCommand[]): Promise<void> {
+    if (all.length === 0) return;
+    const commands = lastPerTimer(all);
     try {
-      for (const command of commands) {
-        if (command.op === 'set') await this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer));
-        else await this.#kv.purge(keyOf(command.id));
-      }
+      await Promise.all(
+        commands.map((command) =>
+          command.op === 'set'
+            ? this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer))
+            : this.#kv.purge(keyOf(command.id)),
+        ),
+      );
     } catch (err) {
       throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
     }

@@ -2,6 +2,7 @@ import { act, api } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
+import { factsPanel, wireFacts } from './facts.ts';
 import { agoText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
@@ -91,6 +92,7 @@ function renderDetail(): void {
   </section>
   <div class="details-grid">
   ${callsPanel(c.state === 'accepted' && mine)}
+  ${factsPanel(c, mine && (c.state === 'accepted' || c.state === 'on_hold' || c.state === 'resolved'))}
   <section class="panel" aria-labelledby="why-heading">
     <h2 id="why-heading">Why</h2>
     <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
@@ -181,6 +183,7 @@ function wire(id: string): void {
   });
   maybe('accept')?.addEventListener('click', () => accept(id));
   wireCalls(id, reload);
+  wireFacts(id, reload);
   maybe('decline')?.addEventListener('click', () =>
     act('decline', () => post<CaseSummary>(`/api/cases/${id}/decline`, undefined).then(after)),
   );

@@ -33,6 +33,38 @@ interface EventData {
   readonly reference?: string;
   readonly field?: string;
   readonly text?: string;
+  readonly fact?: string;
+  readonly at?: string;
+  readonly onFloorMinutes?: number;
+  readonly source?: string;
+}
+
+const FLOOR_SOURCE: Record<string, string> = {
+  resident: 'the resident says',
+  responder: 'the responder says',
+  sensor: 'from a sensor',
+  'operator-estimate': 'operator’s estimate',
+};
+
+/** A recorded fact in words: what happened and when. */
+function factText(d: EventData): string {
+  const when = timeText(d.at);
+  switch (d.fact) {
+    case 'responder-arrived':
+      return `responder arrived at ${when}`;
+    case 'found-on-floor':
+      return `found on the floor at ${when}, about ${d.onFloorMinutes} min on the floor (${FLOOR_SOURCE[d.source ?? ''] ?? d.source})`;
+    case 'ambulance-requested':
+      return `ambulance requested at ${when}`;
+    case 'ambulance-attended':
+      return `ambulance arrived at ${when}`;
+    case 'ambulance-conveyed':
+      return `ambulance took the resident to hospital at ${when}`;
+    case 'admitted':
+      return `admitted to hospital at ${when}`;
+    default:
+      return `recorded ${d.fact} at ${when}`;
+  }
 }
 
 /** One line of the audit trail, in words. */
@@ -91,6 +123,8 @@ export function eventText(e: CaseEvent): string {
       return `revealed ${d.field === 'keySafe' ? 'the key-safe code' : 'the medical notes'}`;
     case 'note':
       return `note: ${d.text}`;
+    case 'fact-recorded':
+      return factText(d);
     default:
       return e.kind;
   }

@@ -1,6 +1,7 @@
 import { act, api, whenSignedOut } from './api.ts';
 import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
 import { $, input, select } from './dom.ts';
+import { showElsewhere, WORKS_HERE } from './elsewhere.ts';
 import { typeLabel } from './format.ts';
 import { wireKeys } from './keys.ts';
 import { refreshOverview } from './overview.ts';
@@ -95,6 +96,10 @@ async function boot(): Promise<void> {
   $('who').textContent = `${me.name} (${me.role})`;
   $('presence').classList.toggle('hidden', !['operator', 'supervisor'].includes(me.role));
   if (me.presence) select('presence').value = me.presence;
+  if (!WORKS_HERE.includes(me.role)) {
+    await showElsewhere(me);
+    return;
+  }
   await loadPeople();
   renderPeople();
   connect();

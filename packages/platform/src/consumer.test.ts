@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { isRetryable, refusalReason } from './consumer.ts';
+import { ConfigError, PoisonMessageError, TransientError } from './errors.ts';
+import { TimeoutError } from './work.ts';
+
+describe('the consumer error policy', () => {
+  it('retries what says so, and anything that is not a TelecareError', () => {
+    expect(isRetryable(new TransientError('away'))).toBe(true);
+    expect(isRetryable(new TimeoutError('slow'))).toBe(true);
+    expect(isRetryable(new Error('unknown'))).toBe(true);
+    expect(isRetryable('a string')).toBe(true);
+    expect(isRetryable(new PoisonMessageError('never'))).toBe(false);
+    expect(isRetryable(new ConfigError('svc', ['X: missing']))).toBe(false);
+  });
+
+  it('dead-letters with the error’s own reason when it is one, else unhandled', () => {
+    expect(refusalReason(new PoisonMessageError('bad', { context: { reason: 'schema' } }))).toBe('schema');
+    expect(refusalReason(new PoisonMessageError('bad', { context: { reason: 'not-json' } }))).toBe(
+      'not-json',
+    );
+    expect(refusalReason(new PoisonMessageError('bad', { context: { reason: 'made-up' } }))).toBe(
+      'unhandled',
+    );
+    expect(refusalReason(new PoisonMessageError('bad'))).toBe('unhandled');
+    expect(refusalReason(new Error('bad'))).toBe('unhandled');
+  });
+});

@@ -1,0 +1,373 @@
+/**
+ * The one loop that reads a durable JetStream consumer: pull, decode and validate against the
+ * contract, per-key ordered concurrency, one error policy, heartbeats, drain, metrics and the
+ * message's trace context. A service writes only what to do with a valid message.
+ */
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type ConsumerUpdateConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { type Names, RejectReason } from '@telecare/contracts';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import type { Clock } from './clock.ts';
+import { decodeJson } from './decode.ts';
+import { PoisonMessageError, TelecareError } from './errors.ts';
+import { Counter, Gauge, Histogram } from './http.ts';
+import { LanePool } from './keyed.ts';
+import type { Logger } from './logger.ts';
+import { publishDeadLetter } from './nats.ts';
+import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY } from './work.ts';
+
+/** What a handler is told about the message it holds, beside its decoded value. */
+export interface MessageContext {
+  readonly subject: string;
+  readonly seq: number;
+  /** 1 on the first delivery. */
+  readonly deliveryCount: number;
+  /** Messages left on the consumer after this one, when it was delivered. */
+  readonly pending: number;
+  /** The W3C trace context the publisher sent (`traceparent` header), if any. */
+  readonly traceparent: string | undefined;
+  readonly headers: ReadonlyMap<string, string>;
+  /** Tells JetStream the message is still in hand (the loop also does so on a timer). */
+  working(): void;
+}
+
+/**
+ * Whether a failure is worth another try: a `TelecareError` says so itself (`retryable`); anything
+ * else is taken as a dependency failing for the moment. The one place the error policy is read.
+ */
+export const isRetryable = (err: unknown): boolean => !(err instanceof TelecareError) || err.retryable;
+
+/** The dead-letter reason of a refused message: the error's own (`context.reason`), else `unhandled`. */
+export const refusalReason = (err: unknown): RejectReason => {
+  const parsed = RejectReason.safeParse(err instanceof TelecareError ? err.context.reason : undefined);
+  return parsed.success ? parsed.data : 'unhandled';
+};
+
+export interface ConsumerLoopOptions<T> {
+  readonly js: JetStreamClient;
+  readonly names: Names;
+  readonly stream: string;
+  /** The durable consumer's name; it must exist before `start`. */
+  readonly consumer: string;
+  /** Who refuses a message, in its dead letter (`helpline`, `triage`). */
+  readonly service: string;
+  readonly schema: z.ZodType<T>;
+  /** How a refusal names the whole value (`(event)`); `(root)` unless said. */
+  readonly root?: string;
+  readonly handle: (value: T, message: MessageContext) => Promise<void>;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** The lane of a message: one lane's messages are handled one at a time, in stream order. */
+  readonly key?: (subject: string) => string;
+  /** Messages in hand at once over all lanes (1 unless said). */
+  readonly concurrency?: number;
+  /** Messages asked for per pull; `concurrency` unless said. */
+  readonly batch?: number;
+  /** How long one pull waits for messages, and so the longest a stop waits for an idle loop. */
+  readonly expiresMs?: number;
+  readonly ackWaitMs?: number;
+  /** The delay before a message that failed for the moment comes back; `REDELIVERY` unless said. */
+  readonly retryDelay?: (deliveryCount: number) => number;
+  /**
+   * What becomes of a message that is not JSON or breaks its contract: dead-lettered (the
+   * default), or acked and skipped by a consumer that only reads what another consumer judges.
+   */
+  readonly undecodable?: 'dead-letter' | 'skip';
+  /** Runs before every pull (say, to fire due timers between messages). */
+  readonly beforePull?: () => Promise<void>;
+  /** Runs when a pull found nothing: everything stored before `pulledAt` (clock time) was read. */
+  readonly onIdle?: (pulledAt: number) => Promise<void>;
+  /**
+   * Wraps every handling; the place to open a span from `message.traceparent` for all consumers
+   * at once. Must call `run` once and return what it returns.
+   */
+  readonly around?: (message: MessageContext, run: () => Promise<void>) => Promise<void>;
+  /** The service's own counts of refusals and retries, beside the loop's metrics. */
+  readonly observe?: {
+    readonly deadLettered?: (reason: RejectReason, err: unknown) => void;
+    readonly retried?: (err: unknown) => void;
+  };
+  /** Where the loop's metrics go, labelled `consumer` with `metricsLabel` (the consumer's name unless said). */
+  readonly metrics?: Registry;
+  readonly metricsLabel?: string;
+}
+
+export interface ConsumerLoop {
+  /** Whether the loop is pulling: it keeps pulling through lost connections, so false only once stopped. */
+  readonly running: boolean;
+  /** Stops pulling, hands back what a pull still delivers, and resolves once the work in hand is acked. */
+  stop(): Promise<void>;
+}
+
+/** The loop's metrics: one set per registry, labelled by consumer. */
+interface LoopMetrics {
+  readonly handled: Counter<'consumer'>;
+  readonly failed: Counter<'consumer'>;
+  readonly deadLettered: Counter<'consumer' | 'reason'>;
+  readonly redelivered: Counter<'consumer'>;
+  readonly seconds: Histogram<'consumer'>;
+  readonly inFlight: Gauge<'consumer'>;
+}
+
+const metricsByRegistry = new WeakMap<Registry, LoopMetrics>();
+
+function loopMetrics(registry: Registry | undefined): LoopMetrics {
+  const known = registry && metricsByRegistry.get(registry);
+  if (known) return known;
+  const registers = registry ? [registry] : [];
+  const labelNames = ['consumer'] as const;
+  const made: LoopMetrics = {
+    handled: new Counter({
+      name: 'consumer_messages_handled_total',
+      help: 'Messages handled and acked',
+      labelNames,
+      registers,
+    }),
+    failed: new Counter({
+      name: 'consumer_messages_failed_total',
+      help: 'Messages that failed for the moment and were handed back with a backoff',
+      labelNames,
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'consumer_messages_dead_lettered_total',
+      help: 'Messages refused, dead-lettered and terminated, by reason',
+      labelNames: ['consumer', 'reason'] as const,
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'consumer_messages_redelivered_total',
+      help: 'Messages delivered more than once (after a failure, a crash or a stop)',
+      labelNames,
+      registers,
+    }),
+    seconds: new Histogram({
+      name: 'consumer_handler_seconds',
+      help: 'Time from a message taken in hand to its ack, nak or term',
+      labelNames,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'consumer_messages_in_flight',
+      help: 'Messages in hand (waiting for their lane or being handled)',
+      labelNames,
+      registers,
+    }),
+  };
+  if (registry) metricsByRegistry.set(registry, made);
+  return made;
+}
+
+const tryTo = (settle: () => void): void => {
+  try {
+    settle();
+  } catch {
+    // Not connected: JetStream redelivers the message after the ack wait, as after a crash.
+  }
+};
+
+function contextOf(msg: JsMsg): MessageContext {
+  const headers = new Map<string, string>();
+  for (const [name, values] of msg.headers ?? []) if (values[0] !== undefined) headers.set(name, values[0]);
+  return {
+    subject: msg.subject,
+    seq: msg.seq,
+    deliveryCount: msg.info.deliveryCount,
+    pending: msg.info.pending,
+    traceparent: msg.headers?.get('traceparent') || undefined,
+    headers,
+    working: () => tryTo(() => msg.working()),
+  };
+}
+
+/**
+ * Starts the loop on an existing durable consumer. It pulls until stopped, through lost
+ * connections and server restarts (a failed pull is tried again after a pause).
+ */
+export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerLoop {
+  const log = options.logger.child({ component: 'consumer', consumer: options.consumer });
+  const label = { consumer: options.metricsLabel ?? options.consumer };
+  const metrics = loopMetrics(options.metrics);
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const pool = new LanePool(concurrency);
+  const ackWaitMs = options.ackWaitMs ?? ACK_WAIT_S * 1_000;
+  const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
+  const pause = new Pause();
+  let stopping = false;
+  let pull: ConsumerMessages | undefined;
+
+  const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
+    const reason = refusalReason(err);
+    await publishDeadLetter(
+      options.js,
+      options.names,
+      {
+        service: options.service,
+        reason,
+        detail: err instanceof Error ? err.message : String(err),
+        origin: `${msg.subject}#${msg.seq}`,
+        raw: msg.data,
+      },
+      new Date(options.clock.now()),
+    );
+    // No reason on the TERM: servers before 2.10 ignore `+TERM <reason>` and leave it pending.
+    tryTo(() => msg.term());
+    metrics.deadLettered.inc({ ...label, reason });
+    options.observe?.deadLettered?.(reason, err);
+    log.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
+  };
+
+  const retry = (msg: JsMsg, err: unknown): void => {
+    const delay = retryDelay(msg.info.deliveryCount);
+    tryTo(() => msg.nak(delay));
+    metrics.failed.inc(label);
+    options.observe?.retried?.(err);
+    log.warn(
+      { err, subject: msg.subject, seq: msg.seq, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
+      'message handed back for redelivery',
+    );
+  };
+
+  /** Decodes, handles and settles one message: ack, or the error policy. */
+  const settle = async (msg: JsMsg, message: MessageContext): Promise<void> => {
+    try {
+      const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
+      if (!decoded.ok && options.undecodable === 'skip') {
+        log.debug(
+          { subject: msg.subject, seq: msg.seq, reason: decoded.reason },
+          'unreadable message skipped',
+        );
+        tryTo(() => msg.ack());
+        return;
+      }
+      if (!decoded.ok) throw new PoisonMessageError(decoded.detail, { context: { reason: decoded.reason } });
+      const run = () => options.handle(decoded.value, message);
+      await (options.around ? options.around(message, run) : run());
+      tryTo(() => msg.ack());
+      metrics.handled.inc(label);
+    } catch (err) {
+      if (isRetryable(err)) return retry(msg, err);
+      try {
+        await deadLetter(msg, err);
+      } catch (dlqErr) {
+        // Not even the dead-letter stream took it: keep the message and try again later.
+        retry(msg, dlqErr);
+      }
+    }
+  };
+
+  /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
+  const take = async (msg: JsMsg): Promise<void> => {
+    if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
+    const message = contextOf(msg);
+    const lane = options.key?.(msg.subject) ?? '';
+    metrics.inFlight.inc(label);
+    const endTimer = metrics.seconds.startTimer(label);
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    void keepWorking(msg, ackWaitMs, () => finished);
+    // A stop while it waited for its lane: not begun, so handed back at once rather than drained.
+    const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message));
+    await pool.submit(lane, () =>
+      work().finally(() => {
+        done();
+        endTimer();
+        metrics.inFlight.dec(label);
+      }),
+    );
+  };
+
+  const round = async (consumer: Consumer): Promise<void> => {
+    const pulledAt = options.clock.now();
+    const messages = await consumer.fetch({
+      max_messages: Math.max(1, options.batch ?? concurrency),
+      expires: options.expiresMs ?? 1_000,
+    });
+    pull = messages;
+    if (stopping) await messages.close();
+    let received = 0;
+    try {
+      for await (const msg of messages) {
+        received += 1;
+        // Not ours to finish: handed back at once for whoever consumes next.
+        if (stopping) tryTo(() => msg.nak());
+        else await take(msg);
+      }
+    } finally {
+      pull = undefined;
+    }
+    if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
+  };
+
+  const loop = async (): Promise<void> => {
+    let consumer: Consumer | undefined;
+    while (!stopping) {
+      try {
+        await options.beforePull?.();
+        // A stop during the hook: no pull that would only hand its messages back.
+        if (stopping) break;
+        consumer ??= await options.js.consumers.get(options.stream, options.consumer);
+        await round(consumer);
+      } catch (err) {
+        consumer = undefined;
+        if (stopping) break;
+        log.warn({ err }, 'pull failed; trying again');
+        await pause.wait(Math.min(1_000, retryDelay(1)));
+      }
+    }
+  };
+
+  const done = loop();
+  return {
+    get running() {
+      return !stopping;
+    },
+    async stop() {
+      stopping = true;
+      pause.wake();
+      await pull?.close().catch(() => undefined);
+      await done;
+      await pool.idle();
+    },
+  };
+}
+
+/**
+ * Creates a durable pull consumer with explicit acks if it does not exist, or brings an existing
+ * one to `settings` (the ack wait, above all: what a killed process held comes back in seconds).
+ * `created` is what only a new consumer gets (where it starts reading).
+ */
+export async function ensureDurableConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+  settings: Partial<ConsumerUpdateConfig>,
+  created: Partial<ConsumerConfig> = {},
+): Promise<void> {
+  const existing = await jsm.consumers.info(stream, name).catch(() => undefined);
+  if (existing) {
+    const changed = Object.entries(settings).some(
+      ([field, value]) => existing.config[field as keyof ConsumerConfig] !== value,
+    );
+    if (changed) await jsm.consumers.update(stream, name, settings);
+    return;
+  }
+  await jsm.consumers.add(stream, {
+    ...created,
+    ...settings,
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+  });
+}

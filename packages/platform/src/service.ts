@@ -1,0 +1,242 @@
+/**
+ * The frame of a service process, so that each service writes only its own wiring: configuration,
+ * the one logger, names, clock, lifecycle, its connections (each with its readiness check),
+ * streams, the HTTP server with `/healthz`, `/readyz` and `/metrics`, signals and drain.
+ */
+import { type Names, names } from '@telecare/contracts';
+import type { Registry } from 'prom-client';
+import { type Clock, systemClock } from './clock.ts';
+import { natsDurability, postgresDurability, warnDurability } from './durability.ts';
+import { createHttpServer, createMetrics, type FastifyInstance, type ReadinessCheck } from './http.ts';
+import { createLogger, type Logger } from './logger.ts';
+import {
+  connectNats,
+  ensureStreams,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+  natsAnswers,
+  type streamConfigs,
+} from './nats.ts';
+import { createPool, type Pool } from './postgres.ts';
+import { createRedis, type Redis } from './redis.ts';
+import { Lifecycle, runService } from './shutdown.ts';
+import { withTimeout } from './work.ts';
+
+type StreamKey = keyof ReturnType<typeof streamConfigs>;
+
+/** The settings every service reads (see `commonEnv`). */
+export interface ServiceConfig {
+  readonly LOG_LEVEL: string;
+  readonly TELECARE_NAMESPACE: string;
+  readonly NATS_URL: string;
+  readonly TELECARE_STREAM_REPLICAS: number;
+}
+
+/** How long a readiness check of a dependency waits for its answer. */
+export const DEPENDENCY_CHECK_MS = 1_000;
+
+/** A NATS connection with its JetStream clients. */
+export interface NatsClients {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+}
+
+/** What `start` is given: the process's shell, made once by the frame. */
+export interface ServiceContext<C extends ServiceConfig> {
+  readonly name: string;
+  readonly config: C;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly names: Names;
+  /** Closers run in reverse order at drain: register consumers after the connections they use. */
+  readonly lifecycle: Lifecycle;
+  readonly metrics: Registry;
+  /** The HTTP server; routes are added during `start`, it listens once `start` has returned. */
+  readonly http: FastifyInstance;
+  /** Connects to NATS (once) and ensures the definition's streams; readiness check `nats`. */
+  nats(): Promise<NatsClients>;
+  /** Connects to Redis; readiness check `redis` (a ping). */
+  redis(options: { url: string }): Promise<Redis>;
+  /** A PostgreSQL pool; readiness check `postgres` (a query). */
+  postgres(options: { url: string; max?: number }): Pool;
+  /** Adds a readiness check of the service's own ("I own work"): `/readyz` names it when false. */
+  ready(name: string, check: ReadinessCheck): void;
+  /** What else `/readyz` tells, beside the checks. */
+  details(describe: () => Record<string, unknown>): void;
+}
+
+export interface ServiceDefinition<C extends ServiceConfig, H extends object> {
+  readonly name: string;
+  /** Reads the environment with the service's one schema (a `ConfigError` lists what is wrong). */
+  readonly config: () => C;
+  /** The streams the service creates when missing, before `start` uses them. */
+  readonly streams?: readonly StreamKey[];
+  /** Where the HTTP server listens. */
+  readonly http: (config: C) => { port: number; host: string; trustProxy?: string[] | undefined };
+  /** Builds the service on the context; what it returns is added to the handle. */
+  readonly start: (context: ServiceContext<C>) => Promise<H>;
+}
+
+/** A started service: where it listens, how to drain it, and what `start` returned. */
+export type ServiceHandle<H extends object> = H & {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+};
+
+export interface DefinedService<C extends ServiceConfig, H extends object> {
+  readonly name: string;
+  /** Starts the service in this process (tests give their own logger and clock). */
+  start(config: C, options?: { logger?: Logger; clock?: Clock }): Promise<ServiceHandle<H>>;
+  /** The process's entry point: `await service.main()` is the whole `main.ts`. */
+  main(): Promise<void>;
+}
+
+/** The connections of one service and the readiness check each brings. */
+function dependencies<C extends ServiceConfig>(
+  name: string,
+  config: C,
+  n: Names,
+  streams: readonly StreamKey[],
+  logger: Logger,
+  lifecycle: Lifecycle,
+  readiness: Record<string, ReadinessCheck>,
+) {
+  let nats: Promise<NatsClients> | undefined;
+  const connectOnce = async (): Promise<NatsClients> => {
+    const nc = await connectNats({ url: config.NATS_URL, name, logger });
+    lifecycle.add('nats', () => nc.drain());
+    readiness.nats = () => natsAnswers(nc, DEPENDENCY_CHECK_MS);
+    warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, n, streams, { replicas: config.TELECARE_STREAM_REPLICAS });
+    return { nc, js: jetstream(nc), jsm };
+  };
+  return {
+    nats: () => {
+      nats ??= connectOnce();
+      return nats;
+    },
+    redis: async (url: string) => {
+      const redis = await createRedis({ url, logger, name });
+      lifecycle.add('redis', async () => {
+        await redis.quit().catch(() => redis.disconnect());
+      });
+      readiness.redis = async () =>
+        redis.status === 'ready' && (await withTimeout(redis.ping(), DEPENDENCY_CHECK_MS)) === 'PONG';
+      return redis;
+    },
+    postgres: (url: string, max: number | undefined) => {
+      const pool = createPool({ url, logger, name, ...(max === undefined ? {} : { max }) });
+      lifecycle.add('postgres', () => pool.end());
+      // Said once the database answers; a database that is down says so through readiness.
+      void postgresDurability(pool)
+        .then((findings) => warnDurability(logger, findings))
+        .catch(() => undefined);
+      readiness.postgres = async () =>
+        (await withTimeout(
+          pool.query('select 1').then(() => true),
+          DEPENDENCY_CHECK_MS,
+        )) === true;
+      return pool;
+    },
+  };
+}
+
+/** Node waits for every open socket at close; after a grace for requests in flight, they are cut. */
+const HTTP_DRAIN_GRACE_MS = 1_500;
+
+async function closeHttp(app: FastifyInstance): Promise<void> {
+  const grace = setTimeout(() => app.server.closeAllConnections(), HTTP_DRAIN_GRACE_MS);
+  grace.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(grace);
+  }
+}
+
+const urlOf = (host: string, port: number): string => {
+  // Listening on every address: reach it on loopback.
+  if (host === '0.0.0.0' || host === '::') return `http://127.0.0.1:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+};
+
+/**
+ * Defines a service: `start` wires only what is the service's own, on a context that already has
+ * the logger, names, clock, lifecycle, metrics and HTTP server, and makes its connections with
+ * their readiness checks. A failure to start closes what was opened and rethrows; `/readyz` is
+ * 503 while draining or while any dependency or the service's own check says no, naming which.
+ */
+export function defineService<C extends ServiceConfig, H extends object>(
+  definition: ServiceDefinition<C, H>,
+): DefinedService<C, H> {
+  const start = async (
+    config: C,
+    options: { logger?: Logger; clock?: Clock } = {},
+  ): Promise<ServiceHandle<H>> => {
+    const { name } = definition;
+    const logger = options.logger ?? createLogger(name, config.LOG_LEVEL);
+    const lifecycle = new Lifecycle(logger);
+    const n = names(config.TELECARE_NAMESPACE);
+    const metrics = createMetrics(name);
+    const listen = definition.http(config);
+    const readiness: Record<string, ReadinessCheck> = {};
+    const described: Array<() => Record<string, unknown>> = [];
+    const http = createHttpServer({
+      logger,
+      metrics,
+      readiness,
+      draining: () => lifecycle.closing,
+      trustProxy: listen.trustProxy,
+      details: () => Object.assign({}, ...described.map((describe) => describe())),
+    });
+    const deps = dependencies(name, config, n, definition.streams ?? [], logger, lifecycle, readiness);
+    try {
+      const own = await definition.start({
+        name,
+        config,
+        logger,
+        clock: options.clock ?? systemClock,
+        names: n,
+        lifecycle,
+        metrics,
+        http,
+        nats: deps.nats,
+        redis: (redis) => deps.redis(redis.url),
+        postgres: (pg) => deps.postgres(pg.url, pg.max),
+        ready: (check, answer) => {
+          readiness[check] = answer;
+        },
+        details: (describe) => {
+          described.push(describe);
+        },
+      });
+      // Closed first at drain: no new requests while consumers finish their work in hand.
+      lifecycle.add('http', () => closeHttp(http));
+      await http.listen({ port: listen.port, host: listen.host });
+      const address = http.server.address();
+      const port = typeof address === 'object' && address ? address.port : listen.port;
+      const url = urlOf(listen.host, port);
+      logger.info({ url }, `${name} listening`);
+      return Object.assign(own, { port, url, close: () => lifecycle.close() });
+    } catch (err) {
+      await lifecycle.close();
+      await http.close().catch(() => undefined);
+      throw err;
+    }
+  };
+  return {
+    name: definition.name,
+    start,
+    main: () =>
+      runService(definition.name, {
+        load: definition.config,
+        start: (config, { logger }) => start(config, { logger }),
+      }),
+  };
+}

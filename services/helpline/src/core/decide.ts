@@ -1,0 +1,345 @@
+import { type Alert, CaseState, type EventType } from '@telecare/contracts';
+import { callingRefusal } from './calls.ts';
+import { factData, factTimeProblem } from './facts.ts';
+import type {
+  Actor,
+  AlertInput,
+  CasePatch,
+  CaseSnapshot,
+  Command,
+  Decision,
+  EventDraft,
+  Input,
+} from './model.ts';
+import { SYSTEM_ACTOR } from './model.ts';
+import {
+  type Action,
+  allowed,
+  closingEffect,
+  isOpen,
+  moreUrgent,
+  pressesOf,
+  refusal,
+} from './transitions.ts';
+
+/**
+ * The helpline's case core: what an input does to a case, as data. No I/O, no clock (`now` is
+ * given), no ids: the shell loads and locks the case, calls `decide`, and writes the patch and the
+ * events (with ids and `now`) in one transaction, or answers the refusal.
+ */
+export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
+  switch (input.kind) {
+    case 'accept':
+    case 'hold':
+    case 'resolve':
+      return transition(c, input, now);
+    case 'record-fact':
+      return recordFacts(c, input, now);
+    case 'reassign':
+      return reassign(c, input, now);
+    case 'record':
+      return recordWork(c, input);
+    case 'call-back-due':
+      return callBackDue(c, now);
+    case 'join':
+    case 'repeat':
+    case 'closing':
+      return alertInto(c, input, now);
+  }
+}
+
+const refuse = (
+  refused: 'state' | 'invalid',
+  action: string,
+  reason: string,
+  holder?: string | null,
+): Decision => ({ ok: false, refused, action, reason, ...(holder !== undefined ? { holder } : {}) });
+
+/**
+ * Whose the case is: one offered to, or worked by, someone else is theirs unless the actor
+ * overrides. An offer to someone who is no longer there holds nobody back.
+ */
+function whoseRefusal(c: CaseSnapshot, action: string, actor: Actor): Decision | undefined {
+  if (actor.override) return undefined;
+  if (c.state === 'offered' && c.offeredTo !== actor.id && c.offeredToPresent)
+    return refuse('state', action, 'the case is offered to another operator', c.offeredTo);
+  if ((c.state === 'accepted' || c.state === 'on_hold') && c.assignedTo && c.assignedTo !== actor.id)
+    return refuse('state', action, 'another operator has this case', c.assignedTo);
+  return undefined;
+}
+
+const CLEAR_HOLD: CasePatch = { holdUntil: null, holdReason: null, holdReturnPriority: null };
+
+function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date): Decision {
+  if (!allowed(cmd.kind, c.state))
+    return refuse('state', cmd.kind, refusal(cmd.kind, c.state), c.assignedTo ?? undefined);
+  const whose = whoseRefusal(c, cmd.kind, cmd.actor);
+  if (whose) return whose;
+  const by = (kind: EventDraft['kind'], data: Record<string, unknown>): EventDraft => ({
+    kind,
+    actor: cmd.actor.id,
+    data,
+  });
+  switch (cmd.kind) {
+    case 'accept': {
+      const acceptedAt = c.acceptedAt ?? now;
+      return {
+        ok: true,
+        patch: {
+          state: 'accepted',
+          acceptedAt,
+          assignedTo: cmd.actor.id,
+          offeredTo: null,
+          offerExpiresAt: null,
+          ...CLEAR_HOLD,
+        },
+        events: [by('accepted', { answerSeconds: (acceptedAt.getTime() - c.raisedAt.getTime()) / 1000 })],
+      };
+    }
+    case 'hold':
+      return {
+        ok: true,
+        patch: {
+          state: 'on_hold',
+          holdUntil: cmd.until,
+          holdReason: cmd.reason,
+          holdReturnPriority: cmd.returnPriority ?? null,
+        },
+        events: [
+          by('held', {
+            until: cmd.until.toISOString(),
+            reason: cmd.reason,
+            ...(cmd.returnPriority ? { returnPriority: cmd.returnPriority } : {}),
+          }),
+        ],
+      };
+    case 'resolve': {
+      const facts = factEvents(c, cmd.facts ?? [], cmd.actor, now, 'resolve');
+      if (!Array.isArray(facts)) return facts;
+      return {
+        ok: true,
+        patch: {
+          state: 'resolved',
+          resolvedAt: now,
+          outcome: cmd.outcome,
+          outcomeReason: cmd.reason,
+          ...CLEAR_HOLD,
+        },
+        // The facts first: the resolution is the last word on the case.
+        events: [...facts, by('resolved', { outcome: cmd.outcome, reason: cmd.reason })],
+      };
+    }
+  }
+}
+
+/** One `fact-recorded` step per fact, or the refusal of a time that cannot be right. */
+function factEvents(
+  c: CaseSnapshot,
+  facts: readonly Parameters<typeof factData>[0][],
+  actor: Actor,
+  now: Date,
+  action: string,
+): EventDraft[] | Decision {
+  const problems = facts.flatMap((f) => factTimeProblem(f, c.raisedAt, now) ?? []);
+  if (problems.length > 0) return refuse('invalid', action, problems.join('; '));
+  return facts.map((f) => ({ kind: 'fact-recorded', actor: actor.id, data: factData(f) }));
+}
+
+/**
+ * Facts are recorded by whoever holds the case (accepted or on hold), or a supervisor; after the
+ * resolution too, since an admission or a conveyance is often known only later.
+ */
+function recordFacts(c: CaseSnapshot, cmd: Command & { kind: 'record-fact' }, now: Date): Decision {
+  const action = 'record-fact';
+  if (c.state === 'closed') return refuse('state', action, 'the case is closed');
+  if (c.state === 'queued' || c.state === 'offered')
+    return refuse('state', action, 'accept the case before recording what happened');
+  if (!cmd.actor.override && c.assignedTo !== cmd.actor.id)
+    return refuse('state', action, 'another operator has this case', c.assignedTo);
+  const events = factEvents(c, cmd.facts, cmd.actor, now, action);
+  if (!Array.isArray(events)) return events;
+  return { ok: true, patch: {}, events };
+}
+
+/**
+ * Work recorded on a case: a note on any case but a closed one; a responder or 999 call only on a
+ * case accepted by the actor (or a supervisor); a reveal only while the case is worked, by whoever
+ * holds it (or a supervisor).
+ */
+function recordWork(c: CaseSnapshot, cmd: Command & { kind: 'record' }): Decision {
+  const { actor, event } = cmd;
+  const action = event === 'note' ? 'note' : event === 'revealed' ? 'reveal' : 'call';
+  const calling = event === 'responder-called' || event === 'emergency-called';
+  const why = calling ? callingRefusal(c, actor) : undefined;
+  if (why) return refuse('state', action, why.reason);
+  if (c.state === 'closed') return refuse('state', action, 'the case is closed');
+  if (event === 'revealed' && c.state === 'resolved') return refuse('state', action, 'the case is resolved');
+  if (
+    event === 'revealed' &&
+    !actor.override &&
+    !((c.state === 'accepted' || c.state === 'on_hold') && c.assignedTo === actor.id)
+  )
+    return refuse('state', action, 'only the operator holding the case reads these fields');
+  return { ok: true, patch: {}, events: [{ kind: event, actor: actor.id, data: cmd.data }] };
+}
+
+/**
+ * A call-back that is due: the case returns to the queue at its return priority, for whoever is
+ * free (not only the operator who held it, who may have gone home).
+ */
+function callBackDue(c: CaseSnapshot, now: Date): Decision {
+  if (c.state !== 'on_hold' || !c.hold || c.hold.until > now)
+    return refuse('state', 'call-back', 'no call-back is due on this case');
+  const priority = c.hold.returnPriority ?? c.priority;
+  return {
+    ok: true,
+    patch: { state: 'queued', priority, ...CLEAR_HOLD, assignedTo: null, lastOfferedTo: null },
+    events: [
+      {
+        kind: 'requeued',
+        actor: SYSTEM_ACTOR,
+        data: { reason: 'call-back due', holdReason: c.hold.reason, priority, heldBy: c.assignedTo },
+      },
+    ],
+  };
+}
+
+/** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
+function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Date): Decision {
+  if (!isOpen(c.state)) return refuse('state', 'reassign', `the case is already ${c.state}`);
+  const patch: CasePatch =
+    c.state === 'queued' || c.state === 'offered'
+      ? {
+          state: 'offered',
+          offeredTo: cmd.to,
+          lastOfferedTo: cmd.to,
+          offerExpiresAt: new Date(now.getTime() + cmd.offerSeconds * 1000),
+        }
+      : { assignedTo: cmd.to };
+  return {
+    ok: true,
+    patch,
+    events: [
+      {
+        kind: 'reassigned',
+        actor: cmd.actor.id,
+        data: { from: c.assignedTo ?? c.offeredTo, to: cmd.to, reason: cmd.reason },
+      },
+    ],
+  };
+}
+
+/**
+ * An alert joins this case: it takes the alert's priority and type when that is more urgent, never
+ * less, and a case on hold goes back to the queue (a new alarm cannot wait for the call-back).
+ */
+function joinPatch(c: CaseSnapshot, alert: Alert): { patch: CasePatch; data: Record<string, unknown> } {
+  const raise = moreUrgent(alert.priority, c.priority);
+  const requeue = c.state === 'on_hold';
+  const raisedAt = new Date(alert.raisedAt);
+  return {
+    patch: {
+      ...(raise ? { priority: alert.priority, type: alert.type } : {}),
+      lastAlertAt: raisedAt > c.lastAlertAt ? raisedAt : c.lastAlertAt,
+      ...(requeue ? { state: 'queued', ...CLEAR_HOLD } : {}),
+    },
+    data: {
+      ...(raise ? { priorityRaisedFrom: c.priority } : {}),
+      ...(requeue ? { requeuedFromHold: true } : {}),
+    },
+  };
+}
+
+const joined = (data: Record<string, unknown>): EventDraft => ({
+  kind: 'alert-joined',
+  actor: SYSTEM_ACTOR,
+  data,
+});
+
+function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
+  const { alert } = input;
+  if (input.kind === 'closing') return closeWith(c, alert, now);
+  if (input.kind === 'join') {
+    if (!isOpen(c.state) || c.testMode) return refuse('state', 'join', `the case is ${c.state}`);
+    const { patch, data } = joinPatch(c, alert);
+    return {
+      ok: true,
+      patch,
+      events: [joined({ alertId: alert.id, priority: alert.priority, type: alert.type, ...data })],
+    };
+  }
+  // A repeat press is counted on the open case of the alert it repeats; a resolved or closed case
+  // is refused, and the press is a new alarm (triage cannot know an operator resolved it).
+  if (c.testMode !== alert.testMode || (!c.testMode && !isOpen(c.state)))
+    return refuse('state', 'repeat', `the case is ${CaseState.parse(c.state)}`);
+  const { presses, lastPressAt } = pressesOf([...c.alerts, alert]);
+  const common = {
+    alertId: alert.id,
+    priority: alert.priority,
+    type: alert.type,
+    repeat: true,
+    repeats: alert.repeats?.alertId,
+    evidence: alert.evidence,
+    reason: alert.reason,
+    presses,
+    lastPressAt,
+  };
+  if (c.testMode) return { ok: true, patch: {}, events: [joined(common)] };
+  const { patch, data } = joinPatch(c, alert);
+  return { ok: true, patch, events: [joined({ ...common, ...data })] };
+}
+
+/**
+ * A closing alert joins the case that holds the alert it closes and may resolve it (see
+ * `closingEffect`); it never raises the priority, slides the join window or requeues.
+ */
+function closeWith(c: CaseSnapshot, alert: Alert, now: Date): Decision {
+  const closes = alert.closes;
+  if (!closes) return refuse('invalid', 'close', 'the alert closes nothing');
+  const alerts = [...c.alerts, alert];
+  const closedAs = new Map(alerts.flatMap((a) => (a.closes ? [[a.closes.alertId, a.closes.outcome]] : [])));
+  const raisers = alerts
+    .filter((a) => !a.closes)
+    .map((a) => {
+      // A repeat press is closed with the alert it repeats: the resident's cancel ends the group.
+      const how = closedAs.get(a.id) ?? (a.repeats ? closedAs.get(a.repeats.alertId) : undefined);
+      return { type: a.type, ...(how ? { closedAs: how } : {}) };
+    });
+  const decided = closingEffect(c.state, c.testMode, raisers);
+  const closedType: EventType | undefined = c.alerts.find((a) => a.id === closes.alertId)?.type;
+  const event = joined({
+    alertId: alert.id,
+    priority: alert.priority,
+    type: alert.type,
+    closes,
+    closedType,
+    // Who acted: the resident (a cancel) or the device (a restore), reported through triage.
+    by: closes.outcome === 'false-alarm' ? 'resident' : 'device',
+    ...(alert.deviceSerial ? { deviceSerial: alert.deviceSerial } : {}),
+    evidence: alert.evidence,
+    reason: alert.reason,
+    effect: decided.effect === 'resolve' ? 'resolved' : 'noted',
+    ...(decided.effect === 'note' ? { why: decided.why } : {}),
+  });
+  if (decided.effect === 'note') return { ok: true, patch: {}, events: [event] };
+  return {
+    ok: true,
+    patch: {
+      state: 'resolved',
+      resolvedAt: now,
+      outcome: decided.outcome,
+      outcomeReason: alert.reason,
+      offeredTo: null,
+      offerExpiresAt: null,
+    },
+    events: [
+      event,
+      {
+        kind: 'resolved',
+        actor: SYSTEM_ACTOR,
+        data: { outcome: decided.outcome, reason: alert.reason, automatic: true, byAlertId: alert.id },
+      },
+    ],
+    autoResolved: decided.outcome,
+  };
+}

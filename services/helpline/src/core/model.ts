@@ -1,0 +1,143 @@
+import type {
+  Alert,
+  CaseEvent,
+  CaseFact,
+  CaseState,
+  EventType,
+  Outcome,
+  Priority,
+} from '@telecare/contracts';
+
+/**
+ * A case as the core sees it: what its decisions depend on, loaded (and locked) by the shell.
+ * Times are `Date`s; nothing here is read from a clock or a database.
+ */
+export interface CaseSnapshot {
+  readonly id: string;
+  readonly residentId: string;
+  readonly state: CaseState;
+  readonly priority: Priority;
+  readonly type: EventType;
+  readonly raisedAt: Date;
+  readonly lastAlertAt: Date;
+  readonly acceptedAt: Date | null;
+  readonly testMode: boolean;
+  readonly offeredTo: string | null;
+  /** Whether the person the case is offered to is still there (a console heard from, not away). */
+  readonly offeredToPresent: boolean;
+  readonly assignedTo: string | null;
+  /** The call-back of a case on hold: when, why, and the priority it returns with. */
+  readonly hold: {
+    readonly until: Date;
+    readonly reason: string;
+    readonly returnPriority: Priority | null;
+  } | null;
+  /** The alerts that opened or joined the case, oldest first. */
+  readonly alerts: readonly Alert[];
+}
+
+/** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */
+export interface Actor {
+  readonly id: string;
+  readonly override: boolean;
+}
+
+/** The actor of everything the helpline does itself (ingest, timers, closing alerts). */
+export const SYSTEM_ACTOR = 'helpline';
+
+/** What a person asks of a case. */
+export type Command =
+  | { readonly kind: 'accept'; readonly actor: Actor }
+  | {
+      readonly kind: 'hold';
+      readonly actor: Actor;
+      readonly until: Date;
+      readonly reason: string;
+      readonly returnPriority?: Priority | undefined;
+    }
+  | {
+      readonly kind: 'resolve';
+      readonly actor: Actor;
+      readonly outcome: Outcome;
+      readonly reason: string;
+      /** Facts not recorded yet (time on the floor, conveyed, admitted): recorded with the resolution. */
+      readonly facts?: readonly CaseFact[] | undefined;
+    }
+  | { readonly kind: 'record-fact'; readonly actor: Actor; readonly facts: readonly CaseFact[] }
+  /** Work on the case that does not change its state: a note, a responder or 999 call, a reveal. */
+  | {
+      readonly kind: 'record';
+      readonly actor: Actor;
+      readonly event: RecordedKind;
+      readonly data: Record<string, unknown>;
+    }
+  | {
+      readonly kind: 'reassign';
+      readonly actor: Actor;
+      readonly to: string;
+      readonly reason: string;
+      readonly offerSeconds: number;
+    };
+
+/** The case events that record work without changing the case. */
+export type RecordedKind = 'note' | 'responder-called' | 'emergency-called' | 'revealed';
+
+/** What an alert brings to a case that already exists. */
+export type AlertInput =
+  /** A further alert for the resident, within the join window of this open case. */
+  | { readonly kind: 'join'; readonly alert: Alert }
+  /** A repeat press of an alert this case holds. */
+  | { readonly kind: 'repeat'; readonly alert: Alert }
+  /** An alert that closes one this case holds (a resident's cancel, a device's restore). */
+  | { readonly kind: 'closing'; readonly alert: Alert };
+
+/** What the helpline's own timers bring to a case. */
+export type TimerInput = { readonly kind: 'call-back-due' };
+
+export type Input = Command | AlertInput | TimerInput;
+
+/** The columns of a case a decision changes; absent keys stay as they are. */
+export interface CasePatch {
+  state?: CaseState;
+  priority?: Priority;
+  type?: EventType;
+  lastAlertAt?: Date;
+  acceptedAt?: Date;
+  resolvedAt?: Date;
+  outcome?: Outcome;
+  outcomeReason?: string;
+  holdUntil?: Date | null;
+  holdReason?: string | null;
+  holdReturnPriority?: Priority | null;
+  offeredTo?: string | null;
+  offerExpiresAt?: Date | null;
+  lastOfferedTo?: string | null;
+  assignedTo?: string | null;
+}
+
+/** A case event before the shell gives it an id and a time (`now`). */
+export interface EventDraft {
+  readonly kind: CaseEvent['kind'];
+  readonly actor: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** Why nothing changed: `state` (409: the case's state or holder does not allow it) or `invalid` (400). */
+export interface Refusal {
+  readonly refused: 'state' | 'invalid';
+  readonly action: string;
+  readonly reason: string;
+  /** The user who has the case, when that is why it was refused. */
+  readonly holder?: string | null | undefined;
+}
+
+/** What happens to a case: its new columns and the events that say so, or a refusal. */
+export type Decision =
+  | {
+      readonly ok: true;
+      readonly patch: CasePatch;
+      readonly events: readonly EventDraft[];
+      /** Set when a closing alert resolved the case on its own. */
+      readonly autoResolved?: 'false-alarm' | 'technical-resolved';
+    }
+  | ({ readonly ok: false } & Refusal);

@@ -1,0 +1,351 @@
+import {
+  type Alert,
+  type CaseEvent,
+  type CaseFact,
+  type CaseState,
+  newId,
+  type Outcome,
+  type Priority,
+} from '@telecare/contracts';
+import { withTransaction } from '@telecare/platform';
+import type { HelplineCase } from '../api.ts';
+import { type AlertContext, decide, decideAlert } from '../core/index.ts';
+import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
+import { OPEN_STATES } from '../core/transitions.ts';
+import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { append, type Db, eventByKey, type StoreContext, stamp } from './context.ts';
+import { CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
+
+// Cases: the shell around the case core. Each change loads and locks the case, asks the core
+// (`decide`), and writes the patch and the events with their outbox rows in one transaction.
+
+export type IngestResult =
+  | { readonly outcome: 'duplicate'; readonly caseId: string }
+  | {
+      /**
+       * `closing`: an alert that closes an earlier one joined that alert's case (and may have
+       * resolved it); `record`: a record-only (P5) alert with nothing to close, kept in a closed case;
+       * `repeat`: a repeat press counted on the open case of the alert it repeats.
+       */
+      readonly outcome: 'opened' | 'joined' | 'repeat' | 'test' | 'closing' | 'record';
+      readonly caseId: string;
+      readonly events: CaseEvent[];
+      /** Set when a closing alert resolved its case on its own. */
+      readonly autoResolved?: 'false-alarm' | 'technical-resolved';
+    };
+
+export type TransitionInput =
+  | { action: 'accept' }
+  | { action: 'hold'; until: Date; reason: string; returnPriority?: Priority | undefined }
+  | { action: 'resolve'; outcome: Outcome; reason: string; facts?: readonly CaseFact[] | undefined };
+
+const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
+  state: 'state',
+  priority: 'priority',
+  type: 'type',
+  lastAlertAt: 'last_alert_at',
+  acceptedAt: 'accepted_at',
+  resolvedAt: 'resolved_at',
+  outcome: 'outcome',
+  outcomeReason: 'outcome_reason',
+  holdUntil: 'hold_until',
+  holdReason: 'hold_reason',
+  holdReturnPriority: 'hold_return_priority',
+  offeredTo: 'offered_to',
+  offerExpiresAt: 'offer_expires_at',
+  lastOfferedTo: 'last_offered_to',
+  assignedTo: 'assigned_to',
+};
+
+/** Writes what the core decided about a case's columns (and when it changed). */
+export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patch: CasePatch, now: Date) {
+  const sets = ['updated_at = $2'];
+  const values: unknown[] = [caseId, now];
+  for (const [key, column] of Object.entries(PATCH_COLUMNS) as [keyof CasePatch, string][]) {
+    const value = patch[key];
+    if (value === undefined) continue;
+    values.push(value);
+    sets.push(`${column} = $${values.length}`);
+  }
+  await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
+}
+
+/**
+ * Cases matching `where` (parameters from $2; $1 is now), locked, as the core sees them;
+ * `skipLocked` passes over rows another transaction holds (a timer on another instance).
+ */
+export async function lockSnapshots(
+  ctx: StoreContext,
+  db: Db,
+  now: Date,
+  where: string,
+  params: unknown[],
+  skipLocked = false,
+): Promise<CaseSnapshot[]> {
+  const { rows } = await db.query(
+    `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
+        from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
+       coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present
+     from ${ctx.t.cases} c where ${where} for update of c${skipLocked ? ' skip locked' : ''}`,
+    [now, ...params],
+  );
+  return rows.map(toSnapshot);
+}
+
+/** The case, locked for the rest of the transaction, as the core sees it. */
+export async function lockCase(ctx: StoreContext, db: Db, id: string, now: Date): Promise<CaseSnapshot> {
+  const [c] = await lockSnapshots(ctx, db, now, 'c.id = $2', [id]);
+  if (!c) throw new CaseNotFoundError(id);
+  return c;
+}
+
+/** The case holding an alert, when it is this resident's. */
+const lockHolding = async (ctx: StoreContext, db: Db, now: Date, alertId: string, residentId: string) =>
+  (
+    await lockSnapshots(
+      ctx,
+      db,
+      now,
+      `c.id = (select case_id from ${ctx.t.alerts} where alert_id = $2) and c.resident_id = $3`,
+      [alertId, residentId],
+    )
+  )[0];
+
+/** The resident's newest open case. */
+const lockOpen = async (ctx: StoreContext, db: Db, now: Date, residentId: string) =>
+  (
+    await lockSnapshots(
+      ctx,
+      db,
+      now,
+      'c.resident_id = $2 and not c.test_mode and c.state = any($3) order by c.last_alert_at desc limit 1',
+      [residentId, OPEN_STATES],
+    )
+  )[0];
+
+const insertAlert = (ctx: StoreContext, db: Db, caseId: string, alert: Alert, now: Date) =>
+  db.query(`insert into ${ctx.t.alerts} (alert_id, case_id, alert, received_at) values ($1, $2, $3, $4)`, [
+    alert.id,
+    caseId,
+    JSON.stringify(alert),
+    now,
+  ]);
+
+/**
+ * Records an alert in one transaction: a known alert id changes nothing; otherwise the core decides
+ * which case it goes to (`decideAlert`), and the change, its case events and outbox rows are written.
+ */
+export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promise<IngestResult> {
+  return withTransaction(ctx.pool, async (db) => {
+    // One resident's alerts are decided one at a time, even across helpline instances, so two
+    // alerts arriving together cannot open two cases.
+    await db.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `${ctx.schema}:${alert.residentId}`,
+    ]);
+    const known = await db.query<{ case_id: string }>(
+      `select case_id from ${ctx.t.alerts} where alert_id = $1`,
+      [alert.id],
+    );
+    if (known.rows[0]) return { outcome: 'duplicate', caseId: known.rows[0].case_id };
+
+    const cases: AlertContext = {
+      closesCase: alert.closes && (await lockHolding(ctx, db, now, alert.closes.alertId, alert.residentId)),
+      repeatsCase:
+        alert.repeats && (await lockHolding(ctx, db, now, alert.repeats.alertId, alert.residentId)),
+      openCase:
+        alert.testMode || alert.priority === 5 ? undefined : await lockOpen(ctx, db, now, alert.residentId),
+    };
+    const decided = decideAlert(cases, alert, now, ctx.joinWindowSeconds);
+    let caseId: string;
+    if (decided.into === 'existing') {
+      caseId = decided.caseId;
+      await writePatch(ctx, db, caseId, decided.patch, now);
+    } else {
+      caseId = newId('case', now.getTime());
+      const c = decided.newCase;
+      await db.query(
+        `insert into ${ctx.t.cases} (id, resident_id, priority, type, state, raised_at, last_alert_at,
+           test_mode, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8)`,
+        [caseId, alert.residentId, c.priority, c.type, c.state, c.raisedAt, c.testMode, now],
+      );
+    }
+    await insertAlert(ctx, db, caseId, alert, now);
+    const events = stamp(caseId, decided.events, now);
+    await append(ctx, db, events);
+    return {
+      outcome: decided.outcome,
+      caseId,
+      events,
+      ...(decided.into === 'existing' && decided.autoResolved ? { autoResolved: decided.autoResolved } : {}),
+    };
+  });
+}
+
+/** The error the API answers for a refusal of the core: 409 for the case's state, 400 for the input. */
+export const refusalError = (caseId: string, state: CaseState, d: Decision & { ok: false }): Error =>
+  d.refused === 'invalid'
+    ? new CaseInputRefusedError(caseId, d.action, d.reason)
+    : new TransitionRefusedError(caseId, d.action, state, d.reason, d.holder);
+
+/**
+ * Applies a command to a case under its row lock, or throws the refusal. A retry carrying the
+ * request key of a command already done writes nothing and answers `undefined`.
+ */
+async function command(
+  ctx: StoreContext,
+  db: Db,
+  id: string,
+  cmd: Command,
+  now: Date,
+  requestKey: string | undefined,
+): Promise<CaseEvent[] | undefined> {
+  const c = await lockCase(ctx, db, id, now);
+  if (requestKey && (await eventByKey(ctx, db, id, requestKey))) return undefined;
+  const d = decide(c, cmd, now);
+  if (!d.ok) throw refusalError(id, c.state, d);
+  await writePatch(ctx, db, id, d.patch, now);
+  const events = stamp(id, d.events, now);
+  await append(ctx, db, events, requestKey);
+  return events;
+}
+
+const commandOf = (input: TransitionInput, actor: Actor): Command =>
+  input.action === 'accept'
+    ? { kind: 'accept', actor }
+    : input.action === 'hold'
+      ? {
+          kind: 'hold',
+          actor,
+          until: input.until,
+          reason: input.reason,
+          returnPriority: input.returnPriority,
+        }
+      : { kind: 'resolve', actor, outcome: input.outcome, reason: input.reason, facts: input.facts };
+
+/**
+ * An operator action on a case: accept, hold, resolve (with the facts not recorded yet). Only a
+ * case in an allowed state (and, once someone has it, only their own case unless the actor may
+ * override) changes, so a double click or two operators racing produce exactly one case event.
+ * `event` is the state change (after any facts).
+ */
+export async function transition(
+  ctx: StoreContext,
+  id: string,
+  input: TransitionInput,
+  actor: Actor,
+  now: Date,
+  requestKey?: string,
+): Promise<{ case: HelplineCase; event: CaseEvent | undefined }> {
+  return withTransaction(ctx.pool, async (db) => {
+    const events = await command(ctx, db, id, commandOf(input, actor), now, requestKey);
+    return { case: await mustGet(ctx, id, db), event: events?.at(-1) };
+  });
+}
+
+/** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
+export async function reassign(
+  ctx: StoreContext,
+  id: string,
+  to: string,
+  reason: string,
+  actor: Actor,
+  now: Date,
+  offerSeconds: number,
+  requestKey?: string,
+): Promise<{ case: HelplineCase; event: CaseEvent | undefined }> {
+  return withTransaction(ctx.pool, async (db) => {
+    const events = await command(
+      ctx,
+      db,
+      id,
+      { kind: 'reassign', actor, to, reason, offerSeconds },
+      now,
+      requestKey,
+    );
+    return { case: await mustGet(ctx, id, db), event: events?.at(-1) };
+  });
+}
+
+/**
+ * Facts for the reports (responder arrived, found on the floor, the ambulance's stages, admitted):
+ * one `fact-recorded` step each, by whoever holds the case or a supervisor. A retry with the same
+ * request key writes nothing and answers the step written first.
+ */
+export async function recordFacts(
+  ctx: StoreContext,
+  id: string,
+  facts: readonly CaseFact[],
+  actor: Actor,
+  now: Date,
+  requestKey?: string,
+): Promise<{ events: CaseEvent[]; duplicate: boolean }> {
+  return withTransaction(ctx.pool, async (db) => {
+    const events = await command(ctx, db, id, { kind: 'record-fact', actor, facts }, now, requestKey);
+    if (events) return { events, duplicate: false };
+    const done = requestKey ? await eventByKey(ctx, db, id, requestKey) : undefined;
+    return { events: done ? [done] : [], duplicate: true };
+  });
+}
+
+async function mustGet(ctx: StoreContext, id: string, db: Db): Promise<HelplineCase> {
+  const stored = await get(ctx, id, db);
+  if (!stored) throw new CaseNotFoundError(id);
+  return stored.case;
+}
+
+const selectCases = (
+  ctx: StoreContext,
+) => `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
+    from ${ctx.t.alerts} a where a.case_id = c.id) as alerts
+  from ${ctx.t.cases} c`;
+
+export async function list(ctx: StoreContext, state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
+  const where = state === 'open' ? 'where not c.test_mode and c.state = any($2)' : 'where not c.test_mode';
+  const { rows } = await ctx.pool.query(
+    `${selectCases(ctx)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
+    state === 'open' ? [limit, OPEN_STATES] : [limit],
+  );
+  return rows.map((row) => toCase(CaseRow.parse(row)));
+}
+
+export async function get(ctx: StoreContext, id: string, db: Db = ctx.pool): Promise<StoredCase | undefined> {
+  const { rows } = await db.query(`${selectCases(ctx)} where c.id = $1`, [id]);
+  if (!rows[0]) return undefined;
+  const row = CaseRow.parse(rows[0]);
+  return { case: toCase(row), testMode: row.test_mode };
+}
+
+export async function events(ctx: StoreContext, caseId: string): Promise<CaseEvent[]> {
+  const { rows } = await ctx.pool.query(
+    `select id, case_id, at, actor, kind, data from ${ctx.t.events} where case_id = $1 order by seq`,
+    [caseId],
+  );
+  return rows.map(toEvent);
+}
+
+/**
+ * A case event that records work on a case without changing its state: a note, a responder
+ * call, a call to emergency services, a reveal (the core's `record`). The request key makes a
+ * retry or a double click write one event.
+ */
+export async function record(
+  ctx: StoreContext,
+  id: string,
+  kind: RecordedKind,
+  data: Record<string, unknown>,
+  actor: Actor,
+  now: Date,
+  requestKey?: string,
+): Promise<{ event: CaseEvent; duplicate: boolean }> {
+  return withTransaction(ctx.pool, async (db) => {
+    const events = await command(ctx, db, id, { kind: 'record', actor, event: kind, data }, now, requestKey);
+    const event = events?.[0] ?? (requestKey ? await eventByKey(ctx, db, id, requestKey) : undefined);
+    if (!event) throw new CaseNotFoundError(id);
+    return { event, duplicate: !events };
+  });
+}
+
+/** The event an earlier request with this key wrote, if any (a retried click). */
+export const eventByKeyOf = (ctx: StoreContext, caseId: string, key: string) =>
+  eventByKey(ctx, ctx.pool, caseId, key);

@@ -1,0 +1,77 @@
+import type { Pool } from '@telecare/platform';
+import type { ConsoleStore } from '../presence.ts';
+import * as calls from './calls.ts';
+import * as cases from './cases.ts';
+import { type StoreContext, tablesOf } from './context.ts';
+import * as figures from './figures.ts';
+import * as outbox from './outbox.ts';
+import * as queue from './queue.ts';
+
+export { type Actor, SYSTEM_ACTOR } from '../core/model.ts';
+export type { CallOutcome, CallRecord, NewCall } from './calls.ts';
+export type { IngestResult, TransitionInput } from './cases.ts';
+export {
+  ALARM_PRIORITIES,
+  ANSWER_TARGETS,
+  type AnswerFigures,
+  type AnswerStats,
+  type Breach,
+  type QueueFigures,
+  type QueueOverview,
+  type TargetFigure,
+} from './figures.ts';
+export type { StoredCase } from './rows.ts';
+
+/** A store function's arguments after the context it shares. */
+type Rest<F> = F extends (ctx: StoreContext, ...rest: infer R) => unknown ? R : never;
+
+/**
+ * The helpline's PostgreSQL schema, one module per aggregate: cases (the shell around the case
+ * core), the queue's timers, calls, figures and the outbox. One object for the rest of the service.
+ */
+export class CaseStore {
+  readonly #ctx: StoreContext;
+
+  constructor(pool: Pool, schema: string, joinWindowSeconds: number, consoles: ConsoleStore) {
+    this.#ctx = { pool, schema, t: tablesOf(schema), consoles, joinWindowSeconds };
+  }
+
+  async ping(): Promise<boolean> {
+    await this.#ctx.pool.query('select 1');
+    return true;
+  }
+
+  // cases
+  ingest = (...a: Rest<typeof cases.ingest>) => cases.ingest(this.#ctx, ...a);
+  list = (...a: Rest<typeof cases.list>) => cases.list(this.#ctx, ...a);
+  get = (...a: Rest<typeof cases.get>) => cases.get(this.#ctx, ...a);
+  events = (...a: Rest<typeof cases.events>) => cases.events(this.#ctx, ...a);
+  transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
+  reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
+  record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);
+  recordFacts = (...a: Rest<typeof cases.recordFacts>) => cases.recordFacts(this.#ctx, ...a);
+  eventByKey = (caseId: string, key: string) => cases.eventByKeyOf(this.#ctx, caseId, key);
+
+  // calls
+  startCall = (...a: Rest<typeof calls.startCall>) => calls.startCall(this.#ctx, ...a);
+  endCall = (...a: Rest<typeof calls.endCall>) => calls.endCall(this.#ctx, ...a);
+  calls = (...a: Rest<typeof calls.calls>) => calls.calls(this.#ctx, ...a);
+
+  // the queue's timers
+  dispatch = (...a: Rest<typeof queue.dispatch>) => queue.dispatch(this.#ctx, ...a);
+  expireOffers = (...a: Rest<typeof queue.expireOffers>) => queue.expireOffers(this.#ctx, ...a);
+  returnHolds = (...a: Rest<typeof queue.returnHolds>) => queue.returnHolds(this.#ctx, ...a);
+  escalate = (...a: Rest<typeof queue.escalate>) => queue.escalate(this.#ctx, ...a);
+  missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
+
+  // figures
+  answerStats = (...a: Rest<typeof figures.answerStats>) => figures.answerStats(this.#ctx, ...a);
+  queueOverview = (...a: Rest<typeof figures.queueOverview>) => figures.queueOverview(this.#ctx, ...a);
+  breaches = (...a: Rest<typeof figures.breaches>) => figures.breaches(this.#ctx, ...a);
+  holders = () => figures.holders(this.#ctx);
+  openCount = () => figures.openCount(this.#ctx);
+
+  // the outbox
+  unpublished = (...a: Rest<typeof outbox.unpublished>) => outbox.unpublished(this.#ctx, ...a);
+  markPublished = (...a: Rest<typeof outbox.markPublished>) => outbox.markPublished(this.#ctx, ...a);
+}

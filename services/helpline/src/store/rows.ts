@@ -1,0 +1,109 @@
+import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from '@telecare/contracts';
+import { z } from 'zod';
+import type { HelplineCase } from '../api.ts';
+import type { CaseSnapshot } from '../core/model.ts';
+import { pressesOf } from '../core/transitions.ts';
+
+export const CaseRow = z.object({
+  id: z.string(),
+  resident_id: z.string(),
+  priority: Priority,
+  type: EventTypeSchema,
+  state: CaseState,
+  raised_at: z.date(),
+  accepted_at: z.date().nullable(),
+  resolved_at: z.date().nullable(),
+  outcome: Outcome.nullable(),
+  test_mode: z.boolean(),
+  offered_to: z.string().nullable(),
+  offer_expires_at: z.date().nullable(),
+  assigned_to: z.string().nullable(),
+  escalation_step: z.number().int(),
+  hold_until: z.date().nullable(),
+  hold_reason: z.string().nullable(),
+  hold_return_priority: Priority.nullable(),
+  answer_target_missed: z.number().int().nullable(),
+  alerts: z.array(Alert).min(1),
+});
+export type CaseRow = z.infer<typeof CaseRow>;
+
+const EventRow = z.object({
+  id: z.string(),
+  case_id: z.string(),
+  at: z.date(),
+  actor: z.string(),
+  kind: CaseEvent.shape.kind,
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const toCase = (row: CaseRow): HelplineCase => ({
+  id: row.id,
+  residentId: row.resident_id,
+  priority: row.priority,
+  type: row.type,
+  state: row.state,
+  raisedAt: row.raised_at.toISOString(),
+  acceptedAt: row.accepted_at?.toISOString() ?? null,
+  resolvedAt: row.resolved_at?.toISOString() ?? null,
+  outcome: row.outcome,
+  alertIds: row.alerts.map((a) => a.id),
+  because: row.alerts.map((a) => ({
+    alertId: a.id,
+    rule: a.rule,
+    reason: a.reason,
+    evidence: a.evidence,
+    thresholds: a.thresholds,
+    late: a.late,
+  })),
+  offeredTo: row.offered_to,
+  offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
+  assignedTo: row.assigned_to,
+  escalationStep: row.escalation_step,
+  answerTargetMissed:
+    row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
+  ...pressesOf(row.alerts),
+  deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
+  hold: row.hold_until
+    ? {
+        until: row.hold_until.toISOString(),
+        reason: row.hold_reason ?? '',
+        returnPriority: row.hold_return_priority,
+      }
+    : null,
+});
+
+export const toEvent = (row: unknown): CaseEvent => {
+  const r = EventRow.parse(row);
+  return { id: r.id, caseId: r.case_id, at: r.at.toISOString(), actor: r.actor, kind: r.kind, data: r.data };
+};
+
+/** A case as stored: the API view plus what the API does not show. */
+export interface StoredCase {
+  readonly case: HelplineCase;
+  readonly testMode: boolean;
+}
+
+const SnapshotRow = CaseRow.extend({ last_alert_at: z.date(), offered_to_present: z.boolean() });
+
+/** A locked case row as the core sees it. */
+export function toSnapshot(row: unknown): CaseSnapshot {
+  const r = SnapshotRow.parse(row);
+  return {
+    id: r.id,
+    residentId: r.resident_id,
+    state: r.state,
+    priority: r.priority,
+    type: r.type,
+    raisedAt: r.raised_at,
+    lastAlertAt: r.last_alert_at,
+    acceptedAt: r.accepted_at,
+    testMode: r.test_mode,
+    offeredTo: r.offered_to,
+    offeredToPresent: r.offered_to_present,
+    assignedTo: r.assigned_to,
+    hold: r.hold_until
+      ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }
+      : null,
+    alerts: r.alerts,
+  };
+}

@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { names } from '@telecare/contracts';
+import { createLogger, createPool, migrate } from '@telecare/platform';
+import type { ReportsConfig } from './config.ts';
+import { DEMO_DISTRICTS, seedMessages, writeSeed } from './seed.ts';
+import { MIGRATIONS } from './service.ts';
+import { ReportsStore } from './store.ts';
+
+/** The calendar months before this one: [first day of `months` ago, first day of this month). */
+export function lastMonths(now: Date, months: number): { from: Date; to: Date } {
+  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - months, 1));
+  return { from, to };
+}
+
+/**
+ * `reports seed [--months 2] [--residents 600] [--seed 1]`: simulated activity for the last whole
+ * months across the demonstration's twelve districts, written into the read model (see seed.ts).
+ */
+export async function seedCommand(
+  config: ReportsConfig,
+  args: readonly string[],
+): Promise<{ from: Date; to: Date }> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      months: { type: 'string', default: '2' },
+      residents: { type: 'string', default: '600' },
+      seed: { type: 'string', default: '1' },
+    },
+  });
+  const months = Math.min(24, Math.max(1, Number(values.months) || 2));
+  const residents = Math.min(20_000, Math.max(10, Number(values.residents) || 600));
+  const period = lastMonths(new Date(), months);
+  const logger = createLogger('reports', config.LOG_LEVEL);
+  const schema = names(config.TELECARE_NAMESPACE).schema('reports');
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  const pool = createPool({ url: config.DATABASE_URL, logger, name: 'reports-seed' });
+  // Simulated data a crash may lose: no waiting for the disk at each of its thousands of commits.
+  pool.on('connect', (client) => void client.query('set synchronous_commit = off').catch(() => undefined));
+  try {
+    const messages = seedMessages({
+      ...period,
+      residents,
+      districts: DEMO_DISTRICTS,
+      seed: Number(values.seed) || 1,
+    });
+    await writeSeed(new ReportsStore(pool, schema), messages);
+    logger.info(
+      {
+        from: period.from.toISOString(),
+        to: period.to.toISOString(),
+        events: messages.events.length,
+        alerts: messages.alerts.length,
+        caseSteps: messages.steps.length,
+      },
+      'simulated activity written to the reports read model',
+    );
+    return period;
+  } finally {
+    await pool.end();
+  }
+}

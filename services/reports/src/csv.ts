@@ -1,0 +1,128 @@
+import type { Summary, TargetFigure } from './summary.ts';
+import type { Count, Group } from './suppress.ts';
+
+/** One chart's numbers as a table: what the dashboard draws and the CSV holds. */
+export interface Table {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | number | boolean | null)[])[];
+}
+
+const groupTable = (key: string, group: Group): Table => ({
+  columns: [key, 'count'],
+  rows: [
+    ...Object.entries(group.cells).sort(([a], [b]) => a.localeCompare(b)),
+    ['total', group.total] as [string, Count],
+  ],
+});
+
+const targetRow = (name: string, t: TargetFigure) => [
+  name,
+  t.target,
+  t.of,
+  t.met,
+  t.missed,
+  t.percent,
+  t.achieved,
+];
+const TARGET_COLUMNS = ['target', 'target_percent', 'of', 'met', 'missed', 'percent', 'achieved'];
+
+/** Every chart of a summary, by name. */
+export function summaryTables(s: Summary): Record<string, Table> {
+  return {
+    technology: groupTable('device_kind', s.residents.technology),
+    'alerts-by-type': groupTable('type', s.alerts.byType),
+    'alerts-by-priority': groupTable('priority', s.alerts.byPriority),
+    answer: {
+      columns: TARGET_COLUMNS,
+      rows: [
+        targetRow('answered within 60 s', s.answer.within60s),
+        targetRow('answered within 180 s', s.answer.within180s),
+      ],
+    },
+    attendance: {
+      columns: TARGET_COLUMNS,
+      rows: [
+        targetRow('on site within 45 min', s.attendance.within45m),
+        targetRow('on site within 60 min', s.attendance.within60m),
+      ],
+    },
+    outcomes: groupTable('outcome', s.outcomes),
+    falls: groupTable('ambulance', s.falls.byAmbulance),
+    'time-on-floor': groupTable('time_on_floor', s.falls.timeOnFloor),
+    faults: groupTable('type', s.faults.byType),
+    demand: {
+      columns: [
+        'district',
+        'residents',
+        'alerts',
+        'responder_visits',
+        'ambulances',
+        'attendance_p90_minutes',
+      ],
+      rows: [
+        ...s.demand.districts.map((d) => [
+          d,
+          s.demand.residents.cells[d] ?? null,
+          s.demand.alerts.cells[d] ?? null,
+          s.demand.visits.cells[d] ?? null,
+          s.demand.ambulances.cells[d] ?? null,
+          s.demand.attendanceP90[d] ?? null,
+        ]),
+        [
+          'total',
+          s.demand.residents.total,
+          s.demand.alerts.total,
+          s.demand.visits.total,
+          s.demand.ambulances.total,
+          null,
+        ],
+      ],
+    },
+    clusters: {
+      columns: ['cluster', 'districts', 'alerts', 'why'],
+      rows: s.demand.clusters.map((c, i) => [i + 1, c.districts.join(' '), c.alerts, c.why]),
+    },
+    trend: {
+      columns: [
+        'month',
+        'active_residents',
+        'alerts',
+        'alerts_per_1000',
+        'answered_within_60s_percent',
+        'falls',
+        'ambulances',
+      ],
+      rows: s.trend.months.map((m, i) => [
+        m,
+        s.trend.activeResidents[i] ?? null,
+        s.trend.alerts.cells[m] ?? null,
+        s.trend.alertsPer1000[i] ?? null,
+        s.trend.within60sPercent[i] ?? null,
+        s.trend.falls.cells[m] ?? null,
+        s.trend.ambulances.cells[m] ?? null,
+      ]),
+    },
+  };
+}
+
+const cell = (value: string | number | boolean | null): string => {
+  // A suppressed (or not applicable) value is an empty cell.
+  if (value === null) return '';
+  const text = String(value);
+  // Spreadsheet formula injection: a cell that starts like a formula is quoted as text.
+  const safe = /^[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+};
+
+export const toCsv = (table: Table): string =>
+  `${[table.columns, ...table.rows].map((row) => row.map(cell).join(',')).join('\r\n')}\r\n`;
+
+/** Every chart in one CSV, one value per line: chart, row label, column, value. */
+export function exportCsv(s: Summary): string {
+  const rows: (string | number | boolean | null)[][] = [];
+  for (const [chart, table] of Object.entries(summaryTables(s)))
+    for (const row of table.rows)
+      for (let i = 1; i < table.columns.length; i++)
+        rows.push([chart, row[0] ?? null, table.columns[i] ?? '', row[i] ?? null]);
+  return toCsv({ columns: ['chart', 'row', 'column', 'value'], rows });
+}

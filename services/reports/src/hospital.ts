@@ -1,0 +1,86 @@
+import { parse } from 'csv-parse/sync';
+
+/** A hospital stay: admission and discharge days (`YYYY-MM-DD`), discharge on or after admission. */
+export interface Stay {
+  readonly residentId: string;
+  readonly admitted: string;
+  readonly discharged: string;
+}
+
+export interface Refusal {
+  /** The line of the file (the header is line 1). */
+  readonly line: number;
+  readonly reasons: readonly string[];
+}
+
+export interface CheckedEpisodes {
+  readonly accepted: readonly (Stay & { line: number })[];
+  readonly refused: readonly Refusal[];
+  /** A problem with the file as a whole (no header, not CSV): nothing can be imported. */
+  readonly fileError?: string;
+}
+
+export const EPISODE_HEADER = ['resident', 'admitted', 'discharged'] as const;
+/** At most this many rows in one file: bounded work per request. */
+export const MAX_EPISODE_ROWS = 100_000;
+
+const isDay = (value: string): boolean => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const d = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+};
+
+/** Two stays overlap when one is admitted before the other is discharged (a same-day transfer does not). */
+const overlaps = (
+  a: Pick<Stay, 'admitted' | 'discharged'>,
+  b: Pick<Stay, 'admitted' | 'discharged'>,
+): boolean => a.admitted < b.discharged && b.admitted < a.discharged;
+
+/**
+ * Checks an episodes file row by row: bad dates, unknown residents, discharge before admission,
+ * and stays that overlap another row's or one already imported. Each refused row says every
+ * reason it has.
+ */
+export function checkEpisodes(
+  text: string,
+  known: ReadonlySet<string>,
+  existing: ReadonlyMap<string, readonly Pick<Stay, 'admitted' | 'discharged'>[]>,
+): CheckedEpisodes {
+  let records: string[][];
+  try {
+    records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
+  } catch (err) {
+    return { accepted: [], refused: [], fileError: `not readable CSV: ${(err as Error).message}` };
+  }
+  const [header, ...rows] = records;
+  if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
+    return { accepted: [], refused: [], fileError: `the first line must be ${EPISODE_HEADER.join(',')}` };
+  if (rows.length > MAX_EPISODE_ROWS)
+    return { accepted: [], refused: [], fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
+  const accepted: (Stay & { line: number })[] = [];
+  const refused: Refusal[] = [];
+  rows.forEach((row, i) => {
+    const line = i + 2;
+    const [residentId = '', admitted = '', discharged = ''] = row;
+    const reasons: string[] = [];
+    if (row.length !== 3) reasons.push(`3 columns expected, found ${row.length}`);
+    if (!known.has(residentId)) reasons.push(`unknown resident ${JSON.stringify(residentId.slice(0, 64))}`);
+    if (!isDay(admitted))
+      reasons.push(`admitted: not a date (YYYY-MM-DD): ${JSON.stringify(admitted.slice(0, 32))}`);
+    if (!isDay(discharged))
+      reasons.push(`discharged: not a date (YYYY-MM-DD): ${JSON.stringify(discharged.slice(0, 32))}`);
+    const stay = { residentId, admitted, discharged };
+    if (isDay(admitted) && isDay(discharged)) {
+      if (discharged < admitted) reasons.push('discharged before admitted');
+      else {
+        if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
+          reasons.push('overlaps a stay already imported');
+        const clash = accepted.find((s) => s.residentId === residentId && overlaps(s, stay));
+        if (clash) reasons.push(`overlaps the stay on line ${clash.line}`);
+      }
+    }
+    if (reasons.length > 0) refused.push({ line, reasons });
+    else accepted.push({ ...stay, line });
+  });
+  return { accepted, refused };
+}

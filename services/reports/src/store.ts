@@ -1,0 +1,346 @@
+import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import type { CohortResident, StayDays } from './cohort.ts';
+import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
+import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
+
+/** What a report is asked for: [from, to) and the postcode districts (null: every district). */
+export interface Scope {
+  readonly from: Date;
+  readonly to: Date;
+  readonly districts: readonly string[] | null;
+}
+
+/** The read-model tables `rebuild` empties (the tokens are not read-model and stay). */
+export const READ_MODEL_TABLES = [
+  'rp_residents',
+  'rp_device_days',
+  'rp_device_faults',
+  'rp_alerts',
+  'rp_cases',
+  'rp_case_steps',
+  'rp_case_facts',
+] as const;
+
+const CASE_COLUMNS = {
+  alertId: 'alert_id',
+  priority: 'priority',
+  type: 'type',
+  openedAt: 'opened_at',
+  acceptedAt: 'accepted_at',
+  responderCalledAt: 'responder_called_at',
+  resolvedAt: 'resolved_at',
+  closedAt: 'closed_at',
+  outcome: 'outcome',
+  testMode: 'test_mode',
+  recordOnly: 'record_only',
+} as const;
+
+type Queryable = Pick<PoolClient, 'query'>;
+type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_tokens' | 'rp_hospital_stays', string>;
+
+/** Writes the read model. Every write is idempotent by the id of what caused it. */
+export class ReportsStore {
+  readonly #t: Tables;
+
+  constructor(
+    readonly pool: Pool,
+    readonly schema: string,
+  ) {
+    const q = (table: string) => `"${schema}".${table}`;
+    this.#t = Object.fromEntries(
+      [...READ_MODEL_TABLES, 'rp_tokens', 'rp_hospital_stays'].map((t) => [t, q(t)]),
+    ) as Tables;
+  }
+
+  table(name: keyof Tables): string {
+    return this.#t[name];
+  }
+
+  async applyActivity(a: DeviceActivity): Promise<void> {
+    const t = this.#t;
+    await withTransaction(this.pool, async (db) => {
+      await db.query(
+        `insert into ${t.rp_residents} (resident_id, district, first_seen_at, updated_at)
+         values ($1, $2, $3, $3)
+         on conflict (resident_id) do update set
+           first_seen_at = least(${t.rp_residents}.first_seen_at, excluded.first_seen_at),
+           district = case when excluded.updated_at >= ${t.rp_residents}.updated_at and excluded.district is not null
+                           then excluded.district else ${t.rp_residents}.district end,
+           updated_at = greatest(${t.rp_residents}.updated_at, excluded.updated_at)`,
+        [a.residentId, a.district, a.at],
+      );
+      await db.query(
+        `insert into ${t.rp_device_days} (serial, day, resident_id, device_kind, district)
+         values ($1, $2, $3, $4, $5) on conflict do nothing`,
+        [a.serial, a.day, a.residentId, a.deviceKind, a.district],
+      );
+      if (a.fault)
+        await db.query(
+          `insert into ${t.rp_device_faults} (event_id, serial, resident_id, type, district, at)
+           values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+          [a.eventId, a.serial, a.residentId, a.fault, a.district, a.at],
+        );
+    });
+  }
+
+  /** Many activities in one transaction (the same writes as `applyActivity`, for a bulk load). */
+  async applyActivities(list: readonly DeviceActivity[]): Promise<void> {
+    if (list.length === 0) return;
+    const t = this.#t;
+    const firstSeen = new Map<string, DeviceActivity>();
+    for (const a of list) {
+      const seen = firstSeen.get(a.residentId);
+      if (!seen || a.at < seen.at) firstSeen.set(a.residentId, a);
+    }
+    const residents = [...firstSeen.values()];
+    const faults = list.filter((a) => a.fault);
+    await withTransaction(this.pool, async (db) => {
+      await db.query(
+        `insert into ${t.rp_residents} (resident_id, district, first_seen_at, updated_at)
+         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $3::timestamptz[])
+         on conflict (resident_id) do update set
+           first_seen_at = least(${t.rp_residents}.first_seen_at, excluded.first_seen_at)`,
+        [residents.map((a) => a.residentId), residents.map((a) => a.district), residents.map((a) => a.at)],
+      );
+      await db.query(
+        `insert into ${t.rp_device_days} (serial, day, resident_id, device_kind, district)
+         select * from unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[]) on conflict do nothing`,
+        [
+          list.map((a) => a.serial),
+          list.map((a) => a.day),
+          list.map((a) => a.residentId),
+          list.map((a) => a.deviceKind),
+          list.map((a) => a.district),
+        ],
+      );
+      if (faults.length > 0)
+        await db.query(
+          `insert into ${t.rp_device_faults} (event_id, serial, resident_id, type, district, at)
+           select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+           on conflict do nothing`,
+          [
+            faults.map((a) => a.eventId),
+            faults.map((a) => a.serial),
+            faults.map((a) => a.residentId),
+            faults.map((a) => a.fault),
+            faults.map((a) => a.district),
+            faults.map((a) => a.at),
+          ],
+        );
+    });
+  }
+
+  async applyAlert(a: AlertRecord): Promise<void> {
+    await this.#insertAlert(this.pool, a);
+  }
+
+  async #insertAlert(db: Queryable, a: AlertRecord): Promise<void> {
+    await db.query(
+      `insert into ${this.#t.rp_alerts}
+         (alert_id, resident_id, priority, type, raised_at, late, test_mode, record_only)
+       values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing`,
+      [a.alertId, a.residentId, a.priority, a.type, a.raisedAt, a.late, a.testMode, a.recordOnly],
+    );
+  }
+
+  /** Applies one CASES step; false when it was applied before (a redelivery). */
+  async applyCaseStep(step: CaseStep): Promise<boolean> {
+    return withTransaction(this.pool, (db) => this.#applyStep(db, step));
+  }
+
+  /** Steps (in order) and alerts in one transaction, for a bulk load. */
+  async applyMany(alerts: readonly AlertRecord[], steps: readonly CaseStep[]): Promise<void> {
+    await withTransaction(this.pool, async (db) => {
+      for (const a of alerts) await this.#insertAlert(db, a);
+      for (const step of steps) await this.#applyStep(db, step);
+    });
+  }
+
+  async #applyStep(db: Queryable, step: CaseStep): Promise<boolean> {
+    const t = this.#t;
+    const fresh = await db.query(
+      `insert into ${t.rp_case_steps} (step_id, case_id, kind, at) values ($1, $2, $3, $4)
+       on conflict do nothing`,
+      [step.stepId, step.caseId, step.kind, step.at],
+    );
+    if (fresh.rowCount === 0) return false;
+    const entries = Object.entries(step.update).filter(([, v]) => v !== undefined);
+    const columns = entries.map(([k]) => CASE_COLUMNS[k as keyof typeof CASE_COLUMNS]);
+    // The first value of each column wins: a case accepted twice (after a hold) answered once.
+    const sets = columns.map((c) => `${c} = coalesce(${t.rp_cases}.${c}, excluded.${c})`);
+    await db.query(
+      `insert into ${t.rp_cases} (case_id${columns.map((c) => `, ${c}`).join('')})
+       values ($1${columns.map((_, i) => `, $${i + 2}`).join('')})
+       on conflict (case_id) do ${sets.length ? `update set ${sets.join(', ')}` : 'nothing'}`,
+      [step.caseId, ...entries.map(([, v]) => v)],
+    );
+    if (step.fact) {
+      const f = step.fact;
+      await db.query(
+        `insert into ${t.rp_case_facts} (step_id, case_id, fact, at, on_floor_minutes, source)
+         values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+        [
+          step.stepId,
+          step.caseId,
+          f.fact,
+          new Date(f.at),
+          f.fact === 'found-on-floor' ? f.onFloorMinutes : null,
+          f.fact === 'found-on-floor' ? f.source : null,
+        ],
+      );
+    }
+    return true;
+  }
+
+  /** The rows a report counts, and how many cases could not be placed in a district. */
+  async rows(scope: Scope): Promise<Rows & { unplaced: number }> {
+    const [cases, alerts, activity, faults, unplaced] = await Promise.all([
+      this.#cases(scope),
+      this.#alerts(scope),
+      this.#activity(scope),
+      this.#faults(scope),
+      this.#unplaced(scope),
+    ]);
+    return { cases, alerts, activity, faults, unplaced };
+  }
+
+  /** Cases that count: opened from a real alert (not a test, a cancel or a restore), raised in the period. */
+  #caseFrom(): string {
+    const t = this.#t;
+    return `from ${t.rp_cases} c
+      left join ${t.rp_alerts} a on a.alert_id = c.alert_id
+      left join ${t.rp_residents} r on r.resident_id = a.resident_id
+      where not c.test_mode and not c.record_only and c.opened_at is not null
+        and coalesce(a.raised_at, c.opened_at) >= $1 and coalesce(a.raised_at, c.opened_at) < $2`;
+  }
+
+  async #cases(scope: Scope): Promise<CaseRow[]> {
+    const t = this.#t;
+    const { rows } = await this.pool.query(
+      `select c.case_id, a.resident_id, r.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
+         c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
+         coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
+                   from ${t.rp_case_facts} f where f.case_id = c.case_id), '[]'::json) as facts
+       ${this.#caseFrom()} and ($3::text[] is null or r.district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      caseId: row.case_id,
+      residentId: row.resident_id,
+      district: row.district,
+      priority: row.priority,
+      type: row.type,
+      raisedAt: row.raised_at,
+      acceptedAt: row.accepted_at,
+      responderCalledAt: row.responder_called_at,
+      resolvedAt: row.resolved_at,
+      closedAt: row.closed_at,
+      outcome: row.outcome,
+      facts: (row.facts as { fact: string; at: string; onFloorMinutes: number | null }[]).map(
+        (f): FactRow => ({ fact: f.fact, at: new Date(f.at), onFloorMinutes: f.onFloorMinutes }),
+      ),
+    }));
+  }
+
+  async #unplaced(scope: Scope): Promise<number> {
+    if (!scope.districts) return 0;
+    const { rows } = await this.pool.query<{ n: number }>(
+      `select count(*)::int as n ${this.#caseFrom()} and r.district is null`,
+      [scope.from, scope.to],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async #alerts(scope: Scope): Promise<AlertRow[]> {
+    const t = this.#t;
+    const { rows } = await this.pool.query(
+      `select a.type, a.priority, r.district, a.raised_at, a.late
+       from ${t.rp_alerts} a left join ${t.rp_residents} r on r.resident_id = a.resident_id
+       where not a.test_mode and not a.record_only and a.raised_at >= $1 and a.raised_at < $2
+         and ($3::text[] is null or r.district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      type: row.type,
+      priority: row.priority,
+      district: row.district,
+      raisedAt: row.raised_at,
+      late: row.late,
+    }));
+  }
+
+  async #activity(scope: Scope): Promise<ActivityRow[]> {
+    const { rows } = await this.pool.query(
+      `select serial, resident_id, device_kind, district, day::text as day from ${this.#t.rp_device_days}
+       where day >= ($1::timestamptz at time zone 'UTC')::date
+         and (day::timestamp at time zone 'UTC') < $2
+         and ($3::text[] is null or district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({
+      serial: row.serial,
+      residentId: row.resident_id,
+      deviceKind: row.device_kind,
+      district: row.district,
+      day: row.day,
+    }));
+  }
+
+  async #faults(scope: Scope): Promise<FaultRow[]> {
+    const { rows } = await this.pool.query(
+      `select type, district, at from ${this.#t.rp_device_faults}
+       where at >= $1 and at < $2 and ($3::text[] is null or district = any($3))`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows.map((row) => ({ type: row.type, district: row.district, at: row.at }));
+  }
+
+  /** Which of these resident ids the service has seen. */
+  async knownResidents(ids: readonly string[]): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ resident_id: string }>(
+      `select resident_id from ${this.#t.rp_residents} where resident_id = any($1)`,
+      [ids],
+    );
+    return new Set(rows.map((r) => r.resident_id));
+  }
+
+  /** The stays already imported for these residents. */
+  async staysOf(ids: readonly string[] | null): Promise<StayDays[]> {
+    const { rows } = await this.pool.query<{ resident_id: string; admitted: string; discharged: string }>(
+      `select resident_id, admitted_on::text as admitted, discharged_on::text as discharged
+       from ${this.#t.rp_hospital_stays} where $1::text[] is null or resident_id = any($1)`,
+      [ids],
+    );
+    return rows.map((r) => ({ residentId: r.resident_id, admitted: r.admitted, discharged: r.discharged }));
+  }
+
+  async insertStays(stays: readonly StayDays[], importId: string, now: Date): Promise<void> {
+    if (stays.length === 0) return;
+    await this.pool.query(
+      `insert into ${this.#t.rp_hospital_stays} (resident_id, admitted_on, discharged_on, import_id, imported_at)
+       select r, a, d, $4, $5 from unnest($1::text[], $2::date[], $3::date[]) as t(r, a, d)`,
+      [
+        stays.map((s) => s.residentId),
+        stays.map((s) => s.admitted),
+        stays.map((s) => s.discharged),
+        importId,
+        now,
+      ],
+    );
+  }
+
+  /** Residents (of these districts) with when telecare started: their first device event seen. */
+  async cohort(districts: readonly string[] | null): Promise<CohortResident[]> {
+    const { rows } = await this.pool.query<{ resident_id: string; first_seen_at: Date }>(
+      `select resident_id, first_seen_at from ${this.#t.rp_residents}
+       where $1::text[] is null or district = any($1)`,
+      [districts],
+    );
+    return rows.map((r) => ({ residentId: r.resident_id, startedAt: r.first_seen_at }));
+  }
+
+  /** Empties the read model (not the tokens), for a replay from the start of the streams. */
+  async truncateReadModel(): Promise<void> {
+    await this.pool.query(`truncate ${READ_MODEL_TABLES.map((t) => this.#t[t]).join(', ')}`);
+  }
+}

@@ -1,0 +1,233 @@
+import { type DemandReport, demandReport } from './demand.ts';
+import {
+  ALARM_PRIORITIES,
+  ANSWER_TARGETS,
+  ATTENDANCE_TARGETS,
+  LONG_LIE_MINUTES,
+  type MeasuredCounts,
+  measure,
+  median,
+  monthsOf,
+  type Rows,
+  rowsOfMonth,
+  type TargetCount,
+} from './figures.ts';
+import { type ModelledSavings, modelledSavings, type SavingsAssumptions } from './modelled.ts';
+import {
+  type Count,
+  type Group,
+  per1000,
+  percent,
+  protectCount,
+  protectGroup,
+  SUPPRESS_BELOW,
+} from './suppress.ts';
+
+/** One target as shown: met and missed (suppressed together when either is small), the share, the verdict. */
+export interface TargetFigure {
+  readonly target: number;
+  readonly of: Count;
+  readonly met: Count;
+  readonly missed: Count;
+  readonly percent: number | null;
+  /** Whether the share met the target; null when there is nothing to judge or the base is hidden. */
+  readonly achieved: boolean | null;
+}
+
+export function targetFigure(count: TargetCount, target: number): TargetFigure {
+  const group = protectGroup({ met: count.met, missed: count.missed });
+  const of = group.total;
+  const raw = count.met + count.missed;
+  return {
+    target,
+    of,
+    met: group.cells.met ?? null,
+    missed: group.cells.missed ?? null,
+    percent: percent(group.cells.met ?? null, of),
+    achieved: of === null || raw === 0 ? null : (count.met / raw) * 100 >= target,
+  };
+}
+
+/** A median shown only when it is of at least as many values as a count must be. */
+const protectedMedian = (values: readonly number[]): number | null =>
+  values.length >= SUPPRESS_BELOW ? median(values) : null;
+
+/** Why a figure leaves something out: every report says what it did not count. */
+export interface Note {
+  readonly what: string;
+  readonly count: Count;
+  readonly why: string;
+}
+
+export interface Summary {
+  readonly period: { readonly from: string; readonly to: string };
+  readonly districts: readonly string[] | null;
+  readonly evidence: 'measured';
+  readonly residents: { readonly active: Count; readonly devices: Count; readonly technology: Group };
+  readonly alerts: { readonly byType: Group; readonly byPriority: Group; readonly per1000: number | null };
+  readonly answer: {
+    readonly priorities: readonly number[];
+    readonly within60s: TargetFigure;
+    readonly within180s: TargetFigure;
+    readonly medianSeconds: number | null;
+  };
+  readonly attendance: {
+    readonly visits: Count;
+    readonly within45m: TargetFigure;
+    readonly within60m: TargetFigure;
+    readonly medianMinutes: number | null;
+  };
+  readonly outcomes: Group;
+  readonly ambulances: { readonly count: Count; readonly per1000: number | null };
+  readonly admissions: { readonly count: Count; readonly per1000: number | null };
+  readonly falls: {
+    readonly byAmbulance: Group;
+    readonly per1000: number | null;
+    readonly timeOnFloor: Group;
+    readonly medianMinutesOnFloor: number | null;
+    readonly longLieMinutes: number;
+  };
+  readonly faults: {
+    readonly byType: Group;
+    readonly per1000Devices: number | null;
+    readonly supervisionLosses: Count;
+    readonly lateDeliveries: Count;
+  };
+  readonly trend: {
+    readonly months: readonly string[];
+    readonly activeResidents: readonly Count[];
+    readonly alerts: Group;
+    readonly alertsPer1000: readonly (number | null)[];
+    readonly within60sPercent: readonly (number | null)[];
+    readonly falls: Group;
+    readonly ambulances: Group;
+  };
+  readonly demand: DemandReport;
+  /** Null when modelled figures are switched off (the default). */
+  readonly modelled: ModelledSavings | null;
+  readonly notes: readonly Note[];
+  readonly suppression: string;
+}
+
+const sum = (values: Record<string, number>): number => Object.values(values).reduce((a, b) => a + b, 0);
+
+function monthlyTrend(rows: Rows, months: readonly string[], now: Date): Summary['trend'] {
+  const per = months.map((m) => measure(rowsOfMonth(rows, m), now));
+  const series = (pick: (c: MeasuredCounts) => number) =>
+    protectGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MeasuredCounts)])));
+  const alerts = series((c) => sum(c.alertsByType));
+  const residents = per.map((c) => protectCount(c.activeResidents));
+  return {
+    months,
+    activeResidents: residents,
+    alerts,
+    alertsPer1000: months.map((m, i) => per1000(alerts.cells[m] ?? null, residents[i] ?? null)),
+    within60sPercent: per.map((c) => targetFigure(c.answer.within60s, 97.5).percent),
+    falls: series((c) => c.falls.falls),
+    ambulances: series((c) => c.ambulances),
+  };
+}
+
+/**
+ * The measured facts for a period, small numbers suppressed. `rows` are the period's (and
+ * districts') rows; `leftOut` counts what the store could not place (cases without a district when
+ * districts are asked for).
+ */
+export function summarise(
+  rows: Rows,
+  options: {
+    from: Date;
+    to: Date;
+    districts: readonly string[] | null;
+    now: Date;
+    unplaced?: number;
+    /** Districts that touch (see demand.ts); the default links consecutive districts of one area. */
+    adjacency?: string;
+    /** Alerts one provider can take per 30 days, for the suggested clusters. */
+    clusterAlertsPer30Days?: number;
+    /** Set: the modelled what-if is shown with these assumptions. */
+    savings?: SavingsAssumptions;
+  },
+): Summary {
+  const c = measure(rows, options.now);
+  const residents = protectCount(c.activeResidents);
+  const devices = protectCount(c.activeDevices);
+  const ambulances = protectCount(c.ambulances);
+  const admissions = protectCount(c.admissions);
+  const byAmbulance = protectGroup({
+    withAmbulance: c.falls.withAmbulance,
+    withoutAmbulance: c.falls.withoutAmbulance,
+  });
+  const faults = protectGroup(c.faultsByType);
+  const alertsByType = protectGroup(c.alertsByType);
+  const [t60, t180] = ANSWER_TARGETS;
+  const [a45, a60] = ATTENDANCE_TARGETS;
+  const notes: Note[] = [
+    {
+      what: 'alarm calls neither answered nor waiting over 60 s',
+      count: protectCount(c.answer.undecided60),
+      why: 'still waiting under 60 s, or ended (cancelled) within 60 s unanswered: neither met nor missed',
+    },
+    {
+      what: 'alarm calls neither answered nor waiting over 180 s',
+      count: protectCount(c.answer.undecided180),
+      why: 'still waiting under 180 s, or ended unanswered within 180 s',
+    },
+  ];
+  if (options.unplaced)
+    notes.push({
+      what: 'cases whose resident has no known postcode district',
+      count: protectCount(options.unplaced),
+      why: 'districts were chosen, and these cannot be placed in any',
+    });
+  return {
+    period: { from: options.from.toISOString(), to: options.to.toISOString() },
+    districts: options.districts,
+    evidence: 'measured',
+    residents: { active: residents, devices, technology: protectGroup(c.technology) },
+    alerts: {
+      byType: alertsByType,
+      byPriority: protectGroup(c.alertsByPriority),
+      per1000: per1000(alertsByType.total, residents),
+    },
+    answer: {
+      priorities: ALARM_PRIORITIES,
+      within60s: targetFigure(c.answer.within60s, t60.percent),
+      within180s: targetFigure(c.answer.within180s, t180.percent),
+      medianSeconds: protectedMedian(c.answer.answerSeconds),
+    },
+    attendance: {
+      visits: protectCount(c.attendance.visits),
+      within45m: targetFigure(c.attendance.within45m, a45.percent),
+      within60m: targetFigure(c.attendance.within60m, a60.percent),
+      medianMinutes: protectedMedian(c.attendance.minutes),
+    },
+    outcomes: protectGroup(c.outcomes),
+    ambulances: { count: ambulances, per1000: per1000(ambulances, residents) },
+    admissions: { count: admissions, per1000: per1000(admissions, residents) },
+    falls: {
+      byAmbulance,
+      per1000: per1000(byAmbulance.total, residents),
+      timeOnFloor: protectGroup({ upToAnHour: c.falls.shortLies, overAnHour: c.falls.longLies }),
+      medianMinutesOnFloor: protectedMedian(c.falls.onFloorMinutes),
+      longLieMinutes: LONG_LIE_MINUTES,
+    },
+    faults: {
+      byType: faults,
+      per1000Devices: per1000(faults.total, devices),
+      supervisionLosses: protectCount(c.supervisionLosses),
+      lateDeliveries: protectCount(c.lateAlerts),
+    },
+    trend: monthlyTrend(rows, monthsOf(options.from, options.to), options.now),
+    demand: demandReport(rows, {
+      ...(options.adjacency ? { adjacency: options.adjacency } : {}),
+      capacity: Math.round(
+        ((options.clusterAlertsPer30Days ?? 300) * (options.to.getTime() - options.from.getTime())) /
+          (30 * 86_400_000),
+      ),
+    }),
+    modelled: options.savings ? modelledSavings(c.falls.longLies, LONG_LIE_MINUTES, options.savings) : null,
+    notes,
+    suppression: `counts from 1 to ${SUPPRESS_BELOW - 1} are null, and so is any count or total that would give one back`,
+  };
+}

@@ -1,0 +1,102 @@
+import { ManualClock } from '@telecare/platform';
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BedDaysFigure } from '../src/cohort.ts';
+import { type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
+
+describe('hospital episodes and bed days before and after telecare started', () => {
+  let h: ReportsHarness;
+  beforeAll(async () => {
+    h = await reportsHarness('rpbeddays');
+    // The figures depend on what has passed: a fixed day, 3 December 2026.
+    await h.start({}, new ManualClock(new Date('2026-12-03T12:00:00Z')));
+    // Six residents whose telecare started on 15 January 2026 (their first device event).
+    for (let i = 0; i < 6; i++)
+      await h.publishEvent(
+        telecareEvent({
+          serial: `PEN-B${i}`,
+          residentId: `res_beddays${i}`,
+          kind: 'pendant',
+          type: 'heartbeat',
+          at: '2026-01-15T00:00:00.000Z',
+          district: 'GL3',
+        }),
+      );
+    await waitFor(async () => (await h.reports.store.knownResidents(['res_beddays5'])).size === 1, {
+      what: 'residents seen',
+    });
+  });
+  afterAll(async () => h?.close());
+
+  const post = (csv: string, query = '') =>
+    fetch(`${h.reports.url}/api/reports/hospital-episodes${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'text/csv' },
+      body: csv,
+    });
+
+  it('refuses a file with bad rows whole, row by row, unless asked for the good rows', async () => {
+    const csv = [
+      'resident,admitted,discharged',
+      'res_beddays0,2025-10-01,2025-10-11',
+      'res_beddays0,2026-03-01,2026-03-05',
+      'res_beddays1,2025-12-01,2025-12-07',
+      'res_beddays1,2026-04-01,2026-04-09',
+      'res_unknown1,2026-02-01,2026-02-03',
+      'res_beddays2,2026-02-10,2026-02-01',
+      'res_beddays3,2026-13-01,2026-13-02',
+      'res_beddays0,2026-03-04,2026-03-06',
+    ].join('\n');
+    const refused = await post(csv);
+    expect(refused.status).toBe(422);
+    const body = (await refused.json()) as {
+      imported: number;
+      refused: { line: number; reasons: string[] }[];
+    };
+    expect(body.imported).toBe(0);
+    expect(body.refused.map((r) => [r.line, r.reasons[0]])).toEqual([
+      [6, 'unknown resident "res_unknown1"'],
+      [7, 'discharged before admitted'],
+      [8, 'admitted: not a date (YYYY-MM-DD): "2026-13-01"'],
+      [9, 'overlaps the stay on line 3'],
+    ]);
+    expect(await h.reports.store.staysOf(null)).toEqual([]);
+
+    const partial = await post(csv, '?partial=true');
+    expect(partial.status).toBe(200);
+    expect(((await partial.json()) as { imported: number }).imported).toBe(4);
+    // The same stays again overlap what is stored.
+    const again = await post(csv.split('\n').slice(0, 3).join('\n'));
+    expect(again.status).toBe(422);
+  });
+
+  it('gives the six-month window, observational, with its interval and caveat', async () => {
+    const made = await h.api('/api/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ role: 'commissioner', recipient: 'bd' }),
+    });
+    const token = ((await made.json()) as { token: string }).token;
+    const res = await h.api('/api/reports/bed-days?districts=GL3', { token });
+    expect(res.status).toBe(200);
+    const { windows } = (await res.json()) as { windows: BedDaysFigure[] };
+    const [six, twelve] = windows;
+    // Before: 10 + 6 nights; after: 4 + 8; six residents. Change: −6, +2, 0 × 4.
+    expect(six).toMatchObject({
+      evidence: 'observational',
+      months: 6,
+      residents: 6,
+      bedDaysBefore: 16,
+      bedDaysAfter: 12,
+      meanBefore: 2.67,
+      meanAfter: 2,
+      comparison: null,
+    });
+    expect(six?.meanChange?.mean).toBe(-0.67);
+    expect(six?.caveat).toMatch(/no causal claim/);
+    // Twelve months after 15 January 2026 have not passed.
+    expect(twelve?.residents).toBe(0);
+    expect(
+      (await h.api('/api/reports/hospital-episodes', { method: 'POST', token, body: '{}' })).status,
+    ).toBe(403);
+  });
+});

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ReportsHarness, reportsHarness, seededNovember, seedNovember } from './support.ts';
+
+/** Screenshots are kept as test artefacts (test-results/ is not committed). */
+const ARTEFACTS = fileURLToPath(new URL('../test-results/', import.meta.url));
+
+const CHARTS = [
+  'trend',
+  'answer',
+  'attendance',
+  'alerts-by-type',
+  'outcomes',
+  'falls',
+  'time-on-floor',
+  'faults',
+  'technology',
+  'demand',
+  'clusters',
+];
+
+describe('the dashboard in Chromium', () => {
+  let h: ReportsHarness;
+  let browser: Browser;
+  let commissioner: string;
+  beforeAll(async () => {
+    mkdirSync(ARTEFACTS, { recursive: true });
+    h = await reportsHarness('rpdash', {
+      REPORTS_MODELLED_SAVINGS: 'on',
+      REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: '2',
+      REPORTS_COST_PER_BED_DAY: '350',
+    });
+    await h.start();
+    await seedNovember(h);
+    await seededNovember(h);
+    const made = await h.api('/api/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ role: 'commissioner', recipient: 'dashboard-test' }),
+    });
+    commissioner = ((await made.json()) as { token: string }).token;
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  it('draws every chart from the summary, with its CSV, under a strict CSP', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(m.text());
+    });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${h.reports.url}/?from=2026-11-01&to=2026-12-01#token=${commissioner}`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+    // The token left the address bar once read.
+    expect(page.url()).not.toContain(commissioner);
+    for (const chart of CHARTS) {
+      const section = page.locator(`section[data-chart="${chart}"]`);
+      await expect(section.locator('a.csv').count()).resolves.toBe(1);
+      if (!['demand', 'clusters'].includes(chart))
+        await expect(section.locator('svg').count()).resolves.toBeGreaterThan(0);
+    }
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('26');
+    await expect(page.locator('[data-district="GL1"]').textContent()).resolves.toContain('GL1');
+    await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
+    await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
+    await expect(page.locator('#bed-days').textContent()).resolves.toContain('no causal claim');
+    await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
+    await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
+
+    const download = page.waitForEvent('download');
+    await page.locator('section[data-chart="outcomes"] a.csv').click();
+    const csv = await (await download).createReadStream();
+    let text = '';
+    for await (const chunk of csv) text += chunk;
+    expect(text.split('\r\n')[0]).toBe('outcome,count');
+
+    await page.emulateMedia({ media: 'print' });
+    await expect(page.locator('#filters').isVisible()).resolves.toBe(false);
+    await page.screenshot({ path: `${ARTEFACTS}dashboard-print.png`, fullPage: true });
+    expect(problems, problems.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('asks for a token when it has none, and filters by district', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${h.reports.url}/?from=2026-11-01&to=2026-12-01`);
+    await expect(page.locator('#signin').isVisible()).resolves.toBe(true);
+    await page.fill('#token', commissioner);
+    await page.click('#signin button');
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('body').evaluate((body) => body.removeAttribute('data-ready'));
+    await page.fill('#districts', 'gl2');
+    await page.click('#filters button[type="submit"]');
+    await page.waitForSelector('body[data-ready="true"]');
+    await expect(page.locator('#period-title').textContent()).resolves.toContain('GL2');
+    // Six residents in GL2: shown; their three alerts: suppressed.
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('6');
+    await expect(page.locator('section[data-chart="alerts-by-type"]').textContent()).resolves.toContain(
+      'suppressed',
+    );
+    await page.close();
+  });
+});

@@ -1,0 +1,146 @@
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadReportsConfig, rebuildReports } from '../src/index.ts';
+import { alert, caseEvent, fact, type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
+
+const count = async (h: ReportsHarness, table: string): Promise<number> => {
+  const { rows } = await h.reports.store.pool.query<{ n: string }>(
+    `select count(*)::text as n from ${h.reports.store.table(table as 'rp_cases')}`,
+  );
+  return Number(rows[0]?.n);
+};
+
+describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
+  let h: ReportsHarness;
+  beforeAll(async () => {
+    h = await reportsHarness('rpingest');
+    await h.start();
+  });
+  afterAll(async () => h?.close());
+
+  it('applies each message once, refuses what is not the contract, and rebuilds from the streams', async () => {
+    const resident = 'res_ingest0001';
+    const pressed = alert({
+      residentId: resident,
+      priority: 1,
+      type: 'pendant.pressed',
+      raisedAt: '2026-11-02T10:00:00.000Z',
+    });
+    await h.publishEvent(
+      telecareEvent({
+        serial: 'PEN-1',
+        residentId: resident,
+        kind: 'pendant',
+        type: 'heartbeat',
+        at: '2026-11-02T09:00:00.000Z',
+        district: 'GL1',
+      }),
+    );
+    await h.publishEvent(
+      telecareEvent({
+        serial: 'HUB-1',
+        residentId: resident,
+        kind: 'home-unit',
+        type: 'mains.lost',
+        at: '2026-11-02T09:30:00.000Z',
+        district: 'GL1',
+      }),
+    );
+    // An installer's test call counts for nothing.
+    await h.publishEvent(
+      telecareEvent({
+        serial: 'PEN-9',
+        residentId: 'res_ingest0009',
+        kind: 'pendant',
+        type: 'pendant.pressed',
+        at: '2026-11-02T09:40:00.000Z',
+        district: 'GL2',
+        testMode: true,
+      }),
+    );
+    await h.publishAlert(pressed);
+    const steps = [
+      caseEvent('case_ingest1', 'opened', '2026-11-02T10:00:01.000Z', {
+        alertId: pressed.id,
+        priority: 1,
+        type: 'pendant.pressed',
+      }),
+      caseEvent('case_ingest1', 'accepted', '2026-11-02T10:00:40.000Z'),
+      fact('case_ingest1', {
+        fact: 'found-on-floor',
+        at: '2026-11-02T10:02:00.000Z',
+        onFloorMinutes: 50,
+        source: 'resident',
+      }),
+      caseEvent('case_ingest1', 'resolved', '2026-11-02T10:30:00.000Z', {
+        outcome: 'responder-visit',
+        reason: 'free text never kept',
+      }),
+    ];
+    for (const s of steps) await h.publishCase(s);
+    // A redelivered step (same id, not deduplicated by the stream) and a message that is not the contract.
+    await h.publishRaw(h.names.subjects.caseEvent('case_ingest1'), JSON.stringify(steps[1]));
+    await h.publishRaw(h.names.subjects.caseEvent('case_bad'), '{"not":"a case event"}');
+
+    await waitFor(
+      async () => (await count(h, 'rp_case_steps')) === 4 && (await count(h, 'rp_alerts')) === 1,
+      {
+        what: 'steps and alert applied',
+      },
+    );
+    const snapshot = async () => {
+      const pool = h.reports.store.pool;
+      const t = (name: Parameters<typeof h.reports.store.table>[0]) => h.reports.store.table(name);
+      return {
+        cases: (
+          await pool.query(
+            `select case_id, alert_id, priority, opened_at, accepted_at, resolved_at, outcome from ${t('rp_cases')}`,
+          )
+        ).rows,
+        facts: (await pool.query(`select fact, on_floor_minutes, source from ${t('rp_case_facts')}`)).rows,
+        faults: (await pool.query(`select serial, type, district from ${t('rp_device_faults')}`)).rows,
+        days: (
+          await pool.query(
+            `select serial, day::text, device_kind, district from ${t('rp_device_days')} order by serial`,
+          )
+        ).rows,
+        residents: (await pool.query(`select resident_id, district from ${t('rp_residents')}`)).rows,
+      };
+    };
+    const before = await snapshot();
+    expect(before.cases).toEqual([
+      {
+        case_id: 'case_ingest1',
+        alert_id: pressed.id,
+        priority: 1,
+        opened_at: new Date('2026-11-02T10:00:01.000Z'),
+        accepted_at: new Date('2026-11-02T10:00:40.000Z'),
+        resolved_at: new Date('2026-11-02T10:30:00.000Z'),
+        outcome: 'responder-visit',
+      },
+    ]);
+    expect(before.facts).toEqual([{ fact: 'found-on-floor', on_floor_minutes: 50, source: 'resident' }]);
+    expect(before.faults).toEqual([{ serial: 'HUB-1', type: 'mains.lost', district: 'GL1' }]);
+    expect(before.days).toEqual([
+      { serial: 'HUB-1', day: '2026-11-02', device_kind: 'home-unit', district: 'GL1' },
+      { serial: 'PEN-1', day: '2026-11-02', device_kind: 'pendant', district: 'GL1' },
+    ]);
+    expect(before.residents).toEqual([{ resident_id: resident, district: 'GL1' }]);
+    // No free text: the resolve's reason is nowhere in the schema.
+    const text = await h.reports.store.pool.query(
+      `select count(*)::int as n from ${h.reports.store.table('rp_case_steps')} s where s::text like '%free text%'`,
+    );
+    expect(text.rows[0]).toEqual({ n: 0 });
+
+    await h.stop();
+    await rebuildReports(loadReportsConfig(h.env));
+    await h.start();
+    await waitFor(
+      async () => (await count(h, 'rp_case_steps')) === 4 && (await count(h, 'rp_device_days')) === 2,
+      {
+        what: 'replayed',
+      },
+    );
+    expect(await snapshot()).toEqual(before);
+  });
+});

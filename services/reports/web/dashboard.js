@@ -1,0 +1,309 @@
+// The commissioners' dashboard: reads /api/reports/summary with the report token and draws every
+// chart as inline SVG. No library and no network beyond this service (CSP script-src 'self').
+const SVG = 'http://www.w3.org/2000/svg';
+const $ = (id) => document.getElementById(id);
+const HIDDEN = 'suppressed';
+
+const el = (tag, attrs = {}, text) => {
+  const node = tag.startsWith('svg:')
+    ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+};
+const show = (value, unit = '') => (value === null || value === undefined ? HIDDEN : `${value}${unit}`);
+
+function token() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem('reports-token', fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('reports-token');
+}
+
+function query() {
+  const q = new URLSearchParams({ from: $('from').value, to: $('to').value });
+  const districts = $('districts').value.trim();
+  if (districts) q.set('districts', districts.toUpperCase().replace(/\s+/g, ''));
+  return q;
+}
+
+async function get(path) {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${token()}` } });
+  if (res.status === 401) {
+    sessionStorage.removeItem('reports-token');
+    throw new Error('That token is not accepted: sign in again.');
+  }
+  if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message ?? `HTTP ${res.status}`);
+  return res;
+}
+
+/** Horizontal bars, one per cell; a suppressed cell is a grey stub labelled as such. */
+function bars(cells, options = {}) {
+  const entries = Object.entries(cells);
+  const max = Math.max(1, ...entries.map(([, v]) => v ?? 0), options.max ?? 0);
+  const row = 22;
+  const svg = el('svg:svg', { viewBox: `0 0 400 ${entries.length * row + 6}`, role: 'img' });
+  entries.forEach(([name, value], i) => {
+    const y = i * row + 3;
+    svg.append(el('svg:text', { x: 0, y: y + 14 }, name));
+    const width = value === null ? 6 : Math.max(1, (value / max) * 200);
+    svg.append(
+      el('svg:rect', { x: 150, y, width, height: 16, class: value === null ? 'bar hidden' : 'bar' }),
+    );
+    svg.append(el('svg:text', { x: 156 + width, y: y + 14 }, show(value, options.unit)));
+  });
+  if (options.target !== undefined) {
+    const x = 150 + (options.target / max) * 200;
+    svg.append(el('svg:line', { x1: x, x2: x, y1: 0, y2: entries.length * row + 6, class: 'target' }));
+  }
+  return svg;
+}
+
+/** A line over months with an optional dashed target line; gaps where a value is suppressed. */
+function line(months, values, options = {}) {
+  const w = 400;
+  const h = 160;
+  const pad = 30;
+  const top = Math.max(1, ...values.map((v) => v ?? 0), options.target ?? 0) * 1.05;
+  const bottom = options.floor ?? 0;
+  const x = (i) =>
+    pad + (months.length === 1 ? (w - 2 * pad) / 2 : (i * (w - 2 * pad)) / (months.length - 1));
+  const y = (v) => h - pad - ((v - bottom) / (top - bottom)) * (h - 2 * pad);
+  const svg = el('svg:svg', { viewBox: `0 0 ${w} ${h}`, role: 'img' });
+  let d = '';
+  values.forEach((v, i) => {
+    if (v === null) return;
+    d += `${d && values[i - 1] !== null ? 'L' : 'M'}${x(i)},${y(v)}`;
+    svg.append(el('svg:circle', { cx: x(i), cy: y(v), r: 3, class: 'bar' }));
+    svg.append(el('svg:text', { x: x(i) - 10, y: y(v) - 6 }, v));
+  });
+  svg.prepend(el('svg:path', { d, class: 'line' }));
+  if (options.target !== undefined)
+    svg.append(
+      el('svg:line', { x1: pad, x2: w - pad, y1: y(options.target), y2: y(options.target), class: 'target' }),
+    );
+  months.forEach((m, i) => {
+    svg.append(el('svg:text', { x: x(i) - 18, y: h - 8 }, m));
+  });
+  svg.append(el('svg:text', { x: 0, y: 12 }, options.title ?? ''));
+  return svg;
+}
+
+function target(name, t) {
+  return el(
+    'p',
+    {},
+    `${name}: ${show(t.percent, ' %')} of ${show(t.of)} (target ${t.target} %${
+      t.achieved === null ? '' : t.achieved ? ', met' : ', not met'
+    })`,
+  );
+}
+
+function districtGrid(demand) {
+  const grid = el('div', { class: 'grid' });
+  const max = Math.max(1, ...demand.districts.map((d) => demand.alerts.cells[d] ?? 0));
+  for (const d of demand.districts) {
+    const alerts = demand.alerts.cells[d];
+    const shade = alerts === null ? 0.25 : 0.3 + 0.7 * (alerts / max);
+    const tile = el('div', { class: 'district', 'data-district': d });
+    tile.style.background = `rgba(26, 115, 232, ${shade.toFixed(2)})`;
+    tile.append(
+      el('strong', {}, d),
+      el('span', {}, `${show(alerts)} alerts · ${show(demand.residents.cells[d])} residents`),
+    );
+    grid.append(tile);
+  }
+  return grid;
+}
+
+function csvLink(chart) {
+  const a = el('a', { href: '#', class: 'csv' }, `Download ${chart}.csv`);
+  a.addEventListener('click', async (event) => {
+    event.preventDefault();
+    const blob = await (await get(`/api/reports/csv/${chart}?${query()}`)).blob();
+    const link = el('a', { href: URL.createObjectURL(blob), download: `${chart}.csv` });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+  return a;
+}
+
+function tile(name, value) {
+  const t = el('div', { class: 'tile' });
+  t.append(el('div', { class: 'value' }, value), el('div', { class: 'name' }, name));
+  return t;
+}
+
+function render(s) {
+  $('period-title').textContent = `${s.period.from.slice(0, 10)} to ${s.period.to.slice(0, 10)}${
+    s.districts ? ` · ${s.districts.join(', ')}` : ' · all districts'
+  }`;
+  $('tiles').replaceChildren(
+    tile('active residents', show(s.residents.active)),
+    tile('devices', show(s.residents.devices)),
+    tile('alerts per 1,000 residents', show(s.alerts.per1000)),
+    tile('alarm calls answered in 60 s', show(s.answer.within60s.percent, ' %')),
+    tile('responders on site in 45 min', show(s.attendance.within45m.percent, ' %')),
+    tile('falls per 1,000 residents', show(s.falls.per1000)),
+  );
+  const body = {
+    trend: [
+      line(s.trend.months, s.trend.within60sPercent, {
+        target: 97.5,
+        floor: 0,
+        title: '% of alarm calls answered in 60 s (target 97.5 %)',
+      }),
+      line(s.trend.months, s.trend.alertsPer1000, { title: 'alerts per 1,000 active residents' }),
+    ],
+    answer: [
+      bars(
+        { 'within 60 s': s.answer.within60s.percent, 'within 180 s': s.answer.within180s.percent },
+        { max: 100, unit: ' %' },
+      ),
+      target('Within 60 s', s.answer.within60s),
+      target('Within 180 s', s.answer.within180s),
+      el('p', {}, `Median answer: ${show(s.answer.medianSeconds, ' s')}`),
+    ],
+    attendance: [
+      bars(
+        { 'within 45 min': s.attendance.within45m.percent, 'within 60 min': s.attendance.within60m.percent },
+        { max: 100, unit: ' %', target: 90 },
+      ),
+      target('Within 45 min', s.attendance.within45m),
+      target('Within 60 min', s.attendance.within60m),
+    ],
+    'alerts-by-type': [bars(s.alerts.byType.cells)],
+    outcomes: [bars(s.outcomes.cells)],
+    falls: [bars(s.falls.byAmbulance.cells), el('p', {}, `Falls: ${show(s.falls.byAmbulance.total)}`)],
+    'time-on-floor': [
+      bars(s.falls.timeOnFloor.cells),
+      el('p', {}, `Median time on the floor: ${show(s.falls.medianMinutesOnFloor, ' min')}`),
+    ],
+    faults: [
+      bars(s.faults.byType.cells),
+      el(
+        'p',
+        {},
+        `Supervision losses: ${show(s.faults.supervisionLosses)} · late deliveries: ${show(s.faults.lateDeliveries)}`,
+      ),
+    ],
+    technology: [bars(s.residents.technology.cells)],
+    demand: [districtGrid(s.demand)],
+    clusters: [el('ol', {})],
+  };
+  for (const c of s.demand.clusters)
+    body.clusters[0].append(el('li', {}, `${c.districts.join(', ')} — ${show(c.alerts)} alerts: ${c.why}`));
+  renderModelled(s.modelled);
+  for (const section of document.querySelectorAll('section.chart[data-chart]')) {
+    const chart = section.dataset.chart;
+    section.querySelector('.body').replaceChildren(...(body[chart] ?? []), csvLink(chart));
+  }
+  $('notes')
+    .querySelector('ul')
+    .replaceChildren(
+      ...s.notes.map((n) => el('li', {}, `${n.what}: ${show(n.count)} — ${n.why}`)),
+      el('li', {}, `Suppression: ${s.suppression}.`),
+    );
+  $('report').hidden = false;
+}
+
+function renderModelled(m) {
+  $('modelled').hidden = m === null;
+  if (m === null) return;
+  $('modelled')
+    .querySelector('.body')
+    .replaceChildren(
+      el('p', {}, `Bed days: ${show(m.bedDays)} · cost: ${show(m.cost)}`),
+      el('p', {}, `Method: ${m.method}.`),
+      el(
+        'p',
+        {},
+        `Inputs: ${show(m.inputs.longLies)} long lies (over ${m.inputs.longLieMinutes} min on the floor), measured.`,
+      ),
+      el(
+        'p',
+        {},
+        `Assumptions (configured, not measured): ${m.assumptions.extraBedDaysPerLongLie} extra bed days per long lie; ${m.assumptions.costPerBedDay} per bed day.`,
+      ),
+      el('p', { class: 'muted' }, m.caveat),
+    );
+}
+
+function renderBedDays(b) {
+  const rows = b.windows.map((w) =>
+    el(
+      'p',
+      {},
+      `${w.months} months: ${show(w.residents)} residents · bed days before ${show(w.bedDaysBefore)}, after ${show(
+        w.bedDaysAfter,
+      )} · change per resident ${
+        w.meanChange
+          ? `${w.meanChange.mean} (95 % interval ${w.meanChange.low} to ${w.meanChange.high})`
+          : HIDDEN
+      }`,
+    ),
+  );
+  const first = b.windows[0];
+  $('bed-days')
+    .querySelector('.body')
+    .replaceChildren(
+      ...rows,
+      el(
+        'p',
+        { class: 'muted' },
+        first
+          ? `${first.caveat} ${first.comparisonWhy.charAt(0).toUpperCase()}${first.comparisonWhy.slice(1)}.`
+          : '',
+      ),
+    );
+}
+
+async function load() {
+  $('status').textContent = 'Loading…';
+  try {
+    render(await (await get(`/api/reports/summary?${query()}`)).json());
+    const districts = query().get('districts');
+    renderBedDays(
+      await (await get(`/api/reports/bed-days${districts ? `?districts=${districts}` : ''}`)).json(),
+    );
+    $('status').textContent = '';
+    document.body.dataset.ready = 'true';
+  } catch (err) {
+    $('status').textContent = err.message;
+    if (!token()) start();
+  }
+}
+
+function start() {
+  if (!token()) {
+    $('signin').hidden = false;
+    $('filters').hidden = true;
+    return;
+  }
+  $('signin').hidden = true;
+  $('filters').hidden = false;
+  const params = new URLSearchParams(location.search);
+  const now = new Date();
+  const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const lastMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+  $('from').value = params.get('from') ?? lastMonth.toISOString().slice(0, 10);
+  $('to').value = params.get('to') ?? monthStart.toISOString().slice(0, 10);
+  $('districts').value = params.get('districts') ?? '';
+  void load();
+}
+
+$('signin').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem('reports-token', $('token').value.trim());
+  start();
+});
+$('filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  history.replaceState(null, '', `?${query()}`);
+  void load();
+});
+$('print').addEventListener('click', () => window.print());
+start();

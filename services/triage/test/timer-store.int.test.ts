@@ -1,0 +1,62 @@
+import { names } from '@telecare/contracts';
+import { connectNats, createLogger, createRedis, type NatsConnection, type Redis } from '@telecare/platform';
+import type { Timer } from '@telecare/rules';
+import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TimerStore } from '../src/index.ts';
+
+/**
+ * The timer commands of one evaluation are stored at once, not one round trip after another; what
+ * they leave behind must be what applying them in order leaves: the last command per timer wins.
+ */
+const ns = uniqueNamespace('timerstore');
+const logger = createLogger('timer-store-test', 'silent');
+let nc: NatsConnection;
+let redis: Redis;
+let store: TimerStore;
+
+const timer = (id: string, dueAt: number): Timer => ({
+  id,
+  ruleId: 'absence.test',
+  residentId: 'res_timerstore',
+  dueAt,
+  checkAt: dueAt,
+});
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'timer-store-test', logger });
+  redis = await createRedis({ url: servers.redisUrl, logger, name: 'timer-store-test' });
+  store = await TimerStore.open({
+    nc,
+    names: names(ns),
+    redis,
+    partitions: 1,
+    partitionOf: () => 0,
+    logger,
+  });
+});
+afterAll(async () => {
+  await nc?.close();
+  redis?.disconnect();
+  await cleanupNamespace(ns);
+});
+
+describe('TimerStore.apply', () => {
+  it('leaves what the commands leave in order: the last command per timer wins', async () => {
+    await store.apply([
+      { op: 'set', timer: timer('a', 1_000) },
+      { op: 'cancel', id: 'a' },
+      { op: 'cancel', id: 'b' },
+      { op: 'set', timer: timer('b', 2_000) },
+      { op: 'set', timer: timer('c', 3_000) },
+      { op: 'set', timer: timer('c', 4_000) },
+      ...Array.from({ length: 20 }, (_, i) => ({ op: 'set' as const, timer: timer(`many-${i}`, 5_000 + i) })),
+    ]);
+    const due = await store.due(0, 10_000, 100);
+    const byId = new Map(due.map((t) => [t.id, t.dueAt]));
+    expect(byId.has('a')).toBe(false);
+    expect(byId.get('b')).toBe(2_000);
+    expect(byId.get('c')).toBe(4_000);
+    expect([...byId.keys()].filter((id) => id.startsWith('many-'))).toHaveLength(20);
+  });
+});

@@ -1,0 +1,51 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type DeviceMapEntry, names } from '@telecare/contracts';
+import { createBucket } from '@telecare/platform';
+import type { LoadHome } from '@telecare/simulators';
+
+/**
+ * Hubs written straight into the device map (the KV bucket the registry keeps, read by the gateway
+ * and triage), for storms of tens of thousands of homes: the registry's bulk import is not what a
+ * storm measures, and takes minutes at that size. Each hub is the home of a resident of its own.
+ */
+export async function mapHubs(
+  nc: NatsConnection,
+  namespace: string,
+  prefix: string,
+  count: number,
+  district: (i: number) => string,
+  options: { supervisionIntervalS?: number } = {},
+): Promise<Array<LoadHome & { residentId: string }>> {
+  const kv = await createBucket(nc, names(namespace).kv.deviceMap, { history: 5 });
+  const updatedAt = new Date().toISOString();
+  const homes = Array.from({ length: count }, (_, i) => ({
+    key: `${prefix}${i}`,
+    hub: `${prefix}${i}-HUB`,
+    pendant: `${prefix}${i}-PND`,
+    pir: `${prefix}${i}-PIR`,
+    residentId: `res_${prefix.toLowerCase().replace(/[^a-z0-9]/g, '')}${i}`,
+  }));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      for (let i = next++; i < homes.length; i = next++) {
+        const home = homes[i] as (typeof homes)[number];
+        const entry: DeviceMapEntry = {
+          serial: home.hub,
+          deviceId: `dev_${home.hub.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
+          residentId: home.residentId,
+          kind: 'home-unit',
+          protocol: 'mqtt',
+          location: 'hall',
+          supervisionIntervalS: options.supervisionIntervalS ?? 86_400,
+          state: 'installed',
+          testMode: false,
+          postcodeDistrict: district(i),
+          updatedAt,
+        };
+        await kv.put(entry.serial, JSON.stringify(entry));
+      }
+    }),
+  );
+  return homes;
+}
