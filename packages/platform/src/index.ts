@@ -39,6 +39,20 @@ export {
   type Registry,
   sameSecret,
 } from './http.ts';
+export {
+  ForbiddenError,
+  httpErrorHandler,
+  InvalidRequestError,
+  type Issue,
+  NotFoundError,
+  parseRequest,
+  RateLimitedError,
+  RefusedError,
+  RequestError,
+  requestIssues,
+  UnauthorizedError,
+  UnavailableError,
+} from './http-errors.ts';
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
 export {
@@ -83,6 +97,16 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
+export {
+  collectRoutes,
+  mountRoutes,
+  type OpenApiInfo,
+  openApiDocument,
+  type RouteHandler,
+  type RouteHandlers,
+  type RouteRequest,
+  serveOpenApi,
+} from './routes.ts';
 export {
   DEPENDENCY_CHECK_MS,
   type DefinedService,

@@ -439,6 +439,7 @@ export const ApiErrorBody = z.object({
   message: z.string(),
   state: z.string().optional(),
   holder: z.string().optional(),
-  issues: z.array(z.string()).optional(),
+  /** The fields at fault (400). */
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
 export type ApiError = z.infer<typeof ApiErrorBody>;

@@ -181,7 +181,7 @@ async function wireTriage(
     standby: ownership.standby,
     areaLanes: work.areaTypes(),
   }));
-  registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
+  await registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
   logger.info(
     {
       partitions: config.TELECARE_PARTITIONS,
