@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { names } from '@telecare/contracts';
+import { headers, inSpan, natsTraceContext, SpanKind, startTracing } from '@telecare/platform';
 import { DEFAULT_RULE_SET } from '@telecare/rules';
 import { SimulatedDevice } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
@@ -117,22 +119,26 @@ const benchmark: Benchmark = {
       const next = (kind: 'alert' | 'case') =>
         new Promise<number>((resolve) => waiters.push({ subject: kind, resolve }));
 
-      const ack: number[] = [];
-      const alert: number[] = [];
-      const kase: number[] = [];
-      log(`pressing ${PRESSES} times (after ${WARMUP} warm-up presses), one at a time`);
-      for (let i = 0; i < PRESSES + WARMUP; i++) {
-        const alertAt = next('alert');
-        const caseAt = next('case');
-        const t0 = performance.now();
-        const sent = await device.send('pendant.pressed');
-        const [a, c] = await Promise.all([alertAt, caseAt]);
-        if (i >= WARMUP) {
-          ack.push(sent.latencyMs);
-          alert.push(a - t0);
-          kase.push(c - t0);
+      /** Presses one at a time; the first `warmup` are not measured. */
+      const press = async (count: number, warmup = 0) => {
+        const times = { ack: [] as number[], alert: [] as number[], kase: [] as number[] };
+        for (let i = 0; i < count + warmup; i++) {
+          const alertAt = next('alert');
+          const caseAt = next('case');
+          const t0 = performance.now();
+          const sent = await device.send('pendant.pressed');
+          const [a, c] = await Promise.all([alertAt, caseAt]);
+          if (i >= warmup) {
+            times.ack.push(sent.latencyMs);
+            times.alert.push(a - t0);
+            times.kase.push(c - t0);
+          }
         }
-      }
+        return times;
+      };
+      log(`pressing ${PRESSES} times (after ${WARMUP} warm-up presses), one at a time`);
+      const { ack, alert, kase } = await press(PRESSES, WARMUP);
+      const cost = await tracingCost(press, log);
       await device.close();
 
       const figures = {
@@ -146,6 +152,7 @@ const benchmark: Benchmark = {
         press_to_case_p50_ms: round(percentile(kase, 50), 3),
         press_to_case_p99_ms: round(percentile(kase, 99), 3),
         ack_vs_raw_publish_p50_ratio: round(percentile(ack, 50) / percentile(raw, 50), 2),
+        ...cost,
       };
       log(
         `raw JetStream publish   p50 ${figures.raw_publish_p50_ms} ms  p99 ${figures.raw_publish_p99_ms} ms`,
@@ -167,5 +174,89 @@ const benchmark: Benchmark = {
     }
   },
 };
+
+/**
+ * What a span site costs with tracing off: `inSpan` with the parent read from headers (as triage
+ * and the helpline call it) against calling the work directly, per call, in nanoseconds.
+ */
+function offOverheadNs(): number {
+  const calls = 1_000_000;
+  const h = headers();
+  h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  const work = () => Promise.resolve(1);
+  let sink = 0;
+  const time = (call: () => Promise<number>) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) {
+      call();
+      sink++;
+    }
+    return Number(process.hrtime.bigint() - t0) / calls;
+  };
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    const direct = time(work);
+    const wrapped = time(() =>
+      inSpan('bench', 'site', { parent: natsTraceContext(h), kind: SpanKind.CONSUMER }, work),
+    );
+    best = Math.min(best, wrapped - direct);
+  }
+  return sink > 0 ? Math.max(0, best) : 0;
+}
+
+/** Presses with tracing off and on, in alternating blocks so drift in the machine falls on both. */
+const TRACE_BLOCKS = 4;
+
+type Press = (count: number) => Promise<{ ack: number[]; kase: number[] }>;
+
+/**
+ * What tracing costs one press: the same presses with tracing off (the API's no-op tracer, no
+ * SDK) and on (every span of every service, kept by an in-memory exporter, a new one for each
+ * block), as the ratio of their press → case percentiles.
+ */
+async function tracingCost(press: Press, log: (line: string) => void): Promise<Record<string, number>> {
+  const off = { ack: [] as number[], kase: [] as number[] };
+  const on = { ack: [] as number[], kase: [] as number[] };
+  let spans = 0;
+  const block = Math.max(10, Math.round(PRESSES / TRACE_BLOCKS));
+  log(`tracing off and on: ${TRACE_BLOCKS} blocks of ${block} presses each, alternating`);
+  for (let b = 0; b < TRACE_BLOCKS * 2; b++) {
+    const traced = b % 2 === 1;
+    // A shut-down exporter keeps nothing more: one per block.
+    const exporter = new InMemorySpanExporter();
+    const tracing = traced ? await startTracing({ serviceName: 'bench', exporter }) : undefined;
+    const times = await press(block);
+    await tracing?.flush();
+    spans += exporter.getFinishedSpans().length;
+    await tracing?.shutdown();
+    const into = traced ? on : off;
+    into.ack.push(...times.ack);
+    into.kase.push(...times.kase);
+  }
+  const offNs = offOverheadNs();
+  const figures = {
+    tracing_off_overhead_ns_per_span: round(offNs, 1),
+    tracing_spans_per_press: round(spans / on.kase.length, 1),
+    tracing_off_case_p50_ms: round(percentile(off.kase, 50), 3),
+    tracing_on_case_p50_ms: round(percentile(on.kase, 50), 3),
+    tracing_off_case_p99_ms: round(percentile(off.kase, 99), 3),
+    tracing_on_case_p99_ms: round(percentile(on.kase, 99), 3),
+    tracing_on_vs_off_case_p50_ratio: round(percentile(on.kase, 50) / percentile(off.kase, 50), 3),
+    tracing_on_vs_off_ack_p50_ratio: round(percentile(on.ack, 50) / percentile(off.ack, 50), 3),
+  };
+  log(
+    `press → case, tracing off  p50 ${figures.tracing_off_case_p50_ms} ms  p99 ${figures.tracing_off_case_p99_ms} ms`,
+  );
+  log(
+    `press → case, tracing on   p50 ${figures.tracing_on_case_p50_ms} ms  p99 ${figures.tracing_on_case_p99_ms} ms  (${figures.tracing_spans_per_press} spans a press)`,
+  );
+  log(
+    `tracing off: ${figures.tracing_off_overhead_ns_per_span} ns a span site (inSpan with its context read, against calling the work directly)`,
+  );
+  log(
+    `tracing on / off: press → case p50 ${figures.tracing_on_vs_off_case_p50_ratio}×, press → ack p50 ${figures.tracing_on_vs_off_ack_p50_ratio}×`,
+  );
+  return figures;
+}
 
 export default benchmark;

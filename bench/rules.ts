@@ -1,6 +1,7 @@
 import { type EventType, eventIdFor, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import {
   DEFAULT_RULE_SET,
+  encodeState,
   evaluate,
   initialState,
   parseRuleSet,
@@ -206,7 +207,7 @@ function runOurs(
     if (measure) {
       // What triage keeps per resident in Redis: the state as JSON, and the learned rhythm's part.
       for (const state of runner.states.values()) {
-        stateBytes.push(Buffer.byteLength(JSON.stringify(state)));
+        stateBytes.push(Buffer.byteLength(encodeState(state)));
         rhythmBytes.push(Buffer.byteLength(JSON.stringify(state.rhythms ?? {})));
       }
     }

@@ -50,7 +50,8 @@ export const services: readonly ServiceSpec[] = [
     portEnv: 'REPORTS_PORT',
     defaultPort: 7030,
     web: { path: '/', label: "commissioners' dashboard" },
-    urlEnv: 'REPORTS_URL',
+    // The helpline links it for a commissioner who signs in to the operators' console.
+    urlEnv: 'TELECARE_REPORTS_URL',
   },
 ];
 

@@ -75,7 +75,8 @@ export class SimulatedDevice {
   send(
     type: EventType,
     data: Record<string, unknown> = {},
-    options: { id?: string; at?: Date } = {},
+    /** `traceparent`: the W3C trace context to send in the MQTT v5 user property of that name. */
+    options: { id?: string; at?: Date; traceparent?: string } = {},
   ): Promise<SentEvent> {
     const id = options.id ?? randomUUID();
     const payload = JSON.stringify({
@@ -85,15 +86,18 @@ export class SimulatedDevice {
       seq: this.#seq++,
       data,
     });
-    return this.sendRaw(id, payload);
+    return this.sendRaw(id, payload, options.traceparent);
   }
 
   /** Sends a raw payload (for tests of bad input) and waits for its ack or rejection. */
-  sendRaw(id: string, payload: string | Buffer): Promise<SentEvent> {
+  sendRaw(id: string, payload: string | Buffer, traceparent?: string): Promise<SentEvent> {
     const client = this.#requireClient();
     if (this.#resend.has(id)) return Promise.reject(new Error(`event ${id} is already waiting for its ack`));
     const text = payload.toString();
-    return this.#resend.send(id, id, () => client.publish(this.topics.events(this.serial), text, { qos: 1 }));
+    const properties = traceparent ? { properties: { userProperties: { traceparent } } } : {};
+    return this.#resend.send(id, id, () =>
+      client.publish(this.topics.events(this.serial), text, { qos: 1, ...properties }),
+    );
   }
 
   #onAck(raw: Buffer): void {

@@ -17,8 +17,16 @@ export interface DriveOptions {
   /** Resolves when the platform has processed everything stored so far (no consumer has work). */
   readonly settle: () => Promise<void>;
   readonly serialOf: (event: SimEvent) => string;
-  /** Simulated time between settle points; at most the rules' lateness bound (300 s). */
+  /** Simulated time between settle points at the latest. */
   readonly barrierMs?: number;
+  /**
+   * How far the clock may run past an event sent but not yet settled (default 30 s, the rules'
+   * `reorderGraceS`). A timer fires that long after the moment it checks, so an event taken
+   * within it counts; one still in flight when the clock is further on is missed, as if it had
+   * come late: a chair vacated 3 min before four hours, still queued when the clock passed
+   * four hours, raised a chair-too-long the rules alone did not.
+   */
+  readonly maxAheadMs?: number;
   /** After the last event, keep moving the clock to here so absence timers can fall due. */
   readonly until?: number;
   /** Sends in flight at once across all devices (each device sends one at a time, in order). */
@@ -40,10 +48,11 @@ const isAlarm = (e: SimEvent) => TAXONOMY[e.type].priority <= 4;
 /**
  * Sends a run's events through the real gateway in simulated-time order, moving the services'
  * clock with them. Each device sends one event at a time, in order, and waits for its stored
- * ack; devices run side by side up to `maxInFlight`. Every `barrierMs` of simulated time, and
- * around every alarm, the driver waits until all sends are acked and the platform has settled
- * before it moves the clock on, so that no timer falls due ahead of an event that would have
- * stopped it and an alarm's alert is raised at its own simulated time.
+ * ack; devices run side by side up to `maxInFlight`. Every `barrierMs` of simulated time, around
+ * every alarm, and before the clock would run more than `maxAheadMs` past an event sent but not yet
+ * settled, the driver waits until all sends are acked and the platform has settled before it
+ * moves the clock on, so that no timer falls due ahead of an event that would have stopped it and
+ * an alarm's alert is raised at its own simulated time.
  */
 export async function driveAccelerated(
   events: readonly SimEvent[],
@@ -52,6 +61,7 @@ export async function driveAccelerated(
 ): Promise<DriveResult> {
   const started = performance.now();
   const barrierMs = options.barrierMs ?? 120_000;
+  const maxAheadMs = options.maxAheadMs ?? 30_000;
   const maxInFlight = options.maxInFlight ?? 256;
   const tails = new Map<string, Promise<void>>();
   const seqs = new Map<string, number>();
@@ -61,12 +71,17 @@ export async function driveAccelerated(
   let sent = 0;
   let rejected = 0;
 
+  /** The time of the oldest event sent since the platform last settled. */
+  let oldestUnsettled: number | undefined;
   const drain = async () => {
     await Promise.all([...inFlight]);
     await options.settle();
+    oldestUnsettled = undefined;
   };
-  const moveTo = (at: number) => {
-    if (at > options.clock.now()) options.clock.set(at);
+  const moveTo = async (at: number) => {
+    if (at <= options.clock.now()) return;
+    if (oldestUnsettled !== undefined && at - oldestUnsettled > maxAheadMs) await drain();
+    options.clock.set(at);
   };
   let nextBarrier = events.length
     ? Math.floor((events[0] as SimEvent).at / barrierMs) * barrierMs + barrierMs
@@ -74,7 +89,7 @@ export async function driveAccelerated(
   const crossBarriersTo = async (at: number) => {
     while (at >= nextBarrier) {
       await drain();
-      moveTo(nextBarrier);
+      await moveTo(nextBarrier);
       nextBarrier += barrierMs;
     }
   };
@@ -91,6 +106,7 @@ export async function driveAccelerated(
       seq,
       data: event.data ?? {},
     });
+    oldestUnsettled ??= event.at;
     const previous = tails.get(serial) ?? Promise.resolve();
     const done = previous.then(async () => {
       try {
@@ -116,11 +132,12 @@ export async function driveAccelerated(
     await crossBarriersTo(event.at);
     if (isAlarm(event)) {
       await drain();
-      moveTo(event.at);
+      await moveTo(event.at);
       await send(event);
       await options.settle();
+      oldestUnsettled = undefined;
     } else {
-      moveTo(event.at);
+      await moveTo(event.at);
       void send(event);
       while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     }

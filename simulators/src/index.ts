@@ -50,7 +50,7 @@ export {
 } from './load.ts';
 export { MqttPool, type PoolOptions } from './pool.ts';
 export { pick, seededRandom } from './random.ts';
-export { type NewDevice, type NewResident, RegistryClient, RegistryError } from './registry-client.ts';
+export { type NewDevice, type NewResident, RegistryClient } from './registry-client.ts';
 export { type CarePlan, carePlanOf } from './resident/care-plan.ts';
 export {
   ALL_SCENARIOS,

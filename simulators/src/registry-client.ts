@@ -1,4 +1,12 @@
-import type { DeviceKind } from '@telecare/contracts';
+import {
+  ApiCallError,
+  type Client,
+  createClient,
+  type DeviceKind,
+  type ImportResultView,
+  REGISTRY_ROUTES,
+  type RegistryRoutes,
+} from '@telecare/contracts';
 
 export interface NewResident {
   name: string;
@@ -35,41 +43,21 @@ export interface RegisteredDevice {
   state: string;
 }
 
-export class RegistryError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-  ) {
-    super(`registry answered ${status}: ${body.slice(0, 300)}`);
-    this.name = 'RegistryError';
-  }
-}
-
-/** The registry's HTTP API, as an installer's tool uses it. */
+/** The registry's HTTP API as the simulators use it, on the typed client of its route contracts. */
 export class RegistryClient {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly token: string,
-  ) {}
+  readonly #api: Client<RegistryRoutes>;
 
-  async #post<T>(path: string, body: unknown): Promise<T> {
-    const response = await fetch(new URL(path, this.baseUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-      body: JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new RegistryError(response.status, text);
-    return JSON.parse(text) as T;
+  constructor(baseUrl: string, token: string) {
+    this.#api = createClient(REGISTRY_ROUTES, { baseUrl, token, service: 'the registry' });
   }
 
   createResident(resident: NewResident): Promise<{ id: string }> {
-    return this.#post('/api/residents', resident);
+    return this.#api.createResident({ body: resident });
   }
 
   /** `credentials` is there only when the registry issues broker secrets, and only in this answer. */
   createDevice(device: NewDevice): Promise<{ id: string; serial: string; credentials?: DeviceCredentials }> {
-    return this.#post('/api/devices', device);
+    return this.#api.createDevice({ body: device });
   }
 
   /**
@@ -78,40 +66,29 @@ export class RegistryClient {
    */
   async issueCredentials(serial: string): Promise<DeviceCredentials | null> {
     try {
-      const issued = await this.#post<{ credentials?: DeviceCredentials }>(
-        `/api/devices/${encodeURIComponent(serial)}/credentials`,
-        {},
-      );
-      return issued.credentials ?? null;
+      return (await this.#api.issueCredentials({ params: { serial } })).credentials ?? null;
     } catch (err) {
-      if (err instanceof RegistryError && err.status === 409 && err.body.includes('credentials-disabled'))
-        return null;
+      if (err instanceof ApiCallError && err.code === 'credentials-disabled') return null;
       throw err;
     }
   }
 
   /** A registered device, or null when the serial was never registered. */
   async getDevice(serial: string): Promise<RegisteredDevice | null> {
-    const response = await fetch(new URL(`/api/devices/${encodeURIComponent(serial)}`, this.baseUrl), {
-      headers: { authorization: `Bearer ${this.token}` },
-    });
-    const text = await response.text();
-    if (response.status === 404) return null;
-    if (!response.ok) throw new RegistryError(response.status, text);
-    return JSON.parse(text) as RegisteredDevice;
+    try {
+      return await this.#api.getDevice({ params: { serial } });
+    } catch (err) {
+      if (err instanceof ApiCallError && err.status === 404) return null;
+      throw err;
+    }
   }
 
   decommission(serial: string): Promise<RegisteredDevice> {
-    return this.#post(`/api/devices/${encodeURIComponent(serial)}/decommission`, {});
+    return this.#api.decommissionDevice({ params: { serial } });
   }
 
   /** Bulk import (`POST /api/import`): residents and devices as CSV, written in one transaction. */
-  importCsv(files: { residents?: string; devices?: string }): Promise<{
-    imported: boolean;
-    residents: Array<{ line: number; ref: string; id: string }>;
-    devices: Array<{ line: number; serial: string }>;
-    errors: Array<{ file: string; line: number; field: string; message: string }>;
-  }> {
-    return this.#post('/api/import', files);
+  importCsv(files: { residents?: string; devices?: string }): Promise<ImportResultView> {
+    return this.#api.importCsv({ body: files });
   }
 }

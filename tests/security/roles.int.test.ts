@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { REGISTRY_ROUTES, type RouteTable } from '@telecare/contracts';
 import { createLogger } from '@telecare/platform';
 import { loadReportsConfig, type ReportsHandle, startReports } from '@telecare/reports';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
@@ -46,6 +47,20 @@ function matrixUnder(heading: string): Matrix {
   return { roles, rows };
 }
 
+/** The matrix's rows are the route contracts, and each row's ✓ are the roles its contract allows. */
+function expectContractsMatch(matrix: Matrix, routes: RouteTable): void {
+  const key = (method: string, path: string) => `${method} ${path}`;
+  const contracts = new Map(Object.values(routes).map((route) => [key(route.method, route.path), route]));
+  expect(matrix.rows.map((row) => key(row.method, row.path)).sort()).toEqual([...contracts.keys()].sort());
+  for (const row of matrix.rows) {
+    const roles = contracts.get(key(row.method, row.path))?.roles;
+    const allowed = [...row.allowed].filter(([, yes]) => yes).map(([role]) => role);
+    expect(Array.isArray(roles) ? [...roles].sort() : roles, key(row.method, row.path)).toEqual(
+      allowed.sort(),
+    );
+  }
+}
+
 /** A role that may act gets past the guard (any answer but 401/403); one that may not gets 403. */
 function expectCell(answer: Answer, allowed: boolean, cell: string): void {
   if (allowed)
@@ -81,6 +96,10 @@ describe('the registry matrix in docs/security.md', () => {
       ].sort(),
     );
     expect(matrix.rows.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('is the roles of the route contracts, route for route', () => {
+    expectContractsMatch(matrix, REGISTRY_ROUTES);
   });
 
   it('holds for every role and endpoint; without a token every endpoint is 401', async () => {

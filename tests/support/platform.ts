@@ -20,6 +20,9 @@ export interface RunningPlatform {
   readonly registry: Handle;
   readonly helpline: Handle;
   readonly triage: Handle;
+  /** The gateways' HTTP (health, metrics). */
+  readonly gatewayMqtt: Handle;
+  readonly gatewayDc09: Handle;
   readonly registryClient: RegistryClient;
   /** Where DC-09 senders reach the platform (accounts come from the dc09Accounts KV bucket). */
   readonly dc09: GatewayDc09Handle['dc09'];
@@ -66,7 +69,8 @@ export async function startPlatform(
     handles.push(helpline);
     const triage = await startTriage(loadTriageConfig(env), serviceOptions);
     handles.push(triage);
-    handles.push(await startGatewayMqtt(loadGatewayMqttConfig(env), serviceOptions));
+    const gatewayMqtt = await startGatewayMqtt(loadGatewayMqttConfig(env), serviceOptions);
+    handles.push(gatewayMqtt);
     const dc09 = await startGatewayDc09(loadGatewayDc09Config(env), serviceOptions);
     handles.push(dc09);
     return {
@@ -76,6 +80,8 @@ export async function startPlatform(
       registry,
       helpline,
       triage,
+      gatewayMqtt,
+      gatewayDc09: dc09,
       dc09: dc09.dc09,
       registryClient: new RegistryClient(registry.url, token),
       async helplineGet<T>(path: string): Promise<T> {

@@ -1,3 +1,12 @@
+import {
+  ApiCallError,
+  type Client,
+  createClient,
+  REGISTRY_ROUTES,
+  type RegistryRoutes,
+  type RouteTable,
+} from '@telecare/contracts';
+
 /**
  * Exit codes, so scripts can tell what happened without reading the output:
  * 0 done; 1 the check failed (a test call did not pass); 2 the request was refused as invalid,
@@ -17,64 +26,41 @@ export class CliError extends Error {
   }
 }
 
-interface Issue {
-  path: string;
-  message: string;
+/** A refusal's exit code: 3 not allowed, 4 unavailable or failed, 2 any other refusal. */
+const exitCodeOf = (status: number): number =>
+  status === 401 || status === 403 ? EXIT.unauthorised : status >= 500 ? EXIT.unavailable : EXIT.refused;
+
+/** A failed call as the CLI reports it: the service's message and every field at fault. */
+export function cliErrorOf(err: unknown): unknown {
+  if (!(err instanceof ApiCallError)) return err;
+  if (typeof err.status !== 'number') return new CliError(err.message, EXIT.unavailable);
+  const issues = err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n');
+  return new CliError([err.message, issues].filter(Boolean).join('\n'), exitCodeOf(err.status), err.body);
 }
 
-/** A small client of a service's API (the registry's, triage's): JSON in and out, refusals turned into CliErrors. */
-export class RegistryClient {
-  readonly #url: string;
-  readonly #token: string | undefined;
-  readonly #service: string;
+/** A long import is still one request. */
+const CALL_TIMEOUT_MS = 120_000;
 
-  constructor(url: string, token: string | undefined, service = 'registry') {
-    this.#url = url.replace(/\/+$/, '');
-    this.#token = token;
-    this.#service = service;
-  }
-
-  async request<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    body?: unknown,
-    extraHeaders: Record<string, string> = {},
-  ): Promise<T> {
-    const headers: Record<string, string> = { ...extraHeaders };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(`${this.#url}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new CliError(
-        `cannot reach the ${this.#service} at ${this.#url}: ${(err as Error).message}`,
-        EXIT.unavailable,
-      );
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = { message: text };
-    }
-    if (res.ok || (res.status === 422 && path === '/api/import')) return json as T;
-    const answer = json as { error?: string; message?: string; issues?: Issue[]; errors?: unknown };
-    const issues = answer.issues?.map((i) => `  ${i.path}: ${i.message}`).join('\n');
-    const message = [answer.message ?? answer.error ?? `HTTP ${res.status}`, issues]
-      .filter(Boolean)
-      .join('\n');
-    const code =
-      res.status === 401 || res.status === 403
-        ? EXIT.unauthorised
-        : res.status >= 500
-          ? EXIT.unavailable
-          : EXIT.refused;
-    throw new CliError(message, code, json);
-  }
+/** The typed client of a service's route contracts, its failures turned into CliErrors. */
+export function cliClient<T extends RouteTable>(
+  routes: T,
+  url: string,
+  token: string | undefined,
+  service: string,
+): Client<T> {
+  const api = createClient(routes, { baseUrl: url, token, timeoutMs: CALL_TIMEOUT_MS, service });
+  const wrapped: Record<string, (input?: unknown) => Promise<unknown>> = {};
+  for (const [name, call] of Object.entries(api) as [string, (input?: unknown) => Promise<unknown>][])
+    wrapped[name] = async (input) => {
+      try {
+        return await call(input);
+      } catch (err) {
+        throw cliErrorOf(err);
+      }
+    };
+  return wrapped as Client<T>;
 }
+
+/** The registry's typed client. */
+export const registryApi = (url: string, token: string | undefined): Client<RegistryRoutes> =>
+  cliClient(REGISTRY_ROUTES, url, token, 'the registry');

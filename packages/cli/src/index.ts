@@ -1,2 +1,2 @@
-export { CliError, EXIT, RegistryClient } from './client.ts';
+export { CliError, cliClient, EXIT, registryApi } from './client.ts';
 export { buildProgram, type CliIo, processIo, runCli } from './program.ts';

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { TRIAGE_ROUTES } from '@telecare/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
-import { CliError, EXIT, RegistryClient } from './client.ts';
+import { CliError, cliClient, EXIT } from './client.ts';
 import type { CliIo } from './program.ts';
 
 const DEFAULT_TRIAGE_URL = 'http://127.0.0.1:7060';
@@ -60,7 +61,8 @@ export function addRulesCommands(program: Command, io: CliIo): void {
     .option('--triage-url <url>', `triage URL (default: TELECARE_TRIAGE_URL, else ${DEFAULT_TRIAGE_URL})`);
   const ctx = (cmd: Command) => {
     const opts = cmd.optsWithGlobals<{ triageUrl?: string; token?: string; json?: boolean }>();
-    const client = new RegistryClient(
+    const client = cliClient(
+      TRIAGE_ROUTES,
       opts.triageUrl ?? io.env.TELECARE_TRIAGE_URL ?? DEFAULT_TRIAGE_URL,
       opts.token ?? io.env.TELECARE_TOKEN ?? io.env.TELECARE_ADMIN_TOKEN,
       'triage',
@@ -76,7 +78,7 @@ export function addRulesCommands(program: Command, io: CliIo): void {
     .option('--save <file>', 'write the rule set itself (JSON) to this file, to edit and put back')
     .action(async (opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
-      const r = await client.request<InForce>('GET', '/api/rules');
+      const r: InForce = await client.getRules();
       if (opts.save) writeFileSync(opts.save, `${JSON.stringify(r.ruleSet, null, 2)}\n`);
       print(r, () => inForceText(r, opts.save));
     });
@@ -100,12 +102,7 @@ export function addRulesCommands(program: Command, io: CliIo): void {
       }
       const headers: Record<string, string> =
         opts.basedOn === undefined ? {} : { 'if-match': `"${opts.basedOn}"` };
-      const out = await client.request<{ version: number; rules: number; revision: number }>(
-        'PUT',
-        '/api/rules',
-        ruleSet,
-        headers,
-      );
+      const out = await client.putRules({ body: ruleSet, headers });
       print(
         out,
         () =>
@@ -118,7 +115,7 @@ export function addRulesCommands(program: Command, io: CliIo): void {
     .description('the versions put, newest first: revision, version, when and by whom')
     .action(async (_opts, cmd: Command) => {
       const { client, print } = ctx(cmd);
-      const out = await client.request<{ versions: Version[] }>('GET', '/api/rules/history');
+      const out: { versions: Version[] } = await client.rulesHistory();
       print(out, () =>
         out.versions.length === 0
           ? 'no rule set stored yet: the default rules are in force'

@@ -35,5 +35,10 @@ export const Alert = z.object({
    * that case is open, and opens a new case when it is resolved, closed or unknown.
    */
   repeats: z.object({ alertId: z.string().regex(/^alt_[0-9a-f]{32}$/) }).optional(),
+  /**
+   * W3C trace context of the alert's trace, set by the helpline from the message's headers when it
+   * commits the alert (and kept with it), so the case's later steps join the same trace.
+   */
+  traceparent: z.string().max(256).optional(),
 });
 export type Alert = z.infer<typeof Alert>;

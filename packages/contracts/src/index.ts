@@ -31,6 +31,27 @@ export {
   Serial,
 } from './device.ts';
 export { TelecareEvent } from './envelope.ts';
+export {
+  ApiCallError,
+  type CallInput,
+  type Client,
+  type ClientOptions,
+  createClient,
+} from './http/client.ts';
+export * from './http/registry.ts';
+export * from './http/registry-schemas.ts';
+export {
+  type AnyRoute,
+  ApiError,
+  defineRoute,
+  Empty,
+  fastifyPath,
+  type HttpMethod,
+  type RouteDefinition,
+  type RouteRoles,
+  type RouteTable,
+} from './http/route.ts';
+export { RulesInForceView, TRIAGE_API, TRIAGE_ROUTES, type TriageRoutes } from './http/triage.ts';
 export { alertIdFor, eventIdFor, type IdKind, idPattern, newId } from './ids.ts';
 export {
   DEFAULT_NAMESPACE,
@@ -41,6 +62,7 @@ export {
   names,
   partitionOf,
 } from './names.ts';
+export { normalisePostcode, postcodeDistrict } from './postcode.ts';
 export { SECURITY_EVENT_KINDS, SecurityEvent, SecurityEventKind } from './security.ts';
 export {
   DEVICE_EVENT_TYPES,

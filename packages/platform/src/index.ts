@@ -9,6 +9,7 @@ export {
   refusalReason,
   startConsumerLoop,
 } from './consumer.ts';
+export { type WatchedConsumers, watchConsumers } from './consumer-metrics.ts';
 export { type Decoded, decodeJson, issuesOf, parseMessage, type RefusalReason } from './decode.ts';
 export {
   type DurabilityFinding,
@@ -38,6 +39,20 @@ export {
   type Registry,
   sameSecret,
 } from './http.ts';
+export {
+  ForbiddenError,
+  httpErrorHandler,
+  InvalidRequestError,
+  type Issue,
+  NotFoundError,
+  parseRequest,
+  RateLimitedError,
+  RefusedError,
+  RequestError,
+  requestIssues,
+  UnauthorizedError,
+  UnavailableError,
+} from './http-errors.ts';
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
 export {
@@ -83,6 +98,16 @@ export { createPool, migrate, type Pool, type PoolClient, withTransaction } from
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export {
+  collectRoutes,
+  mountRoutes,
+  type OpenApiInfo,
+  openApiDocument,
+  type RouteHandler,
+  type RouteHandlers,
+  type RouteRequest,
+  serveOpenApi,
+} from './routes.ts';
+export {
   DEPENDENCY_CHECK_MS,
   type DefinedService,
   defineService,
@@ -92,7 +117,35 @@ export {
   type ServiceDefinition,
   type ServiceHandle,
 } from './service.ts';
-export { type Closer, exitOnSignals, Lifecycle, type RunningService, runService } from './shutdown.ts';
+export {
+  type Closer,
+  exitOnSignals,
+  Lifecycle,
+  type RunningService,
+  runService,
+  START_TIMEOUT_MS,
+} from './shutdown.ts';
+export {
+  activeTraceparent,
+  injectTrace,
+  inSpan,
+  type MsgHdrs,
+  mqttTraceContext,
+  natsTraceContext,
+  ROOT_TRACE,
+  recordSpan,
+  SpanKind,
+  type SpanOptions,
+  startTracing,
+  type TraceContext,
+  type TracesExporterKind,
+  type Tracing,
+  traceIdOf,
+  traceparentContext,
+  tracesExporterOf,
+  tracingEnabled,
+  type UserProperties,
+} from './tracing.ts';
 export {
   ACK_WAIT_S,
   type BackoffPolicy,

@@ -1,5 +1,7 @@
 import { ConfigError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { startTracing, type Tracing } from './tracing.ts';
+import { within } from './work.ts';
 
 export type Closer = () => Promise<void> | void;
 
@@ -68,6 +70,13 @@ export interface RunningService {
 }
 
 /**
+ * A start still waiting after this long waits on something that will not answer (a request lost
+ * with a dropped connection): the process exits 1 so that its supervisor starts it again, instead
+ * of staying up, never ready, with nothing to restart it.
+ */
+export const START_TIMEOUT_MS = 60_000;
+
+/**
  * A service process from its `main.ts`: reads the configuration (a `ConfigError`, at load or at
  * start, prints its list of problems and exits 1), makes the process's one logger, starts the
  * service (any other failure to start is logged as fatal and exits 1), and drains it on SIGTERM
@@ -78,6 +87,8 @@ export async function runService<C extends { readonly LOG_LEVEL: string }>(
   boot: {
     load: () => C;
     start: (config: C, options: { logger: Logger }) => Promise<RunningService>;
+    /** How long `start` may take (default `START_TIMEOUT_MS`). */
+    startTimeoutMs?: number;
   },
 ): Promise<void> {
   const refuse = (err: unknown): never => {
@@ -93,14 +104,18 @@ export async function runService<C extends { readonly LOG_LEVEL: string }>(
   }
   const logger = createLogger(name, config.LOG_LEVEL);
   let handle: RunningService;
+  let tracing: Tracing;
   try {
-    handle = await boot.start(config, { logger });
+    tracing = await startTracing({ serviceName: name });
+    handle = await within(boot.start(config, { logger }), boot.startTimeoutMs ?? START_TIMEOUT_MS);
   } catch (err) {
     if (err instanceof ConfigError) return refuse(err);
     logger.fatal({ err }, `${name} could not start`);
     process.exit(1);
   }
   const lifecycle = new Lifecycle(logger);
+  // Closed last: the spans of the work drained are exported too.
+  lifecycle.add('tracing', () => tracing.shutdown());
   lifecycle.add(name, () => handle.close());
   exitOnSignals(lifecycle, logger);
 }

@@ -47,6 +47,14 @@ describe('runService', () => {
     expect(result.stdout).not.toContain('started');
   }, 60_000);
 
+  it('exits 1 when the start does not finish in time, for the supervisor to start it again', async () => {
+    const t0 = Date.now();
+    const result = await run({ FIXTURE_PORT: '80', FIXTURE_HANG: '1500' });
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toContain('started');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+  }, 60_000);
+
   it('drains the service on SIGTERM and exits 0', async () => {
     // `started` is printed inside start: give runService a moment to take the signals after it.
     const result = await run({ FIXTURE_PORT: '80' }, (signal) => setTimeout(() => signal('SIGTERM'), 500));

@@ -58,3 +58,4 @@ export {
 export { parseRuleSet, RuleSetError, type RuleSetIssue } from './parse.ts';
 export { REASON_PLACEHOLDERS, type ReasonPlaceholder, renderReason, templateIssues } from './reason.ts';
 export { RulesRunner } from './runner.ts';
+export { decodeState, encodeState, StateDecodeError } from './state-codec.ts';

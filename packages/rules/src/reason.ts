@@ -41,6 +41,38 @@ export function templateIssues(template: string): string[] {
   return issues;
 }
 
+/** A template split once: text at even indexes, placeholder names at odd ones. */
+const compiled = new Map<string, readonly string[]>();
+
+function partsOf(template: string): readonly string[] {
+  let parts = compiled.get(template);
+  if (!parts) {
+    const split: string[] = [];
+    let text = '';
+    let from = 0;
+    for (const match of template.matchAll(PLACEHOLDER)) {
+      const name = match[1] ?? '';
+      text += template.slice(from, match.index);
+      from = match.index + match[0].length;
+      if (isPlaceholder(name)) {
+        split.push(text, name);
+        text = '';
+      } else text += match[0];
+    }
+    split.push(text + template.slice(from));
+    parts = split;
+    // Templates come from rule sets: a handful per set, so the cache stays small.
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(template, parts);
+  }
+  return parts;
+}
+
+/** Every alert renders its rule's template: split once per template, then joined. */
 export function renderReason(template: string, values: ReasonValues): string {
-  return template.replace(PLACEHOLDER, (whole, name: string) => (isPlaceholder(name) ? values[name] : whole));
+  const parts = partsOf(template);
+  let reason = parts[0] as string;
+  for (let i = 1; i < parts.length; i += 2)
+    reason += values[parts[i] as ReasonPlaceholder] + (parts[i + 1] as string);
+  return reason;
 }

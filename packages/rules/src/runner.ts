@@ -147,8 +147,11 @@ export class RulesRunner {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(heap[i] as Timer, heap[parent] as Timer)) break;
-      [heap[i], heap[parent]] = [heap[parent] as Timer, heap[i] as Timer];
+      const child = heap[i] as Timer;
+      const above = heap[parent] as Timer;
+      if (!before(child, above)) break;
+      heap[i] = above;
+      heap[parent] = child;
       i = parent;
     }
   }
@@ -166,7 +169,9 @@ export class RulesRunner {
       if (l < heap.length && before(heap[l] as Timer, heap[best] as Timer)) best = l;
       if (r < heap.length && before(heap[r] as Timer, heap[best] as Timer)) best = r;
       if (best === i) break;
-      [heap[i], heap[best]] = [heap[best] as Timer, heap[i] as Timer];
+      const moved = heap[i] as Timer;
+      heap[i] = heap[best] as Timer;
+      heap[best] = moved;
       i = best;
     }
   }

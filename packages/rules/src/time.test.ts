@@ -2,7 +2,7 @@ import { alertIdFor } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alertId } from './ids.ts';
-import { formatAlso, formatIso, formatWhen, parseEventTime } from './time.ts';
+import { formatAlso, formatIso, formatWhen, localTime, parseEventTime } from './time.ts';
 
 /** Every instant `toISOString` writes with a four-digit year. */
 const instant = fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 });
@@ -37,6 +37,54 @@ describe('event times without Date objects', () => {
         expect(formatIso(ms)).toBe(new Date(ms).toISOString());
       }),
       { numRuns: 20_000 },
+    );
+  });
+});
+
+describe('local time', () => {
+  const formats = new Map<string, Intl.DateTimeFormat>();
+  /** What the zone's own calendar says, through Intl, for each instant. */
+  function reference(ms: number, timeZone: string) {
+    const parts: Record<string, string> = {};
+    const format =
+      formats.get(timeZone) ??
+      new Intl.DateTimeFormat('en-GB', {
+        timeZone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+      });
+    formats.set(timeZone, format);
+    for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+    return {
+      date: `${parts.year}-${parts.month}-${parts.day}`,
+      minute: Number(parts.hour) * 60 + Number(parts.minute),
+    };
+  }
+
+  it('gives the date and minute the zone gives, whole-hour zones or not, across DST changes', () => {
+    const zones = [
+      'Europe/London',
+      'Europe/Berlin',
+      'Asia/Kolkata',
+      'Australia/Adelaide',
+      'America/St_Johns',
+      'Asia/Kathmandu',
+      'UTC',
+    ];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.parse('1990-01-01T00:00:00Z'), max: Date.parse('2040-01-01T00:00:00Z') }),
+        fc.constantFrom(...zones),
+        (ms, zone) => {
+          const local = localTime(ms, zone);
+          expect({ date: local.date, minute: local.minute }).toEqual(reference(ms, zone));
+        },
+      ),
+      { numRuns: 5_000 },
     );
   });
 });

@@ -32,15 +32,27 @@ export interface LocalTime {
   readonly offsetMs: number;
 }
 
-const offsets = new Map<string, number>();
+/** What a UTC hour is in a zone: its offset, and the local date and minute it starts at. */
+interface ZoneHour {
+  readonly offsetMs: number;
+  readonly date: string;
+  readonly minute: number;
+}
 
-/** Offset of the zone at an instant, cached per UTC hour (zone changes fall on whole hours). */
-function offsetAt(ms: number, timeZone: string): number {
-  const hour = Math.floor(ms / 3_600_000);
-  const key = `${timeZone}|${hour}`;
-  let offset = offsets.get(key);
-  if (offset === undefined) {
-    const at = hour * 3_600_000;
+const HOUR_MS = 3_600_000;
+/** Per zone, per UTC hour (zone changes fall on whole hours): a map per zone, so no key is built. */
+const zoneHours = new Map<string, Map<number, ZoneHour>>();
+let cachedHours = 0;
+
+function zoneHour(hour: number, timeZone: string): ZoneHour {
+  let hours = zoneHours.get(timeZone);
+  if (!hours) {
+    hours = new Map();
+    zoneHours.set(timeZone, hours);
+  }
+  let known = hours.get(hour);
+  if (known === undefined) {
+    const at = hour * HOUR_MS;
     const parts: Record<string, string> = {};
     for (const part of formatter(timeZone).formatToParts(new Date(at))) parts[part.type] = part.value;
     const asUtc = Date.UTC(
@@ -51,20 +63,41 @@ function offsetAt(ms: number, timeZone: string): number {
       Number(parts.minute),
       Number(parts.second),
     );
-    offset = asUtc - at;
-    if (offsets.size > 50_000) offsets.clear();
-    offsets.set(key, offset);
+    const offsetMs = asUtc - at;
+    const wall = new Date(at + offsetMs);
+    known = {
+      offsetMs,
+      date: wall.toISOString().slice(0, 10),
+      minute: wall.getUTCHours() * 60 + wall.getUTCMinutes(),
+    };
+    if (++cachedHours > 50_000) {
+      zoneHours.clear();
+      cachedHours = 1;
+      hours = new Map();
+      zoneHours.set(timeZone, hours);
+    }
+    hours.set(hour, known);
   }
-  return offset;
+  return known;
 }
 
+/**
+ * The local date and minute of an instant. Called several times per event, so it reads them off
+ * the UTC hour's start (one cached lookup, no Date, no string): the minute is the hour's plus
+ * the minutes since, unless that passes local midnight (a zone whose offset is not whole hours)
+ * or the offset has seconds (old local mean times), where it works them out from the wall clock.
+ */
 export function localTime(ms: number, timeZone: string): LocalTime {
-  const offsetMs = offsetAt(ms, timeZone);
-  const wall = new Date(ms + offsetMs);
+  const hour = Math.floor(ms / HOUR_MS);
+  const known = zoneHour(hour, timeZone);
+  const minute = known.minute + Math.floor((ms - hour * HOUR_MS) / 60_000);
+  if (minute < 1440 && known.offsetMs % 60_000 === 0)
+    return { date: known.date, minute, offsetMs: known.offsetMs };
+  const wall = new Date(ms + known.offsetMs);
   return {
     date: wall.toISOString().slice(0, 10),
     minute: wall.getUTCHours() * 60 + wall.getUTCMinutes(),
-    offsetMs,
+    offsetMs: known.offsetMs,
   };
 }
 

@@ -363,4 +363,6 @@ export async function startDynsecMosquitto(
   };
 }
 
+export { type FaultMode, FaultProxy } from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
+export { OwnServer, type ServerName } from './own-server.ts';

@@ -1,7 +1,18 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Names, TelecareEvent } from '@telecare/contracts';
-import { type Clock, type JetStreamClient, type Logger, publishDeadLetter } from '@telecare/platform';
+import {
+  activeTraceparent,
+  type Clock,
+  headers,
+  injectTrace,
+  inSpan,
+  type JetStreamClient,
+  type Logger,
+  publishDeadLetter,
+  ROOT_TRACE,
+  SpanKind,
+} from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
 import { readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
@@ -246,7 +257,17 @@ export class Dc09Gateway {
    * gateway is draining): the frame is then left for the sender to send again. The frame keeps
    * the time it arrived through every attempt, so a retry never pushes it out of the window.
    */
-  async #answer(
+  #answer(unit: Unit, source: string, origin: string, transport: 'tcp' | 'udp'): Promise<Buffer | undefined> {
+    // Each frame starts a trace: DC-09 has no field to carry one from the sender.
+    return inSpan(
+      SERVICE,
+      'dc09 frame',
+      { parent: ROOT_TRACE, kind: SpanKind.PRODUCER, attributes: { 'network.transport': transport } },
+      () => this.#answerFrame(unit, source, origin, transport),
+    );
+  }
+
+  async #answerFrame(
     unit: Unit,
     source: string,
     origin: string,
@@ -372,12 +393,16 @@ export class Dc09Gateway {
   async #store(events: readonly TelecareEvent[], serial: string | undefined): Promise<void> {
     if (events.length === 0) return;
     const started = performance.now();
+    const traceparent = activeTraceparent();
+    const h = traceparent ? headers() : undefined;
+    if (h) injectTrace(h);
     const acks = await Promise.all(
       events.map((event) =>
-        this.#js.publish(this.#n.subjects.event(event.partition, event.type), JSON.stringify(event), {
-          msgID: event.id,
-          timeout: STORE_ATTEMPT_TIMEOUT_MS,
-        }),
+        this.#js.publish(
+          this.#n.subjects.event(event.partition, event.type),
+          JSON.stringify(traceparent ? { ...event, traceparent } : event),
+          { msgID: event.id, timeout: STORE_ATTEMPT_TIMEOUT_MS, ...(h ? { headers: h } : {}) },
+        ),
       ),
     ).catch((err: unknown) => {
       throw new UnansweredError('store', { cause: err });

@@ -8,17 +8,22 @@ import {
   TelecareEvent,
 } from '@telecare/contracts';
 import {
+  activeTraceparent,
   type Clock,
   DEAD_LETTER_MAX_RAW_BYTES,
   type IPublishPacket,
+  injectTrace,
+  inSpan,
   isPermanentFailure,
   type JetStreamClient,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
+  mqttTraceContext,
   headers as natsHeaders,
   PoisonMessageError,
   publishDeadLetter,
+  SpanKind,
   TransientError,
 } from '@telecare/platform';
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
@@ -276,7 +281,7 @@ export class DeviceEventGateway {
       if (!room) break;
       const job = this.#queue.take();
       if (!job) break;
-      const work: Promise<void> = this.#handle(job.item)
+      const work: Promise<void> = this.#traced(job.item)
         .catch((err: unknown) => {
           if (!(err instanceof DeliveryAbandonedError)) {
             this.#log.error(
@@ -294,6 +299,23 @@ export class DeviceEventGateway {
       this.#inflight.add(work);
     }
     this.#metrics.queued.set(this.#queue.size);
+  }
+
+  /**
+   * Handles a message inside its `gateway store` span: the child of the trace the device sent in
+   * its `traceparent` user property, or the root of a new one. Its context goes on with the event.
+   */
+  #traced(pending: Pending): Promise<void> {
+    return inSpan(
+      SERVICE,
+      'gateway store',
+      {
+        parent: mqttTraceContext(pending.packet.properties?.userProperties),
+        kind: SpanKind.PRODUCER,
+        attributes: { 'telecare.device.serial': pending.key, 'telecare.priority': pending.priority },
+      },
+      () => this.#handle(pending),
+    );
   }
 
   async #handle({ packet, generation, read: admitted, rawSize }: Pending): Promise<void> {
@@ -339,7 +361,7 @@ export class DeviceEventGateway {
       );
     }
 
-    const traceparent = traceparentOf(packet);
+    const traceparent = activeTraceparent() ?? traceparentOf(packet);
     const built = TelecareEvent.safeParse(
       toTelecareEvent({
         serial,
@@ -396,7 +418,7 @@ export class DeviceEventGateway {
       throw new PoisonMessageError('the event cannot be serialised', { cause: err });
     }
     const h = event.traceparent === undefined ? undefined : natsHeaders();
-    if (h && event.traceparent) h.set('traceparent', event.traceparent);
+    if (h) injectTrace(h, event.traceparent);
     const stored = await this.#retrying('store', generation, async () => {
       const started = performance.now();
       const pubAck = await this.#js.publish(subject, body, { msgID: event.id, ...(h ? { headers: h } : {}) });
@@ -448,7 +470,7 @@ export class DeviceEventGateway {
     }
     const receivedAt = new Date(this.#clock.now());
     const deviceEventId = `status-${status.data}-${receivedAt.getTime()}`;
-    const traceparent = traceparentOf(packet);
+    const traceparent = activeTraceparent() ?? traceparentOf(packet);
     const event: TelecareEvent = {
       specversion: '1.0',
       id: eventIdFor(serial, deviceEventId),

@@ -225,6 +225,14 @@ export const HelplineCase = Case.extend({
   lastPressAt: z.iso.datetime({ offset: true }).nullable(),
   /** Serials of the devices whose alerts the case holds, so the queue can be searched by serial. */
   deviceSerials: z.array(z.string()),
+  /**
+   * The W3C trace id of the alarm that raised the case (device press to case commit, offer and
+   * accept), to look up in the tracing backend; null when no trace reached the helpline.
+   */
+  traceId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable(),
   hold: z
     .object({
       until: z.iso.datetime({ offset: true }),
@@ -431,6 +439,7 @@ export const ApiErrorBody = z.object({
   message: z.string(),
   state: z.string().optional(),
   holder: z.string().optional(),
-  issues: z.array(z.string()).optional(),
+  /** The fields at fault (400). */
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
 export type ApiError = z.infer<typeof ApiErrorBody>;

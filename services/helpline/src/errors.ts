@@ -1,16 +1,22 @@
 import type { CaseState } from '@telecare/contracts';
-import { TelecareError } from '@telecare/platform';
+import {
+  ForbiddenError as Forbidden,
+  NotFoundError,
+  RateLimitedError,
+  RefusedError,
+  RequestError,
+} from '@telecare/platform';
 
-export class CaseNotFoundError extends TelecareError {
-  readonly retryable = false;
+export { RateLimitedError } from '@telecare/platform';
+
+export class CaseNotFoundError extends NotFoundError {
   constructor(readonly caseId: string) {
     super(`no case ${caseId}`, { context: { caseId } });
   }
 }
 
-/** An operator action the case's state (or its owner) does not allow; nothing was changed. */
-export class TransitionRefusedError extends TelecareError {
-  readonly retryable = false;
+/** An operator action the case's state (or its owner) does not allow; nothing was changed (409). */
+export class TransitionRefusedError extends RefusedError {
   constructor(
     readonly caseId: string,
     readonly action: string,
@@ -19,13 +25,12 @@ export class TransitionRefusedError extends TelecareError {
     /** The user who has the case, when that is why it was refused. */
     readonly holder?: string | null,
   ) {
-    super(reason, { context: { caseId, action, state } });
+    super(409, 'refused', reason, [], { state, ...(holder ? { holder } : {}) });
   }
 }
 
 /** The principal's role does not allow the action. */
-export class ForbiddenError extends TelecareError {
-  readonly retryable = false;
+export class ForbiddenError extends Forbidden {
   constructor(
     readonly role: string,
     readonly needs: readonly string[],
@@ -38,21 +43,19 @@ export class ForbiddenError extends TelecareError {
 }
 
 /** Too many open streams for one principal: the newest is refused, the ones open keep going. */
-export class TooManyStreamsError extends TelecareError {
-  readonly retryable = true;
+export class TooManyStreamsError extends RateLimitedError {
   constructor(readonly max: number) {
     super(
+      'open live streams',
+      10,
+      'too-many-requests',
       `at most ${max} live streams per user on one helpline instance; close a console you no longer use`,
-      {
-        context: { max },
-      },
     );
   }
 }
 
 /** A reveal the case does not allow this principal (not open, or not theirs); nothing was read. */
-export class RevealRefusedError extends TelecareError {
-  readonly retryable = false;
+export class RevealRefusedError extends Forbidden {
   constructor(
     readonly caseId: string,
     reason: string,
@@ -61,22 +64,8 @@ export class RevealRefusedError extends TelecareError {
   }
 }
 
-/** Too many attempts by one principal in the window: 429 with Retry-After. */
-export class RateLimitedError extends TelecareError {
-  readonly retryable = true;
-  constructor(
-    readonly action: string,
-    readonly retryAfterS: number,
-  ) {
-    super(`too many attempts to ${action}; try again in ${retryAfterS} s`, {
-      context: { action, retryAfterS },
-    });
-  }
-}
-
 /** No such call on this case. */
-export class CallNotFoundError extends TelecareError {
-  readonly retryable = false;
+export class CallNotFoundError extends NotFoundError {
   constructor(
     readonly caseId: string,
     readonly callId: string,
@@ -86,8 +75,7 @@ export class CallNotFoundError extends TelecareError {
 }
 
 /** The registry names no such party for the case's resident (or has no number for it). */
-export class PartyNotFoundError extends TelecareError {
-  readonly retryable = false;
+export class PartyNotFoundError extends NotFoundError {
   constructor(
     readonly caseId: string,
     message: string,
@@ -97,10 +85,9 @@ export class PartyNotFoundError extends TelecareError {
 }
 
 /** A request about a case that cannot be right (a fact timed in the future, say): 400, nothing changed. */
-export class CaseInputRefusedError extends TelecareError {
-  readonly retryable = false;
-  /** Answered as 400 by the API's error handler. */
-  readonly statusCode = 400;
+export class CaseInputRefusedError extends RequestError {
+  readonly status = 400;
+  readonly code = 'invalid-request';
   constructor(
     readonly caseId: string,
     readonly action: string,

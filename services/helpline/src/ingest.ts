@@ -1,14 +1,19 @@
 import { Alert, type Names } from '@telecare/contracts';
 import {
   ACK_WAIT_S,
+  activeTraceparent,
   type Clock,
   ensureDurableConsumer,
+  inSpan,
   type JetStreamClient,
   type JetStreamManager,
   type Logger,
   PoisonMessageError,
   SECOND_NS,
+  SpanKind,
   startConsumerLoop,
+  traceIdOf,
+  traceparentContext,
 } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -92,10 +97,20 @@ export async function commitAlert(deps: IngestDeps, alert: Alert): Promise<void>
       outcome: result.outcome,
       ...(alert.closes ? { closes: alert.closes.alertId } : {}),
       ...(result.autoResolved ? { autoResolved: result.autoResolved } : {}),
+      ...(alert.traceparent ? { traceId: traceIdOf(alert.traceparent) } : {}),
     },
     'alert committed',
   );
 }
+
+/**
+ * The alert with the trace context it is committed in (the `case commit` span's, or the one its
+ * message came with), kept with it so the case's offer and accept join the same trace.
+ */
+export const withTrace = (alert: Alert, received: string | undefined): Alert => {
+  const traceparent = activeTraceparent() ?? received;
+  return traceparent ? { ...alert, traceparent } : alert;
+};
 
 /** The resident an alert message is for: the last token of `<ns>.alerts.p<priority>.<residentId>`. */
 export const laneOf = (subject: string): string => subject.slice(subject.lastIndexOf('.') + 1);
@@ -119,7 +134,15 @@ export async function startIngest(
     consumer: CONSUMER,
     service: SERVICE,
     schema: Alert,
-    handle: (alert) => commitAlert(deps, alert),
+    handle: (alert, message) => commitAlert(deps, withTrace(alert, message.traceparent)),
+    // Each alert is committed in a span continuing triage's `alert publish`.
+    around: (message, run) =>
+      inSpan(
+        SERVICE,
+        'case commit',
+        { parent: traceparentContext(message.traceparent), kind: SpanKind.CONSUMER },
+        run,
+      ),
     logger: deps.logger,
     clock: deps.clock,
     key: laneOf,

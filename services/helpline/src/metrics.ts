@@ -10,6 +10,7 @@ export type HelplineMetrics = {
   readonly casesJoined: Counter;
   readonly autoResolved: Counter<'outcome'>;
   readonly commitSeconds: Histogram;
+  readonly answerSeconds: Histogram<'priority'>;
   readonly transitions: Counter<'action'>;
   readonly transitionsRefused: Counter<'action' | 'reason'>;
   readonly published: Counter;
@@ -69,6 +70,13 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
       name: 'helpline_case_commit_seconds',
       help: 'Time to commit an alert to its case in PostgreSQL',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    answerSeconds: new Histogram({
+      name: 'helpline_answer_seconds',
+      help: 'Answer clock: from the alarm raised to the case first accepted, by priority',
+      labelNames: ['priority'] as const,
+      buckets: [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800],
       registers,
     }),
     transitions: new Counter({

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Pool } from '@telecare/platform';
+import { type Pool, RefusedError } from '@telecare/platform';
 import { z } from 'zod';
 import type { ConsoleStore } from './presence.ts';
 
@@ -109,8 +109,12 @@ const toUser = (row: unknown): User => {
   };
 };
 
-export class UsernameTakenError extends Error {
-  override readonly name = 'UsernameTakenError';
+/** A new user's name is already someone's (409). */
+export class UsernameTakenError extends RefusedError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(409, 'conflict', message);
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
 }
 
 /** Users, their tokens and sessions, and operator presence, in the helpline schema. */

@@ -1,13 +1,20 @@
+import {
+  ApiCallError,
+  type CallInput,
+  type Client,
+  createClient,
+  type DeviceHealthView,
+  REGISTRY_ROUTES,
+  type RegistryRoutes,
+} from '@telecare/contracts';
 import type { Logger } from '@telecare/platform';
-import { z } from 'zod';
-import { Responder } from './api.ts';
+import type { z } from 'zod';
+import type { Responder } from './api.ts';
 
 const TIMEOUT_MS = 2_000;
 /** Devices whose health is looked up for one case view (a home rarely has more). */
 const MAX_HEALTH_LOOKUPS = 20;
 
-const ResidentBody = z.record(z.string(), z.unknown());
-const ResidentName = z.looseObject({ name: z.string().min(1), postcode: z.string().optional() });
 const NAME_TTL_MS = 60_000;
 const NAME_MISS_TTL_MS = 15_000;
 const NAME_LOOKUPS_AT_ONCE = 8;
@@ -18,31 +25,12 @@ export function postcodeDistrict(postcode: string | undefined): string | null {
   // The inward code is always a digit and two letters: what comes before it is the district.
   return /^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact) ? compact.slice(0, -3) : null;
 }
-const DevicesBody = z.union([
-  z.array(z.record(z.string(), z.unknown())),
-  z.object({ devices: z.array(z.record(z.string(), z.unknown())) }).transform((b) => b.devices),
-]);
-const RespondersBody = z.object({ responders: z.array(Responder) });
-/** The registry's `GET /api/devices/{serial}/health`; extra fields are kept for the console. */
-const HealthBody = z.looseObject({
-  lastHeartbeatAt: z.string().nullable().optional(),
-  batteryPercent: z.number().nullable().optional(),
-  mains: z.union([z.string(), z.boolean()]).nullable().optional(),
-  signalDbm: z.number().nullable().optional(),
-  lastEventAt: z.string().nullable().optional(),
-  overdue: z.boolean().optional(),
-  overdueSince: z.string().nullable().optional(),
-});
-const RevealAnswer = z.looseObject({
-  keySafe: z.string().nullable().optional(),
-  medicalSummary: z.string().nullable().optional(),
-});
 
 /** The helpline's names for the sensitive fields, and the registry's. */
 const REGISTRY_FIELD = { keySafe: 'keySafe', medical: 'medicalSummary' } as const;
 export type SensitiveField = keyof typeof REGISTRY_FIELD;
 /** Resident fields that are never shown in the case view: only a reveal gives their value. */
-const HIDDEN = ['keySafe', 'medicalSummary', 'keySafeCode', 'medicalNotes'] as const;
+const HIDDEN = ['keySafe', 'medicalSummary'] as const;
 
 export interface ResidentContextView {
   available: boolean;
@@ -62,14 +50,6 @@ export interface CallParties {
   responders: Responder[];
 }
 
-const SpeechDevice = z.looseObject({
-  serial: z.string(),
-  kind: z.string().default('device'),
-  location: z.string().nullable().optional(),
-  voiceUri: z.string().min(1),
-  residentId: z.string().nullable().optional(),
-});
-
 /** Who asks for a reveal, and why: the registry records the case and the person as data. */
 export interface RevealRequest {
   readonly caseId: string;
@@ -85,12 +65,12 @@ export interface RevealResult {
   message?: string;
 }
 
-type Answer = { ok: true; body: unknown } | { ok: false; status: number | 'unreachable'; body?: unknown };
+type Routes = RegistryRoutes;
+type Answer<K extends keyof Routes> =
+  | { ok: true; body: z.output<Routes[K]['response']> }
+  | { ok: false; status: number | 'unreachable'; message?: string };
 
-const errorMessage = (body: unknown): string | undefined =>
-  typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string'
-    ? body.message
-    : undefined;
+const byOrder = (responders: readonly Responder[]) => [...responders].sort((a, b) => a.order - b.order);
 
 /**
  * Reads residents, devices, device health and responders from the registry's API (the registry
@@ -100,13 +80,18 @@ const errorMessage = (body: unknown): string | undefined =>
 export class RegistryClient {
   /** Resident display names for the queue: kept briefly, in memory only (never logged or stored). */
   readonly #names = new Map<string, { name: string | null; district: string | null; until: number }>();
+  readonly #api: Client<Routes> | undefined;
 
   constructor(
     private readonly baseUrl: string | undefined,
-    private readonly token: string | undefined,
+    token: string | undefined,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#api = baseUrl
+      ? createClient(REGISTRY_ROUTES, { baseUrl, token, timeoutMs: TIMEOUT_MS, service: 'the registry' })
+      : undefined;
+  }
 
   /**
    * Display names of residents for the queue of a signed-in operator, from the registry, cached
@@ -141,10 +126,9 @@ export class RegistryClient {
     for (let i = 0; i < wanted.length; i += NAME_LOOKUPS_AT_ONCE) {
       await Promise.all(
         wanted.slice(i, i + NAME_LOOKUPS_AT_ONCE).map(async (id) => {
-          const answer = await this.#call(`/api/residents/${encodeURIComponent(id)}`);
-          const parsed = answer.ok ? ResidentName.safeParse(answer.body) : undefined;
-          const name = parsed?.success ? parsed.data.name : null;
-          const district = parsed?.success ? postcodeDistrict(parsed.data.postcode) : null;
+          const answer = await this.#call('getResident', { params: { id } });
+          const name = answer.ok ? answer.body.name : null;
+          const district = answer.ok ? postcodeDistrict(answer.body.postcode) : null;
           const entry = { name, district, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) };
           this.#names.set(id, entry);
           keep(id, entry);
@@ -156,29 +140,28 @@ export class RegistryClient {
     return { names, districts };
   }
 
-  async #call(path: string, init: { method?: string; body?: unknown } = {}): Promise<Answer> {
-    if (!this.baseUrl) return { ok: false, status: 'unreachable' };
+  /** One registry route; a refusal or an unreachable registry is an answer, not a throw. */
+  async #call<K extends keyof Routes>(route: K, input: CallInput<Routes[K]>): Promise<Answer<K>> {
+    const api = this.#api;
+    if (!api) return { ok: false, status: 'unreachable' };
     try {
-      const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
-      if (init.body !== undefined) headers['content-type'] = 'application/json';
-      const response = await fetch(new URL(path, this.baseUrl), {
-        method: init.method ?? 'GET',
-        headers,
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-      const text = await response.text();
-      let body: unknown;
-      try {
-        body = text ? JSON.parse(text) : undefined;
-      } catch {
-        body = undefined;
-      }
-      return response.ok ? { ok: true, body } : { ok: false, status: response.status, body };
+      const call = api[route] as (input: CallInput<Routes[K]>) => Promise<z.output<Routes[K]['response']>>;
+      return { ok: true, body: await call(input) };
     } catch (err) {
-      this.logger.warn({ err, path }, 'registry not reachable');
+      if (!(err instanceof ApiCallError)) throw err;
+      if (typeof err.status === 'number') return { ok: false, status: err.status, message: err.message };
+      this.logger.warn({ err, route }, 'registry not reachable');
       return { ok: false, status: 'unreachable' };
     }
+  }
+
+  /** A resident's record, devices and responders, asked for at once. */
+  #home(residentId: string) {
+    return Promise.all([
+      this.#call('getResident', { params: { id: residentId } }),
+      this.#call('listDevices', { query: { residentId } }),
+      this.#call('listResponders', { params: { id: residentId } }),
+    ]);
   }
 
   /** The resident (sensitive fields removed), their devices with health, and their ordered responders. */
@@ -192,48 +175,31 @@ export class RegistryClient {
         devices: [],
         responders: [],
       };
-    const id = encodeURIComponent(residentId);
-    const [resident, devices, responders] = await Promise.all([
-      this.#call(`/api/residents/${id}`),
-      this.#call(`/api/devices?residentId=${id}`),
-      this.#call(`/api/residents/${id}/responders`),
-    ]);
+    const [resident, devices, responders] = await this.#home(residentId);
     const problems: string[] = [];
     let residentView: Record<string, unknown> | null = null;
     if (resident.ok) {
-      const parsed = ResidentBody.safeParse(resident.body);
-      if (parsed.success) {
-        residentView = { ...parsed.data };
-        // The registry sends these masked; the view says only whether a value is recorded.
-        residentView.keySafeRecorded = Boolean(parsed.data.keySafe ?? parsed.data.keySafeCode);
-        residentView.medicalRecorded = Boolean(parsed.data.medicalSummary ?? parsed.data.medicalNotes);
-        for (const key of HIDDEN) delete residentView[key];
-      } else problems.push('the registry sent a resident this console cannot read');
+      residentView = { ...resident.body };
+      // The registry sends these masked; the view says only whether a value is recorded.
+      residentView.keySafeRecorded = Boolean(resident.body.keySafe);
+      residentView.medicalRecorded = Boolean(resident.body.medicalSummary);
+      for (const key of HIDDEN) delete residentView[key];
     } else
       problems.push(
         resident.status === 'unreachable'
           ? 'The registry is not reachable: call the resident from the phone system and work the protocol.'
           : `The registry answered ${resident.status} for this resident.`,
       );
-    let deviceList: Record<string, unknown>[] = [];
-    if (devices.ok) {
-      const parsed = DevicesBody.safeParse(devices.body);
-      if (parsed.success)
-        deviceList = parsed.data.filter((d) => d.residentId === undefined || d.residentId === residentId);
-    }
-    deviceList = await Promise.all(
-      deviceList.map(async (device, i) =>
-        i < MAX_HEALTH_LOOKUPS && typeof device.serial === 'string'
-          ? { ...device, health: await this.health(device.serial) }
-          : device,
-      ),
+    const deviceList: Record<string, unknown>[] = await Promise.all(
+      (devices.ok ? devices.body.devices : [])
+        .filter((d) => d.residentId === residentId)
+        .map(async (device, i) =>
+          i < MAX_HEALTH_LOOKUPS ? { ...device, health: await this.health(device.serial) } : device,
+        ),
     );
     let responderList: Responder[] = [];
-    if (responders.ok) {
-      const parsed = RespondersBody.safeParse(responders.body);
-      if (parsed.success) responderList = [...parsed.data.responders].sort((a, b) => a.order - b.order);
-      else problems.push('the registry sent a responder list this console cannot read');
-    } else if (resident.ok)
+    if (responders.ok) responderList = byOrder(responders.body.responders);
+    else if (resident.ok)
       problems.push('No responder list from the registry: go to emergency services if needed.');
     return {
       available: resident.ok,
@@ -252,12 +218,7 @@ export class RegistryClient {
     const none: CallParties = { available: false, residentPhone: null, speechLines: [], responders: [] };
     if (!this.baseUrl)
       return { ...none, message: 'No registry is configured: only 999 can be called from here.' };
-    const id = encodeURIComponent(residentId);
-    const [resident, devices, responders] = await Promise.all([
-      this.#call(`/api/residents/${id}`),
-      this.#call(`/api/devices?residentId=${id}`),
-      this.#call(`/api/residents/${id}/responders`),
-    ]);
+    const [resident, devices, responders] = await this.#home(residentId);
     if (!resident.ok)
       return {
         ...none,
@@ -266,39 +227,23 @@ export class RegistryClient {
             ? 'The registry is not reachable: dial from the phone system; 999 is still here.'
             : `The registry answered ${resident.status} for this resident.`,
       };
-    const phone = z.looseObject({ phone: z.string().nullable().optional() }).safeParse(resident.body);
-    const deviceList = devices.ok ? DevicesBody.safeParse(devices.body) : undefined;
-    const speechLines = (deviceList?.success ? deviceList.data : []).flatMap((d) => {
-      const parsed = SpeechDevice.safeParse(d);
-      if (!parsed.success) return [];
-      const device = parsed.data;
-      if (device.residentId !== undefined && device.residentId !== residentId) return [];
-      return [
-        {
-          serial: device.serial,
-          kind: device.kind,
-          location: device.location ?? null,
-          voiceUri: device.voiceUri,
-        },
-      ];
-    });
-    const responderList = responders.ok ? RespondersBody.safeParse(responders.body) : undefined;
+    const speechLines = (devices.ok ? devices.body.devices : []).flatMap((device) =>
+      device.residentId === residentId && device.voiceUri
+        ? [{ serial: device.serial, kind: device.kind, location: device.location, voiceUri: device.voiceUri }]
+        : [],
+    );
     return {
       available: true,
-      residentPhone: phone.success ? (phone.data.phone ?? null) : null,
+      residentPhone: resident.body.phone,
       speechLines,
-      responders: responderList?.success
-        ? [...responderList.data.responders].sort((a, b) => a.order - b.order)
-        : [],
+      responders: responders.ok ? byOrder(responders.body.responders) : [],
     };
   }
 
   /** A device's health (battery, mains, last heartbeat), or null when the registry has none to give. */
-  async health(serial: string): Promise<z.infer<typeof HealthBody> | null> {
-    const answer = await this.#call(`/api/devices/${encodeURIComponent(serial)}/health`);
-    if (!answer.ok) return null;
-    const parsed = HealthBody.safeParse(answer.body);
-    return parsed.success ? parsed.data : null;
+  async health(serial: string): Promise<DeviceHealthView | null> {
+    const answer = await this.#call('deviceHealth', { params: { serial } });
+    return answer.ok ? answer.body : null;
   }
 
   /**
@@ -307,8 +252,8 @@ export class RegistryClient {
    */
   async reveal(residentId: string, field: SensitiveField, who: RevealRequest): Promise<RevealResult> {
     const registryField = REGISTRY_FIELD[field];
-    const answer = await this.#call(`/api/residents/${encodeURIComponent(residentId)}/reveal`, {
-      method: 'POST',
+    const answer = await this.#call('revealResident', {
+      params: { id: residentId },
       body: {
         fields: [registryField],
         reason: (who.reason ?? 'revealed during the call').slice(0, 500),
@@ -319,17 +264,13 @@ export class RegistryClient {
     if (!answer.ok) {
       if (answer.status === 'unreachable')
         return { value: null, audited: false, message: 'the registry is not reachable' };
-      const detail = errorMessage(answer.body);
       return {
         value: null,
         audited: false,
-        message: `the registry refused (${answer.status})${detail ? `: ${detail}` : ''}`,
+        message: `the registry refused (${answer.status})${answer.message ? `: ${answer.message}` : ''}`,
       };
     }
-    const parsed = RevealAnswer.safeParse(answer.body);
-    if (!parsed.success)
-      return { value: null, audited: true, message: 'the registry sent an answer this console cannot read' };
-    const value = parsed.data[registryField];
+    const value = answer.body[registryField];
     return typeof value === 'string' && value.length > 0
       ? { value, audited: true }
       : { value: null, audited: true, message: 'not recorded in the registry' };

@@ -6,8 +6,10 @@ import {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  httpErrorHandler,
+  InvalidRequestError,
   type Logger,
-  nulPaths,
+  parseRequest,
   type SlidingWindowLimiter,
 } from '@telecare/platform';
 import { z } from 'zod';
@@ -19,6 +21,7 @@ import {
   EmergencyCallBody,
   EndCallBody,
   ExtensionBody,
+  type HelplineCase,
   HoldBody,
   ListCasesQuery,
   LoginBody,
@@ -39,29 +42,22 @@ import {
   UserIdParams,
 } from './api.ts';
 import { type Authenticator, can, type Permission, SESSION_COOKIE } from './auth.ts';
+import { traceCaseStep } from './case-trace.ts';
 import { consoleBundle } from './console-bundle.ts';
 import { registerConsoleLinks } from './console-links.ts';
 import {
-  CallNotFoundError,
   CaseNotFoundError,
   ForbiddenError,
   PartyNotFoundError,
   RateLimitedError,
   RevealRefusedError,
-  TooManyStreamsError,
   TransitionRefusedError,
 } from './errors.ts';
 import { registerFactRoutes } from './facts.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { passwordProblem } from './password-rule.ts';
-import {
-  ADMIN_PRINCIPAL,
-  type PeopleStore,
-  type Principal,
-  tokenHash,
-  UsernameTakenError,
-} from './people.ts';
+import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, tokenHash } from './people.ts';
 import type { ConsoleStore } from './presence.ts';
 import { registerPresenceRoutes } from './presence-routes.ts';
 import { protocolFor } from './protocols.ts';
@@ -111,21 +107,7 @@ export interface RouteDeps {
 
 const CONSOLE_HTML = fileURLToPath(new URL('../public/console.html', import.meta.url));
 
-class InvalidRequest extends Error {
-  constructor(readonly issues: string[]) {
-    super(issues.join('; '));
-  }
-}
-
-const parse = <S extends z.ZodType>(schema: S, value: unknown): z.infer<S> => {
-  // PostgreSQL text and jsonb cannot hold NUL: refused by field rather than failing at the insert.
-  const withNul = nulPaths(value);
-  if (withNul.length > 0)
-    throw new InvalidRequest(withNul.map((path) => `${path}: must not contain NUL (\\u0000)`));
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  throw new InvalidRequest(result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`));
-};
+const parse = parseRequest;
 
 const RequestKey = z
   .string()
@@ -196,50 +178,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
   app.get('/api/openapi.json', async () => openApiDocument());
 
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof InvalidRequest)
-      return reply
-        .code(400)
-        .send({ error: 'invalid-request', message: err.message, issues: err.issues } satisfies ApiError);
-    if (
-      err instanceof CaseNotFoundError ||
-      err instanceof CallNotFoundError ||
-      err instanceof PartyNotFoundError
-    )
-      return reply.code(404).send({ error: 'not-found', message: err.message } satisfies ApiError);
-    if (err instanceof TransitionRefusedError)
-      return reply.code(409).send({
-        error: 'refused',
-        message: err.message,
-        state: err.state,
-        ...(err.holder ? { holder: err.holder } : {}),
-      } satisfies ApiError);
-    if (err instanceof TooManyStreamsError)
-      return reply
-        .code(429)
-        .header('retry-after', '10')
-        .send({ error: 'too-many-requests', message: err.message } satisfies ApiError);
-    if (err instanceof ForbiddenError)
-      return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
-    if (err instanceof RevealRefusedError)
-      return reply.code(403).send({ error: 'forbidden', message: err.message } satisfies ApiError);
-    if (err instanceof RateLimitedError)
-      return reply
-        .code(429)
-        .header('retry-after', String(err.retryAfterS))
-        .send({ error: 'rate-limited', message: err.message } satisfies ApiError);
-    if (err instanceof UsernameTakenError)
-      return reply.code(409).send({ error: 'conflict', message: err.message } satisfies ApiError);
-    const status =
-      typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : 500;
-    if (status >= 400 && status < 500)
-      return reply.code(status).send({
-        error: 'invalid-request',
-        message: err instanceof Error ? err.message : 'bad request',
-      } satisfies ApiError);
-    deps.logger.error({ err, url: req.url }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error' } satisfies ApiError);
-  });
+  app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
 
   // --- people -------------------------------------------------------------------------------
 
@@ -336,7 +275,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/api/tokens', { preHandler: guard('manage-users') }, async (req, reply) => {
     const body = parse(NewTokenBody, req.body);
     if (!(await deps.people.getUser(body.userId)))
-      throw new InvalidRequest([`userId: no user ${body.userId}`]);
+      throw new InvalidRequestError([{ path: 'userId', message: `no user ${body.userId}` }]);
     const issued = await deps.people.createToken(body.userId, body.label, body.expiresInDays, now());
     deps.logger.info({ userId: body.userId, tokenId: issued.id, by: who(req).id }, 'token issued');
     return reply.code(201).send({ ...issued, userId: body.userId, label: body.label });
@@ -344,7 +283,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.delete('/api/tokens/:id', { preHandler: guard('manage-users') }, async (req) => {
     const { id } = parse(TokenIdParams, req.params);
-    if (!(await deps.people.revokeToken(id, now()))) throw new InvalidRequest([`id: no live token ${id}`]);
+    if (!(await deps.people.revokeToken(id, now())))
+      throw new InvalidRequestError([{ path: 'id', message: `no live token ${id}` }]);
     deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
     return { id, revoked: true };
   });
@@ -353,7 +293,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     app.post(`/api/users/:id/${path}`, { preHandler: guard('manage-users') }, async (req) => {
       const { id } = parse(UserIdParams, req.params);
       const target = await deps.people.getUser(id);
-      if (!target) throw new InvalidRequest([`id: no user ${id}`]);
+      if (!target) throw new InvalidRequestError([{ path: 'id', message: `no user ${id}` }]);
       const result = await action(id, req);
       deps.logger.info({ userId: id, by: who(req).id, action: path }, 'user changed');
       deps.scheduler.poke();
@@ -367,7 +307,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return ended.length;
   };
   userAction('disable', async (id, req) => {
-    if (id === who(req).id) throw new InvalidRequest(['id: an admin cannot disable themselves']);
+    if (id === who(req).id)
+      throw new InvalidRequestError([{ path: 'id', message: 'an admin cannot disable themselves' }]);
     await deps.people.setDisabled(id, true, now());
     return { disabled: true, consolesEnded: await endConsolesOf(id) };
   });
@@ -386,7 +327,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(SetPasswordBody, req.body);
     const target = await deps.people.getUser(id);
     const problem = passwordProblem(body.password, [target?.username ?? '', target?.name ?? '']);
-    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    if (problem) throw new InvalidRequestError([{ path: 'password', message: `${problem}` }]);
     await deps.people.setPassword(id, body.password);
     return { passwordChanged: true, consolesEnded: await endConsolesOf(id) };
   });
@@ -395,9 +336,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(ChangePasswordBody, req.body);
     const p = who(req);
     if (!(await deps.people.passwordMatches(p.id, body.current)))
-      throw new InvalidRequest(['current: not your current password']);
+      throw new InvalidRequestError([{ path: 'current', message: 'not your current password' }]);
     const problem = passwordProblem(body.password, [p.username, p.name]);
-    if (problem) throw new InvalidRequest([`password: ${problem}`]);
+    if (problem) throw new InvalidRequestError([{ path: 'password', message: `${problem}` }]);
     // The session changing it stays signed in; every other session of this person ends.
     await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));
     deps.logger.info({ userId: p.id }, 'password changed');
@@ -413,7 +354,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       throw new ForbiddenError(p.role, ['admin'], "setting someone else's extension");
     }
     if (!(await deps.people.setExtension(id, body.extension)))
-      throw new InvalidRequest([`id: no user ${id}`]);
+      throw new InvalidRequestError([{ path: 'id', message: `no user ${id}` }]);
     deps.logger.info({ userId: id, by: p.id }, 'extension set');
     return { userId: id, extension: body.extension };
   });
@@ -458,8 +399,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return deps.timeline.read(stored.case.residentId, now(), hours);
   });
 
+  /** The answer clock of a case accepted for the first time (a re-accept after a hold is not an answer). */
+  const observeAnswer = (c: HelplineCase, at: Date) => {
+    if (c.acceptedAt === null || Date.parse(c.acceptedAt) !== at.getTime()) return;
+    deps.metrics.answerSeconds.observe(
+      { priority: String(c.priority) },
+      Math.max(0, (at.getTime() - Date.parse(c.raisedAt)) / 1000),
+    );
+  };
+
   const refusedReason = (err: unknown) =>
-    err instanceof InvalidRequest
+    err instanceof InvalidRequestError
       ? 'invalid'
       : err instanceof TransitionRefusedError
         ? 'state'
@@ -477,7 +427,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         const { id } = parse(CaseIdParams, req.params);
         const key = requestKeyOf(req);
         const principal = who(req);
+        const started = Date.now();
         const result = await deps.store.transition(id, input(req, at), actorOf(principal), at, key);
+        if (result.event && action === 'accept') {
+          observeAnswer(result.case, at);
+          await traceCaseStep(deps.store, id, 'accept', started, Date.now());
+        }
         if (result.event) {
           deps.metrics.transitions.inc({ action });
           deps.publisher.flushInBackground();
@@ -498,7 +453,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(HoldBody, req.body);
     const until = new Date(body.until);
     if (until.getTime() <= at.getTime())
-      throw new InvalidRequest(['until: the call-back time must be in the future']);
+      throw new InvalidRequestError([{ path: 'until', message: 'the call-back time must be in the future' }]);
     return { action: 'hold', until, reason: body.reason, returnPriority: body.returnPriority };
   });
   transition('resolve', (req) => {
@@ -525,7 +480,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parse(ReassignBody, req.body);
     const target = await deps.people.getUser(body.to);
     if (!target || !['operator', 'supervisor'].includes(target.role))
-      throw new InvalidRequest([`to: ${body.to} is not an operator or supervisor`]);
+      throw new InvalidRequestError([{ path: 'to', message: `${body.to} is not an operator or supervisor` }]);
     const result = await deps.store.reassign(
       id,
       body.to,

@@ -1,5 +1,6 @@
 import type { CaseEvent } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
+import { traceCaseStep } from './case-trace.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
@@ -117,7 +118,10 @@ export class Scheduler {
     changed.push(...escalated);
     const missed = await store.missTargets(now);
     changed.push(...missed);
-    changed.push(...(await store.dispatch(now, this.o.offerSeconds)));
+    const dispatchStarted = Date.now();
+    const offered = await store.dispatch(now, this.o.offerSeconds);
+    changed.push(...offered);
+    await this.#traceOffers(offered, dispatchStarted);
     for (const e of changed) this.o.metrics.timerEvents.inc({ kind: e.kind });
     if (changed.length > 0) this.o.publisher.flushInBackground();
     for (const e of escalated) {
@@ -132,6 +136,12 @@ export class Scheduler {
         { caseId: e.caseId, targetSeconds: e.data.targetSeconds, priority: e.data.priority },
         'alarm call not answered within the target',
       );
+  }
+
+  async #traceOffers(offered: readonly CaseEvent[], started: number): Promise<void> {
+    const ended = Date.now();
+    for (const e of offered)
+      if (e.kind === 'offered') await traceCaseStep(this.o.store, e.caseId, 'offer', started, ended);
   }
 
   /** POSTs the case to the configured overflow (a partner centre) and records whether it took it. */

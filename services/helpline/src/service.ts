@@ -6,16 +6,18 @@ import {
   type ServiceContext,
   type ServiceHandle,
   SlidingWindowLimiter,
+  watchConsumers,
   within,
 } from '@telecare/platform';
 import { Authenticator } from './auth.ts';
 import { type HelplineConfig, loadHelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
-import { startIngest } from './ingest.ts';
+import { CONSUMER, startIngest } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
 import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
+import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes.ts';
 import { Scheduler } from './scheduler.ts';
@@ -67,6 +69,8 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const metrics = createHelplineMetrics(service.metrics);
   const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
   const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
+  watchQueue(service.metrics, store, clock);
+  watchConsumers(service.metrics, jsm, [{ stream: n.streams.alerts, include: (c) => c === CONSUMER }]);
   const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
 
   // The case store's own ping: PostgreSQL answers and the schema is there.

@@ -1,4 +1,5 @@
 import {
+  type CohortResidentView,
   Dc09CodeOverrides,
   Dc09KeyEncoding,
   DeviceKind,
@@ -172,18 +173,8 @@ export interface CarePackage {
   endDate: string | null;
 }
 
-/**
- * One resident as the reports service sees them: no name, address, phone or note. The registry
- * keeps no referral date; `registeredAt` is when the resident was entered.
- */
-export interface CohortFacts {
-  residentId: string;
-  postcodeDistrict: string;
-  registeredAt: string;
-  /** When a device was first installed in the home; null while none has been. */
-  firstInstalledAt: string | null;
-  carePackages: { hoursPerWeek: number; from: string; to: string | null }[];
-}
+/** One resident as the reports service sees them (`GET /api/cohort`): nothing that identifies. */
+export type CohortFacts = CohortResidentView;
 
 /** One event that reached a test call, the trigger or not. */
 export interface TestArrival {

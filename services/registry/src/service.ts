@@ -7,6 +7,7 @@ import {
   migrate,
   type ServiceContext,
   type ServiceHandle,
+  watchConsumers,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
 import { loadRegistryConfig, type RegistryConfig } from './config.ts';
@@ -84,6 +85,9 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
   const pool = service.postgres({ url: config.DATABASE_URL });
   const { nc, js, jsm } = await service.nats();
+  watchConsumers(metrics, jsm, [
+    { stream: n.streams.events, include: (c) => c === config.REGISTRY_CONSUMER },
+  ]);
 
   const residentsCreated = new Counter({
     name: 'registry_residents_created_total',

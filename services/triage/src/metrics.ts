@@ -21,6 +21,18 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['priority', 'late'] as const,
       registers: [registry],
     }),
+    alertsByType: new Counter({
+      name: 'triage_alerts_published_by_type_total',
+      help: 'Alerts stored in ALERTS, by alert type (supervision.lost: devices gone silent)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    rulesSeconds: new Histogram({
+      name: 'triage_rules_seconds',
+      help: 'Time in the rules core for one event (pure evaluation, no I/O)',
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01],
+      registers: [registry],
+    }),
     alertsDeduplicated: new Counter({
       name: 'triage_alerts_deduplicated_total',
       help: 'Alerts ALERTS already held under the same id (JetStream duplicate window)',

@@ -3,12 +3,17 @@ import {
   type Clock,
   decodeJson,
   headers,
+  injectTrace,
+  inSpan,
   type JetStreamClient,
   KeyedLock,
   type Logger,
   type MessageContext,
   PoisonMessageError,
+  SpanKind,
   TransientError,
+  traceIdOf,
+  traceparentContext,
 } from '@telecare/platform';
 import {
   AreaState,
@@ -107,7 +112,17 @@ export class EventProcessor {
    * consumer loop then acks it. A failure for the moment throws (the loop hands the event back);
    * a rule that throws on it throws a `PoisonMessageError` (the loop dead-letters it).
    */
-  async handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
+  handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
+    // In its `triage evaluate` span: the child of the gateway's store span.
+    return inSpan(
+      SERVICE,
+      'triage evaluate',
+      { parent: traceparentContext(message.traceparent), kind: SpanKind.CONSUMER },
+      () => this.#handle(event, message),
+    );
+  }
+
+  async #handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     await this.#locks.run(event.residentid, async () => {
       const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
@@ -115,7 +130,9 @@ export class EventProcessor {
       const now = this.#clock.now();
       let result: Evaluation;
       try {
+        const stopRules = this.#metrics.rulesSeconds.startTimer();
         result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
+        stopRules();
       } catch (err) {
         // A rule that throws will throw again on every redelivery and would hold up the whole
         // partition behind it; dead-letter the event so it is visible and the others flow.
@@ -281,9 +298,21 @@ export class EventProcessor {
     }
   }
 
-  async #publishAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
+  #publishAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
+    return inSpan(
+      SERVICE,
+      'alert publish',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { 'telecare.alert.id': alert.id, 'telecare.priority': alert.priority },
+      },
+      () => this.#storeAlert(alert, traceparent),
+    );
+  }
+
+  async #storeAlert(alert: Alert, traceparent: string | undefined): Promise<void> {
     const h = headers();
-    if (traceparent) h.set('traceparent', traceparent);
+    injectTrace(h, traceparent);
     try {
       const ack = await this.#js.publish(
         this.#names.subjects.alert(alert.priority, alert.residentId),
@@ -301,6 +330,7 @@ export class EventProcessor {
       });
     }
     this.#metrics.alertsPublished.inc({ priority: `p${alert.priority}`, late: String(alert.late) });
+    this.#metrics.alertsByType.inc({ type: alert.type });
     this.#log.info(
       {
         alertId: alert.id,
@@ -309,6 +339,7 @@ export class EventProcessor {
         rule: alert.rule.id,
         late: alert.late,
         testMode: alert.testMode,
+        ...(h.has('traceparent') ? { traceId: traceIdOf(h.get('traceparent')) } : {}),
       },
       'alert raised',
     );

@@ -1,4 +1,16 @@
-import { bearerAuth, type FastifyInstance, type Logger, TransientError } from '@telecare/platform';
+import { TRIAGE_API, TRIAGE_ROUTES } from '@telecare/contracts';
+import {
+  bearerAuth,
+  type FastifyInstance,
+  type FastifyReply,
+  httpErrorHandler,
+  type Logger,
+  mountRoutes,
+  type RouteHandlers,
+  type RouteRequest,
+  serveOpenApi,
+  TransientError,
+} from '@telecare/platform';
 import { parseRuleSet, RuleSetError } from '@telecare/rules';
 import { RulesConflictError, type RulesInForce, type RulesStore } from './rules-store.ts';
 
@@ -31,68 +43,83 @@ const inForceBody = (inForce: RulesInForce) => ({
  * force), then stored with a compare-and-set on the revision it was based on, and every triage
  * instance following the bucket puts it in force, with the area lanes its area rules read.
  */
-export function registerRulesApi(
+export async function registerRulesApi(
   app: FastifyInstance,
   rules: RulesStore,
   adminToken: string | undefined,
   logger: Logger,
-): void {
-  const auth = bearerAuth(adminToken);
+): Promise<void> {
   const log = logger.child({ component: 'rules-api' });
-
-  app.get('/api/rules', { preHandler: auth }, async (_req, reply) => {
-    const inForce = rules.inForce;
-    return reply.header('etag', `"${inForce.revision}"`).send(inForceBody(inForce));
+  await serveOpenApi(app, TRIAGE_API);
+  await app.register(async (api) => {
+    // The only bearer these routes admit is the admin token: who gets past it is `admin`.
+    api.addHook('onRequest', bearerAuth(adminToken));
+    api.setErrorHandler(httpErrorHandler({ logger: log }));
+    mountRoutes(api, TRIAGE_ROUTES, handlers(rules, log), () => 'admin');
   });
+}
 
-  app.get('/api/rules/history', { preHandler: auth }, async () => ({ versions: await rules.history() }));
-
-  app.put('/api/rules', { preHandler: auth }, async (req, reply) => {
-    const base = basedOn(req.headers['if-match']);
-    if (base === 'invalid') {
-      return reply.code(400).send({
-        error: 'invalid-if-match',
-        message: 'If-Match must be the revision the rule set is based on, as GET /api/rules gives it',
-      });
-    }
-    const refusal = (code: number, error: string, message: string, extra: Record<string, unknown>) => {
+function handlers(rules: RulesStore, log: Logger): RouteHandlers<typeof TRIAGE_ROUTES> {
+  return {
+    getRules: async (_req, reply) => {
       const inForce = rules.inForce;
-      return reply
-        .code(code)
-        .send({ error, message, inForce: inForce.ruleSet.version, revision: inForce.revision, ...extra });
+      return reply.header('etag', `"${inForce.revision}"`).send(inForceBody(inForce));
+    },
+    rulesHistory: async () => ({ versions: await rules.history() }),
+    putRules: async (req, reply) => putRules(rules, log, req, reply),
+  };
+}
+
+async function putRules(
+  rules: RulesStore,
+  log: Logger,
+  req: RouteRequest<typeof TRIAGE_ROUTES.putRules>,
+  reply: FastifyReply,
+) {
+  const base = basedOn(req.headers['if-match']);
+  if (base === 'invalid') {
+    return reply.code(400).send({
+      error: 'invalid-if-match',
+      message: 'If-Match must be the revision the rule set is based on, as GET /api/rules gives it',
+    });
+  }
+  const refusal = (code: number, error: string, message: string, extra: Record<string, unknown>) => {
+    const inForce = rules.inForce;
+    return reply
+      .code(code)
+      .send({ error, message, inForce: inForce.ruleSet.version, revision: inForce.revision, ...extra });
+  };
+  try {
+    const ruleSet = parseRuleSet(req.body);
+    const stored = await rules.put(ruleSet, {
+      ...(base === undefined ? {} : { basedOn: base }),
+      by: ADMIN_IDENTITY,
+    });
+    return {
+      version: stored.ruleSet.version,
+      rules: stored.ruleSet.rules.length,
+      revision: stored.revision,
     };
-    try {
-      const ruleSet = parseRuleSet(req.body);
-      const stored = await rules.put(ruleSet, {
-        ...(base === undefined ? {} : { basedOn: base }),
-        by: ADMIN_IDENTITY,
+  } catch (err) {
+    if (err instanceof RuleSetError) {
+      log.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
+      return refusal(400, 'invalid-rule-set', 'the rule set was refused; the running rules stay in force', {
+        issues: err.issues,
       });
-      return {
-        version: stored.ruleSet.version,
-        rules: stored.ruleSet.rules.length,
-        revision: stored.revision,
-      };
-    } catch (err) {
-      if (err instanceof RuleSetError) {
-        log.warn({ issues: err.issues.length }, 'rule set refused; the running rules stay in force');
-        return refusal(400, 'invalid-rule-set', 'the rule set was refused; the running rules stay in force', {
-          issues: err.issues,
-        });
-      }
-      if (err instanceof RulesConflictError) {
-        log.warn({ reason: err.reason, ...err.context }, 'rule set refused; the running rules stay in force');
-        return reply.code(409).send({
-          error: err.reason,
-          message: err.message,
-          inForce: err.inForce.ruleSet.version,
-          revision: err.inForce.revision,
-        });
-      }
-      if (err instanceof TransientError) {
-        log.warn({ err }, 'rule set not stored; the running rules stay in force');
-        return refusal(503, 'unavailable', 'the rule set could not be stored; try again', {});
-      }
-      throw err;
     }
-  });
+    if (err instanceof RulesConflictError) {
+      log.warn({ reason: err.reason, ...err.context }, 'rule set refused; the running rules stay in force');
+      return reply.code(409).send({
+        error: err.reason,
+        message: err.message,
+        inForce: err.inForce.ruleSet.version,
+        revision: err.inForce.revision,
+      });
+    }
+    if (err instanceof TransientError) {
+      log.warn({ err }, 'rule set not stored; the running rules stay in force');
+      return refusal(503, 'unavailable', 'the rule set could not be stored; try again', {});
+    }
+    throw err;
+  }
 }

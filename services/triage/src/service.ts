@@ -9,6 +9,7 @@ import {
   openDeviceMapMirror,
   type ServiceContext,
   type ServiceHandle,
+  watchConsumers,
 } from '@telecare/platform';
 import {
   DEFAULT_RULE_SET,
@@ -89,6 +90,7 @@ async function wireTriage(
 
   const registry = service.metrics;
   const metrics = createTriageMetrics(registry);
+  watchConsumers(registry, jsm, [{ stream: n.streams.events, include: (c) => c.startsWith('triage-') }]);
   const timers = await TimerStore.open({
     nc,
     names: n,
@@ -179,7 +181,7 @@ async function wireTriage(
     standby: ownership.standby,
     areaLanes: work.areaTypes(),
   }));
-  registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
+  await registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
   logger.info(
     {
       partitions: config.TELECARE_PARTITIONS,

@@ -1,8 +1,9 @@
-import { decodeJson, type Logger, type Redis, TransientError } from '@telecare/platform';
-import { ResidentState } from '@telecare/rules';
+import { type Logger, type Redis, TransientError } from '@telecare/platform';
+import { decodeState, encodeState, type ResidentState, StateDecodeError } from '@telecare/rules';
 
 /**
- * Resident state in Redis, one JSON value per resident. It is a cache: anything unreadable is
+ * Resident state in Redis, one JSON value per resident in the rules' compact stored form
+ * (`encodeState`; a state stored whole by an earlier version still reads). It is a cache: anything unreadable is
  * dropped and rebuilt (deterministic alert ids keep a rebuild from raising anything twice).
  */
 export class StateStore {
@@ -31,15 +32,19 @@ export class StateStore {
       });
     }
     if (raw === null) return undefined;
-    const parsed = decodeJson(ResidentState, raw);
-    if (parsed.ok && parsed.value.residentId === residentId) return parsed.value;
+    try {
+      const state = decodeState(raw);
+      if (state.residentId === residentId) return state;
+    } catch (err) {
+      if (!(err instanceof StateDecodeError)) throw err;
+    }
     this.#log.warn({ residentId }, 'unreadable resident state dropped; it rebuilds from new events');
     return undefined;
   }
 
   async save(state: ResidentState): Promise<void> {
     try {
-      await this.#redis.set(this.key(state.residentId), JSON.stringify(state));
+      await this.#redis.set(this.key(state.residentId), encodeState(state));
     } catch (err) {
       throw new TransientError('could not save resident state', {
         cause: err,

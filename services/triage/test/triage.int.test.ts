@@ -11,6 +11,7 @@ import {
   type NatsConnection,
   type Redis,
 } from '@telecare/platform';
+import { decodeState } from '@telecare/rules';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
@@ -125,8 +126,8 @@ describe('triage against real NATS and Redis', () => {
     await publishEvent(beat);
     await drained();
     expect(await alerts()).toHaveLength(1);
-    const state = JSON.parse((await redis.get(`${n.redisPrefix}triage:state:res_alpha`)) ?? '{}');
-    expect(state.recent.map((seen: { id: string }) => seen.id)).toContain(beat.id);
+    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_alpha`)) ?? '{}');
+    expect(state.recent.map((seen) => seen.id)).toContain(beat.id);
   });
 
   it('dead-letters an invalid event with its reason and keeps going', async () => {

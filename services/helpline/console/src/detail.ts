@@ -96,6 +96,7 @@ function renderDetail(): void {
   <section class="panel" aria-labelledby="why-heading">
     <h2 id="why-heading">Why</h2>
     <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
+    ${c.traceId ? `<div class="meta" id="trace">Trace ${esc(c.traceId)}</div>` : ''}
     <h2>Protocol: ${esc(c.protocol.title)}</h2>
     <ol class="protocol">${c.protocol.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
   </section>

@@ -34,6 +34,8 @@ export interface CaseSummary {
   readonly lastPressAt?: string | null;
   /** Serials of the devices whose alerts the case holds. */
   readonly deviceSerials?: readonly string[];
+  /** The alarm's trace id (device press to accept), for the tracing backend. */
+  readonly traceId?: string | null;
   /** Set on stream messages: the change that produced this view of the case. */
   readonly lastEvent?: CaseEvent;
 }

@@ -313,7 +313,7 @@ export async function get(ctx: StoreContext, id: string, db: Db = ctx.pool): Pro
   const { rows } = await db.query(`${selectCases(ctx)} where c.id = $1`, [id]);
   if (!rows[0]) return undefined;
   const row = CaseRow.parse(rows[0]);
-  return { case: toCase(row), testMode: row.test_mode };
+  return { case: toCase(row), testMode: row.test_mode, traceparent: row.alerts[0]?.traceparent };
 }
 
 export async function events(ctx: StoreContext, caseId: string): Promise<CaseEvent[]> {

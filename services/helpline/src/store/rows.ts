@@ -1,4 +1,5 @@
 import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from '@telecare/contracts';
+import { traceIdOf } from '@telecare/platform';
 import { z } from 'zod';
 import type { HelplineCase } from '../api.ts';
 import type { CaseSnapshot } from '../core/model.ts';
@@ -63,6 +64,7 @@ export const toCase = (row: CaseRow): HelplineCase => ({
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   ...pressesOf(row.alerts),
   deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
+  traceId: traceIdOf(row.alerts[0]?.traceparent),
   hold: row.hold_until
     ? {
         until: row.hold_until.toISOString(),
@@ -81,6 +83,8 @@ export const toEvent = (row: unknown): CaseEvent => {
 export interface StoredCase {
   readonly case: HelplineCase;
   readonly testMode: boolean;
+  /** The trace context its first alert was committed in: offers and accepts join that trace. */
+  readonly traceparent: string | undefined;
 }
 
 const SnapshotRow = CaseRow.extend({ last_alert_at: z.date(), offered_to_present: z.boolean() });

@@ -1,0 +1,124 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { CliError, EXIT } from '../client.ts';
+import { csvLine } from '../csv.ts';
+import type { Commands, Json } from './shared.ts';
+
+/**
+ * The columns of both files, as the registry reads them (a test checks this list against the
+ * registry's own). Examples that import as they are: packages/cli/examples/.
+ */
+const IMPORT_HELP = `
+residents.csv — one resident a row, found again by ref on a later import:
+  ref                   required  your reference for the resident, unique (GCC-000101)
+  name                  required  full name (Edith Example)
+  address               required  the home's address ("1 High Street, Gloucester")
+  postcode              required  UK postcode, checked and normalised (gl12ab → GL1 2AB)
+  phone                 optional  (01452 000001)
+  livesAlone            optional  yes/no (default no)
+  mobilityNotes         optional  (walks with a frame)
+  riskNotes             optional  (falls at night)
+  keySafe               optional  key-safe code and where it is; stored encrypted (needs REGISTRY_DATA_KEY)
+  medicalSummary        optional  stored encrypted (needs REGISTRY_DATA_KEY)
+  consent               optional  yes/no: the resident has consented (default no)
+
+devices.csv — one device a row, found again by serial:
+  serial                required  3–64 letters, digits, _ or - (EXM-PND-0101)
+  kind                  required  pendant, pullcord, fall-detector, smoke-detector, heat-detector, co-detector,
+                                  gas-detector, flood-detector, temperature-sensor, door-contact, pir, bed-sensor,
+                                  chair-sensor, medication-dispenser, epilepsy-sensor, enuresis-sensor,
+                                  bogus-caller-button, home-unit
+  resident              optional  a ref from residents.csv, the ref of a resident already registered, or a res_… id;
+                                  blank: in stock
+  protocol              optional  mqtt (default) or dc09
+  location              optional  where in the home (worn, hall, bedroom)
+  supervisionIntervalS  optional  seconds between heartbeats before it counts as silent (3600)
+  model                 optional  (Vi+)
+  voiceUri              optional  a home unit's speech line, a phone number or sip: URI (sip:unit-42@pbx.example.org)
+  dc09Account           optional  DC-09 only: 3–16 hex digits (E0103)
+  dc09Key               optional  DC-09 only: AES key, 32/48/64 hex digits (or 16/24/32 characters with ascii)
+  dc09KeyEncoding       optional  DC-09 only: hex (default) or ascii
+  dc09CodeOverrides     optional  DC-09 only: CODE=event.type entries separated by ; (CID 120=fall.detected)
+
+Importing again: a row already as stored is "unchanged", one that differs is "updated" with the fields,
+a new one "created" — each row says which. A blank cell leaves a stored value as it is. A device is
+not moved from one resident to another by a file (unpair it first), and its kind, protocol and DC-09
+account do not change. Every refused row is named by its line and column; with any refused row
+nothing is imported unless --import-valid, and the exit code is 2 either way.
+
+Examples that import as they are: packages/cli/examples/residents.csv and packages/cli/examples/devices.csv
+  telecare import packages/cli/examples/residents.csv packages/cli/examples/devices.csv
+`;
+
+/** `telecare import`: residents.csv and devices.csv. */
+export function addImportCommand(program: Command, { ctx, outcome }: Commands): void {
+  program
+    .command('import')
+    .description(
+      'import residents.csv and/or devices.csv (told apart by their header); a resident is found again by its ref, a device by its serial, so a file can be imported again',
+    )
+    .argument('<files...>')
+    .option('--import-valid', 'import the valid rows even if others are bad (the exit code is still 2)')
+    .option(
+      '--secrets-file <path>',
+      'write the MQTT secrets issued to imported devices to this CSV (serial,username,secret; mode 0600) instead of the screen',
+    )
+    .addHelpText('after', IMPORT_HELP)
+    .action(async (files: string[], opts, cmd: Command) => {
+      const { api, print } = ctx(cmd);
+      const body: Json = { importValid: Boolean(opts.importValid) };
+      for (const file of files) {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.refused);
+        }
+        const header = text.split(/\r?\n/, 1)[0] ?? '';
+        body[/(^|,)\s*"?serial"?\s*(,|$)/.test(header) ? 'devices' : 'residents'] = text;
+      }
+      const out = await api.importCsv({ body });
+      const issued = out.credentials ?? [];
+      if (opts.secretsFile && issued.length > 0) {
+        writeFileSync(
+          opts.secretsFile,
+          [
+            'serial,username,secret',
+            ...issued.map((c) => csvLine([c.serial, c.username, c.secret])),
+            '',
+          ].join('\n'),
+          { mode: 0o600 },
+        );
+      }
+      const done = (action: string, fields: string[]) =>
+        action === 'updated' ? `updated (${fields.join(', ')})` : action;
+      const counts = (rows: Array<{ action: string }>) => {
+        const n = (action: string) => rows.filter((r) => r.action === action).length;
+        return `${n('created')} created, ${n('updated')} updated, ${n('unchanged')} unchanged`;
+      };
+      const refusedRows = new Set(out.errors.filter((e) => e.line > 1).map((e) => `${e.file}:${e.line}`))
+        .size;
+      print(out, () =>
+        [
+          ...out.errors.map((e) => `${e.file}.csv line ${e.line}, column ${e.field}: ${e.message}`),
+          ...out.residents.map(
+            (r) => `residents.csv line ${r.line}: ${r.ref} ${r.id} ${done(r.action, r.fields)}`,
+          ),
+          ...out.devices.map((d) => `devices.csv line ${d.line}: ${d.serial} ${done(d.action, d.fields)}`),
+          out.imported
+            ? `residents: ${counts(out.residents)}; devices: ${counts(out.devices)}${refusedRows > 0 ? `; ${refusedRows} rows refused` : ''}`
+            : 'nothing imported',
+          ...(issued.length === 0
+            ? []
+            : opts.secretsFile
+              ? [`${issued.length} MQTT secrets written to ${opts.secretsFile}: they are not shown again.`]
+              : [
+                  'MQTT secrets (write each into its device now: they are not shown again):',
+                  ...issued.map((c) => `  ${c.username.padEnd(20)} ${c.secret}`),
+                ]),
+        ].join('\n'),
+      );
+      // Refused rows are exit 2 even when the good ones went in: a script must not take it for a clean run.
+      if (!out.imported || out.errors.length > 0) outcome.exitCode = EXIT.refused;
+    });
+}

@@ -1,0 +1,95 @@
+import type { Client, RegistryRoutes } from '@telecare/contracts';
+import { type Command, InvalidArgumentError } from 'commander';
+import { CliError, EXIT } from '../client.ts';
+import type { CliIo } from '../program.ts';
+
+export type Json = Record<string, unknown>;
+
+/** What a command needs: the registry's typed client, and how to print (text, or JSON for scripts). */
+export interface CommandContext {
+  api: Client<RegistryRoutes>;
+  print: (value: unknown, human: () => string) => void;
+  json: boolean;
+}
+
+/** What every command file is given: its context per invocation, the IO, and the exit code to set. */
+export interface Commands {
+  ctx: (cmd: Command) => CommandContext;
+  io: CliIo;
+  outcome: { exitCode: number };
+}
+
+export const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+};
+
+/** `--dc09-code-override "CID 120=fall.detected"`, repeatable: the registry checks code and type. */
+export const codeOverride = (
+  value: string,
+  previous: Record<string, string> | undefined,
+): Record<string, string> => {
+  const at = value.indexOf('=');
+  const code = value.slice(0, at).trim();
+  const type = value.slice(at + 1).trim();
+  if (at < 0 || !code || !type) {
+    throw new InvalidArgumentError('must be CODE=event.type, like "CID 120=fall.detected"');
+  }
+  if (previous && code.toUpperCase() in previous) throw new InvalidArgumentError(`${code} is given twice`);
+  return { ...previous, [code.toUpperCase()]: type };
+};
+
+/** Fields `--clear` may empty, by their option name, with the API field each one is. */
+export const clearable =
+  (fields: Record<string, string>) => (value: string, previous: string[] | undefined) => {
+    const field = fields[value];
+    if (!field) throw new InvalidArgumentError(`must be one of ${Object.keys(fields).join(', ')}`);
+    return [...(previous ?? []), field];
+  };
+export const RESIDENT_CLEARABLE = {
+  ref: 'externalRef',
+  phone: 'phone',
+  'mobility-notes': 'mobilityNotes',
+  'risk-notes': 'riskNotes',
+  'key-safe': 'keySafe',
+  'medical-summary': 'medicalSummary',
+};
+export const DEVICE_CLEARABLE = { location: 'location', model: 'model', supervision: 'supervisionIntervalS' };
+export const SENSITIVE: Record<string, string> = {
+  keySafe: 'keySafe',
+  'key-safe': 'keySafe',
+  medicalSummary: 'medicalSummary',
+  'medical-summary': 'medicalSummary',
+};
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const secondsLeft = (deadline: number): number =>
+  Math.max(0, Math.round((deadline - Date.now()) / 1000));
+
+/** Drops options the user did not give, so the registry's defaults apply. */
+export const given = <T extends Json>(values: T): T =>
+  Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as T;
+
+/** Sets each field named by `--clear` to null; naming a field both to set and to clear is refused. */
+export function withCleared<T extends Json>(body: T, cleared: string[] | undefined): T {
+  for (const field of cleared ?? []) {
+    if (body[field] !== undefined) throw new CliError(`${field}: both set and cleared`, EXIT.refused);
+    (body as Json)[field] = null;
+  }
+  return body;
+}
+
+export const orDash = (value: unknown): string =>
+  value === null || value === undefined || value === '' ? '-' : String(value);
+
+export const overridesText = (overrides: unknown): string => {
+  const entries = Object.entries((overrides ?? {}) as Record<string, string>).sort(([a], [b]) =>
+    a.localeCompare(b),
+  );
+  return entries.length === 0 ? 'none' : entries.map(([code, type]) => `${code}=${type}`).join(', ');
+};
+
+export const healthLine = (d: Json): string =>
+  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}`;

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import ora from 'ora';
+import { EXIT } from '../client.ts';
+import { type Commands, given, type Json, positiveInt, secondsLeft, sleep } from './shared.ts';
+
+/** `telecare test`: a test call, with its live progress and verdict. */
+export function addTestCommand(program: Command, { ctx, io, outcome }: Commands): void {
+  program
+    .command('test')
+    .description(
+      'run a test call: put the device in test mode, set it off as its kind is meant to be (press, fall, smoke, get into bed…), wait for the verdict',
+    )
+    .argument('<serial>')
+    .option('--timeout <seconds>', 'how long to wait for the trigger', positiveInt)
+    .action(async (serial: string, opts, cmd: Command) => {
+      const { api, print, json } = ctx(cmd);
+      const started = await api.startTest({ params: { serial }, body: given({ timeoutS: opts.timeout }) });
+      const deadline = Date.parse(started.deadline as string);
+      const expected = (started.expected as string[] | undefined)?.join(' or ') ?? 'its trigger';
+      const ask = `${serial} (${started.kind}): ${started.action} now`;
+      // The instruction always (a log of the run says what was asked); the live display only on a terminal.
+      if (!json)
+        io.stderr(`test mode on for ${ask}; waiting up to ${secondsLeft(deadline)} s for ${expected}\n`);
+      // ora writes to the real stderr, whatever `io` is.
+      const spinner = ora({
+        stream: process.stderr,
+        isEnabled: !json && io.interactive,
+        isSilent: json || !io.interactive,
+      });
+      spinner.start(ask);
+      let test = started;
+      while (test.status === 'waiting') {
+        await sleep(500);
+        test = await api.getTest({ params: { serial } });
+        const state = test.progress === 'connected, no trigger yet' ? 'connected, no trigger yet — ' : '';
+        spinner.text = `${state}${ask} (${secondsLeft(deadline)} s left)`;
+      }
+      const arrived = ((test.arrived as Json[] | undefined) ?? []).map(
+        (a) => `arrived: ${a.type} at ${a.at}${a.trigger ? ' (the trigger)' : ' (not the trigger)'}`,
+      );
+      if (test.status === 'passed') {
+        spinner.succeed(`${serial} reached the platform`);
+        print(test, () =>
+          [
+            `PASS ${serial}: ${test.eventType} arrived end to end in ${test.latencyMs} ms`,
+            `battery ${test.batteryPercent ?? 'unknown'}%, signal ${test.signalDbm ?? 'unknown'} dBm`,
+            ...arrived,
+          ].join('\n'),
+        );
+        return;
+      }
+      spinner.fail(
+        test.progress === 'connected, no trigger yet'
+          ? `${serial} is connected, but its trigger did not arrive`
+          : `${serial} did not reach the platform`,
+      );
+      print(test, () => [`FAIL ${serial}: ${test.reason ?? test.status}`, ...arrived].join('\n'));
+      outcome.exitCode = EXIT.failed;
+    });
+}

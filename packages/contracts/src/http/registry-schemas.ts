@@ -1,0 +1,401 @@
+import { z } from 'zod';
+import { Dc09CodeOverrides, Dc09KeyEncoding } from '../dc09.ts';
+import { DeviceProtocol, Serial } from '../device.ts';
+import { idPattern } from '../ids.ts';
+import { normalisePostcode } from '../postcode.ts';
+import { DeviceKind } from '../taxonomy.ts';
+
+/** "required" for a missing field, rather than zod's "expected string, received undefined". */
+const requiredOr =
+  (otherwise: string) =>
+  (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'required' : otherwise;
+
+const text = (max: number) =>
+  z
+    .string({ error: requiredOr('must be text') })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
+
+const optionalText = (max: number) =>
+  z
+    .string({ error: 'must be text or null' })
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .nullish()
+    .transform((value) => (value ? value : null));
+
+const phone = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .regex(/^\+?[0-9][0-9 ()-]{5,22}[0-9]$/, 'must be a phone number: digits, spaces, +, (), -');
+
+/**
+ * How the helpline speaks through a device (a home unit's speech line): a phone number, or a
+ * sip:/sips: URI that a desk phone or softphone dials.
+ */
+const voiceUri = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .max(200, 'must be at most 200 characters')
+  .refine(
+    (value) => /^\+?[0-9][0-9 ()-]{2,22}[0-9]$/.test(value) || /^sips?:[^\s<>"]+@?[^\s<>"]*$/.test(value),
+    'must be a phone number or a sip: URI (sip:unit-42@pbx.example.org)',
+  );
+
+const postcode = z.string({ error: requiredOr('must be text') }).transform((value, ctx) => {
+  const normalised = normalisePostcode(value);
+  if (!normalised) {
+    ctx.addIssue({ code: 'custom', message: 'must be a UK postcode, like GL1 2AB' });
+    return z.NEVER;
+  }
+  return normalised;
+});
+
+/**
+ * The resident's reference in the commissioning organisation's own records (`ref` in
+ * residents.csv): unique, so a file imported again finds the resident instead of adding one.
+ */
+const externalRef = z
+  .string({ error: 'must be text or null' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters');
+
+export const CreateResidentBody = z.strictObject({
+  externalRef: externalRef.nullish().transform((value) => value ?? null),
+  name: text(200),
+  address: text(500),
+  postcode,
+  phone: phone.nullish().transform((value) => value ?? null),
+  livesAlone: z.boolean({ error: 'must be true or false' }).default(false),
+  mobilityNotes: optionalText(2000),
+  riskNotes: optionalText(2000),
+  /** Sensitive: stored encrypted, shown masked, revealed only through the audited reveal. */
+  keySafe: optionalText(500),
+  /** Sensitive, as keySafe. */
+  medicalSummary: optionalText(4000),
+  consent: z.boolean({ error: 'must be true or false' }).default(false),
+});
+export type CreateResidentBody = z.infer<typeof CreateResidentBody>;
+
+/** Text that may be cleared: null or blank clears it, omitted leaves it. */
+const clearableText = (max: number) =>
+  z
+    .string({ error: 'must be text or null' })
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .transform((value) => (value ? value : null))
+    .nullable()
+    .optional();
+
+/**
+ * A change to a resident: omitted fields stay as they are; null clears an optional one. The
+ * postcode is checked and normalised as on creation, and a new district follows into the device
+ * map and DC-09 accounts of the resident's devices.
+ */
+export const UpdateResidentBody = z
+  .strictObject({
+    externalRef: externalRef.nullable().optional(),
+    name: text(200).optional(),
+    address: text(500).optional(),
+    postcode: postcode.optional(),
+    phone: phone.nullable().optional(),
+    livesAlone: z.boolean({ error: 'must be true or false' }).optional(),
+    mobilityNotes: clearableText(2000),
+    riskNotes: clearableText(2000),
+    keySafe: clearableText(500),
+    medicalSummary: clearableText(4000),
+    consent: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: 'name at least one field to change' });
+export type UpdateResidentBody = z.infer<typeof UpdateResidentBody>;
+
+export const SENSITIVE_FIELDS = ['keySafe', 'medicalSummary'] as const;
+export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
+
+/** The person a service reveals for: who reads the value, as data the audit can be queried by. */
+export const RevealActor = z.strictObject({
+  id: z
+    .string({ error: requiredOr('must be text') })
+    .regex(/^[A-Za-z0-9_.:@-]{1,100}$/, 'must be a user id: letters, digits or _.:@-'),
+  role: z.enum(['operator', 'supervisor', 'admin'], {
+    error: requiredOr('must be operator, supervisor or admin'),
+  }),
+});
+export type RevealActor = z.infer<typeof RevealActor>;
+
+export const RevealBody = z.strictObject({
+  fields: z
+    .array(z.enum(SENSITIVE_FIELDS, { error: `must be one of ${SENSITIVE_FIELDS.join(', ')}` }), {
+      error: requiredOr('must be a list of field names'),
+    })
+    .min(1, 'name at least one field'),
+  reason: text(500),
+  /** The helpline case the value is read for; required of the helpline's service token. */
+  caseId: z
+    .string({ error: 'must be text' })
+    .regex(/^case_[A-Za-z0-9_-]{1,100}$/, 'must be a helpline case id (case_…)')
+    .optional(),
+  /** The person on that case; required of the helpline's service token. */
+  actor: RevealActor.optional(),
+});
+export type RevealBody = z.infer<typeof RevealBody>;
+
+export const CreateResponderBody = z.strictObject({
+  name: text(200),
+  relationship: text(100),
+  phone: z.string({ error: requiredOr('must be text') }).pipe(phone),
+  /** 1-based place in the call order; omitted, the responder is called last. */
+  order: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1).optional(),
+});
+
+const isoDate = z
+  .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
+  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)), 'must be a real date');
+
+export const CreateCarePackageBody = z
+  .strictObject({
+    hoursPerWeek: z
+      .number({ error: requiredOr('must be a number of hours') })
+      .min(0, 'must be 0 or more')
+      .max(168, 'must be at most 168'),
+    startDate: isoDate,
+    endDate: isoDate.nullish().transform((value) => value ?? null),
+  })
+  .refine((body) => body.endDate === null || body.endDate >= body.startDate, {
+    path: ['endDate'],
+    message: 'must be on or after startDate',
+  });
+
+/** Key length by encoding: AES-128/192/256 (DC-09 §5.2). */
+export function dc09KeyProblem(key: string, encoding: 'hex' | 'ascii'): string | undefined {
+  if (encoding === 'hex') {
+    if (!/^[0-9A-Fa-f]*$/.test(key)) return 'must be hex digits for keyEncoding hex';
+    return [32, 48, 64].includes(key.length)
+      ? undefined
+      : `must be 32, 48 or 64 hex digits (AES-128/192/256) for hex encoding, not ${key.length}`;
+  }
+  return [16, 24, 32].includes(key.length)
+    ? undefined
+    : `must be 16, 24 or 32 characters (AES-128/192/256) for ascii encoding, not ${key.length}`;
+}
+
+const supervisionIntervalS = z
+  .number({ error: 'must be a whole number of seconds or null' })
+  .int('must be a whole number of seconds')
+  .positive('must be more than 0')
+  .max(7 * 24 * 3600, 'must be at most a week (604800)')
+  .nullish()
+  .transform((value) => value ?? null);
+
+const residentRef = z
+  .string({ error: 'must be a resident id or null' })
+  .regex(idPattern('res'), 'must be a resident id (res_…)')
+  .nullish()
+  .transform((value) => value ?? null);
+
+const dc09Account = z
+  .string({ error: 'must be text or null' })
+  .regex(/^[0-9A-Fa-f]{3,16}$/, 'must be 3–16 hex digits')
+  .transform((value) => value.toUpperCase())
+  .nullish()
+  .transform((value) => value ?? null);
+
+/**
+ * Per-account code remapping for DC-09 (vendors that reuse codes): `{"CID 120": "fall.detected"}`.
+ * Keys are upper-cased; each entry is checked against the contracts' Dc09CodeOverrides so the
+ * gateway can never be handed one it refuses, with a message that names the code at fault.
+ */
+export const dc09CodeOverridesField = z
+  .record(z.string(), z.unknown(), { error: 'must be an object of source code → event type' })
+  .transform((value, ctx) => {
+    const out: Record<string, unknown> = {};
+    for (const [raw, type] of Object.entries(value)) {
+      const code = raw.trim().replace(/\s+/g, ' ').toUpperCase();
+      const checked = Dc09CodeOverrides.safeParse({ [code]: type });
+      if (!checked.success) {
+        const badKey = checked.error.issues.some((issue) => issue.code === 'invalid_key');
+        ctx.addIssue({
+          code: 'custom',
+          path: [raw],
+          message: badKey
+            ? 'must be a source code: "CID " and 3 hex digits (Contact ID event, no qualifier) or "SIA " and 2 letters'
+            : 'must be an event type of the taxonomy, like fall.detected',
+        });
+      }
+      out[code] = type;
+    }
+    if (Object.keys(out).length > 256) ctx.addIssue({ code: 'custom', message: 'at most 256 codes' });
+    return out;
+  })
+  .pipe(Dc09CodeOverrides);
+
+export const CreateDeviceBody = z
+  .strictObject({
+    serial: z.string({ error: requiredOr('must be text') }).pipe(Serial),
+    residentId: residentRef,
+    kind: z.enum(DeviceKind.options, {
+      error: requiredOr(`must be one of ${DeviceKind.options.join(', ')}`),
+    }),
+    protocol: z
+      .enum(DeviceProtocol.options, { error: `must be one of ${DeviceProtocol.options.join(', ')}` })
+      .default('mqtt'),
+    location: optionalText(64),
+    supervisionIntervalS,
+    model: optionalText(100),
+    voiceUri: voiceUri.nullish().transform((value) => value ?? null),
+    dc09Account,
+    dc09Key: z
+      .string({ error: 'must be text or null' })
+      .nullish()
+      .transform((value) => value ?? null),
+    dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).default('hex'),
+    dc09CodeOverrides: dc09CodeOverridesField.default({}),
+  })
+  .superRefine((body, ctx) => {
+    if (body.protocol !== 'dc09') {
+      for (const field of ['dc09Account', 'dc09Key'] as const) {
+        if (body[field] !== null)
+          ctx.addIssue({ code: 'custom', path: [field], message: 'only for protocol dc09' });
+      }
+      if (Object.keys(body.dc09CodeOverrides).length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['dc09CodeOverrides'], message: 'only for protocol dc09' });
+      }
+      return;
+    }
+    if (body.dc09Key !== null && body.dc09Account === null) {
+      ctx.addIssue({ code: 'custom', path: ['dc09Account'], message: 'required with dc09Key' });
+    }
+    if (body.dc09Key !== null) {
+      const problem = dc09KeyProblem(body.dc09Key, body.dc09KeyEncoding);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dc09Key'], message: problem });
+    }
+  });
+export type CreateDeviceBody = z.infer<typeof CreateDeviceBody>;
+
+/** A change to a device; pairing is `residentId`. Omitted fields stay as they are. */
+/** Why a DC-09 account without a key is refused, or undefined when it is allowed or keyed. */
+export function keylessProblem(
+  policy: 'refuse' | 'allow',
+  account: string | null | undefined,
+  keySet: boolean,
+): string | undefined {
+  if (policy === 'allow' || !account || keySet) return undefined;
+  return 'a DC-09 account needs a key: without one, anyone who knows its number can send alarms as it (REGISTRY_DC09_KEYLESS=refuse)';
+}
+
+export const UpdateDeviceBody = z
+  .strictObject({
+    residentId: z
+      .string({ error: 'must be a resident id or null' })
+      .regex(idPattern('res'), 'must be a resident id (res_…)')
+      .nullable()
+      .optional(),
+    location: z.string({ error: 'must be text or null' }).trim().max(64).nullable().optional(),
+    supervisionIntervalS: z
+      .number({ error: 'must be a whole number of seconds or null' })
+      .int()
+      .positive('must be more than 0')
+      .max(7 * 24 * 3600)
+      .nullable()
+      .optional(),
+    model: z.string({ error: 'must be text or null' }).trim().max(100).nullable().optional(),
+    voiceUri: voiceUri.nullable().optional(),
+    state: z
+      .enum(['stock', 'installed', 'faulty'], { error: 'must be stock, installed or faulty' })
+      .optional(),
+    dc09Key: z.string({ error: 'must be text or null' }).nullable().optional(),
+    dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).optional(),
+    /** Replaces the whole set; `{}` clears it. DC-09 devices only. */
+    dc09CodeOverrides: dc09CodeOverridesField.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.dc09Key) {
+      const problem = dc09KeyProblem(body.dc09Key, body.dc09KeyEncoding ?? 'hex');
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dc09Key'], message: problem });
+    }
+  });
+export type UpdateDeviceBody = z.infer<typeof UpdateDeviceBody>;
+
+export const StartTestBody = z.strictObject({
+  timeoutS: z.number({ error: 'must be a whole number of seconds' }).int().min(1).max(3600).optional(),
+});
+
+export const HealthQuery = z.object({
+  overdue: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .transform((value) => value === 'true'),
+  batteryBelow: z.coerce.number({ error: 'must be a number' }).min(0).max(100).optional(),
+});
+
+/**
+ * `helpline-service` is the helpline's own token: it reads residents, devices and responders and
+ * reveals naming a case and the person on it; people's roles do not reveal here.
+ * `reports-service` is the reports service's token: it reads `GET /api/cohort` (districts, install
+ * dates, care packages per resident id) and nothing else.
+ */
+export const API_ROLES = [
+  'admin',
+  'installer',
+  'operator',
+  'supervisor',
+  'commissioner',
+  'helpline-service',
+  'reports-service',
+] as const;
+export type ApiRole = (typeof API_ROLES)[number];
+
+export const CreateTokenBody = z.strictObject({
+  name: text(100),
+  role: z.enum(API_ROLES, { error: requiredOr(`must be one of ${API_ROLES.join(', ')}`) }),
+});
+
+const limit = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(1000, 'must be at most 1000')
+  .default(100);
+const offset = z.coerce.number({ error: 'must be a number' }).int().min(0, 'must be 0 or more').default(0);
+
+const searchText = (max: number) =>
+  z
+    .string({ error: 'must be text' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .optional();
+
+/**
+ * A page of residents, optionally filtered: `name` (contains, any case), `postcode` (the start of
+ * a postcode, spaces and case ignored: `gl7`, `GL7 2BB`), `serial` (a device of theirs, any case),
+ * `q` (any of those, or the external reference or id).
+ */
+export const ListResidentsQuery = z.object({
+  limit,
+  offset,
+  q: searchText(200),
+  name: searchText(200),
+  postcode: searchText(10),
+  serial: searchText(64),
+});
+export type ListResidentsQuery = z.infer<typeof ListResidentsQuery>;
+export const ListDevicesQuery = z.object({
+  limit,
+  offset,
+  residentId: z.string().regex(idPattern('res'), 'must be a resident id (res_…)').optional(),
+});
+
+export const ImportBody = z.strictObject({
+  /** residents.csv text (columns: import.ts RESIDENT_COLUMNS) */
+  residents: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  /** devices.csv text (columns: import.ts DEVICE_COLUMNS) */
+  devices: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  /** Import the rows that are valid even though others are not (default: nothing on any error). */
+  importValid: z.boolean({ error: 'must be true or false' }).default(false),
+});
+export type ImportBody = z.infer<typeof ImportBody>;

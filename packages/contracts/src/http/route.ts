@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** Who may call a route: roles by name, any signed-in caller, or anyone (sign-in itself). */
+export type RouteRoles = readonly string[] | 'signed-in' | 'anyone';
+
+/**
+ * One HTTP route as data: what it takes and answers (zod) and who may call it. Services mount
+ * these (`mountRoutes` in @telecare/platform), OpenAPI is generated from them, and the typed
+ * client (`createClient`) calls them; nothing about a route is written down twice.
+ */
+export interface RouteDefinition<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> {
+  method: HttpMethod;
+  /** With `{name}` for a path parameter, as OpenAPI writes it: `/api/devices/{serial}`. */
+  path: string;
+  summary: string;
+  roles: RouteRoles;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** The answer on success. */
+  response: R;
+  /** The status of success (200 when not given). */
+  status?: number;
+  /** Other answers the route gives, by status, beside the error body. */
+  responses?: Record<number, z.ZodType>;
+  /** Refusals the route documents besides 401, 403 and 400. */
+  errors?: readonly number[];
+  /** Set when the answer is not JSON (a stream, CSV): the client returns the raw Response. */
+  raw?: boolean;
+}
+
+/** A route definition, typed by its schemas. */
+export const defineRoute = <
+  P extends z.ZodType = z.ZodType<Record<string, never>>,
+  Q extends z.ZodType = z.ZodType<Record<string, never>>,
+  B extends z.ZodType = z.ZodType<undefined>,
+  R extends z.ZodType = z.ZodType,
+>(
+  route: RouteDefinition<P, Q, B, R>,
+): RouteDefinition<P, Q, B, R> => route;
+
+// biome-ignore lint/suspicious/noExplicitAny: a table of routes holds routes of every schema
+export type AnyRoute = RouteDefinition<any, any, any, any>;
+export type RouteTable = Record<string, AnyRoute>;
+
+/** The path in Fastify's form: `/api/devices/:serial`. */
+export const fastifyPath = (path: string): string => path.replace(/\{(\w+)\}/g, ':$1');
+
+/** The error body every service answers a refusal with (`httpErrorHandler`). */
+export const ApiError = z.looseObject({
+  error: z.string(),
+  message: z.string().optional(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type ApiError = z.infer<typeof ApiError>;
+
+/** An answer with nothing in it worth reading. */
+export const Empty = z.looseObject({});

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { defineRoute } from './route.ts';
+
+/** A rule set is checked by the rules core (`parseRuleSet`), which names each error by its path. */
+const RuleSet = z.unknown().describe('a rule set: { version, rules: [...] }, checked by @telecare/rules');
+
+export const RulesInForceView = z.looseObject({
+  source: z.enum(['stored', 'default']),
+  revision: z.number(),
+  version: z.number(),
+  putAt: z.string().optional(),
+  putBy: z.string().optional(),
+  /** The stored rule set no longer validates: the default rules are in force. */
+  refused: z
+    .looseObject({
+      version: z.number().nullable(),
+      issues: z.array(z.object({ path: z.string(), message: z.string() })),
+    })
+    .optional(),
+  ruleSet: z.looseObject({
+    version: z.number(),
+    rules: z.array(z.looseObject({ id: z.string(), version: z.number(), kind: z.string() })),
+  }),
+});
+export type RulesInForceView = z.infer<typeof RulesInForceView>;
+
+/** Triage's rules API: the rule set in force, a new version, the versions stored. */
+export const TRIAGE_ROUTES = {
+  getRules: defineRoute({
+    method: 'GET',
+    path: '/api/rules',
+    summary: 'The rule set in force, its version and stored revision (ETag: the revision)',
+    roles: ['admin'],
+    response: RulesInForceView,
+  }),
+  putRules: defineRoute({
+    method: 'PUT',
+    path: '/api/rules',
+    summary:
+      'Put a new rule set in force on every instance; If-Match: the revision it is based on (0: nothing stored yet)',
+    roles: ['admin'],
+    body: RuleSet,
+    response: z.looseObject({ version: z.number(), rules: z.number(), revision: z.number() }),
+    errors: [409, 503],
+  }),
+  rulesHistory: defineRoute({
+    method: 'GET',
+    path: '/api/rules/history',
+    summary: 'The rule set versions stored, newest last',
+    roles: ['admin'],
+    response: z.looseObject({
+      versions: z.array(
+        z.looseObject({
+          revision: z.number(),
+          version: z.number().nullable(),
+          rules: z.number().nullable(),
+          putAt: z.string(),
+          putBy: z.string().optional(),
+        }),
+      ),
+    }),
+  }),
+};
+export type TriageRoutes = typeof TRIAGE_ROUTES;
+
+export const TRIAGE_API = {
+  title: 'telecare triage',
+  version: '1',
+  description: "Triage's rule set in force: read it, put a new version, list the versions.",
+};

@@ -1,0 +1,100 @@
+import { ApiCallError, createClient, defineRoute } from '@telecare/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createHttpServer, createMetrics } from './http.ts';
+import { httpErrorHandler, NotFoundError } from './http-errors.ts';
+import { createLogger } from './logger.ts';
+import { mountRoutes } from './routes.ts';
+import { sleep } from './work.ts';
+
+const Thing = z.looseObject({ id: z.string(), size: z.number() });
+const ROUTES = {
+  getThing: defineRoute({
+    method: 'GET',
+    path: '/api/things/{id}',
+    summary: 'one thing',
+    roles: ['reader', 'writer'],
+    params: z.object({ id: z.string() }),
+    query: z.object({ delayMs: z.coerce.number().default(0) }),
+    response: Thing,
+    errors: [404],
+  }),
+  createThing: defineRoute({
+    method: 'POST',
+    path: '/api/things',
+    summary: 'a new thing',
+    roles: ['writer'],
+    body: z.strictObject({ size: z.number().int().min(1) }),
+    response: Thing,
+    status: 201,
+  }),
+};
+
+const logger = createLogger('client-test', 'silent');
+const app = createHttpServer({ logger, metrics: createMetrics('client-test'), readiness: {} });
+let baseUrl = '';
+
+beforeAll(async () => {
+  app.setErrorHandler(httpErrorHandler({ logger }));
+  mountRoutes(
+    app,
+    ROUTES,
+    {
+      getThing: async (req) => {
+        await sleep(req.query.delayMs);
+        if (req.params.id === 'missing') throw new NotFoundError('no thing missing');
+        return { id: req.params.id, size: 1 };
+      },
+      createThing: async (req) => ({ id: 'new', size: req.body.size }),
+    },
+    (req) => (req.headers.authorization === 'Bearer w' ? 'writer' : 'reader'),
+  );
+  baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+const refusal = async (promise: Promise<unknown>): Promise<ApiCallError> => {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApiCallError);
+  return err as ApiCallError;
+};
+
+describe('the typed client of a route table', () => {
+  it('fills the path, sends the bearer token and body, and parses the answer', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'w' });
+    expect(await client.getThing({ params: { id: 'a b' } })).toEqual({ id: 'a b', size: 1 });
+    expect(await client.createThing({ body: { size: 3 } })).toEqual({ id: 'new', size: 3 });
+  });
+
+  it('turns a refusal into an ApiCallError with the status, code and the fields at fault', async () => {
+    const writer = createClient(ROUTES, { baseUrl, token: 'w' });
+    const invalid = await refusal(writer.createThing({ body: { size: 0, colour: 'red' } as never }));
+    expect(invalid.status).toBe(400);
+    expect(invalid.code).toBe('invalid-request');
+    expect(invalid.issues.map((i) => i.path).sort()).toEqual(['colour', 'size']);
+    const notFound = await refusal(writer.getThing({ params: { id: 'missing' } }));
+    expect([notFound.status, notFound.code, notFound.message]).toEqual([
+      404,
+      'not-found',
+      'no thing missing',
+    ]);
+    const reader = createClient(ROUTES, { baseUrl, token: 'r' });
+    const forbidden = await refusal(reader.createThing({ body: { size: 0 } }));
+    expect([forbidden.status, forbidden.code]).toEqual([403, 'forbidden']);
+  });
+
+  it('gives up after its timeout, and says when the service cannot be reached', async () => {
+    const client = createClient(ROUTES, { baseUrl, timeoutMs: 100, service: 'the thing store' });
+    const slow = await refusal(client.getThing({ params: { id: 'a' }, query: { delayMs: 1000 } }));
+    expect(slow.status).toBe('timeout');
+    expect(slow.message).toContain('the thing store did not answer');
+    const closed = createClient(ROUTES, { baseUrl: 'http://127.0.0.1:9/', service: 'the thing store' });
+    expect((await refusal(closed.getThing({ params: { id: 'a' } }))).status).toBe('unreachable');
+  });
+});

@@ -1,0 +1,181 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { TelecareError } from './errors.ts';
+import { nulPaths } from './input.ts';
+import type { Logger } from './logger.ts';
+
+/** One field at fault: dotted (`postcode`, `data.celsius`), or `(body)` for the whole body. */
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+/**
+ * An error a request can end in, with the HTTP status and the `error` code the answer carries.
+ * Services subclass the kinds below; `httpErrorHandler` is the one place they become answers.
+ */
+export abstract class RequestError extends TelecareError {
+  readonly retryable: boolean = false;
+  abstract readonly status: number;
+  abstract readonly code: string;
+  /** Fields the answer carries beside `error` and `message`. */
+  details(): Record<string, unknown> {
+    return {};
+  }
+  /** Headers the answer carries (Retry-After). */
+  headers(): Record<string, string> {
+    return {};
+  }
+}
+
+/** The body, query or path is not acceptable; every issue names its field (400). */
+export class InvalidRequestError extends RequestError {
+  readonly status = 400;
+  readonly code = 'invalid-request';
+  constructor(readonly issues: readonly Issue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+  }
+  override details() {
+    return { issues: this.issues };
+  }
+}
+
+/** No credentials, or credentials that name no one (401). */
+export class UnauthorizedError extends RequestError {
+  readonly status = 401;
+  readonly code = 'unauthorized';
+}
+
+/** The caller is known but may not do this (403). */
+export class ForbiddenError extends RequestError {
+  readonly status = 403;
+  readonly code = 'forbidden';
+}
+
+/** What the request names does not exist (404). */
+export class NotFoundError extends RequestError {
+  readonly status = 404;
+  readonly code = 'not-found';
+}
+
+/**
+ * Well formed, but the record's present state does not allow it: 409 (conflict) or 422 (refers to
+ * something that is not there), with a code that says which refusal it is.
+ */
+export class RefusedError extends RequestError {
+  constructor(
+    readonly status: 409 | 422,
+    readonly code: string,
+    message: string,
+    readonly issues: readonly Issue[] = [],
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message, { context: { code } });
+  }
+  override details() {
+    return { ...(this.issues.length > 0 ? { issues: this.issues } : {}), ...this.extra };
+  }
+}
+
+/** Too many attempts of one kind by one caller in the window: 429 with Retry-After. */
+export class RateLimitedError extends RequestError {
+  override readonly retryable = true;
+  readonly status = 429;
+  constructor(
+    readonly action: string,
+    readonly retryAfterS: number,
+    readonly code: string = 'rate-limited',
+    message = `too many attempts to ${action}; try again in ${retryAfterS} s`,
+  ) {
+    super(message, { context: { action, retryAfterS } });
+  }
+  override headers() {
+    return { 'retry-after': String(this.retryAfterS) };
+  }
+}
+
+/** A dependency the request needs did not answer or refused (503). */
+export class UnavailableError extends RequestError {
+  override readonly retryable = true;
+  readonly status = 503;
+  readonly code = 'unavailable';
+}
+
+/**
+ * The issues of a zod error, one per field: unknown fields named one by one (so a typo is not
+ * silently dropped), a missing body or a whole-body problem as `(body)`.
+ */
+export function requestIssues(error: z.ZodError, prefix = ''): Issue[] {
+  const issues: Issue[] = [];
+  for (const issue of error.issues) {
+    const at = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys)
+        issues.push({ path: at ? `${at}.${key}` : key, message: 'unknown field' });
+    } else {
+      issues.push({ path: at || '(body)', message: issue.message });
+    }
+  }
+  return issues;
+}
+
+/**
+ * Parses a request part, or throws an InvalidRequestError naming every field at fault. A missing
+ * body counts as `{}` (one issue per required field); NUL is refused by field, because PostgreSQL
+ * text cannot hold it.
+ */
+export function parseRequest<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const value = input === undefined || input === null ? {} : input;
+  const withNul = nulPaths(value);
+  if (withNul.length > 0)
+    throw new InvalidRequestError(
+      withNul.map((path) => ({
+        path: prefix ? `${prefix}.${path}` : path,
+        message: 'must not contain NUL (\\u0000)',
+      })),
+    );
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new InvalidRequestError(requestIssues(result.error, prefix));
+}
+
+const statusOf = (err: unknown): number => {
+  const status = typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : 500;
+  return typeof status === 'number' ? status : 500;
+};
+
+/**
+ * The one error-to-HTTP mapper of every service: a `RequestError` becomes its status and code
+ * (400 naming fields, 401, 403, 404, 409/422, 429 with Retry-After, 503); Fastify's own 4xx
+ * (malformed JSON, wrong content type, body too large) a 4xx naming the body; anything else a 500
+ * that is logged and never shows a stack trace to the client.
+ */
+export function httpErrorHandler(options: {
+  logger: Logger;
+  /** What a 500 says, in the service's words. */
+  internalMessage?: string;
+  /** Told of every refusal by code (for a `refused` counter). */
+  onRefused?: (code: string, err: unknown) => void;
+}) {
+  return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof RequestError) {
+      if (err.status < 500) options.onRefused?.(err.code, err);
+      else options.logger.warn({ err, url: req.routeOptions.url }, 'dependency refused or did not answer');
+      return reply
+        .code(err.status)
+        .headers(err.headers())
+        .send({ error: err.code, message: err.message, ...err.details() });
+    }
+    const status = statusOf(err);
+    if (status >= 400 && status < 500) {
+      options.onRefused?.('invalid-request', err);
+      return reply.code(status).send({
+        error: 'invalid-request',
+        message: err.message,
+        issues: [{ path: '(body)', message: err.message }],
+      });
+    }
+    options.logger.error({ err, method: req.method, url: req.routeOptions.url }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: options.internalMessage ?? 'internal error' });
+  };
+}

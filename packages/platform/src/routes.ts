@@ -1,0 +1,158 @@
+import swagger from '@fastify/swagger';
+import { type AnyRoute, ApiError, fastifyPath, type RouteTable } from '@telecare/contracts';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RouteOptions,
+} from 'fastify';
+import { createJsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import { ForbiddenError, parseRequest } from './http-errors.ts';
+
+/** A request to a route, typed by the route's schemas (after parsing). */
+export type RouteRequest<R extends AnyRoute> = FastifyRequest<{
+  Params: z.output<NonNullable<R['params']>>;
+  Querystring: z.output<NonNullable<R['query']>>;
+  Body: z.output<NonNullable<R['body']>>;
+}>;
+
+export type RouteHandler<R extends AnyRoute> = (
+  req: RouteRequest<R>,
+  reply: FastifyReply,
+) => Promise<unknown> | unknown;
+
+export type RouteHandlers<T extends RouteTable> = { [K in keyof T]: RouteHandler<T[K]> };
+
+const PART_PREFIX = { body: '', querystring: '', params: 'params', headers: 'headers' } as const;
+
+/**
+ * Validation with the route's zod schemas, failing as an `InvalidRequestError` that names every
+ * field (`parseRequest`), so that the one error handler answers it.
+ */
+const zodValidator: NonNullable<RouteOptions['validatorCompiler']> =
+  ({ schema, httpPart }) =>
+  (data: unknown) => {
+    try {
+      const prefix = PART_PREFIX[(httpPart ?? 'body') as keyof typeof PART_PREFIX] ?? '';
+      return { value: parseRequest(schema as z.ZodType, data, prefix) };
+    } catch (error) {
+      return { error: error as Error };
+    }
+  };
+
+/** The route's schemas in Fastify's form (for validation, serialization and OpenAPI). */
+function fastifySchema(route: AnyRoute) {
+  const errors = Object.fromEntries(
+    [400, 401, 403, ...(route.errors ?? [])].map((status) => [status, ApiError]),
+  );
+  return {
+    summary: route.summary,
+    description: `Roles: ${Array.isArray(route.roles) ? route.roles.join(', ') : route.roles}`,
+    ...(route.params ? { params: route.params } : {}),
+    ...(route.query ? { querystring: route.query } : {}),
+    ...(route.body ? { body: route.body } : {}),
+    ...(route.raw
+      ? {}
+      : { response: { ...errors, ...route.responses, [route.status ?? 200]: route.response } }),
+  };
+}
+
+/**
+ * Mounts a table of routes on `app`: validation and serialization with their zod schemas
+ * (fastify-type-provider-zod), and the role check of each route before its body is read, so a
+ * caller who may not act learns nothing about validation. `roleOf` says the caller's role
+ * (undefined: not signed in, which the service's own onRequest hook has already answered 401).
+ */
+export function mountRoutes<T extends RouteTable>(
+  app: FastifyInstance,
+  routes: T,
+  handlers: RouteHandlers<T>,
+  roleOf: (req: FastifyRequest) => string | undefined,
+): void {
+  for (const [name, route] of Object.entries(routes)) {
+    const handler = handlers[name] as RouteHandler<AnyRoute>;
+    const options: RouteOptions = {
+      method: route.method,
+      url: fastifyPath(route.path),
+      schema: fastifySchema(route),
+      validatorCompiler: zodValidator,
+      serializerCompiler: serializerCompiler as RouteOptions['serializerCompiler'],
+      config: { contract: name } as RouteOptions['config'],
+      preValidation: async (req: FastifyRequest) => {
+        if (route.roles === 'anyone') return;
+        const role = roleOf(req) ?? 'unknown';
+        if (route.roles !== 'signed-in' && !route.roles.includes(role))
+          throw new ForbiddenError(
+            `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are ${role}`,
+          );
+      },
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        if (route.status) reply.code(route.status);
+        return handler(req as RouteRequest<AnyRoute>, reply);
+      },
+    };
+    app.route(options);
+  }
+}
+
+export interface OpenApiInfo {
+  title: string;
+  version: string;
+  description?: string;
+}
+
+const transform = createJsonSchemaTransform({ skipList: ['/openapi.json'] });
+
+/**
+ * Registers @fastify/swagger on `app` (before the routes it documents) and serves the document at
+ * `/openapi.json`. Only routes with a contract (mounted by `mountRoutes`) are documented.
+ */
+export async function serveOpenApi(app: FastifyInstance, info: OpenApiInfo): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: (document) => {
+      const contract = (document.route.config as { contract?: string } | undefined)?.contract;
+      if (!contract) return { schema: { hide: true }, url: document.url };
+      return transform(document);
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+/**
+ * The OpenAPI document of a table of routes, without the service: the routes mounted on a bare
+ * app with handlers that are never called (for the committed copy and for tests).
+ */
+export async function openApiDocument(info: OpenApiInfo, routes: RouteTable): Promise<unknown> {
+  const app = Fastify();
+  await serveOpenApi(app, info);
+  const never = () => {
+    throw new Error('not served');
+  };
+  mountRoutes(
+    app,
+    routes,
+    Object.fromEntries(Object.keys(routes).map((name) => [name, never])) as RouteHandlers<RouteTable>,
+    () => undefined,
+  );
+  await app.ready();
+  const document = app.swagger();
+  await app.close();
+  return JSON.parse(JSON.stringify(document));
+}
+
+/** Every route mounted with a contract on `app`, as `METHOD /path`, collected as they are added. */
+export function collectRoutes(app: FastifyInstance): Set<string> {
+  const seen = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) if (method !== 'HEAD') seen.add(`${method} ${route.url}`);
+  });
+  return seen;
+}

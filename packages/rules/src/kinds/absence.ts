@@ -1,0 +1,211 @@
+/**
+ * Absence rules: an expected event that did not come (wake-up, medication, carer visit, supervision).
+ */
+import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import type { AbsenceRule, EventInput, RecentEvent, ResidentState, Timer } from '../model.ts';
+import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
+import { assertNever, derivedAlert, deviceValues, minutes, type Output } from './output.ts';
+import { KEEP_DEVICES_MS } from './recent.ts';
+import { reschedule } from './schedule.ts';
+
+export function absenceOnEvent(
+  rule: AbsenceRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  input: EventInput,
+  out: Output,
+): ResidentState {
+  const window = rule.window;
+  if (window.kind === 'after-event') {
+    if (window.after.includes(entry.type)) {
+      const withinS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
+      out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
+    }
+    return state;
+  }
+  if (window.kind !== 'supervision' || !rule.expect.includes(entry.type)) return state;
+  const current = state.devices[entry.serial];
+  const intervalS =
+    input.device?.supervisionIntervalS ??
+    out.settings.thresholds[rule.id]?.withinS ??
+    current?.intervalS ??
+    window.defaultIntervalS;
+  // Every heartbeat has its own check; the tick looks for a later heartbeat by event time, so a
+  // heartbeat that arrives out of order gives the same answer.
+  out.setTimer(rule, entry.at + intervalS * 1000, {
+    id: `${rule.id}:${entry.serial}:${entry.id}`,
+    key: entry.serial,
+    eventId: entry.id,
+    eventAt: entry.at,
+  });
+  if (current && current.lastAt >= entry.at) return state;
+  // The previous heartbeat's check is moot when this one came within its interval.
+  if (current && !current.lost && entry.at <= current.lastAt + current.intervalS * 1000)
+    out.timers.push({ op: 'cancel', id: `${rule.id}:${entry.serial}:${current.lastId}` });
+  if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
+  const devices: ResidentState['devices'] = {};
+  // Devices silent for a month (and not lost) are forgotten: the state stays bounded.
+  for (const [serial, device] of Object.entries(state.devices))
+    if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
+  devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
+  return { ...state, devices };
+}
+
+export function restoredAlert(
+  rule: AbsenceRule,
+  out: Output,
+  lostId: string,
+  back: RecentEvent,
+  intervalS: number,
+): Alert {
+  return derivedAlert(rule, out, {
+    key: `restored:${lostId}`,
+    evidence: [back],
+    thresholds: { intervalS },
+    detail: `heartbeat again at ${formatHhmm(back.at, out.settings.timeZone)}`,
+    decidedAt: back.at,
+    type: 'supervision.restored',
+    priority: 5,
+    closes: { alertId: lostId, outcome: 'restored' },
+  });
+}
+
+/** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
+export function lostStateBase(id: string, at: number, serial: string, rule: AbsenceRule): RecentEvent {
+  return {
+    id,
+    type: rule.expect[0] ?? 'heartbeat',
+    at,
+    serial,
+    deviceKind: 'unknown',
+    testMode: false,
+  };
+}
+
+export function absenceOnTick(
+  rule: AbsenceRule,
+  timer: Timer,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  const window = rule.window;
+  const tz = out.settings.timeZone;
+  switch (window.kind) {
+    case 'after-event': {
+      const due = state.recent.find((seen) => seen.id === timer.eventId);
+      if (!due) return state;
+      const done = state.recent.some(
+        (seen) =>
+          rule.expect.includes(seen.type) &&
+          seen.at >= due.at &&
+          seen.at <= timer.checkAt &&
+          (due.doseId === undefined || seen.doseId === undefined || seen.doseId === due.doseId),
+      );
+      if (done) return state;
+      const withinS = Math.round((timer.checkAt - due.at) / 1000);
+      out.alerts.push(
+        derivedAlert(rule, out, {
+          key: due.id,
+          evidence: [due],
+          thresholds: { withinS },
+          detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatWhen(due.at, tz, timer.checkAt)}`,
+          expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
+          seen: 'none',
+          decidedAt: timer.dueAt,
+        }),
+      );
+      return state;
+    }
+    case 'supervision': {
+      const serial = timer.key ?? '';
+      const device = state.devices[serial];
+      if (device?.lost) return state; // the loss is raised once while silent
+      let base = state.recent.find((seen) => seen.id === timer.eventId);
+      if (!device) {
+        // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
+        // put the device back in it, so the device has been silent since the timer's event.
+        if (timer.eventId === undefined || timer.eventAt === undefined) return state;
+        base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
+      }
+      if (!base) return state;
+      const beats = state.recent.filter((seen) => seen.serial === serial && rule.expect.includes(seen.type));
+      if (beats.some((seen) => seen.at > base.at && seen.at <= timer.checkAt)) return state;
+      const intervalS = Math.round((timer.checkAt - base.at) / 1000);
+      const alert = derivedAlert(rule, out, {
+        key: `${serial}:${base.id}`,
+        evidence: [base],
+        thresholds: { intervalS },
+        detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
+        expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
+        seen: `none for ${minutes(timer.checkAt - base.at)}`,
+        decidedAt: timer.dueAt,
+      });
+      out.alerts.push(alert);
+      // A heartbeat that arrived before this check but came after the interval: back already.
+      const back = beats.find((seen) => seen.at > timer.checkAt);
+      if (back) {
+        out.alerts.push(restoredAlert(rule, out, alert.id, back, intervalS));
+        return state;
+      }
+      const supervised = device ?? { lastAt: base.at, lastId: base.id, intervalS };
+      return { ...state, devices: { ...state.devices, [serial]: { ...supervised, lost: alert.id } } };
+    }
+    case 'wake-up': {
+      const date = timer.key ?? '';
+      const from = zonedInstant(date, out.settings.wakeFrom, tz);
+      const to = timer.checkAt;
+      const active = state.recent.some(
+        (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= to,
+      );
+      if (!active) {
+        const last = lastOf(state.recent, rule.expect, to);
+        out.alerts.push(
+          derivedAlert(rule, out, {
+            key: `wake-up:${date}`,
+            evidence: last ? [last] : [],
+            thresholds: { wakeUpFrom: formatHhmm(from, tz), wakeUpTo: formatHhmm(to, tz) },
+            detail: `no movement between ${formatHhmm(from, tz)} and ${formatWhen(to, tz, to)}`,
+            expected: `movement by ${formatHhmm(to, tz)}`,
+            seen: last
+              ? `last movement at ${formatAlso(last.at, tz, to, to)} (${deviceValues(last).device})`
+              : 'no movement recorded',
+            decidedAt: timer.dueAt,
+          }),
+        );
+      }
+      return reschedule(rule, state, out, timer.checkAt);
+    }
+    case 'visit': {
+      const visitAt = Number(timer.key?.split('@')[1]);
+      const toleranceS = out.settings.thresholds[rule.id]?.withinS ?? window.toleranceS;
+      const from = visitAt - toleranceS * 1000;
+      const arrived = state.recent.some(
+        (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= timer.checkAt,
+      );
+      if (!arrived) {
+        out.alerts.push(
+          derivedAlert(rule, out, {
+            key: `visit:${timer.key}`,
+            evidence: [],
+            thresholds: { toleranceS, visitAt: formatHhmm(visitAt, tz) },
+            detail: `visit due at ${formatWhen(visitAt, tz, timer.checkAt)}`,
+            expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
+            seen: 'none',
+            decidedAt: timer.dueAt,
+          }),
+        );
+      }
+      return reschedule(rule, state, out, timer.checkAt);
+    }
+    default:
+      return assertNever(window);
+  }
+}
+
+export function lastOf(recent: readonly RecentEvent[], types: readonly EventType[], before: number) {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at <= before && types.includes(seen.type)) return seen;
+  }
+  return undefined;
+}

@@ -1,0 +1,191 @@
+/**
+ * Correlation rules: a first event not followed by another (fall then no movement, night exit),
+ * and the cancels and restores that close an alarm.
+ */
+import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import { alertId as alertIdFor } from '../ids.ts';
+import { anchorOf } from '../merge.ts';
+import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
+import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
+import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
+import { byTimeThenId, indexOf } from './recent.ts';
+import { atNight } from './settings.ts';
+import { groupAlertId, pressGroups } from './trigger.ts';
+
+export function cancelWindowS(rule: CorrelationRule, out: Output): number {
+  const pattern = rule.pattern;
+  const own = out.settings.thresholds[rule.id]?.withinS;
+  if (pattern.kind !== 'cancel') return own ?? 0;
+  return own ?? out.settings.preAlarmCancelS ?? pattern.withinS;
+}
+
+/** The trigger alert ids an alarm event belongs to (to close them): a merged press, its group's. */
+export function alarmAlertIds(out: Output, recent: readonly RecentEvent[], alarm: RecentEvent): string[] {
+  const ids: string[] = [];
+  for (const rule of out.ruleSet.rules) {
+    if (rule.kind !== 'trigger' || !rule.on.includes(alarm.type)) continue;
+    if (rule.mergeWithinS === undefined) {
+      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      continue;
+    }
+    const i = indexOf(recent, alarm);
+    const anchor =
+      recent[i]?.id === alarm.id ? anchorOf(pressGroups(rule, alarm.testMode, out), recent, i).anchor : alarm;
+    ids.push(groupAlertId(rule, out.residentId, anchor));
+  }
+  return ids;
+}
+
+export function closeAlarm(
+  rule: CorrelationRule,
+  out: Output,
+  recent: readonly RecentEvent[],
+  alarm: RecentEvent,
+  closing: RecentEvent,
+  outcome: 'false-alarm' | 'restored',
+  thresholds: Alert['thresholds'],
+) {
+  for (const alertId of alarmAlertIds(out, recent, alarm)) {
+    const key = `${alertId}:${closing.id}`;
+    // Two presses of one group closed by one cancel close its alert once.
+    if (out.alerts.some((alert) => alert.closes?.alertId === alertId && alert.evidence.includes(closing.id)))
+      continue;
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key,
+        evidence: [alarm, closing],
+        thresholds,
+        detail:
+          outcome === 'false-alarm'
+            ? `cancelled by the resident ${Math.round((closing.at - alarm.at) / 1000)} s after the alarm: recorded as a false alarm`
+            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`,
+        decidedAt: Math.max(alarm.at, closing.at),
+        type: closing.type,
+        priority: 5,
+        closes: { alertId, outcome },
+      }),
+    );
+  }
+}
+
+export function correlationOnEvent(
+  rule: CorrelationRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const pattern = rule.pattern;
+  switch (pattern.kind) {
+    case 'then-absent':
+      if (pattern.first.includes(entry.type) && (!pattern.atNight || atNight(entry.at, out.settings))) {
+        const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
+        out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
+      }
+      return;
+    case 'cancel': {
+      // Symmetric on purpose: whichever of alarm and cancel arrives second closes the pair.
+      const windowMs = cancelWindowS(rule, out) * 1000;
+      const thresholds = { preAlarmCancelS: windowMs / 1000 };
+      if (pattern.cancel.includes(entry.type)) {
+        for (const alarm of recent)
+          if (pattern.alarm.includes(alarm.type) && alarm.at <= entry.at && entry.at - alarm.at <= windowMs)
+            closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
+      } else if (pattern.alarm.includes(entry.type)) {
+        for (const cancel of recent)
+          if (
+            pattern.cancel.includes(cancel.type) &&
+            cancel.at >= entry.at &&
+            cancel.at - entry.at <= windowMs
+          )
+            closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
+      }
+      return;
+    }
+    case 'restore': {
+      // Each restore clears the latest alarm of its type from the same device before it; checked
+      // from both sides so that the pair is found whichever arrives second.
+      if (pattern.on.includes(entry.type)) {
+        const alarm = pairedAlarm(recent, entry);
+        if (alarm) closeAlarm(rule, out, recent, alarm, entry, 'restored', {});
+      } else {
+        for (const restore of recent)
+          if (
+            pattern.on.includes(restore.type) &&
+            restore.serial === entry.serial &&
+            restoredType(restore.type) === entry.type &&
+            pairedAlarm(recent, restore) === entry
+          )
+            closeAlarm(rule, out, recent, entry, restore, 'restored', {});
+      }
+      return;
+    }
+    default:
+      assertNever(pattern);
+  }
+}
+
+export const restoredType = (type: EventType): string | undefined =>
+  (TAXONOMY[type] as { restores?: string }).restores;
+
+/** The alarm a restore clears: the latest one of its type from the same device, not after it. */
+export function pairedAlarm(recent: readonly RecentEvent[], restore: RecentEvent): RecentEvent | undefined {
+  const type = restoredType(restore.type);
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.type === type && seen.serial === restore.serial && byTimeThenId(seen, restore) < 0) return seen;
+  }
+  return undefined;
+}
+
+export function correlationOnTick(
+  rule: CorrelationRule,
+  timer: Timer,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const pattern = rule.pattern;
+  if (pattern.kind !== 'then-absent') return;
+  const first = recent.find((seen) => seen.id === timer.eventId);
+  if (!first) return;
+  if (
+    recent.some(
+      (seen) => pattern.absent.includes(seen.type) && seen.at > first.at && seen.at <= timer.checkAt,
+    )
+  )
+    return;
+  // Each state must have ended before the first event (or never be seen): its ending is evidence.
+  const ended: RecentEvent[] = [];
+  for (const state of pattern.notDuring) {
+    const latest = latestOf(recent, [...state.starts, ...state.ends], first);
+    if (latest && state.starts.includes(latest.type)) return;
+    if (latest) ended.push(latest);
+  }
+  const tz = out.settings.timeZone;
+  const withinS = Math.round((timer.checkAt - first.at) / 1000);
+  const before = ended.map(
+    (seen) =>
+      `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`,
+  );
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: first.id,
+      evidence: [first, ...ended],
+      thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
+      decidedAt: timer.dueAt,
+    }),
+  );
+}
+
+/** The latest event of these types not after `event` (by time, then id), other than itself. */
+export function latestOf(
+  recent: readonly RecentEvent[],
+  types: readonly EventType[],
+  event: RecentEvent,
+): RecentEvent | undefined {
+  for (let i = indexOf(recent, event) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (types.includes(seen.type)) return seen;
+  }
+  return undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * What one evaluation raises (alerts, timers, merges), and the alert every timed rule builds.
+ */
+import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
+import { alertId as alertIdFor } from '../ids.ts';
+import type { RecentEvent, Rule, RuleSet, Timer, TimerCommand, TriggerRule } from '../model.ts';
+import { type ReasonValues, renderReason } from '../reason.ts';
+import { formatIso } from '../time.ts';
+import type { ResidentSettings } from './settings.ts';
+
+export function assertNever(value: never): never {
+  throw new TypeError(`unknown input ${JSON.stringify(value)}`);
+}
+
+export class Output {
+  readonly alerts: Alert[] = [];
+  readonly timers: TimerCommand[] = [];
+  readonly merged: Array<{ alertId: string; eventId: string }> = [];
+  constructor(
+    readonly ruleSet: RuleSet,
+    readonly residentId: string,
+    readonly settings: ResidentSettings,
+    readonly now: number,
+  ) {}
+
+  setTimer(
+    rule: Rule,
+    checkAt: number,
+    extra: { eventId?: string; eventAt?: number; key?: string; id: string },
+  ): void {
+    const timer: Timer = {
+      id: extra.id,
+      ruleId: rule.id,
+      residentId: this.residentId,
+      checkAt,
+      dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
+      ...(extra.eventId === undefined ? {} : { eventId: extra.eventId }),
+      ...(extra.eventAt === undefined ? {} : { eventAt: extra.eventAt }),
+      ...(extra.key === undefined ? {} : { key: extra.key }),
+    };
+    this.timers.push({ op: 'set', timer });
+  }
+}
+
+export function deviceValues(
+  entry: RecentEvent | undefined,
+): Pick<ReasonValues, 'device' | 'kind' | 'location' | 'serial'> {
+  if (!entry)
+    return { device: 'no device', kind: 'no device', location: 'location not recorded', serial: '-' };
+  const location = entry.location?.trim() || undefined;
+  return {
+    device: location ? `${entry.deviceKind} in ${location}` : entry.deviceKind,
+    kind: entry.deviceKind,
+    location: location ?? 'location not recorded',
+    serial: entry.serial,
+  };
+}
+
+export interface DerivedSpec {
+  readonly key: string;
+  readonly evidence: readonly RecentEvent[];
+  /** The evidence id when no event is evidence (an absence): the schedule key. */
+  readonly fallbackEvidence?: string;
+  readonly thresholds: Alert['thresholds'];
+  readonly detail: string;
+  readonly expected?: string;
+  readonly seen?: string;
+  /** When the rule decided: lateness is measured from here. */
+  readonly decidedAt: number;
+  readonly type?: EventType;
+  readonly priority?: Priority;
+  readonly closes?: Alert['closes'];
+}
+
+export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec: DerivedSpec): Alert {
+  const type = spec.type ?? rule.type;
+  const priority = spec.priority ?? rule.priority ?? defaultPriority(type);
+  const lateAfterS = out.ruleSet.settings.lateAfterS;
+  const ageMs = out.now - spec.decidedAt;
+  const late = ageMs > lateAfterS * 1000;
+  const first = spec.evidence[0];
+  const reason = renderReason(rule.reason, {
+    what: TAXONOMY[type].description,
+    type,
+    ...deviceValues(first),
+    rule: `${rule.id} v${rule.version}`,
+    priority: `P${priority}`,
+    detail: spec.detail,
+    expected: spec.expected ?? '',
+    seen: spec.seen ?? '',
+  });
+  const evidence = spec.evidence.map((seen) => seen.id);
+  return {
+    id: alertIdFor(rule.id, out.residentId, spec.key),
+    residentId: out.residentId,
+    priority,
+    type,
+    // The time it was due (decided, plus the reorder grace), not when a late tick got to it: an
+    // alert raised late still belongs with what happened then (and joins that case), flagged late.
+    raisedAt: formatIso(Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000)),
+    rule: { id: rule.id, version: rule.version },
+    evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
+    thresholds: spec.thresholds,
+    reason: late ? `${reason}; late: decided ${describeAge(ageMs)} before triage` : reason,
+    late,
+    testMode: spec.evidence.some((seen) => seen.testMode),
+    ...(first ? { deviceSerial: first.serial } : {}),
+    ...(spec.closes ? { closes: spec.closes } : {}),
+  };
+}
+
+export function describeAge(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.round(ms / 3_600_000);
+  return hours < 48 ? `${hours} h` : `${Math.round(ms / 86_400_000)} days`;
+}
+
+export function minutes(ms: number): string {
+  return `${Math.round(ms / 60_000)} min`;
+}

@@ -1,0 +1,152 @@
+/**
+ * What a rule set asks of each event type, worked out once per rule set: which rules it concerns,
+ * which types are read back, which rules recur.
+ */
+import { type EventType, TAXONOMY } from '@telecare/contracts';
+import type { CorrelationRule, Rule, RuleSet, TriggerRule } from '../model.ts';
+import { restoredType } from './correlation.ts';
+import { assertNever } from './output.ts';
+import { isRecurring, type Recurring } from './schedule.ts';
+
+/** Which rules an event type concerns, and which rules recur: worked out once per rule set. */
+export interface Plan {
+  readonly byType: ReadonlyMap<EventType, readonly Rule[]>;
+  /** Types some rule reads back from `recent`; the others are only deduplicated. */
+  readonly history: ReadonlySet<EventType>;
+  /**
+   * Types only supervision reads back (heartbeats, periodic tests): it needs a device's latest
+   * beat and whether one came after it, so `recent` keeps the last `KEEP_BEATS` per device.
+   */
+  readonly beatsOnly: ReadonlySet<EventType>;
+  readonly recurring: readonly Recurring[];
+  readonly byId: ReadonlyMap<string, Rule>;
+  /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
+  readonly cancels: ReadonlyMap<TriggerRule, readonly CorrelationRule[]>;
+  /** Per cancel type: the merging trigger rules whose groups it can end. */
+  readonly ends: ReadonlyMap<EventType, readonly TriggerRule[]>;
+}
+
+export const plans = new WeakMap<RuleSet, Plan>();
+
+export function concerns(rule: Rule, type: EventType): boolean {
+  switch (rule.kind) {
+    case 'trigger':
+      return rule.on.includes(type);
+    case 'sustained':
+      return 'reading' in rule.condition ? type === 'temperature' : rule.condition.starts.includes(type);
+    case 'absence':
+      if (rule.window.kind === 'after-event') return rule.window.after.includes(type);
+      return rule.window.kind === 'supervision' && rule.expect.includes(type);
+    case 'correlation': {
+      const p = rule.pattern;
+      if (p.kind === 'then-absent') return p.first.includes(type);
+      if (p.kind === 'cancel') return p.alarm.includes(type) || p.cancel.includes(type);
+      return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
+    }
+    case 'routine':
+    case 'rhythm':
+      return rule.activity.includes(type);
+    case 'area':
+      return false;
+    default:
+      return assertNever(rule);
+  }
+}
+
+/** The types only supervision reads back: every type it expects that no other rule reads. */
+export function beatTypes(ruleSet: RuleSet): Set<EventType> {
+  const beats = new Set<EventType>();
+  for (const rule of ruleSet.rules)
+    if (rule.kind === 'absence' && rule.window.kind === 'supervision')
+      for (const t of rule.expect) beats.add(t);
+  const others = historyTypes({
+    ...ruleSet,
+    rules: ruleSet.rules.filter((rule) => !(rule.kind === 'absence' && rule.window.kind === 'supervision')),
+  });
+  for (const type of others) beats.delete(type);
+  return beats;
+}
+
+export function historyTypes(ruleSet: RuleSet): Set<EventType> {
+  const types = new Set<EventType>();
+  const add = (list: readonly EventType[]) => {
+    for (const type of list) types.add(type);
+  };
+  for (const rule of ruleSet.rules) {
+    switch (rule.kind) {
+      case 'trigger':
+        // Merging and the cancel and restore pairings look back for alarms.
+        add(rule.on);
+        break;
+      case 'sustained':
+        if ('reading' in rule.condition) add(['temperature']);
+        else add([...rule.condition.starts, ...rule.condition.ends]);
+        break;
+      case 'absence':
+        add(rule.expect);
+        if (rule.window.kind === 'after-event') add(rule.window.after);
+        break;
+      case 'correlation': {
+        const p = rule.pattern;
+        if (p.kind === 'then-absent')
+          add([...p.first, ...p.absent, ...p.notDuring.flatMap((state) => [...state.starts, ...state.ends])]);
+        else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
+        else add(p.on);
+        break;
+      }
+      case 'routine':
+      case 'rhythm':
+        add(rule.activity);
+        break;
+      case 'area':
+        break;
+      default:
+        assertNever(rule);
+    }
+  }
+  // A trigger-only set reads nothing back: its alerts need no history.
+  if (ruleSet.rules.every((rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined))
+    types.clear();
+  return types;
+}
+
+export function planOf(ruleSet: RuleSet): Plan {
+  let plan = plans.get(ruleSet);
+  if (!plan) {
+    const byType = new Map<EventType, Rule[]>();
+    for (const type of Object.keys(TAXONOMY) as EventType[]) {
+      const rules = ruleSet.rules.filter((rule) => concerns(rule, type));
+      if (rules.length > 0) byType.set(type, rules);
+    }
+    const cancels = new Map<TriggerRule, CorrelationRule[]>();
+    const ends = new Map<EventType, TriggerRule[]>();
+    for (const rule of ruleSet.rules) {
+      if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined) continue;
+      const closing = ruleSet.rules.filter(
+        (other): other is CorrelationRule =>
+          other.kind === 'correlation' &&
+          other.pattern.kind === 'cancel' &&
+          other.pattern.alarm.some((type) => rule.on.includes(type)),
+      );
+      cancels.set(rule, closing);
+      for (const cancel of closing)
+        if (cancel.pattern.kind === 'cancel')
+          for (const type of cancel.pattern.cancel) {
+            const list = ends.get(type) ?? [];
+            if (!list.includes(rule)) list.push(rule);
+            ends.set(type, list);
+          }
+    }
+    plan = {
+      byType,
+      history: historyTypes(ruleSet),
+      beatsOnly: beatTypes(ruleSet),
+      recurring: ruleSet.rules.filter(isRecurring),
+      byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
+      cancels,
+      ends,
+    };
+    plans.set(ruleSet, plan);
+  }
+  return plan;
+}

@@ -1,0 +1,196 @@
+/**
+ * A resident's remembered events: kept sorted by (time, id), bounded by count and age, with the
+ * ids taken for redelivery checks.
+ */
+import type { TelecareEvent } from '@telecare/contracts';
+import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
+import { parseEventTime } from '../time.ts';
+import { type Plan, planOf } from './plan.ts';
+
+export function toRecent(event: TelecareEvent): RecentEvent {
+  const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
+  const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
+  // Built field by field rather than with spreads: this runs once per event.
+  const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
+    id: event.id,
+    type: event.type,
+    at: parseEventTime(event.time),
+    serial: event.subject,
+    deviceKind: event.devicekind,
+    testMode: event.testmode,
+  };
+  if (event.location !== undefined) entry.location = event.location;
+  if (typeof celsius === 'number') entry.celsius = celsius;
+  if (typeof doseId === 'string') entry.doseId = doseId;
+  return entry;
+}
+
+export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
+  a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** Position of an entry in the sorted list (binary search on (at, id)). */
+export function indexOf(recent: readonly RecentEvent[], entry: RecentEvent): number {
+  let lo = 0;
+  let hi = recent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (byTimeThenId(recent[mid] as RecentEvent, entry) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function hasEvent(recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  // The id is derived from the device's own event id, and the device resends the same time with
+  // it, so (time, id) finds a redelivery.
+  return recent[indexOf(recent, entry)]?.id === entry.id;
+}
+
+/** How long a silent device is remembered (its supervision is in the state until then). */
+export const KEEP_DEVICES_MS = 30 * 86_400_000;
+
+/** Whether some recurring rule has not started its chain of checks for this resident yet. */
+export function unscheduled(plan: Plan, state: ResidentState): boolean {
+  for (const rule of plan.recurring) if (state.scheduled[rule.id] === undefined) return true;
+  return false;
+}
+
+/**
+ * Whether the id is among those taken. A plain loop, not `includes`: `includes` hands each
+ * comparison of a string that is not flat (an id built by concatenation, as generated events'
+ * are) to the runtime, eight calls per event that cost more than the rest of a quiet event;
+ * `===` compares them in place.
+ */
+export function taken(seen: readonly string[], id: string): boolean {
+  for (let i = 0; i < seen.length; i++) if (seen[i] === id) return true;
+  return false;
+}
+
+/** The last `keepSeen` ids taken, this one newest: a copy of at most `keepSeen` references. */
+export function seenWith(old: readonly string[], id: string, keepSeen: number): string[] {
+  // Allocated at its final size and filled: a slice and a push would allocate twice.
+  const size = old.length < keepSeen ? old.length + 1 : keepSeen;
+  const from = old.length + 1 - size;
+  const seen = new Array<string>(size);
+  for (let i = 0; i < size - 1; i++) seen[i] = old[from + i] as string;
+  seen[size - 1] = id;
+  return seen;
+}
+
+/** First index whose event is at or after `at` (the list is sorted by time). */
+export function firstAtOrAfter(recent: readonly RecentEvent[], at: number): number {
+  let lo = 0;
+  let hi = recent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((recent[mid] as RecentEvent).at < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Adds the event to the resident's recent events, kept sorted by (time, id) and bounded by count
+ * and age, so the result does not depend on arrival order. The list is sorted by time, so what is
+ * past the horizon or beyond the count is a prefix: one slice copies what stays (a block copy),
+ * and the event goes in by binary search — at the end, for an event in order.
+ */
+export function remember(
+  state: ResidentState,
+  entry: RecentEvent,
+  kept: boolean,
+  now: number,
+  ruleSet: RuleSet,
+): ResidentState {
+  const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
+  const seen = seenWith(state.seen, entry.id, keepSeen);
+  if (!kept)
+    return withRhythms(
+      {
+        v: state.v,
+        residentId: state.residentId,
+        recent: state.recent,
+        seen,
+        devices: state.devices,
+        scheduled: state.scheduled,
+        routines: state.routines,
+        forgottenUntil: state.forgottenUntil,
+      },
+      state,
+    );
+  const before = state.recent;
+  const horizon = now - keepEventsForS * 1000;
+  const start = firstAtOrAfter(before, horizon);
+  let recent: RecentEvent[];
+  // What goes: before[0..cut), and the event itself when it is too old or beyond the count.
+  let cut: number;
+  let dropped = true;
+  if (entry.at < horizon) {
+    // Too old to keep (it is in `seen`): only the prefix past the horizon or the count goes.
+    cut = start + Math.max(0, before.length - start - keepEvents);
+    recent = before.slice(cut);
+  } else {
+    const at = indexOf(before, entry);
+    // The list would be before[start..at) + entry + before[at..]; the oldest beyond the count go.
+    const excess = Math.max(0, before.length - start + 1 - keepEvents);
+    if (at - start < excess) {
+      cut = start + excess - 1;
+      recent = before.slice(cut);
+    } else {
+      cut = start + excess;
+      dropped = false;
+      recent = before.slice(cut);
+      if (at === before.length) recent.push(entry);
+      else recent.splice(at - start - excess, 0, entry);
+    }
+  }
+  if (!dropped && planOf(ruleSet).beatsOnly.has(entry.type)) recent = pruneBeats(recent, entry, ruleSet);
+  let forgottenUntil = state.forgottenUntil;
+  if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
+  if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
+  return withRhythms(
+    {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+    },
+    state,
+  );
+}
+
+/** A device's beats kept in `recent`: its latest, and the one before for a beat that came late. */
+export const KEEP_BEATS = 2;
+
+/**
+ * Drops the device's beats older than its last `KEEP_BEATS` (of the types only supervision reads).
+ * A beat's check is cancelled by the next beat within its interval, so only the latest beats'
+ * checks can still fire; two thirds of a home's `recent` were heartbeats before.
+ */
+export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: RuleSet): RecentEvent[] {
+  const beats = planOf(ruleSet).beatsOnly;
+  let newer = 0;
+  let drop = -1;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.serial !== entry.serial || !beats.has(seen.type)) continue;
+    if (++newer > KEEP_BEATS) {
+      drop = i;
+      break;
+    }
+  }
+  if (drop < 0) return recent;
+  // At most one beat goes per beat taken, as the list stays at KEEP_BEATS per device. `recent` is
+  // the copy `remember` just made, so it loses the beat in place.
+  recent.splice(drop, 1);
+  return recent;
+}
+
+export function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
+  if (state.rhythms) next.rhythms = state.rhythms;
+  return next;
+}

@@ -1,0 +1,242 @@
+/**
+ * The learned rhythm rule: silences, getting up and outings, against the person's own figures
+ * (what it learns is in `../rhythm.ts`).
+ */
+import { TAXONOMY } from '@telecare/contracts';
+import type { RecentEvent, ResidentState, Rhythm, RhythmRule, Timer } from '../model.ts';
+import { gapLimit, getUps, learnRhythm, outLimit, usualBedMinute } from '../rhythm.ts';
+import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
+import { lastOf } from './absence.ts';
+import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
+import { reschedule } from './schedule.ts';
+import type { ResidentSettings } from './settings.ts';
+
+export const PLACE_TEXT = {
+  home: 'at home, up and about',
+  chair: 'in the chair',
+  bed: 'in bed',
+  out: 'out',
+} as const;
+
+export const hhmmOf = (minute: number): string =>
+  `${String(Math.floor(minute / 60) % 24).padStart(2, '0')}:${String(Math.round(minute) % 60).padStart(2, '0')}`;
+
+/**
+ * When the wake-up check for `date` runs: the latest learned get-up plus the margin, else the care
+ * plan's window; after a night later than usual (bed after the median bedtime learned), later by
+ * half of how late, up to 90 min; never after the care plan's hard latest time.
+ */
+export function wakeCheckMinute(
+  rule: RhythmRule,
+  rhythm: Rhythm | undefined,
+  s: ResidentSettings,
+  date?: string,
+): number {
+  const ups = getUps(rule, rhythm);
+  const known = rhythm?.up.filter((m) => m >= 0) ?? [];
+  const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
+  // While learning, the care plan's window stands, moved later by any later morning seen.
+  let minute = ups ? learned : Math.max(s.wakeTo, learned);
+  if (ups && date !== undefined && rhythm) minute += lateNightMinutes(rule, rhythm, date, s.timeZone);
+  return Math.min(23 * 60, s.wakeLatest ?? 23 * 60, minute);
+}
+
+/** How much later the morning of `date` may be after the night before it was a late one. */
+export function lateNightMinutes(rule: RhythmRule, rhythm: Rhythm, date: string, timeZone: string): number {
+  const bedAt = rhythm.bedAt;
+  const usual = usualBedMinute(rule, rhythm);
+  if (bedAt === undefined || usual === undefined) return 0;
+  const night = localTime(bedAt, timeZone);
+  const fromNoon = (night.minute + 720) % 1440;
+  // Only the night before this morning: in bed from the evening before until 04:00.
+  const evening = night.date === addDays(date, -1) && night.minute >= 12 * 60;
+  const small = night.date === date && night.minute < 4 * 60;
+  if (!evening && !small) return 0;
+  return Math.round(Math.min(90, Math.max(0, (fromNoon - usual) / 2)));
+}
+
+export function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
+  return { ...state, rhythms: { ...state.rhythms, [rule.id]: rhythm } };
+}
+
+/** The start of the resident's next night (or now, when it is night already). */
+export function nightFrom(at: number, s: ResidentSettings): number {
+  const local = localTime(at, s.timeZone);
+  if (inSpan(local.minute, s.quietFrom, s.quietTo)) return at;
+  const today = zonedInstant(local.date, s.quietFrom, s.timeZone);
+  return today >= at ? today : zonedInstant(addDays(local.date, 1), s.quietFrom, s.timeZone);
+}
+
+export function withoutCheck(rhythm: Rhythm): Rhythm {
+  const { checkAt: _check, ...rest } = rhythm;
+  return rest;
+}
+
+export const rhythmTimerId = (rule: RhythmRule, out: Output, event: RecentEvent): string =>
+  `${rule.id}:${out.residentId}:${event.id}`;
+
+/**
+ * One silence check per latest activity, its timer named by that activity. A newer activity
+ * before that check makes it moot (cancelled), as a heartbeat does a supervision check; one after
+ * it leaves it to fire, so the alert never depends on whether the newer event came before the tick.
+ */
+export function rhythmOnEvent(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  const before = state.rhythms?.[rule.id];
+  let rhythm = learnRhythm(before, entry, out.settings.timeZone);
+  if (rhythm === before) return state;
+  const last = rhythm.last as RecentEvent;
+  const previous = before?.last;
+  if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
+    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
+  // `rhythm` is the new object learnRhythm built for this event: it takes its check in place.
+  if (rhythm.place === 'bed') {
+    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
+    if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
+  } else {
+    let checkAt: number;
+    if (rhythm.place === 'out') {
+      const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
+      const night = Math.max(
+        nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
+        last.at + 1_800_000,
+      );
+      checkAt = Math.min(usual, night);
+    } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
+    out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
+    rhythm.checkAt = checkAt;
+  }
+  return withRhythm(state, rule, rhythm);
+}
+
+export function rhythmOnTick(
+  rule: RhythmRule,
+  timer: Timer,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  const rhythm = state.rhythms?.[rule.id];
+  const tz = out.settings.timeZone;
+  if (timer.key?.startsWith('wake:')) {
+    // Set a day ahead: a later morning learned since then moves today's check later.
+    const date = timer.key.slice(5);
+    const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings, date), tz);
+    if (due > timer.checkAt) {
+      out.setTimer(rule, due, { id: timer.id, key: timer.key });
+      return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
+    }
+    wakeUpCheck(rule, timer, state, rhythm, out);
+    return reschedule(rule, state, out, timer.checkAt);
+  }
+  if (!rhythm?.last) return state;
+  // The latest activity by the check: still the one the check follows, or the silence ended.
+  const last =
+    rhythm.last.at <= timer.checkAt ? rhythm.last : lastOf(state.recent, rule.activity, timer.checkAt);
+  if (!last || last.id !== timer.eventId) return state;
+  const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
+  const silentFor = minutes(timer.checkAt - last.at);
+  if (place === 'out') {
+    const limit = outLimit(rule, rhythm, last.at, tz);
+    const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: `out:${last.id}`,
+        evidence: [last],
+        thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+        detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
+        expected:
+          limit.usualBackMinute !== undefined
+            ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), or by ${night} at night`
+            : limit.learned
+              ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
+              : `back within ${minutes(limit.ms)} or by ${night} at night`,
+        seen: `not back after ${silentFor}`,
+        decidedAt: timer.dueAt,
+        type: 'outing.not-returned',
+      }),
+    );
+    return state;
+  }
+  const limit = gapLimit(rule, rhythm, place, last.at, tz);
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `since:${last.id}`,
+      evidence: [last],
+      thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
+      expected: limit.learned
+        ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
+        : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
+      seen: `nothing for ${silentFor}`,
+      decidedAt: timer.dueAt,
+      type: 'inactivity.unusual',
+    }),
+  );
+  return state;
+}
+
+export function wakeUpCheck(
+  rule: RhythmRule,
+  timer: Timer,
+  state: ResidentState,
+  rhythm: Rhythm | undefined,
+  out: Output,
+): void {
+  const s = out.settings;
+  const tz = s.timeZone;
+  const date = timer.key?.slice(5) ?? '';
+  const ups = getUps(rule, rhythm);
+  const last = rhythm?.last;
+  let up: boolean;
+  if (ups) {
+    // Seen getting up today, or about (or out) since early morning and not back in bed.
+    const dayStart = zonedInstant(date, 4 * 60, tz);
+    up = rhythm?.upOn === date || (rhythm?.place !== 'bed' && last !== undefined && last.at >= dayStart);
+  } else {
+    const from = zonedInstant(date, s.wakeFrom, tz);
+    up = state.recent.some(
+      (seen) =>
+        rule.activity.includes(seen.type) &&
+        seen.type !== 'bed.occupied' &&
+        seen.at >= from &&
+        seen.at <= timer.checkAt,
+    );
+  }
+  if (up) return;
+  const inBed = rhythm?.place === 'bed' && rhythm.bedAt !== undefined;
+  const bedAt = rhythm?.bedAt ?? 0;
+  const detail = inBed
+    ? rhythm?.upInNight
+      ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, up in the night only: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `went to bed at ${formatWhen(bedAt, tz, timer.checkAt)} and nothing has moved since: not up by ${formatHhmm(timer.checkAt, tz)}`
+    : last
+      ? `no movement since ${formatWhen(last.at, tz, timer.checkAt)}: not up by ${formatHhmm(timer.checkAt, tz)}`
+      : `no movement recorded: not up by ${formatHhmm(timer.checkAt, tz)}`;
+  const sorted = ups ? [...ups].sort((a, b) => a - b) : [];
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: `wake-up:${date}`,
+      evidence: last ? [last] : [],
+      fallbackEvidence: `wake-up:${date}`,
+      thresholds: ups
+        ? {
+            wakeUpBy: formatHhmm(timer.checkAt, tz),
+            learnedLatest: hhmmOf(sorted.at(-1) ?? 0),
+            mornings: ups.length,
+            inBed,
+          }
+        : { wakeUpFrom: hhmmOf(s.wakeFrom), wakeUpTo: hhmmOf(s.wakeTo), inBed },
+      detail,
+      expected: ups
+        ? `up by ${hhmmOf(sorted.at(-1) ?? 0)}, as on each of the ${ups.length} mornings learned (usually ${hhmmOf(sorted[Math.floor(sorted.length / 2)] ?? 0)})`
+        : `movement by ${formatHhmm(timer.checkAt, tz)} (care plan ${hhmmOf(s.wakeFrom)}–${hhmmOf(s.wakeTo)}, later by any later morning seen; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
+      seen: inBed ? 'still in bed' : 'none',
+      decidedAt: timer.dueAt,
+      type: 'inactivity.no-wake',
+    }),
+  );
+}

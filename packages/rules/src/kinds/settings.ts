@@ -1,0 +1,59 @@
+/**
+ * A resident's settings (the rule set's defaults with their overrides) and the night test.
+ */
+import type { RuleSet } from '../model.ts';
+import { inSpan, localTime, minuteOf } from '../time.ts';
+
+/** A resident's settings: the rule set's defaults with that resident's overrides on top. */
+export interface ResidentSettings {
+  readonly timeZone: string;
+  readonly quietFrom: number;
+  readonly quietTo: number;
+  readonly wakeFrom: number;
+  readonly wakeTo: number;
+  /** The care plan's hard latest wake-up minute, if it sets one. */
+  readonly wakeLatest?: number;
+  readonly visits: readonly string[];
+  readonly preAlarmCancelS: number;
+  readonly disabled: ReadonlySet<string>;
+  readonly thresholds: Readonly<
+    Record<string, { forS?: number; withinS?: number; below?: number; above?: number }>
+  >;
+}
+
+export const settingsCache = new WeakMap<RuleSet, Map<string, ResidentSettings>>();
+
+export function residentSettings(ruleSet: RuleSet, residentId: string): ResidentSettings {
+  let perSet = settingsCache.get(ruleSet);
+  if (!perSet) {
+    perSet = new Map();
+    settingsCache.set(ruleSet, perSet);
+  }
+  // Most residents have no overrides: they share the defaults' settings, found without a lookup.
+  const key = perSet.has(residentId) || Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
+  let settings = perSet.get(key);
+  if (!settings) {
+    const d = ruleSet.defaults;
+    const o = key ? (ruleSet.residents[key] ?? {}) : {};
+    const quiet = o.quietHours ?? d.quietHours;
+    const wake = o.wakeUp ?? d.wakeUp;
+    settings = {
+      timeZone: o.timeZone ?? d.timeZone,
+      quietFrom: minuteOf(quiet.from),
+      quietTo: minuteOf(quiet.to),
+      wakeFrom: minuteOf(wake.from),
+      wakeTo: minuteOf(wake.to),
+      ...(o.wakeUpLatest ? { wakeLatest: minuteOf(o.wakeUpLatest) } : {}),
+      visits: [...(o.visits ?? d.visits)].sort(),
+      preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
+      disabled: new Set(o.disabled ?? []),
+      thresholds: o.thresholds ?? {},
+    };
+    perSet.set(key, settings);
+  }
+  return settings;
+}
+
+export function atNight(at: number, settings: ResidentSettings): boolean {
+  return inSpan(localTime(at, settings.timeZone).minute, settings.quietFrom, settings.quietTo);
+}

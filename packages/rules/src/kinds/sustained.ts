@@ -1,0 +1,125 @@
+/**
+ * Sustained rules: a condition that holds for `forS` (in the chair, a cold home), checked by a tick.
+ */
+import { TAXONOMY } from '@telecare/contracts';
+import type { RecentEvent, SustainedRule, Timer } from '../model.ts';
+import { formatWhen } from '../time.ts';
+import { derivedAlert, minutes, type Output } from './output.ts';
+import { indexOf } from './recent.ts';
+import { atNight } from './settings.ts';
+
+export function threshold(
+  rule: SustainedRule,
+  out: Output,
+): { forS: number; below?: number; above?: number } {
+  const o = out.settings.thresholds[rule.id];
+  const c = rule.condition;
+  const below = 'reading' in c ? (o?.below ?? c.below) : undefined;
+  const above = 'reading' in c ? (o?.above ?? c.above) : undefined;
+  return {
+    forS: o?.forS ?? rule.forS,
+    ...(below === undefined ? {} : { below }),
+    ...(above === undefined ? {} : { above }),
+  };
+}
+
+export const beyond = (t: { below?: number; above?: number }, celsius: number): boolean =>
+  t.below !== undefined ? celsius < t.below : t.above !== undefined && celsius > t.above;
+
+/** The previous temperature reading by event time, from the same device. */
+export function previousReading(recent: readonly RecentEvent[], entry: RecentEvent): RecentEvent | undefined {
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.celsius !== undefined && seen.serial === entry.serial) return seen;
+  }
+  return undefined;
+}
+
+export function nextReading(recent: readonly RecentEvent[], entry: RecentEvent): RecentEvent | undefined {
+  for (let i = indexOf(recent, entry) + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.celsius !== undefined && seen.serial === entry.serial) return seen;
+  }
+  return undefined;
+}
+
+/** A reading that begins a run of readings beyond the threshold. */
+export function startsRun(
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+  t: { below?: number; above?: number },
+) {
+  if (entry.celsius === undefined || !beyond(t, entry.celsius)) return false;
+  const previous = previousReading(recent, entry);
+  return previous?.celsius === undefined || !beyond(t, previous.celsius);
+}
+
+export function sustainedOnEvent(
+  rule: SustainedRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const t = threshold(rule, out);
+  if ('reading' in rule.condition) {
+    if (entry.celsius === undefined) return;
+    if (startsRun(recent, entry, t)) startSustained(rule, entry, t.forS, out);
+    // A late reading back in range can make the next reading the start of a new run.
+    const following = nextReading(recent, entry);
+    if (following && !beyond(t, entry.celsius) && startsRun(recent, following, t))
+      startSustained(rule, following, t.forS, out);
+  } else if (rule.condition.starts.includes(entry.type)) startSustained(rule, entry, t.forS, out);
+}
+
+export function startSustained(rule: SustainedRule, candidate: RecentEvent, forS: number, out: Output): void {
+  if (rule.atNight && !atNight(candidate.at, out.settings)) return;
+  out.setTimer(rule, candidate.at + forS * 1000, { id: `${rule.id}:${candidate.id}`, eventId: candidate.id });
+}
+
+export function sustainedOnTick(
+  rule: SustainedRule,
+  timer: Timer,
+  recent: readonly RecentEvent[],
+  out: Output,
+) {
+  const startEvent = recent.find((seen) => seen.id === timer.eventId);
+  if (!startEvent) return;
+  const t = threshold(rule, out);
+  const until = startEvent.at + t.forS * 1000;
+  const within = recent.filter((seen) => seen.at > startEvent.at && seen.at <= until);
+  let detail: string;
+  if ('reading' in rule.condition) {
+    if (!startsRun(recent, startEvent, t)) return;
+    const readings = within.filter((seen) => seen.celsius !== undefined && seen.serial === startEvent.serial);
+    if (readings.some((seen) => !beyond(t, seen.celsius as number))) return;
+    const last = readings.at(-1) ?? startEvent;
+    const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
+    detail = `${bound} since ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
+    out.alerts.push(
+      derivedAlert(rule, out, {
+        key: startEvent.id,
+        evidence: [startEvent, ...readings.slice(-4)],
+        thresholds: {
+          forS: t.forS,
+          ...(t.below === undefined ? {} : { below: t.below }),
+          ...(t.above === undefined ? {} : { above: t.above }),
+        },
+        detail,
+        decidedAt: timer.dueAt,
+      }),
+    );
+    return;
+  }
+  const { ends } = rule.condition;
+  if (within.some((seen) => ends.includes(seen.type))) return;
+  detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
+  out.alerts.push(
+    derivedAlert(rule, out, {
+      key: startEvent.id,
+      evidence: [startEvent],
+      thresholds: { forS: t.forS, atNight: rule.atNight },
+      detail,
+      decidedAt: timer.dueAt,
+    }),
+  );
+}

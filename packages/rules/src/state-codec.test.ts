@@ -1,0 +1,137 @@
+import type { EventType } from '@telecare/contracts';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { initialState, type ResidentState } from './model.ts';
+import { RulesRunner } from './runner.ts';
+import { decodeState, encodeState, StateDecodeError } from './state-codec.ts';
+import { makeEvent } from './testing.ts';
+
+const RESIDENT = 'res_codec0001';
+const START = Date.parse('2026-11-22T06:00:00.000Z');
+
+const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = [
+  ['motion', 'pir', 'PIR-1', 'kitchen'],
+  ['motion', 'pir', 'PIR-2', undefined],
+  ['bed.vacated', 'bed-sensor', 'BS-1', 'bedroom'],
+  ['bed.occupied', 'bed-sensor', 'BS-1', 'bedroom'],
+  ['chair.occupied', 'chair-sensor', 'CS-1', 'lounge'],
+  ['chair.vacated', 'chair-sensor', 'CS-1', 'lounge'],
+  ['door.opened', 'door-contact', 'DC-1', 'front door'],
+  ['door.closed', 'door-contact', 'DC-1', 'front door'],
+  ['temperature', 'temperature-sensor', 'TS-1', 'lounge'],
+  ['medication.due', 'medication-dispenser', 'MD-1', 'kitchen'],
+  ['medication.taken', 'medication-dispenser', 'MD-1', 'kitchen'],
+  ['heartbeat', 'home-unit', 'HU-1', 'hall'],
+  ['pendant.pressed', 'pendant', 'PX-1', undefined],
+  ['alarm.cancelled', 'pendant', 'PX-1', undefined],
+];
+
+/** The state the default rules leave after a day of the given events (in order). */
+function stateAfter(specs: ReadonlyArray<{ kind: number; offsetMs: number; test: boolean; id: string }>) {
+  const runner = new RulesRunner(DEFAULT_RULE_SET, { device: () => ({ supervisionIntervalS: 3600 }) });
+  const sorted = [...specs].sort((a, b) => a.offsetMs - b.offsetMs);
+  for (const spec of sorted) {
+    const [type, devicekind, subject, location] = DEVICES[
+      spec.kind % DEVICES.length
+    ] as (typeof DEVICES)[number];
+    const time = new Date(START + spec.offsetMs).toISOString();
+    const event = makeEvent({
+      type,
+      time,
+      subject,
+      devicekind,
+      residentid: RESIDENT,
+      deviceEventId: spec.id,
+      testmode: spec.test,
+      ...(location ? { location } : {}),
+      data:
+        type === 'temperature'
+          ? { celsius: 12 + (spec.offsetMs % 20) }
+          : type.startsWith('medication.')
+            ? { doseId: spec.offsetMs % 2 ? 'am' : 'pm' }
+            : {},
+    });
+    runner.event(event, Date.parse(time));
+  }
+  return runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+}
+
+describe('stored resident state', () => {
+  it('reads back every state the rules leave, field for field', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            kind: fc.nat(),
+            offsetMs: fc.integer({ min: 0, max: 26 * 3600_000 }),
+            test: fc.boolean(),
+            id: fc.stringMatching(/^[a-z0-9]{6,12}$/),
+          }),
+          { maxLength: 120 },
+        ),
+        (specs) => {
+          const state = stateAfter(specs);
+          expect(decodeState(encodeState(state))).toEqual(state);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps ids that are not event ids of the gateways as they are', () => {
+    const state: ResidentState = {
+      ...initialState(RESIDENT),
+      recent: [
+        { id: 'e1', type: 'motion', at: 5, serial: 'P', deviceKind: 'pir', testMode: false },
+        { id: '~odd', type: 'motion', at: 5, serial: 'P', deviceKind: 'pir', testMode: true },
+        {
+          id: 'evt_~x',
+          type: 'temperature',
+          at: 9,
+          serial: 'T',
+          deviceKind: 't',
+          testMode: false,
+          celsius: 0,
+        },
+        {
+          id: 'evt_abc',
+          type: 'medication.due',
+          at: 9,
+          serial: 'M',
+          deviceKind: 'm',
+          testMode: false,
+          doseId: 'am',
+        },
+      ],
+      seen: ['e1', 'evt_abc', '~odd'],
+      forgottenUntil: 3,
+    };
+    expect(decodeState(encodeState(state))).toEqual(state);
+  });
+
+  it('is under half the size of the state as plain JSON after a busy day', () => {
+    const specs = Array.from({ length: 400 }, (_, i) => ({
+      kind: (i * 7) % DEVICES.length,
+      offsetMs: i * 200_000,
+      test: false,
+      id: `b${i}`,
+    }));
+    const state = stateAfter(specs);
+    expect(state.recent.length).toBeGreaterThan(100);
+    expect(encodeState(state).length).toBeLessThan(JSON.stringify(state).length / 2);
+  });
+
+  it('still reads a state stored whole by the version before', () => {
+    const state = stateAfter([{ kind: 0, offsetMs: 0, test: false, id: 'first' }]);
+    expect(decodeState(JSON.stringify(state))).toEqual(state);
+  });
+
+  it('refuses what is not a state, saying why', () => {
+    expect(() => decodeState('{')).toThrow(StateDecodeError);
+    expect(() => decodeState('{"v":3,"residentId":"r"}')).toThrow(/types/);
+    const bad = JSON.parse(encodeState(stateAfter([{ kind: 0, offsetMs: 0, test: false, id: 'x1' }])));
+    bad.recent[0][3] = 9;
+    expect(() => decodeState(JSON.stringify(bad))).toThrow(/sender/);
+  });
+});

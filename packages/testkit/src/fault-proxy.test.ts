@@ -1,0 +1,141 @@
+import { once } from 'node:events';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FaultProxy } from './fault-proxy.ts';
+
+/** An echo server on loopback: every byte comes back. */
+async function echoServer(): Promise<{ server: Server; port: number; accepted: () => number }> {
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (typeof address !== 'object' || !address) throw new Error('no port');
+  return { server, port: address.port, accepted: () => accepted };
+}
+
+async function dial(
+  port: number,
+): Promise<{ socket: Socket; received: () => string; closed: () => boolean }> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  let text = '';
+  let closed = false;
+  socket.on('data', (chunk) => {
+    text += chunk.toString();
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    closed = true;
+  });
+  await once(socket, 'connect');
+  return { socket, received: () => text, closed: () => closed };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(probe: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('FaultProxy', () => {
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  let proxy: FaultProxy;
+
+  beforeEach(async () => {
+    echo = await echoServer();
+    proxy = await FaultProxy.start({ port: echo.port });
+  });
+  afterEach(async () => {
+    await proxy.close();
+    echo.server.close();
+  });
+
+  it('passes bytes both ways', async () => {
+    const c = await dial(proxy.port);
+    c.socket.write('hello');
+    await until(() => c.received() === 'hello');
+    expect(proxy.url('nats')).toBe(`nats://127.0.0.1:${proxy.port}`);
+    c.socket.destroy();
+  });
+
+  it('delays bytes by the given time and keeps their order', async () => {
+    const c = await dial(proxy.port);
+    proxy.set({ kind: 'delay', ms: 150 });
+    const t0 = Date.now();
+    c.socket.write('a');
+    c.socket.write('b');
+    await sleep(100);
+    expect(c.received()).toBe('');
+    proxy.set({ kind: 'pass' });
+    c.socket.write('c');
+    await until(() => c.received() === 'abc');
+    // Up and down are each delayed: the echo comes back after both.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    c.socket.destroy();
+  });
+
+  it('drop closes open connections and refuses new ones until it passes again', async () => {
+    const c = await dial(proxy.port);
+    proxy.set({ kind: 'drop' });
+    await until(c.closed);
+    const refused = await dial(proxy.port);
+    await until(refused.closed);
+    proxy.set({ kind: 'pass' });
+    const again = await dial(proxy.port);
+    again.socket.write('back');
+    await until(() => again.received() === 'back');
+    again.socket.destroy();
+  });
+
+  it('half-open keeps the socket open but forwards nothing, and closes it when the fault ends', async () => {
+    const c = await dial(proxy.port);
+    proxy.set({ kind: 'half-open', direction: 'down' });
+    c.socket.write('lost');
+    await sleep(200);
+    expect(c.received()).toBe('');
+    expect(c.closed()).toBe(false);
+    proxy.set({ kind: 'pass' });
+    await until(c.closed);
+  });
+
+  it('half-open in one direction still forwards the other', async () => {
+    let atServer = '';
+    const sink = createServer((socket) => socket.on('data', (chunk) => (atServer += chunk.toString())));
+    sink.listen(0, '127.0.0.1');
+    await once(sink, 'listening');
+    const port = (sink.address() as { port: number }).port;
+    const upOnly = await FaultProxy.start({ port });
+    const d = await dial(upOnly.port);
+    upOnly.set({ kind: 'half-open', direction: 'down' });
+    d.socket.write('still up');
+    await until(() => atServer === 'still up');
+    await upOnly.close();
+    sink.close();
+  });
+
+  it('blackhole accepts and never answers nor reaches the target; the held sockets close after', async () => {
+    const before = echo.accepted();
+    proxy.set({ kind: 'blackhole' });
+    const c = await dial(proxy.port);
+    c.socket.write('anyone?');
+    await sleep(200);
+    expect(c.received()).toBe('');
+    expect(c.closed()).toBe(false);
+    expect(echo.accepted()).toBe(before);
+    expect(proxy.connections).toBe(1);
+    proxy.set({ kind: 'pass' });
+    await until(c.closed);
+    const again = await dial(proxy.port);
+    again.socket.write('ok');
+    await until(() => again.received() === 'ok');
+    again.socket.destroy();
+  });
+});

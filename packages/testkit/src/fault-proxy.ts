@@ -1,0 +1,190 @@
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+
+/**
+ * What a `FaultProxy` does to the traffic it forwards:
+ * - `pass`: forwards both ways at once;
+ * - `delay`: forwards both ways `ms` later, in order;
+ * - `drop`: closes every open connection and every new one at once (a refused or reset link);
+ * - `half-open`: keeps every socket open but forwards nothing in `direction` (`up` is client to
+ *   server, `down` server to client): a peer that vanished without a FIN or RST;
+ * - `blackhole`: accepts connections and never answers, never reaching the target.
+ *
+ * A connection that lived through `half-open` or `blackhole` has lost bytes for good, as one behind
+ * a NAT that forgot it would: it is closed when the proxy leaves that mode, and the client
+ * reconnects (unless its own keep-alive gave up on it first).
+ */
+export type FaultMode =
+  | { readonly kind: 'pass' }
+  | { readonly kind: 'delay'; readonly ms: number }
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'half-open'; readonly direction: 'up' | 'down' | 'both' }
+  | { readonly kind: 'blackhole' };
+
+interface Link {
+  readonly client: Socket;
+  readonly server: Socket | undefined;
+  /** Lost bytes under half-open or blackhole: closed when the fault ends. */
+  broken: boolean;
+}
+
+/** Chunks held back under `delay`, released in order by one timer per direction. */
+class DelayLine {
+  readonly #queue: Array<{ due: number; chunk: Buffer }> = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: Socket) {}
+
+  push(chunk: Buffer, ms: number): void {
+    const last = this.#queue.at(-1)?.due ?? 0;
+    this.#queue.push({ due: Math.max(Date.now() + ms, last), chunk });
+    this.#arm();
+  }
+
+  /** Forwards now, after whatever is still held (so order is kept when a delay ends). */
+  write(chunk: Buffer): void {
+    if (this.#queue.length === 0) this.out.write(chunk);
+    else this.push(chunk, 0);
+  }
+
+  #arm(): void {
+    if (this.#timer || this.#queue.length === 0) return;
+    const head = this.#queue[0] as { due: number };
+    this.#timer = setTimeout(() => this.#release(), Math.max(0, head.due - Date.now()));
+  }
+
+  #release(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    while (this.#queue.length > 0 && (this.#queue[0] as { due: number }).due <= now) {
+      const { chunk } = this.#queue.shift() as { chunk: Buffer };
+      if (!this.out.destroyed) this.out.write(chunk);
+    }
+    this.#arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue.length = 0;
+  }
+}
+
+/**
+ * A TCP proxy on a free loopback port in front of one target, switched at run time between the
+ * `FaultMode`s: the network faults of the fault suite (`tests/faults`) between a service and a
+ * server. Forwarding is byte for byte; the proxy knows no protocol.
+ */
+export class FaultProxy {
+  #mode: FaultMode = { kind: 'pass' };
+  readonly #links = new Set<Link>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    readonly target: { readonly host: string; readonly port: number },
+  ) {}
+
+  static async start(target: { host?: string; port: number }, listenPort = 0): Promise<FaultProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listenPort, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    if (typeof address !== 'object' || !address) throw new Error('the fault proxy has no port');
+    const proxy = new FaultProxy(server, address.port, {
+      host: target.host ?? '127.0.0.1',
+      port: target.port,
+    });
+    server.on('connection', (client) => proxy.#accept(client));
+    return proxy;
+  }
+
+  get mode(): FaultMode {
+    return this.#mode;
+  }
+
+  /** Open client connections (a blackholed one counts). */
+  get connections(): number {
+    return this.#links.size;
+  }
+
+  /** `url('nats')` → `nats://127.0.0.1:<port>`. */
+  url(scheme: string, path = ''): string {
+    return `${scheme}://127.0.0.1:${this.port}${path}`;
+  }
+
+  set(mode: FaultMode): void {
+    const leaving = this.#mode.kind;
+    this.#mode = mode;
+    if (mode.kind === 'drop') {
+      for (const link of this.#links) this.#close(link);
+    } else if ((leaving === 'half-open' || leaving === 'blackhole') && mode.kind !== leaving) {
+      for (const link of this.#links) if (link.broken) this.#close(link);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const link of this.#links) this.#close(link);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  #accept(client: Socket): void {
+    client.setNoDelay(true);
+    const mode = this.#mode;
+    if (mode.kind === 'drop') {
+      client.destroy();
+      return;
+    }
+    if (mode.kind === 'blackhole') {
+      const link: Link = { client, server: undefined, broken: true };
+      this.#links.add(link);
+      client.on('data', () => undefined);
+      client.on('error', () => undefined);
+      client.once('close', () => this.#links.delete(link));
+      return;
+    }
+    const server = tcpConnect(this.target.port, this.target.host);
+    server.setNoDelay(true);
+    const link: Link = { client, server, broken: false };
+    this.#links.add(link);
+    const up = new DelayLine(server);
+    const down = new DelayLine(client);
+    client.on('data', (chunk: Buffer) => this.#forward(link, chunk, up, 'up'));
+    server.on('data', (chunk: Buffer) => this.#forward(link, chunk, down, 'down'));
+    const end = () => {
+      up.clear();
+      down.clear();
+      this.#close(link);
+    };
+    for (const socket of [client, server]) {
+      socket.on('error', () => undefined);
+      socket.once('close', end);
+    }
+  }
+
+  #forward(link: Link, chunk: Buffer, line: DelayLine, direction: 'up' | 'down'): void {
+    const mode = this.#mode;
+    switch (mode.kind) {
+      case 'pass':
+        line.write(chunk);
+        return;
+      case 'delay':
+        line.push(chunk, mode.ms);
+        return;
+      case 'half-open':
+        if (mode.direction === 'both' || mode.direction === direction) link.broken = true;
+        else line.write(chunk);
+        return;
+      default:
+        // drop and blackhole close or never open the server side; nothing to forward.
+        link.broken = true;
+    }
+  }
+
+  #close(link: Link): void {
+    this.#links.delete(link);
+    link.client.destroy();
+    link.server?.destroy();
+  }
+}

@@ -1,0 +1,47 @@
+import { type Clock, type createMetrics, Gauge } from '@telecare/platform';
+import type { CaseStore, QueueOverview } from './store/index.ts';
+
+/** One read of the queue serves every gauge of a scrape. */
+const FRESH_MS = 1_000;
+
+/**
+ * The live queue per priority, read from PostgreSQL at each scrape (so every instance reports the
+ * same queue): cases waiting for an operator (queued or offered), and the longest unanswered wait,
+ * which an alert rule compares with the 60 s answer target.
+ */
+export function watchQueue(
+  registry: ReturnType<typeof createMetrics>,
+  store: Pick<CaseStore, 'queueOverview'>,
+  clock: Clock,
+): void {
+  let last: { at: number; overview: Promise<QueueOverview> } | undefined;
+  const read = (): Promise<QueueOverview> => {
+    const now = performance.now();
+    if (!last || now - last.at > FRESH_MS)
+      last = { at: now, overview: store.queueOverview(new Date(clock.now())) };
+    return last.overview;
+  };
+  const gauge = (name: string, help: string, value: (f: QueueOverview['byPriority'][string]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['priority'] as const,
+      registers: [registry],
+      async collect() {
+        const overview = await read().catch(() => undefined);
+        if (!overview) return;
+        for (const [priority, figures] of Object.entries(overview.byPriority))
+          this.set({ priority }, value(figures));
+      },
+    });
+  gauge(
+    'helpline_queue_waiting_cases',
+    'Cases waiting for an operator (queued or offered), by priority',
+    (f) => f.waiting,
+  );
+  gauge(
+    'helpline_queue_longest_wait_seconds',
+    'The longest wait of a case not yet answered, by priority (0 when none waits)',
+    (f) => f.longestWaitSeconds ?? 0,
+  );
+}

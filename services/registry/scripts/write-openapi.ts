@@ -1,0 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { REGISTRY_API, REGISTRY_ROUTES } from '@telecare/contracts';
+import { openApiDocument } from '@telecare/platform';
+
+// The committed copy of the document the registry serves at /openapi.json; a test checks it is current.
+const target = fileURLToPath(new URL('../openapi.json', import.meta.url));
+writeFileSync(target, `${JSON.stringify(await openApiDocument(REGISTRY_API, REGISTRY_ROUTES), null, 2)}\n`);
+console.log(`wrote ${target}`);

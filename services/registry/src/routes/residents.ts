@@ -1,0 +1,132 @@
+import type { RESIDENT_ROUTES } from '@telecare/contracts';
+import { type RouteHandlers, SlidingWindowLimiter } from '@telecare/platform';
+import type { Principal } from '../api.ts';
+import { InvalidRequestError, RateLimitedError } from '../errors.ts';
+import type { RevealBody } from '../schemas.ts';
+import type { RevealAudit } from '../store.ts';
+import type { RouteContext } from './context.ts';
+
+/** Residents, their sensitive fields (audited reveals), responders and care packages. */
+export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDENT_ROUTES> {
+  const { deps, log, now } = ctx;
+  const limits = deps.revealLimits ?? { perPerson: 20, perToken: 600, windowS: 600 };
+  const clockNow = () => deps.clock.now();
+  const revealLimit = {
+    perPerson: new SlidingWindowLimiter(limits.perPerson, limits.windowS * 1000, clockNow),
+    perToken: new SlidingWindowLimiter(limits.perToken, limits.windowS * 1000, clockNow),
+  };
+
+  return {
+    createResident: async (req, reply) => {
+      const resident = await deps.store.createResident(req.body, now());
+      deps.metrics.residentsCreated.inc();
+      log.info({ residentId: resident.id, postcodeDistrict: resident.postcodeDistrict }, 'resident created');
+      return reply.header('location', `/api/residents/${resident.id}`).send(resident);
+    },
+
+    updateResident: async (req) => {
+      const { resident, serials } = await deps.store.updateResident(req.params.id, req.body, now());
+      log.info(
+        { residentId: resident.id, fields: Object.keys(req.body), devices: serials.length },
+        'resident changed',
+      );
+      // The district (and updatedAt) of every device's entries follows the resident.
+      for (const serial of serials) await ctx.published(serial);
+      return resident;
+    },
+
+    listResidents: async (req) => {
+      const query = req.query;
+      const { residents, total } = await deps.store.searchResidents(query, query);
+      return { residents, total, limit: query.limit, offset: query.offset };
+    },
+
+    getResident: async (req) => deps.store.getResident(req.params.id),
+
+    revealResident: async (req) => {
+      const principal = ctx.principal(req);
+      const audit = revealAudit(principal, req.body);
+      const person = revealLimit.perPerson.attempt(`${principal.actor}\u001f${audit.actor.id}`);
+      const decision = person.allowed ? revealLimit.perToken.attempt(principal.actor) : person;
+      if (!decision.allowed) {
+        // A security event: logged once per burst, with ids only.
+        if (decision.firstRefusal)
+          log.warn(
+            {
+              event: 'reveal-rate-limited',
+              principal: principal.actor,
+              actorId: audit.actor.id,
+              caseId: audit.caseId,
+              residentId: req.params.id,
+            },
+            'security: reveals refused, too many in the window',
+          );
+        throw new RateLimitedError('reveal sensitive fields', decision.retryAfterS);
+      }
+      const values = await deps.store.reveal(req.params.id, req.body.fields, audit, now());
+      log.info(
+        {
+          residentId: req.params.id,
+          fields: req.body.fields,
+          principal: principal.actor,
+          actorId: audit.actor.id,
+          caseId: audit.caseId,
+        },
+        'sensitive fields revealed',
+      );
+      return { residentId: req.params.id, ...values };
+    },
+
+    residentAudit: async (req) => ({ reads: await deps.store.sensitiveReads(req.params.id) }),
+
+    listResponders: async (req) => ({ responders: await deps.store.listResponders(req.params.id) }),
+
+    addResponder: async (req) => {
+      await deps.store.addResponder(req.params.id, req.body, now());
+      return { responders: await deps.store.listResponders(req.params.id) };
+    },
+
+    removeResponder: async (req) => {
+      await deps.store.removeResponder(req.params.id, req.params.responderId);
+      return { responders: await deps.store.listResponders(req.params.id) };
+    },
+
+    listCarePackages: async (req) => ({
+      carePackages: await deps.store.listCarePackages(req.params.id),
+    }),
+
+    addCarePackage: async (req) => deps.store.addCarePackage(req.params.id, req.body, now()),
+
+    cohort: async () => ({ residents: await deps.store.cohortFacts() }),
+  };
+}
+
+/**
+ * Who a reveal is recorded for. The helpline's token must name the case and the person on it; an
+ * admin reads as itself (a break-glass read with a reason) and may not name someone else.
+ */
+function revealAudit(principal: Principal, body: RevealBody): RevealAudit {
+  const via = { actor: principal.actor, role: principal.role };
+  if (principal.role === 'helpline-service') {
+    if (!body.caseId || !body.actor)
+      throw new InvalidRequestError([
+        ...(body.caseId
+          ? []
+          : [{ path: 'caseId', message: 'required of the helpline: the case it reads for' }]),
+        ...(body.actor
+          ? []
+          : [{ path: 'actor', message: 'required of the helpline: the person on the case' }]),
+      ]);
+    return { actor: body.actor, caseId: body.caseId, reason: body.reason, via };
+  }
+  if (body.actor)
+    throw new InvalidRequestError([
+      { path: 'actor', message: 'only the helpline names the person it reads for' },
+    ]);
+  return {
+    actor: { id: principal.actor, role: principal.role },
+    caseId: body.caseId,
+    reason: body.reason,
+    via,
+  };
+}

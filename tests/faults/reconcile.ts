@@ -1,0 +1,253 @@
+import { defaultPriority, type EventType, eventIdFor } from '@telecare/contracts';
+
+/**
+ * The reconciler: from what a run's devices sent and had acked, and from what the servers hold at
+ * the end (EVENTS, ALERTS and CASES of the run's namespace, the helpline's tables), it proves the
+ * promises of DESIGN §3.1 — or lists, event by event, where they were broken. It is pure: the
+ * reading is in `collect.ts`.
+ */
+
+/** One event a device sent, and whether the platform acked it as stored. */
+export interface SentEvent {
+  readonly serial: string;
+  readonly deviceEventId: string;
+  readonly type: EventType;
+  readonly acked: boolean;
+}
+
+/** The parts of the stored records the proofs need. */
+export interface StoredEvent {
+  readonly id: string;
+  readonly type: EventType;
+}
+export interface StoredAlert {
+  readonly id: string;
+  readonly type: EventType;
+  readonly rule: { readonly id: string };
+  readonly evidence: readonly string[];
+  readonly testMode: boolean;
+  readonly closes?: unknown;
+  /** Set on a repeat press counted on the case of an earlier alert. */
+  readonly repeats?: unknown;
+}
+/** A CASES message: the case event with the alert it opened or joined, when it did. */
+export interface StoredCaseEvent {
+  readonly id: string;
+  readonly caseId: string;
+  readonly kind: string;
+  readonly alertId?: string;
+}
+
+export interface RunRecord {
+  readonly sent: readonly SentEvent[];
+}
+
+export interface ServerRecord {
+  readonly events: readonly StoredEvent[];
+  readonly alerts: readonly StoredAlert[];
+  readonly caseEvents: readonly StoredCaseEvent[];
+  readonly db: {
+    readonly caseIds: readonly string[];
+    /** case_alerts: which case holds each alert. */
+    readonly caseAlerts: ReadonlyArray<{ readonly alertId: string; readonly caseId: string }>;
+    readonly caseEventIds: readonly string[];
+    /** Case events committed and not yet confirmed in CASES (the helpline's outbox). */
+    readonly outboxIds: readonly string[];
+  };
+}
+
+export type ViolationKind =
+  | 'life-critical-lost'
+  | 'acked-event-lost'
+  | 'in-two-cases'
+  | 'duplicate-alert'
+  | 'stream-db-mismatch';
+
+export interface Violation {
+  readonly kind: ViolationKind;
+  /** Ids only: the event, alert or case that breaks the promise. */
+  readonly id: string;
+  readonly detail: string;
+}
+
+export interface Reconciliation {
+  readonly counts: {
+    readonly sent: number;
+    readonly acked: number;
+    readonly lifeCriticalSent: number;
+    readonly lifeCriticalAcked: number;
+    readonly lostLifeCritical: number;
+    readonly lostOther: number;
+    readonly eventsStored: number;
+    readonly alerts: number;
+    readonly cases: number;
+    readonly duplicateCases: number;
+    readonly duplicateAlerts: number;
+    readonly streamDbMismatches: number;
+    /** Committed case events still waiting in the outbox: published when the helpline next runs. */
+    readonly outboxPending: number;
+  };
+  readonly violations: readonly Violation[];
+}
+
+/** Life-critical: the taxonomy's priority 1 (pendant, pull-cord, fall, smoke, heat, CO, gas, seizure). */
+export const isLifeCritical = (type: EventType): boolean => defaultPriority(type) === 1;
+
+export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation {
+  const violations: Violation[] = [];
+  const stored = new Set(servers.events.map((e) => e.id));
+  const alerts = uniqueById(servers.alerts);
+  const caseOfAlert = new Map(servers.db.caseAlerts.map((row) => [row.alertId, row.caseId]));
+  const alertsByEvidence = indexByEvidence(alerts);
+
+  let lostLifeCritical = 0;
+  let lostOther = 0;
+  let duplicateCases = 0;
+  for (const sent of run.sent.filter((s) => s.acked)) {
+    const eventId = eventIdFor(sent.serial, sent.deviceEventId);
+    const lost = (detail: string) => {
+      if (isLifeCritical(sent.type)) {
+        lostLifeCritical++;
+        violations.push({ kind: 'life-critical-lost', id: eventId, detail });
+      } else {
+        lostOther++;
+        violations.push({ kind: 'acked-event-lost', id: eventId, detail });
+      }
+    };
+    if (!stored.has(eventId)) {
+      lost(`${sent.type} acked but not in EVENTS`);
+      continue;
+    }
+    if (!isLifeCritical(sent.type)) continue;
+    const raised = (alertsByEvidence.get(eventId) ?? []).filter((a) => a.closes === undefined);
+    if (raised.length === 0) {
+      lost(`${sent.type} stored but raised no alert`);
+      continue;
+    }
+    const cases = new Set(raised.flatMap((a) => caseOfAlert.get(a.id) ?? []));
+    if (cases.size === 0) lost(`${sent.type} alerted (${raised.map((a) => a.id).join(', ')}) but in no case`);
+    if (cases.size > 1) {
+      duplicateCases++;
+      violations.push({ kind: 'in-two-cases', id: eventId, detail: `in cases ${[...cases].join(', ')}` });
+    }
+  }
+
+  const duplicateAlerts = findDuplicateAlerts(alerts, caseOfAlert, servers.caseEvents, violations);
+  const streamDbMismatches = checkStreamsAgainstDb(alerts, servers, violations);
+  const lifeCritical = run.sent.filter((s) => isLifeCritical(s.type));
+  return {
+    counts: {
+      sent: run.sent.length,
+      acked: run.sent.filter((s) => s.acked).length,
+      lifeCriticalSent: lifeCritical.length,
+      lifeCriticalAcked: lifeCritical.filter((s) => s.acked).length,
+      lostLifeCritical,
+      lostOther,
+      eventsStored: stored.size,
+      alerts: alerts.length,
+      cases: new Set(servers.db.caseIds).size,
+      duplicateCases,
+      duplicateAlerts,
+      streamDbMismatches,
+      outboxPending: servers.db.outboxIds.length,
+    },
+    violations,
+  };
+}
+
+function uniqueById<T extends { id: string }>(items: readonly T[]): T[] {
+  return [...new Map(items.map((item) => [item.id, item])).values()];
+}
+
+function indexByEvidence(alerts: readonly StoredAlert[]): Map<string, StoredAlert[]> {
+  const index = new Map<string, StoredAlert[]>();
+  for (const alert of alerts) {
+    for (const eventId of alert.evidence) index.set(eventId, [...(index.get(eventId) ?? []), alert]);
+  }
+  return index;
+}
+
+/**
+ * An operator sees an alert twice when two alert ids in cases carry the same rule, evidence and
+ * sort (the deterministic id failed), or when CASES joins one alert id to a case twice (the idempotent
+ * store failed). Test-mode alerts go to the installer, not an operator.
+ */
+function findDuplicateAlerts(
+  alerts: readonly StoredAlert[],
+  caseOfAlert: ReadonlyMap<string, string>,
+  caseEvents: readonly StoredCaseEvent[],
+  violations: Violation[],
+): number {
+  let duplicates = 0;
+  const byKey = new Map<string, string>();
+  for (const alert of alerts) {
+    if (alert.testMode || !caseOfAlert.has(alert.id)) continue;
+    // A press that raised an alert and, after a late press regrouped it, a repeat, is counted on
+    // its case once as each: only two of the same sort are a duplicate.
+    const sort = alert.repeats === undefined ? 'alert' : 'repeat';
+    const key = `${alert.rule.id}\u0000${sort}\u0000${[...alert.evidence].sort().join(',')}`;
+    const first = byKey.get(key);
+    if (first === undefined) byKey.set(key, alert.id);
+    else {
+      duplicates++;
+      violations.push({
+        kind: 'duplicate-alert',
+        id: alert.id,
+        detail: `same rule and evidence as ${first}`,
+      });
+    }
+  }
+  const joined = new Map<string, string>();
+  for (const event of uniqueById(caseEvents)) {
+    if (event.alertId === undefined || (event.kind !== 'opened' && event.kind !== 'alert-joined')) continue;
+    const first = joined.get(event.alertId);
+    if (first === undefined) joined.set(event.alertId, event.id);
+    else {
+      duplicates++;
+      violations.push({
+        kind: 'duplicate-alert',
+        id: event.alertId,
+        detail: `shown on cases by both ${first} and ${event.id}`,
+      });
+    }
+  }
+  return duplicates;
+}
+
+/** EVENTS → ALERTS → PostgreSQL → CASES: each record on one side has its counterpart on the other. */
+function checkStreamsAgainstDb(
+  alerts: readonly StoredAlert[],
+  servers: ServerRecord,
+  violations: Violation[],
+): number {
+  const before = violations.length;
+  const mismatch = (id: string, detail: string) =>
+    violations.push({ kind: 'stream-db-mismatch', id, detail });
+  const alertIds = new Set(alerts.map((a) => a.id));
+  const caseOfAlert = new Map(servers.db.caseAlerts.map((row) => [row.alertId, row.caseId]));
+  for (const alert of alerts) {
+    if (!caseOfAlert.has(alert.id)) mismatch(alert.id, 'in ALERTS but not in case_alerts');
+  }
+  for (const { alertId } of servers.db.caseAlerts) {
+    if (!alertIds.has(alertId)) mismatch(alertId, 'in case_alerts but not in ALERTS');
+  }
+  const dbEvents = new Set(servers.db.caseEventIds);
+  const streamEvents = new Set(servers.caseEvents.map((e) => e.id));
+  const pending = new Set(servers.db.outboxIds);
+  for (const id of dbEvents) {
+    if (!streamEvents.has(id) && !pending.has(id))
+      mismatch(id, 'in case_events but not in CASES nor the outbox');
+  }
+  const dbCases = new Set(servers.db.caseIds);
+  for (const event of uniqueById(servers.caseEvents)) {
+    if (!dbEvents.has(event.id)) mismatch(event.id, 'in CASES but not in case_events');
+    if (!dbCases.has(event.caseId)) mismatch(event.caseId, 'a case in CASES but not in cases');
+    if (event.alertId !== undefined && (event.kind === 'opened' || event.kind === 'alert-joined')) {
+      const held = caseOfAlert.get(event.alertId);
+      if (held !== event.caseId) {
+        mismatch(event.alertId, `CASES puts it in ${event.caseId}, case_alerts in ${held ?? 'none'}`);
+      }
+    }
+  }
+  return violations.length - before;
+}
