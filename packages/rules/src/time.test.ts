@@ -41,30 +41,30 @@ describe('event times without Date objects', () => {
   });
 });
 
-describe('local time', () => {
-  const formats = new Map<string, Intl.DateTimeFormat>();
-  /** What the zone's own calendar says, through Intl, for each instant. */
-  function reference(ms: number, timeZone: string) {
-    const parts: Record<string, string> = {};
-    const format =
-      formats.get(timeZone) ??
-      new Intl.DateTimeFormat('en-GB', {
-        timeZone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-        hour: '2-digit',
-        minute: '2-digit',
-      });
-    formats.set(timeZone, format);
-    for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
-    return {
-      date: `${parts.year}-${parts.month}-${parts.day}`,
-      minute: Number(parts.hour) * 60 + Number(parts.minute),
-    };
-  }
+const formats = new Map<string, Intl.DateTimeFormat>();
+/** What the zone's own calendar says, through Intl, for each instant. */
+function reference(ms: number, timeZone: string) {
+  const parts: Record<string, string> = {};
+  const format =
+    formats.get(timeZone) ??
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
+  formats.set(timeZone, format);
+  for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+  return {
+    date: `${parts.year}-${parts.month}-${parts.day}`,
+    minute: Number(parts.hour) * 60 + Number(parts.minute),
+  };
+}
 
+describe('local time', () => {
   it('gives the date and minute the zone gives, whole-hour zones or not, across DST changes', () => {
     const zones = [
       'Europe/London',
@@ -86,6 +86,30 @@ describe('local time', () => {
       ),
       { numRuns: 5_000 },
     );
+  });
+});
+
+describe('local time at zone changes that are not on a whole hour of UTC', () => {
+  it('reads the new offset from the minute it starts', () => {
+    // Adelaide leaves summer time at 03:00 local, 16:30 UTC; Lord Howe moves by half an hour.
+    const changes: Array<[string, string]> = [
+      ['Australia/Adelaide', '2015-04-04T16:30:00Z'],
+      ['Australia/Adelaide', '2015-10-03T16:30:00Z'],
+      ['Australia/Lord_Howe', '2015-04-04T15:00:00Z'],
+      ['Australia/Lord_Howe', '2015-10-03T15:30:00Z'],
+      ['America/St_Johns', '2015-03-08T05:30:00Z'],
+    ];
+    for (const [zone, iso] of changes) {
+      for (const deltaMin of [-16, -1, 0, 1, 14, 16]) {
+        const ms = Date.parse(iso) + deltaMin * 60_000;
+        const local = localTime(ms, zone);
+        expect({ zone, deltaMin, date: local.date, minute: local.minute }).toEqual({
+          zone,
+          deltaMin,
+          ...reference(ms, zone),
+        });
+      }
+    }
   });
 });
 

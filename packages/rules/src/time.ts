@@ -33,26 +33,29 @@ export interface LocalTime {
 }
 
 /** What a UTC hour is in a zone: its offset, and the local date and minute it starts at. */
-interface ZoneHour {
+interface ZoneSlot {
   readonly offsetMs: number;
   readonly date: string;
   readonly minute: number;
 }
 
-const HOUR_MS = 3_600_000;
-/** Per zone, per UTC hour (zone changes fall on whole hours): a map per zone, so no key is built. */
-const zoneHours = new Map<string, Map<number, ZoneHour>>();
-let cachedHours = 0;
+/**
+ * Per zone, per quarter hour of UTC: zone changes fall on quarter hours of UTC, not whole hours
+ * (Adelaide's, at 03:00 local, is 16:30 UTC). A map per zone, so no key is built.
+ */
+const SLOT_MS = 900_000;
+const zoneSlots = new Map<string, Map<number, ZoneSlot>>();
+let cachedSlots = 0;
 
-function zoneHour(hour: number, timeZone: string): ZoneHour {
-  let hours = zoneHours.get(timeZone);
-  if (!hours) {
-    hours = new Map();
-    zoneHours.set(timeZone, hours);
+function zoneSlot(slot: number, timeZone: string): ZoneSlot {
+  let slots = zoneSlots.get(timeZone);
+  if (!slots) {
+    slots = new Map();
+    zoneSlots.set(timeZone, slots);
   }
-  let known = hours.get(hour);
+  let known = slots.get(slot);
   if (known === undefined) {
-    const at = hour * HOUR_MS;
+    const at = slot * SLOT_MS;
     const parts: Record<string, string> = {};
     for (const part of formatter(timeZone).formatToParts(new Date(at))) parts[part.type] = part.value;
     const asUtc = Date.UTC(
@@ -70,27 +73,27 @@ function zoneHour(hour: number, timeZone: string): ZoneHour {
       date: wall.toISOString().slice(0, 10),
       minute: wall.getUTCHours() * 60 + wall.getUTCMinutes(),
     };
-    if (++cachedHours > 50_000) {
-      zoneHours.clear();
-      cachedHours = 1;
-      hours = new Map();
-      zoneHours.set(timeZone, hours);
+    if (++cachedSlots > 200_000) {
+      zoneSlots.clear();
+      cachedSlots = 1;
+      slots = new Map();
+      zoneSlots.set(timeZone, slots);
     }
-    hours.set(hour, known);
+    slots.set(slot, known);
   }
   return known;
 }
 
 /**
  * The local date and minute of an instant. Called several times per event, so it reads them off
- * the UTC hour's start (one cached lookup, no Date, no string): the minute is the hour's plus
- * the minutes since, unless that passes local midnight (a zone whose offset is not whole hours)
+ * the start of its quarter hour of UTC (one cached lookup, no Date, no string): the minute is the
+ * slot's plus the minutes since, unless that passes local midnight (a zone whose offset is not whole hours)
  * or the offset has seconds (old local mean times), where it works them out from the wall clock.
  */
 export function localTime(ms: number, timeZone: string): LocalTime {
-  const hour = Math.floor(ms / HOUR_MS);
-  const known = zoneHour(hour, timeZone);
-  const minute = known.minute + Math.floor((ms - hour * HOUR_MS) / 60_000);
+  const slot = Math.floor(ms / SLOT_MS);
+  const known = zoneSlot(slot, timeZone);
+  const minute = known.minute + Math.floor((ms - slot * SLOT_MS) / 60_000);
   if (minute < 1440 && known.offsetMs % 60_000 === 0)
     return { date: known.date, minute, offsetMs: known.offsetMs };
   const wall = new Date(ms + known.offsetMs);
