@@ -105,7 +105,9 @@ describe('recording a fact on a case', () => {
       as: op1.cookie,
     });
     expect(shape.status).toBe(400);
-    expect(shape.json.issues.join(' ')).toMatch(/onFloorMinutes/);
+    const issues = shape.json.issues as { path: string; message: string }[];
+    expect(issues.map((i) => i.path).join(' ')).toMatch(/onFloorMinutes/);
+    expect(issues.map((i) => i.path).join(' ')).toMatch(/source/);
     expect(await facts(c.id)).toEqual([]);
   });
 
