@@ -204,7 +204,6 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
   const pause = new Pause();
   let stopping = false;
-  let pull: ConsumerMessages | undefined;
 
   const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
     const reason = refusalReason(err);
@@ -267,7 +266,10 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
+  /** Messages taken in hand and not yet settled. */
+  const held = new Set<JsMsg>();
   const take = async (msg: JsMsg): Promise<void> => {
+    held.add(msg);
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
     const lane = options.key?.(msg.subject) ?? '';
@@ -282,6 +284,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message));
     await pool.submit(lane, () =>
       work().finally(() => {
+        held.delete(msg);
         done();
         endTimer();
         metrics.inFlight.dec(label);
@@ -295,18 +298,12 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       max_messages: Math.max(1, options.batch ?? concurrency),
       expires: options.expiresMs ?? 1_000,
     });
-    pull = messages;
-    if (stopping) await messages.close();
     let received = 0;
-    try {
-      for await (const msg of messages) {
-        received += 1;
-        // Not ours to finish: handed back at once for whoever consumes next.
-        if (stopping) tryTo(() => msg.nak());
-        else await take(msg);
-      }
-    } finally {
-      pull = undefined;
+    for await (const msg of messages) {
+      received += 1;
+      // Not ours to finish: handed back at once for whoever consumes next.
+      if (stopping) tryTo(() => msg.nak());
+      else await take(msg);
     }
     if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
   };
@@ -337,9 +334,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     async stop() {
       stopping = true;
       pause.wake();
-      await pull?.close().catch(() => undefined);
+      // The pull in progress is not closed: closing unsubscribes, and a message the server has
+      // sent but the client not yet read would be dropped unseen, held until its ack wait. The
+      // pull ends by itself within its expiry, and everything it delivers is handed back (nak).
       await done;
       await pool.idle();
+      // Taken but never begun (waiting for a free slot when the stop came): handed back now.
+      for (const msg of held) tryTo(() => msg.nak());
+      held.clear();
     },
   };
 }

@@ -214,14 +214,21 @@ describe('the consumer loop on a real JetStream consumer', () => {
     await running.stop();
     expect(finished).toEqual([0]);
     expect(started).toBe(1);
-    // What a pull delivered after the stop was handed back (nak), not handled: all of it is waiting.
-    const info = await waitFor(async () => {
-      const now = await jsm.consumers.info(n.streams.alerts, name);
-      return now.num_ack_pending === 0 ? now : undefined;
-    });
-    expect(info.num_pending + info.num_redelivered).toBeGreaterThanOrEqual(2);
     await sleep(500);
     expect(started).toBe(1);
+    // What the stopped loop did not handle is handled by the next one, each message once.
+    const next = loop(name, async (note) => {
+      finished.push(note.i);
+    });
+    try {
+      await waitFor(() => finished.length === 3, {
+        what: 'the next loop to handle the rest',
+        timeoutMs: 15_000,
+      });
+      expect([...finished].sort()).toEqual([0, 1, 2]);
+    } finally {
+      await next.stop();
+    }
   });
 });
 
