@@ -1,8 +1,13 @@
-import { type Clock, type createMetrics, Gauge } from '@telecare/platform';
+import { type Clock, type createMetrics, Gauge, withTimeout } from '@telecare/platform';
 import type { CaseStore, QueueOverview } from './store/index.ts';
 
 /** One read of the queue serves every gauge of a scrape. */
 const FRESH_MS = 1_000;
+/**
+ * A scrape never waits longer than this for the database (a table locked by a migration or a long
+ * transaction): the gauges keep their last values, and /metrics still answers.
+ */
+const READ_WITHIN_MS = 1_000;
 
 /**
  * The live queue per priority, read from PostgreSQL at each scrape (so every instance reports the
@@ -28,7 +33,10 @@ export function watchQueue(
       labelNames: ['priority'] as const,
       registers: [registry],
       async collect() {
-        const overview = await read().catch(() => undefined);
+        const overview = await withTimeout(
+          read().catch(() => undefined),
+          READ_WITHIN_MS,
+        );
         if (!overview) return;
         for (const [priority, figures] of Object.entries(overview.byPriority))
           this.set({ priority }, value(figures));
