@@ -57,17 +57,18 @@ function adminToken(saved: EnvValues): string {
 }
 
 /**
- * The helpline's own registry token (role `helpline-service`): the registry and the helpline both
- * read HELPLINE_REGISTRY_TOKEN, so one value in .data/stack.env wires them. Never the admin token.
+ * A service's own registry token (the helpline's, role `helpline-service`; the reports service's,
+ * role `reports-service`): the registry and that service both read the variable, so one value in
+ * .data/stack.env wires them. Never the admin token.
  */
-function helplineRegistryToken(saved: EnvValues, admin: string): string {
-  const fromEnv = process.env.HELPLINE_REGISTRY_TOKEN;
+function serviceRegistryToken(name: string, saved: EnvValues, admin: string): string {
+  const fromEnv = process.env[name];
   if (fromEnv) {
-    if (fromEnv.length < 24) throw new Error('HELPLINE_REGISTRY_TOKEN must be at least 24 characters');
-    if (fromEnv === admin) throw new Error('HELPLINE_REGISTRY_TOKEN must not be the admin token');
+    if (fromEnv.length < 24) throw new Error(`${name} must be at least 24 characters`);
+    if (fromEnv === admin) throw new Error(`${name} must not be the admin token`);
     return fromEnv;
   }
-  const reuse = saved.HELPLINE_REGISTRY_TOKEN;
+  const reuse = saved[name];
   if (reuse && TOKEN_PATTERN.test(reuse) && reuse !== admin) return reuse;
   return randomBytes(32).toString('base64url');
 }
@@ -149,7 +150,8 @@ export function resolveStackEnv(): EnvValues {
   const admin = adminToken(saved);
   const values: EnvValues = {
     TELECARE_ADMIN_TOKEN: admin,
-    HELPLINE_REGISTRY_TOKEN: helplineRegistryToken(saved, admin),
+    HELPLINE_REGISTRY_TOKEN: serviceRegistryToken('HELPLINE_REGISTRY_TOKEN', saved, admin),
+    REPORTS_REGISTRY_TOKEN: serviceRegistryToken('REPORTS_REGISTRY_TOKEN', saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
     REPORTS_PSEUDONYM_KEY: reportsPseudonymKey(saved),
     ...consoleLogins(saved),

@@ -57,6 +57,10 @@ describe('console sign-ins in .data/stack.env', () => {
     expect(first.HELPLINE_REGISTRY_TOKEN).toMatch(/^[A-Za-z0-9_-]{32,}$/);
     expect(first.HELPLINE_REGISTRY_TOKEN).not.toBe(first.TELECARE_ADMIN_TOKEN);
     expect(resolveStackEnv().HELPLINE_REGISTRY_TOKEN).toBe(first.HELPLINE_REGISTRY_TOKEN);
+    expect(first.REPORTS_REGISTRY_TOKEN).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(first.REPORTS_REGISTRY_TOKEN).not.toBe(first.TELECARE_ADMIN_TOKEN);
+    expect(first.REPORTS_REGISTRY_TOKEN).not.toBe(first.HELPLINE_REGISTRY_TOKEN);
+    expect(resolveStackEnv().REPORTS_REGISTRY_TOKEN).toBe(first.REPORTS_REGISTRY_TOKEN);
     process.env.HELPLINE_ADMIN_PASSWORD = 'from-the-environment';
     expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe('from-the-environment');
     delete process.env.HELPLINE_ADMIN_PASSWORD;
