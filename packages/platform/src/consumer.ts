@@ -7,7 +7,6 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerConfig,
-  type ConsumerMessages,
   type ConsumerUpdateConfig,
   type JetStreamClient,
   type JetStreamManager,
