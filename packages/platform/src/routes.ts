@@ -52,9 +52,14 @@ function fastifySchema(route: AnyRoute) {
     ...(route.params ? { params: route.params } : {}),
     ...(route.query ? { querystring: route.query } : {}),
     ...(route.body ? { body: route.body } : {}),
-    ...(route.raw
-      ? {}
-      : { response: { ...errors, ...route.responses, [route.status ?? 200]: route.response } }),
+    ...(route.consumes ? { consumes: [route.consumes] } : {}),
+    ...(route.headers ? { headers: route.headers } : {}),
+    // A raw answer (a stream, CSV) is not serialised through its schema: only the refusals are.
+    response: {
+      ...errors,
+      ...route.responses,
+      ...(route.raw ? {} : { [route.status ?? 200]: route.response }),
+    },
   };
 }
 
@@ -84,7 +89,7 @@ export function mountRoutes<T extends RouteTable>(
         const role = roleOf(req) ?? 'unknown';
         if (route.roles !== 'signed-in' && !route.roles.includes(role))
           throw new ForbiddenError(
-            `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are ${role}`,
+            `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are signed in as ${role}`,
           );
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
@@ -100,21 +105,31 @@ export interface OpenApiInfo {
   title: string;
   version: string;
   description?: string;
+  /** Where the service serves the document (default `/openapi.json`). */
+  path?: string;
+  /** The session cookie people sign in with, beside the bearer token programs send. */
+  sessionCookie?: string;
 }
 
-const transform = createJsonSchemaTransform({ skipList: ['/openapi.json'] });
+const transform = createJsonSchemaTransform({});
 
 /**
  * Registers @fastify/swagger on `app` (before the routes it documents) and serves the document at
- * `/openapi.json`. Only routes with a contract (mounted by `mountRoutes`) are documented.
+ * `info.path` (`/openapi.json`). Only routes with a contract (mounted by `mountRoutes`) are documented.
  */
-export async function serveOpenApi(app: FastifyInstance, info: OpenApiInfo): Promise<void> {
+export async function serveOpenApi(app: FastifyInstance, options: OpenApiInfo): Promise<void> {
+  const { path = '/openapi.json', sessionCookie, ...info } = options;
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info,
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          ...(sessionCookie ? { session: { type: 'apiKey', in: 'cookie', name: sessionCookie } } : {}),
+        },
+      },
+      security: [{ bearer: [] }, ...(sessionCookie ? [{ session: [] }] : [])],
     },
     transform: (document) => {
       const contract = (document.route.config as { contract?: string } | undefined)?.contract;
@@ -122,7 +137,7 @@ export async function serveOpenApi(app: FastifyInstance, info: OpenApiInfo): Pro
       return transform(document);
     },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(path, { schema: { hide: true } }, async () => app.swagger());
 }
 
 /**

@@ -1,19 +1,31 @@
-import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
-import type { z } from 'zod';
-import { authorize, principalOf, TokenStore } from './auth.ts';
+import { MAX_REPORT_DAYS, REPORTS_API, REPORTS_ROUTES } from '@telecare/contracts';
+import {
+  type Clock,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  httpErrorHandler,
+  InvalidRequestError,
+  type Logger,
+  mountRoutes,
+  NotFoundError,
+  type RouteHandlers,
+  serveOpenApi,
+  UnauthorizedError,
+  UnavailableError,
+} from '@telecare/platform';
+import { authenticate, type Principal, TokenStore } from './auth.ts';
 import { bedDaysBeforeAfter, type CohortResident, careHoursBeforeAfter } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
-import { openApiDocument } from './openapi.ts';
 import {
   installedCohort,
   type RegistryCohort,
   RegistryUnavailableError,
   readRegistryCohort,
 } from './registry.ts';
-import { BedDaysQuery, MAX_DAYS, ScopeQuery, TokenRequest } from './schemas.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
 import { registerDashboard } from './web.ts';
@@ -25,23 +37,19 @@ export interface ApiDeps {
   readonly config: ReportsConfig;
 }
 
-export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: string } {
-  const parsed = ScopeQuery.safeParse(query);
-  if (!parsed.success)
-    return { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
-  const to = parsed.data.to ?? now;
-  const from = parsed.data.from ?? new Date(to.getTime() - 30 * 86_400_000);
-  if (!(from < to)) return { error: 'from: must be before to' };
-  if (to.getTime() - from.getTime() > MAX_DAYS * 86_400_000)
-    return { error: 'to: at most five years after from' };
-  return { scope: { from, to, districts: parsed.data.districts } };
-}
+type Routes = typeof REPORTS_ROUTES;
 
-function badRequest(error: z.ZodError) {
-  return {
-    error: 'bad-request',
-    message: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-  };
+/** The scope a report covers: the period asked (the last 30 days by default), at most five years. */
+export function scopeOf(
+  query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
+  now: Date,
+): Scope {
+  const to = query.to ?? now;
+  const from = query.from ?? new Date(to.getTime() - 30 * 86_400_000);
+  if (!(from < to)) throw new InvalidRequestError([{ path: 'from', message: 'must be before to' }]);
+  if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
+    throw new InvalidRequestError([{ path: 'to', message: 'at most five years after from' }]);
+  return { from, to, districts: query.districts };
 }
 
 const csvReply = (reply: FastifyReply, name: string, body: string) =>
@@ -50,18 +58,51 @@ const csvReply = (reply: FastifyReply, name: string, body: string) =>
     .header('content-disposition', `attachment; filename="${name}.csv"`)
     .send(body);
 
+/**
+ * The dashboard, `/api/openapi.json`, and the routes of `REPORTS_ROUTES`: every one needs a
+ * bearer token (the admin token or a report token); the roles each allows are in the contracts.
+ */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const tokens = new TokenStore(deps.store);
-  const admin = deps.config.TELECARE_ADMIN_TOKEN;
   const log = deps.logger.child({ component: 'api' });
+  const principals = new WeakMap<FastifyRequest, Principal>();
   registerDashboard(app);
-  app.get('/api/openapi.json', async () => openApiDocument());
+  await serveOpenApi(app, REPORTS_API);
+  await app.register(async (api) => {
+    // onRequest: a caller without a token learns nothing about validation.
+    api.addHook('onRequest', async (req) => {
+      const principal = await authenticate(tokens, deps.config.TELECARE_ADMIN_TOKEN, req);
+      if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
+      principals.set(req, principal);
+    });
+    api.setErrorHandler(httpErrorHandler({ logger: log }));
+    // The trust's episodes file comes as CSV text.
+    api.addContentTypeParser(
+      'text/csv',
+      { parseAs: 'string', bodyLimit: 10 * 1_048_576 },
+      (_req, body, done) => done(null, body),
+    );
+    mountRoutes(
+      api,
+      REPORTS_ROUTES,
+      handlers(deps, tokens, log, principals),
+      (req) => principals.get(req)?.role,
+    );
+  });
+}
 
+function handlers(
+  deps: ApiDeps,
+  tokens: TokenStore,
+  log: Logger,
+  principals: WeakMap<FastifyRequest, Principal>,
+): RouteHandlers<Routes> {
+  const now = () => new Date(deps.clock.now());
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);
     return summarise(rows, {
       ...scope,
-      now: new Date(deps.clock.now()),
+      now: now(),
       unplaced: rows.unplaced,
       ...(deps.config.REPORTS_DISTRICT_ADJACENCY
         ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
@@ -77,41 +118,35 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         : {}),
     });
   };
-  const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };
+  /** The registry's cohort, or why there is none (not configured: null). */
+  const registryCohort = async (what: string): Promise<RegistryCohort | null> => {
+    const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
+    try {
+      return url && token ? await readRegistryCohort(url, token) : null;
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      log.warn({ err }, 'registry cohort not read');
+      throw new UnavailableError(`${what}: ${err.message}`, { cause: err });
+    }
+  };
 
-  app.get('/api/reports/summary', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    return reply.send(await summaryOf(asked.scope));
-  });
-
-  app.get('/api/reports/export.csv', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    return csvReply(reply, 'summary', exportCsv(await summaryOf(asked.scope)));
-  });
-
-  app.get<{ Params: { chart: string } }>('/api/reports/csv/:chart', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    const table = summaryTables(await summaryOf(asked.scope))[req.params.chart];
-    if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
-    return csvReply(reply, req.params.chart, toCsv(table));
-  });
-
-  app.get(
-    '/api/reports/episodes.csv',
-    { preHandler: authorize(tokens, admin, 'episodes') },
-    async (req, reply) => {
+  return {
+    summary: async (req) => summaryOf(scopeOf(req.query, now())),
+    exportCsv: async (req, reply) =>
+      csvReply(reply, 'summary', exportCsv(await summaryOf(scopeOf(req.query, now())))),
+    chartCsv: async (req, reply) => {
+      const scope = scopeOf(req.query, now());
+      const table = summaryTables(await summaryOf(scope))[req.params.chart];
+      if (!table) throw new NotFoundError('no such chart');
+      return csvReply(reply, req.params.chart, toCsv(table));
+    },
+    episodesCsv: async (req, reply) => {
       const secret = deps.config.REPORTS_PSEUDONYM_KEY;
-      if (!secret)
-        return reply
-          .code(503)
-          .send({ error: 'unavailable', message: 'REPORTS_PSEUDONYM_KEY is not set: no episode export' });
-      const asked = scopeOf(req.query, new Date(deps.clock.now()));
-      if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-      const principal = principalOf(req);
-      const { cases } = await deps.store.rows(asked.scope);
+      if (!secret) throw new UnavailableError('REPORTS_PSEUDONYM_KEY is not set: no episode export');
+      const scope = scopeOf(req.query, now());
+      const principal = principals.get(req);
+      if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
+      const { cases } = await deps.store.rows(scope);
       log.info(
         { tokenId: principal.tokenId, role: principal.role, episodes: cases.length },
         'episode export',
@@ -122,90 +157,53 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
       );
     },
-  );
-
-  /** The registry's cohort, or why there is none (not configured: null). */
-  const registryCohort = async (): Promise<RegistryCohort | null> => {
-    const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
-    return url && token ? readRegistryCohort(url, token) : null;
-  };
-  const unavailable = (reply: FastifyReply, message: string) =>
-    reply.code(503).send({ error: 'unavailable', message });
-
-  app.get('/api/reports/bed-days', aggregates, async (req, reply) => {
-    const parsed = BedDaysQuery.safeParse(req.query);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const { districts } = parsed.data;
-    let cohort: CohortResident[];
-    let startedFrom: 'registry-first-install' | 'first-event-seen';
-    try {
-      const registry = await registryCohort();
-      cohort = registry ? installedCohort(registry, districts).cohort : await deps.store.cohort(districts);
-      startedFrom = registry ? 'registry-first-install' : 'first-event-seen';
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      log.warn({ err }, 'registry cohort not read');
-      return unavailable(reply, `install dates: ${err.message}`);
-    }
-    const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
-    const now = new Date(deps.clock.now());
-    return reply.send({
-      districts,
-      startedFrom,
-      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now)),
-    });
-  });
-
-  app.get('/api/reports/care-hours', aggregates, async (req, reply) => {
-    const parsed = BedDaysQuery.safeParse(req.query);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const { districts } = parsed.data;
-    let registry: RegistryCohort | null;
-    try {
-      registry = await registryCohort();
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      log.warn({ err }, 'registry cohort not read');
-      return unavailable(reply, `care packages: ${err.message}`);
-    }
-    if (!registry)
-      return reply.send({
+    bedDays: async (req) => {
+      const { districts } = req.query;
+      const registry = await registryCohort('install dates');
+      const cohort: CohortResident[] = registry
+        ? installedCohort(registry, districts).cohort
+        : await deps.store.cohort(districts);
+      const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
+      const at = now();
+      return {
         districts,
-        available: false,
-        why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
-        startedFrom: null,
-        windows: [],
-      });
-    const { cohort, packages } = installedCohort(registry, districts);
-    const now = new Date(deps.clock.now());
-    return reply.send({
-      districts,
-      available: true,
-      startedFrom: 'registry-first-install',
-      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now)),
-    });
-  });
-
-  // The trust's episodes file: refused row by row; nothing imported while a row is refused, unless
-  // `partial=true` asks for the good rows.
-  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1_048_576 }, (_req, body, done) =>
-    done(null, body),
-  );
-  app.post(
-    '/api/reports/hospital-episodes',
-    { preHandler: authorize(tokens, admin, 'import') },
-    async (req, reply) => {
-      if (typeof req.body !== 'string')
-        return reply.code(415).send({ error: 'unsupported', message: 'send the file as text/csv' });
-      const partial = (req.query as Record<string, unknown>).partial === 'true';
+        startedFrom: registry ? 'registry-first-install' : 'first-event-seen',
+        windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at)),
+      };
+    },
+    careHours: async (req) => {
+      const { districts } = req.query;
+      const registry = await registryCohort('care packages');
+      if (!registry)
+        return {
+          districts,
+          available: false,
+          why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
+          startedFrom: null,
+          windows: [],
+        };
+      const { cohort, packages } = installedCohort(registry, districts);
+      const at = now();
+      return {
+        districts,
+        available: true,
+        startedFrom: 'registry-first-install',
+        windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, at)),
+      };
+    },
+    // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
+    // the good rows.
+    importEpisodes: async (req, reply) => {
+      const file = req.body;
+      const partial = req.query.partial === 'true';
       const ids = [
-        ...new Set(req.body.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
+        ...new Set(file.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
       ];
       const known = await deps.store.knownResidents(ids);
       const existing = new Map<string, { admitted: string; discharged: string }[]>();
       for (const s of await deps.store.staysOf([...known]))
         existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
-      const checked = checkEpisodes(req.body, known, existing);
+      const checked = checkEpisodes(file, known, existing);
       if (checked.fileError)
         return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
       if (checked.refused.length > 0 && !partial)
@@ -215,29 +213,21 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
       const importId = `imp_${Date.now().toString(36)}`;
-      await deps.store.insertStays(checked.accepted, importId, new Date(deps.clock.now()));
+      await deps.store.insertStays(checked.accepted, importId, now());
       log.info(
         { importId, imported: checked.accepted.length, refused: checked.refused.length },
         'hospital episodes imported',
       );
-      return reply.send({ importId, imported: checked.accepted.length, refused: checked.refused });
+      return { importId, imported: checked.accepted.length, refused: checked.refused };
     },
-  );
-
-  app.post('/api/tokens', { preHandler: authorize(tokens, admin, 'tokens') }, async (req, reply) => {
-    const parsed = TokenRequest.safeParse(req.body);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const created = await tokens.create(parsed.data.role, parsed.data.recipient, new Date(deps.clock.now()));
-    log.info({ tokenId: created.id, role: parsed.data.role }, 'report token created');
-    return reply.code(201).send({ ...created, ...parsed.data });
-  });
-
-  app.delete<{ Params: { id: string } }>(
-    '/api/tokens/:id',
-    { preHandler: authorize(tokens, admin, 'tokens') },
-    async (req, reply) => {
-      const revoked = await tokens.revoke(req.params.id, new Date(deps.clock.now()));
-      return revoked ? reply.code(204).send() : reply.code(404).send({ error: 'not-found' });
+    createToken: async (req) => {
+      const created = await tokens.create(req.body.role, req.body.recipient, now());
+      log.info({ tokenId: created.id, role: req.body.role }, 'report token created');
+      return { ...created, ...req.body };
     },
-  );
+    revokeToken: async (req, reply) => {
+      if (!(await tokens.revoke(req.params.id, now()))) throw new NotFoundError(`no token ${req.params.id}`);
+      return reply.code(204).send();
+    },
+  };
 }

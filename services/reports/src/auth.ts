@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { bearerToken, type FastifyReply, type FastifyRequest, sameSecret } from '@telecare/platform';
+import type { ReportRole } from '@telecare/contracts';
+import { bearerToken, type FastifyRequest, sameSecret } from '@telecare/platform';
 import type { ReportsStore } from './store.ts';
 
-/** Who may read what here (docs/security.md, Reports): aggregates, or the pseudonymised export. */
-export const REPORT_ROLES = ['commissioner', 'analyst'] as const;
-export type ReportRole = (typeof REPORT_ROLES)[number];
+export { REPORT_ROLES, type ReportRole } from '@telecare/contracts';
 export type Role = ReportRole | 'admin';
 
 export interface Principal {
@@ -13,14 +12,6 @@ export interface Principal {
   readonly recipient: string;
   readonly tokenId: string | null;
 }
-
-export const PERMISSIONS = {
-  aggregates: ['commissioner', 'analyst', 'admin'],
-  episodes: ['analyst', 'admin'],
-  import: ['admin'],
-  tokens: ['admin'],
-} as const satisfies Record<string, readonly Role[]>;
-export type Permission = keyof typeof PERMISSIONS;
 
 const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -59,31 +50,17 @@ export class TokenStore {
 }
 
 /**
- * A preHandler admitting the roles of `permission`: 401 without a known token, 403 for a role the
- * permission does not include. The principal is kept for the handler (`principalOf`).
+ * Who a request is from: the admin token, or a report token this service made; undefined for no
+ * token or one it does not know. What each role may call is in the route contracts.
  */
-export function authorize(tokens: TokenStore, adminToken: string | undefined, permission: Permission) {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
-    const token = bearerToken(req.headers.authorization);
-    const principal: Principal | undefined = !token
-      ? undefined
-      : adminToken && sameSecret(token, adminToken)
-        ? { role: 'admin', recipient: 'admin', tokenId: null }
-        : token.startsWith('rpt_')
-          ? await tokens.find(token)
-          : undefined;
-    if (!principal)
-      return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
-    if (!(PERMISSIONS[permission] as readonly Role[]).includes(principal.role))
-      return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not do this` });
-    principals.set(req, principal);
-  };
-}
-
-const principals = new WeakMap<FastifyRequest, Principal>();
-
-export function principalOf(req: FastifyRequest): Principal {
-  const principal = principals.get(req);
-  if (!principal) throw new Error('route registered without authorize()');
-  return principal;
+export async function authenticate(
+  tokens: TokenStore,
+  adminToken: string | undefined,
+  req: FastifyRequest,
+): Promise<Principal | undefined> {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) return undefined;
+  if (adminToken && sameSecret(token, adminToken))
+    return { role: 'admin', recipient: 'admin', tokenId: null };
+  return token.startsWith('rpt_') ? tokens.find(token) : undefined;
 }

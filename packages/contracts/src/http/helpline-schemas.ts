@@ -1,0 +1,504 @@
+import { z } from 'zod';
+import { Case, CaseEvent, CaseFact, Outcome } from '../case.ts';
+import { SECURITY_EVENT_KINDS } from '../security.ts';
+import { Priority } from '../taxonomy.ts';
+
+// What the helpline's routes take and answer. Answers are loose objects: a field added to an
+// answer is not a break for an older client.
+
+export const HELPLINE_ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
+export const HelplineRole = z.enum(HELPLINE_ROLES);
+export type HelplineRole = z.infer<typeof HelplineRole>;
+
+/**
+ * What each kind of helpline action needs, by role. Supervisors and admins may also act on
+ * someone else's case. The routes' roles are these lists; the service checks them too (who is
+ * offered cases, who is set away at sign-out).
+ */
+export const HELPLINE_PERMISSIONS = {
+  'signed-in': HELPLINE_ROLES,
+  view: ['operator', 'supervisor', 'admin'],
+  work: ['operator', 'supervisor', 'admin'],
+  reassign: ['supervisor', 'admin'],
+  presence: ['operator', 'supervisor'],
+  /** Set someone else's presence, sign someone out. */
+  'manage-presence': ['supervisor', 'admin'],
+  stats: ['operator', 'supervisor', 'commissioner', 'admin'],
+  'manage-users': ['admin'],
+  /** Security events (refused and rate-limited reveals). */
+  security: ['supervisor', 'admin'],
+  /** The supervisor's overview: people, queue, figures, breaches, security events, unmapped codes. */
+  supervise: ['supervisor', 'admin'],
+} as const satisfies Record<string, readonly HelplineRole[]>;
+export type HelplinePermission = keyof typeof HELPLINE_PERMISSIONS;
+
+export const PRESENCE = ['available', 'busy', 'away'] as const;
+export const Presence = z.enum(PRESENCE);
+export type Presence = z.infer<typeof Presence>;
+
+/** The parties an operator calls from a case (the protocol: the home unit first, then the resident). */
+export const CALL_PARTIES = ['home-unit', 'resident', 'responder', 'emergency'] as const;
+export type CallParty = (typeof CALL_PARTIES)[number];
+
+export const TELEPHONY_MODES = ['none', 'sip-click-to-call'] as const;
+export type TelephonyMode = (typeof TELEPHONY_MODES)[number];
+
+const CASE_ID = /^case_[0-9a-z]{8,64}$/;
+const USER_ID = /^usr_[0-9a-z]{8,64}$/;
+const CallId = z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id');
+
+/** The client's key for an action: a retry or double click with the same key writes one case event. */
+export const IdempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{8,100}$/, 'Idempotency-Key: 8–100 letters, digits or _.:-')
+    .optional()
+    .describe('A retry or double click with the same key records one case event.'),
+});
+
+export const ListCasesQuery = z.object({
+  state: z.enum(['open', 'all']).default('open'),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+});
+
+export const CaseIdParams = z.object({ id: z.string().regex(CASE_ID, 'not a case id') });
+
+export const HoldBody = z.object({
+  /** The call-back time. */
+  until: z.iso.datetime({ offset: true }),
+  reason: z.string().trim().min(1).max(500),
+  /** The priority the case returns to the queue with when the call-back is due. */
+  returnPriority: Priority.optional(),
+});
+
+export const ResolveBody = z.object({
+  outcome: Outcome,
+  reason: z.string().trim().min(1, 'say why the case is resolved').max(2000),
+  /** Outcome detail not recorded yet (time on the floor, conveyed, admitted): `fact-recorded` steps before the resolution. */
+  facts: z.array(CaseFact).max(12).optional(),
+});
+
+export const ReassignBody = z.object({
+  to: z.string().regex(USER_ID, 'not a user id'),
+  reason: z.string().trim().min(1).max(500).default('reassigned by a supervisor'),
+});
+
+export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
+
+export const CallIdParams = z.object({
+  id: z.string().regex(CASE_ID, 'not a case id'),
+  callId: CallId,
+});
+
+export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
+export const ResponderCallBody = z.object({
+  responderId: z.string().min(1).max(100),
+  name: z.string().trim().min(1).max(200),
+  result: z.enum(RESPONDER_RESULTS),
+  note: z.string().trim().max(1000).optional(),
+  /** The call started from the case (`POST /calls`) this result ends: its duration is recorded with it. */
+  callId: CallId.optional(),
+});
+
+export const EmergencyCallBody = z.object({
+  service: z.enum(['ambulance', 'fire', 'police']),
+  reference: z.string().trim().max(100).optional(),
+  note: z.string().trim().max(1000).optional(),
+  /** The 999 call started from the case (`POST /calls`) this record ends. */
+  callId: CallId.optional(),
+});
+
+/**
+ * A call to start from the case. The number is never sent: the helpline looks it up in the
+ * registry for the party named (the case's resident, one of their responders, a device of theirs).
+ */
+export const StartCallBody = z.strictObject({
+  party: z.enum(CALL_PARTIES),
+  /** With `responder`: which one. */
+  responderId: z.string().min(1).max(100).optional(),
+  /** With `home-unit`: which device (default: the first with a speech line). */
+  deviceSerial: z.string().min(1).max(64).optional(),
+});
+
+export const CALL_OUTCOMES = ['answered', 'no-answer', 'busy', 'failed', 'cancelled'] as const;
+export const EndCallBody = z.strictObject({
+  outcome: z.enum(CALL_OUTCOMES),
+  note: z.string().trim().max(1000).optional(),
+});
+
+export const CallTarget = z.looseObject({
+  party: z.enum(CALL_PARTIES),
+  /** What the console shows on the button ("Sam Son (son)"). Names go to the browser only. */
+  label: z.string(),
+  /** `tel:` or `sip:`; null when the registry has no number for it (`why` says so). */
+  uri: z.string().nullable(),
+  responderId: z.string().optional(),
+  deviceSerial: z.string().optional(),
+  why: z.string().optional(),
+});
+export type CallTarget = z.infer<typeof CallTarget>;
+
+export const CallTargetsView = z.looseObject({
+  telephony: z.enum(TELEPHONY_MODES),
+  targets: z.array(CallTarget),
+  /** Set when the registry could not be read: only 999 can be offered. */
+  message: z.string().optional(),
+});
+
+export const StartedCallView = z.looseObject({
+  callId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  /** The console opens it when `via` is `browser`; shown in every case so the operator can dial by hand. */
+  uri: z.string(),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedAt: z.string().optional(),
+  /** Why the phone system did not place it (the operator dials the URI instead). */
+  message: z.string().optional(),
+  eventId: z.string(),
+});
+
+export const CallView = z.looseObject({
+  id: z.string(),
+  caseId: z.string(),
+  party: z.enum(CALL_PARTIES),
+  responderId: z.string().nullable(),
+  deviceSerial: z.string().nullable(),
+  scheme: z.enum(['tel', 'sip']),
+  via: z.enum(['browser', 'pbx']),
+  pbxReference: z.string().nullable(),
+  startedBy: z.string(),
+  startedAt: z.string(),
+  endedBy: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  outcome: z.enum(CALL_OUTCOMES).nullable(),
+  durationSeconds: z.number().int().nullable(),
+});
+
+export const ExtensionBody = z.strictObject({
+  extension: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9+*#._@:-]{1,64}$/, 'an extension: digits, letters or + * # . _ @ : -')
+    .nullable(),
+});
+
+/** What an operator asks to see of a case's resident (the registry reveals and audits it). */
+export const CaseRevealBody = z.object({
+  field: z.enum(['keySafe', 'medical']),
+  /** Why the operator needs it; recorded in the registry's audit with the case and operator. */
+  reason: z.string().trim().min(1).max(300).optional(),
+});
+
+export const RevealedView = z.looseObject({
+  field: CaseRevealBody.shape.field,
+  value: z.string().nullable(),
+  message: z.string().optional(),
+  eventId: z.string(),
+});
+
+export const LoginBody = z.object({
+  username: z.string().trim().toLowerCase().min(1).max(64),
+  password: z.string().min(1).max(200),
+});
+
+/** A new user. The password is also checked against common and repetitive passwords (400 naming `password`). */
+export const NewUserBody = z.object({
+  username: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
+  name: z.string().trim().min(1).max(200),
+  role: HelplineRole,
+  password: z.string().min(10, 'at least 10 characters').max(200),
+});
+
+export const NewTokenBody = z.object({
+  userId: z.string().regex(USER_ID, 'not a user id'),
+  label: z.string().trim().min(1).max(200),
+  /** The token stops working after this many days (it can be revoked before). */
+  expiresInDays: z.number().int().min(1).max(365).default(90),
+});
+
+export const IssuedTokenView = z.looseObject({
+  token: z.string(),
+  id: z.string(),
+  expiresAt: z.string(),
+  userId: z.string(),
+  label: z.string(),
+});
+
+export const UserIdParams = z.object({ id: z.string().regex(USER_ID, 'not a user id') });
+export const TokenIdParams = z.object({ id: z.string().regex(/^tkn_[0-9a-f]{8,64}$/, 'not a token id') });
+
+/** An admin sets a user's password (the user's sessions end). */
+export const SetPasswordBody = z.object({ password: z.string().min(1).max(200) });
+
+/** A person changes their own password: the current one, then the new one. */
+export const ChangePasswordBody = z.object({
+  current: z.string().min(1).max(200),
+  password: z.string().min(1).max(200),
+});
+
+export const PresenceBody = z.object({ status: Presence });
+export const PresenceView = z.looseObject({ userId: z.string(), status: Presence });
+
+export const HeartbeatBody = z.object({
+  console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
+});
+
+export const HeartbeatView = z.looseObject({
+  console: z.string(),
+  presence: Presence.nullable(),
+  chosenPresence: Presence.nullable(),
+});
+
+export const SignOutView = z.looseObject({
+  userId: z.string(),
+  sessionsEnded: z.number().int(),
+  consolesEnded: z.number().int(),
+});
+
+export const SecurityEventsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+/** A security event as the helpline lists it (newest first). */
+export const SecurityEventView = z.looseObject({
+  id: z.string(),
+  at: z.iso.datetime({ offset: true }),
+  kind: z.enum(SECURITY_EVENT_KINDS),
+  userId: z.string().nullable(),
+  caseId: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type SecurityEventView = z.infer<typeof SecurityEventView>;
+
+const Hours = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(24 * 92)
+  .default(24);
+
+export const StatsQuery = z.object({ hours: Hours });
+
+/** A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers. */
+export const HelplineCase = Case.extend({
+  offeredTo: z.string().nullable(),
+  offerExpiresAt: z.iso.datetime({ offset: true }).nullable(),
+  assignedTo: z.string().nullable(),
+  /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
+  escalationStep: z.number().int().min(0),
+  /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
+  answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
+  /** Presses (pendant, pull-cord, bogus-caller button) for this case, repeats included, one per press. */
+  presses: z.number().int().min(0),
+  /** When the latest of them was raised; null when no press raised the case. */
+  lastPressAt: z.iso.datetime({ offset: true }).nullable(),
+  /** Serials of the devices whose alerts the case holds, so the queue can be searched by serial. */
+  deviceSerials: z.array(z.string()),
+  /**
+   * The W3C trace id of the alarm that raised the case (device press to case commit, offer and
+   * accept), to look up in the tracing backend; null when no trace reached the helpline.
+   */
+  traceId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable(),
+  hold: z
+    .object({
+      until: z.iso.datetime({ offset: true }),
+      reason: z.string(),
+      returnPriority: Priority.nullable(),
+    })
+    .nullable(),
+}).loose();
+export type HelplineCase = z.infer<typeof HelplineCase>;
+
+export const CaseDetail = HelplineCase.extend({
+  events: z.array(CaseEvent),
+  /** The scripted protocol for the case's alert type. */
+  protocol: z.object({ title: z.string(), steps: z.array(z.string()) }),
+});
+
+export const UserView = z.looseObject({
+  id: z.string(),
+  username: z.string(),
+  name: z.string(),
+  role: HelplineRole,
+  /** As it is: what they chose, but `away` while none of their consoles is connected. */
+  presence: Presence.nullable(),
+  /** What they (or a supervisor) chose. */
+  chosenPresence: Presence.nullable(),
+  /** Consoles heard from within PRESENCE_TIMEOUT_S. */
+  consoles: z.number().int().min(0),
+  lastSeenAt: z.iso.datetime({ offset: true }).nullable(),
+  /** Their phone or softphone extension, which click-to-call rings first. */
+  extension: z.string().nullable(),
+});
+export type UserView = z.infer<typeof UserView>;
+
+/** A responder of the case's resident, as the case's context shows them. */
+export const ContextResponder = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  relationship: z.string().nullable().optional(),
+  phone: z.string().nullable().optional(),
+  order: z.number().int(),
+});
+export type ContextResponder = z.infer<typeof ContextResponder>;
+
+export const ResidentContext = z.looseObject({
+  available: z.boolean(),
+  message: z.string().optional(),
+  resident: z.record(z.string(), z.unknown()).nullable(),
+  devices: z.array(z.record(z.string(), z.unknown())),
+  responders: z.array(ContextResponder),
+});
+
+/** Display names of the residents of the open cases, for the queue (from the registry, cached briefly). */
+export const QueueNamesView = z.looseObject({
+  names: z.record(z.string(), z.string()),
+  /** Postcode districts (outward codes, "GL1") of the same residents, to group and filter the queue. */
+  districts: z.record(z.string(), z.string()),
+  /** False when no registry is configured or it did not answer for some residents. */
+  complete: z.boolean(),
+});
+
+export const TimelineQuery = z.object({
+  hours: z.coerce.number().min(1).max(24).default(24),
+});
+
+export const DeviceEventView = z.looseObject({
+  id: z.string(),
+  type: z.string(),
+  serial: z.string(),
+  deviceKind: z.string(),
+  at: z.string(),
+  receivedAt: z.string(),
+  location: z.string().optional(),
+  testMode: z.boolean(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+export const TimelineView = z.looseObject({
+  residentId: z.string(),
+  from: z.string(),
+  to: z.string(),
+  /** The resident's device events, oldest first (at most `limit`, the newest kept). */
+  events: z.array(DeviceEventView),
+  /** False when the partition held more than could be read: `from` was moved later to fit. */
+  complete: z.boolean(),
+  scanned: z.number().int(),
+  message: z.string().optional(),
+});
+
+const TargetFigure = z.looseObject({
+  count: z.number().int(),
+  /** Calls the target is decided for: answered, or still waiting past it. */
+  of: z.number().int(),
+  percent: z.number().nullable(),
+  target: z.number(),
+  met: z.boolean(),
+});
+
+const AnswerFigures = z.looseObject({
+  /** Alarm calls decided for the 60 s target: answered, or waiting over 60 s. */
+  total: z.number().int(),
+  answered: z.number().int(),
+  waiting: z.number().int(),
+  waitingOver60: z.number().int(),
+  waitingOver180: z.number().int(),
+  within60s: TargetFigure,
+  within180s: TargetFigure,
+  medianAnswerSeconds: z.number().nullable(),
+  maxAnswerSeconds: z.number().nullable(),
+});
+
+export const AnswerStatsView = AnswerFigures.extend({
+  from: z.string(),
+  to: z.string(),
+  /** Alarm calls only (P1, P2). */
+  priorities: z.array(z.number().int()),
+  byPriority: z.record(z.string(), AnswerFigures),
+  byOperator: z.array(AnswerFigures.extend({ userId: z.string(), name: z.string() })),
+});
+export type AnswerStatsView = z.infer<typeof AnswerStatsView>;
+
+const QueueFigures = z.looseObject({
+  waiting: z.number().int(),
+  unanswered: z.number().int(),
+  longestWaitSeconds: z.number().int().nullable(),
+  oldestCaseId: z.string().nullable(),
+  offered: z.number().int(),
+  accepted: z.number().int(),
+  onHold: z.number().int(),
+});
+
+/** The window of the supervisor's answer figures and unmapped codes. */
+export const SupervisorOverviewQuery = z.object({ hours: Hours });
+
+export const UnmappedCodeView = z.looseObject({
+  eventId: z.string(),
+  at: z.string(),
+  serial: z.string(),
+  residentId: z.string(),
+  sourceCode: z.string().nullable(),
+  note: z.string().nullable(),
+});
+
+export const SupervisorOverview = z.looseObject({
+  at: z.string(),
+  operators: z.array(
+    UserView.extend({
+      /** Cases offered to them now. */
+      offered: z.array(z.string()),
+      /** Cases they have accepted or put on hold. */
+      working: z.array(z.string()),
+    }),
+  ),
+  queue: z.looseObject({
+    waitingNow: z.number().int(),
+    longestWaitSeconds: z.number().int().nullable(),
+    alarmsWaiting: z.number().int(),
+    alarmLongestWaitSeconds: z.number().int().nullable(),
+    byPriority: z.record(z.string(), QueueFigures),
+  }),
+  answer: AnswerStatsView,
+  /** Alarm calls unanswered past 60 s or 180 s, oldest first. */
+  breaches: z.array(
+    z.looseObject({
+      caseId: z.string(),
+      residentId: z.string(),
+      priority: z.number().int(),
+      type: z.string(),
+      state: z.string(),
+      raisedAt: z.string(),
+      waitedSeconds: z.number().int(),
+      targetSeconds: z.number().int(),
+    }),
+  ),
+  /** The latest security events (refused and rate-limited reveals), newest first. */
+  securityEvents: z.array(SecurityEventView),
+  unmappedCodes: z.looseObject({
+    /** Newest first, at most 100. */
+    events: z.array(UnmappedCodeView),
+    byCode: z.array(
+      z.looseObject({ sourceCode: z.string(), count: z.number().int(), serials: z.array(z.string()) }),
+    ),
+    complete: z.boolean(),
+    message: z.string().optional(),
+  }),
+});
+
+/** Where the console points people whose work is elsewhere (a commissioner: the reports dashboard). */
+export const ConsoleLinks = z.looseObject({ reportsUrl: z.url().nullable() });
+export type ConsoleLinks = z.infer<typeof ConsoleLinks>;
+
+/** The live stream: programs may pass their token as `?access_token=` (EventSource sets no headers). */
+export const StreamQuery = z.looseObject({ access_token: z.string().optional() });
+export const StreamHeaders = z.looseObject({
+  'last-event-id': z.string().optional().describe('resume after this event (the `id:` of the last one seen)'),
+});
