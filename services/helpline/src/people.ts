@@ -1,16 +1,12 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Presence, HelplineRole as Role } from '@telecare/contracts';
 import { type Pool, RefusedError } from '@telecare/platform';
 import { z } from 'zod';
 import type { ConsoleStore } from './presence.ts';
 
-export const ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
-export const Role = z.enum(ROLES);
-export type Role = z.infer<typeof Role>;
-
-export const PRESENCE = ['available', 'busy', 'away'] as const;
-export const Presence = z.enum(PRESENCE);
-export type Presence = z.infer<typeof Presence>;
+export { HELPLINE_ROLES as ROLES, PRESENCE } from '@telecare/contracts';
+export { Presence, Role };
 
 /** Who is making a request: a person (session or token) or the platform's admin token. */
 export interface Principal {

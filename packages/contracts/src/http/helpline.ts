@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CaseEvent, CaseFact } from '../case.ts';
 import {
   AnswerStatsView,
+  HELPLINE_PERMISSIONS as CAN,
   CallIdParams,
   CallTargetsView,
   CallView,
@@ -13,7 +14,6 @@ import {
   EmergencyCallBody,
   EndCallBody,
   ExtensionBody,
-  HELPLINE_PERMISSIONS as CAN,
   HeartbeatBody,
   HeartbeatView,
   HelplineCase,

@@ -1,3 +1,4 @@
+import type { HelplineCase } from '@telecare/contracts';
 import {
   type Alert,
   type CaseEvent,
@@ -8,7 +9,6 @@ import {
   type Priority,
 } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
-import type { HelplineCase } from '../api.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
 import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
 import { OPEN_STATES } from '../core/transitions.ts';

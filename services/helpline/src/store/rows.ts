@@ -1,7 +1,7 @@
+import type { HelplineCase } from '@telecare/contracts';
 import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from '@telecare/contracts';
 import { traceIdOf } from '@telecare/platform';
 import { z } from 'zod';
-import type { HelplineCase } from '../api.ts';
 import type { CaseSnapshot } from '../core/model.ts';
 import { pressesOf } from '../core/transitions.ts';
 
