@@ -147,6 +147,15 @@ export {
   type UserProperties,
 } from './tracing.ts';
 export {
+  crossSiteReason,
+  DATA_POLICY,
+  overTls,
+  pagePolicy,
+  registerWebSecurity,
+  sha256Source,
+  type WebSecurityOptions,
+} from './web-security.ts';
+export {
   ACK_WAIT_S,
   type BackoffPolicy,
   backoffDelay,
@@ -155,6 +164,7 @@ export {
   Pause,
   REDELIVERY,
   SECOND_NS,
+  STORE_RETRY,
   sleep,
   TimeoutError,
   within,
