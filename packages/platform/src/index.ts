@@ -125,6 +125,7 @@ export {
   runService,
   START_TIMEOUT_MS,
 } from './shutdown.ts';
+export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
 export {
   activeTraceparent,
   injectTrace,
