@@ -126,6 +126,7 @@ export {
   START_TIMEOUT_MS,
 } from './shutdown.ts';
 export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
+export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,
   injectTrace,
