@@ -125,6 +125,8 @@ export {
   runService,
   START_TIMEOUT_MS,
 } from './shutdown.ts';
+export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
+export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,
   injectTrace,
@@ -147,6 +149,15 @@ export {
   type UserProperties,
 } from './tracing.ts';
 export {
+  crossSiteReason,
+  DATA_POLICY,
+  overTls,
+  pagePolicy,
+  registerWebSecurity,
+  sha256Source,
+  type WebSecurityOptions,
+} from './web-security.ts';
+export {
   ACK_WAIT_S,
   type BackoffPolicy,
   backoffDelay,
@@ -155,6 +166,7 @@ export {
   Pause,
   REDELIVERY,
   SECOND_NS,
+  STORE_RETRY,
   sleep,
   TimeoutError,
   within,

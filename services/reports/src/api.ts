@@ -71,7 +71,8 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   await app.register(async (api) => {
     // onRequest: a caller without a token learns nothing about validation.
     api.addHook('onRequest', async (req) => {
-      const principal = await authenticate(tokens, deps.config.TELECARE_ADMIN_TOKEN, req);
+      // Token lifetimes are wall-clock time, as the platform's token store keeps them.
+      const principal = await authenticate(tokens, deps.config.TELECARE_ADMIN_TOKEN, req, new Date());
       if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
       principals.set(req, principal);
     });

@@ -1,6 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ReportRole } from '@telecare/contracts';
-import { bearerToken, type FastifyRequest, sameSecret } from '@telecare/platform';
+import {
+  bearerToken,
+  type FastifyRequest,
+  TokenStore as PlatformTokens,
+  sameSecret,
+} from '@telecare/platform';
 import type { ReportsStore } from './store.ts';
 
 export { REPORT_ROLES, type ReportRole } from '@telecare/contracts';
@@ -13,39 +18,29 @@ export interface Principal {
   readonly tokenId: string | null;
 }
 
-const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
-
-/** Report tokens: made by an admin, shown once, kept only as their SHA-256. */
+/** Report tokens (`TokenStore` of the platform): made by an admin, shown once, kept only hashed. */
 export class TokenStore {
-  constructor(private readonly store: ReportsStore) {}
+  readonly #tokens: PlatformTokens;
+
+  constructor(store: ReportsStore) {
+    this.#tokens = new PlatformTokens(store.pool, store.schema, {
+      secretPrefix: 'rpt_',
+      newId: () => `rtk_${randomBytes(8).toString('hex')}`,
+    });
+  }
 
   async create(role: ReportRole, recipient: string, now: Date): Promise<{ id: string; token: string }> {
-    const id = `rtk_${randomBytes(8).toString('hex')}`;
-    const token = `rpt_${randomBytes(24).toString('base64url')}`;
-    await this.store.pool.query(
-      `insert into ${this.store.table('rp_tokens')} (id, token_sha256, role, recipient, created_at)
-       values ($1, $2, $3, $4, $5)`,
-      [id, sha256(token), role, recipient, now],
-    );
+    const { id, token } = await this.#tokens.issue({ role, label: recipient }, now);
     return { id, token };
   }
 
-  async revoke(id: string, now: Date): Promise<boolean> {
-    const { rowCount } = await this.store.pool.query(
-      `update ${this.store.table('rp_tokens')} set revoked_at = $2 where id = $1 and revoked_at is null`,
-      [id, now],
-    );
-    return rowCount === 1;
+  revoke(id: string, now: Date): Promise<boolean> {
+    return this.#tokens.revoke(id, now);
   }
 
-  async find(token: string): Promise<Principal | undefined> {
-    const { rows } = await this.store.pool.query<{ id: string; role: ReportRole; recipient: string }>(
-      `select id, role, recipient from ${this.store.table('rp_tokens')}
-       where token_sha256 = $1 and revoked_at is null`,
-      [sha256(token)],
-    );
-    const row = rows[0];
-    return row ? { role: row.role, recipient: row.recipient, tokenId: row.id } : undefined;
+  async find(token: string, now: Date): Promise<Principal | undefined> {
+    const found = await this.#tokens.find(token, now);
+    return found ? { role: found.role as ReportRole, recipient: found.label, tokenId: found.id } : undefined;
   }
 }
 
@@ -57,10 +52,11 @@ export async function authenticate(
   tokens: TokenStore,
   adminToken: string | undefined,
   req: FastifyRequest,
+  now: Date,
 ): Promise<Principal | undefined> {
   const token = bearerToken(req.headers.authorization);
   if (!token) return undefined;
   if (adminToken && sameSecret(token, adminToken))
     return { role: 'admin', recipient: 'admin', tokenId: null };
-  return token.startsWith('rpt_') ? tokens.find(token) : undefined;
+  return tokens.find(token, now);
 }

@@ -36,7 +36,7 @@ const CASE_COLUMNS = {
 } as const;
 
 type Queryable = Pick<PoolClient, 'query'>;
-type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_tokens' | 'rp_hospital_stays', string>;
+type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays', string>;
 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
@@ -47,9 +47,7 @@ export class ReportsStore {
     readonly schema: string,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
-    this.#t = Object.fromEntries(
-      [...READ_MODEL_TABLES, 'rp_tokens', 'rp_hospital_stays'].map((t) => [t, q(t)]),
-    ) as Tables;
+    this.#t = Object.fromEntries([...READ_MODEL_TABLES, 'rp_hospital_stays'].map((t) => [t, q(t)])) as Tables;
   }
 
   table(name: keyof Tables): string {
