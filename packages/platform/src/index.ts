@@ -98,7 +98,9 @@ export { createPool, migrate, type Pool, type PoolClient, withTransaction } from
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export {
+  type ContractsServed,
   collectRoutes,
+  contractsServed,
   mountRoutes,
   type OpenApiInfo,
   openApiDocument,

@@ -8,7 +8,9 @@ import Fastify, {
 } from 'fastify';
 import { createJsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import { createHttpServer, createMetrics } from './http.ts';
 import { ForbiddenError, parseRequest } from './http-errors.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 /** A request to a route, typed by the route's schemas (after parsing). */
 export type RouteRequest<R extends AnyRoute> = FastifyRequest<{
@@ -170,4 +172,53 @@ export function collectRoutes(app: FastifyInstance): Set<string> {
     for (const method of methods) if (method !== 'HEAD') seen.add(`${method} ${route.url}`);
   });
   return seen;
+}
+
+/** How a service's routes stand against its contracts: each list is `METHOD /path`, sorted. */
+export interface ContractsServed {
+  /** The routes of the contracts. */
+  contracts: string[];
+  /** The routes the service mounted under `/api/` (its OpenAPI document aside). */
+  mounted: string[];
+  /** The routes in the OpenAPI document the service serves. */
+  documented: string[];
+  /** That document. */
+  served: unknown;
+  /** The document generated from the contracts alone (`openApiDocument`), as committed. */
+  generated: unknown;
+}
+
+/**
+ * Mounts a service's routes on a bare server (`register`, with a silent logger; nothing is called)
+ * and says what it mounted and documents beside its contracts, for the test that keeps the
+ * routes, the contracts and the committed OpenAPI document one.
+ */
+export async function contractsServed(
+  info: OpenApiInfo,
+  routes: RouteTable,
+  register: (app: FastifyInstance, logger: Logger) => Promise<void>,
+): Promise<ContractsServed> {
+  const logger = createLogger('contracts-check', 'silent');
+  const app = createHttpServer({ logger, metrics: createMetrics('contracts-check'), readiness: {} });
+  const seen = collectRoutes(app);
+  const documentPath = info.path ?? '/openapi.json';
+  try {
+    await register(app, logger);
+    await app.ready();
+    const served = (await app.inject({ url: documentPath })).json();
+    const documented = Object.entries(served.paths as Record<string, Record<string, unknown>>).flatMap(
+      ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${fastifyPath(path)}`),
+    );
+    return {
+      contracts: Object.values(routes)
+        .map((r) => `${r.method} ${fastifyPath(r.path)}`)
+        .sort(),
+      mounted: [...seen].filter((r) => r.includes(' /api/') && r !== `GET ${documentPath}`).sort(),
+      documented: documented.sort(),
+      served,
+      generated: await openApiDocument(info, routes),
+    };
+  } finally {
+    await app.close();
+  }
 }

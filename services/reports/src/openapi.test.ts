@@ -1,44 +1,27 @@
 import { readFileSync } from 'node:fs';
-import { fastifyPath, REPORTS_API, REPORTS_ROUTES, SummaryView } from '@telecare/contracts';
-import {
-  collectRoutes,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  openApiDocument,
-} from '@telecare/platform';
+import { REPORTS_API, REPORTS_ROUTES, SummaryView } from '@telecare/contracts';
+import { contractsServed, openApiDocument } from '@telecare/platform';
 import { describe, expect, it } from 'vitest';
 import { registerApi } from './api.ts';
 import { loadReportsConfig } from './config.ts';
 import { summarise } from './summary.ts';
 
-const contractRoutes = Object.values(REPORTS_ROUTES).map((r) => `${r.method} ${fastifyPath(r.path)}`);
-
 describe('the reports API', () => {
   it('mounts exactly its contracts, all in the OpenAPI document it serves, which is the committed copy (pnpm --filter @telecare/reports openapi)', async () => {
-    const logger = createLogger('reports-openapi-test', 'silent');
-    const app = createHttpServer({ logger, metrics: createMetrics('reports'), readiness: {} });
-    const seen = collectRoutes(app);
     // Nothing is called: the store is not needed to mount the routes.
-    await registerApi(app, {
-      store: {} as never,
-      clock: { now: () => 0 } as never,
-      logger,
-      config: loadReportsConfig({}),
-    });
-    await app.ready();
-    expect(
-      [...seen].filter((route) => route.includes(' /api/reports') || route.includes(' /api/tokens')).sort(),
-    ).toEqual([...contractRoutes].sort());
-    const served = (await app.inject({ url: '/api/openapi.json' })).json();
-    await app.close();
-    const documented = Object.entries(served.paths as Record<string, Record<string, unknown>>).flatMap(
-      ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${fastifyPath(path)}`),
+    const check = await contractsServed(REPORTS_API, REPORTS_ROUTES, (app, logger) =>
+      registerApi(app, {
+        store: {} as never,
+        clock: { now: () => 0 },
+        logger,
+        config: loadReportsConfig({}),
+      }),
     );
-    expect(documented.sort()).toEqual([...contractRoutes].sort());
-    expect(served).toEqual(await openApiDocument(REPORTS_API, REPORTS_ROUTES));
+    expect(check.mounted).toEqual(check.contracts);
+    expect(check.documented).toEqual(check.contracts);
+    expect(check.served).toEqual(check.generated);
     const committed = JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8'));
-    expect(committed).toEqual(served);
+    expect(committed).toEqual(check.served);
   });
 
   it('documents every route with its roles', async () => {
