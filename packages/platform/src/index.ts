@@ -52,6 +52,7 @@ export {
   requestIssues,
   UnauthorizedError,
   UnavailableError,
+  UnsupportedMediaTypeError,
 } from './http-errors.ts';
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';

@@ -9,7 +9,7 @@ import Fastify, {
 import { createJsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { createHttpServer, createMetrics } from './http.ts';
-import { ForbiddenError, parseRequest } from './http-errors.ts';
+import { ForbiddenError, parseRequest, UnsupportedMediaTypeError } from './http-errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** A request to a route, typed by the route's schemas (after parsing). */
@@ -87,12 +87,14 @@ export function mountRoutes<T extends RouteTable>(
       serializerCompiler: serializerCompiler as RouteOptions['serializerCompiler'],
       config: { contract: name } as RouteOptions['config'],
       preValidation: async (req: FastifyRequest) => {
-        if (route.roles === 'anyone') return;
         const role = roleOf(req) ?? 'unknown';
-        if (route.roles !== 'signed-in' && !route.roles.includes(role))
+        if (Array.isArray(route.roles) && !route.roles.includes(role))
           throw new ForbiddenError(
             `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are signed in as ${role}`,
           );
+        const type = String(req.headers['content-type'] ?? '');
+        if (route.consumes && !type.startsWith(route.consumes))
+          throw new UnsupportedMediaTypeError(`send the body as ${route.consumes}`);
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (route.status) reply.code(route.status);
