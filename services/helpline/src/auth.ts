@@ -1,8 +1,9 @@
-import { HELPLINE_PERMISSIONS, type HelplinePermission } from '@telecare/contracts';
+import { HELPLINE_API, HELPLINE_PERMISSIONS, type HelplinePermission } from '@telecare/contracts';
 import { bearerToken, type FastifyRequest, sameSecret } from '@telecare/platform';
 import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, type Role } from './people.ts';
 
-export const SESSION_COOKIE = 'helpline_session';
+/** The console's session cookie, as the OpenAPI document names it. */
+export const SESSION_COOKIE = HELPLINE_API.sessionCookie;
 
 /** What each kind of action needs: the roles of the route contracts. */
 export type Permission = HelplinePermission;
@@ -27,10 +28,6 @@ export class Authenticator {
     private readonly people: PeopleStore,
     private readonly adminToken: string | undefined,
   ) {}
-
-  rolesFor(permission: Permission): readonly Role[] {
-    return HELPLINE_PERMISSIONS[permission];
-  }
 
   sessionToken(req: FastifyRequest): string | undefined {
     return cookie(req, SESSION_COOKIE);
