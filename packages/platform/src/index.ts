@@ -63,6 +63,7 @@ export {
   followBucket,
   type KV,
   type KvEntry,
+  lastValues,
   openDc09Accounts,
   openDeviceMap,
   openDeviceMapMirror,

@@ -1,8 +1,9 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
 import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
-import { Pause } from './work.ts';
+import { Pause, SECOND_NS } from './work.ts';
 
 export type { KV };
 
@@ -188,4 +189,49 @@ export async function openDeviceMapMirror(
     what: 'device map',
     logger: logger.child({ component: 'device-map' }),
   });
+}
+
+/** How long the server keeps a reader's consumer after the reader stopped without deleting it. */
+const READER_INACTIVE_S = 30;
+const READ_BATCH = 1_000;
+
+/**
+ * Every live key of a bucket with its last value, read in one pass by a consumer of our own that
+ * is deleted when done (and that the server drops 30 s after a reader that died first). A key
+ * listing (`kv.keys()`) and a `get` per key cost a round trip per key, and the listing leaves an
+ * ordered consumer the server keeps for five minutes and recovers at every restart: dozens of them
+ * over a large bucket made a NATS restart take more than 30 s.
+ */
+export async function lastValues(nc: NatsConnection, bucket: string): Promise<Map<string, Uint8Array>> {
+  const stream = `KV_${bucket}`;
+  const prefix = `$KV.${bucket}.`;
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.add(stream, {
+    ack_policy: AckPolicy.None,
+    deliver_policy: DeliverPolicy.LastPerSubject,
+    filter_subject: `${prefix}>`,
+    inactive_threshold: READER_INACTIVE_S * SECOND_NS,
+    num_replicas: 1,
+  });
+  const values = new Map<string, Uint8Array>();
+  try {
+    let left = info.num_pending;
+    const consumer = await jetstream(nc).consumers.get(stream, info.name);
+    while (left > 0) {
+      const batch = await consumer.fetch({ max_messages: Math.min(left, READ_BATCH), expires: 5_000 });
+      let read = 0;
+      for await (const msg of batch) {
+        read++;
+        const key = msg.subject.slice(prefix.length);
+        const operation = msg.headers?.get('KV-Operation');
+        if (operation === 'DEL' || operation === 'PURGE') values.delete(key);
+        else values.set(key, msg.data);
+        left = msg.info.pending;
+      }
+      if (read === 0) break;
+    }
+  } finally {
+    await jsm.consumers.delete(stream, info.name).catch(() => false);
+  }
+  return values;
 }

@@ -1,7 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
 import type { Logger, NatsConnection, Redis } from '@telecare/platform';
-import { createBucket, TransientError } from '@telecare/platform';
+import { createBucket, lastValues, TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
 /** The durable timer bucket of a namespace. */
@@ -33,6 +33,8 @@ function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
  */
 export class TimerStore {
   readonly #kv: KV;
+  /** Every record's last value, in one pass (the index rebuild). */
+  readonly #readAll: () => Promise<Map<string, Uint8Array>>;
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #partitions: number;
@@ -46,6 +48,7 @@ export class TimerStore {
 
   private constructor(deps: {
     kv: KV;
+    readAll: () => Promise<Map<string, Uint8Array>>;
     redis: Redis;
     redisPrefix: string;
     partitions: number;
@@ -53,6 +56,7 @@ export class TimerStore {
     logger: Logger;
   }) {
     this.#kv = deps.kv;
+    this.#readAll = deps.readAll;
     this.#redis = deps.redis;
     this.#prefix = `${deps.redisPrefix}triage:timers:p`;
     this.#partitions = deps.partitions;
@@ -71,8 +75,14 @@ export class TimerStore {
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
   }): Promise<TimerStore> {
-    const kv = await createBucket(deps.nc, timerBucket(deps.names), { history: 1 }, deps);
-    return new TimerStore({ ...deps, kv, redisPrefix: deps.names.redisPrefix });
+    const bucket = timerBucket(deps.names);
+    const kv = await createBucket(deps.nc, bucket, { history: 1 }, deps);
+    return new TimerStore({
+      ...deps,
+      kv,
+      readAll: () => lastValues(deps.nc, bucket),
+      redisPrefix: deps.names.redisPrefix,
+    });
   }
 
   indexKey(partition: number): string {
@@ -93,14 +103,11 @@ export class TimerStore {
   }
 
   async #rebuild(): Promise<number> {
-    const keys: string[] = [];
-    for await (const key of await this.#kv.keys()) keys.push(key);
+    const records = await this.#readAll();
     const pipeline = this.#redis.pipeline();
     let count = 0;
-    for (const key of keys) {
-      const entry = await this.#kv.get(key);
-      if (entry?.operation !== 'PUT') continue;
-      const parsed = Timer.safeParse(entry.json());
+    for (const [key, data] of records) {
+      const parsed = Timer.safeParse(readJson(data));
       if (!parsed.success) {
         this.#log.warn({ key }, 'unreadable timer record dropped');
         await this.#kv.purge(key);
@@ -233,5 +240,14 @@ export class TimerStore {
   async count(): Promise<number> {
     const status = await this.#kv.status();
     return status.values;
+  }
+}
+
+/** A stored record's JSON, or undefined when it is not JSON. */
+function readJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
   }
 }
