@@ -8,6 +8,7 @@ import {
   type Device,
   type DeviceHealth,
   type DeviceRow,
+  dayOf,
   type Resident,
   type ResidentRow,
   type Responder,
@@ -15,7 +16,6 @@ import {
   type TestCall,
   toDevice,
   toResident,
-  dayOf,
 } from './records.ts';
 import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
 
