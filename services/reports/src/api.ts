@@ -1,7 +1,13 @@
 import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
 import type { z } from 'zod';
 import { authorize, principalOf, TokenStore } from './auth.ts';
-import { bedDaysBeforeAfter, type CohortResident, careHoursBeforeAfter } from './cohort.ts';
+import {
+  bedDaysBeforeAfter,
+  type CohortResident,
+  careHoursBeforeAfter,
+  NO_REGISTRY_COMPARISON,
+  type Waiting,
+} from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
 import { exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
@@ -137,22 +143,26 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
     const { districts } = parsed.data;
     let cohort: CohortResident[];
+    let waiting: Waiting;
     let startedFrom: 'registry-first-install' | 'first-event-seen';
     try {
       const registry = await registryCohort();
-      cohort = registry ? installedCohort(registry, districts).cohort : await deps.store.cohort(districts);
+      const fromRegistry = registry && installedCohort(registry, districts);
+      cohort = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
+      waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
       startedFrom = registry ? 'registry-first-install' : 'first-event-seen';
     } catch (err) {
       if (!(err instanceof RegistryUnavailableError)) throw err;
       log.warn({ err }, 'registry cohort not read');
       return unavailable(reply, `install dates: ${err.message}`);
     }
-    const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
+    const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
+    const stays = await deps.store.staysOf(ids);
     const now = new Date(deps.clock.now());
     return reply.send({
       districts,
       startedFrom,
-      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now)),
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now, waiting)),
     });
   });
 
@@ -176,13 +186,13 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         startedFrom: null,
         windows: [],
       });
-    const { cohort, packages } = installedCohort(registry, districts);
+    const { cohort, packages, waiting } = installedCohort(registry, districts);
     const now = new Date(deps.clock.now());
     return reply.send({
       districts,
       available: true,
       startedFrom: 'registry-first-install',
-      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now)),
+      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now, waiting)),
     });
   });
 

@@ -78,6 +78,23 @@ const Started = z
   .describe(
     "when telecare started: the registry's first install date, or the first device event the service saw",
   );
+const Comparison = (total: z.ZodType) =>
+  z
+    .object({
+      group: z.literal('referred-not-yet-installed'),
+      residents: Count,
+      before: total,
+      after: total,
+      meanBefore: Rate,
+      meanAfter: Rate,
+      meanChange: MeanChange,
+      difference: MeanChange.describe(
+        "difference in differences: the installed residents' mean change minus this group's, with its bootstrap 95 % interval",
+      ),
+      method: z.string(),
+    })
+    .nullable()
+    .describe('residents referred and not yet installed, over the same windows around their referral');
 const window = (before: string, after: string, total: z.ZodType) =>
   z.object({
     evidence: z.literal('observational'),
@@ -88,8 +105,11 @@ const window = (before: string, after: string, total: z.ZodType) =>
     meanBefore: Rate,
     meanAfter: Rate,
     meanChange: MeanChange,
-    comparison: z.null(),
-    comparisonWhy: z.string(),
+    comparison: Comparison(total),
+    comparisonWhy: z
+      .string()
+      .nullable()
+      .describe('why there is no comparison group (null when there is one)'),
     caveat: z.string(),
   });
 const BedDaysView = z.object({
