@@ -211,7 +211,18 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       const ids = [
         ...new Set(req.body.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
       ];
+      // Residents the registry holds count as known too: one referred and not yet installed has
+      // no device, so the read model has never seen them.
+      let registry: RegistryCohort | null;
+      try {
+        registry = await registryCohort();
+      } catch (err) {
+        if (!(err instanceof RegistryUnavailableError)) throw err;
+        log.warn({ err }, 'registry cohort not read');
+        return unavailable(reply, `residents cannot be checked: ${err.message}`);
+      }
       const known = await deps.store.knownResidents(ids);
+      for (const r of registry?.residents ?? []) known.add(r.residentId);
       const existing = new Map<string, { admitted: string; discharged: string }[]>();
       for (const s of await deps.store.staysOf([...known]))
         existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
@@ -221,16 +232,27 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       if (checked.refused.length > 0 && !partial)
         return reply.code(422).send({
           imported: 0,
+          alreadyImported: checked.alreadyImported,
           refused: checked.refused,
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
       const importId = `imp_${Date.now().toString(36)}`;
       await deps.store.insertStays(checked.accepted, importId, new Date(deps.clock.now()));
       log.info(
-        { importId, imported: checked.accepted.length, refused: checked.refused.length },
+        {
+          importId,
+          imported: checked.accepted.length,
+          alreadyImported: checked.alreadyImported,
+          refused: checked.refused.length,
+        },
         'hospital episodes imported',
       );
-      return reply.send({ importId, imported: checked.accepted.length, refused: checked.refused });
+      return reply.send({
+        importId,
+        imported: checked.accepted.length,
+        alreadyImported: checked.alreadyImported,
+        refused: checked.refused,
+      });
     },
   );
 

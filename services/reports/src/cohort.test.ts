@@ -39,6 +39,19 @@ describe('hospital episodes file', () => {
     ]);
   });
 
+  it('leaves out a row identical to a stay already imported, counted, so a file sent again changes nothing', () => {
+    const checked = checkEpisodes(
+      ['resident,admitted,discharged', 'res_b,2026-01-10,2026-01-20', 'res_b,2026-01-12,2026-01-20'].join(
+        '\n',
+      ),
+      known,
+      existing,
+    );
+    expect(checked.alreadyImported).toBe(1);
+    expect(checked.accepted).toEqual([]);
+    expect(checked.refused).toEqual([{ line: 3, reasons: ['overlaps a stay already imported'] }]);
+  });
+
   it('refuses a file without the header', () => {
     expect(checkEpisodes('id,from,to\nres_a,2026-01-01,2026-01-02', known, new Map()).fileError).toMatch(
       /first line/,

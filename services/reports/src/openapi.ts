@@ -127,6 +127,11 @@ const CareHoursView = z.object({
 const ImportView = z.object({
   importId: z.string().optional(),
   imported: z.number().int(),
+  alreadyImported: z
+    .number()
+    .int()
+    .optional()
+    .describe('rows identical to a stay already imported: left out, not refused'),
   refused: z.array(z.object({ line: z.number().int(), reasons: z.array(z.string()) })),
 });
 const Csv = { 'text/csv': { schema: { type: 'string' } } };
