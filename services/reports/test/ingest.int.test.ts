@@ -192,6 +192,7 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
     const pool = createPool({
       url: h.env.DATABASE_URL ?? '',
       logger: createLogger('rebuild-test', 'silent'),
+      name: 'rebuild-test',
     });
     const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from ${alerts}`);
     await pool.end();
