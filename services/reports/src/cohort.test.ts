@@ -236,7 +236,7 @@ describe('comparison with residents referred and still waiting (difference in di
   });
 
   it('compares care hours the same way', () => {
-    // Installed r0: 7 h/week before, 14 after (+187); waiting w0: 7 h/week throughout (+1.5).
+    // Installed r0: 7 h/week before, 14 after (+187); waiting w0: 7 h/week throughout (181 h, 184 h: +3).
     const packages = [
       { residentId: 'r0', hoursPerWeek: 7, from: '2025-01-01', to: '2025-06-30' },
       { residentId: 'r0', hoursPerWeek: 14, from: '2025-07-01', to: null },
