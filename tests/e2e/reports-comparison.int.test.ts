@@ -125,8 +125,10 @@ describe('a comparison group of residents referred and not yet installed', () =>
         startDate,
         ...(endDate ? { endDate } : {}),
       });
-    // Installed 0: 7 h/week before (181 h), 14 after (368 h): +187, mean change 37.4.
-    // Waiting 0: 7 h/week throughout (181 h, 184 h): +3, mean change 0.6. Difference 36.8.
+    // Installed 0: 7 h/week before the install (181 h), 14 after (368 h): +187, mean change 37.4.
+    // Around its referral (1 June): 7 h/week 1 Jan–31 May before (151 h); after, 7 h/week in June
+    // (30 h) and 14 h/week 1 July–30 November (306 h): +185, mean 37.
+    // Waiting 0: 7 h/week throughout (181 h, 184 h): +3, mean change 0.6. Difference 37 − 0.6 = 36.4.
     expect((await pkg(installed[0], 7, '2025-01-01', '2025-06-30')).status).toBe(201);
     expect((await pkg(installed[0], 14, '2025-07-01')).status).toBe(201);
     expect((await pkg(waiting[0], 7, '2024-01-01')).status).toBe(201);
@@ -144,13 +146,15 @@ describe('a comparison group of residents referred and not yet installed', () =>
         before: 181,
         after: 184,
         meanChange: expect.objectContaining({ mean: 0.6 }),
-        difference: expect.objectContaining({ mean: 36.8 }),
+        installedResidents: 5,
+        installedMeanChange: expect.objectContaining({ mean: 37 }),
+        difference: expect.objectContaining({ mean: 36.4 }),
       },
       caveat: expect.stringMatching(/not randomised/),
     });
 
-    // Bed days: installed 1 ten nights before, none after (−2 a resident); waiting 1 ten nights
-    // after the referral (+2): difference −4. A waiting resident has no device, and the registry
+    // Bed days: installed 1 ten nights in March, before both its referral and its install, none
+    // after (−2 a resident either way); waiting 1 ten nights after the referral (+2): difference −4. A waiting resident has no device, and the registry
     // vouches for them.
     const file = [
       'resident,admitted,discharged',

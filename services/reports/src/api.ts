@@ -9,7 +9,7 @@ import {
   type Waiting,
 } from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
-import { exportCsv, summaryTables, toCsv } from './csv.ts';
+import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
 import { openApiDocument } from './openapi.ts';
@@ -85,6 +85,62 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   };
   const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };
 
+  /** The registry's cohort, or why there is none (not configured: null). */
+  const registryCohort = async (): Promise<RegistryCohort | null> => {
+    const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
+    return url && token ? readRegistryCohort(url, token) : null;
+  };
+  const unavailable = (reply: FastifyReply, message: string) =>
+    reply.code(503).send({ error: 'unavailable', message });
+
+  /** Bed days before and after, from the registry's first installs when it is there. */
+  const bedDaysFigures = async (districts: readonly string[] | null) => {
+    const registry = await registryCohort();
+    const fromRegistry = registry && installedCohort(registry, districts);
+    const cohort: CohortResident[] = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
+    const waiting: Waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
+    const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
+    const stays = await deps.store.staysOf(ids);
+    const now = new Date(deps.clock.now());
+    return {
+      districts,
+      startedFrom: registry ? ('registry-first-install' as const) : ('first-event-seen' as const),
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now, waiting)),
+    };
+  };
+
+  /** Care hours before and after: the registry's care packages, or why there are none. */
+  const careHoursFigures = async (districts: readonly string[] | null) => {
+    const registry = await registryCohort();
+    if (!registry)
+      return {
+        districts,
+        available: false,
+        why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
+        startedFrom: null,
+        windows: [],
+      };
+    const { cohort, packages, waiting } = installedCohort(registry, districts);
+    const now = new Date(deps.clock.now());
+    return {
+      districts,
+      available: true,
+      startedFrom: 'registry-first-install' as const,
+      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now, waiting)),
+    };
+  };
+
+  /** Sends what `figures` gives, or a 503 naming what could not be read from the registry. */
+  const cohortReply = async (reply: FastifyReply, what: string, figures: () => Promise<unknown>) => {
+    try {
+      return reply.send(await figures());
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      log.warn({ err }, 'registry cohort not read');
+      return unavailable(reply, `${what}: ${err.message}`);
+    }
+  };
+
   app.get('/api/reports/summary', aggregates, async (req, reply) => {
     const asked = scopeOf(req.query, new Date(deps.clock.now()));
     if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
@@ -100,9 +156,26 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   app.get<{ Params: { chart: string } }>('/api/reports/csv/:chart', aggregates, async (req, reply) => {
     const asked = scopeOf(req.query, new Date(deps.clock.now()));
     if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    const table = summaryTables(await summaryOf(asked.scope))[req.params.chart];
-    if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
-    return csvReply(reply, req.params.chart, toCsv(table));
+    const { chart } = req.params;
+    const { districts } = asked.scope;
+    try {
+      // The before/after figures have fixed windows: the period is not theirs.
+      const table =
+        chart === 'bed-days'
+          ? beforeAfterTable((await bedDaysFigures(districts)).windows, 'bedDaysBefore', 'bedDaysAfter')
+          : chart === 'care-hours'
+            ? beforeAfterTable(
+                (await careHoursFigures(districts)).windows,
+                'careHoursBefore',
+                'careHoursAfter',
+              )
+            : summaryTables(await summaryOf(asked.scope))[chart];
+      if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
+      return csvReply(reply, chart, toCsv(table));
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      return unavailable(reply, `${chart}: ${err.message}`);
+    }
   });
 
   app.get(
@@ -130,70 +203,16 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     },
   );
 
-  /** The registry's cohort, or why there is none (not configured: null). */
-  const registryCohort = async (): Promise<RegistryCohort | null> => {
-    const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
-    return url && token ? readRegistryCohort(url, token) : null;
-  };
-  const unavailable = (reply: FastifyReply, message: string) =>
-    reply.code(503).send({ error: 'unavailable', message });
-
   app.get('/api/reports/bed-days', aggregates, async (req, reply) => {
     const parsed = BedDaysQuery.safeParse(req.query);
     if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const { districts } = parsed.data;
-    let cohort: CohortResident[];
-    let waiting: Waiting;
-    let startedFrom: 'registry-first-install' | 'first-event-seen';
-    try {
-      const registry = await registryCohort();
-      const fromRegistry = registry && installedCohort(registry, districts);
-      cohort = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
-      waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
-      startedFrom = registry ? 'registry-first-install' : 'first-event-seen';
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      log.warn({ err }, 'registry cohort not read');
-      return unavailable(reply, `install dates: ${err.message}`);
-    }
-    const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
-    const stays = await deps.store.staysOf(ids);
-    const now = new Date(deps.clock.now());
-    return reply.send({
-      districts,
-      startedFrom,
-      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now, waiting)),
-    });
+    return cohortReply(reply, 'install dates', () => bedDaysFigures(parsed.data.districts));
   });
 
   app.get('/api/reports/care-hours', aggregates, async (req, reply) => {
     const parsed = BedDaysQuery.safeParse(req.query);
     if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const { districts } = parsed.data;
-    let registry: RegistryCohort | null;
-    try {
-      registry = await registryCohort();
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      log.warn({ err }, 'registry cohort not read');
-      return unavailable(reply, `care packages: ${err.message}`);
-    }
-    if (!registry)
-      return reply.send({
-        districts,
-        available: false,
-        why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
-        startedFrom: null,
-        windows: [],
-      });
-    const { cohort, packages, waiting } = installedCohort(registry, districts);
-    const now = new Date(deps.clock.now());
-    return reply.send({
-      districts,
-      available: true,
-      startedFrom: 'registry-first-install',
-      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now, waiting)),
-    });
+    return cohortReply(reply, 'care packages', () => careHoursFigures(parsed.data.districts));
   });
 
   // The trust's episodes file: refused row by row; nothing imported while a row is refused, unless

@@ -167,10 +167,17 @@ describe('bed days before and after telecare started (observational)', () => {
   });
 });
 
+const round = (x: number) => Math.round(x * 100) / 100;
+
 describe('comparison with residents referred and still waiting (difference in differences)', () => {
   const started = new Date('2025-07-01T00:00:00Z');
   const now = new Date('2026-02-01T00:00:00Z');
-  const installed = Array.from({ length: 6 }, (_, i) => ({ residentId: `r${i}`, startedAt: started }));
+  // Referred and installed the same day, so their windows around the referral are those around the install.
+  const installed = Array.from({ length: 6 }, (_, i) => ({
+    residentId: `r${i}`,
+    startedAt: started,
+    referredAt: started,
+  }));
   const waiting = Array.from({ length: 5 }, (_, i) => ({ residentId: `w${i}`, startedAt: started }));
   // Installed: r0 −6, r1 +2, four 0: mean change −0.67 (as above).
   // Waiting, around their referral: w0 0 before and 10 after, w1 5 and 5, three none: +10, 0 × 4,
@@ -196,6 +203,8 @@ describe('comparison with residents referred and still waiting (difference in di
       meanBefore: 1,
       meanAfter: 3,
       meanChange: expect.objectContaining({ mean: 2 }),
+      installedResidents: 6,
+      installedMeanChange: expect.objectContaining({ mean: -0.67 }),
       difference: expect.objectContaining({ mean: -2.67 }),
     });
     const difference = figure.comparison?.difference;
@@ -204,6 +213,30 @@ describe('comparison with residents referred and still waiting (difference in di
     expect(figure.evidence).toBe('observational');
     expect(figure.caveat).toMatch(/not randomised/);
     expect(figure.caveat).toMatch(/would have changed alike/);
+  });
+
+  it('measures both groups from their referral: the installed a month before their install', () => {
+    // Referred on 1 June, installed on 1 July; r1's May stay moved to 10–16 June: after the
+    // referral, before the install. From the install: r0 10 before, 4 after (−6); r1 6 before,
+    // 8 after (+2): mean −4 / 6. From the referral: r0 the same; r1 0 before, 14 after (+14):
+    // mean 8 / 6. The waiting, as above: +2. Difference 8 / 6 − 2.
+    const early = installed.map((r) => ({ ...r, referredAt: new Date('2025-06-01T00:00:00Z') }));
+    const moved = stays.map((s) =>
+      s.residentId === 'r1' && s.admitted === '2025-05-01'
+        ? { ...s, admitted: '2025-06-10', discharged: '2025-06-16' }
+        : s,
+    );
+    const figure = bedDaysBeforeAfter(early, moved, 6, now, { referred: waiting });
+    expect(figure.meanChange?.mean).toBe(round(-4 / 6));
+    expect(figure.comparison?.installedMeanChange?.mean).toBe(round(8 / 6));
+    expect(figure.comparison?.difference?.mean).toBe(round(8 / 6 - 2));
+    // An installed resident with no referral date is left out of the comparison.
+    const unreferred = installed.map(({ referredAt: _r, ...r }) => r);
+    expect(bedDaysBeforeAfter(unreferred, stays, 6, now, { referred: waiting }).comparison).toMatchObject({
+      residents: 5,
+      installedResidents: 0,
+      difference: null,
+    });
   });
 
   it('says why there is none: no referrals, or none waiting a whole window', () => {

@@ -6,8 +6,13 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 
 export interface CohortResident {
   readonly residentId: string;
-  /** When telecare started: the first event the service saw from any of the resident's devices. */
+  /**
+   * When telecare started: the registry's first install, or the first event the service saw from
+   * any of the resident's devices. For a resident still waiting, the day they were referred.
+   */
   readonly startedAt: Date;
+  /** When they were referred for telecare, when the registry records it. */
+  readonly referredAt?: Date;
 }
 
 export interface StayDays {
@@ -158,9 +163,14 @@ export interface ComparisonFigure {
   readonly meanAfter: number | null;
   /** Their mean change (after − before the referral), with its 95 % interval. */
   readonly meanChange: MeanChange | null;
+  /** The installed residents with a referral date whose window after it has passed, or null under five. */
+  readonly installedResidents: Count;
+  /** Their mean change over the same windows around their referral, with its 95 % interval. */
+  readonly installedMeanChange: MeanChange | null;
   /**
-   * The difference in differences: the installed residents' mean change minus this group's, per
-   * resident, with its bootstrap 95 % interval (each group resampled from itself).
+   * The difference in differences: the installed residents' mean change around their referral
+   * minus this group's, per resident, with its bootstrap 95 % interval (each group resampled from
+   * itself).
    */
   readonly difference: MeanChange | null;
   readonly method: string;
@@ -193,7 +203,7 @@ export const NO_REGISTRY_COMPARISON =
  * whole window after the referral has passed, and the difference is not shown.
  */
 function compare(
-  installed: readonly Pair[],
+  cohort: readonly CohortResident[],
   waiting: Waiting,
   measure: (residentId: string, from: Date, to: Date) => number,
   months: number,
@@ -207,8 +217,12 @@ function compare(
       comparison: null,
       comparisonWhy: `no comparison group: no resident referred ${months} months ago or more is still waiting for an install; the change is not an effect of telecare`,
     };
+  // Both groups from the same event, their referral: the installed (a few weeks later, as usual)
+  // and those still waiting. An installed resident with no referral date is left out of it.
+  const referred = cohort.flatMap((r) => (r.referredAt ? [{ ...r, startedAt: r.referredAt }] : []));
+  const installedPairs = pairsOf(referred, measure, months, now);
   const f = beforeAfter(pairs, protect);
-  const treated = beforeAfter(installed, protect);
+  const treated = beforeAfter(installedPairs, protect);
   const changes = (ps: readonly Pair[]) => ps.map((p) => round2(p.after - p.before));
   return {
     comparison: {
@@ -219,8 +233,12 @@ function compare(
       meanBefore: f.meanBefore,
       meanAfter: f.meanAfter,
       meanChange: f.meanChange,
+      installedResidents: treated.residents,
+      installedMeanChange: treated.meanChange,
       difference:
-        f.meanChange && treated.meanChange ? bootstrapDifference(changes(installed), changes(pairs)) : null,
+        f.meanChange && treated.meanChange
+          ? bootstrapDifference(changes(installedPairs), changes(pairs))
+          : null,
       method: COMPARISON_METHOD,
     },
     comparisonWhy: null,
@@ -260,7 +278,7 @@ export function bedDaysBeforeAfter(
   const measure = (id: string, from: Date, to: Date) => bedDaysIn(byResident.get(id) ?? [], from, to);
   const pairs = pairsOf(cohort, measure, months, now);
   const f = beforeAfter(pairs, protectCount);
-  const c = compare(pairs, waiting, measure, months, now, protectCount);
+  const c = compare(cohort, waiting, measure, months, now, protectCount);
   return {
     evidence: 'observational',
     months,
@@ -328,7 +346,7 @@ export function careHoursBeforeAfter(
   const pairs = pairsOf(cohort, measure, months, now);
   const hours = (total: number) => total;
   const f = beforeAfter(pairs, hours);
-  const c = compare(pairs, waiting, measure, months, now, hours);
+  const c = compare(cohort, waiting, measure, months, now, hours);
   const caveat = c.comparison ? COMPARISON_CAVEAT : OBSERVATIONAL_CAVEAT;
   return {
     evidence: 'observational',

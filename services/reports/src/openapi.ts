@@ -88,8 +88,14 @@ const Comparison = (total: z.ZodType) =>
       meanBefore: Rate,
       meanAfter: Rate,
       meanChange: MeanChange,
+      installedResidents: Count.describe(
+        'installed residents with a referral date whose window after it has passed',
+      ),
+      installedMeanChange: MeanChange.describe(
+        'their mean change over the same windows around their referral',
+      ),
       difference: MeanChange.describe(
-        "difference in differences: the installed residents' mean change minus this group's, with its bootstrap 95 % interval",
+        "difference in differences: the installed residents' mean change around their referral minus this group's, with its bootstrap 95 % interval",
       ),
       method: z.string(),
     })

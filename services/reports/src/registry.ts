@@ -60,6 +60,7 @@ export function installedCohort(
     cohort: installed.map((r) => ({
       residentId: r.residentId,
       startedAt: new Date(r.firstInstalledAt as string),
+      ...(r.referredOn ? { referredAt: new Date(`${r.referredOn}T00:00:00Z`) } : {}),
     })),
     waiting:
       referred.length > 0

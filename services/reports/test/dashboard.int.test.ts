@@ -72,6 +72,13 @@ describe('the dashboard in Chromium', () => {
     await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
     await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
     await expect(page.locator('#bed-days').textContent()).resolves.toContain('no causal claim');
+    // Without a registry there are no referral dates: bed days say there is no comparison group,
+    // and why, and still give their numbers as CSV.
+    await expect(page.locator('#bed-days').textContent()).resolves.toContain(
+      'No comparison group: referral dates come from the registry',
+    );
+    await expect(page.locator('#bed-days a.csv').count()).resolves.toBe(1);
+    await expect(page.locator('#bed-days svg.intervals').count()).resolves.toBe(2);
     // No registry here: the care-hours section says why it is empty, the page still loads.
     await expect(page.locator('#care-hours').textContent()).resolves.toContain('REGISTRY_URL');
     await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
