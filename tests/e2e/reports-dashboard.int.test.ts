@@ -4,7 +4,7 @@ import { createLogger } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { loadReportsConfig, type ReportsHandle, startReports } from '@telecare/reports';
 import { ensureCohort, episodesCsv, RegistryClient, sendEpisodes } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { chromiumLaunchOptions, cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -39,10 +39,7 @@ beforeAll(async () => {
     body: JSON.stringify({ role: 'commissioner', recipient: 'dashboard-comparison-test' }),
   });
   commissioner = ((await made.json()) as { token: string }).token;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await chromium.launch(chromiumLaunchOptions());
 });
 
 afterAll(async () => {

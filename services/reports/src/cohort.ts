@@ -38,25 +38,40 @@ export function bedDaysIn(stays: readonly StayDays[], from: Date, to: Date): num
   return nights;
 }
 
+/**
+ * A statistic and its bootstrap 95 % interval: `resample(rand)` computes the statistic on one
+ * resample; the interval is the 2.5th and 97.5th centiles of `resamples` of them (percentile
+ * method, seeded: deterministic).
+ */
+function bootstrap(
+  estimate: number,
+  resample: (rand: () => number) => number,
+  options: { resamples?: number; seed?: number },
+): { mean: number; low: number; high: number } {
+  const rand = random(options.seed ?? 20_130_101);
+  const resamples = options.resamples ?? 2000;
+  const stats: number[] = [];
+  for (let r = 0; r < resamples; r++) stats.push(resample(rand));
+  stats.sort((x, y) => x - y);
+  const at = (q: number) => stats[Math.min(resamples - 1, Math.max(0, Math.floor(q * resamples)))] as number;
+  return { mean: round2(estimate), low: round2(at(0.025)), high: round2(at(0.975)) };
+}
+
+const meanOf = (values: readonly number[]) => values.reduce((s, v) => s + v, 0) / values.length;
+
+/** The mean of one resample of `values` (drawn with replacement, as many as there are). */
+const resampledMean = (values: readonly number[], rand: () => number): number => {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[Math.floor(rand() * values.length)] as number;
+  return sum / values.length;
+};
+
 /** The mean of `values`, and its bootstrap 95 % interval (percentile, seeded: deterministic). */
 export function bootstrapMean(
   values: readonly number[],
   options: { resamples?: number; seed?: number } = {},
 ): { mean: number; low: number; high: number } {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const rand = random(options.seed ?? 20_130_101);
-  const resamples = options.resamples ?? 2000;
-  const means: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += values[Math.floor(rand() * n)] as number;
-    means.push(sum / n);
-  }
-  means.sort((a, b) => a - b);
-  const at = (q: number) => means[Math.min(resamples - 1, Math.max(0, Math.floor(q * resamples)))] as number;
-  const round = (x: number) => Math.round(x * 100) / 100;
-  return { mean: round(mean), low: round(at(0.025)), high: round(at(0.975)) };
+  return bootstrap(meanOf(values), (rand) => resampledMean(values, rand), options);
 }
 
 /**
@@ -68,20 +83,7 @@ export function bootstrapDifference(
   b: readonly number[],
   options: { resamples?: number; seed?: number } = {},
 ): { mean: number; low: number; high: number } {
-  const meanOf = (values: readonly number[]) => values.reduce((s, v) => s + v, 0) / values.length;
-  const rand = random(options.seed ?? 20_130_101);
-  const resamples = options.resamples ?? 2000;
-  const draw = (values: readonly number[]) => {
-    let sum = 0;
-    for (let i = 0; i < values.length; i++) sum += values[Math.floor(rand() * values.length)] as number;
-    return sum / values.length;
-  };
-  const differences: number[] = [];
-  for (let r = 0; r < resamples; r++) differences.push(draw(a) - draw(b));
-  differences.sort((x, y) => x - y);
-  const at = (q: number) =>
-    differences[Math.min(resamples - 1, Math.max(0, Math.floor(q * resamples)))] as number;
-  return { mean: round2(meanOf(a) - meanOf(b)), low: round2(at(0.025)), high: round2(at(0.975)) };
+  return bootstrap(meanOf(a) - meanOf(b), (rand) => resampledMean(a, rand) - resampledMean(b, rand), options);
 }
 
 export const OBSERVATIONAL_CAVEAT =
@@ -98,7 +100,7 @@ export interface MeanChange {
 }
 
 /** One quantity in the `months` before and after each resident's telecare started. */
-interface BeforeAfter {
+export interface BeforeAfter {
   /** Residents whose whole window after the start is in the past, or null when under five. */
   readonly residents: Count;
   readonly before: number | null;
@@ -152,17 +154,12 @@ function beforeAfter(pairs: readonly Pair[], protect: (total: number) => number 
  */
 export type Waiting = { readonly referred: readonly CohortResident[] } | { readonly why: string };
 
-/** Residents referred and still waiting: the comparison group, when the registry records referrals. */
-export interface ComparisonFigure {
+/**
+ * Residents referred and still waiting: the comparison group, when the registry records referrals.
+ * The before/after fields are theirs, over the windows around their referral.
+ */
+export interface ComparisonFigure extends BeforeAfter {
   readonly group: 'referred-not-yet-installed';
-  /** Residents referred at least `months` ago and not installed yet, or null when under five. */
-  readonly residents: Count;
-  readonly before: number | null;
-  readonly after: number | null;
-  readonly meanBefore: number | null;
-  readonly meanAfter: number | null;
-  /** Their mean change (after − before the referral), with its 95 % interval. */
-  readonly meanChange: MeanChange | null;
   /** The installed residents with a referral date whose window after it has passed, or null under five. */
   readonly installedResidents: Count;
   /** Their mean change over the same windows around their referral, with its 95 % interval. */

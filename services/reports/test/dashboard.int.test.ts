@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { chromiumLaunchOptions } from '@telecare/testkit';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReportsHarness, reportsHarness, seededNovember, seedNovember } from './support.ts';
@@ -40,10 +41,7 @@ describe('the dashboard in Chromium', () => {
       body: JSON.stringify({ role: 'commissioner', recipient: 'dashboard-test' }),
     });
     commissioner = ((await made.json()) as { token: string }).token;
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await chromium.launch(chromiumLaunchOptions());
   });
   afterAll(async () => {
     await browser?.close();
