@@ -66,7 +66,11 @@ const externalRef = z
 const isoDate = z
   .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
-  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)), 'must be a real date');
+  // Date.parse takes 2025-02-30 as 2 March: a real date is one that comes back as itself.
+  .refine((value) => {
+    const parsed = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
+  }, 'must be a real date');
 
 /**
  * When the resident was referred for telecare (the commissioners' comparison group is those
