@@ -103,6 +103,22 @@ export function summaryTables(s: Summary): Record<string, Table> {
         s.trend.ambulances.cells[m] ?? null,
       ]),
     },
+    // Only when switched on: its inputs, assumptions and results, labelled as modelled.
+    ...(s.modelled
+      ? {
+          modelled: {
+            columns: ['what', 'value', 'kind'],
+            rows: [
+              ['long lies', s.modelled.inputs.longLies, 'measured input'],
+              ['long lie minutes', s.modelled.inputs.longLieMinutes, 'definition'],
+              ['extra bed days per long lie', s.modelled.assumptions.extraBedDaysPerLongLie, 'assumption'],
+              ['cost per bed day', s.modelled.assumptions.costPerBedDay, 'assumption'],
+              ['bed days', s.modelled.bedDays, 'modelled'],
+              ['cost', s.modelled.cost, 'modelled'],
+            ],
+          },
+        }
+      : {}),
   };
 }
 

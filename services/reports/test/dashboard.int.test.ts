@@ -80,6 +80,7 @@ describe('the dashboard in Chromium', () => {
     // No registry here: the care-hours section says why it is empty, the page still loads.
     await expect(page.locator('#care-hours').textContent()).resolves.toContain('REGISTRY_URL');
     await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
+    await expect(page.locator('#modelled a.csv').count()).resolves.toBe(1);
     await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
 
     const download = page.waitForEvent('download');
@@ -88,6 +89,19 @@ describe('the dashboard in Chromium', () => {
     let text = '';
     for await (const chunk of csv) text += chunk;
     expect(text.split('\r\n')[0]).toBe('outcome,count');
+
+    // The modelled what-if's CSV names each number's kind: measured input, assumption, modelled.
+    const modelled = page.waitForEvent('download');
+    await page.locator('#modelled a.csv').click();
+    let what = '';
+    for await (const chunk of await (await modelled).createReadStream()) what += chunk;
+    expect(what.split('\r\n')).toEqual(
+      expect.arrayContaining([
+        'what,value,kind',
+        'extra bed days per long lie,2,assumption',
+        'cost per bed day,350,assumption',
+      ]),
+    );
 
     await page.emulateMedia({ media: 'print' });
     await expect(page.locator('#filters').isVisible()).resolves.toBe(false);

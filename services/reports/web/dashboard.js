@@ -229,6 +229,7 @@ function renderModelled(m) {
         `Assumptions (configured, not measured): ${m.assumptions.extraBedDaysPerLongLie} extra bed days per long lie; ${m.assumptions.costPerBedDay} per bed day.`,
       ),
       el('p', { class: 'muted' }, m.caveat),
+      csvLink('modelled'),
     );
 }
 
