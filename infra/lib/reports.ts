@@ -53,17 +53,21 @@ export function seedReports(values: EnvValues, write: (line: string) => void): P
 }
 
 /**
- * A commissioner's one-click sign-in to the dashboard: a report token made with the admin token,
- * in the `#token=` link, opening on the seeded months. Printed on this machine's terminal only.
+ * A one-click sign-in to the dashboard: a report token of `role` made with the admin token, in the
+ * `#token=` link, opening on the seeded months. Printed on this machine's terminal only.
  */
-export async function commissionerSignIn(reportsUrl: string, values: EnvValues): Promise<string> {
+export async function reportSignIn(
+  reportsUrl: string,
+  values: EnvValues,
+  role: 'commissioner' | 'analyst' = 'commissioner',
+): Promise<string> {
   const res = await fetch(new URL('/api/tokens', reportsUrl), {
     method: 'POST',
     headers: {
       authorization: `Bearer ${values.TELECARE_ADMIN_TOKEN ?? ''}`,
       'content-type': 'application/json',
     },
-    body: JSON.stringify({ role: 'commissioner', recipient: 'demo-commissioner' }),
+    body: JSON.stringify({ role, recipient: `demo-${role}` }),
     signal: AbortSignal.timeout(5_000),
   });
   if (res.status !== 201) throw new Error(`POST /api/tokens answered ${res.status}`);
@@ -80,9 +84,17 @@ export function commissionerLine(link: string | Error): string {
     : `${label} ${link}  (the dashboard: two simulated months across 12 districts, care hours, bed days and a comparison group)`;
 }
 
+/** The banner line with an analyst's sign-in: the same dashboard, and the episode export. */
+export function analystLine(link: string | Error): string {
+  const label = 'analyst'.padEnd(18);
+  return link instanceof Error
+    ? `${label} no dashboard link: ${link.message}`
+    : `${label} ${link}  (the same, and the pseudonymised episode export)`;
+}
+
 /**
- * Registers the cohort, seeds the reports for it and signs a commissioner in, when the reports
- * service runs; banner lines.
+ * Registers the cohort, seeds the reports for it and signs a commissioner and an analyst in, when
+ * the reports service runs; banner lines.
  */
 export async function reportsLines(
   reportsUrl: string | undefined,
@@ -96,5 +108,7 @@ export async function reportsLines(
   } catch (err) {
     return [commissionerLine(err as Error)];
   }
-  return [commissionerLine(await commissionerSignIn(reportsUrl, values).catch((err: Error) => err))];
+  const signIn = (role: 'commissioner' | 'analyst') =>
+    reportSignIn(reportsUrl, values, role).catch((err: Error) => err);
+  return [commissionerLine(await signIn('commissioner')), analystLine(await signIn('analyst'))];
 }

@@ -61,10 +61,11 @@ describe('the demo reports', () => {
   it('give a commissioner every figure: activity in 12 districts, care hours, bed days, a comparison', async () => {
     const output: string[] = [];
     const lines = await reportsLines(values.TELECARE_REPORTS_URL, values, (line) => output.push(line));
-    expect(lines).toHaveLength(1);
+    expect(lines).toHaveLength(2);
     expect(lines[0], output.join('\n')).toMatch(
       /commissioner\s+http:\/\/127\.0\.0\.1:\d+\/\?from=.*#token=rpt_/,
     );
+    expect(lines[1]).toMatch(/analyst\s+http:\/\/127\.0\.0\.1:\d+\/\?from=.*#token=rpt_.*episode export/);
     expect(output.join('\n')).toMatch(/cohort: 540 residents registered with \d+ care packages, 0 found/);
     const token = /#token=(rpt_[^\s]+)/.exec(lines[0] ?? '')?.[1] ?? '';
     const query = /\?(from=[^#]+)#/.exec(lines[0] ?? '')?.[1] ?? '';
@@ -88,6 +89,14 @@ describe('the demo reports', () => {
         difference: { mean: expect.any(Number), low: expect.any(Number), high: expect.any(Number) },
       });
     }
+
+    // The analyst's token gets the episode export of the seeded months, one row per case.
+    const analyst = /#token=(rpt_[^\s]+)/.exec(lines[1] ?? '')?.[1] ?? '';
+    const episodes = await fetch(new URL(`/api/reports/episodes.csv?${query}`, values.TELECARE_REPORTS_URL), {
+      headers: { authorization: `Bearer ${analyst}` },
+    });
+    expect(episodes.status).toBe(200);
+    expect((await episodes.text()).trim().split('\r\n').length).toBeGreaterThan(100);
 
     // Again, as a second `pnpm demo` would: nobody registered twice, no stay imported twice.
     const again: string[] = [];

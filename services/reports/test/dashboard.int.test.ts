@@ -107,6 +107,13 @@ describe('the dashboard in Chromium', () => {
     await expect(page.locator('#filters').isVisible()).resolves.toBe(false);
     await page.screenshot({ path: `${ARTEFACTS}dashboard-print.png`, fullPage: true });
     expect(problems, problems.join('\n')).toEqual([]);
+
+    // The episode export is for analysts: a commissioner's click is refused (Chromium logs the
+    // 403) and the page says why, with no script error.
+    await page.emulateMedia({ media: 'screen' });
+    await page.locator('#episodes-csv').click();
+    await expect.poll(async () => (await page.locator('#episodes-status').textContent()) ?? '').toMatch(/\S/);
+    expect(problems.filter((p) => !p.includes('403'))).toEqual([]);
     await page.close();
   });
 

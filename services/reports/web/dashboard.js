@@ -119,14 +119,25 @@ function districtGrid(demand) {
   return grid;
 }
 
+/** Downloads `path` as `name`, or says in `status` why it could not (a commissioner's token). */
+async function download(path, name, status) {
+  try {
+    const blob = await (await get(path)).blob();
+    const link = el('a', { href: URL.createObjectURL(blob), download: name });
+    link.click();
+    URL.revokeObjectURL(link.href);
+    if (status) status.textContent = '';
+  } catch (err) {
+    if (!status) throw err;
+    status.textContent = err.message;
+  }
+}
+
 function csvLink(chart) {
   const a = el('a', { href: '#', class: 'csv' }, `Download ${chart}.csv`);
   a.addEventListener('click', async (event) => {
     event.preventDefault();
-    const blob = await (await get(`/api/reports/csv/${chart}?${query()}`)).blob();
-    const link = el('a', { href: URL.createObjectURL(blob), download: `${chart}.csv` });
-    link.click();
-    URL.revokeObjectURL(link.href);
+    await download(`/api/reports/csv/${chart}?${query()}`, `${chart}.csv`);
   });
   return a;
 }
@@ -384,6 +395,11 @@ function start() {
   $('districts').value = params.get('districts') ?? '';
   void load();
 }
+
+$('episodes-csv').addEventListener('click', (event) => {
+  event.preventDefault();
+  void download(`/api/reports/episodes.csv?${query()}`, 'episodes.csv', $('episodes-status'));
+});
 
 $('signin').addEventListener('submit', (event) => {
   event.preventDefault();
