@@ -235,8 +235,10 @@ describe('comparison with residents referred and still waiting (difference in di
     expect(bedDaysBeforeAfter(unreferred, stays, 6, now, { referred: waiting }).comparison).toMatchObject({
       residents: 5,
       installedResidents: 0,
+      installedWithoutReferral: 6,
       difference: null,
     });
+    expect(figure.comparison?.installedWithoutReferral).toBe(0);
   });
 
   it('says why there is none: no referrals, or none waiting a whole window', () => {

@@ -164,6 +164,8 @@ export interface ComparisonFigure extends BeforeAfter {
   readonly installedResidents: Count;
   /** Their mean change over the same windows around their referral, with its 95 % interval. */
   readonly installedMeanChange: MeanChange | null;
+  /** Installed residents of the main figure left out of this comparison: no referral date recorded. */
+  readonly installedWithoutReferral: Count;
   /**
    * The difference in differences: the installed residents' mean change around their referral
    * minus this group's, per resident, with its bootstrap 95 % interval (each group resampled from
@@ -217,6 +219,7 @@ function compare(
   // Both groups from the same event, their referral: the installed (a few weeks later, as usual)
   // and those still waiting. An installed resident with no referral date is left out of it.
   const referred = cohort.flatMap((r) => (r.referredAt ? [{ ...r, startedAt: r.referredAt }] : []));
+  const unreferred = cohort.filter((r) => !r.referredAt && addMonths(r.startedAt, months) <= now).length;
   const installedPairs = pairsOf(referred, measure, months, now);
   const f = beforeAfter(pairs, protect);
   const treated = beforeAfter(installedPairs, protect);
@@ -232,6 +235,7 @@ function compare(
       meanChange: f.meanChange,
       installedResidents: treated.residents,
       installedMeanChange: treated.meanChange,
+      installedWithoutReferral: protectCount(unreferred),
       difference:
         f.meanChange && treated.meanChange
           ? bootstrapDifference(changes(installedPairs), changes(pairs))

@@ -94,6 +94,9 @@ const Comparison = (total: z.ZodType) =>
       installedMeanChange: MeanChange.describe(
         'their mean change over the same windows around their referral',
       ),
+      installedWithoutReferral: Count.describe(
+        'installed residents of the main figure left out of the comparison: no referral date recorded',
+      ),
       difference: MeanChange.describe(
         "difference in differences: the installed residents' mean change around their referral minus this group's, with its bootstrap 95 % interval",
       ),

@@ -317,7 +317,11 @@ function renderBeforeAfter(id, b, what, before, after) {
       el(
         'p',
         { class: 'comparison' },
-        `Installed residents over the same ${w.months} months around their referral: ${show(c.installedResidents)} · change per resident ${interval(c.installedMeanChange)}`,
+        `Installed residents over the same ${w.months} months around their referral: ${show(c.installedResidents)} · change per resident ${interval(c.installedMeanChange)}${
+          c.installedWithoutReferral === 0
+            ? ''
+            : ` · left out, no referral date recorded: ${show(c.installedWithoutReferral)}`
+        }`,
       ),
       el(
         'p',
