@@ -56,7 +56,13 @@ export class RegistryClient {
   readonly #api: Client<RegistryRoutes>;
 
   constructor(baseUrl: string, token: string) {
-    this.#api = createClient(REGISTRY_ROUTES, { baseUrl, token, service: 'the registry' });
+    // A bulk import of thousands of homes is still one request, as for the CLI.
+    this.#api = createClient(REGISTRY_ROUTES, {
+      baseUrl,
+      token,
+      service: 'the registry',
+      timeoutMs: 120_000,
+    });
   }
 
   createResident(resident: NewResident): Promise<{ id: string }> {

@@ -60,7 +60,7 @@ const EXPECTED: Record<string, string[]> = {
     'gateway_mqtt_rejects_total',
     'gateway_mqtt_queued_messages',
     'gateway_mqtt_store_seconds',
-    'gateway_mqtt_transient_failures_total',
+    'gateway_mqtt_retries_total',
   ],
   'gateway-dc09': [
     'gateway_dc09_events_stored_total',

@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import { Alert, names } from '@telecare/contracts';
+import { Alert, CaseEvent, names } from '@telecare/contracts';
 import {
   devicePayload,
   driveLoad,
@@ -137,8 +137,26 @@ export async function runStorm(
     await pool.connect();
     await pool.register([...background, ...area].flatMap((h) => [h.hub, h.pendant, h.pir]));
 
-    // Press-to-alert: the alert is on core NATS as soon as triage stores it.
+    // Press-to-alert: the alert is on core NATS as soon as triage stores it. Press-to-case: the
+    // case's `opened` event is on core NATS as soon as the helpline publishes it to CASES, which is
+    // what every operator's console shows.
     const waiting = new Map<string, (at: number) => void>();
+    const caseWaiting = new Map<string, (at: number) => void>();
+    const pressOfAlert = new Map<string, string>();
+    const areaAlertIds = new Set<string>();
+    let areaCases = 0;
+    const caseSub = nc.subscribe(names(platform.namespace).subjects.allCases);
+    void (async () => {
+      for await (const msg of caseSub) {
+        const at = performance.now();
+        const event = CaseEvent.safeParse(msg.json());
+        if (!event.success || event.data.kind !== 'opened') continue;
+        const alertId = String(event.data.data.alertId ?? '');
+        if (areaAlertIds.has(alertId)) areaCases++;
+        const serial = pressOfAlert.get(alertId);
+        if (serial) caseWaiting.get(serial)?.(at);
+      }
+    })();
     const sub = nc.subscribe(names(platform.namespace).subjects.allAlerts);
     let p3Alerts = 0;
     const areaIncidents = new Map<string, number>();
@@ -149,37 +167,48 @@ export async function runStorm(
         const alert = Alert.safeParse(msg.json());
         if (!alert.success) continue;
         if (alert.data.priority === 3) p3Alerts++;
-        if (alert.data.residentId.startsWith('area:'))
+        if (alert.data.residentId.startsWith('area:')) {
           areaIncidents.set(alert.data.residentId, (areaIncidents.get(alert.data.residentId) ?? 0) + 1);
-        else if (alert.data.type === 'mains.lost') homeMainsAlerts++;
-        if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial)
+          areaAlertIds.add(alert.data.id);
+        } else if (alert.data.type === 'mains.lost') homeMainsAlerts++;
+        if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial) {
+          pressOfAlert.set(alert.data.id, alert.data.deviceSerial);
           waiting.get(alert.data.deviceSerial)?.(at);
+        }
       }
     })();
     // A fresh pendant for every press: a pendant pressed again within five minutes of its first
     // press merges into that alert (trigger.pendant mergeWithinS) and raises only a repeat of it,
     // so every measured press is a first press, as an alarm from a quiet home is.
     let pressed = 0;
-    const press = async (serial: string): Promise<number> => {
+    /** A press's latency to its alert and to its case (NaN: not within a minute). */
+    interface Timed {
+      readonly alert: number;
+      readonly kase: number;
+    }
+    const within = (p: Promise<number>) =>
+      Promise.race([p, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000))]);
+    const press = async (serial: string): Promise<Timed> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
+      const opened = new Promise<number>((resolve) => caseWaiting.set(serial, resolve));
       const id = loadEventId();
       const started = performance.now();
       await pool.send(serial, id, devicePayload(id, 'pendant.pressed'));
-      const at = await Promise.race([
-        alerted,
-        new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000)),
-      ]);
+      const [alertAt, caseAt] = await Promise.all([within(alerted), within(opened)]);
       waiting.delete(serial);
-      return at - started;
+      caseWaiting.delete(serial);
+      return { alert: alertAt - started, kase: caseAt - started };
     };
-    const pressEvery = async (ms: number, until: () => boolean): Promise<number[]> => {
-      const out: Promise<number>[] = [];
+    const pressEvery = async (ms: number, until: () => boolean): Promise<Timed[]> => {
+      const out: Promise<Timed>[] = [];
       while (!until()) {
         out.push(press((background[pressed++ % background.length] as LoadHome).pendant));
         await new Promise((resolve) => setTimeout(resolve, ms));
       }
       return Promise.all(out);
     };
+    const alerts = (t: Timed[]) => t.map((x) => x.alert);
+    const cases = (t: Timed[]) => t.map((x) => x.kase);
 
     const controller = new AbortController();
     const traffic = driveLoad(background, pool, {
@@ -193,10 +222,12 @@ export async function runStorm(
     const baselineTimer = setTimeout(() => {
       baselineDone = true;
     }, 5_000);
-    const baseline = await pressEvery(200, () => baselineDone);
+    const baselineTimed = await pressEvery(200, () => baselineDone);
     clearTimeout(baselineTimer);
+    const baseline = alerts(baselineTimed);
+    const baselineCases = cases(baselineTimed);
     log(
-      `before the storm: press → alert p50 ${r1(percentile(baseline, 50))} ms, p99 ${r1(percentile(baseline, 99))} ms (${baseline.length} presses)`,
+      `before the storm: press → alert p50 ${r1(percentile(baseline, 50))} ms, p99 ${r1(percentile(baseline, 99))} ms; press → case on the consoles p50 ${r1(percentile(baselineCases, 50))} ms, p99 ${r1(percentile(baselineCases, 99))} ms (${baseline.length} presses)`,
     );
 
     let figures: Record<string, number | string> = {};
@@ -209,7 +240,9 @@ export async function runStorm(
       ).finally(() => {
         stormDone = true;
       });
-      const during = await pressEvery(200, () => stormDone);
+      const duringTimed = await pressEvery(200, () => stormDone);
+      const during = alerts(duringTimed);
+      const duringCases = cases(duringTimed);
       const waves = await storm;
       log(
         `storm: ${area.length} hubs in ${districts} districts, mains lost stored in ${r1(waves.lostMs / 1000)} s, restored in ${r1(waves.restoredMs / 1000)} s (${waves.failed} failed)`,
@@ -217,10 +250,13 @@ export async function runStorm(
       // Per-home alerts are held until the area lanes have read past them (triage README).
       await new Promise((resolve) => setTimeout(resolve, 10_000));
       log(
-        `the storm became ${areaIncidents.size} area incidents (${[...areaIncidents.keys()].join(', ')}) for ${districts} districts, and ${homeMainsAlerts} per-home mains alerts`,
+        `the storm became ${areaIncidents.size} area incidents (${[...areaIncidents.keys()].join(', ')}) for ${districts} districts, ${areaCases} area cases in the helpline queue, and ${homeMainsAlerts} per-home mains alerts`,
       );
       log(
         `during the storm: press → alert p50 ${r1(percentile(during, 50))} ms, p99 ${r1(percentile(during, 99))} ms, max ${r1(Math.max(...during))} ms (${during.length} presses, ${during.filter(Number.isNaN).length} never alerted)`,
+      );
+      log(
+        `during the storm: press → case on the consoles p50 ${r1(percentile(duringCases, 50))} ms, p99 ${r1(percentile(duringCases, 99))} ms, max ${r1(Math.max(...duringCases))} ms (${duringCases.filter(Number.isNaN).length} presses with no case within a minute)`,
       );
       figures = {
         storm_homes: area.length,
@@ -236,12 +272,18 @@ export async function runStorm(
         press_to_alert_storm_max_ms: r1(Math.max(...during)),
         presses_storm: during.length,
         presses_never_alerted: during.filter(Number.isNaN).length,
+        area_cases: areaCases,
+        press_to_case_storm_p50_ms: r1(percentile(duringCases, 50)),
+        press_to_case_storm_p99_ms: r1(percentile(duringCases, 99)),
+        press_to_case_storm_max_ms: r1(Math.max(...duringCases)),
+        presses_no_case: duringCases.filter(Number.isNaN).length,
       };
       controller.abort();
     }
     const load = await traffic;
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     sub.unsubscribe();
+    caseSub.unsubscribe();
     log(
       `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(load.stored / (load.wallMs / 1000))}/s), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
     );
@@ -255,6 +297,8 @@ export async function runStorm(
       ack_p99_ms: r1(percentile(load.ackLatencyMs, 99)),
       press_to_alert_before_p50_ms: r1(percentile(baseline, 50)),
       press_to_alert_before_p99_ms: r1(percentile(baseline, 99)),
+      press_to_case_before_p50_ms: r1(percentile(baselineCases, 50)),
+      press_to_case_before_p99_ms: r1(percentile(baselineCases, 99)),
       p3_alerts: p3Alerts,
       ...figures,
     };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { REGISTRY_ROUTES, type RouteTable } from '@telecare/contracts';
+import { HELPLINE_ROUTES, REGISTRY_ROUTES, REPORTS_ROUTES, type RouteTable } from '@telecare/contracts';
 import { createLogger } from '@telecare/platform';
 import { loadReportsConfig, type ReportsHandle, startReports } from '@telecare/reports';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
@@ -47,15 +47,23 @@ function matrixUnder(heading: string): Matrix {
   return { roles, rows };
 }
 
-/** The matrix's rows are the route contracts, and each row's ✓ are the roles its contract allows. */
+/**
+ * The matrix's rows are the route contracts that need a principal (those open to anyone are named
+ * under the table), and each row's ✓ are the roles its contract allows (`signed-in`: every role).
+ */
 function expectContractsMatch(matrix: Matrix, routes: RouteTable): void {
   const key = (method: string, path: string) => `${method} ${path}`;
-  const contracts = new Map(Object.values(routes).map((route) => [key(route.method, route.path), route]));
+  const contracts = new Map(
+    Object.values(routes)
+      .filter((route) => route.roles !== 'anyone')
+      .map((route) => [key(route.method, route.path), route]),
+  );
   expect(matrix.rows.map((row) => key(row.method, row.path)).sort()).toEqual([...contracts.keys()].sort());
   for (const row of matrix.rows) {
     const roles = contracts.get(key(row.method, row.path))?.roles;
     const allowed = [...row.allowed].filter(([, yes]) => yes).map(([role]) => role);
-    expect(Array.isArray(roles) ? [...roles].sort() : roles, key(row.method, row.path)).toEqual(
+    const expected = roles === 'signed-in' ? matrix.roles : roles;
+    expect(Array.isArray(expected) ? [...expected].sort() : expected, key(row.method, row.path)).toEqual(
       allowed.sort(),
     );
   }
@@ -200,6 +208,10 @@ describe('the helpline matrix in docs/security.md', () => {
     );
   });
 
+  it('is the roles of the route contracts, route for route', () => {
+    expectContractsMatch(matrix, HELPLINE_ROUTES);
+  });
+
   it('holds for every role and endpoint; without a session every endpoint is 401', async () => {
     const people = new Map<string, string>();
     for (const role of matrix.roles)
@@ -246,6 +258,10 @@ describe('the reports matrix in docs/security.md', () => {
 
   it('covers every role the reports service issues tokens for', () => {
     expect(matrix.roles.sort()).toEqual(['admin', 'analyst', 'commissioner']);
+  });
+
+  it('is the roles of the route contracts, route for route', () => {
+    expectContractsMatch(matrix, REPORTS_ROUTES);
   });
 
   it('holds for every role and endpoint; without a token every endpoint is 401', async () => {

@@ -38,8 +38,11 @@ export {
   type ClientOptions,
   createClient,
 } from './http/client.ts';
+export * from './http/helpline.ts';
+export * from './http/helpline-schemas.ts';
 export * from './http/registry.ts';
 export * from './http/registry-schemas.ts';
+export * from './http/reports.ts';
 export {
   type AnyRoute,
   ApiError,

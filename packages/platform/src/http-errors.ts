@@ -94,6 +94,12 @@ export class RateLimitedError extends RequestError {
   }
 }
 
+/** The body is not of the media type the route reads (415). */
+export class UnsupportedMediaTypeError extends RequestError {
+  readonly status = 415;
+  readonly code = 'unsupported';
+}
+
 /** A dependency the request needs did not answer or refused (503). */
 export class UnavailableError extends RequestError {
   override readonly retryable = true;

@@ -52,6 +52,7 @@ export {
   requestIssues,
   UnauthorizedError,
   UnavailableError,
+  UnsupportedMediaTypeError,
 } from './http-errors.ts';
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
@@ -98,7 +99,9 @@ export { createPool, migrate, type Pool, type PoolClient, withTransaction } from
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { createRedis, type Redis } from './redis.ts';
 export {
+  type ContractsServed,
   collectRoutes,
+  contractsServed,
   mountRoutes,
   type OpenApiInfo,
   openApiDocument,
@@ -125,6 +128,8 @@ export {
   runService,
   START_TIMEOUT_MS,
 } from './shutdown.ts';
+export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
+export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,
   injectTrace,
@@ -147,6 +152,15 @@ export {
   type UserProperties,
 } from './tracing.ts';
 export {
+  crossSiteReason,
+  DATA_POLICY,
+  overTls,
+  pagePolicy,
+  registerWebSecurity,
+  sha256Source,
+  type WebSecurityOptions,
+} from './web-security.ts';
+export {
   ACK_WAIT_S,
   type BackoffPolicy,
   backoffDelay,
@@ -155,6 +169,7 @@ export {
   Pause,
   REDELIVERY,
   SECOND_NS,
+  STORE_RETRY,
   sleep,
   TimeoutError,
   within,

@@ -8,7 +8,9 @@ import Fastify, {
 } from 'fastify';
 import { createJsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { ForbiddenError, parseRequest } from './http-errors.ts';
+import { createHttpServer, createMetrics } from './http.ts';
+import { ForbiddenError, parseRequest, UnsupportedMediaTypeError } from './http-errors.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 /** A request to a route, typed by the route's schemas (after parsing). */
 export type RouteRequest<R extends AnyRoute> = FastifyRequest<{
@@ -52,9 +54,14 @@ function fastifySchema(route: AnyRoute) {
     ...(route.params ? { params: route.params } : {}),
     ...(route.query ? { querystring: route.query } : {}),
     ...(route.body ? { body: route.body } : {}),
-    ...(route.raw
-      ? {}
-      : { response: { ...errors, ...route.responses, [route.status ?? 200]: route.response } }),
+    ...(route.consumes ? { consumes: [route.consumes] } : {}),
+    ...(route.headers ? { headers: route.headers } : {}),
+    // A raw answer (a stream, CSV) is not serialised through its schema: only the refusals are.
+    response: {
+      ...errors,
+      ...route.responses,
+      ...(route.raw ? {} : { [route.status ?? 200]: route.response }),
+    },
   };
 }
 
@@ -80,12 +87,14 @@ export function mountRoutes<T extends RouteTable>(
       serializerCompiler: serializerCompiler as RouteOptions['serializerCompiler'],
       config: { contract: name } as RouteOptions['config'],
       preValidation: async (req: FastifyRequest) => {
-        if (route.roles === 'anyone') return;
         const role = roleOf(req) ?? 'unknown';
-        if (route.roles !== 'signed-in' && !route.roles.includes(role))
+        if (Array.isArray(route.roles) && !route.roles.includes(role))
           throw new ForbiddenError(
-            `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are ${role}`,
+            `${route.method} ${route.path} needs the role ${route.roles.join(' or ')}; you are signed in as ${role}`,
           );
+        const type = String(req.headers['content-type'] ?? '');
+        if (route.consumes && !type.startsWith(route.consumes))
+          throw new UnsupportedMediaTypeError(`send the body as ${route.consumes}`);
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (route.status) reply.code(route.status);
@@ -100,21 +109,31 @@ export interface OpenApiInfo {
   title: string;
   version: string;
   description?: string;
+  /** Where the service serves the document (default `/openapi.json`). */
+  path?: string;
+  /** The session cookie people sign in with, beside the bearer token programs send. */
+  sessionCookie?: string;
 }
 
-const transform = createJsonSchemaTransform({ skipList: ['/openapi.json'] });
+const transform = createJsonSchemaTransform({});
 
 /**
  * Registers @fastify/swagger on `app` (before the routes it documents) and serves the document at
- * `/openapi.json`. Only routes with a contract (mounted by `mountRoutes`) are documented.
+ * `info.path` (`/openapi.json`). Only routes with a contract (mounted by `mountRoutes`) are documented.
  */
-export async function serveOpenApi(app: FastifyInstance, info: OpenApiInfo): Promise<void> {
+export async function serveOpenApi(app: FastifyInstance, options: OpenApiInfo): Promise<void> {
+  const { path = '/openapi.json', sessionCookie, ...info } = options;
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info,
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          ...(sessionCookie ? { session: { type: 'apiKey', in: 'cookie', name: sessionCookie } } : {}),
+        },
+      },
+      security: [{ bearer: [] }, ...(sessionCookie ? [{ session: [] }] : [])],
     },
     transform: (document) => {
       const contract = (document.route.config as { contract?: string } | undefined)?.contract;
@@ -122,7 +141,7 @@ export async function serveOpenApi(app: FastifyInstance, info: OpenApiInfo): Pro
       return transform(document);
     },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(path, { schema: { hide: true } }, async () => app.swagger());
 }
 
 /**
@@ -155,4 +174,53 @@ export function collectRoutes(app: FastifyInstance): Set<string> {
     for (const method of methods) if (method !== 'HEAD') seen.add(`${method} ${route.url}`);
   });
   return seen;
+}
+
+/** How a service's routes stand against its contracts: each list is `METHOD /path`, sorted. */
+export interface ContractsServed {
+  /** The routes of the contracts. */
+  contracts: string[];
+  /** The routes the service mounted under `/api/` (its OpenAPI document aside). */
+  mounted: string[];
+  /** The routes in the OpenAPI document the service serves. */
+  documented: string[];
+  /** That document. */
+  served: unknown;
+  /** The document generated from the contracts alone (`openApiDocument`), as committed. */
+  generated: unknown;
+}
+
+/**
+ * Mounts a service's routes on a bare server (`register`, with a silent logger; nothing is called)
+ * and says what it mounted and documents beside its contracts, for the test that keeps the
+ * routes, the contracts and the committed OpenAPI document one.
+ */
+export async function contractsServed(
+  info: OpenApiInfo,
+  routes: RouteTable,
+  register: (app: FastifyInstance, logger: Logger) => Promise<void>,
+): Promise<ContractsServed> {
+  const logger = createLogger('contracts-check', 'silent');
+  const app = createHttpServer({ logger, metrics: createMetrics('contracts-check'), readiness: {} });
+  const seen = collectRoutes(app);
+  const documentPath = info.path ?? '/openapi.json';
+  try {
+    await register(app, logger);
+    await app.ready();
+    const served = (await app.inject({ url: documentPath })).json();
+    const documented = Object.entries(served.paths as Record<string, Record<string, unknown>>).flatMap(
+      ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${fastifyPath(path)}`),
+    );
+    return {
+      contracts: Object.values(routes)
+        .map((r) => `${r.method} ${fastifyPath(r.path)}`)
+        .sort(),
+      mounted: [...seen].filter((r) => r.includes(' /api/') && r !== `GET ${documentPath}`).sort(),
+      documented: documented.sort(),
+      served,
+      generated: await openApiDocument(info, routes),
+    };
+  } finally {
+    await app.close();
+  }
 }

@@ -8,6 +8,13 @@ describe('backoffDelay', () => {
       100, 200, 400, 800, 1_000, 1_000,
     ]);
   });
+
+  it('draws the jittered share of each delay at random, never past the delay itself', () => {
+    const policy = { initialMs: 100, maxMs: 1_000, jitter: 0.5 };
+    expect(backoffDelay(policy, 3, () => 0)).toBe(400);
+    expect(backoffDelay(policy, 3, () => 0.999_999)).toBe(200);
+    expect(backoffDelay(policy, 9, () => 0.5)).toBe(750);
+  });
 });
 
 describe('sleep', () => {

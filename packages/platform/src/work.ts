@@ -117,14 +117,26 @@ export interface BackoffPolicy {
   readonly maxMs: number;
   /** Each delay is this many times the one before (2 unless said). */
   readonly factor?: number;
+  /**
+   * The share of each delay drawn at random (0 unless said): 0.5 waits between half and all of it,
+   * so many clients failing at once do not all come back at the same moment.
+   */
+  readonly jitter?: number;
 }
 
 /** The delay before try `attempt` (1 is the first retry): exponential from `initialMs`, capped. */
-export function backoffDelay(policy: BackoffPolicy, attempt: number): number {
+export function backoffDelay(policy: BackoffPolicy, attempt: number, random = Math.random): number {
   const factor = policy.factor ?? 2;
   const exponent = Math.max(0, Math.min(attempt - 1, 30));
-  return Math.min(policy.maxMs, Math.round(policy.initialMs * factor ** exponent));
+  const full = Math.min(policy.maxMs, policy.initialMs * factor ** exponent);
+  return Math.round(full * (1 - (policy.jitter ?? 0) * random()));
 }
+
+/**
+ * How a gateway tries again to store what a device or panel sent, while the device waits for its
+ * answer: soon, since the sender is waiting, and never longer than the sender's own resend.
+ */
+export const STORE_RETRY: BackoffPolicy = { initialMs: 100, maxMs: 2_000, jitter: 0.5 };
 
 /** How a message that failed for the moment is handed back: one policy for every consumer. */
 export const REDELIVERY: BackoffPolicy = { initialMs: 1_000, maxMs: 30_000 };

@@ -232,6 +232,52 @@ describe('the consumer loop on a real JetStream consumer', () => {
   });
 });
 
+describe('the consumer loop handing work back on stop', () => {
+  it('hands back at once what it took and never began: the next loop has it long before the ack wait', async () => {
+    // An ack wait far longer than the test: a message not handed back would wait all of it.
+    const name = 'handback';
+    await ensureDurableConsumer(
+      jsm,
+      n.streams.alerts,
+      name,
+      { ack_wait: 60 * SECOND_NS, max_deliver: -1 },
+      { filter_subject: `${n.namespace}.alerts.${name}.*` },
+    );
+    const finished: number[] = [];
+    let started = 0;
+    // One lane, batches of five: four messages wait behind the first when the stop comes.
+    const running = loop(
+      name,
+      async (note) => {
+        started += 1;
+        await sleep(1_000);
+        finished.push(note.i);
+      },
+      { batch: 5 },
+    );
+    for (let i = 0; i < 5; i++) await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }));
+    await waitFor(() => started === 1);
+    await running.stop();
+    expect(finished).toEqual([0]);
+    const stoppedAt = performance.now();
+    const next = loop(name, async (note) => {
+      finished.push(note.i);
+    });
+    try {
+      await waitFor(() => finished.length === 5, {
+        what: 'the next loop to handle the rest',
+        timeoutMs: 20_000,
+      });
+      expect(performance.now() - stoppedAt).toBeLessThan(10_000);
+      expect([...finished].sort()).toEqual([0, 1, 2, 3, 4]);
+      const info = await jsm.consumers.info(n.streams.alerts, name);
+      expect(info.num_ack_pending + info.num_pending).toBe(0);
+    } finally {
+      await next.stop();
+    }
+  });
+});
+
 describe('the consumer loop through a NATS restart', () => {
   let own: OwnNatsServer;
   let ownNc: NatsConnection;

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Names, TelecareEvent } from '@telecare/contracts';
 import {
   activeTraceparent,
+  backoffDelay,
   type Clock,
   headers,
   injectTrace,
@@ -12,6 +13,8 @@ import {
   publishDeadLetter,
   ROOT_TRACE,
   SpanKind,
+  STORE_RETRY,
+  sleep,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
 import { readEnvelope } from './frame.ts';
@@ -30,9 +33,6 @@ const MAX_QUEUED_FRAMES = 16;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
-/** Backoff between attempts at a frame after a transient failure: 100 ms doubling to 2 s. */
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 2_000;
 /**
  * How long one store attempt waits for its PubAck. Shorter than the client's default, so a request
  * lost in a reconnect is tried again within the retry bound; a store that did land is then
@@ -78,7 +78,8 @@ export class Dc09Gateway {
   #udpInflight = 0;
   #closing = false;
   /** Wakes every frame waiting out a backoff, so a drain does not wait for the retry bound. */
-  readonly #wakers = new Set<() => void>();
+  /** Aborted by drain: ends every retry's wait at once. */
+  readonly #draining = new AbortController();
 
   constructor(deps: {
     names: Names;
@@ -145,7 +146,7 @@ export class Dc09Gateway {
   /** Stops taking connections and datagrams, answers the frames in hand, then closes sockets. */
   async drain(): Promise<void> {
     this.#closing = true;
-    for (const wake of this.#wakers) wake();
+    this.#draining.abort();
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     await Promise.allSettled([...this.#inflight]);
@@ -275,7 +276,7 @@ export class Dc09Gateway {
   ): Promise<Buffer | undefined> {
     const now = new Date(this.#clock.now());
     const giveUpAt = performance.now() + this.#retryMs;
-    for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+    for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await this.#handle(unit, source, origin, transport, now);
         if (outcome === 'silent') return undefined;
@@ -285,6 +286,7 @@ export class Dc09Gateway {
         return outcome.replyFrame;
       } catch (err) {
         const stage = err instanceof UnansweredError ? err.stage : 'store';
+        const delay = backoffDelay(STORE_RETRY, attempt);
         if (this.#closing || performance.now() + delay > giveUpAt) {
           this.#metrics.unanswered.inc({ stage });
           this.#log.warn({ err, origin, stage }, 'frame left unanswered; the sender will retry');
@@ -292,21 +294,9 @@ export class Dc09Gateway {
         }
         this.#metrics.retries.inc({ stage });
         this.#log.debug({ err, origin, stage, delayMs: delay }, 'transient failure; retrying the frame');
-        await this.#pause(delay);
+        await sleep(delay, this.#draining.signal);
       }
     }
-  }
-
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#wakers.add(wake);
-    });
   }
 
   /**

@@ -1,16 +1,16 @@
-import { RejectReason } from '@telecare/contracts';
-import { Counter, type createMetrics, Gauge, Histogram } from '@telecare/platform';
+import {
+  Counter,
+  type createMetrics,
+  createStoreMetrics,
+  Gauge,
+  type StoreMetrics,
+} from '@telecare/platform';
 
 type Registry = ReturnType<typeof createMetrics>;
 
-export interface Dc09Metrics {
+export interface Dc09Metrics extends StoreMetrics {
   readonly replies: Counter<'reply' | 'transport'>;
-  readonly stored: Counter<'type'>;
-  readonly duplicates: Counter;
-  readonly rejects: Counter<'reason'>;
-  readonly storeSeconds: Histogram;
   readonly unanswered: Counter<'stage'>;
-  readonly retries: Counter<'stage'>;
   readonly connections: Gauge;
   readonly refusedConnections: Counter<'reason'>;
   readonly closedConnections: Counter<'reason'>;
@@ -21,13 +21,6 @@ export interface Dc09Metrics {
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
-  const rejects = new Counter({
-    name: 'gateway_dc09_rejects_total',
-    help: 'Frames refused (NAK or DUH) and dead-lettered, by reason',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  for (const reason of RejectReason.options) rejects.inc({ reason }, 0);
   const refusedConnections = new Counter({
     name: 'gateway_dc09_connections_refused_total',
     help: 'TCP connections refused: per-source (one address at its limit) or max-connections',
@@ -36,39 +29,16 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
   });
   for (const reason of ['per-source', 'max-connections']) refusedConnections.inc({ reason }, 0);
   return {
+    ...createStoreMetrics(registry, 'gateway_dc09', 'frame'),
     replies: new Counter({
       name: 'gateway_dc09_replies_total',
       help: 'Replies sent to DC-09 senders, by reply (ACK, NAK, DUH) and transport',
       labelNames: ['reply', 'transport'] as const,
       registers: [registry],
     }),
-    stored: new Counter({
-      name: 'gateway_dc09_events_stored_total',
-      help: 'Events stored in the EVENTS stream, by type',
-      labelNames: ['type'] as const,
-      registers: [registry],
-    }),
-    duplicates: new Counter({
-      name: 'gateway_dc09_duplicates_total',
-      help: 'Retransmitted events JetStream recognised as already stored',
-      registers: [registry],
-    }),
-    rejects,
-    storeSeconds: new Histogram({
-      name: 'gateway_dc09_store_seconds',
-      help: 'Time to store every event of one frame (publish to the last PubAck)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    }),
     unanswered: new Counter({
       name: 'gateway_dc09_unanswered_total',
       help: 'Frames left unanswered after a transient failure (the sender retries), by stage',
-      labelNames: ['stage'] as const,
-      registers: [registry],
-    }),
-    retries: new Counter({
-      name: 'gateway_dc09_retries_total',
-      help: 'Attempts at a frame retried after a transient failure, by stage',
       labelNames: ['stage'] as const,
       registers: [registry],
     }),

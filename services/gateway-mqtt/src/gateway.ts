@@ -9,6 +9,7 @@ import {
 } from '@telecare/contracts';
 import {
   activeTraceparent,
+  backoffDelay,
   type Clock,
   DEAD_LETTER_MAX_RAW_BYTES,
   type IPublishPacket,
@@ -24,6 +25,8 @@ import {
   PoisonMessageError,
   publishDeadLetter,
   SpanKind,
+  STORE_RETRY,
+  sleep,
   TransientError,
 } from '@telecare/platform';
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
@@ -62,7 +65,6 @@ interface Pending {
   readonly rawSize?: number;
 }
 
-const BACKOFF_FIRST_MS = 100;
 /** W3C trace context: version-traceid-parentid-flags. Anything else is dropped, not forwarded. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -72,7 +74,6 @@ export function traceparentOf(packet: Pick<IPublishPacket, 'properties'>): strin
   const value = Array.isArray(raw) ? raw[0] : raw;
   return typeof value === 'string' && TRACEPARENT.test(value) ? value : undefined;
 }
-const BACKOFF_MAX_MS = 5_000;
 
 /**
  * A message whose handling was given up without a decision: the gateway is draining or the
@@ -111,7 +112,8 @@ export class DeviceEventGateway {
   /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
   #generation = 0;
   #closing = false;
-  readonly #wakers = new Set<() => void>();
+  /** Aborted by drain: ends every retry's wait at once. */
+  readonly #draining = new AbortController();
   readonly #rate: DeviceRateLimit;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
@@ -208,7 +210,7 @@ export class DeviceEventGateway {
   /** Stops taking messages, finishes those admitted (their retries give up at once), refuses the held. */
   async drain(): Promise<void> {
     this.#closing = true;
-    for (const wake of this.#wakers) wake();
+    this.#draining.abort();
     for (const callback of this.#held.splice(0)) {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
     }
@@ -579,29 +581,17 @@ export class DeviceEventGateway {
           });
         }
         this.#metrics.retries.inc({ stage });
-        const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** n) * (0.5 + Math.random() / 2);
+        const delayMs = backoffDelay(STORE_RETRY, n + 1);
         this.#log.warn(
           { err, stage, attempt: n + 1, delayMs: Math.round(delayMs) },
           'transient failure; retrying',
         );
-        await this.#sleep(delayMs);
+        await sleep(delayMs, this.#draining.signal);
         if (this.#closing) throw new DeliveryAbandonedError(`${stage}: draining`, { cause: err });
         if (generation !== this.#generation || (this.#attached && !this.#attached.connected)) {
           throw new DeliveryAbandonedError(`${stage}: the MQTT connection was replaced`, { cause: err });
         }
       }
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#wakers.add(wake);
-    });
   }
 }

@@ -1,28 +1,15 @@
+import { HELPLINE_API, HELPLINE_PERMISSIONS, type HelplinePermission } from '@telecare/contracts';
 import { bearerToken, type FastifyRequest, sameSecret } from '@telecare/platform';
 import { ADMIN_PRINCIPAL, type PeopleStore, type Principal, type Role } from './people.ts';
 
-export const SESSION_COOKIE = 'helpline_session';
+/** The console's session cookie, as the OpenAPI document names it. */
+export const SESSION_COOKIE = HELPLINE_API.sessionCookie;
 
-/** What each kind of action needs. Supervisors and admins may also act on someone else's case. */
-const PERMISSIONS = {
-  'signed-in': ['operator', 'supervisor', 'installer', 'commissioner', 'admin'],
-  view: ['operator', 'supervisor', 'admin'],
-  work: ['operator', 'supervisor', 'admin'],
-  reassign: ['supervisor', 'admin'],
-  presence: ['operator', 'supervisor'],
-  /** Set someone else's presence, sign someone out. */
-  'manage-presence': ['supervisor', 'admin'],
-  stats: ['operator', 'supervisor', 'commissioner', 'admin'],
-  'manage-users': ['admin'],
-  /** Security events (refused and rate-limited reveals). */
-  security: ['supervisor', 'admin'],
-  /** The supervisor's overview: people, queue, figures, breaches, security events, unmapped codes. */
-  supervise: ['supervisor', 'admin'],
-} as const satisfies Record<string, readonly Role[]>;
-export type Permission = keyof typeof PERMISSIONS;
+/** What each kind of action needs: the roles of the route contracts. */
+export type Permission = HelplinePermission;
 
 export const can = (role: Role, permission: Permission): boolean =>
-  (PERMISSIONS[permission] as readonly Role[]).includes(role);
+  (HELPLINE_PERMISSIONS[permission] as readonly Role[]).includes(role);
 
 const cookie = (req: FastifyRequest, name: string): string | undefined => {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -41,10 +28,6 @@ export class Authenticator {
     private readonly people: PeopleStore,
     private readonly adminToken: string | undefined,
   ) {}
-
-  rolesFor(permission: Permission): readonly Role[] {
-    return PERMISSIONS[permission];
-  }
 
   sessionToken(req: FastifyRequest): string | undefined {
     return cookie(req, SESSION_COOKIE);

@@ -1,6 +1,6 @@
+import type { HelplineCase } from '@telecare/contracts';
 import { CaseEvent, type Names } from '@telecare/contracts';
 import { decodeJson, type JetStreamClient, type JetStreamManager, type Logger } from '@telecare/platform';
-import type { HelplineCase } from './api.ts';
 import type { CaseStore } from './store/index.ts';
 
 export interface FeedEntry {

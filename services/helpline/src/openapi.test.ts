@@ -1,17 +1,39 @@
 import { readFileSync } from 'node:fs';
+import { HELPLINE_API, HELPLINE_ROUTES } from '@telecare/contracts';
+import { contractsServed, ManualClock, openApiDocument } from '@telecare/platform';
 import { describe, expect, it } from 'vitest';
-import { openApiDocument } from './openapi.ts';
+import { type RouteDeps, registerRoutes } from './routes/index.ts';
 
-describe('the OpenAPI document', () => {
-  it('is generated from the zod schemas and the committed copy is current (pnpm --filter @telecare/helpline openapi)', () => {
+type Doc = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        description: string;
+        requestBody?: unknown;
+        parameters?: { name: string; in: string }[];
+        responses: object;
+      }
+    >
+  >;
+};
+
+describe("the helpline's routes", () => {
+  it('are all mounted from the contracts and in the OpenAPI document served at /api/openapi.json, which is the committed copy (pnpm --filter @telecare/helpline openapi)', async () => {
+    // Nothing is called: the stores are not needed to mount the routes.
+    const check = await contractsServed(HELPLINE_API, HELPLINE_ROUTES, (app, logger) =>
+      registerRoutes(app, { logger, clock: new ManualClock(0) } as Partial<RouteDeps> as RouteDeps),
+    );
+    expect(check.mounted).toEqual(check.contracts);
+    expect(check.documented).toEqual(check.contracts);
+    expect(check.served).toEqual(check.generated);
     const committed = JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8'));
-    expect(committed).toEqual(JSON.parse(JSON.stringify(openApiDocument())));
+    expect(committed).toEqual(check.served);
   });
 
-  it('documents the DESIGN §4 endpoints with their bodies and refusals', () => {
-    const doc = openApiDocument() as {
-      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
-    };
+  it('document the DESIGN §4 endpoints with their bodies, roles, refusals and idempotency keys', async () => {
+    const doc = (await openApiDocument(HELPLINE_API, HELPLINE_ROUTES)) as Doc;
     for (const path of [
       '/api/cases',
       '/api/cases/{id}',
@@ -23,8 +45,14 @@ describe('the OpenAPI document', () => {
       expect(doc.paths[path], path).toBeDefined();
     const resolve = doc.paths['/api/cases/{id}/resolve']?.post;
     expect(JSON.stringify(resolve?.requestBody)).toContain('false-alarm');
+    expect(resolve?.description).toBe('Roles: operator, supervisor, admin');
     expect(Object.keys(resolve?.responses ?? {})).toEqual(
-      expect.arrayContaining(['200', '400', '403', '409']),
+      expect.arrayContaining(['200', '400', '401', '403', '404', '409']),
     );
+    expect(resolve?.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]),
+    );
+    expect(doc.paths['/api/login']?.post?.description).toBe('Roles: anyone');
+    expect(Object.keys(doc.paths['/api/cases/{id}/reveal']?.post?.responses ?? {})).toContain('429');
   });
 });

@@ -1,16 +1,12 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import { type Pool, RefusedError } from '@telecare/platform';
+import { Presence, HelplineRole as Role } from '@telecare/contracts';
+import { hashToken, type Pool, RefusedError, TokenStore } from '@telecare/platform';
 import { z } from 'zod';
 import type { ConsoleStore } from './presence.ts';
 
-export const ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
-export const Role = z.enum(ROLES);
-export type Role = z.infer<typeof Role>;
-
-export const PRESENCE = ['available', 'busy', 'away'] as const;
-export const Presence = z.enum(PRESENCE);
-export type Presence = z.infer<typeof Presence>;
+export { HELPLINE_ROLES as ROLES, PRESENCE } from '@telecare/contracts';
+export { Presence, Role };
 
 /** Who is making a request: a person (session or token) or the platform's admin token. */
 export interface Principal {
@@ -78,7 +74,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
 }
 
 /** Tokens and session ids are stored as their SHA-256, so the database never holds a usable one. */
-export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
+/** Sessions are kept as their hash too, as tokens are. */
+export const tokenHash = hashToken;
 
 const newUserId = (now: Date): string => `usr_${now.getTime().toString(36)}${randomBytes(6).toString('hex')}`;
 
@@ -119,7 +116,8 @@ export class UsernameTakenError extends RefusedError {
 
 /** Users, their tokens and sessions, and operator presence, in the helpline schema. */
 export class PeopleStore {
-  readonly #t: { users: string; tokens: string; sessions: string; presence: string };
+  readonly #t: { users: string; sessions: string; presence: string };
+  readonly #tokens: TokenStore;
   readonly #userSelect: string;
 
   constructor(
@@ -131,10 +129,13 @@ export class PeopleStore {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = {
       users: q('users'),
-      tokens: q('api_tokens'),
       sessions: q('sessions'),
       presence: q('presence'),
     };
+    this.#tokens = new TokenStore(pool, schema, {
+      secretPrefix: 'tok_',
+      newId: () => `tkn_${randomBytes(12).toString('hex')}`,
+    });
     // $1 is always "now": the user's presence is what they chose only while a console is connected.
     this.#userSelect = `select u.id, u.username, u.display_name, u.role, p.status, u.extension,
         ${live.consoles.liveCountSql('u.id', '$1')} as consoles, ${live.consoles.lastSeenSql('u.id')} as last_seen
@@ -291,40 +292,30 @@ export class PeopleStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
-  /** A personal token that stops working `expiresInDays` from now, or when revoked. */
+  /** A personal token that acts as the user and stops working `expiresInDays` from now, or when revoked. */
   async createToken(
     userId: string,
     label: string,
     expiresInDays: number,
     now: Date,
   ): Promise<{ token: string; id: string; expiresAt: string }> {
-    const token = `tok_${randomBytes(24).toString('base64url')}`;
-    const id = `tkn_${randomBytes(12).toString('hex')}`;
     const expiresAt = new Date(now.getTime() + expiresInDays * 86_400_000);
-    await this.pool.query(
-      `insert into ${this.#t.tokens} (token_hash, user_id, label, created_at, id, expires_at)
-       values ($1, $2, $3, $4, $5, $6)`,
-      [tokenHash(token), userId, label, now, id, expiresAt],
-    );
-    return { token, id, expiresAt: expiresAt.toISOString() };
+    const issued = await this.#tokens.issue({ subject: userId, label, expiresAt }, now);
+    return { token: issued.token, id: issued.id, expiresAt: expiresAt.toISOString() };
   }
 
   /** Revokes a token by its id; false when there is no such live token. */
-  async revokeToken(id: string, now: Date): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `update ${this.#t.tokens} set revoked_at = $2 where id = $1 and revoked_at is null`,
-      [id, now],
-    );
-    return Boolean(rowCount);
+  revokeToken(id: string, now: Date): Promise<boolean> {
+    return this.#tokens.revoke(id, now);
   }
 
+  /** The user a live personal token acts as, unless that user is disabled. */
   async tokenUser(token: string, now: Date = new Date()): Promise<Principal | undefined> {
+    const found = await this.#tokens.find(token, now);
+    if (!found?.subject) return undefined;
     const { rows } = await this.pool.query(
-      `select u.id, u.username, u.display_name, u.role from ${this.#t.tokens} t
-       join ${this.#t.users} u on u.id = t.user_id
-       where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > $2)
-         and u.disabled_at is null`,
-      [tokenHash(token), now],
+      `select id, username, display_name, role from ${this.#t.users} where id = $1 and disabled_at is null`,
+      [found.subject],
     );
     return rows[0] ? toUser(rows[0]) : undefined;
   }

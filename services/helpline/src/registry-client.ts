@@ -1,3 +1,4 @@
+import type { ContextResponder as Responder } from '@telecare/contracts';
 import {
   ApiCallError,
   type CallInput,
@@ -9,7 +10,6 @@ import {
 } from '@telecare/contracts';
 import type { Logger } from '@telecare/platform';
 import type { z } from 'zod';
-import type { Responder } from './api.ts';
 
 const TIMEOUT_MS = 2_000;
 /** Devices whose health is looked up for one case view (a home rarely has more). */

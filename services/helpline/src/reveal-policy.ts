@@ -1,4 +1,4 @@
-import type { HelplineCase } from './api.ts';
+import type { HelplineCase } from '@telecare/contracts';
 import type { Principal } from './people.ts';
 
 /**

@@ -1,15 +1,12 @@
 import type { CaseEvent } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
 import { traceCaseStep } from './case-trace.ts';
+import type { Rung } from './core/model.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
 
-export interface Rung {
-  readonly step: number;
-  readonly to: 'all-operators' | 'supervisor' | 'overflow';
-  readonly afterSeconds: number;
-}
+export type { Rung };
 
 export interface SchedulerOptions {
   readonly store: CaseStore;

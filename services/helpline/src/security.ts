@@ -2,21 +2,15 @@ import {
   SECURITY_EVENT_KINDS,
   type SecurityEventKind,
   SecurityEvent as SecurityEventMessage,
+  type SecurityEventView,
 } from '@telecare/contracts';
 import type { Logger, NatsConnection, Pool } from '@telecare/platform';
 import { z } from 'zod';
 
 export { SECURITY_EVENT_KINDS, type SecurityEventKind };
 
-export const SecurityEvent = z.object({
-  id: z.string(),
-  at: z.iso.datetime({ offset: true }),
-  kind: z.enum(SECURITY_EVENT_KINDS),
-  userId: z.string().nullable(),
-  caseId: z.string().nullable(),
-  detail: z.record(z.string(), z.unknown()),
-});
-export type SecurityEvent = z.infer<typeof SecurityEvent>;
+/** A security event as `GET /api/security-events` lists it. */
+export type SecurityEvent = SecurityEventView;
 
 const Row = z.object({
   id: z.union([z.string(), z.number()]).transform(String),

@@ -19,7 +19,7 @@ import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
-import { registerRoutes } from './routes.ts';
+import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
 import { SecurityEvents } from './security.ts';
 import { CaseStore } from './store/index.ts';
@@ -118,7 +118,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
     maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
   });
-  registerRoutes(app, {
+  await registerRoutes(app, {
     store,
     people,
     auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),

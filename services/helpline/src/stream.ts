@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { HelplineCase } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
-import type { HelplineCase } from './api.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';

@@ -1,12 +1,8 @@
+import type { TelephonyMode } from '@telecare/contracts';
 import { type Logger, TelecareError } from '@telecare/platform';
 import { z } from 'zod';
 
-/** The parties an operator calls from a case (the protocol: the home unit first, then the resident). */
-export const CALL_PARTIES = ['home-unit', 'resident', 'responder', 'emergency'] as const;
-export type CallParty = (typeof CALL_PARTIES)[number];
-
-export const TELEPHONY_MODES = ['none', 'sip-click-to-call'] as const;
-export type TelephonyMode = (typeof TELEPHONY_MODES)[number];
+export { CALL_PARTIES, type CallParty, TELEPHONY_MODES, type TelephonyMode } from '@telecare/contracts';
 
 /** A call to place: the party's URI (from the registry, never from the browser) and who places it. */
 export interface CallRequest {

@@ -14,7 +14,6 @@ import {
   withTimeout,
 } from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
-import { hashToken } from './crypto.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
 import { ForbiddenError } from './errors.ts';
@@ -91,7 +90,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       return { actor: HELPLINE_ACTOR, role: 'helpline-service' };
     if (deps.reportsToken && sameSecret(token, deps.reportsToken))
       return { actor: REPORTS_ACTOR, role: 'reports-service' };
-    const found = await deps.store.tokenByHash(hashToken(token));
+    const found = await deps.store.tokenFor(token, ctx.now());
     return found ? { actor: found.id, role: found.role as ApiRole } : undefined;
   };
 

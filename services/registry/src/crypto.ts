@@ -1,11 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  randomBytes,
-  scryptSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Parses REGISTRY_DATA_KEY: 32 bytes as 64 hex digits or as base64. Returns undefined when the
@@ -86,11 +79,3 @@ export function verifySecret(secret: string, stored: string): boolean {
   const actual = scryptSync(secret, Buffer.from(salt, 'base64'), expected.length);
   return timingSafeEqual(actual, expected);
 }
-
-/**
- * API tokens are long random strings, so a fast hash is enough (nothing to brute-force) and lets
- * a request be authenticated by one indexed lookup.
- */
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
-
-export const newApiToken = (): string => `tct_${randomBytes(24).toString('base64url')}`;

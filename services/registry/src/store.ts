@@ -1,5 +1,5 @@
 import { DeviceKind, newId, testTriggerOf } from '@telecare/contracts';
-import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
 import {
@@ -154,6 +154,7 @@ export class RegistryStore {
   readonly #cipher: FieldCipher | undefined;
   readonly #residents: string;
   readonly #devices: string;
+  readonly #tokens: TokenStore;
   readonly #t: (table: string) => string;
 
   /** Why sensitive fields are refused when there is no usable cipher. */
@@ -167,6 +168,10 @@ export class RegistryStore {
     this.#t = (table) => `${quoteIdent(schema)}.${table}`;
     this.#residents = this.#t('residents');
     this.#devices = this.#t('devices');
+    this.#tokens = new TokenStore(pool, schema, {
+      secretPrefix: 'tct_',
+      newId: (at) => newId('tok', at.getTime()),
+    });
   }
 
   get pool(): Pool {
@@ -1164,32 +1169,29 @@ export class RegistryStore {
 
   // --- API tokens -------------------------------------------------------------------------------
 
+  /** Issues a program's token with a role: the secret is in the answer only, its hash is kept. */
   async createToken(
-    input: { name: string; role: ApiRole; hash: string },
+    input: { name: string; role: ApiRole },
     now: Date,
-  ): Promise<{ id: string; name: string; role: ApiRole; createdAt: string }> {
-    const id = newId('tok', now.getTime());
-    await this.#pool.query(
-      `insert into ${this.#t('api_tokens')} (id, name, role, token_hash, created_at) values ($1, $2, $3, $4, $5)`,
-      [id, input.name, input.role, input.hash, now],
-    );
-    return { id, name: input.name, role: input.role, createdAt: now.toISOString() };
+  ): Promise<{ id: string; name: string; role: ApiRole; createdAt: string; token: string }> {
+    const issued = await this.#tokens.issue({ label: input.name, role: input.role }, now);
+    return {
+      id: issued.id,
+      name: input.name,
+      role: input.role,
+      createdAt: issued.createdAt,
+      token: issued.token,
+    };
   }
 
-  async tokenByHash(hash: string): Promise<{ id: string; role: string } | undefined> {
-    const { rows } = await this.#pool.query<{ id: string; role: string }>(
-      `select id, role from ${this.#t('api_tokens')} where token_hash = $1 and revoked_at is null`,
-      [hash],
-    );
-    return rows[0];
+  /** The live token with this secret: its id and role. */
+  async tokenFor(token: string, now: Date): Promise<{ id: string; role: string } | undefined> {
+    const found = await this.#tokens.find(token, now);
+    return found?.role ? { id: found.id, role: found.role } : undefined;
   }
 
   async revokeToken(id: string, now: Date): Promise<void> {
-    const { rowCount } = await this.#pool.query(
-      `update ${this.#t('api_tokens')} set revoked_at = $2 where id = $1 and revoked_at is null`,
-      [id, now],
-    );
-    if (rowCount === 0) throw new NotFoundError('token', id);
+    if (!(await this.#tokens.revoke(id, now))) throw new NotFoundError('token', id);
   }
 
   /** Serials and DC-09 accounts (with their holder) already registered, for validating an import. */

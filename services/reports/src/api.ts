@@ -1,6 +1,20 @@
-import type { Clock, FastifyInstance, FastifyReply, Logger } from '@telecare/platform';
-import type { z } from 'zod';
-import { authorize, principalOf, TokenStore } from './auth.ts';
+import { MAX_REPORT_DAYS, REPORTS_API, REPORTS_ROUTES } from '@telecare/contracts';
+import {
+  type Clock,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  httpErrorHandler,
+  InvalidRequestError,
+  type Logger,
+  mountRoutes,
+  NotFoundError,
+  type RouteHandlers,
+  serveOpenApi,
+  UnauthorizedError,
+  UnavailableError,
+} from '@telecare/platform';
+import { authenticate, type Principal, TokenStore } from './auth.ts';
 import {
   bedDaysBeforeAfter,
   type CohortResident,
@@ -12,14 +26,12 @@ import type { ReportsConfig } from './config.ts';
 import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
-import { openApiDocument } from './openapi.ts';
 import {
   installedCohort,
   type RegistryCohort,
   RegistryUnavailableError,
   readRegistryCohort,
 } from './registry.ts';
-import { BedDaysQuery, MAX_DAYS, ScopeQuery, TokenRequest } from './schemas.ts';
 import type { ReportsStore, Scope } from './store.ts';
 import { summarise } from './summary.ts';
 import { registerDashboard } from './web.ts';
@@ -31,23 +43,19 @@ export interface ApiDeps {
   readonly config: ReportsConfig;
 }
 
-export function scopeOf(query: unknown, now: Date): { scope: Scope } | { error: string } {
-  const parsed = ScopeQuery.safeParse(query);
-  if (!parsed.success)
-    return { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
-  const to = parsed.data.to ?? now;
-  const from = parsed.data.from ?? new Date(to.getTime() - 30 * 86_400_000);
-  if (!(from < to)) return { error: 'from: must be before to' };
-  if (to.getTime() - from.getTime() > MAX_DAYS * 86_400_000)
-    return { error: 'to: at most five years after from' };
-  return { scope: { from, to, districts: parsed.data.districts } };
-}
+type Routes = typeof REPORTS_ROUTES;
 
-function badRequest(error: z.ZodError) {
-  return {
-    error: 'bad-request',
-    message: error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-  };
+/** The scope a report covers: the period asked (the last 30 days by default), at most five years. */
+export function scopeOf(
+  query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
+  now: Date,
+): Scope {
+  const to = query.to ?? now;
+  const from = query.from ?? new Date(to.getTime() - 30 * 86_400_000);
+  if (!(from < to)) throw new InvalidRequestError([{ path: 'from', message: 'must be before to' }]);
+  if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
+    throw new InvalidRequestError([{ path: 'to', message: 'at most five years after from' }]);
+  return { from, to, districts: query.districts };
 }
 
 const csvReply = (reply: FastifyReply, name: string, body: string) =>
@@ -56,18 +64,52 @@ const csvReply = (reply: FastifyReply, name: string, body: string) =>
     .header('content-disposition', `attachment; filename="${name}.csv"`)
     .send(body);
 
+/**
+ * The dashboard, `/api/openapi.json`, and the routes of `REPORTS_ROUTES`: every one needs a
+ * bearer token (the admin token or a report token); the roles each allows are in the contracts.
+ */
 export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const tokens = new TokenStore(deps.store);
-  const admin = deps.config.TELECARE_ADMIN_TOKEN;
   const log = deps.logger.child({ component: 'api' });
+  const principals = new WeakMap<FastifyRequest, Principal>();
   registerDashboard(app);
-  app.get('/api/openapi.json', async () => openApiDocument());
+  await serveOpenApi(app, REPORTS_API);
+  await app.register(async (api) => {
+    // onRequest: a caller without a token learns nothing about validation.
+    api.addHook('onRequest', async (req) => {
+      // Token lifetimes are wall-clock time, as the platform's token store keeps them.
+      const principal = await authenticate(tokens, deps.config.TELECARE_ADMIN_TOKEN, req, new Date());
+      if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
+      principals.set(req, principal);
+    });
+    api.setErrorHandler(httpErrorHandler({ logger: log }));
+    // The trust's episodes file comes as CSV text.
+    api.addContentTypeParser(
+      'text/csv',
+      { parseAs: 'string', bodyLimit: 10 * 1_048_576 },
+      (_req, body, done) => done(null, body),
+    );
+    mountRoutes(
+      api,
+      REPORTS_ROUTES,
+      handlers(deps, tokens, log, principals),
+      (req) => principals.get(req)?.role,
+    );
+  });
+}
 
+function handlers(
+  deps: ApiDeps,
+  tokens: TokenStore,
+  log: Logger,
+  principals: WeakMap<FastifyRequest, Principal>,
+): RouteHandlers<Routes> {
+  const now = () => new Date(deps.clock.now());
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);
     return summarise(rows, {
       ...scope,
-      now: new Date(deps.clock.now()),
+      now: now(),
       unplaced: rows.unplaced,
       ...(deps.config.REPORTS_DISTRICT_ADJACENCY
         ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
@@ -83,35 +125,37 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         : {}),
     });
   };
-  const aggregates = { preHandler: authorize(tokens, admin, 'aggregates') };
-
   /** The registry's cohort, or why there is none (not configured: null). */
-  const registryCohort = async (): Promise<RegistryCohort | null> => {
+  const registryCohort = async (what: string): Promise<RegistryCohort | null> => {
     const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
-    return url && token ? readRegistryCohort(url, token) : null;
+    try {
+      return url && token ? await readRegistryCohort(url, token) : null;
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) throw err;
+      log.warn({ err }, 'registry cohort not read');
+      throw new UnavailableError(`${what}: ${err.message}`, { cause: err });
+    }
   };
-  const unavailable = (reply: FastifyReply, message: string) =>
-    reply.code(503).send({ error: 'unavailable', message });
 
   /** Bed days before and after, from the registry's first installs when it is there. */
   const bedDaysFigures = async (districts: readonly string[] | null) => {
-    const registry = await registryCohort();
+    const registry = await registryCohort('install dates');
     const fromRegistry = registry && installedCohort(registry, districts);
     const cohort: CohortResident[] = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
     const waiting: Waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
     const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
     const stays = await deps.store.staysOf(ids);
-    const now = new Date(deps.clock.now());
+    const at = now();
     return {
       districts,
       startedFrom: registry ? ('registry-first-install' as const) : ('first-event-seen' as const),
-      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, now, waiting)),
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at, waiting)),
     };
   };
 
   /** Care hours before and after: the registry's care packages, or why there are none. */
   const careHoursFigures = async (districts: readonly string[] | null) => {
-    const registry = await registryCohort();
+    const registry = await registryCohort('care packages');
     if (!registry)
       return {
         districts,
@@ -121,76 +165,43 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         windows: [],
       };
     const { cohort, packages, waiting } = installedCohort(registry, districts);
-    const now = new Date(deps.clock.now());
+    const at = now();
     return {
       districts,
       available: true,
       startedFrom: 'registry-first-install' as const,
-      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, now, waiting)),
+      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, at, waiting)),
     };
   };
 
-  /** Sends what `figures` gives, or a 503 naming what could not be read from the registry. */
-  const cohortReply = async (reply: FastifyReply, what: string, figures: () => Promise<unknown>) => {
-    try {
-      return reply.send(await figures());
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      log.warn({ err }, 'registry cohort not read');
-      return unavailable(reply, `${what}: ${err.message}`);
-    }
-  };
-
-  app.get('/api/reports/summary', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    return reply.send(await summaryOf(asked.scope));
-  });
-
-  app.get('/api/reports/export.csv', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    return csvReply(reply, 'summary', exportCsv(await summaryOf(asked.scope)));
-  });
-
-  app.get<{ Params: { chart: string } }>('/api/reports/csv/:chart', aggregates, async (req, reply) => {
-    const asked = scopeOf(req.query, new Date(deps.clock.now()));
-    if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-    const { chart } = req.params;
-    const { districts } = asked.scope;
-    try {
+  return {
+    summary: async (req) => summaryOf(scopeOf(req.query, now())),
+    exportCsv: async (req, reply) =>
+      csvReply(reply, 'summary', exportCsv(await summaryOf(scopeOf(req.query, now())))),
+    chartCsv: async (req, reply) => {
+      const scope = scopeOf(req.query, now());
+      const { chart } = req.params;
       // The before/after figures have fixed windows: the period is not theirs.
       const table =
         chart === 'bed-days'
-          ? beforeAfterTable((await bedDaysFigures(districts)).windows, 'bedDaysBefore', 'bedDaysAfter')
+          ? beforeAfterTable((await bedDaysFigures(scope.districts)).windows, 'bedDaysBefore', 'bedDaysAfter')
           : chart === 'care-hours'
             ? beforeAfterTable(
-                (await careHoursFigures(districts)).windows,
+                (await careHoursFigures(scope.districts)).windows,
                 'careHoursBefore',
                 'careHoursAfter',
               )
-            : summaryTables(await summaryOf(asked.scope))[chart];
-      if (!table) return reply.code(404).send({ error: 'not-found', message: 'no such chart' });
+            : summaryTables(await summaryOf(scope))[chart];
+      if (!table) throw new NotFoundError('no such chart');
       return csvReply(reply, chart, toCsv(table));
-    } catch (err) {
-      if (!(err instanceof RegistryUnavailableError)) throw err;
-      return unavailable(reply, `${chart}: ${err.message}`);
-    }
-  });
-
-  app.get(
-    '/api/reports/episodes.csv',
-    { preHandler: authorize(tokens, admin, 'episodes') },
-    async (req, reply) => {
+    },
+    episodesCsv: async (req, reply) => {
       const secret = deps.config.REPORTS_PSEUDONYM_KEY;
-      if (!secret)
-        return reply
-          .code(503)
-          .send({ error: 'unavailable', message: 'REPORTS_PSEUDONYM_KEY is not set: no episode export' });
-      const asked = scopeOf(req.query, new Date(deps.clock.now()));
-      if ('error' in asked) return reply.code(400).send({ error: 'bad-request', message: asked.error });
-      const principal = principalOf(req);
-      const { cases } = await deps.store.rows(asked.scope);
+      if (!secret) throw new UnavailableError('REPORTS_PSEUDONYM_KEY is not set: no episode export');
+      const scope = scopeOf(req.query, now());
+      const principal = principals.get(req);
+      if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
+      const { cases } = await deps.store.rows(scope);
       log.info(
         { tokenId: principal.tokenId, role: principal.role, episodes: cases.length },
         'episode export',
@@ -201,51 +212,25 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
       );
     },
-  );
-
-  app.get('/api/reports/bed-days', aggregates, async (req, reply) => {
-    const parsed = BedDaysQuery.safeParse(req.query);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    return cohortReply(reply, 'install dates', () => bedDaysFigures(parsed.data.districts));
-  });
-
-  app.get('/api/reports/care-hours', aggregates, async (req, reply) => {
-    const parsed = BedDaysQuery.safeParse(req.query);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    return cohortReply(reply, 'care packages', () => careHoursFigures(parsed.data.districts));
-  });
-
-  // The trust's episodes file: refused row by row; nothing imported while a row is refused, unless
-  // `partial=true` asks for the good rows.
-  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1_048_576 }, (_req, body, done) =>
-    done(null, body),
-  );
-  app.post(
-    '/api/reports/hospital-episodes',
-    { preHandler: authorize(tokens, admin, 'import') },
-    async (req, reply) => {
-      if (typeof req.body !== 'string')
-        return reply.code(415).send({ error: 'unsupported', message: 'send the file as text/csv' });
-      const partial = (req.query as Record<string, unknown>).partial === 'true';
+    bedDays: async (req) => bedDaysFigures(req.query.districts),
+    careHours: async (req) => careHoursFigures(req.query.districts),
+    // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
+    // the good rows.
+    importEpisodes: async (req, reply) => {
+      const file = req.body;
+      const partial = req.query.partial === 'true';
       const ids = [
-        ...new Set(req.body.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
+        ...new Set(file.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
       ];
       // Residents the registry holds count as known too: one referred and not yet installed has
       // no device, so the read model has never seen them.
-      let registry: RegistryCohort | null;
-      try {
-        registry = await registryCohort();
-      } catch (err) {
-        if (!(err instanceof RegistryUnavailableError)) throw err;
-        log.warn({ err }, 'registry cohort not read');
-        return unavailable(reply, `residents cannot be checked: ${err.message}`);
-      }
+      const registry = await registryCohort('residents cannot be checked');
       const known = await deps.store.knownResidents(ids);
       for (const r of registry?.residents ?? []) known.add(r.residentId);
       const existing = new Map<string, { admitted: string; discharged: string }[]>();
       for (const s of await deps.store.staysOf([...known]))
         existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
-      const checked = checkEpisodes(req.body, known, existing);
+      const checked = checkEpisodes(file, known, existing);
       if (checked.fileError)
         return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
       if (checked.refused.length > 0 && !partial)
@@ -256,7 +241,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
       const importId = `imp_${Date.now().toString(36)}`;
-      await deps.store.insertStays(checked.accepted, importId, new Date(deps.clock.now()));
+      await deps.store.insertStays(checked.accepted, importId, now());
       log.info(
         {
           importId,
@@ -266,29 +251,21 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         },
         'hospital episodes imported',
       );
-      return reply.send({
+      return {
         importId,
         imported: checked.accepted.length,
         alreadyImported: checked.alreadyImported,
         refused: checked.refused,
-      });
+      };
     },
-  );
-
-  app.post('/api/tokens', { preHandler: authorize(tokens, admin, 'tokens') }, async (req, reply) => {
-    const parsed = TokenRequest.safeParse(req.body);
-    if (!parsed.success) return reply.code(400).send(badRequest(parsed.error));
-    const created = await tokens.create(parsed.data.role, parsed.data.recipient, new Date(deps.clock.now()));
-    log.info({ tokenId: created.id, role: parsed.data.role }, 'report token created');
-    return reply.code(201).send({ ...created, ...parsed.data });
-  });
-
-  app.delete<{ Params: { id: string } }>(
-    '/api/tokens/:id',
-    { preHandler: authorize(tokens, admin, 'tokens') },
-    async (req, reply) => {
-      const revoked = await tokens.revoke(req.params.id, new Date(deps.clock.now()));
-      return revoked ? reply.code(204).send() : reply.code(404).send({ error: 'not-found' });
+    createToken: async (req) => {
+      const created = await tokens.create(req.body.role, req.body.recipient, now());
+      log.info({ tokenId: created.id, role: req.body.role }, 'report token created');
+      return { ...created, ...req.body };
     },
-  );
+    revokeToken: async (req, reply) => {
+      if (!(await tokens.revoke(req.params.id, now()))) throw new NotFoundError(`no token ${req.params.id}`);
+      return reply.code(204).send();
+    },
+  };
 }

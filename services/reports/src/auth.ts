@@ -1,10 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { bearerToken, type FastifyReply, type FastifyRequest, sameSecret } from '@telecare/platform';
+import { randomBytes } from 'node:crypto';
+import type { ReportRole } from '@telecare/contracts';
+import {
+  bearerToken,
+  type FastifyRequest,
+  TokenStore as PlatformTokens,
+  sameSecret,
+} from '@telecare/platform';
 import type { ReportsStore } from './store.ts';
 
-/** Who may read what here (docs/security.md, Reports): aggregates, or the pseudonymised export. */
-export const REPORT_ROLES = ['commissioner', 'analyst'] as const;
-export type ReportRole = (typeof REPORT_ROLES)[number];
+export { REPORT_ROLES, type ReportRole } from '@telecare/contracts';
 export type Role = ReportRole | 'admin';
 
 export interface Principal {
@@ -14,76 +18,45 @@ export interface Principal {
   readonly tokenId: string | null;
 }
 
-export const PERMISSIONS = {
-  aggregates: ['commissioner', 'analyst', 'admin'],
-  episodes: ['analyst', 'admin'],
-  import: ['admin'],
-  tokens: ['admin'],
-} as const satisfies Record<string, readonly Role[]>;
-export type Permission = keyof typeof PERMISSIONS;
-
-const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
-
-/** Report tokens: made by an admin, shown once, kept only as their SHA-256. */
+/** Report tokens (`TokenStore` of the platform): made by an admin, shown once, kept only hashed. */
 export class TokenStore {
-  constructor(private readonly store: ReportsStore) {}
+  readonly #tokens: PlatformTokens;
+
+  constructor(store: ReportsStore) {
+    this.#tokens = new PlatformTokens(store.pool, store.schema, {
+      secretPrefix: 'rpt_',
+      newId: () => `rtk_${randomBytes(8).toString('hex')}`,
+    });
+  }
 
   async create(role: ReportRole, recipient: string, now: Date): Promise<{ id: string; token: string }> {
-    const id = `rtk_${randomBytes(8).toString('hex')}`;
-    const token = `rpt_${randomBytes(24).toString('base64url')}`;
-    await this.store.pool.query(
-      `insert into ${this.store.table('rp_tokens')} (id, token_sha256, role, recipient, created_at)
-       values ($1, $2, $3, $4, $5)`,
-      [id, sha256(token), role, recipient, now],
-    );
+    const { id, token } = await this.#tokens.issue({ role, label: recipient }, now);
     return { id, token };
   }
 
-  async revoke(id: string, now: Date): Promise<boolean> {
-    const { rowCount } = await this.store.pool.query(
-      `update ${this.store.table('rp_tokens')} set revoked_at = $2 where id = $1 and revoked_at is null`,
-      [id, now],
-    );
-    return rowCount === 1;
+  revoke(id: string, now: Date): Promise<boolean> {
+    return this.#tokens.revoke(id, now);
   }
 
-  async find(token: string): Promise<Principal | undefined> {
-    const { rows } = await this.store.pool.query<{ id: string; role: ReportRole; recipient: string }>(
-      `select id, role, recipient from ${this.store.table('rp_tokens')}
-       where token_sha256 = $1 and revoked_at is null`,
-      [sha256(token)],
-    );
-    const row = rows[0];
-    return row ? { role: row.role, recipient: row.recipient, tokenId: row.id } : undefined;
+  async find(token: string, now: Date): Promise<Principal | undefined> {
+    const found = await this.#tokens.find(token, now);
+    return found ? { role: found.role as ReportRole, recipient: found.label, tokenId: found.id } : undefined;
   }
 }
 
 /**
- * A preHandler admitting the roles of `permission`: 401 without a known token, 403 for a role the
- * permission does not include. The principal is kept for the handler (`principalOf`).
+ * Who a request is from: the admin token, or a report token this service made; undefined for no
+ * token or one it does not know. What each role may call is in the route contracts.
  */
-export function authorize(tokens: TokenStore, adminToken: string | undefined, permission: Permission) {
-  return async (req: FastifyRequest, reply: FastifyReply) => {
-    const token = bearerToken(req.headers.authorization);
-    const principal: Principal | undefined = !token
-      ? undefined
-      : adminToken && sameSecret(token, adminToken)
-        ? { role: 'admin', recipient: 'admin', tokenId: null }
-        : token.startsWith('rpt_')
-          ? await tokens.find(token)
-          : undefined;
-    if (!principal)
-      return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
-    if (!(PERMISSIONS[permission] as readonly Role[]).includes(principal.role))
-      return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not do this` });
-    principals.set(req, principal);
-  };
-}
-
-const principals = new WeakMap<FastifyRequest, Principal>();
-
-export function principalOf(req: FastifyRequest): Principal {
-  const principal = principals.get(req);
-  if (!principal) throw new Error('route registered without authorize()');
-  return principal;
+export async function authenticate(
+  tokens: TokenStore,
+  adminToken: string | undefined,
+  req: FastifyRequest,
+  now: Date,
+): Promise<Principal | undefined> {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) return undefined;
+  if (adminToken && sameSecret(token, adminToken))
+    return { role: 'admin', recipient: 'admin', tokenId: null };
+  return tokens.find(token, now);
 }

@@ -1,6 +1,6 @@
+import { District } from '@telecare/contracts';
 import { z } from 'zod';
 import { type CarePackageDays, type CohortResident, NO_REFERRALS, type Waiting } from './cohort.ts';
-import { District } from './schemas.ts';
 
 /** The registry's whole cohort in one answer: bounded so a slow registry cannot hold a request. */
 const TIMEOUT_MS = 10_000;

@@ -36,10 +36,7 @@ const CASE_COLUMNS = {
 } as const;
 
 type Queryable = Pick<PoolClient, 'query'>;
-type Tables = Record<
-  (typeof READ_MODEL_TABLES)[number] | 'rp_tokens' | 'rp_hospital_stays' | 'rp_seeds',
-  string
->;
+type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays' | 'rp_seeds', string>;
 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
@@ -51,7 +48,7 @@ export class ReportsStore {
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = Object.fromEntries(
-      [...READ_MODEL_TABLES, 'rp_tokens', 'rp_hospital_stays', 'rp_seeds'].map((t) => [t, q(t)]),
+      [...READ_MODEL_TABLES, 'rp_hospital_stays', 'rp_seeds'].map((t) => [t, q(t)]),
     ) as Tables;
   }
 

@@ -77,6 +77,19 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await h.reports.store.staysOf(null)).toHaveLength(4);
   });
 
+  it('takes the file as text/csv only, and a file without its header is refused whole', async () => {
+    const json = await fetch(`${h.reports.url}/api/reports/hospital-episodes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'application/json' },
+      body: '{"resident":"res_beddays0"}',
+    });
+    expect(json.status).toBe(415);
+    expect(await json.json()).toMatchObject({ error: 'unsupported', message: 'send the body as text/csv' });
+    const headless = await post('res_beddays0,2025-10-01,2025-10-11');
+    expect(headless.status).toBe(400);
+    expect(await headless.json()).toMatchObject({ error: 'bad-file', imported: 0 });
+  });
+
   it('gives the six-month window, observational, with its interval and caveat', async () => {
     const made = await h.api('/api/tokens', {
       method: 'POST',

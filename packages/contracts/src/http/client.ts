@@ -96,7 +96,7 @@ async function call(route: AnyRoute, options: ClientOptions, input: CallInput<An
   const headers: Record<string, string> = { ...input.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const hasBody = route.body !== undefined && route.method !== 'GET';
-  if (hasBody) headers['content-type'] = 'application/json';
+  if (hasBody) headers['content-type'] = route.consumes ?? 'application/json';
   const timeout = AbortSignal.timeout(timeoutMs);
   const url = urlOf(options.baseUrl, route, input);
   const response = await send(
@@ -104,7 +104,11 @@ async function call(route: AnyRoute, options: ClientOptions, input: CallInput<An
     {
       method: route.method,
       headers,
-      body: hasBody ? JSON.stringify(input.body ?? {}) : undefined,
+      body: !hasBody
+        ? undefined
+        : route.consumes
+          ? String(input.body ?? '')
+          : JSON.stringify(input.body ?? {}),
       signal: input.signal ? AbortSignal.any([timeout, input.signal]) : timeout,
     },
     options,

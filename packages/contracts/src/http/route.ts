@@ -24,6 +24,10 @@ export interface RouteDefinition<
   params?: P;
   query?: Q;
   body?: B;
+  /** The body's media type when it is not JSON (`text/csv`): the client sends the body as text. */
+  consumes?: string;
+  /** Headers the route reads (`Idempotency-Key`), as a loose object: every other header passes. */
+  headers?: z.ZodType;
   /** The answer on success. */
   response: R;
   /** The status of success (200 when not given). */

@@ -1,3 +1,5 @@
+import type { CallTarget, CallTargetsView, CallView, StartedCallView } from '@telecare/contracts';
+import type { z } from 'zod';
 import { act, api } from './api.ts';
 import { esc } from './dom.ts';
 import { timeText } from './format.ts';
@@ -10,34 +12,11 @@ import { timeText } from './format.ts';
  * else as a `tel:`/`sip:` link the operator opens with the softphone registered for it. A call in progress
  * shows since when, and is ended with its outcome, recorded on the case.
  */
-export interface CallTarget {
-  party: 'home-unit' | 'resident' | 'responder' | 'emergency';
-  label: string;
-  uri: string | null;
-  responderId?: string;
-  deviceSerial?: string;
-  why?: string;
-}
-interface CallTargets {
-  telephony: string;
-  targets: CallTarget[];
-  message?: string;
-}
-interface StartedCall {
-  callId: string;
-  uri: string;
-  via: 'browser' | 'pbx';
-  message?: string;
-}
-export interface Call {
-  id: string;
-  party: CallTarget['party'];
-  responderId: string | null;
-  deviceSerial: string | null;
-  startedAt: string;
-  endedAt: string | null;
-  outcome: string | null;
-}
+export type { CallTarget };
+
+type CallTargets = z.output<typeof CallTargetsView>;
+type StartedCall = z.output<typeof StartedCallView>;
+export type Call = z.output<typeof CallView>;
 
 const OUTCOMES = ['answered', 'no-answer', 'busy', 'failed'] as const;
 

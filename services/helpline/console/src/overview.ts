@@ -1,3 +1,5 @@
+import type { SupervisorOverview } from '@telecare/contracts';
+import type { z } from 'zod';
 import { api } from './api.ts';
 import { $, esc } from './dom.ts';
 import { managesPeople, nameOf } from './state.ts';
@@ -10,68 +12,11 @@ import { managesPeople, nameOf } from './state.ts';
  * written in words, never by colour alone. Set-away, sign-out and reassign are in the People panel
  * and the case view.
  */
-interface Target {
-  percent: number | null;
-  met: number;
-  missed: number;
-}
-interface Figures {
-  total: number;
-  answered: number;
-  waiting: number;
-  waitingOver60: number;
-  waitingOver180: number;
-  within60s: Target;
-  within180s: Target;
-  medianAnswerSeconds: number | null;
-}
-interface Overview {
-  operators: Array<{
-    id: string;
-    name: string;
-    role: string;
-    presence: string | null;
-    offered: string[];
-    working: string[];
-  }>;
-  queue: {
-    waitingNow: number;
-    longestWaitSeconds: number | null;
-    alarmsWaiting: number;
-    alarmLongestWaitSeconds: number | null;
-    byPriority: Record<
-      string,
-      { waiting: number; longestWaitSeconds: number | null; accepted: number; onHold: number }
-    >;
-  };
-  answer: Figures & {
-    byPriority: Record<string, Figures>;
-    byOperator: Array<Figures & { userId: string; name: string }>;
-  };
-  breaches: Array<{
-    caseId: string;
-    residentId: string;
-    priority: number;
-    type: string;
-    waitedSeconds: number;
-    targetSeconds: number;
-  }>;
-  securityEvents: Array<{
-    id: string | null;
-    at: string;
-    kind: string;
-    userId: string | null;
-    caseId: string | null;
-  }>;
-  unmappedCodes: {
-    byCode: Array<{ sourceCode: string; count: number; serials: string[] }>;
-    message?: string;
-  };
-}
+type Overview = z.output<typeof SupervisorOverview>;
 
 const wait = (s: number | null): string =>
   s === null ? '–' : s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-const pct = (t: Target): string =>
+const pct = (t: { readonly percent: number | null }): string =>
   t.percent === null ? '– (nothing decided yet)' : `${t.percent.toFixed(1)} %`;
 
 function render(o: Overview): string {
@@ -84,7 +29,7 @@ function render(o: Overview): string {
         : '';
     })
     .join('');
-  const figureRow = (label: string, f: Figures) =>
+  const figureRow = (label: string, f: Overview['answer']['byPriority'][string]) =>
     `<tr><th scope="row">${esc(label)}</th><td>${f.answered} answered</td><td>within 60 s: ${esc(pct(f.within60s))}</td><td>within 180 s: ${esc(pct(f.within180s))}</td></tr>`;
   const figures = [
     figureRow('all alarm calls', o.answer),

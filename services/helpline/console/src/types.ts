@@ -1,49 +1,30 @@
-/** What the helpline's API and stream send the console (see services/helpline/openapi.json). */
+/**
+ * What the helpline's API and stream send the console: the route contracts' answers
+ * (`@telecare/contracts`, imported as types only, so nothing of them goes into the bundle), and
+ * the registry's records as the case's context passes them on.
+ */
+import type {
+  AnswerStatsView,
+  CaseDetail as CaseDetailView,
+  CaseEvent,
+  CaseState,
+  ContextResponder,
+  HelplineCase,
+  Presence,
+  QueueNamesView,
+  TimelineView,
+  UserView,
+} from '@telecare/contracts';
+import type { z } from 'zod';
 
-export type CaseState = 'queued' | 'offered' | 'accepted' | 'on_hold' | 'resolved' | 'closed';
+export type { CaseEvent, CaseState, Presence };
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
 export const isOpen = (state: CaseState): boolean => OPEN_STATES.includes(state);
 
-export interface Because {
-  readonly reason: string;
-  readonly rule: { readonly id: string; readonly version: number };
-  readonly late?: boolean;
-}
+/** A case as listed; on stream messages also the change that produced this view of it. */
+export type CaseSummary = HelplineCase & { readonly lastEvent?: CaseEvent };
 
-export interface CaseEvent {
-  readonly id: string;
-  readonly at: string;
-  readonly actor: string;
-  readonly kind: string;
-  readonly data: Readonly<Record<string, unknown>>;
-}
-
-export interface CaseSummary {
-  readonly id: string;
-  readonly residentId: string;
-  readonly priority: number;
-  readonly type: string;
-  readonly state: CaseState;
-  readonly raisedAt: string;
-  readonly acceptedAt: string | null;
-  readonly because: readonly Because[];
-  readonly offeredTo: string | null;
-  readonly assignedTo: string | null;
-  readonly escalationStep: number;
-  readonly presses?: number;
-  readonly lastPressAt?: string | null;
-  /** Serials of the devices whose alerts the case holds. */
-  readonly deviceSerials?: readonly string[];
-  /** The alarm's trace id (device press to accept), for the tracing backend. */
-  readonly traceId?: string | null;
-  /** Set on stream messages: the change that produced this view of the case. */
-  readonly lastEvent?: CaseEvent;
-}
-
-export interface CaseDetail extends CaseSummary {
-  readonly events: readonly CaseEvent[];
-  readonly protocol: { readonly title: string; readonly steps: readonly string[] };
-}
+export type CaseDetail = z.output<typeof CaseDetailView> & { readonly lastEvent?: CaseEvent };
 
 export interface Health {
   readonly batteryPercent: number | null;
@@ -61,13 +42,7 @@ export interface Device {
   readonly health: Health | null;
 }
 
-export interface Responder {
-  readonly id: string;
-  readonly order: number;
-  readonly name: string;
-  readonly relationship?: string | null;
-  readonly phone?: string | null;
-}
+export type Responder = ContextResponder;
 
 export interface Resident {
   readonly id: string;
@@ -90,43 +65,12 @@ export interface CaseContext {
   readonly responders: readonly Responder[];
 }
 
-export interface DeviceEvent {
-  readonly at: string;
-  readonly type: string;
-  readonly testMode?: boolean;
-  readonly deviceKind: string;
-  readonly serial: string;
-  readonly location?: string | null;
-}
+/** The resident's device events (or none, with why, when they could not be read). */
+export type DeviceEvents = Pick<z.output<typeof TimelineView>, 'events' | 'complete' | 'message'>;
 
-export interface DeviceEvents {
-  readonly events: readonly DeviceEvent[];
-  readonly complete?: boolean;
-  readonly message?: string;
-}
-
-export type Presence = 'available' | 'busy' | 'away';
-
-export interface User {
-  readonly id: string;
-  readonly username: string;
-  readonly name: string;
-  readonly role: string;
-  readonly presence: Presence | null;
-  readonly chosenPresence: Presence | null;
-  readonly lastSeenAt: string | null;
-}
-
+export type User = UserView;
 export type Me = User;
 
-export interface QueueResidents {
-  readonly names?: Readonly<Record<string, string>>;
-  /** Postcode districts (the outward code, "GL1") of the queue's residents. */
-  readonly districts?: Readonly<Record<string, string>>;
-}
+export type QueueResidents = z.output<typeof QueueNamesView>;
 
-export interface AnswerStats {
-  readonly total: number;
-  readonly within60s: { readonly percent: number | null; readonly met: boolean };
-  readonly within180s: { readonly percent: number | null; readonly met: boolean };
-}
+export type AnswerStats = AnswerStatsView;

@@ -45,7 +45,11 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     acceptedAt: null,
     testMode: false,
     offeredTo: null,
+    offerExpiresAt: null,
     offeredToPresent: false,
+    offeredToAway: false,
+    escalationStep: 0,
+    answerTargetMissed: null,
     assignedTo: null,
     hold: null,
     alerts: [first],
@@ -421,6 +425,122 @@ describe('case core properties', () => {
         );
         if (!d.ok) expect(d.reason).toMatch(/\w/);
         else expect(d.events.length).toBeGreaterThan(0);
+      }),
+    );
+  });
+});
+
+describe("the queue's timers", () => {
+  const ladder = [
+    { step: 1, to: 'all-operators', afterSeconds: 30 },
+    { step: 2, to: 'supervisor', afterSeconds: 60 },
+    { step: 3, to: 'overflow', afterSeconds: 120 },
+  ] as const;
+
+  it('an offer lapses when not accepted in time, or at once when its operator is away or gone', () => {
+    const offered = caseOf({
+      state: 'offered',
+      offeredTo: op.id,
+      offerExpiresAt: at(30),
+      offeredToPresent: true,
+    });
+    expect(decide(offered, { kind: 'offer-due' }, at(29)).ok).toBe(false);
+    const lapsed = ok(decide(offered, { kind: 'offer-due' }, at(30)));
+    expect(lapsed.patch).toEqual({ state: 'queued', offeredTo: null, offerExpiresAt: null });
+    expect(lapsed.events).toEqual([
+      { kind: 'offer-expired', actor: 'helpline', data: { from: op.id, reason: 'not accepted in time' } },
+    ]);
+    const away = { ...offered, offeredToPresent: false, offeredToAway: true };
+    expect(ok(decide(away, { kind: 'offer-due' }, at(5))).events[0]?.data.reason).toBe('operator away');
+    const gone = { ...offered, offeredToPresent: false };
+    expect(ok(decide(gone, { kind: 'offer-due' }, at(5))).events[0]?.data.reason).toBe(
+      'operator not connected',
+    );
+    expect(decide(caseOf(), { kind: 'offer-due' }, at(60)).ok).toBe(false);
+  });
+
+  it('only the operator an offer was made to declines it', () => {
+    const offered = caseOf({
+      state: 'offered',
+      offeredTo: op.id,
+      offerExpiresAt: at(30),
+      offeredToPresent: true,
+    });
+    const declined = ok(decide(offered, { kind: 'decline', actor: op }, at(3)));
+    expect(declined.events[0]).toEqual({
+      kind: 'offer-expired',
+      actor: op.id,
+      data: { from: op.id, reason: 'declined' },
+    });
+    expect(decide(offered, { kind: 'decline', actor: other }, at(3))).toMatchObject({
+      ok: false,
+      holder: op.id,
+    });
+  });
+
+  it('an unanswered P1 climbs the ladder rung by rung, each recorded once, two at once when a tick was late', () => {
+    const queued = caseOf();
+    expect(decide(queued, { kind: 'escalation-due', ladder }, at(29)).ok).toBe(false);
+    const late = ok(decide(queued, { kind: 'escalation-due', ladder }, at(61)));
+    expect(late.patch).toEqual({ escalationStep: 2 });
+    expect(late.events.map((e) => e.data.step)).toEqual([1, 2]);
+    expect(late.events[1]?.data).toEqual({ step: 2, to: 'supervisor', afterSeconds: 60, waitedSeconds: 61 });
+    expect(decide({ ...queued, escalationStep: 2 }, { kind: 'escalation-due', ladder }, at(90)).ok).toBe(
+      false,
+    );
+    expect(decide({ ...queued, priority: 2 }, { kind: 'escalation-due', ladder }, at(90)).ok).toBe(false);
+    expect(decide({ ...queued, state: 'accepted' }, { kind: 'escalation-due', ladder }, at(90)).ok).toBe(
+      false,
+    );
+    expect(decide({ ...queued, testMode: true }, { kind: 'escalation-due', ladder }, at(90)).ok).toBe(false);
+  });
+
+  it('an alarm call not answered misses its 60 s and 180 s targets once each; answered, test or not an alarm call, never', () => {
+    const queued = caseOf({ priority: 2 });
+    expect(decide(queued, { kind: 'answer-targets-due' }, at(59)).ok).toBe(false);
+    const first = ok(decide(queued, { kind: 'answer-targets-due' }, at(60)));
+    expect(first.patch).toEqual({ answerTargetMissed: 60 });
+    expect(first.events[0]?.data).toEqual({ targetSeconds: 60, step: 1, priority: 2, waitedSeconds: 60 });
+    const both = ok(decide(queued, { kind: 'answer-targets-due' }, at(200)));
+    expect(both.events.map((e) => e.data.targetSeconds)).toEqual([60, 180]);
+    expect(decide({ ...queued, answerTargetMissed: 180 }, { kind: 'answer-targets-due' }, at(300)).ok).toBe(
+      false,
+    );
+    expect(decide({ ...queued, priority: 3 }, { kind: 'answer-targets-due' }, at(300)).ok).toBe(false);
+    expect(
+      decide({ ...queued, acceptedAt: at(10), state: 'queued' }, { kind: 'answer-targets-due' }, at(300)).ok,
+    ).toBe(false);
+    expect(decide({ ...queued, testMode: true }, { kind: 'answer-targets-due' }, at(300)).ok).toBe(false);
+  });
+
+  it('whatever the ticks, every rung and every target is recorded once, in order, when it is due', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 400 }), { maxLength: 20 }), (ticks) => {
+        let c = caseOf();
+        const escalated: number[] = [];
+        const missed: number[] = [];
+        for (const t of [...ticks].sort((a, b) => a - b)) {
+          for (const input of [
+            { kind: 'escalation-due', ladder } as const,
+            { kind: 'answer-targets-due' } as const,
+          ]) {
+            const d = decide(c, input, at(t));
+            if (!d.ok) continue;
+            for (const e of d.events) {
+              if (e.kind === 'escalated') {
+                expect(t).toBeGreaterThanOrEqual(Number(e.data.afterSeconds));
+                escalated.push(Number(e.data.step));
+              } else {
+                expect(t).toBeGreaterThanOrEqual(Number(e.data.targetSeconds));
+                missed.push(Number(e.data.targetSeconds));
+              }
+            }
+            c = { ...c, ...d.patch } as CaseSnapshot;
+          }
+        }
+        const last = Math.max(-1, ...ticks);
+        expect(escalated).toEqual(ladder.filter((r) => r.afterSeconds <= last).map((r) => r.step));
+        expect(missed).toEqual([60, 180].filter((s) => s <= last));
       }),
     );
   });

@@ -11,7 +11,7 @@ import type {
   EventDraft,
   Input,
 } from './model.ts';
-import { SYSTEM_ACTOR } from './model.ts';
+import { ALARM_PRIORITIES, ANSWER_TARGETS, type Rung, SYSTEM_ACTOR } from './model.ts';
 import {
   type Action,
   allowed,
@@ -41,6 +41,14 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return recordWork(c, input);
     case 'call-back-due':
       return callBackDue(c, now);
+    case 'offer-due':
+      return offerDue(c, now);
+    case 'decline':
+      return decline(c, input.actor);
+    case 'escalation-due':
+      return escalationDue(c, input.ladder, now);
+    case 'answer-targets-due':
+      return answerTargetsDue(c, now);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -201,6 +209,104 @@ function callBackDue(c: CaseSnapshot, now: Date): Decision {
         data: { reason: 'call-back due', holdReason: c.hold.reason, priority, heldBy: c.assignedTo },
       },
     ],
+  };
+}
+
+const BACK_TO_QUEUE: CasePatch = { state: 'queued', offeredTo: null, offerExpiresAt: null };
+
+/**
+ * An offer goes back to the queue when it was not accepted in time, and at once when the person
+ * it was offered to is no longer there (set away, or no console connected).
+ */
+function offerDue(c: CaseSnapshot, now: Date): Decision {
+  if (c.state !== 'offered') return refuse('state', 'offer-due', 'the case is not on offer');
+  const lapsed = c.offerExpiresAt !== null && c.offerExpiresAt <= now;
+  if (!lapsed && c.offeredToPresent) return refuse('state', 'offer-due', 'the offer still stands');
+  const reason = lapsed
+    ? 'not accepted in time'
+    : c.offeredToAway
+      ? 'operator away'
+      : 'operator not connected';
+  return {
+    ok: true,
+    patch: BACK_TO_QUEUE,
+    events: [{ kind: 'offer-expired', actor: SYSTEM_ACTOR, data: { from: c.offeredTo, reason } }],
+  };
+}
+
+/** The operator a case is offered to lets it go: back to the queue, offered to someone else first. */
+function decline(c: CaseSnapshot, actor: Actor): Decision {
+  if (c.state !== 'offered' || c.offeredTo !== actor.id)
+    return refuse('state', 'decline', 'the case is not offered to you', c.offeredTo);
+  return {
+    ok: true,
+    patch: BACK_TO_QUEUE,
+    events: [{ kind: 'offer-expired', actor: actor.id, data: { from: actor.id, reason: 'declined' } }],
+  };
+}
+
+const waitedSeconds = (c: CaseSnapshot, now: Date) => (now.getTime() - c.raisedAt.getTime()) / 1000;
+
+/** Whether an alarm call still waits for someone to answer it (queued or on offer, never accepted). */
+const unanswered = (c: CaseSnapshot) =>
+  (c.state === 'queued' || c.state === 'offered') && !c.testMode && c.acceptedAt === null;
+
+/**
+ * An unanswered P1 climbs the escalation ladder: each rung is reached `afterSeconds` after it was
+ * raised, recorded once, in order (a tick that finds two rungs passed records both).
+ */
+function escalationDue(c: CaseSnapshot, ladder: readonly Rung[], now: Date): Decision {
+  // A P1 taken and put back in the queue (held, then its call-back due) climbs on from its rung.
+  if (c.priority !== 1 || c.testMode || (c.state !== 'queued' && c.state !== 'offered'))
+    return refuse('state', 'escalate', 'only a P1 waiting in the queue escalates');
+  const waited = waitedSeconds(c, now);
+  const reached = [...ladder]
+    .sort((a, b) => a.step - b.step)
+    .filter((rung) => rung.step > c.escalationStep && waited >= rung.afterSeconds);
+  const last = reached.at(-1);
+  if (!last) return refuse('state', 'escalate', 'no rung is due');
+  return {
+    ok: true,
+    patch: { escalationStep: last.step },
+    events: reached.map((rung) => ({
+      kind: 'escalated' as const,
+      actor: SYSTEM_ACTOR,
+      data: {
+        step: rung.step,
+        to: rung.to,
+        afterSeconds: rung.afterSeconds,
+        waitedSeconds: Math.round(waited),
+      },
+    })),
+  };
+}
+
+/**
+ * An alarm call (P1, P2) still unanswered at 60 s and at 180 s: each target missed is recorded
+ * once, so the consoles, the stream and CASES see the moment it is lost.
+ */
+function answerTargetsDue(c: CaseSnapshot, now: Date): Decision {
+  if (!(ALARM_PRIORITIES as readonly number[]).includes(c.priority) || !unanswered(c))
+    return refuse('state', 'answer-target', 'only an unanswered alarm call misses an answer target');
+  const waited = waitedSeconds(c, now);
+  const missed = ANSWER_TARGETS.filter(
+    (target) => target.seconds > (c.answerTargetMissed ?? 0) && waited >= target.seconds,
+  );
+  const last = missed.at(-1);
+  if (!last) return refuse('state', 'answer-target', 'no answer target is due');
+  return {
+    ok: true,
+    patch: { answerTargetMissed: last.seconds },
+    events: missed.map((target) => ({
+      kind: 'answer-target-missed' as const,
+      actor: SYSTEM_ACTOR,
+      data: {
+        targetSeconds: target.seconds,
+        step: ANSWER_TARGETS.indexOf(target) + 1,
+        priority: c.priority,
+        waitedSeconds: Math.floor(waited),
+      },
+    })),
   };
 }
 

@@ -23,8 +23,16 @@ export interface CaseSnapshot {
   readonly acceptedAt: Date | null;
   readonly testMode: boolean;
   readonly offeredTo: string | null;
+  /** When the offer in hand lapses if not accepted. */
+  readonly offerExpiresAt: Date | null;
   /** Whether the person the case is offered to is still there (a console heard from, not away). */
   readonly offeredToPresent: boolean;
+  /** Whether that person chose away (else, when not there, no console of theirs is connected). */
+  readonly offeredToAway: boolean;
+  /** The last rung of the escalation ladder reached (0: none). */
+  readonly escalationStep: number;
+  /** The last answer target (seconds) this alarm call missed, or null. */
+  readonly answerTargetMissed: number | null;
   readonly assignedTo: string | null;
   /** The call-back of a case on hold: when, why, and the priority it returns with. */
   readonly hold: {
@@ -91,10 +99,36 @@ export type AlertInput =
   /** An alert that closes one this case holds (a resident's cancel, a device's restore). */
   | { readonly kind: 'closing'; readonly alert: Alert };
 
-/** What the helpline's own timers bring to a case. */
-export type TimerInput = { readonly kind: 'call-back-due' };
+/** One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised. */
+export interface Rung {
+  readonly step: number;
+  readonly to: 'all-operators' | 'supervisor' | 'overflow';
+  readonly afterSeconds: number;
+}
 
-export type Input = Command | AlertInput | TimerInput;
+/** Alarm calls: the priorities that count against the answer targets (DESIGN §6, TSA). */
+export const ALARM_PRIORITIES = [1, 2] as const;
+/** The two answer targets of an alarm call, in seconds, with the share of calls each asks for. */
+export const ANSWER_TARGETS = [
+  { seconds: 60, percent: 97.5 },
+  { seconds: 180, percent: 99 },
+] as const;
+
+/** What the helpline's own timers bring to a case. */
+export type TimerInput =
+  | { readonly kind: 'call-back-due' }
+  /** The offer in hand: lapsed, or its operator is no longer there. */
+  | { readonly kind: 'offer-due' }
+  | { readonly kind: 'escalation-due'; readonly ladder: readonly Rung[] }
+  | { readonly kind: 'answer-targets-due' };
+
+/** The operator an offer was made to lets it go. */
+export interface Decline {
+  readonly kind: 'decline';
+  readonly actor: Actor;
+}
+
+export type Input = Command | Decline | AlertInput | TimerInput;
 
 /** The columns of a case a decision changes; absent keys stay as they are. */
 export interface CasePatch {
@@ -113,6 +147,8 @@ export interface CasePatch {
   offerExpiresAt?: Date | null;
   lastOfferedTo?: string | null;
   assignedTo?: string | null;
+  escalationStep?: number;
+  answerTargetMissed?: number;
 }
 
 /** A case event before the shell gives it an id and a time (`now`). */

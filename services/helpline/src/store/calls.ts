@@ -1,7 +1,7 @@
 import type { CaseEvent } from '@telecare/contracts';
+import { CALL_OUTCOMES } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
 import { z } from 'zod';
-import { CALL_OUTCOMES } from '../api.ts';
 import { callingRefusal, decideCallEnd, decideCallStart } from '../core/calls.ts';
 import type { Actor } from '../core/model.ts';
 import { CallNotFoundError, TransitionRefusedError } from '../errors.ts';

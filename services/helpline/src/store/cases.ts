@@ -1,3 +1,4 @@
+import type { HelplineCase } from '@telecare/contracts';
 import {
   type Alert,
   type CaseEvent,
@@ -8,7 +9,6 @@ import {
   type Priority,
 } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
-import type { HelplineCase } from '../api.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
 import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
 import { OPEN_STATES } from '../core/transitions.ts';
@@ -55,6 +55,8 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   offerExpiresAt: 'offer_expires_at',
   lastOfferedTo: 'last_offered_to',
   assignedTo: 'assigned_to',
+  escalationStep: 'escalation_step',
+  answerTargetMissed: 'answer_target_missed',
 };
 
 /** Writes what the core decided about a case's columns (and when it changed). */
@@ -85,7 +87,8 @@ export async function lockSnapshots(
   const { rows } = await db.query(
     `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
         from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
-       coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present
+       coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
+       coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away
      from ${ctx.t.cases} c where ${where} for update of c${skipLocked ? ' skip locked' : ''}`,
     [now, ...params],
   );

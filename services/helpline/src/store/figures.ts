@@ -1,3 +1,4 @@
+import { ALARM_PRIORITIES, ANSWER_TARGETS } from '../core/model.ts';
 import { OPEN_STATES } from '../core/transitions.ts';
 import type { StoreContext } from './context.ts';
 
@@ -37,13 +38,8 @@ export interface AnswerStats extends AnswerFigures {
   byOperator: (AnswerFigures & { userId: string; name: string })[];
 }
 
-/** Alarm calls: the priorities that count against the answer targets (DESIGN §6, TSA). */
-export const ALARM_PRIORITIES = [1, 2] as const;
-/** The two answer targets, in seconds, with the share of calls each asks for. */
-export const ANSWER_TARGETS = [
-  { seconds: 60, percent: 97.5 },
-  { seconds: 180, percent: 99 },
-] as const;
+// Alarm calls count against the answer targets (DESIGN §6, TSA); the case core owns both.
+export { ALARM_PRIORITIES, ANSWER_TARGETS };
 
 export interface QueueFigures {
   /** Queued or offered (not being worked). */

@@ -1,10 +1,9 @@
 import type { CaseEvent } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
 import { decide } from '../core/decide.ts';
-import { SYSTEM_ACTOR } from '../core/model.ts';
+import { ALARM_PRIORITIES, ANSWER_TARGETS, type Input, type Rung, SYSTEM_ACTOR } from '../core/model.ts';
 import { lockSnapshots, writePatch } from './cases.ts';
 import { append, newEvent, type StoreContext, stamp } from './context.ts';
-import { ALARM_PRIORITIES, ANSWER_TARGETS } from './figures.ts';
 
 // The queue's timers: offers, their expiry, call-backs, the escalation ladder and the answer targets.
 
@@ -58,55 +57,50 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
 
 /**
  * Offers go back to the queue when not accepted in time, and at once when the person they were
- * offered to is no longer there (set away, or no console connected); an operator may also decline one.
+ * offered to is no longer there (set away, or no console connected); an operator may also decline
+ * one (`onlyCase`). The core decides (`offer-due`, `decline`); this finds the candidates.
  */
 export async function expireOffers(
   ctx: StoreContext,
   now: Date,
   onlyCase?: { id: string; by: string },
 ): Promise<CaseEvent[]> {
-  const c = ctx.consoles;
-  return withTransaction(ctx.pool, async (db) => {
-    const { rows } = onlyCase
-      ? await db.query<{ id: string; offered_to: string; reason: string }>(
-          `update ${ctx.t.cases} set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
-           where id = $2 and state = 'offered' and offered_to = $3
-           returning id, $3::text as offered_to, 'declined' as reason`,
-          [now, onlyCase.id, onlyCase.by],
-        )
-      : await db.query<{ id: string; offered_to: string; reason: string }>(
-          `with due as (select id, offered_to,
-               case when offer_expires_at <= $1 then 'not accepted in time'
-                    when ${c.awaySql('offered_to')} then 'operator away'
-                    else 'operator not connected' end as reason
-             from ${ctx.t.cases}
-             where state = 'offered' and (offer_expires_at <= $1 or not ${c.thereSql('offered_to', '$1')})
-             for update skip locked)
-           update ${ctx.t.cases} c set state = 'queued', offered_to = null, offer_expires_at = null, updated_at = $1
-           from due where c.id = due.id returning c.id, due.offered_to, due.reason`,
-          [now],
-        );
-    const events = rows.map((r) =>
-      newEvent(
-        r.id,
-        'offer-expired',
-        { from: r.offered_to, reason: r.reason },
-        onlyCase?.by ?? SYSTEM_ACTOR,
+  return onlyCase
+    ? decideEach(
+        ctx,
         now,
-      ),
-    );
-    await append(ctx, db, events);
-    return events;
-  });
+        'c.id = $2',
+        [onlyCase.id],
+        { kind: 'decline', actor: { id: onlyCase.by, override: false } },
+        false,
+      )
+    : decideEach(
+        ctx,
+        now,
+        `c.state = 'offered' and (c.offer_expires_at <= $1 or not ${ctx.consoles.thereSql('c.offered_to', '$1')})`,
+        [],
+        { kind: 'offer-due' },
+      );
 }
 
-/** Call-backs that are due: the case returns to the queue at its return priority. */
-export async function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
+/**
+ * The cases matching `where`, each decided by the core with `input` and written with its events
+ * in one transaction; refusals change nothing. A timer (`skipLocked`) passes over the cases
+ * another transaction holds (another instance's tick, a person acting): the next tick sees them.
+ */
+async function decideEach(
+  ctx: StoreContext,
+  now: Date,
+  where: string,
+  params: unknown[],
+  input: Input,
+  skipLocked = true,
+): Promise<CaseEvent[]> {
   return withTransaction(ctx.pool, async (db) => {
-    const due = await lockSnapshots(ctx, db, now, "c.state = 'on_hold' and c.hold_until <= $1", [], true);
+    const due = await lockSnapshots(ctx, db, now, where, params, skipLocked);
     const events: CaseEvent[] = [];
     for (const c of due) {
-      const d = decide(c, { kind: 'call-back-due' }, now);
+      const d = decide(c, input, now);
       if (!d.ok) continue;
       await writePatch(ctx, db, c.id, d.patch, now);
       events.push(...stamp(c.id, d.events, now));
@@ -116,79 +110,42 @@ export async function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEve
   });
 }
 
-/**
- * Moves unaccepted P1 cases up the escalation ladder: step n is reached `afterSeconds[n-1]`
- * after the case was raised. Each step is claimed once (conditional update) and recorded.
- */
-export async function escalate(
-  ctx: StoreContext,
-  now: Date,
-  ladder: readonly { step: number; to: string; afterSeconds: number }[],
-): Promise<CaseEvent[]> {
-  return withTransaction(ctx.pool, async (db) => {
-    const events: CaseEvent[] = [];
-    for (const rung of ladder) {
-      const { rows } = await db.query<{ id: string; waited: number }>(
-        `update ${ctx.t.cases} set escalation_step = $1, updated_at = $2
-         where priority = 1 and state in ('queued', 'offered') and not test_mode
-           and escalation_step < $1 and raised_at <= $3
-         returning id, extract(epoch from ($2 - raised_at)) as waited`,
-        [rung.step, now, new Date(now.getTime() - rung.afterSeconds * 1000)],
-      );
-      for (const r of rows)
-        events.push(
-          newEvent(
-            r.id,
-            'escalated',
-            {
-              step: rung.step,
-              to: rung.to,
-              afterSeconds: rung.afterSeconds,
-              waitedSeconds: Math.round(Number(r.waited)),
-            },
-            SYSTEM_ACTOR,
-            now,
-          ),
-        );
-    }
-    await append(ctx, db, events);
-    return events;
-  });
+/** Call-backs that are due: the case returns to the queue at its return priority. */
+export function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
+  return decideEach(ctx, now, "c.state = 'on_hold' and c.hold_until <= $1", [], { kind: 'call-back-due' });
 }
 
 /**
- * Alarm calls (P1, P2) still unanswered at 60 s and at 180 s: each step is claimed once by a
- * conditional update and recorded as `answer-target-missed`, so the console, the stream and
- * CASES see the moment a target is lost (not only the escalation ladder of a P1).
+ * Moves unaccepted P1 cases up the escalation ladder (`escalation-due`): step n is reached
+ * `afterSeconds` of rung n after the case was raised, each recorded once.
  */
-export async function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
-  return withTransaction(ctx.pool, async (db) => {
-    const events: CaseEvent[] = [];
-    for (const target of ANSWER_TARGETS) {
-      const { rows } = await db.query<{ id: string; priority: number; waited: number }>(
-        `update ${ctx.t.cases} set answer_target_missed = $1, updated_at = $2
-         where priority = any($4) and state in ('queued', 'offered') and not test_mode
-           and accepted_at is null and coalesce(answer_target_missed, 0) < $1 and raised_at <= $3
-         returning id, priority, extract(epoch from ($2 - raised_at)) as waited`,
-        [target.seconds, now, new Date(now.getTime() - target.seconds * 1000), ALARM_PRIORITIES],
-      );
-      for (const r of rows)
-        events.push(
-          newEvent(
-            r.id,
-            'answer-target-missed',
-            {
-              targetSeconds: target.seconds,
-              step: target.seconds === 60 ? 1 : 2,
-              priority: r.priority,
-              waitedSeconds: Math.floor(Number(r.waited)),
-            },
-            SYSTEM_ACTOR,
-            now,
-          ),
-        );
-    }
-    await append(ctx, db, events);
-    return events;
-  });
+export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]): Promise<CaseEvent[]> {
+  if (ladder.length === 0) return Promise.resolve([]);
+  const top = Math.max(...ladder.map((r) => r.step));
+  const soonest = Math.min(...ladder.map((r) => r.afterSeconds));
+  return decideEach(
+    ctx,
+    now,
+    `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode
+       and c.escalation_step < $2 and c.raised_at <= $3`,
+    [top, new Date(now.getTime() - soonest * 1000)],
+    { kind: 'escalation-due', ladder },
+  );
+}
+
+/**
+ * Alarm calls (P1, P2) still unanswered at 60 s and at 180 s (`answer-targets-due`): each target
+ * missed is recorded once as `answer-target-missed`, so the console, the stream and CASES see the
+ * moment it is lost (not only the escalation ladder of a P1).
+ */
+export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
+  const last = ANSWER_TARGETS[ANSWER_TARGETS.length - 1]!.seconds;
+  return decideEach(
+    ctx,
+    now,
+    `c.priority = any($2) and c.state in ('queued', 'offered') and not c.test_mode
+       and c.accepted_at is null and coalesce(c.answer_target_missed, 0) < $3 and c.raised_at <= $4`,
+    [ALARM_PRIORITIES, last, new Date(now.getTime() - ANSWER_TARGETS[0].seconds * 1000)],
+    { kind: 'answer-targets-due' },
+  );
 }

@@ -1,7 +1,7 @@
+import type { HelplineCase } from '@telecare/contracts';
 import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from '@telecare/contracts';
 import { traceIdOf } from '@telecare/platform';
 import { z } from 'zod';
-import type { HelplineCase } from '../api.ts';
 import type { CaseSnapshot } from '../core/model.ts';
 import { pressesOf } from '../core/transitions.ts';
 
@@ -87,7 +87,11 @@ export interface StoredCase {
   readonly traceparent: string | undefined;
 }
 
-const SnapshotRow = CaseRow.extend({ last_alert_at: z.date(), offered_to_present: z.boolean() });
+const SnapshotRow = CaseRow.extend({
+  last_alert_at: z.date(),
+  offered_to_present: z.boolean(),
+  offered_to_away: z.boolean(),
+});
 
 /** A locked case row as the core sees it. */
 export function toSnapshot(row: unknown): CaseSnapshot {
@@ -103,7 +107,11 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     acceptedAt: r.accepted_at,
     testMode: r.test_mode,
     offeredTo: r.offered_to,
+    offerExpiresAt: r.offer_expires_at,
     offeredToPresent: r.offered_to_present,
+    offeredToAway: r.offered_to_away,
+    escalationStep: r.escalation_step,
+    answerTargetMissed: r.answer_target_missed,
     assignedTo: r.assigned_to,
     hold: r.hold_until
       ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }

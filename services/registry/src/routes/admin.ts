@@ -1,6 +1,5 @@
 import type { ADMIN_ROUTES } from '@telecare/contracts';
 import type { RouteHandlers } from '@telecare/platform';
-import { hashToken, newApiToken } from '../crypto.ts';
 import { importCsv } from '../import.ts';
 import type { RouteContext } from './context.ts';
 
@@ -25,11 +24,10 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
     },
 
     createToken: async (req) => {
-      const token = newApiToken();
-      const created = await deps.store.createToken({ ...req.body, hash: hashToken(token) }, now());
+      const created = await deps.store.createToken(req.body, now());
       log.info({ tokenId: created.id, role: created.role }, 'api token created');
       // The token is shown this once; only its hash is kept.
-      return { ...created, token };
+      return created;
     },
 
     revokeToken: async (req) => {

@@ -1,17 +1,67 @@
-import { Case, CaseEvent, CaseFact, Outcome, Priority } from '@telecare/contracts';
 import { z } from 'zod';
-import { passwordProblem } from './password-rule.ts';
-import { Presence, Role } from './people.ts';
-import { SecurityEvent } from './security.ts';
-import { CALL_PARTIES, TELEPHONY_MODES } from './telephony.ts';
+import { Case, CaseEvent, CaseFact, Outcome } from '../case.ts';
+import { SECURITY_EVENT_KINDS } from '../security.ts';
+import { Priority } from '../taxonomy.ts';
 
-/** Request and response shapes of the helpline API, as zod so the OpenAPI document is generated from them. */
+// What the helpline's routes take and answer. Answers are loose objects: a field added to an
+// answer is not a break for an older client.
+
+export const HELPLINE_ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
+export const HelplineRole = z.enum(HELPLINE_ROLES);
+export type HelplineRole = z.infer<typeof HelplineRole>;
+
+/**
+ * What each kind of helpline action needs, by role. Supervisors and admins may also act on
+ * someone else's case. The routes' roles are these lists; the service checks them too (who is
+ * offered cases, who is set away at sign-out).
+ */
+export const HELPLINE_PERMISSIONS = {
+  'signed-in': HELPLINE_ROLES,
+  view: ['operator', 'supervisor', 'admin'],
+  work: ['operator', 'supervisor', 'admin'],
+  reassign: ['supervisor', 'admin'],
+  presence: ['operator', 'supervisor'],
+  /** Set someone else's presence, sign someone out. */
+  'manage-presence': ['supervisor', 'admin'],
+  stats: ['operator', 'supervisor', 'commissioner', 'admin'],
+  'manage-users': ['admin'],
+  /** Security events (refused and rate-limited reveals). */
+  security: ['supervisor', 'admin'],
+  /** The supervisor's overview: people, queue, figures, breaches, security events, unmapped codes. */
+  supervise: ['supervisor', 'admin'],
+} as const satisfies Record<string, readonly HelplineRole[]>;
+export type HelplinePermission = keyof typeof HELPLINE_PERMISSIONS;
+
+export const PRESENCE = ['available', 'busy', 'away'] as const;
+export const Presence = z.enum(PRESENCE);
+export type Presence = z.infer<typeof Presence>;
+
+/** The parties an operator calls from a case (the protocol: the home unit first, then the resident). */
+export const CALL_PARTIES = ['home-unit', 'resident', 'responder', 'emergency'] as const;
+export type CallParty = (typeof CALL_PARTIES)[number];
+
+export const TELEPHONY_MODES = ['none', 'sip-click-to-call'] as const;
+export type TelephonyMode = (typeof TELEPHONY_MODES)[number];
+
+const CASE_ID = /^case_[0-9a-z]{8,64}$/;
+const USER_ID = /^usr_[0-9a-z]{8,64}$/;
+const CallId = z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id');
+
+/** The client's key for an action: a retry or double click with the same key writes one case event. */
+export const IdempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{8,100}$/, 'Idempotency-Key: 8–100 letters, digits or _.:-')
+    .optional()
+    .describe('A retry or double click with the same key records one case event.'),
+});
+
 export const ListCasesQuery = z.object({
   state: z.enum(['open', 'all']).default('open'),
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
 
-export const CaseIdParams = z.object({ id: z.string().regex(/^case_[0-9a-z]{8,64}$/, 'not a case id') });
+export const CaseIdParams = z.object({ id: z.string().regex(CASE_ID, 'not a case id') });
 
 export const HoldBody = z.object({
   /** The call-back time. */
@@ -29,17 +79,16 @@ export const ResolveBody = z.object({
 });
 
 export const ReassignBody = z.object({
-  to: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
+  to: z.string().regex(USER_ID, 'not a user id'),
   reason: z.string().trim().min(1).max(500).default('reassigned by a supervisor'),
 });
 
 export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
 
 export const CallIdParams = z.object({
-  id: z.string().regex(/^case_[0-9a-z]{8,64}$/, 'not a case id'),
-  callId: z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id'),
+  id: z.string().regex(CASE_ID, 'not a case id'),
+  callId: CallId,
 });
-const CallId = z.string().regex(/^call_[0-9a-z]{8,64}$/, 'not a call id');
 
 export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
 export const ResponderCallBody = z.object({
@@ -77,7 +126,7 @@ export const EndCallBody = z.strictObject({
   note: z.string().trim().max(1000).optional(),
 });
 
-export const CallTarget = z.object({
+export const CallTarget = z.looseObject({
   party: z.enum(CALL_PARTIES),
   /** What the console shows on the button ("Sam Son (son)"). Names go to the browser only. */
   label: z.string(),
@@ -87,28 +136,29 @@ export const CallTarget = z.object({
   deviceSerial: z.string().optional(),
   why: z.string().optional(),
 });
+export type CallTarget = z.infer<typeof CallTarget>;
 
-export const CallTargetsView = z.object({
+export const CallTargetsView = z.looseObject({
   telephony: z.enum(TELEPHONY_MODES),
   targets: z.array(CallTarget),
   /** Set when the registry could not be read: only 999 can be offered. */
   message: z.string().optional(),
 });
 
-export const StartedCallView = z.object({
+export const StartedCallView = z.looseObject({
   callId: z.string(),
   party: z.enum(CALL_PARTIES),
   /** The console opens it when `via` is `browser`; shown in every case so the operator can dial by hand. */
   uri: z.string(),
   via: z.enum(['browser', 'pbx']),
   pbxReference: z.string().nullable(),
-  startedAt: z.string(),
+  startedAt: z.string().optional(),
   /** Why the phone system did not place it (the operator dials the URI instead). */
   message: z.string().optional(),
   eventId: z.string(),
 });
 
-export const CallView = z.object({
+export const CallView = z.looseObject({
   id: z.string(),
   caseId: z.string(),
   party: z.enum(CALL_PARTIES),
@@ -133,10 +183,18 @@ export const ExtensionBody = z.strictObject({
     .nullable(),
 });
 
-export const RevealBody = z.object({
+/** What an operator asks to see of a case's resident (the registry reveals and audits it). */
+export const CaseRevealBody = z.object({
   field: z.enum(['keySafe', 'medical']),
   /** Why the operator needs it; recorded in the registry's audit with the case and operator. */
   reason: z.string().trim().min(1).max(300).optional(),
+});
+
+export const RevealedView = z.looseObject({
+  field: CaseRevealBody.shape.field,
+  value: z.string().nullable(),
+  message: z.string().optional(),
+  eventId: z.string(),
 });
 
 export const LoginBody = z.object({
@@ -144,30 +202,34 @@ export const LoginBody = z.object({
   password: z.string().min(1).max(200),
 });
 
-export const NewUserBody = z
-  .object({
-    username: z
-      .string()
-      .trim()
-      .toLowerCase()
-      .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
-    name: z.string().trim().min(1).max(200),
-    role: Role,
-    password: z.string().min(10, 'at least 10 characters').max(200),
-  })
-  .superRefine((body, ctx) => {
-    const problem = passwordProblem(body.password, [body.username, body.name]);
-    if (problem) ctx.addIssue({ code: 'custom', path: ['password'], message: problem });
-  });
+/** A new user. The password is also checked against common and repetitive passwords (400 naming `password`). */
+export const NewUserBody = z.object({
+  username: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9._@+-]{2,64}$/, 'letters, digits and . _ - @ + (an email address will do), 2–64'),
+  name: z.string().trim().min(1).max(200),
+  role: HelplineRole,
+  password: z.string().min(10, 'at least 10 characters').max(200),
+});
 
 export const NewTokenBody = z.object({
-  userId: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id'),
+  userId: z.string().regex(USER_ID, 'not a user id'),
   label: z.string().trim().min(1).max(200),
   /** The token stops working after this many days (it can be revoked before). */
   expiresInDays: z.number().int().min(1).max(365).default(90),
 });
 
-export const UserIdParams = z.object({ id: z.string().regex(/^usr_[0-9a-z]{8,64}$/, 'not a user id') });
+export const IssuedTokenView = z.looseObject({
+  token: z.string(),
+  id: z.string(),
+  expiresAt: z.string(),
+  userId: z.string(),
+  label: z.string(),
+});
+
+export const UserIdParams = z.object({ id: z.string().regex(USER_ID, 'not a user id') });
 export const TokenIdParams = z.object({ id: z.string().regex(/^tkn_[0-9a-f]{8,64}$/, 'not a token id') });
 
 /** An admin sets a user's password (the user's sessions end). */
@@ -180,18 +242,19 @@ export const ChangePasswordBody = z.object({
 });
 
 export const PresenceBody = z.object({ status: Presence });
+export const PresenceView = z.looseObject({ userId: z.string(), status: Presence });
 
 export const HeartbeatBody = z.object({
   console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
 });
 
-export const HeartbeatView = z.object({
+export const HeartbeatView = z.looseObject({
   console: z.string(),
   presence: Presence.nullable(),
   chosenPresence: Presence.nullable(),
 });
 
-export const SignOutView = z.object({
+export const SignOutView = z.looseObject({
   userId: z.string(),
   sessionsEnded: z.number().int(),
   consolesEnded: z.number().int(),
@@ -201,14 +264,25 @@ export const SecurityEventsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 
-export const StatsQuery = z.object({
-  hours: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(24 * 92)
-    .default(24),
+/** A security event as the helpline lists it (newest first). */
+export const SecurityEventView = z.looseObject({
+  id: z.string(),
+  at: z.iso.datetime({ offset: true }),
+  kind: z.enum(SECURITY_EVENT_KINDS),
+  userId: z.string().nullable(),
+  caseId: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()),
 });
+export type SecurityEventView = z.infer<typeof SecurityEventView>;
+
+const Hours = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(24 * 92)
+  .default(24);
+
+export const StatsQuery = z.object({ hours: Hours });
 
 /** A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers. */
 export const HelplineCase = Case.extend({
@@ -240,7 +314,7 @@ export const HelplineCase = Case.extend({
       returnPriority: Priority.nullable(),
     })
     .nullable(),
-});
+}).loose();
 export type HelplineCase = z.infer<typeof HelplineCase>;
 
 export const CaseDetail = HelplineCase.extend({
@@ -249,11 +323,11 @@ export const CaseDetail = HelplineCase.extend({
   protocol: z.object({ title: z.string(), steps: z.array(z.string()) }),
 });
 
-export const UserView = z.object({
+export const UserView = z.looseObject({
   id: z.string(),
   username: z.string(),
   name: z.string(),
-  role: Role,
+  role: HelplineRole,
   /** As it is: what they chose, but `away` while none of their consoles is connected. */
   presence: Presence.nullable(),
   /** What they (or a supervisor) chose. */
@@ -264,26 +338,28 @@ export const UserView = z.object({
   /** Their phone or softphone extension, which click-to-call rings first. */
   extension: z.string().nullable(),
 });
+export type UserView = z.infer<typeof UserView>;
 
-export const Responder = z.object({
+/** A responder of the case's resident, as the case's context shows them. */
+export const ContextResponder = z.looseObject({
   id: z.string(),
   name: z.string(),
   relationship: z.string().nullable().optional(),
   phone: z.string().nullable().optional(),
   order: z.number().int(),
 });
-export type Responder = z.infer<typeof Responder>;
+export type ContextResponder = z.infer<typeof ContextResponder>;
 
-export const ResidentContext = z.object({
+export const ResidentContext = z.looseObject({
   available: z.boolean(),
   message: z.string().optional(),
   resident: z.record(z.string(), z.unknown()).nullable(),
   devices: z.array(z.record(z.string(), z.unknown())),
-  responders: z.array(Responder),
+  responders: z.array(ContextResponder),
 });
 
 /** Display names of the residents of the open cases, for the queue (from the registry, cached briefly). */
-export const QueueNamesView = z.object({
+export const QueueNamesView = z.looseObject({
   names: z.record(z.string(), z.string()),
   /** Postcode districts (outward codes, "GL1") of the same residents, to group and filter the queue. */
   districts: z.record(z.string(), z.string()),
@@ -295,7 +371,7 @@ export const TimelineQuery = z.object({
   hours: z.coerce.number().min(1).max(24).default(24),
 });
 
-export const DeviceEventView = z.object({
+export const DeviceEventView = z.looseObject({
   id: z.string(),
   type: z.string(),
   serial: z.string(),
@@ -307,7 +383,7 @@ export const DeviceEventView = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-export const TimelineView = z.object({
+export const TimelineView = z.looseObject({
   residentId: z.string(),
   from: z.string(),
   to: z.string(),
@@ -319,7 +395,7 @@ export const TimelineView = z.object({
   message: z.string().optional(),
 });
 
-const TargetFigure = z.object({
+const TargetFigure = z.looseObject({
   count: z.number().int(),
   /** Calls the target is decided for: answered, or still waiting past it. */
   of: z.number().int(),
@@ -328,7 +404,7 @@ const TargetFigure = z.object({
   met: z.boolean(),
 });
 
-const AnswerFigures = z.object({
+const AnswerFigures = z.looseObject({
   /** Alarm calls decided for the 60 s target: answered, or waiting over 60 s. */
   total: z.number().int(),
   answered: z.number().int(),
@@ -349,8 +425,9 @@ export const AnswerStatsView = AnswerFigures.extend({
   byPriority: z.record(z.string(), AnswerFigures),
   byOperator: z.array(AnswerFigures.extend({ userId: z.string(), name: z.string() })),
 });
+export type AnswerStatsView = z.infer<typeof AnswerStatsView>;
 
-const QueueFigures = z.object({
+const QueueFigures = z.looseObject({
   waiting: z.number().int(),
   unanswered: z.number().int(),
   longestWaitSeconds: z.number().int().nullable(),
@@ -360,17 +437,10 @@ const QueueFigures = z.object({
   onHold: z.number().int(),
 });
 
-export const SupervisorOverviewQuery = z.object({
-  /** The window of the answer figures and unmapped codes. */
-  hours: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(24 * 92)
-    .default(24),
-});
+/** The window of the supervisor's answer figures and unmapped codes. */
+export const SupervisorOverviewQuery = z.object({ hours: Hours });
 
-export const UnmappedCodeView = z.object({
+export const UnmappedCodeView = z.looseObject({
   eventId: z.string(),
   at: z.string(),
   serial: z.string(),
@@ -379,7 +449,7 @@ export const UnmappedCodeView = z.object({
   note: z.string().nullable(),
 });
 
-export const SupervisorOverview = z.object({
+export const SupervisorOverview = z.looseObject({
   at: z.string(),
   operators: z.array(
     UserView.extend({
@@ -389,7 +459,7 @@ export const SupervisorOverview = z.object({
       working: z.array(z.string()),
     }),
   ),
-  queue: z.object({
+  queue: z.looseObject({
     waitingNow: z.number().int(),
     longestWaitSeconds: z.number().int().nullable(),
     alarmsWaiting: z.number().int(),
@@ -399,7 +469,7 @@ export const SupervisorOverview = z.object({
   answer: AnswerStatsView,
   /** Alarm calls unanswered past 60 s or 180 s, oldest first. */
   breaches: z.array(
-    z.object({
+    z.looseObject({
       caseId: z.string(),
       residentId: z.string(),
       priority: z.number().int(),
@@ -411,35 +481,24 @@ export const SupervisorOverview = z.object({
     }),
   ),
   /** The latest security events (refused and rate-limited reveals), newest first. */
-  securityEvents: z.array(SecurityEvent),
-  unmappedCodes: z.object({
+  securityEvents: z.array(SecurityEventView),
+  unmappedCodes: z.looseObject({
     /** Newest first, at most 100. */
     events: z.array(UnmappedCodeView),
     byCode: z.array(
-      z.object({ sourceCode: z.string(), count: z.number().int(), serials: z.array(z.string()) }),
+      z.looseObject({ sourceCode: z.string(), count: z.number().int(), serials: z.array(z.string()) }),
     ),
     complete: z.boolean(),
     message: z.string().optional(),
   }),
 });
 
-/** Error bodies: `error` is a stable code, `message` a sentence an operator can read. */
-export const ApiErrorBody = z.object({
-  error: z.enum([
-    'invalid-request',
-    'not-found',
-    'refused',
-    'unauthorized',
-    'forbidden',
-    'conflict',
-    'too-many-requests',
-    'rate-limited',
-    'internal',
-  ]),
-  message: z.string(),
-  state: z.string().optional(),
-  holder: z.string().optional(),
-  /** The fields at fault (400). */
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+/** Where the console points people whose work is elsewhere (a commissioner: the reports dashboard). */
+export const ConsoleLinks = z.looseObject({ reportsUrl: z.url().nullable() });
+export type ConsoleLinks = z.infer<typeof ConsoleLinks>;
+
+/** The live stream: programs may pass their token as `?access_token=` (EventSource sets no headers). */
+export const StreamQuery = z.looseObject({ access_token: z.string().optional() });
+export const StreamHeaders = z.looseObject({
+  'last-event-id': z.string().optional().describe('resume after this event (the `id:` of the last one seen)'),
 });
-export type ApiError = z.infer<typeof ApiErrorBody>;

@@ -1,0 +1,485 @@
+import { z } from 'zod';
+import { CaseEvent, CaseFact } from '../case.ts';
+import {
+  AnswerStatsView,
+  HELPLINE_PERMISSIONS as CAN,
+  CallIdParams,
+  CallTargetsView,
+  CallView,
+  CaseDetail,
+  CaseIdParams,
+  CaseRevealBody,
+  ChangePasswordBody,
+  ConsoleLinks,
+  EmergencyCallBody,
+  EndCallBody,
+  ExtensionBody,
+  HeartbeatBody,
+  HeartbeatView,
+  HelplineCase,
+  HoldBody,
+  IdempotencyHeaders,
+  IssuedTokenView,
+  ListCasesQuery,
+  LoginBody,
+  NewTokenBody,
+  NewUserBody,
+  NoteBody,
+  PresenceBody,
+  PresenceView,
+  QueueNamesView,
+  ReassignBody,
+  ResidentContext,
+  ResolveBody,
+  ResponderCallBody,
+  RevealedView,
+  SecurityEventsQuery,
+  SecurityEventView,
+  SetPasswordBody,
+  SignOutView,
+  StartCallBody,
+  StartedCallView,
+  StatsQuery,
+  StreamHeaders,
+  StreamQuery,
+  SupervisorOverview,
+  SupervisorOverviewQuery,
+  TimelineQuery,
+  TimelineView,
+  TokenIdParams,
+  UserIdParams,
+  UserView,
+} from './helpline-schemas.ts';
+import { defineRoute, Empty } from './route.ts';
+
+/** A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its state refuses. */
+const onCase = { params: CaseIdParams, headers: IdempotencyHeaders, errors: [404, 409] } as const;
+
+/** Signing in and out, the people of the helpline and their tokens (admin). */
+export const HELPLINE_PEOPLE_ROUTES = {
+  login: defineRoute({
+    method: 'POST',
+    path: '/api/login',
+    summary:
+      'Sign in; sets the session cookie. 401 for a wrong username or password; 429 with Retry-After after too many failures for the name or address',
+    roles: 'anyone',
+    body: LoginBody,
+    response: z.looseObject({ user: UserView }),
+    errors: [429],
+  }),
+  logout: defineRoute({
+    method: 'POST',
+    path: '/api/logout',
+    summary: "Sign out: this session's consoles end at once; someone with no console left is away",
+    roles: 'anyone',
+    response: Empty,
+  }),
+  me: defineRoute({
+    method: 'GET',
+    path: '/api/me',
+    summary: 'The signed-in user',
+    roles: 'signed-in',
+    response: UserView,
+  }),
+  consoleLinks: defineRoute({
+    method: 'GET',
+    path: '/api/console/links',
+    summary:
+      'Where the console points people whose work is not in it: the reports dashboard (TELECARE_REPORTS_URL)',
+    roles: 'signed-in',
+    response: ConsoleLinks,
+  }),
+  listUsers: defineRoute({
+    method: 'GET',
+    path: '/api/users',
+    summary: 'Users and their presence',
+    roles: CAN.view,
+    response: z.looseObject({ users: z.array(UserView) }),
+  }),
+  createUser: defineRoute({
+    method: 'POST',
+    path: '/api/users',
+    summary: 'Create a user (the password is checked against common and repetitive passwords)',
+    roles: CAN['manage-users'],
+    body: NewUserBody,
+    response: UserView,
+    status: 201,
+    errors: [409],
+  }),
+  issueToken: defineRoute({
+    method: 'POST',
+    path: '/api/tokens',
+    summary:
+      'Issue a bearer token for a program acting as a user (shown once); it expires after expiresInDays (default 90)',
+    roles: CAN['manage-users'],
+    body: NewTokenBody,
+    response: IssuedTokenView,
+    status: 201,
+  }),
+  revokeToken: defineRoute({
+    method: 'DELETE',
+    path: '/api/tokens/{id}',
+    summary: 'Revoke a personal token at once',
+    roles: CAN['manage-users'],
+    params: TokenIdParams,
+    response: z.looseObject({ id: z.string(), revoked: z.literal(true) }),
+  }),
+  disableUser: defineRoute({
+    method: 'POST',
+    path: '/api/users/{id}/disable',
+    summary: 'Disable a user: no sign-in, sessions and consoles ended, tokens stop working, presence away',
+    roles: CAN['manage-users'],
+    params: UserIdParams,
+    response: z.looseObject({ userId: z.string(), disabled: z.boolean(), consolesEnded: z.number().int() }),
+  }),
+  enableUser: defineRoute({
+    method: 'POST',
+    path: '/api/users/{id}/enable',
+    summary: 'Enable a disabled user',
+    roles: CAN['manage-users'],
+    params: UserIdParams,
+    response: z.looseObject({ userId: z.string(), disabled: z.boolean() }),
+  }),
+  endSessions: defineRoute({
+    method: 'POST',
+    path: '/api/users/{id}/end-sessions',
+    summary: 'End every session and console of a user',
+    roles: CAN['manage-users'],
+    params: UserIdParams,
+    response: z.looseObject({
+      userId: z.string(),
+      sessionsEnded: z.number().int(),
+      consolesEnded: z.number().int(),
+    }),
+  }),
+  setPassword: defineRoute({
+    method: 'POST',
+    path: '/api/users/{id}/password',
+    summary: "Set a user's password (checked against common and repetitive passwords); their sessions end",
+    roles: CAN['manage-users'],
+    params: UserIdParams,
+    body: SetPasswordBody,
+    response: z.looseObject({
+      userId: z.string(),
+      passwordChanged: z.literal(true),
+      consolesEnded: z.number().int(),
+    }),
+  }),
+  changePassword: defineRoute({
+    method: 'PUT',
+    path: '/api/me/password',
+    summary: 'Change your own password (the current one first); your other sessions end',
+    roles: 'signed-in',
+    body: ChangePasswordBody,
+    response: z.looseObject({ userId: z.string(), passwordChanged: z.literal(true) }),
+  }),
+  setExtension: defineRoute({
+    method: 'PUT',
+    path: '/api/users/{id}/extension',
+    summary: "Set your phone extension (an admin: anyone's); click-to-call rings it first",
+    roles: 'signed-in',
+    params: UserIdParams,
+    body: ExtensionBody,
+    response: z.looseObject({ userId: z.string(), extension: z.string().nullable() }),
+  }),
+};
+
+/** Presence: a person's own, their console's heartbeat, and a supervisor's controls over someone else's. */
+export const HELPLINE_PRESENCE_ROUTES = {
+  setPresence: defineRoute({
+    method: 'PUT',
+    path: '/api/presence',
+    summary: 'Set your presence; available operators are offered the next case',
+    roles: CAN.presence,
+    body: PresenceBody,
+    response: PresenceView,
+  }),
+  heartbeat: defineRoute({
+    method: 'POST',
+    path: '/api/presence/heartbeat',
+    summary:
+      "A console's answer to its stream's ping: keeps its person present (PRESENCE_TIMEOUT_S); says their presence now. 404: no such console of yours (signed out, or the stream closed): reconnect the stream",
+    roles: 'signed-in',
+    body: HeartbeatBody,
+    response: HeartbeatView,
+    errors: [404],
+  }),
+  setUserPresence: defineRoute({
+    method: 'PUT',
+    path: '/api/users/{id}/presence',
+    summary:
+      "Set someone else's presence (an offer to someone set away moves on at once); 404: no operator or supervisor with that id",
+    roles: CAN['manage-presence'],
+    params: UserIdParams,
+    body: PresenceBody,
+    response: PresenceView,
+    errors: [404],
+  }),
+  signOutUser: defineRoute({
+    method: 'POST',
+    path: '/api/users/{id}/logout',
+    summary:
+      'Sign someone out everywhere: ends their sessions and consoles, sets them away; 404: no operator or supervisor with that id',
+    roles: CAN['manage-presence'],
+    params: UserIdParams,
+    response: SignOutView,
+    errors: [404],
+  }),
+};
+
+/** The queue and a case's life: read it, accept, hold, resolve, decline, reassign, record what was done. */
+export const HELPLINE_CASE_ROUTES = {
+  listCases: defineRoute({
+    method: 'GET',
+    path: '/api/cases',
+    summary: 'Cases, ordered by priority then wait',
+    roles: CAN.view,
+    query: ListCasesQuery,
+    response: z.array(HelplineCase),
+  }),
+  queueNames: defineRoute({
+    method: 'GET',
+    path: '/api/queue/names',
+    summary:
+      "Display names and postcode districts of the open cases' residents, for the queue (registry, cached 60 s; never logged)",
+    roles: CAN.view,
+    response: QueueNamesView,
+  }),
+  getCase: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}',
+    summary: 'A case with its audit trail and protocol',
+    roles: CAN.view,
+    params: CaseIdParams,
+    response: CaseDetail,
+    errors: [404],
+  }),
+  caseContext: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/context',
+    summary: 'The resident, devices with their health, and responders from the registry',
+    roles: CAN.view,
+    params: CaseIdParams,
+    response: ResidentContext,
+    errors: [404],
+  }),
+  caseTimeline: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/timeline',
+    summary: "The resident's device events of the last hours (at most 24), read from EVENTS",
+    roles: CAN.view,
+    params: CaseIdParams,
+    query: TimelineQuery,
+    response: TimelineView,
+    errors: [404],
+  }),
+  accept: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/accept',
+    summary: 'Accept the case (queued, offered to you, or on hold)',
+    roles: CAN.work,
+    ...onCase,
+    response: HelplineCase,
+  }),
+  hold: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/hold',
+    summary: 'Put on hold with a call-back time (in the future)',
+    roles: CAN.work,
+    ...onCase,
+    body: HoldBody,
+    response: HelplineCase,
+  }),
+  resolve: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/resolve',
+    summary: 'Resolve with an outcome and a reason',
+    roles: CAN.work,
+    ...onCase,
+    body: ResolveBody,
+    response: HelplineCase,
+  }),
+  decline: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/decline',
+    summary: 'Decline a case offered to you; it returns to the queue',
+    roles: CAN.work,
+    params: CaseIdParams,
+    response: HelplineCase,
+    errors: [404, 409],
+  }),
+  reassign: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/reassign',
+    summary: 'Give the case to another operator',
+    roles: CAN.reassign,
+    ...onCase,
+    body: ReassignBody,
+    response: HelplineCase,
+  }),
+  addNote: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/notes',
+    summary: 'Add a note (201; 200 with the same event for a repeated Idempotency-Key)',
+    roles: CAN.work,
+    ...onCase,
+    body: NoteBody,
+    response: CaseEvent,
+    status: 201,
+  }),
+  recordResponderCall: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/responder-calls',
+    summary:
+      "Record a responder's answer; with `callId`, the call started from the case ends with it (call-ended, then responder-called with its duration)",
+    roles: CAN.work,
+    ...onCase,
+    body: ResponderCallBody,
+    response: CaseEvent,
+    status: 201,
+  }),
+  recordEmergencyCall: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/emergency-calls',
+    summary:
+      'Record a call to emergency services; with `callId`, the call started from the case ends with it',
+    roles: CAN.work,
+    ...onCase,
+    body: EmergencyCallBody,
+    response: CaseEvent,
+    status: 201,
+  }),
+  recordFact: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/facts',
+    summary:
+      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400',
+    roles: CAN.work,
+    ...onCase,
+    body: CaseFact,
+    response: CaseEvent,
+    status: 201,
+  }),
+  reveal: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/reveal',
+    summary:
+      'Reveal the key-safe code or medical notes (audited): only on an open case the operator holds (a supervisor or admin: any open case); 403 otherwise, 429 with Retry-After past the per-person limit (both raise a security event)',
+    roles: CAN.work,
+    params: CaseIdParams,
+    body: CaseRevealBody,
+    response: RevealedView,
+    errors: [404, 429],
+  }),
+};
+
+/** Voice: the case's call actions, starting and ending a call, the calls made. */
+export const HELPLINE_CALL_ROUTES = {
+  callTargets: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/call-targets',
+    summary:
+      "The case's call actions: the home unit, the resident, each responder and 999, as tel:/sip: URIs from the registry",
+    roles: CAN.view,
+    params: CaseIdParams,
+    response: CallTargetsView,
+    errors: [404],
+  }),
+  startCall: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/calls',
+    summary:
+      'Start a call (case accepted by you): the number comes from the registry; placed by the PBX (sip-click-to-call) or left to the browser to open (`via: browser`); recorded as call-started. 404: no such case, or the registry names no such party (or no number for it)',
+    roles: CAN.work,
+    ...onCase,
+    body: StartCallBody,
+    response: StartedCallView,
+    status: 201,
+  }),
+  endCall: defineRoute({
+    method: 'POST',
+    path: '/api/cases/{id}/calls/{callId}/end',
+    summary: 'End a call: outcome and duration recorded as call-ended; once, by whoever started it',
+    roles: CAN.work,
+    ...onCase,
+    params: CallIdParams,
+    body: EndCallBody,
+    response: CaseEvent,
+    status: 201,
+  }),
+  listCalls: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/calls',
+    summary: 'The calls made from the case: who, whom, through what, when, how long, outcome',
+    roles: CAN.view,
+    params: CaseIdParams,
+    response: z.looseObject({ calls: z.array(CallView) }),
+    errors: [404],
+  }),
+};
+
+/** What supervisors watch: the overview, the answer figures, misuse. */
+export const HELPLINE_SUPERVISOR_ROUTES = {
+  securityEvents: defineRoute({
+    method: 'GET',
+    path: '/api/security-events',
+    summary: 'Security events, newest first: reveals refused by the case check or the rate limit',
+    roles: CAN.security,
+    query: SecurityEventsQuery,
+    response: z.looseObject({ events: z.array(SecurityEventView) }),
+  }),
+  answerStats: defineRoute({
+    method: 'GET',
+    path: '/api/stats/answer',
+    summary:
+      'Answer times of alarm calls (P1, P2) against 97.5 % in 60 s and 99 % in 180 s, overall, per priority and per operator; a call still waiting counts only once past a target',
+    roles: CAN.stats,
+    query: StatsQuery,
+    response: AnswerStatsView,
+  }),
+  supervisorOverview: defineRoute({
+    method: 'GET',
+    path: '/api/supervisor/overview',
+    summary:
+      'Operators and their states, the queue by priority (waiting now, longest wait), answer figures, alarm calls past 60 s or 180 s, security events and unmapped DC-09 codes',
+    roles: CAN.supervise,
+    query: SupervisorOverviewQuery,
+    response: SupervisorOverview,
+  }),
+};
+
+/** The console's live stream. */
+export const HELPLINE_STREAM_ROUTES = {
+  stream: defineRoute({
+    method: 'GET',
+    path: '/api/stream',
+    summary:
+      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Programs may pass ?access_token=. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
+    roles: CAN.view,
+    query: StreamQuery,
+    headers: StreamHeaders,
+    response: z.string(),
+    raw: true,
+    errors: [429],
+  }),
+};
+
+/** Every route of the helpline API. */
+export const HELPLINE_ROUTES = {
+  ...HELPLINE_PEOPLE_ROUTES,
+  ...HELPLINE_PRESENCE_ROUTES,
+  ...HELPLINE_CASE_ROUTES,
+  ...HELPLINE_CALL_ROUTES,
+  ...HELPLINE_SUPERVISOR_ROUTES,
+  ...HELPLINE_STREAM_ROUTES,
+};
+export type HelplineRoutes = typeof HELPLINE_ROUTES;
+
+export const HELPLINE_API = {
+  title: 'telecare helpline',
+  version: '1',
+  description:
+    'Cases from alerts, the live queue, answer clocks, escalation and responder cascades. People sign in (session cookie); programs send Authorization: Bearer <token> (a tok_ token issued by an admin, or TELECARE_ADMIN_TOKEN).',
+  path: '/api/openapi.json',
+  sessionCookie: 'helpline_session',
+};

@@ -1,0 +1,214 @@
+import type { HELPLINE_CASE_ROUTES, HelplineCase } from '@telecare/contracts';
+import {
+  type FastifyReply,
+  type FastifyRequest,
+  InvalidRequestError,
+  type RouteHandlers,
+} from '@telecare/platform';
+import { traceCaseStep } from '../case-trace.ts';
+import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { protocolFor } from '../protocols.ts';
+import type { TransitionInput } from '../store/index.ts';
+import { actorOf, type RouteContext } from './context.ts';
+import { revealHandler } from './reveal.ts';
+
+type Routes = typeof HELPLINE_CASE_ROUTES;
+/** A request about one case, whatever its body. */
+type CaseRequest = FastifyRequest<{ Params: { id: string } }>;
+type Transition = 'accept' | 'hold' | 'resolve';
+type Recorded = 'note' | 'responder-called' | 'emergency-called';
+
+/** The routes whose refusals the `transitions_refused` counter counts, by action. */
+export const TRANSITION_ROUTES: Readonly<Record<string, Transition>> = {
+  accept: 'accept',
+  hold: 'hold',
+  resolve: 'resolve',
+};
+
+/** The `reason` label of a refused transition. */
+export const refusedReason = (err: unknown): string =>
+  err instanceof InvalidRequestError
+    ? 'invalid'
+    : err instanceof TransitionRefusedError
+      ? 'state'
+      : err instanceof CaseNotFoundError
+        ? 'not-found'
+        : 'error';
+
+/**
+ * The queue and a case's life: the list and one case with what the registry and the event
+ * stream say of its resident; accept, hold, resolve (each once per Idempotency-Key), decline,
+ * reassign; notes, responders' answers, 999 calls and the facts the reports count.
+ */
+export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
+  const { deps, now, who, requestKeyOf } = ctx;
+  const caseOf = async (id: string) => {
+    const stored = await deps.store.get(id);
+    if (!stored) throw new CaseNotFoundError(id);
+    return stored.case;
+  };
+
+  /** The answer clock of a case accepted for the first time (a re-accept after a hold is not an answer). */
+  const observeAnswer = (c: HelplineCase, at: Date) => {
+    if (c.acceptedAt === null || Date.parse(c.acceptedAt) !== at.getTime()) return;
+    deps.metrics.answerSeconds.observe(
+      { priority: String(c.priority) },
+      Math.max(0, (at.getTime() - Date.parse(c.raisedAt)) / 1000),
+    );
+  };
+
+  const transition = async (action: Transition, req: CaseRequest, input: TransitionInput, at: Date) => {
+    const { id } = req.params;
+    const principal = who(req);
+    const started = Date.now();
+    const result = await deps.store.transition(id, input, actorOf(principal), at, requestKeyOf(req));
+    if (result.event && action === 'accept') {
+      observeAnswer(result.case, at);
+      await traceCaseStep(deps.store, id, 'accept', started, Date.now());
+    }
+    if (result.event) {
+      deps.metrics.transitions.inc({ action });
+      deps.publisher.flushInBackground();
+      // An operator on a call is busy; one who has let the case go is free for the next.
+      if (principal.role === 'operator')
+        await deps.people.setPresence(principal.id, action === 'accept' ? 'busy' : 'available', at);
+      deps.scheduler.poke();
+    }
+    return result.case;
+  };
+
+  /** A note or a call's result on the case: 201, or 200 with the same event for a repeated key. */
+  const record = async (
+    kind: Recorded,
+    req: CaseRequest,
+    reply: FastifyReply,
+    body: Record<string, unknown>,
+  ) => {
+    const { id } = req.params;
+    const { callId, ...data } = body;
+    const at = now();
+    // A result that names the call it came from ends that call too: one transaction, one duration.
+    const result =
+      typeof callId === 'string' && kind !== 'note'
+        ? await deps.store.endCall(
+            id,
+            callId,
+            {
+              outcome: kind === 'responder-called' && data.result === 'no-answer' ? 'no-answer' : 'answered',
+            },
+            actorOf(who(req)),
+            at,
+            requestKeyOf(req),
+            { kind, data },
+          )
+        : await deps.store.record(id, kind, data, actorOf(who(req)), at, requestKeyOf(req));
+    if (!result.duplicate) deps.publisher.flushInBackground();
+    reply.code(result.duplicate ? 200 : 201);
+    return result.event;
+  };
+
+  return {
+    listCases: async (req) => deps.store.list(req.query.state, req.query.limit),
+
+    // Names are personal: only for the queue a person works, only residents with an open case, from
+    // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
+    queueNames: async () => {
+      const open = await deps.store.list('open', 500);
+      const residents = [...new Set(open.map((c) => c.residentId))];
+      const { names, districts } = await deps.registry.queueResidents(residents);
+      return { names, districts, complete: residents.every((id) => id in names) };
+    },
+
+    getCase: async (req) => {
+      const { id } = req.params;
+      const found = await caseOf(id);
+      return { ...found, events: await deps.store.events(id), protocol: protocolFor(found.type) };
+    },
+
+    caseContext: async (req) => deps.registry.context((await caseOf(req.params.id)).residentId),
+
+    caseTimeline: async (req) =>
+      deps.timeline.read((await caseOf(req.params.id)).residentId, now(), req.query.hours),
+
+    accept: (req) => transition('accept', req, { action: 'accept' }, now()),
+
+    hold: (req) => {
+      const at = now();
+      const until = new Date(req.body.until);
+      if (until.getTime() <= at.getTime())
+        throw new InvalidRequestError([
+          { path: 'until', message: 'the call-back time must be in the future' },
+        ]);
+      return transition(
+        'hold',
+        req,
+        { action: 'hold', until, reason: req.body.reason, returnPriority: req.body.returnPriority },
+        at,
+      );
+    },
+
+    resolve: (req) =>
+      transition(
+        'resolve',
+        req,
+        { action: 'resolve', outcome: req.body.outcome, reason: req.body.reason, facts: req.body.facts },
+        now(),
+      ),
+
+    decline: async (req) => {
+      const { id } = req.params;
+      const events = await deps.store.expireOffers(now(), { id, by: who(req).id });
+      if (events.length === 0) {
+        const found = await caseOf(id);
+        throw new TransitionRefusedError(id, 'decline', found.state, 'the case is not offered to you');
+      }
+      deps.publisher.flushInBackground();
+      deps.scheduler.poke();
+      return caseOf(id);
+    },
+
+    reassign: async (req) => {
+      const { id } = req.params;
+      const body = req.body;
+      const target = await deps.people.getUser(body.to);
+      if (!target || !['operator', 'supervisor'].includes(target.role))
+        throw new InvalidRequestError([
+          { path: 'to', message: `${body.to} is not an operator or supervisor` },
+        ]);
+      const result = await deps.store.reassign(
+        id,
+        body.to,
+        body.reason,
+        actorOf(who(req)),
+        now(),
+        deps.offerSeconds,
+        requestKeyOf(req),
+      );
+      deps.publisher.flushInBackground();
+      return result.case;
+    },
+
+    addNote: (req, reply) => record('note', req, reply, req.body),
+    recordResponderCall: (req, reply) => record('responder-called', req, reply, req.body),
+    recordEmergencyCall: (req, reply) => record('emergency-called', req, reply, req.body),
+
+    reveal: revealHandler(ctx),
+
+    // The facts the reports count, recorded as `fact-recorded` steps (the body is one contracts
+    // `CaseFact`, and so is the step's data): by the operator holding the case, or a supervisor or
+    // admin, while it is worked or after it is resolved. A time in the future or before the case was
+    // raised is refused (400); a case nobody has accepted, or someone else's, is 409.
+    recordFact: async (req, reply) => {
+      const { id } = req.params;
+      const fact = req.body;
+      const p = who(req);
+      const result = await deps.store.recordFacts(id, [fact], actorOf(p), now(), requestKeyOf(req));
+      if (!result.duplicate) {
+        deps.publisher.flushInBackground();
+        deps.logger.info({ caseId: id, fact: fact.fact, by: p.id }, 'fact recorded');
+      }
+      reply.code(result.duplicate ? 200 : 201);
+      return result.events[0];
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { Clock, FastifyRequest, Logger, SlidingWindowLimiter } from '@telecare/platform';
+import type { Authenticator } from '../auth.ts';
+import type { HelplineMetrics } from '../metrics.ts';
+import type { PeopleStore, Principal } from '../people.ts';
+import type { ConsoleStore } from '../presence.ts';
+import type { CasePublisher } from '../publisher.ts';
+import type { RegistryClient } from '../registry-client.ts';
+import type { Scheduler } from '../scheduler.ts';
+import type { SecurityEvents } from '../security.ts';
+import type { Actor, CaseStore } from '../store/index.ts';
+import type { LiveStreams } from '../stream.ts';
+import type { TelephonyAdapter } from '../telephony.ts';
+import type { TimelineReader } from '../timeline.ts';
+
+export interface RouteDeps {
+  readonly store: CaseStore;
+  readonly people: PeopleStore;
+  readonly auth: Authenticator;
+  readonly publisher: CasePublisher;
+  readonly scheduler: Scheduler;
+  readonly registry: RegistryClient;
+  readonly timeline: TimelineReader;
+  readonly metrics: HelplineMetrics;
+  readonly consoles: ConsoleStore;
+  readonly streams: LiveStreams;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly offerSeconds: number;
+  readonly sessionSeconds: number;
+  /** What an operator's presence becomes at sign-in. */
+  readonly presenceOnLogin: 'available' | 'away' | 'keep';
+  readonly security: SecurityEvents;
+  /** The console's origin as browsers see it; unset, the request's Host. */
+  readonly publicOrigin?: string | undefined;
+  /** The commissioners' reports dashboard, for people whose work is not in this console. */
+  readonly reportsUrl?: string | undefined;
+  readonly cookieSecure?: 'auto' | 'always';
+  /** Failed sign-ins per username and per address in a sliding window. */
+  readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
+  /** Reveals per principal in a sliding window. */
+  readonly revealLimit: SlidingWindowLimiter;
+  /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
+  readonly telephony: TelephonyAdapter;
+  /** What the 999 call action dials. */
+  readonly emergencyNumber: string;
+}
+
+/** What every route module shares: the service's parts, the clock, and who is calling. */
+export interface RouteContext {
+  readonly deps: RouteDeps;
+  readonly now: () => Date;
+  /** The caller, known once the request got past sign-in (every route but sign-in and sign-out). */
+  readonly who: (req: FastifyRequest) => Principal;
+  /** The client's key for this action (`Idempotency-Key`, checked by the route's contract). */
+  readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
+}
+
+/** Supervisors and admins may act on a case someone else holds. */
+export const actorOf = (principal: Principal): Actor => ({
+  id: principal.id,
+  override: principal.role === 'supervisor' || principal.role === 'admin',
+});

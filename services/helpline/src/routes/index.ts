@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HELPLINE_API, HELPLINE_ROUTES } from '@telecare/contracts';
+import {
+  type FastifyInstance,
+  type FastifyRequest,
+  ForbiddenError,
+  httpErrorHandler,
+  mountRoutes,
+  serveOpenApi,
+  UnauthorizedError,
+} from '@telecare/platform';
+import { consoleBundle } from '../console-bundle.ts';
+import type { Principal } from '../people.ts';
+import { registerWebSecurity } from '../web-security.ts';
+import { callHandlers } from './calls.ts';
+import { caseHandlers, refusedReason, TRANSITION_ROUTES } from './cases.ts';
+import type { RouteContext, RouteDeps } from './context.ts';
+import { peopleHandlers } from './people.ts';
+import { presenceHandlers } from './presence.ts';
+import { streamHandlers, supervisorHandlers } from './supervisor.ts';
+
+export type { RouteDeps } from './context.ts';
+
+const CONSOLE_HTML = fileURLToPath(new URL('../../public/console.html', import.meta.url));
+
+/** The name of the contract a request is for (`accept`…); undefined for a route without one. */
+const contractOf = (req: FastifyRequest): string | undefined =>
+  (req.routeOptions.config as { contract?: string } | undefined)?.contract;
+
+/**
+ * The console (`/`, `/console.js`), `/api/openapi.json`, and the routes of `HELPLINE_ROUTES`
+ * (one module per resource in this folder). Every route but sign-in and sign-out needs a person's
+ * session or a bearer token; the roles each allows are in the contracts (docs/security.md).
+ */
+export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
+  const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8');
+  // Bundled now, so the first operator to open the console does not wait for it.
+  consoleBundle().catch((err: unknown) => deps.logger.error({ err }, 'console bundle failed'));
+  const now = () => new Date(deps.clock.now());
+  registerWebSecurity(app, {
+    consoleHtml,
+    publicOrigin: deps.publicOrigin,
+    onCrossSite: (req, why) =>
+      deps.logger.warn({ method: req.method, url: req.routeOptions.url, why }, 'cross-site request refused'),
+  });
+
+  app.get('/', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(consoleHtml),
+  );
+  app.get('/console.js', async (req, reply) => {
+    const bundle = await consoleBundle();
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('etag', bundle.etag);
+    return req.headers['if-none-match'] === bundle.etag ? reply.code(304).send() : reply.send(bundle.js);
+  });
+  await serveOpenApi(app, HELPLINE_API);
+  app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
+
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const ctx: RouteContext = {
+    deps,
+    now,
+    who: (req) => {
+      const principal = principals.get(req);
+      if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
+      return principal;
+    },
+    requestKeyOf: (req) => {
+      const key = req.headers['idempotency-key'];
+      return typeof key === 'string' ? key : undefined;
+    },
+  };
+
+  await app.register(async (api) => {
+    // Who is calling (bearer token, session cookie, or ?access_token= on the stream), before
+    // anything else: a caller who is not signed in learns nothing about validation.
+    api.addHook('onRequest', async (req) => {
+      const name = contractOf(req);
+      const route = name ? HELPLINE_ROUTES[name as keyof typeof HELPLINE_ROUTES] : undefined;
+      if (!route || route.roles === 'anyone') return;
+      const queryToken = route === HELPLINE_ROUTES.stream;
+      const principal = await deps.auth.authenticate(req, now(), { queryToken });
+      if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
+      principals.set(req, principal);
+    });
+    // Refused accepts, holds and resolves are counted by reason, invalid ones included.
+    api.addHook('onError', async (req, _reply, error) => {
+      const action = TRANSITION_ROUTES[contractOf(req) ?? ''];
+      if (action && !(error instanceof UnauthorizedError) && !(error instanceof ForbiddenError))
+        deps.metrics.transitionsRefused.inc({ action, reason: refusedReason(error) });
+    });
+    mountRoutes(
+      api,
+      HELPLINE_ROUTES,
+      {
+        ...peopleHandlers(ctx),
+        ...presenceHandlers(ctx),
+        ...caseHandlers(ctx),
+        ...callHandlers(ctx),
+        ...supervisorHandlers(ctx),
+        ...streamHandlers(ctx),
+      },
+      (req) => principals.get(req)?.role,
+    );
+  });
+}

@@ -1,0 +1,214 @@
+import type { ApiError, HELPLINE_PEOPLE_ROUTES } from '@telecare/contracts';
+import { type FastifyRequest, InvalidRequestError, type RouteHandlers } from '@telecare/platform';
+import { can, SESSION_COOKIE } from '../auth.ts';
+import { ForbiddenError } from '../errors.ts';
+import { passwordProblem } from '../password-rule.ts';
+import { tokenHash } from '../people.ts';
+import { overTls } from '../web-security.ts';
+import type { RouteContext } from './context.ts';
+
+type Routes = typeof HELPLINE_PEOPLE_ROUTES;
+
+/** A password the rule refuses, as a 400 naming the field. */
+const checkPassword = (password: string, personal: readonly string[]) => {
+  const problem = passwordProblem(password, personal);
+  if (problem) throw new InvalidRequestError([{ path: 'password', message: problem }]);
+};
+
+/**
+ * Signing in and out, the people of the helpline (an admin creates, disables and enables them,
+ * sets their passwords and ends their sessions), personal tokens for programs, and a person's own
+ * password and phone extension.
+ */
+export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
+  const { deps, now, who } = ctx;
+  const cookie = (req: FastifyRequest, value: string, maxAge: number): string =>
+    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${
+      deps.cookieSecure === 'always' || overTls(req) ? '; Secure' : ''
+    }`;
+  // Sessions ended by an admin end that person's consoles too, at once: they are no longer there,
+  // so an offer to them moves on now rather than when their console's heartbeat times out.
+  const endConsolesOf = async (userId: string) => {
+    const ended = await deps.consoles.closeUser(userId);
+    deps.streams.endConsoles(ended);
+    return ended.length;
+  };
+  /** An admin's action on a user: the user must exist; the timers run at once after it. */
+  const userAction = async <R extends Record<string, unknown>>(
+    action: string,
+    req: FastifyRequest & { params: { id: string } },
+    change: (userId: string) => Promise<R>,
+  ) => {
+    const { id } = req.params;
+    if (!(await deps.people.getUser(id)))
+      throw new InvalidRequestError([{ path: 'id', message: `no user ${id}` }]);
+    const result = await change(id);
+    deps.logger.info({ userId: id, by: who(req).id, action }, 'user changed');
+    deps.scheduler.poke();
+    return { userId: id, ...result };
+  };
+
+  return {
+    login: async (req, reply) => {
+      const body = req.body;
+      const address = req.ip;
+      const userKey = body.username;
+      // Checked before the password: a locked name or address learns nothing, right password or not.
+      const wait = Math.max(
+        deps.loginLimits.user.blockedFor(userKey) ?? 0,
+        deps.loginLimits.address.blockedFor(address) ?? 0,
+      );
+      if (wait > 0) {
+        deps.metrics.logins.inc({ outcome: 'locked' });
+        deps.logger.warn(
+          { username: userKey, clientIp: address, retryAfterS: wait },
+          'sign-in refused: too many failures',
+        );
+        return reply
+          .code(429)
+          .header('retry-after', String(wait))
+          .send({
+            error: 'rate-limited',
+            message: `too many failed sign-ins; try again in ${wait} s`,
+          } satisfies ApiError);
+      }
+      const user = await deps.people.checkPassword(body.username, body.password);
+      if (!user) {
+        deps.loginLimits.user.record(userKey);
+        deps.loginLimits.address.record(address);
+        deps.metrics.logins.inc({ outcome: 'refused' });
+        // `clientIp`, not `address`: the logger redacts `address` as a postal address.
+        deps.logger.warn({ username: userKey, clientIp: address }, 'sign-in failed');
+        return reply
+          .code(401)
+          .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
+      }
+      deps.loginLimits.user.reset(userKey);
+      const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
+      deps.metrics.logins.inc({ outcome: 'ok' });
+      deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
+      // An operator who signs in is there to take calls; one still busy with a case stays busy.
+      if (user.role === 'operator' && deps.presenceOnLogin !== 'keep') {
+        const current = (await deps.people.getUser(user.id))?.chosenPresence;
+        if (current !== 'busy') {
+          await deps.people.setPresence(user.id, deps.presenceOnLogin, now());
+          deps.scheduler.poke();
+        }
+      }
+      reply.header('set-cookie', cookie(req, token, deps.sessionSeconds));
+      return { user: (await deps.people.getUser(user.id)) ?? user };
+    },
+
+    // Signing out ends this session's consoles at once (their streams too), and someone with no
+    // other console left is away: an offer to them moves on now, not when it times out.
+    logout: async (req, reply) => {
+      const token = deps.auth.sessionToken(req);
+      if (token) {
+        const at = now();
+        const user = await deps.people.sessionUser(token, at);
+        const ended = await deps.consoles.closeSession(tokenHash(token));
+        await deps.people.endSession(token);
+        deps.streams.endConsoles(ended);
+        if (user && can(user.role, 'presence') && (await deps.consoles.connected(user.id, at)) === 0)
+          await deps.people.setPresence(user.id, 'away', at);
+        if (user) deps.logger.info({ userId: user.id, consoles: ended.length }, 'signed out');
+        deps.scheduler.poke();
+      }
+      reply.header('set-cookie', cookie(req, '', 0));
+      return {};
+    },
+
+    me: async (req) => {
+      const p = who(req);
+      const user = await deps.people.getUser(p.id);
+      return (
+        user ?? { ...p, presence: null, chosenPresence: null, consoles: 0, lastSeenAt: null, extension: null }
+      );
+    },
+
+    consoleLinks: async () => ({ reportsUrl: deps.reportsUrl ?? null }),
+
+    listUsers: async () => ({ users: await deps.people.listUsers() }),
+
+    createUser: async (req) => {
+      const body = req.body;
+      checkPassword(body.password, [body.username, body.name]);
+      const user = await deps.people.createUser(body, now());
+      deps.logger.info({ userId: user.id, role: user.role, by: who(req).id }, 'user created');
+      return user;
+    },
+
+    issueToken: async (req) => {
+      const body = req.body;
+      if (!(await deps.people.getUser(body.userId)))
+        throw new InvalidRequestError([{ path: 'userId', message: `no user ${body.userId}` }]);
+      const issued = await deps.people.createToken(body.userId, body.label, body.expiresInDays, now());
+      deps.logger.info({ userId: body.userId, tokenId: issued.id, by: who(req).id }, 'token issued');
+      return { ...issued, userId: body.userId, label: body.label };
+    },
+
+    revokeToken: async (req) => {
+      const { id } = req.params;
+      if (!(await deps.people.revokeToken(id, now())))
+        throw new InvalidRequestError([{ path: 'id', message: `no live token ${id}` }]);
+      deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
+      return { id, revoked: true as const };
+    },
+
+    disableUser: (req) =>
+      userAction('disable', req, async (id) => {
+        if (id === who(req).id)
+          throw new InvalidRequestError([{ path: 'id', message: 'an admin cannot disable themselves' }]);
+        await deps.people.setDisabled(id, true, now());
+        return { disabled: true, consolesEnded: await endConsolesOf(id) };
+      }),
+
+    enableUser: (req) =>
+      userAction('enable', req, async (id) => {
+        await deps.people.setDisabled(id, false, now());
+        return { disabled: false };
+      }),
+
+    endSessions: (req) =>
+      userAction('end-sessions', req, async (id) => {
+        const sessionsEnded = await deps.people.endSessionsOf(id);
+        const consolesEnded = await endConsolesOf(id);
+        const target = await deps.people.getUser(id);
+        if (target && can(target.role, 'presence')) await deps.people.setPresence(id, 'away', now());
+        return { sessionsEnded, consolesEnded };
+      }),
+
+    setPassword: (req) =>
+      userAction('password', req, async (id) => {
+        const target = await deps.people.getUser(id);
+        checkPassword(req.body.password, [target?.username ?? '', target?.name ?? '']);
+        await deps.people.setPassword(id, req.body.password);
+        return { passwordChanged: true as const, consolesEnded: await endConsolesOf(id) };
+      }),
+
+    changePassword: async (req) => {
+      const body = req.body;
+      const p = who(req);
+      if (!(await deps.people.passwordMatches(p.id, body.current)))
+        throw new InvalidRequestError([{ path: 'current', message: 'not your current password' }]);
+      checkPassword(body.password, [p.username, p.name]);
+      // The session changing it stays signed in; every other session of this person ends.
+      await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));
+      deps.logger.info({ userId: p.id }, 'password changed');
+      return { userId: p.id, passwordChanged: true as const };
+    },
+
+    // A person's phone extension (click-to-call rings it first): their own, or anyone's for an admin.
+    setExtension: async (req) => {
+      const { id } = req.params;
+      const { extension } = req.body;
+      const p = who(req);
+      if (p.id !== id && p.role !== 'admin')
+        throw new ForbiddenError(p.role, ['admin'], "setting someone else's extension");
+      if (!(await deps.people.setExtension(id, extension)))
+        throw new InvalidRequestError([{ path: 'id', message: `no user ${id}` }]);
+      deps.logger.info({ userId: id, by: p.id }, 'extension set');
+      return { userId: id, extension };
+    },
+  };
+}

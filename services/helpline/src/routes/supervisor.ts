@@ -1,0 +1,84 @@
+import type { HELPLINE_STREAM_ROUTES, HELPLINE_SUPERVISOR_ROUTES } from '@telecare/contracts';
+import type { RouteHandlers } from '@telecare/platform';
+import { ADMIN_PRINCIPAL, tokenHash } from '../people.ts';
+import type { RouteContext } from './context.ts';
+
+/**
+ * What a supervisor watches: who is there and what they hold, the queue by priority, the answer
+ * figures (alarm calls only), the calls past a target, misuse and unmapped panel codes.
+ */
+export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_SUPERVISOR_ROUTES> {
+  const { deps, now } = ctx;
+  return {
+    securityEvents: async (req) => ({ events: await deps.security.list(req.query.limit) }),
+
+    answerStats: async (req) => {
+      const to = now();
+      return deps.store.answerStats(
+        new Date(to.getTime() - req.query.hours * 3600_000),
+        new Date(to.getTime() + 1),
+        to,
+      );
+    },
+
+    supervisorOverview: async (req) => {
+      const { hours } = req.query;
+      const at = now();
+      const from = new Date(at.getTime() - hours * 3600_000);
+      const [users, holders, queue, answer, breaches, securityEvents, unmappedCodes] = await Promise.all([
+        deps.people.listUsers(),
+        deps.store.holders(),
+        deps.store.queueOverview(at),
+        deps.store.answerStats(from, new Date(at.getTime() + 1), at),
+        deps.store.breaches(at),
+        deps.security.list(20),
+        deps.timeline.unmapped(at, hours),
+      ]);
+      return {
+        at: at.toISOString(),
+        operators: users
+          .filter((u) => u.role === 'operator' || u.role === 'supervisor')
+          .map((u) => ({
+            ...u,
+            offered: holders.get(u.id)?.offered ?? [],
+            working: holders.get(u.id)?.working ?? [],
+          })),
+        queue,
+        answer,
+        breaches,
+        securityEvents,
+        unmappedCodes,
+      };
+    },
+  };
+}
+
+/**
+ * The live stream. A person's stream is one of their consoles: it says hello with the console id,
+ * pings, and the console's heartbeats keep its person present (see stream.ts).
+ */
+export function streamHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_STREAM_ROUTES> {
+  const { deps, now, who } = ctx;
+  return {
+    stream: async (req, reply) => {
+      const header = req.headers['last-event-id'];
+      const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
+      const principal = who(req);
+      const release = deps.streams.reserve(principal.id);
+      let consoleId: string | undefined;
+      try {
+        if (principal.id !== ADMIN_PRINCIPAL.id) {
+          // A stream opened with a bearer token is a program's, not a session's.
+          const bearer = Boolean(req.headers.authorization) || typeof req.query.access_token === 'string';
+          const session = bearer ? undefined : deps.auth.sessionToken(req);
+          consoleId = await deps.consoles.open(principal.id, session ? tokenHash(session) : null, now());
+        }
+      } catch (err) {
+        release();
+        throw err;
+      }
+      reply.hijack();
+      await deps.streams.serve(reply.raw, { principalId: principal.id, consoleId, release }, lastId);
+    },
+  };
+}
