@@ -248,7 +248,10 @@ async function main(): Promise<void> {
       : undefined;
   if (shuttingDown) return;
   const reports = started.find(({ service }) => service.name === 'reports');
-  if (reports) log.info('seeding the reports with two simulated months across 12 postcode districts');
+  if (reports)
+    log.info(
+      'registering a commissioning cohort and seeding the reports with two simulated months across 12 postcode districts',
+    );
   const commissioner = await reportsLines(reports && baseUrlOf(reports.service, values), values, log.info);
   if (shuttingDown) return;
 

@@ -143,6 +143,20 @@ function consoleLogins(saved: EnvValues): EnvValues {
   };
 }
 
+/**
+ * The reports' modelled what-if, on with illustrative assumptions so a newcomer sees every figure;
+ * the dashboard labels them as configured, not measured. The environment (or stack.env) wins:
+ * `REPORTS_MODELLED_SAVINGS=off` hides it, the other two set a commissioner's own assumptions.
+ */
+function modelledSavings(saved: EnvValues): EnvValues {
+  const pick = (key: string, fallback: string) => process.env[key] || saved[key] || fallback;
+  return {
+    REPORTS_MODELLED_SAVINGS: pick('REPORTS_MODELLED_SAVINGS', 'on'),
+    REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: pick('REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE', '2'),
+    REPORTS_COST_PER_BED_DAY: pick('REPORTS_COST_PER_BED_DAY', '400'),
+  };
+}
+
 /** Everything the services, simulators and tests need to find the stack, in stack.env order. */
 export function resolveStackEnv(): EnvValues {
   const env = process.env;
@@ -154,6 +168,7 @@ export function resolveStackEnv(): EnvValues {
     REPORTS_REGISTRY_TOKEN: serviceRegistryToken('REPORTS_REGISTRY_TOKEN', saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
     REPORTS_PSEUDONYM_KEY: reportsPseudonymKey(saved),
+    ...modelledSavings(saved),
     ...consoleLogins(saved),
     ...dynsecSecrets(saved),
     NATS_URL: env.NATS_URL || serverDefaults.NATS_URL,

@@ -1,4 +1,13 @@
 export {
+  type CohortPlan,
+  DEMO_COHORT,
+  type EnsuredCohort,
+  ensureCohort,
+  episodesCsv,
+  planCohort,
+  sendEpisodes,
+} from './cohort.ts';
+export {
   Dc09Dialler,
   type DialerEvent,
   DialFailedError,

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { DEMO_COHORT, ensureCohort, episodesCsv, sendEpisodes } from './cohort.ts';
 import { Dc09Dialler } from './dc09/dialler.ts';
 import { SimulatedDevice } from './device.ts';
 import { SimulatedHome } from './home.ts';
@@ -68,6 +69,32 @@ program
     process.once('SIGTERM', stop);
     // Press once early so there is something on the console straight away.
     await homes[0]?.press().catch((err: Error) => log(err.message));
+  });
+
+program
+  .command('cohort')
+  .description(
+    "register a commissioning cohort (residents referred over the last 18 months, most installed, some waiting, with care packages) and send the reports service a trust's episodes file for them",
+  )
+  .option('--seed <n>', 'random seed', positiveInt, DEMO_COHORT.seed)
+  .option('--registry-url <url>', 'registry base URL', env.REGISTRY_URL ?? 'http://127.0.0.1:7020')
+  .option('--reports-url <url>', 'reports base URL', env.TELECARE_REPORTS_URL ?? 'http://127.0.0.1:7030')
+  .option('--token <token>', 'API token (default TELECARE_ADMIN_TOKEN)', env.TELECARE_ADMIN_TOKEN)
+  .action(async (opts) => {
+    if (!opts.token) program.error('an API token is needed: --token or TELECARE_ADMIN_TOKEN');
+    const registry = new RegistryClient(opts.registryUrl, opts.token);
+    const plan = { ...DEMO_COHORT, seed: opts.seed };
+    const today = new Date();
+    const cohort = await ensureCohort(registry, plan, today);
+    console.log(
+      `cohort: ${cohort.created} residents registered with ${cohort.carePackages} care packages, ${cohort.found} found from an earlier run`,
+    );
+    const sent = await sendEpisodes(
+      opts.reportsUrl,
+      opts.token,
+      episodesCsv(cohort.residents, today, plan.seed),
+    );
+    console.log(`hospital episodes: ${sent}`);
   });
 
 program

@@ -43,6 +43,14 @@ export interface RegisteredDevice {
   state: string;
 }
 
+/** A resident as the cohort reads them back: the reference and the referral and install days. */
+export interface CohortResidentRecord {
+  id: string;
+  externalRef: string | null;
+  referredOn: string | null;
+  firstInstalledAt: string | null;
+}
+
 /** The registry's HTTP API as the simulators use it, on the typed client of its route contracts. */
 export class RegistryClient {
   readonly #api: Client<RegistryRoutes>;
@@ -91,6 +99,34 @@ export class RegistryClient {
 
   decommission(serial: string): Promise<RegisteredDevice> {
     return this.#api.decommissionDevice({ params: { serial } });
+  }
+
+  /**
+   * Every resident whose reference starts with `prefix` and whose name contains `name`, by
+   * reference, read a page of a thousand at a time.
+   */
+  async residentsByRefPrefix(prefix: string, name: string): Promise<Map<string, CohortResidentRecord>> {
+    const out = new Map<string, CohortResidentRecord>();
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.#api.listResidents({ query: { name, limit: 1000, offset } });
+      for (const r of page.residents)
+        if (r.externalRef?.startsWith(prefix))
+          out.set(r.externalRef, {
+            id: r.id,
+            externalRef: r.externalRef,
+            referredOn: r.referredOn ?? null,
+            firstInstalledAt: r.firstInstalledAt ?? null,
+          });
+      if (offset + page.residents.length >= page.total || page.residents.length === 0) return out;
+    }
+  }
+
+  /** Records a care package (hours per week from a day, to a day or open-ended). */
+  addCarePackage(
+    residentId: string,
+    body: { hoursPerWeek: number; startDate: string; endDate: string | null },
+  ): Promise<{ id: string }> {
+    return this.#api.addCarePackage({ params: { id: residentId }, body });
   }
 
   /** Bulk import (`POST /api/import`): residents and devices as CSV, written in one transaction. */

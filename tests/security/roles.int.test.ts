@@ -158,7 +158,7 @@ describe('the registry matrix in docs/security.md', () => {
 });
 
 describe("the reports service's registry token", () => {
-  it('reads districts, install dates and care packages per resident id, and nothing that identifies', async () => {
+  it('reads districts, referral and install dates and care packages per resident id, and nothing that identifies', async () => {
     const token = await p.registryToken('reports-service');
     const residentId = await p.resident('Cohort Person', 'KS-C-1966');
     const before = await p.registryCall('GET', '/api/cohort', { as: token });
@@ -177,7 +177,14 @@ describe("the reports service's registry token", () => {
     const after = await p.registryCall('GET', '/api/cohort', { as: token });
     const facts = mine(after) as unknown as Record<string, unknown>;
     expect(Object.keys(facts).sort()).toEqual(
-      ['carePackages', 'firstInstalledAt', 'postcodeDistrict', 'registeredAt', 'residentId'].sort(),
+      [
+        'carePackages',
+        'firstInstalledAt',
+        'postcodeDistrict',
+        'referredOn',
+        'registeredAt',
+        'residentId',
+      ].sort(),
     );
     expect(facts.carePackages).toEqual([{ hoursPerWeek: 7.5, from: '2026-01-05', to: '2026-06-30' }]);
     expect(Date.parse(String(facts.firstInstalledAt))).toBeGreaterThan(0);

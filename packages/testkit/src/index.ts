@@ -363,6 +363,21 @@ export async function startDynsecMosquitto(
   };
 }
 
+/**
+ * How the browser tests start Chromium (playwright-core's `chromium.launch`): the system's
+ * Chromium (`CHROMIUM_PATH`, else `/usr/bin/chromium`), headless, without a sandbox or GPU, and
+ * quiet on the network.
+ */
+export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
+  executablePath: string;
+  args: string[];
+} {
+  return {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+  };
+}
+
 export { type FaultMode, FaultProxy } from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';

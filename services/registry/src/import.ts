@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
-import type { DeviceRow, ResidentRow } from './records.ts';
+import { type DeviceRow, dayOf, type ResidentRow } from './records.ts';
 import {
   CreateDeviceBody,
   CreateResidentBody,
@@ -13,7 +13,7 @@ import {
   type UpdateDeviceBody,
   type UpdateResidentBody,
 } from './schemas.ts';
-import type { RegistryStore } from './store.ts';
+import { type RegistryStore, referralDayIssues } from './store.ts';
 
 export interface ImportError {
   file: 'residents' | 'devices';
@@ -44,7 +44,17 @@ export interface ImportResult {
  */
 export const RESIDENT_COLUMNS = {
   required: ['ref', 'name', 'address', 'postcode'],
-  optional: ['phone', 'livesAlone', 'mobilityNotes', 'riskNotes', 'keySafe', 'medicalSummary', 'consent'],
+  optional: [
+    'phone',
+    'livesAlone',
+    'mobilityNotes',
+    'riskNotes',
+    'keySafe',
+    'medicalSummary',
+    'consent',
+    'referredOn',
+    'firstInstalledOn',
+  ],
 };
 /** The columns of devices.csv; a device is found again by its serial. */
 export const DEVICE_COLUMNS = {
@@ -242,6 +252,11 @@ function residentChanges(
     if (blank(values[field])) continue;
     if (parsed[field] !== row[column]) patch[field] = parsed[field];
   }
+  if (!blank(values.referredOn) && parsed.referredOn !== (row.referred_on ? dayOf(row.referred_on) : null))
+    patch.referredOn = parsed.referredOn;
+  const installedOn = row.first_installed_at?.toISOString().slice(0, 10) ?? null;
+  if (!blank(values.firstInstalledOn) && parsed.firstInstalledOn !== installedOn)
+    patch.firstInstalledOn = parsed.firstInstalledOn;
   for (const [field, column] of Object.entries(SENSITIVE_COLUMNS) as Array<
     [keyof typeof SENSITIVE_COLUMNS, 'key_safe_enc' | 'medical_summary_enc']
   >) {
@@ -403,6 +418,8 @@ export async function importCsv(
       keySafe: values.keySafe,
       medicalSummary: values.medicalSummary,
       consent: bool(values.consent),
+      referredOn: values.referredOn,
+      firstInstalledOn: values.firstInstalledOn,
     });
     let parsed: CreateResidentBody | undefined;
     for (const issue of issuesOf(() => {
@@ -426,6 +443,26 @@ export async function importCsv(
       continue;
     }
     const found = knownRefs.get(ref);
+    const installedOn = found?.first_installed_at?.toISOString().slice(0, 10) ?? null;
+    const dayIssues = referralDayIssues(
+      {
+        referredOn: parsed.referredOn ?? (found?.referred_on ? dayOf(found.referred_on) : null),
+        firstInstalledOn: installedOn ?? parsed.firstInstalledOn,
+      },
+      now,
+    );
+    if (installedOn && parsed.firstInstalledOn && parsed.firstInstalledOn !== installedOn)
+      dayIssues.push({
+        path: 'firstInstalledOn',
+        message: `already recorded as ${installedOn}; it does not move`,
+      });
+    if (dayIssues.length > 0) {
+      errors.push(
+        ...dayIssues.map((i) => ({ file: 'residents' as const, line, field: i.path, message: i.message })),
+      );
+      badRefs.add(ref);
+      continue;
+    }
     goodResidents.set(ref, {
       line,
       body: parsed,

@@ -27,8 +27,17 @@ export interface ResidentRow {
   medical_summary_enc: string | null;
   consent_given: boolean;
   consent_at: Date | null;
+  /** A `date` column: pg gives local midnight of that day (see dayOf). */
+  referred_on?: Date | null;
+  first_installed_at?: Date | null;
   created_at: Date;
   updated_at: Date;
+}
+
+/** The day of a `date` column as pg returns it (local midnight), as `YYYY-MM-DD`. */
+export function dayOf(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 /** A `devices` row as pg returns it. `kind` and `state` are checked on the way out (see toDevice). */
@@ -76,6 +85,10 @@ export interface Resident {
   medicalSummary: string | null;
   consent: boolean;
   consentAt: string | null;
+  /** When the resident was referred for telecare (a day); null when not recorded. */
+  referredOn: string | null;
+  /** When a device was first installed in the home (or the day given from earlier records); null: not yet. */
+  firstInstalledAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -123,6 +136,8 @@ export function toResident(row: ResidentRow): Resident {
     medicalSummary: row.medical_summary_enc === null ? null : MASK,
     consent: row.consent_given,
     consentAt: row.consent_at?.toISOString() ?? null,
+    referredOn: row.referred_on ? dayOf(row.referred_on) : null,
+    firstInstalledAt: row.first_installed_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };

@@ -28,7 +28,28 @@ describe('CreateResidentBody', () => {
       keySafe: null,
       medicalSummary: null,
       consent: false,
+      referredOn: null,
+      firstInstalledOn: null,
     });
+  });
+
+  it('takes a referral and a first-install day, the install not before the referral', () => {
+    const base = { name: 'Edith', address: '1 High St', postcode: 'GL1 2AB' };
+    expect(
+      parseRequest(CreateResidentBody, { ...base, referredOn: '2025-06-01', firstInstalledOn: '2025-07-01' }),
+    ).toMatchObject({ referredOn: '2025-06-01', firstInstalledOn: '2025-07-01' });
+    expect(issuesOf(() => parseRequest(CreateResidentBody, { ...base, referredOn: '2025-02-30' }))).toEqual([
+      { path: 'referredOn', message: 'must be a real date' },
+    ]);
+    expect(
+      issuesOf(() =>
+        parseRequest(CreateResidentBody, {
+          ...base,
+          referredOn: '2025-06-01',
+          firstInstalledOn: '2025-05-01',
+        }),
+      ),
+    ).toEqual([{ path: 'firstInstalledOn', message: 'must be on or after referredOn' }]);
   });
 
   it('names each missing field as required, even with no body at all', () => {

@@ -8,6 +8,7 @@ import {
   type Device,
   type DeviceHealth,
   type DeviceRow,
+  dayOf,
   type Resident,
   type ResidentRow,
   type Responder,
@@ -49,7 +50,51 @@ export interface NewResident {
   keySafe: string | null;
   medicalSummary: string | null;
   consent: boolean;
+  /** When referred for telecare (a day). */
+  referredOn?: string | null;
+  /** When telecare was first installed, from records kept before the registry (a day). */
+  firstInstalledOn?: string | null;
 }
+
+/**
+ * What is wrong with a resident's referral and first-install days: in the future (by the
+ * service's clock), or an install before the referral. Empty when nothing is.
+ */
+export function referralDayIssues(
+  days: { referredOn: string | null; firstInstalledOn: string | null },
+  now: Date,
+): { path: 'referredOn' | 'firstInstalledOn'; message: string }[] {
+  const today = now.toISOString().slice(0, 10);
+  const issues: { path: 'referredOn' | 'firstInstalledOn'; message: string }[] = [];
+  for (const path of ['referredOn', 'firstInstalledOn'] as const) {
+    const day = days[path];
+    if (day && day > today) issues.push({ path, message: 'must not be in the future' });
+  }
+  if (days.referredOn && days.firstInstalledOn && days.firstInstalledOn < days.referredOn)
+    issues.push({
+      path: 'firstInstalledOn',
+      message: `must be on or after the referral (${days.referredOn})`,
+    });
+  return issues;
+}
+
+function checkReferralDays(
+  days: { referredOn: string | null; firstInstalledOn: string | null },
+  now: Date,
+): void {
+  const issues = referralDayIssues(days, now);
+  if (issues.length > 0)
+    throw new RefusedError(
+      422,
+      'referral-dates',
+      issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+      issues,
+    );
+}
+
+/** A day as the start of that day in UTC, for a timestamptz column. */
+const startOfDay = (day: string | null | undefined): Date | null =>
+  day ? new Date(`${day}T00:00:00Z`) : null;
 
 export interface NewDevice {
   serial: string;
@@ -201,13 +246,18 @@ export class RegistryStore {
 
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
     const id = newId('res', now.getTime());
+    checkReferralDays(
+      { referredOn: input.referredOn ?? null, firstInstalledOn: input.firstInstalledOn ?? null },
+      now,
+    );
     const work = async (db: PoolClient) => {
       const { rows } = await this.#refGuard(input.externalRef, () =>
         db.query<ResidentRow>(
           `insert into ${this.#residents}
            (id, name, address, postcode, phone, lives_alone, mobility_notes, risk_notes,
-            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at, external_ref)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at, external_ref,
+            referred_on, first_installed_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
          returning *`,
           [
             id,
@@ -224,6 +274,8 @@ export class RegistryStore {
             input.consent ? now : null,
             now,
             input.externalRef ?? null,
+            input.referredOn ?? null,
+            startOfDay(input.firstInstalledOn),
           ],
         ),
       );
@@ -272,12 +324,27 @@ export class RegistryStore {
       if (!row) throw new NotFoundError('resident', id);
       const keep = <T>(value: T | undefined, current: T): T => (value === undefined ? current : value);
       const consent = keep(patch.consent, row.consent_given);
+      const installedOn = row.first_installed_at ? row.first_installed_at.toISOString().slice(0, 10) : null;
+      if (
+        patch.firstInstalledOn !== undefined &&
+        installedOn !== null &&
+        patch.firstInstalledOn !== installedOn
+      )
+        throw new RefusedError(
+          409,
+          'first-install-recorded',
+          `the first install is recorded as ${installedOn}`,
+          [{ path: 'firstInstalledOn', message: `already recorded as ${installedOn}; it does not move` }],
+        );
+      const referredOn = keep(patch.referredOn, row.referred_on ? dayOf(row.referred_on) : null);
+      checkReferralDays({ referredOn, firstInstalledOn: patch.firstInstalledOn ?? installedOn }, now);
       const { rows } = await this.#refGuard(patch.externalRef, () =>
         client.query<ResidentRow>(
           `update ${this.#residents}
             set name = $2, address = $3, postcode = $4, phone = $5, lives_alone = $6, mobility_notes = $7,
                 risk_notes = $8, key_safe_enc = $9, medical_summary_enc = $10, consent_given = $11,
-                consent_at = $12, updated_at = $13, external_ref = $14
+                consent_at = $12, updated_at = $13, external_ref = $14, referred_on = $15,
+                first_installed_at = coalesce(first_installed_at, $16)
           where id = $1 returning *`,
           [
             id,
@@ -297,6 +364,8 @@ export class RegistryStore {
             consent ? (row.consent_given ? row.consent_at : now) : null,
             now,
             keep(patch.externalRef, row.external_ref),
+            referredOn,
+            startOfDay(patch.firstInstalledOn),
           ],
         ),
       );
@@ -567,10 +636,11 @@ export class RegistryStore {
       id: string;
       postcode_district: string;
       registered_at: Date;
+      referred_on: Date | null;
       first_installed_at: Date | null;
       packages: { hoursPerWeek: string; from: string; to: string | null }[];
     }>(
-      `select r.id, r.postcode_district, r.created_at as registered_at, r.first_installed_at,
+      `select r.id, r.postcode_district, r.created_at as registered_at, r.referred_on, r.first_installed_at,
               coalesce(json_agg(json_build_object(
                 'hoursPerWeek', c.hours_per_week::text,
                 'from', to_char(c.start_date, 'YYYY-MM-DD'),
@@ -583,6 +653,7 @@ export class RegistryStore {
       residentId: row.id,
       postcodeDistrict: row.postcode_district,
       registeredAt: row.registered_at.toISOString(),
+      referredOn: row.referred_on ? dayOf(row.referred_on) : null,
       firstInstalledAt: row.first_installed_at?.toISOString() ?? null,
       carePackages: row.packages.map((c) => ({
         hoursPerWeek: Number(c.hoursPerWeek),

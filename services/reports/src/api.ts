@@ -15,9 +15,15 @@ import {
   UnavailableError,
 } from '@telecare/platform';
 import { authenticate, type Principal, TokenStore } from './auth.ts';
-import { bedDaysBeforeAfter, type CohortResident, careHoursBeforeAfter } from './cohort.ts';
+import {
+  bedDaysBeforeAfter,
+  type CohortResident,
+  careHoursBeforeAfter,
+  NO_REGISTRY_COMPARISON,
+  type Waiting,
+} from './cohort.ts';
 import type { ReportsConfig } from './config.ts';
-import { exportCsv, summaryTables, toCsv } from './csv.ts';
+import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { checkEpisodes } from './hospital.ts';
 import {
@@ -131,15 +137,63 @@ function handlers(
     }
   };
 
+  /** Bed days before and after, from the registry's first installs when it is there. */
+  const bedDaysFigures = async (districts: readonly string[] | null) => {
+    const registry = await registryCohort('install dates');
+    const fromRegistry = registry && installedCohort(registry, districts);
+    const cohort: CohortResident[] = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
+    const waiting: Waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
+    const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
+    const stays = await deps.store.staysOf(ids);
+    const at = now();
+    return {
+      districts,
+      startedFrom: registry ? ('registry-first-install' as const) : ('first-event-seen' as const),
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at, waiting)),
+    };
+  };
+
+  /** Care hours before and after: the registry's care packages, or why there are none. */
+  const careHoursFigures = async (districts: readonly string[] | null) => {
+    const registry = await registryCohort('care packages');
+    if (!registry)
+      return {
+        districts,
+        available: false,
+        why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
+        startedFrom: null,
+        windows: [],
+      };
+    const { cohort, packages, waiting } = installedCohort(registry, districts);
+    const at = now();
+    return {
+      districts,
+      available: true,
+      startedFrom: 'registry-first-install' as const,
+      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, at, waiting)),
+    };
+  };
+
   return {
     summary: async (req) => summaryOf(scopeOf(req.query, now())),
     exportCsv: async (req, reply) =>
       csvReply(reply, 'summary', exportCsv(await summaryOf(scopeOf(req.query, now())))),
     chartCsv: async (req, reply) => {
       const scope = scopeOf(req.query, now());
-      const table = summaryTables(await summaryOf(scope))[req.params.chart];
+      const { chart } = req.params;
+      // The before/after figures have fixed windows: the period is not theirs.
+      const table =
+        chart === 'bed-days'
+          ? beforeAfterTable((await bedDaysFigures(scope.districts)).windows, 'bedDaysBefore', 'bedDaysAfter')
+          : chart === 'care-hours'
+            ? beforeAfterTable(
+                (await careHoursFigures(scope.districts)).windows,
+                'careHoursBefore',
+                'careHoursAfter',
+              )
+            : summaryTables(await summaryOf(scope))[chart];
       if (!table) throw new NotFoundError('no such chart');
-      return csvReply(reply, req.params.chart, toCsv(table));
+      return csvReply(reply, chart, toCsv(table));
     },
     episodesCsv: async (req, reply) => {
       const secret = deps.config.REPORTS_PSEUDONYM_KEY;
@@ -158,40 +212,8 @@ function handlers(
         toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
       );
     },
-    bedDays: async (req) => {
-      const { districts } = req.query;
-      const registry = await registryCohort('install dates');
-      const cohort: CohortResident[] = registry
-        ? installedCohort(registry, districts).cohort
-        : await deps.store.cohort(districts);
-      const stays = await deps.store.staysOf(cohort.map((r) => r.residentId));
-      const at = now();
-      return {
-        districts,
-        startedFrom: registry ? 'registry-first-install' : 'first-event-seen',
-        windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at)),
-      };
-    },
-    careHours: async (req) => {
-      const { districts } = req.query;
-      const registry = await registryCohort('care packages');
-      if (!registry)
-        return {
-          districts,
-          available: false,
-          why: 'REGISTRY_URL and REPORTS_REGISTRY_TOKEN are not both set: care packages and install dates come from the registry',
-          startedFrom: null,
-          windows: [],
-        };
-      const { cohort, packages } = installedCohort(registry, districts);
-      const at = now();
-      return {
-        districts,
-        available: true,
-        startedFrom: 'registry-first-install',
-        windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, at)),
-      };
-    },
+    bedDays: async (req) => bedDaysFigures(req.query.districts),
+    careHours: async (req) => careHoursFigures(req.query.districts),
     // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
     // the good rows.
     importEpisodes: async (req, reply) => {
@@ -200,7 +222,11 @@ function handlers(
       const ids = [
         ...new Set(file.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
       ];
+      // Residents the registry holds count as known too: one referred and not yet installed has
+      // no device, so the read model has never seen them.
+      const registry = await registryCohort('residents cannot be checked');
       const known = await deps.store.knownResidents(ids);
+      for (const r of registry?.residents ?? []) known.add(r.residentId);
       const existing = new Map<string, { admitted: string; discharged: string }[]>();
       for (const s of await deps.store.staysOf([...known]))
         existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
@@ -210,16 +236,27 @@ function handlers(
       if (checked.refused.length > 0 && !partial)
         return reply.code(422).send({
           imported: 0,
+          alreadyImported: checked.alreadyImported,
           refused: checked.refused,
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
       const importId = `imp_${Date.now().toString(36)}`;
       await deps.store.insertStays(checked.accepted, importId, now());
       log.info(
-        { importId, imported: checked.accepted.length, refused: checked.refused.length },
+        {
+          importId,
+          imported: checked.accepted.length,
+          alreadyImported: checked.alreadyImported,
+          refused: checked.refused.length,
+        },
         'hospital episodes imported',
       );
-      return { importId, imported: checked.accepted.length, refused: checked.refused };
+      return {
+        importId,
+        imported: checked.accepted.length,
+        alreadyImported: checked.alreadyImported,
+        refused: checked.refused,
+      };
     },
     createToken: async (req) => {
       const created = await tokens.create(req.body.role, req.body.recipient, now());

@@ -1,5 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bedDaysBeforeAfter, bedDaysIn, bootstrapMean, careHoursBeforeAfter, careHoursIn } from './cohort.ts';
+import {
+  bedDaysBeforeAfter,
+  bedDaysIn,
+  bootstrapDifference,
+  bootstrapMean,
+  careHoursBeforeAfter,
+  careHoursIn,
+} from './cohort.ts';
 import { checkEpisodes } from './hospital.ts';
 
 describe('hospital episodes file', () => {
@@ -29,6 +37,19 @@ describe('hospital episodes file', () => {
       { line: 6, reasons: ['overlaps the stay on line 2'] },
       { line: 7, reasons: ['overlaps a stay already imported'] },
     ]);
+  });
+
+  it('leaves out a row identical to a stay already imported, counted, so a file sent again changes nothing', () => {
+    const checked = checkEpisodes(
+      ['resident,admitted,discharged', 'res_b,2026-01-10,2026-01-20', 'res_b,2026-01-12,2026-01-20'].join(
+        '\n',
+      ),
+      known,
+      existing,
+    );
+    expect(checked.alreadyImported).toBe(1);
+    expect(checked.accepted).toEqual([]);
+    expect(checked.refused).toEqual([{ line: 3, reasons: ['overlaps a stay already imported'] }]);
   });
 
   it('refuses a file without the header', () => {
@@ -143,5 +164,169 @@ describe('bed days before and after telecare started (observational)', () => {
       meanChange: null,
     });
     expect(careHoursBeforeAfter(cohort, packages, 12, now).residents).toBe(0);
+  });
+});
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+describe('comparison with residents referred and still waiting (difference in differences)', () => {
+  const started = new Date('2025-07-01T00:00:00Z');
+  const now = new Date('2026-02-01T00:00:00Z');
+  // Referred and installed the same day, so their windows around the referral are those around the install.
+  const installed = Array.from({ length: 6 }, (_, i) => ({
+    residentId: `r${i}`,
+    startedAt: started,
+    referredAt: started,
+  }));
+  const waiting = Array.from({ length: 5 }, (_, i) => ({ residentId: `w${i}`, startedAt: started }));
+  // Installed: r0 −6, r1 +2, four 0: mean change −0.67 (as above).
+  // Waiting, around their referral: w0 0 before and 10 after, w1 5 and 5, three none: +10, 0 × 4,
+  // mean change 2; totals 5 before, 15 after. Difference in differences −4/6 − 10/5 = −2.67.
+  const stays = [
+    { residentId: 'r0', admitted: '2025-03-01', discharged: '2025-03-11' },
+    { residentId: 'r0', admitted: '2025-09-01', discharged: '2025-09-05' },
+    { residentId: 'r1', admitted: '2025-05-01', discharged: '2025-05-07' },
+    { residentId: 'r1', admitted: '2025-11-01', discharged: '2025-11-09' },
+    { residentId: 'w0', admitted: '2025-10-01', discharged: '2025-10-11' },
+    { residentId: 'w1', admitted: '2025-04-01', discharged: '2025-04-06' },
+    { residentId: 'w1', admitted: '2025-12-01', discharged: '2025-12-06' },
+  ];
+
+  it('gives the waiting group over the same windows and the difference with its interval', () => {
+    const figure = bedDaysBeforeAfter(installed, stays, 6, now, { referred: waiting });
+    expect(figure.comparisonWhy).toBeNull();
+    expect(figure.comparison).toMatchObject({
+      group: 'referred-not-yet-installed',
+      residents: 5,
+      before: 5,
+      after: 15,
+      meanBefore: 1,
+      meanAfter: 3,
+      meanChange: expect.objectContaining({ mean: 2 }),
+      installedResidents: 6,
+      installedMeanChange: expect.objectContaining({ mean: -0.67 }),
+      difference: expect.objectContaining({ mean: -2.67 }),
+    });
+    const difference = figure.comparison?.difference;
+    expect(difference?.low).toBeLessThan(-2.67);
+    expect(difference?.high).toBeGreaterThan(-2.67);
+    expect(figure.evidence).toBe('observational');
+    expect(figure.caveat).toMatch(/not randomised/);
+    expect(figure.caveat).toMatch(/would have changed alike/);
+  });
+
+  it('measures both groups from their referral: the installed a month before their install', () => {
+    // Referred on 1 June, installed on 1 July; r1's May stay moved to 10–16 June: after the
+    // referral, before the install. From the install: r0 10 before, 4 after (−6); r1 6 before,
+    // 8 after (+2): mean −4 / 6. From the referral: r0 the same; r1 0 before, 14 after (+14):
+    // mean 8 / 6. The waiting, as above: +2. Difference 8 / 6 − 2.
+    const early = installed.map((r) => ({ ...r, referredAt: new Date('2025-06-01T00:00:00Z') }));
+    const moved = stays.map((s) =>
+      s.residentId === 'r1' && s.admitted === '2025-05-01'
+        ? { ...s, admitted: '2025-06-10', discharged: '2025-06-16' }
+        : s,
+    );
+    const figure = bedDaysBeforeAfter(early, moved, 6, now, { referred: waiting });
+    expect(figure.meanChange?.mean).toBe(round(-4 / 6));
+    expect(figure.comparison?.installedMeanChange?.mean).toBe(round(8 / 6));
+    expect(figure.comparison?.difference?.mean).toBe(round(8 / 6 - 2));
+    // An installed resident with no referral date is left out of the comparison.
+    const unreferred = installed.map(({ referredAt: _r, ...r }) => r);
+    expect(bedDaysBeforeAfter(unreferred, stays, 6, now, { referred: waiting }).comparison).toMatchObject({
+      residents: 5,
+      installedResidents: 0,
+      installedWithoutReferral: 6,
+      difference: null,
+    });
+    expect(figure.comparison?.installedWithoutReferral).toBe(0);
+  });
+
+  it('says why there is none: no referrals, or none waiting a whole window', () => {
+    expect(bedDaysBeforeAfter(installed, stays, 6, now)).toMatchObject({
+      comparison: null,
+      comparisonWhy: expect.stringMatching(/no comparison group/),
+      caveat: expect.stringMatching(/with no comparison group/),
+    });
+    const recent = waiting.map((w) => ({ ...w, startedAt: new Date('2025-12-01T00:00:00Z') }));
+    expect(bedDaysBeforeAfter(installed, stays, 6, now, { referred: recent })).toMatchObject({
+      comparison: null,
+      comparisonWhy: expect.stringMatching(/still waiting/),
+    });
+  });
+
+  it('shows no means or difference for fewer than five waiting, nor a bed-day total under five', () => {
+    const four = bedDaysBeforeAfter(installed, stays, 6, now, { referred: waiting.slice(0, 4) });
+    expect(four.comparison).toMatchObject({ residents: null, meanChange: null, difference: null });
+    // Only w1's 3 nights before the referral: a total under five, so no mean and no difference.
+    const three = [
+      ...stays.slice(0, 4),
+      { residentId: 'w1', admitted: '2025-04-01', discharged: '2025-04-04' },
+    ];
+    expect(bedDaysBeforeAfter(installed, three, 6, now, { referred: waiting }).comparison).toMatchObject({
+      before: null,
+      after: 0,
+      meanBefore: null,
+      difference: null,
+    });
+  });
+
+  it('compares care hours the same way', () => {
+    // Installed r0: 7 h/week before, 14 after (+187); waiting w0: 7 h/week throughout (181 h, 184 h: +3).
+    const packages = [
+      { residentId: 'r0', hoursPerWeek: 7, from: '2025-01-01', to: '2025-06-30' },
+      { residentId: 'r0', hoursPerWeek: 14, from: '2025-07-01', to: null },
+      { residentId: 'w0', hoursPerWeek: 7, from: '2024-01-01', to: null },
+    ];
+    const figure = careHoursBeforeAfter(installed, packages, 6, now, { referred: waiting });
+    // 187 / 6 − 3 / 10 = 31.17 − 0.6 = 30.57 (hours are not suppressed as counts).
+    expect(figure.comparison).toMatchObject({
+      residents: 5,
+      before: 181,
+      after: 184,
+      difference: expect.objectContaining({ mean: 30.57 }),
+    });
+  });
+});
+
+describe('bootstrap difference of two means', () => {
+  const sample = fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 1, maxLength: 30 });
+
+  it('is the difference of the means, deterministic, with low ≤ mean ≤ high', () => {
+    fc.assert(
+      fc.property(sample, sample, (a, b) => {
+        const d = bootstrapDifference(a, b, { resamples: 200 });
+        expect(d).toEqual(bootstrapDifference(a, b, { resamples: 200 }));
+        const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+        expect(d.mean).toBeCloseTo(mean(a) - mean(b), 1);
+        expect(d.low).toBeLessThanOrEqual(d.high);
+      }),
+    );
+  });
+
+  it('moves with the first group: adding c to every value adds c to the mean and interval', () => {
+    fc.assert(
+      fc.property(sample, sample, fc.integer({ min: -20, max: 20 }), (a, b, c) => {
+        const d = bootstrapDifference(a, b, { resamples: 200 });
+        const shifted = bootstrapDifference(
+          a.map((x) => x + c),
+          b,
+          { resamples: 200 },
+        );
+        expect(Math.abs(shifted.mean - (d.mean + c))).toBeLessThan(0.02);
+        expect(Math.abs(shifted.low - (d.low + c))).toBeLessThan(0.02);
+        expect(Math.abs(shifted.high - (d.high + c))).toBeLessThan(0.02);
+      }),
+    );
+  });
+
+  it('finds nothing between a group and itself: the interval holds zero', () => {
+    fc.assert(
+      fc.property(sample, (a) => {
+        const d = bootstrapDifference(a, a, { resamples: 400 });
+        expect(d.mean).toBe(0);
+        expect(d.low).toBeLessThanOrEqual(0);
+        expect(d.high).toBeGreaterThanOrEqual(0);
+      }),
+    );
   });
 });

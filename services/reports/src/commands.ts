@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { names } from '@telecare/contracts';
 import { createLogger, createPool, migrate } from '@telecare/platform';
 import type { ReportsConfig } from './config.ts';
-import { DEMO_DISTRICTS, seedMessages, writeSeed } from './seed.ts';
+import { readRegistryCohort } from './registry.ts';
+import { applySeed, DEMO_DISTRICTS, type SeedOptions } from './seed.ts';
 import { MIGRATIONS } from './service.ts';
 import { ReportsStore } from './store.ts';
 
@@ -14,8 +15,24 @@ export function lastMonths(now: Date, months: number): { from: Date; to: Date } 
 }
 
 /**
- * `reports seed [--months 2] [--residents 600] [--seed 1]`: simulated activity for the last whole
- * months across the demonstration's twelve districts, written into the read model (see seed.ts).
+ * The registry's residents installed before `to`, by id and district, to simulate activity for;
+ * the registry is read with the reports service's own token.
+ */
+async function registryPeople(config: ReportsConfig, to: Date): Promise<SeedOptions['people']> {
+  const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = config;
+  if (!url || !token)
+    throw new Error('--people registry needs REGISTRY_URL and REPORTS_REGISTRY_TOKEN: the registry is read');
+  const { residents } = await readRegistryCohort(url, token);
+  return residents
+    .filter((r) => r.firstInstalledAt !== null && new Date(r.firstInstalledAt) < to)
+    .map((r) => ({ residentId: r.residentId, district: r.postcodeDistrict }));
+}
+
+/**
+ * `reports seed [--months 2] [--residents 600] [--seed 1] [--people registry]`: simulated activity
+ * for the last whole months across the demonstration's twelve districts, written into the read
+ * model and recorded so a rebuild writes it again (see seed.ts). `--people registry`: for the
+ * registry's installed residents instead of made-up ones.
  */
 export async function seedCommand(
   config: ReportsConfig,
@@ -27,8 +44,11 @@ export async function seedCommand(
       months: { type: 'string', default: '2' },
       residents: { type: 'string', default: '600' },
       seed: { type: 'string', default: '1' },
+      people: { type: 'string' },
     },
   });
+  if (values.people !== undefined && values.people !== 'registry')
+    throw new Error(`--people: only "registry" is known, not ${JSON.stringify(values.people)}`);
   const months = Math.min(24, Math.max(1, Number(values.months) || 2));
   const residents = Math.min(20_000, Math.max(10, Number(values.residents) || 600));
   const period = lastMonths(new Date(), months);
@@ -39,15 +59,21 @@ export async function seedCommand(
   // Simulated data a crash may lose: no waiting for the disk at each of its thousands of commits.
   pool.on('connect', (client) => void client.query('set synchronous_commit = off').catch(() => undefined));
   try {
-    const messages = seedMessages({
-      ...period,
-      residents,
-      districts: DEMO_DISTRICTS,
-      seed: Number(values.seed) || 1,
-    });
-    await writeSeed(new ReportsStore(pool, schema), messages);
+    const people = values.people === 'registry' ? await registryPeople(config, period.to) : undefined;
+    const messages = await applySeed(
+      new ReportsStore(pool, schema),
+      {
+        ...period,
+        residents: people?.length || residents,
+        districts: DEMO_DISTRICTS,
+        seed: Number(values.seed) || 1,
+        ...(people?.length ? { people } : {}),
+      },
+      new Date(),
+    );
     logger.info(
       {
+        people: people?.length ? 'registry' : 'made up',
         from: period.from.toISOString(),
         to: period.to.toISOString(),
         events: messages.events.length,

@@ -1,3 +1,4 @@
+import type { BedDaysFigure, CareHoursFigure, MeanChange } from './cohort.ts';
 import type { Summary, TargetFigure } from './summary.ts';
 import type { Count, Group } from './suppress.ts';
 
@@ -102,6 +103,22 @@ export function summaryTables(s: Summary): Record<string, Table> {
         s.trend.ambulances.cells[m] ?? null,
       ]),
     },
+    // Only when switched on: its inputs, assumptions and results, labelled as modelled.
+    ...(s.modelled
+      ? {
+          modelled: {
+            columns: ['what', 'value', 'kind'],
+            rows: [
+              ['long lies', s.modelled.inputs.longLies, 'measured input'],
+              ['long lie minutes', s.modelled.inputs.longLieMinutes, 'definition'],
+              ['extra bed days per long lie', s.modelled.assumptions.extraBedDaysPerLongLie, 'assumption'],
+              ['cost per bed day', s.modelled.assumptions.costPerBedDay, 'assumption'],
+              ['bed days', s.modelled.bedDays, 'modelled'],
+              ['cost', s.modelled.cost, 'modelled'],
+            ],
+          },
+        }
+      : {}),
   };
 }
 
@@ -125,4 +142,68 @@ export function exportCsv(s: Summary): string {
       for (let i = 1; i < table.columns.length; i++)
         rows.push([chart, row[0] ?? null, table.columns[i] ?? '', row[i] ?? null]);
   return toCsv({ columns: ['chart', 'row', 'column', 'value'], rows });
+}
+
+/**
+ * A before/after figure (bed days, care hours) as a table: per window, the installed residents
+ * (from their install), and when there is a comparison group the residents referred and still
+ * waiting, the installed from their referral, and the difference in differences; a value not
+ * shown is an empty cell.
+ */
+export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
+  windows: readonly F[],
+  before: keyof F,
+  after: keyof F,
+): Table {
+  const interval = (m: MeanChange | null) => [m?.mean ?? null, m?.low ?? null, m?.high ?? null];
+  const rows: (string | number | null)[][] = [];
+  for (const w of windows) {
+    rows.push([
+      w.months,
+      'installed',
+      w.residents,
+      w[before] as number | null,
+      w[after] as number | null,
+      w.meanBefore,
+      w.meanAfter,
+      ...interval(w.meanChange),
+    ]);
+    const c = w.comparison;
+    if (!c) continue;
+    rows.push([
+      w.months,
+      'referred-not-yet-installed',
+      c.residents,
+      c.before,
+      c.after,
+      c.meanBefore,
+      c.meanAfter,
+      ...interval(c.meanChange),
+    ]);
+    rows.push([
+      w.months,
+      'difference-in-differences',
+      null,
+      null,
+      null,
+      null,
+      null,
+      ...interval(c.difference),
+    ]);
+  }
+  return {
+    columns: [
+      'months',
+      'group',
+      'residents',
+      'before',
+      'after',
+      'mean_before',
+      'mean_after',
+      'mean_change',
+      'change_low_95',
+      'change_high_95',
+    ],
+    rows,
+  };
 }

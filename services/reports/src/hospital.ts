@@ -16,6 +16,11 @@ export interface Refusal {
 export interface CheckedEpisodes {
   readonly accepted: readonly (Stay & { line: number })[];
   readonly refused: readonly Refusal[];
+  /**
+   * Rows identical to a stay already imported (a trust's monthly files often overlap): left out,
+   * counted, not refused, so sending a file again changes nothing.
+   */
+  readonly alreadyImported: number;
   /** A problem with the file as a whole (no header, not CSV): nothing can be imported. */
   readonly fileError?: string;
 }
@@ -39,7 +44,7 @@ const overlaps = (
 /**
  * Checks an episodes file row by row: bad dates, unknown residents, discharge before admission,
  * and stays that overlap another row's or one already imported. Each refused row says every
- * reason it has.
+ * reason it has. A row identical to a stay already imported is left out and counted.
  */
 export function checkEpisodes(
   text: string,
@@ -50,15 +55,31 @@ export function checkEpisodes(
   try {
     records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
   } catch (err) {
-    return { accepted: [], refused: [], fileError: `not readable CSV: ${(err as Error).message}` };
+    return {
+      accepted: [],
+      refused: [],
+      alreadyImported: 0,
+      fileError: `not readable CSV: ${(err as Error).message}`,
+    };
   }
   const [header, ...rows] = records;
   if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
-    return { accepted: [], refused: [], fileError: `the first line must be ${EPISODE_HEADER.join(',')}` };
+    return {
+      accepted: [],
+      refused: [],
+      alreadyImported: 0,
+      fileError: `the first line must be ${EPISODE_HEADER.join(',')}`,
+    };
   if (rows.length > MAX_EPISODE_ROWS)
-    return { accepted: [], refused: [], fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
+    return {
+      accepted: [],
+      refused: [],
+      alreadyImported: 0,
+      fileError: `at most ${MAX_EPISODE_ROWS} rows in one file`,
+    };
   const accepted: (Stay & { line: number })[] = [];
   const refused: Refusal[] = [];
+  let alreadyImported = 0;
   rows.forEach((row, i) => {
     const line = i + 2;
     const [residentId = '', admitted = '', discharged = ''] = row;
@@ -72,7 +93,13 @@ export function checkEpisodes(
     const stay = { residentId, admitted, discharged };
     if (isDay(admitted) && isDay(discharged)) {
       if (discharged < admitted) reasons.push('discharged before admitted');
-      else {
+      else if (
+        reasons.length === 0 &&
+        (existing.get(residentId) ?? []).some((s) => s.admitted === admitted && s.discharged === discharged)
+      ) {
+        alreadyImported++;
+        return;
+      } else {
         if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
           reasons.push('overlaps a stay already imported');
         const clash = accepted.find((s) => s.residentId === residentId && overlaps(s, stay));
@@ -82,5 +109,5 @@ export function checkEpisodes(
     if (reasons.length > 0) refused.push({ line, reasons });
     else accepted.push({ ...stay, line });
   });
-  return { accepted, refused };
+  return { accepted, refused, alreadyImported };
 }

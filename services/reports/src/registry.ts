@@ -1,6 +1,6 @@
 import { District } from '@telecare/contracts';
 import { z } from 'zod';
-import type { CarePackageDays, CohortResident } from './cohort.ts';
+import { type CarePackageDays, type CohortResident, NO_REFERRALS, type Waiting } from './cohort.ts';
 
 /** The registry's whole cohort in one answer: bounded so a slow registry cannot hold a request. */
 const TIMEOUT_MS = 10_000;
@@ -13,6 +13,8 @@ const CohortBody = z.object({
       residentId: z.string().min(1).max(80),
       postcodeDistrict: District,
       registeredAt: z.iso.datetime({ offset: true }),
+      /** Absent from a registry older than referral dates: none recorded. */
+      referredOn: Day.nullish(),
       firstInstalledAt: z.iso.datetime({ offset: true }).nullable(),
       carePackages: z.array(
         z.object({ hoursPerWeek: z.number().min(0).max(168), from: Day, to: Day.nullable() }),
@@ -44,20 +46,34 @@ export async function readRegistryCohort(url: string, token: string): Promise<Re
 
 /**
  * The residents of `districts` (null: all) whose telecare started, by the registry's first install
- * date, with their care packages; and how many in those districts have no install yet.
+ * date; those referred and not installed yet (the comparison group, from their referral day), or
+ * why there are none; both groups' care packages; and how many in those districts have no install.
  */
 export function installedCohort(
   registry: RegistryCohort,
   districts: readonly string[] | null,
-): { cohort: CohortResident[]; packages: CarePackageDays[]; notInstalled: number } {
+): { cohort: CohortResident[]; waiting: Waiting; packages: CarePackageDays[]; notInstalled: number } {
   const inScope = registry.residents.filter((r) => !districts || districts.includes(r.postcodeDistrict));
   const installed = inScope.filter((r) => r.firstInstalledAt !== null);
+  const referred = inScope.filter((r) => r.firstInstalledAt === null && r.referredOn);
   return {
     cohort: installed.map((r) => ({
       residentId: r.residentId,
       startedAt: new Date(r.firstInstalledAt as string),
+      ...(r.referredOn ? { referredAt: new Date(`${r.referredOn}T00:00:00Z`) } : {}),
     })),
-    packages: installed.flatMap((r) => r.carePackages.map((p) => ({ residentId: r.residentId, ...p }))),
+    waiting:
+      referred.length > 0
+        ? {
+            referred: referred.map((r) => ({
+              residentId: r.residentId,
+              startedAt: new Date(`${r.referredOn}T00:00:00Z`),
+            })),
+          }
+        : { why: NO_REFERRALS },
+    packages: [...installed, ...referred].flatMap((r) =>
+      r.carePackages.map((p) => ({ residentId: r.residentId, ...p })),
+    ),
     notInstalled: inScope.length - installed.length,
   };
 }

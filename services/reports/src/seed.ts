@@ -9,6 +9,7 @@ import {
   type Priority,
   TelecareEvent,
 } from '@telecare/contracts';
+import { z } from 'zod';
 import { alertRecord, type CaseStep, caseStep, deviceActivity } from './records.ts';
 import type { ReportsStore } from './store.ts';
 
@@ -17,8 +18,9 @@ import type { ReportsStore } from './store.ts';
  * devices' heartbeats and faults, alarm calls with answer times, responder visits, falls and
  * outcomes. Every message is a contract value (parsed by the same schemas as the streams) and goes
  * through the same read-model writes as the streams' messages. It is written straight into the
- * read model, not onto the streams, so the live helpline and triage never see month-old alarms;
- * `reports rebuild` therefore drops it. Seeded: the same options give the same figures.
+ * read model, not onto the streams, so the live helpline and triage never see month-old alarms.
+ * Seeded: the same options give the same figures, so the options are recorded (`rp_seeds`) and
+ * `reports rebuild` writes the same activity again after emptying the read model.
  */
 export interface SeedOptions {
   readonly from: Date;
@@ -26,7 +28,26 @@ export interface SeedOptions {
   readonly residents: number;
   readonly districts: readonly string[];
   readonly seed: number;
+  /**
+   * The residents to simulate, by id and district (the registry's, so the figures, the episode
+   * export and the before/after cohorts are the same people); absent: `residents` made-up ones
+   * spread over `districts`.
+   */
+  readonly people?: readonly { readonly residentId: string; readonly district: string }[];
 }
+
+/** Seed options as recorded in `rp_seeds` (JSON): checked when a rebuild reads them back. */
+export const RecordedSeed = z.object({
+  from: z.coerce.date(),
+  to: z.coerce.date(),
+  residents: z.number().int().min(1),
+  districts: z.array(z.string()).min(1),
+  seed: z.number().int(),
+  people: z.array(z.object({ residentId: z.string(), district: z.string() })).optional(),
+});
+
+/** The id a seed is recorded under: the same options, the same id. */
+export const seedIdOf = (options: SeedOptions): string => `seed_${hex(JSON.stringify(options))}`;
 
 export interface SeedMessages {
   readonly events: TelecareEvent[];
@@ -123,11 +144,14 @@ export function seedMessages(options: SeedOptions): SeedMessages {
     );
   };
 
-  for (let i = 0; i < options.residents; i++) {
+  const people = options.people?.length ?? options.residents;
+  for (let i = 0; i < people; i++) {
+    const person = options.people?.[i];
     // Districts of unequal size: the first ones are busier.
-    const district = options.districts[Math.floor(rand() ** 1.6 * options.districts.length)] as string;
-    const index = options.districts.indexOf(district);
-    const residentId = `res_seed${hex(`${tag}/${i}`).slice(0, 16)}`;
+    const district =
+      person?.district ?? (options.districts[Math.floor(rand() ** 1.6 * options.districts.length)] as string);
+    const index = Math.max(0, options.districts.indexOf(district));
+    const residentId = person?.residentId ?? `res_seed${hex(`${tag}/${i}`).slice(0, 16)}`;
     const devices: [string, string][] = [
       [`HUB-S${i}`, 'home-unit'],
       [`PEN-S${i}`, 'pendant'],
@@ -257,6 +281,21 @@ export function seedMessages(options: SeedOptions): SeedMessages {
     }
   }
   return { events, alerts, steps };
+}
+
+/** Writes the simulated activity of `options` and records them, so a rebuild writes it again. */
+export async function applySeed(store: ReportsStore, options: SeedOptions, now: Date): Promise<SeedMessages> {
+  const messages = seedMessages(options);
+  await writeSeed(store, messages);
+  await store.recordSeed(seedIdOf(options), options, now);
+  return messages;
+}
+
+/** Writes again every simulated activity recorded (after a rebuild emptied the read model). */
+export async function reapplySeeds(store: ReportsStore): Promise<number> {
+  const recorded = await store.seeds();
+  for (const options of recorded) await writeSeed(store, seedMessages(RecordedSeed.parse(options)));
+  return recorded.length;
 }
 
 /** Writes seeded messages through the read model's own writes, many to a transaction. */

@@ -16,13 +16,15 @@ import {
 import { registerApi } from './api.ts';
 import { loadReportsConfig, type ReportsConfig } from './config.ts';
 import { deleteConsumers, startIngest } from './ingest.ts';
+import { reapplySeeds } from './seed.ts';
 import { ReportsStore } from './store.ts';
 
 export const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
 /**
  * Empties the read model and deletes the durable consumers: the next start reads CASES, ALERTS
- * and EVENTS from their first message. Run it with the service stopped.
+ * and EVENTS from their first message. Simulated activity (`reports seed`), which is on no stream,
+ * is written again from its recorded options. Run it with the service stopped.
  */
 export async function rebuildReports(
   config: ReportsConfig,
@@ -36,8 +38,14 @@ export async function rebuildReports(
   const nc = await connectNats({ url: config.NATS_URL, name: 'reports-rebuild', logger });
   try {
     await deleteConsumers(await jetstreamManager(nc), n, config.REPORTS_CONSUMER);
-    await new ReportsStore(pool, schema).truncateReadModel();
-    logger.info({ namespace: n.namespace }, 'reports read model emptied: the next start replays the streams');
+    const store = new ReportsStore(pool, schema);
+    await store.truncateReadModel();
+    // Simulated activity is on no stream: it is written again from the options recorded.
+    const seeds = await reapplySeeds(store);
+    logger.info(
+      { namespace: n.namespace, seeds },
+      'reports read model emptied and simulated activity written again: the next start replays the streams',
+    );
   } finally {
     await nc.drain();
     await pool.end();

@@ -36,7 +36,7 @@ const CASE_COLUMNS = {
 } as const;
 
 type Queryable = Pick<PoolClient, 'query'>;
-type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays', string>;
+type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays' | 'rp_seeds', string>;
 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
@@ -47,7 +47,9 @@ export class ReportsStore {
     readonly schema: string,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
-    this.#t = Object.fromEntries([...READ_MODEL_TABLES, 'rp_hospital_stays'].map((t) => [t, q(t)])) as Tables;
+    this.#t = Object.fromEntries(
+      [...READ_MODEL_TABLES, 'rp_hospital_stays', 'rp_seeds'].map((t) => [t, q(t)]),
+    ) as Tables;
   }
 
   table(name: keyof Tables): string {
@@ -335,6 +337,23 @@ export class ReportsStore {
       [districts],
     );
     return rows.map((r) => ({ residentId: r.resident_id, startedAt: r.first_seen_at }));
+  }
+
+  /** Records the options of simulated activity written, so a rebuild can write it again. */
+  async recordSeed(id: string, options: unknown, now: Date): Promise<void> {
+    await this.pool.query(
+      `insert into ${this.#t.rp_seeds} (id, options, seeded_at) values ($1, $2, $3)
+       on conflict (id) do update set options = excluded.options, seeded_at = excluded.seeded_at`,
+      [id, JSON.stringify(options), now],
+    );
+  }
+
+  /** The options of every simulated activity written, oldest first. */
+  async seeds(): Promise<unknown[]> {
+    const { rows } = await this.pool.query<{ options: unknown }>(
+      `select options from ${this.#t.rp_seeds} order by seeded_at, id`,
+    );
+    return rows.map((r) => r.options);
   }
 
   /** Empties the read model (not the tokens), for a replay from the start of the streams. */

@@ -65,9 +65,16 @@ describe('hospital episodes and bed days before and after telecare started', () 
     const partial = await post(csv, '?partial=true');
     expect(partial.status).toBe(200);
     expect(((await partial.json()) as { imported: number }).imported).toBe(4);
-    // The same stays again overlap what is stored.
+    // The same stays again are left out and counted: a file sent twice changes nothing.
     const again = await post(csv.split('\n').slice(0, 3).join('\n'));
-    expect(again.status).toBe(422);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ imported: 0, alreadyImported: 2, refused: [] });
+    // A stay that overlaps a stored one without being it is refused.
+    const overlapping = await post(
+      ['resident,admitted,discharged', 'res_beddays0,2025-10-05,2025-10-12'].join('\n'),
+    );
+    expect(overlapping.status).toBe(422);
+    expect(await h.reports.store.staysOf(null)).toHaveLength(4);
   });
 
   it('takes the file as text/csv only, and a file without its header is refused whole', async () => {

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { chromiumLaunchOptions } from '@telecare/testkit';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReportsHarness, reportsHarness, seededNovember, seedNovember } from './support.ts';
@@ -40,10 +41,7 @@ describe('the dashboard in Chromium', () => {
       body: JSON.stringify({ role: 'commissioner', recipient: 'dashboard-test' }),
     });
     commissioner = ((await made.json()) as { token: string }).token;
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await chromium.launch(chromiumLaunchOptions());
   });
   afterAll(async () => {
     await browser?.close();
@@ -72,9 +70,17 @@ describe('the dashboard in Chromium', () => {
     await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
     await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
     await expect(page.locator('#bed-days').textContent()).resolves.toContain('no causal claim');
+    // Without a registry there are no referral dates: bed days say there is no comparison group,
+    // and why, and still give their numbers as CSV.
+    await expect(page.locator('#bed-days').textContent()).resolves.toContain(
+      'No comparison group: referral dates come from the registry',
+    );
+    await expect(page.locator('#bed-days a.csv').count()).resolves.toBe(1);
+    await expect(page.locator('#bed-days svg.intervals').count()).resolves.toBe(2);
     // No registry here: the care-hours section says why it is empty, the page still loads.
     await expect(page.locator('#care-hours').textContent()).resolves.toContain('REGISTRY_URL');
     await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
+    await expect(page.locator('#modelled a.csv').count()).resolves.toBe(1);
     await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
 
     const download = page.waitForEvent('download');
@@ -84,10 +90,30 @@ describe('the dashboard in Chromium', () => {
     for await (const chunk of csv) text += chunk;
     expect(text.split('\r\n')[0]).toBe('outcome,count');
 
+    // The modelled what-if's CSV names each number's kind: measured input, assumption, modelled.
+    const modelled = page.waitForEvent('download');
+    await page.locator('#modelled a.csv').click();
+    let what = '';
+    for await (const chunk of await (await modelled).createReadStream()) what += chunk;
+    expect(what.split('\r\n')).toEqual(
+      expect.arrayContaining([
+        'what,value,kind',
+        'extra bed days per long lie,2,assumption',
+        'cost per bed day,350,assumption',
+      ]),
+    );
+
     await page.emulateMedia({ media: 'print' });
     await expect(page.locator('#filters').isVisible()).resolves.toBe(false);
     await page.screenshot({ path: `${ARTEFACTS}dashboard-print.png`, fullPage: true });
     expect(problems, problems.join('\n')).toEqual([]);
+
+    // The episode export is for analysts: a commissioner's click is refused (Chromium logs the
+    // 403) and the page says why, with no script error.
+    await page.emulateMedia({ media: 'screen' });
+    await page.locator('#episodes-csv').click();
+    await expect.poll(async () => (await page.locator('#episodes-status').textContent()) ?? '').toMatch(/\S/);
+    expect(problems.filter((p) => !p.includes('403'))).toEqual([]);
     await page.close();
   });
 

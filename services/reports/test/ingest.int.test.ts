@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { createLogger, createPool } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadReportsConfig, rebuildReports } from '../src/index.ts';
+import { applySeed } from '../src/seed.ts';
+import { READ_MODEL_TABLES } from '../src/store.ts';
 import { alert, caseEvent, fact, type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
 
 const count = async (h: ReportsHarness, table: string): Promise<number> => {
@@ -159,5 +162,44 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
       { what: 'replayed' },
     );
     expect(await snapshot()).toEqual(before);
+  });
+
+  it('writes the simulated activity again after a rebuild, from the options it recorded', async () => {
+    const counts = async () =>
+      Object.fromEntries(
+        await Promise.all(READ_MODEL_TABLES.map(async (t) => [t, await count(h, t)] as const)),
+      );
+    const streamed = await counts();
+    const messages = await applySeed(
+      h.reports.store,
+      {
+        from: new Date('2026-09-01T00:00:00Z'),
+        to: new Date('2026-10-01T00:00:00Z'),
+        residents: 40,
+        districts: ['GL1', 'GL2', 'GL3'],
+        seed: 3,
+      },
+      new Date(),
+    );
+    expect(messages.alerts.length).toBeGreaterThan(5);
+    const seeded = await counts();
+    expect(seeded.rp_alerts).toBe((streamed.rp_alerts ?? 0) + messages.alerts.length);
+
+    const alerts = h.reports.store.table('rp_alerts');
+    await h.stop();
+    await rebuildReports(loadReportsConfig(h.env));
+    // Before the streams replay: the simulated activity alone is back.
+    const pool = createPool({
+      url: h.env.DATABASE_URL ?? '',
+      logger: createLogger('rebuild-test', 'silent'),
+      name: 'rebuild-test',
+    });
+    const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from ${alerts}`);
+    await pool.end();
+    expect(rows[0]?.n).toBe(messages.alerts.length);
+    await h.start();
+    await waitFor(async () => JSON.stringify(await counts()) === JSON.stringify(seeded), {
+      what: 'simulated activity and the streams both back',
+    });
   });
 });

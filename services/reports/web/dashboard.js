@@ -119,14 +119,25 @@ function districtGrid(demand) {
   return grid;
 }
 
+/** Downloads `path` as `name`, or says in `status` why it could not (a commissioner's token). */
+async function download(path, name, status) {
+  try {
+    const blob = await (await get(path)).blob();
+    const link = el('a', { href: URL.createObjectURL(blob), download: name });
+    link.click();
+    URL.revokeObjectURL(link.href);
+    if (status) status.textContent = '';
+  } catch (err) {
+    if (!status) throw err;
+    status.textContent = err.message;
+  }
+}
+
 function csvLink(chart) {
   const a = el('a', { href: '#', class: 'csv' }, `Download ${chart}.csv`);
   a.addEventListener('click', async (event) => {
     event.preventDefault();
-    const blob = await (await get(`/api/reports/csv/${chart}?${query()}`)).blob();
-    const link = el('a', { href: URL.createObjectURL(blob), download: `${chart}.csv` });
-    link.click();
-    URL.revokeObjectURL(link.href);
+    await download(`/api/reports/csv/${chart}?${query()}`, `${chart}.csv`);
   });
   return a;
 }
@@ -229,36 +240,110 @@ function renderModelled(m) {
         `Assumptions (configured, not measured): ${m.assumptions.extraBedDaysPerLongLie} extra bed days per long lie; ${m.assumptions.costPerBedDay} per bed day.`,
       ),
       el('p', { class: 'muted' }, m.caveat),
+      csvLink('modelled'),
     );
 }
 
-/** A before/after figure (bed days, care hours) into its section, with its caveat. */
+/**
+ * Intervals on one axis with zero marked: each row a 95 % interval and its mean, so an interval
+ * that crosses zero is seen to.
+ */
+function intervals(rows) {
+  const shown = rows.filter(([, m]) => m);
+  const reach = Math.max(1, ...shown.flatMap(([, m]) => [Math.abs(m.low), Math.abs(m.high)]));
+  const row = 22;
+  const x = (v) => 250 + (v / reach) * 140;
+  const svg = el('svg:svg', { viewBox: `0 0 400 ${rows.length * row + 6}`, role: 'img', class: 'intervals' });
+  svg.append(el('svg:line', { x1: x(0), x2: x(0), y1: 0, y2: rows.length * row + 6, class: 'target zero' }));
+  svg.append(el('svg:text', { x: x(0) + 3, y: rows.length * row + 4 }, '0'));
+  rows.forEach(([name, m], i) => {
+    const y = i * row + 14;
+    svg.append(el('svg:text', { x: 0, y: y + 4 }, name));
+    if (!m) {
+      svg.append(el('svg:text', { x: 110, y: y + 4 }, HIDDEN));
+      return;
+    }
+    svg.append(el('svg:line', { x1: x(m.low), x2: x(m.high), y1: y, y2: y, class: 'line interval' }));
+    svg.append(el('svg:circle', { cx: x(m.mean), cy: y, r: 4, class: 'bar' }));
+  });
+  return svg;
+}
+
+const interval = (m) => (m ? `${m.mean} (95 % interval ${m.low} to ${m.high})` : HIDDEN);
+
+/**
+ * A before/after figure (bed days, care hours) into its section: the installed residents, the
+ * comparison group of residents referred and still waiting with the difference in differences
+ * (or why there is none), the caveat, and the CSV.
+ */
 function renderBeforeAfter(id, b, what, before, after) {
-  const rows = b.windows.map((w) =>
-    el(
+  const rows = b.windows.flatMap((w) => {
+    const installed = el(
       'p',
-      {},
-      `${w.months} months: ${show(w.residents)} residents · ${what} before ${show(w[before])}, after ${show(
+      { class: 'installed' },
+      `${w.months} months: ${show(w.residents)} residents installed · ${what} before ${show(w[before])}, after ${show(
         w[after],
-      )} · change per resident ${
-        w.meanChange
-          ? `${w.meanChange.mean} (95 % interval ${w.meanChange.low} to ${w.meanChange.high})`
-          : HIDDEN
-      }`,
-    ),
-  );
+      )} · change per resident ${interval(w.meanChange)}`,
+    );
+    const c = w.comparison;
+    const means = {
+      'installed, before': w.meanBefore,
+      'installed, after': w.meanAfter,
+      ...(c ? { 'waiting, before': c.meanBefore, 'waiting, after': c.meanAfter } : {}),
+    };
+    const chart = bars(means);
+    chart.setAttribute('aria-label', `${what} per resident, ${w.months} months`);
+    // With a comparison, both changes are from the residents' referral, as the difference is.
+    const changes = intervals(
+      c
+        ? [
+            ['installed change', c.installedMeanChange],
+            ['waiting change', c.meanChange],
+            ['difference', c.difference],
+          ]
+        : [['installed change', w.meanChange]],
+    );
+    changes.setAttribute('aria-label', `change per resident and its 95 % interval, ${w.months} months`);
+    const charts = el('div', { class: 'before-after' });
+    charts.append(chart, changes);
+    if (!c) return [installed, charts];
+    return [
+      installed,
+      el(
+        'p',
+        { class: 'comparison' },
+        `Comparison: ${show(c.residents)} residents referred and not yet installed, over the same ${w.months} months around their referral · ${what} before ${show(c.before)}, after ${show(c.after)} · change per resident ${interval(c.meanChange)}`,
+      ),
+      el(
+        'p',
+        { class: 'comparison' },
+        `Installed residents over the same ${w.months} months around their referral: ${show(c.installedResidents)} · change per resident ${interval(c.installedMeanChange)}${
+          c.installedWithoutReferral === 0
+            ? ''
+            : ` · left out, no referral date recorded: ${show(c.installedWithoutReferral)}`
+        }`,
+      ),
+      el(
+        'p',
+        { class: 'difference' },
+        `Difference in differences (installed − waiting, from the referral) per resident: ${interval(c.difference)}`,
+      ),
+      charts,
+    ];
+  });
   const first = b.windows[0];
+  const why = first?.comparisonWhy;
   $(id)
     .querySelector('.body')
     .replaceChildren(
       ...rows,
+      el('p', { class: 'muted' }, first?.comparison ? first.comparison.method : ''),
       el(
         'p',
-        { class: 'muted' },
-        first
-          ? `${first.caveat} ${first.comparisonWhy.charAt(0).toUpperCase()}${first.comparisonWhy.slice(1)}.`
-          : '',
+        { class: 'muted caveat' },
+        first ? `${first.caveat}${why ? ` ${why.charAt(0).toUpperCase()}${why.slice(1)}.` : ''}` : '',
       ),
+      csvLink(id),
     );
 }
 
@@ -314,6 +399,11 @@ function start() {
   $('districts').value = params.get('districts') ?? '';
   void load();
 }
+
+$('episodes-csv').addEventListener('click', (event) => {
+  event.preventDefault();
+  void download(`/api/reports/episodes.csv?${query()}`, 'episodes.csv', $('episodes-status'));
+});
 
 $('signin').addEventListener('submit', (event) => {
   event.preventDefault();

@@ -21,6 +21,8 @@ residents.csv — one resident a row, found again by ref on a later import:
   keySafe               optional  key-safe code and where it is; stored encrypted (needs REGISTRY_DATA_KEY)
   medicalSummary        optional  stored encrypted (needs REGISTRY_DATA_KEY)
   consent               optional  yes/no: the resident has consented (default no)
+  referredOn            optional  YYYY-MM-DD: when referred for telecare
+  firstInstalledOn      optional  YYYY-MM-DD: when telecare was first installed, from earlier records
 
 devices.csv — one device a row, found again by serial:
   serial                required  3–64 letters, digits, _ or - (EXM-PND-0101)

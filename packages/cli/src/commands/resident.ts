@@ -28,6 +28,11 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
     .option('--key-safe <text>', 'key-safe code and where it is (stored encrypted)')
     .option('--medical-summary <text>', 'stored encrypted')
     .option('--consent', 'the resident has consented')
+    .option('--referred <date>', 'when the resident was referred for telecare, YYYY-MM-DD')
+    .option(
+      '--first-installed <date>',
+      'when telecare was first installed, YYYY-MM-DD, from records kept before the registry (otherwise recorded at the first install)',
+    )
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const created = await api.createResident({
@@ -43,6 +48,8 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
           keySafe: opts.keySafe,
           medicalSummary: opts.medicalSummary,
           consent: opts.consent ? true : undefined,
+          referredOn: opts.referred,
+          firstInstalledOn: opts.firstInstalled,
         }),
       });
       print(created, () => `resident ${created.id} added (${created.postcodeDistrict})`);
@@ -64,6 +71,8 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
     .option('--medical-summary <text>', 'stored encrypted')
     .option('--consent')
     .option('--no-consent')
+    .option('--referred <date>', 'when the resident was referred for telecare, YYYY-MM-DD')
+    .option('--first-installed <date>', 'when telecare was first installed, while none is recorded')
     .option(
       '--clear <field>',
       `empty a field (repeatable): ${Object.keys(RESIDENT_CLEARABLE).join(', ')}`,
@@ -84,6 +93,8 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
           keySafe: opts.keySafe,
           medicalSummary: opts.medicalSummary,
           consent: opts.consent,
+          referredOn: opts.referred,
+          firstInstalledOn: opts.firstInstalled,
         }),
         opts.clear,
       );
@@ -112,6 +123,8 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
           `  phone         ${orDash(r.phone)}`,
           `  lives alone   ${r.livesAlone ? 'yes' : 'no'}`,
           `  consent       ${r.consent ? `yes (${r.consentAt ?? 'date unknown'})` : 'no'}`,
+          `  referred      ${orDash(r.referredOn ?? null)}`,
+          `  installed     ${r.firstInstalledAt ? r.firstInstalledAt.slice(0, 10) : 'not yet'}`,
           `  mobility      ${orDash(r.mobilityNotes)}`,
           `  risk          ${orDash(r.riskNotes)}`,
           `  key safe      ${r.keySafe === null ? '-' : `${r.keySafe} (telecare reveal ${r.id} --field keySafe --reason …)`}`,

@@ -54,6 +54,7 @@ export const RESIDENT_CLEARABLE = {
   'risk-notes': 'riskNotes',
   'key-safe': 'keySafe',
   'medical-summary': 'medicalSummary',
+  referred: 'referredOn',
 };
 export const DEVICE_CLEARABLE = { location: 'location', model: 'model', supervision: 'supervisionIntervalS' };
 export const SENSITIVE: Record<string, string> = {

@@ -63,21 +63,49 @@ const externalRef = z
   .min(1, 'must not be empty')
   .max(64, 'must be at most 64 characters');
 
-export const CreateResidentBody = z.strictObject({
-  externalRef: externalRef.nullish().transform((value) => value ?? null),
-  name: text(200),
-  address: text(500),
-  postcode,
-  phone: phone.nullish().transform((value) => value ?? null),
-  livesAlone: z.boolean({ error: 'must be true or false' }).default(false),
-  mobilityNotes: optionalText(2000),
-  riskNotes: optionalText(2000),
-  /** Sensitive: stored encrypted, shown masked, revealed only through the audited reveal. */
-  keySafe: optionalText(500),
-  /** Sensitive, as keySafe. */
-  medicalSummary: optionalText(4000),
-  consent: z.boolean({ error: 'must be true or false' }).default(false),
-});
+const isoDate = z
+  .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
+  // Date.parse takes 2025-02-30 as 2 March: a real date is one that comes back as itself.
+  .refine((value) => {
+    const parsed = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
+  }, 'must be a real date');
+
+/**
+ * When the resident was referred for telecare (the commissioners' comparison group is those
+ * referred and not yet installed), and, for a resident whose telecare started before the registry
+ * held them, the day it was first installed from the earlier records; otherwise the registry
+ * records the first install itself when a device is installed. Neither may be in the future.
+ */
+const referralDates = {
+  referredOn: isoDate.nullish().transform((value) => value ?? null),
+  firstInstalledOn: isoDate.nullish().transform((value) => value ?? null),
+};
+const installNotBeforeReferral = {
+  check: (body: { referredOn?: string | null; firstInstalledOn?: string | null }) =>
+    !body.referredOn || !body.firstInstalledOn || body.firstInstalledOn >= body.referredOn,
+  params: { path: ['firstInstalledOn'], message: 'must be on or after referredOn' },
+};
+
+export const CreateResidentBody = z
+  .strictObject({
+    externalRef: externalRef.nullish().transform((value) => value ?? null),
+    name: text(200),
+    address: text(500),
+    postcode,
+    phone: phone.nullish().transform((value) => value ?? null),
+    livesAlone: z.boolean({ error: 'must be true or false' }).default(false),
+    mobilityNotes: optionalText(2000),
+    riskNotes: optionalText(2000),
+    /** Sensitive: stored encrypted, shown masked, revealed only through the audited reveal. */
+    keySafe: optionalText(500),
+    /** Sensitive, as keySafe. */
+    medicalSummary: optionalText(4000),
+    consent: z.boolean({ error: 'must be true or false' }).default(false),
+    ...referralDates,
+  })
+  .refine(installNotBeforeReferral.check, installNotBeforeReferral.params);
 export type CreateResidentBody = z.infer<typeof CreateResidentBody>;
 
 /** Text that may be cleared: null or blank clears it, omitted leaves it. */
@@ -108,7 +136,12 @@ export const UpdateResidentBody = z
     keySafe: clearableText(500),
     medicalSummary: clearableText(4000),
     consent: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Null clears it. */
+    referredOn: isoDate.nullable().optional(),
+    /** Only while no install is recorded: the first install never moves once set. */
+    firstInstalledOn: isoDate.optional(),
   })
+  .refine(installNotBeforeReferral.check, installNotBeforeReferral.params)
   .refine((body) => Object.keys(body).length > 0, { message: 'name at least one field to change' });
 export type UpdateResidentBody = z.infer<typeof UpdateResidentBody>;
 
@@ -150,11 +183,6 @@ export const CreateResponderBody = z.strictObject({
   /** 1-based place in the call order; omitted, the responder is called last. */
   order: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1).optional(),
 });
-
-const isoDate = z
-  .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
-  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)), 'must be a real date');
 
 export const CreateCarePackageBody = z
   .strictObject({

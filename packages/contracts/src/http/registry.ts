@@ -40,6 +40,10 @@ export const ResidentView = z.looseObject({
   medicalSummary: nullableText,
   consent: z.boolean(),
   consentAt: at.nullable(),
+  /** When the resident was referred for telecare (a day), if recorded. */
+  referredOn: nullableText.optional(),
+  /** When a device was first installed in the home; null while none has been. */
+  firstInstalledAt: at.nullable().optional(),
   createdAt: at,
   updatedAt: at,
 });
@@ -173,13 +177,15 @@ const READ_HEALTH = [...READ_PERSON, 'commissioner'] as const;
 const READ_COHORT = ['admin', 'reports-service'] as const;
 
 /**
- * One resident as the reports service sees them: no name, address, phone or note. The registry
- * keeps no referral date; `registeredAt` is when the resident was entered.
+ * One resident as the reports service sees them: no name, address, phone or note. `registeredAt`
+ * is when the resident was entered; `referredOn` when they were referred for telecare (a day, null
+ * when not recorded): the referred with no install yet are the reports' comparison group.
  */
 export const CohortResidentView = z.object({
   residentId: z.string(),
   postcodeDistrict: z.string(),
   registeredAt: z.string(),
+  referredOn: z.string().nullable(),
   /** When a device was first installed in the home; null while none has been. */
   firstInstalledAt: z.string().nullable(),
   carePackages: z.array(z.object({ hoursPerWeek: z.number(), from: z.string(), to: z.string().nullable() })),
@@ -196,7 +202,7 @@ export const RESIDENT_ROUTES = {
     body: CreateResidentBody,
     response: ResidentView,
     status: 201,
-    errors: [409],
+    errors: [409, 422],
   }),
   updateResident: defineRoute({
     method: 'PATCH',
@@ -206,7 +212,7 @@ export const RESIDENT_ROUTES = {
     params: ResidentId,
     body: UpdateResidentBody,
     response: ResidentView,
-    errors: [404, 409],
+    errors: [404, 409, 422],
   }),
   listResidents: defineRoute({
     method: 'GET',

@@ -140,6 +140,33 @@ const Started = z
   .describe(
     "when telecare started: the registry's first install date, or the first device event the service saw",
   );
+/** Residents referred and still waiting, and the difference in differences (docs/reports.md). */
+const Comparison = (total: z.ZodType) =>
+  z
+    .object({
+      group: z.literal('referred-not-yet-installed'),
+      residents: Count,
+      before: total,
+      after: total,
+      meanBefore: Rate,
+      meanAfter: Rate,
+      meanChange: MeanChange,
+      installedResidents: Count.describe(
+        'installed residents with a referral date whose window after it has passed',
+      ),
+      installedMeanChange: MeanChange.describe(
+        'their mean change over the same windows around their referral',
+      ),
+      installedWithoutReferral: Count.describe(
+        'installed residents of the main figure left out of the comparison: no referral date recorded',
+      ),
+      difference: MeanChange.describe(
+        "difference in differences: the installed residents' mean change around their referral minus this group's, with its bootstrap 95 % interval",
+      ),
+      method: z.string(),
+    })
+    .nullable()
+    .describe('residents referred and not yet installed, over the same windows around their referral');
 const window = <B extends string, A extends string, T extends z.ZodType>(before: B, after: A, total: T) =>
   z.object({
     evidence: z.literal('observational'),
@@ -149,8 +176,11 @@ const window = <B extends string, A extends string, T extends z.ZodType>(before:
     meanBefore: Rate,
     meanAfter: Rate,
     meanChange: MeanChange,
-    comparison: z.null(),
-    comparisonWhy: z.string(),
+    comparison: Comparison(total),
+    comparisonWhy: z
+      .string()
+      .nullable()
+      .describe('why there is no comparison group (null when there is one)'),
     caveat: z.string(),
   });
 export const BedDaysView = z.object({
@@ -168,6 +198,11 @@ export const CareHoursView = z.object({
 export const EpisodesImportView = z.object({
   importId: z.string().optional(),
   imported: z.number().int(),
+  alreadyImported: z
+    .number()
+    .int()
+    .optional()
+    .describe('rows identical to a stay already imported: left out, not refused'),
   refused: z.array(z.object({ line: z.number().int(), reasons: z.array(z.string()) })),
   message: z.string().optional(),
 });
