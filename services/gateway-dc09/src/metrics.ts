@@ -1,12 +1,4 @@
-import {
-  Counter,
-  type createMetrics,
-  createStoreMetrics,
-  Gauge,
-  type StoreMetrics,
-} from '@telecare/platform';
-
-type Registry = ReturnType<typeof createMetrics>;
+import { Counter, createStoreMetrics, Gauge, type Registry, type StoreMetrics } from '@telecare/platform';
 
 export interface Dc09Metrics extends StoreMetrics {
   readonly replies: Counter<'reply' | 'transport'>;
