@@ -3,6 +3,7 @@ import { Dc09AccountEntry, type Names } from '@telecare/contracts';
 import {
   type Counter,
   type Logger,
+  lastValues,
   type NatsConnection,
   openDc09Accounts,
   StreamReplicasError,
@@ -116,8 +117,7 @@ export class Dc09AccountPublisher {
   /** Makes the bucket match PostgreSQL: every account written, every other key deleted. */
   async syncAll(): Promise<{ written: number; deleted: number }> {
     const kv = await this.open();
-    const leftovers = new Set<string>();
-    for await (const key of await kv.keys()) leftovers.add(key);
+    const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.dc09Accounts)).keys());
     let written = 0;
     for await (const { device, resident } of this.#store.allMapRows()) {
       const entry = this.#entryFor(device, resident);

@@ -1,5 +1,12 @@
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
-import { type Counter, type KV, type Logger, type NatsConnection, openDeviceMap } from '@telecare/platform';
+import {
+  type Counter,
+  type KV,
+  type Logger,
+  lastValues,
+  type NatsConnection,
+  openDeviceMap,
+} from '@telecare/platform';
 import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -121,7 +128,8 @@ export class DeviceMapPublisher {
    * cannot be mistaken for a leftover and deleted.
    */
   async syncAll(): Promise<Record<MapOutcome, number>> {
-    const kv = await this.open();
+    // Opened (created if missing) before it is read whole.
+    await this.open();
     const counts: Record<MapOutcome, number> = {
       written: 0,
       unchanged: 0,
@@ -130,8 +138,7 @@ export class DeviceMapPublisher {
       absent: 0,
       failed: 0,
     };
-    const leftovers = new Set<string>();
-    for await (const key of await kv.keys()) leftovers.add(key);
+    const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
     for await (const { device, resident } of this.#store.allMapRows()) {
       const entry = buildDeviceMapEntry(device, resident);
       if (entry) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { Dc09AccountEntry, DeviceMapEntry, names } from '@telecare/contracts';
-import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
+import { connectNats, createLogger, jetstreamManager, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
   openBucket,
@@ -198,5 +198,27 @@ describe('PATCH /api/residents/:id', () => {
     expect(empty.status).toBe(400);
     const missing = await call('PATCH', '/api/residents/res_00000000nothere', { name: 'X' });
     expect(missing.status).toBe(404);
+  });
+});
+
+describe('the buckets brought in step with PostgreSQL at start-up', () => {
+  it('deletes keys no device holds, and leaves no consumer behind', async () => {
+    await map.put('GHOST-SERIAL', JSON.stringify({ serial: 'GHOST-SERIAL' }));
+    await accounts.put('999999', JSON.stringify({ account: '999999' }));
+    await registry.close();
+    registry = await startRegistry(loadRegistryConfig(env), { logger });
+    await waitFor(async () => (await map.get('GHOST-SERIAL'))?.operation === 'DEL', {
+      what: 'the unmapped serial to be deleted',
+    });
+    await waitFor(async () => (await accounts.get('999999'))?.operation === 'DEL', {
+      what: 'the unknown account to be deleted',
+    });
+    const jsm = await jetstreamManager(nc);
+    for (const bucket of [n.kv.deviceMap, n.kv.dc09Accounts]) {
+      const consumers: string[] = [];
+      for await (const c of jsm.consumers.list(`KV_${bucket}`)) consumers.push(c.name);
+      // Nothing else in this test reads these buckets: the registry's start-up reads leave none.
+      expect(consumers).toEqual([]);
+    }
   });
 });
