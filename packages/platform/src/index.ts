@@ -120,6 +120,7 @@ export {
   type ServiceContext,
   type ServiceDefinition,
   type ServiceHandle,
+  SLOW_STEP_MS,
 } from './service.ts';
 export {
   type Closer,

@@ -67,7 +67,15 @@ export interface ServiceContext<C extends ServiceConfig> {
   ready(name: string, check: ReadinessCheck): void;
   /** What else `/readyz` tells, beside the checks. */
   details(describe: () => Record<string, unknown>): void;
+  /**
+   * Names the step of start-up now under way. A step still running after `SLOW_STEP_MS` is
+   * logged (a warning naming it), so a start that hangs says where.
+   */
+  step(what: string): void;
 }
+
+/** How long a start-up step may take before the service says it is waiting on it. */
+export const SLOW_STEP_MS = 10_000;
 
 export interface ServiceDefinition<C extends ServiceConfig, H extends object> {
   readonly name: string;
@@ -90,8 +98,11 @@ export type ServiceHandle<H extends object> = H & {
 
 export interface DefinedService<C extends ServiceConfig, H extends object> {
   readonly name: string;
-  /** Starts the service in this process (tests give their own logger and clock). */
-  start(config: C, options?: { logger?: Logger; clock?: Clock }): Promise<ServiceHandle<H>>;
+  /** Starts the service in this process (tests give their own logger, clock and slow-step time). */
+  start(
+    config: C,
+    options?: { logger?: Logger; clock?: Clock; slowStepMs?: number },
+  ): Promise<ServiceHandle<H>>;
   /** The process's entry point: `await service.main()` is the whole `main.ts`. */
   main(): Promise<void>;
 }
@@ -177,7 +188,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
 ): DefinedService<C, H> {
   const start = async (
     config: C,
-    options: { logger?: Logger; clock?: Clock } = {},
+    options: { logger?: Logger; clock?: Clock; slowStepMs?: number } = {},
   ): Promise<ServiceHandle<H>> => {
     const { name } = definition;
     const logger = options.logger ?? createLogger(name, config.LOG_LEVEL);
@@ -196,6 +207,20 @@ export function defineService<C extends ServiceConfig, H extends object>(
       details: () => Object.assign({}, ...described.map((describe) => describe())),
     });
     const deps = dependencies(name, config, n, definition.streams ?? [], logger, lifecycle, readiness);
+    let step = { what: 'connecting', since: performance.now(), told: false };
+    const watch = setInterval(
+      () => {
+        const waited = performance.now() - step.since;
+        if (step.told || waited < (options.slowStepMs ?? SLOW_STEP_MS)) return;
+        step.told = true;
+        logger.warn(
+          { step: step.what, waitedMs: Math.round(waited) },
+          `start-up still waits on: ${step.what}`,
+        );
+      },
+      Math.min(1_000, options.slowStepMs ?? 1_000),
+    );
+    watch.unref();
     try {
       const own = await definition.start({
         name,
@@ -215,7 +240,12 @@ export function defineService<C extends ServiceConfig, H extends object>(
         details: (describe) => {
           described.push(describe);
         },
+        step: (what) => {
+          step = { what, since: performance.now(), told: false };
+          logger.debug({ step: what }, 'start-up step');
+        },
       });
+      clearInterval(watch);
       // Closed first at drain: no new requests while consumers finish their work in hand.
       lifecycle.add('http', () => closeHttp(http));
       await http.listen({ port: listen.port, host: listen.host });
@@ -225,6 +255,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
       logger.info({ url }, `${name} listening`);
       return Object.assign(own, { port, url, close: () => lifecycle.close() });
     } catch (err) {
+      clearInterval(watch);
       await lifecycle.close();
       await http.close().catch(() => undefined);
       throw err;

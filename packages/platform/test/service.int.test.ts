@@ -1,6 +1,6 @@
 import { cleanupNamespace, OwnPostgres, servers, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, defineService, type ServiceConfig } from '../src/index.ts';
+import { createLogger, defineService, type ServiceConfig, sleep } from '../src/index.ts';
 
 /**
  * A service built on the frame outlives the restart of a server it uses, and `/readyz` names the
@@ -131,5 +131,33 @@ describe('durability at start-up', () => {
     } finally {
       await service.close();
     }
+  });
+});
+
+describe('a slow start-up', () => {
+  it('says which step it still waits on, once per step, and nothing for steps that finish in time', async () => {
+    const lines: string[] = [];
+    const captured = createLogger('frame-slow', 'warn', { write: (line: string) => lines.push(line) });
+    const slow = defineService({
+      name: 'frame-slow',
+      config: (): ServiceConfig => {
+        throw new Error('given by the test');
+      },
+      http: () => ({ port: 0, host: '127.0.0.1' }),
+      start: async (service) => {
+        service.step('a quick step');
+        service.step('waiting on the moon');
+        await sleep(1_200);
+        return {};
+      },
+    });
+    const service = await slow.start(
+      { LOG_LEVEL: 'warn', TELECARE_NAMESPACE: ns, NATS_URL: servers.natsUrl, TELECARE_STREAM_REPLICAS: 1 },
+      { logger: captured, slowStepMs: 300 },
+    );
+    await service.close();
+    const waits = lines.filter((l) => l.includes('start-up still waits on'));
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toContain('waiting on the moon');
   });
 });

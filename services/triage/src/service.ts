@@ -71,9 +71,12 @@ async function wireTriage(
 ): Promise<object> {
   const { config, logger, clock, lifecycle } = service;
   const n = service.names;
+  service.step('reading the rules');
   const fallback = given ?? (await loadRuleSet(config.TRIAGE_RULES_FILE));
+  service.step('connecting to NATS');
   const { nc, js, jsm } = await service.nats();
   const replicas = config.TELECARE_STREAM_REPLICAS;
+  service.step('opening the rule set in force');
   const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger, replicas });
   lifecycle.add('rules', () => rules.close());
   // One snapshot for the lanes and the processor; a change meanwhile is applied below.
@@ -82,10 +85,12 @@ async function wireTriage(
   const alarmTypes = config.TRIAGE_ALARM_LANE ? p1Types : [];
   const ownLanes = partitionLanes(n, config.TELECARE_PARTITIONS, alarmTypes);
   const startAreaLanes = areaLanes(n, areaTypesOf(ruleSet));
+  service.step('bringing the lane consumers in step');
   await ensureLaneConsumers(jsm, n, [...ownLanes, ...startAreaLanes], config.TRIAGE_ACK_WAIT_S);
   await removeRetiredConsumers(jsm, n, p1Types);
   await removeAreaConsumers(jsm, n, startAreaLanes);
 
+  service.step('connecting to Redis');
   const redis = await service.redis({ url: config.REDIS_URL });
 
   const registry = service.metrics;
@@ -101,12 +106,14 @@ async function wireTriage(
     replicas,
   });
   // The index is a cache of the durable timer records: rebuild it before any loop reads it.
+  service.step('rebuilding the timer index');
   metrics.timersPending.set(await timers.rebuildIndex());
   timers.onIndexLost = (indexed) => {
     metrics.timerIndexLost.inc();
     metrics.timersPending.set(indexed);
   };
   // Every event's device, from memory: no round trip to NATS per event.
+  service.step('opening the device map');
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas });
   lifecycle.add('device-map', () => deviceMap.close());
   const device = async (serial: string): Promise<DeviceContext | undefined> => {
@@ -152,6 +159,7 @@ async function wireTriage(
   rules.onChange((next) => followed.follow(next));
   if (rules.inForce.ruleSet !== ruleSet) void followed.follow(rules.inForce.ruleSet);
   // Which partitions (and whether the area lanes) this instance runs: see "Partition ownership".
+  service.step('taking partition leases');
   const ownership = await startOwnership({
     nc,
     names: n,
@@ -181,6 +189,7 @@ async function wireTriage(
     standby: ownership.standby,
     areaLanes: work.areaTypes(),
   }));
+  service.step('mounting the rules API');
   await registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
   logger.info(
     {
