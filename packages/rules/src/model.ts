@@ -478,6 +478,11 @@ export const Rhythm = z.object({
   bedTs: z.number().optional(),
   chairTs: z.number().optional(),
   place: Place,
+  /**
+   * The front door opened while the person was out: its closing is them coming in, not going
+   * out again (a home with no movement sensor by the door sees nothing else of a return).
+   */
+  returning: z.boolean().optional(),
   bed: z.boolean(),
   chair: z.boolean(),
   /** Leaving the bed after 04:00: confirmed as getting up after 20 minutes up. */
