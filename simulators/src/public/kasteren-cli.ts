@@ -18,8 +18,8 @@ const USAGE = `usage: pnpm kasteren convert --sensors <houseA.sensors> --activit
 
 convert writes <dir>/events.jsonl (for pnpm replay --import) and <dir>/activities.jsonl (the
 annotations), and prints which sensors fire within each annotated activity (the check of the
-sensor map). The firings after the last annotated activity are left out (nobody recorded what
-the person did then) unless --whole-log. explain reads the output of pnpm replay --import … --json and prints each alert with
+sensor map). The firings after the day of the last annotated activity are left out (nobody
+recorded what the person did then) unless --whole-log. explain reads the output of pnpm replay --import … --json and prints each alert with
 what the annotations say the person was doing then.`;
 
 function convert(
@@ -33,7 +33,9 @@ function convert(
   const activities = parseKasteren(readFileSync(activitiesFile, 'utf8'));
   const sensors = wholeLog ? all : untilAnnotated(all, activities);
   if (sensors.length < all.length)
-    console.log(`left out ${all.length - sensors.length} firings after the last annotated activity`);
+    console.log(
+      `left out ${all.length - sensors.length} firings after the day of the last annotated activity`,
+    );
   const lines = kasterenToImport(sensors, { residentId });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);

@@ -66,7 +66,7 @@ describe('van Kasteren house A to pnpm replay --import', () => {
     expect(evidence.get(1)?.get(12)).toBe(2);
   });
 
-  it('keeps the firings up to the end of the annotations', () => {
+  it('keeps the firings up to the end of the annotations’ last day', () => {
     const kept = untilAnnotated(parseKasteren(`${SENSORS}\n1204100000\t4\t12`), parseKasteren(ACTIVITIES));
     expect(kept.map((f) => f.start)).toEqual(parseKasteren(SENSORS).map((f) => f.start));
   });

@@ -159,15 +159,16 @@ export function kasterenToImport(firings: readonly KasterenFiring[], options: Co
 }
 
 /**
- * The firings up to the end of the last annotated activity: after it nobody recorded what the
- * person did (house A's log runs two days past its annotations with two front-door firings).
+ * The firings up to the end of the day of the last annotated activity: after it nobody recorded
+ * what the person did (house A's log ends with one front-door firing two days later).
  */
 export function untilAnnotated(
   sensors: readonly KasterenFiring[],
   activities: readonly KasterenFiring[],
 ): KasterenFiring[] {
-  const end = Math.max(...activities.map((a) => a.start + a.lengthS));
-  return sensors.filter((f) => f.start <= end);
+  const last = Math.max(...activities.map((a) => a.start + a.lengthS));
+  const end = Math.ceil(last / 86_400) * 86_400;
+  return sensors.filter((f) => f.start < end);
 }
 
 /** An annotated activity, for telling what the person was doing when an alert was raised. */
