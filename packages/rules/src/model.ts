@@ -479,10 +479,11 @@ export const Rhythm = z.object({
   chairTs: z.number().optional(),
   place: Place,
   /**
-   * The front door opened while the person was out: its closing is them coming in, not going
-   * out again (a home with no movement sensor by the door sees nothing else of a return).
+   * When the front door opened while the person was out: its closing is them coming in, not
+   * going out again (a home with no movement sensor by the door sees nothing else of a return).
+   * Door and hall reports within two minutes of it are the same passage.
    */
-  returning: z.boolean().optional(),
+  returning: z.number().optional(),
   bed: z.boolean(),
   chair: z.boolean(),
   /** Leaving the bed after 04:00: confirmed as getting up after 20 minutes up. */

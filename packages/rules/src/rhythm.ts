@@ -109,7 +109,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     const result: Rhythm = {
       ...next,
       ...placed,
-      place: placeOf(placed.bed, placed.chair, last, next.returning === true),
+      place: placeOf(placed.bed, placed.chair, last, next.returning !== undefined),
     };
     // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
     // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
@@ -154,16 +154,17 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
   // The door opening while out is the person coming back: the door closing after it is not them
   // going out again, whatever follows (or does not: no sensor in the room they sit down in). The
   // door opened and closed again within a couple of minutes is the same passage, either way.
+  // Movement in the hall as the door opens (a PIR by the door) is part of the same passage.
   const burst =
     last !== undefined &&
     (last.type === 'door.opened' || last.type === 'door.closed') &&
     entry.at - last.at <= DOOR_PASSAGE_MS;
-  const returning =
-    entry.type === 'door.opened'
-      ? burst
-        ? next.returning === true
-        : next.place === 'out'
-      : entry.type === 'door.closed' && next.returning === true;
+  let returning: number | undefined;
+  if (entry.type === 'door.opened')
+    returning = burst ? next.returning : next.place === 'out' ? entry.at : undefined;
+  else if (entry.type === 'door.closed') returning = next.returning;
+  else if (next.returning !== undefined && entry.at - next.returning <= DOOR_PASSAGE_MS)
+    returning = next.returning;
   let { leftBed, upOn, bedAt, upInNight } = next;
   if (entry.type === 'bed.occupied') {
     leftBed = undefined;
@@ -204,9 +205,9 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     ...(backs ? { backs } : {}),
     ...(beds ? { beds } : {}),
     last: entry,
-    place: placeOf(placed.bed, placed.chair, entry, returning),
+    place: placeOf(placed.bed, placed.chair, entry, returning !== undefined),
   };
-  if (returning) result.returning = true;
+  if (returning !== undefined) result.returning = returning;
   else delete result.returning;
   if (leftBed === undefined) delete result.leftBed;
   else result.leftBed = leftBed;
