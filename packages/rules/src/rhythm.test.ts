@@ -332,20 +332,18 @@ describe('rhythm.learned: this person’s own rhythm', () => {
       ev('door.closed', ms + 20_000),
       ...about(ms + 60_000, ms + 12 * 3_600_000),
     ];
-    const events = [
-      ...day(1),
-      ...back(at(1, '18:00')),
-      ...day(2),
-      ...back(at(3, '10:00')),
-      ...day(4),
-      ...back(at(4, '18:00')),
-      ...day(5),
-      ...back(at(6, '10:00')),
-      ...day(7),
-      ...back(at(7, '18:00')),
-      ...day(8),
-      ...back(at(8, '18:00')),
-    ].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    // Each day out and when they came back: at 18:00, or at 10:00 the day after.
+    const outings: Array<[number, number]> = [
+      [1, at(1, '18:00')],
+      [2, at(3, '10:00')],
+      [4, at(4, '18:00')],
+      [5, at(6, '10:00')],
+      [7, at(7, '18:00')],
+      [8, at(8, '18:00')],
+    ];
+    const events = outings
+      .flatMap(([d, home]) => [...day(d), ...back(home)])
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
     // Day 9: out at 09:00 and back at 01:00 the night after: no alert, they have come back later.
     const late = run([...events, ...day(9), ...back(at(10, '01:00'))], at(10, '06:00'));
     expect(late.alerts).toEqual([]);
