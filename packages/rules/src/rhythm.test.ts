@@ -320,6 +320,24 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     expect(gone.alerts[0]?.reason).toContain('or by 01:15 at night');
   });
 
+  it('an outing in the small hours belongs to the night before: its late return moves that night’s deadline', () => {
+    // A walk every night from 01:00 to 02:00 (quiet hours from 22:00): not missing at 01:45.
+    const walk = (d: number, back?: string) => [
+      ...about(at(d, '08:00'), at(d, '23:59')),
+      ev('door.opened', at(d + 1, '01:00')),
+      ev('door.closed', at(d + 1, '01:00') + 20_000),
+      ...(back === undefined
+        ? []
+        : [ev('door.opened', at(d + 1, back)), ev('door.closed', at(d + 1, back) + 20_000)]),
+    ];
+    const nights = [1, 2, 3, 4, 5, 6, 7].flatMap((d) => walk(d, '02:00'));
+    expect(run([...nights, ...walk(8, '02:15')], at(9, '07:00')).alerts).toEqual([]);
+    const gone = run([...nights, ...walk(8)], at(9, '07:00'));
+    expect(gone.alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['outing.not-returned', new Date(at(9, '02:45') + GRACE).toISOString()],
+    ]);
+  });
+
   it('a person who stays out overnight on several days has no night deadline; their usual return holds', () => {
     // Out 09:00–18:00 most days; on days 2 and 5 away overnight (back at 10:00 the day after).
     const day = (d: number) => [
