@@ -135,7 +135,8 @@ export type AbsenceRule = z.infer<typeof AbsenceRule>;
  * - `then-absent`: a `first` event not followed by any `absent` event within `withinS` raises
  *   `type` at `priority` (fall then no movement). With `atNight`, only a `first` event inside the
  *   resident's quiet hours counts; with `notDuring`, not one that came while one of those states
- *   held (a door closed behind a carer while the resident is in bed is not a night exit);
+ *   held (a door closed behind a carer while the resident is in bed is not a night exit); with
+ *   `notReturn`, not one that ends a passage through the door into an empty home (coming back);
  * - `cancel`: a `cancel` event within the pre-alarm window after an alarm closes that alarm's
  *   alert as a recorded false alarm;
  * - `restore`: a restore event (taxonomy `restores`) from the same device clears its alarm.
@@ -152,6 +153,12 @@ export const CorrelationRule = z.strictObject({
       withinS: Seconds,
       atNight: z.boolean().default(false),
       notDuring: z.array(Between).max(8).default([]),
+      /**
+       * Not a door closing behind someone coming in: the passage through the door it ends (door
+       * reports within two minutes of each other) began when the last activity before it was
+       * the door closing, so the home had been empty.
+       */
+      notReturn: z.boolean().default(false),
     }),
     z.strictObject({
       kind: z.literal('cancel'),
