@@ -232,6 +232,8 @@ const DEFAULT_RULES: RuleSetInput = {
           { starts: ['bed.occupied'], ends: ['bed.vacated'] },
           { starts: ['chair.occupied'], ends: ['chair.vacated'] },
         ],
+        // Coming home at night and sitting down where no sensor sees is not leaving.
+        notReturn: true,
       },
       reason: SUSTAINED_REASON,
     },

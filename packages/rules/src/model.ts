@@ -135,7 +135,8 @@ export type AbsenceRule = z.infer<typeof AbsenceRule>;
  * - `then-absent`: a `first` event not followed by any `absent` event within `withinS` raises
  *   `type` at `priority` (fall then no movement). With `atNight`, only a `first` event inside the
  *   resident's quiet hours counts; with `notDuring`, not one that came while one of those states
- *   held (a door closed behind a carer while the resident is in bed is not a night exit);
+ *   held (a door closed behind a carer while the resident is in bed is not a night exit); with
+ *   `notReturn`, not one that ends a passage through the door into an empty home (coming back);
  * - `cancel`: a `cancel` event within the pre-alarm window after an alarm closes that alarm's
  *   alert as a recorded false alarm;
  * - `restore`: a restore event (taxonomy `restores`) from the same device clears its alarm.
@@ -152,6 +153,12 @@ export const CorrelationRule = z.strictObject({
       withinS: Seconds,
       atNight: z.boolean().default(false),
       notDuring: z.array(Between).max(8).default([]),
+      /**
+       * Not a door closing behind someone coming in: the passage through the door it ends (door
+       * reports within two minutes of each other) began when the last activity before it was
+       * the door closing, so the home had been empty.
+       */
+      notReturn: z.boolean().default(false),
     }),
     z.strictObject({
       kind: z.literal('cancel'),
@@ -478,6 +485,12 @@ export const Rhythm = z.object({
   bedTs: z.number().optional(),
   chairTs: z.number().optional(),
   place: Place,
+  /**
+   * When the front door opened while the person was out: its closing is them coming in, not
+   * going out again (a home with no movement sensor by the door sees nothing else of a return).
+   * Door and hall reports within two minutes of it are the same passage.
+   */
+  returning: z.number().optional(),
   bed: z.boolean(),
   chair: z.boolean(),
   /** Leaving the bed after 04:00: confirmed as getting up after 20 minutes up. */

@@ -219,6 +219,154 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     expect(alerts).toEqual([]);
   });
 
+  it('says nothing about getting up while the person is out: the outing check has it', () => {
+    // Out in the evening of day 8 and not back: "not back" at night, and no "not up" the next
+    // morning (nothing at home could move).
+    const closed = ev('door.closed', at(8, '18:00') + 20_000);
+    const days = learned().filter((e) => Date.parse(e.time) < at(8, '17:30'));
+    const { all } = run(
+      [...days, ...about(at(8, '17:30'), at(8, '17:59')), ev('door.opened', at(8, '18:00')), closed],
+      at(9, '18:00'),
+    );
+    expect(all.filter((a) => Date.parse(a.raisedAt) >= at(8, '17:00')).map((a) => a.type)).toEqual([
+      'outing.not-returned',
+    ]);
+    // Before any morning is learned (no bed sensor: the care plan's window holds) too.
+    const short = [...about(at(1, '08:00'), at(1, '17:59')), ev('door.opened', at(1, '18:00'))];
+    const away = run([...short, ev('door.closed', at(1, '18:00') + 20_000)], at(2, '18:00'));
+    expect(away.all.map((a) => a.type)).toEqual(['outing.not-returned']);
+  });
+
+  it('a home without a bed sensor: the first week’s nights are not silences to raise', () => {
+    // About from 08:00 to 22:00, nothing at night (no bed sensor, no movement sensor by the bed):
+    // before the week is learned the night is covered by the morning's check, not the 3 h prior.
+    const days = [1, 2, 3].flatMap((d) => about(at(d, '08:00'), at(d, '22:00')));
+    const { all } = run(days, at(4, '07:30'));
+    expect(all).toEqual([]);
+    // Still nothing by the end of the wake-up window the morning after: raised then.
+    const last = days.at(-1) as TelecareEvent;
+    const { all: none } = run(days, at(4, '12:00'));
+    expect(none.map((a) => [a.type, a.evidence])).toEqual([['inactivity.no-wake', [last.id]]]);
+  });
+
+  it('a time of day seen at home on only a day or two keeps the prior as the least limit', () => {
+    // Out at work 08:30–18:00 on days 1–6, at home on days 7–8: the afternoon at home was seen
+    // twice (6-min silences). On day 9, at home, 50 min without movement after lunch is no alert.
+    const workDay = (d: number) => [
+      ...about(at(d, '07:00'), at(d, '08:29')),
+      ev('door.opened', at(d, '08:30')),
+      ev('door.closed', at(d, '08:30') + 20_000),
+      ev('door.opened', at(d, '18:00')),
+      ev('door.closed', at(d, '18:00') + 20_000),
+      ...about(at(d, '18:01'), at(d, '22:00')),
+    ];
+    const homeDay = (d: number) => about(at(d, '07:00'), at(d, '22:00'));
+    const days = [1, 2, 3, 4, 5, 6].flatMap(workDay).concat(homeDay(7), homeDay(8));
+    const day9 = [...about(at(9, '07:00'), at(9, '12:30')), ...about(at(9, '13:20'), at(9, '22:00'))];
+    expect(run([...days, ...day9], at(9, '22:00')).alerts).toEqual([]);
+    // A silence past the prior (3 h) is still raised.
+    const still = about(at(9, '07:00'), at(9, '12:30'));
+    const { alerts } = run([...days, ...still], at(9, '16:00'));
+    expect(alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      [
+        'inactivity.unusual',
+        new Date(
+          (still.at(-1) as TelecareEvent)
+            ? Date.parse((still.at(-1) as TelecareEvent).time) + 3 * 3_600_000 + GRACE
+            : 0,
+        ).toISOString(),
+      ],
+    ]);
+  });
+
+  it('coming home through the front door is a return, not going out again', () => {
+    // No bed or chair sensor, no movement sensor in the living room: home by 19:00 every evening
+    // and nothing seen until 21:00; on day 9 home at 19:30 and sitting still until 22:50 (a
+    // silence at home as on their evenings, not an outing past their longest).
+    const day = (d: number, back: string, still: string) => [
+      ...about(at(d, '08:00'), at(d, '17:59')),
+      ev('door.opened', at(d, '18:00')),
+      ev('door.closed', at(d, '18:00') + 20_000),
+      ev('door.opened', at(d, back)),
+      ev('door.closed', at(d, back) + 20_000),
+      ...about(at(d, still), at(d, '23:55')),
+    ];
+    const days = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) => day(d, '19:00', '21:00'));
+    const { alerts } = run([...days, ...day(9, '19:30', '22:50')], at(10, '00:00'));
+    expect(alerts).toEqual([]);
+  });
+
+  it('a person who often comes home late at night is not missing at their quiet hours', () => {
+    // Out every evening 19:00–00:30 (their night: quiet hours from 22:00).
+    const evening = (d: number, back?: number) => [
+      ...about(at(d, '09:00'), at(d, '18:59')),
+      ev('door.opened', at(d, '19:00')),
+      ev('door.closed', at(d, '19:00') + 20_000),
+      ...(back === undefined
+        ? []
+        : [
+            ev('door.opened', back),
+            ev('door.closed', back + 20_000),
+            ...about(back + 60_000, back + 30 * 60_000),
+          ]),
+    ];
+    const days = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) => evening(d, at(d + 1, '00:30')));
+    expect(run([...days, ...evening(9, at(10, '00:20'))], at(10, '06:00')).alerts).toEqual([]);
+    // Not back: raised 45 min after the latest they came home at night (00:30), not at 22:45.
+    const gone = run([...days, ...evening(9)], at(10, '06:00'));
+    expect(gone.alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['outing.not-returned', new Date(at(10, '01:15') + GRACE).toISOString()],
+    ]);
+    expect(gone.alerts[0]?.reason).toContain('or by 01:15 at night');
+  });
+
+  it('an outing in the small hours belongs to the night before: its late return moves that night’s deadline', () => {
+    // A walk every night from 01:00 to 02:00 (quiet hours from 22:00): not missing at 01:45.
+    const walk = (d: number, back?: string) => [
+      ...about(at(d, '08:00'), at(d, '23:59')),
+      ev('door.opened', at(d + 1, '01:00')),
+      ev('door.closed', at(d + 1, '01:00') + 20_000),
+      ...(back === undefined
+        ? []
+        : [ev('door.opened', at(d + 1, back)), ev('door.closed', at(d + 1, back) + 20_000)]),
+    ];
+    const nights = [1, 2, 3, 4, 5, 6, 7].flatMap((d) => walk(d, '02:00'));
+    expect(run([...nights, ...walk(8, '02:15')], at(9, '07:00')).alerts).toEqual([]);
+    const gone = run([...nights, ...walk(8)], at(9, '07:00'));
+    expect(gone.alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['outing.not-returned', new Date(at(9, '02:45') + GRACE).toISOString()],
+    ]);
+  });
+
+  it('a person who stays out overnight on several days has no night deadline; their usual return holds', () => {
+    // Out 09:00–18:00 most days; on days 2 and 5 away overnight (back at 10:00 the day after).
+    const day = (d: number) => [
+      ...about(at(d, '07:00'), at(d, '08:59')),
+      ev('door.opened', at(d, '09:00')),
+      ev('door.closed', at(d, '09:00') + 20_000),
+    ];
+    const back = (ms: number) => [
+      ev('door.opened', ms),
+      ev('door.closed', ms + 20_000),
+      ...about(ms + 60_000, ms + 12 * 3_600_000),
+    ];
+    // Each day out and when they came back: at 18:00, or at 10:00 the day after.
+    const outings: Array<[number, number]> = [
+      [1, at(1, '18:00')],
+      [2, at(3, '10:00')],
+      [4, at(4, '18:00')],
+      [5, at(6, '10:00')],
+      [7, at(7, '18:00')],
+      [8, at(8, '18:00')],
+    ];
+    const events = outings
+      .flatMap(([d, home]) => [...day(d), ...back(home)])
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    // Day 9: out at 09:00 and back at 01:00 the night after: no alert, they have come back later.
+    const late = run([...events, ...day(9), ...back(at(10, '01:00'))], at(10, '06:00'));
+    expect(late.alerts).toEqual([]);
+  });
+
   it('keeps what it learned small', () => {
     const { runner } = run(learned(), at(9, '09:00'));
     const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);

@@ -8,6 +8,10 @@ const PARTS = 8;
 const PLACES_LEARNED = 2; // home, chair
 const GET_UP_FROM_MINUTE = 4 * 60;
 const UP_CONFIRMED_MS = 20 * 60_000;
+/** A place and time of day seen on fewer days than this keeps the prior as its least limit. */
+export const MIN_SEEN_DAYS = 3;
+/** Door reports this close together are one passage through it (opened, closed, opened again). */
+const DOOR_PASSAGE_MS = 2 * 60_000;
 
 const dayNumber = (date: string): number => Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
 const ringOf = (date: string): number => dayNumber(date) % RHYTHM_DAYS;
@@ -83,10 +87,10 @@ function seats(rhythm: Rhythm, entry: RecentEvent): Pick<Rhythm, 'bed' | 'chair'
  * door then is someone else: a carer leaving), else out when the latest activity is the front
  * door closing, else at home.
  */
-function placeOf(bed: boolean, chair: boolean, last: RecentEvent | undefined): Place {
+function placeOf(bed: boolean, chair: boolean, last: RecentEvent | undefined, returning = false): Place {
   if (bed) return 'bed';
   if (chair) return 'chair';
-  if (last?.type === 'door.closed') return 'out';
+  if (last?.type === 'door.closed' && !returning) return 'out';
   return 'home';
 }
 
@@ -102,7 +106,11 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     if (last.id === entry.id) return next;
     const placed = seats(next, entry);
     if (placed.bed === next.bed && placed.chair === next.chair) return next;
-    const result: Rhythm = { ...next, ...placed, place: placeOf(placed.bed, placed.chair, last) };
+    const result: Rhythm = {
+      ...next,
+      ...placed,
+      place: placeOf(placed.bed, placed.chair, last, next.returning !== undefined),
+    };
     // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
     // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
     if (
@@ -143,6 +151,20 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     }
   }
   const placed = seats(next, entry);
+  // The door opening while out is the person coming back: the door closing after it is not them
+  // going out again, whatever follows (or does not: no sensor in the room they sit down in). The
+  // door opened and closed again within a couple of minutes is the same passage, either way.
+  // Movement in the hall as the door opens (a PIR by the door) is part of the same passage.
+  const burst =
+    last !== undefined &&
+    (last.type === 'door.opened' || last.type === 'door.closed') &&
+    entry.at - last.at <= DOOR_PASSAGE_MS;
+  let returning: number | undefined;
+  if (entry.type === 'door.opened')
+    returning = burst ? next.returning : next.place === 'out' ? entry.at : undefined;
+  else if (entry.type === 'door.closed') returning = next.returning;
+  else if (next.returning !== undefined && entry.at - next.returning <= DOOR_PASSAGE_MS)
+    returning = next.returning;
   let { leftBed, upOn, bedAt, upInNight } = next;
   if (entry.type === 'bed.occupied') {
     leftBed = undefined;
@@ -183,8 +205,10 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     ...(backs ? { backs } : {}),
     ...(beds ? { beds } : {}),
     last: entry,
-    place: placeOf(placed.bed, placed.chair, entry),
+    place: placeOf(placed.bed, placed.chair, entry, returning !== undefined),
   };
+  if (returning !== undefined) result.returning = returning;
+  else delete result.returning;
   if (leftBed === undefined) delete result.leftBed;
   else result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
@@ -202,6 +226,8 @@ export interface GapLimit {
   readonly days: number;
   /** Whether the limit is learned or the prior. */
   readonly learned: boolean;
+  /** On how many of the days before today the person was seen here at this time of day. */
+  readonly seenDays?: number;
 }
 
 /** The silence that is unusual for this person, from this moment, in this place. */
@@ -216,12 +242,27 @@ export function gapLimit(
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
   const part = partOf(localTime(at, timeZone).minute);
   let longest = 0;
-  for (let ring = 0; ring < RHYTHM_DAYS; ring++)
-    longest = Math.max(longest, rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0);
+  let seenDays = 0;
+  const today = ringOf(rhythm.day);
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
+    const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
+    if (gap > 0 && ring !== today) seenDays++;
+    longest = Math.max(longest, gap);
+  }
   // Never seen here at this time of day: the prior holds.
   if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
   const ms = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
-  return { ms, longestMin: longest, days: rhythm.days, learned: true };
+  // Seen here at this time on a day or two only (someone usually out at work then): the longest
+  // of so few is no measure of them, and the prior stays the least limit.
+  if (seenDays < MIN_SEEN_DAYS)
+    return {
+      ms: Math.max(ms, prior),
+      longestMin: longest,
+      days: rhythm.days,
+      learned: ms >= prior,
+      seenDays,
+    };
+  return { ms, longestMin: longest, days: rhythm.days, learned: true, seenDays };
 }
 
 export interface OutLimit {
@@ -244,7 +285,10 @@ export interface OutLimit {
 export function outLimit(rule: RhythmRule, rhythm: Rhythm, leftAt: number, timeZone: string): OutLimit {
   const longest = Math.max(0, ...rhythm.outs);
   if (rhythm.days < rule.minDays || longest === 0) return { ms: rule.prior.outS * 1000, learned: false };
-  const overall = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  const byLongest = longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000;
+  // Twelve hours at most, while nothing says when they come home from going out at this time
+  // of day; their own latest return from it (below) is a better bound than any cap.
+  const overall = Math.min(12 * 3_600_000, byLongest);
   const left = localTime(leftAt, timeZone).minute;
   const part = partOf(left);
   let latest = 0;
@@ -255,7 +299,7 @@ export function outLimit(rule: RhythmRule, rhythm: Rhythm, leftAt: number, timeZ
   const typical = days[Math.floor(days.length / 2)] ?? 0;
   const usualBackMinute = Math.max(part * 180 + latest, left + typical);
   const byUsual = (usualBackMinute - left) * 60_000 + rule.returnMarginS * 1000;
-  return { ms: Math.min(overall, byUsual), longestMin: longest, usualBackMinute, learned: true };
+  return { ms: Math.min(byLongest, byUsual), longestMin: longest, usualBackMinute, learned: true };
 }
 
 /** The median bedtime learned (minutes after noon), or nothing before `minDays` nights are known. */
@@ -270,4 +314,37 @@ export function getUps(rule: RhythmRule, rhythm: Rhythm | undefined): number[] |
   if (!rhythm) return undefined;
   const known = rhythm.up.filter((m) => m >= 0);
   return known.length >= rule.minDays ? known : undefined;
+}
+
+/** The nights the person came home in, from the outings learned. */
+export interface NightReturns {
+  /**
+   * The latest they came home during their quiet hours, minutes after the midnight before the
+   * evening they left in (so 00:30 is 1470); none when they never did.
+   */
+  readonly latestMinute?: number;
+  /** Days on which they came home only after their quiet hours ended (out overnight). */
+  readonly overnights: number;
+}
+
+/**
+ * When the person came home at night: from each day's latest return by the part of the day they
+ * left in (`backs`). A return after the quiet hours' start is a night return; one after their
+ * end the morning after is a night spent out. Outings that left in the small hours (parts of
+ * the day that end by the quiet hours' end) belong to the night before.
+ */
+export function nightReturns(rhythm: Rhythm, quietFrom: number, quietTo: number): NightReturns {
+  const from = quietFrom >= 720 ? quietFrom : quietFrom + 1440;
+  const to = 1440 + quietTo;
+  let latestMinute: number | undefined;
+  const away = new Set<number>();
+  for (let part = 0; part < PARTS; part++)
+    for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
+      const back = rhythm.backs?.[part * RHYTHM_DAYS + ring] ?? 0;
+      if (back <= 0) continue;
+      const minute = part * 180 + back + ((part + 1) * 180 <= quietTo ? 1440 : 0);
+      if (minute > to) away.add(ring);
+      else if (minute > from) latestMinute = Math.max(latestMinute ?? 0, minute);
+    }
+  return { ...(latestMinute === undefined ? {} : { latestMinute }), overnights: away.size };
 }

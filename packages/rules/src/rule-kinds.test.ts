@@ -365,6 +365,32 @@ describe('correlation', () => {
         expect(byRule(run([...events, sign], T('04:00')).alerts, 'correlation.night-exit')).toEqual([]);
     });
 
+    it('not the door closing behind the resident coming home at night into an empty home', () => {
+      // Out at 20:00; home at 23:39 (the hall's PIR as the door opens), then sitting down where no
+      // sensor sees: not leaving.
+      const out = [
+        ev('motion', T('19:59'), hall),
+        ev('door.opened', T('20:00'), door),
+        ev('door.closed', T('20:00') + 5_000, door),
+      ];
+      const home = [
+        ev('door.opened', T('23:39'), door),
+        ev('motion', T('23:39'), hall),
+        ev('door.closed', T('23:39') + 4_000, door),
+      ];
+      expect(byRule(run([...out, ...home], T('23:59') + 59_000).alerts, 'correlation.night-exit')).toEqual(
+        [],
+      );
+      // Leaving, with the door opened and shut twice on the way out: still a night exit.
+      const { events } = leaves('02:02');
+      const twice = [
+        ...events,
+        ev('door.opened', T('02:02') + 40_000, door),
+        ev('door.closed', T('02:02') + 50_000, door),
+      ];
+      expect(byRule(run(twice, T('04:00')).alerts, 'correlation.night-exit')).toHaveLength(1);
+    });
+
     it('not a door closed behind a carer while the resident is in bed or in the chair', () => {
       const carer = { devicekind: 'hub', subject: 'HUB-1' };
       const visit = (inBed: TelecareEvent) => [

@@ -153,6 +153,7 @@ export function correlationOnTick(
     )
   )
     return;
+  if (pattern.notReturn && isReturn(recent, first, pattern)) return;
   // Each state must have ended before the first event (or never be seen): its ending is evidence.
   const ended: RecentEvent[] = [];
   for (const state of pattern.notDuring) {
@@ -175,6 +176,44 @@ export function correlationOnTick(
       decidedAt: timer.dueAt,
     }),
   );
+}
+
+/** Door reports this close together are one passage through the door. */
+const PASSAGE_MS = 2 * 60_000;
+
+/**
+ * Whether `first` (a door closing) ends a passage into an empty home: the passage is the door
+ * reports chained back from it, each within two minutes of the next; what came at its first
+ * instant (the hall's PIR as the door opened) is part of it. The activity before the passage was
+ * the door closing, with nothing since. Only the rule's own types count as activity (not
+ * heartbeats or readings); a history that no longer reaches that far says nothing.
+ */
+function isReturn(
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  pattern: {
+    first: readonly EventType[];
+    absent: readonly EventType[];
+    notDuring: readonly { starts: readonly EventType[]; ends: readonly EventType[] }[];
+  },
+): boolean {
+  const door = (type: EventType) => type === 'door.opened' || type === 'door.closed';
+  const counts = (type: EventType) =>
+    pattern.first.includes(type) ||
+    pattern.absent.includes(type) ||
+    pattern.notDuring.some((state) => state.starts.includes(type) || state.ends.includes(type));
+  const at = indexOf(recent, first);
+  let from = first.at;
+  for (let i = at - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < from - PASSAGE_MS) break;
+    if (door(seen.type)) from = Math.min(from, seen.at);
+  }
+  for (let i = at - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < from && counts(seen.type)) return seen.type === 'door.closed';
+  }
+  return false;
 }
 
 /** The latest event of these types not after `event` (by time, then id), other than itself. */

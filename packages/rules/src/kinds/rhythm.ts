@@ -4,7 +4,15 @@
  */
 import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Rhythm, RhythmRule, Timer } from '../model.ts';
-import { gapLimit, getUps, learnRhythm, outLimit, usualBedMinute } from '../rhythm.ts';
+import {
+  gapLimit,
+  getUps,
+  learnRhythm,
+  MIN_SEEN_DAYS,
+  nightReturns,
+  outLimit,
+  usualBedMinute,
+} from '../rhythm.ts';
 import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
 import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
@@ -67,6 +75,41 @@ export function nightFrom(at: number, s: ResidentSettings): number {
   return today >= at ? today : zonedInstant(addDays(local.date, 1), s.quietFrom, s.timeZone);
 }
 
+/**
+ * When an outing that left at `leftAt` is late at night: `nightReturnS` after the start of the
+ * quiet hours, or, for someone who came home later in the night on the days learned, that long
+ * after the latest they did; none for someone who spent two or more of those nights out (their
+ * usual return and longest outing still hold). Never sooner than 30 min after the door.
+ */
+export function nightDeadline(
+  rule: RhythmRule,
+  rhythm: Rhythm,
+  leftAt: number,
+  s: ResidentSettings,
+): { at: number; overnights: number } {
+  const base = Math.max(nightFrom(leftAt, s) + rule.nightReturnS * 1000, leftAt + 1_800_000);
+  if (rhythm.days < rule.minDays) return { at: base, overnights: 0 };
+  const nights = nightReturns(rhythm, s.quietFrom, s.quietTo);
+  if (nights.overnights >= 2) return { at: Number.POSITIVE_INFINITY, overnights: nights.overnights };
+  if (nights.latestMinute === undefined) return { at: base, overnights: nights.overnights };
+  // The evening the outing belongs to: the day before when it left in the small hours.
+  const local = localTime(leftAt, s.timeZone);
+  const evening = local.minute < s.quietTo ? addDays(local.date, -1) : local.date;
+  const learned = zonedInstant(evening, nights.latestMinute, s.timeZone) + rule.nightReturnS * 1000;
+  return { at: Math.max(base, learned), overnights: nights.overnights };
+}
+
+/**
+ * A home whose bed sensor never reported, before this time of the evening or night is learned: a
+ * silence that reaches the quiet hours within the prior is the person asleep as far as anyone can
+ * tell, and the morning's wake-up check covers it, as it does a night in bed.
+ */
+function asleepUnseen(rule: RhythmRule, rhythm: Rhythm, last: RecentEvent, s: ResidentSettings): boolean {
+  if (rhythm.place !== 'home' || rhythm.bedTs !== undefined) return false;
+  const limit = gapLimit(rule, rhythm, 'home', last.at, s.timeZone);
+  return !limit.learned && nightFrom(last.at, s) < last.at + limit.ms;
+}
+
 export function withoutCheck(rhythm: Rhythm): Rhythm {
   const { checkAt: _check, ...rest } = rhythm;
   return rest;
@@ -94,18 +137,14 @@ export function rhythmOnEvent(
   if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
   // `rhythm` is the new object learnRhythm built for this event: it takes its check in place.
-  if (rhythm.place === 'bed') {
+  if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
     if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
       const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
-      const night = Math.max(
-        nightFrom(last.at, out.settings) + rule.nightReturnS * 1000,
-        last.at + 1_800_000,
-      );
-      checkAt = Math.min(usual, night);
+      checkAt = Math.min(usual, nightDeadline(rule, rhythm, last.at, out.settings).at);
     } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
     out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
@@ -141,7 +180,10 @@ export function rhythmOnTick(
   const silentFor = minutes(timer.checkAt - last.at);
   if (place === 'out') {
     const limit = outLimit(rule, rhythm, last.at, tz);
-    const night = formatHhmm(nightFrom(last.at, out.settings) + rule.nightReturnS * 1000, tz);
+    const deadline = nightDeadline(rule, rhythm, last.at, out.settings);
+    const night = Number.isFinite(deadline.at)
+      ? `or by ${formatHhmm(deadline.at, tz)} at night`
+      : `no night deadline (out overnight on ${deadline.overnights} of the last ${rhythm.days} days)`;
     out.alerts.push(
       derivedAlert(rule, out, {
         key: `out:${last.id}`,
@@ -150,10 +192,10 @@ export function rhythmOnTick(
         detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
         expected:
           limit.usualBackMinute !== undefined
-            ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), or by ${night} at night`
+            ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), ${night}`
             : limit.learned
-              ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, or by ${night} at night`
-              : `back within ${minutes(limit.ms)} or by ${night} at night`,
+              ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, ${night}`
+              : `back within ${minutes(limit.ms)} ${night}`,
         seen: `not back after ${silentFor}`,
         decidedAt: timer.dueAt,
         type: 'outing.not-returned',
@@ -168,9 +210,12 @@ export function rhythmOnTick(
       evidence: [last],
       thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
       detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
-      expected: limit.learned
-        ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
-        : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
+      expected:
+        limit.seenDays !== undefined && limit.seenDays < MIN_SEEN_DAYS
+          ? `active again within ${minutes(limit.ms)} (seen ${PLACE_TEXT[place]} at this time on ${limit.seenDays} of the last ${limit.days} days only, at most ${limit.longestMin} min still)`
+          : limit.learned
+            ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
+            : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
       seen: `nothing for ${silentFor}`,
       decidedAt: timer.dueAt,
       type: 'inactivity.unusual',
@@ -191,6 +236,9 @@ export function wakeUpCheck(
   const date = timer.key?.slice(5) ?? '';
   const ups = getUps(rule, rhythm);
   const last = rhythm?.last;
+  // Out of the front door and not back: nothing at home could move, and the outing's own check
+  // says so ("not back"); "not up" would tell the operator the wrong story.
+  if (rhythm?.place === 'out') return;
   let up: boolean;
   if (ups) {
     // Seen getting up today, or about (or out) since early morning and not back in bed.

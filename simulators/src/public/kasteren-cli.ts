@@ -1,0 +1,106 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type Annotation,
+  annotations,
+  doingAt,
+  HOUSE_A_ACTIVITIES,
+  HOUSE_A_SENSORS,
+  kasterenToImport,
+  parseKasteren,
+  sensorEvidence,
+  untilAnnotated,
+} from './kasteren.ts';
+
+const USAGE = `usage: pnpm kasteren convert --sensors <houseA.sensors> --activities <houseA.activities> --out <dir> [--resident res_vk_a] [--whole-log]
+       pnpm kasteren explain --alerts <replay.jsonl> --activities <dir>/activities.jsonl
+
+convert writes <dir>/events.jsonl (for pnpm replay --import) and <dir>/activities.jsonl (the
+annotations), and prints which sensors fire within each annotated activity (the check of the
+sensor map). The firings after the day of the last annotated activity are left out (nobody
+recorded what the person did then) unless --whole-log. explain reads the output of pnpm replay --import … --json and prints each alert with
+what the annotations say the person was doing then.`;
+
+function convert(
+  sensorsFile: string,
+  activitiesFile: string,
+  dir: string,
+  residentId: string,
+  wholeLog: boolean,
+): void {
+  const all = parseKasteren(readFileSync(sensorsFile, 'utf8'));
+  const activities = parseKasteren(readFileSync(activitiesFile, 'utf8'));
+  const sensors = wholeLog ? all : untilAnnotated(all, activities);
+  if (sensors.length < all.length)
+    console.log(
+      `left out ${all.length - sensors.length} firings after the day of the last annotated activity`,
+    );
+  const lines = kasterenToImport(sensors, { residentId });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+  const notes = annotations(activities, residentId);
+  writeFileSync(join(dir, 'activities.jsonl'), `${notes.map((a) => JSON.stringify(a)).join('\n')}\n`);
+  console.log(
+    `wrote ${lines.length} events from ${sensors.length} firings and ${notes.length} annotated activities to ${dir}`,
+  );
+  console.log('sensors firing within each annotated activity (count):');
+  for (const [activity, counts] of [...sensorEvidence(sensors, activities)].sort((a, b) => a[0] - b[0])) {
+    const top = [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([id, n]) => `${HOUSE_A_SENSORS[id]?.name ?? id} ${n}`);
+    console.log(`  ${(HOUSE_A_ACTIVITIES[activity] ?? String(activity)).padEnd(18)} ${top.join(', ')}`);
+  }
+  console.log(`next: pnpm replay --import ${join(dir, 'events.jsonl')} --learn-days 7 --json`);
+}
+
+interface ReplayAlertLine {
+  readonly rule?: string;
+  readonly resident?: string;
+  readonly time?: string;
+  readonly type?: string;
+  readonly priority?: number;
+  readonly reason?: string;
+  readonly summary?: unknown;
+}
+
+function explain(alertsFile: string, activitiesFile: string): void {
+  const notes = readFileSync(activitiesFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Annotation);
+  for (const raw of readFileSync(alertsFile, 'utf8').split('\n')) {
+    if (!raw.trim().startsWith('{')) continue;
+    const line = JSON.parse(raw) as ReplayAlertLine;
+    if (line.summary) {
+      console.log(`summary: ${JSON.stringify(line.summary)}`);
+      continue;
+    }
+    if (!line.time || !line.resident) continue;
+    console.log(`${line.time} P${line.priority} ${line.type} (${line.rule})`);
+    console.log(`  reason: ${line.reason}`);
+    console.log(`  annotated: ${doingAt(notes, line.resident, Date.parse(line.time))}`);
+  }
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    sensors: { type: 'string' },
+    activities: { type: 'string' },
+    out: { type: 'string' },
+    alerts: { type: 'string' },
+    resident: { type: 'string', default: 'res_vk_a' },
+    'whole-log': { type: 'boolean', default: false },
+  },
+});
+const [command] = positionals;
+if (command === 'convert' && values.sensors && values.activities && values.out)
+  convert(values.sensors, values.activities, values.out, values.resident, values['whole-log']);
+else if (command === 'explain' && values.alerts && values.activities)
+  explain(values.alerts, values.activities);
+else {
+  console.error(USAGE);
+  process.exit(2);
+}
