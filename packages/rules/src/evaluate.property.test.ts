@@ -403,9 +403,30 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
       .at(-1);
     return latest !== undefined && starts.includes(latest.type);
   };
+  // Coming home (`notReturn`): the door reports chained back from this close, each within two
+  // minutes of the next, are one passage; before it, the last thing the rule counts was a close.
+  const counted: EventType[] = [
+    'door.closed',
+    'door.opened',
+    'motion',
+    'bed.occupied',
+    'bed.vacated',
+    'chair.occupied',
+    'chair.vacated',
+  ];
+  const isReturn = (closed: RecentEvent) => {
+    const earlier = all.filter((o) => o.at < closed.at || (o.at === closed.at && o.id < closed.id)).reverse();
+    let from = closed.at;
+    for (const seen of earlier) {
+      if (seen.at < from - 120_000) break;
+      if (seen.type === 'door.opened' || seen.type === 'door.closed') from = Math.min(from, seen.at);
+    }
+    return earlier.find((o) => o.at < from && counted.includes(o.type))?.type === 'door.closed';
+  };
   for (const closed of of('door.closed'))
     if (
       night(closed.at) &&
+      !isReturn(closed) &&
       !during(['bed.occupied'], ['bed.vacated'], closed) &&
       !during(['chair.occupied'], ['chair.vacated'], closed) &&
       !any(['motion', 'bed.occupied', 'chair.occupied', 'door.opened'], closed.at, closed.at + 600_000)
