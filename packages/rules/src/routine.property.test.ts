@@ -173,8 +173,8 @@ describe('learned rhythm: one alert per silence at home', () => {
           // No bed sensor here: a silence that reaches the quiet hours (22:00–07:00) within the
           // limit is the person asleep as far as anyone can tell, the morning check's to raise.
           const nightly = (at: number) => {
-            const minute = Math.floor((at % DAY_MS) / 60_000);
-            return minute < 7 * 60 || minute + PRIOR_MS / 60_000 > 22 * 60;
+            const ofDay = at % DAY_MS;
+            return ofDay < 7 * HOUR_MS || ofDay + PRIOR_MS > 22 * HOUR_MS;
           };
           const expected = activity.flatMap((at, i) => {
             const next = activity[i + 1] ?? Infinity;
