@@ -22,6 +22,7 @@ import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
 import { publishDeadLetter } from './nats.ts';
+import { ReadMark } from './read-mark.ts';
 import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY } from './work.ts';
 
 /** What a handler is told about the message it holds, beside its decoded value. */
@@ -103,6 +104,17 @@ export interface ConsumerLoopOptions<T> {
 export interface ConsumerLoop {
   /** Whether the loop is pulling: it keeps pulling through lost connections, so false only once stopped. */
   readonly running: boolean;
+  /**
+   * A clock time before which every message stored on the consumer has been handled (acked or
+   * dead-lettered; −∞ until known). It moves when a pull finds nothing, when a message comes with
+   * nothing pending behind it, and past the checkpoints `checkpoint()` asks for (see `ReadMark`).
+   */
+  readonly readTo: number;
+  /**
+   * Asks the server how far the stream reaches now (one or two requests), so that `readTo` passes
+   * the present clock time once the loop has handled that far, even while messages keep coming.
+   */
+  checkpoint(): Promise<void>;
   /** Stops pulling, hands back what a pull still delivers, and resolves once the work in hand is acked. */
   stop(): Promise<void>;
 }
@@ -202,6 +214,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const ackWaitMs = options.ackWaitMs ?? ACK_WAIT_S * 1_000;
   const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
   const pause = new Pause();
+  const mark = new ReadMark();
   let stopping = false;
 
   const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
@@ -246,17 +259,20 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
           'unreadable message skipped',
         );
         tryTo(() => msg.ack());
+        mark.handled(msg.seq);
         return;
       }
       if (!decoded.ok) throw new PoisonMessageError(decoded.detail, { context: { reason: decoded.reason } });
       const run = () => options.handle(decoded.value, message);
       await (options.around ? options.around(message, run) : run());
       tryTo(() => msg.ack());
+      mark.handled(msg.seq);
       metrics.handled.inc(label);
     } catch (err) {
       if (isRetryable(err)) return retry(msg, err);
       try {
         await deadLetter(msg, err);
+        mark.handled(msg.seq);
       } catch (dlqErr) {
         // Not even the dead-letter stream took it: keep the message and try again later.
         retry(msg, dlqErr);
@@ -267,8 +283,11 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
   /** Messages taken in hand and not yet settled. */
   const held = new Set<JsMsg>();
-  const take = async (msg: JsMsg): Promise<void> => {
+  const take = async (msg: JsMsg, pulledAt: number): Promise<void> => {
     held.add(msg);
+    mark.taken(msg.seq);
+    // Nothing stored behind it when it was delivered, by a pull begun at `pulledAt`.
+    if (msg.info.pending === 0) mark.storedBy(pulledAt, msg.seq);
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
     const lane = options.key?.(msg.subject) ?? '';
@@ -302,12 +321,28 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       received += 1;
       // Not ours to finish: handed back at once for whoever consumes next.
       if (stopping) tryTo(() => msg.nak());
-      else await take(msg);
+      else await take(msg, pulledAt);
     }
-    if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
+    if (received === 0 && !stopping) {
+      mark.idle(pulledAt);
+      await options.onIdle?.(pulledAt);
+    }
+  };
+
+  let manager: JetStreamManager | undefined;
+  const checkpoint = async (): Promise<void> => {
+    const at = options.clock.now();
+    manager ??= await options.js.jetstreamManager(false);
+    const info = await manager.consumers.info(options.stream, options.consumer);
+    if (info.num_pending === 0) return mark.storedBy(at, info.delivered.stream_seq);
+    // Behind: what was stored before `at` is at most the stream's last message (any subject).
+    const stream = await manager.streams.info(options.stream);
+    mark.storedBy(at, stream.state.last_seq);
   };
 
   const loop = async (): Promise<void> => {
+    // The hooks may use the loop this function returns: begin once it has been returned.
+    await Promise.resolve();
     let consumer: Consumer | undefined;
     while (!stopping) {
       try {
@@ -330,6 +365,10 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     get running() {
       return !stopping;
     },
+    get readTo() {
+      return mark.readTo;
+    },
+    checkpoint,
     async stop() {
       stopping = true;
       pause.wake();

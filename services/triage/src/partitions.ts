@@ -25,6 +25,8 @@ export const areaConsumerName = (type: string): string => `${AREA_CONSUMER}${tok
 export const PULL_EXPIRES_MS = 1_000;
 /** How often a busy partition looks for due timers between events. */
 const TICK_EVERY_MS = 200;
+/** How often a lane behind its due timers asks the server how far its stream reaches. */
+const CHECKPOINT_EVERY_MS = 1_000;
 
 /** One durable pull consumer: its name, its filter and what handles its events. */
 export interface Lane {
@@ -163,6 +165,8 @@ interface LaneLoop {
   loop: ConsumerLoop | undefined;
   stopping: boolean;
   done: Promise<void>;
+  /** When (performance.now()) a partition lane last asked for a checkpoint. */
+  checkpointAt?: number;
 }
 
 /**
@@ -182,19 +186,50 @@ export function runLaneWorkers(options: {
   retryDelayMs: number;
   /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
   ackWaitMs: number;
+  /** A due timer waits for its lane to read what was stored before it at most this long. */
+  timerMaxWaitMs: number;
+  /** Told of each timer fired past that wait while its lane was still behind. */
+  firedUnread?: () => void;
   metrics?: Registry;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
 
+  /**
+   * How far a partition's timers may fire: up to the clock time before which its lane has read
+   * every stored event (an event still queued may cancel the check), or, for a lane that stays
+   * behind, up to `timerMaxWaitMs` ago. While a due timer waits, the lane asks for a checkpoint
+   * at most every second, so the mark moves even when the lane is never idle.
+   */
+  const fireBy = async (state: LaneLoop, partition: number): Promise<number> => {
+    const now = options.clock.now();
+    const loop = state.loop;
+    if (!loop || loop.readTo >= now)
+      return Math.min(now, Math.max(loop?.readTo ?? -Infinity, now - options.timerMaxWaitMs));
+    const next = await options.timers.nextDue(partition);
+    const waiting = next !== undefined && next <= now && next > loop.readTo;
+    const wall = performance.now();
+    if (waiting && wall - (state.checkpointAt ?? -Infinity) >= CHECKPOINT_EVERY_MS) {
+      state.checkpointAt = wall;
+      await loop
+        .checkpoint()
+        .catch((err: unknown) => log.warn({ err, partition }, 'could not read how far the stream reaches'));
+    }
+    return Math.min(now, Math.max(loop.readTo, now - options.timerMaxWaitMs));
+  };
+
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
-      const due = await options.timers.due(partition, options.clock.now());
+      const by = await fireBy(state, partition);
+      const due = await options.timers.due(partition, by);
       if (due.length === 0) return;
       let progressed = false;
+      const readTo = state.loop?.readTo ?? Number.NEGATIVE_INFINITY;
       for (const timer of due) {
         if (state.stopping) return;
-        if (await options.processor.tick(timer)) progressed = true;
+        if (!(await options.processor.tick(timer))) continue;
+        progressed = true;
+        if (timer.dueAt > readTo) options.firedUnread?.();
       }
       if (!progressed) return; // failing for now; try again on the next round
     }

@@ -140,6 +140,8 @@ async function wireTriage(
     logger,
     retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     ackWaitMs: config.TRIAGE_ACK_WAIT_S * 1_000,
+    timerMaxWaitMs: config.TRIAGE_TIMER_MAX_WAIT_S * 1_000,
+    firedUnread: () => metrics.timersUnread.inc(),
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());
