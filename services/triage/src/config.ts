@@ -20,6 +20,11 @@ export const triageEnv = {
    */
   TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(ACK_WAIT_S),
   /**
+   * Events a partition lane holds at once (its consumer's `max_ack_pending`): different residents
+   * are evaluated side by side, one resident's events one at a time and in order.
+   */
+  TRIAGE_LANE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
    * A timer due at T fires once its partition lane has read every event stored before T. A lane
    * that stays behind (stuck on an event, or a clock that jumped) fires it anyway this long after T.
    */

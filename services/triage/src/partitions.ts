@@ -81,20 +81,23 @@ export function areaLanes(n: Names, areaTypes: readonly string[]): Lane[] {
 }
 
 /**
- * One durable pull consumer per lane. `max_ack_pending: 1` is what keeps a lane in order:
- * JetStream hands out the next event only once this one is acked or terminated, and a nak'd
- * event comes back before anything behind it.
+ * One durable pull consumer per lane. An alarm or area lane holds one event at a time
+ * (`max_ack_pending: 1`): JetStream hands out the next only once this one is acked or terminated,
+ * and a nak'd event comes back before anything behind it. A partition lane holds up to
+ * `partitionInHand` (`TRIAGE_LANE_CONCURRENCY`): its loop keeps each resident's events in order
+ * (see `runLaneWorkers`).
  */
 export async function ensureLaneConsumers(
   jsm: JetStreamManager,
   n: Names,
   all: readonly Lane[],
   ackWaitS: number,
+  partitionInHand = 1,
 ): Promise<void> {
   for (const lane of all) {
     const settings = {
       filter_subject: lane.filter,
-      max_ack_pending: 1,
+      max_ack_pending: lane.kind === 'partition' ? partitionInHand : 1,
       ack_wait: ackWaitS * 1_000_000_000,
       // Never give up on an event: a transient failure retries until it succeeds.
       max_deliver: -1,
@@ -167,14 +170,19 @@ interface LaneLoop {
   done: Promise<void>;
   /** When (performance.now()) a partition lane last asked for a checkpoint. */
   checkpointAt?: number;
+  /** Due timers waiting for the lane: those due up to `upTo` (clock), waiting since `since` (performance.now()). */
+  wait?: { upTo: number; since: number };
 }
 
 /**
- * The loops that read lanes, each the platform's consumer loop on one durable consumer: one event
- * in hand at a time (`max_ack_pending: 1`), a failure handed back after the fixed retry delay, so
- * it comes back before anything behind it. Which lanes run changes while the process lives: an
- * instance starts the lanes of a partition when it takes its lease and stops them (draining) when
- * it gives it up.
+ * The loops that read lanes, each the platform's consumer loop on one durable consumer. An alarm
+ * or area lane has one event in hand at a time (`max_ack_pending: 1`), a failure handed back after
+ * the fixed retry delay, so it comes back before anything behind it. A partition lane has up to
+ * `inHand` events at once, keyed by resident (the platform's `LanePool`): different residents are
+ * evaluated side by side, one resident's events one at a time in stream order, and a failure is
+ * tried again in hand (`retryInPlace`) so that the resident's later events wait for it. Which lanes
+ * run changes while the process lives: an instance starts the lanes of a partition when it takes
+ * its lease and stops them (draining) when it gives it up.
  */
 export function runLaneWorkers(options: {
   js: JetStreamClient;
@@ -186,6 +194,8 @@ export function runLaneWorkers(options: {
   retryDelayMs: number;
   /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
   ackWaitMs: number;
+  /** Events a partition lane holds at once (its consumer's `max_ack_pending`). */
+  inHand?: number;
   /** A due timer waits for its lane to read what was stored before it at most this long. */
   timerMaxWaitMs: number;
   /** Told of each timer fired past that wait while its lane was still behind. */
@@ -197,25 +207,41 @@ export function runLaneWorkers(options: {
 
   /**
    * How far a partition's timers may fire: up to the clock time before which its lane has read
-   * every stored event (an event still queued may cancel the check), or, for a lane that stays
-   * behind, up to `timerMaxWaitMs` ago. While a due timer waits, the lane asks for a checkpoint
-   * at most every second, so the mark moves even when the lane is never idle.
+   * every stored event (an event still queued may cancel the check). While a due timer waits, the
+   * lane asks for a checkpoint at most every second, so the mark moves even when the lane is never
+   * idle. A lane that stays behind: the timers that were due when the wait began fire once it has
+   * lasted `timerMaxWaitMs` (real time), and the next wait begins; so a timer waits at most twice
+   * that after it fell due (or after its lane started).
    */
   const fireBy = async (state: LaneLoop, partition: number): Promise<number> => {
     const now = options.clock.now();
     const loop = state.loop;
-    if (!loop || loop.readTo >= now)
-      return Math.min(now, Math.max(loop?.readTo ?? -Infinity, now - options.timerMaxWaitMs));
+    const readTo = loop?.readTo ?? Number.NEGATIVE_INFINITY;
+    if (!loop || readTo >= now) {
+      state.wait = undefined;
+      return now;
+    }
     const next = await options.timers.nextDue(partition);
-    const waiting = next !== undefined && next <= now && next > loop.readTo;
+    if (next === undefined || next > now || next <= readTo) {
+      state.wait = undefined;
+      return readTo;
+    }
     const wall = performance.now();
-    if (waiting && wall - (state.checkpointAt ?? -Infinity) >= CHECKPOINT_EVERY_MS) {
+    if (!state.wait || state.wait.upTo <= readTo) state.wait = { upTo: now, since: wall };
+    if (wall - (state.checkpointAt ?? Number.NEGATIVE_INFINITY) >= CHECKPOINT_EVERY_MS) {
       state.checkpointAt = wall;
       await loop
         .checkpoint()
         .catch((err: unknown) => log.warn({ err, partition }, 'could not read how far the stream reaches'));
     }
-    return Math.min(now, Math.max(loop.readTo, now - options.timerMaxWaitMs));
+    if (wall - state.wait.since < options.timerMaxWaitMs) return loop.readTo;
+    const { upTo: forced, since } = state.wait;
+    state.wait = undefined;
+    log.warn(
+      { partition, waitedMs: Math.round(wall - since), behindMs: now - loop.readTo },
+      'timers fired before their lane read up to them: it stayed behind too long',
+    );
+    return Math.max(loop.readTo, forced);
   };
 
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
@@ -269,7 +295,13 @@ export function runLaneWorkers(options: {
       ackWaitMs: options.ackWaitMs,
       retryDelay: () => options.retryDelayMs,
       ...(lane.kind === 'partition' && lane.partition !== undefined
-        ? { beforePull: timerRounds(state, lane.partition) }
+        ? {
+            beforePull: timerRounds(state, lane.partition),
+            // Residents side by side, each resident's events in order (a failure waits in hand).
+            concurrency: options.inHand ?? 1,
+            key: (_subject: string, event: TelecareEvent | undefined) => event?.residentid ?? '',
+            retryInPlace: true,
+          }
         : {}),
       // An idle area lane has read everything stored before this pull: held alerts can be decided.
       ...(lane.kind === 'area' && lane.type
