@@ -10,14 +10,7 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import {
-  cleanupNamespace,
-  openBucket,
-  servers,
-  serviceEnv,
-  uniqueNamespace,
-  waitFor,
-} from '@telecare/testkit';
+import { cleanupNamespace, openBucket, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
 import {
