@@ -10,6 +10,7 @@ import {
   startConsumerLoop,
 } from '@telecare/platform';
 import { type EventProcessor, SERVICE } from './processor.ts';
+import { TimerGate } from './timer-gate.ts';
 import type { TimerStore } from './timers.ts';
 
 export const consumerName = (partition: number): string => `triage-p${partition}`;
@@ -168,10 +169,8 @@ interface LaneLoop {
   loop: ConsumerLoop | undefined;
   stopping: boolean;
   done: Promise<void>;
-  /** When (performance.now()) a partition lane last asked for a checkpoint. */
-  checkpointAt?: number;
-  /** Due timers waiting for the lane: those due up to `upTo` (clock), waiting since `since` (performance.now()). */
-  wait?: { upTo: number; since: number };
+  /** When a partition lane's due timers may fire. */
+  gate?: TimerGate;
 }
 
 /**
@@ -207,41 +206,30 @@ export function runLaneWorkers(options: {
 
   /**
    * How far a partition's timers may fire: up to the clock time before which its lane has read
-   * every stored event (an event still queued may cancel the check). While a due timer waits, the
-   * lane asks for a checkpoint at most every second, so the mark moves even when the lane is never
-   * idle. A lane that stays behind: the timers that were due when the wait began fire once it has
-   * lasted `timerMaxWaitMs` (real time), and the next wait begins; so a timer waits at most twice
-   * that after it fell due (or after its lane started).
+   * every stored event (an event still queued may cancel the check), or further for timers that
+   * waited too long for a lane that stays behind (`TimerGate`). While a due timer waits, the lane
+   * asks for a checkpoint at most every second, so the mark moves even when it is never idle.
    */
   const fireBy = async (state: LaneLoop, partition: number): Promise<number> => {
-    const now = options.clock.now();
     const loop = state.loop;
-    const readTo = loop?.readTo ?? Number.NEGATIVE_INFINITY;
-    if (!loop || readTo >= now) {
-      state.wait = undefined;
-      return now;
+    if (!loop) return Number.NEGATIVE_INFINITY;
+    state.gate ??= new TimerGate(options.timerMaxWaitMs, CHECKPOINT_EVERY_MS);
+    const gate = state.gate;
+    const now = options.clock.now();
+    if (gate.fireBy(loop.readTo, now) < now) {
+      const next = await options.timers.nextDue(partition);
+      if (gate.look(loop.readTo, now, next, performance.now()))
+        await loop
+          .checkpoint()
+          .catch((err: unknown) => log.warn({ err, partition }, 'could not read how far the stream reaches'));
+      const waitedMs = gate.force(loop.readTo, now, performance.now());
+      if (waitedMs !== undefined)
+        log.warn(
+          { partition, waitedMs: Math.round(waitedMs), behindMs: now - loop.readTo },
+          'timers fired before their lane read up to them: it stayed behind too long',
+        );
     }
-    const next = await options.timers.nextDue(partition);
-    if (next === undefined || next > now || next <= readTo) {
-      state.wait = undefined;
-      return readTo;
-    }
-    const wall = performance.now();
-    if (!state.wait || state.wait.upTo <= readTo) state.wait = { upTo: now, since: wall };
-    if (wall - (state.checkpointAt ?? Number.NEGATIVE_INFINITY) >= CHECKPOINT_EVERY_MS) {
-      state.checkpointAt = wall;
-      await loop
-        .checkpoint()
-        .catch((err: unknown) => log.warn({ err, partition }, 'could not read how far the stream reaches'));
-    }
-    if (wall - state.wait.since < options.timerMaxWaitMs) return loop.readTo;
-    const { upTo: forced, since } = state.wait;
-    state.wait = undefined;
-    log.warn(
-      { partition, waitedMs: Math.round(wall - since), behindMs: now - loop.readTo },
-      'timers fired before their lane read up to them: it stayed behind too long',
-    );
-    return Math.max(loop.readTo, forced);
+    return gate.fireBy(loop.readTo, now);
   };
 
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
