@@ -117,13 +117,13 @@ export interface ConsumerLoop {
   readonly running: boolean;
   /**
    * A clock time before which every message stored on the consumer has been handled (acked or
-   * dead-lettered; −∞ until known). It moves when a pull finds nothing, when a message comes with
-   * nothing pending behind it, and past the checkpoints `checkpoint()` asks for (see `ReadMark`).
+   * dead-lettered; −∞ until known), as of the last `checkpoint()` (see `ReadMark`).
    */
   readonly readTo: number;
   /**
-   * Asks the server how far the stream reaches now (one or two requests), so that `readTo` passes
-   * the present clock time once the loop has handled that far, even while messages keep coming.
+   * Asks the server (one or two requests) how far the stream reaches now and how far the consumer
+   * has acked: `readTo` passes the present clock time once the ack floor reaches what was stored
+   * by now, as seen by this or a later checkpoint, even while messages keep coming.
    */
   checkpoint(): Promise<void>;
   /** Stops pulling, hands back what a pull still delivers, and resolves once the work in hand is acked. */
@@ -283,7 +283,6 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
             'unreadable message skipped',
           );
           tryTo(() => msg.ack());
-          mark.handled(msg.seq);
           return;
         }
         if (!decoded.ok)
@@ -292,7 +291,6 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         const run = () => options.handle(value, message);
         await (options.around ? options.around(message, run) : run());
         tryTo(() => msg.ack());
-        mark.handled(msg.seq);
         metrics.handled.inc(label);
         return;
       } catch (err) {
@@ -305,7 +303,6 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         }
         try {
           await deadLetter(msg, err);
-          mark.handled(msg.seq);
         } catch (dlqErr) {
           // Not even the dead-letter stream took it: keep the message and try again later.
           retry(msg, dlqErr);
@@ -318,11 +315,9 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
   /** Messages taken in hand and not yet settled. */
   const held = new Set<JsMsg>();
-  const take = async (msg: JsMsg, pulledAt: number): Promise<void> => {
+  const take = async (msg: JsMsg): Promise<void> => {
     held.add(msg);
-    mark.taken(msg.seq);
-    // Nothing stored behind it when it was delivered, by a pull begun at `pulledAt`.
-    if (msg.info.pending === 0) mark.storedBy(pulledAt, msg.seq);
+
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
     const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
@@ -347,9 +342,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   const round = async (consumer: Consumer): Promise<void> => {
+    // Pull only what free slots can take. A pull open while every slot is busy waits on the
+    // consumer's max_ack_pending; when the work in hand outlasts two idle heartbeats (a second)
+    // the client ends it as "heartbeats missed" and the loop pauses before pulling again.
+    await pool.slot();
+    if (stopping) return;
     const pulledAt = options.clock.now();
     const messages = await consumer.fetch({
-      max_messages: Math.max(1, options.batch ?? concurrency),
+      max_messages: Math.max(1, Math.min(options.batch ?? concurrency, pool.free)),
       expires: options.expiresMs ?? 1_000,
     });
     let received = 0;
@@ -357,12 +357,9 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       received += 1;
       // Not ours to finish: handed back at once for whoever consumes next.
       if (stopping) tryTo(() => msg.nak());
-      else await take(msg, pulledAt);
+      else await take(msg);
     }
-    if (received === 0 && !stopping) {
-      mark.idle(pulledAt);
-      await options.onIdle?.(pulledAt);
-    }
+    if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
   };
 
   let manager: JetStreamManager | undefined;
@@ -370,10 +367,13 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     const at = options.clock.now();
     manager ??= await options.js.jetstreamManager(false);
     const info = await manager.consumers.info(options.stream, options.consumer);
-    if (info.num_pending === 0) return mark.storedBy(at, info.delivered.stream_seq);
     // Behind: what was stored before `at` is at most the stream's last message (any subject).
-    const stream = await manager.streams.info(options.stream);
-    mark.storedBy(at, stream.state.last_seq);
+    const stored =
+      info.num_pending === 0
+        ? info.delivered.stream_seq
+        : (await manager.streams.info(options.stream)).state.last_seq;
+    mark.storedBy(at, stored);
+    mark.ackedThrough(info.ack_floor.stream_seq);
   };
 
   const loop = async (): Promise<void> => {

@@ -233,7 +233,7 @@ describe('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
-  it('readTo: passes a clock time once everything stored before it is handled, also while messages keep coming', async () => {
+  it('readTo: passes the clock time of a checkpoint once everything stored before it is acked', async () => {
     const name = await durable(jsm, n, 'readto');
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {
@@ -247,13 +247,21 @@ describe('the consumer loop on a real JetStream consumer', () => {
     try {
       for (let i = 0; i < 5; i++) await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }));
       const before = Date.now();
-      await waitFor(() => running.readTo === Number.NEGATIVE_INFINITY && handled.length === 0);
-      // Held on the first message: a checkpoint now is not passed until all five are handled.
+      // Held on the first message: a checkpoint now is not passed while it is in hand.
       await running.checkpoint();
       await sleep(300);
+      await running.checkpoint();
       expect(running.readTo).toBe(Number.NEGATIVE_INFINITY);
       release();
-      await waitFor(() => running.readTo >= before, { timeoutMs: 10_000 });
+      await waitFor(() => handled.length === 5, { timeoutMs: 10_000 });
+      // The ack floor reaches the first checkpoint's sequence: read up to its clock time at least.
+      await waitFor(
+        async () => {
+          await running.checkpoint();
+          return running.readTo >= before;
+        },
+        { timeoutMs: 10_000 },
+      );
       expect(handled).toEqual([0, 1, 2, 3, 4]);
     } finally {
       await running.stop();
