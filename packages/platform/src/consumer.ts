@@ -373,7 +373,13 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         ? info.delivered.stream_seq
         : (await manager.streams.info(options.stream)).state.last_seq;
     mark.storedBy(at, stored);
-    mark.ackedThrough(info.ack_floor.stream_seq);
+    // The ack floor is the last acked message of the filter; with nothing in hand anywhere, every
+    // message up to the delivered sequence (which passes the other subjects' messages) is handled.
+    mark.ackedThrough(
+      info.num_ack_pending === 0
+        ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
+        : info.ack_floor.stream_seq,
+    );
   };
 
   const loop = async (): Promise<void> => {
