@@ -1,55 +1,36 @@
-import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import type { EventType, TelecareEvent } from '@telecare/contracts';
 import {
-  connectNats,
   createLogger,
   type JetStreamClient,
   type JetStreamManager,
-  jetstream,
-  jetstreamManager,
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import { cleanupNamespace, openBucket, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
+import { consumerName, startTriage, type TriageHandle } from '../src/index.ts';
 import {
   makeEvent as buildEvent,
+  chairRule,
   drained,
+  dropTriageNamespace,
   metricValue,
   publishEvent,
   readAlerts,
   scrape,
   T0,
+  triageTestbed,
 } from './support.ts';
 
 /** A partition lane holds several events at once: residents side by side, each in order. */
-const ns = uniqueNamespace('triageinhand');
-const n = names(ns);
 const logger = createLogger('triage-lane-concurrency-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-const clock = new ManualClock(T0);
-const config = loadTriageConfig(
-  serviceEnv(ns, {
-    TRIAGE_PORT: '0',
-    TELECARE_PARTITIONS: '1',
-    TRIAGE_LANE_CONCURRENCY: '8',
-    TRIAGE_ALARM_LANE: 'false',
-  }),
-);
-const RULES = parseRuleSet({
-  version: 1,
-  rules: [
-    {
-      id: 'sustained.chair',
-      version: 1,
-      kind: 'sustained',
-      type: 'chair.too-long',
-      condition: { starts: ['chair.occupied'], ends: ['chair.vacated'] },
-      forS: 600,
-      reason: '{what}: {detail}',
-    },
-  ],
+const bed = triageTestbed('triageinhand', 1, logger, {
+  TRIAGE_LANE_CONCURRENCY: '8',
+  TRIAGE_ALARM_LANE: 'false',
 });
+const n = bed.n;
+const clock = new ManualClock(T0);
+const RULES = parseRuleSet({ version: 1, rules: [chairRule(600)] });
 
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -67,12 +48,10 @@ const event = (residentId: string, type: EventType, at: number): TelecareEvent =
   }),
   time: new Date(at).toISOString(),
 });
-const start = () => startTriage(config, { logger, clock, ruleSet: RULES });
+const start = () => startTriage(bed.config, { logger, clock, ruleSet: RULES });
 
 beforeAll(async () => {
-  nc = await connectNats({ url: servers.natsUrl, name: 'triage-lane-concurrency-test', logger });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nc, js, jsm } = await bed.connect());
   // Streams and consumers exist; the events then wait for the next start.
   triage = await start();
   await triage.close();
@@ -81,10 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await triage?.close();
-  await openBucket(nc, timerBucket(n))
-    .then((kv) => kv.destroy())
-    .catch(() => undefined);
-  await cleanupNamespace(ns);
+  await dropTriageNamespace(nc, n);
   await nc?.close();
 });
 

@@ -1,63 +1,38 @@
-import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import type { EventType, TelecareEvent } from '@telecare/contracts';
 import {
-  connectNats,
   createLogger,
   type JetStreamClient,
   type JetStreamManager,
-  jetstream,
-  jetstreamManager,
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import {
-  cleanupNamespace,
-  openBucket,
-  servers,
-  serviceEnv,
-  uniqueNamespace,
-  waitFor,
-} from '@telecare/testkit';
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
-import { makeEvent as buildEvent, drained, publishEvent, readAlerts, T0 } from './support.ts';
+import { startTriage, type TriageHandle } from '../src/index.ts';
+import {
+  makeEvent as buildEvent,
+  chairRule,
+  drained,
+  dropTriageNamespace,
+  publishEvent,
+  readAlerts,
+  supervisionRule,
+  T0,
+  triageTestbed,
+} from './support.ts';
 
 /**
  * A timer due at T must not fire before its partition lane has read what was stored before T:
  * a heartbeat or a "vacated" waiting in the lane's backlog is what would cancel the check.
  */
-const ns = uniqueNamespace('triagebacklog');
-const n = names(ns);
 const PARTITIONS = 2;
 const logger = createLogger('triage-backlog-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const bed = triageTestbed('triagebacklog', PARTITIONS, logger);
+const n = bed.n;
 const clock = new ManualClock(T0);
-const config = loadTriageConfig(
-  serviceEnv(ns, { TRIAGE_PORT: '0', TELECARE_PARTITIONS: String(PARTITIONS), TRIAGE_RETRY_DELAY_MS: '100' }),
-);
 const INTERVAL_S = 300;
-const RULES = parseRuleSet({
-  version: 1,
-  rules: [
-    {
-      id: 'sustained.chair',
-      version: 1,
-      kind: 'sustained',
-      type: 'chair.too-long',
-      condition: { starts: ['chair.occupied'], ends: ['chair.vacated'] },
-      forS: INTERVAL_S,
-      reason: '{what}: {detail}',
-    },
-    {
-      id: 'absence.supervision',
-      version: 1,
-      kind: 'absence',
-      type: 'supervision.lost',
-      expect: ['heartbeat'],
-      window: { kind: 'supervision', defaultIntervalS: INTERVAL_S },
-      reason: '{what}: {detail}',
-    },
-  ],
-});
+const RULES = parseRuleSet({ version: 1, rules: [chairRule(INTERVAL_S), supervisionRule(INTERVAL_S)] });
 
 let nc: NatsConnection;
 let js: JetStreamClient;
@@ -69,22 +44,17 @@ const event = (residentId: string, type: EventType, at: number, serial: string):
   ...buildEvent({ residentId, type, deviceEventId: `bl-${++seq}`, partitions: PARTITIONS, serial }),
   time: new Date(at).toISOString(),
 });
-const start = () => startTriage(config, { logger, clock, ruleSet: RULES });
+const start = () => startTriage(bed.config, { logger, clock, ruleSet: RULES });
 const alertsOf = async (type: EventType) => (await readAlerts(jsm, n)).filter((a) => a.alert.type === type);
 
 beforeAll(async () => {
-  nc = await connectNats({ url: servers.natsUrl, name: 'triage-backlog-test', logger });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nc, js, jsm } = await bed.connect());
   triage = await start();
 });
 
 afterAll(async () => {
   await triage?.close();
-  await openBucket(nc, timerBucket(n))
-    .then((kv) => kv.destroy())
-    .catch(() => undefined);
-  await cleanupNamespace(ns);
+  await dropTriageNamespace(nc, n);
   await nc?.close();
 });
 
