@@ -138,10 +138,12 @@ export async function runStorm(
     await pool.register([...background, ...area].flatMap((h) => [h.hub, h.pendant, h.pir]));
 
     // Press-to-alert: the alert is on core NATS as soon as triage stores it. Press-to-case: the
-    // case's `opened` event is on core NATS as soon as the helpline publishes it to CASES, which is
-    // what every operator's console shows.
+    // case event that holds the press's alert (`opened`, or `alert-joined` when the home's case is
+    // still open) is on core NATS as soon as the helpline publishes it to CASES, which is what
+    // every operator's console shows.
     const waiting = new Map<string, (at: number) => void>();
-    const caseWaiting = new Map<string, (at: number) => void>();
+    // A pendant pressed again while an earlier press of it is still timed: its presses wait in order.
+    const caseWaiting = new Map<string, Array<(at: number) => void>>();
     const pressOfAlert = new Map<string, string>();
     const areaAlertIds = new Set<string>();
     let areaCases = 0;
@@ -150,11 +152,12 @@ export async function runStorm(
       for await (const msg of caseSub) {
         const at = performance.now();
         const event = CaseEvent.safeParse(msg.json());
-        if (!event.success || event.data.kind !== 'opened') continue;
+        // A press opens a case, or (the same home pressed again while its case is open) joins it.
+        if (!event.success || (event.data.kind !== 'opened' && event.data.kind !== 'alert-joined')) continue;
         const alertId = String(event.data.data.alertId ?? '');
-        if (areaAlertIds.has(alertId)) areaCases++;
+        if (event.data.kind === 'opened' && areaAlertIds.has(alertId)) areaCases++;
         const serial = pressOfAlert.get(alertId);
-        if (serial) caseWaiting.get(serial)?.(at);
+        if (serial) caseWaiting.get(serial)?.shift()?.(at);
       }
     })();
     const sub = nc.subscribe(names(platform.namespace).subjects.allAlerts);
@@ -190,13 +193,19 @@ export async function runStorm(
       Promise.race([p, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000))]);
     const press = async (serial: string): Promise<Timed> => {
       const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
-      const opened = new Promise<number>((resolve) => caseWaiting.set(serial, resolve));
+      let caseResolve: (at: number) => void = () => {};
+      const opened = new Promise<number>((resolve) => {
+        caseResolve = resolve;
+        caseWaiting.set(serial, [...(caseWaiting.get(serial) ?? []), resolve]);
+      });
       const id = loadEventId();
       const started = performance.now();
       await pool.send(serial, id, devicePayload(id, 'pendant.pressed'));
       const [alertAt, caseAt] = await Promise.all([within(alerted), within(opened)]);
       waiting.delete(serial);
-      caseWaiting.delete(serial);
+      const left = (caseWaiting.get(serial) ?? []).filter((r) => r !== caseResolve);
+      if (left.length > 0) caseWaiting.set(serial, left);
+      else caseWaiting.delete(serial);
       return { alert: alertAt - started, kase: caseAt - started };
     };
     const pressEvery = async (ms: number, until: () => boolean): Promise<Timed[]> => {
