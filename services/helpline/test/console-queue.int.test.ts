@@ -221,7 +221,11 @@ describe('the console with 50 open cases (Chromium)', () => {
         await expect.poll(async () => (await h.detail(offered.id)).state).toBe('resolved');
         expect(await page.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY)).toBe(0);
 
+        // Signing out reloads the page: the sign-in form may show before the reload, and axe must
+        // not be put into a page that is about to go.
+        const reloaded = page.waitForEvent('load');
         await page.click('#logout');
+        await reloaded;
         await page.locator('#login').waitFor({ state: 'visible' });
         expect(await axeFailures(page)).toEqual([]);
         await page.context().close();
