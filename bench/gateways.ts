@@ -13,6 +13,9 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 1000);
 /** Senders at once for the throughput run; each sends one event at a time and waits for its ack. */
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 16);
 const WARMUP = 50;
+/** `dc09` or `mqtt` runs only that gateway's phases (with the raw ceiling), e.g. to profile one. */
+const ONLY = process.env.BENCH_GATEWAYS ?? 'all';
+const SKIPPED: Run = { perSecond: Number.NaN, p50: Number.NaN, p99: Number.NaN };
 
 interface Run {
   readonly perSecond: number;
@@ -135,9 +138,10 @@ const benchmark: Benchmark = {
       });
       const mqttSend = async (sender: number) =>
         (await (devices[sender] as SimulatedDevice).send('test.manual')).latencyMs;
-      await drive(WARMUP, 1, mqttSend);
-      const mqtt1 = await drive(EVENTS, 1, mqttSend);
-      const mqttN = await drive(EVENTS, SENDERS, mqttSend);
+      const runMqtt = ONLY !== 'dc09';
+      if (runMqtt) await drive(WARMUP, 1, mqttSend);
+      const mqtt1 = runMqtt ? await drive(EVENTS, 1, mqttSend) : SKIPPED;
+      const mqttN = runMqtt ? await drive(EVENTS, SENDERS, mqttSend) : SKIPPED;
 
       const diallers = Array.from(
         { length: SENDERS },
@@ -157,9 +161,10 @@ const benchmark: Benchmark = {
       const dc09Send = async (sender: number) =>
         (await (diallers[sender] as Dc09Dialler).sendCid([{ kind: 'cid', qualifier: 1, code: '601' }]))
           .latencyMs;
-      await drive(WARMUP, 1, dc09Send);
-      const dc091 = await drive(EVENTS, 1, dc09Send);
-      const dc09N = await drive(EVENTS, SENDERS, dc09Send);
+      const runDc09 = ONLY !== 'mqtt';
+      if (runDc09) await drive(WARMUP, 1, dc09Send);
+      const dc091 = runDc09 ? await drive(EVENTS, 1, dc09Send) : SKIPPED;
+      const dc09N = runDc09 ? await drive(EVENTS, SENDERS, dc09Send) : SKIPPED;
 
       const line = (label: string, one: Run, many: Run) =>
         log(

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomInt } from 'node:crypto';
+import { type Cipher, createCipheriv, createDecipheriv, type Decipher, randomInt } from 'node:crypto';
 import type { Dc09KeyEncoding } from '@telecare/contracts';
 
 const ZERO_IV = Buffer.alloc(16);
@@ -27,6 +27,56 @@ export function keyBytes(key: string, encoding: Dc09KeyEncoding): Buffer {
   return bytes;
 }
 
+const ECB: Record<number, string> = { 16: 'aes-128-ecb', 24: 'aes-192-ecb', 32: 'aes-256-ecb' };
+const BLOCK = 16;
+
+/**
+ * AES of single blocks under one key, kept with the key: CBC is chained here, block by block, so
+ * a frame costs no cipher set-up (the key schedule) of its own. Without padding, and given only
+ * whole blocks, ECB keeps nothing from one call to the next.
+ */
+interface BlockCiphers {
+  readonly encrypt: Cipher;
+  readonly decrypt: Decipher;
+}
+const BLOCK_CIPHERS = new WeakMap<Buffer, BlockCiphers>();
+
+function blockCiphers(key: Buffer): BlockCiphers {
+  let ciphers = BLOCK_CIPHERS.get(key);
+  if (!ciphers) {
+    const algorithm = ECB[key.byteLength] as string;
+    const encrypt = createCipheriv(algorithm, key, null);
+    encrypt.setAutoPadding(false);
+    const decrypt = createDecipheriv(algorithm, key, null);
+    decrypt.setAutoPadding(false);
+    ciphers = { encrypt, decrypt };
+    BLOCK_CIPHERS.set(key, ciphers);
+  }
+  return ciphers;
+}
+
+/** AES-CBC with a zero IV over whole blocks: each decrypted block xor the ciphertext before it. */
+function cbcDecrypt(ciphertext: Buffer, key: Buffer): Buffer {
+  const plain = blockCiphers(key).decrypt.update(ciphertext);
+  for (let i = plain.length - 1; i >= BLOCK; i--)
+    plain[i] = (plain[i] as number) ^ (ciphertext[i - BLOCK] as number);
+  return plain;
+}
+
+/** AES-CBC with a zero IV over whole blocks: each block xor the ciphertext before it, encrypted. */
+function cbcEncrypt(plain: Buffer, key: Buffer): Buffer {
+  const { encrypt } = blockCiphers(key);
+  const out = Buffer.allocUnsafe(plain.length);
+  const block = Buffer.alloc(BLOCK);
+  for (let at = 0; at < plain.length; at += BLOCK) {
+    for (let i = 0; i < BLOCK; i++) {
+      block[i] = (plain[at + i] as number) ^ (at === 0 ? 0 : (out[at - BLOCK + i] as number));
+    }
+    encrypt.update(block).copy(out, at);
+  }
+  return out;
+}
+
 /** Why a ciphertext could not be read: the sender answered with NAK. */
 export class Dc09DecryptError extends Error {
   override readonly name = 'Dc09DecryptError';
@@ -37,9 +87,7 @@ export function decryptPayload(hex: string, key: Buffer): string {
   if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
     throw new Dc09DecryptError('ciphertext is not whole 16-byte blocks of hex');
   }
-  const decipher = createDecipheriv(CIPHERS[key.byteLength] as string, key, ZERO_IV);
-  decipher.setAutoPadding(false);
-  const plain = Buffer.concat([decipher.update(Buffer.from(hex, 'hex')), decipher.final()]);
+  const plain = cbcDecrypt(Buffer.from(hex, 'hex'), key);
   // The padding may be any bytes but `|`, `[` and `]`, and may fill a whole block: it proves
   // nothing. A wrong key gives bytes, not an error; what proves the key is what follows the pad:
   // printable text reading `#ACCT|…]` or `]…` (at least `]` and a 20-character timestamp, so a
@@ -72,6 +120,8 @@ export function padFor(contentLength: number, random: (max: number) => number = 
 /** Upper-case hex of AES-CBC (zero IV) over `padding|content`. */
 export function encryptPayload(content: string, key: Buffer, pad: string = padFor(content.length)): string {
   const plain = Buffer.from(`${pad}|${content}`, 'latin1');
+  if (plain.length % BLOCK === 0) return cbcEncrypt(plain, key).toString('hex').toUpperCase();
+  // Not whole blocks (a pad given by the caller): the cipher refuses it, as it always has.
   const cipher = createCipheriv(CIPHERS[key.byteLength] as string, key, ZERO_IV);
   cipher.setAutoPadding(false);
   return Buffer.concat([cipher.update(plain), cipher.final()])

@@ -17,7 +17,7 @@ import {
   sleep,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
-import { readEnvelope } from './frame.ts';
+import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
@@ -39,6 +39,34 @@ const MAX_UDP_INFLIGHT = 256;
  * recognised as a duplicate.
  */
 const STORE_ATTEMPT_TIMEOUT_MS = 2_000;
+
+/**
+ * Holds every store begun in one turn of the event loop until that turn's I/O is read, then lets
+ * them go together. The NATS client writes what was published in one microtask run as one socket
+ * write; without this, each frame (read in a callback of its own) cost a write of its own.
+ */
+class StoreTurn {
+  #waiting: Array<() => void> = [];
+
+  /** Resolves in this turn's check phase, after the frames read in its poll phase. */
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#waiting.push(resolve) === 1) setImmediate(() => this.#release());
+    });
+  }
+
+  #release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+/** A frame in hand: its bytes, and its envelope where the connection already read it. */
+interface Pending {
+  readonly unit: Unit;
+  readonly envelope?: Envelope | EnvelopeRefusal;
+}
 
 /** A step that failed for a reason outside the frame: nothing is replied, the sender retries. */
 class UnansweredError extends Error {
@@ -75,6 +103,7 @@ export class Dc09Gateway {
   readonly #udp: UdpSocket;
   readonly #sockets = new Set<Socket>();
   readonly #inflight = new Set<Promise<void>>();
+  readonly #turn = new StoreTurn();
   #udpInflight = 0;
   #closing = false;
   /** Wakes every frame waiting out a backoff, so a drain does not wait for the retry bound. */
@@ -171,7 +200,7 @@ export class Dc09Gateway {
     this.#sockets.add(socket);
     this.#metrics.connections.inc();
     const splitter = new FrameSplitter();
-    const queue: Unit[] = [];
+    const queue: Pending[] = [];
     let working = false;
     // Neither timer is the socket's own inactivity timeout: any byte resets that, so a sender
     // trickling one byte at a time would hold the connection for ever.
@@ -183,7 +212,11 @@ export class Dc09Gateway {
       socket.destroy();
     };
     const armIdle = () => {
-      clearTimeout(idle);
+      // Refreshed, not re-created: a busy connection re-arms it with every frame.
+      if (idle) {
+        idle.refresh();
+        return;
+      }
       idle = setTimeout(() => {
         // A frame in hand (waiting out a retry) is not idleness.
         if (working) armIdle();
@@ -209,9 +242,9 @@ export class Dc09Gateway {
     const pump = async () => {
       working = true;
       while (queue.length > 0 && !socket.destroyed) {
-        const unit = queue.shift() as Unit;
+        const { unit, envelope } = queue.shift() as Pending;
         if (queue.length < MAX_QUEUED_FRAMES && socket.isPaused()) socket.resume();
-        const reply = await this.#answer(unit, source, peer, 'tcp');
+        const reply = await this.#answer(unit, source, peer, 'tcp', envelope);
         if (reply && socket.writable) socket.write(reply);
       }
       working = false;
@@ -223,9 +256,19 @@ export class Dc09Gateway {
         deadline = undefined;
       }
       // Only a real frame (framing, CRC and length right) is activity: junk ended by a CR is not.
-      if (units.some((unit) => !unit.oversized && readEnvelope(unit.bytes).ok)) armIdle();
+      // The envelope read here is the one the frame is answered from: read once.
+      let real = false;
+      for (const unit of units) {
+        if (unit.oversized) {
+          queue.push({ unit });
+          continue;
+        }
+        const envelope = readEnvelope(unit.bytes);
+        if (envelope.ok) real = true;
+        queue.push({ unit, envelope });
+      }
+      if (real) armIdle();
       if (splitter.partial && deadline === undefined) armDeadline();
-      queue.push(...units);
       if (queue.length >= MAX_QUEUED_FRAMES) socket.pause();
       if (!working) this.#track(pump());
     });
@@ -258,13 +301,19 @@ export class Dc09Gateway {
    * gateway is draining): the frame is then left for the sender to send again. The frame keeps
    * the time it arrived through every attempt, so a retry never pushes it out of the window.
    */
-  #answer(unit: Unit, source: string, origin: string, transport: 'tcp' | 'udp'): Promise<Buffer | undefined> {
+  #answer(
+    unit: Unit,
+    source: string,
+    origin: string,
+    transport: 'tcp' | 'udp',
+    envelope?: Envelope | EnvelopeRefusal,
+  ): Promise<Buffer | undefined> {
     // Each frame starts a trace: DC-09 has no field to carry one from the sender.
     return inSpan(
       SERVICE,
       'dc09 frame',
       { parent: ROOT_TRACE, kind: SpanKind.PRODUCER, attributes: { 'network.transport': transport } },
-      () => this.#answerFrame(unit, source, origin, transport),
+      () => this.#answerFrame(unit, source, origin, transport, envelope),
     );
   }
 
@@ -273,12 +322,13 @@ export class Dc09Gateway {
     source: string,
     origin: string,
     transport: 'tcp' | 'udp',
+    envelope: Envelope | EnvelopeRefusal | undefined,
   ): Promise<Buffer | undefined> {
     const now = new Date(this.#clock.now());
     const giveUpAt = performance.now() + this.#retryMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await this.#handle(unit, source, origin, transport, now);
+        const outcome = await this.#handle(unit, source, origin, transport, now, envelope);
         if (outcome === 'silent') return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
         if (outcome.account)
@@ -310,9 +360,11 @@ export class Dc09Gateway {
     origin: string,
     transport: 'tcp' | 'udp',
     now: Date,
+    envelope: Envelope | EnvelopeRefusal | undefined,
   ): Promise<Interpretation | 'silent'> {
     let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
+      ...(envelope ? { envelope } : {}),
       now,
       window: this.#window,
       partitions: this.#partitions,
@@ -382,10 +434,11 @@ export class Dc09Gateway {
   /** Every event of the frame, each awaited to its PubAck: the ACK waits for the last. */
   async #store(events: readonly TelecareEvent[], serial: string | undefined): Promise<void> {
     if (events.length === 0) return;
-    const started = performance.now();
     const traceparent = activeTraceparent();
     const h = traceparent ? headers() : undefined;
     if (h) injectTrace(h);
+    await this.#turn.next();
+    const started = performance.now();
     const acks = await Promise.all(
       events.map((event) =>
         this.#js.publish(

@@ -1,11 +1,11 @@
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Dc09AccountEntry } from '@telecare/contracts';
 import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contactIdChecksum, isValidContactId } from './contact-id.ts';
 import { crc16Arc } from './crc.ts';
-import { decryptPayload, encryptPayload, keyBytes } from './crypto.ts';
+import { decryptPayload, encryptPayload, keyBytes, padFor } from './crypto.ts';
 import { panelTimeOf, readCidData, readSiaData } from './data.ts';
 import { ackFrame, frameBody, nakFrame, readEnvelope } from './frame.ts';
 import { CID_TYPES, mapEvent, unmappedDetail } from './mapping.ts';
@@ -109,6 +109,43 @@ describe('AES-CBC with a zero IV', () => {
         },
       ),
     );
+  });
+
+  it('is AES-CBC with a zero IV, the same under a key used again and again', () => {
+    // The gateway keeps a key's cipher between frames: nothing of one frame may reach the next.
+    const keys = [16, 24, 32].map((size) =>
+      Buffer.from(Array.from({ length: size }, (_, i) => i * 7 + size)),
+    );
+    const cbc = (key: Buffer) => `aes-${key.byteLength * 8}-cbc`;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 1, 2),
+        fc.string({ unit: fc.constantFrom(...'#|ABC0123_:,- '.split('')), maxLength: 80 }),
+        (which, data) => {
+          const key = keys[which] as Buffer;
+          const content = `${data}]_12:00:00,11-22-2026`;
+          const pad = padFor(content.length);
+          const hex = encryptPayload(content, key, pad);
+          const reference = createCipheriv(cbc(key), key, Buffer.alloc(16)).setAutoPadding(false);
+          const plain = Buffer.from(`${pad}|${content}`, 'latin1');
+          expect(hex).toBe(
+            Buffer.concat([reference.update(plain), reference.final()])
+              .toString('hex')
+              .toUpperCase(),
+          );
+          expect(decryptPayload(hex, key)).toBe(content);
+          const other = createDecipheriv(cbc(key), key, Buffer.alloc(16)).setAutoPadding(false);
+          const text = Buffer.concat([other.update(Buffer.from(hex, 'hex')), other.final()]).toString(
+            'latin1',
+          );
+          expect(text).toBe(`${pad}|${content}`);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // A pad that leaves a part block is refused, and leaves the key's cipher as it was.
+    expect(() => encryptPayload(']x', keys[0] as Buffer, 'AB')).toThrow();
+    expect(decryptPayload(encryptPayload(']x', keys[0] as Buffer), keys[0] as Buffer)).toBe(']x');
   });
 });
 

@@ -14,6 +14,7 @@ import {
   ContentError,
   duhFrame,
   type Envelope,
+  type EnvelopeRefusal,
   nakFrame,
   readContent,
   readEnvelope,
@@ -70,6 +71,8 @@ export interface InterpretContext {
   readonly keyless: 'refuse' | 'allow';
   /** The account's entry, or undefined if the registry has none. May throw (transient). */
   readonly lookup: (account: string) => Promise<Dc09AccountEntry | undefined> | Dc09AccountEntry | undefined;
+  /** The frame's envelope when the caller has already read it (`readEnvelope` of the same bytes). */
+  readonly envelope?: Envelope | EnvelopeRefusal;
 }
 
 const nak = (
@@ -85,34 +88,54 @@ const nak = (
   ...(account ? { account: account.account, serial: account.serial } : {}),
 });
 
+/**
+ * What a frame's event ids are derived from: what the sender said, not how it was padded or
+ * encrypted, so a retransmission of the same message gives the same events and JetStream drops
+ * the copy. One per frame, shared by its events.
+ */
+function digestOf(envelope: Envelope, content: Content): string {
+  return createHash('sha256')
+    .update(`${envelope.id}\u001f${envelope.seq}\u001f${content.canonical}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Decoded keys, per account entry (an entry is replaced, not changed, when the registry changes it). */
+const KEYS = new WeakMap<Dc09AccountEntry, Buffer>();
+
+function keyOf(entry: Dc09AccountEntry, key: string): Buffer {
+  let bytes = KEYS.get(entry);
+  if (!bytes) {
+    bytes = keyBytes(key, entry.keyEncoding);
+    KEYS.set(entry, bytes);
+  }
+  return bytes;
+}
+
 function buildEvent(input: {
   entry: Dc09AccountEntry;
   envelope: Envelope;
-  content: Content;
+  digest: string;
   index: string;
   type: TelecareEvent['type'];
   sourcecode?: string;
   data: Record<string, unknown>;
   /** When it happened, if the event says (SIA `ti`/`da`); else the message's timestamp. */
   at?: Date;
+  /** The sender's clock, when the message carried one. */
+  timestamp?: Date;
   now: Date;
   partitions: number;
 }): TelecareEvent {
-  const { entry, envelope, content } = input;
-  // Derived from what the sender said, not how it was padded or encrypted: a retransmission of
-  // the same message is the same event, and JetStream drops the copy.
-  const digest = createHash('sha256')
-    .update(`${envelope.id}\u001f${envelope.seq}\u001f${content.canonical}`)
-    .digest('hex')
-    .slice(0, 16);
-  const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${digest}-${input.index}`;
+  const { entry, envelope } = input;
+  const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${input.digest}-${input.index}`;
   return {
     specversion: '1.0',
     id: eventIdFor(entry.serial, deviceEventId),
     source: EVENT_SOURCE,
     type: input.type,
     subject: entry.serial,
-    time: (input.at ?? content.timestamp ?? input.now).toISOString(),
+    time: (input.at ?? input.timestamp ?? input.now).toISOString(),
     datacontenttype: 'application/json',
     residentid: entry.residentId,
     devicekind: entry.kind ?? DEFAULT_DEVICE_KIND,
@@ -147,7 +170,7 @@ function eventData(event: SourceEvent, content: Content, condition?: string): Re
  */
 export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): Promise<Interpretation> {
   const { now } = ctx;
-  const envelope = readEnvelope(frame);
+  const envelope = ctx.envelope ?? readEnvelope(frame);
   if (!envelope.ok) {
     return { ...nak(now, 'bad-frame', `${envelope.problem}: ${envelope.detail}`), notAFrame: true };
   }
@@ -174,7 +197,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       );
     }
     try {
-      key = keyBytes(entry.key, entry.keyEncoding);
+      key = keyOf(entry, entry.key);
       plain = `${decryptPayload(envelope.rest, key)}`;
     } catch (err) {
       if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
@@ -197,7 +220,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     const heartbeat = buildEvent({
       entry,
       envelope,
-      content: unread,
+      digest: digestOf(envelope, unread),
       index: `hb-${now.getTime()}`,
       type: 'heartbeat',
       data: {},
@@ -221,6 +244,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
+  const digest = digestOf(envelope, content);
   const build = (
     index: string,
     type: TelecareEvent['type'],
@@ -231,7 +255,8 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     buildEvent({
       entry,
       envelope,
-      content,
+      digest,
+      ...(content.timestamp ? { timestamp: content.timestamp } : {}),
       index,
       type,
       data,
