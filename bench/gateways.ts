@@ -15,6 +15,12 @@ const SENDERS = Number(process.env.BENCH_SENDERS ?? 16);
 const WARMUP = 50;
 /** `dc09` or `mqtt` runs only that gateway's phases (with the raw ceiling), e.g. to profile one. */
 const ONLY = process.env.BENCH_GATEWAYS ?? 'all';
+/**
+ * The many-sender runs are cut into this many rounds, raw, gateway-mqtt and gateway-dc09 taking
+ * turns (`BENCH_EVENTS` ÷ rounds events each per round, the order turning each round), so that a
+ * change in the machine's load falls on all three alike. 1: each runs once, back to back.
+ */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 const SKIPPED: Run = { perSecond: Number.NaN, p50: Number.NaN, p99: Number.NaN };
 
 interface Run {
@@ -23,30 +29,38 @@ interface Run {
   readonly p99: number;
 }
 
+/** What one or more drives measured: every latency, and the seconds they took between them. */
+interface Sample {
+  readonly latencies: number[];
+  seconds: number;
+}
+
 /** `senders` loops, each sending one event at a time until `total` are acked; latency per event. */
 async function drive(
   total: number,
   senders: number,
   send: (sender: number) => Promise<number>,
-): Promise<Run> {
-  const latencies: number[] = [];
+  into: Sample = { latencies: [], seconds: 0 },
+): Promise<Sample> {
   let issued = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: senders }, async (_, sender) => {
       while (issued < total) {
         issued++;
-        latencies.push(await send(sender));
+        into.latencies.push(await send(sender));
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    perSecond: round(latencies.length / seconds, 0),
-    p50: round(percentile(latencies, 50), 3),
-    p99: round(percentile(latencies, 99), 3),
-  };
+  into.seconds += (performance.now() - started) / 1000;
+  return into;
 }
+
+const summary = (sample: Sample): Run => ({
+  perSecond: round(sample.latencies.length / sample.seconds, 0),
+  p50: round(percentile(sample.latencies, 50), 3),
+  p99: round(percentile(sample.latencies, 99), 3),
+});
 
 /**
  * Events per second through each gateway into JetStream, device send → device ack, against
@@ -124,9 +138,7 @@ const benchmark: Benchmark = {
         return performance.now() - t0;
       };
       await drive(WARMUP, 1, rawSend);
-      const raw1 = await drive(EVENTS, 1, rawSend);
-      const rawN = await drive(EVENTS, SENDERS, rawSend);
-      await jsm.streams.delete(rawStream);
+      const raw1 = summary(await drive(EVENTS, 1, rawSend));
 
       const devices = Array.from(
         { length: SENDERS },
@@ -140,8 +152,7 @@ const benchmark: Benchmark = {
         (await (devices[sender] as SimulatedDevice).send('test.manual')).latencyMs;
       const runMqtt = ONLY !== 'dc09';
       if (runMqtt) await drive(WARMUP, 1, mqttSend);
-      const mqtt1 = runMqtt ? await drive(EVENTS, 1, mqttSend) : SKIPPED;
-      const mqttN = runMqtt ? await drive(EVENTS, SENDERS, mqttSend) : SKIPPED;
+      const mqtt1 = runMqtt ? summary(await drive(EVENTS, 1, mqttSend)) : SKIPPED;
 
       const diallers = Array.from(
         { length: SENDERS },
@@ -163,21 +174,43 @@ const benchmark: Benchmark = {
           .latencyMs;
       const runDc09 = ONLY !== 'mqtt';
       if (runDc09) await drive(WARMUP, 1, dc09Send);
-      const dc091 = runDc09 ? await drive(EVENTS, 1, dc09Send) : SKIPPED;
-      const dc09N = runDc09 ? await drive(EVENTS, SENDERS, dc09Send) : SKIPPED;
+      const dc091 = runDc09 ? summary(await drive(EVENTS, 1, dc09Send)) : SKIPPED;
+
+      // The many-sender runs, in rounds taking turns (one round: raw, mqtt, dc09 back to back).
+      const many = [
+        { send: rawSend, sample: { latencies: [], seconds: 0 } as Sample },
+        ...(runMqtt ? [{ send: mqttSend, sample: { latencies: [], seconds: 0 } as Sample }] : []),
+        ...(runDc09 ? [{ send: dc09Send, sample: { latencies: [], seconds: 0 } as Sample }] : []),
+      ];
+      const perRound = Math.ceil(EVENTS / ROUNDS);
+      for (let r = 0; r < ROUNDS; r++) {
+        for (let k = 0; k < many.length; k++) {
+          const phase = many[(k + r) % many.length] as (typeof many)[number];
+          await drive(perRound, SENDERS, phase.send, phase.sample);
+        }
+      }
+      await jsm.streams.delete(rawStream);
+      const [rawN, mqttN, dc09N] = [
+        summary((many[0] as (typeof many)[number]).sample),
+        runMqtt ? summary((many[1] as (typeof many)[number]).sample) : SKIPPED,
+        runDc09 ? summary((many[many.length - 1] as (typeof many)[number]).sample) : SKIPPED,
+      ] as const;
 
       const line = (label: string, one: Run, many: Run) =>
         log(
           `${label.padEnd(26)} 1 sender: ${String(one.perSecond).padStart(6)}/s p50 ${one.p50} ms p99 ${one.p99} ms | ` +
             `${SENDERS} senders: ${String(many.perSecond).padStart(6)}/s p50 ${many.p50} ms p99 ${many.p99} ms`,
         );
-      log(`${EVENTS} events per run, own Mosquitto at ${mosquitto.url}`);
+      log(
+        `${EVENTS} events per run, ${SENDERS}-sender runs in ${ROUNDS} round(s) taking turns, own Mosquitto at ${mosquitto.url}`,
+      );
       line('raw JetStream publish', raw1, rawN);
       line('gateway-mqtt (QoS 1)', mqtt1, mqttN);
       line('gateway-dc09 (TCP, AES)', dc091, dc09N);
       return {
         events: EVENTS,
         senders: SENDERS,
+        rounds: ROUNDS,
         raw_1_per_s: raw1.perSecond,
         raw_1_p99_ms: raw1.p99,
         raw_n_per_s: rawN.perSecond,
