@@ -124,7 +124,8 @@ describe('the registry matrix in docs/security.md', () => {
         .replace('/api/tokens/{id}', '/api/tokens/tok_doesnotexist0000')
         .replace('{id}', method === 'GET' || path.endsWith('/reveal') ? residentId : 'res_doesnotexist0000')
         .replace('{serial}', 'NO-SUCH-SERIAL')
-        .replace('{responderId}', 'rsp_doesnotexist0000');
+        .replace('{responderId}', 'rsp_doesnotexist0000')
+        .replace('{awayId}', 'awy_doesnotexist0000');
     for (const row of matrix.rows) {
       const path = concrete(row.path, row.method);
       const body = row.method === 'GET' || row.method === 'DELETE' ? undefined : {};

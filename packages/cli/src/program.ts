@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT, registryApi } from './client.ts';
+import { addAwayCommands } from './commands/away.ts';
 import { addCarePackageCommands } from './commands/care-package.ts';
 import { addDeviceCommands } from './commands/device.ts';
 import { addHealthCommand } from './commands/health.ts';
@@ -96,6 +97,7 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
   addTokenCommands(program, commands);
   addImportCommand(program, commands);
   addCarePackageCommands(program, commands);
+  addAwayCommands(program, commands);
   addRulesCommands(program, io);
   return program;
 }

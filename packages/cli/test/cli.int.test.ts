@@ -370,6 +370,46 @@ describe('telecare CLI', () => {
     expect(bad.stderr).toContain('startDate: must be');
   });
 
+  it('declares a resident away, lists and ends it; a period that ends before it begins is named (exit 2)', async () => {
+    const set = await cli([
+      'away',
+      'set',
+      residentId,
+      '--from',
+      '2026-12-04T17:00:00Z',
+      '--until',
+      '2026-12-06T18:00:00Z',
+      '--reason',
+      'holiday',
+      '--note',
+      "at her daughter's",
+    ]);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(
+      /^away period awy_\S+ set: holiday from 2026-12-04T17:00:00.000Z to 2026-12-06T18:00:00.000Z/,
+    );
+    const id = /awy_\S+/.exec(set.stdout)?.[0] ?? '';
+    const ended = await cli(['away', 'end', residentId, id, '--at', '2026-12-05T12:00:00Z']);
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toContain(`away period ${id} ended at 2026-12-05T12:00:00.000Z`);
+    const listed = await cli(['away', 'list', residentId]);
+    expect(listed.stdout).toContain(`${id}  holiday  2026-12-04T17:00:00.000Z to 2026-12-05T12:00:00.000Z`);
+    expect(listed.stdout).toContain("at her daughter's");
+    const bad = await cli([
+      'away',
+      'set',
+      residentId,
+      '--from',
+      '2026-12-04T17:00:00Z',
+      '--until',
+      '2026-12-04T10:00:00Z',
+      '--reason',
+      'hospital',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('until: must be after from');
+  });
+
   it('updates a resident: only the fields given, --clear empties one, a bad postcode is named (exit 2)', async () => {
     const added = await cli([
       '--json',

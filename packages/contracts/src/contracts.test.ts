@@ -67,6 +67,7 @@ describe('names', () => {
       dc09Accounts: 'dc09-accounts',
       triageLeases: 'triage-leases',
       triageRules: 'triage-rules',
+      residentAway: 'resident-away',
     });
   });
 
@@ -76,6 +77,7 @@ describe('names', () => {
     expect(n.subjects.allEvents).toBe('t_abc.events.>');
     expect(n.schema('registry')).toBe('t_abc_registry');
     expect(n.kv.triageRules).toBe('t_abc-triage-rules');
+    expect(n.kv.residentAway).toBe('t_abc-resident-away');
     expect(() => names('Bad Name')).toThrow(RangeError);
   });
 });

@@ -1,5 +1,6 @@
 export { Alert, RuleRef } from './alert.ts';
 export { asyncApiDocument } from './asyncapi.ts';
+export { AwayPeriod, AwayReason, ResidentAwayEntry } from './away.ts';
 export {
   Because,
   CASE_FACTS,

@@ -36,6 +36,8 @@ export interface Names {
     readonly triageLeases: string;
     /** The rule set in force in triage, with its history (every triage instance follows it). */
     readonly triageRules: string;
+    /** Each resident's declared time away (the registry writes, triage reads). */
+    readonly residentAway: string;
   };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
@@ -118,6 +120,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       dc09Accounts: isDefault ? 'dc09-accounts' : `${ns}-dc09-accounts`,
       triageLeases: isDefault ? 'triage-leases' : `${ns}-triage-leases`,
       triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
+      residentAway: isDefault ? 'resident-away' : `${ns}-resident-away`,
     },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,

@@ -141,6 +141,15 @@ export class WatchedBucket<T> {
     return this.#entries.get(key);
   }
 
+  /**
+   * The entry held in memory for a key, without reading the bucket on a miss: for a bucket most
+   * keys are absent from (a resident's away periods), where a miss must not cost a round trip.
+   * A put reaches it as soon as the watch delivers it.
+   */
+  held(key: string): T | undefined {
+    return this.#entries.get(key);
+  }
+
   close(): Promise<void> {
     return this.#following.close();
   }

@@ -1,6 +1,7 @@
 import type { Alert } from '@telecare/contracts';
 import { alertId as alertIdFor } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
+import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
 import { assertNever, Output } from './kinds/output.ts';
 import { planOf } from './kinds/plan.ts';
@@ -104,6 +105,11 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   let next: ResidentState = remember(state, entry, kept, now, ruleSet);
+  const away = awayWindows(out.settings.away, input.away);
+  if (away.length > 0 || next.away !== undefined) {
+    out.away = away;
+    next = trackAway(next, state, entry, away);
+  }
 
   for (const rule of rules) {
     if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
@@ -138,7 +144,11 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   const ends = plan.ends.get(entry.type);
   if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
-  return { state: next, alerts: out.alerts, timers: out.timers, merged: out.merged, duplicate: false };
+  const alerts =
+    out.alerts.length > 0 && away.length > 0
+      ? whileAway(out.alerts, plan.byId, next, away, entry.at)
+      : out.alerts;
+  return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false };
 }
 
 function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {
@@ -149,6 +159,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   const rule = planOf(ruleSet).byId.get(timer.ruleId);
   // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
   if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state, false);
+  out.away = awayWindows(out.settings.away, input.away);
   let next = state;
   switch (rule.kind) {
     case 'sustained':
@@ -172,7 +183,28 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     default:
       assertNever(rule);
   }
-  return { state: next, alerts: out.alerts, timers: out.timers, merged: NOTHING, duplicate: false };
+  // Declared away and not seen back: an absence-type check raises nothing (its recurring checks
+  // are still scheduled above).
+  const alerts =
+    out.alerts.length > 0 && heldWhileAway(rule) && awayInForce(next, out.away, timer.checkAt)
+      ? NO_ALERTS
+      : out.alerts;
+  return { state: next, alerts, timers: out.timers, merged: NOTHING, duplicate: false };
+}
+
+/** The alerts an event raised, less those of rules held while the resident is declared away. */
+function whileAway(
+  alerts: readonly Alert[],
+  byId: ReadonlyMap<string, Rule>,
+  state: ResidentState,
+  away: readonly AwayWindow[],
+  at: number,
+): readonly Alert[] {
+  if (!awayInForce(state, away, at)) return alerts;
+  return alerts.filter((alert) => {
+    const rule = byId.get(alert.rule.id);
+    return !rule || !heldWhileAway(rule);
+  });
 }
 
 export { byTimeThenId, toRecent } from './kinds/recent.ts';

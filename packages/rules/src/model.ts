@@ -1,4 +1,5 @@
 import {
+  AwayPeriod,
   type EventType,
   EventTypeSchema,
   isEventType,
@@ -262,6 +263,11 @@ export const ResidentOverrides = z.strictObject({
     .optional(),
   /** Rule ids that do not apply to this resident. */
   disabled: z.array(RuleId).optional(),
+  /**
+   * Declared time away written into the rule set (replay, a static care plan). Triage also takes
+   * the registry's periods with each input (`EventInput.away`); the two are read together.
+   */
+  away: z.array(AwayPeriod).max(32).optional(),
 });
 export type ResidentOverrides = z.infer<typeof ResidentOverrides>;
 
@@ -526,6 +532,12 @@ export const ResidentState = z.object({
   /** Per rhythm rule id. */
   rhythms: z.record(z.string(), Rhythm).optional(),
   /**
+   * The declared away period the latest activity fell in: whether the person was out during it
+   * (the front door closed behind them, or out when it began), and when activity at home after
+   * that showed them back. Dropped once no period names it.
+   */
+  away: z.object({ id: z.string(), out: z.boolean(), back: z.number().optional() }).optional(),
+  /**
    * The latest event time `recent` has dropped (by age or count): what came before it is no
    * longer known, so a group of merged presses reaching back to it is not known from its start.
    */
@@ -574,6 +586,8 @@ export interface EventInput {
   readonly event: TelecareEvent;
   readonly now: number;
   readonly device?: DeviceContext;
+  /** The resident's declared away periods (the shell looks them up: the registry's bucket). */
+  readonly away?: readonly AwayPeriod[];
 }
 
 /** A stored timer come due. `now` may be later than `timer.dueAt` (the shell was down). */
@@ -581,6 +595,7 @@ export interface TickInput {
   readonly kind: 'tick';
   readonly timer: Timer;
   readonly now: number;
+  readonly away?: readonly AwayPeriod[];
 }
 
 export type RulesInput = EventInput | TickInput;

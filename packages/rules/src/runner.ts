@@ -1,4 +1,4 @@
-import type { Alert, TelecareEvent } from '@telecare/contracts';
+import type { Alert, AwayPeriod, TelecareEvent } from '@telecare/contracts';
 import {
   type AreaState,
   areaRules,
@@ -25,6 +25,7 @@ export class RulesRunner {
   readonly #ruleSet: RuleSet;
   readonly #device: ((event: TelecareEvent) => DeviceContext | undefined) | undefined;
   readonly #observe: ((kind: 'event' | 'tick', ns: number) => void) | undefined;
+  readonly #away: ((residentId: string) => readonly AwayPeriod[] | undefined) | undefined;
   readonly states = new Map<string, ResidentState>();
   readonly areas = new Map<string, AreaState>();
   /** Per-home alerts not sent because their district raised an area incident, in decision order. */
@@ -42,10 +43,13 @@ export class RulesRunner {
       device?: (event: TelecareEvent) => DeviceContext | undefined;
       /** Told how long each core input took (the benchmark's per-input latency). */
       observe?: (kind: 'event' | 'tick', ns: number) => void;
+      /** A resident's declared away periods, as triage looks them up in the registry's bucket. */
+      away?: (residentId: string) => readonly AwayPeriod[] | undefined;
     } = {},
   ) {
     this.#ruleSet = ruleSet;
     this.#device = options.device;
+    this.#away = options.away;
     this.#observe = options.observe;
     this.#hasArea = areaRules(ruleSet).length > 0;
   }
@@ -60,10 +64,11 @@ export class RulesRunner {
     const residentId = event.residentid;
     const state = this.states.get(residentId) ?? initialState(residentId);
     const device = this.#device?.(event);
+    const away = this.#away?.(residentId);
     const started = this.#observe ? process.hrtime.bigint() : 0n;
     const result = evaluate(
       state,
-      { kind: 'event', event, now, ...(device ? { device } : {}) },
+      { kind: 'event', event, now, ...(device ? { device } : {}), ...(away ? { away } : {}) },
       this.#ruleSet,
     );
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
@@ -107,7 +112,12 @@ export class RulesRunner {
       }
       const state = this.states.get(top.residentId) ?? initialState(top.residentId);
       const started = this.#observe ? process.hrtime.bigint() : 0n;
-      const result = evaluate(state, { kind: 'tick', timer: top, now: top.dueAt }, this.#ruleSet);
+      const away = this.#away?.(top.residentId);
+      const result = evaluate(
+        state,
+        { kind: 'tick', timer: top, now: top.dueAt, ...(away ? { away } : {}) },
+        this.#ruleSet,
+      );
       if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
       this.states.set(top.residentId, result.state);
       this.#apply(result.timers);

@@ -2,7 +2,7 @@ import type { EventType } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { initialState, type ResidentState } from './model.ts';
+import { initialState, type ResidentState, type RuleSet } from './model.ts';
 import { RulesRunner } from './runner.ts';
 import { decodeState, encodeState, StateDecodeError } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
@@ -27,9 +27,29 @@ const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = 
   ['alarm.cancelled', 'pendant', 'PX-1', undefined],
 ];
 
+/** The default rules with the resident declared away from 02:00 to 20:00 after the start. */
+const AWAY_SET: RuleSet = {
+  ...DEFAULT_RULE_SET,
+  residents: {
+    [RESIDENT]: {
+      away: [
+        {
+          id: 'awy_codec',
+          from: new Date(START + 2 * 3600_000).toISOString(),
+          until: new Date(START + 20 * 3600_000).toISOString(),
+          reason: 'holiday',
+        },
+      ],
+    },
+  },
+};
+
 /** The state the default rules leave after a day of the given events (in order). */
-function stateAfter(specs: ReadonlyArray<{ kind: number; offsetMs: number; test: boolean; id: string }>) {
-  const runner = new RulesRunner(DEFAULT_RULE_SET, { device: () => ({ supervisionIntervalS: 3600 }) });
+function stateAfter(
+  specs: ReadonlyArray<{ kind: number; offsetMs: number; test: boolean; id: string }>,
+  ruleSet: RuleSet = DEFAULT_RULE_SET,
+) {
+  const runner = new RulesRunner(ruleSet, { device: () => ({ supervisionIntervalS: 3600 }) });
   const sorted = [...specs].sort((a, b) => a.offsetMs - b.offsetMs);
   for (const spec of sorted) {
     const [type, devicekind, subject, location] = DEVICES[
@@ -70,13 +90,28 @@ describe('stored resident state', () => {
           }),
           { maxLength: 120 },
         ),
-        (specs) => {
-          const state = stateAfter(specs);
+        fc.boolean(),
+        (specs, declared) => {
+          const state = stateAfter(specs, declared ? AWAY_SET : DEFAULT_RULE_SET);
           expect(decodeState(encodeState(state))).toEqual(state);
         },
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('reads back a declared period followed through (out, then back)', () => {
+    const state = stateAfter(
+      [
+        { kind: 0, offsetMs: 3 * 3600_000, test: false, id: 'mov1' },
+        { kind: 6, offsetMs: 3 * 3600_000 + 60_000, test: false, id: 'open1' },
+        { kind: 7, offsetMs: 3 * 3600_000 + 90_000, test: false, id: 'shut1' },
+        { kind: 0, offsetMs: 9 * 3600_000, test: false, id: 'mov2' },
+      ],
+      AWAY_SET,
+    );
+    expect(state.away).toEqual({ id: 'awy_codec', out: true, back: START + 9 * 3600_000 });
+    expect(decodeState(encodeState(state))).toEqual(state);
   });
 
   it('keeps ids that are not event ids of the gateways as they are', () => {

@@ -61,6 +61,7 @@ const StoredState = z.object({
   routines: z.record(z.string(), Routine),
   rhythms: z.record(z.string(), Rhythm).optional(),
   forgottenUntil: z.number().optional(),
+  away: ResidentState.shape.away,
 });
 type StoredState = z.infer<typeof StoredState>;
 
@@ -106,6 +107,7 @@ export function encodeState(state: ResidentState): string {
     routines: state.routines,
     ...(state.rhythms === undefined ? {} : { rhythms: state.rhythms }),
     ...(state.forgottenUntil === undefined ? {} : { forgottenUntil: state.forgottenUntil }),
+    ...(state.away === undefined ? {} : { away: state.away }),
   };
   return JSON.stringify(stored);
 }
@@ -177,5 +179,6 @@ function expand(stored: StoredState): ResidentState {
     routines: stored.routines,
     ...(stored.rhythms === undefined ? {} : { rhythms: stored.rhythms }),
     ...(stored.forgottenUntil === undefined ? {} : { forgottenUntil: stored.forgottenUntil }),
+    ...(stored.away === undefined ? {} : { away: stored.away }),
   };
 }

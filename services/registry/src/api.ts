@@ -13,6 +13,7 @@ import {
   UnauthorizedError,
   withTimeout,
 } from '@telecare/platform';
+import type { AwayPublisher } from './away-bucket.ts';
 import type { CredentialAuthority } from './credentials.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   store: RegistryStore;
   deviceMap: DeviceMapPublisher;
   dc09: Dc09AccountPublisher;
+  /** The resident-away bucket triage follows (absent in tests that mount the routes alone). */
+  away?: AwayPublisher;
   credentials: CredentialAuthority | undefined;
   clock: Clock;
   logger: Logger;

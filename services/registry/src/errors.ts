@@ -8,7 +8,10 @@ import {
 export { InvalidRequestError, type Issue, RateLimitedError, RefusedError } from '@telecare/platform';
 
 export class NotFoundError extends NotFound {
-  constructor(what: 'resident' | 'device' | 'responder' | 'token' | 'test call', key: string) {
+  constructor(
+    what: 'resident' | 'device' | 'responder' | 'token' | 'test call' | 'away period',
+    key: string,
+  ) {
     super(`${what} ${key} not found`, { context: { what, key } });
   }
 }

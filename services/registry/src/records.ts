@@ -188,6 +188,20 @@ export interface CarePackage {
   endDate: string | null;
 }
 
+/** A declared away period (`GET /api/residents/:id/away`). */
+export interface AwayRecord {
+  id: string;
+  residentId: string;
+  from: string;
+  until: string | null;
+  reason: 'holiday' | 'hospital' | 'respite' | 'other';
+  note: string | null;
+  setBy: string;
+  setAt: string;
+  endedBy: string | null;
+  endedAt: string | null;
+}
+
 /** One resident as the reports service sees them (`GET /api/cohort`): nothing that identifies. */
 export type CohortFacts = CohortResidentView;
 

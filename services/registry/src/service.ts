@@ -10,6 +10,7 @@ import {
   watchConsumers,
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
+import { AwayPublisher } from './away-bucket.ts';
 import { loadRegistryConfig, type RegistryConfig } from './config.ts';
 import { type CredentialAuthority, DynsecAuthority } from './credentials.ts';
 import { FieldCipher } from './crypto.ts';
@@ -155,6 +156,15 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
   lifecycle.add('device-map', () => deviceMap.close());
   await deviceMap.syncAll();
+  const away = new AwayPublisher({
+    nc,
+    names: n,
+    store,
+    logger,
+    clock: () => new Date(clock.now()),
+    replicas,
+  });
+  await away.syncAll();
   const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas });
   const keyWrong = keyCheck !== undefined && !keyCheck.ok;
   // The bucket and the broker keep what a right key wrote until the key is put right.
@@ -201,6 +211,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     store,
     deviceMap,
     dc09,
+    away,
     credentials,
     clock,
     logger,

@@ -1,8 +1,9 @@
-import { DeviceKind, newId, testTriggerOf } from '@telecare/contracts';
+import { DeviceKind, newId, type ResidentAwayEntry, testTriggerOf } from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
 import {
+  type AwayRecord,
   type CarePackage,
   type CohortFacts,
   type Device,
@@ -682,6 +683,104 @@ export class RegistryStore {
     return { id, residentId, ...input };
   }
 
+  /** Declares the resident away; `setBy` is the caller (token label and role). */
+  async addAway(
+    residentId: string,
+    input: { from: string; until?: string | null; reason: AwayRecord['reason']; note?: string | null },
+    setBy: string,
+    now: Date,
+  ): Promise<AwayRecord> {
+    const id = `awy_${newId('res', now.getTime()).slice(4)}`;
+    try {
+      const { rows } = await this.#pool.query<AwayRow>(
+        `insert into ${this.#t('away_periods')} (id, resident_id, starts_at, ends_at, reason, note, set_by, set_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning *`,
+        [id, residentId, input.from, input.until ?? null, input.reason, input.note ?? null, setBy, now],
+      );
+      return awayOf(rows[0] as AwayRow);
+    } catch (err) {
+      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw new NotFoundError('resident', residentId);
+      throw err;
+    }
+  }
+
+  /** A resident's away periods, the latest first. */
+  async listAway(residentId: string): Promise<AwayRecord[]> {
+    await this.getResident(residentId);
+    const { rows } = await this.#pool.query<AwayRow>(
+      `select * from ${this.#t('away_periods')} where resident_id = $1 order by starts_at desc, id`,
+      [residentId],
+    );
+    return rows.map(awayOf);
+  }
+
+  /**
+   * Ends a period at `at` (now when not given): its `until` becomes that moment. A period already
+   * over by then, or one that has not begun (then it is withdrawn: `until` = its start is not a
+   * period), is refused with 409.
+   */
+  async endAway(
+    residentId: string,
+    awayId: string,
+    at: Date,
+    endedBy: string,
+    now: Date,
+  ): Promise<AwayRecord> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<AwayRow>(
+        `select * from ${this.#t('away_periods')} where id = $1 and resident_id = $2 for update`,
+        [awayId, residentId],
+      );
+      const row = rows[0];
+      if (!row) throw new NotFoundError('away period', awayId);
+      if (row.ends_at !== null && row.ends_at.getTime() <= at.getTime())
+        throw new RefusedError(409, 'away-ended', `away period ${awayId} had ended by then`, [
+          { path: 'at', message: `the period ended at ${row.ends_at.toISOString()}` },
+        ]);
+      if (at.getTime() <= row.starts_at.getTime())
+        throw new RefusedError(409, 'away-not-begun', `away period ${awayId} begins after that time`, [
+          { path: 'at', message: `the period begins at ${row.starts_at.toISOString()}` },
+        ]);
+      const updated = await client.query<AwayRow>(
+        `update ${this.#t('away_periods')} set ends_at = $2, ended_by = $3, ended_at = $4 where id = $1 returning *`,
+        [awayId, at, endedBy, now],
+      );
+      return awayOf(updated.rows[0] as AwayRow);
+    });
+  }
+
+  /**
+   * What triage is given for a resident: the periods not over a week before `now` (a "not back"
+   * check runs from a declared return, so a recent end still matters), ids and times only.
+   */
+  async awayEntry(residentId: string, now: Date): Promise<ResidentAwayEntry> {
+    const { rows } = await this.#pool.query<AwayRow>(
+      `select * from ${this.#t('away_periods')}
+        where resident_id = $1 and (ends_at is null or ends_at > $2)
+        order by starts_at, id limit 32`,
+      [residentId, new Date(now.getTime() - AWAY_KEPT_MS)],
+    );
+    return {
+      residentId,
+      periods: rows.map((row) => ({
+        id: row.id,
+        from: row.starts_at.toISOString(),
+        ...(row.ends_at ? { until: row.ends_at.toISOString() } : {}),
+        reason: row.reason,
+      })),
+      updatedAt: now.toISOString(),
+    };
+  }
+
+  /** Residents with a period not over a week before `now`: the keys the away bucket should hold. */
+  async residentsAway(now: Date): Promise<string[]> {
+    const { rows } = await this.#pool.query<{ resident_id: string }>(
+      `select distinct resident_id from ${this.#t('away_periods')} where ends_at is null or ends_at > $1`,
+      [new Date(now.getTime() - AWAY_KEPT_MS)],
+    );
+    return rows.map((row) => row.resident_id);
+  }
+
   async listCarePackages(residentId: string): Promise<CarePackage[]> {
     await this.getResident(residentId);
     const { rows } = await this.#pool.query<{
@@ -1326,5 +1425,36 @@ function splitMapRow(row: MapJoinRow): MapRows {
       r_id !== null && r_postcode_district !== null && r_updated_at !== null
         ? { id: r_id, postcode_district: r_postcode_district, updated_at: r_updated_at }
         : null,
+  };
+}
+
+/** How long after its end a period is still given to triage. */
+const AWAY_KEPT_MS = 7 * 86_400_000;
+
+interface AwayRow {
+  id: string;
+  resident_id: string;
+  starts_at: Date;
+  ends_at: Date | null;
+  reason: AwayRecord['reason'];
+  note: string | null;
+  set_by: string;
+  set_at: Date;
+  ended_by: string | null;
+  ended_at: Date | null;
+}
+
+function awayOf(row: AwayRow): AwayRecord {
+  return {
+    id: row.id,
+    residentId: row.resident_id,
+    from: row.starts_at.toISOString(),
+    until: row.ends_at?.toISOString() ?? null,
+    reason: row.reason,
+    note: row.note,
+    setBy: row.set_by,
+    setAt: row.set_at.toISOString(),
+    endedBy: row.ended_by,
+    endedAt: row.ended_at?.toISOString() ?? null,
   };
 }

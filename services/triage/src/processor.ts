@@ -1,4 +1,10 @@
-import { type Alert, type Names, type RejectReason, TelecareEvent } from '@telecare/contracts';
+import {
+  type Alert,
+  type AwayPeriod,
+  type Names,
+  type RejectReason,
+  TelecareEvent,
+} from '@telecare/contracts';
 import {
   type Clock,
   decodeJson,
@@ -68,6 +74,7 @@ export class EventProcessor {
   readonly #timers: TimerStore;
   readonly #locks = new KeyedLock();
   readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
+  readonly #away: (residentId: string) => readonly AwayPeriod[] | undefined;
   /**
    * Per area lane (by event type): a clock time by which that lane had read everything stored
    * before it. A held per-home alert is decided only once its lane has caught up with its due time.
@@ -86,9 +93,12 @@ export class EventProcessor {
     logger: Logger;
     /** What the device map says about a device (its supervision interval). */
     device?: (serial: string) => Promise<DeviceContext | undefined>;
+    /** A resident's declared away periods (the registry's resident-away bucket, in memory). */
+    away?: (residentId: string) => readonly AwayPeriod[] | undefined;
   }) {
     this.#timers = deps.timers;
     this.#device = deps.device ?? (async () => undefined);
+    this.#away = deps.away ?? (() => undefined);
     this.#js = deps.js;
     this.#names = deps.names;
     this.#store = deps.store;
@@ -127,11 +137,16 @@ export class EventProcessor {
     await this.#locks.run(event.residentid, async () => {
       const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
       const device = await this.#device(event.subject).catch(() => undefined);
+      const away = this.#away(event.residentid);
       const now = this.#clock.now();
       let result: Evaluation;
       try {
         const stopRules = this.#metrics.rulesSeconds.startTimer();
-        result = evaluate(state, { kind: 'event', event, now, ...(device ? { device } : {}) }, this.#rules);
+        result = evaluate(
+          state,
+          { kind: 'event', event, now, ...(device ? { device } : {}), ...(away ? { away } : {}) },
+          this.#rules,
+        );
         stopRules();
       } catch (err) {
         // A rule that throws will throw again on every redelivery and would hold up the whole
@@ -185,7 +200,12 @@ export class EventProcessor {
         const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
         let result: Evaluation;
         try {
-          result = evaluate(state, { kind: 'tick', timer, now: this.#clock.now() }, this.#rules);
+          const away = this.#away(timer.residentId);
+          result = evaluate(
+            state,
+            { kind: 'tick', timer, now: this.#clock.now(), ...(away ? { away } : {}) },
+            this.#rules,
+          );
         } catch (err) {
           this.#log.error({ err, timerId: timer.id }, 'rules failed on a timer; dropped');
           await this.#timers.fired(timer);

@@ -10,6 +10,7 @@ import {
   type ImportRun,
   type LabelScore,
   pairAlerts,
+  parseAway,
   parseImport,
   parseLabels,
   runImported,
@@ -18,7 +19,7 @@ import {
 import { type RulesInForce, readStoredRules } from './rules-store.ts';
 
 const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 168] [--json]
-       pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--resident <id>]... [--json]
+       pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--away <away.jsonl>] [--resident <id>]... [--json]
 
 Runs the candidate rule set and the rules in force over the stored EVENTS in the range and
 reports the alerts each would raise and the difference. The rules in force are --current, else
@@ -30,6 +31,9 @@ residentId, event {id, type, at, data}), without NATS: the rules in force are --
 TRIAGE_RULES_FILE, else the default set. Alerts from each resident's first --learn-days are not
 reported (the learned rhythm needs them). --labels (one JSON line each: residentId, from, to,
 kind) gives the false alerts per resident-day and the time to alert of each labelled incident.
+--away (one JSON line each: residentId, from, until (optional: open-ended), reason holiday |
+hospital | respite | other, id) gives the periods each resident declared away, as triage takes
+them from the registry; a resident's periods in the rule set's residents.<id>.away count too.
 --json prints one JSON object per alert (rule, resident, time, priority, reason) and a summary.`;
 
 async function readRules(file: string, what: string): Promise<RuleSet> {
@@ -85,6 +89,7 @@ async function readText(file: string, what: string): Promise<string> {
 async function runImport(options: {
   file: string;
   labels: string | undefined;
+  away: string | undefined;
   current: RuleSet;
   currentSource: string;
   candidate: RuleSet | undefined;
@@ -94,9 +99,11 @@ async function runImport(options: {
 }): Promise<string> {
   let lines: ReturnType<typeof parseImport>;
   let labels: ReturnType<typeof parseLabels> | undefined;
+  let away: ReturnType<typeof parseAway> | undefined;
   try {
     lines = parseImport(await readText(options.file, '--import'));
     labels = options.labels ? parseLabels(await readText(options.labels, '--labels')) : undefined;
+    away = options.away ? parseAway(await readText(options.away, '--away')) : undefined;
   } catch (err) {
     if (err instanceof ImportLineError) throw new ConfigError('replay', [err.message]);
     throw err;
@@ -109,7 +116,11 @@ async function runImport(options: {
   if (options.candidate)
     runs.push({ name: `candidate (v${options.candidate.version})`, ruleSet: options.candidate });
   const results = runs.map((r) => {
-    const run = runImported(lines, r.ruleSet, { learnDays: options.learnDays, residents: options.residents });
+    const run = runImported(lines, r.ruleSet, {
+      learnDays: options.learnDays,
+      residents: options.residents,
+      ...(away ? { away } : {}),
+    });
     return { ...r, run, score: wanted ? scoreLabels(run, wanted) : undefined };
   });
   const out: string[] = [];
@@ -192,6 +203,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       help: { type: 'boolean', default: false },
       import: { type: 'string' },
       labels: { type: 'string' },
+      away: { type: 'string' },
       'learn-days': { type: 'string', default: '7' },
       resident: { type: 'string', multiple: true },
     },
@@ -212,6 +224,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const output = await runImport({
         file: values.import,
         labels: values.labels,
+        away: values.away,
         current: values.current ? await readRules(values.current, '--current') : fallback,
         currentSource: values.current
           ? `--current ${values.current}`

@@ -1,9 +1,10 @@
 import type { Alert } from '@telecare/contracts';
-import { DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
+import { CARE_PLAN_WAKE_UP_RULE, DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
 import { describe, expect, it } from 'vitest';
 import {
   ImportLineError,
   pairAlerts,
+  parseAway,
   parseImport,
   parseLabels,
   runImported,
@@ -82,5 +83,36 @@ describe('replay --import', () => {
     ]);
     expect(pairs.onlyCurrent.map((a) => a.id)).toEqual(['alt_3']);
     expect(pairs.onlyCandidate.map((a) => a.id)).toEqual(['alt_8']);
+  });
+
+  it('gives each resident’s declared away periods (--away) to the rules: a morning away is no "not up"', () => {
+    const WAKE = parseRuleSet({ version: 1, rules: [CARE_PLAN_WAKE_UP_RULE] });
+    const lines = parseImport(
+      [
+        line('PIR-1', 'pir', 'res_a', 'mov-0001', 'motion', '2026-11-01T08:00:00.000Z'),
+        line('PIR-1', 'pir', 'res_a', 'mov-0002', 'motion', '2026-11-03T08:00:00.000Z'),
+      ].join('\n'),
+    );
+    const plain = runImported(lines, WAKE, { learnDays: 1 });
+    expect(plain.alerts.map((alert) => [alert.type, alert.raisedAt.slice(0, 10)])).toEqual([
+      ['inactivity.no-wake', '2026-11-02'],
+    ]);
+    const away = parseAway(
+      JSON.stringify({
+        residentId: 'res_a',
+        from: '2026-11-01T20:00:00Z',
+        until: '2026-11-02T20:00:00Z',
+        reason: 'respite',
+      }),
+    );
+    expect(away.get('res_a')).toEqual([
+      { id: 'away-1', from: '2026-11-01T20:00:00Z', until: '2026-11-02T20:00:00Z', reason: 'respite' },
+    ]);
+    expect(runImported(lines, WAKE, { learnDays: 1, away }).alerts).toEqual([]);
+    expect(() =>
+      parseAway(
+        '{"residentId":"res_a","from":"2026-11-02T20:00:00Z","until":"2026-11-01T20:00:00Z","reason":"other"}',
+      ),
+    ).toThrow(/line 1: until: must be after from/);
   });
 });

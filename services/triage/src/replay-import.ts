@@ -1,5 +1,6 @@
 import {
   type Alert,
+  AwayPeriod,
   DeviceEventPayload,
   DeviceKind,
   eventIdFor,
@@ -35,6 +36,16 @@ export const Label = z.object({
 });
 export type Label = z.infer<typeof Label>;
 
+/**
+ * One line of an away file: a period the resident declared away (`from`, `until` or open-ended,
+ * `reason`), as the registry would publish it; `id` defaults to the line's number.
+ */
+export const DeclaredAway = AwayPeriod.extend({
+  residentId: z.string().min(1).max(64),
+  id: z.string().min(1).max(64).optional(),
+});
+export type DeclaredAway = z.infer<typeof DeclaredAway>;
+
 export class ImportLineError extends Error {
   readonly line: number;
   constructor(line: number, message: string) {
@@ -69,6 +80,19 @@ function parseLines<T>(text: string, schema: z.ZodType<T>): T[] {
 export const parseImport = (text: string): ImportedEvent[] => parseLines(text, ImportedEvent);
 export const parseLabels = (text: string): Label[] => parseLines(text, Label);
 
+/** Each resident's declared away periods, in the form the registry publishes them. */
+export function parseAway(text: string): Map<string, AwayPeriod[]> {
+  const byResident = new Map<string, AwayPeriod[]>();
+  parseLines(text, DeclaredAway).forEach(({ residentId, id, ...period }, i) => {
+    if (period.until !== undefined && Date.parse(period.until) <= Date.parse(period.from))
+      throw new ImportLineError(i + 1, 'until: must be after from');
+    const list = byResident.get(residentId) ?? [];
+    list.push({ id: id ?? `away-${i + 1}`, ...period });
+    byResident.set(residentId, list);
+  });
+  return byResident;
+}
+
 /** The event as the gateways would have stored it: the same id, envelope and fields. */
 export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
   return {
@@ -96,6 +120,8 @@ export interface ImportOptions {
   readonly learnDays: number;
   /** Only these residents (all when empty). */
   readonly residents?: readonly string[];
+  /** Declared away periods per resident, given with each input as triage gives the registry's. */
+  readonly away?: ReadonlyMap<string, readonly AwayPeriod[]>;
 }
 
 export interface ImportRun {
@@ -135,7 +161,8 @@ export function runImported(
   const learnedFrom = new Map(
     [...firstOf].map(([id, at]) => [id, Math.floor(at / DAY_MS) * DAY_MS + options.learnDays * DAY_MS]),
   );
-  const runner = new RulesRunner(ruleSet);
+  const away = options.away;
+  const runner = new RulesRunner(ruleSet, away ? { away: (residentId) => away.get(residentId) } : {});
   const raised: Alert[] = [];
   for (const event of events) raised.push(...runner.event(event, Date.parse(event.time)));
   const to = Math.max(0, ...lastOf.values());

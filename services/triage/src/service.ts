@@ -1,14 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { DEVICE_EVENT_TYPES, partitionOf, TAXONOMY } from '@telecare/contracts';
+import { DEVICE_EVENT_TYPES, partitionOf, ResidentAwayEntry, TAXONOMY } from '@telecare/contracts';
 import {
   type Clock,
   ConfigError,
+  createBucket,
   type DefinedService,
   defineService,
   type Logger,
   openDeviceMapMirror,
   type ServiceContext,
   type ServiceHandle,
+  WatchedBucket,
   watchConsumers,
 } from '@telecare/platform';
 import {
@@ -120,11 +122,23 @@ async function wireTriage(
     const entry = await deviceMap.lookup(serial);
     return entry ? { supervisionIntervalS: entry.supervisionIntervalS } : undefined;
   };
+  // Each resident's declared away periods, from memory (the registry writes the bucket).
+  service.step('following the declared away periods');
+  const awayBucket = new WatchedBucket({
+    kv: await createBucket(nc, n.kv.residentAway, { history: 5 }, { replicas }),
+    schema: ResidentAwayEntry,
+    keyOf: (entry) => entry.residentId,
+    what: 'resident away',
+    logger: logger.child({ component: 'resident-away' }),
+  });
+  lifecycle.add('resident-away', () => awayBucket.close());
+  const away = (residentId: string) => awayBucket.held(residentId)?.periods;
   const processor = new EventProcessor({
     js,
     names: n,
     timers,
     device,
+    away,
     store: new StateStore(redis, n.redisPrefix, logger),
     ruleSet,
     clock,

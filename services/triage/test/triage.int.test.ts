@@ -12,7 +12,14 @@ import {
   type Redis,
 } from '@telecare/platform';
 import { decodeState } from '@telecare/rules';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
 import {
@@ -128,6 +135,56 @@ describe('triage against real NATS and Redis', () => {
     expect(await alerts()).toHaveLength(1);
     const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_alpha`)) ?? '{}');
     expect(state.recent.map((seen) => seen.id)).toContain(beat.id);
+  });
+
+  it('follows a resident through a declared away period from the registry’s bucket', async () => {
+    const bucket = await openBucket(nc, n.kv.residentAway);
+    await bucket.put(
+      'res_away',
+      JSON.stringify({
+        residentId: 'res_away',
+        periods: [
+          {
+            id: 'awy_int0001',
+            from: new Date(T0 - 3600_000).toISOString(),
+            until: new Date(T0 + 86_400_000).toISOString(),
+            reason: 'holiday',
+          },
+        ],
+        updatedAt: new Date(T0).toISOString(),
+      }),
+    );
+    // The watch hands the entry to triage's memory; an event before it would see no period.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const at = (ms: number) => ({ time: new Date(ms).toISOString(), receivedat: new Date(ms).toISOString() });
+    const door = {
+      ...makeEvent({
+        residentId: 'res_away',
+        type: 'door.closed',
+        deviceEventId: 'door-000001',
+        serial: 'DC-2000',
+        devicekind: 'door-contact',
+        location: 'front door',
+      }),
+      ...at(T0 - 1800_000),
+    };
+    const back = {
+      ...makeEvent({
+        residentId: 'res_away',
+        type: 'motion',
+        deviceEventId: 'move-000001',
+        serial: 'PIR-2000',
+        devicekind: 'pir',
+        location: 'kitchen',
+      }),
+      ...at(T0 - 60_000),
+    };
+    await publishEvent(door);
+    await drained();
+    await publishEvent(back);
+    await drained();
+    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_away`)) ?? '{}');
+    expect(state.away).toEqual({ id: 'awy_int0001', out: true, back: T0 - 60_000 });
   });
 
   it('dead-letters an invalid event with its reason and keeps going', async () => {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import {
   type Annotation,
   annotations,
+  assumedAway,
   doingAt,
   HOUSE_A_ACTIVITIES,
   HOUSE_A_SENSORS,
@@ -16,8 +17,10 @@ import {
 const USAGE = `usage: pnpm kasteren convert --sensors <houseA.sensors> --activities <houseA.activities> --out <dir> [--resident res_vk_a] [--whole-log]
        pnpm kasteren explain --alerts <replay.jsonl> --activities <dir>/activities.jsonl
 
-convert writes <dir>/events.jsonl (for pnpm replay --import) and <dir>/activities.jsonl (the
-annotations), and prints which sensors fire within each annotated activity (the check of the
+convert writes <dir>/events.jsonl (for pnpm replay --import), <dir>/activities.jsonl (the
+annotations) and <dir>/away.jsonl (for --away: the periods he would have declared away, ASSUMED
+from each "leave house" still going on at 03:00, from the hour he left to the hour after he came
+back; the set holds no declarations), and prints which sensors fire within each annotated activity (the check of the
 sensor map). The firings after the day of the last annotated activity are left out (nobody
 recorded what the person did then) unless --whole-log. explain reads the output of pnpm replay --import … --json and prints each alert with
 what the annotations say the person was doing then.`;
@@ -41,9 +44,12 @@ function convert(
   writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
   const notes = annotations(activities, residentId);
   writeFileSync(join(dir, 'activities.jsonl'), `${notes.map((a) => JSON.stringify(a)).join('\n')}\n`);
+  const away = assumedAway(activities, residentId);
+  writeFileSync(join(dir, 'away.jsonl'), `${away.map((a) => JSON.stringify(a)).join('\n')}\n`);
   console.log(
-    `wrote ${lines.length} events from ${sensors.length} firings and ${notes.length} annotated activities to ${dir}`,
+    `wrote ${lines.length} events from ${sensors.length} firings, ${notes.length} annotated activities and ${away.length} assumed away periods to ${dir}`,
   );
+  for (const a of away) console.log(`  assumed declared away: ${a.from} to ${a.until}`);
   console.log('sensors firing within each annotated activity (count):');
   for (const [activity, counts] of [...sensorEvidence(sensors, activities)].sort((a, b) => a[0] - b[0])) {
     const top = [...counts]
@@ -53,6 +59,7 @@ function convert(
     console.log(`  ${(HOUSE_A_ACTIVITIES[activity] ?? String(activity)).padEnd(18)} ${top.join(', ')}`);
   }
   console.log(`next: pnpm replay --import ${join(dir, 'events.jsonl')} --learn-days 7 --json`);
+  console.log(`  with the assumed declarations: … --away ${join(dir, 'away.jsonl')}`);
 }
 
 interface ReplayAlertLine {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   annotations,
+  assumedAway,
   doingAt,
   KasterenLineError,
   kasterenToImport,
@@ -69,5 +70,25 @@ describe('van Kasteren house A to pnpm replay --import', () => {
   it('keeps the firings up to the end of the annotations’ last day', () => {
     const kept = untilAnnotated(parseKasteren(`${SENSORS}\n1204100000\t4\t12`), parseKasteren(ACTIVITIES));
     expect(kept.map((f) => f.start)).toEqual(parseKasteren(SENSORS).map((f) => f.start));
+  });
+
+  it('assumes a declared away period for each outing still going on at 03:00, widened to the hour', () => {
+    const activities = parseKasteren(
+      [
+        '1203934746\t23792\t1', // out 10:19–16:55 on Mon 25 Feb: a day out, no declaration
+        '1204322587\t164090\t1', // out Fri 29 Feb 22:03 to Sun 2 Mar 19:37: two nights away
+        '1204882139\t56347\t1', // out Fri 7 Mar 09:28 to Sat 01:08: a late night, not a night away
+        '1204932237\t45\t4',
+      ].join('\n'),
+    );
+    expect(assumedAway(activities, 'res_vk_a')).toEqual([
+      {
+        residentId: 'res_vk_a',
+        id: 'away-2008-02-29',
+        from: '2008-02-29T22:00:00.000Z',
+        until: '2008-03-02T20:00:00.000Z',
+        reason: 'other',
+      },
+    ]);
   });
 });

@@ -227,3 +227,41 @@ export function sensorEvidence(
   }
   return out;
 }
+
+/** One line of `pnpm replay --import … --away`: a period the resident declared away. */
+export interface AwayLine {
+  readonly residentId: string;
+  readonly id: string;
+  readonly from: string;
+  readonly until: string;
+  readonly reason: 'holiday' | 'hospital' | 'respite' | 'other';
+}
+
+const HOUR_S = 3600;
+const LEAVE_HOUSE = 1;
+
+/**
+ * The away periods the person would have declared, ASSUMED from the annotations (the set has no
+ * declarations): each "leave house" that spans a night (is still going on at 03:00 on the flat's
+ * clock), from the hour he left to the hour after he came back. A service is told such a thing by
+ * the person or their family ("at my brother's until Sunday evening"); these stand in for it.
+ */
+export function assumedAway(activities: readonly KasterenFiring[], residentId: string): AwayLine[] {
+  const lines: AwayLine[] = [];
+  for (const a of activities) {
+    if (a.id !== LEAVE_HOUSE) continue;
+    const end = a.start + a.lengthS;
+    // The first 03:00 after he left: before he came back, he was out that night.
+    const day = Math.floor(a.start / 86_400) * 86_400;
+    const three = day + 3 * HOUR_S > a.start ? day + 3 * HOUR_S : day + 86_400 + 3 * HOUR_S;
+    if (three >= end) continue;
+    lines.push({
+      residentId,
+      id: `away-${iso(a.start).slice(0, 10)}`,
+      from: iso(Math.floor(a.start / HOUR_S) * HOUR_S),
+      until: iso(Math.ceil(end / HOUR_S) * HOUR_S),
+      reason: 'other',
+    });
+  }
+  return lines;
+}

@@ -427,3 +427,26 @@ export const ImportBody = z.strictObject({
   importValid: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export type ImportBody = z.infer<typeof ImportBody>;
+
+/** `POST /api/residents/:id/away`: a period the resident is away (open-ended without `until`). */
+export const CreateAwayBody = z
+  .strictObject({
+    from: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }),
+    until: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }).nullish(),
+    reason: z.enum(['holiday', 'hospital', 'respite', 'other'], {
+      error: 'must be holiday, hospital, respite or other',
+    }),
+    /** Free text for the operators ("at her daughter's, 01632 960123"): kept in the registry only. */
+    note: z.string().max(500, 'must be at most 500 characters').nullish(),
+  })
+  .refine((body) => !body.until || Date.parse(body.until) > Date.parse(body.from), {
+    path: ['until'],
+    message: 'must be after from',
+  });
+export type CreateAwayBody = z.infer<typeof CreateAwayBody>;
+
+/** `POST /api/residents/:id/away/:awayId/end`: ended now, or at `at`. */
+export const EndAwayBody = z.strictObject({
+  at: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }).optional(),
+});
+export type EndAwayBody = z.infer<typeof EndAwayBody>;

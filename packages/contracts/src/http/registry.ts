@@ -3,11 +3,13 @@ import { Dc09CodeOverrides, Dc09KeyEncoding } from '../dc09.ts';
 import { DeviceProtocol, DeviceState } from '../device.ts';
 import { DeviceKind } from '../taxonomy.ts';
 import {
+  CreateAwayBody,
   CreateCarePackageBody,
   CreateDeviceBody,
   CreateResidentBody,
   CreateResponderBody,
   CreateTokenBody,
+  EndAwayBody,
   HealthQuery,
   ImportBody,
   ListDevicesQuery,
@@ -96,6 +98,21 @@ export const CarePackageView = z.looseObject({
   endDate: nullableText,
 });
 
+/** A declared away period as the API shows it, with who set it and who ended it. */
+export const AwayView = z.looseObject({
+  id: z.string(),
+  residentId: z.string(),
+  from: at,
+  until: at.nullable(),
+  reason: z.enum(['holiday', 'hospital', 'respite', 'other']),
+  note: nullableText,
+  setBy: z.string(),
+  setAt: at,
+  endedBy: nullableText,
+  endedAt: at.nullable(),
+});
+export type AwayView = z.infer<typeof AwayView>;
+
 export const TestCallView = z.looseObject({
   id: z.string(),
   serial: z.string(),
@@ -175,6 +192,8 @@ const READ_DEVICES = READ_PERSON;
 const READ_HEALTH = [...READ_PERSON, 'commissioner'] as const;
 /** Per resident id, nothing that identifies them: the reports service's one read. */
 const READ_COHORT = ['admin', 'reports-service'] as const;
+/** Who may declare a resident away or end it: the people told so (operators), installers, admin. */
+const SET_AWAY = ['admin', 'installer', 'operator', 'supervisor'] as const;
 
 /**
  * One resident as the reports service sees them: no name, address, phone or note. `registeredAt`
@@ -307,6 +326,36 @@ export const RESIDENT_ROUTES = {
     response: CarePackageView,
     status: 201,
     errors: [404],
+  }),
+  listAway: defineRoute({
+    method: 'GET',
+    path: '/api/residents/{id}/away',
+    summary: "A resident's declared away periods (latest first)",
+    roles: READ_PERSON,
+    params: ResidentId,
+    response: z.looseObject({ away: z.array(AwayView) }),
+    errors: [404],
+  }),
+  setAway: defineRoute({
+    method: 'POST',
+    path: '/api/residents/{id}/away',
+    summary: 'Declare the resident away (holiday, hospital, respite, other), from, until or open-ended',
+    roles: SET_AWAY,
+    params: ResidentId,
+    body: CreateAwayBody,
+    response: AwayView,
+    status: 201,
+    errors: [404],
+  }),
+  endAway: defineRoute({
+    method: 'POST',
+    path: '/api/residents/{id}/away/{awayId}/end',
+    summary: 'End a declared away period now (or at a given time)',
+    roles: SET_AWAY,
+    params: z.object({ id: z.string(), awayId: z.string() }),
+    body: EndAwayBody,
+    response: AwayView,
+    errors: [404, 409],
   }),
   cohort: defineRoute({
     method: 'GET',

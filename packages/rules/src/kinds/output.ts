@@ -6,6 +6,7 @@ import { alertId as alertIdFor } from '../ids.ts';
 import type { RecentEvent, Rule, RuleSet, Timer, TimerCommand, TriggerRule } from '../model.ts';
 import { type ReasonValues, renderReason } from '../reason.ts';
 import { formatIso } from '../time.ts';
+import { type AwayWindow, NO_AWAY } from './away.ts';
 import type { ResidentSettings } from './settings.ts';
 
 export function assertNever(value: never): never {
@@ -16,6 +17,8 @@ export class Output {
   readonly alerts: Alert[] = [];
   readonly timers: TimerCommand[] = [];
   readonly merged: Array<{ alertId: string; eventId: string }> = [];
+  /** The resident's declared away periods (the rule set's and the input's). */
+  away: readonly AwayWindow[] = NO_AWAY;
   constructor(
     readonly ruleSet: RuleSet,
     readonly residentId: string,

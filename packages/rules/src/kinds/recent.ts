@@ -192,5 +192,6 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
 
 export function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
   if (state.rhythms) next.rhythms = state.rhythms;
+  if (state.away) next.away = state.away;
   return next;
 }

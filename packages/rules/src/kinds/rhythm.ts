@@ -15,6 +15,7 @@ import {
 } from '../rhythm.ts';
 import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
+import { type AwayWindow, describeAway } from './away.ts';
 import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
 import { reschedule } from './schedule.ts';
 import type { ResidentSettings } from './settings.ts';
@@ -179,6 +180,16 @@ export function rhythmOnTick(
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
   if (place === 'out') {
+    // An outing a declared away period covers is checked from the declared return, with the
+    // person's grace (`returnMarginS`); an open-ended one is looked at again every hour, so a
+    // period ended early is followed within the hour.
+    const away = outingAway(out.away, state, last.at, timer.checkAt);
+    const dueBack = away ? away.until + rule.returnMarginS * 1000 : undefined;
+    if (dueBack !== undefined && timer.checkAt < dueBack) {
+      const recheck = Math.min(dueBack, timer.checkAt + AWAY_RECHECK_MS);
+      out.setTimer(rule, recheck, { id: timer.id, eventId: last.id, key: 'out' });
+      return withRhythm(state, rule, { ...rhythm, checkAt: recheck });
+    }
     const limit = outLimit(rule, rhythm, last.at, tz);
     const deadline = nightDeadline(rule, rhythm, last.at, out.settings);
     const night = Number.isFinite(deadline.at)
@@ -190,8 +201,9 @@ export function rhythmOnTick(
         evidence: [last],
         thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
         detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
-        expected:
-          limit.usualBackMinute !== undefined
+        expected: away
+          ? `back by ${formatWhen(dueBack ?? 0, tz, timer.checkAt)}: ${describeAway(away, tz)}, and ${minutes(rule.returnMarginS * 1000)} grace`
+          : limit.usualBackMinute !== undefined
             ? `back by ${hhmmOf(limit.usualBackMinute)}, the latest they came home from going out at this time of day on the last ${rhythm.days} days (their longest outing ${limit.longestMin} min), ${night}`
             : limit.learned
               ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, ${night}`
@@ -222,6 +234,29 @@ export function rhythmOnTick(
     }),
   );
   return state;
+}
+
+/** How often an outing in an open-ended (or not yet ended) away period is looked at again. */
+export const AWAY_RECHECK_MS = 3_600_000;
+
+/**
+ * The declared period an outing (out since `leftAt`, nothing at home since) falls in: one that
+ * began by the check and had not ended when they left, unless they were already seen back in it
+ * (then the rules resumed, and this is an outing like any other). The latest-ending one.
+ */
+export function outingAway(
+  away: readonly AwayWindow[],
+  state: ResidentState,
+  leftAt: number,
+  checkAt: number,
+): AwayWindow | undefined {
+  let found: AwayWindow | undefined;
+  for (const w of away) {
+    if (w.from > checkAt || w.until <= leftAt) continue;
+    if (state.away?.id === w.id && state.away.back !== undefined) continue;
+    if (!found || w.until > found.until) found = w;
+  }
+  return found;
 }
 
 export function wakeUpCheck(

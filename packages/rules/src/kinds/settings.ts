@@ -3,6 +3,7 @@
  */
 import type { RuleSet } from '../model.ts';
 import { inSpan, localTime, minuteOf } from '../time.ts';
+import { type AwayWindow, toWindows } from './away.ts';
 
 /** A resident's settings: the rule set's defaults with that resident's overrides on top. */
 export interface ResidentSettings {
@@ -19,6 +20,8 @@ export interface ResidentSettings {
   readonly thresholds: Readonly<
     Record<string, { forS?: number; withinS?: number; below?: number; above?: number }>
   >;
+  /** Away periods the rule set declares for the resident (the shell's come with each input). */
+  readonly away: readonly AwayWindow[];
 }
 
 export const settingsCache = new WeakMap<RuleSet, Map<string, ResidentSettings>>();
@@ -48,6 +51,7 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
       preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
       disabled: new Set(o.disabled ?? []),
       thresholds: o.thresholds ?? {},
+      away: toWindows(o.away),
     };
     perSet.set(key, settings);
   }

@@ -97,9 +97,42 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
     addCarePackage: async (req) => deps.store.addCarePackage(req.params.id, req.body, now()),
 
+    listAway: async (req) => ({ away: await deps.store.listAway(req.params.id) }),
+
+    setAway: async (req, reply) => {
+      const principal = ctx.principal(req);
+      const period = await deps.store.addAway(req.params.id, req.body, who(principal), now());
+      log.info(
+        {
+          residentId: period.residentId,
+          awayId: period.id,
+          reason: period.reason,
+          principal: principal.actor,
+        },
+        'resident declared away',
+      );
+      await deps.away?.publish(period.residentId);
+      return reply.status(201).send(period);
+    },
+
+    endAway: async (req) => {
+      const principal = ctx.principal(req);
+      const at = req.body.at ? new Date(req.body.at) : now();
+      const period = await deps.store.endAway(req.params.id, req.params.awayId, at, who(principal), now());
+      log.info(
+        { residentId: period.residentId, awayId: period.id, until: period.until, principal: principal.actor },
+        'away period ended',
+      );
+      await deps.away?.publish(period.residentId);
+      return period;
+    },
+
     cohort: async () => ({ residents: await deps.store.cohortFacts() }),
   };
 }
+
+/** Who set or ended a period, as the record keeps it: the calling token and its role. */
+const who = (principal: Principal): string => `${principal.actor} (${principal.role})`;
 
 /**
  * Who a reveal is recorded for. The helpline's token must name the case and the person on it; an
