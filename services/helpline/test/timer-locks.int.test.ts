@@ -51,7 +51,8 @@ describe('a timer tick over a long queue', () => {
       for await (const msg of sub) {
         const event = msg.json() as CaseEvent;
         if (event.kind === 'escalated') escalated++;
-        if (event.kind === 'alert-joined' && event.data.alertId === repeat.id) escalatedBeforeRepeat = escalated;
+        if (event.kind === 'alert-joined' && event.data.alertId === repeat.id)
+          escalatedBeforeRepeat = escalated;
       }
     })();
 

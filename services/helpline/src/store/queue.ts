@@ -103,8 +103,12 @@ async function decideEach(
 ): Promise<CaseEvent[]> {
   const candidates = skipLocked
     ? (await readSnapshots(ctx, ctx.pool, now, where, params)).filter((c) => decide(c, input, now).ok)
-    : (await ctx.pool.query<{ id: string }>(`select c.id from ${ctx.t.cases} c where ${where}`, [now, ...params]))
-        .rows;
+    : (
+        await ctx.pool.query<{ id: string }>(`select c.id from ${ctx.t.cases} c where ${where}`, [
+          now,
+          ...params,
+        ])
+      ).rows;
   const events: CaseEvent[] = [];
   for (const { id } of candidates) {
     const decided = await withTransaction(ctx.pool, async (db) => {
