@@ -145,14 +145,13 @@ export function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
  */
 export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]): Promise<CaseEvent[]> {
   if (ladder.length === 0) return Promise.resolve([]);
-  const top = Math.max(...ladder.map((r) => r.step));
-  const soonest = Math.min(...ladder.map((r) => r.afterSeconds));
+  // Only the cases a rung is due for (not every unaccepted P1 each tick: a storm queues hundreds).
+  const due = ladder.map((r, i) => `(c.escalation_step < ${r.step} and c.raised_at <= $${i + 2})`);
   return decideEach(
     ctx,
     now,
-    `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode
-       and c.escalation_step < $2 and c.raised_at <= $3`,
-    [top, new Date(now.getTime() - soonest * 1000)],
+    `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode and (${due.join(' or ')})`,
+    ladder.map((r) => new Date(now.getTime() - r.afterSeconds * 1000)),
     { kind: 'escalation-due', ladder },
   );
 }
@@ -163,13 +162,16 @@ export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]):
  * moment it is lost (not only the escalation ladder of a P1).
  */
 export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
-  const last = ANSWER_TARGETS[ANSWER_TARGETS.length - 1]!.seconds;
+  // Only the calls a target is due for, as the core decides them.
+  const due = ANSWER_TARGETS.map(
+    (t, i) => `(coalesce(c.answer_target_missed, 0) < ${t.seconds} and c.raised_at <= $${i + 3})`,
+  );
   return decideEach(
     ctx,
     now,
     `c.priority = any($2) and c.state in ('queued', 'offered') and not c.test_mode
-       and c.accepted_at is null and coalesce(c.answer_target_missed, 0) < $3 and c.raised_at <= $4`,
-    [ALARM_PRIORITIES, last, new Date(now.getTime() - ANSWER_TARGETS[0].seconds * 1000)],
+       and c.accepted_at is null and (${due.join(' or ')})`,
+    [ALARM_PRIORITIES, ...ANSWER_TARGETS.map((t) => new Date(now.getTime() - t.seconds * 1000))],
     { kind: 'answer-targets-due' },
   );
 }
