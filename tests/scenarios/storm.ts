@@ -125,6 +125,7 @@ async function explainUnmatched(
     const pressedAt = performance.timeOrigin + p.started;
     const row = p.alertId ? held.get(p.alertId) : undefined;
     const seen = p.alertId ? caseSeen.get(p.alertId) : undefined;
+    // received_at is the time the helpline began the alert's transaction (before any lock wait).
     const committedMs = row ? Math.round(row.received_at.getTime() - pressedAt) : Number.NaN;
     const kind = !p.alertId
       ? 'no alert'
@@ -145,7 +146,7 @@ async function explainUnmatched(
                 : 'case event committed and published, not seen on the console subject';
     const detail = `${p.serial} ${p.alertId ?? '-'}: ${
       seen ? `seen ${Math.round(seen.at - p.started)} ms after the press; ` : ''
-    }${row ? `case ${row.case_id} (${row.resident_id}) committed ${committedMs} ms after the press, events ${JSON.stringify(row.events)}` : 'no case'}`;
+    }${row ? `case ${row.case_id} (${row.resident_id}) taken up by the helpline ${committedMs} ms after the press, events ${JSON.stringify(row.events)}` : 'no case'}`;
     classes.set(kind, [...(classes.get(kind) ?? []), detail]);
   }
   return [...classes].flatMap(([kind, details]) => [
