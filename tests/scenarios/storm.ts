@@ -9,10 +9,12 @@ import {
   mainsStorm,
 } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
+import pg from 'pg';
 import { mapHubs } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+/** The scenario's settings, from the environment (`pnpm scenario storm`) or a test. */
+export type StormSettings = Readonly<Record<string, string | undefined>>;
 
 function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
@@ -81,6 +83,78 @@ async function registerHomes(
   return homes;
 }
 
+/**
+ * Where the presses with no case event seen went: for each, its alert, the helpline case that
+ * holds it (PostgreSQL) and when it was committed, and whether a case event naming it was seen on
+ * the console subject; one line per class, then a few examples.
+ */
+async function explainUnmatched(
+  namespace: string,
+  presses: ReadonlyArray<{ serial: string; started: number; alertId?: string }>,
+  caseSeen: ReadonlyMap<string, { at: number; matched: boolean }>,
+): Promise<string[]> {
+  const schema = names(namespace).schema('helpline');
+  const client = new pg.Client({ connectionString: servers.databaseUrl });
+  await client.connect();
+  const ids = presses.flatMap((p) => (p.alertId ? [p.alertId] : []));
+  let rows: Array<{
+    alert_id: string;
+    case_id: string;
+    resident_id: string;
+    received_at: Date;
+    events: Array<{ kind: string; at: string; seq: number }> | null;
+    unpublished: boolean;
+  }> = [];
+  try {
+    ({ rows } = await client.query(
+      `select ca.alert_id, ca.case_id, c.resident_id, ca.received_at,
+         (select json_agg(json_build_object('kind', e.kind, 'at', e.at, 'seq', e.seq) order by e.seq)
+            from "${schema}".case_events e where e.case_id = ca.case_id and e.data->>'alertId' = ca.alert_id) as events,
+         exists (select 1 from "${schema}".case_outbox o join "${schema}".case_events e on e.id = o.event_id
+                  where e.case_id = ca.case_id and e.data->>'alertId' = ca.alert_id) as unpublished
+       from "${schema}".case_alerts ca join "${schema}".cases c on c.id = ca.case_id
+       where ca.alert_id = any($1)`,
+      [ids],
+    ));
+  } finally {
+    await client.end();
+  }
+  const held = new Map(rows.map((r) => [r.alert_id, r]));
+  const classes = new Map<string, string[]>();
+  for (const p of presses) {
+    const pressedAt = performance.timeOrigin + p.started;
+    const row = p.alertId ? held.get(p.alertId) : undefined;
+    const seen = p.alertId ? caseSeen.get(p.alertId) : undefined;
+    // received_at is the time the helpline began the alert's transaction (before any lock wait).
+    const committedMs = row ? Math.round(row.received_at.getTime() - pressedAt) : Number.NaN;
+    const kind = !p.alertId
+      ? 'no alert'
+      : seen
+        ? seen.at - p.started > 60_000
+          ? 'case event seen after the minute (the helpline was late)'
+          : seen.matched
+            ? 'case event seen within the minute with its press known, no waiter resolved'
+            : 'case event seen before the scenario knew its alert'
+        : !row
+          ? 'alert not in any helpline case'
+          : row.resident_id.startsWith('area:')
+            ? 'alert held in an area case'
+            : !row.events
+              ? 'alert in a case with no opened/alert-joined event naming it'
+              : row.unpublished
+                ? 'case event committed, still in the outbox'
+                : 'case event committed and published, not seen on the console subject';
+    const detail = `${p.serial} ${p.alertId ?? '-'}: ${
+      seen ? `seen ${Math.round(seen.at - p.started)} ms after the press; ` : ''
+    }${row ? `case ${row.case_id} (${row.resident_id}) taken up by the helpline ${committedMs} ms after the press, events ${JSON.stringify(row.events)}` : 'no case'}`;
+    classes.set(kind, [...(classes.get(kind) ?? []), detail]);
+  }
+  return [...classes].flatMap(([kind, details]) => [
+    `presses with no case: ${details.length} ${kind}`,
+    ...details.slice(0, 3).map((d) => `  e.g. ${d}`),
+  ]);
+}
+
 /** The storm's districts: `GL4`, `GL5`, … (the background homes are in GL1). */
 const stormDistrict = (i: number, districts: number) => `GL${4 + (i % districts)}`;
 
@@ -94,12 +168,16 @@ const stormDistrict = (i: number, districts: number) => `GL${4 + (i % districts)
 export async function runStorm(
   kind: 'storm' | 'load',
   log: (line: string) => void,
+  settings: StormSettings = process.env,
 ): Promise<Record<string, number | string>> {
+  const num = (name: string, fallback: number) => Number(settings[name] ?? fallback);
   const areaHomes = num('STORM_HOMES', 2_000);
   const districts = num('STORM_DISTRICTS', 1);
   const loadHomes = num('LOAD_HOMES', kind === 'load' ? 10_000 : 500);
   const rate = num('LOAD_RATE', kind === 'load' ? 1_000 : 200);
   const seconds = num('LOAD_SECONDS', 30);
+  // Storm homes up to this many are registered through the registry's bulk import; beyond, mapped.
+  const importMax = num('STORM_IMPORT_MAX', 5_000);
   const mosquitto = await startOwnMosquitto();
   const platform = await startPlatform(kind, {
     MQTT_URL: mosquitto.url,
@@ -117,12 +195,12 @@ export async function runStorm(
     const t0 = performance.now();
     const run = Date.now().toString(36).toUpperCase();
     const background = await registerHomes(platform, `LD${run}-`, loadHomes, (i) => `GL1 ${1 + (i % 9)}AB`);
-    // Up to 5,000 storm homes through the registry's bulk import, as installers register them;
-    // beyond that straight into the device map (see mapHubs).
+    // Up to STORM_IMPORT_MAX (5,000) storm homes through the registry's bulk import, as installers
+    // register them; beyond that straight into the device map (see mapHubs).
     const area =
       kind !== 'storm'
         ? []
-        : areaHomes > 5_000
+        : areaHomes > importMax
           ? await mapHubs(nc, platform.namespace, `ST${run}-`, areaHomes, (i) => stormDistrict(i, districts))
           : await registerHomes(
               platform,
@@ -141,12 +219,16 @@ export async function runStorm(
     // case event that holds the press's alert (`opened`, or `alert-joined` when the home's case is
     // still open) is on core NATS as soon as the helpline publishes it to CASES, which is what
     // every operator's console shows.
-    const waiting = new Map<string, (at: number) => void>();
+    const waiting = new Map<string, (at: number, alertId: string) => void>();
     // A pendant pressed again while an earlier press of it is still timed: its presses wait in order.
     const caseWaiting = new Map<string, Array<(at: number) => void>>();
     const pressOfAlert = new Map<string, string>();
     const areaAlertIds = new Set<string>();
     let areaCases = 0;
+    /** Every alert a case event (opened or joined) named, when it was seen, and whether its press was known then. */
+    const caseSeen = new Map<string, { at: number; matched: boolean }>();
+    /** The alert each press raised (press order), for explaining the presses with no case. */
+    const pressAlerts: Array<{ serial: string; started: number; alertId?: string; kase: number }> = [];
     const caseSub = nc.subscribe(names(platform.namespace).subjects.allCases);
     void (async () => {
       for await (const msg of caseSub) {
@@ -155,6 +237,7 @@ export async function runStorm(
         // A press opens a case, or (the same home pressed again while its case is open) joins it.
         if (!event.success || (event.data.kind !== 'opened' && event.data.kind !== 'alert-joined')) continue;
         const alertId = String(event.data.data.alertId ?? '');
+        if (!caseSeen.has(alertId)) caseSeen.set(alertId, { at, matched: pressOfAlert.has(alertId) });
         if (event.data.kind === 'opened' && areaAlertIds.has(alertId)) areaCases++;
         const serial = pressOfAlert.get(alertId);
         if (serial) caseWaiting.get(serial)?.shift()?.(at);
@@ -176,23 +259,37 @@ export async function runStorm(
         } else if (alert.data.type === 'mains.lost') homeMainsAlerts++;
         if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial) {
           pressOfAlert.set(alert.data.id, alert.data.deviceSerial);
-          waiting.get(alert.data.deviceSerial)?.(at);
+          waiting.get(alert.data.deviceSerial)?.(at, alert.data.id);
         }
       }
     })();
-    // A fresh pendant for every press: a pendant pressed again within five minutes of its first
-    // press merges into that alert (trigger.pendant mergeWithinS) and raises only a repeat of it,
-    // so every measured press is a first press, as an alarm from a quiet home is.
+    // Each background home's pendant in turn: the first LOAD_HOMES presses are first presses, as an
+    // alarm from a quiet home is. Beyond that a pendant is pressed again while the case of its
+    // first press is still open (nobody takes cases here): triage merges it into that alert
+    // (trigger.pendant mergeWithinS) as a repeat, and the helpline counts it on that case
+    // (`alert-joined`, `repeat: true`), as a resident pressing again during a storm is.
     let pressed = 0;
     /** A press's latency to its alert and to its case (NaN: not within a minute). */
     interface Timed {
       readonly alert: number;
       readonly kase: number;
+      /** The pendant was pressed before in this run. */
+      readonly repeat: boolean;
     }
     const within = (p: Promise<number>) =>
       Promise.race([p, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000))]);
-    const press = async (serial: string): Promise<Timed> => {
-      const alerted = new Promise<number>((resolve) => waiting.set(serial, resolve));
+    const press = async (serial: string, repeat: boolean): Promise<Timed> => {
+      const record: { serial: string; started: number; alertId?: string; kase: number } = {
+        serial,
+        started: 0,
+        kase: Number.NaN,
+      };
+      const alerted = new Promise<number>((resolve) =>
+        waiting.set(serial, (at, alertId) => {
+          record.alertId ??= alertId;
+          resolve(at);
+        }),
+      );
       let caseResolve: (at: number) => void = () => {};
       const opened = new Promise<number>((resolve) => {
         caseResolve = resolve;
@@ -200,18 +297,22 @@ export async function runStorm(
       });
       const id = loadEventId();
       const started = performance.now();
+      record.started = started;
+      pressAlerts.push(record);
       await pool.send(serial, id, devicePayload(id, 'pendant.pressed'));
       const [alertAt, caseAt] = await Promise.all([within(alerted), within(opened)]);
       waiting.delete(serial);
       const left = (caseWaiting.get(serial) ?? []).filter((r) => r !== caseResolve);
       if (left.length > 0) caseWaiting.set(serial, left);
       else caseWaiting.delete(serial);
-      return { alert: alertAt - started, kase: caseAt - started };
+      record.kase = caseAt - started;
+      return { alert: alertAt - started, kase: caseAt - started, repeat };
     };
     const pressEvery = async (ms: number, until: () => boolean): Promise<Timed[]> => {
       const out: Promise<Timed>[] = [];
       while (!until()) {
-        out.push(press((background[pressed++ % background.length] as LoadHome).pendant));
+        const repeat = pressed >= background.length;
+        out.push(press((background[pressed++ % background.length] as LoadHome).pendant, repeat));
         await new Promise((resolve) => setTimeout(resolve, ms));
       }
       return Promise.all(out);
@@ -265,7 +366,7 @@ export async function runStorm(
         `during the storm: press → alert p50 ${r1(percentile(during, 50))} ms, p99 ${r1(percentile(during, 99))} ms, max ${r1(Math.max(...during))} ms (${during.length} presses, ${during.filter(Number.isNaN).length} never alerted)`,
       );
       log(
-        `during the storm: press → case on the consoles p50 ${r1(percentile(duringCases, 50))} ms, p99 ${r1(percentile(duringCases, 99))} ms, max ${r1(Math.max(...duringCases))} ms (${duringCases.filter(Number.isNaN).length} presses with no case within a minute)`,
+        `during the storm: press → case on the consoles p50 ${r1(percentile(duringCases, 50))} ms, p99 ${r1(percentile(duringCases, 99))} ms, max ${r1(Math.max(...duringCases))} ms (${duringCases.filter(Number.isNaN).length} presses with no case within a minute; ${duringTimed.filter((t) => t.repeat).length} presses were repeats)`,
       );
       figures = {
         storm_homes: area.length,
@@ -286,6 +387,7 @@ export async function runStorm(
         press_to_case_storm_p99_ms: r1(percentile(duringCases, 99)),
         press_to_case_storm_max_ms: r1(Math.max(...duringCases)),
         presses_no_case: duringCases.filter(Number.isNaN).length,
+        presses_repeat: duringTimed.filter((t) => t.repeat).length,
       };
       controller.abort();
     }
@@ -293,6 +395,10 @@ export async function runStorm(
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     sub.unsubscribe();
     caseSub.unsubscribe();
+    const unmatched = pressAlerts.filter((p) => Number.isNaN(p.kase));
+    if (unmatched.length > 0) {
+      for (const line of await explainUnmatched(platform.namespace, unmatched, caseSeen)) log(line);
+    }
     log(
       `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(load.stored / (load.wallMs / 1000))}/s), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
     );

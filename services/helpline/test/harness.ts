@@ -123,6 +123,8 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       await js.publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
       return event;
     },
+    /** The test's own NATS connection (a core subscription to CASES, say). */
+    nc,
     /** EVENTS as the gateways create it (the helpline only reads it). */
     async ensureEvents() {
       await ensureStreams(jsm, n, ['events']);

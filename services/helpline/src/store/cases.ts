@@ -72,6 +72,13 @@ export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patc
   await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
 }
 
+const snapshotSql = (ctx: StoreContext, where: string) =>
+  `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
+      from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
+     coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
+     coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away
+   from ${ctx.t.cases} c where ${where}`;
+
 /**
  * Cases matching `where` (parameters from $2; $1 is now), locked, as the core sees them;
  * `skipLocked` passes over rows another transaction holds (a timer on another instance).
@@ -85,13 +92,21 @@ export async function lockSnapshots(
   skipLocked = false,
 ): Promise<CaseSnapshot[]> {
   const { rows } = await db.query(
-    `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
-        from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
-       coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
-       coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away
-     from ${ctx.t.cases} c where ${where} for update of c${skipLocked ? ' skip locked' : ''}`,
+    `${snapshotSql(ctx, where)} for update of c${skipLocked ? ' skip locked' : ''}`,
     [now, ...params],
   );
+  return rows.map(toSnapshot);
+}
+
+/** Cases matching `where`, as the core sees them, without locking them (a timer's candidates). */
+export async function readSnapshots(
+  ctx: StoreContext,
+  db: Db,
+  now: Date,
+  where: string,
+  params: unknown[],
+): Promise<CaseSnapshot[]> {
+  const { rows } = await db.query(snapshotSql(ctx, where), [now, ...params]);
   return rows.map(toSnapshot);
 }
 

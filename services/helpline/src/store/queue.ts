@@ -2,7 +2,7 @@ import type { CaseEvent } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
 import { decide } from '../core/decide.ts';
 import { ALARM_PRIORITIES, ANSWER_TARGETS, type Input, type Rung, SYSTEM_ACTOR } from '../core/model.ts';
-import { lockSnapshots, writePatch } from './cases.ts';
+import { lockSnapshots, readSnapshots, writePatch } from './cases.ts';
 import { append, newEvent, type StoreContext, stamp } from './context.ts';
 
 // The queue's timers: offers, their expiry, call-backs, the escalation ladder and the answer targets.
@@ -85,8 +85,13 @@ export async function expireOffers(
 
 /**
  * The cases matching `where`, each decided by the core with `input` and written with its events
- * in one transaction; refusals change nothing. A timer (`skipLocked`) passes over the cases
- * another transaction holds (another instance's tick, a person acting): the next tick sees them.
+ * in a transaction of its own; refusals change nothing. A timer (`skipLocked`) reads the
+ * candidates without locking them, asks the core about each, and locks only a case it would
+ * change, for that change alone, passing over a case another transaction holds (another
+ * instance's tick, a person acting, an alert being committed): the next tick sees it. So a tick
+ * over a long queue (a storm's unaccepted P1 cases, each due a rung or an answer target) never
+ * keeps an alert for one of them waiting for the whole tick. A person's action on one case
+ * (`skipLocked` false) waits for that case.
  */
 async function decideEach(
   ctx: StoreContext,
@@ -96,18 +101,37 @@ async function decideEach(
   input: Input,
   skipLocked = true,
 ): Promise<CaseEvent[]> {
-  return withTransaction(ctx.pool, async (db) => {
-    const due = await lockSnapshots(ctx, db, now, where, params, skipLocked);
-    const events: CaseEvent[] = [];
-    for (const c of due) {
+  const candidates = skipLocked
+    ? (await readSnapshots(ctx, ctx.pool, now, where, params)).filter((c) => decide(c, input, now).ok)
+    : (
+        await ctx.pool.query<{ id: string }>(`select c.id from ${ctx.t.cases} c where ${where}`, [
+          now,
+          ...params,
+        ])
+      ).rows;
+  const events: CaseEvent[] = [];
+  for (const { id } of candidates) {
+    const decided = await withTransaction(ctx.pool, async (db) => {
+      // The case as it is now, if it still matches: it may have changed since it was read.
+      const [c] = await lockSnapshots(
+        ctx,
+        db,
+        now,
+        `c.id = $${params.length + 2} and (${where})`,
+        [...params, id],
+        skipLocked,
+      );
+      if (!c) return [];
       const d = decide(c, input, now);
-      if (!d.ok) continue;
+      if (!d.ok) return [];
       await writePatch(ctx, db, c.id, d.patch, now);
-      events.push(...stamp(c.id, d.events, now));
-    }
-    await append(ctx, db, events);
-    return events;
-  });
+      const stamped = stamp(c.id, d.events, now);
+      await append(ctx, db, stamped);
+      return stamped;
+    });
+    events.push(...decided);
+  }
+  return events;
 }
 
 /** Call-backs that are due: the case returns to the queue at its return priority. */
@@ -121,14 +145,13 @@ export function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
  */
 export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]): Promise<CaseEvent[]> {
   if (ladder.length === 0) return Promise.resolve([]);
-  const top = Math.max(...ladder.map((r) => r.step));
-  const soonest = Math.min(...ladder.map((r) => r.afterSeconds));
+  // Only the cases a rung is due for (not every unaccepted P1 each tick: a storm queues hundreds).
+  const due = ladder.map((r, i) => `(c.escalation_step < ${r.step} and c.raised_at <= $${i + 2})`);
   return decideEach(
     ctx,
     now,
-    `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode
-       and c.escalation_step < $2 and c.raised_at <= $3`,
-    [top, new Date(now.getTime() - soonest * 1000)],
+    `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode and (${due.join(' or ')})`,
+    ladder.map((r) => new Date(now.getTime() - r.afterSeconds * 1000)),
     { kind: 'escalation-due', ladder },
   );
 }
@@ -139,13 +162,16 @@ export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]):
  * moment it is lost (not only the escalation ladder of a P1).
  */
 export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> {
-  const last = ANSWER_TARGETS[ANSWER_TARGETS.length - 1]!.seconds;
+  // Only the calls a target is due for, as the core decides them.
+  const due = ANSWER_TARGETS.map(
+    (t, i) => `(coalesce(c.answer_target_missed, 0) < ${t.seconds} and c.raised_at <= $${i + 3})`,
+  );
   return decideEach(
     ctx,
     now,
     `c.priority = any($2) and c.state in ('queued', 'offered') and not c.test_mode
-       and c.accepted_at is null and coalesce(c.answer_target_missed, 0) < $3 and c.raised_at <= $4`,
-    [ALARM_PRIORITIES, last, new Date(now.getTime() - ANSWER_TARGETS[0].seconds * 1000)],
+       and c.accepted_at is null and (${due.join(' or ')})`,
+    [ALARM_PRIORITIES, ...ANSWER_TARGETS.map((t) => new Date(now.getTime() - t.seconds * 1000))],
     { kind: 'answer-targets-due' },
   );
 }
