@@ -68,6 +68,7 @@ describe('names', () => {
       triageLeases: 'triage-leases',
       triageRules: 'triage-rules',
       residentAway: 'resident-away',
+      triageTimers: 'triage-timers',
     });
   });
 
@@ -78,6 +79,7 @@ describe('names', () => {
     expect(n.schema('registry')).toBe('t_abc_registry');
     expect(n.kv.triageRules).toBe('t_abc-triage-rules');
     expect(n.kv.residentAway).toBe('t_abc-resident-away');
+    expect(n.kv.triageTimers).toBe('t_abc-triage-timers');
     expect(() => names('Bad Name')).toThrow(RangeError);
   });
 });

@@ -38,6 +38,8 @@ export interface Names {
     readonly triageRules: string;
     /** Each resident's declared time away (the registry writes, triage reads). */
     readonly residentAway: string;
+    /** Triage's durable timers (Redis holds their index, rebuilt from here). */
+    readonly triageTimers: string;
   };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
@@ -121,6 +123,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       triageLeases: isDefault ? 'triage-leases' : `${ns}-triage-leases`,
       triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
       residentAway: isDefault ? 'resident-away' : `${ns}-resident-away`,
+      triageTimers: isDefault ? 'triage-timers' : `${ns}-triage-timers`,
     },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,

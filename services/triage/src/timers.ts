@@ -5,8 +5,7 @@ import { createBucket, lastValues, TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
 /** The durable timer bucket of a namespace. */
-export const timerBucket = (n: Names): string =>
-  n.namespace === 'telecare' ? 'triage-timers' : `${n.namespace}-triage-timers`;
+export const timerBucket = (n: Names): string => n.kv.triageTimers;
 
 /** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: timer ids hold `:`, so encode them. */
 const keyOf = (timerId: string): string => Buffer.from(timerId).toString('base64url');
