@@ -186,7 +186,7 @@ const digits2 = (s: string, i: number): number => (s.charCodeAt(i) - 48) * 10 + 
  */
 export function parseEventTime(iso: string): number {
   if (iso.length !== 24 || !canonical(iso)) return Date.parse(iso);
-  let year = digits2(iso, 0) * 100 + digits2(iso, 2);
+  const year = digits2(iso, 0) * 100 + digits2(iso, 2);
   const month = digits2(iso, 5);
   const day = digits2(iso, 8);
   const hour = digits2(iso, 11);
@@ -195,14 +195,41 @@ export function parseEventTime(iso: string): number {
   const ms = digits2(iso, 20) * 10 + iso.charCodeAt(22) - 48;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
     return Date.parse(iso);
-  // Days from the civil date (H. Hinnant's algorithm): no Date object, no allocation.
-  year -= month <= 2 ? 1 : 0;
-  const era = Math.floor(year / 400);
-  const yearOfEra = year - era * 400;
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+}
+
+/** Days since 1970-01-01 of a civil date (H. Hinnant's algorithm): no Date object, no allocation. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = year - (month <= 2 ? 1 : 0);
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
   const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
   const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  const days = era * 146_097 + dayOfEra - 719_468;
-  return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/**
+ * Days since 1970-01-01 of a `YYYY-MM-DD` date: `Date.parse` of its midnight UTC in days, read
+ * digit by digit (the learned rhythm reads a date per activity event). As `Date.parse` does, a
+ * day past the month's end runs on into the next month; any other form goes to `Date.parse`.
+ */
+export function epochDay(date: string): number {
+  if (date.length === 10 && date.charCodeAt(4) === 45 && date.charCodeAt(7) === 45) {
+    const year = digits2(date, 0) * 100 + digits2(date, 2);
+    const month = digits2(date, 5);
+    const day = digits2(date, 8);
+    if (isDigits(date) && month >= 1 && month <= 12 && day >= 1 && day <= 31)
+      return daysFromCivil(year, month, day);
+  }
+  return Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+}
+
+function isDigits(date: string): boolean {
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) {
+    const c = date.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
