@@ -9,7 +9,7 @@ import {
   isAreaHold,
 } from './area.ts';
 import { evaluate } from './evaluate.ts';
-import { type DeviceContext, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
+import { type DeviceContext, type EventInput, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
 
 /**
  * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
@@ -67,11 +67,8 @@ export class RulesRunner {
     const state = this.states.get(residentId) ?? initialState(residentId);
     const device = this.#device?.(event);
     const started = this.#observe ? process.hrtime.bigint() : 0n;
-    const result = evaluate(
-      state,
-      { kind: 'event', event, now, ...(device ? { device } : {}) },
-      this.#ruleSet,
-    );
+    const input: EventInput = device ? { kind: 'event', event, now, device } : { kind: 'event', event, now };
+    const result = evaluate(state, input, this.#ruleSet);
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
     this.#apply(result.timers);

@@ -106,16 +106,24 @@ export function localTime(ms: number, timeZone: string): LocalTime {
 
 /** The instant of a local date and minute of day in the zone (the later one in a DST overlap). */
 export function zonedInstant(date: string, minute: number, timeZone: string): number {
-  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
-  const wall = Date.UTC(y, mo - 1, d) + minute * 60_000;
+  const day = utcDay(date);
+  const wall = (Number.isNaN(day) ? utcOf(date) : day * 86_400_000) + minute * 60_000;
   const first = wall - localTime(wall, timeZone).offsetMs;
   return wall - localTime(first, timeZone).offsetMs;
 }
 
 /** `YYYY-MM-DD` plus days. */
 export function addDays(date: string, days: number): string {
+  const day = utcDay(date);
+  if (!Number.isNaN(day)) return formatIso((day + days) * 86_400_000).slice(0, 10);
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   return new Date(Date.UTC(y, mo - 1, d + days)).toISOString().slice(0, 10);
+}
+
+/** `Date.UTC` of a date's numbers. */
+function utcOf(date: string): number {
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  return Date.UTC(y, mo - 1, d);
 }
 
 /** `HH:MM` → minutes since midnight. */
@@ -139,6 +147,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /** A local date as an operator reads it: `Tue 3 Dec`. */
 export function formatDay(date: string): string {
+  const day = utcDay(date);
+  if (!Number.isNaN(day))
+    // 1970-01-01 was a Thursday.
+    return `${WEEKDAYS[(((day + 4) % 7) + 7) % 7]} ${digits2(date, 8)} ${MONTHS[digits2(date, 5) - 1]}`;
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   const weekday = new Date(Date.UTC(y, mo - 1, d)).getUTCDay();
   return `${WEEKDAYS[weekday]} ${d} ${MONTHS[mo - 1]}`;
@@ -214,20 +226,32 @@ function daysFromCivil(year: number, month: number, day: number): number {
  * day past the month's end runs on into the next month; any other form goes to `Date.parse`.
  */
 export function epochDay(date: string): number {
-  if (date.length === 10 && date.charCodeAt(4) === 45 && date.charCodeAt(7) === 45) {
-    const year = digits2(date, 0) * 100 + digits2(date, 2);
-    const month = digits2(date, 5);
-    const day = digits2(date, 8);
-    if (isDigits(date) && month >= 1 && month <= 12 && day >= 1 && day <= 31)
-      return daysFromCivil(year, month, day);
-  }
-  return Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+  const day = civilDay(date);
+  return Number.isNaN(day) ? Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000) : day;
+}
+
+/** Days since 1970-01-01 of a `YYYY-MM-DD` date (a day 29–31 may run on into the next month), else NaN. */
+function civilDay(date: string): number {
+  if (date.length !== 10 || date.charCodeAt(4) !== 45 || date.charCodeAt(7) !== 45 || !isDigits(date))
+    return Number.NaN;
+  const month = digits2(date, 5);
+  const day = digits2(date, 8);
+  if (month < 1 || month > 12 || day < 1 || day > 31) return Number.NaN;
+  return daysFromCivil(digits2(date, 0) * 100 + digits2(date, 2), month, day);
+}
+
+/**
+ * The same for `Date.UTC(year, month - 1, day)` of the date's numbers, which reads the years 0–99
+ * as 1900–1999: NaN for those, and the callers take the `Date.UTC` route.
+ */
+function utcDay(date: string): number {
+  return date.charCodeAt(0) === 48 && date.charCodeAt(1) === 48 ? Number.NaN : civilDay(date);
 }
 
 function isDigits(date: string): boolean {
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) {
+  for (let i = 0; i < 10; i++) {
     const c = date.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+    if (i !== 4 && i !== 7 && (c < 48 || c > 57)) return false;
   }
   return true;
 }
