@@ -9,7 +9,14 @@ import {
   isAreaHold,
 } from './area.ts';
 import { evaluate } from './evaluate.ts';
-import { type DeviceContext, type EventInput, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
+import {
+  type DeviceContext,
+  type EventInput,
+  initialState,
+  type ResidentState,
+  type RuleSet,
+  type Timer,
+} from './model.ts';
 
 /**
  * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
@@ -196,4 +203,3 @@ export class RulesRunner {
     due[i] = lastAt;
   }
 }
-

@@ -207,7 +207,9 @@ export function parseEventTime(iso: string): number {
   const ms = digits2(iso, 20) * 10 + iso.charCodeAt(22) - 48;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
     return Date.parse(iso);
-  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+  return (
+    daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms
+  );
 }
 
 /** Days since 1970-01-01 of a civil date (H. Hinnant's algorithm): no Date object, no allocation. */

@@ -2,7 +2,14 @@
  * Absence rules: an expected event that did not come (wake-up, medication, carer visit, supervision).
  */
 import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
-import type { AbsenceRule, DeviceSupervision, EventInput, RecentEvent, ResidentState, Timer } from '../model.ts';
+import type {
+  AbsenceRule,
+  DeviceSupervision,
+  EventInput,
+  RecentEvent,
+  ResidentState,
+  Timer,
+} from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
 import { assertNever, derivedAlert, deviceValues, minutes, type Output } from './output.ts';
 import { KEEP_DEVICES_MS } from './recent.ts';
