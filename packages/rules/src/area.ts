@@ -36,6 +36,18 @@ export function areaRules(ruleSet: RuleSet): AreaRule[] {
   return ruleSet.rules.filter((rule): rule is AreaRule => rule.kind === 'area');
 }
 
+const areaTypesCache = new WeakMap<RuleSet, ReadonlySet<string>>();
+
+/** The event types some area rule reads, worked out once per rule set. */
+function areaTypes(ruleSet: RuleSet): ReadonlySet<string> {
+  let types = areaTypesCache.get(ruleSet);
+  if (!types) {
+    types = new Set(areaRules(ruleSet).flatMap((rule) => rule.on));
+    areaTypesCache.set(ruleSet, types);
+  }
+  return types;
+}
+
 /**
  * Many homes in one district reporting the same fault within a window of event time become one
  * incident. The windows are aligned to multiples of `withinS`, so the incident and its id do not
@@ -47,8 +59,9 @@ export function evaluateArea(
   now: number,
   ruleSet: RuleSet,
 ): AreaEvaluation {
+  // Most events are of no area rule's type: they are told apart without building a list.
+  if (event.testmode || !areaTypes(ruleSet).has(event.type)) return { state, alerts: [] };
   const rules = areaRules(ruleSet).filter((rule) => rule.on.includes(event.type));
-  if (rules.length === 0 || event.testmode) return { state, alerts: [] };
   if (state.reports.some((report) => report.eventId === event.id)) return { state, alerts: [] };
   const at = parseEventTime(event.time);
   // Three windows: a held per-home alert is decided after its window and the next one began, and

@@ -1,5 +1,5 @@
 import type { Place, RecentEvent, Rhythm, RhythmRule } from './model.ts';
-import { localTime } from './time.ts';
+import { epochDay, localTime } from './time.ts';
 
 /** Days the rhythm remembers: two weeks, so that both weekends count and it follows the person. */
 export const RHYTHM_DAYS = 14;
@@ -13,8 +13,7 @@ export const MIN_SEEN_DAYS = 3;
 /** Door reports this close together are one passage through it (opened, closed, opened again). */
 const DOOR_PASSAGE_MS = 2 * 60_000;
 
-const dayNumber = (date: string): number => Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
-const ringOf = (date: string): number => dayNumber(date) % RHYTHM_DAYS;
+const ringOf = (date: string): number => epochDay(date) % RHYTHM_DAYS;
 const partOf = (minute: number): number => Math.min(PARTS - 1, Math.floor(minute / 180));
 const gapIndex = (place: number, part: number, ring: number) => (place * PARTS + part) * RHYTHM_DAYS + ring;
 
@@ -35,8 +34,9 @@ export function initialRhythm(date: string): Rhythm {
 
 /** Starts the days from the newest learned up to `date`: their ring slots are cleared. */
 function rollTo(rhythm: Rhythm, date: string): Rhythm {
-  const from = dayNumber(rhythm.day);
-  const to = dayNumber(date);
+  if (date === rhythm.day) return rhythm;
+  const from = epochDay(rhythm.day);
+  const to = epochDay(date);
   if (to <= from) return rhythm;
   const gaps = [...rhythm.gaps];
   const up = [...rhythm.up];
@@ -196,17 +196,20 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     }
     leftBed = undefined;
   }
-  const result: Rhythm = {
-    ...next,
-    ...placed,
-    gaps,
-    outs,
-    up,
-    ...(backs ? { backs } : {}),
-    ...(beds ? { beds } : {}),
-    last: entry,
-    place: placeOf(placed.bed, placed.chair, entry, returning !== undefined),
-  };
+  // One copy, then the fields in the order a spread of them would define them (the key order,
+  // and so the stored JSON, stays the same): a literal of several spreads costs more.
+  const result: { -readonly [K in keyof Rhythm]: Rhythm[K] } = { ...next };
+  result.bed = placed.bed;
+  result.chair = placed.chair;
+  if (placed.bedTs !== undefined) result.bedTs = placed.bedTs;
+  if (placed.chairTs !== undefined) result.chairTs = placed.chairTs;
+  result.gaps = gaps;
+  result.outs = outs;
+  result.up = up;
+  if (backs) result.backs = backs;
+  if (beds) result.beds = beds;
+  result.last = entry;
+  result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
   if (returning !== undefined) result.returning = returning;
   else delete result.returning;
   if (leftBed === undefined) delete result.leftBed;

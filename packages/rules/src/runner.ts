@@ -9,7 +9,14 @@ import {
   isAreaHold,
 } from './area.ts';
 import { evaluate } from './evaluate.ts';
-import { type DeviceContext, initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
+import {
+  type DeviceContext,
+  type EventInput,
+  initialState,
+  type ResidentState,
+  type RuleSet,
+  type Timer,
+} from './model.ts';
 
 /**
  * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
@@ -31,7 +38,13 @@ export class RulesRunner {
   /** Per-home alerts not sent because their district raised an area incident, in decision order. */
   readonly withheld: Alert[] = [];
   readonly #timers = new Map<string, Timer>();
+  /**
+   * Timers by due order (a binary heap), and beside it each one's due time: the sift compares
+   * numbers from a list of numbers rather than reading each timer object. Cancelled and moved
+   * timers stay until they come up, and are skipped then.
+   */
   readonly #heap: Timer[] = [];
+  readonly #due: number[] = [];
   /** Alerts held for an area decision, by their hold timer's id. */
   readonly #held = new Map<string, Alert>();
   readonly #hasArea: boolean;
@@ -66,11 +79,15 @@ export class RulesRunner {
     const device = this.#device?.(event);
     const away = this.#away?.(residentId);
     const started = this.#observe ? process.hrtime.bigint() : 0n;
-    const result = evaluate(
-      state,
-      { kind: 'event', event, now, ...(device ? { device } : {}), ...(away ? { away } : {}) },
-      this.#ruleSet,
-    );
+    // Built without spreads: this runs once an event.
+    const input: EventInput = device
+      ? away
+        ? { kind: 'event', event, now, device, away }
+        : { kind: 'event', event, now, device }
+      : away
+        ? { kind: 'event', event, now, away }
+        : { kind: 'event', event, now };
+    const result = evaluate(state, input, this.#ruleSet);
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
     this.#apply(result.timers);
@@ -102,7 +119,7 @@ export class RulesRunner {
     this.#now = Math.max(this.#now, now);
     for (;;) {
       const top = this.#heap[0];
-      if (!top || top.dueAt > now) break;
+      if (!top || (this.#due[0] as number) > now) break;
       this.#pop();
       if (this.#timers.get(top.id) !== top) continue; // moved or cancelled since
       this.#timers.delete(top.id);
@@ -153,38 +170,53 @@ export class RulesRunner {
 
   #push(timer: Timer): void {
     const heap = this.#heap;
+    const due = this.#due;
+    const at = timer.dueAt;
+    let i = heap.length;
     heap.push(timer);
-    let i = heap.length - 1;
+    due.push(at);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const child = heap[i] as Timer;
       const above = heap[parent] as Timer;
-      if (!before(child, above)) break;
+      const aboveAt = due[parent] as number;
+      if (!(at < aboveAt || (at === aboveAt && timer.id < above.id))) break;
       heap[i] = above;
-      heap[parent] = child;
+      due[i] = aboveAt;
       i = parent;
     }
+    heap[i] = timer;
+    due[i] = at;
   }
 
   #pop(): void {
     const heap = this.#heap;
-    const last = heap.pop();
-    if (!last || heap.length === 0) return;
-    heap[0] = last;
+    const due = this.#due;
+    const last = heap.pop() as Timer;
+    const lastAt = due.pop() as number;
+    const size = heap.length;
+    if (size === 0) return;
+    // The last timer sinks from the top to its place; each level moves the earlier child up.
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= size) break;
+      let child = l;
+      let childAt = due[l] as number;
       const r = l + 1;
-      let best = i;
-      if (l < heap.length && before(heap[l] as Timer, heap[best] as Timer)) best = l;
-      if (r < heap.length && before(heap[r] as Timer, heap[best] as Timer)) best = r;
-      if (best === i) break;
-      const moved = heap[i] as Timer;
-      heap[i] = heap[best] as Timer;
-      heap[best] = moved;
-      i = best;
+      if (r < size) {
+        const rAt = due[r] as number;
+        if (rAt < childAt || (rAt === childAt && (heap[r] as Timer).id < (heap[l] as Timer).id)) {
+          child = r;
+          childAt = rAt;
+        }
+      }
+      const down = heap[child] as Timer;
+      if (!(childAt < lastAt || (childAt === lastAt && down.id < last.id))) break;
+      heap[i] = down;
+      due[i] = childAt;
+      i = child;
     }
+    heap[i] = last;
+    due[i] = lastAt;
   }
 }
-
-const before = (a: Timer, b: Timer): boolean => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.id < b.id);

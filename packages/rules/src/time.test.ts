@@ -2,7 +2,16 @@ import { alertIdFor } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alertId } from './ids.ts';
-import { formatAlso, formatIso, formatWhen, localTime, parseEventTime } from './time.ts';
+import {
+  addDays,
+  epochDay,
+  formatAlso,
+  formatDay,
+  formatIso,
+  formatWhen,
+  localTime,
+  parseEventTime,
+} from './time.ts';
 
 /** Every instant `toISOString` writes with a four-digit year. */
 const instant = fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 });
@@ -29,6 +38,43 @@ describe('event times without Date objects', () => {
       '2026-1a-22T10:30:00.000Z',
     ])
       expect(parseEventTime(iso)).toStrictEqual(Date.parse(iso));
+  });
+
+  it('dates are read as the Date routes read them, a day past the month running on', () => {
+    // What the digit-by-digit readings replace: Date.parse of midnight UTC, Date.UTC of the numbers.
+    const dayByParse = (date: string) => Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+    const byUtc = (date: string, days: number) => {
+      const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+      return new Date(Date.UTC(y, mo - 1, d + days));
+    };
+    const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+    const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    const dates = fc.tuple(
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+    );
+    fc.assert(
+      fc.property(dates, fc.integer({ min: -400, max: 400 }), ([y, m, d], days) => {
+        const date = `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+        expect(epochDay(date)).toStrictEqual(dayByParse(date));
+        let added: string | Error;
+        try {
+          added = byUtc(date, days).toISOString().slice(0, 10);
+        } catch (error) {
+          added = error as Error;
+        }
+        if (added instanceof Error) expect(() => addDays(date, days)).toThrow(RangeError);
+        else expect(addDays(date, days)).toBe(added);
+        const day = byUtc(date, 0).getUTCDay();
+        expect(formatDay(date)).toBe(
+          `${WEEKDAYS[day]} ${Number(date.slice(8))} ${MONTHS[Number(date.slice(5, 7)) - 1]}`,
+        );
+      }),
+      { numRuns: 5_000 },
+    );
+    for (const odd of ['2026-1-01', '2026-01-0a', '+02026-01-01', ''])
+      expect(epochDay(odd)).toStrictEqual(dayByParse(odd));
   });
 
   it('formatIso writes what toISOString writes', () => {

@@ -106,16 +106,24 @@ export function localTime(ms: number, timeZone: string): LocalTime {
 
 /** The instant of a local date and minute of day in the zone (the later one in a DST overlap). */
 export function zonedInstant(date: string, minute: number, timeZone: string): number {
-  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
-  const wall = Date.UTC(y, mo - 1, d) + minute * 60_000;
+  const day = utcDay(date);
+  const wall = (Number.isNaN(day) ? utcOf(date) : day * 86_400_000) + minute * 60_000;
   const first = wall - localTime(wall, timeZone).offsetMs;
   return wall - localTime(first, timeZone).offsetMs;
 }
 
 /** `YYYY-MM-DD` plus days. */
 export function addDays(date: string, days: number): string {
+  const day = utcDay(date);
+  if (!Number.isNaN(day)) return formatIso((day + days) * 86_400_000).slice(0, 10);
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   return new Date(Date.UTC(y, mo - 1, d + days)).toISOString().slice(0, 10);
+}
+
+/** `Date.UTC` of a date's numbers. */
+function utcOf(date: string): number {
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  return Date.UTC(y, mo - 1, d);
 }
 
 /** `HH:MM` → minutes since midnight. */
@@ -139,6 +147,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /** A local date as an operator reads it: `Tue 3 Dec`. */
 export function formatDay(date: string): string {
+  const day = utcDay(date);
+  if (!Number.isNaN(day))
+    // 1970-01-01 was a Thursday.
+    return `${WEEKDAYS[(((day + 4) % 7) + 7) % 7]} ${digits2(date, 8)} ${MONTHS[digits2(date, 5) - 1]}`;
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   const weekday = new Date(Date.UTC(y, mo - 1, d)).getUTCDay();
   return `${WEEKDAYS[weekday]} ${d} ${MONTHS[mo - 1]}`;
@@ -186,7 +198,7 @@ const digits2 = (s: string, i: number): number => (s.charCodeAt(i) - 48) * 10 + 
  */
 export function parseEventTime(iso: string): number {
   if (iso.length !== 24 || !canonical(iso)) return Date.parse(iso);
-  let year = digits2(iso, 0) * 100 + digits2(iso, 2);
+  const year = digits2(iso, 0) * 100 + digits2(iso, 2);
   const month = digits2(iso, 5);
   const day = digits2(iso, 8);
   const hour = digits2(iso, 11);
@@ -195,14 +207,55 @@ export function parseEventTime(iso: string): number {
   const ms = digits2(iso, 20) * 10 + iso.charCodeAt(22) - 48;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
     return Date.parse(iso);
-  // Days from the civil date (H. Hinnant's algorithm): no Date object, no allocation.
-  year -= month <= 2 ? 1 : 0;
-  const era = Math.floor(year / 400);
-  const yearOfEra = year - era * 400;
+  return (
+    daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms
+  );
+}
+
+/** Days since 1970-01-01 of a civil date (H. Hinnant's algorithm): no Date object, no allocation. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = year - (month <= 2 ? 1 : 0);
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
   const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
   const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  const days = era * 146_097 + dayOfEra - 719_468;
-  return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/**
+ * Days since 1970-01-01 of a `YYYY-MM-DD` date: `Date.parse` of its midnight UTC in days, read
+ * digit by digit (the learned rhythm reads a date per activity event). As `Date.parse` does, a
+ * day past the month's end runs on into the next month; any other form goes to `Date.parse`.
+ */
+export function epochDay(date: string): number {
+  const day = civilDay(date);
+  return Number.isNaN(day) ? Math.round(Date.parse(`${date}T00:00:00Z`) / 86_400_000) : day;
+}
+
+/** Days since 1970-01-01 of a `YYYY-MM-DD` date (a day 29–31 may run on into the next month), else NaN. */
+function civilDay(date: string): number {
+  if (date.length !== 10 || date.charCodeAt(4) !== 45 || date.charCodeAt(7) !== 45 || !isDigits(date))
+    return Number.NaN;
+  const month = digits2(date, 5);
+  const day = digits2(date, 8);
+  if (month < 1 || month > 12 || day < 1 || day > 31) return Number.NaN;
+  return daysFromCivil(digits2(date, 0) * 100 + digits2(date, 2), month, day);
+}
+
+/**
+ * The same for `Date.UTC(year, month - 1, day)` of the date's numbers, which reads the years 0–99
+ * as 1900–1999: NaN for those, and the callers take the `Date.UTC` route.
+ */
+function utcDay(date: string): number {
+  return date.charCodeAt(0) === 48 && date.charCodeAt(1) === 48 ? Number.NaN : civilDay(date);
+}
+
+function isDigits(date: string): boolean {
+  for (let i = 0; i < 10; i++) {
+    const c = date.charCodeAt(i);
+    if (i !== 4 && i !== 7 && (c < 48 || c > 57)) return false;
+  }
+  return true;
 }
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);

@@ -2,7 +2,14 @@
  * Absence rules: an expected event that did not come (wake-up, medication, carer visit, supervision).
  */
 import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
-import type { AbsenceRule, EventInput, RecentEvent, ResidentState, Timer } from '../model.ts';
+import type {
+  AbsenceRule,
+  DeviceSupervision,
+  EventInput,
+  RecentEvent,
+  ResidentState,
+  Timer,
+} from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
 import { assertNever, derivedAlert, deviceValues, minutes, type Output } from './output.ts';
 import { KEEP_DEVICES_MS } from './recent.ts';
@@ -45,8 +52,11 @@ export function absenceOnEvent(
   if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
   const devices: ResidentState['devices'] = {};
   // Devices silent for a month (and not lost) are forgotten: the state stays bounded.
-  for (const [serial, device] of Object.entries(state.devices))
+  // `for…in` over the plain record, in the order `Object.entries` gives, without its pairs.
+  for (const serial in state.devices) {
+    const device = state.devices[serial] as DeviceSupervision;
     if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
+  }
   devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
   return { ...state, devices };
 }

@@ -31,16 +31,17 @@ export class Output {
     checkAt: number,
     extra: { eventId?: string; eventAt?: number; key?: string; id: string },
   ): void {
-    const timer: Timer = {
+    // Built field by field rather than with spreads: most events set a timer.
+    const timer: { -readonly [K in keyof Timer]: Timer[K] } = {
       id: extra.id,
       ruleId: rule.id,
       residentId: this.residentId,
       checkAt,
       dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
-      ...(extra.eventId === undefined ? {} : { eventId: extra.eventId }),
-      ...(extra.eventAt === undefined ? {} : { eventAt: extra.eventAt }),
-      ...(extra.key === undefined ? {} : { key: extra.key }),
     };
+    if (extra.eventId !== undefined) timer.eventId = extra.eventId;
+    if (extra.eventAt !== undefined) timer.eventAt = extra.eventAt;
+    if (extra.key !== undefined) timer.key = extra.key;
     this.timers.push({ op: 'set', timer });
   }
 }

@@ -30,8 +30,10 @@ export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
 
 /** Position of an entry in the sorted list (binary search on (at, id)). */
 export function indexOf(recent: readonly RecentEvent[], entry: RecentEvent): number {
-  let lo = 0;
   let hi = recent.length;
+  // Events mostly come in order: one after the newest goes at the end, found without a search.
+  if (hi === 0 || byTimeThenId(recent[hi - 1] as RecentEvent, entry) < 0) return hi;
+  let lo = 0;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (byTimeThenId(recent[mid] as RecentEvent, entry) < 0) lo = mid + 1;
@@ -79,6 +81,8 @@ export function seenWith(old: readonly string[], id: string, keepSeen: number): 
 
 /** First index whose event is at or after `at` (the list is sorted by time). */
 export function firstAtOrAfter(recent: readonly RecentEvent[], at: number): number {
+  // Mostly nothing has passed the horizon yet: the first event is at or after it.
+  if (recent.length === 0 || (recent[0] as RecentEvent).at >= at) return 0;
   let lo = 0;
   let hi = recent.length;
   while (lo < hi) {

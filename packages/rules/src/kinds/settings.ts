@@ -32,8 +32,10 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
     perSet = new Map();
     settingsCache.set(ruleSet, perSet);
   }
-  // Most residents have no overrides: they share the defaults' settings, found without a lookup.
-  const key = perSet.has(residentId) || Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
+  const own = perSet.get(residentId);
+  if (own) return own;
+  // Most residents have no overrides: they share the defaults' settings.
+  const key = Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
   let settings = perSet.get(key);
   if (!settings) {
     const d = ruleSet.defaults;
