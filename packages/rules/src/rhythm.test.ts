@@ -187,6 +187,24 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     ]);
   });
 
+  it('a bed report that reaches the core after a later chair report still marks a home with a bed sensor', () => {
+    // The first evening: movement, then leaving the bed and the chair a millisecond apart, the
+    // chair's report arriving first (separate senders). Then nothing: the silence is raised at the
+    // prior's 3 h, as in order, and not left to the morning's check as in a home with no bed sensor.
+    const moved = ev('motion', at(1, '20:30'));
+    const bed = ev('bed.vacated', at(1, '20:30') + 1_000);
+    const chair = ev('chair.vacated', at(1, '20:30') + 1_001);
+    const raised = (order: TelecareEvent[]) => {
+      const runner = new RulesRunner(DEFAULT_RULE_SET);
+      const alerts = order.flatMap((event) => runner.event(event, at(1, '20:31')));
+      alerts.push(...runner.advance(at(2, '06:00')));
+      return alerts.filter((a) => a.rule.id === 'rhythm.learned').map((a) => [a.type, a.raisedAt]);
+    };
+    const inOrder = raised([moved, bed, chair]);
+    expect(inOrder).toEqual([['inactivity.unusual', new Date(at(1, '23:30') + 1_001 + GRACE).toISOString()]]);
+    expect(raised([moved, chair, bed])).toEqual(inOrder);
+  });
+
   it('the care plan’s hard latest wake-up time caps the learned check', () => {
     // Learned: up by 12:30, checked at 13:15; the care plan says no later than 12:00.
     const capped = parseRuleSet({

@@ -105,7 +105,15 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
     if (last.id === entry.id) return next;
     const placed = seats(next, entry);
-    if (placed.bed === next.bed && placed.chair === next.chair) return next;
+    // A late report that moves nothing still dates its sensor (the first bed report says the home
+    // has a bed sensor): only one older than its own sensor's last changes nothing.
+    if (
+      placed.bed === next.bed &&
+      placed.chair === next.chair &&
+      placed.bedTs === next.bedTs &&
+      placed.chairTs === next.chairTs
+    )
+      return next;
     const result: Rhythm = {
       ...next,
       ...placed,
