@@ -177,6 +177,39 @@ describe('declared time away', () => {
     expect(raised[0]?.reason).toContain('declared in hospital from Mon 9 Nov 10:30 until Thu 12 Nov 09:00');
   });
 
+  it('learns nothing of the period: an outing after a weekend away is caught as it would be without it', () => {
+    // Thursday 12 Nov: up at 09:30, out of the door at 11:00, as on the Monday, and not back.
+    const thursday = [
+      ev('bed.vacated', at(12, '09:30')),
+      ...about(at(12, '09:32'), at(12, '11:00')),
+      ...leave(at(12, '11:00')),
+    ];
+    const notBack = (alerts: readonly Alert[]) =>
+      types(
+        alerts.filter(
+          (alert) => alert.type === 'outing.not-returned' && Date.parse(alert.raisedAt) >= at(12, '00:00'),
+        ),
+      );
+    const without = run(
+      [...Array.from({ length: 11 }, (_, i) => ordinaryDay(i + 1)).flat(), ...thursday],
+      at(13, '06:00'),
+    );
+    const away = run(
+      [
+        ...week(),
+        ...comeBack(at(11, '17:00')),
+        ...about(at(11, '17:06'), at(11, '22:00')),
+        ev('bed.occupied', at(11, '22:00')),
+        ...thursday,
+      ],
+      at(13, '06:00'),
+      declared(WEEKEND),
+    );
+    // Their longest outing (90 min) learned, no return learned from going out in the morning.
+    expect(notBack(without.alerts)).toEqual([`outing.not-returned ${iso(at(12, '13:45') + 50_000)}`]);
+    expect(notBack(away.alerts)).toEqual(notBack(without.alerts));
+  });
+
   it('drops what it remembers of a period once no period names it', () => {
     let periods: AwayPeriod[] | undefined = [WEEKEND];
     const runner = new RulesRunner(DEFAULT_RULE_SET, { away: () => periods });
