@@ -104,6 +104,8 @@ export class WatchedBucket<T> {
   readonly #what: string;
   readonly #log: Logger;
   readonly #entries = new Map<string, T>();
+  /** Keys the watch (or a miss's read) has given: what they hold is newer than a preload's. */
+  readonly #delivered = new Set<string>();
   readonly #following: BucketFollower;
 
   constructor(options: {
@@ -150,11 +152,33 @@ export class WatchedBucket<T> {
     return this.#entries.get(key);
   }
 
+  /**
+   * Takes the bucket read whole (`lastValues`), so that a service that reads it before it starts
+   * work sees every entry from the first lookup on, instead of from when the watch delivers it.
+   * A key the watch has given already keeps what it gave (as new or newer). Returns the entries
+   * held after it.
+   */
+  preload(values: ReadonlyMap<string, Uint8Array>): number {
+    const decoder = new TextDecoder();
+    for (const [key, data] of values) {
+      if (this.#delivered.has(key)) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(decoder.decode(data));
+      } catch {
+        value = undefined;
+      }
+      this.#set(key, value, undefined);
+    }
+    return this.#entries.size;
+  }
+
   close(): Promise<void> {
     return this.#following.close();
   }
 
   #apply(entry: KvEntry): void {
+    this.#delivered.add(entry.key);
     if (entry.operation !== 'PUT') {
       this.#entries.delete(entry.key);
       return;
@@ -165,16 +189,17 @@ export class WatchedBucket<T> {
     } catch {
       value = undefined;
     }
+    this.#set(entry.key, value, entry.revision);
+  }
+
+  #set(key: string, value: unknown, revision: number | undefined): void {
     const parsed = this.#schema.safeParse(value);
-    if (!parsed.success || this.#keyOf(parsed.data) !== entry.key) {
-      this.#entries.delete(entry.key);
-      this.#log.warn(
-        { key: entry.key, revision: entry.revision },
-        `${this.#what} entry is not valid for its key; ignoring it`,
-      );
+    if (!parsed.success || this.#keyOf(parsed.data) !== key) {
+      this.#entries.delete(key);
+      this.#log.warn({ key, revision }, `${this.#what} entry is not valid for its key; ignoring it`);
       return;
     }
-    this.#entries.set(entry.key, parsed.data);
+    this.#entries.set(key, parsed.data);
   }
 }
 

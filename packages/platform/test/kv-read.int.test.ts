@@ -8,11 +8,13 @@ import {
   jetstreamManager,
   lastValues,
   type NatsConnection,
+  WatchedBucket,
 } from '../src/index.ts';
 
 /** A bucket read whole in one pass, leaving no consumer behind. */
 const ns = uniqueNamespace('kvread');
 const bucket = `${names(ns).namespace}-read`;
+const watched = `${names(ns).namespace}-watched`;
 let nc: NatsConnection;
 
 beforeAll(async () => {
@@ -26,6 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.delete(`KV_${bucket}`).catch(() => false);
+  await jsm.streams.delete(`KV_${watched}`).catch(() => false);
   await nc.close();
   await cleanupNamespace(ns);
 });
@@ -51,5 +54,52 @@ describe('lastValues', () => {
     let consumers = 0;
     for await (const _ of jsm.consumers.list(`KV_${bucket}`)) consumers++;
     expect(consumers).toBe(0);
+  });
+});
+
+describe('WatchedBucket.preload', () => {
+  const Entry = {
+    safeParse: (value: unknown) =>
+      typeof value === 'object' && value !== null && typeof (value as { key?: unknown }).key === 'string'
+        ? { success: true as const, data: value as { key: string; v: number } }
+        : { success: false as const },
+  };
+  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+  it('holds the bucket read whole at once, and never replaces what the watch gave with it', async () => {
+    const kv = await createBucket(nc, watched, { history: 3 });
+    await kv.put('a', JSON.stringify({ key: 'a', v: 1 }));
+    const mirror = new WatchedBucket<{ key: string; v: number }>({
+      kv,
+      schema: Entry,
+      keyOf: (entry) => entry.key,
+      what: 'test entries',
+      logger: createLogger('kv', 'silent'),
+    });
+    try {
+      // Read whole: held from now on, whether or not the watch has delivered it yet.
+      expect(mirror.preload(await lastValues(nc, watched))).toBe(1);
+      expect(mirror.held('a')).toEqual({ key: 'a', v: 1 });
+      // The watch gives a newer value; a stale read taken before it does not replace it.
+      await kv.put('a', JSON.stringify({ key: 'a', v: 2 }));
+      for (let i = 0; i < 100 && mirror.held('a')?.v !== 2; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(mirror.held('a')).toEqual({ key: 'a', v: 2 });
+      mirror.preload(new Map([['a', encode({ key: 'a', v: 1 })]]));
+      expect(mirror.held('a')).toEqual({ key: 'a', v: 2 });
+      // A key the watch has not given is taken; one that does not name its key is not.
+      mirror.preload(
+        new Map([
+          ['b', encode({ key: 'b', v: 3 })],
+          ['c', encode({ key: 'x', v: 4 })],
+          ['d', new TextEncoder().encode('not json')],
+        ]),
+      );
+      expect(mirror.held('b')).toEqual({ key: 'b', v: 3 });
+      expect(mirror.held('c')).toBeUndefined();
+      expect(mirror.held('d')).toBeUndefined();
+    } finally {
+      await mirror.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 import { Alert, type AwayPeriod, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RULE_SET } from './default-rules.ts';
-import type { RuleSet } from './model.ts';
+import { DEFAULT_RULE_SET, RHYTHM_RULE } from './default-rules.ts';
+import { evaluate, type HeldAlert } from './evaluate.ts';
+import { initialState, type RuleSet, type Timer } from './model.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
 
@@ -175,6 +176,78 @@ describe('declared time away', () => {
     expect(when).toBeGreaterThanOrEqual(at(12, '11:30'));
     expect(when).toBeLessThanOrEqual(at(12, '12:31'));
     expect(raised[0]?.reason).toContain('declared in hospital from Mon 9 Nov 10:30 until Thu 12 Nov 09:00');
+  });
+
+  it('learns nothing of the period: an outing after a weekend away is caught as it would be without it', () => {
+    // Thursday 12 Nov: up at 09:30, out of the door at 11:00, as on the Monday, and not back.
+    const thursday = [
+      ev('bed.vacated', at(12, '09:30')),
+      ...about(at(12, '09:32'), at(12, '11:00')),
+      ...leave(at(12, '11:00')),
+    ];
+    const notBack = (alerts: readonly Alert[]) =>
+      types(
+        alerts.filter(
+          (alert) => alert.type === 'outing.not-returned' && Date.parse(alert.raisedAt) >= at(12, '00:00'),
+        ),
+      );
+    const without = run(
+      [...Array.from({ length: 11 }, (_, i) => ordinaryDay(i + 1)).flat(), ...thursday],
+      at(13, '06:00'),
+    );
+    const away = run(
+      [
+        ...week(),
+        ...comeBack(at(11, '17:00')),
+        ...about(at(11, '17:06'), at(11, '22:00')),
+        ev('bed.occupied', at(11, '22:00')),
+        ...thursday,
+      ],
+      at(13, '06:00'),
+      declared(WEEKEND),
+    );
+    // Their longest outing (90 min) learned, no return learned from going out in the morning.
+    expect(notBack(without.alerts)).toEqual([`outing.not-returned ${iso(at(12, '13:45') + 50_000)}`]);
+    expect(notBack(away.alerts)).toEqual(notBack(without.alerts));
+  });
+
+  it('says what it held: the rule, the resident, the alert type and the period, nothing personal', () => {
+    // Declared away from Monday 10:00, but still at home and still from 10:30: the silence is held.
+    const events = [
+      ...Array.from({ length: 8 }, (_, i) => ordinaryDay(i + 1)).flat(),
+      ev('bed.vacated', at(9, '09:30')),
+      ...about(at(9, '09:32'), at(9, '10:30')),
+    ];
+    const ruleSet = declared(WEEKEND);
+    let state = initialState(RESIDENT);
+    const timers = new Map<string, Timer>();
+    const raised: Alert[] = [];
+    const held: HeldAlert[] = [];
+    const take = (result: ReturnType<typeof evaluate>) => {
+      state = result.state;
+      for (const command of result.timers)
+        if (command.op === 'set') timers.set(command.timer.id, command.timer);
+        else timers.delete(command.id);
+      raised.push(...result.alerts);
+      held.push(...result.held);
+    };
+    const fire = (until: number) => {
+      for (;;) {
+        const due = [...timers.values()].filter((t) => t.dueAt <= until).sort((a, b) => a.dueAt - b.dueAt)[0];
+        if (!due) return;
+        timers.delete(due.id);
+        take(evaluate(state, { kind: 'tick', timer: due, now: due.dueAt }, ruleSet));
+      }
+    };
+    for (const event of events) {
+      fire(Date.parse(event.time));
+      take(evaluate(state, { kind: 'event', event, now: Date.parse(event.time) + 1000 }, ruleSet));
+    }
+    fire(at(9, '18:00'));
+    expect(raised.filter((alert) => Date.parse(alert.raisedAt) >= at(9, '10:00'))).toEqual([]);
+    expect(held).toEqual([
+      { ruleId: RHYTHM_RULE.id, residentId: RESIDENT, type: 'inactivity.unusual', awayId: WEEKEND.id },
+    ]);
   });
 
   it('drops what it remembers of a period once no period names it', () => {

@@ -36,6 +36,20 @@ export interface Evaluation {
    * duplicate: the state is the same object in both cases, so only this tells them apart.
    */
   readonly duplicate: boolean;
+  /**
+   * Alerts not raised because the resident is declared away (see `kinds/away.ts`): the rule, the
+   * resident, the alert type and the period, nothing personal, for the shell to log and count.
+   */
+  readonly held: readonly HeldAlert[];
+}
+
+/** An alert a declared away period held. */
+export interface HeldAlert {
+  readonly ruleId: string;
+  readonly residentId: string;
+  readonly type: Alert['type'];
+  /** The period in force. */
+  readonly awayId: string;
 }
 
 /** The state belongs to another resident: a bug in the shell, never retried. */
@@ -53,6 +67,7 @@ export class ResidentMismatchError extends Error {
 const NOTHING: Evaluation['merged'] = Object.freeze([]);
 const NO_ALERTS: readonly Alert[] = Object.freeze([]);
 const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
+const NONE_HELD: readonly HeldAlert[] = Object.freeze([]);
 const NO_RULES: readonly Rule[] = [];
 
 /** What an input that changes nothing gives: the same state, shared empty lists. */
@@ -62,6 +77,7 @@ const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   timers: NO_TIMERS,
   merged: NOTHING,
   duplicate,
+  held: NONE_HELD,
 });
 
 /**
@@ -144,11 +160,11 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   const ends = plan.ends.get(entry.type);
   if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
-  const alerts =
+  const { alerts, held } =
     out.alerts.length > 0 && away.length > 0
       ? whileAway(out.alerts, plan.byId, next, away, entry.at)
-      : out.alerts;
-  return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false };
+      : { alerts: out.alerts, held: NONE_HELD };
+  return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false, held };
 }
 
 function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {
@@ -185,12 +201,33 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   }
   // Declared away and not seen back: an absence-type check raises nothing (its recurring checks
   // are still scheduled above).
-  const alerts =
-    out.alerts.length > 0 && heldWhileAway(rule) && awayInForce(next, out.away, timer.checkAt)
-      ? NO_ALERTS
-      : out.alerts;
-  return { state: next, alerts, timers: out.timers, merged: NOTHING, duplicate: false };
+  const inForce =
+    out.alerts.length > 0 && heldWhileAway(rule) ? awayInForce(next, out.away, timer.checkAt) : undefined;
+  if (inForce)
+    return {
+      state: next,
+      alerts: NO_ALERTS,
+      timers: out.timers,
+      merged: NOTHING,
+      duplicate: false,
+      held: out.alerts.map((alert) => heldBy(alert, inForce)),
+    };
+  return {
+    state: next,
+    alerts: out.alerts,
+    timers: out.timers,
+    merged: NOTHING,
+    duplicate: false,
+    held: NONE_HELD,
+  };
 }
+
+const heldBy = (alert: Alert, away: AwayWindow): HeldAlert => ({
+  ruleId: alert.rule.id,
+  residentId: alert.residentId,
+  type: alert.type,
+  awayId: away.id,
+});
 
 /** The alerts an event raised, less those of rules held while the resident is declared away. */
 function whileAway(
@@ -199,12 +236,17 @@ function whileAway(
   state: ResidentState,
   away: readonly AwayWindow[],
   at: number,
-): readonly Alert[] {
-  if (!awayInForce(state, away, at)) return alerts;
-  return alerts.filter((alert) => {
+): { alerts: readonly Alert[]; held: readonly HeldAlert[] } {
+  const inForce = awayInForce(state, away, at);
+  if (!inForce) return { alerts, held: NONE_HELD };
+  const raised: Alert[] = [];
+  const held: HeldAlert[] = [];
+  for (const alert of alerts) {
     const rule = byId.get(alert.rule.id);
-    return !rule || !heldWhileAway(rule);
-  });
+    if (rule && heldWhileAway(rule)) held.push(heldBy(alert, inForce));
+    else raised.push(alert);
+  }
+  return { alerts: raised, held: held.length > 0 ? held : NONE_HELD };
 }
 
 export { byTimeThenId, toRecent } from './kinds/recent.ts';

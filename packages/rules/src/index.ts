@@ -22,6 +22,7 @@ export {
 export {
   type Evaluation,
   evaluate,
+  type HeldAlert,
   ResidentMismatchError,
   type ResidentSettings,
   residentSettings,

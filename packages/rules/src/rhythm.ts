@@ -96,9 +96,17 @@ function placeOf(bed: boolean, chair: boolean, last: RecentEvent | undefined, re
 
 /**
  * Learns one activity event. One older than the latest learned (late) only sets the bed and chair
- * in order; the silences, mornings and outings follow the stream as it happened.
+ * in order; the silences, mornings and outings follow the stream as it happened. With `observe`
+ * false (the stretch up to this event falls in a declared away period) the person is followed
+ * (place, latest activity, bed) but nothing is learned from it: no silence, outing, return,
+ * get-up or bedtime.
  */
-export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, timeZone: string): Rhythm {
+export function learnRhythm(
+  rhythm: Rhythm | undefined,
+  entry: RecentEvent,
+  timeZone: string,
+  observe = true,
+): Rhythm {
   const local = localTime(entry.at, timeZone);
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
@@ -134,7 +142,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
   next = rollTo(next, local.date);
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
-  if (last) {
+  if (last && observe) {
     const minutes = Math.round((entry.at - last.at) / 60_000);
     if (next.place === 'out') {
       if (minutes > (outs[ring] ?? 0)) {
@@ -187,7 +195,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
       bedAt = entry.at;
       upInNight = false;
       // A night's bedtime (from 19:00 to 04:00; a nap is not one), minutes after noon.
-      if (local.minute >= 19 * 60 || local.minute < GET_UP_FROM_MINUTE) {
+      if (observe && (local.minute >= 19 * 60 || local.minute < GET_UP_FROM_MINUTE)) {
         beds = beds ? [...beds] : new Array(RHYTHM_DAYS).fill(0);
         beds[ring] = (local.minute + 720) % 1440;
       }
@@ -197,7 +205,7 @@ export function learnRhythm(rhythm: Rhythm | undefined, entry: RecentEvent, time
     leftBed = entry.at;
   if (leftBed !== undefined && !placed.bed && entry.at - leftBed >= UP_CONFIRMED_MS) {
     const at = localTime(leftBed, timeZone);
-    if (at.date === local.date) {
+    if (observe && at.date === local.date) {
       up = [...up];
       up[ring] = at.minute;
       upOn = local.date;

@@ -67,6 +67,12 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    alertsHeldAway: new Counter({
+      name: 'triage_alerts_held_away_total',
+      help: 'Alerts the rules did not raise because the resident is declared away (absence-type rules only), by rule',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
     alertsReleased: new Counter({
       name: 'triage_alerts_held_released_total',
       help: 'Per-home alerts held for an area decision and sent because no area incident covered them',

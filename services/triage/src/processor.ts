@@ -166,6 +166,7 @@ export class EventProcessor {
       if (result.state !== state) await this.#store.save(result.state);
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
+      this.#heldAway(result.held);
       if (result.duplicate) this.#metrics.duplicateEvents.inc();
       else this.#metrics.eventsEvaluated.inc({ type: event.type });
       if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
@@ -177,6 +178,20 @@ export class EventProcessor {
         );
     });
     stopTimer();
+  }
+
+  /**
+   * Alerts the rules held because the resident is declared away: counted by rule and logged with
+   * the resident and the period, so a hold is visible (never its reason text).
+   */
+  #heldAway(held: Evaluation['held']): void {
+    for (const hold of held) {
+      this.#metrics.alertsHeldAway.inc({ rule: hold.ruleId });
+      this.#log.info(
+        { residentId: hold.residentId, ruleId: hold.ruleId, type: hold.type, awayId: hold.awayId },
+        'alert held: resident declared away',
+      );
+    }
   }
 
   /** What the loop reports of an event it dead-lettered or handed back, in triage's own counts. */
@@ -214,6 +229,7 @@ export class EventProcessor {
         for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
         await this.#timers.apply(result.timers);
         if (result.state !== state) await this.#store.save(result.state);
+        this.#heldAway(result.held);
         await this.#timers.fired(timer);
         this.#metrics.timersFired.inc({ rule: timer.ruleId });
         return true;

@@ -7,6 +7,7 @@ import {
   type DefinedService,
   defineService,
   type Logger,
+  lastValues,
   openDeviceMapMirror,
   type ServiceContext,
   type ServiceHandle,
@@ -132,6 +133,11 @@ async function wireTriage(
     logger: logger.child({ component: 'resident-away' }),
   });
   lifecycle.add('resident-away', () => awayBucket.close());
+  // Read whole before any lane starts: an event handled before the watch delivered a resident's
+  // periods would see none.
+  service.step('reading the declared away periods');
+  const awayHeld = awayBucket.preload(await lastValues(nc, n.kv.residentAway));
+  logger.info({ residents: awayHeld }, 'declared away periods read');
   const away = (residentId: string) => awayBucket.held(residentId)?.periods;
   const processor = new EventProcessor({
     js,

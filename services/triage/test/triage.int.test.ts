@@ -187,6 +187,43 @@ describe('triage against real NATS and Redis', () => {
     expect(state.away).toEqual({ id: 'awy_int0001', out: true, back: T0 - 60_000 });
   });
 
+  it('reads the declared away periods whole at start-up, before its lanes take the events waiting', async () => {
+    // Declared and the events stored while triage is down: at start-up they are read at once.
+    await triage.close();
+    const bucket = await openBucket(nc, n.kv.residentAway);
+    await bucket.put(
+      'res_away2',
+      JSON.stringify({
+        residentId: 'res_away2',
+        periods: [
+          {
+            id: 'awy_int0002',
+            from: new Date(T0 - 3600_000).toISOString(),
+            until: new Date(T0 + 86_400_000).toISOString(),
+            reason: 'hospital',
+          },
+        ],
+        updatedAt: new Date(T0).toISOString(),
+      }),
+    );
+    const at = (ms: number) => ({ time: new Date(ms).toISOString(), receivedat: new Date(ms).toISOString() });
+    await publishEvent({
+      ...makeEvent({
+        residentId: 'res_away2',
+        type: 'door.closed',
+        deviceEventId: 'door-000002',
+        serial: 'DC-2001',
+        devicekind: 'door-contact',
+        location: 'front door',
+      }),
+      ...at(T0 - 1800_000),
+    });
+    triage = await start();
+    await drained();
+    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_away2`)) ?? '{}');
+    expect(state.away).toEqual({ id: 'awy_int0002', out: true });
+  });
+
   it('dead-letters an invalid event with its reason and keeps going', async () => {
     const good = makeEvent({
       residentId: 'res_beta',

@@ -131,7 +131,9 @@ export function rhythmOnEvent(
   out: Output,
 ): ResidentState {
   const before = state.rhythms?.[rule.id];
-  let rhythm = learnRhythm(before, entry, out.settings.timeZone);
+  const from = before?.last?.at ?? entry.at;
+  const observe = out.away.length === 0 || !duringAway(out.away, from, entry.at);
+  let rhythm = learnRhythm(before, entry, out.settings.timeZone, observe);
   if (rhythm === before) return state;
   const last = rhythm.last as RecentEvent;
   const previous = before?.last;
@@ -234,6 +236,17 @@ export function rhythmOnTick(
     }),
   );
   return state;
+}
+
+/**
+ * Whether the stretch from `from` to `to` (the latest activity learned, then this one) touches a
+ * declared away period: what it shows (an outing of the whole weekend, a silence, a get-up) is
+ * not the person's rhythm, and is not learned. A return seen in the period does not change that:
+ * a neighbour looking in looks like one, and the "outing" after them would be the weekend's.
+ */
+export function duringAway(away: readonly AwayWindow[], from: number, to: number): boolean {
+  for (const w of away) if (w.from <= to && from < w.until) return true;
+  return false;
 }
 
 /** How often an outing in an open-ended (or not yet ended) away period is looked at again. */
