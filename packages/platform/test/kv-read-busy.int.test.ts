@@ -8,6 +8,7 @@ import {
   jetstreamManager,
   lastValues,
   type NatsConnection,
+  TimeoutError,
 } from '../src/index.ts';
 
 /**
@@ -75,5 +76,24 @@ describe('lastValues on a bucket being written', () => {
       await writes;
       proxy.set({ kind: 'pass' });
     }
+  }, 40_000);
+
+  it('fails with a TimeoutError when the read makes no progress, and leaves no consumer', async () => {
+    const kv = await createBucket(writer, bucket, { history: 1 });
+    await kv.put('k0', 'v0');
+    // Every answer 4 s late: the requests still make it (within their 5 s), a batch does not
+    // bring its first message within the 1 s the read allows here.
+    proxy.set({ kind: 'delay', ms: 2_000 });
+    try {
+      const outcome = await lastValues(reader, bucket, { stallMs: 1_000 }).catch((err: unknown) => err);
+      expect(outcome).toBeInstanceOf(TimeoutError);
+      expect((outcome as Error).message).toMatch(/no message for 1000 ms/);
+    } finally {
+      proxy.set({ kind: 'pass' });
+    }
+    const jsm = await jetstreamManager(writer);
+    let consumers = 0;
+    for await (const _ of jsm.consumers.list(`KV_${bucket}`)) consumers++;
+    expect(consumers).toBe(0);
   }, 40_000);
 });
