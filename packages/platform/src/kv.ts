@@ -3,7 +3,7 @@ import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
 import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
-import { Pause, SECOND_NS } from './work.ts';
+import { Pause, SECOND_NS, TimeoutError } from './work.ts';
 
 export type { KV };
 
@@ -228,6 +228,14 @@ export async function openDeviceMapMirror(
 /** How long the server keeps a reader's consumer after the reader stopped without deleting it. */
 const READER_INACTIVE_S = 30;
 const READ_BATCH = 1_000;
+/** How long one batch of a bucket read waits for its messages (the server ends it then). */
+const READ_EXPIRES_MS = 5_000;
+/**
+ * How long a bucket read may go without a message or the end of a batch before it gives up with
+ * a `TimeoutError`: a batch is ended by the server at its expiry, or by the client when the
+ * server's heartbeats stop; this bounds the rest (a connection down for the whole read).
+ */
+const READ_STALL_MS = 15_000;
 
 /**
  * Every live key of a bucket with its last value, read in one pass by a consumer of our own that
@@ -235,8 +243,20 @@ const READ_BATCH = 1_000;
  * listing (`kv.keys()`) and a `get` per key cost a round trip per key, and the listing leaves an
  * ordered consumer the server keeps for five minutes and recovers at every restart: dozens of them
  * over a large bucket made a NATS restart take more than 30 s.
+ *
+ * It reads what the bucket held when the read began: the consumer's pending count at creation
+ * (the last message of each key), not "until nothing is pending". A bucket written steadily (the
+ * timer records under load) always has something pending again by the time a batch comes back
+ * over a slow round trip; reading until it had none chased the writes for minutes. Writes made
+ * during the read are taken when they come in the batches, never waited for. A read that stops
+ * making progress fails with a `TimeoutError` (retryable) after `stallMs`, never hangs.
  */
-export async function lastValues(nc: NatsConnection, bucket: string): Promise<Map<string, Uint8Array>> {
+export async function lastValues(
+  nc: NatsConnection,
+  bucket: string,
+  options: { stallMs?: number } = {},
+): Promise<Map<string, Uint8Array>> {
+  const stallMs = options.stallMs ?? READ_STALL_MS;
   const stream = `KV_${bucket}`;
   const prefix = `$KV.${bucket}.`;
   const jsm = await jetstreamManager(nc);
@@ -249,19 +269,45 @@ export async function lastValues(nc: NatsConnection, bucket: string): Promise<Ma
   });
   const values = new Map<string, Uint8Array>();
   try {
+    // The keys' last messages when the consumer was made; a message of them deleted since (a
+    // key purged again) is skipped by the server, which `pending` reaching 0 tells.
     let left = info.num_pending;
     const consumer = await jetstream(nc).consumers.get(stream, info.name);
     while (left > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(left, READ_BATCH), expires: 5_000 });
+      const batch = await consumer.fetch({
+        max_messages: Math.min(left, READ_BATCH),
+        expires: READ_EXPIRES_MS,
+      });
+      let stalled = false;
+      let watchdog: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          stalled = true;
+          void batch.close();
+        }, stallMs);
+        watchdog.unref();
+      };
+      arm();
       let read = 0;
-      for await (const msg of batch) {
-        read++;
-        const key = msg.subject.slice(prefix.length);
-        const operation = msg.headers?.get('KV-Operation');
-        if (operation === 'DEL' || operation === 'PURGE') values.delete(key);
-        else values.set(key, msg.data);
-        left = msg.info.pending;
+      try {
+        for await (const msg of batch) {
+          arm();
+          read++;
+          const key = msg.subject.slice(prefix.length);
+          const operation = msg.headers?.get('KV-Operation');
+          if (operation === 'DEL' || operation === 'PURGE') values.delete(key);
+          else values.set(key, msg.data);
+          left = Math.min(left - 1, msg.info.pending);
+          if (left <= 0) break;
+        }
+      } finally {
+        clearTimeout(watchdog);
       }
+      if (stalled)
+        throw new TimeoutError(`reading bucket ${bucket}: no message for ${stallMs} ms`, {
+          context: { bucket, ms: stallMs, left },
+        });
       if (read === 0) break;
     }
   } finally {

@@ -1,25 +1,58 @@
 import { Redis } from 'ioredis';
+import { TransientError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { TimeoutError, within } from './work.ts';
 
 export type { Redis };
 
 /**
- * Redis holds only rebuildable state. Commands fail fast while disconnected (so a handler can nak
- * and retry) and the client reconnects with capped backoff.
+ * How long a Redis command (a pipeline's too) may wait for its answer before it fails with a
+ * retryable error. Without it a command sent to a Redis that accepted the connection but never
+ * answers (stopped, or behind a link that silently lost the bytes) waited for ever.
  */
-export async function createRedis(options: { url: string; logger: Logger; name: string }): Promise<Redis> {
+export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
+/** How long the first connection may take, the ready check included. */
+export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Redis holds only rebuildable state. Commands fail fast while disconnected (so a handler can nak
+ * and retry), and within REDIS_COMMAND_TIMEOUT_MS when connected to a Redis that does not answer;
+ * the client reconnects with capped backoff. The first connection fails (a `TransientError`, for
+ * the supervisor to start the service again) when Redis has not answered within
+ * REDIS_CONNECT_TIMEOUT_MS.
+ */
+export async function createRedis(options: {
+  url: string;
+  logger: Logger;
+  name: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}): Promise<Redis> {
   const log = options.logger.child({ component: 'redis' });
   const redis = new Redis(options.url, {
     connectionName: options.name,
     lazyConnect: true,
     connectTimeout: 5_000,
+    commandTimeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
-  await redis.connect();
+  const ms = options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
+  try {
+    await within(redis.connect(), ms);
+  } catch (err) {
+    // No client left reconnecting behind a start that failed.
+    redis.disconnect();
+    throw new TransientError(
+      err instanceof TimeoutError
+        ? `Redis did not answer within ${ms} ms`
+        : `could not connect to Redis: ${(err as Error).message}`,
+      { cause: err, context: { dependency: 'redis' } },
+    );
+  }
   log.info('connected to redis');
   return redis;
 }
