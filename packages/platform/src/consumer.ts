@@ -312,12 +312,10 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     }
   };
 
+  /** Messages taken in hand and not yet settled, each with a promise of its settling. */
+  const held = new Map<JsMsg, Promise<void>>();
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
-  /** Messages taken in hand and not yet settled. */
-  const held = new Set<JsMsg>();
   const take = async (msg: JsMsg): Promise<void> => {
-    held.add(msg);
-
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
     const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
@@ -328,6 +326,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     const finished = new Promise<void>((resolve) => {
       done = resolve;
     });
+    held.set(msg, finished);
     void keepWorking(msg, ackWaitMs, () => finished);
     // A stop while it waited for its lane: not begun, so handed back at once rather than drained.
     const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message, decoded));
@@ -363,23 +362,46 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   let manager: JetStreamManager | undefined;
+  const managerOf = async (): Promise<JetStreamManager> => {
+    manager ??= await options.js.jetstreamManager(false);
+    return manager;
+  };
+  const consumerInfo = async () => (await managerOf()).consumers.info(options.stream, options.consumer);
+  // The ack floor is the last acked message of the filter; with nothing in hand anywhere, every
+  // message up to the delivered sequence (which passes the other subjects' messages) is handled.
+  const ackedOf = (info: Awaited<ReturnType<typeof consumerInfo>>): number =>
+    info.num_ack_pending === 0
+      ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
+      : info.ack_floor.stream_seq;
   const checkpoint = async (): Promise<void> => {
     const at = options.clock.now();
-    manager ??= await options.js.jetstreamManager(false);
-    const info = await manager.consumers.info(options.stream, options.consumer);
+    const info = await consumerInfo();
     // Behind: what was stored before `at` is at most the stream's last message (any subject).
     const stored =
       info.num_pending === 0
         ? info.delivered.stream_seq
-        : (await manager.streams.info(options.stream)).state.last_seq;
+        : (await (await managerOf()).streams.info(options.stream)).state.last_seq;
     mark.storedBy(at, stored);
-    // The ack floor is the last acked message of the filter; with nothing in hand anywhere, every
-    // message up to the delivered sequence (which passes the other subjects' messages) is handled.
-    mark.ackedThrough(
-      info.num_ack_pending === 0
-        ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
-        : info.ack_floor.stream_seq,
-    );
+    mark.ackedThrough(ackedOf(info));
+    if (mark.readTo >= at || info.num_pending > 0 || stopping) return;
+    // Everything stored is delivered, and what is not acked yet is mostly the messages in hand
+    // (the loop asks between pulls, while the last pull's messages are still being handled). They
+    // are this loop's to finish: once they are settled (waited for no longer than a pull), the ack
+    // floor is asked again, so the mark passes `at` now rather than at the next checkpoint. That
+    // one is a timer round later (a second at least), and on an accelerated clock hours later.
+    const inHand = [...held].filter(([msg]) => msg.seq <= stored).map(([, finished]) => finished);
+    let settled = false;
+    await Promise.race([
+      Promise.all(inHand).then(() => {
+        settled = true;
+      }),
+      sleep(options.expiresMs ?? 1_000, stopped.signal),
+    ]);
+    // An ack is not answered: the server may count it a moment after the loop sent it.
+    for (let ask = 0; settled && !stopping && mark.readTo < at && ask < 3; ask++) {
+      if (ask > 0) await sleep(10 * ask, stopped.signal);
+      mark.ackedThrough(ackedOf(await consumerInfo()));
+    }
   };
 
   const loop = async (): Promise<void> => {
@@ -421,7 +443,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       await done;
       await pool.idle();
       // Taken but never begun (waiting for a free slot when the stop came): handed back now.
-      for (const msg of held) tryTo(() => msg.nak());
+      for (const msg of held.keys()) tryTo(() => msg.nak());
       held.clear();
     },
   };

@@ -268,6 +268,36 @@ describe('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
+  it('readTo: a checkpoint taken while the lane holds what was stored is passed once that is acked, without another', async () => {
+    const name = await durable(jsm, n, 'readto-inhand');
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let began = false;
+    const handled: number[] = [];
+    const running = loop(name, async (note) => {
+      began = true;
+      await gate;
+      handled.push(note.i);
+    });
+    try {
+      await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
+      // Delivered and in hand: nothing pending on the consumer, one message not yet acked.
+      await waitFor(() => began, { timeoutMs: 10_000 });
+      const before = Date.now();
+      setTimeout(release, 100);
+      // One checkpoint: the lane is behind only by the message it holds. Once that is acked, the
+      // mark passes the checkpoint's time, not one checkpoint later (a due timer would wait a
+      // whole timer round more, hours on an accelerated clock).
+      await running.checkpoint();
+      expect(handled).toEqual([0]);
+      expect(running.readTo).toBeGreaterThanOrEqual(before);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('drains on stop: the message in hand finishes and is acked, nothing more is pulled', async () => {
     const name = await durable(jsm, n, 'drain');
     const finished: number[] = [];
