@@ -26,8 +26,13 @@ export const areaConsumerName = (type: string): string => `${AREA_CONSUMER}${tok
 export const PULL_EXPIRES_MS = 1_000;
 /** How often a busy partition looks for due timers between events. */
 const TICK_EVERY_MS = 200;
-/** How often a lane behind its due timers asks the server how far its stream reaches. */
-const CHECKPOINT_EVERY_MS = 1_000;
+/**
+ * How often a lane behind its due timers asks the server how far its stream reaches: under the
+ * pull's expiry, so that an idle lane, whose rounds come once a pull expires, asks on every round
+ * (at a second, a round that came a few milliseconds early skipped its checkpoint, and its timers
+ * waited a round more).
+ */
+const CHECKPOINT_EVERY_MS = 500;
 
 /** One durable pull consumer: its name, its filter and what handles its events. */
 export interface Lane {
@@ -208,7 +213,7 @@ export function runLaneWorkers(options: {
    * How far a partition's timers may fire: up to the clock time before which its lane has read
    * every stored event (an event still queued may cancel the check), or further for timers that
    * waited too long for a lane that stays behind (`TimerGate`). While a due timer waits, the lane
-   * asks for a checkpoint at most every second, so the mark moves even when it is never idle.
+   * asks for a checkpoint at most twice a second, so the mark moves even when it is never idle.
    */
   const fireBy = async (state: LaneLoop, partition: number): Promise<number> => {
     const loop = state.loop;
