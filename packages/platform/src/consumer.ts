@@ -386,16 +386,17 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     if (mark.readTo >= at || info.num_pending > 0 || stopping) return;
     // Everything stored is delivered, and what is not acked yet is mostly the messages in hand
     // (the loop asks between pulls, while the last pull's messages are still being handled). They
-    // are this loop's to finish: once they are settled (waited for no longer than a pull), the ack
-    // floor is asked again, so the mark passes `at` now rather than at the next checkpoint. That
-    // one is a timer round later (a second at least), and on an accelerated clock hours later.
+    // are this loop's to finish: once they are settled, the ack floor is asked again, so the mark
+    // passes `at` now rather than at the next checkpoint. That one is a timer round later (up to
+    // a second), and on an accelerated clock hours later. Nothing else was pending, so waiting
+    // delays no pull; a message that keeps failing in hand is waited for a quarter pull at most.
     const inHand = [...held].filter(([msg]) => msg.seq <= stored).map(([, finished]) => finished);
     let settled = false;
     await Promise.race([
       Promise.all(inHand).then(() => {
         settled = true;
       }),
-      sleep(options.expiresMs ?? 1_000, stopped.signal),
+      sleep((options.expiresMs ?? 1_000) / 4, stopped.signal),
     ]);
     // An ack is not answered: the server may count it a moment after the loop sent it.
     for (let ask = 0; settled && !stopping && mark.readTo < at && ask < 3; ask++) {
