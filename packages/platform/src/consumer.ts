@@ -16,13 +16,14 @@ import { type Names, RejectReason } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Clock } from './clock.ts';
-import { decodeJson } from './decode.ts';
+import { type Decoded, decodeJson } from './decode.ts';
 import { PoisonMessageError, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
 import { publishDeadLetter } from './nats.ts';
-import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY } from './work.ts';
+import { ReadMark } from './read-mark.ts';
+import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY, sleep } from './work.ts';
 
 /** What a handler is told about the message it holds, beside its decoded value. */
 export interface MessageContext {
@@ -65,8 +66,19 @@ export interface ConsumerLoopOptions<T> {
   readonly handle: (value: T, message: MessageContext) => Promise<void>;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** The lane of a message: one lane's messages are handled one at a time, in stream order. */
-  readonly key?: (subject: string) => string;
+  /**
+   * The lane of a message: one lane's messages are handled one at a time, in stream order. It is
+   * given the decoded message too (undefined when it does not decode), for a key the subject lacks.
+   */
+  readonly key?: (subject: string, value: T | undefined) => string;
+  /**
+   * A message that failed for the moment is tried again in hand, after `retryDelay`, instead of
+   * being handed back: the messages of its lane behind it wait for it. With several messages in
+   * flight (`concurrency` and the consumer's `max_ack_pending` above 1) a message handed back
+   * would come back after later ones of its lane; tried in hand, the lane keeps its order. A stop
+   * hands it back at once (no delay), before the messages of its lane behind it.
+   */
+  readonly retryInPlace?: boolean;
   /** Messages in hand at once over all lanes (1 unless said). */
   readonly concurrency?: number;
   /** Messages asked for per pull; `concurrency` unless said. */
@@ -103,6 +115,17 @@ export interface ConsumerLoopOptions<T> {
 export interface ConsumerLoop {
   /** Whether the loop is pulling: it keeps pulling through lost connections, so false only once stopped. */
   readonly running: boolean;
+  /**
+   * A clock time before which every message stored on the consumer has been handled (acked or
+   * dead-lettered; −∞ until known), as of the last `checkpoint()` (see `ReadMark`).
+   */
+  readonly readTo: number;
+  /**
+   * Asks the server (one or two requests) how far the stream reaches now and how far the consumer
+   * has acked: `readTo` passes the present clock time once the ack floor reaches what was stored
+   * by now, as seen by this or a later checkpoint, even while messages keep coming.
+   */
+  checkpoint(): Promise<void>;
   /** Stops pulling, hands back what a pull still delivers, and resolves once the work in hand is acked. */
   stop(): Promise<void>;
 }
@@ -202,6 +225,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const ackWaitMs = options.ackWaitMs ?? ACK_WAIT_S * 1_000;
   const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
   const pause = new Pause();
+  const mark = new ReadMark();
+  const stopped = new AbortController();
   let stopping = false;
 
   const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
@@ -236,51 +261,75 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     );
   };
 
-  /** Decodes, handles and settles one message: ack, or the error policy. */
-  const settle = async (msg: JsMsg, message: MessageContext): Promise<void> => {
-    try {
-      const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
-      if (!decoded.ok && options.undecodable === 'skip') {
-        log.debug(
-          { subject: msg.subject, seq: msg.seq, reason: decoded.reason },
-          'unreadable message skipped',
-        );
-        tryTo(() => msg.ack());
-        return;
-      }
-      if (!decoded.ok) throw new PoisonMessageError(decoded.detail, { context: { reason: decoded.reason } });
-      const run = () => options.handle(decoded.value, message);
-      await (options.around ? options.around(message, run) : run());
-      tryTo(() => msg.ack());
-      metrics.handled.inc(label);
-    } catch (err) {
-      if (isRetryable(err)) return retry(msg, err);
+  /** Tried again in hand: counted and logged like a hand-back, then waits (a stop ends the wait). */
+  const retryInHand = async (msg: JsMsg, err: unknown, attempt: number): Promise<void> => {
+    const delay = retryDelay(msg.info.deliveryCount + attempt - 1);
+    metrics.failed.inc(label);
+    options.observe?.retried?.(err);
+    log.warn(
+      { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
+      'message failed for the moment; tried again in hand',
+    );
+    await sleep(delay, stopped.signal);
+  };
+
+  /** Handles and settles one decoded message: ack, or the error policy. */
+  const settle = async (msg: JsMsg, message: MessageContext, decoded: Decoded<T>): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await deadLetter(msg, err);
-      } catch (dlqErr) {
-        // Not even the dead-letter stream took it: keep the message and try again later.
-        retry(msg, dlqErr);
+        if (!decoded.ok && options.undecodable === 'skip') {
+          log.debug(
+            { subject: msg.subject, seq: msg.seq, reason: decoded.reason },
+            'unreadable message skipped',
+          );
+          tryTo(() => msg.ack());
+          return;
+        }
+        if (!decoded.ok)
+          throw new PoisonMessageError(decoded.detail, { context: { reason: decoded.reason } });
+        const value = decoded.value;
+        const run = () => options.handle(value, message);
+        await (options.around ? options.around(message, run) : run());
+        tryTo(() => msg.ack());
+        metrics.handled.inc(label);
+        return;
+      } catch (err) {
+        if (isRetryable(err)) {
+          if (!options.retryInPlace) return retry(msg, err);
+          if (!stopping) await retryInHand(msg, err, attempt);
+          // Stopped: handed back at once, so it comes back before its lane's later messages.
+          if (stopping) return tryTo(() => msg.nak());
+          continue;
+        }
+        try {
+          await deadLetter(msg, err);
+        } catch (dlqErr) {
+          // Not even the dead-letter stream took it: keep the message and try again later.
+          retry(msg, dlqErr);
+        }
+        return;
       }
     }
   };
 
+  /** Messages taken in hand and not yet settled, each with a promise of its settling. */
+  const held = new Map<JsMsg, Promise<void>>();
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
-  /** Messages taken in hand and not yet settled. */
-  const held = new Set<JsMsg>();
   const take = async (msg: JsMsg): Promise<void> => {
-    held.add(msg);
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
-    const lane = options.key?.(msg.subject) ?? '';
+    const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
+    const lane = options.key?.(msg.subject, decoded.ok ? decoded.value : undefined) ?? '';
     metrics.inFlight.inc(label);
     const endTimer = metrics.seconds.startTimer(label);
     let done: () => void = () => {};
     const finished = new Promise<void>((resolve) => {
       done = resolve;
     });
+    held.set(msg, finished);
     void keepWorking(msg, ackWaitMs, () => finished);
     // A stop while it waited for its lane: not begun, so handed back at once rather than drained.
-    const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message));
+    const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message, decoded));
     await pool.submit(lane, () =>
       work().finally(() => {
         held.delete(msg);
@@ -292,9 +341,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   const round = async (consumer: Consumer): Promise<void> => {
+    // Pull only what free slots can take. A pull open while every slot is busy waits on the
+    // consumer's max_ack_pending; when the work in hand outlasts two idle heartbeats (a second)
+    // the client ends it as "heartbeats missed" and the loop pauses before pulling again.
+    await pool.slot();
+    if (stopping) return;
     const pulledAt = options.clock.now();
     const messages = await consumer.fetch({
-      max_messages: Math.max(1, options.batch ?? concurrency),
+      max_messages: Math.max(1, Math.min(options.batch ?? concurrency, pool.free)),
       expires: options.expiresMs ?? 1_000,
     });
     let received = 0;
@@ -307,7 +361,53 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
   };
 
+  let manager: JetStreamManager | undefined;
+  const managerOf = async (): Promise<JetStreamManager> => {
+    manager ??= await options.js.jetstreamManager(false);
+    return manager;
+  };
+  const consumerInfo = async () => (await managerOf()).consumers.info(options.stream, options.consumer);
+  // The ack floor is the last acked message of the filter; with nothing in hand anywhere, every
+  // message up to the delivered sequence (which passes the other subjects' messages) is handled.
+  const ackedOf = (info: Awaited<ReturnType<typeof consumerInfo>>): number =>
+    info.num_ack_pending === 0
+      ? Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq)
+      : info.ack_floor.stream_seq;
+  const checkpoint = async (): Promise<void> => {
+    const at = options.clock.now();
+    const info = await consumerInfo();
+    // Behind: what was stored before `at` is at most the stream's last message (any subject).
+    const stored =
+      info.num_pending === 0
+        ? info.delivered.stream_seq
+        : (await (await managerOf()).streams.info(options.stream)).state.last_seq;
+    mark.storedBy(at, stored);
+    mark.ackedThrough(ackedOf(info));
+    if (mark.readTo >= at || info.num_pending > 0 || stopping) return;
+    // Everything stored is delivered, and what is not acked yet is mostly the messages in hand
+    // (the loop asks between pulls, while the last pull's messages are still being handled). They
+    // are this loop's to finish: once they are settled, the ack floor is asked again, so the mark
+    // passes `at` now rather than at the next checkpoint. That one is a timer round later (up to
+    // a second), and on an accelerated clock hours later. Nothing else was pending, so waiting
+    // delays no pull; a message that keeps failing in hand is waited for a quarter pull at most.
+    const inHand = [...held].filter(([msg]) => msg.seq <= stored).map(([, finished]) => finished);
+    let settled = false;
+    await Promise.race([
+      Promise.all(inHand).then(() => {
+        settled = true;
+      }),
+      sleep((options.expiresMs ?? 1_000) / 4, stopped.signal),
+    ]);
+    // An ack is not answered: the server may count it a moment after the loop sent it.
+    for (let ask = 0; settled && !stopping && mark.readTo < at && ask < 3; ask++) {
+      if (ask > 0) await sleep(10 * ask, stopped.signal);
+      mark.ackedThrough(ackedOf(await consumerInfo()));
+    }
+  };
+
   const loop = async (): Promise<void> => {
+    // The hooks may use the loop this function returns: begin once it has been returned.
+    await Promise.resolve();
     let consumer: Consumer | undefined;
     while (!stopping) {
       try {
@@ -330,16 +430,21 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     get running() {
       return !stopping;
     },
+    get readTo() {
+      return mark.readTo;
+    },
+    checkpoint,
     async stop() {
       stopping = true;
       pause.wake();
+      stopped.abort();
       // The pull in progress is not closed: closing unsubscribes, and a message the server has
       // sent but the client not yet read would be dropped unseen, held until its ack wait. The
       // pull ends by itself within its expiry, and everything it delivers is handed back (nak).
       await done;
       await pool.idle();
       // Taken but never begun (waiting for a free slot when the stop came): handed back now.
-      for (const msg of held) tryTo(() => msg.nak());
+      for (const msg of held.keys()) tryTo(() => msg.nak());
       held.clear();
     },
   };

@@ -98,6 +98,7 @@ export {
 } from './nats.ts';
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
+export { ReadMark } from './read-mark.ts';
 export { createRedis, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, type Redis } from './redis.ts';
 export {
   type ContractsServed,

@@ -57,6 +57,16 @@ export class LanePool {
       });
   }
 
+  /** Slots free now (0 when every slot is taken). */
+  get free(): number {
+    return Math.max(0, this.limit - this.#inFlight);
+  }
+
+  /** Resolves once a slot is free (it does not take it). */
+  async slot(): Promise<void> {
+    while (this.#inFlight >= this.limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
   /** Resolves when every queued task has finished. */
   async idle(): Promise<void> {
     await this.#lock.idle();

@@ -200,6 +200,104 @@ describe('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
+  it('retryInPlace: a failure is tried again in hand, and its key keeps its order with several in flight', async () => {
+    const name = await durable(jsm, n, 'inplace');
+    const seen = new Map<string, number[]>();
+    let failed = 0;
+    const running = loop(
+      name,
+      async (note) => {
+        // The second message of key a fails twice; those of key b and a's later ones are in hand.
+        if (note.key === 'a' && note.i === 1 && failed < 2) {
+          failed += 1;
+          throw new TransientError('a dependency is away');
+        }
+        await sleep(2);
+        seen.set(note.key, [...(seen.get(note.key) ?? []), note.i]);
+      },
+      { concurrency: 4, retryInPlace: true, retryDelay: () => 200 },
+    );
+    try {
+      for (let i = 0; i < 10; i++)
+        for (const key of ['a', 'b']) await js.publish(subject(name, key), JSON.stringify({ key, i }));
+      await waitFor(() => seen.get('a')?.length === 10 && seen.get('b')?.length === 10, {
+        timeoutMs: 15_000,
+      });
+      const inOrder = Array.from({ length: 10 }, (_, i) => i);
+      expect(seen.get('a')).toEqual(inOrder);
+      expect(seen.get('b')).toEqual(inOrder);
+      expect(failed).toBe(2);
+      await waitFor(async () => (await jsm.consumers.info(n.streams.alerts, name)).num_ack_pending === 0);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('readTo: passes the clock time of a checkpoint once everything stored before it is acked', async () => {
+    const name = await durable(jsm, n, 'readto');
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: number[] = [];
+    const running = loop(name, async (note) => {
+      if (note.i === 0) await gate;
+      handled.push(note.i);
+    });
+    try {
+      for (let i = 0; i < 5; i++) await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }));
+      const before = Date.now();
+      // Held on the first message: a checkpoint now is not passed while it is in hand.
+      await running.checkpoint();
+      await sleep(300);
+      await running.checkpoint();
+      expect(running.readTo).toBe(Number.NEGATIVE_INFINITY);
+      release();
+      await waitFor(() => handled.length === 5, { timeoutMs: 10_000 });
+      // The ack floor reaches the first checkpoint's sequence: read up to its clock time at least.
+      await waitFor(
+        async () => {
+          await running.checkpoint();
+          return running.readTo >= before;
+        },
+        { timeoutMs: 10_000 },
+      );
+      expect(handled).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('readTo: a checkpoint taken while the lane holds what was stored is passed once that is acked, without another', async () => {
+    const name = await durable(jsm, n, 'readto-inhand');
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let began = false;
+    const handled: number[] = [];
+    const running = loop(name, async (note) => {
+      began = true;
+      await gate;
+      handled.push(note.i);
+    });
+    try {
+      await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
+      // Delivered and in hand: nothing pending on the consumer, one message not yet acked.
+      await waitFor(() => began, { timeoutMs: 10_000 });
+      const before = Date.now();
+      setTimeout(release, 100);
+      // One checkpoint: the lane is behind only by the message it holds. Once that is acked, the
+      // mark passes the checkpoint's time, not one checkpoint later (a due timer would wait a
+      // whole timer round more, hours on an accelerated clock).
+      await running.checkpoint();
+      expect(handled).toEqual([0]);
+      expect(running.readTo).toBeGreaterThanOrEqual(before);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('drains on stop: the message in hand finishes and is acked, nothing more is pulled', async () => {
     const name = await durable(jsm, n, 'drain');
     const finished: number[] = [];

@@ -20,6 +20,16 @@ export const triageEnv = {
    */
   TRIAGE_ACK_WAIT_S: z.coerce.number().int().min(1).max(600).default(ACK_WAIT_S),
   /**
+   * Events a partition lane holds at once (its consumer's `max_ack_pending`): different residents
+   * are evaluated side by side, one resident's events one at a time and in order.
+   */
+  TRIAGE_LANE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * A timer due at T fires once its partition lane has read every event stored before T. A lane
+   * that stays behind (stuck on an event, or a clock that jumped) fires it anyway this long after T.
+   */
+  TRIAGE_TIMER_MAX_WAIT_S: z.coerce.number().int().min(0).max(3_600).default(300),
+  /**
    * Share the partitions with the other instances of the namespace through leases. `false` runs
    * every partition with no leases: then exactly one instance may run.
    */

@@ -84,6 +84,11 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Timers in the index at its last rebuild (start-up, or Redis found empty)',
       registers: [registry],
     }),
+    timersUnread: new Counter({
+      name: 'triage_timers_fired_unread_total',
+      help: 'Timers fired past TRIAGE_TIMER_MAX_WAIT_S while their partition lane had not yet read everything stored before they fell due (a check that may be decided without events that would cancel it)',
+      registers: [registry],
+    }),
     timerIndexLost: new Counter({
       name: 'triage_timer_index_lost_total',
       help: 'Times Redis was found to have lost the timer index while running, which was then rebuilt',

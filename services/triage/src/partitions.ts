@@ -10,6 +10,7 @@ import {
   startConsumerLoop,
 } from '@telecare/platform';
 import { type EventProcessor, SERVICE } from './processor.ts';
+import { TimerGate } from './timer-gate.ts';
 import type { TimerStore } from './timers.ts';
 
 export const consumerName = (partition: number): string => `triage-p${partition}`;
@@ -25,6 +26,13 @@ export const areaConsumerName = (type: string): string => `${AREA_CONSUMER}${tok
 export const PULL_EXPIRES_MS = 1_000;
 /** How often a busy partition looks for due timers between events. */
 const TICK_EVERY_MS = 200;
+/**
+ * How often a lane behind its due timers asks the server how far its stream reaches: under the
+ * pull's expiry, so that an idle lane, whose rounds come once a pull expires, asks on every round
+ * (at a second, a round that came a few milliseconds early skipped its checkpoint, and its timers
+ * waited a round more).
+ */
+const CHECKPOINT_EVERY_MS = 500;
 
 /** One durable pull consumer: its name, its filter and what handles its events. */
 export interface Lane {
@@ -79,20 +87,23 @@ export function areaLanes(n: Names, areaTypes: readonly string[]): Lane[] {
 }
 
 /**
- * One durable pull consumer per lane. `max_ack_pending: 1` is what keeps a lane in order:
- * JetStream hands out the next event only once this one is acked or terminated, and a nak'd
- * event comes back before anything behind it.
+ * One durable pull consumer per lane. An alarm or area lane holds one event at a time
+ * (`max_ack_pending: 1`): JetStream hands out the next only once this one is acked or terminated,
+ * and a nak'd event comes back before anything behind it. A partition lane holds up to
+ * `partitionInHand` (`TRIAGE_LANE_CONCURRENCY`): its loop keeps each resident's events in order
+ * (see `runLaneWorkers`).
  */
 export async function ensureLaneConsumers(
   jsm: JetStreamManager,
   n: Names,
   all: readonly Lane[],
   ackWaitS: number,
+  partitionInHand = 1,
 ): Promise<void> {
   for (const lane of all) {
     const settings = {
       filter_subject: lane.filter,
-      max_ack_pending: 1,
+      max_ack_pending: lane.kind === 'partition' ? partitionInHand : 1,
       ack_wait: ackWaitS * 1_000_000_000,
       // Never give up on an event: a transient failure retries until it succeeds.
       max_deliver: -1,
@@ -163,14 +174,19 @@ interface LaneLoop {
   loop: ConsumerLoop | undefined;
   stopping: boolean;
   done: Promise<void>;
+  /** When a partition lane's due timers may fire. */
+  gate?: TimerGate;
 }
 
 /**
- * The loops that read lanes, each the platform's consumer loop on one durable consumer: one event
- * in hand at a time (`max_ack_pending: 1`), a failure handed back after the fixed retry delay, so
- * it comes back before anything behind it. Which lanes run changes while the process lives: an
- * instance starts the lanes of a partition when it takes its lease and stops them (draining) when
- * it gives it up.
+ * The loops that read lanes, each the platform's consumer loop on one durable consumer. An alarm
+ * or area lane has one event in hand at a time (`max_ack_pending: 1`), a failure handed back after
+ * the fixed retry delay, so it comes back before anything behind it. A partition lane has up to
+ * `inHand` events at once, keyed by resident (the platform's `LanePool`): different residents are
+ * evaluated side by side, one resident's events one at a time in stream order, and a failure is
+ * tried again in hand (`retryInPlace`) so that the resident's later events wait for it. Which lanes
+ * run changes while the process lives: an instance starts the lanes of a partition when it takes
+ * its lease and stops them (draining) when it gives it up.
  */
 export function runLaneWorkers(options: {
   js: JetStreamClient;
@@ -182,19 +198,57 @@ export function runLaneWorkers(options: {
   retryDelayMs: number;
   /** The lanes' ack wait: an evaluation that takes longer says it is still working. */
   ackWaitMs: number;
+  /** Events a partition lane holds at once (its consumer's `max_ack_pending`). */
+  inHand?: number;
+  /** A due timer waits for its lane to read what was stored before it at most this long. */
+  timerMaxWaitMs: number;
+  /** Told of each timer fired past that wait while its lane was still behind. */
+  firedUnread?: () => void;
   metrics?: Registry;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
   const loops = new Map<string, LaneLoop>();
 
+  /**
+   * How far a partition's timers may fire: up to the clock time before which its lane has read
+   * every stored event (an event still queued may cancel the check), or further for timers that
+   * waited too long for a lane that stays behind (`TimerGate`). While a due timer waits, the lane
+   * asks for a checkpoint at most twice a second, so the mark moves even when it is never idle.
+   */
+  const fireBy = async (state: LaneLoop, partition: number): Promise<number> => {
+    const loop = state.loop;
+    if (!loop) return Number.NEGATIVE_INFINITY;
+    state.gate ??= new TimerGate(options.timerMaxWaitMs, CHECKPOINT_EVERY_MS);
+    const gate = state.gate;
+    const now = options.clock.now();
+    if (gate.fireBy(loop.readTo, now) < now) {
+      const next = await options.timers.nextDue(partition);
+      if (gate.look(loop.readTo, now, next, performance.now()))
+        await loop
+          .checkpoint()
+          .catch((err: unknown) => log.warn({ err, partition }, 'could not read how far the stream reaches'));
+      const waitedMs = gate.force(loop.readTo, now, performance.now());
+      if (waitedMs !== undefined)
+        log.warn(
+          { partition, waitedMs: Math.round(waitedMs), behindMs: now - loop.readTo },
+          'timers fired before their lane read up to them: it stayed behind too long',
+        );
+    }
+    return gate.fireBy(loop.readTo, now);
+  };
+
   const fireDue = async (state: LaneLoop, partition: number): Promise<void> => {
     for (;;) {
-      const due = await options.timers.due(partition, options.clock.now());
+      const by = await fireBy(state, partition);
+      const due = await options.timers.due(partition, by);
       if (due.length === 0) return;
       let progressed = false;
+      const readTo = state.loop?.readTo ?? Number.NEGATIVE_INFINITY;
       for (const timer of due) {
         if (state.stopping) return;
-        if (await options.processor.tick(timer)) progressed = true;
+        if (!(await options.processor.tick(timer))) continue;
+        progressed = true;
+        if (timer.dueAt > readTo) options.firedUnread?.();
       }
       if (!progressed) return; // failing for now; try again on the next round
     }
@@ -234,7 +288,13 @@ export function runLaneWorkers(options: {
       ackWaitMs: options.ackWaitMs,
       retryDelay: () => options.retryDelayMs,
       ...(lane.kind === 'partition' && lane.partition !== undefined
-        ? { beforePull: timerRounds(state, lane.partition) }
+        ? {
+            beforePull: timerRounds(state, lane.partition),
+            // Residents side by side, each resident's events in order (a failure waits in hand).
+            concurrency: options.inHand ?? 1,
+            key: (_subject: string, event: TelecareEvent | undefined) => event?.residentid ?? '',
+            retryInPlace: true,
+          }
         : {}),
       // An idle area lane has read everything stored before this pull: held alerts can be decided.
       ...(lane.kind === 'area' && lane.type

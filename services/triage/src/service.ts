@@ -89,7 +89,13 @@ async function wireTriage(
   const ownLanes = partitionLanes(n, config.TELECARE_PARTITIONS, alarmTypes);
   const startAreaLanes = areaLanes(n, areaTypesOf(ruleSet));
   service.step('bringing the lane consumers in step');
-  await ensureLaneConsumers(jsm, n, [...ownLanes, ...startAreaLanes], config.TRIAGE_ACK_WAIT_S);
+  await ensureLaneConsumers(
+    jsm,
+    n,
+    [...ownLanes, ...startAreaLanes],
+    config.TRIAGE_ACK_WAIT_S,
+    config.TRIAGE_LANE_CONCURRENCY,
+  );
   await removeRetiredConsumers(jsm, n, p1Types);
   await removeAreaConsumers(jsm, n, startAreaLanes);
 
@@ -160,6 +166,9 @@ async function wireTriage(
     logger,
     retryDelayMs: config.TRIAGE_RETRY_DELAY_MS,
     ackWaitMs: config.TRIAGE_ACK_WAIT_S * 1_000,
+    inHand: config.TRIAGE_LANE_CONCURRENCY,
+    timerMaxWaitMs: config.TRIAGE_TIMER_MAX_WAIT_S * 1_000,
+    firedUnread: () => metrics.timersUnread.inc(),
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());

@@ -225,6 +225,12 @@ export class TimerStore {
     return timers;
   }
 
+  /** The earliest due time in a partition's index, or undefined when it has none. */
+  async nextDue(partition: number): Promise<number | undefined> {
+    const [, score] = await this.#redis.zrange(this.indexKey(partition), '0', '0', 'WITHSCORES');
+    return score === undefined ? undefined : Number(score);
+  }
+
   /** Removes a fired timer, unless the tick set it again (then its record is newer). */
   async fired(timer: Timer): Promise<void> {
     const entry = await this.#kv.get(keyOf(timer.id));

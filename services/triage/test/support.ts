@@ -19,8 +19,15 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
-import { servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
-import { consumerName, loadTriageConfig } from '../src/index.ts';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
+import { consumerName, loadTriageConfig, timerBucket } from '../src/index.ts';
 
 /** The fixed time the tests' ManualClock starts at. */
 export const T0 = Date.parse('2026-11-22T10:00:00.000Z');
@@ -169,6 +176,38 @@ export const MEDICATION_RULE = {
   window: { kind: 'after-event', after: ['medication.due'], withinS: 600 },
   reason: '{what}: {detail}; expected {expected}, seen {seen}',
 } as const;
+
+/** Sitting for `forS` without getting up: a timer that an event (the vacated) cancels. */
+export const chairRule = (forS: number) =>
+  ({
+    id: 'sustained.chair',
+    version: 1,
+    kind: 'sustained',
+    type: 'chair.too-long',
+    condition: { starts: ['chair.occupied'], ends: ['chair.vacated'] },
+    forS,
+    reason: '{what}: {detail}',
+  }) as const;
+
+/** No heartbeat from a device within `intervalS` (unless the device map says otherwise). */
+export const supervisionRule = (intervalS: number) =>
+  ({
+    id: 'absence.supervision',
+    version: 1,
+    kind: 'absence',
+    type: 'supervision.lost',
+    expect: ['heartbeat'],
+    window: { kind: 'supervision', defaultIntervalS: intervalS },
+    reason: '{what}: {detail}',
+  }) as const;
+
+/** Removes what a test's triage left in its namespace: the timer bucket, streams and keys. */
+export async function dropTriageNamespace(nc: NatsConnection, n: Names): Promise<void> {
+  await openBucket(nc, timerBucket(n))
+    .then((kv) => kv.destroy())
+    .catch(() => undefined);
+  await cleanupNamespace(n.namespace);
+}
 
 /** The rules of the lease tests (shared with the instance they run in a process of its own). */
 export const LEASE_RULES = parseRuleSet({

@@ -71,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('triage against real NATS and Redis', () => {
-  it('creates the streams and one ordered durable consumer per partition', async () => {
+  it('creates the streams and one durable consumer per partition, several events in hand', async () => {
     for (const stream of [n.streams.events, n.streams.alerts]) {
       expect((await jsm.streams.info(stream)).config.name).toBe(stream);
     }
@@ -79,7 +79,8 @@ describe('triage against real NATS and Redis', () => {
       const info = await jsm.consumers.info(n.streams.events, `triage-p${p}`);
       expect(info.config.filter_subject).toBe(n.subjects.eventsOfPartition(p));
       expect(info.config.ack_policy).toBe('explicit');
-      expect(info.config.max_ack_pending).toBe(1);
+      // TRIAGE_LANE_CONCURRENCY: residents side by side, each in order (the lane's loop keeps it).
+      expect(info.config.max_ack_pending).toBe(16);
     }
   });
 
