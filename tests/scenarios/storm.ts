@@ -155,6 +155,9 @@ async function explainUnmatched(
   ]);
 }
 
+/** A press whose case takes longer than this is explained like one with no case. */
+const SLOW_CASE_MS = 5_000;
+
 /** The storm's districts: `GL4`, `GL5`, … (the background homes are in GL1). */
 const stormDistrict = (i: number, districts: number) => `GL${4 + (i % districts)}`;
 
@@ -181,7 +184,7 @@ export async function runStorm(
   const mosquitto = await startOwnMosquitto();
   const platform = await startPlatform(kind, {
     MQTT_URL: mosquitto.url,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? 'silent',
     TELECARE_PARTITIONS: '8',
   });
   const nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
@@ -398,6 +401,12 @@ export async function runStorm(
     const unmatched = pressAlerts.filter((p) => Number.isNaN(p.kase));
     if (unmatched.length > 0) {
       for (const line of await explainUnmatched(platform.namespace, unmatched, caseSeen)) log(line);
+    }
+    // The slow ones too: whether the helpline took the alert up late, or published its case late.
+    const slow = pressAlerts.filter((p) => p.kase > SLOW_CASE_MS);
+    if (slow.length > 0) {
+      log(`presses whose case took over ${SLOW_CASE_MS / 1000} s: ${slow.length}`);
+      for (const line of await explainUnmatched(platform.namespace, slow, caseSeen)) log(`  ${line}`);
     }
     log(
       `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(load.stored / (load.wallMs / 1000))}/s), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
