@@ -76,6 +76,18 @@ describe('the false-alert budget sets the silence limit', () => {
     expect(steady).toMatchObject({ by: 'floor', ms: (6 + 15) * 60_000 });
     const wild = gapLimit(RULE, rhythmWith([20, 150, 30, 90, 15, 120, 60, 100], 8), 'home', MORNING, TZ);
     expect(wild).toMatchObject({ by: 'prior', ms: 3 * 3_600_000 });
+    // A silence that starts in the quiet hours (asleep, where no bed sensor says so) is not capped.
+    const night = gapLimit(
+      RULE,
+      rhythmWith([20, 150, 30, 90, 15, 120, 60, 100], 8),
+      'home',
+      MORNING,
+      TZ,
+      0.05,
+      false,
+    );
+    expect(night.by).toBe('factor');
+    expect(night.ms).toBe((150 * 1.5 + 30) * 60_000);
     // Someone still longer than the prior at home is not raised within their own longest.
     const long = gapLimit(RULE, rhythmWith([170, 150, 175, 160, 168, 172, 165, 171], 8), 'home', MORNING, TZ);
     expect(long).toMatchObject({ by: 'floor', ms: (175 + 15) * 60_000 });

@@ -334,8 +334,8 @@ export function cellsPerDay(rhythm: Rhythm): number {
  * The silence that is unusual for this person, from this moment, in this place: one whose chance
  * on a day they are here then is this place and time's share of the false-alert `budget` (per
  * resident-day), from a model of their daily longest silences here then; no later than their
- * longest × `gapFactor` + `gapMarginS` nor than the prior, never before their longest +
- * `budgetMarginS`.
+ * longest × `gapFactor` + `gapMarginS`, nor than the prior when `capAtPrior` (a silence that
+ * starts by day), never before their longest + `budgetMarginS`.
  */
 export function gapLimit(
   rule: RhythmRule,
@@ -344,6 +344,7 @@ export function gapLimit(
   at: number,
   timeZone: string,
   budget: number = rule.falseAlertBudget,
+  capAtPrior = true,
 ): GapLimit {
   const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
@@ -381,7 +382,7 @@ export function gapLimit(
     ms = byFactor;
     by = 'factor';
   }
-  if (prior < ms) {
+  if (capAtPrior && prior < ms) {
     ms = prior;
     by = 'prior';
   }

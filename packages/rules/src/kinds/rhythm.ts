@@ -18,7 +18,7 @@ import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
 import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
 import { reschedule } from './schedule.ts';
-import type { ResidentSettings } from './settings.ts';
+import { atNight, type ResidentSettings } from './settings.ts';
 
 export const PLACE_TEXT = {
   home: 'at home, up and about',
@@ -124,7 +124,7 @@ export function nightDeadline(
  */
 function asleepUnseen(rule: RhythmRule, rhythm: Rhythm, last: RecentEvent, s: ResidentSettings): boolean {
   if (rhythm.place !== 'home' || rhythm.bedTs !== undefined) return false;
-  const limit = gapLimit(rule, rhythm, 'home', last.at, s.timeZone, budgetOf(rule, s));
+  const limit = gapLimit(rule, rhythm, 'home', last.at, s.timeZone, budgetOf(rule, s), !atNight(last.at, s));
   return !limit.learned && nightFrom(last.at, s) < last.at + limit.ms;
 }
 
@@ -167,7 +167,16 @@ export function rhythmOnEvent(
       checkAt = Math.min(usual, nightDeadline(rule, rhythm, last.at, out.settings).at);
     } else {
       const s = out.settings;
-      checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, s.timeZone, budgetOf(rule, s)).ms;
+      const limit = gapLimit(
+        rule,
+        rhythm,
+        rhythm.place,
+        last.at,
+        s.timeZone,
+        budgetOf(rule, s),
+        !atNight(last.at, s),
+      );
+      checkAt = last.at + limit.ms;
     }
     out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
@@ -238,7 +247,7 @@ export function rhythmOnTick(
     return state;
   }
   const budget = budgetOf(rule, out.settings);
-  const limit = gapLimit(rule, rhythm, place, last.at, tz, budget);
+  const limit = gapLimit(rule, rhythm, place, last.at, tz, budget, !atNight(last.at, out.settings));
   out.alerts.push(
     derivedAlert(rule, out, {
       key: `since:${last.id}`,
