@@ -5,7 +5,7 @@ import { RhythmRule } from './model.ts';
 import { cellsPerDay, dailyMaxModel, gapLimit, initialRhythm, RHYTHM_DAYS } from './rhythm.ts';
 import { epochDay } from './time.ts';
 
-const RULE = RhythmRule.parse(RHYTHM_RULE);
+const RULE = RhythmRule.parse({ ...RHYTHM_RULE, falseAlertBudget: 0.05 });
 const TZ = 'Europe/London';
 /** 10 Nov 2026 (November: London is UTC). */
 const DAY = '2026-11-10';
@@ -58,22 +58,22 @@ describe('the false-alert budget sets the silence limit', () => {
   it('a person with varied mornings: the budget quantile, longer than their longest, with its chance', () => {
     const limit = gapLimit(
       RULE,
-      rhythmWith([12, 35, 18, 50, 22, 15, 40, 28, 19, 31], 8),
+      rhythmWith([20, 40, 60, 80, 30, 50, 70, 45, 35, 65], 8),
       'home',
       MORNING,
       TZ,
     );
     expect(limit.by).toBe('budget');
-    expect(limit.longestMin).toBe(50);
-    expect(limit.ms).toBeGreaterThan((50 + 15) * 60_000);
-    expect(limit.ms).toBeLessThan((50 * 1.5 + 30) * 60_000);
+    expect(limit.longestMin).toBe(80);
+    expect(limit.ms).toBeGreaterThan((80 + 30) * 60_000);
+    expect(limit.ms).toBeLessThan((80 * 1.5 + 30) * 60_000);
     // Its chance on a day there is this time of day's share: 0.05 over 8 places and times.
     expect(limit.chance).toBeCloseTo(0.05 / 8, 6);
   });
 
-  it('never before the longest + 15 min, never after the prior (3 h at home) nor the longest × 1.5 + 30 min', () => {
+  it('never before the longest + 30 min, never after the prior (3 h at home) nor the longest × 1.5 + 30 min', () => {
     const steady = gapLimit(RULE, rhythmWith([6, 6, 6, 6, 6, 6, 6, 6], 8), 'home', MORNING, TZ);
-    expect(steady).toMatchObject({ by: 'floor', ms: (6 + 15) * 60_000 });
+    expect(steady).toMatchObject({ by: 'floor', ms: (6 + 30) * 60_000 });
     const wild = gapLimit(RULE, rhythmWith([20, 150, 30, 90, 15, 120, 60, 100], 8), 'home', MORNING, TZ);
     expect(wild).toMatchObject({ by: 'prior', ms: 3 * 3_600_000 });
     // A silence that starts in the quiet hours (asleep, where no bed sensor says so) is not capped.
@@ -90,7 +90,7 @@ describe('the false-alert budget sets the silence limit', () => {
     expect(night.ms).toBe((150 * 1.5 + 30) * 60_000);
     // Someone still longer than the prior at home is not raised within their own longest.
     const long = gapLimit(RULE, rhythmWith([170, 150, 175, 160, 168, 172, 165, 171], 8), 'home', MORNING, TZ);
-    expect(long).toMatchObject({ by: 'floor', ms: (175 + 15) * 60_000 });
+    expect(long).toMatchObject({ by: 'floor', ms: (175 + 30) * 60_000 });
   });
 
   it('property: the limit lies between the floor and the cap, and a smaller budget never makes it shorter', () => {
@@ -111,7 +111,7 @@ describe('the false-alert budget sets the silence limit', () => {
           const longest = Math.max(0, ...maxima);
           if (longest === 0) expect(tight.ms).toBe(prior);
           else if (tight.by !== undefined) {
-            const floor = (longest + 15) * 60_000;
+            const floor = (longest + 30) * 60_000;
             const cap = Math.min(prior, Math.min(12 * 3_600_000, (longest * 1.5 + 30) * 60_000));
             expect(tight.ms).toBeGreaterThanOrEqual(floor);
             expect(tight.ms).toBeLessThanOrEqual(Math.max(floor, cap));

@@ -331,7 +331,8 @@ export function cellsPerDay(rhythm: Rhythm): number {
 }
 
 /**
- * The silence that is unusual for this person, from this moment, in this place: one whose chance
+ * The silence that is unusual for this person, from this moment, in this place: without a budget,
+ * their longest × `gapFactor` + `gapMarginS`; with one, a silence whose chance
  * on a day they are here then is this place and time's share of the false-alert `budget` (per
  * resident-day), from a model of their daily longest silences here then; no later than their
  * longest × `gapFactor` + `gapMarginS`, nor than the prior when `capAtPrior` (a silence that
@@ -343,7 +344,7 @@ export function gapLimit(
   place: 'home' | 'chair',
   at: number,
   timeZone: string,
-  budget: number = rule.falseAlertBudget,
+  budget: number | undefined = rule.falseAlertBudget,
   capAtPrior = true,
 ): GapLimit {
   const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
@@ -371,6 +372,8 @@ export function gapLimit(
       learned: byFactor >= prior,
       seenDays,
     };
+  if (budget === undefined)
+    return { ms: byFactor, longestMin: longest, days: rhythm.days, learned: true, seenDays, by: 'factor' };
   maxima.sort((a, b) => a - b);
   const model = dailyMaxModel(maxima);
   const share = Math.min(0.5, budget / cellsPerDay(rhythm));
