@@ -207,7 +207,11 @@ export type RoutineRule = z.infer<typeof RoutineRule>;
  * bed, in the chair, at home and moving, out), how long this person's silences last; when they
  * get up; how long they are out. It raises
  * - `inactivity.unusual` when a silence at home outlasts this person's longest at that time of day
- *   and place (times `gapFactor`, plus `gapMarginS`), never while they are out or in bed;
+ *   and place (times `gapFactor`, plus `gapMarginS`), or, with a `falseAlertBudget` (false alerts
+ *   per resident-day), is unlikely for them then: past the quantile of their daily longest
+ *   silences there and then whose chance is this time of day's share of the budget, no later than
+ *   the former nor (by day) the prior, never before their longest plus `budgetMarginS`; never
+ *   while they are out or in bed;
  * - `inactivity.no-wake` when they are not up by their latest learned get-up time plus
  *   `wakeMarginS` (the care plan's wake-up window until `minDays` mornings are learned), saying
  *   whether they never left the bed since the night before;
@@ -224,6 +228,15 @@ export const RhythmRule = z.strictObject({
   minDays: z.number().int().min(1).max(14).default(7),
   gapFactor: z.number().min(1).max(10).default(1.5),
   gapMarginS: Seconds.default(1800),
+  /**
+   * The false silence alerts allowed per resident-day, shared over the places and times of day
+   * (for example 0.05). Unset (the default), the silence limit is the longest × `gapFactor` +
+   * `gapMarginS`: on the irregular corpus the budget's limits raised more false alerts (rules
+   * README, "The learned rhythm").
+   */
+  falseAlertBudget: z.number().gt(0).max(1).optional(),
+  /** With a budget, a silence limit is at least the person's longest there and then plus this. */
+  budgetMarginS: Seconds.default(1800),
   wakeMarginS: Seconds.default(2700),
   nightReturnS: Seconds.default(2700),
   /** Not back this long after the latest they came home from going out at this time of day. */
@@ -258,6 +271,8 @@ export const ResidentOverrides = z.strictObject({
         withinS: Seconds.optional(),
         below: z.number().optional(),
         above: z.number().optional(),
+        /** The learned rhythm's false silence alerts allowed per resident-day. */
+        falseAlertBudget: z.number().gt(0).max(1).optional(),
       }),
     )
     .optional(),

@@ -230,6 +230,46 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     ]);
   });
 
+  it('a false-alert budget, per resident, sets how long a silence may last, and the reason says it', () => {
+    // Mornings with one pause of 20 to 80 min after 10:00; on day 9 nothing after 10:00.
+    const PAUSES = [20, 40, 60, 80, 30, 50, 70, 45];
+    const day = (d: number, pause: number) => [
+      ev('bed.vacated', at(d, '08:00')),
+      ...about(at(d, '08:02'), at(d, '10:00')),
+      ...about(at(d, '10:00') + pause * 60_000, at(d, '22:58')),
+      ev('bed.occupied', at(d, '23:00')),
+    ];
+    const days = PAUSES.flatMap((pause, i) => day(i + 1, pause));
+    const today = [ev('bed.vacated', at(9, '08:00')), ...about(at(9, '08:02'), at(9, '10:00'))];
+    const ownBudget = (falseAlertBudget: number) =>
+      parseRuleSet({
+        ...DEFAULT_RULE_SET,
+        residents: { [RESIDENT]: { thresholds: { 'rhythm.learned': { falseAlertBudget } } } },
+      });
+    const raised = (ruleSet?: RuleSet) => {
+      const { alerts } = run([...days, ...today], at(9, '14:00'), ruleSet);
+      expect(alerts.map((alert) => alert.type)).toEqual(['inactivity.unusual']);
+      return { at: Date.parse(alerts[0]?.raisedAt ?? ''), reason: alerts[0]?.reason ?? '' };
+    };
+    const last = at(9, '09:56');
+    // No budget (the default): the longest (84 min: from 09:56 to the end of the longest pause)
+    // × 1.5 + 30 min, as before.
+    const usual = raised();
+    expect(usual.at).toBe(last + 156 * 60_000 + GRACE);
+    expect(usual.reason).not.toContain('budget');
+    // A lax budget (1 in 2 days): the floor, the longest + 30 min; a strict one in between.
+    const lax = raised(ownBudget(0.5));
+    const strict = raised(ownBudget(0.05));
+    expect(lax.at).toBe(last + 114 * 60_000 + GRACE);
+    expect(strict.at).toBeGreaterThan(lax.at);
+    expect(strict.at).toBeLessThan(usual.at);
+    expect(strict.reason).toContain(
+      'as on each of the last 8 days at this time at home, up and about; unusual for them at this time: fewer than 1 in',
+    );
+    expect(strict.reason).toContain('(false-alert budget 1 in 20 days)');
+    expect(lax.reason).toContain('(false-alert budget 1 in 2 days)');
+  });
+
   it('an evening in the chair is not a silence at home', () => {
     const up = ev('bed.vacated', at(9, '10:00'));
     const sit = ev('chair.occupied', at(9, '10:10'));

@@ -247,41 +247,155 @@ export interface GapLimit {
   readonly learned: boolean;
   /** On how many of the days before today the person was seen here at this time of day. */
   readonly seenDays?: number;
+  /**
+   * The fitted chance that a day's longest silence here at this time outlasts `ms`, on a day the
+   * person is here then (at most this time of day's share of the budget when the budget sets it).
+   */
+  readonly chance?: number;
+  /**
+   * What set the limit: the false-alert budget's quantile, the longest × `gapFactor` +
+   * `gapMarginS` (tighter), the prior (the cap), or the longest + `budgetMarginS` (the floor).
+   */
+  readonly by?: 'budget' | 'factor' | 'prior' | 'floor';
 }
 
-/** The silence that is unusual for this person, from this moment, in this place. */
+const EULER = 0.5772156649;
+/** Below this many days' maxima the tail is taken as exponential (more cautious than a fit). */
+const GUMBEL_MIN_DAYS = 5;
+/**
+ * The least spread a tail is given, as a share of the mean of the maxima: a fortnight of days as
+ * alike as a timetable says little of how much longer a day may be, and a person's longest
+ * silence of three hours varies from day to day by at least this much.
+ */
+const MIN_SPREAD = 0.2;
+
+/**
+ * A model of a day's longest silence from the days' maxima (minutes, ascending): a Gumbel
+ * distribution by probability-weighted moments, or with fewer than five days an exponential tail
+ * above the least of them; either with a scale of at least `MIN_SPREAD` of their mean. `exceed(x)` is the chance a day's longest outlasts x; `quantile(p)` the
+ * length outlasted with chance p.
+ */
+export function dailyMaxModel(sorted: readonly number[]): {
+  exceed(x: number): number;
+  quantile(p: number): number;
+} {
+  const n = sorted.length;
+  let b0 = 0;
+  let b1 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = sorted[i] as number;
+    b0 += x;
+    if (n > 1) b1 += (i / (n - 1)) * x;
+  }
+  b0 /= n;
+  b1 /= n;
+  const spread = MIN_SPREAD * b0;
+  const beta = Math.max(spread, (2 * b1 - b0) / Math.LN2);
+  const least = sorted[0] ?? 0;
+  if (n < GUMBEL_MIN_DAYS) {
+    const mean = Math.max(spread, b0 - least);
+    if (!(mean > 0)) return { exceed: (x) => (x < least ? 1 : 0), quantile: () => least };
+    return {
+      exceed: (x) => (x <= least ? 1 : Math.exp(-(x - least) / mean)),
+      quantile: (p) => least - mean * Math.log(p),
+    };
+  }
+  const mu = b0 - EULER * beta;
+  return {
+    exceed: (x) => 1 - Math.exp(-Math.exp(-(x - mu) / beta)),
+    quantile: (p) => mu - beta * Math.log(-Math.log1p(-p)),
+  };
+}
+
+/**
+ * How many places and times of day (cells) a day passes through, on average over the whole days
+ * learned: the budget per day is shared over them, each in proportion to how often the person is
+ * there then, which gives every cell the same chance of a false alert on a day it is visited.
+ */
+export function cellsPerDay(rhythm: Rhythm): number {
+  const today = ringOf(rhythm.day);
+  let cells = 0;
+  let days = 0;
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
+    if (ring === today) continue;
+    let seen = 0;
+    for (let place = 0; place < PLACES_LEARNED; place++)
+      for (let part = 0; part < PARTS; part++)
+        if ((rhythm.gaps[gapIndex(place, part, ring)] ?? 0) > 0) seen++;
+    if (seen > 0) {
+      cells += seen;
+      days++;
+    }
+  }
+  return days === 0 ? 1 : Math.max(1, cells / days);
+}
+
+/**
+ * The silence that is unusual for this person, from this moment, in this place: without a budget,
+ * their longest × `gapFactor` + `gapMarginS`; with one, a silence whose chance
+ * on a day they are here then is this place and time's share of the false-alert `budget` (per
+ * resident-day), from a model of their daily longest silences here then; no later than their
+ * longest × `gapFactor` + `gapMarginS`, nor than the prior when `capAtPrior` (a silence that
+ * starts by day), never before their longest + `budgetMarginS`.
+ */
 export function gapLimit(
   rule: RhythmRule,
   rhythm: Rhythm,
   place: 'home' | 'chair',
   at: number,
   timeZone: string,
+  budget: number | undefined = rule.falseAlertBudget,
+  capAtPrior = true,
 ): GapLimit {
   const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
   const part = partOf(localTime(at, timeZone).minute);
   let longest = 0;
-  let seenDays = 0;
+  const maxima: number[] = [];
   const today = ringOf(rhythm.day);
   for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
     const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
-    if (gap > 0 && ring !== today) seenDays++;
+    if (gap > 0 && ring !== today) maxima.push(gap);
     longest = Math.max(longest, gap);
   }
+  const seenDays = maxima.length;
   // Never seen here at this time of day: the prior holds.
   if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
-  const ms = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  const byFactor = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
   // Seen here at this time on a day or two only (someone usually out at work then): the longest
   // of so few is no measure of them, and the prior stays the least limit.
   if (seenDays < MIN_SEEN_DAYS)
     return {
-      ms: Math.max(ms, prior),
+      ms: Math.max(byFactor, prior),
       longestMin: longest,
       days: rhythm.days,
-      learned: ms >= prior,
+      learned: byFactor >= prior,
       seenDays,
     };
-  return { ms, longestMin: longest, days: rhythm.days, learned: true, seenDays };
+  if (budget === undefined)
+    return { ms: byFactor, longestMin: longest, days: rhythm.days, learned: true, seenDays, by: 'factor' };
+  maxima.sort((a, b) => a - b);
+  const model = dailyMaxModel(maxima);
+  const share = Math.min(0.5, budget / cellsPerDay(rhythm));
+  const byBudget = model.quantile(share) * 60_000;
+  const floor = longest * 60_000 + rule.budgetMarginS * 1000;
+  let ms = byBudget;
+  let by: GapLimit['by'] = 'budget';
+  if (byFactor < ms) {
+    ms = byFactor;
+    by = 'factor';
+  }
+  if (capAtPrior && prior < ms) {
+    ms = prior;
+    by = 'prior';
+  }
+  if (ms < floor) {
+    ms = floor;
+    by = 'floor';
+  }
+  ms = Math.round(ms);
+  const chance = model.exceed(ms / 60_000);
+  return { ms, longestMin: longest, days: rhythm.days, learned: true, seenDays, chance, by };
 }
 
 export interface OutLimit {

@@ -18,7 +18,7 @@ import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
 import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
 import { reschedule } from './schedule.ts';
-import type { ResidentSettings } from './settings.ts';
+import { atNight, type ResidentSettings } from './settings.ts';
 
 export const PLACE_TEXT = {
   home: 'at home, up and about',
@@ -64,6 +64,23 @@ export function lateNightMinutes(rule: RhythmRule, rhythm: Rhythm, date: string,
   return Math.round(Math.min(90, Math.max(0, (fromNoon - usual) / 2)));
 }
 
+/** The false silence alerts allowed per day for this resident: their own, else the rule's. */
+export const budgetOf = (rule: RhythmRule, s: ResidentSettings): number | undefined =>
+  s.thresholds[rule.id]?.falseAlertBudget ?? rule.falseAlertBudget;
+
+/** "fewer than 1 in 40 days expected this long", from the fitted chance of a day's longest. */
+export function chanceText(chance: number): string {
+  if (chance >= 0.5) return 'expected this long on about half of their days or more';
+  const n = Math.floor(1 / chance);
+  return n >= 1000
+    ? 'fewer than 1 in 1000 days expected this long'
+    : `fewer than 1 in ${n} days expected this long`;
+}
+
+/** "1 in 20 days" for 0.05 false alerts a day. */
+export const budgetText = (budget: number): string =>
+  budget >= 1 ? `${budget} a day` : `1 in ${Math.round(1 / budget)} days`;
+
 export function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
   return { ...state, rhythms: { ...state.rhythms, [rule.id]: rhythm } };
 }
@@ -107,7 +124,7 @@ export function nightDeadline(
  */
 function asleepUnseen(rule: RhythmRule, rhythm: Rhythm, last: RecentEvent, s: ResidentSettings): boolean {
   if (rhythm.place !== 'home' || rhythm.bedTs !== undefined) return false;
-  const limit = gapLimit(rule, rhythm, 'home', last.at, s.timeZone);
+  const limit = gapLimit(rule, rhythm, 'home', last.at, s.timeZone, budgetOf(rule, s), !atNight(last.at, s));
   return !limit.learned && nightFrom(last.at, s) < last.at + limit.ms;
 }
 
@@ -148,7 +165,19 @@ export function rhythmOnEvent(
     if (rhythm.place === 'out') {
       const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
       checkAt = Math.min(usual, nightDeadline(rule, rhythm, last.at, out.settings).at);
-    } else checkAt = last.at + gapLimit(rule, rhythm, rhythm.place, last.at, out.settings.timeZone).ms;
+    } else {
+      const s = out.settings;
+      const limit = gapLimit(
+        rule,
+        rhythm,
+        rhythm.place,
+        last.at,
+        s.timeZone,
+        budgetOf(rule, s),
+        !atNight(last.at, s),
+      );
+      checkAt = last.at + limit.ms;
+    }
     out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
   }
@@ -217,7 +246,8 @@ export function rhythmOnTick(
     );
     return state;
   }
-  const limit = gapLimit(rule, rhythm, place, last.at, tz);
+  const budget = budgetOf(rule, out.settings);
+  const limit = gapLimit(rule, rhythm, place, last.at, tz, budget, !atNight(last.at, out.settings));
   out.alerts.push(
     derivedAlert(rule, out, {
       key: `since:${last.id}`,
@@ -228,7 +258,7 @@ export function rhythmOnTick(
         limit.seenDays !== undefined && limit.seenDays < MIN_SEEN_DAYS
           ? `active again within ${minutes(limit.ms)} (seen ${PLACE_TEXT[place]} at this time on ${limit.seenDays} of the last ${limit.days} days only, at most ${limit.longestMin} min still)`
           : limit.learned
-            ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}`
+            ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === undefined ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
             : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
       seen: `nothing for ${silentFor}`,
       decidedAt: timer.dueAt,

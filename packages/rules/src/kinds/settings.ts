@@ -18,7 +18,10 @@ export interface ResidentSettings {
   readonly preAlarmCancelS: number;
   readonly disabled: ReadonlySet<string>;
   readonly thresholds: Readonly<
-    Record<string, { forS?: number; withinS?: number; below?: number; above?: number }>
+    Record<
+      string,
+      { forS?: number; withinS?: number; below?: number; above?: number; falseAlertBudget?: number }
+    >
   >;
   /** Away periods the rule set declares for the resident (the shell's come with each input). */
   readonly away: readonly AwayWindow[];
