@@ -7,18 +7,23 @@ import { initialState } from './model.ts';
 
 const T = Date.parse('2026-11-22T10:00:00.000Z');
 
-function mainsLost(residentId: string, district: string | undefined, at: number): TelecareEvent {
+function mainsLost(
+  residentId: string,
+  district: string | undefined,
+  at: number,
+  type: 'mains.lost' | 'mains.restored' = 'mains.lost',
+): TelecareEvent {
   return {
     specversion: '1.0',
-    id: `evt_${residentId}`,
+    id: `evt_${type === 'mains.lost' ? '' : 'r_'}${residentId}`,
     source: '/test',
-    type: 'mains.lost',
+    type,
     subject: `HUB-${residentId}`,
     time: new Date(at).toISOString(),
     datacontenttype: 'application/json',
     residentid: residentId,
     devicekind: 'hub',
-    deviceeventid: `ml-${residentId}`,
+    deviceeventid: `${type}-${residentId}`,
     partition: 0,
     receivedat: new Date(at).toISOString(),
     testmode: false,
@@ -66,5 +71,48 @@ describe('area holds', () => {
     if (!timer) throw new Error('not held');
     const state = evaluateArea(initialAreaState('GL9'), lone, T + 60_000, DEFAULT_RULE_SET).state;
     expect(decideAreaHold(state, timer, DEFAULT_RULE_SET).decision).toBe('release');
+  });
+
+  it('holds the restore of a held mains.lost too, in either order: withheld with it in an incident, released for a lone home', () => {
+    const lostAt = T + 10_000;
+    const restoredAt = T + 70_000;
+    const evaluated = (residentId: string, district: string, order: 'lost-first' | 'restore-first') => {
+      const lost = mainsLost(residentId, district, lostAt);
+      const restored = mainsLost(residentId, district, restoredAt, 'mains.restored');
+      const [first, second] = order === 'lost-first' ? [lost, restored] : [restored, lost];
+      const one = evaluate(
+        initialState(residentId),
+        { kind: 'event', event: first, now: T + 80_000 },
+        DEFAULT_RULE_SET,
+      );
+      const two = evaluate(one.state, { kind: 'event', event: second, now: T + 80_000 }, DEFAULT_RULE_SET);
+      return [
+        holdForArea(first, one.alerts, DEFAULT_RULE_SET),
+        holdForArea(second, two.alerts, DEFAULT_RULE_SET),
+      ];
+    };
+    const incident = Array.from({ length: 12 }, (_, i) => mainsLost(`res_${i}`, 'GL1', T + i * 1_000));
+    let state = initialAreaState('GL1');
+    for (const event of incident) state = evaluateArea(state, event, T + 60_000, DEFAULT_RULE_SET).state;
+    for (const order of ['lost-first', 'restore-first'] as const) {
+      const holds = evaluated('res_0', 'GL1', order);
+      // Nothing goes out at once: the lost alert and the restore closing it are both held.
+      expect(holds.flatMap((h) => h.pass)).toEqual([]);
+      const held = holds.flatMap((h) => h.held);
+      expect(held.map((h) => h.alert.type).sort()).toEqual(['mains.lost', 'mains.restored']);
+      expect(held.find((h) => h.alert.type === 'mains.restored')?.alert.closes).toBeDefined();
+      for (const hold of held)
+        expect(decideAreaHold(state, hold.timer, DEFAULT_RULE_SET).decision).toBe('withhold');
+    }
+    // A lone home's restore is released after its window, as its lost alert is.
+    const lone = evaluated('res_lone', 'GL9', 'lost-first');
+    const loneState = evaluateArea(
+      initialAreaState('GL9'),
+      mainsLost('res_lone', 'GL9', lostAt),
+      T + 60_000,
+      DEFAULT_RULE_SET,
+    ).state;
+    for (const hold of lone.flatMap((h) => h.held))
+      expect(decideAreaHold(loneState, hold.timer, DEFAULT_RULE_SET).decision).toBe('release');
   });
 });

@@ -119,6 +119,10 @@ export function evaluateArea(
 /** Timer ids of the per-home alerts held for an area decision start with this. */
 export const AREA_HOLD_PREFIX = 'hold:';
 
+/** The alarm type a restore clears (`mains.restored` → `mains.lost`), if it is one. */
+const restoredTypeOf = (type: string): string | undefined =>
+  (TAXONOMY[type as keyof typeof TAXONOMY] as { restores?: string } | undefined)?.restores;
+
 export const isAreaHold = (timer: Timer): boolean => timer.id.startsWith(AREA_HOLD_PREFIX);
 
 /** A per-home alert held back until its window is decided, and the timer that decides it. */
@@ -133,7 +137,10 @@ export interface AreaHold {
  * from a home with a postcode district, not in test mode. Each held alert gets a timer at the end
  * of the event's aligned window plus `reorderGraceS`, when the district's count for that window is
  * known whichever home reported first. An event with no district cannot join an incident, so its
- * alert is never held. Pure.
+ * alert is never held. The restore that closes such an alert (`mains.restored`) is held the same
+ * way, whichever of the two reached the core first: when the district's incident covers the home,
+ * its alert never went out and neither does its restore (a storm's homes would otherwise each send
+ * a record to the helpline as the power comes back). Pure.
  */
 export function holdForArea(
   event: TelecareEvent,
@@ -141,19 +148,29 @@ export function holdForArea(
   ruleSet: RuleSet,
 ): { pass: Alert[]; held: AreaHold[] } {
   const district = event.postcodedistrict;
-  const rule = areaRules(ruleSet).find((candidate) => candidate.on.includes(event.type));
+  // The alarm type an area rule counts that this event is, or that it restores.
+  const restores = restoredTypeOf(event.type);
+  const rule = areaRules(ruleSet).find(
+    (candidate) =>
+      candidate.on.includes(event.type) || (restores !== undefined && candidate.on.includes(restores)),
+  );
   if (!rule || !district || event.testmode || alerts.length === 0) return { pass: [...alerts], held: [] };
   const triggers = new Set(
     ruleSet.rules
-      .filter((candidate) => candidate.kind === 'trigger' && candidate.on.includes(event.type))
+      .filter(
+        (candidate) => candidate.kind === 'trigger' && candidate.on.some((type) => rule.on.includes(type)),
+      )
       .map((candidate) => candidate.id),
   );
+  const counted = (alert: Alert) =>
+    triggers.has(alert.rule.id) ||
+    (alert.closes !== undefined && rule.on.includes(restoredTypeOf(alert.type) ?? ''));
   const windowMs = rule.withinS * 1000;
   const checkAt = (Math.floor(parseEventTime(event.time) / windowMs) + 1) * windowMs;
   const pass: Alert[] = [];
   const held: AreaHold[] = [];
   for (const alert of alerts) {
-    if (!triggers.has(alert.rule.id) || alert.residentId !== event.residentid) {
+    if (!counted(alert) || alert.residentId !== event.residentid) {
       pass.push(alert);
       continue;
     }
