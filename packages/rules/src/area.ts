@@ -1,4 +1,4 @@
-import { type Alert, defaultPriority, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import { type Alert, defaultPriority, type EventType, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { z } from 'zod';
 import { alertId as alertIdFor } from './ids.ts';
 import type { AreaRule, RuleSet, Timer } from './model.ts';
@@ -120,8 +120,8 @@ export function evaluateArea(
 export const AREA_HOLD_PREFIX = 'hold:';
 
 /** The alarm type a restore clears (`mains.restored` → `mains.lost`), if it is one. */
-const restoredTypeOf = (type: string): string | undefined =>
-  (TAXONOMY[type as keyof typeof TAXONOMY] as { restores?: string } | undefined)?.restores;
+const restoredTypeOf = (type: string): EventType | undefined =>
+  (TAXONOMY[type as EventType] as { restores?: EventType } | undefined)?.restores;
 
 export const isAreaHold = (timer: Timer): boolean => timer.id.startsWith(AREA_HOLD_PREFIX);
 
@@ -164,7 +164,7 @@ export function holdForArea(
   );
   const counted = (alert: Alert) =>
     triggers.has(alert.rule.id) ||
-    (alert.closes !== undefined && rule.on.includes(restoredTypeOf(alert.type) ?? ''));
+    (alert.closes !== undefined && rule.on.includes(restoredTypeOf(alert.type) as EventType));
   const windowMs = rule.withinS * 1000;
   const checkAt = (Math.floor(parseEventTime(event.time) / windowMs) + 1) * windowMs;
   const pass: Alert[] = [];
