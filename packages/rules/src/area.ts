@@ -1,4 +1,10 @@
-import { type Alert, defaultPriority, type EventType, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import {
+  type Alert,
+  defaultPriority,
+  type EventType,
+  TAXONOMY,
+  type TelecareEvent,
+} from '@telecare/contracts';
 import { z } from 'zod';
 import { alertId as alertIdFor } from './ids.ts';
 import type { AreaRule, RuleSet, Timer } from './model.ts';
