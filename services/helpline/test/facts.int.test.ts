@@ -74,10 +74,12 @@ describe('recording a fact on a case', () => {
     // Nothing but the fact in the step: the reports parse it as it is.
     for (const [i, step] of steps.entries()) expect(step.data).toEqual(recorded[i]);
     const last = steps.at(-1) as CaseEvent;
+    // CASES is written after the commit (the outbox), so the last step may land a moment later
+    // than the answer: wait for it, then compare it whole.
     const stored = await waitFor(() =>
       jsm.streams
         .getMessage(h.names.streams.cases, { last_by_subj: h.names.subjects.caseEvent(c.id) })
-        .then((m) => m ?? undefined)
+        .then((m) => (m && CaseEvent.parse(m.json()).id === last.id ? m : undefined))
         .catch(() => undefined),
     );
     expect(CaseEvent.parse(stored.json())).toEqual(last);
