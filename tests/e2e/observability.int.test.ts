@@ -146,11 +146,17 @@ describe("every service's /metrics", () => {
 
   it("reports each service's own consumer lag, and the helpline's queue per priority", () => {
     expect(scraped.triage).toMatch(/^nats_consumer_pending_messages\{[^}]*consumer="triage-p0"[^}]*\} \d+/m);
-    expect(scraped.helpline).toMatch(/^nats_consumer_pending_messages\{[^}]*consumer="helpline"[^}]*\} \d+/m);
+    for (const priority of ['1', '2', '3', '4', '5'])
+      expect(scraped.helpline).toMatch(
+        new RegExp(
+          `^nats_consumer_pending_messages\\{[^}]*consumer="helpline-p${priority}"[^}]*\\} \\d+`,
+          'm',
+        ),
+      );
     expect(scraped.registry).toMatch(
       /^nats_consumer_pending_messages\{[^}]*consumer="registry-health"[^}]*\} \d+/m,
     );
-    expect(scraped.triage).not.toMatch(/consumer="helpline"/);
+    expect(scraped.triage).not.toMatch(/consumer="helpline/);
     for (const priority of ['1', '2', '3', '4', '5'])
       expect(scraped.helpline).toMatch(
         new RegExp(`^helpline_queue_waiting_cases\\{[^}]*priority="${priority}"`, 'm'),

@@ -21,6 +21,8 @@ export interface Names {
     eventsOfPartition(partition: number): string;
     readonly allEvents: string;
     alert(priority: Priority, residentId: string): string;
+    /** Every alert of one priority (each has its own consumer in the helpline). */
+    alertsOfPriority(priority: Priority): string;
     readonly allAlerts: string;
     caseEvent(caseId: string): string;
     readonly allCases: string;
@@ -110,6 +112,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       eventsOfPartition: (partition) => `${ns}.events.${partition}.>`,
       allEvents: `${ns}.events.>`,
       alert: (priority, residentId) => `${ns}.alerts.p${priority}.${token(residentId)}`,
+      alertsOfPriority: (priority) => `${ns}.alerts.p${priority}.>`,
       allAlerts: `${ns}.alerts.>`,
       caseEvent: (caseId) => `${ns}.cases.${token(caseId)}`,
       allCases: `${ns}.cases.>`,

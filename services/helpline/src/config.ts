@@ -40,7 +40,10 @@ export const helplineEnv = {
   /** Reveals one person may make in HELPLINE_REVEAL_WINDOW_S before 429 and a security event. */
   HELPLINE_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
   HELPLINE_REVEAL_WINDOW_S: seconds(600),
-  /** Alerts handled at once (different residents in parallel; one resident's alerts in order). */
+  /**
+   * Alerts handled at once per alarm priority (P1 and P2 each; P3–P5 half of it each):
+   * different residents in parallel, one resident's alerts of a priority in order.
+   */
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** What an operator's presence becomes when they sign in (`keep`: leave it as it was). */
   PRESENCE_ON_LOGIN: z.enum(['available', 'away', 'keep']).default('available'),

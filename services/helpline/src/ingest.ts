@@ -1,4 +1,4 @@
-import { Alert, type Names } from '@telecare/contracts';
+import { Alert, type Names, type Priority } from '@telecare/contracts';
 import {
   ACK_WAIT_S,
   activeTraceparent,
@@ -19,7 +19,6 @@ import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
 
-export const CONSUMER = 'helpline';
 export const SERVICE = 'helpline';
 
 export interface IngestDeps {
@@ -36,23 +35,55 @@ export interface IngestDeps {
 }
 
 /**
- * Creates the durable `helpline` consumer on ALERTS if it does not exist yet, or brings an existing
- * one's ack wait to the runtime's: what a killed process held comes back in seconds.
+ * One durable consumer per priority (`helpline-p1` … `helpline-p5`; JetStream 2.9 takes one
+ * filter subject per consumer): an alarm is fetched and committed on its own path, never behind a
+ * flood of lower-priority records (a power cut's restores, a storm of heartbeats' faults).
  */
-export async function ensureConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
-  await ensureDurableConsumer(
-    jsm,
-    names.streams.alerts,
-    CONSUMER,
-    { ack_wait: ACK_WAIT_S * SECOND_NS },
-    {
-      deliver_policy: 'all',
-      filter_subject: names.subjects.allAlerts,
-      // An alarm is never given up on: a transient failure is retried until it succeeds.
-      max_deliver: -1,
-      max_ack_pending: 1000,
-    },
-  );
+export const PRIORITIES: readonly Priority[] = [1, 2, 3, 4, 5];
+export const consumerOf = (priority: Priority): string => `helpline-p${priority}`;
+/** The single consumer of every priority that earlier versions read; replaced at start-up. */
+export const LEGACY_CONSUMER = 'helpline';
+export const isIngestConsumer = (name: string): boolean => /^helpline-p[1-5]$/.test(name);
+
+/** Alerts in hand at once per priority: alarms get the full width, the rest half of it. */
+export const concurrencyOf = (priority: Priority, concurrency: number): number =>
+  priority <= 2 ? concurrency : Math.max(1, Math.ceil(concurrency / 2));
+
+/** Every alert commit that can be in hand at once, across the priorities (for the pool's size). */
+export const totalConcurrency = (concurrency: number): number =>
+  PRIORITIES.reduce((sum, p) => sum + concurrencyOf(p, concurrency), 0);
+
+/**
+ * Creates the per-priority durable consumers on ALERTS if they do not exist yet, or brings an
+ * existing one's ack wait to the runtime's: what a killed process held comes back in seconds. A
+ * deployment upgraded from the single consumer starts each new one where the old one's acks
+ * reached, then deletes the old one; what it held unacked is delivered again (the alert id is the
+ * key, so again changes nothing).
+ */
+export async function ensureConsumers(jsm: JetStreamManager, names: Names): Promise<void> {
+  const stream = names.streams.alerts;
+  const legacy = await jsm.consumers.info(stream, LEGACY_CONSUMER).catch(() => undefined);
+  const start = legacy
+    ? {
+        deliver_policy: 'by_start_sequence' as const,
+        opt_start_seq: legacy.ack_floor.stream_seq + 1,
+      }
+    : { deliver_policy: 'all' as const };
+  for (const priority of PRIORITIES)
+    await ensureDurableConsumer(
+      jsm,
+      stream,
+      consumerOf(priority),
+      { ack_wait: ACK_WAIT_S * SECOND_NS },
+      {
+        ...start,
+        filter_subject: names.subjects.alertsOfPriority(priority),
+        // An alarm is never given up on: a transient failure is retried until it succeeds.
+        max_deliver: -1,
+        max_ack_pending: 1000,
+      },
+    );
+  if (legacy) await jsm.consumers.delete(stream, LEGACY_CONSUMER).catch(() => undefined);
 }
 
 // SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
@@ -116,42 +147,49 @@ export const withTrace = (alert: Alert, received: string | undefined): Alert => 
 export const laneOf = (subject: string): string => subject.slice(subject.lastIndexOf('.') + 1);
 
 /**
- * Reads the durable consumer until stopped (the platform's consumer loop). Alerts for different
- * residents are handled concurrently (up to `concurrency`); one resident's alerts one after
- * another in stream order, each acked only after its own commit. stop() lets the alerts in hand
- * finish and ack.
+ * Reads the per-priority consumers until stopped (the platform's consumer loop, one per priority).
+ * Alerts for different residents are handled concurrently; one resident's alerts of a priority one
+ * after another in stream order, each acked only after its own commit. Across priorities the case
+ * store decides one resident's alerts one at a time and lets a closing alert that came first close
+ * the alert it closes when that comes. stop() lets the alerts in hand finish and ack.
  */
 export async function startIngest(
   deps: IngestDeps,
   options: { concurrency?: number } = {},
 ): Promise<{ stop(): Promise<void> }> {
-  await ensureConsumer(deps.jsm, deps.names);
-  const concurrency = Math.max(1, options.concurrency ?? 8);
-  return startConsumerLoop({
-    js: deps.js,
-    names: deps.names,
-    stream: deps.names.streams.alerts,
-    consumer: CONSUMER,
-    service: SERVICE,
-    schema: Alert,
-    handle: (alert, message) => commitAlert(deps, withTrace(alert, message.traceparent)),
-    // Each alert is committed in a span continuing triage's `alert publish`.
-    around: (message, run) =>
-      inSpan(
-        SERVICE,
-        'case commit',
-        { parent: traceparentContext(message.traceparent), kind: SpanKind.CONSUMER },
-        run,
-      ),
-    logger: deps.logger,
-    clock: deps.clock,
-    key: laneOf,
-    concurrency,
-    batch: Math.max(64, concurrency * 4),
-    metrics: deps.metrics.registry,
-    observe: {
-      deadLettered: (reason) => deps.metrics.refused.inc({ reason }),
-      retried: () => deps.metrics.retried.inc(),
-    },
-  });
+  await ensureConsumers(deps.jsm, deps.names);
+  const width = Math.max(1, options.concurrency ?? 8);
+  const loops = await Promise.all(
+    PRIORITIES.map((priority) => {
+      const concurrency = concurrencyOf(priority, width);
+      return startConsumerLoop({
+        js: deps.js,
+        names: deps.names,
+        stream: deps.names.streams.alerts,
+        consumer: consumerOf(priority),
+        service: SERVICE,
+        schema: Alert,
+        handle: (alert, message) => commitAlert(deps, withTrace(alert, message.traceparent)),
+        // Each alert is committed in a span continuing triage's `alert publish`.
+        around: (message, run) =>
+          inSpan(
+            SERVICE,
+            'case commit',
+            { parent: traceparentContext(message.traceparent), kind: SpanKind.CONSUMER },
+            run,
+          ),
+        logger: deps.logger,
+        clock: deps.clock,
+        key: laneOf,
+        concurrency,
+        batch: Math.max(16, concurrency * 4),
+        metrics: deps.metrics.registry,
+        observe: {
+          deadLettered: (reason) => deps.metrics.refused.inc({ reason }),
+          retried: () => deps.metrics.retried.inc(),
+        },
+      });
+    }),
+  );
+  return { stop: async () => void (await Promise.all(loops.map((loop) => loop.stop()))) };
 }

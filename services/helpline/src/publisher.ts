@@ -1,4 +1,4 @@
-import type { Names } from '@telecare/contracts';
+import type { CaseEvent, Names } from '@telecare/contracts';
 import type { JetStreamClient, Logger } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CaseStore } from './store/index.ts';
@@ -7,7 +7,8 @@ const BATCH = 200;
 
 /**
  * Moves committed case events from the outbox to CASES (msgID = case event id, so a repeat is
- * deduplicated). Flushes run one at a time so this instance publishes each case's events in order.
+ * deduplicated). Flushes run one at a time, and within one each case's events go one after another,
+ * so this instance publishes each case's events in order.
  */
 export class CasePublisher {
   #chain: Promise<unknown> = Promise.resolve();
@@ -48,19 +49,31 @@ export class CasePublisher {
     for (;;) {
       const pending = await this.store.unpublished(BATCH);
       if (pending.length === 0) return total;
-      // One at a time, stopping at the first failure: CASES gets each case's events in order.
+      // Cases in parallel, each case's events one after another: CASES gets each case's events
+      // in order, and a failure stops only its own case (its events stay in the outbox and go
+      // again with the next flush; msgID lets CASES drop a repeat).
+      const byCase = new Map<string, CaseEvent[]>();
+      for (const event of pending) byCase.set(event.caseId, [...(byCase.get(event.caseId) ?? []), event]);
       const done: string[] = [];
-      try {
-        for (const event of pending) {
-          await this.js.publish(this.names.subjects.caseEvent(event.caseId), JSON.stringify(event), {
-            msgID: event.id,
-          });
-          done.push(event.id);
-        }
-      } finally {
-        await this.store.markPublished(done);
-        this.metrics.published.inc(done.length);
-      }
+      let failure: { err: unknown } | undefined;
+      await Promise.all(
+        [...byCase.values()].map(async (events) => {
+          for (const event of events) {
+            try {
+              await this.js.publish(this.names.subjects.caseEvent(event.caseId), JSON.stringify(event), {
+                msgID: event.id,
+              });
+            } catch (err) {
+              failure ??= { err };
+              return;
+            }
+            done.push(event.id);
+          }
+        }),
+      );
+      await this.store.markPublished(done);
+      this.metrics.published.inc(done.length);
+      if (failure) throw failure.err;
       total += done.length;
       if (pending.length < BATCH) return total;
     }

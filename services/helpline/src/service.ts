@@ -12,7 +12,7 @@ import {
 import { Authenticator } from './auth.ts';
 import { type HelplineConfig, loadHelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
-import { CONSUMER, startIngest } from './ingest.ts';
+import { isIngestConsumer, startIngest, totalConcurrency } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PeopleStore } from './people.ts';
 import { ConsoleStore } from './presence.ts';
@@ -63,14 +63,17 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const app = service.http;
   await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
   // Room for every concurrent alert commit plus the API, the feed and the timers.
-  const pool = service.postgres({ url: config.DATABASE_URL, max: config.INGEST_CONCURRENCY + 8 });
+  const pool = service.postgres({
+    url: config.DATABASE_URL,
+    max: totalConcurrency(config.INGEST_CONCURRENCY) + 8,
+  });
   const { nc, js, jsm } = await service.nats();
 
   const metrics = createHelplineMetrics(service.metrics);
   const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
   const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
   watchQueue(service.metrics, store, clock);
-  watchConsumers(service.metrics, jsm, [{ stream: n.streams.alerts, include: (c) => c === CONSUMER }]);
+  watchConsumers(service.metrics, jsm, [{ stream: n.streams.alerts, include: isIngestConsumer }]);
   const publisher = new CasePublisher(store, js, n, metrics, logger.child({ component: 'publisher' }));
 
   // The case store's own ping: PostgreSQL answers and the schema is there.

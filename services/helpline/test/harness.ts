@@ -22,7 +22,13 @@ import {
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { type Browser, chromium } from 'playwright-core';
-import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
+import {
+  consumerOf,
+  type HelplineHandle,
+  loadHelplineConfig,
+  PRIORITIES,
+  startHelpline,
+} from '../src/index.ts';
 
 /** A helpline on the real PostgreSQL and NATS in a namespace of its own, with helpers to drive it. */
 export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
@@ -167,8 +173,11 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
     async drained() {
       await waitFor(
         async () => {
-          const info = await jsm.consumers.info(n.streams.alerts, 'helpline');
-          return info.num_pending === 0 && info.num_ack_pending === 0;
+          for (const p of PRIORITIES) {
+            const info = await jsm.consumers.info(n.streams.alerts, consumerOf(p));
+            if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+          }
+          return true;
         },
         { what: 'helpline consumer to catch up' },
       );

@@ -20,7 +20,13 @@ import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
+import {
+  consumerOf,
+  type HelplineHandle,
+  loadHelplineConfig,
+  PRIORITIES,
+  startHelpline,
+} from '../src/index.ts';
 
 const ns = uniqueNamespace('helpline');
 const n = names(ns);
@@ -65,8 +71,11 @@ async function publishAlert(a: Alert, msgID: string = a.id): Promise<void> {
 async function drained(): Promise<void> {
   await waitFor(
     async () => {
-      const info = await jsm.consumers.info(n.streams.alerts, 'helpline');
-      return info.num_pending === 0 && info.num_ack_pending === 0;
+      for (const p of PRIORITIES) {
+        const info = await jsm.consumers.info(n.streams.alerts, consumerOf(p));
+        if (info.num_pending > 0 || info.num_ack_pending > 0) return false;
+      }
+      return true;
     },
     { what: 'helpline consumer to catch up' },
   );

@@ -7,6 +7,7 @@ import {
 } from '@telecare/platform';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumerOf } from '../src/index.ts';
 import { helplineHarness } from './harness.ts';
 
 let h: Awaited<ReturnType<typeof helplineHarness>>;
@@ -32,10 +33,10 @@ describe('after a crash of the helpline', () => {
     const alert = h.alert({ residentId: 'res_inhand_1' });
     await h.publish(alert);
     // A process killed while it held the alert: delivered, never acked.
-    const consumer = await jetstream(nc).consumers.get(h.names.streams.alerts, 'helpline');
+    const consumer = await jetstream(nc).consumers.get(h.names.streams.alerts, consumerOf(1));
     const held = await consumer.next({ expires: 5_000 });
     expect(held?.info.deliveryCount).toBe(1);
-    const info = await (await jetstreamManager(nc)).consumers.info(h.names.streams.alerts, 'helpline');
+    const info = await (await jetstreamManager(nc)).consumers.info(h.names.streams.alerts, consumerOf(1));
     expect(info.num_ack_pending).toBe(1);
 
     const since = performance.now();

@@ -191,13 +191,46 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
     await insertAlert(ctx, db, caseId, alert, now);
     const events = stamp(caseId, decided.events, now);
     await append(ctx, db, events);
-    return {
-      outcome: decided.outcome,
-      caseId,
-      events,
-      ...(decided.into === 'existing' && decided.autoResolved ? { autoResolved: decided.autoResolved } : {}),
-    };
+    let autoResolved = decided.into === 'existing' ? decided.autoResolved : undefined;
+    const closedLate = alert.closes ? undefined : await closeLate(ctx, db, alert, caseId, now);
+    if (closedLate) {
+      events.push(...closedLate.events);
+      autoResolved = closedLate.autoResolved ?? autoResolved;
+    }
+    return { outcome: decided.outcome, caseId, events, ...(autoResolved ? { autoResolved } : {}) };
   });
+}
+
+/**
+ * Each priority has its own consumer, so the cancel or restore that closes an alert (a P5 record)
+ * can be committed before the alert itself when the alert's delivery was late. It was kept as a
+ * record with nothing to close (its own closed case, which keeps it); when the alert comes, the
+ * closing alert closes the alert's case as if the two had come in order. A later closing alert on
+ * the same case does not see it among the case's alerts, so it can only note, never resolve: the
+ * operator still calls.
+ */
+async function closeLate(
+  ctx: StoreContext,
+  db: Db,
+  alert: Alert,
+  caseId: string,
+  now: Date,
+): Promise<{ events: CaseEvent[]; autoResolved?: 'false-alarm' | 'technical-resolved' } | undefined> {
+  const { rows } = await db.query<{ alert: Alert }>(
+    `select alert from ${ctx.t.alerts}
+      where alert ? 'closes' and alert -> 'closes' ->> 'alertId' = $1 and alert ->> 'residentId' = $2
+      order by received_at limit 1`,
+    [alert.id, alert.residentId],
+  );
+  const closing = rows[0]?.alert;
+  if (!closing || closing.testMode !== alert.testMode) return undefined;
+  const c = await lockCase(ctx, db, caseId, now);
+  const d = decide(c, { kind: 'closing', alert: closing }, now);
+  if (!d.ok) return undefined;
+  await writePatch(ctx, db, caseId, d.patch, now);
+  const events = stamp(caseId, d.events, now);
+  await append(ctx, db, events);
+  return { events, ...(d.autoResolved ? { autoResolved: d.autoResolved } : {}) };
 }
 
 /** The error the API answers for a refusal of the core: 409 for the case's state, 400 for the input. */
