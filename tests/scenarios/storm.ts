@@ -155,6 +155,50 @@ async function explainUnmatched(
   ]);
 }
 
+/**
+ * Where a press's time to the consoles went, hop by hop: triage (press → its alert stored in
+ * ALERTS), the helpline's intake (alert stored → the helpline began committing it, PostgreSQL's
+ * `received_at`), and the commit with its publishing (→ the case event seen on CASES).
+ */
+async function hops(
+  namespace: string,
+  presses: ReadonlyArray<{ started: number; alertId?: string; alert?: number; kase: number }>,
+): Promise<string[]> {
+  const timed = presses.filter((p) => p.alertId && Number.isFinite(p.alert) && Number.isFinite(p.kase));
+  if (timed.length === 0) return [];
+  const schema = names(namespace).schema('helpline');
+  const client = new pg.Client({ connectionString: servers.databaseUrl });
+  await client.connect();
+  let rows: Array<{ alert_id: string; received_at: Date }> = [];
+  try {
+    ({ rows } = await client.query(
+      `select alert_id, received_at from "${schema}".case_alerts where alert_id = any($1)`,
+      [timed.map((p) => p.alertId)],
+    ));
+  } finally {
+    await client.end();
+  }
+  const taken = new Map(rows.map((r) => [r.alert_id, r.received_at.getTime() - performance.timeOrigin]));
+  const triage: number[] = [];
+  const intake: number[] = [];
+  const commit: number[] = [];
+  for (const p of timed) {
+    const at = taken.get(p.alertId as string);
+    if (at === undefined) continue;
+    const alertAt = p.started + (p.alert as number);
+    triage.push(p.alert as number);
+    intake.push(Math.max(0, at - alertAt));
+    commit.push(Math.max(0, p.started + p.kase - at));
+  }
+  const line = (what: string, xs: number[]) =>
+    `${what} p50 ${r1(percentile(xs, 50))} ms, p99 ${r1(percentile(xs, 99))} ms, max ${r1(Math.max(...xs))} ms`;
+  return [
+    `where a press's time went (${triage.length} presses): ${line('triage (press → alert stored)', triage)}`,
+    `  ${line('helpline intake (alert stored → commit begun)', intake)}`,
+    `  ${line('commit and publish (commit begun → case event on the consoles)', commit)}`,
+  ];
+}
+
 /** A press whose case takes longer than this is explained like one with no case. */
 const SLOW_CASE_MS = 5_000;
 
@@ -231,7 +275,14 @@ export async function runStorm(
     /** Every alert a case event (opened or joined) named, when it was seen, and whether its press was known then. */
     const caseSeen = new Map<string, { at: number; matched: boolean }>();
     /** The alert each press raised (press order), for explaining the presses with no case. */
-    const pressAlerts: Array<{ serial: string; started: number; alertId?: string; kase: number }> = [];
+    const pressAlerts: Array<{
+      serial: string;
+      started: number;
+      alertId?: string;
+      alert?: number;
+      kase: number;
+      during?: boolean;
+    }> = [];
     const caseSub = nc.subscribe(names(platform.namespace).subjects.allCases);
     void (async () => {
       for await (const msg of caseSub) {
@@ -272,6 +323,7 @@ export async function runStorm(
     // (trigger.pendant mergeWithinS) as a repeat, and the helpline counts it on that case
     // (`alert-joined`, `repeat: true`), as a resident pressing again during a storm is.
     let pressed = 0;
+    let stormRunning = false;
     /** A press's latency to its alert and to its case (NaN: not within a minute). */
     interface Timed {
       readonly alert: number;
@@ -282,10 +334,11 @@ export async function runStorm(
     const within = (p: Promise<number>) =>
       Promise.race([p, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 60_000))]);
     const press = async (serial: string, repeat: boolean): Promise<Timed> => {
-      const record: { serial: string; started: number; alertId?: string; kase: number } = {
+      const record: (typeof pressAlerts)[number] = {
         serial,
         started: 0,
         kase: Number.NaN,
+        during: stormRunning,
       };
       const alerted = new Promise<number>((resolve) =>
         waiting.set(serial, (at, alertId) => {
@@ -309,6 +362,7 @@ export async function runStorm(
       if (left.length > 0) caseWaiting.set(serial, left);
       else caseWaiting.delete(serial);
       record.kase = caseAt - started;
+      record.alert = alertAt - started;
       return { alert: alertAt - started, kase: caseAt - started, repeat };
     };
     const pressEvery = async (ms: number, until: () => boolean): Promise<Timed[]> => {
@@ -346,6 +400,7 @@ export async function runStorm(
     let figures: Record<string, number | string> = {};
     if (kind === 'storm') {
       let stormDone = false;
+      stormRunning = true;
       const storm = mainsStorm(
         area.map((h) => h.hub),
         pool,
@@ -354,6 +409,7 @@ export async function runStorm(
         stormDone = true;
       });
       const duringTimed = await pressEvery(200, () => stormDone);
+      stormRunning = false;
       const during = alerts(duringTimed);
       const duringCases = cases(duringTimed);
       const waves = await storm;
@@ -398,6 +454,9 @@ export async function runStorm(
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     sub.unsubscribe();
     caseSub.unsubscribe();
+    const stormPresses = pressAlerts.filter((p) => p.during);
+    if (stormPresses.length > 0)
+      for (const line of await hops(platform.namespace, stormPresses)) log(`during the storm: ${line}`);
     const unmatched = pressAlerts.filter((p) => Number.isNaN(p.kase));
     if (unmatched.length > 0) {
       for (const line of await explainUnmatched(platform.namespace, unmatched, caseSeen)) log(line);
