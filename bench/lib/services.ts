@@ -1,22 +1,19 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cleanupNamespace, freePort, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  type ServiceName,
+  type ServiceProcess,
+  serviceEnv,
+  spawnService,
+  uniqueNamespace,
+} from '@telecare/testkit';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+export type { ServiceName, ServiceProcess } from '@telecare/testkit';
+
 /** Linux's USER_HZ: /proc reports CPU time in these ticks. */
 const TICKS_PER_S = 100;
-
-export type ServiceName = 'helpline' | 'triage' | 'gateway-mqtt';
-
-export interface ServiceProcess {
-  readonly name: ServiceName;
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly logFile: string;
-}
 
 /** CPU seconds (user + system) a process has used, and its resident memory, from /proc. */
 export interface ProcessSample {
@@ -90,48 +87,13 @@ export class ServiceProcesses {
    * gateway. The registry is not on that path (the bench writes the device map itself).
    */
   async start(): Promise<void> {
-    await this.#spawn('helpline', 'HELPLINE_PORT', {});
-    await this.#spawn('triage', 'TRIAGE_PORT', {});
-    await this.#spawn('gateway-mqtt', 'GATEWAY_MQTT_PORT', {});
-  }
-
-  async #spawn(name: ServiceName, portVar: string, extra: Record<string, string>): Promise<ServiceProcess> {
-    const port = await freePort();
-    const logFile = path.join(this.#logDir, `${name}.log`);
-    const out = openSync(logFile, 'a');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')],
-      {
-        cwd: root,
-        env: { ...process.env, ...this.env, ...extra, [portVar]: String(port) },
-        stdio: ['ignore', out, out],
-      },
-    );
-    const service = { name, url: `http://127.0.0.1:${port}`, child, logFile };
-    this.#running.push(service);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}); see ${logFile}`);
-      const ready = await fetch(`${service.url}/readyz`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ready) return service;
-      if (Date.now() > deadline) throw new Error(`${name} not ready within 60 s; see ${logFile}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    for (const name of ['helpline', 'triage', 'gateway-mqtt'] as const)
+      this.#running.push(await spawnService(name, this.env, this.#logDir));
   }
 
   /** SIGTERM each (they drain), in the reverse order, then removes the namespace. */
   async stop(): Promise<void> {
-    for (const service of [...this.#running].reverse()) {
-      if (service.child.exitCode !== null) continue;
-      const exited = new Promise((resolve) => service.child.once('exit', resolve));
-      service.child.kill('SIGTERM');
-      const timeout = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timeout);
-    }
+    for (const service of [...this.#running].reverse()) await service.close();
     await cleanupNamespace(this.namespace);
   }
 }

@@ -226,11 +226,23 @@ export async function runStorm(
   // Storm homes up to this many are registered through the registry's bulk import; beyond, mapped.
   const importMax = num('STORM_IMPORT_MAX', 5_000);
   const mosquitto = await startOwnMosquitto();
-  const platform = await startPlatform(kind, {
-    MQTT_URL: mosquitto.url,
-    LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? 'silent',
-    TELECARE_PARTITIONS: '8',
-  });
+  // Each service in a process of its own, as deployed (STORM_PROCESSES=0: all in this one, with
+  // the generator on the same event loop, as the scenario ran before).
+  const processes = (settings.STORM_PROCESSES ?? '1') !== '0';
+  const platform = await startPlatform(
+    kind,
+    {
+      MQTT_URL: mosquitto.url,
+      LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? (processes ? 'warn' : 'silent'),
+      TELECARE_PARTITIONS: '8',
+    },
+    { processes },
+  );
+  log(
+    processes
+      ? `services: each in a process of its own (logs in ${platform.logDir})`
+      : 'services: all in this process, beside the generator',
+  );
   const nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
   const pool = new MqttPool({
     mqttUrl: mosquitto.url,

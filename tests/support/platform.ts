@@ -1,10 +1,20 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
 import type { Clock } from '@telecare/platform';
 import { loadRegistryConfig, startRegistry } from '@telecare/registry';
 import { RegistryClient } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  freePort,
+  type ServiceProcess,
+  serviceEnv,
+  spawnService,
+  uniqueNamespace,
+} from '@telecare/testkit';
 import { loadTriageConfig, startTriage } from '@telecare/triage';
 
 interface Handle {
@@ -26,6 +36,8 @@ export interface RunningPlatform {
   readonly registryClient: RegistryClient;
   /** Where DC-09 senders reach the platform (accounts come from the dc09Accounts KV bucket). */
   readonly dc09: GatewayDc09Handle['dc09'];
+  /** Where the services write their logs, when each runs in a process of its own. */
+  readonly logDir?: string;
   /** GET a helpline API path with the admin token. */
   helplineGet<T>(path: string): Promise<T>;
   /** Puts a rule set in force through triage's `PUT /api/rules` (per-resident settings from a care plan). */
@@ -40,8 +52,12 @@ export interface RunningPlatform {
 export async function startPlatform(
   label: string,
   extraEnv: Record<string, string> = {},
-  /** `clock`: every service takes its time from it (a ManualClock runs a month in minutes). */
-  options: { clock?: Clock } = {},
+  /**
+   * `clock`: every service takes its time from it (a ManualClock runs a month in minutes).
+   * `processes`: each service in a process of its own, as deployed (no clock then), so that a
+   * load generator in this process does not share the services' event loop.
+   */
+  options: { clock?: Clock; processes?: boolean } = {},
 ): Promise<RunningPlatform> {
   const serviceOptions = options.clock ? { clock: options.clock } : {};
   const namespace = uniqueNamespace(label);
@@ -58,7 +74,32 @@ export async function startPlatform(
   });
   const token = env.TELECARE_ADMIN_TOKEN ?? '';
   const handles: Handle[] = [];
+  const logDir = options.processes ? mkdtempSync(path.join(tmpdir(), `telecare-${label}-`)) : undefined;
   try {
+    if (logDir) {
+      const started: ServiceProcess[] = [];
+      const spawned = async (name: ServiceProcess['name'], extra: Record<string, string> = {}) => {
+        const service = await spawnService(name, { ...env, ...extra }, logDir);
+        started.push(service);
+        handles.push(service);
+        return service;
+      };
+      const registry = await spawned('registry');
+      const helpline = await spawned('helpline', { REGISTRY_URL: registry.url });
+      const triage = await spawned('triage');
+      const gatewayMqtt = await spawned('gateway-mqtt');
+      const dc09Port = await freePort();
+      const gatewayDc09 = await spawned('gateway-dc09', { DC09_PORT: String(dc09Port) });
+      return running({
+        registry,
+        helpline,
+        triage,
+        gatewayMqtt,
+        gatewayDc09,
+        dc09: { host: env.DC09_HOST ?? '127.0.0.1', tcpPort: dc09Port, udpPort: dc09Port },
+        logDir,
+      });
+    }
     const registry = await startRegistry(loadRegistryConfig(env), serviceOptions);
     handles.push(registry);
     // The helpline reads residents and responders from the registry's API, as deployed.
@@ -73,16 +114,27 @@ export async function startPlatform(
     handles.push(gatewayMqtt);
     const dc09 = await startGatewayDc09(loadGatewayDc09Config(env), serviceOptions);
     handles.push(dc09);
+    return running({ registry, helpline, triage, gatewayMqtt, gatewayDc09: dc09, dc09: dc09.dc09 });
+  } catch (err) {
+    for (const handle of handles.reverse()) await handle.close().catch(() => undefined);
+    await cleanupNamespace(namespace);
+    throw err;
+  }
+
+  function running(
+    parts: Pick<
+      RunningPlatform,
+      'registry' | 'helpline' | 'triage' | 'gatewayMqtt' | 'gatewayDc09' | 'dc09'
+    > & {
+      logDir?: string;
+    },
+  ): RunningPlatform {
+    const { registry, helpline, triage } = parts;
     return {
       namespace,
       env,
       token,
-      registry,
-      helpline,
-      triage,
-      gatewayMqtt,
-      gatewayDc09: dc09,
-      dc09: dc09.dc09,
+      ...parts,
       registryClient: new RegistryClient(registry.url, token),
       async helplineGet<T>(path: string): Promise<T> {
         const response = await fetch(new URL(path, helpline.url), {
@@ -104,9 +156,5 @@ export async function startPlatform(
         if (!options.keepData) await cleanupNamespace(namespace);
       },
     };
-  } catch (err) {
-    for (const handle of handles.reverse()) await handle.close().catch(() => undefined);
-    await cleanupNamespace(namespace);
-    throw err;
   }
 }

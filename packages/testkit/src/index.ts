@@ -381,3 +381,4 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
 export { type FaultMode, FaultProxy } from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
+export { type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';
