@@ -303,6 +303,18 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       }
     })().catch(() => undefined);
 
+    // When each press's alert was stored: triage publishes it to ALERTS, seen here on core NATS.
+    const alertSeen = new Map<string, number>();
+    const alertSub = nc.subscribe(n.subjects.allAlerts);
+    void (async () => {
+      for await (const msg of alertSub) {
+        const at = performance.now();
+        const alert = msg.json<{ residentId: string; type: string }>();
+        if (alert.type === 'pendant.pressed' && !alertSeen.has(alert.residentId))
+          alertSeen.set(alert.residentId, at);
+      }
+    })().catch(() => undefined);
+
     const jsm = await jetstreamManager(nc);
     const lag = async (stream: string) => {
       let total = 0;
@@ -369,6 +381,8 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       let alarms = 0;
       let missing = 0;
       const alarmDone: Promise<void>[] = [];
+      /** Each press whose console case came later than the knee's limit: where its time went. */
+      const slow: { residentId: string; toAlert: number; toConsole: number }[] = [];
       const before = new Map<string, number>();
       for (const s of services.all) before.set(s.name, sampleProcess(s.child.pid ?? 0)?.cpuS ?? 0);
       before.set('mosquitto', sampleProcess(mosquittoPid)?.cpuS ?? 0);
@@ -439,6 +453,10 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
               if (Number.isNaN(at)) missing++;
               const ms = Number.isNaN(at) ? ALARM_TIMEOUT_MS : at - dueAt;
               alarm.recordValue(Math.max(1, Math.round(ms * 1000)));
+              if (ms > KNEE_P99_MS) {
+                const alertAt = alertSeen.get(home.residentId) ?? Number.NaN;
+                slow.push({ residentId: home.residentId, toAlert: alertAt - dueAt, toConsole: at - alertAt });
+              }
             }),
           );
         }
@@ -502,6 +520,21 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
         `  alarm press → case on the console (${alarms} presses${missing ? `, ${missing} missing` : ''}): ` +
           `p50 ${step.alarm_p50_ms} ms, p99 ${step.alarm_p99_ms} ms, max ${step.alarm_max_ms} ms`,
       );
+      if (slow.length > 0) {
+        // Press → alert stored is the generator, MQTT, gateway-mqtt and triage; alert → console is
+        // the helpline (intake, commit, CASES) and the SSE stream.
+        const worst = slow.sort((a, b) => b.toAlert + b.toConsole - (a.toAlert + a.toConsole)).slice(0, 3);
+        const upstream = slow.filter((p) => !(p.toConsole > p.toAlert)).length;
+        log(
+          `  presses over ${KNEE_P99_MS} ms: ${slow.length} (${upstream} mostly before the alert was stored, ` +
+            `${slow.length - upstream} mostly after); slowest: ${worst
+              .map(
+                (p) =>
+                  `${p.residentId} press → alert ${round(p.toAlert, 1)} ms, alert → console ${round(p.toConsole, 1)} ms`,
+              )
+              .join('; ')}`,
+        );
+      }
       log(
         `  backlog: gateway queue max ${queueMax}, EVENTS consumer lag max ${eventsLagMax} (end ${eventsLagEnd}), ALERTS lag max ${alertsLagMax}; rate-limited ${step.rate_limited}`,
       );
