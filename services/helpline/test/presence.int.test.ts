@@ -255,17 +255,28 @@ describe('presence from live consoles', () => {
       const anna = await operator('two');
       const annaConsole = await h.openConsole(anna.cookie);
       const c = await newCase('two');
-      // The second instance decides the offer from the console the first instance holds.
-      await second.tick();
-      expect(await h.detail(c)).toMatchObject({ state: 'offered', offeredTo: anna.id });
+      // The second instance decides the offer from the console the first instance holds. A tick
+      // that finds the other instance dispatching leaves it to that one: tick until it is done.
+      const ticked = async (
+        want: (c: { state: string; offeredTo: string | null }) => boolean,
+        what: string,
+      ) =>
+        waitFor(
+          async () => {
+            await second.tick();
+            const d = await h.detail(c);
+            return want(d) ? d : undefined;
+          },
+          { what, timeoutMs: 8_000 },
+        );
+      await ticked((d) => d.state === 'offered' && d.offeredTo === anna.id, 'the offer to anna');
       const out = await fetch(`${second.url}/api/logout`, {
         method: 'POST',
         headers: { cookie: anna.cookie.slice(7) },
       });
       expect(out.status).toBe(200);
       await waitFor(() => annaConsole.ended, { what: 'the first instance to end the stream' });
-      await second.tick();
-      expect((await h.detail(c)).state).toBe('queued');
+      await ticked((d) => d.state === 'queued', 'the offer withdrawn');
       await finish(c, [annaConsole]);
     } finally {
       await second.close();
