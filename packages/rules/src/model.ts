@@ -216,8 +216,9 @@ export type RoutineRule = z.infer<typeof RoutineRule>;
  *   `wakeMarginS` (the care plan's wake-up window until `minDays` mornings are learned), saying
  *   whether they never left the bed since the night before;
  * - `outing.not-returned` when they went out of the front door and nothing moved inside since, by
- *   their longest learned outing (times `gapFactor`, plus `gapMarginS`), and at the latest
- *   `nightReturnS` after the start of their quiet hours.
+ *   their longest learned outing (times `gapFactor`, plus `gapMarginS`) or their usual return from
+ *   that time of day (plus `returnMarginS`), and at the latest `nightReturnS` after the start of
+ *   their quiet hours or after the latest they came home at night (rules README).
  * Before `minDays` days are learned, the `prior` silences hold (seeded as a care plan would).
  */
 export const RhythmRule = z.strictObject({
@@ -239,7 +240,10 @@ export const RhythmRule = z.strictObject({
   budgetMarginS: Seconds.default(1800),
   wakeMarginS: Seconds.default(2700),
   nightReturnS: Seconds.default(2700),
-  /** Not back this long after the latest they came home from going out at this time of day. */
+  /**
+   * Not back this long after the latest they came home from going out at this time of day; and
+   * after the latest they came home at night, while they did on a night or two only.
+   */
   returnMarginS: Seconds.default(9000),
   prior: z
     .strictObject({ homeS: Seconds, chairS: Seconds, outS: Seconds })

@@ -396,6 +396,77 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     ]);
   });
 
+  it('one late night is no measure of how late they come home: its deadline has the usual return’s grace', () => {
+    // Out 10:00–12:00 every day; on day 3 also out in the evening, home at 23:00 (quiet hours from
+    // 22:00): the only night they came home in. Day 9: out at 19:00 and home at 00:10.
+    const day = (d: number, evening?: [string, number]) => [
+      ...about(at(d, '07:00'), at(d, '09:59')),
+      ev('door.opened', at(d, '10:00')),
+      ev('door.closed', at(d, '10:00') + 20_000),
+      ev('door.opened', at(d, '12:00')),
+      ev('door.closed', at(d, '12:00') + 20_000),
+      ...about(at(d, '12:01'), at(d, '18:59')),
+      ...(evening === undefined
+        ? about(at(d, '19:00'), at(d, '21:59'))
+        : [
+            ev('door.opened', at(d, evening[0])),
+            ev('door.closed', at(d, evening[0]) + 20_000),
+            ...(Number.isNaN(evening[1])
+              ? []
+              : [
+                  ev('door.opened', evening[1]),
+                  ev('door.closed', evening[1] + 20_000),
+                  ...about(evening[1] + 60_000, evening[1] + 30 * 60_000),
+                ]),
+          ]),
+    ];
+    const days = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) =>
+      day(d, d === 3 ? ['19:00', at(3, '23:00')] : undefined),
+    );
+    // Home 70 min later than the one night seen: 45 min after it (23:45) would have been too soon.
+    expect(run([...days, ...day(9, ['19:00', at(10, '00:10')])], at(10, '09:00')).alerts).toEqual([]);
+    // Not back: raised 2 h 30 after the latest they came home at night.
+    const gone = run([...days, ...day(9, ['19:00', Number.NaN])], at(10, '09:00'));
+    expect(gone.alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['outing.not-returned', new Date(at(10, '01:30') + GRACE).toISOString()],
+    ]);
+  });
+
+  it('out since the morning is not missing at night before the latest they came home at night', () => {
+    // Out 09:00–20:00 every day (their usual return: 20:00, so "not back" by day at 22:30); on
+    // days 2, 4 and 6 out again at 21:00 and home at 00:30 (quiet hours from 22:00).
+    const day = (d: number, back: number, evening = false) => [
+      ...about(at(d, '07:00'), at(d, '08:59')),
+      ev('door.opened', at(d, '09:00')),
+      ev('door.closed', at(d, '09:00') + 20_000),
+      ...(Number.isNaN(back)
+        ? []
+        : [
+            ev('door.opened', back),
+            ev('door.closed', back + 20_000),
+            ...about(back + 60_000, back + 40 * 60_000),
+          ]),
+      ...(evening
+        ? [
+            ev('door.opened', at(d, '21:00')),
+            ev('door.closed', at(d, '21:00') + 20_000),
+            ev('door.opened', at(d + 1, '00:30')),
+            ev('door.closed', at(d + 1, '00:30') + 20_000),
+            ...about(at(d + 1, '00:31'), at(d + 1, '01:00')),
+          ]
+        : []),
+    ];
+    const days = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) => day(d, at(d, '20:00'), d % 2 === 0 && d < 8));
+    // Day 9: from the day straight to the evening, home at 00:15: earlier than they have come
+    // home at night, so not missing at 22:30.
+    expect(run([...days, ...day(9, at(10, '00:15'))], at(10, '09:00')).alerts).toEqual([]);
+    // Not back: raised at the night deadline, 45 min after the latest they came home at night.
+    const gone = run([...days, ...day(9, Number.NaN)], at(10, '09:00'));
+    expect(gone.alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['outing.not-returned', new Date(at(10, '01:15') + GRACE).toISOString()],
+    ]);
+  });
+
   it('a person who stays out overnight on several days has no night deadline; their usual return holds', () => {
     // Out 09:00–18:00 most days; on days 2 and 5 away overnight (back at 10:00 the day after).
     const day = (d: number) => [

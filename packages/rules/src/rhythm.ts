@@ -456,6 +456,8 @@ export interface NightReturns {
    * evening they left in (so 00:30 is 1470); none when they never did.
    */
   readonly latestMinute?: number;
+  /** Days on which they came home during their quiet hours (the latest is `latestMinute`). */
+  readonly nights: number;
   /** Days on which they came home only after their quiet hours ended (out overnight). */
   readonly overnights: number;
 }
@@ -470,6 +472,7 @@ export function nightReturns(rhythm: Rhythm, quietFrom: number, quietTo: number)
   const from = quietFrom >= 720 ? quietFrom : quietFrom + 1440;
   const to = 1440 + quietTo;
   let latestMinute: number | undefined;
+  const late = new Set<number>();
   const away = new Set<number>();
   for (let part = 0; part < PARTS; part++)
     for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
@@ -477,7 +480,14 @@ export function nightReturns(rhythm: Rhythm, quietFrom: number, quietTo: number)
       if (back <= 0) continue;
       const minute = part * 180 + back + ((part + 1) * 180 <= quietTo ? 1440 : 0);
       if (minute > to) away.add(ring);
-      else if (minute > from) latestMinute = Math.max(latestMinute ?? 0, minute);
+      else if (minute > from) {
+        latestMinute = Math.max(latestMinute ?? 0, minute);
+        late.add(ring);
+      }
     }
-  return { ...(latestMinute === undefined ? {} : { latestMinute }), overnights: away.size };
+  return {
+    ...(latestMinute === undefined ? {} : { latestMinute }),
+    nights: late.size,
+    overnights: away.size,
+  };
 }

@@ -13,9 +13,11 @@ import {
   sensorEvidence,
   untilAnnotated,
 } from './kasteren.ts';
+import { sensorMapFromNames } from './named-sensors.ts';
 
 const USAGE = `usage: pnpm kasteren convert --sensors <houseA.sensors> --activities <houseA.activities> --out <dir> [--resident res_vk_a] [--whole-log]
        pnpm kasteren explain --alerts <replay.jsonl> --activities <dir>/activities.jsonl
+       pnpm kasteren convert-named --sensors <houseD.sensors> --sensor-names <houseD.sensor_names> --front-door <id> --out <dir> --resident <id> [--serial-prefix MIT-1-]
 
 convert writes <dir>/events.jsonl (for pnpm replay --import), <dir>/activities.jsonl (the
 annotations) and <dir>/away.jsonl (for --away: the periods he would have declared away, ASSUMED
@@ -23,7 +25,9 @@ from each "leave house" still going on at 03:00, from the hour he left to the ho
 back; the set holds no declarations), and prints which sensors fire within each annotated activity (the check of the
 sensor map). The firings after the day of the last annotated activity are left out (nobody
 recorded what the person did then) unless --whole-log. explain reads the output of pnpm replay --import … --json and prints each alert with
-what the annotations say the person was doing then.`;
+what the annotations say the person was doing then. convert-named converts another home's log in
+the same form whose sensors are named in a .sensor_names file (id, tab, Room,Name), the front door
+given by its id; it writes <dir>/events.jsonl only (no annotations are read).`;
 
 function convert(
   sensorsFile: string,
@@ -60,6 +64,27 @@ function convert(
   }
   console.log(`next: pnpm replay --import ${join(dir, 'events.jsonl')} --learn-days 7 --json`);
   console.log(`  with the assumed declarations: … --away ${join(dir, 'away.jsonl')}`);
+}
+
+function convertNamed(
+  sensorsFile: string,
+  namesFile: string,
+  frontDoor: number,
+  dir: string,
+  residentId: string,
+  serialPrefix: string,
+): void {
+  const sensors = sensorMapFromNames(readFileSync(namesFile, 'utf8'), frontDoor);
+  const firings = parseKasteren(readFileSync(sensorsFile, 'utf8'));
+  const lines = kasterenToImport(firings, { residentId, sensors, serialPrefix });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'events.jsonl'), `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+  const days = new Set(firings.map((f) => Math.floor(f.start / 86_400))).size;
+  const doors = firings.filter((f) => f.id === frontDoor).length;
+  console.log(
+    `wrote ${lines.length} events from ${firings.length} firings on ${days} days (${doors} of the front door) to ${dir}`,
+  );
+  console.log(`next: pnpm replay --import ${join(dir, 'events.jsonl')} --learn-days 7`);
 }
 
 interface ReplayAlertLine {
@@ -100,11 +125,30 @@ const { values, positionals } = parseArgs({
     alerts: { type: 'string' },
     resident: { type: 'string', default: 'res_vk_a' },
     'whole-log': { type: 'boolean', default: false },
+    'sensor-names': { type: 'string' },
+    'front-door': { type: 'string' },
+    'serial-prefix': { type: 'string', default: 'MIT-1-' },
   },
 });
 const [command] = positionals;
 if (command === 'convert' && values.sensors && values.activities && values.out)
   convert(values.sensors, values.activities, values.out, values.resident, values['whole-log']);
+else if (
+  command === 'convert-named' &&
+  values.sensors &&
+  values['sensor-names'] &&
+  values['front-door'] &&
+  values.out &&
+  Number.isInteger(Number(values['front-door']))
+)
+  convertNamed(
+    values.sensors,
+    values['sensor-names'],
+    Number(values['front-door']),
+    values.out,
+    values.resident,
+    values['serial-prefix'],
+  );
 else if (command === 'explain' && values.alerts && values.activities)
   explain(values.alerts, values.activities);
 else {

@@ -117,6 +117,8 @@ export interface ImportLine {
 export interface ConvertOptions {
   readonly residentId: string;
   readonly sensors?: Readonly<Record<number, KasterenSensor>>;
+  /** The device serials' prefix (`VK-A-`: house A's). */
+  readonly serialPrefix?: string;
 }
 
 const iso = (epochS: number): string => new Date(epochS * 1000).toISOString();
@@ -149,7 +151,7 @@ export function kasterenToImport(firings: readonly KasterenFiring[], options: Co
     const seq = seqs.get(edge.sensor) ?? 0;
     seqs.set(edge.sensor, seq + 1);
     return {
-      serial: `VK-A-${String(edge.sensor).padStart(2, '0')}`,
+      serial: `${options.serialPrefix ?? 'VK-A-'}${String(edge.sensor).padStart(2, '0')}`,
       kind: sensor.frontDoor ? 'door-contact' : 'pir',
       location: sensor.location,
       residentId: options.residentId,

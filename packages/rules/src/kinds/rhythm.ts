@@ -95,16 +95,19 @@ export function nightFrom(at: number, s: ResidentSettings): number {
 
 /**
  * When an outing that left at `leftAt` is late at night: `nightReturnS` after the start of the
- * quiet hours, or, for someone who came home later in the night on the days learned, that long
- * after the latest they did; none for someone who spent two or more of those nights out (their
- * usual return and longest outing still hold). Never sooner than 30 min after the door.
+ * quiet hours, or, for someone who came home later in the night on the days learned, after the
+ * latest they did: `nightReturnS` after it once they came home at night on `MIN_SEEN_DAYS` days or
+ * more, `returnMarginS` (the grace of a usual return by day) while on a night or two only, since
+ * the latest of so few is no measure of how late they come home. None for someone who spent two
+ * or more of those nights out (their usual return and longest outing still hold). Never sooner
+ * than 30 min after the door.
  */
 export function nightDeadline(
   rule: RhythmRule,
   rhythm: Rhythm,
   leftAt: number,
   s: ResidentSettings,
-): { at: number; overnights: number } {
+): { at: number; overnights: number; latestAt?: number } {
   const base = Math.max(nightFrom(leftAt, s) + rule.nightReturnS * 1000, leftAt + 1_800_000);
   if (rhythm.days < rule.minDays) return { at: base, overnights: 0 };
   const nights = nightReturns(rhythm, s.quietFrom, s.quietTo);
@@ -113,8 +116,24 @@ export function nightDeadline(
   // The evening the outing belongs to: the day before when it left in the small hours.
   const local = localTime(leftAt, s.timeZone);
   const evening = local.minute < s.quietTo ? addDays(local.date, -1) : local.date;
-  const learned = zonedInstant(evening, nights.latestMinute, s.timeZone) + rule.nightReturnS * 1000;
-  return { at: Math.max(base, learned), overnights: nights.overnights };
+  const latestAt = zonedInstant(evening, nights.latestMinute, s.timeZone);
+  const graceS = nights.nights < MIN_SEEN_DAYS ? rule.returnMarginS : rule.nightReturnS;
+  return { at: Math.max(base, latestAt + graceS * 1000), overnights: nights.overnights, latestAt };
+}
+
+/**
+ * When an outing that left at `leftAt` is "not back": by its usual return from that time of day
+ * (`outLimit`) or the night deadline, whichever is first; but a usual return's check that falls in
+ * the night before the latest this person came home at night is no reason for alarm (someone back
+ * at 01:00 from their evenings is not missing at 23:00 because they went out in the morning): the
+ * night deadline decides then.
+ */
+export function outingCheckAt(rule: RhythmRule, rhythm: Rhythm, leftAt: number, s: ResidentSettings): number {
+  const usual = leftAt + outLimit(rule, rhythm, leftAt, s.timeZone).ms;
+  const night = nightDeadline(rule, rhythm, leftAt, s);
+  const homeLaterAtNight =
+    night.latestAt !== undefined && usual >= nightFrom(leftAt, s) && usual < night.latestAt;
+  return homeLaterAtNight ? night.at : Math.min(usual, night.at);
 }
 
 /**
@@ -163,8 +182,7 @@ export function rhythmOnEvent(
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
-      const usual = last.at + outLimit(rule, rhythm, last.at, out.settings.timeZone).ms;
-      checkAt = Math.min(usual, nightDeadline(rule, rhythm, last.at, out.settings).at);
+      checkAt = outingCheckAt(rule, rhythm, last.at, out.settings);
     } else {
       const s = out.settings;
       const limit = gapLimit(
