@@ -35,6 +35,7 @@ import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { DeviceRateLimit } from './rate-limit.ts';
+import { WriteTurn } from './write-turn.ts';
 
 export const SERVICE = 'gateway-mqtt';
 
@@ -109,6 +110,7 @@ export class DeviceEventGateway {
   readonly #client: Promise<MqttClient>;
   #resolveClient!: (client: MqttClient) => void;
   #attached: MqttClient | undefined;
+  readonly #writes = new WriteTurn();
   /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
   #generation = 0;
   #closing = false;
@@ -177,6 +179,8 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
       return;
     }
+    // Every message handed over in this turn is PUBACKed in one write.
+    this.#writes.hold(this.#attached?.stream);
     const pending = this.#classify(packet);
     if (!this.#rate.take(pending.key) && pending.priority > ALARM_PRIORITY) {
       // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
@@ -562,11 +566,13 @@ export class DeviceEventGateway {
    * The client keeps the ack in its outgoing store and resends it after a reconnect.
    */
   #sendAck(serial: string, ack: DeviceAck): void {
-    void this.#client.then((client) =>
+    void this.#client.then((client) => {
+      // The acks of the stores that end in one turn leave together.
+      this.#writes.hold(client.stream);
       client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), { qos: 1 }, (err) => {
         if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
-      }),
-    );
+      });
+    });
   }
 
   async #retrying<T>(stage: Stage, generation: number, attempt: () => Promise<T>): Promise<T> {
