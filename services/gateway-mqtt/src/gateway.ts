@@ -1,5 +1,6 @@
 import {
   type DeviceAck,
+  type DeviceMapEntry,
   DeviceStatus,
   eventIdFor,
   type Names,
@@ -111,6 +112,13 @@ export class DeviceEventGateway {
   #resolveClient!: (client: MqttClient) => void;
   #attached: MqttClient | undefined;
   readonly #writes = new WriteTurn();
+  /**
+   * Device map entries whose events the envelope schema has accepted. The rest of an event comes
+   * from its payload, already checked against a schema as strict as the envelope's (event.test.ts
+   * checks that), or from the gateway; so an entry's events are checked in full once, not each.
+   * A changed entry is a new object, checked again.
+   */
+  readonly #carried = new WeakSet<DeviceMapEntry>();
   /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
   #generation = 0;
   #closing = false;
@@ -324,14 +332,15 @@ export class DeviceEventGateway {
     );
   }
 
-  async #handle({ packet, generation, read: admitted, rawSize }: Pending): Promise<void> {
+  async #handle({ packet, generation, key, read: admitted, rawSize }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const serial = this.#n.mqtt.serialOf(topic);
-    if (serial !== undefined && topic === this.#n.mqtt.status(serial)) {
+    // A message read at admission came on a device's events topic, whose serial is its key.
+    const serial = admitted === undefined ? this.#n.mqtt.serialOf(topic) : key;
+    if (admitted === undefined && serial !== undefined && topic === this.#n.mqtt.status(serial)) {
       return this.#status(serial, topic, raw, packet, generation);
     }
-    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
+    if (serial === undefined || (admitted === undefined && topic !== this.#n.mqtt.events(serial))) {
       // Not a device events topic (the subscription should make this impossible): there is no
       // device to answer, but the bytes are still kept.
       await this.#deadLetter(
@@ -368,34 +377,36 @@ export class DeviceEventGateway {
     }
 
     const traceparent = activeTraceparent() ?? traceparentOf(packet);
-    const built = TelecareEvent.safeParse(
-      toTelecareEvent({
-        serial,
-        payload,
-        device,
-        receivedAt: new Date(this.#clock.now()),
-        partitions: this.#partitions,
-        ...(traceparent === undefined ? {} : { traceparent }),
-      }),
-    );
-    if (!built.success) {
-      // The payload passed its schema, so this is a device map entry the envelope cannot carry.
-      const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      return this.#refuse(
-        serial,
-        topic,
-        raw,
-        {
-          ok: false,
-          reason: 'unhandled',
-          detail: `cannot build the event: ${detail}`,
-          deviceEventId: payload.id,
-        },
-        generation,
-      );
+    const event = toTelecareEvent({
+      serial,
+      payload,
+      device,
+      receivedAt: new Date(this.#clock.now()),
+      partitions: this.#partitions,
+      ...(traceparent === undefined ? {} : { traceparent }),
+    });
+    if (!this.#carried.has(device)) {
+      const built = TelecareEvent.safeParse(event);
+      if (!built.success) {
+        // The payload passed its schema, so this is a device map entry the envelope cannot carry.
+        const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        return this.#refuse(
+          serial,
+          topic,
+          raw,
+          {
+            ok: false,
+            reason: 'unhandled',
+            detail: `cannot build the event: ${detail}`,
+            deviceEventId: payload.id,
+          },
+          generation,
+        );
+      }
+      this.#carried.add(device);
     }
     try {
-      await this.#store(built.data, generation);
+      await this.#store(event, generation);
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it: refused once, so the device's later messages are not held.
