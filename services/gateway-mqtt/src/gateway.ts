@@ -364,7 +364,7 @@ export class DeviceEventGateway {
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
-    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    const device = await this.#device(serial, generation);
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       return this.#refuse(
@@ -479,7 +479,7 @@ export class DeviceEventGateway {
       );
       return;
     }
-    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    const device = await this.#device(serial, generation);
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       await this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
@@ -584,6 +584,20 @@ export class DeviceEventGateway {
         if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
       });
     });
+  }
+
+  /**
+   * The device's map entry: the watch's copy in memory when it has one (what `lookup` would return,
+   * without a promise to wait for), else read from the bucket with retries.
+   */
+  #device(
+    serial: string,
+    generation: number,
+  ): DeviceMapEntry | undefined | Promise<DeviceMapEntry | undefined> {
+    return (
+      this.#deviceMap.held(serial) ??
+      this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial))
+    );
   }
 
   async #retrying<T>(stage: Stage, generation: number, attempt: () => Promise<T>): Promise<T> {
