@@ -6,6 +6,7 @@ import { loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09'
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { cleanupNamespace, servers, serviceEnv, startOwnMosquitto, uniqueNamespace } from '@telecare/testkit';
+import mqtt from 'mqtt';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
@@ -152,6 +153,49 @@ const benchmark: Benchmark = {
         (await (devices[sender] as SimulatedDevice).send('test.manual')).latencyMs;
       const runMqtt = ONLY !== 'dc09';
       if (runMqtt) await drive(WARMUP, 1, mqttSend);
+
+      // What the MQTT path allows without the gateway: the same devices (in a namespace the gateway
+      // does not hear) answered by a stand-in that acks each event at once ('echo'), or that first
+      // stores the payload as sent with one JetStream publish ('store'): no validation, no envelope.
+      const standIn = { mode: 'echo' as 'echo' | 'store' };
+      const nsStandIn = `${ns}-bare`;
+      const standInNc = await connect({ servers: servers.natsUrl, noAsyncTraces: true });
+      const standInJs = jetstream(standInNc);
+      const responder = await mqtt.connectAsync(mosquitto.url, {
+        protocolVersion: 5,
+        clientId: `${nsStandIn}-responder`,
+      });
+      (responder.stream as { setNoDelay?: (on: boolean) => unknown }).setNoDelay?.(true);
+      responder.on('message', (topic, message) => {
+        const serial = topic.split('/')[3] as string;
+        const { id } = JSON.parse(message.toString()) as { id: string };
+        const ack = () =>
+          responder.publish(`${nsStandIn}/v1/devices/${serial}/ack`, JSON.stringify({ id, stored: true }), {
+            qos: 1,
+          });
+        if (standIn.mode === 'echo') ack();
+        else void standInJs.publish(`${ns}.raw.bare`, message, { msgID: `bare-${id}` }).then(ack);
+      });
+      await responder.subscribeAsync(`${nsStandIn}/v1/devices/+/events`, { qos: 1 });
+      const bareDevices = Array.from(
+        { length: SENDERS },
+        (_, i) =>
+          new SimulatedDevice({ serial: `BENCH-BARE-${i}`, mqttUrl: mosquitto.url, namespace: nsStandIn }),
+      );
+      for (const d of bareDevices) await d.connect();
+      closers.push(async () => {
+        for (const d of bareDevices) await d.close();
+        await responder.endAsync();
+        await standInNc.close();
+      });
+      const bareSend = (mode: 'echo' | 'store') => async (sender: number) => {
+        standIn.mode = mode;
+        return (await (bareDevices[sender] as SimulatedDevice).send('test.manual')).latencyMs;
+      };
+      if (runMqtt) {
+        await drive(WARMUP, 1, bareSend('echo'));
+        await drive(WARMUP, 1, bareSend('store'));
+      }
       const mqtt1 = runMqtt ? summary(await drive(EVENTS, 1, mqttSend)) : SKIPPED;
 
       const diallers = Array.from(
@@ -177,10 +221,13 @@ const benchmark: Benchmark = {
       const dc091 = runDc09 ? summary(await drive(EVENTS, 1, dc09Send)) : SKIPPED;
 
       // The many-sender runs, in rounds taking turns (one round: raw, mqtt, dc09 back to back).
+      const echo = { send: bareSend('echo'), sample: { latencies: [], seconds: 0 } as Sample };
+      const store = { send: bareSend('store'), sample: { latencies: [], seconds: 0 } as Sample };
       const many = [
         { send: rawSend, sample: { latencies: [], seconds: 0 } as Sample },
         ...(runMqtt ? [{ send: mqttSend, sample: { latencies: [], seconds: 0 } as Sample }] : []),
         ...(runDc09 ? [{ send: dc09Send, sample: { latencies: [], seconds: 0 } as Sample }] : []),
+        ...(runMqtt ? [echo, store] : []),
       ];
       const perRound = Math.ceil(EVENTS / ROUNDS);
       for (let r = 0; r < ROUNDS; r++) {
@@ -193,8 +240,9 @@ const benchmark: Benchmark = {
       const [rawN, mqttN, dc09N] = [
         summary((many[0] as (typeof many)[number]).sample),
         runMqtt ? summary((many[1] as (typeof many)[number]).sample) : SKIPPED,
-        runDc09 ? summary((many[many.length - 1] as (typeof many)[number]).sample) : SKIPPED,
+        runDc09 ? summary((many[runMqtt ? 2 : 1] as (typeof many)[number]).sample) : SKIPPED,
       ] as const;
+      const [echoN, storeN] = runMqtt ? [summary(echo.sample), summary(store.sample)] : [SKIPPED, SKIPPED];
 
       const line = (label: string, one: Run, many: Run) =>
         log(
@@ -207,6 +255,14 @@ const benchmark: Benchmark = {
       line('raw JetStream publish', raw1, rawN);
       line('gateway-mqtt (QoS 1)', mqtt1, mqttN);
       line('gateway-dc09 (TCP, AES)', dc091, dc09N);
+      const bare = (label: string, run: Run) =>
+        log(
+          `${label.padEnd(28)} ${SENDERS} senders: ${String(run.perSecond).padStart(6)}/s p50 ${run.p50} ms p99 ${run.p99} ms` +
+            ` (${round(run.perSecond / rawN.perSecond, 2)} of raw)`,
+        );
+      log('without the gateway, the same MQTT devices answered by a stand-in:');
+      bare('  acks at once', echoN);
+      bare('  stores as sent, then acks', storeN);
       return {
         events: EVENTS,
         senders: SENDERS,
@@ -224,6 +280,11 @@ const benchmark: Benchmark = {
         dc09_n_per_s: dc09N.perSecond,
         dc09_n_p99_ms: dc09N.p99,
         mqtt_n_vs_raw_n_ratio: round(mqttN.perSecond / rawN.perSecond, 2),
+        mqtt_echo_n_per_s: echoN.perSecond,
+        mqtt_store_n_per_s: storeN.perSecond,
+        mqtt_echo_n_vs_raw_n_ratio: round(echoN.perSecond / rawN.perSecond, 2),
+        mqtt_store_n_vs_raw_n_ratio: round(storeN.perSecond / rawN.perSecond, 2),
+        mqtt_n_vs_store_n_ratio: round(mqttN.perSecond / storeN.perSecond, 2),
         dc09_n_vs_raw_n_ratio: round(dc09N.perSecond / rawN.perSecond, 2),
       };
     } finally {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   Alert,
+  alertIdFor,
   asyncApiDocument,
   DeviceEventPayload,
   EVENT_TYPES,
@@ -89,6 +90,11 @@ describe('ids and partitions', () => {
     expect(eventIdFor('PX-1', 'press-0001')).toBe(eventIdFor('PX-1', 'press-0001'));
     expect(eventIdFor('PX-1', 'press-0001')).not.toBe(eventIdFor('PX-2', 'press-0001'));
     expect(eventIdFor('PX-1', 'press-0001')).toMatch(/^evt_[0-9a-f]{32}$/);
+  });
+
+  it('keeps the ids already stored: the same SHA-256 digests as ever', () => {
+    expect(eventIdFor('PX-1', 'press-0001')).toBe('evt_2b676f3044721c6cb010b8006d96facf');
+    expect(alertIdFor('r1', 'res_1', 'k')).toBe('alt_ed3df39cd455e5c2a4957ae1bd7d6502');
   });
 
   it('spreads residents over partitions', () => {

@@ -83,6 +83,8 @@ export interface ServiceDefinition<C extends ServiceConfig, H extends object> {
   readonly config: () => C;
   /** The streams the service creates when missing, before `start` uses them. */
   readonly streams?: readonly StreamKey[];
+  /** The NATS connection's request stacks (`connectNats`'s `asyncTraces`; default true). */
+  readonly natsAsyncTraces?: boolean;
   /** Where the HTTP server listens. */
   readonly http: (config: C) => { port: number; host: string; trustProxy?: string[] | undefined };
   /** Builds the service on the context; what it returns is added to the handle. */
@@ -113,13 +115,14 @@ function dependencies<C extends ServiceConfig>(
   config: C,
   n: Names,
   streams: readonly StreamKey[],
+  asyncTraces: boolean,
   logger: Logger,
   lifecycle: Lifecycle,
   readiness: Record<string, ReadinessCheck>,
 ) {
   let nats: Promise<NatsClients> | undefined;
   const connectOnce = async (): Promise<NatsClients> => {
-    const nc = await connectNats({ url: config.NATS_URL, name, logger });
+    const nc = await connectNats({ url: config.NATS_URL, name, logger, asyncTraces });
     lifecycle.add('nats', () => nc.drain());
     readiness.nats = () => natsAnswers(nc, DEPENDENCY_CHECK_MS);
     warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
@@ -206,7 +209,16 @@ export function defineService<C extends ServiceConfig, H extends object>(
       trustProxy: listen.trustProxy,
       details: () => Object.assign({}, ...described.map((describe) => describe())),
     });
-    const deps = dependencies(name, config, n, definition.streams ?? [], logger, lifecycle, readiness);
+    const deps = dependencies(
+      name,
+      config,
+      n,
+      definition.streams ?? [],
+      definition.natsAsyncTraces ?? true,
+      logger,
+      lifecycle,
+      readiness,
+    );
     let step = { what: 'connecting', since: performance.now(), told: false };
     const watch = setInterval(
       () => {

@@ -68,6 +68,39 @@ describe('connections against the real servers', () => {
     }
   });
 
+  it('fails requests with the same error classes without async traces', async () => {
+    const traced = await connectNats({ url: servers.natsUrl, name: 'test-traced', logger });
+    const untraced = await connectNats({
+      url: servers.natsUrl,
+      name: 'test-untraced',
+      logger,
+      asyncTraces: false,
+    });
+    const silent = traced.subscribe(`${ns}.silent`, { callback: () => undefined });
+    await traced.flush();
+    const failure = (attempt: Promise<unknown>) =>
+      attempt.then(
+        () => expect.unreachable(),
+        (err: unknown) => err,
+      );
+    try {
+      for (const attempt of [
+        (nc: typeof traced) => nc.request(`${ns}.silent`, 'x', { timeout: 100 }),
+        (nc: typeof traced) => nc.request(`${ns}.nobody`, 'x', { timeout: 1_000 }),
+        (nc: typeof traced) => jetstream(nc).publish(`${ns}.no-stream`, 'x', { timeout: 1_000 }),
+      ]) {
+        const [withTraces, without] = [await failure(attempt(traced)), await failure(attempt(untraced))];
+        expect(without).toBeInstanceOf(Error);
+        expect((without as Error).constructor).toBe((withTraces as Error).constructor);
+        expect((without as Error).message).toBe((withTraces as Error).message);
+      }
+    } finally {
+      silent.unsubscribe();
+      await traced.close();
+      await untraced.close();
+    }
+  });
+
   it('creates streams idempotently and dead-letters raw bytes', async () => {
     const nc = await connectNats({ url: servers.natsUrl, name: 'test', logger });
     try {

@@ -55,7 +55,7 @@ export class AdmissionQueue<T> {
   }
 
   push(job: Job<T>): void {
-    const queued = { ...job, seq: this.#seq++ };
+    const queued: Queued<T> = { key: job.key, priority: job.priority, item: job.item, seq: this.#seq++ };
     const list = this.#byKey.get(job.key);
     if (list) list.push(queued);
     else this.#byKey.set(job.key, [queued]);

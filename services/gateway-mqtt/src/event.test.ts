@@ -1,6 +1,14 @@
-import { type DeviceMapEntry, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
+import {
+  DEVICE_EVENT_TYPES,
+  type DeviceMapEntry,
+  eventIdFor,
+  partitionOf,
+  TelecareEvent,
+} from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, toTelecareEvent } from './event.ts';
+import { readDeviceMessage } from './intake.ts';
 
 const device: DeviceMapEntry = {
   serial: 'PND-0001',
@@ -79,5 +87,59 @@ describe('toTelecareEvent', () => {
     const far = build(365 * 24 * 3600 * 1000);
     expect(TelecareEvent.parse(far)).toEqual(far);
     expect(far).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2027-01-05T07:30:00.000Z' });
+  });
+});
+
+describe('an event from a payload the gateway accepted', () => {
+  // The gateway checks the envelope in full once per device map entry, not per event: what the entry
+  // does not decide comes from the payload (as strict as the envelope, checked here) or the gateway.
+  const serial = 'PND-0001';
+  const payloads = fc.record(
+    {
+      id: fc.stringMatching(/^[\x21-\x7e]{8,64}$/),
+      type: fc.constantFrom(...DEVICE_EVENT_TYPES),
+      at: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc
+          .tuple(fc.integer({ min: 0, max: 4_000_000_000 }), fc.constantFrom('Z', '+01:00', '-05:30'))
+          .map(([s, zone]) => new Date(s * 1000).toISOString().replace(/\.\d+Z$/, zone)),
+      ),
+      seq: fc.nat(),
+      data: fc.oneof(
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.record({ celsius: fc.double({ min: -60, max: 110, noNaN: true }) }),
+        fc.record({ batteryPercent: fc.integer({ min: -5, max: 105 }) }),
+      ),
+      serial: fc.constant(serial),
+    },
+    { requiredKeys: ['id', 'type', 'at'] },
+  );
+
+  it('is a valid envelope, and the schema hands back the same JSON', () => {
+    fc.assert(
+      fc.property(
+        payloads,
+        fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }),
+        fc.option(fc.constant('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'), { nil: undefined }),
+        fc.boolean(),
+        (sent, receivedAt, traceparent, placed) => {
+          const read = readDeviceMessage(serial, Buffer.from(JSON.stringify(sent)));
+          fc.pre(read.ok);
+          if (!read.ok) return;
+          const event = toTelecareEvent({
+            serial,
+            payload: read.payload,
+            device: placed ? device : { ...device, location: null, postcodeDistrict: null },
+            receivedAt,
+            partitions: 8,
+            ...(traceparent === undefined ? {} : { traceparent }),
+          });
+          const parsed = TelecareEvent.safeParse(event);
+          expect(parsed.success).toBe(true);
+          expect(JSON.stringify(parsed.data)).toBe(JSON.stringify(event));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

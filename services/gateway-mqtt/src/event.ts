@@ -28,26 +28,30 @@ export function toTelecareEvent(input: {
   traceparent?: string;
 }): TelecareEvent {
   const { serial, payload, device } = input;
+  const receivedAt = input.receivedAt.toISOString();
   const ahead = Date.parse(payload.at) - input.receivedAt.getTime() > MAX_CLOCK_AHEAD_MS;
-  return {
+  // Built key by key in the schema's order (the stored JSON keeps it), without a spread object
+  // per optional field: this runs once per stored event.
+  const event: TelecareEvent = {
     specversion: '1.0',
     id: eventIdFor(serial, payload.id),
     source: EVENT_SOURCE,
     type: payload.type,
     subject: serial,
-    time: ahead ? input.receivedAt.toISOString() : payload.at,
-    ...(ahead ? { devicetime: payload.at } : {}),
-    datacontenttype: 'application/json',
-    residentid: device.residentId,
-    devicekind: device.kind,
-    deviceeventid: payload.id,
-    partition: partitionOf(device.residentId, input.partitions),
-    receivedat: input.receivedAt.toISOString(),
-    testmode: device.testMode,
-    ...(payload.seq === undefined ? {} : { seq: payload.seq }),
-    ...(device.location === null ? {} : { location: device.location }),
-    ...(device.postcodeDistrict === null ? {} : { postcodedistrict: device.postcodeDistrict }),
-    ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
-    data: payload.data,
-  };
+    time: ahead ? receivedAt : payload.at,
+  } as TelecareEvent;
+  if (ahead) event.devicetime = payload.at;
+  event.datacontenttype = 'application/json';
+  event.residentid = device.residentId;
+  event.devicekind = device.kind;
+  event.deviceeventid = payload.id;
+  event.partition = partitionOf(device.residentId, input.partitions);
+  event.receivedat = receivedAt;
+  event.testmode = device.testMode;
+  if (payload.seq !== undefined) event.seq = payload.seq;
+  if (device.location !== null) event.location = device.location;
+  if (device.postcodeDistrict !== null) event.postcodedistrict = device.postcodeDistrict;
+  if (input.traceparent !== undefined) event.traceparent = input.traceparent;
+  event.data = payload.data;
+  return event;
 }

@@ -1,5 +1,6 @@
 import {
   type DeviceAck,
+  type DeviceMapEntry,
   DeviceStatus,
   eventIdFor,
   type Names,
@@ -35,6 +36,7 @@ import { toTelecareEvent } from './event.ts';
 import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { DeviceRateLimit } from './rate-limit.ts';
+import { WriteTurn } from './write-turn.ts';
 
 export const SERVICE = 'gateway-mqtt';
 
@@ -109,6 +111,14 @@ export class DeviceEventGateway {
   readonly #client: Promise<MqttClient>;
   #resolveClient!: (client: MqttClient) => void;
   #attached: MqttClient | undefined;
+  readonly #writes = new WriteTurn();
+  /**
+   * Device map entries whose events the envelope schema has accepted. The rest of an event comes
+   * from its payload, already checked against a schema as strict as the envelope's (event.test.ts
+   * checks that), or from the gateway; so an entry's events are checked in full once, not each.
+   * A changed entry is a new object, checked again.
+   */
+  readonly #carried = new WeakSet<DeviceMapEntry>();
   /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
   #generation = 0;
   #closing = false;
@@ -177,6 +187,8 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
       return;
     }
+    // Every message handed over in this turn is PUBACKed in one write.
+    this.#writes.hold(this.#attached?.stream);
     const pending = this.#classify(packet);
     if (!this.#rate.take(pending.key) && pending.priority > ALARM_PRIORITY) {
       // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
@@ -320,14 +332,15 @@ export class DeviceEventGateway {
     );
   }
 
-  async #handle({ packet, generation, read: admitted, rawSize }: Pending): Promise<void> {
+  async #handle({ packet, generation, key, read: admitted, rawSize }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const serial = this.#n.mqtt.serialOf(topic);
-    if (serial !== undefined && topic === this.#n.mqtt.status(serial)) {
+    // A message read at admission came on a device's events topic, whose serial is its key.
+    const serial = admitted === undefined ? this.#n.mqtt.serialOf(topic) : key;
+    if (admitted === undefined && serial !== undefined && topic === this.#n.mqtt.status(serial)) {
       return this.#status(serial, topic, raw, packet, generation);
     }
-    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
+    if (serial === undefined || (admitted === undefined && topic !== this.#n.mqtt.events(serial))) {
       // Not a device events topic (the subscription should make this impossible): there is no
       // device to answer, but the bytes are still kept.
       await this.#deadLetter(
@@ -351,7 +364,7 @@ export class DeviceEventGateway {
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
-    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    const device = await this.#device(serial, generation);
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       return this.#refuse(
@@ -364,34 +377,36 @@ export class DeviceEventGateway {
     }
 
     const traceparent = activeTraceparent() ?? traceparentOf(packet);
-    const built = TelecareEvent.safeParse(
-      toTelecareEvent({
-        serial,
-        payload,
-        device,
-        receivedAt: new Date(this.#clock.now()),
-        partitions: this.#partitions,
-        ...(traceparent === undefined ? {} : { traceparent }),
-      }),
-    );
-    if (!built.success) {
-      // The payload passed its schema, so this is a device map entry the envelope cannot carry.
-      const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      return this.#refuse(
-        serial,
-        topic,
-        raw,
-        {
-          ok: false,
-          reason: 'unhandled',
-          detail: `cannot build the event: ${detail}`,
-          deviceEventId: payload.id,
-        },
-        generation,
-      );
+    const event = toTelecareEvent({
+      serial,
+      payload,
+      device,
+      receivedAt: new Date(this.#clock.now()),
+      partitions: this.#partitions,
+      ...(traceparent === undefined ? {} : { traceparent }),
+    });
+    if (!this.#carried.has(device)) {
+      const built = TelecareEvent.safeParse(event);
+      if (!built.success) {
+        // The payload passed its schema, so this is a device map entry the envelope cannot carry.
+        const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        return this.#refuse(
+          serial,
+          topic,
+          raw,
+          {
+            ok: false,
+            reason: 'unhandled',
+            detail: `cannot build the event: ${detail}`,
+            deviceEventId: payload.id,
+          },
+          generation,
+        );
+      }
+      this.#carried.add(device);
     }
     try {
-      await this.#store(built.data, generation);
+      await this.#store(event, generation);
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it: refused once, so the device's later messages are not held.
@@ -464,7 +479,7 @@ export class DeviceEventGateway {
       );
       return;
     }
-    const device = await this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
+    const device = await this.#device(serial, generation);
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       await this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
@@ -562,10 +577,26 @@ export class DeviceEventGateway {
    * The client keeps the ack in its outgoing store and resends it after a reconnect.
    */
   #sendAck(serial: string, ack: DeviceAck): void {
-    void this.#client.then((client) =>
+    void this.#client.then((client) => {
+      // The acks of the stores that end in one turn leave together.
+      this.#writes.hold(client.stream);
       client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), { qos: 1 }, (err) => {
         if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
-      }),
+      });
+    });
+  }
+
+  /**
+   * The device's map entry: the watch's copy in memory when it has one (what `lookup` would return,
+   * without a promise to wait for), else read from the bucket with retries.
+   */
+  #device(
+    serial: string,
+    generation: number,
+  ): DeviceMapEntry | undefined | Promise<DeviceMapEntry | undefined> {
+    return (
+      this.#deviceMap.held(serial) ??
+      this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial))
     );
   }
 

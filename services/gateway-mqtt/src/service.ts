@@ -28,6 +28,9 @@ export const gatewayMqttService: DefinedService<GatewayMqttConfig, object> = def
   name: SERVICE,
   config: () => loadGatewayMqttConfig(),
   streams: ['events', 'deadletter'],
+  // Every device event is one JetStream request; a stack captured for each cost more than the
+  // gateway's own work on it. A failed store's error keeps its class, without the caller's frames.
+  natsAsyncTraces: false,
   http: (config: GatewayMqttConfig) => ({ port: config.GATEWAY_MQTT_PORT, host: config.HTTP_HOST }),
   start: wireGatewayMqtt,
 });
