@@ -25,6 +25,9 @@ export const gatewayDc09Service: DefinedService<GatewayDc09Config, GatewayDc09Ow
   name: SERVICE,
   config: () => loadGatewayDc09Config(),
   streams: ['events', 'deadletter'],
+  // Every frame is two JetStream requests (its event and the account's supervision heartbeat); a
+  // stack captured for each cost more than the gateway's own work on the frame.
+  natsAsyncTraces: false,
   http: (config: GatewayDc09Config) => ({ port: config.GATEWAY_DC09_PORT, host: config.HTTP_HOST }),
   start: wireGatewayDc09,
 });
