@@ -496,6 +496,39 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     expect(late.alerts).toEqual([]);
   });
 
+  it('a silence longer than 12 h seen at this time on a day only: raised at 12 h, and the reason says why', () => {
+    // No bed sensor: about from 06:00 to 19:30, early to bed; once (day 2) nothing until 09:00.
+    const day = (d: number) => about(at(d, d === 2 ? '09:00' : '06:00'), at(d, '19:30'));
+    const days = [1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap(day);
+    const last = days.at(-1) as TelecareEvent;
+    const { alerts } = run(days, at(10, '09:00'));
+    // Their longest from the evening is 816 min (19:24 to 09:00), 816 × 1.5 + 30 is over a day:
+    // 12 h holds, one such night being no measure of them, and the alert does not say "within 816".
+    expect(alerts.map((a) => [a.type, a.raisedAt])).toEqual([
+      ['inactivity.unusual', new Date(Date.parse(last.time) + 12 * 3_600_000 + GRACE).toISOString()],
+    ]);
+    expect((alerts[0] as Alert).reason).toBe(
+      'Inactivity unusual for this resident: no movement since 19:24 yesterday (Mon 9 Nov), movement seen (pir in kitchen); at home, up and about; expected active again within 720 min, the most a silence is left: longer at this time on 1 of the last 8 days only (their longest 816 min), seen nothing for 720 min (rule rhythm.learned v1)',
+    );
+  });
+
+  it('silences longer than 12 h seen at this time on three days or more are theirs: the longest holds', () => {
+    // Early to bed with no bed sensor, up at 09:00 on three days of the eight (816 min silences).
+    const late = [2, 4, 6];
+    const day = (d: number) => about(at(d, late.includes(d) ? '09:00' : '06:00'), at(d, '19:30'));
+    const days = [1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap(day);
+    const last = days.at(-1) as TelecareEvent;
+    const unusual = (until: number) =>
+      run(days, until)
+        .alerts.filter((a) => a.type === 'inactivity.unusual')
+        .map((a) => a.raisedAt);
+    // Their longest + 30 min (846 min), not the 12 h cap that three of their nights outlasted.
+    expect(unusual(at(10, '09:00'))).toEqual([]);
+    expect(unusual(at(10, '12:00'))).toEqual([
+      new Date(Date.parse(last.time) + 846 * 60_000 + GRACE).toISOString(),
+    ]);
+  });
+
   it('keeps what it learned small', () => {
     const { runner } = run(learned(), at(9, '09:00'));
     const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);

@@ -257,7 +257,15 @@ export interface GapLimit {
    * `gapMarginS` (tighter), the prior (the cap), or the longest + `budgetMarginS` (the floor).
    */
   readonly by?: 'budget' | 'factor' | 'prior' | 'floor';
+  /** On how many of the days before today a silence here at this time outlasted 12 h. */
+  readonly longDays?: number;
 }
+
+/**
+ * The longest a silence is left unraised, whatever this person's longest there and then, until
+ * silences longer than it were seen there then on `MIN_SEEN_DAYS` days or more (then they are theirs).
+ */
+export const MAX_SILENCE_MS = 12 * 3_600_000;
 
 const EULER = 0.5772156649;
 /** Below this many days' maxima the tail is taken as exponential (more cautious than a fit). */
@@ -361,7 +369,16 @@ export function gapLimit(
   const seenDays = maxima.length;
   // Never seen here at this time of day: the prior holds.
   if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
-  const byFactor = Math.min(12 * 3_600_000, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  // No silence is left longer than 12 h on the strength of a day or two that were (a night away
+  // the door missed, a day in bed): once three or more days were, it is this person's own, and
+  // their longest + `gapMarginS` is the least limit.
+  const longDays = maxima.filter((m) => m * 60_000 > MAX_SILENCE_MS).length;
+  const cap =
+    longDays >= MIN_SEEN_DAYS
+      ? Math.max(MAX_SILENCE_MS, longest * 60_000 + rule.gapMarginS * 1000)
+      : MAX_SILENCE_MS;
+  const byFactor = Math.min(cap, longest * 60_000 * rule.gapFactor + rule.gapMarginS * 1000);
+  const capped = longDays > 0 ? { longDays } : {};
   // Seen here at this time on a day or two only (someone usually out at work then): the longest
   // of so few is no measure of them, and the prior stays the least limit.
   if (seenDays < MIN_SEEN_DAYS)
@@ -371,9 +388,18 @@ export function gapLimit(
       days: rhythm.days,
       learned: byFactor >= prior,
       seenDays,
+      ...capped,
     };
   if (budget === undefined)
-    return { ms: byFactor, longestMin: longest, days: rhythm.days, learned: true, seenDays, by: 'factor' };
+    return {
+      ms: byFactor,
+      longestMin: longest,
+      days: rhythm.days,
+      learned: true,
+      seenDays,
+      by: 'factor',
+      ...capped,
+    };
   maxima.sort((a, b) => a - b);
   const model = dailyMaxModel(maxima);
   const share = Math.min(0.5, budget / cellsPerDay(rhythm));
@@ -395,7 +421,7 @@ export function gapLimit(
   }
   ms = Math.round(ms);
   const chance = model.exceed(ms / 60_000);
-  return { ms, longestMin: longest, days: rhythm.days, learned: true, seenDays, chance, by };
+  return { ms, longestMin: longest, days: rhythm.days, learned: true, seenDays, chance, by, ...capped };
 }
 
 export interface OutLimit {

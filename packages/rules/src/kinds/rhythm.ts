@@ -273,11 +273,13 @@ export function rhythmOnTick(
       thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
       detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
       expected:
-        limit.seenDays !== undefined && limit.seenDays < MIN_SEEN_DAYS
-          ? `active again within ${minutes(limit.ms)} (seen ${PLACE_TEXT[place]} at this time on ${limit.seenDays} of the last ${limit.days} days only, at most ${limit.longestMin} min still)`
-          : limit.learned
-            ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === undefined ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
-            : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
+        limit.longestMin !== undefined && limit.ms < limit.longestMin * 60_000
+          ? `active again within ${minutes(limit.ms)}, the most a silence is left: longer at this time on ${limit.longDays ?? 0} of the last ${limit.days} days only (their longest ${limit.longestMin} min)`
+          : limit.seenDays !== undefined && limit.seenDays < MIN_SEEN_DAYS
+            ? `active again within ${minutes(limit.ms)} (seen ${PLACE_TEXT[place]} at this time on ${limit.seenDays} of the last ${limit.days} days only, at most ${limit.longestMin} min still)`
+            : limit.learned
+              ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === undefined ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
+              : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
       seen: `nothing for ${silentFor}`,
       decidedAt: timer.dueAt,
       type: 'inactivity.unusual',
