@@ -121,6 +121,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   let next: ResidentState = remember(state, entry, kept, now, ruleSet);
+  out.owned = next;
   const away = awayWindows(out.settings.away, input.away);
   if (away.length > 0 || next.away !== undefined) {
     out.away = away;
@@ -145,7 +146,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
         correlationOnEvent(rule, entry, next.recent, out);
         break;
       case 'routine':
-        if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings);
+        if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings, out);
         break;
       case 'rhythm':
         next = rhythmOnEvent(rule, entry, next, out);
