@@ -3,7 +3,15 @@
  */
 import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import type { RecentEvent, ResidentState, Rule, RuleSet, Timer, TimerCommand, TriggerRule } from '../model.ts';
+import type {
+  RecentEvent,
+  ResidentState,
+  Rule,
+  RuleSet,
+  Timer,
+  TimerCommand,
+  TriggerRule,
+} from '../model.ts';
 import { type ReasonValues, renderReason } from '../reason.ts';
 import { formatIso } from '../time.ts';
 import { type AwayWindow, NO_AWAY } from './away.ts';
