@@ -2,10 +2,17 @@ import { type Alert, alertIdFor, type EventType, TAXONOMY, type TelecareEvent } 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { toRecent } from './evaluate.ts';
-import type { RecentEvent, RuleSet, TriggerRule } from './model.ts';
+import { evaluate, toRecent } from './evaluate.ts';
+import {
+  initialState,
+  type RecentEvent,
+  type ResidentState,
+  type RuleSet,
+  type TriggerRule,
+} from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
+import { encodeState } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 const START = Date.parse('2026-11-22T10:30:00.000Z');
@@ -506,6 +513,35 @@ describe('state stays bounded', () => {
         expect(JSON.stringify(state).length).toBeLessThan(30_000);
         // Timers do not pile up either: every event's timer fires or is cancelled.
         expect(runner.pendingTimers).toBeLessThanOrEqual(10);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('a state given up to the core (reuse) gives the same evaluations', () => {
+  it('in any arrival order, with redeliveries, and with the list cut by count and age', () => {
+    const small = parseRuleSet({
+      ...JSON.parse(JSON.stringify(RULES)),
+      settings: { keepEvents: 12, keepEventsForS: 1800, keepSeen: 3 },
+    });
+    fc.assert(
+      fc.property(arrivalsArb, ({ arrivals }) => {
+        const sorted = [...arrivals].sort((a, b) => a.at - b.at);
+        let kept: ResidentState = initialState(RESIDENT);
+        let given: ResidentState = initialState(RESIDENT);
+        for (const { event, at } of sorted) {
+          const input = { kind: 'event', event, now: at } as const;
+          const pure = evaluate(kept, input, small);
+          const reused = evaluate(given, input, small, { reuse: true });
+          const { state: pureState, ...pureRest } = pure;
+          const { state: reusedState, ...reusedRest } = reused;
+          expect(reusedRest).toEqual(pureRest);
+          expect(reusedState).toEqual(pureState);
+          expect(encodeState(reusedState)).toBe(encodeState(pureState));
+          kept = pureState;
+          given = reusedState;
+        }
       }),
       { numRuns: 100 },
     );

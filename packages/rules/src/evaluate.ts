@@ -70,6 +70,16 @@ const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NONE_HELD: readonly HeldAlert[] = Object.freeze([]);
 const NO_RULES: readonly Rule[] = [];
 
+export interface EvaluateOptions {
+  /**
+   * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
+   * do): its lists (`recent`, `seen`) may be updated in place instead of copied, so the input
+   * state may read differently afterwards. The evaluation is the same either way. Off, the input
+   * state is never changed.
+   */
+  readonly reuse?: boolean;
+}
+
 /** What an input that changes nothing gives: the same state, shared empty lists. */
 const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   state,
@@ -88,10 +98,15 @@ const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
  * events sorted by event time. Each timer fires `reorderGraceS` after the moment it checks, so
  * events that arrive out of order within that bound give the same alerts.
  */
-export function evaluate(state: ResidentState, input: RulesInput, ruleSet: RuleSet): Evaluation {
+export function evaluate(
+  state: ResidentState,
+  input: RulesInput,
+  ruleSet: RuleSet,
+  options?: EvaluateOptions,
+): Evaluation {
   switch (input.kind) {
     case 'event':
-      return onEvent(state, input, ruleSet);
+      return onEvent(state, input, ruleSet, options?.reuse === true);
     case 'tick':
       return onTick(state, input, ruleSet);
     default:
@@ -99,7 +114,7 @@ export function evaluate(state: ResidentState, input: RulesInput, ruleSet: RuleS
   }
 }
 
-function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Evaluation {
+function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reuse: boolean): Evaluation {
   const { event, now } = input;
   if (state.residentId !== event.residentid)
     throw new ResidentMismatchError(state.residentId, event.residentid);
@@ -120,8 +135,10 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
-  let next: ResidentState = remember(state, entry, kept, now, ruleSet);
   const away = awayWindows(out.settings.away, input.away);
+  // A declared away period reads the state as it was before this event (`trackAway`): kept whole.
+  let next: ResidentState = remember(state, entry, kept, now, ruleSet, reuse && away.length === 0);
+  out.owned = next;
   if (away.length > 0 || next.away !== undefined) {
     out.away = away;
     next = trackAway(next, state, entry, away);
@@ -145,7 +162,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet): Eva
         correlationOnEvent(rule, entry, next.recent, out);
         break;
       case 'routine':
-        if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings);
+        if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings, out);
         break;
       case 'rhythm':
         next = rhythmOnEvent(rule, entry, next, out);

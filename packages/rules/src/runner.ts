@@ -8,7 +8,7 @@ import {
   initialAreaState,
   isAreaHold,
 } from './area.ts';
-import { evaluate } from './evaluate.ts';
+import { type EvaluateOptions, evaluate } from './evaluate.ts';
 import {
   type DeviceContext,
   type EventInput,
@@ -17,6 +17,9 @@ import {
   type RuleSet,
   type Timer,
 } from './model.ts';
+
+/** The runner keeps only each evaluation's state, so the core may update the one it gives up. */
+const REUSE: EvaluateOptions = { reuse: true };
 
 /**
  * Runs the core over a stream in memory, with timers kept in a heap and fired at their due time:
@@ -87,7 +90,7 @@ export class RulesRunner {
       : away
         ? { kind: 'event', event, now, away }
         : { kind: 'event', event, now };
-    const result = evaluate(state, input, this.#ruleSet);
+    const result = evaluate(state, input, this.#ruleSet, REUSE);
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
     this.#apply(result.timers);

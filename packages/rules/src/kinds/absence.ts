@@ -11,7 +11,7 @@ import type {
   Timer,
 } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
-import { assertNever, derivedAlert, deviceValues, minutes, type Output } from './output.ts';
+import { assertNever, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
 import { KEEP_DEVICES_MS } from './recent.ts';
 import { reschedule } from './schedule.ts';
 
@@ -58,7 +58,7 @@ export function absenceOnEvent(
     if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
   }
   devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
-  return { ...state, devices };
+  return withField(out, state, 'devices', devices);
 }
 
 export function restoredAlert(

@@ -3,7 +3,15 @@
  */
 import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import type { RecentEvent, Rule, RuleSet, Timer, TimerCommand, TriggerRule } from '../model.ts';
+import type {
+  RecentEvent,
+  ResidentState,
+  Rule,
+  RuleSet,
+  Timer,
+  TimerCommand,
+  TriggerRule,
+} from '../model.ts';
 import { type ReasonValues, renderReason } from '../reason.ts';
 import { formatIso } from '../time.ts';
 import { type AwayWindow, NO_AWAY } from './away.ts';
@@ -19,6 +27,12 @@ export class Output {
   readonly merged: Array<{ alertId: string; eventId: string }> = [];
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
+  /**
+   * The state object this evaluation built (`remember`'s copy), which nothing outside has seen
+   * yet: a rule changes a field of it in place instead of copying the whole state again. The
+   * input state is never changed.
+   */
+  owned: ResidentState | undefined;
   constructor(
     readonly ruleSet: RuleSet,
     readonly residentId: string,
@@ -44,6 +58,26 @@ export class Output {
     if (extra.key !== undefined) timer.key = extra.key;
     this.timers.push({ op: 'set', timer });
   }
+}
+
+/**
+ * The state with one field set: in place when this evaluation built the object (`Output.owned`),
+ * else on a copy. Either way the keys keep the order a spread would give them (an existing key
+ * keeps its place, a new one goes last), so the stored JSON is the same.
+ */
+export function withField<K extends keyof ResidentState>(
+  out: Output | undefined,
+  state: ResidentState,
+  key: K,
+  value: ResidentState[K],
+): ResidentState {
+  if (out !== undefined && state === out.owned) {
+    state[key] = value;
+    return state;
+  }
+  const next = { ...state };
+  next[key] = value;
+  return next;
 }
 
 export function deviceValues(

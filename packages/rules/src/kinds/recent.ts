@@ -105,9 +105,10 @@ export function remember(
   kept: boolean,
   now: number,
   ruleSet: RuleSet,
+  reuse = false,
 ): ResidentState {
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
-  const seen = seenWith(state.seen, entry.id, keepSeen);
+  const seen = reuse ? seenInPlace(state.seen, entry.id, keepSeen) : seenWith(state.seen, entry.id, keepSeen);
   if (!kept)
     return withRhythms(
       {
@@ -129,28 +130,31 @@ export function remember(
   // What goes: before[0..cut), and the event itself when it is too old or beyond the count.
   let cut: number;
   let dropped = true;
+  // The newest event dropped: read before the list changes (in place, with `reuse`).
+  let cutAt: number | undefined;
   if (entry.at < horizon) {
     // Too old to keep (it is in `seen`): only the prefix past the horizon or the count goes.
     cut = start + Math.max(0, before.length - start - keepEvents);
-    recent = before.slice(cut);
+    cutAt = cut > 0 ? (before[cut - 1] as RecentEvent).at : undefined;
+    recent = reuse ? dropFirst(before, cut) : before.slice(cut);
   } else {
     const at = indexOf(before, entry);
     // The list would be before[start..at) + entry + before[at..]; the oldest beyond the count go.
     const excess = Math.max(0, before.length - start + 1 - keepEvents);
     if (at - start < excess) {
       cut = start + excess - 1;
-      recent = before.slice(cut);
+      cutAt = cut > 0 ? (before[cut - 1] as RecentEvent).at : undefined;
+      recent = reuse ? dropFirst(before, cut) : before.slice(cut);
     } else {
       cut = start + excess;
       dropped = false;
-      recent = before.slice(cut);
-      if (at === before.length) recent.push(entry);
-      else recent.splice(at - start - excess, 0, entry);
+      cutAt = cut > 0 ? (before[cut - 1] as RecentEvent).at : undefined;
+      recent = reuse ? withEntryInPlace(before, cut, at, entry) : withEntry(before, cut, at, entry);
     }
   }
   if (!dropped && planOf(ruleSet).beatsOnly.has(entry.type)) recent = pruneBeats(recent, entry, ruleSet);
   let forgottenUntil = state.forgottenUntil;
-  if (cut > 0) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, (before[cut - 1] as RecentEvent).at);
+  if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
   return withRhythms(
     {
@@ -165,6 +169,64 @@ export function remember(
     },
     state,
   );
+}
+
+/**
+ * before[cut..at) + entry + before[at..], allocated at its final size and filled: a slice and then
+ * a push would allocate twice, as the push grows the slice's store by half again (about 2 KB per
+ * kept event instead of 1 KB, most of what an event allocated).
+ */
+function withEntry(
+  before: readonly RecentEvent[],
+  cut: number,
+  at: number,
+  entry: RecentEvent,
+): RecentEvent[] {
+  const recent = new Array<RecentEvent>(before.length - cut + 1);
+  let j = 0;
+  for (let i = cut; i < at; i++) recent[j++] = before[i] as RecentEvent;
+  recent[j++] = entry;
+  for (let i = at; i < before.length; i++) recent[j++] = before[i] as RecentEvent;
+  return recent;
+}
+
+/**
+ * `withEntry` on the list itself, for a caller that gave up the state (`evaluate`'s `reuse`): an
+ * event in order is a push, with no copy of the list.
+ */
+function withEntryInPlace(
+  before: readonly RecentEvent[],
+  cut: number,
+  at: number,
+  entry: RecentEvent,
+): RecentEvent[] {
+  const recent = before as RecentEvent[];
+  if (at === recent.length) recent.push(entry);
+  else recent.splice(at, 0, entry);
+  if (cut > 0) recent.splice(0, cut);
+  return recent;
+}
+
+/** `before.slice(cut)` on the list itself, for a caller that gave up the state. */
+function dropFirst(before: readonly RecentEvent[], cut: number): RecentEvent[] {
+  const recent = before as RecentEvent[];
+  if (cut > 0) recent.splice(0, cut);
+  return recent;
+}
+
+/** `seenWith` on the list itself, for a caller that gave up the state. */
+function seenInPlace(old: readonly string[], id: string, keepSeen: number): string[] {
+  const seen = old as string[];
+  if (seen.length < keepSeen) {
+    seen.push(id);
+    return seen;
+  }
+  // Full: the oldest go and the rest move down one (eight references, by default).
+  const from = seen.length + 1 - keepSeen;
+  for (let i = 0; i < keepSeen - 1; i++) seen[i] = seen[from + i] as string;
+  seen.length = keepSeen;
+  seen[keepSeen - 1] = id;
+  return seen;
 }
 
 /** A device's beats kept in `recent`: its latest, and the one before for a beat that came late. */

@@ -16,7 +16,7 @@ import {
 import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
-import { derivedAlert, deviceValues, minutes, type Output } from './output.ts';
+import { derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -81,8 +81,13 @@ export function chanceText(chance: number): string {
 export const budgetText = (budget: number): string =>
   budget >= 1 ? `${budget} a day` : `1 in ${Math.round(1 / budget)} days`;
 
-export function withRhythm(state: ResidentState, rule: RhythmRule, rhythm: Rhythm): ResidentState {
-  return { ...state, rhythms: { ...state.rhythms, [rule.id]: rhythm } };
+export function withRhythm(
+  state: ResidentState,
+  rule: RhythmRule,
+  rhythm: Rhythm,
+  out?: Output,
+): ResidentState {
+  return withField(out, state, 'rhythms', { ...state.rhythms, [rule.id]: rhythm });
 }
 
 /** The start of the resident's next night (or now, when it is night already). */
@@ -199,7 +204,7 @@ export function rhythmOnEvent(
     out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
   }
-  return withRhythm(state, rule, rhythm);
+  return withRhythm(state, rule, rhythm, out);
 }
 
 export function rhythmOnTick(

@@ -5,7 +5,7 @@ import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Routine, RoutineRule, Timer } from '../model.ts';
 import { formatHhmm, formatWhen, inSpan, localTime } from '../time.ts';
 import { lastOf } from './absence.ts';
-import { derivedAlert, deviceValues, type Output } from './output.ts';
+import { derivedAlert, deviceValues, type Output, withField } from './output.ts';
 import { byTimeThenId } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import type { ResidentSettings } from './settings.ts';
@@ -18,6 +18,7 @@ export function learn(
   state: ResidentState,
   entry: RecentEvent,
   s: ResidentSettings,
+  out?: Output,
 ): ResidentState {
   const local = localTime(entry.at, s.timeZone);
   const bit = 1 << Math.floor(local.minute / 60);
@@ -28,12 +29,12 @@ export function learn(
     active: new Array(24).fill(0),
   };
   const latest = withLatest(routine, entry);
-  if (local.date < routine.day) return latest === routine ? state : withRoutine(state, rule, latest);
+  if (local.date < routine.day) return latest === routine ? state : withRoutine(state, rule, latest, out);
   routine = latest;
   if (local.date > routine.day) routine = rollOver(routine, local.date);
   if (routine.today & bit)
-    return routine === state.routines[rule.id] ? state : withRoutine(state, rule, routine);
-  return withRoutine(state, rule, { ...routine, today: routine.today | bit });
+    return routine === state.routines[rule.id] ? state : withRoutine(state, rule, routine, out);
+  return withRoutine(state, rule, { ...routine, today: routine.today | bit }, out);
 }
 
 /** The routine with the activity among its latest two, if it is one of them. */
@@ -70,8 +71,13 @@ export function rollOver(routine: Routine, day: string): Routine {
   return next;
 }
 
-export function withRoutine(state: ResidentState, rule: RoutineRule, routine: Routine): ResidentState {
-  return { ...state, routines: { ...state.routines, [rule.id]: routine } };
+export function withRoutine(
+  state: ResidentState,
+  rule: RoutineRule,
+  routine: Routine,
+  out?: Output,
+): ResidentState {
+  return withField(out, state, 'routines', { ...state.routines, [rule.id]: routine });
 }
 
 export function routineOnTick(
