@@ -326,6 +326,12 @@ export async function runStorm(
         if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial) {
           pressOfAlert.set(alert.data.id, alert.data.deviceSerial);
           waiting.get(alert.data.deviceSerial)?.(at, alert.data.id);
+          // The two subscriptions race: the case event may have been read first.
+          const seen = caseSeen.get(alert.data.id);
+          if (seen && !seen.matched) {
+            seen.matched = true;
+            caseWaiting.get(alert.data.deviceSerial)?.shift()?.(seen.at);
+          }
         }
       }
     })();
