@@ -137,7 +137,8 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const away = awayWindows(out.settings.away, input.away);
   // A declared away period reads the state as it was before this event (`trackAway`): kept whole.
-  let next: ResidentState = remember(state, entry, kept, now, ruleSet, reuse && away.length === 0);
+  out.reuse = reuse && away.length === 0;
+  let next: ResidentState = remember(state, entry, kept, now, ruleSet, out.reuse);
   out.owned = next;
   if (away.length > 0 || next.away !== undefined) {
     out.away = away;
