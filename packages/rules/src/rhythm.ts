@@ -389,20 +389,24 @@ export function gapLimit(
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
   const part = partOf(localTime(at, timeZone).minute);
   let longest = 0;
-  const maxima: number[] = [];
+  // The days' maxima before today, counted here and listed only for the budget's model (this runs
+  // on every activity).
+  let seenDays = 0;
+  let longDays = 0;
   const today = ringOf(rhythm.day);
   for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
     const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
-    if (gap > 0 && ring !== today) maxima.push(gap);
+    if (gap > 0 && ring !== today) {
+      seenDays++;
+      // No silence is left longer than 12 h on the strength of a day or two that were (a night
+      // away the door missed, a day in bed): once three or more days were, it is this person's
+      // own, and their longest + `gapMarginS` is the least limit.
+      if (gap * 60_000 > MAX_SILENCE_MS) longDays++;
+    }
     longest = Math.max(longest, gap);
   }
-  const seenDays = maxima.length;
   // Never seen here at this time of day: the prior holds.
   if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
-  // No silence is left longer than 12 h on the strength of a day or two that were (a night away
-  // the door missed, a day in bed): once three or more days were, it is this person's own, and
-  // their longest + `gapMarginS` is the least limit.
-  const longDays = maxima.filter((m) => m * 60_000 > MAX_SILENCE_MS).length;
   const cap =
     longDays >= MIN_SEEN_DAYS
       ? Math.max(MAX_SILENCE_MS, longest * 60_000 + rule.gapMarginS * 1000)
@@ -430,6 +434,11 @@ export function gapLimit(
       by: 'factor',
       ...capped,
     };
+  const maxima: number[] = [];
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
+    const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
+    if (gap > 0 && ring !== today) maxima.push(gap);
+  }
   maxima.sort((a, b) => a - b);
   const model = dailyMaxModel(maxima);
   const share = Math.min(0.5, budget / cellsPerDay(rhythm));
