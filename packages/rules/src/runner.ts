@@ -15,6 +15,7 @@ import {
   initialState,
   type ResidentState,
   type RuleSet,
+  type TickInput,
   type Timer,
 } from './model.ts';
 
@@ -141,11 +142,11 @@ export class RulesRunner {
       const state = this.states.get(top.residentId) ?? initialState(top.residentId);
       const started = this.#observe ? process.hrtime.bigint() : 0n;
       const away = this.#away?.(top.residentId);
-      const result = evaluate(
-        state,
-        { kind: 'tick', timer: top, now: top.dueAt, ...(away ? { away } : {}) },
-        this.#ruleSet,
-      );
+      // Built without a spread: this runs once a tick.
+      const input: TickInput = away
+        ? { kind: 'tick', timer: top, now: top.dueAt, away }
+        : { kind: 'tick', timer: top, now: top.dueAt };
+      const result = evaluate(state, input, this.#ruleSet);
       if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
       this.states.set(top.residentId, result.state);
       this.#apply(top.residentId, result.timers);
