@@ -73,9 +73,9 @@ const NO_RULES: readonly Rule[] = [];
 export interface EvaluateOptions {
   /**
    * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
-   * do): its lists (`recent`, `seen`) may be updated in place instead of copied, so the input
-   * state may read differently afterwards. The evaluation is the same either way. Off, the input
-   * state is never changed.
+   * do): its lists (`recent`, `seen`) and its learned rhythm may be updated in place instead of
+   * copied, so the input state (and anything that shares them with it) may read differently
+   * afterwards. The evaluation is the same either way. Off, the input state is never changed.
    */
   readonly reuse?: boolean;
 }
