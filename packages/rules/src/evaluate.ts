@@ -73,9 +73,9 @@ const NO_RULES: readonly Rule[] = [];
 export interface EvaluateOptions {
   /**
    * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
-   * do): its lists (`recent`, `seen`) may be updated in place instead of copied, so the input
-   * state may read differently afterwards. The evaluation is the same either way. Off, the input
-   * state is never changed.
+   * do): its lists (`recent`, `seen`) and its learned rhythm may be updated in place instead of
+   * copied, so the input state (and anything that shares them with it) may read differently
+   * afterwards. The evaluation is the same either way. Off, the input state is never changed.
    */
   readonly reuse?: boolean;
 }
@@ -137,7 +137,8 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
   const away = awayWindows(out.settings.away, input.away);
   // A declared away period reads the state as it was before this event (`trackAway`): kept whole.
-  let next: ResidentState = remember(state, entry, kept, now, ruleSet, reuse && away.length === 0);
+  out.reuse = reuse && away.length === 0;
+  let next: ResidentState = remember(state, entry, kept, now, ruleSet, out.reuse);
   out.owned = next;
   if (away.length > 0 || next.away !== undefined) {
     out.away = away;

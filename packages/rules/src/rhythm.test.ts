@@ -1,9 +1,12 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { initialState, type RuleSet } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState, type RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
+import { encodeState } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 /** November: Europe/London is UTC, so local times read as written. 1 Nov 2026 is a Sunday. */
@@ -533,5 +536,49 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     const { runner } = run(learned(), at(9, '09:00'));
     const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
     expect(JSON.stringify(state.rhythms).length).toBeLessThan(3_000);
+  });
+});
+
+describe('a rhythm given up to the core (reuse) is learned in place', () => {
+  it('into the same evaluations and stored states as a copy, over days, with late reports and redeliveries', () => {
+    const dayArb = fc.record({
+      up: fc.constantFrom(...UPS),
+      outMin: fc.integer({ min: 20, max: 400 }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(dayArb, { minLength: 2, maxLength: 10 }),
+        fc.array(fc.integer({ min: 0, max: 25_000 }), { minLength: 64, maxLength: 64 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (days, jitters, repeats) => {
+          const events = days.flatMap(({ up, outMin }, i) => ordinaryDay(i + 1, up, outMin));
+          // Reports of the bed, chair and door come late by up to 25 s; some come twice.
+          const arrivals = events.map((event, i) => ({
+            event,
+            at: Date.parse(event.time) + (event.type === 'motion' ? 0 : (jitters[i % jitters.length] ?? 0)),
+          }));
+          for (const r of repeats) {
+            const first = arrivals[r % arrivals.length];
+            if (first) arrivals.push({ event: first.event, at: first.at + 5_000 });
+          }
+          arrivals.sort((a, b) => a.at - b.at);
+          let kept: ResidentState = initialState(RESIDENT);
+          let given: ResidentState = initialState(RESIDENT);
+          for (const { event, at } of arrivals) {
+            const input = { kind: 'event', event, now: at } as const;
+            const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
+            const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, {
+              reuse: true,
+            });
+            expect(reused).toEqual(pure);
+            expect(encodeState(reusedState)).toBe(encodeState(pureState));
+            expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
+            kept = pureState;
+            given = reusedState;
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });

@@ -32,17 +32,24 @@ export function initialRhythm(date: string): Rhythm {
   };
 }
 
-/** Starts the days from the newest learned up to `date`: their ring slots are cleared. */
-function rollTo(rhythm: Rhythm, date: string): Rhythm {
+/**
+ * Starts the days from the newest learned up to `date`: their ring slots are cleared. `inPlace`,
+ * on the rhythm itself (its fields keep their places, as in the copy).
+ */
+function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
   if (date === rhythm.day) return rhythm;
   const from = epochDay(rhythm.day);
   const to = epochDay(date);
   if (to <= from) return rhythm;
-  const gaps = [...rhythm.gaps];
-  const up = [...rhythm.up];
-  const outs = [...rhythm.outs];
-  const backs = rhythm.backs ? [...rhythm.backs] : new Array(PARTS * RHYTHM_DAYS).fill(0);
-  const beds = rhythm.beds ? [...rhythm.beds] : new Array(RHYTHM_DAYS).fill(0);
+  const gaps = inPlace ? rhythm.gaps : [...rhythm.gaps];
+  const up = inPlace ? rhythm.up : [...rhythm.up];
+  const outs = inPlace ? rhythm.outs : [...rhythm.outs];
+  const backs = !rhythm.backs
+    ? new Array(PARTS * RHYTHM_DAYS).fill(0)
+    : inPlace
+      ? rhythm.backs
+      : [...rhythm.backs];
+  const beds = !rhythm.beds ? new Array(RHYTHM_DAYS).fill(0) : inPlace ? rhythm.beds : [...rhythm.beds];
   for (let d = from + 1; d <= Math.min(to, from + RHYTHM_DAYS); d++) {
     const ring = d % RHYTHM_DAYS;
     for (let place = 0; place < PLACES_LEARNED; place++)
@@ -52,16 +59,13 @@ function rollTo(rhythm: Rhythm, date: string): Rhythm {
     for (let part = 0; part < PARTS; part++) backs[part * RHYTHM_DAYS + ring] = 0;
     beds[ring] = 0;
   }
-  return {
-    ...rhythm,
-    day: date,
-    days: Math.min(RHYTHM_DAYS, rhythm.days + (to - from)),
-    gaps,
-    up,
-    outs,
-    backs,
-    beds,
-  };
+  const days = Math.min(RHYTHM_DAYS, rhythm.days + (to - from));
+  if (!inPlace) return { ...rhythm, day: date, days, gaps, up, outs, backs, beds };
+  rhythm.day = date;
+  rhythm.days = days;
+  rhythm.backs = backs;
+  rhythm.beds = beds;
+  return rhythm;
 }
 
 /** The bed and chair flags after this report, if it is newer than the last of its device kind. */
@@ -107,11 +111,36 @@ export function learnRhythm(
   timeZone: string,
   observe = true,
 ): Rhythm {
+  return learned(rhythm, entry, timeZone, observe, false) ?? (rhythm as Rhythm);
+}
+
+/**
+ * `learnRhythm` on the rhythm itself, for a caller that gave up the state it is in (`evaluate`'s
+ * `reuse`): its fields and rings are changed in place rather than copied, in the same key order.
+ * Whether anything was learned (a redelivery or a late report that moves nothing changes nothing).
+ */
+export function learnRhythmInPlace(
+  rhythm: Rhythm | undefined,
+  entry: RecentEvent,
+  timeZone: string,
+  observe = true,
+): Rhythm | undefined {
+  return learned(rhythm, entry, timeZone, observe, true);
+}
+
+/** The rhythm with the event learned (a new one unless `inPlace`), or nothing when it changes nothing. */
+function learned(
+  rhythm: Rhythm | undefined,
+  entry: RecentEvent,
+  timeZone: string,
+  observe: boolean,
+  inPlace: boolean,
+): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
-    if (last.id === entry.id) return next;
+    if (last.id === entry.id) return undefined;
     const placed = seats(next, entry);
     // A late report that moves nothing still dates its sensor (the first bed report says the home
     // has a bed sensor): only one older than its own sensor's last changes nothing.
@@ -121,12 +150,13 @@ export function learnRhythm(
       placed.bedTs === next.bedTs &&
       placed.chairTs === next.chairTs
     )
-      return next;
-    const result: Rhythm = {
-      ...next,
-      ...placed,
-      place: placeOf(placed.bed, placed.chair, last, next.returning !== undefined),
-    };
+      return undefined;
+    const place = placeOf(placed.bed, placed.chair, last, next.returning !== undefined);
+    let result: Rhythm;
+    if (inPlace) {
+      result = Object.assign(next, placed);
+      result.place = place;
+    } else result = { ...next, ...placed, place };
     // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
     // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
     if (
@@ -139,14 +169,14 @@ export function learnRhythm(
       result.leftBed = entry.at;
     return result;
   }
-  next = rollTo(next, local.date);
+  next = rollTo(next, local.date, inPlace);
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
   if (last && observe) {
     const minutes = Math.round((entry.at - last.at) / 60_000);
     if (next.place === 'out') {
       if (minutes > (outs[ring] ?? 0)) {
-        outs = [...outs];
+        if (!inPlace) outs = [...outs];
         outs[ring] = minutes;
       }
       // Back how long after the start of the part of the day they left in.
@@ -155,13 +185,13 @@ export function learnRhythm(
       const back = left - part * 180 + minutes;
       const i = part * RHYTHM_DAYS + ring;
       if (back > (backs?.[i] ?? 0)) {
-        backs = backs ? [...backs] : new Array(PARTS * RHYTHM_DAYS).fill(0);
+        backs = !backs ? new Array(PARTS * RHYTHM_DAYS).fill(0) : inPlace ? backs : [...backs];
         backs[i] = back;
       }
     } else if (next.place === 'home' || next.place === 'chair') {
       const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localTime(last.at, timeZone).minute), ring);
       if (minutes > (gaps[i] ?? 0)) {
-        gaps = [...gaps];
+        if (!inPlace) gaps = [...gaps];
         gaps[i] = minutes;
       }
     }
@@ -196,7 +226,7 @@ export function learnRhythm(
       upInNight = false;
       // A night's bedtime (from 19:00 to 04:00; a nap is not one), minutes after noon.
       if (observe && (local.minute >= 19 * 60 || local.minute < GET_UP_FROM_MINUTE)) {
-        beds = beds ? [...beds] : new Array(RHYTHM_DAYS).fill(0);
+        beds = !beds ? new Array(RHYTHM_DAYS).fill(0) : inPlace ? beds : [...beds];
         beds[ring] = (local.minute + 720) % 1440;
       }
     }
@@ -206,15 +236,15 @@ export function learnRhythm(
   if (leftBed !== undefined && !placed.bed && entry.at - leftBed >= UP_CONFIRMED_MS) {
     const at = localTime(leftBed, timeZone);
     if (observe && at.date === local.date) {
-      up = [...up];
+      if (!inPlace) up = [...up];
       up[ring] = at.minute;
       upOn = local.date;
     }
     leftBed = undefined;
   }
-  // One copy, then the fields in the order a spread of them would define them (the key order,
-  // and so the stored JSON, stays the same): a literal of several spreads costs more.
-  const result: { -readonly [K in keyof Rhythm]: Rhythm[K] } = { ...next };
+  // One copy (or none, in place), then the fields in the order a spread of them would define them
+  // (the key order, and so the stored JSON, stays the same): a literal of several spreads costs more.
+  const result: { -readonly [K in keyof Rhythm]: Rhythm[K] } = inPlace ? next : { ...next };
   result.bed = placed.bed;
   result.chair = placed.chair;
   if (placed.bedTs !== undefined) result.bedTs = placed.bedTs;
@@ -359,20 +389,24 @@ export function gapLimit(
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
   const part = partOf(localTime(at, timeZone).minute);
   let longest = 0;
-  const maxima: number[] = [];
+  // The days' maxima before today, counted here and listed only for the budget's model (this runs
+  // on every activity).
+  let seenDays = 0;
+  let longDays = 0;
   const today = ringOf(rhythm.day);
   for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
     const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
-    if (gap > 0 && ring !== today) maxima.push(gap);
+    if (gap > 0 && ring !== today) {
+      seenDays++;
+      // No silence is left longer than 12 h on the strength of a day or two that were (a night
+      // away the door missed, a day in bed): once three or more days were, it is this person's
+      // own, and their longest + `gapMarginS` is the least limit.
+      if (gap * 60_000 > MAX_SILENCE_MS) longDays++;
+    }
     longest = Math.max(longest, gap);
   }
-  const seenDays = maxima.length;
   // Never seen here at this time of day: the prior holds.
   if (longest === 0) return { ms: prior, days: rhythm.days, learned: false };
-  // No silence is left longer than 12 h on the strength of a day or two that were (a night away
-  // the door missed, a day in bed): once three or more days were, it is this person's own, and
-  // their longest + `gapMarginS` is the least limit.
-  const longDays = maxima.filter((m) => m * 60_000 > MAX_SILENCE_MS).length;
   const cap =
     longDays >= MIN_SEEN_DAYS
       ? Math.max(MAX_SILENCE_MS, longest * 60_000 + rule.gapMarginS * 1000)
@@ -400,6 +434,11 @@ export function gapLimit(
       by: 'factor',
       ...capped,
     };
+  const maxima: number[] = [];
+  for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
+    const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
+    if (gap > 0 && ring !== today) maxima.push(gap);
+  }
   maxima.sort((a, b) => a - b);
   const model = dailyMaxModel(maxima);
   const share = Math.min(0.5, budget / cellsPerDay(rhythm));

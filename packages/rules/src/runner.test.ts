@@ -75,3 +75,37 @@ describe('RulesRunner applies area holds as triage does', () => {
     expect(byType(alerts, 'area.mains-lost')).toEqual([]);
   });
 });
+
+describe('RulesRunner keeps each resident’s timers in force', () => {
+  const supervisionOnly = parseRuleSet({
+    ...DEFAULT_RULE_SET,
+    rules: DEFAULT_RULE_SET.rules
+      .filter((rule) => rule.id === 'absence.supervision')
+      .map((rule) =>
+        rule.kind === 'absence' ? { ...rule, window: { kind: 'supervision', defaultIntervalS: 600 } } : rule,
+      ),
+  });
+  const beat = (home: string, at: number) =>
+    makeEvent({
+      type: 'heartbeat',
+      time: new Date(at).toISOString(),
+      residentid: `res_${home}`,
+      subject: `HUB-${home}`,
+      devicekind: 'home-unit',
+      deviceEventId: `hb-${home}-${at}`,
+    });
+
+  it('a heartbeat cancels the check before it, for its own resident only; the last checks fire once each', () => {
+    const runner = new RulesRunner(supervisionOnly);
+    // Two homes whose timer ids differ only by their own heartbeats, beating in turn.
+    for (const at of [T, T + 300_000, T + 600_000]) runner.event(beat('a', at), at + 1_000);
+    runner.event(beat('b', T + 100_000), T + 101_000);
+    expect(runner.pendingTimers).toBe(2);
+    const alerts = runner.advance(T + 3_600_000);
+    expect(alerts.map((alert) => [alert.type, alert.residentId]).sort()).toEqual([
+      ['supervision.lost', 'res_a'],
+      ['supervision.lost', 'res_b'],
+    ]);
+    expect(runner.pendingTimers).toBe(0);
+  });
+});

@@ -15,6 +15,7 @@ import {
   initialState,
   type ResidentState,
   type RuleSet,
+  type TickInput,
   type Timer,
 } from './model.ts';
 
@@ -40,7 +41,16 @@ export class RulesRunner {
   readonly areas = new Map<string, AreaState>();
   /** Per-home alerts not sent because their district raised an area incident, in decision order. */
   readonly withheld: Alert[] = [];
-  readonly #timers = new Map<string, Timer>();
+  /**
+   * The timers in force, per resident: a handful each (a check per device, the rhythm's, the
+   * schedules, the sustained and correlation checks under way). A set or cancel looks through its
+   * resident's few by id rather than hashing a newly built id string into a map of all of them;
+   * a timer that comes up is in force when it is still in its resident's list (by identity). Ids
+   * name one resident's timers (each is built from the resident's own event, device or schedule),
+   * so this is what one map by id did.
+   */
+  readonly #timers = new Map<string, Timer[]>();
+  #pending = 0;
   /**
    * Timers by due order (a binary heap), and beside it each one's due time: the sift compares
    * numbers from a list of numbers rather than reading each timer object. Cancelled and moved
@@ -71,7 +81,7 @@ export class RulesRunner {
   }
 
   get pendingTimers(): number {
-    return this.#timers.size;
+    return this.#pending;
   }
 
   /** Fires every timer due by `now`, then evaluates the event at `now`. */
@@ -93,7 +103,7 @@ export class RulesRunner {
     const result = evaluate(state, input, this.#ruleSet, REUSE);
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
     this.states.set(residentId, result.state);
-    this.#apply(result.timers);
+    this.#apply(residentId, result.timers);
     if (this.#hasArea && result.alerts.length > 0) {
       const { pass, held } = holdForArea(event, result.alerts, this.#ruleSet);
       alerts.push(...pass);
@@ -124,8 +134,7 @@ export class RulesRunner {
       const top = this.#heap[0];
       if (!top || (this.#due[0] as number) > now) break;
       this.#pop();
-      if (this.#timers.get(top.id) !== top) continue; // moved or cancelled since
-      this.#timers.delete(top.id);
+      if (!this.#take(top)) continue; // moved or cancelled since
       if (isAreaHold(top)) {
         this.#decide(top, alerts);
         continue;
@@ -133,14 +142,14 @@ export class RulesRunner {
       const state = this.states.get(top.residentId) ?? initialState(top.residentId);
       const started = this.#observe ? process.hrtime.bigint() : 0n;
       const away = this.#away?.(top.residentId);
-      const result = evaluate(
-        state,
-        { kind: 'tick', timer: top, now: top.dueAt, ...(away ? { away } : {}) },
-        this.#ruleSet,
-      );
+      // Built without a spread: this runs once a tick.
+      const input: TickInput = away
+        ? { kind: 'tick', timer: top, now: top.dueAt, away }
+        : { kind: 'tick', timer: top, now: top.dueAt };
+      const result = evaluate(state, input, this.#ruleSet);
       if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
       this.states.set(top.residentId, result.state);
-      this.#apply(result.timers);
+      this.#apply(top.residentId, result.timers);
       alerts.push(...result.alerts);
     }
     return alerts;
@@ -159,16 +168,49 @@ export class RulesRunner {
     else this.withheld.push(alert);
   }
 
-  #apply(commands: ReturnType<typeof evaluate>['timers']): void {
+  #apply(residentId: string, commands: ReturnType<typeof evaluate>['timers']): void {
     for (const command of commands) {
-      if (command.op === 'cancel') this.#timers.delete(command.id);
+      if (command.op === 'cancel') this.#cancel(residentId, command.id);
       else this.#set(command.timer);
     }
   }
 
   #set(timer: Timer): void {
-    this.#timers.set(timer.id, timer);
+    let live = this.#timers.get(timer.residentId);
+    if (!live) {
+      live = [];
+      this.#timers.set(timer.residentId, live);
+    }
+    const i = indexById(live, timer.id);
+    // The same id again moves the timer: the one it replaces is skipped when it comes up.
+    if (i >= 0) live[i] = timer;
+    else {
+      live.push(timer);
+      this.#pending++;
+    }
     this.#push(timer);
+  }
+
+  #cancel(residentId: string, id: string): void {
+    const live = this.#timers.get(residentId);
+    const i = live ? indexById(live, id) : -1;
+    if (live && i >= 0) this.#drop(live, i);
+  }
+
+  /** Whether the timer come up is still in force (then no longer pending). */
+  #take(timer: Timer): boolean {
+    const live = this.#timers.get(timer.residentId);
+    const i = live ? live.indexOf(timer) : -1;
+    if (!live || i < 0) return false;
+    this.#drop(live, i);
+    return true;
+  }
+
+  #drop(live: Timer[], i: number): void {
+    // Their order does not matter: the last takes the place of the one that goes.
+    const last = live.pop() as Timer;
+    if (i < live.length) live[i] = last;
+    this.#pending--;
   }
 
   #push(timer: Timer): void {
@@ -222,4 +264,9 @@ export class RulesRunner {
     heap[i] = last;
     due[i] = lastAt;
   }
+}
+
+function indexById(live: readonly Timer[], id: string): number {
+  for (let i = 0; i < live.length; i++) if ((live[i] as Timer).id === id) return i;
+  return -1;
 }

@@ -12,7 +12,7 @@ import type {
 } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
 import { assertNever, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
-import { KEEP_DEVICES_MS } from './recent.ts';
+import { findEvent, firstAtOrAfter, KEEP_DEVICES_MS } from './recent.ts';
 import { reschedule } from './schedule.ts';
 
 export function absenceOnEvent(
@@ -102,16 +102,21 @@ export function absenceOnTick(
   const tz = out.settings.timeZone;
   switch (window.kind) {
     case 'after-event': {
-      const due = state.recent.find((seen) => seen.id === timer.eventId);
-      if (!due) return state;
-      const done = state.recent.some(
-        (seen) =>
+      const recent = state.recent;
+      const withinWindowS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
+      const at = findEvent(recent, timer.eventId, timer.checkAt - withinWindowS * 1000);
+      if (at < 0) return state;
+      const due = recent[at] as RecentEvent;
+      // What came from its time to the check: the list is sorted, so from the first at its time.
+      for (let i = firstAtOrAfter(recent, due.at); i < recent.length; i++) {
+        const seen = recent[i] as RecentEvent;
+        if (seen.at > timer.checkAt) break;
+        if (
           rule.expect.includes(seen.type) &&
-          seen.at >= due.at &&
-          seen.at <= timer.checkAt &&
-          (due.doseId === undefined || seen.doseId === undefined || seen.doseId === due.doseId),
-      );
-      if (done) return state;
+          (due.doseId === undefined || seen.doseId === undefined || seen.doseId === due.doseId)
+        )
+          return state;
+      }
       const withinS = Math.round((timer.checkAt - due.at) / 1000);
       out.alerts.push(
         derivedAlert(rule, out, {
@@ -130,7 +135,13 @@ export function absenceOnTick(
       const serial = timer.key ?? '';
       const device = state.devices[serial];
       if (device?.lost) return state; // the loss is raised once while silent
-      let base = state.recent.find((seen) => seen.id === timer.eventId);
+      const recent = state.recent;
+      // The timer carries its heartbeat's time (older stored timers may not: then a scan).
+      const found =
+        timer.eventAt === undefined
+          ? recent.findIndex((seen) => seen.id === timer.eventId)
+          : findEvent(recent, timer.eventId, timer.eventAt);
+      let base = found < 0 ? undefined : recent[found];
       if (!device) {
         // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
         // put the device back in it, so the device has been silent since the timer's event.
@@ -138,8 +149,16 @@ export function absenceOnTick(
         base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
       }
       if (!base) return state;
-      const beats = state.recent.filter((seen) => seen.serial === serial && rule.expect.includes(seen.type));
-      if (beats.some((seen) => seen.at > base.at && seen.at <= timer.checkAt)) return state;
+      // The device's heartbeats after it, by time (the list is sorted): one by the check means the
+      // device was not silent; the first after the check, that it is back already.
+      let back: RecentEvent | undefined;
+      for (let i = firstAtOrAfter(recent, base.at); i < recent.length; i++) {
+        const seen = recent[i] as RecentEvent;
+        if (seen.at <= base.at || seen.serial !== serial || !rule.expect.includes(seen.type)) continue;
+        if (seen.at <= timer.checkAt) return state;
+        back = seen;
+        break;
+      }
       const intervalS = Math.round((timer.checkAt - base.at) / 1000);
       const alert = derivedAlert(rule, out, {
         key: `${serial}:${base.id}`,
@@ -152,7 +171,6 @@ export function absenceOnTick(
       });
       out.alerts.push(alert);
       // A heartbeat that arrived before this check but came after the interval: back already.
-      const back = beats.find((seen) => seen.at > timer.checkAt);
       if (back) {
         out.alerts.push(restoredAlert(rule, out, alert.id, back, intervalS));
         return state;

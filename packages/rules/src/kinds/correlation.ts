@@ -8,7 +8,7 @@ import { anchorOf } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
 import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
-import { byTimeThenId, indexOf } from './recent.ts';
+import { byTimeThenId, findEvent, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { groupAlertId, pressGroups } from './trigger.ts';
 
@@ -145,14 +145,16 @@ export function correlationOnTick(
 ) {
   const pattern = rule.pattern;
   if (pattern.kind !== 'then-absent') return;
-  const first = recent.find((seen) => seen.id === timer.eventId);
-  if (!first) return;
-  if (
-    recent.some(
-      (seen) => pattern.absent.includes(seen.type) && seen.at > first.at && seen.at <= timer.checkAt,
-    )
-  )
-    return;
+  const windowS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
+  const at = findEvent(recent, timer.eventId, timer.checkAt - windowS * 1000);
+  if (at < 0) return;
+  const first = recent[at] as RecentEvent;
+  // Anything absent that came after it by the check: the list is sorted, so it follows it.
+  for (let i = at + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > timer.checkAt) break;
+    if (seen.at > first.at && pattern.absent.includes(seen.type)) return;
+  }
   if (pattern.notReturn && isReturn(recent, first, pattern)) return;
   // Each state must have ended before the first event (or never be seen): its ending is evidence.
   const ended: RecentEvent[] = [];

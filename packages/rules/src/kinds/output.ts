@@ -33,6 +33,11 @@ export class Output {
    * input state is never changed.
    */
   owned: ResidentState | undefined;
+  /**
+   * The caller gave up the input state (`evaluate`'s `reuse`) and no declared away period reads
+   * it as it was: what it holds (its rhythm) may be changed in place within `owned`.
+   */
+  reuse = false;
   constructor(
     readonly ruleSet: RuleSet,
     readonly residentId: string,

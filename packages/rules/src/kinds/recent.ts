@@ -94,6 +94,27 @@ export function firstAtOrAfter(recent: readonly RecentEvent[], at: number): numb
 }
 
 /**
+ * Where the event a timed rule's tick names by id is (-1: gone), looked for among the events at `at` (where the
+ * timer's check puts it: the check time less the rule's window): the list is sorted by time, so a
+ * binary search spares the tick a comparison of every id before it. Only when none there has the
+ * id (the rule's window changed since the timer was set, or the event has gone) is the whole list
+ * scanned, as it always was before.
+ *
+ * An id names one event (the device resends it with the same time, see `hasEvent`). Were a device
+ * to reuse an id at another time, after `seen` had let go of the first, both would be kept; the
+ * scan from the start found the older of them, while this finds the one the timer was set for.
+ */
+export function findEvent(recent: readonly RecentEvent[], id: string | undefined, at: number): number {
+  if (id === undefined) return -1;
+  for (let i = firstAtOrAfter(recent, at); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at !== at) break;
+    if (seen.id === id) return i;
+  }
+  return recent.findIndex((seen) => seen.id === id);
+}
+
+/**
  * Adds the event to the resident's recent events, kept sorted by (time, id) and bounded by count
  * and age, so the result does not depend on arrival order. The list is sorted by time, so what is
  * past the horizon or beyond the count is a prefix: one slice copies what stays (a block copy),

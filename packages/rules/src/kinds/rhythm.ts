@@ -8,6 +8,7 @@ import {
   gapLimit,
   getUps,
   learnRhythm,
+  learnRhythmInPlace,
   MIN_SEEN_DAYS,
   nightReturns,
   outLimit,
@@ -172,18 +173,28 @@ export function rhythmOnEvent(
   out: Output,
 ): ResidentState {
   const before = state.rhythms?.[rule.id];
-  const from = before?.last?.at ?? entry.at;
-  const observe = out.away.length === 0 || !duringAway(out.away, from, entry.at);
-  let rhythm = learnRhythm(before, entry, out.settings.timeZone, observe);
-  if (rhythm === before) return state;
-  const last = rhythm.last as RecentEvent;
+  // Read before learning: learned in place, `before` is the rhythm learned.
   const previous = before?.last;
-  if (previous && previous.id !== last.id && before?.checkAt !== undefined && last.at <= before.checkAt)
+  const previousCheckAt = before?.checkAt;
+  const from = previous?.at ?? entry.at;
+  const observe = out.away.length === 0 || !duringAway(out.away, from, entry.at);
+  const inPlace = out.reuse && state === out.owned;
+  const learnt = inPlace
+    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe)
+    : learnRhythm(before, entry, out.settings.timeZone, observe);
+  if (learnt === undefined || (!inPlace && learnt === before)) return state;
+  let rhythm = learnt;
+  const last = rhythm.last as RecentEvent;
+  if (previous && previous.id !== last.id && previousCheckAt !== undefined && last.at <= previousCheckAt)
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
-  // `rhythm` is the new object learnRhythm built for this event: it takes its check in place.
+  // `rhythm` is the object learnt for this event, which nothing else holds (a new one, or the
+  // state's own given up): it takes its check in place.
   if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
-    if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
+    if (rhythm.checkAt !== undefined) {
+      if (inPlace) delete rhythm.checkAt;
+      else rhythm = withoutCheck(rhythm);
+    }
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
@@ -204,6 +215,8 @@ export function rhythmOnEvent(
     out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
   }
+  // Learnt in place, the state holds it already.
+  if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
 }
 

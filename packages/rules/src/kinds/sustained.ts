@@ -5,7 +5,7 @@ import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, SustainedRule, Timer } from '../model.ts';
 import { formatWhen } from '../time.ts';
 import { derivedAlert, minutes, type Output } from './output.ts';
-import { indexOf } from './recent.ts';
+import { findEvent, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 
 export function threshold(
@@ -82,11 +82,18 @@ export function sustainedOnTick(
   recent: readonly RecentEvent[],
   out: Output,
 ) {
-  const startEvent = recent.find((seen) => seen.id === timer.eventId);
-  if (!startEvent) return;
   const t = threshold(rule, out);
+  const start = findEvent(recent, timer.eventId, timer.checkAt - t.forS * 1000);
+  if (start < 0) return;
+  const startEvent = recent[start] as RecentEvent;
   const until = startEvent.at + t.forS * 1000;
-  const within = recent.filter((seen) => seen.at > startEvent.at && seen.at <= until);
+  // What came after it until the check: the list is sorted, so it follows the start.
+  const within: RecentEvent[] = [];
+  for (let i = start + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > until) break;
+    if (seen.at > startEvent.at) within.push(seen);
+  }
   let detail: string;
   if ('reading' in rule.condition) {
     if (!startsRun(recent, startEvent, t)) return;
