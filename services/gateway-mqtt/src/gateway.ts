@@ -390,17 +390,13 @@ export class DeviceEventGateway {
       if (!built.success) {
         // The payload passed its schema, so this is a device map entry the envelope cannot carry.
         const detail = built.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-        return this.#refuse(
+        return this.#unhandled(
           serial,
           topic,
           raw,
-          {
-            ok: false,
-            reason: 'unhandled',
-            detail: `cannot build the event: ${detail}`,
-            deviceEventId: payload.id,
-          },
+          payload.id,
           generation,
+          `cannot build the event: ${detail}`,
         );
       }
       this.#carried.add(device);
@@ -409,18 +405,14 @@ export class DeviceEventGateway {
       await this.#store(event, generation);
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
-      // No retry can store it: refused once, so the device's later messages are not held.
-      return this.#refuse(
+      // No retry can store it.
+      return this.#unhandled(
         serial,
         topic,
         raw,
-        {
-          ok: false,
-          reason: 'unhandled',
-          detail: `cannot store the event: ${err.message}`,
-          deviceEventId: payload.id,
-        },
+        payload.id,
         generation,
+        `cannot store the event: ${err.message}`,
       );
     }
     this.#sendAck(serial, storedAck(payload.id));
@@ -518,6 +510,24 @@ export class DeviceEventGateway {
         generation,
       );
     }
+  }
+
+  /** An event no retry can build or store: refused once, so the device's later ones are not held. */
+  #unhandled(
+    serial: string,
+    topic: string,
+    raw: Uint8Array,
+    deviceEventId: string,
+    generation: number,
+    detail: string,
+  ): Promise<void> {
+    return this.#refuse(
+      serial,
+      topic,
+      raw,
+      { ok: false, reason: 'unhandled', detail, deviceEventId },
+      generation,
+    );
   }
 
   async #refuse(
