@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RHYTHM_RULE } from './default-rules.ts';
 import { RhythmRule } from './model.ts';
-import { cellsPerDay, dailyMaxModel, gapLimit, initialRhythm, RHYTHM_DAYS } from './rhythm.ts';
+import { cellsPerDay, gapLimit, initialRhythm, RHYTHM_DAYS, silenceTail } from './rhythm.ts';
 import { epochDay } from './time.ts';
 
-const RULE = RhythmRule.parse({ ...RHYTHM_RULE, falseAlertBudget: 0.05 });
+const RULE = RhythmRule.parse(RHYTHM_RULE);
 const TZ = 'Europe/London';
 /** 10 Nov 2026 (November: London is UTC). */
 const DAY = '2026-11-10';
@@ -27,23 +27,34 @@ function rhythmWith(maxima: readonly number[], elsewhere = 0) {
 }
 
 describe('the false-alert budget sets the silence limit', () => {
-  it('a Gumbel fit by probability-weighted moments finds the quantile of a large sample', () => {
-    // Gumbel(mu 60, beta 15) by its inverse, at evenly spaced probabilities.
-    const n = 400;
-    const sample = Array.from({ length: n }, (_, i) => 60 - 15 * Math.log(-Math.log((i + 0.5) / n)));
-    const model = dailyMaxModel(sample);
-    const truth = 60 - 15 * Math.log(-Math.log(1 - 0.01));
-    expect(model.quantile(0.01)).toBeCloseTo(truth, 0);
-    expect(model.exceed(model.quantile(0.01))).toBeCloseTo(0.01, 6);
+  it('is on by default at 0.05 false alerts per resident-day; null turns it off', () => {
+    expect(RULE.falseAlertBudget).toBe(0.05);
+    expect(RhythmRule.parse({ ...RHYTHM_RULE, falseAlertBudget: null }).falseAlertBudget).toBeNull();
+    expect(() => RhythmRule.parse({ ...RHYTHM_RULE, falseAlertBudget: 0 })).toThrow();
+    expect(() => RhythmRule.parse({ ...RHYTHM_RULE, falseAlertBudget: 2 })).toThrow();
   });
 
-  it('days all alike still leave a spread; fewer than five days take the exponential tail', () => {
-    const alike = dailyMaxModel([30, 30, 30, 30, 30, 30, 30, 30]);
-    expect(alike.quantile(0.01)).toBeGreaterThan(30 + 10);
-    const few = dailyMaxModel([20, 30, 40]);
-    // Exponential above the least (20) with the mean excess (10): 20 + 10 ln 100.
-    expect(few.quantile(0.01)).toBeCloseTo(20 + 10 * Math.log(100), 6);
-    expect(few.exceed(20 + 10 * Math.log(100))).toBeCloseTo(0.01, 6);
+  it('within the days seen, the share of days that outlasted it, by the rule of succession', () => {
+    const tail = silenceTail([10, 20, 30, 40]);
+    // Five outcomes: four days and one unlike them. 25 min was outlasted by 2 of the 4 days.
+    expect(tail.exceed(25)).toBeCloseTo(3 / 5, 9);
+    expect(tail.exceed(5)).toBeCloseTo(5 / 5, 9);
+    // At or past the longest: only a day unlike every one seen, 1 in 5.
+    expect(tail.exceed(40)).toBeCloseTo(1 / 5, 9);
+    expect(tail.quantile(3 / 5)).toBe(20);
+    expect(tail.quantile(2 / 5)).toBe(30);
+  });
+
+  it('past the longest, an exponential tail whose chance only more days make smaller', () => {
+    const week = silenceTail([30, 30, 30, 30, 30, 30, 30]);
+    const fortnight = silenceTail([30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30]);
+    // Mean excess: a fifth of the longest + 12 min = 18 min.
+    expect(week.exceed(30 + 18)).toBeCloseTo((1 / 8) * Math.exp(-1), 9);
+    expect(week.quantile(0.005)).toBeCloseTo(30 + 18 * Math.log(1 / 8 / 0.005), 6);
+    expect(week.exceed(week.quantile(0.005))).toBeCloseTo(0.005, 9);
+    // The same days for longer say more: the same chance is a shorter silence.
+    expect(fortnight.quantile(0.005)).toBeLessThan(week.quantile(0.005));
+    expect(fortnight.quantile(0.005)).toBeGreaterThan(30);
   });
 
   it('the budget is shared over the places and times of day a day passes through', () => {
@@ -52,7 +63,7 @@ describe('the false-alert budget sets the silence limit', () => {
     // A person there on more parts of the day: each has a smaller share, and a longer limit.
     const alone = gapLimit(RULE, rhythmWith([20, 35, 25, 40, 30, 28, 33]), 'home', MORNING, TZ);
     const shared = gapLimit(RULE, rhythmWith([20, 35, 25, 40, 30, 28, 33], 8), 'home', MORNING, TZ);
-    expect(shared.ms).toBeGreaterThanOrEqual(alone.ms);
+    expect(shared.ms).toBeGreaterThan(alone.ms);
   });
 
   it('a person with varied mornings: the budget quantile, longer than their longest, with its chance', () => {
@@ -66,17 +77,43 @@ describe('the false-alert budget sets the silence limit', () => {
     expect(limit.by).toBe('budget');
     expect(limit.longestMin).toBe(80);
     expect(limit.ms).toBeGreaterThan((80 + 30) * 60_000);
-    expect(limit.ms).toBeLessThan((80 * 1.5 + 30) * 60_000);
+    expect(limit.ms).toBeLessThan(3 * 3_600_000);
     // Its chance on a day there is this time of day's share: 0.05 over 8 places and times.
-    expect(limit.chance).toBeCloseTo(0.05 / 8, 6);
+    expect(limit.chance).toBeCloseTo(0.05 / 8, 4);
+    // A larger budget (an operator's choice for this resident) raises sooner.
+    const eager = gapLimit(
+      RULE,
+      rhythmWith([20, 40, 60, 80, 30, 50, 70, 45, 35, 65], 8),
+      'home',
+      MORNING,
+      TZ,
+      0.2,
+    );
+    expect(eager.ms).toBeLessThan(limit.ms);
   });
 
-  it('never before the longest + 30 min, never after the prior (3 h at home) nor the longest × 1.5 + 30 min', () => {
-    const steady = gapLimit(RULE, rhythmWith([6, 6, 6, 6, 6, 6, 6, 6], 8), 'home', MORNING, TZ);
-    expect(steady).toMatchObject({ by: 'floor', ms: (6 + 30) * 60_000 });
+  it('a fortnight of steady days comes close to the longest × 1.5 + 30 min; a week is more cautious', () => {
+    const fortnight = gapLimit(RULE, rhythmWith(Array(RHYTHM_DAYS - 1).fill(40), 8), 'home', MORNING, TZ);
+    const week = gapLimit(RULE, rhythmWith(Array(7).fill(40), 8), 'home', MORNING, TZ);
+    expect(fortnight.by).toBe('budget');
+    expect(Math.abs(fortnight.ms / 60_000 - (40 * 1.5 + 30))).toBeLessThan(10);
+    expect(week.ms).toBeGreaterThan(fortnight.ms);
+  });
+
+  it('never before the longest + 30 min, never after the prior by day (3 h at home) nor 12 h', () => {
+    const eager = gapLimit(
+      RULE,
+      rhythmWith([6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6], 8),
+      'home',
+      MORNING,
+      TZ,
+      1,
+    );
+    expect(eager).toMatchObject({ by: 'floor', ms: (6 + 30) * 60_000 });
     const wild = gapLimit(RULE, rhythmWith([20, 150, 30, 90, 15, 120, 60, 100], 8), 'home', MORNING, TZ);
     expect(wild).toMatchObject({ by: 'prior', ms: 3 * 3_600_000 });
-    // A silence that starts in the quiet hours (asleep, where no bed sensor says so) is not capped.
+    // A silence that starts in the quiet hours (asleep, where no bed sensor says so) is not capped
+    // at the prior, but at 12 h.
     const night = gapLimit(
       RULE,
       rhythmWith([20, 150, 30, 90, 15, 120, 60, 100], 8),
@@ -86,11 +123,40 @@ describe('the false-alert budget sets the silence limit', () => {
       0.05,
       false,
     );
-    expect(night.by).toBe('factor');
-    expect(night.ms).toBe((150 * 1.5 + 30) * 60_000);
+    expect(night.by).toBe('budget');
+    expect(night.ms).toBeGreaterThan(3 * 3_600_000);
+    const sleeper = gapLimit(
+      RULE,
+      rhythmWith([600, 610, 620, 605, 615, 600, 612, 608], 8),
+      'home',
+      MORNING,
+      TZ,
+      0.05,
+      false,
+    );
+    expect(sleeper).toMatchObject({ by: 'cap', ms: 12 * 3_600_000 });
     // Someone still longer than the prior at home is not raised within their own longest.
-    const long = gapLimit(RULE, rhythmWith([170, 150, 175, 160, 168, 172, 165, 171], 8), 'home', MORNING, TZ);
+    const long = gapLimit(
+      RULE,
+      rhythmWith([170, 150, 175, 160, 168, 172, 165, 171], 8),
+      'home',
+      MORNING,
+      TZ,
+      1,
+    );
     expect(long).toMatchObject({ by: 'floor', ms: (175 + 30) * 60_000 });
+  });
+
+  it('without a budget: the longest × 1.5 + 30 min', () => {
+    const limit = gapLimit(
+      RULE,
+      rhythmWith([20, 40, 60, 80, 30, 50, 70, 45, 35, 65], 8),
+      'home',
+      MORNING,
+      TZ,
+      null,
+    );
+    expect(limit).toMatchObject({ by: 'factor', ms: (80 * 1.5 + 30) * 60_000 });
   });
 
   it('property: the limit lies between the floor and the cap, and a smaller budget never makes it shorter', () => {
@@ -100,21 +166,25 @@ describe('the false-alert budget sets the silence limit', () => {
         fc.integer({ min: 0, max: 8 }),
         fc.double({ min: 0.001, max: 1, noNaN: true }),
         fc.double({ min: 0.001, max: 1, noNaN: true }),
-        (maxima, elsewhere, a, b) => {
+        fc.boolean(),
+        (maxima, elsewhere, a, b, byDay) => {
           const rhythm = rhythmWith(maxima, elsewhere);
           const place = 'home';
           const prior = RULE.prior.homeS * 1000;
           const [small, large] = a < b ? [a, b] : [b, a];
-          const tight = gapLimit(RULE, rhythm, place, MORNING, TZ, large);
-          const loose = gapLimit(RULE, rhythm, place, MORNING, TZ, small);
+          const tight = gapLimit(RULE, rhythm, place, MORNING, TZ, large, byDay);
+          const loose = gapLimit(RULE, rhythm, place, MORNING, TZ, small, byDay);
           expect(loose.ms).toBeGreaterThanOrEqual(tight.ms);
           const longest = Math.max(0, ...maxima);
           if (longest === 0) expect(tight.ms).toBe(prior);
           else if (tight.by !== undefined) {
             const floor = (longest + 30) * 60_000;
-            const cap = Math.min(prior, Math.min(12 * 3_600_000, (longest * 1.5 + 30) * 60_000));
-            expect(tight.ms).toBeGreaterThanOrEqual(floor);
-            expect(tight.ms).toBeLessThanOrEqual(Math.max(floor, cap));
+            const twelve = 12 * 3_600_000;
+            // By day the prior, unless their own longest + 30 min outlasts it; 12 h unless silences
+            // longer were seen here on three days or more.
+            const cap = byDay && prior >= floor ? prior : Math.max(twelve, floor);
+            expect(tight.ms).toBeGreaterThanOrEqual(Math.min(floor, twelve));
+            expect(tight.ms).toBeLessThanOrEqual(cap);
             expect(tight.chance).toBeGreaterThanOrEqual(0);
             expect(tight.chance).toBeLessThanOrEqual(1);
           }

@@ -206,12 +206,12 @@ export type RoutineRule = z.infer<typeof RoutineRule>;
  * "learned routine"): for each part of the day and each place the sensors say the person is (in
  * bed, in the chair, at home and moving, out), how long this person's silences last; when they
  * get up; how long they are out. It raises
- * - `inactivity.unusual` when a silence at home outlasts this person's longest at that time of day
- *   and place (times `gapFactor`, plus `gapMarginS`), or, with a `falseAlertBudget` (false alerts
- *   per resident-day), is unlikely for them then: past the quantile of their daily longest
- *   silences there and then whose chance is this time of day's share of the budget, no later than
- *   the former nor (by day) the prior, never before their longest plus `budgetMarginS`; never
- *   while they are out or in bed;
+ * - `inactivity.unusual` when a silence at home is unlikely for this person at that time of day and
+ *   place, by a `falseAlertBudget` (false alerts per resident-day, default 0.05): past the length
+ *   of their daily longest silences there and then whose chance is this time of day's share of
+ *   the budget, no later than (by day) the prior, never before their longest plus
+ *   `budgetMarginS`; with no budget, past their longest times `gapFactor` plus `gapMarginS`;
+ *   never while they are out or in bed;
  * - `inactivity.no-wake` when they are not up by their latest learned get-up time plus
  *   `wakeMarginS` (the care plan's wake-up window until `minDays` mornings are learned), saying
  *   whether they never left the bed since the night before;
@@ -231,11 +231,10 @@ export const RhythmRule = z.strictObject({
   gapMarginS: Seconds.default(1800),
   /**
    * The false silence alerts allowed per resident-day, shared over the places and times of day
-   * (for example 0.05). Unset (the default), the silence limit is the longest × `gapFactor` +
-   * `gapMarginS`: on the irregular corpus the budget's limits raised more false alerts (rules
-   * README, "The learned rhythm").
+   * (default 0.05: one in 20 days). `null`: no budget, the silence limit is the longest ×
+   * `gapFactor` + `gapMarginS` (rules README, "The learned rhythm").
    */
-  falseAlertBudget: z.number().gt(0).max(1).optional(),
+  falseAlertBudget: z.number().gt(0).max(1).nullable().default(0.05),
   /** With a budget, a silence limit is at least the person's longest there and then plus this. */
   budgetMarginS: Seconds.default(1800),
   wakeMarginS: Seconds.default(2700),

@@ -278,15 +278,16 @@ export interface GapLimit {
   /** On how many of the days before today the person was seen here at this time of day. */
   readonly seenDays?: number;
   /**
-   * The fitted chance that a day's longest silence here at this time outlasts `ms`, on a day the
-   * person is here then (at most this time of day's share of the budget when the budget sets it).
+   * The modelled chance that a day's longest silence here at this time outlasts `ms`, on a day the
+   * person is here then (this time of day's share of the budget when the budget sets it).
    */
   readonly chance?: number;
   /**
    * What set the limit: the false-alert budget's quantile, the longest × `gapFactor` +
-   * `gapMarginS` (tighter), the prior (the cap), or the longest + `budgetMarginS` (the floor).
+   * `gapMarginS` (no budget), the prior (by day), the 12 h cap, or the longest + `budgetMarginS`
+   * (the floor).
    */
-  readonly by?: 'budget' | 'factor' | 'prior' | 'floor';
+  readonly by?: 'budget' | 'factor' | 'prior' | 'cap' | 'floor';
   /** On how many of the days before today a silence here at this time outlasted 12 h. */
   readonly longDays?: number;
 }
@@ -297,51 +298,49 @@ export interface GapLimit {
  */
 export const MAX_SILENCE_MS = 12 * 3_600_000;
 
-const EULER = 0.5772156649;
-/** Below this many days' maxima the tail is taken as exponential (more cautious than a fit). */
-const GUMBEL_MIN_DAYS = 5;
 /**
- * The least spread a tail is given, as a share of the mean of the maxima: a fortnight of days as
- * alike as a timetable says little of how much longer a day may be, and a person's longest
- * silence of three hours varies from day to day by at least this much.
+ * How far a day unlike any seen goes past the longest one, on average: this share of the longest,
+ * plus `TAIL_MIN_MIN` minutes. A prior, not learned (a fortnight cannot show a one-in-a-hundred
+ * day): set so that at the default budget, with a fortnight learned, the limit comes close to the
+ * longest × 1.5 + 30 min that the irregular corpus and two real homes were checked with.
  */
-const MIN_SPREAD = 0.2;
+const TAIL_SHARE = 0.2;
+const TAIL_MIN_MIN = 12;
 
 /**
- * A model of a day's longest silence from the days' maxima (minutes, ascending): a Gumbel
- * distribution by probability-weighted moments, or with fewer than five days an exponential tail
- * above the least of them; either with a scale of at least `MIN_SPREAD` of their mean. `exceed(x)` is the chance a day's longest outlasts x; `quantile(p)` the
- * length outlasted with chance p.
+ * A model of a day's longest silence here and then, from the days' maxima before today (minutes,
+ * n of them, in any order). Within what was seen, the chance a day outlasts x is the share of days
+ * that did, counted by the rule of succession: (k + 1) / (n + 1). Past the longest, a day must be
+ * unlike every one seen (chance 1 / (n + 1), which only more days make smaller), and how far it
+ * goes falls off exponentially with a mean of `TAIL_SHARE` of the longest + `TAIL_MIN_MIN`. So the
+ * fewer the days, the later the limit a budget sets; the steadier and longer the record, the
+ * closer to the person's own longest. `exceed(x)` is the chance a day's longest outlasts x;
+ * `quantile(p)` the least length outlasted with chance at most p.
  */
-export function dailyMaxModel(sorted: readonly number[]): {
+export function silenceTail(maxima: readonly number[]): {
   exceed(x: number): number;
   quantile(p: number): number;
 } {
-  const n = sorted.length;
-  let b0 = 0;
-  let b1 = 0;
-  for (let i = 0; i < n; i++) {
-    const x = sorted[i] as number;
-    b0 += x;
-    if (n > 1) b1 += (i / (n - 1)) * x;
-  }
-  b0 /= n;
-  b1 /= n;
-  const spread = MIN_SPREAD * b0;
-  const beta = Math.max(spread, (2 * b1 - b0) / Math.LN2);
-  const least = sorted[0] ?? 0;
-  if (n < GUMBEL_MIN_DAYS) {
-    const mean = Math.max(spread, b0 - least);
-    if (!(mean > 0)) return { exceed: (x) => (x < least ? 1 : 0), quantile: () => least };
-    return {
-      exceed: (x) => (x <= least ? 1 : Math.exp(-(x - least) / mean)),
-      quantile: (p) => least - mean * Math.log(p),
-    };
-  }
-  const mu = b0 - EULER * beta;
+  const n = maxima.length;
+  let longest = 0;
+  for (let i = 0; i < n; i++) longest = Math.max(longest, maxima[i] as number);
+  const unseen = 1 / (n + 1);
+  const mean = TAIL_SHARE * longest + TAIL_MIN_MIN;
   return {
-    exceed: (x) => 1 - Math.exp(-Math.exp(-(x - mu) / beta)),
-    quantile: (p) => mu - beta * Math.log(-Math.log1p(-p)),
+    exceed(x) {
+      if (x >= longest) return unseen * Math.exp(-(x - longest) / mean);
+      let outlasted = 0;
+      for (let i = 0; i < n; i++) if ((maxima[i] as number) > x) outlasted++;
+      return (outlasted + 1) / (n + 1);
+    },
+    quantile(p) {
+      if (p < unseen) return longest + mean * Math.log(unseen / p);
+      // Within what was seen: the length that at most (n + 1) p − 1 days outlasted (sorted only
+      // here: a budget this large is rare).
+      const sorted = [...maxima].sort((x, y) => x - y);
+      const allowed = Math.floor(p * (n + 1) + 1e-9) - 1;
+      return sorted[n - 1 - allowed] ?? 0;
+    },
   };
 }
 
@@ -352,29 +351,34 @@ export function dailyMaxModel(sorted: readonly number[]): {
  */
 export function cellsPerDay(rhythm: Rhythm): number {
   const today = ringOf(rhythm.day);
+  const gaps = rhythm.gaps;
+  const places = PLACES_LEARNED * PARTS;
+  // The gaps lie place by place and part by part, a day (ring) each.
   let cells = 0;
+  for (let cell = 0; cell < places; cell++) {
+    const base = cell * RHYTHM_DAYS;
+    for (let ring = 0; ring < RHYTHM_DAYS; ring++)
+      if (ring !== today && (gaps[base + ring] as number) > 0) cells++;
+  }
   let days = 0;
   for (let ring = 0; ring < RHYTHM_DAYS; ring++) {
     if (ring === today) continue;
-    let seen = 0;
-    for (let place = 0; place < PLACES_LEARNED; place++)
-      for (let part = 0; part < PARTS; part++)
-        if ((rhythm.gaps[gapIndex(place, part, ring)] ?? 0) > 0) seen++;
-    if (seen > 0) {
-      cells += seen;
-      days++;
-    }
+    for (let cell = 0; cell < places; cell++)
+      if ((gaps[cell * RHYTHM_DAYS + ring] as number) > 0) {
+        days++;
+        break;
+      }
   }
   return days === 0 ? 1 : Math.max(1, cells / days);
 }
 
 /**
- * The silence that is unusual for this person, from this moment, in this place: without a budget,
- * their longest × `gapFactor` + `gapMarginS`; with one, a silence whose chance
- * on a day they are here then is this place and time's share of the false-alert `budget` (per
- * resident-day), from a model of their daily longest silences here then; no later than their
- * longest × `gapFactor` + `gapMarginS`, nor than the prior when `capAtPrior` (a silence that
- * starts by day), never before their longest + `budgetMarginS`.
+ * The silence that is unusual for this person, from this moment, in this place: with a budget (by
+ * default), a silence whose chance on a day they are here then is this place and time's share of
+ * the false-alert `budget` (per resident-day), from a model of their daily longest silences here
+ * then (`silenceTail`); no later than the prior when `capAtPrior` (a silence that starts by day)
+ * nor than 12 h (unless silences that long are theirs), never before their longest +
+ * `budgetMarginS`. Without a budget (`null`), their longest × `gapFactor` + `gapMarginS`.
  */
 export function gapLimit(
   rule: RhythmRule,
@@ -382,7 +386,7 @@ export function gapLimit(
   place: 'home' | 'chair',
   at: number,
   timeZone: string,
-  budget: number | undefined = rule.falseAlertBudget,
+  budget: number | null = rule.falseAlertBudget,
   capAtPrior = true,
 ): GapLimit {
   const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
@@ -424,7 +428,7 @@ export function gapLimit(
       seenDays,
       ...capped,
     };
-  if (budget === undefined)
+  if (budget === null)
     return {
       ms: byFactor,
       longestMin: longest,
@@ -439,24 +443,25 @@ export function gapLimit(
     const gap = rhythm.gaps[gapIndex(place === 'home' ? 0 : 1, part, ring)] ?? 0;
     if (gap > 0 && ring !== today) maxima.push(gap);
   }
-  maxima.sort((a, b) => a - b);
-  const model = dailyMaxModel(maxima);
+  const model = silenceTail(maxima);
   const share = Math.min(0.5, budget / cellsPerDay(rhythm));
   const byBudget = model.quantile(share) * 60_000;
   const floor = longest * 60_000 + rule.budgetMarginS * 1000;
   let ms = byBudget;
   let by: GapLimit['by'] = 'budget';
-  if (byFactor < ms) {
-    ms = byFactor;
-    by = 'factor';
-  }
-  if (capAtPrior && prior < ms) {
+  // By day no later than the prior, unless this person's own silences here then are that long.
+  if (capAtPrior && prior < ms && prior >= floor) {
     ms = prior;
     by = 'prior';
   }
   if (ms < floor) {
     ms = floor;
     by = 'floor';
+  }
+  // A silence longer than 12 h on a day or two only is no measure of them (above).
+  if (ms > cap) {
+    ms = cap;
+    by = 'cap';
   }
   ms = Math.round(ms);
   const chance = model.exceed(ms / 60_000);

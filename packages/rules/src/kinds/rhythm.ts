@@ -66,7 +66,7 @@ export function lateNightMinutes(rule: RhythmRule, rhythm: Rhythm, date: string,
 }
 
 /** The false silence alerts allowed per day for this resident: their own, else the rule's. */
-export const budgetOf = (rule: RhythmRule, s: ResidentSettings): number | undefined =>
+export const budgetOf = (rule: RhythmRule, s: ResidentSettings): number | null =>
   s.thresholds[rule.id]?.falseAlertBudget ?? rule.falseAlertBudget;
 
 /** "fewer than 1 in 40 days expected this long", from the fitted chance of a day's longest. */
@@ -296,7 +296,7 @@ export function rhythmOnTick(
           : limit.seenDays !== undefined && limit.seenDays < MIN_SEEN_DAYS
             ? `active again within ${minutes(limit.ms)} (seen ${PLACE_TEXT[place]} at this time on ${limit.seenDays} of the last ${limit.days} days only, at most ${limit.longestMin} min still)`
             : limit.learned
-              ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === undefined ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
+              ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === null ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
               : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
       seen: `nothing for ${silentFor}`,
       decidedAt: timer.dueAt,
