@@ -1,6 +1,7 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { names } from '@telecare/contracts';
+import { names, type TelecareEvent } from '@telecare/contracts';
 import { ConfigError, connectNats, createLogger, jetstream, jetstreamManager } from '@telecare/platform';
 import { DEFAULT_RULE_SET, parseRuleSet, type RuleSet, RuleSetError } from '@telecare/rules';
 import { loadTriageConfig } from './config.ts';
@@ -11,9 +12,9 @@ import {
   type LabelScore,
   pairAlerts,
   parseAway,
-  parseImport,
   parseLabels,
-  runImported,
+  readImport,
+  runEvents,
   scoreLabels,
 } from './replay-import.ts';
 import { type RulesInForce, readStoredRules } from './rules-store.ts';
@@ -97,15 +98,23 @@ async function runImport(options: {
   residents: readonly string[];
   json: boolean;
 }): Promise<string> {
-  let lines: ReturnType<typeof parseImport>;
+  let events: TelecareEvent[];
   let labels: ReturnType<typeof parseLabels> | undefined;
   let away: ReturnType<typeof parseAway> | undefined;
+  const progress = progressLine(options.file);
   try {
-    lines = parseImport(await readText(options.file, '--import'));
+    events = await readImport(options.file, {
+      residents: options.residents,
+      ...(progress ? { onProgress: progress.read } : {}),
+    });
     labels = options.labels ? parseLabels(await readText(options.labels, '--labels')) : undefined;
     away = options.away ? parseAway(await readText(options.away, '--away')) : undefined;
   } catch (err) {
+    progress?.done();
     if (err instanceof ImportLineError) throw new ConfigError('replay', [err.message]);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')
+      throw new ConfigError('replay', [`--import ${options.file}: ${(err as Error).message}`]);
     throw err;
   }
   const only = new Set(options.residents);
@@ -116,13 +125,15 @@ async function runImport(options: {
   if (options.candidate)
     runs.push({ name: `candidate (v${options.candidate.version})`, ruleSet: options.candidate });
   const results = runs.map((r) => {
-    const run = runImported(lines, r.ruleSet, {
-      learnDays: options.learnDays,
-      residents: options.residents,
-      ...(away ? { away } : {}),
-    });
+    const run = runEvents(
+      events,
+      r.ruleSet,
+      { learnDays: options.learnDays, ...(away ? { away } : {}) },
+      progress ? (share) => progress.replayed(r.name, share) : undefined,
+    );
     return { ...r, run, score: wanted ? scoreLabels(run, wanted) : undefined };
   });
+  progress?.done();
   const out: string[] = [];
   if (options.json) {
     for (const { name, run, score } of results) {
@@ -178,6 +189,37 @@ async function runImport(options: {
       out.push(`  only the candidate: ${alert.raisedAt} ${alert.residentId} ${alert.type}`);
   }
   return out.join('\n');
+}
+
+/**
+ * Progress of a long import on standard error, one line rewritten in place, only where a person
+ * watches it (a terminal): bytes read of the file's size, then the share of events replayed.
+ */
+function progressLine(
+  file: string,
+): { read(bytes: number): void; replayed(name: string, share: number): void; done(): void } | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return undefined;
+  }
+  let shown = false;
+  const show = (text: string) => {
+    shown = true;
+    process.stderr.write(`\r${text.padEnd(72)}`);
+  };
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+  return {
+    read: (bytes) =>
+      show(`reading ${mb(bytes)} of ${mb(size)} MB (${Math.round((100 * bytes) / Math.max(1, size))} %)`),
+    replayed: (name, share) => show(`replaying ${name.split(' ')[0]}: ${Math.round(100 * share)} %`),
+    done: () => {
+      if (shown) process.stderr.write(`\r${''.padEnd(72)}\r`);
+      shown = false;
+    },
+  };
 }
 
 function summary(run: ImportRun, score: LabelScore | undefined) {

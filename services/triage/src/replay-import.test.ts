@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Alert } from '@telecare/contracts';
 import { CARE_PLAN_WAKE_UP_RULE, DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +10,8 @@ import {
   parseAway,
   parseImport,
   parseLabels,
+  readImport,
+  runEvents,
   runImported,
   scoreLabels,
 } from './replay-import.ts';
@@ -32,6 +37,50 @@ describe('replay --import', () => {
     expect(parseImport(HISTORY)).toHaveLength(4);
     expect(() => parseImport(`${HISTORY}\n{"serial":"PX-1"}`)).toThrow(ImportLineError);
     expect(() => parseImport('not json')).toThrow(/line 1: not JSON/);
+  });
+
+  it('reads a file line by line: in time order, the residents asked for, the first bad line named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'replay-import-'));
+    try {
+      const file = join(dir, 'events.jsonl');
+      // Windows line ends and blank lines are read as any other.
+      await writeFile(file, `${HISTORY.split('\n').join('\r\n')}\r\n\r\n`);
+      const events = await readImport(file);
+      expect(events.map((event) => event.deviceeventid)).toEqual([
+        'press-0003',
+        'press-0004',
+        'press-0001',
+        'press-0002',
+      ]);
+      expect(runEvents(events, PRESSES, { learnDays: 1 }).alerts).toEqual(
+        runImported(parseImport(HISTORY), PRESSES, { learnDays: 1 }).alerts,
+      );
+      const only = await readImport(file, { residents: ['res_b'] });
+      expect(only.map((event) => event.residentid)).toEqual(['res_b', 'res_b']);
+      // Many lines, with progress: every one read, the bytes reported growing to the file's size.
+      const many = Array.from({ length: 120_000 }, (_, i) =>
+        line(
+          'PX-3',
+          'pendant',
+          'res_c',
+          `press-${String(i).padStart(6, '0')}`,
+          'pendant.pressed',
+          new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
+        ),
+      );
+      await writeFile(file, many.join('\n'));
+      const seen: number[] = [];
+      expect(await readImport(file, { onProgress: (bytes) => seen.push(bytes) })).toHaveLength(120_000);
+      expect(seen.length).toBeGreaterThanOrEqual(2);
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      await writeFile(file, `${HISTORY}\n${many[0]}\n{"serial":"PX-1"}\n${many[1]}`);
+      await expect(readImport(file)).rejects.toThrow(/^line 6: /);
+      await writeFile(file, `${HISTORY}\n"${'x'.repeat(70_000)}"`);
+      await expect(readImport(file)).rejects.toThrow(/line 5: longer than 65536 characters/);
+      await expect(readImport(join(dir, 'missing.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('skips each resident’s learning days, filters residents, and scores false alerts against labels', () => {

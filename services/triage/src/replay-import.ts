@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import {
   type Alert,
   AwayPeriod,
@@ -55,27 +57,71 @@ export class ImportLineError extends Error {
   }
 }
 
+/** One line of a JSON-lines file, checked (`n`: its number, from 1); undefined when blank. */
+function parseLine<T>(raw: string, n: number, schema: z.ZodType<T>): T | undefined {
+  const line = raw.trim();
+  if (!line) return undefined;
+  if (line.length > MAX_LINE_CHARS) throw new ImportLineError(n, `longer than ${MAX_LINE_CHARS} characters`);
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (err) {
+    throw new ImportLineError(n, `not JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success)
+    throw new ImportLineError(
+      n,
+      parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+    );
+  return parsed.data;
+}
+
+/** A line longer than this is no device event (a device event is a few hundred characters). */
+const MAX_LINE_CHARS = 65_536;
+
 function parseLines<T>(text: string, schema: z.ZodType<T>): T[] {
   const out: T[] = [];
   text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line) return;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch (err) {
-      throw new ImportLineError(i + 1, `not JSON: ${(err as Error).message}`);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success)
-      throw new ImportLineError(
-        i + 1,
-        parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
-      );
-    out.push(parsed.data);
+    const parsed = parseLine(raw, i + 1, schema);
+    if (parsed !== undefined) out.push(parsed);
   });
   return out;
 }
+
+/**
+ * A history of device events read from a file line by line, each line checked as it comes (the
+ * first bad one stops the read, named by its number), as the gateways would have stored the
+ * events, in time order; only `residents`' when given. A file of any size is read without holding
+ * its text; `onProgress` is told the bytes read so far.
+ */
+export async function readImport(
+  file: string,
+  options: { residents?: readonly string[]; onProgress?: (bytes: number) => void } = {},
+): Promise<TelecareEvent[]> {
+  const only = options.residents && options.residents.length > 0 ? new Set(options.residents) : undefined;
+  const stream = createReadStream(file, { encoding: 'utf8' });
+  const events: TelecareEvent[] = [];
+  let n = 0;
+  let lastReport = 0;
+  try {
+    for await (const raw of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+      n++;
+      const line = parseLine(raw, n, ImportedEvent);
+      if (line !== undefined && (!only || only.has(line.residentId))) events.push(toTelecareEvent(line));
+      if (options.onProgress && n - lastReport >= 50_000) {
+        lastReport = n;
+        options.onProgress(stream.bytesRead);
+      }
+    }
+  } finally {
+    stream.destroy();
+  }
+  return inTimeOrder(events);
+}
+
+const inTimeOrder = (events: TelecareEvent[]): TelecareEvent[] =>
+  events.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
 
 export const parseImport = (text: string): ImportedEvent[] => parseLines(text, ImportedEvent);
 export const parseLabels = (text: string): Label[] => parseLines(text, Label);
@@ -147,10 +193,23 @@ export function runImported(
   options: ImportOptions,
 ): ImportRun {
   const only = options.residents && options.residents.length > 0 ? new Set(options.residents) : undefined;
-  const events = lines
-    .filter((line) => !only || only.has(line.residentId))
-    .map(toTelecareEvent)
-    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  return runEvents(
+    inTimeOrder(lines.filter((line) => !only || only.has(line.residentId)).map(toTelecareEvent)),
+    ruleSet,
+    options,
+  );
+}
+
+/**
+ * `runImported` over events already as stored and in time order (`readImport`'s): `onProgress`
+ * is told the share of them evaluated so far.
+ */
+export function runEvents(
+  events: readonly TelecareEvent[],
+  ruleSet: RuleSet,
+  options: ImportOptions,
+  onProgress?: (share: number) => void,
+): ImportRun {
   const firstOf = new Map<string, number>();
   const lastOf = new Map<string, number>();
   for (const event of events) {
@@ -164,9 +223,16 @@ export function runImported(
   const away = options.away;
   const runner = new RulesRunner(ruleSet, away ? { away: (residentId) => away.get(residentId) } : {});
   const raised: Alert[] = [];
-  for (const event of events) raised.push(...runner.event(event, Date.parse(event.time)));
-  const to = Math.max(0, ...lastOf.values());
-  raised.push(...runner.advance(Math.ceil(to / DAY_MS) * DAY_MS));
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i] as TelecareEvent;
+    for (const alert of runner.event(event, Date.parse(event.time))) raised.push(alert);
+    if (onProgress && i % 50_000 === 49_999) onProgress((i + 1) / events.length);
+  }
+  let to = 0;
+  for (const at of lastOf.values()) to = Math.max(to, at);
+  let from = Number.POSITIVE_INFINITY;
+  for (const at of firstOf.values()) from = Math.min(from, at);
+  for (const alert of runner.advance(Math.ceil(to / DAY_MS) * DAY_MS)) raised.push(alert);
   const alerts = raised.filter(
     (alert) =>
       !alert.testMode && Date.parse(alert.raisedAt) >= (learnedFrom.get(alert.residentId) ?? Infinity),
@@ -179,7 +245,7 @@ export function runImported(
     events: events.length,
     residents: firstOf.size,
     residentDays,
-    from: Math.min(...firstOf.values()),
+    from,
     to,
   };
 }
