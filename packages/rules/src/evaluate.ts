@@ -1,5 +1,5 @@
 import type { Alert } from '@telecare/contracts';
-import { alertId as alertIdFor } from './ids.ts';
+import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
@@ -73,7 +73,7 @@ const NO_RULES: readonly Rule[] = [];
 export interface EvaluateOptions {
   /**
    * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
-   * do): its lists (`recent`, `seen`) and its learned rhythm may be updated in place instead of
+   * do): its lists (`recent`, `seen`), its devices' supervision and its learned rhythm may be updated in place instead of
    * copied, so the input state (and anything that shares them with it) may read differently
    * afterwards. The evaluation is the same either way. Off, the input state is never changed.
    */
@@ -129,7 +129,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state, false);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  if (taken(state.seen, event.id)) return unchanged(state, true);
+  if (taken(state.seen, flat(event.id))) return unchanged(state, true);
 
   const entry = toRecent(event);
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);

@@ -256,10 +256,13 @@ function learned(
   if (beds) result.beds = beds;
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
+  // A delete goes through the runtime (and one on the rhythm itself slows its later reads): only
+  // of a field it has.
   if (returning !== undefined) result.returning = returning;
-  else delete result.returning;
-  if (leftBed === undefined) delete result.leftBed;
-  else result.leftBed = leftBed;
+  else if ('returning' in result) delete result.returning;
+  if (leftBed === undefined) {
+    if ('leftBed' in result) delete result.leftBed;
+  } else result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
   if (bedAt !== undefined) result.bedAt = bedAt;
   if (upInNight !== undefined) result.upInNight = upInNight;

@@ -110,7 +110,22 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
   return types;
 }
 
+/**
+ * The rule set asked about last and its plan: an evaluation asks several times, and a stream
+ * mostly runs under one rule set, so a comparison of references spares the look-ups in `plans`.
+ */
+let lastSet: RuleSet | undefined;
+let lastPlan: Plan | undefined;
+
 export function planOf(ruleSet: RuleSet): Plan {
+  if (ruleSet === lastSet) return lastPlan as Plan;
+  const plan = planFor(ruleSet);
+  lastSet = ruleSet;
+  lastPlan = plan;
+  return plan;
+}
+
+function planFor(ruleSet: RuleSet): Plan {
   let plan = plans.get(ruleSet);
   if (!plan) {
     const byType = new Map<EventType, Rule[]>();
