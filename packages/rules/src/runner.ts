@@ -62,6 +62,8 @@ export class RulesRunner {
   /** Alerts held for an area decision, by their hold timer's id. */
   readonly #held = new Map<string, Alert>();
   readonly #hasArea: boolean;
+  /** The types some area rule is on. */
+  readonly #areaTypes: ReadonlySet<string>;
   #now = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -79,6 +81,7 @@ export class RulesRunner {
     this.#away = options.away;
     this.#observe = options.observe;
     this.#hasArea = areaRules(ruleSet).length > 0;
+    this.#areaTypes = new Set(areaRules(ruleSet).flatMap((rule) => rule.on));
   }
 
   get pendingTimers(): number {
@@ -115,14 +118,14 @@ export class RulesRunner {
     } else for (const alert of result.alerts) alerts.push(alert);
     if (this.#hasArea && event.postcodedistrict) {
       const district = event.postcodedistrict;
-      const area = evaluateArea(
-        this.areas.get(district) ?? initialAreaState(district),
-        event,
-        now,
-        this.#ruleSet,
-      );
-      this.areas.set(district, area.state);
-      alerts.push(...area.alerts);
+      const known = this.areas.get(district);
+      // A test, or an event of no area rule's type, leaves a known district's state as it is
+      // (`evaluateArea` gives it back unchanged): most events are neither.
+      if (!known || (!event.testmode && this.#areaTypes.has(event.type))) {
+        const area = evaluateArea(known ?? initialAreaState(district), event, now, this.#ruleSet);
+        this.areas.set(district, area.state);
+        alerts.push(...area.alerts);
+      }
     }
     return alerts;
   }

@@ -132,20 +132,7 @@ export function remember(
 ): ResidentState {
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
   const seen = reuse ? seenInPlace(state.seen, entry.id, keepSeen) : seenWith(state.seen, entry.id, keepSeen);
-  if (!kept)
-    return withRhythms(
-      {
-        v: state.v,
-        residentId: state.residentId,
-        recent: state.recent,
-        seen,
-        devices: state.devices,
-        scheduled: state.scheduled,
-        routines: state.routines,
-        forgottenUntil: state.forgottenUntil,
-      },
-      state,
-    );
+  if (!kept) return rebuilt(state, state.recent as RecentEvent[], seen, state.forgottenUntil);
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
@@ -179,19 +166,7 @@ export function remember(
   let forgottenUntil = state.forgottenUntil;
   if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
-  return withRhythms(
-    {
-      v: state.v,
-      residentId: state.residentId,
-      recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil,
-    },
-    state,
-  );
+  return rebuilt(state, recent, seen, forgottenUntil);
 }
 
 /**
@@ -278,6 +253,44 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
   // the copy `remember` just made, so it loses the beat in place.
   recent.splice(drop, 1);
   return recent;
+}
+
+/**
+ * The state with these lists, in the key order `withRhythms` gives. The usual case, a learned
+ * rhythm and no declared period away, is one literal: a field added to a literal afterwards
+ * costs a second store for the fields beyond it, on every event.
+ */
+function rebuilt(
+  state: ResidentState,
+  recent: RecentEvent[],
+  seen: string[],
+  forgottenUntil: number | undefined,
+): ResidentState {
+  if (state.rhythms && !state.away)
+    return {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+      rhythms: state.rhythms,
+    };
+  return withRhythms(
+    {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+    },
+    state,
+  );
 }
 
 export function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
