@@ -4,7 +4,7 @@ import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
 import { assertNever, Output } from './kinds/output.ts';
-import { planOf } from './kinds/plan.ts';
+import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
 import { hasEvent, remember, taken, toRecent, unscheduled } from './kinds/recent.ts';
 import { rhythmOnEvent, rhythmOnTick } from './kinds/rhythm.ts';
 import { learn, routineOnTick } from './kinds/routine.ts';
@@ -68,7 +68,6 @@ const NOTHING: Evaluation['merged'] = Object.freeze([]);
 const NO_ALERTS: readonly Alert[] = Object.freeze([]);
 const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NONE_HELD: readonly HeldAlert[] = Object.freeze([]);
-const NO_RULES: readonly Rule[] = [];
 
 export interface EvaluateOptions {
   /**
@@ -119,8 +118,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   if (state.residentId !== event.residentid)
     throw new ResidentMismatchError(state.residentId, event.residentid);
   const plan = planOf(ruleSet);
-  const kept = plan.history.has(event.type);
-  const rules = plan.byType.get(event.type) ?? NO_RULES;
+  const typePlan = plan.types.get(event.type) ?? NO_TYPE_PLAN;
+  const kept = typePlan.kept;
+  const rules = typePlan.rules;
   // Most events concern no rule and are not read back (heartbeats, movement, with triggers
   // alone): they change nothing, so the state comes back as it was — not even `seen` takes
   // them, and `seen` keeps its slots for the events that did something. Delivered again, such
@@ -175,7 +175,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     }
   }
   // A cancel that arrives after later presses merged into the group it closes splits that group.
-  const ends = plan.ends.get(entry.type);
+  const ends = typePlan.ends;
   if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
   const { alerts, held } =
