@@ -1,10 +1,10 @@
 import type { Alert } from '@telecare/contracts';
-import { alertId as alertIdFor } from './ids.ts';
+import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
 import { assertNever, Output } from './kinds/output.ts';
-import { planOf } from './kinds/plan.ts';
+import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
 import { hasEvent, remember, taken, toRecent, unscheduled } from './kinds/recent.ts';
 import { rhythmOnEvent, rhythmOnTick } from './kinds/rhythm.ts';
 import { learn, routineOnTick } from './kinds/routine.ts';
@@ -68,12 +68,11 @@ const NOTHING: Evaluation['merged'] = Object.freeze([]);
 const NO_ALERTS: readonly Alert[] = Object.freeze([]);
 const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NONE_HELD: readonly HeldAlert[] = Object.freeze([]);
-const NO_RULES: readonly Rule[] = [];
 
 export interface EvaluateOptions {
   /**
    * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
-   * do): its lists (`recent`, `seen`) and its learned rhythm may be updated in place instead of
+   * do): its lists (`recent`, `seen`), its devices' supervision and its learned rhythm may be updated in place instead of
    * copied, so the input state (and anything that shares them with it) may read differently
    * afterwards. The evaluation is the same either way. Off, the input state is never changed.
    */
@@ -119,8 +118,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   if (state.residentId !== event.residentid)
     throw new ResidentMismatchError(state.residentId, event.residentid);
   const plan = planOf(ruleSet);
-  const kept = plan.history.has(event.type);
-  const rules = plan.byType.get(event.type) ?? NO_RULES;
+  const typePlan = plan.types.get(event.type) ?? NO_TYPE_PLAN;
+  const kept = typePlan.kept;
+  const rules = typePlan.rules;
   // Most events concern no rule and are not read back (heartbeats, movement, with triggers
   // alone): they change nothing, so the state comes back as it was — not even `seen` takes
   // them, and `seen` keeps its slots for the events that did something. Delivered again, such
@@ -129,7 +129,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   if (!kept && rules.length === 0 && !unscheduled(plan, state)) return unchanged(state, false);
   // A redelivered event changes nothing: its alerts were raised the first time. (If it has
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
-  if (taken(state.seen, event.id)) return unchanged(state, true);
+  if (taken(state.seen, flat(event.id))) return unchanged(state, true);
 
   const entry = toRecent(event);
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
@@ -175,7 +175,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     }
   }
   // A cancel that arrives after later presses merged into the group it closes splits that group.
-  const ends = plan.ends.get(entry.type);
+  const ends = typePlan.ends;
   if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
   const { alerts, held } =

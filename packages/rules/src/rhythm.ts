@@ -257,13 +257,25 @@ function learned(
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
   if (returning !== undefined) result.returning = returning;
-  else delete result.returning;
-  if (leftBed === undefined) delete result.leftBed;
-  else result.leftBed = leftBed;
+  if (leftBed !== undefined) result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
   if (bedAt !== undefined) result.bedAt = bedAt;
   if (upInNight !== undefined) result.upInNight = upInNight;
-  return result;
+  // A field that goes leaves a copy without it (the others in their order, as a delete leaves
+  // them): a delete would turn the object into a dictionary, slow to read on every later event.
+  const dropReturning = returning === undefined && 'returning' in result;
+  const dropLeftBed = leftBed === undefined && 'leftBed' in result;
+  if (!dropReturning && !dropLeftBed) return result;
+  if (dropReturning && dropLeftBed) {
+    const { returning: _returning, leftBed: _leftBed, ...rest } = result;
+    return rest;
+  }
+  if (dropReturning) {
+    const { returning: _returning, ...rest } = result;
+    return rest;
+  }
+  const { leftBed: _leftBed, ...rest } = result;
+  return rest;
 }
 
 export interface GapLimit {

@@ -9,6 +9,7 @@ import {
   isAreaHold,
 } from './area.ts';
 import { type EvaluateOptions, evaluate } from './evaluate.ts';
+import { flat } from './ids.ts';
 import {
   type DeviceContext,
   type EventInput,
@@ -61,6 +62,8 @@ export class RulesRunner {
   /** Alerts held for an area decision, by their hold timer's id. */
   readonly #held = new Map<string, Alert>();
   readonly #hasArea: boolean;
+  /** The types some area rule is on. */
+  readonly #areaTypes: ReadonlySet<string>;
   #now = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -78,6 +81,7 @@ export class RulesRunner {
     this.#away = options.away;
     this.#observe = options.observe;
     this.#hasArea = areaRules(ruleSet).length > 0;
+    this.#areaTypes = new Set(areaRules(ruleSet).flatMap((rule) => rule.on));
   }
 
   get pendingTimers(): number {
@@ -111,17 +115,17 @@ export class RulesRunner {
         this.#held.set(hold.timer.id, hold.alert);
         this.#set(hold.timer);
       }
-    } else alerts.push(...result.alerts);
+    } else for (const alert of result.alerts) alerts.push(alert);
     if (this.#hasArea && event.postcodedistrict) {
       const district = event.postcodedistrict;
-      const area = evaluateArea(
-        this.areas.get(district) ?? initialAreaState(district),
-        event,
-        now,
-        this.#ruleSet,
-      );
-      this.areas.set(district, area.state);
-      alerts.push(...area.alerts);
+      const known = this.areas.get(district);
+      // A test, or an event of no area rule's type, leaves a known district's state as it is
+      // (`evaluateArea` gives it back unchanged): most events are neither.
+      if (!known || (!event.testmode && this.#areaTypes.has(event.type))) {
+        const area = evaluateArea(known ?? initialAreaState(district), event, now, this.#ruleSet);
+        this.areas.set(district, area.state);
+        alerts.push(...area.alerts);
+      }
     }
     return alerts;
   }
@@ -150,7 +154,7 @@ export class RulesRunner {
       if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
       this.states.set(top.residentId, result.state);
       this.#apply(top.residentId, result.timers);
-      alerts.push(...result.alerts);
+      for (const alert of result.alerts) alerts.push(alert);
     }
     return alerts;
   }
@@ -169,9 +173,26 @@ export class RulesRunner {
   }
 
   #apply(residentId: string, commands: ReturnType<typeof evaluate>['timers']): void {
-    for (const command of commands) {
-      if (command.op === 'cancel') this.#cancel(residentId, command.id);
-      else this.#set(command.timer);
+    if (commands.length === 0) return;
+    // The resident's timers, looked up once for all the commands (a set or cancel names its own
+    // resident: the core builds them from the state's own events).
+    let live = this.#timers.get(residentId);
+    for (let c = 0; c < commands.length; c++) {
+      const command = commands[c] as (typeof commands)[number];
+      if (command.op === 'cancel') {
+        const i = live ? indexById(live, flat(command.id)) : -1;
+        if (live && i >= 0) this.#drop(live, i);
+      } else {
+        if (command.timer.residentId !== residentId) {
+          this.#set(command.timer);
+          continue;
+        }
+        if (!live) {
+          live = [];
+          this.#timers.set(residentId, live);
+        }
+        this.#setIn(live, command.timer);
+      }
     }
   }
 
@@ -181,7 +202,12 @@ export class RulesRunner {
       live = [];
       this.#timers.set(timer.residentId, live);
     }
-    const i = indexById(live, timer.id);
+    this.#setIn(live, timer);
+  }
+
+  #setIn(live: Timer[], timer: Timer): void {
+    // Ids are built by concatenation: flat, the comparisons below and in the heap cost less.
+    const i = indexById(live, flat(timer.id));
     // The same id again moves the timer: the one it replaces is skipped when it comes up.
     if (i >= 0) live[i] = timer;
     else {
@@ -189,12 +215,6 @@ export class RulesRunner {
       this.#pending++;
     }
     this.#push(timer);
-  }
-
-  #cancel(residentId: string, id: string): void {
-    const live = this.#timers.get(residentId);
-    const i = live ? indexById(live, id) : -1;
-    if (live && i >= 0) this.#drop(live, i);
   }
 
   /** Whether the timer come up is still in force (then no longer pending). */

@@ -50,6 +50,13 @@ export function absenceOnEvent(
   if (current && !current.lost && entry.at <= current.lastAt + current.intervalS * 1000)
     out.timers.push({ op: 'cancel', id: `${rule.id}:${entry.serial}:${current.lastId}` });
   if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
+  const record: DeviceSupervision = { lastAt: entry.at, lastId: entry.id, intervalS };
+  // The caller gave up the state (`evaluate`'s `reuse`): when no device is forgotten, the record
+  // takes its place in the devices kept (a new device goes last), as in the copy below.
+  if (out.reuse && state === out.owned && keepsAll(state.devices, out.now)) {
+    state.devices[entry.serial] = record;
+    return state;
+  }
   const devices: ResidentState['devices'] = {};
   // Devices silent for a month (and not lost) are forgotten: the state stays bounded.
   // `for…in` over the plain record, in the order `Object.entries` gives, without its pairs.
@@ -57,8 +64,17 @@ export function absenceOnEvent(
     const device = state.devices[serial] as DeviceSupervision;
     if (device.lost || device.lastAt >= out.now - KEEP_DEVICES_MS) devices[serial] = device;
   }
-  devices[entry.serial] = { lastAt: entry.at, lastId: entry.id, intervalS };
+  devices[entry.serial] = record;
   return withField(out, state, 'devices', devices);
+}
+
+/** Whether every device is still remembered: lost, or heard from within `KEEP_DEVICES_MS`. */
+function keepsAll(devices: ResidentState['devices'], now: number): boolean {
+  for (const serial in devices) {
+    const device = devices[serial] as DeviceSupervision;
+    if (!(device.lost || device.lastAt >= now - KEEP_DEVICES_MS)) return false;
+  }
+  return true;
 }
 
 export function restoredAlert(

@@ -8,7 +8,7 @@ import { anchorOf } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
 import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
-import { byTimeThenId, findEvent, indexOf } from './recent.ts';
+import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { groupAlertId, pressGroups } from './trigger.ts';
 
@@ -86,18 +86,25 @@ export function correlationOnEvent(
       // Symmetric on purpose: whichever of alarm and cancel arrives second closes the pair.
       const windowMs = cancelWindowS(rule, out) * 1000;
       const thresholds = { preAlarmCancelS: windowMs / 1000 };
+      // `recent` is sorted by time: only the events within the window are read.
       if (pattern.cancel.includes(entry.type)) {
-        for (const alarm of recent)
+        for (let i = firstAtOrAfter(recent, entry.at - windowMs); i < recent.length; i++) {
+          const alarm = recent[i] as RecentEvent;
+          if (alarm.at > entry.at) break;
           if (pattern.alarm.includes(alarm.type) && alarm.at <= entry.at && entry.at - alarm.at <= windowMs)
             closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
+        }
       } else if (pattern.alarm.includes(entry.type)) {
-        for (const cancel of recent)
+        for (let i = firstAtOrAfter(recent, entry.at); i < recent.length; i++) {
+          const cancel = recent[i] as RecentEvent;
+          if (cancel.at - entry.at > windowMs) break;
           if (
             pattern.cancel.includes(cancel.type) &&
             cancel.at >= entry.at &&
             cancel.at - entry.at <= windowMs
           )
             closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
+        }
       }
       return;
     }
@@ -108,14 +115,18 @@ export function correlationOnEvent(
         const alarm = pairedAlarm(recent, entry);
         if (alarm) closeAlarm(rule, out, recent, alarm, entry, 'restored', {});
       } else {
-        for (const restore of recent)
+        // A restore pairs only with an alarm before it (`pairedAlarm`): the list is sorted, so
+        // only what follows the alarm's place is read, the cheapest test first.
+        for (let i = indexOf(recent, entry); i < recent.length; i++) {
+          const restore = recent[i] as RecentEvent;
           if (
-            pattern.on.includes(restore.type) &&
             restore.serial === entry.serial &&
             restoredType(restore.type) === entry.type &&
+            pattern.on.includes(restore.type) &&
             pairedAlarm(recent, restore) === entry
           )
             closeAlarm(rule, out, recent, entry, restore, 'restored', {});
+        }
       }
       return;
     }
@@ -130,7 +141,8 @@ export const restoredType = (type: EventType): string | undefined =>
 /** The alarm a restore clears: the latest one of its type from the same device, not after it. */
 export function pairedAlarm(recent: readonly RecentEvent[], restore: RecentEvent): RecentEvent | undefined {
   const type = restoredType(restore.type);
-  for (let i = recent.length - 1; i >= 0; i--) {
+  // What sorts after the restore is not before it: the search starts at the restore's place.
+  for (let i = Math.min(indexOf(recent, restore), recent.length - 1); i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (seen.type === type && seen.serial === restore.serial && byTimeThenId(seen, restore) < 0) return seen;
   }

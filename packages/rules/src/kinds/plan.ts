@@ -24,7 +24,24 @@ export interface Plan {
   readonly cancels: ReadonlyMap<TriggerRule, readonly CorrelationRule[]>;
   /** Per cancel type: the merging trigger rules whose groups it can end. */
   readonly ends: ReadonlyMap<EventType, readonly TriggerRule[]>;
+  /** Per event type, what an event of it asks (the three above): one look-up an event. */
+  readonly types: ReadonlyMap<string, TypePlan>;
 }
+
+/** What an event of one type asks of the rule set. */
+export interface TypePlan {
+  readonly rules: readonly Rule[];
+  /** Read back from `recent` (`Plan.history`). */
+  readonly kept: boolean;
+  readonly ends: readonly TriggerRule[] | undefined;
+}
+
+/** A type no rule concerns or reads back (or none of the taxonomy's). */
+export const NO_TYPE_PLAN: TypePlan = Object.freeze({
+  rules: Object.freeze([]),
+  kept: false,
+  ends: undefined,
+});
 
 export const plans = new WeakMap<RuleSet, Plan>();
 
@@ -110,7 +127,22 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
   return types;
 }
 
+/**
+ * The rule set asked about last and its plan: an evaluation asks several times, and a stream
+ * mostly runs under one rule set, so a comparison of references spares the look-ups in `plans`.
+ */
+let lastSet: RuleSet | undefined;
+let lastPlan: Plan | undefined;
+
 export function planOf(ruleSet: RuleSet): Plan {
+  if (ruleSet === lastSet) return lastPlan as Plan;
+  const plan = planFor(ruleSet);
+  lastSet = ruleSet;
+  lastPlan = plan;
+  return plan;
+}
+
+function planFor(ruleSet: RuleSet): Plan {
   let plan = plans.get(ruleSet);
   if (!plan) {
     const byType = new Map<EventType, Rule[]>();
@@ -137,9 +169,18 @@ export function planOf(ruleSet: RuleSet): Plan {
             ends.set(type, list);
           }
     }
+    const history = historyTypes(ruleSet);
+    const types = new Map<string, TypePlan>();
+    for (const type of Object.keys(TAXONOMY) as EventType[])
+      types.set(type, {
+        rules: byType.get(type) ?? NO_TYPE_PLAN.rules,
+        kept: history.has(type),
+        ends: ends.get(type),
+      });
     plan = {
       byType,
-      history: historyTypes(ruleSet),
+      history,
+      types,
       beatsOnly: beatTypes(ruleSet),
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),

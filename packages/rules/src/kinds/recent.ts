@@ -3,6 +3,7 @@
  * ids taken for redelivery checks.
  */
 import type { TelecareEvent } from '@telecare/contracts';
+import { flat } from '../ids.ts';
 import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
 import { type Plan, planOf } from './plan.ts';
@@ -11,8 +12,9 @@ export function toRecent(event: TelecareEvent): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
   // Built field by field rather than with spreads: this runs once per event.
+  // The id is compared often (redeliveries, order in `recent`, timers): flat, each costs less.
   const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
-    id: event.id,
+    id: flat(event.id),
     type: event.type,
     at: parseEventTime(event.time),
     serial: event.subject,
@@ -130,20 +132,7 @@ export function remember(
 ): ResidentState {
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
   const seen = reuse ? seenInPlace(state.seen, entry.id, keepSeen) : seenWith(state.seen, entry.id, keepSeen);
-  if (!kept)
-    return withRhythms(
-      {
-        v: state.v,
-        residentId: state.residentId,
-        recent: state.recent,
-        seen,
-        devices: state.devices,
-        scheduled: state.scheduled,
-        routines: state.routines,
-        forgottenUntil: state.forgottenUntil,
-      },
-      state,
-    );
+  if (!kept) return rebuilt(state, state.recent as RecentEvent[], seen, state.forgottenUntil);
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
@@ -177,19 +166,7 @@ export function remember(
   let forgottenUntil = state.forgottenUntil;
   if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
-  return withRhythms(
-    {
-      v: state.v,
-      residentId: state.residentId,
-      recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil,
-    },
-    state,
-  );
+  return rebuilt(state, recent, seen, forgottenUntil);
 }
 
 /**
@@ -245,7 +222,8 @@ function seenInPlace(old: readonly string[], id: string, keepSeen: number): stri
   // Full: the oldest go and the rest move down one (eight references, by default).
   const from = seen.length + 1 - keepSeen;
   for (let i = 0; i < keepSeen - 1; i++) seen[i] = seen[from + i] as string;
-  seen.length = keepSeen;
+  // Setting the length goes through the runtime: only when it changes (a smaller `keepSeen`).
+  if (seen.length !== keepSeen) seen.length = keepSeen;
   seen[keepSeen - 1] = id;
   return seen;
 }
@@ -275,6 +253,44 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
   // the copy `remember` just made, so it loses the beat in place.
   recent.splice(drop, 1);
   return recent;
+}
+
+/**
+ * The state with these lists, in the key order `withRhythms` gives. The usual case, a learned
+ * rhythm and no declared period away, is one literal: a field added to a literal afterwards
+ * costs a second store for the fields beyond it, on every event.
+ */
+function rebuilt(
+  state: ResidentState,
+  recent: RecentEvent[],
+  seen: string[],
+  forgottenUntil: number | undefined,
+): ResidentState {
+  if (state.rhythms && !state.away)
+    return {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+      rhythms: state.rhythms,
+    };
+  return withRhythms(
+    {
+      v: state.v,
+      residentId: state.residentId,
+      recent,
+      seen,
+      devices: state.devices,
+      scheduled: state.scheduled,
+      routines: state.routines,
+      forgottenUntil,
+    },
+    state,
+  );
 }
 
 export function withRhythms(next: ResidentState, state: ResidentState): ResidentState {

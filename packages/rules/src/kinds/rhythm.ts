@@ -191,10 +191,8 @@ export function rhythmOnEvent(
   // state's own given up): it takes its check in place.
   if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
-    if (rhythm.checkAt !== undefined) {
-      if (inPlace) delete rhythm.checkAt;
-      else rhythm = withoutCheck(rhythm);
-    }
+    // A copy without it, in place too: a delete would turn the rhythm into a dictionary.
+    if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {

@@ -72,9 +72,10 @@ export function reschedule(rule: Recurring, state: ResidentState, out: Output, a
 export function ensureSchedules(state: ResidentState, out: Output, now: number): ResidentState {
   let next = state;
   for (const rule of planOf(out.ruleSet).recurring) {
-    if (next.scheduled[rule.id] !== undefined || out.settings.disabled.has(rule.id)) continue;
-    // A resident with no visits in their care package has nothing to check.
+    // A resident with no visits in their care package has nothing to check (the cheapest test
+    // first: this runs on every event).
     if (rule.kind === 'absence' && rule.window.kind === 'visit' && out.settings.visits.length === 0) continue;
+    if (next.scheduled[rule.id] !== undefined || out.settings.disabled.has(rule.id)) continue;
     next = reschedule(rule, next, out, now);
   }
   return next;

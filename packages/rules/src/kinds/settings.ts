@@ -29,15 +29,39 @@ export interface ResidentSettings {
 
 export const settingsCache = new WeakMap<RuleSet, Map<string, ResidentSettings>>();
 
+const overridesless = new WeakMap<RuleSet, boolean>();
+
+/** Whether the rule set overrides nothing for any resident (worked out once per rule set). */
+function noOverrides(ruleSet: RuleSet): boolean {
+  let none = overridesless.get(ruleSet);
+  if (none === undefined) {
+    none = Object.keys(ruleSet.residents).length === 0;
+    overridesless.set(ruleSet, none);
+  }
+  return none;
+}
+
+/** The rule set asked about last, when it overrides nothing: every resident's settings. */
+let lastSet: RuleSet | undefined;
+let lastShared: ResidentSettings | undefined;
+
 export function residentSettings(ruleSet: RuleSet, residentId: string): ResidentSettings {
+  if (ruleSet === lastSet) return lastShared as ResidentSettings;
   let perSet = settingsCache.get(ruleSet);
   if (!perSet) {
     perSet = new Map();
     settingsCache.set(ruleSet, perSet);
   }
+  // Most residents have no overrides: they share the defaults' settings. A rule set with no
+  // overrides at all has only those: no look-up by the resident's id (a new string each event).
+  const shared = perSet.get('');
+  if (shared && noOverrides(ruleSet)) {
+    lastSet = ruleSet;
+    lastShared = shared;
+    return shared;
+  }
   const own = perSet.get(residentId);
   if (own) return own;
-  // Most residents have no overrides: they share the defaults' settings.
   const key = Object.hasOwn(ruleSet.residents, residentId) ? residentId : '';
   let settings = perSet.get(key);
   if (!settings) {
