@@ -143,18 +143,22 @@ describe('the consumer loop on a real JetStream consumer', () => {
   it('retries a transient failure with the backoff, then acks', async () => {
     const name = await durable(jsm, n, 'transient');
     const attempts: number[] = [];
-    const running = loop(name, async (_note, message) => {
+    const running = loop(name, async () => {
       attempts.push(Date.now());
-      if (message.deliveryCount === 1) throw new TransientError('a dependency is away');
-      if (message.deliveryCount === 2) throw new Error('not ours to judge: retried too');
+      if (attempts.length === 1) throw new TransientError('a dependency is away');
+      if (attempts.length === 2) throw new Error('not ours to judge: retried too');
     });
     try {
       await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
       await waitFor(() => attempts.length === 3, { timeoutMs: 10_000 });
       const [first = 0, second = 0, third = 0] = attempts;
-      // REDELIVERY: 1 s after the first delivery, 2 s after the second.
+      // Each failure handed back with REDELIVERY's delay for its delivery (1 s, then 2 s: the
+      // policy's own test), so nothing comes back at once. Not "2 s after the second": on a
+      // machine busy enough that the client misses its pull's heartbeats, nats-server 2.9 was seen
+      // to deliver the message again with the same delivery count (a delivery to a pull the
+      // client had given up is not counted), and the second delay is then 1 s again.
       expect(second - first).toBeGreaterThanOrEqual(900);
-      expect(third - second).toBeGreaterThanOrEqual(1_900);
+      expect(third - second).toBeGreaterThanOrEqual(900);
       await waitFor(async () => (await jsm.consumers.info(n.streams.alerts, name)).num_ack_pending === 0);
     } finally {
       await running.stop();
