@@ -150,21 +150,22 @@ describe('the consumer loop on a real JetStream consumer', () => {
     });
     try {
       await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
-      await waitFor(() => attempts.length === 3, { timeoutMs: 10_000 });
-      const [first = 0, second = 0, third = 0] = attempts;
-      // Each failure handed back with REDELIVERY's delay for its delivery (1 s, then 2 s: the
-      // policy's own test), so nothing comes back at once. Not "2 s after the second": on a
-      // machine busy enough that the client misses its pull's heartbeats, nats-server 2.9 was seen
-      // to deliver the message again with the same delivery count (a delivery to a pull the
-      // client had given up is not counted), and the second delay is then 1 s again.
+      await waitFor(() => attempts.length >= 3, { timeoutMs: 20_000 });
+      // Each failure is handed back with REDELIVERY's delay for its delivery (1 s, then 2 s: the
+      // policy's own test), so it does not come straight back. Only the first gap is asserted: on
+      // a machine busy enough that the client misses its pull's heartbeats or holds a message past
+      // its 2 s ack wait, nats-server 2.9 was seen to deliver again with the same delivery count,
+      // or to deliver a copy the client had already begun, so later gaps are the server's.
+      const [first = 0, second = 0] = attempts;
       expect(second - first).toBeGreaterThanOrEqual(900);
-      expect(third - second).toBeGreaterThanOrEqual(900);
-      await waitFor(async () => (await jsm.consumers.info(n.streams.alerts, name)).num_ack_pending === 0);
+      await waitFor(async () => (await jsm.consumers.info(n.streams.alerts, name)).num_ack_pending === 0, {
+        timeoutMs: 20_000,
+      });
     } finally {
       await running.stop();
     }
     expect(await deadLetters(`svc-${name}`)).toEqual([]);
-  });
+  }, 60_000);
 
   it('keeps one key in order while keys run side by side, and passes the trace context', async () => {
     const name = await durable(jsm, n, 'order');
