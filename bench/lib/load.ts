@@ -20,7 +20,7 @@ import {
 } from './services.ts';
 
 /** The devices of one simulated home. */
-interface Home {
+export interface Home {
   readonly ref: string;
   readonly residentId: string;
   readonly hub: string;
@@ -47,7 +47,7 @@ const MIX: ReadonlyArray<{ share: number; device: keyof Omit<Home, 'ref' | 'resi
   { share: 0.13, device: 'temp' },
 ];
 
-function pickMix(r: number): (typeof MIX)[number] {
+export function pickMix(r: number): (typeof MIX)[number] {
   let left = r;
   for (const m of MIX) {
     left -= m.share;
@@ -101,7 +101,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * gateway and triage), many puts at once: the registry's import is not on the path measured and
  * takes minutes for thousands of homes on a loaded machine.
  */
-async function registerHomes(nc: NatsConnection, ns: string, prefix: string, count: number): Promise<Home[]> {
+export async function registerHomes(
+  nc: NatsConnection,
+  ns: string,
+  prefix: string,
+  count: number,
+): Promise<Home[]> {
   const kv = await new Kvm(nc).create(names(ns).kv.deviceMap, { history: 5 });
   const now = new Date().toISOString();
   const homes: Home[] = Array.from({ length: count }, (_, i) => {

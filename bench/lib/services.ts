@@ -84,11 +84,11 @@ export class ServiceProcesses {
 
   /**
    * Starts the services on the alarm path in the order a deployment would: helpline, triage,
-   * gateway. The registry is not on that path (the bench writes the device map itself).
+   * gateway (or only those in `only`). The registry is not on that path (the bench writes the
+   * device map itself).
    */
-  async start(): Promise<void> {
-    for (const name of ['helpline', 'triage', 'gateway-mqtt'] as const)
-      this.#running.push(await spawnService(name, this.env, this.#logDir));
+  async start(only: readonly ServiceName[] = ['helpline', 'triage', 'gateway-mqtt']): Promise<void> {
+    for (const name of only) this.#running.push(await spawnService(name, this.env, this.#logDir));
   }
 
   /** SIGTERM each (they drain), in the reverse order, then removes the namespace. */

@@ -99,7 +99,13 @@ export {
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';
-export { createRedis, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, type Redis } from './redis.ts';
+export {
+  type ChainableCommander,
+  createRedis,
+  REDIS_COMMAND_TIMEOUT_MS,
+  REDIS_CONNECT_TIMEOUT_MS,
+  type Redis,
+} from './redis.ts';
 export {
   type ContractsServed,
   collectRoutes,

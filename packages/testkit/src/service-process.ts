@@ -40,9 +40,13 @@ export async function spawnService(
   const port = await freePort();
   const logFile = path.join(logDir, `${name}.log`);
   const out = openSync(logFile, 'a');
+  // BENCH_CPU_PROF=<folder>: each service writes a V8 CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')],
+    [...profile, '--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')],
     {
       cwd: root,
       env: { ...process.env, ...env, [PORT_VARIABLE[name]]: String(port) },

@@ -6,6 +6,7 @@ import {
   TelecareEvent,
 } from '@telecare/contracts';
 import {
+  type ChainableCommander,
   type Clock,
   decodeJson,
   headers,
@@ -33,6 +34,7 @@ import {
   initialAreaState,
   initialState,
   isAreaHold,
+  type ResidentState,
   type RuleSet,
   type Timer,
 } from '@telecare/rules';
@@ -162,8 +164,8 @@ export class EventProcessor {
       const { pass, held } = holdForArea(event, result.alerts, this.#rules);
       for (const alert of pass) await this.#publishAlert(alert, traceparent);
       for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
-      await this.#timers.apply(result.timers);
-      if (result.state !== state) await this.#store.save(result.state);
+      // The timers' index and the state in one round trip to Redis, after the timers' records.
+      await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
       this.#heldAway(result.held);
@@ -178,6 +180,11 @@ export class EventProcessor {
         );
     });
     stopTimer();
+  }
+
+  /** The state's save, to go with the timers' index writes, when the rules changed it. */
+  #saving(before: ResidentState, after: ResidentState): ((pipeline: ChainableCommander) => void) | undefined {
+    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, after);
   }
 
   /**
@@ -227,8 +234,7 @@ export class EventProcessor {
           return false;
         }
         for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
-        await this.#timers.apply(result.timers);
-        if (result.state !== state) await this.#store.save(result.state);
+        await this.#timers.apply(result.timers, timer.residentId, this.#saving(state, result.state));
         this.#heldAway(result.held);
         await this.#timers.fired(timer);
         this.#metrics.timersFired.inc({ rule: timer.ruleId });

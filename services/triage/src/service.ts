@@ -58,6 +58,8 @@ export function triageService(ruleSet?: RuleSet): DefinedService<TriageConfig, o
     name: SERVICE,
     config: () => loadTriageConfig(),
     streams: ['events', 'alerts', 'deadletter'],
+    // Every event stores timers and alerts with a request each: no caller stack built in advance.
+    natsAsyncTraces: false,
     http: (config: TriageConfig) => ({ port: config.TRIAGE_PORT, host: config.HTTP_HOST }),
     start: (service) => wireTriage(service, ruleSet),
   });

@@ -1,4 +1,4 @@
-import { type Logger, type Redis, TransientError } from '@telecare/platform';
+import { type ChainableCommander, type Logger, type Redis, TransientError } from '@telecare/platform';
 import { decodeState, encodeState, type ResidentState, StateDecodeError } from '@telecare/rules';
 
 /**
@@ -42,15 +42,9 @@ export class StateStore {
     return undefined;
   }
 
-  async save(state: ResidentState): Promise<void> {
-    try {
-      await this.#redis.set(this.key(state.residentId), encodeState(state));
-    } catch (err) {
-      throw new TransientError('could not save resident state', {
-        cause: err,
-        context: { dependency: 'redis', residentId: state.residentId },
-      });
-    }
+  /** Adds the state's save to a pipeline of other writes (sent, and its failure read, by its owner). */
+  saveIn(pipeline: ChainableCommander, state: ResidentState): void {
+    pipeline.set(this.key(state.residentId), encodeState(state));
   }
 
   /** A value of the shell's own (an area's state), under the namespace prefix. */

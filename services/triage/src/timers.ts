@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
-import type { Logger, NatsConnection, Redis } from '@telecare/platform';
+import type { ChainableCommander, Logger, NatsConnection, Redis } from '@telecare/platform';
 import { createBucket, lastValues, TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
@@ -36,7 +36,6 @@ export class TimerStore {
   readonly #readAll: () => Promise<Map<string, Uint8Array>>;
   readonly #redis: Redis;
   readonly #prefix: string;
-  readonly #partitions: number;
   readonly #partitionOf: (residentId: string) => number;
   readonly #log: Logger;
   readonly #marker: string;
@@ -58,7 +57,6 @@ export class TimerStore {
     this.#readAll = deps.readAll;
     this.#redis = deps.redis;
     this.#prefix = `${deps.redisPrefix}triage:timers:p`;
-    this.#partitions = deps.partitions;
     this.#partitionOf = deps.partitionOf;
     this.#log = deps.logger.child({ component: 'timers' });
     this.#marker = `${deps.redisPrefix}triage:timers:indexed`;
@@ -143,35 +141,55 @@ export class TimerStore {
   /**
    * Stores one evaluation's timer commands. Only the last command per timer matters, and those are
    * independent of each other, so they go out at once: one round trip to JetStream, not one each.
+   * An evaluation is one resident's (`residentId`), and so are the timers it cancels: their index
+   * entries are in that resident's partition. (One left elsewhere, by a change in the number of
+   * partitions, is dropped by `due` when it comes up: its record is gone.)
    */
-  async apply(all: readonly TimerCommand[]): Promise<void> {
-    if (all.length === 0) return;
-    const commands = lastPerTimer(all);
-    try {
-      await Promise.all(
-        commands.map((command) =>
-          command.op === 'set'
-            ? this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer))
-            : this.#kv.purge(keyOf(command.id)),
-        ),
-      );
-    } catch (err) {
-      throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
+  async apply(
+    all: readonly TimerCommand[],
+    residentId: string,
+    /** More Redis writes to send with the index's (the resident's state), after them. */
+    also?: (pipeline: ChainableCommander) => void,
+  ): Promise<void> {
+    const commands = all.length === 0 ? [] : lastPerTimer(all);
+    if (commands.length === 0 && also === undefined) return;
+    if (commands.length > 0) {
+      try {
+        await Promise.all(
+          commands.map((command) =>
+            command.op === 'set'
+              ? this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer))
+              : this.#kv.purge(keyOf(command.id)),
+          ),
+        );
+      } catch (err) {
+        throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
+      }
     }
+    let results: Array<[Error | null, unknown]> | null;
     try {
       const pipeline = this.#redis.pipeline();
+      const partitionKey = this.indexKey(this.#partitionOf(residentId));
       for (const command of commands) {
         if (command.op === 'set') {
           const key = this.indexKey(this.#partitionOf(command.timer.residentId));
           pipeline.zadd(key, command.timer.dueAt, command.timer.id);
         } else {
-          for (let p = 0; p < this.#partitions; p++) pipeline.zrem(this.indexKey(p), command.id);
+          pipeline.zrem(partitionKey, command.id);
         }
       }
-      await pipeline.exec();
+      also?.(pipeline);
+      results = await pipeline.exec();
     } catch (err) {
       throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
     }
+    // A pipeline answers each command on its own: one refused (out of memory, say) is a failure too.
+    const refused = results?.find(([err]) => err !== null)?.[0];
+    if (refused)
+      throw new TransientError('could not index timers', {
+        cause: refused,
+        context: { dependency: 'redis' },
+      });
   }
 
   /**

@@ -67,6 +67,7 @@ describe('triage start-up while the timer records are being written', () => {
         op: 'set' as const,
         timer: timer(`t${i}`, `res_${i}`, T0 + 3_600_000 + i),
       })),
+      'res_0',
     );
     await redis.del(...Array.from({ length: PARTITIONS }, (_, p) => other.indexKey(p)));
     let writing = true;
@@ -75,7 +76,10 @@ describe('triage start-up while the timer records are being written', () => {
       Array.from({ length: 4 }, async (_, w) => {
         while (writing) {
           await Promise.all([
-            other.apply([{ op: 'set', timer: timer(`busy${w}`, `res_busy${w}`, T0 + 7_200_000 + written) }]),
+            other.apply(
+              [{ op: 'set', timer: timer(`busy${w}`, `res_busy${w}`, T0 + 7_200_000 + written) }],
+              `res_busy${w}`,
+            ),
             new Promise((r) => setTimeout(r, 20)),
           ]);
           written++;

@@ -43,20 +43,62 @@ afterAll(async () => {
 
 describe('TimerStore.apply', () => {
   it('leaves what the commands leave in order: the last command per timer wins', async () => {
-    await store.apply([
-      { op: 'set', timer: timer('a', 1_000) },
-      { op: 'cancel', id: 'a' },
-      { op: 'cancel', id: 'b' },
-      { op: 'set', timer: timer('b', 2_000) },
-      { op: 'set', timer: timer('c', 3_000) },
-      { op: 'set', timer: timer('c', 4_000) },
-      ...Array.from({ length: 20 }, (_, i) => ({ op: 'set' as const, timer: timer(`many-${i}`, 5_000 + i) })),
-    ]);
+    await store.apply(
+      [
+        { op: 'set', timer: timer('a', 1_000) },
+        { op: 'cancel', id: 'a' },
+        { op: 'cancel', id: 'b' },
+        { op: 'set', timer: timer('b', 2_000) },
+        { op: 'set', timer: timer('c', 3_000) },
+        { op: 'set', timer: timer('c', 4_000) },
+        ...Array.from({ length: 20 }, (_, i) => ({
+          op: 'set' as const,
+          timer: timer(`many-${i}`, 5_000 + i),
+        })),
+      ],
+      'res_timerstore',
+    );
     const due = await store.due(0, 10_000, 100);
     const byId = new Map(due.map((t) => [t.id, t.dueAt]));
     expect(byId.has('a')).toBe(false);
     expect(byId.get('b')).toBe(2_000);
     expect(byId.get('c')).toBe(4_000);
     expect([...byId.keys()].filter((id) => id.startsWith('many-'))).toHaveLength(20);
+  });
+
+  it("removes a cancelled timer's index entry from its resident's partition only, and due drops one left elsewhere", async () => {
+    const spread = await TimerStore.open({
+      nc,
+      names: names(ns),
+      redis,
+      partitions: 4,
+      partitionOf: (residentId) => (residentId === 'res_timerstore' ? 2 : 0),
+      logger,
+    });
+    await spread.apply([{ op: 'set', timer: timer('spread', 1_000) }], 'res_timerstore');
+    expect(await redis.zscore(spread.indexKey(2), 'spread')).toBe('1000');
+    // An entry for the same timer in another partition (as a change in the number of partitions leaves).
+    await redis.zadd(spread.indexKey(1), 1_000, 'spread');
+    await spread.apply([{ op: 'cancel', id: 'spread' }], 'res_timerstore');
+    expect(await redis.zscore(spread.indexKey(2), 'spread')).toBeNull();
+    expect(await spread.due(1, 10_000)).toEqual([]);
+    expect(await redis.zscore(spread.indexKey(1), 'spread')).toBeNull();
+  });
+
+  it('fails, to be retried, when Redis refuses one of the index writes', async () => {
+    const refusing = await TimerStore.open({
+      nc,
+      names: names(ns),
+      redis,
+      partitions: 8,
+      partitionOf: () => 5,
+      logger,
+    });
+    // Not a sorted set: ZADD answers WRONGTYPE for this command alone, and the pipeline still resolves.
+    await redis.set(refusing.indexKey(5), 'not an index');
+    await expect(
+      refusing.apply([{ op: 'set', timer: timer('refused', 1_000) }], 'res_timerstore'),
+    ).rejects.toThrow(/could not index timers/);
+    await redis.del(refusing.indexKey(5));
   });
 });
