@@ -25,6 +25,14 @@ export const triageEnv = {
    */
   TRIAGE_LANE_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   /**
+   * Resident states kept decoded in memory, the most recently used (0: none). Redis stays the
+   * record (every change is saved before the event is acked); the copy here saves a read and a
+   * decode per event. It holds only states this instance alone writes: it is emptied whenever a
+   * partition lease is taken, given up or lost, and a resident's copy is dropped when an event of
+   * theirs fails.
+   */
+  TRIAGE_STATE_CACHE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  /**
    * A timer due at T fires once its partition lane has read every event stored before T. A lane
    * that stays behind (stuck on an event, or a clock that jumped) fires it anyway this long after T.
    */

@@ -136,7 +136,7 @@ export class EventProcessor {
 
   async #handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
-    await this.#locks.run(event.residentid, async () => {
+    await this.#underLock(event.residentid, async () => {
       const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
       const device = await this.#device(event.subject).catch(() => undefined);
       const away = this.#away(event.residentid);
@@ -166,6 +166,7 @@ export class EventProcessor {
       for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
       // The timers' index and the state in one round trip to Redis, after the timers' records.
       await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
+      this.#store.remember(result.state);
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
       this.#heldAway(result.held);
@@ -180,6 +181,21 @@ export class EventProcessor {
         );
     });
     stopTimer();
+  }
+
+  /**
+   * One resident's step under their lock. A step that fails part-way (an alert stored but not the
+   * state, say) drops the state held in memory, so the retry starts from what Redis holds.
+   */
+  #underLock<T>(residentId: string, step: () => Promise<T>): Promise<T> {
+    return this.#locks.run(residentId, async () => {
+      try {
+        return await step();
+      } catch (err) {
+        this.#store.forget(residentId);
+        throw err;
+      }
+    });
   }
 
   /** The state's save, to go with the timers' index writes, when the rules changed it. */
@@ -218,7 +234,7 @@ export class EventProcessor {
   async tick(timer: Timer): Promise<boolean> {
     if (isAreaHold(timer)) return this.#decideHold(timer);
     try {
-      return await this.#locks.run(timer.residentId, async () => {
+      return await this.#underLock(timer.residentId, async () => {
         const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
         let result: Evaluation;
         try {
@@ -235,6 +251,7 @@ export class EventProcessor {
         }
         for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
         await this.#timers.apply(result.timers, timer.residentId, this.#saving(state, result.state));
+        this.#store.remember(result.state);
         this.#heldAway(result.held);
         await this.#timers.fired(timer);
         this.#metrics.timersFired.inc({ rule: timer.ruleId });

@@ -36,7 +36,7 @@ import {
 import { EventProcessor, SERVICE } from './processor.ts';
 import { registerRulesApi } from './rules-api.ts';
 import { RulesStore } from './rules-store.ts';
-import { StateStore } from './state-store.ts';
+import { forgettingStates, StateStore } from './state-store.ts';
 import { TimerStore } from './timers.ts';
 
 export type TriageHandle = ServiceHandle<object>;
@@ -147,13 +147,14 @@ async function wireTriage(
   const awayHeld = awayBucket.preload(await lastValues(nc, n.kv.residentAway));
   logger.info({ residents: awayHeld }, 'declared away periods read');
   const away = (residentId: string) => awayBucket.held(residentId)?.periods;
+  const store = new StateStore(redis, n.redisPrefix, logger, { cache: config.TRIAGE_STATE_CACHE });
   const processor = new EventProcessor({
     js,
     names: n,
     timers,
     device,
     away,
-    store: new StateStore(redis, n.redisPrefix, logger),
+    store,
     ruleSet,
     clock,
     metrics,
@@ -174,7 +175,7 @@ async function wireTriage(
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());
-  const work = laneWork(workers, ownLanes, startAreaLanes);
+  const work = forgettingStates(laneWork(workers, ownLanes, startAreaLanes), store);
   // The area lanes follow the rule set in force: see "The rules in force".
   const followed = new AreaLanes({
     jsm,

@@ -1,5 +1,6 @@
 import { type ChainableCommander, type Logger, type Redis, TransientError } from '@telecare/platform';
 import { decodeState, encodeState, type ResidentState, StateDecodeError } from '@telecare/rules';
+import type { LaneWork } from './leases.ts';
 
 /**
  * Resident state in Redis, one JSON value per resident in the rules' compact stored form
@@ -10,11 +11,48 @@ export class StateStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #log: Logger;
+  /**
+   * The states last read or saved, decoded, least recently used first (a Map keeps insertion
+   * order). Valid only while this instance is their one writer: see `forgetAll`. The rules core
+   * never changes a state it is given (no `reuse`), so a copy here is never half-changed.
+   */
+  readonly #held = new Map<string, ResidentState>();
+  readonly #capacity: number;
 
-  constructor(redis: Redis, redisPrefix: string, logger: Logger) {
+  constructor(redis: Redis, redisPrefix: string, logger: Logger, options: { cache?: number } = {}) {
     this.#redis = redis;
     this.#prefix = `${redisPrefix}triage:state:`;
     this.#log = logger.child({ component: 'state-store' });
+    this.#capacity = options.cache ?? 0;
+  }
+
+  /** States held in memory now. */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  /** Keeps `state` as its resident's latest (once it is saved, or as read). */
+  remember(state: ResidentState): void {
+    if (this.#capacity === 0) return;
+    this.#held.delete(state.residentId);
+    this.#held.set(state.residentId, state);
+    if (this.#held.size > this.#capacity) {
+      const oldest = this.#held.keys().next().value;
+      if (oldest !== undefined) this.#held.delete(oldest);
+    }
+  }
+
+  /** Drops a resident's copy: the next load reads Redis (after a failure part-way through an event). */
+  forget(residentId: string): void {
+    this.#held.delete(residentId);
+  }
+
+  /**
+   * Drops every copy. Called whenever a partition lease is taken, given up or lost: another
+   * instance may have written those states meanwhile, or is about to.
+   */
+  forgetAll(): void {
+    this.#held.clear();
   }
 
   key(residentId: string): string {
@@ -22,6 +60,11 @@ export class StateStore {
   }
 
   async load(residentId: string): Promise<ResidentState | undefined> {
+    const held = this.#held.get(residentId);
+    if (held !== undefined) {
+      this.remember(held);
+      return held;
+    }
     let raw: string | null;
     try {
       raw = await this.#redis.get(this.key(residentId));
@@ -34,7 +77,10 @@ export class StateStore {
     if (raw === null) return undefined;
     try {
       const state = decodeState(raw);
-      if (state.residentId === residentId) return state;
+      if (state.residentId === residentId) {
+        this.remember(state);
+        return state;
+      }
     } catch (err) {
       if (!(err instanceof StateDecodeError)) throw err;
     }
@@ -82,4 +128,27 @@ export class StateStore {
       throw new TransientError('could not load state', { cause: err, context: { dependency: 'redis' } });
     }
   }
+}
+
+/**
+ * The lanes' work, emptying the states held in memory whenever a lease is taken, given up or lost:
+ * while another instance ran those partitions it wrote their residents' states in Redis.
+ */
+export function forgettingStates(work: LaneWork, store: StateStore): LaneWork {
+  return {
+    ...work,
+    start: (lease) => {
+      store.forgetAll();
+      work.start(lease);
+    },
+    stop: async (lease) => {
+      await work.stop(lease);
+      store.forgetAll();
+    },
+    abandon: async (lease) => {
+      store.forgetAll();
+      await work.abandon(lease);
+      store.forgetAll();
+    },
+  };
 }

@@ -10,6 +10,7 @@ import {
   jetstreamManager,
   ManualClock,
   type NatsConnection,
+  sleep,
 } from '@telecare/platform';
 import { cleanupNamespace, freePort, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,21 +130,36 @@ describe('triage when Redis goes away', () => {
       partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
       area: true,
     });
-    expect(await readAlerts(jsm, n)).toHaveLength(1);
+    // This resident's state is held in memory: the alert is stored at once, and the event stays
+    // unacknowledged, retried until its state is saved.
+    await waitFor(async () => (await readAlerts(jsm, n)).length === 2, {
+      what: 'the fall alert with redis down',
+    });
     const pending = await jsm.consumers.info(n.streams.events, 'triage-p0');
     expect(pending.num_ack_pending + pending.num_pending).toBe(1);
+    // A resident whose state is not held waits for Redis: nothing raised until it is back.
+    const other = makeEvent({
+      residentId: 'res_fault_cold',
+      type: 'pendant.pressed',
+      deviceEventId: 'fault-000003',
+      partitions: PARTITIONS,
+    });
+    await publishEvent(js, n, other);
+    await sleep(1_000);
+    expect(await readAlerts(jsm, n)).toHaveLength(2);
 
     await startRedis();
     const all = await waitFor(
       async () => {
         const stored = await readAlerts(jsm, n);
-        return stored.length === 2 && stored;
+        return stored.length === 3 && stored;
       },
       { what: 'the held event to alert after redis returns', timeoutMs: 20_000 },
     );
-    expect(all.map((stored) => stored.alert.evidence[0])).toEqual([first.id, fall.id]);
+    expect(all.map((stored) => stored.alert.evidence[0])).toEqual([first.id, fall.id, other.id]);
     await drained(jsm, n, PARTITIONS);
     await waitFor(async () => (await fetch(`${triage.url}/readyz`)).status === 200, { what: 'ready again' });
-    expect(await readAlerts(jsm, n)).toHaveLength(2);
+    // The fall, raised again once its state could be saved, has the same alert id: still one.
+    expect(await readAlerts(jsm, n)).toHaveLength(3);
   });
 });

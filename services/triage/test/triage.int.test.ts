@@ -54,6 +54,10 @@ const alerts = () => readAlerts(jsm, n);
 const drained = () => waitDrained(jsm, n, PARTITIONS);
 
 const start = () => startTriage(config, { logger, clock });
+const restart = async () => {
+  await triage.close();
+  triage = await start();
+};
 
 beforeAll(async () => {
   nc = await connectNats({ url: servers.natsUrl, name: 'triage-test', logger });
@@ -122,7 +126,9 @@ describe('triage against real NATS and Redis', () => {
     expect(await alerts()).toHaveLength(1);
 
     // Redis is only a cache: without it the core raises the same alert id, and ALERTS collapses it.
+    // The copy triage holds in memory is dropped too, as at a restart or a lease handover.
     expect(await redis.del(`${n.redisPrefix}triage:state:res_alpha`)).toBe(1);
+    await restart();
     await publishEvent(press, `${press.id}-after-cache-loss`);
     await drained();
     expect(await alerts()).toHaveLength(1);
