@@ -498,6 +498,7 @@ export const ADMIN_ROUTES = {
       name: z.string(),
       role: z.string(),
       createdAt: at,
+      expiresAt: at,
       token: z.string(),
     }),
     status: 201,
