@@ -19,16 +19,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * Attack replay: one device floods (thousands of heartbeats in a couple of seconds) while a
  * neighbour presses its pendant. The neighbour's press must be stored and acked at its first send,
  * the flood must not reach EVENTS beyond the device's rate, and the flooding device's own press
- * must still go through: alarms are never dropped by the limit.
+ * must still go through: an alarm may draw on a reserve of its own once the device's rate is spent.
+ *
+ * And the same with presses: a device with a stolen login sending thousands of pendant presses,
+ * each with a new id. Alarms are not exempt from the limit, or one login could write EVENTS (and
+ * triage's work) as fast as the gateway stores.
  */
 
 const ns = uniqueNamespace('secflood');
 const n = names(ns);
 const FLOODER = 'PND-SEC-FLOOD1';
+const ALARM_FLOODER = 'PND-SEC-FLOOD2';
 const NEIGHBOUR = 'PND-SEC-NEIGH1';
 const FLOOD = 5_000;
 const RATE = 20;
 const BURST = 100;
+const ALARM_RATE = 1;
+const ALARM_BURST = 30;
+const ALARM_FLOOD = 3_000;
 
 let broker: OwnMosquitto;
 let gateway: GatewayMqttHandle;
@@ -59,12 +67,15 @@ beforeAll(async () => {
         MQTT_URL: broker.url,
         GATEWAY_MQTT_DEVICE_RATE: String(RATE),
         GATEWAY_MQTT_DEVICE_BURST: String(BURST),
+        GATEWAY_MQTT_DEVICE_ALARM_RATE: String(ALARM_RATE),
+        GATEWAY_MQTT_DEVICE_ALARM_BURST: String(ALARM_BURST),
       }),
     ),
   );
   nc = await connectNats({ servers: servers.natsUrl });
   const kv = await openDeviceMap(nc, n);
   await kv.put(FLOODER, JSON.stringify(entry(FLOODER, 'res_secflood1')));
+  await kv.put(ALARM_FLOODER, JSON.stringify(entry(ALARM_FLOODER, 'res_secflood2')));
   await kv.put(NEIGHBOUR, JSON.stringify(entry(NEIGHBOUR, 'res_secneigh1')));
   flooder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: FLOODER });
   neighbour = new SimulatedDevice({
@@ -125,5 +136,43 @@ describe('one device flooding', () => {
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     const limited = Number(/^gateway_mqtt_rate_limited_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
     expect(limited).toBe(FLOOD - heartbeats);
+  });
+
+  it('a flood of presses, each with a new id, reaches EVENTS only at the device’s rate and its alarm reserve', async () => {
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: ALARM_FLOODER });
+    try {
+      const started = performance.now();
+      const at = new Date().toISOString();
+      const flood = Array.from({ length: ALARM_FLOOD }, (_, i) =>
+        client.publishAsync(
+          n.mqtt.events(ALARM_FLOODER),
+          JSON.stringify({ id: `alarm-flood-${String(i).padStart(6, '0')}`, type: 'pendant.pressed', at }),
+          { qos: 1 },
+        ),
+      );
+      const press = await neighbour.send('pendant.pressed', {}, { id: 'neighbour-press-0002' });
+      expect(press.attempts).toBe(1);
+      await Promise.all(flood);
+      const jsm = await jetstreamManager(nc);
+      // Everything admitted is stored within a few seconds; wait for the count to settle.
+      let presses = -1;
+      for (let previous = -2; presses !== previous; ) {
+        previous = presses;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const info = await jsm.streams.info(n.streams.events, {
+          subjects_filter: `${ns}.events.*.pendant.pressed`,
+        });
+        presses = Object.values(info.state.subjects ?? {}).reduce((sum, count) => sum + count, 0);
+      }
+      const elapsedS = (performance.now() - started) / 1000;
+      // The neighbour's two presses and the first flooder's one are in there too.
+      const flooded = presses - 3;
+      expect(flooded).toBeGreaterThanOrEqual(BURST + ALARM_BURST);
+      expect(flooded).toBeLessThanOrEqual(
+        BURST + ALARM_BURST + Math.ceil((RATE + ALARM_RATE) * elapsedS) + 1,
+      );
+    } finally {
+      await client.endAsync(true);
+    }
   });
 });

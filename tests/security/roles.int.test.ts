@@ -156,6 +156,23 @@ describe('the registry matrix in docs/security.md', () => {
       expect(JSON.stringify(answer.json)).not.toMatch(/Private Person|Test Row|01452/);
     }
   });
+
+  it('a commissioner reads no row of device health: each names a resident and when they last pressed', async () => {
+    // Attack replay: the health list answered a commissioner every device in service with its
+    // resident id, last event and last pendant press, row by row. Fault figures are the reports
+    // service's aggregates.
+    const token = await p.registryToken('commissioner');
+    const residentId = await p.resident('Health Person', 'KS-H-1966');
+    const device = await p.registryCall('POST', '/api/devices', {
+      body: { serial: 'ROLES-HEALTH-1', kind: 'pendant', residentId },
+    });
+    expect(device.status).toBe(201);
+    for (const path of ['/api/devices/health', '/api/devices/ROLES-HEALTH-1/health']) {
+      const answer = await p.registryCall('GET', path, { as: token });
+      expect(answer.status, path).toBe(403);
+      expect(JSON.stringify(answer.json)).not.toContain(residentId);
+    }
+  });
 });
 
 describe("the reports service's registry token", () => {

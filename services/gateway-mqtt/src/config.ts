@@ -29,11 +29,19 @@ export const gatewayMqttEnv = {
   GATEWAY_MQTT_SHED_AT: z.coerce.number().int().min(1).max(1_000_000).default(2_000),
   /**
    * Messages per second one device may send, after a burst of GATEWAY_MQTT_DEVICE_BURST; beyond it
-   * the gateway drops the device's messages unanswered (it resends later), alarms excepted. A real
-   * device sends a few a minute. 0 turns the limit off.
+   * the gateway drops the device's messages unanswered (it resends later). A real device sends a few
+   * a minute. 0 turns the limit off (alarms included).
    */
   GATEWAY_MQTT_DEVICE_RATE: z.coerce.number().min(0).default(20),
   GATEWAY_MQTT_DEVICE_BURST: z.coerce.number().int().min(1).default(100),
+  /**
+   * A reserve for alarms (P1) once the device's rate is spent: per second, after a burst of
+   * GATEWAY_MQTT_DEVICE_ALARM_BURST. A device flooding heartbeats still gets its press through; a
+   * login flooding presses, each with a new id, is held to the device's rate plus this. A press
+   * dropped is resent by its device until acked. 0 turns the reserve's limit off.
+   */
+  GATEWAY_MQTT_DEVICE_ALARM_RATE: z.coerce.number().min(0).default(1),
+  GATEWAY_MQTT_DEVICE_ALARM_BURST: z.coerce.number().int().min(1).default(30),
   /**
    * The largest MQTT packet the gateway reads (its MQTT v5 Maximum Packet Size): larger ones the
    * broker discards instead of sending, so the gateway's memory is bounded even on a broker with no

@@ -42,7 +42,7 @@ export const SERVICE = 'gateway-mqtt';
 
 /** Status changes and refused input wait behind every alarm and report. */
 const RECORD_PRIORITY = 5;
-/** Life-critical alarms (DESIGN §4, P1): never dropped by the per-device rate limit. */
+/** Life-critical alarms (DESIGN §4, P1): past the device's rate they draw on a reserve of their own. */
 const ALARM_PRIORITY = 1;
 /**
  * Stores an alarm may start beyond the concurrency limit. With every worker busy on a slow store
@@ -125,6 +125,7 @@ export class DeviceEventGateway {
   /** Aborted by drain: ends every retry's wait at once. */
   readonly #draining = new AbortController();
   readonly #rate: DeviceRateLimit;
+  readonly #alarmReserve: DeviceRateLimit;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
   readonly #shedAt: number;
@@ -147,8 +148,11 @@ export class DeviceEventGateway {
     shedAt?: number;
     /** Per device: messages per second after a burst (0: no limit). */
     deviceRate?: { ratePerS: number; burst: number };
+    /** Per device: alarms admitted past `deviceRate`, per second after a burst (0: no limit). */
+    alarmReserve?: { ratePerS: number; burst: number };
   }) {
     this.#rate = new DeviceRateLimit(deps.deviceRate ?? { ratePerS: 0, burst: 1 });
+    this.#alarmReserve = new DeviceRateLimit(deps.alarmReserve ?? { ratePerS: 0, burst: 1 });
     this.#concurrency = deps.concurrency;
     this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
     this.#shedAt = deps.shedAt ?? Number.POSITIVE_INFINITY;
@@ -190,10 +194,16 @@ export class DeviceEventGateway {
     // Every message handed over in this turn is PUBACKed in one write.
     this.#writes.hold(this.#attached?.stream);
     const pending = this.#classify(packet);
-    if (!this.#rate.take(pending.key) && pending.priority > ALARM_PRIORITY) {
+    if (
+      !this.#rate.take(pending.key) &&
+      !(pending.priority === ALARM_PRIORITY && this.#alarmReserve.take(pending.key))
+    ) {
       // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
       // dead-lettered nor answered, so it costs the other devices nothing; an unacked device
-      // resends later. An alarm is never dropped: a flooding device's press still goes through.
+      // resends later. An alarm past the rate draws on the device's alarm reserve, which nothing
+      // else spends, so a device flooding heartbeats still gets its press through at once; only a
+      // flood of alarms (a stolen login pressing with a new id each time) exhausts it, and then
+      // the real press is stored on a resend, when the reserve has refilled.
       this.#rateLimited(pending.key);
       callback();
       return;

@@ -58,6 +58,10 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     maxPending: config.GATEWAY_MQTT_MAX_PENDING,
     shedAt: config.GATEWAY_MQTT_SHED_AT,
     deviceRate: { ratePerS: config.GATEWAY_MQTT_DEVICE_RATE, burst: config.GATEWAY_MQTT_DEVICE_BURST },
+    alarmReserve: {
+      ratePerS: config.GATEWAY_MQTT_DEVICE_ALARM_RATE,
+      burst: config.GATEWAY_MQTT_DEVICE_ALARM_BURST,
+    },
   });
   const mqtt = await connectMqtt({
     url: config.MQTT_URL,

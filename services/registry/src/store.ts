@@ -1,4 +1,10 @@
-import { DeviceKind, newId, type ResidentAwayEntry, testTriggerOf } from '@telecare/contracts';
+import {
+  DeviceKind,
+  defaultTokenDays,
+  newId,
+  type ResidentAwayEntry,
+  testTriggerOf,
+} from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
@@ -1270,15 +1276,25 @@ export class RegistryStore {
 
   /** Issues a program's token with a role: the secret is in the answer only, its hash is kept. */
   async createToken(
-    input: { name: string; role: ApiRole },
+    input: { name: string; role: ApiRole; expiresInDays?: number | undefined },
     now: Date,
-  ): Promise<{ id: string; name: string; role: ApiRole; createdAt: string; token: string }> {
-    const issued = await this.#tokens.issue({ label: input.name, role: input.role }, now);
+  ): Promise<{
+    id: string;
+    name: string;
+    role: ApiRole;
+    createdAt: string;
+    expiresAt: string;
+    token: string;
+  }> {
+    const days = input.expiresInDays ?? defaultTokenDays(input.role);
+    const expiresAt = new Date(now.getTime() + days * 86_400_000);
+    const issued = await this.#tokens.issue({ label: input.name, role: input.role, expiresAt }, now);
     return {
       id: issued.id,
       name: input.name,
       role: input.role,
       createdAt: issued.createdAt,
+      expiresAt: expiresAt.toISOString(),
       token: issued.token,
     };
   }

@@ -259,9 +259,11 @@ function handlers(
       };
     },
     createToken: async (req) => {
-      const created = await tokens.create(req.body.role, req.body.recipient, now());
-      log.info({ tokenId: created.id, role: req.body.role }, 'report token created');
-      return { ...created, ...req.body };
+      const { role, recipient, expiresInDays } = req.body;
+      // Token lifetimes are wall-clock time, as they are checked (above).
+      const created = await tokens.create(role, recipient, expiresInDays, new Date());
+      log.info({ tokenId: created.id, role, expiresAt: created.expiresAt }, 'report token created');
+      return { ...created, role, recipient };
     },
     revokeToken: async (req, reply) => {
       if (!(await tokens.revoke(req.params.id, now()))) throw new NotFoundError(`no token ${req.params.id}`);

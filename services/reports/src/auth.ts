@@ -29,9 +29,15 @@ export class TokenStore {
     });
   }
 
-  async create(role: ReportRole, recipient: string, now: Date): Promise<{ id: string; token: string }> {
-    const { id, token } = await this.#tokens.issue({ role, label: recipient }, now);
-    return { id, token };
+  async create(
+    role: ReportRole,
+    recipient: string,
+    expiresInDays: number,
+    now: Date,
+  ): Promise<{ id: string; token: string; expiresAt: string }> {
+    const expiresAt = new Date(now.getTime() + expiresInDays * 86_400_000);
+    const { id, token } = await this.#tokens.issue({ role, label: recipient, expiresAt }, now);
+    return { id, token, expiresAt: expiresAt.toISOString() };
   }
 
   revoke(id: string, now: Date): Promise<boolean> {

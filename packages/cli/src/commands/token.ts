@@ -10,9 +10,24 @@ export function addTokenCommands(program: Command, { ctx }: Commands): void {
     .description('create an API token (shown once)')
     .requiredOption('--name <name>')
     .requiredOption('--role <role>', 'admin, installer, operator, supervisor or commissioner')
+    .option(
+      '--expires-in-days <days>',
+      'days it works (at most 365; default 90, 365 for helpline-service and reports-service)',
+      (value) => Number(value),
+    )
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
-      const out = await api.createToken({ body: { name: opts.name, role: opts.role } });
-      print(out, () => `token ${out.id} (${out.role}): ${out.token}\nKeep it now: it is not shown again.`);
+      const out = await api.createToken({
+        body: {
+          name: opts.name,
+          role: opts.role,
+          ...(opts.expiresInDays === undefined ? {} : { expiresInDays: opts.expiresInDays }),
+        },
+      });
+      print(
+        out,
+        () =>
+          `token ${out.id} (${out.role}, until ${out.expiresAt}): ${out.token}\nKeep it now: it is not shown again.`,
+      );
     });
 }

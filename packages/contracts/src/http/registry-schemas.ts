@@ -377,9 +377,17 @@ export const API_ROLES = [
 ] as const;
 export type ApiRole = (typeof API_ROLES)[number];
 
+/** Roles held by a service, not a person: their tokens last a year unless set shorter. */
+export const SERVICE_TOKEN_ROLES: readonly ApiRole[] = ['helpline-service', 'reports-service'];
+
+/** Days a token works unless `expiresInDays` says otherwise: a person's 90, a service's 365. */
+export const defaultTokenDays = (role: ApiRole): number => (SERVICE_TOKEN_ROLES.includes(role) ? 365 : 90);
+
 export const CreateTokenBody = z.strictObject({
   name: text(100),
   role: z.enum(API_ROLES, { error: requiredOr(`must be one of ${API_ROLES.join(', ')}`) }),
+  /** Unset: 90 days for a person's role, 365 for a service's (`defaultTokenDays`). */
+  expiresInDays: z.number().int().min(1).max(365).optional(),
 });
 
 const limit = z.coerce

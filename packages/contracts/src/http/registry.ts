@@ -188,8 +188,11 @@ const READ_PERSON = ['admin', 'installer', 'operator', 'supervisor', 'helpline-s
 const LIST_PEOPLE = ['admin', 'installer', 'operator', 'supervisor'] as const;
 /** Devices carry resident ids and rooms, no names. */
 const READ_DEVICES = READ_PERSON;
-/** Device health (battery, mains, overdue) also feeds commissioners' fault figures. */
-const READ_HEALTH = [...READ_PERSON, 'commissioner'] as const;
+/**
+ * Device health (battery, mains, overdue): each row names the resident and when they last pressed,
+ * so it is read as devices are. Commissioners' fault figures are the reports service's aggregates.
+ */
+const READ_HEALTH = READ_DEVICES;
 /** Per resident id, nothing that identifies them: the reports service's one read. */
 const READ_COHORT = ['admin', 'reports-service'] as const;
 /** Who may declare a resident away or end it: the people told so (operators), installers, admin. */
@@ -495,6 +498,7 @@ export const ADMIN_ROUTES = {
       name: z.string(),
       role: z.string(),
       createdAt: at,
+      expiresAt: at,
       token: z.string(),
     }),
     status: 201,

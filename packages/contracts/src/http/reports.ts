@@ -13,6 +13,8 @@ export const ReportTokenRequest = z.object({
   role: z.enum(REPORT_ROLES),
   /** Who the token is for (an organisation or person id, never a name with spaces). */
   recipient: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  /** Days the token works (it can be revoked sooner). */
+  expiresInDays: z.number().int().min(1).max(365).default(90),
 });
 
 const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
@@ -288,7 +290,13 @@ export const REPORTS_ROUTES = {
     summary: 'Make a report token for a recipient (shown once)',
     roles: ['admin'],
     body: ReportTokenRequest,
-    response: z.looseObject({ id: z.string(), token: z.string(), role: z.string(), recipient: z.string() }),
+    response: z.looseObject({
+      id: z.string(),
+      token: z.string(),
+      role: z.string(),
+      recipient: z.string(),
+      expiresAt: z.string(),
+    }),
     status: 201,
   }),
   revokeToken: defineRoute({
