@@ -144,7 +144,10 @@ export class Dc09Gateway {
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
     this.#log = deps.logger.child({ component: 'receiver' });
-    this.#tcp = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
+    // panel that shuts down its side) still hears the replies to what it sent; the connection is
+    // ended once they are out.
+    this.#tcp = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#tcp.maxConnections = deps.maxConnections;
     this.#tcp.on('drop', () => this.#metrics.refusedConnections.inc({ reason: 'max-connections' }));
     this.#udp = createSocket('udp4');
@@ -202,6 +205,8 @@ export class Dc09Gateway {
     const splitter = new FrameSplitter();
     const queue: Pending[] = [];
     let working = false;
+    /** The sender has finished writing: end our side once its frames are answered. */
+    let ended = false;
     // Neither timer is the socket's own inactivity timeout: any byte resets that, so a sender
     // trickling one byte at a time would hold the connection for ever.
     let idle: NodeJS.Timeout | undefined;
@@ -248,7 +253,15 @@ export class Dc09Gateway {
         if (reply && socket.writable) socket.write(reply);
       }
       working = false;
+      if (ended && !socket.destroyed) socket.end();
     };
+    socket.on('end', () => {
+      ended = true;
+      // Whatever is held will never reach its CR: nothing to wait for.
+      clearTimeout(deadline);
+      deadline = undefined;
+      if (!working) socket.end();
+    });
     socket.on('data', (chunk: Buffer) => {
       const units = splitter.push(chunk);
       if (units.length > 0) {

@@ -15,7 +15,7 @@ import {
   encodeDc09Message,
   dc09Frame as frameOf,
 } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayDc09Handle,
@@ -182,7 +182,7 @@ beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-wire-test', logger });
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
-  for (const account of ['C001', 'C002', 'C003', 'C004', 'C005', 'C006', '006969', 'C008']) {
+  for (const account of ['C001', 'C002', 'C003', 'C004', 'C005', 'C006', '006969', 'C008', 'C010']) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
   await accounts.put('C009', JSON.stringify(entry('C009', { key: KEY })));
@@ -322,6 +322,21 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
       ['smoke.detected', 'Küche'],
       ['smoke.detected', 'Küche'],
     ]);
+  });
+
+  it('a sender that half-closes after its frames still hears every reply, then the connection closes', async () => {
+    const wire = await Wire.open();
+    await wire.write(
+      Buffer.concat([cid(1, 'C010', '101'), cid(2, 'C010', '301'), Buffer.from('\nhalf a fr')]),
+    );
+    // As a replay tool or a connect-per-event sender does: done writing, still reading.
+    wire.socket.end();
+    expect((await wire.replies(2)).map((r) => [typeOf(r)?.type, typeOf(r)?.seq])).toEqual([
+      ['ACK', '0001'],
+      ['ACK', '0002'],
+    ]);
+    expect((await eventsOf('WIRE-C010')).map((e) => e.type)).toEqual(['pendant.pressed', 'mains.lost']);
+    await waitFor(() => wire.closed, { what: 'the gateway to close the connection once it has answered' });
   });
 
   it('many connections at once are each answered', async () => {
