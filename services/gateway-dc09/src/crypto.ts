@@ -82,6 +82,8 @@ export class Dc09DecryptError extends Error {
   override readonly name = 'Dc09DecryptError';
 }
 
+const TIMESTAMP_SHAPE = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
+
 /** Decrypts the hex after `[` and strips the padding up to the first `|`. */
 export function decryptPayload(hex: string, key: Buffer): string {
   if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
@@ -90,19 +92,26 @@ export function decryptPayload(hex: string, key: Buffer): string {
   const plain = cbcDecrypt(Buffer.from(hex, 'hex'), key);
   // The padding may be any bytes but `|`, `[` and `]`, and may fill a whole block: it proves
   // nothing. A wrong key gives bytes, not an error; what proves the key is what follows the pad:
-  // printable text reading `#ACCT|…]` or `]…` (at least `]` and a 20-character timestamp, so a
-  // wrong key passes about once in 10^9).
+  // text without control bytes reading `#ACCT|…]` or `]…`. Printable ASCII alone (at least `]`
+  // and a 20-character timestamp) lets a wrong key through about once in 10^9. Zone names and
+  // text may be 8-bit (a panel's room names in UTF-8 or Latin-1), which makes that check weaker, so
+  // content with 8-bit bytes must also end with a timestamp's shape (`_dd:dd:dd,dd-dd-dddd`).
   const bar = plain.indexOf(0x7c);
   if (bar < 0) throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
   const content = plain.subarray(bar + 1);
+  let eightBit = false;
   for (const byte of content) {
-    if (byte < 0x20 || byte > 0x7e) {
-      throw new Dc09DecryptError('decrypted data is not printable after the padding (wrong key?)');
+    if (byte < 0x20 || byte === 0x7f) {
+      throw new Dc09DecryptError('decrypted data has control bytes after the padding (wrong key?)');
     }
+    if (byte > 0x7f) eightBit = true;
   }
   const text = content.toString('latin1');
   if (!/^[^[\]]*\]/.test(text)) {
     throw new Dc09DecryptError('decrypted data does not read data] after the padding (wrong key?)');
+  }
+  if (eightBit && !TIMESTAMP_SHAPE.test(text)) {
+    throw new Dc09DecryptError('decrypted 8-bit data does not end with a timestamp (wrong key?)');
   }
   return text;
 }

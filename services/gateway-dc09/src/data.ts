@@ -23,10 +23,29 @@ export interface SourceEvent {
 export const sourceCodeOf = (event: SourceEvent): string =>
   event.protocol === 'CID' ? `CID ${event.qualifier ?? ''}${event.code}` : `SIA ${event.code}`;
 
-/** `#ACCT|` before the events is optional; it names the same account as the header. */
+/**
+ * `#ACCT|` before the events is optional; it names the same account as the header. Some senders
+ * leave out its `#` (`1234|1101 01 001`): no event starts with hex digits and `|`.
+ */
 function withoutAccount(data: string): string {
-  const m = /^#[0-9A-Fa-f]{3,16}\|/.exec(data);
+  const m = /^#?[0-9A-Fa-f]{3,16}\|/.exec(data);
   return m ? data.slice(m[0].length) : data;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Free text as a person wrote it. A frame is read byte for byte (one character per byte); a panel
+ * that names its rooms in 8-bit text sends UTF-8 (`KÃ¼che` read so) or Latin-1 (`Küche`): UTF-8
+ * where the bytes are valid UTF-8, else each byte as its Latin-1 character.
+ */
+function readableText(bytewise: string): string {
+  if (!/[\u0080-\u00ff]/.test(bytewise)) return bytewise;
+  try {
+    return UTF8.decode(Buffer.from(bytewise, 'latin1'));
+  } catch {
+    return bytewise;
+  }
 }
 
 /** Splits on `separator` outside `^…^` text. */
@@ -118,7 +137,10 @@ export function readSiaData(data: string): SourceEvent[] {
         const event = events[i] as SourceEvent;
         events[i] = {
           ...event,
-          ascii: event.ascii === undefined ? block.slice(1) : `${event.ascii} ${block.slice(1)}`,
+          ascii:
+            event.ascii === undefined
+              ? readableText(block.slice(1))
+              : `${event.ascii} ${readableText(block.slice(1))}`,
         };
       }
       continue;
@@ -145,7 +167,7 @@ function readEventBlock(block: string, modifiers: Record<string, string>, events
     if (ch === '^') {
       const end = block.indexOf('^', at + 1);
       if (end < 0) throw new ContentError('free text has no closing ^', 'data');
-      const text = block.slice(at + 1, end);
+      const text = readableText(block.slice(at + 1, end));
       at = end + 1;
       const previous = events.length > blockStart ? events.at(-1) : undefined;
       if (previous && previous.text === undefined) events[events.length - 1] = { ...previous, text };

@@ -28,7 +28,10 @@ export interface Envelope {
   readonly line: string;
   /** Upper-case hex: the account as the registry keys it. */
   readonly account: string;
-  /** The account as the sender wrote it: replies echo it byte for byte. */
+  /**
+   * The account as the sender wrote it (in the header, or at the head of the data when the header
+   * has none): replies echo it byte for byte, after `#`.
+   */
   readonly accountAsSent: string;
   /** Everything after the `[` that opens the data: plain `data]xdata…_ts`, or ciphertext hex. */
   readonly rest: string;
@@ -41,7 +44,9 @@ export interface EnvelopeRefusal {
 }
 
 const HEADER =
-  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{1,6})?#([0-9A-Fa-f]{3,16})\[/;
+  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{1,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
+/** The account at the head of plain data, `#ACCT|` or (as some senders write it) `ACCT|`. */
+const DATA_ACCOUNT = /^#?([0-9A-Fa-f]{3,16})\|/;
 
 const refuse = (problem: EnvelopeProblem, detail: string): EnvelopeRefusal => ({
   ok: false,
@@ -78,18 +83,26 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
   }
   const body = Buffer.from(bodyBytes).toString('latin1');
   const header = HEADER.exec(body);
-  if (!header) return refuse('header', 'no "ID"SEQ[R][L]#ACCT[ header');
+  if (!header) return refuse('header', 'no "ID"SEQ[R][L][#ACCT][ header');
+  const encrypted = header[1] === '*';
+  const rest = body.slice(header[0].length);
+  // Some senders name the account only in the data (`…L0001[#006969|Nri04/OP001NM]`); encrypted
+  // data cannot name it, for the key to read it by is the account's.
+  const account = header[6] ?? (encrypted ? undefined : DATA_ACCOUNT.exec(rest)?.[1]);
+  if (account === undefined) {
+    return refuse('header', 'no #ACCT in the header, and no account at the head of plain data');
+  }
   return {
     ok: true,
     body,
-    encrypted: header[1] === '*',
+    encrypted,
     id: header[2] as string,
     seq: header[3] as string,
     receiver: header[4] ?? '',
     line: header[5] ?? '',
-    account: (header[6] as string).toUpperCase(),
-    accountAsSent: header[6] as string,
-    rest: body.slice(header[0].length),
+    account: account.toUpperCase(),
+    accountAsSent: account,
+    rest,
   };
 }
 

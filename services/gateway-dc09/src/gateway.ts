@@ -62,9 +62,11 @@ class StoreTurn {
   }
 }
 
-/** A frame in hand: its bytes, and its envelope where the connection already read it. */
+/** A frame in hand: its bytes, when it arrived, and its envelope where the connection already read it. */
 interface Pending {
   readonly unit: Unit;
+  /** Our clock when its CR arrived: a frame waiting behind another is judged by it, not by its turn. */
+  readonly arrived: Date;
   readonly envelope?: Envelope | EnvelopeRefusal;
 }
 
@@ -144,7 +146,10 @@ export class Dc09Gateway {
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
     this.#log = deps.logger.child({ component: 'receiver' });
-    this.#tcp = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
+    // panel that shuts down its side) still hears the replies to what it sent; the connection is
+    // ended once they are out.
+    this.#tcp = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.#accept(socket));
     this.#tcp.maxConnections = deps.maxConnections;
     this.#tcp.on('drop', () => this.#metrics.refusedConnections.inc({ reason: 'max-connections' }));
     this.#udp = createSocket('udp4');
@@ -202,6 +207,8 @@ export class Dc09Gateway {
     const splitter = new FrameSplitter();
     const queue: Pending[] = [];
     let working = false;
+    /** The sender has finished writing: end our side once its frames are answered. */
+    let ended = false;
     // Neither timer is the socket's own inactivity timeout: any byte resets that, so a sender
     // trickling one byte at a time would hold the connection for ever.
     let idle: NodeJS.Timeout | undefined;
@@ -242,13 +249,21 @@ export class Dc09Gateway {
     const pump = async () => {
       working = true;
       while (queue.length > 0 && !socket.destroyed) {
-        const { unit, envelope } = queue.shift() as Pending;
+        const { unit, arrived, envelope } = queue.shift() as Pending;
         if (queue.length < MAX_QUEUED_FRAMES && socket.isPaused()) socket.resume();
-        const reply = await this.#answer(unit, source, peer, 'tcp', envelope);
+        const reply = await this.#answer(unit, source, peer, 'tcp', arrived, envelope);
         if (reply && socket.writable) socket.write(reply);
       }
       working = false;
+      if (ended && !socket.destroyed) socket.end();
     };
+    socket.on('end', () => {
+      ended = true;
+      // Whatever is held will never reach its CR: nothing to wait for.
+      clearTimeout(deadline);
+      deadline = undefined;
+      if (!working) socket.end();
+    });
     socket.on('data', (chunk: Buffer) => {
       const units = splitter.push(chunk);
       if (units.length > 0) {
@@ -258,14 +273,16 @@ export class Dc09Gateway {
       // Only a real frame (framing, CRC and length right) is activity: junk ended by a CR is not.
       // The envelope read here is the one the frame is answered from: read once.
       let real = false;
+      // One reading of the clock for the frames of one read: they arrived together.
+      const arrived = units.length > 0 ? new Date(this.#clock.now()) : new Date(0);
       for (const unit of units) {
         if (unit.oversized) {
-          queue.push({ unit });
+          queue.push({ unit, arrived });
           continue;
         }
         const envelope = readEnvelope(unit.bytes);
         if (envelope.ok) real = true;
-        queue.push({ unit, envelope });
+        queue.push({ unit, arrived, envelope });
       }
       if (real) armIdle();
       if (splitter.partial && deadline === undefined) armDeadline();
@@ -278,10 +295,11 @@ export class Dc09Gateway {
     if (this.#closing || this.#udpInflight >= MAX_UDP_INFLIGHT) return;
     this.#udpInflight++;
     const origin = `udp:${peer.address}:${peer.port}`;
+    const arrived = new Date(this.#clock.now());
     const work = (async () => {
       try {
         for (const unit of splitDatagram(datagram)) {
-          const reply = await this.#answer(unit, peer.address, origin, 'udp');
+          const reply = await this.#answer(unit, peer.address, origin, 'udp', arrived);
           if (reply && !this.#closing) this.#udp.send(reply, peer.port, peer.address);
         }
       } finally {
@@ -298,14 +316,16 @@ export class Dc09Gateway {
 
   /**
    * The reply to send, or undefined when a transient failure outlasted the retry bound (or the
-   * gateway is draining): the frame is then left for the sender to send again. The frame keeps
-   * the time it arrived through every attempt, so a retry never pushes it out of the window.
+   * gateway is draining): the frame is then left for the sender to send again. The frame is
+   * judged by the time it arrived through every attempt, and while it waited behind an earlier
+   * frame of its connection, so neither pushes it out of the window.
    */
   #answer(
     unit: Unit,
     source: string,
     origin: string,
     transport: 'tcp' | 'udp',
+    arrived: Date,
     envelope?: Envelope | EnvelopeRefusal,
   ): Promise<Buffer | undefined> {
     // Each frame starts a trace: DC-09 has no field to carry one from the sender.
@@ -313,7 +333,7 @@ export class Dc09Gateway {
       SERVICE,
       'dc09 frame',
       { parent: ROOT_TRACE, kind: SpanKind.PRODUCER, attributes: { 'network.transport': transport } },
-      () => this.#answerFrame(unit, source, origin, transport, envelope),
+      () => this.#answerFrame(unit, source, origin, transport, arrived, envelope),
     );
   }
 
@@ -322,9 +342,9 @@ export class Dc09Gateway {
     source: string,
     origin: string,
     transport: 'tcp' | 'udp',
+    now: Date,
     envelope: Envelope | EnvelopeRefusal | undefined,
   ): Promise<Buffer | undefined> {
-    const now = new Date(this.#clock.now());
     const giveUpAt = performance.now() + this.#retryMs;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -290,7 +290,8 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       heartbeat(),
     ]);
   }
-  if (content.data === '' || /^#[0-9A-Fa-f]{3,16}\|?$/.test(content.data)) return ack([]);
+  if (content.data === '' || /^(?:#[0-9A-Fa-f]{3,16}\|?|[0-9A-Fa-f]{3,16}\|)$/.test(content.data))
+    return ack([]);
 
   let source: SourceEvent[];
   try {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -7,7 +8,7 @@ import {
   jetstreamManager,
   type NatsConnection,
 } from '@telecare/platform';
-import { Dc09Dialler } from '@telecare/simulators';
+import { Dc09Dialler, decodeReply, encodeDc09Message } from '@telecare/simulators';
 import { OwnNatsServer, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -69,8 +70,8 @@ async function eventsOf(serial: string): Promise<TelecareEvent[]> {
   return out;
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
+async function metric(name: string, of: GatewayDc09Handle = gateway): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', of.url))).text();
   return text
     .split('\n')
     .filter((line) => line.startsWith(name))
@@ -83,7 +84,8 @@ beforeAll(async () => {
   nc = await connectNats({ url: natsUrl, name: `${ns}-test`, logger });
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
-  for (const account of ['B001', 'B002', 'B003']) await accounts.put(account, JSON.stringify(entry(account)));
+  for (const account of ['B001', 'B002', 'B003', 'B004'])
+    await accounts.put(account, JSON.stringify(entry(account)));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, {
@@ -143,5 +145,50 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
     const result = await sent;
     expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
     expect(await eventsOf('DC09-B003')).toHaveLength(1);
+  });
+
+  it('a TCP frame waiting behind a retried one is judged by when it arrived, not when its turn came', async () => {
+    // A window shorter than the retry bound: a frame judged when its turn came would look stale.
+    const late = await startGatewayDc09(
+      loadGatewayDc09Config(
+        serviceEnv(ns, {
+          NATS_URL: nats.url,
+          DC09_PORT: '0',
+          GATEWAY_DC09_PORT: '0',
+          // A frame is given up at least 4 s after it was first tried: twice the window.
+          DC09_RETRY_S: '6',
+          DC09_WINDOW_BEHIND_S: '2',
+        }),
+      ),
+      { logger },
+    );
+    const socket = connect({ host: '127.0.0.1', port: late.dc09.tcpPort });
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const replies: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => replies.push(chunk));
+      await jsm.streams.delete(n.streams.events);
+      const frame = (seq: number) =>
+        encodeDc09Message({
+          type: 'ADM-CID',
+          seq,
+          account: 'B004',
+          events: [{ kind: 'cid', qualifier: 1, code: '101', zone: String(seq).padStart(3, '0') }],
+          at: new Date(),
+        });
+      socket.write(Buffer.concat([frame(1), frame(2)]));
+      // The first frame is retried for the whole bound and left unanswered; the second waited.
+      await waitFor(async () => (await metric('gateway_dc09_unanswered_total', late)) >= 1, {
+        what: 'the first frame to be left unanswered',
+        timeoutMs: 12_000,
+      });
+      await ensureStreams(jsm, n, ['events']);
+      await waitFor(() => replies.length > 0, { what: 'the second frame to be answered', timeoutMs: 10_000 });
+      expect(decodeReply(Buffer.concat(replies))).toMatchObject({ type: 'ACK', seq: '0002' });
+      expect((await eventsOf('DC09-B004')).map((e) => e.data.zone)).toEqual(['002']);
+    } finally {
+      socket.destroy();
+      await late.close();
+    }
   });
 });

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { frameBody, MAX_FRAME_BYTES } from './frame.ts';
+import { FrameSplitter, splitDatagram } from './splitter.ts';
+
+const poll = frameBody('"NULL"0000L0#1234[]');
+const text = (units: { bytes: Buffer }[]) => units.map((u) => u.bytes.toString('latin1'));
+
+describe('cutting a byte stream into frames', () => {
+  it('frames ended by CR LF: each whole, and the LF left over is no frame begun', () => {
+    const splitter = new FrameSplitter();
+    const crlf = Buffer.concat([poll, Buffer.from('\n')]);
+    expect(text(splitter.push(Buffer.concat([crlf, crlf])))).toEqual(
+      text([{ bytes: poll }, { bytes: poll }]),
+    );
+    expect(splitter.partial).toBe(false);
+    // The same when the LF comes in a read of its own.
+    expect(text(splitter.push(poll))).toEqual([poll.toString('latin1')]);
+    expect(splitter.push(Buffer.from('\n'))).toEqual([]);
+    expect(splitter.partial).toBe(false);
+  });
+
+  it('bytes before the LF that opens a frame are noise: dropped, not answered', () => {
+    const splitter = new FrameSplitter();
+    const units = splitter.push(
+      Buffer.concat([Buffer.from('\u0000+++ATH0', 'latin1'), poll, Buffer.from('\n\nhalf a fr'), poll]),
+    );
+    expect(text(units)).toEqual([poll.toString('latin1'), poll.toString('latin1')]);
+  });
+
+  it('an LF that does not follow a CR opens a frame: a trickle of LFs is a frame begun', () => {
+    const splitter = new FrameSplitter();
+    splitter.push(Buffer.from('\n'));
+    expect(splitter.partial).toBe(true);
+    splitter.push(poll);
+    splitter.push(Buffer.from('\n\n'));
+    expect(splitter.partial).toBe(true);
+    expect(splitter.held).toBe(1);
+  });
+
+  it('a lone CR and an empty LF CR are not answered; junk ended by CR is', () => {
+    const splitter = new FrameSplitter();
+    expect(splitter.push(Buffer.from('\r\n\r\r'))).toEqual([]);
+    expect(text(splitter.push(Buffer.from('junk\r')))).toEqual(['junk\r']);
+  });
+
+  it('past the limit without CR: one oversized unit, then the next LF starts afresh', () => {
+    const splitter = new FrameSplitter();
+    const units = splitter.push(Buffer.concat([Buffer.from('\n'), Buffer.alloc(MAX_FRAME_BYTES + 10, 0x41)]));
+    expect(units).toHaveLength(1);
+    expect(units[0]?.oversized).toBe(true);
+    expect(units[0]?.bytes.length).toBe(MAX_FRAME_BYTES);
+    expect(splitter.push(Buffer.alloc(50_000, 0x41))).toEqual([]);
+    expect(splitter.held).toBe(0);
+    expect(text(splitter.push(poll))).toEqual([poll.toString('latin1')]);
+  });
+
+  it('a datagram: CR LF frames and a trailing LF give the frames only', () => {
+    const crlf = Buffer.concat([poll, Buffer.from('\n')]);
+    expect(text(splitDatagram(Buffer.concat([crlf, crlf])))).toEqual([
+      poll.toString('latin1'),
+      poll.toString('latin1'),
+    ]);
+    expect(text(splitDatagram(Buffer.from('\nno CR')))).toEqual(['\nno CR']);
+  });
+});
