@@ -94,6 +94,12 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Times Redis was found to have lost the timer index while running, which was then rebuilt',
       registers: [registry],
     }),
+    stateLoads: new Counter({
+      name: 'triage_state_loads_total',
+      help: 'Resident states loaded for an event or timer, by where from: memory (held, see TRIAGE_STATE_CACHE), redis, or none (a new or unreadable state)',
+      labelNames: ['from'] as const,
+      registers: [registry],
+    }),
     partitionsOwned: new Gauge({
       name: 'triage_partitions_owned',
       help: 'Partitions this instance holds the lease of and runs',
@@ -129,4 +135,16 @@ export function createTriageMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+}
+
+/** `triage_states_held`: read from the state store when scraped. */
+export function registerStatesHeld(registry: Registry, held: () => number): void {
+  new Gauge({
+    name: 'triage_states_held',
+    help: 'Resident states held decoded in memory (at most TRIAGE_STATE_CACHE)',
+    registers: [registry],
+    collect() {
+      this.set(held());
+    },
+  });
 }

@@ -24,7 +24,7 @@ import {
 import { AreaLanes, areaTypesOf } from './area-lanes.ts';
 import { loadTriageConfig, type TriageConfig } from './config.ts';
 import { laneWork, startOwnership } from './leases.ts';
-import { createTriageMetrics } from './metrics.ts';
+import { createTriageMetrics, registerStatesHeld } from './metrics.ts';
 import {
   areaLanes,
   ensureLaneConsumers,
@@ -147,7 +147,11 @@ async function wireTriage(
   const awayHeld = awayBucket.preload(await lastValues(nc, n.kv.residentAway));
   logger.info({ residents: awayHeld }, 'declared away periods read');
   const away = (residentId: string) => awayBucket.held(residentId)?.periods;
-  const store = new StateStore(redis, n.redisPrefix, logger, { cache: config.TRIAGE_STATE_CACHE });
+  const store = new StateStore(redis, n.redisPrefix, logger, {
+    cache: config.TRIAGE_STATE_CACHE,
+    loaded: (from) => metrics.stateLoads.inc({ from }),
+  });
+  registerStatesHeld(registry, () => store.held);
   const processor = new EventProcessor({
     js,
     names: n,

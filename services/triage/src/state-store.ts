@@ -19,11 +19,19 @@ export class StateStore {
   readonly #held = new Map<string, ResidentState>();
   readonly #capacity: number;
 
-  constructor(redis: Redis, redisPrefix: string, logger: Logger, options: { cache?: number } = {}) {
+  readonly #loaded: (from: 'memory' | 'redis' | 'none') => void;
+
+  constructor(
+    redis: Redis,
+    redisPrefix: string,
+    logger: Logger,
+    options: { cache?: number; loaded?: (from: 'memory' | 'redis' | 'none') => void } = {},
+  ) {
     this.#redis = redis;
     this.#prefix = `${redisPrefix}triage:state:`;
     this.#log = logger.child({ component: 'state-store' });
     this.#capacity = options.cache ?? 0;
+    this.#loaded = options.loaded ?? (() => undefined);
   }
 
   /** States held in memory now. */
@@ -63,6 +71,7 @@ export class StateStore {
     const held = this.#held.get(residentId);
     if (held !== undefined) {
       this.remember(held);
+      this.#loaded('memory');
       return held;
     }
     let raw: string | null;
@@ -74,17 +83,22 @@ export class StateStore {
         context: { dependency: 'redis', residentId },
       });
     }
-    if (raw === null) return undefined;
+    if (raw === null) {
+      this.#loaded('none');
+      return undefined;
+    }
     try {
       const state = decodeState(raw);
       if (state.residentId === residentId) {
         this.remember(state);
+        this.#loaded('redis');
         return state;
       }
     } catch (err) {
       if (!(err instanceof StateDecodeError)) throw err;
     }
     this.#log.warn({ residentId }, 'unreadable resident state dropped; it rebuilds from new events');
+    this.#loaded('none');
     return undefined;
   }
 

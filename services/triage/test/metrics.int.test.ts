@@ -64,5 +64,12 @@ describe('triage metrics', () => {
     expect(grew(/^triage_events_evaluated_total\{[^}]*type="pendant.pressed"/)).toBe(1);
     expect(grew(/^triage_events_evaluated_total\{[^}]*type="battery.low"/)).toBe(1);
     expect(grew(/^triage_alerts_published_total\{/)).toBe(2);
+    // Every delivery loads the state once: 6 events, the press twice, the battery report again.
+    // The first finds none; once a change is saved, it is held in memory.
+    const loads = (from: string) => grew(new RegExp(`^triage_state_loads_total\\{[^}]*from="${from}"`));
+    expect(loads('memory') + loads('redis') + loads('none')).toBe(8);
+    expect(loads('none')).toBeGreaterThanOrEqual(1);
+    expect(loads('memory')).toBeGreaterThanOrEqual(2);
+    expect(metricValue(after, /^triage_states_held/)).toBe(1);
   });
 });
