@@ -4,9 +4,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { type EventType, eventIdFor, names, partitionOf } from '@telecare/contracts';
+import { eventIdFor, names, partitionOf } from '@telecare/contracts';
 import { servers } from '@telecare/testkit';
-import { type Home, pickMix, registerHomes } from './lib/load.ts';
+import { type Home, mixEvent, pickMix, registerHomes } from './lib/load.ts';
 import { machineLine, ServiceProcesses, sampleProcess } from './lib/services.ts';
 import type { Benchmark } from './run.ts';
 import { round } from './stats.ts';
@@ -23,34 +23,6 @@ const { values: args } = parseArgs({
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Publishes in flight at once, waiting for each PubAck (as a gateway's stores do). */
 const WINDOW = 256;
-
-/** One of the background mix's device events, as a device would report it (doors and beds alternate). */
-function eventOf(
-  device: keyof Home,
-  serial: string,
-  toggled: Set<string>,
-): { type: EventType; data: object } {
-  const flip = () => {
-    const on = !toggled.has(serial);
-    if (on) toggled.add(serial);
-    else toggled.delete(serial);
-    return on;
-  };
-  switch (device) {
-    case 'hub':
-      return { type: 'heartbeat', data: { batteryPercent: 90, mains: true } };
-    case 'pir':
-      return { type: 'motion', data: {} };
-    case 'door':
-      return { type: flip() ? 'door.opened' : 'door.closed', data: {} };
-    case 'bed':
-      return { type: flip() ? 'bed.occupied' : 'bed.vacated', data: {} };
-    case 'chair':
-      return { type: flip() ? 'chair.occupied' : 'chair.vacated', data: {} };
-    default:
-      return { type: 'temperature', data: { celsius: 20.5 } };
-  }
-}
 
 /** Each device of a bench home: its kind and where it is (as `registerHomes` maps it). */
 const DEVICES: Record<string, { kind: string; location?: string }> = {
@@ -104,7 +76,7 @@ const benchmark: Benchmark = {
         const home = homes[i % homes.length] as Home;
         const { device } = pickMix(((i * 7919) % 10_007) / 10_007);
         const serial = home[device];
-        const { type, data } = eventOf(device, serial, toggled);
+        const { type, data = {} } = mixEvent(device, serial, toggled);
         const at = new Date(t0 + i * 10).toISOString();
         const partition = partitionOf(home.residentId, partitions);
         const id = eventIdFor(serial, `d${i}`);

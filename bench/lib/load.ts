@@ -47,6 +47,37 @@ const MIX: ReadonlyArray<{ share: number; device: keyof Omit<Home, 'ref' | 'resi
   { share: 0.13, device: 'temp' },
 ];
 
+/**
+ * The event a device of the mix reports next: `toggled` holds the doors open and the beds and
+ * chairs taken, so that each alternates.
+ */
+export function mixEvent(
+  device: keyof Home,
+  serial: string,
+  toggled: Set<string>,
+): { type: EventType; data?: Record<string, unknown> } {
+  const flip = () => {
+    const on = !toggled.has(serial);
+    if (on) toggled.add(serial);
+    else toggled.delete(serial);
+    return on;
+  };
+  switch (device) {
+    case 'hub':
+      return { type: 'heartbeat', data: { batteryPercent: 90, mains: true } };
+    case 'pir':
+      return { type: 'motion' };
+    case 'door':
+      return { type: flip() ? 'door.opened' : 'door.closed' };
+    case 'bed':
+      return { type: flip() ? 'bed.occupied' : 'bed.vacated' };
+    case 'chair':
+      return { type: flip() ? 'chair.occupied' : 'chair.vacated' };
+    default:
+      return { type: 'temperature', data: { celsius: 19 + Math.round(Math.random() * 40) / 10 } };
+  }
+}
+
 export function pickMix(r: number): (typeof MIX)[number] {
   let left = r;
   for (const m of MIX) {
@@ -339,31 +370,7 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
 
     // Device state the mix toggles (a door opens then closes, a bed is taken then left).
     const toggled = new Set<string>();
-    const eventFor = (
-      device: keyof Home,
-      serial: string,
-    ): { type: EventType; data?: Record<string, unknown> } => {
-      const flip = () => {
-        const on = !toggled.has(serial);
-        if (on) toggled.add(serial);
-        else toggled.delete(serial);
-        return on;
-      };
-      switch (device) {
-        case 'hub':
-          return { type: 'heartbeat', data: { batteryPercent: 90, mains: true } };
-        case 'pir':
-          return { type: 'motion' };
-        case 'door':
-          return { type: flip() ? 'door.opened' : 'door.closed' };
-        case 'bed':
-          return { type: flip() ? 'bed.occupied' : 'bed.vacated' };
-        case 'chair':
-          return { type: flip() ? 'chair.occupied' : 'chair.vacated' };
-        default:
-          return { type: 'temperature', data: { celsius: 19 + Math.round(Math.random() * 40) / 10 } };
-      }
-    };
+    const eventFor = (device: keyof Home, serial: string) => mixEvent(device, serial, toggled);
 
     // Warm-up, not measured: the gateway's device map mirror, triage's state and the JIT.
     {
