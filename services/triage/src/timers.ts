@@ -181,12 +181,15 @@ export class TimerStore {
       also?.(pipeline);
       results = await pipeline.exec();
     } catch (err) {
-      throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
+      throw new TransientError("could not write the timers' index or the state", {
+        cause: err,
+        context: { dependency: 'redis' },
+      });
     }
     // A pipeline answers each command on its own: one refused (out of memory, say) is a failure too.
     const refused = results?.find(([err]) => err !== null)?.[0];
     if (refused)
-      throw new TransientError('could not index timers', {
+      throw new TransientError("could not write the timers' index or the state", {
         cause: refused,
         context: { dependency: 'redis' },
       });

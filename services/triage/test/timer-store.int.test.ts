@@ -98,7 +98,7 @@ describe('TimerStore.apply', () => {
     await redis.set(refusing.indexKey(5), 'not an index');
     await expect(
       refusing.apply([{ op: 'set', timer: timer('refused', 1_000) }], 'res_timerstore'),
-    ).rejects.toThrow(/could not index timers/);
+    ).rejects.toThrow(/could not write the timers' index or the state/);
     await redis.del(refusing.indexKey(5));
   });
 });
