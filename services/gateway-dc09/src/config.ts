@@ -26,6 +26,17 @@ export const gatewayDc09Env = {
    * retried, with backoff, before it is left unanswered for the sender to send again.
    */
   DC09_RETRY_S: z.coerce.number().min(0).max(120).default(10),
+  /**
+   * Reply bytes a TCP connection may have waiting in memory for its sender to read. Past this the
+   * connection's input is paused until the sender takes them, so a sender that writes frames and
+   * never reads cannot grow our memory.
+   */
+  DC09_MAX_PENDING_OUTPUT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   DC09_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(2000),
   /**
    * TCP connections at once from one address, so one source cannot fill the receiver. Raise it for

@@ -73,13 +73,10 @@ const CID_EVENT = /^(\d)([0-9A-Fa-f]{3}) ?([0-9A-Fa-f]{2}) ?([0-9A-Fa-f]{3})$/;
  * ADM-CID data: `#ACCT|QEEE GG ZZZ`, several events separated by `/` (as some panels batch them).
  */
 export function readCidData(data: string): SourceEvent[] {
-  const events = splitOutsideText(withoutAccount(data), '/').map((token) => {
+  const events = splitOutsideText(withoutAccount(data), '/').map((token, index) => {
     const m = CID_EVENT.exec(token.trim());
-    if (!m)
-      throw new ContentError(
-        `Contact ID event ${JSON.stringify(token.slice(0, 40))} is not QEEE GG ZZZ`,
-        'data',
-      );
+    // Counted, not quoted: the sender's text may name a person (here and in every refusal below).
+    if (!m) throw new ContentError(`Contact ID event ${index + 1} is not QEEE GG ZZZ`, 'data');
     return {
       protocol: 'CID' as const,
       qualifier: m[1] as string,
@@ -123,13 +120,13 @@ export function readSiaData(data: string): SourceEvent[] {
   const modifiers: Record<string, string> = {};
   const events: SourceEvent[] = [];
   let blockStart = 0;
-  for (const block of splitOutsideText(rest, '|')) {
+  for (const [index, block] of splitOutsideText(rest, '|').entries()) {
     // A trailing `|` (some senders end every block with one) leaves an empty block: nothing to read.
     if (block === '') continue;
     const kind = block[0];
     if (kind === 'N') {
       blockStart = events.length;
-      readEventBlock(block.slice(1), modifiers, events);
+      readEventBlock(block.slice(1), modifiers, events, index + 1);
       continue;
     }
     if (kind === 'A' && events.length > blockStart) {
@@ -145,16 +142,19 @@ export function readSiaData(data: string): SourceEvent[] {
       }
       continue;
     }
-    throw new ContentError(
-      `SIA block ${JSON.stringify(block.slice(0, 40))} is neither N (events) nor A (text after events)`,
-      'data',
-    );
+    throw new ContentError(`SIA block ${index + 1} is neither N (events) nor A (text after events)`, 'data');
   }
   if (events.length === 0) throw new ContentError('SIA data has no event code', 'data');
   return events;
 }
 
-function readEventBlock(block: string, modifiers: Record<string, string>, events: SourceEvent[]): void {
+function readEventBlock(
+  block: string,
+  modifiers: Record<string, string>,
+  events: SourceEvent[],
+  /** Which block of the data, counted from 1, for a refusal to name. */
+  blockNumber: number,
+): void {
   let at = 0;
   let pendingText: string | undefined;
   const blockStart = events.length;
@@ -196,8 +196,9 @@ function readEventBlock(block: string, modifiers: Record<string, string>, events
       pendingText = undefined;
       continue;
     }
+    // The block's N is character 1; `block` starts after it.
     throw new ContentError(
-      `SIA data ${JSON.stringify(block.slice(at, at + 40))} is neither a modifier nor an event`,
+      `SIA block ${blockNumber}, character ${at + 2}: neither a modifier nor an event`,
       'data',
     );
   }

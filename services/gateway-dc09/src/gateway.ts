@@ -70,6 +70,18 @@ interface Pending {
   readonly envelope?: Envelope | EnvelopeRefusal;
 }
 
+/** One open TCP connection as it stands (read-only, for tests and diagnostics). */
+export interface Dc09Connection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Reply bytes written for the sender and not yet handed to the kernel (`writableLength`). */
+  readonly pendingOutputBytes: number;
+  /** Frames read and not yet answered. */
+  readonly queuedFrames: number;
+  /** Reading is paused until the sender takes the replies waiting for it. */
+  readonly waitingForReader: boolean;
+}
+
 /** A step that failed for a reason outside the frame: nothing is replied, the sender retries. */
 class UnansweredError extends Error {
   override readonly name = 'UnansweredError';
@@ -97,13 +109,14 @@ export class Dc09Gateway {
   readonly #idleMs: number;
   readonly #frameDeadlineMs: number;
   readonly #retryMs: number;
+  readonly #maxPendingOutput: number;
   readonly #keyless: 'refuse' | 'allow';
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
-  readonly #sockets = new Set<Socket>();
+  readonly #sockets = new Map<Socket, () => Dc09Connection>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #turn = new StoreTurn();
   #udpInflight = 0;
@@ -130,6 +143,8 @@ export class Dc09Gateway {
     /** How long a transient failure is retried before the frame is left unanswered. */
     retryMs: number;
     maxConnections: number;
+    /** Reply bytes a connection may have waiting for its sender; past this its input is paused. */
+    maxPendingOutputBytes: number;
     logger: Logger;
   }) {
     this.#n = deps.names;
@@ -142,6 +157,7 @@ export class Dc09Gateway {
     this.#idleMs = deps.idleMs;
     this.#frameDeadlineMs = deps.frameDeadlineMs;
     this.#retryMs = deps.retryMs;
+    this.#maxPendingOutput = deps.maxPendingOutputBytes;
     this.#keyless = deps.keyless;
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
@@ -184,9 +200,14 @@ export class Dc09Gateway {
     const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
     await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
     await Promise.allSettled([...this.#inflight]);
-    for (const socket of this.#sockets) socket.end();
+    for (const socket of this.#sockets.keys()) socket.end();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000))]);
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of this.#sockets.keys()) socket.destroy();
+  }
+
+  /** The open TCP connections as they stand now. */
+  connections(): Dc09Connection[] {
+    return [...this.#sockets.values()].map((state) => state());
   }
 
   #accept(socket: Socket): void {
@@ -202,11 +223,20 @@ export class Dc09Gateway {
       return;
     }
     const peer = `tcp:${source}:${socket.remotePort}`;
-    this.#sockets.add(socket);
     this.#metrics.connections.inc();
     const splitter = new FrameSplitter();
     const queue: Pending[] = [];
     let working = false;
+    /** Its replies are past the bound: nothing more is read or answered until it takes them. */
+    let waitingForReader = false;
+    const remotePort = socket.remotePort ?? 0;
+    this.#sockets.set(socket, () => ({
+      remoteAddress: source,
+      remotePort,
+      pendingOutputBytes: socket.writableLength,
+      queuedFrames: queue.length,
+      waitingForReader,
+    }));
     /** The sender has finished writing: end our side once its frames are answered. */
     let ended = false;
     // Neither timer is the socket's own inactivity timeout: any byte resets that, so a sender
@@ -225,15 +255,16 @@ export class Dc09Gateway {
         return;
       }
       idle = setTimeout(() => {
-        // A frame in hand (waiting out a retry) is not idleness.
-        if (working) armIdle();
+        // A frame in hand (waiting out a retry) is not idleness; waiting for the sender to read is.
+        if (working && !waitingForReader) armIdle();
         else close('idle');
       }, this.#idleMs);
     };
     const armDeadline = () => {
       deadline = setTimeout(() => {
-        // Paused by us (its frames wait behind a busy one): the rest of its frame is not its fault.
-        if (socket.isPaused()) armDeadline();
+        // Paused by us while its frames wait behind a busy one: the rest of its frame is not its
+        // fault. Paused because it does not read its replies: that is.
+        if (socket.isPaused() && !waitingForReader) armDeadline();
         else close('frame-deadline');
       }, this.#frameDeadlineMs);
     };
@@ -246,13 +277,50 @@ export class Dc09Gateway {
       this.#perSource.release(source);
       this.#metrics.connections.dec();
     });
+    /**
+     * Until `flushed` (the sender has taken enough for our last reply to leave for the kernel), the
+     * socket closes or the gateway drains: nothing more is read from it, and none of the frames
+     * already read is answered, so its replies stop at the bound plus one.
+     */
+    const waitForReader = async (flushed: Promise<void>) => {
+      waitingForReader = true;
+      socket.pause();
+      this.#metrics.outputPaused.inc();
+      this.#log.debug(
+        { peer, pending: socket.writableLength },
+        'sender not reading its replies; input paused',
+      );
+      const drain = this.#draining.signal;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('close', done);
+          drain.removeEventListener('abort', done);
+          resolve();
+        };
+        socket.once('close', done);
+        drain.addEventListener('abort', done, { once: true });
+        if (drain.aborted) done();
+        void flushed.then(done);
+      });
+      waitingForReader = false;
+      if (queue.length < MAX_QUEUED_FRAMES && !socket.destroyed) socket.resume();
+    };
     const pump = async () => {
       working = true;
       while (queue.length > 0 && !socket.destroyed) {
         const { unit, arrived, envelope } = queue.shift() as Pending;
         if (queue.length < MAX_QUEUED_FRAMES && socket.isPaused()) socket.resume();
         const reply = await this.#answer(unit, source, peer, 'tcp', arrived, envelope);
-        if (reply && socket.writable) socket.write(reply);
+        if (!reply || !socket.writable) continue;
+        // Its callback runs once this reply, and so every one before it, has left for the kernel
+        // (or failed with the socket). Not 'drain': that comes only past the stream's own high-water
+        // mark, which is not our bound.
+        const flushed = new Promise<void>((resolve) => socket.write(reply, () => resolve()));
+        if (socket.writableLength > this.#maxPendingOutput) {
+          await waitForReader(flushed);
+          // Draining: what it has not read it will not read now; the rest is left for it to resend.
+          if (this.#closing) break;
+        }
       }
       working = false;
       if (ended && !socket.destroyed) socket.end();

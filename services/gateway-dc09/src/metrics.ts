@@ -6,6 +6,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly connections: Gauge;
   readonly refusedConnections: Counter<'reason'>;
   readonly closedConnections: Counter<'reason'>;
+  readonly outputPaused: Counter;
   readonly silenced: Counter<'reason' | 'transport'>;
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
@@ -44,6 +45,11 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       name: 'gateway_dc09_connections_closed_total',
       help: 'TCP connections we closed: idle (no whole frame for the idle timeout) or frame-deadline',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    outputPaused: new Counter({
+      name: 'gateway_dc09_output_paused_total',
+      help: 'Times a TCP connection was paused because its sender left DC09_MAX_PENDING_OUTPUT_BYTES of replies unread',
       registers: [registry],
     }),
     silenced: new Counter({

@@ -276,6 +276,33 @@ describe('interpreting a frame', () => {
     expect(duh.events.map((e) => e.type)).toEqual(['heartbeat']);
   });
 
+  it('a refusal says what is wrong in its own words, never quoting the sender (zone text may be personal)', async () => {
+    const marker = 'Mrs Jones';
+    const at = '_12:00:00,11-22-2026';
+    const key = keyBytes(HEX_KEY, 'hex');
+    const frames: Array<[string, Buffer]> = [
+      ['Contact ID data', frameBody(`"ADM-CID"0003L0#1234[#1234|${marker} fell]${at}`)],
+      ['a SIA block', frameBody(`"SIA-DCS"0003L0#1234[#1234|X${marker}]${at}`)],
+      ['a SIA item', frameBody(`"SIA-DCS"0003L0#1234[#1234|Nri1*${marker}]${at}`)],
+      ['a timestamp', frameBody(`"SIA-DCS"0003L0#1234[#1234|Nri1MA1]_${marker}`)],
+      ['decrypted data', frameBody(`"*SIA-DCS"0003L0#1234[${encryptPayload(`#1234|X${marker}]${at}`, key)}`)],
+    ];
+    for (const [what, frame] of frames) {
+      const keyed = what === 'decrypted data' ? { key: HEX_KEY } : {};
+      const out = await interpretFrame(frame, ctx(account(keyed)));
+      expect(out.refusal, what).toBeDefined();
+      expect(out.refusal?.detail, what).not.toContain(marker);
+      expect(out.refusal?.detail, what).not.toContain('Jones');
+    }
+    // The header's fields too: what stands where a CRC or a length should is not repeated.
+    const good = frameBody('"SIA-DCS"0001L0#1234[]').toString('latin1');
+    for (const bad of [`\nJone${good.slice(5)}`, `${good.slice(0, 5)}Jone${good.slice(9)}`]) {
+      const envelope = readEnvelope(Buffer.from(bad, 'latin1'));
+      expect(envelope.ok).toBe(false);
+      if (!envelope.ok) expect(envelope.detail).not.toContain('Jone');
+    }
+  });
+
   it('decrypts with the right key and answers with an encrypted ACK; NAKs the wrong key', async () => {
     const key = dialerKey(HEX_KEY, 'hex');
     const frame = encodeDc09Message({

@@ -6,12 +6,14 @@ import {
 } from '@telecare/platform';
 import { openDc09AccountsMirror } from './accounts.ts';
 import { type GatewayDc09Config, loadGatewayDc09Config } from './config.ts';
-import { Dc09Gateway, SERVICE } from './gateway.ts';
+import { type Dc09Connection, Dc09Gateway, SERVICE } from './gateway.ts';
 import { createDc09Metrics } from './metrics.ts';
 
 interface GatewayDc09Own {
   /** Where DC-09 senders connect (TCP) and send datagrams (UDP). */
   readonly dc09: { readonly host: string; readonly tcpPort: number; readonly udpPort: number };
+  /** The receiver's open TCP connections as they stand now (for tests and diagnostics; read-only). */
+  connections(): Dc09Connection[];
 }
 
 /** HTTP `port` and `url` (health, metrics), and the DC-09 receiver's own ports. */
@@ -58,10 +60,11 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     keyless: config.DC09_KEYLESS,
     retryMs: config.DC09_RETRY_S * 1000,
     maxConnections: config.DC09_MAX_CONNECTIONS,
+    maxPendingOutputBytes: config.DC09_MAX_PENDING_OUTPUT_BYTES,
     logger,
   });
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);
   lifecycle.add('receiver', () => gateway.drain());
   logger.info({ tcpPort, udpPort }, 'gateway-dc09 receiving');
-  return { dc09: { host: config.DC09_HOST, tcpPort, udpPort } };
+  return { dc09: { host: config.DC09_HOST, tcpPort, udpPort }, connections: () => gateway.connections() };
 }

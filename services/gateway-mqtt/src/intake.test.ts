@@ -42,6 +42,26 @@ describe('readDeviceMessage', () => {
     }
   });
 
+  it('says what is wrong with a payload in fixed words, never quoting it (it may hold personal data)', () => {
+    const marker = 'Ada-Lovelace-Flat-2';
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [bytes(`${marker} has fallen`), /^payload is not JSON( at byte \d+)?$/],
+      [bytes(`{"id":"x-00000001","note":"${marker}`), /^payload is not JSON at byte 46$/],
+      [bytes(`{"note":"é"} ${marker}`), /^payload is not JSON at byte 14$/],
+      [bytes(`{"note":${marker}}`), /^payload is not JSON( at byte \d+)?$/],
+      [new Uint8Array([...bytes(`{"note":"${marker}`), 0xff]), /^payload is not UTF-8$/],
+      [bytes({ ...press, serial: marker }), /^payload serial is not the topic's PND-0001$/],
+      [bytes({ ...press, serial: `${marker} flat 2` }), /^payload serial is not the topic's PND-0001$/],
+    ];
+    for (const [raw, says] of cases) {
+      const read = readDeviceMessage('PND-0001', raw);
+      expect(read.ok).toBe(false);
+      if (read.ok) continue;
+      expect(read.detail).toMatch(says);
+      expect(JSON.stringify(rejectedAck(read))).not.toContain(marker);
+    }
+  });
+
   it('lists every schema problem as path: message and keeps the readable id', () => {
     const read = readDeviceMessage('PND-0001', bytes({ id: 'press-0002', type: 'no.such', at: 'yesterday' }));
     expect(read.ok).toBe(false);

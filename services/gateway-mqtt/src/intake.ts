@@ -61,8 +61,8 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
   let text: string;
   try {
     text = utf8.decode(raw);
-  } catch (err) {
-    return refuse('not-json', err instanceof Error ? err.message : 'payload is not UTF-8');
+  } catch {
+    return refuse('not-json', 'payload is not UTF-8');
   }
   if (nestedDeeperThan(text, MAX_NESTING)) {
     return refuse('schema', `JSON nests deeper than ${MAX_NESTING} levels`, leadingId(raw));
@@ -71,7 +71,7 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return refuse('not-json', err instanceof Error ? err.message : 'payload is not JSON');
+    return refuse('not-json', notJson(text, err));
   }
   const rawId =
     isRecord(json) && typeof json.id === 'string' && json.id.length <= MAX_ECHOED_ID ? json.id : undefined;
@@ -84,13 +84,22 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
   }
   // The schema strips unknown keys, so the optional `serial` is read from the raw object.
   if (isRecord(json) && Object.hasOwn(json, 'serial') && json.serial !== topicSerial) {
-    return refuse(
-      'serial-mismatch',
-      `payload serial ${JSON.stringify(json.serial)} is not the topic's ${JSON.stringify(topicSerial)}`,
-      parsed.data.id,
-    );
+    // The topic's serial is checked above; the payload's is whatever the device wrote, not quoted.
+    return refuse('serial-mismatch', `payload serial is not the topic's ${topicSerial}`, parsed.data.id);
   }
   return { ok: true, payload: parsed.data };
+}
+
+/**
+ * What is wrong with text JSON.parse refused, in our own words. Its message quotes the text around
+ * the fault, and a payload may carry personal data that must reach neither a log nor an ack: only
+ * the byte offset is kept, where the message gives one.
+ */
+function notJson(text: string, err: unknown): string {
+  const at = err instanceof Error ? /\bposition (\d+)\b/.exec(err.message) : null;
+  if (!at) return 'payload is not JSON';
+  const chars = Number(at[1]);
+  return `payload is not JSON at byte ${Buffer.byteLength(text.slice(0, chars), 'utf8')}`;
 }
 
 /** The device's event id if the payload starts with it, as the contract's examples do. */

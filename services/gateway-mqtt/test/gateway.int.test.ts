@@ -230,7 +230,7 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
         serial: PENDANT,
         raw: Buffer.from(press('mismatch-001', { serial: 'PND-2002' })),
         id: 'mismatch-001',
-        detail: /PND-2002/,
+        detail: /^payload serial is not the topic's PND-1001$/,
       },
     ];
 
