@@ -166,7 +166,8 @@ export class EventProcessor {
       for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
       // The timers' index and the state in one round trip to Redis, after the timers' records.
       await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
-      this.#store.remember(result.state);
+      // A state as loaded is held already (by `load`); a changed one is held once it is saved.
+      if (result.state !== state) this.#store.remember(result.state);
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
       this.#heldAway(result.held);
@@ -251,7 +252,7 @@ export class EventProcessor {
         }
         for (const alert of result.alerts) await this.#publishAlert(alert, undefined);
         await this.#timers.apply(result.timers, timer.residentId, this.#saving(state, result.state));
-        this.#store.remember(result.state);
+        if (result.state !== state) this.#store.remember(result.state);
         this.#heldAway(result.held);
         await this.#timers.fired(timer);
         this.#metrics.timersFired.inc({ rule: timer.ruleId });
