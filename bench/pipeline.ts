@@ -1,11 +1,19 @@
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { names } from '@telecare/contracts';
-import { headers, inSpan, natsTraceContext, SpanKind, startTracing } from '@telecare/platform';
+import {
+  activeTraceparent,
+  headers,
+  inSpan,
+  natsTraceContext,
+  SpanKind,
+  startTracing,
+  traceIdOf,
+} from '@telecare/platform';
 import { DEFAULT_RULE_SET } from '@telecare/rules';
-import { SimulatedDevice } from '@telecare/simulators';
+import { type SentEvent, SimulatedDevice } from '@telecare/simulators';
 import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { startPlatform } from '@telecare/tests';
 import { runLoad } from './lib/load.ts';
@@ -120,13 +128,15 @@ const benchmark: Benchmark = {
         new Promise<number>((resolve) => waiters.push({ subject: kind, resolve }));
 
       /** Presses one at a time; the first `warmup` are not measured. */
-      const press = async (count: number, warmup = 0) => {
+      const press = async (count: number, warmup = 0, sender: Sender = (send) => send()) => {
         const times = { ack: [] as number[], alert: [] as number[], kase: [] as number[] };
         for (let i = 0; i < count + warmup; i++) {
           const alertAt = next('alert');
           const caseAt = next('case');
           const t0 = performance.now();
-          const sent = await device.send('pendant.pressed');
+          const sent = await sender((traceparent) =>
+            device.send('pendant.pressed', {}, traceparent === undefined ? {} : { traceparent }),
+          );
           const [a, c] = await Promise.all([alertAt, caseAt]);
           if (i >= warmup) {
             times.ack.push(sent.latencyMs);
@@ -207,7 +217,48 @@ function offOverheadNs(): number {
 /** Presses with tracing off and on, in alternating blocks so drift in the machine falls on both. */
 const TRACE_BLOCKS = 4;
 
-type Press = (count: number) => Promise<{ ack: number[]; kase: number[] }>;
+/** How a press is sent: `send` with a `traceparent` for the device's MQTT v5 user property, or none. */
+type Sender = (send: (traceparent?: string) => Promise<SentEvent>) => Promise<SentEvent>;
+
+type Press = (
+  count: number,
+  warmup?: number,
+  sender?: Sender,
+) => Promise<{
+  ack: number[];
+  kase: number[];
+}>;
+
+/** A span's duration or an instant's offset, in milliseconds. */
+const ms = ([s, ns]: readonly [number, number]): number => s * 1e3 + ns / 1e6;
+
+/**
+ * One trace as a tree: each span under its parent, in the order they started, with its service,
+ * its start after the trace's first span, and its duration.
+ */
+export function traceTree(spans: readonly ReadableSpan[]): string[] {
+  const ids = new Set(spans.map((s) => s.spanContext().spanId));
+  const children = new Map<string | undefined, ReadableSpan[]>();
+  for (const span of spans) {
+    const parent = span.parentSpanContext?.spanId;
+    const key = parent !== undefined && ids.has(parent) ? parent : undefined;
+    children.set(key, [...(children.get(key) ?? []), span]);
+  }
+  const t0 = Math.min(...spans.map((s) => ms(s.startTime)));
+  const lines: string[] = [];
+  const walk = (parent: string | undefined, depth: number) => {
+    const here = [...(children.get(parent) ?? [])].sort((a, b) => ms(a.startTime) - ms(b.startTime));
+    for (const span of here) {
+      const label = `${'  '.repeat(depth)}${depth > 0 ? '└─ ' : ''}${span.name}`;
+      lines.push(
+        `${label.padEnd(28)} ${span.instrumentationScope.name.padEnd(13)} at ${(ms(span.startTime) - t0).toFixed(0).padStart(4)} ms  took ${ms(span.duration).toFixed(2).padStart(7)} ms`,
+      );
+      walk(span.spanContext().spanId, depth + 1);
+    }
+  };
+  walk(undefined, 0);
+  return lines;
+}
 
 /**
  * What tracing costs one press: the same presses with tracing off (the API's no-op tracer, no
@@ -228,6 +279,26 @@ async function tracingCost(press: Press, log: (line: string) => void): Promise<R
     const times = await press(block);
     await tracing?.flush();
     spans += exporter.getFinishedSpans().length;
+    if (traced && b === TRACE_BLOCKS * 2 - 1) {
+      // One more press, sent as a device that traces would send it: its whole trace, hop by hop.
+      exporter.reset();
+      let traceparent: string | undefined;
+      await press(1, 0, (send) =>
+        inSpan('device', 'device publish', { kind: SpanKind.PRODUCER }, () => {
+          traceparent = activeTraceparent();
+          return send(traceparent);
+        }),
+      );
+      // The case's commit span ends as its event is published: give it a moment to end.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await tracing?.flush();
+      const traceId = traceparent === undefined ? undefined : traceIdOf(traceparent);
+      const trace = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+      log(
+        `one press, traced from the device (${trace.length} spans; an operator's offer and accept follow "case commit" when one is at a console):`,
+      );
+      for (const line of traceTree(trace)) log(`  ${line}`);
+    }
     await tracing?.shutdown();
     const into = traced ? on : off;
     into.ack.push(...times.ack);

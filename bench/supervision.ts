@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { Alert, names } from '@telecare/contracts';
 import { createLogger, createRedis } from '@telecare/platform';
 import { devicePayload, loadEventId, MqttPool } from '@telecare/simulators';
-import { servers, startOwnMosquitto } from '@telecare/testkit';
+import { measureCeilings, ofCeiling, servers, startOwnMosquitto } from '@telecare/testkit';
 import { mapHubs } from '@telecare/tests';
 import { timerBucket } from '@telecare/triage';
 import { machineLine, type ServiceProcess, ServiceProcesses, sampleProcess } from './lib/services.ts';
@@ -86,6 +86,8 @@ const benchmark: Benchmark = {
       await services.start();
       const ns = services.namespace;
       const n = names(ns);
+      const ceiling = await measureCeilings(nc, ns, mosquitto.url);
+      log(ceiling.line);
       const idle = await sampleWindow(services.all, 15_000);
       log(
         `baseline, no devices (15 s): CPU ${Object.entries(idle.cores)
@@ -175,7 +177,7 @@ const benchmark: Benchmark = {
       await runUntil(() => firstRoundDone >= devices);
       const firstRoundS = (performance.now() - firstRoundStarted) / 1000;
       log(
-        `first heartbeat of every hub acknowledged in ${round(firstRoundS, 1)} s (${round(devices / firstRoundS, 0)}/s)`,
+        `first heartbeat of every hub acknowledged in ${round(firstRoundS, 1)} s (${round(devices / firstRoundS, 0)}/s, ${ofCeiling(devices / firstRoundS, ceiling.jsPerS)} of the JetStream ceiling)`,
       );
 
       // Steady state: sample the idle cost while the hubs beat on their interval.
@@ -250,6 +252,9 @@ const benchmark: Benchmark = {
         interval_s: intervalS,
         silent: silent.size,
         first_round_s: round(firstRoundS, 1),
+        first_round_of_ceiling: ofCeiling(devices / firstRoundS, ceiling.jsPerS),
+        ceiling_jetstream_per_s: round(ceiling.jsPerS, 0),
+        ceiling_mosquitto_qos1_per_s: round(ceiling.mqttPerS, 0),
         steady_heartbeats_per_s: round(steadyRate, 0),
         detect_after_interval_p50_s: round(percentile(delays, 50), 1),
         detect_after_interval_max_s: round(worst, 1),

@@ -1,14 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type DeviceMapEntry, type EventType, names } from '@telecare/contracts';
 import { devicePayload, loadEventId, MqttPool } from '@telecare/simulators';
-import { type OwnMosquitto, servers, startOwnMosquitto } from '@telecare/testkit';
+import { measureCeilings, type OwnMosquitto, servers, startOwnMosquitto } from '@telecare/testkit';
 import * as hdr from 'hdr-histogram-js';
-import mqtt from 'mqtt';
 import { round } from '../stats.ts';
 import {
   machineBusyS,
@@ -199,62 +198,6 @@ const histogram = () =>
     numberOfSignificantValueDigits: 3,
   });
 
-/**
- * Ceilings measured in the same process, before the pipeline: event-sized JetStream publishes,
- * each waited for its PubAck, `window` at once; and QoS 1 messages through the bench's own
- * Mosquitto from one client to another (publish waits for the PUBACK, `window` at once).
- */
-async function ceilings(nc: NatsConnection, ns: string, mqttUrl: string, log: (l: string) => void) {
-  const window = 64;
-  const count = 6000;
-  const jsm = await jetstreamManager(nc);
-  const stream = `${names(ns).streams.events}_CEILING`;
-  await jsm.streams.add({ name: stream, subjects: [`${ns}.ceiling.>`] });
-  const js = jetstream(nc);
-  const payload = JSON.stringify({ pad: 'x'.repeat(600) });
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (next < count) {
-        const i = next++;
-        await js.publish(`${ns}.ceiling.${i % 8}`, payload, { msgID: `c-${i}` });
-      }
-    }),
-  );
-  const jsPerS = count / ((performance.now() - t0) / 1000);
-  await jsm.streams.delete(stream);
-
-  const pub = await mqtt.connectAsync(mqttUrl, { protocolVersion: 5, clientId: `${ns}-ceil-pub` });
-  const sub = await mqtt.connectAsync(mqttUrl, { protocolVersion: 5, clientId: `${ns}-ceil-sub` });
-  for (const c of [pub, sub]) (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-  await sub.subscribeAsync(`${ns}/ceiling/#`, { qos: 1 });
-  let received = 0;
-  const all = new Promise<void>((resolve) =>
-    sub.on('message', () => {
-      if (++received === count) resolve();
-    }),
-  );
-  next = 0;
-  const t1 = performance.now();
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (next < count) {
-        const i = next++;
-        await pub.publishAsync(`${ns}/ceiling/${i % 64}`, payload, { qos: 1 });
-      }
-    }),
-  );
-  await all;
-  const mqttPerS = count / ((performance.now() - t1) / 1000);
-  await pub.endAsync();
-  await sub.endAsync();
-  log(
-    `ceiling: raw JetStream acknowledged publish ${Math.round(jsPerS)}/s, Mosquitto QoS 1 end to end ${Math.round(mqttPerS)}/s (${count} messages, ${window} in flight)`,
-  );
-  return { jsPerS, mqttPerS };
-}
-
 /** The `gateway_mqtt_*` figures the bench reads from the gateway's /metrics. */
 async function gatewayMetrics(url: string): Promise<{ queued: number; rateLimited: number }> {
   const text = await fetch(`${url}/metrics`)
@@ -293,7 +236,8 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
     await services.start();
     const ns = services.namespace;
     const n = names(ns);
-    const ceiling = await ceilings(nc, ns, mosquitto.url, log);
+    const ceiling = await measureCeilings(nc, ns, mosquitto.url);
+    log(ceiling.line);
     const mosquittoPid = pidListeningOn(Number(new URL(mosquitto.url).port)) ?? 0;
 
     const t0 = performance.now();

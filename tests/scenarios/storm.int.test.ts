@@ -23,6 +23,7 @@ describe('scenario: storm', () => {
       LOAD_HOMES: '40',
       LOAD_RATE: '50',
       LOAD_SECONDS: '10',
+      CEILING_MESSAGES: '500',
       // In this process: five more Node processes are too heavy beside the rest of the suite.
       STORM_PROCESSES: '0',
     });

@@ -8,7 +8,7 @@ import {
   MqttPool,
   mainsStorm,
 } from '@telecare/simulators';
-import { servers, startOwnMosquitto } from '@telecare/testkit';
+import { measureCeilings, ofCeiling, servers, startOwnMosquitto } from '@telecare/testkit';
 import pg from 'pg';
 import { mapHubs } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
@@ -251,6 +251,11 @@ export async function runStorm(
     resendMs: 10_000,
   });
   try {
+    // What the servers allow on this machine now, before any load: the storm's rates read against it.
+    const ceiling = await measureCeilings(nc, platform.namespace, mosquitto.url, {
+      count: num('CEILING_MESSAGES', 6_000),
+    });
+    log(ceiling.line);
     const t0 = performance.now();
     const run = Date.now().toString(36).toUpperCase();
     const background = await registerHomes(platform, `LD${run}-`, loadHomes, (i) => `GL1 ${1 + (i % 9)}AB`);
@@ -431,8 +436,10 @@ export async function runStorm(
       const during = alerts(duringTimed);
       const duringCases = cases(duringTimed);
       const waves = await storm;
+      const lostPerS = area.length / (waves.lostMs / 1000);
+      const restoredPerS = area.length / (waves.restoredMs / 1000);
       log(
-        `storm: ${area.length} hubs in ${districts} districts, mains lost stored in ${r1(waves.lostMs / 1000)} s, restored in ${r1(waves.restoredMs / 1000)} s (${waves.failed} failed)`,
+        `storm: ${area.length} hubs in ${districts} districts, mains lost stored in ${r1(waves.lostMs / 1000)} s (${Math.round(lostPerS)}/s, ${ofCeiling(lostPerS, ceiling.jsPerS)} of the JetStream ceiling), restored in ${r1(waves.restoredMs / 1000)} s (${Math.round(restoredPerS)}/s, ${ofCeiling(restoredPerS, ceiling.jsPerS)}) (${waves.failed} failed)`,
       );
       // Per-home alerts are held until the area lanes have read past them (triage README).
       await new Promise((resolve) => setTimeout(resolve, 10_000));
@@ -453,6 +460,10 @@ export async function runStorm(
         home_mains_alerts: homeMainsAlerts,
         storm_lost_stored_s: r1(waves.lostMs / 1000),
         storm_restored_stored_s: r1(waves.restoredMs / 1000),
+        storm_lost_per_s: Math.round(lostPerS),
+        storm_lost_of_ceiling: ofCeiling(lostPerS, ceiling.jsPerS),
+        storm_restored_per_s: Math.round(restoredPerS),
+        storm_restored_of_ceiling: ofCeiling(restoredPerS, ceiling.jsPerS),
         storm_failed: waves.failed,
         press_to_alert_storm_p50_ms: r1(percentile(during, 50)),
         press_to_alert_storm_p99_ms: r1(percentile(during, 99)),
@@ -485,14 +496,18 @@ export async function runStorm(
       log(`presses whose case took over ${SLOW_CASE_MS / 1000} s: ${slow.length}`);
       for (const line of await explainUnmatched(platform.namespace, slow, caseSeen)) log(`  ${line}`);
     }
+    const storedPerS = load.stored / (load.wallMs / 1000);
     log(
-      `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(load.stored / (load.wallMs / 1000))}/s), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
+      `traffic: ${load.stored} stored of ${load.offered} offered in ${r1(load.wallMs / 1000)} s (${Math.round(storedPerS)}/s, ${ofCeiling(storedPerS, ceiling.jsPerS)} of the JetStream ceiling), ${load.heldBack} held back, ${load.failed} failed; ack p50 ${r1(percentile(load.ackLatencyMs, 50))} ms p99 ${r1(percentile(load.ackLatencyMs, 99))} ms`,
     );
     return {
       homes: background.length + area.length,
       register_s: r1(registerS),
       offered_rate: rate,
-      stored_rate: Math.round(load.stored / (load.wallMs / 1000)),
+      stored_rate: Math.round(storedPerS),
+      stored_of_ceiling: ofCeiling(storedPerS, ceiling.jsPerS),
+      ceiling_jetstream_per_s: Math.round(ceiling.jsPerS),
+      ceiling_mosquitto_qos1_per_s: Math.round(ceiling.mqttPerS),
       held_back: load.heldBack,
       ack_p50_ms: r1(percentile(load.ackLatencyMs, 50)),
       ack_p99_ms: r1(percentile(load.ackLatencyMs, 99)),

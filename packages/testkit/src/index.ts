@@ -378,6 +378,7 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
   };
 }
 
+export { type Ceilings, measureCeilings, ofCeiling } from './ceilings.ts';
 export { type FaultMode, FaultProxy } from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
