@@ -27,6 +27,12 @@ export const gatewayDc09Env = {
    */
   DC09_RETRY_S: z.coerce.number().min(0).max(120).default(10),
   /**
+   * A plain message without a timestamp that comes again (the same bytes, nothing else from its
+   * account between) within this long of its last sending is a retransmission, stored once; later,
+   * or after another message, it is a new event (a sender whose sequence restarted or stands still).
+   */
+  DC09_RESEND_GAP_S: z.coerce.number().min(1).max(600).default(120),
+  /**
    * Reply bytes a TCP connection may have waiting in memory for its sender to read. Past this the
    * connection's input is paused until the sender takes them, so a sender that writes frames and
    * never reads cannot grow our memory.

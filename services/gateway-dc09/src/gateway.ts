@@ -20,6 +20,7 @@ import type { Dc09Accounts } from './accounts.ts';
 import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
+import { Occurrences } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
 
@@ -111,6 +112,7 @@ export class Dc09Gateway {
   readonly #retryMs: number;
   readonly #maxPendingOutput: number;
   readonly #keyless: 'refuse' | 'allow';
+  readonly #occurrences: Occurrences;
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
   readonly #log: Logger;
@@ -142,6 +144,8 @@ export class Dc09Gateway {
     keyless: 'refuse' | 'allow';
     /** How long a transient failure is retried before the frame is left unanswered. */
     retryMs: number;
+    /** A message without a timestamp sent again within this long, nothing between, is a retransmission. */
+    resendGapMs: number;
     maxConnections: number;
     /** Reply bytes a connection may have waiting for its sender; past this its input is paused. */
     maxPendingOutputBytes: number;
@@ -159,6 +163,7 @@ export class Dc09Gateway {
     this.#retryMs = deps.retryMs;
     this.#maxPendingOutput = deps.maxPendingOutputBytes;
     this.#keyless = deps.keyless;
+    this.#occurrences = new Occurrences(deps.resendGapMs);
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
     this.#log = deps.logger.child({ component: 'receiver' });
@@ -457,6 +462,7 @@ export class Dc09Gateway {
       window: this.#window,
       partitions: this.#partitions,
       keyless: this.#keyless,
+      occurrences: this.#occurrences,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);

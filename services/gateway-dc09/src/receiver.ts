@@ -20,6 +20,7 @@ import {
   readEnvelope,
 } from './frame.ts';
 import { mapEvent, unmappedDetail } from './mapping.ts';
+import type { Occurrences } from './occurrences.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
 /**
@@ -73,6 +74,11 @@ export interface InterpretContext {
   readonly lookup: (account: string) => Promise<Dc09AccountEntry | undefined> | Dc09AccountEntry | undefined;
   /** The frame's envelope when the caller has already read it (`readEnvelope` of the same bytes). */
   readonly envelope?: Envelope | EnvelopeRefusal;
+  /**
+   * Which occurrence a message without a timestamp is (see `Occurrences`). Without it, such a
+   * message's events are named by its bytes alone, and the same bytes again are always a copy.
+   */
+  readonly occurrences?: Occurrences;
 }
 
 const nak = (
@@ -244,7 +250,13 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
-  const digest = digestOf(envelope, content);
+  const contentDigest = digestOf(envelope, content);
+  // A message with a timestamp is told from a later one by it; one without by when it came.
+  let digest = contentDigest;
+  const occurrence = () => {
+    if (content.timestamp === undefined && ctx.occurrences !== undefined)
+      digest = `${contentDigest}-${ctx.occurrences.of(entry.account, contentDigest, now.getTime())}`;
+  };
   const build = (
     index: string,
     type: TelecareEvent['type'],
@@ -300,6 +312,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     if (!(err instanceof ContentError)) throw err;
     return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]);
   }
+  occurrence();
   const events: TelecareEvent[] = [];
   const unmapped: string[] = [];
   const reference = content.timestamp ?? now;

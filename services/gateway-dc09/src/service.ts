@@ -59,6 +59,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     nak: { burst: config.DC09_NAK_BURST, perMinute: config.DC09_NAK_PER_MINUTE },
     keyless: config.DC09_KEYLESS,
     retryMs: config.DC09_RETRY_S * 1000,
+    resendGapMs: config.DC09_RESEND_GAP_S * 1000,
     maxConnections: config.DC09_MAX_CONNECTIONS,
     maxPendingOutputBytes: config.DC09_MAX_PENDING_OUTPUT_BYTES,
     logger,

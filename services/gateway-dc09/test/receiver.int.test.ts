@@ -103,6 +103,8 @@ beforeAll(async () => {
   );
   await accounts.put('A008', JSON.stringify(entry('A008', { key: `${HEX_KEY}0011223344556677` })));
   await accounts.put('A009', JSON.stringify(entry('A009')));
+  await accounts.put('A00A', JSON.stringify(entry('A00A')));
+  await accounts.put('A00B', JSON.stringify(entry('A00B')));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -327,6 +329,50 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await d.sendRaw(frame))?.type).toBe('ACK');
     expect((await d.sendRaw(frame))?.type).toBe('ACK');
     expect((await eventsOf('DC09-A001')).filter((e) => e.type === 'test.periodic')).toHaveLength(1);
+  });
+
+  it('a plain frame without a timestamp, sent again after other frames, is a new event, not a retransmission', async () => {
+    // A pendant press with no timestamp (many plain senders send none), ACKed. The panel then
+    // reports the restore, restarts (its sequence starts again at 0001) and the pendant is
+    // pressed again: the same bytes as the first press. It is a new alarm, and must be stored.
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 1,
+      account: 'A00A',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
+    });
+    const restore = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 2,
+      account: 'A00A',
+      events: [{ kind: 'cid', qualifier: 3, code: '101', zone: '001' }],
+    });
+    const d = await dialler('A00A');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    expect((await d.sendRaw(restore))?.type).toBe('ACK');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    const presses = async () =>
+      (await eventsOf('DC09-A00A')).filter(
+        (e) => e.type === 'pendant.pressed' && e.data.condition === undefined,
+      );
+    await waitFor(async () => (await presses()).length === 2, { what: 'both presses stored' });
+    const stored = await presses();
+    expect(new Set(stored.map((e) => e.id)).size).toBe(2);
+  });
+
+  it('a plain frame without a timestamp sent again before anything else is a retransmission, stored once', async () => {
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 5,
+      account: 'A00B',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
+    });
+    const d = await dialler('A00B');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    const stored = (await eventsOf('DC09-A00B')).filter((e) => e.type === 'pendant.pressed');
+    expect(stored).toHaveLength(1);
   });
 
   it('unknown accounts and broken frames get NAK and a dead-letter; nothing reaches EVENTS', async () => {

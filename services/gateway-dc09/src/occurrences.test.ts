@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { Occurrences } from './occurrences.ts';
+
+describe('Occurrences of a message without a timestamp', () => {
+  it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
+    const o = new Occurrences(120_000);
+    expect(o.of('1234', 'press', 1_000)).toBe(1_000);
+    expect(o.of('1234', 'press', 100_000)).toBe(1_000);
+    // The gap counts from the last sending: a sender retrying every 100 s for minutes is one message.
+    expect(o.of('1234', 'press', 200_000)).toBe(1_000);
+  });
+
+  it('the same message after a longer silence is a new occurrence', () => {
+    const o = new Occurrences(120_000);
+    expect(o.of('1234', 'press', 0)).toBe(0);
+    expect(o.of('1234', 'press', 120_001)).toBe(120_001);
+  });
+
+  it('the same message after another one from the account is a new occurrence', () => {
+    const o = new Occurrences(120_000);
+    expect(o.of('1234', 'press', 0)).toBe(0);
+    expect(o.of('1234', 'restore', 5_000)).toBe(5_000);
+    expect(o.of('1234', 'press', 10_000)).toBe(10_000);
+  });
+
+  it('accounts are apart', () => {
+    const o = new Occurrences(120_000);
+    expect(o.of('1234', 'press', 0)).toBe(0);
+    expect(o.of('5678', 'other', 1_000)).toBe(1_000);
+    expect(o.of('1234', 'press', 2_000)).toBe(0);
+    expect(o.size).toBe(2);
+  });
+});
