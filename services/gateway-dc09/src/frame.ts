@@ -113,8 +113,10 @@ export interface Content {
   readonly xdata: readonly { readonly tag: string; readonly value: string }[];
   /** The sender's clock, when it sent one. */
   readonly timestamp?: Date;
-  /** What the message id is derived from: the content without padding. */
+  /** The content without padding. */
   readonly canonical: string;
+  /** The same without the timestamp: what a sender that stamps each attempt anew resends alike. */
+  readonly message: string;
 }
 
 /** Content that is not `data]…[xdata]…_timestamp`: the sender gets DUH (or NAK for a bad timestamp). */
@@ -185,7 +187,7 @@ export function readContent(rest: string): Content {
   }
   const tail = rest.slice(at);
   const timestamp = tail === '' ? undefined : parseTimestamp(tail);
-  return { data, xdata, canonical: rest, ...(timestamp ? { timestamp } : {}) };
+  return { data, xdata, canonical: rest, message: rest.slice(0, at), ...(timestamp ? { timestamp } : {}) };
 }
 
 /** LF, CRC, length, body, CR. */

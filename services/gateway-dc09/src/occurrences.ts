@@ -9,8 +9,10 @@
  *
  * A sender retries a message before it sends the next one. So a message is a retransmission when
  * it is the last message its account sent, sent again within `gapMs` of its last sending; after
- * anything else from the account, or a longer silence, it is a new occurrence, named by the time
- * it first came. Errors fall on the safe side: a retransmission taken for a new event (it came to
+ * anything else from the account, or a longer silence, it is a new occurrence, named by its
+ * timestamp or, without one, by the time it first came. The same holds for a sender that stamps
+ * each attempt anew: its message is compared without the timestamp, and its retransmissions keep
+ * the first one's name (they were stored again each time before). Errors fall on the safe side: a retransmission taken for a new event (it came to
  * another gateway instance, or after a restart) is stored twice, and a repeated press merges into
  * its open alert; a new event is never taken for a copy except within `gapMs` with nothing between.
  */
@@ -22,15 +24,18 @@ export class Occurrences {
     this.#gapMs = gapMs;
   }
 
-  /** The occurrence (its first arrival, epoch ms) of message `key` from `account`, arriving at `now`. */
-  of(account: string, key: string, now: number): number {
+  /**
+   * Which occurrence message `key` from `account`, arriving at `now`, is: the name its first
+   * sending was given, or `name` (default `now`) when it is a new one.
+   */
+  of(account: string, key: string, now: number, name: number = now): number {
     const last = this.#last.get(account);
     if (last !== undefined && last.key === key && now - last.seen <= this.#gapMs) {
       last.seen = now;
       return last.first;
     }
-    this.#last.set(account, { key, first: now, seen: now });
-    return now;
+    this.#last.set(account, { key, first: name, seen: now });
+    return name;
   }
 
   /** Accounts remembered (one entry each: at most the accounts that sent such messages). */

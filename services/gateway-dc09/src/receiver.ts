@@ -99,9 +99,9 @@ const nak = (
  * encrypted, so a retransmission of the same message gives the same events and JetStream drops
  * the copy. One per frame, shared by its events.
  */
-function digestOf(envelope: Envelope, content: Content): string {
+function digestOf(envelope: Envelope, content: string): string {
   return createHash('sha256')
-    .update(`${envelope.id}\u001f${envelope.seq}\u001f${content.canonical}`)
+    .update(`${envelope.id}\u001f${envelope.seq}\u001f${content}`)
     .digest('hex')
     .slice(0, 16);
 }
@@ -222,11 +222,11 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     if (!(err instanceof ContentError)) throw err;
     if (err.problem === 'timestamp') return nak(now, 'bad-frame', err.message, entry);
     // The account's own frame (decrypted with its key, where it has one): the link is alive.
-    const unread: Content = { data: '', xdata: [], canonical: plain };
+    const unread: Content = { data: '', xdata: [], canonical: plain, message: plain };
     const heartbeat = buildEvent({
       entry,
       envelope,
-      digest: digestOf(envelope, unread),
+      digest: digestOf(envelope, unread.canonical),
       index: `hb-${now.getTime()}`,
       type: 'heartbeat',
       data: {},
@@ -250,12 +250,15 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
-  const contentDigest = digestOf(envelope, content);
-  // A message with a timestamp is told from a later one by it; one without by when it came.
-  let digest = contentDigest;
+  // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
+  // first sending's timestamp, or when it first came if it has none. Without that memory, by the
+  // content alone (the same bytes are always a copy).
+  let digest = digestOf(envelope, content.canonical);
   const occurrence = () => {
-    if (content.timestamp === undefined && ctx.occurrences !== undefined)
-      digest = `${contentDigest}-${ctx.occurrences.of(entry.account, contentDigest, now.getTime())}`;
+    if (ctx.occurrences === undefined) return;
+    const message = digestOf(envelope, content.message);
+    const at = (content.timestamp ?? now).getTime();
+    digest = `${message}-${ctx.occurrences.of(entry.account, message, now.getTime(), at)}`;
   };
   const build = (
     index: string,

@@ -105,6 +105,7 @@ beforeAll(async () => {
   await accounts.put('A009', JSON.stringify(entry('A009')));
   await accounts.put('A00A', JSON.stringify(entry('A00A')));
   await accounts.put('A00B', JSON.stringify(entry('A00B')));
+  await accounts.put('A00C', JSON.stringify(entry('A00C', { key: HEX_KEY })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -373,6 +374,46 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await d.sendRaw(press))?.type).toBe('ACK');
     const stored = (await eventsOf('DC09-A00B')).filter((e) => e.type === 'pendant.pressed');
     expect(stored).toHaveLength(1);
+  });
+
+  it('a retransmission stamped anew by its sender is stored once; the same message after another one is new', async () => {
+    // Encrypted senders must stamp every message, and one retried after our window would be
+    // refused with its first time: real senders stamp each attempt anew.
+    const key = Buffer.from(HEX_KEY, 'hex');
+    const pressAt = (seq: number, at: Date) =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq,
+        account: 'A00C',
+        events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
+        at,
+        key,
+      });
+    const d = await dialler('A00C', { key: { value: HEX_KEY, encoding: 'hex' } });
+    const t0 = Date.now();
+    expect((await d.sendRaw(pressAt(9, new Date(t0))))?.type).toBe('ACK');
+    expect((await d.sendRaw(pressAt(9, new Date(t0 + 3_000))))?.type).toBe('ACK');
+    const presses = async () => (await eventsOf('DC09-A00C')).filter((e) => e.type === 'pendant.pressed');
+    expect(await presses()).toHaveLength(1);
+    expect((await presses())[0]?.time).toBe(new Date(Math.floor(t0 / 1000) * 1000).toISOString());
+    // The next message, then the first one's bytes again under a new stamp (a sequence that
+    // restarted): a new press.
+    expect(
+      (
+        await d.sendRaw(
+          encodeDc09Message({
+            type: 'ADM-CID',
+            seq: 10,
+            account: 'A00C',
+            events: [{ kind: 'cid', qualifier: 3, code: '101', zone: '001' }],
+            at: new Date(t0 + 4_000),
+            key,
+          }),
+        )
+      )?.type,
+    ).toBe('ACK');
+    expect((await d.sendRaw(pressAt(9, new Date(t0 + 5_000))))?.type).toBe('ACK');
+    expect(await presses()).toHaveLength(2);
   });
 
   it('unknown accounts and broken frames get NAK and a dead-letter; nothing reaches EVENTS', async () => {
