@@ -30,4 +30,10 @@ describe('Occurrences of a message without a timestamp', () => {
     expect(o.of('1234', 'press', 2_000)).toBe(0);
     expect(o.size).toBe(2);
   });
+
+  it('a new occurrence takes the name given (the timestamp of its first sending); its retransmissions keep it', () => {
+    const o = new Occurrences(120_000);
+    expect(o.of('1234', 'press', 10_000, 9_000)).toBe(9_000);
+    expect(o.of('1234', 'press', 40_000, 39_000)).toBe(9_000);
+  });
 });
