@@ -295,6 +295,27 @@ describe('decideAlert', () => {
     expect(record.events.map((e) => e.kind)).toEqual(['opened', 'closed']);
   });
 
+  it('opens a future-dated alarm as raised now: it waits, escalates and misses targets from now', () => {
+    // A device clock an hour fast: the case may not sit behind every press of the hour, nor wait
+    // an hour for its ladder and answer targets.
+    const d = decideAlert({}, press(3600), at(10), 900);
+    if (d.into !== 'new') throw new Error('expected a new case');
+    expect(d.newCase.raisedAt).toEqual(at(10));
+    expect(d.events[0]?.data).toMatchObject({ raisedAtAheadSeconds: 3590 });
+    // A press a few seconds ahead of the helpline's clock is taken as it came.
+    const near = decideAlert({}, press(12), at(10), 900);
+    if (near.into !== 'new') throw new Error('expected a new case');
+    expect(near.newCase.raisedAt).toEqual(at(10));
+  });
+
+  it('joins a future-dated alert to the open case as raised now, never moving its window ahead', () => {
+    const d = decideAlert({ openCase: caseOf() }, press(7200), at(60), 900);
+    expect(d).toMatchObject({ into: 'existing', outcome: 'joined' });
+    if (d.into !== 'existing') throw new Error('expected a join');
+    expect(d.patch.lastAlertAt).toEqual(at(60));
+    expect(d.events[0]?.data).toMatchObject({ raisedAtAheadSeconds: 7140 });
+  });
+
   it('resolves an unaccepted case whose every alert the resident cancelled', () => {
     const c = caseOf();
     const first = c.alerts[0] as Alert;
