@@ -17,6 +17,7 @@ import {
   traceIdOf,
   traceparentContext,
 } from '@telecare/platform';
+import { boundAlert } from './alert-bounds.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
@@ -105,7 +106,12 @@ const isPermanentDbError = (err: unknown): boolean =>
  * One alert: commit it to its case and publish the case events; the consumer loop acks it after.
  * Redelivery is harmless (the alert id is the key).
  */
-export async function commitAlert(deps: IngestDeps, alert: Alert): Promise<void> {
+export async function commitAlert(deps: IngestDeps, received: Alert): Promise<void> {
+  const { alert, cut } = boundAlert(received);
+  if (cut.length > 0) {
+    deps.metrics.cut.inc();
+    deps.logger.warn({ alertId: alert.id, cut }, 'alert cut to the bounds a case keeps');
+  }
   const endTimer = deps.metrics.commitSeconds.startTimer();
   let result: Awaited<ReturnType<CaseStore['ingest']>>;
   try {
