@@ -76,4 +76,41 @@ describe('a night shift', () => {
       data: { from: p.offeredTo, reason: 'a more urgent case', for: press },
     });
   });
+
+  it('does not resolve or hold away a press that joined after the operator last looked', async () => {
+    n += 1;
+    const residentId = `res_ns_again_${n}`;
+    const first = h.alert({ residentId, raisedAt: new Date(clock.now()).toISOString() });
+    await h.publish(first);
+    const id = (await h.caseOf(residentId)).id;
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST' })).status).toBe(200);
+    // The operator has the case open (one alert) and is typing the outcome when the resident presses again.
+    const seen = (await h.detail(id)).alertIds.length as number;
+    await h.publish(h.alert({ residentId, repeats: { alertId: first.id } }));
+    await waitFor(async () => (await h.detail(id)).alertIds.length === 2, { what: 'the repeat to join' });
+
+    const resolve = await h.api(`/api/cases/${id}/resolve`, {
+      method: 'POST',
+      body: { outcome: 'reassurance-given', reason: 'resident fine', seenAlerts: seen },
+    });
+    expect(resolve.status).toBe(409);
+    expect(resolve.json.message).toMatch(/pressed again|new alert/);
+    const hold = await h.api(`/api/cases/${id}/hold`, {
+      method: 'POST',
+      body: { until: new Date(clock.now() + 600_000).toISOString(), reason: 'call back', seenAlerts: seen },
+    });
+    expect(hold.status).toBe(409);
+    expect((await h.detail(id)).state).toBe('accepted');
+
+    // Having seen it, the operator decides again.
+    const again = await h.api(`/api/cases/${id}/resolve`, {
+      method: 'POST',
+      body: {
+        outcome: 'reassurance-given',
+        reason: 'resident fine, pressed twice by mistake',
+        seenAlerts: 2,
+      },
+    });
+    expect(again.status).toBe(200);
+  });
 });

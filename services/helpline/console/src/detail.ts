@@ -177,6 +177,9 @@ export function whenCaseChanges(handler: (c: CaseSummary) => void): void {
 const post = <T>(path: string, key: string | undefined, body?: unknown) =>
   api<T>(path, { method: 'POST', ...(key ? { key } : {}), ...(body === undefined ? {} : { body }) });
 
+/** The alerts of the case on screen: a press that joined after it was drawn refuses the hold or resolution. */
+const seen = () => (state.detail ? { seenAlerts: state.detail.alertIds.length } : {});
+
 function wire(id: string): void {
   const reload = () => loadDetail(id, false);
   maybe<HTMLDetailsElement>('device-events')?.addEventListener('toggle', (e) => {
@@ -239,6 +242,7 @@ function wire(id: string): void {
         until: new Date(Date.now() + Number(input('hold-min').value) * 60_000).toISOString(),
         reason: input('hold-reason').value,
         ...(prio ? { returnPriority: Number(prio) } : {}),
+        ...seen(),
       }).then(after);
     });
   });
@@ -248,6 +252,7 @@ function wire(id: string): void {
       post<CaseSummary>(`/api/cases/${id}/resolve`, key, {
         outcome: select('outcome').value,
         reason: input('resolve-reason').value,
+        ...seen(),
       }).then(after),
     );
   });

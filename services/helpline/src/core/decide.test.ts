@@ -129,6 +129,27 @@ describe('decide: operator commands', () => {
   });
 });
 
+describe('decide: a press the operator has not seen', () => {
+  it('refuses a hold or resolution decided before an alert joined, and takes one that saw it', () => {
+    const c = caseOf({ state: 'accepted', assignedTo: op.id, acceptedAt: at(5) });
+    const pressedAgain = {
+      ...c,
+      alerts: [...c.alerts, press(30, { repeats: { alertId: c.alerts[0]?.id ?? '' } })],
+    };
+    const resolve = { kind: 'resolve', actor: op, outcome: 'reassurance-given', reason: 'fine' } as const;
+    expect(decide(pressedAgain, { ...resolve, seenAlerts: 1 }, at(31))).toMatchObject({
+      ok: false,
+      refused: 'state',
+      reason: expect.stringContaining('pressed again'),
+    });
+    const hold = { kind: 'hold', actor: op, until: at(600), reason: 'call back', seenAlerts: 1 } as const;
+    expect(decide(pressedAgain, hold, at(31))).toMatchObject({ ok: false, refused: 'state' });
+    expect(decide(pressedAgain, { ...resolve, seenAlerts: 2 }, at(31))).toMatchObject({ ok: true });
+    // A request that does not say what it saw is decided as before.
+    expect(decide(pressedAgain, resolve, at(31))).toMatchObject({ ok: true });
+  });
+});
+
 describe('decide: recorded work', () => {
   const accepted = caseOf({ state: 'accepted', assignedTo: op.id });
   const rec = (actor: Actor, event: 'note' | 'responder-called' | 'revealed'): Command => ({
