@@ -1,3 +1,4 @@
+import { jetstream } from '@telecare/platform';
 import { OwnPostgres, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
@@ -51,4 +52,51 @@ describe('a PostgreSQL crash-restart under the helpline', () => {
     const ready = await fetch(new URL('/readyz', h.helpline.url));
     expect(ready.status).toBe(200);
   }, 120_000);
+
+  it('still shows the consoles a change whose case could not be read while the database was down', async () => {
+    await h.publish(h.alert({ residentId: 'res_pg_feed' }));
+    const c = await h.caseOf('res_pg_feed');
+    // A console's stream, keeping the case events it is sent.
+    const abort = new AbortController();
+    const response = await fetch(new URL('/api/stream', h.helpline.url), {
+      headers: { authorization: `Bearer ${h.adminToken}` },
+      signal: abort.signal,
+    });
+    const seen: string[] = [];
+    void (async () => {
+      const decoder = new TextDecoder();
+      let text = '';
+      try {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          text += decoder.decode(chunk, { stream: true });
+          for (const m of text.matchAll(/"lastEvent":\{"id":"([^"]+)"/g)) if (m[1]) seen.push(m[1]);
+          text = text.slice(text.lastIndexOf('\n\n') + 1);
+        }
+      } catch {
+        // aborted
+      }
+    })();
+
+    // A change committed (by this or another instance) reaches CASES just as the database goes.
+    await server.crash();
+    const event = {
+      id: 'cev_feed_outage_1',
+      caseId: c.id,
+      at: new Date().toISOString(),
+      actor: 'helpline',
+      kind: 'note',
+      data: { text: 'during the outage' },
+    };
+    await jetstream(h.nc).publish(h.names.subjects.caseEvent(c.id), JSON.stringify(event), {
+      msgID: event.id,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    server.start();
+    await waitFor(() => seen.includes(event.id), {
+      timeoutMs: 15_000,
+      what: 'the change read once the database is back and sent to the console',
+    });
+    abort.abort();
+    expect(uncaught).toEqual([]);
+  }, 60_000);
 });
