@@ -30,12 +30,18 @@ describe('a PostgreSQL crash-restart under the helpline', () => {
   it('keeps the helpline up and turns an alert raised during the outage into a case', async () => {
     await h.publish(h.alert({ residentId: 'res_pg_before' }));
     await h.caseOf('res_pg_before');
+    const scrape = async () => (await fetch(new URL('/metrics', h.helpline.url))).text();
+    expect(await scrape()).toMatch(/helpline_queue_waiting_cases\{[^}]*priority="1"[^}]*\} 1/);
 
     // Several alerts in flight while the server goes down: commits are cut mid-transaction.
     const during = ['res_pg_during_1', 'res_pg_during_2', 'res_pg_during_3'];
     await Promise.all([server.crash(), ...during.map((r) => h.publish(h.alert({ residentId: r })))]);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(uncaught).toEqual([]);
+    // The queue cannot be read: its gauges are gone rather than frozen at their last values (a
+    // stale "nothing waits" on a wallboard while alarms pile up in ALERTS).
+    const metrics = await scrape();
+    expect(metrics).not.toMatch(/helpline_queue_(waiting_cases|longest_wait_seconds)\{/);
     server.start();
 
     for (const residentId of during) {
@@ -51,6 +57,7 @@ describe('a PostgreSQL crash-restart under the helpline', () => {
     expect(uncaught).toEqual([]);
     const ready = await fetch(new URL('/readyz', h.helpline.url));
     expect(ready.status).toBe(200);
+    expect(await scrape()).toMatch(/helpline_queue_waiting_cases\{[^}]*priority="1"[^}]*\} [1-9]/);
   }, 120_000);
 
   it('still shows the consoles a change whose case could not be read while the database was down', async () => {
