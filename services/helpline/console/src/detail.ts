@@ -1,5 +1,6 @@
 import { act, api } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
+import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { factsPanel, wireFacts } from './facts.ts';
@@ -239,7 +240,7 @@ function wire(id: string): void {
     void act('hold', (key) => {
       const prio = select('hold-prio').value;
       return post<CaseSummary>(`/api/cases/${id}/hold`, key, {
-        until: new Date(Date.now() + Number(input('hold-min').value) * 60_000).toISOString(),
+        until: new Date(serverNow() + Number(input('hold-min').value) * 60_000).toISOString(),
         reason: input('hold-reason').value,
         ...(prio ? { returnPriority: Number(prio) } : {}),
         ...seen(),

@@ -1,4 +1,5 @@
 import { type ApiError, api, token } from './api.ts';
+import { heardServerTime } from './clock.ts';
 import { $, select } from './dom.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
@@ -68,10 +69,15 @@ export function connect(): void {
   // Presence: the stream names this tab's console; each ping is answered, and while the answers
   // arrive this person counts as there. A closed tab or a lost network stops them.
   es.addEventListener('hello', (e) => {
-    consoleId = (JSON.parse((e as MessageEvent<string>).data) as { console: string }).console;
+    const hello = JSON.parse((e as MessageEvent<string>).data) as { console: string; now?: string };
+    consoleId = hello.console;
+    heardServerTime(hello.now);
     void heartbeat();
   });
-  es.addEventListener('ping', () => void heartbeat());
+  es.addEventListener('ping', (e) => {
+    heardServerTime((JSON.parse((e as MessageEvent<string>).data || '{}') as { now?: string }).now);
+    void heartbeat();
+  });
   es.addEventListener('snapshot', () => {
     state.cases.clear();
     onSnapshot();
