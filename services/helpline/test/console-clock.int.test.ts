@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 describe('the console on a PC whose clock is wrong', () => {
-  it('counts the answer clock from the helpline’s time, not the PC’s', async () => {
+  it('counts the answer clock and a call-back from the helpline’s time, not the PC’s', async () => {
     await h.user('petra', 'operator');
     const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
     await page.clock.install({ time: Date.now() + SKEW_MS });
@@ -46,5 +46,17 @@ describe('the console on a PC whose clock is wrong', () => {
       )
       .toBeGreaterThanOrEqual(90);
     expect(await wait.getAttribute('class')).toContain('long');
+
+    // A call-back in 15 minutes is 15 minutes from the helpline's now, not from the PC's.
+    const id = (await h.caseOf('res_clock_1')).id;
+    await page.click('#accept');
+    await page.waitForSelector('#hold-form');
+    await page.fill('#hold-reason', 'resident asked to be called back');
+    await page.click('button[data-act="hold"]');
+    await expect
+      .poll(async () => (await h.detail(id)).hold?.until ?? null, { timeout: 10_000 })
+      .not.toBeNull();
+    const held = Date.parse((await h.detail(id)).hold.until);
+    expect(Math.abs(held - (Date.now() + 15 * 60_000))).toBeLessThan(30_000);
   }, 60_000);
 });
