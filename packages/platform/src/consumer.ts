@@ -77,8 +77,12 @@ export interface ConsumerLoopOptions<T> {
    * flight (`concurrency` and the consumer's `max_ack_pending` above 1) a message handed back
    * would come back after later ones of its lane; tried in hand, the lane keeps its order. A stop
    * hands it back at once (no delay), before the messages of its lane behind it.
+   *
+   * A function chooses per failure (and try, 1 the first): say, in hand while a database is
+   * unreachable (every message would fail alike), handed back when one message fails for reasons
+   * of its own, so it does not hold its lane's later messages for ever.
    */
-  readonly retryInPlace?: boolean;
+  readonly retryInPlace?: boolean | ((err: unknown, attempt: number) => boolean);
   /** Messages in hand at once over all lanes (1 unless said). */
   readonly concurrency?: number;
   /** Messages asked for per pull; `concurrency` unless said. */
@@ -295,7 +299,11 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         return;
       } catch (err) {
         if (isRetryable(err)) {
-          if (!options.retryInPlace) return retry(msg, err);
+          const inPlace =
+            typeof options.retryInPlace === 'function'
+              ? options.retryInPlace(err, attempt)
+              : options.retryInPlace;
+          if (!inPlace) return retry(msg, err);
           if (!stopping) await retryInHand(msg, err, attempt);
           // Stopped: handed back at once, so it comes back before its lane's later messages.
           if (stopping) return tryTo(() => msg.nak());

@@ -238,6 +238,37 @@ describe('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
+  it('retryInPlace as a choice per failure: one message failing on its own is handed back, and its key goes on', async () => {
+    const name = await durable(jsm, n, 'inplacechoice');
+    const seen: number[] = [];
+    let failures = 0;
+    const running = loop(
+      name,
+      async (note) => {
+        // Message 1 fails every time for a reason of its own; the dependency is fine.
+        if (note.i === 1) {
+          failures += 1;
+          throw new Error('this message breaks the handler');
+        }
+        seen.push(note.i);
+      },
+      {
+        concurrency: 2,
+        retryInPlace: (err) => err instanceof TransientError,
+        retryDelay: () => 200,
+      },
+    );
+    try {
+      for (let i = 0; i < 4; i++) await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }));
+      // Tried in hand it would hold key a's later messages for ever.
+      await waitFor(() => seen.length === 3, { timeoutMs: 5_000, what: "key a's later messages" });
+      expect(seen).toEqual([0, 2, 3]);
+      expect(failures).toBeGreaterThan(0);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('readTo: passes the clock time of a checkpoint once everything stored before it is acked', async () => {
     const name = await durable(jsm, n, 'readto');
     let release: () => void = () => {};

@@ -26,6 +26,7 @@ export class CaseFeed {
   #floor: number;
   #high: number;
   #stop: (() => Promise<void>) | undefined;
+  #closed = false;
 
   private constructor(
     private readonly store: CaseStore,
@@ -80,6 +81,7 @@ export class CaseFeed {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#stop?.();
     this.#listeners.clear();
   }
@@ -88,16 +90,17 @@ export class CaseFeed {
     const parsed = decodeJson(CaseEvent, data);
     let stored: Awaited<ReturnType<CaseStore['get']>>;
     if (parsed.ok) {
-      for (let attempt = 1; ; attempt++) {
+      // Until the case is read: given up on, the change never reached the consoles, whose queue
+      // then showed the case as it was before (a PostgreSQL restart as it was published). The
+      // changes behind it wait; while the database is down there is nothing newer to read anyway.
+      for (let attempt = 1; !this.#closed; attempt++) {
         try {
           stored = await this.store.get(parsed.value.caseId);
           break;
         } catch (err) {
-          if (attempt >= 3) {
-            this.logger.error({ err, seq }, 'could not load a changed case for the live feed');
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+          if (attempt === 3)
+            this.logger.error({ err, seq }, 'cannot load a changed case for the live feed; trying again');
+          await new Promise((resolve) => setTimeout(resolve, Math.min(200 * attempt, 2_000)));
         }
       }
     } else {

@@ -2,6 +2,8 @@ import { Alert, type Names, type Priority } from '@telecare/contracts';
 import {
   ACK_WAIT_S,
   activeTraceparent,
+  type BackoffPolicy,
+  backoffDelay,
   type Clock,
   ensureDurableConsumer,
   inSpan,
@@ -15,6 +17,7 @@ import {
   traceIdOf,
   traceparentContext,
 } from '@telecare/platform';
+import { boundAlert } from './alert-bounds.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
@@ -48,6 +51,36 @@ export const isIngestConsumer = (name: string): boolean => /^helpline-p[1-5]$/.t
 /** Alerts in hand at once per priority: alarms get the full width, the rest half of it. */
 export const concurrencyOf = (priority: Priority, concurrency: number): number =>
   priority <= 2 ? concurrency : Math.max(1, Math.ceil(concurrency / 2));
+
+/**
+ * How an alarm (P1, P2) that failed for the moment (PostgreSQL restarting, say) is tried again:
+ * soon and often, so it is committed within two seconds of the database answering again. Handed
+ * back with the platform's backoff (1 s doubling to 30 s), a press raised during a 16 s outage
+ * waited 12 s more after it. While the database or NATS does not answer (`unreachable`) it is
+ * tried in hand: the attempts are bounded by the lane width, and a resident's repeat press cannot
+ * overtake the press it repeats. A failure of its own is handed back, so one alert that breaks a
+ * statement never holds back the resident's next press.
+ */
+export const ALARM_RETRY: BackoffPolicy = { initialMs: 250, maxMs: 2_000, jitter: 0.5 };
+
+/**
+ * Whether a failure is a dependency not answering (every alert would fail alike) rather than this
+ * alert: an error PostgreSQL raised for a statement (it has a `severity` and a SQLSTATE) is the
+ * alert's own, unless its class is a connection exception (08), insufficient resources (53) or
+ * operator intervention such as a shutdown (57); so is a programming error (a TypeError, a row
+ * that does not parse). Network errors, a pool timeout, NATS: unreachable.
+ */
+export function unreachable(err: unknown): boolean {
+  // A bug met by this alert (a row that does not parse, a property of undefined) is its own too.
+  if (
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    (err instanceof Error && err.name === 'ZodError')
+  )
+    return false;
+  if (typeof err !== 'object' || err === null || !('severity' in err) || !('code' in err)) return true;
+  return /^(08|53|57)/.test(String(err.code));
+}
 
 /** Every alert commit that can be in hand at once, across the priorities (for the pool's size). */
 export const totalConcurrency = (concurrency: number): number =>
@@ -94,7 +127,12 @@ const isPermanentDbError = (err: unknown): boolean =>
  * One alert: commit it to its case and publish the case events; the consumer loop acks it after.
  * Redelivery is harmless (the alert id is the key).
  */
-export async function commitAlert(deps: IngestDeps, alert: Alert): Promise<void> {
+export async function commitAlert(deps: IngestDeps, received: Alert): Promise<void> {
+  const { alert, cut } = boundAlert(received);
+  if (cut.length > 0) {
+    deps.metrics.cut.inc();
+    deps.logger.warn({ alertId: alert.id, cut }, 'alert cut to the bounds a case keeps');
+  }
   const endTimer = deps.metrics.commitSeconds.startTimer();
   let result: Awaited<ReturnType<CaseStore['ingest']>>;
   try {
@@ -181,6 +219,9 @@ export async function startIngest(
         logger: deps.logger,
         clock: deps.clock,
         key: laneOf,
+        ...(priority <= 2
+          ? { retryInPlace: unreachable, retryDelay: (attempt: number) => backoffDelay(ALARM_RETRY, attempt) }
+          : {}),
         concurrency,
         batch: Math.max(16, concurrency * 4),
         metrics: deps.metrics.registry,

@@ -4,6 +4,7 @@ export type HelplineMetrics = {
   readonly registry: ReturnType<typeof createMetrics>;
   readonly alertsIngested: Counter<'priority' | 'outcome'>;
   readonly duplicates: Counter;
+  readonly cut: Counter;
   readonly refused: Counter<'reason'>;
   readonly retried: Counter;
   readonly casesOpened: Counter<'priority'>;
@@ -36,6 +37,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     duplicates: new Counter({
       name: 'helpline_alert_duplicates_total',
       help: 'Alerts already recorded (redelivery or republish); nothing changed',
+      registers,
+    }),
+    cut: new Counter({
+      name: 'helpline_alerts_cut_total',
+      help: 'Alerts whose reason, evidence or thresholds were cut to the bounds a case keeps',
       registers,
     }),
     refused: new Counter({

@@ -5,7 +5,9 @@ import type { CaseStore, QueueOverview } from './store/index.ts';
 const FRESH_MS = 1_000;
 /**
  * A scrape never waits longer than this for the database (a table locked by a migration or a long
- * transaction): the gauges keep their last values, and /metrics still answers.
+ * transaction): the gauges keep their last values, and /metrics still answers. A read that fails
+ * (the database down) drops them instead: frozen at "nothing waits" they would be a stale
+ * all-clear on a wallboard while alarms pile up in ALERTS, and an alert rule can see them absent.
  */
 const READ_WITHIN_MS = 1_000;
 
@@ -34,10 +36,11 @@ export function watchQueue(
       registers: [registry],
       async collect() {
         const overview = await withTimeout(
-          read().catch(() => undefined),
+          read().catch(() => 'failed' as const),
           READ_WITHIN_MS,
         );
-        if (!overview) return;
+        if (overview === 'failed') this.reset();
+        if (!overview || overview === 'failed') return;
         for (const [priority, figures] of Object.entries(overview.byPriority))
           this.set({ priority }, value(figures));
       },

@@ -73,6 +73,13 @@ type Answer<K extends keyof Routes> =
 const byOrder = (responders: readonly Responder[]) => [...responders].sort((a, b) => a.order - b.order);
 
 /**
+ * An alarm for a resident id the registry does not know (a device paired to a resident since
+ * removed, a mapping gone wrong) still rings; the case view says so in words, with what to do.
+ */
+const unknownResident = (residentId: string, then: string): string =>
+  `The registry has no resident ${residentId}: ${then}, and tell your supervisor so the device can be checked.`;
+
+/**
  * Reads residents, devices, device health and responders from the registry's API (the registry
  * owns them), and reveals sensitive fields through its audited reveal. When the registry cannot be
  * reached the helpline keeps working: the case view says what is missing.
@@ -188,7 +195,9 @@ export class RegistryClient {
       problems.push(
         resident.status === 'unreachable'
           ? 'The registry is not reachable: call the resident from the phone system and work the protocol.'
-          : `The registry answered ${resident.status} for this resident.`,
+          : resident.status === 404
+            ? unknownResident(residentId, 'work the protocol from the phone system')
+            : `The registry answered ${resident.status} for this resident.`,
       );
     const deviceList: Record<string, unknown>[] = await Promise.all(
       (devices.ok ? devices.body.devices : [])
@@ -225,7 +234,9 @@ export class RegistryClient {
         message:
           resident.status === 'unreachable'
             ? 'The registry is not reachable: dial from the phone system; 999 is still here.'
-            : `The registry answered ${resident.status} for this resident.`,
+            : resident.status === 404
+              ? unknownResident(residentId, 'dial from the phone system; 999 is still here')
+              : `The registry answered ${resident.status} for this resident.`,
       };
     const speechLines = (devices.ok ? devices.body.devices : []).flatMap((device) =>
       device.residentId === residentId && device.voiceUri

@@ -110,6 +110,8 @@ export class LiveStreams {
     res.write(
       `event: hello\ndata: ${JSON.stringify({
         console: who.consoleId ?? null,
+        // The helpline's time: a console counts waits on it, whatever its PC's clock says.
+        now: new Date(this.o.clock.now()).toISOString(),
         pingMs: this.o.pingMs,
         timeoutMs: this.o.consoles.timeoutSeconds * 1000,
       })}\n\n`,
@@ -238,8 +240,9 @@ export class LiveStreams {
     this.#pinging = true;
     try {
       const ids: string[] = [];
+      const ping = `event: ping\ndata: ${JSON.stringify({ now: new Date(this.o.clock.now()).toISOString() })}\n\n`;
       for (const s of this.#open) {
-        s.write('event: ping\ndata: {}\n\n');
+        s.write(ping);
         if (s.consoleId) ids.push(s.consoleId);
       }
       const now = this.o.clock.now();

@@ -136,6 +136,19 @@ describe('the case view through the real registry', () => {
     expect(JSON.stringify((await h.detail(caseId)).events)).not.toContain('Rose Registry');
   });
 
+  it('opens a case for a resident the registry does not know, and says so in words an operator can act on', async () => {
+    await h.publish(h.alert({ residentId: 'res_nobody_known', priority: 1, type: 'pendant.pressed' }));
+    const unknown = (await h.caseOf('res_nobody_known')).id;
+    const ctx = await h.api(`/api/cases/${unknown}/context`, { as: op.cookie });
+    expect(ctx.status).toBe(200);
+    expect(ctx.json).toMatchObject({ available: false, resident: null, devices: [], responders: [] });
+    expect(ctx.json.message).not.toMatch(/\b404\b/);
+    expect(ctx.json.message).toMatch(/no resident res_nobody_known/);
+    const targets = await h.api(`/api/cases/${unknown}/call-targets`, { as: op.cookie });
+    expect(targets.json.message).toMatch(/no resident res_nobody_known/);
+    expect(targets.json.targets).toEqual([expect.objectContaining({ party: 'emergency' })]);
+  });
+
   it('keeps working when the registry is down: the view says so, a reveal is refused but recorded', async () => {
     await h.stopRegistry();
     // The queue keeps the names it had for a minute.

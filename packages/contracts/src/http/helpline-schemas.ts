@@ -63,12 +63,19 @@ export const ListCasesQuery = z.object({
 
 export const CaseIdParams = z.object({ id: z.string().regex(CASE_ID, 'not a case id') });
 
+/**
+ * How many alerts the case had on the operator's screen when they decided. A case that has had
+ * more since (the resident pressed again while the outcome was typed) is not held or resolved: 409.
+ */
+const SeenAlerts = z.number().int().min(1).max(100_000);
+
 export const HoldBody = z.object({
   /** The call-back time. */
   until: z.iso.datetime({ offset: true }),
   reason: z.string().trim().min(1).max(500),
   /** The priority the case returns to the queue with when the call-back is due. */
   returnPriority: Priority.optional(),
+  seenAlerts: SeenAlerts.optional(),
 });
 
 export const ResolveBody = z.object({
@@ -76,6 +83,7 @@ export const ResolveBody = z.object({
   reason: z.string().trim().min(1, 'say why the case is resolved').max(2000),
   /** Outcome detail not recorded yet (time on the floor, conveyed, admitted): `fact-recorded` steps before the resolution. */
   facts: z.array(CaseFact).max(12).optional(),
+  seenAlerts: SeenAlerts.optional(),
 });
 
 export const ReassignBody = z.object({

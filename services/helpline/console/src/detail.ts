@@ -1,5 +1,6 @@
 import { act, api } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
+import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { factsPanel, wireFacts } from './facts.ts';
@@ -177,6 +178,9 @@ export function whenCaseChanges(handler: (c: CaseSummary) => void): void {
 const post = <T>(path: string, key: string | undefined, body?: unknown) =>
   api<T>(path, { method: 'POST', ...(key ? { key } : {}), ...(body === undefined ? {} : { body }) });
 
+/** The alerts of the case on screen: a press that joined after it was drawn refuses the hold or resolution. */
+const seen = () => (state.detail ? { seenAlerts: state.detail.alertIds.length } : {});
+
 function wire(id: string): void {
   const reload = () => loadDetail(id, false);
   maybe<HTMLDetailsElement>('device-events')?.addEventListener('toggle', (e) => {
@@ -236,9 +240,10 @@ function wire(id: string): void {
     void act('hold', (key) => {
       const prio = select('hold-prio').value;
       return post<CaseSummary>(`/api/cases/${id}/hold`, key, {
-        until: new Date(Date.now() + Number(input('hold-min').value) * 60_000).toISOString(),
+        until: new Date(serverNow() + Number(input('hold-min').value) * 60_000).toISOString(),
         reason: input('hold-reason').value,
         ...(prio ? { returnPriority: Number(prio) } : {}),
+        ...seen(),
       }).then(after);
     });
   });
@@ -248,6 +253,7 @@ function wire(id: string): void {
       post<CaseSummary>(`/api/cases/${id}/resolve`, key, {
         outcome: select('outcome').value,
         reason: input('resolve-reason').value,
+        ...seen(),
       }).then(after),
     );
   });

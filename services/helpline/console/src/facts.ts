@@ -1,4 +1,5 @@
 import { act, api } from './api.ts';
+import { serverNow } from './clock.ts';
 import { esc, maybe } from './dom.ts';
 import { timeText } from './format.ts';
 import type { CaseDetail } from './types.ts';
@@ -59,7 +60,7 @@ export function factsPanel(c: CaseDetail, canRecord: boolean): string {
  */
 function factTime(): string {
   const value = maybe<HTMLInputElement>('fact-time')?.value ?? '';
-  const now = new Date();
+  const now = new Date(serverNow());
   const m = /^(\d{2}):(\d{2})$/.exec(value);
   if (!m) return now.toISOString();
   const at = new Date(now);

@@ -1,6 +1,7 @@
+import { serverNow } from './clock.ts';
 import type { CaseSummary } from './types.ts';
 
-export const waitOf = (c: Pick<CaseSummary, 'raisedAt'>, now = Date.now()): number =>
+export const waitOf = (c: Pick<CaseSummary, 'raisedAt'>, now = serverNow()): number =>
   Math.max(0, Math.round((now - Date.parse(c.raisedAt)) / 1000));
 
 export const clockText = (s: number): string => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
@@ -21,7 +22,7 @@ export const timeText = (iso: unknown): string => {
 
 export const agoText = (iso: string | null): string => {
   if (!iso) return 'never';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  const s = Math.max(0, Math.round((serverNow() - Date.parse(iso)) / 1000));
   return s < 90 ? `${s} s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 };
 

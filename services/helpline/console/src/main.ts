@@ -1,4 +1,4 @@
-import { act, api, whenSignedOut } from './api.ts';
+import { type ApiError, act, api, whenSignedOut } from './api.ts';
 import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
 import { $, input, select } from './dom.ts';
 import { showElsewhere, WORKS_HERE } from './elsewhere.ts';
@@ -87,9 +87,18 @@ async function boot(): Promise<void> {
   let me: Me;
   try {
     me = await api<Me>('/api/me');
-  } catch {
+  } catch (err) {
+    // 401 shows the sign-in form. Anything else (the helpline or its database not answering): say
+    // so and try again, so a console opened during an outage comes up by itself when it ends.
+    if ((err as ApiError).status !== 401) {
+      const unreachable = $('unreachable');
+      unreachable.textContent = `Cannot reach the helpline (${err instanceof Error ? err.message : String(err)}). No queue is shown; trying again every few seconds.`;
+      unreachable.classList.remove('hidden');
+      setTimeout(() => void boot(), 3_000);
+    }
     return;
   }
+  $('unreachable').classList.add('hidden');
   state.me = me;
   $('login').classList.add('hidden');
   $('app').classList.remove('hidden');

@@ -1,4 +1,5 @@
 import { api } from './api.ts';
+import { serverNow } from './clock.ts';
 import { $, esc, input, select } from './dom.ts';
 import { clockText, pressedText, stateLabel, typeLabel, waitOf } from './format.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
@@ -85,7 +86,7 @@ const groupOf: Record<Exclude<typeof view.groupBy, ''>, (c: CaseSummary) => stri
 
 /** The escalation banner: one summary line per kind of lateness, never a list of cases. */
 function renderBanner(list: readonly CaseSummary[]): void {
-  const now = Date.now();
+  const now = serverNow();
   const p1 = list.filter((c) => c.priority === 1 && waiting(c));
   const late = p1.filter((c) => waitOf(c, now) > LATE_S);
   const escalated = p1.filter((c) => c.escalationStep > 0 && waitOf(c, now) <= LATE_S);

@@ -1,4 +1,5 @@
 import { type ApiError, api, token } from './api.ts';
+import { heardServerTime } from './clock.ts';
 import { $, select } from './dom.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
@@ -56,25 +57,36 @@ export function connect(): void {
     status.className = 'bad';
     // A refused stream is not retried by the browser: signed out (here, elsewhere or by a
     // supervisor) shows the sign-in form; anything else tries again shortly.
+    // A helpline that cannot check the session (its database down) is tried again later too.
     if (es.readyState === EventSource.CLOSED)
       api('/api/me').then(
         () => setTimeout(connect, 2000),
-        () => {},
+        (err: ApiError) => {
+          if (err.status !== 401) setTimeout(connect, 5000);
+        },
       );
   });
   // Presence: the stream names this tab's console; each ping is answered, and while the answers
   // arrive this person counts as there. A closed tab or a lost network stops them.
   es.addEventListener('hello', (e) => {
-    consoleId = (JSON.parse((e as MessageEvent<string>).data) as { console: string }).console;
+    const hello = JSON.parse((e as MessageEvent<string>).data) as { console: string; now?: string };
+    consoleId = hello.console;
+    heardServerTime(hello.now);
     void heartbeat();
   });
-  es.addEventListener('ping', () => void heartbeat());
+  es.addEventListener('ping', (e) => {
+    heardServerTime((JSON.parse((e as MessageEvent<string>).data || '{}') as { now?: string }).now);
+    void heartbeat();
+  });
   es.addEventListener('snapshot', () => {
     state.cases.clear();
     onSnapshot();
   });
   es.addEventListener('case', (e) => onCase(JSON.parse((e as MessageEvent<string>).data) as CaseSummary));
 }
+
+/** Whether the last heartbeat failed for a reason other than this console being unknown. */
+let troubled = false;
 
 async function heartbeat(): Promise<void> {
   if (!consoleId) return;
@@ -83,11 +95,41 @@ async function heartbeat(): Promise<void> {
       method: 'POST',
       body: { console: consoleId },
     });
+    if (troubled) {
+      troubled = false;
+      const status = $('status');
+      status.textContent = 'live';
+      status.className = '';
+    }
     // A supervisor may have set this person away: the control shows what holds now.
     const presence = select('presence');
     if (r.chosenPresence && document.activeElement !== presence) presence.value = r.chosenPresence;
   } catch (err) {
+    const status = (err as ApiError).status;
     // The server no longer knows this console (signed out elsewhere, or restarted): a new stream.
-    if ((err as ApiError).status === 404) connect();
+    if (status === 404) connect();
+    else if (status !== 401) void sayTrouble();
   }
+}
+
+/**
+ * The stream follows CASES, so it stays open while the helpline cannot reach its database: the
+ * queue on screen would still read "live" while no new alarm can reach it. A heartbeat the
+ * helpline cannot record says so, in words, until one is recorded again.
+ */
+async function sayTrouble(): Promise<void> {
+  troubled = true;
+  let database = false;
+  try {
+    const ready = (await (await fetch('/readyz')).json()) as { checks?: Record<string, boolean> };
+    database = ready.checks?.postgres === false;
+  } catch {
+    // Not even /readyz answers: the helpline itself is in trouble.
+  }
+  if (!troubled) return;
+  const status = $('status');
+  status.textContent = database
+    ? 'case database down: new alarms cannot show, the queue may be out of date'
+    : 'helpline not answering: the queue may be out of date';
+  status.className = 'bad';
 }

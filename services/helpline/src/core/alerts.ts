@@ -56,10 +56,18 @@ const matches = (c: CaseSnapshot | undefined, alert: Alert): c is CaseSnapshot =
  */
 export function decideAlert(
   ctx: AlertContext,
-  alert: Alert,
+  received: Alert,
   now: Date,
   joinWindowSeconds: number,
 ): AlertDecision {
+  // An alert raised "later" than now (a device or triage clock running fast) is taken as raised
+  // now: a future raise would sort the case behind every press of the meantime, hold back its
+  // ladder and answer targets, and slide the join window ahead. The alert itself keeps its time.
+  const aheadMs = Date.parse(received.raisedAt) - now.getTime();
+  const alert = aheadMs > 0 ? { ...received, raisedAt: now.toISOString() } : received;
+  const ahead = aheadMs >= 1000 ? { raisedAtAheadSeconds: Math.round(aheadMs / 1000) } : {};
+  const flagged = (events: readonly EventDraft[]): EventDraft[] =>
+    events.map((e, i) => (i === 0 ? { ...e, data: { ...e.data, ...ahead } } : e));
   if (alert.closes && matches(ctx.closesCase, alert)) {
     const d = decide(ctx.closesCase, { kind: 'closing', alert }, now);
     if (d.ok)
@@ -84,7 +92,7 @@ export function decideAlert(
         caseId: target.id,
         outcome: target.testMode ? 'test' : 'repeat',
         patch: d.patch,
-        events: d.events,
+        events: flagged(d.events),
       };
     // Resolved or closed: the resident is pressing for help now, so the press is a new alarm.
     after = { caseId: target.id, state: target.state };
@@ -108,7 +116,7 @@ export function decideAlert(
         caseId: open.id,
         outcome: 'joined',
         patch: d.patch,
-        events: event ? [{ ...event, data: { ...event.data, ...follows } }] : [],
+        events: event ? flagged([{ ...event, data: { ...event.data, ...follows } }]) : [],
       };
     }
   }
@@ -124,6 +132,7 @@ export function decideAlert(
         ...(alert.testMode ? { testMode: true } : {}),
         ...(recordOnly ? { recordOnly: true, ...(alert.closes ? { closes: alert.closes } : {}) } : {}),
         ...follows,
+        ...ahead,
       },
     },
   ];

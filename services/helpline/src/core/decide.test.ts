@@ -129,6 +129,27 @@ describe('decide: operator commands', () => {
   });
 });
 
+describe('decide: a press the operator has not seen', () => {
+  it('refuses a hold or resolution decided before an alert joined, and takes one that saw it', () => {
+    const c = caseOf({ state: 'accepted', assignedTo: op.id, acceptedAt: at(5) });
+    const pressedAgain = {
+      ...c,
+      alerts: [...c.alerts, press(30, { repeats: { alertId: c.alerts[0]?.id ?? '' } })],
+    };
+    const resolve = { kind: 'resolve', actor: op, outcome: 'reassurance-given', reason: 'fine' } as const;
+    expect(decide(pressedAgain, { ...resolve, seenAlerts: 1 }, at(31))).toMatchObject({
+      ok: false,
+      refused: 'state',
+      reason: expect.stringContaining('pressed again'),
+    });
+    const hold = { kind: 'hold', actor: op, until: at(600), reason: 'call back', seenAlerts: 1 } as const;
+    expect(decide(pressedAgain, hold, at(31))).toMatchObject({ ok: false, refused: 'state' });
+    expect(decide(pressedAgain, { ...resolve, seenAlerts: 2 }, at(31))).toMatchObject({ ok: true });
+    // A request that does not say what it saw is decided as before.
+    expect(decide(pressedAgain, resolve, at(31))).toMatchObject({ ok: true });
+  });
+});
+
 describe('decide: recorded work', () => {
   const accepted = caseOf({ state: 'accepted', assignedTo: op.id });
   const rec = (actor: Actor, event: 'note' | 'responder-called' | 'revealed'): Command => ({
@@ -293,6 +314,27 @@ describe('decideAlert', () => {
     );
     expect(record).toMatchObject({ into: 'new', outcome: 'record', newCase: { state: 'closed' } });
     expect(record.events.map((e) => e.kind)).toEqual(['opened', 'closed']);
+  });
+
+  it('opens a future-dated alarm as raised now: it waits, escalates and misses targets from now', () => {
+    // A device clock an hour fast: the case may not sit behind every press of the hour, nor wait
+    // an hour for its ladder and answer targets.
+    const d = decideAlert({}, press(3600), at(10), 900);
+    if (d.into !== 'new') throw new Error('expected a new case');
+    expect(d.newCase.raisedAt).toEqual(at(10));
+    expect(d.events[0]?.data).toMatchObject({ raisedAtAheadSeconds: 3590 });
+    // A press a few seconds ahead of the helpline's clock is taken as it came.
+    const near = decideAlert({}, press(12), at(10), 900);
+    if (near.into !== 'new') throw new Error('expected a new case');
+    expect(near.newCase.raisedAt).toEqual(at(10));
+  });
+
+  it('joins a future-dated alert to the open case as raised now, never moving its window ahead', () => {
+    const d = decideAlert({ openCase: caseOf() }, press(7200), at(60), 900);
+    expect(d).toMatchObject({ into: 'existing', outcome: 'joined' });
+    if (d.into !== 'existing') throw new Error('expected a join');
+    expect(d.patch.lastAlertAt).toEqual(at(60));
+    expect(d.events[0]?.data).toMatchObject({ raisedAtAheadSeconds: 7140 });
   });
 
   it('resolves an unaccepted case whose every alert the resident cancelled', () => {

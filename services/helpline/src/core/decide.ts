@@ -1,4 +1,4 @@
-import { type Alert, CaseState, type EventType } from '@telecare/contracts';
+import { type Alert, CaseState, type EventType, isPress } from '@telecare/contracts';
 import { callingRefusal } from './calls.ts';
 import { factData, factTimeProblem } from './facts.ts';
 import type {
@@ -76,6 +76,30 @@ function whoseRefusal(c: CaseSnapshot, action: string, actor: Actor): Decision |
   return undefined;
 }
 
+/**
+ * A hold or resolution decided on a case as it was before an alert joined it (the resident pressed
+ * again while the operator typed the outcome) would put away a press nobody read: refused, so the
+ * operator looks again. Only when the request says what the operator saw (`seenAlerts`).
+ */
+function unseenRefusal(
+  c: CaseSnapshot,
+  action: 'hold' | 'resolve',
+  seen: number | undefined,
+): Decision | undefined {
+  if (seen === undefined || c.alerts.length <= seen) return undefined;
+  const since = c.alerts.slice(seen);
+  const pressed = since.some((a) => isPress(a.type) && !a.closes);
+  const what = pressed
+    ? 'the resident pressed again'
+    : `${since.length} new alert${since.length > 1 ? 's' : ''} joined the case`;
+  return refuse(
+    'state',
+    action,
+    `${what} since you opened the case: read it before you ${action === 'hold' ? 'put it on hold' : 'resolve it'}`,
+    c.assignedTo ?? undefined,
+  );
+}
+
 const CLEAR_HOLD: CasePatch = { holdUntil: null, holdReason: null, holdReturnPriority: null };
 
 function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date): Decision {
@@ -83,6 +107,8 @@ function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date)
     return refuse('state', cmd.kind, refusal(cmd.kind, c.state), c.assignedTo ?? undefined);
   const whose = whoseRefusal(c, cmd.kind, cmd.actor);
   if (whose) return whose;
+  const unseen = cmd.kind === 'accept' ? undefined : unseenRefusal(c, cmd.kind, cmd.seenAlerts);
+  if (unseen) return unseen;
   const by = (kind: EventDraft['kind'], data: Record<string, unknown>): EventDraft => ({
     kind,
     actor: cmd.actor.id,

@@ -62,6 +62,8 @@ export type Command =
       readonly until: Date;
       readonly reason: string;
       readonly returnPriority?: Priority | undefined;
+      /** Alerts the case had on the operator's screen: more since, and the hold is refused. */
+      readonly seenAlerts?: number | undefined;
     }
   | {
       readonly kind: 'resolve';
@@ -70,6 +72,8 @@ export type Command =
       readonly reason: string;
       /** Facts not recorded yet (time on the floor, conveyed, admitted): recorded with the resolution. */
       readonly facts?: readonly CaseFact[] | undefined;
+      /** Alerts the case had on the operator's screen: more since, and the resolution is refused. */
+      readonly seenAlerts?: number | undefined;
     }
   | { readonly kind: 'record-fact'; readonly actor: Actor; readonly facts: readonly CaseFact[] }
   /** Work on the case that does not change its state: a note, a responder or 999 call, a reveal. */

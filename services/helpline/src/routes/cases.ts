@@ -142,7 +142,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return transition(
         'hold',
         req,
-        { action: 'hold', until, reason: req.body.reason, returnPriority: req.body.returnPriority },
+        {
+          action: 'hold',
+          until,
+          reason: req.body.reason,
+          returnPriority: req.body.returnPriority,
+          seenAlerts: req.body.seenAlerts,
+        },
         at,
       );
     },
@@ -151,7 +157,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       transition(
         'resolve',
         req,
-        { action: 'resolve', outcome: req.body.outcome, reason: req.body.reason, facts: req.body.facts },
+        {
+          action: 'resolve',
+          outcome: req.body.outcome,
+          reason: req.body.reason,
+          facts: req.body.facts,
+          seenAlerts: req.body.seenAlerts,
+        },
         now(),
       ),
 

@@ -36,8 +36,20 @@ export type IngestResult =
 
 export type TransitionInput =
   | { action: 'accept' }
-  | { action: 'hold'; until: Date; reason: string; returnPriority?: Priority | undefined }
-  | { action: 'resolve'; outcome: Outcome; reason: string; facts?: readonly CaseFact[] | undefined };
+  | {
+      action: 'hold';
+      until: Date;
+      reason: string;
+      returnPriority?: Priority | undefined;
+      seenAlerts?: number | undefined;
+    }
+  | {
+      action: 'resolve';
+      outcome: Outcome;
+      reason: string;
+      facts?: readonly CaseFact[] | undefined;
+      seenAlerts?: number | undefined;
+    };
 
 const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   state: 'state',
@@ -271,8 +283,16 @@ const commandOf = (input: TransitionInput, actor: Actor): Command =>
           until: input.until,
           reason: input.reason,
           returnPriority: input.returnPriority,
+          seenAlerts: input.seenAlerts,
         }
-      : { kind: 'resolve', actor, outcome: input.outcome, reason: input.reason, facts: input.facts };
+      : {
+          kind: 'resolve',
+          actor,
+          outcome: input.outcome,
+          reason: input.reason,
+          facts: input.facts,
+          seenAlerts: input.seenAlerts,
+        };
 
 /**
  * An operator action on a case: accept, hold, resolve (with the facts not recorded yet). Only a

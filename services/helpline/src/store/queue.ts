@@ -50,6 +50,50 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
         newEvent(next.id, 'offered', { to: userId, expiresInSeconds: offerSeconds }, SYSTEM_ACTOR, now),
       );
     }
+    // Nobody free, and an alarm call waits: it takes the offer of a less urgent case (the least
+    // urgent, the one offered last), which goes back to the queue. Until now a press waited for a
+    // mains-fail offer to lapse (OFFER_TIMEOUT_S) or be accepted. Each swap lowers what is on
+    // offer, so this ends.
+    for (;;) {
+      const { rows: waiting } = await db.query<{ id: string; priority: number }>(
+        `select id, priority from ${ctx.t.cases}
+         where state = 'queued' and not test_mode and priority = any($1)
+         order by priority, raised_at, id limit 1 for update skip locked`,
+        [ALARM_PRIORITIES],
+      );
+      const urgent = waiting[0];
+      if (!urgent) break;
+      const { rows: displaced } = await db.query<{ id: string; offered_to: string }>(
+        `select c.id, c.offered_to from ${ctx.t.cases} c
+         where c.state = 'offered' and not c.test_mode and c.priority > $2
+           and ${ctx.consoles.thereSql('c.offered_to', '$1')}
+         order by c.priority desc, c.offer_expires_at desc, c.id limit 1 for update of c skip locked`,
+        [now, urgent.priority],
+      );
+      const lower = displaced[0];
+      if (!lower) break;
+      const userId = lower.offered_to;
+      await db.query(
+        `update ${ctx.t.cases} set state = 'queued', offered_to = null, offer_expires_at = null,
+           updated_at = $2 where id = $1`,
+        [lower.id, now],
+      );
+      await db.query(
+        `update ${ctx.t.cases} set state = 'offered', offered_to = $2, last_offered_to = $2,
+           offer_expires_at = $3, updated_at = $4 where id = $1`,
+        [urgent.id, userId, new Date(now.getTime() + offerSeconds * 1000), now],
+      );
+      events.push(
+        newEvent(
+          lower.id,
+          'offer-expired',
+          { from: userId, reason: 'a more urgent case', for: urgent.id },
+          SYSTEM_ACTOR,
+          now,
+        ),
+        newEvent(urgent.id, 'offered', { to: userId, expiresInSeconds: offerSeconds }, SYSTEM_ACTOR, now),
+      );
+    }
     await append(ctx, db, events);
     return events;
   });
