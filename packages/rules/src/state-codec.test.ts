@@ -10,6 +10,7 @@ import { makeEvent } from './testing.ts';
 
 const RESIDENT = 'res_codec0001';
 const RHYTHM_KEYS = Object.keys(initialRhythm('2026-11-22'));
+const STATE_KEYS = Object.keys(initialState(RESIDENT));
 const START = Date.parse('2026-11-22T06:00:00.000Z');
 
 const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = [
@@ -97,7 +98,8 @@ describe('stored resident state', () => {
           const state = stateAfter(specs, declared ? AWAY_SET : DEFAULT_RULE_SET);
           const decoded = decodeState(encodeState(state));
           expect(decoded).toEqual(state);
-          // One shape for every rhythm, built by the rules or read back.
+          // One shape for every state and every rhythm, built by the rules or read back.
+          for (const whole of [state, decoded]) expect(Object.keys(whole)).toEqual(STATE_KEYS);
           for (const rhythms of [state.rhythms, decoded.rhythms])
             for (const rhythm of Object.values(rhythms ?? {}))
               expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
@@ -138,6 +140,7 @@ describe('stored resident state', () => {
     for (const text of [JSON.stringify(stored), JSON.stringify({ ...state, rhythms: stored.rhythms })]) {
       const decoded = decodeState(text);
       expect(decoded).toEqual(state);
+      expect(Object.keys(decoded)).toEqual(STATE_KEYS);
       for (const rhythm of Object.values(decoded.rhythms ?? {}))
         expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
     }

@@ -1,6 +1,6 @@
 import { type EventType, EventTypeSchema } from '@telecare/contracts';
 import { z } from 'zod';
-import { DeviceSupervision, type RecentEvent, ResidentState, Rhythm, Routine } from './model.ts';
+import { DeviceSupervision, type RecentEvent, ResidentState, Rhythm, Routine, shapedState } from './model.ts';
 import { shapedRhythm } from './rhythm.ts';
 
 /**
@@ -141,7 +141,7 @@ export function decodeState(text: string): ResidentState {
   if (versioned.success && versioned.data.v === 2) {
     const whole = ResidentState.safeParse(json);
     if (!whole.success) throw new StateDecodeError(z.prettifyError(whole.error));
-    const state = whole.data;
+    const state = shapedState(whole.data);
     if (state.rhythms !== undefined) state.rhythms = shapedRhythms(state.rhythms);
     return state;
   }
@@ -172,6 +172,7 @@ function expand(stored: StoredState): ResidentState {
     if (doseId !== undefined) entry.doseId = doseId;
     recent.push(entry);
   }
+  // In the one shape of every state the core builds (`shapedState`).
   return {
     v: 2,
     residentId: stored.residentId,
@@ -180,9 +181,9 @@ function expand(stored: StoredState): ResidentState {
     devices: stored.devices,
     scheduled: stored.scheduled,
     routines: stored.routines,
-    ...(stored.rhythms === undefined ? {} : { rhythms: shapedRhythms(stored.rhythms) }),
-    ...(stored.forgottenUntil === undefined ? {} : { forgottenUntil: stored.forgottenUntil }),
-    ...(stored.away === undefined ? {} : { away: stored.away }),
+    forgottenUntil: stored.forgottenUntil,
+    rhythms: stored.rhythms === undefined ? undefined : shapedRhythms(stored.rhythms),
+    away: stored.away,
   };
 }
 

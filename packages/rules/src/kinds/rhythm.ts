@@ -227,7 +227,7 @@ export function rhythmOnTick(
     const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings, date), tz);
     if (due > timer.checkAt) {
       out.setTimer(rule, due, { id: timer.id, key: timer.key });
-      return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
+      return withField(undefined, state, 'scheduled', { ...state.scheduled, [rule.id]: due });
     }
     wakeUpCheck(rule, timer, state, rhythm, out);
     return reschedule(rule, state, out, timer.checkAt);
