@@ -119,7 +119,8 @@ export function evaluateArea(
       testMode: false,
     });
   }
-  return { state: { ...state, reports, raised }, alerts };
+  // A literal, not a spread with fields then set: that gives each copy a shape of its own.
+  return { state: { v: state.v, district: state.district, reports, raised }, alerts };
 }
 
 /** Timer ids of the per-home alerts held for an area decision start with this. */

@@ -564,7 +564,27 @@ export const ResidentState = z.object({
 export type ResidentState = z.infer<typeof ResidentState>;
 
 export function initialState(residentId: string): ResidentState {
-  return { v: 2, residentId, recent: [], seen: [], devices: {}, scheduled: {}, routines: {} };
+  return shapedState({ v: 2, residentId, recent: [], seen: [], devices: {}, scheduled: {}, routines: {} });
+}
+
+/**
+ * The state with every field in one order, those it lacks present as `undefined` (which stored
+ * JSON leaves out). Every state the core builds has this one shape (a copy with a field changed
+ * keeps it), so the fields read on every input stay fixed-offset loads rather than megamorphic ones.
+ */
+export function shapedState(state: ResidentState): ResidentState {
+  return {
+    v: state.v,
+    residentId: state.residentId,
+    recent: state.recent,
+    seen: state.seen,
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+    forgottenUntil: state.forgottenUntil,
+    rhythms: state.rhythms,
+    away: state.away,
+  };
 }
 
 /**

@@ -29,6 +29,45 @@ export function initialRhythm(date: string): Rhythm {
     place: 'home',
     bed: false,
     chair: false,
+    bedTs: undefined,
+    chairTs: undefined,
+    last: undefined,
+    returning: undefined,
+    leftBed: undefined,
+    upOn: undefined,
+    bedAt: undefined,
+    upInNight: undefined,
+    checkAt: undefined,
+  };
+}
+
+/**
+ * The rhythm with every field in one order, those it lacks present as `undefined` (which the
+ * stored JSON leaves out): every rhythm the core builds has this one shape, whatever fields it
+ * gained and in whatever order, so reading a field on each activity stays a fixed-offset load.
+ * A rhythm read back from storage is given it too (its JSON keeps the order it was written in).
+ */
+export function shapedRhythm(r: Rhythm): Rhythm {
+  return {
+    day: r.day,
+    days: r.days,
+    gaps: r.gaps,
+    up: r.up,
+    outs: r.outs,
+    backs: r.backs,
+    beds: r.beds,
+    place: r.place,
+    bed: r.bed,
+    chair: r.chair,
+    bedTs: r.bedTs,
+    chairTs: r.chairTs,
+    last: r.last,
+    returning: r.returning,
+    leftBed: r.leftBed,
+    upOn: r.upOn,
+    bedAt: r.bedAt,
+    upInNight: r.upInNight,
+    checkAt: r.checkAt,
   };
 }
 
@@ -70,9 +109,12 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
 
 /** The bed and chair flags after this report, if it is newer than the last of its device kind. */
 function seats(rhythm: Rhythm, entry: RecentEvent): Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> {
-  const out: Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> = { bed: rhythm.bed, chair: rhythm.chair };
-  if (rhythm.bedTs !== undefined) out.bedTs = rhythm.bedTs;
-  if (rhythm.chairTs !== undefined) out.chairTs = rhythm.chairTs;
+  const out: Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> = {
+    bed: rhythm.bed,
+    chair: rhythm.chair,
+    bedTs: rhythm.bedTs,
+    chairTs: rhythm.chairTs,
+  };
   const bed = entry.type === 'bed.occupied' || entry.type === 'bed.vacated';
   const chair = entry.type === 'chair.occupied' || entry.type === 'chair.vacated';
   if (bed && entry.at >= (rhythm.bedTs ?? -Infinity)) {
@@ -242,8 +284,8 @@ function learned(
     }
     leftBed = undefined;
   }
-  // One copy (or none, in place), then the fields in the order a spread of them would define them
-  // (the key order, and so the stored JSON, stays the same): a literal of several spreads costs more.
+  // One copy (or none, in place): every field is there already (`initialRhythm`), so setting
+  // them keeps the rhythm's one shape, and a field that goes is set to `undefined`.
   const result: { -readonly [K in keyof Rhythm]: Rhythm[K] } = inPlace ? next : { ...next };
   result.bed = placed.bed;
   result.chair = placed.chair;
@@ -256,26 +298,12 @@ function learned(
   if (beds) result.beds = beds;
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
-  if (returning !== undefined) result.returning = returning;
-  if (leftBed !== undefined) result.leftBed = leftBed;
+  result.returning = returning;
+  result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
   if (bedAt !== undefined) result.bedAt = bedAt;
   if (upInNight !== undefined) result.upInNight = upInNight;
-  // A field that goes leaves a copy without it (the others in their order, as a delete leaves
-  // them): a delete would turn the object into a dictionary, slow to read on every later event.
-  const dropReturning = returning === undefined && 'returning' in result;
-  const dropLeftBed = leftBed === undefined && 'leftBed' in result;
-  if (!dropReturning && !dropLeftBed) return result;
-  if (dropReturning && dropLeftBed) {
-    const { returning: _returning, leftBed: _leftBed, ...rest } = result;
-    return rest;
-  }
-  if (dropReturning) {
-    const { returning: _returning, ...rest } = result;
-    return rest;
-  }
-  const { leftBed: _leftBed, ...rest } = result;
-  return rest;
+  return result;
 }
 
 export interface GapLimit {

@@ -3,11 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { initialState, type ResidentState, type RuleSet } from './model.ts';
+import { initialRhythm } from './rhythm.ts';
 import { RulesRunner } from './runner.ts';
 import { decodeState, encodeState, StateDecodeError } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 const RESIDENT = 'res_codec0001';
+const RHYTHM_KEYS = Object.keys(initialRhythm('2026-11-22'));
+const STATE_KEYS = Object.keys(initialState(RESIDENT));
 const START = Date.parse('2026-11-22T06:00:00.000Z');
 
 const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = [
@@ -93,7 +96,13 @@ describe('stored resident state', () => {
         fc.boolean(),
         (specs, declared) => {
           const state = stateAfter(specs, declared ? AWAY_SET : DEFAULT_RULE_SET);
-          expect(decodeState(encodeState(state))).toEqual(state);
+          const decoded = decodeState(encodeState(state));
+          expect(decoded).toEqual(state);
+          // One shape for every state and every rhythm, built by the rules or read back.
+          for (const whole of [state, decoded]) expect(Object.keys(whole)).toEqual(STATE_KEYS);
+          for (const rhythms of [state.rhythms, decoded.rhythms])
+            for (const rhythm of Object.values(rhythms ?? {}))
+              expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
         },
       ),
       { numRuns: 60 },
@@ -112,6 +121,29 @@ describe('stored resident state', () => {
     );
     expect(state.away).toEqual({ id: 'awy_codec', out: true, back: START + 9 * 3600_000 });
     expect(decodeState(encodeState(state))).toEqual(state);
+  });
+
+  it('reads a rhythm stored with its keys in any order back in the one shape', () => {
+    const state = stateAfter(
+      Array.from({ length: 60 }, (_, i) => ({
+        kind: i % 8,
+        offsetMs: i * 900_000,
+        test: false,
+        id: `r${i}`,
+      })),
+    );
+    expect(Object.keys(state.rhythms ?? {})).toHaveLength(1);
+    const stored = JSON.parse(encodeState(state));
+    // An earlier version wrote each rhythm's keys in the order the resident's rhythm gained them.
+    for (const id of Object.keys(stored.rhythms))
+      stored.rhythms[id] = Object.fromEntries(Object.entries(stored.rhythms[id]).reverse());
+    for (const text of [JSON.stringify(stored), JSON.stringify({ ...state, rhythms: stored.rhythms })]) {
+      const decoded = decodeState(text);
+      expect(decoded).toEqual(state);
+      expect(Object.keys(decoded)).toEqual(STATE_KEYS);
+      for (const rhythm of Object.values(decoded.rhythms ?? {}))
+        expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
+    }
   });
 
   it('keeps ids that are not event ids of the gateways as they are', () => {

@@ -1,6 +1,7 @@
 import { type EventType, EventTypeSchema } from '@telecare/contracts';
 import { z } from 'zod';
-import { DeviceSupervision, type RecentEvent, ResidentState, Rhythm, Routine } from './model.ts';
+import { DeviceSupervision, type RecentEvent, ResidentState, Rhythm, Routine, shapedState } from './model.ts';
+import { shapedRhythm } from './rhythm.ts';
 
 /**
  * The stored form of a `ResidentState` (what the shell keeps per resident, in Redis). In memory a
@@ -140,7 +141,9 @@ export function decodeState(text: string): ResidentState {
   if (versioned.success && versioned.data.v === 2) {
     const whole = ResidentState.safeParse(json);
     if (!whole.success) throw new StateDecodeError(z.prettifyError(whole.error));
-    return whole.data;
+    const state = shapedState(whole.data);
+    if (state.rhythms !== undefined) state.rhythms = shapedRhythms(state.rhythms);
+    return state;
   }
   const parsed = StoredState.safeParse(json);
   if (!parsed.success) throw new StateDecodeError(z.prettifyError(parsed.error));
@@ -169,6 +172,7 @@ function expand(stored: StoredState): ResidentState {
     if (doseId !== undefined) entry.doseId = doseId;
     recent.push(entry);
   }
+  // In the one shape of every state the core builds (`shapedState`).
   return {
     v: 2,
     residentId: stored.residentId,
@@ -177,8 +181,19 @@ function expand(stored: StoredState): ResidentState {
     devices: stored.devices,
     scheduled: stored.scheduled,
     routines: stored.routines,
-    ...(stored.rhythms === undefined ? {} : { rhythms: stored.rhythms }),
-    ...(stored.forgottenUntil === undefined ? {} : { forgottenUntil: stored.forgottenUntil }),
-    ...(stored.away === undefined ? {} : { away: stored.away }),
+    forgottenUntil: stored.forgottenUntil,
+    rhythms: stored.rhythms === undefined ? undefined : shapedRhythms(stored.rhythms),
+    away: stored.away,
   };
+}
+
+/**
+ * The rhythms read back in the one shape the core builds them in (`shapedRhythm`): the stored
+ * JSON keeps each resident's own key order, and a field read on every activity would otherwise
+ * meet as many shapes as residents.
+ */
+function shapedRhythms(rhythms: Record<string, Rhythm>): Record<string, Rhythm> {
+  const shaped: Record<string, Rhythm> = {};
+  for (const id in rhythms) shaped[id] = shapedRhythm(rhythms[id] as Rhythm);
+  return shaped;
 }

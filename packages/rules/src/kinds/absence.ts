@@ -192,7 +192,14 @@ export function absenceOnTick(
         return state;
       }
       const supervised = device ?? { lastAt: base.at, lastId: base.id, intervalS };
-      return { ...state, devices: { ...state.devices, [serial]: { ...supervised, lost: alert.id } } };
+      // One literal, not a spread and a field added to it: that gives every record its own shape.
+      const lost: DeviceSupervision = {
+        lastAt: supervised.lastAt,
+        lastId: supervised.lastId,
+        intervalS: supervised.intervalS,
+        lost: alert.id,
+      };
+      return withField(undefined, state, 'devices', { ...state.devices, [serial]: lost });
     }
     case 'wake-up': {
       const date = timer.key ?? '';

@@ -9,7 +9,7 @@ import type { AwayPeriod, EventType } from '@telecare/contracts';
 import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Rule } from '../model.ts';
 import { formatDay, formatHhmm, localTime } from '../time.ts';
-import { assertNever } from './output.ts';
+import { assertNever, withField } from './output.ts';
 
 /** A period as the rules read it: epoch ms. */
 export interface AwayWindow {
@@ -124,24 +124,23 @@ export function trackAway(
 ): ResidentState {
   if (windows.length === 0) {
     if (state.away === undefined) return state;
-    const { away: _gone, ...rest } = state;
-    return rest;
+    return withField(undefined, state, 'away', undefined);
   }
   const w = windows.find((candidate) => covers(candidate, entry.at));
   if (!w) {
     // Keep what a period still named remembers (a late event outside it changes nothing).
     if (state.away === undefined || windows.some((candidate) => candidate.id === state.away?.id))
       return state;
-    const { away: _gone, ...rest } = state;
-    return rest;
+    return withField(undefined, state, 'away', undefined);
   }
   if (!PRESENCE.has(entry.type)) return state;
   const current = state.away?.id === w.id ? state.away : { id: w.id, out: wasOut(before) };
-  if (current.back !== undefined) return current === state.away ? state : { ...state, away: current };
+  if (current.back !== undefined)
+    return current === state.away ? state : withField(undefined, state, 'away', current);
   let next = current;
   if (entry.type === 'door.closed') next = current.out ? current : { ...current, out: true };
   else if (entry.type !== 'door.opened' && current.out) next = { ...current, back: entry.at };
-  return next === state.away ? state : { ...state, away: next };
+  return next === state.away ? state : withField(undefined, state, 'away', next);
 }
 
 /** Out when the period began: the rhythm says so, or the latest presence is the door closing. */

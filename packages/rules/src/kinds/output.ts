@@ -3,14 +3,15 @@
  */
 import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import type {
-  RecentEvent,
-  ResidentState,
-  Rule,
-  RuleSet,
-  Timer,
-  TimerCommand,
-  TriggerRule,
+import {
+  type RecentEvent,
+  type ResidentState,
+  type Rule,
+  type RuleSet,
+  shapedState,
+  type Timer,
+  type TimerCommand,
+  type TriggerRule,
 } from '../model.ts';
 import { type ReasonValues, renderReason } from '../reason.ts';
 import { formatIso } from '../time.ts';
@@ -80,7 +81,9 @@ export function withField<K extends keyof ResidentState>(
     state[key] = value;
     return state;
   }
-  const next = { ...state };
+  // A literal copy (`shapedState`), not a spread: a spread with a field then set gives the copy a
+  // shape of its own, and the states' fields would be read through many shapes.
+  const next = shapedState(state);
   next[key] = value;
   return next;
 }

@@ -255,46 +255,23 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
   return recent;
 }
 
-/**
- * The state with these lists, in the key order `withRhythms` gives. The usual case, a learned
- * rhythm and no declared period away, is one literal: a field added to a literal afterwards
- * costs a second store for the fields beyond it, on every event.
- */
+/** The state with these lists: one literal, in the one shape of every state (`shapedState`). */
 function rebuilt(
   state: ResidentState,
   recent: RecentEvent[],
   seen: string[],
   forgottenUntil: number | undefined,
 ): ResidentState {
-  if (state.rhythms && !state.away)
-    return {
-      v: state.v,
-      residentId: state.residentId,
-      recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil,
-      rhythms: state.rhythms,
-    };
-  return withRhythms(
-    {
-      v: state.v,
-      residentId: state.residentId,
-      recent,
-      seen,
-      devices: state.devices,
-      scheduled: state.scheduled,
-      routines: state.routines,
-      forgottenUntil,
-    },
-    state,
-  );
-}
-
-export function withRhythms(next: ResidentState, state: ResidentState): ResidentState {
-  if (state.rhythms) next.rhythms = state.rhythms;
-  if (state.away) next.away = state.away;
-  return next;
+  return {
+    v: state.v,
+    residentId: state.residentId,
+    recent,
+    seen,
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+    forgottenUntil,
+    rhythms: state.rhythms,
+    away: state.away,
+  };
 }

@@ -153,11 +153,6 @@ function asleepUnseen(rule: RhythmRule, rhythm: Rhythm, last: RecentEvent, s: Re
   return !limit.learned && nightFrom(last.at, s) < last.at + limit.ms;
 }
 
-export function withoutCheck(rhythm: Rhythm): Rhythm {
-  const { checkAt: _check, ...rest } = rhythm;
-  return rest;
-}
-
 export const rhythmTimerId = (rule: RhythmRule, out: Output, event: RecentEvent): string =>
   `${rule.id}:${out.residentId}:${event.id}`;
 
@@ -183,7 +178,7 @@ export function rhythmOnEvent(
     ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe)
     : learnRhythm(before, entry, out.settings.timeZone, observe);
   if (learnt === undefined || (!inPlace && learnt === before)) return state;
-  let rhythm = learnt;
+  const rhythm = learnt;
   const last = rhythm.last as RecentEvent;
   if (previous && previous.id !== last.id && previousCheckAt !== undefined && last.at <= previousCheckAt)
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
@@ -191,8 +186,8 @@ export function rhythmOnEvent(
   // state's own given up): it takes its check in place.
   if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
-    // A copy without it, in place too: a delete would turn the rhythm into a dictionary.
-    if (rhythm.checkAt !== undefined) rhythm = withoutCheck(rhythm);
+    // Set to nothing rather than deleted: a delete would turn the rhythm into a dictionary.
+    rhythm.checkAt = undefined;
   } else {
     let checkAt: number;
     if (rhythm.place === 'out') {
@@ -232,7 +227,7 @@ export function rhythmOnTick(
     const due = zonedInstant(date, wakeCheckMinute(rule, rhythm, out.settings, date), tz);
     if (due > timer.checkAt) {
       out.setTimer(rule, due, { id: timer.id, key: timer.key });
-      return { ...state, scheduled: { ...state.scheduled, [rule.id]: due } };
+      return withField(undefined, state, 'scheduled', { ...state.scheduled, [rule.id]: due });
     }
     wakeUpCheck(rule, timer, state, rhythm, out);
     return reschedule(rule, state, out, timer.checkAt);

@@ -4,7 +4,7 @@
  */
 import type { AbsenceRule, ResidentState, RhythmRule, RoutineRule, Rule } from '../model.ts';
 import { addDays, localTime, minuteOf, zonedInstant } from '../time.ts';
-import type { Output } from './output.ts';
+import { type Output, withField } from './output.ts';
 import { planOf } from './plan.ts';
 import { wakeCheckMinute } from './rhythm.ts';
 
@@ -65,7 +65,7 @@ export function reschedule(rule: Recurring, state: ResidentState, out: Output, a
   // Schedule keys (a date, an hour, a visit) are the same for every resident: the id names the
   // resident so that one resident's check never replaces another's in the timer store.
   out.setTimer(rule, next.checkAt, { id: `${rule.id}:${out.residentId}:${next.key}`, key: next.key });
-  return { ...state, scheduled: { ...state.scheduled, [rule.id]: next.checkAt } };
+  return withField(undefined, state, 'scheduled', { ...state.scheduled, [rule.id]: next.checkAt });
 }
 
 /** Starts each recurring rule's chain of checks once; each tick schedules the next. */
