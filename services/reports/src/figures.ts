@@ -176,8 +176,13 @@ export const hadAmbulance = (c: CaseRow): boolean =>
   hasFact(c, 'ambulance-conveyed');
 export const wasAdmitted = (c: CaseRow): boolean =>
   c.outcome === 'admitted-to-hospital' || hasFact(c, 'admitted');
-/** A fall: raised by a fall detector, or the resident was found on the floor. */
-export const isFall = (c: CaseRow): boolean => c.type === 'fall.detected' || hasFact(c, 'found-on-floor');
+/**
+ * A fall: the resident was found on the floor, or a fall detector raised it and it was not closed as
+ * a false alarm (a detector set off by a dropped pendant is not a fall, and counting it would swell
+ * the falls closed without an ambulance).
+ */
+export const isFall = (c: CaseRow): boolean =>
+  hasFact(c, 'found-on-floor') || (c.type === 'fall.detected' && c.outcome !== 'false-alarm');
 
 export interface FallsCount {
   readonly falls: number;
