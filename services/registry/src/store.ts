@@ -908,12 +908,18 @@ export class RegistryStore {
   }
 
   /** Changes a device (pairing is a new residentId); returns the device before and after. */
+  /**
+   * Changes a device. With `rekey`, an MQTT device that leaves its resident (moved to another, or
+   * back to stock) gets that new secret, the broker told before the commit: whatever held the old
+   * one in the home it left cannot speak as the device in its new one. `rekeyed` says whether it did.
+   */
   async updateDevice(
     serial: string,
     patch: UpdateDeviceBody,
     now: Date,
     db?: PoolClient,
-  ): Promise<{ before: Device; after: Device }> {
+    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit },
+  ): Promise<{ before: Device; after: Device; rekeyed: boolean }> {
     const work = async (client: PoolClient) => {
       const row = await this.#lockDevice(client, serial);
       const before = toDevice(row);
@@ -976,7 +982,17 @@ export class RegistryStore {
           patch.voiceUri === undefined ? row.voice_uri : patch.voiceUri,
         ],
       );
-      return { before, after: toDevice(rows[0]!) };
+      const leaves = row.resident_id !== null && residentId !== row.resident_id;
+      if (!(rekey && leaves && row.protocol === 'mqtt'))
+        return { before, after: toDevice(rows[0]!), rekeyed: false };
+      const rekeyed = await client.query<DeviceRow>(
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4
+          where serial = $1 returning *`,
+        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
+      );
+      const after = toDevice(rekeyed.rows[0]!);
+      await rekey.beforeCommit(after);
+      return { before, after, rekeyed: true };
     };
     return db ? work(db) : withTransaction(this.#pool, work);
   }
