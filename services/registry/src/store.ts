@@ -831,6 +831,12 @@ export class RegistryStore {
         ]);
         if (found.rowCount === 0) throw new UnknownResidentError(input.residentId);
       }
+      // One device in any letter case (the unique index on lower(serial) settles a race).
+      const twin = await client.query<{ serial: string }>(
+        `select serial from ${this.#devices} where lower(serial) = lower($1)`,
+        [input.serial],
+      );
+      if (twin.rows[0]) throw new DuplicateSerialError(input.serial, { registered: twin.rows[0].serial });
       let device: Device;
       try {
         const { rows } = await client.query<DeviceRow>(
@@ -1343,6 +1349,15 @@ export class RegistryStore {
       /** Account → the serial that holds it. */
       accounts: new Map(b.rows.map((r) => [r.dc09_account, r.serial])),
     };
+  }
+
+  /** The registered serial of each of these in any letter case, by its lower case. */
+  async serialsAnyCase(serials: readonly string[]): Promise<Map<string, string>> {
+    const { rows } = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices} where lower(serial) = any($1)`,
+      [serials.map((s) => s.toLowerCase())],
+    );
+    return new Map(rows.map((r) => [r.serial.toLowerCase(), r.serial]));
   }
 
   async residentsExist(ids: readonly string[]): Promise<Set<string>> {

@@ -272,6 +272,32 @@ describe('refusals', () => {
     expect((await mapEntry('DUP-0001'))?.kind).toBe('pendant');
   });
 
+  it('refuses a serial that differs from a registered one only in letter case, from the API and an import', async () => {
+    const residentId = await createResident();
+    expect(
+      (await call('POST', '/api/devices', { serial: 'CASE-0001', residentId, kind: 'pendant' })).status,
+    ).toBe(201);
+    const typed = await call('POST', '/api/devices', { serial: 'case-0001', residentId, kind: 'pendant' });
+    expect(typed.status).toBe(409);
+    expect(typed.body.error).toBe('duplicate-serial');
+    expect(typed.body.message).toContain('CASE-0001');
+    expect(await deviceRows('case-0001')).toBe(0);
+    expect(await mapEntry('case-0001')).toBeUndefined();
+
+    const imported = await call('POST', '/api/import', {
+      devices: `serial,kind,resident\ncase-0001,pendant,${residentId}\nCASE-0002,pendant,${residentId}\ncase-0002,pendant,${residentId}\n`,
+    });
+    expect(imported.status).toBe(422);
+    expect(imported.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ line: 2, field: 'serial', message: expect.stringContaining('CASE-0001') }),
+        expect.objectContaining({ line: 4, field: 'serial', message: expect.stringContaining('twice') }),
+      ]),
+    );
+    expect(await deviceRows('case-0001')).toBe(0);
+    expect(await deviceRows('CASE-0002')).toBe(0);
+  });
+
   it('refuses a device for an unknown resident with 422 and writes nothing', async () => {
     const res = await call('POST', '/api/devices', {
       serial: 'ORPHAN-0001',
