@@ -215,13 +215,10 @@ export function httpErrorHandler(options: {
       // Neither the request's fault nor a bug: the database is down or restarting. No detail of
       // where it is goes to the client.
       options.logger.warn({ err, url: req.routeOptions.url }, 'a server this needs is down');
-      return reply
-        .code(503)
-        .header('retry-after', '5')
-        .send({
-          error: 'unavailable',
-          message: 'a server this service needs is down or restarting: try again shortly',
-        });
+      return reply.code(503).header('retry-after', '5').send({
+        error: 'unavailable',
+        message: 'a server this service needs is down or restarting: try again shortly',
+      });
     }
     options.logger.error({ err, method: req.method, url: req.routeOptions.url }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: options.internalMessage ?? 'internal error' });
