@@ -269,12 +269,23 @@ export class ReportsStore {
     return rows[0]?.n ?? 0;
   }
 
+  /**
+   * Whether this alert opened a case of its own that counts. A repeat press is record-only while
+   * the call it repeats is open (it joins it), but the helpline opens a new case for it once that
+   * call was resolved: then it is a new call, and counts as one.
+   */
+  #opensCall(alertId: string): string {
+    return `select 1 from ${this.#t.rp_cases} oc where oc.alert_id = ${alertId}
+      and not oc.test_mode and not oc.record_only and oc.opened_at is not null`;
+  }
+
   async #alerts(scope: Scope): Promise<AlertRow[]> {
     const t = this.#t;
     const { rows } = await this.pool.query(
       `select a.type, a.priority, p.district, a.raised_at, a.late
        from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
-       where not a.test_mode and not a.record_only and a.raised_at >= $1 and a.raised_at < $2
+       where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
+         and (not a.record_only or exists (${this.#opensCall('a.alert_id')}))
          and ($3::text[] is null or p.district = any($3))`,
       [scope.from, scope.to, scope.districts],
     );

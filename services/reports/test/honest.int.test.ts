@@ -9,16 +9,21 @@ const h = await reportsHarness('rphonest', {
   REPORTS_PSEUDONYM_KEY: 'a-pseudonym-secret-of-32-characters-or-more',
 });
 
-/** A P1 pendant call raised at `at`, opened and accepted 20 s later; resolved unless `open`. */
+/**
+ * A P1 pendant call raised at `at`, opened and accepted 20 s later; resolved unless `open`. With
+ * `repeats`, a press the triage merged into that alert's group, which the helpline opened a case
+ * for because the case of the alert it repeats was resolved by then.
+ */
 async function call(
   n: string,
   residentId: string,
   at: string,
-  opts: { open?: boolean; testMode?: boolean } = {},
+  opts: { open?: boolean; testMode?: boolean; repeats?: string } = {},
 ) {
   const a = {
     ...alert({ residentId, priority: 1, type: 'pendant.pressed', raisedAt: at }),
     testMode: !!opts.testMode,
+    ...(opts.repeats ? { repeats: { alertId: opts.repeats } } : {}),
   };
   await h.publishAlert(a);
   const t = (s: number) => new Date(Date.parse(at) + s * 1000).toISOString();
@@ -28,13 +33,14 @@ async function call(
       alertId: a.id,
       priority: 1,
       type: a.type,
-      testMode: !!opts.testMode,
+      ...(opts.testMode ? { testMode: true } : {}),
+      ...(opts.repeats ? { repeats: opts.repeats } : {}),
     }),
   );
   await h.publishCase(caseEvent(caseId, 'accepted', t(20)));
   if (!opts.open)
     await h.publishCase(caseEvent(caseId, 'resolved', t(600), { outcome: 'reassurance-given' }));
-  return caseId;
+  return { caseId, alertId: a.id };
 }
 
 const heartbeat = (serial: string, residentId: string, at: string, district: string) =>
@@ -73,8 +79,25 @@ beforeAll(async () => {
   await heartbeat('PEN-OPN', 'res_open', '2026-11-01T08:00:00.000Z', 'GL4');
   await call('test', 'res_open', '2026-11-10T10:00:00.000Z', { testMode: true });
   await call('open', 'res_open', '2026-11-30T23:59:00.000Z', { open: true });
-  // 10 movers × 3 steps, 2 clock calls × 3, a test call × 3, the open case × 2.
-  await waitFor(async () => (await casesIn()) === 30 + 6 + 3 + 2, {
+  // Five residents in GL5 each press, press again while the call is open (merged into it: no
+  // case of its own), and press again after it was resolved (a new call, in a new case).
+  for (let i = 0; i < 5; i++) {
+    const resident = `res_repeat${i}`;
+    await heartbeat(`PEN-RP${i}`, resident, '2026-11-01T08:00:00.000Z', 'GL5');
+    const first = await call(`rp-first${i}`, resident, `2026-11-12T10:0${i}:00.000Z`);
+    await h.publishAlert({
+      ...alert({
+        residentId: resident,
+        priority: 1,
+        type: 'pendant.pressed',
+        raisedAt: `2026-11-12T10:0${i}:30.000Z`,
+      }),
+      repeats: { alertId: first.alertId },
+    });
+    await call(`rp-again${i}`, resident, `2026-11-12T11:0${i}:00.000Z`, { repeats: first.alertId });
+  }
+  // 10 movers × 3 steps, 2 clock calls × 3, a test call × 3, the open case × 2, 10 repeats × 3.
+  await waitFor(async () => (await casesIn()) === 30 + 6 + 3 + 2 + 30, {
     what: 'every step applied',
     timeoutMs: 20_000,
   });
@@ -97,6 +120,19 @@ describe('a resident who moved district in the period', () => {
       expect(s.alerts.byType.total, district).toBe(n);
       expect(s.outcomes.total, district).toBe(n);
     }
+  });
+});
+
+describe('repeated presses', () => {
+  it('count once while the call is open, and again as a new call after it was resolved', async () => {
+    const s = (await (
+      await h.api('/api/reports/summary?from=2026-11-01&to=2026-12-01&districts=GL5')
+    ).json()) as Summary;
+    // 5 first presses and 5 presses after the resolve; the 5 merged presses are not calls.
+    expect(s.alerts.byType.total).toBe(10);
+    expect(s.alerts.byPriority.cells.P1).toBe(10);
+    expect(s.outcomes.total).toBe(10);
+    expect(s.answer.within60s.of).toBe(10);
   });
 });
 
