@@ -48,11 +48,13 @@ export interface AlertRow {
   readonly late: boolean;
 }
 
+/** A device heard in a month of the period (one row per device, district and month). */
 export interface ActivityRow {
   readonly serial: string;
   readonly residentId: string;
   readonly deviceKind: string;
   readonly district: string | null;
+  /** The first day (UTC, `YYYY-MM-DD`) it was heard in that month. */
   readonly day: string;
 }
 

@@ -298,12 +298,20 @@ export class ReportsStore {
     }));
   }
 
+  /**
+   * Who was active: one row per device, resident, district and calendar month (UTC), with the first
+   * day it was heard that month. Every figure counts activity by month at the finest (distinct
+   * residents and devices, per month and per district), so a day-by-day read would only cost: five
+   * years of 10,000 devices are 600,000 rows this way, 18 million a day at a time.
+   */
   async #activity(scope: Scope): Promise<ActivityRow[]> {
     const { rows } = await this.pool.query(
-      `select serial, resident_id, device_kind, district, day::text as day from ${this.#t.rp_device_days}
+      `select serial, resident_id, device_kind, district, min(day)::text as day from ${this.#t.rp_device_days}
        where day >= ($1::timestamptz at time zone 'UTC')::date
          and (day::timestamp at time zone 'UTC') < $2
-         and ($3::text[] is null or district = any($3))`,
+         and ($3::text[] is null or district = any($3))
+       group by serial, resident_id, device_kind, district, date_trunc('month', day)
+       order by serial, day`,
       [scope.from, scope.to, scope.districts],
     );
     return rows.map((row) => ({

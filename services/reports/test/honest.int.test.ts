@@ -54,6 +54,14 @@ const episodes = async (query: string) => {
   return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [cols[i], v])));
 };
 
+const daysOf = async (serial: string) => {
+  const { rows } = await h.reports.store.pool.query(
+    `select count(*)::int as n from ${h.reports.store.table('rp_device_days')} where serial = $1`,
+    [serial],
+  );
+  return rows[0]?.n as number;
+};
+
 const casesIn = async () => {
   const { rows } = await h.reports.store.pool.query(
     `select count(*)::int as n from ${h.reports.store.table('rp_case_steps')}`,
@@ -96,8 +104,16 @@ beforeAll(async () => {
     });
     await call(`rp-again${i}`, resident, `2026-11-12T11:0${i}:00.000Z`, { repeats: first.alertId });
   }
+  // One pendant heard every day for 40 days, over two months.
+  for (let d = 0; d < 40; d++)
+    await heartbeat(
+      'PEN-DAILY',
+      'res_daily',
+      new Date(Date.parse('2026-11-10T08:00:00Z') + d * 86_400_000).toISOString(),
+      'GL6',
+    );
   // 10 movers × 3 steps, 2 clock calls × 3, a test call × 3, the open case × 2, 10 repeats × 3.
-  await waitFor(async () => (await casesIn()) === 30 + 6 + 3 + 2 + 30, {
+  await waitFor(async () => (await casesIn()) === 30 + 6 + 3 + 2 + 30 && (await daysOf('PEN-DAILY')) === 40, {
     what: 'every step applied',
     timeoutMs: 20_000,
   });
@@ -133,6 +149,20 @@ describe('repeated presses', () => {
     expect(s.alerts.byPriority.cells.P1).toBe(10);
     expect(s.outcomes.total).toBe(10);
     expect(s.answer.within60s.of).toBe(10);
+  });
+});
+
+describe('bounded work for a long period', () => {
+  it('reads one activity row per device and month, not per day, and counts the same', async () => {
+    const scope = { from: new Date('2026-11-01'), to: new Date('2027-01-01'), districts: ['GL6'] };
+    const { activity } = await h.reports.store.rows(scope);
+    expect(activity.map((a) => [a.serial, a.day.slice(0, 7)])).toEqual([
+      ['PEN-DAILY', '2026-11'],
+      ['PEN-DAILY', '2026-12'],
+    ]);
+    // Days before the period's first day are not read.
+    const late = await h.reports.store.rows({ ...scope, from: new Date('2026-12-15') });
+    expect(late.activity.map((a) => a.day)).toEqual(['2026-12-15']);
   });
 });
 
