@@ -167,8 +167,13 @@ export class RegistryStore {
   /** Why sensitive fields are refused when there is no usable cipher. */
   readonly #noCipher: string;
 
+  readonly #schema: string;
+  /** This process's turn at `exclusively`: one waits here, not on a pooled connection. */
+  #turn: Promise<unknown> = Promise.resolve();
+
   constructor(pool: Pool, schema: string, cipher?: FieldCipher, noCipherReason?: string) {
     this.#pool = pool;
+    this.#schema = schema;
     this.#cipher = cipher;
     this.#noCipher = noCipherReason ?? 'REGISTRY_DATA_KEY is not set';
     // Qualified names rather than search_path: the pool's connections are shared and reused.
@@ -183,6 +188,35 @@ export class RegistryStore {
 
   get pool(): Pool {
     return this.#pool;
+  }
+
+  /**
+   * Runs `work` while no other `exclusively(what)` runs on this schema, in this registry or
+   * another: a PostgreSQL advisory lock across instances, taken in turn within this one (so the
+   * waiting holds no pooled connection). For work that reads, decides and then writes, as an
+   * import does, which must not decide on what another one is half-way through writing.
+   */
+  async exclusively<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const mine = this.#turn.then(async () => {
+      const client = await this.#pool.connect();
+      const key = `${this.#schema}:${what}`;
+      // A connection that could not unlock is closed, not pooled: closing it frees the lock.
+      let broken: Error | undefined;
+      try {
+        await client.query('select pg_advisory_lock(hashtext($1))', [key]);
+        try {
+          return await work();
+        } finally {
+          await client.query('select pg_advisory_unlock(hashtext($1))', [key]).catch((err: Error) => {
+            broken = err;
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
+    });
+    this.#turn = mine.catch(() => undefined);
+    return mine;
   }
 
   /** Whether sensitive fields can be stored (a data key is configured). */

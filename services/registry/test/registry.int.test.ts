@@ -298,6 +298,21 @@ describe('refusals', () => {
     expect(await deviceRows('CASE-0002')).toBe(0);
   });
 
+  it('the same file imported twice at once: one creates, the others find it done', async () => {
+    const residents = 'ref,name,address,postcode\nRACE-R1,Race One,1 Road,GL1 2AB\n';
+    const devices = 'serial,kind,resident\nRACE-0001,pendant,RACE-R1\n';
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() => call('POST', '/api/import', { residents, devices })),
+    );
+    expect(
+      answers.map((a) => a.status),
+      JSON.stringify(answers.map((a) => a.body)),
+    ).toEqual([200, 200, 200, 200]);
+    const actions = answers.map((a) => (a.body.devices as { action: string }[])[0]?.action).sort();
+    expect(actions).toEqual(['created', 'unchanged', 'unchanged', 'unchanged']);
+    expect(await deviceRows('RACE-0001')).toBe(1);
+  });
+
   it('refuses a device for an unknown resident with 422 and writes nothing', async () => {
     const res = await call('POST', '/api/devices', {
       serial: 'ORPHAN-0001',
