@@ -90,4 +90,22 @@ describe.skipIf(!PLUGIN)('telecare import with broker credentials on', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(brokerHasClient(port, 'PND-CLI3')).toBe(true);
   });
+
+  it('device pair that moves a device to another resident prints its new secret, once', async () => {
+    const residents = join(dir, 'residents-move.csv');
+    writeFileSync(
+      residents,
+      'ref,name,address,postcode\nRM1,Move One,5 Road,GL1 2AB\nRM2,Move Two,6 Road,GL2 2AB\n',
+    );
+    const devices = join(dir, 'devices-move.csv');
+    writeFileSync(devices, 'serial,kind,resident\nPND-CLIMV,pendant,RM1\n');
+    expect((await telecare(['import', residents, devices])).code).toBe(0);
+    const found = await telecare(['--json', 'resident', 'search', 'RM2']);
+    const to = (JSON.parse(found.stdout) as { residents: { id: string }[] }).residents[0]!.id;
+    const moved = await telecare(['device', 'pair', 'PND-CLIMV', '--resident', to]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain(`device PND-CLIMV paired with ${to}`);
+    expect(moved.stdout).toMatch(/MQTT secret:\s+[A-Za-z0-9_-]{32}/);
+    expect(moved.stdout).toMatch(/old one no longer works/);
+  });
 });

@@ -145,6 +145,35 @@ export function parseRequest<S extends z.ZodType>(schema: S, input: unknown, pre
   throw new InvalidRequestError(requestIssues(result.error, prefix));
 }
 
+/** Node socket errors of a server that is down, restarting or out of reach. */
+const DOWN_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+/** PostgreSQL states of a server going down or not yet up: admin or crash shutdown, starting up, too many connections. */
+const DOWN_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres says, without a code, of a connection cut or never made. */
+const DOWN_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended)/;
+
+/**
+ * Whether an error says a server the request needed (PostgreSQL) is down or restarting, rather
+ * than that the request or the code is wrong: such a request is worth retrying, a 503.
+ */
+export function isDependencyDown(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  if (code && (DOWN_ERRNOS.has(code) || DOWN_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  if (err instanceof Error && DOWN_MESSAGES.test(err.message)) return true;
+  // Connecting to a name with several addresses fails with every attempt's error.
+  if (err instanceof AggregateError) return err.errors.some(isDependencyDown);
+  return 'cause' in err && err.cause !== err && isDependencyDown(err.cause);
+}
+
 const statusOf = (err: unknown): number => {
   const status = typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : 500;
   return typeof status === 'number' ? status : 500;
@@ -153,7 +182,8 @@ const statusOf = (err: unknown): number => {
 /**
  * The one error-to-HTTP mapper of every service: a `RequestError` becomes its status and code
  * (400 naming fields, 401, 403, 404, 409/422, 429 with Retry-After, 503); Fastify's own 4xx
- * (malformed JSON, wrong content type, body too large) a 4xx naming the body; anything else a 500
+ * (malformed JSON, wrong content type, body too large) a 4xx naming the body; PostgreSQL down or
+ * restarting (`isDependencyDown`) a 503 with Retry-After; anything else a 500
  * that is logged and never shows a stack trace to the client.
  */
 export function httpErrorHandler(options: {
@@ -179,6 +209,15 @@ export function httpErrorHandler(options: {
         error: 'invalid-request',
         message: err.message,
         issues: [{ path: '(body)', message: err.message }],
+      });
+    }
+    if (isDependencyDown(err)) {
+      // Neither the request's fault nor a bug: the database is down or restarting. No detail of
+      // where it is goes to the client.
+      options.logger.warn({ err, url: req.routeOptions.url }, 'a server this needs is down');
+      return reply.code(503).header('retry-after', '5').send({
+        error: 'unavailable',
+        message: 'a server this service needs is down or restarting: try again shortly',
       });
     }
     options.logger.error({ err, method: req.method, url: req.routeOptions.url }, 'request failed');

@@ -44,6 +44,7 @@ export {
   httpErrorHandler,
   InvalidRequestError,
   type Issue,
+  isDependencyDown,
   NotFoundError,
   parseRequest,
   RateLimitedError,

@@ -17,9 +17,11 @@ export class NotFoundError extends NotFound {
 }
 
 export class DuplicateSerialError extends RefusedError {
-  constructor(serial: string, options: { cause?: unknown } = {}) {
-    super(409, 'duplicate-serial', `a device with serial ${serial} is already registered`, [
-      { path: 'serial', message: 'already registered' },
+  /** `registered`: the serial as registered, when it differs from the one given in letter case. */
+  constructor(serial: string, options: { cause?: unknown; registered?: string } = {}) {
+    const as = options.registered && options.registered !== serial ? ` (as ${options.registered})` : '';
+    super(409, 'duplicate-serial', `a device with serial ${serial} is already registered${as}`, [
+      { path: 'serial', message: `already registered${as}` },
     ]);
     if (options.cause !== undefined) this.cause = options.cause;
   }

@@ -495,6 +495,7 @@ export async function importCsv(
   const accounts = deviceRows.map((r) => (r.values.dc09Account ?? '').toUpperCase()).filter(Boolean);
   const existing = await store.existingKeys(serials, accounts);
   const knownDevices = await store.devicesBySerial(serials);
+  const anyCase = await store.serialsAnyCase(serials);
   const residentCells = deviceRows.map((r) => r.values.resident ?? '').filter(Boolean);
   const knownIds = await store.residentsExist(residentCells.filter((v) => v.startsWith('res_')));
   // A device row may name a resident registered before by its ref, without residents.csv.
@@ -565,10 +566,20 @@ export async function importCsv(
     const keySet = !blank(values.dc09Key) || (found?.dc09_key_enc ?? null) !== null;
     const keyless = keylessProblem(dc09Keyless, account0, keySet);
     if (keyless) rowErrors.push({ file: 'devices', line, field: 'dc09Key', message: keyless });
-    if (serial && seenSerials.has(serial)) {
+    // A serial is one device in any letter case, in the file and in the registry.
+    if (serial && seenSerials.has(serial.toLowerCase())) {
       rowErrors.push({ file: 'devices', line, field: 'serial', message: `serial ${serial} appears twice` });
     }
-    if (serial) seenSerials.add(serial);
+    if (serial) seenSerials.add(serial.toLowerCase());
+    const registeredAs = serial ? anyCase.get(serial.toLowerCase()) : undefined;
+    if (registeredAs !== undefined && registeredAs !== serial) {
+      rowErrors.push({
+        file: 'devices',
+        line,
+        field: 'serial',
+        message: `serial ${serial} is registered as ${registeredAs}: write it as registered`,
+      });
+    }
     const account = parsed?.dc09Account;
     const holder = account ? existing.accounts.get(account) : undefined;
     if (account && (seenAccounts.has(account) || (holder !== undefined && holder !== serial))) {

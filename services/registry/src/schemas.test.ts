@@ -1,6 +1,7 @@
+import { ListResidentsQuery } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from './errors.ts';
-import { CreateDeviceBody, CreateResidentBody, parseRequest } from './schemas.ts';
+import { CreateDeviceBody, CreateResidentBody, parseRequest, UpdateResidentBody } from './schemas.ts';
 
 const issuesOf = (run: () => unknown) => {
   try {
@@ -159,5 +160,44 @@ describe('CreateDeviceBody', () => {
       parseRequest(CreateDeviceBody, { serial: 'PND-0001', kind: 'pendant', residentId: 'dev_0000000001' }),
     );
     expect(issues).toEqual([{ path: 'residentId', message: 'must be a resident id (res_…)' }]);
+  });
+});
+
+describe('names and free text', () => {
+  const base = { address: '1 High St', postcode: 'GL1 2AB' };
+
+  it('keeps every name in one Unicode form (NFC), so a search typed either way finds it', () => {
+    // "Zoë Núñez" as some keyboards and copied text give it: letters followed by combining marks.
+    const decomposed = 'Zoe\u0308 Nu\u0301n\u0303ez';
+    const created = parseRequest(CreateResidentBody, {
+      ...base,
+      name: decomposed,
+      mobilityNotes: 'cafe\u0301',
+    });
+    expect(created.name).toBe('Zoë Núñez');
+    expect(created.mobilityNotes).toBe('café');
+    expect(parseRequest(UpdateResidentBody, { name: decomposed }).name).toBe('Zoë Núñez');
+    expect(parseRequest(ListResidentsQuery, { name: 'Zoe\u0308' }).name).toBe('Zoë');
+    // 200 accented letters are 200 characters, however they were typed.
+    expect(parseRequest(CreateResidentBody, { ...base, name: 'e\u0301'.repeat(200) }).name).toHaveLength(200);
+  });
+
+  it('refuses control and text-direction characters in a name, naming the field', () => {
+    for (const name of [
+      'Edith\nSmith',
+      'Edith\u0007',
+      'Edith \u202Ehtims',
+      'Edith\u2066x\u2069',
+      'Edith\u0085',
+    ]) {
+      expect(
+        issuesOf(() => parseRequest(CreateResidentBody, { ...base, name })),
+        JSON.stringify(name),
+      ).toEqual([{ path: 'name', message: 'must not contain control or text-direction characters' }]);
+    }
+    // Notes may run over lines.
+    expect(
+      parseRequest(CreateResidentBody, { ...base, name: 'Edith', riskNotes: 'stairs\nsteep' }).riskNotes,
+    ).toBe('stairs\nsteep');
   });
 });

@@ -167,8 +167,13 @@ export class RegistryStore {
   /** Why sensitive fields are refused when there is no usable cipher. */
   readonly #noCipher: string;
 
+  readonly #schema: string;
+  /** This process's turn at `exclusively`: one waits here, not on a pooled connection. */
+  #turn: Promise<unknown> = Promise.resolve();
+
   constructor(pool: Pool, schema: string, cipher?: FieldCipher, noCipherReason?: string) {
     this.#pool = pool;
+    this.#schema = schema;
     this.#cipher = cipher;
     this.#noCipher = noCipherReason ?? 'REGISTRY_DATA_KEY is not set';
     // Qualified names rather than search_path: the pool's connections are shared and reused.
@@ -183,6 +188,35 @@ export class RegistryStore {
 
   get pool(): Pool {
     return this.#pool;
+  }
+
+  /**
+   * Runs `work` while no other `exclusively(what)` runs on this schema, in this registry or
+   * another: a PostgreSQL advisory lock across instances, taken in turn within this one (so the
+   * waiting holds no pooled connection). For work that reads, decides and then writes, as an
+   * import does, which must not decide on what another one is half-way through writing.
+   */
+  async exclusively<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const mine = this.#turn.then(async () => {
+      const client = await this.#pool.connect();
+      const key = `${this.#schema}:${what}`;
+      // A connection that could not unlock is closed, not pooled: closing it frees the lock.
+      let broken: Error | undefined;
+      try {
+        await client.query('select pg_advisory_lock(hashtext($1))', [key]);
+        try {
+          return await work();
+        } finally {
+          await client.query('select pg_advisory_unlock(hashtext($1))', [key]).catch((err: Error) => {
+            broken = err;
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
+    });
+    this.#turn = mine.catch(() => undefined);
+    return mine;
   }
 
   /** Whether sensitive fields can be stored (a data key is configured). */
@@ -831,6 +865,12 @@ export class RegistryStore {
         ]);
         if (found.rowCount === 0) throw new UnknownResidentError(input.residentId);
       }
+      // One device in any letter case (the unique index on lower(serial) settles a race).
+      const twin = await client.query<{ serial: string }>(
+        `select serial from ${this.#devices} where lower(serial) = lower($1)`,
+        [input.serial],
+      );
+      if (twin.rows[0]) throw new DuplicateSerialError(input.serial, { registered: twin.rows[0].serial });
       let device: Device;
       try {
         const { rows } = await client.query<DeviceRow>(
@@ -908,12 +948,18 @@ export class RegistryStore {
   }
 
   /** Changes a device (pairing is a new residentId); returns the device before and after. */
+  /**
+   * Changes a device. With `rekey`, an MQTT device that leaves its resident (moved to another, or
+   * back to stock) gets that new secret, the broker told before the commit: whatever held the old
+   * one in the home it left cannot speak as the device in its new one. `rekeyed` says whether it did.
+   */
   async updateDevice(
     serial: string,
     patch: UpdateDeviceBody,
     now: Date,
     db?: PoolClient,
-  ): Promise<{ before: Device; after: Device }> {
+    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit },
+  ): Promise<{ before: Device; after: Device; rekeyed: boolean }> {
     const work = async (client: PoolClient) => {
       const row = await this.#lockDevice(client, serial);
       const before = toDevice(row);
@@ -976,7 +1022,17 @@ export class RegistryStore {
           patch.voiceUri === undefined ? row.voice_uri : patch.voiceUri,
         ],
       );
-      return { before, after: toDevice(rows[0]!) };
+      const leaves = row.resident_id !== null && residentId !== row.resident_id;
+      if (!(rekey && leaves && row.protocol === 'mqtt'))
+        return { before, after: toDevice(rows[0]!), rekeyed: false };
+      const rekeyed = await client.query<DeviceRow>(
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4
+          where serial = $1 returning *`,
+        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
+      );
+      const after = toDevice(rekeyed.rows[0]!);
+      await rekey.beforeCommit(after);
+      return { before, after, rekeyed: true };
     };
     return db ? work(db) : withTransaction(this.#pool, work);
   }
@@ -1327,6 +1383,15 @@ export class RegistryStore {
       /** Account → the serial that holds it. */
       accounts: new Map(b.rows.map((r) => [r.dc09_account, r.serial])),
     };
+  }
+
+  /** The registered serial of each of these in any letter case, by its lower case. */
+  async serialsAnyCase(serials: readonly string[]): Promise<Map<string, string>> {
+    const { rows } = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices} where lower(serial) = any($1)`,
+      [serials.map((s) => s.toLowerCase())],
+    );
+    return new Map(rows.map((r) => [r.serial.toLowerCase(), r.serial]));
   }
 
   async residentsExist(ids: readonly string[]): Promise<Set<string>> {

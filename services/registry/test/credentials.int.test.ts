@@ -141,6 +141,52 @@ describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic securit
     expect(await connect('PND-CRED2', first)).toBeInstanceOf(Error);
   });
 
+  it('a device moved to another resident gets a new secret: the old one stops working', async () => {
+    const other = await call('POST', '/api/residents', {
+      name: 'Moved To',
+      address: '9 Road',
+      postcode: 'GL2 2AB',
+    });
+    const created = await call('POST', '/api/devices', { serial: 'PND-MOVE1', residentId, kind: 'pendant' });
+    const old = (created.body.credentials as { secret: string }).secret;
+
+    const moved = await call('PATCH', '/api/devices/PND-MOVE1', { residentId: other.body.id });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body.residentId).toBe(other.body.id);
+    const issued = moved.body.credentials as { username: string; secret: string };
+    expect(issued.username).toBe('PND-MOVE1');
+    expect(issued.secret).not.toBe(old);
+    expect(await connect('PND-MOVE1', old)).toBeInstanceOf(Error);
+    const admitted = await connect('PND-MOVE1', issued.secret);
+    expect(admitted).not.toBeInstanceOf(Error);
+    await (admitted as MqttClient).endAsync();
+    expect(JSON.stringify((await call('GET', '/api/devices/PND-MOVE1')).body)).not.toContain(issued.secret);
+
+    // A change that keeps the resident issues nothing and leaves the secret working.
+    const located = await call('PATCH', '/api/devices/PND-MOVE1', { location: 'worn' });
+    expect(located.body.credentials).toBeUndefined();
+    const still = await connect('PND-MOVE1', issued.secret);
+    expect(still).not.toBeInstanceOf(Error);
+    await (still as MqttClient).endAsync();
+  });
+
+  it('a device taken back to stock gets a new secret too; pairing it from stock keeps that one', async () => {
+    const created = await call('POST', '/api/devices', { serial: 'PND-MOVE2', residentId, kind: 'pendant' });
+    const old = (created.body.credentials as { secret: string }).secret;
+    const unpaired = await call('PATCH', '/api/devices/PND-MOVE2', { residentId: null });
+    expect(unpaired.status, JSON.stringify(unpaired.body)).toBe(200);
+    expect(unpaired.body.state).toBe('stock');
+    const stockSecret = (unpaired.body.credentials as { secret: string }).secret;
+    expect(await connect('PND-MOVE2', old)).toBeInstanceOf(Error);
+
+    const paired = await call('PATCH', '/api/devices/PND-MOVE2', { residentId });
+    expect(paired.status).toBe(200);
+    expect(paired.body.credentials).toBeUndefined();
+    const admitted = await connect('PND-MOVE2', stockSecret);
+    expect(admitted).not.toBeInstanceOf(Error);
+    await (admitted as MqttClient).endAsync();
+  });
+
   it('decommissioning revokes the credential: the device is refused afterwards', async () => {
     const gone = await call('POST', '/api/devices/PND-CRED1/decommission');
     expect(gone.status).toBe(200);

@@ -272,6 +272,47 @@ describe('refusals', () => {
     expect((await mapEntry('DUP-0001'))?.kind).toBe('pendant');
   });
 
+  it('refuses a serial that differs from a registered one only in letter case, from the API and an import', async () => {
+    const residentId = await createResident();
+    expect(
+      (await call('POST', '/api/devices', { serial: 'CASE-0001', residentId, kind: 'pendant' })).status,
+    ).toBe(201);
+    const typed = await call('POST', '/api/devices', { serial: 'case-0001', residentId, kind: 'pendant' });
+    expect(typed.status).toBe(409);
+    expect(typed.body.error).toBe('duplicate-serial');
+    expect(typed.body.message).toContain('CASE-0001');
+    expect(await deviceRows('case-0001')).toBe(0);
+    expect(await mapEntry('case-0001')).toBeUndefined();
+
+    const imported = await call('POST', '/api/import', {
+      devices: `serial,kind,resident\ncase-0001,pendant,${residentId}\nCASE-0002,pendant,${residentId}\ncase-0002,pendant,${residentId}\n`,
+    });
+    expect(imported.status).toBe(422);
+    expect(imported.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ line: 2, field: 'serial', message: expect.stringContaining('CASE-0001') }),
+        expect.objectContaining({ line: 4, field: 'serial', message: expect.stringContaining('twice') }),
+      ]),
+    );
+    expect(await deviceRows('case-0001')).toBe(0);
+    expect(await deviceRows('CASE-0002')).toBe(0);
+  });
+
+  it('the same file imported twice at once: one creates, the others find it done', async () => {
+    const residents = 'ref,name,address,postcode\nRACE-R1,Race One,1 Road,GL1 2AB\n';
+    const devices = 'serial,kind,resident\nRACE-0001,pendant,RACE-R1\n';
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map(() => call('POST', '/api/import', { residents, devices })),
+    );
+    expect(
+      answers.map((a) => a.status),
+      JSON.stringify(answers.map((a) => a.body)),
+    ).toEqual([200, 200, 200, 200]);
+    const actions = answers.map((a) => (a.body.devices as { action: string }[])[0]?.action).sort();
+    expect(actions).toEqual(['created', 'unchanged', 'unchanged', 'unchanged']);
+    expect(await deviceRows('RACE-0001')).toBe(1);
+  });
+
   it('refuses a device for an unknown resident with 422 and writes nothing', async () => {
     const res = await call('POST', '/api/devices', {
       serial: 'ORPHAN-0001',

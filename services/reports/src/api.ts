@@ -14,7 +14,7 @@ import {
   UnauthorizedError,
   UnavailableError,
 } from '@telecare/platform';
-import { authenticate, type Principal, TokenStore } from './auth.ts';
+import { authenticate, districtsFor, type Principal, TokenStore } from './auth.ts';
 import {
   bedDaysBeforeAfter,
   type CohortResident,
@@ -105,6 +105,17 @@ function handlers(
   principals: WeakMap<FastifyRequest, Principal>,
 ): RouteHandlers<Routes> {
   const now = () => new Date(deps.clock.now());
+  /** The districts a request may cover (a token bound to districts sees only those). */
+  const districtsOf = (req: FastifyRequest, asked: readonly string[] | null) =>
+    districtsFor(principals.get(req), asked);
+  /** The period and districts asked for, within what the caller's token may see. */
+  const scopeFor = (
+    req: FastifyRequest,
+    query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
+  ): Scope => {
+    const scope = scopeOf(query, now());
+    return { ...scope, districts: districtsOf(req, scope.districts) };
+  };
   const summaryOf = async (scope: Scope) => {
     const rows = await deps.store.rows(scope);
     return summarise(rows, {
@@ -175,11 +186,11 @@ function handlers(
   };
 
   return {
-    summary: async (req) => summaryOf(scopeOf(req.query, now())),
+    summary: async (req) => summaryOf(scopeFor(req, req.query)),
     exportCsv: async (req, reply) =>
-      csvReply(reply, 'summary', exportCsv(await summaryOf(scopeOf(req.query, now())))),
+      csvReply(reply, 'summary', exportCsv(await summaryOf(scopeFor(req, req.query)))),
     chartCsv: async (req, reply) => {
-      const scope = scopeOf(req.query, now());
+      const scope = scopeFor(req, req.query);
       const { chart } = req.params;
       // The before/after figures have fixed windows: the period is not theirs.
       const table =
@@ -198,7 +209,7 @@ function handlers(
     episodesCsv: async (req, reply) => {
       const secret = deps.config.REPORTS_PSEUDONYM_KEY;
       if (!secret) throw new UnavailableError('REPORTS_PSEUDONYM_KEY is not set: no episode export');
-      const scope = scopeOf(req.query, now());
+      const scope = scopeFor(req, req.query);
       const principal = principals.get(req);
       if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
       const { cases } = await deps.store.rows(scope);
@@ -212,8 +223,8 @@ function handlers(
         toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
       );
     },
-    bedDays: async (req) => bedDaysFigures(req.query.districts),
-    careHours: async (req) => careHoursFigures(req.query.districts),
+    bedDays: async (req) => bedDaysFigures(districtsOf(req, req.query.districts)),
+    careHours: async (req) => careHoursFigures(districtsOf(req, req.query.districts)),
     // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
     // the good rows.
     importEpisodes: async (req, reply) => {
@@ -259,11 +270,14 @@ function handlers(
       };
     },
     createToken: async (req) => {
-      const { role, recipient, expiresInDays } = req.body;
+      const { role, recipient, expiresInDays, districts = null } = req.body;
       // Token lifetimes are wall-clock time, as they are checked (above).
-      const created = await tokens.create(role, recipient, expiresInDays, new Date());
-      log.info({ tokenId: created.id, role, expiresAt: created.expiresAt }, 'report token created');
-      return { ...created, role, recipient };
+      const created = await tokens.create(role, recipient, expiresInDays, districts, new Date());
+      log.info(
+        { tokenId: created.id, role, expiresAt: created.expiresAt, districts },
+        'report token created',
+      );
+      return { ...created, role, recipient, districts };
     },
     revokeToken: async (req, reply) => {
       if (!(await tokens.revoke(req.params.id, now()))) throw new NotFoundError(`no token ${req.params.id}`);

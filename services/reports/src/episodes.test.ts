@@ -54,4 +54,27 @@ describe('pseudonymised episodes', () => {
     ]);
     expect(JSON.stringify(table)).not.toMatch(/secret1|T10:/);
   });
+
+  it("marks a fall as the summary counts one: not a detector's false alarm", () => {
+    const kase = (outcome: string) => ({
+      caseId: `case_${outcome}`,
+      residentId: 'res_1',
+      district: 'GL1',
+      priority: 1,
+      type: 'fall.detected',
+      raisedAt: new Date('2026-11-04T10:00:00Z'),
+      acceptedAt: null,
+      responderCalledAt: null,
+      resolvedAt: null,
+      closedAt: null,
+      outcome,
+      facts: [],
+    });
+    const table = episodeTable([kase('false-alarm'), kase('responder-visit')], recipientKey(SECRET, 't'));
+    const fall = table.columns.indexOf('fall');
+    const byOutcome = Object.fromEntries(
+      table.rows.map((r) => [r[table.columns.indexOf('outcome')], r[fall]]),
+    );
+    expect(byOutcome).toEqual({ 'false-alarm': false, 'responder-visit': true });
+  });
 });

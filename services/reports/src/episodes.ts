@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Table } from './csv.ts';
-import { type CaseRow, hadAmbulance, wasAdmitted } from './figures.ts';
+import { type CaseRow, hadAmbulance, isFall, wasAdmitted } from './figures.ts';
 
 /**
  * The key one recipient's pseudonyms are made with: HMAC-SHA-256 of the recipient id under the
@@ -55,7 +55,7 @@ export function episodeTable(cases: readonly CaseRow[], key: Buffer): Table {
       secondsBetween(c.raisedAt, c.acceptedAt),
       c.outcome,
       responderSeconds === null ? null : Math.round(responderSeconds / 6) / 10,
-      c.type === 'fall.detected' || floor !== undefined,
+      isFall(c),
       floor?.onFloorMinutes ?? null,
       hadAmbulance(c),
       wasAdmitted(c),

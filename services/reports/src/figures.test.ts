@@ -142,19 +142,35 @@ describe('responder attendance and falls', () => {
       kase({ type: 'fall.detected', outcome: 'ambulance', facts: [floor(90)] }),
       kase({ type: 'fall.detected', outcome: 'reassurance-given', facts: [floor(30)] }),
       kase({ type: 'fall.detected', outcome: 'responder-visit' }),
+      // A detector's false alarm: not a fall.
       kase({ type: 'fall.detected', outcome: 'false-alarm' }),
       // Not raised by a fall detector, but found on the floor: a fall.
       kase({ type: 'pendant.pressed', outcome: 'responder-visit', facts: [floor(120)] }),
       kase({ type: 'pendant.pressed', outcome: 'reassurance-given' }),
     ];
     expect(fallsCount(cases)).toEqual({
-      falls: 7,
+      falls: 6,
       withAmbulance: 3,
-      withoutAmbulance: 4,
+      withoutAmbulance: 3,
       onFloorMinutes: [10, 90, 30, 120],
       longLies: 2,
       shortLies: 2,
     });
+  });
+
+  it("a fall detector's false alarm is not a fall, unless the resident was found on the floor", () => {
+    const cases = [
+      kase({ type: 'fall.detected', outcome: 'false-alarm' }),
+      kase({ type: 'fall.detected', outcome: 'false-alarm' }),
+      kase({ type: 'fall.detected', outcome: 'responder-visit' }),
+      // Closed as a false alarm of the detector, yet someone was found on the floor: a fall.
+      kase({
+        type: 'fall.detected',
+        outcome: 'false-alarm',
+        facts: [{ fact: 'found-on-floor', at: at(300), onFloorMinutes: 5 }],
+      }),
+    ];
+    expect(fallsCount(cases)).toMatchObject({ falls: 2, withAmbulance: 0, withoutAmbulance: 2 });
   });
 });
 

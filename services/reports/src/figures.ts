@@ -48,11 +48,13 @@ export interface AlertRow {
   readonly late: boolean;
 }
 
+/** A device heard in a month of the period (one row per device, district and month). */
 export interface ActivityRow {
   readonly serial: string;
   readonly residentId: string;
   readonly deviceKind: string;
   readonly district: string | null;
+  /** The first day (UTC, `YYYY-MM-DD`) it was heard in that month. */
   readonly day: string;
 }
 
@@ -176,8 +178,13 @@ export const hadAmbulance = (c: CaseRow): boolean =>
   hasFact(c, 'ambulance-conveyed');
 export const wasAdmitted = (c: CaseRow): boolean =>
   c.outcome === 'admitted-to-hospital' || hasFact(c, 'admitted');
-/** A fall: raised by a fall detector, or the resident was found on the floor. */
-export const isFall = (c: CaseRow): boolean => c.type === 'fall.detected' || hasFact(c, 'found-on-floor');
+/**
+ * A fall: the resident was found on the floor, or a fall detector raised it and it was not closed as
+ * a false alarm (a detector set off by a dropped pendant is not a fall, and counting it would swell
+ * the falls closed without an ambulance).
+ */
+export const isFall = (c: CaseRow): boolean =>
+  hasFact(c, 'found-on-floor') || (c.type === 'fall.detected' && c.outcome !== 'false-alarm');
 
 export interface FallsCount {
   readonly falls: number;

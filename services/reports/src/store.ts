@@ -204,12 +204,30 @@ export class ReportsStore {
     return { cases, alerts, activity, faults, unplaced };
   }
 
+  /**
+   * A join giving `p.district`: where the resident (`resident`) lived at `at`, as their devices
+   * reported it: the district of their last device day on or before that day, else of their first
+   * one after it, else their latest. A resident who moved in the period has each call counted
+   * where it was raised, not where they live now.
+   */
+  #districtAt(resident: string, at: string): string {
+    const t = this.#t;
+    const day = `(${at} at time zone 'UTC')::date`;
+    const pick = (when: string, order: string) =>
+      `(select d.district from ${t.rp_device_days} d
+         where d.resident_id = ${resident} and d.district is not null and ${when}
+         order by d.day ${order}, d.district limit 1)`;
+    return `left join ${t.rp_residents} r on r.resident_id = ${resident}
+      left join lateral (select coalesce(${pick(`d.day <= ${day}`, 'desc')}, ${pick(`d.day > ${day}`, 'asc')},
+        r.district) as district) p on true`;
+  }
+
   /** Cases that count: opened from a real alert (not a test, a cancel or a restore), raised in the period. */
   #caseFrom(): string {
     const t = this.#t;
     return `from ${t.rp_cases} c
       left join ${t.rp_alerts} a on a.alert_id = c.alert_id
-      left join ${t.rp_residents} r on r.resident_id = a.resident_id
+      ${this.#districtAt('a.resident_id', 'coalesce(a.raised_at, c.opened_at)')}
       where not c.test_mode and not c.record_only and c.opened_at is not null
         and coalesce(a.raised_at, c.opened_at) >= $1 and coalesce(a.raised_at, c.opened_at) < $2`;
   }
@@ -217,11 +235,11 @@ export class ReportsStore {
   async #cases(scope: Scope): Promise<CaseRow[]> {
     const t = this.#t;
     const { rows } = await this.pool.query(
-      `select c.case_id, a.resident_id, r.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
+      `select c.case_id, a.resident_id, p.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
          c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
          coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
                    from ${t.rp_case_facts} f where f.case_id = c.case_id), '[]'::json) as facts
-       ${this.#caseFrom()} and ($3::text[] is null or r.district = any($3))`,
+       ${this.#caseFrom()} and ($3::text[] is null or p.district = any($3))`,
       [scope.from, scope.to, scope.districts],
     );
     return rows.map((row) => ({
@@ -245,19 +263,30 @@ export class ReportsStore {
   async #unplaced(scope: Scope): Promise<number> {
     if (!scope.districts) return 0;
     const { rows } = await this.pool.query<{ n: number }>(
-      `select count(*)::int as n ${this.#caseFrom()} and r.district is null`,
+      `select count(*)::int as n ${this.#caseFrom()} and p.district is null`,
       [scope.from, scope.to],
     );
     return rows[0]?.n ?? 0;
   }
 
+  /**
+   * Whether this alert opened a case of its own that counts. A repeat press is record-only while
+   * the call it repeats is open (it joins it), but the helpline opens a new case for it once that
+   * call was resolved: then it is a new call, and counts as one.
+   */
+  #opensCall(alertId: string): string {
+    return `select 1 from ${this.#t.rp_cases} oc where oc.alert_id = ${alertId}
+      and not oc.test_mode and not oc.record_only and oc.opened_at is not null`;
+  }
+
   async #alerts(scope: Scope): Promise<AlertRow[]> {
     const t = this.#t;
     const { rows } = await this.pool.query(
-      `select a.type, a.priority, r.district, a.raised_at, a.late
-       from ${t.rp_alerts} a left join ${t.rp_residents} r on r.resident_id = a.resident_id
-       where not a.test_mode and not a.record_only and a.raised_at >= $1 and a.raised_at < $2
-         and ($3::text[] is null or r.district = any($3))`,
+      `select a.type, a.priority, p.district, a.raised_at, a.late
+       from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
+       where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
+         and (not a.record_only or exists (${this.#opensCall('a.alert_id')}))
+         and ($3::text[] is null or p.district = any($3))`,
       [scope.from, scope.to, scope.districts],
     );
     return rows.map((row) => ({
@@ -269,12 +298,20 @@ export class ReportsStore {
     }));
   }
 
+  /**
+   * Who was active: one row per device, resident, district and calendar month (UTC), with the first
+   * day it was heard that month. Every figure counts activity by month at the finest (distinct
+   * residents and devices, per month and per district), so a day-by-day read would only cost: five
+   * years of 10,000 devices are 600,000 rows this way, 18 million a day at a time.
+   */
   async #activity(scope: Scope): Promise<ActivityRow[]> {
     const { rows } = await this.pool.query(
-      `select serial, resident_id, device_kind, district, day::text as day from ${this.#t.rp_device_days}
+      `select serial, resident_id, device_kind, district, min(day)::text as day from ${this.#t.rp_device_days}
        where day >= ($1::timestamptz at time zone 'UTC')::date
          and (day::timestamp at time zone 'UTC') < $2
-         and ($3::text[] is null or district = any($3))`,
+         and ($3::text[] is null or district = any($3))
+       group by serial, resident_id, device_kind, district, date_trunc('month', day)
+       order by serial, day`,
       [scope.from, scope.to, scope.districts],
     );
     return rows.map((row) => ({

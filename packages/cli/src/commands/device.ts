@@ -74,7 +74,11 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
         params: { serial },
         body: given({ residentId: opts.resident, location: opts.location }),
       });
-      print(out, () => `device ${out.serial} paired with ${out.residentId} (${out.state})`);
+      print(out, () =>
+        [`device ${out.serial} paired with ${out.residentId} (${out.state})`, ...newSecretLines(out)].join(
+          '\n',
+        ),
+      );
     });
   device
     .command('update')
@@ -127,6 +131,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
         [
           `device ${out.serial} updated (${Object.keys(body).join(', ')}): ${out.state}`,
           ...(body.dc09CodeOverrides ? [`code overrides: ${overridesText(out.dc09CodeOverrides)}`] : []),
+          ...newSecretLines(out),
         ].join('\n'),
       );
     });
@@ -175,4 +180,14 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
       const out = await api.decommissionDevice({ params: { serial } });
       print(out, () => `device ${out.serial} decommissioned`);
     });
+}
+
+/** A device that left its resident was issued a new secret: shown this once. */
+function newSecretLines(out: { credentials?: { username: string; secret: string } | undefined }): string[] {
+  if (!out.credentials) return [];
+  return [
+    `MQTT username: ${out.credentials.username}`,
+    `MQTT secret:   ${out.credentials.secret}`,
+    'It left its resident, so it has a new secret and the old one no longer works: write this one into the device now; it is not shown again.',
+  ];
 }

@@ -11,17 +11,33 @@ const requiredOr =
   (issue: { input?: unknown }): string =>
     issue.input === undefined ? 'required' : otherwise;
 
+// Text is kept in one Unicode form (NFC, `.normalize()`): "ë" typed as one character or as "e"
+// and a combining mark is the same name, found by the same search and counted as one character.
+
 const text = (max: number) =>
   z
     .string({ error: requiredOr('must be text') })
     .trim()
+    .normalize('NFC')
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`);
+
+/**
+ * Control characters (line breaks, tabs, bells; C0 and C1) and the characters that reorder
+ * displayed text (bidi embeddings, overrides and isolates): a name with them can show on an
+ * operator's screen as something else, or break a line of a CSV a person opens.
+ */
+const HIDDEN = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+/** A person's name, one line of visible text. */
+const personName = (max: number) =>
+  text(max).refine((value) => !HIDDEN.test(value), 'must not contain control or text-direction characters');
 
 const optionalText = (max: number) =>
   z
     .string({ error: 'must be text or null' })
     .trim()
+    .normalize('NFC')
     .max(max, `must be at most ${max} characters`)
     .nullish()
     .transform((value) => (value ? value : null));
@@ -91,7 +107,7 @@ const installNotBeforeReferral = {
 export const CreateResidentBody = z
   .strictObject({
     externalRef: externalRef.nullish().transform((value) => value ?? null),
-    name: text(200),
+    name: personName(200),
     address: text(500),
     postcode,
     phone: phone.nullish().transform((value) => value ?? null),
@@ -113,6 +129,7 @@ const clearableText = (max: number) =>
   z
     .string({ error: 'must be text or null' })
     .trim()
+    .normalize('NFC')
     .max(max, `must be at most ${max} characters`)
     .transform((value) => (value ? value : null))
     .nullable()
@@ -126,7 +143,7 @@ const clearableText = (max: number) =>
 export const UpdateResidentBody = z
   .strictObject({
     externalRef: externalRef.nullable().optional(),
-    name: text(200).optional(),
+    name: personName(200).optional(),
     address: text(500).optional(),
     postcode: postcode.optional(),
     phone: phone.nullable().optional(),
@@ -177,7 +194,7 @@ export const RevealBody = z.strictObject({
 export type RevealBody = z.infer<typeof RevealBody>;
 
 export const CreateResponderBody = z.strictObject({
-  name: text(200),
+  name: personName(200),
   relationship: text(100),
   phone: z.string({ error: requiredOr('must be text') }).pipe(phone),
   /** 1-based place in the call order; omitted, the responder is called last. */
@@ -402,6 +419,7 @@ const searchText = (max: number) =>
   z
     .string({ error: 'must be text' })
     .trim()
+    .normalize('NFC')
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
     .optional();

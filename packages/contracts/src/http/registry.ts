@@ -410,12 +410,13 @@ export const DEVICE_ROUTES = {
   updateDevice: defineRoute({
     method: 'PATCH',
     path: '/api/devices/{serial}',
-    summary: 'Change a device; pairing is residentId',
+    summary:
+      'Change a device; pairing is residentId. An MQTT device that leaves its resident gets a new broker login, in this answer only',
     roles: WRITE,
     params: SerialParams,
     body: UpdateDeviceBody,
-    response: DeviceView,
-    errors: [404, 409, 422],
+    response: IssuedDevice,
+    errors: [404, 409, 422, 503],
   }),
   issueCredentials: defineRoute({
     method: 'POST',

@@ -9,18 +9,28 @@ export type ReportRole = (typeof REPORT_ROLES)[number];
 
 const AGGREGATES = ['commissioner', 'analyst', 'admin'] as const;
 
+const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
+export const District = z
+  .string()
+  .regex(/^[A-Z]{1,2}[0-9][A-Z0-9]?$/, 'a postcode district such as GL1 or SW1A');
 export const ReportTokenRequest = z.object({
   role: z.enum(REPORT_ROLES),
   /** Who the token is for (an organisation or person id, never a name with spaces). */
   recipient: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
   /** Days the token works (it can be revoked sooner). */
   expiresInDays: z.number().int().min(1).max(365).default(90),
+  /**
+   * The postcode districts the token may see (a council's or trust's own area); absent: every
+   * district. Any other district asked for is refused (403).
+   */
+  districts: z
+    .array(z.string().trim().toUpperCase().pipe(District))
+    .min(1)
+    .max(200)
+    .transform((d) => [...new Set(d)])
+    .optional(),
 });
 
-const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
-export const District = z
-  .string()
-  .regex(/^[A-Z]{1,2}[0-9][A-Z0-9]?$/, 'a postcode district such as GL1 or SW1A');
 /** At most five years in one report: bounded work per request. */
 export const MAX_REPORT_DAYS = 5 * 366;
 
@@ -296,6 +306,7 @@ export const REPORTS_ROUTES = {
       role: z.string(),
       recipient: z.string(),
       expiresAt: z.string(),
+      districts: z.array(z.string()).nullable(),
     }),
     status: 201,
   }),

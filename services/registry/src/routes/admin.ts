@@ -8,7 +8,10 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
   const { deps, log, now } = ctx;
   return {
     importCsv: async (req, reply) => {
-      const result = await importCsv(deps.store, req.body, now(), deps.credentials, deps.dc09Keyless);
+      // One import at a time: a file sent twice at once is checked against what the first wrote.
+      const result = await deps.store.exclusively('import', () =>
+        importCsv(deps.store, req.body, now(), deps.credentials, deps.dc09Keyless),
+      );
       if (result.imported) {
         for (const serial of result.serials) await ctx.published(serial);
         log.info({ residents: result.residents.length, devices: result.devices.length }, 'import committed');

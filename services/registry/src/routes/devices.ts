@@ -55,10 +55,24 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         const keyless = keylessProblem(deps.dc09Keyless, current.dc09Account, false);
         if (keyless) throw new InvalidRequestError([{ path: 'dc09Key', message: keyless }]);
       }
-      const { after } = await deps.store.updateDevice(req.params.serial, body, now());
-      log.info({ serial: after.serial, residentId: after.residentId, state: after.state }, 'device changed');
+      // A device that leaves its resident gets a new secret (used only then): see updateDevice.
+      const authority = deps.credentials;
+      const secret = authority ? newSecret() : undefined;
+      const { after, rekeyed } = await deps.store.updateDevice(
+        req.params.serial,
+        body,
+        now(),
+        undefined,
+        secret && authority
+          ? { hash: hashSecret(secret), secret, beforeCommit: (d) => authority.install(d.serial, secret) }
+          : undefined,
+      );
+      log.info(
+        { serial: after.serial, residentId: after.residentId, state: after.state, rekeyed },
+        'device changed',
+      );
       await ctx.published(after.serial);
-      return after;
+      return { ...after, ...credentialsOf(after, rekeyed ? secret : undefined) };
     },
 
     issueCredentials: async (req) => {
