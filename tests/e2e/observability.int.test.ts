@@ -88,6 +88,7 @@ const EXPECTED: Record<string, string[]> = {
     'helpline_case_commit_seconds',
     'helpline_queue_waiting_cases',
     'helpline_queue_longest_wait_seconds',
+    'helpline_cases_operator_gone',
     'helpline_answer_seconds',
     'nats_consumer_pending_messages',
     'nats_consumer_redelivered_messages',

@@ -77,6 +77,9 @@ export const CaseEvent = z.object({
     'call-ended',
     // A fact the operator recorded for the reports (data is a `CaseFact`).
     'fact-recorded',
+    // The operator holding the case has had no console there for too long, and came back.
+    'operator-gone',
+    'operator-back',
   ]),
   data: z.record(z.string(), z.unknown()),
 });

@@ -52,6 +52,13 @@ export const helplineEnv = {
    * move on. Each stream is pinged every third of it, and the console answers each ping.
    */
   PRESENCE_TIMEOUT_S: seconds(15, 300),
+  /**
+   * The operator holding an accepted or held case with no console there for this long: the case is
+   * flagged `operator-gone` on every console, the supervisor's overview and the metrics.
+   */
+  HELPLINE_OPERATOR_GONE_S: seconds(90, 3600),
+  /** Still gone this much longer: an accepted alarm call (P1, P2) goes back to the queue. */
+  HELPLINE_OPERATOR_GONE_REQUEUE_S: seconds(120, 3600),
   /** Live streams one user (or token) may hold open on one instance; more answer 429. */
   STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(1000).default(8),
   /** A first admin user, created at start-up when no user has this username (the password is never changed later). */

@@ -55,4 +55,9 @@ export function watchQueue(
     'The longest wait of a case not yet answered, by priority (0 when none waits)',
     (f) => f.longestWaitSeconds ?? 0,
   );
+  gauge(
+    'helpline_cases_operator_gone',
+    'Cases accepted or on hold whose operator has had no console there past HELPLINE_OPERATOR_GONE_S, by priority',
+    (f) => f.operatorGone,
+  );
 }

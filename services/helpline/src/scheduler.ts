@@ -1,7 +1,7 @@
 import type { CaseEvent } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
 import { traceCaseStep } from './case-trace.ts';
-import type { Rung } from './core/model.ts';
+import type { OperatorGoneBounds, Rung } from './core/model.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
@@ -17,6 +17,7 @@ export interface SchedulerOptions {
   readonly tickMs: number;
   readonly offerSeconds: number;
   readonly ladder: readonly Rung[];
+  readonly operatorGone: OperatorGoneBounds;
   readonly overflowUrl: string | undefined;
 }
 
@@ -111,6 +112,9 @@ export class Scheduler {
     const changed: CaseEvent[] = [];
     changed.push(...(await store.expireOffers(now)));
     changed.push(...(await store.returnHolds(now)));
+    // Before the dispatch: a case its operator left goes back to the queue and out in one tick.
+    const holders = await store.watchHolders(now, this.o.operatorGone);
+    changed.push(...holders);
     const escalated = await store.escalate(now, this.o.ladder);
     changed.push(...escalated);
     const missed = await store.missTargets(now);
@@ -128,6 +132,15 @@ export class Scheduler {
       );
       if (e.data.to === 'overflow') await this.#overflow(e, now);
     }
+    for (const e of holders)
+      if (e.kind === 'operator-gone' || e.kind === 'requeued')
+        this.o.logger.warn(
+          { caseId: e.caseId, operatorId: e.data.operatorId, since: e.data.since, priority: e.data.priority },
+          e.kind === 'operator-gone'
+            ? 'operator holding the case has no console: nobody may be on it'
+            : 'operator still gone: case back in the queue',
+        );
+      else this.o.logger.info({ caseId: e.caseId, operatorId: e.data.operatorId }, 'operator back');
     for (const e of missed)
       this.o.logger.warn(
         { caseId: e.caseId, targetSeconds: e.data.targetSeconds, priority: e.data.priority },

@@ -108,6 +108,10 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       { step: 2, to: 'supervisor', afterSeconds: config.ESCALATE_SUPERVISOR_S },
       { step: 3, to: 'overflow', afterSeconds: config.ESCALATE_OVERFLOW_S },
     ],
+    operatorGone: {
+      goneSeconds: config.HELPLINE_OPERATOR_GONE_S,
+      requeueSeconds: config.HELPLINE_OPERATOR_GONE_REQUEUE_S,
+    },
     overflowUrl: config.OVERFLOW_WEBHOOK_URL,
   });
   const streams = new LiveStreams({

@@ -22,6 +22,15 @@ const unit = `HUB-VOX-${Date.now().toString(36).toUpperCase()}`;
 
 type Event = { kind: string; actor: string; data: Record<string, unknown> };
 const events = async (): Promise<Event[]> => (await h.detail(caseId)).events as Event[];
+/**
+ * The operator's console, as at a desk: a case's holder with no console there is gone, and the
+ * case would be flagged and requeued while the clock moves on (see operator-gone.int.test.ts).
+ */
+let opConsole: Awaited<ReturnType<typeof h.openConsole>>;
+const advance = async (ms: number) => {
+  clock.advance(ms);
+  await opConsole.beat();
+};
 const call = (body: unknown, as = op.cookie) =>
   h.api(`/api/cases/${caseId}/calls`, { method: 'POST', body, as });
 
@@ -43,6 +52,7 @@ beforeAll(async () => {
   await h.start(clock, { REGISTRY_URL: registryUrl });
   op = await h.user('vic', 'operator');
   op2 = await h.user('wes', 'operator');
+  opConsole = await h.openConsole(op.cookie);
   residentId = (
     await h.registryApi('/api/residents', {
       name: 'Vera Voice',
@@ -111,7 +121,7 @@ describe('call actions on a case (HELPLINE_TELEPHONY=none)', () => {
     });
     const callId = started.json.callId as string;
     expect(callId).toMatch(/^call_/);
-    clock.advance(95_000);
+    await advance(95_000);
     const ended = await h.api(`/api/cases/${caseId}/calls/${callId}/end`, {
       method: 'POST',
       body: { outcome: 'answered', note: 'spoke through the unit; she is on the floor' },
@@ -137,7 +147,7 @@ describe('call actions on a case (HELPLINE_TELEPHONY=none)', () => {
   it('closes a responder call and a 999 call through the existing responder and 999 records', async () => {
     const toSon = await call({ party: 'responder', responderId });
     expect(toSon.json).toMatchObject({ uri: 'tel:07700900003' });
-    clock.advance(40_000);
+    await advance(40_000);
     const result = await h.api(`/api/cases/${caseId}/responder-calls`, {
       method: 'POST',
       body: { responderId, name: 'Sam Son', result: 'declined', callId: toSon.json.callId },
@@ -166,7 +176,7 @@ describe('call actions on a case (HELPLINE_TELEPHONY=none)', () => {
     });
     expect(twice.status).toBe(200);
     expect(twice.json).toMatchObject({ callId: to999.json.callId, uri: 'tel:999' });
-    clock.advance(120_000);
+    await advance(120_000);
     const ambulance = await h.api(`/api/cases/${caseId}/emergency-calls`, {
       method: 'POST',
       body: { service: 'ambulance', reference: 'CAD-77', callId: to999.json.callId },
@@ -218,6 +228,7 @@ describe('click-to-call through a PBX (HELPLINE_TELEPHONY=sip-click-to-call)', (
       HELPLINE_PBX_URL: `http://127.0.0.1:${(pbx.address() as AddressInfo).port}/click-to-call`,
       HELPLINE_PBX_TOKEN: PBX_TOKEN,
     });
+    opConsole = await h.openConsole(op.cookie);
   });
 
   it('asks the PBX to ring the operator extension, then the party', async () => {

@@ -301,6 +301,17 @@ export const HelplineCase = Case.extend({
   escalationStep: z.number().int().min(0),
   /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
   answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
+  /**
+   * The operator holding the case (accepted or on hold) has had no console there for longer than
+   * HELPLINE_OPERATOR_GONE_S: nobody may be on it. `since` is when the helpline found them gone.
+   */
+  operatorGone: z
+    .object({
+      operatorId: z.string(),
+      since: z.iso.datetime({ offset: true }),
+      flaggedAt: z.iso.datetime({ offset: true }),
+    })
+    .nullable(),
   /** Presses (pendant, pull-cord, bogus-caller button) for this case, repeats included, one per press. */
   presses: z.number().int().min(0),
   /** When the latest of them was raised; null when no press raised the case. */
@@ -443,6 +454,8 @@ const QueueFigures = z.looseObject({
   offered: z.number().int(),
   accepted: z.number().int(),
   onHold: z.number().int(),
+  /** Accepted or on hold by an operator with no console there for longer than HELPLINE_OPERATOR_GONE_S. */
+  operatorGone: z.number().int(),
 });
 
 /** The window of the supervisor's answer figures and unmapped codes. */
@@ -486,6 +499,18 @@ export const SupervisorOverview = z.looseObject({
       raisedAt: z.string(),
       waitedSeconds: z.number().int(),
       targetSeconds: z.number().int(),
+    }),
+  ),
+  /** Cases whose operator has gone (no console there past HELPLINE_OPERATOR_GONE_S): nobody may be on them. */
+  operatorGone: z.array(
+    z.looseObject({
+      caseId: z.string(),
+      residentId: z.string(),
+      priority: z.number().int(),
+      type: z.string(),
+      state: z.string(),
+      operatorId: z.string(),
+      since: z.string(),
     }),
   ),
   /** The latest security events (refused and rate-limited reveals), newest first. */

@@ -4,7 +4,7 @@ import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { factsPanel, wireFacts } from './facts.ts';
-import { agoText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
+import { agoText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
 import type { CaseContext, CaseDetail, CaseSummary, DeviceEvents, Health, Me } from './types.ts';
@@ -66,6 +66,7 @@ function renderDetail(): void {
   <section class="panel actions" aria-label="Case and actions">
     <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
+    ${c.operatorGone ? `<div class="gone" id="operator-gone" role="status">${esc(goneText(c, nameOf))}${me?.role === 'supervisor' || me?.role === 'admin' ? ': reassign it' : ': tell your supervisor'}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
     <div class="row">
       ${open && c.state !== 'accepted' && canWork() ? `<button class="primary" data-act="accept" id="accept">Accept${c.offeredTo === me?.id ? ' <kbd>a</kbd>' : ''}</button>` : ''}

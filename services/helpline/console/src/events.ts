@@ -37,6 +37,9 @@ interface EventData {
   readonly at?: string;
   readonly onFloorMinutes?: number;
   readonly source?: string;
+  readonly operatorId?: string;
+  readonly since?: string;
+  readonly goneSeconds?: number;
 }
 
 const FLOOR_SOURCE: Record<string, string> = {
@@ -108,7 +111,13 @@ export function eventText(e: CaseEvent): string {
     case 'held':
       return `on hold until ${new Date(d.until ?? '').toLocaleTimeString()}: ${d.reason}`;
     case 'requeued':
-      return `call-back due: back in the queue at P${d.priority}`;
+      return d.reason === 'operator gone'
+        ? `${nameOf(d.operatorId)} gone since ${timeText(d.since)}: back in the queue at P${d.priority} for someone who is there`
+        : `call-back due: back in the queue at P${d.priority}`;
+    case 'operator-gone':
+      return `nobody on it: ${nameOf(d.operatorId)} has had no console since ${timeText(d.since)}`;
+    case 'operator-back':
+      return `${nameOf(d.operatorId)} is back (gone ${d.goneSeconds} s)`;
     case 'resolved':
       return `resolved${d.automatic ? ' automatically' : ''}: ${d.outcome} — ${d.reason}`;
     case 'reassigned':

@@ -29,3 +29,9 @@ export const agoText = (iso: string | null): string => {
 // A resident pressing again is still waiting for someone: said in words on the card and the case.
 export const pressedText = (c: CaseSummary): string =>
   (c.presses ?? 0) > 1 ? `pressed ${c.presses} times, last ${timeText(c.lastPressAt)}` : '';
+
+// A case whose operator has gone (no console there): said in words on the card, the banner and the case.
+export const goneText = (c: CaseSummary, nameOf: (id: string) => string): string =>
+  c.operatorGone
+    ? `nobody on it: ${nameOf(c.operatorGone.operatorId)} gone since ${timeText(c.operatorGone.since)}`
+    : '';

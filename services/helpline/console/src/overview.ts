@@ -25,7 +25,7 @@ function render(o: Overview): string {
     .map((p) => {
       const q = o.queue.byPriority[p];
       return q
-        ? `<tr><th scope="row">P${esc(p)}</th><td>${q.waiting} waiting</td><td>longest ${esc(wait(q.longestWaitSeconds))}</td><td>${q.accepted} accepted, ${q.onHold} on hold</td></tr>`
+        ? `<tr><th scope="row">P${esc(p)}</th><td>${q.waiting} waiting</td><td>longest ${esc(wait(q.longestWaitSeconds))}</td><td>${q.accepted} accepted, ${q.onHold} on hold${q.operatorGone ? `, <b>${q.operatorGone} with nobody on it</b>` : ''}</td></tr>`
         : '';
     })
     .join('');
@@ -39,10 +39,13 @@ function render(o: Overview): string {
   const breaches = o.breaches.length
     ? `<ul id="overview-breaches">${o.breaches.map((b) => `<li>P${b.priority} ${esc(b.type)} (${esc(nameOf(b.residentId) || b.residentId)}): not answered in ${b.targetSeconds} s, waiting ${esc(wait(b.waitedSeconds))}</li>`).join('')}</ul>`
     : '<p class="meta">No alarm call past its target.</p>';
+  const gone = o.operatorGone.length
+    ? `<ul id="overview-gone">${o.operatorGone.map((g) => `<li><b>P${g.priority} ${esc(g.type)} (${esc(nameOf(g.residentId) || g.residentId)}), ${esc(g.state.replace('_', ' '))}: nobody on it</b> — ${esc(nameOf(g.operatorId))} has had no console since ${esc(new Date(g.since).toLocaleTimeString())}. Reassign it from the case view.</li>`).join('')}</ul>`
+    : '';
   const people = o.operators
     .map(
       (u) =>
-        `<li>${esc(u.name)}: ${esc(u.presence ?? 'offline')}${u.working.length ? `, working ${u.working.length}` : ''}${u.offered.length ? `, offered ${u.offered.length}` : ''}</li>`,
+        `<li>${esc(u.name)}: ${esc(u.presence ?? 'offline')}${u.working.length ? `, working ${u.working.length}` : ''}${o.operatorGone.some((g) => g.operatorId === u.id) ? ', gone with a case in hand' : ''}${u.offered.length ? `, offered ${u.offered.length}` : ''}</li>`,
     )
     .join('');
   const security = o.securityEvents.length
@@ -57,7 +60,7 @@ function render(o: Overview): string {
   const unmapped = o.unmappedCodes.byCode.length
     ? `<ul id="overview-unmapped">${o.unmappedCodes.byCode.map((c) => `<li>unmapped code ${esc(c.sourceCode)}: ${c.count} from ${esc(c.serials.join(', '))}</li>`).join('')}</ul>`
     : `<p class="meta">No unmapped DC-09 codes.${o.unmappedCodes.message ? ` ${esc(o.unmappedCodes.message)}` : ''}</p>`;
-  return `<p id="overview-waiting"><b>${o.queue.waitingNow} waiting now</b>, longest ${esc(wait(o.queue.longestWaitSeconds))}; alarm calls waiting ${o.queue.alarmsWaiting}, longest ${esc(wait(o.queue.alarmLongestWaitSeconds))}</p>
+  return `${gone ? `<h3 class="gone-heading">Cases with nobody on them</h3>${gone}` : ''}<p id="overview-waiting"><b>${o.queue.waitingNow} waiting now</b>, longest ${esc(wait(o.queue.longestWaitSeconds))}; alarm calls waiting ${o.queue.alarmsWaiting}, longest ${esc(wait(o.queue.alarmLongestWaitSeconds))}</p>
     <table id="overview-queue"><caption class="visually-hidden">Queue by priority</caption>${queueRows}</table>
     <h3>Alarm calls past their target</h3>${breaches}
     <h3>Answer times (alarm calls, last 24 hours)</h3>

@@ -1,7 +1,7 @@
 import { api } from './api.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, select } from './dom.ts';
-import { clockText, pressedText, stateLabel, typeLabel, waitOf } from './format.ts';
+import { clockText, goneText, pressedText, stateLabel, typeLabel, waitOf } from './format.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
 
@@ -96,7 +96,14 @@ function renderBanner(list: readonly CaseSummary[]): void {
     parts.push(`${late.length} P1 waiting > 60 s (longest ${clockText(longest)})`);
   }
   if (escalated.length) parts.push(`${escalated.length} P1 escalated`);
-  const text = parts.length ? `${parts.join(' · ')} — take it now` : '';
+  const gone = list.filter((c) => c.operatorGone);
+  // Held by someone who has gone: a supervisor reassigns it (an alarm call also comes back to the queue).
+  const goneText = gone.length
+    ? `${gone.length} case${gone.length > 1 ? 's' : ''} with nobody on ${gone.length > 1 ? 'them' : 'it'} (operator gone, P${Math.min(...gone.map((c) => c.priority))}) — supervisor to reassign`
+    : '';
+  const text = [parts.length ? `${parts.join(' · ')} — take it now` : '', goneText]
+    .filter(Boolean)
+    .join(' · ');
   const banner = $('escalation');
   if (banner.textContent !== text) banner.textContent = text;
 }
@@ -148,12 +155,14 @@ function row(c: CaseSummary): string {
         ? ` — ${esc(nameOf(c.assignedTo))}`
         : '';
   const pressed = pressedText(c);
+  const gone = goneText(c, nameOf);
   const late = !c.acceptedAt && w > LATE_S;
-  return `<button type="button" class="case p${c.priority}${c.id === state.selected ? ' selected' : ''}" data-id="${esc(c.id)}" data-priority="${c.priority}" data-state="${esc(c.state)}"${c.id === state.selected ? ' aria-current="true"' : ''} title="${esc(c.because[0]?.reason ?? '')}">
+  return `<button type="button" class="case p${c.priority}${c.id === state.selected ? ' selected' : ''}" data-id="${esc(c.id)}" data-priority="${c.priority}" data-state="${esc(c.state)}"${gone ? ' data-operator-gone="true"' : ''}${c.id === state.selected ? ' aria-current="true"' : ''} title="${esc(c.because[0]?.reason ?? '')}">
       <span class="prio">P${c.priority}</span>
       <span><span class="type">${esc(typeLabel(c.type))}</span> <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span>${c.escalationStep ? ` <span class="esc">escalated ${c.escalationStep}</span>` : ''}${pressed ? ` <span class="pressed">${esc(pressed)}</span>` : ''}</span>
       <span class="meta">${esc(nameOrId(c))}${districtOf(c) ? ` · ${esc(districtOf(c))}` : ''}${mine}</span>
       <span class="wait${late ? ' long' : ''}" data-raised="${esc(c.raisedAt)}" aria-label="${c.acceptedAt ? 'answered' : `waiting ${clockText(w)}${late ? ', over 60 seconds' : ''}`}">${c.acceptedAt ? 'answered' : clockText(w)}</span>
+      ${gone ? `<span class="gone">${esc(gone)}</span>` : ''}
     </button>`;
 }
 

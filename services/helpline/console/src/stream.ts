@@ -34,6 +34,8 @@ export function onCase(c: CaseSummary): void {
   // Pressed again: sound again on every console, whoever holds the case.
   else if (open && ev?.kind === 'alert-joined' && ev.data.repeat) beep(3);
   else if (ev?.kind === 'escalated') beep(2);
+  // A case whose operator has gone is everybody's business: every console hears it.
+  else if (ev?.kind === 'operator-gone') beep(2);
   for (const listener of listeners) listener(c, before);
 }
 

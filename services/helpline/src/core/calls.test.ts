@@ -25,6 +25,9 @@ const accepted: CaseSnapshot = {
   escalationStep: 0,
   answerTargetMissed: null,
   assignedTo: op.id,
+  holderPresent: true,
+  holderGoneSince: null,
+  operatorGoneAt: null,
   hold: null,
   alerts: [],
 };

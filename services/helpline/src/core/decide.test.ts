@@ -51,6 +51,9 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     escalationStep: 0,
     answerTargetMissed: null,
     assignedTo: null,
+    holderPresent: null,
+    holderGoneSince: null,
+    operatorGoneAt: null,
     hold: null,
     alerts: [first],
     ...over,
@@ -120,7 +123,8 @@ describe('decide: operator commands', () => {
     });
     const worked = caseOf({ state: 'accepted', assignedTo: op.id });
     const d = ok(decide(worked, cmd, at(10)));
-    expect(d.patch).toEqual({ assignedTo: 'usr_op3' });
+    // The new holder starts with no absence counted against them.
+    expect(d.patch).toEqual({ assignedTo: 'usr_op3', holderGoneSince: null, operatorGoneAt: null });
     expect(d.events[0]?.data).toEqual({ from: op.id, to: 'usr_op3', reason: 'r' });
     expect(decide(caseOf({ state: 'closed' }), cmd, at(10))).toMatchObject({
       ok: false,
@@ -585,5 +589,78 @@ describe("the queue's timers", () => {
         expect(missed).toEqual([60, 180].filter((s) => s <= last));
       }),
     );
+  });
+});
+
+describe('decide: the operator holding a case has gone', () => {
+  const bounds = { goneSeconds: 90, requeueSeconds: 120 };
+  const held = (over: Partial<CaseSnapshot> = {}) =>
+    caseOf({ state: 'accepted', assignedTo: op.id, acceptedAt: at(20), holderPresent: false, ...over });
+  const due = (c: CaseSnapshot, s: number) => decide(c, { kind: 'holder-due', bounds }, at(s));
+
+  it('notes the absence without an event, flags it once past the bound, then requeues an alarm call', () => {
+    expect(ok(due(held(), 100))).toEqual({ ok: true, patch: { holderGoneSince: at(100) }, events: [] });
+    expect(due(held({ holderGoneSince: at(100) }), 189)).toMatchObject({ ok: false });
+    const flagged = ok(due(held({ holderGoneSince: at(100) }), 190));
+    expect(flagged.patch).toEqual({ operatorGoneAt: at(190) });
+    expect(flagged.events).toEqual([
+      {
+        kind: 'operator-gone',
+        actor: 'helpline',
+        data: {
+          operatorId: op.id,
+          since: at(100).toISOString(),
+          goneSeconds: 90,
+          priority: 1,
+          state: 'accepted',
+        },
+      },
+    ]);
+    const after = held({ holderGoneSince: at(100), operatorGoneAt: at(190) });
+    expect(due(after, 309)).toMatchObject({ ok: false });
+    const requeued = ok(due(after, 310));
+    expect(requeued.patch).toMatchObject({
+      state: 'queued',
+      assignedTo: null,
+      lastOfferedTo: op.id,
+      holderGoneSince: null,
+      operatorGoneAt: null,
+    });
+    // The first acceptance (the answer clock) is never touched.
+    expect(requeued.patch.acceptedAt).toBeUndefined();
+    expect(requeued.events.map((e) => [e.kind, e.data.reason])).toEqual([['requeued', 'operator gone']]);
+  });
+
+  it('flags but never requeues a held case or a technical one; a supervisor reassigning clears it', () => {
+    for (const c of [held({ state: 'on_hold' }), held({ priority: 3 })]) {
+      const gone = { ...c, holderGoneSince: at(0), operatorGoneAt: at(90) };
+      expect(due(gone, 10_000)).toMatchObject({ ok: false });
+    }
+    const moved = ok(
+      decide(
+        held({ holderGoneSince: at(0), operatorGoneAt: at(90) }),
+        { kind: 'reassign', actor: sup, to: other.id, reason: 'gone home', offerSeconds: 20 },
+        at(100),
+      ),
+    );
+    expect(moved.patch).toMatchObject({ assignedTo: other.id, holderGoneSince: null, operatorGoneAt: null });
+  });
+
+  it('clears the flag with an event when the operator is back, and an unflagged absence silently', () => {
+    const back = ok(
+      due(held({ holderPresent: true, holderGoneSince: at(100), operatorGoneAt: at(190) }), 200),
+    );
+    expect(back.patch).toEqual({ holderGoneSince: null, operatorGoneAt: null });
+    expect(back.events).toEqual([
+      {
+        kind: 'operator-back',
+        actor: 'helpline',
+        data: { operatorId: op.id, since: at(100).toISOString(), goneSeconds: 100 },
+      },
+    ]);
+    expect(ok(due(held({ holderPresent: true, holderGoneSince: at(100) }), 120)).events).toEqual([]);
+    expect(due(held({ holderPresent: true }), 120)).toMatchObject({ ok: false });
+    // Nobody with a console holds it (the admin token): nothing to watch.
+    expect(due(held({ holderPresent: null }), 10_000)).toMatchObject({ ok: false });
   });
 });

@@ -11,7 +11,13 @@ import type {
   EventDraft,
   Input,
 } from './model.ts';
-import { ALARM_PRIORITIES, ANSWER_TARGETS, type Rung, SYSTEM_ACTOR } from './model.ts';
+import {
+  ALARM_PRIORITIES,
+  ANSWER_TARGETS,
+  type OperatorGoneBounds,
+  type Rung,
+  SYSTEM_ACTOR,
+} from './model.ts';
 import {
   type Action,
   allowed,
@@ -49,6 +55,8 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return escalationDue(c, input.ladder, now);
     case 'answer-targets-due':
       return answerTargetsDue(c, now);
+    case 'holder-due':
+      return holderDue(c, input.bounds, now);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -101,6 +109,8 @@ function unseenRefusal(
 }
 
 const CLEAR_HOLD: CasePatch = { holdUntil: null, holdReason: null, holdReturnPriority: null };
+/** Whoever holds the case next starts with no absence counted against them. */
+const CLEAR_GONE: CasePatch = { holderGoneSince: null, operatorGoneAt: null };
 
 function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date): Decision {
   if (!allowed(cmd.kind, c.state))
@@ -126,6 +136,7 @@ function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date)
           offeredTo: null,
           offerExpiresAt: null,
           ...CLEAR_HOLD,
+          ...CLEAR_GONE,
         },
         events: [by('accepted', { answerSeconds: (acceptedAt.getTime() - c.raisedAt.getTime()) / 1000 })],
       };
@@ -158,6 +169,7 @@ function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date)
           outcome: cmd.outcome,
           outcomeReason: cmd.reason,
           ...CLEAR_HOLD,
+          ...CLEAR_GONE,
         },
         // The facts first: the resolution is the last word on the case.
         events: [...facts, by('resolved', { outcome: cmd.outcome, reason: cmd.reason })],
@@ -227,7 +239,14 @@ function callBackDue(c: CaseSnapshot, now: Date): Decision {
   const priority = c.hold.returnPriority ?? c.priority;
   return {
     ok: true,
-    patch: { state: 'queued', priority, ...CLEAR_HOLD, assignedTo: null, lastOfferedTo: null },
+    patch: {
+      state: 'queued',
+      priority,
+      ...CLEAR_HOLD,
+      ...CLEAR_GONE,
+      assignedTo: null,
+      lastOfferedTo: null,
+    },
     events: [
       {
         kind: 'requeued',
@@ -336,6 +355,67 @@ function answerTargetsDue(c: CaseSnapshot, now: Date): Decision {
   };
 }
 
+/**
+ * The person holding an accepted or held case, seen by the timers. Gone (no console there): the
+ * absence is noted at once (no event: a reload or a Wi-Fi roam is back in seconds); past
+ * `goneSeconds` the case is flagged `operator-gone`, once; past `requeueSeconds` more, an accepted
+ * alarm call (P1, P2) goes back to the queue, with its notes, facts, history and first acceptance,
+ * for someone who is there. A held case keeps its call-back, which already returns it to the queue
+ * for whoever is free. Back in time: the absence is forgotten, and a flag clears with
+ * `operator-back`.
+ */
+function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Decision {
+  const action = 'operator-gone';
+  if ((c.state !== 'accepted' && c.state !== 'on_hold') || c.testMode || c.holderPresent === null)
+    return refuse('state', action, 'nobody with a console holds this case');
+  const operatorId = c.assignedTo;
+  if (c.holderPresent) {
+    if (c.holderGoneSince === null && c.operatorGoneAt === null)
+      return refuse('state', action, 'the operator is there');
+    const since = c.holderGoneSince ?? c.operatorGoneAt ?? now;
+    return {
+      ok: true,
+      patch: CLEAR_GONE,
+      events: c.operatorGoneAt
+        ? [
+            {
+              kind: 'operator-back',
+              actor: SYSTEM_ACTOR,
+              data: {
+                operatorId,
+                since: since.toISOString(),
+                goneSeconds: Math.floor((now.getTime() - since.getTime()) / 1000),
+              },
+            },
+          ]
+        : [],
+    };
+  }
+  if (c.holderGoneSince === null) return { ok: true, patch: { holderGoneSince: now }, events: [] };
+  const since = c.holderGoneSince;
+  const gone = (now.getTime() - since.getTime()) / 1000;
+  const events: EventDraft[] = [];
+  const patch: CasePatch = {};
+  const data = {
+    operatorId,
+    since: since.toISOString(),
+    goneSeconds: Math.floor(gone),
+    priority: c.priority,
+  };
+  if (c.operatorGoneAt === null && gone >= bounds.goneSeconds) {
+    patch.operatorGoneAt = now;
+    events.push({ kind: 'operator-gone', actor: SYSTEM_ACTOR, data: { ...data, state: c.state } });
+  }
+  const alarm = (ALARM_PRIORITIES as readonly number[]).includes(c.priority);
+  if (c.state === 'accepted' && alarm && gone >= bounds.goneSeconds + bounds.requeueSeconds) {
+    // Back at the front of its priority: the queue orders by the raise, which has not moved.
+    Object.assign(patch, BACK_TO_QUEUE, CLEAR_GONE, { assignedTo: null, lastOfferedTo: operatorId });
+    events.push({ kind: 'requeued', actor: SYSTEM_ACTOR, data: { reason: 'operator gone', ...data } });
+  }
+  if (events.length === 0) return refuse('state', action, 'nothing is due');
+  return { ok: true, patch, events };
+}
+
 /** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
 function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Date): Decision {
   if (!isOpen(c.state)) return refuse('state', 'reassign', `the case is already ${c.state}`);
@@ -347,7 +427,7 @@ function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Dat
           lastOfferedTo: cmd.to,
           offerExpiresAt: new Date(now.getTime() + cmd.offerSeconds * 1000),
         }
-      : { assignedTo: cmd.to };
+      : { assignedTo: cmd.to, ...CLEAR_GONE };
   return {
     ok: true,
     patch,
@@ -373,7 +453,7 @@ function joinPatch(c: CaseSnapshot, alert: Alert): { patch: CasePatch; data: Rec
     patch: {
       ...(raise ? { priority: alert.priority, type: alert.type } : {}),
       lastAlertAt: raisedAt > c.lastAlertAt ? raisedAt : c.lastAlertAt,
-      ...(requeue ? { state: 'queued', ...CLEAR_HOLD } : {}),
+      ...(requeue ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE } : {}),
     },
     data: {
       ...(raise ? { priorityRaisedFrom: c.priority } : {}),

@@ -34,6 +34,15 @@ export interface CaseSnapshot {
   /** The last answer target (seconds) this alarm call missed, or null. */
   readonly answerTargetMissed: number | null;
   readonly assignedTo: string | null;
+  /**
+   * Whether the person holding the case (`assignedTo`) has a console there: null when nobody holds
+   * it or the holder is not a person with consoles (the admin token).
+   */
+  readonly holderPresent: boolean | null;
+  /** When the helpline found the holder with no console there (null while they are there). */
+  readonly holderGoneSince: Date | null;
+  /** When the case was flagged `operator-gone` (null while not flagged). */
+  readonly operatorGoneAt: Date | null;
   /** The call-back of a case on hold: when, why, and the priority it returns with. */
   readonly hold: {
     readonly until: Date;
@@ -124,7 +133,18 @@ export type TimerInput =
   /** The offer in hand: lapsed, or its operator is no longer there. */
   | { readonly kind: 'offer-due' }
   | { readonly kind: 'escalation-due'; readonly ladder: readonly Rung[] }
-  | { readonly kind: 'answer-targets-due' };
+  | { readonly kind: 'answer-targets-due' }
+  /** The holder of an accepted or held case: gone (flag, then requeue an alarm call), or back. */
+  | { readonly kind: 'holder-due'; readonly bounds: OperatorGoneBounds };
+
+/**
+ * How long the holder of a case may have no console there before the case is flagged
+ * (`goneSeconds`), and how much longer before an accepted alarm call goes back to the queue.
+ */
+export interface OperatorGoneBounds {
+  readonly goneSeconds: number;
+  readonly requeueSeconds: number;
+}
 
 /** The operator an offer was made to lets it go. */
 export interface Decline {
@@ -153,6 +173,8 @@ export interface CasePatch {
   assignedTo?: string | null;
   escalationStep?: number;
   answerTargetMissed?: number;
+  holderGoneSince?: Date | null;
+  operatorGoneAt?: Date | null;
 }
 
 /** A case event before the shell gives it an id and a time (`now`). */

@@ -25,15 +25,17 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
       const { hours } = req.query;
       const at = now();
       const from = new Date(at.getTime() - hours * 3600_000);
-      const [users, holders, queue, answer, breaches, securityEvents, unmappedCodes] = await Promise.all([
-        deps.people.listUsers(),
-        deps.store.holders(),
-        deps.store.queueOverview(at),
-        deps.store.answerStats(from, new Date(at.getTime() + 1), at),
-        deps.store.breaches(at),
-        deps.security.list(20),
-        deps.timeline.unmapped(at, hours),
-      ]);
+      const [users, holders, operatorGone, queue, answer, breaches, securityEvents, unmappedCodes] =
+        await Promise.all([
+          deps.people.listUsers(),
+          deps.store.holders(),
+          deps.store.operatorGone(),
+          deps.store.queueOverview(at),
+          deps.store.answerStats(from, new Date(at.getTime() + 1), at),
+          deps.store.breaches(at),
+          deps.security.list(20),
+          deps.timeline.unmapped(at, hours),
+        ]);
       return {
         at: at.toISOString(),
         operators: users
@@ -46,6 +48,7 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
         queue,
         answer,
         breaches,
+        operatorGone,
         securityEvents,
         unmappedCodes,
       };

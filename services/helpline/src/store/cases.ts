@@ -69,6 +69,8 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   assignedTo: 'assigned_to',
   escalationStep: 'escalation_step',
   answerTargetMissed: 'answer_target_missed',
+  holderGoneSince: 'holder_gone_since',
+  operatorGoneAt: 'operator_gone_at',
 };
 
 /** Writes what the core decided about a case's columns (and when it changed). */
@@ -88,7 +90,9 @@ const snapshotSql = (ctx: StoreContext, where: string) =>
   `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
       from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
      coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
-     coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away
+     coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away,
+     case when exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
+       then ${ctx.consoles.connectedSql('c.assigned_to', '$1')} end as holder_present
    from ${ctx.t.cases} c where ${where}`;
 
 /**

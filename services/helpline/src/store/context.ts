@@ -17,6 +17,7 @@ export interface Tables {
   readonly events: string;
   readonly outbox: string;
   readonly calls: string;
+  readonly users: string;
 }
 
 /** What every part of the store shares: the pool, the schema and its tables, who is there. */
@@ -37,6 +38,7 @@ export function tablesOf(schema: string): Tables {
     events: q('case_events'),
     outbox: q('case_outbox'),
     calls: q('calls'),
+    users: q('users'),
   };
 }
 

@@ -51,6 +51,8 @@ export interface QueueFigures {
   offered: number;
   accepted: number;
   onHold: number;
+  /** Accepted or on hold, flagged `operator-gone`: the operator holding it has no console there. */
+  operatorGone: number;
 }
 
 export interface QueueOverview {
@@ -182,7 +184,8 @@ export async function queueOverview(ctx: StoreContext, now: Date): Promise<Queue
        (array_agg(id order by raised_at, id) filter (where state in ('queued', 'offered') and accepted_at is null))[1] as oldest,
        count(*) filter (where state = 'offered') as offered,
        count(*) filter (where state = 'accepted') as accepted,
-       count(*) filter (where state = 'on_hold') as on_hold
+       count(*) filter (where state = 'on_hold') as on_hold,
+       count(*) filter (where state in ('accepted', 'on_hold') and operator_gone_at is not null) as operator_gone
      from ${ctx.t.cases} where not test_mode and state = any($2) group by priority`,
     [now, OPEN_STATES],
   );
@@ -196,6 +199,7 @@ export async function queueOverview(ctx: StoreContext, now: Date): Promise<Queue
       offered: 0,
       accepted: 0,
       onHold: 0,
+      operatorGone: 0,
     };
   for (const r of rows)
     byPriority[String(r.priority)] = {
@@ -206,6 +210,7 @@ export async function queueOverview(ctx: StoreContext, now: Date): Promise<Queue
       offered: Number(r.offered),
       accepted: Number(r.accepted),
       onHold: Number(r.on_hold),
+      operatorGone: Number(r.operator_gone),
     };
   const figures = Object.entries(byPriority);
   const longest = (list: [string, QueueFigures][]) =>
@@ -250,6 +255,44 @@ export async function breaches(ctx: StoreContext, now: Date): Promise<Breach[]> 
     raisedAt: r.raised_at.toISOString(),
     waitedSeconds: Math.floor(Number(r.waited)),
     targetSeconds: r.answer_target_missed,
+  }));
+}
+
+/** A case flagged `operator-gone`: accepted or held by someone with no console there. */
+export interface GoneCase {
+  readonly caseId: string;
+  readonly residentId: string;
+  readonly priority: number;
+  readonly type: string;
+  readonly state: string;
+  readonly operatorId: string;
+  readonly since: string;
+}
+
+/** The cases whose operator has gone, most urgent first, then gone longest. */
+export async function operatorGone(ctx: StoreContext): Promise<GoneCase[]> {
+  const { rows } = await ctx.pool.query<{
+    id: string;
+    resident_id: string;
+    priority: number;
+    type: string;
+    state: string;
+    assigned_to: string;
+    since: Date;
+  }>(
+    `select id, resident_id, priority, type, state, assigned_to,
+       coalesce(holder_gone_since, operator_gone_at) as since from ${ctx.t.cases}
+     where not test_mode and state in ('accepted', 'on_hold') and operator_gone_at is not null
+     order by priority, since, id`,
+  );
+  return rows.map((r) => ({
+    caseId: r.id,
+    residentId: r.resident_id,
+    priority: r.priority,
+    type: r.type,
+    state: r.state,
+    operatorId: r.assigned_to,
+    since: r.since.toISOString(),
   }));
 }
 

@@ -16,6 +16,7 @@ export {
   type AnswerFigures,
   type AnswerStats,
   type Breach,
+  type GoneCase,
   type QueueFigures,
   type QueueOverview,
   type TargetFigure,
@@ -63,12 +64,14 @@ export class CaseStore {
   returnHolds = (...a: Rest<typeof queue.returnHolds>) => queue.returnHolds(this.#ctx, ...a);
   escalate = (...a: Rest<typeof queue.escalate>) => queue.escalate(this.#ctx, ...a);
   missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
+  watchHolders = (...a: Rest<typeof queue.watchHolders>) => queue.watchHolders(this.#ctx, ...a);
 
   // figures
   answerStats = (...a: Rest<typeof figures.answerStats>) => figures.answerStats(this.#ctx, ...a);
   queueOverview = (...a: Rest<typeof figures.queueOverview>) => figures.queueOverview(this.#ctx, ...a);
   breaches = (...a: Rest<typeof figures.breaches>) => figures.breaches(this.#ctx, ...a);
   holders = () => figures.holders(this.#ctx);
+  operatorGone = () => figures.operatorGone(this.#ctx);
   openCount = () => figures.openCount(this.#ctx);
 
   // the outbox

@@ -1,7 +1,14 @@
 import type { CaseEvent } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
 import { decide } from '../core/decide.ts';
-import { ALARM_PRIORITIES, ANSWER_TARGETS, type Input, type Rung, SYSTEM_ACTOR } from '../core/model.ts';
+import {
+  ALARM_PRIORITIES,
+  ANSWER_TARGETS,
+  type Input,
+  type OperatorGoneBounds,
+  type Rung,
+  SYSTEM_ACTOR,
+} from '../core/model.ts';
 import { lockSnapshots, readSnapshots, writePatch } from './cases.ts';
 import { append, newEvent, type StoreContext, stamp } from './context.ts';
 
@@ -217,5 +224,23 @@ export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
        and c.accepted_at is null and (${due.join(' or ')})`,
     [ALARM_PRIORITIES, ...ANSWER_TARGETS.map((t) => new Date(now.getTime() - t.seconds * 1000))],
     { kind: 'answer-targets-due' },
+  );
+}
+
+/**
+ * Accepted and held cases whose holder has no console there, or was gone and is back
+ * (`holder-due`): the absence is noted, then flagged `operator-gone`, then an accepted alarm call
+ * goes back to the queue; a holder back in time clears it (`operator-back`).
+ */
+export function watchHolders(ctx: StoreContext, now: Date, bounds: OperatorGoneBounds): Promise<CaseEvent[]> {
+  return decideEach(
+    ctx,
+    now,
+    `c.state in ('accepted', 'on_hold') and not c.test_mode
+       and exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
+       and (c.holder_gone_since is not null or c.operator_gone_at is not null
+         or not ${ctx.consoles.connectedSql('c.assigned_to', '$1')})`,
+    [],
+    { kind: 'holder-due', bounds },
   );
 }

@@ -24,6 +24,8 @@ export const CaseRow = z.object({
   hold_reason: z.string().nullable(),
   hold_return_priority: Priority.nullable(),
   answer_target_missed: z.number().int().nullable(),
+  holder_gone_since: z.date().nullable(),
+  operator_gone_at: z.date().nullable(),
   alerts: z.array(Alert).min(1),
 });
 export type CaseRow = z.infer<typeof CaseRow>;
@@ -62,6 +64,14 @@ export const toCase = (row: CaseRow): HelplineCase => ({
   escalationStep: row.escalation_step,
   answerTargetMissed:
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
+  operatorGone:
+    row.operator_gone_at && row.assigned_to && (row.state === 'accepted' || row.state === 'on_hold')
+      ? {
+          operatorId: row.assigned_to,
+          since: (row.holder_gone_since ?? row.operator_gone_at).toISOString(),
+          flaggedAt: row.operator_gone_at.toISOString(),
+        }
+      : null,
   ...pressesOf(row.alerts),
   deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
   traceId: traceIdOf(row.alerts[0]?.traceparent),
@@ -91,6 +101,7 @@ const SnapshotRow = CaseRow.extend({
   last_alert_at: z.date(),
   offered_to_present: z.boolean(),
   offered_to_away: z.boolean(),
+  holder_present: z.boolean().nullable(),
 });
 
 /** A locked case row as the core sees it. */
@@ -113,6 +124,9 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     escalationStep: r.escalation_step,
     answerTargetMissed: r.answer_target_missed,
     assignedTo: r.assigned_to,
+    holderPresent: r.holder_present,
+    holderGoneSince: r.holder_gone_since,
+    operatorGoneAt: r.operator_gone_at,
     hold: r.hold_until
       ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }
       : null,

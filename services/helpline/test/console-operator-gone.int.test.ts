@@ -1,0 +1,84 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness, launchChromium } from './harness.ts';
+
+// A case whose operator has gone, as the consoles show it: the supervisor's overview and another
+// operator's queue, banner and case view, in words. Chromium against the real helpline, PostgreSQL
+// and NATS; the bound is one second so the test does not wait for the real 90.
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  h = await helplineHarness('congone', {
+    TIMER_TICK_MS: '300',
+    PRESENCE_TIMEOUT_S: '3',
+    HELPLINE_OPERATOR_GONE_S: '1',
+    HELPLINE_OPERATOR_GONE_REQUEUE_S: '3600',
+  });
+  await h.start();
+  browser = await launchChromium();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+async function signIn(username: string): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+  await page.goto(h.helpline.url);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#status:text("live")');
+  return page;
+}
+
+const text = async (page: Page, selector: string) =>
+  (await page
+    .locator(selector)
+    .first()
+    .textContent({ timeout: 1_000 })
+    .catch(() => '')) ?? '';
+
+describe('console: a case whose operator has gone', () => {
+  it('is shown on the supervisor view and on every operator console', async () => {
+    const anna = await h.user('anna', 'operator');
+    await h.user('ben', 'operator');
+    await h.user('sue', 'supervisor');
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: anna.cookie });
+    const annaConsole = await h.openConsole(anna.cookie);
+    await h.publish(h.alert({ residentId: 'res_cgone_1', priority: 1 }));
+    const c = await h.caseOf('res_cgone_1');
+    await expect.poll(async () => (await h.detail(c.id)).offeredTo, { timeout: 10_000 }).toBe(anna.id);
+    expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST', as: anna.cookie })).status).toBe(200);
+
+    // Anna's PC crashes: her tab's stream closes.
+    annaConsole.close();
+    await expect
+      .poll(async () => (await h.detail(c.id)).operatorGone?.operatorId, { timeout: 10_000 })
+      .toBe(anna.id);
+
+    const sue = await signIn('sue');
+    await expect
+      .poll(() => text(sue, '#overview-gone'), { timeout: 15_000 })
+      .toMatch(/P1 .*accepted: nobody on it.*anna name has had no console since/);
+    expect(await text(sue, '#overview-queue')).toContain('1 with nobody on it');
+    expect(await text(sue, '#overview-operators')).toContain('gone with a case in hand');
+
+    const ben = await signIn('ben');
+    await expect
+      .poll(() => text(ben, '#queue .case[data-operator-gone="true"]'), { timeout: 15_000 })
+      .toMatch(/nobody on it: anna name gone since/);
+    expect(await text(ben, '#escalation')).toMatch(
+      /1 case with nobody on it \(operator gone, P1\) — supervisor to reassign/,
+    );
+    await ben.click(`#queue .case[data-id="${c.id}"]`);
+    await expect.poll(() => text(ben, '#operator-gone'), { timeout: 10_000 }).toMatch(/tell your supervisor/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await sue.screenshot({ path: `${ARTIFACTS}console-operator-gone.png` });
+  });
+});

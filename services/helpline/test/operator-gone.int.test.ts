@@ -1,0 +1,231 @@
+import { ManualClock } from '@telecare/platform';
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness } from './harness.ts';
+
+// An operator holding an accepted case whose console goes silent (a lost network, a laptop lid
+// shut, a crashed PC: the stream never closes, the heartbeats just stop). The clock moves only
+// when the test says so: the bounds are clock steps, not waits.
+const TIMEOUT_S = 5;
+const GONE_S = 90;
+const REQUEUE_S = 120;
+const clock = new ManualClock(Date.now());
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+let sup: User;
+let n = 0;
+
+type User = { id: string; cookie: string };
+type Console = Awaited<ReturnType<typeof h.openConsole>>;
+type Event = { kind: string; actor: string; at: string; data: Record<string, unknown> };
+
+beforeAll(async () => {
+  h = await helplineHarness('opgone', {
+    TIMER_TICK_MS: '60000',
+    PRESENCE_TIMEOUT_S: String(TIMEOUT_S),
+    HELPLINE_OPERATOR_GONE_S: String(GONE_S),
+    HELPLINE_OPERATOR_GONE_REQUEUE_S: String(REQUEUE_S),
+  });
+  await h.start(clock);
+  sup = await h.user('sup', 'supervisor');
+});
+afterAll(() => h?.close());
+
+async function operator(label: string): Promise<User> {
+  n += 1;
+  const u = await h.user(`${label}${n}`, 'operator');
+  await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: u.cookie });
+  clock.advance(10);
+  return u;
+}
+
+/** Moves the clock on; the consoles still there answer at once, as their next ping would make them. */
+async function advance(seconds: number, present: Console[]) {
+  clock.advance(seconds * 1000);
+  for (const c of present) expect((await c.beat())?.status).toBe(200);
+  await h.helpline.tick();
+}
+
+const eventsOf = async (id: string) => (await h.detail(id)).events as Event[];
+
+/** A P1 for a new resident, offered to and accepted by `who` (the only operator there). */
+async function acceptedP1(label: string, who: User, console: Console): Promise<string> {
+  n += 1;
+  const residentId = `res_gone_${label}_${n}`;
+  await h.publish(h.alert({ residentId, priority: 1, raisedAt: new Date(clock.now()).toISOString() }));
+  await h.drained();
+  const id = (await h.caseOf(residentId)).id;
+  await waitFor(
+    async () => {
+      await h.helpline.tick();
+      return (await h.detail(id)).offeredTo === who.id;
+    },
+    { what: `case ${id} offered to ${who.id}`, timeoutMs: 8_000 },
+  );
+  clock.advance(12_000);
+  await console.beat();
+  const accepted = await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: who.cookie });
+  expect(accepted.status).toBe(200);
+  return id;
+}
+
+const scrape = async () => (await fetch(new URL('/metrics', h.helpline.url))).text();
+
+describe('an operator whose console has gone while holding a case', () => {
+  it('flags the case after the bound, then puts a P1 back at the front of the queue for an operator who is there', async () => {
+    const anna = await operator('anna');
+    const annaConsole = await h.openConsole(anna.cookie);
+    const id = await acceptedP1('requeue', anna, annaConsole);
+    const before = await h.detail(id);
+    await h.api(`/api/cases/${id}/notes`, {
+      method: 'POST',
+      body: { text: 'resident on the floor, conscious' },
+      as: anna.cookie,
+    });
+    const ben = await operator('ben');
+    const benConsole = await h.openConsole(ben.cookie);
+
+    // Anna's network goes: the stream stays open on the server, the heartbeats stop.
+    annaConsole.stall();
+    await advance(TIMEOUT_S + 1, [benConsole]);
+    const goneFrom = clock.now();
+    expect((await h.detail(id)).operatorGone).toBeNull();
+
+    await advance(GONE_S - 2, [benConsole]);
+    expect((await h.detail(id)).operatorGone).toBeNull();
+    expect((await eventsOf(id)).some((e) => e.kind === 'operator-gone')).toBe(false);
+
+    await advance(3, [benConsole]);
+    const flagged = await h.detail(id);
+    expect(flagged).toMatchObject({ state: 'accepted', assignedTo: anna.id });
+    expect(flagged.operatorGone).toMatchObject({
+      operatorId: anna.id,
+      since: new Date(goneFrom).toISOString(),
+    });
+    const gone = (flagged.events as Event[]).find((e) => e.kind === 'operator-gone');
+    expect(gone).toMatchObject({
+      actor: 'helpline',
+      data: { operatorId: anna.id, since: new Date(goneFrom).toISOString(), priority: 1 },
+    });
+
+    // Everybody's business: the supervisor's overview, the metric, and every console's stream.
+    const overview = (await h.api('/api/supervisor/overview', { as: sup.cookie })).json;
+    expect(overview.operatorGone).toEqual([
+      expect.objectContaining({ caseId: id, operatorId: anna.id, priority: 1, state: 'accepted' }),
+    ]);
+    expect(overview.queue.byPriority['1'].operatorGone).toBe(1);
+    expect(await scrape()).toMatch(/^helpline_cases_operator_gone\{[^}]*priority="1"[^}]*\} 1$/m);
+
+    // Still gone after the further bound: back to the queue, offered to Ben, never to Anna.
+    await advance(REQUEUE_S - 5, [benConsole]);
+    expect((await h.detail(id)).state).toBe('accepted');
+    await advance(6, [benConsole]);
+    const requeued = await h.detail(id);
+    expect(requeued).toMatchObject({ state: 'offered', offeredTo: ben.id, assignedTo: null });
+    expect(requeued.operatorGone).toBeNull();
+    const events = requeued.events as Event[];
+    const back = events.find((e) => e.kind === 'requeued');
+    expect(back?.data).toMatchObject({ reason: 'operator gone', operatorId: anna.id, priority: 1 });
+    const offers = events.filter((e) => e.kind === 'offered').map((e) => e.data.to);
+    expect(offers.at(-1)).toBe(ben.id);
+    expect(events.filter((e) => e.kind === 'offered' && Date.parse(e.at) > goneFrom)).not.toContainEqual(
+      expect.objectContaining({ data: expect.objectContaining({ to: anna.id }) }),
+    );
+    // Nothing lost: the note, the first acceptance and its answer clock stay.
+    expect(events.find((e) => e.kind === 'note')?.data).toMatchObject({
+      text: 'resident on the floor, conscious',
+    });
+    expect(before.acceptedAt).not.toBeNull();
+    expect(requeued.acceptedAt).toBe(before.acceptedAt);
+    // A scrape reads the queue at most once a second.
+    await waitFor(
+      async () => /^helpline_cases_operator_gone\{[^}]*priority="1"[^}]*\} 0$/m.test(await scrape()),
+      {
+        what: 'the gauge back to 0',
+      },
+    );
+
+    const taken = await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: ben.cookie });
+    expect(taken.status).toBe(200);
+    const accepts = (await eventsOf(id)).filter((e) => e.kind === 'accepted');
+    expect(accepts).toHaveLength(2);
+    expect(accepts[1]?.data.answerSeconds).toBe(accepts[0]?.data.answerSeconds);
+    await h.api(`/api/cases/${id}/resolve`, {
+      method: 'POST',
+      body: { outcome: 'reassurance-given', reason: 'test done' },
+      as: ben.cookie,
+    });
+    annaConsole.close();
+    benConsole.close();
+  });
+
+  it('an operator who comes back in time keeps the case, and the flag clears with an event', async () => {
+    const cara = await operator('cara');
+    const caraConsole = await h.openConsole(cara.cookie);
+    const id = await acceptedP1('back', cara, caraConsole);
+
+    caraConsole.stall();
+    await advance(TIMEOUT_S + 1, []);
+    await advance(GONE_S + 1, []);
+    expect((await h.detail(id)).operatorGone).toMatchObject({ operatorId: cara.id });
+
+    // The network comes back: her console answers again.
+    expect((await caraConsole.beat())?.status).toBe(200);
+    await h.helpline.tick();
+    const kept = await h.detail(id);
+    expect(kept).toMatchObject({ state: 'accepted', assignedTo: cara.id, operatorGone: null });
+    const backEvent = (kept.events as Event[]).find((e) => e.kind === 'operator-back');
+    expect(backEvent?.data).toMatchObject({ operatorId: cara.id });
+
+    // Well past the requeue bound, she is still there and still has it.
+    await advance(REQUEUE_S + GONE_S, [caraConsole]);
+    const later = await h.detail(id);
+    expect(later).toMatchObject({ state: 'accepted', assignedTo: cara.id, operatorGone: null });
+    expect((later.events as Event[]).some((e) => e.kind === 'requeued')).toBe(false);
+    await h.api(`/api/cases/${id}/resolve`, {
+      method: 'POST',
+      body: { outcome: 'reassurance-given', reason: 'test done' },
+      as: cara.cookie,
+    });
+    caraConsole.close();
+  });
+
+  it('a case on hold is flagged but keeps its call-back; a supervisor can reassign it', async () => {
+    const dan = await operator('dan');
+    const danConsole = await h.openConsole(dan.cookie);
+    const id = await acceptedP1('hold', dan, danConsole);
+    const held = await h.api(`/api/cases/${id}/hold`, {
+      method: 'POST',
+      body: {
+        until: new Date(clock.now() + 3600_000).toISOString(),
+        reason: 'ambulance on its way, call back',
+      },
+      as: dan.cookie,
+    });
+    expect(held.status).toBe(200);
+    danConsole.close();
+    await waitFor(
+      async () => {
+        await h.helpline.tick();
+        return (
+          (await h.api('/api/users', { as: sup.cookie })).json.users.find(
+            (u: { id: string }) => u.id === dan.id,
+          )?.consoles === 0
+        );
+      },
+      { what: 'dan no longer there' },
+    );
+    await advance(1, []);
+    await advance(GONE_S + REQUEUE_S + 1, []);
+    const c = await h.detail(id);
+    expect(c).toMatchObject({ state: 'on_hold', assignedTo: dan.id, operatorGone: { operatorId: dan.id } });
+
+    const eve = await operator('eve');
+    const moved = await h.api(`/api/cases/${id}/reassign`, {
+      method: 'POST',
+      body: { to: eve.id, reason: 'dan has gone home' },
+      as: sup.cookie,
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.json).toMatchObject({ state: 'on_hold', assignedTo: eve.id, operatorGone: null });
+  });
+});
