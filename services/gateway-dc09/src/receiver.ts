@@ -75,8 +75,9 @@ export interface InterpretContext {
   /** The frame's envelope when the caller has already read it (`readEnvelope` of the same bytes). */
   readonly envelope?: Envelope | EnvelopeRefusal;
   /**
-   * Which occurrence a message without a timestamp is (see `Occurrences`). Without it, such a
-   * message's events are named by its bytes alone, and the same bytes again are always a copy.
+   * Which occurrence of its message a frame is (see `Occurrences`): a retransmission, stamped
+   * anew or not, or the same message sent again as a new event. Without it, events are named by
+   * the frame's content alone, and the same content again is always a copy.
    */
   readonly occurrences?: Occurrences;
 }
