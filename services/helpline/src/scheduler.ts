@@ -127,7 +127,7 @@ export class Scheduler {
     if (changed.length > 0) this.o.publisher.flushInBackground();
     for (const e of escalated) {
       this.o.logger.warn(
-        { caseId: e.caseId, step: e.data.step, to: e.data.to },
+        { caseId: e.caseId, step: e.data.step, to: e.data.to, requeuedAt: e.data.requeuedAt },
         'P1 not accepted: escalated',
       );
       if (e.data.to === 'overflow') await this.#overflow(e, now);

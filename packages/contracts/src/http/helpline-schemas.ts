@@ -297,8 +297,18 @@ export const HelplineCase = Case.extend({
   offeredTo: z.string().nullable(),
   offerExpiresAt: z.iso.datetime({ offset: true }).nullable(),
   assignedTo: z.string().nullable(),
-  /** 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called. */
+  /**
+   * 0 none; 1 all operators alerted; 2 supervisor alerted; 3 overflow called: the rung reached in
+   * the case's present time in the queue (back to 0 when it comes back unanswered, `requeuedAt`).
+   */
   escalationStep: z.number().int().min(0),
+  /**
+   * When the case last came back to the queue unanswered after someone had it (accepted or on
+   * hold: its operator gone, its call-back due, a press bringing it back from hold); null while it
+   * never has. An unaccepted P1 climbs the escalation ladder from this time, else from the raise.
+   * The answer clock stays with the first answer (`acceptedAt`).
+   */
+  requeuedAt: z.iso.datetime({ offset: true }).nullable(),
   /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
   answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
   /**

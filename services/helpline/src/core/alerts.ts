@@ -163,6 +163,12 @@ export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): Ca
     ...(patch.acceptedAt !== undefined ? { acceptedAt: patch.acceptedAt } : {}),
     ...(patch.offeredTo !== undefined ? { offeredTo: patch.offeredTo } : {}),
     ...(patch.assignedTo !== undefined ? { assignedTo: patch.assignedTo } : {}),
+    ...(patch.offerExpiresAt !== undefined ? { offerExpiresAt: patch.offerExpiresAt } : {}),
+    ...(patch.escalationStep !== undefined ? { escalationStep: patch.escalationStep } : {}),
+    ...(patch.requeuedAt !== undefined ? { requeuedAt: patch.requeuedAt } : {}),
+    ...(patch.answerTargetMissed !== undefined ? { answerTargetMissed: patch.answerTargetMissed } : {}),
+    ...(patch.holderGoneSince !== undefined ? { holderGoneSince: patch.holderGoneSince } : {}),
+    ...(patch.operatorGoneAt !== undefined ? { operatorGoneAt: patch.operatorGoneAt } : {}),
     ...(patch.holdUntil === null ? { hold: null } : {}),
     ...(patch.holdUntil
       ? {

@@ -28,6 +28,7 @@ const accepted: CaseSnapshot = {
   holderPresent: true,
   holderGoneSince: null,
   operatorGoneAt: null,
+  requeuedAt: null,
   hold: null,
   alerts: [],
 };

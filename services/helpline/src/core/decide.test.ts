@@ -54,6 +54,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     holderPresent: null,
     holderGoneSince: null,
     operatorGoneAt: null,
+    requeuedAt: null,
     hold: null,
     alerts: [first],
     ...over,
@@ -662,5 +663,176 @@ describe('decide: the operator holding a case has gone', () => {
     expect(due(held({ holderPresent: true }), 120)).toMatchObject({ ok: false });
     // Nobody with a console holds it (the admin token): nothing to watch.
     expect(due(held({ holderPresent: null }), 10_000)).toMatchObject({ ok: false });
+  });
+});
+
+describe('decide: a P1 back in the queue unanswered climbs the ladder again', () => {
+  const ladder = [
+    { step: 1, to: 'all-operators', afterSeconds: 30 },
+    { step: 2, to: 'supervisor', afterSeconds: 60 },
+    { step: 3, to: 'overflow', afterSeconds: 90 },
+  ] as const;
+  const bounds = { goneSeconds: 90, requeueSeconds: 120 };
+  const escalate = (c: CaseSnapshot, s: number) => decide(c, { kind: 'escalation-due', ladder }, at(s));
+  const next = (c: CaseSnapshot, d: Decision) => applyPatch(c, ok(d).patch);
+
+  it('an accepted P1 whose operator has gone: from the requeue, rung 1 after 30 s, the overflow only after 90 s', () => {
+    // Answered in 12 s, before any rung; the operator gone from 100 s, requeued at 310 s.
+    const accepted = caseOf({
+      state: 'accepted',
+      acceptedAt: at(12),
+      assignedTo: op.id,
+      holderPresent: false,
+      holderGoneSince: at(100),
+      operatorGoneAt: at(190),
+    });
+    const requeue = ok(decide(accepted, { kind: 'holder-due', bounds }, at(310)));
+    expect(requeue.patch).toMatchObject({ state: 'queued', requeuedAt: at(310), escalationStep: 0 });
+    const back = next(accepted, requeue);
+    // Raised 310 s ago, but back in the queue just now: no rung yet, let alone the partner centre.
+    expect(escalate(back, 310)).toMatchObject({ ok: false, reason: 'no rung is due' });
+    expect(escalate(back, 339)).toMatchObject({ ok: false });
+    const first = ok(escalate(back, 340));
+    expect(first.patch).toEqual({ escalationStep: 1 });
+    expect(first.events).toEqual([
+      {
+        kind: 'escalated',
+        actor: 'helpline',
+        data: {
+          step: 1,
+          to: 'all-operators',
+          afterSeconds: 30,
+          waitedSeconds: 30,
+          requeuedAt: at(310).toISOString(),
+        },
+      },
+    ]);
+    const atOne = next(back, first);
+    expect(ok(escalate(atOne, 370)).events.map((e) => e.data.to)).toEqual(['supervisor']);
+    expect(escalate({ ...atOne, escalationStep: 2 }, 399)).toMatchObject({ ok: false });
+    expect(ok(escalate({ ...atOne, escalationStep: 2 }, 400)).events.map((e) => e.data.to)).toEqual([
+      'overflow',
+    ]);
+  });
+
+  it('a P1 that climbed every rung before it was answered climbs them again after its call-back, once each', () => {
+    let c = caseOf();
+    c = next(c, escalate(c, 95));
+    expect(c.escalationStep).toBe(3);
+    c = next(c, decide(c, { kind: 'accept', actor: op }, at(100)));
+    c = next(c, decide(c, { kind: 'hold', actor: op, until: at(700), reason: 'GP to call back' }, at(120)));
+    // On hold, nothing climbs.
+    expect(escalate(c, 650)).toMatchObject({ ok: false });
+    const callBack = ok(decide(c, { kind: 'call-back-due' }, at(700)));
+    expect(callBack.patch).toMatchObject({ state: 'queued', requeuedAt: at(700), escalationStep: 0 });
+    c = next(c, callBack);
+    expect(escalate(c, 729)).toMatchObject({ ok: false });
+    const late = ok(escalate(c, 800));
+    expect(late.events.map((e) => [e.data.step, e.data.waitedSeconds])).toEqual([
+      [1, 100],
+      [2, 100],
+      [3, 100],
+    ]);
+    c = next(c, late);
+    expect(escalate(c, 2000)).toMatchObject({ ok: false });
+  });
+
+  it('a held P1 brought back by a press climbs from the press that brought it back', () => {
+    const held = caseOf({
+      state: 'on_hold',
+      acceptedAt: at(10),
+      assignedTo: op.id,
+      escalationStep: 1,
+      hold: { until: at(3600), reason: 'ambulance on its way', returnPriority: null },
+    });
+    for (const kind of ['join', 'repeat'] as const) {
+      const alert = press(400, kind === 'repeat' ? { repeats: { alertId: held.alerts[0]?.id ?? '' } } : {});
+      const d = ok(decide(held, { kind, alert }, at(401)));
+      expect(d.patch).toMatchObject({ state: 'queued', requeuedAt: at(401), escalationStep: 0 });
+      const back = next(held, d);
+      expect(escalate(back, 430)).toMatchObject({ ok: false });
+      expect(ok(escalate(back, 431)).events.map((e) => e.data.step)).toEqual([1]);
+    }
+  });
+
+  it('an offer that lapses or is declined does not restart the ladder: only coming back from someone who had it does', () => {
+    const back = caseOf({ acceptedAt: at(12), requeuedAt: at(310), escalationStep: 1 });
+    const offered = { ...back, state: 'offered' as const, offeredTo: op.id, offerExpiresAt: at(360) };
+    for (const d of [
+      decide(offered, { kind: 'offer-due' }, at(360)),
+      decide({ ...offered, offeredToPresent: true }, { kind: 'decline', actor: op }, at(350)),
+    ])
+      expect(ok(d).patch).toEqual({ state: 'queued', offeredTo: null, offerExpiresAt: null });
+    // A new case's alert joining a waiting case does not restart it either.
+    expect(ok(decide(back, { kind: 'join', alert: press(330) }, at(331))).patch.requeuedAt).toBeUndefined();
+  });
+
+  it('a requeued alarm call was answered: its answer clock and targets stay with the first answer', () => {
+    const back = caseOf({ acceptedAt: at(12), requeuedAt: at(310) });
+    for (const priority of [1, 2] as const)
+      expect(decide({ ...back, priority }, { kind: 'answer-targets-due' }, at(310 + 600))).toMatchObject({
+        ok: false,
+      });
+    expect(ok(decide(back, { kind: 'accept', actor: other }, at(400))).events[0]?.data).toEqual({
+      answerSeconds: 12,
+    });
+  });
+
+  it('whatever the ticks and wherever the requeue, each rung after it comes once, in order, never before it is due', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 400 }),
+        fc.constantFrom('operator gone', 'call-back', 'press'),
+        fc.array(fc.integer({ min: 0, max: 800 }), { maxLength: 25 }),
+        (acceptAt, heldFor, how, ticks) => {
+          let c = caseOf();
+          const requeueAt = acceptAt + heldFor;
+          let requeued = false;
+          const after: number[] = [];
+          const tick = (t: number) => {
+            for (const input of [
+              { kind: 'escalation-due', ladder } as const,
+              { kind: 'answer-targets-due' } as const,
+            ]) {
+              const d = decide(c, input, at(t));
+              if (!d.ok) continue;
+              for (const e of d.events) {
+                if (!requeued) continue;
+                expect(e.kind).toBe('escalated');
+                expect(t - requeueAt).toBeGreaterThanOrEqual(Number(e.data.afterSeconds));
+                after.push(Number(e.data.step));
+              }
+              c = applyPatch(c, d.patch);
+            }
+          };
+          const sorted = [...ticks].sort((a, b) => a - b);
+          for (const t of sorted.filter((t) => t < acceptAt)) tick(t);
+          c = applyPatch(c, ok(decide(c, { kind: 'accept', actor: op }, at(acceptAt))).patch);
+          if (how === 'operator gone') {
+            c = { ...c, holderPresent: false, holderGoneSince: at(acceptAt), operatorGoneAt: at(acceptAt) };
+            const d = decide(
+              c,
+              { kind: 'holder-due', bounds: { goneSeconds: 0, requeueSeconds: heldFor } },
+              at(requeueAt),
+            );
+            c = applyPatch(c, ok(d).patch);
+          } else {
+            const hold = { kind: 'hold', actor: op, until: at(requeueAt), reason: 'r' } as const;
+            c = applyPatch(c, ok(decide(c, hold, at(acceptAt))).patch);
+            const d =
+              how === 'call-back'
+                ? decide(c, { kind: 'call-back-due' }, at(requeueAt))
+                : decide(c, { kind: 'join', alert: press(requeueAt) }, at(requeueAt));
+            c = applyPatch(c, ok(d).patch);
+          }
+          expect(c.state).toBe('queued');
+          requeued = true;
+          for (const t of sorted.filter((t) => t >= requeueAt)) tick(t);
+          const last = Math.max(-1, ...sorted.filter((t) => t >= requeueAt)) - requeueAt;
+          expect(after).toEqual(ladder.filter((r) => r.afterSeconds <= last).map((r) => r.step));
+        },
+      ),
+    );
   });
 });

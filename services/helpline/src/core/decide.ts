@@ -111,6 +111,14 @@ function unseenRefusal(
 const CLEAR_HOLD: CasePatch = { holdUntil: null, holdReason: null, holdReturnPriority: null };
 /** Whoever holds the case next starts with no absence counted against them. */
 const CLEAR_GONE: CasePatch = { holderGoneSince: null, operatorGoneAt: null };
+/**
+ * A case someone had (accepted or on hold) is back in the queue unanswered: the escalation ladder
+ * starts again from now, at its first rung. Counted from the raise, a P1 requeued minutes after it
+ * was raised reached every rung in its first tick back, the partner centre included, for a call a
+ * colleague had answered; a P1 that had climbed before it was answered never climbed again. The
+ * answer clock is not touched: the call was answered (`acceptedAt`).
+ */
+const backInQueue = (now: Date): CasePatch => ({ requeuedAt: now, escalationStep: 0 });
 
 function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date): Decision {
   if (!allowed(cmd.kind, c.state))
@@ -244,6 +252,7 @@ function callBackDue(c: CaseSnapshot, now: Date): Decision {
       priority,
       ...CLEAR_HOLD,
       ...CLEAR_GONE,
+      ...backInQueue(now),
       assignedTo: null,
       lastOfferedTo: null,
     },
@@ -298,13 +307,14 @@ const unanswered = (c: CaseSnapshot) =>
 
 /**
  * An unanswered P1 climbs the escalation ladder: each rung is reached `afterSeconds` after it was
- * raised, recorded once, in order (a tick that finds two rungs passed records both).
+ * raised, recorded once, in order (a tick that finds two rungs passed records both). A P1 back in
+ * the queue unanswered after someone had it (`requeuedAt`) climbs again from its first rung,
+ * counted from when it came back: once per time in the queue.
  */
 function escalationDue(c: CaseSnapshot, ladder: readonly Rung[], now: Date): Decision {
-  // A P1 taken and put back in the queue (held, then its call-back due) climbs on from its rung.
   if (c.priority !== 1 || c.testMode || (c.state !== 'queued' && c.state !== 'offered'))
     return refuse('state', 'escalate', 'only a P1 waiting in the queue escalates');
-  const waited = waitedSeconds(c, now);
+  const waited = (now.getTime() - (c.requeuedAt ?? c.raisedAt).getTime()) / 1000;
   const reached = [...ladder]
     .sort((a, b) => a.step - b.step)
     .filter((rung) => rung.step > c.escalationStep && waited >= rung.afterSeconds);
@@ -321,6 +331,7 @@ function escalationDue(c: CaseSnapshot, ladder: readonly Rung[], now: Date): Dec
         to: rung.to,
         afterSeconds: rung.afterSeconds,
         waitedSeconds: Math.round(waited),
+        ...(c.requeuedAt ? { requeuedAt: c.requeuedAt.toISOString() } : {}),
       },
     })),
   };
@@ -409,7 +420,10 @@ function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Deci
   const alarm = (ALARM_PRIORITIES as readonly number[]).includes(c.priority);
   if (c.state === 'accepted' && alarm && gone >= bounds.goneSeconds + bounds.requeueSeconds) {
     // Back at the front of its priority: the queue orders by the raise, which has not moved.
-    Object.assign(patch, BACK_TO_QUEUE, CLEAR_GONE, { assignedTo: null, lastOfferedTo: operatorId });
+    Object.assign(patch, BACK_TO_QUEUE, CLEAR_GONE, backInQueue(now), {
+      assignedTo: null,
+      lastOfferedTo: operatorId,
+    });
     events.push({ kind: 'requeued', actor: SYSTEM_ACTOR, data: { reason: 'operator gone', ...data } });
   }
   if (events.length === 0) return refuse('state', action, 'nothing is due');
@@ -445,7 +459,11 @@ function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Dat
  * An alert joins this case: it takes the alert's priority and type when that is more urgent, never
  * less, and a case on hold goes back to the queue (a new alarm cannot wait for the call-back).
  */
-function joinPatch(c: CaseSnapshot, alert: Alert): { patch: CasePatch; data: Record<string, unknown> } {
+function joinPatch(
+  c: CaseSnapshot,
+  alert: Alert,
+  now: Date,
+): { patch: CasePatch; data: Record<string, unknown> } {
   const raise = moreUrgent(alert.priority, c.priority);
   const requeue = c.state === 'on_hold';
   const raisedAt = new Date(alert.raisedAt);
@@ -453,7 +471,7 @@ function joinPatch(c: CaseSnapshot, alert: Alert): { patch: CasePatch; data: Rec
     patch: {
       ...(raise ? { priority: alert.priority, type: alert.type } : {}),
       lastAlertAt: raisedAt > c.lastAlertAt ? raisedAt : c.lastAlertAt,
-      ...(requeue ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE } : {}),
+      ...(requeue ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE, ...backInQueue(now) } : {}),
     },
     data: {
       ...(raise ? { priorityRaisedFrom: c.priority } : {}),
@@ -473,7 +491,7 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
   if (input.kind === 'closing') return closeWith(c, alert, now);
   if (input.kind === 'join') {
     if (!isOpen(c.state) || c.testMode) return refuse('state', 'join', `the case is ${c.state}`);
-    const { patch, data } = joinPatch(c, alert);
+    const { patch, data } = joinPatch(c, alert, now);
     return {
       ok: true,
       patch,
@@ -497,7 +515,7 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
     lastPressAt,
   };
   if (c.testMode) return { ok: true, patch: {}, events: [joined(common)] };
-  const { patch, data } = joinPatch(c, alert);
+  const { patch, data } = joinPatch(c, alert, now);
   return { ok: true, patch, events: [joined({ ...common, ...data })] };
 }
 

@@ -29,8 +29,14 @@ export interface CaseSnapshot {
   readonly offeredToPresent: boolean;
   /** Whether that person chose away (else, when not there, no console of theirs is connected). */
   readonly offeredToAway: boolean;
-  /** The last rung of the escalation ladder reached (0: none). */
+  /** The last rung of the escalation ladder reached in the case's present time in the queue (0: none). */
   readonly escalationStep: number;
+  /**
+   * When the case last came back to the queue unanswered after someone had it (accepted or on
+   * hold): its operator gone, its call-back due, a press bringing it back from hold. Null while it
+   * never has. The escalation ladder climbs from it, else from the raise.
+   */
+  readonly requeuedAt: Date | null;
   /** The last answer target (seconds) this alarm call missed, or null. */
   readonly answerTargetMissed: number | null;
   readonly assignedTo: string | null;
@@ -112,7 +118,10 @@ export type AlertInput =
   /** An alert that closes one this case holds (a resident's cancel, a device's restore). */
   | { readonly kind: 'closing'; readonly alert: Alert };
 
-/** One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised. */
+/**
+ * One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised, or
+ * after it came back to the queue unanswered (`requeuedAt`).
+ */
 export interface Rung {
   readonly step: number;
   readonly to: 'all-operators' | 'supervisor' | 'overflow';
@@ -172,6 +181,7 @@ export interface CasePatch {
   lastOfferedTo?: string | null;
   assignedTo?: string | null;
   escalationStep?: number;
+  requeuedAt?: Date;
   answerTargetMissed?: number;
   holderGoneSince?: Date | null;
   operatorGoneAt?: Date | null;

@@ -68,6 +68,7 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   lastOfferedTo: 'last_offered_to',
   assignedTo: 'assigned_to',
   escalationStep: 'escalation_step',
+  requeuedAt: 'requeued_at',
   answerTargetMissed: 'answer_target_missed',
   holderGoneSince: 'holder_gone_since',
   operatorGoneAt: 'operator_gone_at',

@@ -20,6 +20,7 @@ export const CaseRow = z.object({
   offer_expires_at: z.date().nullable(),
   assigned_to: z.string().nullable(),
   escalation_step: z.number().int(),
+  requeued_at: z.date().nullable(),
   hold_until: z.date().nullable(),
   hold_reason: z.string().nullable(),
   hold_return_priority: Priority.nullable(),
@@ -62,6 +63,7 @@ export const toCase = (row: CaseRow): HelplineCase => ({
   offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
   assignedTo: row.assigned_to,
   escalationStep: row.escalation_step,
+  requeuedAt: row.requeued_at?.toISOString() ?? null,
   answerTargetMissed:
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   operatorGone:
@@ -122,6 +124,7 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     offeredToPresent: r.offered_to_present,
     offeredToAway: r.offered_to_away,
     escalationStep: r.escalation_step,
+    requeuedAt: r.requeued_at,
     answerTargetMissed: r.answer_target_missed,
     assignedTo: r.assigned_to,
     holderPresent: r.holder_present,
