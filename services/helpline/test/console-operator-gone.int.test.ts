@@ -81,4 +81,36 @@ describe('console: a case whose operator has gone', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await sue.screenshot({ path: `${ARTIFACTS}console-operator-gone.png` });
   });
+
+  it('shows a P1 back in the queue unanswered as waiting since it came back, not since its raise', async () => {
+    await h.user('fay', 'operator');
+    const fay = await signIn('fay');
+    // Raised ten minutes ago; answered; its call-back now due.
+    await h.publish(
+      h.alert({
+        residentId: 'res_cgone_back',
+        priority: 1,
+        raisedAt: new Date(Date.now() - 600_000).toISOString(),
+      }),
+    );
+    const c = await h.caseOf('res_cgone_back');
+    expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST' })).status).toBe(200);
+    const held = await h.api(`/api/cases/${c.id}/hold`, {
+      method: 'POST',
+      body: { until: new Date(Date.now() + 1_000).toISOString(), reason: 'call back in a moment' },
+    });
+    expect(held.status).toBe(200);
+    await expect.poll(async () => (await h.detail(c.id)).requeuedAt, { timeout: 10_000 }).not.toBeNull();
+    const wait = fay.locator(`#queue .case[data-id="${c.id}"] .wait`);
+    await expect
+      .poll(async () => (await wait.textContent({ timeout: 1_000 }).catch(() => '')) ?? '', {
+        timeout: 10_000,
+      })
+      .toMatch(/^back 0:\d\d$/);
+    expect(await wait.getAttribute('aria-label')).toMatch(/^back in the queue 0:\d\d, answered before$/);
+    expect(await wait.getAttribute('class')).not.toContain('long');
+    // Not "P1 waiting > 60 s (longest 10:…)" the moment it is back: its ladder starts again.
+    expect(await text(fay, '#escalation')).not.toMatch(/P1 waiting|P1 escalated/);
+    expect((await h.detail(c.id)).escalationStep).toBe(0);
+  });
 });

@@ -40,6 +40,7 @@ interface EventData {
   readonly operatorId?: string;
   readonly since?: string;
   readonly goneSeconds?: number;
+  readonly requeuedAt?: string;
 }
 
 const FLOOR_SOURCE: Record<string, string> = {
@@ -123,7 +124,8 @@ export function eventText(e: CaseEvent): string {
     case 'reassigned':
       return `reassigned to ${nameOf(d.to)}: ${d.reason}`;
     case 'escalated':
-      return `escalated to ${d.to} after ${d.waitedSeconds} s`;
+      // A case back in the queue unanswered climbs again, counted from when it came back.
+      return `escalated to ${d.to} after ${d.waitedSeconds} s${d.requeuedAt ? ' back in the queue' : ''}`;
     case 'responder-called':
       return `called ${d.name}: ${d.result}${d.note ? ` — ${d.note}` : ''}`;
     case 'emergency-called':

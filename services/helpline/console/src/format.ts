@@ -4,6 +4,13 @@ import type { CaseSummary } from './types.ts';
 export const waitOf = (c: Pick<CaseSummary, 'raisedAt'>, now = serverNow()): number =>
   Math.max(0, Math.round((now - Date.parse(c.raisedAt)) / 1000));
 
+/**
+ * How long a waiting case has been in the queue this time: since it came back unanswered after
+ * someone had it (`requeuedAt`), else since the raise. The escalation ladder counts the same way.
+ */
+export const queueWaitOf = (c: Pick<CaseSummary, 'raisedAt' | 'requeuedAt'>, now = serverNow()): number =>
+  waitOf({ raisedAt: c.requeuedAt ?? c.raisedAt }, now);
+
 export const clockText = (s: number): string => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 
 export const typeLabel = (t: unknown): string => {

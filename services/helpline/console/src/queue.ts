@@ -1,7 +1,7 @@
 import { api } from './api.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, select } from './dom.ts';
-import { clockText, goneText, pressedText, stateLabel, typeLabel, waitOf } from './format.ts';
+import { clockText, goneText, pressedText, queueWaitOf, stateLabel, typeLabel, waitOf } from './format.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
 
@@ -84,15 +84,18 @@ const groupOf: Record<Exclude<typeof view.groupBy, ''>, (c: CaseSummary) => stri
   state: (c) => stateLabel(c.state),
 };
 
-/** The escalation banner: one summary line per kind of lateness, never a list of cases. */
+/**
+ * The escalation banner: one summary line per kind of lateness, never a list of cases. A P1 back
+ * in the queue unanswered counts from when it came back, as its ladder does.
+ */
 function renderBanner(list: readonly CaseSummary[]): void {
   const now = serverNow();
   const p1 = list.filter((c) => c.priority === 1 && waiting(c));
-  const late = p1.filter((c) => waitOf(c, now) > LATE_S);
-  const escalated = p1.filter((c) => c.escalationStep > 0 && waitOf(c, now) <= LATE_S);
+  const late = p1.filter((c) => queueWaitOf(c, now) > LATE_S);
+  const escalated = p1.filter((c) => c.escalationStep > 0 && queueWaitOf(c, now) <= LATE_S);
   const parts: string[] = [];
   if (late.length) {
-    const longest = Math.max(...late.map((c) => waitOf(c, now)));
+    const longest = Math.max(...late.map((c) => queueWaitOf(c, now)));
     parts.push(`${late.length} P1 waiting > 60 s (longest ${clockText(longest)})`);
   }
   if (escalated.length) parts.push(`${escalated.length} P1 escalated`);
@@ -147,7 +150,9 @@ const tally = (list: readonly CaseSummary[], key: (c: CaseSummary) => string) =>
 
 function row(c: CaseSummary): string {
   const me = state.me;
-  const w = waitOf(c);
+  // Answered once and back in the queue (its operator gone, its call-back due): waiting again, since then.
+  const back = Boolean(c.acceptedAt && c.requeuedAt && waiting(c));
+  const w = back ? queueWaitOf(c) : waitOf(c);
   const mine =
     c.offeredTo === me?.id
       ? ' — <span class="offer-mine">offered to you</span>'
@@ -156,12 +161,18 @@ function row(c: CaseSummary): string {
         : '';
   const pressed = pressedText(c);
   const gone = goneText(c, nameOf);
-  const late = !c.acceptedAt && w > LATE_S;
+  const late = (back || !c.acceptedAt) && w > LATE_S;
+  const waitText = back ? `back ${clockText(w)}` : c.acceptedAt ? 'answered' : clockText(w);
+  const waitLabel = back
+    ? `back in the queue ${clockText(w)}, answered before${late ? ', over 60 seconds' : ''}`
+    : c.acceptedAt
+      ? 'answered'
+      : `waiting ${clockText(w)}${late ? ', over 60 seconds' : ''}`;
   return `<button type="button" class="case p${c.priority}${c.id === state.selected ? ' selected' : ''}" data-id="${esc(c.id)}" data-priority="${c.priority}" data-state="${esc(c.state)}"${gone ? ' data-operator-gone="true"' : ''}${c.id === state.selected ? ' aria-current="true"' : ''} title="${esc(c.because[0]?.reason ?? '')}">
       <span class="prio">P${c.priority}</span>
       <span><span class="type">${esc(typeLabel(c.type))}</span> <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span>${c.escalationStep ? ` <span class="esc">escalated ${c.escalationStep}</span>` : ''}${pressed ? ` <span class="pressed">${esc(pressed)}</span>` : ''}</span>
       <span class="meta">${esc(nameOrId(c))}${districtOf(c) ? ` · ${esc(districtOf(c))}` : ''}${mine}</span>
-      <span class="wait${late ? ' long' : ''}" data-raised="${esc(c.raisedAt)}" aria-label="${c.acceptedAt ? 'answered' : `waiting ${clockText(w)}${late ? ', over 60 seconds' : ''}`}">${c.acceptedAt ? 'answered' : clockText(w)}</span>
+      <span class="wait${late ? ' long' : ''}" data-since="${esc(back ? (c.requeuedAt ?? '') : c.raisedAt)}"${back ? ' data-back="true"' : ''} aria-label="${esc(waitLabel)}">${waitText}</span>
       ${gone ? `<span class="gone">${esc(gone)}</span>` : ''}
     </button>`;
 }
@@ -206,10 +217,10 @@ export function renderQueue(): void {
 
 /** Waits tick every second without redrawing the queue; the banner follows them. */
 export function tickWaits(): void {
-  for (const el of document.querySelectorAll<HTMLElement>('.wait[data-raised]')) {
+  for (const el of document.querySelectorAll<HTMLElement>('.wait[data-since]')) {
     if (el.textContent === 'answered') continue;
-    const s = waitOf({ raisedAt: el.dataset.raised ?? '' });
-    el.textContent = clockText(s);
+    const s = waitOf({ raisedAt: el.dataset.since ?? '' });
+    el.textContent = el.dataset.back ? `back ${clockText(s)}` : clockText(s);
     el.classList.toggle('long', s > LATE_S);
   }
   renderBanner(sortedCases());
