@@ -1,5 +1,6 @@
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
 
 export type Pool = pg.Pool;
@@ -15,6 +16,10 @@ export function createPool(options: { url: string; logger: Logger; name: string;
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 15_000,
+    // The server stops a statement at 15 s. One it has not answered 5 s after that is on a server
+    // frozen or cut off without a reset, whose replies are lost, which no server-side timeout sees:
+    // the query fails ('Query read timeout', a dependency down: 503), and the client is dropped.
+    query_timeout: 20_000,
   });
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle postgres client error'));
   // pg only listens for errors of idle clients. A client checked out (in a transaction, between
@@ -79,7 +84,13 @@ export async function withTransaction<T>(
     result = await fn(client);
     await client.query('COMMIT');
   } catch (err) {
-    // A client whose rollback fails has lost its connection: destroyed, never handed out again.
+    // A client whose connection is gone (or whose server stopped answering) is destroyed without a
+    // ROLLBACK, which would wait behind the unanswered statement: the server ends the transaction
+    // with the connection. A client whose rollback fails has lost its connection too.
+    if (isDependencyDown(err)) {
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
     const broken = await client.query('ROLLBACK').then(
       () => undefined,
       (rollbackErr: unknown) => (rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))),
