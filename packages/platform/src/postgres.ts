@@ -35,7 +35,8 @@ export function createPool(options: { url: string; logger: Logger; name: string;
 
 /**
  * Runs a service's SQL migrations (node-pg-migrate, `-- Up Migration` files) into its own schema.
- * Safe to call from several instances at once.
+ * Safe to call from several instances at once. What a migration raises as a WARNING (what it left
+ * as it was, and why) is logged as a warning with the schema; its notices at debug.
  */
 export async function migrate(options: {
   url: string;
@@ -49,9 +50,17 @@ export async function migrate(options: {
   // service (in any schema) migrates, so services that start together wait their turn.
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: options.url, application_name: 'migrate' });
+    client.on('notice', (notice) => {
+      if (notice.severity === 'WARNING') log.warn({ schema: options.schema }, notice.message);
+      else log.debug({ schema: options.schema, severity: notice.severity }, notice.message);
+    });
+    // A connection lost mid-migration fails the statement in hand; the event must not end the process.
+    client.on('error', (err) => log.warn({ err: err.message }, 'migration connection lost'));
     try {
+      await client.connect();
       const applied = await runner({
-        databaseUrl: options.url,
+        dbClient: client,
         dir: options.dir,
         direction: 'up',
         schema: options.schema,
@@ -68,6 +77,8 @@ export async function migrate(options: {
       if (!busy || Date.now() > deadline) throw err;
       log.debug({ attempt }, 'another migration holds the lock; waiting');
       await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500) + Math.random() * 50));
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 }
