@@ -13,6 +13,7 @@ describe('isDependencyDown', () => {
       withCode('08006', 'connection failure'),
       new Error('Connection terminated unexpectedly'),
       new Error('timeout exceeded when trying to connect'),
+      new Error('Query read timeout'),
       new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')], ''),
       new Error('query failed', { cause: withCode('ECONNREFUSED') }),
     ])
@@ -25,6 +26,8 @@ describe('isDependencyDown', () => {
       withCode('42P01', 'relation "nope" does not exist'),
       withCode('23505', 'duplicate key value violates unique constraint'),
       withCode('22P02', 'invalid input syntax for type uuid'),
+      // The server's own statement timeout: a query too slow, not a server gone.
+      withCode('57014', 'canceling statement due to statement timeout'),
       'a string',
       null,
     ])

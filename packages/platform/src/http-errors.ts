@@ -156,9 +156,12 @@ const DOWN_ERRNOS = new Set([
 ]);
 /** PostgreSQL states of a server going down or not yet up: admin or crash shutdown, starting up, too many connections. */
 const DOWN_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
-/** What node-postgres says, without a code, of a connection cut or never made. */
+/**
+ * What node-postgres says, without a code, of a connection cut or never made, or of a server that
+ * stopped answering (`query_timeout`, past the server's own statement timeout).
+ */
 const DOWN_MESSAGES =
-  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended)/;
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|Query read timeout)/;
 
 /**
  * Whether an error says a server the request needed (PostgreSQL) is down or restarting, rather

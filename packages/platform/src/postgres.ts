@@ -1,5 +1,6 @@
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
 
 export type Pool = pg.Pool;
@@ -15,6 +16,10 @@ export function createPool(options: { url: string; logger: Logger; name: string;
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 15_000,
+    // The server stops a statement at 15 s. One it has not answered 5 s after that is on a server
+    // frozen or cut off without a reset, whose replies are lost, which no server-side timeout sees:
+    // the query fails ('Query read timeout', a dependency down: 503), and the client is dropped.
+    query_timeout: 20_000,
   });
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle postgres client error'));
   // pg only listens for errors of idle clients. A client checked out (in a transaction, between
@@ -30,7 +35,8 @@ export function createPool(options: { url: string; logger: Logger; name: string;
 
 /**
  * Runs a service's SQL migrations (node-pg-migrate, `-- Up Migration` files) into its own schema.
- * Safe to call from several instances at once.
+ * Safe to call from several instances at once. What a migration raises as a WARNING (what it left
+ * as it was, and why) is logged as a warning with the schema; its notices at debug.
  */
 export async function migrate(options: {
   url: string;
@@ -44,9 +50,17 @@ export async function migrate(options: {
   // service (in any schema) migrates, so services that start together wait their turn.
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: options.url, application_name: 'migrate' });
+    client.on('notice', (notice) => {
+      if (notice.severity === 'WARNING') log.warn({ schema: options.schema }, notice.message);
+      else log.debug({ schema: options.schema, severity: notice.severity }, notice.message);
+    });
+    // A connection lost mid-migration fails the statement in hand; the event must not end the process.
+    client.on('error', (err) => log.warn({ err: err.message }, 'migration connection lost'));
     try {
+      await client.connect();
       const applied = await runner({
-        databaseUrl: options.url,
+        dbClient: client,
         dir: options.dir,
         direction: 'up',
         schema: options.schema,
@@ -63,6 +77,8 @@ export async function migrate(options: {
       if (!busy || Date.now() > deadline) throw err;
       log.debug({ attempt }, 'another migration holds the lock; waiting');
       await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500) + Math.random() * 50));
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 }
@@ -79,7 +95,13 @@ export async function withTransaction<T>(
     result = await fn(client);
     await client.query('COMMIT');
   } catch (err) {
-    // A client whose rollback fails has lost its connection: destroyed, never handed out again.
+    // A client whose connection is gone (or whose server stopped answering) is destroyed without a
+    // ROLLBACK, which would wait behind the unanswered statement: the server ends the transaction
+    // with the connection. A client whose rollback fails has lost its connection too.
+    if (isDependencyDown(err)) {
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
     const broken = await client.query('ROLLBACK').then(
       () => undefined,
       (rollbackErr: unknown) => (rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))),

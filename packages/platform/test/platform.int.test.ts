@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { names } from '@telecare/contracts';
 import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
@@ -133,6 +136,29 @@ describe('connections against the real servers', () => {
     const mqtt = await connectMqtt({ url: servers.mqttUrl, clientId: `${ns}-probe`, logger });
     expect(mqtt.connected).toBe(true);
     await mqtt.endAsync();
+  });
+});
+
+describe('migrate tells what a migration warns of', () => {
+  it("logs a migration's RAISE WARNING as a warning, its notices at debug", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'telecare-migrate-'));
+    writeFileSync(
+      path.join(dir, '001_warns.sql'),
+      "-- Up Migration\nDO $$ BEGIN RAISE WARNING 'left as stored: res_probe1'; RAISE NOTICE 'converted 2'; END $$;\n",
+    );
+    const lines: Array<{ level: number; msg: string; schema?: string }> = [];
+    const captured = createLogger('platform-test', 'debug', {
+      write: (line: string) => void lines.push(JSON.parse(line)),
+    });
+    try {
+      await migrate({ url: servers.databaseUrl, schema: `${ns}_warns`, dir, logger: captured });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(lines.filter((l) => l.level === 40).map((l) => [l.msg, l.schema])).toEqual([
+      ['left as stored: res_probe1', `${ns}_warns`],
+    ]);
+    expect(lines.some((l) => l.level === 20 && l.msg === 'converted 2')).toBe(true);
   });
 });
 

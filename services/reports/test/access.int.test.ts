@@ -73,6 +73,32 @@ describe("a commissioner's token bound to their districts", () => {
   });
 });
 
+describe('a token request with a field that is not one', () => {
+  it('is refused 400 naming the field, and no token is made', async () => {
+    const tokens = async () => {
+      const { rows } = await h.reports.store.pool.query<{ n: number }>(
+        `select count(*)::int as n from "${h.reports.store.schema}".api_tokens`,
+      );
+      return rows[0]?.n;
+    };
+    const before = await tokens();
+    // A misspelt `districts` would make a token for every district; `expiresInHours` is not how
+    // a lifetime is asked for, and would leave the default 90 days.
+    for (const [field, body] of [
+      ['distrcts', { role: 'commissioner', recipient: 'council-gl2', distrcts: ['GL2'] }],
+      ['expiresInHours', { role: 'commissioner', recipient: 'council-gl2', expiresInHours: 2 }],
+      ['scope', { role: 'analyst', recipient: 'trust', districts: ['GL2'], scope: 'all' }],
+    ] as const) {
+      const res = await h.api('/api/tokens', { method: 'POST', body: JSON.stringify(body) });
+      expect(res.status, field).toBe(400);
+      const refusal = (await res.json()) as { error: string; issues: { path: string; message: string }[] };
+      expect(refusal.error).toBe('invalid-request');
+      expect(refusal.issues).toEqual([{ path: field, message: 'unknown field' }]);
+    }
+    expect(await tokens()).toBe(before);
+  });
+});
+
 describe('tokens that no longer work', () => {
   it('a revoked token and an expired one are refused with 401, and say nothing of the figures', async () => {
     const revoked = await makeToken({ role: 'commissioner', recipient: 'gone' });

@@ -90,6 +90,22 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await headless.json()).toMatchObject({ error: 'bad-file', imported: 0 });
   });
 
+  it('refuses a query parameter that is not one, naming it, and imports nothing', async () => {
+    // `parital=true` read as absent would refuse the file whole; read as meant, it would import
+    // part of it. Neither: the admin is told.
+    const before = await h.reports.store.staysOf(null);
+    const res = await post(
+      ['resident,admitted,discharged', 'res_beddays4,2025-06-01,2025-06-03'].join('\n'),
+      '?parital=true',
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: 'invalid-request',
+      issues: [{ path: 'parital', message: 'unknown field' }],
+    });
+    expect(await h.reports.store.staysOf(null)).toEqual(before);
+  });
+
   it('gives the six-month window, observational, with its interval and caveat', async () => {
     const made = await h.api('/api/tokens', {
       method: 'POST',

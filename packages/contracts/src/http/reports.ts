@@ -13,7 +13,9 @@ const Day = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).transform(
 export const District = z
   .string()
   .regex(/^[A-Z]{1,2}[0-9][A-Z0-9]?$/, 'a postcode district such as GL1 or SW1A');
-export const ReportTokenRequest = z.object({
+// A field that is not one is refused by name (strict objects): a misspelt `districts` would
+// otherwise make a token for every district, unnoticed.
+export const ReportTokenRequest = z.strictObject({
   role: z.enum(REPORT_ROLES),
   /** Who the token is for (an organisation or person id, never a name with spaces). */
   recipient: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
@@ -285,7 +287,7 @@ export const REPORTS_ROUTES = {
     summary:
       'Import a trust’s episodes file (text/csv: resident,admitted,discharged), refused row by row: nothing is imported while a row is refused (422), unless partial=true',
     roles: ['admin'],
-    query: z.object({
+    query: z.strictObject({
       partial: z.string().max(10).optional().describe('true: import the rows accepted, refuse the others'),
     }),
     consumes: 'text/csv',
