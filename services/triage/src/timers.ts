@@ -251,6 +251,14 @@ export class TimerStore {
         await this.#redis.zrem(this.indexKey(partition), id);
         continue;
       }
+      // An entry another number of partitions left here: the timer is its resident's partition's
+      // (a timer that lives on, moved by each set, such as a device's check, keeps its record).
+      const home = this.#partitionOf(parsed.data.residentId);
+      if (home !== partition) {
+        await this.#redis.zadd(this.indexKey(home), parsed.data.dueAt, id);
+        await this.#redis.zrem(this.indexKey(partition), id);
+        continue;
+      }
       if (parsed.data.dueAt > now) {
         await this.#redis.zadd(this.indexKey(partition), parsed.data.dueAt, id);
         continue;
