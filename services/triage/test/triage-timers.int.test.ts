@@ -147,7 +147,8 @@ describe('durable timers against real NATS and Redis', () => {
       expect.arrayContaining([
         `sustained.chair:${chair.id}`,
         `absence.medication:${dose.id}`,
-        `absence.supervision:HB-C:${beat.id}`,
+        // A device's one check, moved by each heartbeat.
+        `absence.supervision:res_timer_c:HB-C`,
       ]),
     );
 
