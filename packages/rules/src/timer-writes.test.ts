@@ -140,6 +140,30 @@ describe("a device's one supervision check", () => {
     ]);
   });
 
+  it('a late heartbeat (older than the latest) has its own check and leaves the device supervised', () => {
+    const first = ev('heartbeat', T('00:00'));
+    const latest = ev('heartbeat', T('00:40'));
+    const late = ev('heartbeat', T('00:20'));
+    const { each } = commandsOf([first, latest, late]);
+    expect(of(each[2] ?? [], 'absence.supervision')).toEqual([
+      {
+        op: 'set',
+        timer: expect.objectContaining({ id: `absence.supervision:SM-9:${late.id}`, checkAt: T('01:20') }),
+      },
+    ]);
+    // Silent after: lost at the latest heartbeat's check, once.
+    const runner = withInterval(3600);
+    const alerts = [
+      ...runner.event(first, T('00:00')),
+      ...runner.event(latest, T('00:40')),
+      ...runner.event(late, T('00:41')),
+      ...runner.advance(T('03:00')),
+    ].filter((alert) => alert.rule.id === 'absence.supervision');
+    expect(alerts.map((alert) => [alert.type, alert.evidence, alert.raisedAt])).toEqual([
+      ['supervision.lost', [latest.id], new Date(T('01:40') + GRACE).toISOString()],
+    ]);
+  });
+
   it('checks stored per heartbeat by the version before still fire, once', () => {
     const beat = ev('heartbeat', T('00:00'));
     const { state } = commandsOf([beat]);
