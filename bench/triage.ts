@@ -46,7 +46,8 @@ function metric(text: string, name: string, label = ''): number {
  * Triage alone, on the real servers: `--events` stored device events (default 30,000) from
  * `--homes` homes (1,000) in the pipeline's background mix, published to EVENTS as the gateways
  * store them while triage (its own process, as deployed) reads them. Reports triage's CPU per
- * event and the rules core's share of it (from its /metrics), and how fast it drained the stream.
+ * event and the rules core's share of it (from its /metrics), the timer records it wrote per event
+ * (each one JetStream publish with ack), and how fast it drained the stream.
  * Baseline in the same run: a raw JetStream pull consumer in this process that decodes and acks
  * the same events, and the raw publish rate.
  */
