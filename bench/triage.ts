@@ -34,11 +34,11 @@ const DEVICES: Record<string, { kind: string; location?: string }> = {
   temp: { kind: 'temperature-sensor', location: 'lounge' },
 };
 
-/** The metric's value in a Prometheus text page (summed over its labels). */
-function metric(text: string, name: string): number {
+/** The metric's value in a Prometheus text page (summed over its labels, or those with `label`). */
+function metric(text: string, name: string, label = ''): number {
   let sum = 0;
-  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm')))
-    sum += Number(match[1]);
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm')))
+    if ((match[1] ?? '').includes(label)) sum += Number(match[2]);
   return sum;
 }
 
@@ -46,7 +46,8 @@ function metric(text: string, name: string): number {
  * Triage alone, on the real servers: `--events` stored device events (default 30,000) from
  * `--homes` homes (1,000) in the pipeline's background mix, published to EVENTS as the gateways
  * store them while triage (its own process, as deployed) reads them. Reports triage's CPU per
- * event and the rules core's share of it (from its /metrics), and how fast it drained the stream.
+ * event and the rules core's share of it (from its /metrics), the timer records it wrote per event
+ * (each one JetStream publish with ack), and how fast it drained the stream.
  * Baseline in the same run: a raw JetStream pull consumer in this process that decodes and acks
  * the same events, and the raw publish rate.
  */
@@ -128,6 +129,8 @@ const benchmark: Benchmark = {
           rulesS: metric(text, 'triage_rules_seconds_sum'),
           evaluated: metric(text, 'triage_rules_seconds_count'),
           deadLetters: metric(text, 'triage_deadletters_total'),
+          puts: metric(text, 'triage_timer_writes_total', 'op="put"'),
+          purges: metric(text, 'triage_timer_writes_total', 'op="purge"'),
         };
       };
 
@@ -164,6 +167,8 @@ const benchmark: Benchmark = {
       const triagePerS = eventCount / seconds;
       const triageUs = (cpuS / eventCount) * 1e6;
       const rulesUs = ((rulesAfter.rulesS - rulesBefore.rulesS) / Math.max(1, evaluated)) * 1e6;
+      const puts = (rulesAfter.puts - rulesBefore.puts) / eventCount;
+      const purges = (rulesAfter.purges - rulesBefore.purges) / eventCount;
 
       // Baseline: the same events read by a raw pull consumer here, decoded and acked.
       const raw = `${services.namespace}-raw`;
@@ -191,7 +196,7 @@ const benchmark: Benchmark = {
         `raw JetStream: publish ${Math.round(publishPerS)}/s (${WINDOW} in flight); a pull consumer that decodes and acks: ${Math.round(rawPerS)}/s, ${round(rawUs, 1)} µs CPU an event`,
       );
       log(
-        `triage: drained ${Math.round(triagePerS)}/s (${round(triagePerS / rawPerS, 2)} of the raw consumer), ${round(triageUs, 0)} µs CPU an event (${round(triageUs / rawUs, 1)}× the raw consumer), of which the rules core ${round(rulesUs, 1)} µs; idle ${round(idleCores, 3)} cores; RSS ${Math.round(rss)} MB`,
+        `triage: drained ${Math.round(triagePerS)}/s (${round(triagePerS / rawPerS, 2)} of the raw consumer), ${round(triageUs, 0)} µs CPU an event (${round(triageUs / rawUs, 1)}× the raw consumer), of which the rules core ${round(rulesUs, 1)} µs; timer records written ${round(puts + purges, 3)} an event (${round(puts, 3)} puts, ${round(purges, 3)} purges); idle ${round(idleCores, 3)} cores; RSS ${Math.round(rss)} MB`,
       );
       return {
         events: eventCount,
@@ -203,6 +208,8 @@ const benchmark: Benchmark = {
         triage_per_s: Math.round(triagePerS),
         triage_cpu_us: round(triageUs, 0),
         triage_rules_us: round(rulesUs, 1),
+        triage_timer_puts_per_event: round(puts, 3),
+        triage_timer_purges_per_event: round(purges, 3),
         triage_idle_cores: round(idleCores, 3),
         triage_rss_mb: Math.round(rss),
         triage_cpu_ratio: round(triageUs / rawUs, 1),

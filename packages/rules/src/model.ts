@@ -446,6 +446,14 @@ export const DeviceSupervision = z.object({
   intervalS: z.number(),
   /** The open `supervision.lost` alert id. */
   lost: z.string().optional(),
+  /**
+   * When the latest heartbeat's check is stored, under the device's one timer id
+   * (`supervisionTimerId`: each heartbeat in order moves it); 0 when none is stored (the loss was
+   * raised). Absent in a record of the version before, whose checks were stored per heartbeat.
+   */
+  checkAt: z.number().optional(),
+  /** The latest heartbeat was sent in test mode (its loss goes to the installer). */
+  testMode: z.boolean().optional(),
 });
 export type DeviceSupervision = z.infer<typeof DeviceSupervision>;
 
@@ -502,9 +510,18 @@ export const Rhythm = z.object({
    * before it has none and learns it.
    */
   backs: z.array(z.number()).optional(),
-  /** The latest activity (the stretch now running is named by it), and when its silence is checked. */
+  /**
+   * The latest activity (the stretch now running is named by it), and when its silence is checked
+   * (none once that check was decided, or in bed).
+   */
   last: RecentEvent.optional(),
   checkAt: z.number().optional(),
+  /**
+   * When the rule's one stretch timer (`stretchTimerId`) is stored for: at or before `checkAt`
+   * (a later activity does not write it again; its tick sets it for `checkAt`), 0 when none is
+   * stored. Absent in a rhythm of the version before, whose checks were stored per activity.
+   */
+  armedAt: z.number().optional(),
   /** Times of the bed's and the chair's latest reports, so a late one is placed in order. */
   bedTs: z.number().optional(),
   chairTs: z.number().optional(),

@@ -38,6 +38,7 @@ export function initialRhythm(date: string): Rhythm {
     bedAt: undefined,
     upInNight: undefined,
     checkAt: undefined,
+    armedAt: 0,
   };
 }
 
@@ -68,6 +69,7 @@ export function shapedRhythm(r: Rhythm): Rhythm {
     bedAt: r.bedAt,
     upInNight: r.upInNight,
     checkAt: r.checkAt,
+    armedAt: r.armedAt,
   };
 }
 

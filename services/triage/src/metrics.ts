@@ -84,6 +84,12 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Timers in the index at its last rebuild (start-up, or Redis found empty)',
       registers: [registry],
     }),
+    timerWrites: new Counter({
+      name: 'triage_timer_writes_total',
+      help: 'Timer records written to the durable bucket, one JetStream publish with ack each: put (a timer set or moved) or purge (cancelled, or removed once fired), by rule',
+      labelNames: ['op', 'rule'] as const,
+      registers: [registry],
+    }),
     timersUnread: new Counter({
       name: 'triage_timers_fired_unread_total',
       help: 'Timers fired past TRIAGE_TIMER_MAX_WAIT_S while their partition lane had not yet read everything stored before they fell due (a check that may be decided without events that would cancel it)',

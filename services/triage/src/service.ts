@@ -119,6 +119,7 @@ async function wireTriage(
   // The index is a cache of the durable timer records: rebuild it before any loop reads it.
   service.step('rebuilding the timer index');
   metrics.timersPending.set(await timers.rebuildIndex());
+  timers.onWrite = (op, rule) => metrics.timerWrites.inc({ op, rule });
   timers.onIndexLost = (indexed) => {
     metrics.timerIndexLost.inc();
     metrics.timersPending.set(indexed);

@@ -10,6 +10,13 @@ export const timerBucket = (n: Names): string => n.kv.triageTimers;
 /** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: timer ids hold `:`, so encode them. */
 const keyOf = (timerId: string): string => Buffer.from(timerId).toString('base64url');
 
+/** The rule a timer id belongs to: ids start with their rule's id (which holds no `:`). */
+const ruleOfId = (timerId: string): string =>
+  timerId.slice(0, Math.max(0, timerId.indexOf(':'))) || 'unknown';
+
+/** A write to the durable bucket: a timer set or moved (`put`), or cancelled or fired (`purge`). */
+export type TimerWrite = 'put' | 'purge';
+
 /** What a list of timer commands leaves behind: the last command for each timer. */
 function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
   if (commands.length === 1) return [...commands];
@@ -43,6 +50,8 @@ export class TimerStore {
   #rebuilding: Promise<number> | undefined;
   /** Called when Redis was found to have lost the index (flushed, or restarted empty). */
   onIndexLost: ((indexed: number) => void) | undefined;
+  /** Told of every record written (one JetStream publish each), by operation and rule. */
+  onWrite: ((op: TimerWrite, ruleId: string) => void) | undefined;
 
   private constructor(deps: {
     kv: KV;
@@ -108,6 +117,7 @@ export class TimerStore {
       if (!parsed.success) {
         this.#log.warn({ key }, 'unreadable timer record dropped');
         await this.#kv.purge(key);
+        this.onWrite?.('purge', 'unknown');
         continue;
       }
       const timer = parsed.data;
@@ -162,6 +172,9 @@ export class TimerStore {
               : this.#kv.purge(keyOf(command.id)),
           ),
         );
+        for (const command of commands)
+          if (command.op === 'set') this.onWrite?.('put', command.timer.ruleId);
+          else this.onWrite?.('purge', ruleOfId(command.id));
       } catch (err) {
         throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
       }
@@ -202,6 +215,7 @@ export class TimerStore {
   async hold(timer: Timer, alert: Alert): Promise<void> {
     try {
       await this.#kv.put(keyOf(timer.id), JSON.stringify({ ...timer, alert }));
+      this.onWrite?.('put', timer.ruleId);
     } catch (err) {
       throw new TransientError('could not store a held alert', {
         cause: err,
@@ -237,6 +251,14 @@ export class TimerStore {
         await this.#redis.zrem(this.indexKey(partition), id);
         continue;
       }
+      // An entry another number of partitions left here: the timer is its resident's partition's
+      // (a timer that lives on, moved by each set, such as a device's check, keeps its record).
+      const home = this.#partitionOf(parsed.data.residentId);
+      if (home !== partition) {
+        await this.#redis.zadd(this.indexKey(home), parsed.data.dueAt, id);
+        await this.#redis.zrem(this.indexKey(partition), id);
+        continue;
+      }
       if (parsed.data.dueAt > now) {
         await this.#redis.zadd(this.indexKey(partition), parsed.data.dueAt, id);
         continue;
@@ -259,6 +281,7 @@ export class TimerStore {
       const current = Timer.safeParse(entry.json());
       if (current.success && current.data.dueAt !== timer.dueAt) return;
       await this.#kv.purge(keyOf(timer.id));
+      this.onWrite?.('purge', timer.ruleId);
     }
     await this.#redis.zrem(this.indexKey(this.#partitionOf(timer.residentId)), timer.id);
   }

@@ -85,6 +85,33 @@ describe('TimerStore.apply', () => {
     expect(await redis.zscore(spread.indexKey(1), 'spread')).toBeNull();
   });
 
+  it("an entry left in another partition's index by a change in the number of partitions goes to its resident's, and fires there only", async () => {
+    // A timer that lives on, moved by each set (a device's check): its record is never gone.
+    const before = await TimerStore.open({
+      nc,
+      names: names(ns),
+      redis,
+      partitions: 4,
+      partitionOf: () => 1,
+      logger,
+    });
+    await before.apply([{ op: 'set', timer: timer('moved-on', 1_000) }], 'res_timerstore');
+    const after = await TimerStore.open({
+      nc,
+      names: names(ns),
+      redis,
+      partitions: 4,
+      partitionOf: (residentId) => (residentId === 'res_timerstore' ? 3 : 0),
+      logger,
+    });
+    await after.apply([{ op: 'set', timer: timer('moved-on', 2_000) }], 'res_timerstore');
+    // The old partition's entry comes due first: not fired there, but moved to partition 3.
+    expect(await after.due(1, 10_000)).toEqual([]);
+    expect(await redis.zscore(after.indexKey(1), 'moved-on')).toBeNull();
+    expect(await redis.zscore(after.indexKey(3), 'moved-on')).toBe('2000');
+    expect((await after.due(3, 10_000)).map((t) => [t.id, t.dueAt])).toEqual([['moved-on', 2_000]]);
+  });
+
   it('fails, to be retried, when Redis refuses one of the index writes', async () => {
     const refusing = await TimerStore.open({
       nc,

@@ -26,8 +26,10 @@ import {
   makeEvent as buildEvent,
   drained,
   MEDICATION_RULE,
+  metricValue,
   publishEvent,
   readAlerts,
+  scrape,
   T0,
 } from './support.ts';
 
@@ -106,17 +108,29 @@ afterAll(async () => {
 });
 
 describe('durable timers against real NATS and Redis', () => {
-  it('fires a timer on time with no further event', async () => {
+  it('fires a timer on time with no further event, and counts the record written and removed', async () => {
+    const written = async (op: string) =>
+      metricValue(
+        await scrape(triage?.url ?? ''),
+        new RegExp(`^triage_timer_writes_total\\{[^}]*op="${op}"[^}]*rule="absence.medication"`),
+      );
     const due = event('res_timer_a', 'medication.due', T0 - 1_000, 'MD-A');
     await publishEvent(js, n, due);
     await drained(jsm, n, PARTITIONS);
     expect(await alertsOf('medication.missed')).toEqual([]);
+    expect(await written('put')).toBe(1);
+    expect(await written('purge')).toBe(0);
     clock.advance(11 * 60_000); // past the 10 min window and the 30 s reorder grace
     const missed = await waitFor(async () => (await alertsOf('medication.missed'))[0], {
       what: 'the medication timer to fire',
       timeoutMs: 5_000,
     });
     expect(missed.alert).toMatchObject({ residentId: 'res_timer_a', evidence: [due.id], late: false });
+    // Removed once its tick is stored.
+    await waitFor(async () => ((await written('purge')) === 1 ? true : undefined), {
+      what: 'the fired timer removed',
+    });
+    expect(await written('put')).toBe(1);
   });
 
   it('keeps timers across a restart (and the loss of the Redis index), fires each once, flagged late', async () => {
@@ -133,7 +147,8 @@ describe('durable timers against real NATS and Redis', () => {
       expect.arrayContaining([
         `sustained.chair:${chair.id}`,
         `absence.medication:${dose.id}`,
-        `absence.supervision:HB-C:${beat.id}`,
+        // A device's one check, moved by each heartbeat.
+        `absence.supervision:res_timer_c:HB-C`,
       ]),
     );
 

@@ -37,20 +37,38 @@ export function absenceOnEvent(
     out.settings.thresholds[rule.id]?.withinS ??
     current?.intervalS ??
     window.defaultIntervalS;
-  // Every heartbeat has its own check; the tick looks for a later heartbeat by event time, so a
-  // heartbeat that arrives out of order gives the same answer.
-  out.setTimer(rule, entry.at + intervalS * 1000, {
-    id: `${rule.id}:${entry.serial}:${entry.id}`,
+  const checkAt = entry.at + intervalS * 1000;
+  // A heartbeat older than the latest (late, or of the same instant) has its check of its own, as
+  // every heartbeat once had: it may start a silence the latest does not (up to the heartbeat
+  // after it), and its tick looks for that heartbeat by event time, so it gives the same answer
+  // whenever it arrives.
+  if (current && current.lastAt >= entry.at) {
+    out.setTimer(rule, checkAt, beatCheck(rule, entry.serial, entry.id, entry.at));
+    return state;
+  }
+  if (current && !current.lost) {
+    const within = entry.at <= current.lastAt + current.intervalS * 1000;
+    // A record of the version before: the latest heartbeat's check is stored under its own id.
+    // This one came within its interval: that check is moot.
+    if (current.checkAt === undefined && within)
+      out.timers.push({ op: 'cancel', id: beatTimerId(rule, entry.serial, current.lastId) });
+    // This one came after the latest's interval, before its check fired: that check must still
+    // decide the silence (and see this heartbeat end it), so it stays, under the heartbeat's own
+    // id, as the device's timer moves on to this one.
+    if (current.checkAt !== undefined && current.checkAt > 0 && !within)
+      out.setTimer(rule, current.checkAt, beatCheck(rule, entry.serial, current.lastId, current.lastAt));
+  }
+  // The device's one check, moved to this heartbeat's: one write, not a set and a cancel.
+  out.setTimer(rule, checkAt, {
+    id: supervisionTimerId(rule.id, out.residentId, entry.serial),
     key: entry.serial,
     eventId: entry.id,
     eventAt: entry.at,
   });
-  if (current && current.lastAt >= entry.at) return state;
-  // The previous heartbeat's check is moot when this one came within its interval.
-  if (current && !current.lost && entry.at <= current.lastAt + current.intervalS * 1000)
-    out.timers.push({ op: 'cancel', id: `${rule.id}:${entry.serial}:${current.lastId}` });
   if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
-  const record: DeviceSupervision = { lastAt: entry.at, lastId: entry.id, intervalS };
+  const record: DeviceSupervision = entry.testMode
+    ? { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, testMode: true }
+    : { lastAt: entry.at, lastId: entry.id, intervalS, checkAt };
   // The caller gave up the state (`evaluate`'s `reuse`): when no device is forgotten, the record
   // takes its place in the devices kept (a new device goes last), as in the copy below.
   if (out.reuse && state === out.owned && keepsAll(state.devices, out.now)) {
@@ -67,6 +85,28 @@ export function absenceOnEvent(
   devices[entry.serial] = record;
   return withField(out, state, 'devices', devices);
 }
+
+/**
+ * The id of a device's one supervision check: the latest heartbeat's, moved by each heartbeat in
+ * order (one write per heartbeat). The resident is in it, so that a device moved to another home
+ * never moves the check of the one it left.
+ */
+export const supervisionTimerId = (ruleId: string, residentId: string, serial: string): string =>
+  `${ruleId}:${residentId}:${serial}`;
+
+/**
+ * The id of one heartbeat's own check: a late heartbeat's, one that must still decide a silence a
+ * later heartbeat ended, and every check stored by the version before.
+ */
+export const beatTimerId = (rule: AbsenceRule, serial: string, eventId: string): string =>
+  `${rule.id}:${serial}:${eventId}`;
+
+const beatCheck = (rule: AbsenceRule, serial: string, eventId: string, eventAt: number) => ({
+  id: beatTimerId(rule, serial, eventId),
+  key: serial,
+  eventId,
+  eventAt,
+});
 
 /** Whether every device is still remembered: lost, or heard from within `KEEP_DEVICES_MS`. */
 function keepsAll(devices: ResidentState['devices'], now: number): boolean {
@@ -147,60 +187,10 @@ export function absenceOnTick(
       );
       return state;
     }
-    case 'supervision': {
-      const serial = timer.key ?? '';
-      const device = state.devices[serial];
-      if (device?.lost) return state; // the loss is raised once while silent
-      const recent = state.recent;
-      // The timer carries its heartbeat's time (older stored timers may not: then a scan).
-      const found =
-        timer.eventAt === undefined
-          ? recent.findIndex((seen) => seen.id === timer.eventId)
-          : findEvent(recent, timer.eventId, timer.eventAt);
-      let base = found < 0 ? undefined : recent[found];
-      if (!device) {
-        // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
-        // put the device back in it, so the device has been silent since the timer's event.
-        if (timer.eventId === undefined || timer.eventAt === undefined) return state;
-        base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
-      }
-      if (!base) return state;
-      // The device's heartbeats after it, by time (the list is sorted): one by the check means the
-      // device was not silent; the first after the check, that it is back already.
-      let back: RecentEvent | undefined;
-      for (let i = firstAtOrAfter(recent, base.at); i < recent.length; i++) {
-        const seen = recent[i] as RecentEvent;
-        if (seen.at <= base.at || seen.serial !== serial || !rule.expect.includes(seen.type)) continue;
-        if (seen.at <= timer.checkAt) return state;
-        back = seen;
-        break;
-      }
-      const intervalS = Math.round((timer.checkAt - base.at) / 1000);
-      const alert = derivedAlert(rule, out, {
-        key: `${serial}:${base.id}`,
-        evidence: [base],
-        thresholds: { intervalS },
-        detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
-        expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
-        seen: `none for ${minutes(timer.checkAt - base.at)}`,
-        decidedAt: timer.dueAt,
-      });
-      out.alerts.push(alert);
-      // A heartbeat that arrived before this check but came after the interval: back already.
-      if (back) {
-        out.alerts.push(restoredAlert(rule, out, alert.id, back, intervalS));
-        return state;
-      }
-      const supervised = device ?? { lastAt: base.at, lastId: base.id, intervalS };
-      // One literal, not a spread and a field added to it: that gives every record its own shape.
-      const lost: DeviceSupervision = {
-        lastAt: supervised.lastAt,
-        lastId: supervised.lastId,
-        intervalS: supervised.intervalS,
-        lost: alert.id,
-      };
-      return withField(undefined, state, 'devices', { ...state.devices, [serial]: lost });
-    }
+    case 'supervision':
+      return timer.id === supervisionTimerId(rule.id, timer.residentId, timer.key ?? '')
+        ? deviceCheck(rule, timer, state, out)
+        : beatCheckTick(rule, timer, state, out);
     case 'wake-up': {
       const date = timer.key ?? '';
       const from = zonedInstant(date, out.settings.wakeFrom, tz);
@@ -259,4 +249,156 @@ export function lastOf(recent: readonly RecentEvent[], types: readonly EventType
     if (seen.at <= before && types.includes(seen.type)) return seen;
   }
   return undefined;
+}
+
+/**
+ * A device's one check come due (`supervisionTimerId`). It was set for the latest heartbeat, and
+ * each heartbeat in order moved it, so it names the heartbeat the device has been silent since:
+ * that one is read from the device's record, never looked for in `recent`, which may have let it
+ * go (a day's events, or a busy home's last 200) before an interval of more than a day ran out.
+ */
+function deviceCheck(rule: AbsenceRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const serial = timer.key ?? '';
+  const device = state.devices[serial];
+  if (timer.eventId === undefined || timer.eventAt === undefined) return state;
+  // The state was lost after this heartbeat (Redis flushed), or holds only what came before it:
+  // any heartbeat since would have put the device back in it, so it has been silent since.
+  if (!device || device.lastAt < timer.eventAt) return silentSince(rule, timer, state, out, undefined);
+  if (device.lost) return state; // the loss is raised once while silent
+  if (device.lastId === timer.eventId && device.lastAt === timer.eventAt)
+    return silentSince(rule, timer, state, out, device);
+  // A heartbeat came after the one the check was set for and the check was not moved with it:
+  // the state is ahead of the stored timer (the tick was read before the heartbeat moved it).
+  // Its own check decides that heartbeat as it always did; the latest's is stored again.
+  const decided = beatCheckTick(rule, timer, state, out);
+  const latest = decided.devices[serial] as DeviceSupervision;
+  if (latest.lost) return decided;
+  const checkAt = latest.lastAt + latest.intervalS * 1000;
+  if (checkAt > timer.checkAt) {
+    out.setTimer(rule, checkAt, {
+      id: timer.id,
+      key: serial,
+      eventId: latest.lastId,
+      eventAt: latest.lastAt,
+    });
+    return withDevice(decided, serial, { ...latest, checkAt });
+  }
+  return silentSince(
+    rule,
+    { ...timer, eventId: latest.lastId, eventAt: latest.lastAt },
+    decided,
+    out,
+    latest,
+  );
+}
+
+/** The loss of a device silent since the heartbeat `timer` names, raised once. */
+function silentSince(
+  rule: AbsenceRule,
+  timer: Timer,
+  state: ResidentState,
+  out: Output,
+  device: DeviceSupervision | undefined,
+): ResidentState {
+  const serial = timer.key ?? '';
+  const eventId = timer.eventId as string;
+  const eventAt = timer.eventAt as number;
+  const found = findEvent(state.recent, eventId, eventAt);
+  const remembered = found < 0 ? undefined : state.recent[found];
+  const base = remembered ?? {
+    ...lostStateBase(eventId, eventAt, serial, rule),
+    testMode: device?.testMode === true,
+  };
+  const alert = lostAlert(rule, out, timer, base);
+  out.alerts.push(alert);
+  const lost: DeviceSupervision = device
+    ? {
+        lastAt: device.lastAt,
+        lastId: device.lastId,
+        intervalS: device.intervalS,
+        checkAt: 0,
+        lost: alert.id,
+      }
+    : {
+        lastAt: base.at,
+        lastId: base.id,
+        intervalS: Math.round((timer.checkAt - base.at) / 1000),
+        checkAt: 0,
+        lost: alert.id,
+      };
+  return withDevice(state, serial, lost);
+}
+
+const withDevice = (state: ResidentState, serial: string, record: DeviceSupervision): ResidentState =>
+  withField(undefined, state, 'devices', { ...state.devices, [serial]: record });
+
+function lostAlert(rule: AbsenceRule, out: Output, timer: Timer, base: RecentEvent): Alert {
+  const serial = timer.key ?? '';
+  const tz = out.settings.timeZone;
+  const intervalS = Math.round((timer.checkAt - base.at) / 1000);
+  return derivedAlert(rule, out, {
+    key: `${serial}:${base.id}`,
+    evidence: [base],
+    thresholds: { intervalS },
+    detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
+    expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
+    seen: `none for ${minutes(timer.checkAt - base.at)}`,
+    decidedAt: timer.dueAt,
+  });
+}
+
+/**
+ * One heartbeat's own check (`beatTimerId`): silent from that heartbeat to its check when the
+ * device's next heartbeat by event time is later (or none came). It looks for the heartbeat in
+ * `recent`, which keeps each device's last two.
+ */
+function beatCheckTick(rule: AbsenceRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const serial = timer.key ?? '';
+  const device = state.devices[serial];
+  if (device?.lost) return state; // the loss is raised once while silent
+  const recent = state.recent;
+  // The timer carries its heartbeat's time (older stored timers may not: then a scan).
+  const found =
+    timer.eventAt === undefined
+      ? recent.findIndex((seen) => seen.id === timer.eventId)
+      : findEvent(recent, timer.eventId, timer.eventAt);
+  let base = found < 0 ? undefined : recent[found];
+  if (!device) {
+    // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
+    // put the device back in it, so the device has been silent since the timer's event.
+    if (timer.eventId === undefined || timer.eventAt === undefined) return state;
+    base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
+  }
+  if (!base) return state;
+  // The device's heartbeats after it, by time (the list is sorted): one by the check means the
+  // device was not silent; the first after the check, that it is back already.
+  let back: RecentEvent | undefined;
+  for (let i = firstAtOrAfter(recent, base.at); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at <= base.at || seen.serial !== serial || !rule.expect.includes(seen.type)) continue;
+    if (seen.at <= timer.checkAt) return state;
+    back = seen;
+    break;
+  }
+  const alert = lostAlert(rule, out, timer, base);
+  out.alerts.push(alert);
+  // A heartbeat that arrived before this check but came after the interval: back already.
+  if (back) {
+    out.alerts.push(restoredAlert(rule, out, alert.id, back, Math.round((timer.checkAt - base.at) / 1000)));
+    return state;
+  }
+  const supervised = device ?? {
+    lastAt: base.at,
+    lastId: base.id,
+    intervalS: Math.round((timer.checkAt - base.at) / 1000),
+  };
+  // One literal, not a spread and a field added to it: that gives every record its own shape.
+  const lost: DeviceSupervision = {
+    lastAt: supervised.lastAt,
+    lastId: supervised.lastId,
+    intervalS: supervised.intervalS,
+    checkAt: 0,
+    lost: alert.id,
+  };
+  return withDevice(state, serial, lost);
 }

@@ -153,13 +153,29 @@ function asleepUnseen(rule: RhythmRule, rhythm: Rhythm, last: RecentEvent, s: Re
   return !limit.learned && nightFrom(last.at, s) < last.at + limit.ms;
 }
 
+/** The id of one activity's own silence check: those the version before stored, and a passed one. */
 export const rhythmTimerId = (rule: RhythmRule, out: Output, event: RecentEvent): string =>
   `${rule.id}:${out.residentId}:${event.id}`;
 
 /**
- * One silence check per latest activity, its timer named by that activity. A newer activity
- * before that check makes it moot (cancelled), as a heartbeat does a supervision check; one after
- * it leaves it to fire, so the alert never depends on whether the newer event came before the tick.
+ * The id of the rule's one stretch timer per resident: the silence check of the stretch now
+ * running, whichever activity names it.
+ */
+export const stretchTimerId = (ruleId: string, residentId: string): string =>
+  `${ruleId}:${residentId}:stretch`;
+
+/**
+ * One silence check per stretch (from the latest activity): a newer activity before that check
+ * makes it moot, one after it leaves it to decide, so the alert never depends on whether the newer
+ * event came before the tick.
+ *
+ * The check is stored as one timer per resident (`stretchTimerId`), written only when the check
+ * comes sooner than the one stored: an activity that only puts the check later (most do: a
+ * movement every few minutes moves a three-hour check a few minutes on) writes nothing, and the
+ * stored timer, when it fires, sees the stretch now running in the state and is set again for its
+ * check. So the alert is raised at the same moment for the same stretch, with one write per
+ * silence limit instead of two per activity. A check that passed before the activity after it
+ * arrived (the lane behind) must still decide: it is stored under its activity's own id.
  */
 export function rhythmOnEvent(
   rule: RhythmRule,
@@ -171,6 +187,10 @@ export function rhythmOnEvent(
   // Read before learning: learned in place, `before` is the rhythm learned.
   const previous = before?.last;
   const previousCheckAt = before?.checkAt;
+  const previousPlace = before?.place;
+  // A rhythm of the version before: its checks are stored per activity.
+  const legacy = before !== undefined && before.armedAt === undefined;
+  const armedAt = before?.armedAt ?? 0;
   const from = previous?.at ?? entry.at;
   const observe = out.away.length === 0 || !duringAway(out.away, from, entry.at);
   const inPlace = out.reuse && state === out.owned;
@@ -180,13 +200,22 @@ export function rhythmOnEvent(
   if (learnt === undefined || (!inPlace && learnt === before)) return state;
   const rhythm = learnt;
   const last = rhythm.last as RecentEvent;
-  if (previous && previous.id !== last.id && previousCheckAt !== undefined && last.at <= previousCheckAt)
-    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
+  if (previous && previous.id !== last.id && previousCheckAt !== undefined) {
+    if (last.at <= previousCheckAt) {
+      if (legacy) out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
+    } else if (!legacy)
+      out.setTimer(rule, previousCheckAt, {
+        id: rhythmTimerId(rule, out, previous),
+        eventId: previous.id,
+        key: previousPlace ?? 'home',
+      });
+  }
   // `rhythm` is the object learnt for this event, which nothing else holds (a new one, or the
   // state's own given up): it takes its check in place.
   if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
-    out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
-    // Set to nothing rather than deleted: a delete would turn the rhythm into a dictionary.
+    if (legacy) out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
+    // Set to nothing rather than deleted: a delete would turn the rhythm into a dictionary. A
+    // stretch timer stored finds no check when it fires.
     rhythm.checkAt = undefined;
   } else {
     let checkAt: number;
@@ -205,12 +234,47 @@ export function rhythmOnEvent(
       );
       checkAt = last.at + limit.ms;
     }
-    out.setTimer(rule, checkAt, { id: rhythmTimerId(rule, out, last), eventId: last.id, key: rhythm.place });
     rhythm.checkAt = checkAt;
+    if (legacy || armedAt === 0 || checkAt < armedAt) {
+      out.setTimer(rule, checkAt, {
+        id: stretchTimerId(rule.id, out.residentId),
+        eventId: last.id,
+        key: rhythm.place,
+      });
+      rhythm.armedAt = checkAt;
+    }
   }
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+/**
+ * The stretch timer come due (`stretchTimerId`): the check of the stretch the state says is
+ * running, when it is due now; else the timer is set again for it (or, with none, stays unset).
+ */
+function stretchTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const rhythm = state.rhythms?.[rule.id];
+  // The state was lost: as any check of the version before, nothing is known to decide.
+  if (!rhythm?.last) return state;
+  const checkAt = rhythm.checkAt;
+  if (checkAt === undefined) return withRhythm(state, rule, { ...rhythm, armedAt: 0 });
+  if (checkAt > timer.checkAt) {
+    out.setTimer(rule, checkAt, { id: timer.id, eventId: rhythm.last.id, key: rhythm.place });
+    return withRhythm(state, rule, { ...rhythm, armedAt: checkAt });
+  }
+  // Due: decided as its own timer would have been, once (the check is then no more).
+  const own: Timer = {
+    id: timer.id,
+    ruleId: timer.ruleId,
+    residentId: timer.residentId,
+    checkAt,
+    dueAt: checkAt + out.ruleSet.settings.reorderGraceS * 1000,
+    eventId: rhythm.last.id,
+    key: rhythm.place,
+  };
+  const decided = withRhythm(state, rule, { ...rhythm, checkAt: undefined, armedAt: 0 });
+  return silenceCheck(rule, own, decided, out);
 }
 
 export function rhythmOnTick(
@@ -232,6 +296,14 @@ export function rhythmOnTick(
     wakeUpCheck(rule, timer, state, rhythm, out);
     return reschedule(rule, state, out, timer.checkAt);
   }
+  if (timer.id === stretchTimerId(rule.id, timer.residentId)) return stretchTick(rule, timer, state, out);
+  return silenceCheck(rule, timer, state, out);
+}
+
+/** A silence check of the activity `timer` names: alerts when it is still the latest by the check. */
+function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const rhythm = state.rhythms?.[rule.id];
+  const tz = out.settings.timeZone;
   if (!rhythm?.last) return state;
   // The latest activity by the check: still the one the check follows, or the silence ended.
   const last =
@@ -248,7 +320,12 @@ export function rhythmOnTick(
     if (dueBack !== undefined && timer.checkAt < dueBack) {
       const recheck = Math.min(dueBack, timer.checkAt + AWAY_RECHECK_MS);
       out.setTimer(rule, recheck, { id: timer.id, eventId: last.id, key: 'out' });
-      return withRhythm(state, rule, { ...rhythm, checkAt: recheck });
+      // The stretch timer is the check of the stretch now running: stored again for the re-check.
+      if (timer.id === stretchTimerId(rule.id, timer.residentId))
+        return withRhythm(state, rule, { ...rhythm, checkAt: recheck, armedAt: recheck });
+      // An activity's own timer (stored by the version before) of the stretch now running.
+      if (last.id === rhythm.last.id) return withRhythm(state, rule, { ...rhythm, checkAt: recheck });
+      return state;
     }
     const limit = outLimit(rule, rhythm, last.at, tz);
     const deadline = nightDeadline(rule, rhythm, last.at, out.settings);
