@@ -29,6 +29,7 @@ import {
   STORE_RETRY,
   sleep,
   TransientError,
+  tracingEnabled,
 } from '@telecare/platform';
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
@@ -66,6 +67,9 @@ interface Pending {
   /** The payload's size when `packet` holds only its first bytes (refused as too large). */
   readonly rawSize?: number;
 }
+
+/** A device's ack: QoS 1, so the client resends it after a reconnect. */
+const ACK_OPTIONS = { qos: 1 } as const;
 
 /** W3C trace context: version-traceid-parentid-flags. Anything else is dropped, not forwarded. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -223,11 +227,15 @@ export class DeviceEventGateway {
     }
     // 'hold' is admitted too (it has been read), but its PUBACK waits for room.
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
-    this.#metrics.queued.set(this.#queue.size);
     this.#pump();
     if (this.#hasRoom()) callback();
     else this.#held.push(callback);
   };
+
+  /** Messages admitted and waiting for a worker (`gateway_mqtt_queued_messages`). */
+  get waiting(): number {
+    return this.#queue.size;
+  }
 
   /** Stops taking messages, finishes those admitted (their retries give up at once), refuses the held. */
   async drain(): Promise<void> {
@@ -322,7 +330,6 @@ export class DeviceEventGateway {
         });
       this.#inflight.add(work);
     }
-    this.#metrics.queued.set(this.#queue.size);
   }
 
   /**
@@ -330,6 +337,8 @@ export class DeviceEventGateway {
    * its `traceparent` user property, or the root of a new one. Its context goes on with the event.
    */
   #traced(pending: Pending): Promise<void> {
+    // Not tracing, no span options are built for it.
+    if (!tracingEnabled()) return this.#handle(pending);
     return inSpan(
       SERVICE,
       'gateway store',
@@ -374,7 +383,7 @@ export class DeviceEventGateway {
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
-    const device = await this.#device(serial, generation);
+    const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       return this.#refuse(
@@ -446,16 +455,19 @@ export class DeviceEventGateway {
     });
     if (stored.duplicate) this.#metrics.duplicates.inc();
     else this.#metrics.stored.inc({ type: event.type });
-    this.#log.debug(
-      {
-        eventId: event.id,
-        serial: event.subject,
-        type: event.type,
-        seq: stored.seq,
-        duplicate: stored.duplicate,
-      },
-      'stored',
-    );
+    // Checked first: the fields are an object built per event even when the line is not written.
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug(
+        {
+          eventId: event.id,
+          serial: event.subject,
+          type: event.type,
+          seq: stored.seq,
+          duplicate: stored.duplicate,
+        },
+        'stored',
+      );
+    }
   }
 
   /**
@@ -481,7 +493,7 @@ export class DeviceEventGateway {
       );
       return;
     }
-    const device = await this.#device(serial, generation);
+    const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       await this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
@@ -597,27 +609,25 @@ export class DeviceEventGateway {
    * The client keeps the ack in its outgoing store and resends it after a reconnect.
    */
   #sendAck(serial: string, ack: DeviceAck): void {
-    void this.#client.then((client) => {
-      // The acks of the stores that end in one turn leave together.
-      this.#writes.hold(client.stream);
-      client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), { qos: 1 }, (err) => {
-        if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
-      });
+    // Attached before the first message normally; only a message handled before then waits for it.
+    if (this.#attached) this.#publishAck(this.#attached, serial, ack);
+    else void this.#client.then((client) => this.#publishAck(client, serial, ack));
+  }
+
+  #publishAck(client: MqttClient, serial: string, ack: DeviceAck): void {
+    // The acks of the stores that end in one turn leave together.
+    this.#writes.hold(client.stream);
+    client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), ACK_OPTIONS, (err) => {
+      if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
     });
   }
 
   /**
-   * The device's map entry: the watch's copy in memory when it has one (what `lookup` would return,
-   * without a promise to wait for), else read from the bucket with retries.
+   * A device's map entry the watch has not given (yet): read from the bucket, with retries. Callers
+   * take the watch's copy in memory first (`held`, what `lookup` would return), without a promise.
    */
-  #device(
-    serial: string,
-    generation: number,
-  ): DeviceMapEntry | undefined | Promise<DeviceMapEntry | undefined> {
-    return (
-      this.#deviceMap.held(serial) ??
-      this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial))
-    );
+  #lookup(serial: string, generation: number): Promise<DeviceMapEntry | undefined> {
+    return this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
   }
 
   async #retrying<T>(stage: Stage, generation: number, attempt: () => Promise<T>): Promise<T> {

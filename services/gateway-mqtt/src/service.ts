@@ -9,7 +9,7 @@ import {
 import { type GatewayMqttConfig, gatewayClientId, loadGatewayMqttConfig } from './config.ts';
 import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
-import { createGatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, registerQueuedMessages } from './metrics.ts';
 
 /**
  * How long the broker keeps the gateway's session (subscription and queued QoS 1 messages)
@@ -63,6 +63,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
       burst: config.GATEWAY_MQTT_DEVICE_ALARM_BURST,
     },
   });
+  registerQueuedMessages(service.metrics, () => gateway.waiting);
   const mqtt = await connectMqtt({
     url: config.MQTT_URL,
     clientId,
