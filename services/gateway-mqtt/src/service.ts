@@ -2,6 +2,7 @@ import {
   connectMqtt,
   type DefinedService,
   defineService,
+  JetStreamPublisher,
   MqttSessionWatch,
   type ServiceContext,
   type ServiceHandle,
@@ -43,12 +44,16 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   const clientId = gatewayClientId(config);
   const metrics = createGatewayMetrics(service.metrics);
   const { nc, js } = await service.nats();
+  // Closed after the gateway drained (closers run in reverse): its last stores still get answers.
+  const publisher = new JetStreamPublisher(nc);
+  lifecycle.add('publisher', () => publisher.close());
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('device-map', () => deviceMap.close());
 
   const gateway = new DeviceEventGateway({
     names: n,
     js,
+    publisher,
     deviceMap,
     metrics,
     clock,
