@@ -69,6 +69,9 @@ interface Pending {
   readonly rawSize?: number;
 }
 
+/** The last level of a device's events topic (`Names.mqtt.events`). */
+const EVENTS_LEVEL = '/events';
+
 /** A device's ack: QoS 1, so the client resends it after a reconnect. */
 const ACK_OPTIONS = { qos: 1 } as const;
 
@@ -288,7 +291,8 @@ export class DeviceEventGateway {
     const generation = this.#generation;
     const topic = packet.topic;
     const serial = this.#n.mqtt.serialOf(topic);
-    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
+    // `<root>/<serial>/<last>` with no further level: the events topic is the one ending so.
+    if (serial === undefined || !topic.endsWith(EVENTS_LEVEL)) {
       return { packet, generation, key: serial ?? topic, priority: RECORD_PRIORITY };
     }
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
