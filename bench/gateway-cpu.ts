@@ -161,7 +161,8 @@ const median = (xs: readonly number[]): number => {
  * `--baseline <checkout>` runs that checkout's gateway beside this one, each with its own namespace
  * and devices, both offered the same rate at the same time: whatever else the machine is doing
  * falls on both alike, so their ratio per round is steady where either's own figure is not
- * (the same code on both sides reads 0.99 in every round).
+ * (the same code on both sides read 0.94–1.02 in every round, where either side's own CPU moved by
+ * a fifth between rounds).
  */
 const benchmark: Benchmark = {
   description:
