@@ -62,6 +62,17 @@ describe('names', () => {
     expect(n.mqtt.events('PX-1')).toBe('telecare/v1/devices/PX-1/events');
     expect(n.mqtt.serialOf('telecare/v1/devices/PX-1/events')).toBe('PX-1');
     expect(n.mqtt.serialOf('other/v1/devices/PX-1/events')).toBeUndefined();
+    expect(n.mqtt.serialOf('telecare/v1/devices/PX-1/status')).toBe('PX-1');
+    expect(n.mqtt.serialOf('telecare/v1/devices/PX-1/')).toBe('PX-1');
+    for (const topic of [
+      'telecare/v1/devices/PX-1',
+      'telecare/v1/devices//events',
+      'telecare/v1/devices/PX-1/events/more',
+      'telecare/v1/devices/',
+      'telecare/v1/devicesPX-1/events',
+    ]) {
+      expect(n.mqtt.serialOf(topic), topic).toBeUndefined();
+    }
     expect(n.schema('helpline')).toBe('helpline');
     expect(n.kv).toEqual({
       deviceMap: 'device-map',

@@ -74,6 +74,7 @@ export interface DeviceTopics {
 
 export function deviceTopics(namespace: string = DEFAULT_NAMESPACE): DeviceTopics {
   const root = `${namespace}/v1/devices`;
+  const prefix = `${root}/`;
   return {
     root,
     events: (serial) => `${root}/${serial}/events`,
@@ -82,10 +83,12 @@ export function deviceTopics(namespace: string = DEFAULT_NAMESPACE): DeviceTopic
     config: (serial) => `${root}/${serial}/config`,
     allEvents: `${root}/+/events`,
     allStatus: `${root}/+/status`,
+    // Read on every device message: one slice, no array of the topic's levels.
     serialOf(topic) {
-      if (!topic.startsWith(`${root}/`)) return undefined;
-      const rest = topic.slice(root.length + 1).split('/');
-      return rest.length === 2 && rest[0] ? rest[0] : undefined;
+      if (!topic.startsWith(prefix)) return undefined;
+      const end = topic.indexOf('/', prefix.length);
+      if (end <= prefix.length || topic.includes('/', end + 1)) return undefined;
+      return topic.slice(prefix.length, end);
     },
   };
 }

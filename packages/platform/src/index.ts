@@ -98,6 +98,7 @@ export {
   withReplicas,
 } from './nats.ts';
 export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
+export { JetStreamPublisher } from './publisher.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';
 export {

@@ -34,7 +34,11 @@ export async function connectMqtt(
     reconnectPeriod: 1_000,
     connectTimeout: 5_000,
     keepalive: 30,
+    // A ping every keepalive whatever the traffic, instead of the ping timer cleared and set again
+    // on every PUBACK received: a gateway receives one per device ack it sends.
+    reschedulePings: false,
     resubscribe: true,
+    ...(mqttDebugWanted(process.env.DEBUG) ? {} : { log: quiet }),
     ...rest,
     manualConnect: true,
   });
@@ -64,6 +68,20 @@ export async function connectMqtt(
   client.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
   log.info({ clientId: options.clientId }, 'connected to mqtt');
   return client;
+}
+
+const quiet = (): void => {};
+
+/**
+ * Whether `DEBUG` (the `debug` package's variable) asks for mqtt.js's own log. Unless it does, the
+ * client gets a no-op log: mqtt.js calls its log dozens of times per message, and through `debug`
+ * each call gathers its arguments into an array even when nothing is printed (3 KB of garbage
+ * per device event in the gateway).
+ */
+export function mqttDebugWanted(debug: string | undefined): boolean {
+  return (debug ?? '')
+    .split(/[\s,]+/)
+    .some((name) => name !== '' && !name.startsWith('-') && /^(\*|mqttjs)/.test(name));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -101,6 +102,43 @@ describe('connections against the real servers', () => {
       silent.unsubscribe();
       await traced.close();
       await untraced.close();
+    }
+  });
+
+  it('builds no error for an answered request (patches/@nats-io__nats-core)', async () => {
+    // The client's own errors module (the instance its requests use): every RequestError it builds
+    // is counted. Unpatched, each answered request built one ("cancelled", with a stack) to reject
+    // a promise already settled: 10 µs a store in the gateways.
+    const require = createRequire(createRequire(import.meta.url).resolve('@nats-io/transport-node'));
+    const errors = require(path.join(path.dirname(require.resolve('@nats-io/nats-core')), 'errors.js')) as {
+      RequestError: new (message?: string, options?: ErrorOptions) => Error;
+    };
+    const Original = errors.RequestError;
+    let built = 0;
+    errors.RequestError = class extends Original {
+      constructor(message?: string, options?: ErrorOptions) {
+        super(message, options);
+        built++;
+      }
+    };
+    const nc = await connectNats({ url: servers.natsUrl, name: 'test-requests', logger, asyncTraces: false });
+    const echo = nc.subscribe(`${ns}.echo`, {
+      callback: (_err, msg) => {
+        msg.respond(msg.data);
+      },
+    });
+    try {
+      await nc.flush();
+      for (let i = 0; i < 50; i++) {
+        expect((await nc.request(`${ns}.echo`, `m${i}`, { timeout: 5_000 })).string()).toBe(`m${i}`);
+      }
+      expect(built).toBe(0);
+      // A failed request still fails with the client's class.
+      await expect(nc.request(`${ns}.nobody`, 'x', { timeout: 1_000 })).rejects.toBeInstanceOf(Original);
+    } finally {
+      errors.RequestError = Original;
+      echo.unsubscribe();
+      await nc.close();
     }
   });
 

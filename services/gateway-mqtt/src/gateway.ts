@@ -18,6 +18,7 @@ import {
   inSpan,
   isPermanentFailure,
   type JetStreamClient,
+  type JetStreamPublisher,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
@@ -29,6 +30,7 @@ import {
   STORE_RETRY,
   sleep,
   TransientError,
+  tracingEnabled,
 } from '@telecare/platform';
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
@@ -67,6 +69,12 @@ interface Pending {
   readonly rawSize?: number;
 }
 
+/** The last level of a device's events topic (`Names.mqtt.events`). */
+const EVENTS_LEVEL = '/events';
+
+/** A device's ack: QoS 1, so the client resends it after a reconnect. */
+const ACK_OPTIONS = { qos: 1 } as const;
+
 /** W3C trace context: version-traceid-parentid-flags. Anything else is dropped, not forwarded. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
@@ -96,7 +104,9 @@ type Stage = 'device-map' | 'store' | 'dead-letter';
  */
 export class DeviceEventGateway {
   readonly #n: Names;
+  /** Dead letters (rare) go through the client; every event through the publisher. */
   readonly #js: JetStreamClient;
+  readonly #publisher: JetStreamPublisher;
   readonly #deviceMap: DeviceMap;
   readonly #metrics: GatewayMetrics;
   readonly #clock: Clock;
@@ -135,6 +145,8 @@ export class DeviceEventGateway {
   constructor(deps: {
     names: Names;
     js: JetStreamClient;
+    /** Stores the events: `js.publish`'s answers and failures, for less CPU a message. */
+    publisher: JetStreamPublisher;
     deviceMap: DeviceMap;
     metrics: GatewayMetrics;
     clock: Clock;
@@ -158,6 +170,7 @@ export class DeviceEventGateway {
     this.#shedAt = deps.shedAt ?? Number.POSITIVE_INFINITY;
     this.#n = deps.names;
     this.#js = deps.js;
+    this.#publisher = deps.publisher;
     this.#deviceMap = deps.deviceMap;
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
@@ -223,11 +236,15 @@ export class DeviceEventGateway {
     }
     // 'hold' is admitted too (it has been read), but its PUBACK waits for room.
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
-    this.#metrics.queued.set(this.#queue.size);
     this.#pump();
     if (this.#hasRoom()) callback();
     else this.#held.push(callback);
   };
+
+  /** Messages admitted and waiting for a worker (`gateway_mqtt_queued_messages`). */
+  get waiting(): number {
+    return this.#queue.size;
+  }
 
   /** Stops taking messages, finishes those admitted (their retries give up at once), refuses the held. */
   async drain(): Promise<void> {
@@ -274,7 +291,8 @@ export class DeviceEventGateway {
     const generation = this.#generation;
     const topic = packet.topic;
     const serial = this.#n.mqtt.serialOf(topic);
-    if (serial === undefined || topic !== this.#n.mqtt.events(serial)) {
+    // `<root>/<serial>/<last>` with no further level: the events topic is the one ending so.
+    if (serial === undefined || !topic.endsWith(EVENTS_LEVEL)) {
       return { packet, generation, key: serial ?? topic, priority: RECORD_PRIORITY };
     }
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -322,7 +340,6 @@ export class DeviceEventGateway {
         });
       this.#inflight.add(work);
     }
-    this.#metrics.queued.set(this.#queue.size);
   }
 
   /**
@@ -330,6 +347,8 @@ export class DeviceEventGateway {
    * its `traceparent` user property, or the root of a new one. Its context goes on with the event.
    */
   #traced(pending: Pending): Promise<void> {
+    // Not tracing, no span options are built for it.
+    if (!tracingEnabled()) return this.#handle(pending);
     return inSpan(
       SERVICE,
       'gateway store',
@@ -374,7 +393,7 @@ export class DeviceEventGateway {
     if (!read.ok) return this.#refuse(serial, topic, raw, read, generation, rawSize);
     const { payload } = read;
 
-    const device = await this.#device(serial, generation);
+    const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       return this.#refuse(
@@ -440,22 +459,28 @@ export class DeviceEventGateway {
     if (h) injectTrace(h, event.traceparent);
     const stored = await this.#retrying('store', generation, async () => {
       const started = performance.now();
-      const pubAck = await this.#js.publish(subject, body, { msgID: event.id, ...(h ? { headers: h } : {}) });
+      const pubAck = await this.#publisher.publish(subject, body, {
+        msgID: event.id,
+        ...(h ? { headers: h } : {}),
+      });
       this.#metrics.storeSeconds.observe((performance.now() - started) / 1000);
       return pubAck;
     });
     if (stored.duplicate) this.#metrics.duplicates.inc();
     else this.#metrics.stored.inc({ type: event.type });
-    this.#log.debug(
-      {
-        eventId: event.id,
-        serial: event.subject,
-        type: event.type,
-        seq: stored.seq,
-        duplicate: stored.duplicate,
-      },
-      'stored',
-    );
+    // Checked first: the fields are an object built per event even when the line is not written.
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug(
+        {
+          eventId: event.id,
+          serial: event.subject,
+          type: event.type,
+          seq: stored.seq,
+          duplicate: stored.duplicate,
+        },
+        'stored',
+      );
+    }
   }
 
   /**
@@ -481,7 +506,7 @@ export class DeviceEventGateway {
       );
       return;
     }
-    const device = await this.#device(serial, generation);
+    const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       await this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
@@ -597,27 +622,25 @@ export class DeviceEventGateway {
    * The client keeps the ack in its outgoing store and resends it after a reconnect.
    */
   #sendAck(serial: string, ack: DeviceAck): void {
-    void this.#client.then((client) => {
-      // The acks of the stores that end in one turn leave together.
-      this.#writes.hold(client.stream);
-      client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), { qos: 1 }, (err) => {
-        if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
-      });
+    // Attached before the first message normally; only a message handled before then waits for it.
+    if (this.#attached) this.#publishAck(this.#attached, serial, ack);
+    else void this.#client.then((client) => this.#publishAck(client, serial, ack));
+  }
+
+  #publishAck(client: MqttClient, serial: string, ack: DeviceAck): void {
+    // The acks of the stores that end in one turn leave together.
+    this.#writes.hold(client.stream);
+    client.publish(this.#n.mqtt.ack(serial), JSON.stringify(ack), ACK_OPTIONS, (err) => {
+      if (err) this.#log.warn({ err, serial }, 'ack publish failed; the device will resend');
     });
   }
 
   /**
-   * The device's map entry: the watch's copy in memory when it has one (what `lookup` would return,
-   * without a promise to wait for), else read from the bucket with retries.
+   * A device's map entry the watch has not given (yet): read from the bucket, with retries. Callers
+   * take the watch's copy in memory first (`held`, what `lookup` would return), without a promise.
    */
-  #device(
-    serial: string,
-    generation: number,
-  ): DeviceMapEntry | undefined | Promise<DeviceMapEntry | undefined> {
-    return (
-      this.#deviceMap.held(serial) ??
-      this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial))
-    );
+  #lookup(serial: string, generation: number): Promise<DeviceMapEntry | undefined> {
+    return this.#retrying('device-map', generation, () => this.#deviceMap.lookup(serial));
   }
 
   async #retrying<T>(stage: Stage, generation: number, attempt: () => Promise<T>): Promise<T> {

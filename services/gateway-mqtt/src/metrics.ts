@@ -1,7 +1,6 @@
 import { Counter, createStoreMetrics, Gauge, type Registry, type StoreMetrics } from '@telecare/platform';
 
 export interface GatewayMetrics extends StoreMetrics {
-  readonly queued: Gauge;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
   readonly rateLimited: Counter;
@@ -11,11 +10,6 @@ export interface GatewayMetrics extends StoreMetrics {
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   return {
     ...createStoreMetrics(registry, 'gateway_mqtt', 'device message'),
-    queued: new Gauge({
-      name: 'gateway_mqtt_queued_messages',
-      help: 'Device messages admitted and waiting for a worker',
-      registers: [registry],
-    }),
     rateLimited: new Counter({
       name: 'gateway_mqtt_rate_limited_total',
       help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',
@@ -39,4 +33,19 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * `gateway_mqtt_queued_messages`: read from the work queue when scraped, rather than set twice per
+ * message (a gauge's `set` hashes its labels and allocates an entry each time).
+ */
+export function registerQueuedMessages(registry: Registry, waiting: () => number): void {
+  new Gauge({
+    name: 'gateway_mqtt_queued_messages',
+    help: 'Device messages admitted and waiting for a worker',
+    registers: [registry],
+    collect() {
+      this.set(waiting());
+    },
+  });
 }

@@ -2,6 +2,7 @@ import {
   connectMqtt,
   type DefinedService,
   defineService,
+  JetStreamPublisher,
   MqttSessionWatch,
   type ServiceContext,
   type ServiceHandle,
@@ -9,7 +10,7 @@ import {
 import { type GatewayMqttConfig, gatewayClientId, loadGatewayMqttConfig } from './config.ts';
 import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
-import { createGatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, registerQueuedMessages } from './metrics.ts';
 
 /**
  * How long the broker keeps the gateway's session (subscription and queued QoS 1 messages)
@@ -43,12 +44,16 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   const clientId = gatewayClientId(config);
   const metrics = createGatewayMetrics(service.metrics);
   const { nc, js } = await service.nats();
+  // Closed after the gateway drained (closers run in reverse): its last stores still get answers.
+  const publisher = new JetStreamPublisher(nc);
+  lifecycle.add('publisher', () => publisher.close());
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('device-map', () => deviceMap.close());
 
   const gateway = new DeviceEventGateway({
     names: n,
     js,
+    publisher,
     deviceMap,
     metrics,
     clock,
@@ -63,6 +68,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
       burst: config.GATEWAY_MQTT_DEVICE_ALARM_BURST,
     },
   });
+  registerQueuedMessages(service.metrics, () => gateway.waiting);
   const mqtt = await connectMqtt({
     url: config.MQTT_URL,
     clientId,

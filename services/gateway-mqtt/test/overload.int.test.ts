@@ -94,6 +94,15 @@ const metric = async (name: string): Promise<number> => {
 describe('an overloaded gateway', () => {
   it('sheds heartbeats past its queue bound, counts each, and still stores and acks the alarm', async () => {
     const at = new Date().toISOString();
+    // The queue gauge, read at each scrape, while the chatter waits: bounded by the shed threshold.
+    let sampling = true;
+    let waitingMax = 0;
+    const sampler = (async () => {
+      while (sampling) {
+        waitingMax = Math.max(waitingMax, await metric('gateway_mqtt_queued_messages'));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
     const sends: Promise<unknown>[] = [];
     for (let r = 0; r < PER_HUB; r++) {
       for (let h = 0; h < HUBS; h++) {
@@ -119,6 +128,11 @@ describe('an overloaded gateway', () => {
       { qos: 1 },
     );
     await acked;
+    sampling = false;
+    await sampler;
+    expect(waitingMax).toBeGreaterThan(0);
+    // 50 heartbeats at most (past that they are shed), and the press.
+    expect(waitingMax).toBeLessThanOrEqual(51);
 
     // Every heartbeat was either stored or shed (counted): none vanished, and the queue stayed bounded.
     const jsm = await jetstreamManager(nc);
@@ -137,5 +151,6 @@ describe('an overloaded gateway', () => {
       /^gateway_mqtt_shed_total\{priority="[123]"\} [1-9]/m,
     );
     expect(shedAlarms).toBeNull();
+    expect(await metric('gateway_mqtt_queued_messages')).toBe(0);
   }, 60_000);
 });

@@ -1,0 +1,133 @@
+import { DiscardPolicy, JetStreamApiError } from '@nats-io/jetstream';
+import { errors as natsErrors } from '@nats-io/transport-node';
+import { servers, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectNats,
+  createLogger,
+  headers,
+  isPermanentFailure,
+  JetStreamPublisher,
+  jetstream,
+  jetstreamManager,
+  type NatsConnection,
+} from '../src/index.ts';
+
+const ns = uniqueNamespace('publisher');
+const logger = createLogger('publisher-test', 'silent');
+const stream = `${ns}_STORE`;
+const full = `${ns}_FULL`;
+
+let nc: NatsConnection;
+let publisher: JetStreamPublisher;
+
+beforeAll(async () => {
+  nc = await connectNats({ url: servers.natsUrl, name: 'publisher-test', logger, asyncTraces: false });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${ns}.store.>`], duplicate_window: 60 * 1e9 });
+  await jsm.streams.add({ name: full, subjects: [`${ns}.full`], max_msgs: 1, discard: DiscardPolicy.New });
+  publisher = new JetStreamPublisher(nc);
+});
+
+afterAll(async () => {
+  publisher?.close();
+  const jsm = await jetstreamManager(nc);
+  for (const name of [stream, full]) await jsm.streams.delete(name).catch(() => false);
+  await nc?.close();
+});
+
+const failure = (attempt: Promise<unknown>) =>
+  attempt.then(
+    () => expect.unreachable('the publish succeeded'),
+    (err: unknown) => err,
+  );
+
+describe('JetStreamPublisher', () => {
+  it('stores a message with its headers, and knows a resend by its msgID', async () => {
+    const h = headers();
+    h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    const first = await publisher.publish(`${ns}.store.a`, '{"n":1}', { msgID: 'evt_one', headers: h });
+    expect(first).toMatchObject({ stream, duplicate: false });
+    const again = await publisher.publish(`${ns}.store.a`, '{"n":1}', { msgID: 'evt_one' });
+    expect(again).toMatchObject({ stream, seq: first.seq, duplicate: true });
+
+    const stored = await (await jetstreamManager(nc)).streams.getMessage(stream, { seq: first.seq });
+    expect(stored?.string()).toBe('{"n":1}');
+    expect(stored?.header.get('Nats-Msg-Id')).toBe('evt_one');
+    expect(stored?.header.get('traceparent')).toBe(h.get('traceparent'));
+  });
+
+  it('answers many publishes at once, each with its own PubAck', async () => {
+    const acks = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        publisher.publish(`${ns}.store.b`, `m${i}`, { msgID: `evt_b${i}` }),
+      ),
+    );
+    expect(new Set(acks.map((a) => a.seq)).size).toBe(300);
+    const js = jetstream(nc);
+    // The same answers js.publish gives for the same messages sent again.
+    const resent = await js.publish(`${ns}.store.b`, 'm7', { msgID: 'evt_b7' });
+    expect(resent).toMatchObject({ stream, seq: acks[7]?.seq, duplicate: true });
+    expect(publisher.waiting).toBe(0);
+  });
+
+  it('fails as the client fails, and only a message that cannot be sent is permanent', async () => {
+    const noStream = await failure(publisher.publish(`${ns}.nowhere`, 'x', { msgID: 'evt_x' }));
+    expect(noStream).toBeInstanceOf(natsErrors.NoRespondersError);
+    expect(isPermanentFailure(noStream)).toBe(false);
+
+    await publisher.publish(`${ns}.full`, 'first', { msgID: 'evt_f1' });
+    const refused = await failure(publisher.publish(`${ns}.full`, 'second', { msgID: 'evt_f2' }));
+    expect(refused).toBeInstanceOf(JetStreamApiError);
+    expect(isPermanentFailure(refused)).toBe(false);
+
+    const tooBig = await failure(
+      publisher.publish(`${ns}.store.c`, 'x'.repeat(nc.info?.max_payload ?? 1_048_576), { msgID: 'evt_big' }),
+    );
+    expect(tooBig).toBeInstanceOf(natsErrors.InvalidArgumentError);
+    expect(isPermanentFailure(tooBig)).toBe(true);
+    expect(publisher.waiting).toBe(0);
+  });
+
+  it('times out when no answer comes, and ignores one that comes after', async () => {
+    const quick = new JetStreamPublisher(nc, { timeoutMs: 300 });
+    // Heard but never answered: no "no responders" either.
+    const silent = nc.subscribe(`${ns}.silent`);
+    const late: string[] = [];
+    void (async () => {
+      for await (const msg of silent) {
+        late.push(msg.reply ?? '');
+        setTimeout(() => msg.respond('{"stream":"X","seq":1}'), 800);
+      }
+    })();
+    try {
+      await nc.flush();
+      const started = performance.now();
+      const err = await failure(quick.publish(`${ns}.silent`, 'x', { msgID: 'evt_s' }));
+      expect(err).toBeInstanceOf(natsErrors.TimeoutError);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(quick.waiting).toBe(0);
+      // The late answer reaches a publisher that no longer waits for it.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(late).toHaveLength(1);
+      expect(quick.waiting).toBe(0);
+    } finally {
+      silent.unsubscribe();
+      quick.close();
+    }
+  });
+
+  it('fails what still waits when closed', async () => {
+    const closing = new JetStreamPublisher(nc);
+    const silent = nc.subscribe(`${ns}.silent2`);
+    try {
+      await nc.flush();
+      const waiting = failure(closing.publish(`${ns}.silent2`, 'x', { msgID: 'evt_c' }));
+      closing.close();
+      expect(await waiting).toBeInstanceOf(natsErrors.ClosedConnectionError);
+    } finally {
+      silent.unsubscribe();
+    }
+  });
+});
