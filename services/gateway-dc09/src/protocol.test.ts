@@ -38,9 +38,55 @@ describe('CRC and length against the check values', () => {
     const badCrc = Buffer.from(good);
     badCrc[1] = 0x30;
     expect(readEnvelope(badCrc)).toMatchObject({ ok: false, problem: 'crc' });
-    const badLength = Buffer.from(good.toString('latin1').replace('0016', '0017'), 'latin1');
+    const badLength = Buffer.from(good.toString('latin1').replace('0016', '0018'), 'latin1');
     expect(readEnvelope(badLength)).toMatchObject({ ok: false, problem: 'length' });
+    // One more than the body is a length that counts the CR (as ELDES sends it): then the CRC must
+    // be the body's and its CR's, and this one is not.
+    const oneMore = Buffer.from(good.toString('latin1').replace('0016', '0017'), 'latin1');
+    expect(readEnvelope(oneMore)).toMatchObject({ ok: false, problem: 'crc' });
     expect(readEnvelope(good.subarray(1))).toMatchObject({ ok: false, problem: 'framing' });
+  });
+
+  it('a frame that counts its CR in length and CRC (ELDES) is read; the CR is not part of the body', () => {
+    const body = '"ADM-CID"0056L9999#9999[#9999|1900 00 001]';
+    const counted = ascii(`${body}\r`);
+    const crc = crc16Arc(counted).toString(16).toUpperCase().padStart(4, '0');
+    const frame = ascii(`\n${crc}002B${body}\r`);
+    expect(readEnvelope(frame)).toMatchObject({ ok: true, body, rest: '#9999|1900 00 001]' });
+    // The CRC of the body alone under a length that counts the CR: refused.
+    const mixed = ascii(
+      `\n${crc16Arc(ascii(body)).toString(16).toUpperCase().padStart(4, '0')}002B${body}\r`,
+    );
+    expect(readEnvelope(mixed)).toMatchObject({ ok: false, problem: 'crc' });
+  });
+
+  it('a binary CRC: read from its two bytes, and every reply framed the same way', () => {
+    const body = '"SIA-DCS"0001L0#1234[]';
+    const crc = crc16Arc(ascii(body));
+    const frame = Buffer.concat([Buffer.from([0x0a, crc >> 8, crc & 0xff]), ascii(`0016${body}\r`)]);
+    expect(readEnvelope(frame)).toMatchObject({ ok: true, crcFormat: 'binary', body });
+    const wrong = Buffer.from(frame);
+    wrong[2] = (wrong[2] as number) ^ 1;
+    expect(readEnvelope(wrong)).toMatchObject({ ok: false, problem: 'crc', crcFormat: 'binary' });
+    const echo = {
+      seq: '0001',
+      receiver: '',
+      line: 'L0',
+      accountAsSent: '1234',
+      crcFormat: 'binary' as const,
+    };
+    for (const reply of [ackFrame(echo, new Date()), nakFrame(new Date(), 'binary')]) {
+      const replyBody = reply.subarray(7, reply.length - 1);
+      expect(reply[0]).toBe(0x0a);
+      expect(reply.readUInt16BE(1)).toBe(crc16Arc(replyBody));
+      expect(reply.subarray(3, 7).toString()).toBe(
+        replyBody.length.toString(16).toUpperCase().padStart(4, '0'),
+      );
+      // Framing, CRC and length read back right (a NAK names no account: its header is not ours).
+      const read = readEnvelope(reply);
+      expect(read.crcFormat).toBe('binary');
+      expect(read.ok || read.problem === 'header').toBe(true);
+    }
   });
 
   it('the simulator dialler frames the check values the same way', () => {

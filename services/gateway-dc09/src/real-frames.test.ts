@@ -111,7 +111,7 @@ const ROWS: readonly Row[] = [
       // Answered the way it wrote its CRC: two bytes, then the length.
       const reply = out.replyFrame;
       const body = reply.subarray(7, reply.length - 1);
-      expect(reply.subarray(3, 7).toString('latin1')).toBe('0012');
+      expect(reply.subarray(3, 7).toString('latin1')).toBe('0014');
       expect(body.toString('latin1')).toBe('"ACK"0000R1L1#9413[]');
       expect(reply.readUInt16BE(1)).toBe(crc16Arc(body));
     },
