@@ -193,6 +193,24 @@ describe('AES-CBC with a zero IV', () => {
     expect(() => encryptPayload(']x', keys[0] as Buffer, 'AB')).toThrow();
     expect(decryptPayload(encryptPayload(']x', keys[0] as Buffer), keys[0] as Buffer)).toBe(']x');
   });
+
+  it('a pad with no | after it: read from the first ], only when a timestamp ends it', () => {
+    const key = Buffer.from('AAAAAAAAAAAAAAAA');
+    const raw = (plain: string) => {
+      const cipher = createCipheriv('aes-128-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+      return Buffer.concat([cipher.update(Buffer.from(plain, 'latin1')), cipher.final()])
+        .toString('hex')
+        .toUpperCase();
+    };
+    // As a Hikvision hub sends its encrypted poll.
+    expect(decryptPayload(raw('ppppppppppp]_18:24:52,07-05-2020'), key)).toBe(']_18:24:52,07-05-2020');
+    expect(decryptPayload(raw(`${'p'.repeat(23)}][Ix]_18:24:52,07-05-2020`), key)).toBe(
+      '][Ix]_18:24:52,07-05-2020',
+    );
+    // Without the timestamp nothing tells pad from content: refused, as a wrong key is.
+    expect(() => decryptPayload(raw('ppppppppppppppp]'), key)).toThrow(/timestamp/);
+    expect(() => decryptPayload(raw('ppppp[ppppp]_18:24:52,07-05-2020'), key)).toThrow(/separator/);
+  });
 });
 
 describe('data', () => {
