@@ -225,6 +225,49 @@ describe('data', () => {
     ]);
   });
 
+  it('text after a modifier names its value, and stays with it until the modifier changes', () => {
+    expect(readSiaData("#7878|Nri01^TOTAL^/LX901^centrale d'alarme JA-106K(R)^")).toEqual([
+      {
+        protocol: 'SIA',
+        code: 'LX',
+        zone: '901',
+        area: '01',
+        areaText: 'TOTAL',
+        text: "centrale d'alarme JA-106K(R)",
+      },
+    ]);
+    expect(readSiaData('Nri1^Home^id3^Ann^OP1MA2/ri2FA3')).toEqual([
+      {
+        protocol: 'SIA',
+        code: 'OP',
+        zone: '1',
+        area: '1',
+        areaText: 'Home',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+      {
+        protocol: 'SIA',
+        code: 'MA',
+        zone: '2',
+        area: '1',
+        areaText: 'Home',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+      {
+        protocol: 'SIA',
+        code: 'FA',
+        zone: '3',
+        area: '2',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+    ]);
+    // Text at the head of a block, before any modifier or event, is still the next event's.
+    expect(readSiaData('N^Kitchen^FA1^Hall^FA2')).toMatchObject([{ text: 'Kitchen' }, { text: 'Hall' }]);
+  });
+
   it('maps new, restore and still-present, and per-account overrides win', () => {
     const cid = (qualifier: string, code: string) => ({
       protocol: 'CID' as const,

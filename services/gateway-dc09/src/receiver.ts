@@ -7,7 +7,14 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
-import { panelTimeOf, readCidData, readSiaData, type SourceEvent, sourceCodeOf } from './data.ts';
+import {
+  panelTimeOf,
+  readableText,
+  readCidData,
+  readSiaData,
+  type SourceEvent,
+  sourceCodeOf,
+} from './data.ts';
 import {
   ackFrame,
   type Content,
@@ -160,11 +167,14 @@ function buildEvent(input: {
 }
 
 function eventData(event: SourceEvent, content: Content, condition?: string): Record<string, unknown> {
-  const xdata = Object.fromEntries(content.xdata.map((block) => [block.tag, block.value]));
+  // Text blocks (`[I…]`, a Dahua's `[R…]` room) may be 8-bit, as zone names are.
+  const xdata = Object.fromEntries(content.xdata.map((block) => [block.tag, readableText(block.value)]));
   return {
     zone: event.zone,
     ...(event.area === undefined ? {} : { area: event.area }),
+    ...(event.areaText === undefined ? {} : { areaText: event.areaText }),
     ...(event.modifiers === undefined ? {} : { modifiers: event.modifiers }),
+    ...(event.modifierText === undefined ? {} : { modifierText: event.modifierText }),
     ...(event.text === undefined ? {} : { text: event.text }),
     ...(event.ascii === undefined ? {} : { ascii: event.ascii }),
     ...(condition === undefined ? {} : { condition }),
