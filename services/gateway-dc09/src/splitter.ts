@@ -35,8 +35,6 @@ const binaryHeadAt = (byte: (index: number) => number | undefined, at: number): 
 const frameHead = (bytes: Uint8Array): boolean =>
   binaryHeadAt((i) => bytes[i], 0) || (bytes[0] === LF && bytes[5] === ZERO && bytes[9] === QUOTE);
 
-const NONE = Buffer.alloc(0);
-
 /**
  * Cuts a TCP byte stream into CR-terminated units, holding at most MAX_FRAME_BYTES per
  * connection. A frame opens with LF: whatever came before the last LF ahead of its CR (the LF of
@@ -57,10 +55,11 @@ export class FrameSplitter {
   /** What is held is the LF right after a CR: the end of a CR LF, not yet a frame begun. */
   #trailer = false;
   /**
-   * Up to two bytes before the LF that opens what is held: when that LF is a byte of a binary CRC,
-   * the frame's own LF is among them.
+   * The two bytes before the LF that opens what is held (-1 where there was none): when that LF is
+   * a byte of a binary CRC, the frame's own LF is one of them.
    */
-  #before: Buffer = NONE;
+  #before1 = -1;
+  #before2 = -1;
 
   push(chunk: Buffer): Unit[] {
     const units: Unit[] = [];
@@ -75,7 +74,8 @@ export class FrameSplitter {
       start = end;
       const lf = piece.lastIndexOf(LF);
       if (lf >= 0) {
-        this.#before = this.#bytesBefore(piece, lf);
+        this.#before1 = lf >= 1 ? (piece[lf - 1] as number) : (this.#heldByte(1) ?? -1);
+        this.#before2 = lf >= 2 ? (piece[lf - 2] as number) : (this.#heldByte(2 - lf) ?? -1);
         this.#parts = [];
         this.#held = 0;
         this.#discarding = false;
@@ -100,7 +100,8 @@ export class FrameSplitter {
         units.push({ bytes: Buffer.concat([...this.#parts, piece.subarray(0, room)]), oversized: true });
         this.#parts = [];
         this.#held = 0;
-        this.#before = NONE;
+        this.#before1 = -1;
+        this.#before2 = -1;
         this.#discarding = cr < 0;
         continue;
       }
@@ -110,7 +111,8 @@ export class FrameSplitter {
         const bytes = this.#opened(Buffer.concat(this.#parts));
         this.#parts = [];
         this.#held = 0;
-        this.#before = NONE;
+        this.#before1 = -1;
+        this.#before2 = -1;
         if (!onlyLineEnds(bytes)) units.push({ bytes, oversized: false });
       }
     }
@@ -122,12 +124,11 @@ export class FrameSplitter {
    * head: the frame's own LF is one or two bytes before it.
    */
   #opened(bytes: Buffer): Buffer {
-    if (this.#before.length === 0 || frameHead(bytes)) return bytes;
-    for (const back of [1, 2]) {
-      if (this.#before.length < back) break;
-      const longer = Buffer.concat([this.#before.subarray(this.#before.length - back), bytes]);
-      if (binaryHeadAt((i) => longer[i], 0)) return longer;
-    }
+    if ((this.#before1 !== LF && this.#before2 !== LF) || frameHead(bytes)) return bytes;
+    const from1 = (i: number) => (i === 0 ? this.#before1 : bytes[i - 1]);
+    if (binaryHeadAt(from1, 0)) return Buffer.concat([Buffer.from([LF]), bytes]);
+    const from2 = (i: number) => (i === 0 ? this.#before2 : i === 1 ? this.#before1 : bytes[i - 2]);
+    if (binaryHeadAt(from2, 0)) return Buffer.concat([Buffer.from([LF, this.#before1]), bytes]);
     return bytes;
   }
 
@@ -151,17 +152,6 @@ export class FrameSplitter {
       back -= part.length;
     }
     return undefined;
-  }
-
-  /** The (up to) two bytes before `piece[at]`, reaching back into what is held. */
-  #bytesBefore(piece: Buffer, at: number): Buffer {
-    if (at >= 2) return Buffer.from(piece.subarray(at - 2, at));
-    const held: number[] = [];
-    for (let back = 2 - at; back >= 1; back--) {
-      const byte = this.#heldByte(back);
-      if (byte !== undefined) held.push(byte);
-    }
-    return Buffer.concat([Buffer.from(held), piece.subarray(0, at)]);
   }
 
   /** Bytes held for an unfinished frame. */
