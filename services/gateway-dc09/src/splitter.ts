@@ -31,9 +31,15 @@ const binaryHeadAt = (byte: (index: number) => number | undefined, at: number): 
   isHexDigit(byte(at + 6)) &&
   byte(at + 7) === QUOTE;
 
-/** Whether a unit reads as the head of a frame, with a binary or a hex CRC. */
+/** Whether a unit reads as the head of a frame, with a hex or a binary CRC. */
 const frameHead = (bytes: Uint8Array): boolean =>
-  binaryHeadAt((i) => bytes[i], 0) || (bytes[0] === LF && bytes[5] === ZERO && bytes[9] === QUOTE);
+  bytes[0] === LF &&
+  ((bytes[5] === ZERO && bytes[9] === QUOTE) ||
+    (bytes[3] === ZERO &&
+      bytes[7] === QUOTE &&
+      isHexDigit(bytes[4]) &&
+      isHexDigit(bytes[5]) &&
+      isHexDigit(bytes[6])));
 
 /**
  * Cuts a TCP byte stream into CR-terminated units, holding at most MAX_FRAME_BYTES per
@@ -139,8 +145,10 @@ export class FrameSplitter {
    */
   #crcByte(chunk: Buffer, start: number, cr: number): boolean {
     // Most CRs follow a digit or `]`: no LF within two bytes before them, nothing to look at.
+    const one = cr - 1 >= start ? chunk[cr - 1] : this.#heldByte(start - cr + 1);
+    const two = cr - 2 >= start ? chunk[cr - 2] : this.#heldByte(start - cr + 2);
+    if (one !== LF && two !== LF) return false;
     const near = (index: number) => (index >= start ? chunk[index] : this.#heldByte(start - index));
-    if (near(cr - 1) !== LF && near(cr - 2) !== LF) return false;
     return binaryHeadAt(near, cr - 1) || binaryHeadAt(near, cr - 2);
   }
 
