@@ -285,6 +285,28 @@ const ROWS: readonly Row[] = [
     check: (_out, events) => expect(events[0]?.data).toMatchObject({ zone: '', modifiers: { pi: '0' } }),
   },
   {
+    // eavanvalkenburg/pysiaalarm issue #51 (SATEL Perfecta): area, user, then OP with no zone.
+    name: 'SATEL Perfecta: Nri2/id1/OP (pysiaalarm #51)',
+    frame: bytes('\n9F73003F"SIA-DCS"0007L0#AA1234[#AA1234|Nri2/id1/OP]_09:29:02,06-15-2023\r'),
+    entry: account('AA1234'),
+    now: '2023-06-15T09:29:02Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA OP', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]?.data).toMatchObject({ area: '2', zone: '', modifiers: { id: '1' } }),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #8 (a Scantronic/Eaton panel through its cloud, "SC SIA3"):
+    // a test report whose time is a `ti` of hours and minutes, no timestamp.
+    name: 'Eaton SC SIA3: Nti19:44/id1/RP, no timestamp (pysiaalarm #8)',
+    frame: bytes('\n1908002B"SIA-DCS"0000L0#3080[#3080|Nti19:44/id1/RP]\r'),
+    entry: account('3080'),
+    now: '2020-09-29T19:44:45Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    check: (_out, events) => expect(events[0]?.time).toBe('2020-09-29T19:44:00.000Z'),
+  },
+  {
     // pysiaalarm pull request #87, a comment (Dahua AirShield key fob): an [R…] block.
     name: 'Dahua AirShield: an [R] block (pysiaalarm #87)',
     frame: bytes('\nBC160045"SIA-DCS"0178L0#5555[#5555|Npi1/NL1][RLivingRoom]_16:39:25,08-25-2026\r'),
