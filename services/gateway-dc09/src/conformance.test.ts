@@ -2,6 +2,7 @@ import { createCipheriv } from 'node:crypto';
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
+import { crc16Arc } from './crc.ts';
 import { frameBody } from './frame.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
 
@@ -91,6 +92,47 @@ const ROWS: readonly Row[] = [
     frame: Buffer.from('\n96ED0017"SIA-DCS"0001L0#1234[]\r', 'latin1'),
     reply: 'NAK',
     why: 'DC-09 frame: LLLL is "the byte length of that same span"; replies: NAK "for bad CRC or length".',
+  },
+  {
+    name: 'a binary CRC: its two bytes, answered the same way',
+    frame: (() => {
+      const body = Buffer.from(`"ADM-CID"0019L0#1234[#1234|1101 01 001]${TS}`, 'latin1');
+      const crc = crc16Arc(body);
+      return Buffer.concat([
+        Buffer.from([0x0a, crc >> 8, crc & 0xff]),
+        Buffer.from('003B'),
+        body,
+        Buffer.from('\r'),
+      ]);
+    })(),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09: "where a real device differs, accept what it sends": TRIKDIS (DC-09_2012 mode) and Lupusec send the CRC as two bytes; a reply framed so is what they read.',
+    check: (out) => {
+      const body = out.replyFrame.subarray(7, out.replyFrame.length - 1);
+      expect(body.toString('latin1')).toBe('"ACK"0019L0#1234[]');
+      expect(out.replyFrame.readUInt16BE(1)).toBe(crc16Arc(body));
+    },
+  },
+  {
+    name: 'a length and CRC that count the CR (ELDES)',
+    frame: (() => {
+      const body = '"ADM-CID"0048L0#1234[#1234|1101 01 001]';
+      const counted = Buffer.from(`${body}\r`, 'latin1');
+      const crc = crc16Arc(counted).toString(16).toUpperCase().padStart(4, '0');
+      return Buffer.from(`\n${crc}0028${body}\r`, 'latin1');
+    })(),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09: "accept what it sends": ELDES counts the CR that ends its frame in the length and the CRC; one more byte than the body, and the CRC of the body and its CR.',
+  },
+  {
+    name: 'an L with no digits',
+    frame: frameBody(`"SIA-DCS"0049L#1234[#1234|NMA1]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09: "accept what it sends": some panels write a bare L; the ACK echoes the line as sent.',
+    check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0049L#1234[]'),
   },
   {
     name: 'no LF before the CRC',
@@ -270,6 +312,19 @@ const ROWS: readonly Row[] = [
     check: (_out, events) => expect(dataOf(events)).toMatchObject({ text: 'Küche' }),
   },
   {
+    name: 'an encrypted poll with no | after its pad',
+    frame: (() => {
+      const cipher = createCipheriv('aes-128-cbc', hexKey(KEY_128), Buffer.alloc(16)).setAutoPadding(false);
+      const hex = Buffer.concat([cipher.update(`ppppppppppp]${TS}`, 'latin1'), cipher.final()]);
+      return frameBody(`"*NULL"0000L0#1234[${hex.toString('hex').toUpperCase()}`);
+    })(),
+    entry: account({ key: KEY_128 }),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09: "accept what it sends": a Hikvision hub pads its poll with no | before ]; with no | at all the content starts at the first ] and must end with a timestamp.',
+    check: (out) => expect(out.poll).toBe(true),
+  },
+  {
     name: 'the wrong key',
     frame: encrypted('ADM-CID', '0014L0#1234[', `#1234|1101 01 001]${TS}`, hexKey(KEY_256)),
     entry: account({ key: KEY_128.replace('00', 'FF') }),
@@ -375,6 +430,20 @@ const ROWS: readonly Row[] = [
     types: ['smoke.detected', 'heartbeat'],
     why: 'SIA DC-03: free text between ^ after an event names its zone.',
     check: (_out, events) => expect(dataOf(events)).toMatchObject({ zone: '12', text: 'Kitchen' }),
+  },
+  {
+    name: 'SIA text after a modifier names its value',
+    frame: frameBody(`"SIA-DCS"0050L0#1234[#1234|Nri01^TOTAL^/MA901^hall pendant^]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'SIA DC-03: `^…^` is text about what it follows; after `ri` it names the area (a Jablotron writes Nri01^TOTAL^/LX901^…^), after the event its zone.',
+    check: (_out, events) =>
+      expect(dataOf(events)).toMatchObject({
+        area: '01',
+        areaText: 'TOTAL',
+        zone: '901',
+        text: 'hall pendant',
+      }),
   },
   {
     name: 'SIA |A text block after the events',

@@ -84,7 +84,11 @@ export class Dc09DecryptError extends Error {
 
 const TIMESTAMP_SHAPE = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
 
-/** Decrypts the hex after `[` and strips the padding up to the first `|`. */
+/**
+ * Decrypts the hex after `[` and strips the padding up to the first `|`. A sender that sends no
+ * data may leave the `|` out (a Hikvision hub's encrypted poll decrypts to `ppppppppppp]_…`): with
+ * no `|` at all, the content starts at the first `]` and must end with a timestamp.
+ */
 export function decryptPayload(hex: string, key: Buffer): string {
   if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
     throw new Dc09DecryptError('ciphertext is not whole 16-byte blocks of hex');
@@ -95,10 +99,14 @@ export function decryptPayload(hex: string, key: Buffer): string {
   // text without control bytes reading `#ACCT|…]` or `]…`. Printable ASCII alone (at least `]`
   // and a 20-character timestamp) lets a wrong key through about once in 10^9. Zone names and
   // text may be 8-bit (a panel's room names in UTF-8 or Latin-1), which makes that check weaker, so
-  // content with 8-bit bytes must also end with a timestamp's shape (`_dd:dd:dd,dd-dd-dddd`).
+  // content with 8-bit bytes must also end with a timestamp's shape (`_dd:dd:dd,dd-dd-dddd`), as
+  // must content with no `|` before it (its pad is told from it by the `]` alone).
   const bar = plain.indexOf(0x7c);
-  if (bar < 0) throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
-  const content = plain.subarray(bar + 1);
+  const close = bar < 0 ? plain.indexOf(0x5d) : -1;
+  if (bar < 0 && (close < 0 || plain.subarray(0, close).includes(0x5b))) {
+    throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
+  }
+  const content = bar < 0 ? plain.subarray(close) : plain.subarray(bar + 1);
   let eightBit = false;
   for (const byte of content) {
     if (byte < 0x20 || byte === 0x7f) {
@@ -110,8 +118,12 @@ export function decryptPayload(hex: string, key: Buffer): string {
   if (!/^[^[\]]*\]/.test(text)) {
     throw new Dc09DecryptError('decrypted data does not read data] after the padding (wrong key?)');
   }
-  if (eightBit && !TIMESTAMP_SHAPE.test(text)) {
-    throw new Dc09DecryptError('decrypted 8-bit data does not end with a timestamp (wrong key?)');
+  if ((eightBit || bar < 0) && !TIMESTAMP_SHAPE.test(text)) {
+    throw new Dc09DecryptError(
+      bar < 0
+        ? 'decrypted data with no padding separator does not end with a timestamp (wrong key?)'
+        : 'decrypted 8-bit data does not end with a timestamp (wrong key?)',
+    );
   }
   return text;
 }

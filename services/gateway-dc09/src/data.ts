@@ -13,8 +13,12 @@ export interface SourceEvent {
   readonly area?: string;
   /** SIA modifiers in force for this event (`id`, `ti`, `pi`, `da`). */
   readonly modifiers?: Readonly<Record<string, string>>;
-  /** SIA free text between `^` (a zone name). */
+  /** SIA free text between `^` after the event (a zone name). */
   readonly text?: string;
+  /** SIA free text after the `ri` modifier in force: the area's name (`Nri01^TOTAL^/…`). */
+  readonly areaText?: string;
+  /** SIA free text after other modifiers in force, by modifier (`id` → the user's name). */
+  readonly modifierText?: Readonly<Record<string, string>>;
   /** SIA `|A…` ASCII text block about the events before it. */
   readonly ascii?: string;
 }
@@ -39,7 +43,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * that names its rooms in 8-bit text sends UTF-8 (`KÃ¼che` read so) or Latin-1 (`Küche`): UTF-8
  * where the bytes are valid UTF-8, else each byte as its Latin-1 character.
  */
-function readableText(bytewise: string): string {
+export function readableText(bytewise: string): string {
   if (!/[\u0080-\u00ff]/.test(bytewise)) return bytewise;
   try {
     return UTF8.decode(Buffer.from(bytewise, 'latin1'));
@@ -118,6 +122,7 @@ function matchAt(pattern: RegExp, text: string, at: number): string {
 export function readSiaData(data: string): SourceEvent[] {
   const rest = withoutAccount(data);
   const modifiers: Record<string, string> = {};
+  const texts: Record<string, string> = {};
   const events: SourceEvent[] = [];
   let blockStart = 0;
   for (const [index, block] of splitOutsideText(rest, '|').entries()) {
@@ -126,7 +131,7 @@ export function readSiaData(data: string): SourceEvent[] {
     const kind = block[0];
     if (kind === 'N') {
       blockStart = events.length;
-      readEventBlock(block.slice(1), modifiers, events, index + 1);
+      readEventBlock(block.slice(1), modifiers, texts, events, index + 1);
       continue;
     }
     if (kind === 'A' && events.length > blockStart) {
@@ -151,12 +156,16 @@ export function readSiaData(data: string): SourceEvent[] {
 function readEventBlock(
   block: string,
   modifiers: Record<string, string>,
+  /** Text naming a modifier's value (`ri01^TOTAL^`), in force with it. */
+  texts: Record<string, string>,
   events: SourceEvent[],
   /** Which block of the data, counted from 1, for a refusal to name. */
   blockNumber: number,
 ): void {
   let at = 0;
   let pendingText: string | undefined;
+  /** The modifier just read, when nothing came after it yet: a `^…^` here names its value. */
+  let afterModifier: string | undefined;
   const blockStart = events.length;
   while (at < block.length) {
     const ch = block[at] as string;
@@ -169,15 +178,24 @@ function readEventBlock(
       if (end < 0) throw new ContentError('free text has no closing ^', 'data');
       const text = readableText(block.slice(at + 1, end));
       at = end + 1;
+      if (afterModifier !== undefined) {
+        texts[afterModifier] = text;
+        afterModifier = undefined;
+        continue;
+      }
       const previous = events.length > blockStart ? events.at(-1) : undefined;
       if (previous && previous.text === undefined) events[events.length - 1] = { ...previous, text };
       else pendingText = text;
       continue;
     }
+    afterModifier = undefined;
     const letters = block.slice(at, at + 2);
     if (/^[a-z]{2}$/.test(letters)) {
       const value = matchAt(MODIFIER_VALUE[letters] ?? NUMBER, block, at + 2);
       modifiers[letters] = value;
+      // A new value is not named by the old one's text.
+      delete texts[letters];
+      afterModifier = letters;
       at += 2 + value.length;
       continue;
     }
@@ -185,6 +203,7 @@ function readEventBlock(
       const zone = matchAt(ZONE, block, at + 2);
       at += 2 + zone.length;
       const { ri, ...others } = modifiers;
+      const { ri: areaText, ...otherTexts } = texts;
       events.push({
         protocol: 'SIA',
         code: letters,
@@ -192,6 +211,8 @@ function readEventBlock(
         ...(ri === undefined ? {} : { area: ri }),
         ...(Object.keys(others).length ? { modifiers: { ...others } } : {}),
         ...(pendingText === undefined ? {} : { text: pendingText }),
+        ...(areaText === undefined ? {} : { areaText }),
+        ...(Object.keys(otherTexts).length ? { modifierText: { ...otherTexts } } : {}),
       });
       pendingText = undefined;
       continue;

@@ -14,8 +14,15 @@ export const MAX_FRAME_BYTES = 1 + 4 + 4 + 0xfff + 1;
 /** What the envelope check found wrong: answered with NAK. */
 export type EnvelopeProblem = 'framing' | 'crc' | 'length' | 'header';
 
+/**
+ * How a frame writes its CRC: four hex digits, as DC-09 says, or (some senders: Lupusec, TRIKDIS in
+ * DC-09_2012 mode) the CRC's two bytes, high byte first. A reply is framed the way its frame was.
+ */
+export type CrcFormat = 'hex' | 'binary';
+
 export interface Envelope {
   readonly ok: true;
+  readonly crcFormat: CrcFormat;
   /** Every byte the CRC covers: from the opening `"` up to the byte before CR. */
   readonly body: string;
   /** The message type without `*`: `SIA-DCS`, `ADM-CID`, `NULL`, or whatever else was sent. */
@@ -41,22 +48,33 @@ export interface EnvelopeRefusal {
   readonly ok: false;
   readonly problem: EnvelopeProblem;
   readonly detail: string;
+  /** How the frame wrote its CRC, where its layout says: the NAK is framed the same way. */
+  readonly crcFormat?: CrcFormat;
 }
 
 const HEADER =
-  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{1,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
+  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
 /** The account at the head of plain data, `#ACCT|` or (as some senders write it) `ACCT|`. */
 const DATA_ACCOUNT = /^#?([0-9A-Fa-f]{3,16})\|/;
 
-const refuse = (problem: EnvelopeProblem, detail: string): EnvelopeRefusal => ({
+const refuse = (problem: EnvelopeProblem, detail: string, crcFormat?: CrcFormat): EnvelopeRefusal => ({
   ok: false,
   problem,
   detail,
+  ...(crcFormat ? { crcFormat } : {}),
 });
+
+const QUOTE = 0x22;
+const CR_BYTE = Buffer.from([CR]);
 
 /**
  * Checks one frame (LF … CR) and splits its header: CRC, length, then the quoted id, sequence,
  * receiver, line and account. It never throws, whatever the bytes.
+ *
+ * Besides DC-09's own layout it reads what real senders send: the CRC as two bytes (`"` seven
+ * bytes after the LF, where a hex frame has a length digit), and a length and CRC that count the
+ * CR ending the frame (ELDES, when it sends no timestamp: one byte more than the body, and the CRC
+ * of the body and that CR).
  */
 export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
   if (frame.byteLength > MAX_FRAME_BYTES) {
@@ -65,35 +83,51 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
   if (frame.byteLength < 11 || frame[0] !== LF || frame[frame.byteLength - 1] !== CR) {
     return refuse('framing', 'a frame is LF, CRC, length, body, CR');
   }
-  const crcText = Buffer.from(frame.subarray(1, 5)).toString('latin1');
-  const lengthText = Buffer.from(frame.subarray(5, 9)).toString('latin1');
-  const bodyBytes = frame.subarray(9, frame.byteLength - 1);
-  // What stands in a field that is wrong is not repeated: a refusal never quotes the sender.
-  if (!/^[0-9A-Fa-f]{4}$/.test(crcText)) return refuse('crc', 'CRC field is not 4 hex digits');
+  const crcFormat: CrcFormat = frame[7] === QUOTE ? 'binary' : 'hex';
+  const lengthAt = crcFormat === 'binary' ? 3 : 5;
+  const lengthText = Buffer.from(frame.subarray(lengthAt, lengthAt + 4)).toString('latin1');
+  const bodyBytes = frame.subarray(lengthAt + 4, frame.byteLength - 1);
+  let sent: number;
+  if (crcFormat === 'binary') {
+    sent = ((frame[1] as number) << 8) | (frame[2] as number);
+  } else {
+    const crcText = Buffer.from(frame.subarray(1, 5)).toString('latin1');
+    // What stands in a field that is wrong is not repeated: a refusal never quotes the sender.
+    if (!/^[0-9A-Fa-f]{4}$/.test(crcText)) return refuse('crc', 'CRC field is not 4 hex digits');
+    sent = Number.parseInt(crcText, 16);
+  }
   if (!/^0[0-9A-Fa-f]{3}$/.test(lengthText)) {
-    return refuse('length', 'length field is not 0 and 3 hex digits');
+    return refuse('length', 'length field is not 0 and 3 hex digits', crcFormat);
   }
   const declared = Number.parseInt(lengthText, 16);
-  if (declared !== bodyBytes.byteLength) {
-    return refuse('length', `length field says ${declared} bytes; the body is ${bodyBytes.byteLength}`);
+  const withCr = declared === bodyBytes.byteLength + 1;
+  if (declared !== bodyBytes.byteLength && !withCr) {
+    return refuse(
+      'length',
+      `length field says ${declared} bytes; the body is ${bodyBytes.byteLength}`,
+      crcFormat,
+    );
   }
-  const crc = crc16Arc(bodyBytes);
-  if (crc !== Number.parseInt(crcText, 16)) {
-    return refuse('crc', `CRC field ${crcText}; the body's CRC is ${crcField(bodyBytes)}`);
+  const counted = withCr ? Buffer.concat([bodyBytes, CR_BYTE]) : bodyBytes;
+  if (crc16Arc(counted) !== sent) {
+    const field = sent.toString(16).toUpperCase().padStart(4, '0');
+    const of = withCr ? 'body and its CR' : 'body';
+    return refuse('crc', `CRC field ${field}; the CRC of the ${of} is ${crcField(counted)}`, crcFormat);
   }
   const body = Buffer.from(bodyBytes).toString('latin1');
   const header = HEADER.exec(body);
-  if (!header) return refuse('header', 'no "ID"SEQ[R][L][#ACCT][ header');
+  if (!header) return refuse('header', 'no "ID"SEQ[R][L][#ACCT][ header', crcFormat);
   const encrypted = header[1] === '*';
   const rest = body.slice(header[0].length);
   // Some senders name the account only in the data (`…L0001[#006969|Nri04/OP001NM]`); encrypted
   // data cannot name it, for the key to read it by is the account's.
   const account = header[6] ?? (encrypted ? undefined : DATA_ACCOUNT.exec(rest)?.[1]);
   if (account === undefined) {
-    return refuse('header', 'no #ACCT in the header, and no account at the head of plain data');
+    return refuse('header', 'no #ACCT in the header, and no account at the head of plain data', crcFormat);
   }
   return {
     ok: true,
+    crcFormat,
     body,
     encrypted,
     id: header[2] as string,
@@ -190,9 +224,18 @@ export function readContent(rest: string): Content {
   return { data, xdata, canonical: rest, message: rest.slice(0, at), ...(timestamp ? { timestamp } : {}) };
 }
 
-/** LF, CRC, length, body, CR. */
-export function frameBody(body: string): Buffer {
+/** LF, CRC (four hex digits, or its two bytes), length, body, CR. */
+export function frameBody(body: string, crcFormat: CrcFormat = 'hex'): Buffer {
   const bytes = Buffer.from(body, 'latin1');
+  if (crcFormat === 'binary') {
+    const crc = crc16Arc(bytes);
+    return Buffer.concat([
+      Buffer.from([LF, crc >> 8, crc & 0xff]),
+      Buffer.from(lengthField(bytes), 'latin1'),
+      bytes,
+      Buffer.from('\r'),
+    ]);
+  }
   return Buffer.concat([
     Buffer.from(`\n${crcField(bytes)}${lengthField(bytes)}`, 'latin1'),
     bytes,
@@ -200,21 +243,30 @@ export function frameBody(body: string): Buffer {
   ]);
 }
 
-type Echo = Pick<Envelope, 'seq' | 'receiver' | 'line' | 'accountAsSent'>;
+type Echo = Pick<Envelope, 'seq' | 'receiver' | 'line' | 'accountAsSent'> & {
+  /** Framed as the message was; hex when not given. */
+  readonly crcFormat?: CrcFormat;
+};
 
 /** ACK echoing the message's sequence, receiver, line and account; encrypted if the key is given. */
 export function ackFrame(message: Echo, now: Date, key?: Buffer): Buffer {
   const head = `${message.seq}${message.receiver}${message.line}#${message.accountAsSent}[`;
-  if (!key) return frameBody(`"ACK"${head}]`);
-  return frameBody(`"*ACK"${head}${encryptPayload(`]${formatTimestamp(now)}`, key)}`);
+  if (!key) return frameBody(`"ACK"${head}]`, message.crcFormat);
+  return frameBody(`"*ACK"${head}${encryptPayload(`]${formatTimestamp(now)}`, key)}`, message.crcFormat);
 }
 
 /** DUH: understood the frame, not its content; the sender must not retry. */
 export function duhFrame(message: Echo): Buffer {
-  return frameBody(`"DUH"${message.seq}${message.receiver}${message.line}#${message.accountAsSent}[]`);
+  return frameBody(
+    `"DUH"${message.seq}${message.receiver}${message.line}#${message.accountAsSent}[]`,
+    message.crcFormat,
+  );
 }
 
-/** NAK with our time, so the sender can correct its clock; never encrypted. */
-export function nakFrame(now: Date): Buffer {
-  return frameBody(`"NAK"0000R0L0A0[]${formatTimestamp(now)}`);
+/**
+ * NAK with our time, so the sender can correct its clock; never encrypted. Framed as the refused
+ * frame wrote its CRC, where its layout says (a sender that writes a binary CRC reads one).
+ */
+export function nakFrame(now: Date, crcFormat: CrcFormat = 'hex'): Buffer {
+  return frameBody(`"NAK"0000R0L0A0[]${formatTimestamp(now)}`, crcFormat);
 }

@@ -38,9 +38,55 @@ describe('CRC and length against the check values', () => {
     const badCrc = Buffer.from(good);
     badCrc[1] = 0x30;
     expect(readEnvelope(badCrc)).toMatchObject({ ok: false, problem: 'crc' });
-    const badLength = Buffer.from(good.toString('latin1').replace('0016', '0017'), 'latin1');
+    const badLength = Buffer.from(good.toString('latin1').replace('0016', '0018'), 'latin1');
     expect(readEnvelope(badLength)).toMatchObject({ ok: false, problem: 'length' });
+    // One more than the body is a length that counts the CR (as ELDES sends it): then the CRC must
+    // be the body's and its CR's, and this one is not.
+    const oneMore = Buffer.from(good.toString('latin1').replace('0016', '0017'), 'latin1');
+    expect(readEnvelope(oneMore)).toMatchObject({ ok: false, problem: 'crc' });
     expect(readEnvelope(good.subarray(1))).toMatchObject({ ok: false, problem: 'framing' });
+  });
+
+  it('a frame that counts its CR in length and CRC (ELDES) is read; the CR is not part of the body', () => {
+    const body = '"ADM-CID"0056L9999#9999[#9999|1900 00 001]';
+    const counted = ascii(`${body}\r`);
+    const crc = crc16Arc(counted).toString(16).toUpperCase().padStart(4, '0');
+    const frame = ascii(`\n${crc}002B${body}\r`);
+    expect(readEnvelope(frame)).toMatchObject({ ok: true, body, rest: '#9999|1900 00 001]' });
+    // The CRC of the body alone under a length that counts the CR: refused.
+    const mixed = ascii(
+      `\n${crc16Arc(ascii(body)).toString(16).toUpperCase().padStart(4, '0')}002B${body}\r`,
+    );
+    expect(readEnvelope(mixed)).toMatchObject({ ok: false, problem: 'crc' });
+  });
+
+  it('a binary CRC: read from its two bytes, and every reply framed the same way', () => {
+    const body = '"SIA-DCS"0001L0#1234[]';
+    const crc = crc16Arc(ascii(body));
+    const frame = Buffer.concat([Buffer.from([0x0a, crc >> 8, crc & 0xff]), ascii(`0016${body}\r`)]);
+    expect(readEnvelope(frame)).toMatchObject({ ok: true, crcFormat: 'binary', body });
+    const wrong = Buffer.from(frame);
+    wrong[2] = (wrong[2] as number) ^ 1;
+    expect(readEnvelope(wrong)).toMatchObject({ ok: false, problem: 'crc', crcFormat: 'binary' });
+    const echo = {
+      seq: '0001',
+      receiver: '',
+      line: 'L0',
+      accountAsSent: '1234',
+      crcFormat: 'binary' as const,
+    };
+    for (const reply of [ackFrame(echo, new Date()), nakFrame(new Date(), 'binary')]) {
+      const replyBody = reply.subarray(7, reply.length - 1);
+      expect(reply[0]).toBe(0x0a);
+      expect(reply.readUInt16BE(1)).toBe(crc16Arc(replyBody));
+      expect(reply.subarray(3, 7).toString()).toBe(
+        replyBody.length.toString(16).toUpperCase().padStart(4, '0'),
+      );
+      // Framing, CRC and length read back right (a NAK names no account: its header is not ours).
+      const read = readEnvelope(reply);
+      expect(read.crcFormat).toBe('binary');
+      expect(read.ok || read.problem === 'header').toBe(true);
+    }
   });
 
   it('the simulator dialler frames the check values the same way', () => {
@@ -147,6 +193,24 @@ describe('AES-CBC with a zero IV', () => {
     expect(() => encryptPayload(']x', keys[0] as Buffer, 'AB')).toThrow();
     expect(decryptPayload(encryptPayload(']x', keys[0] as Buffer), keys[0] as Buffer)).toBe(']x');
   });
+
+  it('a pad with no | after it: read from the first ], only when a timestamp ends it', () => {
+    const key = Buffer.from('AAAAAAAAAAAAAAAA');
+    const raw = (plain: string) => {
+      const cipher = createCipheriv('aes-128-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+      return Buffer.concat([cipher.update(Buffer.from(plain, 'latin1')), cipher.final()])
+        .toString('hex')
+        .toUpperCase();
+    };
+    // As a Hikvision hub sends its encrypted poll.
+    expect(decryptPayload(raw('ppppppppppp]_18:24:52,07-05-2020'), key)).toBe(']_18:24:52,07-05-2020');
+    expect(decryptPayload(raw(`${'p'.repeat(23)}][Ix]_18:24:52,07-05-2020`), key)).toBe(
+      '][Ix]_18:24:52,07-05-2020',
+    );
+    // Without the timestamp nothing tells pad from content: refused, as a wrong key is.
+    expect(() => decryptPayload(raw('ppppppppppppppp]'), key)).toThrow(/timestamp/);
+    expect(() => decryptPayload(raw('ppppp[ppppp]_18:24:52,07-05-2020'), key)).toThrow(/separator/);
+  });
 });
 
 describe('data', () => {
@@ -159,6 +223,49 @@ describe('data', () => {
       { protocol: 'SIA', code: 'MA', zone: '01', area: '1' },
       { protocol: 'SIA', code: 'QA', zone: '02', area: '1', modifiers: { id: '12' }, text: 'help' },
     ]);
+  });
+
+  it('text after a modifier names its value, and stays with it until the modifier changes', () => {
+    expect(readSiaData("#7878|Nri01^TOTAL^/LX901^centrale d'alarme JA-106K(R)^")).toEqual([
+      {
+        protocol: 'SIA',
+        code: 'LX',
+        zone: '901',
+        area: '01',
+        areaText: 'TOTAL',
+        text: "centrale d'alarme JA-106K(R)",
+      },
+    ]);
+    expect(readSiaData('Nri1^Home^id3^Ann^OP1MA2/ri2FA3')).toEqual([
+      {
+        protocol: 'SIA',
+        code: 'OP',
+        zone: '1',
+        area: '1',
+        areaText: 'Home',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+      {
+        protocol: 'SIA',
+        code: 'MA',
+        zone: '2',
+        area: '1',
+        areaText: 'Home',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+      {
+        protocol: 'SIA',
+        code: 'FA',
+        zone: '3',
+        area: '2',
+        modifiers: { id: '3' },
+        modifierText: { id: 'Ann' },
+      },
+    ]);
+    // Text at the head of a block, before any modifier or event, is still the next event's.
+    expect(readSiaData('N^Kitchen^FA1^Hall^FA2')).toMatchObject([{ text: 'Kitchen' }, { text: 'Hall' }]);
   });
 
   it('maps new, restore and still-present, and per-account overrides win', () => {
@@ -516,12 +623,20 @@ describe('property: whatever the dialler frames, the receiver reads back', () =>
 
 describe('fuzz: the frame parser', () => {
   const valid = frameBody('"ADM-CID"0002L0#1234[#1234|1101 01 001]_12:00:00,11-22-2026');
+  /** A reply framed with a binary CRC (to a frame that read as one), checked and framed in hex. */
+  const inHex = (reply: Buffer): Buffer => {
+    if (reply[7] !== 0x22) return reply;
+    const body = reply.subarray(7, reply.length - 1);
+    expect(reply.readUInt16BE(1)).toBe(crc16Arc(body));
+    expect(Number.parseInt(reply.subarray(3, 7).toString(), 16)).toBe(body.length);
+    return frameBody(body.toString('latin1'));
+  };
   const answers = async (bytes: Uint8Array, entry: Dc09AccountEntry) => {
     const out = await interpretFrame(bytes, ctx(entry));
     expect(['ACK', 'NAK', 'DUH']).toContain(out.reply);
-    expect(decodeReply(out.replyFrame, entry.key ? dialerKey(entry.key, 'hex') : undefined)?.type).toBe(
-      out.reply,
-    );
+    expect(
+      decodeReply(inHex(out.replyFrame), entry.key ? dialerKey(entry.key, 'hex') : undefined)?.type,
+    ).toBe(out.reply);
     if (out.reply !== 'ACK') expect(out.refusal).toBeDefined();
   };
 

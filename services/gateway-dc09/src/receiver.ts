@@ -7,11 +7,19 @@ import {
   type TelecareEvent,
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
-import { panelTimeOf, readCidData, readSiaData, type SourceEvent, sourceCodeOf } from './data.ts';
+import {
+  panelTimeOf,
+  readableText,
+  readCidData,
+  readSiaData,
+  type SourceEvent,
+  sourceCodeOf,
+} from './data.ts';
 import {
   ackFrame,
   type Content,
   ContentError,
+  type CrcFormat,
   duhFrame,
   type Envelope,
   type EnvelopeRefusal,
@@ -86,10 +94,11 @@ const nak = (
   now: Date,
   reason: RejectReason,
   detail: string,
-  account?: Dc09AccountEntry,
+  account: Dc09AccountEntry | undefined,
+  crcFormat: CrcFormat | undefined,
 ): Interpretation => ({
   reply: 'NAK',
-  replyFrame: nakFrame(now),
+  replyFrame: nakFrame(now, crcFormat),
   events: [],
   refusal: { reason, detail },
   ...(account ? { account: account.account, serial: account.serial } : {}),
@@ -158,11 +167,14 @@ function buildEvent(input: {
 }
 
 function eventData(event: SourceEvent, content: Content, condition?: string): Record<string, unknown> {
-  const xdata = Object.fromEntries(content.xdata.map((block) => [block.tag, block.value]));
+  // Text blocks (`[I…]`, a Dahua's `[R…]` room) may be 8-bit, as zone names are.
+  const xdata = Object.fromEntries(content.xdata.map((block) => [block.tag, readableText(block.value)]));
   return {
     zone: event.zone,
     ...(event.area === undefined ? {} : { area: event.area }),
+    ...(event.areaText === undefined ? {} : { areaText: event.areaText }),
     ...(event.modifiers === undefined ? {} : { modifiers: event.modifiers }),
+    ...(event.modifierText === undefined ? {} : { modifierText: event.modifierText }),
     ...(event.text === undefined ? {} : { text: event.text }),
     ...(event.ascii === undefined ? {} : { ascii: event.ascii }),
     ...(condition === undefined ? {} : { condition }),
@@ -179,16 +191,20 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   const { now } = ctx;
   const envelope = ctx.envelope ?? readEnvelope(frame);
   if (!envelope.ok) {
-    return { ...nak(now, 'bad-frame', `${envelope.problem}: ${envelope.detail}`), notAFrame: true };
+    const detail = `${envelope.problem}: ${envelope.detail}`;
+    return { ...nak(now, 'bad-frame', detail, undefined, envelope.crcFormat), notAFrame: true };
   }
+  // Every NAK from here is framed as the frame wrote its CRC: the same bytes whatever the reason.
+  const refuse = (reason: RejectReason, detail: string, account?: Dc09AccountEntry) =>
+    nak(now, reason, detail, account, envelope.crcFormat);
   const entry = await ctx.lookup(envelope.account);
-  if (!entry) return nak(now, 'unknown-device', `no DC-09 account ${envelope.account}`);
+  if (!entry) return refuse('unknown-device', `no DC-09 account ${envelope.account}`);
   if (entry.key === null && ctx.keyless === 'refuse') {
     // The same reply as for an unknown account; only the dead letter says which it was.
-    return nak(now, 'unknown-device', `account ${entry.account} has no key; keyless accounts are refused`);
+    return refuse('unknown-device', `account ${entry.account} has no key; keyless accounts are refused`);
   }
   if (entry.state === 'decommissioned') {
-    return nak(now, 'device-not-active', `account ${entry.account} is decommissioned`, entry);
+    return refuse('device-not-active', `account ${entry.account} is decommissioned`, entry);
   }
 
   let plain = envelope.rest;
@@ -196,24 +212,19 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   if (entry.key !== null) {
     if (!envelope.encrypted) {
       // A keyed account's messages must be encrypted, or anyone could speak for it.
-      return nak(
-        now,
-        'bad-frame',
-        `account ${entry.account} has a key; the message was not encrypted`,
-        entry,
-      );
+      return refuse('bad-frame', `account ${entry.account} has a key; the message was not encrypted`, entry);
     }
     try {
       key = keyOf(entry, entry.key);
       plain = `${decryptPayload(envelope.rest, key)}`;
     } catch (err) {
       if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
-        return nak(now, 'bad-frame', `cannot decrypt: ${err.message}`, entry);
+        return refuse('bad-frame', `cannot decrypt: ${err.message}`, entry);
       }
       throw err;
     }
   } else if (envelope.encrypted) {
-    return nak(now, 'bad-frame', `account ${entry.account} has no key; the message was encrypted`, entry);
+    return refuse('bad-frame', `account ${entry.account} has no key; the message was encrypted`, entry);
   }
 
   let content: Content;
@@ -221,7 +232,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     content = readContent(plain);
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
-    if (err.problem === 'timestamp') return nak(now, 'bad-frame', err.message, entry);
+    if (err.problem === 'timestamp') return refuse('bad-frame', err.message, entry);
     // The account's own frame (decrypted with its key, where it has one): the link is alive.
     const unread: Content = { data: '', xdata: [], canonical: plain, message: plain };
     const heartbeat = buildEvent({
@@ -237,13 +248,12 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]);
   }
   if (envelope.encrypted && !content.timestamp) {
-    return nak(now, 'bad-frame', 'an encrypted message must carry a timestamp', entry);
+    return refuse('bad-frame', 'an encrypted message must carry a timestamp', entry);
   }
   if (content.timestamp) {
     const skew = content.timestamp.getTime() - now.getTime();
     if (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs) {
-      return nak(
-        now,
+      return refuse(
         'bad-frame',
         `timestamp ${content.timestamp.toISOString()} is ${Math.round(skew / 1000)} s from ours; outside the window`,
         entry,

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { frameBody, MAX_FRAME_BYTES } from './frame.ts';
 import { FrameSplitter, splitDatagram } from './splitter.ts';
@@ -61,5 +62,62 @@ describe('cutting a byte stream into frames', () => {
       poll.toString('latin1'),
     ]);
     expect(text(splitDatagram(Buffer.from('\nno CR')))).toEqual(['\nno CR']);
+  });
+});
+
+describe('frames as real senders end and frame them', () => {
+  // Bodies of every shape the receiver reads, with any CRC: hex, or binary (its bytes may be CR
+  // or LF), each frame followed by what senders put after their CR.
+  const body = fc
+    .string({ unit: fc.constantFrom(...'#|[]^_:,-/0123456789ABCDEFNRSIAMQL '.split('')), maxLength: 60 })
+    .map((rest) => `"SIA-DCS"0001L0#1234[${rest}`);
+  const frame = fc
+    .tuple(body, fc.constantFrom('hex', 'binary') as fc.Arbitrary<'hex' | 'binary'>)
+    .map(([b, format]) => frameBody(b, format));
+  const after = fc.constantFrom('', '\n', '\u0000', '\u0000\u0000');
+  const stream = fc.array(fc.tuple(frame, after), { minLength: 1, maxLength: 6 });
+
+  it('one read: every frame whole, nothing else answered, nothing begun after', () => {
+    fc.assert(
+      fc.property(stream, (frames) => {
+        const splitter = new FrameSplitter();
+        const bytes = Buffer.concat(frames.flatMap(([f, tail]) => [f, Buffer.from(tail, 'latin1')]));
+        expect(text(splitter.push(bytes))).toEqual(frames.map(([f]) => f.toString('latin1')));
+        expect(splitter.partial).toBe(false);
+        // And as datagrams.
+        expect(text(splitDatagram(bytes))).toEqual(frames.map(([f]) => f.toString('latin1')));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('any reads, cut anywhere past the first eight bytes of a binary-CRC frame: the same frames', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (frames, cuts) => {
+        const pieces = frames.flatMap(([f, tail]) => [f, Buffer.from(tail, 'latin1')]);
+        const bytes = Buffer.concat(pieces);
+        // Where a binary-CRC frame's head is: a read must not end inside it (its CR or LF bytes are
+        // told by the bytes after them, in the same read).
+        const heads: number[] = [];
+        let at = 0;
+        for (const piece of pieces) {
+          if (piece.length > 7 && piece[7] === 0x22) heads.push(at);
+          at += piece.length;
+        }
+        const allowed = (cut: number) => !heads.some((h) => cut > h && cut < h + 8);
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))]
+          .filter(allowed)
+          .sort((a, b) => a - b);
+        const splitter = new FrameSplitter();
+        const units: { bytes: Buffer }[] = [];
+        let from = 0;
+        for (const point of [...points, bytes.length]) {
+          units.push(...splitter.push(bytes.subarray(from, point)));
+          from = point;
+        }
+        expect(text(units)).toEqual(frames.map(([f]) => f.toString('latin1')));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -11,13 +11,46 @@ export interface Unit {
 const onlyLineEnds = (bytes: Uint8Array): boolean =>
   bytes.length <= 2 && bytes.every((byte) => byte === LF || byte === CR);
 
+const QUOTE = 0x22;
+const ZERO = 0x30;
+const isHexDigit = (byte: number | undefined): boolean =>
+  byte !== undefined &&
+  ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66));
+
+/**
+ * Whether the bytes from `at` read as the head of a frame with a binary CRC: LF, two CRC bytes,
+ * `0LLL`, `"`. Some senders write the CRC as two bytes rather than four hex digits, and either
+ * byte may be a CR or an LF; only a binary-CRC frame has its `"` seven bytes after its LF (a hex
+ * frame has a length digit there).
+ */
+const binaryHeadAt = (byte: (index: number) => number | undefined, at: number): boolean =>
+  byte(at) === LF &&
+  byte(at + 3) === ZERO &&
+  isHexDigit(byte(at + 4)) &&
+  isHexDigit(byte(at + 5)) &&
+  isHexDigit(byte(at + 6)) &&
+  byte(at + 7) === QUOTE;
+
+/** Whether a unit reads as the head of a frame, with a hex or a binary CRC. */
+const frameHead = (bytes: Uint8Array): boolean =>
+  bytes[0] === LF &&
+  ((bytes[5] === ZERO && bytes[9] === QUOTE) ||
+    (bytes[3] === ZERO &&
+      bytes[7] === QUOTE &&
+      isHexDigit(bytes[4]) &&
+      isHexDigit(bytes[5]) &&
+      isHexDigit(bytes[6])));
+
 /**
  * Cuts a TCP byte stream into CR-terminated units, holding at most MAX_FRAME_BYTES per
  * connection. A frame opens with LF: whatever came before the last LF ahead of its CR (the LF of
  * a sender that ends frames with CR LF, line noise, a frame cut short) is not part of it, so it
- * costs neither the frame after it nor a NAK. A sender that never sends CR gets its first
- * MAX_FRAME_BYTES answered as one oversized unit and the rest dropped up to the next LF or CR, so
- * it cannot grow our memory.
+ * costs neither the frame after it nor a NAK; so are NUL bytes after a frame's CR (some senders
+ * end their frames CR NUL). A binary CRC is any two bytes, CR and LF among them: a CR or an LF
+ * that is one of the two bytes after the LF of a binary-CRC frame head is part of the frame (told
+ * by the bytes after it in the same read: a frame cut within its first eight bytes is cut there).
+ * A sender that never sends CR gets its first MAX_FRAME_BYTES answered as one oversized unit and
+ * the rest dropped up to the next LF or CR, so it cannot grow our memory.
  */
 export class FrameSplitter {
   #parts: Buffer[] = [];
@@ -27,12 +60,19 @@ export class FrameSplitter {
   #afterCr = false;
   /** What is held is the LF right after a CR: the end of a CR LF, not yet a frame begun. */
   #trailer = false;
+  /**
+   * The two bytes before the LF that opens what is held (-1 where there was none): when that LF is
+   * a byte of a binary CRC, the frame's own LF is one of them.
+   */
+  #before1 = -1;
+  #before2 = -1;
 
   push(chunk: Buffer): Unit[] {
     const units: Unit[] = [];
     let start = 0;
     while (start < chunk.length) {
-      const cr = chunk.indexOf(CR, start);
+      let cr = chunk.indexOf(CR, start);
+      while (cr >= 0 && this.#crcByte(chunk, start, cr)) cr = chunk.indexOf(CR, cr + 1);
       const end = cr < 0 ? chunk.length : cr + 1;
       let piece = chunk.subarray(start, end);
       const afterCr = this.#afterCr;
@@ -40,11 +80,22 @@ export class FrameSplitter {
       start = end;
       const lf = piece.lastIndexOf(LF);
       if (lf >= 0) {
+        this.#before1 = lf >= 1 ? (piece[lf - 1] as number) : (this.#heldByte(1) ?? -1);
+        this.#before2 = lf >= 2 ? (piece[lf - 2] as number) : (this.#heldByte(2 - lf) ?? -1);
         this.#parts = [];
         this.#held = 0;
         this.#discarding = false;
         this.#trailer = afterCr && lf === 0;
         piece = piece.subarray(lf);
+      } else if (this.#held === 0 && !this.#discarding && piece[0] === 0) {
+        // Nothing begun: NULs here are what a sender put after its CR.
+        let nul = 1;
+        while (nul < piece.length && piece[nul] === 0) nul++;
+        if (nul === piece.length) {
+          this.#afterCr = afterCr;
+          continue;
+        }
+        piece = piece.subarray(nul);
       }
       if (this.#discarding) {
         if (cr >= 0) this.#discarding = false;
@@ -55,19 +106,60 @@ export class FrameSplitter {
         units.push({ bytes: Buffer.concat([...this.#parts, piece.subarray(0, room)]), oversized: true });
         this.#parts = [];
         this.#held = 0;
+        this.#before1 = -1;
+        this.#before2 = -1;
         this.#discarding = cr < 0;
         continue;
       }
       this.#parts.push(piece);
       this.#held += piece.length;
       if (cr >= 0) {
-        const bytes = Buffer.concat(this.#parts);
+        const bytes = this.#opened(Buffer.concat(this.#parts));
         this.#parts = [];
         this.#held = 0;
+        this.#before1 = -1;
+        this.#before2 = -1;
         if (!onlyLineEnds(bytes)) units.push({ bytes, oversized: false });
       }
     }
     return units;
+  }
+
+  /**
+   * A unit opened at an LF that is the first or second byte of a binary CRC reads as no frame
+   * head: the frame's own LF is one or two bytes before it.
+   */
+  #opened(bytes: Buffer): Buffer {
+    if ((this.#before1 !== LF && this.#before2 !== LF) || frameHead(bytes)) return bytes;
+    const from1 = (i: number) => (i === 0 ? this.#before1 : bytes[i - 1]);
+    if (binaryHeadAt(from1, 0)) return Buffer.concat([Buffer.from([LF]), bytes]);
+    const from2 = (i: number) => (i === 0 ? this.#before2 : i === 1 ? this.#before1 : bytes[i - 2]);
+    if (binaryHeadAt(from2, 0)) return Buffer.concat([Buffer.from([LF, this.#before1]), bytes]);
+    return bytes;
+  }
+
+  /**
+   * Whether the CR at `cr` is a byte of a binary CRC: an LF one or two bytes before it (in this
+   * read, or held from the last) opens bytes that read as a binary-CRC frame head. Those bytes must
+   * be in this read; without them the CR ends the frame, as any CR does.
+   */
+  #crcByte(chunk: Buffer, start: number, cr: number): boolean {
+    // Most CRs follow a digit or `]`: no LF within two bytes before them, nothing to look at.
+    const one = cr - 1 >= start ? chunk[cr - 1] : this.#heldByte(start - cr + 1);
+    const two = cr - 2 >= start ? chunk[cr - 2] : this.#heldByte(start - cr + 2);
+    if (one !== LF && two !== LF) return false;
+    const near = (index: number) => (index >= start ? chunk[index] : this.#heldByte(start - index));
+    return binaryHeadAt(near, cr - 1) || binaryHeadAt(near, cr - 2);
+  }
+
+  /** The byte `back` bytes before the end of what is held (1 is the last), if held. */
+  #heldByte(back: number): number | undefined {
+    for (let p = this.#parts.length - 1; p >= 0; p--) {
+      const part = this.#parts[p] as Buffer;
+      if (back <= part.length) return part[part.length - back];
+      back -= part.length;
+    }
+    return undefined;
   }
 
   /** Bytes held for an unfinished frame. */

@@ -1,3 +1,4 @@
+import { createCipheriv } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
@@ -17,6 +18,7 @@ import {
 } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { crc16Arc } from '../src/crc.ts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -116,6 +118,18 @@ class Wire {
   }
 }
 
+/**
+ * Closes a test's connection and waits until the gateway has let it go: the later tests open many
+ * at once, within the per-source cap.
+ */
+async function hangUp(wire: Wire): Promise<void> {
+  const port = wire.socket.localPort;
+  wire.socket.destroy();
+  await waitFor(() => !gateway.connections().some((c) => c.remotePort === port), {
+    what: 'the gateway to let the connection go',
+  });
+}
+
 /** A UDP sender bound to `address`: one reply per datagram frame, or none within `timeoutMs`. */
 class Datagrams {
   readonly #replies: Buffer[] = [];
@@ -177,12 +191,42 @@ const poll = (seq: number, account: string) => encodeDc09Message({ type: 'NULL',
 const typeOf = (reply: string | Buffer | undefined, key?: Buffer): ReturnType<typeof decodeReply> =>
   reply === undefined ? undefined : decodeReply(Buffer.from(reply as string, 'latin1'), key);
 const crlf = (frame: Buffer) => Buffer.concat([frame, Buffer.from('\n')]);
+/** `_HH:MM:SS,MM-DD-YYYY` of now, as a panel with a good clock stamps its frames. */
+const stamp = (at = new Date()) => {
+  const p = (v: number) => String(v).padStart(2, '0');
+  return `_${p(at.getUTCHours())}:${p(at.getUTCMinutes())}:${p(at.getUTCSeconds())},${p(at.getUTCMonth() + 1)}-${p(at.getUTCDate())}-${at.getUTCFullYear()}`;
+};
+/** A frame whose CRC is its two bytes (LF, CRC high, CRC low, 0LLL, body, CR), as TRIKDIS E16 sends. */
+const binaryFrame = (body: string) => {
+  const bytes = Buffer.from(body, 'latin1');
+  const crc = crc16Arc(bytes);
+  return Buffer.concat([
+    Buffer.from([0x0a, crc >> 8, crc & 0xff]),
+    Buffer.from(bytes.length.toString(16).toUpperCase().padStart(4, '0'), 'latin1'),
+    bytes,
+    Buffer.from('\r'),
+  ]);
+};
 
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-wire-test', logger });
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
-  for (const account of ['C001', 'C002', 'C003', 'C004', 'C005', 'C006', '006969', 'C008', 'C010']) {
+  for (const account of [
+    'C001',
+    'C002',
+    'C003',
+    'C004',
+    'C005',
+    'C006',
+    '006969',
+    'C008',
+    'C010',
+    'C011',
+    'C012',
+    'C013',
+    'C014',
+  ]) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
   await accounts.put('C009', JSON.stringify(entry('C009', { key: KEY })));
@@ -337,6 +381,79 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     ]);
     expect((await eventsOf('WIRE-C010')).map((e) => e.type)).toEqual(['pendant.pressed', 'mains.lost']);
     await waitFor(() => wire.closed, { what: 'the gateway to close the connection once it has answered' });
+  });
+
+  it('frames ended CR NUL (a G90B-PLUS) are each ACKed, and the NUL neither starts the frame deadline nor spends a NAK', async () => {
+    // schmupu/ioBroker.sia #19: `78FC003B"SIA-DCS"0001L#22334455[#22334455|NCQ1]_…` then CR, NUL.
+    const g90b = (seq: number) =>
+      Buffer.concat([frameOf(`"SIA-DCS"000${seq}L#C011[#C011|NCQ1]${stamp()}`), Buffer.from([0])]);
+    const wire = await Wire.open();
+    await wire.write(g90b(1));
+    const [first] = await wire.replies(1);
+    expect(first).toBe(frameOf('"ACK"0001L#C011[]').toString('latin1'));
+    await new Promise((resolve) => setTimeout(resolve, (FRAME_DEADLINE_S + 1.5) * 1000));
+    expect(wire.closed).toBe(false);
+    await wire.write(g90b(2));
+    expect((await wire.replies(1)).map((r) => typeOf(r)?.type)).toEqual(['ACK']);
+    // UDP from an address whose NAK budget nothing else spends: the NUL of every datagram is no
+    // unit of its own, so a stale message past the burst still hears NAK with our time.
+    const udp = await Datagrams.bind('127.0.0.5');
+    for (let seq = 3; seq < 3 + NAK_BURST + 1; seq++) {
+      udp.send(g90b(seq));
+      expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
+    }
+    udp.send(cid(9, 'C011', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
+    expect((await eventsOf('WIRE-C011')).map((e) => e.sourcecode)).toEqual(
+      Array.from({ length: 2 + NAK_BURST + 1 }, () => 'SIA CQ'),
+    );
+    await hangUp(wire);
+  });
+
+  it('a binary CRC (TRIKDIS E16) is ACKed with a binary CRC after its event is stored', async () => {
+    // pysiaalarm #52: `<0xDA><0xEB>003D"ADM-CID"0001R1L1#9413[#9413|1700 99 999]_…`.
+    const wire = await Wire.open();
+    await wire.write(binaryFrame(`"ADM-CID"0001R1L1#C012[#C012|1101 01 004]${stamp()}`));
+    const [reply] = await wire.replies(1);
+    const bytes = Buffer.from(reply ?? '', 'latin1');
+    const body = bytes.subarray(7, bytes.length - 1);
+    expect(body.toString('latin1')).toBe('"ACK"0001R1L1#C012[]');
+    expect(bytes.readUInt16BE(1)).toBe(crc16Arc(body));
+    expect((await eventsOf('WIRE-C012')).map((e) => [e.type, e.data.zone])).toEqual([
+      ['pendant.pressed', '004'],
+    ]);
+    await hangUp(wire);
+  });
+
+  it('ELDES: a length and CRC that count the CR, the frame ended CR CR, is ACKed once', async () => {
+    // sia-ha #3: `F19A002B"ADM-CID"0056L9999#9999[#9999|1900 00 001]`, then CR, CR.
+    const body = '"ADM-CID"0056L9999#C013[#C013|1101 00 001]';
+    const counted = Buffer.from(`${body}\r`, 'latin1');
+    const head = `${crc16Arc(counted).toString(16).toUpperCase().padStart(4, '0')}${counted.length.toString(16).toUpperCase().padStart(4, '0')}`;
+    const wire = await Wire.open();
+    await wire.write(Buffer.from(`\n${head}${body}\r\r`, 'latin1'));
+    const replies = await wire.replies(2, 1_500);
+    expect(replies).toEqual([frameOf('"ACK"0056L9999#C013[]').toString('latin1')]);
+    expect((await eventsOf('WIRE-C013')).map((e) => e.type)).toEqual(['pendant.pressed']);
+    await hangUp(wire);
+  });
+
+  it('a Hikvision hub: an encrypted poll with no | after its pad is ACKed', async () => {
+    // eavanvalkenburg/sia #17: the poll decrypts to `ppppppppppp]_18:24:52,07-05-2020`.
+    const key = dialerKey(KEY, 'hex');
+    const accounts = await openDc09Accounts(nc, n);
+    await accounts.put('C014', JSON.stringify(entry('C014', { key: KEY })));
+    const cipher = createCipheriv('aes-128-cbc', key, Buffer.alloc(16)).setAutoPadding(false);
+    const hex = Buffer.concat([cipher.update(`ppppppppppp]${stamp()}`, 'latin1'), cipher.final()])
+      .toString('hex')
+      .toUpperCase();
+    const wire = await Wire.open();
+    await wire.write(frameOf(`"*NULL"0000R0L0#C014[${hex}`));
+    expect(typeOf((await wire.replies(1))[0], key)).toMatchObject({ type: 'ACK', seq: '0000' });
+    expect((await eventsOf('WIRE-C014', true)).map((e) => [e.type, e.sourcecode])).toEqual([
+      ['heartbeat', 'NULL'],
+    ]);
+    await hangUp(wire);
   });
 
   it('many connections at once are each answered', async () => {

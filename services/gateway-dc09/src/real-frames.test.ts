@@ -1,0 +1,513 @@
+import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
+import { decodeReply } from '@telecare/simulators';
+import { describe, expect, it } from 'vitest';
+import { crc16Arc } from './crc.ts';
+import { type Interpretation, interpretFrame } from './receiver.ts';
+import { FrameSplitter, splitDatagram } from './splitter.ts';
+
+/**
+ * Frames captured from real panels and dispersers, byte for byte as their public sources give
+ * them (CRC and length as captured: each row's CRC and length were checked against its bytes, or
+ * the row says how the capture was rebuilt), with what the receiver owes each. Together with the
+ * conformance table (the standard's forms), this is what the receiver is held to.
+ */
+
+/** Bytes as a public log shows them: `\xNN` for bytes a log cannot print. */
+const bytes = (text: string) => Buffer.from(text, 'latin1');
+
+const account = (id: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
+  account: id.toUpperCase(),
+  serial: `DC09-REAL-${id.toUpperCase()}`,
+  residentId: 'res_real',
+  key: null,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: null,
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  ...overrides,
+});
+
+interface Row {
+  /** Which sender, and where the capture is published. */
+  readonly name: string;
+  readonly frame: Buffer;
+  readonly entry: Dc09AccountEntry;
+  /** Our clock: the capture's own timestamp where it has one, so it falls in the window. */
+  readonly now?: string;
+  readonly reply: 'ACK' | 'NAK' | 'DUH';
+  /** The stored events' types and source codes, in order (heartbeats included). */
+  readonly events?: readonly string[];
+  /** The reply exactly, where the sender's expectation is known. */
+  readonly replyFrame?: string;
+  readonly check?: (out: Interpretation, events: readonly TelecareEvent[]) => void;
+}
+
+const ROWS: readonly Row[] = [
+  // ---- framing -------------------------------------------------------------------------------
+  {
+    // schmupu/ioBroker.sia issue #4: the bytes as logged ([10,57,70,…,93,13,0]); an `L` with no
+    // digits, no account in the header, a NUL after the CR.
+    name: 'an empty L, the account only in the data, a NUL after the CR (ioBroker.sia #4)',
+    frame: bytes('\n9F0D001A"SIA-DCS"0001L[#9999|NBA2]\r\x00'),
+    entry: account('9999'),
+    reply: 'ACK',
+    events: ['code.unmapped SIA BA', 'heartbeat'],
+    replyFrame: '"ACK"0001L#9999[]',
+  },
+  {
+    // schmupu/ioBroker.sia issue #19: a G90B-PLUS 2G GSM panel, bytes as logged (… 13, 0).
+    name: 'G90B-PLUS: an empty L and a NUL after the CR (ioBroker.sia #19)',
+    frame: bytes('\n78FC003B"SIA-DCS"0001L#22334455[#22334455|NCQ1]_14:33:53,02-09-2020\r\x00'),
+    entry: account('22334455'),
+    now: '2020-02-09T14:33:53Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA CQ', 'heartbeat'],
+    replyFrame: '"ACK"0001L#22334455[]',
+  },
+  {
+    // schmupu/ioBroker.sia issue #11: an "alarm host from a Chinese manufacturer", bytes as logged.
+    name: 'a poll with an empty L, a 10-digit account and a NUL after the CR (ioBroker.sia #11)',
+    frame: bytes('\nBB86002C"NULL"0001L#7303658550[]_15:39:38,06-07-2019\r\x00'),
+    entry: account('7303658550'),
+    now: '2019-06-07T15:39:38Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0001L#7303658550[]',
+  },
+  {
+    // Cheaterdev/sia-ha issue #3 (ELDES): `F19A002B"ADM-CID"0056L9999#9999[#9999|1900 00 001]`, and
+    // every line followed by an empty one. F19A and 002B are the CRC and length of the body with
+    // the CR after it: the panel counts its CR, then ends the frame with another.
+    name: 'ELDES: length and CRC count the CR, the frame ends CR CR (sia-ha #3)',
+    frame: bytes('\nF19A002B"ADM-CID"0056L9999#9999[#9999|1900 00 001]\r\r'),
+    entry: account('9999'),
+    reply: 'ACK',
+    events: ['code.unmapped CID 1900', 'heartbeat'],
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #17 (ELDES): "Sent CRC: AA1A, Calculated CRC: 1B95" for
+    // this line; AA1A is the CRC of the line and a CR. The log gives no length: 0030 counts the
+    // CR, as the 002B of sia-ha #3 does.
+    name: 'ELDES: a closing report, CRC over the body and its CR (pysiaalarm #17)',
+    frame: bytes('\nAA1A0030"ADM-CID"0227R4F39L4F39#4F39[#4F39|3401 01 057]\r\r'),
+    entry: account('4F39'),
+    reply: 'ACK',
+    events: ['code.unmapped CID 3401', 'heartbeat'],
+    replyFrame: '"ACK"0227R4F39L4F39#4F39[]',
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #52: a TRIKDIS E16 in DC-09_2012 mode, logged as
+    // `K0029"NULL"0000R1L1#9413[]_23:05:28,08-30-2023`: the CRC is two bytes, 0xD1 0x4B ('K').
+    name: 'TRIKDIS E16: a binary CRC on a poll (pysiaalarm #52)',
+    frame: bytes('\n\xd1\x4b0029"NULL"0000R1L1#9413[]_23:05:28,08-30-2023\r'),
+    entry: account('9413'),
+    now: '2023-08-30T23:05:28Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    check: (out) => {
+      // Answered the way it wrote its CRC: two bytes, then the length.
+      const reply = out.replyFrame;
+      const body = reply.subarray(7, reply.length - 1);
+      expect(reply.subarray(3, 7).toString('latin1')).toBe('0014');
+      expect(body.toString('latin1')).toBe('"ACK"0000R1L1#9413[]');
+      expect(reply.readUInt16BE(1)).toBe(crc16Arc(body));
+    },
+  },
+  {
+    // pysiaalarm issue #52, the same TRIKDIS: `003D"ADM-CID"0001R1L1#9413[#9413|1700 99 999]…`,
+    // both CRC bytes unprintable (0xDA 0xEB).
+    name: 'TRIKDIS E16: a binary CRC on Contact ID (pysiaalarm #52)',
+    frame: bytes('\n\xda\xeb003D"ADM-CID"0001R1L1#9413[#9413|1700 99 999]_23:05:28,08-30-2023\r'),
+    entry: account('9413'),
+    now: '2023-08-30T23:05:28Z',
+    reply: 'ACK',
+    events: ['code.unmapped CID 1700', 'heartbeat'],
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #64: logged as `C002C"SIA-DCS"9832L000000#2511[…]`: the CRC is
+    // 0x43 ('C') 0x81; a six-digit line.
+    name: 'a binary CRC and a six-digit line (pysiaalarm #64)',
+    frame: bytes('\n\x43\x81002C"SIA-DCS"9832L000000#2511[#2511|Nri01/BB026]\r'),
+    entry: account('2511'),
+    reply: 'ACK',
+    events: ['code.unmapped SIA BB', 'heartbeat'],
+  },
+  // ---- encryption ----------------------------------------------------------------------------
+  {
+    // eavanvalkenburg/sia issue #17 (a Hikvision alarm hub) and pysiaalarm's test case `case_null`
+    // (key AAAAAAAAAAAAAAAA): it decrypts to `ppppppppppp]_18:24:52,07-05-2020`, a pad with no `|`.
+    name: 'Hikvision hub: an encrypted poll with no | after its pad (sia #17)',
+    frame: bytes(
+      '\n76D80055"*NULL"0000R0L0#AAAB[B4BC8B40D0E6D959D6BEA78E88CC0B2155741A3C44FBB96D476A3E557CAD64D9\r',
+    ),
+    entry: account('AAAB', { key: 'AAAAAAAAAAAAAAAA', keyEncoding: 'ascii' }),
+    now: '2020-07-05T18:24:52Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    check: (out) => {
+      expect(out.replyFrame.toString('latin1')).toContain('"*ACK"0000R0L0#AAAB[');
+      expect(decodeReply(out.replyFrame, Buffer.from('AAAAAAAAAAAAAAAA'))).toMatchObject({ type: 'ACK' });
+    },
+  },
+  {
+    // The same hub's plain poll (sia #17): ADM-CID data inside a NULL.
+    name: 'Hikvision hub: a plain poll carrying #0000|0000 00 000 (sia #17)',
+    frame: bytes('\n821F003A"NULL"0000R0L0#AAAB[#0000|0000 00 000]_18:25:49,07-05-2020\r'),
+    entry: account('AAAB'),
+    now: '2020-07-05T18:25:49Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+  },
+  {
+    // schmupu/ioBroker.sia test/siaCommandENC (key 0123456789ABCDEF as text): lower-case
+    // ciphertext, a pad of binary bytes, `ti` in the panel's local summer time.
+    name: 'ioBroker.sia test capture: lower-case ciphertext, binary pad, an ASCII key',
+    frame: bytes(
+      '\nAEAE0137"*SIA-DCS"0018L0#12345[4cea0b8eb4752a51724c2c55f3801a6e35cb21d25e014290c29995e7cdbbb4659747c1e185c3627db922513d6d5cbb33440d09eefa204e96d62c9c9fc6ffaa5abeccfce859dd540f74cba79c04a048a9b597c12b027f6366a3817d1dd6e26e2019d33075a67ab4a74221f57450070a7f0de890d087c64e76db6893c192ef5e16762ef9934bbfc516d041ad71c47d4dd0\r',
+    ),
+    entry: account('12345', { key: '0123456789ABCDEF', keyEncoding: 'ascii' }),
+    now: '2018-10-26T07:50:26Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA UT', 'heartbeat'],
+    check: (_out, events) => {
+      // ti09:50:24 is two hours ahead of the message (local summer time): not believed.
+      expect(events[0]?.time).toBe('2018-10-26T07:50:26.000Z');
+      expect(events[0]?.data).toMatchObject({ area: '0000', zone: '0000' });
+    },
+  },
+  {
+    // twanchai/sia-dc-09-library ParsingStandardTest `parseEventStandardCiphered2`: lower-case
+    // CRC, length, receiver and ciphertext.
+    name: 'lower-case hex everywhere, encrypted (sia-dc-09-library)',
+    frame: bytes(
+      '\na60a00a7"*SIA-DCS"0000Rc0ffdL1234#080027E62A64[1636385bf3ee2cf761f578f5b57eea422ca7601e0823c89d6f19feadf690104690e105e61d3989316bcb26df482a42dc3b4b3b0e9c40da4d3642e7d72cc5ce95\r',
+    ),
+    entry: account('080027E62A64', { key: 'ABCDABCDABCDABCDABCDABCDABCDABCD' }),
+    now: '2015-06-22T15:05:02Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA HB', 'heartbeat'],
+    check: (out, events) => {
+      expect(out.replyFrame.toString('latin1')).toContain('"*ACK"0000Rc0ffdL1234#080027E62A64[');
+      expect(events[0]?.data).toMatchObject({ xdata: { E: '115000' } });
+    },
+  },
+  // ---- data ----------------------------------------------------------------------------------
+  {
+    // twanchai/sia-dc-09-library ParsingStandardTest `parseEventStandard4`: a Jablotron JA-106K;
+    // text after `ri` names the area, text after the event names the device.
+    name: 'Jablotron: ^text^ after the area and after the event (sia-dc-09-library)',
+    frame: bytes('\n953a004c"SIA-DCS"0001L0#7878[#7878|Nri01^TOTAL^/LX901^centrale d\'alarme JA-106K(R)^]\r'),
+    entry: account('7878'),
+    reply: 'ACK',
+    events: ['code.unmapped SIA LX', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]?.data).toMatchObject({
+        area: '01',
+        areaText: 'TOTAL',
+        zone: '901',
+        text: "centrale d'alarme JA-106K(R)",
+      }),
+  },
+  {
+    // twanchai/sia-dc-09-library ParsingStandardTest `parseEventStandard5`: 8-bit text in `[I…]`,
+    // sent as UTF-8 (the CRC 5206 and length 0082 are those of the UTF-8 bytes).
+    name: 'UTF-8 text in an [I] block (sia-dc-09-library)',
+    frame: Buffer.from(
+      '\n52060082"SIA-DCS"0000RC0FFDL1234#080027E62A64[#080027E62A64|NHB0003][ITEST àäâèéêïîöôüÀÄÂÈÉÊÎÖÛÜ]_09:00:13,06-23-2015\r',
+      'utf8',
+    ),
+    entry: account('080027E62A64'),
+    now: '2015-06-23T09:00:13Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA HB', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]?.data).toMatchObject({ xdata: { I: 'TEST àäâèéêïîöôüÀÄÂÈÉÊÎÖÛÜ' } }),
+  },
+  // ---- accepted before: kept so ---------------------------------------------------------------
+  {
+    // eavanvalkenburg/pysiaalarm issue #12 (an Ajax hub): a plain poll with no timestamp.
+    name: 'Ajax: a plain poll without timestamp (pysiaalarm #12)',
+    frame: bytes('\n54230012"NULL"0000L0#AAA[]\r'),
+    entry: account('AAA'),
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000L0#AAA[]',
+  },
+  {
+    // pysiaalarm issue #12 (Ajax): the same poll with a timestamp.
+    name: 'Ajax: a plain poll with a timestamp (pysiaalarm #12)',
+    frame: bytes('\nCDA80026"NULL"0000L0#AAA[]_19:08:35,04-29-2021\r'),
+    entry: account('AAA'),
+    now: '2021-04-29T19:08:35Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+  },
+  {
+    // pysiaalarm issue #12 (Ajax): a code outside the tables, no timestamp.
+    name: 'Ajax: an unknown code is recorded, not refused (pysiaalarm #12)',
+    frame: bytes('\n53350022"SIA-DCS"0001L0#AAA[#AAA|Nri0/ZY0]\r'),
+    entry: account('AAA'),
+    reply: 'ACK',
+    events: ['code.unmapped SIA ZY', 'heartbeat'],
+  },
+  {
+    // Supergiovane/node-red-contrib-sia-ultimate issue #2 (Ajax), bytes as logged.
+    name: 'Ajax: an automatic test (node-red-contrib-sia-ultimate #2)',
+    frame: bytes('\n90AE003B"SIA-DCS"1701L0#0000[#0000|Nri0/RP0000]_13:32:24,12-22-2021\r'),
+    entry: account('0000'),
+    now: '2021-12-22T13:32:24Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+  },
+  {
+    // home-assistant/core issue #180511 (Pyronix Enforcer): the panel stayed connected with a
+    // receiver that answered `59890012"ACK"0000L0#1409[]`, a plain ACK without timestamp.
+    name: 'Pyronix Enforcer: the ACK it accepts, byte for byte (home-assistant/core #180511)',
+    frame: bytes('\nEA740027"NULL"0000L0#1409[]_20:38:07,08-27-2026\r'),
+    entry: account('1409'),
+    now: '2026-08-27T20:38:07Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    check: (out) => expect(out.replyFrame.toString('latin1')).toBe('\n59890012"ACK"0000L0#1409[]\r'),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm pull request #87 (SATEL ETHM-1): `Npi0/AT` (a modifier, then a
+    // code with no zone) and an account in the data that is not the header's.
+    name: 'SATEL: Npi0/AT, the data names another account (pysiaalarm #87)',
+    frame: bytes('\nD8910037"SIA-DCS"0097L0#ABCD[#0000|Npi0/AT]_11:26:04,03-01-2026\r'),
+    entry: account('ABCD'),
+    now: '2026-03-01T11:26:04Z',
+    reply: 'ACK',
+    events: ['mains.lost SIA AT', 'heartbeat'],
+    check: (_out, events) => expect(events[0]?.data).toMatchObject({ zone: '', modifiers: { pi: '0' } }),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #51 (SATEL Perfecta): area, user, then OP with no zone.
+    name: 'SATEL Perfecta: Nri2/id1/OP (pysiaalarm #51)',
+    frame: bytes('\n9F73003F"SIA-DCS"0007L0#AA1234[#AA1234|Nri2/id1/OP]_09:29:02,06-15-2023\r'),
+    entry: account('AA1234'),
+    now: '2023-06-15T09:29:02Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA OP', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]?.data).toMatchObject({ area: '2', zone: '', modifiers: { id: '1' } }),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #8 (a Scantronic/Eaton panel through its cloud, "SC SIA3"):
+    // a test report whose time is a `ti` of hours and minutes, no timestamp.
+    name: 'Eaton SC SIA3: Nti19:44/id1/RP, no timestamp (pysiaalarm #8)',
+    frame: bytes('\n1908002B"SIA-DCS"0000L0#3080[#3080|Nti19:44/id1/RP]\r'),
+    entry: account('3080'),
+    now: '2020-09-29T19:44:45Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    check: (_out, events) => expect(events[0]?.time).toBe('2020-09-29T19:44:00.000Z'),
+  },
+  {
+    // pysiaalarm pull request #87, a comment (Dahua AirShield key fob): an [R…] block.
+    name: 'Dahua AirShield: an [R] block (pysiaalarm #87)',
+    frame: bytes('\nBC160045"SIA-DCS"0178L0#5555[#5555|Npi1/NL1][RLivingRoom]_16:39:25,08-25-2026\r'),
+    entry: account('5555'),
+    now: '2026-08-25T16:39:25Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA NL', 'heartbeat'],
+    check: (_out, events) => expect(events[0]?.data).toMatchObject({ xdata: { R: 'LivingRoom' } }),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #54 (Dahua): Contact ID with an [R…] block.
+    name: 'Dahua: Contact ID with an [R] block (pysiaalarm #54)',
+    frame: bytes('\n2DE1004C"ADM-CID"0056L0#123456[#123456|1406 01 000][RLivingRoom]_17:22:02,09-18-2023\r'),
+    entry: account('123456'),
+    now: '2023-09-18T17:22:02Z',
+    reply: 'ACK',
+    events: ['code.unmapped CID 1406', 'heartbeat'],
+  },
+  {
+    // eavanvalkenburg/pysiaalarm pull request #55 (Pima Force 144): the data's account carries
+    // two more digits than the header's.
+    name: 'Pima Force: #00AAAA in the data, #AAAA in the header (pysiaalarm #55)',
+    frame: bytes('\n7449003F"ADM-CID"0078R1L0#AAAA[#00AAAA|3407 01 001]_01:59:16,09-21-2023\r'),
+    entry: account('AAAA'),
+    now: '2023-09-21T01:59:16Z',
+    reply: 'ACK',
+    events: ['code.unmapped CID 3407', 'heartbeat'],
+    replyFrame: '"ACK"0078R1L0#AAAA[]',
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #11, with the zone name's 16 characters as the panel
+    // sent them (the issue's text folded its spaces; 9618004D is the CRC and length of this).
+    name: 'a zone name padded to 16 characters (pysiaalarm #11)',
+    frame: bytes('\n9618004D"SIA-DCS"7960L0#123456[#123456|Nri1CL0^VX FRONTE       ^]_22:40:48,04-11-2021\r'),
+    entry: account('123456'),
+    now: '2021-04-11T22:40:48Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA CL', 'heartbeat'],
+    check: (_out, events) => expect(events[0]?.data).toMatchObject({ text: 'VX FRONTE       ' }),
+  },
+  {
+    // home-assistant/home-assistant.io issue #21253: a zone name with runs of spaces.
+    name: 'a bypass with a long zone name (home-assistant.io #21253)',
+    frame: bytes(
+      '\n593B005F"SIA-DCS"1660L0#000110[#000110|Nri1BA503^Volum.Taverna   Appartam.Giorno ^]_17:55:48,01-19-2022\r',
+    ),
+    entry: account('000110'),
+    now: '2022-01-19T17:55:48Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA BA', 'heartbeat'],
+  },
+  {
+    // twanchai/sia-dc-09-library ParsingStandardTest `parsePollingStandardNoTimestamp1`: the
+    // receiver number in lower case is echoed as sent.
+    name: 'a lower-case receiver number is echoed as sent (sia-dc-09-library)',
+    frame: bytes('\n525a0024"NULL"0000Rc0ffdL1234#080027E62A64[]\r'),
+    entry: account('080027E62A64'),
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000Rc0ffdL1234#080027E62A64[]',
+  },
+  // ---- refused, on purpose -------------------------------------------------------------------
+  {
+    // eavanvalkenburg/pysiaalarm issue #36 (FOCUS FC-7688): the CRC is right, but `foc7688` is no
+    // DC-09 account (3–16 hex digits) and the registry cannot hold it.
+    name: 'FOCUS FC-7688: an account with letters beyond F is refused (pysiaalarm #36)',
+    frame: bytes('\n7A28002F"ADM-CID"6616R0L0#foc7688[#foc7688|1351 01 000]\r'),
+    entry: account('F0C7688'),
+    reply: 'NAK',
+  },
+  {
+    // schmupu/ioBroker.sia issue #20 (Ajax): a one-digit account, shorter than DC-09's 3.
+    name: 'Ajax: a one-digit account is refused (ioBroker.sia #20)',
+    frame: bytes('\n73000024"NULL"0000L0#1[]_09:15:05,02-25-2020\r'),
+    entry: account('001'),
+    now: '2020-02-25T09:15:05Z',
+    reply: 'NAK',
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #52 (TRIKDIS): the panel's clock in local time (UTC+1),
+    // an hour ahead: NAKed with our time, as for any clock outside the window.
+    name: 'TRIKDIS: a timestamp in local time is outside the window (pysiaalarm #52)',
+    frame: bytes('\nEEA50029"NULL"0000R1L1#9413[]_16:56:18,09-07-2023\r'),
+    entry: account('9413'),
+    now: '2023-09-07T15:56:21Z',
+    reply: 'NAK',
+  },
+];
+
+const describeEvent = (e: TelecareEvent) => (e.sourcecode ? `${e.type} ${e.sourcecode}` : e.type);
+
+describe('frames from real senders', () => {
+  it.each(ROWS.map((row) => [row.name, row] as const))('%s', async (_name, row) => {
+    const now = new Date(row.now ?? '2026-12-04T12:00:00Z');
+    // The unit a TCP connection would answer: the splitter's cut, as the gateway sees it.
+    const units = new FrameSplitter().push(row.frame);
+    expect(units, 'one frame to answer').toHaveLength(1);
+    const out = await interpretFrame((units[0] as { bytes: Buffer }).bytes, {
+      now,
+      window: { behindMs: 40_000, aheadMs: 20_000 },
+      partitions: 4,
+      keyless: 'allow',
+      lookup: (acct) => (acct === row.entry.account ? row.entry : undefined),
+    });
+    expect(out.reply, out.refusal?.detail).toBe(row.reply);
+    if (row.events) expect(out.events.map(describeEvent)).toEqual(row.events);
+    if (row.reply === 'NAK') expect(out.events).toEqual([]);
+    if (row.replyFrame) {
+      const body = Buffer.from(row.replyFrame, 'latin1');
+      const crc = crc16Arc(body).toString(16).toUpperCase().padStart(4, '0');
+      const length = body.length.toString(16).toUpperCase().padStart(4, '0');
+      expect(out.replyFrame.toString('latin1')).toBe(`\n${crc}${length}${row.replyFrame}\r`);
+    }
+    row.check?.(out, out.events);
+  });
+});
+
+describe('the bytes around real frames', () => {
+  const g90b = bytes('\n78FC003B"SIA-DCS"0001L#22334455[#22334455|NCQ1]_14:33:53,02-09-2020\r\x00');
+
+  it('a NUL after the CR is no frame begun: no frame deadline runs for it, nothing to answer', () => {
+    const splitter = new FrameSplitter();
+    expect(splitter.push(g90b)).toHaveLength(1);
+    expect(splitter.partial).toBe(false);
+    expect(splitter.held).toBe(0);
+    // Frame after frame on one connection: each whole.
+    expect(splitter.push(Buffer.concat([g90b, g90b]))).toHaveLength(2);
+    expect(splitter.partial).toBe(false);
+  });
+
+  it('a datagram ended by CR NUL is one frame, and no unit of junk to refuse', () => {
+    expect(splitDatagram(g90b).map((u) => u.bytes.toString('latin1'))).toEqual([
+      g90b.subarray(0, g90b.length - 1).toString('latin1'),
+    ]);
+  });
+
+  it('ELDES: the CR after the counted CR is not a unit of its own', () => {
+    const eldes = bytes('\nF19A002B"ADM-CID"0056L9999#9999[#9999|1900 00 001]\r\r');
+    const splitter = new FrameSplitter();
+    expect(splitter.push(Buffer.concat([eldes, eldes]))).toHaveLength(2);
+    expect(splitter.partial).toBe(false);
+  });
+
+  /**
+   * A binary CRC is any two bytes, CR and LF among them. These are the TRIKDIS poll of
+   * pysiaalarm #52 with the timestamp moved on until its CRC holds a CR or an LF: the first such
+   * seconds, found by the search below, so the frames are the panel's own form.
+   */
+  const trikdisAt = (seconds: number) => {
+    const at = new Date(Date.UTC(2023, 7, 30, 23, 5, 28) + seconds * 1000);
+    const p = (n: number) => String(n).padStart(2, '0');
+    const body = bytes(
+      `"NULL"0000R1L1#9413[]_${p(at.getUTCHours())}:${p(at.getUTCMinutes())}:${p(at.getUTCSeconds())},08-${p(at.getUTCDate())}-2023`,
+    );
+    const crc = crc16Arc(body);
+    return {
+      at,
+      crc,
+      frame: Buffer.concat([
+        bytes('\n'),
+        Buffer.from([crc >> 8, crc & 0xff]),
+        bytes('0029'),
+        body,
+        bytes('\r'),
+      ]),
+    };
+  };
+  const withCrcByte = (match: (hi: number, lo: number) => boolean) => {
+    for (let s = 0; s < 100_000; s++) {
+      const t = trikdisAt(s);
+      if (match(t.crc >> 8, t.crc & 0xff)) return t;
+    }
+    throw new Error('no such timestamp');
+  };
+  const cases = [
+    ['a CR first', (hi: number) => hi === 0x0d],
+    ['a CR second', (_hi: number, lo: number) => lo === 0x0d],
+    ['an LF first', (hi: number) => hi === 0x0a],
+    ['an LF second', (_hi: number, lo: number) => lo === 0x0a],
+  ] as const;
+
+  it.each(cases)('a binary CRC with %s is one frame, read whole', async (_name, match) => {
+    const { at, frame } = withCrcByte(match);
+    const splitter = new FrameSplitter();
+    // After a frame ended CR LF and after one ended CR alone, as a connection carries them.
+    const units = splitter.push(Buffer.concat([frame, bytes('\n'), frame, frame]));
+    expect(units.map((u) => u.bytes.toString('latin1'))).toEqual([
+      frame.toString('latin1'),
+      frame.toString('latin1'),
+      frame.toString('latin1'),
+    ]);
+    expect(splitter.partial).toBe(false);
+    const out = await interpretFrame((units[0] as { bytes: Buffer }).bytes, {
+      now: at,
+      window: { behindMs: 40_000, aheadMs: 20_000 },
+      partitions: 4,
+      keyless: 'allow',
+      lookup: (acct) => (acct === '9413' ? account('9413') : undefined),
+    });
+    expect(out.reply, out.refusal?.detail).toBe('ACK');
+    // And in a datagram of its own.
+    expect(splitDatagram(frame).map((u) => u.bytes.toString('latin1'))).toEqual([frame.toString('latin1')]);
+  });
+});
