@@ -68,6 +68,31 @@ describe('accounts an admin can shut', () => {
     expect((await me(short.json.token)).status).toBe(401);
   });
 
+  it('a token or user request with a field that is not one is refused by name, and nothing is made', async () => {
+    const user = await person('careful@example.org', 'Careful-pass-7713!');
+    // A misspelt expiry would otherwise give a token of the default 90 days where one day was asked.
+    const misspelt = await p.helplineCall('POST', '/api/tokens', {
+      body: { userId: user.id, label: 'one day', expiresInDay: 1 },
+    });
+    expect(misspelt.status).toBe(400);
+    expect(JSON.stringify(misspelt.json)).toContain('expiresInDay');
+    expect(misspelt.json?.token).toBeUndefined();
+
+    const extra = await p.helplineCall('POST', '/api/users', {
+      body: {
+        username: 'extra@example.org',
+        name: 'Extra',
+        role: 'operator',
+        password: 'Extra-pass-9914!',
+        isAdmin: true,
+      },
+    });
+    expect(extra.status).toBe(400);
+    expect(JSON.stringify(extra.json)).toContain('isAdmin');
+    const users = (await p.helplineCall('GET', '/api/users')).json.users as Array<{ username: string }>;
+    expect(users.some((u) => u.username === 'extra@example.org')).toBe(false);
+  });
+
   it("an admin ends someone's sessions", async () => {
     const user = await person('borrowed@example.org', 'Borrowed-pass-7734!');
     expect((await me(user.cookie)).status).toBe(200);

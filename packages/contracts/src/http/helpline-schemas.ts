@@ -210,8 +210,11 @@ export const LoginBody = z.object({
   password: z.string().min(1).max(200),
 });
 
-/** A new user. The password is also checked against common and repetitive passwords (400 naming `password`). */
-export const NewUserBody = z.object({
+/**
+ * A new user. The password is also checked against common and repetitive passwords (400 naming `password`).
+ * A field that is not one is refused by name, not ignored.
+ */
+export const NewUserBody = z.strictObject({
   username: z
     .string()
     .trim()
@@ -222,7 +225,8 @@ export const NewUserBody = z.object({
   password: z.string().min(10, 'at least 10 characters').max(200),
 });
 
-export const NewTokenBody = z.object({
+/** A field that is not one (a misspelt `expiresInDays`) is refused by name: the token is not made longer-lived than asked. */
+export const NewTokenBody = z.strictObject({
   userId: z.string().regex(USER_ID, 'not a user id'),
   label: z.string().trim().min(1).max(200),
   /** The token stops working after this many days (it can be revoked before). */
