@@ -4,7 +4,9 @@ import { SECURITY_EVENT_KINDS } from '../security.ts';
 import { Priority } from '../taxonomy.ts';
 
 // What the helpline's routes take and answer. Answers are loose objects: a field added to an
-// answer is not a break for an older client.
+// answer is not a break for an older client. What they take is strict: a field a body or query
+// does not have (a misspelt `outcome`, `reason`, `returnPriority`) is refused with 400 naming it
+// rather than dropped, so what a client meant is never lost unnoticed.
 
 export const HELPLINE_ROLES = ['operator', 'supervisor', 'installer', 'commissioner', 'admin'] as const;
 export const HelplineRole = z.enum(HELPLINE_ROLES);
@@ -56,7 +58,7 @@ export const IdempotencyHeaders = z.looseObject({
     .describe('A retry or double click with the same key records one case event.'),
 });
 
-export const ListCasesQuery = z.object({
+export const ListCasesQuery = z.strictObject({
   state: z.enum(['open', 'all']).default('open'),
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
@@ -69,7 +71,27 @@ export const CaseIdParams = z.object({ id: z.string().regex(CASE_ID, 'not a case
  */
 const SeenAlerts = z.number().int().min(1).max(100_000);
 
-export const HoldBody = z.object({
+/** The body of an action that takes none (accept, decline): absent or `{}`; a field sent is refused by name. */
+export const NoBody = z
+  .strictObject({})
+  .describe('Nothing to send: leave the body out, or send {}. A field sent is refused by name.');
+
+/**
+ * A fact as an operator records it (`POST /facts`, a resolution's `facts`): the contracts
+ * `CaseFact`, but a field the fact does not have is refused by name. Readers of CASES parse the
+ * step's data with the tolerant `CaseFact`.
+ */
+const [arrived, floor, requested, attended, conveyed, admitted] = CaseFact.options;
+export const CaseFactBody = z.discriminatedUnion('fact', [
+  arrived.strict(),
+  floor.strict(),
+  requested.strict(),
+  attended.strict(),
+  conveyed.strict(),
+  admitted.strict(),
+]);
+
+export const HoldBody = z.strictObject({
   /** The call-back time. */
   until: z.iso.datetime({ offset: true }),
   reason: z.string().trim().min(1).max(500),
@@ -78,20 +100,20 @@ export const HoldBody = z.object({
   seenAlerts: SeenAlerts.optional(),
 });
 
-export const ResolveBody = z.object({
+export const ResolveBody = z.strictObject({
   outcome: Outcome,
   reason: z.string().trim().min(1, 'say why the case is resolved').max(2000),
   /** Outcome detail not recorded yet (time on the floor, conveyed, admitted): `fact-recorded` steps before the resolution. */
-  facts: z.array(CaseFact).max(12).optional(),
+  facts: z.array(CaseFactBody).max(12).optional(),
   seenAlerts: SeenAlerts.optional(),
 });
 
-export const ReassignBody = z.object({
+export const ReassignBody = z.strictObject({
   to: z.string().regex(USER_ID, 'not a user id'),
   reason: z.string().trim().min(1).max(500).default('reassigned by a supervisor'),
 });
 
-export const NoteBody = z.object({ text: z.string().trim().min(1).max(4000) });
+export const NoteBody = z.strictObject({ text: z.string().trim().min(1).max(4000) });
 
 export const CallIdParams = z.object({
   id: z.string().regex(CASE_ID, 'not a case id'),
@@ -99,7 +121,7 @@ export const CallIdParams = z.object({
 });
 
 export const RESPONDER_RESULTS = ['accepted', 'declined', 'no-answer'] as const;
-export const ResponderCallBody = z.object({
+export const ResponderCallBody = z.strictObject({
   responderId: z.string().min(1).max(100),
   name: z.string().trim().min(1).max(200),
   result: z.enum(RESPONDER_RESULTS),
@@ -108,7 +130,7 @@ export const ResponderCallBody = z.object({
   callId: CallId.optional(),
 });
 
-export const EmergencyCallBody = z.object({
+export const EmergencyCallBody = z.strictObject({
   service: z.enum(['ambulance', 'fire', 'police']),
   reference: z.string().trim().max(100).optional(),
   note: z.string().trim().max(1000).optional(),
@@ -192,7 +214,7 @@ export const ExtensionBody = z.strictObject({
 });
 
 /** What an operator asks to see of a case's resident (the registry reveals and audits it). */
-export const CaseRevealBody = z.object({
+export const CaseRevealBody = z.strictObject({
   field: z.enum(['keySafe', 'medical']),
   /** Why the operator needs it; recorded in the registry's audit with the case and operator. */
   reason: z.string().trim().min(1).max(300).optional(),
@@ -205,7 +227,7 @@ export const RevealedView = z.looseObject({
   eventId: z.string(),
 });
 
-export const LoginBody = z.object({
+export const LoginBody = z.strictObject({
   username: z.string().trim().toLowerCase().min(1).max(64),
   password: z.string().min(1).max(200),
 });
@@ -245,18 +267,18 @@ export const UserIdParams = z.object({ id: z.string().regex(USER_ID, 'not a user
 export const TokenIdParams = z.object({ id: z.string().regex(/^tkn_[0-9a-f]{8,64}$/, 'not a token id') });
 
 /** An admin sets a user's password (the user's sessions end). */
-export const SetPasswordBody = z.object({ password: z.string().min(1).max(200) });
+export const SetPasswordBody = z.strictObject({ password: z.string().min(1).max(200) });
 
 /** A person changes their own password: the current one, then the new one. */
-export const ChangePasswordBody = z.object({
+export const ChangePasswordBody = z.strictObject({
   current: z.string().min(1).max(200),
   password: z.string().min(1).max(200),
 });
 
-export const PresenceBody = z.object({ status: Presence });
+export const PresenceBody = z.strictObject({ status: Presence });
 export const PresenceView = z.looseObject({ userId: z.string(), status: Presence });
 
-export const HeartbeatBody = z.object({
+export const HeartbeatBody = z.strictObject({
   console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
 });
 
@@ -272,7 +294,7 @@ export const SignOutView = z.looseObject({
   consolesEnded: z.number().int(),
 });
 
-export const SecurityEventsQuery = z.object({
+export const SecurityEventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 
@@ -294,7 +316,7 @@ const Hours = z.coerce
   .max(24 * 92)
   .default(24);
 
-export const StatsQuery = z.object({ hours: Hours });
+export const StatsQuery = z.strictObject({ hours: Hours });
 
 /** A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers. */
 export const HelplineCase = Case.extend({
@@ -400,7 +422,7 @@ export const QueueNamesView = z.looseObject({
   complete: z.boolean(),
 });
 
-export const TimelineQuery = z.object({
+export const TimelineQuery = z.strictObject({
   hours: z.coerce.number().min(1).max(24).default(24),
 });
 
@@ -473,7 +495,7 @@ const QueueFigures = z.looseObject({
 });
 
 /** The window of the supervisor's answer figures and unmapped codes. */
-export const SupervisorOverviewQuery = z.object({ hours: Hours });
+export const SupervisorOverviewQuery = z.strictObject({ hours: Hours });
 
 export const UnmappedCodeView = z.looseObject({
   eventId: z.string(),
@@ -545,7 +567,7 @@ export const ConsoleLinks = z.looseObject({ reportsUrl: z.url().nullable() });
 export type ConsoleLinks = z.infer<typeof ConsoleLinks>;
 
 /** The live stream: programs may pass their token as `?access_token=` (EventSource sets no headers). */
-export const StreamQuery = z.looseObject({ access_token: z.string().optional() });
+export const StreamQuery = z.strictObject({ access_token: z.string().optional() });
 export const StreamHeaders = z.looseObject({
   'last-event-id': z.string().optional().describe('resume after this event (the `id:` of the last one seen)'),
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CaseEvent, CaseFact } from '../case.ts';
+import { CaseEvent } from '../case.ts';
 import {
   AnswerStatsView,
   HELPLINE_PERMISSIONS as CAN,
@@ -7,6 +7,7 @@ import {
   CallTargetsView,
   CallView,
   CaseDetail,
+  CaseFactBody,
   CaseIdParams,
   CaseRevealBody,
   ChangePasswordBody,
@@ -24,6 +25,7 @@ import {
   LoginBody,
   NewTokenBody,
   NewUserBody,
+  NoBody,
   NoteBody,
   PresenceBody,
   PresenceView,
@@ -72,6 +74,7 @@ export const HELPLINE_PEOPLE_ROUTES = {
     path: '/api/logout',
     summary: "Sign out: this session's consoles end at once; someone with no console left is away",
     roles: 'anyone',
+    body: NoBody,
     response: Empty,
   }),
   me: defineRoute({
@@ -130,6 +133,7 @@ export const HELPLINE_PEOPLE_ROUTES = {
     summary: 'Disable a user: no sign-in, sessions and consoles ended, tokens stop working, presence away',
     roles: CAN['manage-users'],
     params: UserIdParams,
+    body: NoBody,
     response: z.looseObject({ userId: z.string(), disabled: z.boolean(), consolesEnded: z.number().int() }),
   }),
   enableUser: defineRoute({
@@ -138,6 +142,7 @@ export const HELPLINE_PEOPLE_ROUTES = {
     summary: 'Enable a disabled user',
     roles: CAN['manage-users'],
     params: UserIdParams,
+    body: NoBody,
     response: z.looseObject({ userId: z.string(), disabled: z.boolean() }),
   }),
   endSessions: defineRoute({
@@ -146,6 +151,7 @@ export const HELPLINE_PEOPLE_ROUTES = {
     summary: 'End every session and console of a user',
     roles: CAN['manage-users'],
     params: UserIdParams,
+    body: NoBody,
     response: z.looseObject({
       userId: z.string(),
       sessionsEnded: z.number().int(),
@@ -222,6 +228,7 @@ export const HELPLINE_PRESENCE_ROUTES = {
       'Sign someone out everywhere: ends their sessions and consoles, sets them away; 404: no operator or supervisor with that id',
     roles: CAN['manage-presence'],
     params: UserIdParams,
+    body: NoBody,
     response: SignOutView,
     errors: [404],
   }),
@@ -279,6 +286,7 @@ export const HELPLINE_CASE_ROUTES = {
     summary: 'Accept the case (queued, offered to you, or on hold)',
     roles: CAN.work,
     ...onCase,
+    body: NoBody,
     response: HelplineCase,
   }),
   hold: defineRoute({
@@ -305,6 +313,7 @@ export const HELPLINE_CASE_ROUTES = {
     summary: 'Decline a case offered to you; it returns to the queue',
     roles: CAN.work,
     params: CaseIdParams,
+    body: NoBody,
     response: HelplineCase,
     errors: [404, 409],
   }),
@@ -356,7 +365,7 @@ export const HELPLINE_CASE_ROUTES = {
       'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400',
     roles: CAN.work,
     ...onCase,
-    body: CaseFact,
+    body: CaseFactBody,
     response: CaseEvent,
     status: 201,
   }),
