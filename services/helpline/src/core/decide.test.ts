@@ -836,3 +836,122 @@ describe('decide: a P1 back in the queue unanswered climbs the ladder again', ()
     );
   });
 });
+
+describe('decide: a case that becomes P1 climbs the ladder from then', () => {
+  const ladder = [
+    { step: 1, to: 'all-operators', afterSeconds: 30 },
+    { step: 2, to: 'supervisor', afterSeconds: 60 },
+    { step: 3, to: 'overflow', afterSeconds: 90 },
+  ] as const;
+  const escalate = (c: CaseSnapshot, s: number) => decide(c, { kind: 'escalation-due', ladder }, at(s));
+  const next = (c: CaseSnapshot, d: Decision) => applyPatch(c, ok(d).patch);
+
+  it('a waiting P2 that a P1 alert joins: no rung at once, rung 1 after 30 s, the partner centre only after 90 s', () => {
+    for (const state of ['queued', 'offered'] as const) {
+      // A P2 raised at 0 s, waiting 300 s when a P1 alarm of the same resident joins it.
+      const p2 = caseOf({
+        state,
+        priority: 2,
+        type: 'fall.detected',
+        ...(state === 'offered' ? { offeredTo: op.id, offerExpiresAt: at(320), offeredToPresent: true } : {}),
+      });
+      const join = ok(decide(p2, { kind: 'join', alert: press(300) }, at(300)));
+      expect(join.patch).toMatchObject({ priority: 1, escalationStep: 0 });
+      const p1 = next(p2, join);
+      expect(p1.priority).toBe(1);
+      // Raised 300 s ago, but a P1 only now: not every rung in its first tick.
+      expect(escalate(p1, 300)).toMatchObject({ ok: false, reason: 'no rung is due' });
+      expect(escalate(p1, 329)).toMatchObject({ ok: false });
+      const first = ok(escalate(p1, 330));
+      expect(first.events).toEqual([
+        {
+          kind: 'escalated',
+          actor: 'helpline',
+          data: {
+            step: 1,
+            to: 'all-operators',
+            afterSeconds: 30,
+            waitedSeconds: 30,
+            priorityRaisedAt: at(300).toISOString(),
+          },
+        },
+      ]);
+      const atOne = next(p1, first);
+      expect(escalate(atOne, 389)).toMatchObject({ ok: false, reason: 'no rung is due' });
+      expect(ok(escalate(atOne, 390)).events.map((e) => e.data.to)).toEqual(['supervisor', 'overflow']);
+    }
+  });
+
+  it('a repeat press raising the case to P1 counts the same way; a P1 joining a P1 restarts nothing', () => {
+    const p2 = caseOf({ priority: 2 });
+    const repeat = press(200, { repeats: { alertId: p2.alerts[0]?.id ?? '' } });
+    const p1 = next(p2, decide(p2, { kind: 'repeat', alert: repeat }, at(200)));
+    expect(escalate(p1, 229)).toMatchObject({ ok: false });
+    expect(ok(escalate(p1, 230)).events.map((e) => e.data.step)).toEqual([1]);
+
+    const already = caseOf();
+    const joined = ok(decide(already, { kind: 'join', alert: press(200) }, at(200)));
+    expect(joined.patch).not.toHaveProperty('priorityRaisedAt');
+    expect(ok(escalate(next(already, joined), 200)).events.map((e) => e.data.step)).toEqual([1, 2, 3]);
+  });
+
+  it('a held P2 that its operator returns at P1 climbs from its call-back', () => {
+    let c = caseOf({ priority: 2 });
+    c = next(c, decide(c, { kind: 'accept', actor: op }, at(20)));
+    c = next(
+      c,
+      decide(c, { kind: 'hold', actor: op, until: at(600), reason: 'GP to call', returnPriority: 1 }, at(40)),
+    );
+    const callBack = ok(decide(c, { kind: 'call-back-due' }, at(600)));
+    expect(callBack.patch).toMatchObject({ priority: 1, requeuedAt: at(600), priorityRaisedAt: at(600) });
+    c = next(c, callBack);
+    expect(escalate(c, 629)).toMatchObject({ ok: false });
+    expect(ok(escalate(c, 630)).events.map((e) => e.data.step)).toEqual([1]);
+  });
+
+  it('the answer clock and targets of an alarm call stay with the raise', () => {
+    const p2 = caseOf({ priority: 2 });
+    const p1 = next(p2, decide(p2, { kind: 'join', alert: press(100) }, at(100)));
+    expect(
+      ok(decide(p1, { kind: 'answer-targets-due' }, at(100))).events.map((e) => e.data.targetSeconds),
+    ).toEqual([60]);
+    expect(ok(decide(p1, { kind: 'accept', actor: op }, at(110))).events[0]?.data).toEqual({
+      answerSeconds: 110,
+    });
+  });
+
+  it('whatever the ticks and whenever it becomes P1, each rung comes once, in order, never before it is due', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 600 }),
+        fc.constantFrom(2, 3, 4) as fc.Arbitrary<Priority>,
+        fc.constantFrom('join', 'repeat'),
+        fc.array(fc.integer({ min: 0, max: 1200 }), { maxLength: 25 }),
+        (raisedAfter, from, how, ticks) => {
+          let c = caseOf({ priority: from });
+          const steps: number[] = [];
+          const sorted = [...ticks].sort((a, b) => a - b);
+          const tick = (t: number) => {
+            const d = decide(c, { kind: 'escalation-due', ladder }, at(t));
+            if (!d.ok) return;
+            for (const e of d.events) {
+              expect(t - raisedAfter).toBeGreaterThanOrEqual(Number(e.data.afterSeconds));
+              steps.push(Number(e.data.step));
+            }
+            c = applyPatch(c, d.patch);
+          };
+          for (const t of sorted.filter((t) => t < raisedAfter)) tick(t);
+          expect(steps).toEqual([]);
+          const alert = press(
+            raisedAfter,
+            how === 'repeat' ? { repeats: { alertId: c.alerts[0]?.id ?? '' } } : {},
+          );
+          c = applyPatch(c, ok(decide(c, { kind: how, alert }, at(raisedAfter))).patch, alert);
+          for (const t of sorted.filter((t) => t >= raisedAfter)) tick(t);
+          const last = Math.max(-1, ...sorted.filter((t) => t >= raisedAfter)) - raisedAfter;
+          expect(steps).toEqual(ladder.filter((r) => r.afterSeconds <= last).map((r) => r.step));
+        },
+      ),
+    );
+  });
+});
