@@ -244,3 +244,59 @@ describe('a P1 back in the queue unanswered', () => {
     expect(partnerCalls(id)).toEqual([]);
   });
 });
+
+describe('a case that becomes P1', () => {
+  it('a P2 waiting five minutes that a P1 alert joins: no rung at once, the partner centre only 90 s after the join', async () => {
+    n += 1;
+    const residentId = `res_relad_raised_${n}`;
+    await h.publish(
+      h.alert({
+        residentId,
+        priority: 2,
+        type: 'fall.detected',
+        raisedAt: new Date(clock.now()).toISOString(),
+      }),
+    );
+    await h.drained();
+    const id = (await h.caseOf(residentId)).id;
+    await advance(300);
+    expect(await rungsOf(id)).toEqual([]);
+
+    // The resident presses their pendant: the waiting fall is now a P1.
+    await h.publish(h.alert({ residentId, priority: 1, raisedAt: new Date(clock.now()).toISOString() }));
+    await h.drained();
+    const raisedAt = clock.now();
+    await waitFor(async () => (await h.detail(id)).priority === 1, { what: 'the press to join the fall' });
+    const joined = await h.detail(id);
+    expect(joined).toMatchObject({
+      state: 'queued',
+      escalationStep: 0,
+      requeuedAt: null,
+      priorityRaisedAt: new Date(raisedAt).toISOString(),
+    });
+    // Its wait and answer clock stay with the fall: the resident has waited five minutes.
+    expect(Date.parse(joined.raisedAt)).toBeLessThanOrEqual(raisedAt - 300_000);
+
+    // Raised five minutes ago, but a P1 only now: nothing climbs in the next tick.
+    await advance(0);
+    expect(await rungsOf(id)).toEqual([]);
+    await advance(29);
+    expect(await rungsOf(id)).toEqual([]);
+    await advance(1);
+    expect((await rungsOf(id)).map((e) => e.data)).toEqual([
+      {
+        step: 1,
+        to: 'all-operators',
+        afterSeconds: 30,
+        waitedSeconds: 30,
+        priorityRaisedAt: new Date(raisedAt).toISOString(),
+      },
+    ]);
+    await advance(59);
+    expect((await rungsOf(id)).map((e) => e.data.to)).toEqual(['all-operators', 'supervisor']);
+    expect(partnerCalls(id)).toEqual([]);
+    await advance(1);
+    await waitFor(() => partnerCalls(id).length > 0, { what: 'the partner centre to be called' });
+    expect(partnerCalls(id)).toEqual([{ caseId: id, step: 3, at: raisedAt + 90_000 }]);
+  });
+});

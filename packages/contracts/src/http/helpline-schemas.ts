@@ -331,10 +331,18 @@ export const HelplineCase = Case.extend({
   /**
    * When the case last came back to the queue unanswered after someone had it (accepted or on
    * hold: its operator gone, its call-back due, a press bringing it back from hold); null while it
-   * never has. An unaccepted P1 climbs the escalation ladder from this time, else from the raise.
+   * never has. An unaccepted P1 climbs the escalation ladder from this time (or from
+   * `priorityRaisedAt`, the later), else from the raise.
    * The answer clock stays with the first answer (`acceptedAt`).
    */
   requeuedAt: z.iso.datetime({ offset: true }).nullable(),
+  /**
+   * When the case last took a more urgent priority than it had (a more urgent alert joined it, or
+   * its call-back returned it more urgent); null while it keeps the priority it was raised with. A
+   * case that became P1 climbs the escalation ladder from then (or from `requeuedAt`, the later);
+   * its answer clock and targets stay with the raise.
+   */
+  priorityRaisedAt: z.iso.datetime({ offset: true }).nullable(),
   /** An alarm call still unanswered past an answer target: 60, then 180 (seconds); null otherwise. */
   answerTargetMissed: z.union([z.literal(60), z.literal(180)]).nullable(),
   /**

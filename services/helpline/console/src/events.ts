@@ -41,6 +41,7 @@ interface EventData {
   readonly since?: string;
   readonly goneSeconds?: number;
   readonly requeuedAt?: string;
+  readonly priorityRaisedAt?: string;
 }
 
 const FLOOR_SOURCE: Record<string, string> = {
@@ -101,7 +102,7 @@ export function eventText(e: CaseEvent): string {
                   : 'recorded';
         return `${who} (${what}) — ${then}`;
       }
-      return `alert joined: ${d.type} (P${d.priority})`;
+      return `alert joined: ${d.type} (P${d.priority})${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}`;
     }
     case 'offered':
       return `offered to ${nameOf(d.to)}`;
@@ -124,8 +125,9 @@ export function eventText(e: CaseEvent): string {
     case 'reassigned':
       return `reassigned to ${nameOf(d.to)}: ${d.reason}`;
     case 'escalated':
-      // A case back in the queue unanswered climbs again, counted from when it came back.
-      return `escalated to ${d.to} after ${d.waitedSeconds} s${d.requeuedAt ? ' back in the queue' : ''}`;
+      // A case back in the queue unanswered climbs again, counted from when it came back; a case
+      // that became P1 after its raise, from then (its card still shows the whole wait).
+      return `escalated to ${d.to} after ${d.waitedSeconds} s${d.requeuedAt ? ' back in the queue' : d.priorityRaisedAt ? ' as P1' : ''}`;
     case 'responder-called':
       return `called ${d.name}: ${d.result}${d.note ? ` — ${d.note}` : ''}`;
     case 'emergency-called':

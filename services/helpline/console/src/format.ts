@@ -6,7 +6,9 @@ export const waitOf = (c: Pick<CaseSummary, 'raisedAt'>, now = serverNow()): num
 
 /**
  * How long a waiting case has been in the queue this time: since it came back unanswered after
- * someone had it (`requeuedAt`), else since the raise. The escalation ladder counts the same way.
+ * someone had it (`requeuedAt`), else since the raise. The escalation ladder counts the same way,
+ * except that a case which became P1 after its raise climbs from then (`priorityRaisedAt`): its
+ * wait is still the resident's, from the raise, and shown so.
  */
 export const queueWaitOf = (c: Pick<CaseSummary, 'raisedAt' | 'requeuedAt'>, now = serverNow()): number =>
   waitOf({ raisedAt: c.requeuedAt ?? c.raisedAt }, now);

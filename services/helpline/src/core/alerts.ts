@@ -166,6 +166,7 @@ export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): Ca
     ...(patch.offerExpiresAt !== undefined ? { offerExpiresAt: patch.offerExpiresAt } : {}),
     ...(patch.escalationStep !== undefined ? { escalationStep: patch.escalationStep } : {}),
     ...(patch.requeuedAt !== undefined ? { requeuedAt: patch.requeuedAt } : {}),
+    ...(patch.priorityRaisedAt !== undefined ? { priorityRaisedAt: patch.priorityRaisedAt } : {}),
     ...(patch.answerTargetMissed !== undefined ? { answerTargetMissed: patch.answerTargetMissed } : {}),
     ...(patch.holderGoneSince !== undefined ? { holderGoneSince: patch.holderGoneSince } : {}),
     ...(patch.operatorGoneAt !== undefined ? { operatorGoneAt: patch.operatorGoneAt } : {}),

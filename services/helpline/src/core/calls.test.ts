@@ -29,6 +29,7 @@ const accepted: CaseSnapshot = {
   holderGoneSince: null,
   operatorGoneAt: null,
   requeuedAt: null,
+  priorityRaisedAt: null,
   hold: null,
   alerts: [],
 };

@@ -55,6 +55,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     holderGoneSince: null,
     operatorGoneAt: null,
     requeuedAt: null,
+    priorityRaisedAt: null,
     hold: null,
     alerts: [first],
     ...over,
@@ -877,7 +878,7 @@ describe('decide: a case that becomes P1 climbs the ladder from then', () => {
         },
       ]);
       const atOne = next(p1, first);
-      expect(escalate(atOne, 389)).toMatchObject({ ok: false, reason: 'no rung is due' });
+      expect(escalate(atOne, 359)).toMatchObject({ ok: false, reason: 'no rung is due' });
       expect(ok(escalate(atOne, 390)).events.map((e) => e.data.to)).toEqual(['supervisor', 'overflow']);
     }
   });

@@ -1,4 +1,4 @@
-import { type Alert, CaseState, type EventType, isPress } from '@telecare/contracts';
+import { type Alert, CaseState, type EventType, isPress, type Priority } from '@telecare/contracts';
 import { callingRefusal } from './calls.ts';
 import { factData, factTimeProblem } from './facts.ts';
 import type {
@@ -119,6 +119,22 @@ const CLEAR_GONE: CasePatch = { holderGoneSince: null, operatorGoneAt: null };
  * answer clock is not touched: the call was answered (`acceptedAt`).
  */
 const backInQueue = (now: Date): CasePatch => ({ requeuedAt: now, escalationStep: 0 });
+
+/**
+ * The case takes a more urgent priority: a P2 that becomes P1 climbs the ladder from now, at its
+ * first rung. Counted from the raise, a fall waiting five minutes as a P2 reached every rung, the
+ * partner centre included, in the tick after a pendant press made it a P1. The answer clock and
+ * targets of an alarm call stay with the raise: the resident has been waiting since then.
+ */
+const priorityRaised = (priority: Priority, now: Date): CasePatch => ({
+  priority,
+  priorityRaisedAt: now,
+  escalationStep: 0,
+});
+
+/** When an unaccepted P1's ladder runs from: the latest of its raise, its becoming P1 and its return to the queue. */
+export const ladderStart = (c: CaseSnapshot): Date =>
+  [c.requeuedAt, c.priorityRaisedAt].reduce<Date>((a, b) => (b && b > a ? b : a), c.raisedAt);
 
 function transition(c: CaseSnapshot, cmd: Command & { kind: Action }, now: Date): Decision {
   if (!allowed(cmd.kind, c.state))
@@ -250,6 +266,7 @@ function callBackDue(c: CaseSnapshot, now: Date): Decision {
     patch: {
       state: 'queued',
       priority,
+      ...(moreUrgent(priority, c.priority) ? priorityRaised(priority, now) : {}),
       ...CLEAR_HOLD,
       ...CLEAR_GONE,
       ...backInQueue(now),
@@ -309,12 +326,15 @@ const unanswered = (c: CaseSnapshot) =>
  * An unanswered P1 climbs the escalation ladder: each rung is reached `afterSeconds` after it was
  * raised, recorded once, in order (a tick that finds two rungs passed records both). A P1 back in
  * the queue unanswered after someone had it (`requeuedAt`) climbs again from its first rung,
- * counted from when it came back: once per time in the queue.
+ * counted from when it came back: once per time in the queue. A case that became P1 later than it
+ * was raised (`priorityRaisedAt`) climbs from then. The event names the time it counted from when
+ * that is not the raise.
  */
 function escalationDue(c: CaseSnapshot, ladder: readonly Rung[], now: Date): Decision {
   if (c.priority !== 1 || c.testMode || (c.state !== 'queued' && c.state !== 'offered'))
     return refuse('state', 'escalate', 'only a P1 waiting in the queue escalates');
-  const waited = (now.getTime() - (c.requeuedAt ?? c.raisedAt).getTime()) / 1000;
+  const from = ladderStart(c);
+  const waited = (now.getTime() - from.getTime()) / 1000;
   const reached = [...ladder]
     .sort((a, b) => a.step - b.step)
     .filter((rung) => rung.step > c.escalationStep && waited >= rung.afterSeconds);
@@ -331,7 +351,10 @@ function escalationDue(c: CaseSnapshot, ladder: readonly Rung[], now: Date): Dec
         to: rung.to,
         afterSeconds: rung.afterSeconds,
         waitedSeconds: Math.round(waited),
-        ...(c.requeuedAt ? { requeuedAt: c.requeuedAt.toISOString() } : {}),
+        ...(c.requeuedAt && c.requeuedAt >= from ? { requeuedAt: c.requeuedAt.toISOString() } : {}),
+        ...(c.priorityRaisedAt && c.priorityRaisedAt >= from
+          ? { priorityRaisedAt: c.priorityRaisedAt.toISOString() }
+          : {}),
       },
     })),
   };
@@ -469,7 +492,7 @@ function joinPatch(
   const raisedAt = new Date(alert.raisedAt);
   return {
     patch: {
-      ...(raise ? { priority: alert.priority, type: alert.type } : {}),
+      ...(raise ? { ...priorityRaised(alert.priority, now), type: alert.type } : {}),
       lastAlertAt: raisedAt > c.lastAlertAt ? raisedAt : c.lastAlertAt,
       ...(requeue ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE, ...backInQueue(now) } : {}),
     },

@@ -37,6 +37,12 @@ export interface CaseSnapshot {
    * never has. The escalation ladder climbs from it, else from the raise.
    */
   readonly requeuedAt: Date | null;
+  /**
+   * When the case last took a more urgent priority than it had (a more urgent alert joined it, or
+   * its call-back returned it more urgent); null while it keeps the priority it was raised with.
+   * For a P1, when it became P1: its ladder climbs from the latest of this, `requeuedAt` and the raise.
+   */
+  readonly priorityRaisedAt: Date | null;
   /** The last answer target (seconds) this alarm call missed, or null. */
   readonly answerTargetMissed: number | null;
   readonly assignedTo: string | null;
@@ -119,8 +125,8 @@ export type AlertInput =
   | { readonly kind: 'closing'; readonly alert: Alert };
 
 /**
- * One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised, or
- * after it came back to the queue unanswered (`requeuedAt`).
+ * One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised,
+ * became P1 (`priorityRaisedAt`) or came back to the queue unanswered (`requeuedAt`), the latest.
  */
 export interface Rung {
   readonly step: number;
@@ -182,6 +188,7 @@ export interface CasePatch {
   assignedTo?: string | null;
   escalationStep?: number;
   requeuedAt?: Date;
+  priorityRaisedAt?: Date;
   answerTargetMissed?: number;
   holderGoneSince?: Date | null;
   operatorGoneAt?: Date | null;

@@ -69,6 +69,7 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   assignedTo: 'assigned_to',
   escalationStep: 'escalation_step',
   requeuedAt: 'requeued_at',
+  priorityRaisedAt: 'priority_raised_at',
   answerTargetMissed: 'answer_target_missed',
   holderGoneSince: 'holder_gone_since',
   operatorGoneAt: 'operator_gone_at',

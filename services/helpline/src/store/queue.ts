@@ -192,14 +192,15 @@ export function returnHolds(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
 
 /**
  * Moves unaccepted P1 cases up the escalation ladder (`escalation-due`): step n is reached
- * `afterSeconds` of rung n after the case was raised, or after it came back to the queue
- * unanswered (`requeued_at`), each recorded once per time in the queue.
+ * `afterSeconds` of rung n after the case was raised, became P1 (`priority_raised_at`) or came
+ * back to the queue unanswered (`requeued_at`), the latest, each recorded once per time in the queue.
  */
 export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]): Promise<CaseEvent[]> {
   if (ladder.length === 0) return Promise.resolve([]);
   // Only the cases a rung is due for (not every unaccepted P1 each tick: a storm queues hundreds).
   const due = ladder.map(
-    (r, i) => `(c.escalation_step < ${r.step} and coalesce(c.requeued_at, c.raised_at) <= $${i + 2})`,
+    (r, i) =>
+      `(c.escalation_step < ${r.step} and greatest(c.raised_at, c.requeued_at, c.priority_raised_at) <= $${i + 2})`,
   );
   return decideEach(
     ctx,

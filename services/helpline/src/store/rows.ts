@@ -21,6 +21,7 @@ export const CaseRow = z.object({
   assigned_to: z.string().nullable(),
   escalation_step: z.number().int(),
   requeued_at: z.date().nullable(),
+  priority_raised_at: z.date().nullable(),
   hold_until: z.date().nullable(),
   hold_reason: z.string().nullable(),
   hold_return_priority: Priority.nullable(),
@@ -64,6 +65,7 @@ export const toCase = (row: CaseRow): HelplineCase => ({
   assignedTo: row.assigned_to,
   escalationStep: row.escalation_step,
   requeuedAt: row.requeued_at?.toISOString() ?? null,
+  priorityRaisedAt: row.priority_raised_at?.toISOString() ?? null,
   answerTargetMissed:
     row.answer_target_missed === 60 || row.answer_target_missed === 180 ? row.answer_target_missed : null,
   operatorGone:
@@ -125,6 +127,7 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     offeredToAway: r.offered_to_away,
     escalationStep: r.escalation_step,
     requeuedAt: r.requeued_at,
+    priorityRaisedAt: r.priority_raised_at,
     answerTargetMissed: r.answer_target_missed,
     assignedTo: r.assigned_to,
     holderPresent: r.holder_present,
