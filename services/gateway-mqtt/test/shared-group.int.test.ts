@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeviceAck, type DeviceMapEntry, names, TelecareEvent } from '@telecare/contracts';
@@ -41,6 +41,8 @@ let first: ServiceProcess;
 let second: ServiceProcess;
 let raw: MqttClient;
 const devices: SimulatedDevice[] = [];
+/** The members' log folders, removed at the end. */
+const logDirs: string[] = [];
 
 const entry = (serial: string): DeviceMapEntry => ({
   serial,
@@ -64,7 +66,7 @@ const member = (name: string) =>
       MQTT_CLIENT_ID: `${ns}-gateway-mqtt-${name}`,
       LOG_LEVEL: 'warn',
     }),
-    mkdtempSync(path.join(tmpdir(), `${ns}-${name}-`)),
+    logDirs[logDirs.push(mkdtempSync(path.join(tmpdir(), `${ns}-${name}-`))) - 1] as string,
   );
 
 /** A counter of one member, summed over its labels (or only the series of one event type). */
@@ -130,6 +132,7 @@ afterAll(async () => {
   await Promise.all([first?.close(), second?.close()]);
   await nc?.close();
   await cleanupNamespace(ns);
+  for (const dir of logDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('gateway-mqtt instances in one shared subscription group', () => {
