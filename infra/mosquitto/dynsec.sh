@@ -115,6 +115,10 @@ if $fresh; then
   ctl createRole telecare-gateway
   ctl addRoleACL telecare-gateway subscribePattern "$root/+/events" allow
   ctl addRoleACL telecare-gateway subscribePattern "$root/+/status" allow
+  # The same as a member of a shared subscription group of several gateways (any group name):
+  # Mosquitto checks a shared subscription against its whole filter, $share/<group>/ included.
+  ctl addRoleACL telecare-gateway subscribePattern "\$share/+/$root/+/events" allow
+  ctl addRoleACL telecare-gateway subscribePattern "\$share/+/$root/+/status" allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/ack" allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/config" allow
   ctl createClient telecare-gateway-mqtt -c "$gateway_id" -p "$GATEWAY_PASSWORD"

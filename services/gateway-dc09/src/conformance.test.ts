@@ -2,6 +2,7 @@ import { createCipheriv } from 'node:crypto';
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
+import { testAccount } from '../test/support.ts';
 import { crc16Arc } from './crc.ts';
 import { frameBody } from './frame.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
@@ -20,20 +21,8 @@ const KEY_192 = '000102030405060708090A0B0C0D0E0F1011121314151617';
 const KEY_256 = '000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F';
 const ASCII_128 = 'telecare-key-16b';
 
-const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
-  account: '1234',
-  serial: 'DC09-CONF-1',
-  residentId: 'res_conf',
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: null,
-  updatedAt: NOW.toISOString(),
-  ...overrides,
-});
+const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry =>
+  testAccount('1234', { serial: 'DC09-CONF-1', residentId: 'res_conf', ...overrides });
 
 /** AES-CBC, zero IV, over `pad|content` exactly as given: the pad is the row's to choose. */
 function cipherHex(pad: Buffer, content: string, key: Buffer): string {

@@ -3,6 +3,7 @@ import type { Dc09AccountEntry } from '@telecare/contracts';
 import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { testAccount } from '../test/support.ts';
 import { contactIdChecksum, isValidContactId } from './contact-id.ts';
 import { crc16Arc } from './crc.ts';
 import { decryptPayload, encryptPayload, keyBytes, padFor } from './crypto.ts';
@@ -324,20 +325,8 @@ describe('Contact ID restores', () => {
 });
 
 const NOW = new Date(Date.UTC(2026, 10, 22, 12, 0, 0));
-const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
-  account: '1234',
-  serial: 'DC09-UNIT-1',
-  residentId: 'res_test',
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: null,
-  updatedAt: NOW.toISOString(),
-  ...overrides,
-});
+const account = (overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry =>
+  testAccount('1234', { serial: 'DC09-UNIT-1', residentId: 'res_test', ...overrides });
 const ctx = (entry: Dc09AccountEntry | undefined) => ({
   now: NOW,
   window: { behindMs: 40_000, aheadMs: 20_000 },

@@ -1,6 +1,7 @@
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
+import { testAccount } from '../test/support.ts';
 import { crc16Arc } from './crc.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
 import { FrameSplitter, splitDatagram } from './splitter.ts';
@@ -15,20 +16,12 @@ import { FrameSplitter, splitDatagram } from './splitter.ts';
 /** Bytes as a public log shows them: `\xNN` for bytes a log cannot print. */
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
-const account = (id: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
-  account: id.toUpperCase(),
-  serial: `DC09-REAL-${id.toUpperCase()}`,
-  residentId: 'res_real',
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: null,
-  updatedAt: '2026-01-01T00:00:00.000Z',
-  ...overrides,
-});
+const account = (id: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry =>
+  testAccount(id.toUpperCase(), {
+    serial: `DC09-REAL-${id.toUpperCase()}`,
+    residentId: 'res_real',
+    ...overrides,
+  });
 
 interface Row {
   /** Which sender, and where the capture is published. */

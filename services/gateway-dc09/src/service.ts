@@ -1,12 +1,13 @@
 import {
   type DefinedService,
   defineService,
+  JetStreamPublisher,
   type ServiceContext,
   type ServiceHandle,
 } from '@telecare/platform';
 import { openDc09AccountsMirror } from './accounts.ts';
 import { type GatewayDc09Config, loadGatewayDc09Config } from './config.ts';
-import { type Dc09Connection, Dc09Gateway, SERVICE } from './gateway.ts';
+import { type Dc09Connection, Dc09Gateway, SERVICE, STORE_ATTEMPT_TIMEOUT_MS } from './gateway.ts';
 import { createDc09Metrics } from './metrics.ts';
 
 interface GatewayDc09Own {
@@ -27,8 +28,9 @@ export const gatewayDc09Service: DefinedService<GatewayDc09Config, GatewayDc09Ow
   name: SERVICE,
   config: () => loadGatewayDc09Config(),
   streams: ['events', 'deadletter'],
-  // Every frame is two JetStream requests (its event and the account's supervision heartbeat); a
-  // stack captured for each cost more than the gateway's own work on the frame.
+  // Every frame is two JetStream stores (its event and the account's supervision heartbeat; through
+  // the publisher, not the client's requests) and, for a refusal, a dead-letter request: a stack
+  // captured for each request cost more than the gateway's own work on the frame.
   natsAsyncTraces: false,
   http: (config: GatewayDc09Config) => ({ port: config.GATEWAY_DC09_PORT, host: config.HTTP_HOST }),
   start: wireGatewayDc09,
@@ -42,12 +44,16 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   const n = service.names;
   const metrics = createDc09Metrics(service.metrics);
   const { nc, js } = await service.nats();
+  // Closed after the receiver drained (closers run in reverse): its last stores still get answers.
+  const publisher = new JetStreamPublisher(nc, { timeoutMs: STORE_ATTEMPT_TIMEOUT_MS });
+  lifecycle.add('publisher', () => publisher.close());
   const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('accounts', () => accounts.close());
 
   const gateway = new Dc09Gateway({
     names: n,
     js,
+    publisher,
     accounts,
     metrics,
     clock,

@@ -13,6 +13,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
+import { testAccount } from './support.ts';
 
 /**
  * A sender that writes frames and never reads its replies must not make the gateway hold them in
@@ -36,19 +37,8 @@ let nc: NatsConnection;
 const gateways: GatewayDc09Handle[] = [];
 const children: ChildProcessWithoutNullStreams[] = [];
 
-const entry = (account: string): Dc09AccountEntry => ({
-  account,
-  serial: `BP-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
+const entry = (account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry =>
+  testAccount(account, { serial: `BP-${account}`, ...overrides });
 
 const poll = (seq: number, account: string) => encodeDc09Message({ type: 'NULL', seq, account, events: [] });
 

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
+import { names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -17,6 +17,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
+import { testAccount } from './support.ts';
 
 // This file stops NATS and removes streams, so it runs its own nats-server on a free port.
 const ns = uniqueNamespace('gwdc09out');
@@ -29,20 +30,6 @@ let nc: NatsConnection;
 let jsm: JetStreamManager;
 let gateway: GatewayDc09Handle;
 const diallers: Dc09Dialler[] = [];
-
-const entry = (account: string): Dc09AccountEntry => ({
-  account,
-  serial: `DC09-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
 
 async function dialler(account: string, answerTimeoutMs: number, maxAttempts: number) {
   const d = new Dc09Dialler({
@@ -85,7 +72,7 @@ beforeAll(async () => {
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
   for (const account of ['B001', 'B002', 'B003', 'B004'])
-    await accounts.put(account, JSON.stringify(entry(account)));
+    await accounts.put(account, JSON.stringify(testAccount(account)));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, {

@@ -1,5 +1,5 @@
 import { createConnection } from 'node:net';
-import { type Dc09AccountEntry, DeadLetter, names, TelecareEvent } from '@telecare/contracts';
+import { DeadLetter, names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -17,6 +17,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
+import { testAccount } from './support.ts';
 
 const ns = uniqueNamespace('gwdc09');
 const n = names(ns);
@@ -29,21 +30,6 @@ let nc: NatsConnection;
 let jsm: JetStreamManager;
 let accounts: KV;
 const diallers: Dc09Dialler[] = [];
-
-const entry = (account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
-  account,
-  serial: `DC09-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-  ...overrides,
-});
 
 async function dialler(account: string, options: Partial<ConstructorParameters<typeof Dc09Dialler>[0]> = {}) {
   const d = new Dc09Dialler({
@@ -86,26 +72,26 @@ const deadLetters = async () =>
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-test', logger });
   accounts = await openDc09Accounts(nc, n);
-  await accounts.put('A001', JSON.stringify(entry('A001')));
-  await accounts.put('A002', JSON.stringify(entry('A002', { key: HEX_KEY })));
-  await accounts.put('A003', JSON.stringify(entry('A003', { key: ASCII_KEY, keyEncoding: 'ascii' })));
+  await accounts.put('A001', JSON.stringify(testAccount('A001')));
+  await accounts.put('A002', JSON.stringify(testAccount('A002', { key: HEX_KEY })));
+  await accounts.put('A003', JSON.stringify(testAccount('A003', { key: ASCII_KEY, keyEncoding: 'ascii' })));
   await accounts.put(
     'A004',
-    JSON.stringify(entry('A004', { codeOverrides: { 'CID 120': 'fall.detected' } })),
+    JSON.stringify(testAccount('A004', { codeOverrides: { 'CID 120': 'fall.detected' } })),
   );
-  await accounts.put('A005', JSON.stringify(entry('A005')));
-  await accounts.put('A006', JSON.stringify(entry('A006')));
+  await accounts.put('A005', JSON.stringify(testAccount('A005')));
+  await accounts.put('A006', JSON.stringify(testAccount('A006')));
   await accounts.put(
     'A007',
     JSON.stringify(
-      entry('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
+      testAccount('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
     ),
   );
-  await accounts.put('A008', JSON.stringify(entry('A008', { key: `${HEX_KEY}0011223344556677` })));
-  await accounts.put('A009', JSON.stringify(entry('A009')));
-  await accounts.put('A00A', JSON.stringify(entry('A00A')));
-  await accounts.put('A00B', JSON.stringify(entry('A00B')));
-  await accounts.put('A00C', JSON.stringify(entry('A00C', { key: HEX_KEY })));
+  await accounts.put('A008', JSON.stringify(testAccount('A008', { key: `${HEX_KEY}0011223344556677` })));
+  await accounts.put('A009', JSON.stringify(testAccount('A009')));
+  await accounts.put('A00A', JSON.stringify(testAccount('A00A')));
+  await accounts.put('A00B', JSON.stringify(testAccount('A00B')));
+  await accounts.put('A00C', JSON.stringify(testAccount('A00C', { key: HEX_KEY })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),

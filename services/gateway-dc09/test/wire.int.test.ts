@@ -25,6 +25,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
+import { testAccount } from './support.ts';
 
 /**
  * What real panels and IP dispersers put on the wire, byte for byte: frames run together or cut
@@ -48,20 +49,8 @@ let nc: NatsConnection;
 let jsm: JetStreamManager;
 const open: Array<{ close(): void }> = [];
 
-const entry = (account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry => ({
-  account,
-  serial: `WIRE-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-  ...overrides,
-});
+const entry = (account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry =>
+  testAccount(account, { serial: `WIRE-${account}`, ...overrides });
 
 /** A raw TCP sender: writes bytes as given and reads replies frame by frame (LF … CR). */
 class Wire {

@@ -1,5 +1,5 @@
 import { names } from '@telecare/contracts';
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const gatewayMqttEnv = {
@@ -13,6 +13,23 @@ export const gatewayMqttEnv = {
    * (infra/mosquitto/README.md); set it only to match a broker that binds another.
    */
   MQTT_CLIENT_ID: z.string().min(1).max(128).optional(),
+  /**
+   * Several gateways splitting the devices' messages between them: each subscribes to the events
+   * and status topics as a member of this MQTT v5 shared subscription group
+   * (`$share/<group>/<topic>`), and the broker hands each message to one member. Every member
+   * needs an MQTT_CLIENT_ID of its own. Unset: the gateway alone takes every message.
+   */
+  GATEWAY_MQTT_SHARED_GROUP: z
+    .string()
+    .regex(/^[^/+#\s]{1,64}$/, 'a share name: 1–64 characters, none of / + # or white space')
+    .optional(),
+  /**
+   * How long the broker keeps the gateway's session (its subscriptions and the QoS 1 messages
+   * queued for it) after it disconnects. Unset: a week alone, so what devices publish while the
+   * gateway is down waits for it; 0 in a shared group, so that the broker stops handing messages
+   * to a member that is gone (it would queue a share of every device's messages for it).
+   */
+  GATEWAY_MQTT_SESSION_EXPIRY_S: z.coerce.number().int().min(0).max(4_294_967_295).optional(),
   /** Device messages stored at once (most urgent first, each device's in order). */
   GATEWAY_MQTT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(32),
   /**
@@ -57,8 +74,35 @@ export type GatewayMqttConfig = z.infer<z.ZodObject<typeof gatewayMqttEnv>>;
 export const gatewayClientId = (config: Pick<GatewayMqttConfig, 'MQTT_CLIENT_ID' | 'TELECARE_NAMESPACE'>) =>
   config.MQTT_CLIENT_ID ?? names(config.TELECARE_NAMESPACE).mqttClientIds.gateway;
 
+/** A week: any outage an operator would leave unattended. */
+const SESSION_EXPIRY_ALONE_S = 7 * 24 * 60 * 60;
+
+/** The gateway's session expiry: its own setting, else a week alone and none in a shared group. */
+export const gatewaySessionExpiryS = (
+  config: Pick<GatewayMqttConfig, 'GATEWAY_MQTT_SESSION_EXPIRY_S' | 'GATEWAY_MQTT_SHARED_GROUP'>,
+): number =>
+  config.GATEWAY_MQTT_SESSION_EXPIRY_S ??
+  (config.GATEWAY_MQTT_SHARED_GROUP === undefined ? SESSION_EXPIRY_ALONE_S : 0);
+
+/** The topic filters the gateway subscribes to: `$share/<group>/…` in a shared group. */
+export function gatewaySubscriptions(
+  config: Pick<GatewayMqttConfig, 'GATEWAY_MQTT_SHARED_GROUP' | 'TELECARE_NAMESPACE'>,
+): { events: string; status: string } {
+  const { mqtt } = names(config.TELECARE_NAMESPACE);
+  const group = config.GATEWAY_MQTT_SHARED_GROUP;
+  const shared = (filter: string) => (group === undefined ? filter : `$share/${group}/${filter}`);
+  return { events: shared(mqtt.allEvents), status: shared(mqtt.allStatus) };
+}
+
 export function loadGatewayMqttConfig(
   env: Record<string, string | undefined> = process.env,
 ): GatewayMqttConfig {
-  return loadConfig('gateway-mqtt', gatewayMqttEnv, env);
+  const config = loadConfig('gateway-mqtt', gatewayMqttEnv, env);
+  // Members sharing one client id would take the one session from each other in turn.
+  if (config.GATEWAY_MQTT_SHARED_GROUP !== undefined && config.MQTT_CLIENT_ID === undefined) {
+    throw new ConfigError('gateway-mqtt', [
+      'MQTT_CLIENT_ID: required with GATEWAY_MQTT_SHARED_GROUP (each member of the group needs an id of its own)',
+    ]);
+  }
+  return config;
 }

@@ -1,4 +1,11 @@
-export { type GatewayMqttConfig, gatewayClientId, gatewayMqttEnv, loadGatewayMqttConfig } from './config.ts';
+export {
+  type GatewayMqttConfig,
+  gatewayClientId,
+  gatewayMqttEnv,
+  gatewaySessionExpiryS,
+  gatewaySubscriptions,
+  loadGatewayMqttConfig,
+} from './config.ts';
 export { DeliveryAbandonedError } from './gateway.ts';
 export { MAX_PAYLOAD_BYTES } from './intake.ts';
 export { type GatewayMqttHandle, gatewayMqttService, startGatewayMqtt } from './service.ts';

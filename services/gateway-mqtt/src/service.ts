@@ -7,17 +7,16 @@ import {
   type ServiceContext,
   type ServiceHandle,
 } from '@telecare/platform';
-import { type GatewayMqttConfig, gatewayClientId, loadGatewayMqttConfig } from './config.ts';
+import {
+  type GatewayMqttConfig,
+  gatewayClientId,
+  gatewaySessionExpiryS,
+  gatewaySubscriptions,
+  loadGatewayMqttConfig,
+} from './config.ts';
 import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
 import { createGatewayMetrics, registerQueuedMessages } from './metrics.ts';
-
-/**
- * How long the broker keeps the gateway's session (subscription and queued QoS 1 messages)
- * while it is away. MQTT v5 ends a session at disconnect unless this is set; a week covers
- * any outage an operator would leave unattended. Devices resend until acked in any case.
- */
-const SESSION_EXPIRY_S = 7 * 24 * 60 * 60;
 
 export type GatewayMqttHandle = ServiceHandle<object>;
 
@@ -75,7 +74,10 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     logger,
     clean: false,
     properties: {
-      sessionExpiryInterval: SESSION_EXPIRY_S,
+      // How long the broker keeps the session (subscriptions and queued QoS 1 messages) while the
+      // gateway is away: MQTT v5 ends it at disconnect unless this is set. Devices resend until
+      // acked in any case.
+      sessionExpiryInterval: gatewaySessionExpiryS(config),
       maximumPacketSize: config.GATEWAY_MQTT_MAX_PACKET_BYTES,
     },
     handleMessage: gateway.handleMessage,
@@ -90,7 +92,9 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   lifecycle.add('mqtt', () => mqtt.endAsync());
   lifecycle.add('gateway', () => gateway.drain());
   // The session keeps the subscription; subscribing again is harmless and covers a new session.
-  await mqtt.subscribeAsync({ [n.mqtt.allEvents]: { qos: 1 }, [n.mqtt.allStatus]: { qos: 1 } });
+  // In a shared group the broker hands each message to one member (services/gateway-mqtt README).
+  const topics = gatewaySubscriptions(config);
+  await mqtt.subscribeAsync({ [topics.events]: { qos: 1 }, [topics.status]: { qos: 1 } });
 
   service.ready('mqtt', () => mqtt.connected);
   service.ready('mqttSession', () => session.stable);
@@ -98,6 +102,9 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     const reason = session.reason;
     return reason === undefined ? {} : { mqttSession: reason };
   });
-  logger.info({ clientId, subscription: n.mqtt.allEvents }, 'gateway-mqtt subscribed');
+  logger.info(
+    { clientId, subscription: topics.events, sharedGroup: config.GATEWAY_MQTT_SHARED_GROUP },
+    'gateway-mqtt subscribed',
+  );
   return {};
 }
