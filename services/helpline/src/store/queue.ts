@@ -10,7 +10,7 @@ import {
   SYSTEM_ACTOR,
 } from '../core/model.ts';
 import { lockSnapshots, readSnapshots, writePatch } from './cases.ts';
-import { append, newEvent, type StoreContext, stamp } from './context.ts';
+import { append, newEvent, presenceFollows, type StoreContext, stamp } from './context.ts';
 
 // The queue's timers: offers, their expiry, call-backs, the escalation ladder and the answer targets.
 
@@ -176,6 +176,7 @@ async function decideEach(
       const d = decide(c, input, now);
       if (!d.ok) return [];
       await writePatch(ctx, db, c.id, d.patch, now);
+      await presenceFollows(ctx, db, c, d.patch, now);
       const stamped = stamp(c.id, d.events, now);
       await append(ctx, db, stamped);
       return stamped;
