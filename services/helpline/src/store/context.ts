@@ -19,6 +19,7 @@ export interface Tables {
   readonly calls: string;
   readonly users: string;
   readonly presence: string;
+  readonly handovers: string;
 }
 
 /** What every part of the store shares: the pool, the schema and its tables, who is there. */
@@ -41,6 +42,7 @@ export function tablesOf(schema: string): Tables {
     calls: q('calls'),
     users: q('users'),
     presence: q('presence'),
+    handovers: q('overflow_handovers'),
   };
 }
 
