@@ -146,13 +146,21 @@ export class PartnerHandovers {
     await this.#note(h, now, { overflowDelivery: said, ...data, attempt: h.attempt });
   }
 
-  #note(h: Handover, now: Date, data: Record<string, unknown>) {
-    return this.o.store.record(
-      h.caseId,
-      'note',
-      { text: `overflow: ${String(data.overflowDelivery)}`, ...data, handover: h.eventId },
-      { id: 'helpline', override: true },
-      now,
-    );
+  async #note(h: Handover, now: Date, data: Record<string, unknown>): Promise<void> {
+    try {
+      await this.o.store.record(
+        h.caseId,
+        'note',
+        { text: `overflow: ${String(data.overflowDelivery)}`, ...data, handover: h.eventId },
+        { id: 'helpline', override: true },
+        now,
+      );
+    } catch (err) {
+      // The handover's own row says what happened; a case that takes no note (closed) is no reason to call again.
+      this.o.logger.warn(
+        { err, caseId: h.caseId, ...data },
+        'could not note the partner handover on the case',
+      );
+    }
   }
 }

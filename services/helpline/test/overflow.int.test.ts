@@ -76,8 +76,15 @@ describe('the partner centre at the top of the ladder', () => {
     });
     try {
       await h.start(clock);
-      const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push(await p1(h, 'hole'));
+      for (let i = 0; i < 5; i++)
+        await h.publish(
+          h.alert({
+            residentId: `res_ovf_hole_${i}`,
+            priority: 1,
+            raisedAt: new Date(clock.now()).toISOString(),
+          }),
+        );
+      await h.drained();
       // Nobody free: all five reach the partner rung in one tick, and the partner does not answer.
       clock.advance(91_000);
       await waitFor(() => held.length >= 1, { what: 'the first call to the partner', timeoutMs: 5_000 });
