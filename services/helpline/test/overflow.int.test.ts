@@ -98,7 +98,7 @@ describe('the partner centre at the top of the ladder', () => {
           ),
         {
           what: 'a case offered to the operator while the partner keeps the calls waiting',
-          timeoutMs: 2_500,
+          timeoutMs: 4_000,
           intervalMs: 100,
         },
       );
