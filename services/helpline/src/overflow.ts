@@ -37,28 +37,33 @@ const transient = (status: number) => status >= 500 || status === 408 || status 
  */
 export class PartnerHandovers {
   #running: Promise<void> | undefined;
-  #again = false;
+  /** The round that runs after the one running: every caller while one runs shares it. */
+  #next: Promise<void> | undefined;
   #stopped = false;
 
   constructor(private readonly o: PartnerHandoverOptions) {}
 
-  /** Delivers what is due; a call while a round runs runs another after it. Never rejects. */
+  /**
+   * Delivers what is due. A call while a round runs is answered by the round after it, which sees
+   * whatever was written before the call (a rung the tick just recorded). Never rejects.
+   */
   run(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
+    if (this.#next) return this.#next;
     if (this.#running) {
-      this.#again = true;
-      return this.#running;
+      const next = this.#running.then(() => {
+        this.#next = undefined;
+        return this.run();
+      });
+      this.#next = next;
+      return next;
     }
     const round = this.#round()
       .catch((err: unknown) =>
         this.o.logger.warn({ err }, 'partner handovers failed; the next round retries'),
       )
       .finally(() => {
-        if (this.#running === round) this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          void this.run();
-        }
+        this.#running = undefined;
       });
     this.#running = round;
     return round;
@@ -66,17 +71,19 @@ export class PartnerHandovers {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#again = false;
     await this.#running;
+    await this.#next;
   }
 
   async #round(): Promise<void> {
-    const now = new Date(this.o.clock.now());
-    const due = await this.o.store.claimHandovers(now, LEASE_S, BATCH);
-    if (due.length === 0) return;
-    await Promise.all(due.map((h) => this.#deliver(h, now)));
-    this.o.publisher.flushInBackground();
-    if (due.length === BATCH) this.#again = true;
+    for (;;) {
+      const now = new Date(this.o.clock.now());
+      const due = await this.o.store.claimHandovers(now, LEASE_S, BATCH);
+      if (due.length === 0) return;
+      await Promise.all(due.map((h) => this.#deliver(h, now)));
+      this.o.publisher.flushInBackground();
+      if (due.length < BATCH || this.#stopped) return;
+    }
   }
 
   async #deliver(h: Handover, now: Date): Promise<void> {
