@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ManualClock } from '@telecare/platform';
-import { waitFor } from '@telecare/testkit';
+import { spawnService, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 
@@ -184,4 +187,53 @@ describe('the partner centre at the top of the ladder', () => {
       await h.close();
     }
   }, 60_000);
+
+  it('makes a handover a crash cut short: the process killed while the partner had not answered', async () => {
+    const h = await helplineHarness('ovfcrash');
+    const logs = mkdtempSync(path.join(tmpdir(), 'helpline-crash-'));
+    try {
+      // A helpline process as deployed, with a short ladder and a partner that does not answer.
+      const child = await spawnService(
+        'helpline',
+        {
+          ...h.env,
+          ESCALATE_ALL_OPERATORS_S: '1',
+          ESCALATE_SUPERVISOR_S: '1',
+          ESCALATE_OVERFLOW_S: '1',
+          TIMER_TICK_MS: '200',
+          OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/overflow`,
+        },
+        logs,
+      );
+      const before = held.length;
+      const residentId = 'res_ovf_crash';
+      await h.publish(h.alert({ residentId, priority: 1 }));
+      await waitFor(() => held.length > before, { what: 'the call to the partner', timeoutMs: 15_000 });
+      // Killed with the call open: the rung is recorded, the partner never got the case.
+      child.child.kill('SIGKILL');
+      await new Promise((resolve) => child.child.once('exit', resolve));
+
+      // Another instance takes over; the partner is answering again.
+      await h.start(undefined, {
+        ESCALATE_ALL_OPERATORS_S: '1',
+        ESCALATE_SUPERVISOR_S: '1',
+        ESCALATE_OVERFLOW_S: '1',
+        TIMER_TICK_MS: '200',
+        OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(partner.address() as AddressInfo).port}/overflow`,
+      });
+      const id = (await h.caseOf(residentId)).id;
+      await waitFor(() => calls.some((c) => c.caseId === id), {
+        what: 'the handover made by the instance that took over',
+        timeoutMs: 20_000,
+      });
+      const escalated = (await eventsOf(h, id)).filter(
+        (e) => e.kind === 'escalated' && e.data.to === 'overflow',
+      );
+      expect(escalated).toHaveLength(1);
+      expect(calls.filter((c) => c.caseId === id).map((c) => c.key)).toEqual([escalated[0]?.id]);
+    } finally {
+      await h.close();
+      rmSync(logs, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
