@@ -19,6 +19,7 @@ export type HelplineMetrics = {
   readonly streamsRefused: Counter;
   readonly streamSnapshots: Counter;
   readonly timerEvents: Counter<'kind'>;
+  readonly handovers: Counter<'outcome'>;
   readonly logins: Counter<'outcome'>;
   readonly revealsRefused: Counter<'reason'>;
 };
@@ -121,6 +122,12 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
       name: 'helpline_timer_events_total',
       help: 'Case events from timers: offers, expired offers, call-backs due, escalations',
       labelNames: ['kind'] as const,
+      registers,
+    }),
+    handovers: new Counter({
+      name: 'helpline_overflow_handovers_total',
+      help: 'Attempts to hand an unanswered P1 to the partner centre, by outcome (delivered, refused, withdrawn, not-configured, failed: tried again)',
+      labelNames: ['outcome'] as const,
       registers,
     }),
     logins: new Counter({

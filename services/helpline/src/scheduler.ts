@@ -3,6 +3,7 @@ import type { Clock, Logger } from '@telecare/platform';
 import { traceCaseStep } from './case-trace.ts';
 import type { OperatorGoneBounds, Rung } from './core/model.ts';
 import type { HelplineMetrics } from './metrics.ts';
+import type { PartnerHandovers } from './overflow.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
 
@@ -18,10 +19,10 @@ export interface SchedulerOptions {
   readonly offerSeconds: number;
   readonly ladder: readonly Rung[];
   readonly operatorGone: OperatorGoneBounds;
-  readonly overflowUrl: string | undefined;
+  /** Hands the ladder's overflow rungs to the partner centre, outside the tick. */
+  readonly handovers: PartnerHandovers;
 }
 
-const WEBHOOK_TIMEOUT_MS = 3_000;
 const POKE_DEBOUNCE_MS = 50;
 
 /**
@@ -66,6 +67,9 @@ export class Scheduler {
     }
     this.#running = this.#tick()
       .catch((err: unknown) => this.o.logger.warn({ err }, 'timer tick failed; the next one retries'))
+      // Handovers to the partner run beside the ticks, never in them: a partner that does not
+      // answer held every timer (offers included) for its timeout, one case after another.
+      .then(() => void this.o.handovers.run())
       .finally(() => {
         this.#running = undefined;
         if (this.#again) {
@@ -75,7 +79,7 @@ export class Scheduler {
       });
   }
 
-  /** Runs one tick to completion (tests use it to step a manual clock). */
+  /** Runs one tick to completion, and the handovers it made due (tests use it to step a manual clock). */
   async tickNow(): Promise<void> {
     // A pending poke is folded into this tick; a tick in flight finishes first. Registering this
     // one as the running tick keeps pokes from overlapping it (an overlapping dispatch would skip
@@ -90,6 +94,7 @@ export class Scheduler {
     );
     try {
       await tick;
+      await this.o.handovers.run();
     } finally {
       this.#running = undefined;
       if (this.#again) {
@@ -104,6 +109,7 @@ export class Scheduler {
     clearInterval(this.#timer);
     clearTimeout(this.#pokeTimer);
     await this.#running;
+    await this.o.handovers.stop();
   }
 
   async #tick(): Promise<void> {
@@ -130,7 +136,6 @@ export class Scheduler {
         { caseId: e.caseId, step: e.data.step, to: e.data.to, requeuedAt: e.data.requeuedAt },
         'P1 not accepted: escalated',
       );
-      if (e.data.to === 'overflow') await this.#overflow(e, now);
     }
     for (const e of holders)
       if (e.kind === 'operator-gone' || e.kind === 'requeued')
@@ -152,34 +157,5 @@ export class Scheduler {
     const ended = Date.now();
     for (const e of offered)
       if (e.kind === 'offered') await traceCaseStep(this.o.store, e.caseId, 'offer', started, ended);
-  }
-
-  /** POSTs the case to the configured overflow (a partner centre) and records whether it took it. */
-  async #overflow(event: CaseEvent, now: Date): Promise<void> {
-    const url = this.o.overflowUrl;
-    let result: Record<string, unknown>;
-    if (!url) result = { overflowDelivery: 'not configured' };
-    else {
-      try {
-        const stored = await this.o.store.get(event.caseId);
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ case: stored?.case, escalation: event.data }),
-          signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-        });
-        result = { overflowDelivery: response.ok ? 'delivered' : 'refused', status: response.status };
-      } catch (err) {
-        result = { overflowDelivery: 'failed', error: err instanceof Error ? err.message : String(err) };
-      }
-    }
-    await this.o.store.record(
-      event.caseId,
-      'note',
-      { text: `overflow: ${String(result.overflowDelivery)}`, ...result },
-      { id: 'helpline', override: true },
-      now,
-    );
-    this.o.publisher.flushInBackground();
   }
 }

@@ -14,6 +14,7 @@ import { type HelplineConfig, loadHelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
 import { isIngestConsumer, startIngest, totalConcurrency } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
+import { PartnerHandovers } from './overflow.ts';
 import { PeopleStore } from './people.ts';
 import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
@@ -112,7 +113,14 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       goneSeconds: config.HELPLINE_OPERATOR_GONE_S,
       requeueSeconds: config.HELPLINE_OPERATOR_GONE_REQUEUE_S,
     },
-    overflowUrl: config.OVERFLOW_WEBHOOK_URL,
+    handovers: new PartnerHandovers({
+      store,
+      publisher,
+      metrics,
+      clock,
+      logger: logger.child({ component: 'overflow' }),
+      url: config.OVERFLOW_WEBHOOK_URL,
+    }),
   });
   const streams = new LiveStreams({
     feed,

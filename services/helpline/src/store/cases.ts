@@ -13,7 +13,7 @@ import { type AlertContext, decide, decideAlert } from '../core/index.ts';
 import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
 import { OPEN_STATES } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
-import { append, type Db, eventByKey, type StoreContext, stamp } from './context.ts';
+import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
 import { CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
 
 // Cases: the shell around the case core. Each change loads and locks the case, asks the core
@@ -274,6 +274,7 @@ async function command(
   const d = decide(c, cmd, now);
   if (!d.ok) throw refusalError(id, c.state, d);
   await writePatch(ctx, db, id, d.patch, now);
+  await presenceFollows(ctx, db, c, d.patch, now);
   const events = stamp(id, d.events, now);
   await append(ctx, db, events, requestKey);
   return events;

@@ -1,7 +1,7 @@
 import { type CaseEvent, newId } from '@telecare/contracts';
 import type { Pool } from '@telecare/platform';
 import type { QueryResult, QueryResultRow } from 'pg';
-import type { EventDraft } from '../core/model.ts';
+import type { CasePatch, CaseSnapshot, EventDraft } from '../core/model.ts';
 import type { ConsoleStore } from '../presence.ts';
 import { toEvent } from './rows.ts';
 
@@ -18,6 +18,8 @@ export interface Tables {
   readonly outbox: string;
   readonly calls: string;
   readonly users: string;
+  readonly presence: string;
+  readonly handovers: string;
 }
 
 /** What every part of the store shares: the pool, the schema and its tables, who is there. */
@@ -39,6 +41,8 @@ export function tablesOf(schema: string): Tables {
     outbox: q('case_outbox'),
     calls: q('calls'),
     users: q('users'),
+    presence: q('presence'),
+    handovers: q('overflow_handovers'),
   };
 }
 
@@ -92,4 +96,42 @@ export async function eventByKey(
     [caseId, key],
   );
   return rows[0] ? toEvent(rows[0]) : undefined;
+}
+
+/**
+ * Presence follows the accepted case, in the transaction that moves it. The operator it now goes
+ * to is `busy` (an operator's own accept, or a supervisor's reassign of a case being worked); the
+ * operator it leaves by someone else's hand (a supervisor's reassign, hold or resolve, or the case
+ * back in the queue while their console was gone) is `available` again, as after letting it go
+ * themselves, unless they still hold another accepted case. The queue offers nothing to someone
+ * busy, so an operator left `busy` with nothing in hand sat at a free desk while alarms waited.
+ * Only `busy` becomes `available` and only `available` becomes `busy`: a chosen `away` stays.
+ */
+export async function presenceFollows(
+  ctx: StoreContext,
+  db: Db,
+  before: CaseSnapshot,
+  patch: CasePatch,
+  now: Date,
+): Promise<void> {
+  const state = patch.state ?? before.state;
+  const holder = patch.assignedTo !== undefined ? patch.assignedTo : before.assignedTo;
+  const was = before.state === 'accepted' ? before.assignedTo : null;
+  const is = state === 'accepted' ? holder : null;
+  if (was === is) return;
+  if (was)
+    await db.query(
+      `update ${ctx.t.presence} p set status = 'available', since = $2
+        where p.user_id = $1 and p.status = 'busy'
+          and not exists (select 1 from ${ctx.t.cases} c
+            where c.state = 'accepted' and c.assigned_to = $1 and c.id <> $3)`,
+      [was, now, before.id],
+    );
+  if (is)
+    await db.query(
+      `update ${ctx.t.presence} p set status = 'busy', since = $2
+        where p.user_id = $1 and p.status = 'available'
+          and exists (select 1 from ${ctx.t.users} u where u.id = $1 and u.role = 'operator')`,
+      [is, now],
+    );
 }

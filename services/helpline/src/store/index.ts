@@ -4,6 +4,7 @@ import * as calls from './calls.ts';
 import * as cases from './cases.ts';
 import { type StoreContext, tablesOf } from './context.ts';
 import * as figures from './figures.ts';
+import * as handovers from './handovers.ts';
 import * as outbox from './outbox.ts';
 import * as queue from './queue.ts';
 
@@ -21,6 +22,7 @@ export {
   type QueueOverview,
   type TargetFigure,
 } from './figures.ts';
+export type { Handover, HandoverOutcome } from './handovers.ts';
 export type { StoredCase } from './rows.ts';
 
 /** A store function's arguments after the context it shares. */
@@ -65,6 +67,11 @@ export class CaseStore {
   escalate = (...a: Rest<typeof queue.escalate>) => queue.escalate(this.#ctx, ...a);
   missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
   watchHolders = (...a: Rest<typeof queue.watchHolders>) => queue.watchHolders(this.#ctx, ...a);
+
+  // handovers to the partner centre
+  claimHandovers = (...a: Rest<typeof handovers.claimHandovers>) => handovers.claimHandovers(this.#ctx, ...a);
+  settleHandover = (...a: Rest<typeof handovers.settleHandover>) => handovers.settleHandover(this.#ctx, ...a);
+  retryHandover = (...a: Rest<typeof handovers.retryHandover>) => handovers.retryHandover(this.#ctx, ...a);
 
   // figures
   answerStats = (...a: Rest<typeof figures.answerStats>) => figures.answerStats(this.#ctx, ...a);

@@ -10,7 +10,8 @@ import {
   SYSTEM_ACTOR,
 } from '../core/model.ts';
 import { lockSnapshots, readSnapshots, writePatch } from './cases.ts';
-import { append, newEvent, type StoreContext, stamp } from './context.ts';
+import { append, type Db, newEvent, presenceFollows, type StoreContext, stamp } from './context.ts';
+import { addHandovers } from './handovers.ts';
 
 // The queue's timers: offers, their expiry, call-backs, the escalation ladder and the answer targets.
 
@@ -151,6 +152,7 @@ async function decideEach(
   params: unknown[],
   input: Input,
   skipLocked = true,
+  alsoWrite?: (db: Db, events: CaseEvent[]) => Promise<void>,
 ): Promise<CaseEvent[]> {
   const candidates = skipLocked
     ? (await readSnapshots(ctx, ctx.pool, now, where, params)).filter((c) => decide(c, input, now).ok)
@@ -176,8 +178,10 @@ async function decideEach(
       const d = decide(c, input, now);
       if (!d.ok) return [];
       await writePatch(ctx, db, c.id, d.patch, now);
+      await presenceFollows(ctx, db, c, d.patch, now);
       const stamped = stamp(c.id, d.events, now);
       await append(ctx, db, stamped);
+      await alsoWrite?.(db, stamped);
       return stamped;
     });
     events.push(...decided);
@@ -208,6 +212,9 @@ export function escalate(ctx: StoreContext, now: Date, ladder: readonly Rung[]):
     `c.priority = 1 and c.state in ('queued', 'offered') and not c.test_mode and (${due.join(' or ')})`,
     ladder.map((r) => new Date(now.getTime() - r.afterSeconds * 1000)),
     { kind: 'escalation-due', ladder },
+    true,
+    // The partner's rung is a handover to deliver, recorded with the rung: never lost between the two.
+    (db, events) => addHandovers(ctx, db, events, now),
   );
 }
 
