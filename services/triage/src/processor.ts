@@ -201,8 +201,11 @@ export class EventProcessor {
   }
 
   /** The state's save, to go with the timers' index writes, when the rules changed it. */
-  #saving(before: ResidentState, after: ResidentState): ((pipeline: ChainableCommander) => void) | undefined {
-    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, after);
+  #saving(
+    before: ResidentState,
+    after: ResidentState,
+  ): ((pipeline: ChainableCommander) => (answer: unknown) => Promise<void>) | undefined {
+    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, before, after);
   }
 
   /**

@@ -158,8 +158,11 @@ export class TimerStore {
   async apply(
     all: readonly TimerCommand[],
     residentId: string,
-    /** More Redis writes to send with the index's (the resident's state), after them. */
-    also?: (pipeline: ChainableCommander) => void,
+    /**
+     * More Redis writes to send with the index's (the resident's state), after them. It may return
+     * a step that reads the answer of the one command it added, once they are all answered.
+     */
+    also?: (pipeline: ChainableCommander) => ((answer: unknown) => Promise<void>) | undefined,
   ): Promise<void> {
     const commands = all.length === 0 ? [] : lastPerTimer(all);
     if (commands.length === 0 && also === undefined) return;
@@ -180,6 +183,7 @@ export class TimerStore {
       }
     }
     let results: Array<[Error | null, unknown]> | null;
+    let then: ((answer: unknown) => Promise<void>) | undefined;
     try {
       const pipeline = this.#redis.pipeline();
       const partitionKey = this.indexKey(this.#partitionOf(residentId));
@@ -191,7 +195,7 @@ export class TimerStore {
           pipeline.zrem(partitionKey, command.id);
         }
       }
-      also?.(pipeline);
+      then = also?.(pipeline);
       results = await pipeline.exec();
     } catch (err) {
       throw new TransientError("could not write the timers' index or the state", {
@@ -206,6 +210,12 @@ export class TimerStore {
         cause: refused,
         context: { dependency: 'redis' },
       });
+    if (!then) return;
+    try {
+      await then(results?.at(-1)?.[1]);
+    } catch (err) {
+      throw new TransientError('could not save the state', { cause: err, context: { dependency: 'redis' } });
+    }
   }
 
   /**
