@@ -204,7 +204,7 @@ export class EventProcessor {
   #saving(
     before: ResidentState,
     after: ResidentState,
-  ): ((pipeline: ChainableCommander) => (answer: unknown) => Promise<void>) | undefined {
+  ): ((pipeline: ChainableCommander) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
     return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, before, after);
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type ChainableCommander, type Logger, type Redis, TransientError } from '@telecare/platform';
 import {
   decodeState,
@@ -44,6 +44,12 @@ return 1
 `;
 
 const SAVE_COMMAND = 'triageStateSave';
+/**
+ * In a pipeline the script goes by its digest alone (the client's own script command would send its
+ * whole text with every pipeline); a Redis that does not know it yet (restarted, flushed) answers
+ * NOSCRIPT, and the save is sent again by the client's script command, which loads it.
+ */
+const SAVE_SHA = createHash('sha1').update(SAVE).digest('hex');
 /** Stands for a key that is not a list where the list goes (never a token: tokens have a dot). */
 const UNREADABLE = 'unreadable';
 
@@ -206,40 +212,40 @@ export class StateStore {
     pipeline: ChainableCommander,
     before: ResidentState | undefined,
     after: ResidentState,
-  ): (answer: unknown) => Promise<void> {
+  ): (answer: [Error | null, unknown]) => Promise<void> {
     const token = this.#token();
     const from = before === undefined ? undefined : this.#stored.get(before);
     const change =
       from === undefined ? undefined : encodeStateChange(from.layout, before as ResidentState, after);
-    const saving = pipeline as unknown as Saving;
+    const key = this.key(after.residentId);
+    const legacy = this.legacyKey(after.residentId);
+    let args: Array<string | number>;
+    let layout: StoredLayout;
     if (from === undefined || change === undefined) {
       const whole = encodeStateList(after);
-      saving[SAVE_COMMAND](
-        this.key(after.residentId),
-        this.legacyKey(after.residentId),
-        'whole',
+      args = ['whole', token, ...whole.elements];
+      layout = whole.layout;
+    } else {
+      args = [
+        'change',
+        from.token,
         token,
-        ...whole.elements,
-      );
-      return async () => {
-        this.#stored.set(after, { token, layout: whole.layout });
-      };
+        change.head ?? '',
+        change.rhythms ?? '',
+        change.removed.length,
+        ...change.removed,
+        ...change.added,
+      ];
+      layout = change.layout;
     }
-    saving[SAVE_COMMAND](
-      this.key(after.residentId),
-      this.legacyKey(after.residentId),
-      'change',
-      from.token,
-      token,
-      change.head ?? '',
-      change.rhythms ?? '',
-      change.removed.length,
-      ...change.removed,
-      ...change.added,
-    );
-    return async (answer) => {
+    pipeline.evalsha(SAVE_SHA, 2, key, legacy, ...args);
+    return async ([err, answer]) => {
+      if (err !== null) {
+        if (!/NOSCRIPT/.test(err.message)) throw err;
+        answer = await (this.#redis as unknown as Saving)[SAVE_COMMAND](key, legacy, ...args);
+      }
       if (answer === 1) {
-        this.#stored.set(after, { token, layout: change.layout });
+        this.#stored.set(after, { token, layout });
         return;
       }
       this.#log.info({ residentId: after.residentId }, 'resident state not as last saved; written whole');

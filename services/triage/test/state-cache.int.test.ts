@@ -29,7 +29,7 @@ async function saveWhole(store: StateStore, state: ResidentState): Promise<void>
   const pipeline = redis.pipeline();
   const then = store.saveIn(pipeline, undefined, state);
   const replies = await pipeline.exec();
-  await then(replies?.[0]?.[1]);
+  await then(replies?.[0] ?? [null, null]);
 }
 
 /** A state with a mark of who wrote it. */

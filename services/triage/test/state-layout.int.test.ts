@@ -143,9 +143,7 @@ function inRedis(cache: number, counts: { change: number; whole: number }): Keep
       if (queued[0]?.args.includes('change')) counts.change++;
       else counts.whole++;
       const replies = await pipeline.exec();
-      const refused = replies?.find(([err]) => err !== null)?.[0];
-      if (refused) throw refused;
-      await then(replies?.[0]?.[1]);
+      await then(replies?.[0] ?? [null, null]);
       store.remember(after);
     },
     lose: emptyStates,

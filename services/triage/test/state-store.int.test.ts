@@ -56,9 +56,7 @@ async function save(
   for (const command of (pipeline as unknown as { _queue: Array<{ name: string; args: unknown[] }> })._queue)
     sent.push([command.name, ...command.args.map(String)]);
   const replies = await pipeline.exec();
-  const refused = replies?.find(([err]) => err !== null)?.[0];
-  if (refused) throw refused;
-  await then(replies?.[0]?.[1]);
+  await then(replies?.[0] ?? [null, null]);
   return sent;
 }
 
