@@ -378,6 +378,8 @@ export function encodeStateList(state: ResidentState): StoredList {
  * should be written instead: a row that went names a sender the tables do not hold (not one
  * `before` was stored with), the tables grew past their bound, or more rows changed than stay.
  * Both lists are sorted by (at, id), and an event kept in both is the same (at, id) in both.
+ * `before` must be the state as it was stored: one the core was given to update in place (`reuse`)
+ * is no longer that.
  */
 export function encodeStateChange(
   layout: StoredLayout,

@@ -24,6 +24,8 @@ import { StateStore } from '../src/state-store.ts';
  */
 const EVENTS = Number(process.env.STATE_PROOF_EVENTS ?? 8_000);
 const HOMES = Number(process.env.STATE_PROOF_HOMES ?? 40);
+/** Each run of the day: about 4 ms an event on a busy machine, every state read back from Redis. */
+const PROOF_TIMEOUT_MS = Math.max(600_000, EVENTS * 20);
 const ns = uniqueNamespace('statelayout');
 const prefix = `${ns}:`;
 const logger = createLogger('state-layout-test', 'silent');
@@ -255,51 +257,63 @@ describe('the same alerts whichever way the states are kept', () => {
   beforeAll(async () => {
     const memory = inMemory();
     reference = await run(inputs, () => memory);
-  }, 600_000);
+  }, PROOF_TIMEOUT_MS);
 
-  it('with every state saved to Redis as its change and read back before the next input', async () => {
-    await emptyStates();
-    const counts = { change: 0, whole: 0 };
-    const redisKept = inRedis(0, counts);
-    const through = await run(inputs, () => redisKept);
-    expect(through.alerts).toEqual(reference.alerts);
-    expect(through.states).toEqual(reference.states);
-    expect(counts.whole).toBe(reference.states.size);
-    expect(counts.change).toBeGreaterThan(EVENTS / 2);
-    logger.info({ alerts: reference.alerts.length, ...counts }, 'saved as changes');
-    console.log(
-      `${inputs.length} events of ${HOMES} homes: ${reference.alerts.length} alerts, the same; ${counts.change} saves as changes, ${counts.whole} whole`,
-    );
-  }, 600_000);
+  it(
+    'with every state saved to Redis as its change and read back before the next input',
+    async () => {
+      await emptyStates();
+      const counts = { change: 0, whole: 0 };
+      const redisKept = inRedis(0, counts);
+      const through = await run(inputs, () => redisKept);
+      expect(through.alerts).toEqual(reference.alerts);
+      expect(through.states).toEqual(reference.states);
+      expect(counts.whole).toBe(reference.states.size);
+      expect(counts.change).toBeGreaterThan(EVENTS / 2);
+      logger.info({ alerts: reference.alerts.length, ...counts }, 'saved as changes');
+      console.log(
+        `${inputs.length} events of ${HOMES} homes: ${reference.alerts.length} alerts, the same; ${counts.change} saves as changes, ${counts.whole} whole`,
+      );
+    },
+    PROOF_TIMEOUT_MS,
+  );
 
-  it('with the first half stored as the version before stored it', async () => {
-    await emptyStates();
-    const old = asBefore();
-    const counts = { change: 0, whole: 0 };
-    const next = inRedis(0, counts);
-    const half = Math.floor(inputs.length / 2);
-    const through = await run(inputs, (i) => (i < half ? old : next));
-    expect(through.alerts).toEqual(reference.alerts);
-    expect(through.states).toEqual(reference.states);
-    console.log(`version change at ${half}: ${through.alerts.length} alerts, the same`);
-  }, 600_000);
+  it(
+    'with the first half stored as the version before stored it',
+    async () => {
+      await emptyStates();
+      const old = asBefore();
+      const counts = { change: 0, whole: 0 };
+      const next = inRedis(0, counts);
+      const half = Math.floor(inputs.length / 2);
+      const through = await run(inputs, (i) => (i < half ? old : next));
+      expect(through.alerts).toEqual(reference.alerts);
+      expect(through.states).toEqual(reference.states);
+      console.log(`version change at ${half}: ${through.alerts.length} alerts, the same`);
+    },
+    PROOF_TIMEOUT_MS,
+  );
 
-  it('with every state lost part-way: held in memory, it is written whole again; not held, rebuilt as in memory', async () => {
-    const loseAt = [Math.floor(inputs.length * 0.3), Math.floor(inputs.length * 0.45)];
-    await emptyStates();
-    const holding = inRedis(1_000_000, { change: 0, whole: 0 });
-    const held = await run(inputs, () => holding, loseAt);
-    expect(held.alerts).toEqual(reference.alerts);
+  it(
+    'with every state lost part-way: held in memory, it is written whole again; not held, rebuilt as in memory',
+    async () => {
+      const loseAt = [Math.floor(inputs.length * 0.3), Math.floor(inputs.length * 0.45)];
+      await emptyStates();
+      const holding = inRedis(1_000_000, { change: 0, whole: 0 });
+      const held = await run(inputs, () => holding, loseAt);
+      expect(held.alerts).toEqual(reference.alerts);
 
-    const memory = inMemory();
-    const lost = await run(inputs, () => memory, loseAt);
-    await emptyStates();
-    const cold = inRedis(0, { change: 0, whole: 0 });
-    const through = await run(inputs, () => cold, loseAt);
-    expect(through.alerts).toEqual(lost.alerts);
-    expect(through.states).toEqual(lost.states);
-    console.log(
-      `states lost at ${loseAt.join(' and ')}: held ${held.alerts.length} alerts (as none lost), not held ${through.alerts.length} (as in memory)`,
-    );
-  }, 600_000);
+      const memory = inMemory();
+      const lost = await run(inputs, () => memory, loseAt);
+      await emptyStates();
+      const cold = inRedis(0, { change: 0, whole: 0 });
+      const through = await run(inputs, () => cold, loseAt);
+      expect(through.alerts).toEqual(lost.alerts);
+      expect(through.states).toEqual(lost.states);
+      console.log(
+        `states lost at ${loseAt.join(' and ')}: held ${held.alerts.length} alerts (as none lost), not held ${through.alerts.length} (as in memory)`,
+      );
+    },
+    PROOF_TIMEOUT_MS,
+  );
 });
