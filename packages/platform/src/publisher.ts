@@ -63,15 +63,18 @@ export class JetStreamPublisher {
 
   /**
    * Stores `data` on `subject`, deduplicated by `msgID` (the `Nats-Msg-Id` header, set on
-   * `options.headers` when given); resolves with the PubAck once the stream has stored it.
+   * `options.headers` when given); resolves with the PubAck once the stream has stored it. With
+   * `expectStream`, only that stream may store it (`Nats-Expected-Stream`, as `js.publish`'s
+   * `expect.streamName`): another stream on the subject refuses it.
    */
   publish(
     subject: string,
     data: string | Uint8Array,
-    options: { msgID: string; headers?: MsgHdrs },
+    options: { msgID: string; headers?: MsgHdrs; expectStream?: string },
   ): Promise<PubAck> {
     const h = options.headers ?? headers();
     h.set('Nats-Msg-Id', options.msgID);
+    if (options.expectStream !== undefined) h.set('Nats-Expected-Stream', options.expectStream);
     const token = (this.#next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
       // Throws for a message the server would refuse (size, subject): no retry can send it.

@@ -89,6 +89,19 @@ describe('JetStreamPublisher', () => {
     expect(publisher.waiting).toBe(0);
   });
 
+  it('stores only in the stream it expects, when told one', async () => {
+    const stored = await publisher.publish(`${ns}.store.e`, '{"n":2}', {
+      msgID: 'evt_e1',
+      expectStream: stream,
+    });
+    expect(stored).toMatchObject({ stream, duplicate: false });
+    const other = await failure(
+      publisher.publish(`${ns}.store.e`, '{"n":3}', { msgID: 'evt_e2', expectStream: full }),
+    );
+    expect(other).toBeInstanceOf(JetStreamApiError);
+    expect(isPermanentFailure(other)).toBe(false);
+  });
+
   it('times out when no answer comes, and ignores one that comes after', async () => {
     const quick = new JetStreamPublisher(nc, { timeoutMs: 300 });
     // Heard but never answered: no "no responders" either.

@@ -60,4 +60,14 @@ export {
 export { parseRuleSet, RuleSetError, type RuleSetIssue } from './parse.ts';
 export { REASON_PLACEHOLDERS, type ReasonPlaceholder, renderReason, templateIssues } from './reason.ts';
 export { RulesRunner } from './runner.ts';
-export { decodeState, encodeState, StateDecodeError } from './state-codec.ts';
+export {
+  decodeState,
+  decodeStateList,
+  encodeState,
+  encodeStateChange,
+  encodeStateList,
+  StateDecodeError,
+  type StoredChange,
+  type StoredLayout,
+  type StoredList,
+} from './state-codec.ts';

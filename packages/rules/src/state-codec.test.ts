@@ -2,10 +2,19 @@ import type { EventType } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { initialState, type ResidentState, type RuleSet } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
 import { initialRhythm } from './rhythm.ts';
 import { RulesRunner } from './runner.ts';
-import { decodeState, encodeState, StateDecodeError } from './state-codec.ts';
+import {
+  decodeState,
+  decodeStateList,
+  encodeState,
+  encodeStateChange,
+  encodeStateList,
+  StateDecodeError,
+  type StoredLayout,
+} from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 const RESIDENT = 'res_codec0001';
@@ -200,5 +209,188 @@ describe('stored resident state', () => {
     const bad = JSON.parse(encodeState(stateAfter([{ kind: 0, offsetMs: 0, test: false, id: 'x1' }])));
     bad.recent[0][3] = 9;
     expect(() => decodeState(JSON.stringify(bad))).toThrow(/sender/);
+  });
+});
+
+/**
+ * A stored list as Redis keeps it, changed as the shell changes it: the head and rhythms set in
+ * place, each row that went removed by its text (the first found), each new row pushed at the end.
+ */
+class StoredListModel {
+  elements: string[] = [];
+  layout: StoredLayout | undefined;
+  wholeWrites = 0;
+  changes = 0;
+
+  save(before: ResidentState | undefined, after: ResidentState): void {
+    const change = before && this.layout ? encodeStateChange(this.layout, before, after) : undefined;
+    if (!change) {
+      const whole = encodeStateList(after);
+      this.elements = whole.elements;
+      this.layout = whole.layout;
+      this.wholeWrites++;
+      return;
+    }
+    if (change.head !== undefined) this.elements[0] = change.head;
+    if (change.rhythms !== undefined) this.elements[1] = change.rhythms;
+    for (const row of change.removed) {
+      const at = this.elements.indexOf(row, 2);
+      if (at < 0) throw new Error(`row to remove not stored: ${row}`);
+      this.elements.splice(at, 1);
+    }
+    this.elements.push(...change.added);
+    this.layout = change.layout;
+    this.changes++;
+  }
+}
+
+/** A day of one home's events from the specs, in arrival order (`lateMs` delays some), with its timers fired. */
+function throughList(
+  specs: ReadonlyArray<{ kind: number; offsetMs: number; lateMs: number; test: boolean; id: string }>,
+  ruleSet: RuleSet,
+  check: (stored: StoredListModel, state: ResidentState) => void,
+): StoredListModel {
+  const stored = new StoredListModel();
+  let state = initialState(RESIDENT);
+  let saved: ResidentState | undefined;
+  let timers: Timer[] = [];
+  const step = (next: ResidentState) => {
+    if (next === state) return;
+    stored.save(saved, next);
+    const read = decodeStateList(stored.elements);
+    expect(read.state).toEqual(next);
+    check(stored, read.state);
+    // The next step starts from the state read back, as the shell's does after a restart.
+    saved = read.state;
+    stored.layout = read.layout;
+    state = read.state;
+  };
+  const arrivals = [...specs].sort((a, b) => a.offsetMs + a.lateMs - (b.offsetMs + b.lateMs));
+  for (const spec of arrivals) {
+    const now = START + spec.offsetMs + spec.lateMs;
+    for (const timer of [...timers].sort((a, b) => a.dueAt - b.dueAt)) {
+      if (timer.dueAt > now) break;
+      timers = timers.filter((t) => t !== timer);
+      const ticked = evaluate(state, { kind: 'tick', timer, now: timer.dueAt }, ruleSet);
+      timers = applyTimers(timers, ticked.timers);
+      step(ticked.state);
+    }
+    const [type, devicekind, subject, location] = DEVICES[
+      spec.kind % DEVICES.length
+    ] as (typeof DEVICES)[number];
+    const time = new Date(START + spec.offsetMs).toISOString();
+    const event = makeEvent({
+      type,
+      time,
+      subject,
+      devicekind,
+      residentid: RESIDENT,
+      deviceEventId: spec.id,
+      testmode: spec.test,
+      ...(location ? { location } : {}),
+      data:
+        type === 'temperature'
+          ? { celsius: 12.5 + (spec.offsetMs % 20) }
+          : type.startsWith('medication.')
+            ? { doseId: spec.offsetMs % 2 ? 'am' : 'pm' }
+            : {},
+    });
+    const result = evaluate(
+      state,
+      { kind: 'event', event, now, device: { supervisionIntervalS: 3600 } },
+      ruleSet,
+    );
+    timers = applyTimers(timers, result.timers);
+    step(result.state);
+  }
+  return stored;
+}
+
+function applyTimers(timers: Timer[], commands: ReturnType<typeof evaluate>['timers']): Timer[] {
+  let out = timers;
+  for (const command of commands) {
+    const id = command.op === 'set' ? command.timer.id : command.id;
+    out = out.filter((t) => t.id !== id);
+    if (command.op === 'set') out.push(command.timer);
+  }
+  return out;
+}
+
+describe('resident state stored as a list of changes', () => {
+  it('reads back every state after each change, whatever the order the events came in', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            kind: fc.nat(),
+            offsetMs: fc.integer({ min: 0, max: 26 * 3600_000 }),
+            lateMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 600_000 })),
+            test: fc.boolean(),
+            id: fc.stringMatching(/^[a-z0-9]{6,12}$/),
+          }),
+          { maxLength: 150 },
+        ),
+        fc.boolean(),
+        fc.integer({ min: 3, max: 40 }),
+        (specs, declared, keepEvents) => {
+          const base = declared ? AWAY_SET : DEFAULT_RULE_SET;
+          const ruleSet = { ...base, settings: { ...base.settings, keepEvents } };
+          throughList(specs, ruleSet, (stored, state) => {
+            expect(stored.elements.length - 2).toBe(state.recent.length);
+            expect(Object.keys(state)).toEqual(STATE_KEYS);
+            for (const rhythm of Object.values(state.rhythms ?? {}))
+              expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
+          });
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('writes a change, not the whole list, for an event in order once the list is full', () => {
+    const specs = Array.from({ length: 400 }, (_, i) => ({
+      kind: (i * 7) % DEVICES.length,
+      offsetMs: i * 200_000,
+      lateMs: i % 10 === 0 ? 300_000 : 0,
+      test: false,
+      id: `b${i}`,
+    }));
+    let states = 0;
+    let last: ResidentState | undefined;
+    const stored = throughList(specs, DEFAULT_RULE_SET, (_stored, state) => {
+      states++;
+      last = state;
+    });
+    expect(last?.recent.length).toBeGreaterThan(100);
+    expect(stored.wholeWrites).toBe(1);
+    expect(stored.changes).toBe(states - 1);
+    // What a change writes is a small part of the whole.
+    const whole = encodeStateList(last as ResidentState).elements.join('').length;
+    const change = encodeStateChange(stored.layout as StoredLayout, last as ResidentState, {
+      ...(last as ResidentState),
+      seen: [...(last as ResidentState).seen, 'evt_next'],
+      recent: [
+        ...(last as ResidentState).recent.slice(1),
+        { ...(last as ResidentState).recent[0]!, at: 9e15 },
+      ],
+    });
+    expect(change?.removed).toHaveLength(1);
+    expect(change?.added).toHaveLength(1);
+    expect(change?.rhythms).toBeUndefined();
+    expect((change?.head ?? '').length + (change?.added[0] ?? '').length).toBeLessThan(whole / 4);
+  });
+
+  it('writes the whole list when a change would name a sender its tables never held', () => {
+    const state = stateAfter([{ kind: 0, offsetMs: 0, test: false, id: 'one' }]);
+    const { layout } = encodeStateList(initialState(RESIDENT));
+    expect(encodeStateChange(layout, state, { ...state, recent: [] })).toBeUndefined();
+  });
+
+  it('refuses a list that is not a state, saying why', () => {
+    expect(() => decodeStateList([])).toThrow(StateDecodeError);
+    const { elements } = encodeStateList(stateAfter([{ kind: 0, offsetMs: 0, test: false, id: 'x1' }]));
+    expect(() => decodeStateList([elements[0] as string, '{', ...elements.slice(2)])).toThrow(/JSON/);
+    expect(() => decodeStateList([elements[0] as string, 'null', '["a",0,0,9]'])).toThrow(/sender/);
+    expect(() => decodeStateList(['{"v":3}', 'null'])).toThrow(StateDecodeError);
   });
 });

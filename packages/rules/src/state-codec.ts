@@ -1,5 +1,6 @@
 import { type EventType, EventTypeSchema } from '@telecare/contracts';
 import { z } from 'zod';
+import { byTimeThenId } from './kinds/recent.ts';
 import { DeviceSupervision, type RecentEvent, ResidentState, Rhythm, Routine, shapedState } from './model.ts';
 import { shapedRhythm } from './rhythm.ts';
 
@@ -196,4 +197,297 @@ function shapedRhythms(rhythms: Record<string, Rhythm>): Record<string, Rhythm> 
   const shaped: Record<string, Rhythm> = {};
   for (const id in rhythms) shaped[id] = shapedRhythm(rhythms[id] as Rhythm);
   return shaped;
+}
+
+/*
+ * The stored form as a list (version 4): what an event changes is written, not the whole state.
+ *
+ * A resident's `recent` changes with nearly every event, and mostly at its ends: an event in
+ * order is one more row at the end, and once the list is full the oldest row goes. Encoding and
+ * writing the whole state for that cost 130 µs an event for a home whose `recent` is full. Here the
+ * state is a list of strings: `[head, rhythms, ...rows]` (the shell keeps a token of its own in
+ * front). The head holds everything but the rhythms and `recent` (it changes with every event, as
+ * `seen` does: half a kilobyte), the rhythms their own element (a kilobyte, changed by activity only),
+ * and each remembered event is a row of its own, in any order (the reader sorts them). A change is
+ * then the head, the rhythms when they changed, the rows that went and the rows that came.
+ *
+ * A row names its type and sender by index in the head's tables and its time from the head's
+ * `t0`, so it is written once and never changes: a row that goes is found by its text. Between two
+ * writes of the whole list the tables only grow (a new sender or type is added at the end) and
+ * `t0` stays; a writer of the whole list builds them afresh.
+ */
+const LIST_VERSION = 4;
+/** Past this many senders or types in the head, a change writes the whole list (tables afresh). */
+const MAX_TABLE = 64;
+
+const StoredHead = z.object({
+  v: z.literal(LIST_VERSION),
+  residentId: z.string().min(1),
+  t0: z.number(),
+  types: z.array(EventTypeSchema),
+  senders: z.array(Sender),
+  seen: z.array(z.string()),
+  devices: z.record(z.string(), DeviceSupervision),
+  scheduled: z.record(z.string(), z.number()),
+  routines: z.record(z.string(), Routine),
+  forgottenUntil: z.number().optional(),
+  away: ResidentState.shape.away,
+});
+type StoredHead = z.infer<typeof StoredHead>;
+const StoredRhythms = z.record(z.string(), Rhythm).nullable();
+const StoredRows = z.array(StoredRecent);
+
+/** What a writer of changes needs of a stored list: its tables and time base, as stored. */
+export interface StoredLayout {
+  readonly t0: number;
+  readonly types: readonly EventType[];
+  readonly typeIndex: ReadonlyMap<EventType, number>;
+  readonly senders: readonly Sender[];
+  readonly senderIndex: ReadonlyMap<string, number>;
+}
+
+/** The list's elements after the shell's token: the head, the rhythms, then one row per event. */
+export interface StoredList {
+  readonly elements: string[];
+  readonly layout: StoredLayout;
+}
+
+/**
+ * What changed between a state as stored and the next: elements to set (the head, the rhythms;
+ * undefined when unchanged) and rows to remove and to add (by their text), with the layout after.
+ */
+export interface StoredChange {
+  readonly head: string | undefined;
+  readonly rhythms: string | undefined;
+  readonly removed: string[];
+  readonly added: string[];
+  readonly layout: StoredLayout;
+}
+
+/** One sender's key in a layout's index: a location of '' and none differ. */
+const keyOf = (serial: string, kind: string, location: string | null | undefined, test: boolean): string =>
+  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${location == null ? '' : `\u0000${location}`}`;
+
+const senderKey = (entry: RecentEvent): string =>
+  keyOf(entry.serial, entry.deviceKind, entry.location, entry.testMode);
+
+/** A growable copy of a layout's tables, copied only once something is added. */
+class Tables {
+  #layout: StoredLayout;
+  #types: EventType[] | undefined;
+  #typeIndex: Map<EventType, number> | undefined;
+  #senders: Sender[] | undefined;
+  #senderIndex: Map<string, number> | undefined;
+
+  constructor(layout: StoredLayout) {
+    this.#layout = layout;
+  }
+
+  get changed(): boolean {
+    return this.#types !== undefined || this.#senders !== undefined;
+  }
+
+  type(type: EventType, add: boolean): number | undefined {
+    const index = (this.#typeIndex ?? this.#layout.typeIndex).get(type);
+    if (index !== undefined || !add) return index;
+    this.#types ??= [...this.#layout.types];
+    this.#typeIndex ??= new Map(this.#layout.typeIndex);
+    const added = this.#types.push(type) - 1;
+    this.#typeIndex.set(type, added);
+    return added;
+  }
+
+  sender(entry: RecentEvent, add: boolean): number | undefined {
+    const key = senderKey(entry);
+    const index = (this.#senderIndex ?? this.#layout.senderIndex).get(key);
+    if (index !== undefined || !add) return index;
+    this.#senders ??= [...this.#layout.senders];
+    this.#senderIndex ??= new Map(this.#layout.senderIndex);
+    const added =
+      this.#senders.push([entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0]) -
+      1;
+    this.#senderIndex.set(key, added);
+    return added;
+  }
+
+  layout(): StoredLayout {
+    if (!this.changed) return this.#layout;
+    return {
+      t0: this.#layout.t0,
+      types: this.#types ?? this.#layout.types,
+      typeIndex: this.#typeIndex ?? this.#layout.typeIndex,
+      senders: this.#senders ?? this.#layout.senders,
+      senderIndex: this.#senderIndex ?? this.#layout.senderIndex,
+    };
+  }
+}
+
+const EMPTY_LAYOUT: StoredLayout = {
+  t0: 0,
+  types: [],
+  typeIndex: new Map(),
+  senders: [],
+  senderIndex: new Map(),
+};
+
+function rowText(entry: RecentEvent, type: number, sender: number, t0: number): string {
+  const row: StoredRecent =
+    entry.doseId !== undefined
+      ? [packId(entry.id), type, entry.at - t0, sender, entry.celsius ?? null, entry.doseId]
+      : entry.celsius !== undefined
+        ? [packId(entry.id), type, entry.at - t0, sender, entry.celsius]
+        : [packId(entry.id), type, entry.at - t0, sender];
+  return JSON.stringify(row);
+}
+
+function headText(state: ResidentState, layout: StoredLayout): string {
+  const head: StoredHead = {
+    v: LIST_VERSION,
+    residentId: state.residentId,
+    t0: layout.t0,
+    types: layout.types as EventType[],
+    senders: layout.senders as Sender[],
+    seen: state.seen.map(packId),
+    devices: state.devices,
+    scheduled: state.scheduled,
+    routines: state.routines,
+    ...(state.forgottenUntil === undefined ? {} : { forgottenUntil: state.forgottenUntil }),
+    ...(state.away === undefined ? {} : { away: state.away }),
+  };
+  return JSON.stringify(head);
+}
+
+const rhythmsText = (state: ResidentState): string =>
+  state.rhythms === undefined ? 'null' : JSON.stringify(state.rhythms);
+
+/** The whole state as a list, its tables built afresh. */
+export function encodeStateList(state: ResidentState): StoredList {
+  const t0 = state.recent[0]?.at ?? 0;
+  const tables = new Tables({ ...EMPTY_LAYOUT, t0 });
+  const rows: string[] = [];
+  for (const entry of state.recent)
+    rows.push(
+      rowText(entry, tables.type(entry.type, true) as number, tables.sender(entry, true) as number, t0),
+    );
+  const layout = tables.layout();
+  return { elements: [headText(state, layout), rhythmsText(state), ...rows], layout };
+}
+
+/**
+ * The change from `before` (stored with `layout`) to `after`, or undefined when the whole list
+ * should be written instead: a row that went names a sender the tables do not hold (not one
+ * `before` was stored with), the tables grew past their bound, or more rows changed than stay.
+ * Both lists are sorted by (at, id), and an event kept in both is the same (at, id) in both.
+ * `before` must be the state as it was stored: one the core was given to update in place (`reuse`)
+ * is no longer that.
+ */
+export function encodeStateChange(
+  layout: StoredLayout,
+  before: ResidentState,
+  after: ResidentState,
+): StoredChange | undefined {
+  const tables = new Tables(layout);
+  const removed: string[] = [];
+  const added: string[] = [];
+  const old = before.recent;
+  const now = after.recent;
+  if (old !== now) {
+    let i = 0;
+    let j = 0;
+    while (i < old.length || j < now.length) {
+      const a = old[i];
+      const b = now[j];
+      if (a !== undefined && b !== undefined && (a === b || (a.at === b.at && a.id === b.id))) {
+        i++;
+        j++;
+        continue;
+      }
+      const gone = b === undefined || (a !== undefined && byTimeThenId(a, b) < 0);
+      const entry = (gone ? a : b) as RecentEvent;
+      const type = tables.type(entry.type, !gone);
+      const sender = tables.sender(entry, !gone);
+      if (type === undefined || sender === undefined) return undefined;
+      (gone ? removed : added).push(rowText(entry, type, sender, layout.t0));
+      if (gone) i++;
+      else j++;
+    }
+    if (removed.length + added.length > now.length) return undefined;
+  }
+  const next = tables.layout();
+  if (next.types.length > MAX_TABLE || next.senders.length > MAX_TABLE) return undefined;
+  const headChanged =
+    tables.changed ||
+    before.seen !== after.seen ||
+    before.devices !== after.devices ||
+    before.scheduled !== after.scheduled ||
+    before.routines !== after.routines ||
+    before.forgottenUntil !== after.forgottenUntil ||
+    before.away !== after.away;
+  return {
+    head: headChanged ? headText(after, next) : undefined,
+    rhythms: before.rhythms === after.rhythms ? undefined : rhythmsText(after),
+    removed,
+    added,
+    layout: next,
+  };
+}
+
+/** Reads a list `encodeStateList` wrote and changes applied to it (rows in any order). */
+export function decodeStateList(elements: readonly string[]): { state: ResidentState; layout: StoredLayout } {
+  const [headText, rhythmsText, ...rows] = elements;
+  if (headText === undefined || rhythmsText === undefined) throw new StateDecodeError('no head');
+  let json: unknown;
+  let rhythmsJson: unknown;
+  let rowsJson: unknown;
+  try {
+    json = JSON.parse(headText);
+    rhythmsJson = JSON.parse(rhythmsText);
+    rowsJson = JSON.parse(`[${rows.join(',')}]`);
+  } catch (err) {
+    throw new StateDecodeError('not JSON', { cause: err });
+  }
+  const head = StoredHead.safeParse(json);
+  if (!head.success) throw new StateDecodeError(z.prettifyError(head.error));
+  const rhythms = StoredRhythms.safeParse(rhythmsJson);
+  if (!rhythms.success) throw new StateDecodeError(z.prettifyError(rhythms.error));
+  const stored = StoredRows.safeParse(rowsJson);
+  if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
+  const { t0, types, senders } = head.data;
+  const recent: RecentEvent[] = [];
+  for (const [id, t, at, s, celsius, doseId] of stored.data) {
+    const type = types[t];
+    const sender = senders[s];
+    if (type === undefined || sender === undefined)
+      throw new StateDecodeError(`recent event ${id} names a type or sender the state does not list`);
+    const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
+      id: unpackId(id),
+      type,
+      at: t0 + at,
+      serial: sender[0],
+      deviceKind: sender[1],
+      testMode: sender[3] === 1,
+    };
+    if (sender[2] !== null) entry.location = sender[2];
+    if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
+    if (doseId !== undefined) entry.doseId = doseId;
+    recent.push(entry);
+  }
+  recent.sort(byTimeThenId);
+  const typeIndex = new Map<EventType, number>(types.map((type, i) => [type, i]));
+  const senderIndex = new Map<string, number>(
+    senders.map((sender, i) => [keyOf(sender[0], sender[1], sender[2], sender[3] === 1), i]),
+  );
+  const state: ResidentState = {
+    v: 2,
+    residentId: head.data.residentId,
+    recent,
+    seen: head.data.seen.map(unpackId),
+    devices: head.data.devices,
+    scheduled: head.data.scheduled,
+    routines: head.data.routines,
+    forgottenUntil: head.data.forgottenUntil,
+    rhythms: rhythms.data === null ? undefined : shapedRhythms(rhythms.data),
+    away: head.data.away,
+  };
+  return { state, layout: { t0, types, typeIndex, senders, senderIndex } };
 }

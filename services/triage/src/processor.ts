@@ -12,7 +12,7 @@ import {
   headers,
   injectTrace,
   inSpan,
-  type JetStreamClient,
+  type JetStreamPublisher,
   KeyedLock,
   type Logger,
   type MessageContext,
@@ -66,7 +66,7 @@ export function readEvent(data: Uint8Array): { event: TelecareEvent } | { refusa
  * moment hands the event back for redelivery; nothing is acked before it is durable.
  */
 export class EventProcessor {
-  readonly #js: JetStreamClient;
+  readonly #publisher: JetStreamPublisher;
   readonly #names: Names;
   readonly #store: StateStore;
   #rules: RuleSet;
@@ -85,7 +85,8 @@ export class EventProcessor {
   readonly #areaCaughtUpKey: string;
 
   constructor(deps: {
-    js: JetStreamClient;
+    /** Alerts' acknowledged publishes, answered on the publisher's one reply subscription. */
+    publisher: JetStreamPublisher;
     names: Names;
     store: StateStore;
     timers: TimerStore;
@@ -101,7 +102,7 @@ export class EventProcessor {
     this.#timers = deps.timers;
     this.#device = deps.device ?? (async () => undefined);
     this.#away = deps.away ?? (() => undefined);
-    this.#js = deps.js;
+    this.#publisher = deps.publisher;
     this.#names = deps.names;
     this.#store = deps.store;
     this.#rules = deps.ruleSet;
@@ -200,8 +201,11 @@ export class EventProcessor {
   }
 
   /** The state's save, to go with the timers' index writes, when the rules changed it. */
-  #saving(before: ResidentState, after: ResidentState): ((pipeline: ChainableCommander) => void) | undefined {
-    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, after);
+  #saving(
+    before: ResidentState,
+    after: ResidentState,
+  ): ((pipeline: ChainableCommander) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
+    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, before, after);
   }
 
   /**
@@ -374,10 +378,10 @@ export class EventProcessor {
     const h = headers();
     injectTrace(h, traceparent);
     try {
-      const ack = await this.#js.publish(
+      const ack = await this.#publisher.publish(
         this.#names.subjects.alert(alert.priority, alert.residentId),
         JSON.stringify(alert),
-        { msgID: alert.id, headers: h, expect: { streamName: this.#names.streams.alerts } },
+        { msgID: alert.id, headers: h, expectStream: this.#names.streams.alerts },
       );
       if (ack.duplicate) {
         this.#metrics.alertsDeduplicated.inc();

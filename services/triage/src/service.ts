@@ -6,6 +6,7 @@ import {
   createBucket,
   type DefinedService,
   defineService,
+  JetStreamPublisher,
   type Logger,
   lastValues,
   openDeviceMapMirror,
@@ -153,8 +154,11 @@ async function wireTriage(
     loaded: (from) => metrics.stateLoads.inc({ from }),
   });
   registerStatesHeld(registry, () => store.held);
+  // Closed after the lanes stopped (closers run in reverse): their last alerts still get answers.
+  const publisher = new JetStreamPublisher(nc);
+  lifecycle.add('publisher', () => publisher.close());
   const processor = new EventProcessor({
-    js,
+    publisher,
     names: n,
     timers,
     device,

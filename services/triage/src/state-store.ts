@@ -1,11 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { type ChainableCommander, type Logger, type Redis, TransientError } from '@telecare/platform';
-import { decodeState, encodeState, type ResidentState, StateDecodeError } from '@telecare/rules';
+import {
+  decodeState,
+  decodeStateList,
+  encodeStateChange,
+  encodeStateList,
+  type ResidentState,
+  StateDecodeError,
+  type StoredLayout,
+} from '@telecare/rules';
 import type { LaneWork } from './leases.ts';
 
 /**
- * Resident state in Redis, one JSON value per resident in the rules' compact stored form
- * (`encodeState`; a state stored whole by an earlier version still reads). It is a cache: anything unreadable is
- * dropped and rebuilt (deterministic alert ids keep a rebuild from raising anything twice).
+ * One resident's save, as one script so that it is whole. `KEYS[1]` the state's list,
+ * `KEYS[2]` where an earlier version kept the state (one JSON value), removed by a whole write.
+ * - `whole token ...elements`: the list replaced by the token and the elements.
+ * - `change expected token head rhythms n ...removed ...added`: only when the list starts with
+ *   `expected` (it is the list this change was made from: not lost, not written by anyone else),
+ *   the token and the head and rhythms set (an empty one is unchanged), the `n` rows removed by
+ *   their text and the rest pushed. Answers 0, having changed nothing, when it is not.
+ */
+const SAVE = `
+local key = KEYS[1]
+local function push(from)
+  for i = from, #ARGV, 1000 do
+    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+if ARGV[1] == 'whole' then
+  redis.call('DEL', key, KEYS[2])
+  push(2)
+  return 1
+end
+local top = redis.pcall('LINDEX', key, 0)
+if type(top) ~= 'string' or top ~= ARGV[2] then return 0 end
+redis.call('LSET', key, 0, ARGV[3])
+if ARGV[4] ~= '' then redis.call('LSET', key, 1, ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('LSET', key, 2, ARGV[5]) end
+local removed = tonumber(ARGV[6])
+for i = 7, 6 + removed do redis.call('LREM', key, 1, ARGV[i]) end
+push(7 + removed)
+return 1
+`;
+
+const SAVE_COMMAND = 'triageStateSave';
+/**
+ * In a pipeline the script goes by its digest alone (the client's own script command would send its
+ * whole text with every pipeline); a Redis that does not know it yet (restarted, flushed) answers
+ * NOSCRIPT, and the save is sent again by the client's script command, which loads it.
+ */
+const SAVE_SHA = createHash('sha1').update(SAVE).digest('hex');
+/** Stands for a key that is not a list where the list goes (never a token: tokens have a dot). */
+const UNREADABLE = 'unreadable';
+
+type Saving = {
+  [SAVE_COMMAND](key: string, legacy: string, ...args: Array<string | number>): unknown;
+};
+
+/** What this instance knows of a state it read or saved: the list's token and layout as stored. */
+interface Stored {
+  readonly token: string;
+  readonly layout: StoredLayout;
+}
+
+/**
+ * Resident state in Redis, one list per resident (`encodeStateList`): a token, the head (all but
+ * the rhythms and the recent events), the rhythms, and a row per recent event. An event's save
+ * writes what changed (`encodeStateChange`): the head, the rhythms when they changed, the rows
+ * that went and came, in one script that applies it only to the very list it was made from
+ * (the token each save sets); any other list (lost, emptied, written by another instance, or a
+ * state read from the layout before) is written whole instead. A state stored by an earlier version
+ * (one JSON value under `legacyKey`) still reads, and the first save moves it to the list.
+ * It is a cache: anything unreadable is dropped and rebuilt (deterministic alert ids keep a rebuild
+ * from raising anything twice).
  */
 export class StateStore {
   readonly #redis: Redis;
@@ -20,6 +87,11 @@ export class StateStore {
   readonly #capacity: number;
 
   readonly #loaded: (from: 'memory' | 'redis' | 'none') => void;
+  /** Per state object read or saved: its list as stored (a state that is not here is written whole). */
+  readonly #stored = new WeakMap<ResidentState, Stored>();
+  /** Tokens: this instance's own prefix and a count. */
+  readonly #tokenPrefix = `${randomBytes(6).toString('base64url')}.`;
+  #tokens = 0;
 
   constructor(
     redis: Redis,
@@ -29,6 +101,7 @@ export class StateStore {
   ) {
     this.#redis = redis;
     this.#prefix = `${redisPrefix}triage:state:`;
+    redis.defineCommand(SAVE_COMMAND, { numberOfKeys: 2, lua: SAVE });
     this.#log = logger.child({ component: 'state-store' });
     this.#capacity = options.cache ?? 0;
     this.#loaded = options.loaded ?? (() => undefined);
@@ -63,7 +136,13 @@ export class StateStore {
     this.#held.clear();
   }
 
+  /** The resident's state: a list. */
   key(residentId: string): string {
+    return `${this.#prefix}v4:${residentId}`;
+  }
+
+  /** Where an earlier version kept the resident's state, as one JSON value. */
+  legacyKey(residentId: string): string {
     return `${this.#prefix}${residentId}`;
   }
 
@@ -74,21 +153,42 @@ export class StateStore {
       this.#loaded('memory');
       return held;
     }
-    let raw: string | null;
+    let list: string[];
+    let legacy: string | null;
     try {
-      raw = await this.#redis.get(this.key(residentId));
+      const replies = await this.#redis
+        .pipeline()
+        .lrange(this.key(residentId), 0, -1)
+        .get(this.legacyKey(residentId))
+        .exec();
+      const [[listErr, listValue] = [null, []], [legacyErr] = [null]] = replies ?? [];
+      // A key of another type where the list goes is as unreadable as a list that is not a state.
+      const unreadable = listErr !== null && /WRONGTYPE/.test(listErr.message);
+      const refused = (unreadable ? null : listErr) ?? legacyErr;
+      if (refused) throw refused;
+      list = unreadable ? [UNREADABLE] : ((listValue as string[] | undefined) ?? []);
+      legacy = (replies?.[1]?.[1] as string | null | undefined) ?? null;
     } catch (err) {
       throw new TransientError('could not load resident state', {
         cause: err,
         context: { dependency: 'redis', residentId },
       });
     }
-    if (raw === null) {
+    if (list.length === 0 && legacy === null) {
       this.#loaded('none');
       return undefined;
     }
     try {
-      const state = decodeState(raw);
+      let state: ResidentState;
+      if (list[0] === UNREADABLE) throw new StateDecodeError('not a list');
+      if (list.length > 0) {
+        const read = decodeStateList(list.slice(1));
+        state = read.state;
+        this.#stored.set(state, { token: list[0] as string, layout: read.layout });
+      } else {
+        // Stored by the version before: read, and written whole (as a list) by its next save.
+        state = decodeState(legacy as string);
+      }
       if (state.residentId === residentId) {
         this.remember(state);
         this.#loaded('redis');
@@ -102,9 +202,72 @@ export class StateStore {
     return undefined;
   }
 
-  /** Adds the state's save to a pipeline of other writes (sent, and its failure read, by its owner). */
-  saveIn(pipeline: ChainableCommander, state: ResidentState): void {
-    pipeline.set(this.key(state.residentId), encodeState(state));
+  /**
+   * Adds the save of `after` to a pipeline of other writes (sent, and its failure read, by its
+   * owner), as the change from `before` when `before` is a state this store read or saved, and
+   * whole otherwise. The owner hands the returned step the script's answer once the pipeline has
+   * run: when the list was not the one the change was made from, the step writes it whole.
+   */
+  saveIn(
+    pipeline: ChainableCommander,
+    before: ResidentState | undefined,
+    after: ResidentState,
+  ): (answer: [Error | null, unknown]) => Promise<void> {
+    const token = this.#token();
+    const from = before === undefined ? undefined : this.#stored.get(before);
+    const change =
+      from === undefined ? undefined : encodeStateChange(from.layout, before as ResidentState, after);
+    const key = this.key(after.residentId);
+    const legacy = this.legacyKey(after.residentId);
+    let args: Array<string | number>;
+    let layout: StoredLayout;
+    if (from === undefined || change === undefined) {
+      const whole = encodeStateList(after);
+      args = ['whole', token, ...whole.elements];
+      layout = whole.layout;
+    } else {
+      args = [
+        'change',
+        from.token,
+        token,
+        change.head ?? '',
+        change.rhythms ?? '',
+        change.removed.length,
+        ...change.removed,
+        ...change.added,
+      ];
+      layout = change.layout;
+    }
+    pipeline.evalsha(SAVE_SHA, 2, key, legacy, ...args);
+    return async ([err, answer]) => {
+      if (err !== null) {
+        if (!/NOSCRIPT/.test(err.message)) throw err;
+        answer = await (this.#redis as unknown as Saving)[SAVE_COMMAND](key, legacy, ...args);
+      }
+      if (answer === 1) {
+        this.#stored.set(after, { token, layout });
+        return;
+      }
+      this.#log.info({ residentId: after.residentId }, 'resident state not as last saved; written whole');
+      await this.#writeWhole(after);
+    };
+  }
+
+  async #writeWhole(state: ResidentState): Promise<void> {
+    const token = this.#token();
+    const whole = encodeStateList(state);
+    await (this.#redis as unknown as Saving)[SAVE_COMMAND](
+      this.key(state.residentId),
+      this.legacyKey(state.residentId),
+      'whole',
+      token,
+      ...whole.elements,
+    );
+    this.#stored.set(state, { token, layout: whole.layout });
+  }
+
+  #token(): string {
+    return this.#tokenPrefix + (this.#tokens++).toString(36);
   }
 
   /** A value of the shell's own (an area's state), under the namespace prefix. */

@@ -158,8 +158,12 @@ export class TimerStore {
   async apply(
     all: readonly TimerCommand[],
     residentId: string,
-    /** More Redis writes to send with the index's (the resident's state), after them. */
-    also?: (pipeline: ChainableCommander) => void,
+    /**
+     * More Redis writes to send with the index's (the resident's state), after them. It may return
+     * a step that reads the answer of the one command it added (its failure too), once the others
+     * are all answered.
+     */
+    also?: (pipeline: ChainableCommander) => ((answer: [Error | null, unknown]) => Promise<void>) | undefined,
   ): Promise<void> {
     const commands = all.length === 0 ? [] : lastPerTimer(all);
     if (commands.length === 0 && also === undefined) return;
@@ -180,6 +184,7 @@ export class TimerStore {
       }
     }
     let results: Array<[Error | null, unknown]> | null;
+    let then: ((answer: [Error | null, unknown]) => Promise<void>) | undefined;
     try {
       const pipeline = this.#redis.pipeline();
       const partitionKey = this.indexKey(this.#partitionOf(residentId));
@@ -191,7 +196,7 @@ export class TimerStore {
           pipeline.zrem(partitionKey, command.id);
         }
       }
-      also?.(pipeline);
+      then = also?.(pipeline);
       results = await pipeline.exec();
     } catch (err) {
       throw new TransientError("could not write the timers' index or the state", {
@@ -200,12 +205,19 @@ export class TimerStore {
       });
     }
     // A pipeline answers each command on its own: one refused (out of memory, say) is a failure too.
-    const refused = results?.find(([err]) => err !== null)?.[0];
+    const own = then === undefined ? results : results?.slice(0, -1);
+    const refused = own?.find(([err]) => err !== null)?.[0];
     if (refused)
       throw new TransientError("could not write the timers' index or the state", {
         cause: refused,
         context: { dependency: 'redis' },
       });
+    if (!then) return;
+    try {
+      await then(results?.at(-1) ?? [new Error('no answer'), null]);
+    } catch (err) {
+      throw new TransientError('could not save the state', { cause: err, context: { dependency: 'redis' } });
+    }
   }
 
   /**

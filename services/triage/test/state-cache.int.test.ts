@@ -1,5 +1,5 @@
 import { createLogger, createRedis, type Redis } from '@telecare/platform';
-import { encodeState, initialState, type ResidentState } from '@telecare/rules';
+import { initialState, type ResidentState } from '@telecare/rules';
 import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LaneWork } from '../src/leases.ts';
@@ -23,6 +23,14 @@ afterAll(async () => {
   redis?.disconnect();
   await cleanupNamespace(ns);
 });
+
+/** Saves `state` whole, as another instance would. */
+async function saveWhole(store: StateStore, state: ResidentState): Promise<void> {
+  const pipeline = redis.pipeline();
+  const then = store.saveIn(pipeline, undefined, state);
+  const replies = await pipeline.exec();
+  await then(replies?.[0] ?? [null, null]);
+}
 
 /** A state with a mark of who wrote it. */
 const written = (residentId: string, by: number): ResidentState => ({
@@ -48,12 +56,12 @@ function lanes(told: string[]): LaneWork {
 describe('the resident states held in memory', () => {
   it('answers from memory while this instance writes, and reads Redis again once a lease changes hands', async () => {
     const store = new StateStore(redis, prefix, logger, { cache: 10 });
-    const key = store.key('res_cache1');
-    await redis.set(key, encodeState(written('res_cache1', 1)));
+    const other = new StateStore(redis, prefix, logger);
+    await saveWhole(other, written('res_cache1', 1));
     expect((await store.load('res_cache1'))?.scheduled.by).toBe(1);
 
     // Another instance writes while this one still holds the copy: the copy answers.
-    await redis.set(key, encodeState(written('res_cache1', 2)));
+    await saveWhole(other, written('res_cache1', 2));
     expect((await store.load('res_cache1'))?.scheduled.by).toBe(1);
 
     const told: string[] = [];
@@ -67,7 +75,7 @@ describe('the resident states held in memory', () => {
       await step();
       expect(store.held).toBe(0);
       const by = Number(told.length + 10);
-      await redis.set(key, encodeState(written('res_cache1', by)));
+      await saveWhole(other, written('res_cache1', by));
       expect((await store.load('res_cache1'))?.scheduled.by).toBe(by);
     }
     expect(told).toEqual(['start partition.0', 'stop partition.0', 'abandon partition.0']);
@@ -77,7 +85,7 @@ describe('the resident states held in memory', () => {
     const store = new StateStore(redis, prefix, logger, { cache: 2 });
     for (const id of ['res_lru1', 'res_lru2', 'res_lru3']) store.remember(written(id, 1));
     expect(store.held).toBe(2);
-    await redis.set(store.key('res_lru1'), encodeState(written('res_lru1', 5)));
+    await saveWhole(new StateStore(redis, prefix, logger), written('res_lru1', 5));
     expect((await store.load('res_lru1'))?.scheduled.by).toBe(5);
     store.forget('res_lru1');
     expect(store.held).toBe(1);

@@ -4,6 +4,8 @@ import { names } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
+  ensureStreams,
+  headers,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -161,5 +163,55 @@ describe('triage when Redis goes away', () => {
     await waitFor(async () => (await fetch(`${triage.url}/readyz`)).status === 200, { what: 'ready again' });
     // The fall, raised again once its state could be saved, has the same alert id: still one.
     expect(await readAlerts(jsm, n)).toHaveLength(3);
+  });
+});
+
+describe('triage when ALERTS cannot store an alert', () => {
+  it('leaves the event unacknowledged, retries it, and stores the alert once, with its trace, when ALERTS is back', async () => {
+    await drained(jsm, n, PARTITIONS);
+    await jsm.streams.delete(n.streams.alerts);
+    const retriesBefore = metricValue(
+      await scrape(triage.url),
+      /^triage_retries_total\{[^}]*dependency="nats"/,
+    );
+    const press = makeEvent({
+      residentId: 'res_fault_alerts',
+      type: 'pendant.pressed',
+      deviceEventId: 'fault-000004',
+      partitions: PARTITIONS,
+    });
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const h = headers();
+    h.set('traceparent', traceparent);
+    await js.publish(n.subjects.event(press.partition, press.type), JSON.stringify(press), {
+      msgID: press.id,
+      headers: h,
+    });
+    await waitFor(
+      async () =>
+        metricValue(await scrape(triage.url), /^triage_retries_total\{[^}]*dependency="nats"/) >
+        retriesBefore + 1,
+      { what: 'triage to retry while ALERTS is missing', timeoutMs: 20_000 },
+    );
+    // Nothing acknowledged that is not stored: the press waits in its lane.
+    const pending = await jsm.consumers.info(n.streams.events, 'triage-p0');
+    expect(pending.num_ack_pending + pending.num_pending).toBe(1);
+
+    await ensureStreams(jsm, n, ['alerts']);
+    const stored = await waitFor(
+      async () => {
+        const all = await readAlerts(jsm, n);
+        return all.length === 1 && all;
+      },
+      { what: 'the press to alert once ALERTS is back', timeoutMs: 20_000 },
+    );
+    expect(stored[0]?.alert.evidence).toEqual([press.id]);
+    expect(stored[0]?.msgId).toBe(stored[0]?.alert.id);
+    await drained(jsm, n, PARTITIONS);
+    expect(await readAlerts(jsm, n)).toHaveLength(1);
+    const message = await jsm.streams.getMessage(n.streams.alerts, {
+      last_by_subj: stored[0]?.subject ?? '',
+    });
+    expect(message?.header.get('traceparent')).toBe(traceparent);
   });
 });

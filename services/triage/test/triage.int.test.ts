@@ -11,7 +11,7 @@ import {
   type NatsConnection,
   type Redis,
 } from '@telecare/platform';
-import { decodeState } from '@telecare/rules';
+import type { ResidentState } from '@telecare/rules';
 import {
   cleanupNamespace,
   openBucket,
@@ -22,6 +22,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
+import { StateStore } from '../src/state-store.ts';
 import {
   makeEvent as buildEvent,
   metricValue,
@@ -52,6 +53,13 @@ const makeEvent = (spec: Omit<Parameters<typeof buildEvent>[0], 'partitions'>) =
 const publishEvent = (event: TelecareEvent, msgID?: string) => publish(js, n, event, msgID);
 const alerts = () => readAlerts(jsm, n);
 const drained = () => waitDrained(jsm, n, PARTITIONS);
+const stateKey = (residentId: string) => new StateStore(redis, n.redisPrefix, logger).key(residentId);
+/** A resident's state as Redis holds it (read by a store that holds nothing in memory). */
+async function storedState(residentId: string): Promise<ResidentState> {
+  const state = await new StateStore(redis, n.redisPrefix, logger).load(residentId);
+  if (!state) throw new Error(`no state stored for ${residentId}`);
+  return state;
+}
 
 const start = () => startTriage(config, { logger, clock });
 const restart = async () => {
@@ -127,12 +135,12 @@ describe('triage against real NATS and Redis', () => {
 
     // Redis is only a cache: without it the core raises the same alert id, and ALERTS collapses it.
     // The copy triage holds in memory is dropped too, as at a restart or a lease handover.
-    expect(await redis.del(`${n.redisPrefix}triage:state:res_alpha`)).toBe(1);
+    expect(await redis.del(stateKey('res_alpha'))).toBe(1);
     await restart();
     await publishEvent(press, `${press.id}-after-cache-loss`);
     await drained();
     expect(await alerts()).toHaveLength(1);
-    expect(await redis.exists(`${n.redisPrefix}triage:state:res_alpha`)).toBe(1);
+    expect(await redis.exists(stateKey('res_alpha'))).toBe(1);
   });
 
   it('records a heartbeat in the resident state and raises nothing', async () => {
@@ -140,7 +148,7 @@ describe('triage against real NATS and Redis', () => {
     await publishEvent(beat);
     await drained();
     expect(await alerts()).toHaveLength(1);
-    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_alpha`)) ?? '{}');
+    const state = await storedState('res_alpha');
     expect(state.recent.map((seen) => seen.id)).toContain(beat.id);
   });
 
@@ -190,7 +198,7 @@ describe('triage against real NATS and Redis', () => {
     await drained();
     await publishEvent(back);
     await drained();
-    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_away`)) ?? '{}');
+    const state = await storedState('res_away');
     expect(state.away).toEqual({ id: 'awy_int0001', out: true, back: T0 - 60_000 });
   });
 
@@ -227,7 +235,7 @@ describe('triage against real NATS and Redis', () => {
     });
     triage = await start();
     await drained();
-    const state = decodeState((await redis.get(`${n.redisPrefix}triage:state:res_away2`)) ?? '{}');
+    const state = await storedState('res_away2');
     expect(state.away).toEqual({ id: 'awy_int0002', out: true });
   });
 
