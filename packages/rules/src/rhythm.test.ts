@@ -598,5 +598,6 @@ describe('a rhythm given up to the core (reuse) is learned in place', () => {
       ),
       { numRuns: 25 },
     );
-  });
+    // Twenty-five runs of up to ten days, each event evaluated twice: seconds on a busy machine.
+  }, 30_000);
 });
