@@ -261,6 +261,16 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
+  if (envelope.encrypted) {
+    // The header is in clear: anyone can put another account there, and many installers give every
+    // panel one key. Where the encrypted data names its account, that must be the header's, or a
+    // recorded frame could be sent again as another home's.
+    const named = dataAccountOf(content.data);
+    if (named !== undefined && !sameAccount(named, entry.account)) {
+      return refuse('bad-frame', `the encrypted data names another account than ${entry.account}`, entry);
+    }
+  }
+
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
   // content alone (the same bytes are always a copy).
@@ -356,6 +366,23 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
   return ack(events, unmapped.length ? { unmapped } : {});
+}
+
+/** The account at the head of data (`#ACCT|`, `#ACCT` alone, or `ACCT|`), if it names one. */
+const DATA_ACCOUNT = /^(?:#([0-9A-Fa-f]{3,16})(?:\||$)|([0-9A-Fa-f]{3,16})\|)/;
+
+function dataAccountOf(data: string): string | undefined {
+  const m = DATA_ACCOUNT.exec(data);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/**
+ * Whether the data's account may stand for the header's: the same, leading zeros aside (a Pima
+ * writes `#00AAAA` under `#AAAA`), or all zeros (a SATEL writes `#0000` whatever its account).
+ */
+function sameAccount(named: string, header: string): boolean {
+  const bare = (account: string) => account.toUpperCase().replace(/^0+/, '');
+  return bare(named) === '' || bare(named) === bare(header);
 }
 
 function duh(
