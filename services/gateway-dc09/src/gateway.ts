@@ -32,6 +32,8 @@ export const SERVICE = 'gateway-dc09';
  * pipelines without reading its replies slows itself and nobody else.
  */
 const MAX_QUEUED_FRAMES = 16;
+/** At most one log line this often about refusals past the dead-letter budget, with their count. */
+const DROPPED_LOG_EVERY_MS = 10_000;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
@@ -118,6 +120,10 @@ export class Dc09Gateway {
   readonly #occurrences: Occurrences;
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
+  /** One bucket for every source together: dead letters of refusals (see `DC09_DEAD_LETTER_BURST`). */
+  readonly #deadLetterBudget: PerSourceRate;
+  #dropped = 0;
+  #droppedLoggedAt = -Infinity;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -149,6 +155,8 @@ export class Dc09Gateway {
     frameDeadlineMs: number;
     maxConnectionsPerSource: number;
     nak: { burst: number; perMinute: number };
+    /** Dead letters of refusals (NAK, UDP non-frames) from all sources together (default: no bound). */
+    deadLetters?: { burst: number; perMinute: number };
     keyless: 'refuse' | 'allow';
     /** How long a transient failure is retried before the frame is left unanswered. */
     retryMs: number;
@@ -175,6 +183,10 @@ export class Dc09Gateway {
     this.#occurrences = new Occurrences(deps.resendGapMs);
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
+    this.#deadLetterBudget = new PerSourceRate(
+      deps.deadLetters?.burst ?? Number.POSITIVE_INFINITY,
+      deps.deadLetters?.perMinute ?? 0,
+    );
     this.#log = deps.logger.child({ component: 'receiver' });
     // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
     // panel that shuts down its side) still hears the replies to what it sent; the connection is
@@ -493,6 +505,17 @@ export class Dc09Gateway {
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
         return 'silent';
       }
+      if (outcome.reply === 'NAK' && !this.#deadLetterBudget.take('all', performance.now())) {
+        // Many addresses refused at once: answered as before (each within its own NAK budget), but
+        // what they sent is counted, not written down one by one.
+        this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
+        this.#droppedDeadLetter();
+        if (transport === 'udp' && outcome.notAFrame) {
+          this.#metrics.silenced.inc({ reason: 'not-a-frame', transport });
+          return 'silent';
+        }
+        return outcome;
+      }
       const detail = unit.oversized
         ? `${outcome.refusal.detail} (truncated; no CR within the limit)`
         : outcome.refusal.detail;
@@ -522,6 +545,19 @@ export class Dc09Gateway {
       }
     }
     return outcome;
+  }
+
+  #droppedDeadLetter(): void {
+    this.#metrics.deadLettersDropped.inc();
+    this.#dropped++;
+    const now = performance.now();
+    if (now - this.#droppedLoggedAt < DROPPED_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { dropped: this.#dropped },
+      'refusals past the dead-letter budget of all sources: answered and counted, not dead-lettered',
+    );
+    this.#droppedLoggedAt = now;
+    this.#dropped = 0;
   }
 
   /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */
