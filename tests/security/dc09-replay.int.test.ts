@@ -7,7 +7,13 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '@telecare/gateway-dc09';
-import { connectNats, createLogger, ManualClock, type NatsConnection } from '@telecare/platform';
+import {
+  connectNats,
+  createLogger,
+  ManualClock,
+  type NatsConnection,
+  streamConfigs,
+} from '@telecare/platform';
 import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +31,13 @@ const logger = createLogger('dc09-replay-test', process.env.TEST_LOG_LEVEL ?? 's
 /** One installer's key, given to both panels. */
 const KEY = '000102030405060708090A0B0C0D0E0F';
 const clock = new ManualClock(Date.UTC(2026, 11, 4, 12, 0, 0));
+/**
+ * EVENTS' duplicate window here: 2 s instead of 10 min, so that a replay after it can be tried at
+ * once. The gateway keeps a stream it finds.
+ */
+const DUPLICATE_WINDOW_S = 2;
+/** A timestamp window wider than EVENTS' duplicate window, as an operator may set (up to 3600 s). */
+const WINDOW_BEHIND_S = 3600;
 
 let nc: NatsConnection;
 let gateway: GatewayDc09Handle;
@@ -85,10 +98,18 @@ async function storedEvents(): Promise<TelecareEvent[]> {
 
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-replay-test', logger });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ ...streamConfigs(n).events, duplicate_window: DUPLICATE_WINDOW_S * 1e9 });
   const accounts = await openDc09Accounts(nc, n);
   for (const account of ['5E11', '5E12']) await accounts.put(account, JSON.stringify(entry(account)));
   gateway = await startGatewayDc09(
-    loadGatewayDc09Config(serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0' })),
+    loadGatewayDc09Config(
+      serviceEnv(ns, {
+        GATEWAY_DC09_PORT: '0',
+        DC09_PORT: '0',
+        DC09_WINDOW_BEHIND_S: String(WINDOW_BEHIND_S),
+      }),
+    ),
     { logger, clock },
   );
 });
@@ -114,5 +135,42 @@ describe('recorded encrypted DC-09 frames', () => {
     const events = await storedEvents();
     expect(events.filter((e) => e.subject === 'REPLAY-5E11' && e.type === 'pendant.pressed')).toHaveLength(1);
     expect(events.filter((e) => e.subject === 'REPLAY-5E12')).toEqual([]);
+  });
+
+  it('a press sent again byte for byte, inside the timestamp window but after the duplicate window, is ACKed and not stored again', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 8,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '008' }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+    expect(await send(press)).toBe('ACK');
+    await new Promise((resolve) => setTimeout(resolve, (DUPLICATE_WINDOW_S + 1) * 1000));
+    clock.advance(15 * 60_000);
+    // Inside the window: answered as its sender would be, had our first ACK been lost.
+    expect(await send(press)).toBe('ACK');
+    // Another frame of the account between: still the same recording.
+    expect(
+      await send(
+        encodeDc09Message({
+          type: 'NULL',
+          seq: 9,
+          account: '5E11',
+          events: [],
+          at: new Date(clock.now()),
+          key: dialerKey(KEY, 'hex'),
+        }),
+      ),
+    ).toBe('ACK');
+    expect(await send(press)).toBe('ACK');
+    const stored = (await storedEvents()).filter((e) => e.subject === 'REPLAY-5E11');
+    expect(stored.filter((e) => e.type === 'pendant.pressed' && e.data.zone === '008')).toHaveLength(1);
+    // One heartbeat for the press and one for the poll: the copies keep no supervision alive.
+    const heartbeats = stored.filter((e) => e.type === 'heartbeat' && Date.parse(e.receivedat) >= start);
+    expect(heartbeats).toHaveLength(2);
   });
 });
