@@ -21,7 +21,7 @@ import type { Dc09Accounts } from './accounts.ts';
 import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
-import { Occurrences } from './occurrences.ts';
+import { Occurrences, StoredFrames } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
 
@@ -118,6 +118,7 @@ export class Dc09Gateway {
   readonly #maxPendingOutput: number;
   readonly #keyless: 'refuse' | 'allow';
   readonly #occurrences: Occurrences;
+  readonly #storedFrames = new StoredFrames();
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
   /** One bucket for every source together: dead letters of refusals (see `DC09_DEAD_LETTER_BURST`). */
@@ -484,6 +485,7 @@ export class Dc09Gateway {
       partitions: this.#partitions,
       keyless: this.#keyless,
       occurrences: this.#occurrences,
+      stored: this.#storedFrames,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -496,6 +498,9 @@ export class Dc09Gateway {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
     await this.#store(outcome.events, outcome.serial);
+    // Only once stored: a frame whose store is retried is not yet a copy of anything.
+    if (outcome.remember) this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime());
+    if (outcome.copy) this.#metrics.duplicates.inc();
     this.#observe(outcome, now);
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Occurrences } from './occurrences.ts';
+import { Occurrences, StoredFrames } from './occurrences.ts';
 
 describe('Occurrences of a message without a timestamp', () => {
   it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
@@ -35,5 +35,22 @@ describe('Occurrences of a message without a timestamp', () => {
     const o = new Occurrences(120_000);
     expect(o.of('1234', 'press', 10_000, 9_000)).toBe(9_000);
     expect(o.of('1234', 'press', 40_000, 39_000)).toBe(9_000);
+  });
+});
+
+describe('StoredFrames', () => {
+  it('knows a frame until its time has passed, and forgets the oldest past its bound', () => {
+    const stored = new StoredFrames(2);
+    stored.add('a', 1_000, 0);
+    expect(stored.has('a', 1_000)).toBe(true);
+    expect(stored.has('a', 1_001)).toBe(false);
+    expect(stored.size).toBe(0);
+    stored.add('b', 5_000, 0);
+    stored.add('c', 5_000, 0);
+    stored.add('d', 5_000, 0);
+    expect([stored.has('b', 0), stored.has('c', 0), stored.has('d', 0)]).toEqual([false, true, true]);
+    // Expired ones at the front go as a new one comes.
+    stored.add('e', 9_000, 6_000);
+    expect(stored.size).toBe(1);
   });
 });

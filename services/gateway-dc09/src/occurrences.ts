@@ -43,3 +43,46 @@ export class Occurrences {
     return this.#last.size;
   }
 }
+
+/**
+ * Timestamped frames already stored, each remembered until its timestamp leaves the window (after
+ * that the window refuses it anyway). The same frame again — the same message and the same
+ * timestamp, however padded — is a copy: a sender stamps each attempt anew, so only a recording,
+ * or the network, sends one twice. It is ACKed as the first was and nothing is stored again: not
+ * its events, which JetStream would take as new once EVENTS' duplicate window (10 min) has passed
+ * while the timestamp window (up to an hour) still admits them, and not a heartbeat, which would
+ * keep a silent account looking alive. Per gateway instance, at most `max` frames.
+ */
+export class StoredFrames {
+  readonly #until = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max = 100_000) {
+    this.#max = max;
+  }
+
+  /** Whether `key` was stored and its timestamp is still inside the window at `now`. */
+  has(key: string, now: number): boolean {
+    const until = this.#until.get(key);
+    if (until === undefined) return false;
+    if (until >= now) return true;
+    this.#until.delete(key);
+    return false;
+  }
+
+  /** Remembers `key` until `until`; forgets the frames whose time has passed (and the oldest past `max`). */
+  add(key: string, until: number, now: number): void {
+    this.#until.delete(key);
+    this.#until.set(key, until);
+    // Frames come roughly in their timestamps' order, so the expired ones are at the front.
+    for (const [old, at] of this.#until) {
+      if (at >= now && this.#until.size <= this.#max) break;
+      this.#until.delete(old);
+    }
+  }
+
+  /** Frames remembered. */
+  get size(): number {
+    return this.#until.size;
+  }
+}

@@ -28,7 +28,7 @@ import {
   readEnvelope,
 } from './frame.ts';
 import { mapEvent, unmappedDetail } from './mapping.ts';
-import type { Occurrences } from './occurrences.ts';
+import type { Occurrences, StoredFrames } from './occurrences.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
 /**
@@ -67,6 +67,10 @@ export interface Interpretation {
   readonly poll?: boolean;
   /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
   readonly unmapped?: readonly string[];
+  /** A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored. */
+  readonly copy?: boolean;
+  /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
+  readonly remember?: { readonly key: string; readonly until: number };
 }
 
 export interface InterpretContext {
@@ -88,6 +92,8 @@ export interface InterpretContext {
    * the frame's content alone, and the same content again is always a copy.
    */
   readonly occurrences?: Occurrences;
+  /** Timestamped frames already stored: the same frame again is a copy, ACKed and not stored. */
+  readonly stored?: StoredFrames;
 }
 
 const nak = (
@@ -271,6 +277,25 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
+  // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
+  // stamps each attempt anew): answered as the first was, nothing stored (`StoredFrames`).
+  const remember = content.timestamp
+    ? {
+        key: `${entry.account}\u001f${digestOf(envelope, content.canonical)}`,
+        until: content.timestamp.getTime() + ctx.window.behindMs,
+      }
+    : undefined;
+  if (remember && ctx.stored?.has(remember.key, now.getTime())) {
+    return {
+      reply: 'ACK',
+      replyFrame: ackFrame(envelope, now, key),
+      events: [],
+      account: entry.account,
+      serial: entry.serial,
+      copy: true,
+    };
+  }
+
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
   // content alone (the same bytes are always a copy).
@@ -317,6 +342,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     events: withHeartbeat(events),
     account: entry.account,
     serial: entry.serial,
+    ...(remember ? { remember } : {}),
     ...extra,
   });
 
