@@ -279,9 +279,10 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
 
   // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
   // stamps each attempt anew): answered as the first was, nothing stored (`StoredFrames`).
+  const canonical = digestOf(envelope, content.canonical);
   const remember = content.timestamp
     ? {
-        key: `${entry.account}\u001f${digestOf(envelope, content.canonical)}`,
+        key: `${entry.account}\u001f${canonical}`,
         until: content.timestamp.getTime() + ctx.window.behindMs,
       }
     : undefined;
@@ -299,7 +300,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
   // content alone (the same bytes are always a copy).
-  let digest = digestOf(envelope, content.canonical);
+  let digest = canonical;
   const occurrence = () => {
     if (ctx.occurrences === undefined) return;
     const message = digestOf(envelope, content.message);
