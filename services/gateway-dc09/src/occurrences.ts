@@ -53,9 +53,13 @@ export class Occurrences {
  * while the timestamp window (up to an hour) still admits them, and not a heartbeat, which would
  * keep a silent account looking alive. Per gateway instance, at most `max` frames.
  */
+/** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
+const SWEEP_EVERY = 1024;
+
 export class StoredFrames {
   readonly #until = new Map<string, number>();
   readonly #max: number;
+  #adds = 0;
 
   constructor(max = 100_000) {
     this.#max = max;
@@ -70,13 +74,23 @@ export class StoredFrames {
     return false;
   }
 
-  /** Remembers `key` until `until`; forgets the frames whose time has passed (and the oldest past `max`). */
+  /**
+   * Remembers `key` until `until`. The frames whose time has passed are forgotten in a sweep every
+   * so many frames, not at each (a Map walked from its front after deletions there costs the
+   * deleted entries too); past `max`, the oldest go, down to nine tenths of it.
+   */
   add(key: string, until: number, now: number): void {
-    this.#until.delete(key);
     this.#until.set(key, until);
-    // Frames come roughly in their timestamps' order, so the expired ones are at the front.
+    if (++this.#adds % SWEEP_EVERY !== 0 && this.#until.size <= this.#max) return;
+    // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
     for (const [old, at] of this.#until) {
-      if (at >= now && this.#until.size <= this.#max) break;
+      if (at >= now) break;
+      this.#until.delete(old);
+    }
+    if (this.#until.size <= this.#max) return;
+    const keep = Math.floor(this.#max * 0.9);
+    for (const old of this.#until.keys()) {
+      if (this.#until.size <= keep) break;
       this.#until.delete(old);
     }
   }
