@@ -220,8 +220,13 @@ describe('a shared group on the static configuration (password file and ACL)', (
 
   afterAll(async () => {
     for (const client of clients) await client.endAsync(true).catch(() => undefined);
-    child?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    // Mosquitto writes its persistence file as it stops: the folder is removed once it has exited.
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     await cleanupNamespace(ns);
   });
 
