@@ -217,7 +217,7 @@ describe('DC-09 accounts and answers', () => {
       { length: FLOOD_SOURCES },
       (_, i) => `127.0.${10 + (i >> 8)}.${(i % 250) + 1}`,
     );
-    const answered = await Promise.all(sources.map((source) => udpExchange(frame, 1_500, source)));
+    const answered = await Promise.all(sources.map((source) => udpExchange(frame, 3_000, source)));
     expect(answered.filter((replies) => replies.length === 1)).toHaveLength(FLOOD_SOURCES);
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(n.streams.deadletter);
