@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { type Dc09AccountEntry, names } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
@@ -26,6 +27,10 @@ const n = names(ns);
 const logger = createLogger('dc09-security-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const KEY = '000102030405060708090A0B0C0D0E0F';
 const NAK_BURST = 5;
+/** Dead letters of refusals from any address at once (the tests before the flood spend a few). */
+const DEAD_LETTER_BURST = 40;
+/** Addresses the flood comes from: one frame each, well inside each one's NAK budget. */
+const FLOOD_SOURCES = 120;
 const clock = new ManualClock(Date.UTC(2026, 10, 22, 12, 0, 0));
 
 let nc: NatsConnection;
@@ -64,12 +69,12 @@ function tcpExchange(bytes: Buffer[], ms: number, localAddress = '127.0.0.1'): P
   });
 }
 
-function udpExchange(datagram: Buffer, ms: number): Promise<Buffer[]> {
+function udpExchange(datagram: Buffer, ms: number, localAddress = '127.0.0.5'): Promise<Buffer[]> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');
     const replies: Buffer[] = [];
     socket.on('message', (msg) => replies.push(msg));
-    socket.bind(0, '127.0.0.5', () => {
+    socket.bind(0, localAddress, () => {
       socket.send(datagram, gateway.dc09.udpPort, '127.0.0.1');
       setTimeout(() => socket.close(() => resolve(replies)), ms);
     });
@@ -107,6 +112,8 @@ beforeAll(async () => {
         DC09_PORT: '0',
         DC09_NAK_BURST: String(NAK_BURST),
         DC09_NAK_PER_MINUTE: '1',
+        DC09_DEAD_LETTER_BURST: String(DEAD_LETTER_BURST),
+        DC09_DEAD_LETTERS_PER_MINUTE: '1',
       }),
     ),
     { logger, clock },
@@ -201,4 +208,37 @@ describe('DC-09 accounts and answers', () => {
     const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
     expect(metrics).toMatch(/gateway_dc09_silenced_total\{[^}]*reason="nak-rate"[^}]*\} (\d+)/);
   });
+
+  it(`refusals from ${FLOOD_SOURCES} addresses, one each: every one NAKed, but the dead-letter stream takes a bounded share`, async () => {
+    // UDP source addresses cost nothing to vary (or to forge): the per-address NAK budget alone
+    // would let such a flood write a dead letter for every datagram, as fast as we could store them.
+    const frame = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E98', events: [] });
+    const sources = Array.from(
+      { length: FLOOD_SOURCES },
+      (_, i) => `127.0.${10 + (i >> 8)}.${(i % 250) + 1}`,
+    );
+    const answered = await Promise.all(sources.map((source) => udpExchange(frame, 3_000, source)));
+    expect(answered.filter((replies) => replies.length === 1)).toHaveLength(FLOOD_SOURCES);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(n.streams.deadletter);
+    const fromFlood = await countDeadLetters(sources);
+    expect(info.state.messages).toBeLessThanOrEqual(DEAD_LETTER_BURST + 2);
+    expect(fromFlood).toBeLessThan(FLOOD_SOURCES / 2);
+    const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+    expect(metrics).toMatch(/gateway_dc09_dead_letters_dropped_total\{[^}]*\} [1-9]\d*/);
+  });
 });
+
+/** Dead letters whose origin is one of `sources`. */
+async function countDeadLetters(sources: string[]): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(n.streams.deadletter);
+  const from = new Set(sources);
+  let count = 0;
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.deadletter, { seq }).catch(() => null);
+    const origin = m ? String((m.json() as { origin?: string }).origin ?? '') : '';
+    if (from.has(origin.split(':')[1] ?? '')) count++;
+  }
+  return count;
+}

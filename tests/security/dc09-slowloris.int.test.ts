@@ -139,6 +139,35 @@ describe('DC-09 slowloris', () => {
     expect(await closedWithin(socket, (IDLE_S + 3) * 1000)).toBe(true);
   });
 
+  it('a NUL flood (64 KiB every 100 ms, no LF) is closed by the idle timeout; after an LF, by the frame deadline', async () => {
+    const flood = (opening: string) =>
+      new Promise<Socket>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort, localAddress: ATTACKER });
+        attackers.add(socket);
+        socket.on('error', () => undefined);
+        socket.once('connect', () => {
+          if (opening) socket.write(opening);
+          const nuls = Buffer.alloc(64 * 1024);
+          const timer = setInterval(() => {
+            if (!socket.destroyed) socket.write(nuls);
+          }, 100);
+          timers.push(timer);
+          socket.once('close', () => {
+            clearInterval(timer);
+            attackers.delete(socket);
+          });
+          resolve(socket);
+        });
+      });
+    const replies: Buffer[] = [];
+    const [bare, opened] = await Promise.all([flood(''), flood('\n')]);
+    bare.on('data', (chunk) => replies.push(chunk));
+    // The LF opens a frame: the NULs after it fill it past the limit (one NAK), the rest is dropped.
+    expect(await closedWithin(opened, (FRAME_DEADLINE_S + 3) * 1000)).toBe(true);
+    expect(await closedWithin(bare, (IDLE_S + 3) * 1000)).toBe(true);
+    expect(replies).toEqual([]);
+  });
+
   it(`${ATTACK_CONNECTIONS} slow connections from one address: a genuine panel's pendant press is still ACKed`, async () => {
     attack(ATTACK_CONNECTIONS);
     // Let the attack reach its peak before the panel calls.

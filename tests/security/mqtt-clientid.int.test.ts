@@ -281,9 +281,14 @@ describe('client-id binding in the static configuration (password file and ACL)'
     await waitFor(() => listening(port), { what: 'the static-config Mosquitto to listen' });
   });
 
-  afterAll(() => {
-    child?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+  afterAll(async () => {
+    // Mosquitto writes its persistence file as it stops: the folder is removed once it has exited.
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('a device logging in under another device’s or the gateway’s client id does not take over its session', async () => {

@@ -53,6 +53,14 @@ export const gatewayDc09Env = {
   DC09_NAK_BURST: z.coerce.number().int().min(1).default(20),
   DC09_NAK_PER_MINUTE: z.coerce.number().min(0).default(30),
   /**
+   * Dead letters of refusals from every source address together (NAKs and UDP datagrams that are
+   * not frames): a burst, then this many per minute. Addresses are free to vary (or, over UDP, to
+   * forge), so the per-address NAK budget alone would let a flood write a dead letter per datagram.
+   * Past it a refusal is still counted and answered within its address's NAK budget.
+   */
+  DC09_DEAD_LETTER_BURST: z.coerce.number().int().min(1).default(200),
+  DC09_DEAD_LETTERS_PER_MINUTE: z.coerce.number().min(0).default(120),
+  /**
    * `refuse`: an account with no key is answered as an unknown account is (NAK), so plain frames
    * cannot speak for it and nobody can tell which accounts exist. `allow` is for development only.
    */

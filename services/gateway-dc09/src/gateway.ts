@@ -21,7 +21,7 @@ import type { Dc09Accounts } from './accounts.ts';
 import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
-import { Occurrences } from './occurrences.ts';
+import { Occurrences, StoredFrames } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
 
@@ -32,6 +32,8 @@ export const SERVICE = 'gateway-dc09';
  * pipelines without reading its replies slows itself and nobody else.
  */
 const MAX_QUEUED_FRAMES = 16;
+/** At most one log line this often about refusals past the dead-letter budget, with their count. */
+const DROPPED_LOG_EVERY_MS = 10_000;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
@@ -116,8 +118,13 @@ export class Dc09Gateway {
   readonly #maxPendingOutput: number;
   readonly #keyless: 'refuse' | 'allow';
   readonly #occurrences: Occurrences;
+  readonly #storedFrames = new StoredFrames();
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
+  /** One bucket for every source together: dead letters of refusals (see `DC09_DEAD_LETTER_BURST`). */
+  readonly #deadLetterBudget: PerSourceRate;
+  #dropped = 0;
+  #droppedLoggedAt = -Infinity;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -149,6 +156,8 @@ export class Dc09Gateway {
     frameDeadlineMs: number;
     maxConnectionsPerSource: number;
     nak: { burst: number; perMinute: number };
+    /** Dead letters of refusals (NAK, UDP non-frames) from all sources together (default: no bound). */
+    deadLetters?: { burst: number; perMinute: number };
     keyless: 'refuse' | 'allow';
     /** How long a transient failure is retried before the frame is left unanswered. */
     retryMs: number;
@@ -175,6 +184,10 @@ export class Dc09Gateway {
     this.#occurrences = new Occurrences(deps.resendGapMs);
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
+    this.#deadLetterBudget = new PerSourceRate(
+      deps.deadLetters?.burst ?? Number.POSITIVE_INFINITY,
+      deps.deadLetters?.perMinute ?? 0,
+    );
     this.#log = deps.logger.child({ component: 'receiver' });
     // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
     // panel that shuts down its side) still hears the replies to what it sent; the connection is
@@ -472,6 +485,7 @@ export class Dc09Gateway {
       partitions: this.#partitions,
       keyless: this.#keyless,
       occurrences: this.#occurrences,
+      stored: this.#storedFrames,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -484,6 +498,9 @@ export class Dc09Gateway {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
     await this.#store(outcome.events, outcome.serial);
+    // Only once stored: a frame whose store is retried is not yet a copy of anything.
+    if (outcome.remember) this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime());
+    if (outcome.copy) this.#metrics.duplicates.inc();
     this.#observe(outcome, now);
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
@@ -492,6 +509,17 @@ export class Dc09Gateway {
         this.#metrics.silenced.inc({ reason: 'nak-rate', transport });
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
         return 'silent';
+      }
+      if (outcome.reply === 'NAK' && !this.#deadLetterBudget.take('all', performance.now())) {
+        // Many addresses refused at once: answered as before (each within its own NAK budget), but
+        // what they sent is counted, not written down one by one.
+        this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
+        this.#droppedDeadLetter();
+        if (transport === 'udp' && outcome.notAFrame) {
+          this.#metrics.silenced.inc({ reason: 'not-a-frame', transport });
+          return 'silent';
+        }
+        return outcome;
       }
       const detail = unit.oversized
         ? `${outcome.refusal.detail} (truncated; no CR within the limit)`
@@ -522,6 +550,19 @@ export class Dc09Gateway {
       }
     }
     return outcome;
+  }
+
+  #droppedDeadLetter(): void {
+    this.#metrics.deadLettersDropped.inc();
+    this.#dropped++;
+    const now = performance.now();
+    if (now - this.#droppedLoggedAt < DROPPED_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { dropped: this.#dropped },
+      'refusals past the dead-letter budget of all sources: answered and counted, not dead-lettered',
+    );
+    this.#droppedLoggedAt = now;
+    this.#dropped = 0;
   }
 
   /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */

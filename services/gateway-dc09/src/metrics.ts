@@ -8,6 +8,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly closedConnections: Counter<'reason'>;
   readonly outputPaused: Counter;
   readonly silenced: Counter<'reason' | 'transport'>;
+  readonly deadLettersDropped: Counter;
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
@@ -50,6 +51,11 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     outputPaused: new Counter({
       name: 'gateway_dc09_output_paused_total',
       help: 'Times a TCP connection was paused because its sender left DC09_MAX_PENDING_OUTPUT_BYTES of replies unread',
+      registers: [registry],
+    }),
+    deadLettersDropped: new Counter({
+      name: 'gateway_dc09_dead_letters_dropped_total',
+      help: 'Refusals (NAK, UDP non-frames) past the dead-letter budget of every source together: counted and answered as before, not dead-lettered or logged one by one',
       registers: [registry],
     }),
     silenced: new Counter({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Occurrences } from './occurrences.ts';
+import { Occurrences, StoredFrames } from './occurrences.ts';
 
 describe('Occurrences of a message without a timestamp', () => {
   it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
@@ -35,5 +35,29 @@ describe('Occurrences of a message without a timestamp', () => {
     const o = new Occurrences(120_000);
     expect(o.of('1234', 'press', 10_000, 9_000)).toBe(9_000);
     expect(o.of('1234', 'press', 40_000, 39_000)).toBe(9_000);
+  });
+});
+
+describe('StoredFrames', () => {
+  it('knows a frame until its time has passed', () => {
+    const stored = new StoredFrames();
+    stored.add('a', 1_000, 0);
+    expect(stored.has('a', 1_000)).toBe(true);
+    expect(stored.has('a', 1_001)).toBe(false);
+    expect(stored.size).toBe(0);
+  });
+
+  it('forgets the frames whose time has passed in a sweep, and the oldest past its bound', () => {
+    const stored = new StoredFrames(100);
+    for (let i = 0; i < 1024; i++) stored.add(`old-${i}`, 1_000, 0);
+    // Past the bound: the oldest went, down to nine tenths of it.
+    expect(stored.size).toBeLessThanOrEqual(100);
+    expect(stored.has('old-1023', 0)).toBe(true);
+    expect(stored.has('old-0', 0)).toBe(false);
+    // A sweep after their time forgets them all.
+    const fresh = new StoredFrames();
+    for (let i = 0; i < 1023; i++) fresh.add(`k-${i}`, 1_000, 0);
+    fresh.add('late', 9_000, 5_000);
+    expect(fresh.size).toBe(1);
   });
 });

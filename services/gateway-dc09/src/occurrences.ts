@@ -43,3 +43,60 @@ export class Occurrences {
     return this.#last.size;
   }
 }
+
+/**
+ * Timestamped frames already stored, each remembered until its timestamp leaves the window (after
+ * that the window refuses it anyway). The same frame again — the same message and the same
+ * timestamp, however padded — is a copy: a sender stamps each attempt anew, so only a recording,
+ * or the network, sends one twice. It is ACKed as the first was and nothing is stored again: not
+ * its events, which JetStream would take as new once EVENTS' duplicate window (10 min) has passed
+ * while the timestamp window (up to an hour) still admits them, and not a heartbeat, which would
+ * keep a silent account looking alive. Per gateway instance, at most `max` frames.
+ */
+/** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
+const SWEEP_EVERY = 1024;
+
+export class StoredFrames {
+  readonly #until = new Map<string, number>();
+  readonly #max: number;
+  #adds = 0;
+
+  constructor(max = 100_000) {
+    this.#max = max;
+  }
+
+  /** Whether `key` was stored and its timestamp is still inside the window at `now`. */
+  has(key: string, now: number): boolean {
+    const until = this.#until.get(key);
+    if (until === undefined) return false;
+    if (until >= now) return true;
+    this.#until.delete(key);
+    return false;
+  }
+
+  /**
+   * Remembers `key` until `until`. The frames whose time has passed are forgotten in a sweep every
+   * so many frames, not at each (a Map walked from its front after deletions there costs the
+   * deleted entries too); past `max`, the oldest go, down to nine tenths of it.
+   */
+  add(key: string, until: number, now: number): void {
+    this.#until.set(key, until);
+    if (++this.#adds % SWEEP_EVERY !== 0 && this.#until.size <= this.#max) return;
+    // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
+    for (const [old, at] of this.#until) {
+      if (at >= now) break;
+      this.#until.delete(old);
+    }
+    if (this.#until.size <= this.#max) return;
+    const keep = Math.floor(this.#max * 0.9);
+    for (const old of this.#until.keys()) {
+      if (this.#until.size <= keep) break;
+      this.#until.delete(old);
+    }
+  }
+
+  /** Frames remembered. */
+  get size(): number {
+    return this.#until.size;
+  }
+}

@@ -28,7 +28,7 @@ import {
   readEnvelope,
 } from './frame.ts';
 import { mapEvent, unmappedDetail } from './mapping.ts';
-import type { Occurrences } from './occurrences.ts';
+import type { Occurrences, StoredFrames } from './occurrences.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
 /**
@@ -67,6 +67,10 @@ export interface Interpretation {
   readonly poll?: boolean;
   /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
   readonly unmapped?: readonly string[];
+  /** A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored. */
+  readonly copy?: boolean;
+  /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
+  readonly remember?: { readonly key: string; readonly until: number };
 }
 
 export interface InterpretContext {
@@ -88,6 +92,8 @@ export interface InterpretContext {
    * the frame's content alone, and the same content again is always a copy.
    */
   readonly occurrences?: Occurrences;
+  /** Timestamped frames already stored: the same frame again is a copy, ACKed and not stored. */
+  readonly stored?: StoredFrames;
 }
 
 const nak = (
@@ -261,10 +267,40 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     }
   }
 
+  if (envelope.encrypted) {
+    // The header is in clear: anyone can put another account there, and many installers give every
+    // panel one key. Where the encrypted data names its account, that must be the header's, or a
+    // recorded frame could be sent again as another home's.
+    const named = dataAccountOf(content.data);
+    if (named !== undefined && !sameAccount(named, entry.account)) {
+      return refuse('bad-frame', `the encrypted data names another account than ${entry.account}`, entry);
+    }
+  }
+
+  // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
+  // stamps each attempt anew): answered as the first was, nothing stored (`StoredFrames`).
+  const canonical = digestOf(envelope, content.canonical);
+  const remember = content.timestamp
+    ? {
+        key: `${entry.account}\u001f${canonical}`,
+        until: content.timestamp.getTime() + ctx.window.behindMs,
+      }
+    : undefined;
+  if (remember && ctx.stored?.has(remember.key, now.getTime())) {
+    return {
+      reply: 'ACK',
+      replyFrame: ackFrame(envelope, now, key),
+      events: [],
+      account: entry.account,
+      serial: entry.serial,
+      copy: true,
+    };
+  }
+
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
   // content alone (the same bytes are always a copy).
-  let digest = digestOf(envelope, content.canonical);
+  let digest = canonical;
   const occurrence = () => {
     if (ctx.occurrences === undefined) return;
     const message = digestOf(envelope, content.message);
@@ -307,6 +343,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     events: withHeartbeat(events),
     account: entry.account,
     serial: entry.serial,
+    ...(remember ? { remember } : {}),
     ...extra,
   });
 
@@ -356,6 +393,23 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
   return ack(events, unmapped.length ? { unmapped } : {});
+}
+
+/** The account at the head of data (`#ACCT|`, `#ACCT` alone, or `ACCT|`), if it names one. */
+const DATA_ACCOUNT = /^(?:#([0-9A-Fa-f]{3,16})(?:\||$)|([0-9A-Fa-f]{3,16})\|)/;
+
+function dataAccountOf(data: string): string | undefined {
+  const m = DATA_ACCOUNT.exec(data);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/**
+ * Whether the data's account may stand for the header's: the same, leading zeros aside (a Pima
+ * writes `#00AAAA` under `#AAAA`), or all zeros (a SATEL writes `#0000` whatever its account).
+ */
+function sameAccount(named: string, header: string): boolean {
+  const bare = (account: string) => account.toUpperCase().replace(/^0+/, '');
+  return bare(named) === '' || bare(named) === bare(header);
 }
 
 function duh(

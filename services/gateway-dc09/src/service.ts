@@ -63,6 +63,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     frameDeadlineMs: config.DC09_FRAME_DEADLINE_S * 1000,
     maxConnectionsPerSource: config.DC09_MAX_CONNECTIONS_PER_SOURCE,
     nak: { burst: config.DC09_NAK_BURST, perMinute: config.DC09_NAK_PER_MINUTE },
+    deadLetters: { burst: config.DC09_DEAD_LETTER_BURST, perMinute: config.DC09_DEAD_LETTERS_PER_MINUTE },
     keyless: config.DC09_KEYLESS,
     retryMs: config.DC09_RETRY_S * 1000,
     resendGapMs: config.DC09_RESEND_GAP_S * 1000,

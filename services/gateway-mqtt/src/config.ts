@@ -17,7 +17,9 @@ export const gatewayMqttEnv = {
    * Several gateways splitting the devices' messages between them: each subscribes to the events
    * and status topics as a member of this MQTT v5 shared subscription group
    * (`$share/<group>/<topic>`), and the broker hands each message to one member. Every member
-   * needs an MQTT_CLIENT_ID of its own. Unset: the gateway alone takes every message.
+   * needs an MQTT_CLIENT_ID of its own, and the broker must check subscriptions (the dynamic-security
+   * one; the static ACL file lets any device join the group): a member with a login refuses to start
+   * on a broker that does not. Unset: the gateway alone takes every message.
    */
   GATEWAY_MQTT_SHARED_GROUP: z
     .string()

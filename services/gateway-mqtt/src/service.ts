@@ -3,6 +3,7 @@ import {
   type DefinedService,
   defineService,
   JetStreamPublisher,
+  type MqttClient,
   MqttSessionWatch,
   type ServiceContext,
   type ServiceHandle,
@@ -91,6 +92,9 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   // Closed after the gateway drained, so the acks it published still go out (end waits for them).
   lifecycle.add('mqtt', () => mqtt.endAsync());
   lifecycle.add('gateway', () => gateway.drain());
+  if (config.GATEWAY_MQTT_SHARED_GROUP !== undefined && new URL(config.MQTT_URL).username !== '') {
+    await refuseUncheckedSubscriptions(mqtt, n.mqtt.root, clientId);
+  }
   // The session keeps the subscription; subscribing again is harmless and covers a new session.
   // In a shared group the broker hands each message to one member (services/gateway-mqtt README).
   const topics = gatewaySubscriptions(config);
@@ -107,4 +111,25 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     'gateway-mqtt subscribed',
   );
   return {};
+}
+
+/**
+ * A shared group is safe only on a broker that checks subscriptions: one that lets any client
+ * subscribe to anything (Mosquitto's static ACL file checks deliveries only) lets a device join the
+ * group as `$share/<group>/…`, and then hands it its turn of every device's messages and drops them,
+ * for it may not read them: neither stored nor answered. So a member with a login (a broker with
+ * credentials) first subscribes to a filter no gateway role grants; granted, it refuses to start.
+ * An anonymous broker is open to everyone anyway and is not checked.
+ */
+async function refuseUncheckedSubscriptions(mqtt: MqttClient, root: string, clientId: string): Promise<void> {
+  const probe = `${root.slice(0, root.lastIndexOf('/'))}/subscription-check/${clientId}`;
+  const granted = await mqtt.subscribeAsync(probe, { qos: 0 }).then(
+    () => true,
+    () => false,
+  );
+  if (!granted) return;
+  await mqtt.unsubscribeAsync(probe).catch(() => undefined);
+  throw new Error(
+    `GATEWAY_MQTT_SHARED_GROUP: the broker does not check subscriptions (it granted ${probe}, which the gateway's role does not hold), so any device could join the shared group and the broker would drop the messages it hands it; run a shared group on the dynamic-security broker (infra/mosquitto/README.md)`,
+  );
 }

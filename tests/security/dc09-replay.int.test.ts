@@ -1,0 +1,176 @@
+import { connect } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
+import {
+  type GatewayDc09Handle,
+  loadGatewayDc09Config,
+  openDc09Accounts,
+  startGatewayDc09,
+} from '@telecare/gateway-dc09';
+import {
+  connectNats,
+  createLogger,
+  ManualClock,
+  type NatsConnection,
+  streamConfigs,
+} from '@telecare/platform';
+import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Someone on the network path records a panel's encrypted frames: without the key they can only
+ * send those bytes again, or change what is in clear (the header). The header names the account,
+ * and so the home; many installers give every panel they fit the same key. A recorded alarm must
+ * not become another home's alarm by a new header, and a recorded frame must not be stored again.
+ */
+
+const ns = uniqueNamespace('dc09replay');
+const n = names(ns);
+const logger = createLogger('dc09-replay-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+/** One installer's key, given to both panels. */
+const KEY = '000102030405060708090A0B0C0D0E0F';
+const clock = new ManualClock(Date.UTC(2026, 11, 4, 12, 0, 0));
+/**
+ * EVENTS' duplicate window here: 2 s instead of 10 min, so that a replay after it can be tried at
+ * once. The gateway keeps a stream it finds.
+ */
+const DUPLICATE_WINDOW_S = 2;
+/** A timestamp window wider than EVENTS' duplicate window, as an operator may set (up to 3600 s). */
+const WINDOW_BEHIND_S = 3600;
+
+let nc: NatsConnection;
+let gateway: GatewayDc09Handle;
+
+const entry = (account: string): Dc09AccountEntry => ({
+  account,
+  serial: `REPLAY-${account}`,
+  residentId: `res_${account.toLowerCase()}`,
+  key: KEY,
+  keyEncoding: 'hex',
+  codeOverrides: {},
+  supervisionIntervalS: 3600,
+  state: 'installed',
+  testMode: false,
+  postcodeDistrict: 'GL1',
+  updatedAt: '2026-01-01T00:00:00Z',
+});
+
+/** Sends one frame on a new TCP connection and returns the reply's message type. */
+function send(frame: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no reply'));
+    }, 5_000);
+    let got = '';
+    socket.on('data', (chunk) => {
+      got += chunk.toString('latin1');
+      const reply = /"\*?([A-Z]+)"/.exec(got);
+      if (!reply || !got.includes('\r')) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(reply[1] as string);
+    });
+    socket.on('error', reject);
+    socket.once('connect', () => socket.write(frame));
+  });
+}
+
+/** The same frame under another header account: the body's `#<from>[` is rewritten, CRC and length anew. */
+function reheader(frame: Buffer, from: string, to: string): Buffer {
+  const body = frame.toString('latin1').slice(9, -1);
+  expect(body).toContain(`#${from}[`);
+  return dc09Frame(body.replace(`#${from}[`, `#${to}[`));
+}
+
+async function storedEvents(): Promise<TelecareEvent[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(n.streams.events);
+  const out: TelecareEvent[] = [];
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
+    if (m) out.push(TelecareEvent.parse(m.json()));
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-replay-test', logger });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ ...streamConfigs(n).events, duplicate_window: DUPLICATE_WINDOW_S * 1e9 });
+  const accounts = await openDc09Accounts(nc, n);
+  for (const account of ['5E11', '5E12']) await accounts.put(account, JSON.stringify(entry(account)));
+  gateway = await startGatewayDc09(
+    loadGatewayDc09Config(
+      serviceEnv(ns, {
+        GATEWAY_DC09_PORT: '0',
+        DC09_PORT: '0',
+        DC09_WINDOW_BEHIND_S: String(WINDOW_BEHIND_S),
+      }),
+    ),
+    { logger, clock },
+  );
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('recorded encrypted DC-09 frames', () => {
+  it('a press re-headered as another account with the same key is refused, and stored for that home never', async () => {
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 7,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101' }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+    expect(await send(press)).toBe('ACK');
+    expect(await send(reheader(press, '5E11', '5E12'))).toBe('NAK');
+    const events = await storedEvents();
+    expect(events.filter((e) => e.subject === 'REPLAY-5E11' && e.type === 'pendant.pressed')).toHaveLength(1);
+    expect(events.filter((e) => e.subject === 'REPLAY-5E12')).toEqual([]);
+  });
+
+  it('a press sent again byte for byte, inside the timestamp window but after the duplicate window, is ACKed and not stored again', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 8,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '008' }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+    expect(await send(press)).toBe('ACK');
+    await new Promise((resolve) => setTimeout(resolve, (DUPLICATE_WINDOW_S + 1) * 1000));
+    clock.advance(15 * 60_000);
+    // Inside the window: answered as its sender would be, had our first ACK been lost.
+    expect(await send(press)).toBe('ACK');
+    // Another frame of the account between: still the same recording.
+    expect(
+      await send(
+        encodeDc09Message({
+          type: 'NULL',
+          seq: 9,
+          account: '5E11',
+          events: [],
+          at: new Date(clock.now()),
+          key: dialerKey(KEY, 'hex'),
+        }),
+      ),
+    ).toBe('ACK');
+    expect(await send(press)).toBe('ACK');
+    const stored = (await storedEvents()).filter((e) => e.subject === 'REPLAY-5E11');
+    expect(stored.filter((e) => e.type === 'pendant.pressed' && e.data.zone === '008')).toHaveLength(1);
+    // One heartbeat for the press and one for the poll: the copies keep no supervision alive.
+    const heartbeats = stored.filter((e) => e.type === 'heartbeat' && Date.parse(e.receivedat) >= start);
+    expect(heartbeats).toHaveLength(2);
+  });
+});
