@@ -83,6 +83,9 @@ export {
 export {
   connectNats,
   DEAD_LETTER_MAX_RAW_BYTES,
+  DEAD_LETTER_STREAM_MAX_BYTES,
+  DEAD_LETTERS_PER_REASON,
+  DiscardPolicy,
   ensureStreams,
   headers,
   isPermanentFailure,

@@ -1,4 +1,5 @@
 import {
+  DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -55,6 +56,15 @@ const MINUTE_NS = 60 * 1_000_000_000;
 
 type StreamKey = keyof Names['streams'];
 
+/**
+ * DEADLETTER's bounds. Refusals are rate-limited where they are made, but a flood of bad input
+ * from many senders over weeks must not fill the disk JetStream shares with EVENTS: past a bound
+ * the oldest letters go first. Each subject (a service and a reason) keeps its own most recent
+ * letters, so a flood of one kind of refusal does not push out the rare letters of another.
+ */
+export const DEAD_LETTER_STREAM_MAX_BYTES = 2 * 1024 * 1024 * 1024;
+export const DEAD_LETTERS_PER_REASON = 200_000;
+
 /** How many copies JetStream keeps of what a service creates (TELECARE_STREAM_REPLICAS). */
 export interface ReplicaOptions {
   readonly replicas?: number;
@@ -101,6 +111,9 @@ export function streamConfigs(
       subjects: [n.subjects.allDeadletters],
       max_age: 90 * DAY_NS,
       duplicate_window: 2 * MINUTE_NS,
+      max_bytes: DEAD_LETTER_STREAM_MAX_BYTES,
+      max_msgs_per_subject: DEAD_LETTERS_PER_REASON,
+      discard: DiscardPolicy.Old,
     },
   };
 }
@@ -132,8 +145,9 @@ export async function ensureStreams(
   const configs = streamConfigs(n, { replicas });
   for (const key of keys) {
     const config = configs[key];
+    let existing: StreamConfig;
     try {
-      await jsm.streams.info(config.name);
+      existing = (await jsm.streams.info(config.name)).config;
     } catch {
       try {
         await withReplicas(`stream ${config.name}`, replicas, () => jsm.streams.add(config));
@@ -143,11 +157,29 @@ export async function ensureStreams(
           throw err;
         });
       }
+      continue;
     }
+    await raiseBounds(jsm, existing, config);
   }
 }
 
-export { headers, jetstream, jetstreamManager };
+const BOUNDS = ['max_bytes', 'max_msgs_per_subject'] as const;
+
+/**
+ * A stream made by an older version keeps its settings, but a bound the code now sets (DEADLETTER's
+ * size) is given to it where it has none, so an upgrade does not leave it unbounded. A bound an
+ * operator has set is theirs, and nothing else of an existing stream is changed.
+ */
+async function raiseBounds(jsm: JetStreamManager, existing: StreamConfig, wanted: Partial<StreamConfig>) {
+  const changed: Partial<StreamConfig> = {};
+  for (const bound of BOUNDS) {
+    const value = wanted[bound];
+    if (value !== undefined && !(existing[bound] > 0)) changed[bound] = value;
+  }
+  if (Object.keys(changed).length > 0) await jsm.streams.update(existing.name, { ...existing, ...changed });
+}
+
+export { DiscardPolicy, headers, jetstream, jetstreamManager };
 
 /**
  * The most raw bytes a dead letter keeps. Refused input can be as large as a broker lets through

@@ -15,6 +15,9 @@ import {
   createLogger,
   createPool,
   createRedis,
+  DEAD_LETTER_STREAM_MAX_BYTES,
+  DEAD_LETTERS_PER_REASON,
+  DiscardPolicy,
   ensureStreams,
   jetstream,
   jetstreamManager,
@@ -162,6 +165,35 @@ describe('connections against the real servers', () => {
       const letter = msg?.json<{ id: string; rawBase64: string }>();
       expect(letter?.id).toBe(id);
       expect(Buffer.from(letter?.rawBase64 ?? '', 'base64')).toEqual(Buffer.from(raw));
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('bounds DEADLETTER per refusal and in all, oldest first, and brings an older stream up to that', async () => {
+    const nc = await connectNats({ url: servers.natsUrl, name: 'test', logger });
+    const own = names(`${ns}dl`);
+    try {
+      const jsm = await jetstreamManager(nc);
+      // A stream made before the bound existed: unbounded.
+      await jsm.streams.add({ name: own.streams.deadletter, subjects: [own.subjects.allDeadletters] });
+      await ensureStreams(jsm, own, ['deadletter']);
+      const { config } = await jsm.streams.info(own.streams.deadletter);
+      expect(config.max_bytes).toBe(DEAD_LETTER_STREAM_MAX_BYTES);
+      expect(config.max_msgs_per_subject).toBe(DEAD_LETTERS_PER_REASON);
+      expect(config.discard).toBe(DiscardPolicy.Old);
+      expect(config.max_age).toBe(0); // what an operator may have chosen is left alone
+      // A bound an operator has set is theirs.
+      await jsm.streams.update(own.streams.deadletter, { ...config, max_bytes: 1024 * 1024 });
+      await ensureStreams(jsm, own, ['deadletter']);
+      expect((await jsm.streams.info(own.streams.deadletter)).config.max_bytes).toBe(1024 * 1024);
+      await jsm.streams.delete(own.streams.deadletter);
+      // Made afresh: bounded from the start, kept for its age.
+      await ensureStreams(jsm, own, ['deadletter']);
+      const fresh = (await jsm.streams.info(own.streams.deadletter)).config;
+      expect(fresh).toMatchObject({ max_bytes: DEAD_LETTER_STREAM_MAX_BYTES, discard: DiscardPolicy.Old });
+      expect(fresh.max_age).toBeGreaterThan(0);
+      await jsm.streams.delete(own.streams.deadletter);
     } finally {
       await nc.close();
     }
