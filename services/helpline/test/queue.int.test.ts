@@ -280,6 +280,34 @@ describe('the queue', () => {
     expect(await h.detail(c.id)).toMatchObject({ state: 'queued', priority: 1, hold: null });
     expect(await kinds(c.id)).toContain('requeued');
   });
+
+  it('refuses a hold past HELPLINE_HOLD_MAX_S (24 h) or in the past, naming the field and the limit', async () => {
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: op1.cookie });
+    await h.publish(h.alert({ residentId: 'res_q_hold_max', priority: 1 }));
+    await h.drained();
+    const c = await h.caseOf('res_q_hold_max');
+    expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
+    const hold = (ms: number) =>
+      h.api(`/api/cases/${c.id}/hold`, {
+        method: 'POST',
+        body: { until: new Date(clock.now() + ms).toISOString(), reason: 'call back' },
+        as: sup.cookie,
+      });
+    // A mistyped year: 2062 instead of 2026.
+    const decades = await hold(36 * 365 * 24 * 3600_000);
+    expect(decades.status).toBe(400);
+    expect(decades.json.message).toContain('until');
+    expect(decades.json.message).toContain('24 h');
+    expect(decades.json.issues).toEqual([{ path: 'until', message: expect.stringContaining('HELPLINE_HOLD_MAX_S') }]);
+    expect((await hold(24 * 3600_000 + 1000)).status).toBe(400);
+    expect((await hold(-60_000)).status).toBe(400);
+    expect((await h.detail(c.id)).state).toBe('accepted');
+    expect(await kinds(c.id)).not.toContain('held');
+    const held = await hold(24 * 3600_000);
+    expect(held.status).toBe(200);
+    expect(held.json.state).toBe('on_hold');
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op1.cookie });
+  });
 });
 
 describe('escalation ladder', () => {
