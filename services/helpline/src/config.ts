@@ -59,6 +59,11 @@ export const helplineEnv = {
   HELPLINE_OPERATOR_GONE_S: seconds(90, 3600),
   /** Still gone this much longer: an accepted alarm call (P1, P2) goes back to the queue. */
   HELPLINE_OPERATOR_GONE_REQUEUE_S: seconds(120, 3600),
+  /**
+   * The longest a case may be put on hold: a call-back further ahead is refused (400), so a mistyped
+   * date cannot park an alarm case for years. At most 7 days.
+   */
+  HELPLINE_HOLD_MAX_S: seconds(24 * 3600, 7 * 24 * 3600),
   /** Live streams one user (or token) may hold open on one instance; more answer 429. */
   STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(1000).default(8),
   /** A first admin user, created at start-up when no user has this username (the password is never changed later). */

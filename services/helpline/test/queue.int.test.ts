@@ -298,7 +298,9 @@ describe('the queue', () => {
     expect(decades.status).toBe(400);
     expect(decades.json.message).toContain('until');
     expect(decades.json.message).toContain('24 h');
-    expect(decades.json.issues).toEqual([{ path: 'until', message: expect.stringContaining('HELPLINE_HOLD_MAX_S') }]);
+    expect(decades.json.issues).toEqual([
+      { path: 'until', message: expect.stringContaining('HELPLINE_HOLD_MAX_S') },
+    ]);
     expect((await hold(24 * 3600_000 + 1000)).status).toBe(400);
     expect((await hold(-60_000)).status).toBe(400);
     expect((await h.detail(c.id)).state).toBe('accepted');
