@@ -34,6 +34,7 @@ beforeAll(async () => {
     TIMER_TICK_MS: '60000',
     OFFER_TIMEOUT_S: '20',
     OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(overflow.address() as AddressInfo).port}/overflow`,
+    HELPLINE_PARTNER_SECRET: 'a-partner-secret-of-32-characters!!',
     REGISTRY_URL: 'http://127.0.0.1:9/',
     // The clock steps through offers and the escalation ladder; the operators' consoles stay present.
     PRESENCE_TIMEOUT_S: '300',
