@@ -6,6 +6,14 @@ import { TELEPHONY_MODES } from './telephony.ts';
 const seconds = (fallback: number, max = 24 * 3600) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
+/** An https URL, or any URL to this machine (a partner's relay on loopback, tests). */
+function secureOrLoopback(raw: string): boolean {
+  const url = new URL(raw);
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export const helplineEnv = {
   ...commonEnv,
   HELPLINE_PORT: port(7010),
@@ -25,6 +33,11 @@ export const helplineEnv = {
   ESCALATE_OVERFLOW_S: seconds(90),
   /** Where the overflow step POSTs the case (for example a partner centre). Unset: the step is recorded only. */
   OVERFLOW_WEBHOOK_URL: z.url().optional(),
+  /**
+   * The secret shared with the partner centre: each handover is signed with it
+   * (`X-Telecare-Signature`, see overflow.ts). Required with OVERFLOW_WEBHOOK_URL.
+   */
+  HELPLINE_PARTNER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How often offers, call-backs and the escalation ladder are checked against PostgreSQL. */
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
@@ -138,6 +151,14 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',
+    ]);
+  if (config.OVERFLOW_WEBHOOK_URL && !config.HELPLINE_PARTNER_SECRET)
+    throw new ConfigError('helpline', [
+      'HELPLINE_PARTNER_SECRET: required with OVERFLOW_WEBHOOK_URL (the secret the partner centre checks each handover with)',
+    ]);
+  if (config.OVERFLOW_WEBHOOK_URL && !secureOrLoopback(config.OVERFLOW_WEBHOOK_URL))
+    throw new ConfigError('helpline', [
+      "OVERFLOW_WEBHOOK_URL: must be https (a resident's case crosses the network to another organisation); http only to a loopback address",
     ]);
   if (config.HELPLINE_TELEPHONY === 'sip-click-to-call' && !config.HELPLINE_PBX_URL)
     throw new ConfigError('helpline', [

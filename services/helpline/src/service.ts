@@ -120,6 +120,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock,
       logger: logger.child({ component: 'overflow' }),
       url: config.OVERFLOW_WEBHOOK_URL,
+      secret: config.HELPLINE_PARTNER_SECRET,
     }),
   });
   const streams = new LiveStreams({
