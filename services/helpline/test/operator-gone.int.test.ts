@@ -252,10 +252,11 @@ describe('an operator who signs out on purpose while holding a case', () => {
     });
     await advance(0, [halConsole]);
     expect((await h.detail(id)).offeredTo).toBe(hal.id);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: hal.cookie })).status).toBe(200);
     const resolved = await h.api(`/api/cases/${id}/resolve`, {
       method: 'POST',
       body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
-      as: sup.cookie,
+      as: hal.cookie,
     });
     expect(resolved.status).toBe(200);
     halConsole.close();

@@ -57,6 +57,22 @@ export interface RouteContext {
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
 }
 
+/**
+ * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of
+ * theirs left there, an accepted alarm call they held goes back to the queue now and their other
+ * cases are flagged now, not after the bounds that wait out a crash or a lost network.
+ */
+export async function releaseCasesOf(deps: RouteDeps, userId: string, at: Date): Promise<number> {
+  const events = await deps.store.holderSignedOut(at, userId);
+  if (events.length === 0) return 0;
+  deps.publisher.flushInBackground();
+  deps.logger.info(
+    { userId, cases: [...new Set(events.map((e) => e.caseId))], events: events.map((e) => e.kind) },
+    'signed out holding cases: released',
+  );
+  return events.length;
+}
+
 /** Supervisors and admins may act on a case someone else holds. */
 export const actorOf = (principal: Principal): Actor => ({
   id: principal.id,

@@ -239,6 +239,23 @@ export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
 }
 
 /**
+ * The accepted and held cases of someone who has just signed out on purpose, with no console left
+ * there (`holder-signed-out`): an accepted alarm call back in the queue at once, the rest flagged.
+ * Waits for a case another transaction holds (a tick deciding it): a sign-out is not retried.
+ */
+export function holderSignedOut(ctx: StoreContext, now: Date, userId: string): Promise<CaseEvent[]> {
+  return decideEach(
+    ctx,
+    now,
+    // $1 (now) is typed here: the unlocked candidate query reads nothing else of it.
+    `c.state in ('accepted', 'on_hold') and not c.test_mode and c.assigned_to = $2 and $1::timestamptz is not null`,
+    [userId],
+    { kind: 'holder-signed-out' },
+    false,
+  );
+}
+
+/**
  * Accepted and held cases whose holder has no console there, or was gone and is back
  * (`holder-due`): the absence is noted, then flagged `operator-gone`, then an accepted alarm call
  * goes back to the queue; a holder back in time clears it (`operator-back`).
