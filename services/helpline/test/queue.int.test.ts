@@ -313,6 +313,31 @@ describe('the queue', () => {
   });
 });
 
+describe('declining an offer', () => {
+  it('takes the offer back from the operator who declines it (200, offer-expired)', async () => {
+    // An operator of their own: the others are busy or away after the tests above.
+    const op3 = await h.user('op3', 'operator');
+    const op3Console = await h.openConsole(op3.cookie);
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op3.cookie });
+    await h.publish(h.alert({ residentId: 'res_q_decline', priority: 3, type: 'mains.lost' }));
+    await h.drained();
+    await h.helpline.tick();
+    // Whichever case waited longest is offered to op3.
+    const open = (await h.api('/api/cases?state=open&limit=500')).json as {
+      id: string;
+      offeredTo: string | null;
+    }[];
+    const offered = open.find((c) => c.offeredTo === op3.id);
+    expect(offered).toBeDefined();
+    const id = offered?.id ?? '';
+    const declined = await h.api(`/api/cases/${id}/decline`, { method: 'POST', as: op3.cookie });
+    expect(declined.status).toBe(200);
+    expect((await h.detail(id)).offeredTo).not.toBe(op3.id);
+    expect(await kinds(id)).toContain('offer-expired');
+    op3Console.close();
+  });
+});
+
 describe('escalation ladder', () => {
   it('alerts all operators at 30 s, the supervisor at 60 s, then calls the overflow, each step once', async () => {
     await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: op2.cookie });
