@@ -156,11 +156,12 @@ async function decideEach(
 ): Promise<CaseEvent[]> {
   const candidates = skipLocked
     ? (await readSnapshots(ctx, ctx.pool, now, where, params)).filter((c) => decide(c, input, now).ok)
-    : (
-        await ctx.pool.query<{ id: string }>(`select c.id from ${ctx.t.cases} c where ${where}`, [
-          now,
-          ...params,
-        ])
+    : // $1 is now, typed even when `where` does not read it (PostgreSQL cannot type an unused parameter).
+      (
+        await ctx.pool.query<{ id: string }>(
+          `select c.id from ${ctx.t.cases} c where $1::timestamptz is not null and (${where})`,
+          [now, ...params],
+        )
       ).rows;
   const events: CaseEvent[] = [];
   for (const { id } of candidates) {
@@ -247,8 +248,7 @@ export function holderSignedOut(ctx: StoreContext, now: Date, userId: string): P
   return decideEach(
     ctx,
     now,
-    // $1 (now) is typed here: the unlocked candidate query reads nothing else of it.
-    `c.state in ('accepted', 'on_hold') and not c.test_mode and c.assigned_to = $2 and $1::timestamptz is not null`,
+    `c.state in ('accepted', 'on_hold') and not c.test_mode and c.assigned_to = $2`,
     [userId],
     { kind: 'holder-signed-out' },
     false,
