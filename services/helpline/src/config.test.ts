@@ -29,6 +29,35 @@ describe('helpline config', () => {
     ).toBe(token);
   });
 
+  it('signs partner handovers: a secret with OVERFLOW_WEBHOOK_URL, and https unless the partner is on loopback', () => {
+    const secret = 'a-partner-secret-of-32-characters!!';
+    expect(() =>
+      loadHelplineConfig({ OVERFLOW_WEBHOOK_URL: 'https://partner.example.org/overflow' }),
+    ).toThrow(/HELPLINE_PARTNER_SECRET: required with OVERFLOW_WEBHOOK_URL/);
+    expect(() =>
+      loadHelplineConfig({
+        OVERFLOW_WEBHOOK_URL: 'https://partner.example.org/o',
+        HELPLINE_PARTNER_SECRET: 'short',
+      }),
+    ).toThrow(/HELPLINE_PARTNER_SECRET/);
+    expect(() =>
+      loadHelplineConfig({
+        OVERFLOW_WEBHOOK_URL: 'http://partner.example.org/o',
+        HELPLINE_PARTNER_SECRET: secret,
+      }),
+    ).toThrow(/OVERFLOW_WEBHOOK_URL: must be https/);
+    for (const url of [
+      'https://partner.example.org/o',
+      'http://127.0.0.1:9000/o',
+      'http://localhost:9000/o',
+      'http://[::1]:9000/o',
+    ])
+      expect(
+        loadHelplineConfig({ OVERFLOW_WEBHOOK_URL: url, HELPLINE_PARTNER_SECRET: secret })
+          .OVERFLOW_WEBHOOK_URL,
+      ).toBe(url);
+  });
+
   it('refuses a guessable first admin password', () => {
     expect(() =>
       loadHelplineConfig({

@@ -6,6 +6,14 @@ import { TELEPHONY_MODES } from './telephony.ts';
 const seconds = (fallback: number, max = 24 * 3600) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
+/** An https URL, or any URL to this machine (a partner's relay on loopback, tests). */
+function secureOrLoopback(raw: string): boolean {
+  const url = new URL(raw);
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export const helplineEnv = {
   ...commonEnv,
   HELPLINE_PORT: port(7010),
@@ -25,6 +33,11 @@ export const helplineEnv = {
   ESCALATE_OVERFLOW_S: seconds(90),
   /** Where the overflow step POSTs the case (for example a partner centre). Unset: the step is recorded only. */
   OVERFLOW_WEBHOOK_URL: z.url().optional(),
+  /**
+   * The secret shared with the partner centre: each handover is signed with it
+   * (`X-Telecare-Signature`, see overflow.ts). Required with OVERFLOW_WEBHOOK_URL.
+   */
+  HELPLINE_PARTNER_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How often offers, call-backs and the escalation ladder are checked against PostgreSQL. */
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
@@ -59,6 +72,11 @@ export const helplineEnv = {
   HELPLINE_OPERATOR_GONE_S: seconds(90, 3600),
   /** Still gone this much longer: an accepted alarm call (P1, P2) goes back to the queue. */
   HELPLINE_OPERATOR_GONE_REQUEUE_S: seconds(120, 3600),
+  /**
+   * The longest a case may be put on hold: a call-back further ahead is refused (400), so a mistyped
+   * date cannot park an alarm case for years. At most 7 days.
+   */
+  HELPLINE_HOLD_MAX_S: seconds(24 * 3600, 7 * 24 * 3600),
   /** Live streams one user (or token) may hold open on one instance; more answer 429. */
   STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(1000).default(8),
   /** A first admin user, created at start-up when no user has this username (the password is never changed later). */
@@ -133,6 +151,14 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
   if (Boolean(config.HELPLINE_ADMIN_EMAIL) !== Boolean(config.HELPLINE_ADMIN_PASSWORD))
     throw new ConfigError('helpline', [
       'HELPLINE_ADMIN_EMAIL and HELPLINE_ADMIN_PASSWORD: set both to create the first admin, or neither',
+    ]);
+  if (config.OVERFLOW_WEBHOOK_URL && !config.HELPLINE_PARTNER_SECRET)
+    throw new ConfigError('helpline', [
+      'HELPLINE_PARTNER_SECRET: required with OVERFLOW_WEBHOOK_URL (the secret the partner centre checks each handover with)',
+    ]);
+  if (config.OVERFLOW_WEBHOOK_URL && !secureOrLoopback(config.OVERFLOW_WEBHOOK_URL))
+    throw new ConfigError('helpline', [
+      "OVERFLOW_WEBHOOK_URL: must be https (a resident's case crosses the network to another organisation); http only to a loopback address",
     ]);
   if (config.HELPLINE_TELEPHONY === 'sip-click-to-call' && !config.HELPLINE_PBX_URL)
     throw new ConfigError('helpline', [

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { Clock, Logger } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
@@ -11,6 +12,22 @@ export interface PartnerHandoverOptions {
   readonly logger: Logger;
   /** OVERFLOW_WEBHOOK_URL; unset, each handover is recorded as not configured. */
   readonly url: string | undefined;
+  /** HELPLINE_PARTNER_SECRET: each attempt is signed with it (required with the URL by the config). */
+  readonly secret: string | undefined;
+}
+
+/** The header a partner checks each handover with. */
+export const SIGNATURE_HEADER = 'x-telecare-signature';
+
+/**
+ * `t=<unix seconds>,v1=<hex>`: v1 is the HMAC-SHA256, keyed with the shared secret, of
+ * `<t>.<Idempotency-Key>.<body>` (the raw body bytes as sent, UTF-8). Signed at each attempt, so a
+ * retry carries its own time; a partner refuses a `t` more than 300 s from its clock and a
+ * signature that does not match (compared in constant time), and takes one handover per key.
+ */
+export function signHandover(secret: string, unixSeconds: number, key: string, body: string): string {
+  const v1 = createHmac('sha256', secret).update(`${unixSeconds}.${key}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${v1}`;
 }
 
 /** How long the partner has to answer one attempt. */
@@ -33,7 +50,8 @@ const transient = (status: number) => status >= 500 || status === 408 || status 
  * after a restart too, until the partner takes it (2xx) or refuses it (another 4xx), or the case no
  * longer waits (answered, resolved, or back in the queue and climbing again): then it is withdrawn.
  * Every attempt carries the rung's event id as Idempotency-Key, so the partner can tell a retry from
- * a second case. Each outcome, and the first failure, is a note on the case.
+ * a second case, and is signed (`signHandover`) so the partner can check it came from here. Each
+ * outcome, and the first failure, is a note on the case.
  */
 export class PartnerHandovers {
   #running: Promise<void> | undefined;
@@ -104,10 +122,22 @@ export class PartnerHandovers {
     let status: number | undefined;
     let error: string | undefined;
     try {
+      const body = JSON.stringify({ case: c, escalation: h.escalation });
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'idempotency-key': h.eventId,
+      };
+      if (this.o.secret)
+        headers[SIGNATURE_HEADER] = signHandover(
+          this.o.secret,
+          Math.floor(this.o.clock.now() / 1000),
+          h.eventId,
+          body,
+        );
       const response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': h.eventId },
-        body: JSON.stringify({ case: c, escalation: h.escalation }),
+        headers,
+        body,
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
       status = response.status;

@@ -120,6 +120,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock,
       logger: logger.child({ component: 'overflow' }),
       url: config.OVERFLOW_WEBHOOK_URL,
+      secret: config.HELPLINE_PARTNER_SECRET,
     }),
   });
   const streams = new LiveStreams({
@@ -152,6 +153,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     clock,
     logger: logger.child({ component: 'api' }),
     offerSeconds: config.OFFER_TIMEOUT_S,
+    holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
     sessionSeconds: config.SESSION_TTL_S,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,

@@ -113,4 +113,55 @@ describe('console: a case whose operator has gone', () => {
     expect(await text(fay, '#escalation')).not.toMatch(/P1 waiting|P1 escalated/);
     expect((await h.detail(c.id)).escalationStep).toBe(0);
   });
+
+  it('signing out with an accepted P1: the console says it goes back to the queue, and it does at once', async () => {
+    const kim = await h.user('kim', 'operator');
+    await h.user('lee', 'operator');
+    const kimPage = await signIn('kim');
+    await h.publish(h.alert({ residentId: 'res_cgone_out', priority: 1 }));
+    const c = await h.caseOf('res_cgone_out');
+    // Whoever it is offered to (operators from the tests above are still there), Kim takes it.
+    await kimPage.click(`#queue .case[data-id="${c.id}"]`, { timeout: 10_000 });
+    await kimPage.click('#accept');
+    await expect.poll(async () => (await h.detail(c.id)).state, { timeout: 10_000 }).toBe('accepted');
+    await expect
+      .poll(() => kimPage.locator(`#queue .case[data-id="${c.id}"]`).getAttribute('data-state'), {
+        timeout: 10_000,
+      })
+      .toBe('accepted');
+
+    // She thinks again: nothing changes.
+    const said: string[] = [];
+    kimPage.once('dialog', (d) => {
+      said.push(d.message());
+      void d.dismiss();
+    });
+    await kimPage.click('#logout');
+    await expect.poll(() => said.length, { timeout: 5_000 }).toBe(1);
+    expect(said[0]).toContain(c.id);
+    expect(said[0]).toMatch(/P1.*back in the queue now/s);
+    expect((await h.detail(c.id)).state).toBe('accepted');
+    expect(await kimPage.locator('#logout').isVisible()).toBe(true);
+
+    // She signs out: the case is back in the queue at once, not flagged and left as after a crash.
+    kimPage.once('dialog', (d) => void d.accept());
+    await kimPage.click('#logout');
+    await kimPage.waitForSelector('#username');
+    await expect
+      .poll(async () => (await h.detail(c.id)).events.some((e: { kind: string }) => e.kind === 'requeued'), {
+        timeout: 3_000,
+      })
+      .toBe(true);
+    expect((await h.detail(c.id)).assignedTo).not.toBe(kim.id);
+
+    const lee = await signIn('lee');
+    // Waiting for an operator who is there (the API test shows the offer in the same tick).
+    expect(['queued', 'offered']).toContain((await h.detail(c.id)).state);
+    await lee.click(`#queue .case[data-id="${c.id}"]`);
+    await expect
+      .poll(() => text(lee, '#timeline tr[data-kind="requeued"]'), { timeout: 10_000 })
+      .toMatch(/kim name signed out: back in the queue at P1/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await lee.screenshot({ path: `${ARTIFACTS}console-signed-out.png` });
+  });
 });

@@ -30,9 +30,10 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-async function operator(label: string): Promise<User> {
+async function operator(label: string): Promise<User & { username: string }> {
   n += 1;
-  const u = await h.user(`${label}${n}`, 'operator');
+  const username = `${label}${n}`;
+  const u = { ...(await h.user(username, 'operator')), username };
   await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: u.cookie });
   clock.advance(10);
   return u;
@@ -227,5 +228,72 @@ describe('an operator whose console has gone while holding a case', () => {
     });
     expect(moved.status).toBe(200);
     expect(moved.json).toMatchObject({ state: 'on_hold', assignedTo: eve.id, operatorGone: null });
+  });
+});
+
+describe('an operator who signs out on purpose while holding a case', () => {
+  it('puts an accepted P1 back in the queue at once, offered in the same tick to someone who is there', async () => {
+    const gil = await operator('gil');
+    const gilConsole = await h.openConsole(gil.cookie);
+    const id = await acceptedP1('signout', gil, gilConsole);
+    const hal = await operator('hal');
+    const halConsole = await h.openConsole(hal.cookie);
+
+    const out = await h.api('/api/logout', { method: 'POST', as: gil.cookie });
+    expect(out.status).toBe(200);
+    // Not 90 s flagged and 3.5 min later requeued, as after a crash: at once.
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'queued', assignedTo: null, operatorGone: null });
+    expect(back.acceptedAt).not.toBeNull();
+    const requeued = (back.events as Event[]).find((e) => e.kind === 'requeued');
+    expect(requeued).toMatchObject({
+      actor: 'helpline',
+      data: { reason: 'signed out', operatorId: gil.id, priority: 1 },
+    });
+    await advance(0, [halConsole]);
+    expect((await h.detail(id)).offeredTo).toBe(hal.id);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: hal.cookie })).status).toBe(200);
+    const resolved = await h.api(`/api/cases/${id}/resolve`, {
+      method: 'POST',
+      body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
+      as: hal.cookie,
+    });
+    expect(resolved.status).toBe(200);
+    halConsole.close();
+  });
+
+  it('flags a held case at once (its call-back stays), and keeps a case whose holder has another console there', async () => {
+    const ida = await operator('ida');
+    const idaConsole = await h.openConsole(ida.cookie);
+    const id = await acceptedP1('signouthold', ida, idaConsole);
+    const until = new Date(clock.now() + 600_000).toISOString();
+    expect(
+      (
+        await h.api(`/api/cases/${id}/hold`, {
+          method: 'POST',
+          body: { until, reason: 'GP calling back' },
+          as: ida.cookie,
+        })
+      ).status,
+    ).toBe(200);
+    // A second session of hers (another PC) is still there: signing out of one keeps the case.
+    const login = await h.api('/api/login', {
+      method: 'POST',
+      body: { username: ida.username, password: 'correct horse battery' },
+      as: '',
+    });
+    const second = `cookie:${login.setCookie.split(';')[0]}`;
+    const secondConsole = await h.openConsole(second);
+    expect((await h.api('/api/logout', { method: 'POST', as: ida.cookie })).status).toBe(200);
+    expect(await h.detail(id)).toMatchObject({ state: 'on_hold', assignedTo: ida.id, operatorGone: null });
+
+    secondConsole.close();
+    expect((await h.api('/api/logout', { method: 'POST', as: second })).status).toBe(200);
+    const c = await h.detail(id);
+    expect(c).toMatchObject({ state: 'on_hold', assignedTo: ida.id, operatorGone: { operatorId: ida.id } });
+    expect(c.hold.until).toBe(until);
+    expect((c.events as Event[]).find((e) => e.kind === 'operator-gone')).toMatchObject({
+      data: { operatorId: ida.id, signedOut: true, state: 'on_hold' },
+    });
   });
 });

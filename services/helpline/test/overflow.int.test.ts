@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
@@ -15,6 +16,25 @@ import { helplineHarness } from './harness.ts';
 // made again, so the one case nobody answered never reached the partner either.
 const clock = new ManualClock(Date.now());
 let n = 0;
+const SECRET = 'a-partner-secret-of-32-characters!!';
+
+/**
+ * What a partner does with `X-Telecare-Signature: t=<unix>,v1=<hex>` (the README's scheme): the
+ * HMAC-SHA256, keyed with the shared secret, of `<t>.<Idempotency-Key>.<raw body>`, compared in
+ * constant time, and `t` within 300 s of its own clock. Returns what is wrong, or undefined.
+ */
+function partnerCheck(header: string | undefined, key: string | undefined, raw: string, nowMs: number) {
+  const parts = Object.fromEntries((header ?? '').split(',').map((p) => p.split('=', 2) as [string, string]));
+  const t = Number(parts.t);
+  if (!header || !Number.isInteger(t) || !parts.v1) return 'no signature';
+  const expected = createHmac('sha256', SECRET)
+    .update(`${parts.t}.${key ?? ''}.${raw}`)
+    .digest();
+  const given = Buffer.from(parts.v1, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'bad signature';
+  if (Math.abs(nowMs / 1000 - t) > 300) return 'outside the replay window';
+  return undefined;
+}
 
 type Event = { id: string; kind: string; data: Record<string, unknown> };
 
@@ -24,7 +44,13 @@ const held: Socket[] = [];
 /** A partner centre that answers what `answers` says, in turn (then 202), and keeps every call. */
 let partner: HttpServer;
 let answers: number[] = [];
-const calls: { caseId: string; key: string | undefined; step: number }[] = [];
+const calls: {
+  caseId: string;
+  key: string | undefined;
+  step: number;
+  problem: string | undefined;
+  t: string;
+}[] = [];
 
 beforeAll(async () => {
   hole = createServer((socket) => held.push(socket));
@@ -37,10 +63,15 @@ beforeAll(async () => {
     req.on('end', () => {
       const call = JSON.parse(body) as { case: { id: string }; escalation: { step: number } };
       const key = req.headers['idempotency-key'];
+      const signature = req.headers['x-telecare-signature'];
+      const sig = typeof signature === 'string' ? signature : undefined;
       calls.push({
         caseId: call.case.id,
         key: typeof key === 'string' ? key : undefined,
         step: call.escalation.step,
+        // The helpline's clock is stepped by hand: the partner's clock is the same one here.
+        problem: partnerCheck(sig, typeof key === 'string' ? key : undefined, body, clock.now()),
+        t: /t=(\d+)/.exec(sig ?? '')?.[1] ?? '',
       });
       res.writeHead(answers.shift() ?? 202).end();
     });
@@ -76,6 +107,7 @@ describe('the partner centre at the top of the ladder', () => {
       PRESENCE_TIMEOUT_S: '300',
       ...ladder,
       OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/overflow`,
+      HELPLINE_PARTNER_SECRET: SECRET,
     });
     try {
       await h.start(clock);
@@ -116,6 +148,7 @@ describe('the partner centre at the top of the ladder', () => {
       TIMER_TICK_MS: '60000',
       ...ladder,
       OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(partner.address() as AddressInfo).port}/overflow`,
+      HELPLINE_PARTNER_SECRET: SECRET,
     });
     try {
       await h.start(clock);
@@ -146,6 +179,9 @@ describe('the partner centre at the top of the ladder', () => {
       expect(mine()).toHaveLength(3);
       // The same handover each time: the partner can tell a retry from a second case.
       expect(mine().map((c) => c.key)).toEqual([escalated?.id, escalated?.id, escalated?.id]);
+      // Each attempt is signed, and signed afresh: a retry is not a replay of an old signature.
+      expect(mine().map((c) => c.problem)).toEqual([undefined, undefined, undefined]);
+      expect(new Set(mine().map((c) => c.t)).size).toBe(3);
       expect((await notesOf(h, id)).at(-1)).toMatchObject({
         overflowDelivery: 'delivered',
         status: 202,
@@ -165,6 +201,7 @@ describe('the partner centre at the top of the ladder', () => {
       TIMER_TICK_MS: '60000',
       ...ladder,
       OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(partner.address() as AddressInfo).port}/overflow`,
+      HELPLINE_PARTNER_SECRET: SECRET,
     });
     try {
       await h.start(clock);
@@ -202,6 +239,7 @@ describe('the partner centre at the top of the ladder', () => {
           ESCALATE_OVERFLOW_S: '1',
           TIMER_TICK_MS: '200',
           OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/overflow`,
+          HELPLINE_PARTNER_SECRET: SECRET,
         },
         logs,
       );
@@ -220,6 +258,7 @@ describe('the partner centre at the top of the ladder', () => {
         ESCALATE_OVERFLOW_S: '1',
         TIMER_TICK_MS: '200',
         OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(partner.address() as AddressInfo).port}/overflow`,
+        HELPLINE_PARTNER_SECRET: SECRET,
       });
       const id = (await h.caseOf(residentId)).id;
       await waitFor(() => calls.some((c) => c.caseId === id), {

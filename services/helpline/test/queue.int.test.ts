@@ -34,6 +34,7 @@ beforeAll(async () => {
     TIMER_TICK_MS: '60000',
     OFFER_TIMEOUT_S: '20',
     OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(overflow.address() as AddressInfo).port}/overflow`,
+    HELPLINE_PARTNER_SECRET: 'a-partner-secret-of-32-characters!!',
     REGISTRY_URL: 'http://127.0.0.1:9/',
     // The clock steps through offers and the escalation ladder; the operators' consoles stay present.
     PRESENCE_TIMEOUT_S: '300',
@@ -279,6 +280,61 @@ describe('the queue', () => {
     await h.helpline.tick();
     expect(await h.detail(c.id)).toMatchObject({ state: 'queued', priority: 1, hold: null });
     expect(await kinds(c.id)).toContain('requeued');
+  });
+
+  it('refuses a hold past HELPLINE_HOLD_MAX_S (24 h) or in the past, naming the field and the limit', async () => {
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: op1.cookie });
+    await h.publish(h.alert({ residentId: 'res_q_hold_max', priority: 1 }));
+    await h.drained();
+    const c = await h.caseOf('res_q_hold_max');
+    expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
+    const hold = (ms: number) =>
+      h.api(`/api/cases/${c.id}/hold`, {
+        method: 'POST',
+        body: { until: new Date(clock.now() + ms).toISOString(), reason: 'call back' },
+        as: sup.cookie,
+      });
+    // A mistyped year: 2062 instead of 2026.
+    const decades = await hold(36 * 365 * 24 * 3600_000);
+    expect(decades.status).toBe(400);
+    expect(decades.json.message).toContain('until');
+    expect(decades.json.message).toContain('24 h');
+    expect(decades.json.issues).toEqual([
+      { path: 'until', message: expect.stringContaining('HELPLINE_HOLD_MAX_S') },
+    ]);
+    expect((await hold(24 * 3600_000 + 1000)).status).toBe(400);
+    expect((await hold(-60_000)).status).toBe(400);
+    expect((await h.detail(c.id)).state).toBe('accepted');
+    expect(await kinds(c.id)).not.toContain('held');
+    const held = await hold(24 * 3600_000);
+    expect(held.status).toBe(200);
+    expect(held.json.state).toBe('on_hold');
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op1.cookie });
+  });
+});
+
+describe('declining an offer', () => {
+  it('takes the offer back from the operator who declines it (200, offer-expired)', async () => {
+    // An operator of their own: the others are busy or away after the tests above.
+    const op3 = await h.user('op3', 'operator');
+    const op3Console = await h.openConsole(op3.cookie);
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: op3.cookie });
+    await h.publish(h.alert({ residentId: 'res_q_decline', priority: 3, type: 'mains.lost' }));
+    await h.drained();
+    await h.helpline.tick();
+    // Whichever case waited longest is offered to op3.
+    const open = (await h.api('/api/cases?state=open&limit=500')).json as {
+      id: string;
+      offeredTo: string | null;
+    }[];
+    const offered = open.find((c) => c.offeredTo === op3.id);
+    expect(offered).toBeDefined();
+    const id = offered?.id ?? '';
+    const declined = await h.api(`/api/cases/${id}/decline`, { method: 'POST', as: op3.cookie });
+    expect(declined.status).toBe(200);
+    expect((await h.detail(id)).offeredTo).not.toBe(op3.id);
+    expect(await kinds(id)).toContain('offer-expired');
+    op3Console.close();
   });
 });
 

@@ -51,6 +51,7 @@ beforeAll(async () => {
     ESCALATE_SUPERVISOR_S: '60',
     ESCALATE_OVERFLOW_S: '90',
     OVERFLOW_WEBHOOK_URL: `http://127.0.0.1:${(overflow.address() as AddressInfo).port}/overflow`,
+    HELPLINE_PARTNER_SECRET: 'a-partner-secret-of-32-characters!!',
   });
   await h.start(clock);
   const sub = h.nc.subscribe(h.names.subjects.allCases);

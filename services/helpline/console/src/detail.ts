@@ -87,7 +87,7 @@ function renderDetail(): void {
     </div>
     ${
       canResolve
-        ? `${c.state === 'accepted' ? `<form id="hold-form" class="row" aria-label="Hold"><label>Call back in <input id="hold-min" type="number" min="1" value="15" style="width:4rem"> min</label><input id="hold-reason" aria-label="Reason for the hold" placeholder="hold reason" required><select id="hold-prio" aria-label="Priority when it returns"><option value="">same priority</option>${[1, 2, 3, 4, 5].map((p) => `<option value="${p}">return at P${p}</option>`).join('')}</select><button data-act="hold" type="submit">Hold <kbd>h</kbd></button></form>` : ''}
+        ? `${c.state === 'accepted' ? `<form id="hold-form" class="row" aria-label="Hold"><label>Call back in <input id="hold-min" type="number" min="1" max="1440" value="15" style="width:4rem"> min</label><input id="hold-reason" aria-label="Reason for the hold" placeholder="hold reason" required><select id="hold-prio" aria-label="Priority when it returns"><option value="">same priority</option>${[1, 2, 3, 4, 5].map((p) => `<option value="${p}">return at P${p}</option>`).join('')}</select><button data-act="hold" type="submit">Hold <kbd>h</kbd></button></form>` : ''}
     <form id="resolve-form" class="row" aria-label="Resolve"><select id="outcome" aria-label="Outcome" required><option value="">outcome…</option>${OUTCOMES.map((o) => `<option value="${esc(o)}">${esc(o)}</option>`).join('')}</select><input id="resolve-reason" aria-label="Reason for the outcome (required)" placeholder="reason (required)" required size="30"><button class="primary" data-act="resolve" type="submit">Resolve <kbd>r</kbd></button></form>`
         : ''
     }

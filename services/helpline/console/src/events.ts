@@ -40,6 +40,8 @@ interface EventData {
   readonly operatorId?: string;
   readonly since?: string;
   readonly goneSeconds?: number;
+  /** An operator-gone raised by a deliberate sign-out, not by a console going silent. */
+  readonly signedOut?: boolean;
   readonly requeuedAt?: string;
   readonly priorityRaisedAt?: string;
 }
@@ -115,9 +117,13 @@ export function eventText(e: CaseEvent): string {
     case 'requeued':
       return d.reason === 'operator gone'
         ? `${nameOf(d.operatorId)} gone since ${timeText(d.since)}: back in the queue at P${d.priority} for someone who is there`
-        : `call-back due: back in the queue at P${d.priority}`;
+        : d.reason === 'signed out'
+          ? `${nameOf(d.operatorId)} signed out: back in the queue at P${d.priority} for someone who is there`
+          : `call-back due: back in the queue at P${d.priority}`;
     case 'operator-gone':
-      return `nobody on it: ${nameOf(d.operatorId)} has had no console since ${timeText(d.since)}`;
+      return d.signedOut
+        ? `nobody on it: ${nameOf(d.operatorId)} signed out`
+        : `nobody on it: ${nameOf(d.operatorId)} has had no console since ${timeText(d.since)}`;
     case 'operator-back':
       return `${nameOf(d.operatorId)} is back (gone ${d.goneSeconds} s)`;
     case 'resolved':

@@ -34,7 +34,26 @@ $('login-form').addEventListener('submit', async (e) => {
     $('login-error').textContent = err instanceof Error ? err.message : String(err);
   }
 });
+/**
+ * What signing out does to the cases this person holds, in words, or null when they hold none:
+ * an accepted alarm call goes back to the queue at once, anything else is flagged for the supervisor.
+ */
+function signOutWarning(): string | null {
+  const mine = [...state.cases.values()].filter(
+    (c) => c.assignedTo === state.me?.id && (c.state === 'accepted' || c.state === 'on_hold'),
+  );
+  if (mine.length === 0) return null;
+  const lines = mine.map((c) =>
+    c.state === 'accepted' && c.priority <= 2
+      ? `${c.id} (P${c.priority}, accepted): goes back in the queue now, for another operator`
+      : `${c.id} (P${c.priority}, ${c.state === 'on_hold' ? 'on hold' : 'accepted'}): stays yours, shown to the supervisor as having nobody on it`,
+  );
+  return `You hold ${mine.length === 1 ? 'a case' : `${mine.length} cases`}:\n${lines.join('\n')}\n\nUnless you are signed in elsewhere. Hand over or resolve first, or sign out anyway?`;
+}
+
 $('logout').addEventListener('click', async () => {
+  const warning = signOutWarning();
+  if (warning && !window.confirm(warning)) return;
   await api('/api/logout', { method: 'POST' }).catch(() => {});
   sessionStorage.removeItem('helpline.token');
   location.reload();

@@ -57,6 +57,8 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return answerTargetsDue(c, now);
     case 'holder-due':
       return holderDue(c, input.bounds, now);
+    case 'holder-signed-out':
+      return holderSignedOut(c, now);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -451,6 +453,47 @@ function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Deci
   }
   if (events.length === 0) return refuse('state', action, 'nothing is due');
   return { ok: true, patch, events };
+}
+
+/**
+ * The holder signed out on purpose with no console left: nobody is on the case, and nobody needs to
+ * wait to find out. An accepted alarm call (P1, P2) goes back to the queue at once, as after the
+ * requeue bound (`requeued`, `reason: "signed out"`); any other accepted or held case is flagged
+ * `operator-gone` at once (`signedOut: true`): a held case keeps its call-back, a technical case is
+ * the supervisor's to decide, as when an operator has gone.
+ */
+function holderSignedOut(c: CaseSnapshot, now: Date): Decision {
+  const action = 'signed-out';
+  if ((c.state !== 'accepted' && c.state !== 'on_hold') || c.testMode || c.holderPresent !== false)
+    return refuse('state', action, 'nobody who signed out holds this case');
+  const operatorId = c.assignedTo;
+  const since = c.holderGoneSince ?? c.operatorGoneAt ?? now;
+  const data = {
+    operatorId,
+    since: since.toISOString(),
+    goneSeconds: Math.floor((now.getTime() - since.getTime()) / 1000),
+    priority: c.priority,
+  };
+  if (c.state === 'accepted' && (ALARM_PRIORITIES as readonly number[]).includes(c.priority))
+    return {
+      ok: true,
+      patch: {
+        ...BACK_TO_QUEUE,
+        ...CLEAR_GONE,
+        ...backInQueue(now),
+        assignedTo: null,
+        lastOfferedTo: operatorId,
+      },
+      events: [{ kind: 'requeued', actor: SYSTEM_ACTOR, data: { reason: 'signed out', ...data } }],
+    };
+  if (c.operatorGoneAt !== null) return refuse('state', action, 'already flagged');
+  return {
+    ok: true,
+    patch: { holderGoneSince: since, operatorGoneAt: now },
+    events: [
+      { kind: 'operator-gone', actor: SYSTEM_ACTOR, data: { ...data, state: c.state, signedOut: true } },
+    ],
+  };
 }
 
 /** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */

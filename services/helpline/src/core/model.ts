@@ -150,7 +150,9 @@ export type TimerInput =
   | { readonly kind: 'escalation-due'; readonly ladder: readonly Rung[] }
   | { readonly kind: 'answer-targets-due' }
   /** The holder of an accepted or held case: gone (flag, then requeue an alarm call), or back. */
-  | { readonly kind: 'holder-due'; readonly bounds: OperatorGoneBounds };
+  | { readonly kind: 'holder-due'; readonly bounds: OperatorGoneBounds }
+  /** The holder signed out on purpose and has no console left there: no waiting out the bounds. */
+  | { readonly kind: 'holder-signed-out' };
 
 /**
  * How long the holder of a case may have no console there before the case is flagged

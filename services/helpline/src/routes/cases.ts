@@ -18,6 +18,10 @@ type CaseRequest = FastifyRequest<{ Params: { id: string } }>;
 type Transition = 'accept' | 'hold' | 'resolve';
 type Recorded = 'note' | 'responder-called' | 'emergency-called';
 
+/** A limit in words: `24 h`, `90 min`, `45 s`. */
+const spanOf = (seconds: number): string =>
+  seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`;
+
 /** The routes whose refusals the `transitions_refused` counter counts, by action. */
 export const TRANSITION_ROUTES: Readonly<Record<string, Transition>> = {
   accept: 'accept',
@@ -138,6 +142,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       if (until.getTime() <= at.getTime())
         throw new InvalidRequestError([
           { path: 'until', message: 'the call-back time must be in the future' },
+        ]);
+      if (until.getTime() - at.getTime() > deps.holdMaxSeconds * 1000)
+        throw new InvalidRequestError([
+          {
+            path: 'until',
+            message: `the call-back time must be within ${spanOf(deps.holdMaxSeconds)} of now (HELPLINE_HOLD_MAX_S)`,
+          },
         ]);
       return transition(
         'hold',

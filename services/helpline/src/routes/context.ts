@@ -26,6 +26,8 @@ export interface RouteDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly offerSeconds: number;
+  /** The longest hold (HELPLINE_HOLD_MAX_S): a call-back further ahead is refused. */
+  readonly holdMaxSeconds: number;
   readonly sessionSeconds: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
@@ -53,6 +55,22 @@ export interface RouteContext {
   readonly who: (req: FastifyRequest) => Principal;
   /** The client's key for this action (`Idempotency-Key`, checked by the route's contract). */
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
+}
+
+/**
+ * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of
+ * theirs left there, an accepted alarm call they held goes back to the queue now and their other
+ * cases are flagged now, not after the bounds that wait out a crash or a lost network.
+ */
+export async function releaseCasesOf(deps: RouteDeps, userId: string, at: Date): Promise<number> {
+  const events = await deps.store.holderSignedOut(at, userId);
+  if (events.length === 0) return 0;
+  deps.publisher.flushInBackground();
+  deps.logger.info(
+    { userId, cases: [...new Set(events.map((e) => e.caseId))], events: events.map((e) => e.kind) },
+    'signed out holding cases: released',
+  );
+  return events.length;
 }
 
 /** Supervisors and admins may act on a case someone else holds. */

@@ -5,7 +5,7 @@ import { ForbiddenError } from '../errors.ts';
 import { passwordProblem } from '../password-rule.ts';
 import { tokenHash } from '../people.ts';
 import { overTls } from '../web-security.ts';
-import type { RouteContext } from './context.ts';
+import { type RouteContext, releaseCasesOf } from './context.ts';
 
 type Routes = typeof HELPLINE_PEOPLE_ROUTES;
 
@@ -31,6 +31,7 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   const endConsolesOf = async (userId: string) => {
     const ended = await deps.consoles.closeUser(userId);
     deps.streams.endConsoles(ended);
+    await releaseCasesOf(deps, userId, now());
     return ended.length;
   };
   /** An admin's action on a user: the user must exist; the timers run at once after it. */
@@ -111,6 +112,7 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         deps.streams.endConsoles(ended);
         if (user && can(user.role, 'presence') && (await deps.consoles.connected(user.id, at)) === 0)
           await deps.people.setPresence(user.id, 'away', at);
+        if (user) await releaseCasesOf(deps, user.id, at);
         if (user) deps.logger.info({ userId: user.id, consoles: ended.length }, 'signed out');
         deps.scheduler.poke();
       }

@@ -1,7 +1,7 @@
 import type { HELPLINE_PRESENCE_ROUTES } from '@telecare/contracts';
 import { NotFoundError, type RouteHandlers } from '@telecare/platform';
 import { can } from '../auth.ts';
-import type { RouteContext } from './context.ts';
+import { type RouteContext, releaseCasesOf } from './context.ts';
 
 /**
  * Presence: a person's own choice, the heartbeat that proves their console is there, and the
@@ -62,6 +62,7 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       const ended = await deps.consoles.closeUser(user.id);
       deps.streams.endConsoles(ended);
       await deps.people.setPresence(user.id, 'away', at);
+      await releaseCasesOf(deps, user.id, at);
       deps.logger.info(
         { userId: user.id, sessions: sessionsEnded, consoles: ended.length, by: who(req).id },
         'signed out by a supervisor',

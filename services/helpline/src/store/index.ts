@@ -67,6 +67,7 @@ export class CaseStore {
   escalate = (...a: Rest<typeof queue.escalate>) => queue.escalate(this.#ctx, ...a);
   missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
   watchHolders = (...a: Rest<typeof queue.watchHolders>) => queue.watchHolders(this.#ctx, ...a);
+  holderSignedOut = (...a: Rest<typeof queue.holderSignedOut>) => queue.holderSignedOut(this.#ctx, ...a);
 
   // handovers to the partner centre
   claimHandovers = (...a: Rest<typeof handovers.claimHandovers>) => handovers.claimHandovers(this.#ctx, ...a);

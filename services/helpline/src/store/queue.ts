@@ -156,11 +156,12 @@ async function decideEach(
 ): Promise<CaseEvent[]> {
   const candidates = skipLocked
     ? (await readSnapshots(ctx, ctx.pool, now, where, params)).filter((c) => decide(c, input, now).ok)
-    : (
-        await ctx.pool.query<{ id: string }>(`select c.id from ${ctx.t.cases} c where ${where}`, [
-          now,
-          ...params,
-        ])
+    : // $1 is now, typed even when `where` does not read it (PostgreSQL cannot type an unused parameter).
+      (
+        await ctx.pool.query<{ id: string }>(
+          `select c.id from ${ctx.t.cases} c where $1::timestamptz is not null and (${where})`,
+          [now, ...params],
+        )
       ).rows;
   const events: CaseEvent[] = [];
   for (const { id } of candidates) {
@@ -235,6 +236,22 @@ export function missTargets(ctx: StoreContext, now: Date): Promise<CaseEvent[]> 
        and c.accepted_at is null and (${due.join(' or ')})`,
     [ALARM_PRIORITIES, ...ANSWER_TARGETS.map((t) => new Date(now.getTime() - t.seconds * 1000))],
     { kind: 'answer-targets-due' },
+  );
+}
+
+/**
+ * The accepted and held cases of someone who has just signed out on purpose, with no console left
+ * there (`holder-signed-out`): an accepted alarm call back in the queue at once, the rest flagged.
+ * Waits for a case another transaction holds (a tick deciding it): a sign-out is not retried.
+ */
+export function holderSignedOut(ctx: StoreContext, now: Date, userId: string): Promise<CaseEvent[]> {
+  return decideEach(
+    ctx,
+    now,
+    `c.state in ('accepted', 'on_hold') and not c.test_mode and c.assigned_to = $2`,
+    [userId],
+    { kind: 'holder-signed-out' },
+    false,
   );
 }
 
