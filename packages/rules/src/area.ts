@@ -190,6 +190,7 @@ export function holdForArea(
         checkAt,
         dueAt: checkAt + ruleSet.settings.reorderGraceS * 1000,
         eventId: event.id,
+        eventAt: undefined,
         key: district,
       },
     });

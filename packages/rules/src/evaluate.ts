@@ -20,6 +20,7 @@ import type {
   RulesInput,
   TickInput,
   TimerCommand,
+  TriggerRule,
 } from './model.ts';
 
 export interface Evaluation {
@@ -145,12 +146,15 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     next = trackAway(next, state, entry, away);
   }
 
-  for (const rule of rules) {
+  // Indexed, not for…of: a type no rule concerns has the plan's frozen empty list, and iterating
+  // lists of two element kinds is not inlined (an iterator result object per rule).
+  for (let r = 0; r < rules.length; r++) {
+    const rule = rules[r] as Rule;
     if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
       case 'trigger':
         if (rule.mergeWithinS === undefined)
-          out.alerts.push(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
+          out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
         else pressed(rule, entry, next, out);
         break;
       case 'sustained':
@@ -176,13 +180,20 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   }
   // A cancel that arrives after later presses merged into the group it closes splits that group.
   const ends = typePlan.ends;
-  if (ends) for (const rule of ends) cancelled(rule, entry, next.recent, out);
+  if (ends) for (let r = 0; r < ends.length; r++) cancelled(ends[r] as TriggerRule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
-  const { alerts, held } =
-    out.alerts.length > 0 && away.length > 0
-      ? whileAway(out.alerts, plan.byId, next, away, entry.at)
-      : { alerts: out.alerts, held: NONE_HELD };
-  return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false, held };
+  if (out.alerts.length > 0 && away.length > 0) {
+    const { alerts, held } = whileAway(out.alerts, plan.byId, next, away, entry.at);
+    return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false, held };
+  }
+  return {
+    state: next,
+    alerts: out.alerts,
+    timers: out.timers,
+    merged: out.merged,
+    duplicate: false,
+    held: NONE_HELD,
+  };
 }
 
 function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {

@@ -34,3 +34,17 @@ export function flat(text: string): string {
   flatRead ^= text.charCodeAt(0);
   return text;
 }
+
+/**
+ * A 32-bit fingerprint of a string (FNV-1a over its UTF-16 units): ids kept beside their
+ * fingerprints are compared as numbers, and only one whose fingerprint matches is compared as a
+ * string. Each string kept is its own object, somewhere in the heap: comparing a handful of them
+ * (a resident's `seen` ids, their timers' ids) touches that many cold objects, where their
+ * fingerprints lie together in one list. Equal strings have equal fingerprints; two different
+ * ones may share one, and their string comparison then tells them apart.
+ */
+export function fingerprint(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash | 0;
+}

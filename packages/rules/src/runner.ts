@@ -9,7 +9,7 @@ import {
   isAreaHold,
 } from './area.ts';
 import { type EvaluateOptions, evaluate } from './evaluate.ts';
-import { flat } from './ids.ts';
+import { fingerprint, flat } from './ids.ts';
 import {
   type DeviceContext,
   type EventInput,
@@ -33,32 +33,51 @@ const REUSE: EvaluateOptions = { reuse: true };
  * window has closed, then withheld or released (`decideAreaHold`) with the district's state as it
  * is at the hold's due time. So replay lists what the queue would have got.
  */
+/**
+ * One resident as the runner keeps them: the state and the timers in force, in one record, so an
+ * event or a tick finds both with one look-up (a tick, none: the heap holds each timer's record).
+ */
+class Resident {
+  /** Undefined until the resident's first evaluation (a timer may come first: an area hold). */
+  state: ResidentState | undefined = undefined;
+  /**
+   * The timers in force: a handful (a check per device, the rhythm's, the schedules, the
+   * sustained and correlation checks under way). A set or cancel looks through these few by id
+   * (by fingerprint, `prints`) rather than hashing a newly built id string into a map of all of
+   * them; a timer that comes up
+   * is in force when it is still in the list (by identity). Ids name one resident's timers (each
+   * is built from the resident's own event, device or schedule), so this is what one map by id did.
+   */
+  readonly timers: Timer[] = [];
+  /**
+   * Each timer's id's fingerprint, in the same order: a set or cancel compares numbers from this
+   * one list, and reads a timer's id (a string of its own, beside a timer object of its own) only
+   * when its fingerprint matches.
+   */
+  readonly prints: number[] = [];
+  constructor(readonly id: string) {}
+}
+
 export class RulesRunner {
   readonly #ruleSet: RuleSet;
   readonly #device: ((event: TelecareEvent) => DeviceContext | undefined) | undefined;
   readonly #observe: ((kind: 'event' | 'tick', ns: number) => void) | undefined;
   readonly #away: ((residentId: string) => readonly AwayPeriod[] | undefined) | undefined;
-  readonly states = new Map<string, ResidentState>();
+  /** Each resident's state and timers: one look-up an event. */
+  readonly #residents = new Map<string, Resident>();
   readonly areas = new Map<string, AreaState>();
   /** Per-home alerts not sent because their district raised an area incident, in decision order. */
   readonly withheld: Alert[] = [];
-  /**
-   * The timers in force, per resident: a handful each (a check per device, the rhythm's, the
-   * schedules, the sustained and correlation checks under way). A set or cancel looks through its
-   * resident's few by id rather than hashing a newly built id string into a map of all of them;
-   * a timer that comes up is in force when it is still in its resident's list (by identity). Ids
-   * name one resident's timers (each is built from the resident's own event, device or schedule),
-   * so this is what one map by id did.
-   */
-  readonly #timers = new Map<string, Timer[]>();
   #pending = 0;
   /**
-   * Timers by due order (a binary heap), and beside it each one's due time: the sift compares
-   * numbers from a list of numbers rather than reading each timer object. Cancelled and moved
-   * timers stay until they come up, and are skipped then.
+   * Timers by due order (a binary heap), and beside it each one's due time and resident: the sift
+   * compares numbers from a list of numbers rather than reading each timer object, and a timer
+   * that comes up finds its resident's record without a look-up. Cancelled and moved timers stay
+   * until they come up, and are skipped then.
    */
   readonly #heap: Timer[] = [];
   readonly #due: number[] = [];
+  readonly #owner: Resident[] = [];
   /** Alerts held for an area decision, by their hold timer's id. */
   readonly #held = new Map<string, Alert>();
   readonly #hasArea: boolean;
@@ -84,6 +103,16 @@ export class RulesRunner {
     this.#areaTypes = new Set(areaRules(ruleSet).flatMap((rule) => rule.on));
   }
 
+  /**
+   * Each resident's state, by resident id: a map built when asked (replay, tests and the
+   * benchmark read it after a run; the runner itself keeps each state in its resident's record).
+   */
+  get states(): ReadonlyMap<string, ResidentState> {
+    const states = new Map<string, ResidentState>();
+    for (const [id, resident] of this.#residents) if (resident.state) states.set(id, resident.state);
+    return states;
+  }
+
   get pendingTimers(): number {
     return this.#pending;
   }
@@ -92,7 +121,8 @@ export class RulesRunner {
   event(event: TelecareEvent, now: number): Alert[] {
     const alerts = this.advance(now);
     const residentId = event.residentid;
-    const state = this.states.get(residentId) ?? initialState(residentId);
+    const resident = this.#resident(residentId);
+    const state = resident.state ?? initialState(residentId);
     const device = this.#device?.(event);
     const away = this.#away?.(residentId);
     const started = this.#observe ? process.hrtime.bigint() : 0n;
@@ -106,16 +136,18 @@ export class RulesRunner {
         : { kind: 'event', event, now };
     const result = evaluate(state, input, this.#ruleSet, REUSE);
     if (this.#observe) this.#observe('event', Number(process.hrtime.bigint() - started));
-    this.states.set(residentId, result.state);
-    this.#apply(residentId, result.timers);
-    if (this.#hasArea && result.alerts.length > 0) {
-      const { pass, held } = holdForArea(event, result.alerts, this.#ruleSet);
-      alerts.push(...pass);
-      for (const hold of held) {
+    resident.state = result.state;
+    this.#apply(resident, result.timers);
+    const raised = result.alerts;
+    if (this.#hasArea && raised.length > 0) {
+      const { pass, held } = holdForArea(event, raised, this.#ruleSet);
+      for (let i = 0; i < pass.length; i++) alerts.push(pass[i] as Alert);
+      for (let i = 0; i < held.length; i++) {
+        const hold = held[i] as (typeof held)[number];
         this.#held.set(hold.timer.id, hold.alert);
         this.#set(hold.timer);
       }
-    } else for (const alert of result.alerts) alerts.push(alert);
+    } else for (let i = 0; i < raised.length; i++) alerts.push(raised[i] as Alert);
     if (this.#hasArea && event.postcodedistrict) {
       const district = event.postcodedistrict;
       const known = this.areas.get(district);
@@ -124,7 +156,7 @@ export class RulesRunner {
       if (!known || (!event.testmode && this.#areaTypes.has(event.type))) {
         const area = evaluateArea(known ?? initialAreaState(district), event, now, this.#ruleSet);
         this.areas.set(district, area.state);
-        alerts.push(...area.alerts);
+        for (let i = 0; i < area.alerts.length; i++) alerts.push(area.alerts[i] as Alert);
       }
     }
     return alerts;
@@ -137,13 +169,14 @@ export class RulesRunner {
     for (;;) {
       const top = this.#heap[0];
       if (!top || (this.#due[0] as number) > now) break;
+      const resident = this.#owner[0] as Resident;
       this.#pop();
-      if (!this.#take(top)) continue; // moved or cancelled since
+      if (!this.#take(resident, top)) continue; // moved or cancelled since
       if (isAreaHold(top)) {
         this.#decide(top, alerts);
         continue;
       }
-      const state = this.states.get(top.residentId) ?? initialState(top.residentId);
+      const state = resident.state ?? initialState(top.residentId);
       const started = this.#observe ? process.hrtime.bigint() : 0n;
       const away = this.#away?.(top.residentId);
       // Built without a spread: this runs once a tick.
@@ -152,9 +185,10 @@ export class RulesRunner {
         : { kind: 'tick', timer: top, now: top.dueAt };
       const result = evaluate(state, input, this.#ruleSet);
       if (this.#observe) this.#observe('tick', Number(process.hrtime.bigint() - started));
-      this.states.set(top.residentId, result.state);
-      this.#apply(top.residentId, result.timers);
-      for (const alert of result.alerts) alerts.push(alert);
+      resident.state = result.state;
+      this.#apply(resident, result.timers);
+      const raised = result.alerts;
+      for (let i = 0; i < raised.length; i++) alerts.push(raised[i] as Alert);
     }
     return alerts;
   }
@@ -172,74 +206,73 @@ export class RulesRunner {
     else this.withheld.push(alert);
   }
 
-  #apply(residentId: string, commands: ReturnType<typeof evaluate>['timers']): void {
-    if (commands.length === 0) return;
-    // The resident's timers, looked up once for all the commands (a set or cancel names its own
-    // resident: the core builds them from the state's own events).
-    let live = this.#timers.get(residentId);
+  #resident(residentId: string): Resident {
+    let resident = this.#residents.get(residentId);
+    if (!resident) {
+      resident = new Resident(residentId);
+      this.#residents.set(residentId, resident);
+    }
+    return resident;
+  }
+
+  #apply(resident: Resident, commands: ReturnType<typeof evaluate>['timers']): void {
+    // A set or cancel names its own resident (the core builds them from the state's own events).
     for (let c = 0; c < commands.length; c++) {
       const command = commands[c] as (typeof commands)[number];
       if (command.op === 'cancel') {
-        const i = live ? indexById(live, flat(command.id)) : -1;
-        if (live && i >= 0) this.#drop(live, i);
-      } else {
-        if (command.timer.residentId !== residentId) {
-          this.#set(command.timer);
-          continue;
-        }
-        if (!live) {
-          live = [];
-          this.#timers.set(residentId, live);
-        }
-        this.#setIn(live, command.timer);
-      }
+        const i = indexById(resident, command.id);
+        if (i >= 0) this.#drop(resident, i);
+      } else if (command.timer.residentId !== resident.id) this.#set(command.timer);
+      else this.#setIn(resident, command.timer);
     }
   }
 
   #set(timer: Timer): void {
-    let live = this.#timers.get(timer.residentId);
-    if (!live) {
-      live = [];
-      this.#timers.set(timer.residentId, live);
-    }
-    this.#setIn(live, timer);
+    this.#setIn(this.#resident(timer.residentId), timer);
   }
 
-  #setIn(live: Timer[], timer: Timer): void {
-    // Ids are built by concatenation: flat, the comparisons below and in the heap cost less.
-    const i = indexById(live, flat(timer.id));
+  #setIn(resident: Resident, timer: Timer): void {
+    const i = indexById(resident, timer.id);
     // The same id again moves the timer: the one it replaces is skipped when it comes up.
-    if (i >= 0) live[i] = timer;
+    if (i >= 0) resident.timers[i] = timer;
     else {
-      live.push(timer);
+      resident.timers.push(timer);
+      resident.prints.push(lastPrint);
       this.#pending++;
     }
-    this.#push(timer);
+    this.#push(timer, resident);
   }
 
-  /** Whether the timer come up is still in force (then no longer pending). */
-  #take(timer: Timer): boolean {
-    const live = this.#timers.get(timer.residentId);
-    const i = live ? live.indexOf(timer) : -1;
-    if (!live || i < 0) return false;
-    this.#drop(live, i);
+  /** Whether the timer come up is still in force in its resident's list (then no longer pending). */
+  #take(resident: Resident, timer: Timer): boolean {
+    const i = resident.timers.indexOf(timer);
+    if (i < 0) return false;
+    this.#drop(resident, i);
     return true;
   }
 
-  #drop(live: Timer[], i: number): void {
+  #drop(resident: Resident, i: number): void {
     // Their order does not matter: the last takes the place of the one that goes.
+    const live = resident.timers;
+    const prints = resident.prints;
     const last = live.pop() as Timer;
-    if (i < live.length) live[i] = last;
+    const lastPrint = prints.pop() as number;
+    if (i < live.length) {
+      live[i] = last;
+      prints[i] = lastPrint;
+    }
     this.#pending--;
   }
 
-  #push(timer: Timer): void {
+  #push(timer: Timer, resident: Resident): void {
     const heap = this.#heap;
     const due = this.#due;
+    const owner = this.#owner;
     const at = timer.dueAt;
     let i = heap.length;
     heap.push(timer);
     due.push(at);
+    owner.push(resident);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const above = heap[parent] as Timer;
@@ -247,17 +280,21 @@ export class RulesRunner {
       if (!(at < aboveAt || (at === aboveAt && timer.id < above.id))) break;
       heap[i] = above;
       due[i] = aboveAt;
+      owner[i] = owner[parent] as Resident;
       i = parent;
     }
     heap[i] = timer;
     due[i] = at;
+    owner[i] = resident;
   }
 
   #pop(): void {
     const heap = this.#heap;
     const due = this.#due;
+    const owner = this.#owner;
     const last = heap.pop() as Timer;
     const lastAt = due.pop() as number;
+    const lastOwner = owner.pop() as Resident;
     const size = heap.length;
     if (size === 0) return;
     // The last timer sinks from the top to its place; each level moves the earlier child up.
@@ -279,14 +316,25 @@ export class RulesRunner {
       if (!(childAt < lastAt || (childAt === lastAt && down.id < last.id))) break;
       heap[i] = down;
       due[i] = childAt;
+      owner[i] = owner[child] as Resident;
       i = child;
     }
     heap[i] = last;
     due[i] = lastAt;
+    owner[i] = lastOwner;
   }
 }
 
-function indexById(live: readonly Timer[], id: string): number {
-  for (let i = 0; i < live.length; i++) if ((live[i] as Timer).id === id) return i;
+/** The fingerprint `indexById` last worked out: `#setIn` keeps it for a timer it adds. */
+let lastPrint = 0;
+
+/** Where the resident's timer of this id is (-1: none), found by fingerprint. */
+function indexById(resident: Resident, id: string): number {
+  // Ids are built by concatenation: flat, the comparison of a matching one costs less.
+  const print = fingerprint(flat(id));
+  lastPrint = print;
+  const prints = resident.prints;
+  for (let i = 0; i < prints.length; i++)
+    if (prints[i] === print && (resident.timers[i] as Timer).id === id) return i;
   return -1;
 }

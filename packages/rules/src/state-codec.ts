@@ -160,18 +160,18 @@ function expand(stored: StoredState): ResidentState {
     if (type === undefined || sender === undefined)
       throw new StateDecodeError(`recent event ${id} names a type or sender the state does not list`);
     at += delta;
-    const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
+    // In the one shape `toRecent` builds (the fields absent `undefined`).
+    recent.push({
       id: unpackId(id),
       type,
       at,
       serial: sender[0],
       deviceKind: sender[1],
       testMode: sender[3] === 1,
-    };
-    if (sender[2] !== null) entry.location = sender[2];
-    if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
-    if (doseId !== undefined) entry.doseId = doseId;
-    recent.push(entry);
+      location: sender[2] ?? undefined,
+      celsius: celsius ?? undefined,
+      doseId,
+    });
   }
   // In the one shape of every state the core builds (`shapedState`).
   return {

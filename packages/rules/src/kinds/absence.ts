@@ -51,7 +51,7 @@ export function absenceOnEvent(
     // A record of the version before: the latest heartbeat's check is stored under its own id.
     // This one came within its interval: that check is moot.
     if (current.checkAt === undefined && within)
-      out.timers.push({ op: 'cancel', id: beatTimerId(rule, entry.serial, current.lastId) });
+      out.timer({ op: 'cancel', id: beatTimerId(rule, entry.serial, current.lastId) });
     // This one came after the latest's interval, before its check fired: that check must still
     // decide the silence (and see this heartbeat end it), so it stays, under the heartbeat's own
     // id, as the device's timer moves on to this one.
@@ -65,7 +65,7 @@ export function absenceOnEvent(
     eventId: entry.id,
     eventAt: entry.at,
   });
-  if (current?.lost) out.alerts.push(restoredAlert(rule, out, current.lost, entry, intervalS));
+  if (current?.lost) out.alert(restoredAlert(rule, out, current.lost, entry, intervalS));
   const record: DeviceSupervision = entry.testMode
     ? { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, testMode: true }
     : { lastAt: entry.at, lastId: entry.id, intervalS, checkAt };
@@ -174,7 +174,7 @@ export function absenceOnTick(
           return state;
       }
       const withinS = Math.round((timer.checkAt - due.at) / 1000);
-      out.alerts.push(
+      out.alert(
         derivedAlert(rule, out, {
           key: due.id,
           evidence: [due],
@@ -200,7 +200,7 @@ export function absenceOnTick(
       );
       if (!active) {
         const last = lastOf(state.recent, rule.expect, to);
-        out.alerts.push(
+        out.alert(
           derivedAlert(rule, out, {
             key: `wake-up:${date}`,
             evidence: last ? [last] : [],
@@ -224,7 +224,7 @@ export function absenceOnTick(
         (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= timer.checkAt,
       );
       if (!arrived) {
-        out.alerts.push(
+        out.alert(
           derivedAlert(rule, out, {
             key: `visit:${timer.key}`,
             evidence: [],
@@ -310,7 +310,7 @@ function silentSince(
     testMode: device?.testMode === true,
   };
   const alert = lostAlert(rule, out, timer, base);
-  out.alerts.push(alert);
+  out.alert(alert);
   const lost: DeviceSupervision = device
     ? {
         lastAt: device.lastAt,
@@ -381,10 +381,10 @@ function beatCheckTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
     break;
   }
   const alert = lostAlert(rule, out, timer, base);
-  out.alerts.push(alert);
+  out.alert(alert);
   // A heartbeat that arrived before this check but came after the interval: back already.
   if (back) {
-    out.alerts.push(restoredAlert(rule, out, alert.id, back, Math.round((timer.checkAt - base.at) / 1000)));
+    out.alert(restoredAlert(rule, out, alert.id, back, Math.round((timer.checkAt - base.at) / 1000)));
     return state;
   }
   const supervised = device ?? {

@@ -50,7 +50,7 @@ export function closeAlarm(
     // Two presses of one group closed by one cancel close its alert once.
     if (out.alerts.some((alert) => alert.closes?.alertId === alertId && alert.evidence.includes(closing.id)))
       continue;
-    out.alerts.push(
+    out.alert(
       derivedAlert(rule, out, {
         key,
         evidence: [alarm, closing],
@@ -181,7 +181,7 @@ export function correlationOnTick(
     (seen) =>
       `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`,
   );
-  out.alerts.push(
+  out.alert(
     derivedAlert(rule, out, {
       key: first.id,
       evidence: [first, ...ended],

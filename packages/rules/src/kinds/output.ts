@@ -22,10 +22,19 @@ export function assertNever(value: never): never {
   throw new TypeError(`unknown input ${JSON.stringify(value)}`);
 }
 
+const NO_ALERTS: readonly Alert[] = Object.freeze([]);
+const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
+const NOTHING_MERGED: ReadonlyArray<{ alertId: string; eventId: string }> = Object.freeze([]);
+
 export class Output {
-  readonly alerts: Alert[] = [];
-  readonly timers: TimerCommand[] = [];
-  readonly merged: Array<{ alertId: string; eventId: string }> = [];
+  /**
+   * What the evaluation raised, set and merged: each a shared empty list until its first entry,
+   * then a list of that one (most inputs set one timer and raise nothing; a list built empty and
+   * pushed to allocates room for 17).
+   */
+  alerts: readonly Alert[] = NO_ALERTS;
+  timers: readonly TimerCommand[] = NO_TIMERS;
+  merged: ReadonlyArray<{ alertId: string; eventId: string }> = NOTHING_MERGED;
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
   /**
@@ -46,23 +55,40 @@ export class Output {
     readonly now: number,
   ) {}
 
+  alert(alert: Alert): void {
+    if (this.alerts.length === 0) this.alerts = [alert];
+    else (this.alerts as Alert[]).push(alert);
+  }
+
+  timer(command: TimerCommand): void {
+    if (this.timers.length === 0) this.timers = [command];
+    else (this.timers as TimerCommand[]).push(command);
+  }
+
+  merge(merged: { alertId: string; eventId: string }): void {
+    if (this.merged.length === 0) this.merged = [merged];
+    else (this.merged as Array<{ alertId: string; eventId: string }>).push(merged);
+  }
+
   setTimer(
     rule: Rule,
     checkAt: number,
     extra: { eventId?: string; eventAt?: number; key?: string; id: string },
   ): void {
-    // Built field by field rather than with spreads: most events set a timer.
-    const timer: { -readonly [K in keyof Timer]: Timer[K] } = {
+    // One literal with every field, those not given `undefined` (stored JSON leaves them out):
+    // every timer the core builds has this one shape, which the shell's heap and
+    // look-ups read at fixed offsets. Most events set a timer.
+    const timer: Timer = {
       id: extra.id,
       ruleId: rule.id,
       residentId: this.residentId,
       checkAt,
       dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
+      eventId: extra.eventId,
+      eventAt: extra.eventAt,
+      key: extra.key,
     };
-    if (extra.eventId !== undefined) timer.eventId = extra.eventId;
-    if (extra.eventAt !== undefined) timer.eventAt = extra.eventAt;
-    if (extra.key !== undefined) timer.key = extra.key;
-    this.timers.push({ op: 'set', timer });
+    this.timer({ op: 'set', timer });
   }
 }
 

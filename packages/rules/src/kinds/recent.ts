@@ -3,7 +3,7 @@
  * ids taken for redelivery checks.
  */
 import type { TelecareEvent } from '@telecare/contracts';
-import { flat } from '../ids.ts';
+import { fingerprint, flat } from '../ids.ts';
 import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
 import { type Plan, planOf } from './plan.ts';
@@ -11,20 +11,21 @@ import { type Plan, planOf } from './plan.ts';
 export function toRecent(event: TelecareEvent): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
-  // Built field by field rather than with spreads: this runs once per event.
+  // One literal with every field, those the event lacks `undefined` (stored JSON leaves them out,
+  // as it left out the fields not set before): every entry has one shape, so the loops over
+  // `recent` read its fields at fixed offsets rather than through a cache of several shapes.
   // The id is compared often (redeliveries, order in `recent`, timers): flat, each costs less.
-  const entry: { -readonly [K in keyof RecentEvent]: RecentEvent[K] } = {
+  return {
     id: flat(event.id),
     type: event.type,
     at: parseEventTime(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
+    location: event.location,
+    celsius: typeof celsius === 'number' ? celsius : undefined,
+    doseId: typeof doseId === 'string' ? doseId : undefined,
   };
-  if (event.location !== undefined) entry.location = event.location;
-  if (typeof celsius === 'number') entry.celsius = celsius;
-  if (typeof doseId === 'string') entry.doseId = doseId;
-  return entry;
 }
 
 export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>
@@ -60,12 +61,40 @@ export function unscheduled(plan: Plan, state: ResidentState): boolean {
 }
 
 /**
+ * Fingerprints (`fingerprint`) of the `seen` lists that `remember` updates in place (`reuse`: the
+ * caller gave up the state, as the runner and triage do), in the same order, kept beside each
+ * list as long as the list lives: `taken` compares the event's fingerprint with them, one list of
+ * numbers, rather than the event's id with every id taken, each a string object of its own. A
+ * list built anew (no `reuse`, or read from storage) has none until it is updated in place, and
+ * is searched by its strings. Only `seenInPlace` changes a list in place, and it keeps its
+ * fingerprints with it.
+ */
+const seenPrints = new WeakMap<readonly string[], number[]>();
+
+/** The id `taken` was last asked about and its fingerprint: `seenInPlace` adds the same id next. */
+let printedId: string | undefined;
+let printed = 0;
+
+function printOf(id: string): number {
+  if (id !== printedId) {
+    printed = fingerprint(id);
+    printedId = id;
+  }
+  return printed;
+}
+
+/**
  * Whether the id is among those taken. A plain loop, not `includes`: `includes` hands each
  * comparison of a string that is not flat (an id built by concatenation, as generated events'
- * are) to the runtime, eight calls per event that cost more than the rest of a quiet event;
- * `===` compares them in place.
+ * are) to the runtime; `===` compares them in place.
  */
 export function taken(seen: readonly string[], id: string): boolean {
+  const prints = seenPrints.get(seen);
+  if (prints !== undefined && prints.length === seen.length) {
+    const print = printOf(id);
+    for (let i = 0; i < prints.length; i++) if (prints[i] === print && seen[i] === id) return true;
+    return false;
+  }
   for (let i = 0; i < seen.length; i++) if (seen[i] === id) return true;
   return false;
 }
@@ -212,19 +241,35 @@ function dropFirst(before: readonly RecentEvent[], cut: number): RecentEvent[] {
   return recent;
 }
 
-/** `seenWith` on the list itself, for a caller that gave up the state. */
+/** `seenWith` on the list itself, for a caller that gave up the state; its fingerprints with it. */
 function seenInPlace(old: readonly string[], id: string, keepSeen: number): string[] {
   const seen = old as string[];
+  let prints = seenPrints.get(seen);
+  if (prints === undefined || prints.length !== seen.length) {
+    // The list's first update in place: its fingerprints from now on.
+    prints = new Array<number>(seen.length);
+    for (let i = 0; i < seen.length; i++) prints[i] = fingerprint(seen[i] as string);
+    seenPrints.set(seen, prints);
+  }
+  const print = printOf(id);
   if (seen.length < keepSeen) {
     seen.push(id);
+    prints.push(print);
     return seen;
   }
   // Full: the oldest go and the rest move down one (eight references, by default).
   const from = seen.length + 1 - keepSeen;
-  for (let i = 0; i < keepSeen - 1; i++) seen[i] = seen[from + i] as string;
+  for (let i = 0; i < keepSeen - 1; i++) {
+    seen[i] = seen[from + i] as string;
+    prints[i] = prints[from + i] as number;
+  }
   // Setting the length goes through the runtime: only when it changes (a smaller `keepSeen`).
-  if (seen.length !== keepSeen) seen.length = keepSeen;
+  if (seen.length !== keepSeen) {
+    seen.length = keepSeen;
+    prints.length = keepSeen;
+  }
   seen[keepSeen - 1] = id;
+  prints[keepSeen - 1] = print;
   return seen;
 }
 

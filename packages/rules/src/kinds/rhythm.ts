@@ -202,7 +202,7 @@ export function rhythmOnEvent(
   const last = rhythm.last as RecentEvent;
   if (previous && previous.id !== last.id && previousCheckAt !== undefined) {
     if (last.at <= previousCheckAt) {
-      if (legacy) out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
+      if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
     } else if (!legacy)
       out.setTimer(rule, previousCheckAt, {
         id: rhythmTimerId(rule, out, previous),
@@ -213,7 +213,7 @@ export function rhythmOnEvent(
   // `rhythm` is the object learnt for this event, which nothing else holds (a new one, or the
   // state's own given up): it takes its check in place.
   if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
-    if (legacy) out.timers.push({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
+    if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
     // Set to nothing rather than deleted: a delete would turn the rhythm into a dictionary. A
     // stretch timer stored finds no check when it fires.
     rhythm.checkAt = undefined;
@@ -271,6 +271,7 @@ function stretchTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: 
     checkAt,
     dueAt: checkAt + out.ruleSet.settings.reorderGraceS * 1000,
     eventId: rhythm.last.id,
+    eventAt: undefined,
     key: rhythm.place,
   };
   const decided = withRhythm(state, rule, { ...rhythm, checkAt: undefined, armedAt: 0 });
@@ -332,7 +333,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
     const night = Number.isFinite(deadline.at)
       ? `or by ${formatHhmm(deadline.at, tz)} at night`
       : `no night deadline (out overnight on ${deadline.overnights} of the last ${rhythm.days} days)`;
-    out.alerts.push(
+    out.alert(
       derivedAlert(rule, out, {
         key: `out:${last.id}`,
         evidence: [last],
@@ -354,7 +355,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   }
   const budget = budgetOf(rule, out.settings);
   const limit = gapLimit(rule, rhythm, place, last.at, tz, budget, !atNight(last.at, out.settings));
-  out.alerts.push(
+  out.alert(
     derivedAlert(rule, out, {
       key: `since:${last.id}`,
       evidence: [last],
@@ -451,7 +452,7 @@ export function wakeUpCheck(
       ? `no movement since ${formatWhen(last.at, tz, timer.checkAt)}: not up by ${formatHhmm(timer.checkAt, tz)}`
       : `no movement recorded: not up by ${formatHhmm(timer.checkAt, tz)}`;
   const sorted = ups ? [...ups].sort((a, b) => a - b) : [];
-  out.alerts.push(
+  out.alert(
     derivedAlert(rule, out, {
       key: `wake-up:${date}`,
       evidence: last ? [last] : [],

@@ -108,7 +108,7 @@ export function routineOnTick(
     const stretch = last?.id ?? '';
     if (share >= rule.expectShare && !seenInHour && stretch !== routine.raised) {
       const span = `${formatHhmm(hourStart, s.timeZone)}–${formatHhmm(hourEnd, s.timeZone)}`;
-      out.alerts.push(
+      out.alert(
         derivedAlert(rule, out, {
           // Keyed on the stretch (the last activity), so a re-check can only repeat the same alert.
           key: last ? `since:${last.id}` : `${local.date}:${hour}`,

@@ -102,7 +102,7 @@ export function sustainedOnTick(
     const last = readings.at(-1) ?? startEvent;
     const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
     detail = `${bound} since ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
-    out.alerts.push(
+    out.alert(
       derivedAlert(rule, out, {
         key: startEvent.id,
         evidence: [startEvent, ...readings.slice(-4)],
@@ -120,7 +120,7 @@ export function sustainedOnTick(
   const { ends } = rule.condition;
   if (within.some((seen) => ends.includes(seen.type))) return;
   detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
-  out.alerts.push(
+  out.alert(
     derivedAlert(rule, out, {
       key: startEvent.id,
       evidence: [startEvent],

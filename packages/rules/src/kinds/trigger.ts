@@ -35,16 +35,16 @@ export function pressed(rule: TriggerRule, entry: RecentEvent, state: ResidentSt
   const i = indexOf(recent, entry);
   // Too old to be remembered: nothing to merge with that is known, so it alerts.
   if (recent[i]?.id !== entry.id) {
-    out.alerts.push(triggerAlert(rule, entry, groupAlertId(rule, out.residentId, entry), out));
+    out.alert(triggerAlert(rule, entry, groupAlertId(rule, out.residentId, entry), out));
     return;
   }
   const groups = pressGroups(rule, entry.testMode, out);
   const { anchor, known } = anchorOf(groups, recent, i, state.forgottenUntil);
   const alertId = groupAlertId(rule, out.residentId, anchor);
-  if (anchor === entry || !known) out.alerts.push(triggerAlert(rule, entry, alertId, out));
+  if (anchor === entry || !known) out.alert(triggerAlert(rule, entry, alertId, out));
   else {
-    out.merged.push({ alertId, eventId: entry.id });
-    out.alerts.push(repeatAlert(rule, entry, anchor, alertId, out));
+    out.merge({ alertId, eventId: entry.id });
+    out.alert(repeatAlert(rule, entry, anchor, alertId, out));
   }
   raiseNewAnchors(rule, groups, recent, i, out);
 }
@@ -111,9 +111,9 @@ export function raiseNewAnchors(
 ): void {
   const { anchors, repeats } = regroup(groups, recent, i);
   for (const anchor of anchors)
-    out.alerts.push(triggerAlert(rule, anchor, groupAlertId(rule, out.residentId, anchor), out));
+    out.alert(triggerAlert(rule, anchor, groupAlertId(rule, out.residentId, anchor), out));
   for (const { press, anchor } of repeats)
-    out.alerts.push(repeatAlert(rule, press, anchor, groupAlertId(rule, out.residentId, anchor), out));
+    out.alert(repeatAlert(rule, press, anchor, groupAlertId(rule, out.residentId, anchor), out));
 }
 
 export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, out: Output): Alert {
