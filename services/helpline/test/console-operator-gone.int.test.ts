@@ -112,11 +112,18 @@ describe('console: a case whose operator has gone', () => {
     // Not "P1 waiting > 60 s (longest 10:…)" the moment it is back: its ladder starts again.
     expect(await text(fay, '#escalation')).not.toMatch(/P1 waiting|P1 escalated/);
     expect((await h.detail(c.id)).escalationStep).toBe(0);
+    // Answered and closed, so the next test's queue holds only its own case.
+    expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST' })).status).toBe(200);
+    const resolved = await h.api(`/api/cases/${c.id}/resolve`, {
+      method: 'POST',
+      body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.json)).toBe(200);
   });
 
   it('signing out with an accepted P1: the console says it goes back to the queue, and it does at once', async () => {
     const kim = await h.user('kim', 'operator');
-    await h.user('lee', 'operator');
+    const leeUser = await h.user('lee', 'operator');
     const kimPage = await signIn('kim');
     await h.publish(h.alert({ residentId: 'res_cgone_out', priority: 1 }));
     const c = await h.caseOf('res_cgone_out');
@@ -154,9 +161,31 @@ describe('console: a case whose operator has gone', () => {
       .toBe(true);
     expect((await h.detail(c.id)).assignedTo).not.toBe(kim.id);
 
+    // Lee has never chosen a presence, and signing in here keeps it as it was
+    // (PRESENCE_ON_LOGIN=keep): her control says so rather than showing "available" (its first
+    // option) while the helpline offers her nothing, as it did.
     const lee = await signIn('lee');
-    // Waiting for an operator who is there (the API test shows the offer in the same tick).
-    expect(['queued', 'offered']).toContain((await h.detail(c.id)).state);
+    const presence = lee.locator('#presence');
+    await expect
+      .poll(
+        async () =>
+          ((await h.api('/api/users')).json.users as { id: string; consoles: number }[]).find(
+            (u) => u.id === leeUser.id,
+          )?.consoles,
+        { timeout: 10_000 },
+      )
+      .toBe(1);
+    expect(await presence.inputValue()).toBe('');
+    expect(await presence.locator('option:checked').textContent()).toMatch(/not set/);
+    expect((await h.detail(c.id)).state).toBe('queued');
+    // She chooses available: the P1 is offered to her at once.
+    await presence.selectOption('available');
+    await expect.poll(async () => (await h.detail(c.id)).offeredTo, { timeout: 10_000 }).toBe(leeUser.id);
+    await expect
+      .poll(() => lee.locator(`#queue .case[data-id="${c.id}"]`).getAttribute('data-state'), {
+        timeout: 10_000,
+      })
+      .toBe('offered');
     await lee.click(`#queue .case[data-id="${c.id}"]`);
     await expect
       .poll(() => text(lee, '#timeline tr[data-kind="requeued"]'), { timeout: 10_000 })

@@ -92,8 +92,12 @@ export const CaseFactBody = z.discriminatedUnion('fact', [
 ]);
 
 export const HoldBody = z.strictObject({
-  /** The call-back time. */
-  until: z.iso.datetime({ offset: true }),
+  /** The call-back time: in the future and at most `HELPLINE_HOLD_MAX_S` ahead (the helpline checks). */
+  until: z.iso
+    .datetime({ offset: true })
+    .describe(
+      'The call-back time: in the future and at most HELPLINE_HOLD_MAX_S ahead (24 h by default); otherwise 400 naming until and the limit.',
+    ),
   reason: z.string().trim().min(1).max(500),
   /** The priority the case returns to the queue with when the call-back is due. */
   returnPriority: Priority.optional(),

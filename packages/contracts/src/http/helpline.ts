@@ -292,7 +292,8 @@ export const HELPLINE_CASE_ROUTES = {
   hold: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/hold',
-    summary: 'Put on hold with a call-back time (in the future)',
+    summary:
+      'Put on hold with a call-back time: in the future and at most HELPLINE_HOLD_MAX_S ahead (24 h by default, 7 days at most), else 400 naming `until` and the limit',
     roles: CAN.work,
     ...onCase,
     body: HoldBody,

@@ -123,7 +123,10 @@ async function boot(): Promise<void> {
   $('app').classList.remove('hidden');
   $('who').textContent = `${me.name} (${me.role})`;
   $('presence').classList.toggle('hidden', !['operator', 'supervisor'].includes(me.role));
-  if (me.presence) select('presence').value = me.presence;
+  // Never a presence the helpline does not have: with none chosen yet (signing in kept it as it
+  // was, PRESENCE_ON_LOGIN=keep), the control says "not set" rather than its first option,
+  // "available", while no case is offered.
+  select('presence').value = me.presence ?? '';
   if (!WORKS_HERE.includes(me.role)) {
     await showElsewhere(me);
     return;

@@ -105,7 +105,8 @@ async function heartbeat(): Promise<void> {
     }
     // A supervisor may have set this person away: the control shows what holds now.
     const presence = select('presence');
-    if (r.chosenPresence && document.activeElement !== presence) presence.value = r.chosenPresence;
+    // None chosen yet reads "not set", never the first option, "available".
+    if (document.activeElement !== presence) presence.value = r.chosenPresence ?? '';
   } catch (err) {
     const status = (err as ApiError).status;
     // The server no longer knows this console (signed out elsewhere, or restarted): a new stream.
