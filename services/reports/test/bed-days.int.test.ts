@@ -106,6 +106,24 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await h.reports.store.staysOf(null)).toEqual(before);
   });
 
+  it('takes a file sent several times at once once: each other copy finds its stays imported', async () => {
+    // Stays long before the windows below, so the figures are not theirs.
+    const day = (i: number) => new Date(Date.UTC(2000, 0, 1) + i * 2 * 86_400_000).toISOString().slice(0, 10);
+    const rows = Array.from({ length: 2000 }, (_, i) => `res_beddays5,${day(i)},${day(i)}`);
+    const csv = ['resident,admitted,discharged', ...rows].join('\n');
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post(csv)));
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as {
+      importId: string;
+      imported: number;
+      alreadyImported: number;
+    }[];
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(bodies.map((b) => b.imported).sort()).toEqual([0, 0, 0, 2000]);
+    expect(bodies.map((b) => b.alreadyImported).sort()).toEqual([0, 2000, 2000, 2000]);
+    expect(new Set(bodies.map((b) => b.importId)).size).toBe(4);
+    expect(await h.reports.store.staysOf(['res_beddays5'])).toHaveLength(2000);
+  });
+
   it('gives the six-month window, observational, with its interval and caveat', async () => {
     const made = await h.api('/api/tokens', {
       method: 'POST',
