@@ -90,6 +90,43 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await headless.json()).toMatchObject({ error: 'bad-file', imported: 0 });
   });
 
+  it('refuses a day before 1900 or after today (3 December 2026) by line, not with a 500', async () => {
+    const res = await post(
+      [
+        'resident,admitted,discharged',
+        'res_beddays4,0000-01-01,0000-01-05',
+        'res_beddays4,2026-12-01,2026-12-04',
+        'res_beddays4,2027-01-01,2027-01-05',
+        'res_beddays4,2026-11-01,2026-11-03',
+      ].join('\n'),
+      '?partial=true',
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      imported: 1,
+      refused: [
+        {
+          line: 2,
+          reasons: [
+            'admitted: before 1900: "0000-01-01"',
+            'discharged: before 1900: "0000-01-05"',
+          ],
+        },
+        { line: 3, reasons: ['discharged: after today (2026-12-03): "2026-12-04"'] },
+        {
+          line: 4,
+          reasons: [
+            'admitted: after today (2026-12-03): "2027-01-01"',
+            'discharged: after today (2026-12-03): "2027-01-05"',
+          ],
+        },
+      ],
+    });
+    expect(await h.reports.store.staysOf(['res_beddays4'])).toEqual([
+      { residentId: 'res_beddays4', admitted: '2026-11-01', discharged: '2026-11-03' },
+    ]);
+  });
+
   it('refuses a query parameter that is not one, naming it, and imports nothing', async () => {
     // `parital=true` read as absent would refuse the file whole; read as meant, it would import
     // part of it. Neither: the admin is told.
