@@ -247,7 +247,7 @@ function handlers(
         (stays) => {
           const existing = new Map<string, { admitted: string; discharged: string }[]>();
           for (const s of stays) existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
-          const result = checkEpisodes(file, known, existing);
+          const result = checkEpisodes(file, known, existing, now().toISOString().slice(0, 10));
           const refusedWhole = result.fileError || (result.refused.length > 0 && !partial);
           return { add: refusedWhole ? [] : result.accepted, result };
         },

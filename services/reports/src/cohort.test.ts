@@ -13,6 +13,7 @@ import { checkEpisodes } from './hospital.ts';
 describe('hospital episodes file', () => {
   const known = new Set(['res_a', 'res_b']);
   const existing = new Map([['res_b', [{ admitted: '2026-01-10', discharged: '2026-01-20' }]]]);
+  const TODAY = '2026-12-31';
 
   it('refuses row by row with every reason', () => {
     const checked = checkEpisodes(
@@ -28,6 +29,7 @@ describe('hospital episodes file', () => {
       ].join('\n'),
       known,
       existing,
+      TODAY,
     );
     expect(checked.accepted.map((s) => s.line)).toEqual([2, 8]);
     expect(checked.refused).toEqual([
@@ -46,6 +48,7 @@ describe('hospital episodes file', () => {
       ),
       known,
       existing,
+      TODAY,
     );
     expect(checked.alreadyImported).toBe(1);
     expect(checked.accepted).toEqual([]);
@@ -76,9 +79,9 @@ describe('hospital episodes file', () => {
   });
 
   it('refuses a file without the header', () => {
-    expect(checkEpisodes('id,from,to\nres_a,2026-01-01,2026-01-02', known, new Map()).fileError).toMatch(
-      /first line/,
-    );
+    expect(
+      checkEpisodes('id,from,to\nres_a,2026-01-01,2026-01-02', known, new Map(), TODAY).fileError,
+    ).toMatch(/first line/);
   });
 });
 

@@ -107,10 +107,7 @@ describe('hospital episodes and bed days before and after telecare started', () 
       refused: [
         {
           line: 2,
-          reasons: [
-            'admitted: before 1900: "0000-01-01"',
-            'discharged: before 1900: "0000-01-05"',
-          ],
+          reasons: ['admitted: before 1900: "0000-01-01"', 'discharged: before 1900: "0000-01-05"'],
         },
         { line: 3, reasons: ['discharged: after today (2026-12-03): "2026-12-04"'] },
         {
