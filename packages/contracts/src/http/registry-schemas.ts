@@ -79,6 +79,12 @@ const externalRef = z
   .min(1, 'must not be empty')
   .max(64, 'must be at most 64 characters');
 
+/**
+ * The first day a date of a person's care may be: PostgreSQL has no year 0000, and a century
+ * typed short (0024 for 2024) would move a resident's figures by two thousand years.
+ */
+const FIRST_DAY = '1900-01-01';
+
 const isoDate = z
   .string({ error: requiredOr('must be a date, YYYY-MM-DD') })
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date, YYYY-MM-DD')
@@ -86,7 +92,13 @@ const isoDate = z
   .refine((value) => {
     const parsed = new Date(`${value}T00:00:00Z`);
     return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
-  }, 'must be a real date');
+  }, 'must be a real date')
+  .refine((value) => value >= FIRST_DAY, 'must be 1900-01-01 or later');
+
+/** A time with its offset (any ISO-8601 offset, kept as the instant it names), from 1900 on. */
+const isoTime = z.iso
+  .datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' })
+  .refine((value) => Date.parse(value) >= Date.parse(`${FIRST_DAY}T00:00:00Z`), 'must be 1900 or later');
 
 /**
  * When the resident was referred for telecare (the commissioners' comparison group is those
@@ -457,8 +469,8 @@ export type ImportBody = z.infer<typeof ImportBody>;
 /** `POST /api/residents/:id/away`: a period the resident is away (open-ended without `until`). */
 export const CreateAwayBody = z
   .strictObject({
-    from: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }),
-    until: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }).nullish(),
+    from: isoTime,
+    until: isoTime.nullish(),
     reason: z.enum(['holiday', 'hospital', 'respite', 'other'], {
       error: 'must be holiday, hospital, respite or other',
     }),
@@ -473,6 +485,6 @@ export type CreateAwayBody = z.infer<typeof CreateAwayBody>;
 
 /** `POST /api/residents/:id/away/:awayId/end`: ended now, or at `at`. */
 export const EndAwayBody = z.strictObject({
-  at: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' }).optional(),
+  at: isoTime.optional(),
 });
 export type EndAwayBody = z.infer<typeof EndAwayBody>;
