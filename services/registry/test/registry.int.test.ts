@@ -274,6 +274,20 @@ describe('refusals', () => {
     expect(imported.body.errors).toEqual([expect.objectContaining({ line: 2, field: 'referredOn' })]);
   });
 
+  it('refuses a query parameter that is not one, naming it, rather than listing every resident', async () => {
+    // `serail=` read as absent would answer the first page of every resident's name and address.
+    for (const [path, field] of [
+      ['/api/residents?serail=PND-0001', 'serail'],
+      ['/api/residents?name=Edith&adress=High', 'adress'],
+      ['/api/devices?residentid=res_00000000', 'residentid'],
+      ['/api/devices/health?overdu=true', 'overdu'],
+    ] as const) {
+      const res = await call('GET', path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.issues, path).toEqual([{ path: field, message: 'unknown field' }]);
+    }
+  });
+
   it('refuses malformed JSON with a 400 in the same shape', async () => {
     const res = await fetch(`${registry.url}/api/residents`, {
       method: 'POST',
