@@ -381,7 +381,7 @@ export const StartTestBody = z.strictObject({
   timeoutS: z.number({ error: 'must be a whole number of seconds' }).int().min(1).max(3600).optional(),
 });
 
-export const HealthQuery = z.object({
+export const HealthQuery = z.strictObject({
   overdue: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .optional()
@@ -439,9 +439,10 @@ const searchText = (max: number) =>
 /**
  * A page of residents, optionally filtered: `name` (contains, any case), `postcode` (the start of
  * a postcode, spaces and case ignored: `gl7`, `GL7 2BB`), `serial` (a device of theirs, any case),
- * `q` (any of those, or the external reference or id).
+ * `q` (any of those, or the external reference or id). Strict, as every list query here: a
+ * misspelt filter read as absent would list every resident.
  */
-export const ListResidentsQuery = z.object({
+export const ListResidentsQuery = z.strictObject({
   limit,
   offset,
   q: searchText(200),
@@ -450,7 +451,7 @@ export const ListResidentsQuery = z.object({
   serial: searchText(64),
 });
 export type ListResidentsQuery = z.infer<typeof ListResidentsQuery>;
-export const ListDevicesQuery = z.object({
+export const ListDevicesQuery = z.strictObject({
   limit,
   offset,
   residentId: z.string().regex(idPattern('res'), 'must be a resident id (res_…)').optional(),
