@@ -193,11 +193,38 @@ describe('names and free text', () => {
       expect(
         issuesOf(() => parseRequest(CreateResidentBody, { ...base, name })),
         JSON.stringify(name),
-      ).toEqual([{ path: 'name', message: 'must not contain control or text-direction characters' }]);
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
     }
     // Notes may run over lines.
     expect(
       parseRequest(CreateResidentBody, { ...base, name: 'Edith', riskNotes: 'stairs\nsteep' }).riskNotes,
     ).toBe('stairs\nsteep');
+  });
+
+  it('refuses invisible characters in a name, which make one that looks registered but is not found', () => {
+    // "Ed\u200Bith Smith" shows as "Edith Smith", is not found by a search for it, and passes the
+    // import's same-name-and-postcode check: the same person registered twice.
+    for (const name of ['Ed\u200Bith Smith', 'Edith\u2060 Smith', 'Edith\uFEFF Smith', 'Ed\u00ADith Smith']) {
+      expect(
+        issuesOf(() => parseRequest(CreateResidentBody, { ...base, name })),
+        JSON.stringify(name),
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
+      expect(
+        issuesOf(() => parseRequest(UpdateResidentBody, { name })),
+        JSON.stringify(name),
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
+    }
+    // The joiners are letters' business in Persian and Indic names, and stay.
+    const persian = '\u0645\u06CC\u200C\u0631\u0636\u0627';
+    expect(parseRequest(CreateResidentBody, { ...base, name: persian }).name).toBe(persian);
+    expect(
+      parseRequest(CreateResidentBody, { ...base, name: 'Lakshmi \u0932\u0915\u094D\u200D\u0937' }).name,
+    ).toBe('Lakshmi \u0932\u0915\u094D\u200D\u0937');
   });
 });
