@@ -23,15 +23,21 @@ const text = (max: number) =>
     .max(max, `must be at most ${max} characters`);
 
 /**
- * Control characters (line breaks, tabs, bells; C0 and C1) and the characters that reorder
- * displayed text (bidi embeddings, overrides and isolates): a name with them can show on an
- * operator's screen as something else, or break a line of a CSV a person opens.
+ * Control characters (line breaks, tabs, bells; C0 and C1), the characters that reorder
+ * displayed text (bidi embeddings, overrides and isolates), and the invisible ones (zero-width
+ * space, word joiner and invisible operators, BOM, soft hyphen): a name with them can show on an
+ * operator's screen as something else, break a line of a CSV a person opens, or look like one
+ * registered while no search finds it. The zero-width joiners (U+200C, U+200D) stay: Persian and
+ * Indic names are written with them.
  */
-const HIDDEN = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+const HIDDEN = /[\p{Cc}\u202A-\u202E\u2066-\u2069\u200B\u2060-\u2064\uFEFF\u00AD]/u;
 
 /** A person's name, one line of visible text. */
 const personName = (max: number) =>
-  text(max).refine((value) => !HIDDEN.test(value), 'must not contain control or text-direction characters');
+  text(max).refine(
+    (value) => !HIDDEN.test(value),
+    'must not contain control, invisible or text-direction characters',
+  );
 
 const optionalText = (max: number) =>
   z
