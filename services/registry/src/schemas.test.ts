@@ -1,7 +1,13 @@
 import { ListResidentsQuery } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from './errors.ts';
-import { CreateDeviceBody, CreateResidentBody, parseRequest, UpdateResidentBody } from './schemas.ts';
+import {
+  CreateDeviceBody,
+  CreateResidentBody,
+  parseRequest,
+  UpdateDeviceBody,
+  UpdateResidentBody,
+} from './schemas.ts';
 
 const issuesOf = (run: () => unknown) => {
   try {
@@ -177,6 +183,13 @@ describe('names and free text', () => {
     expect(created.name).toBe('Zoë Núñez');
     expect(created.mobilityNotes).toBe('café');
     expect(parseRequest(UpdateResidentBody, { name: decomposed }).name).toBe('Zoë Núñez');
+    // A device's location and model, on registration and on a change.
+    const device = { serial: 'PND-0001', kind: 'pendant', location: 'cafe\u0301', model: 'Ne\u0301o' };
+    expect(parseRequest(CreateDeviceBody, device)).toMatchObject({ location: 'café', model: 'Néo' });
+    expect(parseRequest(UpdateDeviceBody, { location: 'cafe\u0301', model: 'Ne\u0301o' })).toEqual({
+      location: 'café',
+      model: 'Néo',
+    });
     expect(parseRequest(ListResidentsQuery, { name: 'Zoe\u0308' }).name).toBe('Zoë');
     // 200 accented letters are 200 characters, however they were typed.
     expect(parseRequest(CreateResidentBody, { ...base, name: 'e\u0301'.repeat(200) }).name).toHaveLength(200);
