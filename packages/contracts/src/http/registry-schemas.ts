@@ -357,7 +357,13 @@ export const UpdateDeviceBody = z
       .regex(idPattern('res'), 'must be a resident id (res_…)')
       .nullable()
       .optional(),
-    location: z.string({ error: 'must be text or null' }).trim().max(64).nullable().optional(),
+    location: z
+      .string({ error: 'must be text or null' })
+      .trim()
+      .normalize('NFC')
+      .max(64)
+      .nullable()
+      .optional(),
     supervisionIntervalS: z
       .number({ error: 'must be a whole number of seconds or null' })
       .int()
@@ -365,7 +371,7 @@ export const UpdateDeviceBody = z
       .max(7 * 24 * 3600)
       .nullable()
       .optional(),
-    model: z.string({ error: 'must be text or null' }).trim().max(100).nullable().optional(),
+    model: z.string({ error: 'must be text or null' }).trim().normalize('NFC').max(100).nullable().optional(),
     voiceUri: voiceUri.nullable().optional(),
     state: z
       .enum(['stock', 'installed', 'faulty'], { error: 'must be stock, installed or faulty' })
