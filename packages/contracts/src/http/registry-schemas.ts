@@ -469,11 +469,17 @@ export const ListDevicesQuery = z.strictObject({
   residentId: z.string().regex(idPattern('res'), 'must be a resident id (res_…)').optional(),
 });
 
+/**
+ * The largest import request, in bytes: both files as JSON strings. About 60,000 residents with a
+ * line of notes each, a council's whole list in one request, and bounded work per request.
+ */
+export const IMPORT_BODY_LIMIT = 16 * 1_048_576;
+
 export const ImportBody = z.strictObject({
   /** residents.csv text (columns: import.ts RESIDENT_COLUMNS) */
-  residents: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  residents: z.string({ error: 'must be CSV text' }).max(IMPORT_BODY_LIMIT).optional(),
   /** devices.csv text (columns: import.ts DEVICE_COLUMNS) */
-  devices: z.string({ error: 'must be CSV text' }).max(20_000_000).optional(),
+  devices: z.string({ error: 'must be CSV text' }).max(IMPORT_BODY_LIMIT).optional(),
   /** Import the rows that are valid even though others are not (default: nothing on any error). */
   importValid: z.boolean({ error: 'must be true or false' }).default(false),
 });
