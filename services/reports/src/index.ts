@@ -1,4 +1,6 @@
 export { loadReportsConfig, type ReportsConfig, reportsEnv } from './config.ts';
+// The pure figures, for the benchmark that times a five-year summary.
+export type { Rows as ReportRows } from './figures.ts';
 export {
   type ReportsHandle,
   type ReportsOwn,
@@ -6,3 +8,4 @@ export {
   reportsService,
   startReports,
 } from './service.ts';
+export { summarise } from './summary.ts';
