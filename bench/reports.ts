@@ -1,10 +1,11 @@
-import { type ReportRows, summarise } from '@telecare/reports';
+import { checkEpisodes, type ReportRows, summarise } from '@telecare/reports';
 import type { Benchmark } from './run.ts';
 import { percentile, round } from './stats.ts';
 
 const CASES = Number(process.env.BENCH_CASES ?? 100_000);
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const EPISODES = Number(process.env.BENCH_EPISODES ?? 20_000);
 const TO = new Date('2026-12-01T00:00:00.000Z');
 const FROM = new Date('2021-12-01T00:00:00.000Z');
 const MONTHS = 60;
@@ -64,6 +65,20 @@ function readModel(): ReportRows {
   return { cases, alerts, activity, faults: [] };
 }
 
+/** A trust's episodes file: `EPISODES` stays of 10,000 residents, each resident's apart. */
+function episodesFile(): { text: string; known: Set<string> } {
+  const day = (n: number) => new Date(Date.UTC(2015, 0, 1) + n * 86_400_000).toISOString().slice(0, 10);
+  const known = new Set<string>();
+  const lines = ['resident,admitted,discharged'];
+  for (let i = 0; i < EPISODES; i++) {
+    const resident = `res_${i % 10_000}`;
+    known.add(resident);
+    const from = Math.floor(i / 10_000) * 20;
+    lines.push(`${resident},${day(from)},${day(from + 5)}`);
+  }
+  return { text: lines.join('\n'), known };
+}
+
 /** The least any summary does: every row read once and counted by its month. */
 function onePass(rows: ReportRows): number {
   const months = new Map<string, number>();
@@ -81,7 +96,7 @@ const time = (work: () => unknown): number => {
 };
 
 const benchmark: Benchmark = {
-  description: `a commissioner's five-year summary over ${CASES} calls and ${DEVICES} devices (the pure figures, no database)`,
+  description: `a commissioner's five-year summary over ${CASES} calls and ${DEVICES} devices, and a trust's episodes file of ${EPISODES} stays checked (the pure functions, no database)`,
   async run(log) {
     const rows = readModel();
     log(
@@ -101,12 +116,33 @@ const benchmark: Benchmark = {
     log(
       `median: one pass ${round(base, 1)} ms, summary ${round(sum, 0)} ms: ${round(sum / base, 1)}× one pass`,
     );
+
+    // The episodes file an admin imports, checked row by row before anything is written.
+    const file = episodesFile();
+    const split: number[] = [];
+    const check: number[] = [];
+    for (let round_ = 0; round_ < ROUNDS; round_++) {
+      split.push(time(() => file.text.split('\n').map((line) => line.split(','))));
+      check.push(time(() => checkEpisodes(file.text, file.known, new Map(), '2026-12-01')));
+      log(
+        `episodes round ${round_ + 1}: split ${round(split.at(-1) as number, 1)} ms, check ${round(check.at(-1) as number, 0)} ms`,
+      );
+    }
+    const splitP50 = percentile(split, 50);
+    const checkP50 = percentile(check, 50);
+    log(
+      `median: ${EPISODES} episodes split ${round(splitP50, 1)} ms, checked ${round(checkP50, 0)} ms: ${round(checkP50 / splitP50, 1)}× the split`,
+    );
     return {
       cases: CASES,
       devices: DEVICES,
       one_pass_ms_p50: round(base, 1),
       summary_ms_p50: round(sum, 0),
       summary_vs_one_pass_ratio: round(sum / base, 1),
+      episodes: EPISODES,
+      episodes_split_ms_p50: round(splitP50, 1),
+      episodes_check_ms_p50: round(checkP50, 0),
+      episodes_check_vs_split_ratio: round(checkP50 / splitP50, 1),
     };
   },
 };
