@@ -92,6 +92,9 @@ export function checkEpisodes(
       fileError: `at most ${MAX_EPISODE_ROWS} rows in one file`,
     };
   const accepted: (Stay & { line: number })[] = [];
+  // Each resident's accepted rows, so that a row is compared with its own resident's only (a file
+  // of 100,000 rows compared each with every other took minutes).
+  const acceptedOf = new Map<string, (Stay & { line: number })[]>();
   const refused: Refusal[] = [];
   let alreadyImported = 0;
   rows.forEach((row, i) => {
@@ -116,12 +119,18 @@ export function checkEpisodes(
       } else {
         if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
           reasons.push('overlaps a stay already imported');
-        const clash = accepted.find((s) => s.residentId === residentId && overlaps(s, stay));
+        const clash = acceptedOf.get(residentId)?.find((s) => overlaps(s, stay));
         if (clash) reasons.push(`overlaps the stay on line ${clash.line}`);
       }
     }
     if (reasons.length > 0) refused.push({ line, reasons });
-    else accepted.push({ ...stay, line });
+    else {
+      const row = { ...stay, line };
+      accepted.push(row);
+      const its = acceptedOf.get(residentId);
+      if (its) its.push(row);
+      else acceptedOf.set(residentId, [row]);
+    }
   });
   return { accepted, refused, alreadyImported };
 }
