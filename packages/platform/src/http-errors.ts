@@ -177,6 +177,10 @@ export function isDependencyDown(err: unknown): boolean {
   return 'cause' in err && err.cause !== err && isDependencyDown(err.cause);
 }
 
+/** A byte count as people read a body limit: `1 MiB`, `16 MiB`, `512 KiB`. */
+const mebibytes = (bytes: number): string =>
+  bytes >= 1_048_576 ? `${+(bytes / 1_048_576).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
+
 const statusOf = (err: unknown): number => {
   const status = typeof err === 'object' && err !== null && 'statusCode' in err ? err.statusCode : 500;
   return typeof status === 'number' ? status : 500;
@@ -208,10 +212,16 @@ export function httpErrorHandler(options: {
     const status = statusOf(err);
     if (status >= 400 && status < 500) {
       options.onRefused?.('invalid-request', err);
+      // A body too large says how large a body the route takes (its own limit, or the server's).
+      const limit = req.routeOptions.bodyLimit ?? req.server.initialConfig.bodyLimit;
+      const message =
+        status === 413 && limit
+          ? `the body is larger than this route takes (${mebibytes(limit)})`
+          : err.message;
       return reply.code(status).send({
         error: 'invalid-request',
-        message: err.message,
-        issues: [{ path: '(body)', message: err.message }],
+        message,
+        issues: [{ path: '(body)', message }],
       });
     }
     if (isDependencyDown(err)) {

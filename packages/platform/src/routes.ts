@@ -86,6 +86,7 @@ export function mountRoutes<T extends RouteTable>(
       validatorCompiler: zodValidator,
       serializerCompiler: serializerCompiler as RouteOptions['serializerCompiler'],
       config: { contract: name } as RouteOptions['config'],
+      ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
       preValidation: async (req: FastifyRequest) => {
         const role = roleOf(req) ?? 'unknown';
         if (Array.isArray(route.roles) && !route.roles.includes(role))

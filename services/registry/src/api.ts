@@ -78,6 +78,20 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       if (!principal) throw new ForbiddenError('act', 'unknown');
       return principal;
     },
+    personalRead: (req, what, residentIds) => {
+      const principal = principals.get(req);
+      // Who read whose record: an audit trail in the log, by ids (the data itself never is).
+      log.info(
+        {
+          event: 'personal-data-read',
+          principal: principal?.actor,
+          role: principal?.role,
+          what,
+          residentIds,
+        },
+        'personal data read',
+      );
+    },
     published: async (serial, previousAccount) => {
       await withTimeout(
         Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),

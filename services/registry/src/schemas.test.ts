@@ -1,7 +1,13 @@
 import { ListResidentsQuery } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from './errors.ts';
-import { CreateDeviceBody, CreateResidentBody, parseRequest, UpdateResidentBody } from './schemas.ts';
+import {
+  CreateDeviceBody,
+  CreateResidentBody,
+  parseRequest,
+  UpdateDeviceBody,
+  UpdateResidentBody,
+} from './schemas.ts';
 
 const issuesOf = (run: () => unknown) => {
   try {
@@ -177,6 +183,13 @@ describe('names and free text', () => {
     expect(created.name).toBe('Zoë Núñez');
     expect(created.mobilityNotes).toBe('café');
     expect(parseRequest(UpdateResidentBody, { name: decomposed }).name).toBe('Zoë Núñez');
+    // A device's location and model, on registration and on a change.
+    const device = { serial: 'PND-0001', kind: 'pendant', location: 'cafe\u0301', model: 'Ne\u0301o' };
+    expect(parseRequest(CreateDeviceBody, device)).toMatchObject({ location: 'café', model: 'Néo' });
+    expect(parseRequest(UpdateDeviceBody, { location: 'cafe\u0301', model: 'Ne\u0301o' })).toEqual({
+      location: 'café',
+      model: 'Néo',
+    });
     expect(parseRequest(ListResidentsQuery, { name: 'Zoe\u0308' }).name).toBe('Zoë');
     // 200 accented letters are 200 characters, however they were typed.
     expect(parseRequest(CreateResidentBody, { ...base, name: 'e\u0301'.repeat(200) }).name).toHaveLength(200);
@@ -193,11 +206,38 @@ describe('names and free text', () => {
       expect(
         issuesOf(() => parseRequest(CreateResidentBody, { ...base, name })),
         JSON.stringify(name),
-      ).toEqual([{ path: 'name', message: 'must not contain control or text-direction characters' }]);
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
     }
     // Notes may run over lines.
     expect(
       parseRequest(CreateResidentBody, { ...base, name: 'Edith', riskNotes: 'stairs\nsteep' }).riskNotes,
     ).toBe('stairs\nsteep');
+  });
+
+  it('refuses invisible characters in a name, which make one that looks registered but is not found', () => {
+    // "Ed\u200Bith Smith" shows as "Edith Smith", is not found by a search for it, and passes the
+    // import's same-name-and-postcode check: the same person registered twice.
+    for (const name of ['Ed\u200Bith Smith', 'Edith\u2060 Smith', 'Edith\uFEFF Smith', 'Ed\u00ADith Smith']) {
+      expect(
+        issuesOf(() => parseRequest(CreateResidentBody, { ...base, name })),
+        JSON.stringify(name),
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
+      expect(
+        issuesOf(() => parseRequest(UpdateResidentBody, { name })),
+        JSON.stringify(name),
+      ).toEqual([
+        { path: 'name', message: 'must not contain control, invisible or text-direction characters' },
+      ]);
+    }
+    // The joiners are letters' business in Persian and Indic names, and stay.
+    const persian = '\u0645\u06CC\u200C\u0631\u0636\u0627';
+    expect(parseRequest(CreateResidentBody, { ...base, name: persian }).name).toBe(persian);
+    expect(
+      parseRequest(CreateResidentBody, { ...base, name: 'Lakshmi \u0932\u0915\u094D\u200D\u0937' }).name,
+    ).toBe('Lakshmi \u0932\u0915\u094D\u200D\u0937');
   });
 });

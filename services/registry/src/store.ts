@@ -735,7 +735,17 @@ export class RegistryStore {
       const { rows } = await this.#pool.query<AwayRow>(
         `insert into ${this.#t('away_periods')} (id, resident_id, starts_at, ends_at, reason, note, set_by, set_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning *`,
-        [id, residentId, input.from, input.until ?? null, input.reason, input.note ?? null, setBy, now],
+        // As instants: PostgreSQL does not parse every ISO-8601 offset (+23:59).
+        [
+          id,
+          residentId,
+          new Date(input.from),
+          input.until ? new Date(input.until) : null,
+          input.reason,
+          input.note ?? null,
+          setBy,
+          now,
+        ],
       );
       return awayOf(rows[0] as AwayRow);
     } catch (err) {

@@ -131,6 +131,31 @@ describe('declared time away', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('takes any ISO-8601 offset as the instant it names, and refuses a time before 1900, not with a 500', async () => {
+    // +23:59 is a valid ISO-8601 offset that PostgreSQL does not parse.
+    const offset = await call('POST', `/api/residents/${residentId}/away`, {
+      from: '2026-12-10T23:59:00+23:59',
+      until: '2026-12-11T12:00:00-20:00',
+      reason: 'respite',
+    });
+    expect(offset.status).toBe(201);
+    expect(offset.body).toMatchObject({
+      from: '2026-12-10T00:00:00.000Z',
+      until: '2026-12-12T08:00:00.000Z',
+    });
+    const ended = await call('POST', `/api/residents/${residentId}/away/${offset.body.id}/end`, {
+      at: '2026-12-11T23:00:00+18:30',
+    });
+    expect(ended.status).toBe(200);
+    expect(ended.body.until).toBe('2026-12-11T04:30:00.000Z');
+    const year0 = await call('POST', `/api/residents/${residentId}/away`, {
+      from: '0000-01-01T00:00:00Z',
+      reason: 'holiday',
+    });
+    expect(year0.status).toBe(400);
+    expect((year0.body.issues as { path: string }[]).map((i) => i.path)).toEqual(['from']);
+  });
+
   it('brings the bucket in step at start-up: an open-ended stay is there, a stray key is gone', async () => {
     const open = await call('POST', `/api/residents/${residentId}/away`, {
       from: '2026-12-10T09:00:00Z',

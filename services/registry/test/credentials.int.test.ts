@@ -109,6 +109,19 @@ describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic securit
     expect((wrong as Error).message).toMatch(/Bad User Name or Password|Not authorized/i);
   });
 
+  it("a device's secret opens no API: not as a bearer token, nor as Basic serial:secret", async () => {
+    for (const authorization of [
+      `Bearer ${secret}`,
+      `Bearer PND-CRED1:${secret}`,
+      `Basic ${Buffer.from(`PND-CRED1:${secret}`).toString('base64')}`,
+    ]) {
+      for (const path of ['/api/residents', `/api/residents/${residentId}`, '/api/devices/PND-CRED1']) {
+        const res = await fetch(`${registry.url}${path}`, { headers: { authorization } });
+        expect(res.status, `${authorization.slice(0, 6)} ${path}`).toBe(401);
+      }
+    }
+  });
+
   it("a device's publish to another device's topic is not delivered; its own is", async () => {
     await call('POST', '/api/devices', { serial: 'PND-CRED2', residentId, kind: 'pendant' });
     const watcher = (await connect('registry-admin', ADMIN_PASSWORD)) as MqttClient;

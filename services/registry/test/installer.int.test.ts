@@ -570,6 +570,28 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect(cleared.body).toMatchObject({ voiceUri: null });
   });
 
+  it('imports a residents.csv of more than 1 MiB, as a council exports it whole, in one request', async () => {
+    // 900 residents with a paragraph of mobility notes each: 1.75 MiB, as a council exports them.
+    const notes = 'Uses a walking frame indoors; stairs with a rail; '.repeat(40).trim();
+    const rows = Array.from(
+      { length: 900 },
+      (_, i) => `BIG-${i},Person ${i},${i} Long Road,GL2 4AB,${notes}`,
+    );
+    const residents = ['ref,name,address,postcode,mobilityNotes', ...rows].join('\n');
+    expect(residents.length).toBeGreaterThan(1_800_000);
+    const res = await call('POST', '/api/import', { residents });
+    expect(res.status, JSON.stringify(res.body).slice(0, 200)).toBe(200);
+    expect(res.body.imported).toBe(true);
+    expect(res.body.residents).toHaveLength(900);
+  });
+
+  it('refuses an import over its limit with 413, naming the limit, and writes nothing', async () => {
+    const residents = `ref,name,address,postcode\n${'X'.repeat(5 * 1_048_576)}`;
+    const res = await call('POST', '/api/import', { residents });
+    expect(res.status).toBe(413);
+    expect(String(res.body.message)).toMatch(/4 MiB/);
+  });
+
   it('re-importing a file is idempotent: residents by ref, devices by serial, each row says created, updated or unchanged', async () => {
     const residentsCsv = (bobAddress: string, bobPhone: string) =>
       [

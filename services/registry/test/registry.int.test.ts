@@ -251,6 +251,43 @@ describe('refusals', () => {
     expect(issuePaths(kind).sort()).toEqual(['kind', 'supervisionIntervalS']);
   });
 
+  it('refuses a day before 1900 by field, from the API and an import, instead of a 500 or year 24', async () => {
+    const referred = await call('POST', '/api/residents', { ...resident, referredOn: '0000-01-01' });
+    expect(referred.status).toBe(400);
+    expect(issuePaths(referred)).toEqual(['referredOn']);
+    const residentId = await createResident();
+    const care = await call('POST', `/api/residents/${residentId}/care-packages`, {
+      hoursPerWeek: 5,
+      startDate: '0000-01-01',
+    });
+    expect(care.status).toBe(400);
+    expect(issuePaths(care)).toEqual(['startDate']);
+    // A century typed short: 0024 for 2024, which the comparison group would count from.
+    const typo = await call('PATCH', `/api/residents/${residentId}`, { firstInstalledOn: '0024-05-01' });
+    expect(typo.status).toBe(400);
+    expect(issuePaths(typo)).toEqual(['firstInstalledOn']);
+    expect((await call('GET', `/api/residents/${residentId}`)).body.firstInstalledAt).toBeNull();
+    const imported = await call('POST', '/api/import', {
+      residents: 'ref,name,address,postcode,referredOn\nY0-1,Ada Year,1 Road,GL1 2AB,0000-01-01\n',
+    });
+    expect(imported.status).toBe(422);
+    expect(imported.body.errors).toEqual([expect.objectContaining({ line: 2, field: 'referredOn' })]);
+  });
+
+  it('refuses a query parameter that is not one, naming it, rather than listing every resident', async () => {
+    // `serail=` read as absent would answer the first page of every resident's name and address.
+    for (const [path, field] of [
+      ['/api/residents?serail=PND-0001', 'serail'],
+      ['/api/residents?name=Edith&adress=High', 'adress'],
+      ['/api/devices?residentid=res_00000000', 'residentid'],
+      ['/api/devices/health?overdu=true', 'overdu'],
+    ] as const) {
+      const res = await call('GET', path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.issues, path).toEqual([{ path: field, message: 'unknown field' }]);
+    }
+  });
+
   it('refuses malformed JSON with a 400 in the same shape', async () => {
     const res = await fetch(`${registry.url}/api/residents`, {
       method: 'POST',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { MAX_REPORT_DAYS, REPORTS_API, REPORTS_ROUTES } from '@telecare/contracts';
 import {
   type Clock,
@@ -83,12 +84,8 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       principals.set(req, principal);
     });
     api.setErrorHandler(httpErrorHandler({ logger: log }));
-    // The trust's episodes file comes as CSV text.
-    api.addContentTypeParser(
-      'text/csv',
-      { parseAs: 'string', bodyLimit: 10 * 1_048_576 },
-      (_req, body, done) => done(null, body),
-    );
+    // The trust's episodes file comes as CSV text (its size bounded by the route's bodyLimit).
+    api.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     mountRoutes(
       api,
       REPORTS_ROUTES,
@@ -238,10 +235,21 @@ function handlers(
       const registry = await registryCohort('residents cannot be checked');
       const known = await deps.store.knownResidents(ids);
       for (const r of registry?.residents ?? []) known.add(r.residentId);
-      const existing = new Map<string, { admitted: string; discharged: string }[]>();
-      for (const s of await deps.store.staysOf([...known]))
-        existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
-      const checked = checkEpisodes(file, known, existing);
+      const importId = `imp_${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+      // Checked against the stays already imported and written in one turn, so that a file sent
+      // twice at once is imported once.
+      const checked = await deps.store.importStays(
+        [...known],
+        (stays) => {
+          const existing = new Map<string, { admitted: string; discharged: string }[]>();
+          for (const s of stays) existing.set(s.residentId, [...(existing.get(s.residentId) ?? []), s]);
+          const result = checkEpisodes(file, known, existing, now().toISOString().slice(0, 10));
+          const refusedWhole = result.fileError || (result.refused.length > 0 && !partial);
+          return { add: refusedWhole ? [] : result.accepted, result };
+        },
+        importId,
+        now(),
+      );
       if (checked.fileError)
         return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
       if (checked.refused.length > 0 && !partial)
@@ -251,8 +259,6 @@ function handlers(
           refused: checked.refused,
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
-      const importId = `imp_${Date.now().toString(36)}`;
-      await deps.store.insertStays(checked.accepted, importId, now());
       log.info(
         {
           importId,

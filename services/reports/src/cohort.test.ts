@@ -13,6 +13,7 @@ import { checkEpisodes } from './hospital.ts';
 describe('hospital episodes file', () => {
   const known = new Set(['res_a', 'res_b']);
   const existing = new Map([['res_b', [{ admitted: '2026-01-10', discharged: '2026-01-20' }]]]);
+  const TODAY = '2026-12-31';
 
   it('refuses row by row with every reason', () => {
     const checked = checkEpisodes(
@@ -28,6 +29,7 @@ describe('hospital episodes file', () => {
       ].join('\n'),
       known,
       existing,
+      TODAY,
     );
     expect(checked.accepted.map((s) => s.line)).toEqual([2, 8]);
     expect(checked.refused).toEqual([
@@ -46,16 +48,40 @@ describe('hospital episodes file', () => {
       ),
       known,
       existing,
+      TODAY,
     );
     expect(checked.alreadyImported).toBe(1);
     expect(checked.accepted).toEqual([]);
     expect(checked.refused).toEqual([{ line: 3, reasons: ['overlaps a stay already imported'] }]);
   });
 
-  it('refuses a file without the header', () => {
-    expect(checkEpisodes('id,from,to\nres_a,2026-01-01,2026-01-02', known, new Map()).fileError).toMatch(
-      /first line/,
+  it('refuses a day before 1900 or after today, which no stay in a trust file can have', () => {
+    const checked = checkEpisodes(
+      [
+        'resident,admitted,discharged',
+        'res_a,0000-01-01,0000-01-02',
+        'res_a,1899-12-31,1900-01-02',
+        'res_a,2026-03-01,2026-03-05',
+        'res_a,2026-03-04,2026-03-06',
+        'res_a,2026-03-07,2026-03-10',
+      ].join('\n'),
+      known,
+      new Map(),
+      '2026-03-09',
     );
+    expect(checked.refused).toEqual([
+      { line: 2, reasons: ['admitted: before 1900: "0000-01-01"', 'discharged: before 1900: "0000-01-02"'] },
+      { line: 3, reasons: ['admitted: before 1900: "1899-12-31"'] },
+      { line: 5, reasons: ['overlaps the stay on line 4'] },
+      { line: 6, reasons: ['discharged: after today (2026-03-09): "2026-03-10"'] },
+    ]);
+    expect(checked.accepted.map((s) => s.line)).toEqual([4]);
+  });
+
+  it('refuses a file without the header', () => {
+    expect(
+      checkEpisodes('id,from,to\nres_a,2026-01-01,2026-01-02', known, new Map(), TODAY).fileError,
+    ).toMatch(/first line/);
   });
 });
 

@@ -36,7 +36,13 @@ export function demandByDistrict(rows: Rows): DistrictDemand[] {
   const alerts = new Map<string, number>();
   for (const a of rows.alerts) alerts.set(key(a.district), (alerts.get(key(a.district)) ?? 0) + 1);
   const cases = new Map<string, CaseRow[]>();
-  for (const c of rows.cases) cases.set(key(c.district), [...(cases.get(key(c.district)) ?? []), c]);
+  for (const c of rows.cases) {
+    const k = key(c.district);
+    const its = cases.get(k);
+    // Pushed, not copied: a copy per case is quadratic in a district's calls.
+    if (its) its.push(c);
+    else cases.set(k, [c]);
+  }
   return [...districts].sort().map((district) => {
     const its = cases.get(district) ?? [];
     const attendance = attendanceCount(its);

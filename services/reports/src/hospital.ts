@@ -35,6 +35,18 @@ const isDay = (value: string): boolean => {
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
 };
 
+/** The first day a stay may have: PostgreSQL has no year 0000, and no one in care was admitted before. */
+const FIRST_DAY = '1900-01-01';
+
+/** Why a column's day cannot be a stay's, or undefined: not a real day, before 1900, after today. */
+function dayProblem(column: string, value: string, today: string): string | undefined {
+  const shown = JSON.stringify(value.slice(0, 32));
+  if (!isDay(value)) return `${column}: not a date (YYYY-MM-DD): ${shown}`;
+  if (value < FIRST_DAY) return `${column}: before 1900: ${shown}`;
+  if (value > today) return `${column}: after today (${today}): ${shown}`;
+  return undefined;
+}
+
 /** Two stays overlap when one is admitted before the other is discharged (a same-day transfer does not). */
 const overlaps = (
   a: Pick<Stay, 'admitted' | 'discharged'>,
@@ -42,14 +54,16 @@ const overlaps = (
 ): boolean => a.admitted < b.discharged && b.admitted < a.discharged;
 
 /**
- * Checks an episodes file row by row: bad dates, unknown residents, discharge before admission,
- * and stays that overlap another row's or one already imported. Each refused row says every
- * reason it has. A row identical to a stay already imported is left out and counted.
+ * Checks an episodes file row by row: bad dates (not a real day, before 1900, after `today`: a
+ * file records stays that have ended), unknown residents, discharge before admission, and stays
+ * that overlap another row's or one already imported. Each refused row says every reason it
+ * has. A row identical to a stay already imported is left out and counted.
  */
 export function checkEpisodes(
   text: string,
   known: ReadonlySet<string>,
   existing: ReadonlyMap<string, readonly Pick<Stay, 'admitted' | 'discharged'>[]>,
+  today: string,
 ): CheckedEpisodes {
   let records: string[][];
   try {
@@ -78,6 +92,9 @@ export function checkEpisodes(
       fileError: `at most ${MAX_EPISODE_ROWS} rows in one file`,
     };
   const accepted: (Stay & { line: number })[] = [];
+  // Each resident's accepted rows, so that a row is compared with its own resident's only (a file
+  // of 100,000 rows compared each with every other took minutes).
+  const acceptedOf = new Map<string, (Stay & { line: number })[]>();
   const refused: Refusal[] = [];
   let alreadyImported = 0;
   rows.forEach((row, i) => {
@@ -86,12 +103,12 @@ export function checkEpisodes(
     const reasons: string[] = [];
     if (row.length !== 3) reasons.push(`3 columns expected, found ${row.length}`);
     if (!known.has(residentId)) reasons.push(`unknown resident ${JSON.stringify(residentId.slice(0, 64))}`);
-    if (!isDay(admitted))
-      reasons.push(`admitted: not a date (YYYY-MM-DD): ${JSON.stringify(admitted.slice(0, 32))}`);
-    if (!isDay(discharged))
-      reasons.push(`discharged: not a date (YYYY-MM-DD): ${JSON.stringify(discharged.slice(0, 32))}`);
+    const admittedProblem = dayProblem('admitted', admitted, today);
+    const dischargedProblem = dayProblem('discharged', discharged, today);
+    if (admittedProblem) reasons.push(admittedProblem);
+    if (dischargedProblem) reasons.push(dischargedProblem);
     const stay = { residentId, admitted, discharged };
-    if (isDay(admitted) && isDay(discharged)) {
+    if (!admittedProblem && !dischargedProblem) {
       if (discharged < admitted) reasons.push('discharged before admitted');
       else if (
         reasons.length === 0 &&
@@ -102,12 +119,18 @@ export function checkEpisodes(
       } else {
         if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
           reasons.push('overlaps a stay already imported');
-        const clash = accepted.find((s) => s.residentId === residentId && overlaps(s, stay));
+        const clash = acceptedOf.get(residentId)?.find((s) => overlaps(s, stay));
         if (clash) reasons.push(`overlaps the stay on line ${clash.line}`);
       }
     }
     if (reasons.length > 0) refused.push({ line, reasons });
-    else accepted.push({ ...stay, line });
+    else {
+      const row = { ...stay, line };
+      accepted.push(row);
+      const its = acceptedOf.get(residentId);
+      if (its) its.push(row);
+      else acceptedOf.set(residentId, [row]);
+    }
   });
   return { accepted, refused, alreadyImported };
 }

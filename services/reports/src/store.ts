@@ -41,6 +41,8 @@ type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays' | 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
   readonly #t: Tables;
+  /** This process's turn at importing stays: one waits here, not on a pooled connection. */
+  #importTurn: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly pool: Pool,
@@ -342,8 +344,8 @@ export class ReportsStore {
   }
 
   /** The stays already imported for these residents. */
-  async staysOf(ids: readonly string[] | null): Promise<StayDays[]> {
-    const { rows } = await this.pool.query<{ resident_id: string; admitted: string; discharged: string }>(
+  async staysOf(ids: readonly string[] | null, db: Queryable = this.pool): Promise<StayDays[]> {
+    const { rows } = await db.query<{ resident_id: string; admitted: string; discharged: string }>(
       `select resident_id, admitted_on::text as admitted, discharged_on::text as discharged
        from ${this.#t.rp_hospital_stays} where $1::text[] is null or resident_id = any($1)`,
       [ids],
@@ -351,9 +353,38 @@ export class ReportsStore {
     return rows.map((r) => ({ residentId: r.resident_id, admitted: r.admitted, discharged: r.discharged }));
   }
 
-  async insertStays(stays: readonly StayDays[], importId: string, now: Date): Promise<void> {
+  /**
+   * One import of hospital stays at a time (within this process, then under a transaction-scoped
+   * advisory lock across instances): `decide` is given the stays already imported for `ids` and
+   * says which to `add` (and what to answer), and those are added before the next import reads. A file sent twice at
+   * once is checked the second time against what the first added, so its stays are not doubled.
+   */
+  async importStays<T>(
+    ids: readonly string[],
+    decide: (existing: StayDays[]) => { add: readonly StayDays[]; result: T },
+    importId: string,
+    now: Date,
+  ): Promise<T> {
+    const mine = this.#importTurn.then(() =>
+      withTransaction(this.pool, async (db) => {
+        await db.query('select pg_advisory_xact_lock(hashtext($1))', [`${this.schema}:hospital-stays`]);
+        const { add, result } = decide(await this.staysOf(ids, db));
+        await this.insertStays(add, importId, now, db);
+        return result;
+      }),
+    );
+    this.#importTurn = mine.catch(() => undefined);
+    return mine;
+  }
+
+  async insertStays(
+    stays: readonly StayDays[],
+    importId: string,
+    now: Date,
+    db: Queryable = this.pool,
+  ): Promise<void> {
     if (stays.length === 0) return;
-    await this.pool.query(
+    await db.query(
       `insert into ${this.#t.rp_hospital_stays} (resident_id, admitted_on, discharged_on, import_id, imported_at)
        select r, a, d, $4, $5 from unnest($1::text[], $2::date[], $3::date[]) as t(r, a, d)`,
       [

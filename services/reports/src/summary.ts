@@ -9,7 +9,7 @@ import {
   median,
   monthsOf,
   type Rows,
-  rowsOfMonth,
+  rowsByMonth,
   type TargetCount,
 } from './figures.ts';
 import { type ModelledSavings, modelledSavings, type SavingsAssumptions } from './modelled.ts';
@@ -112,7 +112,8 @@ export interface Summary {
 const sum = (values: Record<string, number>): number => Object.values(values).reduce((a, b) => a + b, 0);
 
 function monthlyTrend(rows: Rows, months: readonly string[], now: Date): Summary['trend'] {
-  const per = months.map((m) => measure(rowsOfMonth(rows, m), now));
+  const byMonth = rowsByMonth(rows, months);
+  const per = months.map((m) => measure(byMonth.get(m) as Rows, now));
   const series = (pick: (c: MeasuredCounts) => number) =>
     protectGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MeasuredCounts)])));
   const alerts = series((c) => sum(c.alertsByType));

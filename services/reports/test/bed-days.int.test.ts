@@ -90,6 +90,40 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await headless.json()).toMatchObject({ error: 'bad-file', imported: 0 });
   });
 
+  it('refuses a day before 1900 or after today (3 December 2026) by line, not with a 500', async () => {
+    const res = await post(
+      [
+        'resident,admitted,discharged',
+        'res_beddays4,0000-01-01,0000-01-05',
+        'res_beddays4,2026-12-01,2026-12-04',
+        'res_beddays4,2027-01-01,2027-01-05',
+        'res_beddays4,2026-11-01,2026-11-03',
+      ].join('\n'),
+      '?partial=true',
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      imported: 1,
+      refused: [
+        {
+          line: 2,
+          reasons: ['admitted: before 1900: "0000-01-01"', 'discharged: before 1900: "0000-01-05"'],
+        },
+        { line: 3, reasons: ['discharged: after today (2026-12-03): "2026-12-04"'] },
+        {
+          line: 4,
+          reasons: [
+            'admitted: after today (2026-12-03): "2027-01-01"',
+            'discharged: after today (2026-12-03): "2027-01-05"',
+          ],
+        },
+      ],
+    });
+    expect(await h.reports.store.staysOf(['res_beddays4'])).toEqual([
+      { residentId: 'res_beddays4', admitted: '2026-11-01', discharged: '2026-11-03' },
+    ]);
+  });
+
   it('refuses a query parameter that is not one, naming it, and imports nothing', async () => {
     // `parital=true` read as absent would refuse the file whole; read as meant, it would import
     // part of it. Neither: the admin is told.
@@ -104,6 +138,24 @@ describe('hospital episodes and bed days before and after telecare started', () 
       issues: [{ path: 'parital', message: 'unknown field' }],
     });
     expect(await h.reports.store.staysOf(null)).toEqual(before);
+  });
+
+  it('takes a file sent several times at once once: each other copy finds its stays imported', async () => {
+    // Stays long before the windows below, so the figures are not theirs.
+    const day = (i: number) => new Date(Date.UTC(2000, 0, 1) + i * 2 * 86_400_000).toISOString().slice(0, 10);
+    const rows = Array.from({ length: 2000 }, (_, i) => `res_beddays5,${day(i)},${day(i)}`);
+    const csv = ['resident,admitted,discharged', ...rows].join('\n');
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post(csv)));
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as {
+      importId: string;
+      imported: number;
+      alreadyImported: number;
+    }[];
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    expect(bodies.map((b) => b.imported).sort()).toEqual([0, 0, 0, 2000]);
+    expect(bodies.map((b) => b.alreadyImported).sort()).toEqual([0, 2000, 2000, 2000]);
+    expect(new Set(bodies.map((b) => b.importId)).size).toBe(4);
+    expect(await h.reports.store.staysOf(['res_beddays5'])).toHaveLength(2000);
   });
 
   it('gives the six-month window, observational, with its interval and caveat', async () => {

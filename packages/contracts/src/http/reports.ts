@@ -291,6 +291,8 @@ export const REPORTS_ROUTES = {
       partial: z.string().max(10).optional().describe('true: import the rows accepted, refuse the others'),
     }),
     consumes: 'text/csv',
+    // A trust's file of up to 100,000 rows.
+    bodyLimit: 10 * 1_048_576,
     body: z.string().describe('the episodes file: resident,admitted,discharged'),
     response: EpisodesImportView,
     responses: { 422: EpisodesImportView },

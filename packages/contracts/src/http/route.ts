@@ -26,6 +26,11 @@ export interface RouteDefinition<
   body?: B;
   /** The body's media type when it is not JSON (`text/csv`): the client sends the body as text. */
   consumes?: string;
+  /**
+   * The largest body the route reads, in bytes, when it is not the server's (1 MiB): a bulk
+   * import. A larger one is refused with 413 before it is read whole.
+   */
+  bodyLimit?: number;
   /** Headers the route reads (`Idempotency-Key`), as a loose object: every other header passes. */
   headers?: z.ZodType;
   /** The answer on success. */

@@ -1,5 +1,5 @@
 import type { RESIDENT_ROUTES } from '@telecare/contracts';
-import { type RouteHandlers, SlidingWindowLimiter } from '@telecare/platform';
+import { type FastifyRequest, type RouteHandlers, SlidingWindowLimiter } from '@telecare/platform';
 import type { Principal } from '../api.ts';
 import { InvalidRequestError, RateLimitedError } from '../errors.ts';
 import type { RevealBody } from '../schemas.ts';
@@ -14,6 +14,13 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
   const revealLimit = {
     perPerson: new SlidingWindowLimiter(limits.perPerson, limits.windowS * 1000, clockNow),
     perToken: new SlidingWindowLimiter(limits.perToken, limits.windowS * 1000, clockNow),
+  };
+
+  /** A resident's call list (responders' names and phone numbers), its read recorded. */
+  const callList = async (req: FastifyRequest, residentId: string) => {
+    const responders = await deps.store.listResponders(residentId);
+    ctx.personalRead(req, 'responders', [residentId]);
+    return { responders };
   };
 
   return {
@@ -32,16 +39,26 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
       );
       // The district (and updatedAt) of every device's entries follows the resident.
       for (const serial of serials) await ctx.published(serial);
+      ctx.personalRead(req, 'resident', [resident.id]);
       return resident;
     },
 
     listResidents: async (req) => {
       const query = req.query;
       const { residents, total } = await deps.store.searchResidents(query, query);
+      ctx.personalRead(
+        req,
+        'residents',
+        residents.map((r) => r.id),
+      );
       return { residents, total, limit: query.limit, offset: query.offset };
     },
 
-    getResident: async (req) => deps.store.getResident(req.params.id),
+    getResident: async (req) => {
+      const resident = await deps.store.getResident(req.params.id);
+      ctx.personalRead(req, 'resident', [resident.id]);
+      return resident;
+    },
 
     revealResident: async (req) => {
       const principal = ctx.principal(req);
@@ -79,16 +96,16 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
     residentAudit: async (req) => ({ reads: await deps.store.sensitiveReads(req.params.id) }),
 
-    listResponders: async (req) => ({ responders: await deps.store.listResponders(req.params.id) }),
+    listResponders: async (req) => callList(req, req.params.id),
 
     addResponder: async (req) => {
       await deps.store.addResponder(req.params.id, req.body, now());
-      return { responders: await deps.store.listResponders(req.params.id) };
+      return callList(req, req.params.id);
     },
 
     removeResponder: async (req) => {
       await deps.store.removeResponder(req.params.id, req.params.responderId);
-      return { responders: await deps.store.listResponders(req.params.id) };
+      return callList(req, req.params.id);
     },
 
     listCarePackages: async (req) => ({
@@ -97,7 +114,11 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
     addCarePackage: async (req) => deps.store.addCarePackage(req.params.id, req.body, now()),
 
-    listAway: async (req) => ({ away: await deps.store.listAway(req.params.id) }),
+    listAway: async (req) => {
+      const away = await deps.store.listAway(req.params.id);
+      ctx.personalRead(req, 'away', [req.params.id]);
+      return { away };
+    },
 
     setAway: async (req, reply) => {
       const principal = ctx.principal(req);
@@ -112,6 +133,7 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
         'resident declared away',
       );
       await deps.away?.publish(period.residentId);
+      ctx.personalRead(req, 'away', [period.residentId]);
       return reply.status(201).send(period);
     },
 
@@ -124,6 +146,7 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
         'away period ended',
       );
       await deps.away?.publish(period.residentId);
+      ctx.personalRead(req, 'away', [period.residentId]);
       return period;
     },
 
