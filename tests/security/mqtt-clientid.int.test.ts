@@ -1,7 +1,3 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import path from 'node:path';
 import { names } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
@@ -10,8 +6,6 @@ import {
   cleanupNamespace,
   DYNSEC_PLUGIN,
   type DynsecMosquitto,
-  freePort,
-  listening,
   servers,
   serviceEnv,
   startDynsecMosquitto,
@@ -20,6 +14,7 @@ import {
 } from '@telecare/testkit';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mosquitto.ts';
 
 /**
  * Attack replay: a device logs in with its own valid credentials but under another client id
@@ -244,51 +239,20 @@ describe('a gateway whose session keeps being taken over', () => {
 describe('client-id binding in the static configuration (password file and ACL)', () => {
   const ns = 'telecare';
   const n = names(ns);
-  const dir = mkdtempSync(path.join(tmpdir(), 'telecare-static-mqtt-'));
+  let broker: StaticMosquitto | undefined;
   let port: number;
-  let child: ChildProcess | undefined;
 
   beforeAll(async () => {
-    port = await freePort();
-    // The shipped configuration, with a loopback listener in place of TLS and files of its own.
-    const shipped = readFileSync(new URL('../../infra/mosquitto/mosquitto.conf', import.meta.url), 'utf8');
-    const dropped = /^(listener|certfile|keyfile|tls_version|password_file|acl_file|persistence_location)\b/;
-    const kept = shipped.split('\n').filter((line) => !dropped.test(line.trim()));
-    const passwd = path.join(dir, 'passwd');
-    writeFileSync(passwd, '');
-    for (const [user, secret] of [
+    broker = await startStaticMosquitto(ns, [
       ['PND-STATIC-A', 'secret-a'],
       ['PND-STATIC-B', 'secret-b'],
       ['telecare-gateway-mqtt', 'secret-gw'],
-    ] as const) {
-      execFileSync('mosquitto_passwd', ['-b', passwd, user, secret]);
-    }
-    const acl = path.join(dir, 'telecare.acl');
-    writeFileSync(acl, readFileSync(new URL('../../infra/mosquitto/telecare.acl', import.meta.url)));
-    writeFileSync(
-      path.join(dir, 'mosquitto.conf'),
-      [
-        `listener ${port} 127.0.0.1`,
-        ...kept,
-        `password_file ${passwd}`,
-        `acl_file ${acl}`,
-        `persistence_location ${dir}/`,
-        `user ${userInfo().username}`,
-        '',
-      ].join('\n'),
-    );
-    child = spawn('mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor(() => listening(port), { what: 'the static-config Mosquitto to listen' });
+    ]);
+    port = broker.port;
   });
 
   afterAll(async () => {
-    // Mosquitto writes its persistence file as it stops: the folder is removed once it has exited.
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    await broker?.stop();
   });
 
   it('a device logging in under another device’s or the gateway’s client id does not take over its session', async () => {

@@ -1,7 +1,3 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import path from 'node:path';
 import { names } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
@@ -9,8 +5,6 @@ import {
   cleanupNamespace,
   DYNSEC_PLUGIN,
   type DynsecMosquitto,
-  freePort,
-  listening,
   serviceEnv,
   startDynsecMosquitto,
   uniqueNamespace,
@@ -18,6 +12,7 @@ import {
 } from '@telecare/testkit';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mosquitto.ts';
 
 /**
  * Attack replay on gateways in a shared subscription group (`GATEWAY_MQTT_SHARED_GROUP`): a device
@@ -177,56 +172,23 @@ describe.skipIf(!DYNSEC_PLUGIN)('a shared group on the dynamic-security broker',
 describe('a shared group on the static configuration (password file and ACL)', () => {
   const ns = uniqueNamespace('secsharest');
   const n = names(ns);
-  const dir = mkdtempSync(path.join(tmpdir(), 'telecare-static-share-'));
   const GATEWAY_USER = 'telecare-gateway-mqtt';
+  let broker: StaticMosquitto | undefined;
   let port: number;
-  let child: ChildProcess | undefined;
   const clients: MqttClient[] = [];
 
   beforeAll(async () => {
-    port = await freePort();
-    // The shipped configuration and ACL, with a loopback listener in place of TLS, files of its
-    // own and the test's namespace in place of `telecare`.
-    const shipped = readFileSync(new URL('../../infra/mosquitto/mosquitto.conf', import.meta.url), 'utf8');
-    const dropped = /^(listener|certfile|keyfile|tls_version|password_file|acl_file|persistence_location)\b/;
-    const kept = shipped.split('\n').filter((line) => !dropped.test(line.trim()));
-    const passwd = path.join(dir, 'passwd');
-    writeFileSync(passwd, '');
-    for (const [user, secret] of [
+    broker = await startStaticMosquitto(ns, [
       ['PND-STSHARE-A', 'secret-a'],
       ['PND-STSHARE-B', 'secret-b'],
       [GATEWAY_USER, 'secret-gw'],
-    ] as const) {
-      execFileSync('mosquitto_passwd', ['-b', passwd, user, secret]);
-    }
-    const acl = path.join(dir, 'telecare.acl');
-    const shippedAcl = readFileSync(new URL('../../infra/mosquitto/telecare.acl', import.meta.url), 'utf8');
-    writeFileSync(acl, shippedAcl.replaceAll('telecare/v1/devices/', `${n.mqtt.root}/`));
-    writeFileSync(
-      path.join(dir, 'mosquitto.conf'),
-      [
-        `listener ${port} 127.0.0.1`,
-        ...kept,
-        `password_file ${passwd}`,
-        `acl_file ${acl}`,
-        `persistence_location ${dir}/`,
-        `user ${userInfo().username}`,
-        '',
-      ].join('\n'),
-    );
-    child = spawn('mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitFor(() => listening(port), { what: 'the static-config Mosquitto to listen' });
+    ]);
+    port = broker.port;
   });
 
   afterAll(async () => {
     for (const client of clients) await client.endAsync(true).catch(() => undefined);
-    // Mosquitto writes its persistence file as it stops: the folder is removed once it has exited.
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    await broker?.stop();
     await cleanupNamespace(ns);
   });
 
