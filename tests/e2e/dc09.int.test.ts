@@ -1,9 +1,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Case, type Dc09AccountEntry, names } from '@telecare/contracts';
+import { type Case, names } from '@telecare/contracts';
 import { openDc09Accounts } from '@telecare/gateway-dc09';
 import { Dc09Dialler } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dc09Account } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 let platform: RunningPlatform;
@@ -28,19 +29,12 @@ async function home(account: string, key: string | null): Promise<{ residentId: 
     location: 'hall',
     supervisionIntervalS: 3600,
   });
-  const entry: Dc09AccountEntry = {
-    account,
+  const entry = dc09Account(account, {
     serial,
     residentId: resident.id,
     key,
-    keyEncoding: 'hex',
-    codeOverrides: {},
-    supervisionIntervalS: 3600,
-    state: 'installed',
-    testMode: false,
-    postcodeDistrict: 'GL1',
     updatedAt: new Date().toISOString(),
-  };
+  });
   const kv = await openDc09Accounts(nc, names(platform.namespace));
   await kv.put(account, JSON.stringify(entry));
   return { residentId: resident.id, serial };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type Dc09AccountEntry, names } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -14,6 +14,7 @@ import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecar
 import { encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dc09Account } from '../support/homes.ts';
 
 /**
  * DC-09 accounts cannot be enumerated or spoken for in clear, and the receiver cannot be used to
@@ -38,19 +39,8 @@ let registry: RegistryHandle;
 let gateway: GatewayDc09Handle;
 const production = { DC09_KEYLESS: 'refuse', REGISTRY_DC09_KEYLESS: 'refuse' };
 
-const entry = (account: string, key: string | null): Dc09AccountEntry => ({
-  account,
-  serial: `SEC-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
+const entry = (account: string, key: string | null) =>
+  dc09Account(account, { serial: `SEC-${account}`, key });
 
 /** Sends bytes on a new TCP connection (from `localAddress`) and collects what comes back within `ms`. */
 function tcpExchange(bytes: Buffer[], ms: number, localAddress = '127.0.0.1'): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type Dc09AccountEntry, names, TelecareEvent } from '@telecare/contracts';
+import { names, TelecareEvent } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -17,6 +17,7 @@ import {
 import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dc09Account } from '../support/homes.ts';
 
 /**
  * Someone on the network path records a panel's encrypted frames: without the key they can only
@@ -42,19 +43,7 @@ const WINDOW_BEHIND_S = 3600;
 let nc: NatsConnection;
 let gateway: GatewayDc09Handle;
 
-const entry = (account: string): Dc09AccountEntry => ({
-  account,
-  serial: `REPLAY-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: KEY,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
+const entry = (account: string) => dc09Account(account, { serial: `REPLAY-${account}`, key: KEY });
 
 /** Sends one frame on a new TCP connection and returns the reply's message type. */
 function send(frame: Buffer): Promise<string> {

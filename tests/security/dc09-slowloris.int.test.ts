@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { type Dc09AccountEntry, names } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -10,6 +10,7 @@ import { connectNats, createLogger, type NatsConnection } from '@telecare/platfo
 import { Dc09Dialler } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dc09Account } from '../support/homes.ts';
 
 /**
  * DC-09 slowloris: many connections from one address, each trickling bytes that never make a
@@ -34,19 +35,7 @@ let stopped = false;
 const attackers = new Set<Socket>();
 const timers: NodeJS.Timeout[] = [];
 
-const entry = (account: string): Dc09AccountEntry => ({
-  account,
-  serial: `SLOW-${account}`,
-  residentId: `res_${account.toLowerCase()}`,
-  key: null,
-  keyEncoding: 'hex',
-  codeOverrides: {},
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
+const entry = (account: string) => dc09Account(account, { serial: `SLOW-${account}` });
 
 /** One slow connection: opens a frame with LF, then one more byte every `everyMs`, never a CR. */
 function slowConnection(everyMs: number, byte = '0'): Promise<Socket> {

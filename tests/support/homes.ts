@@ -75,15 +75,16 @@ export async function addHome(
   return resident.id;
 }
 
-/** The DC-09 account of a disperser (no key: unencrypted), as the registry would publish it. */
-export async function addDc09Account(
-  platform: RunningPlatform,
-  account: string,
-  home: { serial: string; residentId: string },
-): Promise<void> {
-  const entry: Dc09AccountEntry = {
+/**
+ * A registry entry for a DC-09 account, as the tests register one: installed, keyless, no code
+ * overrides, hourly supervision, its serial and resident derived from the account unless given
+ * (the defaults of the gateway's own tests).
+ */
+export function dc09Account(account: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09AccountEntry {
+  return {
     account,
-    ...home,
+    serial: `DC09-${account}`,
+    residentId: `res_${account.toLowerCase()}`,
     key: null,
     keyEncoding: 'hex',
     codeOverrides: {},
@@ -91,8 +92,18 @@ export async function addDc09Account(
     state: 'installed',
     testMode: false,
     postcodeDistrict: 'GL1',
-    updatedAt: new Date().toISOString(),
+    updatedAt: '2026-01-01T00:00:00Z',
+    ...overrides,
   };
+}
+
+/** The DC-09 account of a disperser (no key: unencrypted), as the registry would publish it. */
+export async function addDc09Account(
+  platform: RunningPlatform,
+  account: string,
+  home: { serial: string; residentId: string },
+): Promise<void> {
+  const entry = dc09Account(account, { ...home, updatedAt: new Date().toISOString() });
   const nc = await connect({ servers: servers.natsUrl });
   try {
     await (await openDc09Accounts(nc, names(platform.namespace))).put(account, JSON.stringify(entry));
