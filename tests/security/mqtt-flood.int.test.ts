@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
-import { type DeviceMapEntry, names } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { openDeviceMap } from '@telecare/platform';
 import { SimulatedDevice } from '@telecare/simulators';
@@ -14,6 +14,7 @@ import {
 } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mqttDevice } from '../support/homes.ts';
 
 /**
  * Attack replay: one device floods (thousands of heartbeats in a couple of seconds) while a
@@ -44,19 +45,7 @@ let nc: NatsConnection;
 let flooder: MqttClient;
 let neighbour: SimulatedDevice;
 
-const entry = (serial: string, residentId: string): DeviceMapEntry => ({
-  serial,
-  deviceId: `dev_${serial.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
-  residentId,
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
+const entry = (serial: string, residentId: string) => mqttDevice(serial, { residentId });
 
 beforeAll(async () => {
   broker = await startOwnMosquitto();

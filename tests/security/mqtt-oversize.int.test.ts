@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
-import { DeadLetter, DeviceAck, type DeviceMapEntry, names } from '@telecare/contracts';
+import { DeadLetter, DeviceAck, names } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { createLogger, openDeviceMap } from '@telecare/platform';
 import {
@@ -14,6 +14,7 @@ import {
 } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mqttDevice } from '../support/homes.ts';
 
 /**
  * Attack replay: one oversized payload (1 MB, on a broker with no packet limit, as the anonymous
@@ -32,19 +33,7 @@ let nc: NatsConnection;
 let device: MqttClient;
 const acks: DeviceAck[] = [];
 
-const entry: DeviceMapEntry = {
-  serial: SERIAL,
-  deviceId: 'dev_secsize1',
-  residentId: 'res_secsize01',
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-};
+const entry = mqttDevice(SERIAL, { deviceId: 'dev_secsize1', residentId: 'res_secsize01' });
 
 async function deadLetters(): Promise<Array<{ letter: DeadLetter; bytes: number }>> {
   const jsm = await jetstreamManager(nc);

@@ -1,11 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
-import { DeviceAck, type DeviceMapEntry, names, TelecareEvent } from '@telecare/contracts';
+import { DeviceAck, names, TelecareEvent } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { openDeviceMap } from '@telecare/platform';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mqttDevice } from '../support/homes.ts';
 
 /**
  * Attack replay: a device publishes a pendant press *retained* on its events topic. The broker
@@ -22,19 +23,7 @@ let nc: NatsConnection;
 let device: MqttClient;
 const acks: DeviceAck[] = [];
 
-const entry: DeviceMapEntry = {
-  serial: SERIAL,
-  deviceId: 'dev_secret1',
-  residentId: 'res_secret01',
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-};
+const entry = mqttDevice(SERIAL, { deviceId: 'dev_secret1', residentId: 'res_secret01' });
 
 const press = (id: string) => JSON.stringify({ id, type: 'pendant.pressed', at: new Date().toISOString() });
 

@@ -1,28 +1,11 @@
-import {
-  DEVICE_EVENT_TYPES,
-  type DeviceMapEntry,
-  eventIdFor,
-  partitionOf,
-  TelecareEvent,
-} from '@telecare/contracts';
+import { DEVICE_EVENT_TYPES, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { testDevice } from '../test/support.ts';
 import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, toTelecareEvent } from './event.ts';
 import { readDeviceMessage } from './intake.ts';
 
-const device: DeviceMapEntry = {
-  serial: 'PND-0001',
-  deviceId: 'dev_0001',
-  residentId: 'res_0001',
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-};
+const device = testDevice('PND-0001', { deviceId: 'dev_0001', residentId: 'res_0001' });
 
 describe('toTelecareEvent', () => {
   it('builds a valid CloudEvent with ids, partition and the device context', () => {

@@ -22,6 +22,7 @@ import {
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '../src/index.ts';
+import { testDevice } from './support.ts';
 
 const ns = uniqueNamespace('gwmqtt');
 const n = names(ns);
@@ -35,20 +36,8 @@ const clock = new ManualClock(new Date('2026-01-05T07:30:01.000Z'));
 const PENDANT = 'PND-1001';
 const RESIDENT = 'res_0000000001';
 
-const entry = (serial: string, overrides: Partial<DeviceMapEntry> = {}): DeviceMapEntry => ({
-  serial,
-  deviceId: `dev_${serial.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
-  residentId: RESIDENT,
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-  ...overrides,
-});
+const entry = (serial: string, overrides: Partial<DeviceMapEntry> = {}) =>
+  testDevice(serial, { residentId: RESIDENT, ...overrides });
 
 const press = (id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, type: 'pendant.pressed', at: '2026-01-05T07:30:00Z', ...extra });

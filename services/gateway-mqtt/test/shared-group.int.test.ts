@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DeviceAck, type DeviceMapEntry, names, TelecareEvent } from '@telecare/contracts';
+import { DeviceAck, names, TelecareEvent } from '@telecare/contracts';
 import {
   connectMqtt,
   connectNats,
@@ -23,6 +23,7 @@ import {
   waitFor,
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDevice } from './support.ts';
 
 // Two gateways in one MQTT v5 shared subscription group, each in a process of its own (one is
 // killed), against the real Mosquitto and NATS.
@@ -43,20 +44,6 @@ let raw: MqttClient;
 const devices: SimulatedDevice[] = [];
 /** The members' log folders, removed at the end. */
 const logDirs: string[] = [];
-
-const entry = (serial: string): DeviceMapEntry => ({
-  serial,
-  deviceId: `dev_${serial.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
-  residentId: `res_${serial.toLowerCase().replace(/[^a-z0-9]/g, '')}`,
-  kind: 'pendant',
-  protocol: 'mqtt',
-  location: 'hall',
-  supervisionIntervalS: 3600,
-  state: 'installed',
-  testMode: false,
-  postcodeDistrict: 'GL1',
-  updatedAt: '2026-01-01T00:00:00Z',
-});
 
 const member = (name: string) =>
   spawnService(
@@ -108,8 +95,9 @@ beforeAll(async () => {
   nc = await connectNats({ url: servers.natsUrl, name: `${ns}-test`, logger });
   jsm = await jetstreamManager(nc);
   const deviceMap = await openDeviceMap(nc, n);
-  for (let i = 0; i < DEVICES; i++) await deviceMap.put(serialOf(i), JSON.stringify(entry(serialOf(i))));
-  for (const serial of [serialOf(99), ...PATIENT]) await deviceMap.put(serial, JSON.stringify(entry(serial)));
+  for (let i = 0; i < DEVICES; i++) await deviceMap.put(serialOf(i), JSON.stringify(testDevice(serialOf(i))));
+  for (const serial of [serialOf(99), ...PATIENT])
+    await deviceMap.put(serial, JSON.stringify(testDevice(serial)));
   [first, second] = await Promise.all([member('a'), member('b')]);
   for (let i = 0; i < DEVICES; i++) {
     const device = new SimulatedDevice({
