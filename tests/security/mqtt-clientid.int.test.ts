@@ -12,9 +12,14 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mosquitto.ts';
+import {
+  connectAs,
+  dynsecAdminReady,
+  type StaticMosquitto,
+  startStaticMosquitto,
+} from '../support/mosquitto.ts';
 
 /**
  * Attack replay: a device logs in with its own valid credentials but under another client id
@@ -22,23 +27,6 @@ import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mo
  * messages the broker queues for it. The broker must bind each login to its own client id, and a
  * gateway whose session is taken over anyway must say so on /readyz.
  */
-
-/** Connects once, or resolves with the broker's refusal. */
-function connectAs(port: number, options: IClientOptions): Promise<MqttClient | Error> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 3_000,
-      ...options,
-    });
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      resolve(err);
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -56,16 +44,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('client-id takeover on the dynamic-security brok
 
   beforeAll(async () => {
     broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'secclid' });
-    await waitFor(async () => {
-      const client = await connectAs(broker.port, {
-        username: 'registry-admin',
-        password: ADMIN_PASSWORD,
-        clientId: `${ns}-probe`,
-      });
-      if (client instanceof Error) return false;
-      await client.endAsync();
-      return true;
-    });
+    await dynsecAdminReady(broker, ADMIN_PASSWORD, `${ns}-probe`);
     // The gateway's client and role as infra/mosquitto/dynsec.sh makes them, its id bound.
     const ctrl = broker.ctrl.bind(broker);
     ctrl('createRole', 'telecare-gateway');

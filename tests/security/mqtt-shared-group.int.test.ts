@@ -10,9 +10,14 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mosquitto.ts';
+import {
+  connectAs,
+  dynsecAdminReady,
+  type StaticMosquitto,
+  startStaticMosquitto,
+} from '../support/mosquitto.ts';
 
 /**
  * Attack replay on gateways in a shared subscription group (`GATEWAY_MQTT_SHARED_GROUP`): a device
@@ -23,22 +28,6 @@ import { type StaticMosquitto, startStaticMosquitto } from '../support/static-mo
  */
 
 const GROUP = 'gateways';
-
-function connectAs(port: number, options: IClientOptions): Promise<MqttClient | Error> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 3_000,
-      ...options,
-    });
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      resolve(err);
-    });
-  });
-}
 
 const subscribed = (client: MqttClient, filter: string) =>
   client.subscribeAsync(filter, { qos: 1 }).then(
@@ -86,16 +75,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a shared group on the dynamic-security broker',
 
   beforeAll(async () => {
     broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'secshare' });
-    await waitFor(async () => {
-      const probe = await connectAs(broker.port, {
-        username: 'registry-admin',
-        password: ADMIN_PASSWORD,
-        clientId: `${ns}-probe`,
-      });
-      if (probe instanceof Error) return false;
-      await probe.endAsync();
-      return true;
-    });
+    await dynsecAdminReady(broker, ADMIN_PASSWORD, `${ns}-probe`);
     // The gateway's role as infra/mosquitto/dynsec.sh writes it, shared filters included, and a
     // member's client holding it, bound to the member's id.
     const ctrl = broker.ctrl.bind(broker);

@@ -3,7 +3,39 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { names } from '@telecare/contracts';
-import { freePort, listening, waitFor } from '@telecare/testkit';
+import { type DynsecMosquitto, freePort, listening, waitFor } from '@telecare/testkit';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+
+/** Connects once (MQTT v5, no reconnect), or resolves with the broker's refusal. */
+export function connectAs(port: number, options: IClientOptions): Promise<MqttClient | Error> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 3_000,
+      ...options,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      resolve(err);
+    });
+  });
+}
+
+/** Waits until the dynamic-security broker takes its admin's login (its plugin has loaded). */
+export async function dynsecAdminReady(broker: DynsecMosquitto, adminPassword: string, clientId: string) {
+  await waitFor(async () => {
+    const probe = await connectAs(broker.port, {
+      username: 'registry-admin',
+      password: adminPassword,
+      clientId,
+    });
+    if (probe instanceof Error) return false;
+    await probe.endAsync();
+    return true;
+  });
+}
 
 export interface StaticMosquitto {
   readonly port: number;
