@@ -20,6 +20,7 @@ import {
   type StaticMosquitto,
   startStaticMosquitto,
 } from '../support/mosquitto.ts';
+import { registryCreate } from './support.ts';
 
 /**
  * Attack replay: a device logs in with its own valid credentials but under another client id
@@ -64,16 +65,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('client-id takeover on the dynamic-security brok
     registry = await startRegistry(loadRegistryConfig(env));
     gateway = await startGatewayMqtt(loadGatewayMqttConfig(env));
 
-    const call = async (route: string, body: unknown) => {
-      const res = await fetch(new URL(route, registry.url), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      expect(res.status, text).toBe(201);
-      return JSON.parse(text) as Record<string, unknown>;
-    };
+    const call = registryCreate(registry.url, env.TELECARE_ADMIN_TOKEN);
     const resident = await call('/api/residents', {
       name: 'Clientid Resident',
       address: '1 Test Street, Gloucester',

@@ -18,6 +18,7 @@ import {
   type StaticMosquitto,
   startStaticMosquitto,
 } from '../support/mosquitto.ts';
+import { registryCreate } from './support.ts';
 
 /**
  * Attack replay on gateways in a shared subscription group (`GATEWAY_MQTT_SHARED_GROUP`): a device
@@ -99,16 +100,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a shared group on the dynamic-security broker',
     });
     registry = await startRegistry(loadRegistryConfig(env));
     gateway = await startGatewayMqtt(loadGatewayMqttConfig(env));
-    const call = async (route: string, body: unknown) => {
-      const res = await fetch(new URL(route, registry.url), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      expect(res.status, text).toBe(201);
-      return JSON.parse(text) as Record<string, unknown>;
-    };
+    const call = registryCreate(registry.url, env.TELECARE_ADMIN_TOKEN);
     const resident = await call('/api/residents', {
       name: 'Share Resident',
       address: '1 Test Street, Gloucester',

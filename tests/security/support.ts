@@ -4,6 +4,7 @@ import { type HelplineHandle, loadHelplineConfig, startHelpline } from '@telecar
 import { type Clock, connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { expect } from 'vitest';
 
 export interface Answer {
   status: number;
@@ -36,6 +37,22 @@ export async function call(
     json = text;
   }
   return { status: response.status, json, headers: response.headers };
+}
+
+/**
+ * A POST to the registry's API with `token` that must create (201): resolves with what was created.
+ */
+export function registryCreate(registryUrl: string, token: string | undefined) {
+  return async (route: string, body: unknown) => {
+    const res = await fetch(new URL(route, registryUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(201);
+    return JSON.parse(text) as Record<string, unknown>;
+  };
 }
 
 /**
