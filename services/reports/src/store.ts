@@ -1,4 +1,5 @@
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import type { QueryResult } from 'pg';
 import type { CohortResident, StayDays } from './cohort.ts';
 import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
 import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
@@ -8,6 +9,16 @@ export interface Scope {
   readonly from: Date;
   readonly to: Date;
   readonly districts: readonly string[] | null;
+}
+
+/** A report's read cancelled by PostgreSQL at the read limit: the period or districts are too much for it. */
+export class ReadTimeoutError extends Error {
+  constructor(
+    readonly limitMs: number,
+    cause: unknown,
+  ) {
+    super(`a read of this report took longer than ${limitMs} ms and was cancelled`, { cause });
+  }
 }
 
 /** The read-model tables `rebuild` empties (the tokens are not read-model and stay). */
@@ -47,6 +58,8 @@ export class ReportsStore {
   constructor(
     readonly pool: Pool,
     readonly schema: string,
+    /** How long one read of a report may run before PostgreSQL cancels it (ms). */
+    readonly readTimeoutMs = 15_000,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = Object.fromEntries(
@@ -194,6 +207,22 @@ export class ReportsStore {
     return true;
   }
 
+  /**
+   * One read of a report, under `readTimeoutMs`: a read PostgreSQL cancels at that limit rejects
+   * with a `ReadTimeoutError` (a report too large for the limit, not a server down).
+   */
+  async #read(text: string, values: unknown[]): Promise<QueryResult> {
+    try {
+      return await withTransaction(this.pool, async (db) => {
+        await db.query(`set local statement_timeout = ${Math.floor(this.readTimeoutMs)}`);
+        return db.query(text, values);
+      });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '57014') throw new ReadTimeoutError(this.readTimeoutMs, err);
+      throw err;
+    }
+  }
+
   /** The rows a report counts, and how many cases could not be placed in a district. */
   async rows(scope: Scope): Promise<Rows & { unplaced: number }> {
     const [cases, alerts, activity, faults, unplaced] = await Promise.all([
@@ -236,7 +265,7 @@ export class ReportsStore {
 
   async #cases(scope: Scope): Promise<CaseRow[]> {
     const t = this.#t;
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select c.case_id, a.resident_id, p.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
          c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
          coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
@@ -264,7 +293,7 @@ export class ReportsStore {
 
   async #unplaced(scope: Scope): Promise<number> {
     if (!scope.districts) return 0;
-    const { rows } = await this.pool.query<{ n: number }>(
+    const { rows } = await this.#read(
       `select count(*)::int as n ${this.#caseFrom()} and p.district is null`,
       [scope.from, scope.to],
     );
@@ -283,7 +312,7 @@ export class ReportsStore {
 
   async #alerts(scope: Scope): Promise<AlertRow[]> {
     const t = this.#t;
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select a.type, a.priority, p.district, a.raised_at, a.late
        from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
        where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
@@ -307,7 +336,7 @@ export class ReportsStore {
    * years of 10,000 devices are 600,000 rows this way, 18 million a day at a time.
    */
   async #activity(scope: Scope): Promise<ActivityRow[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select serial, resident_id, device_kind, district, min(day)::text as day from ${this.#t.rp_device_days}
        where day >= ($1::timestamptz at time zone 'UTC')::date
          and (day::timestamp at time zone 'UTC') < $2
@@ -326,7 +355,7 @@ export class ReportsStore {
   }
 
   async #faults(scope: Scope): Promise<FaultRow[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select type, district, at from ${this.#t.rp_device_faults}
        where at >= $1 and at < $2 and ($3::text[] is null or district = any($3))`,
       [scope.from, scope.to, scope.districts],
