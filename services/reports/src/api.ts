@@ -26,6 +26,7 @@ import {
 import type { ReportsConfig } from './config.ts';
 import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
+import { monthsOf } from './figures.ts';
 import { checkEpisodes } from './hospital.ts';
 import {
   installedCohort,
@@ -34,7 +35,7 @@ import {
   readRegistryCohort,
 } from './registry.ts';
 import { ReadTimeoutError, type ReportsStore, type Scope } from './store.ts';
-import { summarise } from './summary.ts';
+import { summariseCounts } from './summary.ts';
 import { registerDashboard } from './web.ts';
 
 export interface ApiDeps {
@@ -134,11 +135,13 @@ function handlers(
     return { ...scope, districts: districtsOf(req, scope.districts) };
   };
   const summaryOf = async (scope: Scope) => {
-    const rows = await deps.store.rows(scope);
-    return summarise(rows, {
+    const at = now();
+    // Counted by PostgreSQL: the read returns groups and middle values, not the period's rows.
+    const counts = await deps.store.counts(scope, monthsOf(scope.from, scope.to), at);
+    return summariseCounts(counts, {
       ...scope,
-      now: now(),
-      unplaced: rows.unplaced,
+      now: at,
+      unplaced: counts.unplaced,
       ...(deps.config.REPORTS_DISTRICT_ADJACENCY
         ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
         : {}),
