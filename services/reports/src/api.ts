@@ -26,6 +26,7 @@ import {
 import type { ReportsConfig } from './config.ts';
 import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
+import { monthsOf } from './figures.ts';
 import { checkEpisodes } from './hospital.ts';
 import {
   installedCohort,
@@ -33,8 +34,8 @@ import {
   RegistryUnavailableError,
   readRegistryCohort,
 } from './registry.ts';
-import type { ReportsStore, Scope } from './store.ts';
-import { summarise } from './summary.ts';
+import { ReadTimeoutError, type ReportsStore, type Scope } from './store.ts';
+import { summariseCounts } from './summary.ts';
 import { registerDashboard } from './web.ts';
 
 export interface ApiDeps {
@@ -45,6 +46,23 @@ export interface ApiDeps {
 }
 
 type Routes = typeof REPORTS_ROUTES;
+
+/**
+ * A report whose read PostgreSQL cancelled at the read limit (`REPORTS_READ_TIMEOUT_MS`): 503
+ * with Retry-After, naming the limit and what to ask for instead; not a 500 (not a bug) and not a
+ * server down.
+ */
+class ReportTooSlowError extends UnavailableError {
+  constructor(err: ReadTimeoutError) {
+    super(
+      `this report's read took longer than the ${err.limitMs} ms limit and was cancelled: try again shortly, or ask for a shorter period or fewer districts`,
+      { cause: err },
+    );
+  }
+  override headers() {
+    return { 'retry-after': '30' };
+  }
+}
 
 /** The scope a report covers: the period asked (the last 30 days by default), at most five years. */
 export function scopeOf(
@@ -83,7 +101,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
       principals.set(req, principal);
     });
-    api.setErrorHandler(httpErrorHandler({ logger: log }));
+    const errors = httpErrorHandler({ logger: log });
+    api.setErrorHandler((err: Error, req, reply) =>
+      errors(err instanceof ReadTimeoutError ? new ReportTooSlowError(err) : err, req, reply),
+    );
     // The trust's episodes file comes as CSV text (its size bounded by the route's bodyLimit).
     api.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     mountRoutes(
@@ -114,11 +135,13 @@ function handlers(
     return { ...scope, districts: districtsOf(req, scope.districts) };
   };
   const summaryOf = async (scope: Scope) => {
-    const rows = await deps.store.rows(scope);
-    return summarise(rows, {
+    const at = now();
+    // Counted by PostgreSQL: the read returns groups and middle values, not the period's rows.
+    const counts = await deps.store.counts(scope, monthsOf(scope.from, scope.to), at);
+    return summariseCounts(counts, {
       ...scope,
-      now: now(),
-      unplaced: rows.unplaced,
+      now: at,
+      unplaced: counts.unplaced,
       ...(deps.config.REPORTS_DISTRICT_ADJACENCY
         ? { adjacency: deps.config.REPORTS_DISTRICT_ADJACENCY }
         : {}),

@@ -32,6 +32,12 @@ export const reportsEnv = {
   REGISTRY_URL: z.url().optional(),
   /** The reports service's registry token (role `reports-service`: reads `GET /api/cohort` only). */
   REPORTS_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /**
+   * How long one of a report's reads may run before PostgreSQL cancels it (ms; at most the
+   * platform's 15 s statement timeout). A report whose read is cancelled is answered 503 with
+   * Retry-After, naming the limit, never 500.
+   */
+  REPORTS_READ_TIMEOUT_MS: z.coerce.number().int().min(1).max(15_000).default(15_000),
   REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: z.coerce.number().min(0).max(365).optional(),
   REPORTS_COST_PER_BED_DAY: z.coerce.number().min(0).max(1_000_000).optional(),
 } as const;

@@ -12,7 +12,7 @@ export interface DistrictDemand {
   readonly attendanceP90: number | null;
 }
 
-const UNPLACED = '(unknown)';
+export const UNPLACED = '(unknown)';
 
 /** The 90th centile (nearest rank) of some minutes. */
 export function p90(values: readonly number[]): number | null {
@@ -165,8 +165,10 @@ export interface DemandReport {
   readonly clusterCapacity: number;
 }
 
-export function demandReport(rows: Rows, options: { adjacency?: string; capacity: number }): DemandReport {
-  const demand = demandByDistrict(rows);
+export function demandReport(
+  demand: readonly DistrictDemand[],
+  options: { adjacency?: string; capacity: number },
+): DemandReport {
   const column = (pick: (d: DistrictDemand) => number) =>
     protectGroup(Object.fromEntries(demand.map((d) => [d.district, pick(d)])));
   return {

@@ -82,7 +82,7 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
   await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
   const pool = service.postgres({ url: config.DATABASE_URL });
   const { js, jsm } = await service.nats();
-  const store = new ReportsStore(pool, schema);
+  const store = new ReportsStore(pool, schema, config.REPORTS_READ_TIMEOUT_MS);
 
   const applied = new Counter({
     name: 'reports_messages_applied_total',

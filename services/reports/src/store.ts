@@ -1,13 +1,35 @@
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
+import type { QueryResult } from 'pg';
 import type { CohortResident, StayDays } from './cohort.ts';
-import type { ActivityRow, AlertRow, CaseRow, FactRow, FaultRow, Rows } from './figures.ts';
+import { type ActivityCounts, type AlertGroup, assembleCounts, type CaseCounts } from './counts.ts';
+import {
+  type ActivityRow,
+  ALARM_PRIORITIES,
+  type AlertRow,
+  type CaseRow,
+  type FactRow,
+  type FaultRow,
+  LONG_LIE_MINUTES,
+  type Rows,
+} from './figures.ts';
 import type { AlertRecord, CaseStep, DeviceActivity } from './records.ts';
+import type { SummaryCounts } from './summary.ts';
 
 /** What a report is asked for: [from, to) and the postcode districts (null: every district). */
 export interface Scope {
   readonly from: Date;
   readonly to: Date;
   readonly districts: readonly string[] | null;
+}
+
+/** A report's read cancelled by PostgreSQL at the read limit: the period or districts are too much for it. */
+export class ReadTimeoutError extends Error {
+  constructor(
+    readonly limitMs: number,
+    cause: unknown,
+  ) {
+    super(`a read of this report took longer than ${limitMs} ms and was cancelled`, { cause });
+  }
 }
 
 /** The read-model tables `rebuild` empties (the tokens are not read-model and stay). */
@@ -47,6 +69,8 @@ export class ReportsStore {
   constructor(
     readonly pool: Pool,
     readonly schema: string,
+    /** How long one read of a report may run before PostgreSQL cancels it (ms). */
+    readonly readTimeoutMs = 15_000,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = Object.fromEntries(
@@ -194,6 +218,24 @@ export class ReportsStore {
     return true;
   }
 
+  /**
+   * One read of a report, under `readTimeoutMs`: a read PostgreSQL cancels at that limit rejects
+   * with a `ReadTimeoutError` (a report too large for the limit, not a server down).
+   */
+  async #read(text: string, values: unknown[]): Promise<QueryResult> {
+    try {
+      return await withTransaction(this.pool, async (db) => {
+        await db.query(`set local statement_timeout = ${Math.floor(this.readTimeoutMs)}`);
+        // Room to group and sort a five-year period's groups in memory rather than on disk.
+        await db.query(`set local work_mem = '64MB'`);
+        return db.query(text, values);
+      });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '57014') throw new ReadTimeoutError(this.readTimeoutMs, err);
+      throw err;
+    }
+  }
+
   /** The rows a report counts, and how many cases could not be placed in a district. */
   async rows(scope: Scope): Promise<Rows & { unplaced: number }> {
     const [cases, alerts, activity, faults, unplaced] = await Promise.all([
@@ -225,18 +267,19 @@ export class ReportsStore {
   }
 
   /** Cases that count: opened from a real alert (not a test, a cancel or a restore), raised in the period. */
-  #caseFrom(): string {
+  #caseFrom(join = ''): string {
     const t = this.#t;
     return `from ${t.rp_cases} c
       left join ${t.rp_alerts} a on a.alert_id = c.alert_id
       ${this.#districtAt('a.resident_id', 'coalesce(a.raised_at, c.opened_at)')}
+      ${join}
       where not c.test_mode and not c.record_only and c.opened_at is not null
         and coalesce(a.raised_at, c.opened_at) >= $1 and coalesce(a.raised_at, c.opened_at) < $2`;
   }
 
   async #cases(scope: Scope): Promise<CaseRow[]> {
     const t = this.#t;
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select c.case_id, a.resident_id, p.district, c.priority, c.type, coalesce(a.raised_at, c.opened_at) as raised_at,
          c.accepted_at, c.responder_called_at, c.resolved_at, c.closed_at, c.outcome,
          coalesce((select json_agg(json_build_object('fact', f.fact, 'at', f.at, 'onFloorMinutes', f.on_floor_minutes))
@@ -262,9 +305,153 @@ export class ReportsStore {
     }));
   }
 
+  /**
+   * A summary's counts, counted by PostgreSQL: what it returns are groups (month, district,
+   * outcome and the buckets of each target) with their counts, and the one or two middle values of
+   * each median, not the period's rows. The same figures as `countsOf` over `rows(scope)`.
+   */
+  async counts(
+    scope: Scope,
+    months: readonly string[],
+    now: Date,
+  ): Promise<SummaryCounts & { unplaced: number }> {
+    const [cases, alerts, activity, faults, unplaced] = await Promise.all([
+      this.#caseCounts(scope, now),
+      this.#alertCounts(scope),
+      this.#activityCounts(scope),
+      this.#faultCounts(scope),
+      this.#unplaced(scope),
+    ]);
+    return { ...assembleCounts(months, cases, alerts, activity, faults), unplaced };
+  }
+
+  async #caseCounts(scope: Scope, now: Date): Promise<CaseCounts> {
+    const t = this.#t;
+    const raised = 'coalesce(a.raised_at, c.opened_at)';
+    // Ms between two times (exact: the streams' times carry milliseconds).
+    const ms = (to: string, from: string) => `(extract(epoch from (${to} - ${from})) * 1000)::float8`;
+    // The one or two middle values of `v` over the calls `where`, and how many there are.
+    const middle = (v: string, where: string) =>
+      `(select json_build_object('count', coalesce(max(n), 0),
+          'middle', coalesce(json_agg(v order by v) filter (where rn in ((n + 1) / 2, n / 2 + 1)), '[]'))
+        from (select ${v} as v, row_number() over (order by ${v}) as rn, count(*) over () as n
+              from c where ${where}) m)`;
+    const { rows } = await this.#read(
+      `with c as materialized (
+         select to_char(${raised} at time zone 'UTC', 'YYYY-MM') as month, p.district, c.outcome,
+           coalesce(c.priority = any($4::int[]), false) as alarm,
+           c.accepted_at is not null as answered,
+           ${ms('c.accepted_at', raised)} as answer_ms,
+           ${ms('coalesce(c.resolved_at, c.closed_at, $5)', raised)} as wait_ms,
+           case when f.arrived is not null -- greatest() ignores a null
+             then greatest(0, ${ms('f.arrived', `coalesce(c.responder_called_at, ${raised})`)}) end as attend_ms,
+           (c.outcome = 'ambulance' or coalesce(f.ambulance, false)) as ambulance,
+           (c.outcome = 'admitted-to-hospital' or coalesce(f.admitted, false)) as admitted,
+           (coalesce(f.on_floor, false) or (c.type = 'fall.detected' and c.outcome is distinct from 'false-alarm')) as fall,
+           f.on_floor_minutes
+         ${this.#caseFrom(`left join lateral (
+           select min(f.at) filter (where f.fact = 'responder-arrived') as arrived,
+             bool_or(f.fact in ('ambulance-requested', 'ambulance-attended', 'ambulance-conveyed')) as ambulance,
+             bool_or(f.fact = 'admitted') as admitted,
+             bool_or(f.fact = 'found-on-floor') as on_floor,
+             (array_agg(f.on_floor_minutes order by f.at, f.step_id) filter (where f.fact = 'found-on-floor'))[1]
+               as on_floor_minutes
+           from ${t.rp_case_facts} f where f.case_id = c.case_id) f on true`)}
+           and ($3::text[] is null or p.district = any($3))
+       )
+       select json_build_object(
+         'groups', (select coalesce(json_agg(g), '[]') from (
+           select month, district, outcome,
+             case when not alarm then null
+                  when answered then case when answer_ms <= 60000 then 'a60' when answer_ms <= 180000 then 'a180' else 'alate' end
+                  else case when wait_ms > 180000 then 'ulate' when wait_ms > 60000 then 'umid' else 'uearly' end
+             end as answer,
+             case when attend_ms is null then null when attend_ms <= 2700000 then 'w45'
+                  when attend_ms <= 3600000 then 'w60' else 'late' end as attend,
+             ambulance, admitted, fall,
+             case when not fall or on_floor_minutes is null then null
+                  when on_floor_minutes > ${LONG_LIE_MINUTES} then 'long' else 'short' end as lie,
+             count(*)::int as n
+           from c group by 1, 2, 3, 4, 5, 6, 7, 8, 9) g),
+         'answerMs', ${middle('answer_ms', 'alarm and answered')},
+         'attendMs', ${middle('attend_ms', 'attend_ms is not null')},
+         'onFloorMinutes', ${middle('on_floor_minutes', 'fall and on_floor_minutes is not null')},
+         'attendP90Ms', (select coalesce(json_agg(json_build_object('district', district, 'v', v)), '[]') from (
+           select district, attend_ms as v,
+             row_number() over (partition by district order by attend_ms) as rn,
+             count(*) over (partition by district) as n
+           from c where attend_ms is not null) m where rn = ceil(0.9::float8 * n))
+       ) as counts`,
+      [scope.from, scope.to, scope.districts, ALARM_PRIORITIES, now],
+    );
+    return rows[0].counts as CaseCounts;
+  }
+
+  async #alertCounts(scope: Scope): Promise<AlertGroup[]> {
+    const t = this.#t;
+    const { rows } = await this.#read(
+      `select to_char(a.raised_at at time zone 'UTC', 'YYYY-MM') as month, p.district, a.type, a.priority, a.late,
+         count(*)::int as n
+       from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
+       where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
+         and (not a.record_only or exists (${this.#opensCall('a.alert_id')}))
+         and ($3::text[] is null or p.district = any($3))
+       group by 1, 2, 3, 4, 5`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows as AlertGroup[];
+  }
+
+  async #activityCounts(scope: Scope): Promise<ActivityCounts> {
+    const t = this.#t;
+    const within = `day >= ($1::timestamptz at time zone 'UTC')::date
+         and (day::timestamp at time zone 'UTC') < $2
+         and ($3::text[] is null or district = any($3))`;
+    const [residents, devices] = await Promise.all([
+      // Distinct residents in the period, each month and each district, from the distinct
+      // (month, district, resident) heard: hashed, not sorted by resident id in the text collation.
+      this.#read(
+        `with d as materialized (
+           select distinct date_trunc('month', day)::date as month, district, resident_id
+           from ${t.rp_device_days} where ${within})
+         select 'all' as by, null::text as month, null::text as district, count(*)::int as n
+           from (select distinct resident_id from d) x
+         union all
+         select 'month', to_char(month, 'YYYY-MM'), null, count(*)::int
+           from (select distinct month, resident_id from d) x group by month
+         union all
+         select 'district', null, district, count(*)::int
+           from (select distinct district, resident_id from d) x group by district`,
+        [scope.from, scope.to, scope.districts],
+      ),
+      // A device's kind as last heard in the period.
+      this.#read(
+        `select device_kind as kind, count(*)::int as n from (
+           select distinct on (serial collate "C") serial, device_kind from ${t.rp_device_days} where ${within}
+           order by serial collate "C", day desc) d
+         group by device_kind`,
+        [scope.from, scope.to, scope.districts],
+      ),
+    ]);
+    return {
+      residents: residents.rows as ActivityCounts['residents'],
+      devices: devices.rows as ActivityCounts['devices'],
+    };
+  }
+
+  async #faultCounts(scope: Scope): Promise<{ type: string; n: number }[]> {
+    const { rows } = await this.#read(
+      `select type, count(*)::int as n from ${this.#t.rp_device_faults}
+       where at >= $1 and at < $2 and ($3::text[] is null or district = any($3))
+       group by type`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows as { type: string; n: number }[];
+  }
+
   async #unplaced(scope: Scope): Promise<number> {
     if (!scope.districts) return 0;
-    const { rows } = await this.pool.query<{ n: number }>(
+    const { rows } = await this.#read(
       `select count(*)::int as n ${this.#caseFrom()} and p.district is null`,
       [scope.from, scope.to],
     );
@@ -283,7 +470,7 @@ export class ReportsStore {
 
   async #alerts(scope: Scope): Promise<AlertRow[]> {
     const t = this.#t;
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select a.type, a.priority, p.district, a.raised_at, a.late
        from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
        where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
@@ -307,7 +494,7 @@ export class ReportsStore {
    * years of 10,000 devices are 600,000 rows this way, 18 million a day at a time.
    */
   async #activity(scope: Scope): Promise<ActivityRow[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select serial, resident_id, device_kind, district, min(day)::text as day from ${this.#t.rp_device_days}
        where day >= ($1::timestamptz at time zone 'UTC')::date
          and (day::timestamp at time zone 'UTC') < $2
@@ -326,7 +513,7 @@ export class ReportsStore {
   }
 
   async #faults(scope: Scope): Promise<FaultRow[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.#read(
       `select type, district, at from ${this.#t.rp_device_faults}
        where at >= $1 and at < $2 and ($3::text[] is null or district = any($3))`,
       [scope.from, scope.to, scope.districts],

@@ -1,4 +1,4 @@
-import { type DemandReport, demandReport } from './demand.ts';
+import { type DemandReport, type DistrictDemand, demandByDistrict, demandReport } from './demand.ts';
 import {
   ALARM_PRIORITIES,
   ANSWER_TARGETS,
@@ -48,9 +48,84 @@ export function targetFigure(count: TargetCount, target: number): TargetFigure {
   };
 }
 
+/** A median and how many values it is of. */
+export interface Median {
+  readonly count: number;
+  readonly value: number | null;
+}
+
+export const medianOf = (values: readonly number[]): Median => ({
+  count: values.length,
+  value: median(values),
+});
+
 /** A median shown only when it is of at least as many values as a count must be. */
-const protectedMedian = (values: readonly number[]): number | null =>
-  values.length >= SUPPRESS_BELOW ? median(values) : null;
+const protectedMedian = (m: Median): number | null => (m.count >= SUPPRESS_BELOW ? m.value : null);
+
+/**
+ * What a summary is made from: the period's counts, each month's, each district's. Counted from
+ * rows (`countsOf`) or read already counted from the database (`ReportsStore.counts`): the same.
+ */
+export interface SummaryCounts {
+  readonly total: Omit<MeasuredCounts, 'answer' | 'attendance' | 'falls'> & {
+    readonly answer: Omit<MeasuredCounts['answer'], 'answerSeconds'> & { readonly seconds: Median };
+    readonly attendance: Omit<MeasuredCounts['attendance'], 'minutes'> & { readonly minutes: Median };
+    readonly falls: Omit<MeasuredCounts['falls'], 'onFloorMinutes'> & { readonly onFloorMinutes: Median };
+  };
+  /** Every month of the period (`YYYY-MM`), in order, a month without activity zero. */
+  readonly months: ReadonlyMap<string, MonthCounts>;
+  readonly districts: readonly DistrictDemand[];
+}
+
+/** What the monthly trend shows of a month. */
+export interface MonthCounts {
+  readonly activeResidents: number;
+  readonly alerts: number;
+  readonly within60s: TargetCount;
+  readonly falls: number;
+  readonly ambulances: number;
+}
+
+export const emptyMonth = (): MonthCounts => ({
+  activeResidents: 0,
+  alerts: 0,
+  within60s: { met: 0, missed: 0 },
+  falls: 0,
+  ambulances: 0,
+});
+
+/** The counts of a summary from its rows (the pure path: the tests and the benchmark's baseline). */
+export function countsOf(rows: Rows, months: readonly string[], now: Date): SummaryCounts {
+  const c = measure(rows, now);
+  const byMonth = rowsByMonth(rows, months);
+  const { answerSeconds, ...answer } = c.answer;
+  const { minutes, ...attendance } = c.attendance;
+  const { onFloorMinutes, ...falls } = c.falls;
+  return {
+    total: {
+      ...c,
+      answer: { ...answer, seconds: medianOf(answerSeconds) },
+      attendance: { ...attendance, minutes: medianOf(minutes) },
+      falls: { ...falls, onFloorMinutes: medianOf(onFloorMinutes) },
+    },
+    months: new Map(
+      months.map((m) => {
+        const mc = measure(byMonth.get(m) as Rows, now);
+        return [
+          m,
+          {
+            activeResidents: mc.activeResidents,
+            alerts: sum(mc.alertsByType),
+            within60s: mc.answer.within60s,
+            falls: mc.falls.falls,
+            ambulances: mc.ambulances,
+          },
+        ];
+      }),
+    ),
+    districts: demandByDistrict(rows),
+  };
+}
 
 /** Why a figure leaves something out: every report says what it did not count. */
 export interface Note {
@@ -111,20 +186,22 @@ export interface Summary {
 
 const sum = (values: Record<string, number>): number => Object.values(values).reduce((a, b) => a + b, 0);
 
-function monthlyTrend(rows: Rows, months: readonly string[], now: Date): Summary['trend'] {
-  const byMonth = rowsByMonth(rows, months);
-  const per = months.map((m) => measure(byMonth.get(m) as Rows, now));
-  const series = (pick: (c: MeasuredCounts) => number) =>
-    protectGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MeasuredCounts)])));
-  const alerts = series((c) => sum(c.alertsByType));
+function monthlyTrend(
+  byMonth: ReadonlyMap<string, MonthCounts>,
+  months: readonly string[],
+): Summary['trend'] {
+  const per = months.map((m) => byMonth.get(m) ?? emptyMonth());
+  const series = (pick: (c: MonthCounts) => number) =>
+    protectGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MonthCounts)])));
+  const alerts = series((c) => c.alerts);
   const residents = per.map((c) => protectCount(c.activeResidents));
   return {
     months,
     activeResidents: residents,
     alerts,
     alertsPer1000: months.map((m, i) => per1000(alerts.cells[m] ?? null, residents[i] ?? null)),
-    within60sPercent: per.map((c) => targetFigure(c.answer.within60s, 97.5).percent),
-    falls: series((c) => c.falls.falls),
+    within60sPercent: per.map((c) => targetFigure(c.within60s, 97.5).percent),
+    falls: series((c) => c.falls),
     ambulances: series((c) => c.ambulances),
   };
 }
@@ -134,23 +211,27 @@ function monthlyTrend(rows: Rows, months: readonly string[], now: Date): Summary
  * districts') rows; `leftOut` counts what the store could not place (cases without a district when
  * districts are asked for).
  */
-export function summarise(
-  rows: Rows,
-  options: {
-    from: Date;
-    to: Date;
-    districts: readonly string[] | null;
-    now: Date;
-    unplaced?: number;
-    /** Districts that touch (see demand.ts); the default links consecutive districts of one area. */
-    adjacency?: string;
-    /** Alerts one provider can take per 30 days, for the suggested clusters. */
-    clusterAlertsPer30Days?: number;
-    /** Set: the modelled what-if is shown with these assumptions. */
-    savings?: SavingsAssumptions;
-  },
-): Summary {
-  const c = measure(rows, options.now);
+export function summarise(rows: Rows, options: SummaryOptions): Summary {
+  return summariseCounts(countsOf(rows, monthsOf(options.from, options.to), options.now), options);
+}
+
+export interface SummaryOptions {
+  from: Date;
+  to: Date;
+  districts: readonly string[] | null;
+  now: Date;
+  unplaced?: number;
+  /** Districts that touch (see demand.ts); the default links consecutive districts of one area. */
+  adjacency?: string;
+  /** Alerts one provider can take per 30 days, for the suggested clusters. */
+  clusterAlertsPer30Days?: number;
+  /** Set: the modelled what-if is shown with these assumptions. */
+  savings?: SavingsAssumptions;
+}
+
+/** The measured facts for a period from its counts, small numbers suppressed. */
+export function summariseCounts(counts: SummaryCounts, options: SummaryOptions): Summary {
+  const c = counts.total;
   const residents = protectCount(c.activeResidents);
   const devices = protectCount(c.activeDevices);
   const ambulances = protectCount(c.ambulances);
@@ -195,7 +276,7 @@ export function summarise(
       priorities: ALARM_PRIORITIES,
       within60s: targetFigure(c.answer.within60s, t60.percent),
       within180s: targetFigure(c.answer.within180s, t180.percent),
-      medianSeconds: protectedMedian(c.answer.answerSeconds),
+      medianSeconds: protectedMedian(c.answer.seconds),
     },
     attendance: {
       visits: protectCount(c.attendance.visits),
@@ -219,8 +300,8 @@ export function summarise(
       supervisionLosses: protectCount(c.supervisionLosses),
       lateDeliveries: protectCount(c.lateAlerts),
     },
-    trend: monthlyTrend(rows, monthsOf(options.from, options.to), options.now),
-    demand: demandReport(rows, {
+    trend: monthlyTrend(counts.months, monthsOf(options.from, options.to)),
+    demand: demandReport(counts.districts, {
       ...(options.adjacency ? { adjacency: options.adjacency } : {}),
       capacity: Math.round(
         ((options.clusterAlertsPer30Days ?? 300) * (options.to.getTime() - options.from.getTime())) /
