@@ -44,6 +44,9 @@ export class Occurrences {
   }
 }
 
+/** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
+const SWEEP_EVERY = 1024;
+
 /**
  * Timestamped frames already stored, each remembered until its timestamp leaves the window (after
  * that the window refuses it anyway). The same frame again — the same message and the same
@@ -53,8 +56,6 @@ export class Occurrences {
  * while the timestamp window (up to an hour) still admits them, and not a heartbeat, which would
  * keep a silent account looking alive. Per gateway instance, at most `max` frames.
  */
-/** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
-const SWEEP_EVERY = 1024;
 
 export class StoredFrames {
   readonly #until = new Map<string, number>();
