@@ -3,6 +3,7 @@ import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import { crc16Arc } from './crc.ts';
+import { Occurrences } from './occurrences.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
 import { FrameSplitter, splitDatagram } from './splitter.ts';
 
@@ -502,5 +503,46 @@ describe('the bytes around real frames', () => {
     expect(out.reply, out.refusal?.detail).toBe('ACK');
     // And in a datagram of its own.
     expect(splitDatagram(frame).map((u) => u.bytes.toString('latin1'))).toEqual([frame.toString('latin1')]);
+  });
+});
+
+describe('each receipt keeps a heartbeat of its own', () => {
+  // A plain poll is the same bytes every time, and a panel may poll again (or a UDP copy arrive)
+  // within the millisecond of the last: each must still reach supervision, so no two receipts may
+  // give their heartbeat the same id (JetStream would drop the second as a copy).
+  const framed = (body: string) => {
+    const b = Buffer.from(body, 'latin1');
+    const crc = crc16Arc(b).toString(16).toUpperCase().padStart(4, '0');
+    const length = b.length.toString(16).toUpperCase().padStart(4, '0');
+    return Buffer.from(`\n${crc}${length}${body}\r`, 'latin1');
+  };
+  const entry = account('AAB');
+  const receive = (frame: Buffer, now: Date, occurrences?: Occurrences) =>
+    interpretFrame(frame, {
+      now,
+      window: { behindMs: 40_000, aheadMs: 20_000 },
+      partitions: 4,
+      keyless: 'allow',
+      lookup: (acct) => (acct === entry.account ? entry : undefined),
+      ...(occurrences ? { occurrences } : {}),
+    });
+  const heartbeatIds = (outs: readonly Interpretation[]) =>
+    outs.flatMap((o) => o.events.filter((e) => e.type === 'heartbeat').map((e) => e.id));
+
+  it.each([
+    ['a plain poll', '"NULL"0000L0#AAB[]', 'ACK'],
+    ['a frame it cannot read', '"ADM-CID"0046L0#AAB[#AAB|11O1 01 001]', 'DUH'],
+  ] as const)('%s twice in one millisecond: two heartbeats', async (_name, body, reply) => {
+    const now = new Date('2026-12-04T12:00:00.123Z');
+    for (const occurrences of [new Occurrences(10_000), undefined]) {
+      const outs = [
+        await receive(framed(body), now, occurrences),
+        await receive(framed(body), now, occurrences),
+      ];
+      expect(outs.map((o) => o.reply)).toEqual([reply, reply]);
+      const ids = heartbeatIds(outs);
+      expect(ids).toHaveLength(2);
+      expect(new Set(ids).size).toBe(2);
+    }
   });
 });

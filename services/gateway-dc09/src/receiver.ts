@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   type Dc09AccountEntry,
   eventIdFor,
@@ -189,6 +189,15 @@ function eventData(event: SourceEvent, content: Content, condition?: string): Re
 }
 
 /**
+ * The heartbeat's index: this receipt's, never the content's. A plain poll is the same bytes every
+ * time, and a panel may poll again (or the network deliver a copy) within the same millisecond; an
+ * index from the content or the clock alone would make two receipts one event, and JetStream's
+ * duplicate window would drop the second. The process's own tag keeps two gateway instances apart.
+ */
+const receipts = { tag: randomBytes(4).toString('hex'), count: 0 };
+const receiptIndex = (now: Date) => `hb-${now.getTime()}-${receipts.tag}-${(receipts.count++).toString(36)}`;
+
+/**
  * Reads one frame and decides its fate. Pure apart from the account lookup; never throws for
  * anything in the frame (only a failing lookup throws, which is transient: no reply, the sender
  * retries).
@@ -245,7 +254,7 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       entry,
       envelope,
       digest: digestOf(envelope, unread.canonical),
-      index: `hb-${now.getTime()}`,
+      index: receiptIndex(now),
       type: 'heartbeat',
       data: {},
       now,
@@ -327,11 +336,9 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
       ...(sourcecode === undefined ? {} : { sourcecode }),
       ...(at === undefined ? {} : { at }),
     });
-  // Anything the account says, understood or not, proves the link is alive. The heartbeat's id
-  // is the receipt's, not the content's: a plain poll is the same bytes every time, and an id from
-  // its content would be dropped by JetStream's duplicate window, starving supervision.
+  // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
   const heartbeat = () =>
-    build(`hb-${now.getTime()}`, 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
+    build(receiptIndex(now), 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events
