@@ -97,11 +97,12 @@ beforeAll(async () => {
   gateway.stderr?.on('data', (chunk) => (gatewayLog += chunk));
   await waitFor(
     async () => (await fetch(`http://127.0.0.1:${gatewayPort}/readyz`).catch(() => undefined))?.ok,
-    { timeoutMs: 20_000, what: 'gateway-mqtt ready on the dynamic-security broker' },
+    { timeoutMs: 45_000, what: 'gateway-mqtt ready on the dynamic-security broker' },
   ).catch((err) => {
     throw new Error(`${(err as Error).message}\n${gatewayLog}`);
   });
-});
+  // The gateway's binary is compiled on start: slow when the machine is busy.
+}, 90_000);
 
 afterAll(async () => {
   if (gateway && gateway.exitCode === null) {

@@ -81,7 +81,8 @@ describe('replay --import', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+    // 120,000 lines: seconds on a busy machine, past the unit default.
+  }, 30_000);
 
   it('skips each resident’s learning days, filters residents, and scores false alerts against labels', () => {
     const lines = parseImport(HISTORY);
