@@ -48,19 +48,28 @@ export interface ApiDeps {
 type Routes = typeof REPORTS_ROUTES;
 
 /**
- * A report whose read PostgreSQL cancelled at the read limit (`REPORTS_READ_TIMEOUT_MS`): 503
- * with Retry-After, naming the limit and what to ask for instead; not a 500 (not a bug) and not a
+ * A report whose read was given up at the read limit (`REPORTS_READ_TIMEOUT_MS`): 503 with
+ * Retry-After, naming the limit and what to ask for instead; not a 500 (not a bug) and not a
  * server down.
  */
 class ReportTooSlowError extends UnavailableError {
   constructor(err: ReadTimeoutError) {
     super(
-      `this report's read took longer than the ${err.limitMs} ms limit and was cancelled: try again shortly, or ask for a shorter period or fewer districts`,
+      err.source === 'registry'
+        ? `the registry's cohort took longer than the ${err.limitMs} ms read limit to come: try again shortly`
+        : `this report's read took longer than the ${err.limitMs} ms limit and was cancelled: try again shortly, or ask for a shorter period or fewer districts`,
       { cause: err },
     );
   }
   override headers() {
     return { 'retry-after': '30' };
+  }
+}
+
+/** The registry, which a report or an import reads, did not answer or refused: 503, worth retrying. */
+class RegistryDownError extends UnavailableError {
+  override headers() {
+    return { 'retry-after': '5' };
   }
 }
 
@@ -160,11 +169,11 @@ function handlers(
   const registryCohort = async (what: string): Promise<RegistryCohort | null> => {
     const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
     try {
-      return url && token ? await readRegistryCohort(url, token) : null;
+      return url && token ? await readRegistryCohort(url, token, deps.config.REPORTS_READ_TIMEOUT_MS) : null;
     } catch (err) {
       if (!(err instanceof RegistryUnavailableError)) throw err;
       log.warn({ err }, 'registry cohort not read');
-      throw new UnavailableError(`${what}: ${err.message}`, { cause: err });
+      throw new RegistryDownError(`${what}: ${err.message}`, { cause: err });
     }
   };
 
