@@ -86,6 +86,10 @@ export function scopeOf(
   return { from, to, districts: query.districts };
 }
 
+/** The chart of that name, or undefined: a name such as `constructor` is no chart, though every object has it. */
+const chartOf = <T>(tables: Record<string, T>, name: string): T | undefined =>
+  Object.hasOwn(tables, name) ? tables[name] : undefined;
+
 const csvReply = (reply: FastifyReply, name: string, body: string) =>
   reply
     .header('content-type', 'text/csv; charset=utf-8')
@@ -231,7 +235,7 @@ function handlers(
                 'careHoursBefore',
                 'careHoursAfter',
               )
-            : summaryTables(await summaryOf(scope))[chart];
+            : chartOf(summaryTables(await summaryOf(scope)), chart);
       if (!table) throw new NotFoundError('no such chart');
       return csvReply(reply, chart, toCsv(table));
     },

@@ -1,0 +1,42 @@
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
+
+/**
+ * The reports API as a commissioner's tool misuses it: each bad input a 4xx naming its field, never
+ * a 500 or a figure of nothing that looks like a real one; a good file never refused for its form.
+ */
+describe('the reports API under hostile or careless input', () => {
+  let h: ReportsHarness;
+  beforeAll(async () => {
+    h = await reportsHarness('rphostile');
+    await h.start();
+    for (let i = 0; i < 3; i++)
+      await h.publishEvent(
+        telecareEvent({
+          serial: `PEN-H${i}`,
+          residentId: `res_hostile${i}`,
+          kind: 'pendant',
+          type: 'heartbeat',
+          at: '2026-01-15T00:00:00.000Z',
+          district: 'GL5',
+        }),
+      );
+    await waitFor(async () => (await h.reports.store.knownResidents(['res_hostile2'])).size === 1, {
+      what: 'residents seen',
+    });
+  });
+  afterAll(async () => h?.close());
+
+  const issuesOf = async (res: Response) =>
+    ((await res.json()) as { issues?: { path: string; message: string }[] }).issues ?? [];
+
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])(
+    'a chart named %s (a property of every object) is not a chart: 404, not 500',
+    async (chart) => {
+      const res = await h.api(`/api/reports/csv/${chart}`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: string }).error).toBe('not-found');
+    },
+  );
+});
