@@ -39,4 +39,25 @@ describe('the reports API under hostile or careless input', () => {
       expect(((await res.json()) as { error: string }).error).toBe('not-found');
     },
   );
+
+  it.each([
+    '/api/reports/summary?districts=,',
+    '/api/reports/summary?districts=%20',
+    '/api/reports/summary?area=%2C%20%2C',
+    '/api/reports/export.csv?districts=,',
+    '/api/reports/csv/trend?districts=,',
+    '/api/reports/bed-days?districts=,',
+    '/api/reports/care-hours?area=,',
+  ])('%s: a district list naming no district is a 400 naming it, not a report of nothing', async (path) => {
+    const res = await h.api(path);
+    expect(res.status).toBe(400);
+    const field = path.includes('area=') ? 'area' : 'districts';
+    expect(await issuesOf(res)).toEqual([{ path: field, message: expect.stringContaining('no district') }]);
+  });
+
+  it('still reads an empty district list as every district (a form left blank)', async () => {
+    const res = await h.api('/api/reports/summary?districts=');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { districts: unknown }).districts).toBeNull();
+  });
 });

@@ -36,7 +36,10 @@ export const ReportTokenRequest = z.strictObject({
 /** At most five years in one report: bounded work per request. */
 export const MAX_REPORT_DAYS = 5 * 366;
 
-/** A comma-separated list of postcode districts (any case, spaces ignored); absent: every district. */
+/**
+ * A comma-separated list of postcode districts (any case, spaces ignored); absent or empty: every
+ * district. A list that names none (`,`, spaces) is refused: it would be a report of nothing.
+ */
 const DistrictsParam = z
   .string()
   .max(2000)
@@ -53,7 +56,16 @@ const DistrictsParam = z
         ]
       : null,
   )
-  .pipe(z.array(District).max(200).nullable());
+  .pipe(
+    z
+      .array(District)
+      .min(
+        1,
+        'names no district: give postcode districts such as GL1,GL2, or leave it out for every district',
+      )
+      .max(200)
+      .nullable(),
+  );
 
 /** `area` is the same list under the name DESIGN §4 gives it; one of the two, not both. */
 const oneOf = (q: { districts: string[] | null; area: string[] | null }) => !(q.districts && q.area);
