@@ -27,7 +27,7 @@ import type { ReportsConfig } from './config.ts';
 import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { monthsOf } from './figures.ts';
-import { checkEpisodes } from './hospital.ts';
+import { checkEpisodes, readEpisodeFile, residentsOf } from './hospital.ts';
 import {
   installedCohort,
   type RegistryCohort,
@@ -261,11 +261,11 @@ function handlers(
     // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
     // the good rows.
     importEpisodes: async (req, reply) => {
-      const file = req.body;
+      const file = readEpisodeFile(req.body);
       const partial = req.query.partial === 'true';
-      const ids = [
-        ...new Set(file.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
-      ];
+      if ('fileError' in file)
+        return reply.code(400).send({ error: 'bad-file', message: file.fileError, imported: 0 });
+      const ids = residentsOf(file);
       // Residents the registry holds count as known too: one referred and not yet installed has
       // no device, so the read model has never seen them.
       const registry = await registryCohort('residents cannot be checked');
@@ -286,8 +286,6 @@ function handlers(
         importId,
         now(),
       );
-      if (checked.fileError)
-        return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
       if (checked.refused.length > 0 && !partial)
         return reply.code(422).send({
           imported: 0,

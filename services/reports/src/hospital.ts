@@ -53,6 +53,32 @@ const overlaps = (
   b: Pick<Stay, 'admitted' | 'discharged'>,
 ): boolean => a.admitted < b.discharged && b.admitted < a.discharged;
 
+/** An episodes file read as CSV: its rows after the header, or what is wrong with it as a whole. */
+export type EpisodeFile = { readonly rows: readonly string[][] } | { readonly fileError: string };
+
+/**
+ * Reads an episodes file: CSV with the header `resident,admitted,discharged`, lines ended by LF,
+ * CRLF or CR alone (as a spreadsheet saves it), at most `MAX_EPISODE_ROWS` rows.
+ */
+export function readEpisodeFile(text: string): EpisodeFile {
+  let records: string[][];
+  try {
+    records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
+  } catch (err) {
+    return { fileError: `not readable CSV: ${(err as Error).message}` };
+  }
+  const [header, ...rows] = records;
+  if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
+    return { fileError: `the first line must be ${EPISODE_HEADER.join(',')}` };
+  if (rows.length > MAX_EPISODE_ROWS) return { fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
+  return { rows };
+}
+
+/** The resident ids an episodes file names, each once (as the CSV reads them, not line by line). */
+export function residentsOf(file: EpisodeFile): string[] {
+  return 'rows' in file ? [...new Set(file.rows.map((row) => row[0] ?? ''))] : [];
+}
+
 /**
  * Checks an episodes file row by row: bad dates (not a real day, before 1900, after `today`: a
  * file records stays that have ended), unknown residents, discharge before admission, and stays
@@ -60,37 +86,15 @@ const overlaps = (
  * has. A row identical to a stay already imported is left out and counted.
  */
 export function checkEpisodes(
-  text: string,
+  text: string | EpisodeFile,
   known: ReadonlySet<string>,
   existing: ReadonlyMap<string, readonly Pick<Stay, 'admitted' | 'discharged'>[]>,
   today: string,
 ): CheckedEpisodes {
-  let records: string[][];
-  try {
-    records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
-  } catch (err) {
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `not readable CSV: ${(err as Error).message}`,
-    };
-  }
-  const [header, ...rows] = records;
-  if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `the first line must be ${EPISODE_HEADER.join(',')}`,
-    };
-  if (rows.length > MAX_EPISODE_ROWS)
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `at most ${MAX_EPISODE_ROWS} rows in one file`,
-    };
+  const file = typeof text === 'string' ? readEpisodeFile(text) : text;
+  if ('fileError' in file)
+    return { accepted: [], refused: [], alreadyImported: 0, fileError: file.fileError };
+  const { rows } = file;
   const accepted: (Stay & { line: number })[] = [];
   // Each resident's accepted rows, so that a row is compared with its own resident's only (a file
   // of 100,000 rows compared each with every other took minutes).

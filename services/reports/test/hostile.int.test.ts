@@ -60,4 +60,20 @@ describe('the reports API under hostile or careless input', () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as { districts: unknown }).districts).toBeNull();
   });
+
+  const postEpisodes = (csv: string, query = '') =>
+    fetch(`${h.reports.url}/api/reports/hospital-episodes${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'text/csv' },
+      body: csv,
+    });
+
+  it('imports an episodes file whose lines end in CR alone (a spreadsheet\'s "CSV (Macintosh)") as any other', async () => {
+    const res = await postEpisodes(
+      'resident,admitted,discharged\rres_hostile0,2026-02-01,2026-02-05\r"res_hostile1",2026-03-01,2026-03-02\r',
+    );
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ imported: 2, refused: [] });
+    expect(await h.reports.store.staysOf(['res_hostile0', 'res_hostile1'])).toHaveLength(2);
+  });
 });
