@@ -53,30 +53,46 @@ const overlaps = (
   b: Pick<Stay, 'admitted' | 'discharged'>,
 ): boolean => a.admitted < b.discharged && b.admitted < a.discharged;
 
+/** A row of an episodes file: its fields, and the line of the file it starts on (the header is line 1). */
+export interface EpisodeRow {
+  readonly fields: readonly string[];
+  readonly line: number;
+}
+
 /** An episodes file read as CSV: its rows after the header, or what is wrong with it as a whole. */
-export type EpisodeFile = { readonly rows: readonly string[][] } | { readonly fileError: string };
+export type EpisodeFile = { readonly rows: readonly EpisodeRow[] } | { readonly fileError: string };
 
 /**
  * Reads an episodes file: CSV with the header `resident,admitted,discharged`, lines ended by LF,
- * CRLF or CR alone (as a spreadsheet saves it), at most `MAX_EPISODE_ROWS` rows.
+ * CRLF or CR alone (as a spreadsheet saves it), at most `MAX_EPISODE_ROWS` rows. Each row keeps
+ * the line it starts on, blank lines and line breaks inside quotes counted, so that a refusal
+ * names the line a person finds in the file.
  */
 export function readEpisodeFile(text: string): EpisodeFile {
   let records: string[][];
   try {
-    records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
+    // Blank lines kept (as one empty field) to count lines by; left out below.
+    records = parse(text, { trim: true, bom: true, relax_column_count: true });
   } catch (err) {
     return { fileError: `not readable CSV: ${(err as Error).message}` };
   }
-  const [header, ...rows] = records;
-  if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
+  const rows: EpisodeRow[] = [];
+  let line = 1;
+  for (const fields of records) {
+    if (!(fields.length === 1 && fields[0] === '')) rows.push({ fields, line });
+    // A record is one line and the line breaks inside its quoted fields.
+    line += 1 + fields.reduce((n, f) => n + (f.match(/\r\n|\r|\n/g)?.length ?? 0), 0);
+  }
+  const [header, ...rest] = rows;
+  if (!header || header.fields.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
     return { fileError: `the first line must be ${EPISODE_HEADER.join(',')}` };
-  if (rows.length > MAX_EPISODE_ROWS) return { fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
-  return { rows };
+  if (rest.length > MAX_EPISODE_ROWS) return { fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
+  return { rows: rest };
 }
 
 /** The resident ids an episodes file names, each once (as the CSV reads them, not line by line). */
 export function residentsOf(file: EpisodeFile): string[] {
-  return 'rows' in file ? [...new Set(file.rows.map((row) => row[0] ?? ''))] : [];
+  return 'rows' in file ? [...new Set(file.rows.map((row) => row.fields[0] ?? ''))] : [];
 }
 
 /**
@@ -101,8 +117,7 @@ export function checkEpisodes(
   const acceptedOf = new Map<string, (Stay & { line: number })[]>();
   const refused: Refusal[] = [];
   let alreadyImported = 0;
-  rows.forEach((row, i) => {
-    const line = i + 2;
+  for (const { fields: row, line } of rows) {
     const [residentId = '', admitted = '', discharged = ''] = row;
     const reasons: string[] = [];
     if (row.length !== 3) reasons.push(`3 columns expected, found ${row.length}`);
@@ -119,7 +134,7 @@ export function checkEpisodes(
         (existing.get(residentId) ?? []).some((s) => s.admitted === admitted && s.discharged === discharged)
       ) {
         alreadyImported++;
-        return;
+        continue;
       } else {
         if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
           reasons.push('overlaps a stay already imported');
@@ -135,6 +150,6 @@ export function checkEpisodes(
       if (its) its.push(row);
       else acceptedOf.set(residentId, [row]);
     }
-  });
+  }
   return { accepted, refused, alreadyImported };
 }

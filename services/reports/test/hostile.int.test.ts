@@ -76,4 +76,24 @@ describe('the reports API under hostile or careless input', () => {
     expect(await res.json()).toMatchObject({ imported: 2, refused: [] });
     expect(await h.reports.store.staysOf(['res_hostile0', 'res_hostile1'])).toHaveLength(2);
   });
+
+  it('names a refused row by its line in the file, blank lines and a quoted line break counted', async () => {
+    const res = await postEpisodes(
+      [
+        'resident,admitted,discharged',
+        '',
+        'res_hostile2,2026-04-01,2026-04-03',
+        '',
+        '"res_nobody',
+        'at all",2026-04-01,2026-04-03',
+        'res_hostile2,2026-04-09,2026-04-08',
+      ].join('\r\n'),
+    );
+    expect(res.status).toBe(422);
+    const { refused } = (await res.json()) as { refused: { line: number; reasons: string[] }[] };
+    expect(refused.map((r) => [r.line, r.reasons])).toEqual([
+      [5, ['unknown resident "res_nobody\\r\\nat all"']],
+      [7, ['discharged before admitted']],
+    ]);
+  });
 });
