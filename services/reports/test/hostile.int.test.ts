@@ -96,4 +96,19 @@ describe('the reports API under hostile or careless input', () => {
       [7, ['discharged before admitted']],
     ]);
   });
+
+  it.each(['yes', '1', 'TRUE', ''])(
+    'refuses partial=%s by name (not read as false), and imports nothing',
+    async (partial) => {
+      const res = await postEpisodes(
+        'resident,admitted,discharged\nres_hostile2,2026-05-01,2026-05-02\nres_nobody,2026-05-01,2026-05-02\n',
+        `?partial=${partial}`,
+      );
+      expect(res.status).toBe(400);
+      expect(await issuesOf(res)).toEqual([
+        { path: 'partial', message: expect.stringContaining('true or false') },
+      ]);
+      expect(await h.reports.store.staysOf(['res_hostile2'])).toEqual([]);
+    },
+  );
 });

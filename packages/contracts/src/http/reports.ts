@@ -305,7 +305,10 @@ export const REPORTS_ROUTES = {
       'Import a trust’s episodes file (text/csv: resident,admitted,discharged), refused row by row: nothing is imported while a row is refused (422), unless partial=true; 503 with Retry-After when the registry, configured, does not answer',
     roles: ['admin'],
     query: z.strictObject({
-      partial: z.string().max(10).optional().describe('true: import the rows accepted, refuse the others'),
+      partial: z
+        .enum(['true', 'false'], 'true or false')
+        .optional()
+        .describe('true: import the rows accepted, refuse the others'),
     }),
     consumes: 'text/csv',
     // A trust's file of up to 100,000 rows.
