@@ -73,7 +73,10 @@ class RegistryDownError extends UnavailableError {
   }
 }
 
-/** The scope a report covers: the period asked (the last 30 days by default), at most five years. */
+/**
+ * The scope a report covers: the period asked (the last 30 days by default), at most five years,
+ * begun by now (it may end after now: a period under way).
+ */
 export function scopeOf(
   query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
   now: Date,
@@ -81,6 +84,11 @@ export function scopeOf(
   const to = query.to ?? now;
   const from = query.from ?? new Date(to.getTime() - 30 * 86_400_000);
   if (!(from < to)) throw new InvalidRequestError([{ path: 'from', message: 'must be before to' }]);
+  // Its figures would all be nothing, shown as measured: a mistyped year, not a question.
+  if (from > now)
+    throw new InvalidRequestError([
+      { path: 'from', message: `after now (${now.toISOString()}): a period not yet begun has no figures` },
+    ]);
   if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
     throw new InvalidRequestError([{ path: 'to', message: 'at most five years after from' }]);
   return { from, to, districts: query.districts };

@@ -111,4 +111,25 @@ describe('the reports API under hostile or careless input', () => {
       expect(await h.reports.store.staysOf(['res_hostile2'])).toEqual([]);
     },
   );
+
+  it.each([
+    '/api/reports/summary?from=2062-11-01&to=2062-12-01',
+    '/api/reports/export.csv?from=2062-11-01&to=2062-12-01',
+    '/api/reports/csv/trend?from=2062-11-01T00:00:00Z&to=2063-11-01',
+  ])(
+    '%s: a period not yet begun is a 400 naming from, not figures of nothing labelled measured',
+    async (path) => {
+      const res = await h.api(path);
+      expect(res.status).toBe(400);
+      expect(await issuesOf(res)).toEqual([
+        { path: 'from', message: expect.stringContaining('not yet begun') },
+      ]);
+    },
+  );
+
+  it('still answers a period under way (to after now)', async () => {
+    const from = new Date(Date.now() - 86_400_000).toISOString();
+    const to = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    expect((await h.api(`/api/reports/summary?from=${from}&to=${to}`)).status).toBe(200);
+  });
 });
