@@ -18,6 +18,8 @@ const CASES = Number(process.env.BENCH_CASES ?? 100_000);
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const EPISODES = Number(process.env.BENCH_EPISODES ?? 20_000);
+/** One resident's rows in the second episodes file (a file of day cases, or one row repeated). */
+const ONE_RESIDENT = Number(process.env.BENCH_ONE_RESIDENT ?? 20_000);
 const TO = new Date('2026-12-01T00:00:00.000Z');
 const FROM = new Date('2021-12-01T00:00:00.000Z');
 const MONTHS = 60;
@@ -89,6 +91,20 @@ function episodesFile(): { text: string; known: Set<string> } {
     lines.push(`${resident},${day(from)},${day(from + 5)}`);
   }
   return { text: lines.join('\n'), known };
+}
+
+/**
+ * One resident's file: `ONE_RESIDENT` same-day stays (day cases), out of date order, a third of them
+ * repeated. Compared row with row this took over a minute at 20,000.
+ */
+function oneResidentFile(): { text: string; known: Set<string> } {
+  const day = (n: number) => new Date(Date.UTC(1960, 0, 1) + n * 86_400_000).toISOString().slice(0, 10);
+  const lines = ['resident,admitted,discharged'];
+  for (let i = 0; i < ONE_RESIDENT; i++) {
+    const d = day((i * 7919) % Math.ceil((ONE_RESIDENT * 2) / 3));
+    lines.push(`res_0,${d},${d}`);
+  }
+  return { text: lines.join('\n'), known: new Set(['res_0']) };
 }
 
 /** The least any summary does: every row read once and counted by its month. */
@@ -285,11 +301,18 @@ const benchmark: Benchmark = {
         `episodes round ${round_ + 1}: split ${round(split.at(-1) as number, 1)} ms, check ${round(check.at(-1) as number, 0)} ms`,
       );
     }
+    // The same number of rows for one resident: no slower per row than a file of many.
+    const one = oneResidentFile();
+    const oneCheck: number[] = [];
+    for (let round_ = 0; round_ < ROUNDS; round_++)
+      oneCheck.push(time(() => checkEpisodes(one.text, one.known, new Map(), '2026-12-01')));
+    const oneP50 = percentile(oneCheck, 50);
     const splitP50 = percentile(split, 50);
     const checkP50 = percentile(check, 50);
     log(
       `median: ${EPISODES} episodes split ${round(splitP50, 1)} ms, checked ${round(checkP50, 0)} ms: ${round(checkP50 / splitP50, 1)}× the split`,
     );
+    log(`median: ${ONE_RESIDENT} episodes of one resident checked ${round(oneP50, 0)} ms`);
     return {
       cases: CASES,
       devices: DEVICES,
@@ -301,6 +324,9 @@ const benchmark: Benchmark = {
       episodes_split_ms_p50: round(splitP50, 1),
       episodes_check_ms_p50: round(checkP50, 0),
       episodes_check_vs_split_ratio: round(checkP50 / splitP50, 1),
+      one_resident_episodes: ONE_RESIDENT,
+      one_resident_check_ms_p50: round(oneP50, 0),
+      one_resident_vs_many_ratio: round(oneP50 / ((checkP50 * ONE_RESIDENT) / EPISODES), 1),
     };
   },
 };

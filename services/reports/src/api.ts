@@ -27,7 +27,7 @@ import type { ReportsConfig } from './config.ts';
 import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { monthsOf } from './figures.ts';
-import { checkEpisodes } from './hospital.ts';
+import { checkEpisodes, readEpisodeFile, residentsOf } from './hospital.ts';
 import {
   installedCohort,
   type RegistryCohort,
@@ -48,14 +48,16 @@ export interface ApiDeps {
 type Routes = typeof REPORTS_ROUTES;
 
 /**
- * A report whose read PostgreSQL cancelled at the read limit (`REPORTS_READ_TIMEOUT_MS`): 503
- * with Retry-After, naming the limit and what to ask for instead; not a 500 (not a bug) and not a
+ * A report whose read was given up at the read limit (`REPORTS_READ_TIMEOUT_MS`): 503 with
+ * Retry-After, naming the limit and what to ask for instead; not a 500 (not a bug) and not a
  * server down.
  */
 class ReportTooSlowError extends UnavailableError {
   constructor(err: ReadTimeoutError) {
     super(
-      `this report's read took longer than the ${err.limitMs} ms limit and was cancelled: try again shortly, or ask for a shorter period or fewer districts`,
+      err.source === 'registry'
+        ? `the registry's cohort took longer than the ${err.limitMs} ms read limit to come: try again shortly`
+        : `this report's read took longer than the ${err.limitMs} ms limit and was cancelled: try again shortly, or ask for a shorter period or fewer districts`,
       { cause: err },
     );
   }
@@ -64,7 +66,17 @@ class ReportTooSlowError extends UnavailableError {
   }
 }
 
-/** The scope a report covers: the period asked (the last 30 days by default), at most five years. */
+/** The registry, which a report or an import reads, did not answer or refused: 503, worth retrying. */
+class RegistryDownError extends UnavailableError {
+  override headers() {
+    return { 'retry-after': '5' };
+  }
+}
+
+/**
+ * The scope a report covers: the period asked (the last 30 days by default), at most five years,
+ * begun by now (it may end after now: a period under way).
+ */
 export function scopeOf(
   query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
   now: Date,
@@ -72,10 +84,19 @@ export function scopeOf(
   const to = query.to ?? now;
   const from = query.from ?? new Date(to.getTime() - 30 * 86_400_000);
   if (!(from < to)) throw new InvalidRequestError([{ path: 'from', message: 'must be before to' }]);
+  // Its figures would all be nothing, shown as measured: a mistyped year, not a question.
+  if (from > now)
+    throw new InvalidRequestError([
+      { path: 'from', message: `after now (${now.toISOString()}): a period not yet begun has no figures` },
+    ]);
   if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
     throw new InvalidRequestError([{ path: 'to', message: 'at most five years after from' }]);
   return { from, to, districts: query.districts };
 }
+
+/** The chart of that name, or undefined: a name such as `constructor` is no chart, though every object has it. */
+const chartOf = <T>(tables: Record<string, T>, name: string): T | undefined =>
+  Object.hasOwn(tables, name) ? tables[name] : undefined;
 
 const csvReply = (reply: FastifyReply, name: string, body: string) =>
   reply
@@ -160,11 +181,11 @@ function handlers(
   const registryCohort = async (what: string): Promise<RegistryCohort | null> => {
     const { REGISTRY_URL: url, REPORTS_REGISTRY_TOKEN: token } = deps.config;
     try {
-      return url && token ? await readRegistryCohort(url, token) : null;
+      return url && token ? await readRegistryCohort(url, token, deps.config.REPORTS_READ_TIMEOUT_MS) : null;
     } catch (err) {
       if (!(err instanceof RegistryUnavailableError)) throw err;
       log.warn({ err }, 'registry cohort not read');
-      throw new UnavailableError(`${what}: ${err.message}`, { cause: err });
+      throw new RegistryDownError(`${what}: ${err.message}`, { cause: err });
     }
   };
 
@@ -222,7 +243,7 @@ function handlers(
                 'careHoursBefore',
                 'careHoursAfter',
               )
-            : summaryTables(await summaryOf(scope))[chart];
+            : chartOf(summaryTables(await summaryOf(scope)), chart);
       if (!table) throw new NotFoundError('no such chart');
       return csvReply(reply, chart, toCsv(table));
     },
@@ -248,11 +269,11 @@ function handlers(
     // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
     // the good rows.
     importEpisodes: async (req, reply) => {
-      const file = req.body;
+      const file = readEpisodeFile(req.body);
       const partial = req.query.partial === 'true';
-      const ids = [
-        ...new Set(file.split(/\r?\n/).map((l) => l.split(',')[0]?.replace(/"/g, '').trim() ?? '')),
-      ];
+      if ('fileError' in file)
+        return reply.code(400).send({ error: 'bad-file', message: file.fileError, imported: 0 });
+      const ids = residentsOf(file);
       // Residents the registry holds count as known too: one referred and not yet installed has
       // no device, so the read model has never seen them.
       const registry = await registryCohort('residents cannot be checked');
@@ -273,8 +294,6 @@ function handlers(
         importId,
         now(),
       );
-      if (checked.fileError)
-        return reply.code(400).send({ error: 'bad-file', message: checked.fileError, imported: 0 });
       if (checked.refused.length > 0 && !partial)
         return reply.code(422).send({
           imported: 0,

@@ -34,7 +34,8 @@ export const reportsEnv = {
   REPORTS_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
   /**
    * How long one of a report's reads may run before PostgreSQL cancels it (ms; at most the
-   * platform's 15 s statement timeout). A report whose read is cancelled is answered 503 with
+   * platform's 15 s statement timeout), on every report route; the registry's cohort is given up
+   * at the same limit (at most 10 s). A report whose read is given up is answered 503 with
    * Retry-After, naming the limit, never 500.
    */
   REPORTS_READ_TIMEOUT_MS: z.coerce.number().int().min(1).max(15_000).default(15_000),

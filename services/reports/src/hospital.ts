@@ -47,11 +47,108 @@ function dayProblem(column: string, value: string, today: string): string | unde
   return undefined;
 }
 
-/** Two stays overlap when one is admitted before the other is discharged (a same-day transfer does not). */
-const overlaps = (
-  a: Pick<Stay, 'admitted' | 'discharged'>,
-  b: Pick<Stay, 'admitted' | 'discharged'>,
-): boolean => a.admitted < b.discharged && b.admitted < a.discharged;
+/** A row of an episodes file: its fields, and the line of the file it starts on (the header is line 1). */
+export interface EpisodeRow {
+  readonly fields: readonly string[];
+  readonly line: number;
+}
+
+/** How many of `sorted` (ascending by `key`) come before the first whose key is not `below`. */
+function countWhile<T>(sorted: readonly T[], below: (item: T) => boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (below(sorted[mid] as T)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+type Placed = Pick<Stay, 'admitted' | 'discharged'> & { readonly line?: number };
+
+/**
+ * A resident's stays, to find one a stay overlaps without comparing it with each (one resident's
+ * file of 20,000 rows compared row with row held the service for over a minute): those that last a
+ * night or more by admission, with the latest discharge so far, and same-day ones by day. Two
+ * stays overlap when each is admitted before the other is discharged (a same-day transfer does
+ * not), so a same-day stay overlaps only a stay it falls strictly inside.
+ */
+class StayIndex {
+  readonly #spans: Placed[] = [];
+  /** The latest discharge among `#spans[0..i]`, for stays that may overlap one another. */
+  readonly #reach: string[] = [];
+  readonly #days: Placed[] = [];
+
+  add(stay: Placed): void {
+    if (stay.admitted === stay.discharged) {
+      this.#days.splice(
+        countWhile(this.#days, (d) => d.admitted <= stay.admitted),
+        0,
+        stay,
+      );
+      return;
+    }
+    const at = countWhile(this.#spans, (t) => t.admitted <= stay.admitted);
+    this.#spans.splice(at, 0, stay);
+    // Recomputed from the insertion on: at the end (a file in date order) that is one entry.
+    for (let i = at; i < this.#spans.length; i++) {
+      const before = i > 0 ? (this.#reach[i - 1] as string) : '';
+      const own = (this.#spans[i] as Placed).discharged;
+      // biome-ignore lint/complexity/useMathMinMax: days are ISO text, compared as text
+      this.#reach[i] = own > before ? own : before;
+    }
+  }
+
+  /** A stay of the index that `stay` overlaps, or undefined. */
+  clash(stay: Pick<Stay, 'admitted' | 'discharged'>): Placed | undefined {
+    // Stays admitted before `stay` is discharged overlap it when one of them reaches past its admission.
+    const n = countWhile(this.#spans, (t) => t.admitted < stay.discharged);
+    if (n > 0 && (this.#reach[n - 1] as string) > stay.admitted) {
+      // The first whose reach passes it (the reach only grows): one admitted in time that does.
+      const i = countWhile(this.#reach, (r) => r <= stay.admitted);
+      return this.#spans[i];
+    }
+    const d = this.#days[countWhile(this.#days, (z) => z.admitted <= stay.admitted)];
+    return d && d.admitted < stay.discharged ? d : undefined;
+  }
+}
+
+/** An episodes file read as CSV: its rows after the header, or what is wrong with it as a whole. */
+export type EpisodeFile = { readonly rows: readonly EpisodeRow[] } | { readonly fileError: string };
+
+/**
+ * Reads an episodes file: CSV with the header `resident,admitted,discharged`, lines ended by LF,
+ * CRLF or CR alone (as a spreadsheet saves it), at most `MAX_EPISODE_ROWS` rows. Each row keeps
+ * the line it starts on, blank lines and line breaks inside quotes counted, so that a refusal
+ * names the line a person finds in the file.
+ */
+export function readEpisodeFile(text: string): EpisodeFile {
+  let records: string[][];
+  try {
+    // Blank lines kept (as one empty field) to count lines by; left out below.
+    records = parse(text, { trim: true, bom: true, relax_column_count: true });
+  } catch (err) {
+    return { fileError: `not readable CSV: ${(err as Error).message}` };
+  }
+  const rows: EpisodeRow[] = [];
+  let line = 1;
+  for (const fields of records) {
+    if (!(fields.length === 1 && fields[0] === '')) rows.push({ fields, line });
+    // A record is one line and the line breaks inside its quoted fields.
+    line += 1 + fields.reduce((n, f) => n + (f.match(/\r\n|\r|\n/g)?.length ?? 0), 0);
+  }
+  const [header, ...rest] = rows;
+  if (!header || header.fields.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
+    return { fileError: `the first line must be ${EPISODE_HEADER.join(',')}` };
+  if (rest.length > MAX_EPISODE_ROWS) return { fileError: `at most ${MAX_EPISODE_ROWS} rows in one file` };
+  return { rows: rest };
+}
+
+/** The resident ids an episodes file names, each once (as the CSV reads them, not line by line). */
+export function residentsOf(file: EpisodeFile): string[] {
+  return 'rows' in file ? [...new Set(file.rows.map((row) => row.fields[0] ?? ''))] : [];
+}
 
 /**
  * Checks an episodes file row by row: bad dates (not a real day, before 1900, after `today`: a
@@ -60,45 +157,35 @@ const overlaps = (
  * has. A row identical to a stay already imported is left out and counted.
  */
 export function checkEpisodes(
-  text: string,
+  text: string | EpisodeFile,
   known: ReadonlySet<string>,
   existing: ReadonlyMap<string, readonly Pick<Stay, 'admitted' | 'discharged'>[]>,
   today: string,
 ): CheckedEpisodes {
-  let records: string[][];
-  try {
-    records = parse(text, { skip_empty_lines: true, trim: true, bom: true, relax_column_count: true });
-  } catch (err) {
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `not readable CSV: ${(err as Error).message}`,
-    };
-  }
-  const [header, ...rows] = records;
-  if (!header || header.map((h) => h.toLowerCase()).join(',') !== EPISODE_HEADER.join(','))
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `the first line must be ${EPISODE_HEADER.join(',')}`,
-    };
-  if (rows.length > MAX_EPISODE_ROWS)
-    return {
-      accepted: [],
-      refused: [],
-      alreadyImported: 0,
-      fileError: `at most ${MAX_EPISODE_ROWS} rows in one file`,
-    };
+  const file = typeof text === 'string' ? readEpisodeFile(text) : text;
+  if ('fileError' in file)
+    return { accepted: [], refused: [], alreadyImported: 0, fileError: file.fileError };
+  const { rows } = file;
   const accepted: (Stay & { line: number })[] = [];
   // Each resident's accepted rows, so that a row is compared with its own resident's only (a file
   // of 100,000 rows compared each with every other took minutes).
-  const acceptedOf = new Map<string, (Stay & { line: number })[]>();
+  const acceptedOf = new Map<string, StayIndex>();
+  // Each resident's stays already imported, indexed once, and each as `admitted|discharged`.
+  const importedOf = new Map<string, { index: StayIndex; same: Set<string> }>();
+  const imported = (residentId: string) => {
+    let its = importedOf.get(residentId);
+    if (!its) {
+      const stays = existing.get(residentId) ?? [];
+      const index = new StayIndex();
+      for (const stay of stays) index.add(stay);
+      its = { index, same: new Set(stays.map((x) => `${x.admitted}|${x.discharged}`)) };
+      importedOf.set(residentId, its);
+    }
+    return its;
+  };
   const refused: Refusal[] = [];
   let alreadyImported = 0;
-  rows.forEach((row, i) => {
-    const line = i + 2;
+  for (const { fields: row, line } of rows) {
     const [residentId = '', admitted = '', discharged = ''] = row;
     const reasons: string[] = [];
     if (row.length !== 3) reasons.push(`3 columns expected, found ${row.length}`);
@@ -110,16 +197,12 @@ export function checkEpisodes(
     const stay = { residentId, admitted, discharged };
     if (!admittedProblem && !dischargedProblem) {
       if (discharged < admitted) reasons.push('discharged before admitted');
-      else if (
-        reasons.length === 0 &&
-        (existing.get(residentId) ?? []).some((s) => s.admitted === admitted && s.discharged === discharged)
-      ) {
+      else if (reasons.length === 0 && imported(residentId).same.has(`${admitted}|${discharged}`)) {
         alreadyImported++;
-        return;
+        continue;
       } else {
-        if ((existing.get(residentId) ?? []).some((s) => overlaps(s, stay)))
-          reasons.push('overlaps a stay already imported');
-        const clash = acceptedOf.get(residentId)?.find((s) => overlaps(s, stay));
+        if (imported(residentId).index.clash(stay)) reasons.push('overlaps a stay already imported');
+        const clash = acceptedOf.get(residentId)?.clash(stay);
         if (clash) reasons.push(`overlaps the stay on line ${clash.line}`);
       }
     }
@@ -127,10 +210,10 @@ export function checkEpisodes(
     else {
       const row = { ...stay, line };
       accepted.push(row);
-      const its = acceptedOf.get(residentId);
-      if (its) its.push(row);
-      else acceptedOf.set(residentId, [row]);
+      const its = acceptedOf.get(residentId) ?? new StayIndex();
+      its.add(row);
+      acceptedOf.set(residentId, its);
     }
-  });
+  }
   return { accepted, refused, alreadyImported };
 }

@@ -35,6 +35,19 @@ describe('the reports API', () => {
     );
   });
 
+  it("documents a 503 on every report's route: a read past REPORTS_READ_TIMEOUT_MS, or the registry not answering", async () => {
+    const doc = (await openApiDocument(REPORTS_API, REPORTS_ROUTES)) as {
+      paths: Record<string, Record<string, { summary: string; responses: Record<string, unknown> }>>;
+    };
+    const reports = Object.entries(doc.paths).filter(([path]) => path.startsWith('/api/reports/'));
+    expect(reports.length).toBeGreaterThanOrEqual(7);
+    for (const [path, methods] of reports)
+      for (const [method, op] of Object.entries(methods)) {
+        expect(Object.keys(op.responses), `${method} ${path}`).toContain('503');
+        expect(op.summary, `${method} ${path}`).toMatch(/503/);
+      }
+  });
+
   it('describes the summary the code produces', () => {
     const summary = summarise(
       { cases: [], alerts: [], activity: [], faults: [] },

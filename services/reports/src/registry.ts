@@ -1,6 +1,7 @@
 import { District } from '@telecare/contracts';
 import { z } from 'zod';
 import { type CarePackageDays, type CohortResident, NO_REFERRALS, type Waiting } from './cohort.ts';
+import { ReadTimeoutError } from './store.ts';
 
 /** The registry's whole cohort in one answer: bounded so a slow registry cannot hold a request. */
 const TIMEOUT_MS = 10_000;
@@ -26,19 +27,35 @@ export type RegistryCohort = z.infer<typeof CohortBody>;
 
 export class RegistryUnavailableError extends Error {}
 
-/** Reads the registry's cohort with the reports service's own token (role `reports-service`). */
-export async function readRegistryCohort(url: string, token: string): Promise<RegistryCohort> {
-  let response: Response;
+/**
+ * Reads the registry's cohort with the reports service's own token (role `reports-service`), all
+ * of it (answer and body) within `timeoutMs` (at most 10 s): past it, a `ReadTimeoutError` (the
+ * report's read limit), as a PostgreSQL read cancelled at that limit.
+ */
+export async function readRegistryCohort(
+  url: string,
+  token: string,
+  timeoutMs = TIMEOUT_MS,
+): Promise<RegistryCohort> {
+  const limitMs = Math.min(timeoutMs, TIMEOUT_MS);
+  const signal = AbortSignal.timeout(limitMs);
+  let body: unknown;
   try {
-    response = await fetch(new URL('/api/cohort', url), {
+    const response = await fetch(new URL('/api/cohort', url), {
       headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal,
+    });
+    if (!response.ok) throw new RegistryUnavailableError(`the registry answered ${response.status}`);
+    body = await response.json().catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      return undefined;
     });
   } catch (err) {
+    if (err instanceof RegistryUnavailableError) throw err;
+    if (signal.aborted) throw new ReadTimeoutError(limitMs, err, 'registry');
     throw new RegistryUnavailableError('the registry did not answer', { cause: err });
   }
-  if (!response.ok) throw new RegistryUnavailableError(`the registry answered ${response.status}`);
-  const parsed = CohortBody.safeParse(await response.json().catch(() => undefined));
+  const parsed = CohortBody.safeParse(body);
   if (!parsed.success)
     throw new RegistryUnavailableError('the registry answered something that is not a cohort');
   return parsed.data;

@@ -22,13 +22,17 @@ export interface Scope {
   readonly districts: readonly string[] | null;
 }
 
-/** A report's read cancelled by PostgreSQL at the read limit: the period or districts are too much for it. */
+/**
+ * A report's read given up at the read limit: cancelled by PostgreSQL (the period or districts are
+ * too much for it), or the registry's cohort not come by then.
+ */
 export class ReadTimeoutError extends Error {
   constructor(
     readonly limitMs: number,
     cause: unknown,
+    readonly source: 'postgres' | 'registry' = 'postgres',
   ) {
-    super(`a read of this report took longer than ${limitMs} ms and was cancelled`, { cause });
+    super(`a read of this report (${source}) took longer than ${limitMs} ms and was cancelled`, { cause });
   }
 }
 
@@ -530,13 +534,17 @@ export class ReportsStore {
     return new Set(rows.map((r) => r.resident_id));
   }
 
-  /** The stays already imported for these residents. */
-  async staysOf(ids: readonly string[] | null, db: Queryable = this.pool): Promise<StayDays[]> {
-    const { rows } = await db.query<{ resident_id: string; admitted: string; discharged: string }>(
-      `select resident_id, admitted_on::text as admitted, discharged_on::text as discharged
-       from ${this.#t.rp_hospital_stays} where $1::text[] is null or resident_id = any($1)`,
-      [ids],
-    );
+  /** The stays already imported for these residents (null: everyone's), a report's read. */
+  async staysOf(ids: readonly string[] | null): Promise<StayDays[]> {
+    return this.#staysRows(await this.#read(this.#staysQuery, [ids]));
+  }
+
+  get #staysQuery(): string {
+    return `select resident_id, admitted_on::text as admitted, discharged_on::text as discharged
+      from ${this.#t.rp_hospital_stays} where $1::text[] is null or resident_id = any($1)`;
+  }
+
+  #staysRows({ rows }: QueryResult): StayDays[] {
     return rows.map((r) => ({ residentId: r.resident_id, admitted: r.admitted, discharged: r.discharged }));
   }
 
@@ -555,7 +563,7 @@ export class ReportsStore {
     const mine = this.#importTurn.then(() =>
       withTransaction(this.pool, async (db) => {
         await db.query('select pg_advisory_xact_lock(hashtext($1))', [`${this.schema}:hospital-stays`]);
-        const { add, result } = decide(await this.staysOf(ids, db));
+        const { add, result } = decide(this.#staysRows(await db.query(this.#staysQuery, [ids])));
         await this.insertStays(add, importId, now, db);
         return result;
       }),
@@ -586,7 +594,7 @@ export class ReportsStore {
 
   /** Residents (of these districts) with when telecare started: their first device event seen. */
   async cohort(districts: readonly string[] | null): Promise<CohortResident[]> {
-    const { rows } = await this.pool.query<{ resident_id: string; first_seen_at: Date }>(
+    const { rows } = await this.#read(
       `select resident_id, first_seen_at from ${this.#t.rp_residents}
        where $1::text[] is null or district = any($1)`,
       [districts],

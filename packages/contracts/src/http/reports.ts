@@ -36,7 +36,10 @@ export const ReportTokenRequest = z.strictObject({
 /** At most five years in one report: bounded work per request. */
 export const MAX_REPORT_DAYS = 5 * 366;
 
-/** A comma-separated list of postcode districts (any case, spaces ignored); absent: every district. */
+/**
+ * A comma-separated list of postcode districts (any case, spaces ignored); absent or empty: every
+ * district. A list that names none (`,`, spaces) is refused: it would be a report of nothing.
+ */
 const DistrictsParam = z
   .string()
   .max(2000)
@@ -53,7 +56,16 @@ const DistrictsParam = z
         ]
       : null,
   )
-  .pipe(z.array(District).max(200).nullable());
+  .pipe(
+    z
+      .array(District)
+      .min(
+        1,
+        'names no district: give postcode districts such as GL1,GL2, or leave it out for every district',
+      )
+      .max(200)
+      .nullable(),
+  );
 
 /** `area` is the same list under the name DESIGN §4 gives it; one of the two, not both. */
 const oneOf = (q: { districts: string[] | null; area: string[] | null }) => !(q.districts && q.area);
@@ -221,41 +233,46 @@ export const EpisodesImportView = z.object({
   message: z.string().optional(),
 });
 
+/** What every report route says of its reads' limit. */
+const TOO_SLOW =
+  '503 with Retry-After when one of its reads takes longer than the read limit (REPORTS_READ_TIMEOUT_MS)';
+
 /** Every route of the reports API; CSV answers are raw. */
 export const REPORTS_ROUTES = {
   summary: defineRoute({
     method: 'GET',
     path: '/api/reports/summary',
-    summary: 'Measured facts for a period and set of postcode districts',
+    summary: `Measured facts for a period and set of postcode districts; ${TOO_SLOW}`,
     roles: AGGREGATES,
     query: ScopeQuery,
     response: SummaryView,
+    errors: [503],
   }),
   exportCsv: defineRoute({
     method: 'GET',
     path: '/api/reports/export.csv',
-    summary: 'Every chart in one CSV (text/csv): chart,row,column,value',
+    summary: `Every chart in one CSV (text/csv): chart,row,column,value; ${TOO_SLOW}`,
     roles: AGGREGATES,
     query: ScopeQuery,
     response: z.string(),
     raw: true,
+    errors: [503],
   }),
   chartCsv: defineRoute({
     method: 'GET',
     path: '/api/reports/csv/{chart}',
-    summary: "One chart's numbers as CSV (text/csv)",
+    summary: `One chart's numbers as CSV (text/csv); ${TOO_SLOW} (bed-days and care-hours: or the registry does not answer)`,
     roles: AGGREGATES,
     params: z.object({ chart: z.string().max(100) }),
     query: ScopeQuery,
     response: z.string(),
     raw: true,
-    errors: [404],
+    errors: [404, 503],
   }),
   episodesCsv: defineRoute({
     method: 'GET',
     path: '/api/reports/episodes.csv',
-    summary:
-      'One row per case (text/csv), pseudonymised for the token’s recipient (HMAC-SHA-256); 503 without REPORTS_PSEUDONYM_KEY',
+    summary: `One row per case (text/csv), pseudonymised for the token’s recipient (HMAC-SHA-256); 503 without REPORTS_PSEUDONYM_KEY; ${TOO_SLOW}`,
     roles: ['analyst', 'admin'],
     query: ScopeQuery,
     response: z.string(),
@@ -265,7 +282,7 @@ export const REPORTS_ROUTES = {
   bedDays: defineRoute({
     method: 'GET',
     path: '/api/reports/bed-days',
-    summary: 'Bed days 6 and 12 months before and after telecare started (observational)',
+    summary: `Bed days 6 and 12 months before and after telecare started (observational); ${TOO_SLOW} (or the registry, when configured, does not answer)`,
     roles: AGGREGATES,
     query: BedDaysQuery,
     response: BedDaysView,
@@ -275,7 +292,7 @@ export const REPORTS_ROUTES = {
     method: 'GET',
     path: '/api/reports/care-hours',
     summary:
-      "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages; available: false without a registry, 503 when it does not answer",
+      "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages; available: false without a registry, 503 with Retry-After when it does not answer, or not within REPORTS_READ_TIMEOUT_MS",
     roles: AGGREGATES,
     query: BedDaysQuery,
     response: CareHoursView,
@@ -285,10 +302,13 @@ export const REPORTS_ROUTES = {
     method: 'POST',
     path: '/api/reports/hospital-episodes',
     summary:
-      'Import a trust’s episodes file (text/csv: resident,admitted,discharged), refused row by row: nothing is imported while a row is refused (422), unless partial=true',
+      'Import a trust’s episodes file (text/csv: resident,admitted,discharged), refused row by row: nothing is imported while a row is refused (422), unless partial=true; 503 with Retry-After when the registry, configured, does not answer',
     roles: ['admin'],
     query: z.strictObject({
-      partial: z.string().max(10).optional().describe('true: import the rows accepted, refuse the others'),
+      partial: z
+        .enum(['true', 'false'], 'true or false')
+        .optional()
+        .describe('true: import the rows accepted, refuse the others'),
     }),
     consumes: 'text/csv',
     // A trust's file of up to 100,000 rows.
@@ -296,7 +316,7 @@ export const REPORTS_ROUTES = {
     body: z.string().describe('the episodes file: resident,admitted,discharged'),
     response: EpisodesImportView,
     responses: { 422: EpisodesImportView },
-    errors: [415],
+    errors: [415, 503],
   }),
   createToken: defineRoute({
     method: 'POST',

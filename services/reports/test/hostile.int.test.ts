@@ -1,0 +1,135 @@
+import { waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
+
+/**
+ * The reports API as a commissioner's tool misuses it: each bad input a 4xx naming its field, never
+ * a 500 or a figure of nothing that looks like a real one; a good file never refused for its form.
+ */
+describe('the reports API under hostile or careless input', () => {
+  let h: ReportsHarness;
+  beforeAll(async () => {
+    h = await reportsHarness('rphostile');
+    await h.start();
+    for (let i = 0; i < 3; i++)
+      await h.publishEvent(
+        telecareEvent({
+          serial: `PEN-H${i}`,
+          residentId: `res_hostile${i}`,
+          kind: 'pendant',
+          type: 'heartbeat',
+          at: '2026-01-15T00:00:00.000Z',
+          district: 'GL5',
+        }),
+      );
+    await waitFor(async () => (await h.reports.store.knownResidents(['res_hostile2'])).size === 1, {
+      what: 'residents seen',
+    });
+  });
+  afterAll(async () => h?.close());
+
+  const issuesOf = async (res: Response) =>
+    ((await res.json()) as { issues?: { path: string; message: string }[] }).issues ?? [];
+
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'])(
+    'a chart named %s (a property of every object) is not a chart: 404, not 500',
+    async (chart) => {
+      const res = await h.api(`/api/reports/csv/${chart}`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: string }).error).toBe('not-found');
+    },
+  );
+
+  it.each([
+    '/api/reports/summary?districts=,',
+    '/api/reports/summary?districts=%20',
+    '/api/reports/summary?area=%2C%20%2C',
+    '/api/reports/export.csv?districts=,',
+    '/api/reports/csv/trend?districts=,',
+    '/api/reports/bed-days?districts=,',
+    '/api/reports/care-hours?area=,',
+  ])('%s: a district list naming no district is a 400 naming it, not a report of nothing', async (path) => {
+    const res = await h.api(path);
+    expect(res.status).toBe(400);
+    const field = path.includes('area=') ? 'area' : 'districts';
+    expect(await issuesOf(res)).toEqual([{ path: field, message: expect.stringContaining('no district') }]);
+  });
+
+  it('still reads an empty district list as every district (a form left blank)', async () => {
+    const res = await h.api('/api/reports/summary?districts=');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { districts: unknown }).districts).toBeNull();
+  });
+
+  const postEpisodes = (csv: string, query = '') =>
+    fetch(`${h.reports.url}/api/reports/hospital-episodes${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'text/csv' },
+      body: csv,
+    });
+
+  it('imports an episodes file whose lines end in CR alone (a spreadsheet\'s "CSV (Macintosh)") as any other', async () => {
+    const res = await postEpisodes(
+      'resident,admitted,discharged\rres_hostile0,2026-02-01,2026-02-05\r"res_hostile1",2026-03-01,2026-03-02\r',
+    );
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ imported: 2, refused: [] });
+    expect(await h.reports.store.staysOf(['res_hostile0', 'res_hostile1'])).toHaveLength(2);
+  });
+
+  it('names a refused row by its line in the file, blank lines and a quoted line break counted', async () => {
+    const res = await postEpisodes(
+      [
+        'resident,admitted,discharged',
+        '',
+        'res_hostile2,2026-04-01,2026-04-03',
+        '',
+        '"res_nobody',
+        'at all",2026-04-01,2026-04-03',
+        'res_hostile2,2026-04-09,2026-04-08',
+      ].join('\r\n'),
+    );
+    expect(res.status).toBe(422);
+    const { refused } = (await res.json()) as { refused: { line: number; reasons: string[] }[] };
+    expect(refused.map((r) => [r.line, r.reasons])).toEqual([
+      [5, ['unknown resident "res_nobody\\r\\nat all"']],
+      [7, ['discharged before admitted']],
+    ]);
+  });
+
+  it.each(['yes', '1', 'TRUE', ''])(
+    'refuses partial=%s by name (not read as false), and imports nothing',
+    async (partial) => {
+      const res = await postEpisodes(
+        'resident,admitted,discharged\nres_hostile2,2026-05-01,2026-05-02\nres_nobody,2026-05-01,2026-05-02\n',
+        `?partial=${partial}`,
+      );
+      expect(res.status).toBe(400);
+      expect(await issuesOf(res)).toEqual([
+        { path: 'partial', message: expect.stringContaining('true or false') },
+      ]);
+      expect(await h.reports.store.staysOf(['res_hostile2'])).toEqual([]);
+    },
+  );
+
+  it.each([
+    '/api/reports/summary?from=2062-11-01&to=2062-12-01',
+    '/api/reports/export.csv?from=2062-11-01&to=2062-12-01',
+    '/api/reports/csv/trend?from=2062-11-01T00:00:00Z&to=2063-11-01',
+  ])(
+    '%s: a period not yet begun is a 400 naming from, not figures of nothing labelled measured',
+    async (path) => {
+      const res = await h.api(path);
+      expect(res.status).toBe(400);
+      expect(await issuesOf(res)).toEqual([
+        { path: 'from', message: expect.stringContaining('not yet begun') },
+      ]);
+    },
+  );
+
+  it('still answers a period under way (to after now)', async () => {
+    const from = new Date(Date.now() - 86_400_000).toISOString();
+    const to = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    expect((await h.api(`/api/reports/summary?from=${from}&to=${to}`)).status).toBe(200);
+  });
+});
