@@ -283,7 +283,9 @@ export async function runStorm(
     // case event that holds the press's alert (`opened`, or `alert-joined` when the home's case is
     // still open) is on core NATS as soon as the helpline publishes it to CASES, which is what
     // every operator's console shows.
-    const waiting = new Map<string, (at: number, alertId: string) => void>();
+    // A pendant's presses waiting for their alert, oldest first: when alerts are slower than the
+    // presses' spacing, the next press of the same pendant is pressed before the last's alert came.
+    const waiting = new Map<string, Array<(at: number, alertId: string) => void>>();
     // A pendant pressed again while an earlier press of it is still timed: its presses wait in order.
     const caseWaiting = new Map<string, Array<(at: number) => void>>();
     const pressOfAlert = new Map<string, string>();
@@ -330,7 +332,7 @@ export async function runStorm(
         } else if (alert.data.type === 'mains.lost') homeMainsAlerts++;
         if (alert.data.type === 'pendant.pressed' && alert.data.deviceSerial) {
           pressOfAlert.set(alert.data.id, alert.data.deviceSerial);
-          waiting.get(alert.data.deviceSerial)?.(at, alert.data.id);
+          waiting.get(alert.data.deviceSerial)?.shift()?.(at, alert.data.id);
           // The two subscriptions race: the case event may have been read first.
           const seen = caseSeen.get(alert.data.id);
           if (seen && !seen.matched) {
@@ -363,12 +365,14 @@ export async function runStorm(
         kase: Number.NaN,
         during: stormRunning,
       };
-      const alerted = new Promise<number>((resolve) =>
-        waiting.set(serial, (at, alertId) => {
+      let alertResolve: (at: number, alertId: string) => void = () => {};
+      const alerted = new Promise<number>((resolve) => {
+        alertResolve = (at, alertId) => {
           record.alertId ??= alertId;
           resolve(at);
-        }),
-      );
+        };
+        waiting.set(serial, [...(waiting.get(serial) ?? []), alertResolve]);
+      });
       let caseResolve: (at: number) => void = () => {};
       const opened = new Promise<number>((resolve) => {
         caseResolve = resolve;
@@ -380,7 +384,9 @@ export async function runStorm(
       pressAlerts.push(record);
       await pool.send(serial, id, devicePayload(id, 'pendant.pressed'));
       const [alertAt, caseAt] = await Promise.all([within(alerted), within(opened)]);
-      waiting.delete(serial);
+      const waitingLeft = (waiting.get(serial) ?? []).filter((r) => r !== alertResolve);
+      if (waitingLeft.length > 0) waiting.set(serial, waitingLeft);
+      else waiting.delete(serial);
       const left = (caseWaiting.get(serial) ?? []).filter((r) => r !== caseResolve);
       if (left.length > 0) caseWaiting.set(serial, left);
       else caseWaiting.delete(serial);
