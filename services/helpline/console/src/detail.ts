@@ -7,7 +7,16 @@ import { factsPanel, wireFacts } from './facts.ts';
 import { agoText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
-import type { CaseContext, CaseDetail, CaseSummary, DeviceEvents, Health, Me } from './types.ts';
+import type {
+  Because,
+  CaseAlertsView,
+  CaseContext,
+  CaseDetail,
+  CaseSummary,
+  DeviceEvents,
+  Health,
+  Me,
+} from './types.ts';
 import { isOpen } from './types.ts';
 
 /** The outcomes a case may be resolved with: the helpline's own list, put in when it bundles the console. */
@@ -40,6 +49,45 @@ function deviceEventsPanel(tl: DeviceEvents | null): string {
     ${tl.message ? `<p class="late">${esc(tl.message)}</p>` : ''}
     ${shown.length ? `<table class="timeline"><caption class="visually-hidden">Device events, newest first</caption>${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}${ALARM_TYPES.test(e.type) ? ' <span class="visually-hidden">(alarm)</span>' : ''}</td><td>${esc(e.deviceKind)} ${esc(e.serial)}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
   </details></section>`;
+}
+
+const becauseItem = (b: Because): string =>
+  `<li data-alert="${esc(b.alertId)}"><span class="rule">P${b.priority} ${esc(timeText(b.raisedAt))}</span> ${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`;
+
+/**
+ * Every alert of the case on screen, newest first, once the operator asked for them (the case
+ * view and the stream carry a window: the first, the most urgent, the latest).
+ */
+let allAlerts: { caseId: string; alerts: Because[]; total: number } | null = null;
+
+function whyPanel(c: CaseDetail): string {
+  const count = c.alertCount;
+  const all = allAlerts?.caseId === c.id && allAlerts.total === count ? allAlerts : null;
+  if (all)
+    return `<p class="meta" id="alert-count">All ${count} alerts, newest first</p><ul class="because" id="all-alerts">${all.alerts.map(becauseItem).join('')}</ul>`;
+  const more = count - c.because.length;
+  return `<ul class="because">${c.because.map(becauseItem).join('')}</ul>${
+    more > 0
+      ? `<p class="meta" id="alert-count">${c.because.length} of ${count} alerts: the first, the most urgent and the latest. <button type="button" id="show-alerts">Show all ${count}</button></p>`
+      : ''
+  }`;
+}
+
+/** Reads every alert of the case, a page at a time, and shows them. */
+async function showAllAlerts(id: string): Promise<void> {
+  const alerts: Because[] = [];
+  let total = 0;
+  let before: number | null | undefined;
+  do {
+    const page = await api<CaseAlertsView>(
+      `/api/cases/${id}/alerts?limit=500${before ? `&before=${before}` : ''}`,
+    );
+    alerts.push(...page.alerts);
+    total = page.total;
+    before = page.next;
+  } while (before);
+  allAlerts = { caseId: id, alerts, total };
+  if (state.selected === id) renderDetail();
 }
 
 function renderDetail(): void {
@@ -97,7 +145,7 @@ function renderDetail(): void {
   ${factsPanel(c, mine && (c.state === 'accepted' || c.state === 'on_hold' || c.state === 'resolved'))}
   <section class="panel" aria-labelledby="why-heading">
     <h2 id="why-heading">Why</h2>
-    <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
+    ${whyPanel(c)}
     ${c.traceId ? `<div class="meta" id="trace">Trace ${esc(c.traceId)}</div>` : ''}
     <h2>Protocol: ${esc(c.protocol.title)}</h2>
     <ol class="protocol">${c.protocol.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
@@ -180,7 +228,7 @@ const post = <T>(path: string, key: string | undefined, body?: unknown) =>
   api<T>(path, { method: 'POST', ...(key ? { key } : {}), ...(body === undefined ? {} : { body }) });
 
 /** The alerts of the case on screen: a press that joined after it was drawn refuses the hold or resolution. */
-const seen = () => (state.detail ? { seenAlerts: state.detail.alertIds.length } : {});
+const seen = () => (state.detail ? { seenAlerts: state.detail.alertCount } : {});
 
 function wire(id: string): void {
   const reload = () => loadDetail(id, false);
@@ -188,6 +236,7 @@ function wire(id: string): void {
     deviceEventsOpen = (e.target as HTMLDetailsElement).open;
   });
   maybe('accept')?.addEventListener('click', () => accept(id));
+  maybe('show-alerts')?.addEventListener('click', () => void act('show-alerts', () => showAllAlerts(id)));
   wireCalls(id, reload);
   wireFacts(id, reload);
   maybe('decline')?.addEventListener('click', () =>
