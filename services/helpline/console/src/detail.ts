@@ -152,6 +152,7 @@ function renderDetail(): void {
   </section>
   <section class="panel" id="resident" aria-labelledby="resident-heading">
     <h2 id="resident-heading">Resident</h2>
+    ${context ? '' : '<p class="meta" id="asking-registry">Asking the registry for the resident, devices and responders…</p>'}
     ${context?.message ? `<p class="late">${esc(context.message)}</p>` : ''}
     ${
       r
@@ -340,24 +341,32 @@ const missingContext = (e: Error): CaseContext => ({
   responders: [],
 });
 
+/**
+ * Draws the case as soon as the helpline gives it, then again once the registry (the resident,
+ * devices, responders, the numbers to call) and EVENTS (the device events) have answered: a
+ * registry that is slow or silent never keeps an offered case, its reasons and its Accept button
+ * off the screen. The case view says it is asking until then.
+ */
 export async function loadDetail(id: string, withContext: boolean): Promise<void> {
   try {
     const fresh = withContext || !state.context;
-    const [d, ctx, tl] = await Promise.all([
-      api<CaseDetail>(`/api/cases/${id}`),
-      fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : state.context,
+    const context = fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : undefined;
+    const events =
       fresh || !state.deviceEvents
         ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`).catch(
             (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
           )
-        : state.deviceEvents,
-    ]);
-    await loadCalls(id);
+        : undefined;
+    const calling = loadCalls(id);
+    const d = await api<CaseDetail>(`/api/cases/${id}`);
     if (state.selected !== id) return;
     state.detail = d;
-    state.context = ctx;
-    state.deviceEvents = tl;
-    const name = ctx?.resident?.name;
+    renderDetail();
+    const [ctx, tl] = await Promise.all([context, events, calling]);
+    if (state.selected !== id) return;
+    if (ctx) state.context = ctx;
+    if (tl) state.deviceEvents = tl;
+    const name = state.context?.resident?.name;
     if (name && !state.residentNames.has(d.residentId)) {
       state.residentNames.set(d.residentId, name);
       renderQueue();

@@ -138,7 +138,12 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     caseAlerts: async (req) =>
       alertPage((await caseOf(req.params.id)).because, req.query.before, req.query.limit),
 
-    caseContext: async (req) => deps.registry.context((await caseOf(req.params.id)).residentId),
+    // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
+    // names the devices the case's alerts came from.
+    caseContext: async (req) => {
+      const found = await caseOf(req.params.id);
+      return deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
+    },
 
     caseTimeline: async (req) =>
       deps.timeline.read((await caseOf(req.params.id)).residentId, now(), req.query.hours),
