@@ -104,6 +104,8 @@ function renderDetail(): void {
       .map((e) => String(e.data.result))
       .join(', ');
   const r = context?.resident;
+  // Until the registry answers, the name the queue already has for the resident.
+  const who = r?.name ?? state.residentNames.get(c.residentId);
   const open = isOpen(c.state);
   const pressed = pressedText(c);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
@@ -112,7 +114,7 @@ function renderDetail(): void {
   el.dataset.caseId = c.id;
   el.innerHTML = `
   <section class="panel actions" aria-label="Case and actions">
-    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
+    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${who ? ` — <span class="who">${esc(who)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
     ${c.operatorGone ? `<div class="gone" id="operator-gone" role="status">${esc(goneText(c, nameOf))}${me?.role === 'supervisor' || me?.role === 'admin' ? ': reassign it' : ': tell your supervisor'}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.requeuedAt && (c.state === 'queued' || c.state === 'offered') ? ` · back in the queue since ${new Date(c.requeuedAt).toLocaleTimeString()}` : ''}${c.priorityRaisedAt ? ` · P${c.priority} since ${new Date(c.priorityRaisedAt).toLocaleTimeString()}` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
