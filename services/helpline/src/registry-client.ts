@@ -210,13 +210,19 @@ export class RegistryClient {
     residentId: string,
     carried: { deviceSerials: readonly string[] } = { deviceSerials: [] },
   ): Promise<ResidentContextView> {
+    const fromCase = carried.deviceSerials.map((serial) => ({
+      serial,
+      kind: 'device',
+      state: 'named by the alert',
+      health: null,
+    }));
     if (!this.baseUrl)
       return {
         available: false,
         message:
           'No registry is configured: resident details, devices and responders are not available here.',
         resident: null,
-        devices: [],
+        devices: fromCase,
         responders: [],
       };
     const signal = this.#deadline();
@@ -247,12 +253,7 @@ export class RegistryClient {
                 : device,
             ),
         )
-      : carried.deviceSerials.map((serial) => ({
-          serial,
-          kind: 'device',
-          state: 'named by the alert',
-          health: null,
-        }));
+      : fromCase;
     let responderList: Responder[] = [];
     if (responders.ok) responderList = byOrder(responders.body.responders);
     else if (resident.ok)
