@@ -100,11 +100,13 @@ describe('the typed client of a route table', () => {
 });
 
 describe('mounted routes', () => {
-  const send = (path: string, init: RequestInit = {}) =>
-    fetch(new URL(path, baseUrl), init).then(async (r) => ({
-      status: r.status,
-      json: (await r.json()) as { issues?: { path: string; message: string }[] },
-    }));
+  const send = async (
+    url: string,
+    init: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {},
+  ) => {
+    const r = await app.inject({ url, method: init.method ?? 'GET', headers: init.headers ?? {} });
+    return { status: r.statusCode, json: r.json() as { issues?: { path: string; message: string }[] } };
+  };
 
   it('refuse a query parameter a route does not take, by name, with a query schema or without one', async () => {
     const withSchema = await send('/api/things/a?delayMs=0&delay=5');
