@@ -18,9 +18,14 @@ export const OUTCOMES = [
 export const Outcome = z.enum(OUTCOMES);
 export type Outcome = z.infer<typeof Outcome>;
 
+const Time = z.iso.datetime({ offset: true });
+
 /** Why a case exists: one entry per alert that opened or joined it. */
 export const Because = z.object({
   alertId: z.string(),
+  /** The alert's own priority and raise time (the case takes the most urgent of its alerts). */
+  priority: Priority,
+  raisedAt: Time,
   rule: RuleRef,
   reason: z.string(),
   evidence: z.array(z.string()),
@@ -28,8 +33,6 @@ export const Because = z.object({
   late: z.boolean(),
 });
 export type Because = z.infer<typeof Because>;
-
-const Time = z.iso.datetime({ offset: true });
 
 /** A helpline case as the API lists it (DESIGN §4). */
 export const Case = z.object({

@@ -98,3 +98,30 @@ describe('the typed client of a route table', () => {
     expect((await refusal(closed.getThing({ params: { id: 'a' } }))).status).toBe('unreachable');
   });
 });
+
+describe('mounted routes', () => {
+  const send = async (
+    url: string,
+    init: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {},
+  ) => {
+    const r = await app.inject({ url, method: init.method ?? 'GET', headers: init.headers ?? {} });
+    return { status: r.statusCode, json: r.json() as { issues?: { path: string; message: string }[] } };
+  };
+
+  it('refuse a query parameter a route does not take, by name, with a query schema or without one', async () => {
+    const withSchema = await send('/api/things/a?delayMs=0&delay=5');
+    expect(withSchema.status).toBe(400);
+    expect(withSchema.json.issues).toEqual([{ path: 'delay', message: 'unknown field' }]);
+    // No query schema: no parameter at all, named before the body is read (here, none was sent).
+    const without = await send('/api/things?size=3&dryRun=1', {
+      method: 'POST',
+      headers: { authorization: 'Bearer w' },
+    });
+    expect(without.status).toBe(400);
+    expect(without.json.issues).toEqual([
+      { path: 'size', message: 'unknown field' },
+      { path: 'dryRun', message: 'unknown field' },
+    ]);
+    expect((await send('/api/things/a?delayMs=0')).status).toBe(200);
+  });
+});

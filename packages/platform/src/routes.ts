@@ -9,7 +9,12 @@ import Fastify, {
 import { createJsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { createHttpServer, createMetrics } from './http.ts';
-import { ForbiddenError, parseRequest, UnsupportedMediaTypeError } from './http-errors.ts';
+import {
+  ForbiddenError,
+  InvalidRequestError,
+  parseRequest,
+  UnsupportedMediaTypeError,
+} from './http-errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** A request to a route, typed by the route's schemas (after parsing). */
@@ -43,6 +48,16 @@ const zodValidator: NonNullable<RouteOptions['validatorCompiler']> =
     }
   };
 
+/**
+ * The query parameters a route takes: its query schema's fields, none without one. Undefined when
+ * the schema is not a plain object (a transform): that schema alone decides.
+ */
+function queryKeysOf(route: AnyRoute): ReadonlySet<string> | undefined {
+  if (!route.query) return new Set();
+  const shape = (route.query as { shape?: unknown }).shape;
+  return shape && typeof shape === 'object' ? new Set(Object.keys(shape)) : undefined;
+}
+
 /** The route's schemas in Fastify's form (for validation, serialization and OpenAPI). */
 function fastifySchema(route: AnyRoute) {
   const errors = Object.fromEntries(
@@ -67,8 +82,9 @@ function fastifySchema(route: AnyRoute) {
 
 /**
  * Mounts a table of routes on `app`: validation and serialization with their zod schemas
- * (fastify-type-provider-zod), and the role check of each route before its body is read, so a
- * caller who may not act learns nothing about validation. `roleOf` says the caller's role
+ * (fastify-type-provider-zod), the role check of each route before its body is read, so a
+ * caller who may not act learns nothing about validation, then unknown query parameters refused by
+ * name (every route's query is strict, with a schema or without one). `roleOf` says the caller's role
  * (undefined: not signed in, which the service's own onRequest hook has already answered 401).
  */
 export function mountRoutes<T extends RouteTable>(
@@ -79,6 +95,7 @@ export function mountRoutes<T extends RouteTable>(
 ): void {
   for (const [name, route] of Object.entries(routes)) {
     const handler = handlers[name] as RouteHandler<AnyRoute>;
+    const queryKeys = queryKeysOf(route);
     const options: RouteOptions = {
       method: route.method,
       url: fastifyPath(route.path),
@@ -96,6 +113,16 @@ export function mountRoutes<T extends RouteTable>(
         const type = String(req.headers['content-type'] ?? '');
         if (route.consumes && !type.startsWith(route.consumes))
           throw new UnsupportedMediaTypeError(`send the body as ${route.consumes}`);
+        // Every query is strict, as every body is: a parameter the route does not take (a misspelt
+        // `limit`, a filter it does not have) is refused by name rather than ignored, and before the
+        // body is read, so a client learns of it whatever else is wrong with the request.
+        const unknown = queryKeys
+          ? Object.keys((req.query as Record<string, unknown> | undefined) ?? {}).filter(
+              (k) => !queryKeys.has(k),
+            )
+          : [];
+        if (unknown.length > 0)
+          throw new InvalidRequestError(unknown.map((path) => ({ path, message: 'unknown field' })));
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (route.status) reply.code(route.status);

@@ -50,6 +50,12 @@ export const helplineEnv = {
    * the admin token. The stack generates one and gives the registry the same value.
    */
   HELPLINE_REGISTRY_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /**
+   * The longest one registry lookup may take (a case view's resident, devices, health and
+   * responders together; a queue's names; a call's numbers; a reveal): past it the helpline answers
+   * with what the case carries. A registry that accepts and never answers holds nobody up longer.
+   */
+  HELPLINE_REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   /** Reveals one person may make in HELPLINE_REVEAL_WINDOW_S before 429 and a security event. */
   HELPLINE_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
   HELPLINE_REVEAL_WINDOW_S: seconds(600),

@@ -11,6 +11,7 @@ import {
 import type { Logger } from '@telecare/platform';
 import type { z } from 'zod';
 
+/** One lookup, however many calls it makes (HELPLINE_REGISTRY_TIMEOUT_MS). */
 const TIMEOUT_MS = 2_000;
 /** Devices whose health is looked up for one case view (a home rarely has more). */
 const MAX_HEALTH_LOOKUPS = 20;
@@ -68,7 +69,7 @@ export interface RevealResult {
 type Routes = RegistryRoutes;
 type Answer<K extends keyof Routes> =
   | { ok: true; body: z.output<Routes[K]['response']> }
-  | { ok: false; status: number | 'unreachable'; message?: string };
+  | { ok: false; status: number | 'unreachable' | 'timeout'; message?: string };
 
 const byOrder = (responders: readonly Responder[]) => [...responders].sort((a, b) => a.order - b.order);
 
@@ -83,6 +84,11 @@ const unknownResident = (residentId: string, then: string): string =>
  * Reads residents, devices, device health and responders from the registry's API (the registry
  * owns them), and reveals sensitive fields through its audited reveal. When the registry cannot be
  * reached the helpline keeps working: the case view says what is missing.
+ *
+ * Each lookup has one deadline (`timeoutMs`) for all the calls it makes: a registry that accepts
+ * the connection and never answers costs a case view, a queue's names or a call's numbers that
+ * long at most, never a timeout per call one after another. Nothing that raises or offers a case
+ * asks the registry.
  */
 export class RegistryClient {
   /** Resident display names for the queue: kept briefly, in memory only (never logged or stored). */
@@ -94,10 +100,23 @@ export class RegistryClient {
     token: string | undefined,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    private readonly timeoutMs: number = TIMEOUT_MS,
   ) {
     this.#api = baseUrl
-      ? createClient(REGISTRY_ROUTES, { baseUrl, token, timeoutMs: TIMEOUT_MS, service: 'the registry' })
+      ? createClient(REGISTRY_ROUTES, { baseUrl, token, timeoutMs, service: 'the registry' })
       : undefined;
+  }
+
+  /** The deadline of one lookup. */
+  #deadline(): AbortSignal {
+    return AbortSignal.timeout(this.timeoutMs);
+  }
+
+  /** The registry not answering, in words, for a view that then says what to do. */
+  #silent(status: 'unreachable' | 'timeout'): string {
+    return status === 'timeout'
+      ? `The registry did not answer within ${this.timeoutMs / 1000} s`
+      : 'The registry is not reachable';
   }
 
   /**
@@ -130,10 +149,17 @@ export class RegistryClient {
       else wanted.push(id);
     }
     if (!this.baseUrl) return { names, districts };
+    const signal = this.#deadline();
     for (let i = 0; i < wanted.length; i += NAME_LOOKUPS_AT_ONCE) {
+      // Out of time: the rest count as misses (asked again after NAME_MISS_TTL_MS), not asked now.
+      if (signal.aborted) {
+        for (const id of wanted.slice(i))
+          this.#names.set(id, { name: null, district: null, until: now + NAME_MISS_TTL_MS });
+        break;
+      }
       await Promise.all(
         wanted.slice(i, i + NAME_LOOKUPS_AT_ONCE).map(async (id) => {
-          const answer = await this.#call('getResident', { params: { id } });
+          const answer = await this.#call('getResident', { params: { id }, signal });
           const name = answer.ok ? answer.body.name : null;
           const district = answer.ok ? postcodeDistrict(answer.body.postcode) : null;
           const entry = { name, district, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) };
@@ -157,32 +183,50 @@ export class RegistryClient {
     } catch (err) {
       if (!(err instanceof ApiCallError)) throw err;
       if (typeof err.status === 'number') return { ok: false, status: err.status, message: err.message };
+      if (err.status === 'timeout') {
+        this.logger.warn({ route, timeoutMs: this.timeoutMs }, 'registry did not answer in time');
+        return { ok: false, status: 'timeout' };
+      }
       this.logger.warn({ err, route }, 'registry not reachable');
       return { ok: false, status: 'unreachable' };
     }
   }
 
   /** A resident's record, devices and responders, asked for at once. */
-  #home(residentId: string) {
+  #home(residentId: string, signal: AbortSignal) {
     return Promise.all([
-      this.#call('getResident', { params: { id: residentId } }),
-      this.#call('listDevices', { query: { residentId } }),
-      this.#call('listResponders', { params: { id: residentId } }),
+      this.#call('getResident', { params: { id: residentId }, signal }),
+      this.#call('listDevices', { query: { residentId }, signal }),
+      this.#call('listResponders', { params: { id: residentId }, signal }),
     ]);
   }
 
-  /** The resident (sensitive fields removed), their devices with health, and their ordered responders. */
-  async context(residentId: string): Promise<ResidentContextView> {
+  /**
+   * The resident (sensitive fields removed), their devices with health, and their ordered
+   * responders. Without the registry, the devices are those the case's alerts came from
+   * (`carried.deviceSerials`), by serial, with no health.
+   */
+  async context(
+    residentId: string,
+    carried: { deviceSerials: readonly string[] } = { deviceSerials: [] },
+  ): Promise<ResidentContextView> {
+    const fromCase = carried.deviceSerials.map((serial) => ({
+      serial,
+      kind: 'device',
+      state: 'named by the alert',
+      health: null,
+    }));
     if (!this.baseUrl)
       return {
         available: false,
         message:
           'No registry is configured: resident details, devices and responders are not available here.',
         resident: null,
-        devices: [],
+        devices: fromCase,
         responders: [],
       };
-    const [resident, devices, responders] = await this.#home(residentId);
+    const signal = this.#deadline();
+    const [resident, devices, responders] = await this.#home(residentId, signal);
     const problems: string[] = [];
     let residentView: Record<string, unknown> | null = null;
     if (resident.ok) {
@@ -193,19 +237,23 @@ export class RegistryClient {
       for (const key of HIDDEN) delete residentView[key];
     } else
       problems.push(
-        resident.status === 'unreachable'
-          ? 'The registry is not reachable: call the resident from the phone system and work the protocol.'
+        resident.status === 'unreachable' || resident.status === 'timeout'
+          ? `${this.#silent(resident.status)}: call the resident from the phone system and work the protocol.`
           : resident.status === 404
             ? unknownResident(residentId, 'work the protocol from the phone system')
             : `The registry answered ${resident.status} for this resident.`,
       );
-    const deviceList: Record<string, unknown>[] = await Promise.all(
-      (devices.ok ? devices.body.devices : [])
-        .filter((d) => d.residentId === residentId)
-        .map(async (device, i) =>
-          i < MAX_HEALTH_LOOKUPS ? { ...device, health: await this.health(device.serial) } : device,
-        ),
-    );
+    const deviceList: Record<string, unknown>[] = devices.ok
+      ? await Promise.all(
+          devices.body.devices
+            .filter((d) => d.residentId === residentId)
+            .map(async (device, i) =>
+              i < MAX_HEALTH_LOOKUPS
+                ? { ...device, health: await this.health(device.serial, signal) }
+                : device,
+            ),
+        )
+      : fromCase;
     let responderList: Responder[] = [];
     if (responders.ok) responderList = byOrder(responders.body.responders);
     else if (resident.ok)
@@ -227,13 +275,13 @@ export class RegistryClient {
     const none: CallParties = { available: false, residentPhone: null, speechLines: [], responders: [] };
     if (!this.baseUrl)
       return { ...none, message: 'No registry is configured: only 999 can be called from here.' };
-    const [resident, devices, responders] = await this.#home(residentId);
+    const [resident, devices, responders] = await this.#home(residentId, this.#deadline());
     if (!resident.ok)
       return {
         ...none,
         message:
-          resident.status === 'unreachable'
-            ? 'The registry is not reachable: dial from the phone system; 999 is still here.'
+          resident.status === 'unreachable' || resident.status === 'timeout'
+            ? `${this.#silent(resident.status)}: dial from the phone system; 999 is still here.`
             : resident.status === 404
               ? unknownResident(residentId, 'dial from the phone system; 999 is still here')
               : `The registry answered ${resident.status} for this resident.`,
@@ -252,8 +300,8 @@ export class RegistryClient {
   }
 
   /** A device's health (battery, mains, last heartbeat), or null when the registry has none to give. */
-  async health(serial: string): Promise<DeviceHealthView | null> {
-    const answer = await this.#call('deviceHealth', { params: { serial } });
+  async health(serial: string, signal: AbortSignal = this.#deadline()): Promise<DeviceHealthView | null> {
+    const answer = await this.#call('deviceHealth', { params: { serial }, signal });
     return answer.ok ? answer.body : null;
   }
 
@@ -264,6 +312,7 @@ export class RegistryClient {
   async reveal(residentId: string, field: SensitiveField, who: RevealRequest): Promise<RevealResult> {
     const registryField = REGISTRY_FIELD[field];
     const answer = await this.#call('revealResident', {
+      signal: this.#deadline(),
       params: { id: residentId },
       body: {
         fields: [registryField],
@@ -275,6 +324,12 @@ export class RegistryClient {
     if (!answer.ok) {
       if (answer.status === 'unreachable')
         return { value: null, audited: false, message: 'the registry is not reachable' };
+      if (answer.status === 'timeout')
+        return {
+          value: null,
+          audited: false,
+          message: `the registry did not answer within ${this.timeoutMs / 1000} s`,
+        };
       return {
         value: null,
         audited: false,

@@ -147,6 +147,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       config.HELPLINE_REGISTRY_TOKEN,
       logger.child({ component: 'registry' }),
       () => clock.now(),
+      config.HELPLINE_REGISTRY_TIMEOUT_MS,
     ),
     timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
     metrics,

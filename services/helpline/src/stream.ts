@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { HelplineCase } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
+import { withAlertWindow } from './alert-window.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
@@ -199,7 +200,8 @@ export class LiveStreams {
     const read = (async () => {
       const position = this.o.feed.position;
       this.o.metrics.streamSnapshots.inc();
-      return { position, cases: await this.o.store.list('open', SNAPSHOT_LIMIT) };
+      const cases = await this.o.store.list('open', SNAPSHOT_LIMIT);
+      return { position, cases: cases.map(withAlertWindow) };
     })();
     this.#snapshot = read;
     const clear = () => {

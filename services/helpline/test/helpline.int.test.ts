@@ -227,6 +227,8 @@ describe('helpline service', () => {
     expect(c.because).toEqual([
       {
         alertId: a.id,
+        priority: 1,
+        raisedAt: new Date(a.raisedAt).toISOString(),
         rule: a.rule,
         reason: a.reason,
         evidence: ['evt_press_1'],

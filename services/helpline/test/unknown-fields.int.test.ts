@@ -1,3 +1,4 @@
+import { HELPLINE_ROUTES } from '@telecare/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 
@@ -259,5 +260,50 @@ describe('what supervisors watch, and the live stream', () => {
     );
     const json = await refused.json();
     refusedNaming({ status: refused.status, json, setCookie: '' }, 'since');
+  });
+});
+
+describe('every route', () => {
+  it('refuses a query parameter it does not take, by name, before anything else is read', async () => {
+    // The routes as the helpline serves them: its OpenAPI document lists every route it mounted
+    // from the contracts (src/openapi.test.ts keeps the two the same).
+    const doc = (await h.api('/api/openapi.json')).json as { paths: Record<string, Record<string, unknown>> };
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })),
+    );
+    expect(routes).toHaveLength(Object.keys(HELPLINE_ROUTES).length);
+    const id = await newCase();
+    const before = await h.detail(id);
+    const throwaway = await h.user('walker', 'operator');
+    for (const { method, path } of routes) {
+      const contract = Object.values(HELPLINE_ROUTES).find((r) => r.method === method && r.path === path);
+      const roles = contract?.roles;
+      // Someone the route allows, so the refusal is the query's and not the role's.
+      const as = Array.isArray(roles)
+        ? roles.includes('admin')
+          ? h.adminToken
+          : roles.includes('operator')
+            ? throwaway.cookie
+            : sup.cookie
+        : throwaway.cookie;
+      const url = path
+        .replace(
+          '{id}',
+          path.startsWith('/api/cases/') ? id : path.startsWith('/api/tokens/') ? 'tkn_00000000' : other.id,
+        )
+        .replace('{callId}', 'call_0000000000000000');
+      // No body, even where one is required: the unknown parameter is named first.
+      const answer = await h.api(`${url}?${path === '/api/cases' ? 'state=all&' : ''}not_a_param=1`, {
+        method,
+        as,
+      });
+      expect(answer.status, `${method} ${path}: ${JSON.stringify(answer.json)}`).toBe(400);
+      expect(answer.json.issues, `${method} ${path}`).toEqual(
+        expect.arrayContaining([{ path: 'not_a_param', message: 'unknown field' }]),
+      );
+    }
+    // Nothing was done: the case is as it was, and the sign-out (logout) did not sign anyone out.
+    expect(await h.detail(id)).toEqual(before);
+    expect((await h.api('/api/me', { as: throwaway.cookie })).status).toBe(200);
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Case, CaseEvent, CaseFact, Outcome } from '../case.ts';
+import { Because, Case, CaseEvent, CaseFact, Outcome } from '../case.ts';
 import { SECURITY_EVENT_KINDS } from '../security.ts';
 import { Priority } from '../taxonomy.ts';
 
@@ -322,8 +322,18 @@ const Hours = z.coerce
 
 export const StatsQuery = z.strictObject({ hours: Hours });
 
-/** A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers. */
+/**
+ * A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers.
+ * The list (`GET /api/cases`) gives every alert of a case; the live stream and the case view give a
+ * window of them (`alertCount` says how many there are, `GET /api/cases/{id}/alerts` pages through all).
+ */
 export const HelplineCase = Case.extend({
+  /**
+   * How many alerts opened or joined the case. `alertIds` and `because` may hold fewer (a window:
+   * the first, the most urgent, the latest, in the order they came); this is the number to send as
+   * `seenAlerts`.
+   */
+  alertCount: z.number().int().min(1),
   offeredTo: z.string().nullable(),
   offerExpiresAt: z.iso.datetime({ offset: true }).nullable(),
   assignedTo: z.string().nullable(),
@@ -383,6 +393,22 @@ export const HelplineCase = Case.extend({
     .nullable(),
 }).loose();
 export type HelplineCase = z.infer<typeof HelplineCase>;
+
+/** A page of a case's alerts, newest first: `before` is where the previous page ended (its `next`). */
+export const CaseAlertsQuery = z.strictObject({
+  before: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const CaseAlertsView = z.looseObject({
+  /** Every alert of the case. */
+  total: z.number().int().min(0),
+  /** The page, newest first. */
+  alerts: z.array(Because),
+  /** `before` for the next (older) page; null on the last. */
+  next: z.number().int().min(1).nullable(),
+});
+export type CaseAlertsView = z.infer<typeof CaseAlertsView>;
 
 export const CaseDetail = HelplineCase.extend({
   events: z.array(CaseEvent),

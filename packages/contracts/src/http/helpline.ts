@@ -6,6 +6,8 @@ import {
   CallIdParams,
   CallTargetsView,
   CallView,
+  CaseAlertsQuery,
+  CaseAlertsView,
   CaseDetail,
   CaseFactBody,
   CaseIdParams,
@@ -255,10 +257,22 @@ export const HELPLINE_CASE_ROUTES = {
   getCase: defineRoute({
     method: 'GET',
     path: '/api/cases/{id}',
-    summary: 'A case with its audit trail and protocol',
+    summary:
+      'A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts)',
     roles: CAN.view,
     params: CaseIdParams,
     response: CaseDetail,
+    errors: [404],
+  }),
+  caseAlerts: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/alerts',
+    summary:
+      "Every alert of the case, newest first, a page at a time (limit at most 500; `before` is the last page's `next`): the stream and the case view carry a window of them with `alertCount`",
+    roles: CAN.view,
+    params: CaseIdParams,
+    query: CaseAlertsQuery,
+    response: CaseAlertsView,
     errors: [404],
   }),
   caseContext: defineRoute({
@@ -464,7 +478,7 @@ export const HELPLINE_STREAM_ROUTES = {
     method: 'GET',
     path: '/api/stream',
     summary:
-      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Programs may pass ?access_token=. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
+      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent; its alerts as a window, the first, the most urgent and the latest, with alertCount) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Programs may pass ?access_token=. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
     roles: CAN.view,
     query: StreamQuery,
     headers: StreamHeaders,

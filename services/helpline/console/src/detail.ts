@@ -7,7 +7,16 @@ import { factsPanel, wireFacts } from './facts.ts';
 import { agoText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
-import type { CaseContext, CaseDetail, CaseSummary, DeviceEvents, Health, Me } from './types.ts';
+import type {
+  Because,
+  CaseAlertsView,
+  CaseContext,
+  CaseDetail,
+  CaseSummary,
+  DeviceEvents,
+  Health,
+  Me,
+} from './types.ts';
 import { isOpen } from './types.ts';
 
 /** The outcomes a case may be resolved with: the helpline's own list, put in when it bundles the console. */
@@ -42,6 +51,45 @@ function deviceEventsPanel(tl: DeviceEvents | null): string {
   </details></section>`;
 }
 
+const becauseItem = (b: Because): string =>
+  `<li data-alert="${esc(b.alertId)}"><span class="rule">P${b.priority} ${esc(timeText(b.raisedAt))}</span> ${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`;
+
+/**
+ * Every alert of the case on screen, newest first, once the operator asked for them (the case
+ * view and the stream carry a window: the first, the most urgent, the latest).
+ */
+let allAlerts: { caseId: string; alerts: Because[]; total: number } | null = null;
+
+function whyPanel(c: CaseDetail): string {
+  const count = c.alertCount;
+  const all = allAlerts?.caseId === c.id && allAlerts.total === count ? allAlerts : null;
+  if (all)
+    return `<p class="meta" id="alert-count">All ${count} alerts, newest first</p><ul class="because" id="all-alerts">${all.alerts.map(becauseItem).join('')}</ul>`;
+  const more = count - c.because.length;
+  return `<ul class="because">${c.because.map(becauseItem).join('')}</ul>${
+    more > 0
+      ? `<p class="meta" id="alert-count">${c.because.length} of ${count} alerts: the first, the most urgent and the latest. <button type="button" id="show-alerts">Show all ${count}</button></p>`
+      : ''
+  }`;
+}
+
+/** Reads every alert of the case, a page at a time, and shows them. */
+async function showAllAlerts(id: string): Promise<void> {
+  const alerts: Because[] = [];
+  let total = 0;
+  let before: number | null | undefined;
+  do {
+    const page = await api<CaseAlertsView>(
+      `/api/cases/${id}/alerts?limit=500${before ? `&before=${before}` : ''}`,
+    );
+    alerts.push(...page.alerts);
+    total = page.total;
+    before = page.next;
+  } while (before);
+  allAlerts = { caseId: id, alerts, total };
+  if (state.selected === id) renderDetail();
+}
+
 function renderDetail(): void {
   const c = state.detail;
   if (!c) return;
@@ -56,6 +104,8 @@ function renderDetail(): void {
       .map((e) => String(e.data.result))
       .join(', ');
   const r = context?.resident;
+  // Until the registry answers, the name the queue already has for the resident.
+  const who = r?.name ?? state.residentNames.get(c.residentId);
   const open = isOpen(c.state);
   const pressed = pressedText(c);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
@@ -64,7 +114,7 @@ function renderDetail(): void {
   el.dataset.caseId = c.id;
   el.innerHTML = `
   <section class="panel actions" aria-label="Case and actions">
-    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${r?.name ? ` — <span class="who">${esc(r.name)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
+    <h2 class="title">P${c.priority} ${esc(typeLabel(c.type))}${who ? ` — <span class="who">${esc(who)}</span>` : ''} <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span></h2>
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
     ${c.operatorGone ? `<div class="gone" id="operator-gone" role="status">${esc(goneText(c, nameOf))}${me?.role === 'supervisor' || me?.role === 'admin' ? ': reassign it' : ': tell your supervisor'}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.requeuedAt && (c.state === 'queued' || c.state === 'offered') ? ` · back in the queue since ${new Date(c.requeuedAt).toLocaleTimeString()}` : ''}${c.priorityRaisedAt ? ` · P${c.priority} since ${new Date(c.priorityRaisedAt).toLocaleTimeString()}` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
@@ -97,13 +147,14 @@ function renderDetail(): void {
   ${factsPanel(c, mine && (c.state === 'accepted' || c.state === 'on_hold' || c.state === 'resolved'))}
   <section class="panel" aria-labelledby="why-heading">
     <h2 id="why-heading">Why</h2>
-    <ul class="because">${c.because.map((b) => `<li>${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`).join('')}</ul>
+    ${whyPanel(c)}
     ${c.traceId ? `<div class="meta" id="trace">Trace ${esc(c.traceId)}</div>` : ''}
     <h2>Protocol: ${esc(c.protocol.title)}</h2>
     <ol class="protocol">${c.protocol.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol>
   </section>
   <section class="panel" id="resident" aria-labelledby="resident-heading">
     <h2 id="resident-heading">Resident</h2>
+    ${context ? '' : '<p class="meta" id="asking-registry">Asking the registry for the resident, devices and responders…</p>'}
     ${context?.message ? `<p class="late">${esc(context.message)}</p>` : ''}
     ${
       r
@@ -180,7 +231,7 @@ const post = <T>(path: string, key: string | undefined, body?: unknown) =>
   api<T>(path, { method: 'POST', ...(key ? { key } : {}), ...(body === undefined ? {} : { body }) });
 
 /** The alerts of the case on screen: a press that joined after it was drawn refuses the hold or resolution. */
-const seen = () => (state.detail ? { seenAlerts: state.detail.alertIds.length } : {});
+const seen = () => (state.detail ? { seenAlerts: state.detail.alertCount } : {});
 
 function wire(id: string): void {
   const reload = () => loadDetail(id, false);
@@ -188,6 +239,7 @@ function wire(id: string): void {
     deviceEventsOpen = (e.target as HTMLDetailsElement).open;
   });
   maybe('accept')?.addEventListener('click', () => accept(id));
+  maybe('show-alerts')?.addEventListener('click', () => void act('show-alerts', () => showAllAlerts(id)));
   wireCalls(id, reload);
   wireFacts(id, reload);
   maybe('decline')?.addEventListener('click', () =>
@@ -291,24 +343,32 @@ const missingContext = (e: Error): CaseContext => ({
   responders: [],
 });
 
+/**
+ * Draws the case as soon as the helpline gives it, then again once the registry (the resident,
+ * devices, responders, the numbers to call) and EVENTS (the device events) have answered: a
+ * registry that is slow or silent never keeps an offered case, its reasons and its Accept button
+ * off the screen. The case view says it is asking until then.
+ */
 export async function loadDetail(id: string, withContext: boolean): Promise<void> {
   try {
     const fresh = withContext || !state.context;
-    const [d, ctx, tl] = await Promise.all([
-      api<CaseDetail>(`/api/cases/${id}`),
-      fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : state.context,
+    const context = fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : undefined;
+    const events =
       fresh || !state.deviceEvents
         ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`).catch(
             (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
           )
-        : state.deviceEvents,
-    ]);
-    await loadCalls(id);
+        : undefined;
+    const calling = loadCalls(id);
+    const d = await api<CaseDetail>(`/api/cases/${id}`);
     if (state.selected !== id) return;
     state.detail = d;
-    state.context = ctx;
-    state.deviceEvents = tl;
-    const name = ctx?.resident?.name;
+    renderDetail();
+    const [ctx, tl] = await Promise.all([context, events, calling]);
+    if (state.selected !== id) return;
+    if (ctx) state.context = ctx;
+    if (tl) state.deviceEvents = tl;
+    const name = state.context?.resident?.name;
     if (name && !state.residentNames.has(d.residentId)) {
       state.residentNames.set(d.residentId, name);
       renderQueue();

@@ -5,6 +5,8 @@
  */
 import type {
   AnswerStatsView,
+  Because,
+  CaseAlertsView,
   CaseDetail as CaseDetailView,
   CaseEvent,
   CaseState,
@@ -17,7 +19,7 @@ import type {
 } from '@telecare/contracts';
 import type { z } from 'zod';
 
-export type { CaseEvent, CaseState, Presence };
+export type { Because, CaseAlertsView, CaseEvent, CaseState, Presence };
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
 export const isOpen = (state: CaseState): boolean => OPEN_STATES.includes(state);
 

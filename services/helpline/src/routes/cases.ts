@@ -5,6 +5,7 @@ import {
   InvalidRequestError,
   type RouteHandlers,
 } from '@telecare/platform';
+import { alertPage, withAlertWindow } from '../alert-window.ts';
 import { traceCaseStep } from '../case-trace.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { protocolFor } from '../protocols.ts';
@@ -123,13 +124,26 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return { names, districts, complete: residents.every((id) => id in names) };
     },
 
+    // The case view is read again on every change of the case on screen: its alerts as a window.
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
-      return { ...found, events: await deps.store.events(id), protocol: protocolFor(found.type) };
+      return {
+        ...withAlertWindow(found),
+        events: await deps.store.events(id),
+        protocol: protocolFor(found.type),
+      };
     },
 
-    caseContext: async (req) => deps.registry.context((await caseOf(req.params.id)).residentId),
+    caseAlerts: async (req) =>
+      alertPage((await caseOf(req.params.id)).because, req.query.before, req.query.limit),
+
+    // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
+    // names the devices the case's alerts came from.
+    caseContext: async (req) => {
+      const found = await caseOf(req.params.id);
+      return deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
+    },
 
     caseTimeline: async (req) =>
       deps.timeline.read((await caseOf(req.params.id)).residentId, now(), req.query.hours),

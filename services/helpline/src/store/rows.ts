@@ -52,8 +52,11 @@ export const toCase = (row: CaseRow): HelplineCase => ({
   resolvedAt: row.resolved_at?.toISOString() ?? null,
   outcome: row.outcome,
   alertIds: row.alerts.map((a) => a.id),
+  alertCount: row.alerts.length,
   because: row.alerts.map((a) => ({
     alertId: a.id,
+    priority: a.priority,
+    raisedAt: a.raisedAt,
     rule: a.rule,
     reason: a.reason,
     evidence: a.evidence,
