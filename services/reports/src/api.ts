@@ -10,6 +10,7 @@ import {
   type Logger,
   mountRoutes,
   NotFoundError,
+  RateLimitedError,
   type RouteHandlers,
   serveOpenApi,
   UnauthorizedError,
@@ -70,6 +71,43 @@ class ReportTooSlowError extends UnavailableError {
 class RegistryDownError extends UnavailableError {
   override headers() {
     return { 'retry-after': '5' };
+  }
+}
+
+/**
+ * A token with `REPORTS_READS_PER_TOKEN` reports already in flight on this instance asked for one
+ * more: 429 with Retry-After at once, naming the limit, rather than a read that takes the
+ * connections every other commissioner's report and the imports need.
+ */
+class TooManyReadsError extends RateLimitedError {
+  constructor(limit: number) {
+    super(
+      'read reports',
+      5,
+      'too-many-reads',
+      `this token already has ${limit} reports being read, the most one token may have at once (REPORTS_READS_PER_TOKEN): ask again when one has come`,
+    );
+  }
+}
+
+/** How many reports each token has in flight; over the limit a token is refused, not queued. */
+class ReadsInFlight {
+  readonly #inFlight = new Map<string, number>();
+  constructor(readonly limit: number) {}
+
+  async run<T>(principal: Principal | undefined, read: () => Promise<T>): Promise<T> {
+    // The admin token is one caller too.
+    const key = principal?.tokenId ?? principal?.role ?? 'unknown';
+    const held = this.#inFlight.get(key) ?? 0;
+    if (held >= this.limit) throw new TooManyReadsError(this.limit);
+    this.#inFlight.set(key, held + 1);
+    try {
+      return await read();
+    } finally {
+      const left = (this.#inFlight.get(key) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(key, left);
+      else this.#inFlight.delete(key);
+    }
   }
 }
 
@@ -144,6 +182,10 @@ function handlers(
   principals: WeakMap<FastifyRequest, Principal>,
 ): RouteHandlers<Routes> {
   const now = () => new Date(deps.clock.now());
+  const reads = new ReadsInFlight(deps.config.REPORTS_READS_PER_TOKEN);
+  /** One report read, counted against the caller's token. */
+  const bounded = <T>(req: FastifyRequest, read: () => Promise<T>): Promise<T> =>
+    reads.run(principals.get(req), read);
   /** The districts a request may cover (a token bound to districts sees only those). */
   const districtsOf = (req: FastifyRequest, asked: readonly string[] | null) =>
     districtsFor(principals.get(req), asked);
@@ -227,45 +269,53 @@ function handlers(
   };
 
   return {
-    summary: async (req) => summaryOf(scopeFor(req, req.query)),
-    exportCsv: async (req, reply) =>
-      csvReply(reply, 'summary', exportCsv(await summaryOf(scopeFor(req, req.query)))),
-    chartCsv: async (req, reply) => {
-      const scope = scopeFor(req, req.query);
-      const { chart } = req.params;
-      // The before/after figures have fixed windows: the period is not theirs.
-      const table =
-        chart === 'bed-days'
-          ? beforeAfterTable((await bedDaysFigures(scope.districts)).windows, 'bedDaysBefore', 'bedDaysAfter')
-          : chart === 'care-hours'
+    summary: (req) => bounded(req, () => summaryOf(scopeFor(req, req.query))),
+    exportCsv: (req, reply) =>
+      bounded(req, async () =>
+        csvReply(reply, 'summary', exportCsv(await summaryOf(scopeFor(req, req.query)))),
+      ),
+    chartCsv: (req, reply) =>
+      bounded(req, async () => {
+        const scope = scopeFor(req, req.query);
+        const { chart } = req.params;
+        // The before/after figures have fixed windows: the period is not theirs.
+        const table =
+          chart === 'bed-days'
             ? beforeAfterTable(
-                (await careHoursFigures(scope.districts)).windows,
-                'careHoursBefore',
-                'careHoursAfter',
+                (await bedDaysFigures(scope.districts)).windows,
+                'bedDaysBefore',
+                'bedDaysAfter',
               )
-            : chartOf(summaryTables(await summaryOf(scope)), chart);
-      if (!table) throw new NotFoundError('no such chart');
-      return csvReply(reply, chart, toCsv(table));
-    },
-    episodesCsv: async (req, reply) => {
-      const secret = deps.config.REPORTS_PSEUDONYM_KEY;
-      if (!secret) throw new UnavailableError('REPORTS_PSEUDONYM_KEY is not set: no episode export');
-      const scope = scopeFor(req, req.query);
-      const principal = principals.get(req);
-      if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
-      const { cases } = await deps.store.rows(scope);
-      log.info(
-        { tokenId: principal.tokenId, role: principal.role, episodes: cases.length },
-        'episode export',
-      );
-      return csvReply(
-        reply,
-        'episodes',
-        toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
-      );
-    },
-    bedDays: async (req) => bedDaysFigures(districtsOf(req, req.query.districts)),
-    careHours: async (req) => careHoursFigures(districtsOf(req, req.query.districts)),
+            : chart === 'care-hours'
+              ? beforeAfterTable(
+                  (await careHoursFigures(scope.districts)).windows,
+                  'careHoursBefore',
+                  'careHoursAfter',
+                )
+              : chartOf(summaryTables(await summaryOf(scope)), chart);
+        if (!table) throw new NotFoundError('no such chart');
+        return csvReply(reply, chart, toCsv(table));
+      }),
+    episodesCsv: (req, reply) =>
+      bounded(req, async () => {
+        const secret = deps.config.REPORTS_PSEUDONYM_KEY;
+        if (!secret) throw new UnavailableError('REPORTS_PSEUDONYM_KEY is not set: no episode export');
+        const scope = scopeFor(req, req.query);
+        const principal = principals.get(req);
+        if (!principal) throw new UnauthorizedError('send Authorization: Bearer <token>');
+        const { cases } = await deps.store.rows(scope);
+        log.info(
+          { tokenId: principal.tokenId, role: principal.role, episodes: cases.length },
+          'episode export',
+        );
+        return csvReply(
+          reply,
+          'episodes',
+          toCsv(episodeTable(cases, recipientKey(secret, principal.recipient))),
+        );
+      }),
+    bedDays: (req) => bounded(req, () => bedDaysFigures(districtsOf(req, req.query.districts))),
+    careHours: (req) => bounded(req, () => careHoursFigures(districtsOf(req, req.query.districts))),
     // Refused row by row; nothing imported while a row is refused, unless `partial=true` asks for
     // the good rows.
     importEpisodes: async (req, reply) => {

@@ -39,6 +39,12 @@ export const reportsEnv = {
    * Retry-After, naming the limit, never 500.
    */
   REPORTS_READ_TIMEOUT_MS: z.coerce.number().int().min(1).max(15_000).default(15_000),
+  /**
+   * Report requests one token (the admin token counts as one) may have in flight on one instance;
+   * one more is answered 429 with Retry-After at once. Each takes up to three of the eight read
+   * connections, so at 2 one token leaves room for another's report.
+   */
+  REPORTS_READS_PER_TOKEN: z.coerce.number().int().min(1).max(20).default(2),
   REPORTS_EXTRA_BED_DAYS_PER_LONG_LIE: z.coerce.number().min(0).max(365).optional(),
   REPORTS_COST_PER_BED_DAY: z.coerce.number().min(0).max(1_000_000).optional(),
 } as const;

@@ -17,7 +17,7 @@ import { registerApi } from './api.ts';
 import { loadReportsConfig, type ReportsConfig } from './config.ts';
 import { deleteConsumers, startIngest } from './ingest.ts';
 import { reapplySeeds } from './seed.ts';
-import { ReportsStore } from './store.ts';
+import { READ_CONNECTIONS, ReportsStore } from './store.ts';
 
 export const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -80,9 +80,18 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
   const n = service.names;
   const schema = n.schema('reports');
   await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-  const pool = service.postgres({ url: config.DATABASE_URL });
+  // Writes (the streams' ingest, imports, tokens) and readiness on one pool; reports' reads on a
+  // pool of their own, so that a burst of five-year summaries never holds a write back.
+  const pool = service.postgres({ url: config.DATABASE_URL, max: 5 });
+  const readPool = createPool({
+    url: config.DATABASE_URL,
+    logger,
+    name: 'reports-reads',
+    max: READ_CONNECTIONS,
+  });
+  lifecycle.add('postgres reads', () => readPool.end());
   const { js, jsm } = await service.nats();
-  const store = new ReportsStore(pool, schema, config.REPORTS_READ_TIMEOUT_MS);
+  const store = new ReportsStore(pool, schema, config.REPORTS_READ_TIMEOUT_MS, readPool);
 
   const applied = new Counter({
     name: 'reports_messages_applied_total',

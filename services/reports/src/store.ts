@@ -36,6 +36,43 @@ export class ReadTimeoutError extends Error {
   }
 }
 
+/**
+ * At most this many of one report's reads run at once, each on a connection of its own: a summary
+ * has six to make. With `REPORTS_READS_PER_TOKEN` (2) a token holds at most six of the read
+ * connections (`READ_CONNECTIONS`), so another token's report always finds one.
+ */
+export const READS_PER_REPORT = 3;
+
+/**
+ * The connections of the pool for reports' reads, apart from the one for writes (the streams'
+ * ingest, imports, tokens): a burst of large reports never holds a write back.
+ */
+export const READ_CONNECTIONS = 8;
+
+/** Runs `tasks`, at most `width` at a time, and gives their results in order. */
+async function inTurns<const T extends readonly (() => Promise<unknown>)[]>(
+  tasks: T,
+  width: number,
+): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const results: unknown[] = new Array(tasks.length);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < tasks.length) {
+      const i = next++;
+      try {
+        results[i] = await (tasks[i] as () => Promise<unknown>)();
+      } catch (err) {
+        // The others still in hand finish; none more is begun.
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, lane));
+  return results as { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> };
+}
+
 /** The read-model tables `rebuild` empties (the tokens are not read-model and stay). */
 export const READ_MODEL_TABLES = [
   'rp_residents',
@@ -75,6 +112,8 @@ export class ReportsStore {
     readonly schema: string,
     /** How long one read of a report may run before PostgreSQL cancels it (ms). */
     readonly readTimeoutMs = 15_000,
+    /** Where reports' reads run: a pool of their own, so that writes never wait behind them. */
+    readonly readPool: Pool = pool,
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = Object.fromEntries(
@@ -228,7 +267,7 @@ export class ReportsStore {
    */
   async #read(text: string, values: unknown[]): Promise<QueryResult> {
     try {
-      return await withTransaction(this.pool, async (db) => {
+      return await withTransaction(this.readPool, async (db) => {
         await db.query(`set local statement_timeout = ${Math.floor(this.readTimeoutMs)}`);
         // Room to group and sort a five-year period's groups in memory rather than on disk.
         await db.query(`set local work_mem = '64MB'`);
@@ -242,13 +281,16 @@ export class ReportsStore {
 
   /** The rows a report counts, and how many cases could not be placed in a district. */
   async rows(scope: Scope): Promise<Rows & { unplaced: number }> {
-    const [cases, alerts, activity, faults, unplaced] = await Promise.all([
-      this.#cases(scope),
-      this.#alerts(scope),
-      this.#activity(scope),
-      this.#faults(scope),
-      this.#unplaced(scope),
-    ]);
+    const [cases, alerts, activity, faults, unplaced] = await inTurns(
+      [
+        () => this.#cases(scope),
+        () => this.#alerts(scope),
+        () => this.#activity(scope),
+        () => this.#faults(scope),
+        () => this.#unplaced(scope),
+      ],
+      READS_PER_REPORT,
+    );
     return { cases, alerts, activity, faults, unplaced };
   }
 
@@ -319,14 +361,18 @@ export class ReportsStore {
     months: readonly string[],
     now: Date,
   ): Promise<SummaryCounts & { unplaced: number }> {
-    const [cases, alerts, activity, faults, unplaced] = await Promise.all([
-      this.#caseCounts(scope, now),
-      this.#alertCounts(scope),
-      this.#activityCounts(scope),
-      this.#faultCounts(scope),
-      this.#unplaced(scope),
-    ]);
-    return { ...assembleCounts(months, cases, alerts, activity, faults), unplaced };
+    const [cases, alerts, residents, devices, faults, unplaced] = await inTurns(
+      [
+        () => this.#caseCounts(scope, now),
+        () => this.#alertCounts(scope),
+        () => this.#residentCounts(scope),
+        () => this.#deviceCounts(scope),
+        () => this.#faultCounts(scope),
+        () => this.#unplaced(scope),
+      ],
+      READS_PER_REPORT,
+    );
+    return { ...assembleCounts(months, cases, alerts, { residents, devices }, faults), unplaced };
   }
 
   async #caseCounts(scope: Scope, now: Date): Promise<CaseCounts> {
@@ -406,41 +452,46 @@ export class ReportsStore {
     return rows as AlertGroup[];
   }
 
-  async #activityCounts(scope: Scope): Promise<ActivityCounts> {
-    const t = this.#t;
-    const within = `day >= ($1::timestamptz at time zone 'UTC')::date
+  /** Device days in the period and districts (`$1`, `$2`, `$3`). */
+  get #activityWithin(): string {
+    return `day >= ($1::timestamptz at time zone 'UTC')::date
          and (day::timestamp at time zone 'UTC') < $2
          and ($3::text[] is null or district = any($3))`;
-    const [residents, devices] = await Promise.all([
-      // Distinct residents in the period, each month and each district, from the distinct
-      // (month, district, resident) heard: hashed, not sorted by resident id in the text collation.
-      this.#read(
-        `with d as materialized (
-           select distinct date_trunc('month', day)::date as month, district, resident_id
-           from ${t.rp_device_days} where ${within})
-         select 'all' as by, null::text as month, null::text as district, count(*)::int as n
-           from (select distinct resident_id from d) x
-         union all
-         select 'month', to_char(month, 'YYYY-MM'), null, count(*)::int
-           from (select distinct month, resident_id from d) x group by month
-         union all
-         select 'district', null, district, count(*)::int
-           from (select distinct district, resident_id from d) x group by district`,
-        [scope.from, scope.to, scope.districts],
-      ),
-      // A device's kind as last heard in the period.
-      this.#read(
-        `select device_kind as kind, count(*)::int as n from (
-           select distinct on (serial collate "C") serial, device_kind from ${t.rp_device_days} where ${within}
-           order by serial collate "C", day desc) d
-         group by device_kind`,
-        [scope.from, scope.to, scope.districts],
-      ),
-    ]);
-    return {
-      residents: residents.rows as ActivityCounts['residents'],
-      devices: devices.rows as ActivityCounts['devices'],
-    };
+  }
+
+  /**
+   * Distinct residents in the period, each month and each district, from the distinct (month,
+   * district, resident) heard: hashed, not sorted by resident id in the text collation.
+   */
+  async #residentCounts(scope: Scope): Promise<ActivityCounts['residents']> {
+    const { rows } = await this.#read(
+      `with d as materialized (
+         select distinct date_trunc('month', day)::date as month, district, resident_id
+         from ${this.#t.rp_device_days} where ${this.#activityWithin})
+       select 'all' as by, null::text as month, null::text as district, count(*)::int as n
+         from (select distinct resident_id from d) x
+       union all
+       select 'month', to_char(month, 'YYYY-MM'), null, count(*)::int
+         from (select distinct month, resident_id from d) x group by month
+       union all
+       select 'district', null, district, count(*)::int
+         from (select distinct district, resident_id from d) x group by district`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows as ActivityCounts['residents'];
+  }
+
+  /** Devices by kind, a device's kind as last heard in the period. */
+  async #deviceCounts(scope: Scope): Promise<ActivityCounts['devices']> {
+    const { rows } = await this.#read(
+      `select device_kind as kind, count(*)::int as n from (
+         select distinct on (serial collate "C") serial, device_kind from ${this.#t.rp_device_days}
+         where ${this.#activityWithin}
+         order by serial collate "C", day desc) d
+       group by device_kind`,
+      [scope.from, scope.to, scope.districts],
+    );
+    return rows as ActivityCounts['devices'];
   }
 
   async #faultCounts(scope: Scope): Promise<{ type: string; n: number }[]> {

@@ -233,9 +233,9 @@ export const EpisodesImportView = z.object({
   message: z.string().optional(),
 });
 
-/** What every report route says of its reads' limit. */
+/** What every report route says of its reads' limits. */
 const TOO_SLOW =
-  '503 with Retry-After when one of its reads takes longer than the read limit (REPORTS_READ_TIMEOUT_MS)';
+  '429 with Retry-After when the token already has REPORTS_READS_PER_TOKEN reports being read; 503 with Retry-After when one of its reads takes longer than the read limit (REPORTS_READ_TIMEOUT_MS)';
 
 /** Every route of the reports API; CSV answers are raw. */
 export const REPORTS_ROUTES = {
@@ -246,7 +246,7 @@ export const REPORTS_ROUTES = {
     roles: AGGREGATES,
     query: ScopeQuery,
     response: SummaryView,
-    errors: [503],
+    errors: [429, 503],
   }),
   exportCsv: defineRoute({
     method: 'GET',
@@ -256,7 +256,7 @@ export const REPORTS_ROUTES = {
     query: ScopeQuery,
     response: z.string(),
     raw: true,
-    errors: [503],
+    errors: [429, 503],
   }),
   chartCsv: defineRoute({
     method: 'GET',
@@ -267,7 +267,7 @@ export const REPORTS_ROUTES = {
     query: ScopeQuery,
     response: z.string(),
     raw: true,
-    errors: [404, 503],
+    errors: [404, 429, 503],
   }),
   episodesCsv: defineRoute({
     method: 'GET',
@@ -277,7 +277,7 @@ export const REPORTS_ROUTES = {
     query: ScopeQuery,
     response: z.string(),
     raw: true,
-    errors: [503],
+    errors: [429, 503],
   }),
   bedDays: defineRoute({
     method: 'GET',
@@ -286,17 +286,17 @@ export const REPORTS_ROUTES = {
     roles: AGGREGATES,
     query: BedDaysQuery,
     response: BedDaysView,
-    errors: [503],
+    errors: [429, 503],
   }),
   careHours: defineRoute({
     method: 'GET',
     path: '/api/reports/care-hours',
     summary:
-      "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages; available: false without a registry, 503 with Retry-After when it does not answer, or not within REPORTS_READ_TIMEOUT_MS",
+      "Care hours 6 and 12 months before and after telecare started (observational), from the registry's care packages; available: false without a registry, 503 with Retry-After when it does not answer, or not within REPORTS_READ_TIMEOUT_MS; 429 with Retry-After when the token already has REPORTS_READS_PER_TOKEN reports being read",
     roles: AGGREGATES,
     query: BedDaysQuery,
     response: CareHoursView,
-    errors: [503],
+    errors: [429, 503],
   }),
   importEpisodes: defineRoute({
     method: 'POST',
