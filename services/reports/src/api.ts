@@ -348,6 +348,7 @@ function handlers(
         return reply.code(422).send({
           imported: 0,
           alreadyImported: checked.alreadyImported,
+          duplicates: checked.duplicates,
           refused: checked.refused,
           message: 'nothing imported: fix the rows refused, or send partial=true',
         });
@@ -356,6 +357,7 @@ function handlers(
           importId,
           imported: checked.accepted.length,
           alreadyImported: checked.alreadyImported,
+          duplicates: checked.duplicates.length,
           refused: checked.refused.length,
         },
         'hospital episodes imported',
@@ -364,6 +366,7 @@ function handlers(
         importId,
         imported: checked.accepted.length,
         alreadyImported: checked.alreadyImported,
+        duplicates: checked.duplicates,
         refused: checked.refused,
       };
     },

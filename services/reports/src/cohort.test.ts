@@ -55,6 +55,35 @@ describe('hospital episodes file', () => {
     expect(checked.refused).toEqual([{ line: 3, reasons: ['overlaps a stay already imported'] }]);
   });
 
+  it('takes a row repeated in the file as a copy of the first, named by line, a same-day stay too', () => {
+    const checked = checkEpisodes(
+      [
+        'resident,admitted,discharged',
+        'res_a,2026-02-01,2026-02-01',
+        'res_a,2026-02-01,2026-02-01',
+        'res_a,2026-02-02,2026-02-02',
+        'res_b,2026-01-10,2026-01-20',
+        'res_b,2026-01-10,2026-01-20',
+        'res_x,2026-02-01,2026-02-01',
+        'res_x,2026-02-01,2026-02-01',
+      ].join('\n'),
+      known,
+      existing,
+      TODAY,
+    );
+    expect(checked.accepted.map((s) => s.line)).toEqual([2, 4]);
+    expect(checked.alreadyImported).toBe(1);
+    expect(checked.duplicates).toEqual([
+      { line: 3, copyOf: 2 },
+      { line: 6, copyOf: 5 },
+    ]);
+    // A copy of a refused row is refused for the same reasons, each by its line.
+    expect(checked.refused).toEqual([
+      { line: 7, reasons: ['unknown resident "res_x"'] },
+      { line: 8, reasons: ['unknown resident "res_x"'] },
+    ]);
+  });
+
   it('refuses a day before 1900 or after today, which no stay in a trust file can have', () => {
     const checked = checkEpisodes(
       [

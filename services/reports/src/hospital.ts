@@ -21,8 +21,21 @@ export interface CheckedEpisodes {
    * counted, not refused, so sending a file again changes nothing.
    */
   readonly alreadyImported: number;
+  /**
+   * Rows identical to an earlier row of the same file (resident, admission and discharge): a copy
+   * of that row, not a second stay (the same person cannot be admitted twice for the same days),
+   * stored once and each copy answered by its line and the line it copies. A same-day stay
+   * overlaps no other, so only this tells its copy from a second stay.
+   */
+  readonly duplicates: readonly Duplicate[];
   /** A problem with the file as a whole (no header, not CSV): nothing can be imported. */
   readonly fileError?: string;
+}
+
+/** A row of a file that repeats an earlier one: its line, and the line of the row it copies. */
+export interface Duplicate {
+  readonly line: number;
+  readonly copyOf: number;
 }
 
 export const EPISODE_HEADER = ['resident', 'admitted', 'discharged'] as const;
@@ -154,7 +167,8 @@ export function residentsOf(file: EpisodeFile): string[] {
  * Checks an episodes file row by row: bad dates (not a real day, before 1900, after `today`: a
  * file records stays that have ended), unknown residents, discharge before admission, and stays
  * that overlap another row's or one already imported. Each refused row says every reason it
- * has. A row identical to a stay already imported is left out and counted.
+ * has. A row identical to a stay already imported is left out and counted; one identical to an
+ * earlier row of the file is that row's copy, left out and named by its line.
  */
 export function checkEpisodes(
   text: string | EpisodeFile,
@@ -164,7 +178,7 @@ export function checkEpisodes(
 ): CheckedEpisodes {
   const file = typeof text === 'string' ? readEpisodeFile(text) : text;
   if ('fileError' in file)
-    return { accepted: [], refused: [], alreadyImported: 0, fileError: file.fileError };
+    return { accepted: [], refused: [], alreadyImported: 0, duplicates: [], fileError: file.fileError };
   const { rows } = file;
   const accepted: (Stay & { line: number })[] = [];
   // Each resident's accepted rows, so that a row is compared with its own resident's only (a file
@@ -185,8 +199,16 @@ export function checkEpisodes(
   };
   const refused: Refusal[] = [];
   let alreadyImported = 0;
+  // The line of each row taken (imported now, or already), by its fields.
+  const taken = new Map<string, number>();
+  const duplicates: Duplicate[] = [];
   for (const { fields: row, line } of rows) {
     const [residentId = '', admitted = '', discharged = ''] = row;
+    const same = row.length === 3 ? taken.get(JSON.stringify(row)) : undefined;
+    if (same !== undefined) {
+      duplicates.push({ line, copyOf: same });
+      continue;
+    }
     const reasons: string[] = [];
     if (row.length !== 3) reasons.push(`3 columns expected, found ${row.length}`);
     if (!known.has(residentId)) reasons.push(`unknown resident ${JSON.stringify(residentId.slice(0, 64))}`);
@@ -199,6 +221,7 @@ export function checkEpisodes(
       if (discharged < admitted) reasons.push('discharged before admitted');
       else if (reasons.length === 0 && imported(residentId).same.has(`${admitted}|${discharged}`)) {
         alreadyImported++;
+        taken.set(JSON.stringify(row), line);
         continue;
       } else {
         if (imported(residentId).index.clash(stay)) reasons.push('overlaps a stay already imported');
@@ -208,12 +231,13 @@ export function checkEpisodes(
     }
     if (reasons.length > 0) refused.push({ line, reasons });
     else {
-      const row = { ...stay, line };
-      accepted.push(row);
+      const accept = { ...stay, line };
+      accepted.push(accept);
+      taken.set(JSON.stringify(row), line);
       const its = acceptedOf.get(residentId) ?? new StayIndex();
-      its.add(row);
+      its.add(accept);
       acceptedOf.set(residentId, its);
     }
   }
-  return { accepted, refused, alreadyImported };
+  return { accepted, refused, alreadyImported, duplicates };
 }

@@ -158,6 +158,53 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(await h.reports.store.staysOf(['res_beddays5'])).toHaveLength(2000);
   });
 
+  it('stores a row repeated within a file once, answering each copy by its line, and again nothing on a second import', async () => {
+    // Stays long before the windows below, so the figures are not theirs. A same-day stay overlaps
+    // no other, so only its being the same row tells its copy from a second stay.
+    const csv = [
+      'resident,admitted,discharged',
+      'res_beddays4,2012-05-05,2012-05-05',
+      'res_beddays4,2012-06-01,2012-06-03',
+      'res_beddays4,2012-05-05,2012-05-05',
+      'res_beddays4,2012-05-06,2012-05-06',
+      'res_beddays4,2012-06-01,2012-06-03',
+      'res_beddays4,2012-05-05,2012-05-05',
+    ].join('\n');
+    const first = await post(csv);
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(await first.json()).toMatchObject({
+      imported: 3,
+      alreadyImported: 0,
+      duplicates: [
+        { line: 4, copyOf: 2 },
+        { line: 6, copyOf: 3 },
+        { line: 7, copyOf: 2 },
+      ],
+      refused: [],
+    });
+    const stays = async () =>
+      (await h.reports.store.staysOf(['res_beddays4'])).filter((s) => s.admitted.startsWith('2012'));
+    expect((await stays()).map((s) => `${s.admitted} ${s.discharged}`).sort()).toEqual([
+      '2012-05-05 2012-05-05',
+      '2012-05-06 2012-05-06',
+      '2012-06-01 2012-06-03',
+    ]);
+
+    const again = await post(csv);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({
+      imported: 0,
+      alreadyImported: 3,
+      duplicates: [
+        { line: 4, copyOf: 2 },
+        { line: 6, copyOf: 3 },
+        { line: 7, copyOf: 2 },
+      ],
+      refused: [],
+    });
+    expect(await stays()).toHaveLength(3);
+  });
+
   it('gives the six-month window, observational, with its interval and caveat', async () => {
     const made = await h.api('/api/tokens', {
       method: 'POST',

@@ -229,6 +229,12 @@ export const EpisodesImportView = z.object({
     .int()
     .optional()
     .describe('rows identical to a stay already imported: left out, not refused'),
+  duplicates: z
+    .array(z.object({ line: z.number().int(), copyOf: z.number().int() }))
+    .optional()
+    .describe(
+      'rows identical to an earlier row of the file (resident, admitted, discharged): copies, stored once; each by its line and the line it copies',
+    ),
   refused: z.array(z.object({ line: z.number().int(), reasons: z.array(z.string()) })),
   message: z.string().optional(),
 });
