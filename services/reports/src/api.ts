@@ -113,7 +113,8 @@ class ReadsInFlight {
 
 /**
  * The scope a report covers: the period asked (the last 30 days by default), at most five years,
- * begun by now (it may end after now: a period under way).
+ * begun by now (it may end after now: a period under way). What is wrong is said in the caller's
+ * terms: a `to` not sent is now, and a `from` not sent is 30 days before `to`.
  */
 export function scopeOf(
   query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
@@ -121,14 +122,18 @@ export function scopeOf(
 ): Scope {
   const to = query.to ?? now;
   const from = query.from ?? new Date(to.getTime() - 30 * 86_400_000);
-  if (!(from < to)) throw new InvalidRequestError([{ path: 'from', message: 'must be before to' }]);
+  const noTo = `now (${now.toISOString()}), as no to was given`;
+  const refuse = (path: 'from' | 'to', message: string) => new InvalidRequestError([{ path, message }]);
   // Its figures would all be nothing, shown as measured: a mistyped year, not a question.
   if (from > now)
-    throw new InvalidRequestError([
-      { path: 'from', message: `after now (${now.toISOString()}): a period not yet begun has no figures` },
-    ]);
+    throw query.from
+      ? refuse('from', `after now (${now.toISOString()}): a period not yet begun has no figures`)
+      : refuse('to', 'with no from, the period is the 30 days before to, and those have not begun');
+  if (!(from < to)) throw refuse('from', `must be before ${query.to ? 'to' : noTo}`);
   if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
-    throw new InvalidRequestError([{ path: 'to', message: 'at most five years after from' }]);
+    throw query.to
+      ? refuse('to', 'at most five years after from')
+      : refuse('from', `more than five years before ${noTo}: a report covers at most five years`);
   return { from, to, districts: query.districts };
 }
 

@@ -127,6 +127,25 @@ describe('the reports API under hostile or careless input', () => {
     },
   );
 
+  it.each([
+    ['/api/reports/summary?from=2019-01-01', 'from', 'more than five years before now'],
+    ['/api/reports/export.csv?from=2019-01-01&districts=GL5', 'from', 'more than five years before now'],
+    ['/api/reports/summary?from=2062-11-01', 'from', 'not yet begun'],
+  ])('%s (no to): a 400 naming from, in terms of what was sent, not to', async (path, field, says) => {
+    const res = await h.api(path);
+    expect(res.status).toBe(400);
+    const issues = await issuesOf(res);
+    expect(issues).toEqual([{ path: field, message: expect.stringContaining(says) }]);
+    // `to` was not sent: the message says the period ends now, not what `to` must be.
+    expect(issues[0]?.message).not.toMatch(/\bafter from\b|\bbefore to\b/);
+  });
+
+  it('still names to when both were sent and the period is longer than five years', async () => {
+    const res = await h.api('/api/reports/summary?from=2019-01-01&to=2025-01-01');
+    expect(res.status).toBe(400);
+    expect(await issuesOf(res)).toEqual([{ path: 'to', message: expect.stringContaining('five years') }]);
+  });
+
   it('still answers a period under way (to after now)', async () => {
     const from = new Date(Date.now() - 86_400_000).toISOString();
     const to = new Date(Date.now() + 30 * 86_400_000).toISOString();
