@@ -124,4 +124,12 @@ describe('mounted routes', () => {
     ]);
     expect((await send('/api/things/a?delayMs=0')).status).toBe(200);
   });
+
+  it('refuse a parameter given more than once by saying so, not with what zod says of a list', async () => {
+    const res = await send('/api/things/a?delayMs=1&delayMs=2');
+    expect(res.status).toBe(400);
+    expect(res.json.issues).toEqual([
+      { path: 'delayMs', message: 'given more than once (2 times): send it once' },
+    ]);
+  });
 });

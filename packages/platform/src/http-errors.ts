@@ -107,6 +107,9 @@ export class UnavailableError extends RequestError {
   readonly code = 'unavailable';
 }
 
+/** What an issue says of a field that is not one. */
+export const UNKNOWN_FIELD = 'unknown field';
+
 /**
  * The issues of a zod error, one per field: unknown fields named one by one (so a typo is not
  * silently dropped), a missing body or a whole-body problem as `(body)`.
@@ -116,8 +119,7 @@ export function requestIssues(error: z.ZodError, prefix = ''): Issue[] {
   for (const issue of error.issues) {
     const at = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys)
-        issues.push({ path: at ? `${at}.${key}` : key, message: 'unknown field' });
+      for (const key of issue.keys) issues.push({ path: at ? `${at}.${key}` : key, message: UNKNOWN_FIELD });
     } else {
       issues.push({ path: at || '(body)', message: issue.message });
     }

@@ -12,7 +12,9 @@ import { createHttpServer, createMetrics } from './http.ts';
 import {
   ForbiddenError,
   InvalidRequestError,
+  type Issue,
   parseRequest,
+  UNKNOWN_FIELD,
   UnsupportedMediaTypeError,
 } from './http-errors.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -34,6 +36,33 @@ export type RouteHandlers<T extends RouteTable> = { [K in keyof T]: RouteHandler
 const PART_PREFIX = { body: '', querystring: '', params: 'params', headers: 'headers' } as const;
 
 /**
+ * A query refused where a parameter was given more than once (`?from=a&from=b`, which the query
+ * parser makes a list): the issue at that parameter says so, rather than what zod says of a list
+ * where it expects one value ("Invalid input").
+ */
+function givenOnce(error: unknown, query: unknown): unknown {
+  if (!(error instanceof InvalidRequestError) || typeof query !== 'object' || query === null) return error;
+  const times = new Map(
+    Object.entries(query)
+      .filter(([, v]) => Array.isArray(v))
+      .map(([k, v]) => [k, (v as unknown[]).length]),
+  );
+  if (times.size === 0) return error;
+  const issues: Issue[] = [];
+  const said = new Set<string>();
+  for (const issue of error.issues) {
+    const name = issue.path.split('.')[0] ?? '';
+    const n = times.get(name);
+    if (n === undefined || issue.message === UNKNOWN_FIELD) issues.push(issue);
+    else if (!said.has(name)) {
+      said.add(name);
+      issues.push({ path: name, message: `given more than once (${n} times): send it once` });
+    }
+  }
+  return new InvalidRequestError(issues);
+}
+
+/**
  * Validation with the route's zod schemas, failing as an `InvalidRequestError` that names every
  * field (`parseRequest`), so that the one error handler answers it.
  */
@@ -44,7 +73,7 @@ const zodValidator: NonNullable<RouteOptions['validatorCompiler']> =
       const prefix = PART_PREFIX[(httpPart ?? 'body') as keyof typeof PART_PREFIX] ?? '';
       return { value: parseRequest(schema as z.ZodType, data, prefix) };
     } catch (error) {
-      return { error: error as Error };
+      return { error: (httpPart === 'querystring' ? givenOnce(error, data) : error) as Error };
     }
   };
 
@@ -122,7 +151,7 @@ export function mountRoutes<T extends RouteTable>(
             )
           : [];
         if (unknown.length > 0)
-          throw new InvalidRequestError(unknown.map((path) => ({ path, message: 'unknown field' })));
+          throw new InvalidRequestError(unknown.map((path) => ({ path, message: UNKNOWN_FIELD })));
       },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (route.status) reply.code(route.status);

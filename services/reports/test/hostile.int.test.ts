@@ -140,6 +140,31 @@ describe('the reports API under hostile or careless input', () => {
     expect(issues[0]?.message).not.toMatch(/\bafter from\b|\bbefore to\b/);
   });
 
+  it.each([
+    ['/api/reports/summary?from=2026-11-01&from=2026-11-02', ['from']],
+    ['/api/reports/summary?districts=GL5&districts=GL6', ['districts']],
+    ['/api/reports/csv/trend?to=2026-12-01&to=2026-12-01&area=GL5&area=GL6', ['to', 'area']],
+    ['/api/reports/bed-days?districts=GL5&districts=GL5', ['districts']],
+  ])('%s: a parameter given more than once is a 400 saying so', async (path, fields) => {
+    const res = await h.api(path);
+    expect(res.status).toBe(400);
+    expect(await issuesOf(res)).toEqual(
+      fields.map((field) => ({ path: field, message: expect.stringContaining('given more than once') })),
+    );
+  });
+
+  it('refuses partial given twice by saying so, and imports nothing', async () => {
+    const res = await postEpisodes(
+      'resident,admitted,discharged\nres_hostile2,2026-06-01,2026-06-02\n',
+      '?partial=true&partial=true',
+    );
+    expect(res.status).toBe(400);
+    expect(await issuesOf(res)).toEqual([
+      { path: 'partial', message: expect.stringContaining('given more than once') },
+    ]);
+    expect(await h.reports.store.staysOf(['res_hostile2'])).toEqual([]);
+  });
+
   it('still names to when both were sent and the period is longer than five years', async () => {
     const res = await h.api('/api/reports/summary?from=2019-01-01&to=2025-01-01');
     expect(res.status).toBe(400);
