@@ -113,8 +113,11 @@ class ReadsInFlight {
 
 /**
  * The scope a report covers: the period asked (the last 30 days by default), at most five years,
- * begun by now (it may end after now: a period under way). What is wrong is said in the caller's
- * terms: a `to` not sent is now, and a `from` not sent is 30 days before `to`.
+ * begun by now, and ended by the end of this month (UTC): a period under way may end after now,
+ * so this month may be asked whole, but a `to` further on would show months to come as empty
+ * months, as if measured. It is refused rather than cut short: a CSV has nowhere to say that
+ * the period was not the one asked. What is wrong is said in the caller's terms: a `to` not sent
+ * is now, and a `from` not sent is 30 days before `to`.
  */
 export function scopeOf(
   query: { from?: Date | undefined; to?: Date | undefined; districts: string[] | null },
@@ -125,10 +128,16 @@ export function scopeOf(
   const noTo = `now (${now.toISOString()}), as no to was given`;
   const refuse = (path: 'from' | 'to', message: string) => new InvalidRequestError([{ path, message }]);
   // Its figures would all be nothing, shown as measured: a mistyped year, not a question.
+  if (query.from && from > now)
+    throw refuse('from', `after now (${now.toISOString()}): a period not yet begun has no figures`);
+  const monthEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  if (to > monthEnd)
+    throw refuse(
+      'to',
+      `after the end of this month (${monthEnd.toISOString()}): a period may be under way, but months to come have no figures`,
+    );
   if (from > now)
-    throw query.from
-      ? refuse('from', `after now (${now.toISOString()}): a period not yet begun has no figures`)
-      : refuse('to', 'with no from, the period is the 30 days before to, and those have not begun');
+    throw refuse('to', 'with no from, the period is the 30 days before to, and those have not begun');
   if (!(from < to)) throw refuse('from', `must be before ${query.to ? 'to' : noTo}`);
   if (to.getTime() - from.getTime() > MAX_REPORT_DAYS * 86_400_000)
     throw query.to

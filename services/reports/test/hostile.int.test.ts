@@ -2,6 +2,12 @@ import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
 
+/** The first day of the month `months` after this one (UTC), as the dashboard's date field gives it. */
+const monthStart = (months: number) => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + months, 1)).toISOString().slice(0, 10);
+};
+
 /**
  * The reports API as a commissioner's tool misuses it: each bad input a 4xx naming its field, never
  * a 500 or a figure of nothing that looks like a real one; a good file never refused for its form.
@@ -171,9 +177,29 @@ describe('the reports API under hostile or careless input', () => {
     expect(await issuesOf(res)).toEqual([{ path: 'to', message: expect.stringContaining('five years') }]);
   });
 
-  it('still answers a period under way (to after now)', async () => {
-    const from = new Date(Date.now() - 86_400_000).toISOString();
-    const to = new Date(Date.now() + 30 * 86_400_000).toISOString();
+  it.each([
+    `/api/reports/summary?from=${monthStart(-3)}&to=${monthStart(24)}`,
+    `/api/reports/csv/trend?from=${monthStart(-3)}&to=${monthStart(2)}`,
+    `/api/reports/export.csv?to=${monthStart(1)}T00:00:01Z`,
+  ])(
+    '%s: a to past the end of this month is a 400 naming to, not a trend of empty months to come',
+    async (path) => {
+      const res = await h.api(path);
+      expect(res.status).toBe(400);
+      expect(await issuesOf(res)).toEqual([
+        { path: 'to', message: expect.stringContaining(`after the end of this month (${monthStart(1)}`) },
+      ]);
+    },
+  );
+
+  it('still answers a period under way: this month whole, or the last 30 days and the rest of this month', async () => {
+    const to = monthStart(1);
+    const trend = await h.api(`/api/reports/csv/trend?from=${monthStart(-1)}&to=${to}`);
+    expect(trend.status).toBe(200);
+    // Last month and this one, none to come.
+    const months = new Set((await trend.text()).match(/\b\d{4}-\d{2}\b/g));
+    expect([...months].sort()).toEqual([monthStart(-1).slice(0, 7), monthStart(0).slice(0, 7)]);
+    const from = new Date(Date.now() - 30 * 86_400_000).toISOString();
     expect((await h.api(`/api/reports/summary?from=${from}&to=${to}`)).status).toBe(200);
   });
 });

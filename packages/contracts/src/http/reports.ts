@@ -78,9 +78,19 @@ const asDistricts = <Q extends { districts: string[] | null; area: string[] | nu
   districts: rest.districts ?? area,
 });
 
-/** `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. */
+/**
+ * `from` (inclusive) and `to` (exclusive): dates or times; the default is the last 30 days. At most
+ * five years, begun by now and ended by the end of this month (services/reports `scopeOf`).
+ */
 export const ScopeParams = z
-  .object({ from: Day.optional(), to: Day.optional(), districts: DistrictsParam, area: DistrictsParam })
+  .object({
+    from: Day.optional().describe('included; not after now; absent: 30 days before to'),
+    to: Day.optional().describe(
+      'excluded; at most the first instant of next month (UTC): this month may be asked whole, no month to come; absent: now',
+    ),
+    districts: DistrictsParam,
+    area: DistrictsParam,
+  })
   .strict();
 export const ScopeQuery = ScopeParams.refine(oneOf, ONE_OF).transform(asDistricts);
 
