@@ -5,7 +5,6 @@ import {
   InvalidRequestError,
   type RouteHandlers,
 } from '@telecare/platform';
-import { alertPage, withAlertWindow } from '../alert-window.ts';
 import { traceCaseStep } from '../case-trace.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { protocolFor } from '../protocols.ts';
@@ -113,7 +112,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   };
 
   return {
-    listCases: async (req) => deps.store.list(req.query.state, req.query.limit),
+    listCases: async (req) => deps.store.list(req.query.state, req.query.limit, 'every'),
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
@@ -129,14 +128,17 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       const found = await caseOf(id);
       return {
-        ...withAlertWindow(found),
+        ...found,
         events: await deps.store.events(id),
         protocol: protocolFor(found.type),
       };
     },
 
-    caseAlerts: async (req) =>
-      alertPage((await caseOf(req.params.id)).because, req.query.before, req.query.limit),
+    caseAlerts: async (req) => {
+      const page = await deps.store.alertPage(req.params.id, req.query.before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
+    },
 
     // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
     // names the devices the case's alerts came from.
