@@ -1,4 +1,4 @@
-import type { HELPLINE_CASE_ROUTES, HelplineCase } from '@telecare/contracts';
+import { CASE_VIEW_JOINS, type HELPLINE_CASE_ROUTES, type HelplineCase } from '@telecare/contracts';
 import {
   type FastifyReply,
   type FastifyRequest,
@@ -123,15 +123,22 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return { names, districts, complete: residents.every((id) => id in names) };
     },
 
-    // The case view is read again on every change of the case on screen: its alerts as a window.
+    // The case view is read again on every change of the case on screen: its alerts as a window,
+    // its steps without the older joins (a storm's case has thousands).
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
       return {
         ...found,
-        events: await deps.store.events(id),
+        ...(await deps.store.events(id, CASE_VIEW_JOINS)),
         protocol: protocolFor(found.type),
       };
+    },
+
+    caseJoins: async (req) => {
+      const page = await deps.store.joinPage(req.params.id, req.query.before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
     },
 
     caseAlerts: async (req) => {

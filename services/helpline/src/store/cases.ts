@@ -476,12 +476,64 @@ export async function alertPage(
   };
 }
 
-export async function events(ctx: StoreContext, caseId: string): Promise<CaseEvent[]> {
+/**
+ * The case's steps for its view, oldest first: every step but the older `alert-joined` ones (the
+ * latest `joins` of them are kept), and how many joins were left out.
+ */
+export async function events(
+  ctx: StoreContext,
+  caseId: string,
+  joins: number,
+): Promise<{ events: CaseEvent[]; joinsLeftOut: number }> {
   const { rows } = await ctx.pool.query(
-    `select id, case_id, at, actor, kind, data from ${ctx.t.events} where case_id = $1 order by seq`,
-    [caseId],
+    `select id, case_id, at, actor, kind, data from (
+       select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
+        where case_id = $1 and kind <> 'alert-joined'
+       union all
+       (select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
+         where case_id = $1 and kind = 'alert-joined' order by seq desc limit $2)
+     ) e order by seq`,
+    [caseId, joins],
   );
-  return rows.map(toEvent);
+  const events = rows.map(toEvent);
+  const shown = events.filter((e) => e.kind === 'alert-joined').length;
+  return { events, joinsLeftOut: Math.max(0, (await joinCount(ctx, ctx.pool, caseId)) - shown) };
+}
+
+const joinCount = async (ctx: StoreContext, db: Db, caseId: string): Promise<number> =>
+  (
+    await db.query<{ n: number }>(
+      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = 'alert-joined'`,
+      [caseId],
+    )
+  ).rows[0]?.n ?? 0;
+
+/**
+ * One page of a case's `alert-joined` steps, newest first: those before the step `before` (the
+ * latest when absent), at most `limit`; `next` is the id of the page's oldest step when there are
+ * older ones, else null. Undefined: no such case.
+ */
+export async function joinPage(
+  ctx: StoreContext,
+  caseId: string,
+  before: string | undefined,
+  limit: number,
+): Promise<{ total: number; events: CaseEvent[]; next: string | null } | undefined> {
+  const found = await ctx.pool.query(`select 1 from ${ctx.t.cases} where id = $1`, [caseId]);
+  if (found.rows.length === 0) return undefined;
+  const { rows } = await ctx.pool.query(
+    `select id, case_id, at, actor, kind, data from ${ctx.t.events}
+      where case_id = $1 and kind = 'alert-joined'
+        and ($2::text is null or seq < (select seq from ${ctx.t.events} where id = $2 and case_id = $1))
+      order by seq desc limit $3`,
+    [caseId, before ?? null, limit + 1],
+  );
+  const events = rows.slice(0, limit).map(toEvent);
+  return {
+    total: await joinCount(ctx, ctx.pool, caseId),
+    events,
+    next: rows.length > limit ? (events.at(-1)?.id ?? null) : null,
+  };
 }
 
 /**

@@ -50,6 +50,7 @@ export class CaseStore {
   get = (...a: Rest<typeof cases.get>) => cases.get(this.#ctx, ...a);
   events = (...a: Rest<typeof cases.events>) => cases.events(this.#ctx, ...a);
   alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);
+  joinPage = (...a: Rest<typeof cases.joinPage>) => cases.joinPage(this.#ctx, ...a);
   transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
   record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);
