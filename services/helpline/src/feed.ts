@@ -1,7 +1,6 @@
 import type { HelplineCase } from '@telecare/contracts';
 import { CaseEvent, type Names } from '@telecare/contracts';
 import { decodeJson, type JetStreamClient, type JetStreamManager, type Logger } from '@telecare/platform';
-import { withAlertWindow } from './alert-window.ts';
 import type { CaseStore } from './store/index.ts';
 
 export interface FeedEntry {
@@ -114,7 +113,7 @@ export class CaseFeed {
     const entry: FeedEntry = {
       seq,
       // Every console gets this, and the replay buffer keeps it: the alerts as a window.
-      case: withAlertWindow(stored.case),
+      case: stored.case,
       ...(event
         ? {
             lastEvent: { id: event.id, kind: event.kind, actor: event.actor, at: event.at, data: event.data },

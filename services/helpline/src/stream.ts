@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { HelplineCase } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
-import { withAlertWindow } from './alert-window.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
@@ -201,7 +200,7 @@ export class LiveStreams {
       const position = this.o.feed.position;
       this.o.metrics.streamSnapshots.inc();
       const cases = await this.o.store.list('open', SNAPSHOT_LIMIT);
-      return { position, cases: cases.map(withAlertWindow) };
+      return { position, cases };
     })();
     this.#snapshot = read;
     const clear = () => {

@@ -57,6 +57,7 @@ async function openStream() {
 }
 
 type Because = { alertId: string; priority: number; reason: string };
+type Step = { id: string; kind: string; data: Record<string, unknown> };
 type StreamedCase = {
   id: string;
   alertIds: string[];
@@ -171,6 +172,44 @@ describe('a case with many joined alerts on the live stream', () => {
     expect(seen).toContain(press.id);
   });
 
+  it('the case view carries the steps that matter and the latest joins, with the count of the rest to page through', async () => {
+    const view = await h.api(`/api/cases/${caseId}`);
+    expect(view.status).toBe(200);
+    const bytes = Buffer.byteLength(JSON.stringify(view.json));
+    // With a step for every joined alert it was 105 kB, read again on every change of the case on screen.
+    expect(bytes, `the case view of ${STORM + 1} alerts is ${bytes} bytes`).toBeLessThan(30_000);
+    const events = view.json.events as Step[];
+    const joins = events.filter((e) => e.kind === 'alert-joined');
+    expect(joins.length).toBeGreaterThan(0);
+    expect(joins.length).toBeLessThanOrEqual(20);
+    // Every alert but the first joined the case: one step each.
+    expect(view.json.joinsLeftOut).toBe(STORM - joins.length);
+    // The steps an operator works from are all there: the opening and the note.
+    expect(events[0]?.kind).toBe('opened');
+    expect(events.filter((e) => e.kind === 'note')).toHaveLength(1);
+    expect(joins.at(-1)?.data.alertId).toBe(last.id);
+
+    const seen: string[] = [];
+    let before: string | null | undefined;
+    for (let pages = 0; before !== null; pages++) {
+      expect(pages).toBeLessThan(20);
+      const page = await h.api(
+        `/api/cases/${caseId}/joins?limit=150${before === undefined ? '' : `&before=${before}`}`,
+      );
+      expect(page.status).toBe(200);
+      expect(page.json.total).toBe(STORM);
+      expect(page.json.events.length).toBeLessThanOrEqual(150);
+      seen.push(...(page.json.events as Step[]).map((e) => String(e.data.alertId)));
+      before = page.json.next as string | null;
+    }
+    expect(seen).toHaveLength(STORM);
+    expect(new Set(seen).size).toBe(STORM);
+    expect(seen[0]).toBe(last.id);
+    expect(seen).toContain(press.id);
+    expect(seen).not.toContain(first.id);
+    expect((await h.api(`/api/cases/${caseId.slice(0, -4)}zzzz/joins`)).status).toBe(404);
+  });
+
   it('the console shows the window and the count, reads every alert on request, and resolves the case', async () => {
     await h.user('olga', 'operator');
     browser = await launchChromium();
@@ -195,6 +234,18 @@ describe('a case with many joined alerts on the live stream', () => {
     await page.locator('#all-alerts').waitFor();
     expect(await page.locator('#all-alerts li').count()).toBe(STORM + 1);
     expect(await page.locator('#all-alerts li').first().getAttribute('data-alert')).toBe(last.id);
+
+    // The audit trail: the steps that matter and the latest joins, then every join on request.
+    const trail = page.locator('#timeline tr[data-kind="alert-joined"]');
+    const shown = await trail.count();
+    expect(shown).toBeLessThanOrEqual(20);
+    expect(await page.locator('#joins-left-out').textContent()).toContain(`${STORM - shown} earlier alerts`);
+    await page.locator('#timeline tr[data-kind="note"]').waitFor();
+    await page.click('#show-joins');
+    await waitFor(async () => (await trail.count()) === STORM, { what: 'every join in the trail' });
+    expect(await page.locator('#joins-left-out').count()).toBe(0);
+    expect(await page.locator('#timeline tr').first().getAttribute('data-kind')).toBe('opened');
+    await page.locator('#timeline tr[data-kind="note"]').waitFor();
 
     // The operator has seen every alert: the resolution says so (`seenAlerts`) and is taken.
     await page.click('#accept');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Because, Case, CaseEvent, CaseFact, Outcome } from '../case.ts';
+import { idPattern } from '../ids.ts';
 import { SECURITY_EVENT_KINDS } from '../security.ts';
 import { Priority } from '../taxonomy.ts';
 
@@ -410,8 +411,35 @@ export const CaseAlertsView = z.looseObject({
 });
 export type CaseAlertsView = z.infer<typeof CaseAlertsView>;
 
-export const CaseDetail = HelplineCase.extend({
+/** The latest `alert-joined` steps the case view carries; `joinsLeftOut` counts the older ones. */
+export const CASE_VIEW_JOINS = 20;
+
+/** A page of a case's `alert-joined` steps, newest first: `before` is the last page's `next`. */
+export const CaseJoinsQuery = z.strictObject({
+  before: z.string().regex(idPattern('cev'), 'not a case event id').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const CaseJoinsView = z.looseObject({
+  /** Every `alert-joined` step of the case. */
+  total: z.number().int().min(0),
+  /** The page, newest first. */
   events: z.array(CaseEvent),
+  /** `before` for the next (older) page: the id of this page's oldest step; null on the last. */
+  next: z.string().nullable(),
+});
+export type CaseJoinsView = z.infer<typeof CaseJoinsView>;
+
+export const CaseDetail = HelplineCase.extend({
+  /**
+   * The audit trail, oldest first: every step an operator needs (opened, offers, accepts, holds,
+   * notes, calls, facts, reveals, escalations, resolution) and the latest `CASE_VIEW_JOINS`
+   * `alert-joined` steps. A storm joins thousands of alerts to a case, one step each, and the
+   * console reads the view again on every change of the case on screen.
+   */
+  events: z.array(CaseEvent),
+  /** The `alert-joined` steps older than those in `events` (GET /api/cases/{id}/joins pages through all). */
+  joinsLeftOut: z.number().int().min(0),
   /** The scripted protocol for the case's alert type. */
   protocol: z.object({ title: z.string(), steps: z.array(z.string()) }),
 });

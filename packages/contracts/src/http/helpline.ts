@@ -11,6 +11,8 @@ import {
   CaseDetail,
   CaseFactBody,
   CaseIdParams,
+  CaseJoinsQuery,
+  CaseJoinsView,
   CaseRevealBody,
   ChangePasswordBody,
   ConsoleLinks,
@@ -258,7 +260,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}',
     summary:
-      'A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts)',
+      'A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins)',
     roles: CAN.view,
     params: CaseIdParams,
     response: CaseDetail,
@@ -273,6 +275,17 @@ export const HELPLINE_CASE_ROUTES = {
     params: CaseIdParams,
     query: CaseAlertsQuery,
     response: CaseAlertsView,
+    errors: [404],
+  }),
+  caseJoins: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/joins',
+    summary:
+      "Every `alert-joined` step of the case, newest first, a page at a time (limit at most 500; `before` is the last page's `next`): the case view carries the latest of them with `joinsLeftOut`",
+    roles: CAN.view,
+    params: CaseIdParams,
+    query: CaseJoinsQuery,
+    response: CaseJoinsView,
     errors: [404],
   }),
   caseContext: defineRoute({

@@ -12,6 +12,8 @@ import type {
   CaseAlertsView,
   CaseContext,
   CaseDetail,
+  CaseEvent,
+  CaseJoinsView,
   CaseSummary,
   DeviceEvents,
   Health,
@@ -87,6 +89,49 @@ async function showAllAlerts(id: string): Promise<void> {
     before = page.next;
   } while (before);
   allAlerts = { caseId: id, alerts, total };
+  if (state.selected === id) renderDetail();
+}
+
+/**
+ * The older `alert-joined` steps of the case on screen, once the operator asked for them (the case
+ * view carries every other step and the latest joins, with the count of those left out).
+ */
+let allJoins: { caseId: string; events: CaseEvent[]; total: number } | null = null;
+
+const joinsIn = (c: CaseDetail) => c.events.filter((e) => e.kind === 'alert-joined').length;
+
+function timelinePanel(c: CaseDetail): string {
+  const total = c.joinsLeftOut + joinsIn(c);
+  const all = allJoins?.caseId === c.id && allJoins.total === total ? allJoins : null;
+  // The older joins come before the view's: ordered by time, each list keeping its own order.
+  const events = all
+    ? [...all.events.filter((e) => !c.events.some((v) => v.id === e.id)), ...c.events].sort(
+        (a, b) => Date.parse(a.at) - Date.parse(b.at),
+      )
+    : c.events;
+  const row = (e: CaseEvent) =>
+    `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`;
+  return `${
+    c.joinsLeftOut > 0 && !all
+      ? `<p class="meta" id="joins-left-out">${c.joinsLeftOut} earlier ${c.joinsLeftOut === 1 ? 'alert' : 'alerts'} joined the case, not shown. <button type="button" id="show-joins">Show them</button></p>`
+      : ''
+  }<table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${events.map(row).join('')}</table>`;
+}
+
+/** Reads every `alert-joined` step of the case, a page at a time, and shows them in the trail. */
+async function showAllJoins(id: string): Promise<void> {
+  const events: CaseEvent[] = [];
+  let total = 0;
+  let before: string | null | undefined;
+  do {
+    const page = await api<CaseJoinsView>(
+      `/api/cases/${id}/joins?limit=500${before ? `&before=${encodeURIComponent(before)}` : ''}`,
+    );
+    events.push(...page.events);
+    total = page.total;
+    before = page.next;
+  } while (before);
+  allJoins = { caseId: id, events: events.reverse(), total };
   if (state.selected === id) renderDetail();
 }
 
@@ -179,7 +224,7 @@ function renderDetail(): void {
   <section class="panel" aria-labelledby="notes-heading">
     <h2 id="notes-heading">Notes and audit trail</h2>
     <form id="note-form" class="row"><input id="note" aria-label="Note" placeholder="add a note" size="40" required><button data-act="note" type="submit">Add note</button></form>
-    <table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${c.events.map((e) => `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`).join('')}</table>
+    ${timelinePanel(c)}
   </section>`;
   if (kept) kept();
   wire(c.id);
@@ -240,6 +285,7 @@ function wire(id: string): void {
   });
   maybe('accept')?.addEventListener('click', () => accept(id));
   maybe('show-alerts')?.addEventListener('click', () => void act('show-alerts', () => showAllAlerts(id)));
+  maybe('show-joins')?.addEventListener('click', () => void act('show-joins', () => showAllJoins(id)));
   wireCalls(id, reload);
   wireFacts(id, reload);
   maybe('decline')?.addEventListener('click', () =>

@@ -9,6 +9,7 @@ import type {
   CaseAlertsView,
   CaseDetail as CaseDetailView,
   CaseEvent,
+  CaseJoinsView,
   CaseState,
   ContextResponder,
   HelplineCase,
@@ -19,7 +20,7 @@ import type {
 } from '@telecare/contracts';
 import type { z } from 'zod';
 
-export type { Because, CaseAlertsView, CaseEvent, CaseState, Presence };
+export type { Because, CaseAlertsView, CaseEvent, CaseJoinsView, CaseState, Presence };
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
 export const isOpen = (state: CaseState): boolean => OPEN_STATES.includes(state);
 

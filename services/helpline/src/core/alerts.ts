@@ -2,14 +2,18 @@ import type { Alert, CaseState, EventType, Priority } from '@telecare/contracts'
 import { decide } from './decide.ts';
 import type { CasePatch, CaseSnapshot, EventDraft } from './model.ts';
 import { SYSTEM_ACTOR } from './model.ts';
-import { joins } from './transitions.ts';
+import { joins, tallyWith } from './transitions.ts';
 
 /** The resident's cases an alert may concern, loaded and locked by the shell. */
 export interface AlertContext {
   /** The case holding the alert this one closes (`closes`), when it is this resident's. */
   readonly closesCase?: CaseSnapshot | undefined;
+  /** That case's alerts, oldest first (read for a closing alert only). */
+  readonly closesCaseAlerts?: readonly Alert[] | undefined;
   /** The case holding the alert this one repeats (`repeats`), when it is this resident's. */
   readonly repeatsCase?: CaseSnapshot | undefined;
+  /** Whether the press this repeat reports is already counted on that case. */
+  readonly repeatCounted?: boolean | undefined;
   /** The resident's newest open case (never a test-mode one). */
   readonly openCase?: CaseSnapshot | undefined;
 }
@@ -69,7 +73,7 @@ export function decideAlert(
   const flagged = (events: readonly EventDraft[]): EventDraft[] =>
     events.map((e, i) => (i === 0 ? { ...e, data: { ...e.data, ...ahead } } : e));
   if (alert.closes && matches(ctx.closesCase, alert)) {
-    const d = decide(ctx.closesCase, { kind: 'closing', alert }, now);
+    const d = decide(ctx.closesCase, { kind: 'closing', alert, alerts: ctx.closesCaseAlerts ?? [] }, now);
     if (d.ok)
       return {
         into: 'existing',
@@ -85,7 +89,7 @@ export function decideAlert(
   let after: { readonly caseId: string; readonly state: CaseState } | undefined;
   if (alert.repeats && matches(ctx.repeatsCase, alert)) {
     const target = ctx.repeatsCase;
-    const d = decide(target, { kind: 'repeat', alert }, now);
+    const d = decide(target, { kind: 'repeat', alert, counted: ctx.repeatCounted }, now);
     if (d.ok)
       return {
         into: 'existing',
@@ -152,7 +156,10 @@ export function decideAlert(
   };
 }
 
-/** A case as it is after a patch: the core's own view, for replaying decisions in tests and checks. */
+/**
+ * A case as it is after a patch (and the alert that joined it, a press not counted before): the
+ * core's own view, for replaying decisions in tests and checks.
+ */
 export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): CaseSnapshot {
   return {
     ...c,
@@ -180,6 +187,6 @@ export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): Ca
           },
         }
       : {}),
-    alerts: alert ? [...c.alerts, alert] : c.alerts,
+    alerts: alert ? tallyWith(c.alerts, alert, false) : c.alerts,
   };
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, decideAlert } from './alerts.ts';
 import { decide } from './decide.ts';
 import type { Actor, CaseSnapshot, Command, Decision } from './model.ts';
-import { isOpen } from './transitions.ts';
+import { isOpen, tallyOf } from './transitions.ts';
 
 const T0 = Date.parse('2026-12-01T02:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -32,8 +32,10 @@ const press = (s: number, over: Partial<Alert> = {}): Alert => {
   };
 };
 
+/** The alert that opened every case of these tests. */
+const first = press(0);
+
 const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
-  const first = press(0);
   return {
     id: 'case_1',
     residentId: 'res_1',
@@ -57,7 +59,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     requeuedAt: null,
     priorityRaisedAt: null,
     hold: null,
-    alerts: [first],
+    alerts: tallyOf([first]),
     ...over,
   };
 };
@@ -138,10 +140,7 @@ describe('decide: operator commands', () => {
 describe('decide: a press the operator has not seen', () => {
   it('refuses a hold or resolution decided before an alert joined, and takes one that saw it', () => {
     const c = caseOf({ state: 'accepted', assignedTo: op.id, acceptedAt: at(5) });
-    const pressedAgain = {
-      ...c,
-      alerts: [...c.alerts, press(30, { repeats: { alertId: c.alerts[0]?.id ?? '' } })],
-    };
+    const pressedAgain = applyPatch(c, {}, press(30, { repeats: { alertId: first.id } }));
     const resolve = { kind: 'resolve', actor: op, outcome: 'reassurance-given', reason: 'fine' } as const;
     expect(decide(pressedAgain, { ...resolve, seenAlerts: 1 }, at(31))).toMatchObject({
       ok: false,
@@ -345,13 +344,12 @@ describe('decideAlert', () => {
 
   it('resolves an unaccepted case whose every alert the resident cancelled', () => {
     const c = caseOf();
-    const first = c.alerts[0] as Alert;
     const cancel = press(20, {
       priority: 5,
       type: 'alarm.cancelled',
       closes: { alertId: first.id, outcome: 'false-alarm' },
     });
-    const d = decideAlert({ closesCase: c }, cancel, at(21), 900);
+    const d = decideAlert({ closesCase: c, closesCaseAlerts: [first] }, cancel, at(21), 900);
     expect(d).toMatchObject({ into: 'existing', outcome: 'closing', autoResolved: 'false-alarm' });
     expect(d.events.map((e) => e.kind)).toEqual(['alert-joined', 'resolved']);
   });
@@ -403,7 +401,7 @@ function run(
     } else {
       const alert = press(100 + i, {
         priority: step.priority,
-        ...(step.repeat ? { repeats: { alertId: (c.alerts[0] as Alert).id } } : {}),
+        ...(step.repeat ? { repeats: { alertId: first.id } } : {}),
       });
       const d = decideAlert(
         {
@@ -747,7 +745,7 @@ describe('decide: a P1 back in the queue unanswered climbs the ladder again', ()
       hold: { until: at(3600), reason: 'ambulance on its way', returnPriority: null },
     });
     for (const kind of ['join', 'repeat'] as const) {
-      const alert = press(400, kind === 'repeat' ? { repeats: { alertId: held.alerts[0]?.id ?? '' } } : {});
+      const alert = press(400, kind === 'repeat' ? { repeats: { alertId: first.id } } : {});
       const d = ok(decide(held, { kind, alert }, at(401)));
       expect(d.patch).toMatchObject({ state: 'queued', requeuedAt: at(401), escalationStep: 0 });
       const back = next(held, d);
@@ -885,7 +883,7 @@ describe('decide: a case that becomes P1 climbs the ladder from then', () => {
 
   it('a repeat press raising the case to P1 counts the same way; a P1 joining a P1 restarts nothing', () => {
     const p2 = caseOf({ priority: 2 });
-    const repeat = press(200, { repeats: { alertId: p2.alerts[0]?.id ?? '' } });
+    const repeat = press(200, { repeats: { alertId: first.id } });
     const p1 = next(p2, decide(p2, { kind: 'repeat', alert: repeat }, at(200)));
     expect(escalate(p1, 229)).toMatchObject({ ok: false });
     expect(ok(escalate(p1, 230)).events.map((e) => e.data.step)).toEqual([1]);
@@ -943,10 +941,7 @@ describe('decide: a case that becomes P1 climbs the ladder from then', () => {
           };
           for (const t of sorted.filter((t) => t < raisedAfter)) tick(t);
           expect(steps).toEqual([]);
-          const alert = press(
-            raisedAfter,
-            how === 'repeat' ? { repeats: { alertId: c.alerts[0]?.id ?? '' } } : {},
-          );
+          const alert = press(raisedAfter, how === 'repeat' ? { repeats: { alertId: first.id } } : {});
           c = applyPatch(c, ok(decide(c, { kind: how, alert }, at(raisedAfter))).patch, alert);
           for (const t of sorted.filter((t) => t >= raisedAfter)) tick(t);
           const last = Math.max(-1, ...sorted.filter((t) => t >= raisedAfter)) - raisedAfter;

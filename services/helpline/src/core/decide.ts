@@ -1,4 +1,4 @@
-import { type Alert, CaseState, type EventType, isPress, type Priority } from '@telecare/contracts';
+import { type Alert, CaseState, type EventType, type Priority } from '@telecare/contracts';
 import { callingRefusal } from './calls.ts';
 import { factData, factTimeProblem } from './facts.ts';
 import type {
@@ -24,8 +24,8 @@ import {
   closingEffect,
   isOpen,
   moreUrgent,
-  pressesOf,
   refusal,
+  tallyWith,
 } from './transitions.ts';
 
 /**
@@ -96,12 +96,12 @@ function unseenRefusal(
   action: 'hold' | 'resolve',
   seen: number | undefined,
 ): Decision | undefined {
-  if (seen === undefined || c.alerts.length <= seen) return undefined;
-  const since = c.alerts.slice(seen);
-  const pressed = since.some((a) => isPress(a.type) && !a.closes);
+  if (seen === undefined || c.alerts.count <= seen) return undefined;
+  const since = c.alerts.count - seen;
+  const pressed = c.alerts.lastPressIndex !== null && c.alerts.lastPressIndex >= seen;
   const what = pressed
     ? 'the resident pressed again'
-    : `${since.length} new alert${since.length > 1 ? 's' : ''} joined the case`;
+    : `${since} new alert${since > 1 ? 's' : ''} joined the case`;
   return refuse(
     'state',
     action,
@@ -554,7 +554,7 @@ const joined = (data: Record<string, unknown>): EventDraft => ({
 
 function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
   const { alert } = input;
-  if (input.kind === 'closing') return closeWith(c, alert, now);
+  if (input.kind === 'closing') return closeWith(c, input.alerts, alert, now);
   if (input.kind === 'join') {
     if (!isOpen(c.state) || c.testMode) return refuse('state', 'join', `the case is ${c.state}`);
     const { patch, data } = joinPatch(c, alert, now);
@@ -568,7 +568,7 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
   // is refused, and the press is a new alarm (triage cannot know an operator resolved it).
   if (c.testMode !== alert.testMode || (!c.testMode && !isOpen(c.state)))
     return refuse('state', 'repeat', `the case is ${CaseState.parse(c.state)}`);
-  const { presses, lastPressAt } = pressesOf([...c.alerts, alert]);
+  const { presses, lastPressAt } = tallyWith(c.alerts, alert, input.counted ?? false);
   const common = {
     alertId: alert.id,
     priority: alert.priority,
@@ -589,10 +589,10 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
  * A closing alert joins the case that holds the alert it closes and may resolve it (see
  * `closingEffect`); it never raises the priority, slides the join window or requeues.
  */
-function closeWith(c: CaseSnapshot, alert: Alert, now: Date): Decision {
+function closeWith(c: CaseSnapshot, held: readonly Alert[], alert: Alert, now: Date): Decision {
   const closes = alert.closes;
   if (!closes) return refuse('invalid', 'close', 'the alert closes nothing');
-  const alerts = [...c.alerts, alert];
+  const alerts = [...held, alert];
   const closedAs = new Map(alerts.flatMap((a) => (a.closes ? [[a.closes.alertId, a.closes.outcome]] : [])));
   const raisers = alerts
     .filter((a) => !a.closes)
@@ -602,7 +602,7 @@ function closeWith(c: CaseSnapshot, alert: Alert, now: Date): Decision {
       return { type: a.type, ...(how ? { closedAs: how } : {}) };
     });
   const decided = closingEffect(c.state, c.testMode, raisers);
-  const closedType: EventType | undefined = c.alerts.find((a) => a.id === closes.alertId)?.type;
+  const closedType: EventType | undefined = held.find((a) => a.id === closes.alertId)?.type;
   const event = joined({
     alertId: alert.id,
     priority: alert.priority,

@@ -61,8 +61,24 @@ export interface CaseSnapshot {
     readonly reason: string;
     readonly returnPriority: Priority | null;
   } | null;
-  /** The alerts that opened or joined the case, oldest first. */
-  readonly alerts: readonly Alert[];
+  /**
+   * What the alerts that opened or joined the case come to, whatever their number: a join, a
+   * repeat or a command reads this, never the alerts themselves (a case of thousands of alerts
+   * would make every change to it cost thousands).
+   */
+  readonly alerts: AlertTally;
+}
+
+/** A case's alerts counted: kept on the case row by the shell, one alert at a time. */
+export interface AlertTally {
+  /** How many alerts opened or joined the case. */
+  readonly count: number;
+  /** How many times the resident pressed for the case, one per press (see `pressesOf`). */
+  readonly presses: number;
+  /** When the latest of those presses was raised (ISO); null when none. */
+  readonly lastPressAt: string | null;
+  /** Where the newest press stands among the case's alerts (0 the first, in the order they came); null when none. */
+  readonly lastPressIndex: number | null;
 }
 
 /** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */
@@ -119,10 +135,16 @@ export type RecordedKind = 'note' | 'responder-called' | 'emergency-called' | 'r
 export type AlertInput =
   /** A further alert for the resident, within the join window of this open case. */
   | { readonly kind: 'join'; readonly alert: Alert }
-  /** A repeat press of an alert this case holds. */
-  | { readonly kind: 'repeat'; readonly alert: Alert }
-  /** An alert that closes one this case holds (a resident's cancel, a device's restore). */
-  | { readonly kind: 'closing'; readonly alert: Alert };
+  /**
+   * A repeat press of an alert this case holds; `counted` when the press it reports already
+   * reached the case (a repeat, then its own alert when a late cancel split its group).
+   */
+  | { readonly kind: 'repeat'; readonly alert: Alert; readonly counted?: boolean | undefined }
+  /**
+   * An alert that closes one this case holds (a resident's cancel, a device's restore), with the
+   * case's alerts (oldest first): whether it closes the case depends on every alert that raised it.
+   */
+  | { readonly kind: 'closing'; readonly alert: Alert; readonly alerts: readonly Alert[] };
 
 /**
  * One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised,

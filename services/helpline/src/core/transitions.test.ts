@@ -9,6 +9,7 @@ import {
   pressesOf,
   refusal,
   TRANSITIONS,
+  tallyOf,
 } from './transitions.ts';
 
 const alert = (raisedAt: string): Alert => ({
@@ -149,7 +150,7 @@ describe('presses of a case', () => {
 
   it('counts each press once, repeats included, with the latest time; cancels and other alarms are not presses', () => {
     const first = press('2026-12-03T01:20:00.000Z', 'evt_a');
-    const presses = pressesOf([
+    const alerts = [
       first,
       press('2026-12-03T01:21:15.000Z', 'evt_c', { repeats: { alertId: first.id } }),
       press('2026-12-03T01:20:40.000Z', 'evt_b', { repeats: { alertId: first.id } }),
@@ -160,8 +161,16 @@ describe('presses of a case', () => {
         type: 'alarm.cancelled',
         closes: { alertId: first.id, outcome: 'false-alarm' },
       }),
-    ]);
-    expect(presses).toEqual({ presses: 3, lastPressAt: '2026-12-03T01:21:15.000Z' });
+    ];
+    expect(pressesOf(alerts)).toEqual({ presses: 3, lastPressAt: '2026-12-03T01:21:15.000Z' });
+    // What the case row keeps: the newest press is the fourth alert (the same press again), so a
+    // hold or resolution decided after three alerts is refused as "pressed again".
+    expect(tallyOf(alerts)).toEqual({
+      count: 6,
+      presses: 3,
+      lastPressAt: '2026-12-03T01:21:15.000Z',
+      lastPressIndex: 3,
+    });
     expect(pressesOf([press('2026-12-03T01:22:00.000Z', 'evt_f', { type: 'smoke.detected' })])).toEqual({
       presses: 0,
       lastPressAt: null,

@@ -6,6 +6,7 @@ import {
   type Priority,
   TAXONOMY,
 } from '@telecare/contracts';
+import type { AlertTally } from './model.ts';
 
 /** States in which a case is still the helpline's to handle: listed, joinable, escalatable. */
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
@@ -101,13 +102,39 @@ export function closingEffect(
  * cancel split its group), so presses are counted by their event, not by alert.
  */
 export function pressesOf(alerts: readonly Alert[]): { presses: number; lastPressAt: string | null } {
-  const events = new Set<string>();
-  let last: number | undefined;
-  for (const alert of alerts) {
-    if (alert.closes || !isPress(alert.type)) continue;
-    events.add(alert.evidence[0] ?? alert.id);
-    const at = Date.parse(alert.raisedAt);
-    if (last === undefined || at > last) last = at;
-  }
-  return { presses: events.size, lastPressAt: last === undefined ? null : new Date(last).toISOString() };
+  const { presses, lastPressAt } = tallyOf(alerts);
+  return { presses, lastPressAt };
+}
+
+/** The press an alert reports (its first evidence, the press event), or undefined when it is no press. */
+export const pressKeyOf = (alert: Alert): string | undefined =>
+  alert.closes || !isPress(alert.type) ? undefined : (alert.evidence[0] ?? alert.id);
+
+const EMPTY_TALLY: AlertTally = { count: 0, presses: 0, lastPressAt: null, lastPressIndex: null };
+
+/**
+ * The tally with one more alert: `counted` when the press it reports is already counted on the
+ * case. What the shell keeps on the case row as each alert joins (`tallyOf` of the list).
+ */
+export function tallyWith(t: AlertTally, alert: Alert, counted: boolean): AlertTally {
+  if (pressKeyOf(alert) === undefined) return { ...t, count: t.count + 1 };
+  const at = Date.parse(alert.raisedAt);
+  const later = t.lastPressAt === null || at > Date.parse(t.lastPressAt);
+  return {
+    count: t.count + 1,
+    presses: t.presses + (counted ? 0 : 1),
+    lastPressAt: later ? new Date(at).toISOString() : t.lastPressAt,
+    lastPressIndex: t.count,
+  };
+}
+
+/** The tally of a case's alerts, oldest first. */
+export function tallyOf(alerts: readonly Alert[]): AlertTally {
+  const keys = new Set<string>();
+  return alerts.reduce((t, alert) => {
+    const key = pressKeyOf(alert);
+    const counted = key !== undefined && keys.has(key);
+    if (key !== undefined) keys.add(key);
+    return tallyWith(t, alert, counted);
+  }, EMPTY_TALLY);
 }

@@ -1,11 +1,10 @@
-import type { HELPLINE_CASE_ROUTES, HelplineCase } from '@telecare/contracts';
+import { CASE_VIEW_JOINS, type HELPLINE_CASE_ROUTES, type HelplineCase } from '@telecare/contracts';
 import {
   type FastifyReply,
   type FastifyRequest,
   InvalidRequestError,
   type RouteHandlers,
 } from '@telecare/platform';
-import { alertPage, withAlertWindow } from '../alert-window.ts';
 import { traceCaseStep } from '../case-trace.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { protocolFor } from '../protocols.ts';
@@ -113,7 +112,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   };
 
   return {
-    listCases: async (req) => deps.store.list(req.query.state, req.query.limit),
+    listCases: async (req) => deps.store.list(req.query.state, req.query.limit, 'every'),
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
@@ -124,19 +123,29 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return { names, districts, complete: residents.every((id) => id in names) };
     },
 
-    // The case view is read again on every change of the case on screen: its alerts as a window.
+    // The case view is read again on every change of the case on screen: its alerts as a window,
+    // its steps without the older joins (a storm's case has thousands).
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
       return {
-        ...withAlertWindow(found),
-        events: await deps.store.events(id),
+        ...found,
+        ...(await deps.store.events(id, CASE_VIEW_JOINS)),
         protocol: protocolFor(found.type),
       };
     },
 
-    caseAlerts: async (req) =>
-      alertPage((await caseOf(req.params.id)).because, req.query.before, req.query.limit),
+    caseJoins: async (req) => {
+      const page = await deps.store.joinPage(req.params.id, req.query.before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
+    },
+
+    caseAlerts: async (req) => {
+      const page = await deps.store.alertPage(req.params.id, req.query.before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
+    },
 
     // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
     // names the devices the case's alerts came from.

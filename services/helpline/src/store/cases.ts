@@ -1,6 +1,7 @@
-import type { HelplineCase } from '@telecare/contracts';
+import type { Because, HelplineCase } from '@telecare/contracts';
 import {
   type Alert,
+  Alert as AlertSchema,
   type CaseEvent,
   type CaseFact,
   type CaseState,
@@ -9,12 +10,13 @@ import {
   type Priority,
 } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
+import { ALERT_WINDOW } from '../alert-window.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
 import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
-import { OPEN_STATES } from '../core/transitions.ts';
+import { OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
-import { CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
+import { becauseOf, CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
 
 // Cases: the shell around the case core. Each change loads and locks the case, asks the core
 // (`decide`), and writes the patch and the events with their outbox rows in one transaction.
@@ -88,9 +90,9 @@ export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patc
   await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
 }
 
+// A case as the core sees it reads none of its alerts, only what they come to (the row's tally).
 const snapshotSql = (ctx: StoreContext, where: string) =>
-  `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
-      from ${ctx.t.alerts} a where a.case_id = c.id) as alerts,
+  `select c.*,
      coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
      coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away,
      case when exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
@@ -159,6 +161,31 @@ const lockOpen = async (ctx: StoreContext, db: Db, now: Date, residentId: string
     )
   )[0];
 
+/**
+ * Every alert of a case, oldest first: only for a closing alert, whose effect depends on every alert
+ * that raised the case (a cancel or restore closes one alert, so a storm's case is rarely closed).
+ */
+async function alertsOf(ctx: StoreContext, db: Db, caseId: string): Promise<Alert[]> {
+  const { rows } = await db.query<{ alert: unknown }>(
+    `select alert from ${ctx.t.alerts} where case_id = $1 order by position`,
+    [caseId],
+  );
+  return rows.map((r) => AlertSchema.parse(r.alert));
+}
+
+/** Whether the press an alert reports already reached the case (a press can reach it twice). */
+async function pressCounted(ctx: StoreContext, db: Db, caseId: string, alert: Alert): Promise<boolean> {
+  const key = pressKeyOf(alert);
+  if (key === undefined) return false;
+  const { rows } = await db.query(
+    `select 1 from ${ctx.t.alerts} where case_id = $1 and press_key = $2 limit 1`,
+    [caseId, key],
+  );
+  return rows.length > 0;
+}
+
+// The row's tally (alert_count, presses, last press, device serials) and each alert's place are
+// kept by the table's trigger as the alert is inserted (migration 013), whichever instance inserts it.
 const insertAlert = (ctx: StoreContext, db: Db, caseId: string, alert: Alert, now: Date) =>
   db.query(`insert into ${ctx.t.alerts} (alert_id, case_id, alert, received_at) values ($1, $2, $3, $4)`, [
     alert.id,
@@ -184,10 +211,15 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
     );
     if (known.rows[0]) return { outcome: 'duplicate', caseId: known.rows[0].case_id };
 
+    const closesCase =
+      alert.closes && (await lockHolding(ctx, db, now, alert.closes.alertId, alert.residentId));
+    const repeatsCase =
+      alert.repeats && (await lockHolding(ctx, db, now, alert.repeats.alertId, alert.residentId));
     const cases: AlertContext = {
-      closesCase: alert.closes && (await lockHolding(ctx, db, now, alert.closes.alertId, alert.residentId)),
-      repeatsCase:
-        alert.repeats && (await lockHolding(ctx, db, now, alert.repeats.alertId, alert.residentId)),
+      closesCase,
+      closesCaseAlerts: closesCase ? await alertsOf(ctx, db, closesCase.id) : undefined,
+      repeatsCase,
+      repeatCounted: repeatsCase ? await pressCounted(ctx, db, repeatsCase.id, alert) : undefined,
       openCase:
         alert.testMode || alert.priority === 5 ? undefined : await lockOpen(ctx, db, now, alert.residentId),
     };
@@ -243,7 +275,7 @@ async function closeLate(
   const closing = rows[0]?.alert;
   if (!closing || closing.testMode !== alert.testMode) return undefined;
   const c = await lockCase(ctx, db, caseId, now);
-  const d = decide(c, { kind: 'closing', alert: closing }, now);
+  const d = decide(c, { kind: 'closing', alert: closing, alerts: await alertsOf(ctx, db, caseId) }, now);
   if (!d.ok) return undefined;
   await writePatch(ctx, db, caseId, d.patch, now);
   const events = stamp(caseId, d.events, now);
@@ -372,16 +404,35 @@ async function mustGet(ctx: StoreContext, id: string, db: Db): Promise<HelplineC
   return stored.case;
 }
 
-const selectCases = (
-  ctx: StoreContext,
-) => `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id)
-    from ${ctx.t.alerts} a where a.case_id = c.id) as alerts
-  from ${ctx.t.cases} c`;
+/**
+ * The case's window of alerts (see `alert-window.ts`), read by place whatever the case holds: the
+ * first, the latest, and the most urgent of those between (by priority, then the latest first).
+ */
+const windowSql = (ctx: StoreContext) => `(select json_agg(w.alert order by w.position) from (
+      select a.alert, a.position from ${ctx.t.alerts} a
+       where a.case_id = c.id and (a.position = 0 or a.position >= c.alert_count - ${ALERT_WINDOW.latest})
+      union all
+      (select a.alert, a.position from ${ctx.t.alerts} a
+        where a.case_id = c.id and a.position between 1 and c.alert_count - ${ALERT_WINDOW.latest + 1}
+        order by a.priority, a.position desc limit ${ALERT_WINDOW.urgent})
+    ) w)`;
 
-export async function list(ctx: StoreContext, state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
+const everySql = (ctx: StoreContext) =>
+  `(select json_agg(a.alert order by a.position) from ${ctx.t.alerts} a where a.case_id = c.id)`;
+
+const selectCases = (ctx: StoreContext, alerts: 'window' | 'every' = 'window') =>
+  `select c.*, ${alerts === 'window' ? windowSql(ctx) : everySql(ctx)} as alerts from ${ctx.t.cases} c`;
+
+/** Cases by priority then wait, with their alerts as a window, or every alert (`every`). */
+export async function list(
+  ctx: StoreContext,
+  state: 'open' | 'all',
+  limit: number,
+  alerts: 'window' | 'every' = 'window',
+): Promise<HelplineCase[]> {
   const where = state === 'open' ? 'where not c.test_mode and c.state = any($2)' : 'where not c.test_mode';
   const { rows } = await ctx.pool.query(
-    `${selectCases(ctx)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
+    `${selectCases(ctx, alerts)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
     state === 'open' ? [limit, OPEN_STATES] : [limit],
   );
   return rows.map((row) => toCase(CaseRow.parse(row)));
@@ -394,12 +445,95 @@ export async function get(ctx: StoreContext, id: string, db: Db = ctx.pool): Pro
   return { case: toCase(row), testMode: row.test_mode, traceparent: row.alerts[0]?.traceparent };
 }
 
-export async function events(ctx: StoreContext, caseId: string): Promise<CaseEvent[]> {
-  const { rows } = await ctx.pool.query(
-    `select id, case_id, at, actor, kind, data from ${ctx.t.events} where case_id = $1 order by seq`,
-    [caseId],
+/**
+ * One page of a case's alerts, newest first: those before place `before` (all of them when absent),
+ * at most `limit`; `next` is the `before` of the older page, null when there is none. Alerts only
+ * ever join a case, so a place names the same alert from page to page. Undefined: no such case.
+ */
+export async function alertPage(
+  ctx: StoreContext,
+  caseId: string,
+  before: number | undefined,
+  limit: number,
+): Promise<{ total: number; alerts: Because[]; next: number | null } | undefined> {
+  const { rows } = await ctx.pool.query<{ total: number; alerts: unknown[] | null }>(
+    `select c.alert_count as total,
+       (select json_agg(a.alert order by a.position desc) from (
+          select alert, position from ${ctx.t.alerts}
+           where case_id = c.id and position < least(coalesce($2, c.alert_count), c.alert_count)
+           order by position desc limit $3) a) as alerts
+       from ${ctx.t.cases} c where c.id = $1`,
+    [caseId, before ?? null, limit],
   );
-  return rows.map(toEvent);
+  const row = rows[0];
+  if (!row) return undefined;
+  const end = Math.min(before ?? row.total, row.total);
+  const start = Math.max(0, end - limit);
+  return {
+    total: row.total,
+    alerts: (row.alerts ?? []).map((a) => becauseOf(AlertSchema.parse(a))),
+    next: start > 0 ? start : null,
+  };
+}
+
+/**
+ * The case's steps for its view, oldest first: every step but the older `alert-joined` ones (the
+ * latest `joins` of them are kept), and how many joins were left out.
+ */
+export async function events(
+  ctx: StoreContext,
+  caseId: string,
+  joins: number,
+): Promise<{ events: CaseEvent[]; joinsLeftOut: number }> {
+  const { rows } = await ctx.pool.query(
+    `select id, case_id, at, actor, kind, data from (
+       select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
+        where case_id = $1 and kind <> 'alert-joined'
+       union all
+       (select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
+         where case_id = $1 and kind = 'alert-joined' order by seq desc limit $2)
+     ) e order by seq`,
+    [caseId, joins],
+  );
+  const events = rows.map(toEvent);
+  const shown = events.filter((e) => e.kind === 'alert-joined').length;
+  return { events, joinsLeftOut: Math.max(0, (await joinCount(ctx, ctx.pool, caseId)) - shown) };
+}
+
+const joinCount = async (ctx: StoreContext, db: Db, caseId: string): Promise<number> =>
+  (
+    await db.query<{ n: number }>(
+      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = 'alert-joined'`,
+      [caseId],
+    )
+  ).rows[0]?.n ?? 0;
+
+/**
+ * One page of a case's `alert-joined` steps, newest first: those before the step `before` (the
+ * latest when absent), at most `limit`; `next` is the id of the page's oldest step when there are
+ * older ones, else null. Undefined: no such case.
+ */
+export async function joinPage(
+  ctx: StoreContext,
+  caseId: string,
+  before: string | undefined,
+  limit: number,
+): Promise<{ total: number; events: CaseEvent[]; next: string | null } | undefined> {
+  const found = await ctx.pool.query(`select 1 from ${ctx.t.cases} where id = $1`, [caseId]);
+  if (found.rows.length === 0) return undefined;
+  const { rows } = await ctx.pool.query(
+    `select id, case_id, at, actor, kind, data from ${ctx.t.events}
+      where case_id = $1 and kind = 'alert-joined'
+        and ($2::text is null or seq < (select seq from ${ctx.t.events} where id = $2 and case_id = $1))
+      order by seq desc limit $3`,
+    [caseId, before ?? null, limit + 1],
+  );
+  const events = rows.slice(0, limit).map(toEvent);
+  return {
+    total: await joinCount(ctx, ctx.pool, caseId),
+    events,
+    next: rows.length > limit ? (events.at(-1)?.id ?? null) : null,
+  };
 }
 
 /**

@@ -49,6 +49,8 @@ export class CaseStore {
   list = (...a: Rest<typeof cases.list>) => cases.list(this.#ctx, ...a);
   get = (...a: Rest<typeof cases.get>) => cases.get(this.#ctx, ...a);
   events = (...a: Rest<typeof cases.events>) => cases.events(this.#ctx, ...a);
+  alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);
+  joinPage = (...a: Rest<typeof cases.joinPage>) => cases.joinPage(this.#ctx, ...a);
   transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
   record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);

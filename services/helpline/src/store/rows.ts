@@ -1,9 +1,8 @@
-import type { HelplineCase } from '@telecare/contracts';
+import type { Because, HelplineCase } from '@telecare/contracts';
 import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from '@telecare/contracts';
 import { traceIdOf } from '@telecare/platform';
 import { z } from 'zod';
 import type { CaseSnapshot } from '../core/model.ts';
-import { pressesOf } from '../core/transitions.ts';
 
 export const CaseRow = z.object({
   id: z.string(),
@@ -28,7 +27,12 @@ export const CaseRow = z.object({
   answer_target_missed: z.number().int().nullable(),
   holder_gone_since: z.date().nullable(),
   operator_gone_at: z.date().nullable(),
+  /** Every alert of the case, or its window (`alert-window.ts`), oldest first: the first is always there. */
   alerts: z.array(Alert).min(1),
+  alert_count: z.number().int().min(1),
+  presses: z.number().int().min(0),
+  last_press_at: z.date().nullable(),
+  device_serials: z.array(z.string()),
 });
 export type CaseRow = z.infer<typeof CaseRow>;
 
@@ -39,6 +43,18 @@ const EventRow = z.object({
   actor: z.string(),
   kind: CaseEvent.shape.kind,
   data: z.record(z.string(), z.unknown()),
+});
+
+/** Why an alert was raised, as a case shows it. */
+export const becauseOf = (a: Alert): Because => ({
+  alertId: a.id,
+  priority: a.priority,
+  raisedAt: a.raisedAt,
+  rule: a.rule,
+  reason: a.reason,
+  evidence: a.evidence,
+  thresholds: a.thresholds,
+  late: a.late,
 });
 
 export const toCase = (row: CaseRow): HelplineCase => ({
@@ -52,17 +68,8 @@ export const toCase = (row: CaseRow): HelplineCase => ({
   resolvedAt: row.resolved_at?.toISOString() ?? null,
   outcome: row.outcome,
   alertIds: row.alerts.map((a) => a.id),
-  alertCount: row.alerts.length,
-  because: row.alerts.map((a) => ({
-    alertId: a.id,
-    priority: a.priority,
-    raisedAt: a.raisedAt,
-    rule: a.rule,
-    reason: a.reason,
-    evidence: a.evidence,
-    thresholds: a.thresholds,
-    late: a.late,
-  })),
+  alertCount: row.alert_count,
+  because: row.alerts.map(becauseOf),
   offeredTo: row.offered_to,
   offerExpiresAt: row.offer_expires_at?.toISOString() ?? null,
   assignedTo: row.assigned_to,
@@ -79,8 +86,9 @@ export const toCase = (row: CaseRow): HelplineCase => ({
           flaggedAt: row.operator_gone_at.toISOString(),
         }
       : null,
-  ...pressesOf(row.alerts),
-  deviceSerials: [...new Set(row.alerts.flatMap((a) => (a.deviceSerial ? [a.deviceSerial] : [])))],
+  presses: row.presses,
+  lastPressAt: row.last_press_at?.toISOString() ?? null,
+  deviceSerials: row.device_serials,
   traceId: traceIdOf(row.alerts[0]?.traceparent),
   hold: row.hold_until
     ? {
@@ -104,8 +112,9 @@ export interface StoredCase {
   readonly traceparent: string | undefined;
 }
 
-const SnapshotRow = CaseRow.extend({
+const SnapshotRow = CaseRow.omit({ alerts: true, device_serials: true }).extend({
   last_alert_at: z.date(),
+  last_press_position: z.number().int().nullable(),
   offered_to_present: z.boolean(),
   offered_to_away: z.boolean(),
   holder_present: z.boolean().nullable(),
@@ -139,6 +148,11 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     hold: r.hold_until
       ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }
       : null,
-    alerts: r.alerts,
+    alerts: {
+      count: r.alert_count,
+      presses: r.presses,
+      lastPressAt: r.last_press_at?.toISOString() ?? null,
+      lastPressIndex: r.last_press_position,
+    },
   };
 }
