@@ -29,6 +29,7 @@ import {
   PRIORITIES,
   startHelpline,
 } from '../src/index.ts';
+import { readSse } from './sse.ts';
 
 /** A helpline on the real PostgreSQL and NATS in a namespace of its own, with helpers to drive it. */
 export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
@@ -237,29 +238,13 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
         state.beats += 1;
         return { status: r.status, json: (await r.json()) as Record<string, unknown> };
       };
-      const reader = response.body.getReader();
       void (async () => {
-        const decoder = new TextDecoder();
-        let buffer = '';
-        try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            buffer += decoder.decode(value, { stream: true });
-            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-              const frame = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
-              const event = /^event: (.*)$/m.exec(frame)?.[1];
-              const data = /^data: (.*)$/m.exec(frame)?.[1];
-              if (event === 'hello' && data) {
-                state.id = (JSON.parse(data) as { console: string }).console;
-                await beat().catch(() => undefined);
-              } else if (event === 'ping' && !state.stalled) await beat().catch(() => undefined);
-            }
-          }
-        } catch {
-          // aborted by close(), or the server ended the stream
-        }
+        await readSse(response.body as ReadableStream<Uint8Array>, async ({ event, data }) => {
+          if (event === 'hello' && data) {
+            state.id = (JSON.parse(data) as { console: string }).console;
+            await beat().catch(() => undefined);
+          } else if (event === 'ping' && !state.stalled) await beat().catch(() => undefined);
+        });
         state.ended = true;
       })();
       await waitFor(() => state.beats > 0, { what: 'the console to say hello and send its first heartbeat' });

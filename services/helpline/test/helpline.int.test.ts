@@ -27,6 +27,7 @@ import {
   PRIORITIES,
   startHelpline,
 } from '../src/index.ts';
+import { readSse } from './sse.ts';
 
 const ns = uniqueNamespace('helpline');
 const n = names(ns);
@@ -132,28 +133,9 @@ function openStream(options: { lastEventId?: string; query?: string } = {}) {
       await response.body?.cancel();
       return response.status;
     }
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event: SseEvent = { event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('id: ')) event.id = line.slice(4);
-            else if (line.startsWith('event: ')) event.event = line.slice(7);
-            else if (line.startsWith('data: ')) event.data += line.slice(6);
-          }
-          if (event.data) events.push(event);
-          end = buffer.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // aborted by the test
-    }
+    await readSse(response.body, (frame) => {
+      if (frame.data) events.push({ ...frame });
+    });
     return 200;
   })();
   return {

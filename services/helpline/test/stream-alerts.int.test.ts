@@ -3,6 +3,7 @@ import { waitFor } from '@telecare/testkit';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness, launchChromium } from './harness.ts';
+import { readSse } from './sse.ts';
 
 // One resident's alert storm (a disperser reporting mains loss over and over) joins one case with
 // hundreds of alerts. Each change to that case (a note, an offer, an accept, a hold) goes to every
@@ -31,28 +32,9 @@ async function openStream() {
   });
   if (!response.body) throw new Error('no stream body');
   const frames: Frame[] = [];
-  const reader = response.body.getReader();
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          frames.push({
-            event: /^event: (.*)$/m.exec(frame)?.[1] ?? '',
-            data: /^data: (.*)$/m.exec(frame)?.[1] ?? '',
-          });
-        }
-      }
-    } catch {
-      // closed by the test
-    }
-  })();
+  void readSse(response.body, ({ event, data }) => {
+    frames.push({ event, data });
+  });
   return { frames, close: () => abort.abort() };
 }
 

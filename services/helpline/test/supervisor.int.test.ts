@@ -3,6 +3,7 @@ import { ManualClock } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
+import { readSse } from './sse.ts';
 
 // The figures a supervisor reads at the start of a shift and through it. Each test reproduces a
 // figure that misled: the clock is stepped by hand, and raise times are set on the alerts.
@@ -28,33 +29,16 @@ async function followStream() {
     headers: { authorization: `Bearer ${h.adminToken}` },
     signal: abort.signal,
   });
-  const reader = response.body?.getReader();
-  if (!reader) throw new Error('no stream');
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (/^event: case$/m.test(frame) && data) {
-            const c = JSON.parse(data) as {
-              id: string;
-              lastEvent?: { kind: string; data: Record<string, unknown> };
-            };
-            streamed.push({ caseId: c.id, kind: c.lastEvent?.kind, data: c.lastEvent?.data });
-          }
-        }
-      }
-    } catch {
-      // aborted at the end
+  if (!response.body) throw new Error('no stream');
+  void readSse(response.body, ({ event, data }) => {
+    if (event === 'case' && data) {
+      const c = JSON.parse(data) as {
+        id: string;
+        lastEvent?: { kind: string; data: Record<string, unknown> };
+      };
+      streamed.push({ caseId: c.id, kind: c.lastEvent?.kind, data: c.lastEvent?.data });
     }
-  })();
+  });
 }
 
 beforeAll(async () => {
