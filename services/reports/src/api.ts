@@ -11,6 +11,7 @@ import {
   mountRoutes,
   NotFoundError,
   RateLimitedError,
+  RequestError,
   type RouteHandlers,
   serveOpenApi,
   UnauthorizedError,
@@ -35,7 +36,7 @@ import {
   RegistryUnavailableError,
   readRegistryCohort,
 } from './registry.ts';
-import { ReadTimeoutError, type ReportsStore, type Scope } from './store.ts';
+import { ReadsBusyError, ReadTimeoutError, type ReportsStore, type Scope } from './store.ts';
 import { summariseCounts } from './summary.ts';
 import { registerDashboard } from './web.ts';
 
@@ -64,6 +65,25 @@ class ReportTooSlowError extends UnavailableError {
   }
   override headers() {
     return { 'retry-after': '30' };
+  }
+}
+
+/**
+ * Every connection for reports' reads in use by other reports (each caller within
+ * `REPORTS_READS_PER_TOKEN`) for as long as the pool waits: 503 `reports-busy` with Retry-After,
+ * saying so, rather than a server down.
+ */
+class ReportsBusyError extends RequestError {
+  override readonly retryable = true;
+  readonly status = 503;
+  readonly code = 'reports-busy';
+  constructor(err: ReadsBusyError) {
+    super(`every connection for reports (${err.connections}) is in use by other reports: try again shortly`, {
+      cause: err,
+    });
+  }
+  override headers() {
+    return { 'retry-after': '5' };
   }
 }
 
@@ -176,7 +196,15 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     });
     const errors = httpErrorHandler({ logger: log });
     api.setErrorHandler((err: Error, req, reply) =>
-      errors(err instanceof ReadTimeoutError ? new ReportTooSlowError(err) : err, req, reply),
+      errors(
+        err instanceof ReadTimeoutError
+          ? new ReportTooSlowError(err)
+          : err instanceof ReadsBusyError
+            ? new ReportsBusyError(err)
+            : err,
+        req,
+        reply,
+      ),
     );
     // The trust's episodes file comes as CSV text (its size bounded by the route's bodyLimit).
     api.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));

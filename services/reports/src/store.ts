@@ -37,6 +37,22 @@ export class ReadTimeoutError extends Error {
 }
 
 /**
+ * Every connection for reports' reads was in use by other reports for as long as the pool waits
+ * for one: the reports are busy (each caller within its bound), not a server down.
+ */
+export class ReadsBusyError extends Error {
+  constructor(
+    readonly connections: number,
+    cause: unknown,
+  ) {
+    super(`all ${connections} connections for reports were in use by other reports`, { cause });
+  }
+}
+
+/** What node-postgres says when no pooled connection came within its wait. */
+const CHECKOUT_TIMEOUT = /^timeout exceeded when trying to connect/;
+
+/**
  * At most this many of one report's reads run at once, each on a connection of its own: a summary
  * has six to make. With `REPORTS_READS_PER_TOKEN` (2) a token holds at most six of the read
  * connections (`READ_CONNECTIONS`), so another token's report always finds one.
@@ -104,6 +120,8 @@ type Tables = Record<(typeof READ_MODEL_TABLES)[number] | 'rp_hospital_stays' | 
 /** Writes the read model. Every write is idempotent by the id of what caused it. */
 export class ReportsStore {
   readonly #t: Tables;
+  /** Reads holding a connection of `readPool` now. */
+  #readsHeld = 0;
   /** This process's turn at importing stays: one waits here, not on a pooled connection. */
   #importTurn: Promise<unknown> = Promise.resolve();
 
@@ -268,13 +286,23 @@ export class ReportsStore {
   async #read(text: string, values: unknown[]): Promise<QueryResult> {
     try {
       return await withTransaction(this.readPool, async (db) => {
-        await db.query(`set local statement_timeout = ${Math.floor(this.readTimeoutMs)}`);
-        // Room to group and sort a five-year period's groups in memory rather than on disk.
-        await db.query(`set local work_mem = '64MB'`);
-        return db.query(text, values);
+        this.#readsHeld++;
+        try {
+          await db.query(`set local statement_timeout = ${Math.floor(this.readTimeoutMs)}`);
+          // Room to group and sort a five-year period's groups in memory rather than on disk.
+          await db.query(`set local work_mem = '64MB'`);
+          return await db.query(text, values);
+        } finally {
+          this.#readsHeld--;
+        }
       });
     } catch (err) {
       if ((err as { code?: unknown }).code === '57014') throw new ReadTimeoutError(this.readTimeoutMs, err);
+      // No connection came in time while every one was held by a read: busy, not down (a server
+      // down or frozen leaves connections unmade, not held).
+      const connections = this.readPool.options.max ?? 10;
+      if (err instanceof Error && CHECKOUT_TIMEOUT.test(err.message) && this.#readsHeld >= connections)
+        throw new ReadsBusyError(connections, err);
       throw err;
     }
   }

@@ -49,10 +49,11 @@ describe('report reads shared fairly between tokens', () => {
   };
 
   it("one token's burst gets 429s while a second token's read, an import and the ingest succeed", async () => {
-    const [first, second, third] = [
+    const [first, second, third, fourth] = [
       await token('council-burst'),
       await token('council-other'),
       await token('council-third'),
+      await token('council-fourth'),
     ];
     const store = h.reports.store;
     const held = (['rp_cases', 'rp_device_days', 'rp_device_faults'] as const).map((t) => store.table(t));
@@ -100,6 +101,15 @@ describe('report reads shared fairly between tokens', () => {
       // A third token's burst too: every read connection taken, the writes still go through.
       const another = burstOf(third);
       await waiting(8);
+      // Every read connection in use by reports within their tokens' bounds: a fourth
+      // commissioner's report waits its turn as long as the pool waits (5 s), then is told the
+      // reports are busy, not that a server is down.
+      const crowded = await h.api('/api/reports/summary?from=2026-09-01&to=2026-12-01', { token: fourth });
+      const crowdedBody = (await crowded.clone().json()) as { error: string; message: string };
+      expect(crowded.status, JSON.stringify(crowdedBody)).toBe(503);
+      expect(crowded.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(crowdedBody.error).toBe('reports-busy');
+      expect(crowdedBody.message).toMatch(/in use by other reports/);
       const imported = await fetch(`${h.reports.url}/api/reports/hospital-episodes`, {
         method: 'POST',
         headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'text/csv' },

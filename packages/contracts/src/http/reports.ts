@@ -251,7 +251,7 @@ export const EpisodesImportView = z.object({
 
 /** What every report route says of its reads' limits. */
 const TOO_SLOW =
-  '429 with Retry-After when the token already has REPORTS_READS_PER_TOKEN reports being read; 503 with Retry-After when one of its reads takes longer than the read limit (REPORTS_READ_TIMEOUT_MS)';
+  '429 with Retry-After when the token already has REPORTS_READS_PER_TOKEN reports being read; 503 with Retry-After when one of its reads takes longer than the read limit (REPORTS_READ_TIMEOUT_MS), or when every connection for reports is in use by other reports (reports-busy)';
 
 /** Every route of the reports API; CSV answers are raw. */
 export const REPORTS_ROUTES = {
