@@ -243,6 +243,7 @@ export async function sendEpisodes(reportsUrl: string, token: string, csv: strin
   const body = (await res.json().catch(() => ({}))) as {
     imported?: number;
     alreadyImported?: number;
+    duplicates?: { line: number; copyOf: number }[];
     refused?: { line: number; reasons: string[] }[];
     message?: string;
   };
@@ -250,5 +251,8 @@ export async function sendEpisodes(reportsUrl: string, token: string, csv: strin
     throw new Error(
       `the reports service answered ${res.status}: ${body.message ?? ''} ${JSON.stringify(body.refused?.slice(0, 3) ?? [])}`,
     );
-  return `${body.imported ?? 0} stays imported, ${body.alreadyImported ?? 0} already there`;
+  const copies = body.duplicates?.length ?? 0;
+  return `${body.imported ?? 0} stays imported, ${body.alreadyImported ?? 0} already there${
+    copies > 0 ? `, ${copies} ${copies === 1 ? 'row a copy' : 'rows copies'} of another in the file` : ''
+  }`;
 }
