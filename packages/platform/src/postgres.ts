@@ -52,7 +52,10 @@ export async function migrate(options: {
   for (let attempt = 1; ; attempt++) {
     const client = new pg.Client({ connectionString: options.url, application_name: 'migrate' });
     client.on('notice', (notice) => {
-      if (notice.severity === 'WARNING') log.warn({ schema: options.schema }, notice.message);
+      // node-pg-migrate releases its lock even when its try to take it was refused (another
+      // service migrating): PostgreSQL's warning of that release says nothing of a migration.
+      const lockNotHeld = notice.routine === 'LockRelease';
+      if (notice.severity === 'WARNING' && !lockNotHeld) log.warn({ schema: options.schema }, notice.message);
       else log.debug({ schema: options.schema, severity: notice.severity }, notice.message);
     });
     // A connection lost mid-migration fails the statement in hand; the event must not end the process.

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { names } from '@telecare/contracts';
 import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -229,6 +230,32 @@ describe('migrate tells what a migration warns of', () => {
       ['left as stored: res_probe1', `${ns}_warns`],
     ]);
     expect(lines.some((l) => l.level === 20 && l.msg === 'converted 2')).toBe(true);
+  });
+
+  it('warns of nothing while it waits its turn behind another service migrating', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'telecare-migrate-'));
+    writeFileSync(path.join(dir, '001_quiet.sql'), '-- Up Migration\nCREATE TABLE quiet (id int);\n');
+    const lines: Array<{ level: number; msg: string }> = [];
+    const captured = createLogger('platform-test', 'debug', {
+      write: (line: string) => void lines.push(JSON.parse(line)),
+    });
+    // Another service's migration holds node-pg-migrate's lock for a while.
+    const other = new pg.Client({ connectionString: servers.databaseUrl });
+    await other.connect();
+    try {
+      await other.query('select pg_advisory_lock(7241865325823964)');
+      const release = setTimeout(() => void other.query('select pg_advisory_unlock(7241865325823964)'), 400);
+      try {
+        await migrate({ url: servers.databaseUrl, schema: `${ns}_quiet`, dir, logger: captured });
+      } finally {
+        clearTimeout(release);
+      }
+      expect(lines.some((l) => l.msg === 'another migration holds the lock; waiting')).toBe(true);
+      expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+    } finally {
+      await other.end();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
