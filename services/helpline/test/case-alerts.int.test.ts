@@ -7,6 +7,7 @@ import { createLogger, migrate } from '@telecare/platform';
 import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { raisersOf } from '../src/core/transitions.ts';
 import { ConsoleStore } from '../src/presence.ts';
 import { CaseStore } from '../src/store/index.ts';
 
@@ -88,7 +89,11 @@ async function growTo(size: number): Promise<void> {
   }
 }
 
-/** What one join, one repeat press and one note cost, each with the feed's read of the case. */
+/**
+ * What one join, one repeat press, one note, one restore and one cancel cost, each with the feed's
+ * read of the case. The restore closes the join, the cancel the repeat press: neither resolves a
+ * case with other alerts still open, but both have to know whether any are.
+ */
 async function costsAt(size: number) {
   await growTo(size);
   const at = new Date(t0 + (joined + 1) * 1000);
@@ -99,16 +104,30 @@ async function costsAt(size: number) {
     return bytes;
   };
   joined += 1;
-  const join = await measure(() => store.ingest(alert(joined), at));
+  const lost = alert(joined);
+  const join = await measure(() => store.ingest(lost, at));
   joined += 1;
-  const repeat = await measure(() =>
-    store.ingest(
-      alert(joined, { type: 'pendant.pressed', priority: 1, repeats: { alertId: opener.id } }),
-      at,
-    ),
-  );
+  const pressed = alert(joined, { type: 'pendant.pressed', priority: 1, repeats: { alertId: opener.id } });
+  const repeat = await measure(() => store.ingest(pressed, at));
   const note = await measure(() => store.record(caseId, 'note', { text: 'called the home' }, actor, at));
-  return { join, repeat, note };
+  const closing = (type: 'mains.restored' | 'alarm.cancelled', closes: Alert['closes']) =>
+    alert(joined, { type, priority: 5, closes });
+  const effects: unknown[] = [];
+  const closed = async (a: Alert) => {
+    const r = await store.ingest(a, at);
+    effects.push([r.outcome, ...('events' in r ? r.events.map((e) => e.data.why) : [])]);
+  };
+  const restore = await measure(() =>
+    closed(closing('mains.restored', { alertId: lost.id, outcome: 'restored' })),
+  );
+  const cancel = await measure(() =>
+    closed(closing('alarm.cancelled', { alertId: pressed.id, outcome: 'false-alarm' })),
+  );
+  expect(effects).toEqual([
+    ['closing', 'other-alerts-open'],
+    ['closing', 'other-alerts-open'],
+  ]);
+  return { join, repeat, note, restore, cancel };
 }
 
 beforeAll(async () => {
@@ -125,6 +144,7 @@ afterAll(async () => {
   await pool?.end();
   await cleanupNamespace(ns);
   await cleanupNamespace(oldNs);
+  await cleanupNamespace(unclosedNs);
 });
 
 describe('the cost of a change to a case', () => {
@@ -133,12 +153,16 @@ describe('the cost of a change to a case', () => {
     const small = await costsAt(50);
     const large = await costsAt(600);
     const c = await store.get(caseId);
-    expect(c?.case.alertCount).toBe(joined + 1);
+    // Each round's restore and cancel joined the case too.
+    expect(c?.case.alertCount).toBe(joined + 1 + 4);
     expect(c?.case.presses).toBe(3);
     // The alert ids grow by a digit or two; every alert again would be a hundred times as much.
     expect(large.join).toBeLessThan(small.join * 1.2);
     expect(large.repeat).toBeLessThan(small.repeat * 1.2);
     expect(large.note).toBeLessThan(small.note * 1.2);
+    // A flapping mains supply makes such a case of restores: each reads what its case comes to, not every alert.
+    expect(large.restore).toBeLessThan(small.restore * 1.2);
+    expect(large.cancel).toBeLessThan(small.cancel * 1.2);
   });
 });
 
@@ -259,5 +283,87 @@ describe('the migration to alerts by place', () => {
     const after = (await migrated.get('case_migrated'))?.case;
     expect(after).toMatchObject({ alertCount: 41, presses: 3 });
     expect(after?.alertIds.at(-1)).toBe(next.id);
+  });
+});
+
+const unclosedNs = uniqueNamespace('casealertsraisers');
+
+describe('the migration to raisers counted', () => {
+  it('counts the raisers already stored and those an instance not yet upgraded stores, as every alert read again would', async () => {
+    // A schema as the helpline left it before: migrations up to 014, alerts stored as it stored them.
+    const oldSchema = names(unclosedNs).schema('helpline');
+    const before = mkdtempSync(join(tmpdir(), 'helpline-migrations-'));
+    try {
+      for (const file of readdirSync(MIGRATIONS).filter((f) => f < '015'))
+        copyFileSync(join(MIGRATIONS, file), join(before, file));
+      await migrate({ url: servers.databaseUrl, schema: oldSchema, dir: before, logger });
+    } finally {
+      rmSync(before, { recursive: true, force: true });
+    }
+    const resident = `res_raisers${Date.now().toString(36)}`;
+    const at = (i: number) => ({ residentId: resident, raisedAt: new Date(t0 + i * 1000).toISOString() });
+    const press = alert(0, { ...at(0), type: 'pendant.pressed', priority: 1 });
+    const lost = Array.from({ length: 4 }, (_, i) => alert(i + 1, at(i + 1)));
+    const repeat = alert(5, {
+      ...at(5),
+      type: 'pendant.pressed',
+      priority: 1,
+      repeats: { alertId: press.id },
+    });
+    const closing = (i: number, closes: NonNullable<Alert['closes']>) =>
+      alert(i, {
+        ...at(i),
+        type: closes.outcome === 'false-alarm' ? 'alarm.cancelled' : 'mains.restored',
+        priority: 5,
+        closes,
+      });
+    const stored: Alert[] = [
+      press,
+      ...lost,
+      repeat,
+      closing(6, { alertId: press.id, outcome: 'false-alarm' }),
+      closing(7, { alertId: lost[0]?.id ?? '', outcome: 'restored' }),
+      // A repeat press after the cancel of its group: closed with it.
+      alert(8, { ...at(8), type: 'pendant.pressed', priority: 1, repeats: { alertId: press.id } }),
+      closing(9, { alertId: lost[1]?.id ?? '', outcome: 'restored' }),
+    ];
+    const q = `"${oldSchema}"`;
+    await pool.query(
+      `insert into ${q}.cases (id, resident_id, priority, type, state, raised_at, last_alert_at, created_at, updated_at)
+       values ('case_raisers', $1, 1, 'pendant.pressed', 'queued', $2, $2, $2, $2)`,
+      [resident, new Date(t0)],
+    );
+    const storeByHand = (a: Alert, i: number) =>
+      pool.query(
+        `insert into ${q}.case_alerts (alert_id, case_id, alert, received_at) values ($1, 'case_raisers', $2, $3)`,
+        [a.id, JSON.stringify(a), new Date(t0 + i * 1000)],
+      );
+    for (const [i, a] of stored.entries()) await storeByHand(a, i);
+    const counted = async () =>
+      (await pool.query(`select raisers from ${q}.cases where id = 'case_raisers'`)).rows[0]?.raisers;
+
+    await migrate({ url: servers.databaseUrl, schema: oldSchema, dir: MIGRATIONS, logger });
+    expect(await counted()).toEqual(raisersOf(stored));
+    expect(raisersOf(stored)).toEqual({
+      'pendant.pressed': { open: 0, 'false-alarm': 3, restored: 0 },
+      'mains.lost': { open: 2, 'false-alarm': 0, restored: 2 },
+    });
+
+    // An instance not yet upgraded stores a restore as it always did: the trigger counts it.
+    const third = closing(10, { alertId: lost[2]?.id ?? '', outcome: 'restored' });
+    stored.push(third);
+    await storeByHand(third, stored.length - 1);
+    expect(await counted()).toEqual(raisersOf(stored));
+
+    // The last restore closes the last raiser open: the case resolves, as the cancel's false alarm.
+    const migrated = new CaseStore(pool, oldSchema, 3600, new ConsoleStore(pool, oldSchema, 15));
+    const last = closing(11, { alertId: lost[3]?.id ?? '', outcome: 'restored' });
+    const r = await migrated.ingest(last, new Date(t0 + 11_000));
+    expect(r).toMatchObject({ outcome: 'closing', caseId: 'case_raisers', autoResolved: 'false-alarm' });
+    expect(await counted()).toEqual(raisersOf([...stored, last]));
+    expect((await migrated.get('case_raisers'))?.case).toMatchObject({
+      state: 'resolved',
+      outcome: 'false-alarm',
+    });
   });
 });

@@ -1,6 +1,6 @@
 import type { Alert, CaseState, EventType, Priority } from '@telecare/contracts';
 import { decide } from './decide.ts';
-import type { CasePatch, CaseSnapshot, EventDraft } from './model.ts';
+import type { CasePatch, CaseSnapshot, ClosedAlerts, EventDraft } from './model.ts';
 import { SYSTEM_ACTOR } from './model.ts';
 import { joins, tallyWith } from './transitions.ts';
 
@@ -8,8 +8,8 @@ import { joins, tallyWith } from './transitions.ts';
 export interface AlertContext {
   /** The case holding the alert this one closes (`closes`), when it is this resident's. */
   readonly closesCase?: CaseSnapshot | undefined;
-  /** That case's alerts, oldest first (read for a closing alert only). */
-  readonly closesCaseAlerts?: readonly Alert[] | undefined;
+  /** What the closing alert closes in that case (read by index, whatever the case holds). */
+  readonly closed?: ClosedAlerts | undefined;
   /** The case holding the alert this one repeats (`repeats`), when it is this resident's. */
   readonly repeatsCase?: CaseSnapshot | undefined;
   /** Whether the press this repeat reports is already counted on that case. */
@@ -73,7 +73,7 @@ export function decideAlert(
   const flagged = (events: readonly EventDraft[]): EventDraft[] =>
     events.map((e, i) => (i === 0 ? { ...e, data: { ...e.data, ...ahead } } : e));
   if (alert.closes && matches(ctx.closesCase, alert)) {
-    const d = decide(ctx.closesCase, { kind: 'closing', alert, alerts: ctx.closesCaseAlerts ?? [] }, now);
+    const d = decide(ctx.closesCase, { kind: 'closing', alert, closed: ctx.closed ?? { raisers: [] } }, now);
     if (d.ok)
       return {
         into: 'existing',

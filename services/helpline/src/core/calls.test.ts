@@ -31,7 +31,7 @@ const accepted: CaseSnapshot = {
   requeuedAt: null,
   priorityRaisedAt: null,
   hold: null,
-  alerts: { count: 0, presses: 0, lastPressAt: null, lastPressIndex: null },
+  alerts: { count: 0, presses: 0, lastPressAt: null, lastPressIndex: null, raisers: {} },
 };
 const toResponder: CallSnapshot = {
   party: 'responder',

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, decideAlert } from './alerts.ts';
 import { decide } from './decide.ts';
 import type { Actor, CaseSnapshot, Command, Decision } from './model.ts';
-import { isOpen, tallyOf } from './transitions.ts';
+import { closedBy, isOpen, tallyOf } from './transitions.ts';
 
 const T0 = Date.parse('2026-12-01T02:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -349,7 +349,7 @@ describe('decideAlert', () => {
       type: 'alarm.cancelled',
       closes: { alertId: first.id, outcome: 'false-alarm' },
     });
-    const d = decideAlert({ closesCase: c, closesCaseAlerts: [first] }, cancel, at(21), 900);
+    const d = decideAlert({ closesCase: c, closed: closedBy([first], cancel) }, cancel, at(21), 900);
     expect(d).toMatchObject({ into: 'existing', outcome: 'closing', autoResolved: 'false-alarm' });
     expect(d.events.map((e) => e.kind)).toEqual(['alert-joined', 'resolved']);
   });

@@ -6,6 +6,7 @@ import type {
   AlertInput,
   CasePatch,
   CaseSnapshot,
+  ClosedAlerts,
   Command,
   Decision,
   EventDraft,
@@ -24,6 +25,7 @@ import {
   closingEffect,
   isOpen,
   moreUrgent,
+  raisersClosedBy,
   refusal,
   tallyWith,
 } from './transitions.ts';
@@ -554,7 +556,7 @@ const joined = (data: Record<string, unknown>): EventDraft => ({
 
 function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
   const { alert } = input;
-  if (input.kind === 'closing') return closeWith(c, input.alerts, alert, now);
+  if (input.kind === 'closing') return closeWith(c, input.closed, alert, now);
   if (input.kind === 'join') {
     if (!isOpen(c.state) || c.testMode) return refuse('state', 'join', `the case is ${c.state}`);
     const { patch, data } = joinPatch(c, alert, now);
@@ -589,20 +591,12 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
  * A closing alert joins the case that holds the alert it closes and may resolve it (see
  * `closingEffect`); it never raises the priority, slides the join window or requeues.
  */
-function closeWith(c: CaseSnapshot, held: readonly Alert[], alert: Alert, now: Date): Decision {
+function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Date): Decision {
   const closes = alert.closes;
   if (!closes) return refuse('invalid', 'close', 'the alert closes nothing');
-  const alerts = [...held, alert];
-  const closedAs = new Map(alerts.flatMap((a) => (a.closes ? [[a.closes.alertId, a.closes.outcome]] : [])));
-  const raisers = alerts
-    .filter((a) => !a.closes)
-    .map((a) => {
-      // A repeat press is closed with the alert it repeats: the resident's cancel ends the group.
-      const how = closedAs.get(a.id) ?? (a.repeats ? closedAs.get(a.repeats.alertId) : undefined);
-      return { type: a.type, ...(how ? { closedAs: how } : {}) };
-    });
+  const raisers = raisersClosedBy(c.alerts.raisers, closed, closes.outcome);
   const decided = closingEffect(c.state, c.testMode, raisers);
-  const closedType: EventType | undefined = held.find((a) => a.id === closes.alertId)?.type;
+  const closedType: EventType | undefined = closed.type;
   const event = joined({
     alertId: alert.id,
     priority: alert.priority,

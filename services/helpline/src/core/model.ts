@@ -79,6 +79,34 @@ export interface AlertTally {
   readonly lastPressAt: string | null;
   /** Where the newest press stands among the case's alerts (0 the first, in the order they came); null when none. */
   readonly lastPressIndex: number | null;
+  /** The alerts that raised the case (every alert that closes nothing), by type and how each stands. */
+  readonly raisers: RaiserTally;
+}
+
+/** How a raiser stands: open, or closed by the resident's cancel or by the device's restore. */
+export type RaiserStanding = 'open' | 'false-alarm' | 'restored';
+
+/** How many raisers of one type stand each way. */
+export type RaiserCounts = Readonly<Record<RaiserStanding, number>>;
+
+/**
+ * A case's raisers counted by type and standing (kept on the case row, migration 015): what decides
+ * whether a cancel or a restore resolves the case, whatever the number of its alerts. A raiser is
+ * closed by the latest closing alert of the case that closes it, or else by the latest that closes
+ * the press it repeats.
+ */
+export type RaiserTally = Readonly<Partial<Record<EventType, RaiserCounts>>>;
+
+/** The raisers of a case a closing alert closes: the alert it names, and the repeats of it no alert closed. */
+export interface ClosedAlerts {
+  /** The type of the alert it closes (undefined when the case does not hold it). */
+  readonly type?: EventType | undefined;
+  /** Those raisers by type and how each stood before, with how many. */
+  readonly raisers: readonly {
+    readonly type: EventType;
+    readonly was: RaiserStanding;
+    readonly count: number;
+  }[];
 }
 
 /** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */
@@ -144,7 +172,7 @@ export type AlertInput =
    * An alert that closes one this case holds (a resident's cancel, a device's restore), with the
    * case's alerts (oldest first): whether it closes the case depends on every alert that raised it.
    */
-  | { readonly kind: 'closing'; readonly alert: Alert; readonly alerts: readonly Alert[] };
+  | { readonly kind: 'closing'; readonly alert: Alert; readonly closed: ClosedAlerts };
 
 /**
  * One rung of the escalation ladder: reached `afterSeconds` after an unanswered P1 was raised,

@@ -1,12 +1,18 @@
 import { type Alert, alertIdFor, CaseState } from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { RaiserTally } from './model.ts';
 import {
   allowed,
+  closedBy,
   closingEffect,
   isOpen,
   joins,
   moreUrgent,
+  moveRaisers,
   pressesOf,
+  raisersClosedBy,
+  raisersOf,
   refusal,
   TRANSITIONS,
   tallyOf,
@@ -73,58 +79,75 @@ describe('joining', () => {
   });
 });
 
+type Standing = { readonly type: Alert['type']; readonly closedAs?: 'false-alarm' | 'restored' };
+
+/** Raisers listed one by one, counted as the case row keeps them. */
+const counted = (raisers: readonly Standing[]) =>
+  raisers.reduce<RaiserTally>((t, r) => moveRaisers(t, r.type, undefined, r.closedAs ?? 'open', 1), {});
+
 describe('closingEffect', () => {
   it('resolves an unaccepted case whose every alert was cancelled as a false alarm', () => {
-    expect(closingEffect('queued', false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }])).toEqual({
+    expect(
+      closingEffect('queued', false, counted([{ type: 'pendant.pressed', closedAs: 'false-alarm' }])),
+    ).toEqual({
       effect: 'resolve',
       outcome: 'false-alarm',
     });
     expect(
-      closingEffect('offered', false, [{ type: 'fall.detected', closedAs: 'false-alarm' }]),
+      closingEffect('offered', false, counted([{ type: 'fall.detected', closedAs: 'false-alarm' }])),
     ).toMatchObject({
       effect: 'resolve',
     });
   });
 
   it('clears a technical or maintenance fault restored before anyone accepted it', () => {
-    expect(closingEffect('queued', false, [{ type: 'mains.lost', closedAs: 'restored' }])).toEqual({
+    expect(closingEffect('queued', false, counted([{ type: 'mains.lost', closedAs: 'restored' }]))).toEqual({
       effect: 'resolve',
       outcome: 'technical-resolved',
     });
-    expect(closingEffect('queued', false, [{ type: 'battery.low', closedAs: 'restored' }])).toMatchObject({
+    expect(
+      closingEffect('queued', false, counted([{ type: 'battery.low', closedAs: 'restored' }])),
+    ).toMatchObject({
       effect: 'resolve',
     });
   });
 
   it('only notes a restore of smoke, CO or flood: the operator still calls', () => {
-    expect(closingEffect('queued', false, [{ type: 'smoke.detected', closedAs: 'restored' }])).toEqual({
+    expect(
+      closingEffect('queued', false, counted([{ type: 'smoke.detected', closedAs: 'restored' }])),
+    ).toEqual({
       effect: 'note',
       why: 'alarm-restore',
     });
-    expect(closingEffect('queued', false, [{ type: 'flood.detected', closedAs: 'restored' }])).toMatchObject({
+    expect(
+      closingEffect('queued', false, counted([{ type: 'flood.detected', closedAs: 'restored' }])),
+    ).toMatchObject({
       why: 'alarm-restore',
     });
   });
 
   it('never resolves a case once accepted, nor one with an alert still open', () => {
     for (const state of ['accepted', 'on_hold'] as const)
-      expect(closingEffect(state, false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }])).toEqual({
+      expect(
+        closingEffect(state, false, counted([{ type: 'pendant.pressed', closedAs: 'false-alarm' }])),
+      ).toEqual({
         effect: 'note',
         why: 'already-accepted',
       });
     expect(
-      closingEffect('queued', false, [
-        { type: 'pendant.pressed', closedAs: 'false-alarm' },
-        { type: 'fall.detected' },
-      ]),
+      closingEffect(
+        'queued',
+        false,
+        counted([{ type: 'pendant.pressed', closedAs: 'false-alarm' }, { type: 'fall.detected' }]),
+      ),
     ).toEqual({ effect: 'note', why: 'other-alerts-open' });
     expect(
-      closingEffect('resolved', false, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }]),
+      closingEffect('resolved', false, counted([{ type: 'pendant.pressed', closedAs: 'false-alarm' }])),
     ).toMatchObject({
       why: 'not-open',
     });
     expect(
-      closingEffect('closed', true, [{ type: 'pendant.pressed', closedAs: 'false-alarm' }]),
+      closingEffect('closed', true, counted([{ type: 'pendant.pressed', closedAs: 'false-alarm' }])),
     ).toMatchObject({
       why: 'not-open',
     });
@@ -132,10 +155,14 @@ describe('closingEffect', () => {
 
   it('a pendant cancel and a mains restore together resolve as the false alarm', () => {
     expect(
-      closingEffect('queued', false, [
-        { type: 'pendant.pressed', closedAs: 'false-alarm' },
-        { type: 'mains.lost', closedAs: 'restored' },
-      ]),
+      closingEffect(
+        'queued',
+        false,
+        counted([
+          { type: 'pendant.pressed', closedAs: 'false-alarm' },
+          { type: 'mains.lost', closedAs: 'restored' },
+        ]),
+      ),
     ).toEqual({ effect: 'resolve', outcome: 'false-alarm' });
   });
 });
@@ -170,10 +197,89 @@ describe('presses of a case', () => {
       presses: 3,
       lastPressAt: '2026-12-03T01:21:15.000Z',
       lastPressIndex: 3,
+      // The cancel closes the first press and the repeats of it; the same press as its own alert
+      // (no repeat) and the fall stay open.
+      raisers: {
+        'pendant.pressed': { open: 1, 'false-alarm': 3, restored: 0 },
+        'fall.detected': { open: 1, 'false-alarm': 0, restored: 0 },
+      },
     });
     expect(pressesOf([press('2026-12-03T01:22:00.000Z', 'evt_f', { type: 'smoke.detected' })])).toEqual({
       presses: 0,
       lastPressAt: null,
     });
+  });
+});
+
+describe('what a closing alert closes, read from the counts', () => {
+  // The case row keeps the raisers counted (`raisersOf`), and a closing alert reads only what it
+  // closes (`closedBy`): the counts after it are those of every alert read again with it.
+  const step = fc.oneof(
+    fc.record({
+      kind: fc.constant('raiser' as const),
+      type: fc.constantFrom('pendant.pressed', 'mains.lost', 'smoke.detected', 'battery.low'),
+      repeats: fc.option(fc.nat(), { nil: undefined }),
+    }),
+    fc.record({
+      kind: fc.constant('closing' as const),
+      target: fc.nat(),
+      outcome: fc.constantFrom('false-alarm' as const, 'restored' as const),
+    }),
+  );
+  type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
+  const build = (steps: readonly Step[]) => {
+    const alerts: Alert[] = [];
+    for (const [i, st] of steps.entries()) {
+      const base = {
+        ...alert(new Date(Date.UTC(2026, 11, 3, 1, 0, i)).toISOString()),
+        evidence: [`evt_${i}`],
+      };
+      const earlier = (n: number) => alerts[n % Math.max(alerts.length, 1)]?.id;
+      if (st.kind === 'raiser') {
+        const repeats = st.repeats === undefined ? undefined : earlier(st.repeats);
+        alerts.push({ ...base, type: st.type, ...(repeats ? { repeats: { alertId: repeats } } : {}) });
+      } else {
+        const target = earlier(st.target);
+        if (target)
+          alerts.push({
+            ...base,
+            priority: 5,
+            type: st.outcome === 'false-alarm' ? 'alarm.cancelled' : 'mains.restored',
+            closes: { alertId: target, outcome: st.outcome },
+          });
+      }
+    }
+    return alerts;
+  };
+
+  it('are those of every alert read again', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 30 }),
+        fc.nat(),
+        fc.boolean(),
+        (steps, n, cancel) => {
+          const alerts = build(steps);
+          const target = alerts[n % alerts.length];
+          if (!target) return;
+          const outcome = cancel ? ('false-alarm' as const) : ('restored' as const);
+          const closing: Alert = {
+            ...alert('2026-12-03T02:00:00.000Z'),
+            priority: 5,
+            type: cancel ? 'alarm.cancelled' : 'mains.restored',
+            evidence: ['evt_closing'],
+            closes: { alertId: target.id, outcome },
+          };
+          const closed = closedBy(alerts, closing);
+          expect(closed.type).toBe(target.type);
+          const counts = raisersClosedBy(raisersOf(alerts), closed, outcome);
+          expect(counts).toEqual(raisersOf([...alerts, closing]));
+          for (const state of ['queued', 'accepted'] as const)
+            expect(closingEffect(state, false, counts)).toEqual(
+              closingEffect(state, false, raisersOf([...alerts, closing])),
+            );
+        },
+      ),
+    );
   });
 });

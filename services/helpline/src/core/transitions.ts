@@ -6,7 +6,7 @@ import {
   type Priority,
   TAXONOMY,
 } from '@telecare/contracts';
-import type { AlertTally } from './model.ts';
+import type { AlertTally, ClosedAlerts, RaiserStanding, RaiserTally } from './model.ts';
 
 /** States in which a case is still the helpline's to handle: listed, joinable, escalatable. */
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
@@ -81,18 +81,73 @@ export const clearsWithoutOperator = (type: EventType): boolean => {
 export function closingEffect(
   state: CaseState,
   testMode: boolean,
-  /** The case's alerts that raised it (not closing alerts), and how each was closed, if it was. */
-  raisers: readonly { readonly type: EventType; readonly closedAs?: 'false-alarm' | 'restored' }[],
+  /** The case's alerts that raised it (not closing alerts), counted by type and how each stands. */
+  raisers: RaiserTally,
 ): ClosingEffect {
   if (testMode || state === 'resolved' || state === 'closed') return { effect: 'note', why: 'not-open' };
   if (state === 'accepted' || state === 'on_hold') return { effect: 'note', why: 'already-accepted' };
-  if (raisers.some((a) => a.closedAs === undefined)) return { effect: 'note', why: 'other-alerts-open' };
-  if (raisers.some((a) => a.closedAs === 'restored' && !clearsWithoutOperator(a.type)))
+  const counted = Object.entries(raisers) as [EventType, RaiserTally[EventType]][];
+  if (counted.some(([, n]) => (n?.open ?? 0) > 0)) return { effect: 'note', why: 'other-alerts-open' };
+  if (counted.some(([type, n]) => (n?.restored ?? 0) > 0 && !clearsWithoutOperator(type)))
     return { effect: 'note', why: 'alarm-restore' };
   return {
     effect: 'resolve',
-    outcome: raisers.some((a) => a.closedAs === 'false-alarm') ? 'false-alarm' : 'technical-resolved',
+    outcome: counted.some(([, n]) => (n?.['false-alarm'] ?? 0) > 0) ? 'false-alarm' : 'technical-resolved',
   };
+}
+
+const NO_RAISERS: Record<RaiserStanding, number> = { open: 0, 'false-alarm': 0, restored: 0 };
+
+/** The tally with `count` raisers of a type moved from one standing to another (from nothing: added). */
+export function moveRaisers(
+  t: RaiserTally,
+  type: EventType,
+  from: RaiserStanding | undefined,
+  to: RaiserStanding,
+  count: number,
+): RaiserTally {
+  const n = { ...NO_RAISERS, ...t[type] };
+  if (from !== undefined) n[from] -= count;
+  n[to] += count;
+  return { ...t, [type]: n };
+}
+
+/** The tally once a closing alert closed what it closes (`closed`, read from the case before it). */
+export const raisersClosedBy = (
+  t: RaiserTally,
+  closed: ClosedAlerts,
+  outcome: 'false-alarm' | 'restored',
+): RaiserTally => closed.raisers.reduce((acc, r) => moveRaisers(acc, r.type, r.was, outcome, r.count), t);
+
+/** How each raiser of a list of alerts (oldest first) stands: the reference of what the case row keeps. */
+function standings(alerts: readonly Alert[]): { alert: Alert; standing: RaiserStanding }[] {
+  const closedAs = new Map(alerts.flatMap((a) => (a.closes ? [[a.closes.alertId, a.closes.outcome]] : [])));
+  return alerts
+    .filter((a) => !a.closes)
+    .map((a) => ({
+      alert: a,
+      // A repeat press is closed with the alert it repeats: the resident's cancel ends the group.
+      standing: closedAs.get(a.id) ?? (a.repeats ? closedAs.get(a.repeats.alertId) : undefined) ?? 'open',
+    }));
+}
+
+/** The raisers of a list of alerts (oldest first), counted. */
+export const raisersOf = (alerts: readonly Alert[]): RaiserTally =>
+  standings(alerts).reduce<RaiserTally>((t, r) => moveRaisers(t, r.alert.type, undefined, r.standing, 1), {});
+
+/** What a closing alert would close among a case's alerts (oldest first): what the shell reads by index. */
+export function closedBy(alerts: readonly Alert[], closing: Alert): ClosedAlerts {
+  const target = closing.closes?.alertId;
+  const direct = new Set(alerts.flatMap((a) => (a.closes ? [a.closes.alertId] : [])));
+  const hit = standings(alerts).filter(
+    ({ alert: a }) => a.id === target || (a.repeats?.alertId === target && !direct.has(a.id)),
+  );
+  const groups = new Map<string, ClosedAlerts['raisers'][number]>();
+  for (const { alert: a, standing } of hit) {
+    const key = `${a.type}/${standing}`;
+    groups.set(key, { type: a.type, was: standing, count: (groups.get(key)?.count ?? 0) + 1 });
+  }
+  return { type: alerts.find((a) => a.id === target)?.type, raisers: [...groups.values()] };
 }
 
 /**
@@ -110,14 +165,23 @@ export function pressesOf(alerts: readonly Alert[]): { presses: number; lastPres
 export const pressKeyOf = (alert: Alert): string | undefined =>
   alert.closes || !isPress(alert.type) ? undefined : (alert.evidence[0] ?? alert.id);
 
-const EMPTY_TALLY: AlertTally = { count: 0, presses: 0, lastPressAt: null, lastPressIndex: null };
+const EMPTY_TALLY: AlertTally = {
+  count: 0,
+  presses: 0,
+  lastPressAt: null,
+  lastPressIndex: null,
+  raisers: {},
+};
 
 /**
  * The tally with one more alert: `counted` when the press it reports is already counted on the
- * case. What the shell keeps on the case row as each alert joins (`tallyOf` of the list).
+ * case. What the shell keeps on the case row as each alert joins (`tallyOf` of the list); an alert
+ * that closes nothing joins its raisers open (one a closing alert of the case already closed is
+ * counted as closed only by `tallyOf`, which sees them all).
  */
 export function tallyWith(t: AlertTally, alert: Alert, counted: boolean): AlertTally {
-  if (pressKeyOf(alert) === undefined) return { ...t, count: t.count + 1 };
+  const raisers = alert.closes ? t.raisers : moveRaisers(t.raisers, alert.type, undefined, 'open', 1);
+  if (pressKeyOf(alert) === undefined) return { ...t, count: t.count + 1, raisers };
   const at = Date.parse(alert.raisedAt);
   const later = t.lastPressAt === null || at > Date.parse(t.lastPressAt);
   return {
@@ -125,16 +189,18 @@ export function tallyWith(t: AlertTally, alert: Alert, counted: boolean): AlertT
     presses: t.presses + (counted ? 0 : 1),
     lastPressAt: later ? new Date(at).toISOString() : t.lastPressAt,
     lastPressIndex: t.count,
+    raisers,
   };
 }
 
 /** The tally of a case's alerts, oldest first. */
 export function tallyOf(alerts: readonly Alert[]): AlertTally {
   const keys = new Set<string>();
-  return alerts.reduce((t, alert) => {
+  const t = alerts.reduce((t, alert) => {
     const key = pressKeyOf(alert);
     const counted = key !== undefined && keys.has(key);
     if (key !== undefined) keys.add(key);
     return tallyWith(t, alert, counted);
   }, EMPTY_TALLY);
+  return { ...t, raisers: raisersOf(alerts) };
 }

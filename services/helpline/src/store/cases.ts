@@ -5,14 +5,24 @@ import {
   type CaseEvent,
   type CaseFact,
   type CaseState,
+  EventTypeSchema,
   newId,
   type Outcome,
   type Priority,
 } from '@telecare/contracts';
 import { withTransaction } from '@telecare/platform';
+import { z } from 'zod';
 import { ALERT_WINDOW } from '../alert-window.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
-import type { Actor, CasePatch, CaseSnapshot, Command, Decision, RecordedKind } from '../core/model.ts';
+import type {
+  Actor,
+  CasePatch,
+  CaseSnapshot,
+  ClosedAlerts,
+  Command,
+  Decision,
+  RecordedKind,
+} from '../core/model.ts';
 import { OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
@@ -162,16 +172,37 @@ const lockOpen = async (ctx: StoreContext, db: Db, now: Date, residentId: string
   )[0];
 
 /**
- * Every alert of a case, oldest first: only for a closing alert, whose effect depends on every alert
- * that raised the case (a cancel or restore closes one alert, so a storm's case is rarely closed).
+ * What a closing alert closes in a case: the type of the alert it names, and the raisers it closes
+ * (that alert, and the repeats of it no alert closed itself) by type and how each stood. Read by
+ * index (migration 015): the case row keeps how all its raisers stand, so a case of thousands of
+ * alerts costs a cancel or a restore no more than a case of one.
  */
-async function alertsOf(ctx: StoreContext, db: Db, caseId: string): Promise<Alert[]> {
-  const { rows } = await db.query<{ alert: unknown }>(
-    `select alert from ${ctx.t.alerts} where case_id = $1 order by position`,
-    [caseId],
+async function closedIn(ctx: StoreContext, db: Db, caseId: string, closing: Alert): Promise<ClosedAlerts> {
+  const target = closing.closes?.alertId ?? null;
+  const named = await db.query(
+    `select alert ->> 'type' as type from ${ctx.t.alerts} where alert_id = $1 and case_id = $2`,
+    [target, caseId],
   );
-  return rows.map((r) => AlertSchema.parse(r.alert));
+  const { rows } = await db.query(
+    `select alert ->> 'type' as type, coalesce(closed_as, 'open') as was, count(*)::integer as count
+       from ${ctx.t.alerts}
+      where case_id = $1 and closes_id is null and (alert_id = $2 or (repeats_id = $2 and not closed_directly))
+      group by 1, 2`,
+    [caseId, target],
+  );
+  return {
+    type: named.rows[0] ? EventTypeSchema.parse(named.rows[0].type) : undefined,
+    raisers: ClosedRaisers.parse(rows),
+  };
 }
+
+const ClosedRaisers = z.array(
+  z.object({
+    type: EventTypeSchema,
+    was: z.enum(['open', 'false-alarm', 'restored']),
+    count: z.number().int(),
+  }),
+);
 
 /** Whether the press an alert reports already reached the case (a press can reach it twice). */
 async function pressCounted(ctx: StoreContext, db: Db, caseId: string, alert: Alert): Promise<boolean> {
@@ -217,7 +248,7 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
       alert.repeats && (await lockHolding(ctx, db, now, alert.repeats.alertId, alert.residentId));
     const cases: AlertContext = {
       closesCase,
-      closesCaseAlerts: closesCase ? await alertsOf(ctx, db, closesCase.id) : undefined,
+      closed: closesCase && alert.closes ? await closedIn(ctx, db, closesCase.id, alert) : undefined,
       repeatsCase,
       repeatCounted: repeatsCase ? await pressCounted(ctx, db, repeatsCase.id, alert) : undefined,
       openCase:
@@ -275,7 +306,11 @@ async function closeLate(
   const closing = rows[0]?.alert;
   if (!closing || closing.testMode !== alert.testMode) return undefined;
   const c = await lockCase(ctx, db, caseId, now);
-  const d = decide(c, { kind: 'closing', alert: closing, alerts: await alertsOf(ctx, db, caseId) }, now);
+  const d = decide(
+    c,
+    { kind: 'closing', alert: closing, closed: await closedIn(ctx, db, caseId, closing) },
+    now,
+  );
   if (!d.ok) return undefined;
   await writePatch(ctx, db, caseId, d.patch, now);
   const events = stamp(caseId, d.events, now);

@@ -118,6 +118,10 @@ const SnapshotRow = CaseRow.omit({ alerts: true, device_serials: true }).extend(
   offered_to_present: z.boolean(),
   offered_to_away: z.boolean(),
   holder_present: z.boolean().nullable(),
+  raisers: z.partialRecord(
+    EventTypeSchema,
+    z.object({ open: z.number().int(), 'false-alarm': z.number().int(), restored: z.number().int() }),
+  ),
 });
 
 /** A locked case row as the core sees it. */
@@ -153,6 +157,7 @@ export function toSnapshot(row: unknown): CaseSnapshot {
       presses: r.presses,
       lastPressAt: r.last_press_at?.toISOString() ?? null,
       lastPressIndex: r.last_press_position,
+      raisers: r.raisers,
     },
   };
 }
