@@ -1,0 +1,60 @@
+import type { Case } from '@telecare/contracts';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+let platform: RunningPlatform;
+let device: SimulatedDevice;
+let residentId: string;
+const serial = `E2E-RTC-${Date.now().toString(36).toUpperCase()}`;
+
+beforeAll(async () => {
+  platform = await startPlatform('e2ertc');
+  const resident = await platform.registryClient.createResident({
+    name: 'Clock Resident',
+    address: '2 Test Street, Gloucester',
+    postcode: 'GL1 2AB',
+    phone: '01452 000000',
+    livesAlone: true,
+  });
+  residentId = resident.id;
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 3_000,
+  });
+  await device.connect();
+});
+
+afterAll(async () => {
+  await device?.close();
+  await platform?.stop();
+});
+
+describe('a pendant whose clock went back to its reset value after a power cut', () => {
+  it('still opens a P1 case, dated when it was received', async () => {
+    const before = Date.now();
+    await device.send('pendant.pressed', {}, { at: new Date('2000-01-01T00:00:00Z') });
+    const opened = await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=open')).find(
+          (c) => c.residentId === residentId,
+        ),
+      { what: 'the case', timeoutMs: 15_000, intervalMs: 50 },
+    );
+    expect(opened.priority).toBe(1);
+    // Not a case 26 years old at the back of the queue, nor dropped as stale: raised now, and the
+    // operator told the device's time was far behind.
+    expect(Date.parse(opened.raisedAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(opened.because[0]?.late).toBe(true);
+    expect(opened.because[0]?.reason).toMatch(/late: event time \d+ days before/);
+  });
+});
