@@ -35,7 +35,8 @@ export function asyncApiDocument(): Record<string, unknown> {
         host: 'localhost:1883',
         protocol: 'mqtt',
         protocolVersion: '5',
-        description: 'Device broker',
+        description:
+          'Device broker. Devices may connect with MQTT 3.1, 3.1.1 or 5: the contract is the same.',
       },
       nats: {
         host: 'localhost:4222',
@@ -126,7 +127,12 @@ export function asyncApiDocument(): Record<string, unknown> {
     },
     components: {
       messages: {
-        deviceEvent: { contentType: 'application/json', payload: schema(DeviceEventPayload) },
+        deviceEvent: {
+          contentType: 'application/json',
+          payload: schema(DeviceEventPayload),
+          description:
+            'A life-critical alarm (priority 1) whose type is readable but which breaks this schema elsewhere (time, id, seq, data) is still stored, with what is usable, dated on receipt when its time is unreadable, and acked stored; its bytes are also dead-lettered (reason schema). Any other event that breaks it is rejected.',
+        },
         deviceAck: { contentType: 'application/json', payload: schema(DeviceAck) },
         deviceStatus: { contentType: 'text/plain', payload: schema(DeviceStatus) },
         deviceConfig: { contentType: 'application/json', payload: schema(DeviceConfig) },

@@ -16,7 +16,8 @@ export const TelecareEvent = z.object({
   subject: Serial,
   /**
    * Event time, as the device reported it; the receipt time instead when the device's clock was
-   * more than a few minutes ahead (then `devicetime` holds what the device said).
+   * more than a few minutes ahead (then `devicetime` holds what the device said), or when a
+   * life-critical alarm's time could not be read at all (the gateway stores the alarm anyway).
    */
   time: z.iso.datetime({ offset: true }),
   /**

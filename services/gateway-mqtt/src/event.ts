@@ -5,6 +5,7 @@ import {
   partitionOf,
   type TelecareEvent,
 } from '@telecare/contracts';
+import { UNDATED } from './intake.ts';
 
 export const EVENT_SOURCE = '/gateway-mqtt';
 
@@ -30,6 +31,8 @@ export function toTelecareEvent(input: {
   const { serial, payload, device } = input;
   const receivedAt = input.receivedAt.toISOString();
   const ahead = Date.parse(payload.at) - input.receivedAt.getTime() > MAX_CLOCK_AHEAD_MS;
+  // An alarm whose device time could not be read (intake's `asAlarm`) is dated on receipt too.
+  const undated = payload.at === UNDATED;
   // Built key by key in the schema's order (the stored JSON keeps it), without a spread object
   // per optional field: this runs once per stored event.
   const event: TelecareEvent = {
@@ -38,7 +41,7 @@ export function toTelecareEvent(input: {
     source: EVENT_SOURCE,
     type: payload.type,
     subject: serial,
-    time: ahead ? receivedAt : payload.at,
+    time: ahead || undated ? receivedAt : payload.at,
   } as TelecareEvent;
   if (ahead) event.devicetime = payload.at;
   event.datacontenttype = 'application/json';

@@ -35,7 +35,7 @@ import {
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
-import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck } from './intake.ts';
+import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck, UNDATED } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { DeviceRateLimit } from './rate-limit.ts';
 import { WriteTurn } from './write-turn.ts';
@@ -445,6 +445,19 @@ export class DeviceEventGateway {
       );
     }
     this.#sendAck(serial, storedAck(payload.id));
+    if (read.repaired !== undefined) {
+      // Stored as an alarm although its payload broke the contract: the bytes are kept as a
+      // refusal would keep them, for the installer to put the device right.
+      const dated = payload.at === UNDATED ? ', dated on receipt' : '';
+      await this.#deadLetter(
+        topic,
+        raw,
+        { reason: 'schema', detail: `stored as ${payload.type}${dated}: ${read.repaired}` },
+        generation,
+        rawSize,
+        payload.type,
+      );
+    }
   }
 
   async #store(event: TelecareEvent, generation: number): Promise<void> {
@@ -583,6 +596,8 @@ export class DeviceEventGateway {
     refusal: Pick<Refusal, 'reason' | 'detail'>,
     generation: number,
     rawSize?: number,
+    /** The alarm was stored anyway (intake's `asAlarm`): counted as repaired, not refused. */
+    storedAs?: string,
   ): Promise<void> {
     let id: string;
     try {
@@ -609,6 +624,14 @@ export class DeviceEventGateway {
       this.#log.error(
         { err, topic, reason: refusal.reason, detail: refusal.detail },
         'refused; dead letter not written',
+      );
+      return;
+    }
+    if (storedAs !== undefined) {
+      this.#metrics.alarmsRepaired.inc({ type: storedAs });
+      this.#log.warn(
+        { topic, detail: refusal.detail, deadLetterId: id },
+        'life-critical alarm stored although its payload breaks the contract',
       );
       return;
     }

@@ -102,6 +102,65 @@ describe('readDeviceMessage', () => {
   });
 });
 
+describe('a life-critical alarm the schema refuses', () => {
+  it('is still read, to be stored dated on receipt, naming what was wrong', () => {
+    // Seen from real hubs: local time with no offset, a space for the T, epoch seconds.
+    for (const at of ['2026-01-05T07:30:00', '2026-01-05 07:30:00Z', 1767598200, undefined]) {
+      const read = readDeviceMessage('PND-0001', bytes({ ...press, at }));
+      expect(read).toMatchObject({
+        ok: true,
+        payload: { id: 'press-0001', type: 'pendant.pressed', at: '' },
+      });
+      if (read.ok) expect(read.repaired).toMatch(/^at: /);
+    }
+  });
+
+  it('keeps what is readable and drops the rest: a faulty seq or data, a short id', () => {
+    const read = readDeviceMessage(
+      'PND-0001',
+      bytes({ id: 'f1', type: 'fall.detected', at: '2026-01-05T07:30:00Z', seq: -1, data: [1] }),
+    );
+    expect(read).toEqual({
+      ok: true,
+      payload: { id: 'f1', type: 'fall.detected', at: '2026-01-05T07:30:00Z', data: {} },
+      repaired: expect.stringMatching(/^id: .+; seq: .+; data: /),
+    });
+  });
+
+  it('without a usable id is named by its bytes, so a resend of the same bytes is the same event', () => {
+    const raw = bytes({ type: 'smoke.detected', at: '2026-01-05T07:30:00Z' });
+    const first = readDeviceMessage('PND-0001', raw);
+    const again = readDeviceMessage('PND-0001', raw);
+    const other = readDeviceMessage(
+      'PND-0001',
+      bytes({ type: 'smoke.detected', at: '2026-01-05T07:31:00Z' }),
+    );
+    expect(first.ok && again.ok && other.ok).toBe(true);
+    if (!first.ok || !again.ok || !other.ok) return;
+    expect(first.payload.id).toMatch(/^unread~[0-9a-f]{24}$/);
+    expect(again.payload.id).toBe(first.payload.id);
+    expect(other.payload.id).not.toBe(first.payload.id);
+    expect(
+      readDeviceMessage('PND-0001', bytes({ id: 'has space', type: 'co.detected', at: 'x' })),
+    ).toMatchObject({
+      ok: true,
+      payload: { id: expect.stringMatching(/^unread~/) },
+    });
+  });
+
+  it('is still refused when it speaks for another device, or is no alarm at all', () => {
+    expect(readDeviceMessage('PND-0001', bytes({ ...press, at: 'now', serial: 'PND-0002' }))).toMatchObject({
+      ok: false,
+      reason: 'serial-mismatch',
+    });
+    for (const type of ['heartbeat', 'flood.detected', 'pendant.squeezed', 'supervision.lost'])
+      expect(readDeviceMessage('PND-0001', bytes({ ...press, type, at: 'now' }))).toMatchObject({
+        ok: false,
+        reason: 'schema',
+      });
+  });
+});
+
 describe('acks', () => {
   it('say stored, or rejected with reason and detail', () => {
     expect(storedAck('press-0001')).toEqual({ id: 'press-0001', stored: true });

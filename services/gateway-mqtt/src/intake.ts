@@ -1,4 +1,13 @@
-import { type DeviceAck, DeviceEventPayload, type RejectReason, Serial } from '@telecare/contracts';
+import { createHash } from 'node:crypto';
+import {
+  type DeviceAck,
+  DeviceEventPayload,
+  DeviceEventTypeSchema,
+  type RejectReason,
+  Serial,
+  TAXONOMY,
+} from '@telecare/contracts';
+import { z } from 'zod';
 
 /**
  * A device event is a few hundred bytes; anything far larger is refused before parsing so one
@@ -31,7 +40,19 @@ export interface Refusal {
 export interface Accepted {
   readonly ok: true;
   readonly payload: DeviceEventPayload;
+  /**
+   * A life-critical alarm the schema refused, read anyway (`asAlarm`): what was wrong with it, in
+   * the schema's words. Its `at` is `UNDATED` when the device's time was unreadable.
+   */
+  readonly repaired?: string;
 }
+
+/** The `at` of an alarm whose device time could not be read: the event is dated on receipt. */
+export const UNDATED = '';
+
+/** A device event id as the contract has it, less its minimum length: what dedupes a resend. */
+const USABLE_ID = /^[\x21-\x7e]{1,64}$/;
+const DeviceTime = z.iso.datetime({ offset: true });
 
 const refuse = (reason: RejectReason, detail: string, deviceEventId?: string): Refusal =>
   deviceEventId === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, deviceEventId };
@@ -76,18 +97,50 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
   const rawId =
     isRecord(json) && typeof json.id === 'string' && json.id.length <= MAX_ECHOED_ID ? json.id : undefined;
   const parsed = DeviceEventPayload.safeParse(json);
-  if (!parsed.success) {
+  let read: Accepted;
+  if (parsed.success) read = { ok: true, payload: parsed.data };
+  else {
     const detail = parsed.error.issues
       .map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`)
       .join('; ');
-    return refuse('schema', detail, rawId);
+    const alarm = asAlarm(json, raw);
+    if (!alarm) return refuse('schema', detail, rawId);
+    read = { ok: true, payload: alarm, repaired: detail };
   }
   // The schema strips unknown keys, so the optional `serial` is read from the raw object.
   if (isRecord(json) && Object.hasOwn(json, 'serial') && json.serial !== topicSerial) {
     // The topic's serial is checked above; the payload's is whatever the device wrote, not quoted.
-    return refuse('serial-mismatch', `payload serial is not the topic's ${topicSerial}`, parsed.data.id);
+    return refuse('serial-mismatch', `payload serial is not the topic's ${topicSerial}`, read.payload.id);
   }
-  return { ok: true, payload: parsed.data };
+  return read;
+}
+
+/**
+ * A life-critical alarm (DESIGN §4, P1: a press, a fall, smoke, CO...) whose type is readable but
+ * whose payload breaks the contract elsewhere: a time with no offset or in another form, a short
+ * id, a bad `seq` or `data`, as real hubs send. Refused, the alarm would reach no operator (the
+ * device told it was rejected stops resending), so it is read with what is usable: the device's id
+ * when it has one (else one made from the bytes, so a resend of the same bytes is the same event),
+ * its time when it reads as the contract's (else `UNDATED`: dated on receipt), a valid `seq`,
+ * `data` when it is an object. Anything else is not an alarm, and stays refused.
+ */
+function asAlarm(json: unknown, raw: Uint8Array): DeviceEventPayload | undefined {
+  if (!isRecord(json)) return undefined;
+  const type = DeviceEventTypeSchema.safeParse(json.type);
+  if (!type.success || TAXONOMY[type.data].priority !== 1) return undefined;
+  const id =
+    typeof json.id === 'string' && USABLE_ID.test(json.id)
+      ? json.id
+      : `unread~${createHash('sha256').update(raw).digest('hex').slice(0, 24)}`;
+  const at = DeviceTime.safeParse(json.at);
+  const alarm: DeviceEventPayload = {
+    id,
+    type: type.data,
+    at: at.success ? at.data : UNDATED,
+    data: isRecord(json.data) ? json.data : {},
+  };
+  if (Number.isSafeInteger(json.seq) && (json.seq as number) >= 0) alarm.seq = json.seq as number;
+  return alarm;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Counter, createStoreMetrics, Gauge, type Registry, type StoreMetrics } from '@telecare/platform';
 
 export interface GatewayMetrics extends StoreMetrics {
+  readonly alarmsRepaired: Counter<'type'>;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
   readonly rateLimited: Counter;
@@ -19,6 +20,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'gateway_mqtt_shed_total',
       help: 'Maintenance and record-only device events shed unanswered while the queue was past GATEWAY_MQTT_SHED_AT, by priority (devices resend them)',
       labelNames: ['priority'] as const,
+      registers: [registry],
+    }),
+    alarmsRepaired: new Counter({
+      name: 'gateway_mqtt_alarms_repaired_total',
+      help: 'Life-critical alarms stored although their payload broke the contract (time, id, seq or data unreadable), by type; each also dead-lettered with reason schema',
+      labelNames: ['type'] as const,
       registers: [registry],
     }),
     retainedIgnored: new Counter({

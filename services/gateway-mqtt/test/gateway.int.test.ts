@@ -252,6 +252,29 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
     });
   });
 
+  it('stores a press whose time has no offset (as real hubs send) dated on receipt, acks it stored, and keeps its bytes', async () => {
+    const pendant = devices.find((d) => d.serial === PENDANT) ?? (await device(PENDANT));
+    const raw = JSON.stringify({ id: 'local-time-01', type: 'pendant.pressed', at: '2026-01-05T07:29:58' });
+    await pendant.send(raw);
+    await pendant.waitStored('local-time-01');
+    expect(await storedEvent(PENDANT, 'local-time-01')).toMatchObject({
+      type: 'pendant.pressed',
+      time: '2026-01-05T07:30:01.000Z',
+      receivedat: '2026-01-05T07:30:01.000Z',
+    });
+    const letter = await lastDeadLetter('schema');
+    expect(letter.detail).toMatch(/^stored as pendant\.pressed, dated on receipt: at: /);
+    expect(Buffer.from(letter.rawBase64, 'base64').toString()).toBe(raw);
+    if (!gateway) throw new Error('gateway not running');
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_mqtt_alarms_repaired_total\{[^}]*type="pendant.pressed"[^}]*\} 1$/m);
+    // A resend of the same bytes is the same event: acked stored again, stored once.
+    const before = await eventsStored();
+    await pendant.send(raw);
+    await pendant.waitStored('local-time-01', 2);
+    expect(await eventsStored()).toBe(before);
+  });
+
   it('refuses a decommissioned device as unknown', async () => {
     await putDevice(entry('PND-1003', { state: 'decommissioned' }));
     const retired = await device('PND-1003');
