@@ -88,19 +88,30 @@ export {
   DiscardPolicy,
   ensureStreams,
   headers,
+  isConsumerNotFound,
   isPermanentFailure,
+  isStreamNotFound,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  keepStreams,
   type NatsConnection,
   natsAnswers,
   publishDeadLetter,
   type ReplicaOptions,
+  STREAM_CHECK_MS,
   streamConfigs,
   withReplicas,
 } from './nats.ts';
-export { createPool, migrate, type Pool, type PoolClient, withTransaction } from './postgres.ts';
+export {
+  createPool,
+  migrate,
+  migrationLockOf,
+  type Pool,
+  type PoolClient,
+  withTransaction,
+} from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';

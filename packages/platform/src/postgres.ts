@@ -46,8 +46,9 @@ export async function migrate(options: {
   timeoutMs?: number;
 }): Promise<void> {
   const log = options.logger.child({ component: 'migrate' });
-  // node-pg-migrate holds one database-wide advisory lock and refuses at once while another
-  // service (in any schema) migrates, so services that start together wait their turn.
+  // node-pg-migrate holds an advisory lock while it migrates and refuses at once while another
+  // holds it, so instances of one service that start together wait their turn. The lock is the
+  // schema's own: a long migration of one service's tables holds up no other service's start.
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (let attempt = 1; ; attempt++) {
     const client = new pg.Client({ connectionString: options.url, application_name: 'migrate' });
@@ -69,6 +70,7 @@ export async function migrate(options: {
         schema: options.schema,
         createSchema: true,
         migrationsTable: 'pgmigrations',
+        lockValue: migrationLockOf(options.schema),
         checkOrder: true,
         singleTransaction: true,
         log: (message: string) => log.debug(message),
@@ -84,6 +86,19 @@ export async function migrate(options: {
       await client.end().catch(() => undefined);
     }
   }
+}
+
+/**
+ * The advisory lock a schema's migrations hold (node-pg-migrate's `lockValue`): FNV-1a of the
+ * schema's name, so each service's schema has its own.
+ */
+export function migrationLockOf(schema: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(`telecare-migrate:${schema}`, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
 }
 
 /** Runs `fn` in a transaction; commits on success, rolls back on any error. */

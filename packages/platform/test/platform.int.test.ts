@@ -24,8 +24,10 @@ import {
   jetstreamManager,
   loadConfig,
   migrate,
+  migrationLockOf,
   port,
   publishDeadLetter,
+  sleep,
 } from '../src/index.ts';
 
 const ns = uniqueNamespace('platform');
@@ -232,19 +234,20 @@ describe('migrate tells what a migration warns of', () => {
     expect(lines.some((l) => l.level === 20 && l.msg === 'converted 2')).toBe(true);
   });
 
-  it('warns of nothing while it waits its turn behind another service migrating', async () => {
+  it('warns of nothing while it waits its turn behind another instance migrating', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'telecare-migrate-'));
     writeFileSync(path.join(dir, '001_quiet.sql'), '-- Up Migration\nCREATE TABLE quiet (id int);\n');
     const lines: Array<{ level: number; msg: string }> = [];
     const captured = createLogger('platform-test', 'debug', {
       write: (line: string) => void lines.push(JSON.parse(line)),
     });
-    // Another service's migration holds node-pg-migrate's lock for a while.
+    // Another instance of the service is migrating the schema: it holds the schema's lock a while.
     const other = new pg.Client({ connectionString: servers.databaseUrl });
     await other.connect();
+    const lock = migrationLockOf(`${ns}_quiet`);
     try {
-      await other.query('select pg_advisory_lock(7241865325823964)');
-      const release = setTimeout(() => void other.query('select pg_advisory_unlock(7241865325823964)'), 400);
+      await other.query('select pg_advisory_lock($1)', [lock]);
+      const release = setTimeout(() => void other.query('select pg_advisory_unlock($1)', [lock]), 400);
       try {
         await migrate({ url: servers.databaseUrl, schema: `${ns}_quiet`, dir, logger: captured });
       } finally {
@@ -260,6 +263,52 @@ describe('migrate tells what a migration warns of', () => {
 });
 
 describe('migrate under contention', () => {
+  it("does not hold one service's start behind another service's long migration", async () => {
+    const slow = mkdtempSync(path.join(tmpdir(), 'telecare-migrate-'));
+    writeFileSync(
+      path.join(slow, '001_slow.sql'),
+      '-- Up Migration\nSELECT pg_sleep(4);\nCREATE TABLE slow (id int);\n',
+    );
+    const quick = fileURLToPath(new URL('./migrations', import.meta.url));
+    try {
+      const long = migrate({ url: servers.databaseUrl, schema: `${ns}_slow`, dir: slow, logger });
+      await sleep(500); // the long one holds its lock
+      const started = performance.now();
+      await migrate({
+        url: servers.databaseUrl,
+        schema: `${ns}_quick`,
+        dir: quick,
+        logger,
+        timeoutMs: 10_000,
+      });
+      expect(performance.now() - started).toBeLessThan(2_500);
+      await long;
+    } finally {
+      rmSync(slow, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps two instances of one service migrating its schema in turn', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'telecare-migrate-'));
+    writeFileSync(
+      path.join(dir, '001_once.sql'),
+      '-- Up Migration\nSELECT pg_sleep(1);\nCREATE TABLE once (id int);\n',
+    );
+    try {
+      const schema = `${ns}_twice`;
+      await Promise.all([1, 2].map(() => migrate({ url: servers.databaseUrl, schema, dir, logger })));
+      const pool = createPool({ url: servers.databaseUrl, logger, name: 'test' });
+      try {
+        const { rows } = await pool.query(`select count(*)::int as n from "${schema}".pgmigrations`);
+        expect(rows[0].n).toBe(1);
+      } finally {
+        await pool.end();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('lets services that start together migrate their schemas in turn', async () => {
     const dir = fileURLToPath(new URL('./migrations', import.meta.url));
     const schemas = ['a', 'b', 'c', 'd'].map((s) => `${ns}_m${s}`);
