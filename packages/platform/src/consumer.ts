@@ -8,6 +8,7 @@ import {
   type Consumer,
   type ConsumerConfig,
   type ConsumerUpdateConfig,
+  DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -21,7 +22,7 @@ import { PoisonMessageError, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
-import { publishDeadLetter } from './nats.ts';
+import { isConsumerNotFound, publishDeadLetter } from './nats.ts';
 import { ReadMark } from './read-mark.ts';
 import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY, sleep } from './work.ts';
 
@@ -114,6 +115,14 @@ export interface ConsumerLoopOptions<T> {
   /** Where the loop's metrics go, labelled `consumer` with `metricsLabel` (the consumer's name unless said). */
   readonly metrics?: Registry;
   readonly metricsLabel?: string;
+  /**
+   * What the durable consumer is created with, beside its name and explicit acks. Given, a consumer
+   * JetStream says does not exist (a server whose store was lost, a consumer or stream deleted by
+   * hand) is created again with it, at once: from the first message this loop has not finished when
+   * the stream is the one it was reading (the consumer alone was lost), else from the new stream's
+   * start as the settings say. Not given, the loop waits for someone else to create it.
+   */
+  readonly recreate?: Partial<ConsumerConfig>;
 }
 
 export interface ConsumerLoop {
@@ -233,6 +242,13 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const stopped = new AbortController();
   let stopping = false;
 
+  /** The stream as this loop found it (its creation time) and the last message it finished there. */
+  let streamCreated: string | undefined;
+  let lastFinished = 0;
+  const finished = (msg: JsMsg): void => {
+    if (msg.seq > lastFinished) lastFinished = msg.seq;
+  };
+
   const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
     const reason = refusalReason(err);
     await publishDeadLetter(
@@ -249,6 +265,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     );
     // No reason on the TERM: servers before 2.10 ignore `+TERM <reason>` and leave it pending.
     tryTo(() => msg.term());
+    finished(msg);
     metrics.deadLettered.inc({ ...label, reason });
     options.observe?.deadLettered?.(reason, err);
     log.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
@@ -287,6 +304,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
             'unreadable message skipped',
           );
           tryTo(() => msg.ack());
+          finished(msg);
           return;
         }
         if (!decoded.ok)
@@ -295,6 +313,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         const run = () => options.handle(value, message);
         await (options.around ? options.around(message, run) : run());
         tryTo(() => msg.ack());
+        finished(msg);
         metrics.handled.inc(label);
         return;
       } catch (err) {
@@ -413,6 +432,43 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     }
   };
 
+  const consumerOf = async (): Promise<Consumer> => {
+    const consumer = await options.js.consumers.get(options.stream, options.consumer);
+    if (options.recreate && streamCreated === undefined)
+      streamCreated = (await (await managerOf()).streams.info(options.stream)).created;
+    return consumer;
+  };
+
+  /** The consumer JetStream lost, created again (see `recreate`). */
+  const restore = async (settings: Partial<ConsumerConfig>): Promise<void> => {
+    const jsm = await managerOf();
+    const stream = await jsm.streams.info(options.stream);
+    const same = streamCreated !== undefined && stream.created === streamCreated;
+    let from: number | undefined;
+    if (same) {
+      // What is in hand is not finished: its acks went to the consumer that is gone.
+      let first = Number.POSITIVE_INFINITY;
+      for (const msg of held.keys()) first = Math.min(first, msg.seq);
+      from = Number.isFinite(first) ? first : lastFinished > 0 ? lastFinished + 1 : undefined;
+    }
+    await jsm.consumers.add(options.stream, {
+      ...settings,
+      durable_name: options.consumer,
+      ack_policy: AckPolicy.Explicit,
+      ...(from === undefined ? {} : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
+    });
+    if (!same) {
+      // A new stream numbers its messages from 1 again: the old numbers mean nothing in it.
+      lastFinished = 0;
+      mark.restart();
+    }
+    streamCreated = stream.created;
+    log.error(
+      { stream: options.stream, from: from ?? 'the stream’s start', streamMadeAgain: !same },
+      'consumer was missing: created again',
+    );
+  };
+
   const loop = async (): Promise<void> => {
     // The hooks may use the loop this function returns: begin once it has been returned.
     await Promise.resolve();
@@ -422,12 +478,21 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         await options.beforePull?.();
         // A stop during the hook: no pull that would only hand its messages back.
         if (stopping) break;
-        consumer ??= await options.js.consumers.get(options.stream, options.consumer);
+        consumer ??= await consumerOf();
         await round(consumer);
       } catch (err) {
         consumer = undefined;
         if (stopping) break;
-        log.warn({ err }, 'pull failed; trying again');
+        if (options.recreate && isConsumerNotFound(err)) {
+          const made = await restore(options.recreate).then(
+            () => true,
+            (failed: unknown) => {
+              log.warn({ err: failed }, 'could not create the missing consumer again; trying again');
+              return false;
+            },
+          );
+          if (made) continue;
+        } else log.warn({ err }, 'pull failed; trying again');
         await pause.wait(Math.min(1_000, retryDelay(1)));
       }
     }

@@ -1,5 +1,7 @@
 import {
   DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -161,6 +163,65 @@ export async function ensureStreams(
     }
     await raiseBounds(jsm, existing, config);
   }
+}
+
+/** JetStream answered that a stream (or, for a consumer, its stream) does not exist. */
+export const isStreamNotFound = (err: unknown): boolean =>
+  err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+
+/** JetStream answered that a durable consumer does not exist. */
+export const isConsumerNotFound = (err: unknown): boolean =>
+  err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+
+/** How often a running service looks for its streams (`keepStreams`). */
+export const STREAM_CHECK_MS = 2_000;
+
+/**
+ * Keeps a running service's streams in being: every `everyMs` each is looked up, and one JetStream
+ * says does not exist (a server whose store was lost or replaced, a stream deleted by hand) is
+ * created again as `ensureStreams` creates it. Without this every store and every pull of the
+ * service fails, and waits, until someone restarts it; with it, what devices resend and what waits
+ * in the services' hands is stored again within a check. What the lost stream held is gone (that
+ * is the server's loss), and it is logged as an error. Any other answer (NATS away, a cluster
+ * without a leader for the moment) recreates nothing. Returns the function that stops it.
+ */
+export function keepStreams(
+  jsm: JetStreamManager,
+  n: Names,
+  keys: readonly StreamKey[],
+  options: ReplicaOptions & {
+    logger: Logger;
+    everyMs?: number;
+    /** Called with the stream's name after it was created again. */
+    onRecreated?: (stream: string) => void;
+  },
+): () => void {
+  const configs = streamConfigs(n, { replicas: options.replicas ?? 1 });
+  let checking = false;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    try {
+      for (const key of keys) {
+        const name = configs[key].name;
+        const missing = await jsm.streams.info(name).then(
+          () => false,
+          (err: unknown) => isStreamNotFound(err),
+        );
+        if (!missing) continue;
+        await ensureStreams(jsm, n, [key], options);
+        options.logger.error({ stream: name }, 'stream was missing: created again (what it held is lost)');
+        options.onRecreated?.(name);
+      }
+    } catch (err) {
+      options.logger.warn({ err }, 'could not create a missing stream; trying again');
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), options.everyMs ?? STREAM_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 const BOUNDS = ['max_bytes', 'max_msgs_per_subject'] as const;

@@ -40,6 +40,15 @@ export class ReadMark {
     this.#advance();
   }
 
+  /**
+   * The stream was made again (JetStream lost it): its sequences start from 1, so what was known in
+   * the old ones is dropped. `readTo` stays where it was: it never goes back.
+   */
+  restart(): void {
+    this.#acked = 0;
+    this.#checkpoints = [];
+  }
+
   /** Every message of the consumer at or below stream sequence `seq` is handled (its ack floor). */
   ackedThrough(seq: number): void {
     this.#acked = Math.max(this.#acked, seq);

@@ -7,7 +7,13 @@ import { type Names, names } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
 import { natsDurability, postgresDurability, warnDurability } from './durability.ts';
-import { createHttpServer, createMetrics, type FastifyInstance, type ReadinessCheck } from './http.ts';
+import {
+  Counter,
+  createHttpServer,
+  createMetrics,
+  type FastifyInstance,
+  type ReadinessCheck,
+} from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import {
   connectNats,
@@ -16,6 +22,7 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  keepStreams,
   type NatsConnection,
   natsAnswers,
   type streamConfigs,
@@ -119,6 +126,7 @@ function dependencies<C extends ServiceConfig>(
   logger: Logger,
   lifecycle: Lifecycle,
   readiness: Record<string, ReadinessCheck>,
+  metrics: Registry,
 ) {
   let nats: Promise<NatsClients> | undefined;
   const connectOnce = async (): Promise<NatsClients> => {
@@ -128,6 +136,19 @@ function dependencies<C extends ServiceConfig>(
     warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, n, streams, { replicas: config.TELECARE_STREAM_REPLICAS });
+    // A stream JetStream loses while the service runs is made again, not waited for.
+    const recreated = new Counter({
+      name: 'telecare_streams_recreated_total',
+      help: 'Streams this service found missing while it ran and created again (what they held was lost)',
+      labelNames: ['stream'] as const,
+      registers: [metrics],
+    });
+    const stopKeeping = keepStreams(jsm, n, streams, {
+      replicas: config.TELECARE_STREAM_REPLICAS,
+      logger,
+      onRecreated: (stream) => recreated.inc({ stream }),
+    });
+    lifecycle.add('streams', async () => stopKeeping());
     return { nc, js: jetstream(nc), jsm };
   };
   return {
@@ -218,6 +239,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
       logger,
       lifecycle,
       readiness,
+      metrics,
     );
     let step = { what: 'connecting', since: performance.now(), told: false };
     const watch = setInterval(

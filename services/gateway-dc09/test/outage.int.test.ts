@@ -19,7 +19,7 @@ import {
 } from '../src/index.ts';
 import { testAccount } from './support.ts';
 
-// This file stops NATS and removes streams, so it runs its own nats-server on a free port.
+// This file stops NATS and removes a stream, so it runs its own nats-server on a free port.
 const ns = uniqueNamespace('gwdc09out');
 const n = names(ns);
 const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -94,7 +94,7 @@ afterAll(async () => {
 });
 
 describe('gateway-dc09 when JetStream fails for a while', () => {
-  it('retries a store that fails fast (no stream) until it is back, then ACKs the one send', async () => {
+  it('retries a store that fails fast (no stream) while it makes the stream again itself, then ACKs the one send', async () => {
     await jsm.streams.delete(n.streams.events);
     const d = await dialler('B001', 10_000, 1);
     const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }]);
@@ -102,24 +102,27 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
       what: 'the gateway to retry the store',
       timeoutMs: 5_000,
     });
-    await ensureStreams(jsm, n, ['events']);
+    // Nobody else makes EVENTS again: the gateway finds it missing and makes it (STREAM_CHECK_MS).
     const result = await sent;
+    expect(await metric('telecare_streams_recreated_total')).toBe(1);
     expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
     expect((await eventsOf('DC09-B001')).map((e) => e.type)).toEqual(['pendant.pressed']);
     expect(await metric('gateway_dc09_unanswered_total')).toBe(0);
   });
 
   it('answers nothing once the retry bound has passed; the sender’s resend is stored once', async () => {
-    await jsm.streams.delete(n.streams.events);
-    const d = await dialler('B002', (RETRY_S + 1.5) * 1000, 2);
+    // A third send in case the second comes while the gateway is still reconnecting to NATS.
+    const d = await dialler('B002', (RETRY_S + 1.5) * 1000, 3);
+    await nats.stop();
     const sent = d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '002' }]);
     await waitFor(async () => (await metric('gateway_dc09_unanswered_total')) >= 1, {
       what: 'the frame to be left unanswered',
       timeoutMs: (RETRY_S + 3) * 1000,
     });
-    await ensureStreams(jsm, n, ['events']);
+    await nats.start();
     const result = await sent;
-    expect(result).toMatchObject({ reply: 'ACK', attempts: 2 });
+    expect(result.reply).toBe('ACK');
+    expect(result.attempts).toBeGreaterThanOrEqual(2);
     expect(await eventsOf('DC09-B002')).toHaveLength(1);
   });
 
@@ -154,7 +157,7 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
       await new Promise((resolve) => socket.once('connect', resolve));
       const replies: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => replies.push(chunk));
-      await jsm.streams.delete(n.streams.events);
+      await nats.stop();
       const frame = (seq: number) =>
         encodeDc09Message({
           type: 'ADM-CID',
@@ -169,7 +172,7 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
         what: 'the first frame to be left unanswered',
         timeoutMs: 12_000,
       });
-      await ensureStreams(jsm, n, ['events']);
+      await nats.start();
       await waitFor(() => replies.length > 0, { what: 'the second frame to be answered', timeoutMs: 10_000 });
       expect(decodeReply(Buffer.concat(replies))).toMatchObject({ type: 'ACK', seq: '0002' });
       expect((await eventsOf('DC09-B004')).map((e) => e.data.zone)).toEqual(['002']);

@@ -5,6 +5,7 @@ import {
   type BackoffPolicy,
   backoffDelay,
   type Clock,
+  type ConsumerLoopOptions,
   ensureDurableConsumer,
   inSpan,
   type JetStreamClient,
@@ -108,16 +109,20 @@ export async function ensureConsumers(jsm: JetStreamManager, names: Names): Prom
       stream,
       consumerOf(priority),
       { ack_wait: ACK_WAIT_S * SECOND_NS },
-      {
-        ...start,
-        filter_subject: names.subjects.alertsOfPriority(priority),
-        // An alarm is never given up on: a transient failure is retried until it succeeds.
-        max_deliver: -1,
-        max_ack_pending: 1000,
-      },
+      { ...priorityConsumer(names, priority), ...start },
     );
   if (legacy) await jsm.consumers.delete(stream, LEGACY_CONSUMER).catch(() => undefined);
 }
+
+/** One priority's consumer as it is created (also when JetStream lost it: the loop's `recreate`). */
+const priorityConsumer = (names: Names, priority: Priority): ConsumerLoopOptions<Alert>['recreate'] => ({
+  deliver_policy: 'all',
+  ack_wait: ACK_WAIT_S * SECOND_NS,
+  filter_subject: names.subjects.alertsOfPriority(priority),
+  // An alarm is never given up on: a transient failure is retried until it succeeds.
+  max_deliver: -1,
+  max_ack_pending: 1000,
+});
 
 // SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
 const isPermanentDbError = (err: unknown): boolean =>
@@ -219,6 +224,8 @@ export async function startIngest(
         logger: deps.logger,
         clock: deps.clock,
         key: laneOf,
+        // A priority's consumer JetStream lost is made again, not waited for.
+        recreate: priorityConsumer(deps.names, priority),
         ...(priority <= 2
           ? { retryInPlace: unreachable, retryDelay: (attempt: number) => backoffDelay(ALARM_RETRY, attempt) }
           : {}),

@@ -38,18 +38,14 @@ export interface EventsDeps {
 export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'events' });
   const stream = deps.names.streams.events;
-  await ensureDurableConsumer(
-    deps.jsm,
-    stream,
-    deps.consumer,
-    { ack_wait: ACK_WAIT_S * SECOND_NS },
-    {
-      deliver_policy: 'all',
-      filter_subject: deps.names.subjects.allEvents,
-      max_deliver: -1,
-      max_ack_pending: 1000,
-    },
-  );
+  const created = {
+    deliver_policy: 'all',
+    ack_wait: ACK_WAIT_S * SECOND_NS,
+    filter_subject: deps.names.subjects.allEvents,
+    max_deliver: -1,
+    max_ack_pending: 1000,
+  } as const;
+  await ensureDurableConsumer(deps.jsm, stream, deps.consumer, { ack_wait: created.ack_wait }, created);
   return startConsumerLoop({
     js: deps.js,
     names: deps.names,
@@ -63,6 +59,8 @@ export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): P
     logger: log,
     clock: deps.clock,
     batch: 32,
+    // Lost by JetStream, the consumer is made again rather than waited for.
+    recreate: created,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
 }

@@ -101,27 +101,35 @@ export async function ensureLaneConsumers(
   partitionInHand = 1,
 ): Promise<void> {
   for (const lane of all) {
-    const settings = {
-      filter_subject: lane.filter,
-      max_ack_pending: lane.kind === 'partition' ? partitionInHand : 1,
-      ack_wait: ackWaitS * 1_000_000_000,
-      // Never give up on an event: a transient failure retries until it succeeds.
-      max_deliver: -1,
-    } satisfies Partial<ConsumerConfig>;
+    const settings = laneSettings(lane, ackWaitS, partitionInHand);
     const existing = await jsm.consumers.info(n.streams.events, lane.name).catch(() => undefined);
     if (existing) {
       await jsm.consumers.update(n.streams.events, lane.name, settings);
     } else {
       await jsm.consumers.add(n.streams.events, {
-        ...settings,
+        ...laneConsumer(lane, ackWaitS, partitionInHand),
         durable_name: lane.name,
         ack_policy: AckPolicy.Explicit,
-        // A lane added to a running deployment starts from now: the partition lanes have the past.
-        deliver_policy: lane.kind === 'partition' ? DeliverPolicy.All : DeliverPolicy.New,
       });
     }
   }
 }
+
+const laneSettings = (lane: Lane, ackWaitS: number, partitionInHand: number) =>
+  ({
+    filter_subject: lane.filter,
+    max_ack_pending: lane.kind === 'partition' ? partitionInHand : 1,
+    ack_wait: ackWaitS * 1_000_000_000,
+    // Never give up on an event: a transient failure retries until it succeeds.
+    max_deliver: -1,
+  }) satisfies Partial<ConsumerConfig>;
+
+/** A lane's consumer as it is created (also when JetStream lost it: the consumer loop's `recreate`). */
+export const laneConsumer = (lane: Lane, ackWaitS: number, partitionInHand = 1): Partial<ConsumerConfig> => ({
+  ...laneSettings(lane, ackWaitS, partitionInHand),
+  // A lane added to a running deployment starts from now: the partition lanes have the past.
+  deliver_policy: lane.kind === 'partition' ? DeliverPolicy.All : DeliverPolicy.New,
+});
 
 /**
  * Before partitions had owners the alarm lanes were one per P1 type over every partition; nothing
@@ -287,6 +295,8 @@ export function runLaneWorkers(options: {
       expiresMs: PULL_EXPIRES_MS,
       ackWaitMs: options.ackWaitMs,
       retryDelay: () => options.retryDelayMs,
+      // A lane JetStream lost is made again as it was made, not waited for.
+      recreate: laneConsumer(lane, options.ackWaitMs / 1_000, options.inHand ?? 1),
       ...(lane.kind === 'partition' && lane.partition !== undefined
         ? {
             beforePull: timerRounds(state, lane.partition),

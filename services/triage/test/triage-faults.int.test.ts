@@ -4,7 +4,6 @@ import { names } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
-  ensureStreams,
   headers,
   type JetStreamClient,
   type JetStreamManager,
@@ -169,7 +168,11 @@ describe('triage when Redis goes away', () => {
 describe('triage when ALERTS cannot store an alert', () => {
   it('leaves the event unacknowledged, retries it, and stores the alert once, with its trace, when ALERTS is back', async () => {
     await drained(jsm, n, PARTITIONS);
+    // ALERTS gone and its subjects held by another stream: triage's stores are refused (they
+    // expect ALERTS) and triage cannot make ALERTS again while the subjects are taken.
     await jsm.streams.delete(n.streams.alerts);
+    const decoy = `${n.streams.alerts}-DECOY`;
+    await jsm.streams.add({ name: decoy, subjects: [n.subjects.allAlerts], storage: 'memory' });
     const retriesBefore = metricValue(
       await scrape(triage.url),
       /^triage_retries_total\{[^}]*dependency="nats"/,
@@ -197,7 +200,8 @@ describe('triage when ALERTS cannot store an alert', () => {
     const pending = await jsm.consumers.info(n.streams.events, 'triage-p0');
     expect(pending.num_ack_pending + pending.num_pending).toBe(1);
 
-    await ensureStreams(jsm, n, ['alerts']);
+    // The subjects free again: triage makes ALERTS itself (nobody else does here).
+    await jsm.streams.delete(decoy);
     const stored = await waitFor(
       async () => {
         const all = await readAlerts(jsm, n);
