@@ -3,7 +3,6 @@ import { names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
-  ensureStreams,
   type JetStreamManager,
   jetstreamManager,
   type NatsConnection,
