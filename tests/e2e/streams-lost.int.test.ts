@@ -13,7 +13,8 @@ let residentId: string;
 const serial = `E2E-LOST-${Date.now().toString(36).toUpperCase()}`;
 
 beforeAll(async () => {
-  platform = await startPlatform('e2elost');
+  // A short lease, so that a lost leases bucket shows within the test.
+  platform = await startPlatform('e2elost', { TRIAGE_LEASE_TTL_S: '3' });
   nc = await connect({ servers: servers.natsUrl });
   const resident = await platform.registryClient.createResident({
     name: 'Lost Resident',
@@ -80,4 +81,23 @@ describe('JetStream loses the streams while every service runs', () => {
     );
     expect(joined[0]?.alertIds).toHaveLength(2);
   }, 90_000);
+
+  it('a press after every bucket was lost too still reaches the case, past triage’s lease time, and the device map is written again', async () => {
+    const n = names(platform.namespace);
+    const jsm = await jetstreamManager(nc);
+    for (const bucket of Object.values(n.kv)) await jsm.streams.delete(`KV_${bucket}`).catch(() => false);
+    // Past the lease time: triage keeps its partitions only if its leases bucket is made again.
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    await device.send('pendant.pressed');
+    await waitFor(
+      async () =>
+        (await platform.helplineGet<Array<Case & { presses?: number }>>('/api/cases?state=open')).find(
+          (c) => c.residentId === residentId,
+        )?.presses === 3,
+      { what: 'the third press in the case', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    // The registry wrote the device map again from PostgreSQL.
+    const map = await jsm.streams.info(`KV_${n.kv.deviceMap}`);
+    expect(map.state.messages).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 });

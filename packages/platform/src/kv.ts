@@ -2,7 +2,13 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
-import { type NatsConnection, type ReplicaOptions, withReplicas } from './nats.ts';
+import {
+  isStreamNotFound,
+  type NatsConnection,
+  type ReplicaOptions,
+  STREAM_CHECK_MS,
+  withReplicas,
+} from './nats.ts';
 import { Pause, SECOND_NS, TimeoutError } from './work.ts';
 
 export type { KV };
@@ -36,7 +42,105 @@ export async function createBucket(
   options: ReplicaOptions = {},
 ): Promise<KV> {
   const replicas = options.replicas ?? 1;
-  return withReplicas(`KV bucket ${name}`, replicas, () => new Kvm(nc).create(name, { ...config, replicas }));
+  const kv = await withReplicas(`KV bucket ${name}`, replicas, () =>
+    new Kvm(nc).create(name, { ...config, replicas }),
+  );
+  bucketsOf(nc).set(name, {
+    config: { ...config, replicas },
+    recreated: bucketsOf(nc).get(name)?.recreated ?? [],
+  });
+  return kv;
+}
+
+interface KeptBucket {
+  readonly config: Partial<KvOptions>;
+  /** Called after the bucket was made again (the registry writes the device map whole again). */
+  readonly recreated: Array<() => Promise<unknown>>;
+  /** Made again and its hooks not all through yet: the next check runs them again. */
+  owed?: boolean;
+  /** When its stream was made, as last seen: another time means it was made again (by anyone). */
+  madeAt?: string;
+}
+
+/** The buckets each connection has opened (`createBucket`), for `keepBuckets`. */
+const opened = new WeakMap<NatsConnection, Map<string, KeptBucket>>();
+const bucketsOf = (nc: NatsConnection): Map<string, KeptBucket> => {
+  let buckets = opened.get(nc);
+  if (!buckets) {
+    buckets = new Map();
+    opened.set(nc, buckets);
+  }
+  return buckets;
+};
+
+/**
+ * Runs `fn` each time `keepBuckets` makes the bucket `name` again: what writes the bucket from a
+ * system of record (the registry's device map) writes it whole.
+ */
+export function onBucketRecreated(nc: NatsConnection, name: string, fn: () => Promise<unknown>): void {
+  const buckets = bucketsOf(nc);
+  const kept = buckets.get(name);
+  if (kept) kept.recreated.push(fn);
+  else buckets.set(name, { config: {}, recreated: [fn] });
+}
+
+/**
+ * Keeps in being every bucket this connection opened with `createBucket`: every `everyMs` each one's
+ * stream is looked up, and one JetStream says does not exist (a server whose store was lost, a
+ * bucket deleted by hand) is made again with the configuration it was opened with, logged as an
+ * error, and its `onBucketRecreated` hooks run. Triage's leases, timers and rules, the device map:
+ * without this a lost bucket stops a service's work (triage gives up its leases and cannot take them
+ * again) until a restart. Returns the function that stops it.
+ */
+export function keepBuckets(
+  nc: NatsConnection,
+  options: { logger: Logger; everyMs?: number; onRecreated?: (bucket: string) => void },
+): () => void {
+  let checking = false;
+  const check = async (): Promise<void> => {
+    if (checking) return;
+    checking = true;
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (const [name, kept] of bucketsOf(nc)) {
+        if (!kept.config.replicas) continue; // hooks for a bucket this connection did not open
+        const stream = `KV_${name}`;
+        let info = await jsm.streams.info(stream).catch((err: unknown) => {
+          if (isStreamNotFound(err)) return undefined;
+          throw err;
+        });
+        if (!info) {
+          await new Kvm(nc).create(name, kept.config);
+          options.logger.error(
+            { bucket: name },
+            'KV bucket was missing: created again (what it held is lost)',
+          );
+          options.onRecreated?.(name);
+          info = await jsm.streams.info(stream);
+        }
+        // Made again here or by another service (whichever found it missing first).
+        if (kept.madeAt !== undefined && info.created !== kept.madeAt) kept.owed = true;
+        kept.madeAt = info.created;
+        if (!kept.owed) continue;
+        kept.owed = false;
+        for (const fn of kept.recreated)
+          await fn().catch((err: unknown) => {
+            kept.owed = true;
+            options.logger.warn(
+              { err, bucket: name },
+              'could not write a bucket made again; the next check retries',
+            );
+          });
+      }
+    } catch (err) {
+      options.logger.warn({ err }, 'could not make a missing bucket again; trying again');
+    } finally {
+      checking = false;
+    }
+  };
+  const timer = setInterval(() => void check(), options.everyMs ?? STREAM_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export type KvEntry = NonNullable<Awaited<ReturnType<KV['get']>>>;

@@ -14,6 +14,7 @@ import {
   type FastifyInstance,
   type ReadinessCheck,
 } from './http.ts';
+import { keepBuckets } from './kv.ts';
 import { createLogger, type Logger } from './logger.ts';
 import {
   connectNats,
@@ -148,7 +149,15 @@ function dependencies<C extends ServiceConfig>(
       logger,
       onRecreated: (stream) => recreated.inc({ stream }),
     });
-    lifecycle.add('streams', async () => stopKeeping());
+    // And so is a bucket the service opened (createBucket), such as triage's leases.
+    const stopKeepingBuckets = keepBuckets(nc, {
+      logger,
+      onRecreated: (bucket) => recreated.inc({ stream: `KV_${bucket}` }),
+    });
+    lifecycle.add('streams', async () => {
+      stopKeeping();
+      stopKeepingBuckets();
+    });
     return { nc, js: jetstream(nc), jsm };
   };
   return {

@@ -5,6 +5,7 @@ import {
   defineService,
   type Logger,
   migrate,
+  onBucketRecreated,
   type ServiceContext,
   type ServiceHandle,
   watchConsumers,
@@ -171,6 +172,10 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   if (keyWrong)
     logger.warn('DC-09 accounts and broker credentials not resynced: REGISTRY_DATA_KEY does not match');
   else await dc09.syncAll();
+  // A bucket JetStream lost, made again empty (by any service), is written whole again from here.
+  onBucketRecreated(nc, n.kv.deviceMap, () => deviceMap.syncAll());
+  onBucketRecreated(nc, n.kv.residentAway, () => away.syncAll());
+  if (!keyWrong) onBucketRecreated(nc, n.kv.dc09Accounts, () => dc09.syncAll());
 
   let credentials: CredentialAuthority | undefined;
   if (config.MQTT_ADMIN_URL) {
