@@ -394,6 +394,13 @@ export class DeviceEventGateway {
     const { payload } = read;
 
     const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
+    if (!device && TAXONOMY[payload.type].priority === ALARM_PRIORITY) {
+      // A device the broker let in but the map does not know: the map lost or behind more likely
+      // than a stranger. Told `rejected`, the device would stop resending its alarm; unanswered, it
+      // resends until the map knows it (the registry writes a lost map again within seconds).
+      const detail = `no device ${serial} in the device map; an alarm is left unanswered, for its device to resend`;
+      return this.#deadLetter(topic, raw, { reason: 'unknown-device', detail }, generation);
+    }
     if (!device || device.state === 'decommissioned') {
       const detail = device ? `device ${serial} is decommissioned` : `no device ${serial} in the device map`;
       return this.#refuse(

@@ -210,7 +210,9 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
       {
         reason: 'unknown-device',
         serial: 'PND-UNKNOWN-9',
-        raw: Buffer.from(press('stranger-001')),
+        raw: Buffer.from(
+          JSON.stringify({ id: 'stranger-001', type: 'heartbeat', at: '2026-01-05T07:30:00Z' }),
+        ),
         id: 'stranger-001',
         detail: /no device PND-UNKNOWN-9/,
       },
@@ -281,6 +283,26 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
     await retired.send(press('retired-001'));
     const ack = await retired.waitRejected('unknown-device');
     expect(ack).toEqual({ id: 'retired-001', rejected: 'unknown-device: device PND-1003 is decommissioned' });
+  });
+
+  it('leaves an alarm from a device the map does not know unanswered, so its resend is stored once the map knows it', async () => {
+    const unmapped = await device('PND-1005');
+    const counted = await rejects('unknown-device');
+    await unmapped.send(press('unmapped-001'));
+    // Dead-lettered and counted, as any refusal, but not answered: told `rejected`, the device
+    // would stop resending an alarm that a map lost or behind did not know.
+    await waitFor(async () => (await rejects('unknown-device')) === counted + 1, {
+      what: 'the refusal counted',
+    });
+    const letter = await lastDeadLetter('unknown-device');
+    expect(letter.detail).toMatch(/no device PND-1005 in the device map; an alarm is left unanswered/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(unmapped.acks).toEqual([]);
+
+    await putDevice(entry('PND-1005'));
+    await unmapped.send(press('unmapped-001'));
+    await unmapped.waitStored('unmapped-001');
+    expect(await storedEvent('PND-1005', 'unmapped-001')).toMatchObject({ residentid: RESIDENT });
   });
 
   it('finds a device registered a moment before it sends', async () => {
