@@ -127,11 +127,15 @@ async function confirmTestCall(
 }
 
 /**
- * Why a test call ended without its trigger: silence, or a device that was there ("connected, no
- * trigger yet") with what arrived, so the installer knows the line works and the sensor was not set off.
+ * Why a test call ended without its trigger: messages a gateway refused (the latest named: the
+ * device is sending, wrongly), silence, or a device that was there ("connected, no trigger yet")
+ * with what arrived, so the installer knows the line works and the sensor was not set off.
  */
 export function failureReason(test: TestCall): string {
   const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
+  const refused = test.refused.at(-1);
+  if (refused)
+    return `messages arrive but are refused: ${refused.reason}: ${refused.detail}; no ${test.expected.join(' or ')} from ${test.serial} within ${waitedS} s`;
   if (test.arrived.length === 0) return `no event from ${test.serial} within ${waitedS} s`;
   const types = [...new Set(test.arrived.map((a) => a.type))].join(', ');
   return `connected, no trigger yet: ${types} arrived from ${test.serial}, but no ${test.expected.join(' or ')} within ${waitedS} s`;
