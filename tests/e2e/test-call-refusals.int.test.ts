@@ -3,8 +3,8 @@ import { names } from '@telecare/contracts';
 import { servers, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapSays } from '../support/device-map.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { mapSays, registryApi } from '../support/registry.ts';
 
 let platform: RunningPlatform;
 let nc: NatsConnection;
@@ -27,17 +27,17 @@ interface TestCall {
   warnings?: string[];
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(new URL(path, platform.registry.url), {
-    method,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+const api = registryApi(() => platform);
+
+/** The device's test call, once it is as asked. */
+const testCallWhen = (serial: string, done: (test: TestCall) => boolean, what: string, timeoutMs: number) =>
+  waitFor(
+    async () => {
+      const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+      return done(test) ? test : undefined;
     },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as T };
-}
+    { what, timeoutMs, intervalMs: 50 },
+  );
 
 /** A device as some real hubs are: its own MQTT client, writing what it likes, not the simulator's valid payloads. */
 async function rawDevice(serial: string): Promise<{ send(payload: unknown): Promise<string> }> {
@@ -99,12 +99,11 @@ describe('a test call says why the device’s messages were refused', () => {
       rejected: expect.stringMatching(/^schema: at: /),
     });
 
-    const refused = await waitFor(
-      async () => {
-        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
-        return (test.refused ?? []).length > 0 ? test : undefined;
-      },
-      { what: 'the refusal in the test call', timeoutMs: 4_000, intervalMs: 50 },
+    const refused = await testCallWhen(
+      serial,
+      (test) => (test.refused ?? []).length > 0,
+      'the refusal in the test call',
+      4_000,
     );
     expect(refused.status).toBe('waiting');
     expect(refused.refused).toEqual([
@@ -120,12 +119,11 @@ describe('a test call says why the device’s messages were refused', () => {
     // The gateway's words only: nothing of the payload itself.
     expect(JSON.stringify(refused)).not.toContain('hb-000001');
 
-    const failed = await waitFor(
-      async () => {
-        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
-        return test.status === 'waiting' ? undefined : test;
-      },
-      { what: 'the test call to end', timeoutMs: 10_000, intervalMs: 50 },
+    const failed = await testCallWhen(
+      serial,
+      (test) => test.status !== 'waiting',
+      'the test call to end',
+      10_000,
     );
     expect(failed.status).toBe('failed');
     expect(failed.reason).toBe(
@@ -156,12 +154,11 @@ describe('a test call says why the device’s messages were refused', () => {
     const ack = await device.send({ id: 'press-0001', type: 'pendant.pressed', at: localTime() });
     expect(JSON.parse(ack)).toEqual({ id: 'press-0001', stored: true });
 
-    const passed = await waitFor(
-      async () => {
-        const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
-        return test.status !== 'waiting' && (test.warnings ?? []).length > 0 ? test : undefined;
-      },
-      { what: 'the test call to pass with its warning', timeoutMs: 10_000, intervalMs: 50 },
+    const passed = await testCallWhen(
+      serial,
+      (test) => test.status !== 'waiting' && (test.warnings ?? []).length > 0,
+      'the test call to pass with its warning',
+      10_000,
     );
     expect(passed).toMatchObject({
       status: 'passed',

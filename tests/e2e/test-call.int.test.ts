@@ -6,8 +6,8 @@ import { type Alert, type Case, names } from '@telecare/contracts';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapSays as mapSaysIn } from '../support/device-map.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { mapSays as mapSaysIn, registryApi } from '../support/registry.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
@@ -31,17 +31,7 @@ interface TestCall {
   signalDbm: number | null;
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(new URL(path, platform.registry.url), {
-    method,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as T };
-}
+const api = registryApi(() => platform);
 
 async function resident(): Promise<string> {
   const created = await platform.registryClient.createResident({

@@ -1,30 +1,8 @@
-import { DeadLetter, type Names } from '@telecare/contracts';
-import {
-  ACK_WAIT_S,
-  type Clock,
-  ensureDurableConsumer,
-  type JetStreamClient,
-  type JetStreamManager,
-  type Logger,
-  type Registry,
-  SECOND_NS,
-  startConsumerLoop,
-} from '@telecare/platform';
-import type { RegistryStore } from './store.ts';
+import { DeadLetter } from '@telecare/contracts';
+import { type ConsumerDeps, startRegistryConsumer } from './consumers.ts';
 
 /** How far back a new consumer starts: what device health counts (the last 24 hours). */
 const LOOK_BACK_MS = 24 * 3600 * 1000;
-
-export interface RefusalsDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  names: Names;
-  store: RegistryStore;
-  clock: Clock;
-  logger: Logger;
-  consumer: string;
-  metrics?: Registry;
-}
 
 /**
  * The registry's durable consumer of DEADLETTER: a refused message that names a device (gateway-mqtt
@@ -33,31 +11,16 @@ export interface RefusalsDeps {
  * the gateway's words and the time are kept: the raw bytes may hold personal data. A DC-09 letter's
  * origin is the sender's address, which names no account; it is skipped.
  */
-export async function startRefusalsConsumer(deps: RefusalsDeps): Promise<{ stop(): Promise<void> }> {
+export async function startRefusalsConsumer(deps: ConsumerDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'refusals' });
-  const stream = deps.names.streams.deadletter;
-  await ensureDurableConsumer(
-    deps.jsm,
-    stream,
-    deps.consumer,
-    { ack_wait: ACK_WAIT_S * SECOND_NS },
-    {
+  return startRegistryConsumer(deps, {
+    stream: deps.names.streams.deadletter,
+    subjects: deps.names.subjects.allDeadletters,
+    from: {
       deliver_policy: 'by_start_time',
       opt_start_time: new Date(deps.clock.now() - LOOK_BACK_MS).toISOString(),
-      filter_subject: deps.names.subjects.allDeadletters,
-      max_deliver: -1,
-      max_ack_pending: 1000,
     },
-  );
-  return startConsumerLoop({
-    js: deps.js,
-    names: deps.names,
-    stream,
-    consumer: deps.consumer,
-    service: 'registry',
     schema: DeadLetter,
-    // A letter is a record of what someone else refused; one we cannot read is not ours to refuse again.
-    undecodable: 'skip',
     handle: async (letter) => {
       const serial = deps.names.mqtt.serialOf(letter.origin);
       if (serial === undefined) return;
@@ -79,9 +42,6 @@ export async function startRefusalsConsumer(deps: RefusalsDeps): Promise<{ stop(
           'test call: a message of the device was refused',
         );
     },
-    logger: log,
-    clock: deps.clock,
-    batch: 32,
-    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    log,
   });
 }

@@ -197,28 +197,14 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const onTestFinished = async (test: TestCall) => {
     await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
   };
+  const consumers = { js, jsm, names: n, store, clock, logger, metrics };
   const events = await startEventsConsumer({
-    js,
-    jsm,
-    names: n,
-    store,
-    clock,
-    logger,
+    ...consumers,
     consumer: config.REGISTRY_CONSUMER,
     onTestFinished,
-    metrics,
   });
   lifecycle.add('events', () => events.stop());
-  const refusals = await startRefusalsConsumer({
-    js,
-    jsm,
-    names: n,
-    store,
-    clock,
-    logger,
-    consumer: config.REGISTRY_REFUSALS_CONSUMER,
-    metrics,
-  });
+  const refusals = await startRefusalsConsumer({ ...consumers, consumer: config.REGISTRY_REFUSALS_CONSUMER });
   lifecycle.add('refusals', () => refusals.stop());
   const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
   lifecycle.add('test-deadlines', () => deadlines.stop());
