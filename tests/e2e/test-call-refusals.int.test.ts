@@ -56,9 +56,21 @@ async function rawDevice(serial: string): Promise<{ send(payload: unknown): Prom
   };
 }
 
-async function startTest(serial: string, timeoutS: number): Promise<void> {
+/** A pendant of the resident, registered, with its own MQTT client, in a test call of `timeoutS`. */
+async function pendantInTest(
+  serial: string,
+  timeoutS: number,
+): Promise<{ send(payload: unknown): Promise<string> }> {
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  const device = await rawDevice(serial);
   expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS })).status).toBe(201);
   await mapSays(nc, platform.namespace, serial, true);
+  return device;
 }
 
 const localTime = () => new Date().toISOString().slice(0, 19); // 2026-12-04T20:08:09: no offset
@@ -85,14 +97,7 @@ afterAll(async () => {
 describe('a test call says why the device’s messages were refused', () => {
   it('a heartbeat with a time without offset is shown as refused, and the test fails saying so', async () => {
     const serial = `E2E-REF-${run}`;
-    await platform.registryClient.createDevice({
-      serial,
-      residentId,
-      kind: 'pendant',
-      supervisionIntervalS: 3600,
-    });
-    const device = await rawDevice(serial);
-    await startTest(serial, 4);
+    const device = await pendantInTest(serial, 4);
     const ack = await device.send({ id: 'hb-000001', type: 'heartbeat', at: localTime() });
     expect(JSON.parse(ack)).toMatchObject({
       id: 'hb-000001',
@@ -143,14 +148,7 @@ describe('a test call says why the device’s messages were refused', () => {
 
   it('a press with a time without offset passes, with a warning that the device must be put right', async () => {
     const serial = `E2E-REP-${run}`;
-    await platform.registryClient.createDevice({
-      serial,
-      residentId,
-      kind: 'pendant',
-      supervisionIntervalS: 3600,
-    });
-    const device = await rawDevice(serial);
-    await startTest(serial, 20);
+    const device = await pendantInTest(serial, 20);
     const ack = await device.send({ id: 'press-0001', type: 'pendant.pressed', at: localTime() });
     expect(JSON.parse(ack)).toEqual({ id: 'press-0001', stored: true });
 
