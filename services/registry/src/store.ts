@@ -1370,13 +1370,16 @@ export class RegistryStore {
       `select d.serial, d.resident_id, d.state, d.supervision_interval_s, d.created_at, d.updated_at,
               h.last_event_at, h.last_event_type, h.last_heartbeat_at, h.battery_percent, h.mains, h.signal_dbm,
               h.last_pendant_at, h.refused_at, h.refused_reason, h.refused_detail, h.refused_letter,
-              (select coalesce(sum(r.refusals), 0)::int from ${this.#t('device_refusals')} r
-                where r.serial = d.serial and r.minute >= date_trunc('minute', $2::timestamptz - interval '24 hours')
-              ) as refused_24h,
+              coalesce(r.refused, 0) as refused_24h,
               case when d.supervision_interval_s is null then null
                    else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
               end as due_by
          from ${this.#devices} d left join ${this.#t('device_health')} h on h.serial = d.serial
+         -- One pass over the day's refusals for the whole fleet, not a probe per device.
+         left join (select serial, sum(refusals)::int as refused from ${this.#t('device_refusals')}
+                     where ($1::text is null or serial = $1)
+                       and minute >= date_trunc('minute', $2::timestamptz - interval '24 hours')
+                     group by serial) r on r.serial = d.serial
         where ($1::text is null or d.serial = $1)
           and d.state in ('installed', 'test', 'faulty')
           and ($3::real is null or h.battery_percent < $3)
