@@ -12,13 +12,14 @@ ALTER TABLE device_health
   ADD COLUMN refused_letter text;
 
 -- Refusals per device and minute over the last day: a device refused at its full rate leaves at most
--- 1440 rows, each device's older ones deleted as its new ones are counted.
+-- 1440 rows; rows older than a day are deleted (by the minute index) as new ones are counted.
 CREATE TABLE device_refusals (
   serial text NOT NULL REFERENCES devices (serial) ON DELETE CASCADE,
   minute timestamptz NOT NULL,
   refusals integer NOT NULL,
   PRIMARY KEY (serial, minute)
 );
+CREATE INDEX device_refusals_minute_idx ON device_refusals (minute);
 
 -- Down Migration
 

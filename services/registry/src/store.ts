@@ -1283,9 +1283,10 @@ export class RegistryStore {
            on conflict (serial, minute) do update set refusals = r.refusals + 1`,
           [serial, at],
         );
+        // Every device's, so the table holds one day: a device that stopped being refused leaves nothing.
         await client.query(
-          `delete from ${this.#t('device_refusals')} where serial = $1 and minute < $2::timestamptz - interval '24 hours'`,
-          [serial, now],
+          `delete from ${this.#t('device_refusals')} where minute < $1::timestamptz - interval '24 hours'`,
+          [now],
         );
       }
       const { rows } = await client.query<TestRow>(
@@ -1531,7 +1532,7 @@ const MAX_REFUSALS = 20;
  * A refusal this long after a test call ended still belongs to it: gateway-mqtt dead-letters an
  * alarm it stored despite its form only once stored, and the alarm may have passed the test already.
  */
-export const REFUSAL_AFTER_TEST_MS = 60_000;
+const REFUSAL_AFTER_TEST_MS = 60_000;
 
 interface TestRow {
   id: string;

@@ -415,7 +415,8 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
     const send = (l: DeadLetter) => js.publish(n.subjects.deadletter(l.service, l.reason), JSON.stringify(l));
     const topic = n.mqtt.events('PND-REFUSED');
-    // Before the test: counted in health, not shown with the test.
+    // More than a day ago: not counted. Before the test: counted in health, not shown with the test.
+    await send(letter(topic, 'at: yesterday', startedAt - 25 * 3600_000));
     await send(letter(topic, 'at: before the test', startedAt - 60_000));
     const during = Array.from({ length: 22 }, (_, i) =>
       letter(topic, `at: refusal ${i}`, startedAt + 1 + i * 10),
