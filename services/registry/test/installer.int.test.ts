@@ -451,6 +451,10 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       `select count(*)::int as n from ${n.schema('registry')}.device_refusals where serial = 'PND-NOBODY'`,
     );
     expect(rows[0].n).toBe(0);
+    const kept = await db.query(
+      `select count(*)::int as n from ${n.schema('registry')}.device_refusals where minute < now() - interval '24 hours'`,
+    );
+    expect(kept.rows[0].n).toBe(0);
 
     // Cancelled, the call still takes a refusal that follows at once (written after what ended it).
     await call('DELETE', '/api/devices/PND-REFUSED/test');
