@@ -2,11 +2,12 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Alert, type Case, type DeviceMapEntry, names } from '@telecare/contracts';
+import { type Alert, type Case, names } from '@telecare/contracts';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
-import { openBucket, servers, waitFor } from '@telecare/testkit';
+import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { mapSays as mapSaysIn, registryApi } from '../support/registry.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = `${ROOT}node_modules/.bin/tsx`;
@@ -30,17 +31,7 @@ interface TestCall {
   signalDbm: number | null;
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await fetch(new URL(path, platform.registry.url), {
-    method,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as T };
-}
+const api = registryApi(() => platform);
 
 async function resident(): Promise<string> {
   const created = await platform.registryClient.createResident({
@@ -53,23 +44,7 @@ async function resident(): Promise<string> {
   return created.id;
 }
 
-/**
- * Waits until the device map says what the gateways will act on. The gateways mirror the bucket
- * by a watch, which follows a put within milliseconds; an installer's press comes seconds later.
- */
-async function mapSays(serial: string, testMode: boolean): Promise<void> {
-  // Read straight from the bucket (direct gets), not through a gateway's mirror.
-  const bucket = await openBucket(nc, names(platform.namespace).kv.deviceMap);
-  await waitFor(
-    async () => {
-      const last = await bucket.get(serial).catch(() => null);
-      if (last?.operation !== 'PUT') return false;
-      return (last.json<DeviceMapEntry>().testMode ?? false) === testMode;
-    },
-    { what: `device map testMode ${testMode} for ${serial}`, timeoutMs: 5_000, intervalMs: 20 },
-  );
-  await new Promise((resolve) => setTimeout(resolve, 150));
-}
+const mapSays = (serial: string, testMode: boolean) => mapSaysIn(nc, platform.namespace, serial, testMode);
 
 /** The real `telecare` binary (as `pnpm telecare` runs it), in the background. */
 function telecare(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventIdFor, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { type DeadLetter, eventIdFor, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { connectNats, createLogger, jetstream, type NatsConnection } from '@telecare/platform';
 import {
   DEVICE_COLUMNS,
@@ -181,6 +181,53 @@ describe('telecare CLI', () => {
       'FAIL BED-CLI1: connected, no trigger yet: heartbeat arrived from BED-CLI1, but no bed.occupied within 3 s',
     );
     expect(failed.stdout).toMatch(/arrived: heartbeat at \S+ \(not the trigger\)/);
+  });
+
+  it('a test call whose messages a gateway refuses fails naming the refusal, which health shows too (exit 1)', async () => {
+    const owner = JSON.parse(
+      (
+        await cli([
+          '--json',
+          'resident',
+          'add',
+          '--name',
+          'Hub Resident',
+          '--address',
+          '7 Lane',
+          '--postcode',
+          'GL1 2AB',
+        ])
+      ).stdout,
+    ).id as string;
+    await cli(['device', 'register', '--serial', 'PND-CLIREF', '--kind', 'pendant', '--resident', owner]);
+    const run = cli(['test', 'PND-CLIREF', '--timeout', '3']);
+    await waitFor(async () => {
+      const res = await fetch(`${registry.url}/api/devices/PND-CLIREF/test`, {
+        headers: { authorization: `Bearer ${env.TELECARE_ADMIN_TOKEN}` },
+      });
+      return res.ok && ((await res.json()) as { status: string }).status === 'waiting';
+    });
+    // What gateway-mqtt writes for a heartbeat whose time has no offset.
+    const letter: DeadLetter = {
+      id: `dlq_${randomBytes(8).toString('hex')}`,
+      at: new Date().toISOString(),
+      service: 'gateway-mqtt',
+      reason: 'schema',
+      detail: 'at: Invalid ISO datetime',
+      origin: n.mqtt.events('PND-CLIREF'),
+      rawBase64: '',
+    };
+    await jetstream(nc).publish(n.subjects.deadletter('gateway-mqtt', 'schema'), JSON.stringify(letter));
+    const failed = await run;
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain(
+      'FAIL PND-CLIREF: messages arrive but are refused: schema: at: Invalid ISO datetime; no pendant.pressed from PND-CLIREF within 3 s',
+    );
+    expect(failed.stdout).toContain(`refused: schema: at: Invalid ISO datetime at ${letter.at}`);
+    const health = await cli(['health', 'PND-CLIREF']);
+    expect(health.stdout).toContain(
+      `REFUSED 1 in 24 h, latest schema: at: Invalid ISO datetime at ${letter.at}`,
+    );
   });
 
   it('lists device health', async () => {

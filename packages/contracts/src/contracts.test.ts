@@ -9,6 +9,8 @@ import {
   eventIdFor,
   names,
   partitionOf,
+  readRepairedAlarm,
+  repairedAlarmDetail,
   TAXONOMY,
 } from './index.ts';
 
@@ -50,6 +52,24 @@ describe('device payload', () => {
     const bad = DeviceEventPayload.safeParse({ ...ok, type: 'temperature', data: { celsius: 'warm' } });
     expect(bad.success).toBe(false);
     expect(bad.error?.issues[0]?.path).toEqual(['data', 'celsius']);
+  });
+});
+
+describe('dead letter of a repaired alarm', () => {
+  it('reads back what gateway-mqtt wrote, and nothing from a refusal', () => {
+    const alarm = {
+      type: 'pendant.pressed',
+      datedOnReceipt: true,
+      wrong: 'at: Invalid ISO datetime; id: Too small',
+    };
+    expect(repairedAlarmDetail(alarm)).toBe(
+      'stored as pendant.pressed, dated on receipt: at: Invalid ISO datetime; id: Too small',
+    );
+    expect(readRepairedAlarm(repairedAlarmDetail(alarm))).toEqual(alarm);
+    const dated = { ...alarm, datedOnReceipt: false, wrong: 'id: Too small' };
+    expect(readRepairedAlarm(repairedAlarmDetail(dated))).toEqual(dated);
+    expect(readRepairedAlarm('at: Invalid ISO datetime')).toBeUndefined();
+    expect(readRepairedAlarm("payload serial is not the topic's PND-1")).toBeUndefined();
   });
 });
 

@@ -30,3 +30,27 @@ export const DeadLetter = z.object({
   truncatedFrom: z.number().int().positive().optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/**
+ * The detail of the dead letter gateway-mqtt keeps for a life-critical alarm it stored although
+ * its payload broke the contract: `stored as <type>[, dated on receipt]: <what was wrong>`. The
+ * registry reads it back to tell the installer the device still needs putting right.
+ */
+export interface RepairedAlarm {
+  readonly type: string;
+  /** Its device time could not be read: the event is dated on receipt. */
+  readonly datedOnReceipt: boolean;
+  /** The schema's words: `at: Invalid ISO datetime`. */
+  readonly wrong: string;
+}
+
+export const repairedAlarmDetail = (alarm: RepairedAlarm): string =>
+  `stored as ${alarm.type}${alarm.datedOnReceipt ? ', dated on receipt' : ''}: ${alarm.wrong}`;
+
+const REPAIRED_ALARM = /^stored as ([a-z0-9.-]+)(, dated on receipt)?: (.*)$/s;
+
+/** The repaired alarm a `schema` dead letter's detail names, or undefined for a refusal. */
+export function readRepairedAlarm(detail: string): RepairedAlarm | undefined {
+  const m = REPAIRED_ALARM.exec(detail);
+  return m ? { type: m[1]!, datedOnReceipt: m[2] !== undefined, wrong: m[3]! } : undefined;
+}

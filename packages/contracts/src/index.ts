@@ -19,7 +19,13 @@ export {
   Dc09CodeOverrides,
   Dc09KeyEncoding,
 } from './dc09.ts';
-export { DeadLetter, RejectReason } from './deadletter.ts';
+export {
+  DeadLetter,
+  RejectReason,
+  type RepairedAlarm,
+  readRepairedAlarm,
+  repairedAlarmDetail,
+} from './deadletter.ts';
 export {
   DeviceAck,
   DeviceConfig,

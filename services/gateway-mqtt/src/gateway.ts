@@ -5,6 +5,7 @@ import {
   eventIdFor,
   type Names,
   partitionOf,
+  repairedAlarmDetail,
   TAXONOMY,
   TelecareEvent,
 } from '@telecare/contracts';
@@ -455,15 +456,12 @@ export class DeviceEventGateway {
     if (read.repaired !== undefined) {
       // Stored as an alarm although its payload broke the contract: the bytes are kept as a
       // refusal would keep them, for the installer to put the device right.
-      const dated = payload.at === UNDATED ? ', dated on receipt' : '';
-      await this.#deadLetter(
-        topic,
-        raw,
-        { reason: 'schema', detail: `stored as ${payload.type}${dated}: ${read.repaired}` },
-        generation,
-        rawSize,
-        payload.type,
-      );
+      const detail = repairedAlarmDetail({
+        type: payload.type,
+        datedOnReceipt: payload.at === UNDATED,
+        wrong: read.repaired,
+      });
+      await this.#deadLetter(topic, raw, { reason: 'schema', detail }, generation, rawSize, payload.type);
     }
   }
 

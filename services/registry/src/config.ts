@@ -64,6 +64,11 @@ export const registryEnv = {
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('registry-health'),
+  /** A short name for the registry's durable DEADLETTER consumer (refusals naming a device). */
+  REGISTRY_REFUSALS_CONSUMER: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('registry-refusals'),
 } as const;
 
 export type RegistryConfig = z.infer<z.ZodObject<typeof registryEnv>>;

@@ -1,67 +1,32 @@
-import { type Names, TelecareEvent } from '@telecare/contracts';
-import {
-  ACK_WAIT_S,
-  type Clock,
-  ensureDurableConsumer,
-  type JetStreamClient,
-  type JetStreamManager,
-  type Logger,
-  type Registry,
-  SECOND_NS,
-  startConsumerLoop,
-} from '@telecare/platform';
+import { TelecareEvent } from '@telecare/contracts';
+import type { Clock, Logger } from '@telecare/platform';
+import { type ConsumerDeps, startRegistryConsumer } from './consumers.ts';
 import type { TestCall } from './records.ts';
 import type { RegistryStore } from './store.ts';
 
 const num = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 
-export interface EventsDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  names: Names;
-  store: RegistryStore;
-  clock: Clock;
-  logger: Logger;
-  consumer: string;
+export interface EventsDeps extends ConsumerDeps {
   /** Called after a test call ended, so the device map and DC-09 bucket follow the device. */
   onTestFinished: (test: TestCall) => Promise<void>;
-  /** Where the consumer loop's metrics go. */
-  metrics?: Registry;
 }
 
 /**
  * The registry's own durable consumer of every event: it keeps device health (last heartbeat,
  * battery, mains, signal, last pendant use) and confirms test calls end to end — the event has
- * passed the gateway, JetStream and reached a consumer like triage does.
+ * passed the gateway, JetStream and reached a consumer like triage does. What it cannot read is not
+ * ours to judge: the gateway validated it and triage dead-letters what it cannot read.
  */
 export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'events' });
-  const stream = deps.names.streams.events;
-  const created = {
-    deliver_policy: 'all',
-    ack_wait: ACK_WAIT_S * SECOND_NS,
-    filter_subject: deps.names.subjects.allEvents,
-    max_deliver: -1,
-    max_ack_pending: 1000,
-  } as const;
-  await ensureDurableConsumer(deps.jsm, stream, deps.consumer, { ack_wait: created.ack_wait }, created);
-  return startConsumerLoop({
-    js: deps.js,
-    names: deps.names,
-    stream,
-    consumer: deps.consumer,
-    service: 'registry',
+  return startRegistryConsumer(deps, {
+    stream: deps.names.streams.events,
+    subjects: deps.names.subjects.allEvents,
+    from: { deliver_policy: 'all' },
     schema: TelecareEvent,
-    // Not ours to judge: the gateway validated it and triage dead-letters what it cannot read.
-    undecodable: 'skip',
     handle: (event) => recordEvent(deps, log, event),
-    logger: log,
-    clock: deps.clock,
-    batch: 32,
-    // Lost by JetStream, the consumer is made again rather than waited for.
-    recreate: created,
-    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    log,
   });
 }
 
@@ -127,11 +92,15 @@ async function confirmTestCall(
 }
 
 /**
- * Why a test call ended without its trigger: silence, or a device that was there ("connected, no
- * trigger yet") with what arrived, so the installer knows the line works and the sensor was not set off.
+ * Why a test call ended without its trigger: messages a gateway refused (the latest named: the
+ * device is sending, wrongly), silence, or a device that was there ("connected, no trigger yet")
+ * with what arrived, so the installer knows the line works and the sensor was not set off.
  */
 export function failureReason(test: TestCall): string {
   const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
+  const refused = test.refused.at(-1);
+  if (refused)
+    return `messages arrive but are refused: ${refused.reason}: ${refused.detail}; no ${test.expected.join(' or ')} from ${test.serial} within ${waitedS} s`;
   if (test.arrived.length === 0) return `no event from ${test.serial} within ${waitedS} s`;
   const types = [...new Set(test.arrived.map((a) => a.type))].join(', ');
   return `connected, no trigger yet: ${types} arrived from ${test.serial}, but no ${test.expected.join(' or ')} within ${waitedS} s`;

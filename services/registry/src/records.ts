@@ -215,11 +215,25 @@ export interface TestArrival {
   trigger: boolean;
 }
 
+/** A message of the device a gateway refused: its dead letter's reason and words, never its bytes. */
+export interface DeviceRefusal {
+  reason: string;
+  detail: string;
+  /** When the gateway refused it. */
+  at: string;
+  deadLetterId: string;
+}
+
 /**
  * How far a test call got, in the installer's words: nothing yet; something arrived (a connection,
- * a heartbeat, a DC-09 poll) but not the trigger; the trigger.
+ * a heartbeat, a DC-09 poll) but not the trigger; the device's messages arrive but a gateway refuses
+ * them (the latest refusal named); the trigger.
  */
-export type TestProgress = 'nothing arrived yet' | 'connected, no trigger yet' | 'trigger arrived';
+export type TestProgress =
+  | 'nothing arrived yet'
+  | 'connected, no trigger yet'
+  | `messages arrive but are refused: ${string}`
+  | 'trigger arrived';
 
 export interface TestCall {
   id: string;
@@ -235,6 +249,10 @@ export interface TestCall {
   connectedAt: string | null;
   /** What arrived during the test, in order (at most the first 20, then the trigger). */
   arrived: TestArrival[];
+  /** The device's messages refused during the test, oldest first (at most 20, the newest kept). */
+  refused: DeviceRefusal[];
+  /** What to put right although the test passed: an alarm stored despite its form, refusals. */
+  warnings: string[];
   startedAt: string;
   deadline: string;
   finishedAt: string | null;
@@ -261,4 +279,7 @@ export interface DeviceHealth {
   /** Past its supervision interval without a heartbeat (counted from installation if none yet). */
   overdue: boolean;
   overdueSince: string | null;
+  /** The device's messages refused by a gateway over the last 24 hours (counted to the minute). */
+  refusedLast24h: number;
+  lastRefusal: DeviceRefusal | null;
 }

@@ -20,6 +20,7 @@ import { DeviceMapPublisher } from './device-map.ts';
 import { startEventsConsumer, startTestDeadlines } from './events.ts';
 import { checkDataKey } from './key-check.ts';
 import type { TestCall } from './records.ts';
+import { startRefusalsConsumer } from './refusals.ts';
 import { RegistryStore } from './store.ts';
 
 /**
@@ -70,7 +71,7 @@ const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 export const registryService: DefinedService<RegistryConfig, object> = defineService({
   name: 'registry',
   config: () => loadRegistryConfig(),
-  streams: ['events'],
+  streams: ['events', 'deadletter'],
   http: (config: RegistryConfig) => ({ port: config.REGISTRY_PORT, host: config.HTTP_HOST }),
   start: wireRegistry,
 });
@@ -89,6 +90,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const { nc, js, jsm } = await service.nats();
   watchConsumers(metrics, jsm, [
     { stream: n.streams.events, include: (c) => c === config.REGISTRY_CONSUMER },
+    { stream: n.streams.deadletter, include: (c) => c === config.REGISTRY_REFUSALS_CONSUMER },
   ]);
 
   const residentsCreated = new Counter({
@@ -195,18 +197,15 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const onTestFinished = async (test: TestCall) => {
     await Promise.all([deviceMap.publish(test.serial), dc09.publish(test.serial)]);
   };
+  const consumers = { js, jsm, names: n, store, clock, logger, metrics };
   const events = await startEventsConsumer({
-    js,
-    jsm,
-    names: n,
-    store,
-    clock,
-    logger,
+    ...consumers,
     consumer: config.REGISTRY_CONSUMER,
     onTestFinished,
-    metrics,
   });
   lifecycle.add('events', () => events.stop());
+  const refusals = await startRefusalsConsumer({ ...consumers, consumer: config.REGISTRY_REFUSALS_CONSUMER });
+  lifecycle.add('refusals', () => refusals.stop());
   const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
   lifecycle.add('test-deadlines', () => deadlines.stop());
 

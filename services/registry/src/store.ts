@@ -3,6 +3,7 @@ import {
   defaultTokenDays,
   newId,
   type ResidentAwayEntry,
+  readRepairedAlarm,
   testTriggerOf,
 } from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
@@ -14,6 +15,7 @@ import {
   type CohortFacts,
   type Device,
   type DeviceHealth,
+  type DeviceRefusal,
   type DeviceRow,
   dayOf,
   type Resident,
@@ -1247,6 +1249,69 @@ export class RegistryStore {
     return rows[0]?.d ?? undefined;
   }
 
+  /**
+   * A gateway refused a message of this device (its dead letter): counted in the device's health,
+   * and kept with its latest test call when that is waiting, or ended less than
+   * REFUSAL_AFTER_TEST_MS before the refusal (the letter of an alarm stored despite its form is
+   * written after the alarm, which may pass the test first). Returns the test call it was kept
+   * with, or undefined (also for a serial the registry does not know: nothing is kept).
+   */
+  async recordRefusal(serial: string, refusal: DeviceRefusal, now: Date): Promise<TestCall | undefined> {
+    return withTransaction(this.#pool, async (client) => {
+      const known = await client.query(`select 1 from ${this.#devices} where serial = $1`, [serial]);
+      if (known.rowCount === 0) return undefined;
+      const at = new Date(refusal.at);
+      // The latest letter again (a redelivery) is not counted twice; one redelivered after a later
+      // letter was counted would be, which only a registry stopped mid-batch can cause.
+      const health = await client.query<{ refused_letter: string | null }>(
+        `select refused_letter from ${this.#t('device_health')} where serial = $1`,
+        [serial],
+      );
+      if (health.rows[0]?.refused_letter !== refusal.deadLetterId) {
+        await client.query(
+          `insert into ${this.#t('device_health')} as h (serial, refused_at, refused_reason, refused_detail, refused_letter)
+           values ($1, $2, $3, $4, $5)
+           on conflict (serial) do update set
+             refused_at = excluded.refused_at, refused_reason = excluded.refused_reason,
+             refused_detail = excluded.refused_detail, refused_letter = excluded.refused_letter
+           where h.refused_at is null or h.refused_at <= excluded.refused_at`,
+          [serial, at, refusal.reason, refusal.detail, refusal.deadLetterId],
+        );
+        await client.query(
+          `insert into ${this.#t('device_refusals')} as r (serial, minute, refusals)
+           values ($1, date_trunc('minute', $2::timestamptz), 1)
+           on conflict (serial, minute) do update set refusals = r.refusals + 1`,
+          [serial, at],
+        );
+        // Every device's, so the table holds one day: a device that stopped being refused leaves nothing.
+        await client.query(
+          `delete from ${this.#t('device_refusals')} where minute < $1::timestamptz - interval '24 hours'`,
+          [now],
+        );
+      }
+      const { rows } = await client.query<TestRow>(
+        `update ${this.#t('test_calls')} t
+            set refused = (select coalesce(jsonb_agg(e order by e->>'at', e->>'deadLetterId'), '[]'::jsonb)
+                             from (select e from jsonb_array_elements(t.refused || $2::jsonb) e
+                                    order by e->>'at' desc, e->>'deadLetterId' desc limit $5) newest)
+          where t.id = (select id from ${this.#t('test_calls')} where serial = $1 order by started_at desc, id desc limit 1)
+            and t.started_at <= $3
+            and (t.status = 'waiting' or t.finished_at >= $3::timestamptz - make_interval(secs => $6))
+            and not t.refused @> jsonb_build_array(jsonb_build_object('deadLetterId', $4::text))
+          returning *`,
+        [
+          serial,
+          JSON.stringify([{ ...refusal, at: at.toISOString() }]),
+          at,
+          refusal.deadLetterId,
+          MAX_REFUSALS,
+          REFUSAL_AFTER_TEST_MS / 1000,
+        ],
+      );
+      return rows[0] ? toTestCall(rows[0]) : undefined;
+    });
+  }
+
   // --- device health ----------------------------------------------------------------------------
 
   /**
@@ -1305,11 +1370,17 @@ export class RegistryStore {
     const { rows } = await this.#pool.query<HealthRow>(
       `select d.serial, d.resident_id, d.state, d.supervision_interval_s, d.created_at, d.updated_at,
               h.last_event_at, h.last_event_type, h.last_heartbeat_at, h.battery_percent, h.mains, h.signal_dbm,
-              h.last_pendant_at,
+              h.last_pendant_at, h.refused_at, h.refused_reason, h.refused_detail, h.refused_letter,
+              coalesce(r.refused, 0) as refused_24h,
               case when d.supervision_interval_s is null then null
                    else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
               end as due_by
          from ${this.#devices} d left join ${this.#t('device_health')} h on h.serial = d.serial
+         -- One pass over the day's refusals for the whole fleet, not a probe per device.
+         left join (select serial, sum(refusals)::int as refused from ${this.#t('device_refusals')}
+                     where ($1::text is null or serial = $1)
+                       and minute >= date_trunc('minute', $2::timestamptz - interval '24 hours')
+                     group by serial) r on r.serial = d.serial
         where ($1::text is null or d.serial = $1)
           and d.state in ('installed', 'test', 'faulty')
           and ($3::real is null or h.battery_percent < $3)
@@ -1334,6 +1405,16 @@ export class RegistryStore {
         lastPendantAt: row.last_pendant_at?.toISOString() ?? null,
         overdue,
         overdueSince: overdue ? row.due_by!.toISOString() : null,
+        refusedLast24h: row.refused_24h,
+        lastRefusal:
+          row.refused_at === null
+            ? null
+            : {
+                reason: row.refused_reason ?? '',
+                detail: row.refused_detail ?? '',
+                at: row.refused_at.toISOString(),
+                deadLetterId: row.refused_letter ?? '',
+              },
       };
     });
   }
@@ -1444,6 +1525,15 @@ export class RegistryStore {
 /** What arrived before the trigger is listed up to this many events: enough to diagnose, bounded. */
 const MAX_ARRIVALS = 20;
 
+/** A test call keeps the newest of the device's refusals, up to this many. */
+const MAX_REFUSALS = 20;
+
+/**
+ * A refusal this long after a test call ended still belongs to it: gateway-mqtt dead-letters an
+ * alarm it stored despite its form only once stored, and the alarm may have passed the test already.
+ */
+const REFUSAL_AFTER_TEST_MS = 60_000;
+
 interface TestRow {
   id: string;
   serial: string;
@@ -1451,6 +1541,7 @@ interface TestRow {
   status: TestCall['status'];
   connected_at: Date | null;
   arrived: TestArrival[];
+  refused: DeviceRefusal[];
   started_at: Date;
   deadline: Date;
   finished_at: Date | null;
@@ -1466,6 +1557,8 @@ function toTestCall(row: TestRow): TestCall {
   const kind = DeviceKind.parse(row.kind);
   const trigger = testTriggerOf(kind);
   const arrived = row.arrived ?? [];
+  const refused = row.refused ?? [];
+  const latest = refused.at(-1);
   return {
     id: row.id,
     serial: row.serial,
@@ -1476,11 +1569,15 @@ function toTestCall(row: TestRow): TestCall {
     progress:
       row.status === 'passed'
         ? 'trigger arrived'
-        : arrived.length > 0
-          ? 'connected, no trigger yet'
-          : 'nothing arrived yet',
+        : latest
+          ? `messages arrive but are refused: ${latest.reason}: ${latest.detail}`
+          : arrived.length > 0
+            ? 'connected, no trigger yet'
+            : 'nothing arrived yet',
     connectedAt: row.connected_at?.toISOString() ?? null,
     arrived,
+    refused,
+    warnings: testWarnings(row.status, refused),
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
@@ -1491,6 +1588,24 @@ function toTestCall(row: TestRow): TestCall {
     batteryPercent: row.battery_percent,
     signalDbm: row.signal_dbm,
   };
+}
+
+/**
+ * What the installer should still put right: an alarm gateway-mqtt stored although its payload
+ * broke the contract (it passes the test, yet the device is wrong), and, once passed, any other
+ * refusal. One line per distinct fault.
+ */
+function testWarnings(status: TestCall['status'], refused: readonly DeviceRefusal[]): string[] {
+  const lines = new Set<string>();
+  for (const r of refused) {
+    const alarm = readRepairedAlarm(r.detail);
+    if (r.reason === 'schema' && alarm)
+      lines.add(
+        `${alarm.type} breaks the device contract (${alarm.wrong}): stored only because an alarm is never refused for its form${alarm.datedOnReceipt ? ', dated on receipt' : ''}; put the device's messages right`,
+      );
+    else if (status === 'passed') lines.add(`messages refused: ${r.reason}: ${r.detail}`);
+  }
+  return [...lines];
 }
 
 interface HealthRow {
@@ -1505,6 +1620,11 @@ interface HealthRow {
   mains: boolean | null;
   signal_dbm: number | null;
   last_pendant_at: Date | null;
+  refused_at: Date | null;
+  refused_reason: string | null;
+  refused_detail: string | null;
+  refused_letter: string | null;
+  refused_24h: number;
   due_by: Date | null;
 }
 

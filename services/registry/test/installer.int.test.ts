@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import {
   Dc09AccountEntry,
+  type DeadLetter,
   DeviceMapEntry,
   eventIdFor,
   names,
@@ -394,6 +395,80 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       state: 'installed',
       testMode: false,
     });
+  });
+
+  it("keeps a gateway's refusals of a device's messages with its test call (the newest 20) and counts them in its health", async () => {
+    const owner = (await call('POST', '/api/residents', { ...resident, externalRef: 'REF-REFUSED' })).body.id;
+    await call('POST', '/api/devices', { serial: 'PND-REFUSED', residentId: owner, kind: 'pendant' });
+    const started = await call('POST', '/api/devices/PND-REFUSED/test', { timeoutS: 30 });
+    const startedAt = Date.parse(started.body.startedAt as string);
+    const js = jetstream(nc);
+    let seq = 0;
+    const letter = (origin: string, detail: string, at: number): DeadLetter => ({
+      id: `dlq_${(++seq).toString().padStart(12, '0')}`,
+      at: new Date(at).toISOString(),
+      service: 'gateway-mqtt',
+      reason: 'schema',
+      detail,
+      origin,
+      rawBase64: Buffer.from('{"name":"Edith Example"}').toString('base64'),
+    });
+    const send = (l: DeadLetter) => js.publish(n.subjects.deadletter(l.service, l.reason), JSON.stringify(l));
+    const topic = n.mqtt.events('PND-REFUSED');
+    // More than a day ago: not counted. Before the test: counted in health, not shown with the test.
+    await send(letter(topic, 'at: yesterday', startedAt - 25 * 3600_000));
+    await send(letter(topic, 'at: before the test', startedAt - 60_000));
+    const during = Array.from({ length: 22 }, (_, i) =>
+      letter(topic, `at: refusal ${i}`, startedAt + 1 + i * 10),
+    );
+    for (const l of during.slice(0, 21)) await send(l);
+    // The latest again (a redelivery), a serial the registry does not know, a DC-09 sender's address.
+    await send(during[20]!);
+    await send(letter(n.mqtt.events('PND-NOBODY'), 'at: unknown', startedAt + 500));
+    await send({
+      ...letter('tcp:127.0.0.1:40000', 'no DC-09 account 1234', startedAt + 500),
+      service: 'gateway-dc09',
+    });
+    await send(during[21]!);
+
+    const test = await waitFor(async () => {
+      const got = await call('GET', '/api/devices/PND-REFUSED/test');
+      const refused = got.body.refused as Array<{ detail: string }>;
+      return refused.at(-1)?.detail === 'at: refusal 21' ? got.body : undefined;
+    });
+    expect(test.status).toBe('waiting');
+    expect(test.progress).toBe('messages arrive but are refused: schema: at: refusal 21');
+    expect(test.refused).toEqual(
+      during.slice(2).map((l) => ({ reason: 'schema', detail: l.detail, at: l.at, deadLetterId: l.id })),
+    );
+    expect(JSON.stringify(test)).not.toContain('Edith');
+    const health = await call('GET', '/api/devices/PND-REFUSED/health');
+    expect(health.body).toMatchObject({
+      refusedLast24h: 23,
+      lastRefusal: { reason: 'schema', detail: 'at: refusal 21', deadLetterId: during[21]!.id },
+    });
+    const { rows } = await db.query(
+      `select count(*)::int as n from ${n.schema('registry')}.device_refusals where serial = 'PND-NOBODY'`,
+    );
+    expect(rows[0].n).toBe(0);
+    const kept = await db.query(
+      `select count(*)::int as n from ${n.schema('registry')}.device_refusals where minute < now() - interval '24 hours'`,
+    );
+    expect(kept.rows[0].n).toBe(0);
+
+    // Cancelled, the call still takes a refusal that follows at once (written after what ended it).
+    await call('DELETE', '/api/devices/PND-REFUSED/test');
+    const late = letter(topic, 'stored as pendant.pressed: id: Too small', Date.now());
+    await send(late);
+    const ended = await waitFor(async () => {
+      const got = await call('GET', '/api/devices/PND-REFUSED/test');
+      return (got.body.refused as Array<{ deadLetterId: string }>).at(-1)?.deadLetterId === late.id
+        ? got.body
+        : undefined;
+    });
+    expect(ended.warnings).toEqual([
+      "pendant.pressed breaks the device contract (id: Too small): stored only because an alarm is never refused for its form; put the device's messages right",
+    ]);
   });
 
   it('keeps device health from events and lists overdue devices and low batteries', async () => {

@@ -93,4 +93,11 @@ export const overridesText = (overrides: unknown): string => {
 };
 
 export const healthLine = (d: Json): string =>
-  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}`;
+  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}${refusedNote(d)}`;
+
+/** A device whose messages a gateway refused in the last day: how many, and the latest in its words. */
+function refusedNote(d: Json): string {
+  const latest = d.lastRefusal as Json | null | undefined;
+  if (!d.refusedLast24h || !latest) return '';
+  return `  REFUSED ${d.refusedLast24h} in 24 h, latest ${latest.reason}: ${latest.detail} at ${latest.at}`;
+}

@@ -3,6 +3,9 @@ import ora from 'ora';
 import { EXIT } from '../client.ts';
 import { type Commands, given, type Json, positiveInt, secondsLeft, sleep } from './shared.ts';
 
+/** The registry's progress while a gateway refuses the device's messages (the latest named after it). */
+const REFUSED = 'messages arrive but are refused';
+
 /** `telecare test`: a test call, with its live progress and verdict. */
 export function addTestCommand(program: Command, { ctx, io, outcome }: Commands): void {
   program
@@ -32,12 +35,20 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
       while (test.status === 'waiting') {
         await sleep(500);
         test = await api.getTest({ params: { serial } });
-        const state = test.progress === 'connected, no trigger yet' ? 'connected, no trigger yet — ' : '';
+        const progress = String(test.progress);
+        const state =
+          progress === 'connected, no trigger yet' || progress.startsWith(REFUSED) ? `${progress} — ` : '';
         spinner.text = `${state}${ask} (${secondsLeft(deadline)} s left)`;
       }
-      const arrived = ((test.arrived as Json[] | undefined) ?? []).map(
-        (a) => `arrived: ${a.type} at ${a.at}${a.trigger ? ' (the trigger)' : ' (not the trigger)'}`,
-      );
+      const arrived = [
+        ...((test.arrived as Json[] | undefined) ?? []).map(
+          (a) => `arrived: ${a.type} at ${a.at}${a.trigger ? ' (the trigger)' : ' (not the trigger)'}`,
+        ),
+        ...((test.refused as Json[] | undefined) ?? []).map(
+          (r) => `refused: ${r.reason}: ${r.detail} at ${r.at}`,
+        ),
+        ...((test.warnings as string[] | undefined) ?? []).map((w) => `warning: ${w}`),
+      ];
       if (test.status === 'passed') {
         spinner.succeed(`${serial} reached the platform`);
         print(test, () =>
@@ -50,9 +61,11 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
         return;
       }
       spinner.fail(
-        test.progress === 'connected, no trigger yet'
-          ? `${serial} is connected, but its trigger did not arrive`
-          : `${serial} did not reach the platform`,
+        String(test.progress).startsWith(REFUSED)
+          ? `${serial} is sending, but its messages are refused`
+          : test.progress === 'connected, no trigger yet'
+            ? `${serial} is connected, but its trigger did not arrive`
+            : `${serial} did not reach the platform`,
       );
       print(test, () => [`FAIL ${serial}: ${test.reason ?? test.status}`, ...arrived].join('\n'));
       outcome.exitCode = EXIT.failed;

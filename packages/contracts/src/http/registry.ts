@@ -114,6 +114,18 @@ export const AwayView = z.looseObject({
 });
 export type AwayView = z.infer<typeof AwayView>;
 
+/**
+ * A message of the device a gateway refused (DEADLETTER): the reason and the gateway's own words,
+ * never the bytes; `deadLetterId` finds the letter itself.
+ */
+export const DeviceRefusalView = z.looseObject({
+  reason: z.string(),
+  detail: z.string(),
+  at,
+  deadLetterId: z.string(),
+});
+export type DeviceRefusalView = z.infer<typeof DeviceRefusalView>;
+
 export const TestCallView = z.looseObject({
   id: z.string(),
   serial: z.string(),
@@ -124,6 +136,10 @@ export const TestCallView = z.looseObject({
   progress: z.string(),
   connectedAt: at.nullable(),
   arrived: z.array(z.looseObject({ type: z.string(), at, eventId: z.string(), trigger: z.boolean() })),
+  /** The device's messages refused during the call (at most 20, the newest kept), oldest first. */
+  refused: z.array(DeviceRefusalView),
+  /** What the installer should still put right although the call passed. */
+  warnings: z.array(z.string()),
   startedAt: at,
   deadline: at,
   finishedAt: at.nullable(),
@@ -150,6 +166,9 @@ export const DeviceHealthView = z.looseObject({
   lastPendantAt: at.nullable(),
   overdue: z.boolean(),
   overdueSince: at.nullable(),
+  /** The device's messages refused by a gateway over the last 24 hours, and the latest of them. */
+  refusedLast24h: z.number(),
+  lastRefusal: DeviceRefusalView.nullable(),
 });
 export type DeviceHealthView = z.infer<typeof DeviceHealthView>;
 
