@@ -10,6 +10,9 @@ export default defineConfig({
           name: 'unit',
           include: ['{packages,services,simulators}/**/src/**/*.test.ts'],
           environment: 'node',
+          // Pure, but some are property tests of hundreds of generated streams: on two cores other
+          // test files share, one may take several times its quiet-machine time.
+          testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
       },
