@@ -35,7 +35,8 @@ interface HelplineOwn {
 
 export type HelplineHandle = ServiceHandle<HelplineOwn>;
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+/** The helpline's SQL migrations (node-pg-migrate). */
+export const HELPLINE_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 /** How often committed case events that did not reach CASES at once are retried. */
 const OUTBOX_RETRY_MS = 5_000;
 
@@ -62,7 +63,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const n = service.names;
   const schema = n.schema('helpline');
   const app = service.http;
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  await migrate({ url: config.DATABASE_URL, schema, dir: HELPLINE_MIGRATIONS, logger });
   // Room for every concurrent alert commit plus the API, the feed and the timers.
   const pool = service.postgres({
     url: config.DATABASE_URL,
