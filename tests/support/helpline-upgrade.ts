@@ -88,6 +88,9 @@ export interface LoadReport {
   failures: Record<string, number>;
   /** The longest any one statement took, intake and consoles, in ms. */
   longestStatementMs: number;
+  /** That statement, and when it started (ms after the work began). */
+  longestStatement: string;
+  longestStatementAt: number;
   /** The longest an intake transaction took, in ms. */
   longestIntakeMs: number;
   transactions: number;
@@ -111,11 +114,14 @@ export function runPreviousVersion(options: {
     stored: [],
     failures: {},
     longestStatementMs: 0,
+    longestStatement: '',
+    longestStatementAt: 0,
     longestIntakeMs: 0,
     transactions: 0,
   };
   let running = true;
   let next = 0;
+  const began = performance.now();
   const snapshot = (where: string) =>
     `select c.*, (select json_agg(a.alert order by a.received_at, a.alert_id) from case_alerts a where a.case_id = c.id) as alerts
        from cases c where ${where}`;
@@ -131,7 +137,12 @@ export function runPreviousVersion(options: {
       try {
         return await db.query(sql, params);
       } finally {
-        report.longestStatementMs = Math.max(report.longestStatementMs, performance.now() - t0);
+        const ms = performance.now() - t0;
+        if (ms > report.longestStatementMs) {
+          report.longestStatementMs = ms;
+          report.longestStatement = sql.replace(/\s+/g, ' ').slice(0, 60);
+          report.longestStatementAt = Math.round(t0 - began);
+        }
       }
     };
     try {
@@ -250,8 +261,7 @@ export async function tallyMismatches(
                 CASE WHEN NOT (a.alert ? 'closes') AND a.alert ->> 'type' IN ('pendant.pressed', 'pullcord.pulled', 'bogus-caller.pressed')
                   THEN coalesce(a.alert -> 'evidence' ->> 0, a.alert_id) END as e_press_key,
                 a.alert -> 'closes' ->> 'alertId' as e_closes_id, a.alert -> 'repeats' ->> 'alertId' as e_repeats_id,
-                row_number() over (partition by a.case_id order by a.position) - 1 as rank,
-                count(*) over (partition by a.case_id) as n, count(distinct a.position) over (partition by a.case_id) as places
+                row_number() over (partition by a.case_id order by a.position) - 1 as rank
            from case_alerts a),
        s as (
          select e.*, d.how as direct, r.how as via_repeat from e
