@@ -254,18 +254,42 @@ async function buildIndexes(db: pg.Client, schema: string): Promise<string[]> {
     );
     if (rows[0]?.valid) continue;
     if (rows[0]) await db.query(`drop index concurrently "${schema}".${name}`);
-    const table = create.match(/ on (\w+) /)?.[1] ?? '';
-    if (!large.has(table)) {
-      const { rows: sized } = await db.query<{ large: boolean }>(
-        `select count(*) >= ${SMALL_TABLE} as large from (select 1 from ${table} limit ${SMALL_TABLE}) r`,
-      );
-      large.set(table, sized[0]?.large === true);
-    }
-    if (large.get(table)) await db.query(create);
-    else await briefly(db, [create.replace(' concurrently', '')]);
+    await buildIndex(db, schema, name, create, large);
     built.push(name);
   }
   return built;
+}
+
+/**
+ * One index. A concurrent build waits for every transaction that began before it, and one of them
+ * may wait for the build's own lock on the table (a database-wide ANALYZE): PostgreSQL then ends
+ * the build as a deadlock, leaving the index invalid; it is dropped and built again.
+ */
+async function buildIndex(
+  db: pg.Client,
+  schema: string,
+  name: string,
+  create: string,
+  large: Map<string, boolean>,
+): Promise<void> {
+  const table = create.match(/ on (\w+) /)?.[1] ?? '';
+  if (!large.has(table)) {
+    const { rows: sized } = await db.query<{ large: boolean }>(
+      `select count(*) >= ${SMALL_TABLE} as large from (select 1 from ${table} limit ${SMALL_TABLE}) r`,
+    );
+    large.set(table, sized[0]?.large === true);
+  }
+  if (!large.get(table)) return briefly(db, [create.replace(' concurrently', '')]);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.query(create);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt === 5) throw err;
+      await db.query(`drop index concurrently if exists "${schema}".${name}`);
+      await sleep(1_000);
+    }
+  }
 }
 
 /**
