@@ -97,6 +97,12 @@ export interface ServiceDefinition<C extends ServiceConfig, H extends object> {
   readonly http: (config: C) => { port: number; host: string; trustProxy?: string[] | undefined };
   /** Builds the service on the context; what it returns is added to the handle. */
   readonly start: (context: ServiceContext<C>) => Promise<H>;
+  /**
+   * How long the process's start may take before it exits for its supervisor to start it again
+   * (default `START_TIMEOUT_MS`): longer for a service whose start does work that grows with its
+   * data (the helpline counting the alerts stored before a schema upgrade).
+   */
+  readonly startTimeoutMs?: number;
 }
 
 /** A started service: where it listens, how to drain it, and what `start` returned. */
@@ -311,6 +317,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
       runService(definition.name, {
         load: definition.config,
         start: (config, { logger }) => start(config, { logger }),
+        ...(definition.startTimeoutMs ? { startTimeoutMs: definition.startTimeoutMs } : {}),
       }),
   };
 }

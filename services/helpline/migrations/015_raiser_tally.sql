@@ -6,6 +6,29 @@
 -- home. Each alert now says what it closes and repeats, each raiser (an alert that closes nothing)
 -- how it stands, and the case row counts its raisers by type and standing (the core's
 -- `RaiserTally`): a cancel or a restore reads the raisers it closes, by index, and the row.
+
+-- Both tables taken together or neither, as in migration 013 (and for the same reason).
+DO $$
+DECLARE
+  was text := current_setting('lock_timeout');
+  give_up timestamptz := clock_timestamp() + interval '5 minutes';
+BEGIN
+  PERFORM set_config('lock_timeout', '100ms', true);
+  LOOP
+    BEGIN
+      LOCK TABLE cases, case_alerts IN ACCESS EXCLUSIVE MODE;
+      EXIT;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      IF clock_timestamp() > give_up THEN
+        RAISE EXCEPTION 'cases and case_alerts stayed busy for 5 minutes';
+      END IF;
+      PERFORM pg_sleep(0.05 + random() * 0.1);
+    END;
+  END LOOP;
+  PERFORM set_config('lock_timeout', was, true);
+END
+$$;
+
 ALTER TABLE case_alerts
   ADD COLUMN closes_id text,
   ADD COLUMN repeats_id text,
@@ -16,8 +39,11 @@ ALTER TABLE case_alerts
   -- repeats no longer changes it).
   ADD COLUMN closed_directly boolean NOT NULL DEFAULT false;
 
--- {"<type>": {"open": n, "false-alarm": n, "restored": n}, ...}
-ALTER TABLE cases ADD COLUMN raisers jsonb NOT NULL DEFAULT '{}';
+-- {"<type>": {"open": n, "false-alarm": n, "restored": n}, ...}; null while the case's alerts stored
+-- before this migration are not yet counted (see below); a case opened from now on is counted from
+-- its first alert.
+ALTER TABLE cases ADD COLUMN raisers jsonb;
+ALTER TABLE cases ALTER COLUMN raisers SET DEFAULT '{}';
 
 CREATE FUNCTION case_raisers_moved(raisers jsonb, type text, from_standing text, to_standing text, n integer)
   RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -91,39 +117,18 @@ BEGIN
 END
 $$;
 
--- What a closing alert closes, and a raiser's closing alerts.
-CREATE INDEX case_alerts_closing ON case_alerts (case_id, closes_id, position) WHERE closes_id IS NOT NULL;
-CREATE INDEX case_alerts_repeating ON case_alerts (case_id, repeats_id) WHERE repeats_id IS NOT NULL;
-
--- The alerts already stored. The ALTER TABLEs above hold both tables until this commits: an insert
--- of an instance still running waits, then runs the new tally.
-UPDATE case_alerts SET closes_id = alert -> 'closes' ->> 'alertId', repeats_id = alert -> 'repeats' ->> 'alertId'
- WHERE alert ? 'closes' OR alert ? 'repeats';
-
-UPDATE case_alerts a SET closed_directly = d.how IS NOT NULL, closed_as = coalesce(d.how, p.how)
-  FROM case_alerts s
-  LEFT JOIN LATERAL (SELECT c.alert -> 'closes' ->> 'outcome' AS how FROM case_alerts c
-                      WHERE c.case_id = s.case_id AND c.closes_id = s.alert_id
-                      ORDER BY c.position DESC LIMIT 1) d ON true
-  LEFT JOIN LATERAL (SELECT c.alert -> 'closes' ->> 'outcome' AS how FROM case_alerts c
-                      WHERE c.case_id = s.case_id AND c.closes_id = s.repeats_id
-                      ORDER BY c.position DESC LIMIT 1) p ON true
- WHERE a.alert_id = s.alert_id AND s.closes_id IS NULL AND coalesce(d.how, p.how) IS NOT NULL;
-
-UPDATE cases c SET raisers = t.raisers
-  FROM (SELECT case_id, jsonb_object_agg(type, counts) AS raisers
-          FROM (SELECT case_id, alert ->> 'type' AS type,
-                       jsonb_build_object(
-                         'open', count(*) FILTER (WHERE closed_as IS NULL),
-                         'false-alarm', count(*) FILTER (WHERE closed_as = 'false-alarm'),
-                         'restored', count(*) FILTER (WHERE closed_as = 'restored')) AS counts
-                  FROM case_alerts WHERE closes_id IS NULL GROUP BY 1, 2) g
-         GROUP BY case_id) t
- WHERE t.case_id = c.id;
+-- The alerts already stored are counted after this migration, as migration 013's are: their cases
+-- keep raisers null until then (`case_raisers_moved` of null is null), and their alerts' closes_id,
+-- repeats_id and standing are set when their case is counted. The service then makes raisers
+-- NOT NULL and builds these indexes CONCURRENTLY, as they stand in a schema this migration
+-- counted itself (what a closing alert closes, and a raiser's closing alerts):
+--   CREATE INDEX case_alerts_closing ON case_alerts (case_id, closes_id, position) WHERE closes_id IS NOT NULL;
+--   CREATE INDEX case_alerts_repeating ON case_alerts (case_id, repeats_id) WHERE repeats_id IS NOT NULL;
+-- See `schema-upgrade.ts` and the README's upgrade notes.
 
 -- Down Migration
-DROP INDEX case_alerts_repeating;
-DROP INDEX case_alerts_closing;
+DROP INDEX IF EXISTS case_alerts_repeating;
+DROP INDEX IF EXISTS case_alerts_closing;
 CREATE OR REPLACE FUNCTION case_alerts_tally() RETURNS trigger LANGUAGE plpgsql
   SET search_path FROM CURRENT AS $$
 DECLARE

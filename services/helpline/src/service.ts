@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url';
 import {
   type DefinedService,
   defineService,
-  migrate,
   type ServiceContext,
   type ServiceHandle,
   SlidingWindowLimiter,
@@ -22,6 +21,7 @@ import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
+import { upgradeSchema } from './schema-upgrade.ts';
 import { SecurityEvents } from './security.ts';
 import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
@@ -35,7 +35,8 @@ interface HelplineOwn {
 
 export type HelplineHandle = ServiceHandle<HelplineOwn>;
 
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
+/** The helpline's SQL migrations (node-pg-migrate). */
+export const HELPLINE_MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 /** How often committed case events that did not reach CASES at once are retried. */
 const OUTBOX_RETRY_MS = 5_000;
 
@@ -53,6 +54,9 @@ export const helplineService: DefinedService<HelplineConfig, HelplineOwn> = defi
     trustProxy: config.HELPLINE_TRUST_PROXY,
   }),
   start: wireHelpline,
+  // The first start after an upgrade from before migration 013 counts every alert stored until
+  // then (`schema-upgrade.ts`): minutes for a million alerts, with the previous version serving.
+  startTimeoutMs: 30 * 60_000,
 });
 
 export const startHelpline: DefinedService<HelplineConfig, HelplineOwn>['start'] = helplineService.start;
@@ -62,7 +66,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const n = service.names;
   const schema = n.schema('helpline');
   const app = service.http;
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  await upgradeSchema({ url: config.DATABASE_URL, schema, dir: HELPLINE_MIGRATIONS, logger });
   // Room for every concurrent alert commit plus the API, the feed and the timers.
   const pool = service.postgres({
     url: config.DATABASE_URL,

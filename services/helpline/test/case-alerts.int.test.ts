@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raisersOf } from '../src/core/transitions.ts';
 import { ConsoleStore } from '../src/presence.ts';
+import { upgradeSchema } from '../src/schema-upgrade.ts';
 import { CaseStore } from '../src/store/index.ts';
 
 // A stuck sensor, or a device whose credentials an attacker holds, can feed one resident's case
@@ -131,7 +132,7 @@ async function costsAt(size: number) {
 }
 
 beforeAll(async () => {
-  await migrate({ url: servers.databaseUrl, schema, dir: MIGRATIONS, logger });
+  await upgradeSchema({ url: servers.databaseUrl, schema, dir: MIGRATIONS, logger });
   pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
   counting(pool);
   store = new CaseStore(pool, schema, 3600, new ConsoleStore(pool, schema, 15));
@@ -261,7 +262,7 @@ describe('the migration to alerts by place', () => {
         [a.id, JSON.stringify(a), new Date(t0 + i * 1000)],
       );
 
-    await migrate({ url: servers.databaseUrl, schema: oldSchema, dir: MIGRATIONS, logger });
+    await upgradeSchema({ url: servers.databaseUrl, schema: oldSchema, dir: MIGRATIONS, logger });
     const migrated = new CaseStore(pool, oldSchema, 3600, new ConsoleStore(pool, oldSchema, 15));
     const c = (await migrated.get('case_migrated'))?.case;
     expect(c).toMatchObject({
@@ -342,7 +343,7 @@ describe('the migration to raisers counted', () => {
     const counted = async () =>
       (await pool.query(`select raisers from ${q}.cases where id = 'case_raisers'`)).rows[0]?.raisers;
 
-    await migrate({ url: servers.databaseUrl, schema: oldSchema, dir: MIGRATIONS, logger });
+    await upgradeSchema({ url: servers.databaseUrl, schema: oldSchema, dir: MIGRATIONS, logger });
     expect(await counted()).toEqual(raisersOf(stored));
     expect(raisersOf(stored)).toEqual({
       'pendant.pressed': { open: 0, 'false-alarm': 3, restored: 0 },
