@@ -38,8 +38,19 @@ export interface AreaEvaluation {
 }
 
 /** The area rules of a rule set, and the event types they read (for the shell's consumer filter). */
-export function areaRules(ruleSet: RuleSet): AreaRule[] {
-  return ruleSet.rules.filter((rule): rule is AreaRule => rule.kind === 'area');
+const areaRulesCache = new WeakMap<RuleSet, readonly AreaRule[]>();
+
+/**
+ * The rule set's area rules, picked out once per rule set: the runner asks for each event that
+ * raised an alert, and a pick through every rule reads each rule's kind, of a shape per kind.
+ */
+export function areaRules(ruleSet: RuleSet): readonly AreaRule[] {
+  let rules = areaRulesCache.get(ruleSet);
+  if (!rules) {
+    rules = ruleSet.rules.filter((rule): rule is AreaRule => rule.kind === 'area');
+    areaRulesCache.set(ruleSet, rules);
+  }
+  return rules;
 }
 
 const areaTypesCache = new WeakMap<RuleSet, ReadonlySet<string>>();
@@ -149,6 +160,29 @@ export interface AreaHold {
  * its alert never went out and neither does its restore (a storm's homes would otherwise each send
  * a record to the helpline as the power comes back). Pure.
  */
+const triggersCache = new WeakMap<RuleSet, Map<AreaRule, ReadonlySet<string>>>();
+
+/** The ids of the trigger rules on the alarm types an area rule counts: worked out once per rule. */
+function countedTriggers(ruleSet: RuleSet, rule: AreaRule): ReadonlySet<string> {
+  let perSet = triggersCache.get(ruleSet);
+  if (!perSet) {
+    perSet = new Map();
+    triggersCache.set(ruleSet, perSet);
+  }
+  let triggers = perSet.get(rule);
+  if (!triggers) {
+    triggers = new Set(
+      ruleSet.rules
+        .filter(
+          (candidate) => candidate.kind === 'trigger' && candidate.on.some((type) => rule.on.includes(type)),
+        )
+        .map((candidate) => candidate.id),
+    );
+    perSet.set(rule, triggers);
+  }
+  return triggers;
+}
+
 export function holdForArea(
   event: TelecareEvent,
   alerts: readonly Alert[],
@@ -162,13 +196,7 @@ export function holdForArea(
       candidate.on.includes(event.type) || (restores !== undefined && candidate.on.includes(restores)),
   );
   if (!rule || !district || event.testmode || alerts.length === 0) return { pass: [...alerts], held: [] };
-  const triggers = new Set(
-    ruleSet.rules
-      .filter(
-        (candidate) => candidate.kind === 'trigger' && candidate.on.some((type) => rule.on.includes(type)),
-      )
-      .map((candidate) => candidate.id),
-  );
+  const triggers = countedTriggers(ruleSet, rule);
   const counted = (alert: Alert) =>
     triggers.has(alert.rule.id) ||
     (alert.closes !== undefined && rule.on.includes(restoredTypeOf(alert.type) as EventType));

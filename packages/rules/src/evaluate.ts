@@ -24,7 +24,11 @@ import type {
 } from './model.ts';
 
 export interface Evaluation {
-  /** The next state; the same object as the input state when nothing changed. */
+  /**
+   * The next state; the same object as the input state when nothing changed (and, for a caller
+   * that gave the input state up with `reuse`, the same object whatever changed: it is updated in
+   * place).
+   */
   readonly state: ResidentState;
   readonly alerts: readonly Alert[];
   /** Timers to set or cancel; the shell stores them durably and feeds them back as ticks. */
@@ -73,9 +77,10 @@ const NONE_HELD: readonly HeldAlert[] = Object.freeze([]);
 export interface EvaluateOptions {
   /**
    * The caller gives up `state` (it keeps only the evaluation's state, as the runner and triage
-   * do): its lists (`recent`, `seen`), its devices' supervision and its learned rhythm may be updated in place instead of
-   * copied, so the input state (and anything that shares them with it) may read differently
-   * afterwards. The evaluation is the same either way. Off, the input state is never changed.
+   * do): the state object itself, its lists (`recent`, `seen`), its devices' supervision and its
+   * learned rhythm may be updated in place instead of copied, so the input state (and anything that
+   * shares them with it) may read differently afterwards, and the evaluation's state may be the
+   * input object. The evaluation is the same either way. Off, the input state is never changed.
    */
   readonly reuse?: boolean;
 }

@@ -36,15 +36,22 @@ export function flat(text: string): string {
 }
 
 /**
- * A 32-bit fingerprint of a string (FNV-1a over its UTF-16 units): ids kept beside their
- * fingerprints are compared as numbers, and only one whose fingerprint matches is compared as a
- * string. Each string kept is its own object, somewhere in the heap: comparing a handful of them
- * (a resident's `seen` ids, their timers' ids) touches that many cold objects, where their
- * fingerprints lie together in one list. Equal strings have equal fingerprints; two different
- * ones may share one, and their string comparison then tells them apart.
+ * A 32-bit fingerprint of a string (FNV-1a over its length and its last `PRINTED` UTF-16 units):
+ * ids kept beside their fingerprints are compared as numbers, and only one whose fingerprint
+ * matches is compared as a string. Each string kept is its own object, somewhere in the heap:
+ * comparing a handful of them (a resident's `seen` ids, their timers' ids) touches that many cold
+ * objects, where their fingerprints lie together in one list. Equal strings have equal
+ * fingerprints; two different ones may share one, and their string comparison then tells them
+ * apart. The ids fingerprinted differ in their ends (an event id's hash, a timer id's serial,
+ * event id or date), so the end is read and not the rest: a timer id is 40–70 units long.
  */
 export function fingerprint(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  const length = text.length;
+  let hash = Math.imul(0x811c9dc5 ^ length, 0x01000193);
+  for (let i = length > PRINTED ? length - PRINTED : 0; i < length; i++)
+    hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash | 0;
 }
+
+/** How many of a string's last units its fingerprint reads. */
+const PRINTED = 16;

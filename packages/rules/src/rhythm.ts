@@ -1,5 +1,5 @@
 import type { Place, RecentEvent, Rhythm, RhythmRule } from './model.ts';
-import { epochDay, localTime } from './time.ts';
+import { epochDay, localMinute, localTime } from './time.ts';
 
 /** Days the rhythm remembers: two weeks, so that both weekends count and it follows the person. */
 export const RHYTHM_DAYS = 14;
@@ -73,6 +73,21 @@ export function shapedRhythm(r: Rhythm): Rhythm {
   };
 }
 
+/** A rhythm as the core changes a copy of it: the copy's fields set one by one. */
+type Writable = { -readonly [K in keyof Rhythm]: Rhythm[K] };
+
+/**
+ * A copy of the rhythm with its check (`checkAt`, `armedAt`) set: `shapedRhythm`'s one literal,
+ * not a spread with the fields after it, which gave the copies (the stretch timer's ticks make
+ * them) a shape of their own and the rhythm's reads on each activity several shapes to go through.
+ */
+export function rhythmChecked(r: Rhythm, checkAt: number | undefined, armedAt: number | undefined): Rhythm {
+  const copy: Writable = shapedRhythm(r);
+  copy.checkAt = checkAt;
+  copy.armedAt = armedAt;
+  return copy;
+}
+
 /**
  * Starts the days from the newest learned up to `date`: their ring slots are cleared. `inPlace`,
  * on the rhythm itself (its fields keep their places, as in the copy).
@@ -101,7 +116,17 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
     beds[ring] = 0;
   }
   const days = Math.min(RHYTHM_DAYS, rhythm.days + (to - from));
-  if (!inPlace) return { ...rhythm, day: date, days, gaps, up, outs, backs, beds };
+  if (!inPlace) {
+    const copy: Writable = shapedRhythm(rhythm);
+    copy.day = date;
+    copy.days = days;
+    copy.gaps = gaps;
+    copy.up = up;
+    copy.outs = outs;
+    copy.backs = backs;
+    copy.beds = beds;
+    return copy;
+  }
   rhythm.day = date;
   rhythm.days = days;
   rhythm.backs = backs;
@@ -200,7 +225,15 @@ function learned(
     if (inPlace) {
       result = Object.assign(next, placed);
       result.place = place;
-    } else result = { ...next, ...placed, place };
+    } else {
+      const copy: Writable = shapedRhythm(next);
+      copy.bed = placed.bed;
+      copy.chair = placed.chair;
+      copy.bedTs = placed.bedTs;
+      copy.chairTs = placed.chairTs;
+      copy.place = place;
+      result = copy;
+    }
     // Getting up reported after the first movement of the morning (the bed sensor and the PIRs
     // are separate senders): still this morning's get-up, or a nap's end would be taken for it.
     if (
@@ -224,7 +257,7 @@ function learned(
         outs[ring] = minutes;
       }
       // Back how long after the start of the part of the day they left in.
-      const left = localTime(last.at, timeZone).minute;
+      const left = localMinute(last.at, timeZone);
       const part = partOf(left);
       const back = left - part * 180 + minutes;
       const i = part * RHYTHM_DAYS + ring;
@@ -233,7 +266,7 @@ function learned(
         backs[i] = back;
       }
     } else if (next.place === 'home' || next.place === 'chair') {
-      const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localTime(last.at, timeZone).minute), ring);
+      const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localMinute(last.at, timeZone)), ring);
       if (minutes > (gaps[i] ?? 0)) {
         if (!inPlace) gaps = [...gaps];
         gaps[i] = minutes;
@@ -288,7 +321,7 @@ function learned(
   }
   // One copy (or none, in place): every field is there already (`initialRhythm`), so setting
   // them keeps the rhythm's one shape, and a field that goes is set to `undefined`.
-  const result: { -readonly [K in keyof Rhythm]: Rhythm[K] } = inPlace ? next : { ...next };
+  const result: Writable = inPlace ? next : shapedRhythm(next);
   result.bed = placed.bed;
   result.chair = placed.chair;
   if (placed.bedTs !== undefined) result.bedTs = placed.bedTs;
@@ -433,7 +466,7 @@ export function gapLimit(
 ): GapLimit {
   const prior = (place === 'home' ? rule.prior.homeS : rule.prior.chairS) * 1000;
   if (rhythm.days < rule.minDays) return { ms: prior, days: rhythm.days, learned: false };
-  const part = partOf(localTime(at, timeZone).minute);
+  const part = partOf(localMinute(at, timeZone));
   let longest = 0;
   // The days' maxima before today, counted here and listed only for the budget's model (this runs
   // on every activity).
@@ -534,7 +567,7 @@ export function outLimit(rule: RhythmRule, rhythm: Rhythm, leftAt: number, timeZ
   // Twelve hours at most, while nothing says when they come home from going out at this time
   // of day; their own latest return from it (below) is a better bound than any cap.
   const overall = Math.min(12 * 3_600_000, byLongest);
-  const left = localTime(leftAt, timeZone).minute;
+  const left = localMinute(leftAt, timeZone);
   const part = partOf(left);
   let latest = 0;
   for (let ring = 0; ring < RHYTHM_DAYS; ring++)

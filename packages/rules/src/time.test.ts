@@ -9,6 +9,7 @@ import {
   formatDay,
   formatIso,
   formatWhen,
+  localMinute,
   localTime,
   parseEventTime,
 } from './time.ts';
@@ -111,7 +112,7 @@ function reference(ms: number, timeZone: string) {
 }
 
 describe('local time', () => {
-  it('gives the date and minute the zone gives, whole-hour zones or not, across DST changes', () => {
+  it('gives the date and minute the zone gives (localMinute the minute alone), whole-hour zones or not, across DST changes', () => {
     const zones = [
       'Europe/London',
       'Europe/Berlin',
@@ -128,6 +129,7 @@ describe('local time', () => {
         (ms, zone) => {
           const local = localTime(ms, zone);
           expect({ date: local.date, minute: local.minute }).toEqual(reference(ms, zone));
+          expect(localMinute(ms, zone)).toBe(reference(ms, zone).minute);
         },
       ),
       { numRuns: 5_000 },

@@ -68,8 +68,14 @@ export function unscheduled(plan: Plan, state: ResidentState): boolean {
  * list built anew (no `reuse`, or read from storage) has none until it is updated in place, and
  * is searched by its strings. Only `seenInPlace` changes a list in place, and it keeps its
  * fingerprints with it.
+ *
+ * They hang on the list itself, under a symbol and not enumerable (so JSON, spreads, equality and
+ * structured clones never see them), rather than in a `WeakMap` by list: a look-up there was a
+ * probe of one table of every resident's list, a cache miss of its own, twice an event.
  */
-const seenPrints = new WeakMap<readonly string[], number[]>();
+const PRINTS: unique symbol = Symbol('seen fingerprints');
+
+type Printed = readonly string[] & { [PRINTS]?: number[] };
 
 /** The id `taken` was last asked about and its fingerprint: `seenInPlace` adds the same id next. */
 let printedId: string | undefined;
@@ -89,7 +95,7 @@ function printOf(id: string): number {
  * are) to the runtime; `===` compares them in place.
  */
 export function taken(seen: readonly string[], id: string): boolean {
-  const prints = seenPrints.get(seen);
+  const prints = (seen as Printed)[PRINTS];
   if (prints !== undefined && prints.length === seen.length) {
     const print = printOf(id);
     for (let i = 0; i < prints.length; i++) if (prints[i] === print && seen[i] === id) return true;
@@ -161,7 +167,7 @@ export function remember(
 ): ResidentState {
   const { keepEvents, keepEventsForS, keepSeen } = ruleSet.settings;
   const seen = reuse ? seenInPlace(state.seen, entry.id, keepSeen) : seenWith(state.seen, entry.id, keepSeen);
-  if (!kept) return rebuilt(state, state.recent as RecentEvent[], seen, state.forgottenUntil);
+  if (!kept) return rebuilt(state, state.recent as RecentEvent[], seen, state.forgottenUntil, reuse);
   const before = state.recent;
   const horizon = now - keepEventsForS * 1000;
   const start = firstAtOrAfter(before, horizon);
@@ -195,7 +201,7 @@ export function remember(
   let forgottenUntil = state.forgottenUntil;
   if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
-  return rebuilt(state, recent, seen, forgottenUntil);
+  return rebuilt(state, recent, seen, forgottenUntil, reuse);
 }
 
 /**
@@ -244,12 +250,17 @@ function dropFirst(before: readonly RecentEvent[], cut: number): RecentEvent[] {
 /** `seenWith` on the list itself, for a caller that gave up the state; its fingerprints with it. */
 function seenInPlace(old: readonly string[], id: string, keepSeen: number): string[] {
   const seen = old as string[];
-  let prints = seenPrints.get(seen);
+  let prints = (seen as Printed)[PRINTS];
   if (prints === undefined || prints.length !== seen.length) {
     // The list's first update in place: its fingerprints from now on.
     prints = new Array<number>(seen.length);
     for (let i = 0; i < seen.length; i++) prints[i] = fingerprint(seen[i] as string);
-    seenPrints.set(seen, prints);
+    Object.defineProperty(seen, PRINTS, {
+      value: prints,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
   }
   const print = printOf(id);
   if (seen.length < keepSeen) {
@@ -287,7 +298,9 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
   let drop = -1;
   for (let i = recent.length - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (seen.serial !== entry.serial || !beats.has(seen.type)) continue;
+    // The type first: most entries walked are not beats, and their types are a handful of strings
+    // in constant use, where each serial is a string of its own (one per event) out in the heap.
+    if (!beats.has(seen.type) || seen.serial !== entry.serial) continue;
     if (++newer > KEEP_BEATS) {
       drop = i;
       break;
@@ -300,13 +313,24 @@ export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: R
   return recent;
 }
 
-/** The state with these lists: one literal, in the one shape of every state (`shapedState`). */
+/**
+ * The state with these lists: one literal, in the one shape of every state (`shapedState`); for a
+ * caller that gave up the state (`reuse`), the state itself with them set (every field is there
+ * from the start, so setting them keeps its shape), and nothing is copied.
+ */
 function rebuilt(
   state: ResidentState,
   recent: RecentEvent[],
   seen: string[],
   forgottenUntil: number | undefined,
+  reuse: boolean,
 ): ResidentState {
+  if (reuse) {
+    state.recent = recent;
+    state.seen = seen;
+    state.forgottenUntil = forgottenUntil;
+    return state;
+  }
   return {
     v: state.v,
     residentId: state.residentId,

@@ -12,6 +12,7 @@ import {
   MIN_SEEN_DAYS,
   nightReturns,
   outLimit,
+  rhythmChecked,
   usualBedMinute,
 } from '../rhythm.ts';
 import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
@@ -258,10 +259,10 @@ function stretchTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: 
   // The state was lost: as any check of the version before, nothing is known to decide.
   if (!rhythm?.last) return state;
   const checkAt = rhythm.checkAt;
-  if (checkAt === undefined) return withRhythm(state, rule, { ...rhythm, armedAt: 0 });
+  if (checkAt === undefined) return withRhythm(state, rule, rhythmChecked(rhythm, rhythm.checkAt, 0));
   if (checkAt > timer.checkAt) {
     out.setTimer(rule, checkAt, { id: timer.id, eventId: rhythm.last.id, key: rhythm.place });
-    return withRhythm(state, rule, { ...rhythm, armedAt: checkAt });
+    return withRhythm(state, rule, rhythmChecked(rhythm, rhythm.checkAt, checkAt));
   }
   // Due: decided as its own timer would have been, once (the check is then no more).
   const own: Timer = {
@@ -274,7 +275,7 @@ function stretchTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: 
     eventAt: undefined,
     key: rhythm.place,
   };
-  const decided = withRhythm(state, rule, { ...rhythm, checkAt: undefined, armedAt: 0 });
+  const decided = withRhythm(state, rule, rhythmChecked(rhythm, undefined, 0));
   return silenceCheck(rule, own, decided, out);
 }
 
@@ -323,9 +324,10 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
       out.setTimer(rule, recheck, { id: timer.id, eventId: last.id, key: 'out' });
       // The stretch timer is the check of the stretch now running: stored again for the re-check.
       if (timer.id === stretchTimerId(rule.id, timer.residentId))
-        return withRhythm(state, rule, { ...rhythm, checkAt: recheck, armedAt: recheck });
+        return withRhythm(state, rule, rhythmChecked(rhythm, recheck, recheck));
       // An activity's own timer (stored by the version before) of the stretch now running.
-      if (last.id === rhythm.last.id) return withRhythm(state, rule, { ...rhythm, checkAt: recheck });
+      if (last.id === rhythm.last.id)
+        return withRhythm(state, rule, rhythmChecked(rhythm, recheck, rhythm.armedAt));
       return state;
     }
     const limit = outLimit(rule, rhythm, last.at, tz);

@@ -2,7 +2,7 @@
  * A resident's settings (the rule set's defaults with their overrides) and the night test.
  */
 import type { RuleSet } from '../model.ts';
-import { inSpan, localTime, minuteOf } from '../time.ts';
+import { inSpan, localMinute, minuteOf } from '../time.ts';
 import { type AwayWindow, toWindows } from './away.ts';
 
 /** A resident's settings: the rule set's defaults with that resident's overrides on top. */
@@ -88,5 +88,5 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
 }
 
 export function atNight(at: number, settings: ResidentSettings): boolean {
-  return inSpan(localTime(at, settings.timeZone).minute, settings.quietFrom, settings.quietTo);
+  return inSpan(localMinute(at, settings.timeZone), settings.quietFrom, settings.quietTo);
 }

@@ -8,23 +8,33 @@ import { derivedAlert, minutes, type Output } from './output.ts';
 import { findEvent, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 
-export function threshold(
-  rule: SustainedRule,
-  out: Output,
-): { forS: number; below?: number; above?: number } {
+/** A sustained rule's limits for the resident: `below` and `above` only for a reading's rule. */
+export interface Threshold {
+  readonly forS: number;
+  readonly below: number | undefined;
+  readonly above: number | undefined;
+}
+
+/**
+ * One literal with every field, those the rule lacks `undefined`: each temperature, chair, bed and
+ * door event and each sustained tick asks, and a literal spread with optional parts was built in
+ * three objects, of a shape per combination.
+ */
+export function threshold(rule: SustainedRule, out: Output): Threshold {
   const o = out.settings.thresholds[rule.id];
   const c = rule.condition;
-  const below = 'reading' in c ? (o?.below ?? c.below) : undefined;
-  const above = 'reading' in c ? (o?.above ?? c.above) : undefined;
+  const reading = 'reading' in c;
   return {
     forS: o?.forS ?? rule.forS,
-    ...(below === undefined ? {} : { below }),
-    ...(above === undefined ? {} : { above }),
+    below: reading ? (o?.below ?? c.below) : undefined,
+    above: reading ? (o?.above ?? c.above) : undefined,
   };
 }
 
-export const beyond = (t: { below?: number; above?: number }, celsius: number): boolean =>
-  t.below !== undefined ? celsius < t.below : t.above !== undefined && celsius > t.above;
+export const beyond = (
+  t: { below?: number | undefined; above?: number | undefined },
+  celsius: number,
+): boolean => (t.below !== undefined ? celsius < t.below : t.above !== undefined && celsius > t.above);
 
 /** The previous temperature reading by event time, from the same device. */
 export function previousReading(recent: readonly RecentEvent[], entry: RecentEvent): RecentEvent | undefined {
@@ -44,11 +54,7 @@ export function nextReading(recent: readonly RecentEvent[], entry: RecentEvent):
 }
 
 /** A reading that begins a run of readings beyond the threshold. */
-export function startsRun(
-  recent: readonly RecentEvent[],
-  entry: RecentEvent,
-  t: { below?: number; above?: number },
-) {
+export function startsRun(recent: readonly RecentEvent[], entry: RecentEvent, t: Threshold) {
   if (entry.celsius === undefined || !beyond(t, entry.celsius)) return false;
   const previous = previousReading(recent, entry);
   return previous?.celsius === undefined || !beyond(t, previous.celsius);
