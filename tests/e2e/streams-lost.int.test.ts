@@ -85,6 +85,14 @@ describe('JetStream loses the streams while every service runs', () => {
   it('a press after every bucket was lost too still reaches the case, past triage’s lease time, and the device map is written again', async () => {
     const n = names(platform.namespace);
     const jsm = await jetstreamManager(nc);
+    // A rule set put through the API (per-resident settings live in it): its only record is a bucket.
+    const rules = (await (
+      await fetch(new URL('/api/rules', platform.triage.url), {
+        headers: { authorization: `Bearer ${platform.token}` },
+      })
+    ).json()) as { ruleSet: { version: number } };
+    const version = rules.ruleSet.version + 1;
+    await platform.putRules({ ...rules.ruleSet, version });
     for (const bucket of Object.values(n.kv)) await jsm.streams.delete(`KV_${bucket}`).catch(() => false);
     // Past the lease time: triage keeps its partitions only if its leases bucket is made again.
     await new Promise((resolve) => setTimeout(resolve, 8_000));
@@ -99,5 +107,16 @@ describe('JetStream loses the streams while every service runs', () => {
     // The registry wrote the device map again from PostgreSQL.
     const map = await jsm.streams.info(`KV_${n.kv.deviceMap}`);
     expect(map.state.messages).toBeGreaterThanOrEqual(1);
+    // Triage wrote back the rule set it had in force, so a triage started now runs it too.
+    const stored = await waitFor(
+      async () => {
+        const entry = await jsm.streams
+          .getMessage(`KV_${n.kv.triageRules}`, { last_by_subj: `$KV.${n.kv.triageRules}.in-force` })
+          .catch(() => null);
+        return entry ? (entry.json() as { ruleSet: { version: number } }) : undefined;
+      },
+      { what: 'the rule set written back' },
+    );
+    expect(stored.ruleSet.version).toBe(version);
   }, 120_000);
 });

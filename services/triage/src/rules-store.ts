@@ -9,6 +9,7 @@ import {
   type KvEntry,
   type Logger,
   type NatsConnection,
+  onBucketRecreated,
   TelecareError,
   TransientError,
 } from '@telecare/platform';
@@ -173,6 +174,8 @@ export class RulesStore {
         'no rule set stored: the default rules are in force',
       );
     }
+    // JetStream lost the bucket and it was made again empty: the set in force is its record again.
+    onBucketRecreated(deps.nc, deps.names.kv.triageRules, () => store.#restore());
     store.#following = followBucket(kv, {
       key: KEY,
       onEntry: (next) => void store.#take(next),
@@ -238,6 +241,34 @@ export class RulesStore {
       ...(options.by ? { putBy: options.by } : {}),
     });
     return this.#inForce;
+  }
+
+  /**
+   * The bucket was made again after JetStream lost it (platform `keepBuckets`): the rule set in
+   * force here, when it was a stored one, is written back, so that a triage started later runs it
+   * too and the next put is based on the new revision. Another instance may have written it first
+   * (they follow the same bucket, so it is the same set): its revision is taken.
+   */
+  async #restore(): Promise<void> {
+    const inForce = this.#inForce;
+    if (inForce.source !== 'stored') return;
+    const record = JSON.stringify({
+      ruleSet: inForce.ruleSet,
+      putAt: inForce.putAt,
+      ...(inForce.putBy ? { putBy: inForce.putBy } : {}),
+    });
+    let revision: number;
+    try {
+      revision = await this.#kv.create(KEY, record);
+      this.#log.warn(
+        { ruleSetVersion: inForce.ruleSet.version, revision },
+        'the rule set in force written again to its bucket, which JetStream had lost',
+      );
+    } catch (err) {
+      if (!wrongRevision(err)) throw err;
+      revision = (await this.#kv.get(KEY))?.revision ?? 0;
+    }
+    this.#inForce = { ...this.#inForce, revision };
   }
 
   /** The versions put, newest first (as many as the bucket keeps). */
