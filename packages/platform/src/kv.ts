@@ -45,9 +45,17 @@ export async function createBucket(
   const kv = await withReplicas(`KV bucket ${name}`, replicas, () =>
     new Kvm(nc).create(name, { ...config, replicas }),
   );
+  const known = bucketsOf(nc).get(name);
   bucketsOf(nc).set(name, {
     config: { ...config, replicas },
-    recreated: bucketsOf(nc).get(name)?.recreated ?? [],
+    recreated: known?.recreated ?? [],
+    // When it was made, so that a loss before the first check is told apart too.
+    madeAt:
+      known?.madeAt ??
+      (await kv.status().then(
+        (status) => status.streamInfo.created,
+        () => undefined,
+      )),
   });
   return kv;
 }
