@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,13 +167,17 @@ describe('names stored before NFC, converted', () => {
 
   it('changes nothing when it runs again', async () => {
     const before = await residentRows();
-    await db.query(`delete from "${schema}".pgmigrations where name = $1`, [CONVERSION.replace('.sql', '')]);
-    await migrate({ url: servers.databaseUrl, schema, dir: MIGRATIONS, logger });
+    // Its statement run again in the schema, as node-pg-migrate runs it (later migrations stay run).
+    const up = readFileSync(path.join(MIGRATIONS, CONVERSION), 'utf8').split('-- Down Migration')[0] ?? '';
+    await db.query('BEGIN');
+    try {
+      await db.query(`SET LOCAL search_path TO "${schema}"`);
+      await db.query(up);
+      await db.query('COMMIT');
+    } catch (err) {
+      await db.query('ROLLBACK');
+      throw err;
+    }
     expect(await residentRows()).toEqual(before);
-    const { rows } = await db.query<{ n: number }>(
-      `select count(*)::int as n from "${schema}".pgmigrations where name = $1`,
-      [CONVERSION.replace('.sql', '')],
-    );
-    expect(rows[0]?.n).toBe(1);
   });
 });
