@@ -1,4 +1,10 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import type { Logger } from './logger.ts';
@@ -105,11 +111,17 @@ export function keepBuckets(
   options: { logger: Logger; everyMs?: number; onRecreated?: (bucket: string) => void },
 ): () => void {
   let checking = false;
+  // Made once, on the first check: each `jetstreamManager` asks the server for the account first.
+  let manager: Promise<JetStreamManager> | undefined;
   const check = async (): Promise<void> => {
     if (checking) return;
     checking = true;
     try {
-      const jsm = await jetstreamManager(nc);
+      manager ??= jetstreamManager(nc);
+      const jsm = await manager.catch((err: unknown) => {
+        manager = undefined;
+        throw err;
+      });
       for (const [name, kept] of bucketsOf(nc)) {
         if (!kept.config.replicas) continue; // hooks for a bucket this connection did not open
         const stream = `KV_${name}`;
