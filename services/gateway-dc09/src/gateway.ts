@@ -451,8 +451,11 @@ export class Dc09Gateway {
         return outcome.replyFrame;
       } catch (err) {
         const stage = err instanceof UnansweredError ? err.stage : 'store';
-        const delay = backoffDelay(STORE_RETRY, attempt);
-        if (this.#closing || performance.now() + delay > giveUpAt) {
+        // The last wait is cut to the bound, so the whole bound is used: a stream being made again
+        // within it (its check runs every 2 s) is not given up on a backoff step early.
+        const left = giveUpAt - performance.now();
+        const delay = Math.min(backoffDelay(STORE_RETRY, attempt), left);
+        if (this.#closing || left <= 0) {
           this.#metrics.unanswered.inc({ stage });
           this.#log.warn({ err, origin, stage }, 'frame left unanswered; the sender will retry');
           return undefined;
