@@ -1,9 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Case, eventIdFor, names } from '@telecare/contracts';
-import { SimulatedDevice } from '@telecare/simulators';
+import type { SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 let platform: RunningPlatform;
@@ -15,27 +16,7 @@ const serial = `E2E-PND-${Date.now().toString(36).toUpperCase()}`;
 beforeAll(async () => {
   platform = await startPlatform('e2e');
   nc = await connect({ servers: servers.natsUrl });
-  const resident = await platform.registryClient.createResident({
-    name: 'Test Resident',
-    address: '1 Test Street, Gloucester',
-    postcode: 'GL1 2AB',
-    phone: '01452 000000',
-    livesAlone: true,
-  });
-  residentId = resident.id;
-  await platform.registryClient.createDevice({
-    serial,
-    residentId,
-    kind: 'pendant',
-    supervisionIntervalS: 3600,
-  });
-  device = new SimulatedDevice({
-    serial,
-    mqttUrl: servers.mqttUrl,
-    namespace: platform.namespace,
-    resendMs: 3_000,
-  });
-  await device.connect();
+  ({ residentId, device } = await addPendantHome(platform, serial));
 });
 
 afterAll(async () => {

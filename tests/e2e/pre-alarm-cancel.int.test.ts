@@ -1,7 +1,8 @@
 import type { Case } from '@telecare/contracts';
-import { SimulatedDevice } from '@telecare/simulators';
-import { servers, waitFor } from '@telecare/testkit';
+import type { SimulatedDevice } from '@telecare/simulators';
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 let platform: RunningPlatform;
@@ -11,28 +12,7 @@ const serial = `E2E-CAN-${Date.now().toString(36).toUpperCase()}`;
 
 beforeAll(async () => {
   platform = await startPlatform('e2ecancel');
-  residentId = (
-    await platform.registryClient.createResident({
-      name: 'Cancel Resident',
-      address: '4 Test Street, Gloucester',
-      postcode: 'GL1 2AB',
-      phone: '01452 000000',
-      livesAlone: true,
-    })
-  ).id;
-  await platform.registryClient.createDevice({
-    serial,
-    residentId,
-    kind: 'pendant',
-    supervisionIntervalS: 3600,
-  });
-  device = new SimulatedDevice({
-    serial,
-    mqttUrl: servers.mqttUrl,
-    namespace: platform.namespace,
-    resendMs: 3_000,
-  });
-  await device.connect();
+  ({ residentId, device } = await addPendantHome(platform, serial));
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/contracts';
 import { openDc09Accounts } from '@telecare/gateway-dc09';
 import { createBucket } from '@telecare/platform';
-import type { LoadHome } from '@telecare/simulators';
+import { type LoadHome, SimulatedDevice } from '@telecare/simulators';
 import { servers } from '@telecare/testkit';
 import type { RunningPlatform } from './platform.ts';
 
@@ -73,6 +73,25 @@ export async function addHome(
     supervisionIntervalS: 3600,
   });
   return resident.id;
+}
+
+/**
+ * A resident with a pendant (`addHome`) and the pendant itself, connected over MQTT and resending
+ * an unacknowledged event every 3 s, as the end-to-end tests press one. The caller closes it.
+ */
+export async function addPendantHome(
+  platform: RunningPlatform,
+  serial: string,
+): Promise<{ residentId: string; device: SimulatedDevice }> {
+  const residentId = await addHome(platform, serial);
+  const device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 3_000,
+  });
+  await device.connect();
+  return { residentId, device };
 }
 
 /**
