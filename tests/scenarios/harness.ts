@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Alert, type Case, names } from '@telecare/contracts';
+import { Alert, type CaseAlertsView, type HelplineCase, names } from '@telecare/contracts';
 import { ManualClock } from '@telecare/platform';
 import {
   type BuiltScenario,
@@ -181,8 +181,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     for (const failure of drive.failures) log(`  refused: ${failure}`);
 
     const alerts = await readAlerts(nc, n.streams.alerts);
-    const cases = await p.helplineGet<Case[]>('/api/cases?state=all&limit=1000');
-    const caseOf = new Map(cases.flatMap((c) => c.alertIds.map((id) => [id, c.id] as const)));
+    const caseOf = await casesOfAlerts(p);
     const raised = alerts
       .filter((a) => !a.testMode)
       .map(
@@ -212,6 +211,38 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     await platform?.stop();
     mosquitto.stop();
   }
+}
+
+/** The most cases the helpline lists at once (`GET /api/cases`, its `limit` at most). */
+const LIST_LIMIT = 1000;
+
+/**
+ * The case holding each alert the helpline took up. The list carries a window of a case's alerts
+ * (the first, the most urgent, the latest) with `alertCount`; a case with more (a storm's) is paged
+ * through at `GET /api/cases/{id}/alerts`, so no alert loses its case.
+ */
+async function casesOfAlerts(p: Pick<RunningPlatform, 'helplineGet'>): Promise<Map<string, string>> {
+  const cases = await p.helplineGet<HelplineCase[]>(`/api/cases?state=all&limit=${LIST_LIMIT}`);
+  if (cases.length >= LIST_LIMIT)
+    throw new Error(
+      `the scenario opened ${LIST_LIMIT} cases or more: the helpline lists at most ${LIST_LIMIT}`,
+    );
+  const caseOf = new Map<string, string>();
+  for (const c of cases) {
+    if (c.alertIds.length >= c.alertCount) {
+      for (const id of c.alertIds) caseOf.set(id, c.id);
+      continue;
+    }
+    let before: number | null | undefined;
+    while (before !== null) {
+      const page = await p.helplineGet<CaseAlertsView>(
+        `/api/cases/${c.id}/alerts?limit=500${before === undefined ? '' : `&before=${before}`}`,
+      );
+      for (const a of page.alerts) caseOf.set(a.alertId, c.id);
+      before = page.next;
+    }
+  }
+  return caseOf;
 }
 
 /** Every alert in the stream, in order. */

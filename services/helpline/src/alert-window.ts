@@ -1,7 +1,8 @@
 /**
  * What a case shows of its alerts where it travels again and again: on the live stream (every
- * change, to every console, kept in the feed's replay buffer) and in the case view (read again on
- * every change of the case on screen). One resident's storm (a home unit reporting mains loss
+ * change, to every console, kept in the feed's replay buffer), in the case view (read again on
+ * every change of the case on screen) and in the list (`GET /api/cases`, polled by consoles,
+ * supervisors' screens and wallboards). One resident's storm (a home unit reporting mains loss
  * every few seconds all night) can join a thousand alerts to a case; sending each of them with
  * every note, offer and accept floods every console. The window keeps the alerts an operator must
  * see without asking: the one that opened the case (the queue card's reason), the most urgent

@@ -61,6 +61,10 @@ export const IdempotencyHeaders = z.looseObject({
 
 export const ListCasesQuery = z.strictObject({
   state: z.enum(['open', 'all']).default('open'),
+  /**
+   * The most cases listed, the first in queue order. A night shift's open cases are tens; the
+   * default leaves room for a storm's hundreds, each case with at most its window of alerts.
+   */
   limit: z.coerce.number().int().min(1).max(1000).default(500),
 });
 
@@ -325,8 +329,8 @@ export const StatsQuery = z.strictObject({ hours: Hours });
 
 /**
  * A case as the helpline API and stream show it: the contracts `Case` plus who has it and its timers.
- * The list (`GET /api/cases`) gives every alert of a case; the live stream and the case view give a
- * window of them (`alertCount` says how many there are, `GET /api/cases/{id}/alerts` pages through all).
+ * The list (`GET /api/cases`), the live stream and the case view give a window of a case's alerts
+ * (`alertCount` says how many there are, `GET /api/cases/{id}/alerts` pages through all).
  */
 export const HelplineCase = Case.extend({
   /**

@@ -243,7 +243,8 @@ export const HELPLINE_CASE_ROUTES = {
   listCases: defineRoute({
     method: 'GET',
     path: '/api/cases',
-    summary: 'Cases, ordered by priority then wait',
+    summary:
+      'Cases, ordered by priority then wait (limit 500 by default, at most 1000); each with its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts)',
     roles: CAN.view,
     query: ListCasesQuery,
     response: z.array(HelplineCase),
@@ -270,7 +271,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}/alerts',
     summary:
-      "Every alert of the case, newest first, a page at a time (limit at most 500; `before` is the last page's `next`): the stream and the case view carry a window of them with `alertCount`",
+      "Every alert of the case, newest first, a page at a time (limit at most 500; `before` is the last page's `next`): the list, the stream and the case view carry a window of them with `alertCount`",
     roles: CAN.view,
     params: CaseIdParams,
     query: CaseAlertsQuery,

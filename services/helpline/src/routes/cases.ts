@@ -112,7 +112,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   };
 
   return {
-    listCases: async (req) => deps.store.list(req.query.state, req.query.limit, 'every'),
+    listCases: async (req) => deps.store.list(req.query.state, req.query.limit),
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).

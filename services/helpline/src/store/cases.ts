@@ -452,22 +452,17 @@ const windowSql = (ctx: StoreContext) => `(select json_agg(w.alert order by w.po
         order by a.priority, a.position desc limit ${ALERT_WINDOW.urgent})
     ) w)`;
 
-const everySql = (ctx: StoreContext) =>
-  `(select json_agg(a.alert order by a.position) from ${ctx.t.alerts} a where a.case_id = c.id)`;
+const selectCases = (ctx: StoreContext) => `select c.*, ${windowSql(ctx)} as alerts from ${ctx.t.cases} c`;
 
-const selectCases = (ctx: StoreContext, alerts: 'window' | 'every' = 'window') =>
-  `select c.*, ${alerts === 'window' ? windowSql(ctx) : everySql(ctx)} as alerts from ${ctx.t.cases} c`;
-
-/** Cases by priority then wait, with their alerts as a window, or every alert (`every`). */
-export async function list(
-  ctx: StoreContext,
-  state: 'open' | 'all',
-  limit: number,
-  alerts: 'window' | 'every' = 'window',
-): Promise<HelplineCase[]> {
+/**
+ * Cases by priority then wait, each with its alerts as a window: the list is polled by every
+ * console, supervisor screen and wallboard, and one storm's case would otherwise send its every
+ * alert on each read. Every alert of a case: `alertPage`.
+ */
+export async function list(ctx: StoreContext, state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
   const where = state === 'open' ? 'where not c.test_mode and c.state = any($2)' : 'where not c.test_mode';
   const { rows } = await ctx.pool.query(
-    `${selectCases(ctx, alerts)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
+    `${selectCases(ctx)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
     state === 'open' ? [limit, OPEN_STATES] : [limit],
   );
   return rows.map((row) => toCase(CaseRow.parse(row)));

@@ -27,7 +27,7 @@ export const CaseRow = z.object({
   answer_target_missed: z.number().int().nullable(),
   holder_gone_since: z.date().nullable(),
   operator_gone_at: z.date().nullable(),
-  /** Every alert of the case, or its window (`alert-window.ts`), oldest first: the first is always there. */
+  /** The case's window of its alerts (`alert-window.ts`), oldest first: the first is always there. */
   alerts: z.array(Alert).min(1),
   alert_count: z.number().int().min(1),
   presses: z.number().int().min(0),
