@@ -356,19 +356,17 @@ export class TimerStore {
    * A timer's record: the bucket's, or, when the bucket has none, its copy beside the index (the
    * bucket was lost and is not written back yet). Undefined when neither holds it.
    */
-  async #record(timerId: string, partition: number): Promise<unknown> {
+  async #record(timerId: string, partition: number): Promise<{ value: unknown; copy: boolean } | undefined> {
     const entry = await this.#kv.get(keyOf(timerId));
-    if (entry?.operation === 'PUT') return entry.json();
+    if (entry?.operation === 'PUT') return { value: entry.json(), copy: false };
     const copy = await this.#redis.hget(this.copyKey(partition), timerId);
-    return copy === null ? undefined : readJson(copy);
+    return copy === null ? undefined : { value: readJson(copy), copy: true };
   }
 
   /** The alert a hold timer carries, or undefined when its record is gone or unreadable. */
   async heldAlert(timer: Timer): Promise<Alert | undefined> {
-    const record = (await this.#record(timer.id, this.#partitionOf(timer.residentId))) as
-      | { alert?: unknown }
-      | undefined;
-    const parsed = Alert.safeParse(record?.alert);
+    const record = await this.#record(timer.id, this.#partitionOf(timer.residentId));
+    const parsed = Alert.safeParse((record?.value as { alert?: unknown } | undefined)?.alert);
     return parsed.success ? parsed.data : undefined;
   }
 
@@ -379,9 +377,14 @@ export class TimerStore {
     const timers: Timer[] = [];
     for (const id of ids) {
       const record = await this.#record(id, partition);
-      const parsed = record === undefined ? undefined : Timer.safeParse(record);
-      // The record is gone, and its copy with it (cancelled or fired): the index entry is stale.
-      if (!parsed?.success) {
+      const parsed = record === undefined ? undefined : Timer.safeParse(record.value);
+      // The record is gone, and its copy with it (cancelled or fired), or a copy is all that is left
+      // in another partition than its resident's (a cancel removes the copy in the resident's
+      // partition only): the index entry is stale.
+      if (
+        !parsed?.success ||
+        (record?.copy === true && this.#partitionOf(parsed.data.residentId) !== partition)
+      ) {
         await sent(
           this.#redis.pipeline().zrem(this.indexKey(partition), id).hdel(this.copyKey(partition), id),
         );
@@ -395,7 +398,7 @@ export class TimerStore {
           this.#redis
             .pipeline()
             .zadd(this.indexKey(home), parsed.data.dueAt, id)
-            .hset(this.copyKey(home), id, JSON.stringify(record))
+            .hset(this.copyKey(home), id, JSON.stringify(record?.value))
             .zrem(this.indexKey(partition), id)
             .hdel(this.copyKey(partition), id),
         );

@@ -87,12 +87,18 @@ describe('TimerStore.apply', () => {
     });
     await spread.apply([{ op: 'set', timer: timer('spread', 1_000) }], 'res_timerstore');
     expect(await redis.zscore(spread.indexKey(2), 'spread')).toBe('1000');
-    // An entry for the same timer in another partition (as a change in the number of partitions leaves).
+    // An entry for the same timer in another partition, with its copy (as a change in the number of
+    // partitions leaves).
     await redis.zadd(spread.indexKey(1), 1_000, 'spread');
+    await redis.hset(spread.copyKey(1), 'spread', JSON.stringify(timer('spread', 1_000)));
     await spread.apply([{ op: 'cancel', id: 'spread' }], 'res_timerstore');
     expect(await redis.zscore(spread.indexKey(2), 'spread')).toBeNull();
+    expect(await redis.hget(spread.copyKey(2), 'spread')).toBeNull();
     expect(await spread.due(1, 10_000)).toEqual([]);
     expect(await redis.zscore(spread.indexKey(1), 'spread')).toBeNull();
+    expect(await redis.hget(spread.copyKey(1), 'spread')).toBeNull();
+    // Dropped, not moved to its resident's partition to fire there from the copy.
+    expect(await redis.zscore(spread.indexKey(2), 'spread')).toBeNull();
   });
 
   it("an entry left in another partition's index by a change in the number of partitions goes to its resident's, and fires there only", async () => {
