@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
-import { servers, waitFor } from '@telecare/testkit';
+import { Dc09Dialler, DialFailedError } from '@telecare/simulators';
+import { openBucket, servers, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
@@ -10,6 +12,7 @@ let platform: RunningPlatform;
 let nc: NatsConnection;
 let residentId: string;
 const clients: MqttClient[] = [];
+const diallers: Dc09Dialler[] = [];
 const run = Date.now().toString(36).toUpperCase();
 
 interface Refusal {
@@ -76,7 +79,13 @@ async function pendantInTest(
 const localTime = () => new Date().toISOString().slice(0, 19); // 2026-12-04T20:08:09: no offset
 
 beforeAll(async () => {
-  platform = await startPlatform('e2erefuse');
+  platform = await startPlatform('e2erefuse', {
+    // DC-09 keys are stored encrypted at rest.
+    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+    // The registry takes an account without a key; the gateway refuses it as an unknown account.
+    REGISTRY_DC09_KEYLESS: 'allow',
+    DC09_KEYLESS: 'refuse',
+  });
   nc = await connect({ servers: servers.natsUrl });
   const resident = await platform.registryClient.createResident({
     name: 'Refusal Resident',
@@ -90,6 +99,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) await client.endAsync();
+  for (const dialler of diallers) await dialler.close();
   await nc?.close();
   await platform?.stop();
 });
@@ -174,5 +184,95 @@ describe('a test call says why the device’s messages were refused', () => {
         /^pendant\.pressed breaks the device contract \(at: .+\): stored only because an alarm is never refused for its form, dated on receipt; put the device's messages right$/,
       ),
     ]);
+  });
+});
+
+describe('a DC-09 test call says why the panel’s frames were refused', () => {
+  const KEY = '00112233445566778899aabbccddeeff';
+
+  /** A panel of the resident under `account`, registered, in a test call, its account in the gateway's bucket. */
+  async function panelInTest(serial: string, account: string, key: string | null): Promise<void> {
+    const created = await api('POST', '/api/devices', {
+      serial,
+      residentId,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: account,
+      ...(key === null ? {} : { dc09Key: key }),
+      supervisionIntervalS: 3600,
+    });
+    expect(created.status).toBe(201);
+    expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
+    const accounts = await openBucket(nc, names(platform.namespace).kv.dc09Accounts);
+    await waitFor(async () => (await accounts.get(account).catch(() => null))?.operation === 'PUT', {
+      what: `DC-09 account ${account} in the gateway's bucket`,
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+  }
+
+  /** One pendant press from `account`, sent once: the gateway refuses it. */
+  async function refusedPress(account: string, key?: string): Promise<void> {
+    const dialler = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account,
+      maxAttempts: 1,
+      ...(key ? { key: { value: key, encoding: 'hex' as const } } : {}),
+    });
+    await dialler.connect();
+    diallers.push(dialler);
+    await expect(dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).rejects.toThrow(
+      DialFailedError,
+    );
+  }
+
+  it('a panel whose frames carry the wrong key shows the refusal, not "no event"', async () => {
+    const serial = `E2E-DC09-KEY-${run}`;
+    await panelInTest(serial, 'D09A', KEY);
+    await refusedPress('D09A', 'ffeeddccbbaa99887766554433221100');
+    const refused = await testCallWhen(
+      serial,
+      (test) => (test.refused ?? []).length > 0,
+      'the refusal in the DC-09 test call',
+      5_000,
+    );
+    expect(refused.status).toBe('waiting');
+    expect(refused.refused).toEqual([
+      {
+        reason: 'bad-frame',
+        detail: expect.stringMatching(/^cannot decrypt/),
+        at: expect.any(String),
+        deadLetterId: expect.stringMatching(/^dlq_/),
+      },
+    ]);
+    expect(refused.progress).toMatch(/^messages arrive but are refused: bad-frame: cannot decrypt/);
+  });
+
+  it('a panel refused as an unknown account (its account has no key) shows the refusal, and its health counts it', async () => {
+    const serial = `E2E-DC09-NOKEY-${run}`;
+    await panelInTest(serial, 'D09B', null);
+    await refusedPress('D09B');
+    const refused = await testCallWhen(
+      serial,
+      (test) => (test.refused ?? []).length > 0,
+      'the refusal in the DC-09 test call',
+      5_000,
+    );
+    expect(refused.refused).toEqual([
+      expect.objectContaining({
+        reason: 'unknown-device',
+        detail: 'account D09B has no key; keyless accounts are refused',
+      }),
+    ]);
+    const health = (
+      await api<{ refusedLast24h: number; lastRefusal: Refusal | null }>(
+        'GET',
+        `/api/devices/${serial}/health`,
+      )
+    ).body;
+    expect(health.refusedLast24h).toBe(1);
+    expect(health.lastRefusal).toMatchObject({ reason: 'unknown-device' });
   });
 });

@@ -22,6 +22,17 @@ export const DeadLetter = z.object({
   detail: z.string(),
   /** Where it came from: MQTT topic, DC-09 peer, stream subject. */
   origin: z.string(),
+  /**
+   * DC-09 only: the account the frame named (upper-case hex), in its header or at the head of its
+   * plain data, whenever the frame could be read that far, refused after that or not: the registry
+   * shows the refusal in that account's device's test call and health. The sender of a refused
+   * frame is not authenticated (anyone can write any account there): for display, never to act on.
+   * Absent from letters written before it existed, and from frames too broken to name an account.
+   */
+  account: z
+    .string()
+    .regex(/^[0-9A-F]{3,16}$/)
+    .optional(),
   rawBase64: z.string(),
   /**
    * The input's size in bytes when `rawBase64` holds only its first bytes: oversized input is

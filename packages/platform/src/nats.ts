@@ -262,6 +262,8 @@ export async function publishDeadLetter(
     reason: RejectReason;
     detail: string;
     origin: string;
+    /** DC-09: the account the frame named (see `DeadLetter.account`). */
+    account?: string;
     raw: Uint8Array;
     /** The input's full size, when `raw` is already only its first bytes. */
     rawSize?: number;
@@ -276,6 +278,7 @@ export async function publishDeadLetter(
     reason: entry.reason,
     detail: entry.detail.slice(0, 2000),
     origin: entry.origin,
+    ...(entry.account === undefined ? {} : { account: entry.account }),
     rawBase64: Buffer.from(entry.raw.subarray(0, DEAD_LETTER_MAX_RAW_BYTES)).toString('base64'),
     ...(size > Math.min(entry.raw.byteLength, DEAD_LETTER_MAX_RAW_BYTES) ? { truncatedFrom: size } : {}),
   };

@@ -530,7 +530,14 @@ export class Dc09Gateway {
       const id = await publishDeadLetter(
         this.#js,
         this.#n,
-        { service: SERVICE, reason: outcome.refusal.reason, detail, origin, raw: unit.bytes },
+        {
+          service: SERVICE,
+          reason: outcome.refusal.reason,
+          detail,
+          origin,
+          ...(outcome.named === undefined ? {} : { account: outcome.named }),
+          raw: unit.bytes,
+        },
         now,
       ).catch((err: unknown) => {
         throw new UnansweredError('dead-letter', { cause: err });

@@ -60,6 +60,12 @@ export interface Interpretation {
   readonly refusal?: Refusal;
   /** Set when the frame named a known account. */
   readonly account?: string;
+  /**
+   * On a refusal, the account the frame named (upper-case hex), known or not, whenever its
+   * envelope could be read: what its dead letter names, so the registry can show it to that
+   * account's installer. Unauthenticated: anyone can write any account in a frame.
+   */
+  readonly named?: string;
   readonly serial?: string;
   /** The bytes are not a DC-09 frame at all (framing, CRC, length or header). */
   readonly notAFrame?: boolean;
@@ -209,6 +215,13 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
     const detail = `${envelope.problem}: ${envelope.detail}`;
     return { ...nak(now, 'bad-frame', detail, undefined, envelope.crcFormat), notAFrame: true };
   }
+  const outcome = await interpretEnvelope(envelope, ctx);
+  // Only a refusal needs it (its dead letter): an accepted frame is not copied for it.
+  return outcome.refusal ? { ...outcome, named: envelope.account } : outcome;
+}
+
+async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Promise<Interpretation> {
+  const { now } = ctx;
   // Every NAK from here is framed as the frame wrote its CRC: the same bytes whatever the reason.
   const refuse = (reason: RejectReason, detail: string, account?: Dc09AccountEntry) =>
     nak(now, reason, detail, account, envelope.crcFormat);

@@ -151,6 +151,8 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const letters = (await deadLetters()).slice(before);
     expect(letters.map((l) => l.reason)).toEqual(['bad-frame', 'bad-frame']);
     expect(letters[0]?.detail).toMatch(/decrypt/);
+    // The account the frame named, for the registry to show in that device's test call.
+    expect(letters.map((l) => l.account)).toEqual(['A002', 'A002']);
   });
 
   it('NAKs a replay outside the time window with our time; the dialler corrects its clock and is stored', async () => {
@@ -412,6 +414,11 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await stranger.sendRaw(Buffer.from('\n0000001C"SIA-DCS"0001L0#A001[]\r')))?.type).toBe('NAK');
     const letters = (await deadLetters()).slice(before);
     expect(letters.map((l) => l.reason).sort()).toEqual(['bad-frame', 'unknown-device']);
+    // An unknown account is still named; a frame broken before its header is read names none.
+    expect(letters.map((l) => [l.reason, l.account]).sort()).toEqual([
+      ['bad-frame', undefined],
+      ['unknown-device', 'BEEF'],
+    ]);
     expect(await eventsOf('DC09-BEEF')).toEqual([]);
   });
 

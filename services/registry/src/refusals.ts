@@ -9,7 +9,9 @@ const LOOK_BACK_MS = 24 * 3600 * 1000;
  * writes the device's topic as the letter's origin) goes to the device's health and to its test
  * call, so an installer sees that the device sends, wrongly, instead of "no event". Only the reason,
  * the gateway's words and the time are kept: the raw bytes may hold personal data. A DC-09 letter's
- * origin is the sender's address, which names no account; it is skipped.
+ * origin is the sender's address; the account its frame named (`account`) names the device whose
+ * DC-09 account it is. That account is the unauthenticated sender's word (a refused frame proved
+ * nothing), so it is shown to the installer and counted, never acted on.
  */
 export async function startRefusalsConsumer(deps: ConsumerDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'refusals' });
@@ -23,10 +25,16 @@ export async function startRefusalsConsumer(deps: ConsumerDeps): Promise<{ stop(
     schema: DeadLetter,
     handle: async (letter) => {
       const serial = deps.names.mqtt.serialOf(letter.origin);
-      if (serial === undefined) return;
+      const device =
+        serial !== undefined
+          ? { serial }
+          : letter.account !== undefined
+            ? { dc09Account: letter.account }
+            : undefined;
+      if (device === undefined) return;
       const now = deps.clock.now();
       const test = await deps.store.recordRefusal(
-        serial,
+        device,
         {
           reason: letter.reason,
           detail: letter.detail,
@@ -38,7 +46,7 @@ export async function startRefusalsConsumer(deps: ConsumerDeps): Promise<{ stop(
       );
       if (test)
         log.info(
-          { serial, testId: test.id, reason: letter.reason, deadLetterId: letter.id },
+          { serial: test.serial, testId: test.id, reason: letter.reason, deadLetterId: letter.id },
           'test call: a message of the device was refused',
         );
     },

@@ -1254,12 +1254,24 @@ export class RegistryStore {
    * and kept with its latest test call when that is waiting, or ended less than
    * REFUSAL_AFTER_TEST_MS before the refusal (the letter of an alarm stored despite its form is
    * written after the alarm, which may pass the test first). Returns the test call it was kept
-   * with, or undefined (also for a serial the registry does not know: nothing is kept).
+   * with, or undefined (also for a device the registry does not know: nothing is kept). The device
+   * is named by its serial (an MQTT topic) or by the DC-09 account a refused frame named, which
+   * holds no more than that: the account of a device in service (a decommissioned one has none).
    */
-  async recordRefusal(serial: string, refusal: DeviceRefusal, now: Date): Promise<TestCall | undefined> {
+  async recordRefusal(
+    device: { readonly serial: string } | { readonly dc09Account: string },
+    refusal: DeviceRefusal,
+    now: Date,
+  ): Promise<TestCall | undefined> {
     return withTransaction(this.#pool, async (client) => {
-      const known = await client.query(`select 1 from ${this.#devices} where serial = $1`, [serial]);
-      if (known.rowCount === 0) return undefined;
+      const known = await client.query<{ serial: string }>(
+        'serial' in device
+          ? `select serial from ${this.#devices} where serial = $1`
+          : `select serial from ${this.#devices} where dc09_account = $1`,
+        ['serial' in device ? device.serial : device.dc09Account],
+      );
+      const serial = known.rows[0]?.serial;
+      if (serial === undefined) return undefined;
       const at = new Date(refusal.at);
       // The latest letter again (a redelivery) is not counted twice; one redelivered after a later
       // letter was counted would be, which only a registry stopped mid-batch can cause.

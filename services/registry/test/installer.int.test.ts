@@ -415,6 +415,9 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
     const send = (l: DeadLetter) => js.publish(n.subjects.deadletter(l.service, l.reason), JSON.stringify(l));
     const topic = n.mqtt.events('PND-REFUSED');
+    // The letters below are dated up to 211 ms after the start: sent only once that is past, as a
+    // letter dated after its receipt is dated on receipt (its time would not be the one sent).
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 250 - Date.now())));
     // More than a day ago: not counted. Before the test: counted in health, not shown with the test.
     await send(letter(topic, 'at: yesterday', startedAt - 25 * 3600_000));
     await send(letter(topic, 'at: before the test', startedAt - 60_000));

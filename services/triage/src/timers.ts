@@ -1,7 +1,8 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
 import type { ChainableCommander, Logger, NatsConnection, Redis } from '@telecare/platform';
-import { createBucket, lastValues, TransientError } from '@telecare/platform';
+import { createBucket, lastValues, onBucketRecreated, TransientError } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
 /** The durable timer bucket of a namespace. */
@@ -13,6 +14,15 @@ const keyOf = (timerId: string): string => Buffer.from(timerId).toString('base64
 /** The rule a timer id belongs to: ids start with their rule's id (which holds no `:`). */
 const ruleOfId = (timerId: string): string =>
   timerId.slice(0, Math.max(0, timerId.indexOf(':'))) || 'unknown';
+
+/** A create refused because the key holds a value already (written meanwhile). */
+const alreadyThere = (err: unknown): boolean =>
+  err instanceof JetStreamApiError &&
+  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+
+/** How many records a write-back creates at once. */
+const WRITE_BACK_BATCH = 500;
 
 /** A write to the durable bucket: a timer set or moved (`put`), or cancelled or fired (`purge`). */
 export type TimerWrite = 'put' | 'purge';
@@ -32,7 +42,12 @@ function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
  * - the record is in a NATS KV bucket (JetStream: replicated and on disk like EVENTS), key = the
  *   timer id, so setting the same timer twice is one record and a later set moves it;
  * - the index is a Redis sorted set per partition (score = due time), which the partition loop
- *   asks for what is due. It is a cache: at start-up it is rebuilt from the bucket.
+ *   asks for what is due. It is a cache: at start-up it is rebuilt from the bucket;
+ * - a copy of each record sits beside the index, in a Redis hash per partition (field = the timer
+ *   id), written in the same pipeline as the index entry (no round trip of its own). JetStream
+ *   can lose the bucket while triage runs (`keepBuckets` makes it again, empty): the copies write
+ *   every record back (`onBucketRecreated`), and a timer due before that fires from its copy.
+ *   So the bucket rebuilds Redis, and Redis the bucket; only losing both at once loses a timer.
  *
  * Writes go to the record first, then the index; a crash between them leaves a record the next
  * start-up indexes. A fired timer is removed only after its tick's alerts and state are stored.
@@ -46,6 +61,8 @@ export class TimerStore {
   readonly #partitionOf: (residentId: string) => number;
   readonly #log: Logger;
   readonly #marker: string;
+  readonly #copyPrefix: string;
+  readonly #partitions: number;
   #checkedAt = Number.NEGATIVE_INFINITY;
   #rebuilding: Promise<number> | undefined;
   /** Called when Redis was found to have lost the index (flushed, or restarted empty). */
@@ -69,6 +86,8 @@ export class TimerStore {
     this.#partitionOf = deps.partitionOf;
     this.#log = deps.logger.child({ component: 'timers' });
     this.#marker = `${deps.redisPrefix}triage:timers:indexed`;
+    this.#copyPrefix = `${deps.redisPrefix}triage:timers:copy:p`;
+    this.#partitions = deps.partitions;
   }
 
   static async open(deps: {
@@ -83,16 +102,78 @@ export class TimerStore {
   }): Promise<TimerStore> {
     const bucket = timerBucket(deps.names);
     const kv = await createBucket(deps.nc, bucket, { history: 1 }, deps);
-    return new TimerStore({
+    const store = new TimerStore({
       ...deps,
       kv,
       readAll: () => lastValues(deps.nc, bucket),
       redisPrefix: deps.names.redisPrefix,
     });
+    // JetStream lost the bucket and it was made again empty: the copies in Redis write it back.
+    onBucketRecreated(deps.nc, bucket, async () => {
+      const written = await store.writeBack();
+      store.#log.warn(
+        { written },
+        'timer records written back from their copies to the bucket JetStream had lost',
+      );
+    });
+    return store;
   }
 
   indexKey(partition: number): string {
     return `${this.#prefix}${partition}`;
+  }
+
+  /** The Redis hash that holds a copy of each record of a partition's timers. */
+  copyKey(partition: number): string {
+    return `${this.#copyPrefix}${partition}`;
+  }
+
+  /**
+   * Writes every timer's copy back to the bucket as its record, where the bucket has none (a
+   * create: a record written meanwhile is as new or newer, and stays). A copy removed while it
+   * was written back (the timer fired or was cancelled meanwhile) has its record removed again.
+   * Every instance does it when the bucket is made again (all follow the same bucket); the
+   * creates of all but the first are refused. `stored` names the timers known to have a record
+   * (they are skipped). Returns how many records it wrote.
+   */
+  async writeBack(stored: (timerId: string) => boolean = () => false): Promise<number> {
+    let written = 0;
+    for (const hash of this.#copyKeys()) {
+      for await (const batch of this.#redis.hscanStream(hash, { count: WRITE_BACK_BATCH })) {
+        const pairs = batch as string[];
+        const copies: Array<{ id: string; json: string; ruleId: string }> = [];
+        for (let i = 0; i + 1 < pairs.length; i += 2) {
+          const id = pairs[i] as string;
+          const json = pairs[i + 1] as string;
+          const parsed = Timer.safeParse(readJson(json));
+          if (parsed.success && parsed.data.id === id && !stored(id))
+            copies.push({ id, json, ruleId: parsed.data.ruleId });
+        }
+        if (copies.length === 0) continue;
+        const created = await Promise.all(
+          copies.map((copy) =>
+            this.#kv.create(keyOf(copy.id), copy.json).then(
+              () => true,
+              (err: unknown) => {
+                if (alreadyThere(err)) return false;
+                throw err;
+              },
+            ),
+          ),
+        );
+        const made = copies.filter((_, i) => created[i]);
+        for (const copy of made) this.onWrite?.('put', copy.ruleId);
+        written += made.length;
+        if (made.length === 0) continue;
+        const now = await this.#redis.hmget(hash, ...made.map((copy) => copy.id));
+        for (const [i, copy] of made.entries())
+          if (now[i] !== copy.json) {
+            await this.#kv.purge(keyOf(copy.id));
+            this.onWrite?.('purge', copy.ruleId);
+          }
+      }
+    }
+    return written;
   }
 
   /**
@@ -121,13 +202,30 @@ export class TimerStore {
         continue;
       }
       const timer = parsed.data;
-      pipeline.zadd(this.indexKey(this.#partitionOf(timer.residentId)), 'LT', timer.dueAt, timer.id);
+      const partition = this.#partitionOf(timer.residentId);
+      pipeline.zadd(this.indexKey(partition), 'LT', timer.dueAt, timer.id);
+      // A copy written meanwhile by an instance's own write is as new or newer: it stays.
+      pipeline.hsetnx(this.copyKey(partition), timer.id, new TextDecoder().decode(data));
       count++;
     }
     // The marker says the index is whole; Redis losing its data loses the marker with it.
     pipeline.set(this.#marker, '1');
     await pipeline.exec();
+    // JetStream lost the bucket while no instance ran (nothing saw it made again): the copies of
+    // records it lacks are written back. Usually there are none, and nothing is written.
+    let copies = 0;
+    for (const hash of this.#copyKeys()) copies += await this.#redis.hlen(hash);
+    if (copies > count) {
+      const written = await this.writeBack((id) => records.has(keyOf(id)));
+      if (written > 0)
+        this.#log.warn({ written }, 'timer records the bucket lacked written back from their copies');
+    }
     return count;
+  }
+
+  /** Every partition's copies hash. */
+  #copyKeys(): string[] {
+    return Array.from({ length: this.#partitions }, (_, partition) => this.copyKey(partition));
   }
 
   /**
@@ -167,12 +265,16 @@ export class TimerStore {
   ): Promise<void> {
     const commands = all.length === 0 ? [] : lastPerTimer(all);
     if (commands.length === 0 && also === undefined) return;
+    // Each record's JSON, once: the bucket's record and its copy beside the index.
+    const records = commands.map((command) =>
+      command.op === 'set' ? JSON.stringify(command.timer) : undefined,
+    );
     if (commands.length > 0) {
       try {
         await Promise.all(
-          commands.map((command) =>
+          commands.map((command, i) =>
             command.op === 'set'
-              ? this.#kv.put(keyOf(command.timer.id), JSON.stringify(command.timer))
+              ? this.#kv.put(keyOf(command.timer.id), records[i] as string)
               : this.#kv.purge(keyOf(command.id)),
           ),
         );
@@ -187,13 +289,15 @@ export class TimerStore {
     let then: ((answer: [Error | null, unknown]) => Promise<void>) | undefined;
     try {
       const pipeline = this.#redis.pipeline();
-      const partitionKey = this.indexKey(this.#partitionOf(residentId));
-      for (const command of commands) {
+      const own = this.#partitionOf(residentId);
+      for (const [i, command] of commands.entries()) {
         if (command.op === 'set') {
-          const key = this.indexKey(this.#partitionOf(command.timer.residentId));
-          pipeline.zadd(key, command.timer.dueAt, command.timer.id);
+          const partition = this.#partitionOf(command.timer.residentId);
+          pipeline.zadd(this.indexKey(partition), command.timer.dueAt, command.timer.id);
+          pipeline.hset(this.copyKey(partition), command.timer.id, records[i] as string);
         } else {
-          pipeline.zrem(partitionKey, command.id);
+          pipeline.zrem(this.indexKey(own), command.id);
+          pipeline.hdel(this.copyKey(own), command.id);
         }
       }
       then = also?.(pipeline);
@@ -205,8 +309,8 @@ export class TimerStore {
       });
     }
     // A pipeline answers each command on its own: one refused (out of memory, say) is a failure too.
-    const own = then === undefined ? results : results?.slice(0, -1);
-    const refused = own?.find(([err]) => err !== null)?.[0];
+    const answers = then === undefined ? results : results?.slice(0, -1);
+    const refused = answers?.find(([err]) => err !== null)?.[0];
     if (refused)
       throw new TransientError("could not write the timers' index or the state", {
         cause: refused,
@@ -225,8 +329,9 @@ export class TimerStore {
    * is as durable as the timer (a lost Redis loses neither), and setting it again moves it.
    */
   async hold(timer: Timer, alert: Alert): Promise<void> {
+    const record = JSON.stringify({ ...timer, alert });
     try {
-      await this.#kv.put(keyOf(timer.id), JSON.stringify({ ...timer, alert }));
+      await this.#kv.put(keyOf(timer.id), record);
       this.onWrite?.('put', timer.ruleId);
     } catch (err) {
       throw new TransientError('could not store a held alert', {
@@ -235,18 +340,33 @@ export class TimerStore {
       });
     }
     try {
-      await this.#redis.zadd(this.indexKey(this.#partitionOf(timer.residentId)), timer.dueAt, timer.id);
+      const partition = this.#partitionOf(timer.residentId);
+      await sent(
+        this.#redis
+          .pipeline()
+          .zadd(this.indexKey(partition), timer.dueAt, timer.id)
+          .hset(this.copyKey(partition), timer.id, record),
+      );
     } catch (err) {
       throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
     }
   }
 
+  /**
+   * A timer's record: the bucket's, or, when the bucket has none, its copy beside the index (the
+   * bucket was lost and is not written back yet). Undefined when neither holds it.
+   */
+  async #record(timerId: string, partition: number): Promise<{ value: unknown; copy: boolean } | undefined> {
+    const entry = await this.#kv.get(keyOf(timerId));
+    if (entry?.operation === 'PUT') return { value: entry.json(), copy: false };
+    const copy = await this.#redis.hget(this.copyKey(partition), timerId);
+    return copy === null ? undefined : { value: readJson(copy), copy: true };
+  }
+
   /** The alert a hold timer carries, or undefined when its record is gone or unreadable. */
   async heldAlert(timer: Timer): Promise<Alert | undefined> {
-    const entry = await this.#kv.get(keyOf(timer.id));
-    if (entry?.operation !== 'PUT') return undefined;
-    const record = entry.json() as { alert?: unknown };
-    const parsed = Alert.safeParse(record.alert);
+    const record = await this.#record(timer.id, this.#partitionOf(timer.residentId));
+    const parsed = Alert.safeParse((record?.value as { alert?: unknown } | undefined)?.alert);
     return parsed.success ? parsed.data : undefined;
   }
 
@@ -256,19 +376,32 @@ export class TimerStore {
     const ids = await this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
     const timers: Timer[] = [];
     for (const id of ids) {
-      const entry = await this.#kv.get(keyOf(id));
-      const parsed = entry && entry.operation === 'PUT' ? Timer.safeParse(entry.json()) : undefined;
-      // The record moved the timer later, or it is gone: the index entry is stale.
-      if (!parsed?.success) {
-        await this.#redis.zrem(this.indexKey(partition), id);
+      const record = await this.#record(id, partition);
+      const parsed = record === undefined ? undefined : Timer.safeParse(record.value);
+      // The record is gone, and its copy with it (cancelled or fired), or a copy is all that is left
+      // in another partition than its resident's (a cancel removes the copy in the resident's
+      // partition only): the index entry is stale.
+      if (
+        !parsed?.success ||
+        (record?.copy === true && this.#partitionOf(parsed.data.residentId) !== partition)
+      ) {
+        await sent(
+          this.#redis.pipeline().zrem(this.indexKey(partition), id).hdel(this.copyKey(partition), id),
+        );
         continue;
       }
       // An entry another number of partitions left here: the timer is its resident's partition's
       // (a timer that lives on, moved by each set, such as a device's check, keeps its record).
       const home = this.#partitionOf(parsed.data.residentId);
       if (home !== partition) {
-        await this.#redis.zadd(this.indexKey(home), parsed.data.dueAt, id);
-        await this.#redis.zrem(this.indexKey(partition), id);
+        await sent(
+          this.#redis
+            .pipeline()
+            .zadd(this.indexKey(home), parsed.data.dueAt, id)
+            .hset(this.copyKey(home), id, JSON.stringify(record?.value))
+            .zrem(this.indexKey(partition), id)
+            .hdel(this.copyKey(partition), id),
+        );
         continue;
       }
       if (parsed.data.dueAt > now) {
@@ -295,7 +428,10 @@ export class TimerStore {
       await this.#kv.purge(keyOf(timer.id));
       this.onWrite?.('purge', timer.ruleId);
     }
-    await this.#redis.zrem(this.indexKey(this.#partitionOf(timer.residentId)), timer.id);
+    const partition = this.#partitionOf(timer.residentId);
+    await sent(
+      this.#redis.pipeline().zrem(this.indexKey(partition), timer.id).hdel(this.copyKey(partition), timer.id),
+    );
   }
 
   async count(): Promise<number> {
@@ -305,10 +441,16 @@ export class TimerStore {
 }
 
 /** A stored record's JSON, or undefined when it is not JSON. */
-function readJson(data: Uint8Array): unknown {
+function readJson(data: Uint8Array | string): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(data));
+    return JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data));
   } catch {
     return undefined;
   }
+}
+
+/** Sends a pipeline; a command Redis refused (each is answered on its own) fails it too. */
+async function sent(pipeline: ChainableCommander): Promise<void> {
+  const refused = (await pipeline.exec())?.find(([err]) => err !== null)?.[0];
+  if (refused) throw refused;
 }

@@ -224,6 +224,66 @@ describe('durable timers against real NATS and Redis', () => {
     expect(forThisDevice).toHaveLength(1);
   });
 
+  it('JetStream losing the timer bucket while running loses no timer set before: each still fires, and the records are written back', async () => {
+    const beat = event('res_timer_lost_a', 'heartbeat', clock.now() - 1_000, 'HB-LOST');
+    const dose = event('res_timer_lost_b', 'medication.due', clock.now() - 1_000, 'MD-LOST');
+    for (const e of [beat, dose]) await publishEvent(js, n, e);
+    await drained(jsm, n, PARTITIONS);
+    const stream = `KV_${timerBucket(n)}`;
+    const before = (await jsm.streams.info(stream)).created;
+    await jsm.streams.delete(stream);
+
+    // Made again empty by the service's bucket check; the timers set before are written back to it.
+    const stored = await waitFor(
+      async () => {
+        const info = await jsm.streams.info(stream).catch(() => undefined);
+        if (!info || info.created === before) return undefined;
+        const kv = await openBucket(nc, timerBucket(n));
+        const ids: string[] = [];
+        for await (const key of await kv.keys()) ids.push(Buffer.from(key, 'base64url').toString());
+        return ids.length >= 2 ? ids : undefined;
+      },
+      { what: 'the timer records written back to the bucket made again', timeoutMs: 10_000 },
+    );
+    expect(stored).toEqual(
+      expect.arrayContaining([
+        `absence.supervision:res_timer_lost_a:HB-LOST`,
+        `absence.medication:${dose.id}`,
+      ]),
+    );
+
+    clock.advance(11 * 60_000); // past the 5 min interval, the 10 min window and the reorder grace
+    const raised = await waitFor(
+      async () => {
+        const lost = (await alertsOf('supervision.lost')).filter(
+          (a) => a.alert.residentId === 'res_timer_lost_a',
+        );
+        const missed = (await alertsOf('medication.missed')).filter(
+          (a) => a.alert.residentId === 'res_timer_lost_b',
+        );
+        return lost.length >= 1 && missed.length >= 1 ? { lost, missed } : undefined;
+      },
+      { what: 'both timers set before the loss to fire', timeoutMs: 10_000 },
+    );
+    expect(raised.lost.map((a) => a.alert.evidence)).toEqual([[beat.id]]);
+    expect(raised.missed.map((a) => a.alert.evidence)).toEqual([[dose.id]]);
+  });
+
+  it('a timer that comes due before the lost timer bucket is made again still fires', async () => {
+    const dose = event('res_timer_lost_c', 'medication.due', clock.now() - 1_000, 'MD-LOST-C');
+    await publishEvent(js, n, dose);
+    await drained(jsm, n, PARTITIONS);
+    await jsm.streams.delete(`KV_${timerBucket(n)}`);
+    // Due at once: the partition loop finds it before the bucket check runs.
+    clock.advance(11 * 60_000);
+    const missed = await waitFor(
+      async () =>
+        (await alertsOf('medication.missed')).find((a) => a.alert.residentId === 'res_timer_lost_c'),
+      { what: 'the timer due while its bucket is lost to fire', timeoutMs: 10_000 },
+    );
+    expect(missed.alert.evidence).toEqual([dose.id]);
+  });
+
   it('a storm of low-priority events on a partition does not delay a pendant press', async () => {
     const resident = 'res_storm_e';
     const storm = Array.from({ length: 600 }, (_, i) => ({
