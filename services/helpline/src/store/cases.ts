@@ -456,6 +456,9 @@ const windowSql = (ctx: StoreContext) => `(select json_agg(w.alert order by w.po
 const selectCases = (ctx: StoreContext, more = '') =>
   `select c.*, ${windowSql(ctx)} as alerts${more} from ${ctx.t.cases} c`;
 
+/** A listed case's sort key: `sort_at` is its raised_at in UTC to the microsecond. */
+const SortKeyRow = z.object({ id: z.string(), priority: z.number().int(), sort_at: z.string() });
+
 /** What `GET /api/cases` asks for: one page of the queue (`open`) or of every case (`all`). */
 export interface ListQuery {
   readonly state: 'open' | 'all';
@@ -502,13 +505,12 @@ export async function listPage(
     params,
   );
   const page = rows.slice(0, q.limit);
-  const last = page.at(-1) as { id: string; priority: number; sort_at: string } | undefined;
+  const last = rows.length > q.limit ? SortKeyRow.parse(page.at(-1)) : undefined;
   const next: ListKey | undefined =
-    rows.length > q.limit && last
-      ? q.state === 'open'
-        ? { state: 'open', priority: last.priority, raisedAt: last.sort_at, id: last.id }
-        : { state: 'all', raisedAt: last.sort_at, id: last.id }
-      : undefined;
+    last &&
+    (q.state === 'open'
+      ? { state: 'open', priority: last.priority, raisedAt: last.sort_at, id: last.id }
+      : { state: 'all', raisedAt: last.sort_at, id: last.id });
   return { cases: page.map((row) => toCase(CaseRow.parse(row))), next };
 }
 
