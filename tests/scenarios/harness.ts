@@ -213,20 +213,16 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
   }
 }
 
-/** The most cases the helpline lists at once (`GET /api/cases`, its `limit` at most). */
-const LIST_LIMIT = 1000;
-
 /**
- * The case holding each alert the helpline took up. The list carries a window of a case's alerts
- * (the first, the most urgent, the latest) with `alertCount`; a case with more (a storm's) is paged
- * through at `GET /api/cases/{id}/alerts`, so no alert loses its case.
+ * The case holding each alert the helpline took up. The list is read page by page, however many
+ * cases the run opened; it carries a window of a case's alerts (the first, the most urgent, the
+ * latest) with `alertCount`, and a case with more (a storm's) is paged through at
+ * `GET /api/cases/{id}/alerts`, so no alert loses its case.
  */
-async function casesOfAlerts(p: Pick<RunningPlatform, 'helplineGet'>): Promise<Map<string, string>> {
-  const cases = await p.helplineGet<HelplineCase[]>(`/api/cases?state=all&limit=${LIST_LIMIT}`);
-  if (cases.length >= LIST_LIMIT)
-    throw new Error(
-      `the scenario opened ${LIST_LIMIT} cases or more: the helpline lists at most ${LIST_LIMIT}`,
-    );
+async function casesOfAlerts(
+  p: Pick<RunningPlatform, 'helplineGet' | 'helplinePages'>,
+): Promise<Map<string, string>> {
+  const cases = await p.helplinePages<HelplineCase>('/api/cases?state=all&limit=1000');
   const caseOf = new Map<string, string>();
   for (const c of cases) {
     if (c.alertIds.length >= c.alertCount) {

@@ -57,7 +57,10 @@ async function upgradeUnderLoad() {
   return { schema, upgrade, upgradeMs, report };
 }
 
-/** What the earlier migrations 013–015 left: the tally columns NOT NULL, their indexes, no CHECK of their own. */
+/**
+ * What the earlier migrations 013–015 left: the tally columns NOT NULL, their indexes, no CHECK of
+ * their own; and 016's index.
+ */
 async function schemaShape(schema: string) {
   const db = new pg.Client({ connectionString: servers.databaseUrl });
   await db.connect();
@@ -82,6 +85,7 @@ async function schemaShape(schema: string) {
           'case_alerts_repeating',
           'case_events_joins',
           'case_events_steps',
+          'cases_newest',
         ],
       ],
     );
@@ -105,7 +109,7 @@ describe('the helpline schema upgrade from 012 while the previous version works'
     expect(report.failures).toEqual({});
     expect(report.stored.length).toBeGreaterThan(0);
     expect(await tallyMismatches(servers.databaseUrl, schema)).toEqual({ alerts: 0, cases: 0 });
-    // The schema as the earlier migrations 013–015 left it.
+    // The schema as the earlier migrations 013–015 left it, with 016's index.
     expect(await schemaShape(schema)).toEqual({
       columns: [
         { column: 'case_alerts.position', nullable: 'NO', default: null },
@@ -124,6 +128,7 @@ describe('the helpline schema upgrade from 012 while the previous version works'
         'CREATE INDEX case_alerts_urgent ON case_alerts USING btree (case_id, priority, "position" DESC)',
         "CREATE INDEX case_events_joins ON case_events USING btree (case_id, seq) WHERE (kind = 'alert-joined'::text)",
         "CREATE INDEX case_events_steps ON case_events USING btree (case_id, seq) WHERE (kind <> 'alert-joined'::text)",
+        'CREATE INDEX cases_newest ON cases USING btree (raised_at, id) WHERE (NOT test_mode)',
       ],
       checks: [],
     });

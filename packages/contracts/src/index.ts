@@ -57,6 +57,8 @@ export {
   Empty,
   fastifyPath,
   type HttpMethod,
+  nextPageLink,
+  nextPageOf,
   type RouteDefinition,
   type RouteRoles,
   type RouteTable,

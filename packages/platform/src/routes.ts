@@ -131,7 +131,12 @@ export function mountRoutes<T extends RouteTable>(
       schema: fastifySchema(route),
       validatorCompiler: zodValidator,
       serializerCompiler: serializerCompiler as RouteOptions['serializerCompiler'],
-      config: { contract: name } as RouteOptions['config'],
+      config: {
+        contract: name,
+        ...(route.responseHeaders
+          ? { responseHeaders: { status: route.status ?? 200, described: route.responseHeaders } }
+          : {}),
+      } as RouteOptions['config'],
       ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
       preValidation: async (req: FastifyRequest) => {
         const role = roleOf(req) ?? 'unknown';
@@ -174,6 +179,23 @@ export interface OpenApiInfo {
 
 const transform = createJsonSchemaTransform({});
 
+/** A route's `responseHeaders`, with the status of its success. */
+type Headers = { status: number; described: Record<string, string> };
+
+/**
+ * The success answer's headers in the document (the zod transform keeps only the body's schema):
+ * @fastify/swagger writes a response schema's `headers` as the response's headers.
+ */
+function withResponseHeaders<T extends { schema: unknown }>(doc: T, headers: Headers | undefined): T {
+  const response = (doc.schema as { response?: Record<string, Record<string, unknown>> }).response;
+  const success = headers && response?.[headers.status];
+  if (!headers || !success) return doc;
+  success.headers = Object.fromEntries(
+    Object.entries(headers.described).map(([name, description]) => [name, { type: 'string', description }]),
+  );
+  return doc;
+}
+
 /**
  * Registers @fastify/swagger on `app` (before the routes it documents) and serves the document at
  * `info.path` (`/openapi.json`). Only routes with a contract (mounted by `mountRoutes`) are documented.
@@ -193,9 +215,9 @@ export async function serveOpenApi(app: FastifyInstance, options: OpenApiInfo): 
       security: [{ bearer: [] }, ...(sessionCookie ? [{ session: [] }] : [])],
     },
     transform: (document) => {
-      const contract = (document.route.config as { contract?: string } | undefined)?.contract;
-      if (!contract) return { schema: { hide: true }, url: document.url };
-      return transform(document);
+      const config = document.route.config as { contract?: string; responseHeaders?: Headers } | undefined;
+      if (!config?.contract) return { schema: { hide: true }, url: document.url };
+      return withResponseHeaders(transform(document), config.responseHeaders);
     },
   });
   app.get(path, { schema: { hide: true } }, async () => app.swagger());

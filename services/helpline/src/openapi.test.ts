@@ -52,6 +52,13 @@ describe("the helpline's routes", () => {
     expect(resolve?.parameters).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'idempotency-key', in: 'header' })]),
     );
+    // The list keeps its array body; the next page is named in the answer's Link header.
+    const list = doc.paths['/api/cases']?.get;
+    expect(list?.parameters?.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['state', 'limit', 'cursor', 'from', 'to']),
+    );
+    const listed = (list?.responses ?? {}) as Record<string, { headers?: Record<string, unknown> }>;
+    expect(Object.keys(listed['200']?.headers ?? {})).toEqual(['Link']);
     expect(doc.paths['/api/login']?.post?.description).toBe('Roles: anyone');
     expect(Object.keys(doc.paths['/api/cases/{id}/reveal']?.post?.responses ?? {})).toContain('429');
   });

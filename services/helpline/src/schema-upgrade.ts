@@ -3,7 +3,7 @@ import { type Logger, migrate, sleep } from '@telecare/platform';
 import pg from 'pg';
 
 /**
- * What migrations 013–015 leave to the service (see their comments and the README's upgrade notes):
+ * What migrations 013–016 leave to the service (see their comments and the README's upgrade notes):
  * the alerts stored before them counted, their indexes built without stopping the intake, and the
  * tally columns made NOT NULL, so that the schema ends as those migrations once left it.
  */
@@ -21,7 +21,10 @@ const COUNTED: Record<string, readonly string[]> = {
   case_alerts: ['position', 'priority'],
 };
 
-/** The indexes of migrations 013, 014 and 015, as those migrations once built them in their transaction. */
+/**
+ * The indexes of migrations 013, 014 and 015, as those migrations once built them in their
+ * transaction, and of migration 016, which leaves its index to the service from the start.
+ */
 const INDEXES: Record<string, string> = {
   case_alerts_position:
     'create unique index concurrently case_alerts_position on case_alerts (case_id, position)',
@@ -37,6 +40,7 @@ const INDEXES: Record<string, string> = {
     'create index concurrently case_alerts_closing on case_alerts (case_id, closes_id, position) where closes_id is not null',
   case_alerts_repeating:
     'create index concurrently case_alerts_repeating on case_alerts (case_id, repeats_id) where repeats_id is not null',
+  cases_newest: 'create index concurrently cases_newest on cases (raised_at, id) where not test_mode',
 };
 
 // Each alert's place, priority and press, as migration 013's trigger sets them (places in the order

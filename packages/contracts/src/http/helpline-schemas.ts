@@ -59,13 +59,29 @@ export const IdempotencyHeaders = z.looseObject({
     .describe('A retry or double click with the same key records one case event.'),
 });
 
+const RaisedAtBound = z.iso.datetime({ offset: true });
+
+/**
+ * The list of cases, a page at a time. `open` is the queue, in queue order (priority, then wait);
+ * `all` is every case, newest first (`raisedAt`, then id, descending), for looking back. A page
+ * that is not the last names the next in a `Link: <…>; rel="next"` header (`nextPageOf`); its
+ * `cursor` is the sort key of the page's last case, so cases that arrive meanwhile neither repeat
+ * a case nor push one off the pages still to read.
+ */
 export const ListCasesQuery = z.strictObject({
   state: z.enum(['open', 'all']).default('open'),
   /**
-   * The most cases listed, the first in queue order. A night shift's open cases are tens; the
-   * default leaves room for a storm's hundreds, each case with at most its window of alerts.
+   * The most cases on a page. A night shift's open cases are tens; the default leaves room for a
+   * storm's hundreds, each case with at most its window of alerts.
    */
   limit: z.coerce.number().int().min(1).max(1000).default(500),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,400}$/, 'not a cursor of this list: take the next page from the Link header')
+    .optional()
+    .describe("Where the previous page ended: the `cursor` of its Link header's next page (opaque)"),
+  from: RaisedAtBound.optional().describe('Only cases raised at or after this time'),
+  to: RaisedAtBound.optional().describe('Only cases raised before this time'),
 });
 
 export const CaseIdParams = z.object({ id: z.string().regex(CASE_ID, 'not a case id') });

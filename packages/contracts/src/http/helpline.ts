@@ -244,10 +244,13 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases',
     summary:
-      'Cases, ordered by priority then wait (limit 500 by default, at most 1000); each with its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts)',
+      'Cases a page at a time (limit 500 by default, at most 1000): `open` in queue order (priority, then wait), `all` newest first (raisedAt, then id, descending), `from`/`to` bounding raisedAt; a page that is not the last names the next in its `Link` header (rel="next"). Each case with its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts)',
     roles: CAN.view,
     query: ListCasesQuery,
     response: z.array(HelplineCase),
+    responseHeaders: {
+      Link: 'The next page, `</api/cases?…&cursor=…>; rel="next"`; absent on the last page. Cases raised meanwhile never repeat a case or push one off the pages still to read',
+    },
   }),
   queueNames: defineRoute({
     method: 'GET',

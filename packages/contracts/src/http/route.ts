@@ -35,6 +35,8 @@ export interface RouteDefinition<
   headers?: z.ZodType;
   /** The answer on success. */
   response: R;
+  /** Headers of the answer on success, by name, with what each says (documented in OpenAPI). */
+  responseHeaders?: Record<string, string>;
   /** The status of success (200 when not given). */
   status?: number;
   /** Other answers the route gives, by status, beside the error body. */
@@ -72,3 +74,18 @@ export type ApiError = z.infer<typeof ApiError>;
 
 /** An answer with nothing in it worth reading. */
 export const Empty = z.looseObject({});
+
+/**
+ * A `Link` header (RFC 8288) naming the next page of a list, as a path with its query: a list
+ * read page by page keeps its body as it was (an array) and says where to go on here.
+ */
+export const nextPageLink = (path: string): string => `<${path}>; rel="next"`;
+
+/** The next page's path and query from a `Link` header, or undefined on the last page. */
+export function nextPageOf(link: string | null | undefined): string | undefined {
+  for (const part of link?.split(',') ?? []) {
+    const m = part.match(/^\s*<([^>]*)>(.*)$/);
+    if (m && /;\s*rel\s*=\s*"?next"?\s*(;|$)/i.test(m[2] ?? '')) return m[1];
+  }
+  return undefined;
+}

@@ -1,4 +1,9 @@
-import { CASE_VIEW_JOINS, type HELPLINE_CASE_ROUTES, type HelplineCase } from '@telecare/contracts';
+import {
+  CASE_VIEW_JOINS,
+  type HELPLINE_CASE_ROUTES,
+  type HelplineCase,
+  nextPageLink,
+} from '@telecare/contracts';
 import {
   type FastifyReply,
   type FastifyRequest,
@@ -7,6 +12,7 @@ import {
 } from '@telecare/platform';
 import { traceCaseStep } from '../case-trace.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
 import type { TransitionInput } from '../store/index.ts';
 import { actorOf, type RouteContext } from './context.ts';
@@ -112,7 +118,25 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   };
 
   return {
-    listCases: async (req) => deps.store.list(req.query.state, req.query.limit),
+    // A page of the list; the next page, when there is one, in the Link header, with the same query.
+    listCases: async (req, reply) => {
+      const { state, limit, cursor, from, to } = req.query;
+      const page = await deps.store.listPage({
+        state,
+        limit,
+        after: cursor === undefined ? undefined : decodeCursor(cursor, state),
+        from,
+        to,
+      });
+      if (page.next) {
+        const query = new URLSearchParams({ state, limit: String(limit) });
+        if (from) query.set('from', from);
+        if (to) query.set('to', to);
+        query.set('cursor', encodeCursor(page.next));
+        reply.header('link', nextPageLink(`/api/cases?${query}`));
+      }
+      return page.cases;
+    },
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).

@@ -25,6 +25,7 @@ import type {
 } from '../core/model.ts';
 import { OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
+import type { ListKey } from '../list-cursor.ts';
 import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
 import { becauseOf, CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
 
@@ -452,20 +453,70 @@ const windowSql = (ctx: StoreContext) => `(select json_agg(w.alert order by w.po
         order by a.priority, a.position desc limit ${ALERT_WINDOW.urgent})
     ) w)`;
 
-const selectCases = (ctx: StoreContext) => `select c.*, ${windowSql(ctx)} as alerts from ${ctx.t.cases} c`;
+const selectCases = (ctx: StoreContext, more = '') =>
+  `select c.*, ${windowSql(ctx)} as alerts${more} from ${ctx.t.cases} c`;
+
+/** A listed case's sort key: `sort_at` is its raised_at in UTC to the microsecond. */
+const SortKeyRow = z.object({ id: z.string(), priority: z.number().int(), sort_at: z.string() });
+
+/** What `GET /api/cases` asks for: one page of the queue (`open`) or of every case (`all`). */
+export interface ListQuery {
+  readonly state: 'open' | 'all';
+  readonly limit: number;
+  /** The last case of the previous page: this page starts after it. */
+  readonly after?: ListKey | undefined;
+  /** raisedAt at or after `from`, before `to` (ISO times). */
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+}
 
 /**
- * Cases by priority then wait, each with its alerts as a window: the list is polled by every
- * console, supervisor screen and wallboard, and one storm's case would otherwise send its every
- * alert on each read. Every alert of a case: `alertPage`.
+ * One page of cases, each with its alerts as a window: the list is polled by every console,
+ * supervisor screen and wallboard, and one storm's case would otherwise send its every alert on
+ * each read (every alert of a case: `alertPage`). The queue (`open`) by priority then wait; every
+ * case (`all`) newest first, read by the index of migration 016. `next` is the key of the page's
+ * last case when more follow.
  */
-export async function list(ctx: StoreContext, state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
-  const where = state === 'open' ? 'where not c.test_mode and c.state = any($2)' : 'where not c.test_mode';
+export async function listPage(
+  ctx: StoreContext,
+  q: ListQuery,
+): Promise<{ cases: HelplineCase[]; next: ListKey | undefined }> {
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where = ['not c.test_mode'];
+  if (q.state === 'open') where.push(`c.state = any(${param(OPEN_STATES)})`);
+  if (q.from) where.push(`c.raised_at >= ${param(q.from)}::timestamptz`);
+  if (q.to) where.push(`c.raised_at < ${param(q.to)}::timestamptz`);
+  const after = q.after;
+  if (after?.state === 'open')
+    where.push(
+      `(c.priority, c.raised_at, c.id) > (${param(after.priority)}::smallint, ${param(after.raisedAt)}::timestamptz, ${param(after.id)})`,
+    );
+  if (after?.state === 'all')
+    where.push(`(c.raised_at, c.id) < (${param(after.raisedAt)}::timestamptz, ${param(after.id)})`);
+  const order = q.state === 'open' ? 'c.priority, c.raised_at, c.id' : 'c.raised_at desc, c.id desc';
+  // One more than the page, to know whether another follows.
   const { rows } = await ctx.pool.query(
-    `${selectCases(ctx)} ${where} order by c.priority, c.raised_at, c.id limit $1`,
-    state === 'open' ? [limit, OPEN_STATES] : [limit],
+    `${selectCases(ctx, `, to_char(c.raised_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as sort_at`)}
+      where ${where.join(' and ')} order by ${order} limit ${param(q.limit + 1)}`,
+    params,
   );
-  return rows.map((row) => toCase(CaseRow.parse(row)));
+  const page = rows.slice(0, q.limit);
+  const last = rows.length > q.limit ? SortKeyRow.parse(page.at(-1)) : undefined;
+  const next: ListKey | undefined =
+    last &&
+    (q.state === 'open'
+      ? { state: 'open', priority: last.priority, raisedAt: last.sort_at, id: last.id }
+      : { state: 'all', raisedAt: last.sort_at, id: last.id });
+  return { cases: page.map((row) => toCase(CaseRow.parse(row))), next };
+}
+
+/** The first `limit` cases of the queue (`open`) or of every case (`all`, newest first). */
+export async function list(ctx: StoreContext, state: 'open' | 'all', limit: number): Promise<HelplineCase[]> {
+  return (await listPage(ctx, { state, limit })).cases;
 }
 
 export async function get(ctx: StoreContext, id: string, db: Db = ctx.pool): Promise<StoredCase | undefined> {

@@ -10,7 +10,7 @@ import * as queue from './queue.ts';
 
 export { type Actor, SYSTEM_ACTOR } from '../core/model.ts';
 export type { CallOutcome, CallRecord, NewCall } from './calls.ts';
-export type { IngestResult, TransitionInput } from './cases.ts';
+export type { IngestResult, ListQuery, TransitionInput } from './cases.ts';
 export {
   ALARM_PRIORITIES,
   ANSWER_TARGETS,
@@ -47,6 +47,7 @@ export class CaseStore {
   // cases
   ingest = (...a: Rest<typeof cases.ingest>) => cases.ingest(this.#ctx, ...a);
   list = (...a: Rest<typeof cases.list>) => cases.list(this.#ctx, ...a);
+  listPage = (...a: Rest<typeof cases.listPage>) => cases.listPage(this.#ctx, ...a);
   get = (...a: Rest<typeof cases.get>) => cases.get(this.#ctx, ...a);
   events = (...a: Rest<typeof cases.events>) => cases.events(this.#ctx, ...a);
   alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);

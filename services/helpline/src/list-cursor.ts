@@ -1,0 +1,45 @@
+import { idPattern } from '@telecare/contracts';
+import { InvalidRequestError } from '@telecare/platform';
+import { z } from 'zod';
+
+/**
+ * Where a page of `GET /api/cases` ended: the sort key of its last case, in the order of its
+ * `state` (the queue: priority, raisedAt, id; every case: raisedAt, id, newest first). The next
+ * page starts after it, so cases raised meanwhile repeat nothing and push nothing off the pages
+ * still to read. `raisedAt` keeps PostgreSQL's microseconds (a JavaScript date would round them).
+ */
+export type ListKey =
+  | { readonly state: 'open'; readonly priority: number; readonly raisedAt: string; readonly id: string }
+  | { readonly state: 'all'; readonly raisedAt: string; readonly id: string };
+
+const RaisedAt = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+const CaseId = z.string().regex(idPattern('case'));
+const ListKeySchema = z.discriminatedUnion('state', [
+  z.strictObject({
+    state: z.literal('open'),
+    priority: z.number().int().min(1).max(5),
+    raisedAt: RaisedAt,
+    id: CaseId,
+  }),
+  z.strictObject({ state: z.literal('all'), raisedAt: RaisedAt, id: CaseId }),
+]);
+
+/** The key as the opaque `cursor` of the next page's link. */
+export const encodeCursor = (key: ListKey): string => Buffer.from(JSON.stringify(key)).toString('base64url');
+
+const refused = (message: string) => new InvalidRequestError([{ path: 'cursor', message }]);
+
+/** The key a `cursor` holds, for a list of `state`; a cursor this list did not give is a 400 naming it. */
+export function decodeCursor(cursor: string, state: 'open' | 'all'): ListKey {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const key = ListKeySchema.safeParse(parsed);
+  if (!key.success) throw refused('not a cursor of this list: take the next page from the Link header');
+  if (key.data.state !== state)
+    throw refused(`a cursor of state=${key.data.state}: read its next page with state=${key.data.state}`);
+  return key.data;
+}
