@@ -6,7 +6,6 @@ import {
   TelecareEvent,
 } from '@telecare/contracts';
 import {
-  type ChainableCommander,
   type Clock,
   decodeJson,
   headers,
@@ -40,7 +39,7 @@ import {
 } from '@telecare/rules';
 import type { TriageMetrics } from './metrics.ts';
 import type { StateStore } from './state-store.ts';
-import type { TimerStore } from './timers.ts';
+import type { ScriptWrites, TimerStore } from './timers.ts';
 
 export const SERVICE = 'triage';
 
@@ -204,8 +203,8 @@ export class EventProcessor {
   #saving(
     before: ResidentState,
     after: ResidentState,
-  ): ((pipeline: ChainableCommander) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
-    return after === before ? undefined : (pipeline) => this.#store.saveIn(pipeline, before, after);
+  ): ((writes: ScriptWrites) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
+    return after === before ? undefined : (writes) => this.#store.saveIn(writes, before, after);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type ChainableCommander, type Logger, type Redis, TransientError } from '@telecare/platform';
+import { type Logger, type Redis, TransientError } from '@telecare/platform';
 import {
   decodeState,
   decodeStateList,
@@ -10,6 +10,7 @@ import {
   type StoredLayout,
 } from '@telecare/rules';
 import type { LaneWork } from './leases.ts';
+import type { ScriptWrites } from './timers.ts';
 
 /**
  * One resident's save, as one script so that it is whole. `KEYS[1]` the state's list,
@@ -203,13 +204,13 @@ export class StateStore {
   }
 
   /**
-   * Adds the save of `after` to a pipeline of other writes (sent, and its failure read, by its
-   * owner), as the change from `before` when `before` is a state this store read or saved, and
+   * Adds the save of `after` to other writes (a pipeline, or the timers' writes on the client; sent,
+   * and its failure read, by their owner), as the change from `before` when `before` is a state this store read or saved, and
    * whole otherwise. The owner hands the returned step the script's answer once the pipeline has
    * run: when the list was not the one the change was made from, the step writes it whole.
    */
   saveIn(
-    pipeline: ChainableCommander,
+    pipeline: ScriptWrites,
     before: ResidentState | undefined,
     after: ResidentState,
   ): (answer: [Error | null, unknown]) => Promise<void> {
