@@ -24,7 +24,7 @@ import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
 import { isConsumerNotFound, publishDeadLetter } from './nats.ts';
 import { ReadMark } from './read-mark.ts';
-import { ACK_WAIT_S, backoffDelay, keepWorking, Pause, REDELIVERY, sleep } from './work.ts';
+import { ACK_WAIT_S, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
 
 /** What a handler is told about the message it holds, beside its decoded value. */
 export interface MessageContext {
@@ -212,15 +212,22 @@ const tryTo = (settle: () => void): void => {
 };
 
 function contextOf(msg: JsMsg): MessageContext {
-  const headers = new Map<string, string>();
-  for (const [name, values] of msg.headers ?? []) if (values[0] !== undefined) headers.set(name, values[0]);
+  // The headers as a map only for a handler that reads them: most read the trace context alone.
+  let headers: Map<string, string> | undefined;
   return {
     subject: msg.subject,
     seq: msg.seq,
     deliveryCount: msg.info.deliveryCount,
     pending: msg.info.pending,
     traceparent: msg.headers?.get('traceparent') || undefined,
-    headers,
+    get headers() {
+      if (headers === undefined) {
+        headers = new Map<string, string>();
+        for (const [name, values] of msg.headers ?? [])
+          if (values[0] !== undefined) headers.set(name, values[0]);
+      }
+      return headers;
+    },
     working: () => tryTo(() => msg.working()),
   };
 }
@@ -239,6 +246,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const retryDelay = options.retryDelay ?? ((count: number) => backoffDelay(REDELIVERY, count));
   const pause = new Pause();
   const mark = new ReadMark();
+  const decodeOptions = options.root ? { root: options.root } : {};
   const stopped = new AbortController();
   let stopping = false;
 
@@ -345,7 +353,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const take = async (msg: JsMsg): Promise<void> => {
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
-    const decoded = decodeJson(options.schema, msg.data, options.root ? { root: options.root } : {});
+    const decoded = decodeJson(options.schema, msg.data, decodeOptions);
     const lane = options.key?.(msg.subject, decoded.ok ? decoded.value : undefined) ?? '';
     metrics.inFlight.inc(label);
     const endTimer = metrics.seconds.startTimer(label);
@@ -354,7 +362,6 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       done = resolve;
     });
     held.set(msg, finished);
-    void keepWorking(msg, ackWaitMs, () => finished);
     // A stop while it waited for its lane: not begun, so handed back at once rather than drained.
     const work = () => (stopping ? Promise.resolve(tryTo(() => msg.nak())) : settle(msg, message, decoded));
     await pool.submit(lane, () =>
@@ -498,6 +505,16 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     }
   };
 
+  // Every message in hand (waiting for its lane too) is told to JetStream as still in hand a third
+  // of the ack wait apart, by one timer for the loop rather than one per message.
+  const inHand = setInterval(
+    () => {
+      for (const msg of held.keys()) tryTo(() => msg.working());
+    },
+    Math.max(50, Math.floor(ackWaitMs / 3)),
+  );
+  // Only the messages in hand need it, and they are held by the loop itself.
+  inHand.unref();
   const done = loop();
   return {
     get running() {
@@ -519,6 +536,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       // Taken but never begun (waiting for a free slot when the stop came): handed back now.
       for (const msg of held.keys()) tryTo(() => msg.nak());
       held.clear();
+      clearInterval(inHand);
     },
   };
 }

@@ -7,14 +7,15 @@ export class KeyedLock {
 
   /** Runs `work` once every earlier work of `key` has finished. */
   async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const previous = this.#tails.get(key);
     let release: () => void = () => {};
     const tail = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const chained = previous.then(() => tail);
+    // A key with nothing before it begins at once: no chain to build or wait on.
+    const chained = previous === undefined ? tail : previous.then(() => tail);
     this.#tails.set(key, chained);
-    await previous;
+    if (previous !== undefined) await previous;
     try {
       return await work();
     } finally {

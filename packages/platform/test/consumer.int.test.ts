@@ -205,6 +205,37 @@ describe('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
+  it('keeps a message in hand for longer than the ack wait, and the one waiting behind it in its lane, from redelivery', async () => {
+    const name = await durable(jsm, n, 'slow');
+    const handled: number[] = [];
+    const headerSeen: Array<string | undefined> = [];
+    const running = loop(
+      name,
+      async (note, message) => {
+        headerSeen.push(message.headers.get('x-note'));
+        // Two and a half of the consumer's ack waits (2 s).
+        if (note.i === 0) await sleep(5_000);
+        handled.push(note.i);
+      },
+      { concurrency: 2, ackWaitMs: 2_000 },
+    );
+    try {
+      const h = headers();
+      h.set('x-note', 'kept');
+      for (const i of [0, 1])
+        await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }), { headers: h });
+      await waitFor(() => handled.length === 2, { timeoutMs: 15_000 });
+      await sleep(500);
+      expect(handled).toEqual([0, 1]);
+      expect(headerSeen).toEqual(['kept', 'kept']);
+      const info = await jsm.consumers.info(n.streams.alerts, name);
+      expect(info.num_redelivered).toBe(0);
+      expect(info.num_ack_pending).toBe(0);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('retryInPlace: a failure is tried again in hand, and its key keeps its order with several in flight', async () => {
     const name = await durable(jsm, n, 'inplace');
     const seen = new Map<string, number[]>();
