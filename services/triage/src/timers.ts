@@ -51,7 +51,7 @@ function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
  * - the index is a Redis sorted set per partition (score = due time), which the partition loop
  *   asks for what is due. It is a cache: at start-up it is rebuilt from the bucket;
  * - a copy of each record sits beside the index, in a Redis hash per partition (field = the timer
- *   id), written in the same pipeline as the index entry (no round trip of its own). JetStream
+ *   id), sent with the index entry, in the same write (no round trip of its own). JetStream
  *   can lose the bucket while triage runs (`keepBuckets` makes it again, empty): the copies write
  *   every record back (`onBucketRecreated`), and a timer due before that fires from its copy.
  *   So the bucket rebuilds Redis, and Redis the bucket; only losing both at once loses a timer.
