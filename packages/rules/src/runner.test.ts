@@ -108,4 +108,26 @@ describe('RulesRunner keeps each resident’s timers in force', () => {
     ]);
     expect(runner.pendingTimers).toBe(0);
   });
+
+  it('a check each heartbeat moves later fires once, at the last heartbeat’s check: not at an earlier one, nor twice', () => {
+    const runner = new RulesRunner(supervisionOnly);
+    const graceMs = supervisionOnly.settings.reorderGraceS * 1000;
+    const beats = [T, T + 300_000, T + 500_000, T + 550_000];
+    for (const at of beats) expect(runner.event(beat('c', at), at + 1_000)).toEqual([]);
+    expect(runner.pendingTimers).toBe(1);
+    const due = T + 550_000 + 600_000 + graceMs;
+    // The earlier heartbeats' checks come up on the way (each moved on since): none alerts.
+    expect(runner.advance(due - 1)).toEqual([]);
+    expect(runner.pendingTimers).toBe(1);
+    const alerts = runner.advance(due);
+    expect(alerts.map((alert) => [alert.type, alert.raisedAt])).toEqual([
+      ['supervision.lost', new Date(due).toISOString()],
+    ]);
+    expect(runner.pendingTimers).toBe(0);
+    expect(runner.advance(due + 86_400_000)).toEqual([]);
+    // A heartbeat after the loss is back: its restore, and a check of its own again.
+    const back = due + 60_000;
+    expect(runner.event(beat('c', back), back).map((alert) => alert.type)).toEqual(['supervision.restored']);
+    expect(runner.pendingTimers).toBe(1);
+  });
 });

@@ -171,7 +171,10 @@ export class RulesRunner {
       if (!top || (this.#due[0] as number) > now) break;
       const resident = this.#owner[0] as Resident;
       this.#pop();
-      if (!this.#take(resident, top)) continue; // moved or cancelled since
+      if (!this.#take(resident, top)) {
+        this.#requeue(resident, top); // moved or cancelled since
+        continue;
+      }
       if (isAreaHold(top)) {
         this.#decide(top, alerts);
         continue;
@@ -233,14 +236,33 @@ export class RulesRunner {
 
   #setIn(resident: Resident, timer: Timer): void {
     const i = indexById(resident, timer.id);
-    // The same id again moves the timer: the one it replaces is skipped when it comes up.
-    if (i >= 0) resident.timers[i] = timer;
-    else {
+    if (i >= 0) {
+      // The same id again moves the timer: the one it replaces is skipped when it comes up.
+      const replaced = resident.timers[i] as Timer;
+      resident.timers[i] = timer;
+      // Moved later (each heartbeat moves its device's check on): the heap already holds an entry
+      // of this id due no later than the one replaced, and that entry, come up, puts this one in
+      // (`#requeue`). So a device's check takes one heap entry per interval, not one per beat.
+      if (timer.dueAt > replaced.dueAt) return;
+    } else {
       resident.timers.push(timer);
       resident.prints.push(lastPrint);
       this.#pending++;
     }
     this.#push(timer, resident);
+  }
+
+  /**
+   * A timer come up that is no longer in force: when a timer of its id is in force and due later,
+   * it was moved there without an entry of its own (`#setIn`), which it gets now, still ahead of
+   * its due time. (When it has one already, a second entry of the same timer only comes up
+   * again, no longer in force, and is skipped.)
+   */
+  #requeue(resident: Resident, stale: Timer): void {
+    const i = indexById(resident, stale.id);
+    if (i < 0) return;
+    const live = resident.timers[i] as Timer;
+    if (live.dueAt > stale.dueAt) this.#push(live, resident);
   }
 
   /** Whether the timer come up is still in force in its resident's list (then no longer pending). */

@@ -66,12 +66,31 @@ export function absenceOnEvent(
     eventAt: entry.at,
   });
   if (current?.lost) out.alert(restoredAlert(rule, out, current.lost, entry, intervalS));
+  // The caller gave up the state (`evaluate`'s `reuse`): when no device is forgotten, the device's
+  // record is updated where it is, as the copy below would make it. Only a record that has every
+  // field the new one has, in the same order, and no other (not lost, no test mode but when this
+  // heartbeat is a test's, its check stored): the stored JSON is then the same.
+  const inPlace = out.reuse && state === out.owned && keepsAll(state.devices, out.now);
+  if (
+    inPlace &&
+    current !== undefined &&
+    current.lost === undefined &&
+    current.checkAt !== undefined &&
+    current.testMode === (entry.testMode ? true : undefined)
+  ) {
+    const own = current as { -readonly [K in keyof DeviceSupervision]: DeviceSupervision[K] };
+    own.lastAt = entry.at;
+    own.lastId = entry.id;
+    own.intervalS = intervalS;
+    own.checkAt = checkAt;
+    return state;
+  }
   const record: DeviceSupervision = entry.testMode
     ? { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, testMode: true }
     : { lastAt: entry.at, lastId: entry.id, intervalS, checkAt };
-  // The caller gave up the state (`evaluate`'s `reuse`): when no device is forgotten, the record
-  // takes its place in the devices kept (a new device goes last), as in the copy below.
-  if (out.reuse && state === out.owned && keepsAll(state.devices, out.now)) {
+  // A new device, or a record of another form: the record takes its place in the devices kept (a
+  // new device goes last), as in the copy below.
+  if (inPlace) {
     state.devices[entry.serial] = record;
     return state;
   }

@@ -18,6 +18,11 @@ export interface Plan {
    * beat and whether one came after it, so `recent` keeps the last `KEEP_BEATS` per device.
    */
   readonly beatsOnly: ReadonlySet<EventType>;
+  /**
+   * The same types as a list (two, by default): `pruneBeats` asks of each entry it walks, and a
+   * comparison with each of a couple of strings in constant use costs less than a hash look-up.
+   */
+  readonly beatList: readonly EventType[];
   readonly recurring: readonly Recurring[];
   readonly byId: ReadonlyMap<string, Rule>;
   /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
@@ -170,6 +175,7 @@ function planFor(ruleSet: RuleSet): Plan {
           }
     }
     const history = historyTypes(ruleSet);
+    const beats = beatTypes(ruleSet);
     const types = new Map<string, TypePlan>();
     for (const type of Object.keys(TAXONOMY) as EventType[])
       types.set(type, {
@@ -181,7 +187,8 @@ function planFor(ruleSet: RuleSet): Plan {
       byType,
       history,
       types,
-      beatsOnly: beatTypes(ruleSet),
+      beatsOnly: beats,
+      beatList: [...beats],
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
       cancels,

@@ -197,7 +197,7 @@ export function remember(
       recent = reuse ? withEntryInPlace(before, cut, at, entry) : withEntry(before, cut, at, entry);
     }
   }
-  if (!dropped && planOf(ruleSet).beatsOnly.has(entry.type)) recent = pruneBeats(recent, entry, ruleSet);
+  if (!dropped && isBeat(planOf(ruleSet).beatList, entry.type)) recent = pruneBeats(recent, entry, ruleSet);
   let forgottenUntil = state.forgottenUntil;
   if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
@@ -284,6 +284,12 @@ function seenInPlace(old: readonly string[], id: string, keepSeen: number): stri
   return seen;
 }
 
+/** Whether the type is one of the few only supervision reads back (`Plan.beatList`). */
+function isBeat(beats: readonly string[], type: string): boolean {
+  for (let i = 0; i < beats.length; i++) if (beats[i] === type) return true;
+  return false;
+}
+
 /** A device's beats kept in `recent`: its latest, and the one before for a beat that came late. */
 export const KEEP_BEATS = 2;
 
@@ -293,14 +299,14 @@ export const KEEP_BEATS = 2;
  * checks can still fire; two thirds of a home's `recent` were heartbeats before.
  */
 export function pruneBeats(recent: RecentEvent[], entry: RecentEvent, ruleSet: RuleSet): RecentEvent[] {
-  const beats = planOf(ruleSet).beatsOnly;
+  const beats = planOf(ruleSet).beatList;
   let newer = 0;
   let drop = -1;
   for (let i = recent.length - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     // The type first: most entries walked are not beats, and their types are a handful of strings
     // in constant use, where each serial is a string of its own (one per event) out in the heap.
-    if (!beats.has(seen.type) || seen.serial !== entry.serial) continue;
+    if (!isBeat(beats, seen.type) || seen.serial !== entry.serial) continue;
     if (++newer > KEEP_BEATS) {
       drop = i;
       break;

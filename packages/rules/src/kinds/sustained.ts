@@ -93,25 +93,32 @@ export function sustainedOnTick(
   if (start < 0) return;
   const startEvent = recent[start] as RecentEvent;
   const until = startEvent.at + t.forS * 1000;
-  // What came after it until the check: the list is sorted, so it follows the start.
-  const within: RecentEvent[] = [];
+  const condition = rule.condition;
+  // What came after it until the check: the list is sorted, so it follows the start. A state's
+  // end among them decides at once (no alert), with nothing collected; a reading's rule keeps the
+  // device's readings, and one back in range decides the same.
+  let readings: RecentEvent[] | undefined;
   for (let i = start + 1; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at > until) break;
-    if (seen.at > startEvent.at) within.push(seen);
+    if (seen.at <= startEvent.at) continue;
+    if ('reading' in condition) {
+      if (seen.celsius === undefined || seen.serial !== startEvent.serial) continue;
+      if (!beyond(t, seen.celsius)) return;
+      if (readings === undefined) readings = [seen];
+      else readings.push(seen);
+    } else if (condition.ends.includes(seen.type)) return;
   }
   let detail: string;
-  if ('reading' in rule.condition) {
+  if ('reading' in condition) {
     if (!startsRun(recent, startEvent, t)) return;
-    const readings = within.filter((seen) => seen.celsius !== undefined && seen.serial === startEvent.serial);
-    if (readings.some((seen) => !beyond(t, seen.celsius as number))) return;
-    const last = readings.at(-1) ?? startEvent;
+    const last = readings?.at(-1) ?? startEvent;
     const bound = t.below !== undefined ? `below ${t.below} °C` : `above ${t.above} °C`;
     detail = `${bound} since ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} for ${minutes(until - startEvent.at)}; last reading ${last.celsius} °C`;
     out.alert(
       derivedAlert(rule, out, {
         key: startEvent.id,
-        evidence: [startEvent, ...readings.slice(-4)],
+        evidence: readings ? [startEvent, ...readings.slice(-4)] : [startEvent],
         thresholds: {
           forS: t.forS,
           ...(t.below === undefined ? {} : { below: t.below }),
@@ -123,8 +130,7 @@ export function sustainedOnTick(
     );
     return;
   }
-  const { ends } = rule.condition;
-  if (within.some((seen) => ends.includes(seen.type))) return;
+  const { ends } = condition;
   detail = `${TAXONOMY[startEvent.type].description.toLowerCase()} at ${formatWhen(startEvent.at, out.settings.timeZone, timer.checkAt)} and no ${ends.join(' or ')} within ${minutes(t.forS * 1000)}`;
   out.alert(
     derivedAlert(rule, out, {
