@@ -524,10 +524,13 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       }
     }
 
-    const knee = [...steps]
-      .sort((a, b) => b.rate - a.rate)
-      .find((s) => s.alarm_p99_ms < KNEE_P99_MS && s.alarms_missing === 0);
-    const beyond = knee ? steps[steps.indexOf(knee) + 1] : steps[0];
+    // The knee is the last rate before the first that fails, not the highest that passes: a rate
+    // that fails below one that passes (the backlog of one step carried into the next, a slow VM
+    // moment) is where the pipeline stopped holding, and a later pass does not undo it.
+    const ascending = [...steps].sort((a, b) => a.rate - b.rate);
+    const firstFailed = ascending.findIndex((s) => !(s.alarm_p99_ms < KNEE_P99_MS && s.alarms_missing === 0));
+    const knee = firstFailed === -1 ? ascending.at(-1) : ascending[firstFailed - 1];
+    const beyond = firstFailed === -1 ? undefined : ascending[firstFailed];
     const bottleneck = beyond
       ? nameBottleneck(beyond)
       : 'none reached: every rate kept alarm p99 under the limit';
