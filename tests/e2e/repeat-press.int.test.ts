@@ -1,7 +1,8 @@
 import type { Case } from '@telecare/contracts';
-import { SimulatedDevice } from '@telecare/simulators';
-import { servers, waitFor } from '@telecare/testkit';
+import type { SimulatedDevice } from '@telecare/simulators';
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 /**
@@ -19,31 +20,10 @@ type Detail = Case & {
   events: Array<{ kind: string; actor: string; at: string; data: Record<string, unknown> }>;
 };
 
-async function home(name: string, serial: string): Promise<{ residentId: string; device: SimulatedDevice }> {
-  const residentId = (
-    await platform.registryClient.createResident({
-      name,
-      address: '6 Test Street, Gloucester',
-      postcode: 'GL1 2AB',
-      phone: '01452 000000',
-      livesAlone: true,
-    })
-  ).id;
-  await platform.registryClient.createDevice({
-    serial,
-    residentId,
-    kind: 'pendant',
-    supervisionIntervalS: 3600,
-  });
-  const device = new SimulatedDevice({
-    serial,
-    mqttUrl: servers.mqttUrl,
-    namespace: platform.namespace,
-    resendMs: 3_000,
-  });
-  await device.connect();
-  devices.push(device);
-  return { residentId, device };
+async function home(serial: string): Promise<{ residentId: string; device: SimulatedDevice }> {
+  const pendant = await addPendantHome(platform, serial);
+  devices.push(pendant.device);
+  return pendant;
 }
 
 async function post(path: string, body: unknown = {}): Promise<Response> {
@@ -72,7 +52,7 @@ afterAll(async () => {
 
 describe('a pendant pressed again', () => {
   it('20 s after the operator resolved its case as a false alarm opens a new case', async () => {
-    const { residentId, device } = await home('Repeat After Resolve', `E2E-RPA-${stamp}`);
+    const { residentId, device } = await home(`E2E-RPA-${stamp}`);
     const pressedAt = Date.now();
     await device.send('pendant.pressed');
     const first = await waitFor(async () => (await casesOf(residentId, 'open'))[0], {
@@ -108,7 +88,7 @@ describe('a pendant pressed again', () => {
   }, 90_000);
 
   it('three times on a waiting case counts three presses with the last time, and the case shows each', async () => {
-    const { residentId, device } = await home('Repeat While Waiting', `E2E-RPW-${stamp}`);
+    const { residentId, device } = await home(`E2E-RPW-${stamp}`);
     await device.send('pendant.pressed');
     const waiting = await waitFor(async () => (await casesOf(residentId, 'open'))[0], {
       what: 'the case of the first press',
