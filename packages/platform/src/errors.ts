@@ -51,3 +51,15 @@ export class StreamReplicasError extends TelecareError {
     );
   }
 }
+
+/**
+ * A KV bucket's stream does not exist (JetStream lost it, or it was deleted by hand): until it is
+ * made again (`keepBuckets`, within seconds) nothing can be read from it or written to it. Retry.
+ */
+export class BucketMissingError extends TransientError {
+  constructor(bucket: string, operation: string) {
+    super(`KV bucket ${bucket} does not exist (its stream is missing): ${operation} failed; retry`, {
+      context: { bucket, operation, dependency: 'nats' },
+    });
+  }
+}

@@ -18,6 +18,7 @@ export {
   warnDurability,
 } from './durability.ts';
 export {
+  BucketMissingError,
   ConfigError,
   PoisonMessageError,
   StreamReplicasError,
@@ -58,6 +59,7 @@ export {
 export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
 export {
+  BUCKET_LOOK_AFTER_MS,
   type BucketFollower,
   createBucket,
   type DeviceMap,

@@ -7,6 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
+import { BucketMissingError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import {
   isStreamNotFound,
@@ -39,7 +40,9 @@ export async function openDc09Accounts(
 
 /**
  * A KV bucket, created if missing with `replicas` copies (TELECARE_STREAM_REPLICAS); an existing
- * one is bound as it is. Every bucket a service creates goes through here.
+ * one is bound as it is. Every bucket a service creates goes through here. Its handle's `get` and
+ * `create` fail at once with a `BucketMissingError` while the bucket's stream is missing (see
+ * `FailFastBucket`).
  */
 export async function createBucket(
   nc: NatsConnection,
@@ -63,7 +66,149 @@ export async function createBucket(
         () => undefined,
       )),
   });
-  return kv;
+  return new FailFastBucket(nc, name, kv);
+}
+
+/**
+ * How long a bucket's `get` or `create` waits for its answer before the bucket's stream is looked
+ * up. A read answers in a millisecond or two on a healthy server; one still unanswered after this
+ * is either slow (the lookup finds the stream: it goes on waiting, up to the request timeout) or
+ * on a missing bucket (it fails now).
+ */
+export const BUCKET_LOOK_AFTER_MS = 250;
+
+/**
+ * A bucket handle that does not wait out the request timeout (5 s) on a bucket whose stream is
+ * missing, between JetStream losing it and `keepBuckets` making it again. A put, delete or purge
+ * fails at once by itself (nothing listens on the bucket's subjects: no responders), but a `get`
+ * is a direct get, `$JS.API.DIRECT.GET.KV_<bucket>`, which the stream itself answers: with the
+ * stream gone, the server's JetStream API (subscribed to all of `$JS.API.>`, so there is no
+ * "no responders" either) drops the request unanswered. A `create` is a put with an expected
+ * revision, and when that fails with anything but "wrong revision" the client reads the key with
+ * such a get before it gives up. So both are raced against a look at the stream (`STREAM.INFO`,
+ * which answers "stream not found" at once), taken when the operation is still unanswered after
+ * `BUCKET_LOOK_AFTER_MS`, one look at a time for every operation waiting on the bucket. While the
+ * last look found the stream missing, the next operation looks at once. Binding without direct
+ * gets (reads through `STREAM.MSG.GET`, which does answer "not found") is not an option: nats-server
+ * 2.9 can crash on a `MSG.GET` of a key written at that moment (see testkit's `openBucket`).
+ */
+class FailFastBucket implements KV {
+  readonly #nc: NatsConnection;
+  readonly #bucket: string;
+  readonly #kv: KV;
+  #manager: Promise<JetStreamManager> | undefined;
+  /** The look in flight: true when the stream is missing. */
+  #looking: Promise<boolean> | undefined;
+  #seenMissing = false;
+
+  constructor(nc: NatsConnection, bucket: string, kv: KV) {
+    this.#nc = nc;
+    this.#bucket = bucket;
+    this.#kv = kv;
+  }
+
+  get(...args: Parameters<KV['get']>): ReturnType<KV['get']> {
+    return this.#failFast('get', () => this.#kv.get(...args));
+  }
+
+  create(...args: Parameters<KV['create']>): ReturnType<KV['create']> {
+    return this.#failFast('create', () => this.#kv.create(...args));
+  }
+
+  update(...args: Parameters<KV['update']>): ReturnType<KV['update']> {
+    return this.#kv.update(...args);
+  }
+
+  put(...args: Parameters<KV['put']>): ReturnType<KV['put']> {
+    return this.#kv.put(...args);
+  }
+
+  delete(...args: Parameters<KV['delete']>): ReturnType<KV['delete']> {
+    return this.#kv.delete(...args);
+  }
+
+  purge(...args: Parameters<KV['purge']>): ReturnType<KV['purge']> {
+    return this.#kv.purge(...args);
+  }
+
+  destroy(): ReturnType<KV['destroy']> {
+    return this.#kv.destroy();
+  }
+
+  history(...args: Parameters<KV['history']>): ReturnType<KV['history']> {
+    return this.#kv.history(...args);
+  }
+
+  watch(...args: Parameters<KV['watch']>): ReturnType<KV['watch']> {
+    return this.#kv.watch(...args);
+  }
+
+  status(): ReturnType<KV['status']> {
+    return this.#kv.status();
+  }
+
+  keys(...args: Parameters<KV['keys']>): ReturnType<KV['keys']> {
+    return this.#kv.keys(...args);
+  }
+
+  /**
+   * `operation`'s answer, or a `BucketMissingError` as soon as a look finds the stream missing.
+   * A look that finds it, or cannot tell (NATS away), leaves the operation to its own timeout.
+   */
+  #failFast<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const look = () => {
+        void this.#missing().then((missing) => {
+          if (!missing || settled) return;
+          settled = true;
+          reject(new BucketMissingError(this.#bucket, operation));
+        });
+      };
+      const timer = this.#seenMissing ? undefined : setTimeout(look, BUCKET_LOOK_AFTER_MS);
+      if (!timer) look();
+      run().then(
+        (value) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Whether the bucket's stream is missing: one look at a time, shared by whoever asks meanwhile. */
+  #missing(): Promise<boolean> {
+    this.#looking ??= (async () => {
+      this.#manager ??= jetstreamManager(this.#nc, { checkAPI: false });
+      const jsm = await this.#manager;
+      return jsm.streams.info(`KV_${this.#bucket}`).then(
+        () => false,
+        (err: unknown) => {
+          if (isStreamNotFound(err)) return true;
+          throw err;
+        },
+      );
+    })()
+      .then(
+        (missing) => {
+          this.#seenMissing = missing;
+          return missing;
+        },
+        () => false,
+      )
+      .finally(() => {
+        this.#looking = undefined;
+      });
+    return this.#looking;
+  }
 }
 
 interface KeptBucket {
