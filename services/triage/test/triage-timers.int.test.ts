@@ -284,6 +284,60 @@ describe('durable timers against real NATS and Redis', () => {
     expect(missed.alert.evidence).toEqual([dose.id]);
   });
 
+  it('a lost timer bucket does not hold up its partition: events behind a due timer are evaluated and acked within a second', async () => {
+    const resident = 'res_timer_lost_e';
+    const dose = event(resident, 'medication.due', clock.now() - 1_000, 'MD-LOST-E');
+    await publishEvent(js, n, dose);
+    await drained(jsm, n, PARTITIONS);
+    // Lost, and lost again each time the service's bucket check makes it again, for a few seconds:
+    // the lane's timer rounds surely read the due timer's record while the bucket is missing.
+    const stream = `KV_${timerBucket(n)}`;
+    let losing = true;
+    const lose = (async () => {
+      while (losing) {
+        await jsm.streams.delete(stream).catch(() => false);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    // Due at once: each timer round of the partition's lane reads its record.
+    clock.advance(11 * 60_000);
+    /** How long an event that sets no timer takes from being stored to being acked by its lane. */
+    const ackedIn = async (serial: string): Promise<number> => {
+      const e = event(resident, 'motion', clock.now() - 500, serial);
+      const stored = await js.publish(n.subjects.event(e.partition, e.type), JSON.stringify(e), {
+        msgID: e.id,
+      });
+      const started = performance.now();
+      await waitFor(
+        async () => {
+          const info = await jsm.consumers.info(n.streams.events, consumerName(e.partition));
+          return info.ack_floor.stream_seq >= stored.seq ? true : undefined;
+        },
+        { what: 'the event acked', timeoutMs: 10_000, intervalMs: 20 },
+      );
+      return performance.now() - started;
+    };
+    const took: number[] = [];
+    try {
+      const until = performance.now() + 3_000;
+      while (performance.now() < until) {
+        took.push(await ackedIn(`PIR-LOST-E${took.length}`));
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    } finally {
+      losing = false;
+      await lose;
+    }
+    expect(took.length).toBeGreaterThan(2);
+    expect(Math.max(...took)).toBeLessThan(1_000);
+    // Nothing is lost: once the bucket is made again, the timer fires.
+    const missed = await waitFor(
+      async () => (await alertsOf('medication.missed')).find((a) => a.alert.residentId === resident),
+      { what: 'the timer due while its bucket was lost to fire', timeoutMs: 10_000 },
+    );
+    expect(missed.alert.evidence).toEqual([dose.id]);
+  });
+
   it('a storm of low-priority events on a partition does not delay a pendant press', async () => {
     const resident = 'res_storm_e';
     const storm = Array.from({ length: 600 }, (_, i) => ({
