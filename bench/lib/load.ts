@@ -348,7 +348,7 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       let missing = 0;
       const alarmDone: Promise<void>[] = [];
       /** Each press whose console case came later than the knee's limit: where its time went. */
-      const slow: { residentId: string; toAlert: number; toConsole: number }[] = [];
+      const slow: { residentId: string; toAck: number; toAlert: number; toConsole: number }[] = [];
       const before = new Map<string, number>();
       for (const s of services.all) before.set(s.name, sampleProcess(s.child.pid ?? 0)?.cpuS ?? 0);
       before.set('mosquitto', sampleProcess(mosquittoPid)?.cpuS ?? 0);
@@ -414,7 +414,14 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
           framesSeen.delete(home.residentId);
           const seen = new Promise<number>((resolve) => waiting.set(home.residentId, resolve));
           const id = loadEventId();
-          void activePool.send(home.pendant, id, devicePayload(id, 'pendant.pressed')).catch(() => undefined);
+          // When the device had its ack: the event stored (generator, MQTT, gateway-mqtt, JetStream).
+          let ackAt = Number.NaN;
+          void activePool
+            .send(home.pendant, id, devicePayload(id, 'pendant.pressed'))
+            .then(() => {
+              ackAt = performance.now();
+            })
+            .catch(() => undefined);
           alarmDone.push(
             Promise.race([seen, sleep(ALARM_TIMEOUT_MS).then(() => Number.NaN)]).then((at) => {
               waiting.delete(home.residentId);
@@ -424,7 +431,12 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
               alarm.recordValue(Math.max(1, Math.round(ms * 1000)));
               if (ms > KNEE_P99_MS) {
                 const alertAt = alertSeen.get(home.residentId)?.at ?? Number.NaN;
-                slow.push({ residentId: home.residentId, toAlert: alertAt - dueAt, toConsole: at - alertAt });
+                slow.push({
+                  residentId: home.residentId,
+                  toAck: ackAt - dueAt,
+                  toAlert: alertAt - dueAt,
+                  toConsole: at - alertAt,
+                });
               }
             }),
           );
@@ -456,6 +468,11 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       writeFileSync(
         path.join(logDir, `gateway-metrics-${rate}.txt`),
         await fetch(`${gatewayUrl}/metrics`).then((r) => r.text()),
+      );
+      // Triage's too: evaluation time per lane kind, the event loop's delay, redeliveries.
+      writeFileSync(
+        path.join(logDir, `triage-metrics-${rate}.txt`),
+        await fetch(`${services.url('triage')}/metrics`).then((r) => r.text()),
       );
       const us = (h: hdr.Histogram, p: number) => round(h.getValueAtPercentile(p) / 1000, 1);
       const step: StepFigures = {
@@ -495,12 +512,17 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
         const split = slow.filter((p) => Number.isFinite(p.toAlert) && Number.isFinite(p.toConsole));
         const worst = split.sort((a, b) => b.toAlert + b.toConsole - (a.toAlert + a.toConsole)).slice(0, 3);
         const upstream = split.filter((p) => p.toAlert >= p.toConsole).length;
+        // Of those, stored late (before the device's ack) or evaluated late (ack → alert: triage).
+        const beforeStore = split.filter(
+          (p) => p.toAlert >= p.toConsole && p.toAck >= p.toAlert - p.toAck,
+        ).length;
         log(
-          `  presses over ${KNEE_P99_MS} ms: ${slow.length} (${upstream} mostly before the alert was stored, ` +
+          `  presses over ${KNEE_P99_MS} ms: ${slow.length} (${upstream} mostly before the alert was stored: ` +
+            `${beforeStore} of them mostly before the press was stored, ${upstream - beforeStore} mostly in triage; ` +
             `${split.length - upstream} mostly after, ${slow.length - split.length} with no alert seen on ALERTS); slowest: ${worst
               .map(
                 (p) =>
-                  `${p.residentId} press → alert ${round(p.toAlert, 1)} ms, alert → console ${round(p.toConsole, 1)} ms`,
+                  `${p.residentId} press → stored ${round(p.toAck, 1)} ms, → alert ${round(p.toAlert, 1)} ms, alert → console ${round(p.toConsole, 1)} ms`,
               )
               .join('; ')}`,
         );
