@@ -13,6 +13,7 @@ import {
   machineBusyS,
   machineLine,
   pidListeningOn,
+  processTreeCpuS,
   type ServiceName,
   ServiceProcesses,
   sampleProcess,
@@ -239,6 +240,13 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
     const ceiling = await measureCeilings(nc, ns, mosquitto.url);
     log(ceiling.line);
     const mosquittoPid = pidListeningOn(Number(new URL(mosquitto.url).port)) ?? 0;
+    // The shared servers' CPU too, where this machine lets it be read (their pids, from `ss`).
+    const portOf = (url: string, fallback: number) => Number(new URL(url).port || fallback);
+    const serverPids: Record<string, number | undefined> = {
+      nats: pidListeningOn(portOf(servers.natsUrl, 4222)),
+      redis: pidListeningOn(portOf(servers.redisUrl, 6379)),
+      postgres: pidListeningOn(portOf(servers.databaseUrl, 5432)),
+    };
 
     const t0 = performance.now();
     const homes = await registerHomes(nc, ns, `BL${Date.now().toString(36).toUpperCase()}-`, options.homes);
@@ -352,6 +360,8 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       const before = new Map<string, number>();
       for (const s of services.all) before.set(s.name, sampleProcess(s.child.pid ?? 0)?.cpuS ?? 0);
       before.set('mosquitto', sampleProcess(mosquittoPid)?.cpuS ?? 0);
+      for (const [name, pid] of Object.entries(serverPids))
+        if (pid !== undefined) before.set(name, processTreeCpuS(pid) ?? 0);
       const machineBefore = machineBusyS();
       const benchCpuBefore = process.cpuUsage();
       const gatewayBefore = await gatewayMetrics(gatewayUrl);
@@ -456,6 +466,10 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       const mosquittoNow = sampleProcess(mosquittoPid);
       cpu.mosquitto = round(((mosquittoNow?.cpuS ?? 0) - (before.get('mosquitto') ?? 0)) / windowS, 2);
       rss.mosquitto = round(mosquittoNow?.rssMb ?? Number.NaN, 0);
+      for (const [name, pid] of Object.entries(serverPids)) {
+        const now = pid === undefined ? undefined : processTreeCpuS(pid);
+        if (now !== undefined) cpu[name] = round((now - (before.get(name) ?? 0)) / windowS, 2);
+      }
       // Everything on the machine, this run's processes and any other work alike.
       cpu.machine = round((machineBusyS() - machineBefore) / windowS, 2);
       rss.bench = round(process.memoryUsage().rss / 2 ** 20, 0);
@@ -614,8 +628,8 @@ function nameBottleneck(step: StepFigures): string {
           : 'no queue grew past its bound';
   const cpu =
     machine >= 0.9 * cores
-      ? `the machine's CPU: ${machine} of ${cores} cores busy, ${total} of them this run's processes (the rest other work)`
-      : `busiest process ${busiest[0]} at ${busiest[1]} cores; this run's processes ${total} of ${cores} cores`;
+      ? `the machine's CPU: ${machine} of ${cores} cores busy, ${total} of them this run's processes and the servers (the rest other work)`
+      : `busiest process ${busiest[0]} at ${busiest[1]} cores; this run's processes and the servers ${total} of ${cores} cores`;
   return `at ${step.rate}/s: backlog in ${where}; ${cpu}`;
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import {
   cleanupNamespace,
@@ -34,6 +34,29 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds of a process and its children (PostgreSQL's backends are children of the
+ * postmaster; NATS and Redis are one process each, their threads counted in its own figure).
+ * A child that exited within the window is not counted.
+ */
+export function processTreeCpuS(pid: number): number | undefined {
+  const own = sampleProcess(pid);
+  if (!own) return undefined;
+  let total = own.cpuS;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== pid) continue;
+      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+    } catch {
+      // Gone since the listing.
+    }
+  }
+  return total;
 }
 
 /** The pid listening on a loopback TCP port (the bench's own Mosquitto), from `ss`. */
