@@ -8,6 +8,8 @@ interface Session {
   last: Promise<unknown>;
   /** Cut, failed or closed: PostgreSQL has ended its locks. */
   lost: boolean;
+  /** Lost because PostgreSQL stopped answering on it (`Query read timeout`), not because it was cut. */
+  stalled: boolean;
 }
 
 /** A statement that waited behind one on a session since lost. */
@@ -98,7 +100,9 @@ export class ReadSlots {
   /**
    * One statement on the instance's session, in turn, opening one when there is none. A session
    * found cut (PostgreSQL restarted, the connection dropped while idle) is replaced once, at once:
-   * its loss is not the caller's. One that stopped answering is not: the read would wait twice.
+   * its loss is not the caller's. One that stopped answering is not, for the statements that
+   * waited on it either: a server that does not answer one connection is not asked on another
+   * while the read waits.
    */
   async #ask(sql: string, values: unknown[], again = true): Promise<{ ok: boolean; session: Session }> {
     const opened = this.#session === undefined;
@@ -108,8 +112,7 @@ export class ReadSlots {
     try {
       return { ok: await turn, session };
     } catch (err) {
-      if (again && !opened && !/Query read timeout/.test((err as Error).message))
-        return this.#ask(sql, values, false);
+      if (again && !opened && !session.stalled) return this.#ask(sql, values, false);
       throw err;
     }
   }
@@ -128,7 +131,7 @@ export class ReadSlots {
 
   #open(): Session {
     const client = this.pool.connect();
-    const session: Session = { client, last: Promise.resolve(), lost: false };
+    const session: Session = { client, last: Promise.resolve(), lost: false, stalled: false };
     this.#session = session;
     client.then(
       (c) => c.on('error', (err) => this.#lost(session, c, err)),
@@ -145,6 +148,7 @@ export class ReadSlots {
   #lost(session: Session, client: pg.PoolClient, err: unknown): void {
     if (session.lost) return;
     session.lost = true;
+    session.stalled = /^Query read timeout/.test((err as Error).message);
     if (this.#session === session) this.#session = undefined;
     const reads = [...this.#held.values()].reduce((n, slots) => n + slots.size, 0);
     this.#log.warn(
