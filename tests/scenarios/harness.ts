@@ -220,9 +220,11 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
  * `GET /api/cases/{id}/alerts`, so no alert loses its case.
  */
 async function casesOfAlerts(
-  p: Pick<RunningPlatform, 'helplineGet' | 'helplinePages'>,
+  p: Pick<RunningPlatform, 'helplineGet' | 'helplineApi'>,
 ): Promise<Map<string, string>> {
-  const cases = await p.helplinePages<HelplineCase>('/api/cases?state=all&limit=1000');
+  const cases: HelplineCase[] = [];
+  for await (const page of p.helplineApi.listCases.pages({ query: { state: 'all', limit: 1000 } }))
+    cases.push(...page);
   const caseOf = new Map<string, string>();
   for (const c of cases) {
     if (c.alertIds.length >= c.alertCount) {

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { nextPageOf } from '@telecare/contracts';
+import { type Client, createClient, HELPLINE_ROUTES, type HelplineRoutes } from '@telecare/contracts';
 import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
@@ -41,8 +41,8 @@ export interface RunningPlatform {
   readonly logDir?: string;
   /** GET a helpline API path with the admin token. */
   helplineGet<T>(path: string): Promise<T>;
-  /** Every page of a helpline list (`GET /api/cases?state=all`), following each page's `Link` to the next. */
-  helplinePages<T>(path: string): Promise<T[]>;
+  /** The helpline's typed client, with the admin token; `helplineApi.listCases.pages()` reads every page. */
+  readonly helplineApi: Client<HelplineRoutes>;
   /** Puts a rule set in force through triage's `PUT /api/rules` (per-resident settings from a care plan). */
   putRules(ruleSet: unknown): Promise<void>;
   stop(options?: { keepData?: boolean }): Promise<void>;
@@ -139,24 +139,13 @@ export async function startPlatform(
       token,
       ...parts,
       registryClient: new RegistryClient(registry.url, token),
+      helplineApi: createClient(HELPLINE_ROUTES, { baseUrl: helpline.url, token, service: 'the helpline' }),
       async helplineGet<T>(path: string): Promise<T> {
         const response = await fetch(new URL(path, helpline.url), {
           headers: { authorization: `Bearer ${token}` },
         });
         if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
         return (await response.json()) as T;
-      },
-      async helplinePages<T>(path: string): Promise<T[]> {
-        const all: T[] = [];
-        for (let next: string | undefined = path; next; ) {
-          const response = await fetch(new URL(next, helpline.url), {
-            headers: { authorization: `Bearer ${token}` },
-          });
-          if (!response.ok) throw new Error(`GET ${next}: ${response.status} ${await response.text()}`);
-          all.push(...((await response.json()) as T[]));
-          next = nextPageOf(response.headers.get('link'));
-        }
-        return all;
       },
       async putRules(ruleSet: unknown): Promise<void> {
         const response = await fetch(new URL('/api/rules', triage.url), {

@@ -49,15 +49,29 @@ export function cliClient<T extends RouteTable>(
   service: string,
 ): Client<T> {
   const api = createClient(routes, { baseUrl: url, token, timeoutMs: CALL_TIMEOUT_MS, service });
-  const wrapped: Record<string, (input?: unknown) => Promise<unknown>> = {};
-  for (const [name, call] of Object.entries(api) as [string, (input?: unknown) => Promise<unknown>][])
-    wrapped[name] = async (input) => {
+  type Call = ((input?: unknown) => Promise<unknown>) & {
+    pages?: (input?: unknown) => AsyncGenerator<unknown, void, undefined>;
+  };
+  const wrapped: Record<string, Call> = {};
+  for (const [name, call] of Object.entries(api) as [string, Call][]) {
+    const method: Call = async (input) => {
       try {
         return await call(input);
       } catch (err) {
         throw cliErrorOf(err);
       }
     };
+    const { pages } = call;
+    if (pages)
+      method.pages = async function* (input) {
+        try {
+          yield* pages(input);
+        } catch (err) {
+          throw cliErrorOf(err);
+        }
+      };
+    wrapped[name] = method;
+  }
   return wrapped as Client<T>;
 }
 

@@ -39,11 +39,14 @@ export {
 } from './device.ts';
 export { TelecareEvent } from './envelope.ts';
 export {
+  type Answer,
   ApiCallError,
   type CallInput,
   type Client,
   type ClientOptions,
   createClient,
+  type PagedCall,
+  type RouteCall,
 } from './http/client.ts';
 export * from './http/helpline.ts';
 export * from './http/helpline-schemas.ts';
@@ -57,6 +60,8 @@ export {
   Empty,
   fastifyPath,
   type HttpMethod,
+  type IsPaged,
+  isPaged,
   nextPageLink,
   nextPageOf,
   type RouteDefinition,

@@ -1,4 +1,4 @@
-import { ApiCallError, createClient, defineRoute } from '@telecare/contracts';
+import { ApiCallError, createClient, defineRoute, nextPageLink } from '@telecare/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createHttpServer, createMetrics } from './http.ts';
@@ -28,7 +28,23 @@ const ROUTES = {
     response: Thing,
     status: 201,
   }),
+  listThings: defineRoute({
+    method: 'GET',
+    path: '/api/things',
+    summary: 'things a page at a time',
+    roles: ['reader', 'writer'],
+    query: z.object({
+      after: z.coerce.number().int().default(0),
+      limit: z.coerce.number().int().default(2),
+      linkTo: z.enum(['here', 'elsewhere', 'itself']).default('here'),
+    }),
+    response: z.array(Thing),
+    responseHeaders: { Link: 'the next page' },
+  }),
 };
+
+/** Five things, listed by size. */
+const THINGS = [1, 2, 3, 4, 5].map((size) => ({ id: `t${size}`, size }));
 
 const logger = createLogger('client-test', 'silent');
 const app = createHttpServer({ logger, metrics: createMetrics('client-test'), readiness: {} });
@@ -46,6 +62,22 @@ beforeAll(async () => {
         return { id: req.params.id, size: 1 };
       },
       createThing: async (req) => ({ id: 'new', size: req.body.size }),
+      listThings: async (req, reply) => {
+        const { after, limit, linkTo } = req.query;
+        const page = THINGS.filter((t) => t.size > after).slice(0, limit);
+        const last = page.at(-1);
+        if (last && last.size < THINGS.length) {
+          const next = `/api/things?after=${last.size}&limit=${limit}&linkTo=${linkTo}`;
+          const link =
+            linkTo === 'elsewhere'
+              ? `http://127.0.0.1:9${next}`
+              : linkTo === 'itself'
+                ? `/api/things?after=${after}&limit=${limit}&linkTo=${linkTo}`
+                : next;
+          reply.header('link', nextPageLink(link));
+        }
+        return page;
+      },
     },
     (req) => (req.headers.authorization === 'Bearer w' ? 'writer' : 'reader'),
   );
@@ -96,6 +128,47 @@ describe('the typed client of a route table', () => {
     expect(slow.message).toContain('the thing store did not answer');
     const closed = createClient(ROUTES, { baseUrl: 'http://127.0.0.1:9/', service: 'the thing store' });
     expect((await refusal(closed.getThing({ params: { id: 'a' } }))).status).toBe('unreachable');
+  });
+});
+
+describe('the typed client of a list read page by page', () => {
+  const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[][]> => {
+    const read: T[][] = [];
+    for await (const page of pages) read.push(page);
+    return read;
+  };
+
+  it('follows the Link header from page to page, each page parsed with the contract', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'r' });
+    // One call is still one page: the body, as the contract says.
+    expect(await client.listThings({ query: { limit: 2 } })).toEqual(THINGS.slice(0, 2));
+    const pages = await collect(client.listThings.pages({ query: { limit: 2 } }));
+    expect(pages).toEqual([THINGS.slice(0, 2), THINGS.slice(2, 4), THINGS.slice(4)]);
+    // The first page's query is kept; the next pages are the service's links, token and all.
+    expect(await collect(client.listThings.pages({ query: { after: 3, limit: 5 } }))).toEqual([
+      THINGS.slice(3),
+    ]);
+    // A caller may stop early: the pages after are never asked for.
+    for await (const page of client.listThings.pages({ query: { limit: 1 } })) {
+      expect(page).toEqual([THINGS[0]]);
+      break;
+    }
+  });
+
+  it('refuses a next page elsewhere, or the same page again, rather than send its token there or loop', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'r', service: 'the thing store' });
+    const elsewhere = await refusal(collect(client.listThings.pages({ query: { linkTo: 'elsewhere' } })));
+    expect(elsewhere.status).toBe('invalid-answer');
+    expect(elsewhere.message).toContain('http://127.0.0.1:9');
+    const itself = await refusal(collect(client.listThings.pages({ query: { linkTo: 'itself' } })));
+    expect(itself.status).toBe('invalid-answer');
+  });
+
+  it('offers pages only on routes whose contract declares a Link header', () => {
+    const client = createClient(ROUTES, { baseUrl });
+    expect(typeof client.listThings.pages).toBe('function');
+    // @ts-expect-error a single thing is not a list read page by page
+    expect(client.getThing.pages).toBeUndefined();
   });
 });
 

@@ -1,4 +1,4 @@
-import { type Alert, nextPageOf, type Priority } from '@telecare/contracts';
+import { type Alert, createClient, HELPLINE_ROUTES, nextPageOf, type Priority } from '@telecare/contracts';
 import { servers } from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,18 @@ describe('GET /api/cases?state=all, page by page', () => {
     expect(listed.cases.length).toBe(500);
     const found = listed.cases.find((c) => c.id === id);
     expect(found?.state).toBe('resolved');
+  });
+
+  it('reads the same pages through the typed client, each case parsed by the contract', async () => {
+    const raw = await readAll(`/api/cases?state=all&limit=${PAGE}&from=${raisedOf(0).toISOString()}`);
+    const api = createClient(HELPLINE_ROUTES, { baseUrl: h.helpline.url, token: h.adminToken });
+    const typed: string[][] = [];
+    for await (const cases of api.listCases.pages({
+      query: { state: 'all', limit: PAGE, from: raisedOf(0).toISOString() },
+    }))
+      typed.push(cases.map((c) => c.id));
+    expect(raw.length).toBeGreaterThan(CASES / PAGE - 1);
+    expect(typed).toEqual(raw.map((p) => p.map((c) => c.id)));
   });
 
   it('filters by raisedAt: from included, to excluded', async () => {

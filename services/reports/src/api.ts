@@ -30,6 +30,7 @@ import { beforeAfterTable, exportCsv, summaryTables, toCsv } from './csv.ts';
 import { episodeTable, recipientKey } from './episodes.ts';
 import { monthsOf } from './figures.ts';
 import { checkEpisodes, readEpisodeFile, residentsOf } from './hospital.ts';
+import type { ReadSlots } from './read-slots.ts';
 import {
   installedCohort,
   type RegistryCohort,
@@ -45,6 +46,8 @@ export interface ApiDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: ReportsConfig;
+  /** Each token's reports being read, counted across instances (`REPORTS_READS_PER_TOKEN`). */
+  readonly readSlots: ReadSlots;
 }
 
 type Routes = typeof REPORTS_ROUTES;
@@ -95,9 +98,9 @@ class RegistryDownError extends UnavailableError {
 }
 
 /**
- * A token with `REPORTS_READS_PER_TOKEN` reports already in flight on this instance asked for one
- * more: 429 with Retry-After at once, naming the limit, rather than a read that takes the
- * connections every other commissioner's report and the imports need.
+ * A token with `REPORTS_READS_PER_TOKEN` reports already being read, on this instance or any
+ * other, asked for one more: 429 with Retry-After at once, naming the limit, rather than a read
+ * that takes the connections every other commissioner's report and the imports need.
  */
 class TooManyReadsError extends RateLimitedError {
   constructor(limit: number) {
@@ -110,24 +113,24 @@ class TooManyReadsError extends RateLimitedError {
   }
 }
 
-/** How many reports each token has in flight; over the limit a token is refused, not queued. */
-class ReadsInFlight {
-  readonly #inFlight = new Map<string, number>();
-  constructor(readonly limit: number) {}
-
-  async run<T>(principal: Principal | undefined, read: () => Promise<T>): Promise<T> {
-    // The admin token is one caller too.
-    const key = principal?.tokenId ?? principal?.role ?? 'unknown';
-    const held = this.#inFlight.get(key) ?? 0;
-    if (held >= this.limit) throw new TooManyReadsError(this.limit);
-    this.#inFlight.set(key, held + 1);
-    try {
-      return await read();
-    } finally {
-      const left = (this.#inFlight.get(key) ?? 1) - 1;
-      if (left > 0) this.#inFlight.set(key, left);
-      else this.#inFlight.delete(key);
-    }
+/**
+ * Runs one report read within its token's slots (`ReadSlots`, across instances); with every slot
+ * held the token is refused, not queued.
+ */
+async function withinSlots<T>(
+  slots: ReadSlots,
+  principal: Principal | undefined,
+  read: () => Promise<T>,
+): Promise<T> {
+  // The admin token is one caller too.
+  const key = principal?.tokenId ?? principal?.role ?? 'unknown';
+  // PostgreSQL down is the error handler's 503, as for the read itself.
+  const release = await slots.take(key);
+  if (!release) throw new TooManyReadsError(slots.limit);
+  try {
+    return await read();
+  } finally {
+    await release();
   }
 }
 
@@ -224,10 +227,9 @@ function handlers(
   principals: WeakMap<FastifyRequest, Principal>,
 ): RouteHandlers<Routes> {
   const now = () => new Date(deps.clock.now());
-  const reads = new ReadsInFlight(deps.config.REPORTS_READS_PER_TOKEN);
   /** One report read, counted against the caller's token. */
   const bounded = <T>(req: FastifyRequest, read: () => Promise<T>): Promise<T> =>
-    reads.run(principals.get(req), read);
+    withinSlots(deps.readSlots, principals.get(req), read);
   /** The districts a request may cover (a token bound to districts sees only those). */
   const districtsOf = (req: FastifyRequest, asked: readonly string[] | null) =>
     districtsFor(principals.get(req), asked);

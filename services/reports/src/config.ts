@@ -40,8 +40,8 @@ export const reportsEnv = {
    */
   REPORTS_READ_TIMEOUT_MS: z.coerce.number().int().min(1).max(15_000).default(15_000),
   /**
-   * Report requests one token (the admin token counts as one) may have in flight on one instance;
-   * one more is answered 429 with Retry-After at once. Each takes up to three of the eight read
+   * Report requests one token (the admin token counts as one) may have in flight, across every
+   * instance (PostgreSQL advisory locks, `ReadSlots`); one more is answered 429 with Retry-After at once. Each takes up to three of the eight read
    * connections, so at 2 one token leaves room for another's report.
    */
   REPORTS_READS_PER_TOKEN: z.coerce.number().int().min(1).max(20).default(2),

@@ -12,6 +12,7 @@ describe('the reports API', () => {
     const check = await contractsServed(REPORTS_API, REPORTS_ROUTES, (app, logger) =>
       registerApi(app, {
         store: {} as never,
+        readSlots: {} as never,
         clock: { now: () => 0 },
         logger,
         config: loadReportsConfig({}),

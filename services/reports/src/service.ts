@@ -16,6 +16,7 @@ import {
 import { registerApi } from './api.ts';
 import { loadReportsConfig, type ReportsConfig } from './config.ts';
 import { deleteConsumers, startIngest } from './ingest.ts';
+import { ReadSlots } from './read-slots.ts';
 import { reapplySeeds } from './seed.ts';
 import { READ_CONNECTIONS, ReportsStore } from './store.ts';
 
@@ -90,6 +91,13 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
     max: READ_CONNECTIONS,
   });
   lifecycle.add('postgres reads', () => readPool.end());
+  // One session per instance holds this instance's share of each token's read slots.
+  const slotsPool = createPool({ url: config.DATABASE_URL, logger, name: 'reports-read-slots', max: 1 });
+  const readSlots = new ReadSlots(slotsPool, schema, config.REPORTS_READS_PER_TOKEN, logger);
+  lifecycle.add('postgres read slots', async () => {
+    await readSlots.close();
+    await slotsPool.end();
+  });
   const { js, jsm } = await service.nats();
   const store = new ReportsStore(pool, schema, config.REPORTS_READ_TIMEOUT_MS, readPool);
 
@@ -116,7 +124,7 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
   });
   lifecycle.add('ingest', () => ingest.stop());
 
-  await registerApi(service.http, { store, clock, logger, config });
+  await registerApi(service.http, { store, clock, logger, config, readSlots });
   if (config.REGISTRY_URL && !config.REPORTS_REGISTRY_TOKEN)
     logger.warn(
       'REGISTRY_URL is set without REPORTS_REGISTRY_TOKEN: no care hours, and bed days count from the first device event seen',

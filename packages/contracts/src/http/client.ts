@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type AnyRoute, ApiError, type RouteTable } from './route.ts';
+import { type AnyRoute, ApiError, type IsPaged, isPaged, nextPageOf, type RouteTable } from './route.ts';
 
 /** What a call sends: the parts its route takes, before parsing (defaults may be left out). */
 export interface CallInput<R extends AnyRoute> {
@@ -11,9 +11,25 @@ export interface CallInput<R extends AnyRoute> {
   signal?: AbortSignal;
 }
 
-/** One method per route of the table, named as the table names it. */
+/** What a route answers on success, parsed. */
+export type Answer<R extends AnyRoute> = z.output<R['response']>;
+
+/** One call of a route: its answer. */
+export type RouteCall<R extends AnyRoute> = (input?: CallInput<R>) => Promise<Answer<R>>;
+
+/**
+ * A list read page by page (its contract names a `Link` header): every page from the one `input`
+ * asks for, each the route's answer, following each page's `Link: <…>; rel="next"` until a page
+ * has none. A page is asked for only when the caller takes it, so leaving the loop early reads no
+ * more.
+ */
+export interface PagedCall<R extends AnyRoute> extends RouteCall<R> {
+  pages(input?: CallInput<R>): AsyncGenerator<Answer<R>, void, undefined>;
+}
+
+/** One method per route of the table, named as the table names it; `pages()` on a paged list. */
 export type Client<T extends RouteTable> = {
-  [K in keyof T]: (input?: CallInput<T[K]>) => Promise<z.output<T[K]['response']>>;
+  [K in keyof T]: IsPaged<T[K]> extends true ? PagedCall<T[K]> : RouteCall<T[K]>;
 };
 
 export interface ClientOptions {
@@ -90,15 +106,22 @@ const jsonOf = (text: string): unknown => {
   }
 };
 
-/** Calls one route: bearer token, timeout, the answer parsed with the route's schema. */
-async function call(route: AnyRoute, options: ClientOptions, input: CallInput<AnyRoute> = {}) {
+/**
+ * Calls one route: bearer token, timeout, the answer parsed with the route's schema, and the next
+ * page when the answer names one. `url` is a next page's, when it is not the route's own.
+ */
+async function exchange(
+  route: AnyRoute,
+  options: ClientOptions,
+  input: CallInput<AnyRoute> = {},
+  url: URL = urlOf(options.baseUrl, route, input),
+): Promise<{ data: unknown; next: URL | undefined }> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const headers: Record<string, string> = { ...input.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const hasBody = route.body !== undefined && route.method !== 'GET';
   if (hasBody) headers['content-type'] = route.consumes ?? 'application/json';
   const timeout = AbortSignal.timeout(timeoutMs);
-  const url = urlOf(options.baseUrl, route, input);
   const response = await send(
     url,
     {
@@ -133,16 +156,54 @@ async function call(route: AnyRoute, options: ClientOptions, input: CallInput<An
       body,
       cause: parsed.error,
     });
-  return parsed.data;
+  const link = response.ok ? nextPageOf(response.headers.get('link')) : undefined;
+  return { data: parsed.data, next: link === undefined ? undefined : nextUrlOf(link, url, where, options) };
+}
+
+/**
+ * A next page's URL, resolved as the route's path is. The token goes only where the client was
+ * pointed, so a link to another origin is a broken answer; so is a link back to the page just
+ * read, which would never end.
+ */
+function nextUrlOf(link: string, current: URL, where: string, options: ClientOptions): URL {
+  const base = new URL(options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+  const next = new URL(link, base);
+  const broken = (why: string) =>
+    new ApiCallError(`${where}: the answer's next page ${link} ${why}`, {
+      status: 'invalid-answer',
+      body: link,
+    });
+  if (next.origin !== base.origin) throw broken(`is not at ${base.origin}`);
+  if (next.href === current.href) throw broken('is the page just read');
+  return next;
+}
+
+async function call(route: AnyRoute, options: ClientOptions, input?: CallInput<AnyRoute>) {
+  return (await exchange(route, options, input)).data;
+}
+
+async function* pages(route: AnyRoute, options: ClientOptions, input: CallInput<AnyRoute> = {}) {
+  let page = await exchange(route, options, input);
+  yield page.data;
+  while (page.next) {
+    page = await exchange(route, options, input, page.next);
+    yield page.data;
+  }
 }
 
 /**
  * The typed client of a table of routes (`REGISTRY_ROUTES`…): one method per route, its input
  * and answer typed by the route's schemas. A refusal, a timeout or an unreachable service is an
- * `ApiCallError`; a documented non-2xx answer (`responses`) is returned like a success.
+ * `ApiCallError`; a documented non-2xx answer (`responses`) is returned like a success. A route
+ * whose contract names a `Link` header (`GET /api/cases`) also has `pages()`: every page in turn.
  */
 export function createClient<T extends RouteTable>(routes: T, options: ClientOptions): Client<T> {
-  const client: Record<string, (input?: CallInput<AnyRoute>) => Promise<unknown>> = {};
-  for (const [name, route] of Object.entries(routes)) client[name] = (input) => call(route, options, input);
+  const client: Record<string, RouteCall<AnyRoute> | PagedCall<AnyRoute>> = {};
+  for (const [name, route] of Object.entries(routes)) {
+    const method = (input?: CallInput<AnyRoute>) => call(route, options, input);
+    client[name] = isPaged(route)
+      ? Object.assign(method, { pages: (input?: CallInput<AnyRoute>) => pages(route, options, input) })
+      : method;
+  }
   return client as Client<T>;
 }

@@ -15,6 +15,7 @@ export interface RouteDefinition<
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
   R extends z.ZodType = z.ZodType,
+  H extends Record<string, string> = Record<string, string>,
 > {
   method: HttpMethod;
   /** With `{name}` for a path parameter, as OpenAPI writes it: `/api/devices/{serial}`. */
@@ -35,8 +36,11 @@ export interface RouteDefinition<
   headers?: z.ZodType;
   /** The answer on success. */
   response: R;
-  /** Headers of the answer on success, by name, with what each says (documented in OpenAPI). */
-  responseHeaders?: Record<string, string>;
+  /**
+   * Headers of the answer on success, by name, with what each says (documented in OpenAPI). A
+   * `Link` among them makes the route a list read page by page: the typed client gives it `pages()`.
+   */
+  responseHeaders?: H;
   /** The status of success (200 when not given). */
   status?: number;
   /** Other answers the route gives, by status, beside the error body. */
@@ -53,12 +57,22 @@ export const defineRoute = <
   Q extends z.ZodType = z.ZodType<Record<string, never>>,
   B extends z.ZodType = z.ZodType<undefined>,
   R extends z.ZodType = z.ZodType,
+  // The names are kept in the route's type, so the client knows a list read page by page.
+  H extends Record<string, string> = Record<never, string>,
 >(
-  route: RouteDefinition<P, Q, B, R>,
-): RouteDefinition<P, Q, B, R> => route;
+  route: RouteDefinition<P, Q, B, R, H>,
+): RouteDefinition<P, Q, B, R, H> => route;
 
 // biome-ignore lint/suspicious/noExplicitAny: a table of routes holds routes of every schema
-export type AnyRoute = RouteDefinition<any, any, any, any>;
+export type AnyRoute = RouteDefinition<any, any, any, any, any>;
+
+/** Whether a route's contract names a `Link` header (any case): a list read page by page. */
+export type IsPaged<R extends AnyRoute> =
+  'link' extends Lowercase<keyof NonNullable<R['responseHeaders']> & string> ? true : false;
+
+/** The same at run time. */
+export const isPaged = (route: AnyRoute): boolean =>
+  Object.keys(route.responseHeaders ?? {}).some((name) => name.toLowerCase() === 'link');
 export type RouteTable = Record<string, AnyRoute>;
 
 /** The path in Fastify's form: `/api/devices/:serial`. */
