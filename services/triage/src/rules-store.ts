@@ -6,10 +6,17 @@ import {
   type Clock,
   createBucket,
   followBucket,
+  headers,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
   type KvEntry,
   type Logger,
   type NatsConnection,
   onBucketRecreated,
+  type Redis,
+  STREAM_CHECK_MS,
   TelecareError,
   TransientError,
 } from '@telecare/platform';
@@ -19,8 +26,42 @@ import { z } from 'zod';
 /** The bucket's one key: the rule set in force. Its history is the record of earlier versions. */
 const KEY = 'in-force';
 
-/** Versions kept: the most a NATS 2.9 bucket keeps per key. */
+/** Versions kept: the most a NATS 2.9 bucket keeps per key. The copy in Redis keeps as many. */
 const HISTORY = 64;
+
+/** How many times a write-back reads the bucket again after another instance wrote first. */
+const WRITE_BACK_ROUNDS = 2 * HISTORY;
+
+type Operation = 'PUT' | 'DEL' | 'PURGE';
+
+/**
+ * One entry of the key's history as the bucket holds it: its revision, its operation (a removal
+ * by hand is history too) and its value exactly as stored, so that it can be written back as it was.
+ */
+interface HistoryEntry {
+  readonly revision: number;
+  readonly operation: Operation;
+  readonly value: string;
+}
+
+/** An entry of the copy in Redis (field = the revision). */
+const CopiedEntry = z.object({ operation: z.enum(['PUT', 'DEL', 'PURGE']), value: z.string() });
+
+const entryOf = (entry: KvEntry): HistoryEntry => ({
+  revision: entry.revision,
+  operation: entry.operation,
+  value: entry.operation === 'PUT' ? entry.string() : '',
+});
+
+const sameEntry = (a: HistoryEntry, b: HistoryEntry): boolean =>
+  a.operation === b.operation && a.value === b.value;
+
+/** What the bucket would keep of these entries: nothing before the last purge, the last HISTORY. */
+function bounded(entries: Iterable<HistoryEntry>): HistoryEntry[] {
+  const sorted = [...entries].sort((a, b) => a.revision - b.revision);
+  const purged = sorted.findLastIndex((entry) => entry.operation === 'PURGE');
+  return sorted.slice(Math.max(purged, 0)).slice(-HISTORY);
+}
 
 /**
  * A stored rule set, as put, with when and by whom. The rule set itself is checked with
@@ -121,6 +162,19 @@ function inForceOf(entry: KvEntry | null, fallback: RuleSet): RulesInForce {
   }
 }
 
+const fieldsOf = (entries: readonly HistoryEntry[]): Record<string, string> =>
+  Object.fromEntries(
+    entries.map((entry) => [
+      String(entry.revision),
+      JSON.stringify({ operation: entry.operation, value: entry.value }),
+    ]),
+  );
+
+/** Throws the first error of a Redis pipeline's replies. */
+function failed(replies: Array<[Error | null, unknown]> | null): void {
+  for (const [err] of replies ?? []) if (err) throw err;
+}
+
 const wrongRevision = (err: unknown): boolean =>
   err instanceof JetStreamApiError &&
   (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
@@ -136,27 +190,57 @@ const wrongRevision = (err: unknown): boolean =>
  */
 export class RulesStore {
   readonly #kv: KV;
+  readonly #bucket: string;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #redis: Redis;
+  /** The Redis hash holding a copy of the key's history (field = revision). */
+  readonly #copyKey: string;
   readonly #fallback: RuleSet;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Work on the copy, one at a time: its writes, and a write-back from it. */
+  #copying: Promise<unknown> = Promise.resolve();
   readonly #listeners: Array<(ruleSet: RuleSet) => void | Promise<void>> = [];
   #inForce: RulesInForce;
   /** The listeners' work on the set in force: a put answers once it is done. */
   #applied: Promise<void> = Promise.resolve();
   #following: BucketFollower | undefined;
+  #checkingCopy: NodeJS.Timeout | undefined;
 
-  private constructor(deps: { kv: KV; fallback: RuleSet; clock: Clock; logger: Logger }) {
+  private constructor(deps: {
+    kv: KV;
+    bucket: string;
+    js: JetStreamClient;
+    jsm: JetStreamManager;
+    redis: Redis;
+    redisPrefix: string;
+    fallback: RuleSet;
+    clock: Clock;
+    logger: Logger;
+  }) {
     this.#kv = deps.kv;
+    this.#bucket = deps.bucket;
+    this.#js = deps.js;
+    this.#jsm = deps.jsm;
+    this.#redis = deps.redis;
+    this.#copyKey = `${deps.redisPrefix}triage:rules:history`;
     this.#fallback = deps.fallback;
     this.#clock = deps.clock;
     this.#log = deps.logger.child({ component: 'rules' });
     this.#inForce = { ruleSet: deps.fallback, source: 'default', revision: 0 };
   }
 
-  /** Opens (creating if missing) the bucket, puts the stored set in force, and follows the bucket. */
+  /**
+   * Opens (creating if missing) the bucket, brings it and the copy of its history in step (a
+   * bucket lost while no instance ran gets its history back), puts the stored set in force, and
+   * follows the bucket.
+   */
   static async open(deps: {
     nc: NatsConnection;
     names: Names;
+    /** Where the copy of the history is kept. */
+    redis: Redis;
     /** What runs when nothing valid is stored. */
     fallback: RuleSet;
     clock: Clock;
@@ -164,8 +248,17 @@ export class RulesStore {
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
   }): Promise<RulesStore> {
-    const kv = await createBucket(deps.nc, deps.names.kv.triageRules, { history: HISTORY }, deps);
-    const store = new RulesStore({ ...deps, kv });
+    const bucket = deps.names.kv.triageRules;
+    const kv = await createBucket(deps.nc, bucket, { history: HISTORY }, deps);
+    const store = new RulesStore({
+      ...deps,
+      kv,
+      bucket,
+      js: jetstream(deps.nc),
+      jsm: await jetstreamManager(deps.nc),
+      redisPrefix: deps.names.redisPrefix,
+    });
+    await store.#reconcile();
     const entry = await kv.get(KEY);
     void store.#take(entry);
     if (!entry) {
@@ -174,11 +267,18 @@ export class RulesStore {
         'no rule set stored: the default rules are in force',
       );
     }
-    // JetStream lost the bucket and it was made again empty: the set in force is its record again.
-    onBucketRecreated(deps.nc, deps.names.kv.triageRules, () => store.#restore());
+    // JetStream lost the bucket and it was made again empty: the copy writes its history back.
+    onBucketRecreated(deps.nc, bucket, () => store.#reconcile());
+    // Redis can lose the copy (flushed, restarted empty): it is copied again from the bucket.
+    store.#checkingCopy = setInterval(() => void store.#checkCopy(), STREAM_CHECK_MS);
+    store.#checkingCopy.unref();
     store.#following = followBucket(kv, {
       key: KEY,
-      onEntry: (next) => void store.#take(next),
+      onEntry: (next) => {
+        void store.#take(next);
+        // Whoever wrote it (another instance, or by hand): every instance copies what it sees.
+        store.#copyLater([entryOf(next)]);
+      },
       what: 'rule set',
       logger: store.#log,
     });
@@ -213,6 +313,15 @@ export class RulesStore {
       );
     }
     const basedOn = options.basedOn ?? current.revision;
+    // Revisions only grow, also across a bucket written back after a loss: an older one is stale.
+    // Refused here, because while the history is written back the bucket has not reached it yet.
+    if (basedOn < current.revision) {
+      throw new RulesConflictError(
+        'stale-revision',
+        `the rule set changed since revision ${basedOn} (now revision ${current.revision}, version ${current.ruleSet.version}): read it again and put yours on top`,
+        current,
+      );
+    }
     const putAt = new Date(this.#clock.now()).toISOString();
     const record = JSON.stringify({ ruleSet, putAt, ...(options.by ? { putBy: options.by } : {}) });
     let revision: number;
@@ -232,6 +341,10 @@ export class RulesStore {
         latest,
       );
     }
+    // Copied before it answers; a failed copy does not undo the put (the next reconcile copies it).
+    await this.#copyNow([{ revision, operation: 'PUT', value: record }]).catch((err: unknown) =>
+      this.#log.warn({ err, revision }, 'rule set stored but not copied to Redis; copied at the next check'),
+    );
     // In force here before it answers: the next event runs it, without waiting for the watch to bring it back.
     await this.#take(null, {
       ruleSet,
@@ -244,31 +357,195 @@ export class RulesStore {
   }
 
   /**
-   * The bucket was made again after JetStream lost it (platform `keepBuckets`): the rule set in
-   * force here, when it was a stored one, is written back, so that a triage started later runs it
-   * too and the next put is based on the new revision. Another instance may have written it first
-   * (they follow the same bucket, so it is the same set): its revision is taken.
+   * Brings the bucket and the copy of its history in Redis in step, at start and each time the
+   * bucket was made again after JetStream lost it (platform `keepBuckets`):
+   *
+   * - entries the bucket has and the copy lacks are copied (the copy keeps what the bucket keeps);
+   * - entries the copy has past the bucket's last revision are written back, oldest first, each at
+   *   the revision it had (an emptied stream is started at the first one's sequence), so the
+   *   history and the revision in force read after a loss are those read before, and a put based
+   *   on that revision goes on top. The set in force here is one of them if the copy missed it;
+   * - every write is a compare-and-set on the key's last revision: instances that all saw the
+   *   bucket made again write each entry once between them, whoever comes first; one whose write
+   *   is refused reads the bucket again and goes on from there;
+   * - a bucket whose entries disagree with the copy (written anew before the copy could write it
+   *   back) is the record: the copy becomes a copy of it, and nothing older is written on top.
+   *
+   * Throws when Redis or NATS cannot be read or written; `keepBuckets` tries again at its next check.
    */
-  async #restore(): Promise<void> {
+  #reconcile(): Promise<void> {
+    const run = this.#copying.then(() => this.#bringInStep());
+    this.#copying = run.catch(() => {});
+    return run;
+  }
+
+  async #bringInStep(): Promise<void> {
+    for (let round = 0; round < WRITE_BACK_ROUNDS; round++) {
+      const bucket: HistoryEntry[] = [];
+      for await (const entry of await this.#kv.history({ key: KEY })) bucket.push(entryOf(entry));
+      const copy = await this.#readCopy();
+      const copied = Math.max(0, ...copy.keys());
+      const oldest = Math.min(...copy.keys());
+      // An entry the copy lacks within the revisions it holds was not put in this history.
+      const disagrees = bucket.find((entry) => {
+        const kept = copy.get(entry.revision);
+        return kept ? !sameEntry(kept, entry) : entry.revision > oldest && entry.revision < copied;
+      });
+      if (disagrees) {
+        this.#log.error(
+          { revision: disagrees.revision, copied: copy.size, stored: bucket.length },
+          'the rules bucket disagrees with the copy of its history: the copy now follows the bucket',
+        );
+        await this.#replaceCopy(bucket);
+        return;
+      }
+      const last = bucket.at(-1)?.revision ?? 0;
+      const known = new Map(copy);
+      for (const entry of bucket) known.set(entry.revision, entry);
+      const inForce = this.#inForceEntry();
+      if (inForce && inForce.revision > last && !known.has(inForce.revision))
+        known.set(inForce.revision, inForce);
+      const kept = bounded(known.values());
+      await this.#writeCopy(kept, copy);
+      const owed = kept.filter((entry) => entry.revision > last);
+      // A removal with nothing before it to remove carries nothing.
+      while (last === 0 && owed[0] && owed[0].operation !== 'PUT') owed.shift();
+      if (owed.length === 0) return;
+      try {
+        let revision = last;
+        for (const entry of owed) revision = await this.#writeBack(entry, revision);
+        this.#log.warn(
+          { written: owed.length, revision },
+          'rule set history written back to its bucket, which JetStream had lost',
+        );
+        return;
+      } catch (err) {
+        // Another instance wrote the next entry first: read the bucket again and go on from there.
+        if (!wrongRevision(err)) throw err;
+      }
+    }
+    throw new TransientError('the rule set history could not be written back: its bucket kept changing', {
+      context: { dependency: 'nats', bucket: this.#bucket },
+    });
+  }
+
+  /** Writes one entry of the history after `last`, at its own revision if it can; returns the one it got. */
+  async #writeBack(entry: HistoryEntry, last: number): Promise<number> {
+    const stream = `KV_${this.#bucket}`;
+    if (last === 0) {
+      // The stream was made again from sequence 1: it starts at the entry's, so revisions stay as they were.
+      const { state } = await this.#jsm.streams.info(stream);
+      if (state.messages === 0 && state.last_seq < entry.revision - 1)
+        await this.#jsm.streams.purge(stream, { seq: entry.revision });
+    }
+    const h = headers();
+    if (entry.operation !== 'PUT') h.set('KV-Operation', entry.operation);
+    if (entry.operation === 'PURGE') h.set('Nats-Rollup', 'sub');
+    const ack = await this.#js.publish(`$KV.${this.#bucket}.${KEY}`, entry.value, {
+      headers: h,
+      expect: { lastSubjectSequence: last },
+    });
+    if (ack.seq !== entry.revision) {
+      this.#log.warn(
+        { revision: entry.revision, writtenAs: ack.seq },
+        'rule set history entry written back at another revision (the copy had a gap)',
+      );
+      if (this.#inForce.revision === entry.revision) this.#inForce = { ...this.#inForce, revision: ack.seq };
+    }
+    return ack.seq;
+  }
+
+  /** The set in force here as its stored record, when it is a stored one. */
+  #inForceEntry(): HistoryEntry | undefined {
     const inForce = this.#inForce;
-    if (inForce.source !== 'stored') return;
-    const record = JSON.stringify({
+    if (inForce.source !== 'stored' || inForce.revision === 0) return undefined;
+    const value = JSON.stringify({
       ruleSet: inForce.ruleSet,
       putAt: inForce.putAt,
       ...(inForce.putBy ? { putBy: inForce.putBy } : {}),
     });
-    let revision: number;
+    return { revision: inForce.revision, operation: 'PUT', value };
+  }
+
+  /** When Redis lost the copy of a history the bucket has, copies it again (a cheap check, as often as the keeper's). */
+  async #checkCopy(): Promise<void> {
+    if (this.#inForce.revision === 0) return;
     try {
-      revision = await this.#kv.create(KEY, record);
+      if ((await this.#redis.exists(this.#copyKey)) > 0) return;
       this.#log.warn(
-        { ruleSetVersion: inForce.ruleSet.version, revision },
-        'the rule set in force written again to its bucket, which JetStream had lost',
+        { revision: this.#inForce.revision },
+        'Redis lost the copy of the rule set history: copying it again',
       );
+      await this.#reconcile();
     } catch (err) {
-      if (!wrongRevision(err)) throw err;
-      revision = (await this.#kv.get(KEY))?.revision ?? 0;
+      this.#log.warn({ err }, 'could not check the copy of the rule set history; the next check retries');
     }
-    this.#inForce = { ...this.#inForce, revision };
+  }
+
+  /** Adds entries to the copy in the background (from the watch); a failure is put right at the next reconcile. */
+  #copyLater(entries: HistoryEntry[]): void {
+    this.#copyNow(entries).catch((err: unknown) =>
+      this.#log.warn({ err }, 'rule set history entry not copied to Redis; copied at the next check'),
+    );
+  }
+
+  /**
+   * Adds entries newer than the copy's last to it. An older one it lacks is not added: it would be
+   * an entry of a bucket written anew after a loss, which the next reconcile sorts out.
+   */
+  #copyNow(entries: HistoryEntry[]): Promise<void> {
+    const run = this.#copying.then(async () => {
+      const copy = await this.#readCopy();
+      const copied = Math.max(0, ...copy.keys());
+      const newer = entries.filter((entry) => entry.revision > copied);
+      if (newer.length === 0) return;
+      const known = new Map(copy);
+      for (const entry of newer) known.set(entry.revision, entry);
+      await this.#writeCopy(bounded(known.values()), copy);
+    });
+    this.#copying = run.catch(() => {});
+    return run;
+  }
+
+  async #readCopy(): Promise<Map<number, HistoryEntry>> {
+    const copy = new Map<number, HistoryEntry>();
+    for (const [field, raw] of Object.entries(await this.#redis.hgetall(this.#copyKey))) {
+      const revision = Number(field);
+      let parsed: ReturnType<typeof CopiedEntry.safeParse> | undefined;
+      try {
+        parsed = CopiedEntry.safeParse(JSON.parse(raw));
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed?.success && Number.isSafeInteger(revision) && revision > 0)
+        copy.set(revision, { revision, ...parsed.data });
+    }
+    return copy;
+  }
+
+  /**
+   * Writes `kept` into the copy read as `before`, and removes what fell out of it. Fields are set
+   * and removed one by one, never the hash replaced: an entry another instance adds meanwhile stays.
+   */
+  async #writeCopy(kept: readonly HistoryEntry[], before: ReadonlyMap<number, HistoryEntry>): Promise<void> {
+    const keep = new Set(kept.map((entry) => entry.revision));
+    const fresh = kept.filter((entry) => {
+      const was = before.get(entry.revision);
+      return !was || !sameEntry(was, entry);
+    });
+    const dropped = [...before.keys()].filter((revision) => !keep.has(revision));
+    if (fresh.length === 0 && dropped.length === 0) return;
+    const pipeline = this.#redis.pipeline();
+    if (fresh.length > 0) pipeline.hset(this.#copyKey, fieldsOf(fresh));
+    if (dropped.length > 0) pipeline.hdel(this.#copyKey, ...dropped.map(String));
+    failed(await pipeline.exec());
+  }
+
+  async #replaceCopy(bucket: readonly HistoryEntry[]): Promise<void> {
+    const kept = bounded(bucket);
+    const multi = this.#redis.multi().del(this.#copyKey);
+    if (kept.length > 0) multi.hset(this.#copyKey, fieldsOf(kept));
+    failed(await multi.exec());
   }
 
   /** The versions put, newest first (as many as the bucket keeps). */
@@ -291,7 +568,9 @@ export class RulesStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#checkingCopy);
     await this.#following?.close();
+    await this.#copying;
   }
 
   /**

@@ -82,8 +82,11 @@ async function wireTriage(
   service.step('connecting to NATS');
   const { nc, js, jsm } = await service.nats();
   const replicas = config.TELECARE_STREAM_REPLICAS;
+  // Before the rules: the copy of their history is kept in Redis.
+  service.step('connecting to Redis');
+  const redis = await service.redis({ url: config.REDIS_URL });
   service.step('opening the rule set in force');
-  const rules = await RulesStore.open({ nc, names: n, fallback, clock, logger, replicas });
+  const rules = await RulesStore.open({ nc, names: n, redis, fallback, clock, logger, replicas });
   lifecycle.add('rules', () => rules.close());
   // One snapshot for the lanes and the processor; a change meanwhile is applied below.
   const ruleSet = rules.inForce.ruleSet;
@@ -101,9 +104,6 @@ async function wireTriage(
   );
   await removeRetiredConsumers(jsm, n, p1Types);
   await removeAreaConsumers(jsm, n, startAreaLanes);
-
-  service.step('connecting to Redis');
-  const redis = await service.redis({ url: config.REDIS_URL });
 
   const registry = service.metrics;
   const metrics = createTriageMetrics(registry);

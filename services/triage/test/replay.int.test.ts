@@ -7,6 +7,7 @@ import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
+  createRedis,
   ensureStreams,
   type JetStreamClient,
   type JetStreamManager,
@@ -159,15 +160,18 @@ describe('replay: what a candidate rule set would have raised', () => {
   it('runs as `pnpm replay` against the stored rules in force, and refuses an invalid candidate with the path and reason of each error', async () => {
     // Nothing stored yet (no bucket even): triage would run the default set.
     expect(await readStoredRules(nc, n, DEFAULT_RULE_SET)).toBeUndefined();
+    const redis = await createRedis({ url: servers.redisUrl, logger, name: 'replay-test' });
     const rules = await RulesStore.open({
       nc,
       names: n,
+      redis,
       fallback: DEFAULT_RULE_SET,
       clock: systemClock,
       logger,
     });
     await rules.put(parseRuleSet({ ...DEFAULT_RULE_SET, version: 3 }));
     await rules.close();
+    await redis.quit();
     const env = { ...process.env, ...serviceEnv(ns, {}), LOG_LEVEL: 'warn' };
     const args = [
       '--from',

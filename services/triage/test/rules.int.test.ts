@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
+import { Kvm } from '@nats-io/kv';
 import {
   createLogger,
+  createRedis,
   type JetStreamClient,
   type JetStreamManager,
   ManualClock,
@@ -220,5 +222,147 @@ describe('the rule set in force is stored, versioned and shared', () => {
     expect(logs.some((line) => line.level === 50 && line.revision === next)).toBe(true);
     expect((await press()).reason).not.toContain('[set v');
     await stop(triage);
+  });
+});
+
+type HistoryBody = {
+  versions: Array<{
+    revision: number;
+    version: number | null;
+    rules: number | null;
+    putAt: string;
+    putBy?: string;
+  }>;
+};
+const history = async (triage: TriageHandle) =>
+  (await (await api(triage, '/api/rules/history')).json()) as HistoryBody;
+/** Every message of the rules bucket's stream: the key's versions, with no one written twice. */
+const bucketMessages = async () => (await jsm.streams.info(`KV_${n.kv.triageRules}`)).state.messages;
+
+describe('the history of the rule set survives the loss of its bucket', () => {
+  it('two running instances write the history back once, in order, with its revisions: the history read after equals the one before', async () => {
+    const first = await start();
+    const second = await start();
+    // Whatever the tests above left in force (a refused set included), three valid versions on top.
+    const floor = Math.max((await getRules(first)).version, (await getRules(first)).refused?.version ?? 0);
+    for (const step of [1, 2, 3]) {
+      clock.advance(60_000);
+      expect((await putRules(first, marked(floor + step))).status).toBe(200);
+    }
+    const inForce = await getRules(first);
+    await waitFor(async () => (await getRules(second)).revision === inForce.revision, {
+      what: 'the second instance to follow',
+    });
+    const before = await history(first);
+    expect(before.versions.length).toBeGreaterThanOrEqual(3);
+    const messages = await bucketMessages();
+
+    await jsm.streams.delete(`KV_${n.kv.triageRules}`);
+    // Each instance's keeper sees the bucket made again (by either): the history comes back whole.
+    const after = await waitFor(
+      async () => {
+        const read = await history(first).catch(() => undefined);
+        // While the bucket is missing the history route answers an error, not versions.
+        return read?.versions?.length === before.versions.length ? read : undefined;
+      },
+      { what: 'the history written back', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    expect(after).toEqual(before);
+    expect(await history(second)).toEqual(before);
+    // Give the slower instance time to try too: nothing is written twice.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await bucketMessages()).toBe(messages);
+    expect(await history(first)).toEqual(before);
+
+    // The revision in force is the bucket's again: a put based on it goes on top.
+    expect(await getRules(second)).toMatchObject({ revision: inForce.revision, version: floor + 3 });
+    const put = await putRules(second, marked(floor + 4), inForce.revision);
+    expect(put.status).toBe(200);
+    expect(((await put.json()) as { revision: number }).revision).toBe(inForce.revision + 1);
+    await stop(second);
+    await stop(first);
+  }, 60_000);
+
+  it('lost while no instance ran, the history is written back at start', async () => {
+    const first = await start();
+    const before = await history(first);
+    const inForce = await getRules(first);
+    expect(before.versions.length).toBeGreaterThanOrEqual(4);
+    await stop(first);
+    await jsm.streams.delete(`KV_${n.kv.triageRules}`);
+
+    const restarted = await start();
+    expect(await getRules(restarted)).toMatchObject({
+      source: 'stored',
+      revision: inForce.revision,
+      version: inForce.version,
+    });
+    expect(await history(restarted)).toEqual(before);
+    await stop(restarted);
+  });
+
+  it('a copy Redis lost is copied again from the bucket, and then a loss of the bucket still gives the history back', async () => {
+    const redis = await createRedis({ url: config.REDIS_URL, logger, name: 'rules-test' });
+    const copyKey = `${n.redisPrefix}triage:rules:history`;
+    try {
+      const triage = await start();
+      const before = await history(triage);
+      expect(before.versions.length).toBeGreaterThanOrEqual(4);
+      expect(await redis.hlen(copyKey)).toBeGreaterThanOrEqual(before.versions.length);
+      await redis.del(copyKey);
+      await waitFor(async () => (await redis.hlen(copyKey)) >= before.versions.length, {
+        what: 'the copy made again',
+        timeoutMs: 10_000,
+      });
+      await jsm.streams.delete(`KV_${n.kv.triageRules}`);
+      const after = await waitFor(
+        async () => {
+          const read = await history(triage).catch(() => undefined);
+          return read?.versions?.length === before.versions.length ? read : undefined;
+        },
+        { what: 'the history written back', timeoutMs: 20_000, intervalMs: 200 },
+      );
+      expect(after).toEqual(before);
+      await stop(triage);
+    } finally {
+      await redis.quit();
+    }
+  }, 40_000);
+
+  it('a bucket written anew before the copy could write it back is the record: nothing older is put on top', async () => {
+    const redis = await createRedis({ url: config.REDIS_URL, logger, name: 'rules-test' });
+    const copyKey = `${n.redisPrefix}triage:rules:history`;
+    try {
+      expect(await redis.hexists(copyKey, '1')).toBe(1);
+      await jsm.streams.delete(`KV_${n.kv.triageRules}`);
+      // No triage running: someone makes the bucket again and stores a set by hand, at revision 1.
+      const kv = await new Kvm(nc).create(n.kv.triageRules, { history: 64 });
+      const revision = await kv.put(
+        'in-force',
+        JSON.stringify({ ruleSet: marked(100), putAt: new Date(T0).toISOString(), putBy: 'by-hand' }),
+      );
+      expect(revision).toBe(1);
+      logs.length = 0;
+      const triage = await start();
+      expect(await getRules(triage)).toMatchObject({ source: 'stored', revision: 1, version: 100 });
+      expect(await history(triage)).toEqual({
+        versions: [
+          {
+            revision: 1,
+            version: 100,
+            rules: DEFAULT_RULE_SET.rules.length,
+            putAt: new Date(T0).toISOString(),
+            putBy: 'by-hand',
+          },
+        ],
+      });
+      expect(await redis.hkeys(copyKey)).toEqual(['1']);
+      expect(logs.some((line) => line.level === 50 && line.msg.includes('disagrees with the copy'))).toBe(
+        true,
+      );
+      await stop(triage);
+    } finally {
+      await redis.quit();
+    }
   });
 });

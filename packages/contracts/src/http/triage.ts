@@ -46,7 +46,7 @@ export const TRIAGE_ROUTES = {
   rulesHistory: defineRoute({
     method: 'GET',
     path: '/api/rules/history',
-    summary: 'The rule set versions stored, newest last',
+    summary: 'The rule set versions stored, newest first',
     roles: ['admin'],
     response: z.looseObject({
       versions: z.array(
