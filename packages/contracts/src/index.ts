@@ -61,6 +61,7 @@ export {
   fastifyPath,
   type HttpMethod,
   type IsPaged,
+  type IsRaw,
   isPaged,
   nextPageLink,
   nextPageOf,

@@ -41,6 +41,16 @@ const ROUTES = {
     response: z.array(Thing),
     responseHeaders: { Link: 'the next page' },
   }),
+  exportThings: defineRoute({
+    method: 'GET',
+    path: '/api/things.csv',
+    summary: 'every thing as CSV (text/csv), or a stream of them that stays open',
+    roles: ['reader', 'writer'],
+    query: z.object({ answer: z.enum(['whole', 'stream', 'refusal']).default('whole') }),
+    response: z.string(),
+    raw: true,
+    errors: [404],
+  }),
 };
 
 /** Five things, listed by size. */
@@ -78,6 +88,17 @@ beforeAll(async () => {
         }
         return page;
       },
+      exportThings: async (req, reply) => {
+        if (req.query.answer === 'refusal') throw new NotFoundError('no things to export');
+        reply.header('content-type', 'text/csv; charset=utf-8');
+        if (req.query.answer === 'whole')
+          return `id,size\n${THINGS.map((t) => `${t.id},${t.size}`).join('\n')}\n`;
+        // The first line at once, the rest never (until the caller goes): a stream.
+        reply.hijack();
+        reply.raw.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' });
+        reply.raw.write('id,size\n');
+        await new Promise((resolve) => reply.raw.on('close', resolve));
+      },
     },
     (req) => (req.headers.authorization === 'Bearer w' ? 'writer' : 'reader'),
   );
@@ -85,6 +106,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A connection fetch opened and has sent no request on is not idle to Node: `close()` would
+  // wait for it until the headers timeout.
+  app.server.closeAllConnections();
   await app.close();
 });
 
@@ -169,6 +193,45 @@ describe('the typed client of a list read page by page', () => {
     expect(typeof client.listThings.pages).toBe('function');
     // @ts-expect-error a single thing is not a list read page by page
     expect(client.getThing.pages).toBeUndefined();
+  });
+});
+
+describe('the typed client of a raw route', () => {
+  it('returns the answer as the Response itself, its body unread', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'r' });
+    const res: Response = await client.exportThings();
+    expect(res).toBeInstanceOf(Response);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(await res.text()).toBe('id,size\nt1,1\nt2,2\nt3,3\nt4,4\nt5,5\n');
+    // @ts-expect-error a raw answer is a Response, not the schema's string
+    const csv: string = await client.exportThings();
+    expect(csv).toBeInstanceOf(Response);
+    await (csv as unknown as Response).body?.cancel();
+  });
+
+  it('returns a stream as soon as it begins: its timeout is for the answer to begin, the body is the caller’s', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'r', timeoutMs: 300 });
+    const stop = new AbortController();
+    const res = await client.exportThings({ query: { answer: 'stream' }, signal: stop.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('id,size\n');
+    // Past the client's timeout the stream is still open, until the caller's own signal ends it.
+    await sleep(500);
+    const next = reader.read();
+    stop.abort();
+    await expect(next).rejects.toThrow();
+  });
+
+  it('still turns a refusal into an ApiCallError with the service’s problem body', async () => {
+    const client = createClient(ROUTES, { baseUrl, token: 'r' });
+    const notFound = await refusal(client.exportThings({ query: { answer: 'refusal' } }));
+    expect([notFound.status, notFound.code, notFound.message]).toEqual([
+      404,
+      'not-found',
+      'no things to export',
+    ]);
+    expect(notFound.body).toMatchObject({ error: 'not-found', message: 'no things to export' });
   });
 });
 

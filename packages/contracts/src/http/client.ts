@@ -1,5 +1,13 @@
 import type { z } from 'zod';
-import { type AnyRoute, ApiError, type IsPaged, isPaged, nextPageOf, type RouteTable } from './route.ts';
+import {
+  type AnyRoute,
+  ApiError,
+  type IsPaged,
+  type IsRaw,
+  isPaged,
+  nextPageOf,
+  type RouteTable,
+} from './route.ts';
 
 /** What a call sends: the parts its route takes, before parsing (defaults may be left out). */
 export interface CallInput<R extends AnyRoute> {
@@ -11,8 +19,8 @@ export interface CallInput<R extends AnyRoute> {
   signal?: AbortSignal;
 }
 
-/** What a route answers on success, parsed. */
-export type Answer<R extends AnyRoute> = z.output<R['response']>;
+/** What a route answers on success, parsed; a raw route's (`raw: true`) is the Response, unread. */
+export type Answer<R extends AnyRoute> = IsRaw<R> extends true ? Response : z.output<R['response']>;
 
 /** One call of a route: its answer. */
 export type RouteCall<R extends AnyRoute> = (input?: CallInput<R>) => Promise<Answer<R>>;
@@ -36,7 +44,7 @@ export interface ClientOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string | undefined;
-  /** Per call, connection to last byte (default 10 s). */
+  /** Per call, connection to last byte (default 10 s); a raw route's, until its answer begins. */
   timeoutMs?: number;
   /** How errors name the far end ("the registry"). */
   service?: string;
@@ -98,6 +106,21 @@ async function send(url: URL, init: RequestInit, options: ClientOptions, timeout
   }
 }
 
+/**
+ * A timeout for a raw answer (a stream, CSV), which the caller reads: it ends the call only until
+ * the answer begins (`answered()`), so an event stream is not cut off after `timeoutMs`; the
+ * caller's own signal still ends its body. It aborts as `AbortSignal.timeout` does (`TimeoutError`).
+ */
+function timeoutUntilAnswered(timeoutMs: number): { signal: AbortSignal; answered: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
+    timeoutMs,
+  );
+  timer.unref?.();
+  return { signal: controller.signal, answered: () => clearTimeout(timer) };
+}
+
 const jsonOf = (text: string): unknown => {
   try {
     return text ? JSON.parse(text) : undefined;
@@ -121,7 +144,9 @@ async function exchange(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const hasBody = route.body !== undefined && route.method !== 'GET';
   if (hasBody) headers['content-type'] = route.consumes ?? 'application/json';
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const timeout = route.raw
+    ? timeoutUntilAnswered(timeoutMs)
+    : { signal: AbortSignal.timeout(timeoutMs), answered: () => undefined };
   const response = await send(
     url,
     {
@@ -132,13 +157,22 @@ async function exchange(
         : route.consumes
           ? String(input.body ?? '')
           : JSON.stringify(input.body ?? {}),
-      signal: input.signal ? AbortSignal.any([timeout, input.signal]) : timeout,
+      signal: input.signal ? AbortSignal.any([timeout.signal, input.signal]) : timeout.signal,
     },
     options,
     timeoutMs,
   );
-  const body = jsonOf(await response.text());
   const schema = response.ok ? route.response : route.responses?.[response.status];
+  if (route.raw && schema) {
+    timeout.answered();
+    return { data: response, next: undefined };
+  }
+  let body: unknown;
+  try {
+    body = jsonOf(await response.text());
+  } finally {
+    timeout.answered();
+  }
   const where = `${route.method} ${url.pathname}`;
   if (!schema) {
     const refusal = ApiError.safeParse(body);
@@ -196,6 +230,7 @@ async function* pages(route: AnyRoute, options: ClientOptions, input: CallInput<
  * and answer typed by the route's schemas. A refusal, a timeout or an unreachable service is an
  * `ApiCallError`; a documented non-2xx answer (`responses`) is returned like a success. A route
  * whose contract names a `Link` header (`GET /api/cases`) also has `pages()`: every page in turn.
+ * A raw route's (`raw: true`: a stream, CSV) method answers the `Response` itself, its body unread.
  */
 export function createClient<T extends RouteTable>(routes: T, options: ClientOptions): Client<T> {
   const client: Record<string, RouteCall<AnyRoute> | PagedCall<AnyRoute>> = {};

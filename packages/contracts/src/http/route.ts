@@ -16,6 +16,7 @@ export interface RouteDefinition<
   B extends z.ZodType = z.ZodType,
   R extends z.ZodType = z.ZodType,
   H extends Record<string, string> = Record<string, string>,
+  X extends boolean = boolean,
 > {
   method: HttpMethod;
   /** With `{name}` for a path parameter, as OpenAPI writes it: `/api/devices/{serial}`. */
@@ -47,8 +48,11 @@ export interface RouteDefinition<
   responses?: Record<number, z.ZodType>;
   /** Refusals the route documents besides 401, 403 and 400. */
   errors?: readonly number[];
-  /** Set when the answer is not JSON (a stream, CSV): the client returns the raw Response. */
-  raw?: boolean;
+  /**
+   * Set when the answer is not JSON (a stream, CSV): the client returns the raw Response, its body
+   * unread; `response` documents what the body is.
+   */
+  raw?: X;
 }
 
 /** A route definition, typed by its schemas. */
@@ -59,12 +63,17 @@ export const defineRoute = <
   R extends z.ZodType = z.ZodType,
   // The names are kept in the route's type, so the client knows a list read page by page.
   H extends Record<string, string> = Record<never, string>,
+  // Kept in the route's type too, so the client's method of a raw route answers a Response.
+  X extends boolean = false,
 >(
-  route: RouteDefinition<P, Q, B, R, H>,
-): RouteDefinition<P, Q, B, R, H> => route;
+  route: RouteDefinition<P, Q, B, R, H, X>,
+): RouteDefinition<P, Q, B, R, H, X> => route;
 
 // biome-ignore lint/suspicious/noExplicitAny: a table of routes holds routes of every schema
-export type AnyRoute = RouteDefinition<any, any, any, any, any>;
+export type AnyRoute = RouteDefinition<any, any, any, any, any, any>;
+
+/** Whether a route's contract says its answer is not JSON (`raw: true`): the client returns a Response. */
+export type IsRaw<R extends AnyRoute> = NonNullable<R['raw']> extends true ? true : false;
 
 /** Whether a route's contract names a `Link` header (any case): a list read page by page. */
 export type IsPaged<R extends AnyRoute> =
