@@ -57,8 +57,9 @@ export class StreamReplicasError extends TelecareError {
  * made again (`keepBuckets`, within seconds) nothing can be read from it or written to it. Retry.
  */
 export class BucketMissingError extends TransientError {
-  constructor(bucket: string, operation: string) {
+  constructor(bucket: string, operation: string, options: { cause?: unknown } = {}) {
     super(`KV bucket ${bucket} does not exist (its stream is missing): ${operation} failed; retry`, {
+      cause: options.cause,
       context: { bucket, operation, dependency: 'nats' },
     });
   }

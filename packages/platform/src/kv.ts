@@ -10,6 +10,7 @@ import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import { BucketMissingError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import {
+  isNoResponders,
   isStreamNotFound,
   type NatsConnection,
   type ReplicaOptions,
@@ -40,8 +41,8 @@ export async function openDc09Accounts(
 
 /**
  * A KV bucket, created if missing with `replicas` copies (TELECARE_STREAM_REPLICAS); an existing
- * one is bound as it is. Every bucket a service creates goes through here. Its handle's `get` and
- * `create` fail at once with a `BucketMissingError` while the bucket's stream is missing (see
+ * one is bound as it is. Every bucket a service creates goes through here. Its handle's reads and
+ * writes fail at once with a `BucketMissingError` while the bucket's stream is missing (see
  * `FailFastBucket`).
  */
 export async function createBucket(
@@ -79,13 +80,14 @@ export const BUCKET_LOOK_AFTER_MS = 250;
 
 /**
  * A bucket handle that does not wait out the request timeout (5 s) on a bucket whose stream is
- * missing, between JetStream losing it and `keepBuckets` making it again. A put, delete or purge
- * fails at once by itself (nothing listens on the bucket's subjects: no responders), but a `get`
- * is a direct get, `$JS.API.DIRECT.GET.KV_<bucket>`, which the stream itself answers: with the
- * stream gone, the server's JetStream API (subscribed to all of `$JS.API.>`, so there is no
- * "no responders" either) drops the request unanswered. A `create` is a put with an expected
- * revision, and when that fails with anything but "wrong revision" the client reads the key with
- * such a get before it gives up. So both are raced against a look at the stream (`STREAM.INFO`,
+ * missing, between JetStream losing it and `keepBuckets` making it again. A put, update, delete or
+ * purge fails at once by itself (nothing listens on the bucket's subjects: no responders, which the
+ * client calls "jetstream is not enabled"; a look at the stream then names the bucket instead, see
+ * `#namedWhenMissing`), but a `get` is a direct get, `$JS.API.DIRECT.GET.KV_<bucket>`, which the
+ * stream itself answers: with the stream gone, the server's JetStream API (subscribed to all of
+ * `$JS.API.>`, so there is no "no responders" either) drops the request unanswered. A `create` is
+ * a put with an expected revision, and when that fails with anything but "wrong revision" the
+ * client reads the key with such a get before it gives up. So both are raced against a look at the stream (`STREAM.INFO`,
  * which answers "stream not found" at once), taken when the operation is still unanswered after
  * `BUCKET_LOOK_AFTER_MS`, one look at a time for every operation waiting on the bucket. While the
  * last look found the stream missing, the next operation looks at once. Binding without direct
@@ -116,19 +118,19 @@ class FailFastBucket implements KV {
   }
 
   update(...args: Parameters<KV['update']>): ReturnType<KV['update']> {
-    return this.#kv.update(...args);
+    return this.#namedWhenMissing('update', () => this.#kv.update(...args));
   }
 
   put(...args: Parameters<KV['put']>): ReturnType<KV['put']> {
-    return this.#kv.put(...args);
+    return this.#namedWhenMissing('put', () => this.#kv.put(...args));
   }
 
   delete(...args: Parameters<KV['delete']>): ReturnType<KV['delete']> {
-    return this.#kv.delete(...args);
+    return this.#namedWhenMissing('delete', () => this.#kv.delete(...args));
   }
 
   purge(...args: Parameters<KV['purge']>): ReturnType<KV['purge']> {
-    return this.#kv.purge(...args);
+    return this.#namedWhenMissing('purge', () => this.#kv.purge(...args));
   }
 
   destroy(): ReturnType<KV['destroy']> {
@@ -182,6 +184,22 @@ class FailFastBucket implements KV {
         },
       );
     });
+  }
+
+  /**
+   * `operation`'s answer. A write fails at once on a missing bucket, but with the client's
+   * "jetstream is not enabled" (no responders: nothing listens on the bucket's subjects), which
+   * says nothing of the bucket; one look at the stream tells: a `BucketMissingError` when it is
+   * missing, else the client's error as it was.
+   */
+  async #namedWhenMissing<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isNoResponders(err) && (await this.#missing()))
+        throw new BucketMissingError(this.#bucket, operation, { cause: err });
+      throw err;
+    }
   }
 
   /** Whether the bucket's stream is missing: one look at a time, shared by whoever asks meanwhile. */

@@ -169,6 +169,16 @@ export async function ensureStreams(
 export const isStreamNotFound = (err: unknown): boolean =>
   err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 
+/**
+ * Nothing listens on the subject of a request ("no responders"): the JetStream client says
+ * `JetStreamNotEnabled: jetstream is not enabled` for it (a class it does not export), though on a
+ * server with JetStream it means no stream takes the subject.
+ */
+export const isNoResponders = (err: unknown): boolean =>
+  err instanceof natsErrors.NoRespondersError ||
+  (err instanceof natsErrors.RequestError && err.isNoResponders()) ||
+  (err instanceof Error && err.name === 'JetStreamNotEnabled');
+
 /** JetStream answered that a durable consumer does not exist. */
 export const isConsumerNotFound = (err: unknown): boolean =>
   err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;

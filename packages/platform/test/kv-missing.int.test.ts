@@ -13,11 +13,14 @@ import {
 /**
  * A bucket whose stream JetStream lost (deleted by hand, a server whose store was lost) until
  * `keepBuckets` makes it again: a read or a create on it fails at once, as a put does, instead of
- * waiting out the request timeout; a healthy bucket behind a slow link is still waited for.
+ * waiting out the request timeout, and every operation fails with a `BucketMissingError` naming
+ * the bucket (not the client's "jetstream is not enabled"); a healthy bucket behind a slow link is
+ * still waited for.
  */
 const ns = uniqueNamespace('kvmissing');
 const bucket = `${names(ns).namespace}-missing`;
 const slow = `${names(ns).namespace}-slow`;
+const unheard = `${names(ns).namespace}-unheard`;
 const logger = createLogger('kv', 'silent');
 let nc: NatsConnection;
 let proxy: FaultProxy;
@@ -33,7 +36,7 @@ afterAll(async () => {
   await behindProxy?.close();
   await proxy?.close();
   const jsm = await jetstreamManager(nc);
-  for (const name of [bucket, slow]) await jsm.streams.delete(`KV_${name}`).catch(() => false);
+  for (const name of [bucket, slow, unheard]) await jsm.streams.delete(`KV_${name}`).catch(() => false);
   await nc?.close();
   await cleanupNamespace(ns);
 });
@@ -50,7 +53,7 @@ async function failure(run: () => Promise<unknown>): Promise<{ err: unknown; ms:
 }
 
 describe('a KV bucket whose stream is missing', () => {
-  it('fails a get and a create at once with a transient error naming the bucket, and works again once it is made again', async () => {
+  it('fails a get, a create, a put, an update, a delete and a purge at once with a transient error naming the bucket, and works again once it is made again', async () => {
     const kv = await createBucket(nc, bucket, { history: 1 });
     await kv.put('a', 'before');
     const jsm = await jetstreamManager(nc);
@@ -63,19 +66,50 @@ describe('a KV bucket whose stream is missing', () => {
       expect((err as TransientError).name).toBe('BucketMissingError');
       expect((err as TransientError).context).toMatchObject({ bucket, dependency: 'nats' });
     }
-    // A put fails at once by itself: nothing listens on the bucket's subjects.
-    expect((await failure(() => kv.put('a', 'after'))).ms).toBeLessThan(1_000);
+    // A put fails at once by itself (nothing listens on the bucket's subjects), and says why.
+    for (const [operation, run] of [
+      ['put', () => kv.put('a', 'after')],
+      ['update', () => kv.update('a', 'after', 1)],
+      ['delete', () => kv.delete('a')],
+      ['purge', () => kv.purge('a')],
+    ] as const) {
+      const { err, ms } = await failure(run);
+      expect(ms, operation).toBeLessThan(1_000);
+      expect(err, operation).toBeInstanceOf(TransientError);
+      expect((err as TransientError).name, operation).toBe('BucketMissingError');
+      expect((err as TransientError).message, operation).toContain(`KV bucket ${bucket} does not exist`);
+      expect((err as TransientError).context, operation).toMatchObject({ bucket, operation });
+    }
     // Several at once share one look at the stream, and each fails as fast.
     const started = performance.now();
     const all = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => kv.get(`k${i}`)));
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(all.every((r) => r.status === 'rejected' && r.reason instanceof TransientError)).toBe(true);
 
-    // Made again (as `keepBuckets` does): the same handle reads and creates as before.
+    // Made again (as `keepBuckets` does): the same handle reads and writes as before.
     await createBucket(nc, bucket, { history: 1 });
     expect(await kv.get('a')).toBeNull();
     expect(await kv.create('b', 'new')).toBeGreaterThan(0);
     expect((await kv.get('b'))?.string()).toBe('new');
+    const revision = await kv.put('c', 'one');
+    expect(await kv.update('c', 'two', revision)).toBeGreaterThan(revision);
+    await kv.delete('c');
+    await kv.purge('b');
+    expect(await kv.get('b')).toMatchObject({ operation: 'PURGE' });
+    // A write refused for its own reason is refused as the client says, not as a missing bucket.
+    const stale = (await failure(() => kv.update('a', 'stale', 1))).err;
+    expect(stale).not.toBeInstanceOf(TransientError);
+  });
+
+  it('leaves a write nothing answers on a bucket whose stream is there as the client says it', async () => {
+    const kv = await createBucket(nc, unheard, { history: 1 });
+    const jsm = await jetstreamManager(nc);
+    // The stream is there but takes other subjects: nothing listens on the bucket's.
+    const { config } = await jsm.streams.info(`KV_${unheard}`);
+    await jsm.streams.update(`KV_${unheard}`, { ...config, subjects: [`$KV.${unheard}-elsewhere.>`] });
+    const { err } = await failure(() => kv.put('a', 'value'));
+    expect(err).not.toBeInstanceOf(TransientError);
+    expect((err as Error).name).toBe('JetStreamNotEnabled');
   });
 
   it('still waits for a healthy bucket that answers slowly (past the look at its stream)', async () => {
