@@ -74,6 +74,23 @@ function reheader(frame: Buffer, from: string, to: string): Buffer {
   return dc09Frame(body.replace(`#${from}[`, `#${to}[`));
 }
 
+/** The same frame under another clear sequence number: CRC and length anew, the encrypted part untouched. */
+function resequence(frame: Buffer, seq: number): Buffer {
+  const body = frame.toString('latin1').slice(9, -1);
+  const next = body.replace(
+    /^("\*?[A-Z-]+")\d{4}/,
+    (_all, id: string) => `${id}${String(seq).padStart(4, '0')}`,
+  );
+  expect(next).not.toBe(body);
+  return dc09Frame(next);
+}
+
+/** The same frame under another clear message type (`"*ADM-CID"` to `"*NULL"`). */
+function retype(frame: Buffer, type: string): Buffer {
+  const body = frame.toString('latin1').slice(9, -1);
+  return dc09Frame(body.replace(/^"\*[A-Z-]+"/, `"*${type}"`));
+}
+
 async function storedEvents(): Promise<TelecareEvent[]> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(n.streams.events);
@@ -161,5 +178,52 @@ describe('recorded encrypted DC-09 frames', () => {
     // One heartbeat for the press and one for the poll: the copies keep no supervision alive.
     const heartbeats = stored.filter((e) => e.type === 'heartbeat' && Date.parse(e.receivedat) >= start);
     expect(heartbeats).toHaveLength(2);
+  });
+
+  it('a recorded press sent again under another sequence number or message type (both in clear) is ACKed and not stored again', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 20,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '020' }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+    expect(await send(press)).toBe('ACK');
+    clock.advance(5_000);
+    // Without the key only the clear header can be changed: the sequence number and the type,
+    // the CRC and length made anew. Several at once, as from many connections.
+    const replays = [21, 22, 23, 9999, 0].map((seq) => resequence(press, seq));
+    replays.push(retype(press, 'NULL'), retype(press, 'SIA-DCS'));
+    const replies = await Promise.all(replays.map((frame) => send(frame)));
+    for (const reply of replies) expect(['ACK', 'DUH']).toContain(reply);
+    const stored = (await storedEvents()).filter(
+      (e) => e.subject === 'REPLAY-5E11' && Date.parse(e.receivedat) >= start,
+    );
+    expect(stored.filter((e) => e.type === 'pendant.pressed')).toHaveLength(1);
+    // The press's own heartbeat only: the copies keep no supervision alive either.
+    expect(stored.filter((e) => e.type === 'heartbeat')).toHaveLength(1);
+    expect(stored).toHaveLength(2);
+  });
+
+  it('a press and its re-sequenced copies sent at once, on connections of their own, are stored once', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const press = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 30,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '030' }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+    const frames = [press, ...[31, 32, 33, 34, 35].map((seq) => resequence(press, seq))];
+    expect(await Promise.all(frames.map((frame) => send(frame)))).toEqual(frames.map(() => 'ACK'));
+    const stored = (await storedEvents()).filter(
+      (e) => e.subject === 'REPLAY-5E11' && Date.parse(e.receivedat) >= start,
+    );
+    expect(stored.map((e) => e.type).sort()).toEqual(['heartbeat', 'pendant.pressed']);
   });
 });

@@ -500,7 +500,14 @@ export class Dc09Gateway {
     }).catch((err: unknown) => {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
-    await this.#store(outcome.events, outcome.serial);
+    try {
+      await this.#store(outcome.events, outcome.serial);
+    } catch (err) {
+      // Not stored: its claim is given up (a copy waiting on it is then handled as a first) before
+      // the frame is tried again and claims it anew.
+      if (outcome.remember) this.#storedFrames.release(outcome.remember.key);
+      throw err;
+    }
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime());
     if (outcome.copy) this.#metrics.duplicates.inc();

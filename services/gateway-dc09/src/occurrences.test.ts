@@ -60,4 +60,36 @@ describe('StoredFrames', () => {
     fresh.add('late', 9_000, 5_000);
     expect(fresh.size).toBe(1);
   });
+
+  it('a copy that comes while the first is being stored waits for it, and is a copy once it is stored', async () => {
+    const stored = new StoredFrames();
+    expect(await stored.claim('a', 0)).toBe(false);
+    let copy: boolean | undefined;
+    const waiting = stored.claim('a', 0).then((seen) => {
+      copy = seen;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(copy).toBeUndefined();
+    stored.add('a', 1_000, 0);
+    await waiting;
+    expect(copy).toBe(true);
+  });
+
+  it('a copy waiting on a first whose store failed is handled as a first itself', async () => {
+    const stored = new StoredFrames();
+    expect(await stored.claim('a', 0)).toBe(false);
+    const waiting = stored.claim('a', 0);
+    stored.release('a');
+    expect(await waiting).toBe(false);
+    // It holds the claim now: a third waits for it.
+    let third: boolean | undefined;
+    const after = stored.claim('a', 0).then((seen) => {
+      third = seen;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(third).toBeUndefined();
+    stored.add('a', 1_000, 0);
+    await after;
+    expect(third).toBe(true);
+  });
 });

@@ -55,10 +55,16 @@ const SWEEP_EVERY = 1024;
  * its events, which JetStream would take as new once EVENTS' duplicate window (10 min) has passed
  * while the timestamp window (up to an hour) still admits them, and not a heartbeat, which would
  * keep a silent account looking alive. Per gateway instance, at most `max` frames.
+ *
+ * A frame is known by what its key authenticates (the receiver's `storedFrameKey`), and a copy
+ * that comes while the first is still being stored waits for it (`claim`): copies sent at once
+ * on many connections are not each stored before any is remembered.
  */
 
 export class StoredFrames {
   readonly #until = new Map<string, number>();
+  /** Frames being stored now, each with what its copies wait on: settled by `add` or `release`. */
+  readonly #storing = new Map<string, { readonly done: Promise<void>; readonly settle: () => void }>();
   readonly #max: number;
   #adds = 0;
 
@@ -76,12 +82,41 @@ export class StoredFrames {
   }
 
   /**
-   * Remembers `key` until `until`. The frames whose time has passed are forgotten in a sweep every
+   * Whether `key` was stored (a copy: true), after waiting for a frame with the same key being
+   * stored now; otherwise (false) the caller holds `key` until it calls `add` (stored) or `release`
+   * (not stored), and the same key meanwhile waits for it. Holders always settle: a store that
+   * fails releases its key before the frame is tried again.
+   */
+  async claim(key: string, now: number): Promise<boolean> {
+    for (let held = this.#storing.get(key); held !== undefined; held = this.#storing.get(key)) {
+      await held.done;
+    }
+    // No await between this check and the claim: two frames cannot both find the key free.
+    if (this.has(key, now)) return true;
+    let settle = () => {};
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    this.#storing.set(key, { done, settle });
+    return false;
+  }
+
+  /** Gives up a claim whose frame was not stored: a copy waiting for it is handled as a first. */
+  release(key: string): void {
+    const held = this.#storing.get(key);
+    if (held === undefined) return;
+    this.#storing.delete(key);
+    held.settle();
+  }
+
+  /**
+   * Remembers `key` until `until`, and ends its claim. The frames whose time has passed are forgotten in a sweep every
    * so many frames, not at each (a Map walked from its front after deletions there costs the
    * deleted entries too); past `max`, the oldest go, down to nine tenths of it.
    */
   add(key: string, until: number, now: number): void {
     this.#until.set(key, until);
+    this.release(key);
     if (++this.#adds % SWEEP_EVERY !== 0 && this.#until.size <= this.#max) return;
     // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
     for (const [old, at] of this.#until) {

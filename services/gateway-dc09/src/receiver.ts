@@ -300,15 +300,16 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   }
 
   // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
-  // stamps each attempt anew): answered as the first was, nothing stored (`StoredFrames`).
+  // stamps each attempt anew): answered ACK, nothing stored (`StoredFrames`). Claimed here, the
+  // frame must be settled by the caller from its outcome's `remember`, whatever that outcome.
   const canonical = digestOf(envelope, content.canonical);
   const remember = content.timestamp
     ? {
-        key: `${entry.account}\u001f${canonical}`,
+        key: storedFrameKey(entry, envelope, content, canonical),
         until: content.timestamp.getTime() + ctx.window.behindMs,
       }
     : undefined;
-  if (remember && ctx.stored?.has(remember.key, now.getTime())) {
+  if (remember && ctx.stored && (await ctx.stored.claim(remember.key, now.getTime()))) {
     return {
       reply: 'ACK',
       replyFrame: ackFrame(envelope, now, key),
@@ -318,6 +319,48 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       copy: true,
     };
   }
+  try {
+    return answerContent(envelope, entry, content, ctx, { canonical, key, remember });
+  } catch (err) {
+    if (remember) ctx.stored?.release(remember.key);
+    throw err;
+  }
+}
+
+/**
+ * What identifies a timestamped frame among those already stored. Encrypted, its account and its
+ * content as decrypted, padding aside (the sender's timestamp included), and not the header's
+ * sequence number or message type: they are outside the encryption, so anyone holding a recorded
+ * frame can change them (and the CRC and length after them) without the key, and each change was
+ * taken for a new message, its press stored again. An encrypted sender sends no two messages of
+ * the same content stamped the same second; two such are one. A plain frame authenticates nothing
+ * (anyone may write any of it), so it is known by its sequence number and type too, as its events
+ * are: a keyless panel's messages sent quickly under new numbers are each stored.
+ */
+function storedFrameKey(
+  entry: Dc09AccountEntry,
+  envelope: Envelope,
+  content: Content,
+  digest: string,
+): string {
+  if (!envelope.encrypted) return `${entry.account}\u001f${digest}`;
+  return `${entry.account}\u001f*${createHash('sha256').update(content.canonical).digest('hex').slice(0, 32)}`;
+}
+
+/** The frame's answer once it is known not to be a copy: its events, or DUH. */
+function answerContent(
+  envelope: Envelope,
+  entry: Dc09AccountEntry,
+  content: Content,
+  ctx: InterpretContext,
+  frame: {
+    readonly canonical: string;
+    readonly key: Buffer | undefined;
+    readonly remember: { readonly key: string; readonly until: number } | undefined;
+  },
+): Interpretation {
+  const { now } = ctx;
+  const { canonical, key, remember } = frame;
 
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
@@ -367,11 +410,16 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     ...extra,
   });
 
+  // Every answer from here carries `remember`, so the claim on the frame is settled.
+  const remembered = remember ? { remember } : {};
   if (envelope.id === 'NULL') return ack([], { poll: true });
   if (envelope.id !== 'SIA-DCS' && envelope.id !== 'ADM-CID') {
-    return duh(envelope, entry, { reason: 'unknown-code', detail: `message type ${envelope.id}` }, [
-      heartbeat(),
-    ]);
+    return {
+      ...duh(envelope, entry, { reason: 'unknown-code', detail: `message type ${envelope.id}` }, [
+        heartbeat(),
+      ]),
+      ...remembered,
+    };
   }
   if (content.data === '' || /^(?:#[0-9A-Fa-f]{3,16}\|?|[0-9A-Fa-f]{3,16}\|)$/.test(content.data))
     return ack([]);
@@ -381,7 +429,10 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
-    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]);
+    return {
+      ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]),
+      ...remembered,
+    };
   }
   occurrence();
   const events: TelecareEvent[] = [];
