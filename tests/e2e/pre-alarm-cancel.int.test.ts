@@ -1,6 +1,6 @@
-import type { Case } from '@telecare/contracts';
-import type { SimulatedDevice } from '@telecare/simulators';
-import { waitFor } from '@telecare/testkit';
+import { type Case, eventIdFor } from '@telecare/contracts';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
@@ -83,5 +83,46 @@ describe('a pendant press cancelled by the resident within the pre-alarm window'
     expect(fresh).toMatchObject({ type: 'pendant.pressed', priority: 1 });
     expect(fresh.alertIds).toHaveLength(1);
     expect(resolved?.alertIds).not.toContain(fresh.alertIds[0]);
+  });
+
+  it('a cancel from another of the home’s devices that has no cancel (a movement sensor) closes nothing; the resident’s own cancel does', async () => {
+    const pirSerial = `${serial}-PIR`;
+    await platform.registryClient.createDevice({
+      serial: pirSerial,
+      residentId,
+      kind: 'pir',
+      supervisionIntervalS: 3600,
+    });
+    const pir = new SimulatedDevice({
+      serial: pirSerial,
+      mqttUrl: servers.mqttUrl,
+      namespace: platform.namespace,
+    });
+    await pir.connect();
+    try {
+      // The press of the test before is still open; the sensor's login (stolen, say) sends a cancel.
+      const [open] = (await platform.helplineGet<Case[]>('/api/cases?state=open')).filter(
+        (c) => c.residentId === residentId,
+      );
+      expect(open).toBeDefined();
+      const forged = await pir.send('alarm.cancelled');
+      // The resident's own cancel comes after it on the same partition: once the case is resolved,
+      // the sensor's was handled before, and it must not be what closed the press.
+      const own = await device.send('alarm.cancelled');
+      const detail = await waitFor(
+        async () => {
+          const d = await platform.helplineGet<Detail>(`/api/cases/${open?.id}`);
+          return d.state === 'resolved' ? d : undefined;
+        },
+        { what: 'the case resolved by the pendant’s cancel', timeoutMs: 10_000 },
+      );
+      const closings = detail.events.filter((e) => e.kind === 'alert-joined' && e.data.closes !== undefined);
+      expect(closings.map((e) => e.data.evidence)).toEqual([
+        [expect.any(String), eventIdFor(serial, own.id)],
+      ]);
+      expect(JSON.stringify(detail)).not.toContain(eventIdFor(pirSerial, forged.id));
+    } finally {
+      await pir.close();
+    }
   });
 });

@@ -37,8 +37,21 @@ function isEnder(g: PressGroups, e: RecentEvent): boolean {
   return false;
 }
 
+/**
+ * The device kinds a resident cancels an alarm on: the triggers they work (pendant, pull-cord, the
+ * fall detector's own button) and the home unit's cancel button. A sensor (movement, door, bed,
+ * smoke, temperature…) has no cancel, so a cancel in its name, from its stolen login or a hub that
+ * forwards what it should not, closes nothing: else any one device of a home could close the
+ * resident's press or fall as a false alarm before an operator saw it.
+ */
+export const CANCELLING_KINDS: readonly string[] = ['pendant', 'pullcord', 'fall-detector', 'home-unit'];
+
+/** Whether `cancel` came from a device a resident cancels on (`CANCELLING_KINDS`). */
+export const mayCancel = (cancel: RecentEvent): boolean => CANCELLING_KINDS.includes(cancel.deviceKind);
+
 /** Whether a cancel closes a press, as the cancel rule pairs them (the press at or before it). */
 function closes(g: PressGroups, cancel: RecentEvent, press: RecentEvent): boolean {
+  if (!mayCancel(cancel)) return false;
   for (const ender of g.enders)
     if (
       ender.cancel.includes(cancel.type) &&

@@ -670,6 +670,34 @@ describe('correlation', () => {
     expect(byRule(patient.alerts, 'correlation.pre-alarm-cancel')).toHaveLength(1);
   });
 
+  it('only a device a resident cancels on (pendant, pull-cord, fall detector, home unit) closes an alarm; a sensor sending a cancel closes nothing', () => {
+    const press = ev('pendant.pressed', T('10:00'), pendant);
+    const fall = ev('fall.detected', T('10:00') + 1_000, { devicekind: 'fall-detector', subject: 'FD-1' });
+    for (const sensor of [
+      { devicekind: 'pir', subject: 'PIR-1' },
+      { devicekind: 'door-contact', subject: 'DC-1' },
+      { devicekind: 'smoke-detector', subject: 'SM-1' },
+      { devicekind: 'temperature-sensor', subject: 'TS-1' },
+    ]) {
+      // A sensor's login (stolen, or a sensor that forwards what it should not) speaks for no one
+      // else: its cancel must not close the resident's press or fall as a false alarm.
+      const forged = ev('alarm.cancelled', Date.parse(press.time) + 10_000, sensor);
+      const { alerts } = run([press, fall, forged], T('10:10'));
+      expect(byRule(alerts, 'correlation.pre-alarm-cancel')).toEqual([]);
+      // Nor end the press's group: a second press still merges as a repeat, not a new alert.
+      const again = ev('pendant.pressed', Date.parse(press.time) + 20_000, pendant);
+      const merged = run([press, forged, again], T('10:10')).alerts;
+      expect(byRule(merged, 'trigger.pendant').filter((alert) => !alert.repeats)).toHaveLength(1);
+    }
+    const homeUnit = ev('alarm.cancelled', Date.parse(press.time) + 10_000, {
+      devicekind: 'home-unit',
+      subject: 'HU-1',
+    });
+    expect(
+      byRule(run([press, fall, homeUnit], T('10:10')).alerts, 'correlation.pre-alarm-cancel'),
+    ).toHaveLength(2);
+  });
+
   it('a restore from the device clears its alarm', () => {
     const smoke = { devicekind: 'smoke-detector', subject: 'SM-1', location: 'kitchen' };
     const detected = ev('smoke.detected', T('12:00'), smoke);

@@ -4,7 +4,7 @@
  */
 import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import { anchorOf } from '../merge.ts';
+import { anchorOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
 import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
@@ -88,6 +88,7 @@ export function correlationOnEvent(
       const thresholds = { preAlarmCancelS: windowMs / 1000 };
       // `recent` is sorted by time: only the events within the window are read.
       if (pattern.cancel.includes(entry.type)) {
+        if (!mayCancel(entry)) return;
         for (let i = firstAtOrAfter(recent, entry.at - windowMs); i < recent.length; i++) {
           const alarm = recent[i] as RecentEvent;
           if (alarm.at > entry.at) break;
@@ -100,6 +101,7 @@ export function correlationOnEvent(
           if (cancel.at - entry.at > windowMs) break;
           if (
             pattern.cancel.includes(cancel.type) &&
+            mayCancel(cancel) &&
             cancel.at >= entry.at &&
             cancel.at - entry.at <= windowMs
           )
