@@ -85,6 +85,7 @@ const benchmark: Benchmark = {
       MQTT_CLIENT_ID: `${ns}-gateway`,
       // Each sender sends back to back to measure the gateway, far over a real device's rate.
       GATEWAY_MQTT_DEVICE_RATE: '0',
+      DC09_ACCOUNT_RATE: '0',
     });
     const nc = await connect({ servers: servers.natsUrl });
     const mqttGateway = await startGatewayMqtt(loadGatewayMqttConfig(env));

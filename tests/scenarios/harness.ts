@@ -73,6 +73,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
         DC09_NAK_BURST: '100000',
         // A device sends a month of its events in minutes here: far over any real device's rate.
         GATEWAY_MQTT_DEVICE_RATE: '0',
+        DC09_ACCOUNT_RATE: '0',
       },
       { clock },
     );

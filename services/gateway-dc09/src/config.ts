@@ -61,6 +61,20 @@ export const gatewayDc09Env = {
   DC09_DEAD_LETTER_BURST: z.coerce.number().int().min(1).default(200),
   DC09_DEAD_LETTERS_PER_MINUTE: z.coerce.number().min(0).default(120),
   /**
+   * Frames one account may have stored per second after a burst (`0`: no limit, for accelerated
+   * simulations). Every valid frame of an account is stored (its events and a heartbeat); without a
+   * bound, one panel's key (stolen, or a panel gone wrong) wrote EVENTS, and work for triage, as
+   * fast as the gateway stores. Past it a frame is left unanswered and its sender resends it.
+   */
+  DC09_ACCOUNT_RATE: z.coerce.number().min(0).default(20),
+  DC09_ACCOUNT_BURST: z.coerce.number().int().min(1).default(100),
+  /**
+   * Frames carrying a life-critical alarm one account may have stored past its rate: a reserve only
+   * such frames spend, so a panel flooding other messages still gets its press through at once.
+   */
+  DC09_ACCOUNT_ALARM_RATE: z.coerce.number().min(0).default(1),
+  DC09_ACCOUNT_ALARM_BURST: z.coerce.number().int().min(1).default(30),
+  /**
    * `refuse`: an account with no key is answered as an unknown account is (NAK), so plain frames
    * cannot speak for it and nobody can tell which accounts exist. `allow` is for development only.
    */

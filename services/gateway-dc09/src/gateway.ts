@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Names, TelecareEvent } from '@telecare/contracts';
+import { type Names, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import {
   activeTraceparent,
   backoffDelay,
@@ -34,6 +34,8 @@ export const SERVICE = 'gateway-dc09';
 const MAX_QUEUED_FRAMES = 16;
 /** At most one log line this often about refusals past the dead-letter budget, with their count. */
 const DROPPED_LOG_EVERY_MS = 10_000;
+/** Accounts whose frame rate is tracked before the longest idle is forgotten (it starts full again). */
+const MAX_RATED_ACCOUNTS = 100_000;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
@@ -123,6 +125,11 @@ export class Dc09Gateway {
   readonly #nakBudget: PerSourceRate;
   /** One bucket for every source together: dead letters of refusals (see `DC09_DEAD_LETTER_BURST`). */
   readonly #deadLetterBudget: PerSourceRate;
+  /** Frames stored per account, and past that the reserve only alarms spend; undefined: no limit. */
+  readonly #accountRate: PerSourceRate | undefined;
+  readonly #alarmReserve: PerSourceRate | undefined;
+  #rateDropped = 0;
+  #rateLoggedAt = -Infinity;
   #dropped = 0;
   #droppedLoggedAt = -Infinity;
   readonly #log: Logger;
@@ -156,6 +163,12 @@ export class Dc09Gateway {
     frameDeadlineMs: number;
     maxConnectionsPerSource: number;
     nak: { burst: number; perMinute: number };
+    /**
+     * Frames one account may have stored: `burst`, then `perSecond` (0 or absent: no limit), and
+     * past that a reserve only frames carrying a life-critical alarm spend.
+     */
+    accountRate?: { perSecond: number; burst: number };
+    alarmReserve?: { perSecond: number; burst: number };
     /** Dead letters of refusals (NAK, UDP non-frames) from all sources together (default: no bound). */
     deadLetters?: { burst: number; perMinute: number };
     keyless: 'refuse' | 'allow';
@@ -184,6 +197,12 @@ export class Dc09Gateway {
     this.#occurrences = new Occurrences(deps.resendGapMs);
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
+    const perAccount = (rate: { perSecond: number; burst: number } | undefined) =>
+      rate && rate.perSecond > 0
+        ? new PerSourceRate(rate.burst, rate.perSecond * 60, MAX_RATED_ACCOUNTS)
+        : undefined;
+    this.#accountRate = perAccount(deps.accountRate);
+    this.#alarmReserve = this.#accountRate ? perAccount(deps.alarmReserve) : undefined;
     this.#deadLetterBudget = new PerSourceRate(
       deps.deadLetters?.burst ?? Number.POSITIVE_INFINITY,
       deps.deadLetters?.perMinute ?? 0,
@@ -500,6 +519,12 @@ export class Dc09Gateway {
     }).catch((err: unknown) => {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
+    if (!this.#withinRate(outcome)) {
+      // Unanswered, as for any frame not stored: its sender sends it again later.
+      if (outcome.remember) this.#storedFrames.release(outcome.remember.key);
+      this.#rateLimited(outcome.account as string);
+      return 'silent';
+    }
     try {
       await this.#store(outcome.events, outcome.serial);
     } catch (err) {
@@ -567,6 +592,37 @@ export class Dc09Gateway {
       }
     }
     return outcome;
+  }
+
+  /**
+   * Whether the frame's account may have it stored now: a token of its rate, or past that, for a
+   * frame carrying a life-critical alarm, one of its alarm reserve (which nothing else spends, so a
+   * flood of other messages never holds the account's press). Copies and refusals store nothing
+   * and spend nothing (refusals have the NAK budget).
+   */
+  #withinRate(outcome: Interpretation): boolean {
+    if (this.#accountRate === undefined || outcome.account === undefined || outcome.events.length === 0)
+      return true;
+    const now = performance.now();
+    if (this.#accountRate.take(outcome.account, now)) return true;
+    return (
+      this.#alarmReserve !== undefined &&
+      outcome.events.some((event) => TAXONOMY[event.type].priority === 1) &&
+      this.#alarmReserve.take(outcome.account, now)
+    );
+  }
+
+  #rateLimited(account: string): void {
+    this.#metrics.rateLimited.inc();
+    this.#rateDropped++;
+    const now = performance.now();
+    if (now - this.#rateLoggedAt < DROPPED_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { account, dropped: this.#rateDropped },
+      'account over its frame rate; its frames are left unanswered until it slows down',
+    );
+    this.#rateLoggedAt = now;
+    this.#rateDropped = 0;
   }
 
   #droppedDeadLetter(): void {

@@ -9,6 +9,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly outputPaused: Counter;
   readonly silenced: Counter<'reason' | 'transport'>;
   readonly deadLettersDropped: Counter;
+  readonly rateLimited: Counter;
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
@@ -56,6 +57,11 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     deadLettersDropped: new Counter({
       name: 'gateway_dc09_dead_letters_dropped_total',
       help: 'Refusals (NAK, UDP non-frames) past the dead-letter budget of every source together: counted and answered as before, not dead-lettered or logged one by one',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'gateway_dc09_rate_limited_total',
+      help: 'Valid frames of an account past its rate (and, for an alarm, its alarm reserve): left unanswered, nothing stored, for the sender to resend',
       registers: [registry],
     }),
     silenced: new Counter({

@@ -64,6 +64,8 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     maxConnectionsPerSource: config.DC09_MAX_CONNECTIONS_PER_SOURCE,
     nak: { burst: config.DC09_NAK_BURST, perMinute: config.DC09_NAK_PER_MINUTE },
     deadLetters: { burst: config.DC09_DEAD_LETTER_BURST, perMinute: config.DC09_DEAD_LETTERS_PER_MINUTE },
+    accountRate: { perSecond: config.DC09_ACCOUNT_RATE, burst: config.DC09_ACCOUNT_BURST },
+    alarmReserve: { perSecond: config.DC09_ACCOUNT_ALARM_RATE, burst: config.DC09_ACCOUNT_ALARM_BURST },
     keyless: config.DC09_KEYLESS,
     retryMs: config.DC09_RETRY_S * 1000,
     resendGapMs: config.DC09_RESEND_GAP_S * 1000,
