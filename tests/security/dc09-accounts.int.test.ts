@@ -11,7 +11,7 @@ import {
 } from '@telecare/gateway-dc09';
 import { connectNats, createLogger, ManualClock, type NatsConnection } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
-import { encodeDc09Message } from '@telecare/simulators';
+import { dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dc09Account } from '../support/homes.ts';
@@ -216,6 +216,26 @@ describe('DC-09 accounts and answers', () => {
     expect(fromFlood).toBeLessThan(FLOOD_SOURCES / 2);
     const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
     expect(metrics).toMatch(/gateway_dc09_dead_letters_dropped_total\{[^}]*\} [1-9]\d*/);
+  });
+
+  it('UDP datagrams forged in a TCP panel’s address do not spend its NAKs: its clock is still corrected', async () => {
+    // A UDP source address costs nothing to forge, a TCP one cannot be: datagrams in a panel's
+    // address drained the budget its own NAKs came from, and a panel whose clock had drifted out of
+    // the window then heard nothing, never learnt our time, and had every press refused unheard.
+    const panel = '127.0.0.6';
+    const refused = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E97', events: [] });
+    for (let i = 0; i < 3 * NAK_BURST; i++) await udpExchange(refused, 50, panel);
+    const drifted = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 3,
+      account: '5E02',
+      events: [{ kind: 'cid', qualifier: 1, code: '101' }],
+      at: new Date(clock.now() - 10 * 60_000),
+      key: dialerKey(KEY, 'hex'),
+    });
+    const answer = repliesIn(await tcpExchange([drifted], 1_000, panel));
+    expect(answer).toHaveLength(1);
+    expect(answer[0]).toContain('"NAK"');
   });
 });
 

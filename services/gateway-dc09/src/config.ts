@@ -49,7 +49,10 @@ export const gatewayDc09Env = {
    * a site that puts many dispersers behind one public address.
    */
   DC09_MAX_CONNECTIONS_PER_SOURCE: z.coerce.number().int().min(1).default(32),
-  /** NAKs (and refusals left unanswered) per source address: a burst, then this many per minute. */
+  /**
+   * NAKs (and refusals left unanswered) per source address and transport (a forged UDP address
+   * must not spend a TCP panel's NAKs): a burst, then this many per minute.
+   */
   DC09_NAK_BURST: z.coerce.number().int().min(1).default(20),
   DC09_NAK_PER_MINUTE: z.coerce.number().min(0).default(30),
   /**

@@ -540,7 +540,9 @@ export class Dc09Gateway {
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
       // cannot fill the dead-letter stream or use us to flood someone else.
-      if (outcome.reply === 'NAK' && !this.#nakBudget.take(source, performance.now())) {
+      // Per transport too: a UDP source address costs nothing to forge, and datagrams in a TCP
+      // panel's address must not spend the NAKs (our time, for its clock) that panel is owed.
+      if (outcome.reply === 'NAK' && !this.#nakBudget.take(`${transport}:${source}`, performance.now())) {
         this.#metrics.silenced.inc({ reason: 'nak-rate', transport });
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
         return 'silent';
