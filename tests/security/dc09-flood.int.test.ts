@@ -40,6 +40,22 @@ const PER_CONNECTION = 250;
 let nc: NatsConnection;
 let gateway: GatewayDc09Handle;
 
+/** One message batching `count` presses (Contact ID events joined by `/`), zones from `zone`. */
+const batch = (seq: number, count: number, zone: number) =>
+  encodeDc09Message({
+    type: 'ADM-CID',
+    seq,
+    account: FLOODER,
+    events: Array.from({ length: count }, (_, i) => ({
+      kind: 'cid' as const,
+      qualifier: 1 as const,
+      code: '101',
+      zone: String((zone + i) % 1000).padStart(3, '0'),
+    })),
+    at: new Date(),
+    key: dialerKey(KEYS[FLOODER], 'hex'),
+  });
+
 const frame = (account: keyof typeof KEYS, seq: number, code: string, zone: number) =>
   encodeDc09Message({
     type: 'ADM-CID',
@@ -166,5 +182,21 @@ describe('one DC-09 account flooding valid frames', () => {
     // The bucket refilled since the test before, and the reserve with it.
     expect(acked).toBeLessThanOrEqual(BURST + ALARM_BURST + (RATE + ALARM_RATE) * (elapsedS + 4) + 1);
     expect(acked).toBeGreaterThan(0);
+  });
+
+  it('a message batching hundreds of presses is charged for each: the account then waits for them', async () => {
+    // Let the bucket and the reserve fill again, then send messages of 150 presses each (what fits in one encrypted frame).
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const before = await storedOf('pendant.pressed');
+    await pipeline(
+      Array.from({ length: 10 }, (_, i) => batch(7000 + i, 150, i * 7)),
+      3_000,
+    );
+    const stored = (await storedOf('pendant.pressed')) - before;
+    // A message goes through whole (it may not be cut, and must not wait for ever): one on the
+    // account's rate, one on its alarm reserve. Each leaves its bucket in debt for 150 events, which
+    // holds the next ones back far longer than this test waits (before: all 1,500 stored).
+    expect(stored).toBeGreaterThanOrEqual(150);
+    expect(stored).toBeLessThanOrEqual(2 * 150);
   });
 });

@@ -64,15 +64,16 @@ export const gatewayDc09Env = {
   DC09_DEAD_LETTER_BURST: z.coerce.number().int().min(1).default(200),
   DC09_DEAD_LETTERS_PER_MINUTE: z.coerce.number().min(0).default(120),
   /**
-   * Frames one account may have stored per second after a burst (`0`: no limit, for accelerated
-   * simulations). Every valid frame of an account is stored (its events and a heartbeat); without a
+   * Events one account may have stored per second after a burst (`0`: no limit, for accelerated
+   * simulations); a frame costs one per event besides its heartbeat, and may run the account into a
+   * debt that holds its next frames back. Every valid frame of an account is stored; without a
    * bound, one panel's key (stolen, or a panel gone wrong) wrote EVENTS, and work for triage, as
    * fast as the gateway stores. Past it a frame is left unanswered and its sender resends it.
    */
   DC09_ACCOUNT_RATE: z.coerce.number().min(0).default(20),
   DC09_ACCOUNT_BURST: z.coerce.number().int().min(1).default(100),
   /**
-   * Frames carrying a life-critical alarm one account may have stored past its rate: a reserve only
+   * Events of frames carrying a life-critical alarm one account may have stored past its rate: a reserve only
    * such frames spend, so a panel flooding other messages still gets its press through at once.
    */
   DC09_ACCOUNT_ALARM_RATE: z.coerce.number().min(0).default(1),

@@ -597,20 +597,22 @@ export class Dc09Gateway {
   }
 
   /**
-   * Whether the frame's account may have it stored now: a token of its rate, or past that, for a
-   * frame carrying a life-critical alarm, one of its alarm reserve (which nothing else spends, so a
-   * flood of other messages never holds the account's press). Copies and refusals store nothing
-   * and spend nothing (refusals have the NAK budget).
+   * Whether the frame's account may have it stored now: its rate, or past that, for a frame
+   * carrying a life-critical alarm, its alarm reserve (which nothing else spends, so a flood of
+   * other messages never holds the account's press). A frame costs one token per event it stores
+   * besides its heartbeat: a message may batch a hundred and more. Copies and refusals store
+   * nothing and spend nothing (refusals have the NAK budget).
    */
   #withinRate(outcome: Interpretation): boolean {
     if (this.#accountRate === undefined || outcome.account === undefined || outcome.events.length === 0)
       return true;
     const now = performance.now();
-    if (this.#accountRate.take(outcome.account, now)) return true;
+    const cost = Math.max(1, outcome.events.filter((event) => event.type !== 'heartbeat').length);
+    if (this.#accountRate.take(outcome.account, now, cost)) return true;
     return (
       this.#alarmReserve !== undefined &&
       outcome.events.some((event) => TAXONOMY[event.type].priority === 1) &&
-      this.#alarmReserve.take(outcome.account, now)
+      this.#alarmReserve.take(outcome.account, now, cost)
     );
   }
 

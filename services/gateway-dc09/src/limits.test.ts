@@ -20,6 +20,14 @@ describe('per-source limits', () => {
     expect(rate.take('a', 1_000)).toBe(false);
   });
 
+  it('something costing more than is left still goes when a token is, and its debt holds the next back', () => {
+    const rate = new PerSourceRate(3, 60);
+    expect(rate.take('a', 0, 10)).toBe(true);
+    // 3 - 10: seven tokens owed, then one more needed; at one a second that is eight seconds.
+    expect(rate.take('a', 7_500)).toBe(false);
+    expect(rate.take('a', 8_000)).toBe(true);
+  });
+
   it('forgets the longest-quiet address past its bound, so memory stays bounded', () => {
     const rate = new PerSourceRate(1, 0, 2);
     expect(rate.take('a', 0)).toBe(true);

@@ -34,13 +34,21 @@ export class PerSourceRate {
     readonly maxSources = 10_000,
   ) {}
 
-  /** Spends a token of `source` at `now` (ms); false when it has none left. */
-  take(source: string, now: number): boolean {
+  /**
+   * Spends `cost` tokens of `source` at `now` (ms); false when it has not one left. Something that
+   * costs more than is left (a DC-09 message batching many events) still goes when one is, and
+   * leaves the bucket in debt that holds the next ones back until it is paid: it can neither be
+   * cut nor wait for ever, and the source's rate over time stays what the bucket allows.
+   */
+  take(source: string, now: number, cost = 1): boolean {
     const bucket = this.#buckets.get(source) ?? { tokens: this.burst, at: now };
     this.#buckets.delete(source);
     const refilled = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 60_000) * this.perMinute);
     const allowed = refilled >= 1;
-    this.#buckets.set(source, { tokens: allowed ? refilled - 1 : refilled, at: now });
+    this.#buckets.set(source, {
+      tokens: allowed ? refilled - cost : refilled,
+      at: now,
+    });
     if (this.#buckets.size > this.maxSources) {
       const oldest = this.#buckets.keys().next().value;
       if (oldest !== undefined) this.#buckets.delete(oldest);
