@@ -19,6 +19,7 @@ import {
   inSpan,
   isPermanentFailure,
   type JetStreamClient,
+  type JetStreamManager,
   type JetStreamPublisher,
   type Logger,
   type MqttClient,
@@ -139,6 +140,8 @@ export class DeviceEventGateway {
   readonly #alarmReserve: DeviceRateLimit;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
+  /** Reads a stored event back, only when a device's id was seen before (`#reusedId`). */
+  #jsm: Promise<JetStreamManager> | undefined;
   readonly #shedAt: number;
   #shedCount = 0;
   #shedLoggedAt = -Infinity;
@@ -439,7 +442,19 @@ export class DeviceEventGateway {
       this.#carried.add(device);
     }
     try {
-      await this.#store(event, generation);
+      const stored = await this.#store(event, generation);
+      if (stored.duplicate && (await this.#reusedId(event, stored.seq))) {
+        // The id was this device's for another event (its counter started again after a power cut,
+        // or someone sent under the ids it will use next): JetStream took this one for a resend of
+        // that, and it would have been acked and never stored. It is stored under an id of its own,
+        // the same for its own resends.
+        this.#metrics.reusedIds.inc();
+        this.#log.warn({ serial, eventId: event.id }, 'device event id used again for another event');
+        await this.#store(
+          { ...event, id: eventIdFor(serial, reusedIdKey(payload.id, event.type)) },
+          generation,
+        );
+      }
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it.
@@ -465,7 +480,32 @@ export class DeviceEventGateway {
     }
   }
 
-  async #store(event: TelecareEvent, generation: number): Promise<void> {
+  /**
+   * Whether the event JetStream already holds under `event`'s id (at `seq`) is another event, not
+   * this one sent again: another type. Only the type: the id is what names a device's event, and a
+   * device may stamp a resend anew (a new `at`, a new `seq`), which is still the one event. When the
+   * stored one cannot be read, it is taken for another: storing an event twice merges, losing one
+   * does not.
+   */
+  async #reusedId(event: TelecareEvent, seq: number): Promise<boolean> {
+    let original: { subject?: unknown; type?: unknown } | undefined;
+    try {
+      this.#jsm ??= this.#js.jetstreamManager();
+      const message = await (await this.#jsm).streams.getMessage(this.#n.streams.events, { seq });
+      // Only the two fields compared are read; anything else, or nothing, is another event.
+      original = message?.json<{ subject?: unknown; type?: unknown }>();
+    } catch (err) {
+      this.#jsm = undefined;
+      this.#log.warn(
+        { err, eventId: event.id, seq },
+        'cannot read the event stored under this id; storing anew',
+      );
+      return true;
+    }
+    return original?.subject !== event.subject || original?.type !== event.type;
+  }
+
+  async #store(event: TelecareEvent, generation: number): Promise<{ duplicate: boolean; seq: number }> {
     const subject = this.#n.subjects.event(event.partition, event.type);
     let body: string;
     try {
@@ -499,6 +539,7 @@ export class DeviceEventGateway {
         'stored',
       );
     }
+    return stored;
   }
 
   /**
@@ -696,4 +737,9 @@ export class DeviceEventGateway {
       }
     }
   }
+}
+
+/** What names an event whose device id was used before for another event: the id and its type. */
+function reusedIdKey(deviceEventId: string, type: string): string {
+  return `${deviceEventId}\u001f${type}`;
 }
