@@ -131,7 +131,7 @@ export function asyncApiDocument(): Record<string, unknown> {
           contentType: 'application/json',
           payload: schema(DeviceEventPayload),
           description:
-            'A life-critical alarm (priority 1) whose type is readable but which breaks this schema elsewhere (time, id, seq, data) is still stored, with what is usable, dated on receipt when its time is unreadable, and acked stored; its bytes are also dead-lettered (reason schema). Any other event that breaks it is rejected.',
+            "A life-critical alarm (priority 1) whose type is readable but which breaks this schema elsewhere (time, id, seq, data) is still stored, with what is usable, dated on receipt when its time is unreadable, and acked stored; its bytes are also dead-lettered (reason schema). Any other event that breaks it is rejected. The type must be one the device's registered kind reports (KIND_REPORTS, mayReport): any other is rejected (type-not-for-kind), except a life-critical alarm, which is stored all the same.",
         },
         deviceAck: { contentType: 'application/json', payload: schema(DeviceAck) },
         deviceStatus: { contentType: 'text/plain', payload: schema(DeviceStatus) },

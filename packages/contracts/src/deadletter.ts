@@ -6,6 +6,8 @@ export const RejectReason = z.enum([
   'schema',
   'unknown-device',
   'serial-mismatch',
+  /** A type the device's kind does not report (`mayReport`): a door contact sending `medication.taken`. */
+  'type-not-for-kind',
   'device-not-active',
   'unknown-code',
   'bad-frame',

@@ -148,3 +148,63 @@ export const DEVICE_KINDS = [
 ] as const;
 export const DeviceKind = z.enum(DEVICE_KINDS);
 export type DeviceKind = z.infer<typeof DeviceKind>;
+
+/**
+ * What every device reports about itself, whatever it senses: that it is there (heartbeat,
+ * connection), its battery, its case opened, and its test calls.
+ */
+export const EVERY_DEVICE_REPORTS = [
+  'heartbeat',
+  'battery.low',
+  'battery.restored',
+  'device.tamper',
+  'tamper.restored',
+  'test.manual',
+  'test.periodic',
+  'device.online',
+  'device.offline',
+] as const satisfies readonly EventType[];
+
+/**
+ * The event types each kind of device reports of its own, beyond `EVERY_DEVICE_REPORTS`. A stolen
+ * login of a door contact must not be able to send `medication.taken`, `carer.arrived`, `motion` or
+ * a restore and so hide a resident's wellbeing alerts or close a condition it never saw: the
+ * gateways hold each device to its kind's list (`mayReport`). The home unit is also the panel or
+ * disperser that relays every paired trigger's code, and the hub that carer keys, mains, line and
+ * radio faults come from: it reports every device event type. Checked by the type: a new kind
+ * without a row does not compile.
+ */
+export const KIND_REPORTS = {
+  pendant: ['pendant.pressed', 'alarm.cancelled'],
+  pullcord: ['pullcord.pulled', 'alarm.cancelled'],
+  // Its cancel button: a resident who is fine cancels within the pre-alarm window.
+  'fall-detector': ['fall.detected', 'alarm.cancelled'],
+  'smoke-detector': ['smoke.detected', 'smoke.restored'],
+  'heat-detector': ['heat.detected', 'heat.restored'],
+  'co-detector': ['co.detected', 'co.restored'],
+  'gas-detector': ['gas.detected', 'gas.restored'],
+  'flood-detector': ['flood.detected', 'flood.restored'],
+  'temperature-sensor': ['temperature'],
+  'door-contact': ['door.opened', 'door.closed'],
+  pir: ['motion'],
+  'bed-sensor': ['bed.occupied', 'bed.vacated'],
+  'chair-sensor': ['chair.occupied', 'chair.vacated'],
+  // A dispenser knows when a dose falls due, is taken, or is left past its window.
+  'medication-dispenser': ['medication.due', 'medication.taken', 'medication.missed'],
+  'epilepsy-sensor': ['epilepsy.seizure'],
+  'enuresis-sensor': ['enuresis.detected'],
+  'bogus-caller-button': ['bogus-caller.pressed'],
+  'home-unit': DEVICE_EVENT_TYPES,
+} as const satisfies Record<DeviceKind, readonly EventType[]>;
+
+const REPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  DEVICE_KINDS.map((kind) => [kind, new Set<string>([...EVERY_DEVICE_REPORTS, ...KIND_REPORTS[kind]])]),
+);
+
+/**
+ * Whether a device of `kind` may send an event of `type`. Derived types (raised by triage) are
+ * never a device's, whatever its kind; an unknown kind reports nothing.
+ */
+export function mayReport(kind: string, type: string): boolean {
+  return isEventType(type) && !TAXONOMY[type].derived && (REPORTS.get(kind)?.has(type) ?? false);
+}

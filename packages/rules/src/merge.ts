@@ -1,4 +1,4 @@
-import type { EventType } from '@telecare/contracts';
+import { DEVICE_KINDS, type EventType, mayReport } from '@telecare/contracts';
 import type { RecentEvent } from './model.ts';
 
 /**
@@ -42,9 +42,13 @@ function isEnder(g: PressGroups, e: RecentEvent): boolean {
  * fall detector's own button) and the home unit's cancel button. A sensor (movement, door, bed,
  * smoke, temperature…) has no cancel, so a cancel in its name, from its stolen login or a hub that
  * forwards what it should not, closes nothing: else any one device of a home could close the
- * resident's press or fall as a false alarm before an operator saw it.
+ * resident's press or fall as a false alarm before an operator saw it. The kinds that report
+ * `alarm.cancelled` in the contracts' table (`KIND_REPORTS`): the gateways refuse it from any other,
+ * and this is the second line, for events stored before they did.
  */
-export const CANCELLING_KINDS: readonly string[] = ['pendant', 'pullcord', 'fall-detector', 'home-unit'];
+export const CANCELLING_KINDS: readonly string[] = DEVICE_KINDS.filter((kind) =>
+  mayReport(kind, 'alarm.cancelled'),
+);
 
 /** Whether `cancel` came from a device a resident cancels on (`CANCELLING_KINDS`). */
 export const mayCancel = (cancel: RecentEvent): boolean => CANCELLING_KINDS.includes(cancel.deviceKind);

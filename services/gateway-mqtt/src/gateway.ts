@@ -3,6 +3,7 @@ import {
   type DeviceMapEntry,
   DeviceStatus,
   eventIdFor,
+  mayReport,
   type Names,
   partitionOf,
   repairedAlarmDetail,
@@ -416,6 +417,34 @@ export class DeviceEventGateway {
       );
     }
 
+    if (!mayReport(device.kind, payload.type)) {
+      // A type this kind of device does not report: a sensor's stolen login sending a dose taken, a
+      // carer's arrival or a restore would hide a resident's alert or close a condition it never saw.
+      // A life-critical alarm is stored all the same: more likely a device registered as the wrong
+      // kind (a pendant as a pull-cord) than an attack, and a lost alarm is worse than a false one.
+      const type = payload.type;
+      if (TAXONOMY[type].priority !== ALARM_PRIORITY) {
+        this.#metrics.kindMismatch.inc({ type, disposition: 'refused' });
+        return this.#refuse(
+          serial,
+          topic,
+          raw,
+          {
+            ok: false,
+            reason: 'type-not-for-kind',
+            detail: notForKindDetail(device.kind, type),
+            deviceEventId: payload.id,
+          },
+          generation,
+        );
+      }
+      this.#metrics.kindMismatch.inc({ type, disposition: 'stored' });
+      this.#log.warn(
+        { serial, kind: device.kind, type },
+        'life-critical alarm from a device whose kind does not report it: stored; check the device’s registered kind',
+      );
+    }
+
     const traceparent = activeTraceparent() ?? traceparentOf(packet);
     const event = toTelecareEvent({
       serial,
@@ -743,3 +772,6 @@ export class DeviceEventGateway {
 function reusedIdKey(deviceEventId: string, type: string): string {
   return `${deviceEventId}\u001f${type}`;
 }
+
+/** A `type-not-for-kind` refusal in words an installer reads in the device's health and test call. */
+export const notForKindDetail = (kind: string, type: string): string => `a ${kind} does not report ${type}`;

@@ -2,6 +2,7 @@ import { Counter, createStoreMetrics, Gauge, type Registry, type StoreMetrics } 
 
 export interface GatewayMetrics extends StoreMetrics {
   readonly alarmsRepaired: Counter<'type'>;
+  readonly kindMismatch: Counter<'type' | 'disposition'>;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
   readonly reusedIds: Counter;
@@ -32,6 +33,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'gateway_mqtt_alarms_repaired_total',
       help: 'Life-critical alarms stored although their payload broke the contract (time, id, seq or data unreadable), by type; each also dead-lettered with reason schema',
       labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    kindMismatch: new Counter({
+      name: 'gateway_mqtt_kind_mismatch_total',
+      help: 'Device events of a type their device kind does not report, by type and disposition (stored: a life-critical alarm, never refused; refused: dead-lettered type-not-for-kind)',
+      labelNames: ['type', 'disposition'] as const,
       registers: [registry],
     }),
     retainedIgnored: new Counter({

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEVICE_EVENT_TYPES,
+  DEVICE_KINDS,
+  EVENT_TYPES,
+  EVERY_DEVICE_REPORTS,
+  mayReport,
+  TAXONOMY,
+  TEST_TRIGGERS,
+} from './index.ts';
+
+describe('what each kind of device reports', () => {
+  it('a door contact reports its door, itself, and nothing that hides or closes another condition', () => {
+    expect(mayReport('door-contact', 'door.opened')).toBe(true);
+    expect(mayReport('door-contact', 'heartbeat')).toBe(true);
+    for (const type of [
+      'medication.taken',
+      'carer.arrived',
+      'bed.occupied',
+      'motion',
+      'alarm.cancelled',
+      'smoke.restored',
+      'mains.restored',
+      'pendant.pressed',
+    ])
+      expect(mayReport('door-contact', type), type).toBe(false);
+  });
+
+  it('every kind reports its own test trigger and what every device reports about itself', () => {
+    for (const kind of DEVICE_KINDS) {
+      for (const type of TEST_TRIGGERS[kind].passes)
+        expect(mayReport(kind, type), `${kind} ${type}`).toBe(true);
+      for (const type of EVERY_DEVICE_REPORTS) expect(mayReport(kind, type), `${kind} ${type}`).toBe(true);
+    }
+  });
+
+  it('the home unit (panel, disperser, hub) reports every device event type; no kind a derived one', () => {
+    for (const type of DEVICE_EVENT_TYPES) expect(mayReport('home-unit', type), type).toBe(true);
+    for (const type of EVENT_TYPES.filter((t) => TAXONOMY[t].derived))
+      for (const kind of DEVICE_KINDS) expect(mayReport(kind, type), `${kind} ${type}`).toBe(false);
+  });
+
+  it('an unknown kind or type reports nothing', () => {
+    expect(mayReport('toaster', 'heartbeat')).toBe(false);
+    expect(mayReport('pendant', 'pendant.exploded')).toBe(false);
+    expect(mayReport('pendant', 'constructor')).toBe(false);
+  });
+
+  it('each alarm and condition is reported by some kind besides the home unit', () => {
+    const others = DEVICE_KINDS.filter((k) => k !== 'home-unit');
+    const hubOnly = DEVICE_EVENT_TYPES.filter((type) => !others.some((kind) => mayReport(kind, type)));
+    // The hub's own: carer keys, mains, line and radio, and codes a panel sends that are not mapped.
+    expect(hubOnly.sort()).toEqual(
+      [
+        'carer.arrived',
+        'carer.left',
+        'code.unmapped',
+        'line.fault',
+        'line.restored',
+        'mains.lost',
+        'mains.restored',
+        'rf.jammed',
+        'rf.restored',
+      ].sort(),
+    );
+  });
+});
