@@ -646,6 +646,14 @@ export class Dc09Gateway {
   #observe(outcome: Interpretation, now: Date): void {
     if (!outcome.account) return;
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
+    for (const { type, disposition } of outcome.mismatched ?? []) {
+      this.#metrics.kindMismatch.inc({ type, disposition });
+      if (disposition === 'stored')
+        this.#log.warn(
+          { account: outcome.account, serial: outcome.serial, type },
+          'life-critical alarm from an account whose device kind does not report it: stored; check the device’s registered kind',
+        );
+    }
     for (const code of outcome.unmapped ?? []) {
       this.#metrics.unmapped.inc({ account: outcome.account, code });
       this.#log.warn({ account: outcome.account, code }, `unmapped code from account ${outcome.account}`);

@@ -13,6 +13,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
+  readonly kindMismatch: Counter<'type' | 'disposition'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -87,6 +88,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       name: 'gateway_dc09_unmapped_codes_total',
       help: 'Valid codes outside the mapping table, stored as code.unmapped, by account and code',
       labelNames: ['account', 'code'] as const,
+      registers: [registry],
+    }),
+    kindMismatch: new Counter({
+      name: 'gateway_dc09_kind_mismatch_total',
+      help: 'Mapped events of a type the account device kind does not report, by type and disposition (stored: a life-critical alarm, never refused; refused: not stored, the frame ACKed and dead-lettered type-not-for-kind)',
+      labelNames: ['type', 'disposition'] as const,
       registers: [registry],
     }),
   };

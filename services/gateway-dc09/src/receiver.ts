@@ -2,8 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   type Dc09AccountEntry,
   eventIdFor,
+  mayReport,
   partitionOf,
   type RejectReason,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
@@ -71,6 +73,11 @@ export interface Interpretation {
   readonly notAFrame?: boolean;
   /** An accepted NULL poll. */
   readonly poll?: boolean;
+  /**
+   * Mapped types the account's device kind does not report (`mayReport`): a life-critical alarm
+   * `stored` all the same, anything else `refused` (not stored; the frame is still ACKed).
+   */
+  readonly mismatched?: readonly { readonly type: string; readonly disposition: 'stored' | 'refused' }[];
   /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
   readonly unmapped?: readonly string[];
   /** A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored. */
@@ -435,8 +442,10 @@ function answerContent(
     };
   }
   occurrence();
+  const kind = entry.kind ?? DEFAULT_DEVICE_KIND;
   const events: TelecareEvent[] = [];
   const unmapped: string[] = [];
+  const mismatched: { type: string; disposition: 'stored' | 'refused' }[] = [];
   const reference = content.timestamp ?? now;
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
@@ -461,9 +470,34 @@ function answerContent(
       );
       return;
     }
+    if (!TAXONOMY[mapped.type].derived && !mayReport(kind, mapped.type)) {
+      // A sensor that dials in itself sends only its own codes: a restore, a cancel or a dose taken
+      // under its account would hide an alert or close a condition it never saw. A life-critical
+      // alarm is stored all the same (a registry mistake must never lose one). A code the table maps
+      // to a type triage derives (a panel's own inactivity or temperature alarm) raises an alert,
+      // hides none: kept as before.
+      const stored = TAXONOMY[mapped.type].priority === 1;
+      mismatched.push({ type: mapped.type, disposition: stored ? 'stored' : 'refused' });
+      if (!stored) return;
+    }
     events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
-  return ack(events, unmapped.length ? { unmapped } : {});
+  const refused = mismatched.filter((m) => m.disposition === 'refused');
+  return ack(events, {
+    ...(unmapped.length ? { unmapped } : {}),
+    ...(mismatched.length ? { mismatched } : {}),
+    // ACKed all the same, as an unmapped code is: a sender that retries on anything but ACK would
+    // block every alarm queued behind it. The frame is dead-lettered, for the registry to show.
+    ...(refused.length
+      ? {
+          refusal: {
+            reason: 'type-not-for-kind' as const,
+            detail: `a ${kind} does not report ${[...new Set(refused.map((m) => m.type))].join(', ')}`,
+          },
+          named: entry.account,
+        }
+      : {}),
+  });
 }
 
 /** The account at the head of data (`#ACCT|`, `#ACCT` alone, or `ACCT|`), if it names one. */

@@ -83,15 +83,15 @@ beforeAll(async () => {
   await accounts.put('A006', JSON.stringify(testAccount('A006')));
   await accounts.put(
     'A007',
-    JSON.stringify(
-      testAccount('A007', { kind: 'smoke-detector', codeOverrides: { 'CID 150': 'medication.missed' } }),
-    ),
+    JSON.stringify(testAccount('A007', { codeOverrides: { 'CID 150': 'medication.missed' } })),
   );
   await accounts.put('A008', JSON.stringify(testAccount('A008', { key: `${HEX_KEY}0011223344556677` })));
   await accounts.put('A009', JSON.stringify(testAccount('A009')));
   await accounts.put('A00A', JSON.stringify(testAccount('A00A')));
   await accounts.put('A00B', JSON.stringify(testAccount('A00B')));
   await accounts.put('A00C', JSON.stringify(testAccount('A00C', { key: HEX_KEY })));
+  await accounts.put('A00D', JSON.stringify(testAccount('A00D', { kind: 'smoke-detector' })));
+  await accounts.put('A00E', JSON.stringify(testAccount('A00E', { kind: 'smoke-detector' })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -176,6 +176,39 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await eventsOf('DC09-A005')).map((e) => e.type)).toEqual(['pendant.pressed']);
   });
 
+  it('an account whose device is a smoke detector: its own codes stored, a cancel or mains restore not, a press stored all the same; ACKed, dead-lettered, counted', async () => {
+    const d = await dialler('A00E');
+    const result = await d.sendSia([
+      { kind: 'sia', code: 'FA', zone: '01' },
+      { kind: 'sia', code: 'QH', zone: '01' },
+      { kind: 'sia', code: 'AR', zone: '01' },
+      { kind: 'sia', code: 'QA', zone: '01' },
+      { kind: 'sia', code: 'FH', zone: '01' },
+    ]);
+    // ACKed: a sender that retries on anything else would hold back every alarm queued behind it.
+    expect(result.reply).toBe('ACK');
+    expect((await eventsOf('DC09-A00E')).map((e) => e.type)).toEqual([
+      'smoke.detected',
+      'pendant.pressed',
+      'smoke.restored',
+    ]);
+    const letter = await waitFor(async () => (await deadLetters()).find((l) => l.account === 'A00E'), {
+      what: 'the refused codes dead-lettered',
+    });
+    expect(letter).toMatchObject({
+      service: 'gateway-dc09',
+      reason: 'type-not-for-kind',
+      detail: 'a smoke-detector does not report alarm.cancelled, mains.restored',
+    });
+    const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+    expect(metrics).toMatch(
+      /^gateway_dc09_kind_mismatch_total\{[^}]*type="alarm.cancelled"[^}]*disposition="refused"[^}]*\} 1$/m,
+    );
+    expect(metrics).toMatch(
+      /^gateway_dc09_kind_mismatch_total\{[^}]*type="pendant.pressed"[^}]*disposition="stored"[^}]*\} 1$/m,
+    );
+  });
+
   it('ACKs a valid code outside the table and records it as code.unmapped; DUHs unreadable data, dead-letters it and still keeps supervision', async () => {
     const d = await dialler('A006');
     const result = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '999' }]);
@@ -224,8 +257,8 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(
       (await eventsOf('DC09-A007')).map((e) => [e.type, e.sourcecode, e.data.condition, e.devicekind]),
     ).toEqual([
-      ['motion', 'CID 3641', 'restore', 'smoke-detector'],
-      ['test.periodic', 'CID 3602', 'restore', 'smoke-detector'],
+      ['motion', 'CID 3641', 'restore', 'home-unit'],
+      ['test.periodic', 'CID 3602', 'restore', 'home-unit'],
     ]);
 
     expect((await d.sendCid([{ kind: 'cid', qualifier: 3, code: '150' }])).reply).toBe('ACK');
@@ -234,9 +267,14 @@ describe('gateway-dc09 against NATS JetStream', () => {
       'unmapped code from account A007: CID 3150: medication.missed has no restore type',
     );
 
+    // A smoke detector dialling in itself: its kind is carried on its events.
+    const detector = await dialler('A00D');
     const happened = new Date(Math.floor((Date.now() - 5 * 60_000) / 1000) * 1000);
-    expect((await d.sendSia([{ kind: 'sia', code: 'FA', zone: '02', at: happened }])).reply).toBe('ACK');
-    const smoke = (await eventsOf('DC09-A007')).find((e) => e.type === 'smoke.detected');
+    expect((await detector.sendSia([{ kind: 'sia', code: 'FA', zone: '02', at: happened }])).reply).toBe(
+      'ACK',
+    );
+    const smoke = (await eventsOf('DC09-A00D')).find((e) => e.type === 'smoke.detected');
+    expect(smoke?.devicekind).toBe('smoke-detector');
     expect(smoke?.time).toBe(happened.toISOString());
     expect(Date.parse(smoke?.receivedat ?? '') - happened.getTime()).toBeGreaterThanOrEqual(5 * 60_000);
   });
