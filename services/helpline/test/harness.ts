@@ -228,15 +228,23 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       if (response.status !== 200 || !response.body)
         throw new Error(`stream as ${as.slice(0, 20)}: ${response.status}`);
       const state = { id: undefined as string | undefined, stalled: false, ended: false, beats: 0 };
+      /** Heartbeats sent and not yet answered: a stall waits for them (see `stall`). */
+      const inFlight = new Set<Promise<unknown>>();
       const beat = async () => {
         if (!state.id) return undefined;
-        const r = await fetch(`${base}/api/presence/heartbeat`, {
+        const sent = fetch(`${base}/api/presence/heartbeat`, {
           method: 'POST',
           headers: { ...headers, 'content-type': 'application/json' },
           body: JSON.stringify({ console: state.id }),
         });
-        state.beats += 1;
-        return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+        inFlight.add(sent);
+        try {
+          const r = await sent;
+          state.beats += 1;
+          return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+        } finally {
+          inFlight.delete(sent);
+        }
       };
       void (async () => {
         await readSse(response.body as ReadableStream<Uint8Array>, async ({ event, data }) => {
@@ -256,8 +264,13 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
           return state.ended;
         },
         beat,
-        stall() {
+        /**
+         * No more answers to pings. Resolves once a heartbeat already on its way has been taken:
+         * one landing after the test moves its clock on would mark the console there at the new time.
+         */
+        async stall() {
           state.stalled = true;
+          await Promise.allSettled([...inFlight]);
         },
         close() {
           abort.abort();

@@ -86,7 +86,7 @@ describe('an operator whose console has gone while holding a case', () => {
     const benConsole = await h.openConsole(ben.cookie);
 
     // Anna's network goes: the stream stays open on the server, the heartbeats stop.
-    annaConsole.stall();
+    await annaConsole.stall();
     await advance(TIMEOUT_S + 1, [benConsole]);
     const goneFrom = clock.now();
     expect((await h.detail(id)).operatorGone).toBeNull();
@@ -164,7 +164,7 @@ describe('an operator whose console has gone while holding a case', () => {
     const caraConsole = await h.openConsole(cara.cookie);
     const id = await acceptedP1('back', cara, caraConsole);
 
-    caraConsole.stall();
+    await caraConsole.stall();
     await advance(TIMEOUT_S + 1, []);
     await advance(GONE_S + 1, []);
     expect((await h.detail(id)).operatorGone).toMatchObject({ operatorId: cara.id });

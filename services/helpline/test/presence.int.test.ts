@@ -154,7 +154,7 @@ describe('presence from live consoles', () => {
     const c = await newCase('network');
     await offeredTo(c, anna);
 
-    annaConsole.stall();
+    await annaConsole.stall();
     clock.advance((TIMEOUT_S + 1) * 1000);
     await benConsole.beat();
     await offeredTo(c, ben);
@@ -175,7 +175,7 @@ describe('presence from live consoles', () => {
     await offeredTo(c, anna);
 
     // Anna's network goes; before any tick notices, Ben presses Accept on the P1 he can see.
-    annaConsole.stall();
+    await annaConsole.stall();
     clock.advance((TIMEOUT_S + 1) * 1000);
     await benConsole.beat();
     const accepted = await h.api(`/api/cases/${c}/accept`, { method: 'POST', as: ben.cookie });

@@ -146,7 +146,7 @@ describe('an operator a case is taken from', () => {
     const dan = await operator('dan');
     const danConsole = await h.openConsole(dan.cookie);
     const id = await acceptedBy('gone', dan);
-    danConsole.stall();
+    await danConsole.stall();
     // Gone past both bounds (90 s flagged, 120 s more requeued): the call is back in the queue.
     for (const step of [TIMEOUT_S + 1, 90, 121]) {
       clock.advance(step * 1000);

@@ -103,7 +103,7 @@ describe('a P1 back in the queue unanswered', () => {
     expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: anna.cookie })).status).toBe(200);
 
     // Anna's network goes; nobody else is there. Four minutes later the call is back in the queue.
-    annaConsole.stall();
+    await annaConsole.stall();
     await advance(TIMEOUT_S + 1);
     await advance(GONE_S + 1);
     await advance(REQUEUE_S + 1);
