@@ -6,6 +6,7 @@ import { ManualClock } from '@telecare/platform';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 /**
@@ -78,17 +79,7 @@ const ofType = (alerts: Alert[], type: string) => alerts.filter((a) => a.type ==
  * read the report that answers it.
  */
 async function consumed(): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const n = names(platform.namespace);
-  await waitFor(
-    async () => {
-      for await (const consumer of jsm.consumers.list(n.streams.events)) {
-        if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
-      }
-      return true;
-    },
-    { what: 'triage to take every event', timeoutMs: 10_000, intervalMs: 20 },
-  );
+  await consumersDrained(nc, [names(platform.namespace).streams.events], 'triage to take every event');
 }
 
 /** Consumed, and the timer loops had a turn (they look for due timers between pulls). */

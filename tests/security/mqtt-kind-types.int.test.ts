@@ -5,6 +5,7 @@ import { ManualClock } from '@telecare/platform';
 import { EventRejectedError, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 import { registryApi } from '../support/registry.ts';
 
@@ -88,17 +89,7 @@ const alerts = () =>
 
 /** Every triage consumer has taken everything published so far (before the clock moves). */
 async function consumed(): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const n = names(platform.namespace);
-  await waitFor(
-    async () => {
-      for await (const consumer of jsm.consumers.list(n.streams.events)) {
-        if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
-      }
-      return true;
-    },
-    { what: 'triage to take every event', timeoutMs: 10_000, intervalMs: 20 },
-  );
+  await consumersDrained(nc, [names(platform.namespace).streams.events], 'triage to take every event');
 }
 
 async function metrics(): Promise<string> {
