@@ -59,6 +59,19 @@ describe('report reads per token across instances', () => {
       },
       { what: `${n} reads waiting on the lock`, timeoutMs: 10_000 },
     );
+  /** Until `n` of a caller's read slots are held (a read waiting on the lock may use more than one connection). */
+  const slotsHeld = (caller: string, n: number) =>
+    waitFor(
+      async () => {
+        const { rows } = await locker.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where locktype = 'advisory' and granted and objsubid = 2
+             and classid = hashtext($1)::oid`,
+          [`${h.names.schema('reports')}:reads:${caller}`],
+        );
+        return (rows[0]?.n ?? 0) >= n;
+      },
+      { what: `${n} read slots of ${caller} held`, timeoutMs: 10_000 },
+    );
   /** Holds every summary read behind a lock while `during` runs, then lets them go. */
   const whileHeld = async (during: () => Promise<void>) => {
     await locker.query('begin');
@@ -88,7 +101,7 @@ describe('report reads per token across instances', () => {
       body: JSON.stringify({ role: 'commissioner', recipient: 'council-two-doors' }),
     });
     expect(made.status).toBe(201);
-    const { token } = (await made.json()) as { token: string };
+    const { token, id } = (await made.json()) as { token: string; id: string };
     let first: Promise<Answer> | undefined;
     let second: Promise<Answer> | undefined;
     await whileHeld(async () => {
@@ -96,6 +109,7 @@ describe('report reads per token across instances', () => {
       first = read(urls[0], token);
       second = read(urls[1], token);
       await waiting(2);
+      await slotsHeld(id, 2);
       for (const url of urls) expectRefused(await soon(read(url, token)));
       // Another token (the admin's) is not refused for it.
       const admin = read(urls[1]);
