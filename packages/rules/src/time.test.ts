@@ -146,6 +146,9 @@ describe('local time at zone changes that are not on a whole hour of UTC', () =>
       ['Australia/Lord_Howe', '2015-04-04T15:00:00Z'],
       ['Australia/Lord_Howe', '2015-10-03T15:30:00Z'],
       ['America/St_Johns', '2015-03-08T05:30:00Z'],
+      // Until 2011 Newfoundland changed at 00:01 local: 02:31 and 03:31 UTC, inside a quarter hour.
+      ['America/St_Johns', '2007-11-04T02:31:00Z'],
+      ['America/St_Johns', '2007-03-11T03:31:00Z'],
     ];
     for (const [zone, iso] of changes) {
       for (const deltaMin of [-16, -1, 0, 1, 14, 16]) {

@@ -32,16 +32,24 @@ export interface LocalTime {
   readonly offsetMs: number;
 }
 
-/** What a UTC hour is in a zone: its offset, and the local date and minute it starts at. */
+/**
+ * What a quarter hour of UTC is in a zone: its offset, and the local date and minute it starts
+ * at; and, in the rare quarter hour a zone changes inside, the instant it changes and the offset
+ * from then.
+ */
 interface ZoneSlot {
   readonly offsetMs: number;
   readonly date: string;
   readonly minute: number;
+  readonly changesAt?: number;
+  readonly offsetAfterMs?: number;
 }
 
 /**
- * Per zone, per quarter hour of UTC: zone changes fall on quarter hours of UTC, not whole hours
- * (Adelaide's, at 03:00 local, is 16:30 UTC). A map per zone, so no key is built.
+ * Per zone, per quarter hour of UTC. Most zone changes fall on a quarter hour of UTC (Adelaide's,
+ * at 03:00 local, is 16:30 UTC), but not all: Newfoundland changed at 00:01 local until 2011
+ * (02:31 UTC), so each slot also looks at its last second and finds the change inside it.
+ * A map per zone, so no key is built.
  */
 const SLOT_MS = 900_000;
 const zoneSlots = new Map<string, Map<number, ZoneSlot>>();
@@ -74,22 +82,13 @@ function slotOf(slot: number, timeZone: string): ZoneSlot {
   let known = slots.get(slot);
   if (known === undefined) {
     const at = slot * SLOT_MS;
-    const parts: Record<string, string> = {};
-    for (const part of formatter(timeZone).formatToParts(new Date(at))) parts[part.type] = part.value;
-    const asUtc = Date.UTC(
-      Number(parts.year),
-      Number(parts.month) - 1,
-      Number(parts.day),
-      Number(parts.hour),
-      Number(parts.minute),
-      Number(parts.second),
-    );
-    const offsetMs = asUtc - at;
+    const offsetMs = offsetAt(at, timeZone);
     const wall = new Date(at + offsetMs);
     known = {
       offsetMs,
       date: wall.toISOString().slice(0, 10),
       minute: wall.getUTCHours() * 60 + wall.getUTCMinutes(),
+      ...changeWithin(at, offsetMs, timeZone),
     };
     if (++cachedSlots > 200_000) {
       zoneSlots.clear();
@@ -102,23 +101,64 @@ function slotOf(slot: number, timeZone: string): ZoneSlot {
   return known;
 }
 
+/** The zone's offset from UTC at a whole second, in ms (to the second: old local mean times have seconds). */
+function offsetAt(at: number, timeZone: string): number {
+  const parts: Record<string, string> = {};
+  for (const part of formatter(timeZone).formatToParts(new Date(at))) parts[part.type] = part.value;
+  const asUtc = Date.UTC(
+    Number(parts.year),
+    Number(parts.month) - 1,
+    Number(parts.day),
+    Number(parts.hour),
+    Number(parts.minute),
+    Number(parts.second),
+  );
+  return asUtc - at;
+}
+
+/**
+ * Where the zone changes inside the quarter hour from `at`, if it does: the first second with
+ * another offset, found by halving (zone changes are on whole seconds; two in one quarter hour
+ * do not happen).
+ */
+function changeWithin(
+  at: number,
+  offsetMs: number,
+  timeZone: string,
+): { changesAt: number; offsetAfterMs: number } | undefined {
+  const last = at + SLOT_MS - 1000;
+  const offsetAfterMs = offsetAt(last, timeZone);
+  if (offsetAfterMs === offsetMs) return undefined;
+  let same = at;
+  let other = last;
+  while (other - same > 1000) {
+    const mid = same + Math.floor((other - same) / 2000) * 1000;
+    if (offsetAt(mid, timeZone) === offsetMs) same = mid;
+    else other = mid;
+  }
+  return { changesAt: other, offsetAfterMs };
+}
+
 /**
  * The local date and minute of an instant. Called several times per event, so it reads them off
  * the start of its quarter hour of UTC (one cached lookup, no Date, no string): the minute is the
  * slot's plus the minutes since, unless that passes local midnight (a zone whose offset is not whole hours)
- * or the offset has seconds (old local mean times), where it works them out from the wall clock.
+ * or the offset has seconds (old local mean times), or the zone changes inside the quarter hour,
+ * where it works them out from the wall clock.
  */
 export function localTime(ms: number, timeZone: string): LocalTime {
   const slot = Math.floor(ms / SLOT_MS);
   const known = zoneSlot(slot, timeZone);
   const minute = known.minute + Math.floor((ms - slot * SLOT_MS) / 60_000);
-  if (minute < 1440 && known.offsetMs % 60_000 === 0)
+  const changed = known.changesAt !== undefined && ms >= known.changesAt;
+  if (minute < 1440 && known.offsetMs % 60_000 === 0 && !changed)
     return { date: known.date, minute, offsetMs: known.offsetMs };
-  const wall = new Date(ms + known.offsetMs);
+  const offsetMs = changed ? (known.offsetAfterMs as number) : known.offsetMs;
+  const wall = new Date(ms + offsetMs);
   return {
     date: wall.toISOString().slice(0, 10),
     minute: wall.getUTCHours() * 60 + wall.getUTCMinutes(),
-    offsetMs: known.offsetMs,
+    offsetMs,
   };
 }
 
@@ -127,7 +167,7 @@ export function localMinute(ms: number, timeZone: string): number {
   const slot = Math.floor(ms / SLOT_MS);
   const known = zoneSlot(slot, timeZone);
   const minute = known.minute + Math.floor((ms - slot * SLOT_MS) / 60_000);
-  if (minute < 1440 && known.offsetMs % 60_000 === 0) return minute;
+  if (minute < 1440 && known.offsetMs % 60_000 === 0 && known.changesAt === undefined) return minute;
   return localTime(ms, timeZone).minute;
 }
 
