@@ -70,12 +70,14 @@ describe('a PostgreSQL crash-restart under the helpline', () => {
       signal: abort.signal,
     });
     const seen: string[] = [];
+    let snapshot = false;
     void (async () => {
       const decoder = new TextDecoder();
       let text = '';
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           text += decoder.decode(chunk, { stream: true });
+          if (text.includes('event: snapshot')) snapshot = true;
           for (const m of text.matchAll(/"lastEvent":\{"id":"([^"]+)"/g)) if (m[1]) seen.push(m[1]);
           text = text.slice(text.lastIndexOf('\n\n') + 1);
         }
@@ -84,6 +86,9 @@ describe('a PostgreSQL crash-restart under the helpline', () => {
       }
     })();
 
+    // The stream's opening snapshot is read from the database: cut off, the stream ends and the
+    // console reconnects (this test's client does not), so the database goes once it is sent.
+    await waitFor(() => snapshot, { timeoutMs: 10_000, what: 'the opening snapshot' });
     // A change committed (by this or another instance) reaches CASES just as the database goes.
     await server.crash();
     const event = {
