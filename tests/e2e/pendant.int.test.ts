@@ -4,6 +4,7 @@ import { type Case, eventIdFor, names } from '@telecare/contracts';
 import { SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
 import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
@@ -31,18 +32,7 @@ const openCasesOf = async (resident: string) =>
 /** Waits until every triage and helpline consumer has nothing pending, so counts are final. */
 async function settled(): Promise<void> {
   const n = names(platform.namespace);
-  const jsm = await jetstreamManager(nc);
-  await waitFor(
-    async () => {
-      for (const stream of [n.streams.events, n.streams.alerts]) {
-        for await (const consumer of jsm.consumers.list(stream)) {
-          if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
-        }
-      }
-      return true;
-    },
-    { what: 'consumers to settle', timeoutMs: 10_000 },
-  );
+  await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle');
 }
 
 describe('a pendant press, from device to helpline', () => {

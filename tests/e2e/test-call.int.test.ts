@@ -6,6 +6,7 @@ import { type Alert, type Case, names } from '@telecare/contracts';
 import { Dc09Dialler, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 import { mapSays as mapSaysIn, registryApi } from '../support/registry.ts';
 
@@ -86,15 +87,7 @@ async function testAlertHandled(residentId: string): Promise<Alert> {
     },
     { what: 'the test alert', timeoutMs: 10_000, intervalMs: 20 },
   );
-  await waitFor(
-    async () => {
-      for await (const consumer of jsm.consumers.list(n.streams.alerts)) {
-        if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
-      }
-      return true;
-    },
-    { what: 'the helpline to take every alert', timeoutMs: 10_000, intervalMs: 20 },
-  );
+  await consumersDrained(nc, [n.streams.alerts], 'the helpline to take every alert');
   return alert;
 }
 

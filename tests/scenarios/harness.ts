@@ -20,7 +20,8 @@ import {
   serialOf,
   viaDisperser,
 } from '@telecare/simulators';
-import { servers, startOwnMosquitto, waitFor } from '@telecare/testkit';
+import { servers, startOwnMosquitto } from '@telecare/testkit';
+import { consumersDrained } from '../support/consumers.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 import { carePlanRuleSet } from './care-plan.ts';
 
@@ -79,8 +80,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     );
     const p = platform;
     const n = names(p.namespace);
-    nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
-    const jsm = await jetstreamManager(nc);
+    const conn = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
+    nc = conn;
 
     const residentOf = new Map<string, string>();
     const serials = new Map<string, string>();
@@ -148,18 +149,11 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
       `${spec.name}: ${spec.homes.length} homes (${dc09Homes.size} through DC-09), ${events.length} events over ${spec.days} day(s); set up in ${Math.round(setupMs)} ms`,
     );
 
-    const settle = async () => {
-      for (const stream of [n.streams.events, n.streams.alerts]) {
-        await waitFor(
-          async () => {
-            for await (const c of jsm.consumers.list(stream))
-              if (c.num_pending > 0 || c.num_ack_pending > 0) return false;
-            return true;
-          },
-          { what: `${stream} consumers to settle`, intervalMs: 2, timeoutMs: 30_000 },
-        );
-      }
-    };
+    const settle = () =>
+      consumersDrained(conn, [n.streams.events, n.streams.alerts], 'the consumers to settle', {
+        intervalMs: 2,
+        timeoutMs: 30_000,
+      });
     const maxDeadline = Math.max(0, ...built.expectations.map((e) => e.at + e.deadlineS * 1000));
     let drive: DriveResult;
     try {

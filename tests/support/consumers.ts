@@ -10,6 +10,7 @@ export async function consumersDrained(
   nc: NatsConnection,
   streams: readonly string[],
   what: string,
+  wait: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await waitFor(
@@ -19,6 +20,6 @@ export async function consumersDrained(
           if (consumer.num_pending > 0 || consumer.num_ack_pending > 0) return false;
       return true;
     },
-    { what, timeoutMs: 10_000, intervalMs: 20 },
+    { what, timeoutMs: wait.timeoutMs ?? 10_000, intervalMs: wait.intervalMs ?? 20 },
   );
 }
