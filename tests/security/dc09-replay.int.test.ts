@@ -1,3 +1,4 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { names, TelecareEvent } from '@telecare/contracts';
@@ -89,6 +90,42 @@ function resequence(frame: Buffer, seq: number): Buffer {
 function retype(frame: Buffer, type: string): Buffer {
   const body = frame.toString('latin1').slice(9, -1);
   return dc09Frame(body.replace(/^"\*[A-Z-]+"/, `"*${type}"`));
+}
+
+/** A UDP sender's socket bound to one loopback address: each reply's message type, as it comes. */
+class Datagrams {
+  readonly replies: string[] = [];
+  private constructor(private readonly socket: UdpSocket) {
+    socket.on('message', (reply) => {
+      const type = /"\*?([A-Z]+)"/.exec(reply.toString('latin1'));
+      this.replies.push(type ? (type[1] as string) : '?');
+    });
+  }
+
+  static bind(address: string): Promise<Datagrams> {
+    return new Promise((resolve) => {
+      const socket = createSocket('udp4');
+      socket.bind(0, address, () => resolve(new Datagrams(socket)));
+    });
+  }
+
+  /** Sends `frame` and gives the replies that come within `ms`. */
+  async exchange(frame: Buffer, ms = 700): Promise<string[]> {
+    const before = this.replies.length;
+    this.socket.send(frame, gateway.dc09.udpPort, '127.0.0.1');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return this.replies.slice(before);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
+  const line = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(text);
+  return line ? Number(line[1]) : 0;
 }
 
 async function storedEvents(): Promise<TelecareEvent[]> {
@@ -225,5 +262,73 @@ describe('recorded encrypted DC-09 frames', () => {
       (e) => e.subject === 'REPLAY-5E11' && Date.parse(e.receivedat) >= start,
     );
     expect(stored.map((e) => e.type).sort()).toEqual(['heartbeat', 'pendant.pressed']);
+  });
+});
+
+describe('recorded encrypted DC-09 frames over UDP', () => {
+  // A datagram's source address costs nothing to forge: a recorded frame sent again in another
+  // address made the gateway send its ACK there, a reflector for anyone holding one recording.
+  const press = (seq: number, zone: string) =>
+    encodeDc09Message({
+      type: 'ADM-CID',
+      seq,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone }],
+      at: new Date(clock.now()),
+      key: dialerKey(KEY, 'hex'),
+    });
+  const pressesIn = async (zone: string) =>
+    (await storedEvents()).filter(
+      (e) => e.subject === 'REPLAY-5E11' && e.type === 'pendant.pressed' && e.data.zone === zone,
+    );
+
+  it('a copy of an accepted frame from another address, or another port of its address, is not answered and not stored', async () => {
+    clock.advance(60_000);
+    const panel = await Datagrams.bind('127.0.0.21');
+    const elsewhere = await Datagrams.bind('127.0.0.22');
+    const samehost = await Datagrams.bind('127.0.0.21');
+    const frame = press(40, '040');
+    const before = await metric('gateway_dc09_udp_copies_unanswered_total');
+    expect(await panel.exchange(frame)).toEqual(['ACK']);
+    expect(await elsewhere.exchange(frame)).toEqual([]);
+    expect(await samehost.exchange(frame)).toEqual([]);
+    expect(await pressesIn('040')).toHaveLength(1);
+    expect(await metric('gateway_dc09_udp_copies_unanswered_total')).toBe(before + 2);
+    await Promise.all([panel.close(), elsewhere.close(), samehost.close()]);
+  });
+
+  it('the panel’s own retry from the address and port the frame came from is still ACKed, and not stored again', async () => {
+    clock.advance(60_000);
+    const panel = await Datagrams.bind('127.0.0.23');
+    const frame = press(41, '041');
+    expect(await panel.exchange(frame)).toEqual(['ACK']);
+    clock.advance(5_000);
+    expect(await panel.exchange(frame)).toEqual(['ACK']);
+    expect(await panel.exchange(frame)).toEqual(['ACK']);
+    expect(await pressesIn('041')).toHaveLength(1);
+    await panel.close();
+  });
+
+  it('a retry stamped anew is a new sending, not a copy: answered from another address too, the press stored once', async () => {
+    clock.advance(60_000);
+    const panel = await Datagrams.bind('127.0.0.24');
+    const rebound = await Datagrams.bind('127.0.0.25');
+    expect(await panel.exchange(press(42, '042'))).toEqual(['ACK']);
+    clock.advance(2_000);
+    // Without the key nobody but the panel can stamp a frame anew.
+    expect(await rebound.exchange(press(42, '042'))).toEqual(['ACK']);
+    expect(await pressesIn('042')).toHaveLength(1);
+    await Promise.all([panel.close(), rebound.close()]);
+  });
+
+  it('over TCP a copy is answered as before, whatever address the frame first came from', async () => {
+    clock.advance(60_000);
+    const panel = await Datagrams.bind('127.0.0.26');
+    const frame = press(43, '043');
+    expect(await panel.exchange(frame)).toEqual(['ACK']);
+    // A connection proves its address: an answer on it reaches only whoever opened it.
+    expect(await send(frame)).toBe('ACK');
+    expect(await pressesIn('043')).toHaveLength(1);
+    await panel.close();
   });
 });

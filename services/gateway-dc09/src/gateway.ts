@@ -47,6 +47,25 @@ const MAX_UDP_INFLIGHT = 256;
 export const STORE_ATTEMPT_TIMEOUT_MS = 2_000;
 
 /**
+ * Whether a copy of a stored frame (`StoredFrames`) that came from `origin` over `transport` is
+ * answered, the first having come from `first`. Over TCP always: the handshake proved the
+ * address, so the answer goes only to whoever opened the connection. Over UDP only to the very
+ * address and port the first came from: a datagram's source costs nothing to forge, and anyone
+ * holding one recorded frame could otherwise aim an ACK at any address, as often as they sent it,
+ * for as long as its timestamp stays in the window (up to an hour). The port must match too, not
+ * only the address: behind a carrier-grade NAT one public address is many subscribers', any of
+ * whose ports a forged copy could otherwise reach. What that costs is small: the copy's events are
+ * already stored, so nothing is lost; a panel retrying on its socket keeps its port, and a NAT's
+ * mapping, refreshed by each datagram, outlives the seconds between a panel's retries; a retry
+ * stamped anew (as a sender must, to stay in the window) is no copy and is answered wherever it
+ * comes from. Only a sender that resends the same bytes from a new socket (or a new path) goes
+ * unanswered, and with it a UDP copy of a frame first stored over TCP.
+ */
+function copyAnswered(first: string, origin: string, transport: 'tcp' | 'udp'): boolean {
+  return transport === 'tcp' || first === origin;
+}
+
+/**
  * Holds every store begun in one turn of the event loop until that turn's I/O is read, then lets
  * them go together. The NATS client writes what was published in one microtask run as one socket
  * write; without this, each frame (read in a callback of its own) cost a write of its own.
@@ -132,6 +151,8 @@ export class Dc09Gateway {
   #rateLoggedAt = -Infinity;
   #dropped = 0;
   #droppedLoggedAt = -Infinity;
+  #copiesUnanswered = 0;
+  #copiesLoggedAt = -Infinity;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -519,6 +540,11 @@ export class Dc09Gateway {
     }).catch((err: unknown) => {
       throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
+    if (outcome.copy && !copyAnswered(outcome.copy.origin, origin, transport)) {
+      // Nothing to release: a copy holds no claim and stores nothing.
+      this.#copyUnanswered(outcome.account, origin);
+      return 'silent';
+    }
     if (!this.#withinRate(outcome)) {
       // Unanswered, as for any frame not stored: its sender sends it again later.
       if (outcome.remember) this.#storedFrames.release(outcome.remember.key);
@@ -534,7 +560,8 @@ export class Dc09Gateway {
       throw err;
     }
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
-    if (outcome.remember) this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime());
+    if (outcome.remember)
+      this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin);
     if (outcome.copy) this.#metrics.duplicates.inc();
     this.#observe(outcome, now);
     if (outcome.refusal) {
@@ -627,6 +654,19 @@ export class Dc09Gateway {
     );
     this.#rateLoggedAt = now;
     this.#rateDropped = 0;
+  }
+
+  #copyUnanswered(account: string | undefined, origin: string): void {
+    this.#metrics.udpCopiesUnanswered.inc();
+    this.#copiesUnanswered++;
+    const now = performance.now();
+    if (now - this.#copiesLoggedAt < DROPPED_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { account, origin, unanswered: this.#copiesUnanswered },
+      'copies of stored frames over UDP from another address or port than the first: not answered, not stored',
+    );
+    this.#copiesLoggedAt = now;
+    this.#copiesUnanswered = 0;
   }
 
   #droppedDeadLetter(): void {

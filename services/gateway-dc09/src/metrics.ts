@@ -10,6 +10,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly silenced: Counter<'reason' | 'transport'>;
   readonly deadLettersDropped: Counter;
   readonly rateLimited: Counter;
+  readonly udpCopiesUnanswered: Counter;
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
@@ -63,6 +64,11 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     rateLimited: new Counter({
       name: 'gateway_dc09_rate_limited_total',
       help: 'Valid frames of an account past its rate (and, for an alarm, its alarm reserve): left unanswered, nothing stored, for the sender to resend',
+      registers: [registry],
+    }),
+    udpCopiesUnanswered: new Counter({
+      name: 'gateway_dc09_udp_copies_unanswered_total',
+      help: 'Copies of a stored frame that came over UDP from another address or port than the stored frame: not answered (a forged source would make us a reflector), nothing stored',
       registers: [registry],
     }),
     silenced: new Counter({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Occurrences, StoredFrames } from './occurrences.ts';
+import { Occurrences, type StoredFrame, StoredFrames } from './occurrences.ts';
 
 describe('Occurrences of a message without a timestamp', () => {
   it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
@@ -41,7 +41,7 @@ describe('Occurrences of a message without a timestamp', () => {
 describe('StoredFrames', () => {
   it('knows a frame until its time has passed', () => {
     const stored = new StoredFrames();
-    stored.add('a', 1_000, 0);
+    stored.add('a', 1_000, 0, 'udp:192.0.2.1:5000');
     expect(stored.has('a', 1_000)).toBe(true);
     expect(stored.has('a', 1_001)).toBe(false);
     expect(stored.size).toBe(0);
@@ -49,47 +49,48 @@ describe('StoredFrames', () => {
 
   it('forgets the frames whose time has passed in a sweep, and the oldest past its bound', () => {
     const stored = new StoredFrames(100);
-    for (let i = 0; i < 1024; i++) stored.add(`old-${i}`, 1_000, 0);
+    for (let i = 0; i < 1024; i++) stored.add(`old-${i}`, 1_000, 0, 'udp:192.0.2.1:5000');
     // Past the bound: the oldest went, down to nine tenths of it.
     expect(stored.size).toBeLessThanOrEqual(100);
     expect(stored.has('old-1023', 0)).toBe(true);
     expect(stored.has('old-0', 0)).toBe(false);
     // A sweep after their time forgets them all.
     const fresh = new StoredFrames();
-    for (let i = 0; i < 1023; i++) fresh.add(`k-${i}`, 1_000, 0);
-    fresh.add('late', 9_000, 5_000);
+    for (let i = 0; i < 1023; i++) fresh.add(`k-${i}`, 1_000, 0, 'udp:192.0.2.1:5000');
+    fresh.add('late', 9_000, 5_000, 'udp:192.0.2.1:5000');
     expect(fresh.size).toBe(1);
   });
 
   it('a copy that comes while the first is being stored waits for it, and is a copy once it is stored', async () => {
     const stored = new StoredFrames();
-    expect(await stored.claim('a', 0)).toBe(false);
-    let copy: boolean | undefined;
+    expect(await stored.claim('a', 0)).toBeUndefined();
+    let copy: StoredFrame | undefined | 'waiting' = 'waiting';
     const waiting = stored.claim('a', 0).then((seen) => {
       copy = seen;
     });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(copy).toBeUndefined();
-    stored.add('a', 1_000, 0);
+    expect(copy).toBe('waiting');
+    stored.add('a', 1_000, 0, 'udp:192.0.2.1:5000');
     await waiting;
-    expect(copy).toBe(true);
+    // With where the first came from: a copy over UDP is answered only there.
+    expect(copy).toEqual({ origin: 'udp:192.0.2.1:5000' });
   });
 
   it('a copy waiting on a first whose store failed is handled as a first itself', async () => {
     const stored = new StoredFrames();
-    expect(await stored.claim('a', 0)).toBe(false);
+    expect(await stored.claim('a', 0)).toBeUndefined();
     const waiting = stored.claim('a', 0);
     stored.release('a');
-    expect(await waiting).toBe(false);
-    // It holds the claim now: a third waits for it.
-    let third: boolean | undefined;
+    expect(await waiting).toBeUndefined();
+    // It holds the claim now: a third waits for it, and learns the second's origin.
+    let third: StoredFrame | undefined | 'waiting' = 'waiting';
     const after = stored.claim('a', 0).then((seen) => {
       third = seen;
     });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(third).toBeUndefined();
-    stored.add('a', 1_000, 0);
+    expect(third).toBe('waiting');
+    stored.add('a', 1_000, 0, 'udp:192.0.2.2:6000');
     await after;
-    expect(third).toBe(true);
+    expect(third).toEqual({ origin: 'udp:192.0.2.2:6000' });
   });
 });

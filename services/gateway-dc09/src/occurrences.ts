@@ -44,6 +44,12 @@ export class Occurrences {
   }
 }
 
+/** A frame already stored, as a copy of it learns it. */
+export interface StoredFrame {
+  /** Where the frame that was stored came from: `udp:<address>:<port>` or `tcp:<address>:<port>`. */
+  readonly origin: string;
+}
+
 /** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
 const SWEEP_EVERY = 1024;
 
@@ -58,11 +64,13 @@ const SWEEP_EVERY = 1024;
  *
  * A frame is known by what its key authenticates (the receiver's `storedFrameKey`), and a copy
  * that comes while the first is still being stored waits for it (`claim`): copies sent at once
- * on many connections are not each stored before any is remembered.
+ * on many connections are not each stored before any is remembered. Each is remembered with the
+ * origin it came from (`udp:<address>:<port>`, `tcp:…`), which decides whether a copy over UDP is
+ * answered (the gateway's `copyAnswered`).
  */
 
 export class StoredFrames {
-  readonly #until = new Map<string, number>();
+  readonly #remembered = new Map<string, { readonly until: number; readonly origin: string }>();
   /** Frames being stored now, each with what its copies wait on: settled by `add` or `release`. */
   readonly #storing = new Map<string, { readonly done: Promise<void>; readonly settle: () => void }>();
   readonly #max: number;
@@ -74,31 +82,36 @@ export class StoredFrames {
 
   /** Whether `key` was stored and its timestamp is still inside the window at `now`. */
   has(key: string, now: number): boolean {
-    const until = this.#until.get(key);
-    if (until === undefined) return false;
-    if (until >= now) return true;
-    this.#until.delete(key);
-    return false;
+    return this.#stored(key, now) !== undefined;
+  }
+
+  #stored(key: string, now: number): { readonly until: number; readonly origin: string } | undefined {
+    const stored = this.#remembered.get(key);
+    if (stored === undefined) return undefined;
+    if (stored.until >= now) return stored;
+    this.#remembered.delete(key);
+    return undefined;
   }
 
   /**
-   * Whether `key` was stored (a copy: true), after waiting for a frame with the same key being
-   * stored now; otherwise (false) the caller holds `key` until it calls `add` (stored) or `release`
-   * (not stored), and the same key meanwhile waits for it. Holders always settle: a store that
-   * fails releases its key before the frame is tried again.
+   * The frame stored under `key` (a copy), after waiting for a frame with the same key being
+   * stored now; otherwise (undefined) the caller holds `key` until it calls `add` (stored) or
+   * `release` (not stored), and the same key meanwhile waits for it. Holders always settle: a store
+   * that fails releases its key before the frame is tried again.
    */
-  async claim(key: string, now: number): Promise<boolean> {
+  async claim(key: string, now: number): Promise<StoredFrame | undefined> {
     for (let held = this.#storing.get(key); held !== undefined; held = this.#storing.get(key)) {
       await held.done;
     }
     // No await between this check and the claim: two frames cannot both find the key free.
-    if (this.has(key, now)) return true;
+    const stored = this.#stored(key, now);
+    if (stored !== undefined) return { origin: stored.origin };
     let settle = () => {};
     const done = new Promise<void>((resolve) => {
       settle = resolve;
     });
     this.#storing.set(key, { done, settle });
-    return false;
+    return undefined;
   }
 
   /** Gives up a claim whose frame was not stored: a copy waiting for it is handled as a first. */
@@ -110,29 +123,30 @@ export class StoredFrames {
   }
 
   /**
-   * Remembers `key` until `until`, and ends its claim. The frames whose time has passed are forgotten in a sweep every
-   * so many frames, not at each (a Map walked from its front after deletions there costs the
-   * deleted entries too); past `max`, the oldest go, down to nine tenths of it.
+   * Remembers `key`, which came from `origin`, until `until`, and ends its claim. The frames whose
+   * time has passed are forgotten in a sweep every so many frames, not at each (a Map walked from
+   * its front after deletions there costs the deleted entries too); past `max`, the oldest go, down
+   * to nine tenths of it.
    */
-  add(key: string, until: number, now: number): void {
-    this.#until.set(key, until);
+  add(key: string, until: number, now: number, origin: string): void {
+    this.#remembered.set(key, { until, origin });
     this.release(key);
-    if (++this.#adds % SWEEP_EVERY !== 0 && this.#until.size <= this.#max) return;
+    if (++this.#adds % SWEEP_EVERY !== 0 && this.#remembered.size <= this.#max) return;
     // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
-    for (const [old, at] of this.#until) {
+    for (const [old, { until: at }] of this.#remembered) {
       if (at >= now) break;
-      this.#until.delete(old);
+      this.#remembered.delete(old);
     }
-    if (this.#until.size <= this.#max) return;
+    if (this.#remembered.size <= this.#max) return;
     const keep = Math.floor(this.#max * 0.9);
-    for (const old of this.#until.keys()) {
-      if (this.#until.size <= keep) break;
-      this.#until.delete(old);
+    for (const old of this.#remembered.keys()) {
+      if (this.#remembered.size <= keep) break;
+      this.#remembered.delete(old);
     }
   }
 
   /** Frames remembered. */
   get size(): number {
-    return this.#until.size;
+    return this.#remembered.size;
   }
 }

@@ -80,8 +80,11 @@ export interface Interpretation {
   readonly mismatched?: readonly { readonly type: string; readonly disposition: 'stored' | 'refused' }[];
   /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
   readonly unmapped?: readonly string[];
-  /** A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored. */
-  readonly copy?: boolean;
+  /**
+   * A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored; `origin`
+   * is where the stored frame came from (over UDP a copy is answered only there: the gateway).
+   */
+  readonly copy?: { readonly origin: string };
   /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
   readonly remember?: { readonly key: string; readonly until: number };
 }
@@ -316,14 +319,15 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
         until: content.timestamp.getTime() + ctx.window.behindMs,
       }
     : undefined;
-  if (remember && ctx.stored && (await ctx.stored.claim(remember.key, now.getTime()))) {
+  const stored = remember && ctx.stored ? await ctx.stored.claim(remember.key, now.getTime()) : undefined;
+  if (stored) {
     return {
       reply: 'ACK',
       replyFrame: ackFrame(envelope, now, key),
       events: [],
       account: entry.account,
       serial: entry.serial,
-      copy: true,
+      copy: { origin: stored.origin },
     };
   }
   try {
