@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { names } from '@telecare/contracts';
+import { type DeviceKind, names } from '@telecare/contracts';
 import { Dc09Dialler, DialFailedError } from '@telecare/simulators';
 import { openBucket, servers, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -21,12 +21,21 @@ interface Refusal {
   at: string;
 }
 
+interface KindMismatch {
+  type: string;
+  kind: string;
+  detail: string;
+  at: string;
+  eventId: string;
+}
+
 interface TestCall {
   status: 'waiting' | 'passed' | 'failed' | 'cancelled';
   progress: string;
   reason: string | null;
   eventType: string | null;
   refused?: Refusal[];
+  mismatched?: KindMismatch[];
   warnings?: string[];
 }
 
@@ -59,21 +68,54 @@ async function rawDevice(serial: string): Promise<{ send(payload: unknown): Prom
   };
 }
 
-/** A pendant of the resident, registered, with its own MQTT client, in a test call of `timeoutS`. */
+/** A device of the resident (a pendant unless said), registered, with its own MQTT client, in a test call of `timeoutS`. */
 async function pendantInTest(
   serial: string,
   timeoutS: number,
+  kind: DeviceKind = 'pendant',
 ): Promise<{ send(payload: unknown): Promise<string> }> {
   await platform.registryClient.createDevice({
     serial,
     residentId,
-    kind: 'pendant',
+    kind,
     supervisionIntervalS: 3600,
   });
   const device = await rawDevice(serial);
   expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS })).status).toBe(201);
   await mapSays(nc, platform.namespace, serial, true);
   return device;
+}
+
+/** A DC-09 device of the resident (a panel unless said) under `account`, registered, in a test call, its account in test mode in the gateway's bucket. */
+async function panelInTest(
+  serial: string,
+  account: string,
+  key: string | null,
+  kind: DeviceKind = 'home-unit',
+): Promise<void> {
+  const created = await api('POST', '/api/devices', {
+    serial,
+    residentId,
+    kind,
+    protocol: 'dc09',
+    dc09Account: account,
+    ...(key === null ? {} : { dc09Key: key }),
+    supervisionIntervalS: 3600,
+  });
+  expect(created.status).toBe(201);
+  expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
+  const accounts = await openBucket(nc, names(platform.namespace).kv.dc09Accounts);
+  await waitFor(
+    async () => {
+      const entry = await accounts.get(account).catch(() => null);
+      return entry?.operation === 'PUT' && entry.json<{ testMode?: boolean }>().testMode === true;
+    },
+    {
+      what: `DC-09 account ${account} in test mode in the gateway's bucket`,
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    },
+  );
 }
 
 const localTime = () => new Date().toISOString().slice(0, 19); // 2026-12-04T20:08:09: no offset
@@ -187,29 +229,84 @@ describe('a test call says why the device’s messages were refused', () => {
   });
 });
 
+describe('a test call says when an alarm arrives that the device’s registered kind does not report', () => {
+  it('a pull-cord that presses like a pendant: the press is stored, the call names the kind mismatch and fails saying so, and health shows it', async () => {
+    const serial = `E2E-KIND-${run}`;
+    const device = await pendantInTest(serial, 4, 'pullcord');
+    const ack = await device.send({
+      id: 'press-kind-01',
+      type: 'pendant.pressed',
+      at: new Date().toISOString(),
+    });
+    // Stored all the same: a device registered as the wrong kind must never lose a press.
+    expect(JSON.parse(ack)).toEqual({ id: 'press-kind-01', stored: true });
+
+    const detail =
+      "a pullcord does not report pendant.pressed: the alarm was stored all the same; check the device's registered kind";
+    const mismatched = await testCallWhen(
+      serial,
+      (test) => (test.mismatched ?? []).length > 0,
+      'the kind mismatch in the test call',
+      3_000,
+    );
+    expect(mismatched.status).toBe('waiting');
+    expect(mismatched.mismatched).toEqual([
+      {
+        type: 'pendant.pressed',
+        kind: 'pullcord',
+        detail,
+        at: expect.any(String),
+        eventId: expect.stringMatching(/^evt_/),
+      },
+    ]);
+    expect(mismatched.progress).toBe(`kind mismatch: ${detail}`);
+
+    const failed = await testCallWhen(
+      serial,
+      (test) => test.status !== 'waiting',
+      'the test call to end',
+      10_000,
+    );
+    expect(failed.status).toBe('failed');
+    expect(failed.reason).toBe(`kind mismatch: ${detail}; no pullcord.pulled from ${serial} within 4 s`);
+
+    const health = (
+      await api<{ lastKindMismatch: KindMismatch | null }>('GET', `/api/devices/${serial}/health`)
+    ).body;
+    expect(health.lastKindMismatch).toMatchObject({ type: 'pendant.pressed', kind: 'pullcord', detail });
+  });
+
+  it('a DC-09 device registered as a smoke detector sending a press: the same kind mismatch in its test call', async () => {
+    const serial = `E2E-DC09-KIND-${run}`;
+    const key = '00112233445566778899aabbccddeeff';
+    await panelInTest(serial, 'D09C', key, 'smoke-detector');
+    const dialler = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account: 'D09C',
+      key: { value: key, encoding: 'hex' as const },
+    });
+    await dialler.connect();
+    diallers.push(dialler);
+    expect((await dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).reply).toBe(
+      'ACK',
+    );
+    const mismatched = await testCallWhen(
+      serial,
+      (test) => (test.mismatched ?? []).length > 0,
+      'the kind mismatch in the DC-09 test call',
+      5_000,
+    );
+    expect(mismatched.status).toBe('waiting');
+    expect(mismatched.progress).toBe(
+      "kind mismatch: a smoke-detector does not report pendant.pressed: the alarm was stored all the same; check the device's registered kind",
+    );
+  });
+});
+
 describe('a DC-09 test call says why the panel’s frames were refused', () => {
   const KEY = '00112233445566778899aabbccddeeff';
-
-  /** A panel of the resident under `account`, registered, in a test call, its account in the gateway's bucket. */
-  async function panelInTest(serial: string, account: string, key: string | null): Promise<void> {
-    const created = await api('POST', '/api/devices', {
-      serial,
-      residentId,
-      kind: 'home-unit',
-      protocol: 'dc09',
-      dc09Account: account,
-      ...(key === null ? {} : { dc09Key: key }),
-      supervisionIntervalS: 3600,
-    });
-    expect(created.status).toBe(201);
-    expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
-    const accounts = await openBucket(nc, names(platform.namespace).kv.dc09Accounts);
-    await waitFor(async () => (await accounts.get(account).catch(() => null))?.operation === 'PUT', {
-      what: `DC-09 account ${account} in the gateway's bucket`,
-      timeoutMs: 5_000,
-      intervalMs: 20,
-    });
-  }
 
   /** One pendant press from `account`, sent once: the gateway refuses it. */
   async function refusedPress(account: string, key?: string): Promise<void> {

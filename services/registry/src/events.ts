@@ -1,6 +1,7 @@
 import { TelecareEvent } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
 import { type ConsumerDeps, startRegistryConsumer } from './consumers.ts';
+import { kindMismatchOf } from './kind-mismatch.ts';
 import type { TestCall } from './records.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -14,9 +15,10 @@ export interface EventsDeps extends ConsumerDeps {
 
 /**
  * The registry's own durable consumer of every event: it keeps device health (last heartbeat,
- * battery, mains, signal, last pendant use) and confirms test calls end to end — the event has
- * passed the gateway, JetStream and reached a consumer like triage does. What it cannot read is not
- * ours to judge: the gateway validated it and triage dead-letters what it cannot read.
+ * battery, mains, signal, last pendant use, the latest alarm its kind does not report) and confirms
+ * test calls end to end — the event has passed the gateway, JetStream and reached a consumer like
+ * triage does. What it cannot read is not ours to judge: the gateway validated it and triage
+ * dead-letters what it cannot read.
  */
 export async function startEventsConsumer(deps: EventsDeps): Promise<{ stop(): Promise<void> }> {
   const log = deps.logger.child({ component: 'events' });
@@ -36,6 +38,9 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
   const batteryPercent = num(data.batteryPercent);
   const signalDbm = num(data.signalDbm);
   const mains = typeof data.mains === 'boolean' ? data.mains : undefined;
+  // A life-critical alarm the gateway stored although the device's kind (as the gateway held it)
+  // does not report it: no dead letter tells of it, so health does.
+  const mismatch = kindMismatchOf(event.devicekind, { type: event.type, at: event.time, eventId: event.id });
   await deps.store.recordHealth(event.subject, {
     type: event.type,
     // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
@@ -44,11 +49,16 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
     ...(batteryPercent === undefined ? {} : { batteryPercent }),
     ...(signalDbm === undefined ? {} : { signalDbm }),
     ...(mains === undefined ? {} : { mains }),
+    ...(mismatch === undefined ? {} : { kindMismatch: { kind: mismatch.kind, eventId: mismatch.eventId } }),
   });
   if (event.testmode) await confirmTestCall(deps, log, event, { batteryPercent, signalDbm });
 }
 
-/** A test-mode event: a trigger the test waits for passes it; anything else proves the line only. */
+/**
+ * A test-mode event: a trigger the test waits for passes it; anything else proves the line only. A
+ * life-critical alarm of a type the registered kind does not report (a pendant registered as a
+ * pull-cord) is kept as a kind mismatch: it is the installer's cue that the registration is wrong.
+ */
 async function confirmTestCall(
   deps: EventsDeps,
   log: Logger,
@@ -62,12 +72,21 @@ async function confirmTestCall(
   const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
   if (!trigger) {
     // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
-    // sensor: shown as "connected, no trigger yet", and the test keeps waiting.
-    await deps.store.noteTestArrival(test.id, arrival, new Date(now));
-    log.info(
-      { serial: event.subject, testId: test.id, type: event.type },
-      'test call: connected, no trigger yet',
-    );
+    // sensor: shown as "connected, no trigger yet", and the test keeps waiting. So it does after a
+    // kind mismatch, as after a refusal: a device may still send its trigger (a pendant with a fall
+    // sensor registered as a pendant), and at the deadline the call fails naming the mismatch.
+    const mismatch = kindMismatchOf(test.kind, { type: event.type, at: event.time, eventId: event.id });
+    await deps.store.noteTestArrival(test.id, arrival, new Date(now), mismatch);
+    if (mismatch)
+      log.info(
+        { serial: event.subject, testId: test.id, type: event.type, kind: test.kind },
+        'test call: an alarm the registered kind does not report',
+      );
+    else
+      log.info(
+        { serial: event.subject, testId: test.id, type: event.type },
+        'test call: connected, no trigger yet',
+      );
     return;
   }
   const health = (await deps.store.health({ serial: event.subject }, new Date(now)))[0];
@@ -92,12 +111,17 @@ async function confirmTestCall(
 }
 
 /**
- * Why a test call ended without its trigger: messages a gateway refused (the latest named: the
- * device is sending, wrongly), silence, or a device that was there ("connected, no trigger yet")
- * with what arrived, so the installer knows the line works and the sensor was not set off.
+ * Why a test call ended without its trigger: an alarm its registered kind does not report (the
+ * latest named: the device is likely registered as the wrong kind), messages a gateway refused (the
+ * latest named: the device is sending, wrongly), silence, or a device that was there ("connected,
+ * no trigger yet") with what arrived, so the installer knows the line works and the sensor was not
+ * set off.
  */
 export function failureReason(test: TestCall): string {
   const waitedS = Math.round((Date.parse(test.deadline) - Date.parse(test.startedAt)) / 1000);
+  const mismatch = test.mismatched.at(-1);
+  if (mismatch)
+    return `kind mismatch: ${mismatch.detail}; no ${test.expected.join(' or ')} from ${test.serial} within ${waitedS} s`;
   const refused = test.refused.at(-1);
   if (refused)
     return `messages arrive but are refused: ${refused.reason}: ${refused.detail}; no ${test.expected.join(' or ')} from ${test.serial} within ${waitedS} s`;

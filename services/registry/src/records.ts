@@ -225,13 +225,30 @@ export interface DeviceRefusal {
 }
 
 /**
+ * A life-critical alarm the gateways stored although the device's registered kind does not report
+ * it (`mayReport`): a pendant registered as a pull-cord. Never refused, so no dead letter says so.
+ */
+export interface KindMismatch {
+  type: string;
+  /** The device's registered kind. */
+  kind: string;
+  /** In the installer's words: the type, the kind, and what to check. */
+  detail: string;
+  /** Event time of the alarm. */
+  at: string;
+  eventId: string;
+}
+
+/**
  * How far a test call got, in the installer's words: nothing yet; something arrived (a connection,
- * a heartbeat, a DC-09 poll) but not the trigger; the device's messages arrive but a gateway refuses
- * them (the latest refusal named); the trigger.
+ * a heartbeat, a DC-09 poll) but not the trigger; an alarm arrived that the device's registered kind
+ * does not report (the latest named); the device's messages arrive but a gateway refuses them (the
+ * latest refusal named); the trigger.
  */
 export type TestProgress =
   | 'nothing arrived yet'
   | 'connected, no trigger yet'
+  | `kind mismatch: ${string}`
   | `messages arrive but are refused: ${string}`
   | 'trigger arrived';
 
@@ -251,7 +268,9 @@ export interface TestCall {
   arrived: TestArrival[];
   /** The device's messages refused during the test, oldest first (at most 20, the newest kept). */
   refused: DeviceRefusal[];
-  /** What to put right although the test passed: an alarm stored despite its form, refusals. */
+  /** Alarms that arrived although the device's registered kind does not report them (at most 20). */
+  mismatched: KindMismatch[];
+  /** What to put right although the test passed: an alarm stored despite its form or kind, refusals. */
   warnings: string[];
   startedAt: string;
   deadline: string;
@@ -282,4 +301,9 @@ export interface DeviceHealth {
   /** The device's messages refused by a gateway over the last 24 hours (counted to the minute). */
   refusedLast24h: number;
   lastRefusal: DeviceRefusal | null;
+  /**
+   * The latest life-critical alarm stored although the device's kind does not report it, over the
+   * last 24 hours.
+   */
+  lastKindMismatch: KindMismatch | null;
 }

@@ -9,6 +9,7 @@ import {
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
 import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
+import { kindMismatchDetail } from './kind-mismatch.ts';
 import {
   type AwayRecord,
   type CarePackage,
@@ -18,6 +19,7 @@ import {
   type DeviceRefusal,
   type DeviceRow,
   dayOf,
+  type KindMismatch,
   type Resident,
   type ResidentRow,
   type Responder,
@@ -1201,19 +1203,35 @@ export class RegistryStore {
   }
 
   /**
-   * Adds an event that is not the trigger to a waiting test's list of what arrived (a redelivered
-   * event is not added twice; the list stops growing at MAX_ARRIVALS). Returns the test, or
-   * undefined if it is no longer waiting.
+   * Adds an event that is not the trigger to a waiting test's list of what arrived, and an alarm of
+   * a type the device's registered kind does not report to its kind mismatches (a redelivered event
+   * is not added twice; each list stops growing at MAX_ARRIVALS). Returns the test, or undefined if
+   * it is no longer waiting.
    */
-  async noteTestArrival(testId: string, arrival: TestArrival, now: Date): Promise<TestCall | undefined> {
+  async noteTestArrival(
+    testId: string,
+    arrival: TestArrival,
+    now: Date,
+    mismatch?: KindMismatch,
+  ): Promise<TestCall | undefined> {
     const { rows } = await this.#pool.query<TestRow>(
       `update ${this.#t('test_calls')}
           set arrived = case when jsonb_array_length(arrived) >= $4
                                or arrived @> jsonb_build_array(jsonb_build_object('eventId', $3::text))
                              then arrived else arrived || $2::jsonb end,
+              mismatched = case when $6::jsonb is null or jsonb_array_length(mismatched) >= $4
+                                  or mismatched @> jsonb_build_array(jsonb_build_object('eventId', $3::text))
+                                then mismatched else mismatched || $6::jsonb end,
               connected_at = coalesce(connected_at, $5)
         where id = $1 and status = 'waiting' returning *`,
-      [testId, JSON.stringify([arrival]), arrival.eventId, MAX_ARRIVALS, now],
+      [
+        testId,
+        JSON.stringify([arrival]),
+        arrival.eventId,
+        MAX_ARRIVALS,
+        now,
+        mismatch ? JSON.stringify([mismatch]) : null,
+      ],
     );
     return rows[0] ? toTestCall(rows[0]) : undefined;
   }
@@ -1332,7 +1350,15 @@ export class RegistryStore {
    */
   async recordHealth(
     serial: string,
-    event: { type: string; at: Date; batteryPercent?: number; mains?: boolean; signalDbm?: number },
+    event: {
+      type: string;
+      at: Date;
+      batteryPercent?: number;
+      mains?: boolean;
+      signalDbm?: number;
+      /** A life-critical alarm the device's kind does not report (its kind and event id). */
+      kindMismatch?: { kind: string; eventId: string };
+    },
   ): Promise<void> {
     const heartbeat = event.type === 'heartbeat' || event.type.startsWith('test.') ? event.at : null;
     const pendant = event.type === 'pendant.pressed' || event.type === 'pullcord.pulled' ? event.at : null;
@@ -1342,11 +1368,13 @@ export class RegistryStore {
     await this.#pool.query(
       `insert into ${this.#t('device_health')} as h
          (serial, last_event_at, last_event_type, last_heartbeat_at, battery_percent, battery_at, mains, mains_at,
-          signal_dbm, signal_at, last_pendant_at)
+          signal_dbm, signal_at, last_pendant_at, mismatch_at, mismatch_type, mismatch_kind, mismatch_event)
        values ($1, $2::timestamptz, $3, $4::timestamptz, $5::real,
                case when $5::real is null then null else $2::timestamptz end, $6::boolean,
                case when $6::boolean is null then null else $2::timestamptz end, $7::real,
-               case when $7::real is null then null else $2::timestamptz end, $8::timestamptz)
+               case when $7::real is null then null else $2::timestamptz end, $8::timestamptz,
+               case when $9::text is null then null else $2::timestamptz end,
+               case when $9::text is null then null else $3 end, $9::text, $10::text)
        on conflict (serial) do update set
          last_event_type = case when h.last_event_at is null or excluded.last_event_at >= h.last_event_at
                                 then excluded.last_event_type else h.last_event_type end,
@@ -1361,7 +1389,14 @@ export class RegistryStore {
          signal_dbm = case when excluded.signal_at is not null and (h.signal_at is null or excluded.signal_at >= h.signal_at)
                            then excluded.signal_dbm else h.signal_dbm end,
          signal_at = greatest(h.signal_at, excluded.signal_at),
-         last_pendant_at = greatest(h.last_pendant_at, excluded.last_pendant_at)`,
+         last_pendant_at = greatest(h.last_pendant_at, excluded.last_pendant_at),
+         mismatch_type = case when excluded.mismatch_at is not null and (h.mismatch_at is null or excluded.mismatch_at >= h.mismatch_at)
+                              then excluded.mismatch_type else h.mismatch_type end,
+         mismatch_kind = case when excluded.mismatch_at is not null and (h.mismatch_at is null or excluded.mismatch_at >= h.mismatch_at)
+                              then excluded.mismatch_kind else h.mismatch_kind end,
+         mismatch_event = case when excluded.mismatch_at is not null and (h.mismatch_at is null or excluded.mismatch_at >= h.mismatch_at)
+                               then excluded.mismatch_event else h.mismatch_event end,
+         mismatch_at = greatest(h.mismatch_at, excluded.mismatch_at)`,
       [
         serial,
         event.at,
@@ -1371,6 +1406,8 @@ export class RegistryStore {
         mains ?? null,
         event.signalDbm ?? null,
         pendant,
+        event.kindMismatch?.kind ?? null,
+        event.kindMismatch?.eventId ?? null,
       ],
     );
   }
@@ -1383,6 +1420,7 @@ export class RegistryStore {
       `select d.serial, d.resident_id, d.state, d.supervision_interval_s, d.created_at, d.updated_at,
               h.last_event_at, h.last_event_type, h.last_heartbeat_at, h.battery_percent, h.mains, h.signal_dbm,
               h.last_pendant_at, h.refused_at, h.refused_reason, h.refused_detail, h.refused_letter,
+              h.mismatch_at, h.mismatch_type, h.mismatch_kind, h.mismatch_event,
               coalesce(r.refused, 0) as refused_24h,
               case when d.supervision_interval_s is null then null
                    else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
@@ -1426,6 +1464,20 @@ export class RegistryStore {
                 detail: row.refused_detail ?? '',
                 at: row.refused_at.toISOString(),
                 deadLetterId: row.refused_letter ?? '',
+              },
+        lastKindMismatch:
+          // Of the last day, as refusals are counted: one from before a corrected registration fades.
+          row.mismatch_at === null ||
+          row.mismatch_type === null ||
+          row.mismatch_kind === null ||
+          row.mismatch_at.getTime() < now.getTime() - 24 * 3600_000
+            ? null
+            : {
+                type: row.mismatch_type,
+                kind: row.mismatch_kind,
+                detail: kindMismatchDetail(row.mismatch_kind, row.mismatch_type),
+                at: row.mismatch_at.toISOString(),
+                eventId: row.mismatch_event ?? '',
               },
       };
     });
@@ -1554,6 +1606,7 @@ interface TestRow {
   connected_at: Date | null;
   arrived: TestArrival[];
   refused: DeviceRefusal[];
+  mismatched: KindMismatch[];
   started_at: Date;
   deadline: Date;
   finished_at: Date | null;
@@ -1570,7 +1623,9 @@ function toTestCall(row: TestRow): TestCall {
   const trigger = testTriggerOf(kind);
   const arrived = row.arrived ?? [];
   const refused = row.refused ?? [];
+  const mismatched = row.mismatched ?? [];
   const latest = refused.at(-1);
+  const mismatch = mismatched.at(-1);
   return {
     id: row.id,
     serial: row.serial,
@@ -1581,15 +1636,18 @@ function toTestCall(row: TestRow): TestCall {
     progress:
       row.status === 'passed'
         ? 'trigger arrived'
-        : latest
-          ? `messages arrive but are refused: ${latest.reason}: ${latest.detail}`
-          : arrived.length > 0
-            ? 'connected, no trigger yet'
-            : 'nothing arrived yet',
+        : mismatch
+          ? `kind mismatch: ${mismatch.detail}`
+          : latest
+            ? `messages arrive but are refused: ${latest.reason}: ${latest.detail}`
+            : arrived.length > 0
+              ? 'connected, no trigger yet'
+              : 'nothing arrived yet',
     connectedAt: row.connected_at?.toISOString() ?? null,
     arrived,
     refused,
-    warnings: testWarnings(row.status, refused),
+    mismatched,
+    warnings: testWarnings(row.status, refused, mismatched),
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
@@ -1604,11 +1662,16 @@ function toTestCall(row: TestRow): TestCall {
 
 /**
  * What the installer should still put right: an alarm gateway-mqtt stored although its payload
- * broke the contract (it passes the test, yet the device is wrong), and, once passed, any other
- * refusal. One line per distinct fault.
+ * broke the contract (it passes the test, yet the device is wrong), and, once passed, an alarm its
+ * registered kind does not report and any other refusal. One line per distinct fault.
  */
-function testWarnings(status: TestCall['status'], refused: readonly DeviceRefusal[]): string[] {
+function testWarnings(
+  status: TestCall['status'],
+  refused: readonly DeviceRefusal[],
+  mismatched: readonly KindMismatch[],
+): string[] {
   const lines = new Set<string>();
+  if (status === 'passed') for (const m of mismatched) lines.add(`kind mismatch: ${m.detail}`);
   for (const r of refused) {
     const alarm = readRepairedAlarm(r.detail);
     if (r.reason === 'schema' && alarm)
@@ -1637,6 +1700,10 @@ interface HealthRow {
   refused_detail: string | null;
   refused_letter: string | null;
   refused_24h: number;
+  mismatch_at: Date | null;
+  mismatch_type: string | null;
+  mismatch_kind: string | null;
+  mismatch_event: string | null;
   due_by: Date | null;
 }
 

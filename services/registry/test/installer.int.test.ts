@@ -51,7 +51,7 @@ async function publishEvent(
   serial: string,
   residentId: string,
   type: TelecareEvent['type'],
-  options: { testmode?: boolean; data?: Record<string, unknown>; at?: Date } = {},
+  options: { testmode?: boolean; data?: Record<string, unknown>; at?: Date; kind?: string } = {},
 ): Promise<void> {
   const at = options.at ?? new Date();
   const deviceEventId = `e-${randomBytes(6).toString('hex')}`;
@@ -65,7 +65,7 @@ async function publishEvent(
     time: at.toISOString(),
     datacontenttype: 'application/json',
     residentid: residentId,
-    devicekind: 'pendant',
+    devicekind: options.kind ?? 'pendant',
     deviceeventid: deviceEventId,
     partition,
     receivedat: new Date().toISOString(),
@@ -472,6 +472,52 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect(ended.warnings).toEqual([
       "pendant.pressed breaks the device contract (id: Too small): stored only because an alarm is never refused for its form; put the device's messages right",
     ]);
+  });
+
+  it('a fall from a device registered as a pendant is a kind mismatch; its press still passes, with a warning', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-FALLS', residentId, kind: 'pendant' });
+    await call('POST', '/api/devices/PND-FALLS/test', { timeoutS: 30 });
+    // An alarm this kind does not report is a mismatch; one it does (a cancel is not an alarm) is not.
+    await publishEvent('PND-FALLS', residentId, 'fall.detected', { testmode: true });
+    const mismatched = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-FALLS/test');
+      return (test.body.mismatched as unknown[]).length === 1 ? test.body : undefined;
+    });
+    const detail =
+      "a pendant does not report fall.detected: the alarm was stored all the same; check the device's registered kind";
+    expect(mismatched).toMatchObject({
+      status: 'waiting',
+      progress: `kind mismatch: ${detail}`,
+      mismatched: [{ type: 'fall.detected', kind: 'pendant', detail }],
+      arrived: [expect.objectContaining({ type: 'fall.detected', trigger: false })],
+      warnings: [],
+    });
+    await publishEvent('PND-FALLS', residentId, 'pendant.pressed', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-FALLS/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ progress: 'trigger arrived', warnings: [`kind mismatch: ${detail}`] });
+    expect((await call('GET', '/api/devices/PND-FALLS/health')).body.lastKindMismatch).toMatchObject({
+      type: 'fall.detected',
+      kind: 'pendant',
+      detail,
+    });
+    // Outside a test call too, health names the kind the alarm was stored under; an older one does not replace it.
+    await publishEvent('PND-FALLS', residentId, 'smoke.detected', { kind: 'pendant' });
+    await publishEvent('PND-FALLS', residentId, 'co.detected', { at: new Date(Date.now() - 60_000) });
+    // Published after both: once health shows it, both alarms were taken.
+    await publishEvent('PND-FALLS', residentId, 'battery.low', { data: { batteryPercent: 33 } });
+    const health = await waitFor(async () => {
+      const body = (await call('GET', '/api/devices/PND-FALLS/health')).body;
+      return body.batteryPercent === 33 ? body : undefined;
+    });
+    expect(health.lastKindMismatch).toMatchObject({
+      type: 'smoke.detected',
+      kind: 'pendant',
+      detail:
+        "a pendant does not report smoke.detected: the alarm was stored all the same; check the device's registered kind",
+    });
   });
 
   it('keeps device health from events and lists overdue devices and low batteries', async () => {

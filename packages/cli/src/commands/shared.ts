@@ -93,7 +93,13 @@ export const overridesText = (overrides: unknown): string => {
 };
 
 export const healthLine = (d: Json): string =>
-  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}${refusedNote(d)}`;
+  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}${refusedNote(d)}${mismatchNote(d)}`;
+
+/** A device that sent, in the last day, an alarm its registered kind does not report: the latest in words. */
+function mismatchNote(d: Json): string {
+  const latest = d.lastKindMismatch as Json | null | undefined;
+  return latest ? `  KIND MISMATCH ${latest.detail} at ${latest.at}` : '';
+}
 
 /** A device whose messages a gateway refused in the last day: how many, and the latest in its words. */
 function refusedNote(d: Json): string {

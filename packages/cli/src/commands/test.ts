@@ -6,6 +6,9 @@ import { type Commands, given, type Json, positiveInt, secondsLeft, sleep } from
 /** The registry's progress while a gateway refuses the device's messages (the latest named after it). */
 const REFUSED = 'messages arrive but are refused';
 
+/** The registry's progress once an alarm arrived that the device's registered kind does not report. */
+const MISMATCH = 'kind mismatch';
+
 /** `telecare test`: a test call, with its live progress and verdict. */
 export function addTestCommand(program: Command, { ctx, io, outcome }: Commands): void {
   program
@@ -37,7 +40,11 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
         test = await api.getTest({ params: { serial } });
         const progress = String(test.progress);
         const state =
-          progress === 'connected, no trigger yet' || progress.startsWith(REFUSED) ? `${progress} — ` : '';
+          progress === 'connected, no trigger yet' ||
+          progress.startsWith(REFUSED) ||
+          progress.startsWith(MISMATCH)
+            ? `${progress} — `
+            : '';
         spinner.text = `${state}${ask} (${secondsLeft(deadline)} s left)`;
       }
       const arrived = [
@@ -46,6 +53,9 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
         ),
         ...((test.refused as Json[] | undefined) ?? []).map(
           (r) => `refused: ${r.reason}: ${r.detail} at ${r.at}`,
+        ),
+        ...((test.mismatched as Json[] | undefined) ?? []).map(
+          (m) => `kind mismatch: ${m.detail} at ${m.at}`,
         ),
         ...((test.warnings as string[] | undefined) ?? []).map((w) => `warning: ${w}`),
       ];
@@ -61,11 +71,13 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
         return;
       }
       spinner.fail(
-        String(test.progress).startsWith(REFUSED)
-          ? `${serial} is sending, but its messages are refused`
-          : test.progress === 'connected, no trigger yet'
-            ? `${serial} is connected, but its trigger did not arrive`
-            : `${serial} did not reach the platform`,
+        String(test.progress).startsWith(MISMATCH)
+          ? `${serial} sent an alarm its registered kind (${test.kind}) does not report`
+          : String(test.progress).startsWith(REFUSED)
+            ? `${serial} is sending, but its messages are refused`
+            : test.progress === 'connected, no trigger yet'
+              ? `${serial} is connected, but its trigger did not arrive`
+              : `${serial} did not reach the platform`,
       );
       print(test, () => [`FAIL ${serial}: ${test.reason ?? test.status}`, ...arrived].join('\n'));
       outcome.exitCode = EXIT.failed;

@@ -126,6 +126,19 @@ export const DeviceRefusalView = z.looseObject({
 });
 export type DeviceRefusalView = z.infer<typeof DeviceRefusalView>;
 
+/**
+ * A life-critical alarm stored although the device's registered kind does not report it
+ * (`mayReport`): its type, the kind, the installer's words (`detail`), its event time and event id.
+ */
+export const KindMismatchView = z.looseObject({
+  type: z.string(),
+  kind: z.string(),
+  detail: z.string(),
+  at,
+  eventId: z.string(),
+});
+export type KindMismatchView = z.infer<typeof KindMismatchView>;
+
 export const TestCallView = z.looseObject({
   id: z.string(),
   serial: z.string(),
@@ -138,6 +151,8 @@ export const TestCallView = z.looseObject({
   arrived: z.array(z.looseObject({ type: z.string(), at, eventId: z.string(), trigger: z.boolean() })),
   /** The device's messages refused during the call (at most 20, the newest kept), oldest first. */
   refused: z.array(DeviceRefusalView),
+  /** Alarms stored although the device's registered kind does not report them (at most 20), oldest first. */
+  mismatched: z.array(KindMismatchView),
   /** What the installer should still put right although the call passed. */
   warnings: z.array(z.string()),
   startedAt: at,
@@ -169,6 +184,8 @@ export const DeviceHealthView = z.looseObject({
   /** The device's messages refused by a gateway over the last 24 hours, and the latest of them. */
   refusedLast24h: z.number(),
   lastRefusal: DeviceRefusalView.nullable(),
+  /** The latest life-critical alarm stored although the device's kind does not report it, over the last 24 hours. */
+  lastKindMismatch: KindMismatchView.nullable(),
 });
 export type DeviceHealthView = z.infer<typeof DeviceHealthView>;
 
