@@ -48,22 +48,23 @@ export const STORE_ATTEMPT_TIMEOUT_MS = 2_000;
 
 /**
  * Whether a copy of a stored frame (`StoredFrames`) that came from `origin` over `transport` is
- * answered, the first having come from `first`. Over TCP always: the handshake proved the
- * address, so the answer goes only to whoever opened the connection. Over UDP only to the very
- * address and port the first came from: a datagram's source costs nothing to forge, and anyone
- * holding one recorded frame could otherwise aim an ACK at any address, as often as they sent it,
- * for as long as its timestamp stays in the window (up to an hour). The port must match too, not
- * only the address: behind a carrier-grade NAT one public address is many subscribers', any of
- * whose ports a forged copy could otherwise reach. What that costs is small: the copy's events are
- * already stored, so nothing is lost; a panel retrying on its socket keeps its port, and a NAT's
- * mapping, refreshed by each datagram, outlives the seconds between a panel's retries; a retry
- * stamped anew (as a sender must, to stay in the window) is no copy and is answered wherever it
- * comes from. Only a sender that resends the same bytes from a new socket (or a new path) goes
- * unanswered, and with it a UDP copy of a frame first stored over TCP.
+ * answered, the first having come from `first` (`<transport>:<address>:<port>`). Over TCP always:
+ * the handshake proved the address, so the answer goes only to whoever opened the connection.
+ * Over UDP only to the address the first came from: a datagram's source costs nothing to forge,
+ * and anyone holding one recorded frame could otherwise aim an ACK at any address, as often as
+ * they sent it, for as long as its timestamp stays in the window (up to an hour). The port may
+ * differ: many panels send each datagram from a socket of their own, so a panel's unanswered
+ * retry of the same bytes comes from a new port, and a panel that never hears its ACK reports a
+ * communication failure and falls back to its other paths. Bound to the first's address, a forged
+ * copy can reach only the address that sent the frame (behind a shared NAT, its neighbours at
+ * most), never a victim of the sender's choosing.
  */
 function copyAnswered(first: string, origin: string, transport: 'tcp' | 'udp'): boolean {
-  return transport === 'tcp' || first === origin;
+  return transport === 'tcp' || addressOf(first) === addressOf(origin);
 }
+
+/** The address of an origin `<transport>:<address>:<port>` (an IPv6 address has colons of its own). */
+const addressOf = (origin: string): string => origin.slice(origin.indexOf(':') + 1, origin.lastIndexOf(':'));
 
 /**
  * Holds every store begun in one turn of the event loop until that turn's I/O is read, then lets
@@ -663,7 +664,7 @@ export class Dc09Gateway {
     if (now - this.#copiesLoggedAt < DROPPED_LOG_EVERY_MS) return;
     this.#log.warn(
       { account, origin, unanswered: this.#copiesUnanswered },
-      'copies of stored frames over UDP from another address or port than the first: not answered, not stored',
+      'copies of stored frames over UDP from another address than the first: not answered, not stored',
     );
     this.#copiesLoggedAt = now;
     this.#copiesUnanswered = 0;

@@ -68,7 +68,7 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     }),
     udpCopiesUnanswered: new Counter({
       name: 'gateway_dc09_udp_copies_unanswered_total',
-      help: 'Copies of a stored frame that came over UDP from another address or port than the stored frame: not answered (a forged source would make us a reflector), nothing stored',
+      help: 'Copies of a stored frame that came over UDP from another address than the stored frame: not answered (a forged source would make us a reflector), nothing stored',
       registers: [registry],
     }),
     silenced: new Counter({
