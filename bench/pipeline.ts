@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     homes: { type: 'string' },
     seconds: { type: 'string' },
     connections: { type: 'string' },
+    'nats-nice': { type: 'string' },
   },
   allowNegative: false,
   strict: true,
@@ -61,6 +62,7 @@ const benchmark: Benchmark = {
         homes: Number(args.homes ?? 3000),
         seconds: Number(args.seconds ?? 30),
         connections: Number(args.connections ?? 8),
+        ...(args['nats-nice'] === undefined ? {} : { natsNice: Number(args['nats-nice']) }),
         log,
       });
     }

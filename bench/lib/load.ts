@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -100,6 +101,12 @@ export interface LoadOptions {
   readonly homes: number;
   readonly seconds: number;
   readonly connections: number;
+  /**
+   * The NATS server's nice value for the run, restored after it (`--nats-nice`): how much of the
+   * two shared cores the broker gets decides how late it hands a stored alarm on (see the bench
+   * README). Undefined leaves it as it is.
+   */
+  readonly natsNice?: number;
   readonly log: (line: string) => void;
 }
 
@@ -231,6 +238,7 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
   const nc = await connect({ servers: servers.natsUrl, maxReconnectAttempts: -1 });
   const controller = new AbortController();
   let pool: MqttPool | undefined;
+  let restoreNice: (() => void) | undefined;
   try {
     log(machineLine());
     log(`own Mosquitto at ${mosquitto.url}; service logs in ${logDir}`);
@@ -247,6 +255,12 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
       redis: pidListeningOn(portOf(servers.redisUrl, 6379)),
       postgres: pidListeningOn(portOf(servers.databaseUrl, 5432)),
     };
+    if (options.natsNice !== undefined) {
+      const pid = serverPids.nats;
+      if (pid === undefined) throw new Error('--nats-nice: no NATS server process found on its port');
+      restoreNice = renice(pid, options.natsNice);
+      log(`NATS server (pid ${pid}) at nice ${options.natsNice} for this run`);
+    }
 
     const t0 = performance.now();
     const homes = await registerHomes(nc, ns, `BL${Date.now().toString(36).toUpperCase()}-`, options.homes);
@@ -596,12 +610,28 @@ export async function runLoad(options: LoadOptions): Promise<Record<string, numb
     }
     return flat;
   } finally {
+    restoreNice?.();
     controller.abort();
     await pool?.close().catch(() => undefined);
     await nc.close();
     await services.stop().catch(() => undefined);
     mosquitto.stop();
   }
+}
+
+/**
+ * Sets a process's nice value, every thread of it (Linux keeps one per thread, and a Go server's
+ * threads exist before it is reniced); returns what puts the one it had back.
+ */
+function renice(pid: number, nice: number): () => void {
+  const was = Number(spawnSync('ps', ['-o', 'ni=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
+  const set = (value: number) => {
+    const threads = readdirSync(`/proc/${pid}/task`);
+    const done = spawnSync('renice', ['-n', String(value), '-p', ...threads], { encoding: 'utf8' });
+    if (done.status !== 0) throw new Error(`renice ${value} ${pid}: ${done.stderr.trim()}`);
+  };
+  set(nice);
+  return () => set(Number.isFinite(was) ? was : 0);
 }
 
 /**
