@@ -10,6 +10,7 @@ import {
   type ConsumerUpdateConfig,
   DeliverPolicy,
   type JetStreamClient,
+  JetStreamError,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -377,7 +378,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const round = async (consumer: Consumer): Promise<void> => {
     // Pull only what free slots can take. A pull open while every slot is busy waits on the
     // consumer's max_ack_pending; when the work in hand outlasts two idle heartbeats (a second)
-    // the client ends it as "heartbeats missed" and the loop pauses before pulling again.
+    // the client ends it as "heartbeats missed" and the loop pulls again.
     await pool.slot();
     if (stopping) return;
     const pulledAt = options.clock.now();
@@ -488,8 +489,17 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         consumer ??= await consumerOf();
         await round(consumer);
       } catch (err) {
-        consumer = undefined;
         if (stopping) break;
+        if (heartbeatsMissed(err)) {
+          // Nothing failed: the server said nothing for two idle heartbeats (a server or an event
+          // loop stalled a moment, or the pull waited on max_ack_pending), and the client ended the
+          // pull. Pulled again at once, on the consumer in hand (looking it up again would wait on
+          // the same stalled server): a pause here held the next alarm a second more after every
+          // stall. Each such pull lasts a second unless answered, so this cannot spin.
+          log.debug('pull ended by missed heartbeats; pulling again');
+          continue;
+        }
+        consumer = undefined;
         if (options.recreate && isConsumerNotFound(err)) {
           const made = await restore(options.recreate).then(
             () => true,
@@ -568,3 +578,7 @@ export async function ensureDurableConsumer(
     ack_policy: AckPolicy.Explicit,
   });
 }
+
+/** The client's end of a fetch the server said nothing to for two idle heartbeats. */
+const heartbeatsMissed = (err: unknown): boolean =>
+  err instanceof JetStreamError && err.message === 'heartbeats missed';

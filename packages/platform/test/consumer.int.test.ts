@@ -502,3 +502,65 @@ describe('the consumer loop through a NATS restart', () => {
     }
   });
 });
+
+describe('the consumer loop through a server that stalls', () => {
+  let own: OwnNatsServer;
+  let ownNc: NatsConnection;
+
+  beforeAll(async () => {
+    own = await OwnNatsServer.start('consumer-stall');
+    ownNc = await connectNats({ url: own.url, name: 'consumer-stall-test', logger });
+  });
+
+  afterAll(async () => {
+    own?.thaw();
+    await ownNc?.close();
+    await own?.destroy();
+  });
+
+  it('pulls again at once when a pull ends on missed heartbeats, so the next message is not held a second more', async () => {
+    const ownJs = jetstream(ownNc);
+    const ownJsm = await jetstreamManager(ownNc);
+    await ensureStreams(ownJsm, n, ['alerts', 'deadletter']);
+    const name = await durable(ownJsm, n, 'stall');
+    const handled: number[] = [];
+    const pulls: number[] = [];
+    const running = startConsumerLoop({
+      js: ownJs,
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-stall',
+      schema: Note,
+      handle: async (note) => {
+        handled.push(note.i);
+      },
+      beforePull: async () => {
+        pulls.push(performance.now());
+      },
+      logger,
+      clock: systemClock,
+    });
+    try {
+      await ownJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
+      await waitFor(() => handled.length === 1);
+      // A server that says nothing for 3.5 s (starved of CPU, its VM paused): each pull open then
+      // sees no heartbeat and the client ends it after two idle intervals (about a second).
+      own.freeze();
+      const frozenAt = performance.now();
+      await sleep(3_500);
+      own.thaw();
+      const during = pulls.filter((at) => at > frozenAt);
+      const gaps = during.slice(1).map((at, i) => at - (during[i] as number));
+      // Pulled again as soon as each ended (about a second apart), not a second's pause later.
+      expect(during.length).toBeGreaterThanOrEqual(2);
+      expect(Math.max(...gaps)).toBeLessThan(1_700);
+      await ownJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 2 }));
+      await waitFor(() => handled.includes(2), { timeoutMs: 5_000 });
+      expect(running.running).toBe(true);
+    } finally {
+      own.thaw();
+      await running.stop();
+    }
+  });
+});

@@ -264,12 +264,26 @@ export class OwnNatsServer {
     await waitFor(() => listening(this.port), { what: 'nats-server to listen' });
   }
 
+  /**
+   * Stops the server's process where it stands (SIGSTOP): connections stay open and nothing is
+   * answered or sent, as from a server starved of CPU or a VM paused, until `thaw`.
+   */
+  freeze(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    // A frozen server takes its signal once it runs again.
+    child.kill('SIGCONT');
     await exited;
   }
 
