@@ -41,8 +41,9 @@ interface ZoneSlot {
   readonly offsetMs: number;
   readonly date: string;
   readonly minute: number;
-  readonly changesAt?: number;
-  readonly offsetAfterMs?: number;
+  /** Infinity when the zone does not change inside the quarter hour (every slot one shape). */
+  readonly changesAt: number;
+  readonly offsetAfterMs: number;
 }
 
 /**
@@ -117,18 +118,18 @@ function offsetAt(at: number, timeZone: string): number {
 }
 
 /**
- * Where the zone changes inside the quarter hour from `at`, if it does: the first second with
- * another offset, found by halving (zone changes are on whole seconds; two in one quarter hour
- * do not happen).
+ * Where the zone changes inside the quarter hour from `at`: the first second with another
+ * offset, found by halving (zone changes are on whole seconds; two in one quarter hour do not
+ * happen), or never.
  */
 function changeWithin(
   at: number,
   offsetMs: number,
   timeZone: string,
-): { changesAt: number; offsetAfterMs: number } | undefined {
+): { changesAt: number; offsetAfterMs: number } {
   const last = at + SLOT_MS - 1000;
   const offsetAfterMs = offsetAt(last, timeZone);
-  if (offsetAfterMs === offsetMs) return undefined;
+  if (offsetAfterMs === offsetMs) return { changesAt: Number.POSITIVE_INFINITY, offsetAfterMs };
   let same = at;
   let other = last;
   while (other - same > 1000) {
@@ -150,10 +151,10 @@ export function localTime(ms: number, timeZone: string): LocalTime {
   const slot = Math.floor(ms / SLOT_MS);
   const known = zoneSlot(slot, timeZone);
   const minute = known.minute + Math.floor((ms - slot * SLOT_MS) / 60_000);
-  const changed = known.changesAt !== undefined && ms >= known.changesAt;
+  const changed = ms >= known.changesAt;
   if (minute < 1440 && known.offsetMs % 60_000 === 0 && !changed)
     return { date: known.date, minute, offsetMs: known.offsetMs };
-  const offsetMs = changed ? (known.offsetAfterMs as number) : known.offsetMs;
+  const offsetMs = changed ? known.offsetAfterMs : known.offsetMs;
   const wall = new Date(ms + offsetMs);
   return {
     date: wall.toISOString().slice(0, 10),
@@ -167,7 +168,7 @@ export function localMinute(ms: number, timeZone: string): number {
   const slot = Math.floor(ms / SLOT_MS);
   const known = zoneSlot(slot, timeZone);
   const minute = known.minute + Math.floor((ms - slot * SLOT_MS) / 60_000);
-  if (minute < 1440 && known.offsetMs % 60_000 === 0 && known.changesAt === undefined) return minute;
+  if (minute < 1440 && known.offsetMs % 60_000 === 0 && ms < known.changesAt) return minute;
   return localTime(ms, timeZone).minute;
 }
 
