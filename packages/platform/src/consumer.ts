@@ -481,6 +481,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     // The hooks may use the loop this function returns: begin once it has been returned.
     await Promise.resolve();
     let consumer: Consumer | undefined;
+    let missedInARow = 0;
     while (!stopping) {
       try {
         await options.beforePull?.();
@@ -488,17 +489,21 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         if (stopping) break;
         consumer ??= await consumerOf();
         await round(consumer);
+        missedInARow = 0;
       } catch (err) {
         if (stopping) break;
-        if (heartbeatsMissed(err)) {
+        if (heartbeatsMissed(err) && ++missedInARow < MISSED_BEFORE_LOOKUP) {
           // Nothing failed: the server said nothing for two idle heartbeats (a server or an event
           // loop stalled a moment, or the pull waited on max_ack_pending), and the client ended the
           // pull. Pulled again at once, on the consumer in hand (looking it up again would wait on
           // the same stalled server): a pause here held the next alarm a second more after every
-          // stall. Each such pull lasts a second unless answered, so this cannot spin.
+          // stall. Each such pull lasts a second unless answered, so this cannot spin; a pull
+          // unanswered several times running is handled as a failure (paused, the consumer looked
+          // up again, and made again if JetStream lost it).
           log.debug('pull ended by missed heartbeats; pulling again');
           continue;
         }
+        missedInARow = 0;
         consumer = undefined;
         if (options.recreate && isConsumerNotFound(err)) {
           const made = await restore(options.recreate).then(
@@ -578,6 +583,9 @@ export async function ensureDurableConsumer(
     ack_policy: AckPolicy.Explicit,
   });
 }
+
+/** Pulls ended by missed heartbeats in a row before the loop pauses and looks its consumer up again. */
+const MISSED_BEFORE_LOOKUP = 3;
 
 /** The client's end of a fetch the server said nothing to for two idle heartbeats. */
 const heartbeatsMissed = (err: unknown): boolean =>
