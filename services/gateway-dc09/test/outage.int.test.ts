@@ -45,7 +45,11 @@ async function dialler(account: string, answerTimeoutMs: number, maxAttempts: nu
 }
 
 async function eventsOf(serial: string): Promise<TelecareEvent[]> {
-  const info = await jsm.streams.info(n.streams.events);
+  // After a restart this test's own connection may still be reconnecting when the gateway's is back.
+  const info = await waitFor(() => jsm.streams.info(n.streams.events).catch(() => undefined), {
+    what: 'this test to read EVENTS again',
+    timeoutMs: 30_000,
+  });
   const out: TelecareEvent[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
