@@ -32,8 +32,32 @@ export const SERVICE = 'gateway-dc09';
  * pipelines without reading its replies slows itself and nobody else.
  */
 const MAX_QUEUED_FRAMES = 16;
-/** At most one log line this often about refusals past the dead-letter budget, with their count. */
+/** At most one log line this often about frames left unanswered or not dead-lettered, with their count. */
 const DROPPED_LOG_EVERY_MS = 10_000;
+
+/**
+ * A warning that may come for every frame of a flood: logged at most once per
+ * `DROPPED_LOG_EVERY_MS`, with how many times it happened since the last line (`countAs`).
+ */
+class CountedWarning {
+  #count = 0;
+  #loggedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly countAs: string,
+    private readonly message: string,
+  ) {}
+
+  note(fields: Record<string, unknown> = {}): void {
+    this.#count++;
+    const now = performance.now();
+    if (now - this.#loggedAt < DROPPED_LOG_EVERY_MS) return;
+    this.log.warn({ ...fields, [this.countAs]: this.#count }, this.message);
+    this.#loggedAt = now;
+    this.#count = 0;
+  }
+}
 /** Accounts whose frame rate is tracked before the longest idle is forgotten (it starts full again). */
 const MAX_RATED_ACCOUNTS = 100_000;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
@@ -148,12 +172,9 @@ export class Dc09Gateway {
   /** Frames stored per account, and past that the reserve only alarms spend; undefined: no limit. */
   readonly #accountRate: PerSourceRate | undefined;
   readonly #alarmReserve: PerSourceRate | undefined;
-  #rateDropped = 0;
-  #rateLoggedAt = -Infinity;
-  #dropped = 0;
-  #droppedLoggedAt = -Infinity;
-  #copiesUnanswered = 0;
-  #copiesLoggedAt = -Infinity;
+  readonly #rateWarning: CountedWarning;
+  readonly #droppedWarning: CountedWarning;
+  readonly #copiesWarning: CountedWarning;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -230,6 +251,21 @@ export class Dc09Gateway {
       deps.deadLetters?.perMinute ?? 0,
     );
     this.#log = deps.logger.child({ component: 'receiver' });
+    this.#rateWarning = new CountedWarning(
+      this.#log,
+      'dropped',
+      'account over its frame rate; its frames are left unanswered until it slows down',
+    );
+    this.#droppedWarning = new CountedWarning(
+      this.#log,
+      'dropped',
+      'refusals past the dead-letter budget of all sources: answered and counted, not dead-lettered',
+    );
+    this.#copiesWarning = new CountedWarning(
+      this.#log,
+      'unanswered',
+      'copies of stored frames over UDP from another address than the first: not answered, not stored',
+    );
     // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
     // panel that shuts down its side) still hears the replies to what it sent; the connection is
     // ended once they are out.
@@ -646,41 +682,17 @@ export class Dc09Gateway {
 
   #rateLimited(account: string): void {
     this.#metrics.rateLimited.inc();
-    this.#rateDropped++;
-    const now = performance.now();
-    if (now - this.#rateLoggedAt < DROPPED_LOG_EVERY_MS) return;
-    this.#log.warn(
-      { account, dropped: this.#rateDropped },
-      'account over its frame rate; its frames are left unanswered until it slows down',
-    );
-    this.#rateLoggedAt = now;
-    this.#rateDropped = 0;
+    this.#rateWarning.note({ account });
   }
 
   #copyUnanswered(account: string | undefined, origin: string): void {
     this.#metrics.udpCopiesUnanswered.inc();
-    this.#copiesUnanswered++;
-    const now = performance.now();
-    if (now - this.#copiesLoggedAt < DROPPED_LOG_EVERY_MS) return;
-    this.#log.warn(
-      { account, origin, unanswered: this.#copiesUnanswered },
-      'copies of stored frames over UDP from another address than the first: not answered, not stored',
-    );
-    this.#copiesLoggedAt = now;
-    this.#copiesUnanswered = 0;
+    this.#copiesWarning.note({ account, origin });
   }
 
   #droppedDeadLetter(): void {
     this.#metrics.deadLettersDropped.inc();
-    this.#dropped++;
-    const now = performance.now();
-    if (now - this.#droppedLoggedAt < DROPPED_LOG_EVERY_MS) return;
-    this.#log.warn(
-      { dropped: this.#dropped },
-      'refusals past the dead-letter budget of all sources: answered and counted, not dead-lettered',
-    );
-    this.#droppedLoggedAt = now;
-    this.#dropped = 0;
+    this.#droppedWarning.note();
   }
 
   /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */
