@@ -504,6 +504,21 @@ describe('the bytes around real frames', () => {
     // And in a datagram of its own.
     expect(splitDatagram(frame).map((u) => u.bytes.toString('latin1'))).toEqual([frame.toString('latin1')]);
   });
+
+  it.each(cases)(
+    'a binary CRC with %s, a byte at a time (a serial-to-IP bridge), is one frame',
+    (_name, match) => {
+      const { frame } = withCrcByte(match);
+      const splitter = new FrameSplitter();
+      const stream = Buffer.concat([frame, bytes('\n'), frame]);
+      const units = [...stream].flatMap((byte) => splitter.push(Buffer.from([byte])));
+      expect(units.map((u) => u.bytes.toString('latin1'))).toEqual([
+        frame.toString('latin1'),
+        frame.toString('latin1'),
+      ]);
+      expect(splitter.partial).toBe(false);
+    },
+  );
 });
 
 describe('each receipt keeps a heartbeat of its own', () => {

@@ -31,6 +31,26 @@ const binaryHeadAt = (byte: (index: number) => number | undefined, at: number): 
   isHexDigit(byte(at + 6)) &&
   byte(at + 7) === QUOTE;
 
+/**
+ * Whether the bytes from `at` may still become a binary-CRC frame head once more bytes come: every
+ * byte of it already read (before `end`) is what the head needs there, and some are yet to come.
+ */
+const binaryHeadMayFollow = (
+  byte: (index: number) => number | undefined,
+  at: number,
+  end: number,
+): boolean => {
+  if (at + 7 < end || byte(at) !== LF) return false;
+  const needs: ReadonlyArray<readonly [number, (b: number | undefined) => boolean]> = [
+    [3, (b) => b === ZERO],
+    [4, isHexDigit],
+    [5, isHexDigit],
+    [6, isHexDigit],
+    [7, (b) => b === QUOTE],
+  ];
+  return needs.every(([offset, ok]) => at + offset >= end || ok(byte(at + offset)));
+};
+
 /** Whether a unit reads as the head of a frame, with a hex or a binary CRC. */
 const frameHead = (bytes: Uint8Array): boolean =>
   bytes[0] === LF &&
@@ -48,7 +68,8 @@ const frameHead = (bytes: Uint8Array): boolean =>
  * costs neither the frame after it nor a NAK; so are NUL bytes after a frame's CR (some senders
  * end their frames CR NUL). A binary CRC is any two bytes, CR and LF among them: a CR or an LF
  * that is one of the two bytes after the LF of a binary-CRC frame head is part of the frame (told
- * by the bytes after it in the same read: a frame cut within its first eight bytes is cut there).
+ * by the bytes after it up to the `"`: where a read ends before them, the bytes from the last cut
+ * wait for the next read, and a datagram's end decides them as a CR that ends the frame).
  * A sender that never sends CR gets its first MAX_FRAME_BYTES answered as one oversized unit and
  * the rest dropped up to the next LF or CR, so it cannot grow our memory.
  */
@@ -66,13 +87,45 @@ export class FrameSplitter {
    */
   #before1 = -1;
   #before2 = -1;
+  /**
+   * Bytes read and not yet cut: they hold a CR one or two bytes after an LF, and whether that CR is
+   * a byte of a binary CRC (the bytes up to its `"`) has not come yet. At most the rest of one read.
+   */
+  #undecided: Buffer | undefined;
 
   push(chunk: Buffer): Unit[] {
+    if (this.#undecided) {
+      chunk = Buffer.concat([this.#undecided, chunk]);
+      this.#undecided = undefined;
+    }
+    return this.#cut(chunk, false);
+  }
+
+  /**
+   * The end of the input (a datagram's end): a CR still undecided ends its frame, as a CR does when
+   * nothing more can come to make it a CRC byte.
+   */
+  end(): Unit[] {
+    const rest = this.#undecided;
+    this.#undecided = undefined;
+    return rest ? this.#cut(rest, true) : [];
+  }
+
+  #cut(chunk: Buffer, last: boolean): Unit[] {
     const units: Unit[] = [];
     let start = 0;
     while (start < chunk.length) {
       let cr = chunk.indexOf(CR, start);
-      while (cr >= 0 && this.#crcByte(chunk, start, cr)) cr = chunk.indexOf(CR, cr + 1);
+      for (; cr >= 0; cr = chunk.indexOf(CR, cr + 1)) {
+        const crc = this.#crcByte(chunk, start, cr, last);
+        if (crc === 'undecided') {
+          // A frame's head cut by the end of this read (a serial bridge sends a byte at a time):
+          // whether this CR ends a frame is told by the next bytes, so nothing from here is cut yet.
+          this.#undecided = Buffer.from(chunk.subarray(start));
+          return units;
+        }
+        if (!crc) break;
+      }
       const end = cr < 0 ? chunk.length : cr + 1;
       let piece = chunk.subarray(start, end);
       const afterCr = this.#afterCr;
@@ -140,16 +193,21 @@ export class FrameSplitter {
 
   /**
    * Whether the CR at `cr` is a byte of a binary CRC: an LF one or two bytes before it (in this
-   * read, or held from the last) opens bytes that read as a binary-CRC frame head. Those bytes must
-   * be in this read; without them the CR ends the frame, as any CR does.
+   * read, or held from the last) opens bytes that read as a binary-CRC frame head. `undecided` while
+   * the read ends before those bytes and what came of them still reads so; at the `last` bytes of
+   * the input the CR then ends the frame, as any CR does.
    */
-  #crcByte(chunk: Buffer, start: number, cr: number): boolean {
+  #crcByte(chunk: Buffer, start: number, cr: number, last: boolean): boolean | 'undecided' {
     // Most CRs follow a digit or `]`: no LF within two bytes before them, nothing to look at.
     const one = cr - 1 >= start ? chunk[cr - 1] : this.#heldByte(start - cr + 1);
     const two = cr - 2 >= start ? chunk[cr - 2] : this.#heldByte(start - cr + 2);
     if (one !== LF && two !== LF) return false;
     const near = (index: number) => (index >= start ? chunk[index] : this.#heldByte(start - index));
-    return binaryHeadAt(near, cr - 1) || binaryHeadAt(near, cr - 2);
+    if (binaryHeadAt(near, cr - 1) || binaryHeadAt(near, cr - 2)) return true;
+    if (last) return false;
+    return binaryHeadMayFollow(near, cr - 1, chunk.length) || binaryHeadMayFollow(near, cr - 2, chunk.length)
+      ? 'undecided'
+      : false;
   }
 
   /** The byte `back` bytes before the end of what is held (1 is the last), if held. */
@@ -162,9 +220,9 @@ export class FrameSplitter {
     return undefined;
   }
 
-  /** Bytes held for an unfinished frame. */
+  /** Bytes held for an unfinished frame (the last of the input: those not yet cut come after it). */
   get held(): number {
-    return this.#held;
+    return this.#held + (this.#undecided?.length ?? 0);
   }
 
   /**
@@ -172,14 +230,20 @@ export class FrameSplitter {
    * LF of a CR LF is not a frame begun: a sender that ends its frames so may stay quiet after one.
    */
   get partial(): boolean {
-    return this.#discarding || this.#held > 1 || (this.#held === 1 && !this.#trailer);
+    return (
+      // Line ends alone (CR LF CR) are no frame begun, even while their CR is undecided.
+      (this.#undecided?.some((byte) => byte !== CR && byte !== LF) ?? false) ||
+      this.#discarding ||
+      this.#held > 1 ||
+      (this.#held === 1 && !this.#trailer)
+    );
   }
 }
 
 /** A UDP datagram is self-contained: its CR-terminated frames, and any unterminated tail. */
 export function splitDatagram(datagram: Buffer): Unit[] {
   const splitter = new FrameSplitter();
-  const units = splitter.push(datagram);
+  const units = [...splitter.push(datagram), ...splitter.end()];
   if (splitter.held > 0) {
     const tail = datagram.subarray(datagram.length - splitter.held);
     if (!onlyLineEnds(tail)) units.push({ bytes: Buffer.from(tail), oversized: false });

@@ -214,6 +214,7 @@ beforeAll(async () => {
     'C011',
     'C012',
     'C013',
+    'C015',
   ]) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
@@ -411,6 +412,35 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     expect(body.toString('latin1')).toBe('"ACK"0001R1L1#C012[]');
     expect(bytes.readUInt16BE(1)).toBe(crc16Arc(body));
     expect((await eventsOf('WIRE-C012')).map((e) => [e.type, e.data.zone])).toEqual([
+      ['pendant.pressed', '004'],
+    ]);
+    await hangUp(wire);
+  });
+
+  it('a binary CRC holding a CR, sent a byte at a time (a serial-to-IP bridge), is ACKed once', async () => {
+    // The sequence number is moved on until the CRC's high byte is a CR: read from the head alone,
+    // that CR ended the frame two bytes after its LF, and the press was refused.
+    const at = stamp();
+    let frame: Buffer | undefined;
+    for (let seq = 1; seq < 10_000 && !frame; seq++) {
+      const candidate = binaryFrame(
+        `"ADM-CID"${String(seq).padStart(4, '0')}R1L1#C015[#C015|1101 01 004]${at}`,
+      );
+      if (candidate[1] === 0x0d) frame = candidate;
+    }
+    if (!frame) throw new Error('no sequence number gives a CRC with a CR');
+    const wire = await Wire.open();
+    // Paced, so that each byte of the head is a read of its own (loopback runs quick writes together).
+    for (const byte of frame.subarray(0, 10)) {
+      await wire.write(Buffer.from([byte]));
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const byte of frame.subarray(10)) await wire.write(Buffer.from([byte]));
+    const replies = await wire.replies(2, 1_500);
+    expect(replies.map((r) => Buffer.from(r, 'latin1').subarray(7, -1).toString('latin1'))).toEqual([
+      `"ACK"${frame.subarray(16, 20).toString('latin1')}R1L1#C015[]`,
+    ]);
+    expect((await eventsOf('WIRE-C015')).map((e) => [e.type, e.data.zone])).toEqual([
       ['pendant.pressed', '004'],
     ]);
     await hangUp(wire);
