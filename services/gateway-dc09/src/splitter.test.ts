@@ -20,6 +20,26 @@ describe('cutting a byte stream into frames', () => {
     expect(splitter.partial).toBe(false);
   });
 
+  it('frames ended CR LF NUL or CR NUL LF: the line end and its NULs are no frame begun', () => {
+    for (const end of ['\n\u0000', '\u0000\n', '\n\u0000\u0000\u0000']) {
+      const ended = Buffer.concat([poll, Buffer.from(end, 'latin1')]);
+      // In one read, and a byte at a time.
+      const whole = new FrameSplitter();
+      expect(text(whole.push(Buffer.concat([ended, ended])))).toEqual(
+        text([{ bytes: poll }, { bytes: poll }]),
+      );
+      expect(whole.partial, JSON.stringify(end)).toBe(false);
+      const bytewise = new FrameSplitter();
+      const units = [...ended, ...ended].flatMap((byte) => bytewise.push(Buffer.from([byte])));
+      expect(text(units)).toEqual(text([{ bytes: poll }, { bytes: poll }]));
+      expect(bytewise.partial, JSON.stringify(end)).toBe(false);
+    }
+    // Anything else after the LF is a frame begun.
+    const splitter = new FrameSplitter();
+    splitter.push(Buffer.concat([poll, Buffer.from('\n\u0000"')]));
+    expect(splitter.partial).toBe(true);
+  });
+
   it('bytes before the LF that opens a frame are noise: dropped, not answered', () => {
     const splitter = new FrameSplitter();
     const units = splitter.push(
@@ -74,7 +94,7 @@ describe('frames as real senders end and frame them', () => {
   const frame = fc
     .tuple(body, fc.constantFrom('hex', 'binary') as fc.Arbitrary<'hex' | 'binary'>)
     .map(([b, format]) => frameBody(b, format));
-  const after = fc.constantFrom('', '\n', '\u0000', '\u0000\u0000');
+  const after = fc.constantFrom('', '\n', '\u0000', '\u0000\u0000', '\n\u0000', '\u0000\n', '\n\u0000\u0000');
   const stream = fc.array(fc.tuple(frame, after), { minLength: 1, maxLength: 6 });
 
   it('one read: every frame whole, nothing else answered, nothing begun after', () => {

@@ -12,6 +12,7 @@ const onlyLineEnds = (bytes: Uint8Array): boolean =>
   bytes.length <= 2 && bytes.every((byte) => byte === LF || byte === CR);
 
 const QUOTE = 0x22;
+const allNul = (bytes: Uint8Array): boolean => bytes.every((byte) => byte === 0);
 const ZERO = 0x30;
 const isHexDigit = (byte: number | undefined): boolean =>
   byte !== undefined &&
@@ -79,8 +80,13 @@ export class FrameSplitter {
   #discarding = false;
   /** The last byte seen was a CR. */
   #afterCr = false;
-  /** What is held is the LF right after a CR: the end of a CR LF, not yet a frame begun. */
+  /**
+   * What is held opened at the LF right after a CR (NULs between them aside): the end of a CR LF,
+   * not yet a frame begun while nothing but NULs follows it.
+   */
   #trailer = false;
+  /** Everything held after its opening LF is NUL (a sender that ends its lines CR LF NUL). */
+  #onlyNuls = false;
   /**
    * The two bytes before the LF that opens what is held (-1 where there was none): when that LF is
    * a byte of a binary CRC, the frame's own LF is one of them.
@@ -138,8 +144,9 @@ export class FrameSplitter {
         this.#parts = [];
         this.#held = 0;
         this.#discarding = false;
-        this.#trailer = afterCr && lf === 0;
+        this.#trailer = afterCr && allNul(piece.subarray(0, lf));
         piece = piece.subarray(lf);
+        this.#onlyNuls = allNul(piece.subarray(1));
       } else if (this.#held === 0 && !this.#discarding && piece[0] === 0) {
         // Nothing begun: NULs here are what a sender put after its CR.
         let nul = 1;
@@ -163,6 +170,11 @@ export class FrameSplitter {
         this.#before2 = -1;
         this.#discarding = cr < 0;
         continue;
+      }
+      if (lf < 0) {
+        // Bytes with no LF before them open nothing; after an LF, any but NUL begin a frame.
+        if (this.#held === 0) this.#trailer = false;
+        else if (this.#onlyNuls && !allNul(piece)) this.#onlyNuls = false;
       }
       this.#parts.push(piece);
       this.#held += piece.length;
@@ -234,8 +246,7 @@ export class FrameSplitter {
       // Line ends alone (CR LF CR) are no frame begun, even while their CR is undecided.
       (this.#undecided?.some((byte) => byte !== CR && byte !== LF) ?? false) ||
       this.#discarding ||
-      this.#held > 1 ||
-      (this.#held === 1 && !this.#trailer)
+      (this.#held > 0 && !(this.#trailer && this.#onlyNuls))
     );
   }
 }
@@ -246,7 +257,9 @@ export function splitDatagram(datagram: Buffer): Unit[] {
   const units = [...splitter.push(datagram), ...splitter.end()];
   if (splitter.held > 0) {
     const tail = datagram.subarray(datagram.length - splitter.held);
-    if (!onlyLineEnds(tail)) units.push({ bytes: Buffer.from(tail), oversized: false });
+    // Line ends and NULs after the last frame (CR LF NUL) are no frame cut short.
+    if (!tail.every((byte) => byte === LF || byte === CR || byte === 0))
+      units.push({ bytes: Buffer.from(tail), oversized: false });
   }
   return units;
 }

@@ -215,6 +215,7 @@ beforeAll(async () => {
     'C012',
     'C013',
     'C015',
+    'C016',
   ]) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
@@ -399,6 +400,33 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     expect((await eventsOf('WIRE-C011')).map((e) => e.sourcecode)).toEqual(
       Array.from({ length: 2 + NAK_BURST + 1 }, () => 'SIA CQ'),
     );
+    await hangUp(wire);
+  });
+
+  it('frames ended CR LF NUL (a C string sent whole) are each ACKed; the line end starts no frame deadline and spends no NAK', async () => {
+    const ended = (seq: number) =>
+      Buffer.concat([
+        cid(seq, 'C016', '602', String(seq).padStart(3, '0')),
+        Buffer.from('\n\u0000', 'latin1'),
+      ]);
+    const wire = await Wire.open();
+    await wire.write(ended(1));
+    expect(typeOf((await wire.replies(1))[0])?.type).toBe('ACK');
+    // A panel that keeps its line open stays quiet until its next message.
+    await new Promise((resolve) => setTimeout(resolve, (FRAME_DEADLINE_S + 1.5) * 1000));
+    expect(wire.closed).toBe(false);
+    await wire.write(ended(2));
+    expect(typeOf((await wire.replies(1))[0])?.type).toBe('ACK');
+    // UDP from an address whose NAK budget nothing else spends: the LF and NUL after each CR are no
+    // unit of their own, so a stale message past the burst still hears NAK with our time.
+    const udp = await Datagrams.bind('127.0.0.6');
+    for (let seq = 3; seq < 3 + NAK_BURST + 1; seq++) {
+      udp.send(ended(seq));
+      expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
+    }
+    udp.send(cid(9, 'C016', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
+    expect(await eventsOf('WIRE-C016')).toHaveLength(2 + NAK_BURST + 1);
     await hangUp(wire);
   });
 
