@@ -83,6 +83,23 @@ describe('cutting a byte stream into frames', () => {
     ]);
     expect(text(splitDatagram(Buffer.from('\nno CR')))).toEqual(['\nno CR']);
   });
+
+  it('a datagram: bytes after the last CR that no LF opens are noise (a buffer sent whole), not a unit', () => {
+    for (const tail of ['garbage', ' ', '\u00ff\u00ff', '\u0000junk', 'AT+\u0000']) {
+      expect(text(splitDatagram(Buffer.concat([poll, Buffer.from(tail, 'latin1')]))), tail).toEqual([
+        poll.toString('latin1'),
+      ]);
+    }
+    // A datagram with no frame at all is a unit to count and record (another protocol on our port).
+    expect(text(splitDatagram(Buffer.from('5012 18113001003\u0014', 'latin1')))).toEqual([
+      '5012 18113001003\u0014',
+    ]);
+    // A frame cut short (its LF came) is still a unit to record.
+    expect(text(splitDatagram(Buffer.concat([poll, Buffer.from('xx\n79D7003B"ADM')])))).toEqual([
+      poll.toString('latin1'),
+      '\n79D7003B"ADM',
+    ]);
+  });
 });
 
 describe('frames as real senders end and frame them', () => {

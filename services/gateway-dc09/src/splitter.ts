@@ -251,14 +251,21 @@ export class FrameSplitter {
   }
 }
 
-/** A UDP datagram is self-contained: its CR-terminated frames, and any unterminated tail. */
+/**
+ * A UDP datagram is self-contained: its CR-terminated frames, and an unterminated tail that is a
+ * frame cut short (or the whole datagram, when it holds no frame).
+ */
 export function splitDatagram(datagram: Buffer): Unit[] {
   const splitter = new FrameSplitter();
   const units = [...splitter.push(datagram), ...splitter.end()];
   if (splitter.held > 0) {
     const tail = datagram.subarray(datagram.length - splitter.held);
-    // Line ends and NULs after the last frame (CR LF NUL) are no frame cut short.
-    if (!tail.every((byte) => byte === LF || byte === CR || byte === 0))
+    // A frame cut short opens with LF. Anything else after a frame's CR is noise, as bytes before an
+    // LF are on TCP (a sender that sends its whole buffer, the end of an older message in it), and
+    // so are line ends and NULs after an LF (CR LF NUL). A datagram with no frame in it at all is
+    // still a unit, to be counted and recorded (a sender speaking another protocol to our port).
+    const cutShort = tail[0] === LF && !tail.every((byte) => byte === LF || byte === CR || byte === 0);
+    if (cutShort || (units.length === 0 && tail[0] !== LF))
       units.push({ bytes: Buffer.from(tail), oversized: false });
   }
   return units;

@@ -216,6 +216,7 @@ beforeAll(async () => {
     'C013',
     'C015',
     'C016',
+    'C017',
   ]) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
@@ -314,6 +315,26 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     udp.send(cid(9, 'C005', '101', '009', new Date(Date.now() - 10 * 60_000)));
     const [nak] = await udp.replies(1);
     expect(typeOf(nak)).toMatchObject({ type: 'NAK' });
+  });
+
+  it('UDP: bytes after the frame that no LF opens (a buffer sent whole) are noise: no NAK spent, nothing dead-lettered', async () => {
+    const udp = await Datagrams.bind('127.0.0.7');
+    const deadLetters = async () => (await jsm.streams.info(n.streams.deadletter)).state.messages;
+    const before = await deadLetters();
+    for (let seq = 1; seq <= NAK_BURST + 1; seq++) {
+      // What a panel's fixed-size send buffer holds after its frame: the end of a longer message
+      // sent before it, and filler.
+      const leftover = Buffer.from(`01 004]_12:00:00,11-22-2026\u00ff\u00ff  `, 'latin1');
+      udp.send(Buffer.concat([cid(seq, 'C017', '602', String(seq).padStart(3, '0')), leftover]));
+      expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
+    }
+    // The source has spent no NAK: a stale message past the burst still hears NAK with our time.
+    udp.send(cid(9, 'C017', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
+    expect(await eventsOf('WIRE-C017')).toHaveLength(NAK_BURST + 1);
+    // Only the stale message is dead-lettered.
+    await waitFor(async () => (await deadLetters()) >= before + 1, { what: 'the NAK’s dead letter' });
+    expect(await deadLetters()).toBe(before + 1);
   });
 
   it('a header that leaves the account to the data (captured from a panel) is ACKed with the account', async () => {
