@@ -537,6 +537,20 @@ const ROWS: readonly Row[] = [
     why: 'ADM-CID data: QEEE GG ZZZ, several events in one message as some panels batch them.',
   },
   {
+    name: 'Contact ID with its qualifier written as a letter: E new, R restore, P still present',
+    frame: frameBody(`"ADM-CID"0045L0#1234[#1234|E111 01 003/R111 01 003/P301 00 000]${TS}`),
+    reply: 'ACK',
+    types: ['smoke.detected', 'smoke.restored', 'mains.lost', 'heartbeat'],
+    why: 'Contact ID qualifiers: 1 new event (E), 3 restore (R), 6 previously reported, still present (P); "where a real device differs, accept what it sends": a letter is the same qualifier, and a DUH would tell the sender not to retry its alarm.',
+    check: (_out, events) => {
+      expect(events.slice(0, 3).map((e) => [e.sourcecode, e.data.condition])).toEqual([
+        ['CID 1111', undefined],
+        ['CID 3111', 'restore'],
+        ['CID 6301', 'still-present'],
+      ]);
+    },
+  },
+  {
     name: 'a Contact ID code outside the telecare table',
     frame: frameBody(`"ADM-CID"0044L0#1234[#1234|1130 01 004]${TS}`),
     reply: 'ACK',

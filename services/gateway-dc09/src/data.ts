@@ -70,8 +70,11 @@ function splitOutsideText(text: string, separator: string): string[] {
 }
 
 // The qualifier is any digit: one outside 1, 3 and 6 is still a readable event (recorded, unmapped).
+// Or the letter receivers print for it (`E130 01 015`, `R130 …`, `P…`), as some senders write it.
 // Some senders leave out the spaces.
-const CID_EVENT = /^(\d)([0-9A-Fa-f]{3}) ?([0-9A-Fa-f]{2}) ?([0-9A-Fa-f]{3})$/;
+const CID_EVENT = /^(\d|[ERPerp])([0-9A-Fa-f]{3}) ?([0-9A-Fa-f]{2}) ?([0-9A-Fa-f]{3})$/;
+/** Contact ID's qualifier letters: E event (new), R restore, P previous (still present). */
+const QUALIFIER_LETTER: Readonly<Record<string, string>> = { E: '1', R: '3', P: '6' };
 
 /**
  * ADM-CID data: `#ACCT|QEEE GG ZZZ`, several events separated by `/` (as some panels batch them).
@@ -83,7 +86,7 @@ export function readCidData(data: string): SourceEvent[] {
     if (!m) throw new ContentError(`Contact ID event ${index + 1} is not QEEE GG ZZZ`, 'data');
     return {
       protocol: 'CID' as const,
-      qualifier: m[1] as string,
+      qualifier: QUALIFIER_LETTER[(m[1] as string).toUpperCase()] ?? (m[1] as string),
       code: (m[2] as string).toUpperCase(),
       area: (m[3] as string).toUpperCase(),
       zone: (m[4] as string).toUpperCase(),
