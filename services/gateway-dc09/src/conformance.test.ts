@@ -499,6 +499,30 @@ const ROWS: readonly Row[] = [
     why: 'DC-09 replies: "DUH: understood the frame but not the content … Still record the raw message"; the authenticated frame still proves the link.',
   },
   {
+    name: 'SIA events followed by a field the receiver cannot read: the events before it are stored',
+    frame: frameBody(`"SIA-DCS"0039L0#1234[#1234|Nri1/FA003*''NM]${TS}`),
+    reply: 'ACK',
+    types: ['smoke.detected', 'heartbeat'],
+    why: 'DC-09 replies: DUH tells the sender not to retry, so an alarm read before what is not understood would be lost with it; DUH is for content "not understood" at all. The frame is dead-lettered with where reading stopped.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '003', area: '1' });
+      expect(out.refusal).toEqual({
+        reason: 'bad-frame',
+        detail:
+          'SIA block 1, character 11: neither a modifier nor an event; the 1 event(s) before it were stored',
+      });
+      expect(out.named).toBe('1234');
+    },
+  },
+  {
+    name: 'SIA events followed by a block of a kind the receiver does not read',
+    frame: frameBody(`"SIA-DCS"0040L0#1234[#1234|Nri1/MA01|Xsomething]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'As above: the press was read; only the block after it is not understood.',
+    check: (out) => expect(out.refusal?.reason).toBe('bad-frame'),
+  },
+  {
     name: 'extended data that is not closed',
     frame: frameBody(`"SIA-DCS"0047L0#1234[#1234|NMA1][X0.123${TS}`),
     reply: 'DUH',
@@ -576,6 +600,18 @@ const ROWS: readonly Row[] = [
     reply: 'DUH',
     types: ['heartbeat'],
     why: 'ADM-CID data is "qualifier, event code, group/partition, zone or user"; anything else is not understood: DUH.',
+  },
+  {
+    name: 'Contact ID events batched, one after the first not QEEE GG ZZZ: the ones before it are stored',
+    frame: frameBody(`"ADM-CID"0047L0#1234[#1234|1101 01 001/1602 00 0]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'A DUH would lose the press with the event that is not understood; the frame is dead-lettered for a person.',
+    check: (out) =>
+      expect(out.refusal).toEqual({
+        reason: 'bad-frame',
+        detail: 'Contact ID event 2 is not QEEE GG ZZZ; the 1 event(s) before it were stored',
+      }),
   },
   // ---- NULL polls ----------------------------------------------------------------------------
   {

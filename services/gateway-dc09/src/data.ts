@@ -23,6 +23,28 @@ export interface SourceEvent {
   readonly ascii?: string;
 }
 
+/**
+ * Data readable up to a point: the events before it, and (the message) where reading stopped. A
+ * panel may follow its events with something we cannot read (a block or field of its own): what
+ * it said before that is still its alarm.
+ */
+export class PartlyRead extends ContentError {
+  constructor(
+    message: string,
+    readonly events: readonly SourceEvent[],
+  ) {
+    super(message, 'data');
+  }
+}
+
+/** Rethrows a ContentError met after `events` were read as PartlyRead, with them. */
+function partly(err: unknown, events: readonly SourceEvent[]): never {
+  if (err instanceof ContentError && !(err instanceof PartlyRead) && events.length > 0) {
+    throw new PartlyRead(err.message, [...events]);
+  }
+  throw err;
+}
+
 /** The provenance kept on every event: `CID 1101`, `SIA QA`. */
 export const sourceCodeOf = (event: SourceEvent): string =>
   event.protocol === 'CID' ? `CID ${event.qualifier ?? ''}${event.code}` : `SIA ${event.code}`;
@@ -78,20 +100,22 @@ const QUALIFIER_LETTER: Readonly<Record<string, string>> = { E: '1', R: '3', P: 
 
 /**
  * ADM-CID data: `#ACCT|QEEE GG ZZZ`, several events separated by `/` (as some panels batch them).
+ * Throws ContentError (PartlyRead, with the events before it, for an event after the first).
  */
 export function readCidData(data: string): SourceEvent[] {
-  const events = splitOutsideText(withoutAccount(data), '/').map((token, index) => {
+  const events: SourceEvent[] = [];
+  for (const [index, token] of splitOutsideText(withoutAccount(data), '/').entries()) {
     const m = CID_EVENT.exec(token.trim());
     // Counted, not quoted: the sender's text may name a person (here and in every refusal below).
-    if (!m) throw new ContentError(`Contact ID event ${index + 1} is not QEEE GG ZZZ`, 'data');
-    return {
+    if (!m) partly(new ContentError(`Contact ID event ${index + 1} is not QEEE GG ZZZ`, 'data'), events);
+    events.push({
       protocol: 'CID' as const,
       qualifier: QUALIFIER_LETTER[(m[1] as string).toUpperCase()] ?? (m[1] as string),
       code: (m[2] as string).toUpperCase(),
       area: (m[3] as string).toUpperCase(),
       zone: (m[4] as string).toUpperCase(),
-    };
-  });
+    });
+  }
   return events;
 }
 
@@ -120,7 +144,8 @@ function matchAt(pattern: RegExp, text: string, at: number): string {
  *   `Nri0000pi0006da10-25-18ti14:37:53UT0000`); a modifier stays in force for the events after
  *   it; `^…^` after an event is its zone name;
  * - `A…` ASCII text about the events of the block before it.
- * Several events may share one block. Throws ContentError for anything else.
+ * Several events may share one block. Throws ContentError for anything else: PartlyRead, with
+ * them, when events were read before it.
  */
 export function readSiaData(data: string): SourceEvent[] {
   const rest = withoutAccount(data);
@@ -134,7 +159,11 @@ export function readSiaData(data: string): SourceEvent[] {
     const kind = block[0];
     if (kind === 'N') {
       blockStart = events.length;
-      readEventBlock(block.slice(1), modifiers, texts, events, index + 1);
+      try {
+        readEventBlock(block.slice(1), modifiers, texts, events, index + 1);
+      } catch (err) {
+        partly(err, events);
+      }
       continue;
     }
     if (kind === 'A' && events.length > blockStart) {
@@ -150,7 +179,10 @@ export function readSiaData(data: string): SourceEvent[] {
       }
       continue;
     }
-    throw new ContentError(`SIA block ${index + 1} is neither N (events) nor A (text after events)`, 'data');
+    partly(
+      new ContentError(`SIA block ${index + 1} is neither N (events) nor A (text after events)`, 'data'),
+      events,
+    );
   }
   if (events.length === 0) throw new ContentError('SIA data has no event code', 'data');
   return events;

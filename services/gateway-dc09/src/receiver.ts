@@ -10,6 +10,7 @@ import {
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
 import {
+  PartlyRead,
   panelTimeOf,
   readableText,
   readCidData,
@@ -435,15 +436,24 @@ function answerContent(
   if (content.data === '' || /^(?:#[0-9A-Fa-f]{3,16}\|?|[0-9A-Fa-f]{3,16}\|)$/.test(content.data))
     return ack([]);
 
-  let source: SourceEvent[];
+  let source: readonly SourceEvent[];
+  /** Where reading stopped, when the events before it were read: they are stored all the same. */
+  let unread: string | undefined;
   try {
     source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
   } catch (err) {
     if (!(err instanceof ContentError)) throw err;
-    return {
-      ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]),
-      ...remembered,
-    };
+    if (err instanceof PartlyRead) {
+      // The sender's alarm is in what was read. A DUH tells it not to retry, so the alarm would be
+      // lost with the part we cannot read: ACKed, stored, and the frame dead-lettered for a person.
+      source = err.events;
+      unread = `${err.message}; the ${err.events.length} event(s) before it were stored`;
+    } else {
+      return {
+        ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]),
+        ...remembered,
+      };
+    }
   }
   occurrence();
   const kind = entry.kind ?? DEFAULT_DEVICE_KIND;
@@ -487,20 +497,20 @@ function answerContent(
     events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
   const refused = mismatched.filter((m) => m.disposition === 'refused');
+  const notForKind = refused.length
+    ? `a ${kind} does not report ${[...new Set(refused.map((m) => m.type))].join(', ')}`
+    : undefined;
+  // ACKed all the same, as an unmapped code is: a sender that retries on anything but ACK would
+  // block every alarm queued behind it. The frame is dead-lettered, for the registry to show.
+  const refusal: Refusal | undefined = notForKind
+    ? { reason: 'type-not-for-kind', detail: unread ? `${notForKind}; ${unread}` : notForKind }
+    : unread
+      ? { reason: 'bad-frame', detail: unread }
+      : undefined;
   return ack(events, {
     ...(unmapped.length ? { unmapped } : {}),
     ...(mismatched.length ? { mismatched } : {}),
-    // ACKed all the same, as an unmapped code is: a sender that retries on anything but ACK would
-    // block every alarm queued behind it. The frame is dead-lettered, for the registry to show.
-    ...(refused.length
-      ? {
-          refusal: {
-            reason: 'type-not-for-kind' as const,
-            detail: `a ${kind} does not report ${[...new Set(refused.map((m) => m.type))].join(', ')}`,
-          },
-          named: entry.account,
-        }
-      : {}),
+    ...(refusal ? { refusal, named: entry.account } : {}),
   });
 }
 
