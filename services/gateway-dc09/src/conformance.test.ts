@@ -301,6 +301,20 @@ const ROWS: readonly Row[] = [
     check: (_out, events) => expect(dataOf(events)).toMatchObject({ text: 'Küche' }),
   },
   {
+    name: 'text in Windows-1252 (its quotes and euro sign) inside encrypted data',
+    frame: encrypted(
+      'SIA-DCS',
+      '0018L0#1234[',
+      `#1234|Nri1FA12^\u0084Caf\u00e9\u0093 \u0080^]${TS}`,
+      hexKey(KEY_128),
+    ),
+    entry: account({ key: KEY_128 }),
+    reply: 'ACK',
+    types: ['smoke.detected', 'heartbeat'],
+    why: 'DC-09 (5.5.1.8): text may be Windows-1252 rather than ASCII; its bytes 0x80–0x9F are letters and signs there, not the control characters Latin-1 reads.',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ text: '\u201eCaf\u00e9\u201c \u20ac' }),
+  },
+  {
     name: 'an encrypted poll with no | after its pad',
     frame: (() => {
       const cipher = createCipheriv('aes-128-cbc', hexKey(KEY_128), Buffer.alloc(16)).setAutoPadding(false);

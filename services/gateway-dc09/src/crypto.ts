@@ -98,7 +98,7 @@ export function decryptPayload(hex: string, key: Buffer): string {
   // nothing. A wrong key gives bytes, not an error; what proves the key is what follows the pad:
   // text without control bytes reading `#ACCT|…]` or `]…`. Printable ASCII alone (at least `]`
   // and a 20-character timestamp) lets a wrong key through about once in 10^9. Zone names and
-  // text may be 8-bit (a panel's room names in UTF-8 or Latin-1), which makes that check weaker, so
+  // text may be 8-bit (a panel's room names in UTF-8 or Windows-1252), which makes that check weaker, so
   // content with 8-bit bytes must also end with a timestamp's shape (`_dd:dd:dd,dd-dd-dddd`), as
   // must content with no `|` before it (its pad is told from it by the `]` alone).
   const bar = plain.indexOf(0x7c);

@@ -59,18 +59,29 @@ function withoutAccount(data: string): string {
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Windows-1252's characters for bytes 0x80–0x9F (the rest is Latin-1); its five unassigned bytes
+ * are kept as Latin-1 reads them. Written out: Node's own `windows-1252` decoder reads Latin-1.
+ */
+const CP1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+const windows1252 = (bytewise: string): string =>
+  bytewise.replace(/[\u0080-\u009f]/g, (ch) => CP1252_HIGH[ch.charCodeAt(0) - 0x80] as string);
 
 /**
  * Free text as a person wrote it. A frame is read byte for byte (one character per byte); a panel
- * that names its rooms in 8-bit text sends UTF-8 (`KÃ¼che` read so) or Latin-1 (`Küche`): UTF-8
- * where the bytes are valid UTF-8, else each byte as its Latin-1 character.
+ * that names its rooms in 8-bit text sends UTF-8 (`KÃ¼che` read so) or Windows-1252, as DC-09
+ * allows (Latin-1 but for 0x80–0x9F, where it has letters and signs: `€`, `„`, `“`, not control
+ * characters): UTF-8 where the bytes are valid UTF-8, else Windows-1252.
  */
 export function readableText(bytewise: string): string {
   if (!/[\u0080-\u00ff]/.test(bytewise)) return bytewise;
+  const bytes = Buffer.from(bytewise, 'latin1');
   try {
-    return UTF8.decode(Buffer.from(bytewise, 'latin1'));
+    return UTF8.decode(bytes);
   } catch {
-    return bytewise;
+    return windows1252(bytewise);
   }
 }
 
