@@ -529,6 +529,17 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'SIA with spaces between N, the code and its zone (Hikvision AX Pro)',
+    frame: frameBody(`"SIA-DCS"0041L0#1234[#1234|N FA 003]${TS}`),
+    reply: 'ACK',
+    types: ['smoke.detected', 'heartbeat'],
+    why: 'DC-03: an event is its code and its address (the zone); "accept what it sends": a panel that writes a space between them still names the zone.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '003' });
+      expect(out.refusal).toBeUndefined();
+    },
+  },
+  {
     name: 'SIA events followed by a block of a kind the receiver does not read',
     frame: frameBody(`"SIA-DCS"0040L0#1234[#1234|Nri1/MA01|Xsomething]${TS}`),
     reply: 'ACK',

@@ -246,8 +246,15 @@ function readEventBlock(
       continue;
     }
     if (/^[A-Z]{2}$/.test(letters)) {
-      const zone = matchAt(ZONE, block, at + 2);
-      at += 2 + zone.length;
+      // Some panels put a space between the code and its zone (a Hikvision AX Pro: `N BA 000`).
+      let zoneAt = at + 2;
+      while (block[zoneAt] === ' ') zoneAt++;
+      let zone = matchAt(ZONE, block, zoneAt);
+      if (zone === '') {
+        zoneAt = at + 2;
+        zone = matchAt(ZONE, block, zoneAt);
+      }
+      at = zoneAt + zone.length;
       const { ri, ...others } = modifiers;
       const { ri: areaText, ...otherTexts } = texts;
       events.push({
