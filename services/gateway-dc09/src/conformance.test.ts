@@ -648,6 +648,17 @@ const ROWS: readonly Row[] = [
     check: (out) => expect(out.poll).toBe(true),
   },
   {
+    name: 'a poll whose message type is written in lower case',
+    frame: frameBody('"null"0000L0#1234[]'),
+    reply: 'ACK',
+    types: ['heartbeat'],
+    why: 'DC-09: "where a real device differs, accept what it sends": a poll written "null" (receivers written for real panels look for it) is the same poll; refused, every poll of the panel is NAKed and its supervision lost.',
+    check: (out) => {
+      expect(out.poll).toBe(true);
+      expect(out.replyFrame.toString('latin1')).toBe(frameBody('"ACK"0000L0#1234[]').toString('latin1'));
+    },
+  },
+  {
     name: 'the check value NULL poll with a timestamp',
     frame: frameBody('"NULL"0000L0#1234[]_12:00:00,11-22-2026'),
     reply: 'ACK',

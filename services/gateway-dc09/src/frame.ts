@@ -25,7 +25,7 @@ export interface Envelope {
   readonly crcFormat: CrcFormat;
   /** Every byte the CRC covers: from the opening `"` up to the byte before CR. */
   readonly body: string;
-  /** The message type without `*`: `SIA-DCS`, `ADM-CID`, `NULL`, or whatever else was sent. */
+  /** The message type without `*`, upper-case: `SIA-DCS`, `ADM-CID`, `NULL`, or whatever else was sent. */
   readonly id: string;
   readonly encrypted: boolean;
   readonly seq: string;
@@ -53,7 +53,7 @@ export interface EnvelopeRefusal {
 }
 
 const HEADER =
-  /^"(\*?)([A-Z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
+  /^"(\*?)([A-Za-z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
 /** The account at the head of plain data, `#ACCT|` or (as some senders write it) `ACCT|`. */
 const DATA_ACCOUNT = /^#?([0-9A-Fa-f]{3,16})\|/;
 
@@ -130,7 +130,8 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
     crcFormat,
     body,
     encrypted,
-    id: header[2] as string,
+    // Some senders write the type in lower case (`"null"`): the same type.
+    id: (header[2] as string).toUpperCase(),
     seq: header[3] as string,
     receiver: header[4] ?? '',
     line: header[5] ?? '',
