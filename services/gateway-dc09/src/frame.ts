@@ -202,7 +202,8 @@ export function formatTimestamp(at: Date): string {
 
 /**
  * Splits plain content (after the opening `[`): data up to `]`, extended data blocks, then an
- * optional timestamp. Throws ContentError.
+ * optional timestamp (bytes after them that do not begin one, `_`, are left unread). Throws
+ * ContentError.
  */
 export function readContent(rest: string): Content {
   const close = rest.indexOf(']');
@@ -221,6 +222,14 @@ export function readContent(rest: string): Content {
     at = end + 1;
   }
   const tail = rest.slice(at);
+  if (tail !== '' && !tail.startsWith('_')) {
+    // No timestamp begun: the rest of an older message, left in the buffer a sender sends whole
+    // and counted in its length and CRC (a Comxline 3516-2). It says nothing, and differs between
+    // the tries of one message, so it is no part of what names the message either. An encrypted
+    // message without a timestamp is still refused for that.
+    const message = rest.slice(0, at);
+    return { data, xdata, canonical: message, message };
+  }
   const timestamp = tail === '' ? undefined : parseTimestamp(tail);
   return { data, xdata, canonical: rest, message: rest.slice(0, at), ...(timestamp ? { timestamp } : {}) };
 }
