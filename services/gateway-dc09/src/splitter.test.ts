@@ -84,8 +84,16 @@ describe('cutting a byte stream into frames', () => {
     expect(text(splitDatagram(Buffer.from('\nno CR')))).toEqual(['\nno CR']);
   });
 
-  it('a datagram: bytes after the last CR that no LF opens are noise (a buffer sent whole), not a unit', () => {
-    for (const tail of ['garbage', ' ', '\u00ff\u00ff', '\u0000junk', 'AT+\u0000']) {
+  it('a datagram: bytes after a frame that no LF opens are noise (a buffer sent whole, CRs and all), not a unit', () => {
+    for (const tail of [
+      'garbage',
+      ' ',
+      '\u00ff\u00ff',
+      '\u0000junk',
+      'AT+\u0000',
+      '-2026\r',
+      '6\r\u00ff\u00ff',
+    ]) {
       expect(text(splitDatagram(Buffer.concat([poll, Buffer.from(tail, 'latin1')]))), tail).toEqual([
         poll.toString('latin1'),
       ]);

@@ -257,7 +257,15 @@ export class FrameSplitter {
  */
 export function splitDatagram(datagram: Buffer): Unit[] {
   const splitter = new FrameSplitter();
-  const units = [...splitter.push(datagram), ...splitter.end()];
+  // After a frame, bytes that no LF opens are the rest of the sender's buffer (the end of a longer
+  // message sent before, its CR included), not a frame that lost its LF: noise, as below.
+  let framed = false;
+  const units = [...splitter.push(datagram), ...splitter.end()].filter((unit) => {
+    const opened = unit.bytes[0] === LF;
+    const keep = opened || !framed;
+    framed ||= opened;
+    return keep;
+  });
   if (splitter.held > 0) {
     const tail = datagram.subarray(datagram.length - splitter.held);
     // A frame cut short opens with LF. Anything else after a frame's CR is noise, as bytes before an

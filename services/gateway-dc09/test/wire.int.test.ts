@@ -324,7 +324,7 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     for (let seq = 1; seq <= NAK_BURST + 1; seq++) {
       // What a panel's fixed-size send buffer holds after its frame: the end of a longer message
       // sent before it, and filler.
-      const leftover = Buffer.from(`01 004]_12:00:00,11-22-2026\u00ff\u00ff  `, 'latin1');
+      const leftover = Buffer.from(`01 004]_12:00:00,11-22-2026\r\u00ff\u00ff  `, 'latin1');
       udp.send(Buffer.concat([cid(seq, 'C017', '602', String(seq).padStart(3, '0')), leftover]));
       expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
     }
