@@ -1,3 +1,4 @@
+import { createCipheriv } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { DeadLetter, names, TelecareEvent } from '@telecare/contracts';
 import {
@@ -92,6 +93,7 @@ beforeAll(async () => {
   await accounts.put('A00C', JSON.stringify(testAccount('A00C', { key: HEX_KEY })));
   await accounts.put('A00D', JSON.stringify(testAccount('A00D', { kind: 'smoke-detector' })));
   await accounts.put('A00E', JSON.stringify(testAccount('A00E', { kind: 'smoke-detector' })));
+  await accounts.put('A00F', JSON.stringify(testAccount('A00F', { key: HEX_KEY })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -245,6 +247,38 @@ describe('gateway-dc09 against NATS JetStream', () => {
       'heartbeat',
       'heartbeat',
     ]);
+  });
+
+  it('an alarm followed by a field it cannot read is stored and ACKed (not DUH, which would lose it), the frame dead-lettered', async () => {
+    const d = await dialler('A00F', { key: { value: HEX_KEY, encoding: 'hex' } });
+    const p = (v: number) => String(v).padStart(2, '0');
+    const now = new Date();
+    const stamp = `_${p(now.getUTCHours())}:${p(now.getUTCMinutes())}:${p(now.getUTCSeconds())},${p(now.getUTCMonth() + 1)}-${p(now.getUTCDate())}-${now.getUTCFullYear()}`;
+    // What an ATS panel's frames carry after the event (pysiaalarm #49), encrypted as a keyed panel sends it.
+    const content = `#A00F|Nri1/FA003*''NM]${stamp}`;
+    const pad = 'p'.repeat((16 - ((content.length + 1) % 16)) % 16);
+    const cipher = createCipheriv(
+      'aes-128-cbc',
+      Buffer.from(HEX_KEY, 'hex'),
+      Buffer.alloc(16),
+    ).setAutoPadding(false);
+    const hex = Buffer.concat([cipher.update(`${pad}|${content}`, 'latin1'), cipher.final()])
+      .toString('hex')
+      .toUpperCase();
+    const before = (await deadLetters()).length;
+    const reply = await d.sendRaw(frameOf(`"*SIA-DCS"0007L0#A00F[${hex}`));
+    expect(reply).toMatchObject({ type: 'ACK', seq: '0007' });
+    expect((await eventsOf('DC09-A00F')).map((e) => [e.type, e.sourcecode, e.data.zone])).toEqual([
+      ['smoke.detected', 'SIA FA', '003'],
+    ]);
+    const letters = (await deadLetters()).slice(before);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({
+      reason: 'bad-frame',
+      account: 'A00F',
+      detail:
+        'SIA block 1, character 11: neither a modifier nor an event; the 1 event(s) before it were stored',
+    });
   });
 
   it('records restores with no taxonomy restore type, records one that maps to nothing as unmapped, and takes SIA ti/da as the event time', async () => {
