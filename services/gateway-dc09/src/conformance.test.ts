@@ -563,6 +563,20 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'SIA zone name cut short before its closing ^: the events before it are stored',
+    frame: frameBody(`"SIA-DCS"0042L0#1234[#1234|Nri1/MA02^BATHROOM PULL C]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: "As above: the press was read; only its name, cut at the panel's limit, is not understood.",
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '02', area: '1' });
+      expect(out.refusal).toEqual({
+        reason: 'bad-frame',
+        detail: 'free text has no closing ^; the 1 event(s) before it were stored',
+      });
+    },
+  },
+  {
     name: 'SIA events followed by a block of a kind the receiver does not read',
     frame: frameBody(`"SIA-DCS"0040L0#1234[#1234|Nri1/MA01|Xsomething]${TS}`),
     reply: 'ACK',

@@ -160,6 +160,23 @@ function matchAt(pattern: RegExp, text: string, at: number): string {
  */
 export function readSiaData(data: string): SourceEvent[] {
   const rest = withoutAccount(data);
+  if ((rest.match(/\^/g)?.length ?? 0) % 2 === 1) {
+    // Text cut short before its closing `^` (a panel that cuts a long zone name at its limit): the
+    // events before it are read, as for anything else not understood after them.
+    let before: readonly SourceEvent[] = [];
+    try {
+      before = readSiaBlocks(rest.slice(0, rest.lastIndexOf('^')));
+    } catch (err) {
+      if (!(err instanceof ContentError)) throw err;
+      if (err instanceof PartlyRead) before = err.events;
+    }
+    partly(new ContentError('free text has no closing ^', 'data'), before);
+  }
+  return readSiaBlocks(rest);
+}
+
+/** The blocks of SIA data without its account (`readSiaData`). */
+function readSiaBlocks(rest: string): SourceEvent[] {
   const modifiers: Record<string, string> = {};
   const texts: Record<string, string> = {};
   const events: SourceEvent[] = [];
