@@ -585,11 +585,29 @@ const ROWS: readonly Row[] = [
     check: (out) => expect(out.refusal?.reason).toBe('bad-frame'),
   },
   {
-    name: 'extended data that is not closed',
+    name: 'extended data that is not closed: the data before it is stored',
     frame: frameBody(`"SIA-DCS"0047L0#1234[#1234|NMA1][X0.123${TS}`),
-    reply: 'DUH',
-    types: ['heartbeat'],
-    why: 'DC-09: extended data is `[X…]` blocks after the data; an unclosed one is content not understood (DUH), and the frame still proves the link.',
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09: extended data is `[X…]` blocks after the data; an unclosed one is not understood, but the press before it was: a DUH would tell the sender not to retry and lose it. The frame is dead-lettered; a timestamp ending it is still read.',
+    check: (out, events) => {
+      expect(events[0]?.time).toBe(NOW.toISOString());
+      expect(out.refusal).toEqual({ reason: 'bad-frame', detail: 'extended data block 1 is not closed' });
+    },
+  },
+  {
+    name: 'extended data text holding brackets of its own',
+    frame: frameBody(`"SIA-DCS"0048L0#1234[#1234|NFA2][RKitchen][ILiving [main]]${TS}`),
+    reply: 'ACK',
+    types: ['smoke.detected', 'heartbeat'],
+    why: 'As above: the alarm and the blocks before the one not understood are read; the frame is dead-lettered.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '2', xdata: { R: 'Kitchen' } });
+      expect(out.refusal).toEqual({
+        reason: 'bad-frame',
+        detail: 'extended data block 2 is empty or holds [',
+      });
+    },
   },
   // ---- Contact ID data -----------------------------------------------------------------------
   {

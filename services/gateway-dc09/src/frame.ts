@@ -152,6 +152,8 @@ export interface Content {
   readonly canonical: string;
   /** The same without the timestamp: what a sender that stamps each attempt anew resends alike. */
   readonly message: string;
+  /** Extended data that could not be read, and why: the data before it is read all the same. */
+  readonly unread?: string;
 }
 
 /** Content that is not `data]…[xdata]…_timestamp`: the sender gets DUH (or NAK for a bad timestamp). */
@@ -166,6 +168,7 @@ export class ContentError extends Error {
 }
 
 const TIMESTAMP = /^_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$/;
+const TIMESTAMP_AT_END = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
 
 function parseTimestamp(text: string): Date {
   const m = TIMESTAMP.exec(text);
@@ -214,10 +217,16 @@ export function readContent(rest: string): Content {
   let at = close + 1;
   while (rest[at] === '[') {
     const end = rest.indexOf(']', at);
-    if (end < 0) throw new ContentError('extended data has no closing ]', 'data');
-    const block = rest.slice(at + 1, end);
-    if (block.length === 0 || block.includes('['))
-      throw new ContentError('empty or nested extended data', 'data');
+    const block = end < 0 ? undefined : rest.slice(at + 1, end);
+    if (block === undefined || block.length === 0 || block.includes('[')) {
+      // Text with brackets of its own (`[ILiving [main]]`), a block cut short: the data before it
+      // is still the sender's alarm. What follows is left unread, but for a timestamp ending it.
+      const unread = `extended data block ${xdata.length + 1} is ${block === undefined ? 'not closed' : 'empty or holds ['}`;
+      const stamp = TIMESTAMP_AT_END.exec(rest.slice(at));
+      const timestamp = stamp ? parseTimestamp(stamp[0]) : undefined;
+      const message = stamp ? rest.slice(0, rest.length - stamp[0].length) : rest;
+      return { data, xdata, canonical: rest, message, unread, ...(timestamp ? { timestamp } : {}) };
+    }
     xdata.push({ tag: block[0] as string, value: block.slice(1) });
     at = end + 1;
   }

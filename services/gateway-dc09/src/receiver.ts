@@ -412,6 +412,11 @@ function answerContent(
       ? events
       : [...events, heartbeat()];
 
+  // Extended data not understood after readable data: ACKed and stored all the same (a DUH would
+  // lose the alarm before it), the frame dead-lettered for a person.
+  const unreadXdata: Partial<Interpretation> = content.unread
+    ? { refusal: { reason: 'bad-frame', detail: content.unread }, named: entry.account }
+    : {};
   const ack = (events: TelecareEvent[], extra: Partial<Interpretation> = {}): Interpretation => ({
     reply: 'ACK',
     replyFrame: ackFrame(envelope, now, key),
@@ -419,6 +424,7 @@ function answerContent(
     account: entry.account,
     serial: entry.serial,
     ...(remember ? { remember } : {}),
+    ...unreadXdata,
     ...extra,
   });
 
@@ -438,7 +444,7 @@ function answerContent(
 
   let source: readonly SourceEvent[];
   /** Where reading stopped, when the events before it were read: they are stored all the same. */
-  let unread: string | undefined;
+  let unread: string | undefined = content.unread;
   try {
     source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
   } catch (err) {
@@ -447,7 +453,9 @@ function answerContent(
       // The sender's alarm is in what was read. A DUH tells it not to retry, so the alarm would be
       // lost with the part we cannot read: ACKed, stored, and the frame dead-lettered for a person.
       source = err.events;
-      unread = `${err.message}; the ${err.events.length} event(s) before it were stored`;
+      unread = [`${err.message}; the ${err.events.length} event(s) before it were stored`, content.unread]
+        .filter((why) => why !== undefined)
+        .join('; ');
     } else {
       return {
         ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]),
