@@ -315,6 +315,31 @@ const ROWS: readonly Row[] = [
     check: (_out, events) => expect(dataOf(events)).toMatchObject({ text: '\u201eCaf\u00e9\u201c \u20ac' }),
   },
   {
+    name: 'a zone name holding brackets, inside encrypted data',
+    frame: encrypted('SIA-DCS', '0018L0#1234[', `#1234|Nri1MA2^Bed [2]^]${TS}`, hexKey(KEY_128)),
+    entry: account({ key: KEY_128 }),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-03 free text is text between `^`: a bracket in it is part of the name, not the end of the data; read as the end, the timestamp after it was lost and every try of the press NAKed.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '2', text: 'Bed [2]' });
+      expect(events[0]?.time).toBe(NOW.toISOString());
+      expect(out.refusal).toBeUndefined();
+    },
+  },
+  {
+    name: 'a zone name ending with ], in clear',
+    frame: frameBody(`"SIA-DCS"0019L0#1234[#1234|Nri1MA3^Hall]^]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'As above.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '3', text: 'Hall]' });
+      expect(events[0]?.time).toBe(NOW.toISOString());
+      expect(out.refusal).toBeUndefined();
+    },
+  },
+  {
     name: 'an encrypted poll with no | after its pad',
     frame: (() => {
       const cipher = createCipheriv('aes-128-cbc', hexKey(KEY_128), Buffer.alloc(16)).setAutoPadding(false);

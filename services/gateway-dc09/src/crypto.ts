@@ -1,5 +1,6 @@
 import { type Cipher, createCipheriv, createDecipheriv, type Decipher, randomInt } from 'node:crypto';
 import type { Dc09KeyEncoding } from '@telecare/contracts';
+import { dataEnd, outsideText } from './free-text.ts';
 
 const ZERO_IV = Buffer.alloc(16);
 const CIPHERS: Record<number, string> = { 16: 'aes-128-cbc', 24: 'aes-192-cbc', 32: 'aes-256-cbc' };
@@ -115,7 +116,9 @@ export function decryptPayload(hex: string, key: Buffer): string {
     if (byte > 0x7f) eightBit = true;
   }
   const text = content.toString('latin1');
-  if (!/^[^[\]]*\]/.test(text)) {
+  // The data's `]`, brackets in its `^…^` text aside (a zone named `Bed [2]`).
+  const dataClose = dataEnd(text);
+  if (dataClose < 0 || outsideText(text.slice(0, dataClose)).includes('[')) {
     throw new Dc09DecryptError('decrypted data does not read data] after the padding (wrong key?)');
   }
   if ((eightBit || bar < 0) && !TIMESTAMP_SHAPE.test(text)) {

@@ -1,5 +1,6 @@
 import { crc16Arc, crcField, lengthField } from './crc.ts';
 import { encryptPayload } from './crypto.ts';
+import { dataEnd, outsideText } from './free-text.ts';
 
 /** CR ends a frame; LF opens one. */
 export const LF = 0x0a;
@@ -209,10 +210,10 @@ export function formatTimestamp(at: Date): string {
  * ContentError.
  */
 export function readContent(rest: string): Content {
-  const close = rest.indexOf(']');
+  const close = dataEnd(rest);
   if (close < 0) throw new ContentError('data has no closing ]', 'data');
   const data = rest.slice(0, close);
-  if (data.includes('[')) throw new ContentError('data contains [', 'data');
+  if (outsideText(data).includes('[')) throw new ContentError('data contains [', 'data');
   const xdata: { tag: string; value: string }[] = [];
   let at = close + 1;
   while (rest[at] === '[') {
