@@ -448,6 +448,17 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'the rest of an older message after a whole timestamp, inside the frame',
+    frame: frameBody(`"ADM-CID"0012R1L1#1234[#1234|1101 00 007]${TS}022 0)9at `),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'As above, for a sender that stamps its messages: the timestamp is read, what follows it left unread.',
+    check: (out, events) => {
+      expect(events[0]?.time).toBe(NOW.toISOString());
+      expect(out.refusal).toBeUndefined();
+    },
+  },
+  {
     name: 'a timestamp that is not a time',
     frame: frameBody('"ADM-CID"0024L0#1234[#1234|1101 01 001]_25:00:00,11-22-2026'),
     reply: 'NAK',

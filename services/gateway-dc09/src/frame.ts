@@ -169,6 +169,7 @@ export class ContentError extends Error {
 }
 
 const TIMESTAMP = /^_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$/;
+const TIMESTAMP_LENGTH = '_HH:MM:SS,MM-DD-YYYY'.length;
 const TIMESTAMP_AT_END = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
 
 function parseTimestamp(text: string): Date {
@@ -240,8 +241,20 @@ export function readContent(rest: string): Content {
     const message = rest.slice(0, at);
     return { data, xdata, canonical: message, message };
   }
-  const timestamp = tail === '' ? undefined : parseTimestamp(tail);
-  return { data, xdata, canonical: rest, message: rest.slice(0, at), ...(timestamp ? { timestamp } : {}) };
+  // The same leftovers after a whole timestamp (`_HH:MM:SS,MM-DD-YYYY` is 20 characters) are
+  // left unread too; a timestamp that is not whole or not a time is still refused.
+  const stamp =
+    tail.length > TIMESTAMP_LENGTH && TIMESTAMP.test(tail.slice(0, TIMESTAMP_LENGTH))
+      ? tail.slice(0, TIMESTAMP_LENGTH)
+      : tail;
+  const timestamp = stamp === '' ? undefined : parseTimestamp(stamp);
+  return {
+    data,
+    xdata,
+    canonical: rest.slice(0, at + stamp.length),
+    message: rest.slice(0, at),
+    ...(timestamp ? { timestamp } : {}),
+  };
 }
 
 /** LF, CRC (four hex digits, or its two bytes), length, body, CR. */
