@@ -116,6 +116,22 @@ const ROWS: readonly Row[] = [
     why: 'DC-09: "accept what it sends": ELDES counts the CR that ends its frame in the length and the CRC; one more byte than the body, and the CRC of the body and its CR.',
   },
   {
+    name: 'a length of three hex digits, without its leading 0',
+    frame: (() => {
+      const body = `"ADM-CID"0048L0#1234[#1234|1101 01 001]${TS}`;
+      const crc = crc16Arc(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0');
+      return Buffer.from(
+        `\n${crc}${body.length.toString(16).toUpperCase().padStart(3, '0')}${body}\r`,
+        'latin1',
+      );
+    })(),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: LLLL is 0 and 3 hex digits; "accept what it sends": a sender that leaves out the leading 0 states the same length, and its CRC still proves the frame.',
+    check: (out) =>
+      expect(out.replyFrame.toString('latin1')).toMatch(/^\n[0-9A-F]{4}0012"ACK"0048L0#1234\[\]\r$/),
+  },
+  {
     name: 'an L with no digits',
     frame: frameBody(`"SIA-DCS"0049L#1234[#1234|NMA1]${TS}`),
     reply: 'ACK',

@@ -86,8 +86,11 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
   }
   const crcFormat: CrcFormat = frame[7] === QUOTE ? 'binary' : 'hex';
   const lengthAt = crcFormat === 'binary' ? 3 : 5;
-  const lengthText = Buffer.from(frame.subarray(lengthAt, lengthAt + 4)).toString('latin1');
-  const bodyBytes = frame.subarray(lengthAt + 4, frame.byteLength - 1);
+  // A length written in three hex digits, without its leading 0 (`03B`): the `"` one byte early,
+  // where neither a binary-CRC frame (its `"` at 7) nor a four-digit length (at 9) has one.
+  const lengthDigits = crcFormat === 'hex' && frame[8] === QUOTE && frame[9] !== QUOTE ? 3 : 4;
+  const lengthText = Buffer.from(frame.subarray(lengthAt, lengthAt + lengthDigits)).toString('latin1');
+  const bodyBytes = frame.subarray(lengthAt + lengthDigits, frame.byteLength - 1);
   let sent: number;
   if (crcFormat === 'binary') {
     sent = ((frame[1] as number) << 8) | (frame[2] as number);
@@ -97,7 +100,7 @@ export function readEnvelope(frame: Uint8Array): Envelope | EnvelopeRefusal {
     if (!/^[0-9A-Fa-f]{4}$/.test(crcText)) return refuse('crc', 'CRC field is not 4 hex digits');
     sent = Number.parseInt(crcText, 16);
   }
-  if (!/^0[0-9A-Fa-f]{3}$/.test(lengthText)) {
+  if (!(lengthDigits === 3 ? /^[0-9A-Fa-f]{3}$/ : /^0[0-9A-Fa-f]{3}$/).test(lengthText)) {
     return refuse('length', 'length field is not 0 and 3 hex digits', crcFormat);
   }
   const declared = Number.parseInt(lengthText, 16);
