@@ -35,6 +35,14 @@ interface Request {
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * How long one attempt may wait for the helpline's answer. A request sent into a connection that
+ * died without a word (a Wi-Fi roam, a NAT that forgot it: the browser reuses its kept-alive
+ * connections) is never answered, and without a deadline the action's button stayed disabled and
+ * the screen silent until the operating system gave up on the socket, many minutes later.
+ */
+export const ANSWER_TIMEOUT_MS = 10_000;
+
 // An action carries one Idempotency-Key for all of its attempts: a retry after a lost connection
 // or a second click records one case event.
 export async function api<T = unknown>(
@@ -47,21 +55,32 @@ export async function api<T = unknown>(
   if (key) headers['idempotency-key'] = key;
   for (let attempt = 1; ; attempt++) {
     let response: Response;
+    let text: string;
     try {
+      // The deadline covers the body too: an answer cut off half-way is as silent as none.
+      const signal = AbortSignal.timeout(ANSWER_TIMEOUT_MS);
       response = await fetch(path, {
         method,
         headers,
         body: body === undefined ? null : JSON.stringify(body),
         credentials: 'same-origin',
+        signal,
       });
-    } catch {
+      text = await response.text();
+    } catch (err) {
+      // A read, or an action with its key (the helpline records it once), is tried again at once
+      // on a new connection; anything else may have been done, so the operator is told.
       if (attempt < 3 && (method === 'GET' || key)) {
         await pause(400 * attempt);
         continue;
       }
-      throw new ApiError(0, { message: 'no connection to the helpline; try again' });
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      throw new ApiError(0, {
+        message: timedOut
+          ? `the helpline did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; check the case and try again`
+          : 'no connection to the helpline; try again',
+      });
     }
-    const text = await response.text();
     const json: unknown = text ? JSON.parse(text) : undefined;
     if (response.status === 401 && !path.startsWith('/api/login')) {
       onSignedOut();
