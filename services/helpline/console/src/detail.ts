@@ -381,6 +381,9 @@ export async function selectCase(id: string): Promise<void> {
   await loadDetail(id, true);
 }
 
+/** How many steps the case has had: every step is kept, so a later read never has fewer. */
+const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut;
+
 const missingContext = (e: Error): CaseContext => ({
   available: false,
   message: e.message,
@@ -408,8 +411,15 @@ export async function loadDetail(id: string, withContext: boolean): Promise<void
     const calling = loadCalls(id);
     const d = await api<CaseDetail>(`/api/cases/${id}`);
     if (state.selected !== id) return;
-    state.detail = d;
-    renderDetail();
+    // Reads of the case overtake each other (each change of it reads it again, each read on a
+    // connection of its own): an older answer landing last hid a press already on screen, and the
+    // resolution sent from it was refused for a press the operator had seen. A case's steps only
+    // grow, so the answer with fewer of them is the older one.
+    const shown = state.detail?.id === id ? state.detail : null;
+    if (!shown || stepsOf(d) >= stepsOf(shown)) {
+      state.detail = d;
+      renderDetail();
+    }
     const [ctx, tl] = await Promise.all([context, events, calling]);
     if (state.selected !== id) return;
     if (ctx) state.context = ctx;

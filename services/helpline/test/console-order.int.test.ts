@@ -1,0 +1,80 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness, launchChromium } from './harness.ts';
+
+// The case view reads the case again on every change of it; answers may come back in any order
+// (each on a connection of its own, a slow one among them). Chromium against the real helpline.
+const TEST_TIMEOUT_MS = 90_000;
+
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+let browser: Browser;
+
+beforeAll(async () => {
+  h = await helplineHarness('console-order', { TIMER_TICK_MS: '300', PRESENCE_ON_LOGIN: 'available' });
+  await h.start();
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+async function signIn(username: string): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+  await page.goto(h.helpline.url);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#status:text("live")');
+  return page;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the case view under changes that overtake each other (Chromium)', () => {
+  it(
+    'an older read of the case arriving late never hides a press the screen already showed',
+    async () => {
+      await h.user('olga', 'operator');
+      const page = await signIn('olga');
+      const residentId = 'res_order_1';
+      const first = h.alert({ residentId });
+      await h.publish(first);
+      const id = (await h.caseOf(residentId)).id;
+      await page.locator(`.case[data-id="${id}"] .offer-mine`).waitFor();
+      await page.keyboard.press('a');
+      await page.locator('#detail .state.accepted').waitFor();
+
+      // The next read of the case is slow: it is read now, and its answer arrives 3 s later.
+      let slow = 0;
+      await page.route(
+        (url) => url.pathname === `/api/cases/${id}`,
+        async (route) => {
+          slow += 1;
+          if (slow !== 1) return route.continue();
+          const response = await route.fetch();
+          await sleep(3_000);
+          return route.fulfill({ response });
+        },
+      );
+      // A colleague's note changes the case (the slow read); then the resident presses again.
+      const note = await h.api(`/api/cases/${id}/notes`, { method: 'POST', body: { text: 'daughter rang' } });
+      expect(note.status).toBe(201);
+      await expect.poll(() => slow).toBe(1);
+      await h.publish(h.alert({ residentId, repeats: { alertId: first.id } }));
+      await page.locator('#presses', { hasText: 'pressed 2 times' }).waitFor({ timeout: 10_000 });
+
+      // The slow answer (one press, before the repeat) lands: the press stays on the screen, and the
+      // resolution sent from it counts both alerts.
+      await sleep(3_500);
+      expect(await page.locator('#presses').textContent()).toMatch(/pressed 2 times/);
+      await page.selectOption('#outcome', 'reassurance-given');
+      await page.fill('#resolve-reason', 'pressed twice, resident fine');
+      await page.click('button[data-act="resolve"]');
+      await expect.poll(async () => (await h.detail(id)).state, { timeout: 10_000 }).toBe('resolved');
+      await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
