@@ -55,7 +55,7 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
       if (!next) break;
       const other = left.findIndex((id) => id !== next.last_offered_to);
       // Back to the one who let it go only when nobody else is free.
-      const [userId] = left.splice(other >= 0 ? other : 0, 1) as [string];
+      const [userId] = left.splice(Math.max(other, 0), 1) as [string];
       await db.query(
         `update ${ctx.t.cases} set state = 'offered', offered_to = $2, last_offered_to = $2,
            offer_expires_at = $3, updated_at = $4 where id = $1`,
