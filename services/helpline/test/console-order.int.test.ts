@@ -77,4 +77,40 @@ describe('the case view under changes that overtake each other (Chromium)', () =
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'a storm on the case on screen reads it a few times, not once per change, and ends on the latest',
+    async () => {
+      await h.user('pavel', 'operator');
+      const page = await signIn('pavel');
+      const residentId = 'res_order_storm';
+      await h.publish(h.alert({ residentId, priority: 3, type: 'mains.lost' }));
+      const id = (await h.caseOf(residentId)).id;
+      await page.locator(`.case[data-id="${id}"] .offer-mine`).waitFor();
+      await page.keyboard.press('a');
+      await page.locator('#detail .state.accepted').waitFor();
+
+      // A loaded helpline: each read of the case takes 300 ms.
+      let reads = 0;
+      await page.route(
+        (url) => url.pathname === `/api/cases/${id}`,
+        async (route) => {
+          reads += 1;
+          const response = await route.fetch();
+          await sleep(300);
+          return route.fulfill({ response });
+        },
+      );
+      // A home unit in a brownout: 60 more mains reports join the case while it is on screen.
+      const STORM = 60;
+      for (let i = 0; i < STORM; i++)
+        await h.publish(h.alert({ residentId, priority: 3, type: 'mains.lost' }));
+      await expect.poll(async () => (await h.detail(id)).alertCount, { timeout: 30_000 }).toBe(STORM + 1);
+      await page.locator('#alert-count', { hasText: `of ${STORM + 1} alerts` }).waitFor({ timeout: 15_000 });
+      // One read at a time, and one more for whatever changed meanwhile: never one per change.
+      expect(reads).toBeLessThan(STORM / 2);
+      await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -381,6 +381,35 @@ export async function selectCase(id: string): Promise<void> {
   await loadDetail(id, true);
 }
 
+/** The case view's reads in flight, by case, and whether the case changed again meanwhile. */
+const refreshing = new Map<string, { again: boolean }>();
+
+/**
+ * Reads the case on screen again after a change of it: one read at a time, and one more after it
+ * for whatever changed meanwhile. A read per change, as it was, made a storm joining a case several
+ * times a second a read of the case (and its calls) per change from every console showing it, piling
+ * up on a helpline already slow under the storm.
+ */
+export function refreshDetail(id: string): void {
+  const running = refreshing.get(id);
+  if (running) {
+    running.again = true;
+    return;
+  }
+  const entry = { again: false };
+  refreshing.set(id, entry);
+  void (async () => {
+    try {
+      do {
+        entry.again = false;
+        await loadDetail(id, false);
+      } while (entry.again && state.selected === id);
+    } finally {
+      refreshing.delete(id);
+    }
+  })();
+}
+
 /** How many steps the case has had: every step is kept, so a later read never has fewer. */
 const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut;
 
