@@ -31,6 +31,8 @@ interface Request {
   readonly body?: unknown;
   /** Idempotency-Key: one for all of an action's attempts. */
   readonly key?: string;
+  /** How long one attempt may wait for its answer (`ANSWER_TIMEOUT_MS` unless said). */
+  readonly timeoutMs?: number;
 }
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -47,7 +49,7 @@ export const ANSWER_TIMEOUT_MS = 10_000;
 // or a second click records one case event.
 export async function api<T = unknown>(
   path: string,
-  { method = 'GET', body, key }: Request = {},
+  { method = 'GET', body, key, timeoutMs = ANSWER_TIMEOUT_MS }: Request = {},
 ): Promise<T> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
@@ -58,7 +60,7 @@ export async function api<T = unknown>(
     let text: string;
     try {
       // The deadline covers the body too: an answer cut off half-way is as silent as none.
-      const signal = AbortSignal.timeout(ANSWER_TIMEOUT_MS);
+      const signal = AbortSignal.timeout(timeoutMs);
       response = await fetch(path, {
         method,
         headers,
@@ -77,7 +79,7 @@ export async function api<T = unknown>(
       const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
       throw new ApiError(0, {
         message: timedOut
-          ? `the helpline did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; check the case and try again`
+          ? `the helpline did not answer within ${Math.round(timeoutMs / 1000)} s; check the case and try again`
           : 'no connection to the helpline; try again',
       });
     }

@@ -54,6 +54,7 @@ export function closeStream(): void {
  */
 let lastHeard = 0;
 let silenceLimitMs = 11_000;
+let heartbeatTimeoutMs = 10_000;
 let watching = false;
 
 function heard(): void {
@@ -113,7 +114,10 @@ export function connect(): void {
       pingMs?: number;
     };
     consoleId = hello.console;
-    if (hello.pingMs && hello.pingMs > 0) silenceLimitMs = 2 * hello.pingMs + 1_000;
+    if (hello.pingMs && hello.pingMs > 0) {
+      silenceLimitMs = 2 * hello.pingMs + 1_000;
+      heartbeatTimeoutMs = Math.max(2 * hello.pingMs, 2_000);
+    }
     heardServerTime(hello.now);
     void heartbeat();
   });
@@ -137,11 +141,14 @@ export function connect(): void {
 let troubled = false;
 
 async function heartbeat(): Promise<void> {
-  if (!consoleId) return;
+  const id = consoleId;
+  if (!id) return;
   try {
+    // An answer later than the next ping is no use: the next heartbeat goes on a connection of its own.
     const r = await api<{ chosenPresence?: string | null }>('/api/presence/heartbeat', {
       method: 'POST',
-      body: { console: consoleId },
+      body: { console: id },
+      timeoutMs: heartbeatTimeoutMs,
     });
     if (troubled) {
       troubled = false;
@@ -155,9 +162,11 @@ async function heartbeat(): Promise<void> {
     if (document.activeElement !== presence) presence.value = r.chosenPresence ?? '';
   } catch (err) {
     const status = (err as ApiError).status;
-    // The server no longer knows this console (signed out elsewhere, or restarted): a new stream.
-    if (status === 404) connect();
-    else if (status !== 401) void sayTrouble();
+    // The server no longer knows this console (signed out elsewhere, or restarted): a new stream,
+    // unless one was opened meanwhile (the answer is about a stream already given up on).
+    if (status === 404) {
+      if (consoleId === id) connect();
+    } else if (status !== 401) void sayTrouble();
   }
 }
 
