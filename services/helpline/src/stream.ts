@@ -70,6 +70,8 @@ export class LiveStreams {
   #timer: NodeJS.Timeout | undefined;
   #lastReap = 0;
   #pinging = false;
+  /** Since when the ping rounds have reached PostgreSQL without a failure (heartbeats recordable). */
+  #recordingSince: number | undefined;
   #snapshot: Promise<Snapshot> | undefined;
   #nextSnapshot: Promise<Snapshot> | undefined;
 
@@ -293,9 +295,22 @@ export class LiveStreams {
       }
       const now = this.o.clock.now();
       if (ids.length > 0) {
-        const still = await this.o.consoles.existing(ids, new Date(now));
-        // Signed out elsewhere (another instance, a supervisor) or the session expired: the
-        // stream ends here too, so nobody keeps watching the queue on a session that is over.
+        // A browser console answers every ping; one silent for twice the presence timeout is a
+        // stream that died without a word (a laptop asleep, a roam) or a frozen tab. Its stream is
+        // ended: left open, it held one of its person's STREAMS_PER_PRINCIPAL until the operating
+        // system gave up on the socket, and a laptop that slept or roamed that many times could
+        // not open a stream at all. Judged only once heartbeats have been recordable that long
+        // (after a database outage every console is silent in the table, and none is dead).
+        const silence = 2 * this.o.consoles.timeoutSeconds * 1000;
+        const judge = this.#recordingSince !== undefined && now - this.#recordingSince >= silence;
+        const still = await this.o.consoles.existing(
+          ids,
+          new Date(now),
+          judge ? new Date(now - silence) : undefined,
+        );
+        this.#recordingSince ??= now;
+        // Signed out elsewhere (another instance, a supervisor), the session expired, or silent:
+        // the stream ends here too, so nobody keeps watching the queue on a session that is over.
         for (const s of [...this.#open]) if (s.consoleId && !still.has(s.consoleId)) s.end();
       }
       if (now - this.#lastReap >= REAP_EVERY_MS) {
@@ -303,6 +318,7 @@ export class LiveStreams {
         await this.o.consoles.reap(new Date(now));
       }
     } catch (err) {
+      this.#recordingSince = undefined;
       this.o.logger.warn({ err }, 'presence ping round failed; the next one retries');
     } finally {
       this.#pinging = false;

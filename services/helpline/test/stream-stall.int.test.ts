@@ -6,11 +6,15 @@ import { readSse } from './sse.ts';
 
 // Pings every second; a stream that cannot take them for twice the presence timeout is stalled.
 const PRESENCE_TIMEOUT_S = 3;
+const STREAMS = 3;
 
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 
 beforeAll(async () => {
-  h = await helplineHarness('stream-stall', { PRESENCE_TIMEOUT_S: String(PRESENCE_TIMEOUT_S) });
+  h = await helplineHarness('stream-stall', {
+    PRESENCE_TIMEOUT_S: String(PRESENCE_TIMEOUT_S),
+    STREAMS_PER_PRINCIPAL: String(STREAMS),
+  });
   await h.start();
 });
 afterAll(() => h?.close());
@@ -78,4 +82,31 @@ describe('a stream whose client stopped reading', () => {
     expect(heard).toBeGreaterThanOrEqual(80);
     healthy.abort();
   }, 120_000);
+
+  it('a signed-in console that stopped answering pings is ended, so waking laptops do not use up their streams', async () => {
+    const op = await h.user('sleepy', 'operator');
+    // A laptop that slept and woke (or roamed) as many times as the streams allowed: each time the
+    // browser opened a new stream and the old one was left behind, silent, still open at the helpline.
+    const left: Awaited<ReturnType<typeof h.openConsole>>[] = [];
+    for (let i = 0; i < STREAMS; i++) {
+      const c = await h.openConsole(op.cookie);
+      await c.stall();
+      left.push(c);
+    }
+    const open = () =>
+      fetch(`${h.helpline.url}/api/stream`, { headers: { cookie: op.cookie.slice(7) } }).then((r) => {
+        void r.body?.cancel();
+        return r.status;
+      });
+    expect(await open()).toBe(429);
+    // The streams nobody answers are ended once their consoles have been silent for twice the
+    // presence timeout, and the woken laptop's stream is let in.
+    await waitFor(async () => left.every((c) => c.ended), {
+      what: 'the silent consoles to be ended',
+      timeoutMs: 5 * PRESENCE_TIMEOUT_S * 1000,
+    });
+    const again = await h.openConsole(op.cookie);
+    expect(again.ended).toBe(false);
+    again.close();
+  }, 60_000);
 });
