@@ -113,4 +113,26 @@ describe('the case view under changes that overtake each other (Chromium)', () =
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'an action refused because a colleague has the case says who has it',
+    async () => {
+      const quinn = await h.user('quinn', 'operator');
+      await h.user('rosa', 'operator');
+      const quinnPage = await signIn('quinn');
+      const rosaPage = await signIn('rosa');
+      await h.publish(h.alert({ residentId: 'res_order_who' }));
+      const id = (await h.caseOf('res_order_who')).id;
+      await quinnPage.locator(`.case[data-id="${id}"] .offer-mine`).waitFor();
+      expect((await h.detail(id)).offeredTo).toBe(quinn.id);
+
+      // Rosa opens the same case and presses Accept: refused, and the screen says whose it is.
+      await rosaPage.click(`#queue .case[data-id="${id}"]`);
+      await rosaPage.click('#accept');
+      await rosaPage.locator('#notice', { hasText: 'offered to another operator' }).waitFor();
+      expect(await rosaPage.locator('#notice').textContent()).toContain('quinn name');
+      for (const page of [quinnPage, rosaPage]) await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

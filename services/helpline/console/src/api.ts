@@ -1,10 +1,11 @@
 import { notice } from './dom.ts';
+import { nameOf } from './state.ts';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
     readonly status: number,
-    readonly body: { message?: string } | undefined,
+    readonly body: { message?: string; holder?: string | null } | undefined,
   ) {
     super(body?.message ?? `HTTP ${status}`);
   }
@@ -106,7 +107,10 @@ export async function act(name: string, fn: (key: string) => Promise<unknown>): 
     notice('');
     await fn(key);
   } catch (err) {
-    notice(err instanceof Error ? err.message : String(err));
+    // A refusal because a colleague has the case names them: the operator knows whom to ask.
+    const holder = err instanceof ApiError ? err.body?.holder : undefined;
+    const text = err instanceof Error ? err.message : String(err);
+    notice(holder ? `${text} (${nameOf(holder)})` : text);
   } finally {
     inFlight.delete(name);
     for (const b of buttonsOf(name)) b.disabled = false;
