@@ -153,6 +153,15 @@ function renderDetail(): void {
   const who = r?.name ?? state.residentNames.get(c.residentId);
   const open = isOpen(c.state);
   const pressed = pressedText(c);
+  // A revealed value is shown only through a case the viewer may reveal it on: open, and held by
+  // them (a supervisor or admin: any open case). Reassigned, resolved or handed back, it is
+  // forgotten here, not left on the screen of someone who no longer has the case.
+  const mayReveal =
+    open &&
+    (me?.role === 'supervisor' ||
+      me?.role === 'admin' ||
+      (c.assignedTo === me?.id && (c.state === 'accepted' || c.state === 'on_hold')));
+  if (!mayReveal) for (const field of ['keySafe', 'medical']) state.revealed.delete(`${c.id}:${field}`);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
   const canResolve = open && mine && c.state !== 'queued' && c.state !== 'offered';
   const kept = el.dataset.caseId === c.id ? keepForm(el) : undefined;
@@ -374,6 +383,8 @@ export function accept(id: string): void {
 }
 
 export async function selectCase(id: string): Promise<void> {
+  // Revealed values stay with the case they were revealed on, and only while it is on screen.
+  if (state.selected !== id) state.revealed.clear();
   state.selected = id;
   state.context = null;
   state.deviceEvents = null;
