@@ -135,4 +135,33 @@ describe('the case view under changes that overtake each other (Chromium)', () =
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'the keyboard stays on the button it was on when the case changes under it',
+    async () => {
+      await h.user('tess', 'operator');
+      const page = await signIn('tess');
+      const residentId = 'res_order_keys';
+      await h.publish(h.alert({ residentId }));
+      const id = (await h.caseOf(residentId)).id;
+      await page.locator(`.case[data-id="${id}"] .offer-mine`).waitFor();
+      await page.keyboard.press('a');
+      await page.locator('#detail .state.accepted').waitFor();
+
+      // She tabs to the emergency call button (no id of its own) and, as she reaches it, the
+      // resident presses again: the case view is drawn again with the press.
+      const call = page.locator('#detail button[data-act^="call-start-"]').last();
+      await call.waitFor();
+      await call.focus();
+      const act = await call.getAttribute('data-act');
+      await h.publish(h.alert({ residentId, priority: 1 }));
+      await expect.poll(async () => (await h.detail(id)).alertCount, { timeout: 10_000 }).toBe(2);
+      await page.locator('#alert-count, ul.because li:nth-child(2)').first().waitFor({ timeout: 10_000 });
+      await expect
+        .poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-act') ?? 'nothing'))
+        .toBe(act);
+      await page.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -247,10 +247,15 @@ function keepForm(el: HTMLElement): () => void {
   const values = new Map<string, string>();
   for (const f of el.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input[id], select[id]'))
     values.set(f.id, f.value);
-  const focused =
+  const active =
     document.activeElement instanceof HTMLElement && el.contains(document.activeElement)
-      ? document.activeElement.id
-      : '';
+      ? document.activeElement
+      : null;
+  // Found again by id, or by the action it does: a responder's or a call's button has no id, and
+  // the keyboard fell back to the top of the page at every change of the case (every join of a
+  // storm), leaving a keyboard user nowhere.
+  const focused = active?.id ?? '';
+  const focusedAct = focused ? '' : (active?.dataset.act ?? '');
   const scroll = el.scrollTop;
   return () => {
     for (const [id, value] of values) {
@@ -258,6 +263,7 @@ function keepForm(el: HTMLElement): () => void {
       if (f && el.contains(f)) f.value = value;
     }
     if (focused) maybe(focused)?.focus();
+    else if (focusedAct) el.querySelector<HTMLElement>(`[data-act="${CSS.escape(focusedAct)}"]`)?.focus();
     el.scrollTop = scroll;
   };
 }
