@@ -45,6 +45,12 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * the screen silent until the operating system gave up on the socket, many minutes later.
  */
 export const ANSWER_TIMEOUT_MS = 10_000;
+/**
+ * The deadline of the reads that scan EVENTS (the case's device events, the supervisor's unmapped
+ * codes: up to 20,000 messages each): slow on a loaded night without being lost, and a read cut off
+ * at 10 s would only be asked again from the start.
+ */
+export const SCAN_TIMEOUT_MS = 30_000;
 
 // An action carries one Idempotency-Key for all of its attempts: a retry after a lost connection
 // or a second click records one case event.

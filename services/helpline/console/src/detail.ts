@@ -1,4 +1,4 @@
-import { act, api } from './api.ts';
+import { act, api, SCAN_TIMEOUT_MS } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
@@ -450,7 +450,7 @@ export async function loadDetail(id: string, withContext: boolean): Promise<void
     const context = fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : undefined;
     const events =
       fresh || !state.deviceEvents
-        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`).catch(
+        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`, { timeoutMs: SCAN_TIMEOUT_MS }).catch(
             (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
           )
         : undefined;
