@@ -121,6 +121,25 @@ describe('FaultProxy', () => {
     sink.close();
   });
 
+  it('freezeOpen silences the connections open now, for good, while new ones pass', async () => {
+    const old = await dial(proxy.port);
+    old.socket.write('a');
+    await until(() => old.received() === 'a');
+    expect(proxy.freezeOpen()).toBe(1);
+    old.socket.write('lost');
+    const fresh = await dial(proxy.port);
+    fresh.socket.write('fresh');
+    await until(() => fresh.received() === 'fresh');
+    // A mode change that ends other faults does not close a frozen connection.
+    proxy.set({ kind: 'half-open', direction: 'both' });
+    proxy.set({ kind: 'pass' });
+    await sleep(200);
+    expect(old.received()).toBe('a');
+    expect(old.closed()).toBe(false);
+    old.socket.destroy();
+    fresh.socket.destroy();
+  });
+
   it('blackhole accepts and never answers nor reaches the target; the held sockets close after', async () => {
     const before = echo.accepted();
     proxy.set({ kind: 'blackhole' });

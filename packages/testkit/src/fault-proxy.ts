@@ -25,6 +25,8 @@ interface Link {
   readonly server: Socket | undefined;
   /** Lost bytes under half-open or blackhole: closed when the fault ends. */
   broken: boolean;
+  /** Frozen by `freezeOpen`: forwards nothing either way, for good, and is never closed by the proxy. */
+  frozen: boolean;
 }
 
 /** Chunks held back under `delay`, released in order by one timer per direction. */
@@ -120,8 +122,19 @@ export class FaultProxy {
     if (mode.kind === 'drop') {
       for (const link of this.#links) this.#close(link);
     } else if ((leaving === 'half-open' || leaving === 'blackhole') && mode.kind !== leaving) {
-      for (const link of this.#links) if (link.broken) this.#close(link);
+      for (const link of this.#links) if (link.broken && !link.frozen) this.#close(link);
     }
+  }
+
+  /**
+   * Every connection open now stops forwarding either way, for good, and stays open; connections
+   * made afterwards pass as the mode says. A NAT or Wi-Fi roam that forgot the flows in hand, or a
+   * laptop waking from sleep: the client's sockets look alive and nothing ever arrives on them, and
+   * only a client that notices the silence opens new ones. Answers how many were frozen.
+   */
+  freezeOpen(): number {
+    for (const link of this.#links) link.frozen = true;
+    return this.#links.size;
   }
 
   async close(): Promise<void> {
@@ -137,7 +150,7 @@ export class FaultProxy {
       return;
     }
     if (mode.kind === 'blackhole') {
-      const link: Link = { client, server: undefined, broken: true };
+      const link: Link = { client, server: undefined, broken: true, frozen: false };
       this.#links.add(link);
       client.on('data', () => undefined);
       client.on('error', () => undefined);
@@ -146,7 +159,7 @@ export class FaultProxy {
     }
     const server = tcpConnect(this.target.port, this.target.host);
     server.setNoDelay(true);
-    const link: Link = { client, server, broken: false };
+    const link: Link = { client, server, broken: false, frozen: false };
     this.#links.add(link);
     const up = new DelayLine(server);
     const down = new DelayLine(client);
@@ -164,6 +177,7 @@ export class FaultProxy {
   }
 
   #forward(link: Link, chunk: Buffer, line: DelayLine, direction: 'up' | 'down'): void {
+    if (link.frozen) return;
     const mode = this.#mode;
     switch (mode.kind) {
       case 'pass':

@@ -17,6 +17,7 @@ export type HelplineMetrics = {
   readonly published: Counter;
   readonly streamClients: Gauge;
   readonly streamsRefused: Counter;
+  readonly streamsStalled: Counter;
   readonly streamSnapshots: Counter;
   readonly timerEvents: Counter<'kind'>;
   readonly handovers: Counter<'outcome'>;
@@ -111,6 +112,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     streamsRefused: new Counter({
       name: 'helpline_streams_refused_total',
       help: 'Streams refused because their user already held STREAMS_PER_PRINCIPAL on this instance',
+      registers,
+    }),
+    streamsStalled: new Counter({
+      name: 'helpline_streams_stalled_total',
+      help: 'Streams ended because their client stopped taking data (nothing sent drained for twice PRESENCE_TIMEOUT_S, or more than 32 MiB waiting)',
       registers,
     }),
     streamSnapshots: new Counter({

@@ -111,15 +111,19 @@ export class ConsoleStore {
 
   /**
    * Which of these consoles may go on: their row is there (not signed out, possibly on another
-   * instance) and the session they signed in with is still valid (not ended, not expired).
+   * instance) and the session they signed in with is still valid (not ended, not expired). With
+   * `silentAfter`, a signed-in console (a browser tab, which answers every ping) not heard from
+   * since then may not go on either: its stream is dead or its tab frozen. A program's stream (no
+   * session) keeps the hour it has before its row is reaped.
    */
-  async existing(ids: readonly string[], now: Date): Promise<Set<string>> {
+  async existing(ids: readonly string[], now: Date, silentAfter?: Date): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const { rows } = await this.pool.query<{ id: string }>(
       `select k.id from ${this.#consoles} k where k.id = any($1)
          and (k.session_hash is null or exists (select 1 from ${this.#sessions} s
-           where s.token_hash = k.session_hash and s.expires_at > $2))`,
-      [ids, now],
+           where s.token_hash = k.session_hash and s.expires_at > $2))
+         and ($3::timestamptz is null or k.session_hash is null or coalesce(k.last_seen, k.opened_at) > $3)`,
+      [ids, now, silentAfter ?? null],
     );
     return new Set(rows.map((r) => r.id));
   }

@@ -28,6 +28,10 @@ interface OpenStream {
   readonly consoleId: string | undefined;
   readonly write: (text: string) => void;
   readonly end: () => void;
+  /** Since when (monotonic ms) what was written waits unsent, or undefined while it drains. */
+  readonly stalledSince: () => number | undefined;
+  /** Ends the stream and drops what it holds unsent (its client stopped taking data). */
+  readonly drop: (why: string) => void;
 }
 
 export interface Snapshot {
@@ -37,6 +41,13 @@ export interface Snapshot {
 
 const SNAPSHOT_LIMIT = 1000;
 const REAP_EVERY_MS = 60_000;
+/**
+ * What one stream may hold unsent before it is ended at once, whatever the time: a storm's changes
+ * to a client that stopped reading would otherwise pile up here (a window of a case is up to a few
+ * hundred kB, and a storm changes a case several times a second). An opening snapshot of 1,000 open
+ * cases fits well under it.
+ */
+const MAX_UNSENT_BYTES = 32 * 1024 * 1024;
 
 export const sseFrame = (entry: FeedEntry): string =>
   `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
@@ -59,6 +70,8 @@ export class LiveStreams {
   #timer: NodeJS.Timeout | undefined;
   #lastReap = 0;
   #pinging = false;
+  /** Since when the ping rounds have reached PostgreSQL without a failure (heartbeats recordable). */
+  #recordingSince: number | undefined;
   #snapshot: Promise<Snapshot> | undefined;
   #nextSnapshot: Promise<Snapshot> | undefined;
 
@@ -117,19 +130,44 @@ export class LiveStreams {
       })}\n\n`,
     );
 
+    // A client that stops reading (a frozen tab, a connection that died without a word, a program
+    // that never reads) leaves what is written here in the process's memory: every change to every
+    // case, for as long as its socket lasts. Such a stream is ended (see the ping round), and the
+    // client, if it is still there, connects again and catches up.
+    let stalledSince: number | undefined;
+    let ended = false;
+    const send = (text: string): void => {
+      if (ended) return;
+      // Network time, not the service's clock: how long a socket has not drained.
+      if (!res.write(text) && stalledSince === undefined) stalledSince = performance.now();
+      if (res.writableLength > MAX_UNSENT_BYTES) stream.drop(`more than ${MAX_UNSENT_BYTES} bytes unsent`);
+    };
+    res.on('drain', () => {
+      stalledSince = undefined;
+    });
+
     // Listen before reading the catch-up, so nothing falls between the two.
     let ready = false;
     const held: FeedEntry[] = [];
     const unsubscribe = feed.subscribe((entry) => {
-      if (ready) res.write(sseFrame(entry));
+      if (ready) send(sseFrame(entry));
       else held.push(entry);
     });
-    let ended = false;
     const stream: OpenStream = {
       principalId: who.principalId,
       consoleId: who.consoleId,
-      write: (text) => {
-        if (!ended) res.write(text);
+      write: send,
+      stalledSince: () => stalledSince,
+      drop: (why) => {
+        if (ended) return;
+        this.o.logger.warn(
+          { principalId: who.principalId, consoleId: who.consoleId, unsentBytes: res.writableLength, why },
+          'live stream ended: its client stopped taking data',
+        );
+        metrics.streamsStalled.inc();
+        stream.end();
+        // end() would wait for the unsent bytes to go first, and they never go.
+        res.destroy();
       },
       end: () => {
         if (ended) return;
@@ -152,7 +190,7 @@ export class LiveStreams {
       const replay = lastId === undefined ? undefined : feed.replayAfter(lastId);
       let sentUpTo: number;
       if (replay) {
-        for (const entry of replay) res.write(sseFrame(entry));
+        for (const entry of replay) send(sseFrame(entry));
         sentUpTo = replay.at(-1)?.seq ?? (lastId as number);
       } else {
         // A fresh client, or one whose Last-Event-ID the feed no longer holds: the open cases as
@@ -160,11 +198,11 @@ export class LiveStreams {
         const snapshot = await this.snapshot();
         if (ended) return;
         // Tells the client to drop what it holds: the list that follows is complete.
-        res.write(`event: snapshot\ndata: ${JSON.stringify({ position: snapshot.position })}\n\n`);
-        for (const item of snapshot.cases) res.write(sseFrame({ seq: snapshot.position, case: item }));
+        send(`event: snapshot\ndata: ${JSON.stringify({ position: snapshot.position })}\n\n`);
+        for (const item of snapshot.cases) send(sseFrame({ seq: snapshot.position, case: item }));
         sentUpTo = snapshot.position;
       }
-      for (const entry of held) if (entry.seq > sentUpTo) res.write(sseFrame(entry));
+      for (const entry of held) if (entry.seq > sentUpTo) send(sseFrame(entry));
       ready = true;
     } catch (err) {
       this.o.logger.warn({ err }, 'stream catch-up failed; closing so the client reconnects');
@@ -242,15 +280,37 @@ export class LiveStreams {
     try {
       const ids: string[] = [];
       const ping = `event: ping\ndata: ${JSON.stringify({ now: new Date(this.o.clock.now()).toISOString() })}\n\n`;
-      for (const s of this.#open) {
+      // A stream whose client has taken nothing for twice the presence timeout carries no presence
+      // (its pings wait unsent, so no heartbeat answers them) and only fills memory: it is ended.
+      const stallLimitMs = 2 * this.o.consoles.timeoutSeconds * 1000;
+      const mono = performance.now();
+      for (const s of [...this.#open]) {
+        const since = s.stalledSince();
+        if (since !== undefined && mono - since > stallLimitMs) {
+          s.drop(`nothing drained for ${Math.round((mono - since) / 1000)} s`);
+          continue;
+        }
         s.write(ping);
         if (s.consoleId) ids.push(s.consoleId);
       }
       const now = this.o.clock.now();
       if (ids.length > 0) {
-        const still = await this.o.consoles.existing(ids, new Date(now));
-        // Signed out elsewhere (another instance, a supervisor) or the session expired: the
-        // stream ends here too, so nobody keeps watching the queue on a session that is over.
+        // A browser console answers every ping; one silent for twice the presence timeout is a
+        // stream that died without a word (a laptop asleep, a roam) or a frozen tab. Its stream is
+        // ended: left open, it held one of its person's STREAMS_PER_PRINCIPAL until the operating
+        // system gave up on the socket, and a laptop that slept or roamed that many times could
+        // not open a stream at all. Judged only once heartbeats have been recordable that long
+        // (after a database outage every console is silent in the table, and none is dead).
+        const silence = 2 * this.o.consoles.timeoutSeconds * 1000;
+        const judge = this.#recordingSince !== undefined && now - this.#recordingSince >= silence;
+        const still = await this.o.consoles.existing(
+          ids,
+          new Date(now),
+          judge ? new Date(now - silence) : undefined,
+        );
+        this.#recordingSince ??= now;
+        // Signed out elsewhere (another instance, a supervisor), the session expired, or silent:
+        // the stream ends here too, so nobody keeps watching the queue on a session that is over.
         for (const s of [...this.#open]) if (s.consoleId && !still.has(s.consoleId)) s.end();
       }
       if (now - this.#lastReap >= REAP_EVERY_MS) {
@@ -258,6 +318,7 @@ export class LiveStreams {
         await this.o.consoles.reap(new Date(now));
       }
     } catch (err) {
+      this.#recordingSince = undefined;
       this.o.logger.warn({ err }, 'presence ping round failed; the next one retries');
     } finally {
       this.#pinging = false;

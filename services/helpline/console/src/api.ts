@@ -1,10 +1,11 @@
 import { notice } from './dom.ts';
+import { nameOf } from './state.ts';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
     readonly status: number,
-    readonly body: { message?: string } | undefined,
+    readonly body: { message?: string; holder?: string | null } | undefined,
   ) {
     super(body?.message ?? `HTTP ${status}`);
   }
@@ -31,15 +32,31 @@ interface Request {
   readonly body?: unknown;
   /** Idempotency-Key: one for all of an action's attempts. */
   readonly key?: string;
+  /** How long one attempt may wait for its answer (`ANSWER_TIMEOUT_MS` unless said). */
+  readonly timeoutMs?: number;
 }
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How long one attempt may wait for the helpline's answer. A request sent into a connection that
+ * died without a word (a Wi-Fi roam, a NAT that forgot it: the browser reuses its kept-alive
+ * connections) is never answered, and without a deadline the action's button stayed disabled and
+ * the screen silent until the operating system gave up on the socket, many minutes later.
+ */
+export const ANSWER_TIMEOUT_MS = 10_000;
+/**
+ * The deadline of the reads that scan EVENTS (the case's device events, the supervisor's unmapped
+ * codes: up to 20,000 messages each): slow on a loaded night without being lost, and a read cut off
+ * at 10 s would only be asked again from the start.
+ */
+export const SCAN_TIMEOUT_MS = 30_000;
 
 // An action carries one Idempotency-Key for all of its attempts: a retry after a lost connection
 // or a second click records one case event.
 export async function api<T = unknown>(
   path: string,
-  { method = 'GET', body, key }: Request = {},
+  { method = 'GET', body, key, timeoutMs = ANSWER_TIMEOUT_MS }: Request = {},
 ): Promise<T> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
@@ -47,21 +64,32 @@ export async function api<T = unknown>(
   if (key) headers['idempotency-key'] = key;
   for (let attempt = 1; ; attempt++) {
     let response: Response;
+    let text: string;
     try {
+      // The deadline covers the body too: an answer cut off half-way is as silent as none.
+      const signal = AbortSignal.timeout(timeoutMs);
       response = await fetch(path, {
         method,
         headers,
         body: body === undefined ? null : JSON.stringify(body),
         credentials: 'same-origin',
+        signal,
       });
-    } catch {
+      text = await response.text();
+    } catch (err) {
+      // A read, or an action with its key (the helpline records it once), is tried again at once
+      // on a new connection; anything else may have been done, so the operator is told.
       if (attempt < 3 && (method === 'GET' || key)) {
         await pause(400 * attempt);
         continue;
       }
-      throw new ApiError(0, { message: 'no connection to the helpline; try again' });
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      throw new ApiError(0, {
+        message: timedOut
+          ? `the helpline did not answer within ${Math.round(timeoutMs / 1000)} s; check the case and try again`
+          : 'no connection to the helpline; try again',
+      });
     }
-    const text = await response.text();
     const json: unknown = text ? JSON.parse(text) : undefined;
     if (response.status === 401 && !path.startsWith('/api/login')) {
       onSignedOut();
@@ -85,7 +113,10 @@ export async function act(name: string, fn: (key: string) => Promise<unknown>): 
     notice('');
     await fn(key);
   } catch (err) {
-    notice(err instanceof Error ? err.message : String(err));
+    // A refusal because a colleague has the case names them: the operator knows whom to ask.
+    const holder = err instanceof ApiError ? err.body?.holder : undefined;
+    const text = err instanceof Error ? err.message : String(err);
+    notice(holder ? `${text} (${nameOf(holder)})` : text);
   } finally {
     inFlight.delete(name);
     for (const b of buttonsOf(name)) b.disabled = false;

@@ -1,4 +1,4 @@
-import { act, api } from './api.ts';
+import { act, api, SCAN_TIMEOUT_MS } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
@@ -153,6 +153,15 @@ function renderDetail(): void {
   const who = r?.name ?? state.residentNames.get(c.residentId);
   const open = isOpen(c.state);
   const pressed = pressedText(c);
+  // A revealed value is shown only through a case the viewer may reveal it on: open, and held by
+  // them (a supervisor or admin: any open case). Reassigned, resolved or handed back, it is
+  // forgotten here, not left on the screen of someone who no longer has the case.
+  const mayReveal =
+    open &&
+    (me?.role === 'supervisor' ||
+      me?.role === 'admin' ||
+      (c.assignedTo === me?.id && (c.state === 'accepted' || c.state === 'on_hold')));
+  if (!mayReveal) for (const field of ['keySafe', 'medical']) state.revealed.delete(`${c.id}:${field}`);
   const revealed = (field: string) => state.revealed.get(`${c.id}:${field}`);
   const canResolve = open && mine && c.state !== 'queued' && c.state !== 'offered';
   const kept = el.dataset.caseId === c.id ? keepForm(el) : undefined;
@@ -238,10 +247,15 @@ function keepForm(el: HTMLElement): () => void {
   const values = new Map<string, string>();
   for (const f of el.querySelectorAll<HTMLInputElement | HTMLSelectElement>('input[id], select[id]'))
     values.set(f.id, f.value);
-  const focused =
+  const active =
     document.activeElement instanceof HTMLElement && el.contains(document.activeElement)
-      ? document.activeElement.id
-      : '';
+      ? document.activeElement
+      : null;
+  // Found again by id, or by the action it does: a responder's or a call's button has no id, and
+  // the keyboard fell back to the top of the page at every change of the case (every join of a
+  // storm), leaving a keyboard user nowhere.
+  const focused = active?.id ?? '';
+  const focusedAct = focused ? '' : (active?.dataset.act ?? '');
   const scroll = el.scrollTop;
   return () => {
     for (const [id, value] of values) {
@@ -249,6 +263,7 @@ function keepForm(el: HTMLElement): () => void {
       if (f && el.contains(f)) f.value = value;
     }
     if (focused) maybe(focused)?.focus();
+    else if (focusedAct) el.querySelector<HTMLElement>(`[data-act="${CSS.escape(focusedAct)}"]`)?.focus();
     el.scrollTop = scroll;
   };
 }
@@ -374,12 +389,46 @@ export function accept(id: string): void {
 }
 
 export async function selectCase(id: string): Promise<void> {
+  // Revealed values stay with the case they were revealed on, and only while it is on screen.
+  if (state.selected !== id) state.revealed.clear();
   state.selected = id;
   state.context = null;
   state.deviceEvents = null;
   renderQueue();
   await loadDetail(id, true);
 }
+
+/** The case view's reads in flight, by case, and whether the case changed again meanwhile. */
+const refreshing = new Map<string, { again: boolean }>();
+
+/**
+ * Reads the case on screen again after a change of it: one read at a time, and one more after it
+ * for whatever changed meanwhile. A read per change, as it was, made a storm joining a case several
+ * times a second a read of the case (and its calls) per change from every console showing it, piling
+ * up on a helpline already slow under the storm.
+ */
+export function refreshDetail(id: string): void {
+  const running = refreshing.get(id);
+  if (running) {
+    running.again = true;
+    return;
+  }
+  const entry = { again: false };
+  refreshing.set(id, entry);
+  void (async () => {
+    try {
+      do {
+        entry.again = false;
+        await loadDetail(id, false);
+      } while (entry.again && state.selected === id);
+    } finally {
+      refreshing.delete(id);
+    }
+  })();
+}
+
+/** How many steps the case has had: every step is kept, so a later read never has fewer. */
+const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut;
 
 const missingContext = (e: Error): CaseContext => ({
   available: false,
@@ -401,15 +450,22 @@ export async function loadDetail(id: string, withContext: boolean): Promise<void
     const context = fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : undefined;
     const events =
       fresh || !state.deviceEvents
-        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`).catch(
+        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`, { timeoutMs: SCAN_TIMEOUT_MS }).catch(
             (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
           )
         : undefined;
     const calling = loadCalls(id);
     const d = await api<CaseDetail>(`/api/cases/${id}`);
     if (state.selected !== id) return;
-    state.detail = d;
-    renderDetail();
+    // Reads of the case overtake each other (each change of it reads it again, each read on a
+    // connection of its own): an older answer landing last hid a press already on screen, and the
+    // resolution sent from it was refused for a press the operator had seen. A case's steps only
+    // grow, so the answer with fewer of them is the older one.
+    const shown = state.detail?.id === id ? state.detail : null;
+    if (!shown || stepsOf(d) >= stepsOf(shown)) {
+      state.detail = d;
+      renderDetail();
+    }
     const [ctx, tl] = await Promise.all([context, events, calling]);
     if (state.selected !== id) return;
     if (ctx) state.context = ctx;

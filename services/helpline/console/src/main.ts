@@ -1,5 +1,5 @@
 import { type ApiError, act, api, whenSignedOut } from './api.ts';
-import { loadDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
+import { refreshDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
 import { $, input, select } from './dom.ts';
 import { showElsewhere, WORKS_HERE } from './elsewhere.ts';
 import { typeLabel } from './format.ts';
@@ -77,7 +77,7 @@ onCaseChange((c, before) => {
   const working =
     current !== undefined && current.assignedTo === state.me?.id && current.state === 'accepted';
   if (offeredNow && !working && c.id !== state.selected) void selectCase(c.id);
-  else if (c.id === state.selected) void loadDetail(c.id, false);
+  else if (c.id === state.selected) refreshDetail(c.id);
 });
 
 /** What the tone says, in words for a screen reader: a new P1, a press again, an offer to me. */

@@ -1,6 +1,6 @@
 import type { SupervisorOverview } from '@telecare/contracts';
 import type { z } from 'zod';
-import { api } from './api.ts';
+import { api, SCAN_TIMEOUT_MS } from './api.ts';
 import { $, esc } from './dom.ts';
 import { managesPeople, nameOf } from './state.ts';
 
@@ -73,7 +73,7 @@ function render(o: Overview): string {
 export async function refreshOverview(): Promise<void> {
   if (!managesPeople()) return;
   try {
-    const o = await api<Overview>('/api/supervisor/overview');
+    const o = await api<Overview>('/api/supervisor/overview', { timeoutMs: SCAN_TIMEOUT_MS });
     $('overview').classList.remove('hidden');
     $('overview-body').innerHTML = render(o);
   } catch {

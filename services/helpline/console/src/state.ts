@@ -15,7 +15,7 @@ export const state = {
   residentNames: new Map<string, string>(),
   /** Postcode districts of the queue's residents. */
   districts: new Map<string, string>(),
-  /** Sensitive values revealed here, by `caseId:field`, until the page closes. */
+  /** Sensitive values revealed on the case on screen, by `caseId:field`, while the viewer holds it. */
   revealed: new Map<string, string>(),
 };
 

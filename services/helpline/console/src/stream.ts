@@ -1,4 +1,4 @@
-import { type ApiError, api, token } from './api.ts';
+import { ANSWER_TIMEOUT_MS, type ApiError, api, token } from './api.ts';
 import { heardServerTime } from './clock.ts';
 import { $, select } from './dom.ts';
 import { beep } from './sound.ts';
@@ -41,16 +41,52 @@ export function onCase(c: CaseSummary): void {
 
 export function closeStream(): void {
   source?.close();
+  source = null;
+}
+
+/**
+ * When this console last heard anything on its stream, and how long a silence means the stream is
+ * dead. The helpline pings every `pingMs`; a connection that died without a FIN or RST (a Wi-Fi
+ * roam, a NAT that forgot it, a laptop waking from sleep) looks open to the browser for minutes,
+ * while nothing arrives: the queue stops moving, still reading "live", and with no pings there are
+ * no heartbeats, so the helpline counts its operator gone and offers them nothing. Two missed
+ * pings, and the console opens a new stream (a fresh snapshot) itself.
+ */
+let lastHeard = 0;
+let silenceLimitMs = 11_000;
+let heartbeatTimeoutMs = 10_000;
+let watching = false;
+
+function heard(): void {
+  lastHeard = Date.now();
+}
+
+function watchSilence(): void {
+  if (watching) return;
+  watching = true;
+  // Checked often and against the wall clock, so a laptop waking from sleep reconnects at once.
+  setInterval(() => {
+    if (!source || source.readyState === EventSource.CLOSED) return;
+    const silent = Date.now() - lastHeard;
+    if (silent <= silenceLimitMs) return;
+    const status = $('status');
+    status.textContent = `helpline not answering for ${Math.round(silent / 1000)} s: the queue may be out of date; connecting again…`;
+    status.className = 'bad';
+    connect();
+  }, 1_000);
 }
 
 export function connect(): void {
   source?.close();
   consoleId = null;
+  heard();
+  watchSilence();
   const status = $('status');
   // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what was missed.
   const es = new EventSource(token ? `/api/stream?access_token=${encodeURIComponent(token)}` : '/api/stream');
   source = es;
   es.addEventListener('open', () => {
+    heard();
     status.textContent = 'live';
     status.className = '';
   });
@@ -71,31 +107,48 @@ export function connect(): void {
   // Presence: the stream names this tab's console; each ping is answered, and while the answers
   // arrive this person counts as there. A closed tab or a lost network stops them.
   es.addEventListener('hello', (e) => {
-    const hello = JSON.parse((e as MessageEvent<string>).data) as { console: string; now?: string };
+    heard();
+    const hello = JSON.parse((e as MessageEvent<string>).data) as {
+      console: string;
+      now?: string;
+      pingMs?: number;
+    };
     consoleId = hello.console;
+    if (hello.pingMs && hello.pingMs > 0) {
+      silenceLimitMs = 2 * hello.pingMs + 1_000;
+      heartbeatTimeoutMs = Math.max(2 * hello.pingMs, 2_000);
+    }
     heardServerTime(hello.now);
     void heartbeat();
   });
   es.addEventListener('ping', (e) => {
+    heard();
     heardServerTime((JSON.parse((e as MessageEvent<string>).data || '{}') as { now?: string }).now);
     void heartbeat();
   });
   es.addEventListener('snapshot', () => {
+    heard();
     state.cases.clear();
     onSnapshot();
   });
-  es.addEventListener('case', (e) => onCase(JSON.parse((e as MessageEvent<string>).data) as CaseSummary));
+  es.addEventListener('case', (e) => {
+    heard();
+    onCase(JSON.parse((e as MessageEvent<string>).data) as CaseSummary);
+  });
 }
 
 /** Whether the last heartbeat failed for a reason other than this console being unknown. */
 let troubled = false;
 
 async function heartbeat(): Promise<void> {
-  if (!consoleId) return;
+  const id = consoleId;
+  if (!id) return;
   try {
+    // An answer later than the next ping is no use: the next heartbeat goes on a connection of its own.
     const r = await api<{ chosenPresence?: string | null }>('/api/presence/heartbeat', {
       method: 'POST',
-      body: { console: consoleId },
+      body: { console: id },
+      timeoutMs: heartbeatTimeoutMs,
     });
     if (troubled) {
       troubled = false;
@@ -109,9 +162,11 @@ async function heartbeat(): Promise<void> {
     if (document.activeElement !== presence) presence.value = r.chosenPresence ?? '';
   } catch (err) {
     const status = (err as ApiError).status;
-    // The server no longer knows this console (signed out elsewhere, or restarted): a new stream.
-    if (status === 404) connect();
-    else if (status !== 401) void sayTrouble();
+    // The server no longer knows this console (signed out elsewhere, or restarted): a new stream,
+    // unless one was opened meanwhile (the answer is about a stream already given up on).
+    if (status === 404) {
+      if (consoleId === id) connect();
+    } else if (status !== 401) void sayTrouble();
   }
 }
 
@@ -124,7 +179,9 @@ async function sayTrouble(): Promise<void> {
   troubled = true;
   let database = false;
   try {
-    const ready = (await (await fetch('/readyz')).json()) as { checks?: Record<string, boolean> };
+    const ready = (await (
+      await fetch('/readyz', { signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
+    ).json()) as { checks?: Record<string, boolean> };
     database = ready.checks?.postgres === false;
   } catch {
     // Not even /readyz answers: the helpline itself is in trouble.

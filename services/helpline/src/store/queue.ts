@@ -38,17 +38,24 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
       [now],
     );
     const events: CaseEvent[] = [];
-    for (const { user_id: userId } of free) {
-      // Not straight back to the operator who just let it go, unless nobody else can take it.
-      const { rows } = await db.query<{ id: string }>(
-        `select id from ${ctx.t.cases}
+    // Case by case in queue order, each to the longest-available free operator, but not straight
+    // back to the operator who just let it lapse or declined it while someone else is free. Taken
+    // operator by operator, the first operator took the next case whoever had let it go, so a press
+    // whose offer lapsed at a desk left with its console open went back to that desk, again and
+    // again, while a colleague sat free beside it (`test/offer-lapse.int.test.ts`).
+    const left = free.map((f) => f.user_id);
+    while (left.length > 0) {
+      const { rows } = await db.query<{ id: string; last_offered_to: string | null }>(
+        `select id, last_offered_to from ${ctx.t.cases}
          where state = 'queued' and not test_mode
-         order by (last_offered_to is not distinct from $1 and $2), priority, raised_at, id
+         order by priority, raised_at, id
          limit 1 for update skip locked`,
-        [userId, free.length > 1],
       );
       const next = rows[0];
       if (!next) break;
+      const other = left.findIndex((id) => id !== next.last_offered_to);
+      // Back to the one who let it go only when nobody else is free.
+      const [userId] = left.splice(Math.max(other, 0), 1) as [string];
       await db.query(
         `update ${ctx.t.cases} set state = 'offered', offered_to = $2, last_offered_to = $2,
            offer_expires_at = $3, updated_at = $4 where id = $1`,

@@ -1,0 +1,65 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness, launchChromium } from './harness.ts';
+
+// A revealed key-safe code is shown only through a case the operator holds: once the case is
+// someone else's, or resolved, it leaves the screen. Chromium against the real registry.
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+let browser: Browser;
+let residentId: string;
+
+beforeAll(async () => {
+  h = await helplineHarness('console-reveal', {
+    TIMER_TICK_MS: '200',
+    OFFER_TIMEOUT_S: '300',
+    PRESENCE_ON_LOGIN: 'available',
+  });
+  const registry = await h.startRegistry();
+  const resident = await h.registryApi('/api/residents', {
+    name: 'Edith Reveal',
+    address: '1 Test Lane, Gloucester',
+    postcode: 'GL1 1AA',
+    keySafe: '4721',
+  });
+  residentId = resident.id;
+  await h.start(undefined, { REGISTRY_URL: registry.url });
+  browser = await launchChromium();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+async function signIn(username: string): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+  await page.goto(h.helpline.url);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#status:text("live")');
+  return page;
+}
+
+describe('a revealed key-safe code (Chromium)', () => {
+  it('leaves the screen once the case is no longer the operator’s', async () => {
+    await h.user('anna', 'operator');
+    const ben = await h.user('ben', 'operator');
+    const anna = await signIn('anna');
+    await h.publish(h.alert({ residentId }));
+    const id = (await h.caseOf(residentId)).id;
+    await anna.locator(`.case[data-id="${id}"] .offer-mine`).waitFor();
+    await anna.keyboard.press('a');
+    await anna.locator('#detail .state.accepted').waitFor();
+    await anna.click('#reveal-keySafe');
+    await anna.locator('.secret', { hasText: '4721' }).waitFor();
+
+    // The supervisor hands the case to Ben: Anna's screen still shows the case, not its code.
+    const moved = await h.api(`/api/cases/${id}/reassign`, { method: 'POST', body: { to: ben.id } });
+    expect(moved.status).toBe(200);
+    await anna.locator('#detail .meta', { hasText: 'with ben name' }).waitFor();
+    expect(await anna.locator('.secret').count()).toBe(0);
+    expect(await anna.content()).not.toContain('4721');
+    await anna.context().close();
+  }, 60_000);
+});
