@@ -137,7 +137,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
   if (taken(state.seen, flat(event.id))) return unchanged(state, true);
 
-  const entry = toRecent(event);
+  const entry = toRecent(event, kept && plan.beatsOnly.has(event.type));
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);

@@ -8,7 +8,14 @@ import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
 import { type Plan, planOf } from './plan.ts';
 
-export function toRecent(event: TelecareEvent): RecentEvent {
+/**
+ * `heard`: the event is a beat that only supervision reads (plan `beatsOnly`), so its time is when
+ * the platform heard the device — its receipt, when that is later than the time the device wrote.
+ * Supervision asks whether the device reaches the platform: a hub whose clock reset to 1970, or one
+ * sending two days of beats at once after its line came back, was heard now; by its own times
+ * each beat's check was already past and every beat raised a loss and a restore.
+ */
+export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
   // One literal with every field, those the event lacks `undefined` (stored JSON leaves them out,
@@ -18,7 +25,9 @@ export function toRecent(event: TelecareEvent): RecentEvent {
   return {
     id: flat(event.id),
     type: event.type,
-    at: parseEventTime(event.time),
+    at: heard
+      ? Math.max(parseEventTime(event.time), parseEventTime(event.receivedat))
+      : parseEventTime(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
