@@ -92,3 +92,52 @@ describe('supervision measures when the platform heard the device', () => {
     expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(START + 12 * H + 30_000);
   });
 });
+
+describe('a busy or bouncing sensor does not push out what a check is waiting for', () => {
+  const pir = (at: number) => ({
+    event: ev('motion', at, { subject: 'PIR-0001', devicekind: 'pir' }),
+    now: at,
+  });
+  /** A PIR bouncing: 50 reports a minute, from `from` for `forMs`. */
+  const bouncing = (from: number, forMs: number) =>
+    Array.from({ length: Math.floor(forMs / 1200) }, (_, i) => pir(from + (i + 1) * 1200));
+
+  it('sitting five hours in the chair, the room PIR reporting every minute: the chair is still raised', () => {
+    const t0 = START + 4 * H; // 12:00
+    const events = [
+      { event: ev('chair.occupied', t0, { subject: 'CHAIR-0001', devicekind: 'chair-sensor' }), now: t0 },
+      ...Array.from({ length: 300 }, (_, i) => pir(t0 + (i + 1) * 60_000)),
+    ];
+    const alerts = run(events, t0 + 5 * H);
+    expect(ofType(alerts, 'chair.').map((a) => a.type)).toEqual(['chair.too-long']);
+  });
+
+  it('a dose offered while a PIR bounces 50 times a minute, never taken: missed', () => {
+    const t0 = START; // 08:00
+    const events = [
+      {
+        event: ev('medication.due', t0, {
+          subject: 'MED-0001',
+          devicekind: 'medication-dispenser',
+          data: { doseId: 'morning' },
+        }),
+        now: t0,
+      },
+      ...bouncing(t0, H),
+    ];
+    const alerts = run(events, t0 + H);
+    expect(ofType(alerts, 'medication.').map((a) => a.type)).toEqual(['medication.missed']);
+  });
+
+  it('out of bed at 02:00 and not back, a PIR bouncing meanwhile: raised at 45 min', () => {
+    const t0 = START - 6 * H; // 02:00
+    const events = [
+      { event: ev('bed.occupied', t0 - H, { subject: 'BED-0001', devicekind: 'bed-sensor' }), now: t0 - H },
+      { event: ev('bed.vacated', t0, { subject: 'BED-0001', devicekind: 'bed-sensor' }), now: t0 },
+      ...bouncing(t0, H),
+    ];
+    const alerts = ofType(run(events, t0 + H), 'bed.');
+    expect(alerts.map((a) => a.type)).toEqual(['bed.not-returned']);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(t0 + 45 * 60_000 + 30_000);
+  });
+});
