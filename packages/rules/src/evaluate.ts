@@ -3,7 +3,7 @@ import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
-import { assertNever, Output } from './kinds/output.ts';
+import { assertNever, NONE_SUPPRESSED, Output, type SuppressedAlert } from './kinds/output.ts';
 import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
 import { hasEvent, remember, taken, toRecent, unscheduled } from './kinds/recent.ts';
 import { rhythmOnEvent, rhythmOnTick } from './kinds/rhythm.ts';
@@ -11,7 +11,7 @@ import { learn, routineOnTick } from './kinds/routine.ts';
 import { ensureSchedules } from './kinds/schedule.ts';
 import { residentSettings } from './kinds/settings.ts';
 import { sustainedOnEvent, sustainedOnTick } from './kinds/sustained.ts';
-import { cancelled, pressed, triggerAlert } from './kinds/trigger.ts';
+import { cancelled, limitedTrigger, limitTick, pressed, triggerAlert } from './kinds/trigger.ts';
 import type {
   EventInput,
   ResidentState,
@@ -46,7 +46,15 @@ export interface Evaluation {
    * resident, the alert type and the period, nothing personal, for the shell to log and count.
    */
   readonly held: readonly HeldAlert[];
+  /**
+   * Reports of a limited trigger rule (`limit`) not raised: a device that sent `max` of them within
+   * the rule's window (a flapping sensor). For the shell to count; the latest is raised after all
+   * if the device then settles in the fault (see `TriggerRule.limit`).
+   */
+  readonly suppressed: readonly SuppressedAlert[];
 }
+
+export type { SuppressedAlert };
 
 /** An alert a declared away period held. */
 export interface HeldAlert {
@@ -93,6 +101,7 @@ const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   merged: NOTHING,
   duplicate,
   held: NONE_HELD,
+  suppressed: NONE_SUPPRESSED,
 });
 
 /**
@@ -158,9 +167,9 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
       case 'trigger':
-        if (rule.mergeWithinS === undefined)
-          out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
-        else pressed(rule, entry, next, out);
+        if (rule.mergeWithinS !== undefined) pressed(rule, entry, next, out);
+        else if (rule.limit !== undefined) limitedTrigger(rule, entry, next, out);
+        else out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
         break;
       case 'sustained':
         sustainedOnEvent(rule, entry, next.recent, out);
@@ -189,7 +198,15 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   next = ensureSchedules(next, out, now);
   if (out.alerts.length > 0 && away.length > 0) {
     const { alerts, held } = whileAway(out.alerts, plan.byId, next, away, entry.at);
-    return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false, held };
+    return {
+      state: next,
+      alerts,
+      timers: out.timers,
+      merged: out.merged,
+      duplicate: false,
+      held,
+      suppressed: out.suppressed,
+    };
   }
   return {
     state: next,
@@ -198,6 +215,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     merged: out.merged,
     duplicate: false,
     held: NONE_HELD,
+    suppressed: out.suppressed,
   };
 }
 
@@ -228,6 +246,8 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       next = rhythmOnTick(rule, timer, state, out);
       break;
     case 'trigger':
+      limitTick(rule, timer, state, out);
+      break;
     case 'area':
       break;
     default:
@@ -245,6 +265,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       merged: NOTHING,
       duplicate: false,
       held: out.alerts.map((alert) => heldBy(alert, inForce)),
+      suppressed: NONE_SUPPRESSED,
     };
   return {
     state: next,
@@ -253,6 +274,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     merged: NOTHING,
     duplicate: false,
     held: NONE_HELD,
+    suppressed: NONE_SUPPRESSED,
   };
 }
 

@@ -1,5 +1,6 @@
 import {
   AwayPeriod,
+  defaultPriority,
   type EventType,
   EventTypeSchema,
   isEventType,
@@ -56,6 +57,17 @@ export const TriggerRule = z.strictObject({
    * out of order.
    */
   mergeWithinS: z.number().int().positive().optional(),
+  /**
+   * A bound on a flapping sensor: an event of this rule raises its alert only while fewer than
+   * `max` of the rule's events from the same device came in the `withinS` before it (by event
+   * time); the others are suppressed (`Evaluation.suppressed`, counted by the shell). When the
+   * device has then been quiet for `withinS` and its latest report was suppressed and not restored,
+   * that report is raised after all, saying how often the device reported. Never on a rule that
+   * can raise P1: alarms always alert.
+   */
+  limit: z
+    .strictObject({ max: z.number().int().min(1).max(100), withinS: z.number().int().positive() })
+    .optional(),
 });
 export type TriggerRule = z.infer<typeof TriggerRule>;
 
@@ -377,6 +389,24 @@ export const RuleSet = z
       ctx.addIssue({ code: 'custom', path: ['rules', index, 'id'], message });
     }
     set.rules.forEach((rule, index) => {
+      if (rule.kind === 'trigger' && rule.limit !== undefined) {
+        const lifeCritical =
+          rule.priority === undefined
+            ? rule.on.some((type) => defaultPriority(type) === 1)
+            : rule.priority === 1;
+        if (lifeCritical)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', index, 'limit'],
+            message: 'a rule that raises P1 is never limited: alarms always alert',
+          });
+        if (rule.mergeWithinS !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', index, 'limit'],
+            message: 'a merging rule (mergeWithinS) cannot also be limited',
+          });
+      }
       if (rule.kind === 'sustained' && 'reading' in rule.condition) {
         if ((rule.condition.below === undefined) === (rule.condition.above === undefined))
           ctx.addIssue({

@@ -2,6 +2,7 @@ import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import type { RuleSet } from './model.ts';
+import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
 
@@ -139,5 +140,109 @@ describe('a busy or bouncing sensor does not push out what a check is waiting fo
     const alerts = ofType(run(events, t0 + H), 'bed.');
     expect(alerts.map((a) => a.type)).toEqual(['bed.not-returned']);
     expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(t0 + 45 * 60_000 + 30_000);
+  });
+});
+
+describe('a flapping sensor raises a bounded number of alerts, and a fault it settles in is still raised', () => {
+  const SECOND = 1000;
+  /** A sensor flapping between an alarm and its restore every `stepMs`, `n` reports, from `from`. */
+  const flapping = (
+    alarm: EventType,
+    restore: EventType,
+    from: number,
+    n: number,
+    stepMs: number,
+    subject: string,
+  ) =>
+    Array.from({ length: n }, (_, i) => ({
+      event: ev(i % 2 === 0 ? alarm : restore, from + i * stepMs, { subject, devicekind: 'home-unit' }),
+      now: from + i * stepMs,
+    }));
+
+  it('a tamper switch bouncing 60 times a minute for ten minutes: at most three tamper alerts, each closed', () => {
+    const alerts = run(
+      flapping('device.tamper', 'tamper.restored', START, 600, SECOND, 'HUB-0002'),
+      START + 2 * H,
+    );
+    const tamper = ofType(alerts, 'device.tamper');
+    expect(tamper.length).toBeLessThanOrEqual(3);
+    expect(tamper.length).toBeGreaterThan(0);
+    // Every tamper alert raised is closed by its restore; no restore closes one never raised.
+    const closes = ofType(alerts, 'tamper.restored').map((a) => a.closes?.alertId);
+    expect(new Set(closes)).toEqual(new Set(tamper.map((a) => a.id)));
+  });
+
+  it('mains flapping in a brownout, then lost for good: raised again once it settles, saying so', () => {
+    // 40 reports, lost and restored every 5 s, the last a loss: the power did not come back.
+    const events = flapping('mains.lost', 'mains.restored', START, 41, 5 * SECOND, 'HUB-0003');
+    const alerts = run(events, START + 2 * H);
+    const lost = ofType(alerts, 'mains.lost');
+    expect(lost.length).toBeLessThanOrEqual(4);
+    const last = lost.at(-1);
+    // The last report, a loss 200 s after the first, is raised once the device has been quiet ten minutes.
+    expect(last?.evidence).toEqual([events.at(-1)?.event.id]);
+    expect(Date.parse(last?.raisedAt ?? '')).toBe(START + 200 * SECOND + 600 * SECOND + 30 * SECOND);
+    expect(last?.reason).toMatch(/reported 21 times since 08:00, 18 not raised/);
+    // It is not closed: nothing restored it.
+    expect(alerts.filter((a) => a.closes?.alertId === last?.id)).toEqual([]);
+  });
+
+  it('mains flapping that settles restored raises nothing more', () => {
+    const events = flapping('mains.lost', 'mains.restored', START, 40, 5 * SECOND, 'HUB-0003');
+    const lost = ofType(run(events, START + 2 * H), 'mains.lost');
+    expect(lost.length).toBe(3);
+  });
+
+  it('a smoke detector flapping still raises every alarm: life-critical is never limited', () => {
+    const events = flapping('smoke.detected', 'smoke.restored', START, 40, 2 * SECOND, 'SMK-0001');
+    expect(ofType(run(events, START + H), 'smoke.detected')).toHaveLength(20);
+  });
+
+  it('battery low sent with every hourly beat for two days: one alert', () => {
+    const events = Array.from({ length: 48 }, (_, i) => ({
+      event: ev('battery.low', START + i * H, { subject: 'PIR-0009', devicekind: 'pir' }),
+      now: START + i * H,
+    }));
+    expect(ofType(run(events, START + 49 * H), 'battery.low')).toHaveLength(1);
+  });
+});
+
+describe('a limit is never put on an alarm', () => {
+  it('refuses a limit on a rule that raises P1, and on a merging rule', () => {
+    const limit = { max: 3, withinS: 600 };
+    expect(() =>
+      parseRuleSet({
+        version: 1,
+        rules: [
+          { id: 'smoke', version: 1, kind: 'trigger', on: ['smoke.detected'], reason: '{what}', limit },
+          {
+            id: 'tamper',
+            version: 1,
+            kind: 'trigger',
+            on: ['device.tamper'],
+            priority: 1,
+            reason: '{what}',
+            limit,
+          },
+          {
+            id: 'press',
+            version: 1,
+            kind: 'trigger',
+            on: ['bogus-caller.pressed'],
+            reason: '{what}',
+            mergeWithinS: 300,
+            limit,
+          },
+        ],
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        issues: [
+          { path: 'rules.0.limit', message: 'a rule that raises P1 is never limited: alarms always alert' },
+          { path: 'rules.1.limit', message: 'a rule that raises P1 is never limited: alarms always alert' },
+          { path: 'rules.2.limit', message: 'a merging rule (mergeWithinS) cannot also be limited' },
+        ],
+      }),
+    );
   });
 });

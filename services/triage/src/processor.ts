@@ -171,6 +171,7 @@ export class EventProcessor {
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
       this.#heldAway(result.held);
+      this.#suppressed(result.suppressed);
       if (result.duplicate) this.#metrics.duplicateEvents.inc();
       else this.#metrics.eventsEvaluated.inc({ type: event.type });
       if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
@@ -217,6 +218,26 @@ export class EventProcessor {
       this.#log.info(
         { residentId: hold.residentId, ruleId: hold.ruleId, type: hold.type, awayId: hold.awayId },
         'alert held: resident declared away',
+      );
+    }
+  }
+
+  /**
+   * Reports a limited rule did not raise (a flapping sensor): counted by rule, and logged at debug
+   * only, since a sensor bouncing 50 times a minute would otherwise flood the log as it did the queue.
+   */
+  #suppressed(suppressed: Evaluation['suppressed']): void {
+    for (const one of suppressed) {
+      this.#metrics.alertsSuppressed.inc({ rule: one.ruleId });
+      this.#log.debug(
+        {
+          residentId: one.residentId,
+          ruleId: one.ruleId,
+          type: one.type,
+          eventId: one.eventId,
+          deviceSerial: one.deviceSerial,
+        },
+        'alert suppressed: device over its rule limit',
       );
     }
   }

@@ -26,6 +26,16 @@ const NO_ALERTS: readonly Alert[] = Object.freeze([]);
 const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NOTHING_MERGED: ReadonlyArray<{ alertId: string; eventId: string }> = Object.freeze([]);
 
+/** An alert a limited trigger rule did not raise (a flapping sensor): nothing personal. */
+export interface SuppressedAlert {
+  readonly ruleId: string;
+  readonly residentId: string;
+  readonly type: EventType;
+  readonly eventId: string;
+  readonly deviceSerial: string;
+}
+export const NONE_SUPPRESSED: readonly SuppressedAlert[] = Object.freeze([]);
+
 export class Output {
   /**
    * What the evaluation raised, set and merged: each a shared empty list until its first entry,
@@ -35,6 +45,7 @@ export class Output {
   alerts: readonly Alert[] = NO_ALERTS;
   timers: readonly TimerCommand[] = NO_TIMERS;
   merged: ReadonlyArray<{ alertId: string; eventId: string }> = NOTHING_MERGED;
+  suppressed: readonly SuppressedAlert[] = NONE_SUPPRESSED;
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
   /**
@@ -63,6 +74,11 @@ export class Output {
   timer(command: TimerCommand): void {
     if (this.timers.length === 0) this.timers = [command];
     else (this.timers as TimerCommand[]).push(command);
+  }
+
+  suppress(suppressed: SuppressedAlert): void {
+    if (this.suppressed.length === 0) this.suppressed = [suppressed];
+    else (this.suppressed as SuppressedAlert[]).push(suppressed);
   }
 
   merge(merged: { alertId: string; eventId: string }): void {

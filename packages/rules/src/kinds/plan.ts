@@ -104,6 +104,12 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
       case 'trigger':
         // Merging and the cancel and restore pairings look back for alarms.
         add(rule.on);
+        // A limited rule counts its device's reports, and asks whether the last was restored.
+        if (rule.limit !== undefined)
+          for (const type of Object.keys(TAXONOMY) as EventType[]) {
+            const restores = (TAXONOMY[type] as { restores?: string }).restores;
+            if (restores !== undefined && (rule.on as readonly string[]).includes(restores)) add([type]);
+          }
         break;
       case 'sustained':
         if ('reading' in rule.condition) add(['temperature']);
@@ -132,7 +138,11 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
     }
   }
   // A trigger-only set reads nothing back: its alerts need no history.
-  if (ruleSet.rules.every((rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined))
+  if (
+    ruleSet.rules.every(
+      (rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined && rule.limit === undefined,
+    )
+  )
     types.clear();
   return types;
 }
