@@ -644,7 +644,10 @@ export const Timer = z.object({
   residentId: z.string().min(1),
   /** Epoch ms. */
   dueAt: z.number(),
-  /** The moment the rule checks (dueAt less the reorder grace). */
+  /**
+   * The moment the rule checks: `dueAt` less the reorder grace, or less more than that when the
+   * timer was set after its check had passed (it then fires the grace after the input that set it).
+   */
   checkAt: z.number(),
   /** The event that started it, when one did. */
   eventId: z.string().optional(),

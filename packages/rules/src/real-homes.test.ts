@@ -246,3 +246,67 @@ describe('a limit is never put on an alarm', () => {
     );
   });
 });
+
+describe("a home's backlog, delivered late, is read before a check it makes moot decides", () => {
+  it('a fall and the movement after it, both sent two hours late: the fall alerts, flagged late; no "then no movement"', () => {
+    const fall = START; // 08:00, sent at 10:00 with what followed it
+    const back = START + 2 * H;
+    const events = [
+      {
+        event: ev('fall.detected', fall, {
+          receivedAt: back,
+          subject: 'FALL-0001',
+          devicekind: 'fall-detector',
+        }),
+        now: back,
+      },
+      ...[1, 2, 3, 4].map((m, i) => ({
+        event: ev('motion', fall + m * 60_000, {
+          receivedAt: back + 1 + i,
+          subject: 'PIR-0001',
+          devicekind: 'pir',
+        }),
+        now: back + 1 + i,
+      })),
+    ];
+    const alerts = run(events, back + H);
+    const falls = ofType(alerts, 'fall.');
+    expect(falls.map((a) => [a.rule.id, a.late])).toEqual([['trigger.fall', true]]);
+  });
+
+  it('a day of activity held back by a line down four hours raises no silence for each report it delivers', () => {
+    const intervals = (event: TelecareEvent) => ({
+      supervisionIntervalS: event.subject === 'HUB-0001' ? 2 * 3600 : 25 * 3600,
+    });
+    const runner = new RulesRunner(DEFAULT_RULE_SET, { device: intervals });
+    const day0 = Date.parse('2026-03-02T00:00:00.000Z');
+    const sends: { event: TelecareEvent; now: number }[] = [];
+    for (let d = 0; d < 10; d++) {
+      const base = day0 + d * 24 * H;
+      // On the last day the line is down from 10:00 to 14:00; the hub sends what it held at 14:00.
+      const sent = (at: number) =>
+        d === 9 && at >= base + 10 * H && at < base + 14 * H
+          ? base + 14 * H + (at - base - 10 * H) / 1000
+          : at;
+      const add = (type: EventType, at: number, subject: string, devicekind: string) =>
+        sends.push({ event: ev(type, at, { receivedAt: sent(at), subject, devicekind }), now: sent(at) });
+      for (let h = 0; h < 24; h++) {
+        const t = base + h * H;
+        add('heartbeat', t, 'HUB-0001', 'hub');
+        if (h === 7) add('bed.vacated', t + 60_000, 'BED-0001', 'bed-sensor');
+        if (h >= 7 && h < 22)
+          for (let m = 5; m < 60; m += 15) add('motion', t + m * 60_000, 'PIR-0001', 'pir');
+        if (h === 22) add('bed.occupied', t + 60_000, 'BED-0001', 'bed-sensor');
+      }
+    }
+    sends.sort((a, b) => a.now - b.now);
+    const alerts: Alert[] = [];
+    for (const { event, now } of sends) alerts.push(...runner.event(event, now));
+    alerts.push(...runner.advance(day0 + 10 * 24 * H));
+    // While the line was down nothing arrived: one silence raised then, in real time, and the
+    // hub's loss. The reports delivered at 14:00 each end the silence before them.
+    const silences = ofType(alerts, 'inactivity.');
+    expect(silences.length).toBeLessThanOrEqual(1);
+    expect(silences.every((a) => Date.parse(a.raisedAt) < day0 + 9 * 24 * H + 14 * H)).toBe(true);
+  });
+});

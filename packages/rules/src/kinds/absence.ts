@@ -11,7 +11,15 @@ import type {
   Timer,
 } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
-import { assertNever, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
+import {
+  assertNever,
+  checkDue,
+  derivedAlert,
+  deviceValues,
+  minutes,
+  type Output,
+  withField,
+} from './output.ts';
 import { findEvent, firstAtOrAfter, KEEP_DEVICES_MS } from './recent.ts';
 import { reschedule } from './schedule.ts';
 
@@ -201,7 +209,8 @@ export function absenceOnTick(
           detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatWhen(due.at, tz, timer.checkAt)}`,
           expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
           seen: 'none',
-          decidedAt: timer.dueAt,
+          decidedAt: checkDue(timer, out),
+          byTimer: true,
         }),
       );
       return state;
@@ -229,7 +238,8 @@ export function absenceOnTick(
             seen: last
               ? `last movement at ${formatAlso(last.at, tz, to, to)} (${deviceValues(last).device})`
               : 'no movement recorded',
-            decidedAt: timer.dueAt,
+            decidedAt: checkDue(timer, out),
+            byTimer: true,
           }),
         );
       }
@@ -251,7 +261,8 @@ export function absenceOnTick(
             detail: `visit due at ${formatWhen(visitAt, tz, timer.checkAt)}`,
             expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
             seen: 'none',
-            decidedAt: timer.dueAt,
+            decidedAt: checkDue(timer, out),
+            byTimer: true,
           }),
         );
       }
@@ -362,7 +373,8 @@ function lostAlert(rule: AbsenceRule, out: Output, timer: Timer, base: RecentEve
     detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
     expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
     seen: `none for ${minutes(timer.checkAt - base.at)}`,
-    decidedAt: timer.dueAt,
+    decidedAt: checkDue(timer, out),
+    byTimer: true,
   });
 }
 

@@ -7,7 +7,7 @@ import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
-import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
+import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { groupAlertId, overLimit, pressGroups } from './trigger.ts';
@@ -204,7 +204,8 @@ export function correlationOnTick(
       evidence: [first, ...ended],
       thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
       detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
-      decidedAt: timer.dueAt,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
     }),
   );
 }

@@ -99,7 +99,13 @@ export class Output {
       ruleId: rule.id,
       residentId: this.residentId,
       checkAt,
-      dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
+      // Fired the reorder grace after the check, or after this input when the check is already
+      // past (an event delivered late, a home's backlog after its line came back): the events the
+      // backlog holds after it arrive within moments and may make the check moot, and a check
+      // fired at once decided before them (a silence raised for each activity delivered, a fall
+      // "then no movement" with the movement one report behind). Lateness and `raisedAt` still
+      // count from the check (`checkDue`).
+      dueAt: Math.max(checkAt, this.now) + this.ruleSet.settings.reorderGraceS * 1000,
       eventId: extra.eventId,
       eventAt: extra.eventAt,
       key: extra.key,
@@ -155,6 +161,11 @@ export interface DerivedSpec {
   readonly seen?: string;
   /** When the rule decided: lateness is measured from here. */
   readonly decidedAt: number;
+  /**
+   * Decided by a timer whose check was due at `decidedAt` (`checkDue`): raised at that time, or at
+   * the input's if sooner, however much later the timer fired (a backlog read first).
+   */
+  readonly byTimer?: boolean;
   readonly type?: EventType;
   readonly priority?: Priority;
   readonly closes?: Alert['closes'];
@@ -185,7 +196,12 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     type,
     // The time it was due (decided, plus the reorder grace), not when a late tick got to it: an
     // alert raised late still belongs with what happened then (and joins that case), flagged late.
-    raisedAt: formatIso(Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000)),
+    raisedAt: formatIso(
+      Math.min(
+        out.now,
+        spec.byTimer ? spec.decidedAt : spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000,
+      ),
+    ),
     rule: { id: rule.id, version: rule.version },
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
     thresholds: spec.thresholds,
@@ -196,6 +212,13 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     ...(spec.closes ? { closes: spec.closes } : {}),
   };
 }
+
+/**
+ * When a timer's check was due: the check plus the reorder grace. A timer set after its check had
+ * passed fires later than this (`setTimer`), and what it decides is still late from here.
+ */
+export const checkDue = (timer: Timer, out: Output): number =>
+  timer.checkAt + out.ruleSet.settings.reorderGraceS * 1000;
 
 export function describeAge(ms: number): string {
   const minutes = Math.round(ms / 60_000);

@@ -8,7 +8,7 @@ import type { RecentEvent, ResidentState, Timer, TriggerRule } from '../model.ts
 import { renderReason } from '../reason.ts';
 import { formatHhmm, formatIso } from '../time.ts';
 import { cancelWindowS, restoredType } from './correlation.ts';
-import { describeAge, deviceValues, type Output } from './output.ts';
+import { checkDue, describeAge, deviceValues, type Output } from './output.ts';
 import { planOf } from './plan.ts';
 import { findEvent, indexOf } from './recent.ts';
 
@@ -267,7 +267,8 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
   }
   const alert = triggerAlert(rule, last, alertIdFor(rule.id, out.residentId, last.id), out);
   const lateAfterS = rule.lateAfterS ?? out.ruleSet.settings.lateAfterS;
-  const ageMs = out.now - timer.dueAt;
+  const due = checkDue(timer, out);
+  const ageMs = out.now - due;
   const late = ageMs > lateAfterS * 1000;
   const tz = out.settings.timeZone;
   const base = renderReason(rule.reason, {
@@ -283,7 +284,7 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
   const flapping = `; reported ${reports} times since ${formatHhmm(runStart, tz)}, ${suppressed} not raised (flapping); not restored since ${formatHhmm(last.at, tz)}`;
   out.alert({
     ...alert,
-    raisedAt: formatIso(Math.min(out.now, timer.dueAt)),
+    raisedAt: formatIso(Math.min(out.now, due)),
     thresholds: { lateAfterS, limitMax: limit.max, limitWithinS: limit.withinS },
     reason: `${base}${flapping}${late ? `; late: decided ${describeAge(ageMs)} before triage` : ''}`,
     late,
