@@ -228,6 +228,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
   if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state, false);
   out.away = awayWindows(out.settings.away, input.away);
+  out.device = input.device;
   let next = state;
   switch (rule.kind) {
     case 'sustained':
@@ -305,5 +306,6 @@ function whileAway(
   return { alerts: raised, held: held.length > 0 ? held : NONE_HELD };
 }
 
+export { supervisedSerial } from './kinds/absence.ts';
 export { byTimeThenId, toRecent } from './kinds/recent.ts';
 export { type ResidentSettings, residentSettings } from './kinds/settings.ts';

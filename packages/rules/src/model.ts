@@ -666,6 +666,13 @@ export type TimerCommand = { op: 'set'; timer: Timer } | { op: 'cancel'; id: str
 /** What the device map says about the device that sent an event (the shell looks it up). */
 export interface DeviceContext {
   readonly supervisionIntervalS?: number | null;
+  /**
+   * Whose the device is now, by the device map (null: not in it, or decommissioned). Read on a
+   * supervision check's tick: a device re-paired to another resident, or removed, while its check
+   * at this home was due is no longer this home's to supervise. Absent: not known (the map could
+   * not be read), and the check decides as before.
+   */
+  readonly residentId?: string | null;
 }
 
 /** `now` is epoch ms from the shell's clock: the core never reads one. */
@@ -684,6 +691,8 @@ export interface TickInput {
   readonly timer: Timer;
   readonly now: number;
   readonly away?: readonly AwayPeriod[];
+  /** For a supervision check (`supervisedSerial`): what the device map says of its device now. */
+  readonly device?: DeviceContext;
 }
 
 export type RulesInput = EventInput | TickInput;

@@ -1,7 +1,8 @@
 import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import type { RuleSet } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type RuleSet, type Timer } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
@@ -308,5 +309,58 @@ describe("a home's backlog, delivered late, is read before a check it makes moot
     const silences = ofType(alerts, 'inactivity.');
     expect(silences.length).toBeLessThanOrEqual(1);
     expect(silences.every((a) => Date.parse(a.raisedAt) < day0 + 9 * 24 * H + 14 * H)).toBe(true);
+  });
+});
+
+describe('a device that left the home is not supervised there', () => {
+  const A = 'res_realhomeA';
+  const beat = (at: number) =>
+    makeEvent({
+      type: 'heartbeat',
+      time: iso(at),
+      residentid: A,
+      subject: 'PND-0042',
+      devicekind: 'pendant',
+      deviceEventId: `left-${at}`,
+    });
+  /** A's state after two hourly beats, and the device's check the last one set. */
+  function armed() {
+    let state = initialState(A);
+    let check: Timer | undefined;
+    for (const at of [START, START + H]) {
+      const result = evaluate(
+        state,
+        { kind: 'event', event: beat(at), now: at, device: { supervisionIntervalS: 3600 } },
+        DEFAULT_RULE_SET,
+      );
+      state = result.state;
+      for (const command of result.timers)
+        if (command.op === 'set' && command.timer.ruleId === 'absence.supervision') check = command.timer;
+    }
+    if (!check) throw new Error('no supervision check set');
+    return { state, check };
+  }
+  const tick = (device: { residentId: string | null } | undefined) => {
+    const { state, check } = armed();
+    return evaluate(
+      state,
+      { kind: 'tick', timer: check, now: check.dueAt, ...(device ? { device } : {}) },
+      DEFAULT_RULE_SET,
+    );
+  };
+
+  it('a pendant re-paired to another resident: its check at the first home raises nothing and forgets it', () => {
+    const result = tick({ residentId: 'res_realhomeB' });
+    expect(result.alerts).toEqual([]);
+    expect(result.state.devices['PND-0042']).toBeUndefined();
+  });
+
+  it('a pendant decommissioned while its check was due: nothing raised', () => {
+    expect(tick({ residentId: null }).alerts).toEqual([]);
+  });
+
+  it('still its resident’s, or not known (the map unreadable): the loss is raised as before', () => {
+    expect(tick({ residentId: A }).alerts.map((a) => a.type)).toEqual(['supervision.lost']);
+    expect(tick(undefined).alerts.map((a) => a.type)).toEqual(['supervision.lost']);
   });
 });

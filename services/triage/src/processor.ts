@@ -35,6 +35,7 @@ import {
   isAreaHold,
   type ResidentState,
   type RuleSet,
+  supervisedSerial,
   type Timer,
 } from '@telecare/rules';
 import type { TriageMetrics } from './metrics.ts';
@@ -93,7 +94,10 @@ export class EventProcessor {
     clock: Clock;
     metrics: TriageMetrics;
     logger: Logger;
-    /** What the device map says about a device (its supervision interval). */
+    /**
+     * What the device map says about a device: its supervision interval and whose it is (`residentId`
+     * null when it is not in the map or is decommissioned); undefined when not known.
+     */
     device?: (serial: string) => Promise<DeviceContext | undefined>;
     /** A resident's declared away periods (the registry's resident-away bucket, in memory). */
     away?: (residentId: string) => readonly AwayPeriod[] | undefined;
@@ -261,12 +265,23 @@ export class EventProcessor {
     try {
       return await this.#underLock(timer.residentId, async () => {
         const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
+        // A supervision check is given what the device map says of its device now: one re-paired
+        // to another resident, or removed, is not this home's to report lost. Not known (the map
+        // unreadable): the check decides as before.
+        const serial = supervisedSerial(timer, this.#rules);
+        const device = serial === undefined ? undefined : await this.#device(serial).catch(() => undefined);
         let result: Evaluation;
         try {
           const away = this.#away(timer.residentId);
           result = evaluate(
             state,
-            { kind: 'tick', timer, now: this.#clock.now(), ...(away ? { away } : {}) },
+            {
+              kind: 'tick',
+              timer,
+              now: this.#clock.now(),
+              ...(away ? { away } : {}),
+              ...(device ? { device } : {}),
+            },
             this.#rules,
           );
         } catch (err) {

@@ -8,6 +8,7 @@ import type {
   EventInput,
   RecentEvent,
   ResidentState,
+  RuleSet,
   Timer,
 } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
@@ -20,6 +21,7 @@ import {
   type Output,
   withField,
 } from './output.ts';
+import { planOf } from './plan.ts';
 import { findEvent, firstAtOrAfter, KEEP_DEVICES_MS } from './recent.ts';
 import { reschedule } from './schedule.ts';
 
@@ -216,6 +218,11 @@ export function absenceOnTick(
       return state;
     }
     case 'supervision':
+      // The device was re-paired to another resident, or removed, while its check here was due:
+      // not this home's to supervise any more. Its record goes (a loss it raised stays closed by
+      // nothing: the helpline holds that case).
+      if (out.device !== undefined && out.device.residentId !== timer.residentId)
+        return state.devices[timer.key ?? ''] === undefined ? state : withoutDevice(state, timer.key ?? '');
       return timer.id === supervisionTimerId(rule.id, timer.residentId, timer.key ?? '')
         ? deviceCheck(rule, timer, state, out)
         : beatCheckTick(rule, timer, state, out);
@@ -357,6 +364,22 @@ function silentSince(
         lost: alert.id,
       };
   return withDevice(state, serial, lost);
+}
+
+function withoutDevice(state: ResidentState, serial: string): ResidentState {
+  const devices: ResidentState['devices'] = {};
+  for (const other in state.devices)
+    if (other !== serial) devices[other] = state.devices[other] as DeviceSupervision;
+  return withField(undefined, state, 'devices', devices);
+}
+
+/**
+ * The serial a timer supervises, when it is a supervision check of the rule set (the shell looks
+ * the device up in the device map and gives it with the tick, `TickInput.device`); else undefined.
+ */
+export function supervisedSerial(timer: Timer, ruleSet: RuleSet): string | undefined {
+  const rule = planOf(ruleSet).byId.get(timer.ruleId);
+  return rule?.kind === 'absence' && rule.window.kind === 'supervision' ? timer.key : undefined;
 }
 
 const withDevice = (state: ResidentState, serial: string, record: DeviceSupervision): ResidentState =>

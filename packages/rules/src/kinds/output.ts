@@ -4,6 +4,7 @@
 import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
 import {
+  type DeviceContext,
   type RecentEvent,
   type ResidentState,
   type Rule,
@@ -46,6 +47,8 @@ export class Output {
   timers: readonly TimerCommand[] = NO_TIMERS;
   merged: ReadonlyArray<{ alertId: string; eventId: string }> = NOTHING_MERGED;
   suppressed: readonly SuppressedAlert[] = NONE_SUPPRESSED;
+  /** A tick's device, as the device map says now (`TickInput.device`). */
+  device: DeviceContext | undefined = undefined;
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
   /**
