@@ -364,3 +364,28 @@ describe('a device that left the home is not supervised there', () => {
     expect(tick(undefined).alerts.map((a) => a.type)).toEqual(['supervision.lost']);
   });
 });
+
+describe('a temperature sensor that reports its power-on value', () => {
+  const reading = (at: number, celsius: number) => ({
+    event: ev('temperature', at, {
+      subject: 'TMP-0001',
+      devicekind: 'temperature-sensor',
+      data: { celsius },
+    }),
+    now: at,
+  });
+  const MIN = 60_000;
+
+  it('a cold home whose sensor resets in the cold (85.0 °C, a DS18B20 at power-on) is still raised at 60 min', () => {
+    const t0 = START;
+    const events = [0, 15, 30, 45, 60, 75].map((m) => reading(t0 + m * MIN, m === 30 ? 85 : 13.5));
+    const cold = ofType(run(events, t0 + 2 * H), 'temperature.');
+    expect(cold.map((a) => [a.type, a.evidence[0]])).toEqual([['temperature.low', events[0]?.event.id]]);
+  });
+
+  it('a sensor that reports 85.0 once at power-on and then nothing for two hours: no overheating', () => {
+    const t0 = START;
+    const events = [reading(t0, 19.5), reading(t0 + 30 * MIN, 85), reading(t0 + 150 * MIN, 19.5)];
+    expect(ofType(run(events, t0 + 3 * H), 'temperature.')).toEqual([]);
+  });
+});

@@ -15,6 +15,14 @@ import { type Plan, planOf } from './plan.ts';
  * sending two days of beats at once after its line came back, was heard now; by its own times
  * each beat's check was already past and every beat raised a loss and a restore.
  */
+/**
+ * What a DS18B20 (the usual home temperature probe) reads before its first conversion: the value
+ * it reports after a power-on or a brown-out, not a temperature. A home at 85 °C is a fire, which
+ * the heat and smoke detectors raise. Taken as a reading it ended a cold home's run (a sensor whose
+ * battery sags in the cold resets) and, with no reading after it for an hour, raised "too hot".
+ */
+export const POWER_ON_CELSIUS = 85;
+
 export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
@@ -32,7 +40,7 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     deviceKind: event.devicekind,
     testMode: event.testmode,
     location: event.location,
-    celsius: typeof celsius === 'number' ? celsius : undefined,
+    celsius: typeof celsius === 'number' && celsius !== POWER_ON_CELSIUS ? celsius : undefined,
     doseId: typeof doseId === 'string' ? doseId : undefined,
   };
 }
