@@ -1,4 +1,5 @@
 import type { Alert } from '@telecare/contracts';
+import { areaRules } from './area.ts';
 import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
@@ -168,7 +169,8 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     switch (rule.kind) {
       case 'trigger':
         if (rule.mergeWithinS !== undefined) pressed(rule, entry, next, out);
-        else if (rule.limit !== undefined) limitedTrigger(rule, entry, next, out);
+        else if (rule.limit !== undefined)
+          limitedTrigger(rule, entry, next, out, !(event.postcodedistrict && areaCounted(rule, ruleSet)));
         else out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
         break;
       case 'sustained':
@@ -278,6 +280,13 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     suppressed: NONE_SUPPRESSED,
   };
 }
+
+/**
+ * Whether an area rule counts this trigger's types: its alerts from a home in a district are held
+ * for the district's decision, which a settle check's tick (no event, no district) would bypass.
+ */
+const areaCounted = (rule: TriggerRule, ruleSet: RuleSet): boolean =>
+  areaRules(ruleSet).some((area) => area.on.some((type) => rule.on.includes(type)));
 
 const heldBy = (alert: Alert, away: AwayWindow): HeldAlert => ({
   ruleId: alert.rule.id,

@@ -389,3 +389,27 @@ describe('a temperature sensor that reports its power-on value', () => {
     expect(ofType(run(events, t0 + 3 * H), 'temperature.')).toEqual([]);
   });
 });
+
+describe('a brownout across a district', () => {
+  it('mains flapping that ends lost in a home with a postcode district: no settle alert past the area hold', () => {
+    const events = Array.from({ length: 41 }, (_, i) => {
+      const at = START + i * 5_000;
+      const event = makeEvent({
+        type: i % 2 === 0 ? 'mains.lost' : 'mains.restored',
+        time: iso(at),
+        residentid: RESIDENT,
+        subject: 'HUB-0003',
+        devicekind: 'home-unit',
+        deviceEventId: `district-${i}`,
+        postcodedistrict: 'GL4',
+      });
+      return { event, now: at };
+    });
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const alerts: Alert[] = [];
+    for (const { event, now } of events) alerts.push(...runner.event(event, now));
+    alerts.push(...runner.advance(START + 2 * H));
+    // The first three, held for the district's decision and released (no incident), as before; no fourth.
+    expect(ofType(alerts, 'mains.lost')).toHaveLength(3);
+  });
+});

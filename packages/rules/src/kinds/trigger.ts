@@ -182,13 +182,15 @@ export const settleTimerId = (rule: TriggerRule, residentId: string, entry: Rece
 /**
  * A report of a limited rule (`limit`): raised as any trigger's, unless the device sent `max` of
  * them in the `withinS` before it (a flapping sensor). A suppressed report is counted
- * (`Output.suppress`) and moves the device's settle check to `withinS` after it.
+ * (`Output.suppress`) and moves the device's settle check to `withinS` after it (`settles`: not for
+ * a report an area rule counts from a home in a district).
  */
 export function limitedTrigger(
   rule: TriggerRule,
   entry: RecentEvent,
   state: ResidentState,
   out: Output,
+  settles: boolean,
 ): void {
   const recent = state.recent;
   const i = indexOf(recent, entry);
@@ -204,6 +206,10 @@ export function limitedTrigger(
     eventId: entry.id,
     deviceSerial: entry.serial,
   });
+  // Not for a report an area rule counts from a home in a district (mains lost): the settle
+  // check's alert would reach the queue past the district's hold, one per home of a district-wide
+  // brownout that ends in an outage; the area incident covers those homes.
+  if (!settles) return;
   const withinMs = (rule.limit?.withinS ?? 0) * 1000;
   out.setTimer(rule, entry.at + withinMs, {
     id: settleTimerId(rule, out.residentId, entry),
