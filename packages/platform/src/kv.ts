@@ -393,6 +393,8 @@ export class WatchedBucket<T> {
   readonly #entries = new Map<string, T>();
   /** Keys the watch (or a miss's read) has given: what they hold is newer than a preload's. */
   readonly #delivered = new Set<string>();
+  /** Keys whose latest operation, as delivered, was a delete or purge. */
+  readonly #removed = new Set<string>();
   readonly #following: BucketFollower;
 
   constructor(options: {
@@ -428,6 +430,15 @@ export class WatchedBucket<T> {
     if (!entry) return undefined;
     this.#apply(entry);
     return this.#entries.get(key);
+  }
+
+  /**
+   * Whether the bucket said this key was removed (its latest operation, as the watch or a lookup
+   * delivered it, a delete or purge), as opposed to never held: a device decommissioned rather than
+   * one the map never knew.
+   */
+  removed(key: string): boolean {
+    return this.#removed.has(key);
   }
 
   /**
@@ -468,8 +479,10 @@ export class WatchedBucket<T> {
     this.#delivered.add(entry.key);
     if (entry.operation !== 'PUT') {
       this.#entries.delete(entry.key);
+      this.#removed.add(entry.key);
       return;
     }
+    this.#removed.delete(entry.key);
     let value: unknown;
     try {
       value = entry.json();

@@ -8,6 +8,9 @@ export const SUSTAINED_REASON = '{what}: {detail} (rule {rule})';
 /** For an absence or routine rule: what was expected and what was seen instead. */
 export const ABSENCE_REASON = '{what}: {detail}; expected {expected}, seen {seen} (rule {rule})';
 
+/** The bound on a flapping sensor's alerts, per device: three in ten minutes (`TriggerRule.limit`). */
+const FLAPPING = { max: 3, withinS: 600 } as const;
+
 /** Activity: what shows the person is about. */
 const ACTIVITY = [
   'motion',
@@ -89,8 +92,17 @@ const DEFAULT_RULES: RuleSetInput = {
     { id: 'trigger.co', version: 1, kind: 'trigger', on: ['co.detected'], reason: TRIGGER_REASON },
     { id: 'trigger.gas', version: 1, kind: 'trigger', on: ['gas.detected'], reason: TRIGGER_REASON },
     { id: 'trigger.epilepsy', version: 1, kind: 'trigger', on: ['epilepsy.seizure'], reason: TRIGGER_REASON },
-    // P2 urgent wellbeing
-    { id: 'trigger.flood', version: 1, kind: 'trigger', on: ['flood.detected'], reason: TRIGGER_REASON },
+    // P2 urgent wellbeing. Below P1 a rule is limited: a sensor flapping (a flood probe at the
+    // water's edge, a tamper switch, mains in a brownout) raises at most three alerts in ten
+    // minutes per device, and its latest report is raised after all if it settles in the fault.
+    {
+      id: 'trigger.flood',
+      version: 2,
+      kind: 'trigger',
+      on: ['flood.detected'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
     {
       id: 'trigger.bogus-caller',
       version: 1,
@@ -100,10 +112,11 @@ const DEFAULT_RULES: RuleSetInput = {
     },
     {
       id: 'trigger.enuresis',
-      version: 1,
+      version: 2,
       kind: 'trigger',
       on: ['enuresis.detected'],
       reason: TRIGGER_REASON,
+      limit: FLAPPING,
     },
     {
       id: 'trigger.medication-missed',
@@ -113,12 +126,48 @@ const DEFAULT_RULES: RuleSetInput = {
       reason: TRIGGER_REASON,
     },
     // P3 technical, urgent
-    { id: 'trigger.mains-lost', version: 1, kind: 'trigger', on: ['mains.lost'], reason: TRIGGER_REASON },
-    { id: 'trigger.line-fault', version: 1, kind: 'trigger', on: ['line.fault'], reason: TRIGGER_REASON },
-    { id: 'trigger.rf-jammed', version: 1, kind: 'trigger', on: ['rf.jammed'], reason: TRIGGER_REASON },
-    { id: 'trigger.tamper', version: 1, kind: 'trigger', on: ['device.tamper'], reason: TRIGGER_REASON },
+    {
+      id: 'trigger.mains-lost',
+      version: 2,
+      kind: 'trigger',
+      on: ['mains.lost'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
+    {
+      id: 'trigger.line-fault',
+      version: 2,
+      kind: 'trigger',
+      on: ['line.fault'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
+    {
+      id: 'trigger.rf-jammed',
+      version: 2,
+      kind: 'trigger',
+      on: ['rf.jammed'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
+    {
+      id: 'trigger.tamper',
+      version: 2,
+      kind: 'trigger',
+      on: ['device.tamper'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
     // P4 maintenance
-    { id: 'trigger.battery-low', version: 1, kind: 'trigger', on: ['battery.low'], reason: TRIGGER_REASON },
+    // A device that says so with every beat: one alert while it keeps saying it, a day at a time.
+    {
+      id: 'trigger.battery-low',
+      version: 2,
+      kind: 'trigger',
+      on: ['battery.low'],
+      reason: TRIGGER_REASON,
+      limit: { max: 1, withinS: 86_400 },
+    },
 
     // Sustained: a condition that holds for a duration.
     {

@@ -324,7 +324,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
  * sentence in DESIGN §5. It shares nothing with the core but the id function.
  */
 function reference(events: readonly TelecareEvent[]): Set<string> {
-  const all = events.map(toRecent).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
+  const all = events.map((event) => toRecent(event)).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
   const out = new Set<string>();
   const id = (rule: string, key: string) => out.add(alertIdFor(rule, RESIDENT, key));
   const of = (...types: EventType[]) => all.filter((e) => types.includes(e.type));

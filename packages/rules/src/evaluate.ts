@@ -1,9 +1,10 @@
 import type { Alert } from '@telecare/contracts';
+import { areaRules } from './area.ts';
 import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
-import { assertNever, Output } from './kinds/output.ts';
+import { assertNever, NONE_SUPPRESSED, Output, type SuppressedAlert } from './kinds/output.ts';
 import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
 import { hasEvent, remember, taken, toRecent, unscheduled } from './kinds/recent.ts';
 import { rhythmOnEvent, rhythmOnTick } from './kinds/rhythm.ts';
@@ -11,7 +12,7 @@ import { learn, routineOnTick } from './kinds/routine.ts';
 import { ensureSchedules } from './kinds/schedule.ts';
 import { residentSettings } from './kinds/settings.ts';
 import { sustainedOnEvent, sustainedOnTick } from './kinds/sustained.ts';
-import { cancelled, pressed, triggerAlert } from './kinds/trigger.ts';
+import { cancelled, limitedTrigger, limitTick, pressed, triggerAlert } from './kinds/trigger.ts';
 import type {
   EventInput,
   ResidentState,
@@ -46,7 +47,15 @@ export interface Evaluation {
    * resident, the alert type and the period, nothing personal, for the shell to log and count.
    */
   readonly held: readonly HeldAlert[];
+  /**
+   * Reports of a limited trigger rule (`limit`) not raised: a device that sent `max` of them within
+   * the rule's window (a flapping sensor). For the shell to count; the latest is raised after all
+   * if the device then settles in the fault (see `TriggerRule.limit`).
+   */
+  readonly suppressed: readonly SuppressedAlert[];
 }
+
+export type { SuppressedAlert };
 
 /** An alert a declared away period held. */
 export interface HeldAlert {
@@ -93,6 +102,7 @@ const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   merged: NOTHING,
   duplicate,
   held: NONE_HELD,
+  suppressed: NONE_SUPPRESSED,
 });
 
 /**
@@ -137,7 +147,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   // aged out of `recent`, it alerts again with the same deterministic ids, which collapse downstream.)
   if (taken(state.seen, flat(event.id))) return unchanged(state, true);
 
-  const entry = toRecent(event);
+  const entry = toRecent(event, kept && plan.beatsOnly.has(event.type));
   if (kept && hasEvent(state.recent, entry)) return unchanged(state, true);
 
   const out = new Output(ruleSet, state.residentId, residentSettings(ruleSet, state.residentId), now);
@@ -158,9 +168,10 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     if (out.settings.disabled.size > 0 && out.settings.disabled.has(rule.id)) continue;
     switch (rule.kind) {
       case 'trigger':
-        if (rule.mergeWithinS === undefined)
-          out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
-        else pressed(rule, entry, next, out);
+        if (rule.mergeWithinS !== undefined) pressed(rule, entry, next, out);
+        else if (rule.limit !== undefined)
+          limitedTrigger(rule, entry, next, out, !(event.postcodedistrict && areaCounted(rule, ruleSet)));
+        else out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
         break;
       case 'sustained':
         sustainedOnEvent(rule, entry, next.recent, out);
@@ -189,7 +200,15 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   next = ensureSchedules(next, out, now);
   if (out.alerts.length > 0 && away.length > 0) {
     const { alerts, held } = whileAway(out.alerts, plan.byId, next, away, entry.at);
-    return { state: next, alerts, timers: out.timers, merged: out.merged, duplicate: false, held };
+    return {
+      state: next,
+      alerts,
+      timers: out.timers,
+      merged: out.merged,
+      duplicate: false,
+      held,
+      suppressed: out.suppressed,
+    };
   }
   return {
     state: next,
@@ -198,6 +217,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     merged: out.merged,
     duplicate: false,
     held: NONE_HELD,
+    suppressed: out.suppressed,
   };
 }
 
@@ -210,6 +230,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   // A timer of a rule that is gone or disabled (the rule set changed) checks nothing.
   if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state, false);
   out.away = awayWindows(out.settings.away, input.away);
+  out.device = input.device;
   let next = state;
   switch (rule.kind) {
     case 'sustained':
@@ -228,6 +249,8 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       next = rhythmOnTick(rule, timer, state, out);
       break;
     case 'trigger':
+      limitTick(rule, timer, state, out);
+      break;
     case 'area':
       break;
     default:
@@ -245,6 +268,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       merged: NOTHING,
       duplicate: false,
       held: out.alerts.map((alert) => heldBy(alert, inForce)),
+      suppressed: NONE_SUPPRESSED,
     };
   return {
     state: next,
@@ -253,8 +277,16 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     merged: NOTHING,
     duplicate: false,
     held: NONE_HELD,
+    suppressed: NONE_SUPPRESSED,
   };
 }
+
+/**
+ * Whether an area rule counts this trigger's types: its alerts from a home in a district are held
+ * for the district's decision, which a settle check's tick (no event, no district) would bypass.
+ */
+const areaCounted = (rule: TriggerRule, ruleSet: RuleSet): boolean =>
+  areaRules(ruleSet).some((area) => area.on.some((type) => rule.on.includes(type)));
 
 const heldBy = (alert: Alert, away: AwayWindow): HeldAlert => ({
   ruleId: alert.rule.id,
@@ -283,5 +315,6 @@ function whileAway(
   return { alerts: raised, held: held.length > 0 ? held : NONE_HELD };
 }
 
+export { supervisedSerial } from './kinds/absence.ts';
 export { byTimeThenId, toRecent } from './kinds/recent.ts';
 export { type ResidentSettings, residentSettings } from './kinds/settings.ts';

@@ -27,6 +27,7 @@ export {
   ResidentMismatchError,
   type ResidentSettings,
   residentSettings,
+  supervisedSerial,
 } from './evaluate.ts';
 export {
   AbsenceRule,

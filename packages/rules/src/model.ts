@@ -1,5 +1,6 @@
 import {
   AwayPeriod,
+  defaultPriority,
   type EventType,
   EventTypeSchema,
   isEventType,
@@ -56,6 +57,17 @@ export const TriggerRule = z.strictObject({
    * out of order.
    */
   mergeWithinS: z.number().int().positive().optional(),
+  /**
+   * A bound on a flapping sensor: an event of this rule raises its alert only while fewer than
+   * `max` of the rule's events from the same device came in the `withinS` before it (by event
+   * time); the others are suppressed (`Evaluation.suppressed`, counted by the shell). When the
+   * device has then been quiet for `withinS` and its latest report was suppressed and not restored,
+   * that report is raised after all, saying how often the device reported. Never on a rule that
+   * can raise P1: alarms always alert.
+   */
+  limit: z
+    .strictObject({ max: z.number().int().min(1).max(100), withinS: z.number().int().positive() })
+    .optional(),
 });
 export type TriggerRule = z.infer<typeof TriggerRule>;
 
@@ -377,6 +389,24 @@ export const RuleSet = z
       ctx.addIssue({ code: 'custom', path: ['rules', index, 'id'], message });
     }
     set.rules.forEach((rule, index) => {
+      if (rule.kind === 'trigger' && rule.limit !== undefined) {
+        const lifeCritical =
+          rule.priority === undefined
+            ? rule.on.some((type) => defaultPriority(type) === 1)
+            : rule.priority === 1;
+        if (lifeCritical)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', index, 'limit'],
+            message: 'a rule that raises P1 is never limited: alarms always alert',
+          });
+        if (rule.mergeWithinS !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', index, 'limit'],
+            message: 'a merging rule (mergeWithinS) cannot also be limited',
+          });
+      }
       if (rule.kind === 'sustained' && 'reading' in rule.condition) {
         if ((rule.condition.below === undefined) === (rule.condition.above === undefined))
           ctx.addIssue({
@@ -614,7 +644,10 @@ export const Timer = z.object({
   residentId: z.string().min(1),
   /** Epoch ms. */
   dueAt: z.number(),
-  /** The moment the rule checks (dueAt less the reorder grace). */
+  /**
+   * The moment the rule checks: `dueAt` less the reorder grace, or less more than that when the
+   * timer was set after its check had passed (it then fires the grace after the input that set it).
+   */
   checkAt: z.number(),
   /** The event that started it, when one did. */
   eventId: z.string().optional(),
@@ -633,6 +666,13 @@ export type TimerCommand = { op: 'set'; timer: Timer } | { op: 'cancel'; id: str
 /** What the device map says about the device that sent an event (the shell looks it up). */
 export interface DeviceContext {
   readonly supervisionIntervalS?: number | null;
+  /**
+   * Whose the device is now, by the device map (null: not in it, or decommissioned). Read on a
+   * supervision check's tick: a device re-paired to another resident, or removed, while its check
+   * at this home was due is no longer this home's to supervise. Absent: not known (the map could
+   * not be read), and the check decides as before.
+   */
+  readonly residentId?: string | null;
 }
 
 /** `now` is epoch ms from the shell's clock: the core never reads one. */
@@ -651,6 +691,8 @@ export interface TickInput {
   readonly timer: Timer;
   readonly now: number;
   readonly away?: readonly AwayPeriod[];
+  /** For a supervision check (`supervisedSerial`): what the device map says of its device now. */
+  readonly device?: DeviceContext;
 }
 
 export type RulesInput = EventInput | TickInput;

@@ -73,6 +73,12 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    alertsSuppressed: new Counter({
+      name: 'triage_alerts_suppressed_total',
+      help: 'Reports of a limited trigger rule not raised because their device sent the rule its limit of them within its window (a flapping sensor), by rule',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
     alertsReleased: new Counter({
       name: 'triage_alerts_held_released_total',
       help: 'Per-home alerts held for an area decision and sent because no area incident covered them',

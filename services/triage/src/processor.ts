@@ -35,6 +35,7 @@ import {
   isAreaHold,
   type ResidentState,
   type RuleSet,
+  supervisedSerial,
   type Timer,
 } from '@telecare/rules';
 import type { TriageMetrics } from './metrics.ts';
@@ -93,7 +94,10 @@ export class EventProcessor {
     clock: Clock;
     metrics: TriageMetrics;
     logger: Logger;
-    /** What the device map says about a device (its supervision interval). */
+    /**
+     * What the device map says about a device: its supervision interval and whose it is (`residentId`
+     * null when it is not in the map or is decommissioned); undefined when not known.
+     */
     device?: (serial: string) => Promise<DeviceContext | undefined>;
     /** A resident's declared away periods (the registry's resident-away bucket, in memory). */
     away?: (residentId: string) => readonly AwayPeriod[] | undefined;
@@ -171,6 +175,7 @@ export class EventProcessor {
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.
       this.#heldAway(result.held);
+      this.#suppressed(result.suppressed);
       if (result.duplicate) this.#metrics.duplicateEvents.inc();
       else this.#metrics.eventsEvaluated.inc({ type: event.type });
       if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
@@ -221,6 +226,26 @@ export class EventProcessor {
     }
   }
 
+  /**
+   * Reports a limited rule did not raise (a flapping sensor): counted by rule, and logged at debug
+   * only, since a sensor bouncing 50 times a minute would otherwise flood the log as it did the queue.
+   */
+  #suppressed(suppressed: Evaluation['suppressed']): void {
+    for (const one of suppressed) {
+      this.#metrics.alertsSuppressed.inc({ rule: one.ruleId });
+      this.#log.debug(
+        {
+          residentId: one.residentId,
+          ruleId: one.ruleId,
+          type: one.type,
+          eventId: one.eventId,
+          deviceSerial: one.deviceSerial,
+        },
+        'alert suppressed: device over its rule limit',
+      );
+    }
+  }
+
   /** What the loop reports of an event it dead-lettered or handed back, in triage's own counts. */
   readonly observe = {
     deadLettered: (reason: RejectReason): void => {
@@ -240,12 +265,23 @@ export class EventProcessor {
     try {
       return await this.#underLock(timer.residentId, async () => {
         const state = (await this.#store.load(timer.residentId)) ?? initialState(timer.residentId);
+        // A supervision check is given what the device map says of its device now: one re-paired
+        // to another resident, or removed, is not this home's to report lost. Not known (the map
+        // unreadable): the check decides as before.
+        const serial = supervisedSerial(timer, this.#rules);
+        const device = serial === undefined ? undefined : await this.#device(serial).catch(() => undefined);
         let result: Evaluation;
         try {
           const away = this.#away(timer.residentId);
           result = evaluate(
             state,
-            { kind: 'tick', timer, now: this.#clock.now(), ...(away ? { away } : {}) },
+            {
+              kind: 'tick',
+              timer,
+              now: this.#clock.now(),
+              ...(away ? { away } : {}),
+              ...(device ? { device } : {}),
+            },
             this.#rules,
           );
         } catch (err) {

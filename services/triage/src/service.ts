@@ -129,9 +129,15 @@ async function wireTriage(
   service.step('opening the device map');
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas });
   lifecycle.add('device-map', () => deviceMap.close());
+  // Whose the device is now: no one's (`residentId: null`) once the registry removed it from the
+  // map (decommissioned) or marks it so; not known when the map never held it or cannot be read.
   const device = async (serial: string): Promise<DeviceContext | undefined> => {
     const entry = await deviceMap.lookup(serial);
-    return entry ? { supervisionIntervalS: entry.supervisionIntervalS } : undefined;
+    if (!entry) return deviceMap.removed(serial) ? { residentId: null } : undefined;
+    return {
+      supervisionIntervalS: entry.supervisionIntervalS,
+      residentId: entry.state === 'decommissioned' ? null : entry.residentId,
+    };
   };
   // Each resident's declared away periods, from memory (the registry writes the bucket).
   service.step('following the declared away periods');

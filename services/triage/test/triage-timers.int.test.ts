@@ -1,4 +1,4 @@
-import { type EventType, names, type TelecareEvent } from '@telecare/contracts';
+import { type DeviceMapEntry, type EventType, names, type TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -9,6 +9,7 @@ import {
   jetstreamManager,
   ManualClock,
   type NatsConnection,
+  openDeviceMap,
   type Redis,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
@@ -362,4 +363,46 @@ describe('durable timers against real NATS and Redis', () => {
       1,
     );
   }, 30_000);
+});
+
+describe('a supervised device that leaves the home while its check is due', () => {
+  it('raises no loss at the home it left (re-paired, or decommissioned), while one that stayed is lost', async () => {
+    const map = await openDeviceMap(nc, n);
+    const entry = (serial: string, residentId: string): DeviceMapEntry => ({
+      serial,
+      deviceId: `dev_${serial.toLowerCase()}`,
+      residentId,
+      kind: 'pendant',
+      protocol: 'mqtt',
+      location: 'hall',
+      supervisionIntervalS: 300,
+      state: 'installed',
+      testMode: false,
+      postcodeDistrict: null,
+      updatedAt: new Date().toISOString(),
+    });
+    const homes = { moved: 'res_left_moved', gone: 'res_left_gone', stayed: 'res_left_stayed' };
+    const serials = { moved: 'HB-MOVED', gone: 'HB-GONE', stayed: 'HB-STAYED' };
+    for (const key of ['moved', 'gone', 'stayed'] as const)
+      await map.put(serials[key], JSON.stringify(entry(serials[key], homes[key])));
+    for (const key of ['moved', 'gone', 'stayed'] as const)
+      await publishEvent(js, n, event(homes[key], 'heartbeat', clock.now() - 1_000, serials[key]));
+    await drained(jsm, n, PARTITIONS);
+    // The installer re-pairs one pendant to another resident and decommissions another (the
+    // registry removes it from the map); triage's mirror follows the bucket by a watch.
+    await map.put(serials.moved, JSON.stringify(entry(serials.moved, 'res_left_elsewhere')));
+    await map.delete(serials.gone);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    clock.advance(6 * 60_000); // past the 300 s interval and the grace
+    const lost = await waitFor(
+      async () => {
+        const all = await alertsOf('supervision.lost');
+        return all.some((a) => a.alert.residentId === homes.stayed) ? all : undefined;
+      },
+      { what: 'the device that stayed to be lost', timeoutMs: 8_000 },
+    );
+    await drained(jsm, n, PARTITIONS);
+    const residents = lost.map((a) => a.alert.residentId).filter((id) => id.startsWith('res_left_'));
+    expect(residents).toEqual([homes.stayed]);
+  });
 });

@@ -8,10 +8,20 @@ import type {
   EventInput,
   RecentEvent,
   ResidentState,
+  RuleSet,
   Timer,
 } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen, zonedInstant } from '../time.ts';
-import { assertNever, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
+import {
+  assertNever,
+  checkDue,
+  derivedAlert,
+  deviceValues,
+  minutes,
+  type Output,
+  withField,
+} from './output.ts';
+import { planOf } from './plan.ts';
 import { findEvent, firstAtOrAfter, KEEP_DEVICES_MS } from './recent.ts';
 import { reschedule } from './schedule.ts';
 
@@ -201,12 +211,18 @@ export function absenceOnTick(
           detail: `${TAXONOMY[due.type].description.toLowerCase()} at ${formatWhen(due.at, tz, timer.checkAt)}`,
           expected: `${rule.expect.join(' or ')} by ${formatHhmm(timer.checkAt, tz)}`,
           seen: 'none',
-          decidedAt: timer.dueAt,
+          decidedAt: checkDue(timer, out),
+          byTimer: true,
         }),
       );
       return state;
     }
     case 'supervision':
+      // The device was re-paired to another resident, or removed, while its check here was due:
+      // not this home's to supervise any more. Its record goes (a loss it raised stays closed by
+      // nothing: the helpline holds that case).
+      if (out.device !== undefined && out.device.residentId !== timer.residentId)
+        return state.devices[timer.key ?? ''] === undefined ? state : withoutDevice(state, timer.key ?? '');
       return timer.id === supervisionTimerId(rule.id, timer.residentId, timer.key ?? '')
         ? deviceCheck(rule, timer, state, out)
         : beatCheckTick(rule, timer, state, out);
@@ -229,7 +245,8 @@ export function absenceOnTick(
             seen: last
               ? `last movement at ${formatAlso(last.at, tz, to, to)} (${deviceValues(last).device})`
               : 'no movement recorded',
-            decidedAt: timer.dueAt,
+            decidedAt: checkDue(timer, out),
+            byTimer: true,
           }),
         );
       }
@@ -251,7 +268,8 @@ export function absenceOnTick(
             detail: `visit due at ${formatWhen(visitAt, tz, timer.checkAt)}`,
             expected: `${rule.expect.join(' or ')} between ${formatHhmm(from, tz)} and ${formatHhmm(timer.checkAt, tz)}`,
             seen: 'none',
-            decidedAt: timer.dueAt,
+            decidedAt: checkDue(timer, out),
+            byTimer: true,
           }),
         );
       }
@@ -348,6 +366,22 @@ function silentSince(
   return withDevice(state, serial, lost);
 }
 
+function withoutDevice(state: ResidentState, serial: string): ResidentState {
+  const devices: ResidentState['devices'] = {};
+  for (const other in state.devices)
+    if (other !== serial) devices[other] = state.devices[other] as DeviceSupervision;
+  return withField(undefined, state, 'devices', devices);
+}
+
+/**
+ * The serial a timer supervises, when it is a supervision check of the rule set (the shell looks
+ * the device up in the device map and gives it with the tick, `TickInput.device`); else undefined.
+ */
+export function supervisedSerial(timer: Timer, ruleSet: RuleSet): string | undefined {
+  const rule = planOf(ruleSet).byId.get(timer.ruleId);
+  return rule?.kind === 'absence' && rule.window.kind === 'supervision' ? timer.key : undefined;
+}
+
 const withDevice = (state: ResidentState, serial: string, record: DeviceSupervision): ResidentState =>
   withField(undefined, state, 'devices', { ...state.devices, [serial]: record });
 
@@ -362,7 +396,8 @@ function lostAlert(rule: AbsenceRule, out: Output, timer: Timer, base: RecentEve
     detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
     expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
     seen: `none for ${minutes(timer.checkAt - base.at)}`,
-    decidedAt: timer.dueAt,
+    decidedAt: checkDue(timer, out),
+    byTimer: true,
   });
 }
 

@@ -7,10 +7,10 @@ import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
-import { assertNever, derivedAlert, minutes, type Output } from './output.ts';
+import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
-import { groupAlertId, pressGroups } from './trigger.ts';
+import { groupAlertId, overLimit, pressGroups } from './trigger.ts';
 
 export function cancelWindowS(rule: CorrelationRule, out: Output): number {
   const pattern = rule.pattern;
@@ -20,10 +20,25 @@ export function cancelWindowS(rule: CorrelationRule, out: Output): number {
 }
 
 /** The trigger alert ids an alarm event belongs to (to close them): a merged press, its group's. */
-export function alarmAlertIds(out: Output, recent: readonly RecentEvent[], alarm: RecentEvent): string[] {
+export function alarmAlertIds(
+  out: Output,
+  recent: readonly RecentEvent[],
+  alarm: RecentEvent,
+  closing?: RecentEvent,
+): string[] {
   const ids: string[] = [];
   for (const rule of out.ruleSet.rules) {
     if (rule.kind !== 'trigger' || !rule.on.includes(alarm.type)) continue;
+    if (rule.limit !== undefined) {
+      // A suppressed report's alert is raised only by its settle check, and not when this closing
+      // event came within the rule's window after it: there is then no alert to close.
+      const i = indexOf(recent, alarm);
+      const suppressed = recent[i]?.id === alarm.id && overLimit(rule, recent, i);
+      if (suppressed && (closing === undefined || closing.at <= alarm.at + rule.limit.withinS * 1000))
+        continue;
+      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      continue;
+    }
     if (rule.mergeWithinS === undefined) {
       ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
       continue;
@@ -45,7 +60,7 @@ export function closeAlarm(
   outcome: 'false-alarm' | 'restored',
   thresholds: Alert['thresholds'],
 ) {
-  for (const alertId of alarmAlertIds(out, recent, alarm)) {
+  for (const alertId of alarmAlertIds(out, recent, alarm, closing)) {
     const key = `${alertId}:${closing.id}`;
     // Two presses of one group closed by one cancel close its alert once.
     if (out.alerts.some((alert) => alert.closes?.alertId === alertId && alert.evidence.includes(closing.id)))
@@ -189,7 +204,8 @@ export function correlationOnTick(
       evidence: [first, ...ended],
       thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
       detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
-      decidedAt: timer.dueAt,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
     }),
   );
 }

@@ -4,6 +4,7 @@
 import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
 import {
+  type DeviceContext,
   type RecentEvent,
   type ResidentState,
   type Rule,
@@ -26,6 +27,16 @@ const NO_ALERTS: readonly Alert[] = Object.freeze([]);
 const NO_TIMERS: readonly TimerCommand[] = Object.freeze([]);
 const NOTHING_MERGED: ReadonlyArray<{ alertId: string; eventId: string }> = Object.freeze([]);
 
+/** An alert a limited trigger rule did not raise (a flapping sensor): nothing personal. */
+export interface SuppressedAlert {
+  readonly ruleId: string;
+  readonly residentId: string;
+  readonly type: EventType;
+  readonly eventId: string;
+  readonly deviceSerial: string;
+}
+export const NONE_SUPPRESSED: readonly SuppressedAlert[] = Object.freeze([]);
+
 export class Output {
   /**
    * What the evaluation raised, set and merged: each a shared empty list until its first entry,
@@ -35,6 +46,9 @@ export class Output {
   alerts: readonly Alert[] = NO_ALERTS;
   timers: readonly TimerCommand[] = NO_TIMERS;
   merged: ReadonlyArray<{ alertId: string; eventId: string }> = NOTHING_MERGED;
+  suppressed: readonly SuppressedAlert[] = NONE_SUPPRESSED;
+  /** A tick's device, as the device map says now (`TickInput.device`). */
+  device: DeviceContext | undefined = undefined;
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
   /**
@@ -65,6 +79,11 @@ export class Output {
     else (this.timers as TimerCommand[]).push(command);
   }
 
+  suppress(suppressed: SuppressedAlert): void {
+    if (this.suppressed.length === 0) this.suppressed = [suppressed];
+    else (this.suppressed as SuppressedAlert[]).push(suppressed);
+  }
+
   merge(merged: { alertId: string; eventId: string }): void {
     if (this.merged.length === 0) this.merged = [merged];
     else (this.merged as Array<{ alertId: string; eventId: string }>).push(merged);
@@ -83,7 +102,13 @@ export class Output {
       ruleId: rule.id,
       residentId: this.residentId,
       checkAt,
-      dueAt: checkAt + this.ruleSet.settings.reorderGraceS * 1000,
+      // Fired the reorder grace after the check, or after this input when the check is already
+      // past (an event delivered late, a home's backlog after its line came back): the events the
+      // backlog holds after it arrive within moments and may make the check moot, and a check
+      // fired at once decided before them (a silence raised for each activity delivered, a fall
+      // "then no movement" with the movement one report behind). Lateness and `raisedAt` still
+      // count from the check (`checkDue`).
+      dueAt: Math.max(checkAt, this.now) + this.ruleSet.settings.reorderGraceS * 1000,
       eventId: extra.eventId,
       eventAt: extra.eventAt,
       key: extra.key,
@@ -139,6 +164,11 @@ export interface DerivedSpec {
   readonly seen?: string;
   /** When the rule decided: lateness is measured from here. */
   readonly decidedAt: number;
+  /**
+   * Decided by a timer whose check was due at `decidedAt` (`checkDue`): raised at that time, or at
+   * the input's if sooner, however much later the timer fired (a backlog read first).
+   */
+  readonly byTimer?: boolean;
   readonly type?: EventType;
   readonly priority?: Priority;
   readonly closes?: Alert['closes'];
@@ -169,7 +199,12 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     type,
     // The time it was due (decided, plus the reorder grace), not when a late tick got to it: an
     // alert raised late still belongs with what happened then (and joins that case), flagged late.
-    raisedAt: formatIso(Math.min(out.now, spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000)),
+    raisedAt: formatIso(
+      Math.min(
+        out.now,
+        spec.byTimer ? spec.decidedAt : spec.decidedAt + out.ruleSet.settings.reorderGraceS * 1000,
+      ),
+    ),
     rule: { id: rule.id, version: rule.version },
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
     thresholds: spec.thresholds,
@@ -180,6 +215,13 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     ...(spec.closes ? { closes: spec.closes } : {}),
   };
 }
+
+/**
+ * When a timer's check was due: the check plus the reorder grace. A timer set after its check had
+ * passed fires later than this (`setTimer`), and what it decides is still late from here.
+ */
+export const checkDue = (timer: Timer, out: Output): number =>
+  timer.checkAt + out.ruleSet.settings.reorderGraceS * 1000;
 
 export function describeAge(ms: number): string {
   const minutes = Math.round(ms / 60_000);

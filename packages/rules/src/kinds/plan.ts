@@ -23,6 +23,11 @@ export interface Plan {
    * comparison with each of a couple of strings in constant use costs less than a hash look-up.
    */
   readonly beatList: readonly EventType[];
+  /**
+   * Types a merging trigger's groups are read from (its presses, the cancels that end a group): a
+   * press or cancel dropped from `recent` makes a group reaching back to it unknown (`forgottenUntil`).
+   */
+  readonly groupTypes: ReadonlySet<EventType>;
   readonly recurring: readonly Recurring[];
   readonly byId: ReadonlyMap<string, Rule>;
   /** Per merging trigger rule: the cancel rules whose cancel closes its alert (and ends a group). */
@@ -99,6 +104,12 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
       case 'trigger':
         // Merging and the cancel and restore pairings look back for alarms.
         add(rule.on);
+        // A limited rule counts its device's reports, and asks whether the last was restored.
+        if (rule.limit !== undefined)
+          for (const type of Object.keys(TAXONOMY) as EventType[]) {
+            const restores = (TAXONOMY[type] as { restores?: string }).restores;
+            if (restores !== undefined && (rule.on as readonly string[]).includes(restores)) add([type]);
+          }
         break;
       case 'sustained':
         if ('reading' in rule.condition) add(['temperature']);
@@ -127,7 +138,11 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
     }
   }
   // A trigger-only set reads nothing back: its alerts need no history.
-  if (ruleSet.rules.every((rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined))
+  if (
+    ruleSet.rules.every(
+      (rule) => rule.kind === 'trigger' && rule.mergeWithinS === undefined && rule.limit === undefined,
+    )
+  )
     types.clear();
   return types;
 }
@@ -157,8 +172,10 @@ function planFor(ruleSet: RuleSet): Plan {
     }
     const cancels = new Map<TriggerRule, CorrelationRule[]>();
     const ends = new Map<EventType, TriggerRule[]>();
+    const groupTypes = new Set<EventType>();
     for (const rule of ruleSet.rules) {
       if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined) continue;
+      for (const type of rule.on) groupTypes.add(type);
       const closing = ruleSet.rules.filter(
         (other): other is CorrelationRule =>
           other.kind === 'correlation' &&
@@ -169,6 +186,7 @@ function planFor(ruleSet: RuleSet): Plan {
       for (const cancel of closing)
         if (cancel.pattern.kind === 'cancel')
           for (const type of cancel.pattern.cancel) {
+            groupTypes.add(type);
             const list = ends.get(type) ?? [];
             if (!list.includes(rule)) list.push(rule);
             ends.set(type, list);
@@ -189,6 +207,7 @@ function planFor(ruleSet: RuleSet): Plan {
       types,
       beatsOnly: beats,
       beatList: [...beats],
+      groupTypes,
       recurring: ruleSet.rules.filter(isRecurring),
       byId: new Map(ruleSet.rules.map((rule) => [rule.id, rule])),
       cancels,

@@ -8,7 +8,22 @@ import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
 import { type Plan, planOf } from './plan.ts';
 
-export function toRecent(event: TelecareEvent): RecentEvent {
+/**
+ * `heard`: the event is a beat that only supervision reads (plan `beatsOnly`), so its time is when
+ * the platform heard the device — its receipt, when that is later than the time the device wrote.
+ * Supervision asks whether the device reaches the platform: a hub whose clock reset to 1970, or one
+ * sending two days of beats at once after its line came back, was heard now; by its own times
+ * each beat's check was already past and every beat raised a loss and a restore.
+ */
+/**
+ * What a DS18B20 (the usual home temperature probe) reads before its first conversion: the value
+ * it reports after a power-on or a brown-out, not a temperature. A home at 85 °C is a fire, which
+ * the heat and smoke detectors raise. Taken as a reading it ended a cold home's run (a sensor whose
+ * battery sags in the cold resets) and, with no reading after it for an hour, raised "too hot".
+ */
+export const POWER_ON_CELSIUS = 85;
+
+export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
   // One literal with every field, those the event lacks `undefined` (stored JSON leaves them out,
@@ -18,12 +33,14 @@ export function toRecent(event: TelecareEvent): RecentEvent {
   return {
     id: flat(event.id),
     type: event.type,
-    at: parseEventTime(event.time),
+    at: heard
+      ? Math.max(parseEventTime(event.time), parseEventTime(event.receivedat))
+      : parseEventTime(event.time),
     serial: event.subject,
     deviceKind: event.devicekind,
     testMode: event.testmode,
     location: event.location,
-    celsius: typeof celsius === 'number' ? celsius : undefined,
+    celsius: typeof celsius === 'number' && celsius !== POWER_ON_CELSIUS ? celsius : undefined,
     doseId: typeof doseId === 'string' ? doseId : undefined,
   };
 }
@@ -186,6 +203,27 @@ export function remember(
     const at = indexOf(before, entry);
     // The list would be before[start..at) + entry + before[at..]; the oldest beyond the count go.
     const excess = Math.max(0, before.length - start + 1 - keepEvents);
+    // Full by one, and one device holds more than its share: its oldest goes instead (below).
+    const spare = excess === 1 ? crowdedOldest(before, start, entry, keepEvents) : -1;
+    if (spare >= 0) {
+      const gone = spare === before.length ? entry : (before[spare] as RecentEvent);
+      cut = start;
+      cutAt = cut > 0 ? (before[cut - 1] as RecentEvent).at : undefined;
+      dropped = gone === entry;
+      if (dropped) recent = reuse ? dropFirst(before, cut) : before.slice(cut);
+      else {
+        recent = reuse ? withEntryInPlace(before, cut, at, entry) : withEntry(before, cut, at, entry);
+        recent.splice(spare - cut + (spare >= at ? 1 : 0), 1);
+      }
+      // Only a press or a cancel dropped leaves a group of presses unknown from its start.
+      let forgottenUntil = state.forgottenUntil;
+      if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
+      if (planOf(ruleSet).groupTypes.has(gone.type))
+        forgottenUntil = Math.max(forgottenUntil ?? -Infinity, gone.at);
+      if (!dropped && isBeat(planOf(ruleSet).beatList, entry.type))
+        recent = pruneBeats(recent, entry, ruleSet);
+      return rebuilt(state, recent, seen, forgottenUntil, reuse);
+    }
     if (at - start < excess) {
       cut = start + excess - 1;
       cutAt = cut > 0 ? (before[cut - 1] as RecentEvent).at : undefined;
@@ -202,6 +240,52 @@ export function remember(
   if (cutAt !== undefined) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, cutAt);
   if (dropped) forgottenUntil = Math.max(forgottenUntil ?? -Infinity, entry.at);
   return rebuilt(state, recent, seen, forgottenUntil, reuse);
+}
+
+/** Reused by `crowdedOldest`: entries per device serial, cleared on each use. */
+const perDevice = new Map<string, number>();
+
+/**
+ * The list is full: which entry goes. By default the oldest; but when one device holds more than a
+ * quarter of the list (a PIR bouncing 50 times a minute, a room's PIR reporting every minute while
+ * the person sits in the chair), the oldest of that device's entries, so that its reports cannot
+ * push out what the home's other devices said: the chair occupied four hours ago, the bed left at
+ * 02:00, the dose offered at 08:00, each awaited by a check that finds its event gone and decides
+ * nothing (an alert missed). The device's older reports are the ones its newer ones say again.
+ *
+ * Gives the index in `before` of the entry to drop (`before.length`: the entry itself, older than
+ * every one of its device's kept), or -1 to drop the oldest as before (no device crowds the list,
+ * or the oldest is the crowding device's own).
+ */
+function crowdedOldest(
+  before: readonly RecentEvent[],
+  start: number,
+  entry: RecentEvent,
+  keepEvents: number,
+): number {
+  const share = Math.max(1, Math.floor(keepEvents / 4));
+  perDevice.clear();
+  let crowded: string | undefined;
+  let most = 0;
+  const count = (serial: string) => {
+    const n = (perDevice.get(serial) ?? 0) + 1;
+    perDevice.set(serial, n);
+    if (n > most) {
+      most = n;
+      crowded = serial;
+    }
+  };
+  for (let i = start; i < before.length; i++) count((before[i] as RecentEvent).serial);
+  count(entry.serial);
+  perDevice.clear();
+  if (crowded === undefined || most <= share) return -1;
+  for (let i = start; i < before.length; i++) {
+    const seen = before[i] as RecentEvent;
+    if (seen.serial !== crowded) continue;
+    if (entry.serial === crowded && byTimeThenId(entry, seen) < 0) return before.length;
+    return i === start ? -1 : i;
+  }
+  return before.length;
 }
 
 /**

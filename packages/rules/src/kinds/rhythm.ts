@@ -18,7 +18,7 @@ import {
 import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
-import { derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
+import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -349,7 +349,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
               ? `back within ${limit.longestMin} min, the longest outing of the last ${rhythm.days} days, ${night}`
               : `back within ${minutes(limit.ms)} ${night}`,
         seen: `not back after ${silentFor}`,
-        decidedAt: timer.dueAt,
+        decidedAt: checkDue(timer, out),
+        byTimer: true,
         type: 'outing.not-returned',
       }),
     );
@@ -372,7 +373,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
               ? `active again within ${limit.longestMin} min, as on each of the last ${limit.days} days at this time ${PLACE_TEXT[place]}${budget === null ? '' : `; unusual for them at this time: ${chanceText(limit.chance ?? 0)} (false-alert budget ${budgetText(budget)})`}`
               : `active again within ${minutes(limit.ms)} (${limit.days} of ${rule.minDays} days learned)`,
       seen: `nothing for ${silentFor}`,
-      decidedAt: timer.dueAt,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
       type: 'inactivity.unusual',
     }),
   );
@@ -472,7 +474,8 @@ export function wakeUpCheck(
         ? `up by ${hhmmOf(sorted.at(-1) ?? 0)}, as on each of the ${ups.length} mornings learned (usually ${hhmmOf(sorted[Math.floor(sorted.length / 2)] ?? 0)})`
         : `movement by ${formatHhmm(timer.checkAt, tz)} (care plan ${hhmmOf(s.wakeFrom)}–${hhmmOf(s.wakeTo)}, later by any later morning seen; ${rhythm?.up.filter((m) => m >= 0).length ?? 0} of ${rule.minDays} mornings learned)`,
       seen: inBed ? 'still in bed' : 'none',
-      decidedAt: timer.dueAt,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
       type: 'inactivity.no-wake',
     }),
   );

@@ -5,7 +5,7 @@ import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Routine, RoutineRule, Timer } from '../model.ts';
 import { formatHhmm, formatWhen, inSpan, localTime } from '../time.ts';
 import { lastOf } from './absence.ts';
-import { derivedAlert, deviceValues, type Output, withField } from './output.ts';
+import { checkDue, derivedAlert, deviceValues, type Output, withField } from './output.ts';
 import { byTimeThenId } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import type { ResidentSettings } from './settings.ts';
@@ -123,7 +123,8 @@ export function routineOnTick(
             : 'no activity recorded',
           expected: `activity ${span}: the resident was active then on ${Math.round(share * routine.days)} of the last ${routine.days} days`,
           seen: 'none',
-          decidedAt: timer.dueAt,
+          decidedAt: checkDue(timer, out),
+          byTimer: true,
         }),
       );
       next = withRoutine(state, rule, { ...routine, raised: stretch });

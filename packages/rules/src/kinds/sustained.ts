@@ -4,7 +4,7 @@
 import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, SustainedRule, Timer } from '../model.ts';
 import { formatWhen } from '../time.ts';
-import { derivedAlert, minutes, type Output } from './output.ts';
+import { checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { findEvent, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 
@@ -125,7 +125,8 @@ export function sustainedOnTick(
           ...(t.above === undefined ? {} : { above: t.above }),
         },
         detail,
-        decidedAt: timer.dueAt,
+        decidedAt: checkDue(timer, out),
+        byTimer: true,
       }),
     );
     return;
@@ -138,7 +139,8 @@ export function sustainedOnTick(
       evidence: [startEvent],
       thresholds: { forS: t.forS, atNight: rule.atNight },
       detail,
-      decidedAt: timer.dueAt,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
     }),
   );
 }

@@ -4,13 +4,13 @@
 import { type Alert, defaultPriority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, type Ender, type PressGroups, regroup } from '../merge.ts';
-import type { RecentEvent, ResidentState, TriggerRule } from '../model.ts';
+import type { RecentEvent, ResidentState, Timer, TriggerRule } from '../model.ts';
 import { renderReason } from '../reason.ts';
 import { formatHhmm, formatIso } from '../time.ts';
-import { cancelWindowS } from './correlation.ts';
-import { describeAge, deviceValues, type Output } from './output.ts';
+import { cancelWindowS, restoredType } from './correlation.ts';
+import { checkDue, describeAge, deviceValues, type Output } from './output.ts';
 import { planOf } from './plan.ts';
-import { indexOf } from './recent.ts';
+import { findEvent, indexOf } from './recent.ts';
 
 // A test press and a real one never merge: an installer's test must not absorb a real alarm.
 export function pressGroups(rule: TriggerRule, testMode: boolean, out: Output): PressGroups {
@@ -140,10 +140,159 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
     rule: { id: rule.id, version: rule.version },
     evidence: [entry.id],
     thresholds:
-      rule.mergeWithinS === undefined ? { lateAfterS } : { lateAfterS, mergeWithinS: rule.mergeWithinS },
+      rule.mergeWithinS !== undefined
+        ? { lateAfterS, mergeWithinS: rule.mergeWithinS }
+        : rule.limit !== undefined
+          ? { lateAfterS, limitMax: rule.limit.max, limitWithinS: rule.limit.withinS }
+          : { lateAfterS },
     reason: late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
     late,
     testMode: entry.testMode,
     deviceSerial: entry.serial,
   };
+}
+
+/** One of the limited rule's reports from this device (in the same test mode). */
+const reportOf = (rule: TriggerRule, device: RecentEvent, seen: RecentEvent): boolean =>
+  seen.serial === device.serial && seen.testMode === device.testMode && rule.on.includes(seen.type);
+
+/**
+ * Whether the report at `recent[i]` of a limited rule is over its limit: `max` of the rule's
+ * reports from the same device came in the `withinS` before it (by event time, then id, so the
+ * answer does not depend on arrival order once they are all in).
+ */
+export function overLimit(rule: TriggerRule, recent: readonly RecentEvent[], i: number): boolean {
+  const limit = rule.limit;
+  if (limit === undefined) return false;
+  const entry = recent[i] as RecentEvent;
+  const from = entry.at - limit.withinS * 1000;
+  let count = 0;
+  for (let j = i - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (seen.at < from) break;
+    if (reportOf(rule, entry, seen) && ++count >= limit.max) return true;
+  }
+  return false;
+}
+
+/** The one settle check of a limited rule per device (and test mode): moved by each suppressed report. */
+export const settleTimerId = (rule: TriggerRule, residentId: string, entry: RecentEvent): string =>
+  `${rule.id}:${residentId}:${entry.serial}:settle${entry.testMode ? ':test' : ''}`;
+
+/**
+ * A report of a limited rule (`limit`): raised as any trigger's, unless the device sent `max` of
+ * them in the `withinS` before it (a flapping sensor). A suppressed report is counted
+ * (`Output.suppress`) and moves the device's settle check to `withinS` after it (`settles`: not for
+ * a report an area rule counts from a home in a district).
+ */
+export function limitedTrigger(
+  rule: TriggerRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  out: Output,
+  settles: boolean,
+): void {
+  const recent = state.recent;
+  const i = indexOf(recent, entry);
+  const id = alertIdFor(rule.id, out.residentId, entry.id);
+  if (recent[i]?.id !== entry.id || !overLimit(rule, recent, i)) {
+    out.alert(triggerAlert(rule, entry, id, out));
+    return;
+  }
+  out.suppress({
+    ruleId: rule.id,
+    residentId: out.residentId,
+    type: entry.type,
+    eventId: entry.id,
+    deviceSerial: entry.serial,
+  });
+  // Not for a report an area rule counts from a home in a district (mains lost): the settle
+  // check's alert would reach the queue past the district's hold, one per home of a district-wide
+  // brownout that ends in an outage; the area incident covers those homes.
+  if (!settles) return;
+  const withinMs = (rule.limit?.withinS ?? 0) * 1000;
+  out.setTimer(rule, entry.at + withinMs, {
+    id: settleTimerId(rule, out.residentId, entry),
+    key: entry.serial,
+    eventId: entry.id,
+    eventAt: entry.at,
+  });
+}
+
+/**
+ * The settle check of a limited rule: the device has sent none of the rule's reports for `withinS`
+ * since its latest. When that latest was suppressed and nothing restored it by the check, the fault
+ * stands: it is raised after all, under the id its own alert would have had, saying how often the
+ * device reported. A flapping sensor that settled restored raises nothing more.
+ */
+export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState, out: Output): void {
+  const limit = rule.limit;
+  if (limit === undefined) return;
+  const withinMs = limit.withinS * 1000;
+  const recent = state.recent;
+  const at = findEvent(recent, timer.eventId, timer.eventAt ?? timer.checkAt - withinMs);
+  if (at < 0) return;
+  const device = recent[at] as RecentEvent;
+  let latest = at;
+  for (let j = at + 1; j < recent.length; j++)
+    if (reportOf(rule, device, recent[j] as RecentEvent)) latest = j;
+  const last = recent[latest] as RecentEvent;
+  if (last.at + withinMs > timer.checkAt) {
+    // A later report came (the check was not moved with it): the check moves to it.
+    out.setTimer(rule, last.at + withinMs, {
+      id: timer.id,
+      key: timer.key,
+      eventId: last.id,
+      eventAt: last.at,
+    });
+    return;
+  }
+  if (!overLimit(rule, recent, latest)) return; // it raised its own alert
+  for (let j = latest + 1; j < recent.length; j++) {
+    const seen = recent[j] as RecentEvent;
+    if (seen.at > timer.checkAt) break;
+    const restores = restoredType(seen.type);
+    if (
+      seen.serial === last.serial &&
+      restores !== undefined &&
+      (rule.on as readonly string[]).includes(restores)
+    )
+      return;
+  }
+  // The run of reports the latest ends: each within `withinS` of the one after it.
+  let reports = 1;
+  let suppressed = 1;
+  let runStart = last.at;
+  for (let j = latest - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (seen.at < runStart - withinMs) break;
+    if (!reportOf(rule, last, seen)) continue;
+    reports++;
+    if (overLimit(rule, recent, j)) suppressed++;
+    runStart = seen.at;
+  }
+  const alert = triggerAlert(rule, last, alertIdFor(rule.id, out.residentId, last.id), out);
+  const lateAfterS = rule.lateAfterS ?? out.ruleSet.settings.lateAfterS;
+  const due = checkDue(timer, out);
+  const ageMs = out.now - due;
+  const late = ageMs > lateAfterS * 1000;
+  const tz = out.settings.timeZone;
+  const base = renderReason(rule.reason, {
+    what: TAXONOMY[last.type].description,
+    type: last.type,
+    ...deviceValues(last),
+    rule: `${rule.id} v${rule.version}`,
+    priority: `P${alert.priority}`,
+    detail: '',
+    expected: '',
+    seen: '',
+  });
+  const flapping = `; reported ${reports} times since ${formatHhmm(runStart, tz)}, ${suppressed} not raised (flapping); not restored since ${formatHhmm(last.at, tz)}`;
+  out.alert({
+    ...alert,
+    raisedAt: formatIso(Math.min(out.now, due)),
+    thresholds: { lateAfterS, limitMax: limit.max, limitWithinS: limit.withinS },
+    reason: `${base}${flapping}${late ? `; late: decided ${describeAge(ageMs)} before triage` : ''}`,
+    late,
+  });
 }
