@@ -153,7 +153,10 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       if (!(await deps.people.revokeToken(id, now())))
         throw new InvalidRequestError([{ path: 'id', message: `no live token ${id}` }]);
-      deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
+      // Its live streams end now here; on another instance, at that instance's next ping round.
+      const ended = await deps.consoles.closeToken(id);
+      deps.streams.endConsoles(ended);
+      deps.logger.info({ tokenId: id, by: who(req).id, consoles: ended.length }, 'token revoked');
       return { id, revoked: true as const };
     },
 
