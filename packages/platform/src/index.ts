@@ -20,6 +20,7 @@ export {
 export {
   BucketMissingError,
   ConfigError,
+  isDataException,
   PoisonMessageError,
   StreamReplicasError,
   TelecareError,
