@@ -37,6 +37,7 @@ export {
   type FastifyRequest,
   Gauge,
   Histogram,
+  REQUEST_TIMEOUT_MS,
   type ReadinessCheck,
   type Registry,
   sameSecret,
