@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { stackEnvFile } from './paths.ts';
 import { baseUrlOf, portOf, services } from './services.ts';
@@ -35,8 +35,15 @@ export function writeEnvFile(file: string, values: EnvValues, header: string): v
   const lines = Object.entries(values).map(([key, value]) =>
     /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? `${key}=${value}` : `${key}='${value.replaceAll("'", "'\\''")}'`,
   );
-  // It holds the admin token and the console passwords: owner-only.
-  writeFileSync(file, `# ${header}\n${lines.join('\n')}\n`, { mode: 0o600 });
+  // It holds the admin token and the console passwords: owner-only, a file already there too (a
+  // mode given when writing applies only to a file that is made), before a byte is written.
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, `# ${header}\n${lines.join('\n')}\n`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,}$/;

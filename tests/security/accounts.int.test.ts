@@ -1,6 +1,32 @@
-import { ManualClock } from '@telecare/platform';
+import { names } from '@telecare/contracts';
+import { createLogger, createPool, ManualClock } from '@telecare/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistryAndHelpline } from './support.ts';
+
+/** Opens the live stream with a bearer token, to see whether (and when) the server ends it. */
+async function streamEnds(url: string, token: string) {
+  const abort = new AbortController();
+  const response = await fetch(`${url}/api/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  await reader.read(); // hello
+  const ended = (async () => {
+    try {
+      for (;;) if ((await reader.read()).done) return true;
+    } catch {
+      return false;
+    }
+  })();
+  return {
+    /** Whether the server ends the stream within `ms` from now. */
+    endsWithin: (ms: number) =>
+      Promise.race([ended, new Promise<false>((r) => setTimeout(() => r(false), ms))]),
+    close: () => abort.abort(),
+  };
+}
 
 // Attack replay: a leaver's account could not be disabled, a leaked personal token never expired
 // and could not be revoked, an admin could not end someone's sessions, and nobody could change a
@@ -66,6 +92,42 @@ describe('accounts an admin can shut', () => {
 
     clock.advance(24 * 3600_000 + 1000);
     expect((await me(short.json.token)).status).toBe(401);
+  });
+
+  it('a live stream opened with a personal token ends when the token is revoked or expires', async () => {
+    const user = await person('streamer@example.org', 'Streamer-pass-6617!');
+    const token = async (label: string) =>
+      (await p.helplineCall('POST', '/api/tokens', { body: { userId: user.id, label } })).json as {
+        id: string;
+        token: string;
+      };
+    const [revoked, expiring, kept] = [await token('revoked'), await token('expiring'), await token('kept')];
+    const onRevoked = await streamEnds(p.helpline.url, revoked.token);
+    const onExpiring = await streamEnds(p.helpline.url, expiring.token);
+    const onKept = await streamEnds(p.helpline.url, kept.token);
+
+    expect((await p.helplineCall('DELETE', `/api/tokens/${revoked.id}`)).status).toBe(200);
+    // A revoked token's stream stops at once, not only its next request; another token's goes on
+    // past a ping round (every 5 s here), when every stream's console is checked.
+    expect(await onRevoked.endsWithin(2_000)).toBe(true);
+    expect(await onKept.endsWithin(6_000)).toBe(false);
+
+    // The expiring token's time comes (set in its row: moving the clock a day on would end every
+    // stream whose console sent no heartbeat for an hour, whatever its token).
+    const pool = createPool({
+      url: p.env.DATABASE_URL!,
+      logger: createLogger('secacct', 'silent'),
+      name: 'expire',
+    });
+    await pool.query(
+      `update "${names(p.ns).schema('helpline')}".api_tokens set expires_at = $2 where id = $1`,
+      [expiring.id, new Date(clock.now() - 1000)],
+    );
+    await pool.end();
+    const [expired, still] = await Promise.all([onExpiring.endsWithin(6_000), onKept.endsWithin(6_000)]);
+    expect(expired).toBe(true);
+    expect(still).toBe(false);
+    onKept.close();
   });
 
   it('a token or user request with a field that is not one is refused by name, and nothing is made', async () => {

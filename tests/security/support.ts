@@ -62,7 +62,7 @@ export function registryCreate(registryUrl: string, token: string | undefined) {
 export async function startRegistryAndHelpline(
   label: string,
   extraEnv: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; logLevel?: 'warn' | 'info' } = {},
 ) {
   const ns = uniqueNamespace(label);
   const env = serviceEnv(ns, {
@@ -73,9 +73,10 @@ export async function startRegistryAndHelpline(
     ...extraEnv,
   });
   const admin = env.TELECARE_ADMIN_TOKEN ?? '';
-  // Warnings and errors are kept for the tests to read (what a security event logged), not printed.
+  // Warnings and errors (and info, when asked) are kept for the tests to read (what a security
+  // event logged), not printed.
   const logs: string[] = [];
-  const logger = createLogger(`${label}-test`, 'warn', {
+  const logger = createLogger(`${label}-test`, options.logLevel ?? 'warn', {
     write: (line: string) => {
       logs.push(line);
     },
@@ -103,7 +104,7 @@ export async function startRegistryAndHelpline(
     ns,
     env,
     admin,
-    /** JSON log lines at warn and above from both services. */
+    /** JSON log lines at warn (or the level asked) and above from both services. */
     logs,
     registry,
     helpline: h,

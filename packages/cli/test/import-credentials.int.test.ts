@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
@@ -89,6 +89,18 @@ describe.skipIf(!PLUGIN)('telecare import with broker credentials on', () => {
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['PND-CLI2', 'PND-CLI3']);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(brokerHasClient(port, 'PND-CLI3')).toBe(true);
+
+    // A file already there (an earlier run's, or one made readable by everyone) is not left so: a
+    // file's mode is given only when it is made, and the secrets would have been written into it
+    // for any local user to read.
+    const existing = join(dir, 'secrets-again.csv');
+    writeFileSync(existing, 'old\n', { mode: 0o644 });
+    chmodSync(existing, 0o644);
+    const third = join(dir, 'devices-3.csv');
+    writeFileSync(third, 'serial,kind\nPND-CLI4,pendant\n');
+    expect((await telecare(['import', third, '--secrets-file', existing])).code).toBe(0);
+    expect(readFileSync(existing, 'utf8')).toContain('PND-CLI4');
+    expect(statSync(existing).mode & 0o777).toBe(0o600);
   });
 
   it('device pair that moves a device to another resident prints its new secret, once', async () => {

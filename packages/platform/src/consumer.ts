@@ -19,7 +19,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import { type Decoded, decodeJson } from './decode.ts';
-import { PoisonMessageError, TelecareError } from './errors.ts';
+import { isDataException, PoisonMessageError, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
@@ -46,7 +46,12 @@ export interface MessageContext {
  * Whether a failure is worth another try: a `TelecareError` says so itself (`retryable`); anything
  * else is taken as a dependency failing for the moment. The one place the error policy is read.
  */
-export const isRetryable = (err: unknown): boolean => !(err instanceof TelecareError) || err.retryable;
+/**
+ * Whether a failed message may succeed later: a `TelecareError` says; anything else may (a server
+ * away, a timeout), but for data PostgreSQL refused (`isDataException`), which never will.
+ */
+export const isRetryable = (err: unknown): boolean =>
+  err instanceof TelecareError ? err.retryable : !isDataException(err);
 
 /** The dead-letter reason of a refused message: the error's own (`context.reason`), else `unhandled`. */
 export const refusalReason = (err: unknown): RejectReason => {

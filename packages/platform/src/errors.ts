@@ -18,6 +18,21 @@ export class PoisonMessageError extends TelecareError {
   readonly retryable = false;
 }
 
+/**
+ * Whether PostgreSQL refused a statement for the data it was given (SQLSTATE class 22, a data
+ * exception: a date out of its range, a number too large for its column, text with NUL). The same
+ * message fails the same way every time: retried, it is handed back for ever and holds a place
+ * among its consumer's unacknowledged messages, so enough of them stop the consumer altogether.
+ */
+export function isDataException(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 3; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** A dependency was briefly unavailable: retry later. */
 export class TransientError extends TelecareError {
   readonly retryable = true;

@@ -15,6 +15,12 @@ export { Counter, Gauge, Histogram };
 export type ReadinessCheck = () => Promise<boolean> | boolean;
 
 /**
+ * How long a client may take to send one whole request, headers and body: the largest body a
+ * route takes (10 MiB) within it on a link of 1 Mbit/s, a trickle that never ends refused (408).
+ */
+export const REQUEST_TIMEOUT_MS = 120_000;
+
+/**
  * The HTTP server every service runs: `/healthz` (alive), `/readyz` (connected to what it needs),
  * `/metrics` (Prometheus). Services add their own routes before `listen`.
  */
@@ -31,13 +37,28 @@ export function createHttpServer(options: {
    * client's address, which per-address limits need. Unset: the peer's address.
    */
   trustProxy?: string[] | undefined;
+  /** How long a client may take to send a whole request, headers and body (`REQUEST_TIMEOUT_MS`). */
+  requestTimeoutMs?: number;
 }): FastifyInstance {
   // Requests are logged at info; keep the HTTP logger at warn or quieter so the logs carry events.
   const { logger } = options;
   const level = (logger.levels.values[logger.level] ?? 0) >= 40 ? logger.level : 'warn';
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }, { level }) as FastifyBaseLogger,
     bodyLimit: 1_048_576,
+    // Fastify turns Node's whole-request timeout off unless told, and no idle timeout is set (the
+    // live stream is quiet between pings): a body sent a byte at a time held its connection, and
+    // what it had sent, for as long as the sender liked. It applies to receiving the request, so a
+    // long answer (the stream, a CSV) is not cut. Given to Node's server as it is made: set on it
+    // afterwards (as Fastify's own `requestTimeout` is), Node 20 does not apply it. Node looks
+    // for late requests every `connectionsCheckingInterval`; a few times per timeout, it ends
+    // them near it.
+    requestTimeout,
+    http: {
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.round(requestTimeout / 4))),
+    },
     ...(options.trustProxy?.length ? { trustProxy: options.trustProxy } : {}),
   });
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -20,6 +20,7 @@ export {
 export {
   BucketMissingError,
   ConfigError,
+  isDataException,
   PoisonMessageError,
   StreamReplicasError,
   TelecareError,
@@ -36,6 +37,7 @@ export {
   type FastifyRequest,
   Gauge,
   Histogram,
+  REQUEST_TIMEOUT_MS,
   type ReadinessCheck,
   type Registry,
   sameSecret,

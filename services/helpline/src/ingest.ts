@@ -8,6 +8,7 @@ import {
   type ConsumerLoopOptions,
   ensureDurableConsumer,
   inSpan,
+  isDataException,
   type JetStreamClient,
   type JetStreamManager,
   type Logger,
@@ -124,10 +125,6 @@ const priorityConsumer = (names: Names, priority: Priority): ConsumerLoopOptions
   max_ack_pending: 1000,
 });
 
-// SQLSTATE class 22 is a data exception: the same alert will fail the same way every time.
-const isPermanentDbError = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && 'code' in err && String(err.code).startsWith('22');
-
 /**
  * One alert: commit it to its case and publish the case events; the consumer loop acks it after.
  * Redelivery is harmless (the alert id is the key).
@@ -143,7 +140,8 @@ export async function commitAlert(deps: IngestDeps, received: Alert): Promise<vo
   try {
     result = await deps.store.ingest(alert, new Date(deps.clock.now()));
   } catch (err) {
-    if (isPermanentDbError(err))
+    // A data exception (SQLSTATE class 22): the same alert will fail the same way every time.
+    if (isDataException(err))
       throw new PoisonMessageError('alert refused by the case store', {
         cause: err,
         context: { reason: 'unhandled', alertId: alert.id },

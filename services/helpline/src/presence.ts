@@ -16,6 +16,7 @@ export class ConsoleStore {
   readonly #consoles: string;
   readonly #presence: string;
   readonly #sessions: string;
+  readonly #tokens: string;
 
   constructor(
     private readonly pool: Pool,
@@ -26,6 +27,7 @@ export class ConsoleStore {
     this.#consoles = `"${schema}".consoles`;
     this.#presence = `"${schema}".presence`;
     this.#sessions = `"${schema}".sessions`;
+    this.#tokens = `"${schema}".api_tokens`;
   }
 
   /**
@@ -60,11 +62,19 @@ export class ConsoleStore {
     return `(${this.connectedSql(userExpr, nowExpr)} and not ${this.awaySql(userExpr)})`;
   }
 
-  async open(userId: string, sessionHash: string | null, now: Date): Promise<string> {
+  /**
+   * Opens a console for a stream, bound to what it signed in with (hashes): a session, or a
+   * program's personal token. Neither for the admin token's, which opens none.
+   */
+  async open(
+    userId: string,
+    signedInWith: { sessionHash: string | null; tokenHash: string | null },
+    now: Date,
+  ): Promise<string> {
     const id = `con_${now.getTime().toString(36)}${randomBytes(8).toString('hex')}`;
     await this.pool.query(
-      `insert into ${this.#consoles} (id, user_id, session_hash, opened_at) values ($1, $2, $3, $4)`,
-      [id, userId, sessionHash, now],
+      `insert into ${this.#consoles} (id, user_id, session_hash, token_hash, opened_at) values ($1, $2, $3, $4, $5)`,
+      [id, userId, signedInWith.sessionHash, signedInWith.tokenHash, now],
     );
     return id;
   }
@@ -100,6 +110,16 @@ export class ConsoleStore {
     return rows.map((r) => r.id);
   }
 
+  /** Ends the consoles of the streams opened with one personal token (by its id); returns their ids. */
+  async closeToken(tokenId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `delete from ${this.#consoles}
+        where token_hash in (select t.token_hash from ${this.#tokens} t where t.id = $1) returning id`,
+      [tokenId],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Ends every console of a user; returns their ids. */
   async closeUser(userId: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
@@ -111,10 +131,10 @@ export class ConsoleStore {
 
   /**
    * Which of these consoles may go on: their row is there (not signed out, possibly on another
-   * instance) and the session they signed in with is still valid (not ended, not expired). With
-   * `silentAfter`, a signed-in console (a browser tab, which answers every ping) not heard from
-   * since then may not go on either: its stream is dead or its tab frozen. A program's stream (no
-   * session) keeps the hour it has before its row is reaped.
+   * instance) and the session or personal token they signed in with is still valid (not ended,
+   * revoked or expired). With `silentAfter`, a signed-in console (a browser tab, which answers
+   * every ping) not heard from since then may not go on either: its stream is dead or its tab
+   * frozen. A program's stream (no session) keeps the hour it has before its row is reaped.
    */
   async existing(ids: readonly string[], now: Date, silentAfter?: Date): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
@@ -122,7 +142,10 @@ export class ConsoleStore {
       `select k.id from ${this.#consoles} k where k.id = any($1)
          and (k.session_hash is null or exists (select 1 from ${this.#sessions} s
            where s.token_hash = k.session_hash and s.expires_at > $2))
-         and ($3::timestamptz is null or k.session_hash is null or coalesce(k.last_seen, k.opened_at) > $3)`,
+         and ($3::timestamptz is null or k.session_hash is null or coalesce(k.last_seen, k.opened_at) > $3)
+         and (k.token_hash is null or exists (select 1 from ${this.#tokens} t
+           where t.token_hash = k.token_hash and t.revoked_at is null
+             and (t.expires_at is null or t.expires_at > $2)))`,
       [ids, now, silentAfter ?? null],
     );
     return new Set(rows.map((r) => r.id));

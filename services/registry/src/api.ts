@@ -41,6 +41,8 @@ export interface ApiDeps {
   reportsToken?: string | undefined;
   revealLimits?: { perPerson: number; perToken: number; windowS: number };
   testTimeoutS: number;
+  /** Test calls one token (the admin token aside) may hold waiting at once. */
+  testsPerToken?: number;
   /** Whether a DC-09 account may be registered without a key. */
   dc09Keyless: 'refuse' | 'allow';
   metrics: {

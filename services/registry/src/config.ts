@@ -59,6 +59,12 @@ export const registryEnv = {
   REGISTRY_REVEAL_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(600),
   /** How long a test call waits for the device's event before it fails and test mode ends. */
   REGISTRY_TEST_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).default(120),
+  /**
+   * Test calls one token may hold waiting at once (the admin token aside). A device in test mode
+   * has its alarms routed away from the operators: a stolen installer token must not be able to
+   * put a district's pendants there.
+   */
+  REGISTRY_TESTS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(10),
   /** A short name for the registry's durable EVENTS consumer (health and test calls). */
   REGISTRY_CONSUMER: z
     .string()

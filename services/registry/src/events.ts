@@ -55,6 +55,24 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
 }
 
 /**
+ * A device time further behind its receipt than this is a wrong clock (one reset to 2000 after a
+ * power cut, or a forged time), not a slow path: the latency is then measured from receipt.
+ */
+const CLOCK_BEHIND_MS = 3_600_000;
+
+/**
+ * Press (device clock) to confirmed here: the whole path, gateway and JetStream included. From
+ * receipt when the device's clock is wrong: years since a reset clock's date are no latency, and
+ * more milliseconds than the column holds (the pass was never written, the event handed back).
+ */
+function latencyOf(event: TelecareEvent, now: number): number {
+  const pressed = Date.parse(event.time);
+  const received = Date.parse(event.receivedat);
+  const from = received - pressed > CLOCK_BEHIND_MS ? received : pressed;
+  return Math.max(0, now - from);
+}
+
+/**
  * A test-mode event: a trigger the test waits for passes it; anything else proves the line only. A
  * life-critical alarm of a type the registered kind does not report (a pendant registered as a
  * pull-cord) is kept as a kind mismatch: it is the installer's cue that the registration is wrong.
@@ -96,8 +114,7 @@ async function confirmTestCall(
       status: 'passed',
       eventId: event.id,
       eventType: event.type,
-      // Press (device clock) to confirmed here: the whole path, gateway and JetStream included.
-      latencyMs: Math.max(0, now - Date.parse(event.time)),
+      latencyMs: latencyOf(event, now),
       batteryPercent: read.batteryPercent ?? health?.batteryPercent ?? null,
       signalDbm: read.signalDbm ?? health?.signalDbm ?? null,
       arrival,

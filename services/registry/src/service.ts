@@ -228,6 +228,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       windowS: config.REGISTRY_REVEAL_WINDOW_S,
     },
     testTimeoutS: config.REGISTRY_TEST_TIMEOUT_S,
+    testsPerToken: config.REGISTRY_TESTS_PER_TOKEN,
     dc09Keyless: config.REGISTRY_DC09_KEYLESS,
     metrics: { residentsCreated, devicesCreated, refused },
   });

@@ -8,7 +8,13 @@ import {
 } from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { FieldCipher } from './crypto.ts';
-import { DuplicateSerialError, NotFoundError, RefusedError, UnknownResidentError } from './errors.ts';
+import {
+  DuplicateSerialError,
+  NotFoundError,
+  RateLimitedError,
+  RefusedError,
+  UnknownResidentError,
+} from './errors.ts';
 import { kindMismatchDetail } from './kind-mismatch.ts';
 import {
   type AwayRecord,
@@ -1122,9 +1128,39 @@ export class RegistryStore {
 
   // --- test calls -------------------------------------------------------------------------------
 
-  /** Puts an installed device in test mode with a deadline; one waiting test per device. */
-  async startTest(serial: string, timeoutS: number, actor: string, now: Date): Promise<TestCall> {
+  /**
+   * Puts an installed device in test mode with a deadline; one waiting test per device, and at most
+   * `perActor` waiting tests started by one token (counted under a lock of its own, so tests
+   * started at once cannot all pass the count): past it, 429 with the wait until its next ends.
+   */
+  async startTest(
+    serial: string,
+    timeoutS: number,
+    actor: string,
+    now: Date,
+    perActor?: number,
+  ): Promise<TestCall> {
     return withTransaction(this.#pool, async (client) => {
+      if (perActor !== undefined) {
+        await client.query(`select pg_advisory_xact_lock(hashtext($1))`, [
+          `${this.#t('test_calls')}:${actor}`,
+        ]);
+        const { rows: held } = await client.query<{ n: number; next: Date | null }>(
+          `select count(*)::int as n, min(deadline) as next from ${this.#t('test_calls')}
+            where started_by = $1 and status = 'waiting'`,
+          [actor],
+        );
+        const { n, next } = held[0] ?? { n: 0, next: null };
+        if (n >= perActor) {
+          const waitS = Math.max(1, Math.ceil(((next?.getTime() ?? now.getTime()) - now.getTime()) / 1000));
+          throw new RateLimitedError(
+            'start a test call',
+            waitS,
+            'too-many-tests',
+            `this token already holds ${n} test calls waiting (at most ${perActor} at once, REGISTRY_TESTS_PER_TOKEN): end one, or wait ${waitS} s for the next to end`,
+          );
+        }
+      }
       const row = await this.#lockDevice(client, serial);
       if (row.state === 'test') {
         throw new RefusedError(409, 'test-running', `device ${serial} is already in a test call`);

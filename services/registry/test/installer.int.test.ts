@@ -299,6 +299,31 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     });
   });
 
+  it('a pendant whose clock went back to its reset value passes a test call too, its latency measured from receipt', async () => {
+    await call('POST', '/api/devices', {
+      serial: 'PND-RESET',
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 3600,
+    });
+    expect((await call('POST', '/api/devices/PND-RESET/test', { timeoutS: 30 })).status).toBe(201);
+    expect(await waitFor(async () => (await mapEntry('PND-RESET'))?.testMode === true)).toBe(true);
+    // After a power cut the pendant's clock reads 2000-01-01 (the gateway keeps a late time as
+    // the device gave it): from then to now is no latency, and more milliseconds than the column
+    // holds, so the pass was never written and the event handed back for ever.
+    await publishEvent('PND-RESET', residentId, 'pendant.pressed', {
+      testmode: true,
+      at: new Date('2000-01-01T00:00:00Z'),
+    });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-RESET/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ eventType: 'pendant.pressed' });
+    expect(passed.latencyMs as number).toBeGreaterThanOrEqual(0);
+    expect(passed.latencyMs as number).toBeLessThan(60_000);
+  });
+
   it('a connection or heartbeat does not pass a test call: "connected, no trigger yet" until the press', async () => {
     await call('POST', '/api/devices', { serial: 'PND-CONN', residentId, kind: 'pendant' });
     const started = await call('POST', '/api/devices/PND-CONN/test', { timeoutS: 30 });

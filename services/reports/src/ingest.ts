@@ -3,6 +3,7 @@ import {
   ACK_WAIT_S,
   backoffDelay,
   type Counter,
+  isDataException,
   type JetStreamClient,
   type JetStreamManager,
   keepWorking,
@@ -68,11 +69,12 @@ async function handle(deps: IngestDeps, source: Source, msg: StreamMessage): Pro
     msg.ack();
     deps.metrics.applied.inc({ source });
   } catch (err) {
-    if (err instanceof PoisonMessageError) {
-      // Another service's contract broken: counted and logged, never retried for ever.
+    if (err instanceof PoisonMessageError || isDataException(err)) {
+      // Another service's contract broken, or data PostgreSQL cannot hold (a device time in year
+      // 0): counted and logged, never retried for ever.
       deps.metrics.refused.inc({ source });
       deps.logger.warn(
-        { source, subject: msg.subject, detail: err.message },
+        { source, subject: msg.subject, detail: err instanceof Error ? err.message : String(err) },
         'message refused by the reports',
       );
       msg.term();

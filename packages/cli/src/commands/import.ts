@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../client.ts';
 import { csvLine } from '../csv.ts';
@@ -82,14 +82,13 @@ export function addImportCommand(program: Command, { ctx, outcome }: Commands): 
       const out = await api.importCsv({ body });
       const issued = out.credentials ?? [];
       if (opts.secretsFile && issued.length > 0) {
-        writeFileSync(
+        writeOwnerOnly(
           opts.secretsFile,
           [
             'serial,username,secret',
             ...issued.map((c) => csvLine([c.serial, c.username, c.secret])),
             '',
           ].join('\n'),
-          { mode: 0o600 },
         );
       }
       const done = (action: string, fields: string[]) =>
@@ -123,4 +122,20 @@ export function addImportCommand(program: Command, { ctx, outcome }: Commands): 
       // Refused rows are exit 2 even when the good ones went in: a script must not take it for a clean run.
       if (!out.imported || out.errors.length > 0) outcome.exitCode = EXIT.refused;
     });
+}
+
+/**
+ * Writes a file only its owner may read. A mode given to `writeFileSync` applies only to a file it
+ * makes: one already there (an earlier run's, or one made readable by everyone) kept its mode, and
+ * the secrets were written into it for any local user to read. The mode is set before a byte of
+ * the secrets is written.
+ */
+function writeOwnerOnly(file: string, text: string): void {
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -178,10 +178,12 @@ export const HELPLINE_PEOPLE_ROUTES = {
   changePassword: defineRoute({
     method: 'PUT',
     path: '/api/me/password',
-    summary: 'Change your own password (the current one first); your other sessions end',
+    summary:
+      'Change your own password (the current one first); your other sessions end. A wrong current password counts as a failed sign-in for your username (429 with Retry-After once locked)',
     roles: 'signed-in',
     body: ChangePasswordBody,
     response: z.looseObject({ userId: z.string(), passwordChanged: z.literal(true) }),
+    errors: [429],
   }),
   setExtension: defineRoute({
     method: 'PUT',

@@ -477,13 +477,14 @@ export const DEVICE_ROUTES = {
   startTest: defineRoute({
     method: 'POST',
     path: '/api/devices/{serial}/test',
-    summary: "Start a test call: the device's next trigger event passes it",
+    summary:
+      "Start a test call: the device's next trigger event passes it. A token holds at most REGISTRY_TESTS_PER_TOKEN waiting at once (429 with Retry-After past it; the admin token aside)",
     roles: WRITE,
     params: SerialParams,
     body: StartTestBody,
     response: TestCallView,
     status: 201,
-    errors: [404, 409],
+    errors: [404, 409, 429],
   }),
   getTest: defineRoute({
     method: 'GET',

@@ -73,6 +73,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
     callTargets: async (req) => {
       const stored = await storedCase(req.params.id);
       const { parties, targets } = await callTargets(stored.case.residentId);
+      if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
       return {
         telephony: deps.telephony.mode,
         targets,

@@ -140,10 +140,11 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
-    queueNames: async () => {
+    queueNames: async (req) => {
       const open = await deps.store.list('open', 500);
       const residents = [...new Set(open.map((c) => c.residentId))];
       const { names, districts } = await deps.registry.queueResidents(residents);
+      ctx.personalRead(req, 'queue-names', Object.keys(names));
       return { names, districts, complete: residents.every((id) => id in names) };
     },
 
@@ -175,7 +176,10 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // names the devices the case's alerts came from.
     caseContext: async (req) => {
       const found = await caseOf(req.params.id);
-      return deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
+      const context = await deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
+      if (context.resident || context.responders.length > 0)
+        ctx.personalRead(req, 'case-context', [found.residentId], found.id);
+      return context;
     },
 
     caseTimeline: async (req) =>

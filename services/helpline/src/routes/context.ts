@@ -55,7 +55,22 @@ export interface RouteContext {
   readonly who: (req: FastifyRequest) => Principal;
   /** The client's key for this action (`Idempotency-Key`, checked by the route's contract). */
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
+  /**
+   * Records that the caller was shown residents' personal data (names, addresses, phone numbers,
+   * responders, notes) read from the registry: the person, the case and the residents' ids, never
+   * the data. The registry records these reads as the helpline's own token, so only this line says
+   * which person read whom.
+   */
+  readonly personalRead: (
+    req: FastifyRequest,
+    what: PersonalRead,
+    residentIds: readonly string[],
+    caseId?: string,
+  ) => void;
 }
+
+/** What personal data a helpline answer showed. */
+export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets';
 
 /**
  * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of

@@ -72,6 +72,20 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       const key = req.headers['idempotency-key'];
       return typeof key === 'string' ? key : undefined;
     },
+    personalRead: (req, what, residentIds, caseId) => {
+      const principal = principals.get(req);
+      deps.logger.info(
+        {
+          event: 'personal-data-read',
+          userId: principal?.id,
+          role: principal?.role,
+          what,
+          ...(caseId ? { caseId } : {}),
+          residentIds,
+        },
+        'personal data read',
+      );
+    },
   };
 
   await app.register(async (api) => {

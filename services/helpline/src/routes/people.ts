@@ -1,5 +1,10 @@
 import type { ApiError, HELPLINE_PEOPLE_ROUTES } from '@telecare/contracts';
-import { type FastifyRequest, InvalidRequestError, type RouteHandlers } from '@telecare/platform';
+import {
+  type FastifyRequest,
+  InvalidRequestError,
+  RateLimitedError,
+  type RouteHandlers,
+} from '@telecare/platform';
 import { can, SESSION_COOKIE } from '../auth.ts';
 import { ForbiddenError } from '../errors.ts';
 import { passwordProblem } from '../password-rule.ts';
@@ -153,7 +158,10 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       if (!(await deps.people.revokeToken(id, now())))
         throw new InvalidRequestError([{ path: 'id', message: `no live token ${id}` }]);
-      deps.logger.info({ tokenId: id, by: who(req).id }, 'token revoked');
+      // Its live streams end now here; on another instance, at that instance's next ping round.
+      const ended = await deps.consoles.closeToken(id);
+      deps.streams.endConsoles(ended);
+      deps.logger.info({ tokenId: id, by: who(req).id, consoles: ended.length }, 'token revoked');
       return { id, revoked: true as const };
     },
 
@@ -188,11 +196,30 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         return { passwordChanged: true as const, consolesEnded: await endConsolesOf(id) };
       }),
 
+    // Says whether `current` is right, as sign-in does, so it spends the same failures: a leaked
+    // token or an open session is no way past the sign-in lock to guess the person's password.
     changePassword: async (req) => {
       const body = req.body;
       const p = who(req);
-      if (!(await deps.people.passwordMatches(p.id, body.current)))
+      const address = req.ip;
+      const wait = Math.max(
+        deps.loginLimits.user.blockedFor(p.username) ?? 0,
+        deps.loginLimits.address.blockedFor(address) ?? 0,
+      );
+      if (wait > 0) {
+        deps.logger.warn(
+          { userId: p.id, clientIp: address, retryAfterS: wait },
+          'password change refused: too many failures',
+        );
+        throw new RateLimitedError('check your password', wait);
+      }
+      if (!(await deps.people.passwordMatches(p.id, body.current))) {
+        deps.loginLimits.user.record(p.username);
+        deps.loginLimits.address.record(address);
+        deps.logger.warn({ userId: p.id, clientIp: address }, 'password change: wrong current password');
         throw new InvalidRequestError([{ path: 'current', message: 'not your current password' }]);
+      }
+      deps.loginLimits.user.reset(p.username);
       checkPassword(body.password, [p.username, p.name]);
       // The session changing it stays signed in; every other session of this person ends.
       await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));

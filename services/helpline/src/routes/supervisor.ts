@@ -1,5 +1,5 @@
 import type { HELPLINE_STREAM_ROUTES, HELPLINE_SUPERVISOR_ROUTES } from '@telecare/contracts';
-import type { RouteHandlers } from '@telecare/platform';
+import { bearerToken, type RouteHandlers } from '@telecare/platform';
 import { ADMIN_PRINCIPAL, tokenHash } from '../people.ts';
 import type { RouteContext } from './context.ts';
 
@@ -12,13 +12,16 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
   return {
     securityEvents: async (req) => ({ events: await deps.security.list(req.query.limit) }),
 
+    // A commissioner (another organisation) gets the figures without `byOperator`: each member of
+    // staff's calls and answer times by name is not an aggregate.
     answerStats: async (req) => {
       const to = now();
-      return deps.store.answerStats(
+      const stats = await deps.store.answerStats(
         new Date(to.getTime() - req.query.hours * 3600_000),
         new Date(to.getTime() + 1),
         to,
       );
+      return ctx.who(req).role === 'commissioner' ? { ...stats, byOperator: [] } : stats;
     },
 
     supervisorOverview: async (req) => {
@@ -71,10 +74,20 @@ export function streamHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE
       let consoleId: string | undefined;
       try {
         if (principal.id !== ADMIN_PRINCIPAL.id) {
-          // A stream opened with a bearer token is a program's, not a session's.
-          const bearer = Boolean(req.headers.authorization) || typeof req.query.access_token === 'string';
+          // A stream opened with a bearer token is a program's, not a session's: it lasts as long
+          // as the token (revoked or expired, the stream ends), as a session's lasts as the session.
+          const bearer =
+            bearerToken(req.headers.authorization) ||
+            (typeof req.query.access_token === 'string' ? req.query.access_token : '');
           const session = bearer ? undefined : deps.auth.sessionToken(req);
-          consoleId = await deps.consoles.open(principal.id, session ? tokenHash(session) : null, now());
+          consoleId = await deps.consoles.open(
+            principal.id,
+            {
+              sessionHash: session ? tokenHash(session) : null,
+              tokenHash: bearer ? tokenHash(bearer) : null,
+            },
+            now(),
+          );
         }
       } catch (err) {
         release();

@@ -111,6 +111,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         req.body.timeoutS ?? deps.testTimeoutS,
         principal.actor,
         now(),
+        principal.role === 'admin' ? undefined : (deps.testsPerToken ?? 10),
       );
       log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
       await ctx.published(test.serial);

@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistryAndHelpline } from './support.ts';
+
+// Who read whose name, address and phone number through the helpline. The registry logs each read
+// of a resident's record with the calling token, and the helpline reads with its own: every
+// operator's look at a case's resident (name, address, phone, responders, the numbers to call, the
+// queue's names) was one anonymous "helpline" read. An operator paging through every case's context
+// to copy addresses left no trace of who they were.
+
+let p: Awaited<ReturnType<typeof startRegistryAndHelpline>>;
+
+beforeAll(async () => {
+  p = await startRegistryAndHelpline('secreads', {}, { logLevel: 'info' });
+});
+
+afterAll(async () => {
+  await p?.close();
+});
+
+const PERSONAL = ['Winifred Readlog', '1 Test Row, Gloucester', '01452 000000'];
+const lines = () => p.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe("reads of a resident's personal data at the helpline", () => {
+  it('are logged with the person, the case and the resident, and never the data', async () => {
+    const residentId = await p.resident('Winifred Readlog', '2468');
+    const caseId = await p.caseFor(residentId);
+    const operator = await p.user('reader@example.org', 'operator');
+
+    const context = await p.helplineCall('GET', `/api/cases/${caseId}/context`, { as: operator.cookie });
+    expect(context.status).toBe(200);
+    expect(JSON.stringify(context.json)).toContain('Winifred Readlog');
+    expect(
+      (await p.helplineCall('GET', `/api/cases/${caseId}/call-targets`, { as: operator.cookie })).status,
+    ).toBe(200);
+    const names = await p.helplineCall('GET', '/api/queue/names', { as: operator.cookie });
+    expect(names.json.names[residentId]).toBe('Winifred Readlog');
+
+    const reads = lines().filter((l) => l.event === 'personal-data-read' && l.userId === operator.id);
+    expect(reads).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          what: 'case-context',
+          caseId,
+          residentIds: [residentId],
+          role: 'operator',
+        }),
+        expect.objectContaining({ what: 'call-targets', caseId, residentIds: [residentId] }),
+        expect.objectContaining({ what: 'queue-names', residentIds: expect.arrayContaining([residentId]) }),
+      ]),
+    );
+    for (const line of p.logs) for (const value of PERSONAL) expect(line).not.toContain(value);
+  });
+});
