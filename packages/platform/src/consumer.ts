@@ -519,16 +519,21 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         missedInARow = 0;
       } catch (err) {
         if (stopping) break;
-        if (err instanceof HeartbeatsMissedError && ++missedInARow < MISSED_BEFORE_LOOKUP) {
+        if (err instanceof HeartbeatsMissedError) {
           // Nothing failed: the server said nothing for two idle heartbeats (a server or an event
           // loop stalled a moment), and the loop stops waiting for that pull. What the server still
           // delivers to it arrives on the inbox and is taken in with the next pull's messages.
           // Pulled again at once, without looking the consumer up again (that would wait on the
-          // same stalled server): a pause here held the next alarm a second more after every
-          // stall. Each such pull lasts a second unless answered, so this cannot spin; a pull
-          // unanswered several times running is handled as a failure (paused, the consumer looked
-          // up again, and made again if JetStream lost it).
-          log.debug('pull ended by missed heartbeats; pulling again');
+          // same stalled server). Each such pull lasts a second unless answered, so this cannot
+          // spin. A pull unanswered several times running may be a consumer JetStream lost without
+          // a word: the consumer is looked up again (and made again if lost) before the next pull,
+          // also at once. The lookup waits on a stalled server and is answered as it runs again; a
+          // pause before it held the next alarm up to a second more after a stall of three seconds.
+          if (++missedInARow >= MISSED_BEFORE_LOOKUP) {
+            missedInARow = 0;
+            found = false;
+            log.warn('pulls unanswered several times running; looking the consumer up again');
+          } else log.debug('pull ended by missed heartbeats; pulling again');
           continue;
         }
         missedInARow = 0;
@@ -616,7 +621,7 @@ export async function ensureDurableConsumer(
   });
 }
 
-/** Pulls ended by missed heartbeats in a row before the loop pauses and looks its consumer up again. */
+/** Pulls ended by missed heartbeats in a row before the loop looks its consumer up again. */
 const MISSED_BEFORE_LOOKUP = 3;
 
 /** A pull the server said nothing to for two idle heartbeats. */
