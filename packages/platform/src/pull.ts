@@ -141,11 +141,6 @@ export class PullRefusedError extends Error {
   ) {
     super(`pull refused: ${code} ${description}`);
   }
-
-  /** The consumer was deleted while the pull waited. */
-  get consumerDeleted(): boolean {
-    return this.code === 409 && this.description.toLowerCase() === 'consumer deleted';
-  }
 }
 
 /** The connection a JetStream client speaks through (`jetstream(nc)` keeps it). */
