@@ -5,14 +5,11 @@
  */
 import {
   AckPolicy,
-  type Consumer,
   type ConsumerConfig,
   type ConsumerUpdateConfig,
   DeliverPolicy,
   type JetStreamClient,
-  JetStreamError,
   type JetStreamManager,
-  type JsMsg,
 } from '@nats-io/jetstream';
 import { type Names, RejectReason } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
@@ -24,6 +21,7 @@ import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
 import { isConsumerNotFound, publishDeadLetter } from './nats.ts';
+import { connectionOf, type Delivery, PullInbox } from './pull.ts';
 import { ReadMark } from './read-mark.ts';
 import { ACK_WAIT_S, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
 
@@ -217,7 +215,7 @@ const tryTo = (settle: () => void): void => {
   }
 };
 
-function contextOf(msg: JsMsg): MessageContext {
+function contextOf(msg: Delivery): MessageContext {
   // The headers as a map only for a handler that reads them: most read the trace context alone.
   let headers: Map<string, string> | undefined;
   return {
@@ -259,11 +257,11 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   /** The stream as this loop found it (its creation time) and the last message it finished there. */
   let streamCreated: string | undefined;
   let lastFinished = 0;
-  const finished = (msg: JsMsg): void => {
+  const finished = (msg: Delivery): void => {
     if (msg.seq > lastFinished) lastFinished = msg.seq;
   };
 
-  const deadLetter = async (msg: JsMsg, err: unknown): Promise<void> => {
+  const deadLetter = async (msg: Delivery, err: unknown): Promise<void> => {
     const reason = refusalReason(err);
     await publishDeadLetter(
       options.js,
@@ -285,7 +283,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     log.warn({ subject: msg.subject, seq: msg.seq, reason }, 'message dead-lettered');
   };
 
-  const retry = (msg: JsMsg, err: unknown): void => {
+  const retry = (msg: Delivery, err: unknown): void => {
     const delay = retryDelay(msg.info.deliveryCount);
     tryTo(() => msg.nak(delay));
     metrics.failed.inc(label);
@@ -297,7 +295,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   /** Tried again in hand: counted and logged like a hand-back, then waits (a stop ends the wait). */
-  const retryInHand = async (msg: JsMsg, err: unknown, attempt: number): Promise<void> => {
+  const retryInHand = async (msg: Delivery, err: unknown, attempt: number): Promise<void> => {
     const delay = retryDelay(msg.info.deliveryCount + attempt - 1);
     metrics.failed.inc(label);
     options.observe?.retried?.(err);
@@ -309,7 +307,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   /** Handles and settles one decoded message: ack, or the error policy. */
-  const settle = async (msg: JsMsg, message: MessageContext, decoded: Decoded<T>): Promise<void> => {
+  const settle = async (msg: Delivery, message: MessageContext, decoded: Decoded<T>): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       try {
         if (!decoded.ok && options.undecodable === 'skip') {
@@ -354,9 +352,9 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   };
 
   /** Messages taken in hand and not yet settled, each with a promise of its settling. */
-  const held = new Map<JsMsg, Promise<void>>();
+  const held = new Map<Delivery, Promise<void>>();
   /** Takes a delivered message in hand: heartbeats from now, since waiting for its lane counts too. */
-  const take = async (msg: JsMsg): Promise<void> => {
+  const take = async (msg: Delivery): Promise<void> => {
     if (msg.info.deliveryCount > 1) metrics.redelivered.inc(label);
     const message = contextOf(msg);
     const decoded = decodeJson(options.schema, msg.data, decodeOptions);
@@ -380,24 +378,51 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     );
   };
 
-  const round = async (consumer: Consumer): Promise<void> => {
+  const expiresMs = Math.max(1_000, options.expiresMs ?? 1_000);
+  // nats-server 2.9 refuses a pull heartbeat over half its expiry.
+  const heartbeatMs = Math.max(500, Math.floor(expiresMs / 2));
+  const inbox = new PullInbox(
+    connectionOf(options.js),
+    options.js.apiPrefix,
+    options.stream,
+    options.consumer,
+  );
+
+  /**
+   * One pull: asks for as many messages as there are free slots, takes in what arrives (messages
+   * of a pull given up on before included) until the server is done with it, and reports a pull
+   * that found nothing (`onIdle`). Throws `HeartbeatsMissedError` when nothing arrived for two
+   * heartbeats, and the server's refusal when it refused the pull.
+   */
+  const round = async (): Promise<void> => {
     // Pull only what free slots can take. A pull open while every slot is busy waits on the
-    // consumer's max_ack_pending; when the work in hand outlasts two idle heartbeats (a second)
-    // the client ends it as "heartbeats missed" and the loop pulls again.
+    // consumer's max_ack_pending, and keeps getting heartbeats while it waits.
     await pool.slot();
     if (stopping) return;
     const pulledAt = options.clock.now();
-    const messages = await consumer.fetch({
-      max_messages: Math.max(1, Math.min(options.batch ?? concurrency, pool.free)),
-      expires: options.expiresMs ?? 1_000,
-    });
+    const batch = Math.max(1, Math.min(options.batch ?? concurrency, pool.free));
+    const pull = inbox.pull(batch, expiresMs, heartbeatMs);
     let received = 0;
-    for await (const msg of messages) {
-      received += 1;
-      // Not ours to finish: handed back at once for whoever consumes next.
-      if (stopping) tryTo(() => msg.nak());
-      else await take(msg);
+    for (;;) {
+      const event = await inbox.next(2 * heartbeatMs, stopped.signal);
+      if (stopping) {
+        // Not ours to finish: handed back at once for whoever consumes next (so is what follows).
+        if (event?.kind === 'message') tryTo(() => event.message.nak());
+        return;
+      }
+      if (event === undefined) throw new HeartbeatsMissedError();
+      if (event.kind === 'message') {
+        // Of this pull, or of one given up on that the server answered late: taken in all the same.
+        received += 1;
+        await take(event.message);
+        if (received >= batch) return;
+      } else if (event.pull === pull && event.kind === 'end') {
+        if (event.error) throw event.error;
+        break;
+      }
     }
+    // The pull expired and nothing at all arrived since it was sent, from it or an earlier one:
+    // everything stored before it was read.
     if (received === 0 && !stopping) await options.onIdle?.(pulledAt);
   };
 
@@ -445,11 +470,11 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     }
   };
 
-  const consumerOf = async (): Promise<Consumer> => {
-    const consumer = await options.js.consumers.get(options.stream, options.consumer);
+  /** Looks the consumer up: it fails as JetStream says when the consumer or its stream is missing. */
+  const lookUp = async (): Promise<void> => {
+    await options.js.consumers.get(options.stream, options.consumer);
     if (options.recreate && streamCreated === undefined)
       streamCreated = (await (await managerOf()).streams.info(options.stream)).created;
-    return consumer;
   };
 
   /** The consumer JetStream lost, created again (see `recreate`). */
@@ -462,6 +487,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       // What is in hand is not finished: its acks went to the consumer that is gone.
       let first = Number.POSITIVE_INFINITY;
       for (const msg of held.keys()) first = Math.min(first, msg.seq);
+      for (const msg of inbox.unread()) first = Math.min(first, msg.seq);
       from = Number.isFinite(first) ? first : lastFinished > 0 ? lastFinished + 1 : undefined;
     }
     await jsm.consumers.add(options.stream, {
@@ -485,31 +511,38 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const loop = async (): Promise<void> => {
     // The hooks may use the loop this function returns: begin once it has been returned.
     await Promise.resolve();
-    let consumer: Consumer | undefined;
+    let found = false;
     let missedInARow = 0;
     while (!stopping) {
       try {
         await options.beforePull?.();
         // A stop during the hook: no pull that would only hand its messages back.
         if (stopping) break;
-        consumer ??= await consumerOf();
-        await round(consumer);
+        if (!found) await lookUp();
+        found = true;
+        await round();
         missedInARow = 0;
       } catch (err) {
         if (stopping) break;
-        if (heartbeatsMissed(err) && ++missedInARow < MISSED_BEFORE_LOOKUP) {
+        if (err instanceof HeartbeatsMissedError) {
           // Nothing failed: the server said nothing for two idle heartbeats (a server or an event
-          // loop stalled a moment, or the pull waited on max_ack_pending), and the client ended the
-          // pull. Pulled again at once, on the consumer in hand (looking it up again would wait on
-          // the same stalled server): a pause here held the next alarm a second more after every
-          // stall. Each such pull lasts a second unless answered, so this cannot spin; a pull
-          // unanswered several times running is handled as a failure (paused, the consumer looked
-          // up again, and made again if JetStream lost it).
-          log.debug('pull ended by missed heartbeats; pulling again');
+          // loop stalled a moment), and the loop stops waiting for that pull. What the server still
+          // delivers to it arrives on the inbox and is taken in with the next pull's messages.
+          // Pulled again at once, without looking the consumer up again (that would wait on the
+          // same stalled server). Each such pull lasts a second unless answered, so this cannot
+          // spin. A pull unanswered several times running may be a consumer JetStream lost without
+          // a word: the consumer is looked up again (and made again if lost) before the next pull,
+          // also at once. The lookup waits on a stalled server and is answered as it runs again; a
+          // pause before it held the next alarm up to a second more after a stall of three seconds.
+          if (++missedInARow >= MISSED_BEFORE_LOOKUP) {
+            missedInARow = 0;
+            found = false;
+            log.warn('pulls unanswered several times running; looking the consumer up again');
+          } else log.debug('pull ended by missed heartbeats; pulling again');
           continue;
         }
         missedInARow = 0;
-        consumer = undefined;
+        found = false;
         if (options.recreate && isConsumerNotFound(err)) {
           const made = await restore(options.recreate).then(
             () => true,
@@ -530,6 +563,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const inHand = setInterval(
     () => {
       for (const msg of held.keys()) tryTo(() => msg.working());
+      // Delivered and not yet read from the inbox (the loop waits for a slot): in hand too.
+      for (const msg of inbox.unread()) tryTo(() => msg.working());
     },
     Math.max(50, Math.floor(ackWaitMs / 3)),
   );
@@ -548,14 +583,16 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       stopping = true;
       pause.wake();
       stopped.abort();
-      // The pull in progress is not closed: closing unsubscribes, and a message the server has
-      // sent but the client not yet read would be dropped unseen, held until its ack wait. The
-      // pull ends by itself within its expiry, and everything it delivers is handed back (nak).
       await done;
+      // The inbox stays subscribed while the pulls in flight may still deliver (their expiry at
+      // most): what they deliver, and what arrived and was not read, is handed back at once
+      // rather than dropped unseen and held until its ack wait.
+      const closed = inbox.close(expiresMs);
       await pool.idle();
       // Taken but never begun (waiting for a free slot when the stop came): handed back now.
       for (const msg of held.keys()) tryTo(() => msg.nak());
       held.clear();
+      await closed;
       clearInterval(inHand);
     },
   };
@@ -589,9 +626,13 @@ export async function ensureDurableConsumer(
   });
 }
 
-/** Pulls ended by missed heartbeats in a row before the loop pauses and looks its consumer up again. */
+/** Pulls ended by missed heartbeats in a row before the loop looks its consumer up again. */
 const MISSED_BEFORE_LOOKUP = 3;
 
-/** The client's end of a fetch the server said nothing to for two idle heartbeats. */
-const heartbeatsMissed = (err: unknown): boolean =>
-  err instanceof JetStreamError && err.message === 'heartbeats missed';
+/** A pull the server said nothing to for two idle heartbeats. */
+class HeartbeatsMissedError extends Error {
+  override readonly name = 'HeartbeatsMissedError';
+  constructor() {
+    super('heartbeats missed');
+  }
+}

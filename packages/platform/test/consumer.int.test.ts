@@ -1,8 +1,16 @@
 import { DeadLetter, type Names, names } from '@telecare/contracts';
-import { cleanupNamespace, OwnNatsServer, servers, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  FaultProxy,
+  OwnNatsServer,
+  servers,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
+  ACK_WAIT_S,
   type ConsumerLoop,
   type ConsumerLoopOptions,
   connectNats,
@@ -506,17 +514,86 @@ describe('the consumer loop through a NATS restart', () => {
 describe('the consumer loop through a server that stalls', () => {
   let own: OwnNatsServer;
   let ownNc: NatsConnection;
+  /** Another client of the same server, as a gateway storing alarms while the loop's link stalls. */
+  let publisherNc: NatsConnection;
+  let proxy: FaultProxy;
 
   beforeAll(async () => {
     own = await OwnNatsServer.start('consumer-stall');
     ownNc = await connectNats({ url: own.url, name: 'consumer-stall-test', logger });
+    publisherNc = await connectNats({ url: own.url, name: 'consumer-stall-publisher', logger });
+    proxy = await FaultProxy.start({ port: own.port });
   });
 
   afterAll(async () => {
     own?.thaw();
     await ownNc?.close();
+    await publisherNc?.close();
+    await proxy?.close();
     await own?.destroy();
   });
+
+  /** A consumer with the services' ack wait: a message a pull dropped comes back only after it. */
+  async function alarmConsumer(jsm: JetStreamManager, name: string): Promise<string> {
+    await ensureDurableConsumer(
+      jsm,
+      n.streams.alerts,
+      name,
+      { ack_wait: ACK_WAIT_S * SECOND_NS, max_deliver: -1 },
+      { filter_subject: `${n.namespace}.alerts.${name}.*` },
+    );
+    return name;
+  }
+
+  it('keeps what the server delivers to a pull it answered late: every alarm well within the ack wait through a link a second slow', async () => {
+    const ownJsm = await jetstreamManager(ownNc);
+    await ensureStreams(ownJsm, n, ['alerts', 'deadletter']);
+    const name = await alarmConsumer(ownJsm, 'slowlink');
+    // The loop's connection goes through a link that, for a while, carries everything 700 ms late
+    // each way: a server starved of CPU, a congested network. Each pull is answered 1.4 s after it
+    // is sent, later than the client waits for a pull's heartbeats.
+    const loopNc = await connectNats({ url: proxy.url('nats'), name: 'consumer-slowlink', logger });
+    const handledAt = new Map<number, number>();
+    const running = startConsumerLoop({
+      js: jetstream(loopNc),
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-slowlink',
+      schema: Note,
+      handle: async (note) => {
+        handledAt.set(note.i, performance.now());
+      },
+      logger,
+      clock: systemClock,
+    });
+    const sentAt = new Map<number, number>();
+    const publisherJs = jetstream(publisherNc);
+    try {
+      await publisherJs.publish(subject(name, 'res_0'), JSON.stringify({ key: 'res_0', i: 0 }));
+      await waitFor(() => handledAt.has(0));
+      proxy.set({ kind: 'delay', ms: 700 });
+      // One alarm every 1.5 s: a round trip apart, so none waits behind another.
+      for (let i = 1; i <= 5; i++) {
+        sentAt.set(i, performance.now());
+        await publisherJs.publish(subject(name, `res_${i}`), JSON.stringify({ key: `res_${i}`, i }));
+        await sleep(1_500);
+      }
+      await waitFor(() => handledAt.size === 6, { timeoutMs: 20_000, what: 'every alarm' });
+      proxy.set({ kind: 'pass' });
+      // A delivery the client dropped would come back after the ack wait (5 s), plus the link.
+      const late = [...sentAt]
+        .map(([i, at]) => ({ i, ms: Math.round((handledAt.get(i) as number) - at) }))
+        .filter(({ ms }) => ms > 3_000);
+      expect(late).toEqual([]);
+      const info = await ownJsm.consumers.info(n.streams.alerts, name);
+      expect(info.num_redelivered).toBe(0);
+    } finally {
+      proxy.set({ kind: 'pass' });
+      await running.stop();
+      await loopNc.close();
+    }
+  }, 60_000);
 
   it('pulls again at once when a pull ends on missed heartbeats, so the next message is not held a second more', async () => {
     const ownJs = jetstream(ownNc);
@@ -544,19 +621,31 @@ describe('the consumer loop through a server that stalls', () => {
     try {
       await ownJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
       await waitFor(() => handled.length === 1);
-      // A server that says nothing for 3.5 s (starved of CPU, its VM paused): each pull open then
-      // sees no heartbeat and the client ends it after two idle intervals (about a second).
+      // A server that says nothing for about three seconds (starved of CPU, its VM paused): each
+      // pull open then hears no heartbeat and the loop stops waiting for it after two idle
+      // intervals (about a second); the third pull unanswered running has the consumer looked up.
       own.freeze();
       const frozenAt = performance.now();
-      await sleep(3_500);
+      await sleep(500);
+      // An alarm sent while the server is stalled: stored once it runs again.
+      publisherNc.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 2 }));
+      // Two pulls again during the stall, then the third given up on a second after the second:
+      // the server runs again just after it.
+      await waitFor(() => pulls.filter((at) => at > frozenAt).length >= 2, { timeoutMs: 5_000 });
+      await sleep(1_250);
       own.thaw();
-      const during = pulls.filter((at) => at > frozenAt);
+      const thawedAt = performance.now();
+      const during = pulls.filter((at) => at > frozenAt && at < thawedAt);
       const gaps = during.slice(1).map((at, i) => at - (during[i] as number));
       // Pulled again as soon as each ended (about a second apart), not a second's pause later.
       expect(during.length).toBeGreaterThanOrEqual(2);
       expect(Math.max(...gaps)).toBeLessThan(1_700);
-      await ownJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 2 }));
-      await waitFor(() => handled.includes(2), { timeoutMs: 5_000 });
+      await waitFor(() => handled.includes(2), { timeoutMs: 10_000 });
+      // Handled as soon as the server runs again: not after a pause (a pause before the lookup of
+      // the consumer held it about 800 ms), nor after the ack wait.
+      expect(performance.now() - thawedAt).toBeLessThan(400);
+      await ownJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 3 }));
+      await waitFor(() => handled.includes(3), { timeoutMs: 5_000 });
       expect(running.running).toBe(true);
     } finally {
       own.thaw();

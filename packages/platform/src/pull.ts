@@ -1,0 +1,289 @@
+/**
+ * Pulls from a durable JetStream consumer on one inbox of the consumer loop's own, subscribed for
+ * the loop's life. Each pull asks on its own subject under that inbox (`<inbox>.<pull>`), so what
+ * arrives says which pull it answers, and a message the server delivers to a pull the loop gave up
+ * on still arrives on a subscription that is there.
+ *
+ * Why not the client's `fetch`: each fetch subscribes an inbox of its own and unsubscribes it when
+ * it ends, also when it ends because it heard no heartbeat for two intervals. A server that stalls
+ * a moment (CPU starved, paused, a slow link) may receive that pull late, hold it, and deliver a
+ * message to it after the client dropped its inbox: the message is lost to the loop until its ack
+ * wait (5 s) brings it back. Behind a link that answers a pull later than the client waits for its
+ * heartbeats every delivery is lost so, and nothing is handled at all (`test/consumer.int.test.ts`).
+ * Why not `consume`: it pulls ahead of the work in hand (it asks again as messages arrive, not as
+ * they are finished) and keeps what it pulled in a buffer of its own, out of the loop's reach: it
+ * is not told to JetStream as in hand and is dropped on close (see the README, "Pulls").
+ */
+
+import type { JetStreamClient } from '@nats-io/jetstream';
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+
+/** What JetStream says a delivered message is (from its ack subject). */
+export interface DeliveryInfo {
+  readonly stream: string;
+  readonly consumer: string;
+  /** 1 on the first delivery. */
+  readonly deliveryCount: number;
+  readonly streamSequence: number;
+  /** Messages left on the consumer after this one, when it was delivered. */
+  readonly pending: number;
+}
+
+/** A message a pull delivered: what the loop reads of it, and how it settles it with JetStream. */
+export interface Delivery {
+  readonly subject: string;
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs | undefined;
+  readonly info: DeliveryInfo;
+  ack(): void;
+  /** Handed back: redelivered at once, or after `delayMs`. */
+  nak(delayMs?: number): void;
+  term(): void;
+  /** Still in hand: the ack wait starts again. */
+  working(): void;
+}
+
+const encoder = new TextEncoder();
+const ACK = encoder.encode('+ACK');
+const NAK = encoder.encode('-NAK');
+const TERM = encoder.encode('+TERM');
+const WPI = encoder.encode('+WPI');
+
+/** `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`, or its form with domain and account. */
+export function deliveryInfo(reply: string): DeliveryInfo {
+  const tokens = reply.split('.');
+  if (tokens.length === 9) tokens.splice(2, 0, '_', '');
+  if (tokens.length < 11 || tokens[0] !== '$JS' || tokens[1] !== 'ACK')
+    throw new Error(`not a JetStream delivery: ${reply}`);
+  return {
+    stream: tokens[4] as string,
+    consumer: tokens[5] as string,
+    deliveryCount: Number(tokens[6]),
+    streamSequence: Number(tokens[7]),
+    pending: Number(tokens[10]),
+  };
+}
+
+class PulledMessage implements Delivery {
+  #info: DeliveryInfo | undefined;
+  /** Acked, handed back or terminated: what follows is not sent (only `working` may repeat). */
+  #settled = false;
+
+  constructor(private readonly msg: Msg) {}
+
+  get subject(): string {
+    return this.msg.subject;
+  }
+
+  get data(): Uint8Array {
+    return this.msg.data;
+  }
+
+  get headers(): MsgHdrs | undefined {
+    return this.msg.headers;
+  }
+
+  get info(): DeliveryInfo {
+    this.#info ??= deliveryInfo(this.msg.reply ?? '');
+    return this.#info;
+  }
+
+  get seq(): number {
+    return this.info.streamSequence;
+  }
+
+  ack(): void {
+    this.#settle(ACK);
+  }
+
+  nak(delayMs?: number): void {
+    this.#settle(
+      delayMs ? encoder.encode(`-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1_000_000) })}`) : NAK,
+    );
+  }
+
+  term(): void {
+    this.#settle(TERM);
+  }
+
+  working(): void {
+    if (!this.#settled) this.msg.respond(WPI);
+  }
+
+  #settle(payload: Uint8Array): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.msg.respond(payload);
+  }
+}
+
+/** What arrived on the inbox, in the order it arrived. */
+export type PullEvent =
+  /** A message of any pull: the server does not say which. */
+  | { readonly kind: 'message'; readonly message: Delivery }
+  | { readonly kind: 'heartbeat'; readonly pull: number }
+  /** The server is done with the pull: it expired (`error` undefined), or it was refused. */
+  | { readonly kind: 'end'; readonly pull: number; readonly error?: PullRefusedError };
+
+/** A pull the server refused or ended early (a status other than a heartbeat or an expiry). */
+export class PullRefusedError extends Error {
+  override readonly name = 'PullRefusedError';
+  constructor(
+    readonly code: number,
+    readonly description: string,
+  ) {
+    super(`pull refused: ${code} ${description}`);
+  }
+}
+
+/** The connection a JetStream client speaks through (`jetstream(nc)` keeps it). */
+export function connectionOf(js: JetStreamClient): NatsConnection {
+  const withConnection = js as JetStreamClient & { getConnection?: () => NatsConnection };
+  if (typeof withConnection.getConnection !== 'function')
+    throw new Error('the JetStream client does not say which connection it uses');
+  return withConnection.getConnection();
+}
+
+/**
+ * One inbox of pulls for one durable consumer. `pull` asks for messages; `next` gives what arrived,
+ * messages of every pull, in the order the server sent them (one subscription, one socket), so one
+ * lane's messages stay in stream order even when two pulls answered.
+ */
+export class PullInbox {
+  readonly #nc: NatsConnection;
+  readonly #subject: string;
+  readonly #inbox: string;
+  readonly #sub: Subscription;
+  readonly #events: PullEvent[] = [];
+  #wake: (() => void) | undefined;
+  #next = 0;
+  /** Pulls the server may still answer: the messages each still owes, and when it was sent. */
+  readonly #open = new Map<number, { owed: number; sentAt: number }>();
+
+  /** `apiPrefix` is the client's (`js.apiPrefix`, `$JS.API` unless a domain says otherwise). */
+  constructor(nc: NatsConnection, apiPrefix: string, stream: string, consumer: string) {
+    this.#nc = nc;
+    this.#subject = `${apiPrefix}.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
+    this.#inbox = createInbox();
+    const prefixLength = this.#inbox.length + 1;
+    // A status (heartbeat, expiry) comes on its pull's reply subject; a message comes with its
+    // own subject, so which pull it answers is not known (the server serves the oldest first).
+    this.#sub = nc.subscribe(`${this.#inbox}.*`, {
+      callback: (_err, msg) => this.#arrived(msg, prefixLength),
+    });
+  }
+
+  /** Pulls in flight: asked for and not known to be done with. */
+  get open(): number {
+    return this.#open.size;
+  }
+
+  /** Messages arrived and not yet read with `next`: delivered, so in hand as much as those read. */
+  *unread(): Iterable<Delivery> {
+    for (const event of this.#events) if (event.kind === 'message') yield event.message;
+  }
+
+  /**
+   * Asks for up to `batch` messages, waiting up to `expiresMs` for them, with a heartbeat every
+   * `heartbeatMs` while it waits; returns the pull's number. Throws when the connection is closed.
+   */
+  pull(batch: number, expiresMs: number, heartbeatMs: number): number {
+    const pull = ++this.#next;
+    const now = performance.now();
+    // A pull the server never received (sent into a connection that was lost) is never answered.
+    for (const [old, { sentAt }] of this.#open) if (now - sentAt > FORGET_AFTER_MS) this.#open.delete(old);
+    this.#open.set(pull, { owed: batch, sentAt: now });
+    this.#nc.publish(
+      this.#subject,
+      JSON.stringify({ batch, expires: expiresMs * 1_000_000, idle_heartbeat: heartbeatMs * 1_000_000 }),
+      { reply: `${this.#inbox}.${pull}` },
+    );
+    return pull;
+  }
+
+  /**
+   * The next thing that arrived (in arrival order), or `undefined` when nothing arrives within
+   * `ms` or `signal` aborts.
+   */
+  async next(ms: number, signal?: AbortSignal): Promise<PullEvent | undefined> {
+    const ready = this.#events.shift();
+    if (ready || signal?.aborted) return ready;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.#wake = done;
+    });
+    return this.#events.shift();
+  }
+
+  /**
+   * Hands back (nak) everything unread and what the pulls still open deliver, for up to `ms`
+   * while any is open, then unsubscribes. What a pull delivers after that comes back after its
+   * ack wait, as from a process that stopped.
+   */
+  async close(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      for (let event = this.#events.shift(); event; event = this.#events.shift())
+        if (event.kind === 'message') tryTo(() => event.message.nak());
+      const left = deadline - performance.now();
+      if (this.#open.size === 0 || left <= 0 || this.#nc.isClosed()) break;
+      await this.next(left).then((event) => event && this.#events.unshift(event));
+    }
+    this.#wake = undefined;
+    if (!this.#nc.isClosed()) this.#sub.unsubscribe();
+  }
+
+  #arrived(msg: Msg, prefixLength: number): void {
+    let event: PullEvent | undefined;
+    if (msg.reply?.startsWith('$JS.ACK.')) {
+      event = { kind: 'message', message: new PulledMessage(msg) };
+      // Counted against the oldest pull open, as the server serves them.
+      for (const [pull, open] of this.#open) {
+        open.owed -= 1;
+        if (open.owed <= 0) this.#open.delete(pull);
+        break;
+      }
+    } else {
+      const pull = Number(msg.subject.slice(prefixLength));
+      const code = msg.headers?.code ?? 0;
+      if (code === 0) return; // not a JetStream answer
+      if (code === 100) {
+        // An idle heartbeat (or a flow-control request, which pull consumers are never sent).
+        event = { kind: 'heartbeat', pull };
+      } else {
+        this.#open.delete(pull);
+        event =
+          code === 408 || code === 404
+            ? { kind: 'end', pull }
+            : { kind: 'end', pull, error: new PullRefusedError(code, msg.headers?.description ?? '') };
+      }
+    }
+    this.#events.push(event);
+    this.#wake?.();
+  }
+}
+
+/** How long a pull not answered is still counted as open (far past any pull's expiry). */
+const FORGET_AFTER_MS = 60_000;
+
+const tryTo = (settle: () => void): void => {
+  try {
+    settle();
+  } catch {
+    // Not connected: JetStream redelivers the message after the ack wait, as after a crash.
+  }
+};
