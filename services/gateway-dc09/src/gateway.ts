@@ -175,6 +175,7 @@ export class Dc09Gateway {
   readonly #rateWarning: CountedWarning;
   readonly #droppedWarning: CountedWarning;
   readonly #copiesWarning: CountedWarning;
+  readonly #previousKeyWarning: CountedWarning;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -265,6 +266,11 @@ export class Dc09Gateway {
       this.#log,
       'unanswered',
       'copies of stored frames over UDP from another address than the first: not answered, not stored',
+    );
+    this.#previousKeyWarning = new CountedWarning(
+      this.#log,
+      'frames',
+      'frames accepted with an account’s previous key (in its grace after a key change): re-key the panel',
     );
     // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
     // panel that shuts down its side) still hears the replies to what it sent; the connection is
@@ -699,6 +705,10 @@ export class Dc09Gateway {
   #observe(outcome: Interpretation, now: Date): void {
     if (!outcome.account) return;
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
+    if (outcome.previousKey) {
+      this.#metrics.previousKeyFrames.inc({ account: outcome.account });
+      this.#previousKeyWarning.note({ account: outcome.account });
+    }
     for (const { type, disposition } of outcome.mismatched ?? []) {
       this.#metrics.kindMismatch.inc({ type, disposition });
       if (disposition === 'stored')
