@@ -50,6 +50,9 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
     ...(signalDbm === undefined ? {} : { signalDbm }),
     ...(mains === undefined ? {} : { mains }),
     ...(mismatch === undefined ? {} : { kindMismatch: { kind: mismatch.kind, eventId: mismatch.eventId } }),
+    // By its receipt, not the panel's clock (a timestamp to the second may read before the key
+    // change it came after): the gateway took the old key only once the change had reached it.
+    ...(event.dc09key === 'previous' ? { previousKeyAt: new Date(event.receivedat) } : {}),
   });
   if (event.testmode) await confirmTestCall(deps, log, event, { batteryPercent, signalDbm });
 }
