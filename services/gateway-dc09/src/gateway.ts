@@ -18,12 +18,12 @@ import {
   sleep,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
-import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
+import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { Occurrences, StoredFrames } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
-import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
+import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
 export const SERVICE = 'gateway-dc09';
 
@@ -335,6 +335,8 @@ export class Dc09Gateway {
     const peer = `tcp:${source}:${socket.remotePort}`;
     this.#metrics.connections.inc();
     const splitter = new FrameSplitter();
+    /** A frame (a unit an LF opens) has come on this connection: bytes after it may be a buffer's rest. */
+    let framed = false;
     const queue: Pending[] = [];
     let working = false;
     /** Its replies are past the bound: nothing more is read or answered until it takes them. */
@@ -454,6 +456,12 @@ export class Dc09Gateway {
       // One reading of the clock for the frames of one read: they arrived together.
       const arrived = units.length > 0 ? new Date(this.#clock.now()) : new Date(0);
       for (const unit of units) {
+        // The rest of the sender's buffer after a frame, a CR in it: noise, as bytes after a frame in
+        // a datagram are. Not answered (a NAK would be read as the answer to the sender's next
+        // message), not dead-lettered, no activity. Before any frame it is still answered and
+        // recorded: a sender speaking another protocol to our port.
+        if (!unit.oversized && framed && strayAfterFrame(unit.bytes)) continue;
+        if (unit.bytes[0] === LF) framed = true;
         if (unit.oversized) {
           queue.push({ unit, arrived });
           continue;
