@@ -128,6 +128,33 @@ describe('a DC-09 key change in the registry', () => {
     expect((await healthOf(serial)).dc09PreviousKey).toBeNull();
   });
 
+  it('refuses a grace that is not whole seconds from 0, or on a device that has no DC-09 key', async () => {
+    const serial = `E2E-KEY3-${run}`;
+    const account = `C${run.replace(/[^0-9A-F]/g, '0')}3`.slice(0, 16);
+    await registerPanel(serial, account);
+    for (const dc09KeyGraceS of [-1, 1.5, 'soon']) {
+      const answer = await api<{ issues: { path: string }[] }>('PATCH', `/api/devices/${serial}`, {
+        dc09Key: NEW_KEY,
+        dc09KeyGraceS,
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.body.issues.map((issue) => issue.path)).toContain('dc09KeyGraceS');
+    }
+    // Nothing changed: the old key is still the key.
+    await expect(
+      (await panel(account, OLD_KEY)).sendCid([{ kind: 'cid', qualifier: 1, code: '602' }]),
+    ).resolves.toMatchObject({ reply: 'ACK' });
+    const pendant = `E2E-KEY3P-${run}`;
+    await platform.registryClient.createDevice({
+      serial: pendant,
+      residentId,
+      kind: 'pendant',
+      supervisionIntervalS: 3600,
+    });
+    const mqtt = await api<{ error: string }>('PATCH', `/api/devices/${pendant}`, { dc09KeyGraceS: 0 });
+    expect(mqtt.status).toBe(422);
+  });
+
   it('with no grace (a compromised key), refuses the old key from the change on', async () => {
     const serial = `E2E-KEY2-${run}`;
     const account = `B${run.replace(/[^0-9A-F]/g, '0')}2`.slice(0, 16);

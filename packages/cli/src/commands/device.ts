@@ -10,6 +10,7 @@ import {
   orDash,
   overridesText,
   positiveInt,
+  wholeSeconds,
   withCleared,
 } from './shared.ts';
 
@@ -95,12 +96,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
     .option(
       '--dc09-key-grace <seconds>',
       'how long the key --dc09-key replaces is still accepted (default: the registry’s, 72 h); 0 refuses it at once (a compromised key); alone, shortens or ends the grace of the previous key',
-      (value: string) => {
-        const seconds = Number(value);
-        if (!Number.isInteger(seconds) || seconds < 0)
-          throw new CliError('--dc09-key-grace: whole seconds, 0 or more', EXIT.refused);
-        return seconds;
-      },
+      wholeSeconds,
     )
     .option(
       '--dc09-code-override <code=type>',
