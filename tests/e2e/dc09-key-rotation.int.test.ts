@@ -128,6 +128,35 @@ describe('a DC-09 key change in the registry', () => {
     expect((await healthOf(serial)).dc09PreviousKey).toBeNull();
   });
 
+  it('a test call the panel passes with its old key says it is not re-keyed yet', async () => {
+    const serial = `E2E-KEY4-${run}`;
+    const account = `D${run.replace(/[^0-9A-F]/g, '0')}4`.slice(0, 16);
+    await registerPanel(serial, account);
+    await patchDevice(serial, account, { dc09Key: NEW_KEY });
+    expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
+    const inTest = (await api<Device>('GET', `/api/devices/${serial}`)).body;
+    await waitFor(() => platform.dc09Account?.(account)?.updatedAt === inTest.updatedAt, {
+      what: 'the gateway holding the account in test mode',
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+    // The installer presses the panel's button, believing it re-keyed.
+    const onSite = await panel(account, OLD_KEY);
+    await expect(onSite.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }])).resolves.toMatchObject({
+      reply: 'ACK',
+    });
+    const test = await waitFor(
+      async () => {
+        const t = (await api<{ status: string; warnings: string[] }>('GET', `/api/devices/${serial}/test`))
+          .body;
+        return t.status !== 'waiting' ? t : undefined;
+      },
+      { what: 'the test call to end', timeoutMs: 10_000 },
+    );
+    expect(test.status).toBe('passed');
+    expect(test.warnings).toEqual([expect.stringMatching(/previous DC-09 key.*re-key the panel/)]);
+  });
+
   it('refuses a grace that is not whole seconds from 0, or on a device that has no DC-09 key', async () => {
     const serial = `E2E-KEY3-${run}`;
     const account = `C${run.replace(/[^0-9A-F]/g, '0')}3`.slice(0, 16);

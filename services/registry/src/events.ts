@@ -72,7 +72,13 @@ async function confirmTestCall(
   if (!test || Date.parse(event.receivedat) < Date.parse(test.startedAt)) return;
   const now = deps.clock.now();
   const trigger = test.expected.includes(event.type);
-  const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
+  const arrival = {
+    type: event.type,
+    at: event.time,
+    eventId: event.id,
+    trigger,
+    ...(event.dc09key === 'previous' ? { previousKey: true as const } : {}),
+  };
   if (!trigger) {
     // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
     // sensor: shown as "connected, no trigger yet", and the test keeps waiting. So it does after a

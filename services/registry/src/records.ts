@@ -222,6 +222,8 @@ export interface TestArrival {
   eventId: string;
   /** Whether it is the event the device kind is tested with (TEST_TRIGGERS). */
   trigger: boolean;
+  /** A DC-09 message that decrypted only with its account's previous key (the panel is not re-keyed). */
+  previousKey?: true;
 }
 
 /** A message of the device a gateway refused: its dead letter's reason and words, never its bytes. */

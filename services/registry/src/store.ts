@@ -1743,7 +1743,7 @@ function toTestCall(row: TestRow): TestCall {
     arrived,
     refused,
     mismatched,
-    warnings: testWarnings(row.status, refused, mismatched),
+    warnings: testWarnings(row.status, refused, mismatched, arrived),
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
@@ -1765,8 +1765,15 @@ function testWarnings(
   status: TestCall['status'],
   refused: readonly DeviceRefusal[],
   mismatched: readonly KindMismatch[],
+  arrived: readonly TestArrival[],
 ): string[] {
   const lines = new Set<string>();
+  // A panel re-keyed in the registry and not yet on site passes its call in the key's grace: the
+  // installer must not leave believing it is done, for after the grace its alarms are refused.
+  if (arrived.some((a) => a.previousKey))
+    lines.add(
+      'the panel sent with its previous DC-09 key, accepted only until the grace after the key change ends (dc09PreviousKey in its health): re-key the panel',
+    );
   if (status === 'passed') for (const m of mismatched) lines.add(`kind mismatch: ${m.detail}`);
   for (const r of refused) {
     const alarm = readRepairedAlarm(r.detail);

@@ -150,7 +150,16 @@ export const TestCallView = z.looseObject({
   status: z.enum(['waiting', 'passed', 'failed', 'cancelled']),
   progress: z.string(),
   connectedAt: at.nullable(),
-  arrived: z.array(z.looseObject({ type: z.string(), at, eventId: z.string(), trigger: z.boolean() })),
+  arrived: z.array(
+    z.looseObject({
+      type: z.string(),
+      at,
+      eventId: z.string(),
+      trigger: z.boolean(),
+      /** A DC-09 message read only with its account's previous key, in the grace after a key change. */
+      previousKey: z.literal(true).optional(),
+    }),
+  ),
   /** The device's messages refused during the call (at most 20, the newest kept), oldest first. */
   refused: z.array(DeviceRefusalView),
   /** Alarms stored although the device's registered kind does not report them (at most 20), oldest first. */
