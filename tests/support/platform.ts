@@ -37,6 +37,11 @@ export interface RunningPlatform {
   readonly registryClient: RegistryClient;
   /** Where DC-09 senders reach the platform (accounts come from the dc09Accounts KV bucket). */
   readonly dc09: GatewayDc09Handle['dc09'];
+  /**
+   * What the DC-09 gateway holds of an account now, its keys left out (in-process only): a test
+   * knows the gateway took a registry change without spending a frame on it.
+   */
+  readonly dc09Account?: GatewayDc09Handle['account'];
   /** Where the services write their logs, when each runs in a process of its own. */
   readonly logDir?: string;
   /** GET a helpline API path with the admin token. */
@@ -117,7 +122,15 @@ export async function startPlatform(
     handles.push(gatewayMqtt);
     const dc09 = await startGatewayDc09(loadGatewayDc09Config(env), serviceOptions);
     handles.push(dc09);
-    return running({ registry, helpline, triage, gatewayMqtt, gatewayDc09: dc09, dc09: dc09.dc09 });
+    return running({
+      registry,
+      helpline,
+      triage,
+      gatewayMqtt,
+      gatewayDc09: dc09,
+      dc09: dc09.dc09,
+      dc09Account: (account) => dc09.account(account),
+    });
   } catch (err) {
     for (const handle of handles.reverse()) await handle.close().catch(() => undefined);
     await cleanupNamespace(namespace);
@@ -129,6 +142,7 @@ export async function startPlatform(
       RunningPlatform,
       'registry' | 'helpline' | 'triage' | 'gatewayMqtt' | 'gatewayDc09' | 'dc09'
     > & {
+      dc09Account?: GatewayDc09Handle['account'];
       logDir?: string;
     },
   ): RunningPlatform {

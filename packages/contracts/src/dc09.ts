@@ -41,6 +41,16 @@ export const Dc09AccountEntry = z.object({
   residentId: z.string().min(1),
   key: z.string().nullable(),
   keyEncoding: Dc09KeyEncoding,
+  /**
+   * The key this account had before its last change, accepted beside `key` until `until` while the
+   * installer re-keys the panel on site (a panel still sending with it is answered, its alarms
+   * stored). Absent or null: no other key is accepted (never rotated, the grace over, or the old key
+   * revoked at once).
+   */
+  previousKey: z
+    .object({ key: z.string(), keyEncoding: Dc09KeyEncoding, until: z.iso.datetime({ offset: true }) })
+    .nullable()
+    .optional(),
   codeOverrides: Dc09CodeOverrides,
   supervisionIntervalS: z.number().int().positive().nullable(),
   state: DeviceState,

@@ -40,6 +40,11 @@ export const TelecareEvent = z.object({
   /** Provenance: the source protocol code (Contact ID `1101`, SIA `QA`…) when mapped. */
   sourcecode: z.string().optional(),
   traceparent: z.string().optional(),
+  /**
+   * `previous`: a DC-09 message that decrypted only with its account's previous key, accepted in
+   * the grace after a key change; the panel is not re-keyed yet. Absent otherwise.
+   */
+  dc09key: z.literal('previous').optional(),
   data: z.record(z.string(), z.unknown()),
 });
 export type TelecareEvent = z.infer<typeof TelecareEvent>;

@@ -18,12 +18,12 @@ import {
   sleep,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
-import { type Envelope, type EnvelopeRefusal, readEnvelope } from './frame.ts';
+import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { Occurrences, StoredFrames } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
-import { FrameSplitter, splitDatagram, type Unit } from './splitter.ts';
+import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
 export const SERVICE = 'gateway-dc09';
 
@@ -175,6 +175,7 @@ export class Dc09Gateway {
   readonly #rateWarning: CountedWarning;
   readonly #droppedWarning: CountedWarning;
   readonly #copiesWarning: CountedWarning;
+  readonly #previousKeyWarning: CountedWarning;
   readonly #log: Logger;
   readonly #tcp: Server;
   readonly #udp: UdpSocket;
@@ -266,6 +267,11 @@ export class Dc09Gateway {
       'unanswered',
       'copies of stored frames over UDP from another address than the first: not answered, not stored',
     );
+    this.#previousKeyWarning = new CountedWarning(
+      this.#log,
+      'frames',
+      'frames accepted with an account’s previous key (in its grace after a key change): re-key the panel',
+    );
     // Half-open allowed: a sender that has finished writing (a replay tool, a connect-per-event
     // panel that shuts down its side) still hears the replies to what it sent; the connection is
     // ended once they are out.
@@ -329,6 +335,8 @@ export class Dc09Gateway {
     const peer = `tcp:${source}:${socket.remotePort}`;
     this.#metrics.connections.inc();
     const splitter = new FrameSplitter();
+    /** A frame (a unit an LF opens) has come on this connection: bytes after it may be a buffer's rest. */
+    let framed = false;
     const queue: Pending[] = [];
     let working = false;
     /** Its replies are past the bound: nothing more is read or answered until it takes them. */
@@ -448,6 +456,12 @@ export class Dc09Gateway {
       // One reading of the clock for the frames of one read: they arrived together.
       const arrived = units.length > 0 ? new Date(this.#clock.now()) : new Date(0);
       for (const unit of units) {
+        // The rest of the sender's buffer after a frame, a CR in it: noise, as bytes after a frame in
+        // a datagram are. Not answered (a NAK would be read as the answer to the sender's next
+        // message), not dead-lettered, no activity. Before any frame it is still answered and
+        // recorded: a sender speaking another protocol to our port.
+        if (!unit.oversized && framed && strayAfterFrame(unit.bytes)) continue;
+        if (unit.bytes[0] === LF) framed = true;
         if (unit.oversized) {
           queue.push({ unit, arrived });
           continue;
@@ -699,6 +713,10 @@ export class Dc09Gateway {
   #observe(outcome: Interpretation, now: Date): void {
     if (!outcome.account) return;
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
+    if (outcome.previousKey) {
+      this.#metrics.previousKeyFrames.inc({ account: outcome.account });
+      this.#previousKeyWarning.note({ account: outcome.account });
+    }
     for (const { type, disposition } of outcome.mismatched ?? []) {
       this.#metrics.kindMismatch.inc({ type, disposition });
       if (disposition === 'stored')

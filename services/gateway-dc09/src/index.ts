@@ -8,4 +8,9 @@ export { MAX_FRAME_BYTES, readEnvelope } from './frame.ts';
 export type { Dc09Connection } from './gateway.ts';
 export { CID_TYPES, mapEvent, SIA_TYPES } from './mapping.ts';
 export { EVENT_SOURCE, type Interpretation, interpretFrame } from './receiver.ts';
-export { type GatewayDc09Handle, gatewayDc09Service, startGatewayDc09 } from './service.ts';
+export {
+  type Dc09AccountView,
+  type GatewayDc09Handle,
+  gatewayDc09Service,
+  startGatewayDc09,
+} from './service.ts';

@@ -15,6 +15,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
   readonly kindMismatch: Counter<'type' | 'disposition'>;
+  readonly previousKeyFrames: Counter<'account'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -94,6 +95,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       name: 'gateway_dc09_unmapped_codes_total',
       help: 'Valid codes outside the mapping table, stored as code.unmapped, by account and code',
       labelNames: ['account', 'code'] as const,
+      registers: [registry],
+    }),
+    previousKeyFrames: new Counter({
+      name: 'gateway_dc09_previous_key_frames_total',
+      help: "Frames of a known account that decrypted only with its previous key, within that key's grace after a key change (accepted; the panel is not re-keyed yet), by account",
+      labelNames: ['account'] as const,
       registers: [registry],
     }),
     kindMismatch: new Counter({

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   type Dc09AccountEntry,
+  type Dc09KeyEncoding,
   eventIdFor,
   mayReport,
   partitionOf,
@@ -75,6 +76,11 @@ export interface Interpretation {
   /** An accepted NULL poll. */
   readonly poll?: boolean;
   /**
+   * The frame decrypted only with its account's previous key, within that key's grace: answered
+   * as any other (the ACK encrypted with that key), its events marked `dc09key: previous`.
+   */
+  readonly previousKey?: boolean;
+  /**
    * Mapped types the account's device kind does not report (`mayReport`): a life-critical alarm
    * `stored` all the same, anything else `refused` (not stored; the frame is still ACKed).
    */
@@ -139,16 +145,47 @@ function digestOf(envelope: Envelope, content: string): string {
     .slice(0, 16);
 }
 
-/** Decoded keys, per account entry (an entry is replaced, not changed, when the registry changes it). */
-const KEYS = new WeakMap<Dc09AccountEntry, Buffer>();
+/**
+ * Decoded keys, per account entry or previous key of one (an entry is replaced, not changed, when
+ * the registry changes it).
+ */
+const KEYS = new WeakMap<object, Buffer>();
 
-function keyOf(entry: Dc09AccountEntry, key: string): Buffer {
-  let bytes = KEYS.get(entry);
+function keyOf(holder: { readonly key: string | null; readonly keyEncoding: Dc09KeyEncoding }): Buffer {
+  let bytes = KEYS.get(holder);
   if (!bytes) {
-    bytes = keyBytes(key, entry.keyEncoding);
-    KEYS.set(entry, bytes);
+    bytes = keyBytes(holder.key ?? '', holder.keyEncoding);
+    KEYS.set(holder, bytes);
   }
   return bytes;
+}
+
+/**
+ * Decrypts with the account's key, or, where that fails and the account's previous key is still in
+ * its grace (`previousKey.until` after the frame's arrival), with the previous key: a panel keeps
+ * sending with its old key until an installer re-programs it on site, and its alarms must not be
+ * refused meanwhile. Throws the current key's error when neither reads it.
+ */
+function decryptFor(
+  entry: Dc09AccountEntry,
+  rest: string,
+  now: Date,
+): { plain: string; key: Buffer; previous: boolean } {
+  try {
+    const key = keyOf(entry);
+    return { plain: decryptPayload(rest, key), key, previous: false };
+  } catch (err) {
+    const previous = entry.previousKey;
+    if (!previous || now.getTime() >= Date.parse(previous.until)) throw err;
+    if (!(err instanceof Dc09KeyError || err instanceof Dc09DecryptError)) throw err;
+    try {
+      const key = keyOf(previous);
+      return { plain: decryptPayload(rest, key), key, previous: true };
+    } catch {
+      // What the installer must put right is the current key's failure, not the old one's.
+      throw err;
+    }
+  }
 }
 
 function buildEvent(input: {
@@ -165,6 +202,8 @@ function buildEvent(input: {
   timestamp?: Date;
   now: Date;
   partitions: number;
+  /** Decrypted with the account's previous key (in its grace). */
+  previousKey?: boolean;
 }): TelecareEvent {
   const { entry, envelope } = input;
   const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${input.digest}-${input.index}`;
@@ -185,6 +224,7 @@ function buildEvent(input: {
     seq: Number(envelope.seq),
     ...(entry.postcodeDistrict === null ? {} : { postcodedistrict: entry.postcodeDistrict }),
     ...(input.sourcecode === undefined ? {} : { sourcecode: input.sourcecode }),
+    ...(input.previousKey ? { dc09key: 'previous' as const } : {}),
     data: input.data,
   };
 }
@@ -248,14 +288,14 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
 
   let plain = envelope.rest;
   let key: Buffer | undefined;
+  let previousKey = false;
   if (entry.key !== null) {
     if (!envelope.encrypted) {
       // A keyed account's messages must be encrypted, or anyone could speak for it.
       return refuse('bad-frame', `account ${entry.account} has a key; the message was not encrypted`, entry);
     }
     try {
-      key = keyOf(entry, entry.key);
-      plain = `${decryptPayload(envelope.rest, key)}`;
+      ({ plain, key, previous: previousKey } = decryptFor(entry, envelope.rest, now));
     } catch (err) {
       if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
         return refuse('bad-frame', `cannot decrypt: ${err.message}`, entry);
@@ -283,8 +323,12 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       data: {},
       now,
       partitions: ctx.partitions,
+      previousKey,
     });
-    return duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]);
+    return {
+      ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]),
+      ...(previousKey ? { previousKey } : {}),
+    };
   }
   if (envelope.encrypted && !content.timestamp) {
     return refuse('bad-frame', 'an encrypted message must carry a timestamp', entry);
@@ -329,10 +373,12 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       account: entry.account,
       serial: entry.serial,
       copy: { origin: stored.origin },
+      ...(previousKey ? { previousKey } : {}),
     };
   }
   try {
-    return answerContent(envelope, entry, content, ctx, { canonical, key, remember });
+    const answer = answerContent(envelope, entry, content, ctx, { canonical, key, remember, previousKey });
+    return previousKey ? { ...answer, previousKey } : answer;
   } catch (err) {
     if (remember) ctx.stored?.release(remember.key);
     throw err;
@@ -369,10 +415,11 @@ function answerContent(
     readonly canonical: string;
     readonly key: Buffer | undefined;
     readonly remember: { readonly key: string; readonly until: number } | undefined;
+    readonly previousKey: boolean;
   },
 ): Interpretation {
   const { now } = ctx;
-  const { canonical, key, remember } = frame;
+  const { canonical, key, remember, previousKey } = frame;
 
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
@@ -403,6 +450,7 @@ function answerContent(
       partitions: ctx.partitions,
       ...(sourcecode === undefined ? {} : { sourcecode }),
       ...(at === undefined ? {} : { at }),
+      previousKey,
     });
   // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
   const heartbeat = () =>

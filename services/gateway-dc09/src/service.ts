@@ -15,6 +15,22 @@ interface GatewayDc09Own {
   readonly dc09: { readonly host: string; readonly tcpPort: number; readonly udpPort: number };
   /** The receiver's open TCP connections as they stand now (for tests and diagnostics; read-only). */
   connections(): Dc09Connection[];
+  /**
+   * The registry entry the receiver holds for an account now, without its keys (for tests and
+   * diagnostics: which change of the account it answers by), or undefined when it holds none.
+   */
+  account(account: string): Dc09AccountView | undefined;
+}
+
+/** What the receiver holds of an account, its keys left out. */
+export interface Dc09AccountView {
+  readonly account: string;
+  readonly serial: string;
+  /** The registry's `updatedAt` of the entry held. */
+  readonly updatedAt: string;
+  readonly keySet: boolean;
+  /** Until when the account's previous key is accepted beside its key; null: it is not. */
+  readonly previousKeyUntil: string | null;
 }
 
 /** HTTP `port` and `url` (health, metrics), and the DC-09 receiver's own ports. */
@@ -76,5 +92,20 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);
   lifecycle.add('receiver', () => gateway.drain());
   logger.info({ tcpPort, udpPort }, 'gateway-dc09 receiving');
-  return { dc09: { host: config.DC09_HOST, tcpPort, udpPort }, connections: () => gateway.connections() };
+  return {
+    dc09: { host: config.DC09_HOST, tcpPort, udpPort },
+    connections: () => gateway.connections(),
+    account: (account) => {
+      const entry = accounts.held(account.toUpperCase());
+      return entry
+        ? {
+            account: entry.account,
+            serial: entry.serial,
+            updatedAt: entry.updatedAt,
+            keySet: entry.key !== null,
+            previousKeyUntil: entry.previousKey?.until ?? null,
+          }
+        : undefined;
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { frameBody, MAX_FRAME_BYTES } from './frame.ts';
-import { FrameSplitter, splitDatagram } from './splitter.ts';
+import { FrameSplitter, splitDatagram, strayAfterFrame } from './splitter.ts';
 
 const poll = frameBody('"NULL"0000L0#1234[]');
 const text = (units: { bytes: Buffer }[]) => units.map((u) => u.bytes.toString('latin1'));
@@ -169,5 +169,22 @@ describe('frames as real senders end and frame them', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the rest of a send buffer after a frame', () => {
+  const bytes = (s: string) => Buffer.from(s, 'latin1');
+
+  it('is stray when no LF opens it and no quote stands where a frame would open its id', () => {
+    expect(strayAfterFrame(bytes('01 004]_12:00:00,11-22-2026\r'))).toBe(true);
+    expect(strayAfterFrame(bytes('\u00ff\u00ff  \r'))).toBe(true);
+  });
+
+  it('is not when it is a frame, or a frame that lost its LF (hex CRC, three-digit length, binary CRC)', () => {
+    const frame = frameBody('"SIA-DCS"0001L0#1234[]');
+    expect(strayAfterFrame(frame)).toBe(false);
+    expect(strayAfterFrame(frame.subarray(1))).toBe(false);
+    expect(strayAfterFrame(bytes('96ED016"SIA-DCS"0001L0#1234[]\r'))).toBe(false);
+    expect(strayAfterFrame(bytes('\u0096\u00ED0016"SIA-DCS"0001L0#1234[]\r'))).toBe(false);
   });
 });

@@ -252,6 +252,16 @@ export class FrameSplitter {
 }
 
 /**
+ * Whether a unit after a frame of its connection is the rest of the sender's send buffer rather
+ * than a frame: no LF opens it, and no `"` stands where a frame that lost its LF would open its id
+ * (after a two-byte CRC and `0LLL`, four hex digits and `LLL`, or four and `0LLL`). DC-09 answers
+ * NAK to a frame received and not acceptable; such bytes are no frame, and on a connection that
+ * carries many frames a NAK to them is read by the sender as the answer to its next message.
+ */
+export const strayAfterFrame = (bytes: Uint8Array): boolean =>
+  bytes[0] !== LF && bytes[6] !== QUOTE && bytes[7] !== QUOTE && bytes[8] !== QUOTE;
+
+/**
  * A UDP datagram is self-contained: its CR-terminated frames, and an unterminated tail that is a
  * frame cut short (or the whole datagram, when it holds no frame).
  */

@@ -217,6 +217,8 @@ beforeAll(async () => {
     'C015',
     'C016',
     'C017',
+    'C018',
+    'C019',
   ]) {
     await accounts.put(account, JSON.stringify(entry(account)));
   }
@@ -335,6 +337,33 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
     // Only the stale message is dead-lettered.
     await waitFor(async () => (await deadLetters()) >= before + 1, { what: 'the NAK’s dead letter' });
     expect(await deadLetters()).toBe(before + 1);
+  });
+
+  it("TCP: bytes after a frame that no LF opens and that hold no id (a send buffer's rest) are noise: one answer per frame, none to the rest", async () => {
+    const wire = await Wire.open();
+    const deadLetters = async () => (await jsm.streams.info(n.streams.deadletter)).state.messages;
+    const before = await deadLetters();
+    // A panel on a persistent connection: each frame followed by the rest of its fixed-size send
+    // buffer (the end of a longer message sent before, a CR in it). An answer to that rest would be
+    // read by the panel as the answer to its next message.
+    for (let seq = 1; seq <= 3; seq++) {
+      const leftover = Buffer.from(`01 004]_12:00:00,11-22-2026\r\u00ff\u00ff  `, 'latin1');
+      await wire.write(Buffer.concat([cid(seq, 'C018', '602', String(seq).padStart(3, '0')), leftover]));
+      const [reply] = await wire.replies(1);
+      expect(typeOf(reply)).toMatchObject({ type: 'ACK', seq: String(seq).padStart(4, '0') });
+    }
+    // Nothing else comes: no NAK for any of the leftovers.
+    expect(await wire.replies(1, 500)).toEqual([]);
+    expect(await eventsOf('WIRE-C018')).toHaveLength(3);
+    expect(await deadLetters()).toBe(before);
+  });
+
+  it('TCP: a frame that lost its LF (its id where a frame has it) is still answered NAK, for its sender to send it again', async () => {
+    const wire = await Wire.open();
+    await wire.write(cid(1, 'C019', '101'));
+    expect(typeOf((await wire.replies(1))[0])?.type).toBe('ACK');
+    await wire.write(cid(2, 'C019', '101', '002').subarray(1));
+    expect(typeOf((await wire.replies(1))[0])?.type).toBe('NAK');
   });
 
   it('a header that leaves the account to the data (captured from a panel) is ACKed with the account', async () => {

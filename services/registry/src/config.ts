@@ -42,6 +42,16 @@ export const registryEnv = {
    */
   REGISTRY_DC09_KEYLESS: z.enum(['refuse', 'allow']).default('refuse'),
   /**
+   * How long a DC-09 key replaced by a key change is still accepted beside the new one (the panel is
+   * re-keyed on site, later), in seconds; 0: never. A change may give its own (`dc09KeyGraceS`).
+   */
+  REGISTRY_DC09_KEY_GRACE_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 3600)
+    .default(72 * 3600),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

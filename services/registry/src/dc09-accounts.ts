@@ -1,12 +1,14 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
 import {
+  type Clock,
   type Counter,
   type Logger,
   lastValues,
   type NatsConnection,
   openDc09Accounts,
   StreamReplicasError,
+  systemClock,
 } from '@telecare/platform';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
@@ -20,6 +22,7 @@ export function buildDc09AccountEntry(
   device: DeviceRow,
   resident: Pick<ResidentRow, 'id' | 'postcode_district' | 'updated_at'> | null,
   openKey: (stored: string) => string,
+  now: Date = new Date(),
 ): Dc09AccountEntry | null {
   if (device.protocol !== 'dc09' || device.dc09_account === null) return null;
   if (!resident || device.resident_id !== resident.id || device.state === 'decommissioned') return null;
@@ -31,6 +34,20 @@ export function buildDc09AccountEntry(
     residentId: resident.id,
     key: device.dc09_key_enc === null ? null : openKey(device.dc09_key_enc),
     keyEncoding: device.dc09_key_encoding,
+    // Only while its grace runs: past it the gateway refuses the old key anyway, and the secret
+    // need not be handed on.
+    ...(device.dc09_key_enc !== null &&
+    device.dc09_prev_key_enc !== null &&
+    device.dc09_prev_key_until !== null &&
+    device.dc09_prev_key_until.getTime() > now.getTime()
+      ? {
+          previousKey: {
+            key: openKey(device.dc09_prev_key_enc),
+            keyEncoding: device.dc09_prev_key_encoding ?? device.dc09_key_encoding,
+            until: device.dc09_prev_key_until.toISOString(),
+          },
+        }
+      : {}),
     codeOverrides: device.dc09_code_overrides ?? {},
     supervisionIntervalS: device.supervision_interval_s,
     state: device.state,
@@ -52,6 +69,7 @@ export class Dc09AccountPublisher {
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
   readonly #replicas: number;
+  readonly #clock: Clock;
   #kv: KV | undefined;
 
   constructor(options: {
@@ -62,8 +80,11 @@ export class Dc09AccountPublisher {
     puts: Counter<'outcome'>;
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
+    /** Whether a previous key's grace still runs is judged by it. */
+    clock?: Clock;
   }) {
     this.#replicas = options.replicas ?? 1;
+    this.#clock = options.clock ?? systemClock;
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
@@ -88,6 +109,7 @@ export class Dc09AccountPublisher {
       device,
       resident,
       (stored) => this.#store.open(stored, device.id, 'dc09Key') ?? '',
+      new Date(this.#clock.now()),
     );
   }
 

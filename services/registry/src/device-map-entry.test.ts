@@ -1,5 +1,6 @@
 import { DeviceMapEntry } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
+import { buildDc09AccountEntry } from './dc09-accounts.ts';
 import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 
@@ -37,6 +38,10 @@ const device: DeviceRow = {
   dc09_account: null,
   dc09_key_enc: null,
   dc09_key_encoding: 'hex',
+  dc09_prev_key_enc: null,
+  dc09_prev_key_encoding: null,
+  dc09_prev_key_until: null,
+  dc09_key_changed_at: null,
   credential_hash: null,
   credential_issued_at: null,
   credential_enc: null,
@@ -108,5 +113,42 @@ describe('buildDeviceMapEntry', () => {
 
   it('refuses a kind the contracts do not know', () => {
     expect(() => buildDeviceMapEntry({ ...device, kind: 'toaster' }, resident)).toThrow();
+  });
+});
+
+describe('buildDc09AccountEntry', () => {
+  const panel: DeviceRow = {
+    ...device,
+    kind: 'home-unit',
+    protocol: 'dc09',
+    dc09_account: '1234',
+    dc09_key_enc: 'sealed-new',
+    dc09_prev_key_enc: 'sealed-old',
+    dc09_prev_key_encoding: 'ascii',
+    dc09_prev_key_until: new Date('2025-01-05T10:00:00.000Z'),
+    dc09_key_changed_at: new Date('2025-01-02T10:00:00.000Z'),
+  };
+  const open = (stored: string) => (stored === 'sealed-new' ? 'NEWKEY' : 'OLDKEY');
+
+  it('hands on the previous key, its own encoding and its end while its grace runs', () => {
+    const entry = buildDc09AccountEntry(panel, resident, open, new Date('2025-01-05T09:59:59.000Z'));
+    expect(entry).toMatchObject({
+      key: 'NEWKEY',
+      previousKey: { key: 'OLDKEY', keyEncoding: 'ascii', until: '2025-01-05T10:00:00.000Z' },
+    });
+  });
+
+  it('leaves it out once the grace is over, or when the account has no key now', () => {
+    expect(
+      buildDc09AccountEntry(panel, resident, open, new Date('2025-01-05T10:00:00.000Z')),
+    ).not.toHaveProperty('previousKey');
+    expect(
+      buildDc09AccountEntry(
+        { ...panel, dc09_key_enc: null },
+        resident,
+        open,
+        new Date('2025-01-03T00:00:00.000Z'),
+      ),
+    ).not.toHaveProperty('previousKey');
   });
 });

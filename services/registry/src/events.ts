@@ -50,6 +50,9 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
     ...(signalDbm === undefined ? {} : { signalDbm }),
     ...(mains === undefined ? {} : { mains }),
     ...(mismatch === undefined ? {} : { kindMismatch: { kind: mismatch.kind, eventId: mismatch.eventId } }),
+    // By its receipt, not the panel's clock (a timestamp to the second may read before the key
+    // change it came after): the gateway took the old key only once the change had reached it.
+    ...(event.dc09key === 'previous' ? { previousKeyAt: new Date(event.receivedat) } : {}),
   });
   if (event.testmode) await confirmTestCall(deps, log, event, { batteryPercent, signalDbm });
 }
@@ -87,7 +90,13 @@ async function confirmTestCall(
   if (!test || Date.parse(event.receivedat) < Date.parse(test.startedAt)) return;
   const now = deps.clock.now();
   const trigger = test.expected.includes(event.type);
-  const arrival = { type: event.type, at: event.time, eventId: event.id, trigger };
+  const arrival = {
+    type: event.type,
+    at: event.time,
+    eventId: event.id,
+    trigger,
+    ...(event.dc09key === 'previous' ? { previousKey: true as const } : {}),
+  };
   if (!trigger) {
     // A connection, a heartbeat, a DC-09 poll or any other event proves the line, not the
     // sensor: shown as "connected, no trigger yet", and the test keeps waiting. So it does after a

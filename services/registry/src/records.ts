@@ -56,6 +56,11 @@ export interface DeviceRow {
   dc09_account: string | null;
   dc09_key_enc: string | null;
   dc09_key_encoding: string;
+  /** The key the last key change replaced, sealed as it was (this device's dc09Key), in its grace. */
+  dc09_prev_key_enc: string | null;
+  dc09_prev_key_encoding: string | null;
+  dc09_prev_key_until: Date | null;
+  dc09_key_changed_at: Date | null;
   credential_hash: string | null;
   credential_issued_at: Date | null;
   /** The issued secret sealed under the data key (broker repair); never shown. */
@@ -111,6 +116,8 @@ export interface Device {
   dc09KeyEncoding: 'hex' | 'ascii';
   /** Whether a DC-09 key is stored; the key itself is never shown. */
   dc09KeySet: boolean;
+  /** Until when the key the last key change replaced is accepted beside it (null: none is). */
+  dc09PreviousKeyUntil: string | null;
   /** Vendor codes this account maps differently from the standard tables (DC-09 only). */
   dc09CodeOverrides: z.infer<typeof Dc09CodeOverrides>;
   /** When the current MQTT secret was issued (null: none); the secret is shown once only. */
@@ -164,6 +171,8 @@ export function toDevice(row: DeviceRow): Device {
     dc09Account: row.dc09_account,
     dc09KeyEncoding: Dc09KeyEncoding.parse(row.dc09_key_encoding),
     dc09KeySet: row.dc09_key_enc !== null,
+    dc09PreviousKeyUntil:
+      row.dc09_prev_key_enc === null ? null : (row.dc09_prev_key_until?.toISOString() ?? null),
     dc09CodeOverrides: Dc09CodeOverrides.parse(row.dc09_code_overrides ?? {}),
     credentialIssuedAt: row.credential_issued_at?.toISOString() ?? null,
     decommissionedAt: row.decommissioned_at?.toISOString() ?? null,
@@ -213,6 +222,8 @@ export interface TestArrival {
   eventId: string;
   /** Whether it is the event the device kind is tested with (TEST_TRIGGERS). */
   trigger: boolean;
+  /** A DC-09 message that decrypted only with its account's previous key (the panel is not re-keyed). */
+  previousKey?: true;
 }
 
 /** A message of the device a gateway refused: its dead letter's reason and words, never its bytes. */
@@ -306,4 +317,6 @@ export interface DeviceHealth {
    * last 24 hours.
    */
   lastKindMismatch: KindMismatch | null;
+  /** A DC-09 previous key in its grace, and when it was last used since the key change. */
+  dc09PreviousKey: { until: string; lastUsedAt: string | null } | null;
 }

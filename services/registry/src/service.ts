@@ -154,6 +154,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     keyCheck && !keyCheck.ok
       ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
       : undefined,
+    config.REGISTRY_DC09_KEY_GRACE_S,
   );
   const replicas = config.TELECARE_STREAM_REPLICAS;
   const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
@@ -168,7 +169,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     replicas,
   });
   await away.syncAll();
-  const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas });
+  const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas, clock });
   const keyWrong = keyCheck !== undefined && !keyCheck.ok;
   // The bucket and the broker keep what a right key wrote until the key is put right.
   if (keyWrong)

@@ -150,6 +150,17 @@ interface MapJoinRow extends DeviceRow {
   r_updated_at: Date | null;
 }
 
+/** How long a replaced DC-09 key is still accepted by default: 72 h, for an installer to re-key the panel. */
+export const DEFAULT_DC09_KEY_GRACE_S = 72 * 3600;
+
+/** The key a DC-09 key change replaced, as the device row keeps it. */
+interface PreviousKeyColumns {
+  enc: string | null;
+  encoding: string | null;
+  until: Date | null;
+  changedAt: Date | null;
+}
+
 const PG_UNIQUE_VIOLATION = '23505';
 const PG_FOREIGN_KEY_VIOLATION = '23503';
 
@@ -169,6 +180,7 @@ const SENSITIVE_COLUMN: Record<SensitiveField, 'key_safe_enc' | 'medical_summary
 export class RegistryStore {
   readonly #pool: Pool;
   readonly #cipher: FieldCipher | undefined;
+  readonly #dc09KeyGraceMs: number;
   readonly #residents: string;
   readonly #devices: string;
   readonly #tokens: TokenStore;
@@ -181,7 +193,15 @@ export class RegistryStore {
   /** This process's turn at `exclusively`: one waits here, not on a pooled connection. */
   #turn: Promise<unknown> = Promise.resolve();
 
-  constructor(pool: Pool, schema: string, cipher?: FieldCipher, noCipherReason?: string) {
+  constructor(
+    pool: Pool,
+    schema: string,
+    cipher?: FieldCipher,
+    noCipherReason?: string,
+    /** How long a DC-09 key a key change replaces is still accepted (REGISTRY_DC09_KEY_GRACE_S). */
+    dc09KeyGraceS: number = DEFAULT_DC09_KEY_GRACE_S,
+  ) {
+    this.#dc09KeyGraceMs = dc09KeyGraceS * 1000;
     this.#pool = pool;
     this.#schema = schema;
     this.#cipher = cipher;
@@ -967,6 +987,53 @@ export class RegistryStore {
     return rows.map(toDevice);
   }
 
+  /**
+   * The previous DC-09 key a patch leaves the device with. A new key keeps the one it replaces for
+   * the grace (`dc09KeyGraceS`, else the registry's default; 0 keeps none), so a panel still sending
+   * with it is answered until an installer re-keys it; only the last one replaced is kept. The same
+   * key again changes nothing. `dc09KeyGraceS` alone shortens or ends the grace, counted from now.
+   */
+  #previousKey(row: DeviceRow, patch: UpdateDeviceBody, now: Date): PreviousKeyColumns {
+    const kept: PreviousKeyColumns = {
+      enc: row.dc09_prev_key_enc,
+      encoding: row.dc09_prev_key_encoding,
+      until: row.dc09_prev_key_until,
+      changedAt: row.dc09_key_changed_at,
+    };
+    if (patch.dc09KeyGraceS !== undefined && row.protocol !== 'dc09') {
+      throw new RefusedError(422, 'not-dc09', `device ${row.serial} reports over MQTT and has no DC-09 key`, [
+        { path: 'dc09KeyGraceS', message: 'only for protocol dc09' },
+      ]);
+    }
+    const graceMs = patch.dc09KeyGraceS === undefined ? this.#dc09KeyGraceMs : patch.dc09KeyGraceS * 1000;
+    const none = (changedAt: Date | null): PreviousKeyColumns => ({
+      enc: null,
+      encoding: null,
+      until: null,
+      changedAt,
+    });
+    if (patch.dc09Key === null) return none(now);
+    if (patch.dc09Key !== undefined) {
+      const encoding = patch.dc09KeyEncoding ?? row.dc09_key_encoding;
+      if (
+        row.dc09_key_enc !== null &&
+        encoding === row.dc09_key_encoding &&
+        this.open(row.dc09_key_enc, row.id, 'dc09Key') === patch.dc09Key
+      )
+        return kept;
+      if (row.dc09_key_enc === null || graceMs === 0) return none(now);
+      return {
+        enc: row.dc09_key_enc,
+        encoding: row.dc09_key_encoding,
+        until: new Date(now.getTime() + graceMs),
+        changedAt: now,
+      };
+    }
+    if (patch.dc09KeyGraceS === undefined || kept.enc === null || kept.until === null) return kept;
+    const until = Math.min(kept.until.getTime(), now.getTime() + graceMs);
+    return until <= now.getTime() ? none(kept.changedAt) : { ...kept, until: new Date(until) };
+  }
+
   /** Changes a device (pairing is a new residentId); returns the device before and after. */
   /**
    * Changes a device. With `rekey`, an MQTT device that leaves its resident (moved to another, or
@@ -1007,6 +1074,7 @@ export class RegistryStore {
       }
       const encoding = patch.dc09KeyEncoding ?? row.dc09_key_encoding;
       let keyEnc = row.dc09_key_enc;
+      const previous = this.#previousKey(row, patch, now);
       if (patch.dc09Key !== undefined) keyEnc = this.seal(patch.dc09Key, row.id, 'dc09Key');
       else if (
         patch.dc09KeyEncoding !== undefined &&
@@ -1026,7 +1094,9 @@ export class RegistryStore {
         `update ${this.#devices}
             set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
                 dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
-                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides), voice_uri = $11
+                dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides), voice_uri = $11,
+                dc09_prev_key_enc = $12, dc09_prev_key_encoding = $13, dc09_prev_key_until = $14,
+                dc09_key_changed_at = $15
           where serial = $1 returning *`,
         [
           serial,
@@ -1040,6 +1110,10 @@ export class RegistryStore {
           now,
           patch.dc09CodeOverrides === undefined ? null : JSON.stringify(patch.dc09CodeOverrides),
           patch.voiceUri === undefined ? row.voice_uri : patch.voiceUri,
+          previous.enc,
+          previous.encoding,
+          previous.until,
+          previous.changedAt,
         ],
       );
       const leaves = row.resident_id !== null && residentId !== row.resident_id;
@@ -1107,7 +1181,9 @@ export class RegistryStore {
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
                 credential_enc = null,
-                dc09_account = null, dc09_key_enc = null, decommissioned_at = $2, updated_at = $2
+                dc09_account = null, dc09_key_enc = null, dc09_prev_key_enc = null,
+                dc09_prev_key_encoding = null, dc09_prev_key_until = null,
+                decommissioned_at = $2, updated_at = $2
           where serial = $1 returning *`,
         [serial, now],
       );
@@ -1394,6 +1470,8 @@ export class RegistryStore {
       signalDbm?: number;
       /** A life-critical alarm the device's kind does not report (its kind and event id). */
       kindMismatch?: { kind: string; eventId: string };
+      /** When a DC-09 message that decrypted only with its account's previous key was received. */
+      previousKeyAt?: Date;
     },
   ): Promise<void> {
     const heartbeat = event.type === 'heartbeat' || event.type.startsWith('test.') ? event.at : null;
@@ -1404,13 +1482,15 @@ export class RegistryStore {
     await this.#pool.query(
       `insert into ${this.#t('device_health')} as h
          (serial, last_event_at, last_event_type, last_heartbeat_at, battery_percent, battery_at, mains, mains_at,
-          signal_dbm, signal_at, last_pendant_at, mismatch_at, mismatch_type, mismatch_kind, mismatch_event)
+          signal_dbm, signal_at, last_pendant_at, mismatch_at, mismatch_type, mismatch_kind, mismatch_event,
+          previous_key_at)
        values ($1, $2::timestamptz, $3, $4::timestamptz, $5::real,
                case when $5::real is null then null else $2::timestamptz end, $6::boolean,
                case when $6::boolean is null then null else $2::timestamptz end, $7::real,
                case when $7::real is null then null else $2::timestamptz end, $8::timestamptz,
                case when $9::text is null then null else $2::timestamptz end,
-               case when $9::text is null then null else $3 end, $9::text, $10::text)
+               case when $9::text is null then null else $3 end, $9::text, $10::text,
+               $11::timestamptz)
        on conflict (serial) do update set
          last_event_type = case when h.last_event_at is null or excluded.last_event_at >= h.last_event_at
                                 then excluded.last_event_type else h.last_event_type end,
@@ -1432,7 +1512,8 @@ export class RegistryStore {
                               then excluded.mismatch_kind else h.mismatch_kind end,
          mismatch_event = case when excluded.mismatch_at is not null and (h.mismatch_at is null or excluded.mismatch_at >= h.mismatch_at)
                                then excluded.mismatch_event else h.mismatch_event end,
-         mismatch_at = greatest(h.mismatch_at, excluded.mismatch_at)`,
+         mismatch_at = greatest(h.mismatch_at, excluded.mismatch_at),
+         previous_key_at = greatest(h.previous_key_at, excluded.previous_key_at)`,
       [
         serial,
         event.at,
@@ -1444,6 +1525,7 @@ export class RegistryStore {
         pendant,
         event.kindMismatch?.kind ?? null,
         event.kindMismatch?.eventId ?? null,
+        event.previousKeyAt ?? null,
       ],
     );
   }
@@ -1457,6 +1539,8 @@ export class RegistryStore {
               h.last_event_at, h.last_event_type, h.last_heartbeat_at, h.battery_percent, h.mains, h.signal_dbm,
               h.last_pendant_at, h.refused_at, h.refused_reason, h.refused_detail, h.refused_letter,
               h.mismatch_at, h.mismatch_type, h.mismatch_kind, h.mismatch_event,
+              h.previous_key_at, d.dc09_prev_key_enc is not null as previous_key_set,
+              d.dc09_prev_key_until, d.dc09_key_changed_at,
               coalesce(r.refused, 0) as refused_24h,
               case when d.supervision_interval_s is null then null
                    else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
@@ -1515,6 +1599,18 @@ export class RegistryStore {
                 at: row.mismatch_at.toISOString(),
                 eventId: row.mismatch_event ?? '',
               },
+        dc09PreviousKey:
+          row.previous_key_set && row.dc09_prev_key_until !== null && row.dc09_prev_key_until > now
+            ? {
+                until: row.dc09_prev_key_until.toISOString(),
+                // Only a use since this key change: one from an earlier rotation says nothing now.
+                lastUsedAt:
+                  row.previous_key_at !== null &&
+                  (row.dc09_key_changed_at === null || row.previous_key_at >= row.dc09_key_changed_at)
+                    ? row.previous_key_at.toISOString()
+                    : null,
+              }
+            : null,
       };
     });
   }
@@ -1683,7 +1779,7 @@ function toTestCall(row: TestRow): TestCall {
     arrived,
     refused,
     mismatched,
-    warnings: testWarnings(row.status, refused, mismatched),
+    warnings: testWarnings(row.status, refused, mismatched, arrived),
     startedAt: row.started_at.toISOString(),
     deadline: row.deadline.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
@@ -1705,8 +1801,15 @@ function testWarnings(
   status: TestCall['status'],
   refused: readonly DeviceRefusal[],
   mismatched: readonly KindMismatch[],
+  arrived: readonly TestArrival[],
 ): string[] {
   const lines = new Set<string>();
+  // A panel re-keyed in the registry and not yet on site passes its call in the key's grace: the
+  // installer must not leave believing it is done, for after the grace its alarms are refused.
+  if (arrived.some((a) => a.previousKey))
+    lines.add(
+      'the panel sent with its previous DC-09 key, accepted only until the grace after the key change ends (dc09PreviousKey in its health): re-key the panel',
+    );
   if (status === 'passed') for (const m of mismatched) lines.add(`kind mismatch: ${m.detail}`);
   for (const r of refused) {
     const alarm = readRepairedAlarm(r.detail);
@@ -1740,6 +1843,10 @@ interface HealthRow {
   mismatch_type: string | null;
   mismatch_kind: string | null;
   mismatch_event: string | null;
+  previous_key_at: Date | null;
+  previous_key_set: boolean;
+  dc09_prev_key_until: Date | null;
+  dc09_key_changed_at: Date | null;
   due_by: Date | null;
 }
 

@@ -10,6 +10,7 @@ import {
   orDash,
   overridesText,
   positiveInt,
+  wholeSeconds,
   withCleared,
 } from './shared.ts';
 
@@ -93,6 +94,11 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
     .option('--dc09-key <key>', 'a new DC-09 key (stored encrypted)')
     .option('--dc09-key-encoding <encoding>', 'hex or ascii')
     .option(
+      '--dc09-key-grace <seconds>',
+      'how long the key --dc09-key replaces is still accepted (default: the registry’s, 72 h); 0 refuses it at once (a compromised key); alone, shortens or ends the grace of the previous key',
+      wholeSeconds,
+    )
+    .option(
       '--dc09-code-override <code=type>',
       'remap a vendor code, e.g. "CID 120=fall.detected" (repeatable; the ones given replace the device’s whole set)',
       codeOverride,
@@ -119,6 +125,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
           state: opts.state,
           dc09Key: opts.dc09Key,
           dc09KeyEncoding: opts.dc09KeyEncoding,
+          dc09KeyGraceS: opts.dc09KeyGrace,
           dc09CodeOverrides: opts.clearDc09CodeOverrides ? {} : opts.dc09CodeOverride,
         }),
         opts.clear,
@@ -155,6 +162,15 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
             : [
                 `  DC-09 account ${orDash(d.dc09Account)}, key ${d.dc09KeySet ? `set (${d.dc09KeyEncoding})` : 'not set'}`,
                 `  code overrides ${overridesText(d.dc09CodeOverrides)}`,
+                ...(health.dc09PreviousKey
+                  ? [
+                      `  previous key  accepted until ${health.dc09PreviousKey.until}; ${
+                        health.dc09PreviousKey.lastUsedAt
+                          ? `last used ${health.dc09PreviousKey.lastUsedAt}: the panel is not re-keyed yet`
+                          : 'not used since the change'
+                      }`,
+                    ]
+                  : []),
               ]),
           ...(d.decommissionedAt ? [`  decommissioned ${d.decommissionedAt}`] : []),
           `health  ${healthLine({ ...health, serial: '' }).trim()}`,

@@ -25,6 +25,13 @@ export const positiveInt = (value: string): number => {
   return n;
 };
 
+export const wholeSeconds = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('must be whole seconds, 0 or above');
+  return n;
+};
+
 /** `--dc09-code-override "CID 120=fall.detected"`, repeatable: the registry checks code and type. */
 export const codeOverride = (
   value: string,

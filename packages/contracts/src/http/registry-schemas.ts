@@ -378,6 +378,18 @@ export const UpdateDeviceBody = z
       .optional(),
     dc09Key: z.string({ error: 'must be text or null' }).nullable().optional(),
     dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).optional(),
+    /**
+     * How long the key a new `dc09Key` replaces is still accepted beside it (a panel is re-keyed on
+     * site, later), in seconds; `0`: refused at once (a revoked or compromised key). Default
+     * `REGISTRY_DC09_KEY_GRACE_S`. Without `dc09Key`, it shortens or (`0`) ends the grace of the
+     * previous key, counted from now.
+     */
+    dc09KeyGraceS: z
+      .number({ error: 'must be a whole number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must be 0 or more')
+      .max(30 * 24 * 3600, 'must be at most 30 days')
+      .optional(),
     /** Replaces the whole set; `{}` clears it. DC-09 devices only. */
     dc09CodeOverrides: dc09CodeOverridesField.optional(),
   })

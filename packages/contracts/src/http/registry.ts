@@ -68,6 +68,8 @@ export const DeviceView = z.looseObject({
   dc09Account: nullableText,
   dc09KeyEncoding: Dc09KeyEncoding,
   dc09KeySet: z.boolean(),
+  /** Until when the key the last key change replaced is still accepted beside it; null: none is. */
+  dc09PreviousKeyUntil: at.nullable(),
   dc09CodeOverrides: Dc09CodeOverrides,
   credentialIssuedAt: at.nullable(),
   decommissionedAt: at.nullable(),
@@ -148,7 +150,16 @@ export const TestCallView = z.looseObject({
   status: z.enum(['waiting', 'passed', 'failed', 'cancelled']),
   progress: z.string(),
   connectedAt: at.nullable(),
-  arrived: z.array(z.looseObject({ type: z.string(), at, eventId: z.string(), trigger: z.boolean() })),
+  arrived: z.array(
+    z.looseObject({
+      type: z.string(),
+      at,
+      eventId: z.string(),
+      trigger: z.boolean(),
+      /** A DC-09 message read only with its account's previous key, in the grace after a key change. */
+      previousKey: z.literal(true).optional(),
+    }),
+  ),
   /** The device's messages refused during the call (at most 20, the newest kept), oldest first. */
   refused: z.array(DeviceRefusalView),
   /** Alarms stored although the device's registered kind does not report them (at most 20), oldest first. */
@@ -186,6 +197,12 @@ export const DeviceHealthView = z.looseObject({
   lastRefusal: DeviceRefusalView.nullable(),
   /** The latest life-critical alarm stored although the device's kind does not report it, over the last 24 hours. */
   lastKindMismatch: KindMismatchView.nullable(),
+  /**
+   * While a DC-09 account's previous key is in its grace after a key change: until when, and when a
+   * message last came with it since the change (null: none yet) — the panel is not re-keyed yet.
+   * Null otherwise.
+   */
+  dc09PreviousKey: z.looseObject({ until: at, lastUsedAt: at.nullable() }).nullable(),
 });
 export type DeviceHealthView = z.infer<typeof DeviceHealthView>;
 
