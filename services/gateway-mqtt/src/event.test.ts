@@ -18,7 +18,7 @@ describe('toTelecareEvent', () => {
     });
     expect(TelecareEvent.parse(event)).toEqual(event);
     expect(event).toMatchObject({
-      id: eventIdFor('PND-0001', 'press-0001'),
+      id: eventIdFor('PND-0001', 'press-0001', '2026-01-05T07:30:00Z', 'pendant.pressed'),
       source: EVENT_SOURCE,
       subject: 'PND-0001',
       time: '2026-01-05T07:30:00Z',
@@ -70,6 +70,41 @@ describe('toTelecareEvent', () => {
     const far = build(365 * 24 * 3600 * 1000);
     expect(TelecareEvent.parse(far)).toEqual(far);
     expect(far).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2027-01-05T07:30:00.000Z' });
+  });
+});
+
+describe('the id of a device event', () => {
+  const receivedAt = new Date('2026-01-05T11:30:00Z');
+  const idOf = (raw: Record<string, unknown>, at = receivedAt) => {
+    const read = readDeviceMessage('PND-0001', Buffer.from(JSON.stringify(raw)));
+    if (!read.ok) throw new Error(read.detail);
+    return toTelecareEvent({
+      serial: 'PND-0001',
+      payload: read.payload,
+      ...(read.sentAt === undefined ? {} : { sentAt: read.sentAt }),
+      device,
+      receivedAt: at,
+      partitions: 8,
+    }).id;
+  };
+  const press = (at: unknown) => ({ id: 'seq-00000002', type: 'pendant.pressed', at, data: {} });
+
+  it('is the same for a resend of the same payload, however late it comes', () => {
+    const first = idOf(press('2026-01-05T07:30:00Z'));
+    expect(idOf(press('2026-01-05T07:30:00Z'), new Date('2026-01-05T07:40:00Z'))).toBe(first);
+    // A time the gateway replaces (too far ahead) still names the event as the device wrote it.
+    const ahead = press('2027-01-05T07:30:00Z');
+    expect(idOf(ahead, new Date('2026-01-05T07:30:00Z'))).toBe(idOf(ahead, new Date('2026-01-05T07:31:00Z')));
+  });
+
+  it('differs for an id the device used before at another time or for another type: a new event', () => {
+    const first = idOf(press('2026-01-05T07:30:00Z'));
+    expect(idOf(press('2026-01-05T11:29:58Z'))).not.toBe(first);
+    expect(idOf({ ...press('2026-01-05T07:30:00Z'), type: 'heartbeat' })).not.toBe(first);
+    // Alarms whose time is unreadable, dated on receipt: still named by the time as the device wrote it.
+    const local = idOf(press('2026-01-05 07:30:00'));
+    expect(idOf(press('2026-01-05 07:30:00'), new Date('2026-01-05T11:31:00Z'))).toBe(local);
+    expect(idOf(press('2026-01-05 11:29:58'))).not.toBe(local);
   });
 });
 

@@ -17,12 +17,15 @@ export const EVENT_SOURCE = '/gateway-mqtt';
 export const MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000;
 
 /**
- * The canonical event for a device message. The id is derived from the serial and the
- * device's own id, so a resend becomes the same event and JetStream drops the copy.
+ * The canonical event for a device message. The id is derived from the serial, the device's own
+ * id, its time as sent and the type (`eventIdFor`), so a resend becomes the same event and
+ * JetStream drops the copy, while an id the device used before, at another time, is a new event.
  */
 export function toTelecareEvent(input: {
   serial: string;
   payload: DeviceEventPayload;
+  /** The device's time as it wrote it, when `payload.at` is not that (a repaired alarm's). */
+  sentAt?: string;
   device: DeviceMapEntry;
   receivedAt: Date;
   partitions: number;
@@ -37,7 +40,7 @@ export function toTelecareEvent(input: {
   // per optional field: this runs once per stored event.
   const event: TelecareEvent = {
     specversion: '1.0',
-    id: eventIdFor(serial, payload.id),
+    id: eventIdFor(serial, payload.id, input.sentAt ?? payload.at, payload.type),
     source: EVENT_SOURCE,
     type: payload.type,
     subject: serial,
