@@ -2,7 +2,7 @@ import { DEVICE_EVENT_TYPES, eventIdFor, partitionOf, TelecareEvent } from '@tel
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../test/support.ts';
-import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, toTelecareEvent } from './event.ts';
+import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, MAX_CLOCK_BEHIND_MS, toTelecareEvent } from './event.ts';
 import { readDeviceMessage } from './intake.ts';
 
 const device = testDevice('PND-0001', { deviceId: 'dev_0001', residentId: 'res_0001' });
@@ -70,6 +70,38 @@ describe('toTelecareEvent', () => {
     const far = build(365 * 24 * 3600 * 1000);
     expect(TelecareEvent.parse(far)).toEqual(far);
     expect(far).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2027-01-05T07:30:00.000Z' });
+  });
+});
+
+describe('an event from a device clock far behind', () => {
+  const receivedAt = new Date('2026-01-05T07:30:00Z');
+  const build = (at: string, type: 'motion' | 'pendant.pressed' = 'motion') =>
+    toTelecareEvent({
+      serial: 'PND-0001',
+      payload: { id: 'beat-0001', type, at, data: {} },
+      device,
+      receivedAt,
+      partitions: 8,
+    });
+  const DAY = 86_400_000;
+
+  it('keeps the time of a real backlog: a home offline for two days, or for a week', () => {
+    for (const behind of [60_000, 2 * DAY, MAX_CLOCK_BEHIND_MS]) {
+      const at = new Date(receivedAt.getTime() - behind).toISOString();
+      const event = build(at);
+      expect(event.time).toBe(at);
+      expect(event).not.toHaveProperty('devicetime');
+    }
+  });
+
+  it('dates a clock reset after a power cut (1970, 2000, last year) at its receipt, keeping the device time', () => {
+    for (const at of ['1970-01-01T00:00:05Z', '2000-01-01T00:00:00Z', '2025-01-05T07:30:00Z']) {
+      const event = build(at, 'pendant.pressed');
+      expect(TelecareEvent.parse(event)).toEqual(event);
+      expect(event).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: at });
+    }
+    const justPast = new Date(receivedAt.getTime() - MAX_CLOCK_BEHIND_MS - 1000).toISOString();
+    expect(build(justPast)).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: justPast });
   });
 });
 
