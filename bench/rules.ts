@@ -1,4 +1,4 @@
-import { type EventType, eventIdFor, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import { type EventType, eventIdOfKey, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import {
   DEFAULT_RULE_SET,
   encodeState,
@@ -64,7 +64,7 @@ export function stream(count: number): TelecareEvent[] {
     const deviceEventId = `b-${i}`;
     return {
       specversion: '1.0',
-      id: eventIdFor(serial, deviceEventId),
+      id: eventIdOfKey(serial, deviceEventId),
       source: '/bench',
       type,
       subject: serial,

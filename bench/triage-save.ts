@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { eventIdFor, type TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, type TelecareEvent } from '@telecare/contracts';
 import { createLogger, createRedis, type Redis } from '@telecare/platform';
 import {
   DEFAULT_RULE_SET,
@@ -61,7 +61,7 @@ function saves(homeCount: number, perHome: number): Save[] {
     const time = new Date(at).toISOString();
     const event = {
       specversion: '1.0',
-      id: eventIdFor(serial, `d${i}`),
+      id: eventIdOfKey(serial, `d${i}`),
       source: '/bench',
       type,
       subject: serial,

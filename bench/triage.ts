@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { eventIdFor, names, partitionOf } from '@telecare/contracts';
+import { eventIdOfKey, names, partitionOf } from '@telecare/contracts';
 import { servers } from '@telecare/testkit';
 import { type Home, mixEvent, pickMix, registerHomes } from './lib/load.ts';
 import { machineLine, ServiceProcesses, sampleProcess } from './lib/services.ts';
@@ -80,7 +80,7 @@ const benchmark: Benchmark = {
         const { type, data = {} } = mixEvent(device, serial, toggled);
         const at = new Date(t0 + i * 10).toISOString();
         const partition = partitionOf(home.residentId, partitions);
-        const id = eventIdFor(serial, `d${i}`);
+        const id = eventIdOfKey(serial, `d${i}`);
         const body = JSON.stringify({
           specversion: '1.0',
           id,

@@ -5,6 +5,12 @@ import { Resender, readAck, resendPolicy, type SentEvent } from './resend.ts';
 
 export { AckTimeoutError, EventRejectedError, type SentEvent } from './resend.ts';
 
+/** An event `send` built and the platform stored: its device time as sent and its type too. */
+export interface SentDeviceEvent extends SentEvent {
+  readonly at: string;
+  readonly type: EventType;
+}
+
 export interface DeviceOptions {
   serial: string;
   mqttUrl: string;
@@ -71,22 +77,20 @@ export class SimulatedDevice {
     this.#client = client;
   }
 
-  /** Sends one event and resolves when the platform has stored it. */
+  /**
+   * Sends one event and resolves when the platform has stored it, with the time and type it sent:
+   * with its id they name the stored event (`eventIdFor(serial, sent.id, sent.at, sent.type)`).
+   */
   send(
     type: EventType,
     data: Record<string, unknown> = {},
     /** `traceparent`: the W3C trace context to send in the MQTT v5 user property of that name. */
     options: { id?: string; at?: Date; traceparent?: string } = {},
-  ): Promise<SentEvent> {
+  ): Promise<SentDeviceEvent> {
     const id = options.id ?? randomUUID();
-    const payload = JSON.stringify({
-      id,
-      type,
-      at: (options.at ?? new Date()).toISOString(),
-      seq: this.#seq++,
-      data,
-    });
-    return this.sendRaw(id, payload, options.traceparent);
+    const at = (options.at ?? new Date()).toISOString();
+    const payload = JSON.stringify({ id, type, at, seq: this.#seq++, data });
+    return this.sendRaw(id, payload, options.traceparent).then((sent) => ({ ...sent, at, type }));
   }
 
   /** Sends a raw payload (for tests of bad input) and waits for its ack or rejection. */

@@ -23,6 +23,7 @@ export {
   AckTimeoutError,
   type DeviceOptions,
   EventRejectedError,
+  type SentDeviceEvent,
   type SentEvent,
   SimulatedDevice,
 } from './device.ts';

@@ -111,11 +111,8 @@ describe('devices speaking MQTT before v5', () => {
       await device.subscribeAsync(n.mqtt.ack(serial), { qos: 1 });
       await device.publishAsync(n.mqtt.status(serial), 'online', { qos: 1, retain: true });
 
-      const press = JSON.stringify({
-        id: `press-${serial}`,
-        type: 'pendant.pressed',
-        at: new Date().toISOString(),
-      });
+      const pressedAt = new Date().toISOString();
+      const press = JSON.stringify({ id: `press-${serial}`, type: 'pendant.pressed', at: pressedAt });
       await device.publishAsync(n.mqtt.events(serial), press, { qos: 1 });
       await waitFor(() => acks.some((a) => 'stored' in a && a.id === `press-${serial}`), {
         what: `the stored ack of the ${label} press`,
@@ -128,7 +125,7 @@ describe('devices speaking MQTT before v5', () => {
       const presses = (await storedEvents(serial)).filter((e) => e.type === 'pendant.pressed');
       expect(presses).toHaveLength(1);
       expect(presses[0]).toMatchObject({
-        id: eventIdFor(serial, `press-${serial}`),
+        id: eventIdFor(serial, `press-${serial}`, pressedAt, 'pendant.pressed'),
         residentid: RESIDENT,
         partition: partitionOf(RESIDENT, PARTITIONS),
       });

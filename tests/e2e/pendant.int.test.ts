@@ -37,11 +37,13 @@ async function settled(): Promise<void> {
 
 describe('a pendant press, from device to helpline', () => {
   let firstPressId: string;
+  let firstPressAt: string;
 
   it('becomes an open P1 case whose because names the rule and the evidence event', async () => {
     const started = performance.now();
     const sent = await device.send('pendant.pressed');
     firstPressId = sent.id;
+    firstPressAt = sent.at;
     const ackMs = sent.latencyMs;
     const [found] = await waitFor(
       async () => {
@@ -64,13 +66,13 @@ describe('a pendant press, from device to helpline', () => {
     const because = opened.because[0];
     expect(because?.rule.id).toMatch(/pendant/);
     expect(because?.rule.version).toBeGreaterThanOrEqual(1);
-    expect(because?.evidence).toEqual([eventIdFor(serial, sent.id)]);
+    expect(because?.evidence).toEqual([eventIdFor(serial, sent.id, sent.at, sent.type)]);
     expect(because?.reason.length).toBeGreaterThan(10);
     expect(caseMs).toBeLessThan(10_000);
   });
 
-  it('pressing again with the same event id yields one alert and one case', async () => {
-    const again = await device.send('pendant.pressed', {}, { id: firstPressId });
+  it('the same press sent again (the same event id and time) yields one alert and one case', async () => {
+    const again = await device.send('pendant.pressed', {}, { id: firstPressId, at: new Date(firstPressAt) });
     expect(again.id).toBe(firstPressId);
     await settled();
     const n = names(platform.namespace);

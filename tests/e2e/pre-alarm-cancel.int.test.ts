@@ -108,7 +108,8 @@ describe('a pendant press cancelled by the resident within the pre-alarm window'
       // gateway-mqtt refuses it: a movement sensor does not report a cancel (its kind's types,
       // tests/security/mqtt-kind-types.int.test.ts). Triage's own check (a cancel closes only from a
       // kind a resident cancels on) is the second line, for cancels stored before the gateway's.
-      const forged = await pir.send('alarm.cancelled').catch((err: unknown) => err);
+      const forgedAt = new Date();
+      const forged = await pir.send('alarm.cancelled', {}, { at: forgedAt }).catch((err: unknown) => err);
       expect(forged).toBeInstanceOf(EventRejectedError);
       expect((forged as EventRejectedError).reason).toMatch(/^type-not-for-kind: /);
       // The resident's own cancel comes after it on the same partition: once the case is resolved,
@@ -123,10 +124,15 @@ describe('a pendant press cancelled by the resident within the pre-alarm window'
       );
       const closings = detail.events.filter((e) => e.kind === 'alert-joined' && e.data.closes !== undefined);
       expect(closings.map((e) => e.data.evidence)).toEqual([
-        [expect.any(String), eventIdFor(serial, own.id)],
+        [expect.any(String), eventIdFor(serial, own.id, own.at, own.type)],
       ]);
       expect(JSON.stringify(detail)).not.toContain(
-        eventIdFor(pirSerial, (forged as EventRejectedError).eventId),
+        eventIdFor(
+          pirSerial,
+          (forged as EventRejectedError).eventId,
+          forgedAt.toISOString(),
+          'alarm.cancelled',
+        ),
       );
     } finally {
       await pir.close();

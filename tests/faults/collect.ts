@@ -123,7 +123,7 @@ function timePresses(
     }
   }
   return presses.map((press) => {
-    const at = caseAtOfEvent.get(eventIdFor(press.serial, press.deviceEventId));
+    const at = caseAtOfEvent.get(eventIdFor(press.serial, press.deviceEventId, press.at, 'pendant.pressed'));
     return { press, ms: at === undefined ? undefined : Math.max(0, at - press.sentAt) };
   });
 }

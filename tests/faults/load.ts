@@ -16,6 +16,8 @@ interface Home {
 export interface SentPress {
   readonly serial: string;
   readonly deviceEventId: string;
+  /** The device's time as sent: with the id and type it names the event (`eventIdFor`). */
+  readonly at: string;
   /** Wall-clock ms of the first send (compared with stream timestamps). */
   readonly sentAt: number;
 }
@@ -78,7 +80,7 @@ async function registerHomes(nc: NatsConnection, namespace: string, count: numbe
 export class SteadyLoad {
   readonly #sent = new Map<
     string,
-    { serial: string; deviceEventId: string; type: EventType; acked: boolean }
+    { serial: string; deviceEventId: string; at: string; type: EventType; acked: boolean }
   >();
   readonly presses: SentPress[] = [];
   #homes: Home[] = [];
@@ -123,12 +125,15 @@ export class SteadyLoad {
     const type: EventType =
       device === 'pendant' ? 'pendant.pressed' : device === 'pir' ? 'motion' : 'heartbeat';
     const deviceEventId = `flt-${(this.#counter++).toString(36).padStart(6, '0')}`;
-    const record = { serial, deviceEventId, type, acked: false };
+    const sentAt = new Date();
+    const at = sentAt.toISOString();
+    const record = { serial, deviceEventId, at, type, acked: false };
     this.#sent.set(`${serial}\u0000${deviceEventId}`, record);
-    if (type === 'pendant.pressed') this.presses.push({ serial, deviceEventId, sentAt: Date.now() });
+    if (type === 'pendant.pressed')
+      this.presses.push({ serial, deviceEventId, at, sentAt: sentAt.getTime() });
     const data = type === 'heartbeat' ? { mains: true, batteryPercent: 100 } : {};
     pool
-      .send(serial, deviceEventId, devicePayload(deviceEventId, type, data))
+      .send(serial, deviceEventId, devicePayload(deviceEventId, type, data, sentAt))
       .then(() => {
         record.acked = true;
       })

@@ -5,16 +5,18 @@ import { reconcile, type SentEvent, type ServerRecord, type StoredAlert } from '
 const press = (n: number, acked = true): SentEvent => ({
   serial: 'FLT-PND',
   deviceEventId: `press-${n}`,
+  at: '2026-12-05T09:00:00.000Z',
   type: 'pendant.pressed',
   acked,
 });
 const motion = (n: number): SentEvent => ({
   serial: 'FLT-PIR',
   deviceEventId: `m-${n}`,
+  at: '2026-12-05T09:00:00.000Z',
   type: 'motion',
   acked: true,
 });
-const evt = (s: SentEvent) => eventIdFor(s.serial, s.deviceEventId);
+const evt = (s: SentEvent) => eventIdFor(s.serial, s.deviceEventId, s.at, s.type);
 const alertOf = (s: SentEvent, id: string, rule = 'pendant'): StoredAlert => ({
   id,
   type: s.type,

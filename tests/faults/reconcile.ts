@@ -11,6 +11,8 @@ import { defaultPriority, type EventType, eventIdFor } from '@telecare/contracts
 export interface SentEvent {
   readonly serial: string;
   readonly deviceEventId: string;
+  /** The device's time as sent: with the id and type it names the event (`eventIdFor`). */
+  readonly at: string;
   readonly type: EventType;
   readonly acked: boolean;
 }
@@ -104,7 +106,7 @@ export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation
   let lostOther = 0;
   let duplicateCases = 0;
   for (const sent of run.sent.filter((s) => s.acked)) {
-    const eventId = eventIdFor(sent.serial, sent.deviceEventId);
+    const eventId = eventIdFor(sent.serial, sent.deviceEventId, sent.at, sent.type);
     const lost = (detail: string) => {
       if (isLifeCritical(sent.type)) {
         lostLifeCritical++;

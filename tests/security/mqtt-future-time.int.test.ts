@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
-import { eventIdFor, names, partitionOf, TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, names, partitionOf, TelecareEvent } from '@telecare/contracts';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { SimulatedDevice } from '@telecare/simulators';
@@ -100,7 +100,7 @@ describe('device event times in the future', () => {
     const receivedAt = new Date();
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor(SERIAL, 'future-beat-0002'),
+      id: eventIdOfKey(SERIAL, 'future-beat-0002'),
       source: '/gateway-dc09',
       type: 'heartbeat',
       subject: SERIAL,

@@ -4,17 +4,17 @@ import { type Case, names, TelecareEvent } from '@telecare/contracts';
 import type { SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
 import { addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 /**
- * A device's event id dedupes its resends: JetStream drops a second message with the same id for
- * ten minutes and the gateway acks it `stored`. An id used again for another event — a device whose
- * counter started again after a power cut, or a stolen login sending heartbeats under the ids a
- * pendant with counted ids will use next — made the real press a "duplicate": acked, never stored,
- * never seen by an operator.
+ * A device's event id, with its time and type, names its event (`eventIdFor`): JetStream drops a
+ * second message with the same three for ten minutes, triage for longer, and the gateway acks it
+ * `stored`. An id used again for another event — a device whose counter started again after a power
+ * cut, or a stolen login sending heartbeats under the ids a pendant with counted ids will use next —
+ * made the real press a "duplicate": acked, never stored, never seen by an operator.
  */
-
 let platform: RunningPlatform;
 let device: SimulatedDevice;
 let residentId: string;
@@ -65,11 +65,22 @@ describe('a device event id used again for another event', () => {
     expect(opened).toMatchObject({ type: 'pendant.pressed', priority: 1 });
     // The device, unsure of its ack, sends the press again byte for byte: the same event.
     await device.sendRaw('reused-0001', press);
-    // Or stamps it anew: the id names the event, still one.
-    await device.sendRaw('reused-0001', payload('reused-0001', 'pendant.pressed', new Date().toISOString()));
     const stored = await storedOfDevice();
     expect(stored.filter((e) => e.type === 'pendant.pressed')).toHaveLength(1);
     expect(stored.filter((e) => e.type === 'heartbeat')).toHaveLength(1);
     expect(stored.every((e) => e.deviceeventid === 'reused-0001' || e.type.startsWith('device.'))).toBe(true);
+    // Stamped anew, it cannot be told from a press under a reused id: stored as a press of its own,
+    // which triage merges into the open alert as a repeat (rules README, "Repeated presses").
+    await device.sendRaw(
+      'reused-0001',
+      payload('reused-0001', 'pendant.pressed', new Date(Date.now() + 1_000).toISOString()),
+    );
+    expect((await storedOfDevice()).filter((e) => e.type === 'pendant.pressed')).toHaveLength(2);
+    const n = names(platform.namespace);
+    await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle');
+    const cases = (await platform.helplineGet<Case[]>('/api/cases?state=all')).filter(
+      (c) => c.residentId === residentId,
+    );
+    expect(cases).toHaveLength(1);
   });
 });

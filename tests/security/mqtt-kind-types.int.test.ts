@@ -166,7 +166,7 @@ describe('a device reports only what its kind can', () => {
     );
     expect(opened.priority).toBe(1);
     const events = await streamed(names(platform.namespace).streams.events, (j) => j as { id: string });
-    expect(events.map((e) => e.id)).toContain(eventIdFor(pir.serial, sent.id));
+    expect(events.map((e) => e.id)).toContain(eventIdFor(pir.serial, sent.id, sent.at, sent.type));
     expect(await metrics()).toMatch(
       /^gateway_mqtt_kind_mismatch_total\{[^}]*type="pendant.pressed"[^}]*disposition="stored"[^}]*\} 1$/m,
     );

@@ -97,7 +97,7 @@ describe('telecare CLI', () => {
     const now = new Date().toISOString();
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor('PND-CLI1', deviceEventId),
+      id: eventIdFor('PND-CLI1', deviceEventId, now, 'pendant.pressed'),
       source: '/gateway-mqtt',
       type: 'pendant.pressed',
       subject: 'PND-CLI1',
@@ -156,7 +156,7 @@ describe('telecare CLI', () => {
     const now = new Date().toISOString();
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor('BED-CLI1', deviceEventId),
+      id: eventIdFor('BED-CLI1', deviceEventId, now, 'heartbeat'),
       source: '/gateway-mqtt',
       type: 'heartbeat',
       subject: 'BED-CLI1',

@@ -7,6 +7,7 @@ import {
   DeviceEventPayload,
   EVENT_TYPES,
   eventIdFor,
+  eventIdOfKey,
   names,
   partitionOf,
   readRepairedAlarm,
@@ -117,14 +118,30 @@ describe('names', () => {
 });
 
 describe('ids and partitions', () => {
-  it('derives the same event id for the same serial and device id only', () => {
-    expect(eventIdFor('PX-1', 'press-0001')).toBe(eventIdFor('PX-1', 'press-0001'));
-    expect(eventIdFor('PX-1', 'press-0001')).not.toBe(eventIdFor('PX-2', 'press-0001'));
-    expect(eventIdFor('PX-1', 'press-0001')).toMatch(/^evt_[0-9a-f]{32}$/);
+  it('derives the same event id for the same serial, device id, device time and type only', () => {
+    const at = '2026-01-05T07:30:00Z';
+    const id = eventIdFor('PX-1', 'press-0001', at, 'pendant.pressed');
+    expect(eventIdFor('PX-1', 'press-0001', at, 'pendant.pressed')).toBe(id);
+    expect(eventIdFor('PX-2', 'press-0001', at, 'pendant.pressed')).not.toBe(id);
+    expect(id).toMatch(/^evt_[0-9a-f]{32}$/);
+  });
+
+  it('gives a device id used again at another time, or for another type, an event id of its own', () => {
+    const at = '2026-01-05T07:30:00Z';
+    const id = eventIdFor('PX-1', 'seq-00000002', at, 'pendant.pressed');
+    // The counter started again after a battery change: the same id four hours later.
+    expect(eventIdFor('PX-1', 'seq-00000002', '2026-01-05T11:30:00Z', 'pendant.pressed')).not.toBe(id);
+    expect(eventIdFor('PX-1', 'seq-00000002', at, 'heartbeat')).not.toBe(id);
+    // The time is the device's string as sent: the same instant written otherwise is another payload.
+    expect(eventIdFor('PX-1', 'seq-00000002', '2026-01-05T07:30:00.000Z', 'pendant.pressed')).not.toBe(id);
   });
 
   it('keeps the ids already stored: the same SHA-256 digests as ever', () => {
-    expect(eventIdFor('PX-1', 'press-0001')).toBe('evt_2b676f3044721c6cb010b8006d96facf');
+    // Keyed ids (DC-09, status changes) are hashed as every event id was before.
+    expect(eventIdOfKey('PX-1', 'press-0001')).toBe('evt_2b676f3044721c6cb010b8006d96facf');
+    expect(eventIdFor('PX-1', 'press-0001', '2026-01-05T07:30:00Z', 'pendant.pressed')).toBe(
+      'evt_01d9671d29da6c1b47e03ac13ac25ac9',
+    );
     expect(alertIdFor('r1', 'res_1', 'k')).toBe('alt_ed3df39cd455e5c2a4957ae1bd7d6502');
   });
 

@@ -26,7 +26,9 @@ export const EVENT_DATA_SCHEMAS = {
 
 /**
  * What a device publishes on `telecare/v1/devices/{serial}/events` (QoS 1).
- * `id` is unique per device; the device resends with the same id until acked.
+ * The device resends the same payload (the same `id` and `at`) until acked. `id`, `at` as written
+ * and `type` together name the event (`eventIdFor`): an `id` the device used before, with another
+ * time, is a new event (a counter that started again after a battery change).
  */
 export const DeviceEventPayload = z
   .object({

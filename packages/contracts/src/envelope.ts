@@ -16,14 +16,17 @@ export const TelecareEvent = z.object({
   subject: Serial,
   /**
    * Event time, as the device reported it; the receipt time instead when the device's clock was
-   * more than a few minutes ahead (then `devicetime` holds what the device said), or when a
-   * life-critical alarm's time could not be read at all (the gateway stores the alarm anyway).
+   * more than a few minutes ahead or more than a week behind (then `devicetime` holds what the
+   * device said), or when a life-critical alarm's time could not be read at all (the gateway stores
+   * the alarm anyway).
    */
   time: z.iso.datetime({ offset: true }),
   /**
-   * Set only when the device reported a time too far in the future to believe: that time, kept as
-   * evidence of a wrong (or forged) device clock. A future time would otherwise order the event
-   * after everything else and make the device look alive until then.
+   * Set only when the device reported a time too far in the future, or too far in the past, to
+   * believe: that time, kept as evidence of a wrong (or forged) device clock. A future time would
+   * otherwise order the event after everything else and make the device look alive until then; a
+   * clock reset after a power cut (1970, 2000) would date every event outside what triage keeps,
+   * and the home would look silent.
    */
   devicetime: z.iso.datetime({ offset: true }).optional(),
   datacontenttype: z.literal('application/json'),

@@ -16,11 +16,28 @@ const sha256 =
 const hash = (parts: readonly string[]): string => sha256(parts.join('\u001f')).slice(0, 32);
 
 /**
- * The platform id of a device event: deterministic from the serial and the device's own id,
- * so a device that resends until acked produces the same id and JetStream deduplicates it.
+ * The platform id of an event a device sent over MQTT: deterministic from the serial, the device's
+ * own id, the device's time exactly as it sent it (`at`, the string as received, not the time the
+ * gateway may store instead) and the event type. A device that resends until acked sends the same
+ * payload, so its resend gets the same id and JetStream and triage drop the copy. The device's id
+ * alone does not name one event: real pendants start their counter again after a battery change or
+ * a firmware update, and a press hours later under an id used before is a new alarm; with its own
+ * time (or another type) it gets an id of its own.
+ *
+ * Events stored before the id took the time and type (`hash(serial, id)`) keep their ids.
  */
-export function eventIdFor(serial: string, deviceEventId: string): string {
-  return `evt_${hash([serial, deviceEventId])}`;
+export function eventIdFor(serial: string, deviceEventId: string, deviceAt: string, type: string): string {
+  return `evt_${hash([serial, deviceEventId, deviceAt, type])}`;
+}
+
+/**
+ * The platform id of an event whose key already names one occurrence: a DC-09 frame's events (named
+ * by account, sequence, content and which occurrence of the message it is) and the events a gateway
+ * makes itself (a device's status change, named with its receipt time). Deterministic from the
+ * serial and the key, so the same key again is the same event.
+ */
+export function eventIdOfKey(serial: string, key: string): string {
+  return `evt_${hash([serial, key])}`;
 }
 
 /** Deterministic alert id from rule, resident and the evidence that triggered it. */

@@ -70,7 +70,7 @@ export {
   type RouteTable,
 } from './http/route.ts';
 export { RulesInForceView, TRIAGE_API, TRIAGE_ROUTES, type TriageRoutes } from './http/triage.ts';
-export { alertIdFor, eventIdFor, type IdKind, idPattern, newId } from './ids.ts';
+export { alertIdFor, eventIdFor, eventIdOfKey, type IdKind, idPattern, newId } from './ids.ts';
 export {
   DEFAULT_NAMESPACE,
   type DeviceTopics,

@@ -25,6 +25,6 @@ export function makeEvent(
     testmode: false,
     data: {},
     ...fields,
-    id: eventIdFor(serial, deviceEventId),
+    id: eventIdFor(serial, deviceEventId, fields.devicetime ?? fields.time, fields.type),
   });
 }

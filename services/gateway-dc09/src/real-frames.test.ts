@@ -544,6 +544,25 @@ describe('each receipt keeps a heartbeat of its own', () => {
   const heartbeatIds = (outs: readonly Interpretation[]) =>
     outs.flatMap((o) => o.events.filter((e) => e.type === 'heartbeat').map((e) => e.id));
 
+  it('a press under a sequence number that restarted, hours after the same bytes, is a new event', async () => {
+    // A panel that restarted (power cut, firmware update) numbers its messages from 0001 again; its
+    // pendant pressed now sends the very bytes of a press four hours ago. That is a new alarm: its
+    // events must not carry the first press's ids (JetStream and triage would drop them as copies).
+    const press = framed('"ADM-CID"0001L0#AAB[#AAB|1101 01 001]');
+    const first = new Date('2026-12-04T08:00:00.000Z');
+    const later = new Date('2026-12-04T12:00:00.000Z');
+    const pressIds = (out: Interpretation) =>
+      out.events.filter((e) => e.type === 'pendant.pressed').map((e) => e.id);
+    const occurrences = new Occurrences(120_000);
+    const a = pressIds(await receive(press, first, occurrences));
+    const b = pressIds(await receive(press, later, occurrences));
+    expect(a).toHaveLength(1);
+    expect(b).toHaveLength(1);
+    expect(b[0]).not.toBe(a[0]);
+    // After a gateway restart (its memory of occurrences gone) too.
+    expect(pressIds(await receive(press, later, new Occurrences(120_000)))[0]).not.toBe(a[0]);
+  });
+
   it.each([
     ['a plain poll', '"NULL"0000L0#AAB[]', 'ACK'],
     ['a frame it cannot read', '"ADM-CID"0046L0#AAB[#AAB|11O1 01 001]', 'DUH'],

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   type Dc09AccountEntry,
   type Dc09KeyEncoding,
-  eventIdFor,
+  eventIdOfKey,
   mayReport,
   partitionOf,
   type RejectReason,
@@ -209,7 +209,7 @@ function buildEvent(input: {
   const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${input.digest}-${input.index}`;
   return {
     specversion: '1.0',
-    id: eventIdFor(entry.serial, deviceEventId),
+    id: eventIdOfKey(entry.serial, deviceEventId),
     source: EVENT_SOURCE,
     type: input.type,
     subject: entry.serial,

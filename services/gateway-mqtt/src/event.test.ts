@@ -2,7 +2,7 @@ import { DEVICE_EVENT_TYPES, eventIdFor, partitionOf, TelecareEvent } from '@tel
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../test/support.ts';
-import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, toTelecareEvent } from './event.ts';
+import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, MAX_CLOCK_BEHIND_MS, toTelecareEvent } from './event.ts';
 import { readDeviceMessage } from './intake.ts';
 
 const device = testDevice('PND-0001', { deviceId: 'dev_0001', residentId: 'res_0001' });
@@ -18,7 +18,7 @@ describe('toTelecareEvent', () => {
     });
     expect(TelecareEvent.parse(event)).toEqual(event);
     expect(event).toMatchObject({
-      id: eventIdFor('PND-0001', 'press-0001'),
+      id: eventIdFor('PND-0001', 'press-0001', '2026-01-05T07:30:00Z', 'pendant.pressed'),
       source: EVENT_SOURCE,
       subject: 'PND-0001',
       time: '2026-01-05T07:30:00Z',
@@ -70,6 +70,73 @@ describe('toTelecareEvent', () => {
     const far = build(365 * 24 * 3600 * 1000);
     expect(TelecareEvent.parse(far)).toEqual(far);
     expect(far).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2027-01-05T07:30:00.000Z' });
+  });
+});
+
+describe('an event from a device clock far behind', () => {
+  const receivedAt = new Date('2026-01-05T07:30:00Z');
+  const build = (at: string, type: 'motion' | 'pendant.pressed' = 'motion') =>
+    toTelecareEvent({
+      serial: 'PND-0001',
+      payload: { id: 'beat-0001', type, at, data: {} },
+      device,
+      receivedAt,
+      partitions: 8,
+    });
+  const DAY = 86_400_000;
+
+  it('keeps the time of a real backlog: a home offline for two days, or for a week', () => {
+    for (const behind of [60_000, 2 * DAY, MAX_CLOCK_BEHIND_MS]) {
+      const at = new Date(receivedAt.getTime() - behind).toISOString();
+      const event = build(at);
+      expect(event.time).toBe(at);
+      expect(event).not.toHaveProperty('devicetime');
+    }
+  });
+
+  it('dates a clock reset after a power cut (1970, 2000, last year) at its receipt, keeping the device time', () => {
+    for (const at of ['1970-01-01T00:00:05Z', '2000-01-01T00:00:00Z', '2025-01-05T07:30:00Z']) {
+      const event = build(at, 'pendant.pressed');
+      expect(TelecareEvent.parse(event)).toEqual(event);
+      expect(event).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: at });
+    }
+    const justPast = new Date(receivedAt.getTime() - MAX_CLOCK_BEHIND_MS - 1000).toISOString();
+    expect(build(justPast)).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: justPast });
+  });
+});
+
+describe('the id of a device event', () => {
+  const receivedAt = new Date('2026-01-05T11:30:00Z');
+  const idOf = (raw: Record<string, unknown>, at = receivedAt) => {
+    const read = readDeviceMessage('PND-0001', Buffer.from(JSON.stringify(raw)));
+    if (!read.ok) throw new Error(read.detail);
+    return toTelecareEvent({
+      serial: 'PND-0001',
+      payload: read.payload,
+      ...(read.sentAt === undefined ? {} : { sentAt: read.sentAt }),
+      device,
+      receivedAt: at,
+      partitions: 8,
+    }).id;
+  };
+  const press = (at: unknown) => ({ id: 'seq-00000002', type: 'pendant.pressed', at, data: {} });
+
+  it('is the same for a resend of the same payload, however late it comes', () => {
+    const first = idOf(press('2026-01-05T07:30:00Z'));
+    expect(idOf(press('2026-01-05T07:30:00Z'), new Date('2026-01-05T07:40:00Z'))).toBe(first);
+    // A time the gateway replaces (too far ahead) still names the event as the device wrote it.
+    const ahead = press('2027-01-05T07:30:00Z');
+    expect(idOf(ahead, new Date('2026-01-05T07:30:00Z'))).toBe(idOf(ahead, new Date('2026-01-05T07:31:00Z')));
+  });
+
+  it('differs for an id the device used before at another time or for another type: a new event', () => {
+    const first = idOf(press('2026-01-05T07:30:00Z'));
+    expect(idOf(press('2026-01-05T11:29:58Z'))).not.toBe(first);
+    expect(idOf({ ...press('2026-01-05T07:30:00Z'), type: 'heartbeat' })).not.toBe(first);
+    // Alarms whose time is unreadable, dated on receipt: still named by the time as the device wrote it.
+    const local = idOf(press('2026-01-05 07:30:00'));
+    expect(idOf(press('2026-01-05 07:30:00'), new Date('2026-01-05T11:31:00Z'))).toBe(local);
+    expect(idOf(press('2026-01-05 11:29:58'))).not.toBe(local);
   });
 });
 

@@ -2,7 +2,7 @@ import {
   type DeviceAck,
   type DeviceMapEntry,
   DeviceStatus,
-  eventIdFor,
+  eventIdOfKey,
   mayReport,
   type Names,
   partitionOf,
@@ -20,7 +20,6 @@ import {
   inSpan,
   isPermanentFailure,
   type JetStreamClient,
-  type JetStreamManager,
   type JetStreamPublisher,
   type Logger,
   type MqttClient,
@@ -141,8 +140,6 @@ export class DeviceEventGateway {
   readonly #alarmReserve: DeviceRateLimit;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
-  /** Reads a stored event back, only when a device's id was seen before (`#reusedId`). */
-  #jsm: Promise<JetStreamManager> | undefined;
   readonly #shedAt: number;
   #shedCount = 0;
   #shedLoggedAt = -Infinity;
@@ -449,6 +446,7 @@ export class DeviceEventGateway {
     const event = toTelecareEvent({
       serial,
       payload,
+      ...(read.sentAt === undefined ? {} : { sentAt: read.sentAt }),
       device,
       receivedAt: new Date(this.#clock.now()),
       partitions: this.#partitions,
@@ -471,19 +469,8 @@ export class DeviceEventGateway {
       this.#carried.add(device);
     }
     try {
-      const stored = await this.#store(event, generation);
-      if (stored.duplicate && (await this.#reusedId(event, stored.seq))) {
-        // The id was this device's for another event (its counter started again after a power cut,
-        // or someone sent under the ids it will use next): JetStream took this one for a resend of
-        // that, and it would have been acked and never stored. It is stored under an id of its own,
-        // the same for its own resends.
-        this.#metrics.reusedIds.inc();
-        this.#log.warn({ serial, eventId: event.id }, 'device event id used again for another event');
-        await this.#store(
-          { ...event, id: eventIdFor(serial, reusedIdKey(payload.id, event.type)) },
-          generation,
-        );
-      }
+      // A duplicate is the device's resend (the same id, time and type: `eventIdFor`), acked again.
+      await this.#store(event, generation);
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it.
@@ -507,31 +494,6 @@ export class DeviceEventGateway {
       });
       await this.#deadLetter(topic, raw, { reason: 'schema', detail }, generation, rawSize, payload.type);
     }
-  }
-
-  /**
-   * Whether the event JetStream already holds under `event`'s id (at `seq`) is another event, not
-   * this one sent again: another type. Only the type: the id is what names a device's event, and a
-   * device may stamp a resend anew (a new `at`, a new `seq`), which is still the one event. When the
-   * stored one cannot be read, it is taken for another: storing an event twice merges, losing one
-   * does not.
-   */
-  async #reusedId(event: TelecareEvent, seq: number): Promise<boolean> {
-    let original: { subject?: unknown; type?: unknown } | undefined;
-    try {
-      this.#jsm ??= this.#js.jetstreamManager();
-      const message = await (await this.#jsm).streams.getMessage(this.#n.streams.events, { seq });
-      // Only the two fields compared are read; anything else, or nothing, is another event.
-      original = message?.json<{ subject?: unknown; type?: unknown }>();
-    } catch (err) {
-      this.#jsm = undefined;
-      this.#log.warn(
-        { err, eventId: event.id, seq },
-        'cannot read the event stored under this id; storing anew',
-      );
-      return true;
-    }
-    return original?.subject !== event.subject || original?.type !== event.type;
   }
 
   async #store(event: TelecareEvent, generation: number): Promise<{ duplicate: boolean; seq: number }> {
@@ -605,7 +567,7 @@ export class DeviceEventGateway {
     const traceparent = activeTraceparent() ?? traceparentOf(packet);
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor(serial, deviceEventId),
+      id: eventIdOfKey(serial, deviceEventId),
       source: '/gateway-mqtt',
       type: status.data === 'online' ? 'device.online' : 'device.offline',
       subject: serial,
@@ -766,11 +728,6 @@ export class DeviceEventGateway {
       }
     }
   }
-}
-
-/** What names an event whose device id was used before for another event: the id and its type. */
-function reusedIdKey(deviceEventId: string, type: string): string {
-  return `${deviceEventId}\u001f${type}`;
 }
 
 /** A `type-not-for-kind` refusal in words an installer reads in the device's health and test call. */

@@ -6,6 +6,7 @@ import {
   readDeviceMessage,
   rejectedAck,
   storedAck,
+  UNDATED,
 } from './intake.ts';
 
 const bytes = (value: unknown) =>
@@ -124,7 +125,23 @@ describe('a life-critical alarm the schema refuses', () => {
       ok: true,
       payload: { id: 'f1', type: 'fall.detected', at: '2026-01-05T07:30:00Z', data: {} },
       repaired: expect.stringMatching(/^id: .+; seq: .+; data: /),
+      sentAt: '2026-01-05T07:30:00Z',
     });
+  });
+
+  it('keeps the time as the device wrote it, which names the event with its id, even when unreadable', () => {
+    const local = readDeviceMessage(
+      'HUB-0001',
+      bytes({ id: 'seq-00000002', type: 'fall.detected', at: '2026-01-05 07:30:00' }),
+    );
+    const epoch = readDeviceMessage(
+      'HUB-0001',
+      bytes({ id: 'seq-00000002', type: 'fall.detected', at: 1767598200 }),
+    );
+    const none = readDeviceMessage('HUB-0001', bytes({ id: 'seq-00000002', type: 'fall.detected' }));
+    expect(local).toMatchObject({ ok: true, payload: { at: UNDATED }, sentAt: '2026-01-05 07:30:00' });
+    expect(epoch).toMatchObject({ ok: true, payload: { at: UNDATED }, sentAt: '1767598200' });
+    expect(none).toMatchObject({ ok: true, payload: { at: UNDATED }, sentAt: '' });
   });
 
   it('without a usable id is named by its bytes, so a resend of the same bytes is the same event', () => {

@@ -45,6 +45,12 @@ export interface Accepted {
    * the schema's words. Its `at` is `UNDATED` when the device's time was unreadable.
    */
   readonly repaired?: string;
+  /**
+   * A repaired alarm's time as the device wrote it (JSON text when it was not a string, `''` when
+   * it had none), which names the event with its id (`eventIdFor`): its `at` may be `UNDATED`, and
+   * a resend of the same bytes must get the same id while the same id at another time must not.
+   */
+  readonly sentAt?: string;
 }
 
 /** The `at` of an alarm whose device time could not be read: the event is dated on receipt. */
@@ -105,7 +111,7 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
       .join('; ');
     const alarm = asAlarm(json, raw);
     if (!alarm) return refuse('schema', detail, rawId);
-    read = { ok: true, payload: alarm, repaired: detail };
+    read = { ok: true, payload: alarm, repaired: detail, sentAt: sentAtOf(json) };
   }
   // The schema strips unknown keys, so the optional `serial` is read from the raw object.
   if (isRecord(json) && Object.hasOwn(json, 'serial') && json.serial !== topicSerial) {
@@ -141,6 +147,13 @@ function asAlarm(json: unknown, raw: Uint8Array): DeviceEventPayload | undefined
   };
   if (Number.isSafeInteger(json.seq) && (json.seq as number) >= 0) alarm.seq = json.seq as number;
   return alarm;
+}
+
+/** The device's `at` as it wrote it: its string, other JSON as text, nothing as `''`. */
+function sentAtOf(json: unknown): string {
+  const at = isRecord(json) ? json.at : undefined;
+  if (typeof at === 'string') return at;
+  return at === undefined ? '' : JSON.stringify(at);
 }
 
 /**

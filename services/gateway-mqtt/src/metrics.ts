@@ -5,7 +5,6 @@ export interface GatewayMetrics extends StoreMetrics {
   readonly kindMismatch: Counter<'type' | 'disposition'>;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
-  readonly reusedIds: Counter;
   readonly rateLimited: Counter;
   readonly shed: Counter<'priority'>;
 }
@@ -13,11 +12,6 @@ export interface GatewayMetrics extends StoreMetrics {
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   return {
     ...createStoreMetrics(registry, 'gateway_mqtt', 'device message'),
-    reusedIds: new Counter({
-      name: 'gateway_mqtt_reused_ids_total',
-      help: 'Device events whose id the device had used for another event (JetStream took them for a resend): stored under an id of their own',
-      registers: [registry],
-    }),
     rateLimited: new Counter({
       name: 'gateway_mqtt_rate_limited_total',
       help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',

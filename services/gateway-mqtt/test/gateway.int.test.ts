@@ -166,7 +166,7 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
     // The ack came after the store, so the event is there without waiting.
     const event = await storedEvent(PENDANT, 'press-0001');
     expect(event).toMatchObject({
-      id: eventIdFor(PENDANT, 'press-0001'),
+      id: eventIdFor(PENDANT, 'press-0001', '2026-01-05T07:30:00Z', 'pendant.pressed'),
       source: '/gateway-mqtt',
       type: 'pendant.pressed',
       subject: PENDANT,

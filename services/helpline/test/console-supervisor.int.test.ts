@@ -1,4 +1,4 @@
-import { eventIdFor, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness, launchChromium } from './harness.ts';
@@ -39,7 +39,7 @@ describe('console: the supervisor view', () => {
     const residentId = 'res_csv_panel';
     const unmapped: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor('DC09-CSV', `${h.ns}-unmapped`),
+      id: eventIdOfKey('DC09-CSV', `${h.ns}-unmapped`),
       source: '/gateway-dc09',
       type: 'code.unmapped',
       subject: 'DC09-CSV',

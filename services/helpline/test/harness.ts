@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Alert,
   alertIdFor,
-  eventIdFor,
+  eventIdOfKey,
   names,
   type Priority,
   partitionOf,
@@ -113,7 +113,7 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       const partition = partitionOf(residentId, partitions);
       const event: TelecareEvent = {
         specversion: '1.0',
-        id: eventIdFor(serial, `${ns}-${counter}`),
+        id: eventIdOfKey(serial, `${ns}-${counter}`),
         source: '/test',
         type: type as TelecareEvent['type'],
         subject: serial,

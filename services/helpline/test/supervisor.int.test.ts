@@ -1,4 +1,4 @@
-import { eventIdFor, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { ManualClock } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,7 +202,7 @@ describe('answer figures a supervisor can trust', () => {
     const at = new Date().toISOString();
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor('DC09-SV1', `${h.ns}-unmapped`),
+      id: eventIdOfKey('DC09-SV1', `${h.ns}-unmapped`),
       source: '/gateway-dc09',
       type: 'code.unmapped',
       subject: 'DC09-SV1',

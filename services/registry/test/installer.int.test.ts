@@ -58,7 +58,7 @@ async function publishEvent(
   const partition = partitionOf(residentId, 8);
   const event: TelecareEvent = {
     specversion: '1.0',
-    id: eventIdFor(serial, deviceEventId),
+    id: eventIdFor(serial, deviceEventId, at.toISOString(), type),
     source: '/gateway-mqtt',
     type,
     subject: serial,

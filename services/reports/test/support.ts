@@ -4,7 +4,7 @@ import {
   alertIdFor,
   type CaseEvent,
   type CaseFact,
-  eventIdFor,
+  eventIdOfKey,
   names,
   type Priority,
   type TelecareEvent,
@@ -33,7 +33,7 @@ export function telecareEvent(e: {
 }): TelecareEvent {
   return {
     specversion: '1.0',
-    id: eventIdFor(e.serial, hex()),
+    id: eventIdOfKey(e.serial, hex()),
     source: '/gateway-mqtt',
     type: e.type,
     subject: e.serial,

@@ -143,7 +143,7 @@ export function parseAway(text: string): Map<string, AwayPeriod[]> {
 export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
   return {
     specversion: '1.0',
-    id: eventIdFor(line.serial, line.event.id),
+    id: eventIdFor(line.serial, line.event.id, line.event.at, line.event.type),
     source: '/import',
     type: line.event.type,
     subject: line.serial,

@@ -90,7 +90,7 @@ function day(count: number, homes: number): Array<{ event: TelecareEvent; arriva
     const late = random() < 1 / 3 ? 45_000 : 0;
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor(serial, `d-${i}`),
+      id: eventIdFor(serial, `d-${i}`, time, type),
       source: '/proof',
       type,
       subject: serial,

@@ -45,7 +45,7 @@ export function makeEvent(spec: {
   const serial = spec.serial ?? 'PX-1000';
   return TelecareEvent.parse({
     specversion: '1.0',
-    id: eventIdFor(serial, spec.deviceEventId),
+    id: eventIdFor(serial, spec.deviceEventId, new Date(T0 - 1_000).toISOString(), spec.type),
     source: '/test',
     type: spec.type,
     subject: serial,
