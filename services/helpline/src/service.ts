@@ -91,7 +91,12 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     store,
     logger: logger.child({ component: 'feed' }),
   });
-  const people = new PeopleStore(pool, schema, { consoles, now: () => new Date(clock.now()) });
+  const people = new PeopleStore(
+    pool,
+    schema,
+    { consoles, now: () => new Date(clock.now()) },
+    { idleSeconds: config.SESSION_TTL_S, maxSeconds: config.SESSION_MAX_S },
+  );
   if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
     const created = await people.seedAdmin(
       config.HELPLINE_ADMIN_EMAIL,
@@ -159,7 +164,6 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     logger: logger.child({ component: 'api' }),
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
-    sessionSeconds: config.SESSION_TTL_S,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,

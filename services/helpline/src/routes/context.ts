@@ -28,7 +28,6 @@ export interface RouteDeps {
   readonly offerSeconds: number;
   /** The longest hold (HELPLINE_HOLD_MAX_S): a call-back further ahead is refused. */
   readonly holdMaxSeconds: number;
-  readonly sessionSeconds: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
