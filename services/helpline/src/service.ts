@@ -27,6 +27,7 @@ import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
 import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
+import { UnmappedCodesReader } from './unmapped.ts';
 
 interface HelplineOwn {
   /** Runs the timers once now (tests step a manual clock with it). */
@@ -159,6 +160,10 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       config.HELPLINE_REGISTRY_TIMEOUT_MS,
     ),
     timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
+    unmapped: new UnmappedCodesReader(js, n, logger.child({ component: 'unmapped' }), {
+      reads: metrics.unmappedReads,
+      messages: metrics.unmappedMessages,
+    }),
     metrics,
     clock,
     logger: logger.child({ component: 'api' }),
