@@ -133,8 +133,13 @@ export const helplineEnv = {
     .string()
     .regex(/^\+?[0-9]{2,15}$/, 'digits, with a leading + if needed')
     .default('999'),
-  /** How long a console login lasts. */
-  SESSION_TTL_S: seconds(12 * 3600, 7 * 24 * 3600),
+  /**
+   * A console session not used for this long ends. Every request and every heartbeat of its
+   * console moves its end this far on (sliding), up to SESSION_MAX_S from sign-in.
+   */
+  SESSION_TTL_S: seconds(3600, 7 * 24 * 3600),
+  /** No console session lasts longer than this from sign-in, however busy (the console warns first). */
+  SESSION_MAX_S: seconds(24 * 3600, 7 * 24 * 3600),
 } as const;
 
 export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;
@@ -165,6 +170,10 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
   if (config.OVERFLOW_WEBHOOK_URL && !secureOrLoopback(config.OVERFLOW_WEBHOOK_URL))
     throw new ConfigError('helpline', [
       "OVERFLOW_WEBHOOK_URL: must be https (a resident's case crosses the network to another organisation); http only to a loopback address",
+    ]);
+  if (config.SESSION_TTL_S > config.SESSION_MAX_S)
+    throw new ConfigError('helpline', [
+      `SESSION_TTL_S: ${config.SESSION_TTL_S} is longer than SESSION_MAX_S (${config.SESSION_MAX_S}), the most a session may last`,
     ]);
   if (config.HELPLINE_TELEPHONY === 'sip-click-to-call' && !config.HELPLINE_PBX_URL)
     throw new ConfigError('helpline', [

@@ -23,6 +23,8 @@ export type HelplineMetrics = {
   readonly handovers: Counter<'outcome'>;
   readonly logins: Counter<'outcome'>;
   readonly revealsRefused: Counter<'reason'>;
+  readonly unmappedReads: Counter;
+  readonly unmappedMessages: Counter;
 };
 
 /** One registry per service instance, so a restarted instance in the same process starts clean. */
@@ -146,6 +148,16 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
       name: 'helpline_reveals_refused_total',
       help: 'Reveals refused: case (not open, or not held by the caller) or rate-limited',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    unmappedReads: new Counter({
+      name: 'helpline_unmapped_reads_total',
+      help: "Reads of EVENTS for the supervisor overview's unmapped codes (shared by the overviews asking at once)",
+      registers,
+    }),
+    unmappedMessages: new Counter({
+      name: 'helpline_unmapped_messages_read_total',
+      help: "Messages read from EVENTS for the supervisor overview's unmapped codes",
       registers,
     }),
   };

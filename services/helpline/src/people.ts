@@ -14,7 +14,30 @@ export interface Principal {
   readonly username: string;
   readonly name: string;
   readonly role: Role;
+  /** The console session the request came with (none for a token). */
+  readonly session?: SessionTimes;
 }
+
+/** When a console session ends: unused (`expiresAt`, moved on by each use) and at the latest (`endsAt`). */
+export interface SessionTimes {
+  readonly signedInAt: Date | null;
+  /** Unused until then, it ends; each request or console heartbeat moves this on, up to `endsAt`. */
+  readonly expiresAt: Date;
+  /** The latest it lasts, however busy: SESSION_MAX_S after sign-in. */
+  readonly endsAt: Date;
+}
+
+/** How long console sessions last: unused (`idleSeconds`, sliding) and at most from sign-in. */
+export interface SessionPolicy {
+  readonly idleSeconds: number;
+  readonly maxSeconds: number;
+}
+
+/**
+ * A session is written again only when its end would move on by more than this: a console
+ * heartbeats every few seconds, and each need not be a write to the sessions table.
+ */
+const RENEW_STEP_S = 30;
 
 /** The admin token from the environment acts as this principal in the audit trail. */
 export const ADMIN_PRINCIPAL: Principal = {
@@ -116,7 +139,7 @@ export class UsernameTakenError extends RefusedError {
 
 /** Users, their tokens and sessions, and operator presence, in the helpline schema. */
 export class PeopleStore {
-  readonly #t: { users: string; sessions: string; presence: string };
+  readonly #t: { users: string; sessions: string; presence: string; consoles: string };
   readonly #tokens: TokenStore;
   readonly #userSelect: string;
 
@@ -125,12 +148,15 @@ export class PeopleStore {
     schema: string,
     /** Whose consoles count as connected, and when "now" is (the service's clock). */
     private readonly live: { readonly consoles: ConsoleStore; readonly now: () => Date },
+    /** How long console sessions last. */
+    readonly sessions: SessionPolicy = { idleSeconds: 3600, maxSeconds: 24 * 3600 },
   ) {
     const q = (table: string) => `"${schema}".${table}`;
     this.#t = {
       users: q('users'),
       sessions: q('sessions'),
       presence: q('presence'),
+      consoles: q('consoles'),
     };
     this.#tokens = new TokenStore(pool, schema, {
       secretPrefix: 'tok_',
@@ -268,28 +294,84 @@ export class PeopleStore {
     return verifyPassword(password, rows[0]?.password_hash ?? DUMMY_HASH);
   }
 
-  async createSession(userId: string, ttlSeconds: number, now: Date): Promise<string> {
+  /**
+   * Signs a person in: a new session, unused for `idleSeconds` it ends, and it ends `maxSeconds`
+   * from now whatever happens. With `replacing` (the session cookie the sign-in came with, the
+   * console signing in again before its session ends), that session of the same person ends and
+   * its consoles are carried over to the new one in the same statement: their streams, presence and
+   * cases go on as they were. A session of someone else, or one already over, is left alone.
+   */
+  async createSession(
+    userId: string,
+    now: Date,
+    replacing?: string,
+  ): Promise<{ token: string; times: SessionTimes; replaced: boolean }> {
     const token = randomBytes(32).toString('base64url');
+    const { idleSeconds, maxSeconds } = this.sessions;
+    const endsAt = new Date(now.getTime() + maxSeconds * 1000);
+    const expiresAt = new Date(Math.min(endsAt.getTime(), now.getTime() + idleSeconds * 1000));
     await this.pool.query(`delete from ${this.#t.sessions} where expires_at < $1`, [now]);
     await this.pool.query(
-      `insert into ${this.#t.sessions} (token_hash, user_id, expires_at) values ($1, $2, $3)`,
-      [tokenHash(token), userId, new Date(now.getTime() + ttlSeconds * 1000)],
+      `insert into ${this.#t.sessions} (token_hash, user_id, expires_at, signed_in_at, ends_at)
+       values ($1, $2, $3, $4, $5)`,
+      [tokenHash(token), userId, expiresAt, now, endsAt],
     );
-    return token;
+    let replaced = false;
+    if (replacing) {
+      const { rows } = await this.pool.query(
+        `with old as (
+           delete from ${this.#t.sessions} where token_hash = $1 and user_id = $2 and expires_at > $3
+           returning token_hash),
+         moved as (
+           update ${this.#t.consoles} set session_hash = $4
+            where session_hash in (select token_hash from old) returning id)
+         select (select count(*) from old)::int as old, (select count(*) from moved)::int as moved`,
+        [tokenHash(replacing), userId, now, tokenHash(token)],
+      );
+      replaced = (rows[0] as { old: number } | undefined)?.old === 1;
+    }
+    return { token, times: { signedInAt: now, expiresAt, endsAt }, replaced };
   }
 
   async endSession(token: string): Promise<void> {
     await this.pool.query(`delete from ${this.#t.sessions} where token_hash = $1`, [tokenHash(token)]);
   }
 
+  /**
+   * The person a live session is for, and the session renewed: used now, it lasts `idleSeconds`
+   * more, never past its `ends_at`. Read and renewed in one statement, and only a session that is
+   * still there, unexpired, of a user not disabled: an ended, expired or disabled one is never
+   * brought back. A session from before renewal (no `ends_at`) ends at its `expires_at`.
+   */
   async sessionUser(token: string, now: Date): Promise<Principal | undefined> {
+    const idle = `$2::timestamptz + interval '${Math.trunc(this.sessions.idleSeconds)} seconds'`;
     const { rows } = await this.pool.query(
-      `select u.id, u.username, u.display_name, u.role from ${this.#t.sessions} s
-       join ${this.#t.users} u on u.id = s.user_id
-       where s.token_hash = $1 and s.expires_at > $2 and u.disabled_at is null`,
+      `with live as (
+         select s.token_hash, s.signed_in_at, s.expires_at, coalesce(s.ends_at, s.expires_at) as ends_at,
+                u.id, u.username, u.display_name, u.role
+           from ${this.#t.sessions} s join ${this.#t.users} u on u.id = s.user_id
+          where s.token_hash = $1 and s.expires_at > $2 and u.disabled_at is null),
+       renewed as (
+         update ${this.#t.sessions} t set expires_at = least(live.ends_at, ${idle})
+           from live
+          where t.token_hash = live.token_hash and t.expires_at > $2
+            and least(live.ends_at, ${idle}) > t.expires_at + interval '${RENEW_STEP_S} seconds'
+          returning t.expires_at)
+       select live.*, coalesce((select expires_at from renewed), live.expires_at) as renewed_until from live`,
       [tokenHash(token), now],
     );
-    return rows[0] ? toUser(rows[0]) : undefined;
+    const row = rows[0] as
+      | { signed_in_at: Date | null; renewed_until: Date; ends_at: Date; [k: string]: unknown }
+      | undefined;
+    if (!row) return undefined;
+    const user = toUser(row);
+    return {
+      id: user.id,
+      username: user.username,
+      name: user.name,
+      role: user.role,
+      session: { signedInAt: row.signed_in_at, expiresAt: row.renewed_until, endsAt: row.ends_at },
+    };
   }
 
   /** A personal token that acts as the user and stops working `expiresInDays` from now, or when revoked. */

@@ -27,6 +27,7 @@ import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
 import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
+import { UnmappedCodesReader } from './unmapped.ts';
 
 interface HelplineOwn {
   /** Runs the timers once now (tests step a manual clock with it). */
@@ -91,7 +92,12 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     store,
     logger: logger.child({ component: 'feed' }),
   });
-  const people = new PeopleStore(pool, schema, { consoles, now: () => new Date(clock.now()) });
+  const people = new PeopleStore(
+    pool,
+    schema,
+    { consoles, now: () => new Date(clock.now()) },
+    { idleSeconds: config.SESSION_TTL_S, maxSeconds: config.SESSION_MAX_S },
+  );
   if (config.HELPLINE_ADMIN_EMAIL && config.HELPLINE_ADMIN_PASSWORD) {
     const created = await people.seedAdmin(
       config.HELPLINE_ADMIN_EMAIL,
@@ -154,12 +160,15 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       config.HELPLINE_REGISTRY_TIMEOUT_MS,
     ),
     timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
+    unmapped: new UnmappedCodesReader(js, n, logger.child({ component: 'unmapped' }), {
+      reads: metrics.unmappedReads,
+      messages: metrics.unmappedMessages,
+    }),
     metrics,
     clock,
     logger: logger.child({ component: 'api' }),
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
-    sessionSeconds: config.SESSION_TTL_S,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,

@@ -19,26 +19,6 @@ export interface DeviceEvent {
   data: Record<string, unknown>;
 }
 
-/** A DC-09 code the gateway could not map, kept on EVENTS as `code.unmapped` for a person to map. */
-export interface UnmappedCode {
-  eventId: string;
-  at: string;
-  serial: string;
-  residentId: string;
-  sourceCode: string | null;
-  note: string | null;
-}
-
-export interface UnmappedCodes {
-  events: UnmappedCode[];
-  byCode: { sourceCode: string; count: number; serials: string[] }[];
-  complete: boolean;
-  message?: string;
-}
-
-/** At most this many unmapped-code events are listed (the newest); every one read is counted. */
-const MAX_UNMAPPED_LISTED = 100;
-
 export interface Timeline {
   residentId: string;
   from: string;
@@ -123,64 +103,6 @@ export class TimelineReader {
         complete: false,
         scanned: 0,
         message: 'the device events could not be read (EVENTS not reachable)',
-      };
-    }
-  }
-
-  /**
-   * The `code.unmapped` events of every partition since `hours` before `to`, read from EVENTS with
-   * an ephemeral ordered consumer on the type's subject (no other event is read), at most
-   * MAX_SCAN of them: the newest listed, every one counted by source code.
-   */
-  async unmapped(to: Date, hours: number): Promise<UnmappedCodes> {
-    const subject = `${this.names.namespace}.events.*.code.unmapped`;
-    const from = new Date(to.getTime() - hours * 3600_000);
-    try {
-      const consumer = await this.#consumer(subject, from);
-      const pending = Math.min((await consumer.info()).num_pending, MAX_SCAN);
-      const events: UnmappedCode[] = [];
-      const counts = new Map<string, { count: number; serials: Set<string> }>();
-      let scanned = 0;
-      if (pending > 0) {
-        const messages = await consumer.fetch({ max_messages: pending, expires: FETCH_EXPIRES_MS });
-        for await (const msg of messages) {
-          scanned += 1;
-          const event = this.#parse(msg.data);
-          if (event && event.type === 'code.unmapped') {
-            const note = typeof event.data.note === 'string' ? event.data.note : null;
-            events.push({
-              eventId: event.id,
-              at: event.time,
-              serial: event.subject,
-              residentId: event.residentid,
-              sourceCode: event.sourcecode ?? null,
-              note,
-            });
-            if (events.length > MAX_UNMAPPED_LISTED) events.shift();
-            const code = event.sourcecode ?? '(none)';
-            const entry = counts.get(code) ?? { count: 0, serials: new Set<string>() };
-            entry.count += 1;
-            entry.serials.add(event.subject);
-            counts.set(code, entry);
-          }
-          if (msg.info.pending === 0 || scanned >= pending) break;
-        }
-      }
-      await consumer.delete().catch(() => undefined);
-      return {
-        events: events.reverse(),
-        byCode: [...counts]
-          .map(([sourceCode, c]) => ({ sourceCode, count: c.count, serials: [...c.serials].sort() }))
-          .sort((a, b) => b.count - a.count || a.sourceCode.localeCompare(b.sourceCode)),
-        complete: scanned < MAX_SCAN,
-      };
-    } catch (err) {
-      this.logger.warn({ err }, 'unmapped codes could not be read from EVENTS');
-      return {
-        events: [],
-        byCode: [],
-        complete: false,
-        message: 'the unmapped codes could not be read (EVENTS not reachable)',
       };
     }
   }

@@ -307,10 +307,24 @@ export const HeartbeatBody = z.strictObject({
   console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
 });
 
+/**
+ * When a console session ends. Unused until `expiresAt`, it ends; each request and console
+ * heartbeat moves that on by SESSION_TTL_S, never past `endsAt` (SESSION_MAX_S after sign-in),
+ * before which the console asks its person to sign in again.
+ */
+export const SessionView = z.looseObject({
+  signedInAt: z.iso.datetime({ offset: true }).nullable(),
+  expiresAt: z.iso.datetime({ offset: true }),
+  endsAt: z.iso.datetime({ offset: true }),
+});
+export type SessionView = z.infer<typeof SessionView>;
+
 export const HeartbeatView = z.looseObject({
   console: z.string(),
   presence: Presence.nullable(),
   chosenPresence: Presence.nullable(),
+  /** The session the heartbeat came with (null for a token), renewed by it. */
+  session: SessionView.nullable().optional(),
 });
 
 export const SignOutView = z.looseObject({

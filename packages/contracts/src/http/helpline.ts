@@ -41,6 +41,7 @@ import {
   RevealedView,
   SecurityEventsQuery,
   SecurityEventView,
+  SessionView,
   SetPasswordBody,
   SignOutView,
   StartCallBody,
@@ -67,10 +68,10 @@ export const HELPLINE_PEOPLE_ROUTES = {
     method: 'POST',
     path: '/api/login',
     summary:
-      'Sign in; sets the session cookie. 401 for a wrong username or password; 429 with Retry-After after too many failures for the name or address',
+      'Sign in; sets the session cookie. Sent with the cookie of a live session of the same person (the console signing in again before it ends), that session is replaced and its consoles carry on under the new one. 401 for a wrong username or password; 429 with Retry-After after too many failures for the name or address',
     roles: 'anyone',
     body: LoginBody,
-    response: z.looseObject({ user: UserView }),
+    response: z.looseObject({ user: UserView, session: SessionView }),
     errors: [429],
   }),
   logout: defineRoute({
@@ -84,9 +85,9 @@ export const HELPLINE_PEOPLE_ROUTES = {
   me: defineRoute({
     method: 'GET',
     path: '/api/me',
-    summary: 'The signed-in user',
+    summary: 'The signed-in user, and when their session ends (null for a token)',
     roles: 'signed-in',
-    response: UserView,
+    response: UserView.extend({ session: SessionView.nullable() }),
   }),
   consoleLinks: defineRoute({
     method: 'GET',

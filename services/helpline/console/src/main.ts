@@ -7,6 +7,7 @@ import { wireKeys } from './keys.ts';
 import { refreshOverview } from './overview.ts';
 import { loadPeople, refreshPeople, renderPeople, wirePeople } from './people.ts';
 import { renderQueue, wireQueue } from './queue.ts';
+import { heardSession, wireSession } from './session.ts';
 import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
@@ -24,10 +25,11 @@ $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   $('login-error').textContent = '';
   try {
-    await api('/api/login', {
+    const answer = await api<{ session?: Me['session'] }>('/api/login', {
       method: 'POST',
       body: { username: input('username').value, password: input('password').value },
     });
+    heardSession(answer.session);
     input('password').value = '';
     await boot();
   } catch (err) {
@@ -98,6 +100,7 @@ function announce(c: CaseSummary, before: CaseSummary | undefined): void {
 wireQueue((id) => void selectCase(id));
 wireKeys();
 wirePeople();
+wireSession();
 
 // Signing in again after a sign-out boots again: the timers start once.
 let timersStarted = false;
@@ -119,6 +122,7 @@ async function boot(): Promise<void> {
   }
   $('unreachable').classList.add('hidden');
   state.me = me;
+  heardSession(me.session);
   $('login').classList.add('hidden');
   $('app').classList.remove('hidden');
   $('who').textContent = `${me.name} (${me.role})`;

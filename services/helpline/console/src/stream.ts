@@ -1,10 +1,11 @@
 import { ANSWER_TIMEOUT_MS, type ApiError, api, token } from './api.ts';
 import { heardServerTime } from './clock.ts';
 import { $, select } from './dom.ts';
+import { heardSession } from './session.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
 import { refreshTargetsSoon } from './targets.ts';
-import type { CaseSummary } from './types.ts';
+import type { CaseSummary, SessionTimes } from './types.ts';
 import { isOpen } from './types.ts';
 
 let source: EventSource | null = null;
@@ -145,17 +146,21 @@ async function heartbeat(): Promise<void> {
   if (!id) return;
   try {
     // An answer later than the next ping is no use: the next heartbeat goes on a connection of its own.
-    const r = await api<{ chosenPresence?: string | null }>('/api/presence/heartbeat', {
-      method: 'POST',
-      body: { console: id },
-      timeoutMs: heartbeatTimeoutMs,
-    });
+    const r = await api<{ chosenPresence?: string | null; session?: SessionTimes | null }>(
+      '/api/presence/heartbeat',
+      {
+        method: 'POST',
+        body: { console: id },
+        timeoutMs: heartbeatTimeoutMs,
+      },
+    );
     if (troubled) {
       troubled = false;
       const status = $('status');
       status.textContent = 'live';
       status.className = '';
     }
+    heardSession(r.session);
     // A supervisor may have set this person away: the control shows what holds now.
     const presence = select('presence');
     // None chosen yet reads "not set", never the first option, "available".

@@ -72,7 +72,13 @@ export interface CaseContext {
 export type DeviceEvents = Pick<z.output<typeof TimelineView>, 'events' | 'complete' | 'message'>;
 
 export type User = UserView;
-export type Me = User;
+/** When the session ends: unused (`expiresAt`, moved on by each use) and at the latest (`endsAt`). */
+export interface SessionTimes {
+  readonly signedInAt: string | null;
+  readonly expiresAt: string;
+  readonly endsAt: string;
+}
+export type Me = User & { session?: SessionTimes | null };
 
 export type QueueResidents = z.output<typeof QueueNamesView>;
 

@@ -11,6 +11,7 @@ import type { Actor, CaseStore } from '../store/index.ts';
 import type { LiveStreams } from '../stream.ts';
 import type { TelephonyAdapter } from '../telephony.ts';
 import type { TimelineReader } from '../timeline.ts';
+import type { UnmappedCodesReader } from '../unmapped.ts';
 
 export interface RouteDeps {
   readonly store: CaseStore;
@@ -20,6 +21,8 @@ export interface RouteDeps {
   readonly scheduler: Scheduler;
   readonly registry: RegistryClient;
   readonly timeline: TimelineReader;
+  /** The unmapped DC-09 codes on EVENTS, kept up to date for the supervisor's overview. */
+  readonly unmapped: UnmappedCodesReader;
   readonly metrics: HelplineMetrics;
   readonly consoles: ConsoleStore;
   readonly streams: LiveStreams;
@@ -28,7 +31,6 @@ export interface RouteDeps {
   readonly offerSeconds: number;
   /** The longest hold (HELPLINE_HOLD_MAX_S): a call-back further ahead is refused. */
   readonly holdMaxSeconds: number;
-  readonly sessionSeconds: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;

@@ -8,11 +8,18 @@ import {
 import { can, SESSION_COOKIE } from '../auth.ts';
 import { ForbiddenError } from '../errors.ts';
 import { passwordProblem } from '../password-rule.ts';
-import { tokenHash } from '../people.ts';
+import { type SessionTimes, tokenHash } from '../people.ts';
 import { overTls } from '../web-security.ts';
 import { type RouteContext, releaseCasesOf } from './context.ts';
 
 type Routes = typeof HELPLINE_PEOPLE_ROUTES;
+
+/** A session's times as the API says them. */
+export const sessionView = (t: SessionTimes) => ({
+  signedInAt: t.signedInAt?.toISOString() ?? null,
+  expiresAt: t.expiresAt.toISOString(),
+  endsAt: t.endsAt.toISOString(),
+});
 
 /** A password the rule refuses, as a 400 naming the field. */
 const checkPassword = (password: string, personal: readonly string[]) => {
@@ -90,9 +97,15 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
           .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
       }
       deps.loginLimits.user.reset(userKey);
-      const token = await deps.people.createSession(user.id, deps.sessionSeconds, now());
+      // A console signing in again before its session ends sends the cookie it has: that session
+      // is replaced, and its consoles (streams, presence, the cases held) go on under the new one.
+      const { token, times, replaced } = await deps.people.createSession(
+        user.id,
+        now(),
+        deps.auth.sessionToken(req),
+      );
       deps.metrics.logins.inc({ outcome: 'ok' });
-      deps.logger.info({ userId: user.id, role: user.role }, 'signed in');
+      deps.logger.info({ userId: user.id, role: user.role, replaced }, 'signed in');
       // An operator who signs in is there to take calls; one still busy with a case stays busy.
       if (user.role === 'operator' && deps.presenceOnLogin !== 'keep') {
         const current = (await deps.people.getUser(user.id))?.chosenPresence;
@@ -101,8 +114,9 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
           deps.scheduler.poke();
         }
       }
-      reply.header('set-cookie', cookie(req, token, deps.sessionSeconds));
-      return { user: (await deps.people.getUser(user.id)) ?? user };
+      // The cookie may live as long as the session can; the helpline decides when it is over.
+      reply.header('set-cookie', cookie(req, token, deps.people.sessions.maxSeconds));
+      return { user: (await deps.people.getUser(user.id)) ?? user, session: sessionView(times) };
     },
 
     // Signing out ends this session's consoles at once (their streams too), and someone with no
@@ -128,9 +142,18 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     me: async (req) => {
       const p = who(req);
       const user = await deps.people.getUser(p.id);
-      return (
-        user ?? { ...p, presence: null, chosenPresence: null, consoles: 0, lastSeenAt: null, extension: null }
-      );
+      const { session, ...principal } = p;
+      return {
+        ...(user ?? {
+          ...principal,
+          presence: null,
+          chosenPresence: null,
+          consoles: 0,
+          lastSeenAt: null,
+          extension: null,
+        }),
+        session: session ? sessionView(session) : null,
+      };
     },
 
     consoleLinks: async () => ({ reportsUrl: deps.reportsUrl ?? null }),

@@ -2,6 +2,7 @@ import type { HELPLINE_PRESENCE_ROUTES } from '@telecare/contracts';
 import { NotFoundError, type RouteHandlers } from '@telecare/platform';
 import { can } from '../auth.ts';
 import { type RouteContext, releaseCasesOf } from './context.ts';
+import { sessionView } from './people.ts';
 
 /**
  * Presence: a person's own choice, the heartbeat that proves their console is there, and the
@@ -34,10 +35,12 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       if (beat === 'unknown') throw new NotFoundError('no such console of yours; reconnect the stream');
       if (beat === 'back') deps.scheduler.poke();
       const user = await deps.people.getUser(p.id);
+      // The session's end rides on every answer: the console warns before it and signs in again.
       return {
         console: req.body.console,
         presence: user?.presence ?? null,
         chosenPresence: user?.chosenPresence ?? null,
+        session: p.session ? sessionView(p.session) : null,
       };
     },
 

@@ -37,7 +37,7 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
           deps.store.answerStats(from, new Date(at.getTime() + 1), at),
           deps.store.breaches(at),
           deps.security.list(20),
-          deps.timeline.unmapped(at, hours),
+          deps.unmapped.read(at, hours),
         ]);
       return {
         at: at.toISOString(),
