@@ -1,4 +1,4 @@
-import { eventIdFor, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
 import { connectNats, createLogger, ensureStreams, jetstream, jetstreamManager } from '@telecare/platform';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
@@ -69,7 +69,7 @@ const benchmark: Benchmark = {
           const at = new Date().toISOString();
           const event: TelecareEvent = {
             specversion: '1.0',
-            id: eventIdFor(serial, `${ns}-${published}`),
+            id: eventIdOfKey(serial, `${ns}-${published}`),
             source: '/gateway-dc09',
             type: 'code.unmapped',
             subject: serial,

@@ -1,4 +1,4 @@
-import { eventIdFor, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 
@@ -25,7 +25,7 @@ async function unmapped(count: number) {
     const at = new Date().toISOString();
     const event: TelecareEvent = {
       specversion: '1.0',
-      id: eventIdFor(serial, `${h.ns}-${n}`),
+      id: eventIdOfKey(serial, `${h.ns}-${n}`),
       source: '/gateway-dc09',
       type: 'code.unmapped',
       subject: serial,
