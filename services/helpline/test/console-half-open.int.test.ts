@@ -1,7 +1,7 @@
 import { FaultProxy } from '@telecare/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // Pings every second: a console two missed pings behind knows within about three seconds.
 const PRESENCE_TIMEOUT_S = 3;
@@ -32,15 +32,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function signIn(username: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
-  await page.goto(proxy.url('http', '/'));
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#status:text("live")');
-  return page;
-}
+const signIn = (username: string): Promise<Page> => signInConsole(browser, proxy.url('http', '/'), username);
 
 const offeredCard = (page: Page, caseId: string) =>
   page.locator(`.case[data-id="${caseId}"][data-state="offered"] .meta`, { hasText: 'offered to you' });

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // The case view reads the case again on every change of it; answers may come back in any order
 // (each on a connection of its own, a slow one among them). Chromium against the real helpline.
@@ -20,15 +20,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function signIn(username: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
-  await page.goto(h.helpline.url);
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#status:text("live")');
-  return page;
-}
+const signIn = (username: string): Promise<Page> => signInConsole(browser, h.helpline.url, username);
 
 /** The page's document, typed without the DOM library (the tests run in Node). */
 type Doc = { document: { activeElement: { getAttribute(name: string): string | null } | null } };

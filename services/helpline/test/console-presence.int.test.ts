@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 // Long enough that only presence, never the offer timeout, can move an offer during the test.
@@ -32,15 +32,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function signIn(username: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
-  await page.goto(h.helpline.url);
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#status:text("live")');
-  return page;
-}
+const signIn = (username: string): Promise<Page> => signInConsole(browser, h.helpline.url, username);
 
 const offeredCard = (page: Page) =>
   page.locator('.case.p1[data-state="offered"] .meta', { hasText: 'offered to you' });

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // A revealed key-safe code is shown only through a case the operator holds: once the case is
 // someone else's, or resolved, it leaves the screen. Chromium against the real registry.
@@ -31,15 +31,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function signIn(username: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
-  await page.goto(h.helpline.url);
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#status:text("live")');
-  return page;
-}
+const signIn = (username: string): Promise<Page> => signInConsole(browser, h.helpline.url, username);
 
 describe('a revealed key-safe code (Chromium)', () => {
   it('leaves the screen once the case is no longer the operator’s', async () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '@telecare/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const SERIAL = `PEN-CON-${Date.now().toString(36).toUpperCase()}`;
@@ -67,15 +67,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function signIn(username: string): Promise<Page> {
-  const page = await (await browser.newContext({ viewport: { width: 1360, height: 1000 } })).newPage();
-  await page.goto(h.helpline.url);
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#status:text("live")');
-  return page;
-}
+const signIn = (username: string): Promise<Page> =>
+  signInConsole(browser, h.helpline.url, username, { width: 1360, height: 1000 });
 
 describe('operator console in Chromium', () => {
   it('an operator sees a P1 arrive live, accepts it, works the responders, resolves it; a second screen follows', async () => {

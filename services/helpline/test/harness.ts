@@ -21,7 +21,7 @@ import {
 } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import {
   consumerOf,
   type HelplineHandle,
@@ -304,4 +304,23 @@ export function launchChromium(extraArgs: readonly string[] = []): Promise<Brows
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
+}
+
+/**
+ * Opens the console at `url` in a browser context of its own and signs `username` in with the
+ * password `user()` gives; resolves once its live stream is open.
+ */
+export async function signInConsole(
+  browser: Browser,
+  url: string,
+  username: string,
+  viewport: { width: number; height: number } = { width: 1366, height: 768 },
+): Promise<Page> {
+  const page = await (await browser.newContext({ viewport })).newPage();
+  await page.goto(url);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#status:text("live")');
+  return page;
 }
