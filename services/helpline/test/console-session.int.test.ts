@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // The console before its session's absolute end (SESSION_MAX_S after sign-in): a warning in words,
 // and signing in again in place without losing the case in hand, the case view or the live stream.
@@ -33,13 +33,8 @@ describe('console: a sign-in about to end', () => {
   it('warns before the end and signs in again in place, the case and the stream kept', async () => {
     const anna = await h.user('anna', 'operator');
     await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: anna.cookie });
-    const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-    const page = await context.newPage();
-    await page.goto(h.helpline.url);
-    await page.fill('#username', 'anna');
-    await page.fill('#password', 'correct horse battery');
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#status:text("live")');
+    const page = await signInConsole(browser, h.helpline.url, 'anna');
+    const context = page.context();
 
     await h.publish(h.alert({ residentId: 'res_csess_1', priority: 1 }));
     const c = await h.caseOf('res_csess_1');
