@@ -1,15 +1,28 @@
 import { defineConfig } from 'vitest/config';
 
-// One vitest setup, two projects: `unit` is pure and fast; `integration` talks to the real
-// Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh).
+/**
+ * Files that run a whole stack of their own (every service, in the test's process or as child
+ * processes, and servers of their own beside the shared ones) and keep both cores busy by
+ * themselves. Two of them side by side each took twice to three times as long as alone, and
+ * with no timings cached (a fresh clone) vitest runs small files last, so they met at the end.
+ */
+const WHOLE_STACK = ['tests/scenarios/*.int.test.ts', 'tests/faults/*.int.test.ts'];
+
+// One vitest setup, three projects: `unit` is pure and fast; `integration` talks to the real
+// Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh); `whole-stack` runs
+// the files above one at a time once `integration` is done.
+// A test file's modules are loaded once per worker, not once per file (`isolate: false`): every
+// file starts its services afresh (per-service metric registries, a namespace per file), and
+// importing them anew for each of 300 files took about 400 s of the workers' time in a run.
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['{packages,services,simulators}/**/src/**/*.test.ts'],
+          include: ['{packages,services,simulators}/**/src/**/*.test.ts', 'bench/*.test.ts'],
           environment: 'node',
+          isolate: false,
           // Pure, but some are property tests of hundreds of generated streams: on two cores other
           // test files share, one may take several times its quiet-machine time.
           testTimeout: 30_000,
@@ -20,13 +33,26 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['**/test/**/*.int.test.ts', 'tests/**/*.test.ts'],
-          exclude: ['**/node_modules/**'],
+          exclude: ['**/node_modules/**', ...WHOLE_STACK],
           environment: 'node',
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
           // Files share two cores and four servers; a unique namespace per file keeps them apart.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'whole-stack',
+          include: WHOLE_STACK,
+          environment: 'node',
+          isolate: false,
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -257,6 +257,9 @@ max_queued_messages 100000
 max_queued_bytes 268435456
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
+# Also on \$SYS/broker/log/N: gateway-mqtt reads each client's connects there and raises a device's
+# login taken over again and again from two addresses (infra/mosquitto/README.md, "Takeovers").
+log_dest topic
 user $(id -un)
 EOF
   "$bin" -c "$dir/mosquitto.conf" -d </dev/null >>"$dir/mosquitto.log" 2>&1 9>&- \

@@ -81,6 +81,7 @@ max_queued_messages 100000
 max_queued_bytes 268435456
 persistence false
 log_dest file $dir/mosquitto.log
+log_dest topic
 pid_file $dir/mosquitto.pid
 user $(id -un)
 CONF
@@ -120,6 +121,9 @@ if $fresh; then
   ctl addRoleACL telecare-gateway subscribePattern "\$share/+/$root/+/events" allow
   ctl addRoleACL telecare-gateway subscribePattern "\$share/+/$root/+/status" allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/ack" allow
+  # The broker's connection log, where the gateway sees a device's login taken over again and
+  # again from two places (infra/mosquitto/README.md, "Takeovers"). No device role may read it.
+  ctl addRoleACL telecare-gateway subscribeLiteral '$SYS/broker/log/N' allow
   ctl addRoleACL telecare-gateway publishClientSend "$root/+/config" allow
   ctl createClient telecare-gateway-mqtt -c "$gateway_id" -p "$GATEWAY_PASSWORD"
   ctl addClientRole telecare-gateway-mqtt telecare-gateway

@@ -113,7 +113,9 @@ describe('a DC-09 key change in the registry', () => {
     expect(health.dc09PreviousKey?.until).toBe(changed.dc09PreviousKeyUntil);
     expect(health.lastPendantAt).not.toBeNull();
 
-    // The panel re-keyed: the new key is taken too.
+    // The panel re-keyed: the new key is taken too. It numbers from 1 again, a second later at
+    // least (the same account, sequence and timestamp with other content is no sender's).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     const rekeyed = await panel(account, NEW_KEY);
     await expect(
       rekeyed.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '003' }]),

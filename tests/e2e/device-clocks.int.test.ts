@@ -60,7 +60,7 @@ describe('alarms from devices whose clocks are wrong or unreadable', () => {
     expect(press?.time).toBe(press?.receivedat);
   });
 
-  it('a hub whose clock reset to 1970 is heard now; a real backlog two days old keeps its times', async () => {
+  it('a hub paired a moment ago whose clock reset to 1970, or reads two days back, is heard now; a test on site before pairing keeps its time', async () => {
     const hub = `E2E-RTH-${Date.now().toString(36).toUpperCase()}`;
     await platform.registryClient.createDevice({
       serial: hub,
@@ -77,16 +77,24 @@ describe('alarms from devices whose clocks are wrong or unreadable', () => {
     try {
       const before = Date.now();
       const reset = await home.send('motion', {}, { at: new Date('1970-01-01T00:00:42Z') });
+      // Within the week a backlog may span, but before the hub joined this home (the registry's
+      // pairedAt in the device map): no backlog, a wrong clock.
       const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
-      const backlog = await home.send('motion', {}, { at: twoDaysAgo });
+      const early = await home.send('motion', {}, { at: twoDaysAgo });
+      // The installer's walk test, half an hour before the hub was paired in the registry.
+      const halfHourAgo = new Date(Date.now() - 30 * 60_000);
+      const walkTest = await home.send('motion', {}, { at: halfHourAgo });
       const events = await eventsOf(hub);
       const now = events.find((e) => e.deviceeventid === reset.id);
       // Dated when it was heard: the home is not silent because its hub's clock is wrong.
       expect(Date.parse(String(now?.time))).toBeGreaterThanOrEqual(before - 1000);
       expect(now?.devicetime).toBe('1970-01-01T00:00:42.000Z');
-      const old = events.find((e) => e.deviceeventid === backlog.id);
-      expect(old?.time).toBe(twoDaysAgo.toISOString());
-      expect(old).not.toHaveProperty('devicetime');
+      const beforePairing = events.find((e) => e.deviceeventid === early.id);
+      expect(Date.parse(String(beforePairing?.time))).toBeGreaterThanOrEqual(before - 1000);
+      expect(beforePairing?.devicetime).toBe(twoDaysAgo.toISOString());
+      const onSite = events.find((e) => e.deviceeventid === walkTest.id);
+      expect(onSite?.time).toBe(halfHourAgo.toISOString());
+      expect(onSite).not.toHaveProperty('devicetime');
     } finally {
       await home.close();
     }

@@ -179,6 +179,10 @@ describe('the dashboard and alert rules in infra/observability', () => {
         'TelecareConsumerLagGrowing',
         'TelecareSupervisionLossesRising',
         'TelecareDeadLetters',
+        'TelecareDeviceLoginContested',
+        'TelecareContextReadsRefused',
+        'TelecareDc09FramesForged',
+        'TelecareHttpConnectionsRefused',
       ]),
     );
     expect(Dashboard.parse(JSON.parse(infra('grafana-dashboard.json'))).panels.length).toBeGreaterThan(8);

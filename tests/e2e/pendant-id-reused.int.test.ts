@@ -79,7 +79,9 @@ afterAll(async () => {
 
 describe('a pendant whose event counter started again', () => {
   it('a press hours after an earlier one under the same device id is a new alarm: two events, two alerts, two cases', async () => {
-    // The first press, four hours ago (sent late, as a hub sends what it held), handled and resolved.
+    // The first press, written four hours ago, handled and resolved. (The pendant was paired moments
+    // ago, so the gateway dates it on receipt, its time kept as devicetime; the event is still named
+    // by the time as written.)
     const first = new Date(Date.now() - 4 * HOUR);
     await device.sendRaw(REUSED, press(first));
     const firstCase = await waitFor(async () => (await casesOf('open'))[0], {

@@ -138,4 +138,60 @@ describe('a pendant press cancelled by the resident within the pre-alarm window'
       await pir.close();
     }
   });
+  it('a cancel from the pendant does not close the fall detector’s alarm: a trigger cancels its own alarms only', async () => {
+    const fallSerial = `${serial}-FALL`;
+    await platform.registryClient.createDevice({
+      serial: fallSerial,
+      residentId,
+      kind: 'fall-detector',
+      supervisionIntervalS: 3600,
+    });
+    const detector = new SimulatedDevice({
+      serial: fallSerial,
+      mqttUrl: servers.mqttUrl,
+      namespace: platform.namespace,
+      resendMs: 3_000,
+    });
+    await detector.connect();
+    try {
+      const before = new Set(
+        (await platform.helplineGet<Case[]>('/api/cases?state=all'))
+          .filter((c) => c.residentId === residentId)
+          .map((c) => c.id),
+      );
+      await detector.send('fall.detected');
+      const fall = await waitFor(
+        async () =>
+          (await platform.helplineGet<Case[]>('/api/cases?state=open')).find(
+            (c) => c.residentId === residentId && c.type === 'fall.detected' && !before.has(c.id),
+          ),
+        { what: 'the fall case', timeoutMs: 10_000 },
+      );
+      // The pendant's login (stolen, say, and sending a cancel every few seconds) cancels within
+      // the pre-alarm window: its cancel is stored, but the fall is not its alarm.
+      const forged = await device.send('alarm.cancelled');
+      const forgedId = eventIdFor(serial, forged.id, forged.at, forged.type);
+      // A press of the pendant after it, on the same partition: once it has reached the helpline
+      // (joined to the fall's case, or a case of its own once that one is closed), the cancel before
+      // it has been evaluated.
+      await device.send('pendant.pressed');
+      await waitFor(
+        async () => {
+          const joined = await platform.helplineGet<Detail>(`/api/cases/${fall.id}`);
+          if (joined.events.some((e) => e.kind === 'alert-joined' && e.data.type === 'pendant.pressed'))
+            return true;
+          return (await platform.helplineGet<Case[]>('/api/cases?state=all')).some(
+            (c) => c.residentId === residentId && c.type === 'pendant.pressed' && !before.has(c.id),
+          );
+        },
+        { what: 'the press after the cancel at the helpline', timeoutMs: 10_000 },
+      );
+      const detail = await platform.helplineGet<Detail>(`/api/cases/${fall.id}`);
+      expect(detail.state).not.toBe('resolved');
+      expect(detail.outcome ?? null).toBeNull();
+      expect(JSON.stringify(detail)).not.toContain(forgedId);
+    } finally {
+      await detector.close();
+    }
+  });
 });

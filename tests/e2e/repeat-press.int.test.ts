@@ -51,7 +51,7 @@ afterAll(async () => {
 });
 
 describe('a pendant pressed again', () => {
-  it('20 s after the operator resolved its case as a false alarm opens a new case', async () => {
+  it('after the operator resolved its case as a false alarm, within the merge window, opens a new case', async () => {
     const { residentId, device } = await home(`E2E-RPA-${stamp}`);
     const pressedAt = Date.now();
     await device.send('pendant.pressed');
@@ -67,8 +67,11 @@ describe('a pendant pressed again', () => {
     expect(resolved.status).toBe(200);
     expect(await casesOf(residentId, 'open')).toEqual([]);
 
-    // Well inside the five-minute merge window of the first press.
-    await sleep(Math.max(0, pressedAt + 20_000 - Date.now()));
+    // A second after the resolution, well inside the five-minute merge window of the first press
+    // (triage merges it into the first press's alert, as a repeat). Any time in the window shows
+    // it: no longer wait is needed.
+    await sleep(1_000);
+    expect(Date.now() - pressedAt).toBeLessThan(240_000);
     await device.send('pendant.pressed');
     const second = await waitFor(async () => (await casesOf(residentId, 'open'))[0], {
       what: 'a new case for the press after the resolution',

@@ -98,23 +98,27 @@ describe('care hours before and after telecare started, from the registry', () =
     const [six, twelve] = res.json.windows as Record<string, unknown>[];
     // Six months: 181 days before 1 July 2025, 184 after. Resident 0: 7 h/week before (181 h),
     // 14 h/week after (368 h); resident 1: 3.5 h/week throughout (90.5 h, 92 h); three with none.
-    // The sixth resident (40 h/week, never installed) is not in the cohort.
+    // The sixth resident (40 h/week, never installed) is not in the cohort. Published to 250
+    // hours: 271.5 is 250 and 460 is 500, so 50 and 100 a resident and a change of 50 (exactly 37.7).
     expect(six).toMatchObject({
       evidence: 'observational',
+      asOf: '2026-12-01',
+      roundedTo: { residents: 5, total: 250 },
       residents: 5,
-      careHoursBefore: 271.5,
-      careHoursAfter: 460,
-      meanBefore: 54.3,
-      meanAfter: 92,
-      meanChange: expect.objectContaining({ mean: 37.7 }),
+      careHoursBefore: 250,
+      careHoursAfter: 500,
+      meanBefore: 50,
+      meanAfter: 100,
+      meanChange: expect.objectContaining({ mean: 50 }),
       comparison: null,
     });
     // Twelve months: 365 days either side. Resident 0: 181 h before, 730 after; resident 1: 182.5 both.
+    // 363.5 and 912.5 hours are published 250 and 1,000: a change of 150 (exactly 109.8).
     expect(twelve).toMatchObject({
       residents: 5,
-      careHoursBefore: 363.5,
-      careHoursAfter: 912.5,
-      meanChange: expect.objectContaining({ mean: 109.8 }),
+      careHoursBefore: 250,
+      careHoursAfter: 1000,
+      meanChange: expect.objectContaining({ mean: 150 }),
     });
     expect(res.json).toMatchObject({ available: true, startedFrom: 'registry-first-install' });
     const own = env.REPORTS_REGISTRY_TOKEN ?? '';

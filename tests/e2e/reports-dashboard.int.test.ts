@@ -83,18 +83,23 @@ describe('the dashboard with a registry', () => {
     for await (const chunk of await (await download).createReadStream()) text += chunk;
     const [header, ...rows] = text.trim().split('\r\n');
     expect(header).toBe(
-      'months,group,residents,before,after,mean_before,mean_after,mean_change,change_low_95,change_high_95',
+      'months,group,residents,before,after,mean_before,mean_after,mean_change,change_low_95,change_high_95,as_of,residents_rounded_to,total_rounded_to',
     );
     const json = (await (
       await fetch(`${reports.url}/api/reports/care-hours`, {
         headers: { authorization: `Bearer ${commissioner}` },
       })
     ).json()) as {
-      windows: { months: number; comparison: { difference: { mean: number; low: number; high: number } } }[];
+      windows: {
+        months: number;
+        asOf: string;
+        roundedTo: { residents: number; total: number };
+        comparison: { difference: { mean: number; low: number; high: number } };
+      }[];
     };
     const six = json.windows[0];
     expect(rows).toContain(
-      `6,difference-in-differences,,,,,,${six?.comparison.difference.mean},${six?.comparison.difference.low},${six?.comparison.difference.high}`,
+      `6,difference-in-differences,,,,,,${six?.comparison.difference.mean},${six?.comparison.difference.low},${six?.comparison.difference.high},${six?.asOf.slice(0, 10)},${six?.roundedTo.residents},${six?.roundedTo.total}`,
     );
     expect(problems, problems.join('\n')).toEqual([]);
     await page.close();

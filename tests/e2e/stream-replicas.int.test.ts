@@ -58,7 +58,7 @@ describe('stream and bucket replicas', { timeout: 60_000 }, () => {
 
     const made = await streamsOf(ns);
     const n = names(ns);
-    for (const stream of [n.streams.events, n.streams.alerts, n.streams.deadletter])
+    for (const stream of [n.streams.events, n.streams.alerts, n.streams.deadletter, n.streams.security])
       expect(made.get(stream)).toBe(1);
     for (const bucket of [n.kv.deviceMap, n.kv.dc09Accounts, n.kv.triageRules])
       expect(made.get(`KV_${bucket}`)).toBe(1);

@@ -36,7 +36,10 @@ describe('fault suite (CI size)', () => {
         pressesPerS: 1,
         homes: 30,
         holdMs: 3_000,
-        settleMs: 2_000,
+        // The quiet time after each recovery, before the next fault: every service is ready by then
+        // (the suite waits for it), and the load goes on through it; a second is enough for that at
+        // this size (`pnpm faults` keeps its own, longer settle).
+        settleMs: 1_000,
         recoveryTimeoutMs: 60_000,
         log: (line) => lines.push(line),
         onStack: (s) => {

@@ -10,6 +10,7 @@ import {
   DisperserSink,
   type DriveResult,
   driveAccelerated,
+  formatScorecard,
   HOME_DEVICES,
   learningOf,
   MqttPool,
@@ -33,6 +34,38 @@ export interface ScenarioResult {
   readonly alerts: readonly RaisedAlert[];
   readonly setupMs: number;
   readonly wallMs: number;
+  /**
+   * Triage's counters of what could make a run differ from the last (late events, timers fired
+   * before their lane had read up to them, leases lost, states loaded): printed with the scorecard,
+   * so that a run that misses an incident says what happened under it.
+   */
+  readonly triageCounters: Readonly<Record<string, number>>;
+}
+
+/** The triage counters a scenario prints beside its scorecard. */
+const TRIAGE_COUNTERS = [
+  'triage_events_evaluated_total',
+  'triage_events_duplicate_total',
+  'triage_events_late_total',
+  'triage_timers_fired_total',
+  'triage_timers_fired_unread_total',
+  'triage_timer_index_lost_total',
+  'triage_state_loads_total',
+  'triage_leases_taken_total',
+  'triage_leases_lost_total',
+  'triage_leases_released_total',
+  'triage_retries_total',
+  'triage_deadletters_total',
+] as const;
+
+/** Sums of `names` over their labels, from a Prometheus text exposition. */
+export function countersOf(text: string, names: readonly string[]): Record<string, number> {
+  const sums: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (m && m[1] !== undefined && m[1] in sums) sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[2]);
+  }
+  return sums;
 }
 
 export interface RunOptions {
@@ -175,6 +208,8 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     );
     for (const failure of drive.failures) log(`  refused: ${failure}`);
 
+    const metrics = await fetch(new URL('/metrics', p.triage.url)).then((r) => r.text());
+    const triageCounters = countersOf(metrics, TRIAGE_COUNTERS);
     const alerts = await readAlerts(nc, n.streams.alerts);
     const caseOf = await casesOfAlerts(p);
     const raised = alerts
@@ -199,7 +234,16 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
       residentDays: built.residentDays,
       ...learningOf(built),
     });
-    return { spec, built, card, drive, alerts: raised, setupMs, wallMs: performance.now() - started };
+    return {
+      spec,
+      built,
+      card,
+      drive,
+      alerts: raised,
+      setupMs,
+      wallMs: performance.now() - started,
+      triageCounters,
+    };
   } finally {
     await pool?.close().catch(() => undefined);
     await nc?.close();
@@ -248,4 +292,12 @@ async function readAlerts(nc: NatsConnection, stream: string): Promise<Alert[]> 
     if (msg) out.push(Alert.parse(msg.json()));
   }
   return out;
+}
+
+/** The scorecard, then the drive's figures and triage's counters on one line. */
+export function formatRun(result: ScenarioResult): string {
+  const counters = Object.entries(result.triageCounters)
+    .map(([name, value]) => `${name.replace(/^triage_/, '')}=${value}`)
+    .join(' ');
+  return `${formatScorecard(result.card)}\ndrive: ${result.drive.sent} sent, ${result.drive.rejected} refused in ${(result.drive.wallMs / 1000).toFixed(1)} s; triage: ${counters}`;
 }

@@ -1,6 +1,6 @@
-import { formatScorecard, SCENARIOS } from '@telecare/simulators';
+import { SCENARIOS } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { runScenario } from './harness.ts';
+import { formatRun, runScenario } from './harness.ts';
 
 /**
  * Two real-like homes for two weeks through the real stack: a learning week, then a collapse
@@ -15,7 +15,7 @@ describe('scenario: irregular-ci', () => {
     const spec = SCENARIOS['irregular-ci'];
     if (!spec) throw new Error('no irregular-ci scenario');
     const result = await runScenario(spec);
-    console.log(formatScorecard(result.card));
+    console.log(formatRun(result));
     expect(result.drive.rejected).toBe(0);
     expect(result.card.incidents.map((s) => [s.expectation.kind, s.status])).toEqual(
       result.card.incidents.map((s) => [s.expectation.kind, 'detected']),

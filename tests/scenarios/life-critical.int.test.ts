@@ -1,6 +1,6 @@
-import { formatScorecard, lifeCriticalFailures, SCENARIOS } from '@telecare/simulators';
+import { lifeCriticalFailures, SCENARIOS } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { runScenario } from './harness.ts';
+import { formatRun, runScenario } from './harness.ts';
 
 /**
  * The CI gate of the scenario corpus: a simulated day in five homes (one per profile) with falls,
@@ -13,7 +13,7 @@ describe('scenario: life-critical', () => {
     const spec = SCENARIOS['life-critical'];
     if (!spec) throw new Error('no life-critical scenario');
     const result = await runScenario(spec);
-    console.log(formatScorecard(result.card));
+    console.log(formatRun(result));
     expect(result.drive.rejected).toBe(0);
     // Both ingest paths are scored: some homes' alarms come through a DC-09 disperser.
     expect(spec.homes.some((h) => h.via === 'dc09')).toBe(true);

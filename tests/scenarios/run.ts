@@ -9,7 +9,7 @@ import {
   scorecardFigures,
 } from '@telecare/simulators';
 import { exportScenario, runScenarioOnCore } from './core.ts';
-import { runScenario, type ScenarioResult } from './harness.ts';
+import { formatRun, runScenario, type ScenarioResult } from './harness.ts';
 import { runStorm } from './storm.ts';
 
 /**
@@ -62,7 +62,7 @@ for (const each of names) {
   console.log(`# ${spec.name}: ${spec.description}`);
   const result = coreOnly ? onCore(spec) : await runScenario(spec, { log });
   results.push(result);
-  console.log(formatScorecard(result.card));
+  console.log(formatRun(result));
   console.log('');
 }
 
@@ -118,7 +118,7 @@ function onCore(spec: ScenarioSpec): ScenarioResult {
   const { built, card, alerts } = runScenarioOnCore(spec);
   const wallMs = performance.now() - started;
   const drive = { sent: built.events.length, rejected: 0, failures: [], wallMs, ackLatencyMs: [] };
-  return { spec, built, card, drive, alerts, setupMs: 0, wallMs };
+  return { spec, built, card, drive, alerts, setupMs: 0, wallMs, triageCounters: {} };
 }
 
 /** Rebuilds the per-kind rows and totals from merged incidents (same arithmetic as score()). */

@@ -1,6 +1,6 @@
-import { formatScorecard, SCENARIOS } from '@telecare/simulators';
+import { SCENARIOS } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { runScenario } from './harness.ts';
+import { formatRun, runScenario } from './harness.ts';
 
 /**
  * Wellbeing incidents through the real stack: not getting up, night exits (the door pulled shut,
@@ -12,7 +12,7 @@ describe('scenario: wellbeing', () => {
     const spec = SCENARIOS.wellbeing;
     if (!spec) throw new Error('no wellbeing scenario');
     const result = await runScenario(spec);
-    console.log(formatScorecard(result.card));
+    console.log(formatRun(result));
     expect(result.drive.rejected).toBe(0);
     expect(result.card.incidents.map((s) => [s.expectation.kind, s.status])).toEqual(
       result.card.incidents.map((s) => [s.expectation.kind, 'detected']),

@@ -182,7 +182,9 @@ describe('DC-09 accounts and answers', () => {
   it('a UDP datagram that cannot be a frame gets no answer; a frame does', async () => {
     expect(await udpExchange(Buffer.from('GET / HTTP/1.0\r\n\r\n'), 700)).toEqual([]);
     expect(await udpExchange(Buffer.from('\n0000001F"SIA-DCS"0001L0#5E99[]\r'), 700)).toEqual([]);
-    const poll = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E99', events: [] });
+    // Stamped: over UDP no answer is larger than the frame it answers, and a NAK (with our time)
+    // outgrows a bare poll.
+    const poll = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E99', events: [], at: new Date() });
     const answered = await udpExchange(poll, 700);
     expect(answered.map((r) => r.toString('latin1'))).toEqual([expect.stringContaining('"NAK"')]);
   });
@@ -202,7 +204,8 @@ describe('DC-09 accounts and answers', () => {
   it(`refusals from ${FLOOD_SOURCES} addresses, one each: every one NAKed, but the dead-letter stream takes a bounded share`, async () => {
     // UDP source addresses cost nothing to vary (or to forge): the per-address NAK budget alone
     // would let such a flood write a dead letter for every datagram, as fast as we could store them.
-    const frame = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E98', events: [] });
+    // Stamped, so that its NAK is no larger than it (over UDP, a larger answer is not sent).
+    const frame = encodeDc09Message({ type: 'NULL', seq: 0, account: '5E98', events: [], at: new Date() });
     const sources = Array.from(
       { length: FLOOD_SOURCES },
       (_, i) => `127.0.${10 + (i >> 8)}.${(i % 250) + 1}`,

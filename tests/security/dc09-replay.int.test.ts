@@ -1,7 +1,9 @@
+import { createDecipheriv } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { names, TelecareEvent } from '@telecare/contracts';
+import type { Subscription } from '@nats-io/transport-node';
+import { names, SecurityEvent, TelecareEvent } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -16,7 +18,7 @@ import {
   streamConfigs,
 } from '@telecare/platform';
 import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dc09Account } from '../support/homes.ts';
 
@@ -95,10 +97,13 @@ function retype(frame: Buffer, type: string): Buffer {
 /** A UDP sender's socket bound to one loopback address: each reply's message type, as it comes. */
 class Datagrams {
   readonly replies: string[] = [];
+  /** Each reply's size in bytes, as it came. */
+  readonly sizes: number[] = [];
   private constructor(private readonly socket: UdpSocket) {
     socket.on('message', (reply) => {
       const type = /"\*?([A-Z]+)"/.exec(reply.toString('latin1'));
       this.replies.push(type ? (type[1] as string) : '?');
+      this.sizes.push(reply.byteLength);
     });
   }
 
@@ -117,6 +122,14 @@ class Datagrams {
     return this.replies.slice(before);
   }
 
+  /** Sends `frame` `times` times at once and gives the replies that come within `ms`. */
+  async burst(frame: Buffer, times: number, ms = 1_500): Promise<string[]> {
+    const before = this.replies.length;
+    for (let i = 0; i < times; i++) this.socket.send(frame, gateway.dc09.udpPort, '127.0.0.1');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return this.replies.slice(before);
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
@@ -126,6 +139,22 @@ async function metric(name: string): Promise<number> {
   const text = await (await fetch(new URL('/metrics', gateway.url))).text();
   const line = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(text);
   return line ? Number(line[1]) : 0;
+}
+
+/**
+ * A counter's value summed over its labels; `name` may hold the opening of a label set
+ * (`…_total{reason="x"`): then only the lines whose labels hold what follows the `{`.
+ */
+async function metricSum(name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
+  const brace = name.indexOf('{');
+  const metricName = brace < 0 ? name : name.slice(0, brace);
+  const labels = brace < 0 ? '' : name.slice(brace + 1);
+  let sum = 0;
+  for (const line of text.matchAll(new RegExp(`^${metricName}(?:\\{([^}]*)\\})? (\\d+)$`, 'gm'))) {
+    if ((line[1] ?? '').includes(labels)) sum += Number(line[2]);
+  }
+  return sum;
 }
 
 async function storedEvents(): Promise<TelecareEvent[]> {
@@ -151,6 +180,11 @@ beforeAll(async () => {
         GATEWAY_DC09_PORT: '0',
         DC09_PORT: '0',
         DC09_WINDOW_BEHIND_S: String(WINDOW_BEHIND_S),
+        // Each forged frame here is NAKed, all from one address.
+        DC09_NAK_BURST: '100',
+        // Answers over UDP per source address: a burst of 5, then one a minute.
+        DC09_UDP_REPLY_BURST: '5',
+        DC09_UDP_REPLIES_PER_MINUTE: '1',
       }),
     ),
     { logger, clock },
@@ -334,6 +368,38 @@ describe('recorded encrypted DC-09 frames over UDP', () => {
     await Promise.all([panel.close(), rebound.close()]);
   });
 
+  it('a frame repeated from the panel’s own address (or a forgery in it) is stored once, and answered no more than the address’s budget', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const panel = await Datagrams.bind('127.0.0.31');
+    const frame = press(46, '046');
+    const silenced = await metricSum('gateway_dc09_silenced_total{reason="udp-rate"');
+    const replies = await panel.burst(frame, 30);
+    // The first ACK and its copies' ACKs, up to the burst; the rest unanswered and counted.
+    expect(replies).toEqual(['ACK', 'ACK', 'ACK', 'ACK', 'ACK']);
+    expect(await metricSum('gateway_dc09_silenced_total{reason="udp-rate"')).toBe(silenced + 25);
+    const stored = (await storedEvents()).filter(
+      (e) => e.subject === 'REPLAY-5E11' && Date.parse(e.receivedat) >= start,
+    );
+    expect(stored.map((e) => e.type).sort()).toEqual(['heartbeat', 'pendant.pressed']);
+    // Every answer no larger than the frame it answers.
+    for (const size of panel.sizes) expect(size).toBeLessThanOrEqual(frame.byteLength);
+    await panel.close();
+  });
+
+  it('an answer that would be larger than the datagram it answers is not sent, and counted', async () => {
+    const sender = await Datagrams.bind('127.0.0.32');
+    const silenced = await metricSum('gateway_dc09_silenced_total{reason="larger-than-frame"');
+    // A sound frame of no account: its NAK (with our time) is larger than it.
+    const small = dc09Frame('"NULL"0000L0#9999[]');
+    expect(await sender.exchange(small)).toEqual([]);
+    // Nor to a shorter one in a known account's name (plain, where the account has a key).
+    const tiny = dc09Frame('"X"0001#5E11[]');
+    expect(await sender.exchange(tiny)).toEqual([]);
+    expect(await metricSum('gateway_dc09_silenced_total{reason="larger-than-frame"')).toBe(silenced + 2);
+    await sender.close();
+  });
+
   it('over TCP a copy is answered as before, whatever address the frame first came from', async () => {
     clock.advance(60_000);
     const panel = await Datagrams.bind('127.0.0.26');
@@ -343,5 +409,191 @@ describe('recorded encrypted DC-09 frames over UDP', () => {
     expect(await send(frame)).toBe('ACK');
     expect(await pressesIn('043')).toHaveLength(1);
     await panel.close();
+  });
+});
+
+describe('encrypted frames changed without the key: bit-flipped, spliced, cut or lengthened', () => {
+  // AES-CBC without a MAC: flipping bits of a ciphertext block flips the same bits of the next
+  // block's plaintext and garbles the block itself; blocks of two frames put together, or added, or
+  // taken away, decrypt to what they were where their neighbours are theirs and to random bytes
+  // where they meet. Anyone who has seen an account's frames can make such frames without its key.
+  const key = dialerKey(KEY, 'hex');
+  const BLOCK = 16;
+  const seen: SecurityEvent[] = [];
+  let sub: Subscription | undefined;
+
+  beforeAll(async () => {
+    sub = nc.subscribe(n.subjects.securityEvents);
+    void (async () => {
+      for await (const message of sub as Subscription) seen.push(SecurityEvent.parse(message.json()));
+    })();
+    await nc.flush();
+  });
+  afterAll(() => sub?.unsubscribe());
+
+  /** The frame's head up to its `[`, and its ciphertext in 16-byte blocks. */
+  const cipherOf = (frame: Buffer) => {
+    const body = frame.toString('latin1').slice(9, -1);
+    const at = body.indexOf('[') + 1;
+    const bytes = Buffer.from(body.slice(at), 'hex');
+    const blocks = Array.from({ length: bytes.length / BLOCK }, (_, i) =>
+      Buffer.from(bytes.subarray(i * BLOCK, (i + 1) * BLOCK)),
+    );
+    return { head: body.slice(0, at), blocks };
+  };
+  const assemble = (head: string, blocks: readonly Buffer[]) =>
+    dc09Frame(`${head}${Buffer.concat(blocks).toString('hex').toUpperCase()}`);
+  /** What the panel encrypted: the test holds the key, whoever changes the frame does not. */
+  const plainOf = (blocks: readonly Buffer[]) => {
+    const decipher = createDecipheriv('aes-128-cbc', key, Buffer.alloc(BLOCK)).setAutoPadding(false);
+    return Buffer.concat([decipher.update(Buffer.concat(blocks)), decipher.final()]);
+  };
+  /** The blocks with the plaintext byte at `at` xor `delta`: the block before it is changed (and garbled). */
+  const flip = (blocks: readonly Buffer[], at: number, delta: number) => {
+    const out = blocks.map((block) => Buffer.from(block));
+    const before = out[Math.floor(at / BLOCK) - 1] as Buffer;
+    before[at % BLOCK] = (before[at % BLOCK] as number) ^ delta;
+    return out;
+  };
+  const press = (seq: number, zone: string) =>
+    encodeDc09Message({
+      type: 'ADM-CID',
+      seq,
+      account: '5E11',
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone }],
+      at: new Date(clock.now()),
+      key,
+    });
+  const storedSince = async (start: number) =>
+    (await storedEvents()).filter((e) => e.subject === 'REPLAY-5E11' && Date.parse(e.receivedat) >= start);
+  const forgedEvents = () =>
+    seen.filter((e) => e.service === 'gateway-dc09' && e.kind === 'dc09-frame-forged');
+
+  const securityStored = async () =>
+    (await (await jetstreamManager(nc)).streams.info(n.streams.security)).state.messages;
+
+  /** Sends each forged frame: every one is refused (NAK), stores nothing and raises a security event. */
+  async function refusedEach(forged: readonly Buffer[], start: number): Promise<void> {
+    const before = await storedSince(start);
+    const events = forgedEvents().length;
+    const counted = await metricSum('gateway_dc09_forged_total');
+    const storedBefore = await securityStored();
+    for (const frame of forged) expect(await send(frame)).toBe('NAK');
+    expect(await storedSince(start)).toHaveLength(before.length);
+    await waitFor(() => forgedEvents().length >= events + forged.length, {
+      what: 'a security event per frame',
+    });
+    expect(forgedEvents().slice(events)).toEqual(
+      forged.map(() =>
+        expect.objectContaining({
+          id: null,
+          userId: null,
+          caseId: null,
+          detail: expect.objectContaining({ account: '5E11', transport: 'tcp' }),
+        }),
+      ),
+    );
+    expect(await metricSum('gateway_dc09_forged_total')).toBe(counted + forged.length);
+    // Each is stored on SECURITY too, once, for the helpline's list (told once is not enough).
+    await waitFor(
+      async () => ((await securityStored()) === storedBefore + forged.length ? true : undefined),
+      { what: 'every forged frame’s security event stored on SECURITY', timeoutMs: 5_000, intervalMs: 50 },
+    );
+  }
+
+  it('a bit flip that turns a press into its cancel, or moves its timestamp, is refused', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const genuine = press(60, '060');
+    expect(await send(genuine)).toBe('ACK');
+    const { head, blocks } = cipherOf(genuine);
+    const plain = plainOf(blocks).toString('latin1');
+    const event = plain.indexOf('1101 01 060');
+    expect(event).toBeGreaterThanOrEqual(BLOCK);
+    // Q=1 (new) to Q=3 (restore): the pendant's alarm.cancelled, under the press's own header.
+    const cancel = flip(blocks, event, '1'.charCodeAt(0) ^ '3'.charCodeAt(0));
+    // The seconds of the timestamp, one off: a new message by its time, were it read.
+    const later = flip(blocks, plain.length - 12, 0x01);
+    // The zone, and the account in the data.
+    const zone = flip(blocks, event + 10, 0x01);
+    await refusedEach([assemble(head, cancel), assemble(head, later), assemble(head, zone)], start);
+    const stored = await storedSince(start);
+    expect(stored.filter((e) => e.type === 'alarm.cancelled')).toEqual([]);
+    expect(stored.filter((e) => e.type === 'pendant.pressed')).toHaveLength(1);
+  });
+
+  it('blocks of two genuine frames put together, a frame cut short or lengthened, are refused', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const x = press(61, '061');
+    const y = press(62, '062');
+    expect(await send(x)).toBe('ACK');
+    expect(await send(y)).toBe('ACK');
+    const a = cipherOf(x);
+    const b = cipherOf(y);
+    expect(a.blocks).toHaveLength(b.blocks.length);
+    const [a0, ...aRest] = a.blocks as [Buffer, ...Buffer[]];
+    const [b0, ...bRest] = b.blocks as [Buffer, ...Buffer[]];
+    await refusedEach(
+      [
+        assemble(a.head, [a0, ...bRest]),
+        assemble(b.head, [b0, ...aRest]),
+        assemble(a.head, [...a.blocks.slice(0, -1), b.blocks.at(-1) as Buffer]),
+        assemble(a.head, a.blocks.slice(0, -1)),
+        assemble(a.head, [...a.blocks, b.blocks.at(-1) as Buffer]),
+        assemble(a.head, [...a.blocks, a0]),
+        assemble(a.head, a.blocks.slice(1)),
+      ],
+      start,
+    );
+    const stored = await storedSince(start);
+    expect(
+      stored
+        .filter((e) => e.type === 'pendant.pressed')
+        .map((e) => e.data.zone)
+        .sort(),
+    ).toEqual(['061', '062']);
+  });
+
+  it('a bit flip inside a long zone name, the garbled block still text: refused as the same account, sequence and timestamp with other content', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    const text = 'Pull cord in the front bedroom by the window';
+    const genuine = encodeDc09Message({
+      type: 'SIA-DCS',
+      seq: 70,
+      account: '5E11',
+      events: [{ kind: 'sia', code: 'MA', zone: '70', text }],
+      at: new Date(clock.now()),
+      key,
+    });
+    expect(await send(genuine)).toBe('ACK');
+    const { head, blocks } = cipherOf(genuine);
+    const plain = plainOf(blocks);
+    const textAt = plain.indexOf(`^${text}^`) + 1;
+    // Found as the forger finds it, by trying: a change whose garbled block holds no control byte and
+    // no ^ [ ] | reads as text (8-bit text is allowed there), about one try in twelve.
+    let forged: Buffer[] | undefined;
+    for (let at = textAt + BLOCK; at < textAt + text.length && !forged; at++) {
+      const garbled = Math.floor(at / BLOCK) - 1;
+      if (garbled * BLOCK < textAt || (garbled + 1) * BLOCK > textAt + text.length) continue;
+      for (const delta of [0x20, 0x01, 0x02, 0x03, 0x04, 0x08, 0x10, 0x06, 0x05, 0x07]) {
+        const candidate = flip(blocks, at, delta);
+        const changed = plainOf(candidate).subarray(garbled * BLOCK, (garbled + 1) * BLOCK);
+        const next = plainOf(candidate)[at] as number;
+        if (next < 0x20 || next >= 0x7f || '^[]|'.includes(String.fromCharCode(next))) continue;
+        if ([...changed].every((c) => c >= 0x20 && c !== 0x7f && !'^[]|'.includes(String.fromCharCode(c)))) {
+          forged = candidate;
+          break;
+        }
+      }
+    }
+    if (!forged) throw new Error('no flip found that leaves the garbled block text');
+    // The same header, and the same encrypted part under another clear sequence number.
+    await refusedEach([assemble(head, forged), resequence(assemble(head, forged), 71)], start);
+    const stored = await storedSince(start);
+    expect(stored.filter((e) => e.type === 'pendant.pressed')).toEqual([
+      expect.objectContaining({ data: expect.objectContaining({ text }) }),
+    ]);
   });
 });

@@ -312,6 +312,40 @@ describe.skipIf(!DYNSEC_PLUGIN)('an attacker holding one device’s MQTT login',
     ).toEqual([]);
   });
 
+  it('a last will naming another device’s topics, or retained on its own events, is never stored as another’s or replayed', async () => {
+    const before = (await storedEvents()).length;
+    // A will on the victim's events topic: Mosquitto checks it against the login's ACL, so the
+    // connection is refused or the will never delivered.
+    const willer = await connectAs({
+      username: A,
+      password: secrets.get(A)!,
+      clientId: A,
+      will: {
+        topic: n.mqtt.events(B),
+        payload: Buffer.from(
+          JSON.stringify({ id: 'spoof-will-0001', type: 'pendant.pressed', at: new Date().toISOString() }),
+        ),
+        qos: 1,
+        retain: false,
+      },
+    });
+    if (!(willer instanceof Error)) {
+      // Dropped without a DISCONNECT: the broker publishes the will, if it publishes it at all.
+      willer.stream.destroy();
+    }
+    const statusWill = await connectAs({
+      username: A,
+      password: secrets.get(A)!,
+      clientId: A,
+      will: { topic: n.mqtt.status(B), payload: Buffer.from('offline'), qos: 1, retain: true },
+    });
+    if (!(statusWill instanceof Error)) statusWill.stream.destroy();
+    await sleep(1_500);
+    const after = await storedEvents();
+    expect(after.slice(before).filter((e) => e.subject === B)).toEqual([]);
+    expect(after.some((e) => e.deviceeventid === 'spoof-will-0001')).toBe(false);
+  });
+
   it('a live connection is cut when the device’s secret is re-issued, and the old login is refused', async () => {
     const old = await device(R);
     expect(await pressAndAck(old, R, 'reissue-before-01')).toMatchObject({ stored: true });

@@ -11,9 +11,10 @@ import {
   serviceEnv,
   startOwnMosquitto,
   uniqueNamespace,
+  waitFor,
 } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mqttDevice } from '../support/homes.ts';
 
 /**
@@ -38,6 +39,8 @@ const BURST = 100;
 const ALARM_RATE = 1;
 const ALARM_BURST = 30;
 const ALARM_FLOOD = 3_000;
+const BULK_FLOODER = 'PND-SEC-FLOOD3';
+const BULK_FLOOD = 600;
 
 let broker: OwnMosquitto;
 let gateway: GatewayMqttHandle;
@@ -66,6 +69,7 @@ beforeAll(async () => {
   await kv.put(FLOODER, JSON.stringify(entry(FLOODER, 'res_secflood1')));
   await kv.put(ALARM_FLOODER, JSON.stringify(entry(ALARM_FLOODER, 'res_secflood2')));
   await kv.put(NEIGHBOUR, JSON.stringify(entry(NEIGHBOUR, 'res_secneigh1')));
+  await kv.put(BULK_FLOODER, JSON.stringify(entry(BULK_FLOODER, 'res_secflood3')));
   flooder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: FLOODER });
   neighbour = new SimulatedDevice({
     serial: NEIGHBOUR,
@@ -85,6 +89,17 @@ afterAll(async () => {
   broker?.stop();
   await cleanupNamespace(ns);
 });
+
+/** Device messages the gateway has dropped past a rate or refused, so far. */
+async function handled(): Promise<number> {
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  let sum = 0;
+  for (const [, count] of metrics.matchAll(
+    /^gateway_mqtt_(?:rate_limited|rejects)_total(?:\{[^}]*\})? (\d+)$/gm,
+  ))
+    sum += Number(count);
+  return sum;
+}
 
 describe('one device flooding', () => {
   it('does not delay a neighbour’s press, reaches EVENTS only at its rate, and its own press still goes through', async () => {
@@ -125,6 +140,45 @@ describe('one device flooding', () => {
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     const limited = Number(/^gateway_mqtt_rate_limited_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
     expect(limited).toBe(FLOOD - heartbeats);
+  });
+
+  it('a flood of large, nested payloads past the device’s rate is dropped before any of it is parsed', async () => {
+    // The gateway runs in this process: every JSON.parse of the flood's text is seen here.
+    const parse = vi.spyOn(JSON, 'parse');
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: BULK_FLOODER });
+    const before = await handled();
+    try {
+      const started = performance.now();
+      const at = new Date().toISOString();
+      // 16 KiB each, nested 15 deep: within every bound but the data's, so each one read costs a
+      // decode, a nesting scan, a parse and the schema before its refusal.
+      const nested = `${'['.repeat(14)}${'1,'.repeat(8_000)}1${']'.repeat(14)}`;
+      await Promise.all(
+        Array.from({ length: BULK_FLOOD }, (_, i) =>
+          client.publishAsync(
+            n.mqtt.events(BULK_FLOODER),
+            `{"id":"bulk-${String(i).padStart(6, '0')}","type":"heartbeat","at":"${at}","data":{"pad":${nested}}}`,
+            { qos: 1 },
+          ),
+        ),
+      );
+      // Every one is either dropped past the rate or refused (its data is over the bound).
+      await waitFor(async () => (await handled()) - before >= BULK_FLOOD || undefined, {
+        what: 'the gateway to take the whole flood',
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      const elapsedS = (performance.now() - started) / 1000;
+      const parsed = parse.mock.calls.filter(
+        ([text]) => typeof text === 'string' && text.startsWith('{"id":"bulk-'),
+      ).length;
+      // Only what the device's rate admitted was read: its burst, and its rate over the flood.
+      expect(parsed).toBeGreaterThanOrEqual(BURST);
+      expect(parsed).toBeLessThanOrEqual(BURST + Math.ceil(RATE * elapsedS) + 1);
+    } finally {
+      parse.mockRestore();
+      await client.endAsync(true);
+    }
   });
 
   it('a flood of presses, each with a new id, reaches EVENTS only at the device’s rate and its alarm reserve', async () => {

@@ -1,7 +1,16 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Alert, type Case, DeadLetter, type DeviceKind, eventIdFor, names } from '@telecare/contracts';
-import { ManualClock } from '@telecare/platform';
+import {
+  Alert,
+  type Case,
+  DeadLetter,
+  type DeviceKind,
+  eventIdFor,
+  names,
+  SecurityEvent,
+} from '@telecare/contracts';
+import { type HelplineHandle, loadHelplineConfig, startHelpline } from '@telecare/helpline';
+import { createLogger, ManualClock } from '@telecare/platform';
 import { EventRejectedError, SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +29,8 @@ import { registryApi } from '../support/registry.ts';
 const run = Date.now().toString(36).toUpperCase();
 const clock = new ManualClock(Date.UTC(2026, 2, 3, 10, 0, 0));
 let platform: RunningPlatform;
+/** A second helpline on the same database and streams, as a deployment runs several. */
+let second: HelplineHandle;
 let nc: NatsConnection;
 let residentId: string;
 const devices: SimulatedDevice[] = [];
@@ -28,6 +39,10 @@ const api = registryApi(() => platform);
 beforeAll(async () => {
   platform = await startPlatform('seckind', {}, { clock });
   nc = await connect({ servers: servers.natsUrl });
+  second = await startHelpline(loadHelplineConfig({ ...platform.env, REGISTRY_URL: platform.registry.url }), {
+    clock,
+    logger: createLogger('seckind-second', 'silent'),
+  });
   residentId = (
     await platform.registryClient.createResident({
       name: 'Test Resident',
@@ -42,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const device of devices) await device.close();
   await nc?.close();
+  await second?.close();
   await platform?.stop();
 });
 
@@ -169,6 +185,98 @@ describe('a device reports only what its kind can', () => {
     expect(events.map((e) => e.id)).toContain(eventIdFor(pir.serial, sent.id, sent.at, sent.type));
     expect(await metrics()).toMatch(
       /^gateway_mqtt_kind_mismatch_total\{[^}]*type="pendant.pressed"[^}]*disposition="stored"[^}]*\} 1$/m,
+    );
+  });
+
+  it('a pull-cord pull from a pendant’s login is its own alarm: stored, said so, a security event; it joins no pull-cord group and its cancel closes nothing', async () => {
+    const notices: SecurityEvent[] = [];
+    const sub = nc.subscribe(names(platform.namespace).subjects.securityEvents, {
+      callback: (_err, msg) => {
+        notices.push(SecurityEvent.parse(msg.json()));
+      },
+    });
+    await nc.flush();
+    const pendant = await device('PEND', 'pendant');
+    const cord = await device('CORD', 'pullcord');
+    const t0 = clock.now();
+    // The pendant's login pulls first; the resident's own pull-cord 20 s later; the pendant cancels.
+    const forged = await pendant.send('pullcord.pulled', {}, { at: new Date(t0) });
+    const real = await cord.send('pullcord.pulled', {}, { at: new Date(t0 + 20_000) });
+    await pendant.send('alarm.cancelled', {}, { at: new Date(t0 + 30_000) });
+    const forgedId = eventIdFor(pendant.serial, forged.id, forged.at, forged.type);
+    const realId = eventIdFor(cord.serial, real.id, real.at, real.type);
+
+    const stored = await streamed(
+      names(platform.namespace).streams.events,
+      (j) => j as { id: string; unexpectedkind?: boolean },
+    );
+    expect(stored.find((e) => e.id === forgedId)?.unexpectedkind).toBe(true);
+    expect(stored.find((e) => e.id === realId)).not.toHaveProperty('unexpectedkind');
+
+    await consumed();
+    const pulls = await waitFor(
+      async () => {
+        const all = (await alerts()).filter((a) => a.type === 'pullcord.pulled');
+        return all.length >= 2 ? all : undefined;
+      },
+      { what: 'the alerts of both pulls', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    // Each its own alert, neither a repeat of the other's group.
+    expect(pulls.map((a) => ({ evidence: a.evidence, repeats: a.repeats }))).toEqual([
+      { evidence: [forgedId], repeats: undefined },
+      { evidence: [realId], repeats: undefined },
+    ]);
+    expect(pulls[0]?.reason).toContain(
+      'sent by a pendant, which does not report pullcord.pulled: check the device',
+    );
+    expect(pulls[1]?.reason).not.toContain('sent by a');
+    // The pendant's cancel closed neither.
+    expect((await alerts()).filter((a) => a.closes !== undefined)).toEqual([]);
+
+    const notice = await waitFor(
+      async () =>
+        notices.find((n) => n.kind === 'device-kind-unexpected' && n.detail.serial === pendant.serial),
+      { what: 'the security event', timeoutMs: 5_000 },
+    );
+    expect(notice).toMatchObject({
+      service: 'gateway-mqtt',
+      id: null,
+      detail: { kind: 'pendant', type: 'pullcord.pulled', eventId: forgedId, residentId },
+    });
+    sub.unsubscribe();
+
+    // A supervisor sees it once, whichever of the two helplines they ask.
+    const listed = async (url: string) => {
+      const response = await fetch(new URL('/api/security-events?limit=200', url), {
+        headers: { authorization: `Bearer ${platform.token}` },
+      });
+      expect(response.status).toBe(200);
+      const { events } = (await response.json()) as {
+        events: { service: string; kind: string; detail: Record<string, unknown> }[];
+      };
+      return events.filter((e) => e.kind === 'device-kind-unexpected' && e.detail.serial === pendant.serial);
+    };
+    await waitFor(async () => ((await listed(platform.helpline.url)).length > 0 ? true : undefined), {
+      what: 'the security event in the helpline’s list',
+      timeoutMs: 5_000,
+      intervalMs: 50,
+    });
+    // Both helplines read the stream; give the other instance time to store it again if it would.
+    await consumersDrained(
+      nc,
+      [names(platform.namespace).streams.security],
+      'the helplines to read SECURITY',
+    );
+    for (const url of [platform.helpline.url, second.url]) {
+      const events = await listed(url);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        service: 'gateway-mqtt',
+        detail: { kind: 'pendant', type: 'pullcord.pulled', eventId: forgedId, residentId },
+      });
+    }
+    expect(await metrics()).toMatch(
+      /^gateway_mqtt_kind_mismatch_total\{[^}]*type="pullcord.pulled"[^}]*disposition="stored"[^}]*\} 1$/m,
     );
   });
 

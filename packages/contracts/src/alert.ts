@@ -22,6 +22,12 @@ export const Alert = z.object({
   testMode: z.boolean(),
   deviceSerial: z.string().optional(),
   /**
+   * Set when the evidence was sent after its device was moved to another home and happened at
+   * this resident's, the device's previous home (the event's `movedat`: when the device left it).
+   * The reason says so too.
+   */
+  deviceMovedAt: z.iso.datetime({ offset: true }).optional(),
+  /**
    * Set on a record-only alert that closes an earlier one: a resident's cancel within the
    * pre-alarm window (`false-alarm`) or a restore from the device (`restored`).
    */

@@ -31,6 +31,8 @@ export const Because = z.object({
   evidence: z.array(z.string()),
   thresholds: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
   late: z.boolean(),
+  /** The alert's `deviceMovedAt`: its evidence happened at this resident's home, the device's previous one. */
+  deviceMovedAt: Time.optional(),
 });
 export type Because = z.infer<typeof Because>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DeviceState, Serial } from './device.ts';
+import { DeviceState, PreviousPairing, Serial } from './device.ts';
 import { DeviceKind, EventTypeSchema } from './taxonomy.ts';
 
 /**
@@ -56,6 +56,14 @@ export const Dc09AccountEntry = z.object({
   state: DeviceState,
   testMode: z.boolean(),
   postcodeDistrict: z.string().max(8).nullable(),
+  /**
+   * When the account's device joined this resident's home, and its pairing before, as the device
+   * map has them (`DeviceMapEntry`): an event the panel reports now with a time (SIA `ti`/`da`) from
+   * before it was paired here is the previous resident's when it falls in that pairing, else a wrong
+   * clock (`attributeEvent`). Absent from entries published before they were kept.
+   */
+  pairedAt: z.iso.datetime({ offset: true }).optional(),
+  previousPairing: PreviousPairing.optional(),
   updatedAt: z.iso.datetime({ offset: true }),
 });
 export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;

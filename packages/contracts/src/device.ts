@@ -25,6 +25,24 @@ export const EVENT_DATA_SCHEMAS = {
 } as const satisfies Record<string, z.ZodType>;
 
 /**
+ * The most a device event's `data` may hold, as JSON text in UTF-8. A device event is a few
+ * hundred bytes; the gateway reads payloads up to 64 KiB only to refuse them in words. Every
+ * stored event is kept in EVENTS for weeks, so a stolen login sending the largest payload it may,
+ * at its device's rate, would fill the disk every device's alarms are stored on.
+ */
+export const MAX_EVENT_DATA_BYTES = 1024;
+
+const utf8Length = (text: string): number => new TextEncoder().encode(text).byteLength;
+
+/** Whether `data` as JSON text is longer than `MAX_EVENT_DATA_BYTES` (the cheap test first). */
+export function dataTooLarge(data: Record<string, unknown>): number | undefined {
+  const text = JSON.stringify(data);
+  if (text.length <= MAX_EVENT_DATA_BYTES / 3) return undefined;
+  const bytes = utf8Length(text);
+  return bytes > MAX_EVENT_DATA_BYTES ? bytes : undefined;
+}
+
+/**
  * What a device publishes on `telecare/v1/devices/{serial}/events` (QoS 1).
  * The device resends the same payload (the same `id` and `at`) until acked. `id`, `at` as written
  * and `type` together name the event (`eventIdFor`): an `id` the device used before, with another
@@ -43,6 +61,15 @@ export const DeviceEventPayload = z
     data: z.record(z.string(), z.unknown()).default({}),
   })
   .superRefine((payload, ctx) => {
+    const size = dataTooLarge(payload.data);
+    if (size !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data'],
+        message: `data is ${size} bytes of JSON; the limit is ${MAX_EVENT_DATA_BYTES}`,
+      });
+      return;
+    }
     const schema = (EVENT_DATA_SCHEMAS as Record<string, z.ZodType>)[payload.type];
     if (!schema) return;
     const result = schema.safeParse(payload.data);
@@ -75,6 +102,18 @@ export const DeviceProtocol = z.enum(['mqtt', 'dc09']);
 export const DeviceState = z.enum(['stock', 'installed', 'test', 'faulty', 'decommissioned']);
 
 /**
+ * The device's pairing before the one it is in now: the resident it was with, when that began
+ * (where known) and when it ended (the device left for stock or went straight to another home).
+ * A backlog the device held from that home is that resident's (`attributeEvent`).
+ */
+export const PreviousPairing = z.object({
+  residentId: z.string(),
+  pairedAt: IsoDateTime.optional(),
+  endedAt: IsoDateTime,
+});
+export type PreviousPairing = z.infer<typeof PreviousPairing>;
+
+/**
  * One entry of the device map the registry publishes (NATS KV, key = serial) for gateways and
  * triage. Ids and places only — no names.
  */
@@ -89,6 +128,19 @@ export const DeviceMapEntry = z.object({
   state: DeviceState,
   testMode: z.boolean(),
   postcodeDistrict: z.string().max(8).nullable(),
+  /**
+   * When the device joined this resident's home (paired). A device time more than an hour earlier
+   * is a wrong clock, not a backlog, unless it falls in `previousPairing` (`attributeEvent`). Absent from entries written before it was kept,
+   * which are read as they were.
+   */
+  pairedAt: IsoDateTime.optional(),
+  /**
+   * The device's pairing before this one, when it had one with another resident (or with this one,
+   * before a spell in stock): an event the device sends now with a time in it happened there and
+   * is that resident's, at its own time (`attributeEvent`). Absent for a device that had no earlier
+   * pairing, or whose earlier pairing ended before it was kept.
+   */
+  previousPairing: PreviousPairing.optional(),
   updatedAt: IsoDateTime,
 });
 export type DeviceMapEntry = z.infer<typeof DeviceMapEntry>;

@@ -16,14 +16,15 @@ export const TelecareEvent = z.object({
   subject: Serial,
   /**
    * Event time, as the device reported it; the receipt time instead when the device's clock was
-   * more than a few minutes ahead or more than a week behind (then `devicetime` holds what the
-   * device said), or when a life-critical alarm's time could not be read at all (the gateway stores
-   * the alarm anyway).
+   * more than a few minutes ahead, more than a week behind, or earlier than the device was paired
+   * with its home and not in its previous pairing (`attributeEvent`; then `devicetime` holds what
+   * the device said; in the previous pairing see `movedat`), or when a
+   * life-critical alarm's time could not be read at all (the gateway stores the alarm anyway).
    */
   time: z.iso.datetime({ offset: true }),
   /**
-   * Set only when the device reported a time too far in the future, or too far in the past, to
-   * believe: that time, kept as evidence of a wrong (or forged) device clock. A future time would
+   * Set only when the device reported a time too far in the future, or too far in the past (or
+   * before the device joined the home), to believe: that time, kept as evidence of a wrong (or forged) device clock. A future time would
    * otherwise order the event after everything else and make the device look alive until then; a
    * clock reset after a power cut (1970, 2000) would date every event outside what triage keeps,
    * and the home would look silent.
@@ -48,6 +49,24 @@ export const TelecareEvent = z.object({
    * the grace after a key change; the panel is not re-keyed yet. Absent otherwise.
    */
   dc09key: z.literal('previous').optional(),
+  /**
+   * Set when the device sent the event after it was moved to another home and its time falls in
+   * the device's previous pairing (`attributeEvent`): the event happened at the previous home, so
+   * `residentid` is the previous resident's and `time` the device's; this is when the device left
+   * that home. Triage says so in the alert's reason ("sent after the device was moved: happened at
+   * the previous home") and the helpline on the case. Such an event carries neither `location` nor
+   * `postcodedistrict` (the device map's are the new home's) and is never in test mode (the new
+   * home's test mode is not the old one's).
+   */
+  movedat: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * Set on a life-critical alarm of a type the device's registered kind (`devicekind`) does not
+   * report (`mayReport`): a pull-cord pull from a pendant's login. Stored (an alarm is never lost:
+   * more likely a device registered as the wrong kind), but attributed as what it is: triage says
+   * so in the alert's reason (`unexpectedKindReason`), never merges it into the presses of another
+   * device and lets no cancel close it, so a stolen login cannot hide a real alarm behind its own.
+   */
+  unexpectedkind: z.literal(true).optional(),
   data: z.record(z.string(), z.unknown()),
 });
 export type TelecareEvent = z.infer<typeof TelecareEvent>;

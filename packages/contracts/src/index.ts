@@ -34,9 +34,22 @@ export {
   DeviceProtocol,
   DeviceState,
   DeviceStatus,
+  dataTooLarge,
   EVENT_DATA_SCHEMAS,
+  MAX_EVENT_DATA_BYTES,
+  PreviousPairing,
   Serial,
 } from './device.ts';
+export {
+  type AttributedTime,
+  attributeEvent,
+  type DevicePairings,
+  eventTimeOf,
+  MAX_CLOCK_AHEAD_MS,
+  MAX_CLOCK_BEHIND_MS,
+  MOVED_DEVICE_REASON,
+  PAIRING_CLOCK_TOLERANCE_MS,
+} from './device-clock.ts';
 export { TelecareEvent } from './envelope.ts';
 export {
   type Answer,
@@ -101,6 +114,7 @@ export {
   PRESS_TYPES,
   Priority,
   TAXONOMY,
+  unexpectedKindReason,
 } from './taxonomy.ts';
 export {
   CONNECTION_ONLY_TYPES,

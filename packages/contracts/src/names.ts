@@ -15,6 +15,8 @@ export interface Names {
     readonly alerts: string;
     readonly cases: string;
     readonly deadletter: string;
+    /** Every service's security events, for the helpline's stored list (bounded by age and size). */
+    readonly security: string;
   };
   readonly subjects: {
     event(partition: number, type: string): string;
@@ -28,7 +30,7 @@ export interface Names {
     readonly allCases: string;
     deadletter(service: string, reason: string): string;
     readonly allDeadletters: string;
-    /** Security events (core NATS, no stream): misuse a service refused, for whoever follows. */
+    /** Security events (the SECURITY stream): misuse a service refused, for the helpline and whoever follows. */
     readonly securityEvents: string;
   };
   readonly kv: {
@@ -109,6 +111,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       alerts: stream('ALERTS'),
       cases: stream('CASES'),
       deadletter: stream('DEADLETTER'),
+      security: stream('SECURITY'),
     },
     subjects: {
       event: (partition, type) => `${ns}.events.${partition}.${type}`,

@@ -1,17 +1,39 @@
 import { z } from 'zod';
 
 /** What a service refused as misuse; stable strings used in logs, the API and subjects. */
-export const SECURITY_EVENT_KINDS = ['reveal-rate-limited', 'reveal-refused'] as const;
+export const SECURITY_EVENT_KINDS = [
+  'reveal-rate-limited',
+  'reveal-refused',
+  'context-reads-rate-limited',
+  'queue-names-rate-limited',
+  /** helpline: one person asked the staff list (`GET /api/users`) past STAFF_LIST_PER_MINUTE. */
+  'staff-list-rate-limited',
+  /** helpline: one person asked the supervisor's overview past OVERVIEW_PER_MINUTE. */
+  'overview-rate-limited',
+  /** gateway-dc09: an encrypted DC-09 frame changed without its account's key (spliced, bit-flipped, re-headered). */
+  'dc09-frame-forged',
+  /**
+   * A gateway: a life-critical alarm from a device whose registered kind does not report it (a
+   * pull-cord pull from a pendant's login), stored as `unexpectedkind`.
+   */
+  'device-kind-unexpected',
+] as const;
 export const SecurityEventKind = z.enum(SECURITY_EVENT_KINDS);
 export type SecurityEventKind = z.infer<typeof SecurityEventKind>;
 
 /**
- * A security event as published on `<namespace>.security.events` (core NATS, at most once: the
- * raising service keeps the record, the helpline in PostgreSQL behind `GET /api/security-events`),
- * so other services and supervisors' tools can follow misuse as it happens. Ids only, no names.
+ * A security event as published on `<namespace>.security.events`, stored by the SECURITY stream
+ * (bounded by age and size). The gateways publish theirs to the stream with a `Nats-Msg-Id` of
+ * their own (`sec_…`), and the helpline stores each once, whichever of its instances reads it, in
+ * PostgreSQL behind `GET /api/security-events`; the helpline's own events are stored as raised and
+ * published after. Other services and supervisors' tools can follow misuse as it happens. Ids
+ * only, no names.
  */
 export const SecurityEvent = z.object({
-  /** The stored record's id, or null when it could not be stored (the event still stands). */
+  /**
+   * The helpline's stored record's id, or null: a gateway's event (the helpline stores it from the
+   * stream) or one the helpline could not store (the event still stands).
+   */
   id: z.string().nullable(),
   at: z.iso.datetime({ offset: true }),
   /** The service that raised it. */

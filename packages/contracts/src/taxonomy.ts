@@ -9,7 +9,7 @@ export type EventCategory = 'alarm' | 'wellbeing' | 'technical' | 'maintenance' 
 export interface EventTypeInfo {
   readonly priority: Priority;
   readonly category: EventCategory;
-  /** Raised by triage from other events (never sent by a device). */
+  /** Raised by the platform from other evidence (triage, or a gateway), never sent by a device. */
   readonly derived: boolean;
   /** The alarm type this event clears, for restores and cancels. */
   readonly restores?: string;
@@ -57,7 +57,13 @@ export const TAXONOMY = {
   'rf.jammed': t(3, 'technical', 'Radio jamming detected'),
   'supervision.lost': t(3, 'technical', 'No heartbeat within the supervision interval', { derived: true }),
   'device.tamper': t(3, 'technical', 'Device tampered with'),
+  // Raised by gateway-mqtt from the broker's connection log, never sent by a device: its login
+  // taken over again and again from more than one address (a copied secret and the real device).
+  'device.login-contested': t(3, 'technical', "Device's login in use from two places", { derived: true }),
   'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true }),
+  // Raised by the learned rhythm: a movement sensor the resident passed every day has seen nothing
+  // for days while its heartbeats go on (a dead detector, a PIR covered or turned to the wall).
+  'sensor.no-activity': t(3, 'technical', 'Movement sensor sees nothing though it beats', { derived: true }),
   // P4 maintenance
   'battery.low': t(4, 'maintenance', 'Battery low'),
   // P5 record only
@@ -92,6 +98,10 @@ export const TAXONOMY = {
   'rf.restored': t(5, 'record', 'Radio jamming ended', { restores: 'rf.jammed' }),
   'tamper.restored': t(5, 'record', 'Tamper cleared', { restores: 'device.tamper' }),
   'battery.restored': t(5, 'record', 'Battery replaced', { restores: 'battery.low' }),
+  'sensor.activity-restored': t(5, 'record', 'Movement sensor sees again', {
+    restores: 'sensor.no-activity',
+    derived: true,
+  }),
   'supervision.restored': t(5, 'record', 'Heartbeat resumed', {
     restores: 'supervision.lost',
     derived: true,
@@ -208,3 +218,10 @@ const REPORTS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
 export function mayReport(kind: string, type: string): boolean {
   return isEventType(type) && !TAXONOMY[type].derived && (REPORTS.get(kind)?.has(type) ?? false);
 }
+
+/**
+ * What an alert raised by an alarm from a device of the wrong kind (the event's `unexpectedkind`)
+ * adds to its reason: the operator answers it as any alarm, and knows it came from another device.
+ */
+export const unexpectedKindReason = (kind: string, type: string): string =>
+  `sent by a ${kind}, which does not report ${type}: check the device (registered as the wrong kind, or its login used by someone else)`;

@@ -155,6 +155,40 @@ describe('the typed client of a route table', () => {
   });
 });
 
+describe('the typed client with maxConcurrent', () => {
+  it('has at most that many calls in flight, the rest waiting their turn, and all answered', async () => {
+    const client = createClient(ROUTES, { baseUrl, maxConcurrent: 2 });
+    let inFlight = 0;
+    let most = 0;
+    const onRequest = (_req: unknown, res: { once(e: 'close', f: () => void): void }) => {
+      most = Math.max(most, ++inFlight);
+      res.once('close', () => inFlight--);
+    };
+    app.server.on('request', onRequest);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          client.getThing({ params: { id: `c${i}` }, query: { delayMs: 30 } }),
+        ),
+      );
+      expect(answers.map((a) => a.id)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7']);
+      expect(most).toBeLessThanOrEqual(2);
+    } finally {
+      app.server.off('request', onRequest);
+    }
+  });
+
+  it('gives a call that waited out its timeout for its turn up as timed out', async () => {
+    const client = createClient(ROUTES, { baseUrl, maxConcurrent: 1, timeoutMs: 150 });
+    const first = client.getThing({ params: { id: 'slow' }, query: { delayMs: 100 } });
+    const waiting = client.getThing({ params: { id: 'waits' }, query: { delayMs: 100 } });
+    expect(await first).toEqual({ id: 'slow', size: 1 });
+    expect((await refusal(waiting)).status).toBe('timeout');
+    // Its turn given back: the next call goes.
+    expect(await client.getThing({ params: { id: 'next' } })).toEqual({ id: 'next', size: 1 });
+  });
+});
+
 describe('the typed client of a list read page by page', () => {
   const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[][]> => {
     const read: T[][] = [];

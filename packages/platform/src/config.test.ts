@@ -20,7 +20,7 @@ describe('TELECARE_STREAM_REPLICAS', () => {
 
   it('is carried by every stream definition', () => {
     const configs = Object.values(streamConfigs(names('replicas'), { replicas: 3 }));
-    expect(configs).toHaveLength(4);
+    expect(configs).toHaveLength(5);
     for (const config of configs) expect(config.num_replicas).toBe(3);
     for (const config of Object.values(streamConfigs(names('replicas')))) expect(config.num_replicas).toBe(1);
   });

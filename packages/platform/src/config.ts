@@ -38,6 +38,13 @@ export const commonEnv = {
    * (infra/nats/), 1 on a single server. JetStream allows at most 5.
    */
   TELECARE_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /**
+   * HTTP sockets one client address may hold open (0: no cap). Behind a reverse proxy every client
+   * shares the proxy's address: cap there, and raise or turn this off.
+   */
+  HTTP_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(256),
+  /** HTTP sockets the service holds open in all (0: no cap); keep it under the file-descriptor limit. */
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(0).max(1_000_000).default(8_192),
 } as const;
 
 /**

@@ -130,7 +130,7 @@ export interface ConsumerLoopOptions<T> {
 }
 
 export interface ConsumerLoop {
-  /** Whether the loop is pulling: it keeps pulling through lost connections, so false only once stopped. */
+  /** Whether the loop runs: it waits out lost connections and pulls again, so false only once stopped. */
   readonly running: boolean;
   /**
    * A clock time before which every message stored on the consumer has been handled (acked or
@@ -237,8 +237,8 @@ function contextOf(msg: Delivery): MessageContext {
 }
 
 /**
- * Starts the loop on an existing durable consumer. It pulls until stopped, through lost
- * connections and server restarts (a failed pull is tried again after a pause).
+ * Starts the loop on an existing durable consumer. It pulls until stopped, through server restarts
+ * (a failed pull is tried again after a pause), and waits out a lost connection.
  */
 export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerLoop {
   const log = options.logger.child({ component: 'consumer', consumer: options.consumer });
@@ -393,6 +393,13 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
    * of a pull given up on before included) until the server is done with it, and reports a pull
    * that found nothing (`onIdle`). Throws `HeartbeatsMissedError` when nothing arrived for two
    * heartbeats, and the server's refusal when it refused the pull.
+   *
+   * While a pull given up on is still open (the server has not said it expired, nor delivered all
+   * it asked for), no other is sent: the loop waits for what it delivers, as a round of its own.
+   * Every message that arrives is then known to be of the one pull open, so what it still owes is
+   * known exactly (with several open the server serves them in turn, and which one a message
+   * answers is not said), and what is in hand never passes `concurrency`: after a stall the server
+   * answers every pull it was sent at once.
    */
   const round = async (): Promise<void> => {
     // Pull only what free slots can take. A pull open while every slot is busy waits on the
@@ -400,24 +407,38 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     await pool.slot();
     if (stopping) return;
     const pulledAt = options.clock.now();
-    const batch = Math.max(1, Math.min(options.batch ?? concurrency, pool.free));
-    const pull = inbox.pull(batch, expiresMs, heartbeatMs);
+    const room = pool.free - inbox.unreadCount;
+    const batch = Math.min(options.batch ?? concurrency, room);
+    const pull = inbox.open === 0 && batch > 0 ? inbox.pull(batch, expiresMs, heartbeatMs) : undefined;
     let received = 0;
+    let heardAt = performance.now();
     for (;;) {
-      const event = await inbox.next(2 * heartbeatMs, stopped.signal);
+      const event = await inbox.next(heardAt + 2 * heartbeatMs - performance.now(), stopped.signal);
       if (stopping) {
         // Not ours to finish: handed back at once for whoever consumes next (so is what follows).
         if (event?.kind === 'message') tryTo(() => event.message.nak());
         return;
       }
-      if (event === undefined) throw new HeartbeatsMissedError();
+      if (event === undefined) {
+        // The link is down (the loop waits for it), or the pull it waited for was found done with
+        // by the server (see `PullInbox.probe`).
+        if (!inbox.connected || (pull === undefined && inbox.open === 0)) return;
+        // Woken before two heartbeats passed (another pull forgotten): still waiting.
+        if (performance.now() < heardAt + 2 * heartbeatMs) continue;
+        inbox.probe(consumerInfo);
+        throw new HeartbeatsMissedError();
+      }
+      heardAt = performance.now();
       if (event.kind === 'message') {
         // Of this pull, or of one given up on that the server answered late: taken in all the same.
         received += 1;
         await take(event.message);
-        if (received >= batch) return;
-      } else if (event.pull === pull && event.kind === 'end') {
+        // Waiting for a slot is not the server's silence.
+        heardAt = performance.now();
+        if (pull === undefined || received >= batch) return;
+      } else if (event.kind === 'end' && (event.pull === pull || pull === undefined)) {
         if (event.error) throw event.error;
+        if (pull === undefined) return;
         break;
       }
     }
@@ -490,6 +511,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       for (const msg of inbox.unread()) first = Math.min(first, msg.seq);
       from = Number.isFinite(first) ? first : lastFinished > 0 ? lastFinished + 1 : undefined;
     }
+    // The pulls open asked the consumer that is gone: its successor does not answer them.
+    inbox.forgetOpen();
     await jsm.consumers.add(options.stream, {
       ...settings,
       durable_name: options.consumer,
@@ -515,6 +538,17 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     let missedInARow = 0;
     while (!stopping) {
       try {
+        if (!inbox.connected) {
+          // A pull sent now would wait in the client's buffer, or go nowhere: none is sent until
+          // the client says the link is back, and then one at once (a pull the server may still
+          // hold from before is counted until it expires; see "Pulls" in the README).
+          log.warn('nats connection lost; waiting for it before pulling again');
+          await inbox.untilConnected(stopped.signal);
+          if (stopping) break;
+          missedInARow = 0;
+          // Closed for good (the process is ending): the pull fails and is tried after a pause.
+          if (inbox.connected) log.info('nats connection back; pulling again');
+        }
         await options.beforePull?.();
         // A stop during the hook: no pull that would only hand its messages back.
         if (stopping) break;

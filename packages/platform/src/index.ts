@@ -37,6 +37,7 @@ export {
   type FastifyRequest,
   Gauge,
   Histogram,
+  HTTP_CONNECTIONS_PER_ADDRESS,
   REQUEST_TIMEOUT_MS,
   type ReadinessCheck,
   type Registry,
@@ -106,6 +107,8 @@ export {
   natsAnswers,
   publishDeadLetter,
   type ReplicaOptions,
+  SECURITY_STREAM_MAX_BYTES,
+  SECURITY_STREAM_MAX_MSGS,
   STREAM_CHECK_MS,
   streamConfigs,
   withReplicas,
@@ -140,6 +143,7 @@ export {
   type RouteRequest,
   serveOpenApi,
 } from './routes.ts';
+export { securityEventPublisher } from './security-events.ts';
 export {
   DEPENDENCY_CHECK_MS,
   type DefinedService,
@@ -188,6 +192,7 @@ export {
   overTls,
   pagePolicy,
   registerWebSecurity,
+  securityHeaders,
   sha256Source,
   type WebSecurityOptions,
 } from './web-security.ts';

@@ -67,6 +67,15 @@ type StreamKey = keyof Names['streams'];
 export const DEAD_LETTER_STREAM_MAX_BYTES = 2 * 1024 * 1024 * 1024;
 export const DEAD_LETTERS_PER_REASON = 200_000;
 
+/**
+ * SECURITY's bounds. The gateways budget their security events (a burst, then about one a second
+ * from all devices or senders together), but weeks of a flood from several gateways must not fill
+ * the disk JetStream shares with EVENTS: past a bound the oldest go first. The helpline stores
+ * what it reads within a cap of its own (HELPLINE_SECURITY_EVENTS_PER_HOUR).
+ */
+export const SECURITY_STREAM_MAX_BYTES = 256 * 1024 * 1024;
+export const SECURITY_STREAM_MAX_MSGS = 1_000_000;
+
 /** How many copies JetStream keeps of what a service creates (TELECARE_STREAM_REPLICAS). */
 export interface ReplicaOptions {
   readonly replicas?: number;
@@ -115,6 +124,17 @@ export function streamConfigs(
       duplicate_window: 2 * MINUTE_NS,
       max_bytes: DEAD_LETTER_STREAM_MAX_BYTES,
       max_msgs_per_subject: DEAD_LETTERS_PER_REASON,
+      discard: DiscardPolicy.Old,
+    },
+    security: {
+      ...base,
+      name: n.streams.security,
+      subjects: [n.subjects.securityEvents],
+      max_age: 30 * DAY_NS,
+      // A gateway's retry of one publish (its `sec_…` id) is stored once.
+      duplicate_window: 10 * MINUTE_NS,
+      max_bytes: SECURITY_STREAM_MAX_BYTES,
+      max_msgs: SECURITY_STREAM_MAX_MSGS,
       discard: DiscardPolicy.Old,
     },
   };
@@ -234,7 +254,7 @@ export function keepStreams(
   return () => clearInterval(timer);
 }
 
-const BOUNDS = ['max_bytes', 'max_msgs_per_subject'] as const;
+const BOUNDS = ['max_bytes', 'max_msgs', 'max_msgs_per_subject'] as const;
 
 /**
  * A stream made by an older version keeps its settings, but a bound the code now sets (DEADLETTER's

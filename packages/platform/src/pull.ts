@@ -21,6 +21,7 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  type Status,
   type Subscription,
 } from '@nats-io/transport-node';
 
@@ -164,8 +165,17 @@ export class PullInbox {
   readonly #events: PullEvent[] = [];
   #wake: (() => void) | undefined;
   #next = 0;
-  /** Pulls the server may still answer: the messages each still owes, and when it was sent. */
-  readonly #open = new Map<number, { owed: number; sentAt: number }>();
+  /**
+   * Pulls the server may still answer: the messages each still owes, its expiry, and when it is
+   * taken for one the server will never answer (`forgetAt`, performance time).
+   */
+  readonly #open = new Map<number, { owed: number; expiresMs: number; forgetAt: number }>();
+  readonly #statuses: AsyncIterable<Status>;
+  #connected: boolean;
+  /** A question to the server in flight (see `probe`). */
+  #probing = false;
+  /** Who waits for the connection to come back. */
+  readonly #linkWaiters = new Set<() => void>();
 
   /** `apiPrefix` is the client's (`js.apiPrefix`, `$JS.API` unless a domain says otherwise). */
   constructor(nc: NatsConnection, apiPrefix: string, stream: string, consumer: string) {
@@ -178,11 +188,83 @@ export class PullInbox {
     this.#sub = nc.subscribe(`${this.#inbox}.*`, {
       callback: (_err, msg) => this.#arrived(msg, prefixLength),
     });
+    this.#connected = isConnected(nc);
+    this.#statuses = nc.status();
+    void this.#follow();
   }
 
   /** Pulls in flight: asked for and not known to be done with. */
   get open(): number {
+    this.#prune();
     return this.#open.size;
+  }
+
+  /** Messages arrived and not yet read with `next`. */
+  get unreadCount(): number {
+    let count = 0;
+    for (const event of this.#events) if (event.kind === 'message') count += 1;
+    return count;
+  }
+
+  /** Whether the connection is up, as its last status said. */
+  get connected(): boolean {
+    return this.#connected && !this.#nc.isClosed();
+  }
+
+  /** Resolves once the connection is up (at once if it is), closed for good, or `signal` aborts. */
+  async untilConnected(signal?: AbortSignal): Promise<void> {
+    while (!this.connected && !this.#nc.isClosed() && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal?.removeEventListener('abort', done);
+          this.#linkWaiters.delete(done);
+          resolve();
+        };
+        signal?.addEventListener('abort', done, { once: true });
+        this.#linkWaiters.add(done);
+      });
+    }
+  }
+
+  /**
+   * Asks the server (`ask`, one at a time) about a pull gone quiet: how many pulls it holds for
+   * the consumer. A server does not always say when it is done with a pull: nats-server 2.9 drops
+   * an expired pull without a word when a message comes for it before its expiry is told (a
+   * handed-back message due as a pull expires, a backlog stored as a stalled server runs again).
+   * The server reads what a connection sends in order, so every pull sent before the question was
+   * received by the time it is answered, or lost. None held: they are all done with, forgotten at
+   * once. Some held (they may be another process's): one of this inbox's still held expires its
+   * expiry after the answer at the latest, and is forgotten then.
+   */
+  probe(ask: () => Promise<{ readonly num_waiting: number }>): void {
+    if (this.#probing || this.#open.size === 0 || !this.connected) return;
+    this.#probing = true;
+    const sentBefore = this.#next;
+    ask().then(
+      ({ num_waiting: held }) => {
+        this.#probing = false;
+        const now = performance.now();
+        let soonest = Number.POSITIVE_INFINITY;
+        for (const [pull, open] of this.#open) {
+          if (pull > sentBefore) continue;
+          open.forgetAt = Math.min(open.forgetAt, held === 0 ? now : now + open.expiresMs + EXPIRY_SLACK_MS);
+          soonest = Math.min(soonest, open.forgetAt);
+        }
+        this.#wakeAt(soonest);
+      },
+      () => {
+        // Not answered (a stalled server answers once it runs, a lost link is told by its status).
+        this.#probing = false;
+      },
+    );
+  }
+
+  /**
+   * Forgets every pull in flight: they asked a consumer that is gone (it was created again), and
+   * its successor will not answer them.
+   */
+  forgetOpen(): void {
+    this.#open.clear();
   }
 
   /** Messages arrived and not yet read with `next`: delivered, so in hand as much as those read. */
@@ -196,10 +278,7 @@ export class PullInbox {
    */
   pull(batch: number, expiresMs: number, heartbeatMs: number): number {
     const pull = ++this.#next;
-    const now = performance.now();
-    // A pull the server never received (sent into a connection that was lost) is never answered.
-    for (const [old, { sentAt }] of this.#open) if (now - sentAt > FORGET_AFTER_MS) this.#open.delete(old);
-    this.#open.set(pull, { owed: batch, sentAt: now });
+    this.#open.set(pull, { owed: batch, expiresMs, forgetAt: performance.now() + FORGET_AFTER_MS });
     this.#nc.publish(
       this.#subject,
       JSON.stringify({ batch, expires: expiresMs * 1_000_000, idle_heartbeat: heartbeatMs * 1_000_000 }),
@@ -236,6 +315,8 @@ export class PullInbox {
    */
   async close(ms: number): Promise<void> {
     const deadline = performance.now() + ms;
+    (this.#statuses as Partial<{ stop(): void }>).stop?.();
+    for (const waiter of [...this.#linkWaiters]) waiter();
     for (;;) {
       for (let event = this.#events.shift(); event; event = this.#events.shift())
         if (event.kind === 'message') tryTo(() => event.message.nak());
@@ -245,6 +326,40 @@ export class PullInbox {
     }
     this.#wake = undefined;
     if (!this.#nc.isClosed()) this.#sub.unsubscribe();
+  }
+
+  /** Whoever waits on the inbox looks again at `at` (performance time), when a pull is forgotten. */
+  #wakeAt(at: number): void {
+    const ms = at - performance.now();
+    if (ms <= 0) this.#wake?.();
+    else if (Number.isFinite(ms)) setTimeout(() => this.#wake?.(), ms + 1).unref();
+  }
+
+  /** Pulls the server will not answer any more, dropped from those in flight. */
+  #prune(): void {
+    const now = performance.now();
+    for (const [pull, { forgetAt }] of this.#open) if (now >= forgetAt) this.#open.delete(pull);
+  }
+
+  async #follow(): Promise<void> {
+    for await (const status of this.#statuses) {
+      if (status.type === 'disconnect' || status.type === 'staleConnection' || status.type === 'close') {
+        this.#connected = false;
+        // A pull the server received before the link was lost expires its expiry after that at
+        // the latest (a server that kept it answers on the inbox, subscribed again on reconnect);
+        // one it never received, or a server that restarted, never answers.
+        const lost = performance.now();
+        let soonest = Number.POSITIVE_INFINITY;
+        for (const open of this.#open.values()) {
+          open.forgetAt = Math.min(open.forgetAt, lost + open.expiresMs + EXPIRY_SLACK_MS);
+          soonest = Math.min(soonest, open.forgetAt);
+        }
+        this.#wakeAt(soonest);
+      } else if (status.type === 'reconnect') this.#connected = true;
+      else continue;
+      this.#wake?.();
+      if (this.#connected || status.type === 'close') for (const waiter of [...this.#linkWaiters]) waiter();
+    }
   }
 
   #arrived(msg: Msg, prefixLength: number): void {
@@ -277,8 +392,26 @@ export class PullInbox {
   }
 }
 
-/** How long a pull not answered is still counted as open (far past any pull's expiry). */
+/**
+ * How long a pull not answered on a connection that stayed up is still counted as open (far past
+ * any pull's expiry): the server answers every pull it received, if only with its expiry, so
+ * this bounds only what a server that lost a pull without a word holds up.
+ */
 const FORGET_AFTER_MS = 60_000;
+
+/** Beyond a pull's expiry, for the server's clock and the last bytes on the link. */
+const EXPIRY_SLACK_MS = 250;
+
+/**
+ * Whether the client is connected now. It says so only through status events from when they are
+ * followed; the protocol handler's flag covers a link lost before (the loop starts after
+ * connecting, so a client that does not expose it is taken as connected).
+ */
+function isConnected(nc: NatsConnection): boolean {
+  if (nc.isClosed()) return false;
+  const protocol = (nc as NatsConnection & { protocol?: { connected?: unknown } }).protocol;
+  return typeof protocol?.connected === 'boolean' ? protocol.connected : true;
+}
 
 const tryTo = (settle: () => void): void => {
   try {

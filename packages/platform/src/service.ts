@@ -41,6 +41,10 @@ export interface ServiceConfig {
   readonly TELECARE_NAMESPACE: string;
   readonly NATS_URL: string;
   readonly TELECARE_STREAM_REPLICAS: number;
+  /** Open HTTP sockets per client address (`commonEnv`; unset: `HTTP_CONNECTIONS_PER_ADDRESS`). */
+  readonly HTTP_CONNECTIONS_PER_ADDRESS?: number;
+  /** Open HTTP sockets in all (`commonEnv`; unset: no cap). */
+  readonly HTTP_MAX_CONNECTIONS?: number;
 }
 
 /** How long a readiness check of a dependency waits for its answer. */
@@ -243,6 +247,10 @@ export function defineService<C extends ServiceConfig, H extends object>(
       readiness,
       draining: () => lifecycle.closing,
       trustProxy: listen.trustProxy,
+      ...(config.HTTP_CONNECTIONS_PER_ADDRESS === undefined
+        ? {}
+        : { connectionsPerAddress: config.HTTP_CONNECTIONS_PER_ADDRESS }),
+      ...(config.HTTP_MAX_CONNECTIONS === undefined ? {} : { maxConnections: config.HTTP_MAX_CONNECTIONS }),
       details: () => Object.assign({}, ...described.map((describe) => describe())),
     });
     const deps = dependencies(

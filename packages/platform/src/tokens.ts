@@ -93,10 +93,18 @@ export class TokenStore {
   /** The live token (not revoked, not expired at `now`) with this secret, if any. */
   async find(token: string, now: Date): Promise<TokenRecord | undefined> {
     if (!token.startsWith(this.format.secretPrefix)) return undefined;
+    return this.findByHash(hashToken(token), now);
+  }
+
+  /**
+   * The live token whose secret hashes to `hash` (`hashToken`), if any: for what was granted on a
+   * token and stays good only as long as it does (the helpline's stream tickets).
+   */
+  async findByHash(hash: string, now: Date): Promise<TokenRecord | undefined> {
     const { rows } = await this.pool.query<TokenRow>(
       `select id, role, subject, label, created_at, expires_at from ${this.#table}
        where token_hash = $1 and revoked_at is null and (expires_at is null or expires_at > $2)`,
-      [hashToken(token), now],
+      [hash, now],
     );
     return rows[0] ? record(rows[0]) : undefined;
   }

@@ -51,6 +51,21 @@ export function crossSiteReason(req: FastifyRequest, publicOrigin: string | unde
   return origin === own ? undefined : `Origin ${origin} is not ${own}`;
 }
 
+/**
+ * The headers every answer carries: `policy` as its CSP (the data policy unless it is a page),
+ * never sniffed into another type, never framed, no Referer sent from it, HSTS over TLS.
+ */
+export function securityHeaders(req: FastifyRequest, policy: string = DATA_POLICY): Record<string, string> {
+  return {
+    'content-security-policy': policy,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'cross-origin-opener-policy': 'same-origin',
+    ...(overTls(req) ? { 'strict-transport-security': 'max-age=31536000' } : {}),
+  };
+}
+
 export interface WebSecurityOptions {
   /** The policy of the page this request asks for, or undefined when it asks for data. */
   readonly pagePolicyOf: (req: FastifyRequest) => string | undefined;
@@ -73,12 +88,8 @@ export function registerWebSecurity(app: FastifyInstance, options: WebSecurityOp
     return reply.code(403).send({ error: 'forbidden', message: `cross-site request refused (${why})` });
   });
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('content-security-policy', options.pagePolicyOf(req) ?? DATA_POLICY);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('cross-origin-opener-policy', 'same-origin');
-    if (overTls(req)) reply.header('strict-transport-security', 'max-age=31536000');
+    for (const [name, value] of Object.entries(securityHeaders(req, options.pagePolicyOf(req))))
+      reply.header(name, value);
     return payload;
   });
 }

@@ -110,7 +110,10 @@ async function deadLetters(service: string): Promise<DeadLetter[]> {
   }
 }
 
-describe('the consumer loop on a real JetStream consumer', () => {
+// Side by side: each test has a durable consumer, subjects and dead-letter filter of its own, and
+// spends most of its time waiting out an ack wait or a handler's sleep (the bounds they assert are
+// from their own timestamps), so the waits overlap instead of adding up.
+describe.concurrent('the consumer loop on a real JetStream consumer', () => {
   it('dead-letters and terminates a poison message once, and handles the rest', async () => {
     const name = await durable(jsm, n, 'poison');
     const handled: number[] = [];
@@ -509,6 +512,76 @@ describe('the consumer loop through a NATS restart', () => {
       await running.stop();
     }
   });
+  it('sends no pull while the connection is down, and pulls again as soon as it is back', async () => {
+    const loopNc = await connectNats({ url: own.url, name: 'consumer-down-test', logger });
+    const loopJs = jetstream(loopNc);
+    await ensureStreams(await jetstreamManager(loopNc), n, ['alerts', 'deadletter']);
+    const name = await durable(await jetstreamManager(loopNc), n, 'down');
+    // When the client was told the link was lost and back, and when the loop sent each pull.
+    let down: number | undefined;
+    let back: number | undefined;
+    void (async () => {
+      for await (const status of loopNc.status()) {
+        if (status.type === 'disconnect') down ??= performance.now();
+        if (status.type === 'reconnect' && down !== undefined) back ??= performance.now();
+      }
+    })();
+    const pulls: number[] = [];
+    const publish = loopNc.publish.bind(loopNc);
+    loopNc.publish = (subject, payload, options) => {
+      if (subject.includes('.CONSUMER.MSG.NEXT.')) pulls.push(performance.now());
+      publish(subject, payload, options);
+    };
+    const handledAt = new Map<number, number>();
+    const running = startConsumerLoop({
+      js: loopJs,
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-down',
+      schema: Note,
+      handle: async (note) => {
+        handledAt.set(note.i, performance.now());
+      },
+      logger,
+      clock: systemClock,
+    });
+    try {
+      await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
+      await waitFor(() => handledAt.has(1));
+      await own.stop();
+      await waitFor(() => down !== undefined, { what: 'the client to see the link lost' });
+      await sleep(2_500);
+      await own.start();
+      await waitFor(() => back !== undefined, { timeoutMs: 10_000, what: 'the client to reconnect' });
+      const lostAt = down as number;
+      const backAt = back as number;
+      // A pull sent as the link went (before the client was told) may be; none after.
+      expect(pulls.filter((at) => at > lostAt + 50 && at < backAt)).toEqual([]);
+      await waitFor(() => pulls.some((at) => at >= backAt), { timeoutMs: 5_000, what: 'a pull' });
+      // At once, not after a pull's wait for heartbeats or a pause.
+      expect((pulls.find((at) => at >= backAt) as number) - backAt).toBeLessThan(500);
+      let sentAt = 0;
+      await waitFor(
+        async () => {
+          try {
+            sentAt = performance.now();
+            await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 2 }), { msgID: 'down-2' });
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { timeoutMs: 20_000 },
+      );
+      await waitFor(() => handledAt.has(2), { timeoutMs: 10_000 });
+      expect(running.running).toBe(true);
+      expect((handledAt.get(2) as number) - sentAt).toBeLessThan(1_500);
+    } finally {
+      await running.stop();
+      await loopNc.close();
+    }
+  });
 });
 
 describe('the consumer loop through a server that stalls', () => {
@@ -594,6 +667,77 @@ describe('the consumer loop through a server that stalls', () => {
       await loopNc.close();
     }
   }, 60_000);
+
+  it('holds no more than its concurrency after a stall: a pull it gave up on is counted until the server answers it', async () => {
+    const ownJsm = await jetstreamManager(ownNc);
+    await ensureStreams(ownJsm, n, ['alerts', 'deadletter']);
+    const name = await durable(ownJsm, n, 'stallbound');
+    // What the loop holds, seen from its own connection: every delivery that reaches it (a second
+    // subscription on the connection gets a copy of each) until it acks, hands back or terminates
+    // it. The server's own count (num_ack_pending) is no measure of it: nats-server takes acks in
+    // on a queue of their own, so a pull sent just after an ack may be served before the ack is
+    // counted, and the server briefly counts one more than the client holds.
+    const loopNc = await connectNats({ url: own.url, name: 'consumer-stallbound', logger });
+    const inHand = new Set<string>();
+    const settled = new Set<string>();
+    let most = 0;
+    const ofLoop = (reply: string | undefined): reply is string =>
+      reply?.startsWith('$JS.ACK.') === true && reply.split('.')[3] === name;
+    loopNc.subscribe('_INBOX.>', {
+      callback: (_err, msg) => {
+        if (!ofLoop(msg.reply) || settled.has(msg.reply)) return;
+        inHand.add(msg.reply);
+        most = Math.max(most, inHand.size);
+      },
+    });
+    // A delivery is settled through the connection's protocol handler (`msg.respond`), not its
+    // `publish`.
+    type Publisher = { publish(subject: string, payload?: Uint8Array | string, options?: unknown): void };
+    const protocol = (loopNc as NatsConnection & { protocol: Publisher }).protocol;
+    const publish = protocol.publish.bind(protocol);
+    protocol.publish = (subject, payload, options) => {
+      const said = typeof payload === 'string' ? payload : new TextDecoder().decode(payload);
+      if (ofLoop(subject) && said !== '+WPI') {
+        settled.add(subject);
+        inHand.delete(subject);
+      }
+      publish(subject, payload, options);
+    };
+    const handled = new Set<number>();
+    const running = startConsumerLoop({
+      js: jetstream(loopNc),
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-stallbound',
+      schema: Note,
+      handle: async (note) => {
+        await sleep(300);
+        handled.add(note.i);
+      },
+      concurrency: 4,
+      logger,
+      clock: systemClock,
+    });
+    try {
+      // Idle, with a pull open: the server stalls three and a half seconds, long enough for the
+      // loop to give up on several pulls, and a backlog of alarms is stored as it runs again.
+      await sleep(300);
+      own.freeze();
+      for (let i = 0; i < 16; i++)
+        publisherNc.publish(subject(name, `res_${i}`), JSON.stringify({ key: `res_${i}`, i }));
+      await sleep(3_500);
+      own.thaw();
+      await waitFor(() => handled.size === 16, { timeoutMs: 12_000, what: 'the backlog' });
+      expect(settled.size).toBe(16);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(4);
+    } finally {
+      own.thaw();
+      await running.stop();
+      await loopNc.close();
+    }
+  });
 
   it('pulls again at once when a pull ends on missed heartbeats, so the next message is not held a second more', async () => {
     const ownJs = jetstream(ownNc);

@@ -47,6 +47,9 @@ describe('a request whose body never finishes', () => {
       expect(heldMs, 'the connection was still open after 8 s').toBeGreaterThan(0);
       expect(heldMs).toBeLessThan(8_000);
       expect(answer).toMatch(/^HTTP\/1\.1 408/);
+      // Written by the server itself, past every route and hook: still data, never a page.
+      expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+      expect(answer).toMatch(/\r\nContent-Security-Policy: default-src 'none'/i);
     } finally {
       clearInterval(drip);
       socket.destroy();
@@ -58,6 +61,28 @@ describe('a request whose body never finishes', () => {
       body: JSON.stringify({ a: 1 }),
     });
     expect(await whole.json()).toEqual({ got: { a: 1 } });
+  });
+
+  it('answers a request it cannot read (400, 431) as data too, with the security headers', async () => {
+    for (const [request, status] of [
+      ['GARBAGE\r\n\r\n', 400],
+      [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ] as const) {
+      const socket: Socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk) => {
+        answer += chunk.toString();
+      });
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.write(request);
+      await closed;
+      expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(answer).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+      expect(answer).toMatch(/\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n/i);
+      expect(answer).toMatch(/\r\nX-Frame-Options: DENY\r\n/i);
+      expect(answer).toMatch(/\r\nReferrer-Policy: no-referrer\r\n/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: status });
+    }
   });
 
   it('has a bound by default, which Fastify alone does not set', () => {

@@ -81,9 +81,10 @@ describe('lastValues on a bucket being written', () => {
   it('fails with a TimeoutError when the read makes no progress, and leaves no consumer', async () => {
     const kv = await createBucket(writer, bucket, { history: 1 });
     await kv.put('k0', 'v0');
-    // Every answer 4 s late: the requests still make it (within their 5 s), a batch does not
-    // bring its first message within the 1 s the read allows here.
-    proxy.set({ kind: 'delay', ms: 2_000 });
+    // Every answer 2 s late: the requests still make it (within their 5 s), a batch does not
+    // bring its first message within the 1 s the read allows here. (Twice the stall is enough to
+    // show it; each of the read's round trips costs the test that delay.)
+    proxy.set({ kind: 'delay', ms: 1_000 });
     try {
       const outcome = await lastValues(reader, bucket, { stallMs: 1_000 }).catch((err: unknown) => err);
       expect(outcome).toBeInstanceOf(TimeoutError);

@@ -220,6 +220,7 @@ export function holdForArea(
         eventId: event.id,
         eventAt: undefined,
         key: district,
+        event: undefined,
       },
     });
   }

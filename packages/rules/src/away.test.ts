@@ -1,10 +1,9 @@
 import { Alert, type AwayPeriod, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET, RHYTHM_RULE } from './default-rules.ts';
-import { evaluate, type HeldAlert } from './evaluate.ts';
-import { initialState, type RuleSet, type Timer } from './model.ts';
+import type { RuleSet } from './model.ts';
 import { RulesRunner } from './runner.ts';
-import { makeEvent } from './testing.ts';
+import { handShell, makeEvent } from './testing.ts';
 
 /** November 2026: Europe/London is UTC, so local times read as written; 9 Nov is a Monday. */
 const at = (day: number, hhmm: string) =>
@@ -219,33 +218,14 @@ describe('declared time away', () => {
       ...about(at(9, '09:32'), at(9, '10:30')),
     ];
     const ruleSet = declared(WEEKEND);
-    let state = initialState(RESIDENT);
-    const timers = new Map<string, Timer>();
-    const raised: Alert[] = [];
-    const held: HeldAlert[] = [];
-    const take = (result: ReturnType<typeof evaluate>) => {
-      state = result.state;
-      for (const command of result.timers)
-        if (command.op === 'set') timers.set(command.timer.id, command.timer);
-        else timers.delete(command.id);
-      raised.push(...result.alerts);
-      held.push(...result.held);
-    };
-    const fire = (until: number) => {
-      for (;;) {
-        const due = [...timers.values()].filter((t) => t.dueAt <= until).sort((a, b) => a.dueAt - b.dueAt)[0];
-        if (!due) return;
-        timers.delete(due.id);
-        take(evaluate(state, { kind: 'tick', timer: due, now: due.dueAt }, ruleSet));
-      }
-    };
+    const shell = handShell(RESIDENT, ruleSet);
     for (const event of events) {
-      fire(Date.parse(event.time));
-      take(evaluate(state, { kind: 'event', event, now: Date.parse(event.time) + 1000 }, ruleSet));
+      shell.fire(Date.parse(event.time));
+      shell.read(event);
     }
-    fire(at(9, '18:00'));
-    expect(raised.filter((alert) => Date.parse(alert.raisedAt) >= at(9, '10:00'))).toEqual([]);
-    expect(held).toEqual([
+    shell.fire(at(9, '18:00'));
+    expect(shell.raised.filter((alert) => Date.parse(alert.raisedAt) >= at(9, '10:00'))).toEqual([]);
+    expect(shell.held).toEqual([
       { ruleId: RHYTHM_RULE.id, residentId: RESIDENT, type: 'inactivity.unusual', awayId: WEEKEND.id },
     ]);
   });

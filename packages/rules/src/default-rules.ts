@@ -21,16 +21,29 @@ const ACTIVITY = [
   'chair.occupied',
   'chair.vacated',
   'carer.arrived',
+  'carer.left',
 ] as const;
+
+/** A front door open for less than this is a bounce (the door settling, or the wind), not a passage. */
+const DOOR_BOUNCE_S = 3;
 
 /** The learned rhythm (`rhythm.learned`): see the rules README. */
 export const RHYTHM_RULE = {
   id: 'rhythm.learned',
-  version: 1,
+  // v2: door bounces and a noisy PIR on its own are not the person; out, only activity inside
+  // (not a carer's visit) brings them home.
+  version: 2,
   kind: 'rhythm',
   type: 'inactivity.unusual',
   activity: [...ACTIVITY],
   minDays: 7,
+  doorBounceS: DOOR_BOUNCE_S,
+  // A PIR that sees a heater, a curtain or the sun reports every few seconds for hours; a person
+  // behind a PIR's lockout does not. 40 in 5 min stays under what `recent` keeps of one sensor.
+  chatter: { reports: 40, withinS: 300, quietS: 3600 },
+  // A PIR the resident passed every day of a week, silent a day and a half while they are about
+  // elsewhere and it beats: a dead or covered sensor.
+  deadSensor: { days: 7, silentS: 36 * 3600 },
   reason: ABSENCE_REASON,
 } as const satisfies RuleSetInput['rules'][number];
 
@@ -158,6 +171,15 @@ const DEFAULT_RULES: RuleSetInput = {
       reason: TRIGGER_REASON,
       limit: FLAPPING,
     },
+    // The gateway raises it at most once per 10 minutes a login is fought over.
+    {
+      id: 'trigger.login-contested',
+      version: 1,
+      kind: 'trigger',
+      on: ['device.login-contested'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
     // P4 maintenance
     // A device that says so with every beat: one alert while it keeps saying it, a day at a time.
     {
@@ -268,7 +290,8 @@ const DEFAULT_RULES: RuleSetInput = {
     // carer leaving after putting the resident to bed looks otherwise the same.
     {
       id: 'correlation.night-exit',
-      version: 1,
+      // v2: a door bounce is no exit, no one coming in and no return.
+      version: 2,
       kind: 'correlation',
       type: 'door.exit-at-night',
       pattern: {
@@ -283,6 +306,7 @@ const DEFAULT_RULES: RuleSetInput = {
         ],
         // Coming home at night and sitting down where no sensor sees is not leaving.
         notReturn: true,
+        doorBounceS: DOOR_BOUNCE_S,
       },
       reason: SUSTAINED_REASON,
     },

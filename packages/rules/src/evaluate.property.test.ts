@@ -48,6 +48,8 @@ const TYPES: ReadonlyArray<[EventType, string, string, boolean?]> = [
   ['pullcord.pulled', 'pullcord', 'PC-1'],
   ['alarm.cancelled', 'pendant', 'PX-1'],
   ['alarm.cancelled', 'pendant', 'PX-1'],
+  // The home unit's cancel button, which closes any of the home's alarms (a pendant's, its own).
+  ['alarm.cancelled', 'home-unit', 'HU-1'],
   ['fall.detected', 'fall-detector', 'FD-1'],
   ['motion', 'pir', 'PIR-1'],
   ['bed.vacated', 'bed-sensor', 'BS-1'],
@@ -328,6 +330,9 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
   const out = new Set<string>();
   const id = (rule: string, key: string) => out.add(alertIdFor(rule, RESIDENT, key));
   const of = (...types: EventType[]) => all.filter((e) => types.includes(e.type));
+  // A trigger's cancel closes its own device's alarms; the home unit's, any of the home's.
+  const closesPair = (cancel: RecentEvent, alarm: RecentEvent) =>
+    cancel.serial === alarm.serial || cancel.deviceKind === 'home-unit';
   const any = (
     types: EventType[],
     from: number,
@@ -348,7 +353,8 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
       for (const press of all.filter((e) => rule.on.includes(e.type) && e.testMode === testMode)) {
         const first = group[0];
         const cancelled = of('alarm.cancelled').some(
-          (c) => c.at < press.at && group.some((m) => m.at <= c.at && c.at - m.at <= 60_000),
+          (c) =>
+            c.at < press.at && group.some((m) => m.at <= c.at && c.at - m.at <= 60_000 && closesPair(c, m)),
         );
         if (first && press.at - first.at <= rule.mergeWithinS * 1000 && !cancelled) group.push(press);
         else group = [press];
@@ -421,22 +427,43 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
     'chair.occupied',
     'chair.vacated',
   ];
+  // A bounce: a door open for under 3 s (`doorBounceS`), its opening and its closing, is nobody.
+  const doors = of('door.opened', 'door.closed');
+  const bounce = (e: RecentEvent) => {
+    const i = doors.indexOf(e);
+    if (e.type === 'door.opened') {
+      const next = doors.slice(i + 1).find((o) => o.serial === e.serial);
+      return next?.type === 'door.closed' && next.at - e.at < 3000;
+    }
+    const previous = doors.slice(0, i).findLast((o) => o.serial === e.serial);
+    return previous?.type === 'door.opened' && e.at - previous.at < 3000;
+  };
+  const isDoor = (type: EventType) => type === 'door.opened' || type === 'door.closed';
   const isReturn = (closed: RecentEvent) => {
     const earlier = all.filter((o) => o.at < closed.at || (o.at === closed.at && o.id < closed.id)).reverse();
     let from = closed.at;
     for (const seen of earlier) {
       if (seen.at < from - 120_000) break;
-      if (seen.type === 'door.opened' || seen.type === 'door.closed') from = Math.min(from, seen.at);
+      if (isDoor(seen.type) && !bounce(seen)) from = Math.min(from, seen.at);
     }
-    return earlier.find((o) => o.at < from && counted.includes(o.type))?.type === 'door.closed';
+    return (
+      earlier.find((o) => o.at < from && counted.includes(o.type) && !(isDoor(o.type) && bounce(o)))?.type ===
+      'door.closed'
+    );
   };
   for (const closed of of('door.closed'))
     if (
       night(closed.at) &&
+      !bounce(closed) &&
       !isReturn(closed) &&
       !during(['bed.occupied'], ['bed.vacated'], closed) &&
       !during(['chair.occupied'], ['chair.vacated'], closed) &&
-      !any(['motion', 'bed.occupied', 'chair.occupied', 'door.opened'], closed.at, closed.at + 600_000)
+      !any(
+        ['motion', 'bed.occupied', 'chair.occupied', 'door.opened'],
+        closed.at,
+        closed.at + 600_000,
+        (o) => !(o.type === 'door.opened' && bounce(o)),
+      )
     )
       id('correlation.night-exit', closed.id);
 
@@ -444,7 +471,7 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
     RULES.rules.find((rule) => rule.kind === 'trigger' && rule.on.includes(type)) as TriggerRule;
   for (const cancel of of('alarm.cancelled'))
     for (const alarm of of('pendant.pressed', 'pullcord.pulled', 'fall.detected'))
-      if (alarm.at <= cancel.at && cancel.at - alarm.at <= 60_000)
+      if (alarm.at <= cancel.at && cancel.at - alarm.at <= 60_000 && closesPair(cancel, alarm))
         id('correlation.pre-alarm-cancel', `${triggerId(triggerOf(alarm.type), alarm)}:${cancel.id}`);
 
   for (const restore of of('smoke.restored')) {
@@ -544,6 +571,66 @@ describe('a state given up to the core (reuse) gives the same evaluations', () =
         }
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('alarms from a device whose kind does not report them (unexpectedkind)', () => {
+  /** A pendant's login sending pull-cord pulls and presses marked so by the gateway, and its cancels. */
+  const forgedArb = fc.uniqueArray(
+    fc.record({
+      offsetMs: fc.integer({ min: BUSY_FROM_MS, max: BUSY_FROM_MS + BUSY_MS }),
+      type: fc.constantFrom<EventType>('pullcord.pulled', 'pendant.pressed', 'alarm.cancelled'),
+    }),
+    { minLength: 1, maxLength: 15, selector: (spec) => spec.offsetMs },
+  );
+  const forgedEvents = (specs: ReadonlyArray<{ offsetMs: number; type: EventType }>) =>
+    specs.map(({ offsetMs, type }, i) =>
+      makeEvent({
+        type,
+        // A pendant: its pull-cord pulls are of a kind it does not report; its presses its own.
+        devicekind: 'pendant',
+        subject: 'PX-9',
+        residentid: RESIDENT,
+        deviceEventId: `forged-${i}`,
+        time: new Date(START + offsetMs + 1).toISOString(),
+        ...(type === 'pullcord.pulled' ? { unexpectedkind: true as const } : {}),
+      }),
+    );
+
+  it('change nothing of what the home’s own presses and cancels raise, and no cancel closes them', () => {
+    fc.assert(
+      fc.property(burstArb, forgedArb, (events, forged) => {
+        const own = inOrder(events).alerts;
+        const forgedList = forgedEvents(forged);
+        const mixed = inOrder([...events, ...forgedList]).alerts;
+        const forgedIds = new Set(forgedList.map((e) => e.id));
+        const fromOwn = (alerts: readonly Alert[]) =>
+          alerts.filter((alert) => alert.evidence.every((id) => !forgedIds.has(id))).map((a) => a.id);
+        // The home's own alerts and their closing are the same with the forged ones among them,
+        // bar what the pendant's own cancels close of its own presses (its device, its alarms).
+        const ownPulls = (alerts: readonly Alert[]) =>
+          new Set(fromOwn(alerts.filter((alert) => alert.rule.id === 'trigger.pullcord')));
+        expect(ownPulls(mixed)).toEqual(ownPulls(own));
+        const unexpected = new Set(forgedList.filter((e) => e.unexpectedkind).map((e) => e.id));
+        const raisedBy = new Set(
+          mixed.filter((alert) => alert.evidence.some((id) => unexpected.has(id))).map((alert) => alert.id),
+        );
+        // Every forged pull reached someone, and nothing closed what it raised.
+        for (const id of unexpected)
+          expect(mixed.some((alert) => !alert.closes && alert.evidence.includes(id))).toBe(true);
+        expect(mixed.filter((alert) => alert.closes && raisedBy.has(alert.closes.alertId))).toEqual([]);
+        // Nor did a home's pull-cord pull merge into a forged group, or a forged pull into the home's.
+        for (const alert of mixed.filter(
+          (a) => a.repeats !== undefined && a.rule.id === 'trigger.pullcord',
+        )) {
+          const group = mixed.find((a) => a.id === alert.repeats?.alertId);
+          const forgedRepeat = alert.evidence.some((id) => unexpected.has(id));
+          const forgedGroup = group?.evidence.some((id) => unexpected.has(id)) ?? forgedRepeat;
+          expect(forgedRepeat).toBe(forgedGroup);
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 });

@@ -4,6 +4,7 @@ import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { evaluate, ResidentMismatchError } from './evaluate.ts';
 import { initialState, type RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
+import { decodeState, encodeState } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 const NOW = Date.parse('2026-11-22T10:00:00.000Z');
@@ -28,14 +29,16 @@ const TRIGGERS: ReadonlyArray<[EventType, 1 | 2 | 3 | 4, string, string]> = [
   ['line.fault', 3, 'trigger.line-fault', 'home-unit'],
   ['rf.jammed', 3, 'trigger.rf-jammed', 'home-unit'],
   ['device.tamper', 3, 'trigger.tamper', 'smoke-detector'],
+  ['device.login-contested', 3, 'trigger.login-contested', 'pendant'],
   ['battery.low', 4, 'trigger.battery-low', 'pendant'],
 ];
 
 describe('default trigger rules', () => {
-  it('cover exactly the P1–P4 types a device can send', () => {
+  it('cover exactly the P1–P4 types a device can send, and what a gateway raises about a device', () => {
     const covered = DEFAULT_RULE_SET.rules.flatMap((rule) => (rule.kind === 'trigger' ? rule.on : [])).sort();
     const expected = (Object.keys(TAXONOMY) as EventType[])
       .filter((type) => TAXONOMY[type].priority <= 4 && !TAXONOMY[type].derived)
+      .concat(['device.login-contested'])
       .sort();
     expect(covered).toEqual(expected);
     expect(TRIGGERS.map(([type]) => type).sort()).toEqual(expected);
@@ -59,7 +62,13 @@ describe('default trigger rules', () => {
     const limited = DEFAULT_RULE_SET.rules.some(
       (rule) => rule.id === ruleId && rule.kind === 'trigger' && rule.limit,
     );
-    const version = ruleId === 'trigger.pendant' || ruleId === 'trigger.pullcord' || limited ? 2 : 1;
+    // A contested login's rule was made with its limit: its first version.
+    const version =
+      ruleId === 'trigger.pendant' ||
+      ruleId === 'trigger.pullcord' ||
+      (limited && ruleId !== 'trigger.login-contested')
+        ? 2
+        : 1;
     expect(alert).toMatchObject({
       residentId: RESIDENT,
       priority,
@@ -119,6 +128,78 @@ describe('an alert explains itself', () => {
     expect(late.alerts[0]?.priority).toBe(1);
     expect(late.alerts[0]?.reason).toBe(
       'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v2); late: event time 12 min before triage',
+    );
+  });
+
+  it('says when its event happened at the previous home of a device since moved', () => {
+    const movedat = at(3 * 3_600_000);
+    const fall = evaluate(
+      initialState(RESIDENT),
+      {
+        kind: 'event',
+        event: press({
+          type: 'fall.detected',
+          devicekind: 'fall-detector',
+          time: at(9 * 3_600_000),
+          movedat,
+        }),
+        now: NOW,
+      },
+      DEFAULT_RULE_SET,
+    );
+    expect(fall.alerts).toHaveLength(1);
+    expect(fall.alerts[0]).toMatchObject({
+      residentId: RESIDENT,
+      priority: 1,
+      late: true,
+      deviceMovedAt: movedat,
+    });
+    expect(fall.alerts[0]?.reason).toMatch(
+      /late: event time 9 h before triage; sent after the device was moved: happened at the previous home$/,
+    );
+    // An event of the home the device is in says nothing of the kind.
+    const here = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press(), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(here.alerts[0]).not.toHaveProperty('deviceMovedAt');
+    expect(here.alerts[0]?.reason).not.toMatch(/moved/);
+  });
+
+  it('an alert a timed rule decides later from such an event says so too, the state stored and read back between', () => {
+    const movedat = at(3 * 3_600_000);
+    const fallAt = NOW - 9 * 3_600_000;
+    const first = evaluate(
+      initialState(RESIDENT),
+      {
+        kind: 'event',
+        event: press({
+          type: 'fall.detected',
+          devicekind: 'fall-detector',
+          time: at(9 * 3_600_000),
+          movedat,
+        }),
+        now: NOW,
+      },
+      DEFAULT_RULE_SET,
+    );
+    const timer = first.timers.find(
+      (t) => t.op === 'set' && t.timer.ruleId === 'correlation.fall-no-movement',
+    );
+    expect(timer?.op).toBe('set');
+    if (timer?.op !== 'set') return;
+    const stored = decodeState(encodeState(first.state));
+    const tick = evaluate(
+      stored,
+      { kind: 'tick', timer: timer.timer, now: fallAt + 10 * 60_000 },
+      DEFAULT_RULE_SET,
+    );
+    expect(tick.alerts.map((a) => [a.rule.id, a.deviceMovedAt])).toEqual([
+      ['correlation.fall-no-movement', movedat],
+    ]);
+    expect(tick.alerts[0]?.reason).toMatch(
+      /; sent after the device was moved: happened at the previous home$/,
     );
   });
 

@@ -1,4 +1,4 @@
-import type { Alert } from '@telecare/contracts';
+import { type Alert, MOVED_DEVICE_REASON } from '@telecare/contracts';
 import { areaRules } from './area.ts';
 import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
@@ -198,8 +198,12 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   const ends = typePlan.ends;
   if (ends) for (let r = 0; r < ends.length; r++) cancelled(ends[r] as TriggerRule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
-  if (out.alerts.length > 0 && away.length > 0) {
-    const { alerts, held } = whileAway(out.alerts, plan.byId, next, away, entry.at);
+  const raised =
+    event.movedat !== undefined && out.alerts.length > 0
+      ? fromPreviousHome(out.alerts, entry.id, event.movedat)
+      : out.alerts;
+  if (raised.length > 0 && away.length > 0) {
+    const { alerts, held } = whileAway(raised, plan.byId, next, away, entry.at);
     return {
       state: next,
       alerts,
@@ -212,13 +216,27 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   }
   return {
     state: next,
-    alerts: out.alerts,
+    alerts: raised,
     timers: out.timers,
     merged: out.merged,
     duplicate: false,
     held: NONE_HELD,
     suppressed: out.suppressed,
   };
+}
+
+/**
+ * The alerts an event from a moved device's previous home raised (the event's `movedat`), each
+ * saying so: the event is this resident's, but the device now sits in another home, and an
+ * operator must not send help there. A derived alert whose first evidence is such an event says so
+ * itself (`derivedAlert`, from the remembered event's `movedAt`), here or decided later by a tick.
+ */
+function fromPreviousHome(alerts: readonly Alert[], eventId: string, movedAt: string): readonly Alert[] {
+  return alerts.map((alert) =>
+    alert.evidence.includes(eventId) && alert.deviceMovedAt === undefined
+      ? { ...alert, reason: `${alert.reason}; ${MOVED_DEVICE_REASON}`, deviceMovedAt: movedAt }
+      : alert,
+  );
 }
 
 function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evaluation {
@@ -231,6 +249,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
   if (!rule || out.settings.disabled.has(rule.id)) return unchanged(state, false);
   out.away = awayWindows(out.settings.away, input.away);
   out.device = input.device;
+  out.ticked = state;
   let next = state;
   switch (rule.kind) {
     case 'sustained':

@@ -17,6 +17,12 @@ export interface PressGroups {
   readonly on: readonly EventType[];
   /** A test press and a real one never share a group. */
   readonly testMode: boolean;
+  /**
+   * The serial whose alarms of a type its kind does not report (`unexpectedKind`) are grouped, or
+   * undefined for every other press: such an alarm (a pull-cord pull from a pendant's login) never
+   * joins the home's presses of that type, nor they its group.
+   */
+  readonly unexpectedFrom?: string | undefined;
   readonly windowMs: number;
   /** The cancel pairings that close the rule's alert (the resident's enabled `cancel` rules). */
   readonly enders: readonly Ender[];
@@ -30,7 +36,13 @@ export interface Ender {
 }
 
 const isPress = (g: PressGroups, e: RecentEvent): boolean =>
-  e.testMode === g.testMode && g.on.includes(e.type);
+  e.testMode === g.testMode &&
+  g.on.includes(e.type) &&
+  (e.unexpectedKind === true ? e.serial === g.unexpectedFrom : g.unexpectedFrom === undefined);
+
+/** The groups a press belongs to: its rule's, in its test mode, and its own device's when unexpected. */
+export const groupsOf = (g: PressGroups, press: RecentEvent): PressGroups =>
+  press.unexpectedKind === true ? { ...g, unexpectedFrom: press.serial } : g;
 
 function isEnder(g: PressGroups, e: RecentEvent): boolean {
   for (const ender of g.enders) if (ender.cancel.includes(e.type)) return true;
@@ -53,9 +65,24 @@ export const CANCELLING_KINDS: readonly string[] = DEVICE_KINDS.filter((kind) =>
 /** Whether `cancel` came from a device a resident cancels on (`CANCELLING_KINDS`). */
 export const mayCancel = (cancel: RecentEvent): boolean => CANCELLING_KINDS.includes(cancel.deviceKind);
 
+/**
+ * Whether `cancel` may close `alarm`: a trigger's cancel (a pendant's, a pull-cord's, the fall
+ * detector's own button) closes its own device's alarms, the home unit's cancel button any of the
+ * home's. A cancel from one trigger used to close every alarm of the home in its window, so a
+ * stolen pendant's login sending a cancel every few seconds closed the resident's falls and
+ * pull-cords as false alarms before an operator saw them, and showed nothing of itself. An alarm
+ * its device's kind does not report (`unexpectedKind`) no cancel closes: it reaches an operator, who
+ * finds out which device sent it (a pendant's login sending a pull-cord pull, then its own cancel,
+ * must not close what it raised as a false alarm either).
+ */
+export const cancelCloses = (cancel: RecentEvent, alarm: RecentEvent): boolean =>
+  mayCancel(cancel) &&
+  alarm.unexpectedKind !== true &&
+  (cancel.serial === alarm.serial || cancel.deviceKind === 'home-unit');
+
 /** Whether a cancel closes a press, as the cancel rule pairs them (the press at or before it). */
 function closes(g: PressGroups, cancel: RecentEvent, press: RecentEvent): boolean {
-  if (!mayCancel(cancel)) return false;
+  if (!cancelCloses(cancel, press)) return false;
   for (const ender of g.enders)
     if (
       ender.cancel.includes(cancel.type) &&

@@ -143,6 +143,9 @@ export const AbsenceRule = z.strictObject({
 });
 export type AbsenceRule = z.infer<typeof AbsenceRule>;
 
+/** A door opening shorter than this many seconds is a bounce, not a passage (rules README). */
+const DoorBounceS = z.number().int().min(1).max(30);
+
 /**
  * Events that mean something together (DESIGN §5):
  * - `then-absent`: a `first` event not followed by any `absent` event within `withinS` raises
@@ -172,6 +175,12 @@ export const CorrelationRule = z.strictObject({
        * the door closing, so the home had been empty.
        */
       notReturn: z.boolean().default(false),
+      /**
+       * A door opening shorter than this is a bounce (a contact chattering as the door settles, or
+       * in the wind), not a passage: its closing is no `first` event, and its opening no `absent`
+       * one, nor a return's door. None: every report counts.
+       */
+      doorBounceS: DoorBounceS.optional(),
     }),
     z.strictObject({
       kind: z.literal('cancel'),
@@ -256,6 +265,39 @@ export const RhythmRule = z.strictObject({
    * after the latest they came home at night, while they did on a night or two only.
    */
   returnMarginS: Seconds.default(9000),
+  /**
+   * A door opening shorter than this is a bounce (the door settling, or the wind), not the person:
+   * not a way out, a way in or an activity. None: every door report counts.
+   */
+  doorBounceS: DoorBounceS.optional(),
+  /**
+   * A movement sensor reporting `reports` times or more within `withinS` (far beyond what a
+   * person makes: a PIR that sees a heater, a curtain or the sun) is noisy until `quietS` after its
+   * latest such report: its movement is then taken as the person only when another device saw
+   * activity within `withinS` before it. None: every report counts.
+   */
+  /**
+   * A movement sensor seen every day of the `days` before its silence, silent for `silentS` while
+   * the resident is seen elsewhere and its heartbeats go on, is raised as a device fault
+   * (`sensor.no-activity`), and nothing is learned of the rhythm while it is. None: not checked.
+   */
+  deadSensor: z
+    .strictObject({
+      days: z.number().int().min(2).max(14),
+      silentS: z
+        .number()
+        .int()
+        .min(3600)
+        .max(14 * 86_400),
+    })
+    .optional(),
+  chatter: z
+    .strictObject({
+      reports: z.number().int().min(5).max(1000),
+      withinS: z.number().int().min(10).max(3600),
+      quietS: z.number().int().min(60).max(86_400),
+    })
+    .optional(),
   prior: z
     .strictObject({ homeS: Seconds, chairS: Seconds, outS: Seconds })
     .default({ homeS: 3 * 3600, chairS: 6 * 3600, outS: 6 * 3600 }),
@@ -275,6 +317,11 @@ export const ResidentOverrides = z.strictObject({
   wakeUpLatest: Hhmm.optional(),
   /** Daily carer visits, local times (the care package). */
   visits: z.array(Hhmm).max(12).optional(),
+  /**
+   * Someone else lives in the home (a partner): movement in another room while the resident's bed
+   * says occupied is not taken as the resident up (the learned rhythm's "not up").
+   */
+  sharedHome: z.boolean().optional(),
   /** The pre-alarm window in which a resident's cancel is a false alarm. */
   preAlarmCancelS: Seconds.optional(),
   /** Per rule id: threshold overrides. */
@@ -466,6 +513,16 @@ export const RecentEvent = z.object({
   celsius: z.number().optional(),
   /** Matches a `medication.taken` to its `medication.due`. */
   doseId: z.string().optional(),
+  /**
+   * A life-critical alarm of a type its device's kind does not report (the event's
+   * `unexpectedkind`): it groups only with its own device's such alarms, and no cancel closes it.
+   */
+  unexpectedKind: z.literal(true).optional(),
+  /**
+   * The event happened at this home, which its device has since left (the event's `movedat`): an
+   * alert a timed rule decides from it later says so too.
+   */
+  movedAt: z.string().optional(),
 });
 export type RecentEvent = z.infer<typeof RecentEvent>;
 
@@ -562,6 +619,48 @@ export const Rhythm = z.object({
    * Door and hall reports within two minutes of it are the same passage.
    */
   returning: z.number().optional(),
+  /**
+   * The latest activity and `returning` before the latest door opening at home: a bounce (the
+   * door closed again within `doorBounceS`) is undone to them.
+   */
+  beforeDoor: z
+    .object({
+      last: RecentEvent,
+      returning: z.number().optional(),
+      checkAt: z.number().optional(),
+      /** The opening's time and door. */
+      openedAt: z.number(),
+      serial: z.string(),
+    })
+    .optional(),
+  /** When a carer's visit began (`carer.arrived`, until `carer.left`): what moves then is not the resident coming home. */
+  visit: z.number().optional(),
+  /** When that visit ended (`carer.left`): the door just after it is the carer going. */
+  visitEnd: z.number().optional(),
+  /**
+   * Movement sensors found noisy (`RhythmRule.chatter`), by serial: since when, until when (the
+   * latest noisy report plus `quietS`), and where (for the reason).
+   */
+  noisy: z
+    .record(z.string(), z.object({ since: z.number(), until: z.number(), device: z.string() }))
+    .optional(),
+  /**
+   * Movement sensors by serial (`RhythmRule.deadSensor`): the local days (day numbers, the last 14)
+   * each reported on, its latest report (to the nearest 10 min), and the fault raised for it.
+   */
+  sensors: z
+    .record(
+      z.string(),
+      z.object({
+        days: z.array(z.number()),
+        lastAt: z.number(),
+        lastId: z.string(),
+        kind: z.string(),
+        location: z.string().optional(),
+        raised: z.string().optional(),
+      }),
+    )
+    .optional(),
   bed: z.boolean(),
   chair: z.boolean(),
   /** Leaving the bed after 04:00: confirmed as getting up after 20 minutes up. */
@@ -658,6 +757,12 @@ export const Timer = z.object({
   eventAt: z.number().optional(),
   /** Device serial or schedule key, when the rule needs one. */
   key: z.string().optional(),
+  /**
+   * The activity a silence check follows, when the check was found past due by a later activity
+   * (triage behind, or back after an outage): by the time it is decided the activity may have left
+   * the day of events the state keeps, and a collapse found the next day was then never raised.
+   */
+  event: RecentEvent.optional(),
 });
 export type Timer = z.infer<typeof Timer>;
 

@@ -1,4 +1,5 @@
 import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { evaluate } from './evaluate.ts';
@@ -309,6 +310,13 @@ describe("a home's backlog, delivered late, is read before a check it makes moot
     const silences = ofType(alerts, 'inactivity.');
     expect(silences.length).toBeLessThanOrEqual(1);
     expect(silences.every((a) => Date.parse(a.raisedAt) < day0 + 9 * 24 * H + 14 * H)).toBe(true);
+    // That one, raised while the hub was silent too (its 10:00 beat held back), says so: the
+    // whole home silent since the last movement at 09:50, not only no movement.
+    expect(silences).toHaveLength(1);
+    for (const silence of silences) {
+      expect(silence.reason).toMatch(/^The whole home is silent, hub included, since 09:50 today/);
+      expect(silence.thresholds.homeSilentSince).toBe(iso(day0 + 9 * 24 * H + 9 * H + 50 * 60_000));
+    }
   });
 });
 
@@ -411,5 +419,41 @@ describe('a brownout across a district', () => {
     alerts.push(...runner.advance(START + 2 * H));
     // The first three, held for the district's decision and released (no incident), as before; no fourth.
     expect(ofType(alerts, 'mains.lost')).toHaveLength(3);
+  });
+});
+
+describe('heartbeats as a hub really sends them (fast-check)', () => {
+  it('delayed, in bursts after a reboot, duplicated and out of order: never lost while heard within the interval; lost once when silent', () => {
+    fc.assert(
+      fc.property(
+        // Per beat of a day of hourly beats: how late it was delivered (a hub that reboots sends
+        // what it held at once, so several arrive together) and how many times (redeliveries).
+        fc.array(
+          fc.record({ delayMin: fc.integer({ min: 0, max: 90 }), copies: fc.integer({ min: 1, max: 3 }) }),
+          {
+            minLength: 24,
+            maxLength: 24,
+          },
+        ),
+        fc.integer({ min: 0, max: 1_000 }),
+        (beats, seed) => {
+          const arrivals: { event: TelecareEvent; now: number }[] = [];
+          beats.forEach(({ delayMin, copies }, i) => {
+            const at = START + i * H;
+            const event = ev('heartbeat', at, { receivedAt: at + delayMin * 60_000 });
+            for (let c = 0; c < copies; c++)
+              arrivals.push({ event, now: at + delayMin * 60_000 + c * ((seed % 7) + 1) * 1000 });
+          });
+          arrivals.sort((a, b) => a.now - b.now);
+          const last = Math.max(...arrivals.map((a) => a.now));
+          // Heard at least every 1 h 30 + 1 h: within the 3 h interval until the last beat.
+          const alerts = ofType(run(arrivals, last + 2 * H), 'supervision');
+          expect(alerts).toEqual([]);
+          const silent = ofType(run(arrivals, last + 6 * H), 'supervision');
+          expect(silent.map((a) => a.type)).toEqual(['supervision.lost']);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });

@@ -12,6 +12,19 @@ const UP_CONFIRMED_MS = 20 * 60_000;
 export const MIN_SEEN_DAYS = 3;
 /** Door reports this close together are one passage through it (opened, closed, opened again). */
 const DOOR_PASSAGE_MS = 2 * 60_000;
+/**
+ * Out longer than this (more than a night away: out in the morning and back the morning after is
+ * a night away, and learned as one) is a stay (a week in hospital, respite, a holiday nobody
+ * declared), not an outing: its length and return teach nothing about this person's outings.
+ */
+export const STAY_AWAY_MS = 36 * 3_600_000;
+/**
+ * A carer's visit (`carer.arrived` with no `carer.left`) is taken to have ended this long after it
+ * began: a visit whose "left" was never pressed must not hide the resident's return for ever.
+ */
+export const VISIT_MAX_MS = 2 * 3_600_000;
+/** A door report this soon after a carer's "left" is the carer going. */
+export const VISIT_DOOR_MS = 5 * 60_000;
 
 const ringOf = (date: string): number => epochDay(date) % RHYTHM_DAYS;
 const partOf = (minute: number): number => Math.min(PARTS - 1, Math.floor(minute / 180));
@@ -33,6 +46,11 @@ export function initialRhythm(date: string): Rhythm {
     chairTs: undefined,
     last: undefined,
     returning: undefined,
+    beforeDoor: undefined,
+    visit: undefined,
+    visitEnd: undefined,
+    noisy: undefined,
+    sensors: undefined,
     leftBed: undefined,
     upOn: undefined,
     bedAt: undefined,
@@ -64,6 +82,11 @@ export function shapedRhythm(r: Rhythm): Rhythm {
     chairTs: r.chairTs,
     last: r.last,
     returning: r.returning,
+    beforeDoor: r.beforeDoor,
+    visit: r.visit,
+    visitEnd: r.visitEnd,
+    noisy: r.noisy,
+    sensors: r.sensors,
     leftBed: r.leftBed,
     upOn: r.upOn,
     bedAt: r.bedAt,
@@ -134,6 +157,33 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
   return rhythm;
 }
 
+/**
+ * Whether the person was at home and about on local day `day` (a day number within the ring):
+ * silences at home or in the chair learned in half the parts of that day or more.
+ */
+export function homeDay(rhythm: Rhythm, day: number): boolean {
+  const ring = day % RHYTHM_DAYS;
+  let parts = 0;
+  for (let part = 0; part < PARTS; part++)
+    if ((rhythm.gaps[gapIndex(0, part, ring)] ?? 0) > 0 || (rhythm.gaps[gapIndex(1, part, ring)] ?? 0) > 0)
+      parts++;
+  return parts >= PARTS / 2;
+}
+
+/**
+ * The silences learned on the local days from `from` to `to` (day numbers) forgotten: a stretch a
+ * dead sensor did not see is not the person's rhythm. `rhythm` is a copy nothing else holds.
+ */
+export function forgetDays(rhythm: Rhythm, from: number, to: number): void {
+  const gaps = [...rhythm.gaps];
+  for (let d = Math.max(from, to - RHYTHM_DAYS + 1); d <= to; d++) {
+    const ring = d % RHYTHM_DAYS;
+    for (let place = 0; place < PLACES_LEARNED; place++)
+      for (let part = 0; part < PARTS; part++) gaps[gapIndex(place, part, ring)] = 0;
+  }
+  (rhythm as Writable).gaps = gaps;
+}
+
 /** The bed and chair flags after this report, if it is newer than the last of its device kind. */
 function seats(rhythm: Rhythm, entry: RecentEvent): Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> {
   const out: Pick<Rhythm, 'bed' | 'chair' | 'bedTs' | 'chairTs'> = {
@@ -160,7 +210,12 @@ function seats(rhythm: Rhythm, entry: RecentEvent): Pick<Rhythm, 'bed' | 'chair'
  * door then is someone else: a carer leaving), else out when the latest activity is the front
  * door closing, else at home.
  */
-function placeOf(bed: boolean, chair: boolean, last: RecentEvent | undefined, returning = false): Place {
+export function placeOf(
+  bed: boolean,
+  chair: boolean,
+  last: RecentEvent | undefined,
+  returning = false,
+): Place {
   if (bed) return 'bed';
   if (chair) return 'chair';
   if (last?.type === 'door.closed' && !returning) return 'out';
@@ -179,8 +234,9 @@ export function learnRhythm(
   entry: RecentEvent,
   timeZone: string,
   observe = true,
+  bounceMs = 0,
 ): Rhythm {
-  return learned(rhythm, entry, timeZone, observe, false) ?? (rhythm as Rhythm);
+  return learned(rhythm, entry, timeZone, observe, false, bounceMs) ?? (rhythm as Rhythm);
 }
 
 /**
@@ -193,8 +249,9 @@ export function learnRhythmInPlace(
   entry: RecentEvent,
   timeZone: string,
   observe = true,
+  bounceMs = 0,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs);
 }
 
 /** The rhythm with the event learned (a new one unless `inPlace`), or nothing when it changes nothing. */
@@ -204,6 +261,7 @@ function learned(
   timeZone: string,
   observe: boolean,
   inPlace: boolean,
+  bounceMs: number,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
   let next = rhythm ?? initialRhythm(local.date);
@@ -247,11 +305,99 @@ function learned(
     return result;
   }
   next = rollTo(next, local.date, inPlace);
+  const visiting =
+    next.visit !== undefined && next.visitEnd === undefined && entry.at - next.visit < VISIT_MAX_MS;
+  const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS;
+  const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
+  const door = entry.type === 'door.opened' || entry.type === 'door.closed';
+  // Out, only activity inside brings the person home: the door opened and closed (a neighbour
+  // looking in, the wind) and whatever moves during a carer's visit are someone else, and leave
+  // the outing as it was. The latest door opening that was not the carer's is kept (`returning`):
+  // the person may have come in and sat down where no sensor sees, which the check allows for,
+  // and activity inside after it dates their return at it.
+  if (next.place === 'out' && (door || carer || visiting)) {
+    const result: Writable = inPlace ? next : shapedRhythm(next);
+    if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
+    if (entry.type === 'carer.arrived') {
+      // The door that let them in was theirs.
+      result.visit = entry.at;
+      result.visitEnd = undefined;
+      if (next.returning !== undefined && entry.at - next.returning <= VISIT_DOOR_MS)
+        result.returning = undefined;
+      // The door that "took the resident out" just before was the carer coming in: at home.
+      if (last?.type === 'door.closed' && entry.at - last.at <= VISIT_DOOR_MS) {
+        result.returning = last.at;
+        result.place = placeOf(next.bed, next.chair, last, true);
+      }
+    } else if (entry.type === 'carer.left') {
+      result.visit = next.visit ?? entry.at;
+      result.visitEnd = entry.at;
+    }
+    return result;
+  }
+  // A bounce: the door closed again within `bounceMs` of opening. Nobody went through it: the
+  // opening is undone, and the person is where and as they were before it.
+  const before = next.beforeDoor;
+  if (
+    before !== undefined &&
+    bounceMs > 0 &&
+    entry.type === 'door.closed' &&
+    before.serial === entry.serial &&
+    entry.at - before.openedAt < bounceMs
+  ) {
+    const result: Writable = inPlace ? next : shapedRhythm(next);
+    // Something came between (the hall's PIR as someone reached the door): it stays the latest,
+    // and the closing is simply not a passage. Taken in either order, the same.
+    if (last?.type !== 'door.opened' || last.at !== before.openedAt || last.serial !== before.serial) {
+      result.beforeDoor = undefined;
+      return result;
+    }
+    result.last = before.last;
+    result.returning = before.returning;
+    // The check of the stretch it undoes: one that had passed by the opening was decided on a timer
+    // of its own then (`rhythmOnEvent`), and is not checked again.
+    result.checkAt = before.checkAt !== undefined && before.checkAt > last.at ? before.checkAt : undefined;
+    result.beforeDoor = undefined;
+    result.place = placeOf(next.bed, next.chair, before.last, before.returning !== undefined);
+    return result;
+  }
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
-  if (last && observe) {
-    const minutes = Math.round((entry.at - last.at) / 60_000);
-    if (next.place === 'out') {
+  // The silence before a door opening at home is learned once the door is known not to have
+  // bounced (by the report after the opening): a bounce is undone, and what it would have
+  // taught (the silence up to it) with it.
+  const deferred =
+    before !== undefined &&
+    last?.type === 'door.opened' &&
+    last.at === before.openedAt &&
+    last.serial === before.serial;
+  if (last && observe && before !== undefined && deferred) {
+    const was = placeOf(next.bed, next.chair, before.last, before.returning !== undefined);
+    if (was === 'home' || was === 'chair') {
+      const i = gapIndex(was === 'home' ? 0 : 1, partOf(localMinute(before.last.at, timeZone)), ring);
+      const still = Math.round((last.at - before.last.at) / 60_000);
+      if (still > (gaps[i] ?? 0)) {
+        if (!inPlace) gaps = [...gaps];
+        gaps[i] = still;
+      }
+    }
+  }
+  if (last && observe && !(bounceMs > 0 && entry.type === 'door.opened')) {
+    // Back from an outing at the door activity inside now follows (not a carer's); else when seen.
+    const end = next.place === 'out' && next.returning !== undefined ? next.returning : entry.at;
+    // Still from the door until now, at home (or where no sensor sees): a silence at home.
+    if (end < entry.at) {
+      const i = gapIndex(0, partOf(localMinute(end, timeZone)), ring);
+      const still = Math.round((entry.at - end) / 60_000);
+      if (still > (gaps[i] ?? 0)) {
+        if (!inPlace) gaps = [...gaps];
+        gaps[i] = still;
+      }
+    }
+    const minutes = Math.round((end - last.at) / 60_000);
+    // A stay away is not learned as an outing: a week in hospital taken as the longest outing
+    // and the usual return from that time of day put "not back" off for the fortnight after.
+    if (next.place === 'out' && end - last.at <= STAY_AWAY_MS) {
       if (minutes > (outs[ring] ?? 0)) {
         if (!inPlace) outs = [...outs];
         outs[ring] = minutes;
@@ -285,7 +431,9 @@ function learned(
   let returning: number | undefined;
   if (entry.type === 'door.opened')
     returning = burst ? next.returning : next.place === 'out' ? entry.at : undefined;
-  else if (entry.type === 'door.closed') returning = next.returning;
+  // The door closing during a carer's visit is the carer coming or going, not the resident
+  // leaving (who leaves with the carer goes after "left" is pressed).
+  else if (entry.type === 'door.closed') returning = next.returning ?? (visiting ? entry.at : undefined);
   else if (next.returning !== undefined && entry.at - next.returning <= DOOR_PASSAGE_MS)
     returning = next.returning;
   let { leftBed, upOn, bedAt, upInNight } = next;
@@ -334,6 +482,25 @@ function learned(
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
   result.returning = returning;
+  result.beforeDoor =
+    bounceMs > 0 && entry.type === 'door.opened' && last !== undefined
+      ? { last, returning: next.returning, checkAt: next.checkAt, openedAt: entry.at, serial: entry.serial }
+      : // Kept while its door may still close as a bounce, whatever else came since.
+        before !== undefined &&
+          entry.at - before.openedAt < bounceMs &&
+          !(door && entry.serial === before.serial)
+        ? before
+        : undefined;
+  if (entry.type === 'carer.arrived') {
+    result.visit = entry.at;
+    result.visitEnd = undefined;
+  } else if (entry.type === 'carer.left') {
+    result.visit = next.visit ?? entry.at;
+    result.visitEnd = entry.at;
+  } else if (next.visit !== undefined && entry.at - (next.visitEnd ?? next.visit) > VISIT_MAX_MS) {
+    result.visit = undefined;
+    result.visitEnd = undefined;
+  }
   result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
   if (bedAt !== undefined) result.bedAt = bedAt;

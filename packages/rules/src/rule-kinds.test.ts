@@ -347,7 +347,7 @@ describe('correlation', () => {
         },
       ]);
       expect(exit[0]?.reason).toBe(
-        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v1)',
+        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v2)',
       );
       // The door held open is the other rule's: this one waits for the door to close.
       const open = run(events.slice(0, 3), T('04:00'));
@@ -433,6 +433,47 @@ describe('correlation', () => {
       expect(byRule(run(leaves('02:02').events, T('04:00'), off).alerts, 'correlation.night-exit')).toEqual(
         [],
       );
+    });
+
+    /** Opened and closed twice within four seconds: the door settling, or the wind. */
+    const bounce = (t: number) => [
+      ev('door.opened', t, door),
+      ev('door.closed', t + 1_000, door),
+      ev('door.opened', t + 3_000, door),
+      ev('door.closed', t + 4_000, door),
+    ];
+
+    it('a door bouncing in the wind at night, the resident up and still indoors, is no exit', () => {
+      const up = [ev('bed.vacated', T('01:50'), bed), ev('motion', T('01:52'), hall)];
+      expect(
+        byRule(run([...up, ...bounce(T('02:00'))], T('04:00')).alerts, 'correlation.night-exit'),
+      ).toEqual([]);
+    });
+
+    it('a way out, the door settling after it, is still an exit, and the bounce is counted', () => {
+      const { up, closed, events } = leaves('02:02');
+      const settling = bounce(T('02:02') + 26_000).slice(0, 2);
+      const exit = byRule(run([...events, ...settling], T('04:00')).alerts, 'correlation.night-exit');
+      expect(exit.map((a) => [a.evidence, a.thresholds])).toEqual([
+        [[closed.id, up.id], { withinS: 600, atNight: true, doorBouncesIgnored: 1 }],
+      ]);
+      expect(exit[0]?.reason).toContain('1 door opening of under 3 s after it ignored as a bounce');
+    });
+
+    it('a bounce earlier in the night is not a return that hides the exit after it', () => {
+      // Up at 00:50, the door bouncing at 01:00, then out at 02:02 with no sensor seeing them go.
+      const earlier = [
+        ev('bed.vacated', T('00:50'), bed),
+        ev('motion', T('00:55'), hall),
+        ...bounce(T('01:00')),
+      ];
+      const closed = ev('door.closed', T('02:02') + 25_000, door);
+      const out = [ev('door.opened', T('02:02'), door), closed];
+      expect(
+        byRule(run([...earlier, ...out], T('04:00')).alerts, 'correlation.night-exit').map(
+          (a) => a.evidence[0],
+        ),
+      ).toEqual([closed.id]);
     });
   });
 
@@ -696,6 +737,60 @@ describe('correlation', () => {
     expect(
       byRule(run([press, fall, homeUnit], T('10:10')).alerts, 'correlation.pre-alarm-cancel'),
     ).toHaveLength(2);
+  });
+
+  it('a pull-cord pull from a pendant’s login is its own alarm: it joins no pull-cord group, says what sent it, and no cancel closes it', () => {
+    const cord = { devicekind: 'pullcord', subject: 'PC-1', location: 'bathroom' };
+    // Stored by the gateway all the same (an alarm is never lost), marked `unexpectedkind`.
+    const forgedPull = (at: number) => ev('pullcord.pulled', at, { ...pendant, unexpectedkind: true });
+    const pulls = (alerts: readonly Alert[]) => byRule(alerts, 'trigger.pullcord');
+
+    // The pendant's login pulls first, the resident's pull-cord 20 s later, the pendant cancels.
+    const forged = forgedPull(T('10:00'));
+    const real = ev('pullcord.pulled', T('10:00') + 20_000, cord);
+    const cancel = ev('alarm.cancelled', T('10:00') + 30_000, pendant);
+    const { alerts } = run([forged, real, cancel], T('10:10'));
+    const raised = pulls(alerts);
+    // Two alerts, neither a repeat of the other: the real pull did not merge into the forged group.
+    expect(raised.map((a) => ({ evidence: a.evidence, repeats: a.repeats }))).toEqual([
+      { evidence: [forged.id], repeats: undefined },
+      { evidence: [real.id], repeats: undefined },
+    ]);
+    expect(raised[0]?.reason).toMatch(
+      /; sent by a pendant, which does not report pullcord\.pulled: check the device/,
+    );
+    expect(raised[1]?.reason).not.toMatch(/sent by a/);
+    // The pendant's cancel closes neither.
+    expect(byRule(alerts, 'correlation.pre-alarm-cancel')).toEqual([]);
+
+    // The other way round: the real pull opens the group, the forged pull does not join it (no
+    // repeat on the resident's case under the pull-cord's alert), and the cancel closes nothing.
+    const first = ev('pullcord.pulled', T('11:00'), cord);
+    const later = forgedPull(T('11:00') + 20_000);
+    const cancelled = ev('alarm.cancelled', T('11:00') + 30_000, pendant);
+    const other = run([first, later, cancelled], T('11:10')).alerts;
+    expect(pulls(other).filter((a) => a.repeats)).toEqual([]);
+    expect(pulls(other).map((a) => a.evidence)).toEqual([[first.id], [later.id]]);
+    expect(byRule(other, 'correlation.pre-alarm-cancel')).toEqual([]);
+
+    // Nor the home unit's cancel button: an operator answers it.
+    const homeUnit = ev('alarm.cancelled', T('12:00') + 10_000, { devicekind: 'home-unit', subject: 'HU-1' });
+    expect(
+      byRule(run([forgedPull(T('12:00')), homeUnit], T('12:10')).alerts, 'correlation.pre-alarm-cancel'),
+    ).toEqual([]);
+
+    // An alert a check raises later from it says so too: a fall from the pendant's login, then no movement.
+    const fall = ev('fall.detected', T('14:00'), { ...pendant, unexpectedkind: true });
+    const lying = byRule(run([fall], T('14:30')).alerts, 'correlation.fall-no-movement');
+    expect(lying).toHaveLength(1);
+    expect(lying[0]?.reason).toMatch(
+      /; sent by a pendant, which does not report fall\.detected: check the device/,
+    );
+
+    // The same login's forged pulls merge with each other, as any device's repeated presses.
+    const again = run([forgedPull(T('13:00')), forgedPull(T('13:00') + 15_000)], T('13:10')).alerts;
+    expect(pulls(again).filter((a) => !a.repeats)).toHaveLength(1);
+    expect(pulls(again).filter((a) => a.repeats)).toHaveLength(1);
   });
 
   it('a restore from the device clears its alarm', () => {

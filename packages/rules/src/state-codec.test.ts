@@ -22,7 +22,8 @@ const RHYTHM_KEYS = Object.keys(initialRhythm('2026-11-22'));
 const STATE_KEYS = Object.keys(initialState(RESIDENT));
 const START = Date.parse('2026-11-22T06:00:00.000Z');
 
-const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = [
+/** Type, kind, serial, location, and whether its kind does not report it (`unexpectedkind`). */
+const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined, boolean?]> = [
   ['motion', 'pir', 'PIR-1', 'kitchen'],
   ['motion', 'pir', 'PIR-2', undefined],
   ['bed.vacated', 'bed-sensor', 'BS-1', 'bedroom'],
@@ -37,6 +38,8 @@ const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined]> = 
   ['heartbeat', 'home-unit', 'HU-1', 'hall'],
   ['pendant.pressed', 'pendant', 'PX-1', undefined],
   ['alarm.cancelled', 'pendant', 'PX-1', undefined],
+  // A pull-cord pull from the pendant's login: the same device, another sender when stored.
+  ['pullcord.pulled', 'pendant', 'PX-1', undefined, true],
 ];
 
 /** The default rules with the resident declared away from 02:00 to 20:00 after the start. */
@@ -64,7 +67,7 @@ function stateAfter(
   const runner = new RulesRunner(ruleSet, { device: () => ({ supervisionIntervalS: 3600 }) });
   const sorted = [...specs].sort((a, b) => a.offsetMs - b.offsetMs);
   for (const spec of sorted) {
-    const [type, devicekind, subject, location] = DEVICES[
+    const [type, devicekind, subject, location, unexpected] = DEVICES[
       spec.kind % DEVICES.length
     ] as (typeof DEVICES)[number];
     const time = new Date(START + spec.offsetMs).toISOString();
@@ -77,6 +80,7 @@ function stateAfter(
       deviceEventId: spec.id,
       testmode: spec.test,
       ...(location ? { location } : {}),
+      ...(unexpected ? { unexpectedkind: true as const } : {}),
       data:
         type === 'temperature'
           ? { celsius: 12 + (spec.offsetMs % 20) }
@@ -275,7 +279,7 @@ function throughList(
       timers = applyTimers(timers, ticked.timers);
       step(ticked.state);
     }
-    const [type, devicekind, subject, location] = DEVICES[
+    const [type, devicekind, subject, location, unexpected] = DEVICES[
       spec.kind % DEVICES.length
     ] as (typeof DEVICES)[number];
     const time = new Date(START + spec.offsetMs).toISOString();
@@ -288,6 +292,7 @@ function throughList(
       deviceEventId: spec.id,
       testmode: spec.test,
       ...(location ? { location } : {}),
+      ...(unexpected ? { unexpectedkind: true as const } : {}),
       data:
         type === 'temperature'
           ? { celsius: 12.5 + (spec.offsetMs % 20) }

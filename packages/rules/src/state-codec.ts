@@ -27,16 +27,31 @@ function unpackId(stored: string): string {
   return stored.startsWith(OTHER) ? stored.slice(OTHER.length) : EVT + stored;
 }
 
-/** [serial, device kind, location or null, test mode 0/1]. */
-const Sender = z.tuple([
-  z.string(),
-  z.string(),
-  z.string().nullable(),
-  z.union([z.literal(0), z.literal(1)]),
+/**
+ * [serial, device kind, location or null, test mode 0/1], then 1 for a sender of alarms its kind
+ * does not report (`unexpectedKind`: the same device's other events are another sender).
+ */
+const Sender = z.union([
+  z.tuple([z.string(), z.string(), z.string().nullable(), z.union([z.literal(0), z.literal(1)])]),
+  z.tuple([
+    z.string(),
+    z.string(),
+    z.string().nullable(),
+    z.union([z.literal(0), z.literal(1)]),
+    z.literal(1),
+  ]),
 ]);
 type Sender = z.infer<typeof Sender>;
 
-/** [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null, dose id]. */
+const senderOf = (entry: RecentEvent): Sender =>
+  entry.unexpectedKind
+    ? [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0, 1]
+    : [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0];
+
+/**
+ * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
+ * dose id (or null), when its device left this home (`movedAt`)].
+ */
 const StoredRecent = z.union([
   z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)]),
   z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0), z.number().nullable()]),
@@ -48,8 +63,27 @@ const StoredRecent = z.union([
     z.number().nullable(),
     z.string(),
   ]),
+  z.tuple([
+    z.string(),
+    z.number().int().min(0),
+    z.number(),
+    z.number().int().min(0),
+    z.number().nullable(),
+    z.string().nullable(),
+    z.string(),
+  ]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
+
+/** A remembered event's row: the shortest form that holds what it has. */
+function rowOf(entry: RecentEvent, type: number, time: number, sender: number): StoredRecent {
+  const id = packId(entry.id);
+  if (entry.movedAt !== undefined)
+    return [id, type, time, sender, entry.celsius ?? null, entry.doseId ?? null, entry.movedAt];
+  if (entry.doseId !== undefined) return [id, type, time, sender, entry.celsius ?? null, entry.doseId];
+  if (entry.celsius !== undefined) return [id, type, time, sender, entry.celsius];
+  return [id, type, time, sender];
+}
 
 const StoredState = z.object({
   v: z.literal(STORED_VERSION),
@@ -81,20 +115,14 @@ export function encodeState(state: ResidentState): string {
       t = types.push(entry.type) - 1;
       typeIndex.set(entry.type, t);
     }
-    const sender: Sender = [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0];
+    const sender = senderOf(entry);
     const senderKey = sender.join('\u0000');
     let s = senderIndex.get(senderKey);
     if (s === undefined) {
       s = senders.push(sender) - 1;
       senderIndex.set(senderKey, s);
     }
-    const row: StoredRecent =
-      entry.doseId !== undefined
-        ? [packId(entry.id), t, entry.at - previousAt, s, entry.celsius ?? null, entry.doseId]
-        : entry.celsius !== undefined
-          ? [packId(entry.id), t, entry.at - previousAt, s, entry.celsius]
-          : [packId(entry.id), t, entry.at - previousAt, s];
-    recent.push(row);
+    recent.push(rowOf(entry, t, entry.at - previousAt, s));
     previousAt = entry.at;
   }
   const stored: StoredState = {
@@ -154,7 +182,7 @@ export function decodeState(text: string): ResidentState {
 function expand(stored: StoredState): ResidentState {
   const recent: RecentEvent[] = [];
   let at = 0;
-  for (const [id, t, delta, s, celsius, doseId] of stored.recent) {
+  for (const [id, t, delta, s, celsius, doseId, movedAt] of stored.recent) {
     const type = stored.types[t];
     const sender = stored.senders[s];
     if (type === undefined || sender === undefined)
@@ -170,7 +198,9 @@ function expand(stored: StoredState): ResidentState {
       testMode: sender[3] === 1,
       location: sender[2] ?? undefined,
       celsius: celsius ?? undefined,
-      doseId,
+      doseId: doseId ?? undefined,
+      unexpectedKind: sender[4] === 1 ? true : undefined,
+      movedAt,
     });
   }
   // In the one shape of every state the core builds (`shapedState`).
@@ -265,11 +295,17 @@ export interface StoredChange {
 }
 
 /** One sender's key in a layout's index: a location of '' and none differ. */
-const keyOf = (serial: string, kind: string, location: string | null | undefined, test: boolean): string =>
-  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${location == null ? '' : `\u0000${location}`}`;
+const keyOf = (
+  serial: string,
+  kind: string,
+  location: string | null | undefined,
+  test: boolean,
+  unexpected: boolean,
+): string =>
+  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${unexpected ? '!' : ''}${location == null ? '' : `\u0000${location}`}`;
 
 const senderKey = (entry: RecentEvent): string =>
-  keyOf(entry.serial, entry.deviceKind, entry.location, entry.testMode);
+  keyOf(entry.serial, entry.deviceKind, entry.location, entry.testMode, entry.unexpectedKind === true);
 
 /** A growable copy of a layout's tables, copied only once something is added. */
 class Tables {
@@ -303,9 +339,7 @@ class Tables {
     if (index !== undefined || !add) return index;
     this.#senders ??= [...this.#layout.senders];
     this.#senderIndex ??= new Map(this.#layout.senderIndex);
-    const added =
-      this.#senders.push([entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0]) -
-      1;
+    const added = this.#senders.push(senderOf(entry)) - 1;
     this.#senderIndex.set(key, added);
     return added;
   }
@@ -331,13 +365,7 @@ const EMPTY_LAYOUT: StoredLayout = {
 };
 
 function rowText(entry: RecentEvent, type: number, sender: number, t0: number): string {
-  const row: StoredRecent =
-    entry.doseId !== undefined
-      ? [packId(entry.id), type, entry.at - t0, sender, entry.celsius ?? null, entry.doseId]
-      : entry.celsius !== undefined
-        ? [packId(entry.id), type, entry.at - t0, sender, entry.celsius]
-        : [packId(entry.id), type, entry.at - t0, sender];
-  return JSON.stringify(row);
+  return JSON.stringify(rowOf(entry, type, entry.at - t0, sender));
 }
 
 function headText(state: ResidentState, layout: StoredLayout): string {
@@ -454,7 +482,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
   const { t0, types, senders } = head.data;
   const recent: RecentEvent[] = [];
-  for (const [id, t, at, s, celsius, doseId] of stored.data) {
+  for (const [id, t, at, s, celsius, doseId, movedAt] of stored.data) {
     const type = types[t];
     const sender = senders[s];
     if (type === undefined || sender === undefined)
@@ -468,14 +496,16 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
       testMode: sender[3] === 1,
     };
     if (sender[2] !== null) entry.location = sender[2];
+    if (sender[4] === 1) entry.unexpectedKind = true;
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
-    if (doseId !== undefined) entry.doseId = doseId;
+    if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
+    if (movedAt !== undefined) entry.movedAt = movedAt;
     recent.push(entry);
   }
   recent.sort(byTimeThenId);
   const typeIndex = new Map<EventType, number>(types.map((type, i) => [type, i]));
   const senderIndex = new Map<string, number>(
-    senders.map((sender, i) => [keyOf(sender[0], sender[1], sender[2], sender[3] === 1), i]),
+    senders.map((sender, i) => [keyOf(sender[0], sender[1], sender[2], sender[3] === 1, sender[4] === 1), i]),
   );
   const state: ResidentState = {
     v: 2,

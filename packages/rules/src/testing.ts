@@ -1,4 +1,6 @@
-import { type EventType, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
+import { type Alert, type EventType, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
+import { type Evaluation, evaluate, type HeldAlert } from './evaluate.ts';
+import { initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
 
 /**
  * Builds a valid TelecareEvent for tests and replays: ids derived exactly as the gateways do,
@@ -27,4 +29,46 @@ export function makeEvent(
     ...fields,
     id: eventIdFor(serial, deviceEventId, fields.devicetime ?? fields.time, fields.type),
   });
+}
+
+/**
+ * The rules shell by hand, for tests: each evaluation's state, alerts, holds and timer commands
+ * taken, the timers kept in a map and fired only when the test says (`fire`), so a test can hold
+ * them back as a triage that is behind does.
+ */
+export function handShell(residentId: string, ruleSet: RuleSet) {
+  let state: ResidentState = initialState(residentId);
+  const timers = new Map<string, Timer>();
+  const raised: Alert[] = [];
+  const held: HeldAlert[] = [];
+  const take = (result: Evaluation) => {
+    state = result.state;
+    for (const command of result.timers)
+      if (command.op === 'set') timers.set(command.timer.id, command.timer);
+      else timers.delete(command.id);
+    raised.push(...result.alerts);
+    held.push(...result.held);
+  };
+  return {
+    timers,
+    raised,
+    held,
+    get state() {
+      return state;
+    },
+    /** Reads an event, by default a second after its time. */
+    read(event: TelecareEvent, now = Date.parse(event.time) + 1000) {
+      take(evaluate(state, { kind: 'event', event, now }, ruleSet));
+    },
+    /** Fires every timer due by `until`, earliest first, each at its due time unless `now` says. */
+    fire(until: number, now: (timer: Timer) => number = (timer) => timer.dueAt) {
+      for (;;) {
+        let due: Timer | undefined;
+        for (const t of timers.values()) if (t.dueAt <= until && (!due || t.dueAt < due.dueAt)) due = t;
+        if (!due) return;
+        timers.delete(due.id);
+        take(evaluate(state, { kind: 'tick', timer: due, now: now(due) }, ruleSet));
+      }
+    },
+  };
 }

@@ -61,6 +61,25 @@ export function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
 }
 
 /** Removes everything a namespace created on the shared servers. */
+/**
+ * Every message a stream holds now, oldest first, as its bytes (`msg.json()` for JSON): for tests
+ * that read back what was stored. A stream that is missing or empty gives none.
+ */
+export async function streamMessages(
+  nc: NatsConnection,
+  stream: string,
+): Promise<Array<{ json<T = unknown>(): T; data: Uint8Array }>> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream).catch(() => undefined);
+  const out: Array<{ json<T = unknown>(): T; data: Uint8Array }> = [];
+  if (!info || info.state.messages === 0) return out;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m) out.push(m);
+  }
+  return out;
+}
+
 export async function cleanupNamespace(namespace: string): Promise<void> {
   const n = names(namespace);
   const nc = await connect({ servers: servers.natsUrl });

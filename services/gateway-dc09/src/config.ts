@@ -56,6 +56,14 @@ export const gatewayDc09Env = {
   DC09_NAK_BURST: z.coerce.number().int().min(1).default(20),
   DC09_NAK_PER_MINUTE: z.coerce.number().min(0).default(30),
   /**
+   * Answers of every kind (ACK, NAK, DUH) over UDP per source address: a burst, then this many per
+   * minute. A datagram's source address costs nothing to forge: copies of a recorded frame sent in a
+   * panel's own address are answered ACK each time, and without a bound the receiver would send that
+   * address as many answers as it was sent datagrams. Past it a frame is still stored, not answered.
+   */
+  DC09_UDP_REPLY_BURST: z.coerce.number().int().min(1).default(30),
+  DC09_UDP_REPLIES_PER_MINUTE: z.coerce.number().min(0).default(120),
+  /**
    * Dead letters of refusals from every source address together (NAKs and UDP datagrams that are
    * not frames): a burst, then this many per minute. Addresses are free to vary (or, over UDP, to
    * forge), so the per-address NAK budget alone would let a flood write a dead letter per datagram.

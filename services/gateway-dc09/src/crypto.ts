@@ -1,6 +1,9 @@
 import { type Cipher, createCipheriv, createDecipheriv, type Decipher, randomInt } from 'node:crypto';
 import type { Dc09KeyEncoding } from '@telecare/contracts';
+import { ContentError } from './content-error.ts';
+import { readCidData, readSiaData } from './data.ts';
 import { dataEnd, outsideText } from './free-text.ts';
+import { dataAccountOf, encryptedContentProblem, sameAccount } from './strict.ts';
 
 const ZERO_IV = Buffer.alloc(16);
 const CIPHERS: Record<number, string> = { 16: 'aes-128-cbc', 24: 'aes-192-cbc', 32: 'aes-256-cbc' };
@@ -78,57 +81,160 @@ function cbcEncrypt(plain: Buffer, key: Buffer): Buffer {
   return out;
 }
 
-/** Why a ciphertext could not be read: the sender answered with NAK. */
+/**
+ * Why a ciphertext could not be read: the sender answered with NAK. `tampered` when the key is
+ * proven all the same (`keyProven`: the first block names the header's account, or the last ends a
+ * timestamp) but the content cannot be read or is not laid out as DC-09 lays it out: not a wrong
+ * key, but blocks changed, put together from two frames, cut off or added
+ * (`encryptedContentProblem`), or a sender gone wrong.
+ */
 export class Dc09DecryptError extends Error {
   override readonly name = 'Dc09DecryptError';
+  constructor(
+    message: string,
+    readonly tampered = false,
+  ) {
+    super(message);
+  }
 }
 
 const TIMESTAMP_SHAPE = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
 
 /**
- * Decrypts the hex after `[` and strips the padding up to the first `|`. A sender that sends no
- * data may leave the `|` out (a Hikvision hub's encrypted poll decrypts to `ppppppppppp]_…`): with
- * no `|` at all, the content starts at the first `]` and must end with a timestamp.
+ * The longest pad: it brings the plaintext to whole blocks, so it is shorter than a block, or a
+ * whole one from a sender that always pads.
  */
-export function decryptPayload(hex: string, key: Buffer): string {
+const MAX_PAD = BLOCK;
+
+/**
+ * Decrypts the hex after `[` and strips the padding up to its `|`. The pad is random bytes, and
+ * real panels draw them from every byte, `|` and `]` among them: the pad ends at one of the
+ * `|` within its first block and a byte (no pad is longer), and which one is told by what follows
+ * it. The first after which the content is laid out as DC-09 lays it
+ * out (`encryptedContentProblem`: `data]`, extended data, the timestamp ending it) and its data
+ * reads as data (nothing, or Contact ID or SIA events read whole after an optional `#ACCT|` that
+ * is `account`'s) wins; where none does, the first after which it is laid out so at all (what its
+ * data says is then the receiver's to judge: DUH). A sender that sends no data may leave the `|`
+ * out (a Hikvision hub's encrypted poll decrypts to `ppppppppppp]_…`): with no `|` at all, the
+ * content starts at a `]`, the same way. Every reading must pass the key's proof
+ * (`contentAfterPad`); content that passes it and is laid out wrong is refused as `tampered`.
+ */
+export function decryptPayload(hex: string, key: Buffer, account?: string): string {
   if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
     throw new Dc09DecryptError('ciphertext is not whole 16-byte blocks of hex');
   }
   const plain = cbcDecrypt(Buffer.from(hex, 'hex'), key);
-  // The padding may be any bytes but `|`, `[` and `]`, and may fill a whole block: it proves
-  // nothing. A wrong key gives bytes, not an error; what proves the key is what follows the pad:
-  // text without control bytes reading `#ACCT|…]` or `]…`. Printable ASCII alone (at least `]`
-  // and a 20-character timestamp) lets a wrong key through about once in 10^9. Zone names and
-  // text may be 8-bit (a panel's room names in UTF-8 or Windows-1252), which makes that check weaker, so
-  // content with 8-bit bytes must also end with a timestamp's shape (`_dd:dd:dd,dd-dd-dddd`), as
-  // must content with no `|` before it (its pad is told from it by the `]` alone).
-  const bar = plain.indexOf(0x7c);
-  const close = bar < 0 ? plain.indexOf(0x5d) : -1;
-  if (bar < 0 && (close < 0 || plain.subarray(0, close).includes(0x5b))) {
-    throw new Dc09DecryptError('decrypted data has no padding separator (wrong key?)');
+  // Why it cannot be read, `tampered` where the key is proven all the same.
+  const refused = (message: string) => {
+    const tampered = keyProven(plain, account);
+    return new Dc09DecryptError(
+      tampered ? `${message}, yet the key is right: changed without the key?` : `${message} (wrong key?)`,
+      tampered,
+    );
+  };
+  const noBar = plain.indexOf(0x7c) < 0;
+  // Without a `|` the content starts at a `]`: the first one, or one further on within a block.
+  const mark = noBar ? 0x5d : 0x7c;
+  const first = plain.indexOf(mark);
+  if (first < 0 || first > MAX_PAD || (noBar && plain.subarray(0, first).includes(0x5b))) {
+    // A pad longer than a block is no pad: what is garbled by changing the block before it (a
+    // bit flip, a splice) must not be read as one.
+    throw refused('decrypted data has no padding separator within its first block');
   }
-  const content = bar < 0 ? plain.subarray(close) : plain.subarray(bar + 1);
-  let eightBit = false;
-  for (const byte of content) {
-    if (byte < 0x20 || byte === 0x7f) {
-      throw new Dc09DecryptError('decrypted data has control bytes after the padding (wrong key?)');
+  const starts = [noBar ? first : first + 1];
+  for (let at = plain.indexOf(mark, first + 1); at >= 0 && at <= MAX_PAD; at = plain.indexOf(mark, at + 1)) {
+    starts.push(noBar ? at : at + 1);
+  }
+  let unreadable: string | undefined;
+  let failure: string | undefined;
+  let problem: string | undefined;
+  for (const start of starts) {
+    const content = contentAfterPad(plain.subarray(start));
+    if (typeof content !== 'string') {
+      failure ??= content.failure;
+      continue;
     }
-    if (byte > 0x7f) eightBit = true;
+    const wrong = encryptedContentProblem(content);
+    if (wrong !== undefined) {
+      problem ??= wrong;
+      continue;
+    }
+    if (readsAsData(content, account)) return content;
+    unreadable ??= content;
+  }
+  if (unreadable !== undefined) return unreadable;
+  throw refused(problem === undefined ? (failure as string) : `decrypted content: ${problem}`);
+}
+
+/** The last 16 characters of a timestamp: the last block of an encrypted message, whatever its pad. */
+const LAST_BLOCK_OF_TIMESTAMP = /\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
+
+/**
+ * Whether decrypted bytes show the key is right though they cannot be read: their last block is
+ * the end of a timestamp (`MM:SS,MM-DD-YYYY`), or the data after a `|` in the first block names
+ * `account` (`|#ACCT|`). A wrong key gives either far less than once in 10^14; a frame changed
+ * without the key (a bit flip, blocks spliced, cut off or added) keeps one or both, for it garbles
+ * only the blocks where the change is.
+ */
+function keyProven(plain: Buffer, account: string | undefined): boolean {
+  const text = plain.toString('latin1');
+  if (LAST_BLOCK_OF_TIMESTAMP.test(text)) return true;
+  if (account === undefined) return false;
+  for (const named of text.slice(0, MAX_PAD + 19).matchAll(/\|#([0-9A-Fa-f]{3,16})\|/g)) {
+    if (named.index <= MAX_PAD && sameAccount(named[1] as string, account)) return true;
+  }
+  return false;
+}
+
+/**
+ * The content after a pad, checked for what proves the key. The pad may be any bytes and may fill
+ * a whole block: it proves nothing. A wrong key gives bytes, not an error; what proves the key is
+ * what follows the pad: text without control bytes reading `data]` and ending with a timestamp's
+ * shape (`_dd:dd:dd,dd-dd-dddd`), which DC-09 makes mandatory in an encrypted message. Zone names
+ * and text may be 8-bit (a panel's room names in UTF-8 or Windows-1252); with the timestamp's shape
+ * a wrong key still passes far less than once in 10^30.
+ */
+function contentAfterPad(content: Buffer): string | { readonly failure: string } {
+  for (const byte of content) {
+    if (byte < 0x20 || byte === 0x7f)
+      return { failure: 'decrypted data has control bytes after the padding' };
   }
   const text = content.toString('latin1');
   // The data's `]`, brackets in its `^…^` text aside (a zone named `Bed [2]`).
   const dataClose = dataEnd(text);
   if (dataClose < 0 || outsideText(text.slice(0, dataClose)).includes('[')) {
-    throw new Dc09DecryptError('decrypted data does not read data] after the padding (wrong key?)');
+    return { failure: 'decrypted data does not read data] after the padding' };
   }
-  if ((eightBit || bar < 0) && !TIMESTAMP_SHAPE.test(text)) {
-    throw new Dc09DecryptError(
-      bar < 0
-        ? 'decrypted data with no padding separator does not end with a timestamp (wrong key?)'
-        : 'decrypted 8-bit data does not end with a timestamp (wrong key?)',
-    );
-  }
+  if (!TIMESTAMP_SHAPE.test(text)) return { failure: 'decrypted data does not end with a timestamp' };
   return text;
+}
+
+/**
+ * Whether content's data is what DC-09 carries: nothing (a poll), or events that SIA DC-03 or
+ * Contact ID reads whole, after an optional `#ACCT|`. The tail of a pad that held `|` is neither:
+ * `x7|#1234|1101 01 001` reads as no events of either, nor does `abc|#1234|…` (an account block
+ * followed by another account, not by events), nor `|Nri1MA1`. Where `account` is given, data
+ * naming another one without `#` (`abc|Nri1MA1`) is a pad's hex tail, not data; with `#`
+ * (`#5678|…`) it is the data, naming another account (the receiver refuses it), and the pad does
+ * not end inside it.
+ */
+function readsAsData(content: string, account: string | undefined): boolean {
+  const data = content.slice(0, dataEnd(content));
+  if (data === '') return true;
+  if (data.startsWith('|')) return false;
+  const named = dataAccountOf(data);
+  if (named !== undefined && account !== undefined && !sameAccount(named, account)) {
+    return data.startsWith('#');
+  }
+  for (const read of [readCidData, readSiaData]) {
+    try {
+      read(data);
+      return true;
+    } catch (err) {
+      if (!(err instanceof ContentError)) throw err;
+    }
+  }
+  return false;
 }
 
 const PAD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -1,4 +1,4 @@
-import { ContentError } from './frame.ts';
+import { ContentError } from './content-error.ts';
 
 /** One event as the sender coded it, before mapping onto the taxonomy. */
 export interface SourceEvent {

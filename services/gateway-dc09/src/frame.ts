@@ -1,6 +1,10 @@
+import { ContentError } from './content-error.ts';
 import { crc16Arc, crcField, lengthField } from './crc.ts';
 import { encryptPayload } from './crypto.ts';
 import { dataEnd, outsideText } from './free-text.ts';
+
+// Defined apart so the data readers (and the pad's end, found by them) need no frame of their own.
+export { ContentError };
 
 /** CR ends a frame; LF opens one. */
 export const LF = 0x0a;
@@ -158,17 +162,6 @@ export interface Content {
   readonly message: string;
   /** Extended data that could not be read, and why: the data before it is read all the same. */
   readonly unread?: string;
-}
-
-/** Content that is not `data]…[xdata]…_timestamp`: the sender gets DUH (or NAK for a bad timestamp). */
-export class ContentError extends Error {
-  override readonly name = 'ContentError';
-  constructor(
-    message: string,
-    readonly problem: 'data' | 'timestamp',
-  ) {
-    super(message);
-  }
 }
 
 const TIMESTAMP = /^_(\d{2}):(\d{2}):(\d{2}),(\d{2})-(\d{2})-(\d{4})$/;

@@ -1,6 +1,12 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import { type Names, TAXONOMY, type TelecareEvent } from '@telecare/contracts';
+import {
+  type Names,
+  SecurityEvent,
+  type SecurityEventKind,
+  TAXONOMY,
+  type TelecareEvent,
+} from '@telecare/contracts';
 import {
   activeTraceparent,
   backoffDelay,
@@ -21,7 +27,7 @@ import type { Dc09Accounts } from './accounts.ts';
 import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
-import { Occurrences, StoredFrames } from './occurrences.ts';
+import { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
 import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
@@ -60,6 +66,12 @@ class CountedWarning {
 }
 /** Accounts whose frame rate is tracked before the longest idle is forgotten (it starts full again). */
 const MAX_RATED_ACCOUNTS = 100_000;
+/**
+ * Security events of forged frames from every source together: a burst, then this many a minute.
+ * Past it a forged frame is still refused and counted, and one log line per 10 s says how many.
+ */
+const SECURITY_EVENT_BURST = 20;
+const SECURITY_EVENTS_PER_MINUTE = 60;
 /** Datagrams in hand across every UDP sender; past this new ones are dropped (senders retry). */
 const MAX_UDP_INFLIGHT = 256;
 
@@ -165,8 +177,15 @@ export class Dc09Gateway {
   readonly #keyless: 'refuse' | 'allow';
   readonly #occurrences: Occurrences;
   readonly #storedFrames = new StoredFrames();
+  readonly #stamped = new StampedMessages();
+  /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
+  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
+  readonly #forgedWarning: CountedWarning;
   readonly #perSource: PerSourceCount;
   readonly #nakBudget: PerSourceRate;
+  /** Answers over UDP per source address, whatever they are (`DC09_UDP_REPLY_BURST`). */
+  readonly #udpReplyBudget: PerSourceRate;
   /** One bucket for every source together: dead letters of refusals (see `DC09_DEAD_LETTER_BURST`). */
   readonly #deadLetterBudget: PerSourceRate;
   /** Frames stored per account, and past that the reserve only alarms spend; undefined: no limit. */
@@ -207,6 +226,8 @@ export class Dc09Gateway {
     frameDeadlineMs: number;
     maxConnectionsPerSource: number;
     nak: { burst: number; perMinute: number };
+    /** Answers of any kind over UDP per source address: a burst, then this many a minute (default: no bound). */
+    udpReplies?: { burst: number; perMinute: number };
     /**
      * Frames one account may have stored: `burst`, then `perSecond` (0 or absent: no limit), and
      * past that a reserve only frames carrying a life-critical alarm spend.
@@ -223,6 +244,8 @@ export class Dc09Gateway {
     maxConnections: number;
     /** Reply bytes a connection may have waiting for its sender; past this its input is paused. */
     maxPendingOutputBytes: number;
+    /** Publishes a security event (at most once; the dead letter and the metric are the record). */
+    securityEvent?: (event: SecurityEvent) => void;
     logger: Logger;
   }) {
     this.#n = deps.names;
@@ -238,9 +261,14 @@ export class Dc09Gateway {
     this.#retryMs = deps.retryMs;
     this.#maxPendingOutput = deps.maxPendingOutputBytes;
     this.#keyless = deps.keyless;
+    this.#securityEvent = deps.securityEvent;
     this.#occurrences = new Occurrences(deps.resendGapMs);
     this.#perSource = new PerSourceCount(deps.maxConnectionsPerSource);
     this.#nakBudget = new PerSourceRate(deps.nak.burst, deps.nak.perMinute);
+    this.#udpReplyBudget = new PerSourceRate(
+      deps.udpReplies?.burst ?? Number.POSITIVE_INFINITY,
+      deps.udpReplies?.perMinute ?? 0,
+    );
     const perAccount = (rate: { perSecond: number; burst: number } | undefined) =>
       rate && rate.perSecond > 0
         ? new PerSourceRate(rate.burst, rate.perSecond * 60, MAX_RATED_ACCOUNTS)
@@ -266,6 +294,11 @@ export class Dc09Gateway {
       this.#log,
       'unanswered',
       'copies of stored frames over UDP from another address than the first: not answered, not stored',
+    );
+    this.#forgedWarning = new CountedWarning(
+      this.#log,
+      'dropped',
+      'forged frames past the security-event budget: refused and counted, not published one by one',
     );
     this.#previousKeyWarning = new CountedWarning(
       this.#log,
@@ -536,6 +569,7 @@ export class Dc09Gateway {
       try {
         const outcome = await this.#handle(unit, source, origin, transport, now, envelope);
         if (outcome === 'silent') return undefined;
+        if (transport === 'udp' && !this.#udpAnswered(outcome.replyFrame, unit, source)) return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
         if (outcome.account)
           this.#metrics.accountReplies.inc({ account: outcome.account, reply: outcome.reply });
@@ -580,6 +614,7 @@ export class Dc09Gateway {
       keyless: this.#keyless,
       occurrences: this.#occurrences,
       stored: this.#storedFrames,
+      stamped: this.#stamped,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -615,6 +650,7 @@ export class Dc09Gateway {
       this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin);
     if (outcome.copy) this.#metrics.duplicates.inc();
     this.#observe(outcome, now);
+    if (outcome.forged) this.#forged(outcome, transport, now);
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
       // cannot fill the dead-letter stream or use us to flood someone else.
@@ -699,6 +735,68 @@ export class Dc09Gateway {
     this.#rateWarning.note({ account });
   }
 
+  /**
+   * Whether an answer over UDP goes out. A datagram's source address costs nothing to forge, so an
+   * answer may reach someone who never sent anything: it is never larger than the frame it answers
+   * (a NAK, with our time, outgrows a short frame of no account), so the receiver amplifies nothing,
+   * and each source address has a budget of answers of every kind (a recorded frame sent again in a
+   * panel's own address is a copy, answered ACK, stored never: without it, answered each time).
+   * The events of a frame left unanswered are stored all the same; its sender sends it again.
+   */
+  #udpAnswered(reply: Buffer, unit: Unit, source: string): boolean {
+    if (reply.byteLength > unit.bytes.byteLength) {
+      this.#metrics.silenced.inc({ reason: 'larger-than-frame', transport: 'udp' });
+      return false;
+    }
+    if (!this.#udpReplyBudget.take(source, performance.now())) {
+      this.#metrics.silenced.inc({ reason: 'udp-rate', transport: 'udp' });
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * An encrypted frame changed without its key: counted, logged, and raised as a security event
+   * (within the budget of all sources together: the source address of a datagram is free to forge).
+   * Ids only: the account, the reason and the transport.
+   */
+  #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): void {
+    const reason = outcome.forged as string;
+    this.#metrics.forged.inc({ reason, transport });
+    if (!this.#securityEventBudget.take('all', performance.now())) {
+      this.#metrics.securityEventsDropped.inc();
+      this.#forgedWarning.note({ account: outcome.account, reason });
+      return;
+    }
+    this.#securityNotice('dc09-frame-forged', now, {
+      account: outcome.account,
+      serial: outcome.serial,
+      reason,
+      transport,
+    });
+  }
+
+  /** A security event, logged and published (ids only); its budget is the caller's. */
+  #securityNotice(kind: SecurityEventKind, now: Date, detail: Record<string, unknown>): void {
+    this.#log.warn({ securityEvent: kind, ...detail }, `security: ${kind}`);
+    try {
+      this.#securityEvent?.(
+        SecurityEvent.parse({
+          id: null,
+          at: now.toISOString(),
+          service: SERVICE,
+          kind,
+          userId: null,
+          caseId: null,
+          detail,
+        }),
+      );
+    } catch (err) {
+      // What raised it stands, counted and recorded; only the notice is lost.
+      this.#log.error({ err }, 'security event not published');
+    }
+  }
+
   #copyUnanswered(account: string | undefined, origin: string): void {
     this.#metrics.udpCopiesUnanswered.inc();
     this.#copiesWarning.note({ account, origin });
@@ -719,11 +817,19 @@ export class Dc09Gateway {
     }
     for (const { type, disposition } of outcome.mismatched ?? []) {
       this.#metrics.kindMismatch.inc({ type, disposition });
-      if (disposition === 'stored')
+      if (disposition === 'stored') {
         this.#log.warn(
           { account: outcome.account, serial: outcome.serial, type },
-          'life-critical alarm from an account whose device kind does not report it: stored; check the device’s registered kind',
+          'life-critical alarm from an account whose device kind does not report it: stored as unexpectedkind; check the device’s registered kind',
         );
+        if (this.#securityEventBudget.take('all', performance.now()))
+          this.#securityNotice('device-kind-unexpected', now, {
+            account: outcome.account,
+            serial: outcome.serial,
+            type,
+          });
+        else this.#metrics.securityEventsDropped.inc();
+      }
     }
     for (const code of outcome.unmapped ?? []) {
       this.#metrics.unmapped.inc({ account: outcome.account, code });

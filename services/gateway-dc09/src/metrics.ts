@@ -11,6 +11,8 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly deadLettersDropped: Counter;
   readonly rateLimited: Counter;
   readonly udpCopiesUnanswered: Counter;
+  readonly forged: Counter<'reason' | 'transport'>;
+  readonly securityEventsDropped: Counter;
   readonly accountReplies: Counter<'account' | 'reply'>;
   readonly accountLastPoll: Gauge<'account'>;
   readonly unmapped: Counter<'account' | 'code'>;
@@ -72,9 +74,20 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       help: 'Copies of a stored frame that came over UDP from another address than the stored frame: not answered (a forged source would make us a reflector), nothing stored',
       registers: [registry],
     }),
+    forged: new Counter({
+      name: 'gateway_dc09_forged_total',
+      help: 'Encrypted frames of a known account refused as changed without its key, by reason (garbled: a bit flip or blocks spliced, cut off or added; other-account: the data names another account than the header; replayed: the same account, sequence and timestamp, or account, timestamp and events, accepted before with other content)',
+      labelNames: ['reason', 'transport'] as const,
+      registers: [registry],
+    }),
+    securityEventsDropped: new Counter({
+      name: 'gateway_dc09_security_events_dropped_total',
+      help: 'Security events past the budget of all sources together (forged frames, counted in gateway_dc09_forged_total; alarms from an account whose kind does not report them, in gateway_dc09_kind_mismatch_total): not published one by one',
+      registers: [registry],
+    }),
     silenced: new Counter({
       name: 'gateway_dc09_silenced_total',
-      help: 'Refusals not answered: nak-rate (past the source NAK budget) or not-a-frame (UDP)',
+      help: 'Frames not answered: nak-rate (a refusal past the source NAK budget), not-a-frame (UDP), udp-rate (an answer over UDP past the source address budget), larger-than-frame (an answer over UDP larger than the frame it answers)',
       labelNames: ['reason', 'transport'] as const,
       registers: [registry],
     }),

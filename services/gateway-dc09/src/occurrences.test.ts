@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Occurrences, type StoredFrame, StoredFrames } from './occurrences.ts';
+import { Occurrences, StampedMessages, type StoredFrame, StoredFrames } from './occurrences.ts';
 
 describe('Occurrences of a message without a timestamp', () => {
   it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
@@ -92,5 +92,28 @@ describe('StoredFrames', () => {
     stored.add('a', 1_000, 0, 'udp:192.0.2.2:6000');
     await after;
     expect(third).toEqual({ origin: 'udp:192.0.2.2:6000' });
+  });
+});
+
+describe('StampedMessages', () => {
+  const KEYS = ['1234\u001f0001\u001f1000'];
+  it('another content under a key already taken is refused only when it shares an encrypted block with what was taken', () => {
+    const s = new StampedMessages();
+    expect(s.conflicts(KEYS, 'press', ['A1', 'A2', 'A3'], 60_000, 0)).toBe(false);
+    // The same content again is no conflict (a copy: StoredFrames' business).
+    expect(s.conflicts(KEYS, 'press', ['A1', 'A2', 'A3'], 60_000, 1)).toBe(false);
+    // A change of that frame without the key keeps blocks it did not touch: refused.
+    expect(s.conflicts(KEYS, 'press-flipped', ['A1', 'X2', 'A3'], 60_000, 2)).toBe(true);
+    // A message the panel encrypted itself (a restart reusing the number in the same second): taken.
+    expect(s.conflicts(KEYS, 'mains', ['B1', 'B2'], 60_000, 3)).toBe(false);
+    // And remembered beside the first: a change of either is refused.
+    expect(s.conflicts(KEYS, 'mains-flipped', ['Y1', 'B2'], 60_000, 4)).toBe(true);
+    expect(s.conflicts(KEYS, 'press-spliced', ['A1', 'B2'], 60_000, 5)).toBe(true);
+  });
+
+  it('forgets what was taken once its time has passed', () => {
+    const s = new StampedMessages();
+    expect(s.conflicts(KEYS, 'press', ['A1'], 1_000, 0)).toBe(false);
+    expect(s.conflicts(KEYS, 'press-flipped', ['A1'], 2_000, 1_001)).toBe(false);
   });
 });

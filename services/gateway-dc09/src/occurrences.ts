@@ -150,3 +150,82 @@ export class StoredFrames {
     return this.#remembered.size;
   }
 }
+
+/** Messages remembered under one key: a panel reusing a sequence number in one second sends two. */
+const MAX_PER_KEY = 4;
+
+interface Stamped {
+  readonly digest: string;
+  /** Its ciphertext's blocks after the first, in upper-case hex. */
+  readonly blocks: ReadonlySet<string>;
+  readonly until: number;
+}
+
+/**
+ * What each encrypted message accepted said, by what no sender says twice with other content: its
+ * account, sequence number and timestamp, and its account, timestamp and events (its data without
+ * free text). Each is remembered, with a digest of the content and the blocks of its ciphertext,
+ * until the timestamp leaves the window.
+ *
+ * The same key again with another content is what changing an encrypted frame without its key
+ * makes: a bit flip or a splice whose garbled block fell in free text (a zone name) or in a pad and
+ * still reads, under the frame's own header or another sequence number (which is in clear). But a
+ * real panel sends it too: after a restart its sequence starts again, and it may send two messages
+ * under one number in the same second. The two are told apart by the ciphertext. A change made
+ * without the key keeps the blocks it did not touch where they were (flipping a block garbles that
+ * one and changes the next, splicing moves whole blocks), so the forgery shares blocks with the
+ * frame it was made from; a message the panel encrypted itself is chained from a pad of its own and
+ * shares none (CBC: the same block at the same place only after the same text from the start). The
+ * first block is left out: a panel that pads the same way every time begins each message with the
+ * same block. So the same key with another content is refused only when its ciphertext shares a
+ * block with a message accepted under that key; else it is a message of its own, and remembered
+ * beside the first (at most `MAX_PER_KEY` per key). At most `max` keys remembered; past that the
+ * oldest go first.
+ */
+export class StampedMessages {
+  readonly #seen = new Map<string, Stamped[]>();
+  #adds = 0;
+
+  constructor(readonly max = 100_000) {}
+
+  /**
+   * Whether any of `keys` was accepted with another `digest` whose ciphertext shares one of
+   * `blocks` and is still in its window at `now`; when none was, the message is remembered under
+   * each of them until `until`.
+   */
+  conflicts(
+    keys: readonly string[],
+    digest: string,
+    blocks: readonly string[],
+    until: number,
+    now: number,
+  ): boolean {
+    for (const key of keys) {
+      for (const seen of this.#seen.get(key) ?? []) {
+        if (seen.until < now || seen.digest === digest) continue;
+        if (blocks.some((block) => seen.blocks.has(block))) return true;
+      }
+    }
+    const message: Stamped = { digest, blocks: new Set(blocks), until };
+    for (const key of keys) {
+      const kept = (this.#seen.get(key) ?? []).filter((seen) => seen.until >= now && seen.digest !== digest);
+      kept.push(message);
+      this.#seen.delete(key);
+      this.#seen.set(key, kept.slice(-MAX_PER_KEY));
+    }
+    if (++this.#adds % SWEEP_EVERY !== 0 && this.#seen.size <= this.max) return false;
+    for (const [old, messages] of this.#seen) {
+      if (messages.some((seen) => seen.until >= now)) break;
+      this.#seen.delete(old);
+    }
+    for (const old of this.#seen.keys()) {
+      if (this.#seen.size <= this.max) break;
+      this.#seen.delete(old);
+    }
+    return false;
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+}

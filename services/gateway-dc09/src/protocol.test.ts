@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import { contactIdChecksum, isValidContactId } from './contact-id.ts';
 import { crc16Arc } from './crc.ts';
-import { decryptPayload, encryptPayload, keyBytes, padFor } from './crypto.ts';
+import { Dc09DecryptError, decryptPayload, encryptPayload, keyBytes, padFor } from './crypto.ts';
 import { panelTimeOf, readCidData, readSiaData } from './data.ts';
-import { ackFrame, frameBody, nakFrame, readEnvelope } from './frame.ts';
+import { ackFrame, formatTimestamp, frameBody, nakFrame, readEnvelope } from './frame.ts';
 import { CID_TYPES, mapEvent, unmappedDetail } from './mapping.ts';
 import { interpretFrame } from './receiver.ts';
 
@@ -146,16 +146,157 @@ describe('AES-CBC with a zero IV', () => {
         fc.constantFrom(16, 24, 32),
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
         fc.string({ unit: fc.constantFrom(...'#|ABC0123_:,- '.split('')), maxLength: 60 }),
-        fc.string({ unit: fc.constantFrom(...'#|ABC0123]_:,- '.split('')), maxLength: 40 }),
-        (size, seed, data, tail) => {
-          const content = `${data}]${tail}`;
+        fc.constantFrom('', '[X1]', '[IA|B]'),
+        (size, seed, data, xdata) => {
+          // An encrypted message ends with its timestamp (what proves the key).
+          const content = `${data}]${xdata}_12:00:00,11-22-2026`;
           const key = Buffer.from(seed.subarray(0, size));
           const hex = encryptPayload(content, key);
           expect(hex.length % 32).toBe(0);
-          expect(decryptPayload(hex, key)).toBe(content);
+          const read = decryptPayload(hex, key);
+          if (!data.includes('|')) expect(read).toBe(content);
+          else {
+            // A pad may hold `|` too, so the pad ends at the first `|` after which the content
+            // reads as data: data that does not (`A|`, `#|`) may be read from a tail after one of
+            // its own `|` in the first block that does (``, a Contact ID event), never elsewhere.
+            expect(
+              read === content || (content.endsWith(`|${read}`) && read.length > content.length - 17),
+            ).toBe(true);
+          }
         },
       ),
     );
+  });
+
+  it('finds DC-09 data behind a pad of any bytes but [ and ], | included', () => {
+    const TS = '_12:00:00,11-22-2026';
+    const padByte = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x5b && b !== 0x5d);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(16, 24, 32),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.constantFrom(
+          '#1234|1101 01 001',
+          '#001234|Nri1/MA01^Hall^',
+          '1234|E130 01 015/R130 01 015',
+          '#1234|Nri1/MA01|AFell in hall|',
+          '#0000|Npi0/AT',
+          '',
+        ),
+        fc.array(padByte, { minLength: 16, maxLength: 16 }),
+        fc.boolean(),
+        (size, seed, data, bytes, fullBlock) => {
+          const content = `${data}]${TS}`;
+          let length = (16 - ((content.length + 1) % 16)) % 16;
+          if (length === 0 && fullBlock) length = 16;
+          const pad = Buffer.from(bytes.slice(0, length));
+          const key = Buffer.from(seed.subarray(0, size));
+          const plain = Buffer.concat([pad, Buffer.from(`|${content}`, 'latin1')]);
+          const cipher = createCipheriv(`aes-${size * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
+          const hex = Buffer.concat([cipher.update(plain), cipher.final()]).toString('hex');
+          expect(decryptPayload(hex, key)).toBe(content);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  describe('every pad a sender can draw decodes, and a wrong key never does', () => {
+    const TS = fc
+      .date({
+        min: new Date(Date.UTC(2000, 0, 1)),
+        max: new Date(Date.UTC(2099, 11, 31)),
+        noInvalidDate: true,
+      })
+      .map((at) => formatTimestamp(at));
+    const data = fc.constantFrom(
+      '',
+      '#1234|1101 01 001',
+      '#1234|1101 01 001/3101 01 001',
+      '#001234|Nri1/MA01^Hall^',
+      '#1234|Nri1/MA01|AFell in hall|',
+      '#0000|Npi0/AT',
+      'Nri1MA1',
+      '#1234|Nri2MA1FA3/ri3AT^Bed [2]^',
+    );
+    const xdata = fc.constantFrom('', '[X1W2.3]', '[Iliving room][M00:11:22]');
+    /** The standard's alphabet: anything but `|`, `[` and `]`. */
+    const standardByte = fc
+      .integer({ min: 0, max: 255 })
+      .filter((b) => b !== 0x7c && b !== 0x5b && b !== 0x5d);
+    /**
+     * What senders that draw from every byte send: `|` and `]` among them, any number of each. Not
+     * `[`: after a `]` it would be extended data, and nothing tells it from the sender's.
+     */
+    const anyByte = fc.oneof(
+      fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x5b),
+      fc.constantFrom(0x7c, 0x5d, 0x5e, 0x5f, 0x23),
+    );
+    const plainOf = (pad: readonly number[], fullBlock: boolean, content: string) => {
+      let length = (16 - ((content.length + 1) % 16)) % 16;
+      if (length === 0 && fullBlock) length = 16;
+      return Buffer.concat([Buffer.from(pad.slice(0, length)), Buffer.from(`|${content}`, 'latin1')]);
+    };
+    const encrypt = (key: Buffer, plain: Buffer) => {
+      const cipher = createCipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(16)).setAutoPadding(false);
+      return Buffer.concat([cipher.update(plain), cipher.final()]).toString('hex');
+    };
+    const cases = (padByte: fc.Arbitrary<number>) =>
+      fc.tuple(
+        fc.constantFrom(16, 24, 32),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        data,
+        xdata,
+        TS,
+        fc.array(padByte, { minLength: 16, maxLength: 16 }),
+        fc.boolean(),
+      );
+
+    it.each([
+      ['the standard’s alphabet', standardByte],
+      ['any byte but [, | and ] included', anyByte],
+    ] as const)('a pad drawn from %s', (_name, padByte) => {
+      fc.assert(
+        fc.property(cases(padByte), ([size, seed, data, xdata, ts, pad, fullBlock]) => {
+          const content = `${data}]${xdata}${ts}`;
+          const key = Buffer.from(seed.subarray(0, size));
+          expect(decryptPayload(encrypt(key, plainOf(pad, fullBlock, content)), key, '1234')).toBe(content);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('a pad holding | then ] (the case that was read as the data)', () => {
+      const key = Buffer.from('000102030405060708090A0B0C0D0E0F', 'hex');
+      const content = '#1234|1101 01 001]_12:00:00,11-22-2026';
+      const plain = Buffer.concat([
+        Buffer.from('a|b]c\u0001]x|', 'latin1'),
+        Buffer.from(`|${content}`, 'latin1'),
+      ]);
+      expect(plain.length % 16).toBe(0);
+      expect(decryptPayload(encrypt(key, plain), key, '1234')).toBe(content);
+    });
+
+    it('under another key, whatever the pad, it is refused', () => {
+      fc.assert(
+        fc.property(
+          cases(anyByte),
+          fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          ([size, seed, data, xdata, ts, pad, fullBlock], other) => {
+            const key = Buffer.from(seed.subarray(0, size));
+            const wrong = Buffer.from(other.subarray(0, size));
+            fc.pre(!wrong.equals(key));
+            const hex = encrypt(key, plainOf(pad, fullBlock, `${data}]${xdata}${ts}`));
+            expect(() => decryptPayload(hex, wrong, '1234')).toThrow(Dc09DecryptError);
+            // Nor taken for a frame changed without the key (a security event): a wrong key is a wrong key.
+            expect(() => decryptPayload(hex, wrong, '1234')).toThrow(
+              expect.objectContaining({ tampered: false }),
+            );
+          },
+        ),
+        { numRuns: 2000 },
+      );
+    });
   });
 
   it('is AES-CBC with a zero IV, the same under a key used again and again', () => {
@@ -167,7 +308,8 @@ describe('AES-CBC with a zero IV', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(0, 1, 2),
-        fc.string({ unit: fc.constantFrom(...'#|ABC0123_:,- '.split('')), maxLength: 80 }),
+        // No `|` in the data: this is about the cipher, not where a pad ends (the tests above).
+        fc.string({ unit: fc.constantFrom(...'#ABC0123_:,- '.split('')), maxLength: 80 }),
         (which, data) => {
           const key = keys[which] as Buffer;
           const content = `${data}]_12:00:00,11-22-2026`;
@@ -192,7 +334,8 @@ describe('AES-CBC with a zero IV', () => {
     );
     // A pad that leaves a part block is refused, and leaves the key's cipher as it was.
     expect(() => encryptPayload(']x', keys[0] as Buffer, 'AB')).toThrow();
-    expect(decryptPayload(encryptPayload(']x', keys[0] as Buffer), keys[0] as Buffer)).toBe(']x');
+    const poll = ']_12:00:00,11-22-2026';
+    expect(decryptPayload(encryptPayload(poll, keys[0] as Buffer), keys[0] as Buffer)).toBe(poll);
   });
 
   it('a pad with no | after it: read from the first ], only when a timestamp ends it', () => {
@@ -205,9 +348,11 @@ describe('AES-CBC with a zero IV', () => {
     };
     // As a Hikvision hub sends its encrypted poll.
     expect(decryptPayload(raw('ppppppppppp]_18:24:52,07-05-2020'), key)).toBe(']_18:24:52,07-05-2020');
-    expect(decryptPayload(raw(`${'p'.repeat(23)}][Ix]_18:24:52,07-05-2020`), key)).toBe(
+    expect(decryptPayload(raw(`${'p'.repeat(7)}][Ix]_18:24:52,07-05-2020`), key)).toBe(
       '][Ix]_18:24:52,07-05-2020',
     );
+    // No pad is longer than a block: a garbled block (a bit flip in the one before) is no pad.
+    expect(() => decryptPayload(raw(`${'p'.repeat(23)}][Ix]_18:24:52,07-05-2020`), key)).toThrow(/separator/);
     // Without the timestamp nothing tells pad from content: refused, as a wrong key is.
     expect(() => decryptPayload(raw('ppppppppppppppp]'), key)).toThrow(/timestamp/);
     expect(() => decryptPayload(raw('ppppp[ppppp]_18:24:52,07-05-2020'), key)).toThrow(/separator/);
@@ -370,6 +515,32 @@ describe('interpreting a frame', () => {
     expect(duh.reply).toBe('DUH');
     expect(duh.refusal?.reason).toBe('bad-frame');
     expect(duh.events.map((e) => e.type)).toEqual(['heartbeat']);
+  });
+
+  it('a frame changed without the key is refused as such, with the current key or the previous one in its grace; a wrong key is not', async () => {
+    const OLD = '0F0E0D0C0B0A09080706050403020100';
+    const content = '#1234|1101 01 001]_12:00:00,11-22-2026';
+    const flipped = (key: string) => {
+      const hex = encryptPayload(content, keyBytes(key, 'hex'), 'ppppppppp');
+      const bytes = Buffer.from(hex, 'hex');
+      // The qualifier (the 17th byte, in the second block) from 1 to 3: the first block garbled.
+      bytes[0] = (bytes[0] as number) ^ 0x02;
+      return frameBody(`"*ADM-CID"0009L0#1234[${bytes.toString('hex').toUpperCase()}`);
+    };
+    const inGrace = account({
+      key: HEX_KEY,
+      previousKey: { key: OLD, keyEncoding: 'hex', until: new Date(NOW.getTime() + 3600_000).toISOString() },
+    });
+    for (const key of [HEX_KEY, OLD]) {
+      const out = await interpretFrame(flipped(key), ctx(inGrace));
+      expect(out).toMatchObject({ reply: 'NAK', forged: 'garbled', events: [] });
+    }
+    const stranger = frameBody(
+      `"*ADM-CID"0009L0#1234[${encryptPayload(content, keyBytes('00112233445566778899AABBCCDDEEFF', 'hex'))}`,
+    );
+    const wrong = await interpretFrame(stranger, ctx(inGrace));
+    expect(wrong.reply).toBe('NAK');
+    expect(wrong.forged).toBeUndefined();
   });
 
   it('a refusal says what is wrong in its own words, never quoting the sender (zone text may be personal)', async () => {

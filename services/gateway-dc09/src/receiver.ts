@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  attributeEvent,
   type Dc09AccountEntry,
   type Dc09KeyEncoding,
   eventIdOfKey,
@@ -31,8 +32,10 @@ import {
   readContent,
   readEnvelope,
 } from './frame.ts';
+import { outsideText } from './free-text.ts';
 import { mapEvent, unmappedDetail } from './mapping.ts';
-import type { Occurrences, StoredFrames } from './occurrences.ts';
+import type { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
+import { dataAccountOf, sameAccount } from './strict.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
 /**
@@ -94,7 +97,24 @@ export interface Interpretation {
   readonly copy?: { readonly origin: string };
   /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
   readonly remember?: { readonly key: string; readonly until: number };
+  /**
+   * An encrypted frame refused as changed without its account's key (`FORGED`): counted, and raised
+   * as a security event by the gateway.
+   */
+  readonly forged?: Forged;
 }
+
+/**
+ * Why an encrypted frame is taken for one changed without its key. `garbled`: the key is proven
+ * (the content ends with a timestamp, or names the account) but the content is not laid out as DC-09
+ * lays it out, or names no account before its events: a bit flip, blocks spliced, cut off or added.
+ * `other-account`: the encrypted data names another account than the clear header (a frame sent
+ * again under another home's header). `replayed`: the same account, sequence number and timestamp,
+ * or the same account, timestamp and events, already accepted with other content (a bit flip or
+ * splice whose garbled block fell in free text).
+ */
+export const FORGED = ['garbled', 'other-account', 'replayed'] as const;
+export type Forged = (typeof FORGED)[number];
 
 export interface InterpretContext {
   readonly now: Date;
@@ -117,6 +137,8 @@ export interface InterpretContext {
   readonly occurrences?: Occurrences;
   /** Timestamped frames already stored: the same frame again is a copy, ACKed and not stored. */
   readonly stored?: StoredFrames;
+  /** What each encrypted message accepted said: the same again with other content is refused. */
+  readonly stamped?: StampedMessages;
 }
 
 const nak = (
@@ -173,16 +195,18 @@ function decryptFor(
 ): { plain: string; key: Buffer; previous: boolean } {
   try {
     const key = keyOf(entry);
-    return { plain: decryptPayload(rest, key), key, previous: false };
+    return { plain: decryptPayload(rest, key, entry.account), key, previous: false };
   } catch (err) {
     const previous = entry.previousKey;
     if (!previous || now.getTime() >= Date.parse(previous.until)) throw err;
     if (!(err instanceof Dc09KeyError || err instanceof Dc09DecryptError)) throw err;
     try {
       const key = keyOf(previous);
-      return { plain: decryptPayload(rest, key), key, previous: true };
-    } catch {
-      // What the installer must put right is the current key's failure, not the old one's.
+      return { plain: decryptPayload(rest, key, entry.account), key, previous: true };
+    } catch (old) {
+      // A frame of the old key's changed without it is that, and refused as such.
+      if (old instanceof Dc09DecryptError && old.tampered) throw old;
+      // Otherwise what the installer must put right is the current key's failure, not the old one's.
       throw err;
     }
   }
@@ -207,24 +231,34 @@ function buildEvent(input: {
 }): TelecareEvent {
   const { entry, envelope } = input;
   const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${input.digest}-${input.index}`;
+  const receivedAt = input.now.toISOString();
+  // The platform's one rule (gateway-mqtt's, `attributeEvent`): a time from before the panel was
+  // paired with this home is the previous resident's when it falls in its previous pairing (a
+  // panel moved between homes sending the backlog it held), else a wrong clock, dated on receipt.
+  const dated = attributeEvent((input.at ?? input.timestamp ?? input.now).toISOString(), receivedAt, entry);
+  const moved = dated.movedat !== undefined;
   return {
     specversion: '1.0',
     id: eventIdOfKey(entry.serial, deviceEventId),
     source: EVENT_SOURCE,
     type: input.type,
     subject: entry.serial,
-    time: (input.at ?? input.timestamp ?? input.now).toISOString(),
+    time: dated.time,
+    ...(dated.devicetime === undefined ? {} : { devicetime: dated.devicetime }),
     datacontenttype: 'application/json',
-    residentid: entry.residentId,
+    residentid: dated.residentId,
     devicekind: entry.kind ?? DEFAULT_DEVICE_KIND,
     deviceeventid: deviceEventId,
-    partition: partitionOf(entry.residentId, input.partitions),
-    receivedat: input.now.toISOString(),
-    testmode: entry.testMode || entry.state === 'test',
+    partition: partitionOf(dated.residentId, input.partitions),
+    receivedat: receivedAt,
+    // The account's test mode and district are the new home's: an alarm from the previous one
+    // reaches the queue, and counts in no area incident of the new district.
+    testmode: moved ? false : entry.testMode || entry.state === 'test',
     seq: Number(envelope.seq),
-    ...(entry.postcodeDistrict === null ? {} : { postcodedistrict: entry.postcodeDistrict }),
+    ...(moved || entry.postcodeDistrict === null ? {} : { postcodedistrict: entry.postcodeDistrict }),
     ...(input.sourcecode === undefined ? {} : { sourcecode: input.sourcecode }),
     ...(input.previousKey ? { dc09key: 'previous' as const } : {}),
+    ...(moved ? { movedat: dated.movedat } : {}),
     data: input.data,
   };
 }
@@ -274,8 +308,10 @@ export async function interpretFrame(frame: Uint8Array, ctx: InterpretContext): 
 async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Promise<Interpretation> {
   const { now } = ctx;
   // Every NAK from here is framed as the frame wrote its CRC: the same bytes whatever the reason.
-  const refuse = (reason: RejectReason, detail: string, account?: Dc09AccountEntry) =>
-    nak(now, reason, detail, account, envelope.crcFormat);
+  const refuse = (reason: RejectReason, detail: string, account?: Dc09AccountEntry, forged?: Forged) => {
+    const refusal = nak(now, reason, detail, account, envelope.crcFormat);
+    return forged ? { ...refusal, forged } : refusal;
+  };
   const entry = await ctx.lookup(envelope.account);
   if (!entry) return refuse('unknown-device', `no DC-09 account ${envelope.account}`);
   if (entry.key === null && ctx.keyless === 'refuse') {
@@ -298,7 +334,8 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       ({ plain, key, previous: previousKey } = decryptFor(entry, envelope.rest, now));
     } catch (err) {
       if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
-        return refuse('bad-frame', `cannot decrypt: ${err.message}`, entry);
+        const tampered = err instanceof Dc09DecryptError && err.tampered;
+        return refuse('bad-frame', `cannot decrypt: ${err.message}`, entry, tampered ? 'garbled' : undefined);
       }
       throw err;
     }
@@ -350,7 +387,48 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     // recorded frame could be sent again as another home's.
     const named = dataAccountOf(content.data);
     if (named !== undefined && !sameAccount(named, entry.account)) {
-      return refuse('bad-frame', `the encrypted data names another account than ${entry.account}`, entry);
+      return refuse(
+        'bad-frame',
+        `the encrypted data names another account than ${entry.account}`,
+        entry,
+        'other-account',
+      );
+    }
+    // DC-09 puts the account at the head of the data. Where it is missing, the content could start
+    // after a first block garbled by a bit flip (the change it makes to the next block then read
+    // as the panel's): the account, in the garbled block, is what tells.
+    if (content.data !== '' && (named === undefined || !content.data.startsWith('#'))) {
+      return refuse(
+        'bad-frame',
+        'the encrypted data names no account (#ACCT|) before its events',
+        entry,
+        'garbled',
+      );
+    }
+    // The same account, sequence and timestamp (or account, timestamp and events) with other content
+    // is no sender's: a frame changed without the key whose garbled block still reads.
+    const timestamp = (content.timestamp as Date).getTime();
+    const stamp = `${timestamp}`;
+    const digest = createHash('sha256').update(content.canonical).digest('hex').slice(0, 32);
+    const keys = [
+      `${entry.account}\u001f${envelope.seq}\u001f${stamp}`,
+      `${entry.account}\u001f*\u001f${stamp}\u001f${outsideText(content.data)}`,
+    ];
+    if (
+      ctx.stamped?.conflicts(
+        keys,
+        digest,
+        cipherBlocks(envelope.rest),
+        timestamp + ctx.window.behindMs,
+        now.getTime(),
+      )
+    ) {
+      return refuse(
+        'bad-frame',
+        `account ${entry.account} already sent other content under sequence ${envelope.seq} or with the same events, stamped ${content.timestamp?.toISOString()}, in a frame this one shares encrypted blocks with`,
+        entry,
+        'replayed',
+      );
     }
   }
 
@@ -358,12 +436,26 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   // stamps each attempt anew): answered ACK, nothing stored (`StoredFrames`). Claimed here, the
   // frame must be settled by the caller from its outcome's `remember`, whatever that outcome.
   const canonical = digestOf(envelope, content.canonical);
+  // A plain frame without a timestamp is known by its arrival instead: the same frame again (the
+  // same account, message type, sequence and content) within the window behind is a copy, as a
+  // timestamped one is, and stores nothing, not even a heartbeat. A message's copy is one while it
+  // is the same occurrence of its message (`Occurrences`): the same bytes after another message of
+  // the account are a new event (a panel that restarted, pressed again), never taken for a copy.
+  const occurrence =
+    !content.timestamp && ctx.occurrences !== undefined && isDataMessage(envelope, content)
+      ? ctx.occurrences.of(entry.account, digestOf(envelope, content.message), now.getTime())
+      : undefined;
   const remember = content.timestamp
     ? {
         key: storedFrameKey(entry, envelope, content, canonical),
         until: content.timestamp.getTime() + ctx.window.behindMs,
       }
-    : undefined;
+    : envelope.encrypted
+      ? undefined
+      : {
+          key: `${storedFrameKey(entry, envelope, content, canonical)}${occurrence === undefined ? '' : `\u001f${occurrence}`}`,
+          until: now.getTime() + ctx.window.behindMs,
+        };
   const stored = remember && ctx.stored ? await ctx.stored.claim(remember.key, now.getTime()) : undefined;
   if (stored) {
     return {
@@ -373,16 +465,36 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       account: entry.account,
       serial: entry.serial,
       copy: { origin: stored.origin },
+      ...(envelope.id === 'NULL' ? { poll: true } : {}),
       ...(previousKey ? { previousKey } : {}),
     };
   }
   try {
-    const answer = answerContent(envelope, entry, content, ctx, { canonical, key, remember, previousKey });
+    const answer = answerContent(envelope, entry, content, ctx, {
+      canonical,
+      key,
+      remember,
+      previousKey,
+      ...(occurrence === undefined ? {} : { occurrence }),
+    });
     return previousKey ? { ...answer, previousKey } : answer;
   } catch (err) {
     if (remember) ctx.stored?.release(remember.key);
     throw err;
   }
+}
+
+/** The ciphertext's 16-byte blocks after the first, in upper-case hex (see `StampedMessages`). */
+function cipherBlocks(hex: string): string[] {
+  const blocks: string[] = [];
+  for (let at = 32; at + 32 <= hex.length; at += 32) blocks.push(hex.slice(at, at + 32).toUpperCase());
+  return blocks;
+}
+
+/** Whether a frame carries events to read: an SIA-DCS or ADM-CID message with more than its account. */
+function isDataMessage(envelope: Envelope, content: Content): boolean {
+  if (envelope.id !== 'SIA-DCS' && envelope.id !== 'ADM-CID') return false;
+  return !(content.data === '' || /^(?:#[0-9A-Fa-f]{3,16}\|?|[0-9A-Fa-f]{3,16}\|)$/.test(content.data));
 }
 
 /**
@@ -416,6 +528,8 @@ function answerContent(
     readonly key: Buffer | undefined;
     readonly remember: { readonly key: string; readonly until: number } | undefined;
     readonly previousKey: boolean;
+    /** Which occurrence of its message the frame is, when already asked (`Occurrences.of`). */
+    readonly occurrence?: number;
   },
 ): Interpretation {
   const { now } = ctx;
@@ -429,7 +543,7 @@ function answerContent(
     if (ctx.occurrences === undefined) return;
     const message = digestOf(envelope, content.message);
     const at = (content.timestamp ?? now).getTime();
-    digest = `${message}-${ctx.occurrences.of(entry.account, message, now.getTime(), at)}`;
+    digest = `${message}-${frame.occurrence ?? ctx.occurrences.of(entry.account, message, now.getTime(), at)}`;
   };
   const build = (
     index: string,
@@ -487,8 +601,7 @@ function answerContent(
       ...remembered,
     };
   }
-  if (content.data === '' || /^(?:#[0-9A-Fa-f]{3,16}\|?|[0-9A-Fa-f]{3,16}\|)$/.test(content.data))
-    return ack([]);
+  if (!isDataMessage(envelope, content)) return ack([]);
 
   let source: readonly SourceEvent[];
   /** Where reading stopped, when the events before it were read: they are stored all the same. */
@@ -549,6 +662,11 @@ function answerContent(
       const stored = TAXONOMY[mapped.type].priority === 1;
       mismatched.push({ type: mapped.type, disposition: stored ? 'stored' : 'refused' });
       if (!stored) return;
+      // Attributed as what it is: triage keeps it out of the home's other presses and no cancel
+      // closes it (the envelope's `unexpectedkind`).
+      const alarm = build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at);
+      events.push({ ...alarm, unexpectedkind: true });
+      return;
     }
     events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
@@ -568,23 +686,6 @@ function answerContent(
     ...(mismatched.length ? { mismatched } : {}),
     ...(refusal ? { refusal, named: entry.account } : {}),
   });
-}
-
-/** The account at the head of data (`#ACCT|`, `#ACCT` alone, or `ACCT|`), if it names one. */
-const DATA_ACCOUNT = /^(?:#([0-9A-Fa-f]{3,16})(?:\||$)|([0-9A-Fa-f]{3,16})\|)/;
-
-function dataAccountOf(data: string): string | undefined {
-  const m = DATA_ACCOUNT.exec(data);
-  return m ? (m[1] ?? m[2]) : undefined;
-}
-
-/**
- * Whether the data's account may stand for the header's: the same, leading zeros aside (a Pima
- * writes `#00AAAA` under `#AAAA`), or all zeros (a SATEL writes `#0000` whatever its account).
- */
-function sameAccount(named: string, header: string): boolean {
-  const bare = (account: string) => account.toUpperCase().replace(/^0+/, '');
-  return bare(named) === '' || bare(named) === bare(header);
 }
 
 function duh(

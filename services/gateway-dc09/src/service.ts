@@ -4,6 +4,7 @@ import {
   JetStreamPublisher,
   type ServiceContext,
   type ServiceHandle,
+  securityEventPublisher,
 } from '@telecare/platform';
 import { openDc09AccountsMirror } from './accounts.ts';
 import { type GatewayDc09Config, loadGatewayDc09Config } from './config.ts';
@@ -43,7 +44,7 @@ export type GatewayDc09Handle = ServiceHandle<GatewayDc09Own>;
 export const gatewayDc09Service: DefinedService<GatewayDc09Config, GatewayDc09Own> = defineService({
   name: SERVICE,
   config: () => loadGatewayDc09Config(),
-  streams: ['events', 'deadletter'],
+  streams: ['events', 'deadletter', 'security'],
   // Every frame is two JetStream stores (its event and the account's supervision heartbeat; through
   // the publisher, not the client's requests) and, for a refusal, a dead-letter request: a stack
   // captured for each request cost more than the gateway's own work on the frame.
@@ -79,6 +80,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     frameDeadlineMs: config.DC09_FRAME_DEADLINE_S * 1000,
     maxConnectionsPerSource: config.DC09_MAX_CONNECTIONS_PER_SOURCE,
     nak: { burst: config.DC09_NAK_BURST, perMinute: config.DC09_NAK_PER_MINUTE },
+    udpReplies: { burst: config.DC09_UDP_REPLY_BURST, perMinute: config.DC09_UDP_REPLIES_PER_MINUTE },
     deadLetters: { burst: config.DC09_DEAD_LETTER_BURST, perMinute: config.DC09_DEAD_LETTERS_PER_MINUTE },
     accountRate: { perSecond: config.DC09_ACCOUNT_RATE, burst: config.DC09_ACCOUNT_BURST },
     alarmReserve: { perSecond: config.DC09_ACCOUNT_ALARM_RATE, burst: config.DC09_ACCOUNT_ALARM_BURST },
@@ -87,6 +89,8 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     resendGapMs: config.DC09_RESEND_GAP_S * 1000,
     maxConnections: config.DC09_MAX_CONNECTIONS,
     maxPendingOutputBytes: config.DC09_MAX_PENDING_OUTPUT_BYTES,
+    // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
+    securityEvent: securityEventPublisher(publisher, n, logger.child({ component: 'security' })),
     logger,
   });
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);

@@ -130,7 +130,10 @@ describe('a DC-09 account whose key was changed', () => {
     expect(await metric('gateway_dc09_previous_key_frames_total')).toMatch(
       /gateway_dc09_previous_key_frames_total\{account="B001"[^}]*\} 1$/m,
     );
-    // Once re-keyed, the panel's frames decrypt with the new key and carry no mark.
+    // Once re-keyed, the panel's frames decrypt with the new key and carry no mark. The re-keyed
+    // panel numbers from 1 again, a second later at least: the same account, sequence and timestamp
+    // with other content is no sender's, and refused.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     const rekeyed = await dialler('B001', { value: NEW_KEY, encoding: 'hex' });
     await expect(
       rekeyed.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '003' }]),

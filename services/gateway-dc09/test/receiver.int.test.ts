@@ -94,6 +94,27 @@ beforeAll(async () => {
   await accounts.put('A00D', JSON.stringify(testAccount('A00D', { kind: 'smoke-detector' })));
   await accounts.put('A00E', JSON.stringify(testAccount('A00E', { kind: 'smoke-detector' })));
   await accounts.put('A00F', JSON.stringify(testAccount('A00F', { key: HEX_KEY })));
+  await accounts.put('A010', JSON.stringify(testAccount('A010', { key: HEX_KEY })));
+  // A panel paired here yesterday, moved from another home it had been in for a month.
+  const day = 24 * 3600_000;
+  await accounts.put(
+    'A011',
+    JSON.stringify(
+      testAccount('A011', {
+        pairedAt: new Date(Date.now() - day).toISOString(),
+        previousPairing: {
+          residentId: 'res_a011prev',
+          pairedAt: new Date(Date.now() - 30 * day).toISOString(),
+          endedAt: new Date(Date.now() - 2 * day).toISOString(),
+        },
+      }),
+    ),
+  );
+  // Paired yesterday, new: no pairing before.
+  await accounts.put(
+    'A012',
+    JSON.stringify(testAccount('A012', { pairedAt: new Date(Date.now() - day).toISOString() })),
+  );
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -189,11 +210,10 @@ describe('gateway-dc09 against NATS JetStream', () => {
     ]);
     // ACKed: a sender that retries on anything else would hold back every alarm queued behind it.
     expect(result.reply).toBe('ACK');
-    expect((await eventsOf('DC09-A00E')).map((e) => e.type)).toEqual([
-      'smoke.detected',
-      'pendant.pressed',
-      'smoke.restored',
-    ]);
+    const stored = await eventsOf('DC09-A00E');
+    expect(stored.map((e) => e.type)).toEqual(['smoke.detected', 'pendant.pressed', 'smoke.restored']);
+    // The press is marked as from a kind that does not send it (triage keeps it apart); its own codes not.
+    expect(stored.map((e) => e.unexpectedkind)).toEqual([undefined, true, undefined]);
     const letter = await waitFor(async () => (await deadLetters()).find((l) => l.account === 'A00E'), {
       what: 'the refused codes dead-lettered',
     });
@@ -313,8 +333,50 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(Date.parse(smoke?.receivedat ?? '') - happened.getTime()).toBeGreaterThanOrEqual(5 * 60_000);
   });
 
+  it('a panel moved from another home: a press it held from there (SIA ti/da before its pairing here) is the previous resident’s; one before any pairing is a wrong clock', async () => {
+    const day = 24 * 3600_000;
+    const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+    const atOldHome = whole(Date.now() - 3 * day);
+    const here = whole(Date.now() - 60_000);
+    const moved = await dialler('A011');
+    expect(
+      (
+        await moved.sendSia([
+          { kind: 'sia', code: 'MA', zone: '01', at: atOldHome },
+          { kind: 'sia', code: 'MA', zone: '02', at: here },
+        ])
+      ).reply,
+    ).toBe('ACK');
+    const presses = (await eventsOf('DC09-A011')).filter((e) => e.type === 'pendant.pressed');
+    const old = presses.find((e) => e.data.zone === '01');
+    expect(old).toMatchObject({
+      residentid: 'res_a011prev',
+      time: atOldHome.toISOString(),
+      testmode: false,
+    });
+    // When the panel left that home (its previous pairing's end, two days ago).
+    expect(Math.abs(Date.parse(old?.movedat ?? '') - (Date.now() - 2 * day))).toBeLessThan(5 * 60_000);
+    expect(old).not.toHaveProperty('postcodedistrict');
+    expect(old).not.toHaveProperty('devicetime');
+    const now = presses.find((e) => e.data.zone === '02');
+    expect(now).toMatchObject({ residentid: 'res_a011', time: here.toISOString(), postcodedistrict: 'GL1' });
+    expect(now).not.toHaveProperty('movedat');
+
+    // A new panel paired yesterday cannot hold a press from three days ago: its clock is wrong.
+    const fresh = await dialler('A012');
+    expect((await fresh.sendSia([{ kind: 'sia', code: 'MA', zone: '01', at: atOldHome }])).reply).toBe('ACK');
+    const [dated] = (await eventsOf('DC09-A012')).filter((e) => e.type === 'pendant.pressed');
+    expect(dated).toMatchObject({ residentid: 'res_a012', devicetime: atOldHome.toISOString() });
+    expect(dated?.time).toBe(dated?.receivedat);
+    expect(dated).not.toHaveProperty('movedat');
+  });
+
   it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {
     for (const transport of ['tcp', 'udp'] as const) {
+      // Two diallers of one account, each starting at sequence 1: a second apart, for the same
+      // account, sequence and timestamp with other content is no sender's (a frame changed without
+      // the key), and refused.
+      if (transport === 'udp') await new Promise((resolve) => setTimeout(resolve, 1_000));
       const panel = await dialler('A008', {
         transport,
         key: { value: `${HEX_KEY}0011223344556677`, encoding: 'hex' },
@@ -361,8 +423,9 @@ describe('gateway-dc09 against NATS JetStream', () => {
 
     const poller = await dialler('A009', { transport: 'udp', plainPolls: true });
     for (let i = 0; i < 3; i++) expect((await poller.poll()).reply).toBe('ACK');
+    // The same plain poll (no timestamp) again within the window behind is a copy: ACKed, one heartbeat.
     const polls = (await allEventsOf('DC09-A009')).filter((e) => e.sourcecode === 'NULL');
-    expect(polls).toHaveLength(3);
+    expect(polls).toHaveLength(1);
   });
 
   it('a NULL poll is ACKed after a heartbeat for the account device is stored', async () => {
@@ -432,8 +495,38 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await d.sendRaw(press))?.type).toBe('ACK');
     expect((await d.sendRaw(press))?.type).toBe('ACK');
     expect((await d.sendRaw(press))?.type).toBe('ACK');
-    const stored = (await eventsOf('DC09-A00B')).filter((e) => e.type === 'pendant.pressed');
-    expect(stored).toHaveLength(1);
+    const all = await allEventsOf('DC09-A00B');
+    expect(all.filter((e) => e.type === 'pendant.pressed')).toHaveLength(1);
+    // The copies are copies of the frame, as a timestamped frame's are: no heartbeat of their own
+    // (one per copy kept a silent account looking alive for anyone resending one frame).
+    expect(all.filter((e) => e.type === 'heartbeat')).toHaveLength(1);
+    const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+    expect(
+      Number(/^gateway_dc09_duplicates_total(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('an encrypted panel reusing one sequence number for two messages in the same second (a restart) has both stored; the first again is a copy', async () => {
+    const key = Buffer.from(HEX_KEY, 'hex');
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const message = (code: string, zone: string) =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq: 1,
+        account: 'A010',
+        events: [{ kind: 'cid', qualifier: 1, code, zone }],
+        at,
+        key,
+      });
+    const press = message('101', '001');
+    const d = await dialler('A010', { key: { value: HEX_KEY, encoding: 'hex' } });
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    // Its own pad and encryption: no block of it is the first's, so it is no change of that frame.
+    expect((await d.sendRaw(message('301', '000')))?.type).toBe('ACK');
+    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    const stored = await eventsOf('DC09-A010');
+    expect(stored.map((e) => e.type).sort()).toEqual(['mains.lost', 'pendant.pressed']);
+    expect((await deadLetters()).filter((l) => l.account === 'A010')).toEqual([]);
   });
 
   it('a retransmission stamped anew by its sender is stored once; the same message after another one is new', async () => {

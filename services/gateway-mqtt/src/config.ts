@@ -62,6 +62,23 @@ export const gatewayMqttEnv = {
   GATEWAY_MQTT_DEVICE_ALARM_RATE: z.coerce.number().min(0).default(1),
   GATEWAY_MQTT_DEVICE_ALARM_BURST: z.coerce.number().int().min(1).default(30),
   /**
+   * Dead letters one device's refused messages may write per minute, after a burst of
+   * GATEWAY_MQTT_DEVICE_DEAD_LETTER_BURST. Past it a refusal is still answered and counted, but its
+   * bytes are not kept: one login sending 64 KiB refusals at its device's rate would otherwise fill
+   * DEADLETTER's bound within the hour and push out every other service's and device's letters.
+   * 0 turns the limit off.
+   */
+  GATEWAY_MQTT_DEVICE_DEAD_LETTERS_PER_MINUTE: z.coerce.number().min(0).default(6),
+  GATEWAY_MQTT_DEVICE_DEAD_LETTER_BURST: z.coerce.number().int().min(1).default(20),
+  /**
+   * A device's login taken over from another address this many times within
+   * GATEWAY_MQTT_TAKEOVER_WINDOW_S, between addresses taking turns (the login comes back to an
+   * address it had left), is raised as `device.login-contested` (once per window): a copied secret
+   * and the real device throwing each other off the broker. Read from the broker's connection log.
+   */
+  GATEWAY_MQTT_TAKEOVERS: z.coerce.number().int().min(2).max(1000).default(3),
+  GATEWAY_MQTT_TAKEOVER_WINDOW_S: z.coerce.number().int().min(10).max(86_400).default(600),
+  /**
    * The largest MQTT packet the gateway reads (its MQTT v5 Maximum Packet Size): larger ones the
    * broker discards instead of sending, so the gateway's memory is bounded even on a broker with no
    * limit of its own. Above the 64 KiB payload limit, so that an oversized event up to this size is

@@ -1,8 +1,20 @@
-import { DEVICE_EVENT_TYPES, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
+import {
+  DEVICE_EVENT_TYPES,
+  type DeviceMapEntry,
+  eventIdFor,
+  partitionOf,
+  TelecareEvent,
+} from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../test/support.ts';
-import { EVENT_SOURCE, MAX_CLOCK_AHEAD_MS, MAX_CLOCK_BEHIND_MS, toTelecareEvent } from './event.ts';
+import {
+  EVENT_SOURCE,
+  MAX_CLOCK_AHEAD_MS,
+  MAX_CLOCK_BEHIND_MS,
+  PAIRING_CLOCK_TOLERANCE_MS,
+  toTelecareEvent,
+} from './event.ts';
 import { readDeviceMessage } from './intake.ts';
 
 const device = testDevice('PND-0001', { deviceId: 'dev_0001', residentId: 'res_0001' });
@@ -102,6 +114,76 @@ describe('an event from a device clock far behind', () => {
     }
     const justPast = new Date(receivedAt.getTime() - MAX_CLOCK_BEHIND_MS - 1000).toISOString();
     expect(build(justPast)).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: justPast });
+  });
+});
+
+describe('an event dated before its device joined the home', () => {
+  const receivedAt = new Date('2026-01-05T07:30:00Z');
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+  // Paired yesterday: nothing it sends can have happened in this home three days ago.
+  const paired = { ...device, pairedAt: new Date(receivedAt.getTime() - DAY).toISOString() };
+  const build = (behindMs: number, entry: DeviceMapEntry = paired) =>
+    toTelecareEvent({
+      serial: 'PND-0001',
+      payload: {
+        id: 'beat-0001',
+        type: 'motion',
+        at: new Date(receivedAt.getTime() - behindMs).toISOString(),
+        data: {},
+      },
+      device: entry,
+      receivedAt,
+      partitions: 8,
+    });
+
+  it('is a wrong clock, not a backlog: dated on receipt, the device time kept', () => {
+    const event = build(3 * DAY);
+    expect(TelecareEvent.parse(event)).toEqual(event);
+    expect(event).toMatchObject({ time: '2026-01-05T07:30:00.000Z', devicetime: '2026-01-02T07:30:00.000Z' });
+    const justBefore = build(DAY + PAIRING_CLOCK_TOLERANCE_MS + 1000);
+    expect(justBefore.time).toBe('2026-01-05T07:30:00.000Z');
+    expect(justBefore.devicetime).toBe('2026-01-04T06:29:59.000Z');
+  });
+
+  it('keeps the time of a backlog since the pairing, and of a test on site just before it', () => {
+    for (const behind of [HOUR, DAY - HOUR, DAY, DAY + PAIRING_CLOCK_TOLERANCE_MS]) {
+      const event = build(behind);
+      expect(event.time).toBe(new Date(receivedAt.getTime() - behind).toISOString());
+      expect(event).not.toHaveProperty('devicetime');
+    }
+  });
+
+  it('is judged by the week alone for an entry written before pairings were kept', () => {
+    const { pairedAt: _, ...older } = paired;
+    const event = build(3 * DAY, older);
+    expect(event.time).toBe('2026-01-02T07:30:00.000Z');
+    expect(event).not.toHaveProperty('devicetime');
+  });
+
+  it("is the previous resident's when it falls in the previous pairing, never in the new home's test mode", () => {
+    const moved: DeviceMapEntry = {
+      ...paired,
+      testMode: true,
+      previousPairing: { residentId: 'res_0000', endedAt: paired.pairedAt },
+    };
+    const event = build(3 * DAY, moved);
+    expect(TelecareEvent.parse(event)).toEqual(event);
+    expect(event).toMatchObject({
+      residentid: 'res_0000',
+      partition: partitionOf('res_0000', 8),
+      time: '2026-01-02T07:30:00.000Z',
+      movedat: paired.pairedAt,
+      testmode: false,
+    });
+    expect(event).not.toHaveProperty('devicetime');
+    expect(event).not.toHaveProperty('location');
+    // Since the pairing: the new home's, in its test mode.
+    expect(build(HOUR, moved)).toMatchObject({
+      residentid: 'res_0001',
+      testmode: true,
+      location: device.location,
+    });
   });
 });
 

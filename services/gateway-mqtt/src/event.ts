@@ -1,7 +1,9 @@
 import {
+  attributeEvent,
   type DeviceEventPayload,
   type DeviceMapEntry,
   eventIdFor,
+  mayReport,
   partitionOf,
   type TelecareEvent,
 } from '@telecare/contracts';
@@ -9,24 +11,9 @@ import { UNDATED } from './intake.ts';
 
 export const EVENT_SOURCE = '/gateway-mqtt';
 
-/**
- * How far ahead of the platform's clock a device's time may be. Further ahead, the event is still
- * stored (an alarm from a device with a wrong clock is still an alarm) but dated when it was
- * received, with the device's time kept as `devicetime`. Behind: `MAX_CLOCK_BEHIND_MS`.
- */
-export const MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000;
-
-/**
- * How far behind the platform's clock a device's time may be. A home whose line was down sends
- * what it held when it comes back, and those events are real: a two-day outage gives two-day-old
- * events that must keep their times (triage reads them as late, reports as what happened then). A
- * device clock reset after a power cut reads 1970, 2000 or the firmware's build date, months or
- * years back: dated so, every event falls outside what triage keeps (a day) and the home looks
- * silent while it is not. A week sits well above any backlog a device holds and well below a reset
- * clock; further behind, the event is dated on receipt with the device's time kept in `devicetime`,
- * as for a clock ahead.
- */
-export const MAX_CLOCK_BEHIND_MS = 7 * 24 * 60 * 60 * 1000;
+// The clock bounds are the platform's one rule (contracts' `attributeEvent`, which triage's replay
+// import applies too); re-exported here, where the gateway's tests and readers look for them.
+export { MAX_CLOCK_AHEAD_MS, MAX_CLOCK_BEHIND_MS, PAIRING_CLOCK_TOLERANCE_MS } from '@telecare/contracts';
 
 /**
  * The canonical event for a device message. The id is derived from the serial, the device's own
@@ -45,11 +32,16 @@ export function toTelecareEvent(input: {
 }): TelecareEvent {
   const { serial, payload, device } = input;
   const receivedAt = input.receivedAt.toISOString();
-  const skew = Date.parse(payload.at) - input.receivedAt.getTime();
-  // A clock too far ahead or behind is wrong; the event is real all the same, dated on receipt.
-  const wrongClock = skew > MAX_CLOCK_AHEAD_MS || skew < -MAX_CLOCK_BEHIND_MS;
-  // An alarm whose device time could not be read (intake's `asAlarm`) is dated on receipt too.
-  const undated = payload.at === UNDATED;
+  // A life-critical alarm whose device time could not be read (intake's `asAlarm`) is dated on
+  // receipt. Otherwise the platform's one rule (shared with triage's replay import): a clock too
+  // far ahead or behind, or earlier than the device joined the home, is wrong; the event is real
+  // all the same, dated on receipt with the device's time kept. A time in the device's previous
+  // pairing is a backlog from the home it left: that resident's event, at its own time.
+  const dated =
+    payload.at === UNDATED
+      ? { residentId: device.residentId, time: receivedAt }
+      : attributeEvent(payload.at, receivedAt, device);
+  const moved = dated.movedat !== undefined;
   // Built key by key in the schema's order (the stored JSON keeps it), without a spread object
   // per optional field: this runs once per stored event.
   const event: TelecareEvent = {
@@ -58,20 +50,26 @@ export function toTelecareEvent(input: {
     source: EVENT_SOURCE,
     type: payload.type,
     subject: serial,
-    time: wrongClock || undated ? receivedAt : payload.at,
+    time: dated.time,
   } as TelecareEvent;
-  if (wrongClock) event.devicetime = payload.at;
+  if (dated.devicetime !== undefined) event.devicetime = dated.devicetime;
   event.datacontenttype = 'application/json';
-  event.residentid = device.residentId;
+  event.residentid = dated.residentId;
   event.devicekind = device.kind;
   event.deviceeventid = payload.id;
-  event.partition = partitionOf(device.residentId, input.partitions);
+  event.partition = partitionOf(dated.residentId, input.partitions);
   event.receivedat = receivedAt;
-  event.testmode = device.testMode;
+  // The map's test mode, location and district are the new home's: none of them is the previous
+  // home's, and an alarm from there must reach the queue, not an installer testing the new one.
+  event.testmode = moved ? false : device.testMode;
   if (payload.seq !== undefined) event.seq = payload.seq;
-  if (device.location !== null) event.location = device.location;
-  if (device.postcodeDistrict !== null) event.postcodedistrict = device.postcodeDistrict;
+  if (!moved && device.location !== null) event.location = device.location;
+  if (!moved && device.postcodeDistrict !== null) event.postcodedistrict = device.postcodeDistrict;
   if (input.traceparent !== undefined) event.traceparent = input.traceparent;
+  if (moved) event.movedat = dated.movedat;
+  // Only a life-critical alarm of a type its kind does not report gets this far (any other such
+  // type is refused): attributed as what it is, so triage keeps it out of the other devices' presses.
+  if (!mayReport(device.kind, payload.type)) event.unexpectedkind = true;
   event.data = payload.data;
   return event;
 }

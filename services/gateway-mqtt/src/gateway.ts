@@ -7,6 +7,7 @@ import {
   type Names,
   partitionOf,
   repairedAlarmDetail,
+  SecurityEvent,
   TAXONOMY,
   TelecareEvent,
 } from '@telecare/contracts';
@@ -37,9 +38,24 @@ import {
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
 import { toTelecareEvent } from './event.ts';
-import { type Accepted, type Refusal, readDeviceMessage, rejectedAck, storedAck, UNDATED } from './intake.ts';
+import {
+  type Accepted,
+  MAX_PAYLOAD_BYTES,
+  type Refusal,
+  readDeviceMessage,
+  rejectedAck,
+  storedAck,
+  UNDATED,
+} from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { DeviceRateLimit } from './rate-limit.ts';
+import {
+  BROKER_LOG_TOPIC,
+  type Contested,
+  readBrokerLog,
+  type TakeoverPolicy,
+  TakeoverWatch,
+} from './takeover.ts';
 import { WriteTurn } from './write-turn.ts';
 
 export const SERVICE = 'gateway-mqtt';
@@ -54,6 +70,9 @@ const ALARM_PRIORITY = 1;
  * of them to finish before its own store began.
  */
 const ALARM_WORKERS = 16;
+/** Security events from every device together: a burst, then this many a second. */
+const SECURITY_EVENT_BURST = 20;
+const SECURITY_EVENTS_PER_S = 1;
 /** At most one log line this often about devices over their rate, with the count dropped. */
 const RATE_LOG_EVERY_MS = 10_000;
 
@@ -69,6 +88,23 @@ interface Pending {
   readonly read?: Accepted | Refusal;
   /** The payload's size when `packet` holds only its first bytes (refused as too large). */
   readonly rawSize?: number;
+}
+
+/** A life-critical type as it stands in a device's JSON, in bytes, for `mayBeAlarm`. */
+const ALARM_TYPE_BYTES: readonly Buffer[] = (Object.keys(TAXONOMY) as (keyof typeof TAXONOMY)[])
+  .filter((type) => TAXONOMY[type].priority === ALARM_PRIORITY)
+  .map((type) => Buffer.from(JSON.stringify(type)));
+
+/**
+ * Whether a device message past its rate can be an alarm, without decoding it: within the size
+ * bound and holding a life-critical type's name in quotes (a search of the bytes). A device writes
+ * its type as the contract has it; one escaping the characters of its type's name (valid JSON,
+ * no device does) is read only within its rate.
+ */
+export function mayBeAlarm(packet: Pick<IPublishPacket, 'payload'>): boolean {
+  const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  if (raw.byteLength > MAX_PAYLOAD_BYTES) return false;
+  return ALARM_TYPE_BYTES.some((type) => raw.includes(type));
 }
 
 /** The last level of a device's events topic (`Names.mqtt.events`). */
@@ -138,11 +174,24 @@ export class DeviceEventGateway {
   readonly #draining = new AbortController();
   readonly #rate: DeviceRateLimit;
   readonly #alarmReserve: DeviceRateLimit;
+  /** Per device: dead letters written for its refused messages. */
+  readonly #deadLetters: DeviceRateLimit;
+  #deadLettersDropped = 0;
+  #deadLettersLoggedAt = -Infinity;
   #rateDropped = 0;
   #rateLoggedAt = -Infinity;
   readonly #shedAt: number;
   #shedCount = 0;
   #shedLoggedAt = -Infinity;
+  readonly #takeovers: TakeoverWatch;
+  readonly #takeoverPolicy: TakeoverPolicy;
+  /** Where misuse is told of (`<namespace>.security.events`); none in tests that do not ask. */
+  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  /** Security events of every device together: a burst, then one a second. */
+  readonly #securityEventBudget = new DeviceRateLimit({
+    ratePerS: SECURITY_EVENTS_PER_S,
+    burst: SECURITY_EVENT_BURST,
+  });
 
   constructor(deps: {
     names: Names;
@@ -164,9 +213,19 @@ export class DeviceEventGateway {
     deviceRate?: { ratePerS: number; burst: number };
     /** Per device: alarms admitted past `deviceRate`, per second after a burst (0: no limit). */
     alarmReserve?: { ratePerS: number; burst: number };
+    /** Per device: dead letters of its refused messages, per second after a burst (0: no limit). */
+    deadLetters?: { ratePerS: number; burst: number };
+    /** When a device's login taken over again and again from several addresses is raised (broker log). */
+    takeovers?: TakeoverPolicy;
+    /** Publishes a security event (`<namespace>.security.events`). */
+    securityEvent?: (event: SecurityEvent) => void;
   }) {
+    this.#securityEvent = deps.securityEvent;
+    this.#takeoverPolicy = deps.takeovers ?? { windowMs: 600_000, takeovers: 3 };
+    this.#takeovers = new TakeoverWatch(this.#takeoverPolicy);
     this.#rate = new DeviceRateLimit(deps.deviceRate ?? { ratePerS: 0, burst: 1 });
     this.#alarmReserve = new DeviceRateLimit(deps.alarmReserve ?? { ratePerS: 0, burst: 1 });
+    this.#deadLetters = new DeviceRateLimit(deps.deadLetters ?? { ratePerS: 0, burst: 1 });
     this.#concurrency = deps.concurrency;
     this.#maxPending = Math.max(deps.maxPending, deps.concurrency);
     this.#shedAt = deps.shedAt ?? Number.POSITIVE_INFINITY;
@@ -188,6 +247,8 @@ export class DeviceEventGateway {
     this.#attached = client;
     client.on('connect', () => {
       this.#generation++;
+      // The broker's log lines while the gateway was away are lost: who is connected is unknown.
+      this.#takeovers.forgetConnections();
     });
     client.on('close', () => {
       this.#generation++;
@@ -206,22 +267,35 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
       return;
     }
+    if (packet.topic === BROKER_LOG_TOPIC) {
+      // The broker's own log (QoS 0): read at once, in order, never queued behind devices' events.
+      this.#brokerLog(packet);
+      callback();
+      return;
+    }
     // Every message handed over in this turn is PUBACKed in one write.
     this.#writes.hold(this.#attached?.stream);
-    const pending = this.#classify(packet);
-    if (
-      !this.#rate.take(pending.key) &&
-      !(pending.priority === ALARM_PRIORITY && this.#alarmReserve.take(pending.key))
-    ) {
+    // The rate first, from the topic alone: a message past its device's rate costs no decoding,
+    // no JSON and no schema, however large or nested it is.
+    const key = this.#n.mqtt.serialOf(packet.topic) ?? packet.topic;
+    let pending: Pending;
+    if (this.#rate.take(key)) pending = this.#classify(packet);
+    else {
       // Over its rate: acknowledged to the broker (so it is not delivered again) but neither stored,
       // dead-lettered nor answered, so it costs the other devices nothing; an unacked device
       // resends later. An alarm past the rate draws on the device's alarm reserve, which nothing
       // else spends, so a device flooding heartbeats still gets its press through at once; only a
       // flood of alarms (a stolen login pressing with a new id each time) exhausts it, and then
-      // the real press is stored on a resend, when the reserve has refilled.
-      this.#rateLimited(pending.key);
-      callback();
-      return;
+      // the real press is stored on a resend, when the reserve has refilled. Only a payload that
+      // can be an alarm (`mayBeAlarm`: within the size bound and naming a life-critical type) is
+      // read to know, and only on the reserve's token: reading is bounded by the reserve's rate.
+      const read = mayBeAlarm(packet) && this.#alarmReserve.take(key) ? this.#classify(packet) : undefined;
+      if (read?.priority !== ALARM_PRIORITY) {
+        this.#rateLimited(key);
+        callback();
+        return;
+      }
+      pending = read;
     }
     const decision = admission({
       // Only device events are resent until answered; a status change is sent once.
@@ -242,6 +316,74 @@ export class DeviceEventGateway {
     if (this.#hasRoom()) callback();
     else this.#held.push(callback);
   };
+
+  /**
+   * A line of the broker's connection log: a device's connection taken over is counted, and its
+   * login found contested (taken over again and again from two addresses taking turns) is stored as
+   * `device.login-contested`, which triage raises to the helpline (`src/takeover.ts`).
+   */
+  #brokerLog(packet: IPublishPacket): void {
+    const line = readBrokerLog(Buffer.from(packet.payload).toString('utf8'));
+    if (line === undefined) return;
+    const seen = this.#takeovers.observe(line, this.#clock.now());
+    if (!seen.takeover) return;
+    this.#metrics.takeovers.inc();
+    if (seen.contested === undefined) return;
+    const generation = this.#generation;
+    const work: Promise<void> = this.#contested(seen.contested, generation)
+      .catch((err: unknown) => {
+        this.#log.error(
+          { err, serial: seen.contested?.clientId },
+          'device login contested, but the event could not be stored',
+        );
+      })
+      .finally(() => {
+        this.#inflight.delete(work);
+      });
+    this.#inflight.add(work);
+  }
+
+  async #contested(contested: Contested, generation: number): Promise<void> {
+    const serial = contested.clientId;
+    const windowS = Math.round(this.#takeoverPolicy.windowMs / 1000);
+    const device = this.#deviceMap.held(serial) ?? (await this.#lookup(serial, generation));
+    if (!device || device.state === 'decommissioned') return;
+    this.#metrics.contested.inc();
+    // Ids only: the addresses stay in the broker's own log.
+    this.#log.warn(
+      {
+        serial,
+        residentId: device.residentId,
+        takeovers: contested.takeovers,
+        addresses: contested.addresses,
+        windowS,
+      },
+      'device login contested: its connection taken over again and again from two addresses taking turns (a copied secret and the real device throwing each other off); raised as device.login-contested',
+    );
+    // Named by the broker's time of the takeover that made it contested: gateways in a shared
+    // group read the same log and store one event.
+    const deviceEventId = `login-contested-${contested.at}`;
+    const now = new Date(this.#clock.now());
+    const event: TelecareEvent = {
+      specversion: '1.0',
+      id: eventIdOfKey(serial, deviceEventId),
+      source: '/gateway-mqtt',
+      type: 'device.login-contested',
+      subject: serial,
+      time: now.toISOString(),
+      datacontenttype: 'application/json',
+      residentid: device.residentId,
+      devicekind: device.kind,
+      deviceeventid: deviceEventId,
+      partition: partitionOf(device.residentId, this.#partitions),
+      receivedat: now.toISOString(),
+      testmode: device.testMode,
+      ...(device.location === null ? {} : { location: device.location }),
+      ...(device.postcodeDistrict === null ? {} : { postcodedistrict: device.postcodeDistrict }),
+      data: { takeovers: contested.takeovers, addresses: contested.addresses, windowS },
+    };
+    await this.#store(event, generation);
+  }
 
   /** Messages admitted and waiting for a worker (`gateway_mqtt_queued_messages`). */
   get waiting(): number {
@@ -438,7 +580,7 @@ export class DeviceEventGateway {
       this.#metrics.kindMismatch.inc({ type, disposition: 'stored' });
       this.#log.warn(
         { serial, kind: device.kind, type },
-        'life-critical alarm from a device whose kind does not report it: stored; check the device’s registered kind',
+        'life-critical alarm from a device whose kind does not report it: stored as unexpectedkind; check the device’s registered kind',
       );
     }
 
@@ -468,9 +610,10 @@ export class DeviceEventGateway {
       }
       this.#carried.add(device);
     }
+    let stored: { duplicate: boolean };
     try {
       // A duplicate is the device's resend (the same id, time and type: `eventIdFor`), acked again.
-      await this.#store(event, generation);
+      stored = await this.#store(event, generation);
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it.
@@ -484,6 +627,7 @@ export class DeviceEventGateway {
       );
     }
     this.#sendAck(serial, storedAck(payload.id));
+    if (event.unexpectedkind === true && !stored.duplicate) this.#unexpectedKind(event);
     if (read.repaired !== undefined) {
       // Stored as an alarm although its payload broke the contract: the bytes are kept as a
       // refusal would keep them, for the installer to put the device right.
@@ -493,6 +637,45 @@ export class DeviceEventGateway {
         wrong: read.repaired,
       });
       await this.#deadLetter(topic, raw, { reason: 'schema', detail }, generation, rawSize, payload.type);
+    }
+  }
+
+  /**
+   * A life-critical alarm stored from a device whose kind does not report it: raised as a security
+   * event (a pendant's login sending pull-cord pulls is as likely someone else's hand as a wrong
+   * registration), within the budget of every device together. Ids only.
+   */
+  #unexpectedKind(event: TelecareEvent): void {
+    if (!this.#securityEventBudget.take('all')) {
+      this.#metrics.securityEventsDropped.inc();
+      return;
+    }
+    const detail = {
+      serial: event.subject,
+      residentId: event.residentid,
+      kind: event.devicekind,
+      type: event.type,
+      eventId: event.id,
+    };
+    this.#log.warn(
+      { securityEvent: 'device-kind-unexpected', ...detail },
+      'security: device-kind-unexpected',
+    );
+    try {
+      this.#securityEvent?.(
+        SecurityEvent.parse({
+          id: null,
+          at: event.receivedat,
+          service: SERVICE,
+          kind: 'device-kind-unexpected',
+          userId: null,
+          caseId: null,
+          detail,
+        }),
+      );
+    } catch (err) {
+      // The alarm is stored, counted and logged; only the notice is lost.
+      this.#log.error({ err }, 'security event not published');
     }
   }
 
@@ -636,6 +819,10 @@ export class DeviceEventGateway {
     /** The alarm was stored anyway (intake's `asAlarm`): counted as repaired, not refused. */
     storedAs?: string,
   ): Promise<void> {
+    if (!this.#deadLetters.take(this.#n.mqtt.serialOf(topic) ?? topic)) {
+      this.#deadLetterDropped(topic, refusal, storedAs);
+      return;
+    }
     let id: string;
     try {
       id = await this.#retrying('dead-letter', generation, () =>
@@ -674,6 +861,26 @@ export class DeviceEventGateway {
     }
     this.#metrics.rejects.inc({ reason: refusal.reason });
     this.#log.warn({ topic, reason: refusal.reason, detail: refusal.detail, deadLetterId: id }, 'refused');
+  }
+
+  /**
+   * A refusal past its device's dead-letter budget: answered (by the caller) and counted as any
+   * other, its bytes not kept. What the device sent is then its own dead letters' business: the
+   * stream's bound is shared with every service and device.
+   */
+  #deadLetterDropped(topic: string, refusal: Pick<Refusal, 'reason' | 'detail'>, storedAs?: string): void {
+    if (storedAs !== undefined) this.#metrics.alarmsRepaired.inc({ type: storedAs });
+    else this.#metrics.rejects.inc({ reason: refusal.reason });
+    this.#metrics.deadLettersDropped.inc();
+    this.#deadLettersDropped++;
+    const now = performance.now();
+    if (now - this.#deadLettersLoggedAt < RATE_LOG_EVERY_MS) return;
+    this.#log.warn(
+      { topic, reason: refusal.reason, detail: refusal.detail, dropped: this.#deadLettersDropped },
+      'device over its dead-letter budget: refusals answered and counted, their bytes not kept',
+    );
+    this.#deadLettersLoggedAt = now;
+    this.#deadLettersDropped = 0;
   }
 
   /**

@@ -3,6 +3,7 @@ import {
   type DeviceAck,
   DeviceEventPayload,
   DeviceEventTypeSchema,
+  dataTooLarge,
   type RejectReason,
   Serial,
   TAXONOMY,
@@ -128,7 +129,8 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
  * device told it was rejected stops resending), so it is read with what is usable: the device's id
  * when it has one (else one made from the bytes, so a resend of the same bytes is the same event),
  * its time when it reads as the contract's (else `UNDATED`: dated on receipt), a valid `seq`,
- * `data` when it is an object. Anything else is not an alarm, and stays refused.
+ * `data` when it is an object within `MAX_EVENT_DATA_BYTES`. Anything else is not an alarm, and
+ * stays refused.
  */
 function asAlarm(json: unknown, raw: Uint8Array): DeviceEventPayload | undefined {
   if (!isRecord(json)) return undefined;
@@ -143,7 +145,8 @@ function asAlarm(json: unknown, raw: Uint8Array): DeviceEventPayload | undefined
     id,
     type: type.data,
     at: at.success ? at.data : UNDATED,
-    data: isRecord(json.data) ? json.data : {},
+    // Data over the bound is dropped, not stored: the alarm is what must reach an operator.
+    data: isRecord(json.data) && dataTooLarge(json.data) === undefined ? json.data : {},
   };
   if (Number.isSafeInteger(json.seq) && (json.seq as number) >= 0) alarm.seq = json.seq as number;
   return alarm;

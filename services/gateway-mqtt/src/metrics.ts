@@ -3,10 +3,14 @@ import { Counter, createStoreMetrics, Gauge, type Registry, type StoreMetrics } 
 export interface GatewayMetrics extends StoreMetrics {
   readonly alarmsRepaired: Counter<'type'>;
   readonly kindMismatch: Counter<'type' | 'disposition'>;
+  readonly securityEventsDropped: Counter;
   readonly drops: Counter<'cause'>;
   readonly retainedIgnored: Counter;
   readonly rateLimited: Counter;
+  readonly deadLettersDropped: Counter;
   readonly shed: Counter<'priority'>;
+  readonly takeovers: Counter;
+  readonly contested: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -15,6 +19,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     rateLimited: new Counter({
       name: 'gateway_mqtt_rate_limited_total',
       help: 'Device messages dropped unanswered because their device sent over its rate (alarms are never dropped)',
+      registers: [registry],
+    }),
+    deadLettersDropped: new Counter({
+      name: 'gateway_mqtt_dead_letters_dropped_total',
+      help: 'Refused device messages answered and counted but not dead-lettered, their device being past GATEWAY_MQTT_DEVICE_DEAD_LETTERS_PER_MINUTE',
       registers: [registry],
     }),
     shed: new Counter({
@@ -29,6 +38,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       labelNames: ['type'] as const,
       registers: [registry],
     }),
+    securityEventsDropped: new Counter({
+      name: 'gateway_mqtt_security_events_dropped_total',
+      help: 'Alarms from a device whose kind does not report them past the security-event budget of every device together: stored and counted in gateway_mqtt_kind_mismatch_total, not published one by one',
+      registers: [registry],
+    }),
     kindMismatch: new Counter({
       name: 'gateway_mqtt_kind_mismatch_total',
       help: 'Device events of a type their device kind does not report, by type and disposition (stored: a life-critical alarm, never refused; refused: dead-lettered type-not-for-kind)',
@@ -38,6 +52,16 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     retainedIgnored: new Counter({
       name: 'gateway_mqtt_retained_ignored_total',
       help: 'Retained copies of device events handed over at subscribe and ignored',
+      registers: [registry],
+    }),
+    takeovers: new Counter({
+      name: 'gateway_mqtt_device_takeovers_total',
+      help: "Connections taken over by a new connection under the same client id, read from the broker's connection log ($SYS/broker/log/N)",
+      registers: [registry],
+    }),
+    contested: new Counter({
+      name: 'gateway_mqtt_logins_contested_total',
+      help: 'Device logins taken over again and again from two addresses taking turns within the window, each raised once per window as device.login-contested',
       registers: [registry],
     }),
     drops: new Counter({

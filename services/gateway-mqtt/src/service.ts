@@ -3,10 +3,12 @@ import {
   type DefinedService,
   defineService,
   JetStreamPublisher,
+  type Logger,
   type MqttClient,
   MqttSessionWatch,
   type ServiceContext,
   type ServiceHandle,
+  securityEventPublisher,
 } from '@telecare/platform';
 import {
   type GatewayMqttConfig,
@@ -18,6 +20,7 @@ import {
 import { openDeviceMapMirror } from './device-map.ts';
 import { DeviceEventGateway, SERVICE } from './gateway.ts';
 import { createGatewayMetrics, registerQueuedMessages } from './metrics.ts';
+import { BROKER_LOG_TOPIC } from './takeover.ts';
 
 export type GatewayMqttHandle = ServiceHandle<object>;
 
@@ -28,7 +31,7 @@ export type GatewayMqttHandle = ServiceHandle<object>;
 export const gatewayMqttService: DefinedService<GatewayMqttConfig, object> = defineService({
   name: SERVICE,
   config: () => loadGatewayMqttConfig(),
-  streams: ['events', 'deadletter'],
+  streams: ['events', 'deadletter', 'security'],
   // Every device event is one JetStream request; a stack captured for each cost more than the
   // gateway's own work on it. A failed store's error keeps its class, without the caller's frames.
   natsAsyncTraces: false,
@@ -67,6 +70,16 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
       ratePerS: config.GATEWAY_MQTT_DEVICE_ALARM_RATE,
       burst: config.GATEWAY_MQTT_DEVICE_ALARM_BURST,
     },
+    deadLetters: {
+      ratePerS: config.GATEWAY_MQTT_DEVICE_DEAD_LETTERS_PER_MINUTE / 60,
+      burst: config.GATEWAY_MQTT_DEVICE_DEAD_LETTER_BURST,
+    },
+    takeovers: {
+      windowMs: config.GATEWAY_MQTT_TAKEOVER_WINDOW_S * 1000,
+      takeovers: config.GATEWAY_MQTT_TAKEOVERS,
+    },
+    // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
+    securityEvent: securityEventPublisher(publisher, n, logger.child({ component: 'security' })),
   });
   registerQueuedMessages(service.metrics, () => gateway.waiting);
   const mqtt = await connectMqtt({
@@ -99,6 +112,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   // In a shared group the broker hands each message to one member (services/gateway-mqtt README).
   const topics = gatewaySubscriptions(config);
   await mqtt.subscribeAsync({ [topics.events]: { qos: 1 }, [topics.status]: { qos: 1 } });
+  await followBrokerLog(mqtt, logger);
 
   service.ready('mqtt', () => mqtt.connected);
   service.ready('mqttSession', () => session.stable);
@@ -111,6 +125,24 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     'gateway-mqtt subscribed',
   );
   return {};
+}
+
+/**
+ * The broker's connection log, from which a device's login taken over again and again is found
+ * (`src/takeover.ts`). Every member of a shared group reads it whole (not shared): they reach the
+ * same finding and store one event. A broker that does not publish its log (`log_dest topic`) or
+ * does not let the gateway read it leaves takeovers unseen: said at start, not fatal.
+ */
+async function followBrokerLog(mqtt: MqttClient, logger: Logger): Promise<void> {
+  const refused = await mqtt.subscribeAsync(BROKER_LOG_TOPIC, { qos: 0 }).then(
+    (granted) => granted.some((g) => g.qos >= 0x80),
+    () => true,
+  );
+  if (refused)
+    logger.warn(
+      { topic: BROKER_LOG_TOPIC },
+      "the broker refused its connection log: a device login used from two places will not be seen (infra/mosquitto/README.md, 'Takeovers')",
+    );
 }
 
 /**

@@ -277,6 +277,66 @@ describe('gateway-mqtt against Mosquitto and NATS', () => {
     expect(await eventsStored()).toBe(before);
   });
 
+  it('dates on receipt an event from before the device joined its home, and keeps a backlog since', async () => {
+    // Paired yesterday (the registry's pairedAt): a time three days back is a wrong clock, not a
+    // backlog, though well within the week a backlog may span.
+    const pairedAt = new Date(clock.now() - 86_400_000).toISOString();
+    await putDevice(entry('PND-1006', { pairedAt }));
+    const fresh = await device('PND-1006');
+    await fresh.send(press('paired-0001', { at: '2026-01-02T07:30:00Z' }));
+    await fresh.waitStored('paired-0001');
+    expect(await storedEvent('PND-1006', 'paired-0001')).toMatchObject({
+      time: '2026-01-05T07:30:01.000Z',
+      devicetime: '2026-01-02T07:30:00Z',
+      receivedat: '2026-01-05T07:30:01.000Z',
+    });
+    // Held since the pairing: a real backlog, its time kept.
+    await fresh.send(press('paired-0002', { at: '2026-01-04T20:00:00Z' }));
+    await fresh.waitStored('paired-0002');
+    const backlog = await storedEvent('PND-1006', 'paired-0002');
+    expect(backlog?.time).toBe('2026-01-04T20:00:00Z');
+    expect(backlog).not.toHaveProperty('devicetime');
+  });
+
+  it("gives a moved device's backlog from its previous home to the previous resident, at its own time", async () => {
+    const PREVIOUS = 'res_0000000002';
+    const pairedAt = new Date(clock.now() - 3_600_000 * 12).toISOString();
+    await putDevice(
+      entry('PND-1007', {
+        pairedAt,
+        previousPairing: { residentId: PREVIOUS, pairedAt: '2025-12-01T10:00:00Z', endedAt: pairedAt },
+      }),
+    );
+    const movedPendant = await device('PND-1007');
+    // Last night, at the previous home.
+    await movedPendant.send(press('moved-0001', { at: '2026-01-04T18:00:00Z' }));
+    await movedPendant.waitStored('moved-0001');
+    const subject = n.subjects.event(partitionOf(PREVIOUS, 8), 'pendant.pressed');
+    const msg = await jsm.streams.getMessage(n.streams.events, { last_by_subj: subject });
+    const stored = TelecareEvent.parse(msg?.json());
+    expect(stored).toMatchObject({
+      subject: 'PND-1007',
+      deviceeventid: 'moved-0001',
+      residentid: PREVIOUS,
+      partition: partitionOf(PREVIOUS, 8),
+      time: '2026-01-04T18:00:00Z',
+      movedat: pairedAt,
+      testmode: false,
+    });
+    // The map's location and district are the new home's, not where it happened.
+    expect(stored).not.toHaveProperty('location');
+    expect(stored).not.toHaveProperty('postcodedistrict');
+    expect(stored).not.toHaveProperty('devicetime');
+    // A press since the pairing is the new resident's.
+    await movedPendant.send(press('moved-0002', { at: '2026-01-05T07:00:00Z' }));
+    await movedPendant.waitStored('moved-0002');
+    expect(await storedEvent('PND-1007', 'moved-0002')).toMatchObject({
+      residentid: RESIDENT,
+      location: 'hall',
+    });
+    expect(await storedEvent('PND-1007', 'moved-0002')).not.toHaveProperty('movedat');
+  });
+
   it('refuses a decommissioned device as unknown', async () => {
     await putDevice(entry('PND-1003', { state: 'decommissioned' }));
     const retired = await device('PND-1003');

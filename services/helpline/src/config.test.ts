@@ -17,6 +17,13 @@ describe('helpline config', () => {
     ).toThrow(/email/);
   });
 
+  it("bounds the staff list and the supervisor's overview per person by default (the console polls inside them)", () => {
+    const config = loadHelplineConfig({});
+    expect(config.STAFF_LIST_PER_MINUTE).toBe(120);
+    expect(config.OVERVIEW_PER_MINUTE).toBe(60);
+    expect(() => loadHelplineConfig({ OVERVIEW_PER_MINUTE: '0' })).toThrow(/OVERVIEW_PER_MINUTE/);
+  });
+
   it('needs its own registry token with REGISTRY_URL, never the admin token', () => {
     const url = 'http://127.0.0.1:7020';
     expect(() => loadHelplineConfig({ REGISTRY_URL: url })).toThrow(/HELPLINE_REGISTRY_TOKEN: required/);

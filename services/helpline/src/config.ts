@@ -56,9 +56,47 @@ export const helplineEnv = {
    * with what the case carries. A registry that accepts and never answers holds nobody up longer.
    */
   HELPLINE_REGISTRY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /**
+   * Calls to the registry in flight at once (more wait their turn, within HELPLINE_REGISTRY_TIMEOUT_MS),
+   * which bounds the sockets the helpline holds open to it: the registry caps the sockets of one
+   * address (its HTTP_CONNECTIONS_PER_ADDRESS, 256), and every case view of every operator comes
+   * from the helpline's. Keep it under that cap.
+   */
+  HELPLINE_REGISTRY_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(64),
   /** Reveals one person may make in HELPLINE_REVEAL_WINDOW_S before 429 and a security event. */
   HELPLINE_REVEAL_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
   HELPLINE_REVEAL_WINDOW_S: seconds(600),
+  /**
+   * Residents one person may read (context, numbers to call) in an hour outside their own work:
+   * resolved cases, and an operator's look at cases colleagues hold. Their own, the queue's and a
+   * supervisor's open cases are never counted (life safety). One a minute is several times what
+   * the busiest operator looks up beside their own calls; a bulk read of the register is not.
+   */
+  CONTEXT_READS_PER_HOUR: z.coerce.number().int().min(1).max(100_000).default(60),
+  /**
+   * Calls of GET /api/queue/names one person may make in a minute. The console asks only when its
+   * queue shows a resident it has no name for, at most once a second: 60 a minute for one console
+   * through a storm of new cases, so the default leaves room for a second one.
+   */
+  QUEUE_NAMES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(120),
+  /**
+   * Calls of GET /api/users (the staff list: everyone's presence, consoles, last heartbeat) one
+   * person may make in a minute. A supervisor's or admin's console asks every 3 s (20 a minute)
+   * and after each set-away or sign-out, anyone else's once as it starts: the default leaves room
+   * for several tabs.
+   */
+  STAFF_LIST_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(120),
+  /**
+   * Calls of GET /api/supervisor/overview one person may make in a minute. A supervisor's console
+   * asks every 5 s (12 a minute): the default leaves room for a wallboard and two more screens.
+   */
+  OVERVIEW_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
+  /**
+   * Security events of one other service (a gateway) stored in an hour; past it they are counted
+   * (`helpline_security_events_read_total{outcome="capped"}`) and left on the SECURITY stream. The
+   * gateways budget theirs to about one a second in a flood; the list stays readable.
+   */
+  HELPLINE_SECURITY_EVENTS_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(600),
   /**
    * Alerts handled at once per alarm priority (P1 and P2 each; P3–P5 half of it each):
    * different residents in parallel, one resident's alerts of a priority in order.
@@ -83,6 +121,11 @@ export const helplineEnv = {
    * date cannot park an alarm case for years. At most 7 days.
    */
   HELPLINE_HOLD_MAX_S: seconds(24 * 3600, 7 * 24 * 3600),
+  /**
+   * How long a stream ticket (`POST /api/stream/ticket`) may wait for its one use: long enough for
+   * a console to open its stream on a slow link, short enough that one seen in a log is spent.
+   */
+  STREAM_TICKET_TTL_S: seconds(30, 300),
   /** Live streams one user (or token) may hold open on one instance; more answer 429. */
   STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(1000).default(8),
   /** A first admin user, created at start-up when no user has this username (the password is never changed later). */

@@ -6,6 +6,7 @@ export type HelplineMetrics = {
   readonly duplicates: Counter;
   readonly cut: Counter;
   readonly refused: Counter<'reason'>;
+  readonly securityEventsRead: Counter<'service' | 'outcome'>;
   readonly retried: Counter;
   readonly casesOpened: Counter<'priority'>;
   readonly casesJoined: Counter;
@@ -23,6 +24,10 @@ export type HelplineMetrics = {
   readonly handovers: Counter<'outcome'>;
   readonly logins: Counter<'outcome'>;
   readonly revealsRefused: Counter<'reason'>;
+  readonly contextReadsRefused: Counter;
+  readonly queueNamesRefused: Counter;
+  readonly staffListRefused: Counter;
+  readonly overviewRefused: Counter;
   readonly unmappedReads: Counter;
   readonly unmappedMessages: Counter;
 };
@@ -148,6 +153,32 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
       name: 'helpline_reveals_refused_total',
       help: 'Reveals refused: case (not open, or not held by the caller) or rate-limited',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    contextReadsRefused: new Counter({
+      name: 'helpline_context_reads_refused_total',
+      help: "Reads of a resident's case, context or numbers to call refused: past CONTEXT_READS_PER_HOUR residents outside the reader's own cases",
+      registers,
+    }),
+    queueNamesRefused: new Counter({
+      name: 'helpline_queue_names_refused_total',
+      help: 'Calls of GET /api/queue/names refused: past QUEUE_NAMES_PER_MINUTE by one person',
+      registers,
+    }),
+    staffListRefused: new Counter({
+      name: 'helpline_staff_list_refused_total',
+      help: 'Calls of GET /api/users refused: past STAFF_LIST_PER_MINUTE by one person',
+      registers,
+    }),
+    securityEventsRead: new Counter({
+      name: 'helpline_security_events_read_total',
+      help: "Other services' security events read from SECURITY, by service and outcome (stored, duplicate, capped)",
+      labelNames: ['service', 'outcome'] as const,
+      registers,
+    }),
+    overviewRefused: new Counter({
+      name: 'helpline_overview_refused_total',
+      help: 'Calls of GET /api/supervisor/overview refused: past OVERVIEW_PER_MINUTE by one person',
       registers,
     }),
     unmappedReads: new Counter({

@@ -61,5 +61,12 @@ describe("the helpline's routes", () => {
     expect(Object.keys(listed['200']?.headers ?? {})).toEqual(['Link']);
     expect(doc.paths['/api/login']?.post?.description).toBe('Roles: anyone');
     expect(Object.keys(doc.paths['/api/cases/{id}/reveal']?.post?.responses ?? {})).toContain('429');
+    // The stream takes a one-use ticket where no header can be set, never a token in its URL.
+    const stream = doc.paths['/api/stream']?.get;
+    expect(stream?.parameters?.map((p) => p.name)).toContain('ticket');
+    expect(stream?.parameters?.map((p) => p.name)).not.toContain('access_token');
+    const ticket = doc.paths['/api/stream/ticket']?.post;
+    expect(ticket?.description).toBe('Roles: operator, supervisor, admin');
+    expect(Object.keys(ticket?.responses ?? {})).toEqual(expect.arrayContaining(['201', '401']));
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Presence, HelplineRole as Role } from '@telecare/contracts';
-import { hashToken, type Pool, RefusedError, TokenStore } from '@telecare/platform';
+import { hashToken, type Pool, RefusedError, type TokenRecord, TokenStore } from '@telecare/platform';
 import { z } from 'zod';
 import type { ConsoleStore } from './presence.ts';
 
@@ -256,11 +256,13 @@ export class PeopleStore {
     if (!rowCount) return false;
     if (disabled) {
       await this.endSessionsOf(userId);
-      // A disabled operator must not be offered the next case.
-      await this.pool.query(`update ${this.#t.presence} set status = 'away', since = $2 where user_id = $1`, [
-        userId,
-        now,
-      ]);
+      // A disabled operator must not be offered the next case. Under the user row lock, as every
+      // presence change (see `setPresence`).
+      await this.pool.query(
+        `update ${this.#t.presence} p set status = 'away', since = $2
+           from (select id from ${this.#t.users} where id = $1 for no key update) who where p.user_id = who.id`,
+        [userId, now],
+      );
     }
     return true;
   }
@@ -343,7 +345,12 @@ export class PeopleStore {
    * still there, unexpired, of a user not disabled: an ended, expired or disabled one is never
    * brought back. A session from before renewal (no `ends_at`) ends at its `expires_at`.
    */
-  async sessionUser(token: string, now: Date): Promise<Principal | undefined> {
+  sessionUser(token: string, now: Date): Promise<Principal | undefined> {
+    return this.sessionUserByHash(tokenHash(token), now);
+  }
+
+  /** `sessionUser` for the session whose token hashes to `hash` (what a stream ticket keeps). */
+  async sessionUserByHash(hash: string, now: Date): Promise<Principal | undefined> {
     const idle = `$2::timestamptz + interval '${Math.trunc(this.sessions.idleSeconds)} seconds'`;
     const { rows } = await this.pool.query(
       `with live as (
@@ -358,7 +365,7 @@ export class PeopleStore {
             and least(live.ends_at, ${idle}) > t.expires_at + interval '${RENEW_STEP_S} seconds'
           returning t.expires_at)
        select live.*, coalesce((select expires_at from renewed), live.expires_at) as renewed_until from live`,
-      [tokenHash(token), now],
+      [hash, now],
     );
     const row = rows[0] as
       | { signed_in_at: Date | null; renewed_until: Date; ends_at: Date; [k: string]: unknown }
@@ -393,7 +400,15 @@ export class PeopleStore {
 
   /** The user a live personal token acts as, unless that user is disabled. */
   async tokenUser(token: string, now: Date = new Date()): Promise<Principal | undefined> {
-    const found = await this.#tokens.find(token, now);
+    return this.#subjectOf(await this.#tokens.find(token, now));
+  }
+
+  /** `tokenUser` for the token whose secret hashes to `hash` (what a stream ticket keeps). */
+  async tokenUserByHash(hash: string, now: Date): Promise<Principal | undefined> {
+    return this.#subjectOf(await this.#tokens.findByHash(hash, now));
+  }
+
+  async #subjectOf(found: TokenRecord | undefined): Promise<Principal | undefined> {
     if (!found?.subject) return undefined;
     const { rows } = await this.pool.query(
       `select id, username, display_name, role from ${this.#t.users} where id = $1 and disabled_at is null`,
@@ -402,9 +417,16 @@ export class PeopleStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
+  /**
+   * Sets a presence under the person's user row lock: a supervisor's reassign holds that row while
+   * it checks they are not away and moves an accepted case to them, so a change to away either
+   * comes before (the reassign is refused) or after it has committed (and the case is found and
+   * handed back by the caller).
+   */
   async setPresence(userId: string, status: Presence, now: Date): Promise<void> {
     await this.pool.query(
-      `insert into ${this.#t.presence} (user_id, status, since) values ($1, $2, $3)
+      `with who as (select id from ${this.#t.users} where id = $1 for no key update)
+       insert into ${this.#t.presence} (user_id, status, since) select who.id, $2, $3 from who
        on conflict (user_id) do update set status = excluded.status,
          since = case when ${this.#t.presence}.status = excluded.status then ${this.#t.presence}.since else excluded.since end`,
       [userId, status, now],

@@ -57,6 +57,14 @@ export class ConsoleStore {
     return `exists (select 1 from ${this.#presence} pp where pp.user_id = ${userExpr} and pp.status = 'away')`;
   }
 
+  /**
+   * SQL that is true when the user is still signed in at the timestamp in `nowExpr`: a session of
+   * theirs not ended or expired, or a console heard from within the timeout (a program's stream).
+   */
+  signedInSql(userExpr: string, nowExpr: string): string {
+    return `(exists (select 1 from ${this.#sessions} s where s.user_id = ${userExpr} and s.expires_at > ${nowExpr}::timestamptz) or ${this.connectedSql(userExpr, nowExpr)})`;
+  }
+
   /** SQL that is true when the user is there to take a case: connected and not away. */
   thereSql(userExpr: string, nowExpr: string): string {
     return `(${this.connectedSql(userExpr, nowExpr)} and not ${this.awaySql(userExpr)})`;

@@ -14,4 +14,45 @@ describe('protocols', () => {
   it('a wellbeing alert without a protocol of its own gets the generic one', () => {
     expect(protocolFor('chair.too-long')).toMatchObject({ title: 'chair.too-long' });
   });
+
+  it("a device's login in use from two places tells the operator to check the resident and have the secret re-issued", () => {
+    const contested = protocolFor('device.login-contested');
+    expect(contested.title).toContain('two places');
+    expect(contested.steps.some((step) => step.includes('new secret'))).toBe(true);
+  });
+});
+
+describe('a silence while the whole home is silent', () => {
+  const because = (thresholds: Record<string, string | number | boolean>) => [{ thresholds }];
+
+  it('tells the operator the line or power may be down: phone, responders, and a device fault', () => {
+    const silent = protocolFor(
+      'inactivity.unusual',
+      because({ silentForS: 10_800, homeSilentSince: '2026-03-02T10:10:00.000Z', silentHub: 'HUB-7' }),
+    );
+    expect(silent.title).toContain('whole home silent');
+    const steps = silent.steps.join('\n');
+    expect(steps).toContain("resident's phone");
+    expect(steps).toContain('responders');
+    expect(steps).toContain('device fault');
+    // The home unit cannot be reached: the protocol does not start by speaking through it.
+    expect(silent.steps[0]).not.toMatch(/^Speak .*home unit/);
+  });
+
+  it('any alert of the case that says so gives it, for a wake-up or an outing check too', () => {
+    for (const type of ['inactivity.no-wake', 'outing.not-returned'] as const)
+      expect(
+        protocolFor(type, [
+          { thresholds: {} },
+          { thresholds: { homeSilentSince: '2026-03-02T10:10:00.000Z' } },
+        ]).title,
+      ).toContain('whole home silent');
+  });
+
+  it('without the fact, the protocol of the type as before', () => {
+    expect(protocolFor('inactivity.unusual', because({ silentForS: 10_800 }))).toEqual(
+      protocolFor('inactivity.unusual'),
+    );
+    expect(protocolFor('inactivity.unusual').title).not.toContain('whole home silent');
+  });
 });

@@ -1,4 +1,4 @@
-import { type EventType, TAXONOMY } from '@telecare/contracts';
+import { type Because, type EventType, TAXONOMY } from '@telecare/contracts';
 
 export interface Protocol {
   readonly title: string;
@@ -65,9 +65,47 @@ const BY_TYPE: Partial<Record<EventType, Protocol>> = {
       OUTCOME,
     ],
   },
+  'device.login-contested': {
+    title: "A device's login in use from two places",
+    steps: [
+      "The device's secret is being used by something other than the device: its alarms may not reach us while the two throw each other off.",
+      'Call the resident: check they are safe, that the device is with them and working, and whether anyone has handled it or its box.',
+      'Ask the installer to issue the device a new secret (the registry re-issues it), so the copy is shut out; arrange a visit if the device must be set up again.',
+      OUTCOME,
+    ],
+  },
 };
 
-export function protocolFor(type: EventType): Protocol {
+/**
+ * The alert types that say the resident has not been seen. Triage marks one raised while the whole
+ * home, hub included, was silent (`thresholds.homeSilentSince`): a line or power cut at the home
+ * looks the same, and the home unit cannot be reached to ask.
+ */
+const SILENCE_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'inactivity.unusual',
+  'inactivity.no-wake',
+  'outing.not-returned',
+]);
+
+const HOME_SILENT: Protocol = {
+  title: 'No movement, and the whole home silent (hub included): line or power may be down',
+  steps: [
+    'Nothing at all has been heard from the home since the time the alert gives, its hub included: the line or the power at the home may be down. The home unit cannot be reached, and the silence does not tell how the resident is.',
+    "Call the resident's phone (landline, then mobile). A landline that does not ring also points to a line fault. If they answer: check they are well, and tell them their alarm cannot reach the helpline until it is fixed.",
+    'If they do not answer, or need help: call the nominated responders in order to go to the home; record each call as accepted, declined or no answer.',
+    'Raise a device fault for the home unit (line or power down) so that a technician restores it: until then no alarm from this home reaches the helpline.',
+    EMERGENCY,
+    OUTCOME,
+  ],
+};
+
+/**
+ * The protocol for a case of `type`; `because` (the case's alerts) picks the home-silent protocol
+ * for a silence raised while nothing at all was heard from the home.
+ */
+export function protocolFor(type: EventType, because: readonly Pick<Because, 'thresholds'>[] = []): Protocol {
+  if (SILENCE_TYPES.has(type) && because.some((b) => b.thresholds.homeSilentSince !== undefined))
+    return HOME_SILENT;
   const known = BY_TYPE[type];
   if (known) return known;
   const info = TAXONOMY[type];

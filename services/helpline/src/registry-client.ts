@@ -20,6 +20,8 @@ const NAME_TTL_MS = 60_000;
 const NAME_MISS_TTL_MS = 15_000;
 const NAME_LOOKUPS_AT_ONCE = 8;
 const NAME_CACHE_MAX = 10_000;
+/** Registry calls in flight at once by default (HELPLINE_REGISTRY_CONNECTIONS). */
+const REGISTRY_CALLS_AT_ONCE = 64;
 /** A UK postcode's district, its outward code ("GL1" of "GL1 1AA"); null when there is none. */
 export function postcodeDistrict(postcode: string | undefined): string | null {
   const compact = (postcode ?? '').toUpperCase().replace(/\s+/g, '');
@@ -101,9 +103,11 @@ export class RegistryClient {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
     private readonly timeoutMs: number = TIMEOUT_MS,
+    /** Calls in flight at once, so sockets to the registry stay under its per-address cap. */
+    maxConcurrent: number = REGISTRY_CALLS_AT_ONCE,
   ) {
     this.#api = baseUrl
-      ? createClient(REGISTRY_ROUTES, { baseUrl, token, timeoutMs, service: 'the registry' })
+      ? createClient(REGISTRY_ROUTES, { baseUrl, token, timeoutMs, service: 'the registry', maxConcurrent })
       : undefined;
   }
 

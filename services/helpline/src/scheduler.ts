@@ -140,10 +140,18 @@ export class Scheduler {
     for (const e of holders)
       if (e.kind === 'operator-gone' || e.kind === 'requeued')
         this.o.logger.warn(
-          { caseId: e.caseId, operatorId: e.data.operatorId, since: e.data.since, priority: e.data.priority },
+          {
+            caseId: e.caseId,
+            operatorId: e.data.operatorId,
+            since: e.data.since,
+            priority: e.data.priority,
+            reason: e.data.reason,
+          },
           e.kind === 'operator-gone'
             ? 'operator holding the case has no console: nobody may be on it'
-            : 'operator still gone: case back in the queue',
+            : e.data.reason === 'operator gone'
+              ? 'operator still gone: case back in the queue'
+              : 'case accepted by someone away or signed out: back in the queue',
         );
       else this.o.logger.info({ caseId: e.caseId, operatorId: e.data.operatorId }, 'operator back');
     for (const e of missed)

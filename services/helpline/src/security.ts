@@ -1,13 +1,32 @@
 import {
+  type Names,
   SECURITY_EVENT_KINDS,
   type SecurityEventKind,
   SecurityEvent as SecurityEventMessage,
   type SecurityEventView,
 } from '@telecare/contracts';
-import type { Logger, NatsConnection, Pool } from '@telecare/platform';
+import {
+  ACK_WAIT_S,
+  type Clock,
+  type ConsumerLoopOptions,
+  type Counter,
+  ensureDurableConsumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type Logger,
+  type NatsConnection,
+  type Pool,
+  SECOND_NS,
+  startConsumerLoop,
+} from '@telecare/platform';
 import { z } from 'zod';
 
 export { SECURITY_EVENT_KINDS, type SecurityEventKind };
+
+const SERVICE = 'helpline';
+
+/** What became of another service's security event read from SECURITY. */
+export type StoredOutcome = 'stored' | 'duplicate' | 'capped';
 
 /** A security event as `GET /api/security-events` lists it. */
 export type SecurityEvent = SecurityEventView;
@@ -15,6 +34,7 @@ export type SecurityEvent = SecurityEventView;
 const Row = z.object({
   id: z.union([z.string(), z.number()]).transform(String),
   at: z.date(),
+  service: z.string(),
   kind: z.enum(SECURITY_EVENT_KINDS),
   user_id: z.string().nullable(),
   case_id: z.string().nullable(),
@@ -68,7 +88,7 @@ export class SecurityEvents {
     this.#publish({
       id,
       at: now.toISOString(),
-      service: 'helpline',
+      service: SERVICE,
       kind,
       userId: who.userId,
       caseId: who.caseId,
@@ -86,9 +106,45 @@ export class SecurityEvents {
     }
   }
 
+  /**
+   * Stores another service's event (a gateway's, read from SECURITY) once under its `ref`, within
+   * `perHour` of that service's events in the hour before it: one statement, so two instances
+   * storing at once agree on the duplicate (the unique ref) and pass the cap by at most one each.
+   */
+  async store(event: SecurityEventMessage, ref: string, perHour: number): Promise<StoredOutcome> {
+    const { rows } = await this.pool.query(
+      `with capped as (
+         select count(*) >= $8 as over from (
+           select 1 from ${this.#table} where service = $1 and at > $2::timestamptz - interval '1 hour' limit $8
+         ) recent
+       ), taken as (
+         insert into ${this.#table} (service, ref, at, kind, user_id, case_id, detail)
+         select $1, $3, $2::timestamptz, $4, $5, $6, $7::jsonb from capped where not over
+         on conflict (ref) do nothing
+         returning id
+       )
+       select (select over from capped) as over, exists (select 1 from taken) as stored`,
+      [
+        event.service,
+        new Date(event.at),
+        ref,
+        event.kind,
+        event.userId,
+        event.caseId,
+        JSON.stringify(event.detail),
+        perHour,
+      ],
+    );
+    const row = rows[0] as { over: boolean; stored: boolean } | undefined;
+    if (row?.stored) return 'stored';
+    if (!row?.over) return 'duplicate';
+    // Over the cap, it may also have been stored before: a duplicate either way, counted as capped.
+    return 'capped';
+  }
+
   async list(limit: number): Promise<SecurityEvent[]> {
     const { rows } = await this.pool.query(
-      `select id, at, kind, user_id, case_id, detail from ${this.#table} order by at desc, id desc limit $1`,
+      `select id, at, service, kind, user_id, case_id, detail from ${this.#table} order by at desc, id desc limit $1`,
       [limit],
     );
     return rows.map((row) => {
@@ -96,6 +152,7 @@ export class SecurityEvents {
       return {
         id: r.id,
         at: r.at.toISOString(),
+        service: r.service,
         kind: r.kind,
         userId: r.user_id,
         caseId: r.case_id,
@@ -103,4 +160,69 @@ export class SecurityEvents {
       };
     });
   }
+}
+
+/** The helpline's durable consumer on SECURITY: every instance pulls from it, each message goes to one. */
+export const SECURITY_CONSUMER = 'helpline-security';
+
+const securityConsumer: ConsumerLoopOptions<SecurityEventMessage>['recreate'] = {
+  deliver_policy: 'all',
+  ack_wait: ACK_WAIT_S * SECOND_NS,
+  max_deliver: -1,
+  max_ack_pending: 100,
+};
+
+export interface SecurityIngestDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly security: SecurityEvents;
+  readonly perHour: number;
+  readonly read: Counter<'service' | 'outcome'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics?: ConsumerLoopOptions<SecurityEventMessage>['metrics'];
+}
+
+/**
+ * Stores the other services' security events (the gateways' forged DC-09 frames, alarms from the
+ * wrong kind of device) from the SECURITY stream into the list a supervisor reads. The stream keeps
+ * what came while no helpline ran; the `ref` keeps one row per event with several instances or a
+ * redelivery. The helpline's own are stored as raised (and published after), so skipped here.
+ */
+export async function startSecurityIngest(deps: SecurityIngestDeps): Promise<{ stop(): Promise<void> }> {
+  const stream = deps.names.streams.security;
+  await ensureDurableConsumer(
+    deps.jsm,
+    stream,
+    SECURITY_CONSUMER,
+    { ack_wait: ACK_WAIT_S * SECOND_NS },
+    securityConsumer,
+  );
+  const loop = startConsumerLoop({
+    js: deps.js,
+    names: deps.names,
+    stream,
+    consumer: SECURITY_CONSUMER,
+    service: SERVICE,
+    schema: SecurityEventMessage,
+    root: '(securityEvent)',
+    handle: async (event, message) => {
+      if (event.service === SERVICE) return;
+      // A message published without an id of its own (a core publish) is keyed by its place.
+      const ref = message.headers.get('Nats-Msg-Id') ?? `${stream}:${message.seq}`;
+      const outcome = await deps.security.store(event, ref, deps.perHour);
+      deps.read.inc({ service: event.service, outcome });
+      if (outcome === 'capped')
+        deps.logger.warn(
+          { securityEvent: event.kind, service: event.service, ref },
+          'security event past HELPLINE_SECURITY_EVENTS_PER_HOUR: counted, not listed',
+        );
+    },
+    logger: deps.logger,
+    clock: deps.clock,
+    recreate: securityConsumer,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
+  return { stop: () => loop.stop() };
 }

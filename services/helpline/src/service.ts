@@ -15,6 +15,7 @@ import { isIngestConsumer, startIngest, totalConcurrency } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PartnerHandovers } from './overflow.ts';
 import { PeopleStore } from './people.ts';
+import { PersonLimit } from './person-limits.ts';
 import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
@@ -22,9 +23,10 @@ import { RegistryClient } from './registry-client.ts';
 import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
 import { upgradeSchema } from './schema-upgrade.ts';
-import { SecurityEvents } from './security.ts';
+import { SecurityEvents, startSecurityIngest } from './security.ts';
 import { CaseStore } from './store/index.ts';
 import { LiveStreams } from './stream.ts';
+import { StreamTickets } from './stream-tickets.ts';
 import { createTelephony } from './telephony.ts';
 import { TimelineReader } from './timeline.ts';
 import { UnmappedCodesReader } from './unmapped.ts';
@@ -48,7 +50,7 @@ const OUTBOX_RETRY_MS = 5_000;
 export const helplineService: DefinedService<HelplineConfig, HelplineOwn> = defineService({
   name: 'helpline',
   config: () => loadHelplineConfig(),
-  streams: ['alerts', 'cases', 'deadletter'],
+  streams: ['alerts', 'cases', 'deadletter', 'security'],
   http: (config: HelplineConfig) => ({
     port: config.HELPLINE_PORT,
     host: config.HTTP_HOST,
@@ -76,6 +78,10 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const { nc, js, jsm } = await service.nats();
 
   const metrics = createHelplineMetrics(service.metrics);
+  const security = new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
+    nc,
+    subject: n.subjects.securityEvents,
+  });
   const consoles = new ConsoleStore(pool, schema, config.PRESENCE_TIMEOUT_S);
   const store = new CaseStore(pool, schema, config.CASE_JOIN_WINDOW_S, consoles);
   watchQueue(service.metrics, store, clock);
@@ -147,7 +153,11 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   await registerRoutes(app, {
     store,
     people,
-    auth: new Authenticator(people, config.TELECARE_ADMIN_TOKEN),
+    auth: new Authenticator(
+      people,
+      config.TELECARE_ADMIN_TOKEN,
+      new StreamTickets(pool, schema, config.STREAM_TICKET_TTL_S),
+    ),
     consoles,
     streams,
     publisher,
@@ -158,6 +168,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       logger.child({ component: 'registry' }),
       () => clock.now(),
       config.HELPLINE_REGISTRY_TIMEOUT_MS,
+      config.HELPLINE_REGISTRY_CONNECTIONS,
     ),
     timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
     unmapped: new UnmappedCodesReader(js, n, logger.child({ component: 'unmapped' }), {
@@ -173,10 +184,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,
     cookieSecure: config.HELPLINE_COOKIE_SECURE,
-    security: new SecurityEvents(pool, schema, logger.child({ component: 'security' }), {
-      nc,
-      subject: n.subjects.securityEvents,
-    }),
+    security,
     loginLimits: {
       user: new SlidingWindowLimiter(
         config.LOGIN_FAILURES_PER_USER,
@@ -195,6 +203,23 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       config.HELPLINE_REVEAL_LIMIT,
       config.HELPLINE_REVEAL_WINDOW_S * 1000,
       () => clock.now(),
+    ),
+    contextReadLimit: new PersonLimit(
+      pool,
+      schema,
+      'context-reads',
+      config.CONTEXT_READS_PER_HOUR,
+      3_600_000,
+      () => clock.now(),
+    ),
+    queueNamesLimit: new PersonLimit(pool, schema, 'queue-names', config.QUEUE_NAMES_PER_MINUTE, 60_000, () =>
+      clock.now(),
+    ),
+    staffListLimit: new PersonLimit(pool, schema, 'staff-list', config.STAFF_LIST_PER_MINUTE, 60_000, () =>
+      clock.now(),
+    ),
+    overviewLimit: new PersonLimit(pool, schema, 'overview', config.OVERVIEW_PER_MINUTE, 60_000, () =>
+      clock.now(),
     ),
   });
   lifecycle.add('stream', async () => {
@@ -230,6 +255,19 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     { concurrency: config.INGEST_CONCURRENCY },
   );
   lifecycle.add('ingest', () => ingest.stop());
+  // The gateways' security events, into the list a supervisor reads.
+  const securityIngest = await startSecurityIngest({
+    js,
+    jsm,
+    names: n,
+    security,
+    perHour: config.HELPLINE_SECURITY_EVENTS_PER_HOUR,
+    read: metrics.securityEventsRead,
+    clock,
+    logger: logger.child({ component: 'security-ingest' }),
+    metrics: metrics.registry,
+  });
+  lifecycle.add('security-ingest', () => securityIngest.stop());
   // Timers start after ingest so a restart first resumes what PostgreSQL says is due.
   scheduler.start();
   lifecycle.add('timers', () => scheduler.stop());

@@ -59,6 +59,8 @@ export class UnmappedCodesReader {
   #kept: Kept[] = [];
   /** The last EVENTS sequence read; 0 before the first read. */
   #lastSeq = 0;
+  /** When the EVENTS read was created: another time is another stream, numbered from 1 again. */
+  #streamCreated: string | undefined;
   /** What is kept is every code stored from this time on (later when the newest were too many). */
   #coveredFromMs = Number.POSITIVE_INFINITY;
   #reading: Promise<void> | undefined;
@@ -118,6 +120,23 @@ export class UnmappedCodesReader {
 
   async #catchUp(to: Date): Promise<void> {
     const windowFromMs = to.getTime() - MAX_HOURS * 3600_000;
+    // EVENTS deleted and made again (by hand, a server whose store was lost): its sequence starts
+    // again from 1, so reading after the last sequence read would wait for numbers the new stream
+    // reaches only later, and keep codes of a stream that is gone. Read the window afresh.
+    const stream = await (await this.js.streams.get(this.names.streams.events)).info(true);
+    if (
+      this.#lastSeq > 0 &&
+      (stream.created !== this.#streamCreated || stream.state.last_seq < this.#lastSeq)
+    ) {
+      this.logger.warn(
+        { lastSeqRead: this.#lastSeq, lastSeqNow: stream.state.last_seq },
+        'EVENTS was made again: unmapped codes read afresh',
+      );
+      this.#kept = [];
+      this.#lastSeq = 0;
+      this.#coveredFromMs = Number.POSITIVE_INFINITY;
+    }
+    this.#streamCreated = stream.created;
     if (this.#lastSeq === 0) await this.#readFrom({ fromMs: windowFromMs, toMs: to.getTime() });
     else if (!(await this.#readFrom({ afterSeq: this.#lastSeq }))) {
       // More new codes than are kept since the last read (a flood): read the window afresh.

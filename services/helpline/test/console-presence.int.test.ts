@@ -116,6 +116,19 @@ describe('presence in the console (Chromium)', () => {
       await expect
         .poll(() => benPage.locator('#presence').inputValue(), { timeout: MOVES_WITHIN_MS })
         .toBe('away');
+      // He was working the first P1: set away, it goes back to the queue at once, saying who.
+      const requeued = await h.detail(first);
+      expect(requeued).toMatchObject({ state: 'queued', assignedTo: null });
+      expect(requeued.events.find((e: { kind: string }) => e.kind === 'requeued')).toMatchObject({
+        data: { reason: 'operator away', operatorId: ben.id },
+      });
+      await benPage.locator(`#queue .case[data-id="${first}"][data-state="queued"]`).waitFor();
+      // Out of the way: what follows is about the second P1.
+      await h.api(`/api/cases/${first}/accept`, { method: 'POST' });
+      await h.api(`/api/cases/${first}/resolve`, {
+        method: 'POST',
+        body: { outcome: 'false-alarm', reason: 'test' },
+      });
 
       // Dora takes the waiting P1's offer, then her network goes: once her heartbeats have stopped
       // for the timeout she is away and the offer is withdrawn; when the network is back, her console

@@ -69,12 +69,13 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       helpline = undefined;
     },
     /** The real registry in the same namespace (port 0, its own data key); its URL for REGISTRY_URL. */
-    async startRegistry(): Promise<RegistryHandle> {
+    async startRegistry(env2: Record<string, string> = {}): Promise<RegistryHandle> {
       registry = await startRegistry(
         loadRegistryConfig({
           ...env,
           REGISTRY_PORT: '0',
           REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+          ...env2,
         }),
         { logger },
       );

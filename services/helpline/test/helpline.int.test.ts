@@ -119,16 +119,13 @@ interface SseEvent {
 }
 
 /** A minimal EventSource over fetch, so the test can set Last-Event-ID and read what arrives. */
-function openStream(options: { lastEventId?: string; query?: string } = {}) {
+function openStream(options: { lastEventId?: string; as?: string } = {}) {
   const controller = new AbortController();
   const events: SseEvent[] = [];
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { authorization: `Bearer ${options.as ?? token}` };
   if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
   const done = (async () => {
-    const response = await fetch(
-      `${helpline.url}/api/stream${options.query ?? `?access_token=${encodeURIComponent(token)}`}`,
-      { headers, signal: controller.signal },
-    );
+    const response = await fetch(`${helpline.url}/api/stream`, { headers, signal: controller.signal });
     if (response.status !== 200 || !response.body) {
       await response.body?.cancel();
       return response.status;
@@ -410,8 +407,8 @@ describe('helpline service', () => {
     expect(resumed.events.some((e) => e.event === 'snapshot')).toBe(false);
     await resumed.close();
 
-    // The stream also takes the token as a header, and refuses a wrong one.
-    expect(await openStream({ query: '?access_token=wrong-token-0123456789' }).done).toBe(401);
+    // The stream refuses a wrong token.
+    expect(await openStream({ as: 'wrong-token-0123456789' }).done).toBe(401);
     // Streams whose client went away are let go.
     await waitFor(async () =>
       /helpline_stream_clients\{[^}]*\} 0/.test(await (await fetch(`${helpline.url}/metrics`)).text()),

@@ -1,6 +1,8 @@
 import { ManualClock } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HelplineHandle, loadHelplineConfig, startHelpline } from '../src/index.ts';
 import { helplineHarness } from './harness.ts';
 
 // An operator holding an accepted case whose console goes silent (a lost network, a laptop lid
@@ -48,11 +50,11 @@ async function advance(seconds: number, present: Console[]) {
 
 const eventsOf = async (id: string) => (await h.detail(id)).events as Event[];
 
-/** A P1 for a new resident, offered to and accepted by `who` (the only operator there). */
-async function acceptedP1(label: string, who: User, console: Console): Promise<string> {
+/** A P1 (or `priority`) for a new resident, offered to and accepted by `who` (the only operator there). */
+async function acceptedP1(label: string, who: User, console: Console, priority: 1 | 3 = 1): Promise<string> {
   n += 1;
   const residentId = `res_gone_${label}_${n}`;
-  await h.publish(h.alert({ residentId, priority: 1, raisedAt: new Date(clock.now()).toISOString() }));
+  await h.publish(h.alert({ residentId, priority, raisedAt: new Date(clock.now()).toISOString() }));
   await h.drained();
   const id = (await h.caseOf(residentId)).id;
   await waitFor(
@@ -68,6 +70,17 @@ async function acceptedP1(label: string, who: User, console: Console): Promise<s
   expect(accepted.status).toBe(200);
   return id;
 }
+
+const resolve = async (id: string, by: User) =>
+  expect(
+    (
+      await h.api(`/api/cases/${id}/resolve`, {
+        method: 'POST',
+        body: { outcome: 'reassurance-given', reason: 'test done' },
+        as: by.cookie,
+      })
+    ).status,
+  ).toBe(200);
 
 const scrape = async () => (await fetch(new URL('/metrics', h.helpline.url))).text();
 
@@ -169,8 +182,12 @@ describe('an operator whose console has gone while holding a case', () => {
     await advance(GONE_S + 1, []);
     expect((await h.detail(id)).operatorGone).toMatchObject({ operatorId: cara.id });
 
-    // The network comes back: her console answers again.
-    expect((await caraConsole.beat())?.status).toBe(200);
+    // The network comes back: her console answers again. Silent for more than twice the presence
+    // timeout, its stream may have been ended by a ping round meanwhile (they run in real time):
+    // the heartbeat is then refused with a 404 and the browser opens a new stream, as here. Either
+    // way she is back.
+    let back = caraConsole;
+    if ((await caraConsole.beat())?.status !== 200) back = await h.openConsole(cara.cookie);
     await h.helpline.tick();
     const kept = await h.detail(id);
     expect(kept).toMatchObject({ state: 'accepted', assignedTo: cara.id, operatorGone: null });
@@ -178,7 +195,7 @@ describe('an operator whose console has gone while holding a case', () => {
     expect(backEvent?.data).toMatchObject({ operatorId: cara.id });
 
     // Well past the requeue bound, she is still there and still has it.
-    await advance(REQUEUE_S + GONE_S, [caraConsole]);
+    await advance(REQUEUE_S + GONE_S, [back]);
     const later = await h.detail(id);
     expect(later).toMatchObject({ state: 'accepted', assignedTo: cara.id, operatorGone: null });
     expect((later.events as Event[]).some((e) => e.kind === 'requeued')).toBe(false);
@@ -188,6 +205,7 @@ describe('an operator whose console has gone while holding a case', () => {
       as: cara.cookie,
     });
     caraConsole.close();
+    back.close();
   });
 
   it('a case on hold is flagged but keeps its call-back; a supervisor can reassign it', async () => {
@@ -295,5 +313,275 @@ describe('an operator who signs out on purpose while holding a case', () => {
     expect((c.events as Event[]).find((e) => e.kind === 'operator-gone')).toMatchObject({
       data: { operatorId: ida.id, signedOut: true, state: 'on_hold' },
     });
+
+    // Her call-back comes due while she is signed out: it reaches the queue and whoever is there.
+    const joy = await operator('joy');
+    const joyConsole = await h.openConsole(joy.cookie);
+    await advance(590, [joyConsole]);
+    expect((await h.detail(id)).state).toBe('on_hold');
+    await advance(11, [joyConsole]);
+    const due = await h.detail(id);
+    expect(due).toMatchObject({ state: 'offered', offeredTo: joy.id, assignedTo: null, operatorGone: null });
+    expect((due.events as Event[]).filter((e) => e.kind === 'requeued').map((e) => e.data)).toEqual([
+      expect.objectContaining({ reason: 'call-back due', heldBy: ida.id }),
+    ]);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: joy.cookie })).status).toBe(200);
+    await resolve(id, joy);
+    joyConsole.close();
+  });
+
+  it('puts an accepted technical case back in the queue at once too: nobody is at it', async () => {
+    const max = await operator('max');
+    const maxConsole = await h.openConsole(max.cookie);
+    const id = await acceptedP1('signoutp3', max, maxConsole, 3);
+    const ned = await operator('ned');
+    const nedConsole = await h.openConsole(ned.cookie);
+
+    expect((await h.api('/api/logout', { method: 'POST', as: max.cookie })).status).toBe(200);
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'queued', assignedTo: null, operatorGone: null });
+    expect((back.events as Event[]).filter((e) => e.kind === 'requeued').map((e) => e.data)).toEqual([
+      expect.objectContaining({ reason: 'signed out', operatorId: max.id, priority: 3 }),
+    ]);
+    expect((back.events as Event[]).some((e) => e.kind === 'operator-gone')).toBe(false);
+    await advance(0, [nedConsole]);
+    expect((await h.detail(id)).offeredTo).toBe(ned.id);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: ned.cookie })).status).toBe(200);
+    await resolve(id, ned);
+    maxConsole.close();
+    nedConsole.close();
+  });
+});
+
+describe('an operator who goes away (a break) while working a case', () => {
+  it('puts every accepted case back in the queue at once, offered to someone who is there; a held case stays', async () => {
+    const jo = await operator('jo');
+    const joConsole = await h.openConsole(jo.cookie);
+    const held = await acceptedP1('awayheld', jo, joConsole);
+    const until = new Date(clock.now() + 600_000).toISOString();
+    const hold = await h.api(`/api/cases/${held}/hold`, {
+      method: 'POST',
+      body: { until, reason: 'GP calling back' },
+      as: jo.cookie,
+    });
+    expect(hold.status).toBe(200);
+    // A technical case too: whatever its priority, nobody works it while she is on her break.
+    const id = await acceptedP1('away', jo, joConsole, 3);
+    const kim = await operator('kim');
+    const kimConsole = await h.openConsole(kim.cookie);
+
+    // Her console stays open: she is at the screen, not gone, so only going away tells the helpline.
+    const away = await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: jo.cookie });
+    expect(away.status).toBe(200);
+    expect(away.json).toMatchObject({ userId: jo.id, status: 'away', returned: [id] });
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'queued', assignedTo: null, operatorGone: null });
+    expect(back.acceptedAt).not.toBeNull();
+    expect((back.events as Event[]).find((e) => e.kind === 'requeued')).toMatchObject({
+      actor: 'helpline',
+      data: { reason: 'operator away', operatorId: jo.id, by: jo.id, priority: 3 },
+    });
+    // The call-back she set is hers and keeps its time: it returns to the queue for whoever is free.
+    expect(await h.detail(held)).toMatchObject({ state: 'on_hold', assignedTo: jo.id });
+    await advance(0, [joConsole, kimConsole]);
+    expect((await h.detail(id)).offeredTo).toBe(kim.id);
+    await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: kim.cookie });
+    await resolve(id, kim);
+    // Her call-back comes due while she is still away: it is the queue's, and goes to Kim, not to her.
+    await advance(601, [joConsole, kimConsole]);
+    const due = await h.detail(held);
+    expect(due).toMatchObject({ state: 'offered', offeredTo: kim.id, assignedTo: null });
+    expect((due.events as Event[]).filter((e) => e.kind === 'requeued').map((e) => e.data)).toEqual([
+      expect.objectContaining({ reason: 'call-back due', heldBy: jo.id }),
+    ]);
+    expect((await h.api(`/api/cases/${held}/accept`, { method: 'POST', as: kim.cookie })).status).toBe(200);
+    await resolve(held, kim);
+    joConsole.close();
+    kimConsole.close();
+  });
+
+  it('set away by a supervisor, an accepted alarm call goes back to the queue at once, saying who', async () => {
+    const lee = await operator('lee');
+    const leeConsole = await h.openConsole(lee.cookie);
+    const id = await acceptedP1('supaway', lee, leeConsole);
+    const set = await h.api(`/api/users/${lee.id}/presence`, {
+      method: 'PUT',
+      body: { status: 'away' },
+      as: sup.cookie,
+    });
+    expect(set.status).toBe(200);
+    expect(set.json).toMatchObject({ userId: lee.id, status: 'away', returned: [id] });
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'queued', assignedTo: null });
+    expect((back.events as Event[]).find((e) => e.kind === 'requeued')).toMatchObject({
+      data: { reason: 'operator away', operatorId: lee.id, by: sup.id, priority: 1 },
+    });
+    // Nor can it be handed to them while they are away, once someone has accepted it. The supervisor
+    // takes it from their own break: taking a call, they are there (not left away with it).
+    await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: sup.cookie });
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
+    const users = (await h.api('/api/users')).json.users as { id: string; chosenPresence: string | null }[];
+    expect(users.find((u) => u.id === sup.id)?.chosenPresence).toBe('available');
+    const toAway = await h.api(`/api/cases/${id}/reassign`, {
+      method: 'POST',
+      body: { to: lee.id, reason: 'back to lee' },
+      as: sup.cookie,
+    });
+    expect(toAway.status).toBe(409);
+    expect(toAway.json.message).toContain('away');
+    // Back from the break, it may be; choosing available hands nothing back.
+    const again = await h.api('/api/presence', {
+      method: 'PUT',
+      body: { status: 'available' },
+      as: lee.cookie,
+    });
+    expect(again.json).toMatchObject({ returned: [] });
+    const moved = await h.api(`/api/cases/${id}/reassign`, {
+      method: 'POST',
+      body: { to: lee.id, reason: 'back to lee' },
+      as: sup.cookie,
+    });
+    expect(moved.json).toMatchObject({ state: 'accepted', assignedTo: lee.id });
+    await resolve(id, lee);
+    leeConsole.close();
+  });
+});
+
+// What the request that set it did not hand back (an instance stopped between setting the presence
+// and handing the cases back, a sign-out that never reached the cases): the timers find it, on
+// whichever instance ticks first, and hand each case back once.
+describe('the timers find an accepted case whose holder is not there', () => {
+  let second: HelplineHandle;
+  let db: pg.Client;
+  beforeAll(async () => {
+    second = await startHelpline(loadHelplineConfig({ ...h.env }), { clock });
+    db = new pg.Client({ connectionString: h.env.DATABASE_URL });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await second?.close();
+  });
+  const schema = () => h.names.schema('helpline');
+  const bothTick = async (rounds = 3) => {
+    for (let i = 0; i < rounds; i++) await Promise.all([h.helpline.tick(), second.tick()]);
+  };
+  const requeues = async (id: string) =>
+    (await eventsOf(id)).filter((e) => e.kind === 'requeued').map((e) => e.data);
+
+  it('away without the hand-back: back in the queue at the next tick, once across two instances', async () => {
+    const ola = await operator('ola');
+    const olaConsole = await h.openConsole(ola.cookie);
+    const id = await acceptedP1('tickaway', ola, olaConsole, 3);
+    const pat = await operator('pat');
+    const patConsole = await h.openConsole(pat.cookie);
+    await db.query(`update "${schema()}".presence set status = 'away' where user_id = $1`, [ola.id]);
+
+    clock.advance(1000);
+    for (const c of [olaConsole, patConsole]) expect((await c.beat())?.status).toBe(200);
+    await bothTick();
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'offered', offeredTo: pat.id, assignedTo: null, operatorGone: null });
+    expect(await requeues(id)).toEqual([
+      expect.objectContaining({ reason: 'operator away', operatorId: ola.id, priority: 3, timer: true }),
+    ]);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: pat.cookie })).status).toBe(200);
+    await resolve(id, pat);
+    olaConsole.close();
+    patConsole.close();
+  });
+
+  it('signed out without the hand-back: back in the queue at the next tick, saying so, once', async () => {
+    const quin = await operator('quin');
+    const quinConsole = await h.openConsole(quin.cookie);
+    const id = await acceptedP1('tickout', quin, quinConsole, 1);
+    const rae = await operator('rae');
+    const raeConsole = await h.openConsole(rae.cookie);
+    // The sign-out ended the session and the console and set her away, then stopped.
+    quinConsole.close();
+    await db.query(`delete from "${schema()}".sessions where user_id = $1`, [quin.id]);
+    await db.query(`delete from "${schema()}".consoles where user_id = $1`, [quin.id]);
+    await db.query(`update "${schema()}".presence set status = 'away' where user_id = $1`, [quin.id]);
+
+    clock.advance(1000);
+    expect((await raeConsole.beat())?.status).toBe(200);
+    await bothTick();
+    const back = await h.detail(id);
+    expect(back).toMatchObject({ state: 'offered', offeredTo: rae.id, assignedTo: null, operatorGone: null });
+    expect(await requeues(id)).toEqual([
+      expect.objectContaining({ reason: 'signed out', operatorId: quin.id, priority: 1, timer: true }),
+    ]);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: rae.cookie })).status).toBe(200);
+    await resolve(id, rae);
+    raeConsole.close();
+  });
+
+  it('gone past the bounds with an accepted technical case: back in the queue, once across two instances', async () => {
+    const sol = await operator('sol');
+    const solConsole = await h.openConsole(sol.cookie);
+    const id = await acceptedP1('tickgone', sol, solConsole, 3);
+    const tam = await operator('tam');
+    const tamConsole = await h.openConsole(tam.cookie);
+    await solConsole.stall();
+    await advance(TIMEOUT_S + 1, [tamConsole]);
+    await advance(GONE_S + 1, [tamConsole]);
+    expect(await h.detail(id)).toMatchObject({ state: 'accepted', operatorGone: { operatorId: sol.id } });
+    clock.advance(REQUEUE_S * 1000);
+    expect((await tamConsole.beat())?.status).toBe(200);
+    await bothTick();
+    expect(await h.detail(id)).toMatchObject({ state: 'offered', offeredTo: tam.id, assignedTo: null });
+    expect(await requeues(id)).toEqual([
+      expect.objectContaining({ reason: 'operator gone', operatorId: sol.id, priority: 3 }),
+    ]);
+    expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: tam.cookie })).status).toBe(200);
+    await resolve(id, tam);
+    solConsole.close();
+    tamConsole.close();
+  });
+});
+
+describe('a supervisor reassigning an accepted case to an operator who goes away at that moment', () => {
+  it('never leaves the case with them: either the reassign is refused or going away hands it back', async () => {
+    const uma = await operator('uma');
+    for (let round = 0; round < 12; round++) {
+      n += 1;
+      const residentId = `res_gone_race_${n}`;
+      await h.publish(h.alert({ residentId, priority: 2, raisedAt: new Date(clock.now()).toISOString() }));
+      await h.drained();
+      const id = (await h.caseOf(residentId)).id;
+      expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
+      expect(
+        (await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: uma.cookie }))
+          .status,
+      ).toBe(200);
+      // The tick that change asked for runs now, not in the middle of the race: the timers hand back
+      // what a request left behind, and this is about the requests themselves.
+      await h.helpline.tick();
+
+      // The break lands at a different moment of the reassign each round: at once, or a few ms in.
+      const [moved, away] = await Promise.all([
+        h.api(`/api/cases/${id}/reassign`, {
+          method: 'POST',
+          body: { to: uma.id, reason: 'uma takes it' },
+          as: sup.cookie,
+        }),
+        new Promise((wait) => setTimeout(wait, round * 1.5)).then(() =>
+          h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: uma.cookie }),
+        ),
+      ]);
+      expect(away.status).toBe(200);
+      if (moved.status === 409) expect(moved.json.message).toContain('away');
+      else {
+        expect(moved.status).toBe(200);
+        expect(moved.json).toMatchObject({ state: 'accepted', assignedTo: uma.id });
+        // Handed to her before she went: her going away handed it back, in its own request.
+        expect(away.json.returned, `round ${round}: left accepted by someone away`).toEqual([id]);
+      }
+      const c = await h.detail(id);
+      expect(c.state === 'accepted' && c.assignedTo === uma.id).toBe(false);
+      if (c.state !== 'accepted')
+        expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
+      await resolve(id, sup);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { jetstreamManager } from '@telecare/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 
@@ -96,5 +97,25 @@ describe("the supervisor overview's unmapped codes", () => {
     expect(third[0]?.total).toBe(305);
     expect((await counter('helpline_unmapped_reads_total')) - reads0).toBe(3);
     expect((await counter('helpline_unmapped_messages_read_total')) - messages0).toBe(305);
+  });
+
+  it('starts over when EVENTS is deleted and made again under it (its sequence starts again from 1)', async () => {
+    const before = await polls(1);
+    expect(before[0]?.total).toBeGreaterThan(4);
+    const jsm = await jetstreamManager(h.nc);
+    await jsm.streams.delete(h.names.streams.events);
+    await h.ensureEvents();
+    // Fewer codes than before: the new stream's sequences stay below the last one read.
+    await unmapped(4);
+    await pause(1_100);
+    const after = await polls(1);
+    expect(after[0]?.total).toBe(4);
+    expect(after[0]?.codes.events).toHaveLength(4);
+    expect(after[0]?.codes.events[0]).toMatchObject({ note: `unknown code ${n}` });
+    expect(after[0]?.codes.complete).toBe(true);
+    // And it goes on from there: a code stored later is read.
+    await unmapped(1);
+    await pause(1_100);
+    expect((await polls(1))[0]?.total).toBe(5);
   });
 });

@@ -162,3 +162,92 @@ describe('an operator a case is taken from', () => {
     back.close();
   });
 });
+
+// An operator may hold two accepted cases (one offered, one taken from the list). Letting one go
+// (hold or resolve) freed them, `available` on a call; and so did resolving a case they had on hold.
+describe('an operator who still has an accepted case in hand', () => {
+  it('stays busy after holding or resolving another case, and is available once nothing is in hand', async () => {
+    const eli = await operator('eli');
+    const eliConsole = await h.openConsole(eli.cookie);
+    const first = await acceptedBy('two-first', eli);
+    // A second case, taken from the list (nobody is free to be offered it).
+    const second = await newCase('two-second', 2);
+    expect((await h.api(`/api/cases/${second}/accept`, { method: 'POST', as: eli.cookie })).status).toBe(200);
+    const until = new Date(clock.now() + 600_000).toISOString();
+    const held = await h.api(`/api/cases/${first}/hold`, {
+      method: 'POST',
+      as: eli.cookie,
+      body: { until, reason: 'waiting for the GP' },
+    });
+    expect(held.status).toBe(200);
+    expect(await presenceOf(eli)).toBe('busy');
+    // The held case resolved while the other is still accepted: still busy.
+    const resolvedHeld = await h.api(`/api/cases/${first}/resolve`, {
+      method: 'POST',
+      as: eli.cookie,
+      body: { outcome: 'false-alarm', reason: 'GP confirmed all well' },
+    });
+    expect(resolvedHeld.status).toBe(200);
+    expect(await presenceOf(eli)).toBe('busy');
+    // A third case in hand, then one of the two resolved: still busy.
+    const third = await newCase('two-third', 2);
+    expect((await h.api(`/api/cases/${third}/accept`, { method: 'POST', as: eli.cookie })).status).toBe(200);
+    const resolved = await h.api(`/api/cases/${second}/resolve`, {
+      method: 'POST',
+      as: eli.cookie,
+      body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
+    });
+    expect(resolved.status).toBe(200);
+    expect(await presenceOf(eli)).toBe('busy');
+    // The last one let go: available, and offered the next case.
+    const last = await h.api(`/api/cases/${third}/hold`, {
+      method: 'POST',
+      as: eli.cookie,
+      body: { until, reason: 'calling the son back' },
+    });
+    expect(last.status).toBe(200);
+    expect(await presenceOf(eli)).toBe('available');
+    await offeredNext('after-two', eli, [eliConsole]);
+    await h.api(`/api/cases/${third}/resolve`, {
+      method: 'POST',
+      as: sup.cookie,
+      body: { outcome: 'false-alarm', reason: 'test' },
+    });
+    eliConsole.close();
+  });
+});
+
+// Attack: an operator's accept and their going away, at the same moment (two tabs, a double
+// action). Whatever the order, an accepted case never stays with someone away, and nobody is left
+// `busy` with nothing in hand.
+describe('an accept racing a break', () => {
+  it('ends either with the case in hand and the operator busy, or back in the queue and the operator away', async () => {
+    const fay = await operator('fay');
+    const fayConsole = await h.openConsole(fay.cookie);
+    for (let i = 0; i < 8; i++) {
+      const id = await newCase(`race-${i}`, 3);
+      const [accepted, away] = await Promise.all([
+        h.api(`/api/cases/${id}/accept`, { method: 'POST', as: fay.cookie }),
+        h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: fay.cookie }),
+      ]);
+      expect(away.status).toBe(200);
+      const c = await h.detail(id);
+      const presence = (
+        (await h.api('/api/users')).json.users as { id: string; chosenPresence: string | null }[]
+      ).find((u) => u.id === fay.id)?.chosenPresence;
+      if (accepted.status === 200 && c.state === 'accepted') expect(presence, `round ${i}`).toBe('busy');
+      else {
+        expect(c.state, `round ${i}`).toBe('queued');
+        expect(presence, `round ${i}`).toBe('away');
+      }
+      // Ready for the next round: back, nothing in hand.
+      await h.api(`/api/cases/${id}/resolve`, {
+        method: 'POST',
+        as: sup.cookie,
+        body: { outcome: 'false-alarm', reason: 'test' },
+      });
+      await h.api('/api/presence', { method: 'PUT', body: { status: 'available' }, as: fay.cookie });
+    }
+    fayConsole.close();
+  });
+});

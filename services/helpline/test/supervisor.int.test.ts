@@ -1,5 +1,5 @@
-import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
-import { ManualClock } from '@telecare/platform';
+import { eventIdOfKey, partitionOf, type SecurityEvent, type TelecareEvent } from '@telecare/contracts';
+import { jetstream, ManualClock } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
@@ -232,5 +232,57 @@ describe('answer figures a supervisor can trust', () => {
     ]);
     expect(o.unmappedCodes.byCode).toEqual([{ sourceCode: 'CID 1999', count: 1, serials: ['DC09-SV1'] }]);
     expect((await h.api('/api/supervisor/overview', { as: op1.cookie })).status).toBe(403);
+  });
+
+  it('lists the gateways’ security events once each, those raised while no helpline ran too, within the hourly cap', async () => {
+    // Raised while the helpline is down: the SECURITY stream keeps them.
+    await h.stop();
+    const js = jetstream(h.nc);
+    const forged = (serial: string): SecurityEvent => ({
+      id: null,
+      at: new Date(clock.now()).toISOString(),
+      service: 'gateway-dc09',
+      kind: 'dc09-frame-forged',
+      userId: null,
+      caseId: null,
+      detail: { account: serial, serial, reason: 'mac', transport: 'tcp' },
+    });
+    const send = (event: SecurityEvent, msgID: string) =>
+      js.publish(h.names.subjects.securityEvents, JSON.stringify(event), { msgID });
+    await send(forged('DC09-F1'), 'sec_f1');
+    // The same store retried: one message on the stream.
+    expect((await send(forged('DC09-F1'), 'sec_f1')).duplicate).toBe(true);
+    await send(forged('DC09-F2'), 'sec_f2');
+    // Past the cap of two an hour: counted, not listed.
+    await send(forged('DC09-F3'), 'sec_f3');
+    await h.start(clock, { HELPLINE_SECURITY_EVENTS_PER_HOUR: '2' });
+    const metrics = async () => (await fetch(new URL('/metrics', h.helpline.url))).text();
+    await waitFor(
+      async () =>
+        /^helpline_security_events_read_total\{[^}]*outcome="capped"[^}]*\} 1$/m.test(await metrics())
+          ? true
+          : undefined,
+      { what: 'the third counted as capped', timeoutMs: 5_000, intervalMs: 50 },
+    );
+    const r = await h.api('/api/security-events?limit=200', { as: sup.cookie });
+    expect(r.status).toBe(200);
+    const listed = (
+      r.json as { events: { service: string; kind: string; detail: { serial?: string } }[] }
+    ).events
+      .filter((e) => e.kind === 'dc09-frame-forged')
+      .map((e) => ({ service: e.service, serial: e.detail.serial }));
+    expect(listed.sort((a, b) => String(a.serial).localeCompare(String(b.serial)))).toEqual([
+      { service: 'gateway-dc09', serial: 'DC09-F1' },
+      { service: 'gateway-dc09', serial: 'DC09-F2' },
+    ]);
+    expect(await metrics()).toMatch(
+      /^helpline_security_events_read_total\{[^}]*service="gateway-dc09"[^}]*outcome="stored"[^}]*\} 2$/m,
+    );
+    // Its own are listed as raised and not again from the stream.
+    const own = (r.json as { events: { service: string; kind: string }[] }).events.filter(
+      (e) => e.kind === 'reveal-refused',
+    );
+    expect(own).toHaveLength(1);
+    expect(own[0]?.service).toBe('helpline');
   });
 });

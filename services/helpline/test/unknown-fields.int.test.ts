@@ -255,9 +255,9 @@ describe('what supervisors watch, and the live stream', () => {
   });
 
   it('a stream asked with a query it does not know is refused by name', async () => {
-    const refused = await fetch(
-      `${h.helpline.url}/api/stream?access_token=${encodeURIComponent(h.adminToken)}&since=0`,
-    );
+    const refused = await fetch(`${h.helpline.url}/api/stream?since=0`, {
+      headers: { authorization: `Bearer ${h.adminToken}` },
+    });
     const json = await refused.json();
     refusedNaming({ status: refused.status, json, setCookie: '' }, 'since');
   });

@@ -52,6 +52,11 @@ export const registryEnv = {
     .max(30 * 24 * 3600)
     .default(72 * 3600),
   /**
+   * How often the registry takes previous DC-09 keys whose grace has ended out of their account
+   * entries, in seconds (fractions allowed, for tests).
+   */
+  REGISTRY_DC09_KEY_SWEEP_S: z.coerce.number().min(0.05).max(3600).default(60),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

@@ -10,6 +10,8 @@ import {
   StreamReplicasError,
   systemClock,
 } from '@telecare/platform';
+import { isRevisionConflict } from './device-map.ts';
+import { pairingsOf } from './device-map-entry.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -53,9 +55,13 @@ export function buildDc09AccountEntry(
     state: device.state,
     testMode: device.test_mode,
     postcodeDistrict: resident.postcode_district,
+    // The device map's pairings: the DC-09 gateway attributes a panel's backlog by the same rule.
+    ...pairingsOf(device),
     updatedAt: new Date(updatedAt).toISOString(),
   });
 }
+
+const CAS_ATTEMPTS = 5;
 
 /**
  * Keeps the DC-09 accounts bucket (key = account) in step with PostgreSQL, like the device map:
@@ -113,26 +119,57 @@ export class Dc09AccountPublisher {
     );
   }
 
-  /** Publishes one device's account; `previousAccount` is removed when the device no longer holds it. */
-  async publish(serial: string, previousAccount?: string | null): Promise<void> {
+  /**
+   * Publishes one device's account; `previousAccount` is removed when the device no longer holds
+   * it. Never throws: whether the bucket now holds what PostgreSQL says (a failure is logged and
+   * counted; the next change, sweep or start-up repairs it).
+   */
+  async publish(serial: string, previousAccount?: string | null): Promise<boolean> {
     try {
       const kv = this.#kv ?? (await this.open());
-      const rows = await this.#store.mapRowsFor(serial);
-      const entry = rows ? this.#entryFor(rows.device, rows.resident) : null;
+      const entry = await this.#putCurrent(kv, serial);
       if (previousAccount && previousAccount !== entry?.account) {
         await kv.delete(previousAccount);
         this.#puts.inc({ outcome: 'deleted' });
       }
-      if (entry) {
-        const current = await kv.get(entry.account);
-        if (current?.operation === 'PUT' && current.string() === JSON.stringify(entry)) return;
-        await kv.put(entry.account, JSON.stringify(entry));
-        this.#puts.inc({ outcome: 'written' });
-      }
+      return true;
     } catch (err) {
       this.#kv = undefined;
       this.#puts.inc({ outcome: 'failed' });
       this.#log.warn({ err, serial }, 'dc09 account put failed; the next change or start-up repairs it');
+      return false;
+    }
+  }
+
+  /**
+   * Writes the device's entry as PostgreSQL has it now, unless the bucket holds it already. The
+   * account's key is read before the rows the entry is built from, and written only at the revision
+   * read: a change committed after the rows were read publishes after this and wins; one that
+   * publishes in between makes this write fail, and it goes again from fresh rows. (Rows read
+   * before the bucket could put back what a newer change had just replaced: a sweep and a key
+   * change of one device at once would leave the gateway without the new key.)
+   */
+  async #putCurrent(kv: KV, serial: string): Promise<Dc09AccountEntry | null> {
+    for (let attempt = 1; ; attempt++) {
+      const before = await this.#store.mapRowsFor(serial);
+      const account = before ? this.#entryFor(before.device, before.resident)?.account : undefined;
+      if (account === undefined) return null;
+      const current = await kv.get(account);
+      const rows = await this.#store.mapRowsFor(serial);
+      const entry = rows ? this.#entryFor(rows.device, rows.resident) : null;
+      if (entry?.account !== account) {
+        if (attempt >= CAS_ATTEMPTS) throw new Error(`device ${serial}'s DC-09 account kept changing`);
+        continue;
+      }
+      const value = JSON.stringify(entry);
+      if (current?.operation === 'PUT' && current.string() === value) return entry;
+      try {
+        await kv.put(account, value, { previousSeq: current?.revision ?? 0 });
+        this.#puts.inc({ outcome: 'written' });
+        return entry;
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
     }
   }
 
@@ -154,4 +191,57 @@ export class Dc09AccountPublisher {
     this.#log.info({ written, deleted: leftovers.size }, 'dc09 accounts in step with postgres');
     return { written, deleted: leftovers.size };
   }
+}
+
+/**
+ * Takes a previous DC-09 key out of its account entry once its grace has ended: the gateway refuses
+ * it past the grace anyway, but the bucket would hand the old secret on until the device's next
+ * change. Every `intervalMs` (REGISTRY_DC09_KEY_SWEEP_S), each device whose previous key's grace has
+ * ended has its entry written again (without it) and then the key forgotten in PostgreSQL, which
+ * is what marks it done: a write that fails leaves it for the next sweep. Idempotent, and safe
+ * with several registry instances: they write the same entry (at the revision each read) and only
+ * one forgets the key.
+ */
+export function startPreviousKeySweep(deps: {
+  store: RegistryStore;
+  publisher: Dc09AccountPublisher;
+  clock: Clock;
+  logger: Logger;
+  intervalMs: number;
+}): { stop(): Promise<void>; sweep(): Promise<number> } {
+  const log = deps.logger.child({ component: 'dc09-accounts' });
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const sweep = async (): Promise<number> => {
+    const now = new Date(deps.clock.now());
+    let ended = 0;
+    for (const serial of await deps.store.endedPreviousKeys(now)) {
+      if (stopped) break;
+      if (!(await deps.publisher.publish(serial))) continue;
+      if (await deps.store.forgetPreviousKey(serial, now)) {
+        ended++;
+        log.info({ serial }, 'previous DC-09 key out of its account entry: its grace has ended');
+      }
+    }
+    return ended;
+  };
+  const timer = setInterval(() => {
+    if (stopped) return;
+    running = running
+      .then(sweep)
+      .catch((err: unknown) => log.warn({ err }, 'previous DC-09 key sweep failed'));
+  }, deps.intervalMs);
+  timer.unref();
+  return {
+    sweep: () => {
+      const run = running.then(sweep);
+      running = run.catch(() => undefined);
+      return run;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

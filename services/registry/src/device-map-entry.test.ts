@@ -46,6 +46,10 @@ const device: DeviceRow = {
   credential_issued_at: null,
   credential_enc: null,
   dc09_code_overrides: {},
+  paired_at: new Date('2025-01-02T09:30:00.000Z'),
+  previous_resident_id: null,
+  previous_paired_at: null,
+  previous_pairing_ended_at: null,
   decommissioned_at: null,
   created_at: new Date('2025-01-02T10:00:00.000Z'),
   updated_at: new Date('2025-01-02T10:00:00.000Z'),
@@ -65,6 +69,7 @@ describe('buildDeviceMapEntry', () => {
       state: 'installed',
       testMode: false,
       postcodeDistrict: 'GL1',
+      pairedAt: '2025-01-02T09:30:00.000Z',
       updatedAt: '2025-01-02T10:00:00.000Z',
     });
     expect(DeviceMapEntry.safeParse(entry).success).toBe(true);
@@ -99,6 +104,31 @@ describe('buildDeviceMapEntry', () => {
       testMode: true,
       state: 'test',
     });
+  });
+
+  it('leaves pairedAt out when the row has none, as entries written before it was kept', () => {
+    const entry = buildDeviceMapEntry({ ...device, paired_at: null }, resident);
+    expect(entry).not.toHaveProperty('pairedAt');
+    expect(DeviceMapEntry.safeParse(entry).success).toBe(true);
+  });
+
+  it('carries the previous pairing when the row has one, its start only where known', () => {
+    const moved = {
+      ...device,
+      previous_resident_id: 'res_0000000007aaaaaa',
+      previous_paired_at: new Date('2024-06-01T08:00:00.000Z'),
+      previous_pairing_ended_at: new Date('2025-01-01T16:00:00.000Z'),
+    };
+    expect(buildDeviceMapEntry(moved, resident)?.previousPairing).toEqual({
+      residentId: 'res_0000000007aaaaaa',
+      pairedAt: '2024-06-01T08:00:00.000Z',
+      endedAt: '2025-01-01T16:00:00.000Z',
+    });
+    expect(buildDeviceMapEntry({ ...moved, previous_paired_at: null }, resident)?.previousPairing).toEqual({
+      residentId: 'res_0000000007aaaaaa',
+      endedAt: '2025-01-01T16:00:00.000Z',
+    });
+    expect(buildDeviceMapEntry(device, resident)).not.toHaveProperty('previousPairing');
   });
 
   it('has no entry for a device without a resident', () => {
@@ -136,6 +166,26 @@ describe('buildDc09AccountEntry', () => {
       key: 'NEWKEY',
       previousKey: { key: 'OLDKEY', keyEncoding: 'ascii', until: '2025-01-05T10:00:00.000Z' },
     });
+  });
+
+  it('carries the pairings the device map carries, for the DC-09 gateway to attribute a moved panel’s backlog', () => {
+    const moved: DeviceRow = {
+      ...panel,
+      previous_resident_id: 'res_0000000007aaaaaa',
+      previous_paired_at: new Date('2024-06-01T08:00:00.000Z'),
+      previous_pairing_ended_at: new Date('2025-01-01T12:00:00.000Z'),
+    };
+    const entry = buildDc09AccountEntry(moved, resident, open, new Date('2025-01-03T00:00:00.000Z'));
+    const mapped = buildDeviceMapEntry(moved, resident);
+    expect(entry?.pairedAt).toBe('2025-01-02T09:30:00.000Z');
+    expect(entry?.pairedAt).toBe(mapped?.pairedAt);
+    expect(entry?.previousPairing).toEqual(mapped?.previousPairing);
+    expect(entry?.previousPairing).toEqual({
+      residentId: 'res_0000000007aaaaaa',
+      pairedAt: '2024-06-01T08:00:00.000Z',
+      endedAt: '2025-01-01T12:00:00.000Z',
+    });
+    expect(buildDc09AccountEntry(panel, resident, open)).not.toHaveProperty('previousPairing');
   });
 
   it('leaves it out once the grace is over, or when the account has no key now', () => {

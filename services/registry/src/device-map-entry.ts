@@ -6,7 +6,8 @@ import type { DeviceRow, ResidentRow } from './records.ts';
  * the map exists to turn a serial into a resident, so an unassigned device is not in it (and a
  * gateway treats its serial as unknown).
  *
- * Only ids and places are copied — never names, addresses or phone numbers. `updatedAt` is the
+ * Only ids and places are copied — never names, addresses or phone numbers (the previous
+ * pairing's resident is an id too). `updatedAt` is the
  * later of the two rows' times because the entry changes when either does; the publisher uses
  * it to refuse to overwrite a newer entry with an older one.
  */
@@ -31,6 +32,27 @@ export function buildDeviceMapEntry(
     state: device.state,
     testMode: device.test_mode,
     postcodeDistrict: resident.postcode_district,
+    ...pairingsOf(device),
     updatedAt: new Date(updatedAt).toISOString(),
   });
+}
+
+/**
+ * A device's pairings as the device map and the DC-09 accounts carry them: when it was paired with
+ * its resident and, when it was moved, the pairing before (an id and its times), by which a
+ * gateway attributes a backlog (`attributeEvent`).
+ */
+export function pairingsOf(device: DeviceRow): Pick<DeviceMapEntry, 'pairedAt' | 'previousPairing'> {
+  return {
+    ...(device.paired_at ? { pairedAt: device.paired_at.toISOString() } : {}),
+    ...(device.previous_resident_id !== null && device.previous_pairing_ended_at !== null
+      ? {
+          previousPairing: {
+            residentId: device.previous_resident_id,
+            ...(device.previous_paired_at ? { pairedAt: device.previous_paired_at.toISOString() } : {}),
+            endedAt: device.previous_pairing_ended_at.toISOString(),
+          },
+        }
+      : {}),
+  };
 }

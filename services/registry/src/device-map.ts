@@ -17,12 +17,19 @@ export type MapOutcome = PutOutcome | 'deleted' | 'absent' | 'failed';
 const CAS_ATTEMPTS = 5;
 
 /** JetStream "wrong last sequence": someone else wrote the key between our read and our write. */
-const isRevisionConflict = (err: unknown): boolean =>
+export const isRevisionConflict = (err: unknown): boolean =>
   typeof err === 'object' && err !== null && 'code' in err && (err.code === 10071 || err.code === 10164);
 
-/** Key order fixed so two equal entries compare equal whatever order their fields arrived in. */
+/**
+ * Key order fixed so two equal entries compare equal whatever order their fields arrived in, at
+ * every depth (a replacer list of the top-level keys would also drop a nested object's own keys).
+ */
 const canonical = (entry: DeviceMapEntry): string =>
-  JSON.stringify(entry, Object.keys(entry).sort() as Array<keyof DeviceMapEntry>);
+  JSON.stringify(entry, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
 
 /**
  * Keeps the NATS KV device map in step with PostgreSQL, which is the record: every write here

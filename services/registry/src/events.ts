@@ -41,19 +41,29 @@ async function recordEvent(deps: EventsDeps, log: Logger, event: TelecareEvent):
   // A life-critical alarm the gateway stored although the device's kind (as the gateway held it)
   // does not report it: no dead letter tells of it, so health does.
   const mismatch = kindMismatchOf(event.devicekind, { type: event.type, at: event.time, eventId: event.id });
-  await deps.store.recordHealth(event.subject, {
-    type: event.type,
-    // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
-    // would make the device look alive, and its supervision silent, until then.
-    at: new Date(Math.min(Date.parse(event.time), Date.parse(event.receivedat))),
-    ...(batteryPercent === undefined ? {} : { batteryPercent }),
-    ...(signalDbm === undefined ? {} : { signalDbm }),
-    ...(mains === undefined ? {} : { mains }),
-    ...(mismatch === undefined ? {} : { kindMismatch: { kind: mismatch.kind, eventId: mismatch.eventId } }),
-    // By its receipt, not the panel's clock (a timestamp to the second may read before the key
-    // change it came after): the gateway took the old key only once the change had reached it.
-    ...(event.dc09key === 'previous' ? { previousKeyAt: new Date(event.receivedat) } : {}),
-  });
+  // Raised by gateway-mqtt from the broker's log: the device's secret in use somewhere else too.
+  const contested =
+    event.type === 'device.login-contested'
+      ? { eventId: event.id, takeovers: num(data.takeovers) ?? null, addresses: num(data.addresses) ?? null }
+      : undefined;
+  await deps.store.recordHealth(
+    event.subject,
+    {
+      type: event.type,
+      // Health only moves forward in time: a time after receipt (a device clock ahead, or forged)
+      // would make the device look alive, and its supervision silent, until then.
+      at: new Date(Math.min(Date.parse(event.time), Date.parse(event.receivedat))),
+      ...(batteryPercent === undefined ? {} : { batteryPercent }),
+      ...(signalDbm === undefined ? {} : { signalDbm }),
+      ...(mains === undefined ? {} : { mains }),
+      ...(mismatch === undefined ? {} : { kindMismatch: { kind: mismatch.kind, eventId: mismatch.eventId } }),
+      ...(contested === undefined ? {} : { loginContested: contested }),
+      // By its receipt, not the panel's clock (a timestamp to the second may read before the key
+      // change it came after): the gateway took the old key only once the change had reached it.
+      ...(event.dc09key === 'previous' ? { previousKeyAt: new Date(event.receivedat) } : {}),
+    },
+    new Date(deps.clock.now()),
+  );
   if (event.testmode) await confirmTestCall(deps, log, event, { batteryPercent, signalDbm });
 }
 

@@ -67,6 +67,15 @@ export interface DeviceRow {
   credential_enc: string | null;
   /** jsonb, `{"CID 120": "fall.detected"}`; checked against the contracts on the way out. */
   dc09_code_overrides: unknown;
+  /** When the device joined its resident's home (set by the database when resident_id changes). */
+  paired_at: Date | null;
+  /**
+   * The device's pairing before this one (set by the database when a resident it had is replaced):
+   * whose, since when (where known) and until when. Null when it had none since this was kept.
+   */
+  previous_resident_id: string | null;
+  previous_paired_at: Date | null;
+  previous_pairing_ended_at: Date | null;
   decommissioned_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -294,6 +303,14 @@ export interface TestCall {
   signalDbm: number | null;
 }
 
+export interface LoginContested {
+  at: string;
+  eventId: string;
+  /** Takeovers within the gateway's window, and the distinct addresses they came from. */
+  takeovers: number | null;
+  addresses: number | null;
+}
+
 export interface DeviceHealth {
   serial: string;
   residentId: string | null;
@@ -317,6 +334,16 @@ export interface DeviceHealth {
    * last 24 hours.
    */
   lastKindMismatch: KindMismatch | null;
+  /**
+   * The latest finding that the device's login is in use from two places (gateway-mqtt's
+   * `device.login-contested`), until the device is issued a new secret.
+   */
+  lastLoginContested: LoginContested | null;
+  /**
+   * The kind mismatches of the last 24 hours (counted to the minute, each event once): how many,
+   * and the first and last seen (event time); null when there was none.
+   */
+  kindMismatchesLast24h: { count: number; firstAt: string; lastAt: string } | null;
   /** A DC-09 previous key in its grace, and when it was last used since the key change. */
   dc09PreviousKey: { until: string; lastUsedAt: string | null } | null;
 }

@@ -15,7 +15,7 @@ import { AwayPublisher } from './away-bucket.ts';
 import { loadRegistryConfig, type RegistryConfig } from './config.ts';
 import { type CredentialAuthority, DynsecAuthority } from './credentials.ts';
 import { FieldCipher } from './crypto.ts';
-import { Dc09AccountPublisher } from './dc09-accounts.ts';
+import { Dc09AccountPublisher, startPreviousKeySweep } from './dc09-accounts.ts';
 import { DeviceMapPublisher } from './device-map.ts';
 import { startEventsConsumer, startTestDeadlines } from './events.ts';
 import { checkDataKey } from './key-check.ts';
@@ -209,6 +209,16 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   lifecycle.add('refusals', () => refusals.stop());
   const deadlines = startTestDeadlines({ store, clock, logger, onTestFinished });
   lifecycle.add('test-deadlines', () => deadlines.stop());
+  if (!keyWrong) {
+    const sweep = startPreviousKeySweep({
+      store,
+      publisher: dc09,
+      clock,
+      logger,
+      intervalMs: config.REGISTRY_DC09_KEY_SWEEP_S * 1000,
+    });
+    lifecycle.add('dc09-key-sweep', () => sweep.stop());
+  }
 
   // Unset is a choice (sensitive fields refused); a key that does not match is a fault.
   service.ready('dataKey', () => keyCheck === undefined || keyCheck.ok);

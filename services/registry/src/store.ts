@@ -1364,6 +1364,35 @@ export class RegistryStore {
     return rows[0] ? toTestCall(rows[0]) : undefined;
   }
 
+  /**
+   * Serials of devices holding a previous DC-09 key whose grace has ended by `now` (at most
+   * `limit`, the longest ended first): their account entries still hand the old key on.
+   */
+  async endedPreviousKeys(now: Date, limit = 500): Promise<string[]> {
+    const { rows } = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices}
+        where dc09_prev_key_enc is not null and dc09_prev_key_until <= $1
+        order by dc09_prev_key_until limit $2`,
+      [now, limit],
+    );
+    return rows.map((row) => row.serial);
+  }
+
+  /**
+   * Forgets a previous DC-09 key whose grace has ended (its sealed secret and encoding; the end of
+   * its grace stays, as the record of when it ended). Only while it is still the one whose grace
+   * ended by `now`: a key change since, with a grace of its own, is left alone. Whether this call
+   * forgot it (another registry instance may have first).
+   */
+  async forgetPreviousKey(serial: string, now: Date): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(
+      `update ${this.#devices} set dc09_prev_key_enc = null, dc09_prev_key_encoding = null
+        where serial = $1 and dc09_prev_key_enc is not null and dc09_prev_key_until <= $2`,
+      [serial, now],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async expiredTests(now: Date): Promise<TestCall[]> {
     const { rows } = await this.#pool.query<TestRow>(
       `select * from ${this.#t('test_calls')} where status = 'waiting' and deadline <= $1 order by deadline`,
@@ -1472,8 +1501,29 @@ export class RegistryStore {
       kindMismatch?: { kind: string; eventId: string };
       /** When a DC-09 message that decrypted only with its account's previous key was received. */
       previousKeyAt?: Date;
+      /** The device's login found in use from two places (`device.login-contested`). */
+      loginContested?: { eventId: string; takeovers: number | null; addresses: number | null };
     },
+    now: Date = new Date(),
   ): Promise<void> {
+    if (event.kindMismatch) {
+      // Counted for the last day (see migration 016): once per event, in its minute of event time.
+      await this.#pool.query(
+        `insert into ${this.#t('device_kind_mismatches')} as m (serial, minute, events, first_at, last_at)
+         values ($1, date_trunc('minute', $2::timestamptz), array[$3::text], $2::timestamptz, $2::timestamptz)
+         on conflict (serial, minute) do update set
+           events = m.events || excluded.events,
+           first_at = least(m.first_at, excluded.first_at),
+           last_at = greatest(m.last_at, excluded.last_at)
+         where not m.events @> excluded.events`,
+        [serial, event.at, event.kindMismatch.eventId],
+      );
+      // Every device's, so the table holds one day: a device corrected leaves nothing.
+      await this.#pool.query(
+        `delete from ${this.#t('device_kind_mismatches')} where minute < $1::timestamptz - interval '24 hours'`,
+        [now],
+      );
+    }
     const heartbeat = event.type === 'heartbeat' || event.type.startsWith('test.') ? event.at : null;
     const pendant = event.type === 'pendant.pressed' || event.type === 'pullcord.pulled' ? event.at : null;
     const mains =
@@ -1483,14 +1533,15 @@ export class RegistryStore {
       `insert into ${this.#t('device_health')} as h
          (serial, last_event_at, last_event_type, last_heartbeat_at, battery_percent, battery_at, mains, mains_at,
           signal_dbm, signal_at, last_pendant_at, mismatch_at, mismatch_type, mismatch_kind, mismatch_event,
-          previous_key_at)
+          previous_key_at, contested_at, contested_event, contested_takeovers, contested_addresses)
        values ($1, $2::timestamptz, $3, $4::timestamptz, $5::real,
                case when $5::real is null then null else $2::timestamptz end, $6::boolean,
                case when $6::boolean is null then null else $2::timestamptz end, $7::real,
                case when $7::real is null then null else $2::timestamptz end, $8::timestamptz,
                case when $9::text is null then null else $2::timestamptz end,
                case when $9::text is null then null else $3 end, $9::text, $10::text,
-               $11::timestamptz)
+               $11::timestamptz, case when $12::text is null then null else $2::timestamptz end, $12::text,
+               $13::integer, $14::integer)
        on conflict (serial) do update set
          last_event_type = case when h.last_event_at is null or excluded.last_event_at >= h.last_event_at
                                 then excluded.last_event_type else h.last_event_type end,
@@ -1513,7 +1564,14 @@ export class RegistryStore {
          mismatch_event = case when excluded.mismatch_at is not null and (h.mismatch_at is null or excluded.mismatch_at >= h.mismatch_at)
                                then excluded.mismatch_event else h.mismatch_event end,
          mismatch_at = greatest(h.mismatch_at, excluded.mismatch_at),
-         previous_key_at = greatest(h.previous_key_at, excluded.previous_key_at)`,
+         previous_key_at = greatest(h.previous_key_at, excluded.previous_key_at),
+         contested_event = case when excluded.contested_at is not null and (h.contested_at is null or excluded.contested_at >= h.contested_at)
+                                then excluded.contested_event else h.contested_event end,
+         contested_takeovers = case when excluded.contested_at is not null and (h.contested_at is null or excluded.contested_at >= h.contested_at)
+                                    then excluded.contested_takeovers else h.contested_takeovers end,
+         contested_addresses = case when excluded.contested_at is not null and (h.contested_at is null or excluded.contested_at >= h.contested_at)
+                                    then excluded.contested_addresses else h.contested_addresses end,
+         contested_at = greatest(h.contested_at, excluded.contested_at)`,
       [
         serial,
         event.at,
@@ -1526,6 +1584,9 @@ export class RegistryStore {
         event.kindMismatch?.kind ?? null,
         event.kindMismatch?.eventId ?? null,
         event.previousKeyAt ?? null,
+        event.loginContested?.eventId ?? null,
+        event.loginContested?.takeovers ?? null,
+        event.loginContested?.addresses ?? null,
       ],
     );
   }
@@ -1540,8 +1601,11 @@ export class RegistryStore {
               h.last_pendant_at, h.refused_at, h.refused_reason, h.refused_detail, h.refused_letter,
               h.mismatch_at, h.mismatch_type, h.mismatch_kind, h.mismatch_event,
               h.previous_key_at, d.dc09_prev_key_enc is not null as previous_key_set,
+              h.contested_at, h.contested_event, h.contested_takeovers, h.contested_addresses,
+              d.credential_issued_at,
               d.dc09_prev_key_until, d.dc09_key_changed_at,
               coalesce(r.refused, 0) as refused_24h,
+              km.mismatches as mismatches_24h, km.first_at as mismatch_first_at, km.last_at as mismatch_last_at,
               case when d.supervision_interval_s is null then null
                    else coalesce(h.last_heartbeat_at, d.created_at) + make_interval(secs => d.supervision_interval_s)
               end as due_by
@@ -1551,6 +1615,12 @@ export class RegistryStore {
                      where ($1::text is null or serial = $1)
                        and minute >= date_trunc('minute', $2::timestamptz - interval '24 hours')
                      group by serial) r on r.serial = d.serial
+         left join (select serial, sum(cardinality(events))::int as mismatches,
+                           min(first_at) as first_at, max(last_at) as last_at
+                      from ${this.#t('device_kind_mismatches')}
+                     where ($1::text is null or serial = $1)
+                       and minute >= date_trunc('minute', $2::timestamptz - interval '24 hours')
+                     group by serial) km on km.serial = d.serial
         where ($1::text is null or d.serial = $1)
           and d.state in ('installed', 'test', 'faulty')
           and ($3::real is null or h.battery_percent < $3)
@@ -1598,6 +1668,25 @@ export class RegistryStore {
                 detail: kindMismatchDetail(row.mismatch_kind, row.mismatch_type),
                 at: row.mismatch_at.toISOString(),
                 eventId: row.mismatch_event ?? '',
+              },
+        lastLoginContested:
+          // Until the device is given a new secret, which shuts the copy out.
+          row.contested_at === null ||
+          (row.credential_issued_at !== null && row.contested_at <= row.credential_issued_at)
+            ? null
+            : {
+                at: row.contested_at.toISOString(),
+                eventId: row.contested_event ?? '',
+                takeovers: row.contested_takeovers,
+                addresses: row.contested_addresses,
+              },
+        kindMismatchesLast24h:
+          row.mismatches_24h === null || row.mismatch_first_at === null || row.mismatch_last_at === null
+            ? null
+            : {
+                count: row.mismatches_24h,
+                firstAt: row.mismatch_first_at.toISOString(),
+                lastAt: row.mismatch_last_at.toISOString(),
               },
         dc09PreviousKey:
           row.previous_key_set && row.dc09_prev_key_until !== null && row.dc09_prev_key_until > now
@@ -1839,12 +1928,20 @@ interface HealthRow {
   refused_detail: string | null;
   refused_letter: string | null;
   refused_24h: number;
+  mismatches_24h: number | null;
+  mismatch_first_at: Date | null;
+  mismatch_last_at: Date | null;
   mismatch_at: Date | null;
   mismatch_type: string | null;
   mismatch_kind: string | null;
   mismatch_event: string | null;
   previous_key_at: Date | null;
   previous_key_set: boolean;
+  contested_at: Date | null;
+  contested_event: string | null;
+  contested_takeovers: number | null;
+  contested_addresses: number | null;
+  credential_issued_at: Date | null;
   dc09_prev_key_until: Date | null;
   dc09_key_changed_at: Date | null;
   due_by: Date | null;

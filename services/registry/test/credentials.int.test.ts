@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { names } from '@telecare/contracts';
-import { createLogger, createPool } from '@telecare/platform';
+import { eventIdOfKey, names, partitionOf, type TelecareEvent } from '@telecare/contracts';
+import { connectNats, createLogger, createPool, jetstream } from '@telecare/platform';
 import {
   cleanupNamespace,
   DYNSEC_PLUGIN,
   type DynsecMosquitto,
+  servers,
   serviceEnv,
   startDynsecMosquitto,
   uniqueNamespace,
@@ -107,6 +108,43 @@ describe.skipIf(!PLUGIN)('device credentials in a Mosquitto with dynamic securit
     const wrong = await connect('PND-CRED1', `${secret}x`);
     expect(wrong).toBeInstanceOf(Error);
     expect((wrong as Error).message).toMatch(/Bad User Name or Password|Not authorized/i);
+  });
+
+  it("a device's login found in use from two places shows in its health until a new secret is issued", async () => {
+    const nc = await connectNats({ url: servers.natsUrl, name: 'regcred-contested', logger });
+    try {
+      // As gateway-mqtt raises it from the broker's connection log.
+      const now = new Date().toISOString();
+      const partition = partitionOf(residentId, 8);
+      const event: TelecareEvent = {
+        specversion: '1.0',
+        id: eventIdOfKey('PND-CRED1', `login-contested-${Date.now()}`),
+        source: '/gateway-mqtt',
+        type: 'device.login-contested',
+        subject: 'PND-CRED1',
+        time: now,
+        datacontenttype: 'application/json',
+        residentid: residentId,
+        devicekind: 'pendant',
+        deviceeventid: 'login-contested',
+        partition,
+        receivedat: now,
+        testmode: false,
+        data: { takeovers: 3, addresses: 2, windowS: 600 },
+      };
+      await jetstream(nc).publish(n.subjects.event(partition, event.type), JSON.stringify(event), {
+        msgID: event.id,
+      });
+    } finally {
+      await nc.close();
+    }
+    await waitFor(async () => (await call('GET', '/api/devices/PND-CRED1/health')).body.lastLoginContested, {
+      what: 'the contested login in health',
+    });
+    const reissued = await call('POST', '/api/devices/PND-CRED1/credentials');
+    expect(reissued.status).toBe(201);
+    secret = (reissued.body.credentials as { secret: string }).secret;
+    expect((await call('GET', '/api/devices/PND-CRED1/health')).body.lastLoginContested).toBeNull();
   });
 
   it("a device's secret opens no API: not as a bearer token, nor as Basic serial:secret", async () => {

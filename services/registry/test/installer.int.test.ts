@@ -51,8 +51,14 @@ async function publishEvent(
   serial: string,
   residentId: string,
   type: TelecareEvent['type'],
-  options: { testmode?: boolean; data?: Record<string, unknown>; at?: Date; kind?: string } = {},
-): Promise<void> {
+  options: {
+    testmode?: boolean;
+    data?: Record<string, unknown>;
+    at?: Date;
+    kind?: string;
+    movedat?: string;
+  } = {},
+): Promise<string> {
   const at = options.at ?? new Date();
   const deviceEventId = `e-${randomBytes(6).toString('hex')}`;
   const partition = partitionOf(residentId, 8);
@@ -70,9 +76,11 @@ async function publishEvent(
     partition,
     receivedat: new Date().toISOString(),
     testmode: options.testmode ?? false,
+    ...(options.movedat === undefined ? {} : { movedat: options.movedat }),
     data: options.data ?? {},
   };
   await jetstream(nc).publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
+  return event.id;
 }
 
 const resident = {
@@ -366,6 +374,24 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     ]);
   });
 
+  it("a press from the device's previous home, sent after it was moved, does not pass the new home's test call", async () => {
+    await call('POST', '/api/devices', { serial: 'PND-MOVED', residentId, kind: 'pendant' });
+    expect((await call('POST', '/api/devices/PND-MOVED/test', { timeoutS: 30 })).status).toBe(201);
+    // The backlog the gateway gave to the resident the device was with before: never in test
+    // mode, so it is not the installer's press.
+    await publishEvent('PND-MOVED', 'res_previoushome', 'pendant.pressed', {
+      at: new Date(Date.now() - 12 * 3_600_000),
+      movedat: new Date(Date.now() - 3_600_000).toISOString(),
+    });
+    const installers = await publishEvent('PND-MOVED', residentId, 'pendant.pressed', { testmode: true });
+    const passed = await waitFor(async () => {
+      const test = await call('GET', '/api/devices/PND-MOVED/test');
+      return test.body.status === 'passed' ? test.body : undefined;
+    });
+    expect(passed).toMatchObject({ eventId: installers });
+    expect(passed.arrived).toEqual([expect.objectContaining({ eventId: installers, trigger: true })]);
+  });
+
   it('a bed sensor passes only on bed.occupied, and asks the installer to get into bed', async () => {
     await call('POST', '/api/devices', { serial: 'BED-TEST1', residentId, kind: 'bed-sensor' });
     const started = await call('POST', '/api/devices/BED-TEST1/test', { timeoutS: 30 });
@@ -543,6 +569,55 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
       detail:
         "a pendant does not report smoke.detected: the alarm was stored all the same; check the device's registered kind",
     });
+  });
+
+  it("shows a device's login found in use from two places in its health", async () => {
+    await call('POST', '/api/devices', { serial: 'PND-COPIED', residentId, kind: 'pendant' });
+    expect((await call('GET', '/api/devices/PND-COPIED/health')).body.lastLoginContested).toBeNull();
+    // As gateway-mqtt raises it from the broker's connection log.
+    await publishEvent('PND-COPIED', residentId, 'device.login-contested', {
+      data: { takeovers: 4, addresses: 2, windowS: 600 },
+    });
+    const health = await waitFor(async () => {
+      const body = (await call('GET', '/api/devices/PND-COPIED/health')).body;
+      return body.lastLoginContested ? body : undefined;
+    });
+    expect(health.lastLoginContested).toMatchObject({
+      takeovers: 4,
+      addresses: 2,
+      eventId: expect.any(String),
+    });
+    // Not the device's own doing: it says nothing of a heartbeat.
+    expect(health.lastHeartbeatAt).toBeNull();
+    // A new secret clears it (credentials.int.test.ts): there is no broker here to issue one.
+  });
+
+  it('counts the kind mismatches of the last 24 hours in health, with the first and last seen', async () => {
+    await call('POST', '/api/devices', { serial: 'PND-MANY', residentId, kind: 'pendant' });
+    const now = Date.now();
+    // A pendant that reports falls, again and again: once a day ago (no longer counted), three
+    // times today; its own press is no mismatch.
+    await publishEvent('PND-MANY', residentId, 'fall.detected', { at: new Date(now - 25 * 3600_000) });
+    const first = new Date(now - 3 * 3600_000);
+    const last = new Date(now - 60_000);
+    await publishEvent('PND-MANY', residentId, 'fall.detected', { at: first });
+    await publishEvent('PND-MANY', residentId, 'pendant.pressed', { at: new Date(now - 2 * 3600_000) });
+    await publishEvent('PND-MANY', residentId, 'fall.detected', { at: new Date(now - 3600_000) });
+    await publishEvent('PND-MANY', residentId, 'fall.detected', { at: last });
+    await publishEvent('PND-MANY', residentId, 'battery.low', { data: { batteryPercent: 41 } });
+    const health = await waitFor(async () => {
+      const body = (await call('GET', '/api/devices/PND-MANY/health')).body;
+      return body.batteryPercent === 41 ? body : undefined;
+    });
+    expect(health.kindMismatchesLast24h).toEqual({
+      count: 3,
+      firstAt: first.toISOString(),
+      lastAt: last.toISOString(),
+    });
+    expect(health.lastKindMismatch).toMatchObject({ type: 'fall.detected', at: last.toISOString() });
+    // A device with none says so.
+    await call('POST', '/api/devices', { serial: 'PND-NONE', residentId, kind: 'pendant' });
+    expect((await call('GET', '/api/devices/PND-NONE/health')).body.kindMismatchesLast24h).toBeNull();
   });
 
   it('keeps device health from events and lists overdue devices and low batteries', async () => {

@@ -169,6 +169,20 @@ export function scopeOf(
   return { from, to, districts: query.districts };
 }
 
+/**
+ * The summary's period widened to whole calendar months (UTC): every published count is a cell of
+ * that fixed grid, so no two periods differ by a few days whose counts subtraction would give
+ * back, and no boundary can be slid to find where a rounded count steps (`suppress.ts`). The
+ * answer's `period` is the one counted. The episode export is rows, not counts, and keeps its days.
+ */
+export function wholeMonths(scope: Scope): Scope {
+  const { from, to } = scope;
+  const start = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), 1));
+  const end = new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth(), 1));
+  if (end < to) end.setUTCMonth(end.getUTCMonth() + 1);
+  return { ...scope, from: start, to: end };
+}
+
 /** The chart of that name, or undefined: a name such as `constructor` is no chart, though every object has it. */
 const chartOf = <T>(tables: Record<string, T>, name: string): T | undefined =>
   Object.hasOwn(tables, name) ? tables[name] : undefined;
@@ -241,7 +255,8 @@ function handlers(
     const scope = scopeOf(query, now());
     return { ...scope, districts: districtsOf(req, scope.districts) };
   };
-  const summaryOf = async (scope: Scope) => {
+  const summaryOf = async (asked: Scope) => {
+    const scope = wholeMonths(asked);
     const at = now();
     // Counted by PostgreSQL: the read returns groups and middle values, not the period's rows.
     const counts = await deps.store.counts(scope, monthsOf(scope.from, scope.to), at);
@@ -278,8 +293,9 @@ function handlers(
   /** Bed days before and after, from the registry's first installs when it is there. */
   const bedDaysFigures = async (districts: readonly string[] | null) => {
     const registry = await registryCohort('install dates');
-    const fromRegistry = registry && installedCohort(registry, districts);
-    const cohort: CohortResident[] = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(districts);
+    // Every district's residents: a small district is judged the same whatever is asked (cohort.ts).
+    const fromRegistry = registry && installedCohort(registry, null);
+    const cohort: CohortResident[] = fromRegistry ? fromRegistry.cohort : await deps.store.cohort(null);
     const waiting: Waiting = fromRegistry ? fromRegistry.waiting : { why: NO_REGISTRY_COMPARISON };
     const ids = [...cohort, ...('referred' in waiting ? waiting.referred : [])].map((r) => r.residentId);
     const stays = await deps.store.staysOf(ids);
@@ -287,7 +303,7 @@ function handlers(
     return {
       districts,
       startedFrom: registry ? ('registry-first-install' as const) : ('first-event-seen' as const),
-      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at, waiting)),
+      windows: [6, 12].map((months) => bedDaysBeforeAfter(cohort, stays, months, at, waiting, districts)),
     };
   };
 
@@ -302,13 +318,15 @@ function handlers(
         startedFrom: null,
         windows: [],
       };
-    const { cohort, packages, waiting } = installedCohort(registry, districts);
+    const { cohort, packages, waiting } = installedCohort(registry, null);
     const at = now();
     return {
       districts,
       available: true,
       startedFrom: 'registry-first-install' as const,
-      windows: [6, 12].map((months) => careHoursBeforeAfter(cohort, packages, months, at, waiting)),
+      windows: [6, 12].map((months) =>
+        careHoursBeforeAfter(cohort, packages, months, at, waiting, districts),
+      ),
     };
   };
 

@@ -1,8 +1,34 @@
 import { random } from './seed.ts';
-import { type Count, protectCount } from './suppress.ts';
+import { type Count, publishCount, ROUND_TO, SUPPRESS_BELOW } from './suppress.ts';
 
 const DAY_MS = 86_400_000;
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * The steps the before/after totals are published to (residents are rounded to 5 as every count
+ * is). One resident joining the cohort moves a total by their own bed days or hours: a step about
+ * one usual contribution (a stay of a week or so; a package of about ten hours a week over six
+ * months) leaves the difference of two answers a range that holds both none and that much
+ * (docs/reports.md, "Asked again over time").
+ */
+export const BED_DAYS_ROUND_TO = 10;
+export const CARE_HOURS_ROUND_TO = 250;
+
+/**
+ * A before/after total as published: rounded to `step`; one that is not zero but rounds to zero
+ * (bed days 1–4, a few hours) is suppressed rather than shown as none.
+ */
+export const publishTotal = (total: number, step: number): Count => {
+  const rounded = Math.round(total / step) * step;
+  return total !== 0 && rounded === 0 ? null : rounded;
+};
+
+/**
+ * The first of the month (UTC) of `now`: the cohort is taken as at it, so a figure changes once a
+ * month, not each day a resident's window ends.
+ */
+export const cohortAsOf = (now: Date): Date => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
 
 export interface CohortResident {
   readonly residentId: string;
@@ -13,6 +39,8 @@ export interface CohortResident {
   readonly startedAt: Date;
   /** When they were referred for telecare, when the registry records it. */
   readonly referredAt?: Date;
+  /** Their postcode district: a district with under five residents in a window is left out of it. */
+  readonly district?: string;
 }
 
 export interface StayDays {
@@ -111,40 +139,128 @@ export interface BeforeAfter {
 }
 
 type Pair = { before: number; after: number };
+/** The pairs of a window, and how many residents of districts too small to show were left out. */
+type Pairs = Pair[] & { readonly leftOut: number };
 
-/** The pairs (before, after) of the residents whose after-window has ended by `now`. */
+/** Whether a resident's district is one of those asked for (all when none are named). */
+const askedFor = (districts: readonly string[] | null, district: string | undefined): boolean =>
+  districts === null || (district !== undefined && districts.includes(district));
+
+/**
+ * The residents of `districts` (all: null) whose after-window has ended by `asOf` (the first of
+ * the month: `cohortAsOf`). `group` is every district's, so that a district with fewer than five such
+ * residents is judged the same whatever is asked: those small districts count as one pool, in a
+ * figure only when the figure covers every one of them and they hold five residents together, and
+ * else left out of it. Figures for two sets of districts, one inside the other, would otherwise
+ * give back by subtraction the residents of a district too small to be shown alone (their number
+ * and their bed days); now every difference between two figures is a district of five or more, or
+ * the whole pool (docs/reports.md, "Small districts").
+ */
+function membersOf(
+  group: readonly CohortResident[],
+  months: number,
+  asOf: Date,
+  districts: readonly string[] | null,
+): CohortResident[] & { readonly leftOut: number } {
+  const ended = group.filter((r) => addMonths(r.startedAt, months) <= asOf);
+  const inDistrict = new Map<string | undefined, number>();
+  for (const r of ended) inDistrict.set(r.district, (inDistrict.get(r.district) ?? 0) + 1);
+  const small = [...inDistrict].filter(([, n]) => n < SUPPRESS_BELOW);
+  const pool =
+    small.reduce((sum, [, n]) => sum + n, 0) >= SUPPRESS_BELOW &&
+    small.every(([district]) => askedFor(districts, district));
+  const inScope = ended.filter((r) => askedFor(districts, r.district));
+  const members = inScope.filter((r) => pool || (inDistrict.get(r.district) ?? 0) >= SUPPRESS_BELOW);
+  return Object.assign(members, { leftOut: inScope.length - members.length });
+}
+
+/** The pairs (before, after) of `membersOf` the group. */
 function pairsOf(
   cohort: readonly CohortResident[],
   measure: (residentId: string, from: Date, to: Date) => number,
   months: number,
-  now: Date,
-): Pair[] {
-  return cohort
-    .filter((r) => addMonths(r.startedAt, months) <= now)
-    .map((r) => ({
-      before: measure(r.residentId, addMonths(r.startedAt, -months), r.startedAt),
-      after: measure(r.residentId, r.startedAt, addMonths(r.startedAt, months)),
-    }));
+  asOf: Date,
+  districts: readonly string[] | null,
+): Pairs {
+  const members = membersOf(cohort, months, asOf, districts);
+  const pairs: Pair[] = members.map((r) => ({
+    before: measure(r.residentId, addMonths(r.startedAt, -months), r.startedAt),
+    after: measure(r.residentId, r.startedAt, addMonths(r.startedAt, months)),
+  }));
+  return Object.assign(pairs, { leftOut: members.leftOut });
 }
 
+/** A residents count as published: as few as those left out when none is shown, else rounded. */
+const residentsOf = (shown: number, leftOut: number): Count =>
+  shown === 0 && leftOut > 0 ? null : publishCount(shown);
+
+/** Up to one significant figure (0.34 → 0.4, 1.2 → 2, 13 → 20): coarse, and never narrower. */
+const upToOneFigure = (x: number): number => {
+  if (x <= 0) return 0;
+  const unit = 10 ** Math.floor(Math.log10(x));
+  // Through a thousandth of the unit first, so that 0.3 is not taken for 0.30000000000000004.
+  return Math.ceil(Math.round((x / unit) * 1000) / 1000) * unit;
+};
+
 /**
- * Totals, means and the mean change of the pairs. `protect` says whether a total may be shown
- * (a count of bed days is suppressed under five; hours are not counts of people). A mean times
- * the residents gives back its total: means and the change are shown only when both totals are.
+ * The most the rounding can have moved a mean change worked from rounded figures, from those
+ * figures alone: each total is within half a step of its true value (so their difference within a
+ * step), the residents within 2 of theirs, and at least five; and the mean is shown to tenths.
  */
-function beforeAfter(pairs: readonly Pair[], protect: (total: number) => number | null): BeforeAfter {
+const roundingSlack = (mean: number, residents: number, step: number): number => {
+  const fewest = Math.max(SUPPRESS_BELOW, residents - 2);
+  return step / fewest + (Math.abs(mean) * 2) / fewest + 0.05;
+};
+
+/**
+ * An interval shown with a mean worked from the rounded totals. Its ends come from the exact
+ * changes, which move when one resident joins: so only its distances below and above the exact
+ * mean are kept, each rounded up to one significant figure, and set about the published mean,
+ * widened by the most the rounding can have moved that mean (`slack`), its ends to tenths, outward.
+ * One resident moves it only across a step, and it is never narrower than the exact one.
+ */
+const around = (mean: number, exact: MeanChange, slack: number): MeanChange => ({
+  mean,
+  low: Math.floor((mean - upToOneFigure(round2(exact.mean - exact.low)) - slack) * 10) / 10,
+  high: Math.ceil((mean + upToOneFigure(round2(exact.high - exact.mean)) + slack) * 10) / 10,
+});
+
+/**
+ * Totals, means and the mean change of the pairs, as published: residents rounded to 5 (none under
+ * five), each total rounded to `step` (`publishTotal`), and the means worked from those rounded
+ * figures, so that they tell nothing the figures do not (a mean times the residents gives back a
+ * total). The mean change is the rounded after less the rounded before per rounded resident, and
+ * its interval, from the exact changes, is widened to hold it. Means and the change are shown only
+ * when both totals are.
+ */
+function beforeAfter(pairs: Pairs, step: number): BeforeAfter & { readonly slack: number } {
   const total = (pick: (p: Pair) => number) => round2(pairs.reduce((s, p) => s + pick(p), 0));
-  const enough = protectCount(pairs.length) !== null && pairs.length > 0;
-  const before = enough ? protect(total((p) => p.before)) : null;
-  const after = enough ? protect(total((p) => p.after)) : null;
-  const shown = enough && before !== null && after !== null;
+  const residents = residentsOf(pairs.length, pairs.leftOut);
+  const enough = residents !== null && residents > 0;
+  const before = enough
+    ? publishTotal(
+        total((p) => p.before),
+        step,
+      )
+    : null;
+  const after = enough
+    ? publishTotal(
+        total((p) => p.after),
+        step,
+      )
+    : null;
+  if (!enough || before === null || after === null)
+    return { residents, before, after, meanBefore: null, meanAfter: null, meanChange: null, slack: 0 };
+  const mean = round1((after - before) / residents);
+  const slack = roundingSlack(mean, residents, step);
   return {
-    residents: protectCount(pairs.length),
+    residents,
     before,
     after,
-    meanBefore: shown ? round2(total((p) => p.before) / pairs.length) : null,
-    meanAfter: shown ? round2(total((p) => p.after) / pairs.length) : null,
-    meanChange: shown ? bootstrapMean(pairs.map((p) => round2(p.after - p.before))) : null,
+    meanBefore: round1(before / residents),
+    meanAfter: round1(after / residents),
+    meanChange: around(mean, bootstrapMean(pairs.map((p) => round2(p.after - p.before))), slack),
+    slack,
   };
 }
 
@@ -164,7 +280,10 @@ export interface ComparisonFigure extends BeforeAfter {
   readonly installedResidents: Count;
   /** Their mean change over the same windows around their referral, with its 95 % interval. */
   readonly installedMeanChange: MeanChange | null;
-  /** Installed residents of the main figure left out of this comparison: no referral date recorded. */
+  /**
+   * Installed residents of the main figure left out of this comparison (no referral date recorded),
+   * counted as the cohort is: small districts pooled, rounded to 5, null under five.
+   */
   readonly installedWithoutReferral: Count;
   /**
    * The difference in differences: the installed residents' mean change around their referral
@@ -206,12 +325,15 @@ function compare(
   waiting: Waiting,
   measure: (residentId: string, from: Date, to: Date) => number,
   months: number,
-  now: Date,
-  protect: (total: number) => number | null,
+  asOf: Date,
+  step: number,
+  districts: readonly string[] | null,
 ): { comparison: ComparisonFigure | null; comparisonWhy: string | null } {
   if ('why' in waiting) return { comparison: null, comparisonWhy: waiting.why };
-  const pairs = pairsOf(waiting.referred, measure, months, now);
-  if (pairs.length === 0)
+  if (!waiting.referred.some((r) => askedFor(districts, r.district)))
+    return { comparison: null, comparisonWhy: NO_REFERRALS };
+  const pairs = pairsOf(waiting.referred, measure, months, asOf, districts);
+  if (pairs.length === 0 && pairs.leftOut === 0)
     return {
       comparison: null,
       comparisonWhy: `no comparison group: no resident referred ${months} months ago or more is still waiting for an install; the change is not an effect of telecare`,
@@ -219,10 +341,16 @@ function compare(
   // Both groups from the same event, their referral: the installed (a few weeks later, as usual)
   // and those still waiting. An installed resident with no referral date is left out of it.
   const referred = cohort.flatMap((r) => (r.referredAt ? [{ ...r, startedAt: r.referredAt }] : []));
-  const unreferred = cohort.filter((r) => !r.referredAt && addMonths(r.startedAt, months) <= now).length;
-  const installedPairs = pairsOf(referred, measure, months, now);
-  const f = beforeAfter(pairs, protect);
-  const treated = beforeAfter(installedPairs, protect);
+  // Counted as the cohort is: small districts pooled or left out, then rounded.
+  const unreferred = membersOf(
+    cohort.filter((r) => !r.referredAt),
+    months,
+    asOf,
+    districts,
+  );
+  const installedPairs = pairsOf(referred, measure, months, asOf, districts);
+  const f = beforeAfter(pairs, step);
+  const treated = beforeAfter(installedPairs, step);
   const changes = (ps: readonly Pair[]) => ps.map((p) => round2(p.after - p.before));
   return {
     comparison: {
@@ -235,10 +363,14 @@ function compare(
       meanChange: f.meanChange,
       installedResidents: treated.residents,
       installedMeanChange: treated.meanChange,
-      installedWithoutReferral: protectCount(unreferred),
+      installedWithoutReferral: residentsOf(unreferred.length, unreferred.leftOut),
       difference:
         f.meanChange && treated.meanChange
-          ? bootstrapDifference(changes(installedPairs), changes(pairs))
+          ? around(
+              round1(treated.meanChange.mean - f.meanChange.mean),
+              bootstrapDifference(changes(installedPairs), changes(pairs)),
+              treated.slack + f.slack,
+            )
           : null,
       method: COMPARISON_METHOD,
     },
@@ -249,8 +381,13 @@ function compare(
 export interface BedDaysFigure {
   readonly evidence: 'observational';
   readonly months: number;
-  /** Residents whose whole window after the start is in the past. */
+  /** The day (the first of this month, UTC) by which a resident's window must have ended to count. */
+  readonly asOf: string;
+  /** The bases residents and the totals are rounded to. */
+  readonly roundedTo: { readonly residents: number; readonly total: number };
+  /** Residents whose whole window after the start ended by `asOf`, rounded to 5; null under five. */
   readonly residents: Count;
+  /** Rounded to `BED_DAYS_ROUND_TO`. */
   readonly bedDaysBefore: Count;
   readonly bedDaysAfter: Count;
   /** Per resident: mean bed days before, after, and the mean change (after − before) with its 95 % interval. */
@@ -266,7 +403,7 @@ export interface BedDaysFigure {
 
 /**
  * Bed days in the `months` before and after each resident's telecare started, for residents whose
- * after-window has ended by `now`. Fewer than five residents: nothing is shown.
+ * after-window ended by the first of `now`'s month. Fewer than five residents: nothing is shown.
  */
 export function bedDaysBeforeAfter(
   cohort: readonly CohortResident[],
@@ -274,15 +411,19 @@ export function bedDaysBeforeAfter(
   months: number,
   now: Date,
   waiting: Waiting = { why: NO_REFERRALS },
+  /** The districts asked for (null: all); `cohort` and `waiting` are every district's. */
+  districts: readonly string[] | null = null,
 ): BedDaysFigure {
   const byResident = groupBy(stays);
   const measure = (id: string, from: Date, to: Date) => bedDaysIn(byResident.get(id) ?? [], from, to);
-  const pairs = pairsOf(cohort, measure, months, now);
-  const f = beforeAfter(pairs, protectCount);
-  const c = compare(cohort, waiting, measure, months, now, protectCount);
+  const asOf = cohortAsOf(now);
+  const f = beforeAfter(pairsOf(cohort, measure, months, asOf, districts), BED_DAYS_ROUND_TO);
+  const c = compare(cohort, waiting, measure, months, asOf, BED_DAYS_ROUND_TO, districts);
   return {
     evidence: 'observational',
     months,
+    asOf: asOf.toISOString().slice(0, 10),
+    roundedTo: { residents: ROUND_TO, total: BED_DAYS_ROUND_TO },
     residents: f.residents,
     bedDaysBefore: f.before,
     bedDaysAfter: f.after,
@@ -322,7 +463,10 @@ export function careHoursIn(packages: readonly CarePackageDays[], from: Date, to
 export interface CareHoursFigure {
   readonly evidence: 'observational';
   readonly months: number;
+  readonly asOf: string;
+  readonly roundedTo: { readonly residents: number; readonly total: number };
   readonly residents: Count;
+  /** Rounded to `CARE_HOURS_ROUND_TO`; null when hours there were round to none. */
   readonly careHoursBefore: number | null;
   readonly careHoursAfter: number | null;
   /** Per resident: mean hours before, after, and the mean change with its 95 % interval. */
@@ -341,17 +485,20 @@ export function careHoursBeforeAfter(
   months: number,
   now: Date,
   waiting: Waiting = { why: NO_REFERRALS },
+  /** The districts asked for (null: all); `cohort` and `waiting` are every district's. */
+  districts: readonly string[] | null = null,
 ): CareHoursFigure {
   const byResident = groupBy(packages);
   const measure = (id: string, from: Date, to: Date) => careHoursIn(byResident.get(id) ?? [], from, to);
-  const pairs = pairsOf(cohort, measure, months, now);
-  const hours = (total: number) => total;
-  const f = beforeAfter(pairs, hours);
-  const c = compare(cohort, waiting, measure, months, now, hours);
+  const asOf = cohortAsOf(now);
+  const f = beforeAfter(pairsOf(cohort, measure, months, asOf, districts), CARE_HOURS_ROUND_TO);
+  const c = compare(cohort, waiting, measure, months, asOf, CARE_HOURS_ROUND_TO, districts);
   const caveat = c.comparison ? COMPARISON_CAVEAT : OBSERVATIONAL_CAVEAT;
   return {
     evidence: 'observational',
     months,
+    asOf: asOf.toISOString().slice(0, 10),
+    roundedTo: { residents: ROUND_TO, total: CARE_HOURS_ROUND_TO },
     residents: f.residents,
     careHoursBefore: f.before,
     careHoursAfter: f.after,

@@ -158,6 +158,8 @@ export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
   const interval = (m: MeanChange | null) => [m?.mean ?? null, m?.low ?? null, m?.high ?? null];
   const rows: (string | number | null)[][] = [];
   for (const w of windows) {
+    // As at which day the cohort was counted, and the bases its figures are rounded to.
+    const basis = [w.asOf.slice(0, 10), w.roundedTo.residents, w.roundedTo.total];
     rows.push([
       w.months,
       'installed',
@@ -167,6 +169,7 @@ export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
       w.meanBefore,
       w.meanAfter,
       ...interval(w.meanChange),
+      ...basis,
     ]);
     const c = w.comparison;
     if (!c) continue;
@@ -179,6 +182,7 @@ export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
       c.meanBefore,
       c.meanAfter,
       ...interval(c.meanChange),
+      ...basis,
     ]);
     rows.push([
       w.months,
@@ -189,6 +193,7 @@ export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
       null,
       null,
       ...interval(c.difference),
+      ...basis,
     ]);
   }
   return {
@@ -203,6 +208,9 @@ export function beforeAfterTable<F extends BedDaysFigure | CareHoursFigure>(
       'mean_change',
       'change_low_95',
       'change_high_95',
+      'as_of',
+      'residents_rounded_to',
+      'total_rounded_to',
     ],
     rows,
   };

@@ -1,5 +1,5 @@
 import { attendanceCount, type CaseRow, hadAmbulance, type Rows } from './figures.ts';
-import { type Group, protectGroup } from './suppress.ts';
+import { type Group, MEDIAN_AT_LEAST, publishGroup } from './suppress.ts';
 
 /** Demand in one district, before suppression. */
 export interface DistrictDemand {
@@ -122,8 +122,11 @@ export function suggestClusters(
     if (!meets(seed)) {
       clusters.push({
         districts: [seed.district],
-        alerts: protectGroup({ a: seed.alerts }).total,
-        why: `90 % of visits took up to ${seed.attendanceP90} min here, over ${CLUSTER_MINUTES}: a provider based nearer is needed`,
+        alerts: publishGroup({ a: seed.alerts }).total,
+        // The centile itself only over enough visits, as in the table: over fewer it is someone's.
+        why: `90 % of visits took ${
+          seed.visits >= MEDIAN_AT_LEAST ? `up to ${seed.attendanceP90} min` : 'longer'
+        } here, over ${CLUSTER_MINUTES}: a provider based nearer is needed`,
       });
       continue;
     }
@@ -143,7 +146,7 @@ export function suggestClusters(
     }
     clusters.push({
       districts: members.map((m) => m.district).sort(),
-      alerts: protectGroup(Object.fromEntries(members.map((m) => [m.district, m.alerts]))).total,
+      alerts: publishGroup(Object.fromEntries(members.map((m) => [m.district, m.alerts]))).total,
       why:
         members.length === 1
           ? 'no adjacent district could join within the attendance target and the capacity'
@@ -159,7 +162,7 @@ export interface DemandReport {
   readonly alerts: Group;
   readonly visits: Group;
   readonly ambulances: Group;
-  /** Shown only where the district had at least five visits. */
+  /** Shown only where the district had at least `MEDIAN_AT_LEAST` visits. */
   readonly attendanceP90: Record<string, number | null>;
   readonly clusters: readonly Cluster[];
   readonly clusterCapacity: number;
@@ -170,7 +173,7 @@ export function demandReport(
   options: { adjacency?: string; capacity: number },
 ): DemandReport {
   const column = (pick: (d: DistrictDemand) => number) =>
-    protectGroup(Object.fromEntries(demand.map((d) => [d.district, pick(d)])));
+    publishGroup(Object.fromEntries(demand.map((d) => [d.district, pick(d)])));
   return {
     districts: demand.map((d) => d.district),
     residents: column((d) => d.residents),
@@ -178,7 +181,7 @@ export function demandReport(
     visits: column((d) => d.visits),
     ambulances: column((d) => d.ambulances),
     attendanceP90: Object.fromEntries(
-      demand.map((d) => [d.district, d.visits >= 5 ? d.attendanceP90 : null]),
+      demand.map((d) => [d.district, d.visits >= MEDIAN_AT_LEAST ? d.attendanceP90 : null]),
     ),
     clusters: suggestClusters(
       demand,

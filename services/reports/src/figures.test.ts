@@ -61,9 +61,10 @@ describe('answer times (alarm calls against 60 s and 180 s)', () => {
         now,
       },
     );
+    // The base of 11 is published rounded to 10; the verdict is of the true counts.
     expect(s.answer.within60s).toEqual({
       target: 97.5,
-      of: 11,
+      of: 10,
       met: null,
       missed: null,
       percent: null,
@@ -103,6 +104,37 @@ describe('answer times (alarm calls against 60 s and 180 s)', () => {
       percent: 100,
       achieved: true,
     });
+  });
+});
+
+describe('a P1 answer-time breach through the rounding', () => {
+  const options = {
+    from: new Date('2026-11-01T00:00:00Z'),
+    to: new Date('2026-12-01T00:00:00Z'),
+    districts: null,
+    now: at(100_000),
+  };
+  const calls = (met: number, missed: number) => [
+    ...Array.from({ length: met }, () => answeredAfter(30)),
+    ...Array.from({ length: missed }, () => answeredAfter(75)),
+  ];
+
+  it('is never shown at or above the target it missed, in the period or in its month', () => {
+    // 388 of 400 (97.0 %) answered within 60 s: rounded, 390 of 400, which is 97.5 %, the target.
+    const s = summarise({ cases: calls(388, 12), alerts: [], activity: [], faults: [] }, options);
+    expect(s.answer.within60s.achieved).toBe(false);
+    expect(s.answer.within60s.percent).not.toBeNull();
+    expect(s.answer.within60s.percent as number).toBeLessThan(97.5);
+    // The monthly trend, which has no verdict beside it, says so too.
+    const month = s.trend.months.indexOf('2026-11');
+    expect(s.trend.within60sPercent[month] as number).toBeLessThan(97.5);
+  });
+
+  it('is never shown below the target it met', () => {
+    // 313 of 321 (97.5 %): met; rounded, 315 and 10, which is 96.9 %.
+    const s = summarise({ cases: calls(313, 8), alerts: [], activity: [], faults: [] }, options);
+    expect(s.answer.within60s.achieved).toBe(true);
+    expect(s.answer.within60s.percent as number).toBeGreaterThanOrEqual(97.5);
   });
 });
 
@@ -296,5 +328,44 @@ describe('a five-year period', () => {
     expect(reads.cases / 600).toBeLessThanOrEqual(8);
     expect(reads.alerts / 600).toBeLessThanOrEqual(8);
     expect(reads.activity / 600).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('medians and centiles over a small group', () => {
+  const options = {
+    from: new Date('2026-11-01T00:00:00Z'),
+    to: new Date('2026-12-01T00:00:00Z'),
+    districts: null,
+    now: at(100_000),
+  };
+  const fall = (minutes: number) =>
+    answeredAfter(30, {
+      type: 'fall.detected',
+      responderCalledAt: at(60),
+      resolvedAt: at(5000),
+      outcome: 'responder-visit',
+      facts: [
+        { fact: 'found-on-floor', at: at(2000), onFloorMinutes: minutes },
+        { fact: 'responder-arrived', at: at(60 + minutes * 60), onFloorMinutes: null },
+      ],
+    });
+
+  it('are shown only over at least ten values: one of nine could be someone known', () => {
+    const nine = summarise(
+      { cases: [10, 20, 30, 35, 40, 45, 50, 55, 60].map(fall), alerts: [], activity: [], faults: [] },
+      options,
+    );
+    expect(nine.answer.medianSeconds).toBeNull();
+    expect(nine.falls.medianMinutesOnFloor).toBeNull();
+    expect(nine.attendance.medianMinutes).toBeNull();
+    expect(nine.demand.attendanceP90.GL1).toBeNull();
+    const ten = summarise(
+      { cases: [10, 20, 30, 35, 40, 45, 50, 55, 60, 70].map(fall), alerts: [], activity: [], faults: [] },
+      options,
+    );
+    expect(ten.answer.medianSeconds).toBe(30);
+    expect(ten.falls.medianMinutesOnFloor).toBe(42.5);
+    expect(ten.attendance.medianMinutes).not.toBeNull();
+    expect(ten.demand.attendanceP90.GL1).not.toBeNull();
   });
 });

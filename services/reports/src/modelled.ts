@@ -1,4 +1,4 @@
-import { type Count, protectCount } from './suppress.ts';
+import { type Count, publishCount } from './suppress.ts';
 
 /** What a modelled figure rests on, all configured by the commissioner: none is measured here. */
 export interface SavingsAssumptions {
@@ -21,14 +21,16 @@ export interface ModelledSavings {
 /**
  * A what-if, not a finding: the bed days (and their cost) that long lies in the period would add
  * if each took `extraBedDaysPerLongLie` more days in hospital — what shortening every long lie to
- * under an hour might be worth. Nothing here is shown when its input is suppressed.
+ * under an hour might be worth, worked from the published (rounded) count. Nothing here is shown
+ * when its input is suppressed.
  */
 export function modelledSavings(
   longLies: number,
   longLieMinutes: number,
   a: SavingsAssumptions,
 ): ModelledSavings {
-  const shown = protectCount(longLies);
+  // As the summary publishes it (suppressed, else rounded): the what-if gives back no more than it.
+  const shown = publishCount(longLies);
   const bedDays = shown === null ? null : Math.round(shown * a.extraBedDaysPerLongLie * 10) / 10;
   return {
     evidence: 'modelled',

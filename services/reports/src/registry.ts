@@ -76,6 +76,7 @@ export function installedCohort(
   return {
     cohort: installed.map((r) => ({
       residentId: r.residentId,
+      district: r.postcodeDistrict,
       startedAt: new Date(r.firstInstalledAt as string),
       ...(r.referredOn ? { referredAt: new Date(`${r.referredOn}T00:00:00Z`) } : {}),
     })),
@@ -84,6 +85,7 @@ export function installedCohort(
         ? {
             referred: referred.map((r) => ({
               residentId: r.residentId,
+              district: r.postcodeDistrict,
               startedAt: new Date(`${r.referredOn}T00:00:00Z`),
             })),
           }

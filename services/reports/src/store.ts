@@ -674,11 +674,15 @@ export class ReportsStore {
   /** Residents (of these districts) with when telecare started: their first device event seen. */
   async cohort(districts: readonly string[] | null): Promise<CohortResident[]> {
     const { rows } = await this.#read(
-      `select resident_id, first_seen_at from ${this.#t.rp_residents}
+      `select resident_id, first_seen_at, district from ${this.#t.rp_residents}
        where $1::text[] is null or district = any($1)`,
       [districts],
     );
-    return rows.map((r) => ({ residentId: r.resident_id, startedAt: r.first_seen_at }));
+    return rows.map((r) => ({
+      residentId: r.resident_id,
+      startedAt: r.first_seen_at,
+      ...(r.district ? { district: r.district } : {}),
+    }));
   }
 
   /** Records the options of simulated activity written, so a rebuild can write it again. */

@@ -16,10 +16,12 @@ import { type ModelledSavings, modelledSavings, type SavingsAssumptions } from '
 import {
   type Count,
   type Group,
+  MEDIAN_AT_LEAST,
   per1000,
   percent,
-  protectCount,
-  protectGroup,
+  publishCount,
+  publishGroup,
+  ROUND_TO,
   SUPPRESS_BELOW,
 } from './suppress.ts';
 
@@ -34,17 +36,35 @@ export interface TargetFigure {
   readonly achieved: boolean | null;
 }
 
+const plus = (a: Count, b: Count): Count => (a === null || b === null ? null : a + b);
+
+/** The share shown for a target: one decimal place, so just under the target is a tenth below it. */
+const JUST_UNDER = 0.1;
+
 export function targetFigure(count: TargetCount, target: number): TargetFigure {
-  const group = protectGroup({ met: count.met, missed: count.missed });
+  const group = publishGroup({ met: count.met, missed: count.missed });
   const of = group.total;
   const raw = count.met + count.missed;
+  const achieved = of === null || raw === 0 ? null : (count.met / raw) * 100 >= target;
+  // Of the published cells, so it gives away nothing they do not (and, both rounded, is at most
+  // 100). Rounding moves it by up to a few points, across the target either way: a missed target
+  // (388 of 400, 97.0 %, read as 390 of 400, 97.5 %) would read as met, in the monthly trend with
+  // no verdict beside it. So it never crosses the target against the verdict, which tells no more
+  // than the verdict does.
+  const share = percent(group.cells.met ?? null, plus(group.cells.met ?? null, group.cells.missed ?? null));
+  const shown =
+    share === null || achieved === null
+      ? share
+      : achieved
+        ? Math.max(share, target)
+        : Math.min(share, Math.round((target - JUST_UNDER) * 10) / 10);
   return {
     target,
     of,
     met: group.cells.met ?? null,
     missed: group.cells.missed ?? null,
-    percent: percent(group.cells.met ?? null, of),
-    achieved: of === null || raw === 0 ? null : (count.met / raw) * 100 >= target,
+    percent: shown,
+    achieved,
   };
 }
 
@@ -59,8 +79,8 @@ export const medianOf = (values: readonly number[]): Median => ({
   value: median(values),
 });
 
-/** A median shown only when it is of at least as many values as a count must be. */
-const protectedMedian = (m: Median): number | null => (m.count >= SUPPRESS_BELOW ? m.value : null);
+/** A median shown only over at least `MEDIAN_AT_LEAST` values: over fewer it is someone's own. */
+const protectedMedian = (m: Median): number | null => (m.count >= MEDIAN_AT_LEAST ? m.value : null);
 
 /**
  * What a summary is made from: the period's counts, each month's, each district's. Counted from
@@ -182,6 +202,10 @@ export interface Summary {
   readonly modelled: ModelledSavings | null;
   readonly notes: readonly Note[];
   readonly suppression: string;
+  /** The base every count shown is rounded to (percentages and rates are of the rounded counts). */
+  readonly roundedTo: number;
+  /** The fewest values a median or centile is shown over. */
+  readonly medianAtLeast: number;
 }
 
 const sum = (values: Record<string, number>): number => Object.values(values).reduce((a, b) => a + b, 0);
@@ -192,9 +216,9 @@ function monthlyTrend(
 ): Summary['trend'] {
   const per = months.map((m) => byMonth.get(m) ?? emptyMonth());
   const series = (pick: (c: MonthCounts) => number) =>
-    protectGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MonthCounts)])));
+    publishGroup(Object.fromEntries(months.map((m, i) => [m, pick(per[i] as MonthCounts)])));
   const alerts = series((c) => c.alerts);
-  const residents = per.map((c) => protectCount(c.activeResidents));
+  const residents = per.map((c) => publishCount(c.activeResidents));
   return {
     months,
     activeResidents: residents,
@@ -232,44 +256,44 @@ export interface SummaryOptions {
 /** The measured facts for a period from its counts, small numbers suppressed. */
 export function summariseCounts(counts: SummaryCounts, options: SummaryOptions): Summary {
   const c = counts.total;
-  const residents = protectCount(c.activeResidents);
-  const devices = protectCount(c.activeDevices);
-  const ambulances = protectCount(c.ambulances);
-  const admissions = protectCount(c.admissions);
-  const byAmbulance = protectGroup({
+  const residents = publishCount(c.activeResidents);
+  const devices = publishCount(c.activeDevices);
+  const ambulances = publishCount(c.ambulances);
+  const admissions = publishCount(c.admissions);
+  const byAmbulance = publishGroup({
     withAmbulance: c.falls.withAmbulance,
     withoutAmbulance: c.falls.withoutAmbulance,
   });
-  const faults = protectGroup(c.faultsByType);
-  const alertsByType = protectGroup(c.alertsByType);
+  const faults = publishGroup(c.faultsByType);
+  const alertsByType = publishGroup(c.alertsByType);
   const [t60, t180] = ANSWER_TARGETS;
   const [a45, a60] = ATTENDANCE_TARGETS;
   const notes: Note[] = [
     {
       what: 'alarm calls neither answered nor waiting over 60 s',
-      count: protectCount(c.answer.undecided60),
+      count: publishCount(c.answer.undecided60),
       why: 'still waiting under 60 s, or ended (cancelled) within 60 s unanswered: neither met nor missed',
     },
     {
       what: 'alarm calls neither answered nor waiting over 180 s',
-      count: protectCount(c.answer.undecided180),
+      count: publishCount(c.answer.undecided180),
       why: 'still waiting under 180 s, or ended unanswered within 180 s',
     },
   ];
   if (options.unplaced)
     notes.push({
       what: 'cases whose resident has no known postcode district',
-      count: protectCount(options.unplaced),
+      count: publishCount(options.unplaced),
       why: 'districts were chosen, and these cannot be placed in any',
     });
   return {
     period: { from: options.from.toISOString(), to: options.to.toISOString() },
     districts: options.districts,
     evidence: 'measured',
-    residents: { active: residents, devices, technology: protectGroup(c.technology) },
+    residents: { active: residents, devices, technology: publishGroup(c.technology) },
     alerts: {
       byType: alertsByType,
-      byPriority: protectGroup(c.alertsByPriority),
+      byPriority: publishGroup(c.alertsByPriority),
       per1000: per1000(alertsByType.total, residents),
     },
     answer: {
@@ -279,26 +303,26 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
       medianSeconds: protectedMedian(c.answer.seconds),
     },
     attendance: {
-      visits: protectCount(c.attendance.visits),
+      visits: publishCount(c.attendance.visits),
       within45m: targetFigure(c.attendance.within45m, a45.percent),
       within60m: targetFigure(c.attendance.within60m, a60.percent),
       medianMinutes: protectedMedian(c.attendance.minutes),
     },
-    outcomes: protectGroup(c.outcomes),
+    outcomes: publishGroup(c.outcomes),
     ambulances: { count: ambulances, per1000: per1000(ambulances, residents) },
     admissions: { count: admissions, per1000: per1000(admissions, residents) },
     falls: {
       byAmbulance,
       per1000: per1000(byAmbulance.total, residents),
-      timeOnFloor: protectGroup({ upToAnHour: c.falls.shortLies, overAnHour: c.falls.longLies }),
+      timeOnFloor: publishGroup({ upToAnHour: c.falls.shortLies, overAnHour: c.falls.longLies }),
       medianMinutesOnFloor: protectedMedian(c.falls.onFloorMinutes),
       longLieMinutes: LONG_LIE_MINUTES,
     },
     faults: {
       byType: faults,
       per1000Devices: per1000(faults.total, devices),
-      supervisionLosses: protectCount(c.supervisionLosses),
-      lateDeliveries: protectCount(c.lateAlerts),
+      supervisionLosses: publishCount(c.supervisionLosses),
+      lateDeliveries: publishCount(c.lateAlerts),
     },
     trend: monthlyTrend(counts.months, monthsOf(options.from, options.to)),
     demand: demandReport(counts.districts, {
@@ -310,6 +334,8 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
     }),
     modelled: options.savings ? modelledSavings(c.falls.longLies, LONG_LIE_MINUTES, options.savings) : null,
     notes,
-    suppression: `counts from 1 to ${SUPPRESS_BELOW - 1} are null, and so is any count or total that would give one back`,
+    suppression: `counts from 1 to ${SUPPRESS_BELOW - 1} are null, and so is any count or total that would give one back; every other count is rounded to the nearest ${ROUND_TO}, each total on its own (so cells need not add up to it), and percentages and rates are of the rounded counts (a target's share never across the target against the verdict on the true counts), so that two reports subtracted cannot give a hidden count back; periods are whole calendar months; a median or centile is null over fewer than ${MEDIAN_AT_LEAST} values`,
+    roundedTo: ROUND_TO,
+    medianAtLeast: MEDIAN_AT_LEAST,
   };
 }

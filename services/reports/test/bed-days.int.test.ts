@@ -215,18 +215,20 @@ describe('hospital episodes and bed days before and after telecare started', () 
     expect(res.status).toBe(200);
     const { windows } = (await res.json()) as { windows: BedDaysFigure[] };
     const [six, twelve] = windows;
-    // Before: 10 + 6 nights; after: 4 + 8; six residents. Change: −6, +2, 0 × 4.
+    // Before: 10 + 6 nights; after: 4 + 8; six residents. Change: −6, +2, 0 × 4. Published: 5
+    // residents, 20 and 10 nights, 4 and 2 a resident, a change of −2, as at 1 December.
     expect(six).toMatchObject({
       evidence: 'observational',
       months: 6,
-      residents: 6,
-      bedDaysBefore: 16,
-      bedDaysAfter: 12,
-      meanBefore: 2.67,
+      asOf: '2026-12-01',
+      residents: 5,
+      bedDaysBefore: 20,
+      bedDaysAfter: 10,
+      meanBefore: 4,
       meanAfter: 2,
       comparison: null,
     });
-    expect(six?.meanChange?.mean).toBe(-0.67);
+    expect(six?.meanChange?.mean).toBe(-2);
     expect(six?.caveat).toMatch(/no causal claim/);
     // Twelve months after 15 January 2026 have not passed.
     expect(twelve?.residents).toBe(0);

@@ -65,11 +65,23 @@ describe('the dashboard in Chromium', () => {
       if (!['demand', 'clusters'].includes(chart))
         await expect(section.locator('svg').count()).resolves.toBeGreaterThan(0);
     }
-    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('26');
+    // 26 residents, published rounded to 25; the page says counts are rounded and why.
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('25');
+    await expect(page.locator('#period-title').textContent()).resolves.toContain('rounded to 5');
+    await expect(page.locator('body').textContent()).resolves.toContain('rounded to the nearest 5');
     await expect(page.locator('[data-district="GL1"]').textContent()).resolves.toContain('GL1');
     await expect(page.locator('section[data-chart="trend"] line.target').count()).resolves.toBe(1);
     await expect(page.locator('footer').textContent()).resolves.toContain('Steventon');
     await expect(page.locator('#bed-days').textContent()).resolves.toContain('no causal claim');
+    // What is rounded in the before/after figures, and as at when; a median over few values is
+    // suppressed, and the page says over how many one is shown.
+    await expect(page.locator('#bed-days').textContent()).resolves.toContain(
+      'Residents are rounded to 5 and bed days to 10',
+    );
+    await expect(page.locator('#bed-days').textContent()).resolves.toMatch(/window ended by \d{4}-\d{2}-01/);
+    await expect(page.locator('section[data-chart="time-on-floor"]').textContent()).resolves.toContain(
+      'suppressed (shown over at least 10 falls',
+    );
     // Without a registry there are no referral dates: bed days say there is no comparison group,
     // and why, and still give their numbers as CSV.
     await expect(page.locator('#bed-days').textContent()).resolves.toContain(
@@ -129,8 +141,8 @@ describe('the dashboard in Chromium', () => {
     await page.click('#filters button[type="submit"]');
     await page.waitForSelector('body[data-ready="true"]');
     await expect(page.locator('#period-title').textContent()).resolves.toContain('GL2');
-    // Six residents in GL2: shown; their three alerts: suppressed.
-    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('6');
+    // Six residents in GL2: shown, rounded to 5; their three alerts: suppressed.
+    await expect(page.locator('#tiles .tile').first().textContent()).resolves.toContain('5');
     await expect(page.locator('section[data-chart="alerts-by-type"]').textContent()).resolves.toContain(
       'suppressed',
     );

@@ -128,6 +128,7 @@ describe('report reads per token across instances', () => {
     await whileHeld(async () => {
       inFlight.push(read(urls[1]), read(urls[1]));
       await waiting(2);
+      await slotsHeld('admin', 2);
       expectRefused(await soon(read(urls[0])));
       // The second instance's slots session is cut, as a crash would: PostgreSQL ends its locks.
       const { rows } = await locker.query<{ pid: number }>(
@@ -136,7 +137,18 @@ describe('report reads per token across instances', () => {
         [`${h.names.schema('reports')}:reads:admin`],
       );
       expect(rows).toHaveLength(1);
-      await locker.query('select pg_terminate_backend($1)', [rows[0]?.pid]);
+      // Ended, and its locks gone, before the next read asks (the call alone only signals it).
+      await locker.query('select pg_terminate_backend($1, 10000)', [rows[0]?.pid]);
+      await waitFor(
+        async () => {
+          const { rows: left } = await locker.query(
+            `select 1 from pg_locks where locktype = 'advisory' and objsubid = 2 and classid = hashtext($1)::oid`,
+            [`${h.names.schema('reports')}:reads:admin`],
+          );
+          return left.length === 0;
+        },
+        { what: 'the cut session to let go of its slots', timeoutMs: 10_000 },
+      );
       const first = read(urls[0]);
       await waiting(3);
       expect(await soon(first)).toBe('still reading');
@@ -148,6 +160,7 @@ describe('report reads per token across instances', () => {
     await whileHeld(async () => {
       const two = [read(urls[1]), read(urls[0])];
       await waiting(2);
+      await slotsHeld('admin', 2);
       expectRefused(await soon(read(urls[1])));
       await locker.query('rollback');
       expect((await Promise.all(two)).map((a) => a.status)).toEqual([200, 200]);
@@ -158,6 +171,7 @@ describe('report reads per token across instances', () => {
     await whileHeld(async () => {
       const stopping = [read(urls[1]), read(urls[1])];
       await waiting(2);
+      await slotsHeld('admin', 2);
       expectRefused(await soon(read(urls[0])));
       const closing = (other as ReportsHandle).close();
       other = undefined;

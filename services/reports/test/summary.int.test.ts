@@ -29,19 +29,21 @@ describe('GET /api/reports/summary on a seeded month', () => {
     const res = await h.api(`/api/reports/summary?${PERIOD}&districts=GL1`, { token: commissioner });
     expect(res.status).toBe(200);
     const s = (await res.json()) as Summary;
+    // Every count is published rounded to 5 after suppression, each total rounded on its own.
+    expect(s.roundedTo).toBe(5);
     expect(s.residents).toEqual({
       active: 20,
-      devices: 36,
-      // 10 fall detectors, 20 pendants, 6 hubs.
-      technology: { total: 36, cells: { pendant: 20, 'fall-detector': 10, 'home-unit': 6 } },
+      devices: 35,
+      // 10 fall detectors, 20 pendants, 6 hubs: 36 devices, rounded to 35, and 6 hubs to 5.
+      technology: { total: 35, cells: { pendant: 20, 'fall-detector': 10, 'home-unit': 5 } },
     });
-    // 18 calls: 12 pendant, 6 fall; 900 per 1,000 is 18 / 20.
-    expect(s.alerts.byType).toEqual({ total: 18, cells: { 'pendant.pressed': 12, 'fall.detected': 6 } });
-    expect(s.alerts.per1000).toBe(900);
+    // 18 calls (rounded to 20): 12 pendant, 6 fall; 1,000 per 1,000 is the rounded 20 / 20.
+    expect(s.alerts.byType).toEqual({ total: 20, cells: { 'pendant.pressed': 10, 'fall.detected': 5 } });
+    expect(s.alerts.per1000).toBe(1000);
     // 16 of 18 within 60 s: the 2 misses are hidden, and the 16 with them.
     expect(s.answer.within60s).toEqual({
       target: 97.5,
-      of: 18,
+      of: 20,
       met: null,
       missed: null,
       percent: null,
@@ -49,33 +51,38 @@ describe('GET /api/reports/summary on a seeded month', () => {
     });
     expect(s.answer.within180s).toEqual({
       target: 99,
-      of: 18,
-      met: 18,
+      of: 20,
+      met: 20,
       missed: 0,
       percent: 100,
       achieved: true,
     });
+    // 18 answered calls: enough for a median (at least 10).
+    expect(s.medianAtLeast).toBe(10);
     expect(s.answer.medianSeconds).toBe(30);
     expect(s.attendance).toEqual({
-      visits: 6,
-      within45m: { target: 90, of: 6, met: 6, missed: 0, percent: 100, achieved: true },
-      within60m: { target: 100, of: 6, met: 6, missed: 0, percent: 100, achieved: true },
-      medianMinutes: 40,
+      visits: 5,
+      within45m: { target: 90, of: 5, met: 5, missed: 0, percent: 100, achieved: true },
+      within60m: { target: 100, of: 5, met: 5, missed: 0, percent: 100, achieved: true },
+      // Of 6 visits: too few for a median, which would be one of the visits' own times.
+      medianMinutes: null,
     });
     // 2 ambulances are hidden, and the 6 reassurances with them (18 − 10 would give back 2).
     expect(s.outcomes).toEqual({
-      total: 18,
+      total: 20,
       cells: { 'responder-visit': 10, 'reassurance-given': null, ambulance: null },
     });
-    expect(s.falls.byAmbulance).toEqual({ total: 6, cells: { withAmbulance: null, withoutAmbulance: null } });
-    expect(s.falls.medianMinutesOnFloor).toBe(40);
-    expect(s.faults.byType).toEqual({ total: 6, cells: { 'mains.lost': 6 } });
+    expect(s.falls.byAmbulance).toEqual({ total: 5, cells: { withAmbulance: null, withoutAmbulance: null } });
+    // Of the 5 falls with a time on the floor: too few for a median.
+    expect(s.falls.medianMinutesOnFloor).toBeNull();
+    expect(s.faults.byType).toEqual({ total: 5, cells: { 'mains.lost': 5 } });
     expect(s.trend.months).toEqual(['2026-11']);
   });
 
   it('hides GL2 small numbers, and says why', async () => {
     const s = await summary(`/api/reports/summary?${PERIOD}&districts=GL2`);
-    expect(s.residents.active).toBe(6);
+    // 6, rounded.
+    expect(s.residents.active).toBe(5);
     expect(s.alerts.byType).toEqual({ total: null, cells: { 'pendant.pressed': null } });
     expect(s.outcomes.cells['false-alarm']).toBeNull();
     expect(s.suppression).toMatch(/1 to 4/);
@@ -140,10 +147,11 @@ describe('GET /api/reports/summary on a seeded month', () => {
   it('gives demand by district and one suggested cluster of the two adjacent districts', async () => {
     const s = await summary(`/api/reports/summary?${PERIOD}`);
     expect(s.demand.districts).toEqual(['GL1', 'GL2']);
-    expect(s.demand.residents).toEqual({ total: 26, cells: { GL1: 20, GL2: 6 } });
-    // GL2's 3 alerts are hidden, and GL1's 18 with them; the total stays.
-    expect(s.demand.alerts).toEqual({ total: 21, cells: { GL1: null, GL2: null } });
-    expect(s.demand.attendanceP90).toEqual({ GL1: 40, GL2: null });
-    expect(s.demand.clusters.map((c) => [c.districts, c.alerts])).toEqual([[['GL1', 'GL2'], 21]]);
+    expect(s.demand.residents).toEqual({ total: 25, cells: { GL1: 20, GL2: 5 } });
+    // GL2's 3 alerts are hidden, and GL1's 18 with them; the total stays, rounded (21 to 20).
+    expect(s.demand.alerts).toEqual({ total: 20, cells: { GL1: null, GL2: null } });
+    // GL1's 6 visits are too few for a centile, which would be one of them.
+    expect(s.demand.attendanceP90).toEqual({ GL1: null, GL2: null });
+    expect(s.demand.clusters.map((c) => [c.districts, c.alerts])).toEqual([[['GL1', 'GL2'], 20]]);
   });
 });

@@ -13,6 +13,11 @@ const el = (tag, attrs = {}, text) => {
   return node;
 };
 const show = (value, unit = '') => (value === null || value === undefined ? HIDDEN : `${value}${unit}`);
+/** A median, or why it is not shown: over a few values it is one person's own. */
+const showMedian = (value, unit, atLeast, of) =>
+  value === null || value === undefined
+    ? `${HIDDEN} (shown over at least ${atLeast} ${of})`
+    : `${value}${unit}`;
 
 function token() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -149,9 +154,11 @@ function tile(name, value) {
 }
 
 function render(s) {
-  $('period-title').textContent = `${s.period.from.slice(0, 10)} to ${s.period.to.slice(0, 10)}${
-    s.districts ? ` · ${s.districts.join(', ')}` : ' · all districts'
-  }`;
+  // The period counted: whole calendar months, which may be wider than the dates picked.
+  $('period-title').textContent =
+    `${s.period.from.slice(0, 10)} to ${s.period.to.slice(0, 10)} (whole months, counts rounded to ${s.roundedTo})${
+      s.districts ? ` · ${s.districts.join(', ')}` : ' · all districts'
+    }`;
   $('tiles').replaceChildren(
     tile('active residents', show(s.residents.active)),
     tile('devices', show(s.residents.devices)),
@@ -176,7 +183,11 @@ function render(s) {
       ),
       target('Within 60 s', s.answer.within60s),
       target('Within 180 s', s.answer.within180s),
-      el('p', {}, `Median answer: ${show(s.answer.medianSeconds, ' s')}`),
+      el(
+        'p',
+        {},
+        `Median answer: ${showMedian(s.answer.medianSeconds, ' s', s.medianAtLeast, 'answered calls')}`,
+      ),
     ],
     attendance: [
       bars(
@@ -185,13 +196,22 @@ function render(s) {
       ),
       target('Within 45 min', s.attendance.within45m),
       target('Within 60 min', s.attendance.within60m),
+      el(
+        'p',
+        {},
+        `Median time to on site: ${showMedian(s.attendance.medianMinutes, ' min', s.medianAtLeast, 'visits')}`,
+      ),
     ],
     'alerts-by-type': [bars(s.alerts.byType.cells)],
     outcomes: [bars(s.outcomes.cells)],
     falls: [bars(s.falls.byAmbulance.cells), el('p', {}, `Falls: ${show(s.falls.byAmbulance.total)}`)],
     'time-on-floor': [
       bars(s.falls.timeOnFloor.cells),
-      el('p', {}, `Median time on the floor: ${show(s.falls.medianMinutesOnFloor, ' min')}`),
+      el(
+        'p',
+        {},
+        `Median time on the floor: ${showMedian(s.falls.medianMinutesOnFloor, ' min', s.medianAtLeast, 'falls with a time on the floor')}`,
+      ),
     ],
     faults: [
       bars(s.faults.byType.cells),
@@ -216,7 +236,7 @@ function render(s) {
     .querySelector('ul')
     .replaceChildren(
       ...s.notes.map((n) => el('li', {}, `${n.what}: ${show(n.count)} — ${n.why}`)),
-      el('li', {}, `Suppression: ${s.suppression}.`),
+      el('li', {}, `Suppression and rounding: ${s.suppression}.`),
     );
   $('report').hidden = false;
 }
@@ -333,10 +353,15 @@ function renderBeforeAfter(id, b, what, before, after) {
   });
   const first = b.windows[0];
   const why = first?.comparisonWhy;
+  // What is rounded and why, in words: the figures are safe to set beside last month's.
+  const rounding = first
+    ? `Residents whose window ended by ${first.asOf} (the figure changes once a month). Residents are rounded to ${first.roundedTo.residents} and ${what} to ${first.roundedTo.total}, with fewer than 5 residents suppressed; means and changes are worked from the rounded figures, and each interval is widened to hold what the rounding can move. So one month's figure less the last tells one newcomer's ${what} only to within about ${first.roundedTo.total}: a small one is hidden, a large one narrowed, not hidden.`
+    : '';
   $(id)
     .querySelector('.body')
     .replaceChildren(
       ...rows,
+      el('p', { class: 'muted rounding' }, rounding),
       el('p', { class: 'muted' }, first?.comparison ? first.comparison.method : ''),
       el(
         'p',

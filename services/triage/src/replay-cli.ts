@@ -28,7 +28,10 @@ the rule set stored in triage's rules bucket, else TRIAGE_RULES_FILE, else the d
 triage runs them. Reads NATS_URL and TELECARE_NAMESPACE from the environment.
 
 --import runs a history of device events instead (one JSON line each: serial, kind, location,
-residentId, event {id, type, at, data}), without NATS: the rules in force are --current, else
+residentId, receivedAt?, pairedAt?, previousPairing?, event {id, type, at, data}), without NATS;
+a line with its receipt time is dated as the gateway dates it (a wrong device clock on receipt,
+kept as devicetime; a time in the device's previous pairing given to that resident, marked
+moved), one without is taken at its device time. The rules in force are --current, else
 TRIAGE_RULES_FILE, else the default set. Alerts from each resident's first --learn-days are not
 reported (the learned rhythm needs them). --labels (one JSON line each: residentId, from, to,
 kind) gives the false alerts per resident-day and the time to alert of each labelled incident.

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '@telecare/contracts';
+import { type Alert, eventIdFor, MOVED_DEVICE_REASON, partitionOf } from '@telecare/contracts';
 import { CARE_PLAN_WAKE_UP_RULE, DEFAULT_RULE_SET, parseRuleSet } from '@telecare/rules';
 import { describe, expect, it } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   runEvents,
   runImported,
   scoreLabels,
+  toTelecareEvent,
 } from './replay-import.ts';
 
 const line = (serial: string, kind: string, residentId: string, id: string, type: string, at: string) =>
@@ -164,5 +165,84 @@ describe('replay --import', () => {
         '{"residentId":"res_a","from":"2026-11-02T20:00:00Z","until":"2026-11-01T20:00:00Z","reason":"other"}',
       ),
     ).toThrow(/line 1: until: must be after from/);
+  });
+
+  it('dates a line with a receipt time as the gateway would: a wrong clock on receipt, its time kept as devicetime', () => {
+    const received = '2026-11-02T10:00:00.000Z';
+    const withReceipt = (id: string, at: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        serial: 'PX-9',
+        kind: 'pendant',
+        residentId: 'res_c',
+        receivedAt: received,
+        ...extra,
+        event: { id, type: 'pendant.pressed', at, data: {} },
+      });
+    const [reset, ahead, backlog, beforePairing, plain] = parseImport(
+      [
+        withReceipt('press-rst', '2000-01-01T00:00:00Z'),
+        withReceipt('press-ahd', '2026-11-02T10:30:00Z'),
+        withReceipt('press-blg', '2026-10-31T10:00:00Z'),
+        withReceipt('press-pre', '2026-10-31T10:00:00Z', { pairedAt: '2026-11-01T10:00:00Z' }),
+        line('PX-9', 'pendant', 'res_c', 'press-nrc', 'pendant.pressed', '2000-01-01T00:00:00Z'),
+      ].join('\n'),
+    ).map(toTelecareEvent);
+    // The gateway's rule, by its own function: more than 5 min ahead, 7 days behind, or before the
+    // device was paired, is dated on receipt.
+    expect(reset).toMatchObject({ time: received, devicetime: '2000-01-01T00:00:00Z', receivedat: received });
+    expect(ahead).toMatchObject({ time: received, devicetime: '2026-11-02T10:30:00Z' });
+    expect(backlog).toMatchObject({ time: '2026-10-31T10:00:00.000Z', receivedat: received });
+    expect(backlog).not.toHaveProperty('devicetime');
+    expect(beforePairing).toMatchObject({ time: received, devicetime: '2026-10-31T10:00:00Z' });
+    // The same event, whatever its date: named by the device's time as sent.
+    expect(reset?.id).toBe(eventIdFor('PX-9', 'press-rst', '2000-01-01T00:00:00Z', 'pendant.pressed'));
+    // No receipt time: nothing to hold the device's clock against; its time is taken as written.
+    expect(plain).toMatchObject({ time: '2000-01-01T00:00:00.000Z', receivedat: '2000-01-01T00:00:00.000Z' });
+    expect(plain).not.toHaveProperty('devicetime');
+    expect(() =>
+      parseImport(withReceipt('press-bad', '2026-11-02T10:00:00Z', { receivedAt: 'yesterday' })),
+    ).toThrow(/line 1: receivedAt/);
+  });
+
+  it("gives a moved device's backlog from its previous pairing to the previous resident, as the gateway would", () => {
+    const received = '2026-11-02T10:00:00.000Z';
+    const moved = (id: string, at: string) =>
+      JSON.stringify({
+        serial: 'PX-8',
+        kind: 'pendant',
+        location: 'hall',
+        residentId: 'res_b',
+        postcodeDistrict: 'GL1',
+        receivedAt: received,
+        pairedAt: '2026-11-02T09:00:00Z',
+        previousPairing: {
+          residentId: 'res_a',
+          pairedAt: '2026-10-01T09:00:00Z',
+          endedAt: '2026-11-02T08:00:00Z',
+        },
+        event: { id, type: 'pendant.pressed', at, data: {} },
+      });
+    const lines = parseImport(
+      [moved('press-old', '2026-11-01T21:00:00Z'), moved('press-new', '2026-11-02T09:30:00Z')].join('\n'),
+    );
+    const [fromA, ofB] = lines.map(toTelecareEvent);
+    expect(fromA).toMatchObject({
+      residentid: 'res_a',
+      time: '2026-11-01T21:00:00.000Z',
+      movedat: '2026-11-02T08:00:00Z',
+      partition: partitionOf('res_a', 8),
+    });
+    expect(fromA).not.toHaveProperty('location');
+    expect(fromA).not.toHaveProperty('postcodedistrict');
+    expect(ofB).toMatchObject({ residentid: 'res_b', time: '2026-11-02T09:30:00.000Z', location: 'hall' });
+    // The replay raises the press for the resident whose home it happened in, and says so.
+    const run = runImported(lines, DEFAULT_RULE_SET, { learnDays: 0 });
+    const press = run.alerts.find((alert) => alert.evidence.includes(String(fromA?.id)));
+    expect(press).toMatchObject({ residentId: 'res_a', deviceMovedAt: '2026-11-02T08:00:00Z' });
+    expect(press?.reason).toContain(MOVED_DEVICE_REASON);
+    // A line for one resident only takes the backlog it gave to that resident.
+    const onlyB = runImported(lines, DEFAULT_RULE_SET, { learnDays: 0, residents: ['res_b'] }).alerts;
+    expect(new Set(onlyB.map((a) => a.residentId))).toEqual(new Set(['res_b']));
+    expect(onlyB.filter((a) => a.type === 'pendant.pressed').map((a) => a.evidence)).toEqual([[ofB?.id]]);
   });
 });

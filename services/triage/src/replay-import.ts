@@ -3,9 +3,11 @@ import { createInterface } from 'node:readline';
 import {
   type Alert,
   AwayPeriod,
+  attributeEvent,
   DeviceEventPayload,
   DeviceKind,
   eventIdFor,
+  PreviousPairing,
   partitionOf,
   type TelecareEvent,
 } from '@telecare/contracts';
@@ -22,6 +24,18 @@ export const ImportedEvent = z.object({
   location: z.string().min(1).max(64).optional(),
   residentId: z.string().min(1).max(64),
   postcodeDistrict: z.string().min(1).max(8).optional(),
+  /**
+   * When the platform received the event, where the log kept it. With it, a device time too far
+   * ahead or behind (or before `pairedAt`) is dated on receipt, as the gateway dates it.
+   */
+  receivedAt: z.iso.datetime({ offset: true }).optional(),
+  /** When the device joined the resident's home (the device map's `pairedAt`), where known. */
+  pairedAt: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * The device's pairing before (the device map's `previousPairing`), where known: with a receipt
+   * time, a device time in it is that resident's event, as the gateway gives it.
+   */
+  previousPairing: PreviousPairing.optional(),
   event: DeviceEventPayload,
 });
 export type ImportedEvent = z.infer<typeof ImportedEvent>;
@@ -108,7 +122,8 @@ export async function readImport(
     for await (const raw of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
       n++;
       const line = parseLine(raw, n, ImportedEvent);
-      if (line !== undefined && (!only || only.has(line.residentId))) events.push(toTelecareEvent(line));
+      const event = line === undefined ? undefined : toTelecareEvent(line);
+      if (event !== undefined && (!only || only.has(event.residentid))) events.push(event);
       if (options.onProgress && n - lastReport >= 50_000) {
         lastReport = n;
         options.onProgress(stream.bytesRead);
@@ -139,25 +154,41 @@ export function parseAway(text: string): Map<string, AwayPeriod[]> {
   return byResident;
 }
 
-/** The event as the gateways would have stored it: the same id, envelope and fields. */
+/**
+ * The event as the gateways would have stored it: the same id, envelope and fields. With a receipt
+ * time, dated and attributed by the gateway's own rule (`attributeEvent`): a device time too far
+ * ahead or behind, or from before the device was paired, becomes the receipt time, kept as
+ * `devicetime`; one in the device's previous pairing is the previous resident's event at its own
+ * time, marked `movedat` and without the new home's location and district. Without one there is
+ * nothing to hold the device's clock against, so its time is taken as written and stands for the
+ * receipt time too: a history from a device whose clock was wrong replays at the times it wrote (a
+ * line's receipt time is what makes a wrong clock tellable).
+ */
 export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
+  const iso = (at: string) => new Date(Date.parse(at)).toISOString();
+  const receivedAt = line.receivedAt === undefined ? undefined : iso(line.receivedAt);
+  const dated = receivedAt === undefined ? undefined : attributeEvent(line.event.at, receivedAt, line);
+  const residentId = dated?.residentId ?? line.residentId;
+  const moved = dated?.movedat !== undefined;
   return {
     specversion: '1.0',
     id: eventIdFor(line.serial, line.event.id, line.event.at, line.event.type),
     source: '/import',
     type: line.event.type,
     subject: line.serial,
-    time: new Date(Date.parse(line.event.at)).toISOString(),
+    time: dated?.devicetime === undefined ? iso(line.event.at) : dated.time,
+    ...(dated?.devicetime === undefined ? {} : { devicetime: dated.devicetime }),
     datacontenttype: 'application/json',
-    residentid: line.residentId,
+    residentid: residentId,
     devicekind: line.kind,
     deviceeventid: line.event.id,
-    partition: partitionOf(line.residentId, 8),
-    receivedat: new Date(Date.parse(line.event.at)).toISOString(),
+    partition: partitionOf(residentId, 8),
+    receivedat: receivedAt ?? iso(line.event.at),
     testmode: false,
     ...(line.event.seq === undefined ? {} : { seq: line.event.seq }),
-    ...(line.location ? { location: line.location } : {}),
-    ...(line.postcodeDistrict ? { postcodedistrict: line.postcodeDistrict } : {}),
+    ...(line.location && !moved ? { location: line.location } : {}),
+    ...(line.postcodeDistrict && !moved ? { postcodedistrict: line.postcodeDistrict } : {}),
+    ...(moved ? { movedat: dated?.movedat } : {}),
     data: line.event.data,
   } as TelecareEvent;
 }
@@ -194,7 +225,7 @@ export function runImported(
 ): ImportRun {
   const only = options.residents && options.residents.length > 0 ? new Set(options.residents) : undefined;
   return runEvents(
-    inTimeOrder(lines.filter((line) => !only || only.has(line.residentId)).map(toTelecareEvent)),
+    inTimeOrder(lines.map(toTelecareEvent).filter((event) => !only || only.has(event.residentid))),
     ruleSet,
     options,
   );

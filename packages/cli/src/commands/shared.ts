@@ -100,12 +100,26 @@ export const overridesText = (overrides: unknown): string => {
 };
 
 export const healthLine = (d: Json): string =>
-  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}${refusedNote(d)}${mismatchNote(d)}`;
+  `${String(d.serial).padEnd(16)} ${d.overdue ? 'OVERDUE' : 'ok     '} heartbeat ${d.lastHeartbeatAt ?? 'never'}  battery ${d.batteryPercent ?? '?'}%  mains ${d.mains === null || d.mains === undefined ? '?' : d.mains ? 'on' : 'OFF'}  signal ${d.signalDbm ?? '?'} dBm  pendant ${d.lastPendantAt ?? '-'}${refusedNote(d)}${mismatchNote(d)}${contestedNote(d)}`;
 
-/** A device that sent, in the last day, an alarm its registered kind does not report: the latest in words. */
+/** A device whose login was found in use from two places and has not been given a new secret since. */
+function contestedNote(d: Json): string {
+  const latest = d.lastLoginContested as Json | null | undefined;
+  return latest
+    ? `  LOGIN IN USE FROM TWO PLACES at ${latest.at} (${latest.takeovers ?? '?'} takeovers, ${latest.addresses ?? '?'} addresses): issue a new secret`
+    : '';
+}
+
+/**
+ * A device that sent, in the last day, alarms its registered kind does not report: how many, since
+ * when, and the latest in words.
+ */
 function mismatchNote(d: Json): string {
   const latest = d.lastKindMismatch as Json | null | undefined;
-  return latest ? `  KIND MISMATCH ${latest.detail} at ${latest.at}` : '';
+  if (!latest) return '';
+  const day = d.kindMismatchesLast24h as Json | null | undefined;
+  const count = day ? ` ${day.count} in 24 h (first ${day.firstAt}), latest` : '';
+  return `  KIND MISMATCH${count} ${latest.detail} at ${latest.at}`;
 }
 
 /** A device whose messages a gateway refused in the last day: how many, and the latest in its words. */

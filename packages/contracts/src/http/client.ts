@@ -48,7 +48,51 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** How errors name the far end ("the registry"). */
   service?: string;
+  /**
+   * Calls this client has in flight at once; more wait their turn, within their own timeout. A
+   * call holds a socket from send to the last byte of its answer, and Node opens a socket for
+   * every call in flight, so this bounds the sockets to the service too: services cap the sockets
+   * one address may hold (`HTTP_CONNECTIONS_PER_ADDRESS`). A raw answer's call holds its turn
+   * until the answer begins. Unset: no bound.
+   */
+  maxConcurrent?: number;
 }
+
+/** Turns for at most `max` calls at once; a waiting call leaves the line when its signal aborts. */
+class Turns {
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+  constructor(readonly max: number) {}
+
+  async take(signal: AbortSignal): Promise<() => void> {
+    if (this.#running >= this.max) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal.removeEventListener('abort', leave);
+          resolve();
+        };
+        const leave = () => {
+          const at = this.#waiting.indexOf(go);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(signal.reason);
+        };
+        this.#waiting.push(go);
+        signal.addEventListener('abort', leave, { once: true });
+      });
+    } else this.#running++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    };
+  }
+}
+
+const turnsOf = new WeakMap<ClientOptions, Turns>();
 
 /**
  * A call that did not give the answer its contract promises. `status` is the HTTP status, or
@@ -91,18 +135,29 @@ function urlOf(baseUrl: string, route: AnyRoute, input: CallInput<AnyRoute>): UR
   return url;
 }
 
-async function send(url: URL, init: RequestInit, options: ClientOptions, timeoutMs: number) {
+/** A call that got no answer: timed out, or the service not reached. */
+function unanswered(
+  err: unknown,
+  url: URL,
+  method: string | undefined,
+  options: ClientOptions,
+  timeoutMs: number,
+) {
   const service = options.service ?? url.host;
+  const timedOut = (err as Error).name === 'TimeoutError';
+  return new ApiCallError(
+    timedOut
+      ? `${service} did not answer ${method} ${url.pathname} within ${timeoutMs} ms`
+      : `cannot reach ${service} at ${url.origin}: ${(err as Error).message}`,
+    { status: timedOut ? 'timeout' : 'unreachable', cause: err },
+  );
+}
+
+async function send(url: URL, init: RequestInit, options: ClientOptions, timeoutMs: number) {
   try {
     return await fetch(url, init);
   } catch (err) {
-    const timedOut = (err as Error).name === 'TimeoutError';
-    throw new ApiCallError(
-      timedOut
-        ? `${service} did not answer ${init.method} ${url.pathname} within ${timeoutMs} ms`
-        : `cannot reach ${service} at ${url.origin}: ${(err as Error).message}`,
-      { status: timedOut ? 'timeout' : 'unreachable', cause: err },
-    );
+    throw unanswered(err, url, init.method, options, timeoutMs);
   }
 }
 
@@ -147,32 +202,47 @@ async function exchange(
   const timeout = route.raw
     ? timeoutUntilAnswered(timeoutMs)
     : { signal: AbortSignal.timeout(timeoutMs), answered: () => undefined };
-  const response = await send(
-    url,
-    {
-      method: route.method,
-      headers,
-      body: !hasBody
-        ? undefined
-        : route.consumes
-          ? String(input.body ?? '')
-          : JSON.stringify(input.body ?? {}),
-      signal: input.signal ? AbortSignal.any([timeout.signal, input.signal]) : timeout.signal,
-    },
-    options,
-    timeoutMs,
-  );
-  const schema = response.ok ? route.response : route.responses?.[response.status];
-  if (route.raw && schema) {
-    timeout.answered();
-    return { data: response, next: undefined };
-  }
+  const signal = input.signal ? AbortSignal.any([timeout.signal, input.signal]) : timeout.signal;
+  let release: () => void = () => undefined;
+  const turns = turnsOf.get(options);
+  if (turns)
+    release = await turns.take(signal).catch((err: unknown) => {
+      // Its time ran out waiting its turn: as good as no answer.
+      timeout.answered();
+      throw unanswered(err, url, route.method, options, timeoutMs);
+    });
   let body: unknown;
+  let response: Response;
   try {
-    body = jsonOf(await response.text());
+    response = await send(
+      url,
+      {
+        method: route.method,
+        headers,
+        body: !hasBody
+          ? undefined
+          : route.consumes
+            ? String(input.body ?? '')
+            : JSON.stringify(input.body ?? {}),
+        signal,
+      },
+      options,
+      timeoutMs,
+    );
+    const answered = response.ok ? route.response : route.responses?.[response.status];
+    if (route.raw && answered) {
+      timeout.answered();
+      return { data: response, next: undefined };
+    }
+    try {
+      body = jsonOf(await response.text());
+    } finally {
+      timeout.answered();
+    }
   } finally {
-    timeout.answered();
+    release();
   }
+  const schema = response.ok ? route.response : route.responses?.[response.status];
   const where = `${route.method} ${url.pathname}`;
   if (!schema) {
     const refusal = ApiError.safeParse(body);
@@ -233,6 +303,8 @@ async function* pages(route: AnyRoute, options: ClientOptions, input: CallInput<
  * A raw route's (`raw: true`: a stream, CSV) method answers the `Response` itself, its body unread.
  */
 export function createClient<T extends RouteTable>(routes: T, options: ClientOptions): Client<T> {
+  if (options.maxConcurrent !== undefined && options.maxConcurrent > 0)
+    turnsOf.set(options, new Turns(options.maxConcurrent));
   const client: Record<string, RouteCall<AnyRoute> | PagedCall<AnyRoute>> = {};
   for (const [name, route] of Object.entries(routes)) {
     const method = (input?: CallInput<AnyRoute>) => call(route, options, input);

@@ -301,7 +301,15 @@ export const ChangePasswordBody = z.strictObject({
 });
 
 export const PresenceBody = z.strictObject({ status: Presence });
-export const PresenceView = z.looseObject({ userId: z.string(), status: Presence });
+export const PresenceView = z.looseObject({
+  userId: z.string(),
+  status: Presence,
+  /**
+   * The accepted cases that went back to the queue because their holder went away (empty for any
+   * other presence): an accepted case never stays with someone on a break.
+   */
+  returned: z.array(z.string()),
+});
 
 export const HeartbeatBody = z.strictObject({
   console: z.string().regex(/^con_[0-9a-z]{8,64}$/, 'not a console id'),
@@ -341,6 +349,8 @@ export const SecurityEventsQuery = z.strictObject({
 export const SecurityEventView = z.looseObject({
   id: z.string(),
   at: z.iso.datetime({ offset: true }),
+  /** The service that raised it (`helpline`, `gateway-mqtt`, `gateway-dc09`). */
+  service: z.string(),
   kind: z.enum(SECURITY_EVENT_KINDS),
   userId: z.string().nullable(),
   caseId: z.string().nullable(),
@@ -649,7 +659,7 @@ export const SupervisorOverview = z.looseObject({
       since: z.string(),
     }),
   ),
-  /** The latest security events (refused and rate-limited reveals), newest first. */
+  /** The latest security events of every service (refusals, rate limits, forged frames, unexpected kinds), newest first. */
   securityEvents: z.array(SecurityEventView),
   unmappedCodes: z.looseObject({
     /** Newest first, at most 100. */
@@ -666,8 +676,18 @@ export const SupervisorOverview = z.looseObject({
 export const ConsoleLinks = z.looseObject({ reportsUrl: z.url().nullable() });
 export type ConsoleLinks = z.infer<typeof ConsoleLinks>;
 
-/** The live stream: programs may pass their token as `?access_token=` (EventSource sets no headers). */
-export const StreamQuery = z.strictObject({ access_token: z.string().optional() });
+/**
+ * The live stream. EventSource sets no headers: a page or program that signs in with a token asks
+ * for a ticket (`POST /api/stream/ticket`) and passes it as `?ticket=`. A token in the URL
+ * (`?access_token=`) is refused: URLs are kept in proxy logs, browser history and Referer.
+ */
+export const StreamQuery = z.strictObject({
+  ticket: z.string().max(200).optional().describe('a stream ticket from POST /api/stream/ticket (one use)'),
+});
+
+/** A stream ticket: opens one stream, once, before `expiresAt`, as the credential that asked. */
+export const StreamTicketView = z.looseObject({ ticket: z.string(), expiresAt: z.string() });
+export type StreamTicketView = z.infer<typeof StreamTicketView>;
 export const StreamHeaders = z.looseObject({
   'last-event-id': z.string().optional().describe('resume after this event (the `id:` of the last one seen)'),
 });

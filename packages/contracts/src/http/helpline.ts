@@ -49,6 +49,7 @@ import {
   StatsQuery,
   StreamHeaders,
   StreamQuery,
+  StreamTicketView,
   SupervisorOverview,
   SupervisorOverviewQuery,
   TimelineQuery,
@@ -202,7 +203,8 @@ export const HELPLINE_PRESENCE_ROUTES = {
   setPresence: defineRoute({
     method: 'PUT',
     path: '/api/presence',
-    summary: 'Set your presence; available operators are offered the next case',
+    summary:
+      'Set your presence; available operators are offered the next case. Away, every case you have accepted goes back to the queue at once (`returned`); a held case keeps its call-back',
     roles: CAN.presence,
     body: PresenceBody,
     response: PresenceView,
@@ -221,7 +223,7 @@ export const HELPLINE_PRESENCE_ROUTES = {
     method: 'PUT',
     path: '/api/users/{id}/presence',
     summary:
-      "Set someone else's presence (an offer to someone set away moves on at once); 404: no operator or supervisor with that id",
+      "Set someone else's presence (an offer to someone set away moves on at once, and the cases they have accepted go back to the queue, `returned`); 404: no operator or supervisor with that id",
     roles: CAN['manage-presence'],
     params: UserIdParams,
     body: PresenceBody,
@@ -259,19 +261,20 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/queue/names',
     summary:
-      "Display names and postcode districts of the open cases' residents, for the queue (registry, cached 60 s; never logged)",
+      "Display names and postcode districts of the open cases' residents, for the queue (registry, cached 60 s; never logged). 429 with Retry-After past QUEUE_NAMES_PER_MINUTE calls by one person (a security event at the first refusal of a burst)",
     roles: CAN.view,
     response: QueueNamesView,
+    errors: [429],
   }),
   getCase: defineRoute({
     method: 'GET',
     path: '/api/cases/{id}',
     summary:
-      'A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins)',
+      "A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins). A case outside the reader's own work (resolved or closed; for an operator, one a colleague holds or is offered) counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
     roles: CAN.view,
     params: CaseIdParams,
     response: CaseDetail,
-    errors: [404],
+    errors: [404, 429],
   }),
   caseAlerts: defineRoute({
     method: 'GET',
@@ -298,11 +301,12 @@ export const HELPLINE_CASE_ROUTES = {
   caseContext: defineRoute({
     method: 'GET',
     path: '/api/cases/{id}/context',
-    summary: 'The resident, devices with their health, and responders from the registry',
+    summary:
+      "The resident, devices with their health, and responders from the registry. 429 with Retry-After past CONTEXT_READS_PER_HOUR residents read outside the reader's own work",
     roles: CAN.view,
     params: CaseIdParams,
     response: ResidentContext,
-    errors: [404],
+    errors: [404, 429],
   }),
   caseTimeline: defineRoute({
     method: 'GET',
@@ -423,11 +427,11 @@ export const HELPLINE_CALL_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}/call-targets',
     summary:
-      "The case's call actions: the home unit, the resident, each responder and 999, as tel:/sip: URIs from the registry",
+      "The case's call actions: the home unit, the resident, each responder and 999, as tel:/sip: URIs from the registry. 429 with Retry-After past CONTEXT_READS_PER_HOUR residents read outside the reader's own work",
     roles: CAN.view,
     params: CaseIdParams,
     response: CallTargetsView,
-    errors: [404],
+    errors: [404, 429],
   }),
   startCall: defineRoute({
     method: 'POST',
@@ -498,13 +502,23 @@ export const HELPLINE_STREAM_ROUTES = {
     method: 'GET',
     path: '/api/stream',
     summary:
-      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent; its alerts as a window, the first, the most urgent and the latest, with alertCount) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Programs may pass ?access_token=. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
+      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent; its alerts as a window, the first, the most urgent and the latest, with alertCount) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Signed in with the session cookie, Authorization: Bearer, or ?ticket= (POST /api/stream/ticket) where no header can be set; ?access_token= is refused (400): a token in a URL is kept in logs and history. 401: a ticket unknown, used, expired, or of a credential no longer valid. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
     roles: CAN.view,
     query: StreamQuery,
     headers: StreamHeaders,
     response: z.string(),
     raw: true,
     errors: [429],
+  }),
+  streamTicket: defineRoute({
+    method: 'POST',
+    path: '/api/stream/ticket',
+    summary:
+      'A stream ticket, for a client that cannot send Authorization (EventSource): opens GET /api/stream?ticket= once, within STREAM_TICKET_TTL_S (30 s), as the person, token or session that asked; refused once that credential is revoked, expired or signed out',
+    roles: CAN.view,
+    body: NoBody,
+    response: StreamTicketView,
+    status: 201,
   }),
 };
 

@@ -198,6 +198,23 @@ export const DeviceHealthView = z.looseObject({
   /** The latest life-critical alarm stored although the device's kind does not report it, over the last 24 hours. */
   lastKindMismatch: KindMismatchView.nullable(),
   /**
+   * The device's login found in use from two places (gateway-mqtt's `device.login-contested`: taken
+   * over again and again between more than one address), the latest, until a new secret is issued.
+   */
+  lastLoginContested: z
+    .looseObject({
+      at,
+      eventId: z.string(),
+      takeovers: z.number().nullable(),
+      addresses: z.number().nullable(),
+    })
+    .nullable(),
+  /**
+   * How many such alarms over the last 24 hours (each event once, counted to the minute), and the
+   * first and last seen (event time): one that keeps coming is told from one that came once.
+   */
+  kindMismatchesLast24h: z.looseObject({ count: z.number(), firstAt: at, lastAt: at }).nullable(),
+  /**
    * While a DC-09 account's previous key is in its grace after a key change: until when, and when a
    * message last came with it since the change (null: none yet) — the panel is not re-keyed yet.
    * Null otherwise.

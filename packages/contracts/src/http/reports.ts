@@ -167,6 +167,10 @@ export const SummaryView = z.object({
     .nullable(),
   notes: z.array(z.object({ what: z.string(), count: Count, why: z.string() })),
   suppression: z.string(),
+  /** The base every count is rounded to after suppression; a total is rounded on its own. */
+  roundedTo: z.number().int().positive(),
+  /** The fewest values a median or centile is shown over (null below it). */
+  medianAtLeast: z.number().int().positive(),
 });
 export type SummaryView = z.infer<typeof SummaryView>;
 
@@ -194,7 +198,7 @@ const Comparison = (total: z.ZodType) =>
         'their mean change over the same windows around their referral',
       ),
       installedWithoutReferral: Count.describe(
-        'installed residents of the main figure left out of the comparison: no referral date recorded',
+        'installed residents of the main figure left out of the comparison (no referral date recorded), counted as the cohort is: small districts pooled, rounded to 5',
       ),
       difference: MeanChange.describe(
         "difference in differences: the installed residents' mean change around their referral minus this group's, with its bootstrap 95 % interval",
@@ -207,6 +211,16 @@ const window = <B extends string, A extends string, T extends z.ZodType>(before:
   z.object({
     evidence: z.literal('observational'),
     months: z.number(),
+    asOf: z
+      .string()
+      .describe(
+        'the first of this month (UTC): a resident counts once their window after the start ended by it, so the figure changes once a month',
+      ),
+    roundedTo: z
+      .object({ residents: z.number().int().positive(), total: z.number().positive() })
+      .describe(
+        'the bases residents and totals are rounded to; means and changes are worked from the rounded figures',
+      ),
     residents: Count,
     ...({ [before]: total, [after]: total } as Record<B | A, T>),
     meanBefore: Rate,

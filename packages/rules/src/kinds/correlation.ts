@@ -4,9 +4,10 @@
  */
 import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import { anchorOf, mayCancel } from '../merge.ts';
+import { anchorOf, cancelCloses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
+import { bounceClosing, bounceOpening, inBounce, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
@@ -45,7 +46,9 @@ export function alarmAlertIds(
     }
     const i = indexOf(recent, alarm);
     const anchor =
-      recent[i]?.id === alarm.id ? anchorOf(pressGroups(rule, alarm.testMode, out), recent, i).anchor : alarm;
+      recent[i]?.id === alarm.id
+        ? anchorOf(groupsOf(pressGroups(rule, alarm.testMode, out), alarm), recent, i).anchor
+        : alarm;
     ids.push(groupAlertId(rule, out.residentId, anchor));
   }
   return ids;
@@ -107,7 +110,12 @@ export function correlationOnEvent(
         for (let i = firstAtOrAfter(recent, entry.at - windowMs); i < recent.length; i++) {
           const alarm = recent[i] as RecentEvent;
           if (alarm.at > entry.at) break;
-          if (pattern.alarm.includes(alarm.type) && alarm.at <= entry.at && entry.at - alarm.at <= windowMs)
+          if (
+            pattern.alarm.includes(alarm.type) &&
+            cancelCloses(entry, alarm) &&
+            alarm.at <= entry.at &&
+            entry.at - alarm.at <= windowMs
+          )
             closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
         }
       } else if (pattern.alarm.includes(entry.type)) {
@@ -116,7 +124,7 @@ export function correlationOnEvent(
           if (cancel.at - entry.at > windowMs) break;
           if (
             pattern.cancel.includes(cancel.type) &&
-            mayCancel(cancel) &&
+            cancelCloses(cancel, entry) &&
             cancel.at >= entry.at &&
             cancel.at - entry.at <= windowMs
           )
@@ -178,13 +186,24 @@ export function correlationOnTick(
   const at = findEvent(recent, timer.eventId, timer.checkAt - windowS * 1000);
   if (at < 0) return;
   const first = recent[at] as RecentEvent;
-  // Anything absent that came after it by the check: the list is sorted, so it follows it.
+  const bounceMs = (pattern.doorBounceS ?? 0) * 1000;
+  // The closing of a bounce is no passage: nobody went through the door.
+  if (bounceClosing(recent, at, bounceMs)) return;
+  // Anything absent that came after it by the check: the list is sorted, so it follows it. A
+  // bounce's opening (the door settling behind someone) is not someone coming in: counted, not taken.
+  let bounces = 0;
   for (let i = at + 1; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at > timer.checkAt) break;
-    if (seen.at > first.at && pattern.absent.includes(seen.type)) return;
+    if (seen.at > first.at && pattern.absent.includes(seen.type)) {
+      if (bounceOpening(recent, i, bounceMs)) {
+        bounces++;
+        continue;
+      }
+      return;
+    }
   }
-  if (pattern.notReturn && isReturn(recent, first, pattern)) return;
+  if (pattern.notReturn && isReturn(recent, first, pattern, bounceMs)) return;
   // Each state must have ended before the first event (or never be seen): its ending is evidence.
   const ended: RecentEvent[] = [];
   for (const state of pattern.notDuring) {
@@ -202,8 +221,12 @@ export function correlationOnTick(
     derivedAlert(rule, out, {
       key: first.id,
       evidence: [first, ...ended],
-      thresholds: pattern.atNight ? { withinS, atNight: true } : { withinS },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
+      thresholds: {
+        withinS,
+        ...(pattern.atNight ? { atNight: true } : {}),
+        ...(bounces > 0 ? { doorBouncesIgnored: bounces } : {}),
+      },
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${bounces > 0 ? `; ${openingsText(bounces, bounceMs)} after it ignored as a bounce${bounces === 1 ? '' : 's'}` : ''}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
       decidedAt: checkDue(timer, out),
       byTimer: true,
     }),
@@ -218,7 +241,8 @@ const PASSAGE_MS = 2 * 60_000;
  * reports chained back from it, each within two minutes of the next; what came at its first
  * instant (the hall's PIR as the door opened) is part of it. The activity before the passage was
  * the door closing, with nothing since. Only the rule's own types count as activity (not
- * heartbeats or readings); a history that no longer reaches that far says nothing.
+ * heartbeats or readings); a history that no longer reaches that far says nothing. A bounce
+ * (`doorBounceS`) is nobody at the door: it neither joins the passage nor is the activity before it.
  */
 function isReturn(
   recent: readonly RecentEvent[],
@@ -228,6 +252,7 @@ function isReturn(
     absent: readonly EventType[];
     notDuring: readonly { starts: readonly EventType[]; ends: readonly EventType[] }[];
   },
+  bounceMs: number,
 ): boolean {
   const door = (type: EventType) => type === 'door.opened' || type === 'door.closed';
   const counts = (type: EventType) =>
@@ -239,11 +264,12 @@ function isReturn(
   for (let i = at - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (seen.at < from - PASSAGE_MS) break;
-    if (door(seen.type)) from = Math.min(from, seen.at);
+    if (door(seen.type) && !inBounce(recent, i, bounceMs)) from = Math.min(from, seen.at);
   }
   for (let i = at - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (seen.at < from && counts(seen.type)) return seen.type === 'door.closed';
+    if (seen.at < from && counts(seen.type) && !(door(seen.type) && inBounce(recent, i, bounceMs)))
+      return seen.type === 'door.closed';
   }
   return false;
 }

@@ -1,7 +1,15 @@
 /**
  * What one evaluation raises (alerts, timers, merges), and the alert every timed rule builds.
  */
-import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
+import {
+  type Alert,
+  defaultPriority,
+  type EventType,
+  MOVED_DEVICE_REASON,
+  type Priority,
+  TAXONOMY,
+  unexpectedKindReason,
+} from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
 import {
   type DeviceContext,
@@ -15,8 +23,9 @@ import {
   type TriggerRule,
 } from '../model.ts';
 import { type ReasonValues, renderReason } from '../reason.ts';
-import { formatIso } from '../time.ts';
+import { formatIso, formatWhen } from '../time.ts';
 import { type AwayWindow, NO_AWAY } from './away.ts';
+import { type HomeSilence, homeSilence, SILENCE_TYPES } from './home.ts';
 import type { ResidentSettings } from './settings.ts';
 
 export function assertNever(value: never): never {
@@ -49,6 +58,11 @@ export class Output {
   suppressed: readonly SuppressedAlert[] = NONE_SUPPRESSED;
   /** A tick's device, as the device map says now (`TickInput.device`). */
   device: DeviceContext | undefined = undefined;
+  /**
+   * A tick's state as it came: a silence its check raises says so when the whole home was silent
+   * at the check (`homeSilence`).
+   */
+  ticked: ResidentState | undefined = undefined;
   /** The resident's declared away periods (the rule set's and the input's). */
   away: readonly AwayWindow[] = NO_AWAY;
   /**
@@ -92,7 +106,7 @@ export class Output {
   setTimer(
     rule: Rule,
     checkAt: number,
-    extra: { eventId?: string; eventAt?: number; key?: string; id: string },
+    extra: { eventId?: string; eventAt?: number; key?: string; id: string; event?: RecentEvent },
   ): void {
     // One literal with every field, those not given `undefined` (stored JSON leaves them out):
     // every timer the core builds has this one shape, which the shell's heap and
@@ -112,6 +126,7 @@ export class Output {
       eventId: extra.eventId,
       eventAt: extra.eventAt,
       key: extra.key,
+      event: extra.event,
     };
     this.timer({ op: 'set', timer });
   }
@@ -174,6 +189,15 @@ export interface DerivedSpec {
   readonly closes?: Alert['closes'];
 }
 
+/**
+ * A reason, and after it which kind of device sent the first of `evidence` that its kind does not
+ * report (`unexpectedKind`: a pull-cord pull from a pendant's login), for the operator to know.
+ */
+export function withUnexpectedKind(reason: string, ...evidence: readonly RecentEvent[]): string {
+  const from = evidence.find((seen) => seen.unexpectedKind === true);
+  return from ? `${reason}; ${unexpectedKindReason(from.deviceKind, from.type)}` : reason;
+}
+
 export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec: DerivedSpec): Alert {
   const type = spec.type ?? rule.type;
   const priority = spec.priority ?? rule.priority ?? defaultPriority(type);
@@ -192,6 +216,17 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     seen: spec.seen ?? '',
   });
   const evidence = spec.evidence.map((seen) => seen.id);
+  // Only a silence decided by a check (at `decidedAt` less the grace): the person not seen.
+  const checkAt = spec.decidedAt - out.ruleSet.settings.reorderGraceS * 1000;
+  const home =
+    out.ticked && spec.byTimer && SILENCE_TYPES.has(type) ? homeSilence(out.ticked, checkAt) : undefined;
+  // First, so that it is read first and survives a reason cut to its bound downstream.
+  const said = home ? `${homeSilentText(home, out.settings.timeZone, checkAt)}. ${reason}` : reason;
+  // Its event happened at the home its device has since left: decided now, it says so as the
+  // alerts raised on the event's arrival do.
+  const movedAt = first?.movedAt;
+  const told = movedAt === undefined ? said : `${said}; ${MOVED_DEVICE_REASON}`;
+  const text = late ? `${told}; late: decided ${describeAge(ageMs)} before triage` : told;
   return {
     id: alertIdFor(rule.id, out.residentId, spec.key),
     residentId: out.residentId,
@@ -207,12 +242,30 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     ),
     rule: { id: rule.id, version: rule.version },
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
-    thresholds: spec.thresholds,
-    reason: late ? `${reason}; late: decided ${describeAge(ageMs)} before triage` : reason,
+    thresholds: home ? withHomeSilence(spec.thresholds, home) : spec.thresholds,
+    // What closes an alarm says nothing of the kind that sent it: the alarm's own alert did.
+    reason: spec.closes ? text : withUnexpectedKind(text, ...spec.evidence),
     late,
     testMode: spec.evidence.some((seen) => seen.testMode),
     ...(first ? { deviceSerial: first.serial } : {}),
+    ...(movedAt === undefined ? {} : { deviceMovedAt: movedAt }),
     ...(spec.closes ? { closes: spec.closes } : {}),
+  };
+}
+
+/** What the reason says of a home silent as a whole: since when, and what that may mean. */
+export function homeSilentText(home: HomeSilence, timeZone: string, reference: number): string {
+  const since = formatWhen(home.since, timeZone, reference);
+  return home.hubs.length > 0
+    ? `The whole home is silent, hub included, since ${since}: the line or power may be down`
+    : `The whole home is silent, every device included, since ${since}: the line or power may be down`;
+}
+
+function withHomeSilence(thresholds: Alert['thresholds'], home: HomeSilence): Alert['thresholds'] {
+  return {
+    ...thresholds,
+    homeSilentSince: formatIso(home.since),
+    silentHub: home.hubs.length > 0 ? home.hubs.join(',') : 'every device',
   };
 }
 

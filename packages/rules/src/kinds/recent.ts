@@ -42,6 +42,8 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     location: event.location,
     celsius: typeof celsius === 'number' && celsius !== POWER_ON_CELSIUS ? celsius : undefined,
     doseId: typeof doseId === 'string' ? doseId : undefined,
+    unexpectedKind: event.unexpectedkind,
+    movedAt: event.movedat,
   };
 }
 

@@ -5,20 +5,26 @@
 import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Rhythm, RhythmRule, Timer } from '../model.ts';
 import {
+  forgetDays,
   gapLimit,
   getUps,
+  homeDay,
   learnRhythm,
   learnRhythmInPlace,
   MIN_SEEN_DAYS,
   nightReturns,
   outLimit,
+  placeOf,
   rhythmChecked,
   usualBedMinute,
+  VISIT_MAX_MS,
 } from '../rhythm.ts';
-import { addDays, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
+import { addDays, epochDay, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
+import { bounceOpening, bouncesBetween, openingsText } from './door.ts';
 import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
+import { firstAtOrAfter } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -144,6 +150,25 @@ export function outingCheckAt(rule: RhythmRule, rhythm: Rhythm, leftAt: number, 
 }
 
 /**
+ * Out, the door opened since (not a carer's) with nothing seen inside after it: a neighbour
+ * looking in, or the person home and sitting where no sensor sees. "Not back" waits until a
+ * silence at home from that door would be unusual too (a home without a bed sensor, at night
+ * before it is learned: the morning's wake-up check time), so neither story is raised while the
+ * other still holds; the outing is not ended by the door.
+ */
+export function doorCheckAt(rule: RhythmRule, rhythm: Rhythm, s: ResidentSettings): number {
+  const door = rhythm.returning;
+  if (door === undefined) return Number.NEGATIVE_INFINITY;
+  const limit = gapLimit(rule, rhythm, 'home', door, s.timeZone, budgetOf(rule, s), !atNight(door, s));
+  if (rhythm.bedTs === undefined && !limit.learned && nightFrom(door, s) < door + limit.ms) {
+    const local = localTime(door, s.timeZone);
+    const morning = local.minute < s.quietTo ? local.date : addDays(local.date, 1);
+    return zonedInstant(morning, wakeCheckMinute(rule, rhythm, s, morning), s.timeZone);
+  }
+  return door + limit.ms;
+}
+
+/**
  * A home whose bed sensor never reported, before this time of the evening or night is learned: a
  * silence that reaches the quiet hours within the prior is the person asleep as far as anyone can
  * tell, and the morning's wake-up check covers it, as it does a night in bed.
@@ -185,6 +210,35 @@ export function rhythmOnEvent(
   out: Output,
 ): ResidentState {
   const before = state.rhythms?.[rule.id];
+  let noisy = before?.noisy;
+  if (rule.chatter !== undefined && entry.type === 'motion' && before !== undefined) {
+    const chatter = chatterOf(rule, rule.chatter, state.recent, entry, before.noisy);
+    noisy = chatter.noisy;
+    if (chatter.ignore) {
+      if (noisy === before.noisy) return state;
+      const copy = rhythmChecked(before, before.checkAt, before.armedAt);
+      copy.noisy = noisy;
+      // Found noisy now: its reports before the bound (the stretch it started) were not the person
+      // either. The stretch runs from the latest activity another device saw.
+      const seen = before.last;
+      if (seen?.serial === entry.serial && !((before.noisy?.[entry.serial]?.until ?? 0) > entry.at)) {
+        const prior = lastOther(rule, state.recent, entry.serial, seen.at);
+        if (prior) {
+          copy.last = prior;
+          copy.place = placeOf(copy.bed, copy.chair, prior, copy.returning !== undefined);
+          if (copy.place !== 'bed') armStretch(rule, copy, prior, copy.place, out, true);
+        }
+      }
+      return withRhythm(state, rule, copy, out);
+    }
+  }
+  // The movement sensors' days; one dead while the resident is about elsewhere is a fault, and
+  // nothing is learned of the rhythm while one is.
+  const inOrder = before?.last === undefined || entry.at >= before.last.at;
+  const sensors =
+    rule.deadSensor !== undefined && inOrder
+      ? sensorsAfter(rule, rule.deadSensor, state, before, entry, out)
+      : undefined;
   // Read before learning: learned in place, `before` is the rhythm learned.
   const previous = before?.last;
   const previousCheckAt = before?.checkAt;
@@ -193,61 +247,90 @@ export function rhythmOnEvent(
   const legacy = before !== undefined && before.armedAt === undefined;
   const armedAt = before?.armedAt ?? 0;
   const from = previous?.at ?? entry.at;
-  const observe = out.away.length === 0 || !duringAway(out.away, from, entry.at);
+  const observe =
+    (out.away.length === 0 || !duringAway(out.away, from, entry.at)) &&
+    !anyRaised(sensors?.sensors ?? before?.sensors);
   const inPlace = out.reuse && state === out.owned;
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
   const learnt = inPlace
-    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe)
-    : learnRhythm(before, entry, out.settings.timeZone, observe);
-  if (learnt === undefined || (!inPlace && learnt === before)) return state;
+    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe, bounceMs)
+    : learnRhythm(before, entry, out.settings.timeZone, observe, bounceMs);
+  if (learnt === undefined || (!inPlace && learnt === before)) {
+    if (!sensors || !before) return state;
+    const copy = rhythmChecked(before, before.checkAt, before.armedAt);
+    copy.sensors = sensors.sensors;
+    if (sensors.forget) forgetDays(copy, sensors.forget[0], sensors.forget[1]);
+    return withRhythm(state, rule, copy, out);
+  }
   const rhythm = learnt;
+  if (noisy !== rhythm.noisy) rhythm.noisy = noisy;
+  if (sensors) {
+    rhythm.sensors = sensors.sensors;
+    if (sensors.forget) forgetDays(rhythm, sensors.forget[0], sensors.forget[1]);
+  }
   const last = rhythm.last as RecentEvent;
   if (previous && previous.id !== last.id && previousCheckAt !== undefined) {
     if (last.at <= previousCheckAt) {
       if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, previous) });
     } else if (!legacy)
+      // The check of the stretch before came due with nothing since: decided on its own timer, which
+      // carries the activity it follows, since by then `recent` may have let it go.
       out.setTimer(rule, previousCheckAt, {
         id: rhythmTimerId(rule, out, previous),
         eventId: previous.id,
         key: previousPlace ?? 'home',
+        event: previous,
       });
   }
   // `rhythm` is the object learnt for this event, which nothing else holds (a new one, or the
   // state's own given up): it takes its check in place.
-  if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
+  // An event that left the stretch as it was (a door or a carer while out, a bounce undone) with
+  // its check already decided, or none (in bed): nothing to check again.
+  if (last.id !== entry.id && entry.at >= last.at && rhythm.checkAt === undefined) {
+    if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
+  } else if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
     // Set to nothing rather than deleted: a delete would turn the rhythm into a dictionary. A
     // stretch timer stored finds no check when it fires.
     rhythm.checkAt = undefined;
-  } else {
-    let checkAt: number;
-    if (rhythm.place === 'out') {
-      checkAt = outingCheckAt(rule, rhythm, last.at, out.settings);
-    } else {
-      const s = out.settings;
-      const limit = gapLimit(
-        rule,
-        rhythm,
-        rhythm.place,
-        last.at,
-        s.timeZone,
-        budgetOf(rule, s),
-        !atNight(last.at, s),
-      );
-      checkAt = last.at + limit.ms;
-    }
-    rhythm.checkAt = checkAt;
-    if (legacy || armedAt === 0 || checkAt < armedAt) {
-      out.setTimer(rule, checkAt, {
-        id: stretchTimerId(rule.id, out.residentId),
-        eventId: last.id,
-        key: rhythm.place,
-      });
-      rhythm.armedAt = checkAt;
-    }
-  }
+  } else armStretch(rule, rhythm, last, rhythm.place, out, legacy || armedAt === 0);
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+/**
+ * Sets the silence check of the stretch running from `last` on `rhythm` (a copy nothing else
+ * holds), and writes the stretch timer when it comes sooner than the one stored (or `always`).
+ */
+function armStretch(
+  rule: RhythmRule,
+  rhythm: Rhythm,
+  last: RecentEvent,
+  place: 'home' | 'chair' | 'out',
+  out: Output,
+  always: boolean,
+): void {
+  let checkAt: number;
+  if (place === 'out') {
+    checkAt = Math.max(
+      outingCheckAt(rule, rhythm, last.at, out.settings),
+      doorCheckAt(rule, rhythm, out.settings),
+    );
+  } else {
+    const s = out.settings;
+    const limit = gapLimit(rule, rhythm, place, last.at, s.timeZone, budgetOf(rule, s), !atNight(last.at, s));
+    checkAt = last.at + limit.ms;
+  }
+  rhythm.checkAt = checkAt;
+  if (always || checkAt < (rhythm.armedAt ?? 0)) {
+    out.setTimer(rule, checkAt, {
+      id: stretchTimerId(rule.id, out.residentId),
+      eventId: last.id,
+      key: place,
+    });
+    rhythm.armedAt = checkAt;
+  }
 }
 
 /**
@@ -274,6 +357,7 @@ function stretchTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: 
     eventId: rhythm.last.id,
     eventAt: undefined,
     key: rhythm.place,
+    event: undefined,
   };
   const decided = withRhythm(state, rule, rhythmChecked(rhythm, undefined, 0));
   return silenceCheck(rule, own, decided, out);
@@ -295,8 +379,7 @@ export function rhythmOnTick(
       out.setTimer(rule, due, { id: timer.id, key: timer.key });
       return withField(undefined, state, 'scheduled', { ...state.scheduled, [rule.id]: due });
     }
-    wakeUpCheck(rule, timer, state, rhythm, out);
-    return reschedule(rule, state, out, timer.checkAt);
+    return reschedule(rule, wakeUpCheck(rule, timer, state, rhythm, out), out, timer.checkAt);
   }
   if (timer.id === stretchTimerId(rule.id, timer.residentId)) return stretchTick(rule, timer, state, out);
   return silenceCheck(rule, timer, state, out);
@@ -307,9 +390,13 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   const rhythm = state.rhythms?.[rule.id];
   const tz = out.settings.timeZone;
   if (!rhythm?.last) return state;
-  // The latest activity by the check: still the one the check follows, or the silence ended.
+  // The latest activity by the check: still the one the check follows, or the silence ended. A check
+  // found past due by a later activity carries the one it follows: `recent` keeps a day, and a
+  // check decided after that (the person found the next day, triage behind) would find nothing.
   const last =
-    rhythm.last.at <= timer.checkAt ? rhythm.last : lastOf(state.recent, rule.activity, timer.checkAt);
+    rhythm.last.at <= timer.checkAt
+      ? rhythm.last
+      : (lastOf(state.recent, rule.activity, timer.checkAt) ?? timer.event);
   if (!last || last.id !== timer.eventId) return state;
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
@@ -335,12 +422,17 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
     const night = Number.isFinite(deadline.at)
       ? `or by ${formatHhmm(deadline.at, tz)} at night`
       : `no night deadline (out overnight on ${deadline.overnights} of the last ${rhythm.days} days)`;
+    const since = sinceLeaving(rule, state.recent, last, timer.checkAt, tz);
     out.alert(
       derivedAlert(rule, out, {
         key: `out:${last.id}`,
         evidence: [last],
-        thresholds: { outForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
-        detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since`,
+        thresholds: {
+          outForS: Math.round((timer.checkAt - last.at) / 1000),
+          learned: limit.learned,
+          ...since.thresholds,
+        },
+        detail: `out of the front door at ${formatWhen(last.at, tz, timer.checkAt)} (${deviceValues(last).device}) and nothing at home since${since.text}`,
         expected: away
           ? `back by ${formatWhen(dueBack ?? 0, tz, timer.checkAt)}: ${describeAway(away, tz)}, and ${minutes(rule.returnMarginS * 1000)} grace`
           : limit.usualBackMinute !== undefined
@@ -358,12 +450,20 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   }
   const budget = budgetOf(rule, out.settings);
   const limit = gapLimit(rule, rhythm, place, last.at, tz, budget, !atNight(last.at, out.settings));
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  const bounces = bouncesBetween(state.recent, last.at, timer.checkAt, bounceMs);
+  const noisy = noisySince(rule, rhythm, last.at, timer.checkAt, tz);
   out.alert(
     derivedAlert(rule, out, {
       key: `since:${last.id}`,
       evidence: [last],
-      thresholds: { silentForS: Math.round((timer.checkAt - last.at) / 1000), learned: limit.learned },
-      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}`,
+      thresholds: {
+        silentForS: Math.round((timer.checkAt - last.at) / 1000),
+        learned: limit.learned,
+        ...(bounces.count > 0 ? { doorBouncesIgnored: bounces.count } : {}),
+        ...noisy.thresholds,
+      },
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}${bounces.first ? `; ${openingsText(bounces.count, bounceMs)} since then ignored as bounce${bounces.count === 1 ? '' : 's'} (${deviceValues(bounces.first).device})` : ''}${noisy.text}`,
       expected:
         limit.longestMin !== undefined && limit.ms < limit.longestMin * 60_000
           ? `active again within ${minutes(limit.ms)}, the most a silence is left: longer at this time on ${limit.longDays ?? 0} of the last ${limit.days} days only (their longest ${limit.longestMin} min)`
@@ -380,6 +480,262 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   );
   return state;
 }
+
+/**
+ * What the door and a carer did while the person was out (since they left at `left`, by the check):
+ * nothing of it ended the outing, but the operator sees those reports and is told why. A carer's
+ * visits (`carer.arrived` to `carer.left`, the door within five minutes of either is theirs), the
+ * door opened with nothing seen inside after it, and bounces (`doorBounceS`).
+ */
+function sinceLeaving(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  checkAt: number,
+  tz: string,
+): { text: string; thresholds: Record<string, number> } {
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  const visits: Array<[number, number | undefined]> = [];
+  const openings: number[] = [];
+  let bounces = 0;
+  for (let i = firstAtOrAfter(recent, left.at); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > checkAt) break;
+    if (seen.at <= left.at && seen.id <= left.id) continue;
+    if (seen.type === 'carer.arrived') visits.push([seen.at, undefined]);
+    else if (seen.type === 'carer.left') {
+      const open = visits.at(-1);
+      if (open && open[1] === undefined) open[1] = seen.at;
+      else visits.push([seen.at - 1, seen.at]);
+    } else if (seen.type === 'door.opened') {
+      if (bounceOpening(recent, i, bounceMs)) bounces++;
+      else openings.push(seen.at);
+    }
+  }
+  const carers = (at: number) =>
+    visits.some(
+      ([from, to]) => at >= from - VISIT_DOOR_MS && at <= (to ?? from + VISIT_MAX_MS) + VISIT_DOOR_MS,
+    );
+  const others = openings.filter((at) => !carers(at));
+  const notes: string[] = [];
+  for (const [from, to] of visits)
+    notes.push(
+      `a carer visit ${formatHhmm(from, tz)}–${to === undefined ? '(no "left")' : formatHhmm(to, tz)}`,
+    );
+  if (others.length > 0)
+    notes.push(
+      `the door opened at ${others.map((at) => formatHhmm(at, tz)).join(', ')} with nothing seen inside after it`,
+    );
+  if (bounces > 0)
+    notes.push(`${openingsText(bounces, bounceMs)} ignored as bounce${bounces === 1 ? '' : 's'}`);
+  const thresholds: Record<string, number> = {};
+  if (visits.length > 0) thresholds.carerVisits = visits.length;
+  if (others.length > 0) thresholds.doorOpenedSince = others.length;
+  if (bounces > 0) thresholds.doorBouncesIgnored = bounces;
+  return { text: notes.length > 0 ? `; since then ${notes.join('; ')}` : '', thresholds };
+}
+
+/**
+ * Whether a movement report is a noisy sensor's and not the person on its own (`RhythmRule.chatter`):
+ * its sensor reported `reports` times or more within `withinS` (now, or it did within `quietS`), and
+ * no other device saw activity within `withinS` before it. And the noisy sensors as they are now.
+ */
+function chatterOf(
+  rule: RhythmRule,
+  chatter: NonNullable<RhythmRule['chatter']>,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+  known: Rhythm['noisy'],
+): { ignore: boolean; noisy: Rhythm['noisy'] } {
+  const withinMs = chatter.withinS * 1000;
+  let count = 0;
+  let firstAt = entry.at;
+  let others = false;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at <= entry.at - withinMs) break;
+    if (seen.at > entry.at) continue;
+    if (seen.serial === entry.serial) {
+      if (seen.type === 'motion') {
+        count++;
+        firstAt = seen.at;
+      }
+    } else if (rule.activity.includes(seen.type) && !((known?.[seen.serial]?.until ?? 0) > seen.at))
+      others = true;
+  }
+  const was = known?.[entry.serial];
+  const still = was !== undefined && entry.at < was.until;
+  if (count < chatter.reports) return { ignore: still && !others, noisy: known };
+  const noisy: NonNullable<Rhythm['noisy']> = {};
+  // The sensors still noisy (a bounded record: those past their quiet time go).
+  for (const serial in known) {
+    const record = known[serial];
+    if (record && record.until > entry.at) noisy[serial] = record;
+  }
+  noisy[entry.serial] = {
+    since: still ? was.since : firstAt,
+    until: entry.at + chatter.quietS * 1000,
+    device: deviceValues(entry).device,
+  };
+  return { ignore: !others, noisy };
+}
+
+type Sensors = NonNullable<Rhythm['sensors']>;
+
+const anyRaised = (sensors: Rhythm['sensors']): boolean => {
+  for (const serial in sensors) if (sensors[serial]?.raised !== undefined) return true;
+  return false;
+};
+
+/**
+ * Whole days at home and about, with the sensor silent, before it is raised as dead: a day ill in
+ * bed, seen by the bedroom's PIR alone, leaves the kitchen's silent, and is no fault of it.
+ */
+const DEAD_HOME_DAYS = 2;
+
+/** A movement sensor's days and latest report are written at most this often. */
+const SENSOR_WRITE_MS = 10 * 60_000;
+
+/**
+ * The movement sensors after this activity (`RhythmRule.deadSensor`), when they changed: a motion
+ * report dates its sensor's day and closes its fault; any activity finds a sensor seen every day
+ * of the `days` before its silence, silent for `silentS` while its heartbeats go on, and raises
+ * it as a device fault (with the days it was silent to forget from the rhythm).
+ */
+function sensorsAfter(
+  rule: RhythmRule,
+  dead: NonNullable<RhythmRule['deadSensor']>,
+  state: ResidentState,
+  rhythm: Rhythm | undefined,
+  entry: RecentEvent,
+  out: Output,
+): { sensors: Sensors; forget?: [number, number] } | undefined {
+  const tz = out.settings.timeZone;
+  const known = rhythm?.sensors;
+  let sensors: Sensors | undefined;
+  let forget: [number, number] | undefined;
+  const today = epochDay(localTime(entry.at, tz).date);
+  if (entry.type === 'motion' && !((rhythm?.noisy?.[entry.serial]?.until ?? 0) > entry.at)) {
+    const seen = known?.[entry.serial];
+    if (!seen || entry.at - seen.lastAt >= SENSOR_WRITE_MS || !seen.days.includes(today) || seen.raised) {
+      if (seen?.raised)
+        out.alert(
+          derivedAlert(rule, out, {
+            key: `sensor-restored:${seen.raised}:${entry.id}`,
+            evidence: [entry],
+            thresholds: {},
+            detail: `${deviceValues(entry).device} reported movement at ${formatHhmm(entry.at, tz)}, first since ${formatWhen(seen.lastAt, tz, entry.at)}`,
+            decidedAt: entry.at,
+            type: 'sensor.activity-restored',
+            priority: 5,
+            closes: { alertId: seen.raised, outcome: 'restored' },
+          }),
+        );
+      sensors = { ...known };
+      sensors[entry.serial] = {
+        days: seen?.days.includes(today) ? seen.days : [...(seen?.days ?? []), today].slice(-14),
+        lastAt: entry.at,
+        lastId: entry.id,
+        kind: entry.deviceKind,
+        location: entry.location,
+        raised: undefined,
+      };
+    }
+  }
+  // Seen elsewhere: movement from another sensor (a door is no proof the person is in and about).
+  if (entry.type !== 'motion') return sensors ? { sensors } : undefined;
+  const now = sensors ?? known;
+  for (const serial in known) {
+    const sensor = known[serial];
+    if (!sensor || serial === entry.serial || sensor.raised !== undefined) continue;
+    if (entry.at - sensor.lastAt < dead.silentS * 1000) continue;
+    // It beats (a silent device is supervision's), and has since its latest movement.
+    const beats = state.devices[serial];
+    if (!beats || beats.lost !== undefined || beats.lastAt <= sensor.lastAt) continue;
+    const lastDay = epochDay(localTime(sensor.lastAt, tz).date);
+    let everyDay = true;
+    for (let d = lastDay - dead.days + 1; d <= lastDay; d++) if (!sensor.days.includes(d)) everyDay = false;
+    if (!everyDay) continue;
+    // The resident at home and about every whole day since, two at least (silences learned at home
+    // through half the day or more), and moving elsewhere today: not away, in hospital or in bed.
+    let about = 0;
+    for (let d = lastDay + 1; d < today; d++) if (rhythm && homeDay(rhythm, d)) about++;
+    if (about < DEAD_HOME_DAYS || about < today - lastDay - 1) continue;
+    if (!Object.keys(now ?? {}).some((other) => other !== serial && now?.[other]?.days.includes(today)))
+      continue;
+    const last: RecentEvent = {
+      id: sensor.lastId,
+      type: 'motion',
+      at: sensor.lastAt,
+      serial,
+      deviceKind: sensor.kind,
+      location: sensor.location,
+      testMode: false,
+      celsius: undefined,
+      doseId: undefined,
+      unexpectedKind: undefined,
+      movedAt: undefined,
+    };
+    const alert = derivedAlert(rule, out, {
+      key: `sensor-dead:${serial}:${sensor.lastId}`,
+      evidence: [last, entry],
+      thresholds: { silentForS: Math.round((entry.at - sensor.lastAt) / 1000), daysSeenBefore: dead.days },
+      detail: `${deviceValues(last).device} has seen no movement since ${formatWhen(sensor.lastAt, tz, entry.at)}, though the resident passed it on each of the ${dead.days} days before and its heartbeats go on (latest ${formatWhen(beats.lastAt, tz, entry.at)}); the resident was at home and about on the ${about} day${about === 1 ? '' : 's'} since and is seen moving elsewhere (${deviceValues(entry).device} at ${formatHhmm(entry.at, tz)}): the sensor may be dead, covered or turned away`,
+      expected: `movement every day, as on each of the ${dead.days} days before`,
+      seen: `none for ${minutes(entry.at - sensor.lastAt)}`,
+      decidedAt: entry.at,
+      type: 'sensor.no-activity',
+    });
+    out.alert(alert);
+    sensors ??= { ...known };
+    sensors[serial] = { ...sensor, raised: alert.id };
+    // What the rhythm learned while it was dead is not the person's.
+    forget = [lastDay, today];
+  }
+  return sensors ? (forget ? { sensors, forget } : { sensors }) : undefined;
+}
+
+/** The latest activity before `before` from a device other than `serial`. */
+function lastOther(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  serial: string,
+  before: number,
+): RecentEvent | undefined {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < before && seen.serial !== serial && rule.activity.includes(seen.type)) return seen;
+  }
+  return undefined;
+}
+
+/** What the reason says of the sensors noisy during a silence from `from` to the check. */
+function noisySince(
+  rule: RhythmRule,
+  rhythm: Rhythm,
+  from: number,
+  checkAt: number,
+  tz: string,
+): { text: string; thresholds: Record<string, string> } {
+  const chatter = rule.chatter;
+  if (!chatter || !rhythm.noisy) return { text: '', thresholds: {} };
+  const serials: string[] = [];
+  const said: string[] = [];
+  for (const serial in rhythm.noisy) {
+    const record = rhythm.noisy[serial];
+    if (!record || record.until <= from || record.since > checkAt) continue;
+    serials.push(serial);
+    said.push(`${record.device} since ${formatWhen(record.since, tz, checkAt)}`);
+  }
+  if (serials.length === 0) return { text: '', thresholds: {} };
+  return {
+    text: `; movement reported by ${said.join(', ')} far beyond what a person makes (${chatter.reports} or more in ${minutes(chatter.withinS * 1000)}): not taken as the resident on its own`,
+    thresholds: { noisySensors: serials.join(',') },
+  };
+}
+
+/** A door report this close to a carer's "arrived" or "left" is the carer's. */
+const VISIT_DOOR_MS = 5 * 60_000;
 
 /**
  * Whether the stretch from `from` to `to` (the latest activity learned, then this one) touches a
@@ -421,7 +777,7 @@ export function wakeUpCheck(
   state: ResidentState,
   rhythm: Rhythm | undefined,
   out: Output,
-): void {
+): ResidentState {
   const s = out.settings;
   const tz = s.timeZone;
   const date = timer.key?.slice(5) ?? '';
@@ -429,12 +785,23 @@ export function wakeUpCheck(
   const last = rhythm?.last;
   // Out of the front door and not back: nothing at home could move, and the outing's own check
   // says so ("not back"); "not up" would tell the operator the wrong story.
-  if (rhythm?.place === 'out') return;
+  if (rhythm?.place === 'out') return state;
   let up: boolean;
+  let elsewhere = false;
   if (ups) {
     // Seen getting up today, or about (or out) since early morning and not back in bed.
     const dayStart = zonedInstant(date, 4 * 60, tz);
     up = rhythm?.upOn === date || (rhythm?.place !== 'bed' && last !== undefined && last.at >= dayStart);
+    // The bed still says occupied, yet someone has been about in another room since early morning:
+    // the bed sensor missed them getting up (a mat that misses a `bed.vacated` is common). They
+    // are up; from now on they are at home, and their silences are checked as any day's.
+    // In a home shared with a partner, that someone is the partner: the bed is believed.
+    elsewhere =
+      !up &&
+      rhythm?.place === 'bed' &&
+      last !== undefined &&
+      upElsewhere(rule, state, dayStart, timer.checkAt);
+    if (elsewhere && !s.sharedHome && rhythm && last) return upAfterAll(rule, state, rhythm, last, date, out);
   } else {
     const from = zonedInstant(date, s.wakeFrom, tz);
     up = state.recent.some(
@@ -445,13 +812,15 @@ export function wakeUpCheck(
         seen.at <= timer.checkAt,
     );
   }
-  if (up) return;
+  if (up) return state;
   const inBed = rhythm?.place === 'bed' && rhythm.bedAt !== undefined;
   const bedAt = rhythm?.bedAt ?? 0;
   const detail = inBed
-    ? rhythm?.upInNight
-      ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, up in the night only: not up by ${formatHhmm(timer.checkAt, tz)}`
-      : `went to bed at ${formatWhen(bedAt, tz, timer.checkAt)} and nothing has moved since: not up by ${formatHhmm(timer.checkAt, tz)}`
+    ? elsewhere
+      ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, the bed still occupied: not up by ${formatHhmm(timer.checkAt, tz)} (a shared home: the movement in other rooms since is taken as the other person's)`
+      : rhythm?.upInNight
+        ? `in bed since ${formatWhen(bedAt, tz, timer.checkAt)}, up in the night only: not up by ${formatHhmm(timer.checkAt, tz)}`
+        : `went to bed at ${formatWhen(bedAt, tz, timer.checkAt)} and nothing has moved since: not up by ${formatHhmm(timer.checkAt, tz)}`
     : last
       ? `no movement since ${formatWhen(last.at, tz, timer.checkAt)}: not up by ${formatHhmm(timer.checkAt, tz)}`
       : `no movement recorded: not up by ${formatHhmm(timer.checkAt, tz)}`;
@@ -479,4 +848,55 @@ export function wakeUpCheck(
       type: 'inactivity.no-wake',
     }),
   );
+  return state;
+}
+
+const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
+
+/**
+ * Whether an activity came, since `from`, from a room other than the bed's (by the latest bed
+ * report's location) after that report: someone up and about while the bed says occupied. The
+ * bedroom's own sensors (a PIR that sees the person turn over) are not counted, nor a bed whose
+ * room is not known.
+ */
+function upElsewhere(rule: RhythmRule, state: ResidentState, from: number, by: number): boolean {
+  const bed = lastOf(state.recent, BED_REPORTS, by);
+  if (bed?.location === undefined) return false;
+  const since = Math.max(from, bed.at);
+  for (let i = state.recent.length - 1; i >= 0; i--) {
+    const seen = state.recent[i] as RecentEvent;
+    if (seen.at < since) break;
+    if (
+      seen.at <= by &&
+      rule.activity.includes(seen.type) &&
+      !BED_REPORTS.includes(seen.type) &&
+      seen.location !== undefined &&
+      seen.location !== bed.location
+    )
+      return true;
+  }
+  return false;
+}
+
+/**
+ * The person is up though the bed sensor never said so: the rhythm takes them out of bed (the
+ * morning is theirs: a `bed.vacated` later today is not learned as a get-up) and checks the
+ * silence since their latest activity, as if the bed had reported them leaving it.
+ */
+function upAfterAll(
+  rule: RhythmRule,
+  state: ResidentState,
+  rhythm: Rhythm,
+  last: RecentEvent,
+  date: string,
+  out: Output,
+): ResidentState {
+  const copy = rhythmChecked(rhythm, undefined, rhythm.armedAt);
+  copy.bed = false;
+  copy.upOn = date;
+  copy.leftBed = undefined;
+  const place = placeOf(false, copy.chair, last, copy.returning !== undefined);
+  copy.place = place;
+  if (place !== 'bed') armStretch(rule, copy, last, place, out, (copy.armedAt ?? 0) === 0);
+  return withRhythm(state, rule, copy);
 }

@@ -15,6 +15,8 @@ export interface ResidentSettings {
   /** The care plan's hard latest wake-up minute, if it sets one. */
   readonly wakeLatest?: number;
   readonly visits: readonly string[];
+  /** Someone else lives in the home: movement elsewhere is not the resident up. */
+  readonly sharedHome: boolean;
   readonly preAlarmCancelS: number;
   readonly disabled: ReadonlySet<string>;
   readonly thresholds: Readonly<
@@ -77,6 +79,7 @@ export function residentSettings(ruleSet: RuleSet, residentId: string): Resident
       wakeTo: minuteOf(wake.to),
       ...(o.wakeUpLatest ? { wakeLatest: minuteOf(o.wakeUpLatest) } : {}),
       visits: [...(o.visits ?? d.visits)].sort(),
+      sharedHome: o.sharedHome === true,
       preAlarmCancelS: o.preAlarmCancelS ?? d.preAlarmCancelS,
       disabled: new Set(o.disabled ?? []),
       thresholds: o.thresholds ?? {},

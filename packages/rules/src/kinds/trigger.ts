@@ -3,12 +3,12 @@
  */
 import { type Alert, defaultPriority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import { anchorOf, type Ender, type PressGroups, regroup } from '../merge.ts';
+import { anchorOf, type Ender, groupsOf, type PressGroups, regroup } from '../merge.ts';
 import type { RecentEvent, ResidentState, Timer, TriggerRule } from '../model.ts';
 import { renderReason } from '../reason.ts';
 import { formatHhmm, formatIso } from '../time.ts';
 import { cancelWindowS, restoredType } from './correlation.ts';
-import { checkDue, describeAge, deviceValues, type Output } from './output.ts';
+import { checkDue, describeAge, deviceValues, type Output, withUnexpectedKind } from './output.ts';
 import { planOf } from './plan.ts';
 import { findEvent, indexOf } from './recent.ts';
 
@@ -38,7 +38,7 @@ export function pressed(rule: TriggerRule, entry: RecentEvent, state: ResidentSt
     out.alert(triggerAlert(rule, entry, groupAlertId(rule, out.residentId, entry), out));
     return;
   }
-  const groups = pressGroups(rule, entry.testMode, out);
+  const groups = groupsOf(pressGroups(rule, entry.testMode, out), entry);
   const { anchor, known } = anchorOf(groups, recent, i, state.forgottenUntil);
   const alertId = groupAlertId(rule, out.residentId, anchor);
   if (anchor === entry || !known) out.alert(triggerAlert(rule, entry, alertId, out));
@@ -145,7 +145,10 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
         : rule.limit !== undefined
           ? { lateAfterS, limitMax: rule.limit.max, limitWithinS: rule.limit.withinS }
           : { lateAfterS },
-    reason: late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
+    reason: withUnexpectedKind(
+      late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
+      entry,
+    ),
     late,
     testMode: entry.testMode,
     deviceSerial: entry.serial,

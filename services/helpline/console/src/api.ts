@@ -6,6 +6,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: { message?: string; holder?: string | null } | undefined,
+    /** A 429's `Retry-After`, in seconds. */
+    readonly retryAfterS?: number,
   ) {
     super(body?.message ?? `HTTP ${status}`);
   }
@@ -95,7 +97,14 @@ export async function api<T = unknown>(
       onSignedOut();
       throw new ApiError(401, json as { message?: string });
     }
-    if (!response.ok) throw new ApiError(response.status, json as { message?: string });
+    if (!response.ok) {
+      const retryAfter = Number(response.headers.get('retry-after'));
+      throw new ApiError(
+        response.status,
+        json as { message?: string },
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+      );
+    }
     return json as T;
   }
 }

@@ -4,7 +4,7 @@ import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { factsPanel, wireFacts } from './facts.ts';
-import { agoText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
+import { agoText, callBackText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
 import type {
@@ -172,6 +172,7 @@ function renderDetail(): void {
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
     ${c.operatorGone ? `<div class="gone" id="operator-gone" role="status">${esc(goneText(c, nameOf))}${me?.role === 'supervisor' || me?.role === 'admin' ? ': reassign it' : ': tell your supervisor'}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.requeuedAt && (c.state === 'queued' || c.state === 'offered') ? ` · back in the queue since ${new Date(c.requeuedAt).toLocaleTimeString()}` : ''}${c.priorityRaisedAt ? ` · P${c.priority} since ${new Date(c.priorityRaisedAt).toLocaleTimeString()}` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
+    ${c.state === 'on_hold' && c.hold ? `<div class="callback" id="call-back">${esc(callBackText(c))} (${esc(new Date(c.hold.until).toLocaleTimeString())}): ${esc(c.hold.reason)}</div>` : ''}
     <div class="row">
       ${open && c.state !== 'accepted' && canWork() ? `<button class="primary" data-act="accept" id="accept">Accept${c.offeredTo === me?.id ? ' <kbd>a</kbd>' : ''}</button>` : ''}
       ${c.state === 'offered' && c.offeredTo === me?.id ? '<button data-act="decline" id="decline">Decline</button>' : ''}
@@ -236,8 +237,64 @@ function renderDetail(): void {
     ${timelinePanel(c)}
   </section>`;
   if (kept) kept();
+  restoreDrafts(el, c.id);
   wire(c.id);
 }
+
+/** The fields of the case view whose text is kept while it is typed: a note, and the reasons. */
+const DRAFTED = ['note', 'resolve-reason', 'hold-reason'] as const;
+const draftsKey = () => `helpline.drafts.${state.me?.id ?? ''}`;
+type Drafts = Record<string, Partial<Record<(typeof DRAFTED)[number], string>>>;
+
+function readDrafts(): Drafts {
+  try {
+    return JSON.parse(sessionStorage.getItem(draftsKey()) ?? '{}') as Drafts;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * What the operator is typing into the case view is kept in this tab (sessionStorage, gone with
+ * the tab and at sign-out) as it is typed: a reload, the browser brought back after a crash, or the
+ * view opening another case lost a note half written at 3 a.m.
+ */
+function keepDraft(caseId: string, field: string, value: string): void {
+  const drafts = readDrafts();
+  const kept = { ...drafts[caseId], [field]: value };
+  if (!value) delete kept[field as (typeof DRAFTED)[number]];
+  if (Object.keys(kept).length) drafts[caseId] = kept;
+  else delete drafts[caseId];
+  sessionStorage.setItem(draftsKey(), JSON.stringify(drafts));
+}
+
+/** The case's drafts are no longer wanted: sent, or the case is over. */
+export function forgetDrafts(caseId: string, fields: readonly string[] = DRAFTED): void {
+  const drafts = readDrafts();
+  if (!drafts[caseId]) return;
+  for (const f of fields) keepDraft(caseId, f, '');
+}
+
+/** Forgets every draft of this tab (signing out). */
+export const forgetAllDrafts = (): void => {
+  sessionStorage.removeItem(draftsKey());
+  sessionStorage.removeItem(SELECTED_KEY);
+};
+
+function restoreDrafts(el: HTMLElement, caseId: string): void {
+  const drafts = readDrafts()[caseId] ?? {};
+  for (const field of DRAFTED) {
+    const f = maybe<HTMLInputElement>(field);
+    if (!f || !el.contains(f)) continue;
+    const draft = drafts[field];
+    if (draft && !f.value) f.value = draft;
+    f.addEventListener('input', () => keepDraft(caseId, field, f.value));
+  }
+}
+
+/** The case on screen, kept in this tab: a reload comes back to it. */
+const SELECTED_KEY = 'helpline.selected';
+export const rememberedCase = (): string | null => sessionStorage.getItem(SELECTED_KEY);
 
 /**
  * The case view is drawn again on every change to its case: what the operator was typing and
@@ -358,7 +415,12 @@ function wire(id: string): void {
         reason: input('hold-reason').value,
         ...(prio ? { returnPriority: Number(prio) } : {}),
         ...seen(),
-      }).then(after);
+      })
+        .then((c) => {
+          forgetDrafts(id, ['hold-reason']);
+          return c;
+        })
+        .then(after);
     });
   });
   maybe('resolve-form')?.addEventListener('submit', (e) => {
@@ -368,15 +430,21 @@ function wire(id: string): void {
         outcome: select('outcome').value,
         reason: input('resolve-reason').value,
         ...seen(),
-      }).then(after),
+      })
+        .then((c) => {
+          forgetDrafts(id);
+          return c;
+        })
+        .then(after),
     );
   });
   maybe('note-form')?.addEventListener('submit', (e) => {
     e.preventDefault();
     void act('note', async (key) => {
       await post(`/api/cases/${id}/notes`, key, { text: input('note').value });
-      // Recorded: the next redraw must not bring the text back.
+      // Recorded: the next redraw (or a reload) must not bring the text back.
       input('note').value = '';
+      forgetDrafts(id, ['note']);
       await reload();
     });
   });
@@ -385,6 +453,7 @@ function wire(id: string): void {
 /** Accepts the case with this id (opening it in the case view). */
 export function accept(id: string): void {
   state.selected = id;
+  sessionStorage.setItem(SELECTED_KEY, id);
   void act('accept', (key) => post<CaseSummary>(`/api/cases/${id}/accept`, key).then(after));
 }
 
@@ -392,6 +461,7 @@ export async function selectCase(id: string): Promise<void> {
   // Revealed values stay with the case they were revealed on, and only while it is on screen.
   if (state.selected !== id) state.revealed.clear();
   state.selected = id;
+  sessionStorage.setItem(SELECTED_KEY, id);
   state.context = null;
   state.deviceEvents = null;
   renderQueue();

@@ -119,7 +119,9 @@ export function eventText(e: CaseEvent): string {
         ? `${nameOf(d.operatorId)} gone since ${timeText(d.since)}: back in the queue at P${d.priority} for someone who is there`
         : d.reason === 'signed out'
           ? `${nameOf(d.operatorId)} signed out: back in the queue at P${d.priority} for someone who is there`
-          : `call-back due: back in the queue at P${d.priority}`;
+          : d.reason === 'operator away'
+            ? `${nameOf(d.operatorId)} ${d.by && d.by !== d.operatorId ? `set away by ${nameOf(d.by)}` : 'went away'}: back in the queue at P${d.priority} for someone who is there`
+            : `call-back due: back in the queue at P${d.priority}`;
     case 'operator-gone':
       return d.signedOut
         ? `nobody on it: ${nameOf(d.operatorId)} signed out`

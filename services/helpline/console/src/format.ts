@@ -44,3 +44,18 @@ export const goneText = (c: CaseSummary, nameOf: (id: string) => string): string
   c.operatorGone
     ? `nobody on it: ${nameOf(c.operatorGone.operatorId)} gone since ${timeText(c.operatorGone.since)}`
     : '';
+
+/** The time a call-back is due, as the queue's cards and the case view say it (hours and minutes). */
+export const shortTime = (iso: string): string =>
+  new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/**
+ * A case on hold says when its call-back is due, on the card: it read "answered" like any case
+ * being worked, and nobody could see which held case was due next until it came back to the queue.
+ */
+export const callBackText = (c: CaseSummary): string =>
+  c.state === 'on_hold' && c.hold
+    ? Date.parse(c.hold.until) <= serverNow()
+      ? 'call-back due'
+      : `call back ${shortTime(c.hold.until)}`
+    : '';

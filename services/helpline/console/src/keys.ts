@@ -1,7 +1,7 @@
 import { accept, selectCase } from './detail.ts';
 import { input, maybe, notice } from './dom.ts';
 import { shownCases } from './queue.ts';
-import { state } from './state.ts';
+import { managesPeople, sortedCases, state } from './state.ts';
 import type { CaseSummary } from './types.ts';
 
 /** The case offered to me now, if any. */
@@ -19,9 +19,26 @@ function acceptTarget(): string | undefined {
   return shown && (shown.state === 'queued' || shown.state === 'offered') ? shown.id : undefined;
 }
 
+/**
+ * The most urgent case waiting for someone (queue order, whatever the filters): queued, or offered
+ * to me; a supervisor or admin may take one offered to someone else too.
+ */
+export const nextWaiting = (): CaseSummary | undefined =>
+  sortedCases().find(
+    (c) =>
+      c.state === 'queued' || (c.state === 'offered' && (c.offeredTo === state.me?.id || managesPeople())),
+  );
+
 export function wireKeys(): void {
   document.addEventListener('keydown', (e) => {
     const target = e.target as Element | null;
+    // Escape leaves a field (the search box, a reason half typed): the keys work again. Without it
+    // the keyboard had no way out of the search box but Tab through every filter, and `a` for the
+    // P1 just offered went into the search.
+    if (e.key === 'Escape' && target instanceof HTMLElement && target.closest('input, select, textarea')) {
+      target.blur();
+      return;
+    }
     if (target?.closest('input, select, textarea') || e.ctrlKey || e.metaKey || e.altKey) return;
     if (!state.me) return;
     if (e.key === 'a') {
@@ -35,6 +52,17 @@ export function wireKeys(): void {
     } else if (e.key === 'r') {
       e.preventDefault();
       maybe('outcome')?.focus();
+    } else if (e.key === 'n') {
+      // The next case waiting, opened to read before `a` takes it: a supervisor taking the P1 that
+      // waits, an operator with no offer, without a mouse and without j/k through fifty cases.
+      e.preventDefault();
+      const next = nextWaiting();
+      if (!next) {
+        notice('No case is waiting.');
+        return;
+      }
+      void selectCase(next.id);
+      document.querySelector<HTMLElement>(`#queue .case[data-id="${CSS.escape(next.id)}"]`)?.focus();
     } else if (e.key === '/') {
       e.preventDefault();
       input('search').focus();

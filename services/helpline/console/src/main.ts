@@ -1,17 +1,27 @@
 import { type ApiError, act, api, whenSignedOut } from './api.ts';
-import { refreshDetail, selectCase, whenCaseChanges, whenPresenceChanges } from './detail.ts';
+import {
+  forgetAllDrafts,
+  forgetDrafts,
+  refreshDetail,
+  rememberedCase,
+  selectCase,
+  whenCaseChanges,
+  whenPresenceChanges,
+} from './detail.ts';
 import { $, input, select } from './dom.ts';
 import { showElsewhere, WORKS_HERE } from './elsewhere.ts';
 import { typeLabel } from './format.ts';
 import { wireKeys } from './keys.ts';
 import { refreshOverview } from './overview.ts';
 import { loadPeople, refreshPeople, renderPeople, wirePeople } from './people.ts';
+import { OVERVIEW_EVERY_MS, PEOPLE_EVERY_MS } from './poll.ts';
 import { renderQueue, wireQueue } from './queue.ts';
 import { heardSession, wireSession } from './session.ts';
+import { armSound } from './sound.ts';
 import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
-import type { CaseSummary, Me } from './types.ts';
+import { type CaseSummary, isOpen, type Me } from './types.ts';
 
 function showLogin(): void {
   closeStream();
@@ -36,21 +46,39 @@ $('login-form').addEventListener('submit', async (e) => {
     $('login-error').textContent = err instanceof Error ? err.message : String(err);
   }
 });
-/**
- * What signing out does to the cases this person holds, in words, or null when they hold none:
- * an accepted alarm call goes back to the queue at once, anything else is flagged for the supervisor.
- */
-function signOutWarning(): string | null {
-  const mine = [...state.cases.values()].filter(
+/** The cases this person holds (accepted or on hold), as the queue knows them. */
+const heldByMe = () =>
+  [...state.cases.values()].filter(
     (c) => c.assignedTo === state.me?.id && (c.state === 'accepted' || c.state === 'on_hold'),
   );
+
+/**
+ * What signing out does to the cases this person holds, in words, or null when they hold none:
+ * every accepted case goes back to the queue at once; a held one keeps its call-back, flagged for the
+ * supervisor.
+ */
+function signOutWarning(): string | null {
+  const mine = heldByMe();
   if (mine.length === 0) return null;
   const lines = mine.map((c) =>
-    c.state === 'accepted' && c.priority <= 2
+    c.state === 'accepted'
       ? `${c.id} (P${c.priority}, accepted): goes back in the queue now, for another operator`
-      : `${c.id} (P${c.priority}, ${c.state === 'on_hold' ? 'on hold' : 'accepted'}): stays yours, shown to the supervisor as having nobody on it`,
+      : `${c.id} (P${c.priority}, on hold): its call-back stays, shown to the supervisor as having nobody on it`,
   );
   return `You hold ${mine.length === 1 ? 'a case' : `${mine.length} cases`}:\n${lines.join('\n')}\n\nUnless you are signed in elsewhere. Hand over or resolve first, or sign out anyway?`;
+}
+
+/**
+ * What going away (a break) does to the cases this person is working, in words, or null when they
+ * are working none: every accepted case goes back to the queue at once, for the next operator who
+ * is there (a held case keeps its call-back). Asked first, against a slip of the mouse mid-call.
+ */
+function awayWarning(): string | null {
+  const mine = heldByMe().filter((c) => c.state === 'accepted');
+  if (mine.length === 0) return null;
+  const lines = mine.map((c) => `${c.id} (P${c.priority}, ${typeLabel(c.type)}, accepted)`);
+  const one = mine.length === 1;
+  return `You hold ${one ? 'a case' : `${mine.length} cases`} you are working:\n${lines.join('\n')}\n\nAway, ${one ? 'it goes' : 'they go'} back in the queue now, for another operator. Go away?`;
 }
 
 $('logout').addEventListener('click', async () => {
@@ -58,11 +86,24 @@ $('logout').addEventListener('click', async () => {
   if (warning && !window.confirm(warning)) return;
   await api('/api/logout', { method: 'POST' }).catch(() => {});
   sessionStorage.removeItem('helpline.token');
+  forgetAllDrafts();
   location.reload();
 });
-$('presence').addEventListener('change', () =>
-  act('presence', () => api('/api/presence', { method: 'PUT', body: { status: select('presence').value } })),
-);
+$('presence').addEventListener('change', () => {
+  const status = select('presence').value;
+  const warning = status === 'away' ? awayWarning() : null;
+  if (warning && !window.confirm(warning)) {
+    // Not going: the control shows the presence the helpline has.
+    api<Me>('/api/me').then(
+      (m) => {
+        select('presence').value = m.chosenPresence ?? m.presence ?? '';
+      },
+      () => {},
+    );
+    return;
+  }
+  void act('presence', () => api('/api/presence', { method: 'PUT', body: { status } }));
+});
 whenPresenceChanges((presence) => {
   select('presence').value = presence;
 });
@@ -80,6 +121,9 @@ onCaseChange((c, before) => {
     current !== undefined && current.assignedTo === state.me?.id && current.state === 'accepted';
   if (offeredNow && !working && c.id !== state.selected) void selectCase(c.id);
   else if (c.id === state.selected) refreshDetail(c.id);
+  // Reloaded (or reopened): back on the case that was on screen, while it is open.
+  else if (state.selected === null && isOpen(c.state) && c.id === rememberedCase()) void selectCase(c.id);
+  if (!isOpen(c.state) && c.id !== state.selected) forgetDrafts(c.id);
 });
 
 /** What the tone says, in words for a screen reader: a new P1, a press again, an offer to me. */
@@ -135,6 +179,7 @@ async function boot(): Promise<void> {
     await showElsewhere(me);
     return;
   }
+  armSound();
   await loadPeople();
   renderPeople();
   connect();
@@ -143,8 +188,8 @@ async function boot(): Promise<void> {
   timersStarted = true;
   setInterval(() => void refreshTargets(), 15_000);
   // Who is there changes without a case changing: the supervisor's list is read again every few seconds.
-  setInterval(() => void refreshPeople(), 3_000);
+  setInterval(() => void refreshPeople(), PEOPLE_EVERY_MS);
   void refreshOverview();
-  setInterval(() => void refreshOverview(), 5_000);
+  setInterval(() => void refreshOverview(), OVERVIEW_EVERY_MS);
 }
 void boot();

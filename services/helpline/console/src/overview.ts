@@ -2,6 +2,7 @@ import type { SupervisorOverview } from '@telecare/contracts';
 import type { z } from 'zod';
 import { api, SCAN_TIMEOUT_MS } from './api.ts';
 import { $, esc } from './dom.ts';
+import { politePoll } from './poll.ts';
 import { managesPeople, nameOf } from './state.ts';
 
 /**
@@ -18,6 +19,13 @@ const wait = (s: number | null): string =>
   s === null ? '–' : s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 const pct = (t: { readonly percent: number | null }): string =>
   t.percent === null ? '– (nothing decided yet)' : `${t.percent.toFixed(1)} %`;
+
+/** A gateway's event names the device (a serial or a DC-09 account), never a person. */
+const fromDevice = (e: Overview['securityEvents'][number]): string => {
+  if (e.service === 'helpline') return '';
+  const device = typeof e.detail.serial === 'string' ? e.detail.serial : e.detail.account;
+  return ` from ${esc(e.service)}${typeof device === 'string' ? `, device ${esc(device)}` : ''}`;
+};
 
 function render(o: Overview): string {
   const priorities = Object.keys(o.queue.byPriority).sort();
@@ -53,7 +61,7 @@ function render(o: Overview): string {
         .slice(0, 5)
         .map(
           (e) =>
-            `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.kind)}${e.userId ? ` by ${esc(nameOf(e.userId))}` : ''}${e.caseId ? ` on ${esc(e.caseId)}` : ''}</li>`,
+            `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.kind)}${e.userId ? ` by ${esc(nameOf(e.userId))}` : ''}${e.caseId ? ` on ${esc(e.caseId)}` : ''}${fromDevice(e)}</li>`,
         )
         .join('')}</ul>`
     : '<p class="meta">No security events.</p>';
@@ -70,13 +78,14 @@ function render(o: Overview): string {
     <h3>DC-09 codes to map</h3>${unmapped}`;
 }
 
+const pollOverview = politePoll(async () => {
+  const o = await api<Overview>('/api/supervisor/overview', { timeoutMs: SCAN_TIMEOUT_MS });
+  $('overview').classList.remove('hidden');
+  $('overview-body').innerHTML = render(o);
+});
+
+/** The overview again (every 5 s): shown at the next refresh when it fails. */
 export async function refreshOverview(): Promise<void> {
   if (!managesPeople()) return;
-  try {
-    const o = await api<Overview>('/api/supervisor/overview', { timeoutMs: SCAN_TIMEOUT_MS });
-    $('overview').classList.remove('hidden');
-    $('overview-body').innerHTML = render(o);
-  } catch {
-    // Shown at the next refresh.
-  }
+  await pollOverview();
 }

@@ -1,5 +1,6 @@
 import { act, api } from './api.ts';
 import { $, esc, input, select } from './dom.ts';
+import { politePoll } from './poll.ts';
 import { managesPeople, state } from './state.ts';
 import type { User } from './types.ts';
 
@@ -30,14 +31,15 @@ export function renderPeople(): void {
     .join('');
 }
 
+const pollPeople = politePoll(async () => {
+  await loadUsers();
+  renderPeople();
+});
+
+/** The staff list again (every 3 s, and after an action): shown next time when it fails. */
 export async function refreshPeople(): Promise<void> {
   if (!managesPeople()) return;
-  try {
-    await loadUsers();
-    renderPeople();
-  } catch {
-    // Shown next time.
-  }
+  await pollPeople();
 }
 
 export function wirePeople(): void {

@@ -1,7 +1,17 @@
 import { api } from './api.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, select } from './dom.ts';
-import { clockText, goneText, pressedText, queueWaitOf, stateLabel, typeLabel, waitOf } from './format.ts';
+import {
+  callBackText,
+  clockText,
+  goneText,
+  pressedText,
+  queueWaitOf,
+  stateLabel,
+  typeLabel,
+  waitOf,
+} from './format.ts';
+import { remindWaitingAlarm } from './sound.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
 
@@ -19,13 +29,21 @@ export const view = {
 const LATE_S = 60;
 /** A resident whose name the registry did not give is asked for again after this long. */
 const NAME_RETRY_MS = 15_000;
+/**
+ * Asks for names at most once in this long: through a storm of new cases one answer names every
+ * card that arrived meanwhile, and the console stays well inside the helpline's per-person bound
+ * on the queue's names (QUEUE_NAMES_PER_MINUTE).
+ */
+const NAMES_GAP_MS = 1_000;
 
 const namesAsked = new Map<string, number>();
 let namesTimer: ReturnType<typeof setTimeout> | null = null;
+let namesLastAsked = Number.NEGATIVE_INFINITY;
 
 /**
  * Asks for the names and districts of queued residents not known yet, at once (batched over a
- * moment) so a new card shows a name rather than an id; one not found is asked again after 15 s.
+ * moment) so a new card shows a name rather than an id, and at most once a second; one not found
+ * is asked again after 15 s.
  */
 function wantNames(): void {
   if (!canWork() || namesTimer) return;
@@ -35,35 +53,47 @@ function wantNames(): void {
       !state.residentNames.has(c.residentId) && now - (namesAsked.get(c.residentId) ?? 0) > NAME_RETRY_MS,
   );
   if (!unknown.length) return;
-  namesTimer = setTimeout(async () => {
-    for (const c of unknown) namesAsked.set(c.residentId, Date.now());
-    try {
-      const answer = await api<QueueResidents>('/api/queue/names');
-      let changed = false;
-      for (const [id, name] of Object.entries(answer.names ?? {}))
-        if (state.residentNames.get(id) !== name) {
-          state.residentNames.set(id, name);
-          changed = true;
-        }
-      for (const [id, district] of Object.entries(answer.districts ?? {}))
-        if (state.districts.get(id) !== district) {
-          state.districts.set(id, district);
-          changed = true;
-        }
-      if (changed) renderQueue();
-    } catch {
-      // The queue still shows resident ids.
-    } finally {
-      namesTimer = null;
-    }
-    // Cases that arrived while the answer was on its way are asked for now.
-    wantNames();
-  }, 50);
+  namesTimer = setTimeout(
+    async () => {
+      namesLastAsked = Date.now();
+      // Every card without a name by now, those that arrived while this waited included.
+      const asking = [...state.cases.values()].filter(
+        (c) =>
+          !state.residentNames.has(c.residentId) &&
+          namesLastAsked - (namesAsked.get(c.residentId) ?? 0) > NAME_RETRY_MS,
+      );
+      for (const c of asking) namesAsked.set(c.residentId, namesLastAsked);
+      try {
+        const answer = await api<QueueResidents>('/api/queue/names');
+        let changed = false;
+        for (const [id, name] of Object.entries(answer.names ?? {}))
+          if (state.residentNames.get(id) !== name) {
+            state.residentNames.set(id, name);
+            changed = true;
+          }
+        for (const [id, district] of Object.entries(answer.districts ?? {}))
+          if (state.districts.get(id) !== district) {
+            state.districts.set(id, district);
+            changed = true;
+          }
+        if (changed) renderQueue();
+      } catch {
+        // The queue still shows resident ids.
+      } finally {
+        namesTimer = null;
+      }
+      // Cases that arrived while the answer was on its way are asked for next.
+      wantNames();
+    },
+    Math.max(50, namesLastAsked + NAMES_GAP_MS - now),
+  );
 }
 
 const nameOrId = (c: CaseSummary) => state.residentNames.get(c.residentId) ?? c.residentId;
 const districtOf = (c: CaseSummary) => state.districts.get(c.residentId) ?? '';
 const waiting = (c: CaseSummary) => c.state === 'queued' || c.state === 'offered';
+/** A P1 nobody has answered yet (queued or offered). */
+export const waitingAlarm = (c: CaseSummary): boolean => c.priority === 1 && waiting(c);
 
 function matches(c: CaseSummary): boolean {
   if (view.priority && String(c.priority) !== view.priority) return false;
@@ -160,6 +190,7 @@ function row(c: CaseSummary): string {
         ? ` — ${esc(nameOf(c.assignedTo))}`
         : '';
   const pressed = pressedText(c);
+  const callBack = callBackText(c);
   const gone = goneText(c, nameOf);
   const late = (back || !c.acceptedAt) && w > LATE_S;
   const waitText = back ? `back ${clockText(w)}` : c.acceptedAt ? 'answered' : clockText(w);
@@ -170,7 +201,7 @@ function row(c: CaseSummary): string {
       : `waiting ${clockText(w)}${late ? ', over 60 seconds' : ''}`;
   return `<button type="button" class="case p${c.priority}${c.id === state.selected ? ' selected' : ''}" data-id="${esc(c.id)}" data-priority="${c.priority}" data-state="${esc(c.state)}"${gone ? ' data-operator-gone="true"' : ''}${c.id === state.selected ? ' aria-current="true"' : ''} title="${esc(c.because[0]?.reason ?? '')}">
       <span class="prio">P${c.priority}</span>
-      <span><span class="type">${esc(typeLabel(c.type))}</span> <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span>${c.escalationStep ? ` <span class="esc">escalated ${c.escalationStep}</span>` : ''}${pressed ? ` <span class="pressed">${esc(pressed)}</span>` : ''}</span>
+      <span><span class="type">${esc(typeLabel(c.type))}</span> <span class="state ${esc(c.state)}">${esc(stateLabel(c.state))}</span>${c.escalationStep ? ` <span class="esc">escalated ${c.escalationStep}</span>` : ''}${pressed ? ` <span class="pressed">${esc(pressed)}</span>` : ''}${callBack ? ` <span class="callback">${esc(callBack)}</span>` : ''}</span>
       <span class="meta">${esc(nameOrId(c))}${districtOf(c) ? ` · ${esc(districtOf(c))}` : ''}${mine}</span>
       <span class="wait${late ? ' long' : ''}" data-since="${esc(back ? (c.requeuedAt ?? '') : c.raisedAt)}"${back ? ' data-back="true"' : ''} aria-label="${esc(waitLabel)}">${waitText}</span>
       ${gone ? `<span class="gone">${esc(gone)}</span>` : ''}
@@ -194,10 +225,12 @@ export function renderQueue(): void {
   $('shown').textContent = narrowed ? `${shown.length} of ${list.length} shown` : '';
   if (!list.length) {
     $('queue').innerHTML = '<p class="empty">No open cases.</p>';
+    showUnseenAlarmsSoon();
     return;
   }
   if (!shown.length) {
     $('queue').innerHTML = '<p class="empty">No open case matches.</p>';
+    showUnseenAlarmsSoon();
     return;
   }
   const focused = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>('#queue .case')
@@ -213,6 +246,76 @@ export function renderQueue(): void {
   }
   // A redraw keeps the keyboard where it was.
   if (focused) document.querySelector<HTMLElement>(`#queue .case[data-id="${CSS.escape(focused)}"]`)?.focus();
+  showUnseenAlarmsSoon();
+}
+
+let sightCheck: { frame: number; timer: ReturnType<typeof setTimeout> } | null = null;
+
+/**
+ * Looks for waiting P1s the operator cannot see at the next frame, once for every redraw before
+ * it: read at each redraw, the rows' places made the browser lay the page out again inside every
+ * change of the live stream, several times a frame in a storm. The timer looks all the same in a
+ * window the browser gives no frames to.
+ */
+function showUnseenAlarmsSoon(): void {
+  if (sightCheck) return;
+  const check = () => {
+    if (!sightCheck) return;
+    cancelAnimationFrame(sightCheck.frame);
+    clearTimeout(sightCheck.timer);
+    sightCheck = null;
+    showUnseenAlarms();
+  };
+  sightCheck = { frame: requestAnimationFrame(check), timer: setTimeout(check, 200) };
+}
+
+/**
+ * The waiting P1s the operator cannot see: left out by the search or filters (an operator looking
+ * at the technical noise alone, P3 pressed, when a fall comes in), or scrolled out of sight (reading
+ * the batteries at the bottom of fifty cases when a smoke alarm comes in at the top).
+ */
+function unseenAlarms(): { filtered: number; rows: HTMLElement[]; above: boolean } {
+  const filtered = sortedCases().filter((c) => waitingAlarm(c) && !matches(c)).length;
+  const q = $('queue').getBoundingClientRect();
+  const rows = [
+    ...document.querySelectorAll<HTMLElement>(
+      '#queue .case[data-priority="1"][data-state="queued"], #queue .case[data-priority="1"][data-state="offered"]',
+    ),
+  ].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.bottom > q.bottom + 1 || r.top < q.top - 1;
+  });
+  const first = rows[0]?.getBoundingClientRect();
+  return { filtered, rows, above: first !== undefined && first.top < q.top };
+}
+
+/** Says, above the queue, that a P1 waits where the operator cannot see it, with a button that shows it. */
+function showUnseenAlarms(): void {
+  const button = $('p1-unseen');
+  const { filtered, rows, above } = unseenAlarms();
+  const text = filtered
+    ? `${filtered} P1 waiting, not shown by your search or filters — show`
+    : rows.length
+      ? `${above ? '↑' : '↓'} ${rows.length} P1 waiting ${above ? 'above' : 'below'}, out of sight — show`
+      : '';
+  if (button.textContent !== text) button.textContent = text;
+  button.classList.toggle('hidden', !text);
+}
+
+/** Clears the search and the filters (the grouping stays). */
+function showEverything(): void {
+  view.search = '';
+  input('search').value = '';
+  for (const [id, key] of [
+    ['filter-priority', 'priority'],
+    ['filter-type', 'type'],
+    ['filter-district', 'district'],
+    ['filter-state', 'state'],
+  ] as const) {
+    view[key] = '';
+    select(id).value = '';
+  }
+  renderQueue();
 }
 
 /** Waits tick every second without redrawing the queue; the banner follows them. */
@@ -223,16 +326,47 @@ export function tickWaits(): void {
     el.textContent = el.dataset.back ? `back ${clockText(s)}` : clockText(s);
     el.classList.toggle('long', s > LATE_S);
   }
-  renderBanner(sortedCases());
+  const list = sortedCases();
+  renderBanner(list);
+  // Only a console showing its queue: one signed out (the sign-in form) keeps its last cases.
+  remindWaitingAlarm(canWork() && !$('app').classList.contains('hidden') && list.some(waitingAlarm));
 }
 
 /** The cases as the queue shows them now (filtered and in order): j/k move through these. */
 export const shownCases = (): CaseSummary[] => sortedCases().filter(matches);
 
 export function wireQueue(onSelect: (id: string) => void): void {
-  $('queue').addEventListener('click', (e) => {
+  // A row is taken where the button went down. The queue is drawn again at every change (several
+  // times a second in a storm); a redraw between press and release replaced the row pressed, and
+  // the click went to the queue itself and was lost, or the release fell on the case that had
+  // moved under the pointer.
+  let pressed: string | undefined;
+  const queue = $('queue');
+  queue.addEventListener('pointerdown', (e) => {
+    pressed = e.button === 0 ? (e.target as Element).closest<HTMLElement>('.case')?.dataset.id : undefined;
+  });
+  queue.addEventListener('pointerup', () => {
+    const id = pressed;
+    pressed = undefined;
+    if (id) onSelect(id);
+  });
+  queue.addEventListener('pointercancel', () => {
+    pressed = undefined;
+  });
+  // The keyboard's Enter or Space on a row (a pointer's click was taken on its release).
+  queue.addEventListener('click', (e) => {
+    if (e.detail !== 0) return;
     const el = (e.target as Element).closest<HTMLElement>('.case');
     if (el?.dataset.id) onSelect(el.dataset.id);
+  });
+  queue.addEventListener('scroll', showUnseenAlarmsSoon, { passive: true });
+  window.addEventListener('resize', showUnseenAlarmsSoon);
+  $('p1-unseen').addEventListener('click', () => {
+    if (unseenAlarms().filtered) showEverything();
+    const row = unseenAlarms().rows[0];
+    row?.scrollIntoView({ block: 'nearest' });
+    row?.focus({ preventScroll: true });
+    showUnseenAlarms();
   });
   $('counts').addEventListener('click', (e) => {
     const p = (e.target as Element).closest<HTMLElement>('[data-priority]')?.dataset.priority ?? '';

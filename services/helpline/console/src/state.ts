@@ -31,7 +31,15 @@ export const nameOf = (id: string | null | undefined): string =>
       ? 'admin token'
       : (state.users.get(id ?? '')?.name ?? id ?? '');
 
+/**
+ * The queue's order, exactly the server's (`order by priority, raised_at, id`): cases of one
+ * priority raised in the same millisecond go by id, as PostgreSQL compares them (ids are ASCII of
+ * one length, so code units and the database's collation agree), not by the order the stream
+ * happened to tell them in.
+ */
 export const byUrgency = (a: CaseSummary, b: CaseSummary): number =>
-  a.priority - b.priority || Date.parse(a.raisedAt) - Date.parse(b.raisedAt);
+  a.priority - b.priority ||
+  Date.parse(a.raisedAt) - Date.parse(b.raisedAt) ||
+  (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export const sortedCases = (): CaseSummary[] => [...state.cases.values()].sort(byUrgency);

@@ -24,17 +24,39 @@ export function whenSnapshot(handler: () => void): void {
   onSnapshot = handler;
 }
 
+/**
+ * A case's repeat presses sound at most this often. Each press of a resident pressing again joins
+ * the case as a repeat; a stolen pendant's login pressing at its device's rate (20 a second) made
+ * every console sound without pause, and a new P1 from another home then sounded like the flood.
+ * The card still counts every press; a new case, an escalation or a case made P1 sounds at once.
+ */
+const REPEAT_TONE_EVERY_MS = 10_000;
+/** Per open case: when its last repeat sounded on this console. */
+const repeatSounded = new Map<string, number>();
+
+function repeatToneDue(caseId: string): boolean {
+  const now = Date.now();
+  const last = repeatSounded.get(caseId);
+  if (last !== undefined && now - last < REPEAT_TONE_EVERY_MS) return false;
+  repeatSounded.set(caseId, now);
+  return true;
+}
+
 export function onCase(c: CaseSummary): void {
   const before = state.cases.get(c.id);
   const open = isOpen(c.state);
   if (open) state.cases.set(c.id, c);
-  else state.cases.delete(c.id);
+  else {
+    state.cases.delete(c.id);
+    repeatSounded.delete(c.id);
+  }
   const ev = c.lastEvent;
   if (ev?.kind === 'accepted' || ev?.kind === 'opened') refreshTargetsSoon();
   if (c.priority === 1 && open && before?.priority !== 1 && ev) beep(3);
   // Pressed again: sound again on every console, whoever holds the case.
-  else if (open && ev?.kind === 'alert-joined' && ev.data.repeat) beep(3);
-  else if (ev?.kind === 'escalated') beep(2);
+  else if (open && ev?.kind === 'alert-joined' && ev.data.repeat) {
+    if (repeatToneDue(c.id)) beep(3);
+  } else if (ev?.kind === 'escalated') beep(2);
   // A case whose operator has gone is everybody's business: every console hears it.
   else if (ev?.kind === 'operator-gone') beep(2);
   for (const listener of listeners) listener(c, before);
@@ -77,14 +99,39 @@ function watchSilence(): void {
   }, 1_000);
 }
 
+/** Connections asked for: a ticket that arrives after a newer connect() is not used. */
+let connecting = 0;
+
 export function connect(): void {
   source?.close();
+  source = null;
   consoleId = null;
   heard();
   watchSilence();
+  if (!token) {
+    open('/api/stream', false);
+    return;
+  }
+  // EventSource sends no Authorization header, and a token in a URL is refused (logs and history
+  // keep URLs): a page signed in with a token opens its stream with a one-use ticket instead.
+  const attempt = ++connecting;
+  api<{ ticket: string }>('/api/stream/ticket', { method: 'POST' }).then(
+    ({ ticket }) => {
+      if (attempt === connecting) open(`/api/stream?ticket=${encodeURIComponent(ticket)}`, true);
+    },
+    (err: ApiError) => {
+      const status = $('status');
+      status.textContent = 'reconnecting…';
+      status.className = 'bad';
+      if (err.status !== 401 && attempt === connecting) setTimeout(connect, 5000);
+    },
+  );
+}
+
+function open(url: string, ticketed: boolean): void {
   const status = $('status');
   // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what was missed.
-  const es = new EventSource(token ? `/api/stream?access_token=${encodeURIComponent(token)}` : '/api/stream');
+  const es = new EventSource(url);
   source = es;
   es.addEventListener('open', () => {
     heard();
@@ -94,6 +141,8 @@ export function connect(): void {
   es.addEventListener('error', () => {
     status.textContent = 'reconnecting…';
     status.className = 'bad';
+    // EventSource would retry with the ticket it was given, which is spent: a new one instead.
+    if (ticketed) es.close();
     // A refused stream is not retried by the browser: signed out (here, elsewhere or by a
     // supervisor) shows the sign-in form; anything else tries again shortly.
     // A helpline that cannot check the session (its database down) is tried again later too.

@@ -50,10 +50,13 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     offerExpiresAt: null,
     offeredToPresent: false,
     offeredToAway: false,
+    offeredToBusy: false,
     escalationStep: 0,
     answerTargetMissed: null,
     assignedTo: null,
     holderPresent: null,
+    holderAway: null,
+    holderSignedIn: null,
     holderGoneSince: null,
     operatorGoneAt: null,
     requeuedAt: null,
@@ -297,7 +300,10 @@ describe('decideAlert', () => {
     expect(d).toMatchObject({ into: 'existing', outcome: 'joined', caseId: 'case_1' });
     if (d.into !== 'existing') throw new Error('expected a join');
     expect(d.patch).toMatchObject({ priority: 1, type: 'pendant.pressed', state: 'queued', holdUntil: null });
-    expect(d.events[0]?.data).toMatchObject({ priorityRaisedFrom: 3, requeuedFromHold: true });
+    // Back in the queue, it is nobody's until someone takes it (its holder may be away or signed out),
+    // as after a call-back: the card no longer names them.
+    expect(d.patch).toMatchObject({ assignedTo: null });
+    expect(d.events[0]?.data).toMatchObject({ priorityRaisedFrom: 3, requeuedFromHold: true, heldBy: op.id });
   });
 
   it('opens a new case past the window, and keeps test-mode and record-only alerts in closed cases of their own', () => {
@@ -505,6 +511,19 @@ describe("the queue's timers", () => {
     expect(decide(caseOf(), { kind: 'offer-due' }, at(60)).ok).toBe(false);
   });
 
+  it('an offer goes back at once when its operator has accepted another case meanwhile', () => {
+    const offered = caseOf({
+      state: 'offered',
+      offeredTo: op.id,
+      offerExpiresAt: at(30),
+      offeredToPresent: true,
+      offeredToBusy: true,
+    });
+    const back = ok(decide(offered, { kind: 'offer-due' }, at(5)));
+    expect(back.patch).toEqual({ state: 'queued', offeredTo: null, offerExpiresAt: null });
+    expect(back.events[0]?.data).toEqual({ from: op.id, reason: 'operator took another case' });
+  });
+
   it('only the operator an offer was made to declines it', () => {
     const offered = caseOf({
       state: 'offered',
@@ -631,11 +650,21 @@ describe('decide: the operator holding a case has gone', () => {
     expect(requeued.events.map((e) => [e.kind, e.data.reason])).toEqual([['requeued', 'operator gone']]);
   });
 
-  it('flags but never requeues a held case or a technical one; a supervisor reassigning clears it', () => {
-    for (const c of [held({ state: 'on_hold' }), held({ priority: 3 })]) {
-      const gone = { ...c, holderGoneSince: at(0), operatorGoneAt: at(90) };
-      expect(due(gone, 10_000)).toMatchObject({ ok: false });
+  it('requeues an accepted technical case past the bounds too: nobody is at it', () => {
+    for (const priority of [3, 4, 5] as const) {
+      const gone = held({ priority, holderGoneSince: at(100), operatorGoneAt: at(190) });
+      expect(due(gone, 309)).toMatchObject({ ok: false });
+      const d = ok(due(gone, 310));
+      expect(d.patch).toMatchObject({ state: 'queued', assignedTo: null, lastOfferedTo: op.id });
+      expect(d.events.map((e) => [e.kind, e.data.reason, e.data.priority])).toEqual([
+        ['requeued', 'operator gone', priority],
+      ]);
     }
+  });
+
+  it('flags but never requeues a held case; a supervisor reassigning clears it', () => {
+    const gone = { ...held({ state: 'on_hold' }), holderGoneSince: at(0), operatorGoneAt: at(90) };
+    expect(due(gone, 10_000)).toMatchObject({ ok: false });
     const moved = ok(
       decide(
         held({ holderGoneSince: at(0), operatorGoneAt: at(90) }),
@@ -948,6 +977,197 @@ describe('decide: a case that becomes P1 climbs the ladder from then', () => {
           expect(steps).toEqual(ladder.filter((r) => r.afterSeconds <= last).map((r) => r.step));
         },
       ),
+    );
+  });
+});
+
+describe('decide: the operator working a case goes away', () => {
+  const working = (over: Partial<CaseSnapshot> = {}) =>
+    caseOf({
+      state: 'accepted',
+      assignedTo: op.id,
+      acceptedAt: at(20),
+      holderPresent: true,
+      holderAway: true,
+      ...over,
+    });
+  const away = (c: CaseSnapshot, s: number, by = op.id) => decide(c, { kind: 'holder-away', by }, at(s));
+
+  it('puts an accepted case of any priority back in the queue at once, keeping its answer, its ladder from now', () => {
+    for (const priority of [1, 2, 3, 4] as const) {
+      const d = ok(away(working({ priority, escalationStep: 2 }), 300, 'usr_sup'));
+      expect(d.patch).toMatchObject({
+        state: 'queued',
+        assignedTo: null,
+        lastOfferedTo: op.id,
+        requeuedAt: at(300),
+        escalationStep: 0,
+        holderGoneSince: null,
+        operatorGoneAt: null,
+      });
+      expect(d.patch.acceptedAt).toBeUndefined();
+      expect(d.events).toEqual([
+        {
+          kind: 'requeued',
+          actor: 'helpline',
+          data: { reason: 'operator away', operatorId: op.id, by: 'usr_sup', priority },
+        },
+      ]);
+    }
+  });
+
+  it('refuses to give an accepted case to someone away; a waiting or held one may be', () => {
+    const reassign = (c: CaseSnapshot) =>
+      decide(
+        c,
+        { kind: 'reassign', actor: sup, to: 'usr_op9', reason: 'r', offerSeconds: 20, toAway: true },
+        at(300),
+      );
+    expect(reassign(working())).toMatchObject({
+      ok: false,
+      refused: 'state',
+      reason: expect.stringContaining('away'),
+    });
+    expect(reassign(working({ state: 'on_hold' })).ok).toBe(true);
+    expect(reassign(caseOf()).ok).toBe(true);
+  });
+
+  it('leaves a held case (its call-back returns it), a holder not away, and a resolved case as they are', () => {
+    expect(away(working({ state: 'on_hold' }), 300)).toMatchObject({ ok: false, refused: 'state' });
+    expect(away(working({ holderAway: false }), 300)).toMatchObject({ ok: false });
+    expect(away(working({ holderAway: null }), 300)).toMatchObject({ ok: false });
+    expect(away(working({ state: 'resolved' }), 300)).toMatchObject({ ok: false });
+    expect(away(working({ testMode: true }), 300)).toMatchObject({ ok: false });
+  });
+});
+
+describe('decide: the operator holding a case signs out', () => {
+  const holding = (over: Partial<CaseSnapshot> = {}) =>
+    caseOf({
+      state: 'accepted',
+      assignedTo: op.id,
+      acceptedAt: at(20),
+      holderPresent: false,
+      holderSignedIn: false,
+      ...over,
+    });
+  const out = (c: CaseSnapshot, s: number) => decide(c, { kind: 'holder-signed-out' }, at(s));
+
+  it('puts an accepted case of any priority back in the queue at once, keeping its answer, its ladder from now', () => {
+    for (const priority of [1, 2, 3, 4, 5] as const) {
+      const d = ok(out(holding({ priority, escalationStep: 1 }), 300));
+      expect(d.patch).toMatchObject({
+        state: 'queued',
+        assignedTo: null,
+        lastOfferedTo: op.id,
+        requeuedAt: at(300),
+        escalationStep: 0,
+        holderGoneSince: null,
+        operatorGoneAt: null,
+      });
+      expect(d.patch.acceptedAt).toBeUndefined();
+      expect(d.events).toEqual([
+        {
+          kind: 'requeued',
+          actor: 'helpline',
+          data: { reason: 'signed out', operatorId: op.id, since: iso(300), goneSeconds: 0, priority },
+        },
+      ]);
+    }
+  });
+
+  it('flags a held case at once and keeps its call-back; a holder with a console there keeps everything', () => {
+    const hold = { until: at(900), reason: 'GP calling back', returnPriority: null };
+    const held = ok(out(holding({ state: 'on_hold', priority: 3, hold }), 300));
+    expect(held.patch).toEqual({ holderGoneSince: at(300), operatorGoneAt: at(300) });
+    expect(held.events.map((e) => [e.kind, e.data.signedOut])).toEqual([['operator-gone', true]]);
+    expect(out(holding({ holderPresent: true }), 300)).toMatchObject({ ok: false });
+    expect(out(holding({ testMode: true }), 300)).toMatchObject({ ok: false });
+  });
+});
+
+describe('decide: the timers find an accepted case whose holder is away or signed out', () => {
+  const bounds = { goneSeconds: 90, requeueSeconds: 120 };
+  const working = (over: Partial<CaseSnapshot> = {}) =>
+    caseOf({
+      state: 'accepted',
+      assignedTo: op.id,
+      acceptedAt: at(20),
+      holderPresent: true,
+      holderAway: true,
+      holderSignedIn: true,
+      ...over,
+    });
+  const due = (c: CaseSnapshot, s: number) => decide(c, { kind: 'holder-due', bounds }, at(s));
+
+  it('away, console there or not: back in the queue at once, whatever the priority, with no bound waited', () => {
+    for (const priority of [1, 3, 5] as const)
+      for (const holderPresent of [true, false]) {
+        const d = ok(due(working({ priority, holderPresent }), 300));
+        expect(d.patch).toMatchObject({
+          state: 'queued',
+          assignedTo: null,
+          lastOfferedTo: op.id,
+          requeuedAt: at(300),
+          escalationStep: 0,
+          holderGoneSince: null,
+          operatorGoneAt: null,
+        });
+        expect(d.patch.acceptedAt).toBeUndefined();
+        expect(d.events).toEqual([
+          {
+            kind: 'requeued',
+            actor: 'helpline',
+            data: { reason: 'operator away', operatorId: op.id, priority, timer: true },
+          },
+        ]);
+      }
+  });
+
+  it('signed out (away, no session, no console): back in the queue at once, saying so', () => {
+    const d = ok(
+      due(
+        working({ holderPresent: false, holderSignedIn: false, holderGoneSince: at(250), priority: 2 }),
+        300,
+      ),
+    );
+    expect(d.patch).toMatchObject({ state: 'queued', assignedTo: null, lastOfferedTo: op.id });
+    expect(d.events).toEqual([
+      {
+        kind: 'requeued',
+        actor: 'helpline',
+        data: {
+          reason: 'signed out',
+          operatorId: op.id,
+          since: iso(250),
+          goneSeconds: 50,
+          priority: 2,
+          timer: true,
+        },
+      },
+    ]);
+  });
+
+  it('leaves a held case of someone away with its call-back, and a holder there and not away alone', () => {
+    expect(due(working({ state: 'on_hold' }), 300)).toMatchObject({ ok: false });
+    expect(due(working({ holderAway: false }), 300)).toMatchObject({ ok: false });
+    expect(due(working({ testMode: true }), 300)).toMatchObject({ ok: false });
+  });
+
+  it('whatever the ticks, an accepted case of someone away is requeued once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 600 }), { minLength: 1, maxLength: 20 }), (ticks) => {
+        let c = working();
+        let requeued = 0;
+        for (const t of [...ticks].sort((a, b) => a - b)) {
+          const d = decide(c, { kind: 'holder-due', bounds }, at(t));
+          if (!d.ok) continue;
+          requeued += d.events.filter((e) => e.kind === 'requeued').length;
+          c = applyPatch(c, d.patch);
+        }
+        expect(requeued).toBe(1);
+        expect(c.state).toBe('queued');
+      }),
     );
   });
 });

@@ -61,6 +61,8 @@ export function decide(c: CaseSnapshot, input: Input, now: Date): Decision {
       return holderDue(c, input.bounds, now);
     case 'holder-signed-out':
       return holderSignedOut(c, now);
+    case 'holder-away':
+      return holderAway(c, input.by, now);
     case 'join':
     case 'repeat':
     case 'closing':
@@ -291,17 +293,22 @@ const BACK_TO_QUEUE: CasePatch = { state: 'queued', offeredTo: null, offerExpire
 
 /**
  * An offer goes back to the queue when it was not accepted in time, and at once when the person
- * it was offered to is no longer there (set away, or no console connected).
+ * it was offered to is no longer there (set away, or no console connected) or has accepted another
+ * case meanwhile: a P1 offered to an operator who then took a mains fault from the list waited out
+ * the offer timeout at their desk while a colleague who came free was offered the noise.
  */
 function offerDue(c: CaseSnapshot, now: Date): Decision {
   if (c.state !== 'offered') return refuse('state', 'offer-due', 'the case is not on offer');
   const lapsed = c.offerExpiresAt !== null && c.offerExpiresAt <= now;
-  if (!lapsed && c.offeredToPresent) return refuse('state', 'offer-due', 'the offer still stands');
+  if (!lapsed && c.offeredToPresent && !c.offeredToBusy)
+    return refuse('state', 'offer-due', 'the offer still stands');
   const reason = lapsed
     ? 'not accepted in time'
-    : c.offeredToAway
+    : !c.offeredToPresent && c.offeredToAway
       ? 'operator away'
-      : 'operator not connected';
+      : !c.offeredToPresent
+        ? 'operator not connected'
+        : 'operator took another case';
   return {
     ok: true,
     patch: BACK_TO_QUEUE,
@@ -394,19 +401,26 @@ function answerTargetsDue(c: CaseSnapshot, now: Date): Decision {
 }
 
 /**
- * The person holding an accepted or held case, seen by the timers. Gone (no console there): the
+ * The person holding an accepted or held case, seen by the timers. Away (a break, set by them or a
+ * supervisor) or signed out, with a case accepted: that case goes back to the queue at once, whatever
+ * its priority (`requeued`, `reason: "operator away"` or `"signed out"`, `timer: true`): the request
+ * that set it hands its cases back itself, and this finds what it could not (an instance stopped
+ * between the two, a case accepted or moved to them as they left). Gone (no console there): the
  * absence is noted at once (no event: a reload or a Wi-Fi roam is back in seconds); past
  * `goneSeconds` the case is flagged `operator-gone`, once; past `requeueSeconds` more, an accepted
- * alarm call (P1, P2) goes back to the queue, with its notes, facts, history and first acceptance,
- * for someone who is there. A held case keeps its call-back, which already returns it to the queue
- * for whoever is free. Back in time: the absence is forgotten, and a flag clears with
- * `operator-back`.
+ * case goes back to the queue, with its notes, facts, history and first acceptance, for someone who
+ * is there. A held case keeps its call-back, which already returns it to the queue for whoever is
+ * free. Back in time: the absence is forgotten, and a flag clears with `operator-back`.
  */
 function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Decision {
   const action = 'operator-gone';
   if ((c.state !== 'accepted' && c.state !== 'on_hold') || c.testMode || c.holderPresent === null)
     return refuse('state', action, 'nobody with a console holds this case');
   const operatorId = c.assignedTo;
+  if (c.state === 'accepted' && c.holderAway === true)
+    return c.holderPresent === false && c.holderSignedIn === false
+      ? requeueFrom(c, now, { reason: 'signed out', ...goneData(c, now), timer: true })
+      : requeueFrom(c, now, { reason: 'operator away', operatorId, priority: c.priority, timer: true });
   if (c.holderPresent) {
     if (c.holderGoneSince === null && c.operatorGoneAt === null)
       return refuse('state', action, 'the operator is there');
@@ -430,28 +444,19 @@ function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Deci
     };
   }
   if (c.holderGoneSince === null) return { ok: true, patch: { holderGoneSince: now }, events: [] };
-  const since = c.holderGoneSince;
-  const gone = (now.getTime() - since.getTime()) / 1000;
+  const gone = (now.getTime() - c.holderGoneSince.getTime()) / 1000;
+  const data = goneData(c, now);
   const events: EventDraft[] = [];
   const patch: CasePatch = {};
-  const data = {
-    operatorId,
-    since: since.toISOString(),
-    goneSeconds: Math.floor(gone),
-    priority: c.priority,
-  };
   if (c.operatorGoneAt === null && gone >= bounds.goneSeconds) {
     patch.operatorGoneAt = now;
     events.push({ kind: 'operator-gone', actor: SYSTEM_ACTOR, data: { ...data, state: c.state } });
   }
-  const alarm = (ALARM_PRIORITIES as readonly number[]).includes(c.priority);
-  if (c.state === 'accepted' && alarm && gone >= bounds.goneSeconds + bounds.requeueSeconds) {
+  if (c.state === 'accepted' && gone >= bounds.goneSeconds + bounds.requeueSeconds) {
     // Back at the front of its priority: the queue orders by the raise, which has not moved.
-    Object.assign(patch, BACK_TO_QUEUE, CLEAR_GONE, backInQueue(now), {
-      assignedTo: null,
-      lastOfferedTo: operatorId,
-    });
-    events.push({ kind: 'requeued', actor: SYSTEM_ACTOR, data: { reason: 'operator gone', ...data } });
+    const back = handBack(c, now, { reason: 'operator gone', ...data });
+    Object.assign(patch, back.patch);
+    events.push(...back.events);
   }
   if (events.length === 0) return refuse('state', action, 'nothing is due');
   return { ok: true, patch, events };
@@ -459,41 +464,91 @@ function holderDue(c: CaseSnapshot, bounds: OperatorGoneBounds, now: Date): Deci
 
 /**
  * The holder signed out on purpose with no console left: nobody is on the case, and nobody needs to
- * wait to find out. An accepted alarm call (P1, P2) goes back to the queue at once, as after the
- * requeue bound (`requeued`, `reason: "signed out"`); any other accepted or held case is flagged
- * `operator-gone` at once (`signedOut: true`): a held case keeps its call-back, a technical case is
- * the supervisor's to decide, as when an operator has gone.
+ * wait to find out. An accepted case goes back to the queue at once, whatever its priority, as when
+ * they go away (`requeued`, `reason: "signed out"`): left with them, a technical case sat flagged and
+ * unworked until a supervisor noticed. A held case is flagged `operator-gone` at once (`signedOut:
+ * true`) and keeps its call-back, which returns it to the queue for whoever is free.
  */
 function holderSignedOut(c: CaseSnapshot, now: Date): Decision {
   const action = 'signed-out';
   if ((c.state !== 'accepted' && c.state !== 'on_hold') || c.testMode || c.holderPresent !== false)
     return refuse('state', action, 'nobody who signed out holds this case');
-  const operatorId = c.assignedTo;
+  const data = goneData(c, now);
+  if (c.state === 'accepted') return requeueFrom(c, now, { reason: 'signed out', ...data });
+  if (c.operatorGoneAt !== null) return refuse('state', action, 'already flagged');
+  return {
+    ok: true,
+    patch: { holderGoneSince: c.holderGoneSince ?? now, operatorGoneAt: now },
+    events: [
+      { kind: 'operator-gone', actor: SYSTEM_ACTOR, data: { ...data, state: c.state, signedOut: true } },
+    ],
+  };
+}
+
+/** Who left and since when, as a requeue or a flag for someone no longer there records it. */
+const goneData = (c: CaseSnapshot, now: Date) => {
   const since = c.holderGoneSince ?? c.operatorGoneAt ?? now;
-  const data = {
-    operatorId,
+  return {
+    operatorId: c.assignedTo,
     since: since.toISOString(),
     goneSeconds: Math.floor((now.getTime() - since.getTime()) / 1000),
     priority: c.priority,
   };
-  if (c.state === 'accepted' && (ALARM_PRIORITIES as readonly number[]).includes(c.priority))
-    return {
-      ok: true,
-      patch: {
-        ...BACK_TO_QUEUE,
-        ...CLEAR_GONE,
-        ...backInQueue(now),
-        assignedTo: null,
-        lastOfferedTo: operatorId,
-      },
-      events: [{ kind: 'requeued', actor: SYSTEM_ACTOR, data: { reason: 'signed out', ...data } }],
-    };
-  if (c.operatorGoneAt !== null) return refuse('state', action, 'already flagged');
+};
+
+/**
+ * An accepted case back in the queue from someone no longer there: at the front of its priority (its
+ * raise kept), its first acceptance, notes and history kept, its ladder climbing again from now, and
+ * not offered back to them first.
+ */
+const handBack = (
+  c: CaseSnapshot,
+  now: Date,
+  data: Record<string, unknown>,
+): { patch: CasePatch; events: EventDraft[] } => ({
+  patch: {
+    ...BACK_TO_QUEUE,
+    ...CLEAR_GONE,
+    ...backInQueue(now),
+    assignedTo: null,
+    lastOfferedTo: c.assignedTo,
+  },
+  events: [{ kind: 'requeued', actor: SYSTEM_ACTOR, data }],
+});
+
+const requeueFrom = (c: CaseSnapshot, now: Date, data: Record<string, unknown>): Decision => ({
+  ok: true,
+  ...handBack(c, now, data),
+});
+
+/**
+ * The holder of an accepted case went away (a break; or a supervisor set them away, `by`): an
+ * accepted case never sits with someone who is not there, so it goes back to the queue at once,
+ * whatever its priority, offered to the next operator as any waiting case, with its raise, first
+ * acceptance and history kept and its ladder climbing again from now (`requeued`, `reason:
+ * "operator away"`). Left with them, it waited unworked for the whole break while its card said
+ * "with" them, and nobody was told. A held case keeps its call-back, which returns it to the queue
+ * for whoever is free.
+ */
+function holderAway(c: CaseSnapshot, by: string, now: Date): Decision {
+  if (c.state !== 'accepted' || c.testMode || c.holderAway !== true)
+    return refuse('state', 'away', 'nobody who went away is working this case');
+  const operatorId = c.assignedTo;
   return {
     ok: true,
-    patch: { holderGoneSince: since, operatorGoneAt: now },
+    patch: {
+      ...BACK_TO_QUEUE,
+      ...CLEAR_GONE,
+      ...backInQueue(now),
+      assignedTo: null,
+      lastOfferedTo: operatorId,
+    },
     events: [
-      { kind: 'operator-gone', actor: SYSTEM_ACTOR, data: { ...data, state: c.state, signedOut: true } },
+      {
+        kind: 'requeued',
+        actor: SYSTEM_ACTOR,
+        data: { reason: 'operator away', operatorId, by, priority: c.priority },
+      },
     ],
   };
 }
@@ -501,6 +556,8 @@ function holderSignedOut(c: CaseSnapshot, now: Date): Decision {
 /** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
 function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Date): Decision {
   if (!isOpen(c.state)) return refuse('state', 'reassign', `the case is already ${c.state}`);
+  if (c.state === 'accepted' && cmd.toAway)
+    return refuse('state', 'reassign', 'they are away: an accepted case goes only to someone who is there');
   const patch: CasePatch =
     c.state === 'queued' || c.state === 'offered'
       ? {
@@ -539,11 +596,14 @@ function joinPatch(
     patch: {
       ...(raise ? { ...priorityRaised(alert.priority, now), type: alert.type } : {}),
       lastAlertAt: raisedAt > c.lastAlertAt ? raisedAt : c.lastAlertAt,
-      ...(requeue ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE, ...backInQueue(now) } : {}),
+      // Nobody's until someone takes it, as after a call-back: its holder may be away or signed out.
+      ...(requeue
+        ? { state: 'queued', ...CLEAR_HOLD, ...CLEAR_GONE, ...backInQueue(now), assignedTo: null }
+        : {}),
     },
     data: {
       ...(raise ? { priorityRaisedFrom: c.priority } : {}),
-      ...(requeue ? { requeuedFromHold: true } : {}),
+      ...(requeue ? { requeuedFromHold: true, heldBy: c.assignedTo } : {}),
     },
   };
 }

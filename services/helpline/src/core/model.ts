@@ -29,6 +29,11 @@ export interface CaseSnapshot {
   readonly offeredToPresent: boolean;
   /** Whether that person chose away (else, when not there, no console of theirs is connected). */
   readonly offeredToAway: boolean;
+  /**
+   * Whether that person has since accepted another case (taken from the list while the offer
+   * stood): they are on that call, not this one.
+   */
+  readonly offeredToBusy: boolean;
   /** The last rung of the escalation ladder reached in the case's present time in the queue (0: none). */
   readonly escalationStep: number;
   /**
@@ -51,6 +56,17 @@ export interface CaseSnapshot {
    * it or the holder is not a person with consoles (the admin token).
    */
   readonly holderPresent: boolean | null;
+  /**
+   * Whether the person holding the case chose away (a break, or a supervisor set them away): null
+   * when nobody holds it or the holder is not a person with a presence (the admin token).
+   */
+  readonly holderAway: boolean | null;
+  /**
+   * Whether the person holding the case is still signed in: a session not ended or expired, or a
+   * console there. False once they signed out (or were signed out, or disabled) and their session
+   * expired; null when nobody holds it or the holder is not a person (the admin token).
+   */
+  readonly holderSignedIn: boolean | null;
   /** When the helpline found the holder with no console there (null while they are there). */
   readonly holderGoneSince: Date | null;
   /** When the case was flagged `operator-gone` (null while not flagged). */
@@ -154,6 +170,8 @@ export type Command =
       readonly to: string;
       readonly reason: string;
       readonly offerSeconds: number;
+      /** Whether the person it goes to chose away: an accepted case never goes to someone away. */
+      readonly toAway?: boolean | undefined;
     };
 
 /** The case events that record work without changing the case. */
@@ -199,10 +217,15 @@ export type TimerInput =
   | { readonly kind: 'offer-due' }
   | { readonly kind: 'escalation-due'; readonly ladder: readonly Rung[] }
   | { readonly kind: 'answer-targets-due' }
-  /** The holder of an accepted or held case: gone (flag, then requeue an alarm call), or back. */
+  /**
+   * The holder of an accepted or held case: away or signed out (an accepted case back in the queue
+   * now), gone (flag, then an accepted case back in the queue), or back.
+   */
   | { readonly kind: 'holder-due'; readonly bounds: OperatorGoneBounds }
   /** The holder signed out on purpose and has no console left there: no waiting out the bounds. */
-  | { readonly kind: 'holder-signed-out' };
+  | { readonly kind: 'holder-signed-out' }
+  /** The holder went away (a break) by their own choice or a supervisor's (`by`): not there. */
+  | { readonly kind: 'holder-away'; readonly by: string };
 
 /**
  * How long the holder of a case may have no console there before the case is flagged

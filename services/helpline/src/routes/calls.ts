@@ -72,6 +72,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
   return {
     callTargets: async (req) => {
       const stored = await storedCase(req.params.id);
+      await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
       if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
       return {

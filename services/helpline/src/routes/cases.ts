@@ -15,7 +15,7 @@ import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
 import type { TransitionInput } from '../store/index.ts';
-import { actorOf, type RouteContext } from './context.ts';
+import { actorOf, type RouteContext, withinLimit } from './context.ts';
 import { revealHandler } from './reveal.ts';
 
 type Routes = typeof HELPLINE_CASE_ROUTES;
@@ -58,6 +58,24 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     return stored.case;
   };
 
+  /**
+   * The queue's names, at most QUEUE_NAMES_PER_MINUTE calls per person (every instance counts in
+   * one place): 429 past it, counted, a security event at the first refusal of a burst.
+   */
+  const mayReadQueueNames = (req: FastifyRequest) =>
+    withinLimit(
+      deps,
+      who(req),
+      {
+        action: "read the queue's names",
+        what: "the queue's names were",
+        limit: deps.queueNamesLimit,
+        refused: deps.metrics.queueNamesRefused,
+        event: 'queue-names-rate-limited',
+      },
+      now(),
+    );
+
   /** The answer clock of a case accepted for the first time (a re-accept after a hold is not an answer). */
   const observeAnswer = (c: HelplineCase, at: Date) => {
     if (c.acceptedAt === null || Date.parse(c.acceptedAt) !== at.getTime()) return;
@@ -79,9 +97,11 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     if (result.event) {
       deps.metrics.transitions.inc({ action });
       deps.publisher.flushInBackground();
-      // An operator on a call is busy; one who has let the case go is free for the next.
-      if (principal.role === 'operator')
-        await deps.people.setPresence(principal.id, action === 'accept' ? 'busy' : 'available', at);
+      // An operator on a call is busy (set with the accept, in its transaction); one who has let the
+      // case go is free for the next, unless another accepted case is still in hand (set `available`
+      // whatever they held, an operator on a call showed free).
+      if (principal.role === 'operator' && action !== 'accept')
+        await deps.store.freeWhenNothingInHand(principal.id, at);
       deps.scheduler.poke();
     }
     return result.case;
@@ -140,7 +160,9 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
     // the registry's short cache; they go to the browser and nowhere else (no event, no log line).
+    // Bounded per person: the console asks only when a resident it has no name for appears.
     queueNames: async (req) => {
+      await mayReadQueueNames(req);
       const open = await deps.store.list('open', 500);
       const residents = [...new Set(open.map((c) => c.residentId))];
       const { names, districts } = await deps.registry.queueResidents(residents);
@@ -149,14 +171,17 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     },
 
     // The case view is read again on every change of the case on screen: its alerts as a window,
-    // its steps without the older joins (a storm's case has thousands).
+    // its steps without the older joins (a storm's case has thousands). Its steps name the
+    // responders called and carry the operators' notes: outside the reader's own work it counts as
+    // a read of the resident, as the context does (the same resident again is free).
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
+      await ctx.mayReadResident(req, found);
       return {
         ...found,
         ...(await deps.store.events(id, CASE_VIEW_JOINS)),
-        protocol: protocolFor(found.type),
+        protocol: protocolFor(found.type, found.because),
       };
     },
 
@@ -176,6 +201,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // names the devices the case's alerts came from.
     caseContext: async (req) => {
       const found = await caseOf(req.params.id);
+      await ctx.mayReadResident(req, found);
       const context = await deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
       if (context.resident || context.responders.length > 0)
         ctx.personalRead(req, 'case-context', [found.residentId], found.id);

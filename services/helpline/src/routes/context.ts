@@ -1,7 +1,16 @@
-import type { Clock, FastifyRequest, Logger, SlidingWindowLimiter } from '@telecare/platform';
+import { randomUUID } from 'node:crypto';
+import type { HelplineCase, SecurityEventKind } from '@telecare/contracts';
+import {
+  type Clock,
+  type FastifyRequest,
+  type Logger,
+  RateLimitedError,
+  type SlidingWindowLimiter,
+} from '@telecare/platform';
 import type { Authenticator } from '../auth.ts';
 import type { HelplineMetrics } from '../metrics.ts';
-import type { PeopleStore, Principal } from '../people.ts';
+import { ADMIN_PRINCIPAL, type PeopleStore, type Principal } from '../people.ts';
+import type { PersonLimit } from '../person-limits.ts';
 import type { ConsoleStore } from '../presence.ts';
 import type { CasePublisher } from '../publisher.ts';
 import type { RegistryClient } from '../registry-client.ts';
@@ -9,6 +18,7 @@ import type { Scheduler } from '../scheduler.ts';
 import type { SecurityEvents } from '../security.ts';
 import type { Actor, CaseStore } from '../store/index.ts';
 import type { LiveStreams } from '../stream.ts';
+import type { TicketBinding } from '../stream-tickets.ts';
 import type { TelephonyAdapter } from '../telephony.ts';
 import type { TimelineReader } from '../timeline.ts';
 import type { UnmappedCodesReader } from '../unmapped.ts';
@@ -43,6 +53,17 @@ export interface RouteDeps {
   readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
   /** Reveals per principal in a sliding window. */
   readonly revealLimit: SlidingWindowLimiter;
+  /**
+   * Residents per person read outside their own work in an hour (`ownContextRead`), counted in
+   * PostgreSQL so the limit holds across instances and restarts.
+   */
+  readonly contextReadLimit: PersonLimit;
+  /** Calls of the queue's names per person in a minute, counted in PostgreSQL too. */
+  readonly queueNamesLimit: PersonLimit;
+  /** Calls of the staff list (`GET /api/users`) per person in a minute, counted in PostgreSQL too. */
+  readonly staffListLimit: PersonLimit;
+  /** Calls of the supervisor's overview per person in a minute, counted in PostgreSQL too. */
+  readonly overviewLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
   /** What the 999 call action dials. */
@@ -55,6 +76,8 @@ export interface RouteContext {
   readonly now: () => Date;
   /** The caller, known once the request got past sign-in (every route but sign-in and sign-out). */
   readonly who: (req: FastifyRequest) => Principal;
+  /** What the stream ticket this request came with was issued to (the live stream only). */
+  readonly ticketOf: (req: FastifyRequest) => TicketBinding | undefined;
   /** The client's key for this action (`Idempotency-Key`, checked by the route's contract). */
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
   /**
@@ -69,6 +92,13 @@ export interface RouteContext {
     residentIds: readonly string[],
     caseId?: string,
   ) => void;
+  /**
+   * Before a case's resident is read from the registry (context, numbers to call): throws a
+   * `RateLimitedError` once the caller has read `CONTEXT_READS_PER_HOUR` residents outside their
+   * own work, raising a security event at the first refusal of a burst. Their own case never.
+   * The case view, the context and the numbers to call each count the case's resident.
+   */
+  readonly mayReadResident: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
 }
 
 /** What personal data a helpline answer showed. */
@@ -88,6 +118,66 @@ export async function releaseCasesOf(deps: RouteDeps, userId: string, at: Date):
     'signed out holding cases: released',
   );
   return events.length;
+}
+
+/**
+ * Someone went away (a break; or a supervisor set them away, `by`): the cases they have accepted go
+ * back to the queue now, for the next operator who is there. Returns those cases' ids.
+ */
+export async function returnCasesOfAway(
+  deps: RouteDeps,
+  userId: string,
+  by: string,
+  at: Date,
+): Promise<string[]> {
+  const events = await deps.store.holderAway(at, userId, by);
+  if (events.length === 0) return [];
+  const cases = [...new Set(events.map((e) => e.caseId))];
+  deps.publisher.flushInBackground();
+  deps.logger.info({ userId, by, cases }, 'went away working cases: back in the queue');
+  return cases;
+}
+
+/** A read bounded per person in a minute: what it is, its limit, its refusal counter and security event. */
+export interface BoundedRead {
+  /** In words, for the refusal: "read the queue's names". */
+  readonly action: string;
+  /** What was asked, for the message: "the queue's names were". */
+  readonly what: string;
+  readonly limit: PersonLimit;
+  readonly refused: { inc(): void };
+  readonly event: SecurityEventKind;
+}
+
+/**
+ * Counts one call of a bounded read for the caller, on every instance together (PostgreSQL): past
+ * the limit, 429 with `Retry-After`, counted, and a security event at the first refusal of a burst.
+ * The admin token is the deployment's own program and is not limited.
+ */
+export async function withinLimit(
+  deps: RouteDeps,
+  principal: Principal,
+  read: BoundedRead,
+  at: Date,
+): Promise<void> {
+  if (principal.id === ADMIN_PRINCIPAL.id) return;
+  const { limit } = read;
+  const decision = await limit.attempt(principal.id, randomUUID());
+  if (decision.allowed) return;
+  read.refused.inc();
+  if (decision.firstRefusal)
+    await deps.security.raise(
+      read.event,
+      { userId: principal.id, caseId: null },
+      { role: principal.role, limit: limit.max, windowS: limit.windowMs / 1000 },
+      at,
+    );
+  throw new RateLimitedError(
+    read.action,
+    decision.retryAfterS,
+    'rate-limited',
+    `${read.what} asked ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
+  );
 }
 
 /** Supervisors and admins may act on a case someone else holds. */

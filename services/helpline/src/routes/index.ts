@@ -6,12 +6,16 @@ import {
   type FastifyRequest,
   ForbiddenError,
   httpErrorHandler,
+  InvalidRequestError,
   mountRoutes,
+  RateLimitedError,
   serveOpenApi,
   UnauthorizedError,
 } from '@telecare/platform';
 import { consoleBundle } from '../console-bundle.ts';
+import { ownContextRead } from '../context-reads.ts';
 import type { Principal } from '../people.ts';
+import type { TicketBinding } from '../stream-tickets.ts';
 import { registerWebSecurity } from '../web-security.ts';
 import { callHandlers } from './calls.ts';
 import { caseHandlers, refusedReason, TRANSITION_ROUTES } from './cases.ts';
@@ -60,6 +64,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
 
   const principals = new WeakMap<FastifyRequest, Principal>();
+  const tickets = new WeakMap<FastifyRequest, TicketBinding>();
   const ctx: RouteContext = {
     deps,
     now,
@@ -68,9 +73,35 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
       return principal;
     },
+    ticketOf: (req) => tickets.get(req),
     requestKeyOf: (req) => {
       const key = req.headers['idempotency-key'];
       return typeof key === 'string' ? key : undefined;
+    },
+    mayReadResident: async (req, c) => {
+      const principal = principals.get(req);
+      if (!principal || ownContextRead(c, principal)) return;
+      const decision = await deps.contextReadLimit.attempt(principal.id, c.residentId);
+      if (decision.allowed) return;
+      deps.metrics.contextReadsRefused.inc();
+      if (decision.firstRefusal)
+        await deps.security.raise(
+          'context-reads-rate-limited',
+          { userId: principal.id, caseId: c.id },
+          {
+            role: principal.role,
+            residentId: c.residentId,
+            limit: deps.contextReadLimit.max,
+            windowS: deps.contextReadLimit.windowMs / 1000,
+          },
+          now(),
+        );
+      throw new RateLimitedError(
+        'read residents outside your own cases',
+        decision.retryAfterS,
+        'rate-limited',
+        `you have read ${deps.contextReadLimit.max} residents outside your own cases in the past hour; try again in ${decision.retryAfterS} s, or ask a supervisor (cases you hold or are offered, and the queue, are not limited)`,
+      );
     },
     personalRead: (req, what, residentIds, caseId) => {
       const principal = principals.get(req);
@@ -89,14 +120,36 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   };
 
   await app.register(async (api) => {
-    // Who is calling (bearer token, session cookie, or ?access_token= on the stream), before
-    // anything else: a caller who is not signed in learns nothing about validation.
+    // Who is calling (bearer token, session cookie, or a ticket on the stream), before anything
+    // else: a caller who is not signed in learns nothing about validation.
     api.addHook('onRequest', async (req) => {
       const name = contractOf(req);
       const route = name ? HELPLINE_ROUTES[name as keyof typeof HELPLINE_ROUTES] : undefined;
       if (!route || route.roles === 'anyone') return;
-      const queryToken = route === HELPLINE_ROUTES.stream;
-      const principal = await deps.auth.authenticate(req, now(), { queryToken });
+      if (route === HELPLINE_ROUTES.stream) {
+        const query = req.query as Record<string, unknown>;
+        // A token in a URL is kept by every proxy log, the browser's history and Referer: refused
+        // before it is even looked at, so a leaked one is not confirmed either.
+        if (query.access_token !== undefined)
+          throw new InvalidRequestError([
+            {
+              path: 'access_token',
+              message:
+                'a token in the URL is refused (URLs are kept in logs and history): send Authorization: Bearer <token>, or get a one-use ticket from POST /api/stream/ticket and pass ?ticket=',
+            },
+          ]);
+        if (typeof query.ticket === 'string' && !req.headers.authorization) {
+          const holder = await deps.auth.ticketHolder(query.ticket, now());
+          if (!holder)
+            throw new UnauthorizedError(
+              'stream ticket unknown, used, expired or of a credential no longer valid: ask POST /api/stream/ticket for another',
+            );
+          principals.set(req, holder.principal);
+          tickets.set(req, holder.binding);
+          return;
+        }
+      }
+      const principal = await deps.auth.authenticate(req, now());
       if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
       principals.set(req, principal);
     });

@@ -10,7 +10,7 @@ import { ForbiddenError } from '../errors.ts';
 import { passwordProblem } from '../password-rule.ts';
 import { type SessionTimes, tokenHash } from '../people.ts';
 import { overTls } from '../web-security.ts';
-import { type RouteContext, releaseCasesOf } from './context.ts';
+import { type RouteContext, releaseCasesOf, withinLimit } from './context.ts';
 
 type Routes = typeof HELPLINE_PEOPLE_ROUTES;
 
@@ -158,7 +158,23 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
 
     consoleLinks: async () => ({ reportsUrl: deps.reportsUrl ?? null }),
 
-    listUsers: async () => ({ users: await deps.people.listUsers() }),
+    // Everyone's presence, consoles and last heartbeat: bounded per person (STAFF_LIST_PER_MINUTE),
+    // so a stolen session cannot watch the staff in a loop.
+    listUsers: async (req) => {
+      await withinLimit(
+        deps,
+        who(req),
+        {
+          action: 'read the staff list',
+          what: 'the staff list was',
+          limit: deps.staffListLimit,
+          refused: deps.metrics.staffListRefused,
+          event: 'staff-list-rate-limited',
+        },
+        now(),
+      );
+      return { users: await deps.people.listUsers() };
+    },
 
     createUser: async (req) => {
       const body = req.body;

@@ -1,7 +1,7 @@
 import type { HELPLINE_PRESENCE_ROUTES } from '@telecare/contracts';
 import { NotFoundError, type RouteHandlers } from '@telecare/platform';
 import { can } from '../auth.ts';
-import { type RouteContext, releaseCasesOf } from './context.ts';
+import { type RouteContext, releaseCasesOf, returnCasesOfAway } from './context.ts';
 import { sessionView } from './people.ts';
 
 /**
@@ -20,11 +20,15 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
   };
 
   return {
+    // Away (a break) with a case accepted: it goes back to the queue now, not with them for the
+    // break. The presence is set first, so a case accepted meanwhile is found too.
     setPresence: async (req) => {
       const p = who(req);
-      await deps.people.setPresence(p.id, req.body.status, now());
+      const at = now();
+      await deps.people.setPresence(p.id, req.body.status, at);
+      const returned = req.body.status === 'away' ? await returnCasesOfAway(deps, p.id, p.id, at) : [];
       deps.scheduler.poke();
-      return { userId: p.id, status: req.body.status };
+      return { userId: p.id, status: req.body.status, returned };
     },
 
     // A console answers each ping of its stream with this. The first heartbeat (and the first after
@@ -46,13 +50,16 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
 
     setUserPresence: async (req) => {
       const user = await person(req.params.id);
-      await deps.people.setPresence(user.id, req.body.status, now());
+      const by = who(req).id;
+      const at = now();
+      await deps.people.setPresence(user.id, req.body.status, at);
+      const returned = req.body.status === 'away' ? await returnCasesOfAway(deps, user.id, by, at) : [];
       deps.logger.info(
-        { userId: user.id, status: req.body.status, by: who(req).id },
+        { userId: user.id, status: req.body.status, by, returned },
         'presence set by a supervisor',
       );
       deps.scheduler.poke();
-      return { userId: user.id, status: req.body.status };
+      return { userId: user.id, status: req.body.status, returned };
     },
 
     // Ends every session of the person and every console they hold, on every instance (the others

@@ -1,7 +1,7 @@
 import type { HELPLINE_STREAM_ROUTES, HELPLINE_SUPERVISOR_ROUTES } from '@telecare/contracts';
-import { bearerToken, type RouteHandlers } from '@telecare/platform';
-import { ADMIN_PRINCIPAL, tokenHash } from '../people.ts';
-import type { RouteContext } from './context.ts';
+import type { RouteHandlers } from '@telecare/platform';
+import { ADMIN_PRINCIPAL } from '../people.ts';
+import { type RouteContext, withinLimit } from './context.ts';
 
 /**
  * What a supervisor watches: who is there and what they hold, the queue by priority, the answer
@@ -24,9 +24,23 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
       return ctx.who(req).role === 'commissioner' ? { ...stats, byOperator: [] } : stats;
     },
 
+    // The heaviest read a person can ask (people, queue, figures, breaches, EVENTS' unmapped codes):
+    // bounded per person (OVERVIEW_PER_MINUTE); a supervisor's console asks every 5 s.
     supervisorOverview: async (req) => {
       const { hours } = req.query;
       const at = now();
+      await withinLimit(
+        deps,
+        ctx.who(req),
+        {
+          action: "read the supervisor's overview",
+          what: "the supervisor's overview was",
+          limit: deps.overviewLimit,
+          refused: deps.metrics.overviewRefused,
+          event: 'overview-rate-limited',
+        },
+        at,
+      );
       const from = new Date(at.getTime() - hours * 3600_000);
       const [users, holders, operatorGone, queue, answer, breaches, securityEvents, unmappedCodes] =
         await Promise.all([
@@ -64,8 +78,12 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
  * pings, and the console's heartbeats keep its person present (see stream.ts).
  */
 export function streamHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_STREAM_ROUTES> {
-  const { deps, now, who } = ctx;
+  const { deps, now, who, ticketOf } = ctx;
   return {
+    streamTicket: async (req) => {
+      const { ticket, expiresAt } = await deps.auth.issueTicket(req, who(req));
+      return { ticket, expiresAt: expiresAt.toISOString() };
+    },
     stream: async (req, reply) => {
       const header = req.headers['last-event-id'];
       const lastId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
@@ -76,16 +94,11 @@ export function streamHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE
         if (principal.id !== ADMIN_PRINCIPAL.id) {
           // A stream opened with a bearer token is a program's, not a session's: it lasts as long
           // as the token (revoked or expired, the stream ends), as a session's lasts as the session.
-          const bearer =
-            bearerToken(req.headers.authorization) ||
-            (typeof req.query.access_token === 'string' ? req.query.access_token : '');
-          const session = bearer ? undefined : deps.auth.sessionToken(req);
+          // One opened with a ticket lasts as the token or session that asked for the ticket.
+          const bound = ticketOf(req) ?? deps.auth.bindingOf(req, principal);
           consoleId = await deps.consoles.open(
             principal.id,
-            {
-              sessionHash: session ? tokenHash(session) : null,
-              tokenHash: bearer ? tokenHash(bearer) : null,
-            },
+            { sessionHash: bound.sessionHash, tokenHash: bound.tokenHash },
             now(),
           );
         }

@@ -101,13 +101,22 @@ export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patc
   await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
 }
 
+/** SQL that is true when the operator a case (alias `c`) is offered to has accepted another case. */
+export const busySql = (ctx: StoreContext, c: string) =>
+  `exists (select 1 from ${ctx.t.cases} b where b.state = 'accepted' and b.assigned_to = ${c}.offered_to and b.id <> ${c}.id)`;
+
 // A case as the core sees it reads none of its alerts, only what they come to (the row's tally).
 const snapshotSql = (ctx: StoreContext, where: string) =>
   `select c.*,
      coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
      coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away,
+     ${busySql(ctx, 'c')} as offered_to_busy,
      case when exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
-       then ${ctx.consoles.connectedSql('c.assigned_to', '$1')} end as holder_present
+       then ${ctx.consoles.connectedSql('c.assigned_to', '$1')} end as holder_present,
+     case when exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
+       then ${ctx.consoles.awaySql('c.assigned_to')} end as holder_away,
+     case when exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
+       then ${ctx.consoles.signedInSql('c.assigned_to', '$1')} end as holder_signed_in
    from ${ctx.t.cases} c where ${where}`;
 
 /**
@@ -342,7 +351,7 @@ async function command(
   const d = decide(c, cmd, now);
   if (!d.ok) throw refusalError(id, c.state, d);
   await writePatch(ctx, db, id, d.patch, now);
-  await presenceFollows(ctx, db, c, d.patch, now);
+  await presenceFollows(ctx, db, c, d.patch, now, cmd.kind === 'accept' ? cmd.actor.id : undefined);
   const events = stamp(id, d.events, now);
   await append(ctx, db, events, requestKey);
   return events;
@@ -401,11 +410,24 @@ export async function reassign(
   requestKey?: string,
 ): Promise<{ case: HelplineCase; event: CaseEvent | undefined }> {
   return withTransaction(ctx.pool, async (db) => {
+    // Whether they are away is read, and the case moved, while their user row is held: a break
+    // taken at this moment (every presence change locks that row, `PeopleStore.setPresence`) either
+    // came first, and an accepted case is refused them, or waits for this to commit, and going away
+    // then finds the case and hands it back. Read unlocked, both could pass each other: the reassign
+    // saw them there, the break saw no case of theirs, and the case stayed with someone away.
+    // Locked and read in two statements: a statement that waits for a row lock reads the rest of
+    // its query as it was before the wait.
+    await db.query(`select 1 from ${ctx.t.users} where id = $1 for share`, [to]);
+    const { rows } = await db.query<{ away: boolean }>(
+      `select exists (select 1 from ${ctx.t.presence} where user_id = $1 and status = 'away') as away`,
+      [to],
+    );
+    const toAway = rows[0]?.away === true;
     const events = await command(
       ctx,
       db,
       id,
-      { kind: 'reassign', actor, to, reason, offerSeconds },
+      { kind: 'reassign', actor, to, reason, offerSeconds, toAway },
       now,
       requestKey,
     );

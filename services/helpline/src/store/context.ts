@@ -105,7 +105,13 @@ export async function eventByKey(
  * back in the queue while their console was gone) is `available` again, as after letting it go
  * themselves, unless they still hold another accepted case. The queue offers nothing to someone
  * busy, so an operator left `busy` with nothing in hand sat at a free desk while alarms waited.
- * Only `busy` becomes `available` and only `available` becomes `busy`: a chosen `away` stays.
+ * Only `busy` becomes `available` and only `available` becomes `busy`: a chosen `away` stays,
+ * but for one's own accept (`acceptedBy`): someone who takes a call is there and on it, an
+ * operator `busy` whatever they chose (and a first presence for one who never chose one), a
+ * supervisor back from `away` to `available`. Set here, in
+ * the accept's transaction, and not by the route after it: written after the commit, it could land
+ * after a break taken at the same moment had sent the case back to the queue, leaving them `busy`
+ * with nothing in hand.
  */
 export async function presenceFollows(
   ctx: StoreContext,
@@ -113,25 +119,63 @@ export async function presenceFollows(
   before: CaseSnapshot,
   patch: CasePatch,
   now: Date,
+  acceptedBy?: string,
 ): Promise<void> {
   const state = patch.state ?? before.state;
   const holder = patch.assignedTo !== undefined ? patch.assignedTo : before.assignedTo;
   const was = before.state === 'accepted' ? before.assignedTo : null;
   const is = state === 'accepted' ? holder : null;
   if (was === is) return;
-  if (was)
+  if (was) await freeWhenNothingInHand(ctx, db, was, now, before.id);
+  if (is && is === acceptedBy) {
+    await db.query(
+      `insert into ${ctx.t.presence} as p (user_id, status, since)
+         select $1, 'busy', $2 from ${ctx.t.users} u where u.id = $1 and u.role = 'operator'
+       on conflict (user_id) do update set status = 'busy', since = excluded.since where p.status <> 'busy'`,
+      [is, now],
+    );
+    // A supervisor is never offered cases, so never `busy`; one who chose away and takes a call is
+    // there all the same, and an accepted case never sits with someone away.
     await db.query(
       `update ${ctx.t.presence} p set status = 'available', since = $2
-        where p.user_id = $1 and p.status = 'busy'
-          and not exists (select 1 from ${ctx.t.cases} c
-            where c.state = 'accepted' and c.assigned_to = $1 and c.id <> $3)`,
-      [was, now, before.id],
+        where p.user_id = $1 and p.status = 'away'
+          and exists (select 1 from ${ctx.t.users} u where u.id = $1 and u.role = 'supervisor')`,
+      [is, now],
     );
-  if (is)
+  } else if (is)
     await db.query(
       `update ${ctx.t.presence} p set status = 'busy', since = $2
         where p.user_id = $1 and p.status = 'available'
           and exists (select 1 from ${ctx.t.users} u where u.id = $1 and u.role = 'operator')`,
       [is, now],
     );
+}
+
+/**
+ * A `busy` person with no accepted case in hand (other than `leaving`, the case letting go of them
+ * in this transaction) is `available` again; with one still in hand they stay `busy`: availability
+ * follows what they have in hand, not the last case they touched. The presence row is locked first
+ * so the look at their cases is taken after any accept that holds it has committed: read in the
+ * same statement as the update, a case accepted at that moment was missed and a person on a call
+ * was made available.
+ */
+export async function freeWhenNothingInHand(
+  ctx: StoreContext,
+  db: Db,
+  userId: string,
+  now: Date,
+  leaving: string | null = null,
+): Promise<void> {
+  const { rows } = await db.query<{ status: string }>(
+    `select status from ${ctx.t.presence} where user_id = $1 for update`,
+    [userId],
+  );
+  if (rows[0]?.status !== 'busy') return;
+  await db.query(
+    `update ${ctx.t.presence} p set status = 'available', since = $2
+      where p.user_id = $1 and p.status = 'busy'
+        and not exists (select 1 from ${ctx.t.cases} c
+          where c.state = 'accepted' and c.assigned_to = $1 and c.id is distinct from $3)`,
+    [userId, now, leaving],
+  );
 }

@@ -1,8 +1,8 @@
-import type { Pool } from '@telecare/platform';
+import { type Pool, withTransaction } from '@telecare/platform';
 import type { ConsoleStore } from '../presence.ts';
 import * as calls from './calls.ts';
 import * as cases from './cases.ts';
-import { type StoreContext, tablesOf } from './context.ts';
+import { freeWhenNothingInHand, type StoreContext, tablesOf } from './context.ts';
 import * as figures from './figures.ts';
 import * as handovers from './handovers.ts';
 import * as outbox from './outbox.ts';
@@ -44,6 +44,14 @@ export class CaseStore {
     return true;
   }
 
+  /**
+   * Someone who let a case go: `available` again when `busy` with no accepted case left in hand,
+   * still `busy` while they have one (an operator may work two: one offered, one from the list).
+   */
+  freeWhenNothingInHand(userId: string, now: Date): Promise<void> {
+    return withTransaction(this.#ctx.pool, (db) => freeWhenNothingInHand(this.#ctx, db, userId, now));
+  }
+
   // cases
   ingest = (...a: Rest<typeof cases.ingest>) => cases.ingest(this.#ctx, ...a);
   list = (...a: Rest<typeof cases.list>) => cases.list(this.#ctx, ...a);
@@ -71,6 +79,7 @@ export class CaseStore {
   missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
   watchHolders = (...a: Rest<typeof queue.watchHolders>) => queue.watchHolders(this.#ctx, ...a);
   holderSignedOut = (...a: Rest<typeof queue.holderSignedOut>) => queue.holderSignedOut(this.#ctx, ...a);
+  holderAway = (...a: Rest<typeof queue.holderAway>) => queue.holderAway(this.#ctx, ...a);
 
   // handovers to the partner centre
   claimHandovers = (...a: Rest<typeof handovers.claimHandovers>) => handovers.claimHandovers(this.#ctx, ...a);

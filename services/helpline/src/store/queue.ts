@@ -9,7 +9,7 @@ import {
   type Rung,
   SYSTEM_ACTOR,
 } from '../core/model.ts';
-import { lockSnapshots, readSnapshots, writePatch } from './cases.ts';
+import { busySql, lockSnapshots, readSnapshots, writePatch } from './cases.ts';
 import { append, type Db, newEvent, presenceFollows, type StoreContext, stamp } from './context.ts';
 import { addHandovers } from './handovers.ts';
 
@@ -116,8 +116,8 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
 
 /**
  * Offers go back to the queue when not accepted in time, and at once when the person they were
- * offered to is no longer there (set away, or no console connected); an operator may also decline
- * one (`onlyCase`). The core decides (`offer-due`, `decline`); this finds the candidates.
+ * offered to is no longer there (set away, or no console connected) or has accepted another case
+ * since; an operator may also decline one (`onlyCase`). The core decides (`offer-due`, `decline`); this finds the candidates.
  */
 export async function expireOffers(
   ctx: StoreContext,
@@ -136,7 +136,8 @@ export async function expireOffers(
     : decideEach(
         ctx,
         now,
-        `c.state = 'offered' and (c.offer_expires_at <= $1 or not ${ctx.consoles.thereSql('c.offered_to', '$1')})`,
+        `c.state = 'offered' and (c.offer_expires_at <= $1 or not ${ctx.consoles.thereSql('c.offered_to', '$1')}
+           or ${busySql(ctx, 'c')})`,
         [],
         { kind: 'offer-due' },
       );
@@ -263,9 +264,28 @@ export function holderSignedOut(ctx: StoreContext, now: Date, userId: string): P
 }
 
 /**
- * Accepted and held cases whose holder has no console there, or was gone and is back
- * (`holder-due`): the absence is noted, then flagged `operator-gone`, then an accepted alarm call
- * goes back to the queue; a holder back in time clears it (`operator-back`).
+ * The accepted cases of someone who has just gone away (a break, or a supervisor set them away,
+ * `by`): back in the queue at once (`holder-away`). Waits for a case another transaction holds (a
+ * tick deciding it), as a sign-out does.
+ */
+export function holderAway(ctx: StoreContext, now: Date, userId: string, by: string): Promise<CaseEvent[]> {
+  return decideEach(
+    ctx,
+    now,
+    `c.state = 'accepted' and not c.test_mode and c.assigned_to = $2`,
+    [userId],
+    { kind: 'holder-away', by },
+    false,
+  );
+}
+
+/**
+ * Accepted and held cases whose holder has no console there, or was gone and is back, and accepted
+ * cases whose holder is away (`holder-due`): an accepted case of someone away or signed out goes
+ * back to the queue at once, one of someone gone after the bounds; the absence is noted and flagged
+ * `operator-gone` first; a holder back in time clears it (`operator-back`). Each case is locked and
+ * decided again in its own transaction (`decideEach`), so two instances ticking at once hand a case
+ * back once: the second finds it no longer accepted, or passes over it while the first holds it.
  */
 export function watchHolders(ctx: StoreContext, now: Date, bounds: OperatorGoneBounds): Promise<CaseEvent[]> {
   return decideEach(
@@ -274,7 +294,8 @@ export function watchHolders(ctx: StoreContext, now: Date, bounds: OperatorGoneB
     `c.state in ('accepted', 'on_hold') and not c.test_mode
        and exists (select 1 from ${ctx.t.users} u where u.id = c.assigned_to)
        and (c.holder_gone_since is not null or c.operator_gone_at is not null
-         or not ${ctx.consoles.connectedSql('c.assigned_to', '$1')})`,
+         or not ${ctx.consoles.connectedSql('c.assigned_to', '$1')}
+         or (c.state = 'accepted' and ${ctx.consoles.awaySql('c.assigned_to')}))`,
     [],
     { kind: 'holder-due', bounds },
   );

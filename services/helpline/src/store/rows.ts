@@ -55,6 +55,7 @@ export const becauseOf = (a: Alert): Because => ({
   evidence: a.evidence,
   thresholds: a.thresholds,
   late: a.late,
+  ...(a.deviceMovedAt === undefined ? {} : { deviceMovedAt: a.deviceMovedAt }),
 });
 
 export const toCase = (row: CaseRow): HelplineCase => ({
@@ -117,7 +118,10 @@ const SnapshotRow = CaseRow.omit({ alerts: true, device_serials: true }).extend(
   last_press_position: z.number().int().nullable(),
   offered_to_present: z.boolean(),
   offered_to_away: z.boolean(),
+  offered_to_busy: z.boolean(),
   holder_present: z.boolean().nullable(),
+  holder_away: z.boolean().nullable(),
+  holder_signed_in: z.boolean().nullable(),
   raisers: z.partialRecord(
     EventTypeSchema,
     z.object({ open: z.number().int(), 'false-alarm': z.number().int(), restored: z.number().int() }),
@@ -141,12 +145,15 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     offerExpiresAt: r.offer_expires_at,
     offeredToPresent: r.offered_to_present,
     offeredToAway: r.offered_to_away,
+    offeredToBusy: r.offered_to_busy,
     escalationStep: r.escalation_step,
     requeuedAt: r.requeued_at,
     priorityRaisedAt: r.priority_raised_at,
     answerTargetMissed: r.answer_target_missed,
     assignedTo: r.assigned_to,
     holderPresent: r.holder_present,
+    holderAway: r.holder_away,
+    holderSignedIn: r.holder_signed_in,
     holderGoneSince: r.holder_gone_since,
     operatorGoneAt: r.operator_gone_at,
     hold: r.hold_until

@@ -1,0 +1,396 @@
+import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import type { RuleSet } from './model.ts';
+import { parseRuleSet } from './parse.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+/**
+ * What real homes do to the learned rhythm that simulated ones do not: a stay in hospital nobody
+ * declared, a bed sensor that misses the resident getting up, the clocks going forward and back.
+ * Each case here raised a false alert, or missed a real one, before its fix.
+ */
+const RESIDENT = 'res_realrhythm1';
+const GRACE = DEFAULT_RULE_SET.settings.reorderGraceS * 1000;
+const MIN = 60_000;
+/** November: Europe/London is UTC. 1 Nov 2026 is a Sunday. */
+const at = (day: number, hhmm: string) =>
+  Date.parse(`2026-11-${String(day).padStart(2, '0')}T${hhmm}:00.000Z`);
+const DEVICES: Partial<Record<EventType, [string, string, string]>> = {
+  motion: ['pir', 'PIR-K', 'kitchen'],
+  'bed.occupied': ['bed-sensor', 'BS-1', 'bedroom'],
+  'bed.vacated': ['bed-sensor', 'BS-1', 'bedroom'],
+  'chair.occupied': ['chair-sensor', 'CS-1', 'lounge'],
+  'chair.vacated': ['chair-sensor', 'CS-1', 'lounge'],
+  'door.opened': ['door-contact', 'DC-1', 'hall'],
+  'door.closed': ['door-contact', 'DC-1', 'hall'],
+};
+
+let counter = 0;
+function ev(type: EventType, time: number, device?: [string, string, string]): TelecareEvent {
+  const [devicekind, subject, location] = device ?? DEVICES[type] ?? ['pir', 'PIR-K', 'kitchen'];
+  return makeEvent({
+    type,
+    time: new Date(time).toISOString(),
+    residentid: RESIDENT,
+    devicekind,
+    subject,
+    location,
+    deviceEventId: `rr-${++counter}`,
+  });
+}
+
+const about = (from: number, to: number): TelecareEvent[] => {
+  const events: TelecareEvent[] = [];
+  for (let t = from; t < to; t += 6 * MIN) events.push(ev('motion', t));
+  return events;
+};
+
+/** An ordinary day: up at `upAt`, about the house, out 14:00–15:30, the chair 19:00–21:00, bed 23:00. */
+function ordinaryDay(day: (hhmm: string) => number, upAt: string): TelecareEvent[] {
+  const out = day('14:00');
+  const back = out + 90 * MIN;
+  return [
+    ev('bed.vacated', day(upAt)),
+    ...about(day(upAt) + 2 * MIN, out),
+    ev('door.opened', out),
+    ev('door.closed', out + 20_000),
+    ev('door.opened', back),
+    ev('door.closed', back + 20_000),
+    ...about(back + 30_000, day('19:00')),
+    ev('chair.occupied', day('19:00')),
+    ev('chair.vacated', day('21:00')),
+    ...about(day('21:00'), day('23:00')),
+    ev('bed.occupied', day('23:00')),
+  ];
+}
+
+const UPS = ['09:30', '11:10', '10:05', '12:30', '09:50', '10:40', '11:55', '10:20'];
+
+function run(events: TelecareEvent[], until: number, ruleSet: RuleSet = DEFAULT_RULE_SET) {
+  const runner = new RulesRunner(ruleSet);
+  const alerts: Alert[] = [];
+  const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  for (const event of sorted) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+  alerts.push(...runner.advance(until));
+  for (const alert of alerts) Alert.parse(alert);
+  return alerts.filter((alert) => alert.rule.id === 'rhythm.learned');
+}
+
+const after = (alerts: readonly Alert[], from: number) =>
+  alerts.filter((a) => Date.parse(a.raisedAt) >= from);
+
+describe('a week in hospital, not declared', () => {
+  // Days 1–8 ordinary; on day 9 at 10:00 the ambulance takes them; home on day 16 at 14:00; days
+  // 17 and 18 ordinary.
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  const taken = [
+    ev('bed.vacated', at(9, '08:30')),
+    ...about(at(9, '08:32'), at(9, '10:00')),
+    ev('door.opened', at(9, '10:00')),
+    ev('door.closed', at(9, '10:00') + 20_000),
+  ];
+  const home = [
+    ev('door.opened', at(16, '14:00')),
+    ev('door.closed', at(16, '14:00') + 20_000),
+    ...about(at(16, '14:01'), at(16, '23:00')),
+    ev('bed.occupied', at(16, '23:00')),
+  ];
+  const later = [17, 18].flatMap((d) => ordinaryDay((hhmm) => at(d, hhmm), '10:00'));
+
+  it('raises "not back" once for the stay, not once a day', () => {
+    const alerts = after(run([...learning, ...taken, ...home, ...later], at(18, '23:30')), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['outing.not-returned']);
+  });
+
+  it('is not learned as an outing: a morning outing not come back afterwards is raised when it was before', () => {
+    const morning = (day: number) => [
+      ev('bed.vacated', at(day, '08:30')),
+      ...about(at(day, '08:32'), at(day, '10:00')),
+      ev('door.opened', at(day, '10:00')),
+      ev('door.closed', at(day, '10:00') + 20_000),
+    ];
+    // Without the stay: out at 10:00 on day 9 and not back. Never out in the morning before,
+    // so their longest outing (90 min) × 1.5 + 30 min after the door: 12:45.
+    const before = after(run([...learning, ...morning(9)], at(9, '23:59')), at(9, '00:00'));
+    expect(before.map((a) => a.type)).toEqual(['outing.not-returned']);
+    const expected = at(9, '10:00') + 20_000 + 165 * MIN + GRACE;
+    expect(Date.parse(before[0]?.raisedAt ?? '')).toBe(expected);
+    // After the stay: the same on day 19, at the same time of day, not at night (22:45) because
+    // the stay is a week-long outing that left at 10:00.
+    const stayed = after(
+      run([...learning, ...taken, ...home, ...later, ...morning(19)], at(19, '23:59')),
+      at(19, '00:00'),
+    );
+    expect(stayed.map((a) => a.type)).toEqual(['outing.not-returned']);
+    expect(Date.parse(stayed[0]?.raisedAt ?? '')).toBe(expected + 10 * 86_400_000);
+    expect(stayed[0]?.reason).toContain('expected back within 90 min, the longest outing of the last');
+  });
+});
+
+describe('a bed sensor that misses the resident getting up', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+
+  it('no "not up" while they are about the house, the bed still saying occupied', () => {
+    // Day 9: no bed.vacated (the mat missed it), then about the kitchen from 09:40 all day.
+    const day = [...about(at(9, '09:40'), at(9, '18:00'))];
+    const alerts = after(run([...learning, ...day], at(9, '18:00')), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual([]);
+  });
+
+  it('a collapse after getting up with the bed still saying occupied is raised', () => {
+    // About the kitchen from 09:40, then nothing from 14:00 (collapsed on the kitchen floor).
+    const day = [...about(at(9, '09:40'), at(9, '14:00'))];
+    const alerts = after(run([...learning, ...day], at(9, '23:00')), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['inactivity.unusual']);
+    // Within the prior by day (3 h) of the last movement.
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(at(9, '13:54') + 3 * 3_600_000 + GRACE);
+  });
+
+  it('in a home shared with a partner, the partner about the kitchen is not the resident up', () => {
+    // Day 9: the resident never leaves the bed; the partner is about the kitchen from 09:40.
+    const shared = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      residents: { [RESIDENT]: { sharedHome: true } },
+    });
+    const day = [...about(at(9, '09:40'), at(9, '18:00'))];
+    const alerts = after(run([...learning, ...day], at(9, '18:00'), shared), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['inactivity.no-wake']);
+    expect(alerts[0]?.reason).toContain('shared home');
+  });
+
+  it('the bedroom’s own PIR seeing them turn over in bed is not getting up', () => {
+    const bedroom: [string, string, string] = ['pir', 'PIR-B', 'bedroom'];
+    // Day 9: still in bed, turning over all morning in view of the bedroom PIR: "not up" at the
+    // latest get-up learned (12:30) + 45 min.
+    const turning = Array.from({ length: 30 }, (_, i) =>
+      ev('motion', at(9, '06:00') + i * 12 * MIN, bedroom),
+    );
+    const alerts = after(run([...learning, ...turning], at(9, '14:00')), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['inactivity.no-wake']);
+  });
+});
+
+describe('the clocks going forward and back (Europe/London)', () => {
+  /** A local time in London: British summer time (UTC+1) from 29 Mar to 24 Oct 2026 inclusive. */
+  const london = (date: string) => (hhmm: string) => {
+    const utc = Date.parse(`${date}T${hhmm}:00.000Z`);
+    const summer = date >= '2026-03-29' && date < '2026-10-25';
+    return utc - (summer ? 3_600_000 : 0);
+  };
+  const dates = (from: string, days: number) =>
+    Array.from({ length: days }, (_, i) =>
+      new Date(Date.parse(from) + i * 86_400_000).toISOString().slice(0, 10),
+    );
+
+  it.each([
+    ['March', '2026-03-19'],
+    ['October', '2026-10-15'],
+  ])('a fortnight of the same local day across the change in %s raises nothing after learning', (_, from) => {
+    const days = dates(from, 18);
+    const ups = ['07:30', '08:10', '07:50', '08:30', '07:40', '08:00'];
+    const events = days.flatMap((date, i) => ordinaryDay(london(date), ups[i % ups.length] as string));
+    const alerts = run(events, london(days.at(-1) as string)('23:30'));
+    expect(after(alerts, london(days[8] as string)('00:00')).map((a) => [a.type, a.raisedAt])).toEqual([]);
+  });
+});
+
+describe('a front door contact that bounces', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  /** Opened and closed twice within four seconds: the door settling, or the wind. */
+  const bounce = (t: number) => [
+    ev('door.opened', t),
+    ev('door.closed', t + 1_000),
+    ev('door.opened', t + 3_000),
+    ev('door.closed', t + 4_000),
+  ];
+  const morning = [ev('bed.vacated', at(9, '09:30')), ...about(at(9, '09:32'), at(9, '11:00'))];
+  const lastMove = morning.at(-1) as TelecareEvent;
+
+  it('is not the resident going out: a collapse after it is a silence at home, named by the last movement', () => {
+    const alerts = after(
+      run([...learning, ...morning, ...bounce(at(9, '11:30'))], at(9, '20:00')),
+      at(9, '00:00'),
+    );
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['inactivity.unusual', [lastMove.id]]]);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(
+      Date.parse(lastMove.time) + 3 * 3_600_000 + GRACE,
+    );
+    // What was ignored is counted where the operator reads it.
+    expect(alerts[0]?.reason).toContain(
+      '2 door openings of under 3 s since then ignored as bounces (door-contact in hall)',
+    );
+    expect(alerts[0]?.thresholds).toMatchObject({ doorBouncesIgnored: 2 });
+  });
+
+  it('bouncing all afternoon in the wind does not hide a collapse', () => {
+    const windy = Array.from({ length: 14 }, (_, i) => bounce(at(9, '11:30') + i * 25 * MIN)).flat();
+    const alerts = after(run([...learning, ...morning, ...windy], at(9, '20:00')), at(9, '00:00'));
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['inactivity.unusual', [lastMove.id]]]);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(
+      Date.parse(lastMove.time) + 3 * 3_600_000 + GRACE,
+    );
+  });
+
+  it('a real way out, the door settling after it, is still an outing named by the door that stayed shut', () => {
+    const shut = ev('door.closed', at(9, '11:00') + 8_000);
+    const out = [ev('door.opened', at(9, '11:00')), shut, ...bounce(at(9, '11:00') + 9_000).slice(0, 2)];
+    const alerts = after(run([...learning, ...morning, ...out], at(9, '20:00')), at(9, '00:00'));
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['outing.not-returned', [shut.id]]]);
+  });
+
+  it('a bounce while out is not the resident coming home', () => {
+    const shut = ev('door.closed', at(9, '11:00') + 8_000);
+    const out = [ev('door.opened', at(9, '11:00')), shut];
+    const alone = after(run([...learning, ...morning, ...out], at(9, '20:00')), at(9, '00:00'));
+    const windy = after(
+      run([...learning, ...morning, ...out, ...bounce(at(9, '12:00'))], at(9, '20:00')),
+      at(9, '00:00'),
+    );
+    expect(windy.map((a) => [a.type, a.evidence, a.raisedAt])).toEqual(
+      alone.map((a) => [a.type, a.evidence, a.raisedAt]),
+    );
+    expect(windy.map((a) => a.type)).toEqual(['outing.not-returned']);
+  });
+});
+
+describe('someone else at the door while the resident is out', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  const hub: [string, string, string] = ['home-unit', 'HU-1', 'hall'];
+  const morning = [ev('bed.vacated', at(9, '09:30')), ...about(at(9, '09:32'), at(9, '13:59'))];
+  const shut = ev('door.closed', at(9, '14:00') + 20_000);
+  const leaves = [ev('door.opened', at(9, '14:00')), shut];
+  /** A carer lets themselves in at 15:00, works about the kitchen, presses "left" and goes at 15:25. */
+  const visit = [
+    ev('door.opened', at(9, '15:00')),
+    ev('door.closed', at(9, '15:00') + 15_000),
+    ev('carer.arrived', at(9, '15:01'), hub),
+    ...about(at(9, '15:02'), at(9, '15:24')),
+    ev('carer.left', at(9, '15:24'), hub),
+    ev('door.opened', at(9, '15:25')),
+    ev('door.closed', at(9, '15:25') + 15_000),
+  ];
+  const notBack = () => after(run([...learning, ...morning, ...leaves], at(9, '23:59')), at(9, '00:00'));
+
+  it('a carer’s visit is not the resident coming home: "not back" is raised as without it', () => {
+    const alone = notBack();
+    expect(alone.map((a) => a.type)).toEqual(['outing.not-returned']);
+    const visited = after(
+      run([...learning, ...morning, ...leaves, ...visit], at(9, '23:59')),
+      at(9, '00:00'),
+    );
+    expect(visited.map((a) => [a.type, a.evidence, a.raisedAt])).toEqual(
+      alone.map((a) => [a.type, a.evidence, a.raisedAt]),
+    );
+    expect(visited[0]?.reason).toContain('a carer visit 15:01–15:24');
+  });
+
+  it('a door opened and closed with nothing inside after it is not the resident coming home', () => {
+    const alone = notBack();
+    const looked = [ev('door.opened', at(9, '15:00')), ev('door.closed', at(9, '15:00') + 30_000)];
+    const alerts = after(
+      run([...learning, ...morning, ...leaves, ...looked], at(9, '23:59')),
+      at(9, '00:00'),
+    );
+    expect(alerts.map((a) => [a.type, a.evidence, a.raisedAt])).toEqual(
+      alone.map((a) => [a.type, a.evidence, a.raisedAt]),
+    );
+    expect(alerts[0]?.reason).toContain('the door opened at 15:00 with nothing seen inside after it');
+  });
+
+  it('activity inside after the carer left is the resident home (they came back with the carer)', () => {
+    const home = about(at(9, '15:40'), at(9, '22:00'));
+    const alerts = after(
+      run(
+        [...learning, ...morning, ...leaves, ...visit, ...home, ev('bed.occupied', at(9, '22:30'))],
+        at(9, '23:59'),
+      ),
+      at(9, '00:00'),
+    );
+    expect(alerts.map((a) => a.type)).toEqual([]);
+  });
+});
+
+describe('a movement sensor reporting far beyond a person', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  const lounge: [string, string, string] = ['pir', 'PIR-L', 'lounge'];
+  /** The lounge PIR blinded by the sun: movement every 5 s from 13:10 to 18:00. */
+  const sun = Array.from({ length: (290 * 60) / 5 }, (_, i) =>
+    ev('motion', at(9, '13:10') + i * 5_000, lounge),
+  );
+  const morning = [ev('bed.vacated', at(9, '09:30')), ...about(at(9, '09:32'), at(9, '13:00'))];
+  const lastMove = morning.at(-1) as TelecareEvent;
+
+  it('does not hide a collapse: the silence is named by the last movement of another sensor, and says why', () => {
+    const alerts = after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00'));
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['inactivity.unusual', [lastMove.id]]]);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(
+      Date.parse(lastMove.time) + 3 * 3_600_000 + GRACE,
+    );
+    expect(alerts[0]?.reason).toContain(
+      'movement reported by pir in lounge since 13:10 today (Mon 9 Nov) far beyond what a person makes (40 or more in 5 min): not taken as the resident on its own',
+    );
+    expect(alerts[0]?.thresholds).toMatchObject({ noisySensors: 'PIR-L' });
+  });
+
+  it('the resident about the house while it chatters is still seen', () => {
+    const day = [...morning, ...about(at(9, '13:02'), at(9, '18:00')), ...sun];
+    expect(after(run([...learning, ...day], at(9, '18:00')), at(9, '00:00'))).toEqual([]);
+  });
+});
+
+describe('a movement sensor dead while its heartbeats go on', () => {
+  const lounge: [string, string, string] = ['pir', 'PIR-L', 'lounge'];
+  /** An ordinary day with the lounge PIR seeing them from 16:00 to 18:00, and it beating hourly. */
+  const day = (d: number, loungeSeen: boolean) => [
+    ...ordinaryDay((hhmm) => at(d, hhmm), '09:30'),
+    ...(loungeSeen
+      ? Array.from({ length: 12 }, (_, i) => ev('motion', at(d, '16:00') + i * 10 * MIN, lounge))
+      : []),
+    ...Array.from({ length: 24 }, (_, h) =>
+      ev('heartbeat', at(d, '00:00') + h * 3_600_000 + 5 * MIN, lounge),
+    ),
+  ];
+  const learning = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((d) => day(d, true));
+
+  function faults(days: TelecareEvent[], until: number) {
+    const runner = new RulesRunner(DEFAULT_RULE_SET, { device: () => ({ supervisionIntervalS: 7200 }) });
+    const alerts: Alert[] = [];
+    const sorted = [...days].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    for (const event of sorted) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+    alerts.push(...runner.advance(until));
+    for (const alert of alerts) Alert.parse(alert);
+    return Object.assign(alerts, { runner });
+  }
+
+  it('is raised once as a device fault, while the resident goes on elsewhere; not as their rhythm', () => {
+    const dead = [9, 10, 11].flatMap((d) => day(d, false));
+    const alerts = faults([...learning, ...dead], at(11, '23:59'));
+    const raised = alerts.filter((a) => a.type === 'sensor.no-activity');
+    expect(raised.map((a) => [a.deviceSerial, a.priority])).toEqual([['PIR-L', 3]]);
+    expect(raised[0]?.reason).toContain('pir in lounge');
+    expect(raised[0]?.reason).toContain('heartbeats');
+    // Nothing else: no supervision loss (it beats), no silence of the resident.
+    expect(alerts.filter((a) => a.type === 'supervision.lost' || a.type === 'inactivity.unusual')).toEqual(
+      [],
+    );
+    // The silences of the days it was dead (from the day of its last report) are not learned: the
+    // ring holds none for them, and still holds the days before.
+    const rhythm = alerts.runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned'];
+    const ring = (d: number) => Math.floor(at(d, '00:00') / 86_400_000) % 14;
+    const learnedOn = (d: number) => (rhythm?.gaps ?? []).filter((gap, i) => i % 14 === ring(d) && gap > 0);
+    expect([8, 9, 10, 11].map((d) => learnedOn(d).length)).toEqual([0, 0, 0, 0]);
+    expect(learnedOn(7).length).toBeGreaterThan(0);
+  });
+
+  it('a sensor that reports again closes its fault', () => {
+    const dead = [9, 10].flatMap((d) => day(d, false));
+    const alerts = faults([...learning, ...dead, ...day(11, true)], at(11, '23:59'));
+    const raised = alerts.filter((a) => a.type === 'sensor.no-activity');
+    expect(raised).toHaveLength(1);
+    expect(alerts.filter((a) => a.closes?.alertId === raised[0]?.id).map((a) => a.type)).toEqual([
+      'sensor.activity-restored',
+    ]);
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { ownContextRead } from './context-reads.ts';
+import { ADMIN_PRINCIPAL, type Principal } from './people.ts';
+
+const operator: Principal = { id: 'usr_op', username: 'op', name: 'op', role: 'operator' };
+const supervisor: Principal = { id: 'usr_sup', username: 'sup', name: 'sup', role: 'supervisor' };
+const open = { state: 'accepted', assignedTo: 'usr_other', offeredTo: null } as const;
+
+describe('ownContextRead', () => {
+  it("is the reader's own work: held or offered to them, queued, or any open case for a supervisor", () => {
+    expect(ownContextRead({ ...open, assignedTo: operator.id }, operator)).toBe(true);
+    expect(ownContextRead({ ...open, state: 'on_hold', assignedTo: operator.id }, operator)).toBe(true);
+    expect(ownContextRead({ state: 'offered', assignedTo: null, offeredTo: operator.id }, operator)).toBe(
+      true,
+    );
+    expect(ownContextRead({ state: 'queued', assignedTo: null, offeredTo: null }, operator)).toBe(true);
+    expect(ownContextRead(open, supervisor)).toBe(true);
+    expect(ownContextRead({ ...open, state: 'resolved' }, ADMIN_PRINCIPAL)).toBe(true);
+  });
+
+  it("is not: a colleague's case for an operator, and history for anyone", () => {
+    expect(ownContextRead(open, operator)).toBe(false);
+    expect(ownContextRead({ state: 'offered', assignedTo: null, offeredTo: 'usr_other' }, operator)).toBe(
+      false,
+    );
+    expect(ownContextRead({ ...open, state: 'resolved', assignedTo: operator.id }, operator)).toBe(false);
+    expect(ownContextRead({ ...open, state: 'closed' }, supervisor)).toBe(false);
+  });
+});

@@ -1,0 +1,151 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Case, DeviceMapEntry, MOVED_DEVICE_REASON, names, TelecareEvent } from '@telecare/contracts';
+import { ManualClock, openDeviceMap } from '@telecare/platform';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, streamMessages, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+/**
+ * A pendant taken back from one home and paired to another sends, once it reaches the new hub,
+ * the backlog it held from the first: those events are the first resident's, at their own times,
+ * and an alarm among them reaches the helpline for that resident, saying where it happened.
+ */
+
+const run = Date.now().toString(36).toUpperCase();
+const clock = new ManualClock(Date.UTC(2026, 2, 3, 8, 0, 0));
+let platform: RunningPlatform;
+let nc: NatsConnection;
+let pendant: SimulatedDevice | undefined;
+
+beforeAll(async () => {
+  platform = await startPlatform('e2emoved', {}, { clock });
+  nc = await connect({ servers: servers.natsUrl });
+});
+
+afterAll(async () => {
+  await pendant?.close();
+  await nc?.close();
+  await platform?.stop();
+});
+
+async function resident(name: string): Promise<string> {
+  const created = await platform.registryClient.createResident({
+    name,
+    address: '1 Test Street, Gloucester',
+    postcode: 'GL1 2AB',
+    phone: '01452 000000',
+    livesAlone: true,
+  });
+  return created.id;
+}
+
+async function registry(
+  method: 'POST' | 'PATCH',
+  path: string,
+  body: Record<string, unknown>,
+): Promise<void> {
+  const response = await fetch(new URL(path, platform.registry.url), {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${platform.token}` },
+    body: JSON.stringify(body),
+  });
+  expect(response.ok, await response.clone().text()).toBe(true);
+}
+
+async function eventsOf(serial: string): Promise<TelecareEvent[]> {
+  const stored = await streamMessages(nc, names(platform.namespace).streams.events);
+  return stored.map((m) => TelecareEvent.parse(m.json())).filter((event) => event.subject === serial);
+}
+
+async function mapEntryOf(serial: string): Promise<DeviceMapEntry | undefined> {
+  const entry = await (await openDeviceMap(nc, names(platform.namespace))).get(serial);
+  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+}
+
+describe('a device moved to another home', () => {
+  it("sends its backlog from the first home: the first resident's events at their own times, its alarm on their case", async () => {
+    const serial = `E2E-MOV-${run}`;
+    const mrsA = await resident('Moved From');
+    const mrB = await resident('Moved To');
+    await registry('POST', '/api/devices', {
+      serial,
+      kind: 'pendant',
+      residentId: mrsA,
+      supervisionIntervalS: 3600,
+    });
+
+    // The evening at Mrs A's: the pendant, out of range of her hub, holds a press at 21:00.
+    const pressedAtA = new Date(Date.UTC(2026, 2, 3, 21, 0, 0));
+    // Next morning the installer takes it back (09:00) and pairs it to Mr B (10:00).
+    clock.set(Date.UTC(2026, 2, 4, 9, 0, 0));
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: null });
+    clock.set(Date.UTC(2026, 2, 4, 10, 0, 0));
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: mrB });
+    await waitFor(async () => (await mapEntryOf(serial))?.residentId === mrB, {
+      what: "the device on Mr B's map",
+    });
+    clock.set(Date.UTC(2026, 2, 4, 10, 30, 0));
+
+    // In range of Mr B's hub, it sends what it held.
+    pendant = new SimulatedDevice({
+      serial,
+      mqttUrl: servers.mqttUrl,
+      namespace: platform.namespace,
+      resendMs: 3_000,
+    });
+    await pendant.connect();
+    const press = await pendant.send('pendant.pressed', {}, { at: pressedAtA });
+    const beat = await pendant.send(
+      'heartbeat',
+      { batteryPercent: 80 },
+      { at: new Date(Date.UTC(2026, 2, 3, 23, 0, 0)) },
+    );
+
+    const events = await eventsOf(serial);
+    const stored = events.find((e) => e.deviceeventid === press.id);
+    expect(stored).toMatchObject({
+      residentid: mrsA,
+      time: pressedAtA.toISOString(),
+      movedat: '2026-03-04T09:00:00.000Z',
+      testmode: false,
+    });
+    expect(stored).not.toHaveProperty('devicetime');
+    expect(stored).not.toHaveProperty('postcodedistrict');
+    expect(events.find((e) => e.deviceeventid === beat.id)).toMatchObject({
+      residentid: mrsA,
+      time: '2026-03-03T23:00:00.000Z',
+    });
+
+    // The alarm reaches the helpline as Mrs A's, saying it happened at the home the device left.
+    const opened = await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=open')).find((c) => c.residentId === mrsA),
+      { what: "Mrs A's case", timeoutMs: 15_000, intervalMs: 50 },
+    );
+    expect(opened.priority).toBe(1);
+    expect(opened.because[0]).toMatchObject({ late: true, deviceMovedAt: '2026-03-04T09:00:00.000Z' });
+    expect(opened.because[0]?.reason).toContain(MOVED_DEVICE_REASON);
+    expect(opened.because[0]?.evidence).toEqual([stored?.id]);
+
+    // And never Mr B's.
+    await consumersDrained(nc, [names(platform.namespace).streams.events], 'triage to take every event');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const all = await platform.helplineGet<Case[]>('/api/cases?state=all');
+    expect(all.filter((c) => c.residentId === mrB)).toEqual([]);
+
+    // Mr B's own press, now, is his.
+    const his = await pendant.send('pendant.pressed', {}, { at: new Date(clock.now()) });
+    expect((await eventsOf(serial)).find((e) => e.deviceeventid === his.id)).toMatchObject({
+      residentid: mrB,
+    });
+    expect((await eventsOf(serial)).find((e) => e.deviceeventid === his.id)).not.toHaveProperty('movedat');
+    const hisCase = await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=open')).find((c) => c.residentId === mrB),
+      { what: "Mr B's case", timeoutMs: 15_000, intervalMs: 50 },
+    );
+    expect(hisCase.because[0]?.reason).not.toContain(MOVED_DEVICE_REASON);
+  });
+});
