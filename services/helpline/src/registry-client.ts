@@ -17,7 +17,16 @@ const TIMEOUT_MS = 2_000;
 const MAX_HEALTH_LOOKUPS = 20;
 
 const NAME_TTL_MS = 60_000;
+/** A resident the registry answered for without a name (it does not know them). */
 const NAME_MISS_TTL_MS = 15_000;
+/**
+ * A resident the registry did not answer for (out of time, unreachable, refused): asked again at
+ * the console's next ask, a second or more later, not 15 s later; a loaded registry that misses one
+ * lookup answers the next, and the queue's card shows the name rather than the id. The console asks
+ * at most once a second and backs off (1 s, 2 s, 4 s, then 15 s), so a registry that stays down is
+ * asked no more than that.
+ */
+const NAME_UNANSWERED_TTL_MS = 1_000;
 const NAME_LOOKUPS_AT_ONCE = 8;
 const NAME_CACHE_MAX = 10_000;
 /** Registry calls in flight at once by default (HELPLINE_REGISTRY_CONNECTIONS). */
@@ -125,8 +134,8 @@ export class RegistryClient {
 
   /**
    * Display names of residents for the queue of a signed-in operator, from the registry, cached
-   * for NAME_TTL_MS (a miss or an unreachable registry for NAME_MISS_TTL_MS, so a down registry
-   * is not asked again on every render). Unknown or unreadable residents are left out.
+   * for NAME_TTL_MS (a resident the registry does not know for NAME_MISS_TTL_MS; one it did not
+   * answer for, for NAME_UNANSWERED_TTL_MS). Unknown or unreadable residents are left out.
    */
   async names(residentIds: readonly string[]): Promise<Record<string, string>> {
     return (await this.queueResidents(residentIds)).names;
@@ -155,10 +164,10 @@ export class RegistryClient {
     if (!this.baseUrl) return { names, districts };
     const signal = this.#deadline();
     for (let i = 0; i < wanted.length; i += NAME_LOOKUPS_AT_ONCE) {
-      // Out of time: the rest count as misses (asked again after NAME_MISS_TTL_MS), not asked now.
+      // Out of time: the rest count as unanswered (asked again after NAME_UNANSWERED_TTL_MS), not asked now.
       if (signal.aborted) {
         for (const id of wanted.slice(i))
-          this.#names.set(id, { name: null, district: null, until: now + NAME_MISS_TTL_MS });
+          this.#names.set(id, { name: null, district: null, until: now + NAME_UNANSWERED_TTL_MS });
         break;
       }
       await Promise.all(
@@ -166,7 +175,9 @@ export class RegistryClient {
           const answer = await this.#call('getResident', { params: { id }, signal });
           const name = answer.ok ? answer.body.name : null;
           const district = answer.ok ? postcodeDistrict(answer.body.postcode) : null;
-          const entry = { name, district, until: now + (name ? NAME_TTL_MS : NAME_MISS_TTL_MS) };
+          const known = answer.ok || answer.status === 404;
+          const ttl = name ? NAME_TTL_MS : known ? NAME_MISS_TTL_MS : NAME_UNANSWERED_TTL_MS;
+          const entry = { name, district, until: now + ttl };
           this.#names.set(id, entry);
           keep(id, entry);
         }),

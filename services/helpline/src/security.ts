@@ -25,6 +25,23 @@ export { SECURITY_EVENT_KINDS, type SecurityEventKind };
 
 const SERVICE = 'helpline';
 
+/**
+ * The services that publish security events on SECURITY, by the names they sign them with. The
+ * `service` of an event is whatever its publisher wrote: anything else is counted as `other`, so a
+ * misconfigured or hostile publisher cannot grow the metrics' label values without bound.
+ */
+const KNOWN_SERVICES: ReadonlySet<string> = new Set([
+  'gateway-dc09',
+  'gateway-mqtt',
+  'triage',
+  'registry',
+  'reports',
+  SERVICE,
+]);
+
+/** The `service` label of `helpline_security_events_read_total`: a known service, else `other`. */
+export const serviceLabel = (service: string): string => (KNOWN_SERVICES.has(service) ? service : 'other');
+
 /** What became of another service's security event read from SECURITY. */
 export type StoredOutcome = 'stored' | 'duplicate' | 'capped';
 
@@ -212,7 +229,7 @@ export async function startSecurityIngest(deps: SecurityIngestDeps): Promise<{ s
       // A message published without an id of its own (a core publish) is keyed by its place.
       const ref = message.headers.get('Nats-Msg-Id') ?? `${stream}:${message.seq}`;
       const outcome = await deps.security.store(event, ref, deps.perHour);
-      deps.read.inc({ service: event.service, outcome });
+      deps.read.inc({ service: serviceLabel(event.service), outcome });
       if (outcome === 'capped')
         deps.logger.warn(
           { securityEvent: event.kind, service: event.service, ref },

@@ -46,12 +46,15 @@ describe('a revealed key-safe code (Chromium)', () => {
     await anna.click('#reveal-keySafe');
     await anna.locator('.secret', { hasText: '4721' }).waitFor();
 
-    // The supervisor hands the case to Ben: Anna's screen still shows the case, not its code.
+    // The supervisor hands the case to Ben, at his console: Anna's screen still shows the case,
+    // not its code.
+    const benConsole = await h.openConsole(ben.cookie);
     const moved = await h.api(`/api/cases/${id}/reassign`, { method: 'POST', body: { to: ben.id } });
     expect(moved.status).toBe(200);
     await anna.locator('#detail .meta', { hasText: 'with ben name' }).waitFor();
     expect(await anna.locator('.secret').count()).toBe(0);
     expect(await anna.content()).not.toContain('4721');
     await anna.context().close();
+    benConsole.close();
   }, 60_000);
 });

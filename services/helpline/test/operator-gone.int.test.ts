@@ -238,7 +238,9 @@ describe('an operator whose console has gone while holding a case', () => {
     const c = await h.detail(id);
     expect(c).toMatchObject({ state: 'on_hold', assignedTo: dan.id, operatorGone: { operatorId: dan.id } });
 
+    // Given to someone at a console: a case goes to nobody who has none open.
     const eve = await operator('eve');
+    const eveConsole = await h.openConsole(eve.cookie);
     const moved = await h.api(`/api/cases/${id}/reassign`, {
       method: 'POST',
       body: { to: eve.id, reason: 'dan has gone home' },
@@ -246,6 +248,7 @@ describe('an operator whose console has gone while holding a case', () => {
     });
     expect(moved.status).toBe(200);
     expect(moved.json).toMatchObject({ state: 'on_hold', assignedTo: eve.id, operatorGone: null });
+    eveConsole.close();
   });
 });
 
@@ -543,6 +546,8 @@ describe('the timers find an accepted case whose holder is not there', () => {
 describe('a supervisor reassigning an accepted case to an operator who goes away at that moment', () => {
   it('never leaves the case with them: either the reassign is refused or going away hands it back', async () => {
     const uma = await operator('uma');
+    // At her console: a case goes to nobody who has none open, and this is about her break.
+    const umaConsole = await h.openConsole(uma.cookie);
     for (let round = 0; round < 12; round++) {
       n += 1;
       const residentId = `res_gone_race_${n}`;
@@ -583,5 +588,6 @@ describe('a supervisor reassigning an accepted case to an operator who goes away
         expect((await h.api(`/api/cases/${id}/accept`, { method: 'POST', as: sup.cookie })).status).toBe(200);
       await resolve(id, sup);
     }
+    umaConsole.close();
   });
 });

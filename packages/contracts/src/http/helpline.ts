@@ -359,7 +359,8 @@ export const HELPLINE_CASE_ROUTES = {
   reassign: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/reassign',
-    summary: 'Give the case to another operator',
+    summary:
+      'Give the case to another operator or supervisor: an accepted or held case moves to them, a waiting one is offered to them. 409 with the reason, nothing changed, when they have no console open (a held case too) or are away (a held case may go to someone away)',
     roles: CAN.reassign,
     ...onCase,
     body: ReassignBody,

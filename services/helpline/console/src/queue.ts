@@ -1,4 +1,4 @@
-import { api } from './api.ts';
+import { ApiError, api } from './api.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, select } from './dom.ts';
 import {
@@ -11,6 +11,7 @@ import {
   typeLabel,
   waitOf,
 } from './format.ts';
+import { NameAsks } from './name-asks.ts';
 import { remindWaitingAlarm } from './sound.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
@@ -27,8 +28,6 @@ export const view = {
 
 /** A case waiting longer than this is late for the 60 s answer target. */
 const LATE_S = 60;
-/** A resident whose name the registry did not give is asked for again after this long. */
-const NAME_RETRY_MS = 15_000;
 /**
  * Asks for names at most once in this long: through a storm of new cases one answer names every
  * card that arrived meanwhile, and the console stays well inside the helpline's per-person bound
@@ -36,33 +35,41 @@ const NAME_RETRY_MS = 15_000;
  */
 const NAMES_GAP_MS = 1_000;
 
-const namesAsked = new Map<string, number>();
+/** Who was asked for and not named yet, and when each is asked again (`name-asks.ts`). */
+const nameAsks = new NameAsks();
 let namesTimer: ReturnType<typeof setTimeout> | null = null;
+let namesRetryTimer: ReturnType<typeof setTimeout> | null = null;
 let namesLastAsked = Number.NEGATIVE_INFINITY;
+
+/** The residents of the queue with no name yet. */
+const unnamed = (): string[] => [
+  ...new Set([...state.cases.values()].map((c) => c.residentId).filter((id) => !state.residentNames.has(id))),
+];
 
 /**
  * Asks for the names and districts of queued residents not known yet, at once (batched over a
- * moment) so a new card shows a name rather than an id, and at most once a second; one not found
- * is asked again after 15 s.
+ * moment) so a new card shows a name rather than an id, and at most once a second; one the answer
+ * did not name (or an ask that failed) is asked again 1 s, 2 s and 4 s later, then every 15 s.
  */
 function wantNames(): void {
   if (!canWork() || namesTimer) return;
   const now = Date.now();
-  const unknown = [...state.cases.values()].filter(
-    (c) =>
-      !state.residentNames.has(c.residentId) && now - (namesAsked.get(c.residentId) ?? 0) > NAME_RETRY_MS,
-  );
-  if (!unknown.length) return;
+  if (!unnamed().some((id) => nameAsks.due(id, now))) {
+    retryNamesLater();
+    return;
+  }
   namesTimer = setTimeout(
     async () => {
       namesLastAsked = Date.now();
       // Every card without a name by now, those that arrived while this waited included.
-      const asking = [...state.cases.values()].filter(
-        (c) =>
-          !state.residentNames.has(c.residentId) &&
-          namesLastAsked - (namesAsked.get(c.residentId) ?? 0) > NAME_RETRY_MS,
-      );
-      for (const c of asking) namesAsked.set(c.residentId, namesLastAsked);
+      const asking = unnamed().filter((id) => nameAsks.due(id, namesLastAsked));
+      if (!asking.length) {
+        // Named meanwhile (a case view reads names too).
+        namesTimer = null;
+        retryNamesLater();
+        return;
+      }
+      for (const id of asking) nameAsks.asking(id);
       try {
         const answer = await api<QueueResidents>('/api/queue/names');
         let changed = false;
@@ -76,16 +83,39 @@ function wantNames(): void {
             state.districts.set(id, district);
             changed = true;
           }
+        const at = Date.now();
+        for (const id of asking) {
+          if (state.residentNames.has(id)) nameAsks.named(id);
+          else nameAsks.missed(id, at);
+        }
         if (changed) renderQueue();
-      } catch {
-        // The queue still shows resident ids.
+      } catch (err) {
+        // The queue still shows resident ids until the next ask, never before a refusal's Retry-After.
+        const at = Date.now();
+        const retryAfterS = err instanceof ApiError ? err.retryAfterS : undefined;
+        for (const id of asking) nameAsks.missed(id, at, retryAfterS ? at + retryAfterS * 1000 : undefined);
       } finally {
         namesTimer = null;
       }
-      // Cases that arrived while the answer was on its way are asked for next.
+      // Cases that arrived while the answer was on its way are asked for next; the rest when due.
       wantNames();
     },
     Math.max(50, namesLastAsked + NAMES_GAP_MS - now),
+  );
+}
+
+/** Asks again when the next retry is due, whether or not anything renders the queue meanwhile. */
+function retryNamesLater(): void {
+  if (namesRetryTimer) clearTimeout(namesRetryTimer);
+  namesRetryTimer = null;
+  const due = nameAsks.nextDue(unnamed());
+  if (due === undefined) return;
+  namesRetryTimer = setTimeout(
+    () => {
+      namesRetryTimer = null;
+      wantNames();
+    },
+    Math.max(50, due - Date.now()),
   );
 }
 

@@ -121,7 +121,15 @@ describe('decide: operator commands', () => {
   });
 
   it('reassigns a waiting case as an offer and a case in hand to its new holder', () => {
-    const cmd: Command = { kind: 'reassign', actor: sup, to: 'usr_op3', reason: 'r', offerSeconds: 20 };
+    const cmd: Command = {
+      kind: 'reassign',
+      actor: sup,
+      to: 'usr_op3',
+      reason: 'r',
+      offerSeconds: 20,
+      toConsole: true,
+      toAway: false,
+    };
     expect(ok(decide(caseOf(), cmd, at(10))).patch).toEqual({
       state: 'offered',
       offeredTo: 'usr_op3',
@@ -371,7 +379,9 @@ const commands: fc.Arbitrary<Command> = fc.oneof(
   actors.map(
     (actor): Command => ({ kind: 'record-fact', actor, facts: [{ fact: 'responder-arrived', at: iso(10) }] }),
   ),
-  actors.map((actor): Command => ({ kind: 'reassign', actor, to: 'usr_op4', reason: 'r', offerSeconds: 20 })),
+  fc
+    .record({ actor: actors, toConsole: fc.boolean(), toAway: fc.boolean() })
+    .map((p): Command => ({ kind: 'reassign', to: 'usr_op4', reason: 'r', offerSeconds: 20, ...p })),
   actors.map((actor): Command => ({ kind: 'record', actor, event: 'note', data: { text: 'n' } })),
 );
 type Step =
@@ -463,6 +473,23 @@ describe('case core properties', () => {
             expect(after.priority).toBeLessThanOrEqual(step.priority);
           }
         });
+      }),
+    );
+  });
+
+  it('a reassign never leaves a case with someone who would not see it', () => {
+    fc.assert(
+      fc.property(startState, steps, (state, list) => {
+        run(
+          caseOf({ state, assignedTo: state === 'accepted' || state === 'on_hold' ? op.id : null }),
+          list,
+          (before, after, step) => {
+            if (step.kind !== 'command' || step.command.kind !== 'reassign' || after === before) return;
+            const { toConsole, toAway } = step.command;
+            expect(toConsole).toBe(true);
+            if (after.state !== 'on_hold') expect(toAway).toBe(false);
+          },
+        );
       }),
     );
   });
@@ -668,7 +695,15 @@ describe('decide: the operator holding a case has gone', () => {
     const moved = ok(
       decide(
         held({ holderGoneSince: at(0), operatorGoneAt: at(90) }),
-        { kind: 'reassign', actor: sup, to: other.id, reason: 'gone home', offerSeconds: 20 },
+        {
+          kind: 'reassign',
+          actor: sup,
+          to: other.id,
+          reason: 'gone home',
+          offerSeconds: 20,
+          toConsole: true,
+          toAway: false,
+        },
         at(100),
       ),
     );
@@ -1016,20 +1051,73 @@ describe('decide: the operator working a case goes away', () => {
     }
   });
 
-  it('refuses to give an accepted case to someone away; a waiting or held one may be', () => {
+  it('refuses to give an accepted or waiting case to someone away; a held one may be', () => {
     const reassign = (c: CaseSnapshot) =>
       decide(
         c,
-        { kind: 'reassign', actor: sup, to: 'usr_op9', reason: 'r', offerSeconds: 20, toAway: true },
+        {
+          kind: 'reassign',
+          actor: sup,
+          to: 'usr_op9',
+          reason: 'r',
+          offerSeconds: 20,
+          toConsole: true,
+          toAway: true,
+        },
         at(300),
       );
     expect(reassign(working())).toMatchObject({
       ok: false,
       refused: 'state',
-      reason: expect.stringContaining('away'),
+      reason: 'they are away: an accepted case goes only to someone who is there',
     });
+    for (const state of ['queued', 'offered'] as const)
+      expect(reassign(caseOf({ state, offeredTo: state === 'offered' ? op.id : null }))).toMatchObject({
+        ok: false,
+        refused: 'state',
+        reason: 'they are away: a waiting case is offered only to someone who is there',
+      });
     expect(reassign(working({ state: 'on_hold' })).ok).toBe(true);
-    expect(reassign(caseOf()).ok).toBe(true);
+  });
+
+  it('refuses to give any open case to someone with no console open, and changes nothing', () => {
+    const reassign = (c: CaseSnapshot, toAway = false) =>
+      decide(
+        c,
+        {
+          kind: 'reassign',
+          actor: sup,
+          to: 'usr_op9',
+          reason: 'r',
+          offerSeconds: 20,
+          toConsole: false,
+          toAway,
+        },
+        at(300),
+      );
+    expect(reassign(working())).toEqual({
+      ok: false,
+      refused: 'state',
+      action: 'reassign',
+      reason: 'they have no console open: an accepted case goes only to someone who is there',
+    });
+    for (const state of ['queued', 'offered'] as const)
+      expect(reassign(caseOf({ state, offeredTo: state === 'offered' ? op.id : null }))).toEqual({
+        ok: false,
+        refused: 'state',
+        action: 'reassign',
+        reason: 'they have no console open: a waiting case is offered only to someone who is there',
+      });
+    expect(reassign(working({ state: 'on_hold' }))).toMatchObject({
+      ok: false,
+      reason: 'they have no console open: a held case goes only to someone at a console',
+    });
+    // Away and no console: away is what they chose, and what the supervisor can ask them about.
+    expect(reassign(working(), true)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^they are away/),
+    });
+    expect(reassign(caseOf({ state: 'resolved' }))).toMatchObject({ reason: 'the case is already resolved' });
   });
 
   it('leaves a held case (its call-back returns it), a holder not away, and a resolved case as they are', () => {

@@ -553,11 +553,36 @@ function holderAway(c: CaseSnapshot, by: string, now: Date): Decision {
   };
 }
 
-/** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
+/**
+ * Why a case may not go to this person, in words a supervisor acts on; nothing when it may. Nobody
+ * is given a case they would not see: an accepted case or an offer only to someone *there* (a live
+ * console, and not away), a held case only to someone with a console (away is allowed: its call-back
+ * returns it to the queue for whoever is free). Given to someone with no console, an accepted alarm
+ * sat with nobody watching until the operator-gone bounds handed it back, minutes later, and an
+ * offer to them wasted the whole offer time of a P1.
+ */
+function notThereReason(state: CaseState, cmd: Command & { kind: 'reassign' }): string | undefined {
+  if (state === 'on_hold')
+    return cmd.toConsole
+      ? undefined
+      : 'they have no console open: a held case goes only to someone at a console';
+  const rule =
+    state === 'accepted'
+      ? 'an accepted case goes only to someone who is there'
+      : 'a waiting case is offered only to someone who is there';
+  if (cmd.toAway) return `they are away: ${rule}`;
+  if (!cmd.toConsole) return `they have no console open: ${rule}`;
+  return undefined;
+}
+
+/**
+ * A supervisor gives a case to someone else: a waiting case is offered to them, one being worked
+ * moves to them; refused (nothing changes) when they are not there to see it (`notThereReason`).
+ */
 function reassign(c: CaseSnapshot, cmd: Command & { kind: 'reassign' }, now: Date): Decision {
   if (!isOpen(c.state)) return refuse('state', 'reassign', `the case is already ${c.state}`);
-  if (c.state === 'accepted' && cmd.toAway)
-    return refuse('state', 'reassign', 'they are away: an accepted case goes only to someone who is there');
+  const notThere = notThereReason(c.state, cmd);
+  if (notThere) return refuse('state', 'reassign', notThere);
   const patch: CasePatch =
     c.state === 'queued' || c.state === 'offered'
       ? {

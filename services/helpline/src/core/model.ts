@@ -170,8 +170,16 @@ export type Command =
       readonly to: string;
       readonly reason: string;
       readonly offerSeconds: number;
-      /** Whether the person it goes to chose away: an accepted case never goes to someone away. */
-      readonly toAway?: boolean | undefined;
+      /**
+       * Whether the person it goes to has a console there (a live console, heard from within the
+       * presence timeout): no case goes to someone with none, who would not see it.
+       */
+      readonly toConsole: boolean;
+      /**
+       * Whether the person it goes to chose away: neither an accepted case nor an offer goes to
+       * someone away (a held case may: its call-back returns it to the queue for whoever is free).
+       */
+      readonly toAway: boolean;
     };
 
 /** The case events that record work without changing the case. */

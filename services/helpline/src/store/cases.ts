@@ -398,7 +398,10 @@ export async function transition(
   });
 }
 
-/** A supervisor gives a case to someone else: a waiting case is offered to them, one being worked moves to them. */
+/**
+ * A supervisor gives a case to someone else: a waiting case is offered to them, one being worked
+ * moves to them, when they are there to see it (the core's `reassign`: a live console, and not away).
+ */
 export async function reassign(
   ctx: StoreContext,
   id: string,
@@ -416,18 +419,27 @@ export async function reassign(
     // then finds the case and hands it back. Read unlocked, both could pass each other: the reassign
     // saw them there, the break saw no case of theirs, and the case stayed with someone away.
     // Locked and read in two statements: a statement that waits for a row lock reads the rest of
-    // its query as it was before the wait.
+    // its query as it was before the wait. Whether a console of theirs is there is read in the same
+    // statement, by the same rule that offers cases (`ConsoleStore.connectedSql`); a console that
+    // goes silent after this is the operator-gone watch's to find, as for any holder.
     await db.query(`select 1 from ${ctx.t.users} where id = $1 for share`, [to]);
-    const { rows } = await db.query<{ away: boolean }>(
-      `select exists (select 1 from ${ctx.t.presence} where user_id = $1 and status = 'away') as away`,
-      [to],
+    const { rows } = await db.query<{ away: boolean; connected: boolean }>(
+      `select ${ctx.consoles.awaySql('$1')} as away, ${ctx.consoles.connectedSql('$1', '$2')} as connected`,
+      [to, now],
     );
-    const toAway = rows[0]?.away === true;
     const events = await command(
       ctx,
       db,
       id,
-      { kind: 'reassign', actor, to, reason, offerSeconds, toAway },
+      {
+        kind: 'reassign',
+        actor,
+        to,
+        reason,
+        offerSeconds,
+        toConsole: rows[0]?.connected === true,
+        toAway: rows[0]?.away === true,
+      },
       now,
       requestKey,
     );
