@@ -127,12 +127,17 @@ export class SecurityEvents {
    * Stores another service's event (a gateway's, read from SECURITY) once under its `ref`, within
    * `perHour` of that service's events in the hour before it: one statement, so two instances
    * storing at once agree on the duplicate (the unique ref) and pass the cap by at most one each.
+   * Every name not of a known service shares one cap, as it shares the `other` label: a publisher
+   * naming itself anew in each event gets no cap of its own per name.
    */
   async store(event: SecurityEventMessage, ref: string, perHour: number): Promise<StoredOutcome> {
     const { rows } = await this.pool.query(
       `with capped as (
          select count(*) >= $8 as over from (
-           select 1 from ${this.#table} where service = $1 and at > $2::timestamptz - interval '1 hour' limit $8
+           select 1 from ${this.#table}
+            where (case when $1 = any($9::text[]) then service = $1 else not (service = any($9::text[])) end)
+              and at > $2::timestamptz - interval '1 hour'
+            limit $8
          ) recent
        ), taken as (
          insert into ${this.#table} (service, ref, at, kind, user_id, case_id, detail)
@@ -150,6 +155,7 @@ export class SecurityEvents {
         event.caseId,
         JSON.stringify(event.detail),
         perHour,
+        [...KNOWN_SERVICES],
       ],
     );
     const row = rows[0] as { over: boolean; stored: boolean } | undefined;

@@ -255,14 +255,22 @@ describe('answer figures a supervisor can trust', () => {
     await send(forged('DC09-F2'), 'sec_f2');
     // Past the cap of two an hour: counted, not listed.
     await send(forged('DC09-F3'), 'sec_f3');
+    // A publisher naming itself anew each time: every unknown name shares one cap.
+    for (const i of [1, 2, 3])
+      await send({ ...forged(`ROGUE-${i}`), service: `rogue-${i}` }, `sec_rogue_${i}`);
     await h.start(clock, { HELPLINE_SECURITY_EVENTS_PER_HOUR: '2' });
     const metrics = async () => (await fetch(new URL('/metrics', h.helpline.url))).text();
+    const capped = (service: string) =>
+      new RegExp(
+        `^helpline_security_events_read_total\\{[^}]*service="${service}"[^}]*outcome="capped"[^}]*\\} 1$`,
+        'm',
+      );
     await waitFor(
-      async () =>
-        /^helpline_security_events_read_total\{[^}]*outcome="capped"[^}]*\} 1$/m.test(await metrics())
-          ? true
-          : undefined,
-      { what: 'the third counted as capped', timeoutMs: 5_000, intervalMs: 50 },
+      async () => {
+        const text = await metrics();
+        return capped('gateway-dc09').test(text) && capped('other').test(text) ? true : undefined;
+      },
+      { what: 'the third of each counted as capped', timeoutMs: 5_000, intervalMs: 50 },
     );
     const r = await h.api('/api/security-events?limit=200', { as: sup.cookie });
     expect(r.status).toBe(200);
@@ -271,10 +279,16 @@ describe('answer figures a supervisor can trust', () => {
     ).events
       .filter((e) => e.kind === 'dc09-frame-forged')
       .map((e) => ({ service: e.service, serial: e.detail.serial }));
-    expect(listed.sort((a, b) => String(a.serial).localeCompare(String(b.serial)))).toEqual([
+    expect(
+      listed
+        .filter((e) => e.service === 'gateway-dc09')
+        .sort((a, b) => String(a.serial).localeCompare(String(b.serial))),
+    ).toEqual([
       { service: 'gateway-dc09', serial: 'DC09-F1' },
       { service: 'gateway-dc09', serial: 'DC09-F2' },
     ]);
+    // Two of the three unknown names listed, under the names they gave.
+    expect(listed.filter((e) => e.service.startsWith('rogue-'))).toHaveLength(2);
     expect(await metrics()).toMatch(
       /^helpline_security_events_read_total\{[^}]*service="gateway-dc09"[^}]*outcome="stored"[^}]*\} 2$/m,
     );
