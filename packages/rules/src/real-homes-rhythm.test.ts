@@ -1,7 +1,8 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import type { RuleSet } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import type { ResidentState, Rhythm, RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
@@ -397,6 +398,28 @@ describe('a movement sensor reporting far beyond a person', () => {
     expect(closed.raisedAt).toBe(
       new Date(Date.parse((sun.at(-1) as TelecareEvent).time) + 3_600_000).toISOString(),
     );
+  });
+
+  it('a sensor noisy in a state stored by the version before (no fault named) is raised at its next burst', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const sorted = [...learning, ...morning, ...sun.slice(0, 100)].sort(
+      (a, b) => Date.parse(a.time) - Date.parse(b.time),
+    );
+    for (const event of sorted) runner.event(event, Date.parse(event.time) + 1000);
+    const state = runner.states.get(RESIDENT) as ResidentState;
+    const rhythm = state.rhythms?.['rhythm.learned'] as Rhythm;
+    const { raised, ...record } = rhythm.noisy?.['PIR-L'] ?? { since: 0, until: 0, device: '' };
+    expect(raised).toBeDefined();
+    const before: ResidentState = {
+      ...state,
+      rhythms: { 'rhythm.learned': { ...rhythm, noisy: { 'PIR-L': record } } },
+    };
+    const next = sun[100] as TelecareEvent;
+    const now = Date.parse(next.time) + 1000;
+    const told = evaluate(before, { kind: 'event', event: next, now }, DEFAULT_RULE_SET).alerts;
+    expect(told.map((a) => [a.type, a.evidence.at(-1)])).toEqual([['sensor.noisy', next.id]]);
+    // With its fault named, the same report raises nothing.
+    expect(evaluate(state, { kind: 'event', event: next, now }, DEFAULT_RULE_SET).alerts).toEqual([]);
   });
 
   it('a busy morning, many reports but fewer than 40 in 5 min, raises nothing', () => {
