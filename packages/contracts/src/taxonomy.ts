@@ -66,6 +66,10 @@ export const TAXONOMY = {
   'sensor.no-activity': t(3, 'technical', 'Movement sensor sees nothing though it beats', { derived: true }),
   // P4 maintenance
   'battery.low': t(4, 'maintenance', 'Battery low'),
+  // Raised by the learned rhythm: a movement sensor reporting far more often than a person moves (a
+  // PIR that sees a heater, a curtain in a draught or the sun); its movement is not taken as the
+  // resident on its own while it does, which weakens the silence checks until it is seen to.
+  'sensor.noisy': t(4, 'technical', 'Movement sensor reports far beyond a person', { derived: true }),
   // P5 record only
   heartbeat: t(5, 'record', 'Periodic heartbeat'),
   'test.manual': t(5, 'record', 'Manual test call'),
@@ -100,6 +104,10 @@ export const TAXONOMY = {
   'battery.restored': t(5, 'record', 'Battery replaced', { restores: 'battery.low' }),
   'sensor.activity-restored': t(5, 'record', 'Movement sensor sees again', {
     restores: 'sensor.no-activity',
+    derived: true,
+  }),
+  'sensor.quiet': t(5, 'record', 'Movement sensor calm again', {
+    restores: 'sensor.noisy',
     derived: true,
   }),
   'supervision.restored': t(5, 'record', 'Heartbeat resumed', {

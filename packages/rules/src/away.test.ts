@@ -23,8 +23,8 @@ const DEVICES: Partial<Record<EventType, [string, string, string]>> = {
 };
 
 let counter = 0;
-function ev(type: EventType, time: number): TelecareEvent {
-  const [devicekind, subject, location] = DEVICES[type] ?? ['pir', 'PIR-K', 'kitchen'];
+function ev(type: EventType, time: number, device?: [string, string, string]): TelecareEvent {
+  const [devicekind, subject, location] = device ?? DEVICES[type] ?? ['pir', 'PIR-K', 'kitchen'];
   counter++;
   return makeEvent({
     type,
@@ -228,6 +228,29 @@ describe('declared time away', () => {
     expect(shell.held).toEqual([
       { ruleId: RHYTHM_RULE.id, residentId: RESIDENT, type: 'inactivity.unusual', awayId: WEEKEND.id },
     ]);
+  });
+
+  it('raises a noisy movement sensor and its close all the same: a device fault, not the person', () => {
+    // As above, and the lounge PIR in the sun every 5 s from 13:10 to 14:00.
+    const events = [
+      ...Array.from({ length: 8 }, (_, i) => ordinaryDay(i + 1)).flat(),
+      ev('bed.vacated', at(9, '09:30')),
+      ...about(at(9, '09:32'), at(9, '10:30')),
+      ...Array.from({ length: 600 }, (_, i) =>
+        ev('motion', at(9, '13:10') + i * 5_000, ['pir', 'PIR-L', 'lounge']),
+      ),
+    ];
+    const shell = handShell(RESIDENT, declared(WEEKEND));
+    for (const event of events) {
+      shell.fire(Date.parse(event.time));
+      shell.read(event);
+    }
+    shell.fire(at(9, '18:00'));
+    const raised = shell.raised.filter((alert) => Date.parse(alert.raisedAt) >= at(9, '10:00'));
+    expect(raised.map((alert) => alert.type)).toEqual(['sensor.noisy', 'sensor.quiet']);
+    // The resident's silences are held as before.
+    expect(shell.held.length).toBeGreaterThan(0);
+    expect(new Set(shell.held.map((held) => held.type))).toEqual(new Set(['inactivity.unusual']));
   });
 
   it('drops what it remembers of a period once no period names it', () => {

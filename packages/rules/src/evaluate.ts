@@ -2,7 +2,14 @@ import { type Alert, MOVED_DEVICE_REASON } from '@telecare/contracts';
 import { areaRules } from './area.ts';
 import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
-import { type AwayWindow, awayInForce, awayWindows, heldWhileAway, trackAway } from './kinds/away.ts';
+import {
+  type AwayWindow,
+  awayInForce,
+  awayWindows,
+  deviceFault,
+  heldWhileAway,
+  trackAway,
+} from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
 import { assertNever, NONE_SUPPRESSED, Output, type SuppressedAlert } from './kinds/output.ts';
 import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
@@ -276,19 +283,24 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       assertNever(rule);
   }
   // Declared away and not seen back: an absence-type check raises nothing (its recurring checks
-  // are still scheduled above).
+  // are still scheduled above); what it tells of a device is raised all the same.
   const inForce =
     out.alerts.length > 0 && heldWhileAway(rule) ? awayInForce(next, out.away, timer.checkAt) : undefined;
-  if (inForce)
+  if (inForce) {
+    const raised = out.alerts.filter((alert) => deviceFault(alert.type));
+    const held = out.alerts
+      .filter((alert) => !deviceFault(alert.type))
+      .map((alert) => heldBy(alert, inForce));
     return {
       state: next,
-      alerts: NO_ALERTS,
+      alerts: raised.length > 0 ? raised : NO_ALERTS,
       timers: out.timers,
       merged: NOTHING,
       duplicate: false,
-      held: out.alerts.map((alert) => heldBy(alert, inForce)),
+      held: held.length > 0 ? held : NONE_HELD,
       suppressed: NONE_SUPPRESSED,
     };
+  }
   return {
     state: next,
     alerts: out.alerts,
@@ -314,7 +326,10 @@ const heldBy = (alert: Alert, away: AwayWindow): HeldAlert => ({
   awayId: away.id,
 });
 
-/** The alerts an event raised, less those of rules held while the resident is declared away. */
+/**
+ * The alerts an event raised, less those of rules held while the resident is declared away (what
+ * tells of a device, `deviceFault`, is raised all the same).
+ */
 function whileAway(
   alerts: readonly Alert[],
   byId: ReadonlyMap<string, Rule>,
@@ -328,7 +343,7 @@ function whileAway(
   const held: HeldAlert[] = [];
   for (const alert of alerts) {
     const rule = byId.get(alert.rule.id);
-    if (rule && heldWhileAway(rule)) held.push(heldBy(alert, inForce));
+    if (rule && heldWhileAway(rule) && !deviceFault(alert.type)) held.push(heldBy(alert, inForce));
     else raised.push(alert);
   }
   return { alerts: raised, held: held.length > 0 ? held : NONE_HELD };

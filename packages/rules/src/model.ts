@@ -274,7 +274,9 @@ export const RhythmRule = z.strictObject({
    * A movement sensor reporting `reports` times or more within `withinS` (far beyond what a
    * person makes: a PIR that sees a heater, a curtain or the sun) is noisy until `quietS` after its
    * latest such report: its movement is then taken as the person only when another device saw
-   * activity within `withinS` before it. None: every report counts.
+   * activity within `withinS` before it. Found noisy, it is raised as a device fault
+   * (`sensor.noisy`, once while it stays noisy), closed by `sensor.quiet` once it has been calm
+   * for `quietS`. None: every report counts.
    */
   /**
    * A movement sensor seen every day of the `days` before its silence, silent for `silentS` while
@@ -639,10 +641,15 @@ export const Rhythm = z.object({
   visitEnd: z.number().optional(),
   /**
    * Movement sensors found noisy (`RhythmRule.chatter`), by serial: since when, until when (the
-   * latest noisy report plus `quietS`), and where (for the reason).
+   * latest noisy report plus `quietS`), where (for the reason), and the `sensor.noisy` alert
+   * raised for it and not yet closed (absent in a rhythm of the version before, and once the
+   * sensor's `sensor.quiet` closed it).
    */
   noisy: z
-    .record(z.string(), z.object({ since: z.number(), until: z.number(), device: z.string() }))
+    .record(
+      z.string(),
+      z.object({ since: z.number(), until: z.number(), device: z.string(), raised: z.string().optional() }),
+    )
     .optional(),
   /**
    * Movement sensors by serial (`RhythmRule.deadSensor`): the local days (day numbers, the last 14)

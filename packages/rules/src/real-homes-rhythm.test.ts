@@ -1,7 +1,8 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import type { RuleSet } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import type { ResidentState, Rhythm, RuleSet } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 import { RulesRunner } from './runner.ts';
 import { makeEvent } from './testing.ts';
@@ -322,8 +323,12 @@ describe('a movement sensor reporting far beyond a person', () => {
   const morning = [ev('bed.vacated', at(9, '09:30')), ...about(at(9, '09:32'), at(9, '13:00'))];
   const lastMove = morning.at(-1) as TelecareEvent;
 
+  /** The resident's alerts, without what the rule tells of the sensor (below). */
+  const residents = (alerts: readonly Alert[]) => alerts.filter((a) => !a.type.startsWith('sensor.'));
+  const sensors = (alerts: readonly Alert[]) => alerts.filter((a) => a.type.startsWith('sensor.'));
+
   it('does not hide a collapse: the silence is named by the last movement of another sensor, and says why', () => {
-    const alerts = after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00'));
+    const alerts = residents(after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00')));
     expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['inactivity.unusual', [lastMove.id]]]);
     expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(
       Date.parse(lastMove.time) + 3 * 3_600_000 + GRACE,
@@ -336,7 +341,95 @@ describe('a movement sensor reporting far beyond a person', () => {
 
   it('the resident about the house while it chatters is still seen', () => {
     const day = [...morning, ...about(at(9, '13:02'), at(9, '18:00')), ...sun];
-    expect(after(run([...learning, ...day], at(9, '18:00')), at(9, '00:00'))).toEqual([]);
+    const alerts = after(run([...learning, ...day], at(9, '18:00')), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['sensor.noisy']);
+  });
+
+  it('is raised once as a device fault naming the sensor and its reports, and closed once calm for an hour', () => {
+    const alerts = sensors(after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00')));
+    expect(alerts.map((a) => [a.type, a.priority, a.deviceSerial])).toEqual([
+      ['sensor.noisy', 4, 'PIR-L'],
+      ['sensor.quiet', 5, 'PIR-L'],
+    ]);
+    const [noisy, quiet] = alerts as [Alert, Alert];
+    // The 40th report in 5 min (13:13:15) found it: 40 reports, the first at 13:10.
+    const first = sun[0] as TelecareEvent;
+    const fortieth = sun[39] as TelecareEvent;
+    expect(noisy.evidence).toEqual([first.id, fortieth.id]);
+    expect(Date.parse(noisy.raisedAt)).toBeGreaterThanOrEqual(Date.parse(fortieth.time));
+    expect(Date.parse(noisy.raisedAt)).toBeLessThanOrEqual(Date.parse(fortieth.time) + GRACE);
+    expect(noisy.thresholds).toMatchObject({
+      reports: 40,
+      reportsOverS: 195,
+      chatterReports: 40,
+      chatterWithinS: 300,
+    });
+    expect(noisy.reason).toContain(
+      'Movement sensor reports far beyond a person: pir in lounge reported movement 40 times in 3 min (13:10–13:13), far beyond what a person makes',
+    );
+    expect(noisy.reason).toContain('expected fewer than 40 movement reports in 5 min, seen 40 in 3 min');
+    // Calm an hour after its last report (17:59:55): closed, as a record.
+    expect(quiet.closes).toEqual({ alertId: noisy.id, outcome: 'restored' });
+    expect(quiet.raisedAt).toBe(
+      new Date(Date.parse((sun.at(-1) as TelecareEvent).time) + 3_600_000).toISOString(),
+    );
+    expect(quiet.reason).toContain(
+      'pir in lounge, noisy from 13:10 today (Mon 9 Nov) to 17:59 today (Mon 9 Nov), has been calm since',
+    );
+  });
+
+  it('a burst after an hour calm is a new fault, the one before closed first, whichever comes first', () => {
+    // The sun again at 19:00:00, before the first fault's timer (due 18:59:55 and the grace) fired.
+    const again = Array.from({ length: 120 }, (_, i) => ev('motion', at(9, '19:00') + i * 5_000, lounge));
+    const alerts = sensors(
+      after(run([...learning, ...morning, ...sun, ...again], at(9, '22:00')), at(9, '00:00')),
+    );
+    expect(alerts.map((a) => a.type)).toEqual([
+      'sensor.noisy',
+      'sensor.quiet',
+      'sensor.noisy',
+      'sensor.quiet',
+    ]);
+    const [first, closed, second, closedAgain] = alerts as [Alert, Alert, Alert, Alert];
+    expect(second.id).not.toBe(first.id);
+    expect(closed.closes?.alertId).toBe(first.id);
+    expect(closedAgain.closes?.alertId).toBe(second.id);
+    // Closed as of the hour after its last report, as its timer would have.
+    expect(closed.raisedAt).toBe(
+      new Date(Date.parse((sun.at(-1) as TelecareEvent).time) + 3_600_000).toISOString(),
+    );
+  });
+
+  it('a sensor noisy in a state stored by the version before (no fault named) is raised at its next burst', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const sorted = [...learning, ...morning, ...sun.slice(0, 100)].sort(
+      (a, b) => Date.parse(a.time) - Date.parse(b.time),
+    );
+    for (const event of sorted) runner.event(event, Date.parse(event.time) + 1000);
+    const state = runner.states.get(RESIDENT) as ResidentState;
+    const rhythm = state.rhythms?.['rhythm.learned'] as Rhythm;
+    const { raised, ...record } = rhythm.noisy?.['PIR-L'] ?? { since: 0, until: 0, device: '' };
+    expect(raised).toBeDefined();
+    const before: ResidentState = {
+      ...state,
+      rhythms: { 'rhythm.learned': { ...rhythm, noisy: { 'PIR-L': record } } },
+    };
+    const next = sun[100] as TelecareEvent;
+    const now = Date.parse(next.time) + 1000;
+    const told = evaluate(before, { kind: 'event', event: next, now }, DEFAULT_RULE_SET).alerts;
+    expect(told.map((a) => [a.type, a.evidence.at(-1)])).toEqual([['sensor.noisy', next.id]]);
+    // With its fault named, the same report raises nothing.
+    expect(evaluate(state, { kind: 'event', event: next, now }, DEFAULT_RULE_SET).alerts).toEqual([]);
+  });
+
+  it('a busy morning, many reports but fewer than 40 in 5 min, raises nothing', () => {
+    // The kitchen PIR every 8 s for an hour (38 in any 5 min), the resident cooking and tidying.
+    const busy = Array.from({ length: 450 }, (_, i) => ev('motion', at(9, '10:00') + i * 8_000));
+    const day = [
+      ...morning.filter((e) => Date.parse(e.time) < at(9, '10:00') || Date.parse(e.time) >= at(9, '11:00')),
+      ...busy,
+    ];
+    expect(after(run([...learning, ...day], at(9, '13:00')), at(9, '00:00'))).toEqual([]);
   });
 });
 

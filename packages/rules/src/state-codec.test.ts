@@ -159,6 +159,19 @@ describe('stored resident state', () => {
     }
   });
 
+  it('reads a noisy sensor stored by the version before (no fault named), and one with its open fault', () => {
+    const before = { since: START, until: START + 3_600_000, device: 'pir in kitchen' };
+    for (const record of [before, { ...before, raised: `alt_${'0'.repeat(32)}` }]) {
+      const state: ResidentState = {
+        ...initialState(RESIDENT),
+        rhythms: { 'rhythm.learned': { ...initialRhythm('2026-11-22'), noisy: { 'PIR-1': record } } },
+      };
+      expect(decodeState(encodeState(state)).rhythms?.['rhythm.learned']?.noisy).toEqual({ 'PIR-1': record });
+      const listed = decodeStateList(encodeStateList(state).elements).state;
+      expect(listed.rhythms?.['rhythm.learned']?.noisy).toEqual({ 'PIR-1': record });
+    }
+  });
+
   it('keeps ids that are not event ids of the gateways as they are', () => {
     const state: ResidentState = {
       ...initialState(RESIDENT),

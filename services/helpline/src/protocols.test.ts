@@ -15,6 +15,13 @@ describe('protocols', () => {
     expect(protocolFor('chair.too-long')).toMatchObject({ title: 'chair.too-long' });
   });
 
+  it('a noisy movement sensor is no alarm: the resident called, and an installer sent to see to it', () => {
+    const noisy = protocolFor('sensor.noisy');
+    expect(noisy.title).toBe('A movement sensor reports far beyond a person');
+    expect(noisy.steps[0]).toMatch(/^Not an alarm/);
+    expect(noisy.steps.some((step) => step.includes('installer'))).toBe(true);
+  });
+
   it("a device's login in use from two places tells the operator to check the resident and have the secret re-issued", () => {
     const contested = protocolFor('device.login-contested');
     expect(contested.title).toContain('two places');

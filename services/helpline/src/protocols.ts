@@ -65,6 +65,15 @@ const BY_TYPE: Partial<Record<EventType, Protocol>> = {
       OUTCOME,
     ],
   },
+  'sensor.noisy': {
+    title: 'A movement sensor reports far beyond a person',
+    steps: [
+      'Not an alarm: the movement sensor the alert names reports far more often than a person moves (a heater, a curtain in a draught or the sun in its view, or a fault). While it does, its movement is not taken as the resident on its own, so a silence in that room is noticed later.',
+      'Call the resident at a convenient time: check they are well, and ask whether anything near the sensor changed (a heater, a lamp, curtains, a pet, the sensor knocked).',
+      'Ask the installer to visit and move, turn or replace the sensor. The case closes by itself once the sensor has been calm for an hour ("Movement sensor calm again"); a sensor noisy again day after day still needs the visit.',
+      OUTCOME,
+    ],
+  },
   'device.login-contested': {
     title: "A device's login in use from two places",
     steps: [

@@ -1,5 +1,6 @@
 import { type DistrictDemand, UNPLACED } from './demand.ts';
 import { median } from './figures.ts';
+import { DEVICE_HEALTH_ALERT_TYPES } from './records.ts';
 import { emptyMonth, type Median, type MonthCounts, type SummaryCounts } from './summary.ts';
 
 /**
@@ -165,8 +166,13 @@ export function assembleCounts(
     }));
   }
 
+  // Device events, then the alerts of a device's health (`DEVICE_HEALTH_ALERT_TYPES`).
   const faultsByType: Record<string, number> = {};
   for (const f of faults) add(faultsByType, f.type, f.n);
+  for (const type of DEVICE_HEALTH_ALERT_TYPES) {
+    const n = alertsByType[type];
+    if (n !== undefined) add(faultsByType, type, n);
+  }
   const p90 = new Map(cases.attendP90Ms.map((p) => [p.district ?? UNPLACED, p.v]));
   const demand: DistrictDemand[] = [...districts.keys()].sort().map((d) => {
     const its = districts.get(d) as { residents: number; alerts: number; visits: number; ambulances: number };

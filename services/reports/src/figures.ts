@@ -3,6 +3,7 @@
  * store selects the rows for a period and set of districts, these count them, `protect.ts` hides
  * small numbers. Definitions are in docs/reports.md.
  */
+import { DEVICE_HEALTH_ALERTS } from './records.ts';
 
 /** Alarm calls: the priorities answer targets count (DESIGN §6, TSA; as the helpline counts them). */
 export const ALARM_PRIORITIES: readonly number[] = [1, 2];
@@ -249,7 +250,10 @@ export function measure(rows: Rows, now: Date): MeasuredCounts {
     ambulances: rows.cases.filter(hadAmbulance).length,
     admissions: rows.cases.filter(wasAdmitted).length,
     falls: fallsCount(rows.cases),
-    faultsByType: tally(rows.faults.map((f) => f.type)),
+    faultsByType: tally([
+      ...rows.faults.map((f) => f.type),
+      ...rows.alerts.filter((a) => DEVICE_HEALTH_ALERTS.has(a.type)).map((a) => a.type),
+    ]),
     supervisionLosses: rows.alerts.filter((a) => a.type === 'supervision.lost').length,
   };
 }

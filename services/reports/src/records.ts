@@ -4,6 +4,15 @@ import { type Alert, type CaseEvent, CaseFact, type TelecareEvent } from '@telec
 export const FAULT_TYPES = ['mains.lost', 'line.fault', 'rf.jammed', 'device.tamper', 'battery.low'] as const;
 const FAULTS: ReadonlySet<string> = new Set(FAULT_TYPES);
 
+/**
+ * Alert types the platform raises of a device's own health, from what the device did or did not
+ * send (technical, derived): counted as device faults with the device events above. Not among
+ * them: `area.mains-lost` (an area's, not a device's: its homes' `mains.lost` are counted) and
+ * `device.login-contested` (a device's secret used by something else: a security event).
+ */
+export const DEVICE_HEALTH_ALERT_TYPES = ['supervision.lost', 'sensor.no-activity', 'sensor.noisy'] as const;
+export const DEVICE_HEALTH_ALERTS: ReadonlySet<string> = new Set(DEVICE_HEALTH_ALERT_TYPES);
+
 /** What one EVENTS message adds to the read model; null for a test-mode event (an installer's). */
 export interface DeviceActivity {
   readonly eventId: string;

@@ -112,6 +112,18 @@ export function heldWhileAway(rule: Rule): boolean {
 }
 
 /**
+ * Whether an alert of `type` tells of a device rather than the person: a technical fault, or the
+ * record that closes one (the learned rhythm's `sensor.noisy` and `sensor.quiet`, raised by a rule
+ * held while away). Always raised, whatever its rule.
+ */
+export function deviceFault(type: EventType): boolean {
+  const info: { category: string; restores?: string } = TAXONOMY[type];
+  if (info.category === 'technical') return true;
+  const restores = info.restores;
+  return restores !== undefined && TAXONOMY[restores as EventType]?.category === 'technical';
+}
+
+/**
  * Follows the person through a declared period: out when the front door closes behind them (or
  * when the period begins while they are out), back at the first other activity at home after
  * that. Taken before the event is learned, so `wasOut` reads the state before it.

@@ -2,7 +2,7 @@
  * The learned rhythm rule: silences, getting up and outings, against the person's own figures
  * (what it learns is in `../rhythm.ts`).
  */
-import { TAXONOMY } from '@telecare/contracts';
+import { defaultPriority, TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Rhythm, RhythmRule, Timer } from '../model.ts';
 import {
   forgetDays,
@@ -212,8 +212,12 @@ export function rhythmOnEvent(
   const before = state.rhythms?.[rule.id];
   let noisy = before?.noisy;
   if (rule.chatter !== undefined && entry.type === 'motion' && before !== undefined) {
-    const chatter = chatterOf(rule, rule.chatter, state.recent, entry, before.noisy);
+    // A fault calm for its quiet time is closed before a burst after it (a new one) is looked at.
+    const known =
+      before.noisy === undefined ? undefined : calmed(rule, rule.chatter, before.noisy, entry.at, out);
+    const chatter = chatterOf(rule, rule.chatter, state.recent, entry, known);
     noisy = chatter.noisy;
+    if (chatter.burst && noisy) toldNoisy(rule, rule.chatter, noisy, entry, chatter.burst, out);
     if (chatter.ignore) {
       if (noisy === before.noisy) return state;
       const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -256,10 +260,13 @@ export function rhythmOnEvent(
     ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe, bounceMs)
     : learnRhythm(before, entry, out.settings.timeZone, observe, bounceMs);
   if (learnt === undefined || (!inPlace && learnt === before)) {
-    if (!sensors || !before) return state;
+    if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
-    copy.sensors = sensors.sensors;
-    if (sensors.forget) forgetDays(copy, sensors.forget[0], sensors.forget[1]);
+    if (noisy !== before.noisy) copy.noisy = noisy;
+    if (sensors) {
+      copy.sensors = sensors.sensors;
+      if (sensors.forget) forgetDays(copy, sensors.forget[0], sensors.forget[1]);
+    }
     return withRhythm(state, rule, copy, out);
   }
   const rhythm = learnt;
@@ -381,6 +388,7 @@ export function rhythmOnTick(
     }
     return reschedule(rule, wakeUpCheck(rule, timer, state, rhythm, out), out, timer.checkAt);
   }
+  if (timer.key?.startsWith(NOISY_KEY)) return noisyTick(rule, timer, state, out);
   if (timer.id === stretchTimerId(rule.id, timer.residentId)) return stretchTick(rule, timer, state, out);
   return silenceCheck(rule, timer, state, out);
 }
@@ -546,10 +554,10 @@ function chatterOf(
   recent: readonly RecentEvent[],
   entry: RecentEvent,
   known: Rhythm['noisy'],
-): { ignore: boolean; noisy: Rhythm['noisy'] } {
+): { ignore: boolean; noisy: Rhythm['noisy']; burst?: Burst } {
   const withinMs = chatter.withinS * 1000;
   let count = 0;
-  let firstAt = entry.at;
+  let first = entry;
   let others = false;
   for (let i = recent.length - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
@@ -558,7 +566,7 @@ function chatterOf(
     if (seen.serial === entry.serial) {
       if (seen.type === 'motion') {
         count++;
-        firstAt = seen.at;
+        first = seen;
       }
     } else if (rule.activity.includes(seen.type) && !((known?.[seen.serial]?.until ?? 0) > seen.at))
       others = true;
@@ -567,17 +575,142 @@ function chatterOf(
   const still = was !== undefined && entry.at < was.until;
   if (count < chatter.reports) return { ignore: still && !others, noisy: known };
   const noisy: NonNullable<Rhythm['noisy']> = {};
-  // The sensors still noisy (a bounded record: those past their quiet time go).
+  // The sensors still noisy, and those whose fault is still open (a bounded record: those past
+  // their quiet time go).
   for (const serial in known) {
     const record = known[serial];
-    if (record && record.until > entry.at) noisy[serial] = record;
+    if (record && (record.until > entry.at || record.raised !== undefined)) noisy[serial] = record;
   }
   noisy[entry.serial] = {
-    since: still ? was.since : firstAt,
+    since: still ? was.since : first.at,
     until: entry.at + chatter.quietS * 1000,
     device: deviceValues(entry).device,
+    raised: still ? was.raised : undefined,
   };
-  return { ignore: !others, noisy };
+  return { ignore: !others, noisy, burst: { first, count } };
+}
+
+/** The reports that found a sensor noisy: the first of those within `withinS`, and how many. */
+interface Burst {
+  readonly first: RecentEvent;
+  readonly count: number;
+}
+
+/** The noisy-sensor timers' key: `noisy:` and the sensor's serial. */
+const NOISY_KEY = 'noisy:';
+
+/** The id of the timer that closes a sensor's `sensor.noisy` once it has been calm for `quietS`. */
+export const noisyTimerId = (ruleId: string, residentId: string, serial: string): string =>
+  `${ruleId}:${residentId}:${NOISY_KEY}${serial}`;
+
+/** "40 movement reports in 3 min", "40 in 50 s": a span under two minutes in seconds. */
+const spanText = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : minutes(ms));
+
+/**
+ * A sensor found noisy (its record in `noisy`, new from `chatterOf`) that no open fault names yet
+ * is raised as one: `sensor.noisy` (P4 technical), once while it stays noisy, evidence the first
+ * and the latest report of the burst (id by the sensor and the report that found it). Its timer
+ * closes it once the sensor has been calm for `quietS` (`noisyTick`); set once, it is set again
+ * for the record's `until` while later bursts keep moving that on.
+ */
+function toldNoisy(
+  rule: RhythmRule,
+  chatter: NonNullable<RhythmRule['chatter']>,
+  noisy: NonNullable<Rhythm['noisy']>,
+  entry: RecentEvent,
+  burst: Burst,
+  out: Output,
+): void {
+  const record = noisy[entry.serial];
+  if (!record || record.raised !== undefined) return;
+  const tz = out.settings.timeZone;
+  const span = entry.at - burst.first.at;
+  const within = minutes(chatter.withinS * 1000);
+  const alert = derivedAlert(rule, out, {
+    key: `sensor-noisy:${entry.serial}:${entry.id}`,
+    evidence: burst.first.id === entry.id ? [entry] : [burst.first, entry],
+    thresholds: {
+      reports: burst.count,
+      reportsOverS: Math.round(span / 1000),
+      chatterReports: chatter.reports,
+      chatterWithinS: chatter.withinS,
+      quietS: chatter.quietS,
+    },
+    detail: `${record.device} reported movement ${burst.count} times in ${spanText(span)} (${formatHhmm(burst.first.at, tz)}–${formatHhmm(entry.at, tz)}), far beyond what a person makes: a heater, a curtain or the sun in its view, or a fault; its movement is not taken as the resident on its own until it has been calm for ${minutes(chatter.quietS * 1000)}, and a silence in its room is seen later: have it moved, turned or replaced`,
+    expected: `fewer than ${chatter.reports} movement reports in ${within}`,
+    seen: `${burst.count} in ${spanText(span)}`,
+    decidedAt: entry.at,
+    type: 'sensor.noisy',
+    priority: defaultPriority('sensor.noisy'),
+  });
+  out.alert(alert);
+  record.raised = alert.id;
+  out.setTimer(rule, record.until, {
+    id: noisyTimerId(rule.id, out.residentId, entry.serial),
+    key: `${NOISY_KEY}${entry.serial}`,
+  });
+}
+
+/**
+ * The noisy sensors with every open fault calm by `at` (its latest burst `quietS` or more before)
+ * closed: `sensor.quiet` (P5) that `closes` its `sensor.noisy`, decided as of the moment it became
+ * calm, whichever input found it (the sensor's timer, or a burst after it that starts anew). The
+ * same object when none is.
+ */
+function calmed(
+  rule: RhythmRule,
+  chatter: NonNullable<RhythmRule['chatter']>,
+  noisy: NonNullable<Rhythm['noisy']>,
+  at: number,
+  out: Output,
+): NonNullable<Rhythm['noisy']> {
+  let next: NonNullable<Rhythm['noisy']> | undefined;
+  const tz = out.settings.timeZone;
+  for (const serial in noisy) {
+    const record = noisy[serial];
+    if (record?.raised === undefined || record.until > at) continue;
+    const lastAt = record.until - chatter.quietS * 1000;
+    const calm = minutes(chatter.quietS * 1000);
+    out.alert({
+      ...derivedAlert(rule, out, {
+        key: `sensor-quiet:${record.raised}`,
+        evidence: [],
+        fallbackEvidence: `sensor-quiet:${serial}:${record.raised}`,
+        thresholds: { quietS: chatter.quietS, noisyForS: Math.round((lastAt - record.since) / 1000) },
+        detail: `${record.device}, noisy from ${formatWhen(record.since, tz, record.until)} to ${formatWhen(lastAt, tz, record.until)}, has been calm since: its movement is taken as the resident again`,
+        expected: `calm for ${calm}`,
+        seen: `no burst of ${chatter.reports} or more reports in ${minutes(chatter.withinS * 1000)} for ${calm}`,
+        decidedAt: record.until,
+        byTimer: true,
+        type: 'sensor.quiet',
+        priority: defaultPriority('sensor.quiet'),
+        closes: { alertId: record.raised, outcome: 'restored' },
+      }),
+      deviceSerial: serial,
+    });
+    next ??= { ...noisy };
+    next[serial] = { since: record.since, until: record.until, device: record.device, raised: undefined };
+  }
+  return next ?? noisy;
+}
+
+/**
+ * A noisy sensor's timer come due (`noisyTimerId`): its fault closed when the sensor has been calm
+ * for `quietS` by now; else set again for when it will have been, the bursts since having moved
+ * that on (or nothing, with no fault open).
+ */
+function noisyTick(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
+  const chatter = rule.chatter;
+  const rhythm = state.rhythms?.[rule.id];
+  const record = rhythm?.noisy?.[(timer.key as string).slice(NOISY_KEY.length)];
+  if (!chatter || !rhythm?.noisy || record?.raised === undefined) return state;
+  if (record.until > timer.checkAt) {
+    out.setTimer(rule, record.until, { id: timer.id, key: timer.key });
+    return state;
+  }
+  const copy = rhythmChecked(rhythm, rhythm.checkAt, rhythm.armedAt);
+  copy.noisy = calmed(rule, chatter, rhythm.noisy, timer.checkAt, out);
+  return withRhythm(state, rule, copy);
 }
 
 type Sensors = NonNullable<Rhythm['sensors']>;
