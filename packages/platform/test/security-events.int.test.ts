@@ -8,6 +8,7 @@ import {
   JetStreamPublisher,
   jetstreamManager,
   type NatsConnection,
+  natsAnswers,
   securityEventPublisher,
   sleep,
 } from '../src/index.ts';
@@ -88,9 +89,12 @@ describe('securityEventPublisher through a NATS outage', () => {
       // Frozen, the server answers nothing but keeps what was sent: each try times out, and at
       // thaw it reads them all, the first stored and the others known by their id.
       own.freeze();
+      // A stopped process may take a moment to stop on a loaded machine: raised once it answers no more.
+      await waitFor(async () => !(await natsAnswers(nc, 200)), { what: 'the server frozen' });
       outbox.raise(event(10));
       outbox.raise(event(11));
       await sleep(1_200);
+      expect(outbox.held).toBe(2);
       own.thaw();
       await waitFor(() => outbox.held === 0, { timeoutMs: 20_000, what: 'the events held stored' });
       const added = (await stored(nc)).slice(before);
