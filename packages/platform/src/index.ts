@@ -143,7 +143,16 @@ export {
   type RouteRequest,
   serveOpenApi,
 } from './routes.ts';
-export { securityEventPublisher } from './security-events.ts';
+export {
+  type HeldSecurityEvent,
+  SECURITY_OUTBOX_DRAIN_MS,
+  SECURITY_OUTBOX_MAX_HELD,
+  SECURITY_OUTBOX_RETRY,
+  SecurityEventOutbox,
+  type SecurityOutboxDrop,
+  type SecurityOutboxOptions,
+  securityEventPublisher,
+} from './security-events.ts';
 export {
   DEPENDENCY_CHECK_MS,
   type DefinedService,

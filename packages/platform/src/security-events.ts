@@ -1,44 +1,254 @@
 import { randomUUID } from 'node:crypto';
-import { type Names, SecurityEvent } from '@telecare/contracts';
+import { type Names, SECURITY_EVENT_KINDS, SecurityEvent, type SecurityEventKind } from '@telecare/contracts';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import { isPermanentFailure } from './nats.ts';
 import type { JetStreamPublisher } from './publisher.ts';
-import { sleep } from './work.ts';
+import { type BackoffPolicy, backoffDelay, Pause, withTimeout } from './work.ts';
 
-/** Tries of one security event's store before it is given up (logged; the warn line still holds it). */
-const ATTEMPTS = 4;
-const RETRY_MS = 250;
+/** Events an outbox holds at most (raised and not stored yet): past it the oldest waiting is dropped. */
+export const SECURITY_OUTBOX_MAX_HELD = 10_000;
+/** How an outbox tries its oldest event again: 250 ms doubling to 5 s, jittered. */
+export const SECURITY_OUTBOX_RETRY: BackoffPolicy = { initialMs: 250, maxMs: 5_000, jitter: 0.5 };
+/** How long a stopping service keeps trying what its outbox still holds. */
+export const SECURITY_OUTBOX_DRAIN_MS = 2_000;
+/** While stopping, no wait between tries is longer than this. */
+const DRAIN_RETRY_MAX_MS = 250;
+
+/** Why an event left an outbox without being stored (`telecare_security_outbox_dropped_total`). */
+export type SecurityOutboxDrop = 'full' | 'refused' | 'stopped';
+const DROP_REASONS: readonly SecurityOutboxDrop[] = ['full', 'refused', 'stopped'];
+
+/** One event in an outbox: its body and its `Nats-Msg-Id`, the same on every try. */
+export interface HeldSecurityEvent {
+  readonly kind: SecurityEventKind;
+  readonly at: string;
+  readonly body: string;
+  readonly msgID: string;
+}
+
+export interface SecurityOutboxOptions {
+  /** Events held at most (`SECURITY_OUTBOX_MAX_HELD`). */
+  readonly maxHeld?: number;
+  /** The wait between tries of one event (`SECURITY_OUTBOX_RETRY`). */
+  readonly retry?: BackoffPolicy;
+  /** How long `close` keeps trying what is held (`SECURITY_OUTBOX_DRAIN_MS`). */
+  readonly drainMs?: number;
+  /** The service's registry (`ServiceContext.metrics`): the outbox's gauge and counter go on it. */
+  readonly metrics?: Registry;
+}
+
+const DROPPED = 'telecare_security_outbox_dropped_total';
+const HELD = 'telecare_security_outbox_events';
+
+function outboxMetrics(registry: Registry | undefined) {
+  const registers = registry ? [registry] : [];
+  const dropped =
+    (registry?.getSingleMetric(DROPPED) as Counter<'kind' | 'reason'> | undefined) ??
+    new Counter({
+      name: DROPPED,
+      help: 'Security events that left the outbox without being stored on SECURITY, by kind and reason (full: the oldest waiting, past the bound; refused: a message NATS cannot take; stopped: still held when the service stopped). Each is logged at error.',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    });
+  for (const kind of SECURITY_EVENT_KINDS)
+    for (const reason of DROP_REASONS) dropped.inc({ kind, reason }, 0);
+  const held =
+    (registry?.getSingleMetric(HELD) as Gauge | undefined) ??
+    new Gauge({
+      name: HELD,
+      help: 'Security events raised and not yet stored on SECURITY (held in memory, tried in order)',
+      registers,
+    });
+  return { dropped, held };
+}
+
+/**
+ * The security events a service raised and has not stored yet, in memory, in the order raised.
+ * The oldest is tried until it is stored (`send` resolves), with a backoff between tries, and only
+ * then the next: one at a time, so they are stored in order, each under its one `Nats-Msg-Id`
+ * whatever the number of tries, so a try whose answer was lost is one message. An event NATS can
+ * never take (`isPermanentFailure`) is dropped. Past `maxHeld` the oldest event waiting is
+ * dropped; every drop is logged at error with its kind and counted
+ * (`telecare_security_outbox_dropped_total{kind,reason}`). `close` tries what is left for
+ * `drainMs` at most, then logs what it could not store.
+ */
+export class SecurityEventOutbox {
+  readonly #send: (event: HeldSecurityEvent) => Promise<unknown>;
+  readonly #logger: Logger;
+  readonly #maxHeld: number;
+  readonly #retry: BackoffPolicy;
+  readonly #drainMs: number;
+  readonly #metrics: ReturnType<typeof outboxMetrics>;
+  /** Waiting, oldest first; the one being tried is `#current`. */
+  #waiting: HeldSecurityEvent[] = [];
+  #current: HeldSecurityEvent | undefined;
+  #running: Promise<void> | undefined;
+  readonly #pause = new Pause();
+  #draining = false;
+  #stopped = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    send: (event: HeldSecurityEvent) => Promise<unknown>,
+    logger: Logger,
+    options: SecurityOutboxOptions = {},
+  ) {
+    this.#send = send;
+    this.#logger = logger;
+    this.#maxHeld = Math.max(1, options.maxHeld ?? SECURITY_OUTBOX_MAX_HELD);
+    this.#retry = options.retry ?? SECURITY_OUTBOX_RETRY;
+    this.#drainMs = options.drainMs ?? SECURITY_OUTBOX_DRAIN_MS;
+    this.#metrics = outboxMetrics(options.metrics);
+  }
+
+  /** Events raised and not stored yet (the one being tried included). */
+  get held(): number {
+    return this.#waiting.length + (this.#current ? 1 : 0);
+  }
+
+  /**
+   * Takes a security event to store; returns at once. Throws for an event that is not a
+   * `SecurityEvent` (nothing is held then).
+   */
+  readonly raise = (event: SecurityEvent): void => {
+    const parsed = SecurityEvent.parse(event);
+    const held: HeldSecurityEvent = {
+      kind: parsed.kind,
+      at: parsed.at,
+      body: JSON.stringify(parsed),
+      msgID: `sec_${randomUUID().replaceAll('-', '')}`,
+    };
+    if (this.#stopped) {
+      this.#drop(held, 'stopped', 'security event raised after the service stopped: not stored');
+      return;
+    }
+    this.#waiting.push(held);
+    while (this.held > this.#maxHeld) {
+      const oldest = this.#waiting.shift() as HeldSecurityEvent;
+      this.#drop(oldest, 'full', 'security event dropped: the outbox is full (NATS away for long)');
+    }
+    this.#metrics.held.set(this.held);
+    this.#running ??= this.#run();
+  };
+
+  /**
+   * Tries what is held for `drainMs` at most, without waiting long between tries; then stops and
+   * logs at error what is left (an event whose try was still out may yet have been stored).
+   * Call it before the publisher is closed. Events raised after are logged and not stored.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#draining = true;
+      this.#pause.wake();
+      const deadline = performance.now() + this.#drainMs;
+      // An event raised while draining starts the loop again: it is waited for too.
+      while (this.#running && performance.now() < deadline) {
+        await withTimeout(this.#running, deadline - performance.now());
+      }
+      this.#stopped = true;
+      this.#pause.wake();
+      const left = [...(this.#current ? [this.#current] : []), ...this.#waiting];
+      this.#waiting = [];
+      this.#current = undefined;
+      this.#metrics.held.set(0);
+      if (left.length === 0) return;
+      const kinds: Partial<Record<SecurityEventKind, number>> = {};
+      for (const event of left) {
+        kinds[event.kind] = (kinds[event.kind] ?? 0) + 1;
+        this.#metrics.dropped.inc({ kind: event.kind, reason: 'stopped' });
+      }
+      this.#logger.error(
+        {
+          left: left.length,
+          kinds,
+          first: { at: left[0]?.at, ref: left[0]?.msgID },
+          last: { at: left.at(-1)?.at, ref: left.at(-1)?.msgID },
+        },
+        'security events not stored before the service stopped',
+      );
+    })();
+    return this.#closing;
+  }
+
+  async #run(): Promise<void> {
+    // Started from `raise`: the first event is taken after `#running` is set.
+    await Promise.resolve();
+    try {
+      for (;;) {
+        if (this.#stopped) return;
+        const event = this.#waiting.shift();
+        if (!event) return;
+        this.#current = event;
+        await this.#store(event);
+        if (this.#current === event) this.#current = undefined;
+        this.#metrics.held.set(this.held);
+      }
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Tries `event` until it is stored, refused for good, or the outbox stops. */
+  async #store(event: HeldSecurityEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#send(event);
+        if (attempt > 1) {
+          this.#logger.info(
+            { securityEvent: event.kind, ref: event.msgID, tries: attempt },
+            'security event stored after failed tries',
+          );
+        }
+        return;
+      } catch (err) {
+        if (this.#stopped) return;
+        if (isPermanentFailure(err)) {
+          this.#drop(event, 'refused', 'security event not stored: NATS cannot take it', err);
+          return;
+        }
+        if (attempt === 1) {
+          this.#logger.warn(
+            { err, securityEvent: event.kind, ref: event.msgID, held: this.held },
+            'security event not stored yet: trying again until it is',
+          );
+        }
+        const delay = backoffDelay(this.#retry, attempt);
+        await this.#pause.wait(this.#draining ? Math.min(delay, DRAIN_RETRY_MAX_MS) : delay);
+        if (this.#stopped) return;
+      }
+    }
+  }
+
+  #drop(event: HeldSecurityEvent, reason: SecurityOutboxDrop, message: string, err?: unknown): void {
+    this.#metrics.dropped.inc({ kind: event.kind, reason });
+    this.#logger.error({ err, securityEvent: event.kind, ref: event.msgID, at: event.at, reason }, message);
+  }
+}
 
 /**
  * How a service other than the helpline raises a security event: stored on the SECURITY stream
  * under an id of its own (`sec_…`, the `Nats-Msg-Id`), so a retried store is one message and the
  * helpline stores it once whichever of its instances reads it, and keeps what was raised while it
- * was away. A store that fails is tried again a few times; the raising service's budget bounds how
- * many are in hand. Returns the `securityEvent` callback the gateways take.
+ * was away. Through a `SecurityEventOutbox`: an event raised while NATS is away is held (up to
+ * `maxHeld`) and stored once it is back, in the order raised; the raising service's budget bounds
+ * how many come. `raise` is the `securityEvent` callback the gateways take; register `close` on
+ * the lifecycle after the publisher's (closers run in reverse), so it drains before the publisher
+ * closes.
  */
 export function securityEventPublisher(
   publisher: JetStreamPublisher,
   n: Names,
   logger: Logger,
-): (event: SecurityEvent) => void {
-  return (event) => {
-    const body = JSON.stringify(SecurityEvent.parse(event));
-    const msgID = `sec_${randomUUID().replaceAll('-', '')}`;
-    void (async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await publisher.publish(n.subjects.securityEvents, body, {
-            msgID,
-            expectStream: n.streams.security,
-          });
-          return;
-        } catch (err) {
-          if (attempt >= ATTEMPTS) {
-            logger.error({ err, securityEvent: event.kind, ref: msgID }, 'security event not stored');
-            return;
-          }
-          await sleep(RETRY_MS * attempt);
-        }
-      }
-    })();
-  };
+  options: SecurityOutboxOptions = {},
+): SecurityEventOutbox {
+  return new SecurityEventOutbox(
+    (event) =>
+      publisher.publish(n.subjects.securityEvents, event.body, {
+        msgID: event.msgID,
+        expectStream: n.streams.security,
+      }),
+    logger,
+    options,
+  );
 }

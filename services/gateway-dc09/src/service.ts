@@ -64,6 +64,12 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   // Closed after the receiver drained (closers run in reverse): its last stores still get answers.
   const publisher = new JetStreamPublisher(nc, { timeoutMs: STORE_ATTEMPT_TIMEOUT_MS });
   lifecycle.add('publisher', () => publisher.close());
+  // Stored on SECURITY for the helpline's list, held while NATS is away; drained after the
+  // gateway stopped raising and before the publisher closes (closers run in reverse).
+  const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
+    metrics: service.metrics,
+  });
+  lifecycle.add('security-events', () => securityEvents.close());
   const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('accounts', () => accounts.close());
 
@@ -90,7 +96,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     maxConnections: config.DC09_MAX_CONNECTIONS,
     maxPendingOutputBytes: config.DC09_MAX_PENDING_OUTPUT_BYTES,
     // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
-    securityEvent: securityEventPublisher(publisher, n, logger.child({ component: 'security' })),
+    securityEvent: securityEvents.raise,
     logger,
   });
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);

@@ -50,6 +50,12 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   // Closed after the gateway drained (closers run in reverse): its last stores still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
+  // Stored on SECURITY for the helpline's list, held while NATS is away; drained after the
+  // gateway stopped raising and before the publisher closes (closers run in reverse).
+  const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
+    metrics: service.metrics,
+  });
+  lifecycle.add('security-events', () => securityEvents.close());
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('device-map', () => deviceMap.close());
 
@@ -79,7 +85,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
       takeovers: config.GATEWAY_MQTT_TAKEOVERS,
     },
     // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
-    securityEvent: securityEventPublisher(publisher, n, logger.child({ component: 'security' })),
+    securityEvent: securityEvents.raise,
   });
   registerQueuedMessages(service.metrics, () => gateway.waiting);
   const mqtt = await connectMqtt({

@@ -1,0 +1,221 @@
+import { errors as natsErrors } from '@nats-io/transport-node';
+import type { SecurityEvent, SecurityEventKind } from '@telecare/contracts';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.ts';
+import { type HeldSecurityEvent, SecurityEventOutbox } from './security-events.ts';
+
+const event = (i: number, kind: SecurityEventKind = 'dc09-frame-forged'): SecurityEvent => ({
+  id: null,
+  at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+  service: 'gateway-dc09',
+  kind,
+  userId: null,
+  caseId: null,
+  detail: { i },
+});
+
+const numberOf = (held: HeldSecurityEvent): number =>
+  (JSON.parse(held.body) as SecurityEvent).detail.i as number;
+
+/** A logger whose lines are kept, parsed. */
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger('security-outbox-test', 'info', {
+    write: (line: string) => {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
+  return { logger, lines };
+}
+
+/** A send that answers when the test says: each try waits on a promise of its own. */
+function manualSend() {
+  const tries: Array<{ event: HeldSecurityEvent; resolve: () => void; reject: (err: Error) => void }> = [];
+  let inFlight = 0;
+  let mostInFlight = 0;
+  const send = (held: HeldSecurityEvent) =>
+    new Promise<void>((resolve, reject) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      const done = () => inFlight--;
+      tries.push({
+        event: held,
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
+    });
+  return { send, tries, mostInFlight: () => mostInFlight };
+}
+
+const until = async (condition: () => boolean): Promise<void> => {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+};
+
+const counted = async (registry: Registry, kind: string, reason: string): Promise<number> => {
+  const metric = await registry.getSingleMetric('telecare_security_outbox_dropped_total')?.get();
+  return metric?.values.find((v) => v.labels.kind === kind && v.labels.reason === reason)?.value ?? 0;
+};
+
+const fast = { initialMs: 1, maxMs: 4 };
+
+describe('SecurityEventOutbox', () => {
+  it('tries one event at a time, in the order raised, under the same id on every try', async () => {
+    const { send, tries, mostInFlight } = manualSend();
+    const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), { retry: fast });
+    outbox.raise(event(0));
+    outbox.raise(event(1));
+    outbox.raise(event(2));
+    expect(outbox.held).toBe(3);
+    for (let failed = 0; failed < 3; failed++) {
+      await until(() => tries.length === failed + 1);
+      tries[failed]?.reject(new natsErrors.TimeoutError());
+    }
+    for (let i = 3; i < 6; i++) {
+      await until(() => tries.length === i + 1);
+      tries[i]?.resolve();
+    }
+    await until(() => outbox.held === 0);
+    expect(tries.map((t) => numberOf(t.event))).toEqual([0, 0, 0, 0, 1, 2]);
+    expect(new Set(tries.slice(0, 4).map((t) => t.event.msgID)).size).toBe(1);
+    expect(new Set(tries.map((t) => t.event.msgID)).size).toBe(3);
+    expect(mostInFlight()).toBe(1);
+  });
+
+  it('waits longer after each failed try, up to the cap', async () => {
+    const at: number[] = [];
+    let failures = 5;
+    const outbox = new SecurityEventOutbox(
+      async () => {
+        at.push(performance.now());
+        if (failures-- > 0) throw new natsErrors.NoRespondersError('x');
+      },
+      createLogger('t', 'silent'),
+      { retry: { initialMs: 20, maxMs: 60 } },
+    );
+    outbox.raise(event(0));
+    await until(() => outbox.held === 0);
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    expect(gaps).toHaveLength(5);
+    // 20, 40, then 60 each: lower bounds only (a loaded machine may wait longer).
+    [20, 40, 60, 60, 60].forEach((least, i) => {
+      expect(gaps[i]).toBeGreaterThanOrEqual(least - 2);
+    });
+  });
+
+  it('past its bound drops the oldest event waiting, logs it with its kind and counts it', async () => {
+    const { send, tries } = manualSend();
+    const { logger, lines } = capture();
+    const metrics = new Registry();
+    const outbox = new SecurityEventOutbox(send, logger, { retry: fast, maxHeld: 3, metrics });
+    outbox.raise(event(0));
+    await until(() => tries.length === 1);
+    outbox.raise(event(1, 'device-kind-unexpected'));
+    outbox.raise(event(2));
+    outbox.raise(event(3));
+    outbox.raise(event(4));
+    expect(outbox.held).toBe(3);
+    expect(await counted(metrics, 'device-kind-unexpected', 'full')).toBe(1);
+    expect(await counted(metrics, 'dc09-frame-forged', 'full')).toBe(1);
+    expect(await counted(metrics, 'reveal-refused', 'full')).toBe(0);
+    const drops = lines.filter((l) => l.reason === 'full');
+    expect(drops.map((l) => [l.level, l.securityEvent])).toEqual([
+      [50, 'device-kind-unexpected'],
+      [50, 'dc09-frame-forged'],
+    ]);
+    expect((await metrics.getSingleMetric('telecare_security_outbox_events')?.get())?.values[0]?.value).toBe(
+      3,
+    );
+
+    tries[0]?.resolve();
+    for (let i = 1; i < 3; i++) {
+      await until(() => tries.length === i + 1);
+      tries[i]?.resolve();
+    }
+    await until(() => outbox.held === 0);
+    expect(tries.map((t) => numberOf(t.event))).toEqual([0, 3, 4]);
+    expect((await metrics.getSingleMetric('telecare_security_outbox_events')?.get())?.values[0]?.value).toBe(
+      0,
+    );
+  });
+
+  it('drops an event NATS can never take, and goes on with the next', async () => {
+    const { send, tries } = manualSend();
+    const metrics = new Registry();
+    const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), { retry: fast, metrics });
+    outbox.raise(event(0));
+    outbox.raise(event(1));
+    await until(() => tries.length === 1);
+    tries[0]?.reject(new natsErrors.InvalidArgumentError('payload too large'));
+    await until(() => tries.length === 2);
+    tries[1]?.resolve();
+    await until(() => outbox.held === 0);
+    expect(tries.map((t) => numberOf(t.event))).toEqual([0, 1]);
+    expect(await counted(metrics, 'dc09-frame-forged', 'refused')).toBe(1);
+  });
+
+  it('at close tries again at once, stores what it can within its time, and logs what is left', async () => {
+    let reachable = false;
+    const sent: number[] = [];
+    const { logger, lines } = capture();
+    const outbox = new SecurityEventOutbox(
+      async (held) => {
+        if (!reachable) throw new natsErrors.TimeoutError();
+        sent.push(numberOf(held));
+      },
+      logger,
+      // A wait between tries longer than the test: only the close's wake tries again.
+      { retry: { initialMs: 60_000, maxMs: 60_000 }, drainMs: 5_000 },
+    );
+    outbox.raise(event(0));
+    outbox.raise(event(1));
+    await until(() => lines.some((l) => l.msg?.toString().startsWith('security event not stored yet')));
+    reachable = true;
+    await outbox.close();
+    expect(sent).toEqual([0, 1]);
+    expect(outbox.held).toBe(0);
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+
+  it('stops trying after its drain time, and logs what it could not store', async () => {
+    const { logger, lines } = capture();
+    const metrics = new Registry();
+    let tries = 0;
+    const outbox = new SecurityEventOutbox(
+      async () => {
+        tries++;
+        throw new natsErrors.TimeoutError();
+      },
+      logger,
+      { retry: fast, drainMs: 50, metrics },
+    );
+    outbox.raise(event(0));
+    outbox.raise(event(1, 'device-kind-unexpected'));
+    outbox.raise(event(2));
+    await outbox.close();
+    const left = lines.find((l) => l.msg === 'security events not stored before the service stopped');
+    expect(left).toMatchObject({
+      level: 50,
+      left: 3,
+      kinds: { 'dc09-frame-forged': 2, 'device-kind-unexpected': 1 },
+    });
+    expect(await counted(metrics, 'dc09-frame-forged', 'stopped')).toBe(2);
+    expect(outbox.held).toBe(0);
+
+    const after = tries;
+    outbox.raise(event(3));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(tries).toBe(after);
+    expect(await counted(metrics, 'dc09-frame-forged', 'stopped')).toBe(3);
+  });
+});

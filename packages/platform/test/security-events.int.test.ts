@@ -1,0 +1,108 @@
+import { names, type SecurityEvent } from '@telecare/contracts';
+import { OwnNatsServer, uniqueNamespace, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  JetStreamPublisher,
+  jetstreamManager,
+  type NatsConnection,
+  natsAnswers,
+  securityEventPublisher,
+  sleep,
+} from '../src/index.ts';
+
+const n = names(uniqueNamespace('secev'));
+const logger = createLogger('security-events-test', 'silent');
+
+const event = (i: number): SecurityEvent => ({
+  id: null,
+  at: new Date().toISOString(),
+  service: 'gateway-dc09',
+  kind: 'dc09-frame-forged',
+  userId: null,
+  caseId: null,
+  detail: { i },
+});
+
+/** What SECURITY holds, oldest first: each message's `Nats-Msg-Id` and the `i` of its event. */
+async function stored(nc: NatsConnection): Promise<Array<{ msgId: string; i: number }>> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(n.streams.security);
+  const out: Array<{ msgId: string; i: number }> = [];
+  if (info.state.messages === 0) return out;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.security, { seq });
+    if (m) out.push({ msgId: m.header.get('Nats-Msg-Id'), i: m.json<SecurityEvent>().detail.i as number });
+  }
+  return out;
+}
+
+describe('securityEventPublisher through a NATS outage', () => {
+  let own: OwnNatsServer;
+  let nc: NatsConnection;
+  let publisher: JetStreamPublisher;
+
+  beforeAll(async () => {
+    own = await OwnNatsServer.start('security-events');
+    nc = await connectNats({ url: own.url, name: 'security-events-test', logger });
+    // A short wait for each try's answer, so that a try while the server is away fails soon.
+    publisher = new JetStreamPublisher(nc, { timeoutMs: 500 });
+  });
+
+  afterAll(async () => {
+    publisher?.close();
+    await nc?.close();
+    await own?.destroy();
+  });
+
+  it('stores every event raised while the server was down, once each and in the order raised', async () => {
+    await ensureStreams(await jetstreamManager(nc), n, ['security']);
+    const outbox = securityEventPublisher(publisher, n, logger, { retry: { initialMs: 100, maxMs: 500 } });
+    try {
+      outbox.raise(event(0));
+      await waitFor(async () => (await stored(nc)).length === 1, { what: 'the first event stored' });
+
+      await own.stop();
+      for (let i = 1; i <= 5; i++) outbox.raise(event(i));
+      // Down for longer than a few tries of one event.
+      await sleep(4_000);
+      expect(outbox.held).toBe(5);
+      await own.start();
+
+      await waitFor(() => outbox.held === 0, { timeoutMs: 20_000, what: 'the events held stored' });
+      const all = await stored(nc);
+      expect(all.map((m) => m.i)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(new Set(all.map((m) => m.msgId)).size).toBe(6);
+      for (const { msgId } of all) expect(msgId).toMatch(/^sec_[0-9a-f]{32}$/);
+    } finally {
+      await outbox.close();
+    }
+  });
+
+  it('tries an event again under the same id: a try whose answer came too late is one message', async () => {
+    await ensureStreams(await jetstreamManager(nc), n, ['security']);
+    const before = (await stored(nc)).length;
+    const outbox = securityEventPublisher(publisher, n, logger, { retry: { initialMs: 100, maxMs: 200 } });
+    try {
+      // Frozen, the server answers nothing but keeps what was sent: each try times out, and at
+      // thaw it reads them all, the first stored and the others known by their id.
+      own.freeze();
+      // A stopped process may take a moment to stop on a loaded machine: raised once it answers no more.
+      await waitFor(async () => !(await natsAnswers(nc, 200)), { what: 'the server frozen' });
+      outbox.raise(event(10));
+      outbox.raise(event(11));
+      await sleep(1_200);
+      expect(outbox.held).toBe(2);
+      own.thaw();
+      await waitFor(() => outbox.held === 0, { timeoutMs: 20_000, what: 'the events held stored' });
+      const added = (await stored(nc)).slice(before);
+      expect(added.map((m) => m.i)).toEqual([10, 11]);
+      expect(new Set(added.map((m) => m.msgId)).size).toBe(2);
+    } finally {
+      own.thaw();
+      await outbox.close();
+    }
+  });
+});
