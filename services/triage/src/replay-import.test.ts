@@ -34,6 +34,33 @@ const HISTORY = [
 ].join('\n');
 
 describe('replay --import', () => {
+  it('marks a life-critical alarm of a type its device kind never reports as the gateways store it (unexpectedkind)', () => {
+    const [pull, fromPendant, press, ownCancel] = parseImport(
+      [
+        line('PC-1', 'pullcord', 'res_a', 'pull-0001', 'pullcord.pulled', '2026-11-02T10:00:00.000Z'),
+        line('PX-1', 'pendant', 'res_a', 'pull-0002', 'pullcord.pulled', '2026-11-02T10:00:05.000Z'),
+        line('PX-1', 'pendant', 'res_a', 'press-0005', 'pendant.pressed', '2026-11-02T10:01:00.000Z'),
+        line('PX-1', 'pendant', 'res_a', 'cancel-0001', 'alarm.cancelled', '2026-11-02T10:01:30.000Z'),
+      ].join('\n'),
+    ).map(toTelecareEvent);
+    expect(fromPendant).toMatchObject({
+      type: 'pullcord.pulled',
+      devicekind: 'pendant',
+      unexpectedkind: true,
+    });
+    for (const own of [pull, press, ownCancel]) expect(own).not.toHaveProperty('unexpectedkind');
+    // Kept apart from the home's pull-cord group, as triage keeps it: the pendant's cancel closes
+    // the real pull, never the pendant's.
+    const { alerts } = runEvents(
+      [pull, fromPendant].filter((e) => e !== undefined),
+      parseRuleSet(DEFAULT_RULE_SET),
+      {
+        learnDays: 0,
+      },
+    );
+    expect(alerts.filter((a) => a.type === 'pullcord.pulled' && !a.closes)).toHaveLength(2);
+  });
+
   it('reads device events with their device map fields, and says which line is wrong', () => {
     expect(parseImport(HISTORY)).toHaveLength(4);
     expect(() => parseImport(`${HISTORY}\n{"serial":"PX-1"}`)).toThrow(ImportLineError);

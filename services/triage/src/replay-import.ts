@@ -7,8 +7,10 @@ import {
   DeviceEventPayload,
   DeviceKind,
   eventIdFor,
+  mayReport,
   PreviousPairing,
   partitionOf,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { type RuleSet, RulesRunner } from '@telecare/rules';
@@ -189,6 +191,14 @@ export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
     ...(line.location && !moved ? { location: line.location } : {}),
     ...(line.postcodeDistrict && !moved ? { postcodedistrict: line.postcodeDistrict } : {}),
     ...(moved ? { movedat: dated?.movedat } : {}),
+    // As the gateways store it: a life-critical alarm of a type its device's kind never reports (a
+    // pendant's login sending a pull-cord's pull) is kept apart from the home's other presses, and
+    // no cancel closes it. (The gateways refuse any other such type; a history keeps it as written.)
+    ...(TAXONOMY[line.event.type].priority === 1 &&
+    !TAXONOMY[line.event.type].derived &&
+    !mayReport(line.kind, line.event.type)
+      ? { unexpectedkind: true }
+      : {}),
     data: line.event.data,
   } as TelecareEvent;
 }
