@@ -301,6 +301,24 @@ export function rhythmOnEvent(
     // stretch timer stored finds no check when it fires.
     rhythm.checkAt = undefined;
   } else armStretch(rule, rhythm, last, rhythm.place, out, legacy || armedAt === 0);
+  if (
+    previous &&
+    previous.id === last.id &&
+    previousCheckAt !== undefined &&
+    !legacy &&
+    entry.at > previousCheckAt &&
+    rhythm.checkAt !== previousCheckAt
+  )
+    // An event that left the stretch as it was but moved its check (the door, or a carer, while the
+    // person is out), later than the check was due: the check's timer has not fired yet (triage
+    // fires due timers in rounds between events, and may be behind). In time order the check was
+    // decided at its moment, before this event: so it is here, on a timer of its own, as of then.
+    out.setTimer(rule, previousCheckAt, {
+      id: rhythmTimerId(rule, out, previous),
+      eventId: previous.id,
+      key: previousPlace ?? 'home',
+      event: previous,
+    });
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
@@ -915,25 +933,35 @@ export function wakeUpCheck(
   const tz = s.timeZone;
   const date = timer.key?.slice(5) ?? '';
   const ups = getUps(rule, rhythm);
-  const last = rhythm?.last;
+  const latest = rhythm?.last;
+  // Decided after activity later than the check (triage fires due timers in rounds between events,
+  // and may be behind): what the person was doing by the check, from what had been seen by then,
+  // as in time order. Getting up at one o'clock does not make them up by ten.
+  const behind = latest !== undefined && latest.at > timer.checkAt;
+  const last = behind ? lastOf(state.recent, rule.activity, timer.checkAt) : latest;
+  const bedThen = behind ? lastOf(state.recent, BED_REPORTS, timer.checkAt) : undefined;
+  const inBedThen = behind ? bedThen?.type === 'bed.occupied' : rhythm?.place === 'bed';
   // Out of the front door and not back: nothing at home could move, and the outing's own check
   // says so ("not back"); "not up" would tell the operator the wrong story.
-  if (rhythm?.place === 'out') return state;
+  if (behind ? last?.type === 'door.closed' : rhythm?.place === 'out') return state;
   let up: boolean;
   let elsewhere = false;
   if (ups) {
     // Seen getting up today, or about (or out) since early morning and not back in bed.
     const dayStart = zonedInstant(date, 4 * 60, tz);
-    up = rhythm?.upOn === date || (rhythm?.place !== 'bed' && last !== undefined && last.at >= dayStart);
+    up = behind
+      ? state.recent.some(
+          (seen) => seen.type === 'bed.vacated' && seen.at >= dayStart && seen.at <= timer.checkAt,
+        ) ||
+        (!inBedThen && last !== undefined && last.at >= dayStart)
+      : rhythm?.upOn === date || (!inBedThen && last !== undefined && last.at >= dayStart);
     // The bed still says occupied, yet someone has been about in another room since early morning:
     // the bed sensor missed them getting up (a mat that misses a `bed.vacated` is common). They
     // are up; from now on they are at home, and their silences are checked as any day's.
     // In a home shared with a partner, that someone is the partner: the bed is believed.
-    elsewhere =
-      !up &&
-      rhythm?.place === 'bed' &&
-      last !== undefined &&
-      upElsewhere(rule, state, dayStart, timer.checkAt);
+    elsewhere = !up && inBedThen && last !== undefined && upElsewhere(rule, state, dayStart, timer.checkAt);
+    // Behind, the rhythm has followed them since: up by the check, nothing more to do.
+    if (elsewhere && !s.sharedHome && behind) return state;
     if (elsewhere && !s.sharedHome && rhythm && last) return upAfterAll(rule, state, rhythm, last, date, out);
   } else {
     const from = zonedInstant(date, s.wakeFrom, tz);
@@ -946,7 +974,7 @@ export function wakeUpCheck(
     );
   }
   if (up) return state;
-  const inBed = rhythm?.place === 'bed' && rhythm.bedAt !== undefined;
+  const inBed = inBedThen && rhythm?.bedAt !== undefined;
   const bedAt = rhythm?.bedAt ?? 0;
   const detail = inBed
     ? elsewhere

@@ -1,0 +1,121 @@
+import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
+import { parseRuleSet } from './parse.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+/**
+ * Triage fires a partition's due timers in rounds between its events: a check due just before an
+ * event may be decided after that event was evaluated (a lane busy, triage catching up after an
+ * outage, a clock that jumped). What the check decides must not depend on it: it is the check of
+ * its own moment. `RulesRunner` fires every timer due before an event first; this runs the same
+ * events with each event evaluated before the timers due by its time.
+ */
+/**
+ * Both run on past `until` and keep what was raised by it (`raisedAt` counts from the check): a
+ * check the last tick moved on fires a reorder grace after that tick, later when it ran late.
+ */
+const SETTLE_MS = 6 * 3600_000;
+
+function ticksAfterEvents(events: readonly TelecareEvent[], ruleSet: RuleSet, until: number): Alert[] {
+  let state: ResidentState = initialState(events[0]?.residentid ?? 'res_none');
+  const timers = new Map<string, Timer>();
+  const alerts: Alert[] = [];
+  const apply = (result: ReturnType<typeof evaluate>) => {
+    state = result.state;
+    alerts.push(...result.alerts);
+    for (const command of result.timers)
+      if (command.op === 'cancel') timers.delete(command.id);
+      else timers.set(command.timer.id, command.timer);
+  };
+  // The clock: the latest event's time, or a timer's due time once past it.
+  let clock = Number.NEGATIVE_INFINITY;
+  const fireBy = (by: number) => {
+    for (;;) {
+      const due = [...timers.values()].filter((t) => t.dueAt <= by).sort((a, b) => a.dueAt - b.dueAt)[0];
+      if (!due) return;
+      timers.delete(due.id);
+      clock = Math.max(clock, due.dueAt);
+      apply(evaluate(state, { kind: 'tick', timer: due, now: clock }, ruleSet));
+    }
+  };
+  for (const event of events) {
+    const at = Date.parse(event.time);
+    clock = Math.max(clock, at);
+    apply(evaluate(state, { kind: 'event', event, now: at }, ruleSet));
+    fireBy(at);
+  }
+  fireBy(until + SETTLE_MS);
+  return alerts.filter((alert) => Date.parse(alert.raisedAt) <= until);
+}
+
+function inTimeOrder(events: readonly TelecareEvent[], ruleSet: RuleSet, until: number): Alert[] {
+  const runner = new RulesRunner(ruleSet);
+  const alerts: Alert[] = [];
+  for (const event of events) alerts.push(...runner.event(event, Date.parse(event.time)));
+  alerts.push(...runner.advance(until + SETTLE_MS));
+  return alerts.filter((alert) => Date.parse(alert.raisedAt) <= until);
+}
+
+const RESIDENT = 'res_late0001';
+const RULES = parseRuleSet(JSON.parse(JSON.stringify(DEFAULT_RULE_SET)));
+const DEVICES: Partial<Record<EventType, [string, string]>> = {
+  motion: ['PIR-1', 'pir'],
+  'bed.occupied': ['BS-1', 'bed-sensor'],
+  'bed.vacated': ['BS-1', 'bed-sensor'],
+  'door.opened': ['DC-1', 'door-contact'],
+  'door.closed': ['DC-1', 'door-contact'],
+};
+const ev = (type: EventType, time: string) => {
+  const [subject, devicekind] = DEVICES[type] ?? ['PX-1', 'pendant'];
+  return makeEvent({
+    type,
+    time,
+    subject,
+    devicekind,
+    residentid: RESIDENT,
+    deviceEventId: `${type}-${time}`,
+  });
+};
+const types = (alerts: readonly Alert[]) => alerts.filter((a) => !a.closes).map((a) => `${a.type} ${a.id}`);
+
+describe('a check decided after an event later than it', () => {
+  it('out and not back: the door opening next morning, evaluated before the evening check fired, does not put the check off', () => {
+    const events = [
+      ev('motion', '2026-11-23T16:50:00.000Z'),
+      ev('door.opened', '2026-11-23T17:00:00.000Z'),
+      ev('door.closed', '2026-11-23T17:00:20.000Z'),
+      // Brought home in the morning: the door, then someone inside.
+      ev('door.opened', '2026-11-24T07:00:00.000Z'),
+      ev('door.closed', '2026-11-24T07:00:20.000Z'),
+      ev('motion', '2026-11-24T07:01:00.000Z'),
+    ];
+    const until = Date.parse('2026-11-24T12:00:00.000Z');
+    const ordered = types(inTimeOrder(events, RULES, until));
+    expect(ordered.some((a) => a.startsWith('outing.not-returned'))).toBe(true);
+    expect(types(ticksAfterEvents(events, RULES, until))).toEqual(ordered);
+  });
+
+  it('not up: getting up late, evaluated before the morning check fired, does not hide that they were not up by it', () => {
+    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
+    const events: TelecareEvent[] = [];
+    // A week learned: to bed at 22:00, up at 07:00, about the house through the day.
+    for (let d = 0; d < 8; d++)
+      events.push(
+        ev('bed.vacated', day(d, '07:00')),
+        ev('motion', day(d, '07:05')),
+        ev('motion', day(d, '12:00')),
+        ev('motion', day(d, '18:00')),
+        ev('bed.occupied', day(d, '22:00')),
+      );
+    // Then a morning not up until one o'clock.
+    events.push(ev('bed.vacated', day(8, '13:00')), ev('motion', day(8, '13:01')));
+    const until = Date.parse(day(8, '16:00'));
+    const ordered = types(inTimeOrder(events, RULES, until));
+    expect(ordered.some((a) => a.startsWith('inactivity.no-wake'))).toBe(true);
+    expect(types(ticksAfterEvents(events, RULES, until))).toEqual(ordered);
+  });
+});
