@@ -509,8 +509,8 @@ function learned(
   if (beds) result.beds = beds;
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
-  result.returning = returning;
   result.beforeReturn = beforeReturn;
+  // Read before `returning` is set: in place, `next` is `result`.
   result.beforeDoor =
     bounceMs > 0 && entry.type === 'door.opened' && last !== undefined
       ? { last, returning: next.returning, checkAt: next.checkAt, openedAt: entry.at, serial: entry.serial }
@@ -520,6 +520,7 @@ function learned(
           !(door && entry.serial === before.serial)
         ? before
         : undefined;
+  result.returning = returning;
   if (entry.type === 'carer.arrived') {
     result.visit = entry.at;
     result.visitEnd = undefined;
