@@ -545,10 +545,12 @@ function learned(
  * - the resident out, activity inside ended the outing after the carer came (not in the five
  *   minutes after the door closed: that door was the carer coming in, and they are at home): it
  *   was the carer's, and the return is undone (`beforeReturn`): out, as they were, with the visit
- *   begun at the carer's time. What the return and the movement after it taught the rhythm is
- *   undone with it (the longest outing, the latest return, the silence from the door), save a
- *   bed's night (`bedAt`, `upInNight`, a bedtime or get-up learned): a bed report ending an
- *   outing during a carer's visit is rare, and those do not decide whether "not back" is raised;
+ *   begun at the carer's time. What the return taught the rhythm is undone with it (the longest
+ *   outing, the latest return, the silence from the door: `outingCheckAt` and `doorCheckAt` read
+ *   them). What stays differs from time order harmlessly: the silences between the movements
+ *   after the return (maxima, of seconds within the reorder bound), and a bed's night (`bedAt`,
+ *   `upInNight`, a bedtime or get-up learned) when a bed report ended the outing, which "not
+ *   back" does not read and the wake-up check does not while the resident is out;
  * - out since a door closing during the visit it begins: that door was the carer's, and the
  *   resident at home (as when the carer's report comes within five minutes after the closing);
  * - else its visit is known from its time: a door closing during it is the carer's.
