@@ -635,6 +635,36 @@ export const Rhythm = z.object({
       serial: z.string(),
     })
     .optional(),
+  /**
+   * What activity inside that ended an outing changed, to undo it when a carer's `carer.arrived`
+   * older than it comes after it (the fob and the PIR are two senders, taken in either order
+   * within the reorder bound): out, what moves during a carer's visit is not the resident. Kept
+   * while only activity inside follows, up to a visit's longest (`VISIT_MAX_MS`) after it.
+   */
+  beforeReturn: z
+    .object({
+      /** The activity that ended the outing: its time and id. */
+      at: z.number(),
+      id: z.string(),
+      /** The outing's start (the door closing) and what the rhythm said of it then. */
+      last: RecentEvent,
+      returning: z.number().optional(),
+      checkAt: z.number().optional(),
+      visit: z.number().optional(),
+      visitEnd: z.number().optional(),
+      bed: z.boolean(),
+      chair: z.boolean(),
+      bedTs: z.number().optional(),
+      chairTs: z.number().optional(),
+      /**
+       * The learned cells the return may have raised, as they were before it: [index, minutes] in
+       * `outs`, in `backs` and in `gaps` (the silence at home from the door).
+       */
+      outs: z.tuple([z.number().int(), z.number()]),
+      backs: z.tuple([z.number().int(), z.number()]),
+      gaps: z.tuple([z.number().int(), z.number()]),
+    })
+    .optional(),
   /** When a carer's visit began (`carer.arrived`, until `carer.left`): what moves then is not the resident coming home. */
   visit: z.number().optional(),
   /** When that visit ended (`carer.left`): the door just after it is the carer going. */

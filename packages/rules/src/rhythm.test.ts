@@ -625,4 +625,36 @@ describe('a rhythm given up to the core (reuse) is learned in place', () => {
     );
     // Twenty-five runs of up to ten days, each event evaluated twice: seconds on a busy machine.
   }, 30_000);
+
+  it('keeps, for a door opening that may bounce, the return it follows as it was before the opening', () => {
+    // A carer lets themselves in: the door closing during their visit is theirs (the resident at
+    // home, `returning` set); the door opened after it bounces, and is undone to that.
+    const carer = makeEvent({
+      type: 'carer.arrived',
+      time: new Date(at(9, '10:00')).toISOString(),
+      residentid: RESIDENT,
+      devicekind: 'carer-fob',
+      subject: 'CF-1',
+      deviceEventId: 'r-carer-1',
+    });
+    const events = [
+      ev('motion', at(9, '09:50')),
+      carer,
+      ev('door.closed', at(9, '10:00') + 1),
+      ev('door.opened', at(9, '10:05')),
+      ev('door.closed', at(9, '10:05') + 1_000),
+    ];
+    let kept: ResidentState = initialState(RESIDENT);
+    let given: ResidentState = initialState(RESIDENT);
+    for (const event of events) {
+      const input = { kind: 'event', event, now: Date.parse(event.time) + 1000 } as const;
+      const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
+      const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+      expect(reused).toEqual(pure);
+      expect(reusedState).toEqual(pureState);
+      kept = pureState;
+      given = reusedState;
+    }
+    expect(given.rhythms?.['rhythm.learned']?.place).toBe('home');
+  });
 });

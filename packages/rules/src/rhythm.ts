@@ -47,6 +47,7 @@ export function initialRhythm(date: string): Rhythm {
     last: undefined,
     returning: undefined,
     beforeDoor: undefined,
+    beforeReturn: undefined,
     visit: undefined,
     visitEnd: undefined,
     noisy: undefined,
@@ -83,6 +84,7 @@ export function shapedRhythm(r: Rhythm): Rhythm {
     last: r.last,
     returning: r.returning,
     beforeDoor: r.beforeDoor,
+    beforeReturn: r.beforeReturn,
     visit: r.visit,
     visitEnd: r.visitEnd,
     noisy: r.noisy,
@@ -268,6 +270,7 @@ function learned(
   const last = next.last;
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
     if (last.id === entry.id) return undefined;
+    if (entry.type === 'carer.arrived') return lateCarer(next, entry, last, inPlace);
     const placed = seats(next, entry);
     // A late report that moves nothing still dates its sensor (the first bed report says the home
     // has a bed sensor): only one older than its own sensor's last changes nothing.
@@ -363,6 +366,31 @@ function learned(
   }
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
+  // Out, activity inside ends the outing: what that changes is kept, as it was before (the cells
+  // it may raise below read before they are), to be undone if a carer's arrival older than it is
+  // taken after it (`lateCarer`). Kept while only activity inside follows, within a visit's longest.
+  let beforeReturn = next.beforeReturn;
+  if (next.place === 'out' && last) {
+    const back = partOf(localMinute(last.at, timeZone)) * RHYTHM_DAYS + ring;
+    const gap = gapIndex(0, partOf(localMinute(next.returning ?? entry.at, timeZone)), ring);
+    beforeReturn = {
+      at: entry.at,
+      id: entry.id,
+      last,
+      returning: next.returning,
+      checkAt: next.checkAt,
+      visit: next.visit,
+      visitEnd: next.visitEnd,
+      bed: next.bed,
+      chair: next.chair,
+      bedTs: next.bedTs,
+      chairTs: next.chairTs,
+      outs: [ring, outs[ring] ?? 0],
+      backs: [back, backs?.[back] ?? 0],
+      gaps: [gap, gaps[gap] ?? 0],
+    };
+  } else if (beforeReturn !== undefined && (door || carer || entry.at - beforeReturn.at >= VISIT_MAX_MS))
+    beforeReturn = undefined;
   // The silence before a door opening at home is learned once the door is known not to have
   // bounced (by the report after the opening): a bounce is undone, and what it would have
   // taught (the silence up to it) with it.
@@ -481,7 +509,8 @@ function learned(
   if (beds) result.beds = beds;
   result.last = entry;
   result.place = placeOf(placed.bed, placed.chair, entry, returning !== undefined);
-  result.returning = returning;
+  result.beforeReturn = beforeReturn;
+  // Read before `returning` is set: in place, `next` is `result`.
   result.beforeDoor =
     bounceMs > 0 && entry.type === 'door.opened' && last !== undefined
       ? { last, returning: next.returning, checkAt: next.checkAt, openedAt: entry.at, serial: entry.serial }
@@ -491,6 +520,7 @@ function learned(
           !(door && entry.serial === before.serial)
         ? before
         : undefined;
+  result.returning = returning;
   if (entry.type === 'carer.arrived') {
     result.visit = entry.at;
     result.visitEnd = undefined;
@@ -505,6 +535,94 @@ function learned(
   if (upOn !== undefined) result.upOn = upOn;
   if (bedAt !== undefined) result.bedAt = bedAt;
   if (upInNight !== undefined) result.upInNight = upInNight;
+  return result;
+}
+
+/**
+ * A carer's "arrived" older than the latest activity learned: their fob and the PIRs are separate
+ * senders, and the movement they make coming in may be taken first. The rhythm as it would be had
+ * the report come in time order (nothing when that changes nothing):
+ * - the resident out, activity inside ended the outing after the carer came (not in the five
+ *   minutes after the door closed: that door was the carer coming in, and they are at home): it
+ *   was the carer's, and the return is undone (`beforeReturn`): out, as they were, with the visit
+ *   begun at the carer's time. What the return taught the rhythm is undone with it (the longest
+ *   outing, the latest return, the silence from the door: `outingCheckAt` and `doorCheckAt` read
+ *   them). What stays differs from time order harmlessly: the silences between the movements
+ *   after the return (maxima, of seconds within the reorder bound), and a bed's night (`bedAt`,
+ *   `upInNight`, a bedtime or get-up learned) when a bed report ended the outing, which "not
+ *   back" does not read and the wake-up check does not while the resident is out;
+ * - out since a door closing during the visit it begins: that door was the carer's, and the
+ *   resident at home (as when the carer's report comes within five minutes after the closing);
+ * - else its visit is known from its time: a door closing during it is the carer's.
+ * A report older than a visit's longest (`VISIT_MAX_MS`) by the latest activity changes nothing:
+ * in time order that visit had ended by then.
+ */
+function lateCarer(
+  next: Rhythm,
+  entry: RecentEvent,
+  last: RecentEvent,
+  inPlace: boolean,
+): Rhythm | undefined {
+  const at = entry.at;
+  if (last.at - at >= VISIT_MAX_MS) return undefined;
+  const back = next.beforeReturn;
+  if (
+    back !== undefined &&
+    (at > back.last.at || (at === back.last.at && entry.id > back.last.id)) &&
+    (at < back.at || (at === back.at && entry.id < back.id)) &&
+    !(back.last.type === 'door.closed' && at - back.last.at <= VISIT_DOOR_MS)
+  ) {
+    const result: Writable = inPlace ? next : shapedRhythm(next);
+    result.last = back.last;
+    result.bed = back.bed;
+    result.chair = back.chair;
+    result.bedTs = back.bedTs;
+    result.chairTs = back.chairTs;
+    // A door opened within five minutes before "arrived" was the carer's, as in time order.
+    result.returning =
+      back.returning !== undefined && at - back.returning <= VISIT_DOOR_MS ? undefined : back.returning;
+    // The outing's check: one that had passed by the return was decided on a timer of its own then
+    // (`rhythmOnEvent`), and is not checked again.
+    result.checkAt = back.checkAt !== undefined && back.checkAt >= back.at ? back.checkAt : undefined;
+    result.visit = at;
+    result.visitEnd = undefined;
+    result.beforeReturn = undefined;
+    result.place = 'out';
+    const [outAt, outMin] = back.outs;
+    if (result.outs[outAt] !== outMin) {
+      if (!inPlace) result.outs = [...result.outs];
+      result.outs[outAt] = outMin;
+    }
+    const [backAt, backMin] = back.backs;
+    if (result.backs !== undefined && result.backs[backAt] !== backMin) {
+      if (!inPlace) result.backs = [...result.backs];
+      result.backs[backAt] = backMin;
+    }
+    const [gapAt, gapMin] = back.gaps;
+    if (result.gaps[gapAt] !== gapMin) {
+      if (!inPlace) result.gaps = [...result.gaps];
+      result.gaps[gapAt] = gapMin;
+    }
+    return result;
+  }
+  // In time order the visit is this one, unless a later arrival is known; a "left" after it ends it.
+  const visit = next.visit !== undefined && next.visit >= at ? next.visit : at;
+  const visitEnd =
+    visit === at && !(next.visitEnd !== undefined && next.visitEnd > at) ? undefined : next.visitEnd;
+  const carersDoor =
+    next.place === 'out' &&
+    last.type === 'door.closed' &&
+    next.returning === undefined &&
+    !(visitEnd !== undefined && visitEnd < last.at) &&
+    visit <= last.at;
+  if (visit === next.visit && visitEnd === next.visitEnd && !carersDoor) return undefined;
+  const result: Writable = inPlace ? next : shapedRhythm(next);
+  result.visit = visit;
+  result.visitEnd = visitEnd;
+  if (carersDoor) {
+    result.returning = last.at;
+    result.place = placeOf(next.bed, next.chair, last, true);
+  }
   return result;
 }
 

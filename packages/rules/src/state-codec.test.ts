@@ -172,6 +172,28 @@ describe('stored resident state', () => {
     }
   });
 
+  it('reads back a return kept to be undone by a carer’s late report, and a rhythm stored before it had one', () => {
+    // Out of the front door, then movement inside: the return is kept (`beforeReturn`).
+    const state = stateAfter([
+      { kind: 0, offsetMs: 0, test: false, id: 'mov1' },
+      { kind: 6, offsetMs: 60_000, test: false, id: 'open1' },
+      { kind: 7, offsetMs: 90_000, test: false, id: 'shut1' },
+      { kind: 0, offsetMs: 600_000, test: false, id: 'mov2' },
+    ]);
+    const kept = state.rhythms?.['rhythm.learned']?.beforeReturn;
+    expect(kept?.at).toBe(START + 600_000);
+    expect(kept?.last.type).toBe('door.closed');
+    expect(decodeState(encodeState(state))).toEqual(state);
+    expect(decodeStateList(encodeStateList(state).elements).state).toEqual(state);
+    // Stored by the version before: no such field, read back without one, in the one shape.
+    const stored = JSON.parse(encodeState(state));
+    for (const id of Object.keys(stored.rhythms)) delete stored.rhythms[id].beforeReturn;
+    const decoded = decodeState(JSON.stringify(stored));
+    expect(decoded.rhythms?.['rhythm.learned']?.beforeReturn).toBeUndefined();
+    for (const rhythm of Object.values(decoded.rhythms ?? {}))
+      expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
+  });
+
   it('keeps ids that are not event ids of the gateways as they are', () => {
     const state: ResidentState = {
       ...initialState(RESIDENT),

@@ -291,9 +291,13 @@ export function rhythmOnEvent(
   }
   // `rhythm` is the object learnt for this event, which nothing else holds (a new one, or the
   // state's own given up): it takes its check in place.
-  // An event that left the stretch as it was (a door or a carer while out, a bounce undone) with
-  // its check already decided, or none (in bed): nothing to check again.
-  if (last.id !== entry.id && entry.at >= last.at && rhythm.checkAt === undefined) {
+  // An event that left the stretch as it was (a door or a carer while out, a bounce undone, a
+  // carer's late report that only dates their visit) with its check already decided, or none (in
+  // bed): nothing to check again.
+  const unmoved =
+    entry.at >= last.at ||
+    (entry.type === 'carer.arrived' && last.id === previous?.id && rhythm.place === previousPlace);
+  if (last.id !== entry.id && unmoved && rhythm.checkAt === undefined) {
     if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, last) });
   } else if (rhythm.place === 'bed' || asleepUnseen(rule, rhythm, last, out.settings)) {
     if (legacy) out.timer({ op: 'cancel', id: rhythmTimerId(rule, out, last) });

@@ -1,0 +1,221 @@
+import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState } from './model.ts';
+import { RulesRunner } from './runner.ts';
+import { encodeState } from './state-codec.ts';
+import { makeEvent } from './testing.ts';
+
+/**
+ * A carer's "arrived" (their fob) and the movement they make coming in (a PIR) are two senders:
+ * they reach the core in either order within the reorder bound. Out, whatever moves during a
+ * carer's visit is someone else; taken in either order, the same.
+ */
+const RESIDENT = 'res_latecarer1';
+const GRACE = DEFAULT_RULE_SET.settings.reorderGraceS * 1000;
+const MIN = 60_000;
+const T = (hhmmss: string, ms = 0) => Date.parse(`2026-11-22T${hhmmss}.000Z`) + ms;
+const UNTIL = T('23:59:00');
+
+const DEVICES: Partial<Record<EventType, [string, string]>> = {
+  motion: ['pir', 'PIR-1'],
+  'door.opened': ['door-contact', 'DC-1'],
+  'door.closed': ['door-contact', 'DC-1'],
+  'carer.arrived': ['carer-fob', 'CF-1'],
+  'carer.left': ['carer-fob', 'CF-1'],
+  'bed.occupied': ['bed-sensor', 'BS-1'],
+};
+
+let counter = 0;
+function ev(type: EventType, time: number): TelecareEvent {
+  const [devicekind, subject] = DEVICES[type] ?? ['pir', 'PIR-1'];
+  return makeEvent({
+    type,
+    time: new Date(time).toISOString(),
+    residentid: RESIDENT,
+    devicekind,
+    subject,
+    deviceEventId: `lc-${++counter}`,
+  });
+}
+
+/** Each event read when it arrives: `[event, arrival]`, in the order given. */
+function run(arrivals: ReadonlyArray<readonly [TelecareEvent, number]>) {
+  const runner = new RulesRunner(DEFAULT_RULE_SET);
+  const alerts: Alert[] = [];
+  for (const [event, at] of arrivals) alerts.push(...runner.event(event, at));
+  alerts.push(...runner.advance(UNTIL));
+  const rhythm = runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned'];
+  return { alerts, rhythm, state: runner.states.get(RESIDENT) ?? initialState(RESIDENT) };
+}
+
+/** In time order, each a second after it happened. */
+const inOrder = (events: readonly TelecareEvent[]) =>
+  run(
+    [...events]
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))
+      .map((event) => [event, Date.parse(event.time) + 1000] as const),
+  );
+
+/** The same events, `late` read last (at `arrives`), the others a second after they happened. */
+const withLate = (events: readonly TelecareEvent[], late: TelecareEvent, arrives: number) =>
+  run([
+    ...[...events]
+      .filter((event) => event !== late)
+      .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))
+      .map((event) => [event, Date.parse(event.time) + 1000] as const),
+    [late, arrives] as const,
+  ]);
+
+const told = (alerts: readonly Alert[]) =>
+  alerts
+    .map((alert) => [alert.id, alert.type, alert.raisedAt])
+    .sort((a, b) => String(a).localeCompare(String(b)));
+const types = (alerts: readonly Alert[]) => alerts.map((alert) => alert.type);
+
+/** At home from 10:00, out of the front door at 10:30. */
+const morning = () => [
+  ev('motion', T('10:00:00')),
+  ev('motion', T('10:29:00')),
+  ev('door.opened', T('10:29:50')),
+  ev('door.closed', T('10:30:01', 1)),
+];
+
+describe('a carer’s arrival reported after the movement it explains', () => {
+  it('out, the carer’s movement is theirs in either order: "not back" is raised as in time order', () => {
+    const carer = ev('carer.arrived', T('10:35:01', 2));
+    const events = [...morning(), carer, ev('motion', T('10:35:01', 3))];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:35:01', 3) + 1500);
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+    expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
+    expect(late.rhythm?.last?.id).toBe(ordered.rhythm?.last?.id);
+    expect(late.rhythm?.checkAt).toBe(ordered.rhythm?.checkAt);
+  });
+
+  it('the same with several movements after it before the carer’s report comes, within the reorder grace', () => {
+    const carer = ev('carer.arrived', T('10:35:01', 2));
+    const moves = [3, 8_000, 15_000, 22_000].map((ms) => ev('motion', T('10:35:01', ms)));
+    const events = [...morning(), carer, ...moves];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:35:01', 2) + GRACE - 1000);
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+  });
+
+  it('the same with the carer’s report older than the movement by more than the visit’s door window', () => {
+    const carer = ev('carer.arrived', T('10:50:00'));
+    const moves = [ev('motion', T('10:56:00')), ev('motion', T('10:57:00'))];
+    const events = [...morning(), carer, ...moves];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:57:00') + 1500);
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+  });
+
+  it('a door opened while out and not the carer’s still dates a return after it, in either order', () => {
+    // The door at 10:40 is no carer's (they came at 10:50): "not back" waits for a silence from it.
+    const carer = ev('carer.arrived', T('10:50:00'));
+    const events = [
+      ...morning(),
+      ev('door.opened', T('10:40:00')),
+      ev('door.closed', T('10:40:20')),
+      carer,
+      ev('motion', T('10:50:00', 5)),
+    ];
+    const ordered = inOrder(events);
+    const late = withLate(events, carer, T('10:50:01'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.returning).toBe(ordered.rhythm?.returning);
+    expect(late.rhythm?.checkAt).toBe(ordered.rhythm?.checkAt);
+  });
+
+  it('a carer who came after the resident was back leaves them at home, in either order', () => {
+    const carer = ev('carer.arrived', T('11:09:50'));
+    const events = [
+      ...morning(),
+      ev('motion', T('11:00:00')),
+      carer,
+      ev('motion', T('11:10:00')),
+      ...Array.from({ length: 20 }, (_, i) => ev('motion', T('11:20:00') + i * 20 * MIN)),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = withLate(events, carer, T('11:10:01'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('home');
+    expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
+  });
+
+  it('a carer who came in just after the resident went out took that door: at home either way, and their visit known', () => {
+    // The carer leaves at 10:50 without pressing "left": that door is the carer's too.
+    const carer = ev('carer.arrived', T('10:32:00'));
+    const events = [
+      ...morning(),
+      carer,
+      ev('motion', T('10:32:00', 5)),
+      ev('door.opened', T('10:50:00')),
+      ev('door.closed', T('10:50:20')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:32:01'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe(ordered.rhythm?.place);
+  });
+
+  it('at home, a carer’s arrival reported after their movement still makes the door during the visit theirs', () => {
+    const carer = ev('carer.arrived', T('10:00:00'));
+    const events = [
+      ev('motion', T('09:00:00')),
+      carer,
+      ev('motion', T('10:00:00', 500)),
+      ev('door.opened', T('10:30:00')),
+      ev('door.closed', T('10:30:20')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:00:01'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
+  });
+
+  it('a door closed behind the resident during a visit the late report tells of is the carer’s: at home either way', () => {
+    const carer = ev('carer.arrived', T('10:29:55'));
+    const events = [...morning(), carer];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = withLate(events, carer, T('10:30:02'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('home');
+  });
+
+  it('learned in place (reuse) into the same evaluations and stored states as a copy', () => {
+    const carer = ev('carer.arrived', T('10:35:01', 2));
+    const moves = [3, 8_000, 15_000].map((ms) => ev('motion', T('10:35:01', ms)));
+    const arrivals = [
+      ...[...morning(), ...moves].map((event) => [event, Date.parse(event.time) + 1000] as const),
+      [carer, T('10:35:25')] as const,
+      // Read again: a redelivery changes nothing.
+      [carer, T('10:35:40')] as const,
+    ];
+    let kept: ResidentState = initialState(RESIDENT);
+    let given: ResidentState = initialState(RESIDENT);
+    for (const [event, now] of arrivals) {
+      const input = { kind: 'event', event, now } as const;
+      const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
+      const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+      expect(reused).toEqual(pure);
+      expect(encodeState(reusedState)).toBe(encodeState(pureState));
+      expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
+      kept = pureState;
+      given = reusedState;
+    }
+    expect(kept.rhythms?.['rhythm.learned']?.place).toBe('out');
+  });
+});
