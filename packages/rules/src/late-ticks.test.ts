@@ -118,4 +118,32 @@ describe('a check decided after an event later than it', () => {
     expect(ordered.some((a) => a.startsWith('inactivity.no-wake'))).toBe(true);
     expect(types(ticksAfterEvents(events, RULES, until))).toEqual(ordered);
   });
+
+  it('out, the door opened a moment after it closed with nothing seen inside: movement just after the check does not make the check moot', () => {
+    // Quiet hours from noon: "by 12:45 at night" is the outing's deadline.
+    const rules = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      residents: { [RESIDENT]: { quietHours: { from: '12:00', to: '13:30' } } },
+    });
+    const events = [
+      ev('motion', '2026-11-22T10:30:00.000Z'),
+      ev('door.closed', '2026-11-22T10:30:01.000Z'),
+      ev('door.opened', '2026-11-22T10:30:01.001Z'),
+      ev('motion', '2026-11-22T12:45:08.010Z'),
+    ];
+    const until = Date.parse('2026-11-22T20:00:00.000Z');
+    // The movement 8 s after the check, taken before its timer (due a grace after it) fired, and
+    // taken after it (arriving 22 s late): the same outing raised.
+    const before = types(inTimeOrder(events, rules, until));
+    expect(before.some((a) => a.startsWith('outing.not-returned'))).toBe(true);
+    const arrivals = events.map((event) => Date.parse(event.time));
+    arrivals[3] = Date.parse('2026-11-22T12:45:30.000Z');
+    const runner = new RulesRunner(rules);
+    const after: Alert[] = [];
+    events.forEach((event, i) => {
+      after.push(...runner.event(event, arrivals[i] as number));
+    });
+    after.push(...runner.advance(until + SETTLE_MS));
+    expect(types(after.filter((a) => Date.parse(a.raisedAt) <= until))).toEqual(before);
+  });
 });

@@ -415,6 +415,41 @@ export function rhythmOnTick(
   return silenceCheck(rule, timer, state, out);
 }
 
+/** Reports that leave an outing as it was (`learnRhythm`): the door, and a carer coming or going. */
+const OUTING_KEEPS: readonly RecentEvent['type'][] = [
+  'door.opened',
+  'door.closed',
+  'carer.arrived',
+  'carer.left',
+];
+
+/**
+ * The activity the stretch running at the check follows, from `recent`, for a check decided after
+ * later activity: the latest activity by the check, except that while out the door and a carer's
+ * reports after the door that took the person out leave the outing as it was, as the rhythm does
+ * in time order (the door opened a moment after closing, with nothing seen inside, is no return).
+ */
+function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): RecentEvent | undefined {
+  const found = lastOf(state.recent, rule.activity, timer.checkAt);
+  const own = timer.event;
+  if (
+    timer.key !== 'out' ||
+    own === undefined ||
+    found === undefined ||
+    found.id === own.id ||
+    found.at < own.at
+  )
+    return found;
+  const since = state.recent.filter(
+    (seen) =>
+      seen.id !== own.id &&
+      seen.at >= own.at &&
+      seen.at <= timer.checkAt &&
+      rule.activity.includes(seen.type),
+  );
+  return since.every((seen) => OUTING_KEEPS.includes(seen.type)) ? own : found;
+}
+
 /** A silence check of the activity `timer` names: alerts when it is still the latest by the check. */
 function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out: Output): ResidentState {
   const rhythm = state.rhythms?.[rule.id];
@@ -424,9 +459,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   // found past due by a later activity carries the one it follows: `recent` keeps a day, and a
   // check decided after that (the person found the next day, triage behind) would find nothing.
   const last =
-    rhythm.last.at <= timer.checkAt
-      ? rhythm.last
-      : (lastOf(state.recent, rule.activity, timer.checkAt) ?? timer.event);
+    rhythm.last.at <= timer.checkAt ? rhythm.last : (stretchLastBy(rule, state, timer) ?? timer.event);
   if (!last || last.id !== timer.eventId) return state;
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
