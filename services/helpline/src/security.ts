@@ -131,11 +131,13 @@ export class SecurityEvents {
    * naming itself anew in each event gets no cap of its own per name.
    */
   async store(event: SecurityEventMessage, ref: string, perHour: number): Promise<StoredOutcome> {
+    // A known service's own rows (on the (service, at) index), or every unknown name's together.
+    const bucket = KNOWN_SERVICES.has(event.service) ? 'service = $1' : 'not (service = any($9::text[]))';
     const { rows } = await this.pool.query(
       `with capped as (
          select count(*) >= $8 as over from (
            select 1 from ${this.#table}
-            where (case when $1 = any($9::text[]) then service = $1 else not (service = any($9::text[])) end)
+            where ${bucket}
               and at > $2::timestamptz - interval '1 hour'
             limit $8
          ) recent
@@ -155,7 +157,7 @@ export class SecurityEvents {
         event.caseId,
         JSON.stringify(event.detail),
         perHour,
-        [...KNOWN_SERVICES],
+        ...(KNOWN_SERVICES.has(event.service) ? [] : [[...KNOWN_SERVICES]]),
       ],
     );
     const row = rows[0] as { over: boolean; stored: boolean } | undefined;
