@@ -109,6 +109,7 @@ export {
   EventTypeSchema,
   isEventType,
   isPress,
+  isUnexpectedKindAlarm,
   KIND_REPORTS,
   mayReport,
   PRESS_TYPES,

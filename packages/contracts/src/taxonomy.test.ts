@@ -4,6 +4,7 @@ import {
   DEVICE_KINDS,
   EVENT_TYPES,
   EVERY_DEVICE_REPORTS,
+  isUnexpectedKindAlarm,
   mayReport,
   TAXONOMY,
   TEST_TRIGGERS,
@@ -24,6 +25,14 @@ describe('what each kind of device reports', () => {
       'pendant.pressed',
     ])
       expect(mayReport('door-contact', type), type).toBe(false);
+  });
+
+  it('an alarm of the wrong kind is a life-critical alarm the kind never reports, nothing else', () => {
+    expect(isUnexpectedKindAlarm('pendant', 'pullcord.pulled')).toBe(true);
+    expect(isUnexpectedKindAlarm('pullcord', 'pullcord.pulled')).toBe(false);
+    expect(isUnexpectedKindAlarm('home-unit', 'pullcord.pulled')).toBe(false);
+    // Not life-critical: refused by the gateways, not stored as an alarm of the wrong kind.
+    expect(isUnexpectedKindAlarm('door-contact', 'medication.taken')).toBe(false);
   });
 
   it('every kind reports its own test trigger and what every device reports about itself', () => {

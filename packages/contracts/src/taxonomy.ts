@@ -228,6 +228,16 @@ export function mayReport(kind: string, type: string): boolean {
 }
 
 /**
+ * Whether a device of `kind` sending `type` sends an alarm of the wrong kind, stored all the same
+ * and marked `unexpectedkind`: a life-critical alarm (no type triage derives) its kind never
+ * reports. Any other type a kind does not report is refused by the gateways.
+ */
+export function isUnexpectedKindAlarm(kind: string, type: EventType): boolean {
+  const info = TAXONOMY[type];
+  return info.priority === 1 && !info.derived && !mayReport(kind, type);
+}
+
+/**
  * What an alert raised by an alarm from a device of the wrong kind (the event's `unexpectedkind`)
  * adds to its reason: the operator answers it as any alarm, and knows it came from another device.
  */

@@ -1,4 +1,4 @@
-import { type EventType, mayReport, TAXONOMY } from '@telecare/contracts';
+import { type EventType, isUnexpectedKindAlarm } from '@telecare/contracts';
 import type { KindMismatch } from './records.ts';
 
 /** An installer's words for an alarm stored although `kind` does not report `type`. */
@@ -15,8 +15,7 @@ export function kindMismatchOf(
   kind: string,
   event: { type: EventType; at: string; eventId: string },
 ): KindMismatch | undefined {
-  const info = TAXONOMY[event.type];
-  if (info.priority !== 1 || info.derived || mayReport(kind, event.type)) return undefined;
+  if (!isUnexpectedKindAlarm(kind, event.type)) return undefined;
   return {
     type: event.type,
     kind,

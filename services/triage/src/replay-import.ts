@@ -7,10 +7,9 @@ import {
   DeviceEventPayload,
   DeviceKind,
   eventIdFor,
-  mayReport,
+  isUnexpectedKindAlarm,
   PreviousPairing,
   partitionOf,
-  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { type RuleSet, RulesRunner } from '@telecare/rules';
@@ -194,11 +193,7 @@ export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
     // As the gateways store it: a life-critical alarm of a type its device's kind never reports (a
     // pendant's login sending a pull-cord's pull) is kept apart from the home's other presses, and
     // no cancel closes it. (The gateways refuse any other such type; a history keeps it as written.)
-    ...(TAXONOMY[line.event.type].priority === 1 &&
-    !TAXONOMY[line.event.type].derived &&
-    !mayReport(line.kind, line.event.type)
-      ? { unexpectedkind: true }
-      : {}),
+    ...(isUnexpectedKindAlarm(line.kind, line.event.type) ? { unexpectedkind: true } : {}),
     data: line.event.data,
   } as TelecareEvent;
 }
