@@ -1,6 +1,6 @@
 import { lifeCriticalFailures, SCENARIOS } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { runScenarioOnCore } from './core.ts';
+import { alertsOnCoreBehind, runScenarioOnCore } from './core.ts';
 
 /**
  * The corpus against the rules core alone (no services, under a second a scenario): the ground
@@ -54,5 +54,18 @@ describe('the scenario corpus through the rules core', () => {
     const { card } = runScenarioOnCore(SCENARIOS['irregular-ci'] as NonNullable<(typeof SCENARIOS)[string]>);
     expect(card.totals).toMatchObject({ incidents: 6, detected: 6, late: 0, missed: 0 });
     expect(card.learned).toMatchObject({ residentDays: 14, falseAlerts: 0 });
+  });
+
+  it('irregular-ci with triage an hour, then eight hours behind: the alerts of time order, no more, no fewer', () => {
+    const spec = SCENARIOS['irregular-ci'] as NonNullable<(typeof SCENARIOS)[string]>;
+    const raised = (alerts: readonly { id: string; closes?: unknown }[]) =>
+      alerts
+        .filter((a) => !a.closes)
+        .map((a) => a.id)
+        .sort();
+    const inOrder = raised(alertsOnCoreBehind(spec, 0));
+    expect(inOrder.length).toBeGreaterThan(5);
+    expect(raised(alertsOnCoreBehind(spec, 3_600_000))).toEqual(inOrder);
+    expect(raised(alertsOnCoreBehind(spec, 8 * 3_600_000))).toEqual(inOrder);
   });
 });

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Alert, TelecareEvent } from '@telecare/contracts';
-import { parseRuleSet, type RuleSet, RulesRunner } from '@telecare/rules';
+import {
+  evaluate,
+  initialState,
+  parseRuleSet,
+  type ResidentState,
+  type RuleSet,
+  RulesRunner,
+  type Timer,
+} from '@telecare/rules';
 import {
   type BuiltScenario,
   buildScenario,
@@ -38,36 +46,10 @@ export function runScenarioOnCore(
     return intervalS === undefined ? undefined : { supervisionIntervalS: intervalS };
   };
   const runner = new RulesRunner(rules, { device });
-  const seqs = new Map<string, number>();
   const raw: Alert[] = [];
-  for (const e of built.events) {
-    const home = spec.homes.find((h) => h.key === e.home);
-    const device = deviceSpec(e.device);
-    const serial = `SIM-${e.home}-${e.device.replace('.', '-')}`;
-    supervision.set(serial, device.supervisionS);
-    const seq = seqs.get(serial) ?? 0;
-    seqs.set(serial, seq + 1);
-    const at = new Date(e.at).toISOString();
-    const event: TelecareEvent = {
-      specversion: '1.0',
-      id: `evt_${createHash('sha256').update(`${serial}/${seq}`).digest('hex').slice(0, 32)}`,
-      source: '/core',
-      type: e.type,
-      subject: serial,
-      time: at,
-      datacontenttype: 'application/json',
-      residentid: residentOf.get(e.home) as string,
-      devicekind: device.kind,
-      deviceeventid: `${seq}`,
-      partition: 0,
-      receivedat: at,
-      testmode: false,
-      seq,
-      ...(device.location ? { location: device.location } : {}),
-      ...(home ? { postcodedistrict: home.postcode.split(' ')[0] as string } : {}),
-      data: { ...(e.data ?? {}) },
-    };
-    raw.push(...runner.event(event, e.at));
+  for (const { event, supervisionS } of coreEvents(spec, built, residentOf)) {
+    supervision.set(event.subject, supervisionS);
+    raw.push(...runner.event(event, Date.parse(event.time)));
   }
   const until = Math.max(built.end, ...built.expectations.map((x) => x.at + x.deadlineS * 1000));
   raw.push(...runner.advance(until));
@@ -93,6 +75,88 @@ export function runScenarioOnCore(
     ...learningOf(built),
   });
   return { built, card, alerts };
+}
+
+/** The scenario's device events as the gateways store them, each at its own time, with its device's supervision interval. */
+function coreEvents(
+  spec: ScenarioSpec,
+  built: BuiltScenario,
+  residentOf: ReadonlyMap<string, string>,
+): { event: TelecareEvent; supervisionS: number }[] {
+  const seqs = new Map<string, number>();
+  return built.events.map((e) => {
+    const home = spec.homes.find((h) => h.key === e.home);
+    const device = deviceSpec(e.device);
+    const serial = `SIM-${e.home}-${e.device.replace('.', '-')}`;
+    const seq = seqs.get(serial) ?? 0;
+    seqs.set(serial, seq + 1);
+    const at = new Date(e.at).toISOString();
+    const event: TelecareEvent = {
+      specversion: '1.0',
+      id: `evt_${createHash('sha256').update(`${serial}/${seq}`).digest('hex').slice(0, 32)}`,
+      source: '/core',
+      type: e.type,
+      subject: serial,
+      time: at,
+      datacontenttype: 'application/json',
+      residentid: residentOf.get(e.home) as string,
+      devicekind: device.kind,
+      deviceeventid: `${seq}`,
+      partition: 0,
+      receivedat: at,
+      testmode: false,
+      seq,
+      ...(device.location ? { location: device.location } : {}),
+      ...(home ? { postcodedistrict: home.postcode.split(' ')[0] as string } : {}),
+      data: { ...(e.data ?? {}) },
+    };
+    return { event, supervisionS: device.supervisionS };
+  });
+}
+
+/**
+ * The same scenario through the rules core with triage `behindMs` behind: each timer fires only
+ * once the events that much after its due time were evaluated (a backlog after an outage, or the
+ * platform's accelerated runs, whose clock races through quiet hours). Each resident's own rules
+ * only (no area holds). Gives every alert raised by the end, as `runScenarioOnCore` would.
+ */
+export function alertsOnCoreBehind(spec: ScenarioSpec, behindMs: number): Alert[] {
+  const built = buildScenario(spec);
+  const residentOf = new Map(spec.homes.map((h) => [h.key, `res_${h.key.toLowerCase()}`] as const));
+  const rules = parseRuleSet(carePlanRuleSet(spec.homes, residentOf));
+  const states = new Map<string, ResidentState>();
+  const timers = new Map<string, Timer>();
+  const alerts: Alert[] = [];
+  const apply = (residentId: string, result: ReturnType<typeof evaluate>) => {
+    states.set(residentId, result.state);
+    alerts.push(...result.alerts);
+    for (const command of result.timers)
+      if (command.op === 'cancel') timers.delete(command.id);
+      else timers.set(command.timer.id, command.timer);
+  };
+  const fireBy = (by: number, now: number) => {
+    for (;;) {
+      let due: Timer | undefined;
+      for (const timer of timers.values())
+        if (timer.dueAt <= by && (!due || timer.dueAt < due.dueAt)) due = timer;
+      if (!due) return;
+      timers.delete(due.id);
+      const state = states.get(due.residentId) ?? initialState(due.residentId);
+      apply(
+        due.residentId,
+        evaluate(state, { kind: 'tick', timer: due, now: Math.max(now, due.dueAt) }, rules),
+      );
+    }
+  };
+  for (const { event } of coreEvents(spec, built, residentOf)) {
+    const at = Date.parse(event.time);
+    fireBy(at - behindMs, at);
+    const state = states.get(event.residentid) ?? initialState(event.residentid);
+    apply(event.residentid, evaluate(state, { kind: 'event', event, now: at }, rules));
+  }
+  const until = Math.max(built.end, ...built.expectations.map((x) => x.at + x.deadlineS * 1000));
+  fireBy(until, until);
+  return alerts.filter((a) => !a.testMode && Date.parse(a.raisedAt) <= until);
 }
 
 /**

@@ -20,7 +20,13 @@ import { makeEvent } from './testing.ts';
  */
 const SETTLE_MS = 6 * 3600_000;
 
-function ticksAfterEvents(events: readonly TelecareEvent[], ruleSet: RuleSet, until: number): Alert[] {
+/** Each timer fired after the event that follows it, or (`lagMs`) only once events that much later were taken. */
+function ticksAfterEvents(
+  events: readonly TelecareEvent[],
+  ruleSet: RuleSet,
+  until: number,
+  lagMs = 0,
+): Alert[] {
   let state: ResidentState = initialState(events[0]?.residentid ?? 'res_none');
   const timers = new Map<string, Timer>();
   const alerts: Alert[] = [];
@@ -46,7 +52,7 @@ function ticksAfterEvents(events: readonly TelecareEvent[], ruleSet: RuleSet, un
     const at = Date.parse(event.time);
     clock = Math.max(clock, at);
     apply(evaluate(state, { kind: 'event', event, now: at }, ruleSet));
-    fireBy(at);
+    fireBy(at - lagMs);
   }
   fireBy(until + SETTLE_MS);
   return alerts.filter((alert) => Date.parse(alert.raisedAt) <= until);
@@ -69,15 +75,16 @@ const DEVICES: Partial<Record<EventType, [string, string]>> = {
   'door.opened': ['DC-1', 'door-contact'],
   'door.closed': ['DC-1', 'door-contact'],
 };
-const ev = (type: EventType, time: string) => {
-  const [subject, devicekind] = DEVICES[type] ?? ['PX-1', 'pendant'];
+const ev = (type: EventType, time: string, serial?: string) => {
+  const [device, devicekind] = DEVICES[type] ?? ['PX-1', 'pendant'];
+  const subject = serial ?? device;
   return makeEvent({
     type,
     time,
     subject,
     devicekind,
     residentid: RESIDENT,
-    deviceEventId: `${type}-${time}`,
+    deviceEventId: `${subject}-${type}-${time}`,
   });
 };
 const types = (alerts: readonly Alert[]) => alerts.filter((a) => !a.closes).map((a) => `${a.type} ${a.id}`);
@@ -117,6 +124,53 @@ describe('a check decided after an event later than it', () => {
     const ordered = types(inTimeOrder(events, RULES, until));
     expect(ordered.some((a) => a.startsWith('inactivity.no-wake'))).toBe(true);
     expect(types(ticksAfterEvents(events, RULES, until))).toEqual(ordered);
+  });
+
+  it('not up: getting up late, learned before the morning check fired, does not move the check past it', () => {
+    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
+    const events: TelecareEvent[] = [];
+    for (let d = 0; d < 8; d++)
+      events.push(
+        ev('bed.vacated', day(d, '07:00')),
+        ev('motion', day(d, '07:05')),
+        ev('motion', day(d, '12:00')),
+        ev('motion', day(d, '18:00')),
+        ev('bed.occupied', day(d, '22:00')),
+      );
+    // Up at nine, two hours past the latest morning learned, and about: learned as the day's get-up
+    // 20 minutes on, before the 07:45 check fired (triage two hours behind). Were the day's own
+    // morning one of those it is checked against, the check would move to 09:45 and find them up.
+    events.push(
+      ev('bed.vacated', day(8, '09:00')),
+      ev('motion', day(8, '09:05')),
+      ev('motion', day(8, '09:25')),
+      ev('motion', day(8, '12:00')),
+    );
+    const until = Date.parse(day(8, '16:00'));
+    const ordered = types(inTimeOrder(events, RULES, until));
+    expect(ordered.some((a) => a.startsWith('inactivity.no-wake'))).toBe(true);
+    expect(types(ticksAfterEvents(events, RULES, until, 2 * 3_600_000))).toEqual(ordered);
+  });
+
+  it('up on time, the check decided hours behind: the get-up aged out of what the state keeps still counts', () => {
+    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
+    const hhmm = (minute: number) =>
+      `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+    const events: TelecareEvent[] = [];
+    // A busy home: up at 07:00 (checked by 07:45), movement in four rooms every two minutes until
+    // bed at 22:00, so the state's last 200 events reach back under seven hours.
+    for (let d = 0; d < 9; d++) {
+      events.push(ev('bed.vacated', day(d, '07:00')));
+      for (let minute = 7 * 60 + 2; minute < 22 * 60; minute += 2)
+        events.push(ev('motion', day(d, hhmm(minute)), `PIR-${(minute / 2) % 4}`));
+      events.push(ev('bed.occupied', day(d, '22:00')));
+    }
+    const until = Date.parse(day(8, '23:00'));
+    const ordered = types(inTimeOrder(events, RULES, until));
+    expect(ordered.filter((a) => a.startsWith('inactivity.no-wake'))).toEqual([]);
+    // Triage ten hours behind (a backlog after an outage): 300 events taken before the morning's
+    // check fired.
+    expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
   });
 
   it('out, the door opened a moment after it closed with nothing seen inside: movement just after the check does not make the check moot', () => {

@@ -27,6 +27,23 @@ export const VISIT_MAX_MS = 2 * 3_600_000;
 export const VISIT_DOOR_MS = 5 * 60_000;
 
 const ringOf = (date: string): number => epochDay(date) % RHYTHM_DAYS;
+/**
+ * The ring slot of `date`'s values: the day's own once it is learned, or (a day ahead of the newest
+ * learned) the slot it will clear for it; -1 for a day the ring no longer holds.
+ */
+export function ringIndexOf(rhythm: Rhythm, date: string): number {
+  const behind = epochDay(rhythm.day) - epochDay(date);
+  return behind < RHYTHM_DAYS && behind > -RHYTHM_DAYS ? ringOf(date) : -1;
+}
+
+/** The minute the resident was learned to get up on `date` (local), if the ring still holds that day. */
+export function upMinuteOn(rhythm: Rhythm, date: string): number | undefined {
+  if (epochDay(date) > epochDay(rhythm.day)) return undefined;
+  const ring = ringIndexOf(rhythm, date);
+  const minute = ring < 0 ? -1 : (rhythm.up[ring] as number);
+  return minute >= 0 ? minute : undefined;
+}
+
 const partOf = (minute: number): number => Math.min(PARTS - 1, Math.floor(minute / 180));
 const gapIndex = (place: number, part: number, ring: number) => (place * PARTS + part) * RHYTHM_DAYS + ring;
 

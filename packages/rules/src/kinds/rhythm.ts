@@ -16,6 +16,8 @@ import {
   outLimit,
   placeOf,
   rhythmChecked,
+  ringIndexOf,
+  upMinuteOn,
   usualBedMinute,
   VISIT_MAX_MS,
 } from '../rhythm.ts';
@@ -42,6 +44,10 @@ export const hhmmOf = (minute: number): string =>
  * When the wake-up check for `date` runs: the latest learned get-up plus the margin, else the care
  * plan's window; after a night later than usual (bed after the median bedtime learned), later by
  * half of how late, up to 90 min; never after the care plan's hard latest time.
+ *
+ * The morning of `date` itself is not one of the mornings it is checked against: getting up late
+ * that day, learned before the check's timer fired (triage behind), would move the check past it
+ * and the check would find them up; in time order it had found them not up.
  */
 export function wakeCheckMinute(
   rule: RhythmRule,
@@ -50,8 +56,12 @@ export function wakeCheckMinute(
   date?: string,
 ): number {
   const ups = getUps(rule, rhythm);
-  const known = rhythm?.up.filter((m) => m >= 0) ?? [];
-  const learned = known.length > 0 ? Math.round(Math.max(...known) + rule.wakeMarginS / 60) : 0;
+  const own = date === undefined || !rhythm ? -1 : ringIndexOf(rhythm, date);
+  let latest = -1;
+  if (rhythm)
+    for (let i = 0; i < rhythm.up.length; i++)
+      if (i !== own) latest = Math.max(latest, rhythm.up[i] as number);
+  const learned = latest >= 0 ? Math.round(latest + rule.wakeMarginS / 60) : 0;
   // While learning, the care plan's window stands, moved later by any later morning seen.
   let minute = ups ? learned : Math.max(s.wakeTo, learned);
   if (ups && date !== undefined && rhythm) minute += lateNightMinutes(rule, rhythm, date, s.timeZone);
@@ -986,8 +996,12 @@ export function wakeUpCheck(
   if (ups) {
     // Seen getting up today, or about (or out) since early morning and not back in bed.
     const dayStart = zonedInstant(date, 4 * 60, tz);
+    // Behind by hours, `recent` (a bounded list) may have let the morning go: the get-up the rhythm
+    // learned for the day says it too.
+    const upMinute = behind && rhythm ? upMinuteOn(rhythm, date) : undefined;
     up = behind
-      ? state.recent.some(
+      ? (upMinute !== undefined && zonedInstant(date, upMinute, tz) <= timer.checkAt) ||
+        state.recent.some(
           (seen) => seen.type === 'bed.vacated' && seen.at >= dayStart && seen.at <= timer.checkAt,
         ) ||
         (!inBedThen && last !== undefined && last.at >= dayStart)
@@ -1009,6 +1023,12 @@ export function wakeUpCheck(
         seen.at >= from &&
         seen.at <= timer.checkAt,
     );
+    // Behind by hours, `recent` may have let the window's activity go: the get-up learned that day
+    // by the check says it too.
+    if (!up && behind && rhythm && (state.forgottenUntil ?? Number.NEGATIVE_INFINITY) >= from) {
+      const upMinute = upMinuteOn(rhythm, date);
+      up = upMinute !== undefined && zonedInstant(date, upMinute, tz) <= timer.checkAt;
+    }
   }
   if (up) return state;
   const inBed = inBedThen && rhythm?.bedAt !== undefined;
