@@ -155,7 +155,8 @@ export function alertsOnCoreBehind(spec: ScenarioSpec, behindMs: number): Alert[
     apply(event.residentid, evaluate(state, { kind: 'event', event, now: at }, rules));
   }
   const until = Math.max(built.end, ...built.expectations.map((x) => x.at + x.deadlineS * 1000));
-  fireBy(until, until);
+  // After the last event each timer fires at its own time, and so does the next one it sets.
+  fireBy(until + 86_400_000, Number.NEGATIVE_INFINITY);
   return alerts.filter((a) => !a.testMode && Date.parse(a.raisedAt) <= until);
 }
 

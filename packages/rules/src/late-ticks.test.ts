@@ -74,6 +74,10 @@ const DEVICES: Partial<Record<EventType, [string, string]>> = {
   'bed.vacated': ['BS-1', 'bed-sensor'],
   'door.opened': ['DC-1', 'door-contact'],
   'door.closed': ['DC-1', 'door-contact'],
+  'carer.arrived': ['CF-1', 'carer-fob'],
+  'carer.left': ['CF-1', 'carer-fob'],
+  'medication.due': ['MD-1', 'medication-dispenser'],
+  'medication.taken': ['MD-1', 'medication-dispenser'],
 };
 const ev = (type: EventType, time: string, serial?: string) => {
   const [device, devicekind] = DEVICES[type] ?? ['PX-1', 'pendant'];
@@ -171,6 +175,55 @@ describe('a check decided after an event later than it', () => {
     // Triage ten hours behind (a backlog after an outage): 300 events taken before the morning's
     // check fired.
     expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
+  });
+
+  describe('hours behind, in a busy home whose state keeps under seven hours of events', () => {
+    const day = (hhmm: string) => `2026-11-10T${hhmm}:00.000Z`;
+    const hhmm = (minute: number) =>
+      `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+    const busyDay = (): TelecareEvent[] => {
+      // Up at 07:00 (the bed sensor says so: the morning's check reads the get-up learned).
+      const events: TelecareEvent[] = [ev('bed.vacated', day('07:00'))];
+      for (let minute = 7 * 60 + 2; minute < 22 * 60; minute += 2)
+        events.push(ev('motion', day(hhmm(minute)), `PIR-${(minute / 2) % 4}`));
+      return events;
+    };
+    const byTime = (events: TelecareEvent[]) =>
+      events.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+
+    it('a carer who came on time is not reported a no-show', () => {
+      const rules = parseRuleSet({
+        ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+        residents: { [RESIDENT]: { visits: ['09:00', '13:00'] } },
+      });
+      const events = byTime([
+        ...busyDay(),
+        ev('carer.arrived', '2026-11-10T09:10:30.000Z'),
+        ev('carer.left', '2026-11-10T09:40:30.000Z'),
+      ]);
+      const until = Date.parse(day('23:00'));
+      const ordered = types(inTimeOrder(events, rules, until));
+      // 13:00 was missed; 09:00 was not.
+      expect(ordered.filter((a) => a.startsWith('carer.no-show'))).toHaveLength(1);
+      expect(types(ticksAfterEvents(events, rules, until, 10 * 3_600_000))).toEqual(ordered);
+    });
+
+    it('a dose taken is not missed, and a dose never taken still is', () => {
+      const dose = (type: EventType, time: string, doseId: string) => ({
+        ...ev(type, time),
+        data: { doseId },
+      });
+      const events = byTime([
+        ...busyDay(),
+        dose('medication.due', '2026-11-10T08:00:30.000Z', 'morning'),
+        dose('medication.taken', '2026-11-10T08:10:30.000Z', 'morning'),
+        dose('medication.due', '2026-11-10T12:00:30.000Z', 'lunch'),
+      ]);
+      const until = Date.parse(day('23:00'));
+      const ordered = types(inTimeOrder(events, RULES, until));
+      expect(ordered.filter((a) => a.startsWith('medication.missed'))).toHaveLength(1);
+      expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
+    });
   });
 
   it('out, the door opened a moment after it closed with nothing seen inside: movement just after the check does not make the check moot', () => {

@@ -726,7 +726,11 @@ export const ResidentState = z.object({
   seen: z.array(z.string()),
   /** Per device serial, bounded by the resident's devices. */
   devices: z.record(z.string(), DeviceSupervision),
-  /** Per recurring rule id (wake-up, visits, routine): the next check already scheduled. */
+  /**
+   * Per recurring rule id (wake-up, visits, routine): the next check already scheduled. And per
+   * visit whose carer came (`<rule id>@<its check time>`): when they arrived, kept until its check
+   * is decided, which may be hours behind, past what `recent` keeps.
+   */
   scheduled: z.record(z.string(), z.number()),
   /** Per routine rule id. */
   routines: z.record(z.string(), Routine),
@@ -798,6 +802,7 @@ export const Timer = z.object({
    * The activity a silence check follows, when the check was found past due by a later activity
    * (triage behind, or back after an outage): by the time it is decided the activity may have left
    * the day of events the state keeps, and a collapse found the next day was then never raised.
+   * Likewise the event an after-event check waits on (the dose offered).
    */
   event: RecentEvent.optional(),
 });

@@ -23,7 +23,7 @@ import {
 } from './output.ts';
 import { planOf } from './plan.ts';
 import { findEvent, firstAtOrAfter, KEEP_DEVICES_MS } from './recent.ts';
-import { reschedule } from './schedule.ts';
+import { nextCheck, reschedule } from './schedule.ts';
 
 export function absenceOnEvent(
   rule: AbsenceRule,
@@ -34,12 +34,19 @@ export function absenceOnEvent(
 ): ResidentState {
   const window = rule.window;
   if (window.kind === 'after-event') {
-    if (window.after.includes(entry.type)) {
-      const withinS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
-      out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
-    }
+    const withinS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
+    // The check carries its event: decided hours behind, `recent` may have let it go.
+    if (window.after.includes(entry.type))
+      out.setTimer(rule, entry.at + withinS * 1000, {
+        id: `${rule.id}:${entry.id}`,
+        eventId: entry.id,
+        event: entry,
+      });
+    else if (rule.expect.includes(entry.type)) metAfterEvent(rule, entry, state.recent, withinS, out);
     return state;
   }
+  if (window.kind === 'visit')
+    return rule.expect.includes(entry.type) ? metVisit(rule, entry, state, out) : state;
   if (window.kind !== 'supervision' || !rule.expect.includes(entry.type)) return state;
   const current = state.devices[entry.serial];
   const intervalS =
@@ -113,6 +120,71 @@ export function absenceOnEvent(
   }
   devices[entry.serial] = record;
   return withField(out, state, 'devices', devices);
+}
+
+/**
+ * An expected event (a dose taken) within the window after the events it answers (the dose
+ * offered): their checks are cancelled. Taken in time order they would find it in `recent`; decided
+ * hours behind (triage catching up), `recent` may have let it go and the dose would be "missed".
+ */
+function metAfterEvent(
+  rule: AbsenceRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  withinS: number,
+  out: Output,
+): void {
+  if (rule.window.kind !== 'after-event') return;
+  for (let i = firstAtOrAfter(recent, entry.at - withinS * 1000); i < recent.length; i++) {
+    const due = recent[i] as RecentEvent;
+    if (due.at > entry.at) break;
+    if (
+      rule.window.after.includes(due.type) &&
+      (due.doseId === undefined || entry.doseId === undefined || due.doseId === entry.doseId)
+    )
+      out.timer({ op: 'cancel', id: `${rule.id}:${due.id}` });
+  }
+}
+
+/**
+ * A carer's arrival within a visit's window: noted in the schedule (`scheduled`, under
+ * `<rule>@<check time>`) for that visit's check, which reads it when `recent` (decided hours behind,
+ * triage catching up) has let the arrival go. Behind, the check awaited may be an earlier visit's.
+ */
+function metVisit(rule: AbsenceRule, entry: RecentEvent, state: ResidentState, out: Output): ResidentState {
+  const visit = nextCheck(rule, out, entry.at - 1, state);
+  if (!visit || !visitWindowHas(rule, visit.key, visit.checkAt, entry, out)) return state;
+  const key = metKey(rule, visit.checkAt);
+  if (state.scheduled[key] !== undefined) return state;
+  return withField(out, state, 'scheduled', { ...state.scheduled, [key]: entry.at });
+}
+
+const metKey = (rule: AbsenceRule, checkAt: number) => `${rule.id}@${checkAt}`;
+
+/** The schedule without the arrivals noted for this rule's visits checked by `checkAt`. */
+function withoutMet(rule: AbsenceRule, state: ResidentState, checkAt: number): ResidentState {
+  const prefix = `${rule.id}@`;
+  let scheduled: Record<string, number> | undefined;
+  for (const key in state.scheduled)
+    if (key.startsWith(prefix) && Number(key.slice(prefix.length)) <= checkAt) {
+      scheduled ??= { ...state.scheduled };
+      delete scheduled[key];
+    }
+  return scheduled ? withField(undefined, state, 'scheduled', scheduled) : state;
+}
+
+/** Whether `seen` is an expected event within the visit `key` (`<date>T<hh:mm>@<visit at>`) checked at `checkAt`. */
+function visitWindowHas(
+  rule: AbsenceRule,
+  key: string | undefined,
+  checkAt: number,
+  seen: RecentEvent,
+  out: Output,
+) {
+  const toleranceS =
+    out.settings.thresholds[rule.id]?.withinS ?? (rule.window.kind === 'visit' ? rule.window.toleranceS : 0);
+  const from = Number(key?.split('@')[1]) - toleranceS * 1000;
+  return rule.expect.includes(seen.type) && seen.at >= from && seen.at <= checkAt;
 }
 
 /**
@@ -190,8 +262,8 @@ export function absenceOnTick(
       const recent = state.recent;
       const withinWindowS = out.settings.thresholds[rule.id]?.withinS ?? window.withinS;
       const at = findEvent(recent, timer.eventId, timer.checkAt - withinWindowS * 1000);
-      if (at < 0) return state;
-      const due = recent[at] as RecentEvent;
+      const due = at >= 0 ? (recent[at] as RecentEvent) : timer.event;
+      if (due === undefined) return state;
       // What came from its time to the check: the list is sorted, so from the first at its time.
       for (let i = firstAtOrAfter(recent, due.at); i < recent.length; i++) {
         const seen = recent[i] as RecentEvent;
@@ -256,9 +328,11 @@ export function absenceOnTick(
       const visitAt = Number(timer.key?.split('@')[1]);
       const toleranceS = out.settings.thresholds[rule.id]?.withinS ?? window.toleranceS;
       const from = visitAt - toleranceS * 1000;
-      const arrived = state.recent.some(
-        (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= timer.checkAt,
-      );
+      const arrived =
+        state.scheduled[metKey(rule, timer.checkAt)] !== undefined ||
+        state.recent.some(
+          (seen) => rule.expect.includes(seen.type) && seen.at >= from && seen.at <= timer.checkAt,
+        );
       if (!arrived) {
         out.alert(
           derivedAlert(rule, out, {
@@ -273,7 +347,7 @@ export function absenceOnTick(
           }),
         );
       }
-      return reschedule(rule, state, out, timer.checkAt);
+      return reschedule(rule, withoutMet(rule, state, timer.checkAt), out, timer.checkAt);
     }
     default:
       return assertNever(window);

@@ -62,8 +62,12 @@ export function concerns(rule: Rule, type: EventType): boolean {
     case 'sustained':
       return 'reading' in rule.condition ? type === 'temperature' : rule.condition.starts.includes(type);
     case 'absence':
-      if (rule.window.kind === 'after-event') return rule.window.after.includes(type);
-      return rule.window.kind === 'supervision' && rule.expect.includes(type);
+      // A check's expected event too (a dose taken, a carer come): met, the check is told.
+      if (rule.window.kind === 'after-event')
+        return rule.window.after.includes(type) || rule.expect.includes(type);
+      return (
+        (rule.window.kind === 'supervision' || rule.window.kind === 'visit') && rule.expect.includes(type)
+      );
     case 'correlation': {
       const p = rule.pattern;
       if (p.kind === 'then-absent') return p.first.includes(type);

@@ -59,12 +59,18 @@ export function nextCheck(
   return undefined;
 }
 
+/**
+ * A recurring check's timer id. Schedule keys (a date, an hour, a visit) are the same for every
+ * resident: the id names the resident so that one resident's check never replaces another's in the
+ * timer store.
+ */
+export const scheduledTimerId = (rule: Recurring, residentId: string, key: string): string =>
+  `${rule.id}:${residentId}:${key}`;
+
 export function reschedule(rule: Recurring, state: ResidentState, out: Output, after: number): ResidentState {
   const next = nextCheck(rule, out, after, state);
   if (!next) return state;
-  // Schedule keys (a date, an hour, a visit) are the same for every resident: the id names the
-  // resident so that one resident's check never replaces another's in the timer store.
-  out.setTimer(rule, next.checkAt, { id: `${rule.id}:${out.residentId}:${next.key}`, key: next.key });
+  out.setTimer(rule, next.checkAt, { id: scheduledTimerId(rule, out.residentId, next.key), key: next.key });
   return withField(undefined, state, 'scheduled', { ...state.scheduled, [rule.id]: next.checkAt });
 }
 
