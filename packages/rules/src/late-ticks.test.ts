@@ -191,6 +191,23 @@ describe('a check decided after an event later than it', () => {
     const byTime = (events: TelecareEvent[]) =>
       events.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
 
+    it('a home with no bed sensor, about from 07:02 each day: not "not up"', () => {
+      const events: TelecareEvent[] = [];
+      for (let d = 0; d < 9; d++)
+        for (let minute = 7 * 60 + 2; minute < 22 * 60; minute += 2)
+          events.push(
+            ev(
+              'motion',
+              `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm(minute)}:00.000Z`,
+              `PIR-${(minute / 2) % 4}`,
+            ),
+          );
+      const until = Date.parse('2026-11-18T23:00:00.000Z');
+      const ordered = types(inTimeOrder(events, RULES, until));
+      expect(ordered.filter((a) => a.startsWith('inactivity.no-wake'))).toEqual([]);
+      expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
+    });
+
     it('a carer who came on time is not reported a no-show', () => {
       const rules = parseRuleSet({
         ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),

@@ -707,6 +707,13 @@ export const Rhythm = z.object({
   /** When the resident last went to bed, and whether anything moved since. */
   bedAt: z.number().optional(),
   upInNight: z.boolean().optional(),
+  /**
+   * [ring day]: the first activity (not a bed occupied) at or after the care plan's wake-up window
+   * opened that day, in ms since local midnight (-1: none yet). A morning check decided further
+   * behind than `recent` reaches reads it where no get-up was learned (a home with no bed sensor).
+   * Absent in a rhythm of the version before, which learns it from its next day.
+   */
+  woke: z.array(z.number()).optional(),
 });
 export type Rhythm = z.infer<typeof Rhythm>;
 

@@ -1,5 +1,5 @@
 import type { Place, RecentEvent, Rhythm, RhythmRule } from './model.ts';
-import { epochDay, localMinute, localTime } from './time.ts';
+import { epochDay, type LocalTime, localMinute, localTime } from './time.ts';
 
 /** Days the rhythm remembers: two weeks, so that both weekends count and it follows the person. */
 export const RHYTHM_DAYS = 14;
@@ -44,6 +44,14 @@ export function upMinuteOn(rhythm: Rhythm, date: string): number | undefined {
   return minute >= 0 ? minute : undefined;
 }
 
+/** The day's first activity from the wake-up window's start (`Rhythm.woke`), ms after local midnight. */
+export function wokeOn(rhythm: Rhythm, date: string): number | undefined {
+  if (!rhythm.woke || epochDay(date) > epochDay(rhythm.day)) return undefined;
+  const ring = ringIndexOf(rhythm, date);
+  const ms = ring < 0 ? -1 : (rhythm.woke[ring] as number);
+  return ms >= 0 ? ms : undefined;
+}
+
 const partOf = (minute: number): number => Math.min(PARTS - 1, Math.floor(minute / 180));
 const gapIndex = (place: number, part: number, ring: number) => (place * PARTS + part) * RHYTHM_DAYS + ring;
 
@@ -75,6 +83,7 @@ export function initialRhythm(date: string): Rhythm {
     upInNight: undefined,
     checkAt: undefined,
     armedAt: 0,
+    woke: undefined,
   };
 }
 
@@ -112,6 +121,7 @@ export function shapedRhythm(r: Rhythm): Rhythm {
     upInNight: r.upInNight,
     checkAt: r.checkAt,
     armedAt: r.armedAt,
+    woke: r.woke,
   };
 }
 
@@ -148,6 +158,7 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
       ? rhythm.backs
       : [...rhythm.backs];
   const beds = !rhythm.beds ? new Array(RHYTHM_DAYS).fill(0) : inPlace ? rhythm.beds : [...rhythm.beds];
+  const woke = !rhythm.woke ? undefined : inPlace ? rhythm.woke : [...rhythm.woke];
   for (let d = from + 1; d <= Math.min(to, from + RHYTHM_DAYS); d++) {
     const ring = d % RHYTHM_DAYS;
     for (let place = 0; place < PLACES_LEARNED; place++)
@@ -156,6 +167,7 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
     outs[ring] = 0;
     for (let part = 0; part < PARTS; part++) backs[part * RHYTHM_DAYS + ring] = 0;
     beds[ring] = 0;
+    if (woke) woke[ring] = -1;
   }
   const days = Math.min(RHYTHM_DAYS, rhythm.days + (to - from));
   if (!inPlace) {
@@ -167,6 +179,7 @@ function rollTo(rhythm: Rhythm, date: string, inPlace: boolean): Rhythm {
     copy.outs = outs;
     copy.backs = backs;
     copy.beds = beds;
+    copy.woke = woke;
     return copy;
   }
   rhythm.day = date;
@@ -254,8 +267,9 @@ export function learnRhythm(
   timeZone: string,
   observe = true,
   bounceMs = 0,
+  wakeFrom?: number,
 ): Rhythm {
-  return learned(rhythm, entry, timeZone, observe, false, bounceMs) ?? (rhythm as Rhythm);
+  return learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom) ?? (rhythm as Rhythm);
 }
 
 /**
@@ -269,11 +283,16 @@ export function learnRhythmInPlace(
   timeZone: string,
   observe = true,
   bounceMs = 0,
+  wakeFrom?: number,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true, bounceMs);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom);
 }
 
-/** The rhythm with the event learned (a new one unless `inPlace`), or nothing when it changes nothing. */
+/**
+ * The rhythm with the event learned (a new one unless `inPlace`), or nothing when it changes
+ * nothing; with `wakeFrom` (the care plan's wake-up window's start, minutes), the day's first
+ * activity from then noted too (`Rhythm.woke`).
+ */
 function learned(
   rhythm: Rhythm | undefined,
   entry: RecentEvent,
@@ -281,8 +300,36 @@ function learned(
   observe: boolean,
   inPlace: boolean,
   bounceMs: number,
+  wakeFrom: number | undefined,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
+  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone);
+  if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
+  const base = result ?? rhythm;
+  if (!base) return result;
+  const ring = ringIndexOf(base, local.date);
+  if (ring < 0 || epochDay(local.date) > epochDay(base.day)) return result;
+  const ms = local.minute * 60_000 + (((entry.at % 60_000) + 60_000) % 60_000);
+  const seen = base.woke?.[ring] ?? -1;
+  if (seen >= 0 && seen <= ms) return result;
+  // Once a day (the first activity from the window's start), or a late report earlier than it.
+  const own = result !== undefined && (inPlace || result !== rhythm);
+  const out: Writable = own ? (result as Writable) : inPlace ? (base as Writable) : shapedRhythm(base);
+  const woke = base.woke ? (inPlace ? base.woke : [...base.woke]) : new Array(RHYTHM_DAYS).fill(-1);
+  woke[ring] = ms;
+  out.woke = woke;
+  return out;
+}
+
+function learnedAt(
+  rhythm: Rhythm | undefined,
+  entry: RecentEvent,
+  local: LocalTime,
+  observe: boolean,
+  inPlace: boolean,
+  bounceMs: number,
+  timeZone: string,
+): Rhythm | undefined {
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {

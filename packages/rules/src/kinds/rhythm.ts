@@ -20,6 +20,7 @@ import {
   upMinuteOn,
   usualBedMinute,
   VISIT_MAX_MS,
+  wokeOn,
 } from '../rhythm.ts';
 import { addDays, epochDay, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
 import { lastOf } from './absence.ts';
@@ -267,8 +268,8 @@ export function rhythmOnEvent(
   const inPlace = out.reuse && state === out.owned;
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
   const learnt = inPlace
-    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe, bounceMs)
-    : learnRhythm(before, entry, out.settings.timeZone, observe, bounceMs);
+    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe, bounceMs, out.settings.wakeFrom)
+    : learnRhythm(before, entry, out.settings.timeZone, observe, bounceMs, out.settings.wakeFrom);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -1023,11 +1024,15 @@ export function wakeUpCheck(
         seen.at >= from &&
         seen.at <= timer.checkAt,
     );
-    // Behind by hours, `recent` may have let the window's activity go: the get-up learned that day
-    // by the check says it too.
+    // Behind by hours, `recent` may have let the window's activity go: the day's first activity
+    // from the window's start (`woke`), or the get-up learned that day, says it too.
     if (!up && behind && rhythm && (state.forgottenUntil ?? Number.NEGATIVE_INFINITY) >= from) {
+      const woke = wokeOn(rhythm, date);
       const upMinute = upMinuteOn(rhythm, date);
-      up = upMinute !== undefined && zonedInstant(date, upMinute, tz) <= timer.checkAt;
+      up =
+        (woke !== undefined &&
+          zonedInstant(date, Math.floor(woke / 60_000), tz) + (woke % 60_000) <= timer.checkAt) ||
+        (upMinute !== undefined && zonedInstant(date, upMinute, tz) <= timer.checkAt);
     }
   }
   if (up) return state;
