@@ -307,8 +307,11 @@ function learned(
   if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
   const base = result ?? rhythm;
   if (!base) return result;
-  const ring = ringIndexOf(base, local.date);
-  if (ring < 0 || epochDay(local.date) > epochDay(base.day)) return result;
+  // The day learned is mostly the event's own: one date read then.
+  const sameDay = local.date === base.day;
+  if (!sameDay && epochDay(local.date) > epochDay(base.day)) return result;
+  const ring = sameDay ? ringOf(local.date) : ringIndexOf(base, local.date);
+  if (ring < 0) return result;
   const ms = local.minute * 60_000 + (((entry.at % 60_000) + 60_000) % 60_000);
   const seen = base.woke?.[ring] ?? -1;
   if (seen >= 0 && seen <= ms) return result;
