@@ -53,20 +53,7 @@ export function runScenarioOnCore(
   }
   const until = Math.max(built.end, ...built.expectations.map((x) => x.at + x.deadlineS * 1000));
   raw.push(...runner.advance(until));
-  const alerts = raw
-    .filter((a) => !a.testMode)
-    .map(
-      (a): RaisedAlert => ({
-        id: a.id,
-        residentId: a.residentId,
-        type: a.type,
-        priority: a.priority,
-        ruleId: a.rule.id,
-        raisedAt: Date.parse(a.raisedAt),
-        ...(a.closes ? { closes: a.closes } : {}),
-        ...(a.repeats ? { repeats: a.repeats } : {}),
-      }),
-    );
+  const alerts = raw.filter((a) => !a.testMode).map((a) => raisedAlert(a));
   const card = score({
     expectations: built.expectations,
     alerts,
@@ -75,6 +62,21 @@ export function runScenarioOnCore(
     ...learningOf(built),
   });
   return { built, card, alerts };
+}
+
+/** An alert as the scorecard reads it, with the case that took it up when known. */
+export function raisedAlert(a: Alert, caseId?: string): RaisedAlert {
+  return {
+    id: a.id,
+    residentId: a.residentId,
+    type: a.type,
+    priority: a.priority,
+    ruleId: a.rule.id,
+    raisedAt: Date.parse(a.raisedAt),
+    ...(caseId !== undefined ? { caseId } : {}),
+    ...(a.closes ? { closes: a.closes } : {}),
+    ...(a.repeats ? { repeats: a.repeats } : {}),
+  };
 }
 
 /** The scenario's device events as the gateways store them, each at its own time, with its device's supervision interval. */

@@ -25,6 +25,7 @@ import { servers, startOwnMosquitto } from '@telecare/testkit';
 import { consumersDrained } from '../support/consumers.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 import { carePlanRuleSet } from './care-plan.ts';
+import { raisedAlert } from './core.ts';
 
 export interface ScenarioResult {
   readonly spec: ScenarioSpec;
@@ -212,21 +213,7 @@ export async function runScenario(spec: ScenarioSpec, options: RunOptions = {}):
     const triageCounters = countersOf(metrics, TRIAGE_COUNTERS);
     const alerts = await readAlerts(nc, n.streams.alerts);
     const caseOf = await casesOfAlerts(p);
-    const raised = alerts
-      .filter((a) => !a.testMode)
-      .map(
-        (a): RaisedAlert => ({
-          id: a.id,
-          residentId: a.residentId,
-          type: a.type,
-          priority: a.priority,
-          ruleId: a.rule.id,
-          raisedAt: Date.parse(a.raisedAt),
-          ...(caseOf.has(a.id) ? { caseId: caseOf.get(a.id) as string } : {}),
-          ...(a.closes ? { closes: a.closes } : {}),
-          ...(a.repeats ? { repeats: a.repeats } : {}),
-        }),
-      );
+    const raised = alerts.filter((a) => !a.testMode).map((a) => raisedAlert(a, caseOf.get(a.id)));
     const card = score({
       expectations: built.expectations,
       alerts: raised,

@@ -93,6 +93,24 @@ const ev = (type: EventType, time: string, serial?: string) => {
 };
 const types = (alerts: readonly Alert[]) => alerts.filter((a) => !a.closes).map((a) => `${a.type} ${a.id}`);
 
+const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
+const hhmm = (minute: number) =>
+  `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+
+/** A week learned: to bed at 22:00, up at 07:00 (checked by 07:45), about the house through the day. */
+function learnedWeek(): TelecareEvent[] {
+  const events: TelecareEvent[] = [];
+  for (let d = 0; d < 8; d++)
+    events.push(
+      ev('bed.vacated', day(d, '07:00')),
+      ev('motion', day(d, '07:05')),
+      ev('motion', day(d, '12:00')),
+      ev('motion', day(d, '18:00')),
+      ev('bed.occupied', day(d, '22:00')),
+    );
+  return events;
+}
+
 describe('a check decided after an event later than it', () => {
   it('out and not back: the door opening next morning, evaluated before the evening check fired, does not put the check off', () => {
     const events = [
@@ -111,17 +129,7 @@ describe('a check decided after an event later than it', () => {
   });
 
   it('not up: getting up late, evaluated before the morning check fired, does not hide that they were not up by it', () => {
-    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
-    const events: TelecareEvent[] = [];
-    // A week learned: to bed at 22:00, up at 07:00, about the house through the day.
-    for (let d = 0; d < 8; d++)
-      events.push(
-        ev('bed.vacated', day(d, '07:00')),
-        ev('motion', day(d, '07:05')),
-        ev('motion', day(d, '12:00')),
-        ev('motion', day(d, '18:00')),
-        ev('bed.occupied', day(d, '22:00')),
-      );
+    const events = learnedWeek();
     // Then a morning not up until one o'clock.
     events.push(ev('bed.vacated', day(8, '13:00')), ev('motion', day(8, '13:01')));
     const until = Date.parse(day(8, '16:00'));
@@ -131,16 +139,7 @@ describe('a check decided after an event later than it', () => {
   });
 
   it('not up: getting up late, learned before the morning check fired, does not move the check past it', () => {
-    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
-    const events: TelecareEvent[] = [];
-    for (let d = 0; d < 8; d++)
-      events.push(
-        ev('bed.vacated', day(d, '07:00')),
-        ev('motion', day(d, '07:05')),
-        ev('motion', day(d, '12:00')),
-        ev('motion', day(d, '18:00')),
-        ev('bed.occupied', day(d, '22:00')),
-      );
+    const events = learnedWeek();
     // Up at nine, two hours past the latest morning learned, and about: learned as the day's get-up
     // 20 minutes on, before the 07:45 check fired (triage two hours behind). Were the day's own
     // morning one of those it is checked against, the check would move to 09:45 and find them up.
@@ -157,9 +156,6 @@ describe('a check decided after an event later than it', () => {
   });
 
   it('up on time, the check decided hours behind: the get-up aged out of what the state keeps still counts', () => {
-    const day = (d: number, hhmm: string) => `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm}:00.000Z`;
-    const hhmm = (minute: number) =>
-      `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
     const events: TelecareEvent[] = [];
     // A busy home: up at 07:00 (checked by 07:45), movement in four rooms every two minutes until
     // bed at 22:00, so the state's last 200 events reach back under seven hours.
@@ -178,14 +174,11 @@ describe('a check decided after an event later than it', () => {
   });
 
   describe('hours behind, in a busy home whose state keeps under seven hours of events', () => {
-    const day = (hhmm: string) => `2026-11-10T${hhmm}:00.000Z`;
-    const hhmm = (minute: number) =>
-      `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
     const busyDay = (): TelecareEvent[] => {
       // Up at 07:00 (the bed sensor says so: the morning's check reads the get-up learned).
-      const events: TelecareEvent[] = [ev('bed.vacated', day('07:00'))];
+      const events: TelecareEvent[] = [ev('bed.vacated', day(0, '07:00'))];
       for (let minute = 7 * 60 + 2; minute < 22 * 60; minute += 2)
-        events.push(ev('motion', day(hhmm(minute)), `PIR-${(minute / 2) % 4}`));
+        events.push(ev('motion', day(0, hhmm(minute)), `PIR-${(minute / 2) % 4}`));
       return events;
     };
     const byTime = (events: TelecareEvent[]) =>
@@ -195,14 +188,8 @@ describe('a check decided after an event later than it', () => {
       const events: TelecareEvent[] = [];
       for (let d = 0; d < 9; d++)
         for (let minute = 7 * 60 + 2; minute < 22 * 60; minute += 2)
-          events.push(
-            ev(
-              'motion',
-              `2026-11-${String(10 + d).padStart(2, '0')}T${hhmm(minute)}:00.000Z`,
-              `PIR-${(minute / 2) % 4}`,
-            ),
-          );
-      const until = Date.parse('2026-11-18T23:00:00.000Z');
+          events.push(ev('motion', day(d, hhmm(minute)), `PIR-${(minute / 2) % 4}`));
+      const until = Date.parse(day(8, '23:00'));
       const ordered = types(inTimeOrder(events, RULES, until));
       expect(ordered.filter((a) => a.startsWith('inactivity.no-wake'))).toEqual([]);
       expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
@@ -218,7 +205,7 @@ describe('a check decided after an event later than it', () => {
         ev('carer.arrived', '2026-11-10T09:10:30.000Z'),
         ev('carer.left', '2026-11-10T09:40:30.000Z'),
       ]);
-      const until = Date.parse(day('23:00'));
+      const until = Date.parse(day(0, '23:00'));
       const ordered = types(inTimeOrder(events, rules, until));
       // 13:00 was missed; 09:00 was not.
       expect(ordered.filter((a) => a.startsWith('carer.no-show'))).toHaveLength(1);
@@ -236,7 +223,7 @@ describe('a check decided after an event later than it', () => {
         dose('medication.taken', '2026-11-10T08:10:30.000Z', 'morning'),
         dose('medication.due', '2026-11-10T12:00:30.000Z', 'lunch'),
       ]);
-      const until = Date.parse(day('23:00'));
+      const until = Date.parse(day(0, '23:00'));
       const ordered = types(inTimeOrder(events, RULES, until));
       expect(ordered.filter((a) => a.startsWith('medication.missed'))).toHaveLength(1);
       expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
