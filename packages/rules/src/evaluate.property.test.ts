@@ -254,7 +254,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
         const arrived = byEnd(runArrivals(arrivals, RULES, END + SETTLE_MS).alerts);
         expect(ids(arrived)).toEqual(ids(byEnd(inOrder(events, END + SETTLE_MS).alerts)));
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 300 },
     );
   });
 
@@ -271,7 +271,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
         const merging = mergingIds(alerts);
         for (const id of raised) if (!expected.has(id)) expect(merging).toContain(id);
       }),
-      { numRuns: 200 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 200 },
     );
   });
 
@@ -320,7 +320,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
           }
         }
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 300 },
     );
   });
 
@@ -332,7 +332,7 @@ describe('order, duplicates and redelivery never change what is raised', () => {
         expect(runner.event(again, END)).toEqual([]);
         expect(ids(alerts).size).toBe(alerts.length);
       }),
-      { numRuns: 100 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
   });
 });
@@ -531,7 +531,7 @@ describe('the core agrees with a simple reference evaluator', () => {
         );
         expect(ids(core)).toEqual(reference(events));
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 300 },
     );
   });
 });
@@ -557,7 +557,7 @@ describe('state stays bounded', () => {
         // Timers do not pile up either: every event's timer fires or is cancelled.
         expect(runner.pendingTimers).toBeLessThanOrEqual(10);
       }),
-      { numRuns: 100 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
   });
 });
@@ -586,7 +586,7 @@ describe('a state given up to the core (reuse) gives the same evaluations', () =
           given = reusedState;
         }
       }),
-      { numRuns: 100 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
   });
 });
@@ -646,7 +646,7 @@ describe('alarms from a device whose kind does not report them (unexpectedkind)'
           expect(forgedRepeat).toBe(forgedGroup);
         }
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.PROP_X ?? 1) * 150 },
     );
   });
 });
