@@ -219,3 +219,36 @@ describe('a carer’s arrival reported after the movement it explains', () => {
     expect(kept.rhythms?.['rhythm.learned']?.place).toBe('out');
   });
 });
+
+describe('a carer’s “left” reported after what came in after it', () => {
+  it('out, the resident back minutes after the carer left, the “left” taken after their movement: at home, as in time order', () => {
+    const left = ev('carer.left', T('11:33:00'));
+    const events = [
+      ...morning(),
+      ev('carer.arrived', T('11:00:00')),
+      ev('motion', T('11:05:00')),
+      left,
+      // The carer's door, then the resident's own return, and nothing more for hours (sitting still).
+      ev('door.opened', T('11:33:30')),
+      ev('door.closed', T('11:33:50')),
+      ev('door.opened', T('11:36:00')),
+      ev('door.closed', T('11:36:20')),
+      ev('motion', T('11:37:00')),
+      ev('motion', T('19:00:00')),
+    ];
+    const ordered = inOrder(events);
+    // At home from 11:37: the silence there is raised, not "not back".
+    expect(types(ordered.alerts)).toContain('inactivity.unusual');
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    // The fob's "left" reaches the core 4.5 min late, after the resident's movement at 11:37.
+    const late = run([
+      ...events
+        .slice(0, -1)
+        .flatMap((event) => (event === left ? [] : [[event, Date.parse(event.time) + 1000] as const])),
+      [left, T('11:37:30')] as const,
+      [events.at(-1) as TelecareEvent, T('19:00:01')] as const,
+    ]);
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.visitEnd).toBe(ordered.rhythm?.visitEnd);
+  });
+});

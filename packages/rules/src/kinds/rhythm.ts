@@ -27,7 +27,7 @@ import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
 import { bounceOpening, bouncesBetween, openingsText } from './door.ts';
 import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
-import { firstAtOrAfter } from './recent.ts';
+import { byTimeThenId, firstAtOrAfter } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -215,6 +215,37 @@ export const stretchTimerId = (ruleId: string, residentId: string): string =>
  * arrived (the lane behind) must still decide: it is stored under its activity's own id.
  */
 export function rhythmOnEvent(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  out: Output,
+): ResidentState {
+  if (entry.type !== 'carer.left') return learnActivity(rule, entry, state, out);
+  // Read before learning: learned in place, the rhythm is changed.
+  const was = state.rhythms?.[rule.id];
+  const visitOpen =
+    was?.place === 'out' &&
+    was.visit !== undefined &&
+    was.visitEnd === undefined &&
+    entry.at - was.visit < VISIT_MAX_MS;
+  const next = learnActivity(rule, entry, state, out);
+  const recent = next.recent;
+  const newest = recent[recent.length - 1];
+  if (!visitOpen || newest === undefined || byTimeThenId(newest, entry) <= 0) return next;
+  // Out, a carer's "left" taken after what came in after it (the fob and the PIRs are separate
+  // senders, within the reorder bound): that was taken as the carer's, during the visit, and left
+  // the outing as it was. In time order the visit had ended: each is learned again after the
+  // "left", as it came (the first activity inside brings the person home).
+  let replayed = next;
+  for (let i = firstAtOrAfter(recent, entry.at); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, entry) > 0 && rule.activity.includes(seen.type))
+      replayed = learnActivity(rule, seen, replayed, out);
+  }
+  return replayed;
+}
+
+function learnActivity(
   rule: RhythmRule,
   entry: RecentEvent,
   state: ResidentState,
