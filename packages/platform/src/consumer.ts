@@ -21,7 +21,7 @@ import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
 import { isConsumerNotFound, publishDeadLetter } from './nats.ts';
-import { connectionOf, type Delivery, PullInbox } from './pull.ts';
+import { connectionOf, type Delivery, PullInbox, PullRefusedError } from './pull.ts';
 import { ReadMark } from './read-mark.ts';
 import { ACK_WAIT_S, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
 
@@ -94,6 +94,13 @@ export interface ConsumerLoopOptions<T> {
   readonly batch?: number;
   /** How long one pull waits for messages, and so the longest a stop waits for an idle loop. */
   readonly expiresMs?: number;
+  /**
+   * The idle heartbeat a pull asks the server for: a pull that hears nothing for two of them is
+   * given up on (and the server asked whether it still holds it), so it bounds how long a pull
+   * lost on its way holds the loop up. Half of `expiresMs` unless said (nats-server 2.9 refuses
+   * more), at least 100 ms; an alarm lane says less.
+   */
+  readonly heartbeatMs?: number;
   readonly ackWaitMs?: number;
   /** The delay before a message that failed for the moment comes back; `REDELIVERY` unless said. */
   readonly retryDelay?: (deliveryCount: number) => number;
@@ -380,12 +387,16 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
 
   const expiresMs = Math.max(1_000, options.expiresMs ?? 1_000);
   // nats-server 2.9 refuses a pull heartbeat over half its expiry.
-  const heartbeatMs = Math.max(500, Math.floor(expiresMs / 2));
+  const heartbeatMs = Math.min(
+    Math.floor(expiresMs / 2),
+    Math.max(MIN_HEARTBEAT_MS, options.heartbeatMs ?? expiresMs / 2),
+  );
   const inbox = new PullInbox(
     connectionOf(options.js),
     options.js.apiPrefix,
     options.stream,
     options.consumer,
+    () => consumerInfo(),
   );
 
   /**
@@ -425,7 +436,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         if (!inbox.connected || (pull === undefined && inbox.open === 0)) return;
         // Woken before two heartbeats passed (another pull forgotten): still waiting.
         if (performance.now() < heardAt + 2 * heartbeatMs) continue;
-        inbox.probe(consumerInfo);
+        inbox.probe();
         throw new HeartbeatsMissedError();
       }
       heardAt = performance.now();
@@ -575,6 +586,15 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
           } else log.debug('pull ended by missed heartbeats; pulling again');
           continue;
         }
+        if (isServerShutdown(err)) {
+          // The server ended the pull on its way down: nothing failed. The link goes next (the
+          // loop then waits for it and pulls as soon as it is back); where it stays up (a node of
+          // a cluster went, not this client's), the loop pulls again after two heartbeats.
+          log.info('pull ended by a server shutting down; waiting for the link');
+          missedInARow = 0;
+          await inbox.untilDisconnected(2 * heartbeatMs, stopped.signal);
+          continue;
+        }
         missedInARow = 0;
         found = false;
         if (options.recreate && isConsumerNotFound(err)) {
@@ -659,6 +679,13 @@ export async function ensureDurableConsumer(
     ack_policy: AckPolicy.Explicit,
   });
 }
+
+/** The shortest idle heartbeat a pull asks for. */
+const MIN_HEARTBEAT_MS = 100;
+
+/** A pull the server ended because it is shutting down (`409 Server Shutdown`). */
+const isServerShutdown = (err: unknown): boolean =>
+  err instanceof PullRefusedError && err.code === 409 && /server shutdown/i.test(err.description);
 
 /** Pulls ended by missed heartbeats in a row before the loop looks its consumer up again. */
 const MISSED_BEFORE_LOOKUP = 3;

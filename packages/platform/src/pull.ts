@@ -172,14 +172,27 @@ export class PullInbox {
   readonly #open = new Map<number, { owed: number; expiresMs: number; forgetAt: number }>();
   readonly #statuses: AsyncIterable<Status>;
   #connected: boolean;
-  /** A question to the server in flight (see `probe`). */
-  #probing = false;
-  /** Who waits for the connection to come back. */
+  /** How the server is asked how many pulls it holds for the consumer (see `probe`). */
+  readonly #ask: () => Promise<{ readonly num_waiting: number }>;
+  /** The question to the server in flight (see `probe`), by number; 0 when none is. */
+  #probing = 0;
+  #questions = 0;
+  /** Who waits for the connection to be lost or come back. */
   readonly #linkWaiters = new Set<() => void>();
 
-  /** `apiPrefix` is the client's (`js.apiPrefix`, `$JS.API` unless a domain says otherwise). */
-  constructor(nc: NatsConnection, apiPrefix: string, stream: string, consumer: string) {
+  /**
+   * `apiPrefix` is the client's (`js.apiPrefix`, `$JS.API` unless a domain says otherwise); `ask`
+   * asks the server about the consumer (its `num_waiting`, see `probe`).
+   */
+  constructor(
+    nc: NatsConnection,
+    apiPrefix: string,
+    stream: string,
+    consumer: string,
+    ask: () => Promise<{ readonly num_waiting: number }>,
+  ) {
     this.#nc = nc;
+    this.#ask = ask;
     this.#subject = `${apiPrefix}.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
     this.#inbox = createInbox();
     const prefixLength = this.#inbox.length + 1;
@@ -227,6 +240,25 @@ export class PullInbox {
   }
 
   /**
+   * Resolves once the connection is lost (at once if it is), after `ms` if it stays up, or when
+   * `signal` aborts.
+   */
+  async untilDisconnected(ms: number, signal?: AbortSignal): Promise<void> {
+    if (!this.connected || signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.#linkWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.#linkWaiters.add(done);
+    });
+  }
+
+  /**
    * Asks the server (`ask`, one at a time) about a pull gone quiet: how many pulls it holds for
    * the consumer. A server does not always say when it is done with a pull: nats-server 2.9 drops
    * an expired pull without a word when a message comes for it before its expiry is told (a
@@ -235,14 +267,19 @@ export class PullInbox {
    * received by the time it is answered, or lost. None held: they are all done with, forgotten at
    * once. Some held (they may be another process's): one of this inbox's still held expires its
    * expiry after the answer at the latest, and is forgotten then.
+   *
+   * Asked too as soon as a lost connection is back: a server that restarted (or crashed) holds
+   * none of the pulls sent before, and the loop pulls again at once rather than after their
+   * expiry. Not answered then (JetStream not up yet), it is asked again `tries` times in all.
    */
-  probe(ask: () => Promise<{ readonly num_waiting: number }>): void {
-    if (this.#probing || this.#open.size === 0 || !this.connected) return;
-    this.#probing = true;
+  probe(tries = 1): void {
+    if (this.#probing !== 0 || this.#open.size === 0 || !this.connected) return;
+    const question = ++this.#questions;
+    this.#probing = question;
     const sentBefore = this.#next;
-    ask().then(
+    this.#ask().then(
       ({ num_waiting: held }) => {
-        this.#probing = false;
+        if (this.#probing === question) this.#probing = 0;
         const now = performance.now();
         let soonest = Number.POSITIVE_INFINITY;
         for (const [pull, open] of this.#open) {
@@ -254,7 +291,9 @@ export class PullInbox {
       },
       () => {
         // Not answered (a stalled server answers once it runs, a lost link is told by its status).
-        this.#probing = false;
+        if (this.#probing !== question) return;
+        this.#probing = 0;
+        if (tries > 1) setTimeout(() => this.probe(tries - 1), REPROBE_MS).unref();
       },
     );
   }
@@ -355,10 +394,14 @@ export class PullInbox {
           soonest = Math.min(soonest, open.forgetAt);
         }
         this.#wakeAt(soonest);
-      } else if (status.type === 'reconnect') this.#connected = true;
-      else continue;
+      } else if (status.type === 'reconnect') {
+        this.#connected = true;
+        // A question asked before the link went may never be answered: asked anew.
+        this.#probing = 0;
+        this.probe(REPROBE_TRIES);
+      } else continue;
       this.#wake?.();
-      if (this.#connected || status.type === 'close') for (const waiter of [...this.#linkWaiters]) waiter();
+      for (const waiter of [...this.#linkWaiters]) waiter();
     }
   }
 
@@ -401,6 +444,10 @@ const FORGET_AFTER_MS = 60_000;
 
 /** Beyond a pull's expiry, for the server's clock and the last bytes on the link. */
 const EXPIRY_SLACK_MS = 250;
+
+/** The question after a reconnect, asked again this often while JetStream does not answer it. */
+const REPROBE_MS = 100;
+const REPROBE_TRIES = 10;
 
 /**
  * Whether the client is connected now. It says so only through status events from when they are

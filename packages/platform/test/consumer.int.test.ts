@@ -582,6 +582,58 @@ describe('the consumer loop through a NATS restart', () => {
       await loopNc.close();
     }
   });
+  it('pulls again as soon as the client is back after a quick restart, told (shutdown) or not (crash)', async () => {
+    const loopNc = await connectNats({ url: own.url, name: 'consumer-quick-restart', logger });
+    const loopJs = jetstream(loopNc);
+    await ensureStreams(await jetstreamManager(loopNc), n, ['alerts', 'deadletter']);
+    const name = await durable(await jetstreamManager(loopNc), n, 'quick');
+    let back: number | undefined;
+    void (async () => {
+      for await (const status of loopNc.status()) if (status.type === 'reconnect') back ??= performance.now();
+    })();
+    const handledAt = new Map<number, number>();
+    const running = startConsumerLoop({
+      js: loopJs,
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-quick',
+      schema: Note,
+      handle: async (note) => {
+        handledAt.set(note.i, performance.now());
+      },
+      logger,
+      clock: systemClock,
+    });
+    const latency: Record<string, number> = {};
+    try {
+      await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
+      await waitFor(() => handledAt.has(0));
+      for (const [i, how] of [
+        [1, 'shutdown'],
+        [2, 'crash'],
+      ] as const) {
+        // Idle, a pull open: the server goes and is started again at once.
+        await sleep(300);
+        back = undefined;
+        await (how === 'shutdown' ? own.stop() : own.kill());
+        await own.start();
+        await waitFor(() => back !== undefined, { timeoutMs: 10_000, what: 'the client to reconnect' });
+        // An alarm stored as soon as the client is back (JetStream is up once the server listens).
+        const sentAt = performance.now();
+        await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }), { msgID: `quick-${i}` });
+        await waitFor(() => handledAt.has(i), { timeoutMs: 10_000, what: `the alarm after the ${how}` });
+        latency[how] = Math.round((handledAt.get(i) as number) - sentAt);
+      }
+      // Not after a pause for a pull the server ended on its way down (1 s), nor after waiting out
+      // the expiry of one a crashed server can no longer answer (1.25 s from the crash).
+      expect(Object.entries(latency).filter(([, ms]) => ms >= 300)).toEqual([]);
+      expect(running.running).toBe(true);
+    } finally {
+      await running.stop();
+      await loopNc.close();
+    }
+  });
 });
 
 describe('the consumer loop through a server that stalls', () => {
@@ -734,6 +786,58 @@ describe('the consumer loop through a server that stalls', () => {
       expect(most).toBeLessThanOrEqual(4);
     } finally {
       own.thaw();
+      await running.stop();
+      await loopNc.close();
+    }
+  });
+
+  it('gives up a pull lost on its way after two of its own heartbeats: an alarm lane with short ones is not held a second', async () => {
+    const ownJsm = await jetstreamManager(ownNc);
+    await ensureStreams(ownJsm, n, ['alerts', 'deadletter']);
+    const name = await durable(ownJsm, n, 'lostpull');
+    // The loop's pulls go through a connection that loses the next one when told to, as a route
+    // that flaps loses what it carries: the link stays up, the server never hears of that pull.
+    const loopNc = await connectNats({ url: own.url, name: 'consumer-lostpull', logger });
+    let lose = false;
+    let lostAt: number | undefined;
+    const publish = loopNc.publish.bind(loopNc);
+    loopNc.publish = (subject, payload, options) => {
+      if (lose && subject.includes('.CONSUMER.MSG.NEXT.')) {
+        lose = false;
+        lostAt = performance.now();
+        return;
+      }
+      publish(subject, payload, options);
+    };
+    const handledAt = new Map<number, number>();
+    const running = startConsumerLoop({
+      js: jetstream(loopNc),
+      names: n,
+      stream: n.streams.alerts,
+      consumer: name,
+      service: 'svc-lostpull',
+      schema: Note,
+      handle: async (note) => {
+        handledAt.set(note.i, performance.now());
+      },
+      heartbeatMs: 150,
+      logger,
+      clock: systemClock,
+    });
+    const publisherJs = jetstream(publisherNc);
+    try {
+      await publisherJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
+      await waitFor(() => handledAt.has(0));
+      lose = true;
+      await waitFor(() => lostAt !== undefined, { what: 'a pull lost' });
+      const sentAt = performance.now();
+      await publisherJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
+      await waitFor(() => handledAt.has(1), { timeoutMs: 10_000 });
+      // Two heartbeats (300 ms) and the server's word that it holds no pull, not two of the
+      // default half-expiry ones (1 s).
+      expect((handledAt.get(1) as number) - sentAt).toBeLessThan(700);
+      expect(running.running).toBe(true);
+    } finally {
       await running.stop();
       await loopNc.close();
     }

@@ -306,6 +306,19 @@ export class OwnNatsServer {
     await exited;
   }
 
+  /**
+   * Crashes the server (SIGKILL): no goodbye to its clients (a shutdown tells the pulls it holds
+   * first), its store as the crash left it. `start` brings it back.
+   */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
   /** Stops the server and removes its store. */
   async destroy(): Promise<void> {
     await this.stop();
