@@ -92,7 +92,8 @@ export const helplineEnv = {
    */
   OVERVIEW_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
   /**
-   * Security events of one other service (a gateway) stored in an hour; past it they are counted
+   * Security events of one other service (a gateway) stored in an hour, by the database's clock
+   * when stored (not the `at` the publisher wrote); past it they are counted
    * (`helpline_security_events_read_total{outcome="capped"}`) and left on the SECURITY stream. The
    * gateways budget theirs to about one a second in a flood; the list stays readable.
    */

@@ -20,6 +20,10 @@ describe('protocols', () => {
     expect(noisy.title).toBe('A movement sensor reports far beyond a person');
     expect(noisy.steps[0]).toMatch(/^Not an alarm/);
     expect(noisy.steps.some((step) => step.includes('installer'))).toBe(true);
+    // A sensor noisy day after day is no longer closed by its calm: the protocol says so.
+    expect(noisy.steps.some((step) => step.includes('noisy 3 times in 7 days: book the installer'))).toBe(
+      true,
+    );
   });
 
   it("a device's login in use from two places tells the operator to check the resident and have the secret re-issued", () => {

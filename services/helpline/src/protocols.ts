@@ -1,4 +1,5 @@
 import { type Because, type EventType, TAXONOMY } from '@telecare/contracts';
+import { FAULT_REPEATS } from './core/transitions.ts';
 
 export interface Protocol {
   readonly title: string;
@@ -70,7 +71,7 @@ const BY_TYPE: Partial<Record<EventType, Protocol>> = {
     steps: [
       'Not an alarm: the movement sensor the alert names reports far more often than a person moves (a heater, a curtain in a draught or the sun in its view, or a fault). While it does, its movement is not taken as the resident on its own, so a silence in that room is noticed later.',
       'Call the resident at a convenient time: check they are well, and ask whether anything near the sensor changed (a heater, a lamp, curtains, a pet, the sensor knocked).',
-      'Ask the installer to visit and move, turn or replace the sensor. The case closes by itself once the sensor has been calm for an hour ("Movement sensor calm again"); a sensor noisy again day after day still needs the visit.',
+      `Ask the installer to visit and move, turn or replace the sensor. The case closes by itself once the sensor has been calm for an hour ("Movement sensor calm again"), unless the same sensor was noisy ${FAULT_REPEATS.times} times in ${FAULT_REPEATS.days} days: then it stays for you, its calm noted as repeating ("noisy ${FAULT_REPEATS.times} times in ${FAULT_REPEATS.days} days: book the installer"), and a sensor noisy again day after day still needs the visit: book it before you resolve.`,
       OUTCOME,
     ],
   },
@@ -129,7 +130,7 @@ export function protocolFor(type: EventType, because: readonly Pick<Because, 'th
       title: `Technical alert: ${type}`,
       steps: [
         'Call the resident to check they are safe and tell them about the fault.',
-        'Arrange a technician visit if the device cannot be restored remotely.',
+        `Arrange a technician visit if the device cannot be restored remotely, or if the fault keeps coming back: one device's fault raised ${FAULT_REPEATS.times} times in ${FAULT_REPEATS.days} days stays for you even once restored, its restore noted as repeating.`,
         OUTCOME,
       ],
     };

@@ -3,9 +3,9 @@ import { type Logger, migrate, sleep } from '@telecare/platform';
 import pg from 'pg';
 
 /**
- * What migrations 013–016 leave to the service (see their comments and the README's upgrade notes):
- * the alerts stored before them counted, their indexes built without stopping the intake, and the
- * tally columns made NOT NULL, so that the schema ends as those migrations once left it.
+ * What migrations 013–016, 022 and 023 leave to the service (see their comments and the README's upgrade
+ * notes): the alerts stored before them counted, their indexes built without stopping the intake, and
+ * the tally columns made NOT NULL, so that the schema ends as those migrations once left it.
  */
 
 /** Cases counted in one transaction: an alert's store waits for one batch at most. */
@@ -23,7 +23,7 @@ const COUNTED: Record<string, readonly string[]> = {
 
 /**
  * The indexes of migrations 013, 014 and 015, as those migrations once built them in their
- * transaction, and of migration 016, which leaves its index to the service from the start.
+ * transaction, and of migrations 016, 022 and 023, which leave their indexes to the service from the start.
  */
 const INDEXES: Record<string, string> = {
   case_alerts_position:
@@ -41,6 +41,12 @@ const INDEXES: Record<string, string> = {
   case_alerts_repeating:
     'create index concurrently case_alerts_repeating on case_alerts (case_id, repeats_id) where repeats_id is not null',
   cases_newest: 'create index concurrently cases_newest on cases (raised_at, id) where not test_mode',
+  case_alerts_device_faults:
+    "create index concurrently case_alerts_device_faults on case_alerts ((alert ->> 'deviceSerial'), (alert ->> 'type'), received_at) where alert ? 'deviceSerial' and closes_id is null and repeats_id is null",
+  security_events_service_received:
+    'create index concurrently security_events_service_received on security_events (service, received_at)',
+  security_events_received:
+    'create index concurrently security_events_received on security_events (received_at)',
 };
 
 // Each alert's place, priority and press, as migration 013's trigger sets them (places in the order

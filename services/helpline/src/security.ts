@@ -125,25 +125,28 @@ export class SecurityEvents {
 
   /**
    * Stores another service's event (a gateway's, read from SECURITY) once under its `ref`, within
-   * `perHour` of that service's events in the hour before it: one statement, so two instances
+   * `perHour` of that service's events stored in the last hour: one statement, so two instances
    * storing at once agree on the duplicate (the unique ref) and pass the cap by at most one each.
-   * Every name not of a known service shares one cap, as it shares the `other` label: a publisher
-   * naming itself anew in each event gets no cap of its own per name.
+   * The hour is the database's (`received_at`), not the event's `at`, which is whatever its
+   * publisher wrote: dated an hour apart, or years ahead or behind, events are capped all the same
+   * (`at` is kept as given, for the list). Every name not of a known service shares one cap, as it
+   * shares the `other` label: a publisher naming itself anew in each event gets no cap of its own.
    */
   async store(event: SecurityEventMessage, ref: string, perHour: number): Promise<StoredOutcome> {
-    // A known service's own rows (on the (service, at) index), or every unknown name's together.
+    // A known service's own rows (on the (service, received_at) index), or every unknown name's
+    // together (on the (received_at) index).
     const bucket = KNOWN_SERVICES.has(event.service) ? 'service = $1' : 'not (service = any($9::text[]))';
     const { rows } = await this.pool.query(
       `with capped as (
          select count(*) >= $8 as over from (
            select 1 from ${this.#table}
             where ${bucket}
-              and at > $2::timestamptz - interval '1 hour'
+              and received_at > now() - interval '1 hour'
             limit $8
          ) recent
        ), taken as (
-         insert into ${this.#table} (service, ref, at, kind, user_id, case_id, detail)
-         select $1, $3, $2::timestamptz, $4, $5, $6, $7::jsonb from capped where not over
+         insert into ${this.#table} (service, ref, at, received_at, kind, user_id, case_id, detail)
+         select $1, $3, $2::timestamptz, now(), $4, $5, $6, $7::jsonb from capped where not over
          on conflict (ref) do nothing
          returning id
        )
@@ -167,9 +170,13 @@ export class SecurityEvents {
     return 'capped';
   }
 
+  /**
+   * The newest stored first (by id, the order of storing): an event dated far ahead by its publisher
+   * cannot hold the top of the list, nor one dated far behind hide below it; each shows its own `at`.
+   */
   async list(limit: number): Promise<SecurityEvent[]> {
     const { rows } = await this.pool.query(
-      `select id, at, service, kind, user_id, case_id, detail from ${this.#table} order by at desc, id desc limit $1`,
+      `select id, at, service, kind, user_id, case_id, detail from ${this.#table} order by id desc limit $1`,
       [limit],
     );
     return rows.map((row) => {

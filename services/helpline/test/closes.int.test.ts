@@ -240,3 +240,63 @@ describe('record-only (P5) alerts', () => {
     expect(await openIds()).not.toEqual(expect.arrayContaining(mine.map((x) => x.id)));
   });
 });
+
+describe('a fault that keeps coming back', () => {
+  // Last in the file: it moves the clock on by days.
+  const DAY = 24 * 3_600_000;
+  const noisyFrom = (residentId: string, serial: string): Alert =>
+    h.alert({
+      residentId,
+      type: 'sensor.noisy',
+      priority: 4,
+      deviceSerial: serial,
+      reason: `Movement sensor reports far beyond a person: ${serial}`,
+    });
+  const quietOf = (noisy: Alert): Alert =>
+    h.alert({
+      residentId: noisy.residentId,
+      type: 'sensor.quiet',
+      priority: 5,
+      reason: 'Movement sensor calm again',
+      deviceSerial: noisy.deviceSerial as string,
+      closes: { alertId: noisy.id, outcome: 'restored' },
+    });
+  /** One afternoon's noise: the case it opens, and what became of it once the sensor calmed. */
+  const afternoon = async (residentId: string, serial: string) => {
+    const noisy = noisyFrom(residentId, serial);
+    await send(noisy);
+    const all = (await h.api('/api/cases?state=all')).json as { id: string; alertIds: string[] }[];
+    const id = all.find((c) => c.alertIds.includes(noisy.id))?.id as string;
+    expect(id).toBeDefined();
+    await send(quietOf(noisy));
+    return { id, detail: await h.detail(id), last: (await eventsOf(id)).at(-1) };
+  };
+
+  it('no longer closes by itself the third time one sensor is noisy within a week: the installer is booked', async () => {
+    const residentId = nextResident();
+    const first = await afternoon(residentId, 'PIR-L');
+    expect(first.detail).toMatchObject({ state: 'resolved', outcome: 'technical-resolved' });
+    clock.advance(DAY);
+    expect((await afternoon(residentId, 'PIR-L')).detail).toMatchObject({ state: 'resolved' });
+    // Another sensor of the same home, noisy once: its own fault, cleared as before.
+    clock.advance(DAY);
+    expect((await afternoon(residentId, 'PIR-K')).detail).toMatchObject({ state: 'resolved' });
+    const third = await afternoon(residentId, 'PIR-L');
+    expect(third.detail).toMatchObject({ state: 'queued', priority: 4, type: 'sensor.noisy' });
+    expect(third.last).toMatchObject({
+      kind: 'alert-joined',
+      data: {
+        effect: 'noted',
+        why: 'fault-repeats',
+        closedType: 'sensor.noisy',
+        repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
+        note: 'PIR-L noisy 3 times in 7 days: book the installer',
+      },
+    });
+    expect(await openIds()).toContain(third.id);
+    // Noisy again after a quiet week: a passing fault once more.
+    clock.advance(8 * DAY);
+    const later = await afternoon(residentId, 'PIR-L');
+    expect(later.detail).toMatchObject({ state: 'resolved', outcome: 'technical-resolved' });
+  });
+});

@@ -345,7 +345,7 @@ export const SecurityEventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 
-/** A security event as the helpline lists it (newest first). */
+/** A security event as the helpline lists it (newest stored first; `at` as its service gave it). */
 export const SecurityEventView = z.looseObject({
   id: z.string(),
   at: z.iso.datetime({ offset: true }),

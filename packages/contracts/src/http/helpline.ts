@@ -472,7 +472,7 @@ export const HELPLINE_SUPERVISOR_ROUTES = {
   securityEvents: defineRoute({
     method: 'GET',
     path: '/api/security-events',
-    summary: 'Security events, newest first: reveals refused by the case check or the rate limit',
+    summary: 'Security events, newest stored first: reveals refused by the case check or the rate limit',
     roles: CAN.security,
     query: SecurityEventsQuery,
     response: z.looseObject({ events: z.array(SecurityEventView) }),

@@ -99,9 +99,11 @@ export function eventText(e: CaseEvent): string {
               ? 'the case is already being worked: you decide'
               : d.why === 'alarm-restore'
                 ? 'a detector going quiet does not prove the home is safe: call'
-                : d.why === 'other-alerts-open'
-                  ? 'other alerts of this case are still open'
-                  : 'recorded';
+                : d.why === 'fault-repeats'
+                  ? (d.note ?? 'the fault keeps coming back: book the installer')
+                  : d.why === 'other-alerts-open'
+                    ? 'other alerts of this case are still open'
+                    : 'recorded';
         return `${who} (${what}) — ${then}`;
       }
       return `alert joined: ${d.type} (P${d.priority})${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}`;

@@ -367,6 +367,50 @@ describe('decideAlert', () => {
     expect(d).toMatchObject({ into: 'existing', outcome: 'closing', autoResolved: 'false-alarm' });
     expect(d.events.map((e) => e.kind)).toEqual(['alert-joined', 'resolved']);
   });
+
+  it('keeps a sensor noisy for the third time in a week for an operator, saying so', () => {
+    const noisy = press(0, {
+      priority: 4,
+      type: 'sensor.noisy',
+      deviceSerial: 'PIR-L',
+      reason: 'Movement sensor reports far beyond a person',
+    });
+    const c = caseOf({ priority: 4, type: 'sensor.noisy', alerts: tallyOf([noisy]) });
+    const quiet = press(3600, {
+      priority: 5,
+      type: 'sensor.quiet',
+      deviceSerial: 'PIR-L',
+      reason: 'Movement sensor calm again',
+      closes: { alertId: noisy.id, outcome: 'restored' },
+    });
+    const closed = closedBy([noisy], quiet);
+    // The second time this week: cleared without an operator, as before.
+    const twice = decideAlert(
+      { closesCase: c, closed: { ...closed, recent: { deviceSerial: 'PIR-L', times: 2, days: 7 } } },
+      quiet,
+      at(3601),
+      900,
+    );
+    expect(twice).toMatchObject({ outcome: 'closing', autoResolved: 'technical-resolved' });
+    // The third: noted, the case stays queued at P4 for someone to book the installer.
+    const thrice = decideAlert(
+      { closesCase: c, closed: { ...closed, recent: { deviceSerial: 'PIR-L', times: 3, days: 7 } } },
+      quiet,
+      at(3601),
+      900,
+    );
+    if (thrice.into !== 'existing') throw new Error('expected the case of the noisy sensor');
+    expect(thrice.autoResolved).toBeUndefined();
+    expect(thrice.patch).toEqual({});
+    expect(thrice.events.map((e) => e.kind)).toEqual(['alert-joined']);
+    expect(thrice.events[0]?.data).toMatchObject({
+      effect: 'noted',
+      why: 'fault-repeats',
+      closedType: 'sensor.noisy',
+      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
+      note: 'PIR-L noisy 3 times in 7 days: book the installer',
+    });
+  });
 });
 
 // --- properties -------------------------------------------------------------------------------

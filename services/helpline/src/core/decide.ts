@@ -23,6 +23,7 @@ import {
   type Action,
   allowed,
   closingEffect,
+  faultRepeatsNote,
   isOpen,
   moreUrgent,
   raisersClosedBy,
@@ -680,8 +681,9 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
   const closes = alert.closes;
   if (!closes) return refuse('invalid', 'close', 'the alert closes nothing');
   const raisers = raisersClosedBy(c.alerts.raisers, closed, closes.outcome);
-  const decided = closingEffect(c.state, c.testMode, raisers);
   const closedType: EventType | undefined = closed.type;
+  const repeats = closed.recent && closedType ? { type: closedType, ...closed.recent } : undefined;
+  const decided = closingEffect(c.state, c.testMode, raisers, repeats);
   const event = joined({
     alertId: alert.id,
     priority: alert.priority,
@@ -695,6 +697,9 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
     reason: alert.reason,
     effect: decided.effect === 'resolve' ? 'resolved' : 'noted',
     ...(decided.effect === 'note' ? { why: decided.why } : {}),
+    ...(decided.effect === 'note' && decided.why === 'fault-repeats' && repeats
+      ? { repeated: repeats, note: faultRepeatsNote(repeats) }
+      : {}),
   });
   if (decided.effect === 'note') return { ok: true, patch: {}, events: [event] };
   return {

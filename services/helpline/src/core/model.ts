@@ -123,6 +123,15 @@ export interface ClosedAlerts {
     readonly was: RaiserStanding;
     readonly count: number;
   }[];
+  /**
+   * For a restore of a fault that clears without an operator: how many times (cases: a spell of
+   * the fault each) the device of the alert it closes raised that alert's type for the resident in
+   * the last `days` days, this case included (read by the shell; absent when the alert names no
+   * device or is no such fault).
+   */
+  readonly recent?:
+    | { readonly deviceSerial: string; readonly times: number; readonly days: number }
+    | undefined;
 }
 
 /** Who acts, for the audit trail; `override` lets a supervisor or admin act on anyone's case. */

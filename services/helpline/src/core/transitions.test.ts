@@ -6,6 +6,8 @@ import {
   allowed,
   closedBy,
   closingEffect,
+  FAULT_REPEATS,
+  faultRepeatsNote,
   isOpen,
   joins,
   moreUrgent,
@@ -151,6 +153,60 @@ describe('closingEffect', () => {
     ).toMatchObject({
       why: 'not-open',
     });
+  });
+
+  it('keeps a restored fault for an operator when its device raised it again and again in recent days', () => {
+    const noisy = counted([{ type: 'sensor.noisy', closedAs: 'restored' }]);
+    const recent = (times: number, type: Alert['type'] = 'sensor.noisy') => ({
+      type,
+      deviceSerial: 'PIR-L',
+      times,
+      days: FAULT_REPEATS.days,
+    });
+    // Once or twice in the days before: a passing fault, cleared without an operator.
+    expect(closingEffect('queued', false, noisy, recent(1))).toEqual({
+      effect: 'resolve',
+      outcome: 'technical-resolved',
+    });
+    expect(closingEffect('offered', false, noisy, recent(FAULT_REPEATS.times - 1))).toMatchObject({
+      effect: 'resolve',
+    });
+    // The third time within the days: the sensor needs the installer, so a person sees it.
+    expect(closingEffect('queued', false, noisy, recent(FAULT_REPEATS.times))).toEqual({
+      effect: 'note',
+      why: 'fault-repeats',
+    });
+    expect(closingEffect('offered', false, noisy, recent(FAULT_REPEATS.times + 4))).toMatchObject({
+      why: 'fault-repeats',
+    });
+    // Every fault a restore clears by itself behaves the same: a home unit losing mains day after day.
+    expect(
+      closingEffect(
+        'queued',
+        false,
+        counted([{ type: 'mains.lost', closedAs: 'restored' }]),
+        recent(3, 'mains.lost'),
+      ),
+    ).toEqual({ effect: 'note', why: 'fault-repeats' });
+    // What already kept the case, or could not resolve it, still says so.
+    expect(closingEffect('accepted', false, noisy, recent(5))).toMatchObject({ why: 'already-accepted' });
+    expect(
+      closingEffect(
+        'queued',
+        false,
+        counted([{ type: 'smoke.detected', closedAs: 'restored' }]),
+        recent(5, 'smoke.detected'),
+      ),
+    ).toMatchObject({ why: 'alarm-restore' });
+  });
+
+  it('says in words that the fault repeats and what to do', () => {
+    expect(faultRepeatsNote({ type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 })).toBe(
+      'PIR-L noisy 3 times in 7 days: book the installer',
+    );
+    expect(faultRepeatsNote({ type: 'mains.lost', deviceSerial: 'HUB-1', times: 4, days: 7 })).toBe(
+      'HUB-1: mains power lost 4 times in 7 days: book the installer',
+    );
   });
 
   it('a pendant cancel and a mains restore together resolve as the false alarm', () => {

@@ -61,7 +61,7 @@ export type ClosingEffect =
   | { readonly effect: 'resolve'; readonly outcome: 'false-alarm' | 'technical-resolved' }
   | {
       readonly effect: 'note';
-      readonly why: 'already-accepted' | 'not-open' | 'other-alerts-open' | 'alarm-restore';
+      readonly why: 'already-accepted' | 'not-open' | 'other-alerts-open' | 'alarm-restore' | 'fault-repeats';
     };
 
 /** The alert types a restore may clear without an operator: faults of the equipment, not danger in the home. */
@@ -71,18 +71,52 @@ export const clearsWithoutOperator = (type: EventType): boolean => {
 };
 
 /**
+ * A fault that clears itself is a passing one the first times: the third time one device raises the
+ * same fault within seven days (a case each: a fault flapping within one case is one spell of it),
+ * it is not passing any more (a movement sensor noisy every afternoon, a home unit unplugged every
+ * night, a battery at its threshold) and its restore no longer closes the case: a person sees it
+ * and books the installer.
+ */
+export const FAULT_REPEATS = { times: 3, days: 7 } as const;
+
+/**
+ * How often one device raised one fault in the last `days` days, counted in cases (a fault flapping
+ * within one case is one spell of it), the case being closed included.
+ */
+export interface FaultRepeats {
+  readonly type: EventType;
+  readonly deviceSerial: string;
+  readonly times: number;
+  readonly days: number;
+}
+
+/** Whether a fault came back often enough that its restore no longer closes the case by itself. */
+export const faultRepeating = (r: FaultRepeats | undefined): boolean =>
+  r !== undefined && clearsWithoutOperator(r.type) && r.times >= FAULT_REPEATS.times;
+
+/** What an operator reads on a case kept because its fault repeats. */
+export function faultRepeatsNote(r: FaultRepeats): string {
+  const often = `${r.times} times in ${r.days} days: book the installer`;
+  if (r.type === 'sensor.noisy') return `${r.deviceSerial} noisy ${often}`;
+  return `${r.deviceSerial}: ${TAXONOMY[r.type].description.toLowerCase()} ${often}`;
+}
+
+/**
  * Decides whether a case closes itself. Only a case nobody has accepted yet (queued or offered)
  * is resolved, and only when every alert that raised it is closed: by the resident's cancel within
  * the pre-alarm window (a false alarm), or by a restore of a technical or maintenance fault. A
  * restore of smoke, heat, CO, gas or flood is only noted: a detector going quiet does not prove
- * the home is safe, so the operator still calls. Once an operator has accepted a case, nothing
- * closes it but them.
+ * the home is safe, so the operator still calls. Nor is a fault whose device raised it again and
+ * again in recent days (`FAULT_REPEATS`): it needs a visit, not one more case closed unseen. Once
+ * an operator has accepted a case, nothing closes it but them.
  */
 export function closingEffect(
   state: CaseState,
   testMode: boolean,
   /** The case's alerts that raised it (not closing alerts), counted by type and how each stands. */
   raisers: RaiserTally,
+  /** How often the device of the alert the restore closes raised that fault lately. */
+  repeats?: FaultRepeats,
 ): ClosingEffect {
   if (testMode || state === 'resolved' || state === 'closed') return { effect: 'note', why: 'not-open' };
   if (state === 'accepted' || state === 'on_hold') return { effect: 'note', why: 'already-accepted' };
@@ -90,6 +124,7 @@ export function closingEffect(
   if (counted.some(([, n]) => (n?.open ?? 0) > 0)) return { effect: 'note', why: 'other-alerts-open' };
   if (counted.some(([type, n]) => (n?.restored ?? 0) > 0 && !clearsWithoutOperator(type)))
     return { effect: 'note', why: 'alarm-restore' };
+  if (faultRepeating(repeats)) return { effect: 'note', why: 'fault-repeats' };
   return {
     effect: 'resolve',
     outcome: counted.some(([, n]) => (n?.['false-alarm'] ?? 0) > 0) ? 'false-alarm' : 'technical-resolved',

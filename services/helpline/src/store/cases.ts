@@ -5,6 +5,7 @@ import {
   type CaseEvent,
   type CaseFact,
   type CaseState,
+  type EventType,
   EventTypeSchema,
   newId,
   type Outcome,
@@ -23,7 +24,7 @@ import type {
   Decision,
   RecordedKind,
 } from '../core/model.ts';
-import { OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
+import { clearsWithoutOperator, FAULT_REPEATS, OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import type { ListKey } from '../list-cursor.ts';
 import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
@@ -187,10 +188,17 @@ const lockOpen = async (ctx: StoreContext, db: Db, now: Date, residentId: string
  * index (migration 015): the case row keeps how all its raisers stand, so a case of thousands of
  * alerts costs a cancel or a restore no more than a case of one.
  */
-async function closedIn(ctx: StoreContext, db: Db, caseId: string, closing: Alert): Promise<ClosedAlerts> {
+async function closedIn(
+  ctx: StoreContext,
+  db: Db,
+  caseId: string,
+  closing: Alert,
+  now: Date,
+): Promise<ClosedAlerts> {
   const target = closing.closes?.alertId ?? null;
-  const named = await db.query(
-    `select alert ->> 'type' as type from ${ctx.t.alerts} where alert_id = $1 and case_id = $2`,
+  const named = await db.query<{ type: string; serial: string | null }>(
+    `select alert ->> 'type' as type, alert ->> 'deviceSerial' as serial
+       from ${ctx.t.alerts} where alert_id = $1 and case_id = $2`,
     [target, caseId],
   );
   const { rows } = await db.query(
@@ -200,10 +208,52 @@ async function closedIn(ctx: StoreContext, db: Db, caseId: string, closing: Aler
       group by 1, 2`,
     [caseId, target],
   );
+  const type = named.rows[0] ? EventTypeSchema.parse(named.rows[0].type) : undefined;
+  const serial = named.rows[0]?.serial;
+  const restored = closing.closes?.outcome === 'restored' && type && clearsWithoutOperator(type);
   return {
-    type: named.rows[0] ? EventTypeSchema.parse(named.rows[0].type) : undefined,
+    type,
     raisers: ClosedRaisers.parse(rows),
+    ...(restored && serial
+      ? { recent: await faultTimes(ctx, db, closing.residentId, type, serial, now) }
+      : {}),
   };
+}
+
+/** The latest raisers of one device's fault read to count its spells: a bound on the read, whatever its history. */
+const FAULT_ALERTS_READ = 1000;
+
+/**
+ * How many times a device raised a fault for the resident in the last `FAULT_REPEATS.days` days (by
+ * when the helpline received each), counted as the cases its raisers are in: each case one spell of
+ * the fault, so a home unit flapping in a brownout (mains lost, restored, lost, … in one case)
+ * counts once, and a sensor noisy on three afternoons, a case each, three times. Restores, repeats
+ * and test calls are not counted. Read on the index the service builds for it
+ * (`case_alerts_device_faults`, migration 023), newest first and no further than
+ * `FAULT_ALERTS_READ` raisers, so a restore costs the same whatever the device's history.
+ */
+async function faultTimes(
+  ctx: StoreContext,
+  db: Db,
+  residentId: string,
+  type: EventType,
+  deviceSerial: string,
+  now: Date,
+): Promise<{ deviceSerial: string; times: number; days: number }> {
+  const days = FAULT_REPEATS.days;
+  const { rows } = await db.query<{ times: number }>(
+    `select count(distinct case_id)::integer as times from (
+       select case_id from ${ctx.t.alerts}
+        where alert ? 'deviceSerial' and closes_id is null and repeats_id is null
+          and alert ->> 'deviceSerial' = $1 and alert ->> 'type' = $2
+          and received_at > $3::timestamptz - make_interval(days => $4)
+          and alert ->> 'residentId' = $5 and coalesce(alert ->> 'testMode', 'false') <> 'true'
+        order by received_at desc
+        limit $6
+     ) r`,
+    [deviceSerial, type, now, days, residentId, FAULT_ALERTS_READ],
+  );
+  return { deviceSerial, times: rows[0]?.times ?? 0, days };
 }
 
 const ClosedRaisers = z.array(
@@ -258,7 +308,7 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
       alert.repeats && (await lockHolding(ctx, db, now, alert.repeats.alertId, alert.residentId));
     const cases: AlertContext = {
       closesCase,
-      closed: closesCase && alert.closes ? await closedIn(ctx, db, closesCase.id, alert) : undefined,
+      closed: closesCase && alert.closes ? await closedIn(ctx, db, closesCase.id, alert, now) : undefined,
       repeatsCase,
       repeatCounted: repeatsCase ? await pressCounted(ctx, db, repeatsCase.id, alert) : undefined,
       openCase:
@@ -318,7 +368,7 @@ async function closeLate(
   const c = await lockCase(ctx, db, caseId, now);
   const d = decide(
     c,
-    { kind: 'closing', alert: closing, closed: await closedIn(ctx, db, caseId, closing) },
+    { kind: 'closing', alert: closing, closed: await closedIn(ctx, db, caseId, closing, now) },
     now,
   );
   if (!d.ok) return undefined;
