@@ -605,14 +605,16 @@ describe('the consumer loop through a NATS restart', () => {
       logger,
       clock: systemClock,
     });
+    // The best of up to three tries each: a loaded machine may hold one alarm up for its own
+    // reasons; the pause this guards against holds every one.
     const latency: Record<string, number> = {};
     try {
       await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
       await waitFor(() => handledAt.has(0));
-      for (const [i, how] of [
-        [1, 'shutdown'],
-        [2, 'crash'],
-      ] as const) {
+      let i = 0;
+      for (const how of ['shutdown', 'crash', 'shutdown', 'crash', 'shutdown', 'crash'] as const) {
+        if ((latency[how] ?? Number.POSITIVE_INFINITY) < 300) continue;
+        i += 1;
         // Idle, a pull open: the server goes and is started again at once.
         await sleep(300);
         back = undefined;
@@ -623,7 +625,10 @@ describe('the consumer loop through a NATS restart', () => {
         const sentAt = performance.now();
         await loopJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }), { msgID: `quick-${i}` });
         await waitFor(() => handledAt.has(i), { timeoutMs: 10_000, what: `the alarm after the ${how}` });
-        latency[how] = Math.round((handledAt.get(i) as number) - sentAt);
+        latency[how] = Math.min(
+          latency[how] ?? Number.POSITIVE_INFINITY,
+          Math.round((handledAt.get(i) as number) - sentAt),
+        );
       }
       // Not after a pause for a pull the server ended on its way down (1 s), nor after waiting out
       // the expiry of one a crashed server can no longer answer (1.25 s from the crash).
@@ -828,14 +833,20 @@ describe('the consumer loop through a server that stalls', () => {
     try {
       await publisherJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
       await waitFor(() => handledAt.has(0));
-      lose = true;
-      await waitFor(() => lostAt !== undefined, { what: 'a pull lost' });
-      const sentAt = performance.now();
-      await publisherJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 1 }));
-      await waitFor(() => handledAt.has(1), { timeoutMs: 10_000 });
+      // The best of up to three lost pulls (a loaded machine may hold one alarm up for its own reasons).
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 1; i <= 3 && best >= 700; i++) {
+        lostAt = undefined;
+        lose = true;
+        await waitFor(() => lostAt !== undefined, { what: 'a pull lost' });
+        const sentAt = performance.now();
+        await publisherJs.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i }));
+        await waitFor(() => handledAt.has(i), { timeoutMs: 10_000 });
+        best = Math.min(best, (handledAt.get(i) as number) - sentAt);
+      }
       // Two heartbeats (300 ms) and the server's word that it holds no pull, not two of the
       // default half-expiry ones (1 s).
-      expect((handledAt.get(1) as number) - sentAt).toBeLessThan(700);
+      expect(best).toBeLessThan(700);
       expect(running.running).toBe(true);
     } finally {
       await running.stop();
