@@ -56,6 +56,11 @@ export class JetStreamPublisher {
     void nc.closed().then(() => this.#failAll(new natsErrors.ClosedConnectionError()));
   }
 
+  /** The connection it publishes on. */
+  get connection(): NatsConnection {
+    return this.#nc;
+  }
+
   /** Messages published and not answered yet. */
   get waiting(): number {
     return this.#waiting.size;

@@ -69,6 +69,39 @@ const counted = async (registry: Registry, kind: string, reason: string): Promis
 
 const fast = { initialMs: 1, maxMs: 4 };
 
+/** A connection's status iterator the test drives: `tell('reconnect')`; `stopped` once stopped. */
+function statuses() {
+  const queue: Array<{ type: string }> = [];
+  let wake: (() => void) | undefined;
+  let stopped = false;
+  const iterable = {
+    stop() {
+      stopped = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator]() {
+      while (!stopped) {
+        const next = queue.shift();
+        if (next) yield next;
+        else await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
+  return {
+    iterable,
+    tell(type: string) {
+      queue.push({ type });
+      wake?.();
+    },
+    get stopped() {
+      return stopped;
+    },
+  };
+}
+
+/** A wait between tries longer than any test: only a wake ends it. */
+const long = { initialMs: 60_000, maxMs: 60_000 };
+
 describe('SecurityEventOutbox', () => {
   it('tries one event at a time, in the order raised, under the same id on every try', async () => {
     const { send, tries, mostInFlight } = manualSend();
@@ -217,5 +250,125 @@ describe('SecurityEventOutbox', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(tries).toBe(after);
     expect(await counted(metrics, 'dc09-frame-forged', 'stopped')).toBe(3);
+  });
+
+  describe('when the connection comes back', () => {
+    it('ends the wait between tries and tries the oldest at once, one try at a time', async () => {
+      const { send, tries, mostInFlight } = manualSend();
+      const link = statuses();
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        retry: long,
+        statuses: link.iterable,
+      });
+      try {
+        outbox.raise(event(0));
+        outbox.raise(event(1));
+        await until(() => tries.length === 1);
+        tries[0]?.reject(new natsErrors.TimeoutError());
+        link.tell('disconnect');
+        // Waiting 60 s: the connection coming back ends it.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(tries).toHaveLength(1);
+        link.tell('reconnect');
+        await until(() => tries.length === 2);
+        tries[1]?.resolve();
+        await until(() => tries.length === 3);
+        tries[2]?.resolve();
+        await until(() => outbox.held === 0);
+        expect(tries.map((t) => numberOf(t.event))).toEqual([0, 0, 1]);
+        expect(tries[1]?.event.msgID).toBe(tries[0]?.event.msgID);
+        expect(mostInFlight()).toBe(1);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('does not wait for a try sent while it was down, and tries that event again under its id', async () => {
+      const { send, tries } = manualSend();
+      const link = statuses();
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        retry: long,
+        statuses: link.iterable,
+      });
+      try {
+        link.tell('disconnect');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        outbox.raise(event(0));
+        outbox.raise(event(1));
+        await until(() => tries.length === 1);
+        link.tell('reconnect');
+        await until(() => tries.length === 2);
+        expect(tries[1]?.event.msgID).toBe(tries[0]?.event.msgID);
+        tries[1]?.resolve();
+        await until(() => tries.length === 3);
+        // The dropped try's late end changes nothing.
+        tries[0]?.reject(new natsErrors.TimeoutError());
+        tries[2]?.resolve();
+        await until(() => outbox.held === 0);
+        expect(tries.map((t) => numberOf(t.event))).toEqual([0, 0, 1]);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('waits for a try sent while it was up, then tries again without a wait', async () => {
+      const { send, tries, mostInFlight } = manualSend();
+      const link = statuses();
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        retry: long,
+        statuses: link.iterable,
+      });
+      try {
+        outbox.raise(event(0));
+        await until(() => tries.length === 1);
+        link.tell('disconnect');
+        link.tell('reconnect');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        // It may yet be answered: not tried twice at once.
+        expect(tries).toHaveLength(1);
+        tries[0]?.reject(new natsErrors.TimeoutError());
+        await until(() => tries.length === 2);
+        tries[1]?.resolve();
+        await until(() => outbox.held === 0);
+        expect(mostInFlight()).toBe(1);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('starts the backoff again from its first step', async () => {
+      const { send, tries } = manualSend();
+      const link = statuses();
+      // 5 ms after the first failed try, 60 s after the second.
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        retry: { initialMs: 5, maxMs: 60_000, factor: 12_000 },
+        statuses: link.iterable,
+      });
+      try {
+        outbox.raise(event(0));
+        await until(() => tries.length === 1);
+        tries[0]?.reject(new natsErrors.TimeoutError());
+        await until(() => tries.length === 2);
+        tries[1]?.reject(new natsErrors.TimeoutError());
+        link.tell('reconnect');
+        await until(() => tries.length === 3);
+        // A server just started may refuse the first try: the next comes after the first step.
+        tries[2]?.reject(new natsErrors.NoRespondersError('x'));
+        await until(() => tries.length === 4);
+        tries[3]?.resolve();
+        await until(() => outbox.held === 0);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('stops following the connection at close', async () => {
+      const link = statuses();
+      const outbox = new SecurityEventOutbox(async () => {}, createLogger('t', 'silent'), {
+        statuses: link.iterable,
+      });
+      await outbox.close();
+      expect(link.stopped).toBe(true);
+    });
   });
 });

@@ -36,6 +36,21 @@ export interface SecurityOutboxOptions {
   readonly drainMs?: number;
   /** The service's registry (`ServiceContext.metrics`): the outbox's gauge and counter go on it. */
   readonly metrics?: Registry;
+  /**
+   * The status iterator of the connection `send` goes through (`nc.status()`), followed until
+   * `close`, which stops it: on `reconnect` the oldest event is tried at once (see
+   * `SecurityEventOutbox`), on `disconnect` a try is known to go nowhere until then.
+   */
+  readonly statuses?: AsyncIterable<{ readonly type: string }>;
+}
+
+/** A promise and the function that resolves it. */
+function signal(): { readonly promise: Promise<void>; readonly resolve: () => void } {
+  let resolve = (): void => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 const DROPPED = 'telecare_security_outbox_dropped_total';
@@ -72,6 +87,14 @@ function outboxMetrics(registry: Registry | undefined) {
  * dropped; every drop is logged at error with its kind and counted
  * (`telecare_security_outbox_dropped_total{kind,reason}`). `close` tries what is left for
  * `drainMs` at most, then logs what it could not store.
+ *
+ * Told by `statuses` that the connection is back, the outbox tries the oldest event at once: a
+ * wait between tries ends, and the backoff starts again from its first step (a server just
+ * started may not take the first try). A try sent while the connection was down is not waited for
+ * past its return: the client drops what is sent while it is away (its buffer is emptied on every
+ * dial), so that try is on no wire and no answer can come for it; the event is tried again under
+ * the same id. A try sent while the connection was up is waited for until it is answered or times
+ * out, then the next goes at once: never two tries of which both may reach the server.
  */
 export class SecurityEventOutbox {
   readonly #send: (event: HeldSecurityEvent) => Promise<unknown>;
@@ -88,6 +111,13 @@ export class SecurityEventOutbox {
   #draining = false;
   #stopped = false;
   #closing: Promise<void> | undefined;
+  readonly #statuses: AsyncIterable<{ readonly type: string }> | undefined;
+  /** The connection was told lost (`disconnect`) and not back since. */
+  #down = false;
+  /** How many times the connection came back: a try or wait that saw it change goes again at once. */
+  #backs = 0;
+  /** Resolved when the connection is next back. */
+  #back = signal();
 
   constructor(
     send: (event: HeldSecurityEvent) => Promise<unknown>,
@@ -100,6 +130,8 @@ export class SecurityEventOutbox {
     this.#retry = options.retry ?? SECURITY_OUTBOX_RETRY;
     this.#drainMs = options.drainMs ?? SECURITY_OUTBOX_DRAIN_MS;
     this.#metrics = outboxMetrics(options.metrics);
+    this.#statuses = options.statuses;
+    if (this.#statuses) void this.#follow(this.#statuses);
   }
 
   /** Events raised and not stored yet (the one being tried included). */
@@ -148,6 +180,7 @@ export class SecurityEventOutbox {
       }
       this.#stopped = true;
       this.#pause.wake();
+      (this.#statuses as Partial<{ stop(): void }> | undefined)?.stop?.();
       const left = [...(this.#current ? [this.#current] : []), ...this.#waiting];
       this.#waiting = [];
       this.#current = undefined;
@@ -191,32 +224,79 @@ export class SecurityEventOutbox {
 
   /** Tries `event` until it is stored, refused for good, or the outbox stops. */
   async #store(event: HeldSecurityEvent): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    // Failed tries since the first, or since the connection last came back: the backoff's step.
+    let failed = 0;
+    for (let tries = 1; ; tries++) {
+      const backs = this.#backs;
+      let err: unknown;
       try {
-        await this.#send(event);
-        if (attempt > 1) {
-          this.#logger.info(
-            { securityEvent: event.kind, ref: event.msgID, tries: attempt },
-            'security event stored after failed tries',
-          );
-        }
-        return;
-      } catch (err) {
-        if (this.#stopped) return;
-        if (isPermanentFailure(err)) {
-          this.#drop(event, 'refused', 'security event not stored: NATS cannot take it', err);
+        if (await this.#try(event)) {
+          if (tries > 1) {
+            this.#logger.info(
+              { securityEvent: event.kind, ref: event.msgID, tries },
+              'security event stored after failed tries',
+            );
+          }
           return;
         }
-        if (attempt === 1) {
-          this.#logger.warn(
-            { err, securityEvent: event.kind, ref: event.msgID, held: this.held },
-            'security event not stored yet: trying again until it is',
-          );
+        // Sent while the connection was down, and it is back: that try went nowhere.
+        err = new Error('sent while NATS was away');
+      } catch (caught) {
+        if (this.#stopped) return;
+        if (isPermanentFailure(caught)) {
+          this.#drop(event, 'refused', 'security event not stored: NATS cannot take it', caught);
+          return;
         }
-        const delay = backoffDelay(this.#retry, attempt);
+        err = caught;
+        failed++;
+      }
+      if (this.#stopped) return;
+      if (tries === 1) {
+        this.#logger.warn(
+          { err, securityEvent: event.kind, ref: event.msgID, held: this.held },
+          'security event not stored yet: trying again until it is',
+        );
+      }
+      if (this.#backs === backs) {
+        const delay = backoffDelay(this.#retry, failed);
+        // Ended early by `close`, or by the connection coming back.
         await this.#pause.wait(this.#draining ? Math.min(delay, DRAIN_RETRY_MAX_MS) : delay);
         if (this.#stopped) return;
       }
+      if (this.#backs !== backs) failed = 0;
+    }
+  }
+
+  /**
+   * One try of `event`: true once stored, false if it was sent while the connection was down and
+   * the connection came back before an answer (the client dropped it); throws as `send` does.
+   */
+  async #try(event: HeldSecurityEvent): Promise<boolean> {
+    if (!this.#down) {
+      await this.#send(event);
+      return true;
+    }
+    const back = this.#back.promise;
+    const sent = this.#send(event);
+    return Promise.race([sent.then(() => true), back.then(() => false)]);
+  }
+
+  async #follow(statuses: AsyncIterable<{ readonly type: string }>): Promise<void> {
+    try {
+      for await (const status of statuses) {
+        if (this.#stopped) return;
+        if (status.type === 'disconnect') this.#down = true;
+        else if (status.type === 'reconnect') {
+          this.#down = false;
+          this.#backs++;
+          const back = this.#back;
+          this.#back = signal();
+          back.resolve();
+          this.#pause.wake();
+        }
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, 'security outbox: the connection status is no longer followed');
     }
   }
 
@@ -231,7 +311,8 @@ export class SecurityEventOutbox {
  * under an id of its own (`sec_…`, the `Nats-Msg-Id`), so a retried store is one message and the
  * helpline stores it once whichever of its instances reads it, and keeps what was raised while it
  * was away. Through a `SecurityEventOutbox`: an event raised while NATS is away is held (up to
- * `maxHeld`) and stored once it is back, in the order raised; the raising service's budget bounds
+ * `maxHeld`) and stored once it is back, in the order raised, tried at once when the publisher's
+ * connection says it is back (`statuses`); the raising service's budget bounds
  * how many come. `raise` is the `securityEvent` callback the gateways take; register `close` on
  * the lifecycle after the publisher's (closers run in reverse), so it drains before the publisher
  * closes.
@@ -249,6 +330,6 @@ export function securityEventPublisher(
         expectStream: n.streams.security,
       }),
     logger,
-    options,
+    { statuses: publisher.connection.status(), ...options },
   );
 }

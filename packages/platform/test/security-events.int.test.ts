@@ -39,6 +39,37 @@ async function stored(nc: NatsConnection): Promise<Array<{ msgId: string; i: num
   return out;
 }
 
+/**
+ * When the client was told the connection was lost and back (performance time, the first of each
+ * from now), and when each try of a security event was sent, from the connection's own publish.
+ */
+function watch(nc: NatsConnection, subject: string) {
+  const seen: { down?: number; back?: number; tries: number[] } = { tries: [] };
+  const statuses = nc.status();
+  void (async () => {
+    for await (const status of statuses) {
+      if (status.type === 'disconnect') seen.down ??= performance.now();
+      if (status.type === 'reconnect' && seen.down !== undefined) seen.back ??= performance.now();
+    }
+  })();
+  const publish = nc.publish;
+  nc.publish = (s, payload, options) => {
+    if (s === subject) seen.tries.push(performance.now());
+    publish.call(nc, s, payload, options);
+  };
+  const stop = () => {
+    (statuses as Partial<{ stop(): void }>).stop?.();
+    nc.publish = publish;
+  };
+  return { seen, stop };
+}
+
+/** When `condition` became true, to 20 ms. */
+async function whenTrue(condition: () => boolean, what: string): Promise<number> {
+  await waitFor(condition, { timeoutMs: 20_000, intervalMs: 20, what });
+  return performance.now();
+}
+
 describe('securityEventPublisher through a NATS outage', () => {
   let own: OwnNatsServer;
   let nc: NatsConnection;
@@ -103,6 +134,67 @@ describe('securityEventPublisher through a NATS outage', () => {
     } finally {
       own.thaw();
       await outbox.close();
+    }
+  });
+
+  it('stores what it held as soon as the server is back, not after the wait it was in', async () => {
+    await ensureStreams(await jetstreamManager(nc), n, ['security']);
+    const before = (await stored(nc)).length;
+    // 250 ms after the first failed try, 2 s after the second, 10 s after the third and on.
+    const outbox = securityEventPublisher(publisher, n, logger, {
+      retry: { initialMs: 250, maxMs: 10_000, factor: 8, jitter: 0 },
+    });
+    const { seen, stop } = watch(nc, n.subjects.securityEvents);
+    try {
+      await own.stop();
+      await waitFor(() => seen.down !== undefined, { what: 'the client to see the server gone' });
+      outbox.raise(event(20));
+      outbox.raise(event(21));
+      // The third try timed out: the outbox is in its longest wait.
+      await waitFor(() => seen.tries.length === 3 && publisher.waiting === 0, {
+        timeoutMs: 20_000,
+        intervalMs: 20,
+        what: 'the third try failed',
+      });
+      expect(outbox.held).toBe(2);
+      await own.start();
+      await waitFor(() => seen.back !== undefined, { timeoutMs: 10_000, what: 'the client to reconnect' });
+      const storedAt = await whenTrue(() => outbox.held === 0, 'the events held stored');
+      // Without a word from the connection, the 10 s wait ran out first (about 8 s after).
+      expect(storedAt - (seen.back as number)).toBeLessThan(2_000);
+      const added = (await stored(nc)).slice(before);
+      expect(added.map((m) => m.i)).toEqual([20, 21]);
+      expect(new Set(added.map((m) => m.msgId)).size).toBe(2);
+    } finally {
+      stop();
+      await outbox.close();
+    }
+  });
+
+  it('does not wait out a try sent while the server was down once it is back', async () => {
+    await ensureStreams(await jetstreamManager(nc), n, ['security']);
+    const before = (await stored(nc)).length;
+    // A try is answered or given up after 8 s: the client dropped one sent while it was away.
+    const slow = new JetStreamPublisher(nc, { timeoutMs: 8_000 });
+    const outbox = securityEventPublisher(slow, n, logger);
+    const { seen, stop } = watch(nc, n.subjects.securityEvents);
+    try {
+      await own.stop();
+      await waitFor(() => seen.down !== undefined, { what: 'the client to see the server gone' });
+      outbox.raise(event(30));
+      outbox.raise(event(31));
+      await waitFor(() => seen.tries.length === 1, { what: 'the first try' });
+      await own.start();
+      await waitFor(() => seen.back !== undefined, { timeoutMs: 10_000, what: 'the client to reconnect' });
+      const storedAt = await whenTrue(() => outbox.held === 0, 'the events held stored');
+      expect(storedAt - (seen.back as number)).toBeLessThan(2_000);
+      const added = (await stored(nc)).slice(before);
+      expect(added.map((m) => m.i)).toEqual([30, 31]);
+      expect(new Set(added.map((m) => m.msgId)).size).toBe(2);
+    } finally {
+      stop();
+      await outbox.close();
+      slow.close();
     }
   });
 });
