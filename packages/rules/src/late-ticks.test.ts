@@ -78,6 +78,9 @@ const DEVICES: Partial<Record<EventType, [string, string]>> = {
   'carer.left': ['CF-1', 'carer-fob'],
   'medication.due': ['MD-1', 'medication-dispenser'],
   'medication.taken': ['MD-1', 'medication-dispenser'],
+  'chair.occupied': ['CH-1', 'chair-sensor'],
+  'chair.vacated': ['CH-1', 'chair-sensor'],
+  temperature: ['TS-1', 'temperature-sensor'],
 };
 const ev = (type: EventType, time: string, serial?: string) => {
   const [device, devicekind] = DEVICES[type] ?? ['PX-1', 'pendant'];
@@ -226,6 +229,43 @@ describe('a check decided after an event later than it', () => {
       const until = Date.parse(day(0, '23:00'));
       const ordered = types(inTimeOrder(events, RULES, until));
       expect(ordered.filter((a) => a.startsWith('medication.missed'))).toHaveLength(1);
+      expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
+    });
+    it('in the chair five hours is raised, two hours is not', () => {
+      const events = byTime([
+        ...busyDay(),
+        ev('chair.occupied', '2026-11-10T09:00:30.000Z'),
+        ev('chair.vacated', '2026-11-10T11:00:30.000Z'),
+        ev('chair.occupied', '2026-11-10T12:00:30.000Z'),
+        ev('chair.vacated', '2026-11-10T17:00:30.000Z'),
+      ]);
+      const until = Date.parse(day(0, '23:00'));
+      const ordered = types(inTimeOrder(events, RULES, until));
+      expect(ordered.filter((a) => a.startsWith('chair.too-long'))).toHaveLength(1);
+      expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
+    });
+
+    it('a home cold for three hours is raised once, one cold for half an hour is not', () => {
+      const reading = (time: string, celsius: number) => ({ ...ev('temperature', time), data: { celsius } });
+      const events = byTime([
+        ...busyDay(),
+        ...[
+          ['08:00', 18],
+          ['08:30', 15],
+          ['09:00', 18],
+          ['12:00', 18],
+          ['12:30', 15],
+          ['13:00', 14.5],
+          ['14:00', 15],
+          ['15:00', 15.5],
+          ['15:30', 18],
+        ].map(([hhmm, celsius]) =>
+          reading(day(0, hhmm as string).replace(':00.000Z', ':20.000Z'), celsius as number),
+        ),
+      ]);
+      const until = Date.parse(day(0, '23:00'));
+      const ordered = types(inTimeOrder(events, RULES, until));
+      expect(ordered.filter((a) => a.startsWith('temperature.low'))).toHaveLength(1);
       expect(types(ticksAfterEvents(events, RULES, until, 10 * 3_600_000))).toEqual(ordered);
     });
   });

@@ -60,7 +60,10 @@ export function concerns(rule: Rule, type: EventType): boolean {
     case 'trigger':
       return rule.on.includes(type);
     case 'sustained':
-      return 'reading' in rule.condition ? type === 'temperature' : rule.condition.starts.includes(type);
+      // An end too: it cancels the checks of the starts it ends.
+      return 'reading' in rule.condition
+        ? type === 'temperature'
+        : rule.condition.starts.includes(type) || rule.condition.ends.includes(type);
     case 'absence':
       // A check's expected event too (a dose taken, a carer come): met, the check is told.
       if (rule.window.kind === 'after-event')

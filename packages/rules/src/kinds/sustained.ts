@@ -5,7 +5,7 @@ import { TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, SustainedRule, Timer } from '../model.ts';
 import { formatWhen } from '../time.ts';
 import { checkDue, derivedAlert, minutes, type Output } from './output.ts';
-import { findEvent, indexOf } from './recent.ts';
+import { findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 
 /** A sustained rule's limits for the resident: `below` and `above` only for a reading's rule. */
@@ -70,16 +70,55 @@ export function sustainedOnEvent(
   if ('reading' in rule.condition) {
     if (entry.celsius === undefined) return;
     if (startsRun(recent, entry, t)) startSustained(rule, entry, t.forS, out);
-    // A late reading back in range can make the next reading the start of a new run.
-    const following = nextReading(recent, entry);
-    if (following && !beyond(t, entry.celsius) && startsRun(recent, following, t))
-      startSustained(rule, following, t.forS, out);
+    else if (!beyond(t, entry.celsius)) {
+      // Back in range: it ends the runs it follows within their time (see `ended`).
+      ended(
+        rule,
+        entry,
+        recent,
+        t.forS,
+        out,
+        (seen) => seen.serial === entry.serial && seen.celsius !== undefined && beyond(t, seen.celsius),
+      );
+      // A late reading back in range can make the next reading the start of a new run.
+      const following = nextReading(recent, entry);
+      if (following && startsRun(recent, following, t)) startSustained(rule, following, t.forS, out);
+    }
   } else if (rule.condition.starts.includes(entry.type)) startSustained(rule, entry, t.forS, out);
+  else {
+    const { starts } = rule.condition;
+    ended(rule, entry, recent, t.forS, out, (seen) => starts.includes(seen.type));
+  }
+}
+
+/**
+ * An end (the chair left, a reading back in range) cancels the checks of the starts it ends within
+ * their time: in time order each finds it and raises nothing; decided hours behind (triage catching
+ * up), `recent` may have let the start go, and the check reads the start it carries, not the end.
+ */
+function ended(
+  rule: SustainedRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  forS: number,
+  out: Output,
+  isStart: (seen: RecentEvent) => boolean,
+): void {
+  for (let i = firstAtOrAfter(recent, entry.at - forS * 1000); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at >= entry.at) break;
+    if (isStart(seen)) out.timer({ op: 'cancel', id: `${rule.id}:${seen.id}` });
+  }
 }
 
 export function startSustained(rule: SustainedRule, candidate: RecentEvent, forS: number, out: Output): void {
   if (rule.atNight && !atNight(candidate.at, out.settings)) return;
-  out.setTimer(rule, candidate.at + forS * 1000, { id: `${rule.id}:${candidate.id}`, eventId: candidate.id });
+  // The check carries its start: decided hours behind, `recent` may have let it go.
+  out.setTimer(rule, candidate.at + forS * 1000, {
+    id: `${rule.id}:${candidate.id}`,
+    eventId: candidate.id,
+    event: candidate,
+  });
 }
 
 export function sustainedOnTick(
@@ -89,9 +128,11 @@ export function sustainedOnTick(
   out: Output,
 ) {
   const t = threshold(rule, out);
-  const start = findEvent(recent, timer.eventId, timer.checkAt - t.forS * 1000);
-  if (start < 0) return;
-  const startEvent = recent[start] as RecentEvent;
+  const found = findEvent(recent, timer.eventId, timer.checkAt - t.forS * 1000);
+  const startEvent = found >= 0 ? (recent[found] as RecentEvent) : timer.event;
+  if (startEvent === undefined) return;
+  // Where what came after it begins (gone from `recent` itself, its place among what is kept).
+  const start = found >= 0 ? found : firstAtOrAfter(recent, startEvent.at) - 1;
   const until = startEvent.at + t.forS * 1000;
   const condition = rule.condition;
   // What came after it until the check: the list is sorted, so it follows the start. A state's
