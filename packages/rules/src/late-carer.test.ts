@@ -252,3 +252,121 @@ describe('a carer’s “left” reported after what came in after it', () => {
     expect(late.rhythm?.visitEnd).toBe(ordered.rhythm?.visitEnd);
   });
 });
+
+/** The same events, each a second after it happened but `late`, read at `arrives`: all in arrival order. */
+const arrivingLate = (events: readonly TelecareEvent[], late: TelecareEvent, arrives: number) =>
+  run(
+    events
+      .map((event) => [event, event === late ? arrives : Date.parse(event.time) + 1000] as const)
+      .sort((a, b) => a[1] - b[1]),
+  );
+
+describe('a door closing taken after the carer’s arrival that followed it', () => {
+  it('at home, the door the carer came in by, its closing taken after "arrived": the silence after it is named as in time order', () => {
+    // The resident at home; the carer lets themselves in and presses the fob 19 s after the door
+    // closed. Then nothing moves until the evening: the silence is raised once, under one id.
+    const closed = ev('door.closed', T('10:30:01'));
+    const events = [
+      ev('motion', T('10:00:00')),
+      ev('motion', T('10:29:00')),
+      ev('door.opened', T('10:29:50')),
+      closed,
+      ev('carer.arrived', T('10:30:20')),
+      ev('motion', T('19:00:00')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('inactivity.unusual');
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = arrivingLate(events, closed, T('10:30:25'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe(ordered.rhythm?.place);
+  });
+
+  it('the same when the carer then moves about, and when something moved between the door and "arrived"', () => {
+    const closed = ev('door.closed', T('10:30:01'));
+    const base = [ev('motion', T('10:00:00')), ev('door.opened', T('10:29:50')), closed];
+    for (const events of [
+      [...base, ev('carer.arrived', T('10:30:20')), ev('motion', T('10:30:21')), ev('motion', T('19:00:00'))],
+      [...base, ev('motion', T('10:30:10')), ev('carer.arrived', T('10:30:20')), ev('motion', T('19:00:00'))],
+    ]) {
+      const ordered = inOrder(events);
+      const late = arrivingLate(events, closed, T('10:30:25'));
+      expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    }
+  });
+});
+
+describe('a bed report taken after the carer’s arrival that followed it', () => {
+  it('out, the resident home and straight to bed before the carer came: in bed, as in time order, and no "not back"', () => {
+    // Home through the front door at 14:00, in bed at 14:00:10; the carer's fob at 14:00:20 reaches
+    // the core before the bed sensor's report.
+    const bed = ev('bed.occupied', T('14:00:10'));
+    const events = [
+      ...morning(),
+      ev('door.opened', T('14:00:00')),
+      bed,
+      ev('carer.arrived', T('14:00:20')),
+      ev('door.closed', T('14:00:25')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    expect(ordered.rhythm?.place).toBe('bed');
+    const late = arrivingLate(events, bed, T('14:00:30'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('bed');
+    expect(late.rhythm?.last?.id).toBe(ordered.rhythm?.last?.id);
+    expect(late.rhythm?.returning).toBe(ordered.rhythm?.returning);
+    expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
+  });
+
+  it('the same with the hall’s PIR instead of the bed: at home, the silence after it named as in time order', () => {
+    const moved = ev('motion', T('14:00:10'));
+    const events = [
+      ...morning(),
+      ev('door.opened', T('14:00:00')),
+      moved,
+      ev('carer.arrived', T('14:00:20')),
+      ev('door.closed', T('14:00:25')),
+      ev('motion', T('21:00:00')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('inactivity.unusual');
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    const late = arrivingLate(events, moved, T('14:00:30'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('home');
+  });
+});
+
+describe('both, learned in place (reuse)', () => {
+  it('give the same evaluations and stored states as a copy', () => {
+    const closed = ev('door.closed', T('10:30:01'));
+    const bed = ev('bed.occupied', T('14:00:10'));
+    const arrivals = [
+      [ev('motion', T('10:00:00')), T('10:00:01')],
+      [ev('door.opened', T('10:29:50')), T('10:29:51')],
+      [ev('carer.arrived', T('10:30:20')), T('10:30:21')],
+      [closed, T('10:30:25')],
+      [ev('carer.left', T('11:00:00')), T('11:00:01')],
+      [ev('door.opened', T('11:10:00')), T('11:10:01')],
+      [ev('door.closed', T('11:10:20')), T('11:10:21')],
+      [ev('door.opened', T('14:00:00')), T('14:00:01')],
+      [ev('carer.arrived', T('14:00:20')), T('14:00:21')],
+      [bed, T('14:00:30')],
+      [bed, T('14:00:40')],
+    ] as const;
+    let kept: ResidentState = initialState(RESIDENT);
+    let given: ResidentState = initialState(RESIDENT);
+    for (const [event, now] of arrivals) {
+      const input = { kind: 'event', event, now } as const;
+      const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
+      const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+      expect(reused).toEqual(pure);
+      expect(encodeState(reusedState)).toBe(encodeState(pureState));
+      expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
+      kept = pureState;
+      given = reusedState;
+    }
+    expect(kept.rhythms?.['rhythm.learned']?.place).toBe('bed');
+  });
+});

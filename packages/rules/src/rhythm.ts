@@ -259,7 +259,8 @@ export function placeOf(
  * in order; the silences, mornings and outings follow the stream as it happened. With `observe`
  * false (the stretch up to this event falls in a declared away period) the person is followed
  * (place, latest activity, bed) but nothing is learned from it: no silence, outing, return,
- * get-up or bedtime.
+ * get-up or bedtime. `carersDoor`: a door closing older than the latest activity, a carer's
+ * "arrived", which in time order came straight after it (`lateCarersDoor`).
  */
 export function learnRhythm(
   rhythm: Rhythm | undefined,
@@ -268,8 +269,11 @@ export function learnRhythm(
   observe = true,
   bounceMs = 0,
   wakeFrom?: number,
+  carersDoor = false,
 ): Rhythm {
-  return learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom) ?? (rhythm as Rhythm);
+  return (
+    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor) ?? (rhythm as Rhythm)
+  );
 }
 
 /**
@@ -284,8 +288,9 @@ export function learnRhythmInPlace(
   observe = true,
   bounceMs = 0,
   wakeFrom?: number,
+  carersDoor = false,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor);
 }
 
 /**
@@ -301,9 +306,10 @@ function learned(
   inPlace: boolean,
   bounceMs: number,
   wakeFrom: number | undefined,
+  carersDoor: boolean,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
-  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone);
+  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor);
   if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
   const base = result ?? rhythm;
   if (!base) return result;
@@ -332,12 +338,17 @@ function learnedAt(
   inPlace: boolean,
   bounceMs: number,
   timeZone: string,
+  lateCarersDoorClosed: boolean,
 ): Rhythm | undefined {
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
     if (last.id === entry.id) return undefined;
     if (entry.type === 'carer.arrived') return lateCarer(next, entry, last, inPlace);
+    if (lateCarersDoorClosed) {
+      const result = lateCarersDoor(next, entry, last, inPlace);
+      if (result) return result;
+    }
     const placed = seats(next, entry);
     // A late report that moves nothing still dates its sensor (the first bed report says the home
     // has a bed sensor): only one older than its own sensor's last changes nothing.
@@ -690,6 +701,42 @@ function lateCarer(
     result.returning = last.at;
     result.place = placeOf(next.bed, next.chair, last, true);
   }
+  return result;
+}
+
+/**
+ * A door closing older than the latest activity learned, a carer's "arrived" that in time order
+ * came next, within `VISIT_DOOR_MS` (the caller has checked `recent`: no activity between them, no
+ * visit open at the door, not a bounce). In time order the door closing took the resident out and
+ * the carer's report, within five minutes, made it the carer coming in: at home, the stretch named
+ * by the door closing (the carer's report, taken while out, leaves the latest activity as it was).
+ * Taken the other way round the carer's report was learned at home and named the stretch: the door
+ * takes its place, as in time order (nothing when the rhythm does not have the resident at home
+ * and about with that visit open). What stays differs from time order harmlessly: the stillness
+ * from the door opening to the carer's report (under five minutes and a door's passage) learned
+ * as a silence at home, where in time order the stretch from the door closing is.
+ */
+function lateCarersDoor(
+  next: Rhythm,
+  entry: RecentEvent,
+  last: RecentEvent,
+  inPlace: boolean,
+): Rhythm | undefined {
+  if (
+    last.type !== 'carer.arrived' ||
+    last.at - entry.at > VISIT_DOOR_MS ||
+    next.place !== 'home' ||
+    next.bed ||
+    next.chair ||
+    next.returning !== undefined ||
+    next.visit !== last.at ||
+    next.visitEnd !== undefined
+  )
+    return undefined;
+  const result: Writable = inPlace ? next : shapedRhythm(next);
+  result.last = entry;
+  result.returning = entry.at;
+  result.place = placeOf(next.bed, next.chair, entry, true);
   return result;
 }
 

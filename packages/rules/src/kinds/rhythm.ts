@@ -27,7 +27,7 @@ import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
 import { bounceOpening, bouncesBetween, openingsText } from './door.ts';
 import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
-import { byTimeThenId, firstAtOrAfter } from './recent.ts';
+import { byTimeThenId, firstAtOrAfter, indexOf } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -220,9 +220,22 @@ export function rhythmOnEvent(
   state: ResidentState,
   out: Output,
 ): ResidentState {
-  if (entry.type !== 'carer.left') return learnActivity(rule, entry, state, out);
   // Read before learning: learned in place, the rhythm is changed.
   const was = state.rhythms?.[rule.id];
+  if (entry.type !== 'carer.left') {
+    if (
+      was?.place === 'out' &&
+      was.visit !== undefined &&
+      was.visitEnd === undefined &&
+      entry.at < was.visit &&
+      was.visit - entry.at < VISIT_MAX_MS &&
+      !OUTING_KEEPS.includes(entry.type) &&
+      was.last !== undefined &&
+      byTimeThenId(entry, was.last) > 0
+    )
+      return beforeVisit(rule, entry, state, was, was.last, out);
+    return learnActivity(rule, entry, state, out);
+  }
   const visitOpen =
     was?.place === 'out' &&
     was.visit !== undefined &&
@@ -243,6 +256,48 @@ export function rhythmOnEvent(
       replayed = learnActivity(rule, seen, replayed, out);
   }
   return replayed;
+}
+
+/**
+ * Out, activity inside older than the carer's "arrived" taken before it (the bed sensor, or a PIR,
+ * and the carer's fob are separate senders, within the reorder bound): taken during the visit, it
+ * would be the carer's and leave the outing as it was; in time order it came before the visit,
+ * and brought the resident home (back through the door opened since they left, which the carer's
+ * report, within five minutes after it, had taken for the carer's). The rhythm is put back as it
+ * was before the carer's report (no visit open, `returning` the latest door opening since the
+ * outing began), the activity learned, and what came after it learned again, as it came (the
+ * carer's "arrived" then finds the resident at home). Not when a carer's report came between the
+ * outing's door and the activity: as before, the visit and its doors are what they were.
+ */
+function beforeVisit(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  was: Rhythm,
+  left: RecentEvent,
+  out: Output,
+): ResidentState {
+  const recent = state.recent;
+  const at = indexOf(recent, entry);
+  let door: number | undefined;
+  for (let i = at - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, left) <= 0) break;
+    if (seen.type === 'carer.arrived' || seen.type === 'carer.left')
+      return learnActivity(rule, entry, state, out);
+    if (seen.type === 'door.opened' && door === undefined) door = seen.at;
+  }
+  const copy = rhythmChecked(was, was.checkAt, was.armedAt);
+  copy.visit = undefined;
+  copy.visitEnd = undefined;
+  copy.returning = door;
+  let next = learnActivity(rule, entry, withRhythm(state, rule, copy, out), out);
+  for (let i = at; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, entry) > 0 && rule.activity.includes(seen.type))
+      next = learnActivity(rule, seen, next, out);
+  }
+  return next;
 }
 
 function learnActivity(
@@ -298,9 +353,16 @@ function learnActivity(
     !anyRaised(sensors?.sensors ?? before?.sensors);
   const inPlace = out.reuse && state === out.owned;
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  const carersDoor =
+    entry.type === 'door.closed' &&
+    previous?.type === 'carer.arrived' &&
+    byTimeThenId(entry, previous) < 0 &&
+    previous.at - entry.at <= VISIT_DOOR_MS &&
+    carerCameInBy(rule, state.recent, entry, previous, bounceMs);
+  const tz = out.settings.timeZone;
   const learnt = inPlace
-    ? learnRhythmInPlace(before, entry, out.settings.timeZone, observe, bounceMs, out.settings.wakeFrom)
-    : learnRhythm(before, entry, out.settings.timeZone, observe, bounceMs, out.settings.wakeFrom);
+    ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor)
+    : learnRhythm(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -368,6 +430,45 @@ function learnActivity(
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+/**
+ * Whether a door closing taken after the carer's "arrived" that followed it (within
+ * `VISIT_DOOR_MS`) was, in time order, the carer coming in behind a resident at home: nothing
+ * the rhythm reads came between them, no visit was open at the door (a door closing during one is
+ * the carer's already), and it was no bounce (closed within `bounceMs` of its opening). Read only
+ * for such a late door closing.
+ */
+function carerCameInBy(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  closed: RecentEvent,
+  arrived: RecentEvent,
+  bounceMs: number,
+): boolean {
+  const at = indexOf(recent, closed);
+  for (let i = at; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, arrived) >= 0) break;
+    if (seen.id !== closed.id && rule.activity.includes(seen.type)) return false;
+  }
+  let first = true;
+  for (let i = at - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (closed.at - seen.at >= VISIT_MAX_MS) break;
+    if (!rule.activity.includes(seen.type)) continue;
+    if (
+      first &&
+      seen.type === 'door.opened' &&
+      seen.serial === closed.serial &&
+      closed.at - seen.at < bounceMs
+    )
+      return false;
+    first = false;
+    if (seen.type === 'carer.arrived') return false;
+    if (seen.type === 'carer.left') break;
+  }
+  return true;
 }
 
 /**
