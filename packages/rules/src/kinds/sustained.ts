@@ -66,48 +66,73 @@ export function sustainedOnEvent(
   recent: readonly RecentEvent[],
   out: Output,
 ) {
+  const condition = rule.condition;
+  if (!('reading' in condition)) {
+    // A state's start or end: the threshold object only for a reading's rule (this runs on every
+    // chair, bed and door report).
+    const forS = out.settings.thresholds[rule.id]?.forS ?? rule.forS;
+    if (condition.starts.includes(entry.type)) startSustained(rule, entry, forS, out);
+    else endedState(rule, condition, entry, recent, forS, out);
+    return;
+  }
+  if (entry.celsius === undefined) return;
   const t = threshold(rule, out);
-  if ('reading' in rule.condition) {
-    if (entry.celsius === undefined) return;
-    if (startsRun(recent, entry, t)) startSustained(rule, entry, t.forS, out);
-    else if (!beyond(t, entry.celsius)) {
-      // Back in range: it ends the runs it follows within their time (see `ended`).
-      ended(
-        rule,
-        entry,
-        recent,
-        t.forS,
-        out,
-        (seen) => seen.serial === entry.serial && seen.celsius !== undefined && beyond(t, seen.celsius),
-      );
-      // A late reading back in range can make the next reading the start of a new run.
-      const following = nextReading(recent, entry);
-      if (following && startsRun(recent, following, t)) startSustained(rule, following, t.forS, out);
-    }
-  } else if (rule.condition.starts.includes(entry.type)) startSustained(rule, entry, t.forS, out);
-  else {
-    const { starts } = rule.condition;
-    ended(rule, entry, recent, t.forS, out, (seen) => starts.includes(seen.type));
+  if (startsRun(recent, entry, t)) startSustained(rule, entry, t.forS, out);
+  else if (!beyond(t, entry.celsius)) {
+    // Back in range: it ends the run it follows within the run's time (`endedRun`).
+    endedRun(rule, entry, recent, t, out);
+    // A late reading back in range can make the next reading the start of a new run.
+    const following = nextReading(recent, entry);
+    if (following && startsRun(recent, following, t)) startSustained(rule, following, t.forS, out);
   }
 }
 
 /**
- * An end (the chair left, a reading back in range) cancels the checks of the starts it ends within
- * their time: in time order each finds it and raises nothing; decided hours behind (triage catching
- * up), `recent` may have let the start go, and the check reads the start it carries, not the end.
+ * An end (a reading back in range, the chair left) cancels the check of the start it ends within
+ * its time: in time order that check finds it and raises nothing; decided hours behind (triage
+ * catching up), `recent` may have let the start go, and the check reads the start it carries, not
+ * the end. Read back from the end to the end before it (which cancelled what came before), within
+ * `forS`: a start older than that was checked before this end came.
  */
-function ended(
+function endedRun(
   rule: SustainedRule,
+  entry: RecentEvent,
+  recent: readonly RecentEvent[],
+  t: Threshold,
+  out: Output,
+): void {
+  const from = entry.at - t.forS * 1000;
+  // The run's first reading beyond (the one its check is stored under).
+  let start: RecentEvent | undefined;
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < from) return;
+    if (seen.serial !== entry.serial || seen.celsius === undefined || seen.at === entry.at) continue;
+    if (!beyond(t, seen.celsius)) break;
+    start = seen;
+  }
+  if (start) out.timer({ op: 'cancel', id: `${rule.id}:${start.id}` });
+}
+
+/** `endedRun` for a state's rule (in the chair, out of bed at night): its starts since the end before. */
+function endedState(
+  rule: SustainedRule,
+  condition: { readonly starts: readonly string[]; readonly ends: readonly string[] },
   entry: RecentEvent,
   recent: readonly RecentEvent[],
   forS: number,
   out: Output,
-  isStart: (seen: RecentEvent) => boolean,
 ): void {
-  for (let i = firstAtOrAfter(recent, entry.at - forS * 1000); i < recent.length; i++) {
+  const from = entry.at - forS * 1000;
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (seen.at >= entry.at) break;
-    if (isStart(seen)) out.timer({ op: 'cancel', id: `${rule.id}:${seen.id}` });
+    if (seen.at < from || condition.ends.includes(seen.type)) return;
+    if (
+      seen.at < entry.at &&
+      condition.starts.includes(seen.type) &&
+      (!rule.atNight || atNight(seen.at, out.settings))
+    )
+      out.timer({ op: 'cancel', id: `${rule.id}:${seen.id}` });
   }
 }
 
