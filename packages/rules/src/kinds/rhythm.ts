@@ -224,11 +224,10 @@ export function rhythmOnEvent(
   const was = state.rhythms?.[rule.id];
   if (entry.type !== 'carer.left') {
     if (
-      was?.place === 'out' &&
-      was.visit !== undefined &&
-      was.visitEnd === undefined &&
-      entry.at < was.visit &&
-      was.visit - entry.at < VISIT_MAX_MS &&
+      was !== undefined &&
+      visitOpenWhileOut(was) &&
+      entry.at < (was.visit as number) &&
+      (was.visit as number) - entry.at < VISIT_MAX_MS &&
       !OUTING_KEEPS.includes(entry.type) &&
       was.last !== undefined &&
       byTimeThenId(entry, was.last) > 0
@@ -237,25 +236,37 @@ export function rhythmOnEvent(
     return learnActivity(rule, entry, state, out);
   }
   const visitOpen =
-    was?.place === 'out' &&
-    was.visit !== undefined &&
-    was.visitEnd === undefined &&
-    entry.at - was.visit < VISIT_MAX_MS;
+    was !== undefined && visitOpenWhileOut(was) && entry.at - (was.visit as number) < VISIT_MAX_MS;
   const next = learnActivity(rule, entry, state, out);
-  const recent = next.recent;
-  const newest = recent[recent.length - 1];
+  const newest = next.recent[next.recent.length - 1];
   if (!visitOpen || newest === undefined || byTimeThenId(newest, entry) <= 0) return next;
   // Out, a carer's "left" taken after what came in after it (the fob and the PIRs are separate
   // senders, within the reorder bound): that was taken as the carer's, during the visit, and left
   // the outing as it was. In time order the visit had ended: each is learned again after the
   // "left", as it came (the first activity inside brings the person home).
-  let replayed = next;
-  for (let i = firstAtOrAfter(recent, entry.at); i < recent.length; i++) {
+  return learnedAgainAfter(rule, entry, next, firstAtOrAfter(next.recent, entry.at), out);
+}
+
+/** Out, with a carer's visit open (begun, not ended). */
+const visitOpenWhileOut = (rhythm: Rhythm): boolean =>
+  rhythm.place === 'out' && rhythm.visit !== undefined && rhythm.visitEnd === undefined;
+
+/** The activity in `recent` after `entry` (from index `from` on) learned again, in order. */
+function learnedAgainAfter(
+  rule: RhythmRule,
+  entry: RecentEvent,
+  state: ResidentState,
+  from: number,
+  out: Output,
+): ResidentState {
+  const recent = state.recent;
+  let next = state;
+  for (let i = from; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (byTimeThenId(seen, entry) > 0 && rule.activity.includes(seen.type))
-      replayed = learnActivity(rule, seen, replayed, out);
+      next = learnActivity(rule, seen, next, out);
   }
-  return replayed;
+  return next;
 }
 
 /**
@@ -291,13 +302,8 @@ function beforeVisit(
   copy.visit = undefined;
   copy.visitEnd = undefined;
   copy.returning = door;
-  let next = learnActivity(rule, entry, withRhythm(state, rule, copy, out), out);
-  for (let i = at; i < recent.length; i++) {
-    const seen = recent[i] as RecentEvent;
-    if (byTimeThenId(seen, entry) > 0 && rule.activity.includes(seen.type))
-      next = learnActivity(rule, seen, next, out);
-  }
-  return next;
+  const next = learnActivity(rule, entry, withRhythm(state, rule, copy, out), out);
+  return learnedAgainAfter(rule, entry, next, at, out);
 }
 
 function learnActivity(
