@@ -20,7 +20,7 @@ import {
 import { type RulesInForce, readStoredRules } from './rules-store.ts';
 
 const USAGE = `usage: pnpm replay --from <ISO time> --to <ISO time> --rules <candidate.json> [--current <rules.json>] [--warmup-hours 168] [--json]
-       pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--away <away.jsonl>] [--resident <id>]... [--json]
+       pnpm replay --import <events.jsonl> [--rules <candidate.json>] [--current <rules.json>] [--learn-days 7] [--labels <labels.jsonl>] [--away <away.jsonl>] [--resident <id>]... [--time-zone <zone>] [--json]
 
 Runs the candidate rule set and the rules in force over the stored EVENTS in the range and
 reports the alerts each would raise and the difference. The rules in force are --current, else
@@ -38,6 +38,9 @@ kind) gives the false alerts per resident-day and the time to alert of each labe
 --away (one JSON line each: residentId, from, until (optional: open-ended), reason holiday |
 hospital | respite | other, id) gives the periods each resident declared away, as triage takes
 them from the registry; a resident's periods in the rule set's residents.<id>.away count too.
+--time-zone (an IANA zone, e.g. America/Los_Angeles) is the homes' zone for every resident the
+rule sets give none of their own (their defaults.timeZone): a log from another country is read by
+its own clock (the wake-up window, the night, the times in the reasons).
 --json prints one JSON object per alert (rule, resident, time, priority, reason) and a summary.`;
 
 async function readRules(file: string, what: string): Promise<RuleSet> {
@@ -79,6 +82,20 @@ function inForce(
       `replay: the stored rule set (revision ${stored.revision}) no longer validates; triage runs ${source}, and so does this replay\n`,
     );
   return { ruleSet: fallback, source };
+}
+
+/** A rule set whose homes are in `zone` where a resident has no zone of their own (`--time-zone`). */
+function inZone(ruleSet: RuleSet, zone: string | undefined): RuleSet {
+  if (zone === undefined) return ruleSet;
+  try {
+    return parseRuleSet({ ...ruleSet, defaults: { ...ruleSet.defaults, timeZone: zone } });
+  } catch (err) {
+    if (err instanceof RuleSetError)
+      throw new ConfigError('replay', [
+        `--time-zone ${zone}: not a time zone this machine knows (IANA, e.g. Europe/London)`,
+      ]);
+    throw err;
+  }
 }
 
 async function readText(file: string, what: string): Promise<string> {
@@ -251,6 +268,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       away: { type: 'string' },
       'learn-days': { type: 'string', default: '7' },
       resident: { type: 'string', multiple: true },
+      'time-zone': { type: 'string' },
     },
   });
   if (values.help) {
@@ -266,15 +284,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       const learnDays = Number(values['learn-days']);
       if (!Number.isInteger(learnDays) || learnDays < 0)
         throw new ConfigError('replay', ['--learn-days: a whole number of days is required']);
+      const zone = values['time-zone'];
+      const current = inZone(values.current ? await readRules(values.current, '--current') : fallback, zone);
+      const candidate = values.rules ? inZone(await readRules(values.rules, '--rules'), zone) : undefined;
       const output = await runImport({
         file: values.import,
         labels: values.labels,
         away: values.away,
-        current: values.current ? await readRules(values.current, '--current') : fallback,
-        currentSource: values.current
-          ? `--current ${values.current}`
-          : (config.TRIAGE_RULES_FILE ?? 'the default set'),
-        candidate: values.rules ? await readRules(values.rules, '--rules') : undefined,
+        current,
+        currentSource: `${
+          values.current ? `--current ${values.current}` : (config.TRIAGE_RULES_FILE ?? 'the default set')
+        }${zone ? `, homes in ${zone}` : ''}`,
+        candidate,
         learnDays,
         residents: values.resident ?? [],
         json: values.json,
