@@ -1,4 +1,4 @@
-import { names, type SecurityEvent } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import { OwnNatsServer, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,32 +12,13 @@ import {
   securityEventPublisher,
   sleep,
 } from '../src/index.ts';
+import { securityEvent, storedSecurityEvents } from './fixtures/security.ts';
 
 const n = names(uniqueNamespace('secev'));
 const logger = createLogger('security-events-test', 'silent');
 
-const event = (i: number): SecurityEvent => ({
-  id: null,
-  at: new Date().toISOString(),
-  service: 'gateway-dc09',
-  kind: 'dc09-frame-forged',
-  userId: null,
-  caseId: null,
-  detail: { i },
-});
-
-/** What SECURITY holds, oldest first: each message's `Nats-Msg-Id` and the `i` of its event. */
-async function stored(nc: NatsConnection): Promise<Array<{ msgId: string; i: number }>> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(n.streams.security);
-  const out: Array<{ msgId: string; i: number }> = [];
-  if (info.state.messages === 0) return out;
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.security, { seq });
-    if (m) out.push({ msgId: m.header.get('Nats-Msg-Id'), i: m.json<SecurityEvent>().detail.i as number });
-  }
-  return out;
-}
+const event = securityEvent;
+const stored = (nc: NatsConnection) => storedSecurityEvents(nc, n.streams.security);
 
 /**
  * When the client was told the connection was lost and back (performance time, the first of each

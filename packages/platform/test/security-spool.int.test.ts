@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { names, type SecurityEvent } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import { OwnNatsServer, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +14,7 @@ import {
   type NatsConnection,
   natsAnswers,
 } from '../src/index.ts';
+import { storedSecurityEvents } from './fixtures/security.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/security-outbox.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -21,18 +22,11 @@ const namespace = uniqueNamespace('secspool');
 const n = names(namespace);
 const logger = createLogger('security-spool-test', 'silent');
 
-/** What SECURITY holds, oldest first: each message's `Nats-Msg-Id` and the `i` of its event. */
-async function stored(nc: NatsConnection): Promise<Array<{ msgId: string; i: number }>> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(n.streams.security);
-  const out: Array<{ msgId: string; i: number }> = [];
-  if (info.state.messages === 0) return out;
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.security, { seq });
-    if (m) out.push({ msgId: m.header.get('Nats-Msg-Id'), i: m.json<SecurityEvent>().detail.i as number });
-  }
-  return out;
-}
+const stored = (nc: NatsConnection) => storedSecurityEvents(nc, n.streams.security);
+const count = async (nc: NatsConnection) =>
+  (await (await jetstreamManager(nc)).streams.info(n.streams.security)).state.messages;
+/** Enough that a crash as soon as one is stored comes in the middle of sending them. */
+const RAISED = 100;
 
 /** The fixture process holding an outbox whose spool is in `stateDir`; its output lines kept. */
 function holder(url: string, stateDir: string) {
@@ -87,7 +81,7 @@ describe('a security-event outbox with a state folder', () => {
     const first = holder(own.url, stateDir);
     await first.said('ready');
     await own.stop();
-    first.send('raise 0 5');
+    first.send(`raise 0 ${RAISED}`);
     await first.said('raised');
     await first.crash();
 
@@ -95,17 +89,23 @@ describe('a security-event outbox with a state folder', () => {
     await waitFor(() => natsAnswers(nc, 500), { timeoutMs: 20_000, what: 'the test connection back' });
     // Crashed again as soon as it has stored one: the rest, and maybe that one, still spooled.
     const second = holder(own.url, stateDir);
-    await waitFor(async () => (await stored(nc)).length > 0, { timeoutMs: 30_000, what: 'one stored' });
+    await waitFor(async () => (await count(nc)) > 0, {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+      what: 'one stored',
+    });
     await second.crash();
+    const storedBeforeCrash = await count(nc);
 
     const third = holder(own.url, stateDir);
     try {
       await third.said('ready');
-      await waitFor(async () => (await stored(nc)).length >= 5, { timeoutMs: 30_000, what: 'all stored' });
       await third.said('empty');
       const all = await stored(nc);
-      expect(all.map((m) => m.i).sort()).toEqual([0, 1, 2, 3, 4]);
-      expect(new Set(all.map((m) => m.msgId)).size).toBe(5);
+      expect(all.map((m) => m.i).sort((a, b) => a - b)).toEqual([...Array(RAISED).keys()]);
+      expect(new Set(all.map((m) => m.msgId)).size).toBe(RAISED);
+      // The crash came while the second was sending (else this run proved the first crash only).
+      expect(storedBeforeCrash).toBeLessThan(RAISED);
       for (const { msgId } of all) expect(msgId).toMatch(/^sec_[0-9a-f]{32}$/);
       // Sent, so no longer kept.
       expect(readFileSync(path.join(stateDir, 'security-events.jsonl'), 'utf8')).toBe('');
