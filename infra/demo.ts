@@ -24,6 +24,7 @@ import {
   baseUrlOf,
   entryOf,
   hostOf,
+  ownEnvOf,
   portOf,
   runnableServices,
   type ServiceSpec,
@@ -209,7 +210,7 @@ async function main(): Promise<void> {
       running: startChild(
         service.name,
         [path.join('infra', 'supervise.ts'), path.relative(repoRoot, entryOf(service))],
-        values,
+        { ...values, ...ownEnvOf(service) },
       ),
     });
   }

@@ -43,6 +43,7 @@ import {
   baseUrlOf,
   entryOf,
   hostOf,
+  ownEnvOf,
   portOf,
   runnableServices,
   type ServiceSpec,
@@ -124,7 +125,7 @@ async function up(): Promise<number> {
       );
       return 1;
     }
-    const pid = startDetached(service, values);
+    const pid = startDetached(service, { ...values, ...ownEnvOf(service) });
     writeFileSync(pidFileOf(service), `${pid}\n`);
     log.info(`${service.name}: started (pid ${pid}), log ${rel(logFileOf(service))}`);
     started.push({ service, pid });

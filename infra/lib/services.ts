@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from './paths.ts';
+import { dataDir, repoRoot } from './paths.ts';
 
 /** The one list of services the stack and the demo run, in start order. */
 export interface ServiceSpec {
@@ -19,6 +19,11 @@ export interface ServiceSpec {
   };
   /** Variable under which other processes find the service's base URL. */
   readonly urlEnv?: string;
+  /**
+   * Set for a service that keeps what it must not lose in a crash in a folder of its own (the
+   * gateways' security events, GATEWAY_STATE_DIR): the stack gives it one under the data folder.
+   */
+  readonly stateEnv?: string;
 }
 
 export const services: readonly ServiceSpec[] = [
@@ -29,9 +34,14 @@ export const services: readonly ServiceSpec[] = [
     web: { path: '/', label: 'registry API' },
     urlEnv: 'REGISTRY_URL',
   },
-  { name: 'gateway-mqtt', portEnv: 'GATEWAY_MQTT_PORT', defaultPort: 7050 },
+  { name: 'gateway-mqtt', portEnv: 'GATEWAY_MQTT_PORT', defaultPort: 7050, stateEnv: 'GATEWAY_STATE_DIR' },
   // DC-09 senders reach it on DC09_PORT (default 7040, TCP and UDP); this is its HTTP port.
-  { name: 'gateway-dc09', portEnv: 'GATEWAY_DC09_PORT', defaultPort: 7045 },
+  {
+    name: 'gateway-dc09',
+    portEnv: 'GATEWAY_DC09_PORT',
+    defaultPort: 7045,
+    stateEnv: 'GATEWAY_STATE_DIR',
+  },
   { name: 'triage', portEnv: 'TRIAGE_PORT', defaultPort: 7060 },
   {
     name: 'helpline',
@@ -54,6 +64,17 @@ export const services: readonly ServiceSpec[] = [
     urlEnv: 'TELECARE_REPORTS_URL',
   },
 ];
+
+/**
+ * The variables a service gets on top of the stack's: for one that keeps state, its own folder
+ * `<data>/state/<service>` (made if missing), kept across restarts like the servers' data.
+ */
+export function ownEnvOf(service: ServiceSpec): Record<string, string> {
+  if (service.stateEnv === undefined) return {};
+  const dir = path.join(dataDir, 'state', service.name);
+  mkdirSync(dir, { recursive: true });
+  return { [service.stateEnv]: dir };
+}
 
 export const entryOf = (service: ServiceSpec): string =>
   path.join(repoRoot, 'services', service.name, 'src', 'main.ts');

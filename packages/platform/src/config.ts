@@ -48,6 +48,16 @@ export const commonEnv = {
 } as const;
 
 /**
+ * `GATEWAY_STATE_DIR`, read by both gateways: a writable folder of this instance's own, kept
+ * across restarts, where its security-event outbox keeps what it holds (`stateDir` of
+ * `securityEventPublisher`), so that events held when the process crashed are sent at its next
+ * start. Two instances must never share one. Unset: held in memory only, lost with the process.
+ */
+export const gatewayStateEnv = {
+  GATEWAY_STATE_DIR: z.string().min(1).optional(),
+} as const;
+
+/**
  * Parses the environment with the service's one schema. On failure, throws a ConfigError whose
  * message lists every problem, one per line, by variable name.
  */

@@ -1,5 +1,5 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
-export { commonEnv, loadConfig, port } from './config.ts';
+export { commonEnv, gatewayStateEnv, loadConfig, port } from './config.ts';
 export {
   type ConsumerLoop,
   type ConsumerLoopOptions,

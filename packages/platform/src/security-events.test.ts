@@ -1,9 +1,13 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { errors as natsErrors } from '@nats-io/transport-node';
 import type { SecurityEvent, SecurityEventKind } from '@telecare/contracts';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
 import { type HeldSecurityEvent, SecurityEventOutbox } from './security-events.ts';
+import { SECURITY_SPOOL_FILE } from './security-spool.ts';
 
 const event = (i: number, kind: SecurityEventKind = 'dc09-frame-forged'): SecurityEvent => ({
   id: null,
@@ -369,6 +373,138 @@ describe('SecurityEventOutbox', () => {
       });
       await outbox.close();
       expect(link.stopped).toBe(true);
+    });
+  });
+
+  describe('with a state folder', () => {
+    let dir: string;
+    const spoolLines = () =>
+      readFileSync(path.join(dir, SECURITY_SPOOL_FILE), 'utf8').split('\n').filter(Boolean);
+
+    beforeEach(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'telecare-outbox-'));
+    });
+    afterEach(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('sends what an outbox held when its process died, under the same ids, past a torn last line', async () => {
+      const first = manualSend();
+      const crashed = new SecurityEventOutbox(first.send, createLogger('t', 'silent'), { stateDir: dir });
+      crashed.raise(event(0));
+      crashed.raise(event(1));
+      crashed.raise(event(2));
+      await until(() => first.tries.length === 1);
+      const ids = first.tries[0]?.event.msgID;
+      // A crash in the middle of writing the next line.
+      appendFileSync(path.join(dir, SECURITY_SPOOL_FILE), '{"kind":"dc09-frame-forged","at":"2026-01-01T00:');
+
+      const { logger, lines } = capture();
+      const { send, tries } = manualSend();
+      const outbox = new SecurityEventOutbox(send, logger, { retry: fast, stateDir: dir });
+      try {
+        expect(outbox.held).toBe(3);
+        for (let i = 0; i < 3; i++) {
+          await until(() => tries.length === i + 1);
+          tries[i]?.resolve();
+        }
+        await until(() => outbox.held === 0);
+        expect(tries.map((t) => numberOf(t.event))).toEqual([0, 1, 2]);
+        expect(tries[0]?.event.msgID).toBe(ids);
+        expect(lines.find((l) => l.skipped === 1)).toMatchObject({ level: 40 });
+        // All sent: nothing kept.
+        expect(spoolLines()).toEqual([]);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('keeps no more than its bound: the oldest waiting dropped and counted, on disk too', async () => {
+      const metrics = new Registry();
+      const first = manualSend();
+      const crashed = new SecurityEventOutbox(first.send, createLogger('t', 'silent'), {
+        maxHeld: 3,
+        drainMs: 50,
+        stateDir: dir,
+        metrics,
+      });
+      crashed.raise(event(0));
+      await until(() => first.tries.length === 1);
+      for (let i = 1; i < 5; i++) crashed.raise(event(i));
+      expect(await counted(metrics, 'dc09-frame-forged', 'full')).toBe(2);
+
+      const { send, tries } = manualSend();
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        retry: fast,
+        maxHeld: 3,
+        drainMs: 50,
+        stateDir: dir,
+      });
+      try {
+        expect(outbox.held).toBe(3);
+        await until(() => tries.length === 1);
+        expect(numberOf(tries[0]?.event as HeldSecurityEvent)).toBe(0);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('writes its file again while events come and go, so it stays within twice its bound', async () => {
+      const { send, tries } = manualSend();
+      const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {
+        maxHeld: 3,
+        drainMs: 50,
+        stateDir: dir,
+      });
+      try {
+        outbox.raise(event(0));
+        let most = 0;
+        // Never empty: one stored as the next is raised.
+        for (let i = 0; i < 20; i++) {
+          await until(() => tries.length === i + 1);
+          outbox.raise(event(i + 1));
+          tries[i]?.resolve();
+          await until(() => outbox.held === 1);
+          most = Math.max(most, spoolLines().length);
+        }
+        expect(most).toBeLessThanOrEqual(2 * 3 + 2);
+        // What it still holds, as a restart would read it.
+        const held = new Map<string, number>();
+        for (const line of spoolLines()) {
+          const parsed = JSON.parse(line) as { done?: string } & Partial<HeldSecurityEvent>;
+          if (parsed.done) held.delete(parsed.done);
+          else held.set(parsed.msgID as string, numberOf(parsed as HeldSecurityEvent));
+        }
+        expect([...held.values()]).toEqual([20]);
+      } finally {
+        await outbox.close();
+      }
+    });
+
+    it('at close leaves what it could not store in the folder for the next start, not counted as dropped', async () => {
+      const metrics = new Registry();
+      const { logger, lines } = capture();
+      const outbox = new SecurityEventOutbox(
+        async () => {
+          throw new natsErrors.TimeoutError();
+        },
+        logger,
+        { retry: fast, drainMs: 50, stateDir: dir, metrics },
+      );
+      outbox.raise(event(0));
+      outbox.raise(event(1));
+      await outbox.close();
+      expect(await counted(metrics, 'dc09-frame-forged', 'stopped')).toBe(0);
+      expect(lines.find((l) => l.left === 2)).toMatchObject({ level: 40 });
+
+      const next = new SecurityEventOutbox(async () => {}, createLogger('t', 'silent'), { stateDir: dir });
+      try {
+        expect(next.held).toBe(2);
+        await until(() => next.held === 0);
+        expect(spoolLines()).toEqual([]);
+      } finally {
+        await next.close();
+      }
     });
   });
 });

@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 import { isPermanentFailure } from './nats.ts';
 import type { JetStreamPublisher } from './publisher.ts';
+import { SecuritySpool } from './security-spool.ts';
 import { type BackoffPolicy, backoffDelay, Pause, withTimeout } from './work.ts';
 
 /** Events an outbox holds at most (raised and not stored yet): past it the oldest waiting is dropped. */
@@ -14,6 +15,13 @@ export const SECURITY_OUTBOX_RETRY: BackoffPolicy = { initialMs: 250, maxMs: 5_0
 export const SECURITY_OUTBOX_DRAIN_MS = 2_000;
 /** While stopping, no wait between tries is longer than this. */
 const DRAIN_RETRY_MAX_MS = 250;
+/**
+ * A round trip to the server unanswered this long means the server had stopped answering: its
+ * answer ends the wait before the next try.
+ */
+const SILENT_MS = 1_000;
+/** The longest the next try waits for the server to answer a round trip. */
+const ANSWER_WAIT_MAX_MS = 60_000;
 
 /** Why an event left an outbox without being stored (`telecare_security_outbox_dropped_total`). */
 export type SecurityOutboxDrop = 'full' | 'refused' | 'stopped';
@@ -42,6 +50,18 @@ export interface SecurityOutboxOptions {
    * `SecurityEventOutbox`), on `disconnect` a try is known to go nowhere until then.
    */
   readonly statuses?: AsyncIterable<{ readonly type: string }>;
+  /**
+   * A round trip to the server `send` goes to (`nc.flush()`): resolves once it answers, rejects
+   * when the connection is lost. After a failed try the next is sent only once the server has
+   * answered one (see `SecurityEventOutbox`).
+   */
+  readonly answers?: () => Promise<unknown>;
+  /**
+   * A folder of this instance's own (`GATEWAY_STATE_DIR`): what the outbox holds is kept there
+   * too (`SecuritySpool`), so that events held when the process crashed are sent at its next
+   * start. Unset: held in memory only.
+   */
+  readonly stateDir?: string;
 }
 
 /** A promise and the function that resolves it. */
@@ -95,6 +115,17 @@ function outboxMetrics(registry: Registry | undefined) {
  * dial), so that try is on no wire and no answer can come for it; the event is tried again under
  * the same id. A try sent while the connection was up is waited for until it is answered or times
  * out, then the next goes at once: never two tries of which both may reach the server.
+ *
+ * A server that stops answering with its connection open (a frozen process) says nothing to the
+ * client until its pings go unanswered, and it will read every try sent meanwhile once it runs
+ * again. So after a failed try the next waits, beyond its backoff, for the server to answer a
+ * round trip (`answers`): a frozen server is sent one try, not one per backoff step, and when its
+ * answer comes after a silence (`SILENT_MS`) the next try goes at once, as on a reconnect.
+ *
+ * With a `stateDir`, each event is written to its spool (and synced) before it is held, and noted
+ * there once it leaves; at construction the spool is read back and what it still holds is tried
+ * first, under the ids it was raised with, so a try whose answer a crash cut off is one message
+ * (the stream's duplicate window). `close` leaves what it could not store in the spool.
  */
 export class SecurityEventOutbox {
   readonly #send: (event: HeldSecurityEvent) => Promise<unknown>;
@@ -118,6 +149,8 @@ export class SecurityEventOutbox {
   #backs = 0;
   /** Resolved when the connection is next back. */
   #back = signal();
+  readonly #answers: (() => Promise<unknown>) | undefined;
+  readonly #spool: SecuritySpool | undefined;
 
   constructor(
     send: (event: HeldSecurityEvent) => Promise<unknown>,
@@ -131,6 +164,11 @@ export class SecurityEventOutbox {
     this.#drainMs = options.drainMs ?? SECURITY_OUTBOX_DRAIN_MS;
     this.#metrics = outboxMetrics(options.metrics);
     this.#statuses = options.statuses;
+    this.#answers = options.answers;
+    if (options.stateDir !== undefined) {
+      this.#spool = new SecuritySpool(options.stateDir, { compactAfter: this.#maxHeld });
+      this.#readBack(this.#spool);
+    }
     if (this.#statuses) void this.#follow(this.#statuses);
   }
 
@@ -155,14 +193,58 @@ export class SecurityEventOutbox {
       this.#drop(held, 'stopped', 'security event raised after the service stopped: not stored');
       return;
     }
-    this.#waiting.push(held);
+    try {
+      this.#spool?.add(held);
+    } catch (err) {
+      this.#logger.error(
+        { err, securityEvent: held.kind, ref: held.msgID },
+        'security event not written to the state folder: held in memory only',
+      );
+    }
+    this.#hold([held]);
+  };
+
+  /** Takes `events` after those waiting, drops the oldest past the bound, and starts trying. */
+  #hold(events: readonly HeldSecurityEvent[]): void {
+    this.#waiting.push(...events);
     while (this.held > this.#maxHeld) {
       const oldest = this.#waiting.shift() as HeldSecurityEvent;
       this.#drop(oldest, 'full', 'security event dropped: the outbox is full (NATS away for long)');
+      this.#gone(oldest);
     }
     this.#metrics.held.set(this.held);
-    this.#running ??= this.#run();
-  };
+    if (this.held > 0) this.#running ??= this.#run();
+  }
+
+  /** What the spool held when the process last stopped, tried before anything raised now. */
+  #readBack(spool: SecuritySpool): void {
+    const { events, skipped } = spool.open();
+    if (skipped > 0) {
+      this.#logger.warn({ skipped }, 'security outbox: unreadable lines in the state folder skipped');
+    }
+    if (events.length === 0) return;
+    this.#logger.info(
+      { held: events.length, first: { at: events[0]?.at, ref: events[0]?.msgID } },
+      'security events held when the service last stopped: storing them',
+    );
+    this.#hold(events);
+  }
+
+  /** Notes in the spool that `event` left the outbox (stored, refused or dropped). */
+  #gone(event: HeldSecurityEvent): void {
+    if (!this.#spool || this.#stopped) return;
+    try {
+      this.#spool.done(event.msgID, this.held, () => [
+        ...(this.#current ? [this.#current] : []),
+        ...this.#waiting,
+      ]);
+    } catch (err) {
+      this.#logger.error(
+        { err, ref: event.msgID },
+        'security outbox: the state folder could not be written: an event may be sent again at the next start',
+      );
+    }
+  }
 
   /**
    * Tries what is held for `drainMs` at most, without waiting long between tries; then stops and
@@ -181,6 +263,7 @@ export class SecurityEventOutbox {
       this.#stopped = true;
       this.#pause.wake();
       (this.#statuses as Partial<{ stop(): void }> | undefined)?.stop?.();
+      this.#spool?.close();
       const left = [...(this.#current ? [this.#current] : []), ...this.#waiting];
       this.#waiting = [];
       this.#current = undefined;
@@ -189,17 +272,20 @@ export class SecurityEventOutbox {
       const kinds: Partial<Record<SecurityEventKind, number>> = {};
       for (const event of left) {
         kinds[event.kind] = (kinds[event.kind] ?? 0) + 1;
-        this.#metrics.dropped.inc({ kind: event.kind, reason: 'stopped' });
+        if (!this.#spool) this.#metrics.dropped.inc({ kind: event.kind, reason: 'stopped' });
       }
-      this.#logger.error(
-        {
-          left: left.length,
-          kinds,
-          first: { at: left[0]?.at, ref: left[0]?.msgID },
-          last: { at: left.at(-1)?.at, ref: left.at(-1)?.msgID },
-        },
-        'security events not stored before the service stopped',
-      );
+      const told = {
+        left: left.length,
+        kinds,
+        first: { at: left[0]?.at, ref: left[0]?.msgID },
+        last: { at: left.at(-1)?.at, ref: left.at(-1)?.msgID },
+      };
+      if (this.#spool)
+        this.#logger.warn(
+          told,
+          'security events not stored yet: kept in the state folder for the next start',
+        );
+      else this.#logger.error(told, 'security events not stored before the service stopped');
     })();
     return this.#closing;
   }
@@ -213,8 +299,9 @@ export class SecurityEventOutbox {
         const event = this.#waiting.shift();
         if (!event) return;
         this.#current = event;
-        await this.#store(event);
+        const gone = await this.#store(event);
         if (this.#current === event) this.#current = undefined;
+        if (gone) this.#gone(event);
         this.#metrics.held.set(this.held);
       }
     } finally {
@@ -222,8 +309,8 @@ export class SecurityEventOutbox {
     }
   }
 
-  /** Tries `event` until it is stored, refused for good, or the outbox stops. */
-  async #store(event: HeldSecurityEvent): Promise<void> {
+  /** Tries `event` until it is stored or refused for good (true), or the outbox stops (false). */
+  async #store(event: HeldSecurityEvent): Promise<boolean> {
     // Failed tries since the first, or since the connection last came back: the backoff's step.
     let failed = 0;
     for (let tries = 1; ; tries++) {
@@ -237,20 +324,20 @@ export class SecurityEventOutbox {
               'security event stored after failed tries',
             );
           }
-          return;
+          return true;
         }
         // Sent while the connection was down, and it is back: that try went nowhere.
         err = new Error('sent while NATS was away');
       } catch (caught) {
-        if (this.#stopped) return;
+        if (this.#stopped) return false;
         if (isPermanentFailure(caught)) {
           this.#drop(event, 'refused', 'security event not stored: NATS cannot take it', caught);
-          return;
+          return true;
         }
         err = caught;
         failed++;
       }
-      if (this.#stopped) return;
+      if (this.#stopped) return false;
       if (tries === 1) {
         this.#logger.warn(
           { err, securityEvent: event.kind, ref: event.msgID, held: this.held },
@@ -259,9 +346,16 @@ export class SecurityEventOutbox {
       }
       if (this.#backs === backs) {
         const delay = backoffDelay(this.#retry, failed);
-        // Ended early by `close`, or by the connection coming back.
+        const answered = this.#draining ? undefined : this.#ask();
+        // Ended early by `close`, by the connection coming back, or by the server answering again.
         await this.#pause.wait(this.#draining ? Math.min(delay, DRAIN_RETRY_MAX_MS) : delay);
-        if (this.#stopped) return;
+        if (this.#stopped) return false;
+        if (answered && this.#backs === backs && !this.#draining) {
+          await Promise.race([answered, this.#pause.wait(ANSWER_WAIT_MAX_MS)]);
+          // Ends the wait above if the answer came first.
+          this.#pause.wake();
+          if (this.#stopped) return false;
+        }
       }
       if (this.#backs !== backs) failed = 0;
     }
@@ -279,6 +373,21 @@ export class SecurityEventOutbox {
     const back = this.#back.promise;
     const sent = this.#send(event);
     return Promise.race([sent.then(() => true), back.then(() => false)]);
+  }
+
+  /**
+   * A round trip to the server (`answers`): resolves once it answered or the connection was lost
+   * (its status tells when it is back); an answer after a silence ends the wait between tries.
+   */
+  #ask(): Promise<void> | undefined {
+    if (!this.#answers) return undefined;
+    const asked = performance.now();
+    return this.#answers().then(
+      () => {
+        if (performance.now() - asked > SILENT_MS) this.#pause.wake();
+      },
+      () => {},
+    );
   }
 
   async #follow(statuses: AsyncIterable<{ readonly type: string }>): Promise<void> {
@@ -330,6 +439,10 @@ export function securityEventPublisher(
         expectStream: n.streams.security,
       }),
     logger,
-    { statuses: publisher.connection.status(), ...options },
+    {
+      statuses: publisher.connection.status(),
+      answers: () => publisher.connection.flush(),
+      ...options,
+    },
   );
 }

@@ -1,4 +1,4 @@
-import { names, type SecurityEvent } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import { OwnNatsServer, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,32 +12,13 @@ import {
   securityEventPublisher,
   sleep,
 } from '../src/index.ts';
+import { securityEvent, storedSecurityEvents } from './fixtures/security.ts';
 
 const n = names(uniqueNamespace('secev'));
 const logger = createLogger('security-events-test', 'silent');
 
-const event = (i: number): SecurityEvent => ({
-  id: null,
-  at: new Date().toISOString(),
-  service: 'gateway-dc09',
-  kind: 'dc09-frame-forged',
-  userId: null,
-  caseId: null,
-  detail: { i },
-});
-
-/** What SECURITY holds, oldest first: each message's `Nats-Msg-Id` and the `i` of its event. */
-async function stored(nc: NatsConnection): Promise<Array<{ msgId: string; i: number }>> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(n.streams.security);
-  const out: Array<{ msgId: string; i: number }> = [];
-  if (info.state.messages === 0) return out;
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.security, { seq });
-    if (m) out.push({ msgId: m.header.get('Nats-Msg-Id'), i: m.json<SecurityEvent>().detail.i as number });
-  }
-  return out;
-}
+const event = securityEvent;
+const stored = (nc: NatsConnection) => storedSecurityEvents(nc, n.streams.security);
 
 /**
  * When the client was told the connection was lost and back (performance time, the first of each
@@ -168,6 +149,47 @@ describe('securityEventPublisher through a NATS outage', () => {
     } finally {
       stop();
       await outbox.close();
+    }
+  });
+
+  it('sends a frozen server no try past the first, and stores what it held once it answers again', async () => {
+    await ensureStreams(await jetstreamManager(nc), n, ['security']);
+    const before = (await stored(nc)).length;
+    // A try is given up after 1 s; the next 250 ms after the first failed, 10 s after the second.
+    const quick = new JetStreamPublisher(nc, { timeoutMs: 1_000 });
+    const outbox = securityEventPublisher(quick, n, logger, {
+      retry: { initialMs: 250, maxMs: 10_000, factor: 40, jitter: 0 },
+    });
+    const { seen, stop } = watch(nc, n.subjects.securityEvents);
+    try {
+      // Frozen, the server keeps its connections open: the client is told nothing.
+      own.freeze();
+      await waitFor(async () => !(await natsAnswers(nc, 200)), { what: 'the server frozen' });
+      outbox.raise(event(40));
+      outbox.raise(event(41));
+      await waitFor(() => seen.tries.length === 1 && quick.waiting === 0, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        what: 'the first try timed out',
+      });
+      // Time for a second try and its timeout: every try sent now would reach the server at thaw.
+      await sleep(2_000);
+      const triesWhileFrozen = seen.tries.length;
+      own.thaw();
+      const thawedAt = performance.now();
+      const storedAt = await whenTrue(() => outbox.held === 0, 'the events held stored');
+      expect(triesWhileFrozen).toBe(1);
+      // Without a look at the server, the 10 s wait after the second try ran out first.
+      expect(storedAt - thawedAt).toBeLessThan(2_000);
+      expect(seen.down).toBeUndefined();
+      const added = (await stored(nc)).slice(before);
+      expect(added.map((m) => m.i)).toEqual([40, 41]);
+      expect(new Set(added.map((m) => m.msgId)).size).toBe(2);
+    } finally {
+      own.thaw();
+      stop();
+      await outbox.close();
+      quick.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { commonEnv, loadConfig, port } from '@telecare/platform';
+import { commonEnv, gatewayStateEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const gatewayDc09Env = {
@@ -6,6 +6,7 @@ export const gatewayDc09Env = {
   /** HTTP: /healthz, /readyz, /metrics. */
   GATEWAY_DC09_PORT: port(7045),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  ...gatewayStateEnv,
   /** DC-09 receiver, TCP and UDP on the same port number (0 = any free port each). */
   DC09_PORT: port(7040),
   DC09_HOST: z.string().default('127.0.0.1'),

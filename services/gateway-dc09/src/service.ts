@@ -64,10 +64,12 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   // Closed after the receiver drained (closers run in reverse): its last stores still get answers.
   const publisher = new JetStreamPublisher(nc, { timeoutMs: STORE_ATTEMPT_TIMEOUT_MS });
   lifecycle.add('publisher', () => publisher.close());
-  // Stored on SECURITY for the helpline's list, held while NATS is away; drained after the
-  // gateway stopped raising and before the publisher closes (closers run in reverse).
+  // Stored on SECURITY for the helpline's list, held while NATS is away (and kept in the state
+  // folder, if set, through a crash); drained after the gateway stopped raising and before the
+  // publisher closes (closers run in reverse).
   const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
     metrics: service.metrics,
+    stateDir: config.GATEWAY_STATE_DIR,
   });
   lifecycle.add('security-events', () => securityEvents.close());
   const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });

@@ -1,11 +1,12 @@
 import { names } from '@telecare/contracts';
-import { ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
+import { ConfigError, commonEnv, gatewayStateEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const gatewayMqttEnv = {
   ...commonEnv,
   GATEWAY_MQTT_PORT: port(7050),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  ...gatewayStateEnv,
   /**
    * Stable across restarts: the broker keeps this client's session (subscription and queued
    * QoS 1 messages) while the gateway is down. Two gateways must never share one. Unset, it is

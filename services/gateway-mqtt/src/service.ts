@@ -50,10 +50,12 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   // Closed after the gateway drained (closers run in reverse): its last stores still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
-  // Stored on SECURITY for the helpline's list, held while NATS is away; drained after the
-  // gateway stopped raising and before the publisher closes (closers run in reverse).
+  // Stored on SECURITY for the helpline's list, held while NATS is away (and kept in the state
+  // folder, if set, through a crash); drained after the gateway stopped raising and before the
+  // publisher closes (closers run in reverse).
   const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
     metrics: service.metrics,
+    stateDir: config.GATEWAY_STATE_DIR,
   });
   lifecycle.add('security-events', () => securityEvents.close());
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });

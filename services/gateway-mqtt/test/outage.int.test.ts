@@ -1,4 +1,7 @@
-import { DeviceAck, type DeviceMapEntry, names } from '@telecare/contracts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DeviceAck, type DeviceMapEntry, names, type SecurityEvent } from '@telecare/contracts';
 import {
   connectMqtt,
   connectNats,
@@ -8,9 +11,21 @@ import {
   type NatsConnection,
   openDeviceMap,
 } from '@telecare/platform';
-import { OwnNatsServer, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  OwnNatsServer,
+  servers,
+  serviceEnv,
+  streamMessages,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '../src/index.ts';
+import {
+  type GatewayMqttConfig,
+  type GatewayMqttHandle,
+  loadGatewayMqttConfig,
+  startGatewayMqtt,
+} from '../src/index.ts';
 
 // This file stops NATS, so it runs its own nats-server on a free port instead of the shared one.
 const ns = uniqueNamespace('gwoutage');
@@ -18,10 +33,13 @@ const n = names(ns);
 const logger = createLogger('gateway-mqtt-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const gatewayClientId = `${ns}-gateway`;
 const SERIAL = 'PND-3001';
+const stateDir = mkdtempSync(path.join(tmpdir(), 'telecare-gwoutage-'));
+const spool = path.join(stateDir, 'security-events.jsonl');
 
 let nats: OwnNatsServer;
 let nc: NatsConnection;
 let gateway: GatewayMqttHandle | undefined;
+let config: GatewayMqttConfig;
 let deviceClient: MqttClient;
 const acks: DeviceAck[] = [];
 
@@ -51,8 +69,13 @@ beforeAll(async () => {
     updatedAt: '2026-01-01T00:00:00Z',
   };
   await (await openDeviceMap(nc, n)).put(SERIAL, JSON.stringify(entry));
-  const config = loadGatewayMqttConfig(
-    serviceEnv(ns, { NATS_URL: natsUrl, GATEWAY_MQTT_PORT: '0', MQTT_CLIENT_ID: gatewayClientId }),
+  config = loadGatewayMqttConfig(
+    serviceEnv(ns, {
+      NATS_URL: natsUrl,
+      GATEWAY_MQTT_PORT: '0',
+      MQTT_CLIENT_ID: gatewayClientId,
+      GATEWAY_STATE_DIR: stateDir,
+    }),
   );
   gateway = await startGatewayMqtt(config, { logger });
   deviceClient = await connectMqtt({ url: servers.mqttUrl, clientId: `${ns}-dev`, logger });
@@ -69,6 +92,7 @@ afterAll(async () => {
   await sweeper.endAsync();
   await nc?.close();
   await nats?.destroy();
+  rmSync(stateDir, { recursive: true, force: true });
 }, 30_000);
 
 describe('gateway-mqtt while JetStream is unavailable', () => {
@@ -92,4 +116,37 @@ describe('gateway-mqtt while JetStream is unavailable', () => {
     expect((await jsm.streams.info(n.streams.deadletter)).state.messages).toBe(0);
     expect(acks.filter((ack) => 'rejected' in ack)).toEqual([]);
   }, 45_000);
+
+  it('keeps a security event it could not store in GATEWAY_STATE_DIR, and stores it at its next start', async () => {
+    // SECURITY gone: no security event can be stored until a start makes it again.
+    await (await jetstreamManager(nc)).streams.delete(n.streams.security);
+    // A pendant's login pulling a pull-cord: stored, and raised as `device-kind-unexpected`.
+    await deviceClient.publishAsync(
+      n.mqtt.events(SERIAL),
+      JSON.stringify({ id: 'pull-3001', type: 'pullcord.pulled', at: new Date().toISOString() }),
+      { qos: 1 },
+    );
+    await waitFor(() => readFileSync(spool, 'utf8').includes('device-kind-unexpected'), {
+      timeoutMs: 20_000,
+      what: 'the security event in the state folder',
+    });
+    await gateway?.close();
+    gateway = undefined;
+
+    gateway = await startGatewayMqtt(config, { logger });
+    const stored = await waitFor(
+      async () => {
+        const all = await streamMessages(nc, n.streams.security);
+        return all.length > 0 ? all.map((m) => m.json<SecurityEvent>()) : undefined;
+      },
+      { timeoutMs: 20_000, what: 'the security event stored' },
+    );
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({
+      service: 'gateway-mqtt',
+      kind: 'device-kind-unexpected',
+      detail: { serial: SERIAL, type: 'pullcord.pulled' },
+    });
+    await waitFor(() => readFileSync(spool, 'utf8') === '', { what: 'the state folder emptied' });
+  }, 60_000);
 });
