@@ -266,6 +266,15 @@ describe('AES-CBC with a zero IV', () => {
       );
     });
 
+    it('a pad ending in N| before SIA data without an account (an N block with nothing in it is no data)', () => {
+      const key = Buffer.alloc(16);
+      const content = 'Nri1MA1][Iliving room][M00:11:22]_00:00:00,01-01-2000';
+      const pad = Buffer.from([0, 0, 0x7c, 0, 0x7c, 0x7c, 0, 0, 0x7c, 0x4e]);
+      const plain = Buffer.concat([pad, Buffer.from(`|${content}`, 'latin1')]);
+      expect(plain.length % 16).toBe(0);
+      expect(decryptPayload(encrypt(key, plain), key, '1234')).toBe(content);
+    });
+
     it('a pad holding | then ] (the case that was read as the data)', () => {
       const key = Buffer.from('000102030405060708090A0B0C0D0E0F', 'hex');
       const content = '#1234|1101 01 001]_12:00:00,11-22-2026';
