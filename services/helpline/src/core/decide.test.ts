@@ -62,6 +62,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     requeuedAt: null,
     priorityRaisedAt: null,
     hold: null,
+    faultRepeats: null,
     alerts: tallyOf([first]),
     ...over,
   };
@@ -410,6 +411,72 @@ describe('decideAlert', () => {
       repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
       note: 'PIR-L noisy 3 times in 7 days: book the installer',
     });
+  });
+
+  it('keeps the repeating fault for an operator when its restore came while another alert of the case was open', () => {
+    const noisy = press(0, { priority: 4, type: 'sensor.noisy', deviceSerial: 'PIR-L', reason: 'noisy' });
+    const mains = press(5, { priority: 3, type: 'mains.lost', deviceSerial: 'HUB-1', reason: 'mains' });
+    const restoreOf = (a: Alert, s: number, type: Alert['type']) =>
+      press(s, {
+        priority: 5,
+        type,
+        deviceSerial: a.deviceSerial as string,
+        reason: 'restored',
+        closes: { alertId: a.id, outcome: 'restored' },
+      });
+    const quiet = restoreOf(noisy, 3600, 'sensor.quiet');
+    const back = restoreOf(mains, 3700, 'mains.restored');
+    const recent = (serial: string, times: number) => ({ deviceSerial: serial, times, days: 7 });
+    const c = caseOf({ priority: 3, type: 'mains.lost', alerts: tallyOf([noisy, mains]) });
+    // The noisy sensor's third spell calms first: noted, the mains still out.
+    const first = decideAlert(
+      { closesCase: c, closed: { ...closedBy([noisy, mains], quiet), recent: recent('PIR-L', 3) } },
+      quiet,
+      at(3601),
+      900,
+    );
+    if (first.into !== 'existing') throw new Error('expected the case');
+    expect(first.autoResolved).toBeUndefined();
+    expect(first.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
+    // The mains back, a fault seen once: the case still stays, for the sensor's sake.
+    const after = { ...applyPatch(c, first.patch), alerts: tallyOf([noisy, mains, quiet]) };
+    const last = decideAlert(
+      { closesCase: after, closed: { ...closedBy([noisy, mains, quiet], back), recent: recent('HUB-1', 1) } },
+      back,
+      at(3701),
+      900,
+    );
+    if (last.into !== 'existing') throw new Error('expected the case');
+    expect(last.autoResolved).toBeUndefined();
+    expect(last.patch).toEqual({});
+    expect(last.events.map((e) => e.kind)).toEqual(['alert-joined']);
+    expect(last.events[0]?.data).toMatchObject({
+      effect: 'noted',
+      why: 'fault-repeats',
+      closedType: 'mains.lost',
+      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
+      note: 'PIR-L noisy 3 times in 7 days: book the installer',
+    });
+    // In the other order the sensor's own restore comes last and keeps it, as before.
+    const mainsFirst = decideAlert(
+      { closesCase: c, closed: { ...closedBy([noisy, mains], back), recent: recent('HUB-1', 1) } },
+      back,
+      at(3601),
+      900,
+    );
+    if (mainsFirst.into !== 'existing') throw new Error('expected the case');
+    expect(mainsFirst.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
+    const quietLast = decideAlert(
+      {
+        closesCase: { ...applyPatch(c, mainsFirst.patch), alerts: tallyOf([noisy, mains, back]) },
+        closed: { ...closedBy([noisy, mains, back], quiet), recent: recent('PIR-L', 3) },
+      },
+      quiet,
+      at(3701),
+      900,
+    );
+    if (quietLast.into !== 'existing') throw new Error('expected the case');
+    expect(quietLast.events[0]?.data).toMatchObject({ why: 'fault-repeats', repeated: { deviceSerial: 'PIR-L' } });
   });
 });
 
