@@ -183,7 +183,9 @@ function offsetOf(ms: number, timeZone: string): number {
   seconds.set(timeZone, format);
   const parts: Record<string, string> = {};
   for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
-  const [y, mo, d, h, mi, s] = ['year', 'month', 'day', 'hour', 'minute', 'second'].map((k) => Number(parts[k]));
+  const [y, mo, d, h, mi, s] = ['year', 'month', 'day', 'hour', 'minute', 'second'].map((k) =>
+    Number(parts[k]),
+  );
   return Date.UTC(y as number, (mo as number) - 1, d, h, mi, s) - ms;
 }
 
@@ -195,7 +197,9 @@ function offsetOf(ms: number, timeZone: string): number {
  */
 function instantOf(date: string, minute: number, timeZone: string): number {
   const wall = Date.parse(`${date}T00:00:00Z`) + minute * 60_000;
-  const tried = [wall - 14 * 3_600_000, wall, wall + 12 * 3_600_000].map((at) => wall - offsetOf(at, timeZone));
+  const tried = [wall - 14 * 3_600_000, wall, wall + 12 * 3_600_000].map(
+    (at) => wall - offsetOf(at, timeZone),
+  );
   const fits = tried.filter((t) => t + offsetOf(t, timeZone) === wall);
   return Math.max(...(fits.length > 0 ? fits : tried));
 }
@@ -255,7 +259,10 @@ describe('zonedInstant: a local date and minute in a zone to an instant', () => 
         });
     fc.assert(
       fc.property(
-        fc.integer({ min: Date.parse('1950-01-01T00:00:00Z') / 86_400_000, max: Date.parse('2040-01-01T00:00:00Z') / 86_400_000 }),
+        fc.integer({
+          min: Date.parse('1950-01-01T00:00:00Z') / 86_400_000,
+          max: Date.parse('2040-01-01T00:00:00Z') / 86_400_000,
+        }),
         fc.integer({ min: 0, max: 1439 }),
         fc.constantFrom(...zones),
         (day, minute, zone) => {

@@ -476,7 +476,10 @@ describe('decideAlert', () => {
       900,
     );
     if (quietLast.into !== 'existing') throw new Error('expected the case');
-    expect(quietLast.events[0]?.data).toMatchObject({ why: 'fault-repeats', repeated: { deviceSerial: 'PIR-L' } });
+    expect(quietLast.events[0]?.data).toMatchObject({
+      why: 'fault-repeats',
+      repeated: { deviceSerial: 'PIR-L' },
+    });
   });
 });
 
