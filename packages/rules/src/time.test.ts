@@ -90,9 +90,8 @@ describe('event times without Date objects', () => {
 });
 
 const formats = new Map<string, Intl.DateTimeFormat>();
-/** What the zone's own calendar says, through Intl, for each instant. */
-function reference(ms: number, timeZone: string) {
-  const parts: Record<string, string> = {};
+/** An instant's fields in the zone's own calendar, to the second, through Intl. */
+function zoneParts(ms: number, timeZone: string): Record<string, string> {
   const format =
     formats.get(timeZone) ??
     new Intl.DateTimeFormat('en-GB', {
@@ -103,9 +102,17 @@ function reference(ms: number, timeZone: string) {
       day: '2-digit',
       hour: '2-digit',
       minute: '2-digit',
+      second: '2-digit',
     });
   formats.set(timeZone, format);
+  const parts: Record<string, string> = {};
   for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+  return parts;
+}
+
+/** What the zone's own calendar says, through Intl, for each instant. */
+function reference(ms: number, timeZone: string) {
+  const parts = zoneParts(ms, timeZone);
   return {
     date: `${parts.year}-${parts.month}-${parts.day}`,
     minute: Number(parts.hour) * 60 + Number(parts.minute),
@@ -165,24 +172,9 @@ describe('local time at zone changes that are not on a whole hour of UTC', () =>
   });
 });
 
-const seconds = new Map<string, Intl.DateTimeFormat>();
 /** The zone's offset at an instant, to the second, through Intl. */
 function offsetOf(ms: number, timeZone: string): number {
-  const format =
-    seconds.get(timeZone) ??
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-  seconds.set(timeZone, format);
-  const parts: Record<string, string> = {};
-  for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+  const parts = zoneParts(ms, timeZone);
   const [y, mo, d, h, mi, s] = ['year', 'month', 'day', 'hour', 'minute', 'second'].map((k) =>
     Number(parts[k]),
   );

@@ -1,7 +1,7 @@
 import { type Alert, alertIdFor, type CaseFact, type CaseState, type Priority } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyPatch, decideAlert } from './alerts.ts';
+import { type AlertDecision, applyPatch, decideAlert } from './alerts.ts';
 import { decide } from './decide.ts';
 import type { Actor, CaseSnapshot, Command, Decision } from './model.ts';
 import { closedBy, isOpen, tallyOf } from './transitions.ts';
@@ -369,6 +369,23 @@ describe('decideAlert', () => {
     expect(d.events.map((e) => e.kind)).toEqual(['alert-joined', 'resolved']);
   });
 
+  /** A restore noted, the case left queued for an operator: PIR-L noisy 3 times in 7 days. */
+  const keptForTheInstaller = (
+    d: Extract<AlertDecision, { into: 'existing' }>,
+    closedType: Alert['type'],
+  ) => {
+    expect(d.autoResolved).toBeUndefined();
+    expect(d.patch).toEqual({});
+    expect(d.events.map((e) => e.kind)).toEqual(['alert-joined']);
+    expect(d.events[0]?.data).toMatchObject({
+      effect: 'noted',
+      why: 'fault-repeats',
+      closedType,
+      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
+      note: 'PIR-L noisy 3 times in 7 days: book the installer',
+    });
+  };
+
   it('keeps a sensor noisy for the third time in a week for an operator, saying so', () => {
     const noisy = press(0, {
       priority: 4,
@@ -401,16 +418,7 @@ describe('decideAlert', () => {
       900,
     );
     if (thrice.into !== 'existing') throw new Error('expected the case of the noisy sensor');
-    expect(thrice.autoResolved).toBeUndefined();
-    expect(thrice.patch).toEqual({});
-    expect(thrice.events.map((e) => e.kind)).toEqual(['alert-joined']);
-    expect(thrice.events[0]?.data).toMatchObject({
-      effect: 'noted',
-      why: 'fault-repeats',
-      closedType: 'sensor.noisy',
-      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
-      note: 'PIR-L noisy 3 times in 7 days: book the installer',
-    });
+    keptForTheInstaller(thrice, 'sensor.noisy');
   });
 
   it('keeps the repeating fault for an operator when its restore came while another alert of the case was open', () => {
@@ -426,56 +434,30 @@ describe('decideAlert', () => {
       });
     const quiet = restoreOf(noisy, 3600, 'sensor.quiet');
     const back = restoreOf(mains, 3700, 'mains.restored');
-    const recent = (serial: string, times: number) => ({ deviceSerial: serial, times, days: 7 });
     const c = caseOf({ priority: 3, type: 'mains.lost', alerts: tallyOf([noisy, mains]) });
+    /** A restore decided on the case of `before`, its device's fault raised `times` times lately. */
+    const decided = (on: CaseSnapshot, before: Alert[], closing: Alert, times: number) => {
+      const recent = { deviceSerial: closing.deviceSerial as string, times, days: 7 };
+      const d = decideAlert(
+        { closesCase: { ...on, alerts: tallyOf(before) }, closed: { ...closedBy(before, closing), recent } },
+        closing,
+        at(3800),
+        900,
+      );
+      if (d.into !== 'existing') throw new Error('expected the case');
+      return d;
+    };
     // The noisy sensor's third spell calms first: noted, the mains still out.
-    const first = decideAlert(
-      { closesCase: c, closed: { ...closedBy([noisy, mains], quiet), recent: recent('PIR-L', 3) } },
-      quiet,
-      at(3601),
-      900,
-    );
-    if (first.into !== 'existing') throw new Error('expected the case');
+    const first = decided(c, [noisy, mains], quiet, 3);
     expect(first.autoResolved).toBeUndefined();
     expect(first.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
     // The mains back, a fault seen once: the case still stays, for the sensor's sake.
-    const after = { ...applyPatch(c, first.patch), alerts: tallyOf([noisy, mains, quiet]) };
-    const last = decideAlert(
-      { closesCase: after, closed: { ...closedBy([noisy, mains, quiet], back), recent: recent('HUB-1', 1) } },
-      back,
-      at(3701),
-      900,
-    );
-    if (last.into !== 'existing') throw new Error('expected the case');
-    expect(last.autoResolved).toBeUndefined();
-    expect(last.patch).toEqual({});
-    expect(last.events.map((e) => e.kind)).toEqual(['alert-joined']);
-    expect(last.events[0]?.data).toMatchObject({
-      effect: 'noted',
-      why: 'fault-repeats',
-      closedType: 'mains.lost',
-      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
-      note: 'PIR-L noisy 3 times in 7 days: book the installer',
-    });
+    const last = decided(applyPatch(c, first.patch), [noisy, mains, quiet], back, 1);
+    keptForTheInstaller(last, 'mains.lost');
     // In the other order the sensor's own restore comes last and keeps it, as before.
-    const mainsFirst = decideAlert(
-      { closesCase: c, closed: { ...closedBy([noisy, mains], back), recent: recent('HUB-1', 1) } },
-      back,
-      at(3601),
-      900,
-    );
-    if (mainsFirst.into !== 'existing') throw new Error('expected the case');
+    const mainsFirst = decided(c, [noisy, mains], back, 1);
     expect(mainsFirst.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
-    const quietLast = decideAlert(
-      {
-        closesCase: { ...applyPatch(c, mainsFirst.patch), alerts: tallyOf([noisy, mains, back]) },
-        closed: { ...closedBy([noisy, mains, back], quiet), recent: recent('PIR-L', 3) },
-      },
-      quiet,
-      at(3701),
-      900,
-    );
-    if (quietLast.into !== 'existing') throw new Error('expected the case');
+    const quietLast = decided(applyPatch(c, mainsFirst.patch), [noisy, mains, back], quiet, 3);
     expect(quietLast.events[0]?.data).toMatchObject({
       why: 'fault-repeats',
       repeated: { deviceSerial: 'PIR-L' },
