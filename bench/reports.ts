@@ -62,7 +62,14 @@ function readModel(): ReportRows {
         ...(fall ? [{ fact: 'found-on-floor', at: t(600), onFloorMinutes: Math.round(random() * 120) }] : []),
       ],
     });
-    alerts.push({ type: cases[i]?.type as string, priority: 1, district, raisedAt, late: false });
+    alerts.push({
+      type: cases[i]?.type as string,
+      priority: 1,
+      district,
+      raisedAt,
+      late: false,
+      deviceKind: null,
+    });
   }
   const activity = [];
   for (let d = 0; d < DEVICES; d++)

@@ -22,6 +22,12 @@ export const Alert = z.object({
   testMode: z.boolean(),
   deviceSerial: z.string().optional(),
   /**
+   * The kind of device the alert is about (the event's `devicekind`: `pendant`, `smoke-detector`,
+   * …), on a device's loss and restore (`supervision.lost`, `supervision.restored`), so that the
+   * case and the reports can say which device went silent. Absent when not known.
+   */
+  deviceKind: z.string().min(1).max(64).optional(),
+  /**
    * Set when the evidence was sent after its device was moved to another home and happened at
    * this resident's, the device's previous home (the event's `movedat`: when the device left it).
    * The reason says so too.

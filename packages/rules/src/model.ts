@@ -541,6 +541,12 @@ export const DeviceSupervision = z.object({
    * raised). Absent in a record of the version before, whose checks were stored per heartbeat.
    */
   checkAt: z.number().optional(),
+  /**
+   * The kind of device, as its latest heartbeat said (`devicekind`): a loss decided after that
+   * heartbeat left the recent events (an interval of a day, a busy home's last 200) still names
+   * the pendant or the smoke detector. Absent in a record of the version before.
+   */
+  kind: z.string().optional(),
   /** The latest heartbeat was sent in test mode (its loss goes to the installer). */
   testMode: z.boolean().optional(),
 });

@@ -267,7 +267,7 @@ describe('absence', () => {
         raisedAt: new Date(T('01:00') + GRACE).toISOString(),
       });
       expect(lost[0]?.reason).toContain(
-        'device SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
+        'smoke-detector SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
       );
 
       const back = hb(T('05:10'));
@@ -282,6 +282,33 @@ describe('absence', () => {
       const again = byRule(run([], T('07:00'), DEFAULT_RULE_SET, runner).alerts, 'absence.supervision');
       expect(again).toHaveLength(1);
       expect(again[0]?.id).not.toBe(lost[0]?.id);
+    });
+
+    it('keeps the kind of device in its record, and names it in the loss and the restore, whatever the state still holds', () => {
+      // A day's interval: the heartbeat the silence began with is long gone from the recent events
+      // (a busy home's 200), so the loss reads what the device's record keeps.
+      const runner = withInterval(26 * 3600);
+      const first = hb(T('00:00'));
+      const busy = Array.from({ length: 240 }, (_, i) =>
+        ev('motion', T('01:00') + i * 60_000, { devicekind: 'pir', subject: 'PIR-1', location: 'hall' }),
+      );
+      const { alerts } = run([first, ...busy], T('04:00', '2026-11-23'), DEFAULT_RULE_SET, runner);
+      expect(runner.states.get(RESIDENT)?.devices['SM-9']).toMatchObject({ kind: 'smoke-detector' });
+      const lost = byRule(alerts, 'absence.supervision');
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({
+        type: 'supervision.lost',
+        evidence: [first.id],
+        deviceKind: 'smoke-detector',
+      });
+      expect(lost[0]?.reason).toContain('smoke-detector SM-9 silent since 00:00 yesterday');
+      expect(runner.states.get(RESIDENT)?.devices['SM-9']).toMatchObject({ kind: 'smoke-detector' });
+      const back = byRule(
+        run([hb(T('05:00', '2026-11-23'))], T('05:10', '2026-11-23'), DEFAULT_RULE_SET, runner).alerts,
+        'absence.supervision',
+      );
+      expect(back).toMatchObject([{ type: 'supervision.restored', deviceKind: 'smoke-detector' }]);
+      expect(back[0]?.reason).toContain('smoke-detector SM-9 heard again at 05:00');
     });
 
     it('a device that keeps its heartbeat raises nothing', () => {

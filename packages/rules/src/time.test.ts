@@ -12,6 +12,7 @@ import {
   localMinute,
   localTime,
   parseEventTime,
+  zonedInstant,
 } from './time.ts';
 
 /** Every instant `toISOString` writes with a four-digit year. */
@@ -89,9 +90,8 @@ describe('event times without Date objects', () => {
 });
 
 const formats = new Map<string, Intl.DateTimeFormat>();
-/** What the zone's own calendar says, through Intl, for each instant. */
-function reference(ms: number, timeZone: string) {
-  const parts: Record<string, string> = {};
+/** An instant's fields in the zone's own calendar, to the second, through Intl. */
+function zoneParts(ms: number, timeZone: string): Record<string, string> {
   const format =
     formats.get(timeZone) ??
     new Intl.DateTimeFormat('en-GB', {
@@ -102,9 +102,17 @@ function reference(ms: number, timeZone: string) {
       day: '2-digit',
       hour: '2-digit',
       minute: '2-digit',
+      second: '2-digit',
     });
   formats.set(timeZone, format);
+  const parts: Record<string, string> = {};
   for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+  return parts;
+}
+
+/** What the zone's own calendar says, through Intl, for each instant. */
+function reference(ms: number, timeZone: string) {
+  const parts = zoneParts(ms, timeZone);
   return {
     date: `${parts.year}-${parts.month}-${parts.day}`,
     minute: Number(parts.hour) * 60 + Number(parts.minute),
@@ -161,6 +169,101 @@ describe('local time at zone changes that are not on a whole hour of UTC', () =>
         });
       }
     }
+  });
+});
+
+/** The zone's offset at an instant, to the second, through Intl. */
+function offsetOf(ms: number, timeZone: string): number {
+  const parts = zoneParts(ms, timeZone);
+  const [y, mo, d, h, mi, s] = ['year', 'month', 'day', 'hour', 'minute', 'second'].map((k) =>
+    Number(parts[k]),
+  );
+  return Date.UTC(y as number, (mo as number) - 1, d, h, mi, s) - ms;
+}
+
+/**
+ * The instant of a local date and minute by Intl round trips: the offsets the zone has around it,
+ * each tried; of those whose instant reads back as that local time, the later (an overlap); when
+ * none does (a gap), the later of the instants tried, which is the time read with the offset
+ * before the gap (a clock put forward reads the time that much later).
+ */
+function instantOf(date: string, minute: number, timeZone: string): number {
+  const wall = Date.parse(`${date}T00:00:00Z`) + minute * 60_000;
+  const tried = [wall - 14 * 3_600_000, wall, wall + 12 * 3_600_000].map(
+    (at) => wall - offsetOf(at, timeZone),
+  );
+  const fits = tried.filter((t) => t + offsetOf(t, timeZone) === wall);
+  return Math.max(...(fits.length > 0 ? fits : tried));
+}
+
+describe('zonedInstant: a local date and minute in a zone to an instant', () => {
+  it('Monrovia in January 1972: from -0:44:30 to UTC, a gap of 44 min 30 s after midnight', () => {
+    const zone = 'Africa/Monrovia';
+    const at = (date: string, hhmm: string) =>
+      new Date(zonedInstant(date, Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3)), zone)).toISOString();
+    expect(at('1972-01-06', '12:00')).toBe('1972-01-06T12:44:30.000Z');
+    expect(at('1972-01-06', '23:59')).toBe('1972-01-07T00:43:30.000Z');
+    // Not on the clocks that night: read with the offset before, as a clock put forward.
+    expect(at('1972-01-07', '00:00')).toBe('1972-01-07T00:44:30.000Z');
+    expect(at('1972-01-07', '00:30')).toBe('1972-01-07T01:14:30.000Z');
+    expect(at('1972-01-07', '00:44')).toBe('1972-01-07T01:28:30.000Z');
+    expect(at('1972-01-07', '00:45')).toBe('1972-01-07T00:45:00.000Z');
+    expect(at('1972-01-07', '04:00')).toBe('1972-01-07T04:00:00.000Z');
+    expect(at('1972-01-08', '00:00')).toBe('1972-01-08T00:00:00.000Z');
+  });
+
+  it('agrees with Intl round trips in every zone, across gaps and overlaps, whole minutes of offset or not', () => {
+    const zones = [
+      'Africa/Monrovia',
+      'Europe/London',
+      'America/New_York',
+      'America/St_Johns',
+      'Australia/Adelaide',
+      'Australia/Lord_Howe',
+      'Pacific/Apia',
+      'Asia/Kathmandu',
+      'Europe/Dublin',
+      'UTC',
+    ];
+    // Each zone's own changes, and random days: the minutes around each change, every one.
+    const changes: Array<[string, string]> = [
+      ['Africa/Monrovia', '1972-01-07'],
+      ['Africa/Monrovia', '1972-01-06'],
+      ['Europe/London', '2026-03-29'],
+      ['Europe/London', '2026-10-25'],
+      ['America/New_York', '2026-03-08'],
+      ['America/New_York', '2026-11-01'],
+      ['America/St_Johns', '2007-11-04'],
+      ['America/St_Johns', '2007-03-11'],
+      ['Australia/Lord_Howe', '2015-04-05'],
+      ['Australia/Lord_Howe', '2015-10-04'],
+      ['Pacific/Apia', '2011-12-29'],
+      ['Pacific/Apia', '2011-12-31'],
+      ['Asia/Kathmandu', '1986-01-01'],
+    ];
+    for (const [zone, date] of changes)
+      for (let minute = 0; minute < 1440; minute += 1)
+        expect({ zone, date, minute, at: zonedInstant(date, minute, zone) }).toEqual({
+          zone,
+          date,
+          minute,
+          at: instantOf(date, minute, zone),
+        });
+    fc.assert(
+      fc.property(
+        fc.integer({
+          min: Date.parse('1950-01-01T00:00:00Z') / 86_400_000,
+          max: Date.parse('2040-01-01T00:00:00Z') / 86_400_000,
+        }),
+        fc.integer({ min: 0, max: 1439 }),
+        fc.constantFrom(...zones),
+        (day, minute, zone) => {
+          const date = new Date(day * 86_400_000).toISOString().slice(0, 10);
+          expect(zonedInstant(date, minute, zone)).toBe(instantOf(date, minute, zone));
+        },
+      ),
+      { numRuns: 5_000 },
+    );
   });
 });
 

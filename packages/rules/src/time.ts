@@ -172,12 +172,30 @@ export function localMinute(ms: number, timeZone: string): number {
   return localTime(ms, timeZone).minute;
 }
 
-/** The instant of a local date and minute of day in the zone (the later one in a DST overlap). */
+/**
+ * The instant of a local date and minute of day in the zone: the later one in an overlap (clocks
+ * put back), and in a gap (clocks put forward) the time read with the offset before it, so that
+ * 01:30 on the night London skips that hour is 02:30 BST, and 00:00 on the night Monrovia left
+ * -0:44:30 for UTC (1972-01-07) is 00:44:30. The offsets tried are the zone's around the wall
+ * time (an offset is between -12 and +14 hours, so its instant lies from 14 hours before to 12
+ * after): whatever the zone's offsets or the size of the change, seconds included.
+ */
 export function zonedInstant(date: string, minute: number, timeZone: string): number {
   const day = utcDay(date);
   const wall = (Number.isNaN(day) ? utcOf(date) : day * 86_400_000) + minute * 60_000;
-  const first = wall - localTime(wall, timeZone).offsetMs;
-  return wall - localTime(first, timeZone).offsetMs;
+  const here = localTime(wall, timeZone).offsetMs;
+  const before = localTime(wall - 14 * 3_600_000, timeZone).offsetMs;
+  const after = localTime(wall + 12 * 3_600_000, timeZone).offsetMs;
+  // No change near: the one offset.
+  if (before === here && after === here) return wall - here;
+  let fit = Number.NEGATIVE_INFINITY;
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const offset of [before, here, after]) {
+    const at = wall - offset;
+    latest = Math.max(latest, at);
+    if (localTime(at, timeZone).offsetMs === offset) fit = Math.max(fit, at);
+  }
+  return fit === Number.NEGATIVE_INFINITY ? latest : fit;
 }
 
 /** `YYYY-MM-DD` plus days. */

@@ -299,4 +299,50 @@ describe('a fault that keeps coming back', () => {
     const later = await afternoon(residentId, 'PIR-L');
     expect(later.detail).toMatchObject({ state: 'resolved', outcome: 'technical-resolved' });
   });
+
+  it('stays for the operator when another alert of its case is restored after it, in either order', async () => {
+    const residentId = nextResident();
+    await afternoon(residentId, 'PIR-L');
+    clock.advance(DAY);
+    await afternoon(residentId, 'PIR-L');
+    /** The third (then fourth) noisy spell, with the home unit's mains lost in the same case. */
+    const withMains = async (quietFirst: boolean) => {
+      clock.advance(DAY);
+      // Raised a day after the last spell, whose case is still open: a case of its own.
+      const raisedAt = new Date(clock.now()).toISOString();
+      const noisy = { ...noisyFrom(residentId, 'PIR-L'), raisedAt };
+      const mains = h.alert({ residentId, type: 'mains.lost', priority: 3, deviceSerial: 'HUB-1', raisedAt });
+      await send(noisy, mains);
+      const all = (await h.api('/api/cases?state=all')).json as { id: string; alertIds: string[] }[];
+      const id = all.find((c) => c.alertIds.includes(noisy.id))?.id as string;
+      expect(all.find((c) => c.id === id)?.alertIds).toEqual([noisy.id, mains.id]);
+      const restored = h.alert({
+        residentId,
+        type: 'mains.restored',
+        priority: 5,
+        reason: 'Mains power restored',
+        deviceSerial: 'HUB-1',
+        closes: { alertId: mains.id, outcome: 'restored' },
+      });
+      await send(...(quietFirst ? [quietOf(noisy), restored] : [restored, quietOf(noisy)]));
+      return { id, detail: await h.detail(id), last: (await eventsOf(id)).at(-1) };
+    };
+    for (const [quietFirst, times] of [
+      [true, 3],
+      [false, 4],
+    ] as const) {
+      const kept = await withMains(quietFirst);
+      expect(kept.detail).toMatchObject({ state: 'queued', type: 'mains.lost' });
+      expect(kept.last).toMatchObject({
+        kind: 'alert-joined',
+        data: {
+          effect: 'noted',
+          why: 'fault-repeats',
+          repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times, days: 7 },
+          note: `PIR-L noisy ${times} times in 7 days: book the installer`,
+        },
+      });
+      expect(await openIds()).toContain(kept.id);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { type DistrictDemand, UNPLACED } from './demand.ts';
-import { median } from './figures.ts';
+import { median, NO_DEVICE_KIND } from './figures.ts';
 import { DEVICE_HEALTH_ALERT_TYPES } from './records.ts';
 import { emptyMonth, type Median, type MonthCounts, type SummaryCounts } from './summary.ts';
 
@@ -52,6 +52,8 @@ export interface AlertGroup {
   readonly type: string;
   readonly priority: number;
   readonly late: boolean;
+  /** The kind of device the alerts are about, when they say (supervision losses). */
+  readonly deviceKind: string | null;
   readonly n: number;
 }
 
@@ -114,9 +116,11 @@ export function assembleCounts(
 
   const alertsByType: Record<string, number> = {};
   const alertsByPriority: Record<string, number> = {};
+  const supervisionLossesByKind: Record<string, number> = {};
   let lateAlerts = 0;
   for (const a of alerts) {
     add(alertsByType, a.type, a.n);
+    if (a.type === 'supervision.lost') add(supervisionLossesByKind, a.deviceKind ?? NO_DEVICE_KIND, a.n);
     add(alertsByPriority, `P${a.priority}`, a.n);
     if (a.late) lateAlerts += a.n;
     bump(a.month, (c) => ({ alerts: c.alerts + a.n }));
@@ -221,6 +225,7 @@ export function assembleCounts(
       },
       faultsByType,
       supervisionLosses: alertsByType['supervision.lost'] ?? 0,
+      supervisionLossesByKind,
     },
     months: month,
     districts: demand,

@@ -51,6 +51,7 @@ export function summaryTables(s: Summary): Record<string, Table> {
     falls: groupTable('ambulance', s.falls.byAmbulance),
     'time-on-floor': groupTable('time_on_floor', s.falls.timeOnFloor),
     faults: groupTable('type', s.faults.byType),
+    'supervision-losses-by-kind': groupTable('device_kind', s.faults.supervisionLossesByKind),
     demand: {
       columns: [
         'district',

@@ -10,24 +10,28 @@ const TO = new Date('2026-12-01T00:00:00Z');
 const AT = new Date('2026-11-10T08:00:00Z');
 
 const times = <T>(n: number, row: () => T): T[] => Array.from({ length: n }, row);
-const alert = (type: string, priority: number): AlertRow => ({
+const alert = (type: string, priority: number, deviceKind: string | null = null): AlertRow => ({
   type,
   priority,
   district: 'GL1',
   raisedAt: AT,
   late: false,
+  deviceKind,
 });
 const fault = (type: string): FaultRow => ({ type, district: 'GL1', at: AT });
 
 /**
  * A month of 100 devices: 10 mains lost (device events), and the alerts of a device's health the
- * platform raised (10 supervision losses, 5 dead PIRs, 5 noisy PIRs), besides 10 presses and 5
+ * platform raised (15 supervision losses: 5 pendants, 5 smoke detectors and 5 whose alert named no
+ * kind; 5 dead PIRs, 5 noisy PIRs), besides 10 presses and 5
  * logins contested, which are no device fault.
  */
 const rows: Rows = {
   cases: [],
   alerts: [
-    ...times(10, () => alert('supervision.lost', 3)),
+    ...times(5, () => alert('supervision.lost', 3, 'pendant')),
+    ...times(5, () => alert('supervision.lost', 3, 'smoke-detector')),
+    ...times(5, () => alert('supervision.lost', 3)),
     ...times(5, () => alert('sensor.no-activity', 3)),
     ...times(5, () => alert('sensor.noisy', 4)),
     ...times(10, () => alert('pendant.pressed', 1)),
@@ -48,7 +52,7 @@ const rows: Rows = {
 
 const FAULTS = {
   'mains.lost': 10,
-  'supervision.lost': 10,
+  'supervision.lost': 15,
   'sensor.no-activity': 5,
   'sensor.noisy': 5,
 };
@@ -56,20 +60,25 @@ const FAULTS = {
 describe('device faults', () => {
   it('counts the alerts of a device’s health with the device events, per 1,000 devices', () => {
     const s = summarise(rows, { from: FROM, to: TO, districts: null, now: TO });
-    expect(s.faults.byType).toEqual({ total: 30, cells: FAULTS });
-    expect(s.faults.per1000Devices).toBe(300);
-    // Still its own figure too.
-    expect(s.faults.supervisionLosses).toBe(10);
+    expect(s.faults.byType).toEqual({ total: 35, cells: FAULTS });
+    expect(s.faults.per1000Devices).toBe(350);
+    // Still its own figure too, and by the kind of device that went silent (under 5 suppressed).
+    expect(s.faults.supervisionLosses).toBe(15);
+    expect(s.faults.supervisionLossesByKind).toEqual({
+      total: 15,
+      cells: { pendant: 5, 'smoke-detector': 5, 'not recorded': 5 },
+    });
   });
 
   it('counts the same from the groups PostgreSQL returns as from the rows', () => {
-    const fromRows = countsOf(rows, ['2026-11'], TO).total.faultsByType;
-    const groups = (type: string, priority: number, n: number) => ({
+    const fromRows = countsOf(rows, ['2026-11'], TO).total;
+    const groups = (type: string, priority: number, n: number, deviceKind: string | null = null) => ({
       month: '2026-11',
       district: 'GL1',
       type,
       priority,
       late: false,
+      deviceKind,
       n,
     });
     const counted = assembleCounts(
@@ -82,7 +91,9 @@ describe('device faults', () => {
         attendP90Ms: [],
       },
       [
-        groups('supervision.lost', 3, 10),
+        groups('supervision.lost', 3, 5, 'pendant'),
+        groups('supervision.lost', 3, 5, 'smoke-detector'),
+        groups('supervision.lost', 3, 5),
         groups('sensor.no-activity', 3, 5),
         groups('sensor.noisy', 4, 5),
         groups('pendant.pressed', 1, 10),
@@ -90,9 +101,12 @@ describe('device faults', () => {
       ],
       { residents: [], devices: [{ kind: 'pir', n: 100 }] },
       [{ type: 'mains.lost', n: 10 }],
-    ).total.faultsByType;
-    expect(fromRows).toEqual(FAULTS);
-    expect(counted).toEqual(FAULTS);
+    ).total;
+    expect(fromRows.faultsByType).toEqual(FAULTS);
+    expect(counted.faultsByType).toEqual(FAULTS);
+    const byKind = { pendant: 5, 'smoke-detector': 5, 'not recorded': 5 };
+    expect(fromRows.supervisionLossesByKind).toEqual(byKind);
+    expect(counted.supervisionLossesByKind).toEqual(byKind);
   });
 
   it('classes every technical alert type the platform raises: a device’s health, or said why not', () => {

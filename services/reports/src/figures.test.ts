@@ -231,6 +231,7 @@ describe('summary: rates per 1,000 residents and month-on-month trends', () => {
     district: 'GL1',
     raisedAt: new Date(`${day}T08:00:00Z`),
     late: false,
+    deviceKind: null,
   });
   const alerts = [
     ...Array.from({ length: 30 }, () => alertOn('2026-10-05', 'pendant.pressed')),

@@ -47,6 +47,8 @@ export interface AlertRow {
   readonly district: string | null;
   readonly raisedAt: Date;
   readonly late: boolean;
+  /** The kind of device the alert is about (a supervision loss: the pendant, the smoke detector), when it says. */
+  readonly deviceKind: string | null;
 }
 
 /** A device heard in a month of the period (one row per device, district and month). */
@@ -231,7 +233,12 @@ export interface MeasuredCounts {
   readonly falls: FallsCount;
   readonly faultsByType: Record<string, number>;
   readonly supervisionLosses: number;
+  /** Supervision losses by the kind of device gone silent (`NO_DEVICE_KIND` when the alert did not say). */
+  readonly supervisionLossesByKind: Record<string, number>;
 }
+
+/** The kind a supervision loss is counted under when its alert named none (raised before alerts did). */
+export const NO_DEVICE_KIND = 'not recorded';
 
 /** Every measured count for one set of rows (a period and its districts, or one month of it). */
 export function measure(rows: Rows, now: Date): MeasuredCounts {
@@ -255,6 +262,9 @@ export function measure(rows: Rows, now: Date): MeasuredCounts {
       ...rows.alerts.filter((a) => DEVICE_HEALTH_ALERTS.has(a.type)).map((a) => a.type),
     ]),
     supervisionLosses: rows.alerts.filter((a) => a.type === 'supervision.lost').length,
+    supervisionLossesByKind: tally(
+      rows.alerts.filter((a) => a.type === 'supervision.lost').map((a) => a.deviceKind ?? NO_DEVICE_KIND),
+    ),
   };
 }
 

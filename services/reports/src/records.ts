@@ -52,6 +52,8 @@ export interface AlertRecord {
   readonly testMode: boolean;
   /** A cancel or restore that closes an earlier alert, or a repeat press: not a new call. */
   readonly recordOnly: boolean;
+  /** The kind of device the alert is about, when it says (a supervision loss). */
+  readonly deviceKind: string | null;
 }
 
 export const alertRecord = (alert: Alert): AlertRecord => ({
@@ -63,6 +65,7 @@ export const alertRecord = (alert: Alert): AlertRecord => ({
   late: alert.late,
   testMode: alert.testMode,
   recordOnly: alert.closes !== undefined || alert.repeats !== undefined,
+  deviceKind: alert.deviceKind ?? null,
 });
 
 /** The columns of a case one step sets; each is set once (the first value wins). */

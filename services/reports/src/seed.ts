@@ -276,6 +276,9 @@ export function seedMessages(options: SeedOptions): SeedMessages {
           reason: 'simulated',
           late: false,
           testMode: false,
+          deviceSerial: `PEN-S${i}`,
+          // Every fourth silent device a smoke detector: the losses by kind have more than one.
+          deviceKind: i % 4 === 0 ? 'smoke-detector' : 'pendant',
         }),
       );
     }

@@ -224,9 +224,19 @@ export class ReportsStore {
   async #insertAlert(db: Queryable, a: AlertRecord): Promise<void> {
     await db.query(
       `insert into ${this.#t.rp_alerts}
-         (alert_id, resident_id, priority, type, raised_at, late, test_mode, record_only)
-       values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing`,
-      [a.alertId, a.residentId, a.priority, a.type, a.raisedAt, a.late, a.testMode, a.recordOnly],
+         (alert_id, resident_id, priority, type, raised_at, late, test_mode, record_only, device_kind)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing`,
+      [
+        a.alertId,
+        a.residentId,
+        a.priority,
+        a.type,
+        a.raisedAt,
+        a.late,
+        a.testMode,
+        a.recordOnly,
+        a.deviceKind,
+      ],
     );
   }
 
@@ -469,12 +479,12 @@ export class ReportsStore {
     const t = this.#t;
     const { rows } = await this.#read(
       `select to_char(a.raised_at at time zone 'UTC', 'YYYY-MM') as month, p.district, a.type, a.priority, a.late,
-         count(*)::int as n
+         a.device_kind as "deviceKind", count(*)::int as n
        from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
        where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
          and (not a.record_only or exists (${this.#opensCall('a.alert_id')}))
          and ($3::text[] is null or p.district = any($3))
-       group by 1, 2, 3, 4, 5`,
+       group by 1, 2, 3, 4, 5, 6`,
       [scope.from, scope.to, scope.districts],
     );
     return rows as AlertGroup[];
@@ -554,7 +564,7 @@ export class ReportsStore {
   async #alerts(scope: Scope): Promise<AlertRow[]> {
     const t = this.#t;
     const { rows } = await this.#read(
-      `select a.type, a.priority, p.district, a.raised_at, a.late
+      `select a.type, a.priority, p.district, a.raised_at, a.late, a.device_kind
        from ${t.rp_alerts} a ${this.#districtAt('a.resident_id', 'a.raised_at')}
        where not a.test_mode and a.raised_at >= $1 and a.raised_at < $2
          and (not a.record_only or exists (${this.#opensCall('a.alert_id')}))
@@ -567,6 +577,7 @@ export class ReportsStore {
       district: row.district,
       raisedAt: row.raised_at,
       late: row.late,
+      deviceKind: row.device_kind,
     }));
   }
 

@@ -186,6 +186,8 @@ export interface Summary {
     readonly byType: Group;
     readonly per1000Devices: number | null;
     readonly supervisionLosses: Count;
+    /** Supervision losses by the kind of device gone silent ('not recorded' when its alert did not say). */
+    readonly supervisionLossesByKind: Group;
     readonly lateDeliveries: Count;
   };
   readonly trend: {
@@ -322,6 +324,7 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
       byType: faults,
       per1000Devices: per1000(faults.total, devices),
       supervisionLosses: publishCount(c.supervisionLosses),
+      supervisionLossesByKind: publishGroup(c.supervisionLossesByKind),
       lateDeliveries: publishCount(c.lateAlerts),
     },
     trend: monthlyTrend(counts.months, monthsOf(options.from, options.to)),

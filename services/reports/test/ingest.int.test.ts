@@ -164,6 +164,39 @@ describe('reports ingest: CASES, ALERTS and EVENTS into the read model', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('keeps the kind of device a supervision loss names, for the device health figures by kind', async () => {
+    const silent = {
+      ...alert({
+        residentId: 'res_ingest0020',
+        priority: 3,
+        type: 'supervision.lost',
+        raisedAt: '2026-11-03T04:00:00.000Z',
+      }),
+      deviceSerial: 'SM-20',
+      deviceKind: 'smoke-detector',
+    };
+    const unnamed = alert({
+      residentId: 'res_ingest0021',
+      priority: 3,
+      type: 'supervision.lost',
+      raisedAt: '2026-11-03T05:00:00.000Z',
+    });
+    await h.publishAlert(silent);
+    await h.publishAlert(unnamed);
+    const kinds = async () =>
+      (
+        await h.reports.store.pool.query(
+          `select alert_id, device_kind from ${h.reports.store.table('rp_alerts')} where alert_id = any($1) order by raised_at`,
+          [[silent.id, unnamed.id]],
+        )
+      ).rows;
+    await waitFor(async () => (await kinds()).length === 2, { what: 'both losses stored' });
+    expect(await kinds()).toEqual([
+      { alert_id: silent.id, device_kind: 'smoke-detector' },
+      { alert_id: unnamed.id, device_kind: null },
+    ]);
+  });
+
   it('writes the simulated activity again after a rebuild, from the options it recorded', async () => {
     const counts = async () =>
       Object.fromEntries(

@@ -220,6 +220,15 @@ function render(s) {
         {},
         `Supervision losses: ${show(s.faults.supervisionLosses)} · late deliveries: ${show(s.faults.lateDeliveries)}`,
       ),
+      el(
+        'p',
+        { 'data-figure': 'supervision-by-kind' },
+        `Devices gone silent, by kind: ${
+          Object.entries(s.faults.supervisionLossesByKind.cells)
+            .map(([kind, n]) => `${kind} ${show(n)}`)
+            .join(' · ') || 'none'
+        }`,
+      ),
     ],
     technology: [bars(s.residents.technology.cells)],
     demand: [districtGrid(s.demand)],

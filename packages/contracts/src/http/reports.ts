@@ -134,7 +134,14 @@ export const SummaryView = z.object({
     medianMinutesOnFloor: Rate,
     longLieMinutes: z.number(),
   }),
-  faults: z.object({ byType: Group, per1000Devices: Rate, supervisionLosses: Count, lateDeliveries: Count }),
+  faults: z.object({
+    byType: Group,
+    per1000Devices: Rate,
+    supervisionLosses: Count,
+    /** Supervision losses by the kind of device gone silent (`not recorded` when its alert did not say). */
+    supervisionLossesByKind: Group,
+    lateDeliveries: Count,
+  }),
   trend: z.object({
     months: z.array(z.string()),
     activeResidents: z.array(Count),

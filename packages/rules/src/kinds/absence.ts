@@ -93,6 +93,7 @@ export function absenceOnEvent(
     current !== undefined &&
     current.lost === undefined &&
     current.checkAt !== undefined &&
+    current.kind === entry.deviceKind &&
     current.testMode === (entry.testMode ? true : undefined)
   ) {
     const own = current as { -readonly [K in keyof DeviceSupervision]: DeviceSupervision[K] };
@@ -102,9 +103,10 @@ export function absenceOnEvent(
     own.checkAt = checkAt;
     return state;
   }
+  const kind = entry.deviceKind;
   const record: DeviceSupervision = entry.testMode
-    ? { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, testMode: true }
-    : { lastAt: entry.at, lastId: entry.id, intervalS, checkAt };
+    ? { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, kind, testMode: true }
+    : { lastAt: entry.at, lastId: entry.id, intervalS, checkAt, kind };
   // A new device, or a record of another form: the record takes its place in the devices kept (a
   // new device goes last), as in the copy below.
   if (inPlace) {
@@ -225,17 +227,31 @@ export function restoredAlert(
   back: RecentEvent,
   intervalS: number,
 ): Alert {
-  return derivedAlert(rule, out, {
-    key: `restored:${lostId}`,
-    evidence: [back],
-    thresholds: { intervalS },
-    detail: `heartbeat again at ${formatHhmm(back.at, out.settings.timeZone)}`,
-    decidedAt: back.at,
-    type: 'supervision.restored',
-    priority: 5,
-    closes: { alertId: lostId, outcome: 'restored' },
-  });
+  return withDeviceKind(
+    derivedAlert(rule, out, {
+      key: `restored:${lostId}`,
+      evidence: [back],
+      thresholds: { intervalS },
+      detail: `${deviceNamed(back.deviceKind, back.serial)} heard again at ${formatHhmm(back.at, out.settings.timeZone)}`,
+      decidedAt: back.at,
+      type: 'supervision.restored',
+      priority: 5,
+      closes: { alertId: lostId, outcome: 'restored' },
+    }),
+    back.deviceKind,
+  );
 }
+
+/** A device as a supervision alert names it: its kind and serial (`device` and the serial when the kind is not known). */
+const deviceNamed = (kind: string, serial: string): string =>
+  `${kind === UNKNOWN_KIND ? 'device' : kind} ${serial}`;
+
+/** The kind of a device whose heartbeat the state no longer holds, nor its record. */
+const UNKNOWN_KIND = 'unknown';
+
+/** A supervision alert with the kind of device it is about, when known (reports count losses by kind). */
+const withDeviceKind = (alert: Alert, kind: string): Alert =>
+  kind === UNKNOWN_KIND ? alert : { ...alert, deviceKind: kind };
 
 /** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
 export function lostStateBase(id: string, at: number, serial: string, rule: AbsenceRule): RecentEvent {
@@ -244,7 +260,7 @@ export function lostStateBase(id: string, at: number, serial: string, rule: Abse
     type: rule.expect[0] ?? 'heartbeat',
     at,
     serial,
-    deviceKind: 'unknown',
+    deviceKind: UNKNOWN_KIND,
     testMode: false,
   };
 }
@@ -418,25 +434,14 @@ function silentSince(
   const remembered = found < 0 ? undefined : state.recent[found];
   const base = remembered ?? {
     ...lostStateBase(eventId, eventAt, serial, rule),
+    deviceKind: device?.kind ?? UNKNOWN_KIND,
     testMode: device?.testMode === true,
   };
   const alert = lostAlert(rule, out, timer, base);
   out.alert(alert);
-  const lost: DeviceSupervision = device
-    ? {
-        lastAt: device.lastAt,
-        lastId: device.lastId,
-        intervalS: device.intervalS,
-        checkAt: 0,
-        lost: alert.id,
-      }
-    : {
-        lastAt: base.at,
-        lastId: base.id,
-        intervalS: Math.round((timer.checkAt - base.at) / 1000),
-        checkAt: 0,
-        lost: alert.id,
-      };
+  const lost = device
+    ? lostRecord(device.lastAt, device.lastId, device.intervalS, device.kind, alert.id)
+    : lostRecord(base.at, base.id, Math.round((timer.checkAt - base.at) / 1000), undefined, alert.id);
   return withDevice(state, serial, lost);
 }
 
@@ -463,16 +468,19 @@ function lostAlert(rule: AbsenceRule, out: Output, timer: Timer, base: RecentEve
   const serial = timer.key ?? '';
   const tz = out.settings.timeZone;
   const intervalS = Math.round((timer.checkAt - base.at) / 1000);
-  return derivedAlert(rule, out, {
-    key: `${serial}:${base.id}`,
-    evidence: [base],
-    thresholds: { intervalS },
-    detail: `device ${serial} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
-    expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
-    seen: `none for ${minutes(timer.checkAt - base.at)}`,
-    decidedAt: checkDue(timer, out),
-    byTimer: true,
-  });
+  return withDeviceKind(
+    derivedAlert(rule, out, {
+      key: `${serial}:${base.id}`,
+      evidence: [base],
+      thresholds: { intervalS },
+      detail: `${deviceNamed(base.deviceKind, serial)} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
+      expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
+      seen: `none for ${minutes(timer.checkAt - base.at)}`,
+      decidedAt: checkDue(timer, out),
+      byTimer: true,
+    }),
+    base.deviceKind,
+  );
 }
 
 /**
@@ -520,13 +528,23 @@ function beatCheckTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
     lastId: base.id,
     intervalS: Math.round((timer.checkAt - base.at) / 1000),
   };
-  // One literal, not a spread and a field added to it: that gives every record its own shape.
-  const lost: DeviceSupervision = {
-    lastAt: supervised.lastAt,
-    lastId: supervised.lastId,
-    intervalS: supervised.intervalS,
-    checkAt: 0,
-    lost: alert.id,
-  };
+  const kind = device?.kind ?? (base.deviceKind === UNKNOWN_KIND ? undefined : base.deviceKind);
+  const lost = lostRecord(supervised.lastAt, supervised.lastId, supervised.intervalS, kind, alert.id);
   return withDevice(state, serial, lost);
+}
+
+/**
+ * The record of a device whose loss was raised, its kind kept when known. One literal each, not a
+ * spread and a field added to it: that gives every record its own shape.
+ */
+function lostRecord(
+  lastAt: number,
+  lastId: string,
+  intervalS: number,
+  kind: string | undefined,
+  lost: string,
+): DeviceSupervision {
+  return kind === undefined
+    ? { lastAt, lastId, intervalS, checkAt: 0, lost }
+    : { lastAt, lastId, intervalS, checkAt: 0, kind, lost };
 }

@@ -177,6 +177,7 @@ export function applyPatch(c: CaseSnapshot, patch: CasePatch, alert?: Alert): Ca
     ...(patch.answerTargetMissed !== undefined ? { answerTargetMissed: patch.answerTargetMissed } : {}),
     ...(patch.holderGoneSince !== undefined ? { holderGoneSince: patch.holderGoneSince } : {}),
     ...(patch.operatorGoneAt !== undefined ? { operatorGoneAt: patch.operatorGoneAt } : {}),
+    ...(patch.faultRepeats !== undefined ? { faultRepeats: patch.faultRepeats } : {}),
     ...(patch.holdUntil === null ? { hold: null } : {}),
     ...(patch.holdUntil
       ? {

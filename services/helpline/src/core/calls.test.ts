@@ -34,6 +34,7 @@ const accepted: CaseSnapshot = {
   requeuedAt: null,
   priorityRaisedAt: null,
   hold: null,
+  faultRepeats: null,
   alerts: { count: 0, presses: 0, lastPressAt: null, lastPressIndex: null, raisers: {} },
 };
 const toResponder: CallSnapshot = {

@@ -1,7 +1,7 @@
 import { type Alert, alertIdFor, type CaseFact, type CaseState, type Priority } from '@telecare/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyPatch, decideAlert } from './alerts.ts';
+import { type AlertDecision, applyPatch, decideAlert } from './alerts.ts';
 import { decide } from './decide.ts';
 import type { Actor, CaseSnapshot, Command, Decision } from './model.ts';
 import { closedBy, isOpen, tallyOf } from './transitions.ts';
@@ -62,6 +62,7 @@ const caseOf = (over: Partial<CaseSnapshot> = {}): CaseSnapshot => {
     requeuedAt: null,
     priorityRaisedAt: null,
     hold: null,
+    faultRepeats: null,
     alerts: tallyOf([first]),
     ...over,
   };
@@ -368,6 +369,23 @@ describe('decideAlert', () => {
     expect(d.events.map((e) => e.kind)).toEqual(['alert-joined', 'resolved']);
   });
 
+  /** A restore noted, the case left queued for an operator: PIR-L noisy 3 times in 7 days. */
+  const keptForTheInstaller = (
+    d: Extract<AlertDecision, { into: 'existing' }>,
+    closedType: Alert['type'],
+  ) => {
+    expect(d.autoResolved).toBeUndefined();
+    expect(d.patch).toEqual({});
+    expect(d.events.map((e) => e.kind)).toEqual(['alert-joined']);
+    expect(d.events[0]?.data).toMatchObject({
+      effect: 'noted',
+      why: 'fault-repeats',
+      closedType,
+      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
+      note: 'PIR-L noisy 3 times in 7 days: book the installer',
+    });
+  };
+
   it('keeps a sensor noisy for the third time in a week for an operator, saying so', () => {
     const noisy = press(0, {
       priority: 4,
@@ -400,15 +418,49 @@ describe('decideAlert', () => {
       900,
     );
     if (thrice.into !== 'existing') throw new Error('expected the case of the noisy sensor');
-    expect(thrice.autoResolved).toBeUndefined();
-    expect(thrice.patch).toEqual({});
-    expect(thrice.events.map((e) => e.kind)).toEqual(['alert-joined']);
-    expect(thrice.events[0]?.data).toMatchObject({
-      effect: 'noted',
+    keptForTheInstaller(thrice, 'sensor.noisy');
+  });
+
+  it('keeps the repeating fault for an operator when its restore came while another alert of the case was open', () => {
+    const noisy = press(0, { priority: 4, type: 'sensor.noisy', deviceSerial: 'PIR-L', reason: 'noisy' });
+    const mains = press(5, { priority: 3, type: 'mains.lost', deviceSerial: 'HUB-1', reason: 'mains' });
+    const restoreOf = (a: Alert, s: number, type: Alert['type']) =>
+      press(s, {
+        priority: 5,
+        type,
+        deviceSerial: a.deviceSerial as string,
+        reason: 'restored',
+        closes: { alertId: a.id, outcome: 'restored' },
+      });
+    const quiet = restoreOf(noisy, 3600, 'sensor.quiet');
+    const back = restoreOf(mains, 3700, 'mains.restored');
+    const c = caseOf({ priority: 3, type: 'mains.lost', alerts: tallyOf([noisy, mains]) });
+    /** A restore decided on the case of `before`, its device's fault raised `times` times lately. */
+    const decided = (on: CaseSnapshot, before: Alert[], closing: Alert, times: number) => {
+      const recent = { deviceSerial: closing.deviceSerial as string, times, days: 7 };
+      const d = decideAlert(
+        { closesCase: { ...on, alerts: tallyOf(before) }, closed: { ...closedBy(before, closing), recent } },
+        closing,
+        at(3800),
+        900,
+      );
+      if (d.into !== 'existing') throw new Error('expected the case');
+      return d;
+    };
+    // The noisy sensor's third spell calms first: noted, the mains still out.
+    const first = decided(c, [noisy, mains], quiet, 3);
+    expect(first.autoResolved).toBeUndefined();
+    expect(first.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
+    // The mains back, a fault seen once: the case still stays, for the sensor's sake.
+    const last = decided(applyPatch(c, first.patch), [noisy, mains, quiet], back, 1);
+    keptForTheInstaller(last, 'mains.lost');
+    // In the other order the sensor's own restore comes last and keeps it, as before.
+    const mainsFirst = decided(c, [noisy, mains], back, 1);
+    expect(mainsFirst.events[0]?.data).toMatchObject({ effect: 'noted', why: 'other-alerts-open' });
+    const quietLast = decided(applyPatch(c, mainsFirst.patch), [noisy, mains, back], quiet, 3);
+    expect(quietLast.events[0]?.data).toMatchObject({
       why: 'fault-repeats',
-      closedType: 'sensor.noisy',
-      repeated: { type: 'sensor.noisy', deviceSerial: 'PIR-L', times: 3, days: 7 },
-      note: 'PIR-L noisy 3 times in 7 days: book the installer',
+      repeated: { deviceSerial: 'PIR-L' },
     });
   });
 });

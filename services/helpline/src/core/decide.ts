@@ -23,6 +23,7 @@ import {
   type Action,
   allowed,
   closingEffect,
+  faultRepeating,
   faultRepeatsNote,
   isOpen,
   moreUrgent,
@@ -682,7 +683,10 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
   if (!closes) return refuse('invalid', 'close', 'the alert closes nothing');
   const raisers = raisersClosedBy(c.alerts.raisers, closed, closes.outcome);
   const closedType: EventType | undefined = closed.type;
-  const repeats = closed.recent && closedType ? { type: closedType, ...closed.recent } : undefined;
+  const recent = closed.recent && closedType ? { type: closedType, ...closed.recent } : undefined;
+  // A repeating fault restored while other alerts were open still keeps the case once they close.
+  const mine = faultRepeating(recent) ? recent : undefined;
+  const repeats = mine ?? c.faultRepeats ?? recent;
   const decided = closingEffect(c.state, c.testMode, raisers, repeats);
   const event = joined({
     alertId: alert.id,
@@ -699,9 +703,14 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
     ...(decided.effect === 'note' ? { why: decided.why } : {}),
     ...(decided.effect === 'note' && decided.why === 'fault-repeats' && repeats
       ? { repeated: repeats, note: faultRepeatsNote(repeats) }
-      : {}),
+      : decided.effect === 'note' && decided.why === 'other-alerts-open' && mine
+        ? { repeated: mine }
+        : {}),
   });
-  if (decided.effect === 'note') return { ok: true, patch: {}, events: [event] };
+  if (decided.effect === 'note') {
+    const held = decided.why === 'other-alerts-open' && mine && !c.faultRepeats;
+    return { ok: true, patch: held ? { faultRepeats: mine } : {}, events: [event] };
+  }
   return {
     ok: true,
     patch: {

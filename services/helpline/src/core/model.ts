@@ -7,6 +7,7 @@ import type {
   Outcome,
   Priority,
 } from '@telecare/contracts';
+import type { FaultRepeats } from './transitions.ts';
 
 /**
  * A case as the core sees it: what its decisions depend on, loaded (and locked) by the shell.
@@ -83,6 +84,12 @@ export interface CaseSnapshot {
    * would make every change to it cost thousands).
    */
   readonly alerts: AlertTally;
+  /**
+   * A fault of the case that came back too often to clear by itself (`FAULT_REPEATS`), noted when
+   * its restore came while other alerts of the case were still open: the restore that closes the
+   * last of them leaves the case for an operator too. Null while there is none.
+   */
+  readonly faultRepeats: FaultRepeats | null;
 }
 
 /** A case's alerts counted: kept on the case row by the shell, one alert at a time. */
@@ -284,6 +291,7 @@ export interface CasePatch {
   answerTargetMissed?: number;
   holderGoneSince?: Date | null;
   operatorGoneAt?: Date | null;
+  faultRepeats?: FaultRepeats;
 }
 
 /** A case event before the shell gives it an id and a time (`now`). */

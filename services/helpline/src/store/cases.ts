@@ -87,6 +87,7 @@ const PATCH_COLUMNS: Record<keyof CasePatch, string> = {
   answerTargetMissed: 'answer_target_missed',
   holderGoneSince: 'holder_gone_since',
   operatorGoneAt: 'operator_gone_at',
+  faultRepeats: 'fault_repeats',
 };
 
 /** Writes what the core decided about a case's columns (and when it changed). */

@@ -122,6 +122,14 @@ const SnapshotRow = CaseRow.omit({ alerts: true, device_serials: true }).extend(
   holder_present: z.boolean().nullable(),
   holder_away: z.boolean().nullable(),
   holder_signed_in: z.boolean().nullable(),
+  fault_repeats: z
+    .object({
+      type: EventTypeSchema,
+      deviceSerial: z.string(),
+      times: z.number().int(),
+      days: z.number().int(),
+    })
+    .nullable(),
   raisers: z.partialRecord(
     EventTypeSchema,
     z.object({ open: z.number().int(), 'false-alarm': z.number().int(), restored: z.number().int() }),
@@ -156,6 +164,7 @@ export function toSnapshot(row: unknown): CaseSnapshot {
     holderSignedIn: r.holder_signed_in,
     holderGoneSince: r.holder_gone_since,
     operatorGoneAt: r.operator_gone_at,
+    faultRepeats: r.fault_repeats,
     hold: r.hold_until
       ? { until: r.hold_until, reason: r.hold_reason ?? '', returnPriority: r.hold_return_priority }
       : null,
