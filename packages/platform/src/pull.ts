@@ -24,6 +24,7 @@ import {
   type Status,
   type Subscription,
 } from '@nats-io/transport-node';
+import { isJetStreamUnavailable } from './nats.ts';
 
 /** What JetStream says a delivered message is (from its ack subject). */
 export interface DeliveryInfo {
@@ -131,7 +132,9 @@ export type PullEvent =
   | { readonly kind: 'message'; readonly message: Delivery }
   | { readonly kind: 'heartbeat'; readonly pull: number }
   /** The server is done with the pull: it expired (`error` undefined), or it was refused. */
-  | { readonly kind: 'end'; readonly pull: number; readonly error?: PullRefusedError };
+  | { readonly kind: 'end'; readonly pull: number; readonly error?: PullRefusedError }
+  /** Asked about a pull gone quiet (`probe`), JetStream said it is not available for the moment. */
+  | { readonly kind: 'unavailable'; readonly error: unknown };
 
 /** A pull the server refused or ended early (a status other than a heartbeat or an expiry). */
 export class PullRefusedError extends Error {
@@ -289,10 +292,16 @@ export class PullInbox {
         }
         this.#wakeAt(soonest);
       },
-      () => {
+      (err: unknown) => {
         // Not answered (a stalled server answers once it runs, a lost link is told by its status).
         if (this.#probing !== question) return;
         this.#probing = 0;
+        // Answered that JetStream is not available (503): the pull went quiet for that reason.
+        if (isJetStreamUnavailable(err)) {
+          this.#events.push({ kind: 'unavailable', error: err });
+          this.#wake?.();
+          return;
+        }
         if (tries > 1) setTimeout(() => this.probe(tries - 1), REPROBE_MS).unref();
       },
     );
