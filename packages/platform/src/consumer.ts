@@ -147,10 +147,11 @@ export interface ConsumerLoopOptions<T> {
  * within a second, and these settings take what is left of it from the loop's own waits):
  * - a pull lost on its way with the link up (a route that flapped, a pull the server dropped) is
  *   given up on after two heartbeats of 150 ms, not two of half the pull's expiry (1 s);
- * - while JetStream answers 503 the loop tries again after 10 ms, doubling up to 250 ms (half of
- *   each drawn at random, so many lanes do not ask together), not after a second's pause: the
- *   first alarm stored once JetStream answers again is read within tens of milliseconds of a short
- *   outage, and a quarter second at most after a long one, at four small requests a second.
+ * - while JetStream answers 503 the loop tries again after 10 ms, doubling up to 250 ms (each wait
+ *   between half and all of that at random, so many lanes do not ask together), not after a
+ *   second's pause: the first alarm stored once JetStream answers again is read within tens of
+ *   milliseconds of a short outage, and a quarter second at most after a long one, at about five
+ *   small requests a second.
  * The short heartbeats cost idle traffic (see the README, "Alarm lanes"): bulk lanes keep the
  * default.
  */

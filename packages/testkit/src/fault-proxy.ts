@@ -77,6 +77,16 @@ export interface DroppedPublish {
   readonly payload: string;
 }
 
+/** Matches the pull requests of one durable consumer, for `dropNextPublish`. */
+export const pullRequestOf =
+  (consumer: string) =>
+  (subject: string): boolean =>
+    subject.includes('.CONSUMER.MSG.NEXT.') && subject.endsWith(`.${consumer}`);
+
+/** The idle heartbeat a dropped pull request asked the server for, in milliseconds. */
+export const pullHeartbeatMs = (pull: DroppedPublish): number =>
+  (JSON.parse(pull.payload) as { idle_heartbeat: number }).idle_heartbeat / 1_000_000;
+
 /**
  * Splits the bytes a NATS client sends into whole protocol operations: a line (`SUB`, `PING`, ...)
  * or a publication (`PUB`/`HPUB` line, then its payload of the size the line gives).

@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { FaultProxy } from './fault-proxy.ts';
 
 /** The real servers on loopback that integration tests use (see infra/servers.sh). */
 export const servers = {
@@ -357,6 +358,13 @@ export class OwnNatsServer {
   }
 }
 
+/**
+ * A `FaultProxy` in front of the shared NATS server that forwards what clients send one operation
+ * at a time, so a test can lose one publication (`dropNextPublish`) with the link up.
+ */
+export const sharedNatsProxy = (): Promise<FaultProxy> =>
+  FaultProxy.start({ port: Number(new URL(servers.natsUrl).port || 4222) }, 0, { natsFrames: true });
+
 /** Debian's Mosquitto dynamic-security plugin, where installed (tests that need it skip without it). */
 export const DYNSEC_PLUGIN = [
   '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
@@ -456,7 +464,13 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
 }
 
 export { type Ceilings, measureCeilings, ofCeiling } from './ceilings.ts';
-export { type DroppedPublish, type FaultMode, FaultProxy } from './fault-proxy.ts';
+export {
+  type DroppedPublish,
+  type FaultMode,
+  FaultProxy,
+  pullHeartbeatMs,
+  pullRequestOf,
+} from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
 export { type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';

@@ -1,5 +1,5 @@
 import { sleep } from '@telecare/platform';
-import { type DroppedPublish, FaultProxy, servers, waitFor } from '@telecare/testkit';
+import { type FaultProxy, pullHeartbeatMs, pullRequestOf, sharedNatsProxy, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumerOf } from '../src/index.ts';
 import { helplineHarness } from './harness.ts';
@@ -14,16 +14,8 @@ let proxy: FaultProxy;
 /** When a case event naming each alert reached CASES, as the test's own connection heard it. */
 const committedAt = new Map<string, number>();
 
-const pullOf = (consumer: string) => (subject: string) =>
-  subject.includes('.CONSUMER.MSG.NEXT.') && subject.endsWith(`.${consumer}`);
-/** What a pull asked the server for, in milliseconds. */
-const heartbeatOf = (pull: DroppedPublish): number =>
-  (JSON.parse(pull.payload) as { idle_heartbeat: number }).idle_heartbeat / 1_000_000;
-
 beforeAll(async () => {
-  proxy = await FaultProxy.start({ port: Number(new URL(servers.natsUrl).port || 4222) }, 0, {
-    natsFrames: true,
-  });
+  proxy = await sharedNatsProxy();
   h = await helplineHarness('alarmpull');
   h.nc.subscribe(h.names.subjects.allCases, {
     callback: (_err, msg) => {
@@ -50,7 +42,7 @@ describe('the P1 lane whose pull is lost on its way', () => {
     // The best of up to three lost pulls (a loaded machine may hold one alarm up for its own reasons).
     let best = Number.POSITIVE_INFINITY;
     for (let i = 1; i <= 3 && best >= 700; i++) {
-      asked.set(1, heartbeatOf(await proxy.dropNextPublish(pullOf(consumerOf(1)))));
+      asked.set(1, pullHeartbeatMs(await proxy.dropNextPublish(pullRequestOf(consumerOf(1)))));
       const press = h.alert({ residentId: `res_pull_${i}` });
       const sentAt = performance.now();
       await h.publish(press);
@@ -62,7 +54,7 @@ describe('the P1 lane whose pull is lost on its way', () => {
     // two of a bulk lane's (1 s).
     expect(best).toBeLessThan(700);
     // Short heartbeats on the alarm lanes only: a lane of records keeps the default.
-    asked.set(5, heartbeatOf(await proxy.dropNextPublish(pullOf(consumerOf(5)))));
+    asked.set(5, pullHeartbeatMs(await proxy.dropNextPublish(pullRequestOf(consumerOf(5)))));
     expect(asked.get(1)).toBeLessThanOrEqual(150);
     expect(asked.get(5)).toBe(500);
   }, 60_000);

@@ -5,7 +5,7 @@ import {
   type NatsConnection,
   sleep,
 } from '@telecare/platform';
-import { type DroppedPublish, FaultProxy, servers, waitFor } from '@telecare/testkit';
+import { type FaultProxy, pullHeartbeatMs, pullRequestOf, sharedNatsProxy, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alarmConsumerName, consumerName, startTriage, type TriageHandle } from '../src/index.ts';
 import { dropTriageNamespace, LEASE_RULES, makeEvent, publishEvent, T0, triageTestbed } from './support.ts';
@@ -24,16 +24,8 @@ let triage: TriageHandle | undefined;
 /** When each resident's alert reached ALERTS, as the test's own connection heard it. */
 const alertedAt = new Map<string, number>();
 
-const pullOf = (consumer: string) => (subject: string) =>
-  subject.includes('.CONSUMER.MSG.NEXT.') && subject.endsWith(`.${consumer}`);
-/** What a pull asked the server for, in milliseconds. */
-const heartbeatOf = (pull: DroppedPublish): number =>
-  (JSON.parse(pull.payload) as { idle_heartbeat: number }).idle_heartbeat / 1_000_000;
-
 beforeAll(async () => {
-  proxy = await FaultProxy.start({ port: Number(new URL(servers.natsUrl).port || 4222) }, 0, {
-    natsFrames: true,
-  });
+  proxy = await sharedNatsProxy();
   // Triage reaches NATS through the proxy; the test publishes and listens directly.
   bed = triageTestbed('alarmpull', 1, logger, { NATS_URL: proxy.url('nats') });
   ({ nc, js } = await bed.connect());
@@ -74,10 +66,13 @@ describe('an alarm lane whose pull is lost on its way', () => {
       let holding = true;
       const hold = (async () => {
         while (holding)
-          asked.set(partitionLane, heartbeatOf(await proxy.dropNextPublish(pullOf(partitionLane))));
+          asked.set(
+            partitionLane,
+            pullHeartbeatMs(await proxy.dropNextPublish(pullRequestOf(partitionLane))),
+          );
       })();
       try {
-        asked.set(alarmLane, heartbeatOf(await proxy.dropNextPublish(pullOf(alarmLane))));
+        asked.set(alarmLane, pullHeartbeatMs(await proxy.dropNextPublish(pullRequestOf(alarmLane))));
         const sentAt = performance.now();
         const residentId = `res_lost${i}`;
         await press(residentId);
