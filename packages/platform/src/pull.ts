@@ -274,8 +274,13 @@ export class PullInbox {
    * Asked too as soon as a lost connection is back: a server that restarted (or crashed) holds
    * none of the pulls sent before, and the loop pulls again at once rather than after their
    * expiry. Not answered then (JetStream not up yet), it is asked again `tries` times in all.
+   * Answered that JetStream is not available (503), `next` gives an `unavailable` event, until the
+   * next question is asked.
    */
   probe(tries = 1): void {
+    // What an earlier question was answered ("not available") is not news once this one is asked.
+    for (let i = this.#events.length - 1; i >= 0; i--)
+      if (this.#events[i]?.kind === 'unavailable') this.#events.splice(i, 1);
     if (this.#probing !== 0 || this.#open.size === 0 || !this.connected) return;
     const question = ++this.#questions;
     this.#probing = question;
@@ -300,7 +305,6 @@ export class PullInbox {
         if (isJetStreamUnavailable(err)) {
           this.#events.push({ kind: 'unavailable', error: err });
           this.#wake?.();
-          return;
         }
         if (tries > 1) setTimeout(() => this.probe(tries - 1), REPROBE_MS).unref();
       },
