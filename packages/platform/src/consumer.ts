@@ -20,10 +20,10 @@ import { isDataException, PoisonMessageError, TelecareError } from './errors.ts'
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
-import { isConsumerNotFound, publishDeadLetter } from './nats.ts';
+import { isConsumerNotFound, isJetStreamUnavailable, publishDeadLetter } from './nats.ts';
 import { connectionOf, type Delivery, PullInbox, PullRefusedError } from './pull.ts';
 import { ReadMark } from './read-mark.ts';
-import { ACK_WAIT_S, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
+import { ACK_WAIT_S, type BackoffPolicy, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
 
 /** What a handler is told about the message it holds, beside its decoded value. */
 export interface MessageContext {
@@ -101,6 +101,12 @@ export interface ConsumerLoopOptions<T> {
    * more), at least 100 ms; an alarm lane says less.
    */
   readonly heartbeatMs?: number;
+  /**
+   * How soon the loop tries again while JetStream answers that it is not available (503: a leader
+   * election, a server starting): the waits of this policy, growing while it stays so. Unless
+   * said, the pause after any failed pull (up to a second). An alarm lane says a short one.
+   */
+  readonly unavailableRetry?: BackoffPolicy;
   readonly ackWaitMs?: number;
   /** The delay before a message that failed for the moment comes back; `REDELIVERY` unless said. */
   readonly retryDelay?: (deliveryCount: number) => number;
@@ -135,6 +141,24 @@ export interface ConsumerLoopOptions<T> {
    */
   readonly recreate?: Partial<ConsumerConfig>;
 }
+
+/**
+ * What a loop that carries alarms asks beside its own options (a press must reach an operator
+ * within a second, and these settings take what is left of it from the loop's own waits):
+ * - a pull lost on its way with the link up (a route that flapped, a pull the server dropped) is
+ *   given up on after two heartbeats of 150 ms, not two of half the pull's expiry (1 s);
+ * - while JetStream answers 503 the loop tries again after 10 ms, doubling up to 250 ms (each wait
+ *   between half and all of that at random, so many lanes do not ask together), not after a
+ *   second's pause: the first alarm stored once JetStream answers again is read within tens of
+ *   milliseconds of a short outage, and a quarter second at most after a long one, at about five
+ *   small requests a second.
+ * The short heartbeats cost idle traffic (see the README, "Alarm lanes"): bulk lanes keep the
+ * default.
+ */
+export const ALARM_LANE = {
+  heartbeatMs: 150,
+  unavailableRetry: { initialMs: 10, maxMs: 250, jitter: 0.5 },
+} as const satisfies Pick<ConsumerLoopOptions<unknown>, 'heartbeatMs' | 'unavailableRetry'>;
 
 export interface ConsumerLoop {
   /** Whether the loop runs: it waits out lost connections and pulls again, so false only once stopped. */
@@ -439,6 +463,12 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         inbox.probe();
         throw new HeartbeatsMissedError();
       }
+      if (event.kind === 'unavailable') {
+        // The server, asked about the pull gone quiet, said JetStream is not available: a loop
+        // that tries again soon does so now; another waits out the heartbeats as before.
+        if (options.unavailableRetry) throw event.error;
+        continue;
+      }
       heardAt = performance.now();
       if (event.kind === 'message') {
         // Of this pull, or of one given up on that the server answered late: taken in all the same.
@@ -547,6 +577,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     await Promise.resolve();
     let found = false;
     let missedInARow = 0;
+    let unavailableInARow = 0;
     while (!stopping) {
       try {
         if (!inbox.connected) {
@@ -565,8 +596,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         if (stopping) break;
         if (!found) await lookUp();
         found = true;
+        // JetStream is back after saying it was not available: a pull sent meanwhile that it took
+        // in without a word is held by nobody now. The server is asked, and the loop pulls again as
+        // soon as it says so, rather than after two heartbeats.
+        if (unavailableInARow > 0) inbox.probe();
         await round();
         missedInARow = 0;
+        if (unavailableInARow > 0) log.info({ tries: unavailableInARow }, 'JetStream available again');
+        unavailableInARow = 0;
       } catch (err) {
         if (stopping) break;
         if (err instanceof HeartbeatsMissedError) {
@@ -597,6 +634,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         }
         missedInARow = 0;
         found = false;
+        if (options.unavailableRetry && isUnavailable(err)) {
+          // Nothing is wrong with the pull: JetStream is not serving for the moment. Asked again
+          // soon, and less often the longer it lasts (the consumer is looked up first: that is
+          // answered 503 too while it lasts, and says whether the consumer survived it).
+          if (++unavailableInARow === 1) log.warn({ err }, 'JetStream not available; trying again soon');
+          await pause.wait(backoffDelay(options.unavailableRetry, unavailableInARow));
+          continue;
+        }
         if (options.recreate && isConsumerNotFound(err)) {
           const made = await restore(options.recreate).then(
             () => true,
@@ -682,6 +727,10 @@ export async function ensureDurableConsumer(
 
 /** The shortest idle heartbeat a pull asks for. */
 const MIN_HEARTBEAT_MS = 100;
+
+/** JetStream not serving for the moment: a pull refused 503, or a request answered so. */
+const isUnavailable = (err: unknown): boolean =>
+  (err instanceof PullRefusedError && err.code === 503) || isJetStreamUnavailable(err);
 
 /** A pull the server ended because it is shutting down (`409 Server Shutdown`). */
 const isServerShutdown = (err: unknown): boolean =>

@@ -1,6 +1,7 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
 export { commonEnv, gatewayStateEnv, loadConfig, port } from './config.ts';
 export {
+  ALARM_LANE,
   type ConsumerLoop,
   type ConsumerLoopOptions,
   ensureDurableConsumer,
@@ -96,6 +97,7 @@ export {
   ensureStreams,
   headers,
   isConsumerNotFound,
+  isJetStreamUnavailable,
   isPermanentFailure,
   isStreamNotFound,
   type JetStreamClient,

@@ -199,6 +199,14 @@ export const isNoResponders = (err: unknown): boolean =>
   (err instanceof natsErrors.RequestError && err.isNoResponders()) ||
   (err instanceof Error && err.name === 'JetStreamNotEnabled');
 
+/**
+ * JetStream did not serve a request for the moment: it answered 503 (a cluster electing a leader
+ * says "temporarily unavailable", an account whose JetStream is not up "not enabled"), or no one
+ * answered at once ("no responders"). Worth asking again soon, unlike an answer about the request.
+ */
+export const isJetStreamUnavailable = (err: unknown): boolean =>
+  isNoResponders(err) || (err instanceof JetStreamApiError && err.status === 503);
+
 /** JetStream answered that a durable consumer does not exist. */
 export const isConsumerNotFound = (err: unknown): boolean =>
   err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;

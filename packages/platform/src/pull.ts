@@ -24,6 +24,7 @@ import {
   type Status,
   type Subscription,
 } from '@nats-io/transport-node';
+import { isJetStreamUnavailable } from './nats.ts';
 
 /** What JetStream says a delivered message is (from its ack subject). */
 export interface DeliveryInfo {
@@ -131,7 +132,9 @@ export type PullEvent =
   | { readonly kind: 'message'; readonly message: Delivery }
   | { readonly kind: 'heartbeat'; readonly pull: number }
   /** The server is done with the pull: it expired (`error` undefined), or it was refused. */
-  | { readonly kind: 'end'; readonly pull: number; readonly error?: PullRefusedError };
+  | { readonly kind: 'end'; readonly pull: number; readonly error?: PullRefusedError }
+  /** Asked about a pull gone quiet (`probe`), JetStream said it is not available for the moment. */
+  | { readonly kind: 'unavailable'; readonly error: unknown };
 
 /** A pull the server refused or ended early (a status other than a heartbeat or an expiry). */
 export class PullRefusedError extends Error {
@@ -271,8 +274,13 @@ export class PullInbox {
    * Asked too as soon as a lost connection is back: a server that restarted (or crashed) holds
    * none of the pulls sent before, and the loop pulls again at once rather than after their
    * expiry. Not answered then (JetStream not up yet), it is asked again `tries` times in all.
+   * Answered that JetStream is not available (503), `next` gives an `unavailable` event, until the
+   * next question is asked.
    */
   probe(tries = 1): void {
+    // What an earlier question was answered ("not available") is not news once this one is asked.
+    for (let i = this.#events.length - 1; i >= 0; i--)
+      if (this.#events[i]?.kind === 'unavailable') this.#events.splice(i, 1);
     if (this.#probing !== 0 || this.#open.size === 0 || !this.connected) return;
     const question = ++this.#questions;
     this.#probing = question;
@@ -289,10 +297,15 @@ export class PullInbox {
         }
         this.#wakeAt(soonest);
       },
-      () => {
+      (err: unknown) => {
         // Not answered (a stalled server answers once it runs, a lost link is told by its status).
         if (this.#probing !== question) return;
         this.#probing = 0;
+        // Answered that JetStream is not available (503): the pull went quiet for that reason.
+        if (isJetStreamUnavailable(err)) {
+          this.#events.push({ kind: 'unavailable', error: err });
+          this.#wake?.();
+        }
         if (tries > 1) setTimeout(() => this.probe(tries - 1), REPROBE_MS).unref();
       },
     );

@@ -158,3 +158,29 @@ describe('FaultProxy', () => {
     again.socket.destroy();
   });
 });
+
+describe('FaultProxy in front of a NATS server (natsFrames)', () => {
+  it('drops the next publication on a matching subject, split across writes, and forwards the rest whole', async () => {
+    const echo = await echoServer();
+    const proxy = await FaultProxy.start({ port: echo.port }, 0, { natsFrames: true });
+    try {
+      const c = await dial(proxy.port);
+      const dropped = proxy.dropNextPublish((subject) => subject.startsWith('$JS.API.CONSUMER.MSG.NEXT.'));
+      const keep = 'SUB a 1\r\nPUB other 5\r\nhello\r\n';
+      const lost = 'HPUB $JS.API.CONSUMER.MSG.NEXT.S.c _INBOX.x.1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n';
+      const after = 'PUB $JS.API.CONSUMER.MSG.NEXT.S.c _INBOX.x.2 2\r\nok\r\nPING\r\n';
+      // Cut mid-operation: the proxy waits for the rest before it decides.
+      const all = keep + lost + after;
+      const cut = keep.length + 20;
+      c.socket.write(all.slice(0, cut));
+      await sleep(20);
+      c.socket.write(all.slice(cut));
+      await until(() => c.received() === keep + after);
+      expect(await dropped).toEqual({ subject: '$JS.API.CONSUMER.MSG.NEXT.S.c', payload: 'hi' });
+      c.socket.destroy();
+    } finally {
+      await proxy.close();
+      echo.server.close();
+    }
+  });
+});

@@ -71,6 +71,56 @@ class DelayLine {
   }
 }
 
+/** A client's publication the proxy dropped (`dropNextPublish`). */
+export interface DroppedPublish {
+  readonly subject: string;
+  readonly payload: string;
+}
+
+/** Matches the pull requests of one durable consumer, for `dropNextPublish`. */
+export const pullRequestOf =
+  (consumer: string) =>
+  (subject: string): boolean =>
+    subject.includes('.CONSUMER.MSG.NEXT.') && subject.endsWith(`.${consumer}`);
+
+/** The idle heartbeat a dropped pull request asked the server for, in milliseconds. */
+export const pullHeartbeatMs = (pull: DroppedPublish): number =>
+  (JSON.parse(pull.payload) as { idle_heartbeat: number }).idle_heartbeat / 1_000_000;
+
+/**
+ * Splits the bytes a NATS client sends into whole protocol operations: a line (`SUB`, `PING`, ...)
+ * or a publication (`PUB`/`HPUB` line, then its payload of the size the line gives).
+ */
+class NatsFrames {
+  #pending: Buffer = Buffer.alloc(0);
+
+  *split(chunk: Buffer): Iterable<{ frame: Buffer; subject?: string; payload?: Buffer }> {
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    for (;;) {
+      const eol = this.#pending.indexOf('\r\n');
+      if (eol < 0) return;
+      const line = this.#pending.subarray(0, eol).toString('latin1');
+      const words = line.trim().split(/\s+/);
+      const op = words[0]?.toUpperCase();
+      let end = eol + 2;
+      let publication: { subject: string; payload: Buffer } | undefined;
+      if (op === 'PUB' || op === 'HPUB') {
+        // The last word is the whole payload's size (headers included for HPUB).
+        const size = Number(words.at(-1));
+        if (this.#pending.length < end + size + 2) return;
+        publication = {
+          subject: words[1] ?? '',
+          payload: this.#pending.subarray(end + (op === 'HPUB' ? Number(words.at(-2)) : 0), end + size),
+        };
+        end += size + 2;
+      }
+      const frame = this.#pending.subarray(0, end);
+      this.#pending = this.#pending.subarray(end);
+      yield { frame, ...publication };
+    }
+  }
+}
+
 /**
  * A TCP proxy on a free loopback port in front of one target, switched at run time between the
  * `FaultMode`s: the network faults of the fault suite (`tests/faults`) between a service and a
@@ -79,14 +129,27 @@ class DelayLine {
 export class FaultProxy {
   #mode: FaultMode = { kind: 'pass' };
   readonly #links = new Set<Link>();
+  /** Publications to drop, each the next one its test matches (`dropNextPublish`). */
+  readonly #drops: Array<{ match: (subject: string) => boolean; dropped: (what: DroppedPublish) => void }> =
+    [];
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
     readonly target: { readonly host: string; readonly port: number },
+    /** Whether the target speaks NATS and client operations are read whole (`dropNextPublish`). */
+    private readonly natsFrames: boolean,
   ) {}
 
-  static async start(target: { host?: string; port: number }, listenPort = 0): Promise<FaultProxy> {
+  /**
+   * `natsFrames`: the target is a NATS server, and what clients send it is forwarded one whole
+   * protocol operation at a time, so that `dropNextPublish` can leave one out.
+   */
+  static async start(
+    target: { host?: string; port: number },
+    listenPort = 0,
+    options: { natsFrames?: boolean } = {},
+  ): Promise<FaultProxy> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -94,10 +157,12 @@ export class FaultProxy {
     });
     const address = server.address();
     if (typeof address !== 'object' || !address) throw new Error('the fault proxy has no port');
-    const proxy = new FaultProxy(server, address.port, {
-      host: target.host ?? '127.0.0.1',
-      port: target.port,
-    });
+    const proxy = new FaultProxy(
+      server,
+      address.port,
+      { host: target.host ?? '127.0.0.1', port: target.port },
+      options.natsFrames === true,
+    );
     server.on('connection', (client) => proxy.#accept(client));
     return proxy;
   }
@@ -137,6 +202,16 @@ export class FaultProxy {
     return this.#links.size;
   }
 
+  /**
+   * The next publication a client sends on a subject `match` accepts is not forwarded, and the link
+   * stays up: a message lost on its way (a route that flapped) with nothing to tell either end.
+   * Resolves with what was dropped. Only for a proxy started with `natsFrames`.
+   */
+  dropNextPublish(match: (subject: string) => boolean): Promise<DroppedPublish> {
+    if (!this.natsFrames) throw new Error('dropNextPublish needs a proxy started with natsFrames');
+    return new Promise((dropped) => this.#drops.push({ match, dropped }));
+  }
+
   async close(): Promise<void> {
     for (const link of this.#links) this.#close(link);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -159,11 +234,22 @@ export class FaultProxy {
     }
     const server = tcpConnect(this.target.port, this.target.host);
     server.setNoDelay(true);
+    const frames = this.natsFrames ? new NatsFrames() : undefined;
     const link: Link = { client, server, broken: false, frozen: false };
     this.#links.add(link);
     const up = new DelayLine(server);
     const down = new DelayLine(client);
-    client.on('data', (chunk: Buffer) => this.#forward(link, chunk, up, 'up'));
+    client.on('data', (chunk: Buffer) => {
+      if (!frames) return this.#forward(link, chunk, up, 'up');
+      for (const { frame, subject, payload } of frames.split(chunk)) {
+        const drop = subject === undefined ? -1 : this.#drops.findIndex(({ match }) => match(subject));
+        if (drop < 0) this.#forward(link, frame, up, 'up');
+        else
+          this.#drops
+            .splice(drop, 1)[0]
+            ?.dropped({ subject: subject ?? '', payload: payload?.toString('utf8') ?? '' });
+      }
+    });
     server.on('data', (chunk: Buffer) => this.#forward(link, chunk, down, 'down'));
     const end = () => {
       up.clear();

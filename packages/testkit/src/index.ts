@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { FaultProxy } from './fault-proxy.ts';
 
 /** The real servers on loopback that integration tests use (see infra/servers.sh). */
 export const servers = {
@@ -257,13 +258,22 @@ export class OwnNatsServer {
   private constructor(
     readonly port: number,
     readonly storeDir: string,
+    /** With `account`: the server runs from this file, its clients in an account of their own. */
+    private readonly configFile: string | undefined,
   ) {}
 
-  static async start(label = 'nats'): Promise<OwnNatsServer> {
+  /**
+   * `account`: clients (without a login) are in an account of their own, whose JetStream
+   * `accountJetStream` turns off and on again while the server runs.
+   */
+  static async start(label = 'nats', options: { account?: boolean } = {}): Promise<OwnNatsServer> {
+    const storeDir = mkdtempSync(path.join(tmpdir(), `telecare-${label}-`));
     const server = new OwnNatsServer(
       await freePort(),
-      mkdtempSync(path.join(tmpdir(), `telecare-${label}-`)),
+      storeDir,
+      options.account ? path.join(storeDir, 'server.conf') : undefined,
     );
+    if (server.configFile) server.#writeConfig(true);
     await server.start();
     return server;
   }
@@ -273,14 +283,36 @@ export class OwnNatsServer {
   }
 
   async start(): Promise<void> {
-    this.#child = spawn(
-      'nats-server',
-      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
-      {
-        stdio: 'ignore',
-      },
-    );
+    const args = this.configFile
+      ? ['-c', this.configFile]
+      : ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir];
+    this.#child = spawn('nats-server', args, { stdio: 'ignore' });
     await waitFor(() => listening(this.port), { what: 'nats-server to listen' });
+  }
+
+  /**
+   * Turns the account's JetStream off or on by a configuration reload, the connections staying
+   * up: off, JetStream answers the account's requests 503 (not enabled), as while it is not ready;
+   * on, it reads the account's streams back from the store. The reload is done a moment after
+   * this returns: wait for what it changes.
+   */
+  accountJetStream(enabled: boolean): void {
+    if (!this.configFile) throw new Error('accountJetStream needs a server started with an account');
+    this.#writeConfig(enabled);
+    this.#child?.kill('SIGHUP');
+  }
+
+  #writeConfig(accountJetStream: boolean): void {
+    writeFileSync(
+      this.configFile as string,
+      [
+        `listen: 127.0.0.1:${this.port}`,
+        `jetstream { store_dir: "${this.storeDir}" }`,
+        `accounts { APP { ${accountJetStream ? 'jetstream: enabled, ' : ''}users: [{ user: app, password: app }] } }`,
+        'no_auth_user: app',
+        '',
+      ].join('\n'),
+    );
   }
 
   /**
@@ -325,6 +357,13 @@ export class OwnNatsServer {
     rmSync(this.storeDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A `FaultProxy` in front of the shared NATS server that forwards what clients send one operation
+ * at a time, so a test can lose one publication (`dropNextPublish`) with the link up.
+ */
+export const sharedNatsProxy = (): Promise<FaultProxy> =>
+  FaultProxy.start({ port: Number(new URL(servers.natsUrl).port || 4222) }, 0, { natsFrames: true });
 
 /** Debian's Mosquitto dynamic-security plugin, where installed (tests that need it skip without it). */
 export const DYNSEC_PLUGIN = [
@@ -425,7 +464,13 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
 }
 
 export { type Ceilings, measureCeilings, ofCeiling } from './ceilings.ts';
-export { type FaultMode, FaultProxy } from './fault-proxy.ts';
+export {
+  type DroppedPublish,
+  type FaultMode,
+  FaultProxy,
+  pullHeartbeatMs,
+  pullRequestOf,
+} from './fault-proxy.ts';
 export { OwnNatsCluster } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
 export { type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';

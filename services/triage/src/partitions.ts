@@ -1,6 +1,7 @@
 import { AckPolicy, type ConsumerConfig, DeliverPolicy } from '@nats-io/jetstream';
 import { type Names, TelecareEvent } from '@telecare/contracts';
 import {
+  ALARM_LANE,
   type Clock,
   type ConsumerLoop,
   type JetStreamClient,
@@ -293,6 +294,9 @@ export function runLaneWorkers(options: {
       logger: log,
       clock: options.clock,
       expiresMs: PULL_EXPIRES_MS,
+      // An alarm lane notices a lost pull and JetStream back from a 503 within a fraction of the
+      // second a press has; the bulk lanes keep the defaults, which cost less idle traffic.
+      ...(lane.kind === 'alarm' ? ALARM_LANE : {}),
       ackWaitMs: options.ackWaitMs,
       retryDelay: () => options.retryDelayMs,
       // A lane JetStream lost is made again as it was made, not waited for.
