@@ -833,6 +833,11 @@ export interface DeviceContext {
    * not be read), and the check decides as before.
    */
   readonly residentId?: string | null;
+  /**
+   * The device's kind by the device map, where known: a supervision check that finds neither the
+   * heartbeat nor the device's record (the state lost) names the device by it.
+   */
+  readonly kind?: string;
 }
 
 /** `now` is epoch ms from the shell's clock: the core never reads one. */

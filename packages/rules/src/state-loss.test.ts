@@ -67,6 +67,35 @@ describe('a supervision check after the state was lost', () => {
     ]);
   });
 
+  it("names the device by the device map's kind when the state that knew it is lost", () => {
+    const beat = heartbeat(at, 'hb-1');
+    const first = evaluate(
+      initialState(residentid),
+      { kind: 'event', event: beat, now: at, device: device() },
+      DEFAULT_RULE_SET,
+    );
+    const timer = supervisionTimer(first.timers);
+    const tick = evaluate(
+      initialState(residentid),
+      { kind: 'tick', timer, now: timer.dueAt, device: { residentId: residentid, kind: 'hub' } },
+      DEFAULT_RULE_SET,
+    );
+    const lost = tick.alerts.filter((a) => a.type === 'supervision.lost');
+    expect(lost).toMatchObject([{ deviceKind: 'hub' }]);
+    expect(lost[0]?.reason).toContain('hub HUB-1 silent since');
+    // Kept in the record: the restore names it too.
+    expect(tick.state.devices['HUB-1']?.kind).toBe('hub');
+    // Not known to the map either: a device, as before.
+    const unknown = evaluate(
+      initialState(residentid),
+      { kind: 'tick', timer, now: timer.dueAt },
+      DEFAULT_RULE_SET,
+    );
+    expect(unknown.alerts.find((a) => a.type === 'supervision.lost')?.reason).toContain(
+      'device HUB-1 silent since',
+    );
+  });
+
   it('raises nothing when a heartbeat came after the lost state (the device is in the new state)', () => {
     const beat = heartbeat(at, 'hb-1');
     const first = evaluate(

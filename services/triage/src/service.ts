@@ -137,6 +137,7 @@ async function wireTriage(
     return {
       supervisionIntervalS: entry.supervisionIntervalS,
       residentId: entry.state === 'decommissioned' ? null : entry.residentId,
+      kind: entry.kind,
     };
   };
   // Each resident's declared away periods, from memory (the registry writes the bucket).

@@ -254,13 +254,19 @@ const withDeviceKind = (alert: Alert, kind: string): Alert =>
   kind === UNKNOWN_KIND ? alert : { ...alert, deviceKind: kind };
 
 /** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
-export function lostStateBase(id: string, at: number, serial: string, rule: AbsenceRule): RecentEvent {
+export function lostStateBase(
+  id: string,
+  at: number,
+  serial: string,
+  rule: AbsenceRule,
+  kind: string = UNKNOWN_KIND,
+): RecentEvent {
   return {
     id,
     type: rule.expect[0] ?? 'heartbeat',
     at,
     serial,
-    deviceKind: UNKNOWN_KIND,
+    deviceKind: kind,
     testMode: false,
   };
 }
@@ -434,14 +440,20 @@ function silentSince(
   const remembered = found < 0 ? undefined : state.recent[found];
   const base = remembered ?? {
     ...lostStateBase(eventId, eventAt, serial, rule),
-    deviceKind: device?.kind ?? UNKNOWN_KIND,
+    deviceKind: device?.kind ?? out.device?.kind ?? UNKNOWN_KIND,
     testMode: device?.testMode === true,
   };
   const alert = lostAlert(rule, out, timer, base);
   out.alert(alert);
   const lost = device
     ? lostRecord(device.lastAt, device.lastId, device.intervalS, device.kind, alert.id)
-    : lostRecord(base.at, base.id, Math.round((timer.checkAt - base.at) / 1000), undefined, alert.id);
+    : lostRecord(
+        base.at,
+        base.id,
+        Math.round((timer.checkAt - base.at) / 1000),
+        base.deviceKind === UNKNOWN_KIND ? undefined : base.deviceKind,
+        alert.id,
+      );
   return withDevice(state, serial, lost);
 }
 
@@ -503,7 +515,7 @@ function beatCheckTick(rule: AbsenceRule, timer: Timer, state: ResidentState, ou
     // The state was lost after this heartbeat (Redis flushed): any heartbeat since would have
     // put the device back in it, so the device has been silent since the timer's event.
     if (timer.eventId === undefined || timer.eventAt === undefined) return state;
-    base = lostStateBase(timer.eventId, timer.eventAt, serial, rule);
+    base = lostStateBase(timer.eventId, timer.eventAt, serial, rule, out.device?.kind);
   }
   if (!base) return state;
   // The device's heartbeats after it, by time (the list is sorted): one by the check means the
