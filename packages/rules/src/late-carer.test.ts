@@ -74,12 +74,45 @@ const told = (alerts: readonly Alert[]) =>
     .sort((a, b) => String(a).localeCompare(String(b)));
 const types = (alerts: readonly Alert[]) => alerts.map((alert) => alert.type);
 
+/**
+ * Each arrival evaluated on a copy and on a state given up to the core (reuse): the same
+ * evaluations and stored states. The state in the end.
+ */
+function inPlaceAsCopy(arrivals: ReadonlyArray<readonly [TelecareEvent, number]>): ResidentState {
+  let kept: ResidentState = initialState(RESIDENT);
+  let given: ResidentState = initialState(RESIDENT);
+  for (const [event, now] of arrivals) {
+    const input = { kind: 'event', event, now } as const;
+    const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
+    const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+    expect(reused).toEqual(pure);
+    expect(encodeState(reusedState)).toBe(encodeState(pureState));
+    expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
+    kept = pureState;
+    given = reusedState;
+  }
+  return kept;
+}
+
 /** At home from 10:00, out of the front door at 10:30. */
 const morning = () => [
   ev('motion', T('10:00:00')),
   ev('motion', T('10:29:00')),
   ev('door.opened', T('10:29:50')),
   ev('door.closed', T('10:30:01', 1)),
+];
+
+/** A carer letting themselves in: the door opened and shut, then their fob's "arrived". */
+const carerIn = (opened: string, shut: string, arrived: string) => [
+  ev('door.opened', T(opened)),
+  ev('door.closed', T(shut)),
+  ev('carer.arrived', T(arrived)),
+];
+/** A carer going: their fob's "left", then the door opened and shut behind them. */
+const carerOut = (left: string, opened: string, shut: string) => [
+  ev('carer.left', T(left)),
+  ev('door.opened', T(opened)),
+  ev('door.closed', T(shut)),
 ];
 
 describe('a carer’s arrival reported after the movement it explains', () => {
@@ -204,19 +237,7 @@ describe('a carer’s arrival reported after the movement it explains', () => {
       // Read again: a redelivery changes nothing.
       [carer, T('10:35:40')] as const,
     ];
-    let kept: ResidentState = initialState(RESIDENT);
-    let given: ResidentState = initialState(RESIDENT);
-    for (const [event, now] of arrivals) {
-      const input = { kind: 'event', event, now } as const;
-      const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
-      const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
-      expect(reused).toEqual(pure);
-      expect(encodeState(reusedState)).toBe(encodeState(pureState));
-      expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
-      kept = pureState;
-      given = reusedState;
-    }
-    expect(kept.rhythms?.['rhythm.learned']?.place).toBe('out');
+    expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('out');
   });
 });
 
@@ -296,25 +317,32 @@ describe('a door closing taken after the carer’s arrival that followed it', ()
   });
 });
 
+/** Home through the front door at 14:00, `bed` (in bed at 14:00:10), and a carer in behind them. */
+const homeToBed = (bed: TelecareEvent) => [
+  ev('door.opened', T('14:00:00')),
+  bed,
+  ev('carer.arrived', T('14:00:20')),
+  ev('door.closed', T('14:00:25')),
+];
+
+/** In bed and no "not back", in time order and with the bed's report taken after the carer's. */
+function inBedEitherWay(events: readonly TelecareEvent[], bed: TelecareEvent) {
+  const ordered = inOrder(events);
+  expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+  expect(ordered.rhythm?.place).toBe('bed');
+  const late = arrivingLate(events, bed, T('14:00:30'));
+  expect(told(late.alerts)).toEqual(told(ordered.alerts));
+  expect(late.rhythm?.place).toBe('bed');
+  expect(late.rhythm?.last?.id).toBe(ordered.rhythm?.last?.id);
+  return { ordered, late };
+}
+
 describe('a bed report taken after the carer’s arrival that followed it', () => {
   it('out, the resident home and straight to bed before the carer came: in bed, as in time order, and no "not back"', () => {
     // Home through the front door at 14:00, in bed at 14:00:10; the carer's fob at 14:00:20 reaches
     // the core before the bed sensor's report.
     const bed = ev('bed.occupied', T('14:00:10'));
-    const events = [
-      ...morning(),
-      ev('door.opened', T('14:00:00')),
-      bed,
-      ev('carer.arrived', T('14:00:20')),
-      ev('door.closed', T('14:00:25')),
-    ];
-    const ordered = inOrder(events);
-    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
-    expect(ordered.rhythm?.place).toBe('bed');
-    const late = arrivingLate(events, bed, T('14:00:30'));
-    expect(told(late.alerts)).toEqual(told(ordered.alerts));
-    expect(late.rhythm?.place).toBe('bed');
-    expect(late.rhythm?.last?.id).toBe(ordered.rhythm?.last?.id);
+    const { ordered, late } = inBedEitherWay([...morning(), ...homeToBed(bed)], bed);
     expect(late.rhythm?.returning).toBe(ordered.rhythm?.returning);
     expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
   });
@@ -355,18 +383,125 @@ describe('both, learned in place (reuse)', () => {
       [bed, T('14:00:30')],
       [bed, T('14:00:40')],
     ] as const;
-    let kept: ResidentState = initialState(RESIDENT);
-    let given: ResidentState = initialState(RESIDENT);
-    for (const [event, now] of arrivals) {
-      const input = { kind: 'event', event, now } as const;
-      const { state: pureState, ...pure } = evaluate(kept, input, DEFAULT_RULE_SET);
-      const { state: reusedState, ...reused } = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
-      expect(reused).toEqual(pure);
-      expect(encodeState(reusedState)).toBe(encodeState(pureState));
-      expect(JSON.stringify(reusedState.rhythms)).toBe(JSON.stringify(pureState.rhythms));
-      kept = pureState;
-      given = reusedState;
-    }
-    expect(kept.rhythms?.['rhythm.learned']?.place).toBe('bed');
+    expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('bed');
+  });
+});
+
+describe('a carer who comes in by a door of their own minutes after the resident went out', () => {
+  /** Out at 10:30; the carer opens and shuts the door at 10:33, presses "arrived", and works. */
+  const visit = () => [
+    ...carerIn('10:33:00', '10:33:15', '10:33:30'),
+    ev('motion', T('10:34:00')),
+    ev('motion', T('10:36:00')),
+  ];
+
+  it('the resident is out, "not back" from their own door, whether "arrived" is taken before or after the carer’s movement', () => {
+    const events = [...morning(), ...visit()];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    expect(types(ordered.alerts)).not.toContain('inactivity.unusual');
+    expect(ordered.rhythm?.place).toBe('out');
+    const carer = events.find((event) => event.type === 'carer.arrived') as TelecareEvent;
+    const late = arrivingLate(events, carer, T('10:34:10'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+  });
+});
+
+describe('activity inside older than a carer’s report taken after it', () => {
+  it('another carer visit between the outing’s door and it: the resident home and to bed, as in time order', () => {
+    // Out at 10:30; a carer calls at 11:00 and goes at 11:30; the resident comes home at 14:00 and
+    // lies down, the next carer comes in behind them; the bed's report reaches the core last.
+    const bed = ev('bed.occupied', T('14:00:10'));
+    const events = [
+      ...morning(),
+      ...carerIn('11:00:00', '11:00:15', '11:00:30'),
+      ev('motion', T('11:05:00')),
+      ...carerOut('11:30:00', '11:30:20', '11:30:35'),
+      ...homeToBed(bed),
+    ];
+    inBedEitherWay(events, bed);
+  });
+
+  it('the carer’s own movement taken after their "left": still theirs, the resident out, as in time order', () => {
+    // Out at 10:30; a carer drops the shopping in at 12:00: in, "arrived", the kitchen PIR,
+    // "left", out again within a minute. The PIR's report reaches the core 28 s late, after "left".
+    const moved = ev('motion', T('12:00:20'));
+    const events = [
+      ...morning(),
+      ...carerIn('12:00:00', '12:00:10', '12:00:15'),
+      moved,
+      ...carerOut('12:00:40', '12:00:45', '12:00:50'),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    expect(ordered.rhythm?.place).toBe('out');
+    const late = arrivingLate(events, moved, T('12:00:48'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+  });
+
+  it('the resident’s own return before the visit, taken after the carer’s "left": at home, the silence named as in time order', () => {
+    // Home at 14:00 with a carer who sees them in and goes: the hall PIR's report comes last.
+    const moved = ev('motion', T('14:00:10'));
+    const events = [
+      ...morning(),
+      ev('door.opened', T('14:00:00')),
+      moved,
+      ev('carer.arrived', T('14:00:20')),
+      ev('carer.left', T('14:00:30')),
+      ev('door.closed', T('14:00:35')),
+      ev('motion', T('14:02:00')),
+      ev('motion', T('21:00:00')),
+    ];
+    const ordered = inOrder(events);
+    const late = arrivingLate(events, moved, T('14:00:38'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe(ordered.rhythm?.place);
+  });
+});
+
+describe('a door closing taken after the carer’s "arrived": nothing learned from the door to the report', () => {
+  it('the minutes from the carer’s door to their report are no silence at home, in either order', () => {
+    // About every minute until 23:50; the night carer lets themselves in at 23:52 and presses the
+    // fob at 23:56, once their coat is off; the next movement is after midnight. The door's closing
+    // reaches the core after "arrived". The day's longest silence at home in the evening is a
+    // minute, in either order: the four from the door to the report are the carer coming in.
+    const D = (hhmm: string) => Date.parse(`2026-11-22T${hhmm}:00.000Z`);
+    const closed = ev('door.closed', D('23:52') + 20_000);
+    const events = [
+      ...Array.from({ length: 51 }, (_, i) => ev('motion', D('23:00') + i * MIN)),
+      ev('door.opened', D('23:52')),
+      closed,
+      ev('carer.arrived', D('23:56')),
+      ev('motion', Date.parse('2026-11-23T00:20:00.000Z')),
+    ];
+    const ordered = inOrder(events);
+    const late = arrivingLate(events, closed, D('23:56') + 5_000);
+    expect(late.rhythm?.gaps).toEqual(ordered.rhythm?.gaps);
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+  });
+});
+
+describe('a visit learned again from the outing’s door, in place (reuse)', () => {
+  it('gives the same evaluations and stored states as a copy', () => {
+    const arrivals = [
+      [ev('motion', T('10:00:00')), T('10:00:01')],
+      [ev('door.opened', T('10:29:50')), T('10:29:51')],
+      [ev('door.closed', T('10:30:01')), T('10:30:02')],
+      // A carer by a door of their own, their movement taken after their "left".
+      ...carerIn('12:00:00', '12:00:10', '12:00:15').map(
+        (event) => [event, Date.parse(event.time) + 1000] as const,
+      ),
+      [ev('carer.left', T('12:00:40')), T('12:00:41')],
+      [ev('motion', T('12:00:20')), T('12:00:45')],
+      // The resident home, the hall's PIR taken after the next carer's report and the door.
+      [ev('door.opened', T('14:00:00')), T('14:00:01')],
+      [ev('carer.arrived', T('14:00:20')), T('14:00:21')],
+      [ev('door.closed', T('14:00:25')), T('14:00:26')],
+      [ev('motion', T('14:00:10')), T('14:00:30')],
+      [ev('carer.left', T('14:20:00')), T('14:20:01')],
+    ] as const;
+    expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('home');
   });
 });

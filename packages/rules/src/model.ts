@@ -642,10 +642,12 @@ export const Rhythm = z.object({
     })
     .optional(),
   /**
-   * What activity inside that ended an outing changed, to undo it when a carer's `carer.arrived`
-   * older than it comes after it (the fob and the PIR are two senders, taken in either order
-   * within the reorder bound): out, what moves during a carer's visit is not the resident. Kept
-   * while only activity inside follows, up to a visit's longest (`VISIT_MAX_MS`) after it.
+   * What activity inside that ended an outing changed (or a carer's "arrived" that took the door
+   * closing before it for their coming in, which teaches nothing), to undo it when a carer's report, or a
+   * report older than one, is taken after a newer one (the fob, the door contact and the PIRs
+   * are separate senders, taken in any order within the reorder bound): the outing is then
+   * learned again from its door, in time order (`returnUndone`). Kept up to a visit's longest
+   * (`VISIT_MAX_MS`) after it, whatever follows.
    */
   beforeReturn: z
     .object({
@@ -664,7 +666,7 @@ export const Rhythm = z.object({
       chairTs: z.number().optional(),
       /**
        * The learned cells the return may have raised, as they were before it: [index, minutes] in
-       * `outs`, in `backs` and in `gaps` (the silence at home from the door).
+       * `outs`, in `backs` and in `gaps` (the silence at home from the door); index -1: none.
        */
       outs: z.tuple([z.number().int(), z.number()]),
       backs: z.tuple([z.number().int(), z.number()]),

@@ -82,6 +82,11 @@ function run(events: TelecareEvent[], until: number, ruleSet: RuleSet = DEFAULT_
 const after = (alerts: readonly Alert[], from: number) =>
   alerts.filter((a) => Date.parse(a.raisedAt) >= from);
 
+/** The rhythm's alerts raised on day 9, of `events` read in time order. */
+const onDay9 = (events: TelecareEvent[]) => after(run(events, at(9, '23:59')), at(9, '00:00'));
+/** What the operator is shown of each alert: what, on what evidence, when. */
+const shown = (alerts: readonly Alert[]) => alerts.map((a) => [a.type, a.evidence, a.raisedAt]);
+
 describe('a week in hospital, not declared', () => {
   // Days 1–8 ordinary; on day 9 at 10:00 the ambulance takes them; home on day 16 at 14:00; days
   // 17 and 18 ordinary.
@@ -277,13 +282,8 @@ describe('someone else at the door while the resident is out', () => {
   it('a carer’s visit is not the resident coming home: "not back" is raised as without it', () => {
     const alone = notBack();
     expect(alone.map((a) => a.type)).toEqual(['outing.not-returned']);
-    const visited = after(
-      run([...learning, ...morning, ...leaves, ...visit], at(9, '23:59')),
-      at(9, '00:00'),
-    );
-    expect(visited.map((a) => [a.type, a.evidence, a.raisedAt])).toEqual(
-      alone.map((a) => [a.type, a.evidence, a.raisedAt]),
-    );
+    const visited = onDay9([...learning, ...morning, ...leaves, ...visit]);
+    expect(shown(visited)).toEqual(shown(alone));
     expect(visited[0]?.reason).toContain('a carer visit 15:01–15:24');
   });
 
@@ -310,6 +310,45 @@ describe('someone else at the door while the resident is out', () => {
       at(9, '00:00'),
     );
     expect(alerts.map((a) => a.type)).toEqual([]);
+  });
+});
+
+describe('a carer who comes in minutes after the resident went out', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  const hub: [string, string, string] = ['home-unit', 'HU-1', 'hall'];
+  const morning = [ev('bed.vacated', at(9, '08:30')), ...about(at(9, '08:32'), at(9, '09:59'))];
+  /** The resident goes out of the front door at 10:00. */
+  const leaves = [ev('door.opened', at(9, '10:00')), ev('door.closed', at(9, '10:00') + 15_000)];
+  /**
+   * The carer lets themselves in at 10:03 (the door opens and shuts again: a passage of its own),
+   * presses "arrived", works about the kitchen, presses "left" at 10:40 and goes.
+   */
+  const visit = [
+    ev('door.opened', at(9, '10:03')),
+    ev('door.closed', at(9, '10:03') + 15_000),
+    ev('carer.arrived', at(9, '10:03') + 30_000, hub),
+    ...about(at(9, '10:04'), at(9, '10:39')),
+    ev('carer.left', at(9, '10:40'), hub),
+    ev('door.opened', at(9, '10:40') + 20_000),
+    ev('door.closed', at(9, '10:40') + 35_000),
+  ];
+
+  it('took the resident’s leaving for neither their door nor the home in use: "not back" runs from 10:00, no silence at home', () => {
+    const alone = onDay9([...learning, ...morning, ...leaves]);
+    expect(alone.map((a) => a.type)).toEqual(['outing.not-returned']);
+    const visited = onDay9([...learning, ...morning, ...leaves, ...visit]);
+    expect(shown(visited)).toEqual(shown(alone));
+    expect(visited[0]?.reason).toContain('a carer visit 10:03–10:40');
+  });
+
+  it('the resident back at 11:00: nothing is raised', () => {
+    const home = [
+      ev('door.opened', at(9, '11:00')),
+      ev('door.closed', at(9, '11:00') + 20_000),
+      ...about(at(9, '11:01'), at(9, '22:00')),
+      ev('bed.occupied', at(9, '22:30')),
+    ];
+    expect(onDay9([...learning, ...morning, ...leaves, ...visit, ...home])).toEqual([]);
   });
 });
 

@@ -26,6 +26,50 @@ export const VISIT_MAX_MS = 2 * 3_600_000;
 /** A door report this soon after a carer's "left" is the carer going. */
 export const VISIT_DOOR_MS = 5 * 60_000;
 
+/**
+ * Whether the door closing `closed`, which took the person out, was a carer coming in, for their
+ * "arrived" at `at`: within `VISIT_DOOR_MS` before it, and no door opened since as a passage of its
+ * own (`opened`, the latest opening since, more than a door's passage after the closing). A door
+ * contact shows every passage: the resident going out (opened, closed) and a carer coming in
+ * minutes later (opened, closed again) are two, and the carer came in by the second; the one that
+ * took the resident out was theirs.
+ */
+export const carerTookDoor = (closed: RecentEvent, opened: number | undefined, at: number): boolean =>
+  closed.type === 'door.closed' &&
+  at - closed.at <= VISIT_DOOR_MS &&
+  !(opened !== undefined && opened - closed.at > DOOR_PASSAGE_MS);
+
+/** A kept return's cell that it did not raise (`beforeReturn`): no index. */
+const NOTHING_LEARNED: [number, number] = [-1, 0];
+
+type KeptReturn = NonNullable<Rhythm['beforeReturn']>;
+
+/** What a return by `entry`, ending the outing since `last`, changes, as it was (`beforeReturn`). */
+const keptReturn = (
+  entry: RecentEvent,
+  last: RecentEvent,
+  next: Rhythm,
+  returning: number | undefined,
+  outs: [number, number],
+  backs: [number, number],
+  gaps: [number, number],
+): KeptReturn => ({
+  at: entry.at,
+  id: entry.id,
+  last,
+  returning,
+  checkAt: next.checkAt,
+  visit: next.visit,
+  visitEnd: next.visitEnd,
+  bed: next.bed,
+  chair: next.chair,
+  bedTs: next.bedTs,
+  chairTs: next.chairTs,
+  outs,
+  backs,
+  gaps,
+});
+
 const ringOf = (date: string): number => epochDay(date) % RHYTHM_DAYS;
 /**
  * The ring slot of `date`'s values: the day's own once it is learned, or (a day ahead of the newest
@@ -345,6 +389,7 @@ function learnedAt(
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
     if (last.id === entry.id) return undefined;
     if (entry.type === 'carer.arrived') return lateCarer(next, entry, last, inPlace);
+    if (entry.type === 'carer.left') return lateLeft(next, entry, last, inPlace);
     if (lateCarersDoorClosed) {
       const result = lateCarersDoor(next, entry, last, inPlace);
       if (result) return result;
@@ -400,15 +445,27 @@ function learnedAt(
     const result: Writable = inPlace ? next : shapedRhythm(next);
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
     if (entry.type === 'carer.arrived') {
+      // Read before it is set: in place, `next` is `result`.
+      const opened = next.returning;
       // The door that let them in was theirs.
       result.visit = entry.at;
       result.visitEnd = undefined;
-      if (next.returning !== undefined && entry.at - next.returning <= VISIT_DOOR_MS)
-        result.returning = undefined;
+      if (opened !== undefined && entry.at - opened <= VISIT_DOOR_MS) result.returning = undefined;
       // The door that "took the resident out" just before was the carer coming in: at home.
-      if (last?.type === 'door.closed' && entry.at - last.at <= VISIT_DOOR_MS) {
+      if (last !== undefined && carerTookDoor(last, opened, entry.at)) {
         result.returning = last.at;
         result.place = placeOf(next.bed, next.chair, last, true);
+        // Kept as a return (which taught nothing): a door opened since, as a passage of its own,
+        // taken after this report, makes the closing the resident's after all (`returnUndone`).
+        result.beforeReturn = keptReturn(
+          entry,
+          last,
+          next,
+          opened,
+          NOTHING_LEARNED,
+          NOTHING_LEARNED,
+          NOTHING_LEARNED,
+        );
       }
     } else if (entry.type === 'carer.left') {
       result.visit = next.visit ?? entry.at;
@@ -445,29 +502,22 @@ function learnedAt(
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
   // Out, activity inside ends the outing: what that changes is kept, as it was before (the cells
-  // it may raise below read before they are), to be undone if a carer's arrival older than it is
-  // taken after it (`lateCarer`). Kept while only activity inside follows, within a visit's longest.
+  // it may raise below read before they are), to be undone if a carer's report, or a report older
+  // than one, is taken after it (`returnUndone`). Kept up to a visit's longest after it.
   let beforeReturn = next.beforeReturn;
   if (next.place === 'out' && last) {
     const back = partOf(localMinute(last.at, timeZone)) * RHYTHM_DAYS + ring;
     const gap = gapIndex(0, partOf(localMinute(next.returning ?? entry.at, timeZone)), ring);
-    beforeReturn = {
-      at: entry.at,
-      id: entry.id,
+    beforeReturn = keptReturn(
+      entry,
       last,
-      returning: next.returning,
-      checkAt: next.checkAt,
-      visit: next.visit,
-      visitEnd: next.visitEnd,
-      bed: next.bed,
-      chair: next.chair,
-      bedTs: next.bedTs,
-      chairTs: next.chairTs,
-      outs: [ring, outs[ring] ?? 0],
-      backs: [back, backs?.[back] ?? 0],
-      gaps: [gap, gaps[gap] ?? 0],
-    };
-  } else if (beforeReturn !== undefined && (door || carer || entry.at - beforeReturn.at >= VISIT_MAX_MS))
+      next,
+      next.returning,
+      [ring, outs[ring] ?? 0],
+      [back, backs?.[back] ?? 0],
+      [gap, gaps[gap] ?? 0],
+    );
+  } else if (beforeReturn !== undefined && entry.at - beforeReturn.at >= VISIT_MAX_MS)
     beforeReturn = undefined;
   // The silence before a door opening at home is learned once the door is known not to have
   // bounced (by the report after the opening): a bounce is undone, and what it would have
@@ -517,7 +567,12 @@ function learnedAt(
         backs = !backs ? new Array(PARTS * RHYTHM_DAYS).fill(0) : inPlace ? backs : [...backs];
         backs[i] = back;
       }
-    } else if (next.place === 'home' || next.place === 'chair') {
+    } else if (
+      (next.place === 'home' || next.place === 'chair') &&
+      // From a door opening to the carer's "arrived" within five minutes: the carer coming in, not
+      // the person still. Taken in time order the door's closing came between, and had them out.
+      !(entry.type === 'carer.arrived' && last.type === 'door.opened' && entry.at - last.at <= VISIT_DOOR_MS)
+    ) {
       const i = gapIndex(next.place === 'home' ? 0 : 1, partOf(localMinute(last.at, timeZone)), ring);
       if (minutes > (gaps[i] ?? 0)) {
         if (!inPlace) gaps = [...gaps];
@@ -617,23 +672,56 @@ function learnedAt(
 }
 
 /**
- * A carer's "arrived" older than the latest activity learned: their fob and the PIRs are separate
- * senders, and the movement they make coming in may be taken first. The rhythm as it would be had
- * the report come in time order (nothing when that changes nothing):
- * - the resident out, activity inside ended the outing after the carer came (not in the five
- *   minutes after the door closed: that door was the carer coming in, and they are at home): it
- *   was the carer's, and the return is undone (`beforeReturn`): out, as they were, with the visit
- *   begun at the carer's time. What the return taught the rhythm is undone with it (the longest
- *   outing, the latest return, the silence from the door: `outingCheckAt` and `doorCheckAt` read
- *   them). What stays differs from time order harmlessly: the silences between the movements
- *   after the return (maxima, of seconds within the reorder bound), and a bed's night (`bedAt`,
- *   `upInNight`, a bedtime or get-up learned) when a bed report ended the outing, which "not
- *   back" does not read and the wake-up check does not while the resident is out;
- * - out since a door closing during the visit it begins: that door was the carer's, and the
- *   resident at home (as when the carer's report comes within five minutes after the closing);
- * - else its visit is known from its time: a door closing during it is the carer's.
- * A report older than a visit's longest (`VISIT_MAX_MS`) by the latest activity changes nothing:
- * in time order that visit had ended by then.
+ * The rhythm as it was at the door closing that began the outing the latest return ended
+ * (`beforeReturn`): out, the return undone with what it taught (the longest outing, the latest
+ * return, the silence from the door), the bed and chair as they were, the outing's check as it was
+ * (one that had passed by the return was decided on a timer of its own then, and is not checked
+ * again). Nothing when no return is kept. A copy; what came after the door is for the caller to
+ * learn again, in time order (`rhythmOnEvent`): a carer's report, or a report older than one,
+ * taken after the return may change who came in. What the reports since taught stays where
+ * learning them again in time order does not lower it (maxima: the silences between movements a
+ * wrong return had at home, seconds within the reorder bound; a bed's night when a bed report
+ * ended the outing, which "not back" does not read, nor the wake-up check while out).
+ */
+export function returnUndone(rhythm: Rhythm): Rhythm | undefined {
+  const back = rhythm.beforeReturn;
+  if (back === undefined) return undefined;
+  const result: Writable = shapedRhythm(rhythm);
+  result.last = back.last;
+  result.bed = back.bed;
+  result.chair = back.chair;
+  result.bedTs = back.bedTs;
+  result.chairTs = back.chairTs;
+  result.returning = undefined;
+  result.checkAt = back.checkAt !== undefined && back.checkAt >= back.at ? back.checkAt : undefined;
+  result.beforeReturn = undefined;
+  result.place = placeOf(back.bed, back.chair, back.last);
+  const [outAt, outMin] = back.outs;
+  if (outAt >= 0 && result.outs[outAt] !== outMin) {
+    result.outs = [...result.outs];
+    result.outs[outAt] = outMin;
+  }
+  const [backAt, backMin] = back.backs;
+  if (backAt >= 0 && result.backs !== undefined && result.backs[backAt] !== backMin) {
+    result.backs = [...result.backs];
+    result.backs[backAt] = backMin;
+  }
+  const [gapAt, gapMin] = back.gaps;
+  if (gapAt >= 0 && result.gaps[gapAt] !== gapMin) {
+    result.gaps = [...result.gaps];
+    result.gaps[gapAt] = gapMin;
+  }
+  return result;
+}
+
+/**
+ * A carer's "arrived" older than the latest activity learned, where `rhythmOnEvent` did not learn
+ * the outing again (no return kept, or `recent` has let its door go): in time order the visit is
+ * known from its time: a door closing during it is the carer's, and out since a door closing
+ * during the visit it begins, that door was the carer's and the resident at home (as when the
+ * carer's report comes within five minutes after the closing). A report older than a visit's
+ * longest (`VISIT_MAX_MS`) by the latest activity changes nothing: in time order that visit had
+ * ended by then.
  */
 function lateCarer(
   next: Rhythm,
@@ -643,46 +731,6 @@ function lateCarer(
 ): Rhythm | undefined {
   const at = entry.at;
   if (last.at - at >= VISIT_MAX_MS) return undefined;
-  const back = next.beforeReturn;
-  if (
-    back !== undefined &&
-    (at > back.last.at || (at === back.last.at && entry.id > back.last.id)) &&
-    (at < back.at || (at === back.at && entry.id < back.id)) &&
-    !(back.last.type === 'door.closed' && at - back.last.at <= VISIT_DOOR_MS)
-  ) {
-    const result: Writable = inPlace ? next : shapedRhythm(next);
-    result.last = back.last;
-    result.bed = back.bed;
-    result.chair = back.chair;
-    result.bedTs = back.bedTs;
-    result.chairTs = back.chairTs;
-    // A door opened within five minutes before "arrived" was the carer's, as in time order.
-    result.returning =
-      back.returning !== undefined && at - back.returning <= VISIT_DOOR_MS ? undefined : back.returning;
-    // The outing's check: one that had passed by the return was decided on a timer of its own then
-    // (`rhythmOnEvent`), and is not checked again.
-    result.checkAt = back.checkAt !== undefined && back.checkAt >= back.at ? back.checkAt : undefined;
-    result.visit = at;
-    result.visitEnd = undefined;
-    result.beforeReturn = undefined;
-    result.place = 'out';
-    const [outAt, outMin] = back.outs;
-    if (result.outs[outAt] !== outMin) {
-      if (!inPlace) result.outs = [...result.outs];
-      result.outs[outAt] = outMin;
-    }
-    const [backAt, backMin] = back.backs;
-    if (result.backs !== undefined && result.backs[backAt] !== backMin) {
-      if (!inPlace) result.backs = [...result.backs];
-      result.backs[backAt] = backMin;
-    }
-    const [gapAt, gapMin] = back.gaps;
-    if (result.gaps[gapAt] !== gapMin) {
-      if (!inPlace) result.gaps = [...result.gaps];
-      result.gaps[gapAt] = gapMin;
-    }
-    return result;
-  }
   // In time order the visit is this one, unless a later arrival is known; a "left" after it ends it.
   const visit = next.visit !== undefined && next.visit >= at ? next.visit : at;
   const visitEnd =
@@ -705,6 +753,30 @@ function lateCarer(
 }
 
 /**
+ * A carer's "left" older than the latest activity learned, at home (out, `rhythmOnEvent` learns
+ * the outing again): their fob and the door contact are separate senders. The visit ends at its
+ * time, as in time order, and a door closing taken before it, after it in time, during the visit
+ * it ends (`returning` at the closing: the carer's) is no longer the carer's: in time order the
+ * visit had ended, and the closing took the person out. A door opening taken before it, after it
+ * in time, is no longer the same passage as a door report before the "left" (which came between):
+ * a door opened earlier no longer keeps the person in (`returning`), and the closing after the
+ * opening is someone going out. Nothing when no visit is open or the report is older than it
+ * began.
+ */
+function lateLeft(next: Rhythm, entry: RecentEvent, last: RecentEvent, inPlace: boolean): Rhythm | undefined {
+  if (next.visit === undefined || next.visitEnd !== undefined || entry.at < next.visit) return undefined;
+  const result: Writable = inPlace ? next : shapedRhythm(next);
+  const returning = next.returning;
+  result.visitEnd = entry.at;
+  if (next.place !== 'home' || returning === undefined) return result;
+  if (last.type === 'door.closed' && returning === last.at) {
+    result.returning = undefined;
+    result.place = placeOf(next.bed, next.chair, last);
+  } else if (last.type === 'door.opened' && returning < entry.at) result.returning = undefined;
+  return result;
+}
+
+/**
  * A door closing older than the latest activity learned, a carer's "arrived" that in time order
  * came next, within `VISIT_DOOR_MS` (the caller has checked `recent`: no activity between them, no
  * visit open at the door, not a bounce). In time order the door closing took the resident out and
@@ -712,9 +784,9 @@ function lateCarer(
  * by the door closing (the carer's report, taken while out, leaves the latest activity as it was).
  * Taken the other way round the carer's report was learned at home and named the stretch: the door
  * takes its place, as in time order (nothing when the rhythm does not have the resident at home
- * and about with that visit open). What stays differs from time order harmlessly: the stillness
- * from the door opening to the carer's report (under five minutes and a door's passage) learned
- * as a silence at home, where in time order the stretch from the door closing is.
+ * and about with that visit open). The stillness from the door opening to the carer's report was
+ * not learned as a silence at home when the report was (`learnedAt`): in time order the door's
+ * closing came between, and had the resident out.
  */
 function lateCarersDoor(
   next: Rhythm,

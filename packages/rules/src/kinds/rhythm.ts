@@ -15,6 +15,7 @@ import {
   nightReturns,
   outLimit,
   placeOf,
+  returnUndone,
   rhythmChecked,
   ringIndexOf,
   upMinuteOn,
@@ -222,88 +223,102 @@ export function rhythmOnEvent(
 ): ResidentState {
   // Read before learning: learned in place, the rhythm is changed.
   const was = state.rhythms?.[rule.id];
-  if (entry.type !== 'carer.left') {
+  // Out of order (a report older than one taken), around a carer's visit: learned again from the
+  // outing's door. On the common path (in order), one comparison.
+  const newest = state.recent[state.recent.length - 1];
+  if (
+    was?.last !== undefined &&
+    newest !== undefined &&
+    byTimeThenId(newest, entry) > 0 &&
+    rule.activity.includes(entry.type) &&
+    // Movements, the bed and the chair taken out of order among themselves read the same.
+    (OUTING_KEEPS.includes(entry.type) || doorOrCarerAfter(state.recent, entry))
+  ) {
+    const left = was.last;
+    const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
+    // Out since the door (or at home only by a carer's report taking it for their coming in).
+    if (left.type === 'door.closed' && byTimeThenId(entry, left) > 0 && (carer || visitSince(was, left))) {
+      const again = outingAgain(rule, state, was, left, out);
+      if (again) return again;
+    }
+    // At home since a return by activity inside, kept (`beforeReturn`) up to a visit's longest: a
+    // door or a carer's report taken late, or a report taken after one of a visit since the door.
+    const back = was.beforeReturn;
     if (
-      was !== undefined &&
-      visitOpenWhileOut(was) &&
-      entry.at < (was.visit as number) &&
-      (was.visit as number) - entry.at < VISIT_MAX_MS &&
-      !OUTING_KEEPS.includes(entry.type) &&
-      was.last !== undefined &&
-      byTimeThenId(entry, was.last) > 0
-    )
-      return beforeVisit(rule, entry, state, was, was.last, out);
-    return learnActivity(rule, entry, state, out);
+      back !== undefined &&
+      byTimeThenId(entry, back.last) > 0 &&
+      (OUTING_KEEPS.includes(entry.type) || visitSince(was, back.last))
+    ) {
+      const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
+      if (again) return again;
+    }
   }
-  const visitOpen =
-    was !== undefined && visitOpenWhileOut(was) && entry.at - (was.visit as number) < VISIT_MAX_MS;
-  const next = learnActivity(rule, entry, state, out);
-  const newest = next.recent[next.recent.length - 1];
-  if (!visitOpen || newest === undefined || byTimeThenId(newest, entry) <= 0) return next;
-  // Out, a carer's "left" taken after what came in after it (the fob and the PIRs are separate
-  // senders, within the reorder bound): that was taken as the carer's, during the visit, and left
-  // the outing as it was. In time order the visit had ended: each is learned again after the
-  // "left", as it came (the first activity inside brings the person home).
-  return learnedAgainAfter(rule, entry, next, firstAtOrAfter(next.recent, entry.at), out);
-}
-
-/** Out, with a carer's visit open (begun, not ended). */
-const visitOpenWhileOut = (rhythm: Rhythm): boolean =>
-  rhythm.place === 'out' && rhythm.visit !== undefined && rhythm.visitEnd === undefined;
-
-/** The activity in `recent` after `entry` (from index `from` on) learned again, in order. */
-function learnedAgainAfter(
-  rule: RhythmRule,
-  entry: RecentEvent,
-  state: ResidentState,
-  from: number,
-  out: Output,
-): ResidentState {
-  const recent = state.recent;
-  let next = state;
-  for (let i = from; i < recent.length; i++) {
-    const seen = recent[i] as RecentEvent;
-    if (byTimeThenId(seen, entry) > 0 && rule.activity.includes(seen.type))
-      next = learnActivity(rule, seen, next, out);
-  }
-  return next;
+  return learnActivity(rule, entry, state, out);
 }
 
 /**
- * Out, activity inside older than the carer's "arrived" taken before it (the bed sensor, or a PIR,
- * and the carer's fob are separate senders, within the reorder bound): taken during the visit, it
- * would be the carer's and leave the outing as it was; in time order it came before the visit,
- * and brought the resident home (back through the door opened since they left, which the carer's
- * report, within five minutes after it, had taken for the carer's). The rhythm is put back as it
- * was before the carer's report (no visit open, `returning` the latest door opening since the
- * outing began), the activity learned, and what came after it learned again, as it came (the
- * carer's "arrived" then finds the resident at home). Not when a carer's report came between the
- * outing's door and the activity: as before, the visit and its doors are what they were.
+ * Whether a door or a carer's report newer than `entry` was taken before it: `recent` read back from
+ * its end to `entry` (within the reorder bound of the newest, a few reports).
  */
-function beforeVisit(
+function doorOrCarerAfter(recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, entry) <= 0) return false;
+    if (OUTING_KEEPS.includes(seen.type)) return true;
+  }
+  return false;
+}
+
+/** Whether a carer's report was learned since `from` (the visit begun or ended since). */
+const visitSince = (rhythm: Rhythm, from: RecentEvent): boolean =>
+  rhythm.visit !== undefined && Math.max(rhythm.visit, rhythm.visitEnd ?? rhythm.visit) >= from.at;
+
+/**
+ * The outing since the door closing `left` learned again, in time order: a report taken after one
+ * newer than it (the fob, the door contact, the PIRs and the bed are separate senders, within the
+ * reorder bound), where a carer's report came since the door, or is the one taken late. The reading
+ * of a visit depends on the order of its reports: a movement during it is the carer's, one before
+ * it or after their "left" the resident's coming home; a door within five minutes of either is
+ * the carer's; a door closing during it is the carer's, after "left" the person going out. `base`
+ * is the rhythm as it was at the door (the return since undone, `returnUndone`), or the rhythm
+ * itself while nothing since the door has moved it (out, or at home only by a carer's report);
+ * it is put back as at the door (out, no door opened since, the visit as it stood then: a "left"
+ * just before the door makes a door after it the carer's going) and every report since, in
+ * `recent`, learned again as it came. Nothing when `recent` has let the door go.
+ */
+function outingAgain(
   rule: RhythmRule,
-  entry: RecentEvent,
   state: ResidentState,
-  was: Rhythm,
+  base: Rhythm,
   left: RecentEvent,
   out: Output,
-): ResidentState {
+): ResidentState | undefined {
   const recent = state.recent;
-  const at = indexOf(recent, entry);
-  let door: number | undefined;
+  const at = indexOf(recent, left);
+  if (recent[at]?.id !== left.id || placeOf(base.bed, base.chair, left) !== 'out') return undefined;
+  let visitEnd: number | undefined;
   for (let i = at - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (byTimeThenId(seen, left) <= 0) break;
-    if (seen.type === 'carer.arrived' || seen.type === 'carer.left')
-      return learnActivity(rule, entry, state, out);
-    if (seen.type === 'door.opened' && door === undefined) door = seen.at;
+    if (left.at - seen.at > VISIT_DOOR_MS || seen.type === 'carer.arrived') break;
+    if (seen.type === 'carer.left') {
+      visitEnd = seen.at;
+      break;
+    }
   }
-  const copy = rhythmChecked(was, was.checkAt, was.armedAt);
-  copy.visit = undefined;
-  copy.visitEnd = undefined;
-  copy.returning = door;
-  const next = learnActivity(rule, entry, withRhythm(state, rule, copy, out), out);
-  return learnedAgainAfter(rule, entry, next, at, out);
+  const copy = rhythmChecked(base, base.checkAt, base.armedAt);
+  copy.last = left;
+  copy.place = 'out';
+  copy.returning = undefined;
+  copy.visit = visitEnd;
+  copy.visitEnd = visitEnd;
+  copy.beforeReturn = undefined;
+  copy.beforeDoor = undefined;
+  let next = withRhythm(state, rule, copy, out);
+  for (let i = at + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (rule.activity.includes(seen.type)) next = learnActivity(rule, seen, next, out);
+  }
+  return next;
 }
 
 function learnActivity(
