@@ -429,7 +429,8 @@ export class PartitionLeases implements Ownership {
     await this.#releaseDrained();
     await this.#renew(at);
     if (this.#closing) return;
-    await this.#takeBackLapsed(at);
+    // Not while the bucket is not answering writes: a read of it may then wait its whole timeout.
+    if (!this.#retrySoon) await this.#takeBackLapsed(at);
     const live = this.#keys.live();
     live.add(`${MEMBER}${this.instance}`);
     const members = [...live].filter((key) => key.startsWith(MEMBER)).length;
