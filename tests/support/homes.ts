@@ -77,18 +77,20 @@ export async function addHome(
 
 /**
  * A resident with a pendant (`addHome`) and the pendant itself, connected over MQTT and resending
- * an unacknowledged event every 3 s, as the end-to-end tests press one. The caller closes it.
+ * an unacknowledged event every 3 s unless said, as the end-to-end tests press one. The caller
+ * closes it.
  */
 export async function addPendantHome(
   platform: RunningPlatform,
   serial: string,
+  resend: { resendMs: number; resendMaxMs?: number } = { resendMs: 3_000 },
 ): Promise<{ residentId: string; device: SimulatedDevice }> {
   const residentId = await addHome(platform, serial);
   const device = new SimulatedDevice({
     serial,
     mqttUrl: servers.mqttUrl,
     namespace: platform.namespace,
-    resendMs: 3_000,
+    ...resend,
   });
   await device.connect();
   return { residentId, device };

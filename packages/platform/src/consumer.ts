@@ -10,7 +10,9 @@ import {
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
+  jetstreamManager,
 } from '@nats-io/jetstream';
+import { errors as natsErrors } from '@nats-io/transport-node';
 import { type Names, RejectReason } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
@@ -107,6 +109,14 @@ export interface ConsumerLoopOptions<T> {
    * said, the pause after any failed pull (up to a second). An alarm lane says a short one.
    */
   readonly unavailableRetry?: BackoffPolicy;
+  /**
+   * How long a lookup of the consumer (after errors, on reconnect) waits for its answer: the
+   * client's request timeout (5 s) unless said. While a cluster elects the consumer's leader the
+   * lookup is not answered at all, and the loop pulls nothing until it gives up. With
+   * `unavailableRetry`, a lookup not answered in time counts as JetStream not available: asked
+   * again after that policy's short waits, so the loop pulls within one of them of the new leader.
+   */
+  readonly lookupTimeoutMs?: number;
   readonly ackWaitMs?: number;
   /** The delay before a message that failed for the moment comes back; `REDELIVERY` unless said. */
   readonly retryDelay?: (deliveryCount: number) => number;
@@ -158,7 +168,11 @@ export interface ConsumerLoopOptions<T> {
 export const ALARM_LANE = {
   heartbeatMs: 150,
   unavailableRetry: { initialMs: 10, maxMs: 250, jitter: 0.5 },
-} as const satisfies Pick<ConsumerLoopOptions<unknown>, 'heartbeatMs' | 'unavailableRetry'>;
+  lookupTimeoutMs: 1_000,
+} as const satisfies Pick<
+  ConsumerLoopOptions<unknown>,
+  'heartbeatMs' | 'unavailableRetry' | 'lookupTimeoutMs'
+>;
 
 export interface ConsumerLoop {
   /** Whether the loop runs: it waits out lost connections and pulls again, so false only once stopped. */
@@ -532,11 +546,31 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     }
   };
 
-  /** Looks the consumer up: it fails as JetStream says when the consumer or its stream is missing. */
+  let lookupManager: JetStreamManager | undefined;
+  const lookupManagerOf = async (): Promise<JetStreamManager> => {
+    if (options.lookupTimeoutMs === undefined) return managerOf();
+    lookupManager ??= await jetstreamManager(connectionOf(options.js), {
+      ...options.js.getOptions(),
+      timeout: options.lookupTimeoutMs,
+      checkAPI: false,
+    });
+    return lookupManager;
+  };
+  /**
+   * Looks the consumer up: it fails as JetStream says when the consumer or its stream is missing.
+   * Not answered within `lookupTimeoutMs` on a loop that tries again soon: JetStream not available.
+   */
   const lookUp = async (): Promise<void> => {
-    await options.js.consumers.get(options.stream, options.consumer);
-    if (options.recreate && streamCreated === undefined)
-      streamCreated = (await (await managerOf()).streams.info(options.stream)).created;
+    try {
+      const jsm = await lookupManagerOf();
+      await jsm.consumers.info(options.stream, options.consumer);
+      if (options.recreate && streamCreated === undefined)
+        streamCreated = (await jsm.streams.info(options.stream)).created;
+    } catch (err) {
+      if (options.unavailableRetry && err instanceof natsErrors.TimeoutError)
+        throw new LookupUnansweredError(err);
+      throw err;
+    }
   };
 
   /** The consumer JetStream lost, created again (see `recreate`). */
@@ -730,7 +764,17 @@ const MIN_HEARTBEAT_MS = 100;
 
 /** JetStream not serving for the moment: a pull refused 503, or a request answered so. */
 const isUnavailable = (err: unknown): boolean =>
-  (err instanceof PullRefusedError && err.code === 503) || isJetStreamUnavailable(err);
+  (err instanceof PullRefusedError && err.code === 503) ||
+  err instanceof LookupUnansweredError ||
+  isJetStreamUnavailable(err);
+
+/** A lookup of the consumer not answered in time: its leader is being elected, or none is up. */
+class LookupUnansweredError extends Error {
+  override readonly name = 'LookupUnansweredError';
+  constructor(cause: unknown) {
+    super('consumer lookup not answered in time', { cause });
+  }
+}
 
 /** A pull the server ended because it is shutting down (`409 Server Shutdown`). */
 const isServerShutdown = (err: unknown): boolean =>

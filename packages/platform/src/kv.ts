@@ -77,6 +77,8 @@ export async function createBucket(
  * on a missing bucket (it fails now).
  */
 export const BUCKET_LOOK_AFTER_MS = 250;
+/** How long a look at a bucket's stream waits for its answer (see `BucketMissingError`). */
+export const BUCKET_LOOK_TIMEOUT_MS = 1_000;
 
 /**
  * A bucket handle that does not wait out the request timeout (5 s) on a bucket whose stream is
@@ -205,7 +207,9 @@ class FailFastBucket implements KV {
   /** Whether the bucket's stream is missing: one look at a time, shared by whoever asks meanwhile. */
   #missing(): Promise<boolean> {
     this.#looking ??= (async () => {
-      this.#manager ??= jetstreamManager(this.#nc, { checkAPI: false });
+      // Not answered while the cluster elects the stream's leader: the look gives up soon, and the
+      // operation fails as it did, rather than holding its caller the client's whole timeout.
+      this.#manager ??= jetstreamManager(this.#nc, { checkAPI: false, timeout: BUCKET_LOOK_TIMEOUT_MS });
       const jsm = await this.#manager;
       return jsm.streams.info(`KV_${this.#bucket}`).then(
         () => false,

@@ -27,6 +27,8 @@ const kindOf = (lease: string): string => (lease === AREA_LEASE ? 'area' : 'part
  * lease is given up locally at least this long before it can expire in the bucket.
  */
 const DRAIN_MS = PULL_EXPIRES_MS;
+/** How soon a round comes again after a renewal failed for the moment (a leader election). */
+const RETRY_SOON_MS = 250;
 
 /** What a lease guards: started once it is held, stopped when it is given up or lost. */
 export interface LeasedWork {
@@ -276,6 +278,14 @@ export class PartitionLeases implements Ownership {
   /** Where this instance starts looking for free partitions, so instances starting together spread. */
   readonly #offset: number;
   readonly #held = new Map<string, Held>();
+  /**
+   * Leases given up because their renewals failed (the bucket not answering: a leader election),
+   * with when they were last renewed: while the key may still hold this instance's write, each round
+   * takes them back at its revision rather than waiting for them to expire.
+   */
+  readonly #lapsed = new Map<string, number>();
+  /** A renewal or take-back failed for the moment: the next round comes soon, not a renewal later. */
+  #retrySoon = false;
   readonly #drains = new Set<Promise<void>>();
   #closing = false;
   #stopped = false;
@@ -395,7 +405,7 @@ export class PartitionLeases implements Ownership {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      await this.#pause.wait(this.#renewMs);
+      await this.#pause.wait(this.#retrySoon ? Math.min(RETRY_SOON_MS, this.#renewMs) : this.#renewMs);
       if (!this.#stopped) await this.#safeRound();
     }
   }
@@ -415,9 +425,12 @@ export class PartitionLeases implements Ownership {
 
   async #round(): Promise<void> {
     const at = performance.now();
+    this.#retrySoon = false;
     await this.#releaseDrained();
     await this.#renew(at);
     if (this.#closing) return;
+    // Not while the bucket is not answering writes: a read of it may then wait its whole timeout.
+    if (!this.#retrySoon) await this.#takeBackLapsed(at);
     const live = this.#keys.live();
     live.add(`${MEMBER}${this.instance}`);
     const members = [...live].filter((key) => key.startsWith(MEMBER)).length;
@@ -441,13 +454,17 @@ export class PartitionLeases implements Ownership {
   async #renew(at: number): Promise<void> {
     const member = this.#kv
       .put(`${MEMBER}${this.instance}`, this.#value, { timeout: this.#renewMs })
-      .catch((err: unknown) => this.#log.warn({ err }, 'could not renew membership'));
+      .catch((err: unknown) => {
+        this.#retrySoon = true;
+        this.#log.warn({ err }, 'could not renew membership');
+      });
     const leases = [...this.#held].map(async ([lease, held]) => {
       try {
         held.revision = await this.#kv.update(lease, this.#value, held.revision, this.#renewMs);
         held.renewedAt = at;
       } catch (err) {
         if (!isTaken(err)) {
+          this.#retrySoon = true;
           this.#log.warn({ err, lease }, 'could not renew a lease; trying again');
           return;
         }
@@ -472,8 +489,29 @@ export class PartitionLeases implements Ownership {
   #giveUpOverdue(): void {
     const now = performance.now();
     for (const [lease, held] of this.#held)
-      if (now + this.#renewMs + DRAIN_MS >= held.renewedAt + this.#ttlMs)
+      if (now + this.#renewMs + DRAIN_MS >= held.renewedAt + this.#ttlMs) {
         this.#lose(lease, 'not renewed in time');
+        this.#lapsed.set(lease, held.renewedAt);
+      }
+  }
+
+  /**
+   * The leases given up for want of a renewal, taken back at once where the key still holds this
+   * instance's write: nobody else could take them meanwhile (a key is taken only once absent), so
+   * their work starts again as soon as the bucket answers, not a lease time after the last renewal.
+   * One whose key has expired by now is left to the ordinary take, as a free lease.
+   */
+  async #takeBackLapsed(at: number): Promise<void> {
+    for (const [lease, renewedAt] of [...this.#lapsed]) {
+      if (this.#closing) return;
+      if (this.#held.has(lease) || at >= renewedAt + this.#ttlMs) {
+        this.#lapsed.delete(lease);
+        continue;
+      }
+      const taken = await this.#takeBack(lease, at, 'lease taken back after its renewals failed');
+      if (taken !== undefined) this.#lapsed.delete(lease);
+      else this.#retrySoon = true;
+    }
   }
 
   /**
@@ -484,21 +522,37 @@ export class PartitionLeases implements Ownership {
   async #takeBackOwn(): Promise<void> {
     const at = performance.now();
     const leases = [AREA_LEASE, ...Array.from({ length: this.#partitions }, (_, p) => partitionLease(p))];
-    for (const lease of leases) {
-      const own = await this.#ownRevision(lease);
-      if (own === undefined) continue;
-      try {
-        const revision = await this.#kv.update(lease, this.#value, own);
-        this.#held.set(lease, { revision, renewedAt: at, releasing: false, drained: false });
-      } catch (err) {
-        if (!isTaken(err)) this.#log.warn({ err, lease }, 'could not take back a lease');
-        continue;
-      }
-      this.#metrics.leasesTaken.inc({ lease: kindOf(lease) });
-      this.#log.info({ lease }, 'lease taken back from a previous process of this instance');
-      this.#changed();
-      this.#work.start(lease);
+    for (const lease of leases)
+      await this.#takeBack(lease, at, 'lease taken back from a previous process of this instance');
+  }
+
+  /**
+   * Renews a lease whose key holds this instance's write, at that write's revision, and starts its
+   * work: true when taken back, false when the key is not ours (or was taken meanwhile), undefined
+   * when the bucket did not answer.
+   */
+  async #takeBack(lease: string, at: number, why: string): Promise<boolean | undefined> {
+    let own: number | undefined;
+    try {
+      const entry = await this.#kv.get(lease);
+      own = entry?.operation === 'PUT' && entry.string() === this.#value ? entry.revision : undefined;
+    } catch {
+      return undefined;
     }
+    if (own === undefined) return false;
+    try {
+      const revision = await this.#kv.update(lease, this.#value, own, this.#renewMs);
+      this.#held.set(lease, { revision, renewedAt: at, releasing: false, drained: false });
+    } catch (err) {
+      if (isTaken(err)) return false;
+      this.#log.warn({ err, lease }, 'could not take back a lease');
+      return undefined;
+    }
+    this.#metrics.leasesTaken.inc({ lease: kindOf(lease) });
+    this.#log.info({ lease }, why);
+    this.#changed();
+    this.#work.start(lease);
+    return true;
   }
 
   async #take(lease: string, at: number): Promise<boolean> {
