@@ -11,7 +11,7 @@ const UP_CONFIRMED_MS = 20 * 60_000;
 /** A place and time of day seen on fewer days than this keeps the prior as its least limit. */
 export const MIN_SEEN_DAYS = 3;
 /** Door reports this close together are one passage through it (opened, closed, opened again). */
-const DOOR_PASSAGE_MS = 2 * 60_000;
+export const DOOR_PASSAGE_MS = 2 * 60_000;
 /**
  * Out longer than this (more than a night away: out in the morning and back the morning after is
  * a night away, and learned as one) is a stay (a week in hospital, respite, a holiday nobody

@@ -5,6 +5,7 @@
 import { defaultPriority, TAXONOMY } from '@telecare/contracts';
 import type { RecentEvent, ResidentState, Rhythm, RhythmRule, Timer } from '../model.ts';
 import {
+  DOOR_PASSAGE_MS,
   forgetDays,
   gapLimit,
   getUps,
@@ -611,7 +612,25 @@ function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): Re
       seen.at <= timer.checkAt &&
       rule.activity.includes(seen.type),
   );
-  return since.every((seen) => OUTING_KEEPS.includes(seen.type)) ? own : found;
+  if (!since.every((seen) => OUTING_KEEPS.includes(seen.type))) return found;
+  // The door opened by the check and activity inside within a passage of it, after the check: in
+  // time order the return, dated at the door (`returning`), so the check had nothing to decide.
+  // Taken the other way round (the door contact and the PIR are separate senders), the activity
+  // came first and dated the return after the check.
+  const opened = since.findLast((seen) => seen.type === 'door.opened');
+  if (
+    opened === undefined ||
+    since.some((seen) => seen.type === 'carer.arrived' || seen.type === 'carer.left')
+  )
+    return own;
+  const inside = state.recent.some(
+    (seen) =>
+      seen.at > timer.checkAt &&
+      seen.at - opened.at <= DOOR_PASSAGE_MS &&
+      rule.activity.includes(seen.type) &&
+      !OUTING_KEEPS.includes(seen.type),
+  );
+  return inside ? opened : own;
 }
 
 /** A silence check of the activity `timer` names: alerts when it is still the latest by the check. */

@@ -1,0 +1,63 @@
+import type { Alert, TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { parseRuleSet } from './parse.ts';
+import { RulesRunner } from './runner.ts';
+import { makeEvent } from './testing.ts';
+
+const RESIDENT = 'res_latedoor1';
+const RULES = parseRuleSet({
+  ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+  residents: { [RESIDENT]: { quietHours: { from: '12:00', to: '13:30' } } },
+});
+
+const event = (type: TelecareEvent['type'], time: string, subject: string, devicekind: string) =>
+  makeEvent({ type, time, residentid: RESIDENT, subject, devicekind, deviceEventId: `${subject}-${time}` });
+
+/**
+ * Out of the front door at 12:45; the outing's check is due at 13:30 (the prior, nothing learned).
+ * Back through the door at `doorAt`, the hall PIR `pirAfterMs` later: the door contact and the PIR
+ * are separate senders, so the PIR's report may come first.
+ */
+function outing(doorAt: string, pirAfterMs: number) {
+  const door = event('door.opened', doorAt, 'DC-1', 'door-contact');
+  const pir = event('motion', new Date(Date.parse(doorAt) + pirAfterMs).toISOString(), 'PIR-1', 'pir');
+  return {
+    before: [
+      event('motion', '2026-11-22T10:30:00.000Z', 'PIR-1', 'pir'),
+      event('door.closed', '2026-11-22T12:45:00.000Z', 'DC-1', 'door-contact'),
+    ],
+    door,
+    pir,
+  };
+}
+
+function run(events: ReadonlyArray<{ event: TelecareEvent; at: number }>): Alert[] {
+  const runner = new RulesRunner(RULES);
+  const alerts: Alert[] = [];
+  for (const { event, at } of events) alerts.push(...runner.event(event, at));
+  alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
+  return alerts.filter((alert) => alert.type === 'outing.not-returned');
+}
+
+const at = (event: TelecareEvent, lagMs = 0) => ({ event, at: Date.parse(event.time) + lagMs });
+
+describe("a door opening reported after the PIR's movement just behind it", () => {
+  it('back through the door at the check: nothing, as in time order', () => {
+    const { before, door, pir } = outing('2026-11-22T13:30:00.000Z', 1);
+    const inOrder = run([...before.map((e) => at(e)), at(door), at(pir)]);
+    expect(inOrder).toEqual([]);
+    // The door's report 767 ms late, after the PIR's.
+    expect(run([...before.map((e) => at(e)), at(pir), at(door, 767)])).toEqual([]);
+  });
+
+  it('the door opened before the check, but nothing inside until after a passage: not back, in either order', () => {
+    const { before, door, pir } = outing('2026-11-22T13:29:00.000Z', 3 * 60_000);
+    const inOrder = run([...before.map((e) => at(e)), at(door), at(pir)]);
+    expect(inOrder).toHaveLength(1);
+    expect(inOrder[0]?.reason).toContain('the door opened at 13:29 with nothing seen inside after it');
+    expect(
+      run([...before.map((e) => at(e)), at(pir), at(door, 3 * 60_000 + 5_000)]).map((a) => a.id),
+    ).toEqual(inOrder.map((a) => a.id));
+  });
+});
