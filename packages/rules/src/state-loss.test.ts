@@ -23,6 +23,17 @@ function heartbeat(time: number, id: string) {
   });
 }
 
+/** The supervision check of the heartbeat `hb-1` at `at`, from a state about to be lost. */
+function firstCheck(): { beat: ReturnType<typeof heartbeat>; timer: Timer } {
+  const beat = heartbeat(at, 'hb-1');
+  const first = evaluate(
+    initialState(residentid),
+    { kind: 'event', event: beat, now: at, device: device() },
+    DEFAULT_RULE_SET,
+  );
+  return { beat, timer: supervisionTimer(first.timers) };
+}
+
 function supervisionTimer(timers: ReturnType<typeof evaluate>['timers']): Timer {
   const set = timers.find((t) => t.op === 'set' && t.timer.ruleId === 'absence.supervision');
   if (set?.op !== 'set') throw new Error('no supervision timer');
@@ -31,13 +42,7 @@ function supervisionTimer(timers: ReturnType<typeof evaluate>['timers']): Timer 
 
 describe('a supervision check after the state was lost', () => {
   it('still raises supervision.lost, with the heartbeat as evidence, and the next heartbeat restores', () => {
-    const beat = heartbeat(at, 'hb-1');
-    const first = evaluate(
-      initialState(residentid),
-      { kind: 'event', event: beat, now: at, device: device() },
-      DEFAULT_RULE_SET,
-    );
-    const timer = supervisionTimer(first.timers);
+    const { beat, timer } = firstCheck();
     expect(timer.eventAt).toBe(at);
 
     // Redis flushed: the tick meets an empty state.
@@ -68,13 +73,7 @@ describe('a supervision check after the state was lost', () => {
   });
 
   it("names the device by the device map's kind when the state that knew it is lost", () => {
-    const beat = heartbeat(at, 'hb-1');
-    const first = evaluate(
-      initialState(residentid),
-      { kind: 'event', event: beat, now: at, device: device() },
-      DEFAULT_RULE_SET,
-    );
-    const timer = supervisionTimer(first.timers);
+    const { timer } = firstCheck();
     const tick = evaluate(
       initialState(residentid),
       { kind: 'tick', timer, now: timer.dueAt, device: { residentId: residentid, kind: 'hub' } },
@@ -97,13 +96,7 @@ describe('a supervision check after the state was lost', () => {
   });
 
   it('raises nothing when a heartbeat came after the lost state (the device is in the new state)', () => {
-    const beat = heartbeat(at, 'hb-1');
-    const first = evaluate(
-      initialState(residentid),
-      { kind: 'event', event: beat, now: at, device: device() },
-      DEFAULT_RULE_SET,
-    );
-    const timer = supervisionTimer(first.timers);
+    const { timer } = firstCheck();
     const later = heartbeat(at + 300_000, 'hb-2');
     const afterFlush = evaluate(
       initialState(residentid),

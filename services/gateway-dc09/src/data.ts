@@ -185,12 +185,11 @@ function readSiaBlocks(rest: string): SourceEvent[] {
     // A trailing `|` (some senders end every block with one) leaves an empty block: nothing to read.
     if (block === '') continue;
     const kind = block[0];
-    if (kind === 'N' && block.length === 1) {
+    if (kind === 'N') {
       // An `N` with nothing after it names no event and no modifier: no sender sends one, and it is
       // what the tail of a pad drawn from every byte reads as (`…N|` before `Nri1MA1`).
-      partly(new ContentError(`SIA block ${index + 1} is an N block with nothing in it`, 'data'), events);
-    }
-    if (kind === 'N') {
+      if (block.length === 1)
+        partly(new ContentError(`SIA block ${index + 1} is an N block with nothing in it`, 'data'), events);
       blockStart = events.length;
       try {
         readEventBlock(block.slice(1), modifiers, texts, events, index + 1);

@@ -439,8 +439,7 @@ function silentSince(
   const found = findEvent(state.recent, eventId, eventAt);
   const remembered = found < 0 ? undefined : state.recent[found];
   const base = remembered ?? {
-    ...lostStateBase(eventId, eventAt, serial, rule),
-    deviceKind: device?.kind ?? out.device?.kind ?? UNKNOWN_KIND,
+    ...lostStateBase(eventId, eventAt, serial, rule, device?.kind ?? out.device?.kind),
     testMode: device?.testMode === true,
   };
   const alert = lostAlert(rule, out, timer, base);
