@@ -20,8 +20,10 @@ debian_like() { [[ -r /etc/os-release ]] && grep -Eq '^(ID|ID_LIKE)=.*(debian|ub
 if [[ ${TELECARE_APT:-1} != 0 && $(id -u) == 0 ]] && debian_like && command -v apt-get >/dev/null 2>&1; then
   log "installing Debian's chromium for the browser tests"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends chromium >&2 ||
-    { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends chromium >&2; } ||
+  # Waits for an install already running (an image's first boot) instead of failing on its lock.
+  apt=(apt-get -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" install -y -qq --no-install-recommends chromium >&2 ||
+    { "${apt[@]}" update -qq >&2 && "${apt[@]}" install -y -qq --no-install-recommends chromium >&2; } ||
     { log "apt-get install chromium failed"; exit 1; }
   [[ -x $CHROMIUM_PATH ]] || { log "installed chromium but $CHROMIUM_PATH is still missing"; exit 1; }
   printf '%s\n' "$CHROMIUM_PATH"

@@ -159,11 +159,11 @@ APT_UPDATED=0
 apt_install() {
   if [[ $APT_UPDATED == 0 ]]; then
     log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
     APT_UPDATED=1
   fi
   log "apt-get install -y $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >&2
 }
 
 # Finds a binary; installs its package when we are root on Debian/Ubuntu; otherwise explains.
