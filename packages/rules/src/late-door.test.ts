@@ -61,3 +61,42 @@ describe("a door opening reported after the PIR's movement just behind it", () =
     ).toEqual(inOrder.map((a) => a.id));
   });
 });
+
+describe('a door bounce (opened and closed within seconds) with movement between, the opening reported after it', () => {
+  /**
+   * At home, the hall PIR sees someone by the door as it opens and shuts again within the bounce
+   * window: in time order nobody went out (the closing is not a passage), and the silence after it
+   * is watched at home. The PIR's report may come before the door contact's opening.
+   */
+  function bounce() {
+    return {
+      before: [
+        event('motion', '2026-11-22T10:30:00.000Z', 'PIR-1', 'pir'),
+        event('bed.vacated', '2026-11-22T12:39:00.000Z', 'BS-1', 'bed-sensor'),
+      ],
+      opened: event('door.opened', '2026-11-22T14:29:59.982Z', 'DC-1', 'door-contact'),
+      pir: event('motion', '2026-11-22T14:29:59.988Z', 'PIR-1', 'pir'),
+      closed: event('door.closed', '2026-11-22T14:29:59.995Z', 'DC-1', 'door-contact'),
+    };
+  }
+
+  function alertsOf(events: ReadonlyArray<{ event: TelecareEvent; at: number }>) {
+    const runner = new RulesRunner(RULES);
+    const alerts: Alert[] = [];
+    for (const { event, at } of events) alerts.push(...runner.event(event, at));
+    alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
+    return alerts
+      .filter((alert) => alert.rule.id === 'rhythm.learned')
+      .map((alert) => ({ id: alert.id, type: alert.type }));
+  }
+
+  it('raises what time order raises: a silence at home, not an outing', () => {
+    const { before, opened, pir, closed } = bounce();
+    const inOrder = alertsOf([...before.map((e) => at(e)), at(opened), at(pir), at(closed)]);
+    expect(inOrder.map((alert) => alert.type)).toEqual(['inactivity.unusual']);
+    // The door contact's two reports 20 s late, after the PIR's.
+    expect(
+      alertsOf([...before.map((e) => at(e)), at(pir, 17_000), at(opened, 20_000), at(closed, 20_000)]),
+    ).toEqual(inOrder);
+  });
+});

@@ -394,6 +394,25 @@ function learnedAt(
       const result = lateCarersDoor(next, entry, last, inPlace);
       if (result) return result;
     }
+    // A door opening taken after activity within a bounce of it (the door contact and the PIR are
+    // separate senders): kept as the opening of the door, so that its closing within the bounce is
+    // no passage, as in time order, where the activity came between (the bounce below).
+    if (
+      entry.type === 'door.opened' &&
+      last.at - entry.at < bounceMs &&
+      last.serial !== entry.serial &&
+      (next.beforeDoor === undefined || next.beforeDoor.openedAt < entry.at)
+    ) {
+      const result: Writable = inPlace ? next : shapedRhythm(next);
+      result.beforeDoor = {
+        last,
+        returning: next.returning,
+        checkAt: next.checkAt,
+        openedAt: entry.at,
+        serial: entry.serial,
+      };
+      return result;
+    }
     const placed = seats(next, entry);
     // A late report that moves nothing still dates its sensor (the first bed report says the home
     // has a bed sensor): only one older than its own sensor's last changes nothing.
