@@ -28,9 +28,11 @@ export const gatewayDc09Env = {
    */
   DC09_RETRY_S: z.coerce.number().min(0).max(120).default(10),
   /**
-   * A plain message without a timestamp that comes again (the same bytes, nothing else from its
-   * account between) within this long of its last sending is a retransmission, stored once; later,
-   * or after another message, it is a new event (a sender whose sequence restarted or stands still).
+   * A message that comes again within this long of its last sending is a retransmission, stored
+   * once: without a timestamp, the same sequence number and content, whatever its account sent
+   * between; with one, the same message with nothing else from its account between. Later (or,
+   * timestamped, after another message) it is a new event: a sender whose sequence restarted or
+   * stands still.
    */
   DC09_RESEND_GAP_S: z.coerce.number().min(1).max(600).default(120),
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Occurrences, StampedMessages, type StoredFrame, StoredFrames } from './occurrences.ts';
 
-describe('Occurrences of a message without a timestamp', () => {
+describe('Occurrences of a timestamped message', () => {
   it('a message sent again with nothing between, each time within the gap, is one occurrence', () => {
     const o = new Occurrences(120_000);
     expect(o.of('1234', 'press', 1_000)).toBe(1_000);
@@ -35,6 +35,71 @@ describe('Occurrences of a message without a timestamp', () => {
     const o = new Occurrences(120_000);
     expect(o.of('1234', 'press', 10_000, 9_000)).toBe(9_000);
     expect(o.of('1234', 'press', 40_000, 39_000)).toBe(9_000);
+  });
+});
+
+describe('Occurrences of a message without a timestamp, by sequence number and content', () => {
+  it('the same sequence and content again within the gap is its first sending, other messages between or not', () => {
+    const o = new Occurrences(120_000);
+    expect(o.resent('1234', '0001', 'press', 1_000)).toBe(1_000);
+    expect(o.resent('1234', '0002', 'mains', 2_000)).toBe(2_000);
+    expect(o.resent('1234', '0001', 'press', 3_000)).toBe(1_000);
+    expect(o.resent('1234', '0002', 'mains', 4_000)).toBe(2_000);
+    // The gap counts from the last sending: a panel retrying every 100 s is one message.
+    expect(o.resent('1234', '0001', 'press', 100_000)).toBe(1_000);
+    expect(o.resent('1234', '0001', 'press', 200_000)).toBe(1_000);
+  });
+
+  it('past the gap it is a new event', () => {
+    const o = new Occurrences(120_000);
+    expect(o.resent('1234', '0001', 'press', 0)).toBe(0);
+    expect(o.resent('1234', '0001', 'press', 120_001)).toBe(120_001);
+  });
+
+  it('another content under a sequence number is a new event, and the number then stands for it', () => {
+    // A sender whose number stands still: a press, its restore, the pendant pressed again.
+    const o = new Occurrences(120_000);
+    expect(o.resent('1234', '0007', 'press', 0)).toBe(0);
+    expect(o.resent('1234', '0007', 'restore', 1_000)).toBe(1_000);
+    expect(o.resent('1234', '0007', 'press', 2_000)).toBe(2_000);
+    expect(o.resent('1234', '0007', 'press', 3_000)).toBe(2_000);
+  });
+
+  it('accounts are apart', () => {
+    const o = new Occurrences(120_000);
+    expect(o.resent('1234', '0001', 'press', 0)).toBe(0);
+    expect(o.resent('5678', '0001', 'press', 1_000)).toBe(1_000);
+    expect(o.resent('1234', '0001', 'press', 2_000)).toBe(0);
+  });
+
+  it('a flood of sequence numbers under one account keeps a bounded memory; the newest are kept', () => {
+    const o = new Occurrences(120_000, { perAccount: 16 });
+    expect(o.resent('1234', '0001', 'press', 0)).toBe(0);
+    for (let seq = 2; seq <= 9999; seq++) o.resent('1234', String(seq).padStart(4, '0'), `junk-${seq}`, seq);
+    expect(o.size).toBe(16);
+    expect(o.resent('1234', '9999', 'junk-9999', 10_000)).toBe(9999);
+    // The press it pushed out is taken as new again: stored twice, never lost.
+    expect(o.resent('1234', '0001', 'press', 10_001)).toBe(10_001);
+  });
+
+  it('a flood of accounts keeps a bounded memory, the least recently heard going first', () => {
+    const o = new Occurrences(120_000, { total: 1_000 });
+    for (let i = 0; i < 100_000; i++) o.resent(`A${i}`, '0001', 'press', 1_000);
+    expect(o.size).toBeLessThanOrEqual(1_000);
+    expect(o.resent('A99999', '0001', 'press', 2_000)).toBe(1_000);
+    expect(o.resent('A0', '0001', 'press', 2_000)).toBe(2_000);
+    // Timestamped messages' accounts too.
+    const stamped = new Occurrences(120_000, { total: 1_000 });
+    for (let i = 0; i < 100_000; i++) stamped.of(`A${i}`, 'press', 1_000);
+    expect(stamped.size).toBeLessThanOrEqual(1_000);
+  });
+
+  it('accounts silent past the gap are forgotten in a sweep', () => {
+    const o = new Occurrences(120_000);
+    for (let i = 0; i < 1_023; i++) o.resent(`A${i}`, '0001', 'press', 0);
+    expect(o.size).toBe(1_023);
+    o.resent('late', '0001', 'press', 200_000);
+    expect(o.size).toBe(1);
   });
 });
 

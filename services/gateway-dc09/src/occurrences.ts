@@ -1,46 +1,137 @@
+/** One message's sendings: the name its first was given, and when it was last sent. */
+interface Sending {
+  readonly key: string;
+  readonly first: number;
+  seen: number;
+}
+
+/** How much `Occurrences` remembers at most. */
+export interface OccurrenceLimits {
+  /** Sequence numbers remembered per account (the least recently sent go first). */
+  readonly perAccount: number;
+  /** Messages remembered in all, and accounts with a last message (the least recently heard go first). */
+  readonly total: number;
+}
+
+const LIMITS: OccurrenceLimits = { perAccount: 16, total: 100_000 };
+
+/** Messages remembered between two sweeps of `Occurrences` for accounts silent past the gap. */
+const OCCURRENCE_SWEEP_EVERY = 1024;
+
 /**
- * Which occurrence of a message without a timestamp a frame is.
+ * Which occurrence of a message a frame is: a retransmission, whose events keep the first sending's
+ * name (and ids, so JetStream stores them once), or a new event, named anew.
  *
- * Such a message is the same bytes every time its sender says the same thing under the same
- * sequence number. That is a retransmission when our ACK did not reach the sender; but it is
- * also a new event when the sender's sequence started again (a panel that restarted) or stands
- * still (senders that always send one number), and the same pendant is pressed again. An event
- * id taken from the bytes alone made JetStream drop the second press as a copy of the first.
+ * A message is the same bytes every time its sender says the same thing under the same sequence
+ * number. That is a retransmission when our ACK did not reach the sender; but it is also a new event
+ * when the sender's sequence started again (a panel that restarted) or stands still (senders that
+ * always send one number), and the same pendant is pressed again.
  *
- * A sender retries a message before it sends the next one. So a message is a retransmission when
- * it is the last message its account sent, sent again within `gapMs` of its last sending; after
- * anything else from the account, or a longer silence, it is a new occurrence, named by its
- * timestamp or, without one, by the time it first came. The same holds for a sender that stamps
- * each attempt anew: its message is compared without the timestamp, and its retransmissions keep
- * the first one's name (they were stored again each time before). Errors fall on the safe side: a retransmission taken for a new event (it came to
- * another gateway instance, or after a restart) is stored twice, and a repeated press merges into
- * its open alert; a new event is never taken for a copy except within `gapMs` with nothing between.
+ * A message without a timestamp (`resent`): the account's recent sequence numbers are remembered,
+ * each with the content last sent under it, as a receiver does for its panels' retry span. The same
+ * sequence number and content again within `gapMs` of its last sending is a retransmission, whatever
+ * the account sent between: a panel that heard no ACK may send its next message before it tries the
+ * first again, and a press taken twice was two presses at the helpline. Another content under a
+ * sequence number (a counter that wrapped or stands still, a new event) is a new event, and the
+ * number then stands for it. Bounded against a flood: at most `perAccount` sequence numbers per
+ * account and `total` in all, the least recently sent going first; one forgotten so is taken as new
+ * when it comes again, a duplicate (its press merges into its open alert), never a loss.
+ *
+ * A message with a timestamp (`of`, compared without it: its sender stamps each attempt anew) is a
+ * retransmission only when it is the last message its account sent, again within `gapMs` of its last
+ * sending; after anything else from the account, or a longer silence, a new occurrence named by its
+ * timestamp.
+ *
+ * Errors fall on the safe side but one: a retransmission taken for a new event (it came to another
+ * gateway instance, after a restart, or after the memory let it go) is stored twice, and a repeated
+ * press merges into its open alert. A panel that restarts and sends the same bytes under the same
+ * number within `gapMs` of their last sending (pressed again right after its numbering began anew)
+ * is taken for its retransmission: it cannot be told from one.
  */
 export class Occurrences {
   readonly #gapMs: number;
-  readonly #last = new Map<string, { key: string; first: number; seen: number }>();
+  readonly #limits: OccurrenceLimits;
+  /** Timestamped messages: each account's last, least recently heard first. */
+  readonly #last = new Map<string, Sending>();
+  /** Messages without a timestamp: each account's by sequence number, least recently sent first. */
+  readonly #bySequence = new Map<string, Map<string, Sending>>();
+  #entries = 0;
+  #adds = 0;
 
-  constructor(gapMs: number) {
+  constructor(gapMs: number, limits: Partial<OccurrenceLimits> = {}) {
     this.#gapMs = gapMs;
+    this.#limits = { ...LIMITS, ...limits };
   }
 
   /**
-   * Which occurrence message `key` from `account`, arriving at `now`, is: the name its first
-   * sending was given, or `name` (default `now`) when it is a new one.
+   * Which occurrence timestamped message `key` from `account`, arriving at `now`, is: the name its
+   * first sending was given, or `name` (default `now`) when it is a new one.
    */
   of(account: string, key: string, now: number, name: number = now): number {
     const last = this.#last.get(account);
+    this.#last.delete(account);
     if (last !== undefined && last.key === key && now - last.seen <= this.#gapMs) {
       last.seen = now;
+      this.#last.set(account, last);
       return last.first;
     }
     this.#last.set(account, { key, first: name, seen: now });
+    if (this.#last.size > this.#limits.total) this.#last.delete(this.#last.keys().next().value as string);
     return name;
   }
 
-  /** Accounts remembered (one entry each: at most the accounts that sent such messages). */
+  /**
+   * Which occurrence message `key` (its content) from `account` under sequence number `seq`,
+   * without a timestamp, arriving at `now`, is: when the account sent that content under that number
+   * within the gap, the time it first came; else `now`.
+   */
+  resent(account: string, seq: string, key: string, now: number): number {
+    let sequences = this.#bySequence.get(account);
+    // Least recently heard first: the account goes to the end, as its message does in its own map.
+    if (sequences === undefined) sequences = new Map();
+    else this.#bySequence.delete(account);
+    this.#bySequence.set(account, sequences);
+    const sent = sequences.get(seq);
+    if (sent !== undefined) {
+      sequences.delete(seq);
+      this.#entries--;
+    }
+    const same = sent !== undefined && sent.key === key && now - sent.seen <= this.#gapMs;
+    const sending = same ? { ...sent, seen: now } : { key, first: now, seen: now };
+    sequences.set(seq, sending);
+    this.#entries++;
+    if (sequences.size > this.#limits.perAccount) {
+      sequences.delete(sequences.keys().next().value as string);
+      this.#entries--;
+    }
+    this.#forget(now);
+    return sending.first;
+  }
+
+  /**
+   * Forgets, in a sweep every so many messages, the accounts that sent nothing within the gap; and
+   * past `total`, the least recently heard accounts' messages, oldest first.
+   */
+  #forget(now: number): void {
+    if (++this.#adds % OCCURRENCE_SWEEP_EVERY === 0) {
+      for (const [account, sequences] of this.#bySequence) {
+        const latest = [...sequences.values()].at(-1);
+        if (latest !== undefined && now - latest.seen <= this.#gapMs) break;
+        this.#bySequence.delete(account);
+        this.#entries -= sequences.size;
+      }
+    }
+    while (this.#entries > this.#limits.total) {
+      const [account, sequences] = this.#bySequence.entries().next().value as [string, Map<string, Sending>];
+      sequences.delete(sequences.keys().next().value as string);
+      this.#entries--;
+      if (sequences.size === 0) this.#bySequence.delete(account);
+    }
+  }
+
+  /** Messages remembered: each account's last timestamped one, and the sequence numbers of the rest. */
   get size(): number {
-    return this.#last.size;
+    return this.#last.size + this.#entries;
   }
 }
 

@@ -563,6 +563,25 @@ describe('each receipt keeps a heartbeat of its own', () => {
     expect(pressIds(await receive(press, later, new Occurrences(120_000)))[0]).not.toBe(a[0]);
   });
 
+  it('a press without a timestamp resent after the next message of its account keeps its first ids, and hears the same ACK', async () => {
+    // Past the copy window (40 s: the frame is stored again) but within the resend gap: its events
+    // keep the first sending's ids, and JetStream stores them once.
+    const press = framed('"ADM-CID"0001L0#AAB[#AAB|1101 01 001]');
+    const mains = framed('"ADM-CID"0002L0#AAB[#AAB|1301 01 000]');
+    const at = (s: number) => new Date(Date.parse('2026-12-04T08:00:00.000Z') + s * 1000);
+    const occurrences = new Occurrences(120_000);
+    const ids = (out: Interpretation) => out.events.filter((e) => e.type !== 'heartbeat').map((e) => e.id);
+    const first = await receive(press, at(0), occurrences);
+    const next = await receive(mains, at(5), occurrences);
+    const again = await receive(press, at(60), occurrences);
+    expect(ids(first)).toHaveLength(1);
+    expect(ids(again)).toEqual(ids(first));
+    expect(ids(next)).not.toEqual(ids(first));
+    expect(again.replyFrame.equals(first.replyFrame)).toBe(true);
+    // Past the gap from its last sending, a new event.
+    expect(ids(await receive(press, at(181), occurrences))).not.toEqual(ids(first));
+  });
+
   it.each([
     ['a plain poll', '"NULL"0000L0#AAB[]', 'ACK'],
     ['a frame it cannot read', '"ADM-CID"0046L0#AAB[#AAB|11O1 01 001]', 'DUH'],

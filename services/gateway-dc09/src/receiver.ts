@@ -439,11 +439,17 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   // A plain frame without a timestamp is known by its arrival instead: the same frame again (the
   // same account, message type, sequence and content) within the window behind is a copy, as a
   // timestamped one is, and stores nothing, not even a heartbeat. A message's copy is one while it
-  // is the same occurrence of its message (`Occurrences`): the same bytes after another message of
-  // the account are a new event (a panel that restarted, pressed again), never taken for a copy.
+  // is the same occurrence of its message (`Occurrences.resent`): the same sequence number and
+  // content within the resend gap, other messages of the account between or not (a panel that heard
+  // no ACK may send its next message first); another content under the number is a new event.
   const occurrence =
     !content.timestamp && ctx.occurrences !== undefined && isDataMessage(envelope, content)
-      ? ctx.occurrences.of(entry.account, digestOf(envelope, content.message), now.getTime())
+      ? ctx.occurrences.resent(
+          entry.account,
+          envelope.seq,
+          digestOf(envelope, content.message),
+          now.getTime(),
+        )
       : undefined;
   const remember = content.timestamp
     ? {

@@ -110,6 +110,7 @@ beforeAll(async () => {
       }),
     ),
   );
+  await accounts.put('A013', JSON.stringify(testAccount('A013')));
   // Paired yesterday, new: no pairing before.
   await accounts.put(
     'A012',
@@ -455,33 +456,54 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect((await eventsOf('DC09-A001')).filter((e) => e.type === 'test.periodic')).toHaveLength(1);
   });
 
-  it('a plain frame without a timestamp, sent again after other frames, is a new event, not a retransmission', async () => {
-    // A pendant press with no timestamp (many plain senders send none), ACKed. The panel then
-    // reports the restore, restarts (its sequence starts again at 0001) and the pendant is
-    // pressed again: the same bytes as the first press. It is a new alarm, and must be stored.
+  it('a plain frame without a timestamp sent again after another message of its account is a resend: ACKed as the first, one event', async () => {
+    // A pendant press with no timestamp (many plain senders send none). The panel hears no ACK for
+    // it, sends its next message, then the press again: the same sequence number and content. One
+    // alarm, one event (it was two, and two presses at the helpline).
     const press = encodeDc09Message({
       type: 'ADM-CID',
       seq: 1,
       account: 'A00A',
       events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
     });
-    const restore = encodeDc09Message({
+    const mains = encodeDc09Message({
       type: 'ADM-CID',
       seq: 2,
       account: 'A00A',
-      events: [{ kind: 'cid', qualifier: 3, code: '101', zone: '001' }],
+      events: [{ kind: 'cid', qualifier: 1, code: '301' }],
     });
     const d = await dialler('A00A');
-    expect((await d.sendRaw(press))?.type).toBe('ACK');
-    expect((await d.sendRaw(restore))?.type).toBe('ACK');
-    expect((await d.sendRaw(press))?.type).toBe('ACK');
+    const first = await d.sendRaw(press);
+    expect(first?.type).toBe('ACK');
+    expect((await d.sendRaw(mains))?.type).toBe('ACK');
+    const again = await d.sendRaw(press);
+    // What the panel waits for: the ACK of its message, the same as the first sending's.
+    expect(again).toEqual(first);
+    expect(again).toMatchObject({ type: 'ACK', seq: '0001', account: 'A00A' });
+    expect((await d.sendRaw(mains))?.type).toBe('ACK');
+    const stored = await eventsOf('DC09-A00A');
+    expect(stored.map((e) => e.type).sort()).toEqual(['mains.lost', 'pendant.pressed']);
+  });
+
+  it('a different message under a sequence number already used (a counter that wrapped or stands still) is a new event', async () => {
+    // A sender that sends one number always: press, its restore, and the pendant pressed again.
+    const message = (qualifier: 1 | 3) =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq: 7,
+        account: 'A013',
+        events: [{ kind: 'cid', qualifier, code: '101', zone: '001' }],
+      });
+    const d = await dialler('A013');
+    expect((await d.sendRaw(message(1)))?.type).toBe('ACK');
+    expect((await d.sendRaw(message(3)))?.type).toBe('ACK');
+    expect((await d.sendRaw(message(1)))?.type).toBe('ACK');
     const presses = async () =>
-      (await eventsOf('DC09-A00A')).filter(
+      (await eventsOf('DC09-A013')).filter(
         (e) => e.type === 'pendant.pressed' && e.data.condition === undefined,
       );
     await waitFor(async () => (await presses()).length === 2, { what: 'both presses stored' });
-    const stored = await presses();
-    expect(new Set(stored.map((e) => e.id)).size).toBe(2);
+    expect(new Set((await presses()).map((e) => e.id)).size).toBe(2);
   });
 
   it('a plain frame without a timestamp sent again before anything else is a retransmission, stored once', async () => {
