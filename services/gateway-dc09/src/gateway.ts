@@ -646,8 +646,10 @@ export class Dc09Gateway {
       throw err;
     }
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
-    if (outcome.remember)
-      this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin);
+    if (outcome.remember) {
+      const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';
+      this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin, reply);
+    }
     if (outcome.copy) this.#metrics.duplicates.inc();
     this.#observe(outcome, now);
     if (outcome.forged) this.#forged(outcome, transport, now);

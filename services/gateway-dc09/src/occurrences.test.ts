@@ -138,7 +138,7 @@ describe('StoredFrames', () => {
     stored.add('a', 1_000, 0, 'udp:192.0.2.1:5000');
     await waiting;
     // With where the first came from: a copy over UDP is answered only there.
-    expect(copy).toEqual({ origin: 'udp:192.0.2.1:5000' });
+    expect(copy).toEqual({ origin: 'udp:192.0.2.1:5000', reply: 'ACK' });
   });
 
   it('a copy waiting on a first whose store failed is handled as a first itself', async () => {
@@ -156,7 +156,7 @@ describe('StoredFrames', () => {
     expect(third).toBe('waiting');
     stored.add('a', 1_000, 0, 'udp:192.0.2.2:6000');
     await after;
-    expect(third).toEqual({ origin: 'udp:192.0.2.2:6000' });
+    expect(third).toEqual({ origin: 'udp:192.0.2.2:6000', reply: 'ACK' });
   });
 });
 

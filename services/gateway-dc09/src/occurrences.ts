@@ -139,6 +139,8 @@ export class Occurrences {
 export interface StoredFrame {
   /** Where the frame that was stored came from: `udp:<address>:<port>` or `tcp:<address>:<port>`. */
   readonly origin: string;
+  /** How it was answered: a copy is answered the same (a DUH, the sender must not retry, stays one). */
+  readonly reply: 'ACK' | 'DUH';
 }
 
 /** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
@@ -161,7 +163,7 @@ const SWEEP_EVERY = 1024;
  */
 
 export class StoredFrames {
-  readonly #remembered = new Map<string, { readonly until: number; readonly origin: string }>();
+  readonly #remembered = new Map<string, StoredFrame & { readonly until: number }>();
   /** Frames being stored now, each with what its copies wait on: settled by `add` or `release`. */
   readonly #storing = new Map<string, { readonly done: Promise<void>; readonly settle: () => void }>();
   readonly #max: number;
@@ -176,7 +178,7 @@ export class StoredFrames {
     return this.#stored(key, now) !== undefined;
   }
 
-  #stored(key: string, now: number): { readonly until: number; readonly origin: string } | undefined {
+  #stored(key: string, now: number): (StoredFrame & { readonly until: number }) | undefined {
     const stored = this.#remembered.get(key);
     if (stored === undefined) return undefined;
     if (stored.until >= now) return stored;
@@ -196,7 +198,7 @@ export class StoredFrames {
     }
     // No await between this check and the claim: two frames cannot both find the key free.
     const stored = this.#stored(key, now);
-    if (stored !== undefined) return { origin: stored.origin };
+    if (stored !== undefined) return { origin: stored.origin, reply: stored.reply };
     let settle = () => {};
     const done = new Promise<void>((resolve) => {
       settle = resolve;
@@ -214,13 +216,13 @@ export class StoredFrames {
   }
 
   /**
-   * Remembers `key`, which came from `origin`, until `until`, and ends its claim. The frames whose
-   * time has passed are forgotten in a sweep every so many frames, not at each (a Map walked from
-   * its front after deletions there costs the deleted entries too); past `max`, the oldest go, down
-   * to nine tenths of it.
+   * Remembers `key`, which came from `origin` and was answered `reply`, until `until`, and ends its
+   * claim. The frames whose time has passed are forgotten in a sweep every so many frames, not at
+   * each (a Map walked from its front after deletions there costs the deleted entries too); past
+   * `max`, the oldest go, down to nine tenths of it.
    */
-  add(key: string, until: number, now: number, origin: string): void {
-    this.#remembered.set(key, { until, origin });
+  add(key: string, until: number, now: number, origin: string, reply: 'ACK' | 'DUH' = 'ACK'): void {
+    this.#remembered.set(key, { until, origin, reply });
     this.release(key);
     if (++this.#adds % SWEEP_EVERY !== 0 && this.#remembered.size <= this.#max) return;
     // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.

@@ -91,8 +91,9 @@ export interface Interpretation {
   /** Source codes (`CID 1999`, `SIA BA`) stored as `code.unmapped`. */
   readonly unmapped?: readonly string[];
   /**
-   * A copy of a timestamped frame already stored (`StoredFrames`): ACKed, nothing stored; `origin`
-   * is where the stored frame came from (over UDP a copy is answered only there: the gateway).
+   * A copy of a frame already stored (`StoredFrames`): answered as the stored frame was (ACK, or DUH),
+   * nothing stored; `origin` is where the stored frame came from (over UDP a copy is answered only
+   * there: the gateway).
    */
   readonly copy?: { readonly origin: string };
   /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
@@ -465,8 +466,9 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   const stored = remember && ctx.stored ? await ctx.stored.claim(remember.key, now.getTime()) : undefined;
   if (stored) {
     return {
-      reply: 'ACK',
-      replyFrame: ackFrame(envelope, now, key),
+      // What the sender heard the first time: a DUH (it must not retry) is no ACK the second.
+      reply: stored.reply,
+      replyFrame: stored.reply === 'DUH' ? duhFrame(envelope) : ackFrame(envelope, now, key),
       events: [],
       account: entry.account,
       serial: entry.serial,

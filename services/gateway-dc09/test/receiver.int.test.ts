@@ -111,6 +111,7 @@ beforeAll(async () => {
     ),
   );
   await accounts.put('A013', JSON.stringify(testAccount('A013')));
+  await accounts.put('A014', JSON.stringify(testAccount('A014')));
   // Paired yesterday, new: no pairing before.
   await accounts.put(
     'A012',
@@ -504,6 +505,18 @@ describe('gateway-dc09 against NATS JetStream', () => {
       );
     await waitFor(async () => (await presses()).length === 2, { what: 'both presses stored' });
     expect(new Set((await presses()).map((e) => e.id)).size).toBe(2);
+  });
+
+  it('a copy of a frame answered DUH is answered DUH, as the first was', async () => {
+    // The sender hears what its message is worth: not an ACK for data we could not read.
+    const unreadable = frameOf('"ADM-CID"0003L0#A014[#A014|11O1 01 001]');
+    const d = await dialler('A014');
+    const first = await d.sendRaw(unreadable);
+    expect(first?.type).toBe('DUH');
+    expect(await d.sendRaw(unreadable)).toEqual(first);
+    const letters = (await deadLetters()).filter((l) => l.account === 'A014');
+    expect(letters).toHaveLength(1);
+    expect(await allEventsOf('DC09-A014')).toHaveLength(1);
   });
 
   it('a plain frame without a timestamp sent again before anything else is a retransmission, stored once', async () => {
