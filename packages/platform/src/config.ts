@@ -51,7 +51,8 @@ export const commonEnv = {
  * `GATEWAY_STATE_DIR`, read by both gateways: a writable folder of this instance's own, kept
  * across restarts, where its security-event outbox keeps what it holds (`stateDir` of
  * `securityEventPublisher`), so that events held when the process crashed are sent at its next
- * start. Two instances must never share one. Unset: held in memory only, lost with the process.
+ * start. One instance per folder: the outbox takes it at start (`lockStateFolder`), and a second
+ * start on a folder whose holder runs fails. Unset: held in memory only, lost with the process.
  */
 export const gatewayStateEnv = {
   GATEWAY_STATE_DIR: z.string().min(1).optional(),

@@ -155,6 +155,7 @@ export {
   type SecurityOutboxOptions,
   securityEventPublisher,
 } from './security-events.ts';
+export { SECURITY_SPOOL_FILE } from './security-spool.ts';
 export {
   DEPENDENCY_CHECK_MS,
   type DefinedService,
@@ -174,6 +175,13 @@ export {
   runService,
   START_TIMEOUT_MS,
 } from './shutdown.ts';
+export {
+  lockStateFolder,
+  STATE_LOCK_FILE,
+  STATE_LOCK_STALE_MS,
+  StateFolderInUseError,
+  type StateFolderLock,
+} from './state-lock.ts';
 export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
 export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {

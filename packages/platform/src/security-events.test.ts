@@ -1,4 +1,5 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { errors as natsErrors } from '@nats-io/transport-node';
@@ -8,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.ts';
 import { type HeldSecurityEvent, SecurityEventOutbox } from './security-events.ts';
 import { SECURITY_SPOOL_FILE } from './security-spool.ts';
+import { STATE_LOCK_FILE } from './state-lock.ts';
 
 const event = (i: number, kind: SecurityEventKind = 'dc09-frame-forged'): SecurityEvent => ({
   id: null,
@@ -380,6 +382,11 @@ describe('SecurityEventOutbox', () => {
     let dir: string;
     const spoolLines = () =>
       readFileSync(path.join(dir, SECURITY_SPOOL_FILE), 'utf8').split('\n').filter(Boolean);
+    /** The folder as a process killed holding it leaves it: its lock names a pid no process has. */
+    const died = () => {
+      const pid = spawnSync(process.execPath, ['-e', '']).pid;
+      writeFileSync(path.join(dir, STATE_LOCK_FILE), JSON.stringify({ pid, token: 'killed' }));
+    };
 
     beforeEach(() => {
       dir = mkdtempSync(path.join(tmpdir(), 'telecare-outbox-'));
@@ -398,6 +405,7 @@ describe('SecurityEventOutbox', () => {
       const ids = first.tries[0]?.event.msgID;
       // A crash in the middle of writing the next line.
       appendFileSync(path.join(dir, SECURITY_SPOOL_FILE), '{"kind":"dc09-frame-forged","at":"2026-01-01T00:');
+      died();
 
       const { logger, lines } = capture();
       const { send, tries } = manualSend();
@@ -432,6 +440,7 @@ describe('SecurityEventOutbox', () => {
       await until(() => first.tries.length === 1);
       for (let i = 1; i < 5; i++) crashed.raise(event(i));
       expect(await counted(metrics, 'dc09-frame-forged', 'full')).toBe(2);
+      died();
 
       const { send, tries } = manualSend();
       const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), {

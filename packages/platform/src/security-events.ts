@@ -59,7 +59,8 @@ export interface SecurityOutboxOptions {
   /**
    * A folder of this instance's own (`GATEWAY_STATE_DIR`): what the outbox holds is kept there
    * too (`SecuritySpool`), so that events held when the process crashed are sent at its next
-   * start. Unset: held in memory only.
+   * start. Taken at construction for this process alone (`lockStateFolder`): a folder another
+   * live process holds throws `StateFolderInUseError`. Unset: held in memory only.
    */
   readonly stateDir?: string;
 }
@@ -166,7 +167,14 @@ export class SecurityEventOutbox {
     this.#statuses = options.statuses;
     this.#answers = options.answers;
     if (options.stateDir !== undefined) {
-      this.#spool = new SecuritySpool(options.stateDir, { compactAfter: this.#maxHeld });
+      this.#spool = new SecuritySpool(options.stateDir, {
+        compactAfter: this.#maxHeld,
+        onSyncError: (err) =>
+          this.#logger.error(
+            { err },
+            'security outbox: the state folder could not be synced: after a machine crash an event may be sent again',
+          ),
+      });
       this.#readBack(this.#spool);
     }
     if (this.#statuses) void this.#follow(this.#statuses);
