@@ -92,6 +92,25 @@ describe('attributeEvent: whose an event is, and when it happened', () => {
       expect(attributeEvent(t, received, stocked)).toMatchObject({ residentId: null });
     });
 
+    it('gives a life-critical alarm so timed to the current resident, on receipt: its clock may have stood still between homes', () => {
+      for (const t of [at(2 * DAY), at(3 * DAY), at(6 * DAY)])
+        expect(attributeEvent(t, received, stocked, true)).toEqual({
+          residentId: 'res_b',
+          time: received,
+          devicetime: t,
+        });
+      // In either pairing, as any event.
+      expect(attributeEvent(at(4 * DAY), received, stocked, true)).toEqual({
+        residentId: 'res_a',
+        time: at(4 * DAY),
+        movedat: at(3 * DAY),
+      });
+      expect(attributeEvent(at(HOUR), received, stocked, true)).toEqual({
+        residentId: 'res_b',
+        time: at(HOUR),
+      });
+    });
+
     it('gives nobody a time in stock between two spells in the same home', () => {
       const back = { ...stocked, residentId: 'res_a' };
       expect(attributeEvent(at(2 * DAY), received, back)).toMatchObject({ residentId: null });

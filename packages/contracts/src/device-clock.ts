@@ -67,7 +67,7 @@ export interface UnpairedTime {
   readonly detail: string;
 }
 
-/** A clock too far ahead/** A clock too far ahead or behind is wrong whatever the device's pairings say. */
+/** A clock too far ahead or behind is wrong whatever the device's pairings say. */
 function wrongClock(deviceTimeMs: number, receivedAtMs: number): boolean {
   const skew = deviceTimeMs - receivedAtMs;
   return skew > MAX_CLOCK_AHEAD_MS || skew < -MAX_CLOCK_BEHIND_MS;
@@ -95,12 +95,17 @@ function wrongClock(deviceTimeMs: number, receivedAtMs: number): boolean {
  * - From the previous pairing's end on (a spell in stock before this pairing), or before it began
  *   (the device was elsewhere then: another home, or stock), the device was with neither resident:
  *   nobody's (`UnpairedTime`). A report buffered in the stock cupboard or a late delivery must not
- *   reach either home's timeline, rules or helpline.
+ *   reach either home's timeline, rules or helpline. Except a life-critical alarm (`lifeCritical`,
+ *   priority 1): the device is in the current home now, and its clock may have stood still while
+ *   it was without power between homes (a battery out in the stock cupboard), so that a press made
+ *   now carries a time from then. It is the current resident's, dated on receipt with the device's
+ *   time kept, as a wrong clock is: a stale press from the cupboard costs a call, a refused one a life.
  */
 export function attributeEvent(
   deviceTime: string,
   receivedAt: string,
   device: DevicePairings,
+  lifeCritical = false,
 ): AttributedTime | UnpairedTime {
   const at = Date.parse(deviceTime);
   const onReceipt = { residentId: device.residentId, time: receivedAt, devicetime: deviceTime };
@@ -109,6 +114,10 @@ export function attributeEvent(
     return { residentId: device.residentId, time: deviceTime };
   const previous = device.previousPairing;
   if (previous === undefined) return onReceipt;
+  const nobodys =
+    at >= Date.parse(previous.endedAt) ||
+    (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS);
+  if (nobodys && lifeCritical) return onReceipt;
   if (at >= Date.parse(previous.endedAt)) {
     return {
       residentId: null,

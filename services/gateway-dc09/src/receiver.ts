@@ -238,7 +238,12 @@ function buildEvent(input: {
   // panel moved between homes sending the backlog it held), else a wrong clock, dated on receipt.
   // A time when the panel was with nobody (in stock, or before its previous pairing) is nobody's:
   // no event, the caller refuses it as an unpaired device's.
-  const dated = attributeEvent((input.at ?? input.timestamp ?? input.now).toISOString(), receivedAt, entry);
+  const dated = attributeEvent(
+    (input.at ?? input.timestamp ?? input.now).toISOString(),
+    receivedAt,
+    entry,
+    TAXONOMY[input.type].priority === 1,
+  );
   if (dated.residentId === null) return dated;
   const moved = dated.movedat !== undefined;
   return {

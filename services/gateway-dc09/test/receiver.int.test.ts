@@ -385,7 +385,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(dated).not.toHaveProperty('movedat');
   });
 
-  it('a panel that sat in stock between two homes: a press it reports timed in stock is neither home’s, the frame ACKed and dead-lettered', async () => {
+  it('a panel that sat in stock between two homes: a report timed in stock is neither home’s, the frame ACKed and dead-lettered; a press so timed is the current home’s, on receipt', async () => {
     const day = 24 * 3600_000;
     const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
     const inStock = whole(Date.now() - 2 * day);
@@ -396,17 +396,25 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(
       (
         await panel.sendSia([
-          { kind: 'sia', code: 'MA', zone: '01', at: inStock },
+          { kind: 'sia', code: 'YT', zone: '01', at: inStock },
           { kind: 'sia', code: 'MA', zone: '02', at: atOldHome },
           { kind: 'sia', code: 'MA', zone: '03', at: here },
+          // Its clock stood still while it was without power in the cupboard: a press made now.
+          { kind: 'sia', code: 'MA', zone: '04', at: inStock },
         ])
       ).reply,
     ).toBe('ACK');
-    const presses = (await eventsOf('DC09-A013')).filter((e) => e.type === 'pendant.pressed');
+    const events = await eventsOf('DC09-A013');
+    expect(events.filter((e) => e.type === 'battery.low')).toEqual([]);
+    const presses = events.filter((e) => e.type === 'pendant.pressed');
     expect(presses.map((e) => [e.data.zone, e.residentid])).toEqual([
       ['02', 'res_a013prev'],
       ['03', 'res_a013'],
+      ['04', 'res_a013'],
     ]);
+    const stoodStill = presses.find((e) => e.data.zone === '04');
+    expect(stoodStill?.devicetime).toBe(inStock.toISOString());
+    expect(Date.parse(stoodStill?.time ?? '')).toBeGreaterThan(here.getTime());
     const letters = (await deadLetters()).slice(before);
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A013' });

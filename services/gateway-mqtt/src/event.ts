@@ -6,6 +6,7 @@ import {
   eventIdFor,
   mayReport,
   partitionOf,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { UNDATED } from './intake.ts';
@@ -33,7 +34,7 @@ export function attributionOf(
   const received = receivedAt.toISOString();
   return payload.at === UNDATED
     ? { residentId: device.residentId, time: received }
-    : attributeEvent(payload.at, received, device);
+    : attributeEvent(payload.at, received, device, TAXONOMY[payload.type]?.priority === 1);
 }
 
 /**

@@ -275,29 +275,32 @@ describe('replay --import', () => {
     expect(new Set(onlyB.map((a) => a.residentId))).toEqual(new Set(['res_b']));
     expect(onlyB.filter((a) => a.type === 'pendant.pressed').map((a) => a.evidence)).toEqual([[ofB?.id]]);
   });
-  it('replays no event for a time the device sat in stock between two homes, as the gateway refuses it', () => {
+  it('replays no event for a report timed while the device sat in stock between two homes, as the gateway refuses it; a press so timed is the current home’s, on receipt', () => {
     // A left on the 2nd at 08:00; in stock until B's pairing on the 5th at 09:00.
-    const line = (id: string, at: string) =>
+    const line = (id: string, at: string, type = 'pendant.pressed') =>
       JSON.stringify({
         ...JSON.parse(movedLine(id, at, '2026-11-05T10:00:00.000Z')),
         pairedAt: '2026-11-05T09:00:00Z',
+        event: { id, type, at, data: {} },
       });
     const lines = parseImport(
       [
         line('press-ofa', '2026-11-02T07:59:59Z'),
-        line('press-stock', '2026-11-02T08:00:00Z'),
-        line('press-stock2', '2026-11-04T12:00:00Z'),
+        line('beat-stock', '2026-11-02T08:00:00Z', 'heartbeat'),
+        line('beat-stock2', '2026-11-04T12:00:00Z', 'heartbeat'),
+        line('press-stock', '2026-11-04T12:00:00Z'),
         line('press-ofb', '2026-11-05T09:30:00Z'),
       ].join('\n'),
     );
-    expect(lines.map((l) => toTelecareEvent(l)?.residentid)).toEqual([
-      'res_a',
-      undefined,
-      undefined,
-      'res_b',
-    ]);
+    const events = lines.map((l) => toTelecareEvent(l));
+    expect(events.map((e) => e?.residentid)).toEqual(['res_a', undefined, undefined, 'res_b', 'res_b']);
+    // The press timed in stock: its clock may have stood still between homes, dated on receipt.
+    expect(events[3]).toMatchObject({
+      time: '2026-11-05T10:00:00.000Z',
+      devicetime: '2026-11-04T12:00:00Z',
+    });
     const run = runImported(lines, DEFAULT_RULE_SET, { learnDays: 0 });
-    expect(run.events).toBe(2);
+    expect(run.events).toBe(3);
     const presses = run.alerts.filter((a) => a.type === 'pendant.pressed');
     expect(new Set(presses.map((a) => a.residentId))).toEqual(new Set(['res_a', 'res_b']));
   });

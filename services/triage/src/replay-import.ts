@@ -10,6 +10,7 @@ import {
   isUnexpectedKindAlarm,
   PreviousPairing,
   partitionOf,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { type RuleSet, RulesRunner } from '@telecare/rules';
@@ -170,7 +171,10 @@ export function parseAway(text: string): Map<string, AwayPeriod[]> {
 export function toTelecareEvent(line: ImportedEvent): TelecareEvent | undefined {
   const iso = (at: string) => new Date(Date.parse(at)).toISOString();
   const receivedAt = line.receivedAt === undefined ? undefined : iso(line.receivedAt);
-  const dated = receivedAt === undefined ? undefined : attributeEvent(line.event.at, receivedAt, line);
+  const dated =
+    receivedAt === undefined
+      ? undefined
+      : attributeEvent(line.event.at, receivedAt, line, TAXONOMY[line.event.type]?.priority === 1);
   if (dated?.residentId === null) return undefined;
   const residentId = dated?.residentId ?? line.residentId;
   const moved = dated?.movedat !== undefined;
