@@ -1,7 +1,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Case, DeviceMapEntry, MOVED_DEVICE_REASON, names, TelecareEvent } from '@telecare/contracts';
+import {
+  type Case,
+  DeadLetter,
+  DeviceMapEntry,
+  MOVED_DEVICE_REASON,
+  names,
+  TelecareEvent,
+} from '@telecare/contracts';
 import { ManualClock, openDeviceMap } from '@telecare/platform';
-import { SimulatedDevice } from '@telecare/simulators';
+import { EventRejectedError, SimulatedDevice } from '@telecare/simulators';
 import { servers, streamMessages, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersDrained } from '../support/consumers.ts';
@@ -18,6 +25,7 @@ const clock = new ManualClock(Date.UTC(2026, 2, 3, 8, 0, 0));
 let platform: RunningPlatform;
 let nc: NatsConnection;
 let pendant: SimulatedDevice | undefined;
+let stockPendant: SimulatedDevice | undefined;
 
 beforeAll(async () => {
   platform = await startPlatform('e2emoved', {}, { clock });
@@ -26,6 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pendant?.close();
+  await stockPendant?.close();
   await nc?.close();
   await platform?.stop();
 });
@@ -59,6 +68,24 @@ async function eventsOf(serial: string): Promise<TelecareEvent[]> {
   return stored.map((m) => TelecareEvent.parse(m.json())).filter((event) => event.subject === serial);
 }
 
+async function connectedPendant(serial: string): Promise<SimulatedDevice> {
+  const device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 3_000,
+  });
+  await device.connect();
+  return device;
+}
+
+async function deadLettersOf(serial: string): Promise<DeadLetter[]> {
+  const stored = await streamMessages(nc, names(platform.namespace).streams.deadletter);
+  return stored
+    .map((m) => DeadLetter.parse(m.json()))
+    .filter((letter) => letter.origin === names(platform.namespace).mqtt.events(serial));
+}
+
 async function mapEntryOf(serial: string): Promise<DeviceMapEntry | undefined> {
   const entry = await (await openDeviceMap(nc, names(platform.namespace))).get(serial);
   return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
@@ -89,13 +116,7 @@ describe('a device moved to another home', () => {
     clock.set(Date.UTC(2026, 2, 4, 10, 30, 0));
 
     // In range of Mr B's hub, it sends what it held.
-    pendant = new SimulatedDevice({
-      serial,
-      mqttUrl: servers.mqttUrl,
-      namespace: platform.namespace,
-      resendMs: 3_000,
-    });
-    await pendant.connect();
+    pendant = await connectedPendant(serial);
     const press = await pendant.send('pendant.pressed', {}, { at: pressedAtA });
     const beat = await pendant.send(
       'heartbeat',
@@ -147,5 +168,97 @@ describe('a device moved to another home', () => {
       { what: "Mr B's case", timeoutMs: 15_000, intervalMs: 50 },
     );
     expect(hisCase.because[0]?.reason).not.toContain(MOVED_DEVICE_REASON);
+  });
+});
+
+describe('a device that sat in stock between two homes', () => {
+  it('sends reports timed in stock or before its previous home: nobody’s, refused and kept as an unpaired device’s; a press so timed is the current home’s, on receipt', async () => {
+    const serial = `E2E-STK-${run}`;
+    const mrsA = await resident('Stocked From');
+    const mrB = await resident('Stocked To');
+    // Paired to Mrs A on the 10th at 08:00, taken back to stock on the 11th at 09:00, paired to Mr B
+    // on the 13th at 10:00.
+    clock.set(Date.UTC(2026, 2, 10, 8, 0, 0));
+    await registry('POST', '/api/devices', {
+      serial,
+      kind: 'pendant',
+      residentId: mrsA,
+      supervisionIntervalS: 3600,
+    });
+    const leftA = Date.UTC(2026, 2, 11, 9, 0, 0);
+    clock.set(leftA);
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: null });
+    clock.set(Date.UTC(2026, 2, 13, 10, 0, 0));
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: mrB });
+    await waitFor(async () => (await mapEntryOf(serial))?.residentId === mrB, {
+      what: "the device on Mr B's map",
+    });
+    clock.set(Date.UTC(2026, 2, 13, 10, 30, 0));
+
+    stockPendant = await connectedPendant(serial);
+    const device = stockPendant;
+    const refused = async (at: Date, id: string) => {
+      const sent = device.send('heartbeat', { batteryPercent: 71 }, { id, at });
+      const err = await sent.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, `${id} refused`).toBeInstanceOf(EventRejectedError);
+      expect((err as EventRejectedError).reason).toMatch(/^unknown-device: /);
+      return (err as EventRejectedError).reason;
+    };
+    // A report held in the stock cupboard on the 12th, exactly as the device left Mrs A, and from
+    // before she had it (the device was elsewhere then): nobody's.
+    const inStock = await refused(new Date(Date.UTC(2026, 2, 12, 12, 0, 0)), `stk-stock-${run}`);
+    expect(inStock).not.toContain(mrsA);
+    expect(inStock).not.toContain(mrB);
+    await refused(new Date(leftA), `stk-boundary-${run}`);
+    await refused(new Date(Date.UTC(2026, 2, 9, 12, 0, 0)), `stk-before-${run}`);
+
+    // A moment before it left her home is still Mrs A's; a moment after Mr B's pairing began is his.
+    const hersAt = new Date(leftA - 1000);
+    const hers = await device.send('heartbeat', { batteryPercent: 70 }, { at: hersAt });
+    const hisAt = new Date(Date.UTC(2026, 2, 13, 10, 15, 0));
+    const his = await device.send('heartbeat', { batteryPercent: 70 }, { at: hisAt });
+
+    // A press timed in stock: the pendant's clock may have stood still while its battery was out
+    // between homes, and it is at Mr B's now. His, dated on receipt, its own time kept.
+    const stoodStill = new Date(Date.UTC(2026, 2, 12, 18, 0, 0));
+    const press = await device.send('pendant.pressed', {}, { id: `stk-press-${run}`, at: stoodStill });
+
+    // Its own status (online, on receipt) aside, only those three were stored.
+    const events = (await eventsOf(serial)).filter((e) => e.type !== 'device.online');
+    expect(events.map((e) => e.deviceeventid).sort()).toEqual([hers.id, his.id, press.id].sort());
+    expect(events.find((e) => e.deviceeventid === press.id)).toMatchObject({
+      residentid: mrB,
+      time: new Date(Date.UTC(2026, 2, 13, 10, 30, 0)).toISOString(),
+      devicetime: stoodStill.toISOString(),
+    });
+    expect(events.find((e) => e.deviceeventid === hers.id)).toMatchObject({
+      residentid: mrsA,
+      time: hersAt.toISOString(),
+      movedat: new Date(leftA).toISOString(),
+    });
+    expect(events.find((e) => e.deviceeventid === his.id)).toMatchObject({
+      residentid: mrB,
+      time: hisAt.toISOString(),
+    });
+
+    // Each refused press is kept, bytes and all, as an unpaired device's.
+    const letters = await deadLettersOf(serial);
+    for (const id of [`stk-stock-${run}`, `stk-boundary-${run}`, `stk-before-${run}`]) {
+      const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
+      expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
+    }
+
+    // Mr B's press opens his case; nothing of the cupboard's reaches Mrs A.
+    await waitFor(
+      async () =>
+        (await platform.helplineGet<Case[]>('/api/cases?state=all')).some((c) => c.residentId === mrB),
+      { what: "Mr B's case for the press" },
+    );
+    await consumersDrained(nc, [names(platform.namespace).streams.events], 'triage to take every event');
+    const all = await platform.helplineGet<Case[]>('/api/cases?state=all');
+    expect(all.filter((c) => c.residentId === mrsA)).toEqual([]);
   });
 });

@@ -59,8 +59,8 @@ export const Dc09AccountEntry = z.object({
   /**
    * When the account's device joined this resident's home, and its pairing before, as the device
    * map has them (`DeviceMapEntry`): an event the panel reports now with a time (SIA `ti`/`da`) from
-   * before it was paired here is the previous resident's when it falls in that pairing, else a wrong
-   * clock (`attributeEvent`). Absent from entries published before they were kept.
+   * before it was paired here is the previous resident's when it falls in that pairing, nobody's
+   * when it falls in stock after it or before it, else a wrong clock (`attributeEvent`). Absent from entries published before they were kept.
    */
   pairedAt: z.iso.datetime({ offset: true }).optional(),
   previousPairing: PreviousPairing.optional(),

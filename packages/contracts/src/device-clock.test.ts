@@ -47,13 +47,87 @@ describe('attributeEvent: whose an event is, and when it happened', () => {
       });
   });
 
-  it('takes a time before the previous pairing began for a wrong clock on the current resident', () => {
+  it('gives a time before the previous pairing began to nobody: the device was neither home’s then', () => {
     const older = { ...moved, previousPairing: { ...moved.previousPairing!, pairedAt: at(3 * DAY) } };
     const t = at(3 * DAY + PAIRING_CLOCK_TOLERANCE_MS + 1000);
     expect(attributeEvent(t, received, older)).toEqual({
+      residentId: null,
+      detail: `timed ${t}, before the device's previous pairing began (${at(3 * DAY)}): it belongs to no resident the device map knows`,
+    });
+    // Within the tolerance before it began: the previous home's installer on site.
+    const onSite = at(3 * DAY + PAIRING_CLOCK_TOLERANCE_MS);
+    expect(attributeEvent(onSite, received, older)).toMatchObject({ residentId: 'res_a', time: onSite });
+  });
+
+  describe('a device in stock between two homes', () => {
+    // Mrs A had it from five days ago until three days ago; it sat in stock; Mr B has it since yesterday.
+    const stocked: DevicePairings = {
       residentId: 'res_b',
-      time: received,
-      devicetime: t,
+      pairedAt: at(DAY),
+      previousPairing: { residentId: 'res_a', pairedAt: at(5 * DAY), endedAt: at(3 * DAY) },
+    };
+
+    it('gives a time in stock to nobody, from the moment the previous pairing ended', () => {
+      for (const t of [at(2 * DAY), at(3 * DAY), at(DAY + PAIRING_CLOCK_TOLERANCE_MS + 1)]) {
+        expect(attributeEvent(t, received, stocked)).toEqual({
+          residentId: null,
+          detail: `timed ${t}, while the device was in stock (its previous pairing ended ${at(3 * DAY)}, this one began ${at(DAY)}): it belongs to no resident`,
+        });
+      }
+    });
+
+    it("keeps the previous pairing's last moment its resident's and the current pairing's start (less the tolerance) the current one's", () => {
+      const last = at(3 * DAY + 1);
+      expect(attributeEvent(last, received, stocked)).toEqual({
+        residentId: 'res_a',
+        time: last,
+        movedat: at(3 * DAY),
+      });
+      for (const t of [at(DAY + PAIRING_CLOCK_TOLERANCE_MS), at(DAY), at(HOUR)])
+        expect(attributeEvent(t, received, stocked)).toEqual({ residentId: 'res_b', time: t });
+    });
+
+    it('gives a time before the previous pairing began to nobody', () => {
+      const t = at(6 * DAY);
+      expect(attributeEvent(t, received, stocked)).toMatchObject({ residentId: null });
+    });
+
+    it('gives a life-critical alarm so timed to the current resident, on receipt: its clock may have stood still between homes', () => {
+      for (const t of [at(2 * DAY), at(3 * DAY), at(6 * DAY)])
+        expect(attributeEvent(t, received, stocked, true)).toEqual({
+          residentId: 'res_b',
+          time: received,
+          devicetime: t,
+        });
+      // In either pairing, as any event.
+      expect(attributeEvent(at(4 * DAY), received, stocked, true)).toEqual({
+        residentId: 'res_a',
+        time: at(4 * DAY),
+        movedat: at(3 * DAY),
+      });
+      expect(attributeEvent(at(HOUR), received, stocked, true)).toEqual({
+        residentId: 'res_b',
+        time: at(HOUR),
+      });
+    });
+
+    it('gives nobody a time in stock between two spells in the same home', () => {
+      const back = { ...stocked, residentId: 'res_a' };
+      expect(attributeEvent(at(2 * DAY), received, back)).toMatchObject({ residentId: null });
+      expect(attributeEvent(at(4 * DAY), received, back)).toEqual({ residentId: 'res_a', time: at(4 * DAY) });
+    });
+
+    it('still reads a clock too far behind as wrong, on the current resident', () => {
+      const longAgo = {
+        ...stocked,
+        previousPairing: { ...stocked.previousPairing!, pairedAt: at(400 * DAY), endedAt: at(300 * DAY) },
+      };
+      const reset = at(MAX_CLOCK_BEHIND_MS + DAY);
+      expect(attributeEvent(reset, received, longAgo)).toEqual({
+        residentId: 'res_b',
+        time: received,
+        devicetime: reset,
+      });
     });
   });
 

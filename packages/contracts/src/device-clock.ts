@@ -55,6 +55,18 @@ export interface AttributedTime {
   readonly movedat?: string;
 }
 
+/**
+ * An event timed when the device was with no resident the device map knows of: in stock between
+ * its previous pairing and this one, or before its previous pairing began. It is nobody's: the
+ * gateways refuse it as an unpaired device's event (`unknown-device`, the bytes dead-lettered),
+ * never give it to either home. `detail` says why in times only, for the dead letter and the
+ * device's rejection.
+ */
+export interface UnpairedTime {
+  readonly residentId: null;
+  readonly detail: string;
+}
+
 /** A clock too far ahead or behind is wrong whatever the device's pairings say. */
 function wrongClock(deviceTimeMs: number, receivedAtMs: number): boolean {
   const skew = deviceTimeMs - receivedAtMs;
@@ -64,38 +76,60 @@ function wrongClock(deviceTimeMs: number, receivedAtMs: number): boolean {
 /**
  * Whose an event is and when it happened, from the device's time, when the platform received it
  * and what the device map says of the device's pairings. The one rule for every path that turns a
- * device's time into an event's: gateway-mqtt, and triage's replay import for a line that carries
- * its receipt time.
+ * device's time into an event's: gateway-mqtt, gateway-dc09 and triage's replay import for a line
+ * that carries its receipt time.
  *
  * - A time more than `MAX_CLOCK_AHEAD_MS` ahead or `MAX_CLOCK_BEHIND_MS` behind is a wrong clock:
  *   the current resident's event, dated on receipt, the device's time kept as `devicetime`. A
  *   clock reset to a date that happens to fall in an earlier pairing must not send a press made
  *   now to the home the device left.
- * - A time more than `PAIRING_CLOCK_TOLERANCE_MS` before `pairedAt` cannot be this home's. When it
- *   falls in the previous pairing (after its start, less the same tolerance, where known), the
- *   device held it from its previous home (a pendant taken back and paired to someone else sends
- *   its backlog once it reaches the new hub): the previous resident's event at its own time, with
- *   `movedat` saying when the device left them. A device back in the same home after a spell in
- *   stock gets its backlog at its time, unmarked. With no previous pairing, or earlier than it
- *   began, it is a wrong clock (a new device whose clock is wrong), as above.
- * - Otherwise the current resident's, at the device's time.
+ * - From `PAIRING_CLOCK_TOLERANCE_MS` before `pairedAt` on (or with no `pairedAt`), the current
+ *   resident's, at the device's time.
+ * - Earlier, with no previous pairing, it cannot be this home's: a wrong clock, as above (a new
+ *   device whose clock is wrong).
+ * - In the previous pairing, from its start (less the same tolerance, where known) up to, not
+ *   including, its end (`endedAt`): the device held it from its previous home (a pendant taken
+ *   back and paired to someone else sends its backlog once it reaches the new hub). The previous
+ *   resident's event at its own time, with `movedat` saying when the device left them; unmarked
+ *   when the device is back with the same resident.
+ * - From the previous pairing's end on (a spell in stock before this pairing), or before it began
+ *   (the device was elsewhere then: another home, or stock), the device was with neither resident:
+ *   nobody's (`UnpairedTime`). A report buffered in the stock cupboard or a late delivery must not
+ *   reach either home's timeline, rules or helpline. Except a life-critical alarm (`lifeCritical`,
+ *   priority 1): the device is in the current home now, and its clock may have stood still while
+ *   it was without power between homes (a battery out in the stock cupboard), so that a press made
+ *   now carries a time from then. It is the current resident's, dated on receipt with the device's
+ *   time kept, as a wrong clock is: a stale press from the cupboard costs a call, a refused one a life.
  */
 export function attributeEvent(
   deviceTime: string,
   receivedAt: string,
   device: DevicePairings,
-): AttributedTime {
+  lifeCritical = false,
+): AttributedTime | UnpairedTime {
   const at = Date.parse(deviceTime);
   const onReceipt = { residentId: device.residentId, time: receivedAt, devicetime: deviceTime };
   if (wrongClock(at, Date.parse(receivedAt))) return onReceipt;
   if (device.pairedAt === undefined || at >= Date.parse(device.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS)
     return { residentId: device.residentId, time: deviceTime };
   const previous = device.previousPairing;
-  if (
-    previous === undefined ||
-    (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS)
-  )
-    return onReceipt;
+  if (previous === undefined) return onReceipt;
+  const nobodys =
+    at >= Date.parse(previous.endedAt) ||
+    (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS);
+  if (nobodys && lifeCritical) return onReceipt;
+  if (at >= Date.parse(previous.endedAt)) {
+    return {
+      residentId: null,
+      detail: `timed ${deviceTime}, while the device was in stock (its previous pairing ended ${previous.endedAt}, this one began ${device.pairedAt}): it belongs to no resident`,
+    };
+  }
+  if (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS) {
+    return {
+      residentId: null,
+      detail: `timed ${deviceTime}, before the device's previous pairing began (${previous.pairedAt}): it belongs to no resident the device map knows`,
+    };
+  }
   return previous.residentId === device.residentId
     ? { residentId: previous.residentId, time: deviceTime }
     : { residentId: previous.residentId, time: deviceTime, movedat: previous.endedAt };
@@ -110,6 +144,10 @@ export function eventTimeOf(
   receivedAt: string,
   pairedAt?: string,
 ): { time: string; devicetime?: string } {
-  const { time, devicetime } = attributeEvent(deviceTime, receivedAt, { residentId: '', pairedAt });
+  // Without a previous pairing every time is someone's (`attributeEvent`).
+  const { time, devicetime } = attributeEvent(deviceTime, receivedAt, {
+    residentId: '',
+    pairedAt,
+  }) as AttributedTime;
   return devicetime === undefined ? { time } : { time, devicetime };
 }

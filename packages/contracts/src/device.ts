@@ -104,7 +104,9 @@ export const DeviceState = z.enum(['stock', 'installed', 'test', 'faulty', 'deco
 /**
  * The device's pairing before the one it is in now: the resident it was with, when that began
  * (where known) and when it ended (the device left for stock or went straight to another home).
- * A backlog the device held from that home is that resident's (`attributeEvent`).
+ * A backlog the device held from that home (timed before `endedAt`) is that resident's; a time from
+ * `endedAt` until the current pairing (in stock), or before `pairedAt`, is nobody's
+ * (`attributeEvent`).
  */
 export const PreviousPairing = z.object({
   residentId: z.string(),
@@ -137,7 +139,8 @@ export const DeviceMapEntry = z.object({
   /**
    * The device's pairing before this one, when it had one with another resident (or with this one,
    * before a spell in stock): an event the device sends now with a time in it happened there and
-   * is that resident's, at its own time (`attributeEvent`). Absent for a device that had no earlier
+   * is that resident's, at its own time; one in the spell in stock after it, or before it began, is
+   * nobody's (`attributeEvent`). Absent for a device that had no earlier
    * pairing, or whose earlier pairing ended before it was kept.
    */
   previousPairing: PreviousPairing.optional(),

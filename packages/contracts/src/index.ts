@@ -49,6 +49,7 @@ export {
   MAX_CLOCK_BEHIND_MS,
   MOVED_DEVICE_REASON,
   PAIRING_CLOCK_TOLERANCE_MS,
+  type UnpairedTime,
 } from './device-clock.ts';
 export { TelecareEvent } from './envelope.ts';
 export {

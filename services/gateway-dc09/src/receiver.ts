@@ -9,6 +9,7 @@ import {
   type RejectReason,
   TAXONOMY,
   type TelecareEvent,
+  type UnpairedTime,
 } from '@telecare/contracts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
 import {
@@ -229,14 +230,22 @@ function buildEvent(input: {
   partitions: number;
   /** Decrypted with the account's previous key (in its grace). */
   previousKey?: boolean;
-}): TelecareEvent {
+}): TelecareEvent | UnpairedTime {
   const { entry, envelope } = input;
   const deviceEventId = `dc09-${entry.account}-${envelope.seq}-${input.digest}-${input.index}`;
   const receivedAt = input.now.toISOString();
   // The platform's one rule (gateway-mqtt's, `attributeEvent`): a time from before the panel was
   // paired with this home is the previous resident's when it falls in its previous pairing (a
   // panel moved between homes sending the backlog it held), else a wrong clock, dated on receipt.
-  const dated = attributeEvent((input.at ?? input.timestamp ?? input.now).toISOString(), receivedAt, entry);
+  // A time when the panel was with nobody (in stock, or before its previous pairing) is nobody's:
+  // no event, the caller refuses it as an unpaired device's.
+  const dated = attributeEvent(
+    (input.at ?? input.timestamp ?? input.now).toISOString(),
+    receivedAt,
+    entry,
+    TAXONOMY[input.type].priority === 1,
+  );
+  if (dated.residentId === null) return dated;
   const moved = dated.movedat !== undefined;
   return {
     specversion: '1.0',
@@ -263,6 +272,16 @@ function buildEvent(input: {
     data: input.data,
   };
 }
+
+const isUnpaired = (built: TelecareEvent | UnpairedTime): built is UnpairedTime => 'detail' in built;
+
+/**
+ * A heartbeat: the link is alive now, dated as the frame (its timestamp, checked against the time
+ * window, or its arrival), so always the current pairing's. None in the impossible case where even
+ * that falls when the panel was with nobody.
+ */
+const linkAlive = (built: TelecareEvent | UnpairedTime): TelecareEvent[] =>
+  isUnpaired(built) ? [] : [built];
 
 function eventData(event: SourceEvent, content: Content, condition?: string): Record<string, unknown> {
   // Text blocks (`[I…]`, a Dahua's `[R…]` room) may be 8-bit, as zone names are.
@@ -352,19 +371,21 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     if (err.problem === 'timestamp') return refuse('bad-frame', err.message, entry);
     // The account's own frame (decrypted with its key, where it has one): the link is alive.
     const unread: Content = { data: '', xdata: [], canonical: plain, message: plain };
-    const heartbeat = buildEvent({
-      entry,
-      envelope,
-      digest: digestOf(envelope, unread.canonical),
-      index: receiptIndex(now),
-      type: 'heartbeat',
-      data: {},
-      now,
-      partitions: ctx.partitions,
-      previousKey,
-    });
+    const heartbeat = linkAlive(
+      buildEvent({
+        entry,
+        envelope,
+        digest: digestOf(envelope, unread.canonical),
+        index: receiptIndex(now),
+        type: 'heartbeat',
+        data: {},
+        now,
+        partitions: ctx.partitions,
+        previousKey,
+      }),
+    );
     return {
-      ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat]),
+      ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, heartbeat),
       ...(previousKey ? { previousKey } : {}),
     };
   }
@@ -576,11 +597,11 @@ function answerContent(
     });
   // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
   const heartbeat = () =>
-    build(receiptIndex(now), 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined);
+    linkAlive(build(receiptIndex(now), 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined));
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events
-      : [...events, heartbeat()];
+      : [...events, ...heartbeat()];
 
   // Extended data not understood after readable data: ACKed and stored all the same (a DUH would
   // lose the alarm before it), the frame dead-lettered for a person.
@@ -604,7 +625,7 @@ function answerContent(
   if (envelope.id !== 'SIA-DCS' && envelope.id !== 'ADM-CID') {
     return {
       ...duh(envelope, entry, { reason: 'unknown-code', detail: `message type ${envelope.id}` }, [
-        heartbeat(),
+        ...heartbeat(),
       ]),
       ...remembered,
     };
@@ -627,7 +648,7 @@ function answerContent(
         .join('; ');
     } else {
       return {
-        ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, [heartbeat()]),
+        ...duh(envelope, entry, { reason: 'bad-frame', detail: err.message }, heartbeat()),
         ...remembered,
       };
     }
@@ -637,6 +658,12 @@ function answerContent(
   const events: TelecareEvent[] = [];
   const unmapped: string[] = [];
   const mismatched: { type: string; disposition: 'stored' | 'refused' }[] = [];
+  /** Why each event timed when the panel was with nobody was left out (`UnpairedTime`). */
+  const unpaired: string[] = [];
+  const keep = (built: TelecareEvent | UnpairedTime) => {
+    if (isUnpaired(built)) unpaired.push(built.detail);
+    else events.push(built);
+  };
   const reference = content.timestamp ?? now;
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
@@ -647,7 +674,7 @@ function answerContent(
       // anything else would block every alarm queued behind it) and kept for a person to map.
       unmapped.push(code);
       const why = unmappedDetail(event, entry.codeOverrides);
-      events.push(
+      keep(
         build(
           String(index),
           'code.unmapped',
@@ -673,10 +700,10 @@ function answerContent(
       // Attributed as what it is: triage keeps it out of the home's other presses and no cancel
       // closes it (the envelope's `unexpectedkind`).
       const alarm = build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at);
-      events.push({ ...alarm, unexpectedkind: true });
+      keep(isUnpaired(alarm) ? alarm : { ...alarm, unexpectedkind: true });
       return;
     }
-    events.push(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
+    keep(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
   });
   const refused = mismatched.filter((m) => m.disposition === 'refused');
   const notForKind = refused.length
@@ -684,11 +711,18 @@ function answerContent(
     : undefined;
   // ACKed all the same, as an unmapped code is: a sender that retries on anything but ACK would
   // block every alarm queued behind it. The frame is dead-lettered, for the registry to show.
+  // An event timed when the panel was in stock (or before its previous home) is neither home's:
+  // not stored, the frame ACKed (its other events are) and dead-lettered as an unpaired device's.
+  const noResident = unpaired.length
+    ? `${unpaired.length} event(s) of account ${entry.account} not stored: ${[...new Set(unpaired)].join('; ')}`
+    : undefined;
   const refusal: Refusal | undefined = notForKind
-    ? { reason: 'type-not-for-kind', detail: unread ? `${notForKind}; ${unread}` : notForKind }
-    : unread
-      ? { reason: 'bad-frame', detail: unread }
-      : undefined;
+    ? { reason: 'type-not-for-kind', detail: [notForKind, noResident, unread].filter(Boolean).join('; ') }
+    : noResident
+      ? { reason: 'unknown-device', detail: unread ? `${noResident}; ${unread}` : noResident }
+      : unread
+        ? { reason: 'bad-frame', detail: unread }
+        : undefined;
   return ack(events, {
     ...(unmapped.length ? { unmapped } : {}),
     ...(mismatched.length ? { mismatched } : {}),

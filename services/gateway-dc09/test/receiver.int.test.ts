@@ -117,6 +117,20 @@ beforeAll(async () => {
     'A012',
     JSON.stringify(testAccount('A012', { pairedAt: new Date(Date.now() - day).toISOString() })),
   );
+  // Back from a home three to five days ago, in stock since, paired here yesterday.
+  await accounts.put(
+    'A013',
+    JSON.stringify(
+      testAccount('A013', {
+        pairedAt: new Date(Date.now() - day).toISOString(),
+        previousPairing: {
+          residentId: 'res_a013prev',
+          pairedAt: new Date(Date.now() - 5 * day).toISOString(),
+          endedAt: new Date(Date.now() - 3 * day).toISOString(),
+        },
+      }),
+    ),
+  );
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -371,6 +385,43 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(dated).toMatchObject({ residentid: 'res_a012', devicetime: atOldHome.toISOString() });
     expect(dated?.time).toBe(dated?.receivedat);
     expect(dated).not.toHaveProperty('movedat');
+  });
+
+  it('a panel that sat in stock between two homes: a report timed in stock is neither home’s, the frame ACKed and dead-lettered; a press so timed is the current home’s, on receipt', async () => {
+    const day = 24 * 3600_000;
+    const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+    const inStock = whole(Date.now() - 2 * day);
+    const atOldHome = whole(Date.now() - 4 * day);
+    const here = whole(Date.now() - 60_000);
+    const before = (await deadLetters()).length;
+    const panel = await dialler('A013');
+    expect(
+      (
+        await panel.sendSia([
+          { kind: 'sia', code: 'YT', zone: '01', at: inStock },
+          { kind: 'sia', code: 'MA', zone: '02', at: atOldHome },
+          { kind: 'sia', code: 'MA', zone: '03', at: here },
+          // Its clock stood still while it was without power in the cupboard: a press made now.
+          { kind: 'sia', code: 'MA', zone: '04', at: inStock },
+        ])
+      ).reply,
+    ).toBe('ACK');
+    const events = await eventsOf('DC09-A013');
+    expect(events.filter((e) => e.type === 'battery.low')).toEqual([]);
+    const presses = events.filter((e) => e.type === 'pendant.pressed');
+    expect(presses.map((e) => [e.data.zone, e.residentid])).toEqual([
+      ['02', 'res_a013prev'],
+      ['03', 'res_a013'],
+      ['04', 'res_a013'],
+    ]);
+    const stoodStill = presses.find((e) => e.data.zone === '04');
+    expect(stoodStill?.devicetime).toBe(inStock.toISOString());
+    expect(Date.parse(stoodStill?.time ?? '')).toBeGreaterThan(here.getTime());
+    const letters = (await deadLetters()).slice(before);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A013' });
+    expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
+    expect(letters[0]?.detail).not.toContain('res_a013');
   });
 
   it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {

@@ -1,10 +1,12 @@
 import {
+  type AttributedTime,
   attributeEvent,
   type DeviceEventPayload,
   type DeviceMapEntry,
   eventIdFor,
   mayReport,
   partitionOf,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { UNDATED } from './intake.ts';
@@ -14,6 +16,26 @@ export const EVENT_SOURCE = '/gateway-mqtt';
 // The clock bounds are the platform's one rule (contracts' `attributeEvent`, which triage's replay
 // import applies too); re-exported here, where the gateway's tests and readers look for them.
 export { MAX_CLOCK_AHEAD_MS, MAX_CLOCK_BEHIND_MS, PAIRING_CLOCK_TOLERANCE_MS } from '@telecare/contracts';
+
+/**
+ * Whose a device message is and its time: the platform's one rule (shared with triage's replay
+ * import). A life-critical alarm whose device time could not be read (intake's `asAlarm`) is dated
+ * on receipt. Otherwise a clock too far ahead or behind, or earlier than the device joined the
+ * home, is wrong; the event is real all the same, dated on receipt with the device's time kept. A
+ * time in the device's previous pairing is a backlog from the home it left: that resident's event,
+ * at its own time. A time when the device was with nobody (in stock, or before its previous
+ * pairing) is nobody's (`UnpairedTime`): the gateway refuses it as an unpaired device's.
+ */
+export function attributionOf(
+  payload: DeviceEventPayload,
+  device: DeviceMapEntry,
+  receivedAt: Date,
+): ReturnType<typeof attributeEvent> {
+  const received = receivedAt.toISOString();
+  return payload.at === UNDATED
+    ? { residentId: device.residentId, time: received }
+    : attributeEvent(payload.at, received, device, TAXONOMY[payload.type]?.priority === 1);
+}
 
 /**
  * The canonical event for a device message. The id is derived from the serial, the device's own
@@ -29,18 +51,13 @@ export function toTelecareEvent(input: {
   receivedAt: Date;
   partitions: number;
   traceparent?: string;
+  /** Its `attributionOf`, when the caller has it; an unpaired device's event is no one's to build. */
+  dated?: AttributedTime;
 }): TelecareEvent {
   const { serial, payload, device } = input;
   const receivedAt = input.receivedAt.toISOString();
-  // A life-critical alarm whose device time could not be read (intake's `asAlarm`) is dated on
-  // receipt. Otherwise the platform's one rule (shared with triage's replay import): a clock too
-  // far ahead or behind, or earlier than the device joined the home, is wrong; the event is real
-  // all the same, dated on receipt with the device's time kept. A time in the device's previous
-  // pairing is a backlog from the home it left: that resident's event, at its own time.
-  const dated =
-    payload.at === UNDATED
-      ? { residentId: device.residentId, time: receivedAt }
-      : attributeEvent(payload.at, receivedAt, device);
+  const dated = input.dated ?? attributionOf(payload, device, input.receivedAt);
+  if (dated.residentId === null) throw new RangeError(`an event ${dated.detail}`);
   const moved = dated.movedat !== undefined;
   // Built key by key in the schema's order (the stored JSON keeps it), without a spread object
   // per optional field: this runs once per stored event.

@@ -37,7 +37,7 @@ import {
 } from '@telecare/platform';
 import { AdmissionQueue, admission, isSheddable } from './admission.ts';
 import type { DeviceMap } from './device-map.ts';
-import { toTelecareEvent } from './event.ts';
+import { attributionOf, toTelecareEvent } from './event.ts';
 import {
   type Accepted,
   MAX_PAYLOAD_BYTES,
@@ -584,13 +584,34 @@ export class DeviceEventGateway {
       );
     }
 
+    const receivedAt = new Date(this.#clock.now());
+    const dated = attributionOf(payload, device, receivedAt);
+    if (dated.residentId === null) {
+      // Timed when the device was with no resident (in stock between two homes, or before the one
+      // it left): neither home's. Refused as an unpaired device's event, its bytes dead-lettered;
+      // an alarm too, since no resend can make it anyone's (the map knows the device).
+      return this.#refuse(
+        serial,
+        topic,
+        raw,
+        {
+          ok: false,
+          reason: 'unknown-device',
+          detail: `device ${serial}: an event ${dated.detail}`,
+          deviceEventId: payload.id,
+        },
+        generation,
+      );
+    }
+
     const traceparent = activeTraceparent() ?? traceparentOf(packet);
     const event = toTelecareEvent({
       serial,
       payload,
       ...(read.sentAt === undefined ? {} : { sentAt: read.sentAt }),
       device,
-      receivedAt: new Date(this.#clock.now()),
+      receivedAt,
+      dated,
       partitions: this.#partitions,
       ...(traceparent === undefined ? {} : { traceparent }),
     });

@@ -33,6 +33,24 @@ const HISTORY = [
   line('PX-2', 'pendant', 'res_b', 'press-0004', 'pendant.pressed', '2026-11-01T09:00:00.000Z'),
 ].join('\n');
 
+/** A press from PX-8, res_b's since 2 Nov 09:00, res_a's from 1 Oct until 2 Nov 08:00. */
+const movedLine = (id: string, at: string, receivedAt: string) =>
+  JSON.stringify({
+    serial: 'PX-8',
+    kind: 'pendant',
+    location: 'hall',
+    residentId: 'res_b',
+    postcodeDistrict: 'GL1',
+    receivedAt,
+    pairedAt: '2026-11-02T09:00:00Z',
+    previousPairing: {
+      residentId: 'res_a',
+      pairedAt: '2026-10-01T09:00:00Z',
+      endedAt: '2026-11-02T08:00:00Z',
+    },
+    event: { id, type: 'pendant.pressed', at, data: {} },
+  });
+
 describe('replay --import', () => {
   it('marks a life-critical alarm of a type its device kind never reports as the gateways store it (unexpectedkind)', () => {
     const [pull, fromPendant, press, ownCancel] = parseImport(
@@ -233,22 +251,7 @@ describe('replay --import', () => {
 
   it("gives a moved device's backlog from its previous pairing to the previous resident, as the gateway would", () => {
     const received = '2026-11-02T10:00:00.000Z';
-    const moved = (id: string, at: string) =>
-      JSON.stringify({
-        serial: 'PX-8',
-        kind: 'pendant',
-        location: 'hall',
-        residentId: 'res_b',
-        postcodeDistrict: 'GL1',
-        receivedAt: received,
-        pairedAt: '2026-11-02T09:00:00Z',
-        previousPairing: {
-          residentId: 'res_a',
-          pairedAt: '2026-10-01T09:00:00Z',
-          endedAt: '2026-11-02T08:00:00Z',
-        },
-        event: { id, type: 'pendant.pressed', at, data: {} },
-      });
+    const moved = (id: string, at: string) => movedLine(id, at, received);
     const lines = parseImport(
       [moved('press-old', '2026-11-01T21:00:00Z'), moved('press-new', '2026-11-02T09:30:00Z')].join('\n'),
     );
@@ -271,5 +274,34 @@ describe('replay --import', () => {
     const onlyB = runImported(lines, DEFAULT_RULE_SET, { learnDays: 0, residents: ['res_b'] }).alerts;
     expect(new Set(onlyB.map((a) => a.residentId))).toEqual(new Set(['res_b']));
     expect(onlyB.filter((a) => a.type === 'pendant.pressed').map((a) => a.evidence)).toEqual([[ofB?.id]]);
+  });
+  it('replays no event for a report timed while the device sat in stock between two homes, as the gateway refuses it; a press so timed is the current home’s, on receipt', () => {
+    // A left on the 2nd at 08:00; in stock until B's pairing on the 5th at 09:00.
+    const line = (id: string, at: string, type = 'pendant.pressed') =>
+      JSON.stringify({
+        ...JSON.parse(movedLine(id, at, '2026-11-05T10:00:00.000Z')),
+        pairedAt: '2026-11-05T09:00:00Z',
+        event: { id, type, at, data: {} },
+      });
+    const lines = parseImport(
+      [
+        line('press-ofa', '2026-11-02T07:59:59Z'),
+        line('beat-stock', '2026-11-02T08:00:00Z', 'heartbeat'),
+        line('beat-stock2', '2026-11-04T12:00:00Z', 'heartbeat'),
+        line('press-stock', '2026-11-04T12:00:00Z'),
+        line('press-ofb', '2026-11-05T09:30:00Z'),
+      ].join('\n'),
+    );
+    const events = lines.map((l) => toTelecareEvent(l));
+    expect(events.map((e) => e?.residentid)).toEqual(['res_a', undefined, undefined, 'res_b', 'res_b']);
+    // The press timed in stock: its clock may have stood still between homes, dated on receipt.
+    expect(events[3]).toMatchObject({
+      time: '2026-11-05T10:00:00.000Z',
+      devicetime: '2026-11-04T12:00:00Z',
+    });
+    const run = runImported(lines, DEFAULT_RULE_SET, { learnDays: 0 });
+    expect(run.events).toBe(3);
+    const presses = run.alerts.filter((a) => a.type === 'pendant.pressed');
+    expect(new Set(presses.map((a) => a.residentId))).toEqual(new Set(['res_a', 'res_b']));
   });
 });

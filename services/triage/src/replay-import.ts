@@ -10,6 +10,7 @@ import {
   isUnexpectedKindAlarm,
   PreviousPairing,
   partitionOf,
+  TAXONOMY,
   type TelecareEvent,
 } from '@telecare/contracts';
 import { type RuleSet, RulesRunner } from '@telecare/rules';
@@ -163,12 +164,18 @@ export function parseAway(text: string): Map<string, AwayPeriod[]> {
  * time, marked `movedat` and without the new home's location and district. Without one there is
  * nothing to hold the device's clock against, so its time is taken as written and stands for the
  * receipt time too: a history from a device whose clock was wrong replays at the times it wrote (a
- * line's receipt time is what makes a wrong clock tellable).
+ * line's receipt time is what makes a wrong clock tellable). A device time when the device was with
+ * nobody (in stock between its previous pairing and this one, or before the previous one) gives no
+ * event (undefined): the gateways refuse it as an unpaired device's, and it is no resident's.
  */
-export function toTelecareEvent(line: ImportedEvent): TelecareEvent {
+export function toTelecareEvent(line: ImportedEvent): TelecareEvent | undefined {
   const iso = (at: string) => new Date(Date.parse(at)).toISOString();
   const receivedAt = line.receivedAt === undefined ? undefined : iso(line.receivedAt);
-  const dated = receivedAt === undefined ? undefined : attributeEvent(line.event.at, receivedAt, line);
+  const dated =
+    receivedAt === undefined
+      ? undefined
+      : attributeEvent(line.event.at, receivedAt, line, TAXONOMY[line.event.type]?.priority === 1);
+  if (dated?.residentId === null) return undefined;
   const residentId = dated?.residentId ?? line.residentId;
   const moved = dated?.movedat !== undefined;
   return {
@@ -230,7 +237,12 @@ export function runImported(
 ): ImportRun {
   const only = options.residents && options.residents.length > 0 ? new Set(options.residents) : undefined;
   return runEvents(
-    inTimeOrder(lines.map(toTelecareEvent).filter((event) => !only || only.has(event.residentid))),
+    inTimeOrder(
+      lines.flatMap((line) => {
+        const event = toTelecareEvent(line);
+        return event === undefined || (only && !only.has(event.residentid)) ? [] : [event];
+      }),
+    ),
     ruleSet,
     options,
   );
