@@ -591,7 +591,8 @@ describe('a state given up to the core (reuse) gives the same evaluations', () =
       }),
       { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
-  });
+    // Every step compared whole, twice: seconds on a quiet machine, over 30 s on a busy one.
+  }, 120_000);
 });
 
 describe('alarms from a device whose kind does not report them (unexpectedkind)', () => {

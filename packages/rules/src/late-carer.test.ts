@@ -505,3 +505,17 @@ describe('a visit learned again from the outing’s door, in place (reuse)', () 
     expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('home');
   });
 });
+
+describe('a carer whose "arrived" takes the door closing just before it for theirs, on a state given up to the core', () => {
+  it('keeps the visit as it stood before the "arrived" in the return it keeps, as on a copy', () => {
+    // Out of the front door at 10:30:01, the carer's "arrived" a millisecond after: their coming in.
+    const arrivals = [
+      [ev('motion', T('10:30:00')), T('10:30:00')],
+      [ev('door.closed', T('10:30:01')), T('10:30:01')],
+      [ev('carer.arrived', T('10:30:01', 1)), T('10:30:01', 9)],
+      [ev('pendant.pressed', T('11:30:00')), T('11:30:00')],
+    ] as const;
+    const state = inPlaceAsCopy(arrivals);
+    expect(state.rhythms?.['rhythm.learned']?.beforeReturn?.visit).toBeUndefined();
+  });
+});

@@ -464,27 +464,23 @@ function learnedAt(
     const result: Writable = inPlace ? next : shapedRhythm(next);
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
     if (entry.type === 'carer.arrived') {
-      // Read before it is set: in place, `next` is `result`.
       const opened = next.returning;
+      // The door that "took the resident out" just before was the carer coming in: at home, kept
+      // as a return (which taught nothing): a door opened since, as a passage of its own, taken
+      // after this report, makes the closing the resident's after all (`returnUndone`). Read
+      // before the visit is set: in place, `next` is `result`.
+      const tookDoor = last !== undefined && carerTookDoor(last, opened, entry.at);
+      const kept = tookDoor
+        ? keptReturn(entry, last, next, opened, NOTHING_LEARNED, NOTHING_LEARNED, NOTHING_LEARNED)
+        : undefined;
       // The door that let them in was theirs.
       result.visit = entry.at;
       result.visitEnd = undefined;
       if (opened !== undefined && entry.at - opened <= VISIT_DOOR_MS) result.returning = undefined;
-      // The door that "took the resident out" just before was the carer coming in: at home.
-      if (last !== undefined && carerTookDoor(last, opened, entry.at)) {
+      if (kept !== undefined && last !== undefined) {
         result.returning = last.at;
         result.place = placeOf(next.bed, next.chair, last, true);
-        // Kept as a return (which taught nothing): a door opened since, as a passage of its own,
-        // taken after this report, makes the closing the resident's after all (`returnUndone`).
-        result.beforeReturn = keptReturn(
-          entry,
-          last,
-          next,
-          opened,
-          NOTHING_LEARNED,
-          NOTHING_LEARNED,
-          NOTHING_LEARNED,
-        );
+        result.beforeReturn = kept;
       }
     } else if (entry.type === 'carer.left') {
       result.visit = next.visit ?? entry.at;
