@@ -21,7 +21,7 @@ describe('a summary counted in the database', () => {
         {
           from: new Date('2026-06-01T00:00:00Z'),
           to: new Date('2026-12-01T00:00:00Z'),
-          residents: 400,
+          residents: 150,
           districts: DEMO_DISTRICTS,
           seed,
         },
