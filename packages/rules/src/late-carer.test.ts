@@ -347,7 +347,9 @@ describe('a bed report taken after the carer’s arrival that followed it', () =
     expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
   });
 
-  it('the same with the hall’s PIR instead of the bed: at home, the silence after it named as in time order', () => {
+  it('the hall’s PIR instead of the bed, before "arrived" within five minutes of the door: the carer coming in, out as in time order', () => {
+    // One passage through the door and the carer's "arrived" 20 s after it: the movement is the
+    // carer's (the resident may have come in with them, but nothing says so until the visit ends).
     const moved = ev('motion', T('14:00:10'));
     const events = [
       ...morning(),
@@ -358,11 +360,11 @@ describe('a bed report taken after the carer’s arrival that followed it', () =
       ev('motion', T('21:00:00')),
     ];
     const ordered = inOrder(events);
-    expect(types(ordered.alerts)).toContain('inactivity.unusual');
-    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    expect(types(ordered.alerts)).toContain('outing.not-returned');
+    expect(types(ordered.alerts)).not.toContain('inactivity.unusual');
     const late = arrivingLate(events, moved, T('14:00:30'));
     expect(told(late.alerts)).toEqual(told(ordered.alerts));
-    expect(late.rhythm?.place).toBe('home');
+    expect(late.rhythm?.place).toBe(ordered.rhythm?.place);
   });
 });
 
@@ -495,12 +497,16 @@ describe('a visit learned again from the outing’s door, in place (reuse)', () 
       ),
       [ev('carer.left', T('12:00:40')), T('12:00:41')],
       [ev('motion', T('12:00:20')), T('12:00:45')],
-      // The resident home, the hall's PIR taken after the next carer's report and the door.
+      // The next carer in by the door, their hall movement taken after their report and the door.
       [ev('door.opened', T('14:00:00')), T('14:00:01')],
       [ev('carer.arrived', T('14:00:20')), T('14:00:21')],
       [ev('door.closed', T('14:00:25')), T('14:00:26')],
       [ev('motion', T('14:00:10')), T('14:00:30')],
       [ev('carer.left', T('14:20:00')), T('14:20:01')],
+      // The resident home by a door of their own, and about.
+      [ev('door.opened', T('15:00:00')), T('15:00:01')],
+      [ev('door.closed', T('15:00:10')), T('15:00:11')],
+      [ev('motion', T('15:00:20')), T('15:00:21')],
     ] as const;
     expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('home');
   });
@@ -517,5 +523,206 @@ describe('a carer whose "arrived" takes the door closing just before it for thei
     ] as const;
     const state = inPlaceAsCopy(arrivals);
     expect(state.rhythms?.['rhythm.learned']?.beforeReturn?.visit).toBeUndefined();
+  });
+});
+
+/** Each report of `lates` read late (at its time given) raises the alerts of `ordered`, the resident `place` in the end. */
+function sameTaken(
+  events: readonly TelecareEvent[],
+  ordered: ReturnType<typeof run>,
+  lates: ReadonlyArray<readonly [TelecareEvent, number]>,
+  place: string,
+) {
+  for (const [late, arrives] of lates) {
+    const read = arrivingLate(events, late, arrives);
+    expect(told(read.alerts)).toEqual(told(ordered.alerts));
+    expect(read.rhythm?.place).toBe(place);
+  }
+}
+
+/** The resident's "not back" alerts, and on what evidence. */
+const notBack = (alerts: readonly Alert[]) =>
+  alerts.filter((alert) => alert.type === 'outing.not-returned').map((alert) => alert.evidence);
+
+describe('a carer seen by the hall’s PIR before their "arrived", the resident out', () => {
+  /** Out at 10:30 (its door closing, the evidence "not back" names). */
+  const outAt = () => {
+    const events = morning();
+    return { events, door: (events.at(-1) as TelecareEvent).id };
+  };
+  /**
+   * The carer lets themselves in at 12:00, the hall's PIR sees them at `hall`, the door shuts
+   * behind them, "arrived" at `arrived`; they work in the kitchen, press "left" at 12:30 and go.
+   */
+  const visit = (hall: string, arrived: string) => [
+    ev('door.opened', T('12:00:00')),
+    ev('motion', T(hall)),
+    ev('door.closed', T('12:00:15')),
+    ev('carer.arrived', T(arrived)),
+    ev('motion', T('12:10:00')),
+    ev('motion', T('12:20:00')),
+    ...carerOut('12:30:00', '12:30:20', '12:30:35'),
+  ];
+
+  it('the PIR before "arrived" is the carer coming in: still out, "not back" from the resident’s door, in either order', () => {
+    const { events: before, door } = outAt();
+    const events = [...before, ...visit('12:00:08', '12:00:30')];
+    const ordered = inOrder(events);
+    expect(notBack(ordered.alerts)).toEqual([[door]]);
+    expect(types(ordered.alerts)).not.toContain('inactivity.unusual');
+    expect(ordered.rhythm?.place).toBe('out');
+    // The visit dated from the door that let the carer in.
+    expect(ordered.rhythm?.visit).toBe(T('12:00:00'));
+    // The fob's "arrived" taken first, the hall's PIR 25 s late after it.
+    const hall = events.find(
+      (event) => event.time === new Date(T('12:00:08')).toISOString(),
+    ) as TelecareEvent;
+    const late = arrivingLate(events, hall, T('12:00:33'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place).toBe('out');
+    expect(late.rhythm?.visit).toBe(ordered.rhythm?.visit);
+  });
+
+  it('learned again in place (reuse) into the same evaluations and stored states as a copy', () => {
+    const { events: before } = outAt();
+    const arrivals = [...before, ...visit('12:00:08', '12:00:30')].map(
+      (event) => [event, Date.parse(event.time) + 1000] as const,
+    );
+    expect(inPlaceAsCopy(arrivals).rhythms?.['rhythm.learned']?.place).toBe('out');
+  });
+
+  it('the same with "arrived" pressed two minutes after the door, once the coat is off', () => {
+    const { events: before, door } = outAt();
+    const ordered = inOrder([...before, ...visit('12:00:08', '12:02:00')]);
+    expect(notBack(ordered.alerts)).toEqual([[door]]);
+    expect(ordered.rhythm?.place).toBe('out');
+  });
+
+  it('a carer who never presses "left" and goes: still out, "not back" from the resident’s door', () => {
+    const { events: before, door } = outAt();
+    const events = [
+      ...before,
+      ev('door.opened', T('12:00:00')),
+      ev('motion', T('12:00:08')),
+      ev('door.closed', T('12:00:15')),
+      ev('carer.arrived', T('12:00:30')),
+      ev('door.opened', T('12:20:00')),
+      ev('door.closed', T('12:20:15')),
+    ];
+    const ordered = inOrder(events);
+    expect(ordered.rhythm?.place).toBe('out');
+    expect(notBack(ordered.alerts)).toEqual([[door]]);
+  });
+
+  it('a carer coming in as another goes (the door opened during the first visit, "left", the hall’s PIR, "arrived"): still out', () => {
+    const { events: before, door } = outAt();
+    const hall = ev('motion', T('12:30:05'));
+    const events = [
+      ...before,
+      ...carerIn('12:00:00', '12:00:15', '12:00:30'),
+      // The second carer opens the door as the first is about to go.
+      ev('door.opened', T('12:30:00')),
+      ev('carer.left', T('12:30:02')),
+      hall,
+      ev('carer.arrived', T('12:30:10')),
+      ev('door.closed', T('12:30:20')),
+      ...carerOut('13:00:00', '13:00:20', '13:00:35'),
+    ];
+    const ordered = inOrder(events);
+    expect(notBack(ordered.alerts)).toEqual([[door]]);
+    expect(ordered.rhythm?.place).toBe('out');
+    const late = arrivingLate(events, hall, T('12:30:12'));
+    expect(told(late.alerts)).toEqual(told(ordered.alerts));
+  });
+
+  it('the resident home first and the carer minutes later by a door of their own: at home, in either order', () => {
+    // Home at 14:00 (the door, then the hall's PIR); the carer lets themselves in at 14:03, the
+    // hall's PIR sees them, "arrived" at 14:03:30, and stays. Then nothing moves until the evening.
+    const carerHall = ev('motion', T('14:03:08'));
+    const events = [
+      ...morning(),
+      ev('door.opened', T('14:00:00')),
+      ev('motion', T('14:00:10')),
+      ev('door.closed', T('14:00:20')),
+      ev('door.opened', T('14:03:00')),
+      carerHall,
+      ev('door.closed', T('14:03:15')),
+      ev('carer.arrived', T('14:03:30')),
+      ev('motion', T('21:00:00')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    expect(types(ordered.alerts)).toContain('inactivity.unusual');
+    expect(ordered.rhythm?.place).toBe('home');
+    const arrived = events.find((event) => event.type === 'carer.arrived') as TelecareEvent;
+    sameTaken(
+      events,
+      ordered,
+      [
+        [carerHall, T('14:03:35')],
+        [arrived, T('14:03:40')],
+      ],
+      'home',
+    );
+  });
+
+  it('the resident home first and the carer by the same door’s next passage within five minutes, no PIR between: at home', () => {
+    // Home at 14:00 and seen in the hall; the carer opens the door at 14:01 (a passage of its own,
+    // within the resident's door's two minutes) and presses "arrived" at 14:01:20.
+    const events = [
+      ...morning(),
+      ev('door.opened', T('14:00:00')),
+      ev('motion', T('14:00:10')),
+      ev('door.closed', T('14:00:20')),
+      ev('door.opened', T('14:01:00')),
+      ev('door.closed', T('14:01:10')),
+      ev('carer.arrived', T('14:01:20')),
+      ev('motion', T('21:00:00')),
+    ];
+    const ordered = inOrder(events);
+    expect(types(ordered.alerts)).not.toContain('outing.not-returned');
+    expect(ordered.rhythm?.place).toBe('home');
+  });
+});
+
+describe('a carer who comes in within two minutes of the resident going out', () => {
+  it('the resident went out: the carer’s "arrived" does not bring them home, in either order', () => {
+    // Out at 10:30:01; the carer opens the door at 10:31:00 (a minute later, within a door's
+    // passage of the resident's), shuts it, and presses "arrived" at 10:31:30.
+    const events = [
+      ...morning(),
+      ...carerIn('10:31:00', '10:31:10', '10:31:30'),
+      ev('motion', T('10:35:00')),
+      ...carerOut('11:00:00', '11:00:20', '11:00:35'),
+    ];
+    const door = events[3]?.id;
+    const ordered = inOrder(events);
+    expect(notBack(ordered.alerts)).toEqual([[door]]);
+    expect(types(ordered.alerts)).not.toContain('inactivity.unusual');
+    expect(ordered.rhythm?.place).toBe('out');
+    const arrived = events.find((event) => event.type === 'carer.arrived') as TelecareEvent;
+    sameTaken(
+      events,
+      ordered,
+      [
+        [arrived, T('10:31:50')],
+        [events[5] as TelecareEvent, T('10:31:35')],
+      ],
+      'out',
+    );
+  });
+
+  it('the same with the carer’s hall movement before "arrived"', () => {
+    const events = [
+      ...morning(),
+      ev('door.opened', T('10:31:00')),
+      ev('motion', T('10:31:05')),
+      ev('door.closed', T('10:31:10')),
+      ev('carer.arrived', T('10:31:30')),
+      ...carerOut('11:00:00', '11:00:20', '11:00:35'),
+    ];
+    const ordered = inOrder(events);
+    expect(notBack(ordered.alerts)).toEqual([[events[3]?.id]]);
+    expect(ordered.rhythm?.place).toBe('out');
   });
 });

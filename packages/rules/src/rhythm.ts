@@ -28,16 +28,22 @@ export const VISIT_DOOR_MS = 5 * 60_000;
 
 /**
  * Whether the door closing `closed`, which took the person out, was a carer coming in, for their
- * "arrived" at `at`: within `VISIT_DOOR_MS` before it, and no door opened since as a passage of its
- * own (`opened`, the latest opening since, more than a door's passage after the closing). A door
- * contact shows every passage: the resident going out (opened, closed) and a carer coming in
- * minutes later (opened, closed again) are two, and the carer came in by the second; the one that
- * took the resident out was theirs.
+ * "arrived" at `at`: within `VISIT_DOOR_MS` before it, and no door opened since (`opened`, the
+ * latest opening since, or a visit begun since; an opening within `bounceMs` of the closing is the
+ * door settling, no passage). A door contact shows every passage: the resident going out (opened,
+ * closed) and a carer coming in after them (opened, closed again) are two, even within a door's
+ * passage (`DOOR_PASSAGE_MS`) of each other, and the carer came in by the second; the one that took
+ * the resident out was theirs.
  */
-export const carerTookDoor = (closed: RecentEvent, opened: number | undefined, at: number): boolean =>
+export const carerTookDoor = (
+  closed: RecentEvent,
+  opened: number | undefined,
+  at: number,
+  bounceMs: number,
+): boolean =>
   closed.type === 'door.closed' &&
   at - closed.at <= VISIT_DOOR_MS &&
-  !(opened !== undefined && opened - closed.at > DOOR_PASSAGE_MS);
+  !(opened !== undefined && opened - closed.at >= bounceMs);
 
 /** A kept return's cell that it did not raise (`beforeReturn`): no index. */
 const NOTHING_LEARNED: [number, number] = [-1, 0];
@@ -465,18 +471,24 @@ function learnedAt(
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
     if (entry.type === 'carer.arrived') {
       const opened = next.returning;
-      // The door that "took the resident out" just before was the carer coming in: at home, kept
-      // as a return (which taught nothing): a door opened since, as a passage of its own, taken
-      // after this report, makes the closing the resident's after all (`returnUndone`). Read
-      // before the visit is set: in place, `next` is `result`.
-      const tookDoor = last !== undefined && carerTookDoor(last, opened, entry.at);
-      const kept = tookDoor
-        ? keptReturn(entry, last, next, opened, NOTHING_LEARNED, NOTHING_LEARNED, NOTHING_LEARNED)
-        : undefined;
-      // The door that let them in was theirs.
-      result.visit = entry.at;
+      // The door that "took the resident out" just before was the carer coming in: at home. Not when
+      // a door opened since, or a visit began since by one (another carer came in by it first).
+      const since =
+        opened ??
+        (next.visit !== undefined && last !== undefined && next.visit > last.at ? next.visit : undefined);
+      const kept =
+        last !== undefined && carerTookDoor(last, since, entry.at, bounceMs)
+          ? // Kept as a return (which taught nothing): a door opened since, as a passage of its own,
+            // taken after this report, makes the closing the resident's after all (`returnUndone`).
+            // Read before the visit is set: in place, `next` is `result`.
+            keptReturn(entry, last, next, opened, NOTHING_LEARNED, NOTHING_LEARNED, NOTHING_LEARNED)
+          : undefined;
+      // The door that let them in was theirs, and the visit dates from it: what moved since (the
+      // hall's PIR seeing them come in) was the carer (`outingAgain` in the rule).
+      const theirs = opened !== undefined && entry.at - opened <= VISIT_DOOR_MS;
+      result.visit = theirs ? opened : entry.at;
       result.visitEnd = undefined;
-      if (opened !== undefined && entry.at - opened <= VISIT_DOOR_MS) result.returning = undefined;
+      if (theirs) result.returning = undefined;
       if (kept !== undefined && last !== undefined) {
         result.returning = last.at;
         result.place = placeOf(next.bed, next.chair, last, true);

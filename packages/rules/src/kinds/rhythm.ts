@@ -29,7 +29,7 @@ import { lastOf } from './absence.ts';
 import { type AwayWindow, describeAway } from './away.ts';
 import { bounceOpening, bouncesBetween, openingsText } from './door.ts';
 import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField } from './output.ts';
-import { byTimeThenId, firstAtOrAfter, indexOf } from './recent.ts';
+import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
 
@@ -254,7 +254,58 @@ export function rhythmOnEvent(
       if (again) return again;
     }
   }
+  // A carer's "arrived" within five minutes of a door opened while out, the movement that ended the
+  // outing (the return kept) coming between: that was the carer coming in (`carerComingIn`), and
+  // the outing stands, learned again from its door.
+  if (entry.type === 'carer.arrived' && was?.beforeReturn !== undefined) {
+    const back = was.beforeReturn;
+    const at = findEvent(state.recent, back.id, back.at);
+    if (at >= 0 && byTimeThenId(entry, back.last) > 0 && carerComingIn(rule, state.recent, at, back.last)) {
+      const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
+      if (again) return again;
+    }
+  }
   return learnActivity(rule, entry, state, out);
+}
+
+/**
+ * Whether the movement `recent[i]`, out since the door closing `left`, is a carer coming in: the
+ * door opened since (the latest opening before the movement, not a bounce), and the next report
+ * after the movement other than movement, the door closing or a bounce is a carer's "arrived",
+ * within `VISIT_DOOR_MS` of that opening. The hall's PIR sees the carer before they press
+ * "arrived" on their fob or the home unit (also when the door opened during another carer's
+ * visit, who has left since); the door opened again between (shut since: a passage of its own) is
+ * the carer coming in behind a resident who came home by the first.
+ */
+function carerComingIn(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  i: number,
+  left: RecentEvent,
+): boolean {
+  if (recent[i]?.type !== 'motion') return false;
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  let opened: number | undefined;
+  // Whether the door is shut at the movement (closed since that opening).
+  let shut = false;
+  for (let j = i - 1; j >= 0 && opened === undefined; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (byTimeThenId(seen, left) <= 0) return false;
+    if (seen.type === 'door.closed') shut = true;
+    else if (seen.type === 'door.opened' && !bounceOpening(recent, j, bounceMs)) opened = seen.at;
+  }
+  if (opened === undefined) return false;
+  for (let j = i + 1; j < recent.length; j++) {
+    const seen = recent[j] as RecentEvent;
+    if (seen.at - opened > VISIT_DOOR_MS) return false;
+    if (seen.type === 'carer.arrived') return true;
+    if (seen.type === 'door.closed') shut = true;
+    else if (seen.type === 'door.opened') {
+      // The door settling behind them (a bounce), or reported open again while open, is no passage.
+      if (shut && !bounceOpening(recent, j, bounceMs)) return false;
+    } else if (seen.type !== 'motion' && rule.activity.includes(seen.type)) return false;
+  }
+  return false;
 }
 
 /**
@@ -317,7 +368,18 @@ function outingAgain(
   let next = withRhythm(state, rule, copy, out);
   for (let i = at + 1; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
-    if (rule.activity.includes(seen.type)) next = learnActivity(rule, seen, next, out);
+    if (!rule.activity.includes(seen.type)) continue;
+    // Out, the door opened since: movement before a carer's "arrived" within five minutes of it is
+    // the carer coming in, and leaves the outing as it was.
+    const now = next.rhythms?.[rule.id];
+    if (
+      seen.type === 'motion' &&
+      now?.place === 'out' &&
+      now.last !== undefined &&
+      carerComingIn(rule, recent, i, now.last)
+    )
+      continue;
+    next = learnActivity(rule, seen, next, out);
   }
   return next;
 }
