@@ -100,3 +100,40 @@ describe('a door bounce (opened and closed within seconds) with movement between
     ).toEqual(inOrder);
   });
 });
+
+describe('the door closing long after a closing that was a carer coming in', () => {
+  /**
+   * A carer's visit (no "left" pressed) with its door closing at 11:55; hours later the resident gets
+   * up and goes out (the bed's report, then the door's). The bed sensor and the door contact are
+   * separate senders, so the bed's report may come second.
+   */
+  function events() {
+    return {
+      before: [
+        event('motion', '2026-11-22T10:30:00.000Z', 'PIR-1', 'pir'),
+        event('carer.arrived', '2026-11-22T10:33:40.000Z', 'CF-1', 'carer-fob'),
+        event('door.closed', '2026-11-22T11:55:09.000Z', 'DC-1', 'door-contact'),
+      ],
+      up: event('bed.vacated', '2026-11-22T14:29:59.981Z', 'BS-1', 'bed-sensor'),
+      out: event('door.closed', '2026-11-22T14:29:59.996Z', 'DC-1', 'door-contact'),
+    };
+  }
+
+  function rhythmAlerts(arrivals: ReadonlyArray<{ event: TelecareEvent; at: number }>) {
+    const runner = new RulesRunner(RULES);
+    const alerts: Alert[] = [];
+    for (const { event, at } of arrivals) alerts.push(...runner.event(event, at));
+    alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
+    const place = runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place;
+    return { place, alerts: alerts.filter((a) => a.rule.id === 'rhythm.learned').map((a) => a.id) };
+  }
+
+  it('is the resident going out, in either order: no silence at home from the door', () => {
+    const { before, up, out } = events();
+    const inOrder = rhythmAlerts([...before.map((e) => at(e)), at(up), at(out)]);
+    expect(inOrder.place).toBe('out');
+    expect(rhythmAlerts([...before.map((e) => at(e)), at(out, 20_000), at(up, 24_000)])).toEqual(inOrder);
+    // And with no report between the two closings: the second is a passage of its own.
+    expect(rhythmAlerts([...before.map((e) => at(e)), at(out)]).place).toBe('out');
+  });
+});

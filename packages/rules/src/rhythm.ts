@@ -620,8 +620,13 @@ function learnedAt(
   if (entry.type === 'door.opened')
     returning = burst ? next.returning : next.place === 'out' ? entry.at : undefined;
   // The door closing during a carer's visit is the carer coming or going, not the resident
-  // leaving (who leaves with the carer goes after "left" is pressed).
-  else if (entry.type === 'door.closed') returning = next.returning ?? (visiting ? entry.at : undefined);
+  // leaving (who leaves with the carer goes after "left" is pressed). A closing straight after an
+  // earlier closing, more than a passage after it (the opening between not reported), is a passage
+  // of its own: what made the earlier one a return (a carer's door hours ago) is not this one's.
+  else if (entry.type === 'door.closed')
+    returning =
+      (last?.type === 'door.closed' && !burst ? undefined : next.returning) ??
+      (visiting ? entry.at : undefined);
   else if (next.returning !== undefined && entry.at - next.returning <= DOOR_PASSAGE_MS)
     returning = next.returning;
   let { leftBed, upOn, bedAt, upInNight } = next;
