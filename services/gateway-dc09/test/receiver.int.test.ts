@@ -119,12 +119,12 @@ beforeAll(async () => {
   );
   // Back from a home three to five days ago, in stock since, paired here yesterday.
   await accounts.put(
-    'A013',
+    'A015',
     JSON.stringify(
-      testAccount('A013', {
+      testAccount('A015', {
         pairedAt: new Date(Date.now() - day).toISOString(),
         previousPairing: {
-          residentId: 'res_a013prev',
+          residentId: 'res_a015prev',
           pairedAt: new Date(Date.now() - 5 * day).toISOString(),
           endedAt: new Date(Date.now() - 3 * day).toISOString(),
         },
@@ -394,7 +394,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const atOldHome = whole(Date.now() - 4 * day);
     const here = whole(Date.now() - 60_000);
     const before = (await deadLetters()).length;
-    const panel = await dialler('A013');
+    const panel = await dialler('A015');
     expect(
       (
         await panel.sendSia([
@@ -406,22 +406,22 @@ describe('gateway-dc09 against NATS JetStream', () => {
         ])
       ).reply,
     ).toBe('ACK');
-    const events = await eventsOf('DC09-A013');
+    const events = await eventsOf('DC09-A015');
     expect(events.filter((e) => e.type === 'battery.low')).toEqual([]);
     const presses = events.filter((e) => e.type === 'pendant.pressed');
     expect(presses.map((e) => [e.data.zone, e.residentid])).toEqual([
-      ['02', 'res_a013prev'],
-      ['03', 'res_a013'],
-      ['04', 'res_a013'],
+      ['02', 'res_a015prev'],
+      ['03', 'res_a015'],
+      ['04', 'res_a015'],
     ]);
     const stoodStill = presses.find((e) => e.data.zone === '04');
     expect(stoodStill?.devicetime).toBe(inStock.toISOString());
     expect(Date.parse(stoodStill?.time ?? '')).toBeGreaterThan(here.getTime());
     const letters = (await deadLetters()).slice(before);
     expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A013' });
+    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A015' });
     expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
-    expect(letters[0]?.detail).not.toContain('res_a013');
+    expect(letters[0]?.detail).not.toContain('res_a015');
   });
 
   it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {

@@ -97,9 +97,13 @@ describe('a previous DC-09 key whose grace has ended', () => {
       { what: 'the previous key out of the entry', timeoutMs: 5_000 },
     );
     expect(swept.key).toBe(KEY_2);
-    // Forgotten in PostgreSQL too: the device no longer says it has one.
-    const device = await call('GET', '/api/devices/HUB-SWEEP1');
-    expect(device.body.dc09PreviousKeyUntil).toBeNull();
+    // Forgotten in PostgreSQL too, just after the entry is written (what marks it done): the device
+    // no longer says it has one.
+    await waitFor(
+      async () =>
+        (await call('GET', '/api/devices/HUB-SWEEP1')).body.dc09PreviousKeyUntil === null ? true : undefined,
+      { what: 'the previous key forgotten in PostgreSQL', timeoutMs: 5_000 },
+    );
   });
 
   it('is swept while a later key change keeps its own grace', async () => {

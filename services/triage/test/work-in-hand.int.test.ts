@@ -111,10 +111,11 @@ describe('after a crash of triage', () => {
     const early = await readyz(next.url);
     expect(early.partitions).toEqual([]);
     expect(early.status).toBe(503);
+    // Ready from its first partition on; the other's lease may expire a moment later.
     const later = await waitFor(
       async () => {
         const r = await readyz(next.url);
-        return r.status === 200 ? r : undefined;
+        return r.status === 200 && r.partitions.length === 2 ? r : undefined;
       },
       { what: 'the new instance ready once it owns the partitions', timeoutMs: 40_000, intervalMs: 200 },
     );
