@@ -16,6 +16,9 @@ interface EventData {
   readonly closes?: { readonly outcome?: string };
   readonly by?: string;
   readonly closedType?: string;
+  /** The device a restore came from, and its kind when the alert said it. */
+  readonly deviceSerial?: string;
+  readonly deviceKind?: string;
   readonly effect?: string;
   readonly why?: string;
   readonly to?: string;
@@ -87,7 +90,7 @@ export function eventText(e: CaseEvent): string {
         const who =
           d.by === 'resident'
             ? 'the resident cancelled'
-            : `the device reported ${typeLabel(d.type).toLowerCase()}`;
+            : `the ${d.deviceKind ? d.deviceKind.replaceAll('-', ' ') : 'device'}${d.deviceSerial ? ` ${d.deviceSerial}` : ''} reported ${typeLabel(d.type).toLowerCase()}`;
         const what =
           d.closes.outcome === 'false-alarm'
             ? 'a false alarm'

@@ -697,6 +697,7 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
     // Who acted: the resident (a cancel) or the device (a restore), reported through triage.
     by: closes.outcome === 'false-alarm' ? 'resident' : 'device',
     ...(alert.deviceSerial ? { deviceSerial: alert.deviceSerial } : {}),
+    ...(alert.deviceKind ? { deviceKind: alert.deviceKind } : {}),
     evidence: alert.evidence,
     reason: alert.reason,
     effect: decided.effect === 'resolve' ? 'resolved' : 'noted',
