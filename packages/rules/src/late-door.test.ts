@@ -42,6 +42,18 @@ function run(events: ReadonlyArray<{ event: TelecareEvent; at: number }>): Alert
 
 const at = (event: TelecareEvent, lagMs = 0) => ({ event, at: Date.parse(event.time) + lagMs });
 
+/** The learned rhythm's alerts (ids and types) of a run, and where the resident is at its end. */
+function rhythmRun(events: ReadonlyArray<{ event: TelecareEvent; at: number }>) {
+  const runner = new RulesRunner(RULES);
+  const alerts: Alert[] = [];
+  for (const { event, at } of events) alerts.push(...runner.event(event, at));
+  alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
+  return {
+    place: runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place,
+    alerts: alerts.filter((a) => a.rule.id === 'rhythm.learned').map((a) => ({ id: a.id, type: a.type })),
+  };
+}
+
 describe("a door opening reported after the PIR's movement just behind it", () => {
   it('back through the door at the check: nothing, as in time order', () => {
     const { before, door, pir } = outing('2026-11-22T13:30:00.000Z', 1);
@@ -80,23 +92,14 @@ describe('a door bounce (opened and closed within seconds) with movement between
     };
   }
 
-  function alertsOf(events: ReadonlyArray<{ event: TelecareEvent; at: number }>) {
-    const runner = new RulesRunner(RULES);
-    const alerts: Alert[] = [];
-    for (const { event, at } of events) alerts.push(...runner.event(event, at));
-    alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
-    return alerts
-      .filter((alert) => alert.rule.id === 'rhythm.learned')
-      .map((alert) => ({ id: alert.id, type: alert.type }));
-  }
-
   it('raises what time order raises: a silence at home, not an outing', () => {
     const { before, opened, pir, closed } = bounce();
-    const inOrder = alertsOf([...before.map((e) => at(e)), at(opened), at(pir), at(closed)]);
-    expect(inOrder.map((alert) => alert.type)).toEqual(['inactivity.unusual']);
+    const inOrder = rhythmRun([...before.map((e) => at(e)), at(opened), at(pir), at(closed)]);
+    expect(inOrder.alerts.map((alert) => alert.type)).toEqual(['inactivity.unusual']);
+    expect(inOrder.place).toBe('home');
     // The door contact's two reports 20 s late, after the PIR's.
     expect(
-      alertsOf([...before.map((e) => at(e)), at(pir, 17_000), at(opened, 20_000), at(closed, 20_000)]),
+      rhythmRun([...before.map((e) => at(e)), at(pir, 17_000), at(opened, 20_000), at(closed, 20_000)]),
     ).toEqual(inOrder);
   });
 });
@@ -119,21 +122,12 @@ describe('the door closing long after a closing that was a carer coming in', () 
     };
   }
 
-  function rhythmAlerts(arrivals: ReadonlyArray<{ event: TelecareEvent; at: number }>) {
-    const runner = new RulesRunner(RULES);
-    const alerts: Alert[] = [];
-    for (const { event, at } of arrivals) alerts.push(...runner.event(event, at));
-    alerts.push(...runner.advance(Date.parse('2026-11-22T23:00:00Z')));
-    const place = runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place;
-    return { place, alerts: alerts.filter((a) => a.rule.id === 'rhythm.learned').map((a) => a.id) };
-  }
-
   it('is the resident going out, in either order: no silence at home from the door', () => {
     const { before, up, out } = events();
-    const inOrder = rhythmAlerts([...before.map((e) => at(e)), at(up), at(out)]);
+    const inOrder = rhythmRun([...before.map((e) => at(e)), at(up), at(out)]);
     expect(inOrder.place).toBe('out');
-    expect(rhythmAlerts([...before.map((e) => at(e)), at(out, 20_000), at(up, 24_000)])).toEqual(inOrder);
+    expect(rhythmRun([...before.map((e) => at(e)), at(out, 20_000), at(up, 24_000)])).toEqual(inOrder);
     // And with no report between the two closings: the second is a passage of its own.
-    expect(rhythmAlerts([...before.map((e) => at(e)), at(out)]).place).toBe('out');
+    expect(rhythmRun([...before.map((e) => at(e)), at(out)]).place).toBe('out');
   });
 });
