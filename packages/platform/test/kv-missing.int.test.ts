@@ -52,6 +52,12 @@ async function failure(run: () => Promise<unknown>): Promise<{ err: unknown; ms:
   throw new Error('expected it to fail');
 }
 
+/**
+ * "At once": milliseconds alone; the bound leaves room for the test files beside this one and is
+ * half the 5 s request timeout a missing bucket's operations waited before.
+ */
+const AT_ONCE_MS = 2_500;
+
 describe('a KV bucket whose stream is missing', () => {
   it('fails a get, a create, a put, an update, a delete and a purge at once with a transient error naming the bucket, and works again once it is made again', async () => {
     const kv = await createBucket(nc, bucket, { history: 1 });
@@ -61,7 +67,7 @@ describe('a KV bucket whose stream is missing', () => {
 
     for (const run of [() => kv.get('a'), () => kv.create('b', 'new')]) {
       const { err, ms } = await failure(run);
-      expect(ms).toBeLessThan(1_000);
+      expect(ms).toBeLessThan(AT_ONCE_MS);
       expect(err).toBeInstanceOf(TransientError);
       expect((err as TransientError).name).toBe('BucketMissingError');
       expect((err as TransientError).context).toMatchObject({ bucket, dependency: 'nats' });
@@ -74,7 +80,7 @@ describe('a KV bucket whose stream is missing', () => {
       ['purge', () => kv.purge('a')],
     ] as const) {
       const { err, ms } = await failure(run);
-      expect(ms, operation).toBeLessThan(1_000);
+      expect(ms, operation).toBeLessThan(AT_ONCE_MS);
       expect(err, operation).toBeInstanceOf(TransientError);
       expect((err as TransientError).name, operation).toBe('BucketMissingError');
       expect((err as TransientError).message, operation).toContain(`KV bucket ${bucket} does not exist`);
@@ -83,7 +89,7 @@ describe('a KV bucket whose stream is missing', () => {
     // Several at once share one look at the stream, and each fails as fast.
     const started = performance.now();
     const all = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => kv.get(`k${i}`)));
-    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(performance.now() - started).toBeLessThan(AT_ONCE_MS);
     expect(all.every((r) => r.status === 'rejected' && r.reason instanceof TransientError)).toBe(true);
 
     // Made again (as `keepBuckets` does): the same handle reads and writes as before.

@@ -285,7 +285,7 @@ describe('durable timers against real NATS and Redis', () => {
     expect(missed.alert.evidence).toEqual([dose.id]);
   });
 
-  it('a lost timer bucket does not hold up its partition: events behind a due timer are evaluated and acked within a second', async () => {
+  it('a lost timer bucket does not hold up its partition: events behind a due timer are evaluated and acked in well under the 5 s a read of the lost bucket held them', async () => {
     const resident = 'res_timer_lost_e';
     const dose = event(resident, 'medication.due', clock.now() - 1_000, 'MD-LOST-E');
     await publishEvent(js, n, dose);
@@ -330,7 +330,9 @@ describe('durable timers against real NATS and Redis', () => {
       await lose;
     }
     expect(took.length).toBeGreaterThan(2);
-    expect(Math.max(...took)).toBeLessThan(1_000);
+    // A few hundred milliseconds alone; the bound leaves room for the files beside it, and is half
+    // of what a read of the lost bucket held each event (its 5 s request timeout).
+    expect(Math.max(...took)).toBeLessThan(2_500);
     // Nothing is lost: once the bucket is made again, the timer fires.
     const missed = await waitFor(
       async () => (await alertsOf('medication.missed')).find((a) => a.alert.residentId === resident),
