@@ -8,7 +8,13 @@ import { helplineHarness } from './harness.ts';
 // An operator holding an accepted case whose console goes silent (a lost network, a laptop lid
 // shut, a crashed PC: the stream never closes, the heartbeats just stop). The clock moves only
 // when the test says so: the bounds are clock steps, not waits.
-const TIMEOUT_S = 5;
+/**
+ * The presence timeout. The helpline pings each stream every third of it, in real time, and ends a
+ * stream silent for twice it by the test's clock: a ping round landing between a clock step and
+ * the beats that answer it would end a console the test holds there. A minute keeps the rounds
+ * to one or two in the whole file, however busy the machine.
+ */
+const TIMEOUT_S = 60;
 const GONE_S = 90;
 const REQUEUE_S = 120;
 const clock = new ManualClock(Date.now());
