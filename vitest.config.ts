@@ -3,16 +3,10 @@ import { defineConfig } from 'vitest/config';
 /**
  * Files that run a whole stack of their own (every service, in the test's process or as child
  * processes, and servers of their own beside the shared ones) and keep both cores busy by
- * themselves, or time what a NATS cluster's failover costs a press (three servers of their own,
- * a leader killed). Two of them side by side each took twice to three times as long as alone, and
+ * themselves. Two of them side by side each took twice to three times as long as alone, and
  * with no timings cached (a fresh clone) vitest runs small files last, so they met at the end.
  */
-const WHOLE_STACK = [
-  'tests/scenarios/*.int.test.ts',
-  'tests/faults/*.int.test.ts',
-  'tests/e2e/nats-cluster.int.test.ts',
-  'tests/e2e/nats-failover-latency.int.test.ts',
-];
+const WHOLE_STACK = ['tests/scenarios/*.int.test.ts', 'tests/faults/*.int.test.ts'];
 
 // One vitest setup, three projects: `unit` is pure and fast; `integration` talks to the real
 // Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh); `whole-stack` runs
@@ -45,10 +39,7 @@ export default defineConfig({
           testTimeout: 30_000,
           hookTimeout: 60_000,
           // Files share two cores and four servers; a unique namespace per file keeps them apart.
-          // Most of a file's time is waiting (on servers, timers, a browser), so three at once
-          // finish the phase about a quarter sooner than two; the files that load the machine by
-          // themselves run apart (above).
-          maxWorkers: 3,
+          maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },
       },
