@@ -114,20 +114,16 @@ export function attributeEvent(
     return { residentId: device.residentId, time: deviceTime };
   const previous = device.previousPairing;
   if (previous === undefined) return onReceipt;
-  const nobodys =
-    at >= Date.parse(previous.endedAt) ||
-    (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS);
-  if (nobodys && lifeCritical) return onReceipt;
-  if (at >= Date.parse(previous.endedAt)) {
+  const inStock = at >= Date.parse(previous.endedAt);
+  const before =
+    previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS;
+  if (inStock || before) {
+    if (lifeCritical) return onReceipt;
     return {
       residentId: null,
-      detail: `timed ${deviceTime}, while the device was in stock (its previous pairing ended ${previous.endedAt}, this one began ${device.pairedAt}): it belongs to no resident`,
-    };
-  }
-  if (previous.pairedAt !== undefined && at < Date.parse(previous.pairedAt) - PAIRING_CLOCK_TOLERANCE_MS) {
-    return {
-      residentId: null,
-      detail: `timed ${deviceTime}, before the device's previous pairing began (${previous.pairedAt}): it belongs to no resident the device map knows`,
+      detail: inStock
+        ? `timed ${deviceTime}, while the device was in stock (its previous pairing ended ${previous.endedAt}, this one began ${device.pairedAt}): it belongs to no resident`
+        : `timed ${deviceTime}, before the device's previous pairing began (${previous.pairedAt}): it belongs to no resident the device map knows`,
     };
   }
   return previous.residentId === device.residentId
