@@ -372,6 +372,12 @@ export class Dc09Gateway {
     let framed = false;
     const queue: Pending[] = [];
     let working = false;
+    /**
+     * The unit being answered is a real frame (framing, CRC and length right): waiting out its
+     * store's retries is not idleness. Junk waiting out its dead letter's is: it never re-arms the
+     * idle timer, so junk cannot hold a connection open while JetStream is slow or down.
+     */
+    let realInHand = false;
     /** Its replies are past the bound: nothing more is read or answered until it takes them. */
     let waitingForReader = false;
     const remotePort = socket.remotePort ?? 0;
@@ -400,8 +406,9 @@ export class Dc09Gateway {
         return;
       }
       idle = setTimeout(() => {
-        // A frame in hand (waiting out a retry) is not idleness; waiting for the sender to read is.
-        if (working && !waitingForReader) armIdle();
+        // A frame in hand (waiting out a retry) is not idleness; junk in hand, or waiting for the
+        // sender to read, is.
+        if (working && realInHand && !waitingForReader) armIdle();
         else close('idle');
       }, this.#idleMs);
     };
@@ -455,7 +462,9 @@ export class Dc09Gateway {
       while (queue.length > 0 && !socket.destroyed) {
         const { unit, arrived, envelope } = queue.shift() as Pending;
         if (queue.length < MAX_QUEUED_FRAMES && socket.isPaused()) socket.resume();
+        realInHand = envelope?.ok === true;
         const reply = await this.#answer(unit, source, peer, 'tcp', arrived, envelope);
+        realInHand = false;
         if (!reply || !socket.writable) continue;
         // Its callback runs once this reply, and so every one before it, has left for the kernel
         // (or failed with the socket). Not 'drain': that comes only past the stream's own high-water

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
@@ -184,4 +185,74 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
       await late.close();
     }
   });
+
+  it('junk held in retries while JetStream is down does not keep its connection open past the idle timeout; a real frame does', async () => {
+    const IDLE_S = 2;
+    const held = await startGatewayDc09(
+      loadGatewayDc09Config(
+        serviceEnv(ns, {
+          NATS_URL: nats.url,
+          DC09_PORT: '0',
+          GATEWAY_DC09_PORT: '0',
+          // Each unit's store is retried for longer than the idle timeout.
+          DC09_RETRY_S: '6',
+          DC09_IDLE_TIMEOUT_S: String(IDLE_S),
+        }),
+      ),
+      { logger },
+    );
+    const open = async () => {
+      const socket = connect({ host: '127.0.0.1', port: held.dc09.tcpPort });
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return socket;
+    };
+    const closedAfter = (socket: ReturnType<typeof connect>, started: number) =>
+      new Promise<number>((resolve) => {
+        if (socket.destroyed) resolve(performance.now() - started);
+        socket.once('close', () => resolve(performance.now() - started));
+      });
+    const junk = await open();
+    const genuine = await open();
+    let trickle: NodeJS.Timeout | undefined;
+    let natsDown = false;
+    try {
+      await nats.stop();
+      natsDown = true;
+      const started = performance.now();
+      const junkClosed = closedAfter(junk, started);
+      const replies: Buffer[] = [];
+      genuine.on('data', (chunk: Buffer) => replies.push(chunk));
+      // Junk ended by CR, one unit every 300 ms: each waits out its dead letter's retries.
+      junk.write('\n');
+      trickle = setInterval(() => junk.write('x\r\n'), 300);
+      genuine.write(
+        encodeDc09Message({
+          type: 'ADM-CID',
+          seq: 5,
+          account: 'B001',
+          events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '005' }],
+          at: new Date(),
+        }),
+      );
+      expect(
+        await Promise.race([junkClosed, sleep((IDLE_S + 3) * 1000).then(() => Number.POSITIVE_INFINITY)]),
+      ).toBeLessThan((IDLE_S + 3) * 1000);
+      // The genuine frame, in hand past the idle timeout, still holds its connection.
+      expect(genuine.destroyed).toBe(false);
+      await nats.start();
+      natsDown = false;
+      await waitFor(() => replies.length > 0, {
+        what: 'the genuine frame to be answered',
+        timeoutMs: 15_000,
+      });
+      expect(decodeReply(Buffer.concat(replies))).toMatchObject({ type: 'ACK', seq: '0005' });
+    } finally {
+      clearInterval(trickle);
+      if (natsDown) await nats.start();
+      junk.destroy();
+      genuine.destroy();
+      await held.close();
+    }
+  }, 60_000);
 });
