@@ -153,3 +153,58 @@ describe("the device map keeps the device's previous pairing", () => {
     expect(atC.previousPairing).toEqual({ residentId: b, pairedAt: pairedAtB, endedAt: atC.pairedAt });
   });
 });
+
+describe('the device map says when a device entered stock before its pairing', () => {
+  it('its registration for a first pairing from stock, its last home’s end after one, none for a device that came straight from a home', async () => {
+    const a = await resident('Stocked A');
+    const b = await resident('Stocked B');
+    // Registered into stock; paired to A two days later.
+    expect((await call('POST', '/api/devices', { serial: 'PND-STK1', kind: 'pendant' })).status).toBe(201);
+    const registered = new Date(clock.now()).toISOString();
+    clock.advance(48 * HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: a })).status).toBe(200);
+    const atA = await waitFor(() => mapEntry('PND-STK1'), { what: 'the pairing to A' });
+    expect(atA.stockedAt).toBe(registered);
+    expect(atA).not.toHaveProperty('previousPairing');
+
+    // Another change in A's home keeps it.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { location: 'hall' })).status).toBe(200);
+    await waitFor(async () => (await mapEntry('PND-STK1'))?.location === 'hall', { what: 'the change' });
+    expect((await mapEntry('PND-STK1'))?.stockedAt).toBe(registered);
+
+    // Back to stock, then paired to B: it entered stock when it left A.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: null })).status).toBe(200);
+    const leftA = new Date(clock.now()).toISOString();
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: b })).status).toBe(200);
+    const atB = await waitFor(
+      async () => {
+        const entry = await mapEntry('PND-STK1');
+        return entry?.residentId === b ? entry : undefined;
+      },
+      { what: 'the pairing to B' },
+    );
+    expect(atB.stockedAt).toBe(leftA);
+    expect(atB.previousPairing?.endedAt).toBe(leftA);
+
+    // Straight from B to A: no spell in stock before this pairing.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: a })).status).toBe(200);
+    const backAtA = await waitFor(
+      async () => {
+        const entry = await mapEntry('PND-STK1');
+        return entry?.residentId === a ? entry : undefined;
+      },
+      { what: 'the move to A' },
+    );
+    expect(backAtA).not.toHaveProperty('stockedAt');
+
+    // Registered with its resident: never in stock.
+    expect(
+      (await call('POST', '/api/devices', { serial: 'PND-STK2', kind: 'pendant', residentId: a })).status,
+    ).toBe(201);
+    expect(await waitFor(() => mapEntry('PND-STK2'), { what: 'the entry' })).not.toHaveProperty('stockedAt');
+  });
+});
