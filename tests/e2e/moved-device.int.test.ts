@@ -106,6 +106,26 @@ async function refusedAsUnpaired(device: SimulatedDevice, at: Date, id: string):
   return (err as EventRejectedError).reason;
 }
 
+/** The device's map entry once the registry has paired it with `residentId`. */
+async function pairedEntryOf(serial: string, residentId: string): Promise<DeviceMapEntry> {
+  return waitFor(
+    async () => {
+      const found = await mapEntryOf(serial);
+      return found?.residentId === residentId ? found : undefined;
+    },
+    { what: `${serial} paired with ${residentId}` },
+  );
+}
+
+/** Each refused report, by its device id, kept bytes and all as an unpaired device's. */
+async function keptAsUnpaired(serial: string, ids: readonly string[]): Promise<void> {
+  const letters = await deadLettersOf(serial);
+  for (const id of ids) {
+    const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
+    expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
+  }
+}
+
 async function openCaseOf(residentId: string): Promise<Case> {
   return waitFor(
     async () =>
@@ -259,11 +279,7 @@ describe('a device that sat in stock between two homes', () => {
     });
 
     // Each refused press is kept, bytes and all, as an unpaired device's.
-    const letters = await deadLettersOf(serial);
-    for (const id of [`stk-stock-${run}`, `stk-boundary-${run}`, `stk-before-${run}`]) {
-      const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
-      expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
-    }
+    await keptAsUnpaired(serial, [`stk-stock-${run}`, `stk-boundary-${run}`, `stk-before-${run}`]);
 
     // Mr B's press opens his case; nothing of the cupboard's reaches Mrs A.
     await waitFor(
@@ -287,13 +303,7 @@ describe('a device paired for the first time, after a spell in stock', () => {
     await registry('POST', '/api/devices', { serial, kind: 'pendant', supervisionIntervalS: 3600 });
     clock.set(Date.UTC(2026, 2, 23, 10, 0, 0));
     await registry('PATCH', `/api/devices/${serial}`, { residentId: mrC });
-    const entry = await waitFor(
-      async () => {
-        const found = await mapEntryOf(serial);
-        return found?.residentId === mrC ? found : undefined;
-      },
-      { what: "the device on Mr C's map" },
-    );
+    const entry = await pairedEntryOf(serial, mrC);
     expect(entry.stockedAt).toBe(new Date(registered).toISOString());
     clock.set(Date.UTC(2026, 2, 23, 10, 30, 0));
 
@@ -336,11 +346,7 @@ describe('a device paired for the first time, after a spell in stock', () => {
       devicetime: stoodStill.toISOString(),
     });
 
-    const letters = await deadLettersOf(serial);
-    for (const id of [`fst-stock-${run}`, `fst-registered-${run}`]) {
-      const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
-      expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
-    }
+    await keptAsUnpaired(serial, [`fst-stock-${run}`, `fst-registered-${run}`]);
     expect((await openCaseOf(mrC)).priority).toBe(1);
   });
 });
@@ -361,13 +367,7 @@ describe('a device moved straight from one home to another', () => {
     const move = Date.UTC(2026, 2, 26, 10, 0, 0);
     clock.set(move);
     await registry('PATCH', `/api/devices/${serial}`, { residentId: mrE });
-    const entry = await waitFor(
-      async () => {
-        const found = await mapEntryOf(serial);
-        return found?.residentId === mrE ? found : undefined;
-      },
-      { what: "the device on Mr E's map" },
-    );
+    const entry = await pairedEntryOf(serial, mrE);
     expect(entry.previousPairing).toMatchObject({ residentId: mrsD, endedAt: new Date(move).toISOString() });
     expect(entry).not.toHaveProperty('stockedAt');
 

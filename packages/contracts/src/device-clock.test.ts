@@ -147,7 +147,11 @@ describe('attributeEvent: whose an event is, and when it happened', () => {
     // `moved`: Mrs A's pairing ended yesterday noon, the moment Mr B's began; no spell in stock.
     it("gives the previous home's last hour to the previous resident: the tolerance before pairing covers no one else's time", () => {
       for (const t of [at(DAY + PAIRING_CLOCK_TOLERANCE_MS - 1000), at(DAY + 10 * 60_000), at(DAY + 1)])
-        expect(attributeEvent(t, received, moved)).toEqual({ residentId: 'res_a', time: t, movedat: at(DAY) });
+        expect(attributeEvent(t, received, moved)).toEqual({
+          residentId: 'res_a',
+          time: t,
+          movedat: at(DAY),
+        });
       expect(attributeEvent(at(DAY), received, moved)).toEqual({ residentId: 'res_b', time: at(DAY) });
     });
 
@@ -221,7 +225,11 @@ describe('attributeEvent: whose an event is, and when it happened', () => {
 
     it('keeps a time before the device was registered a wrong clock', () => {
       const t = at(5 * DAY + 1000);
-      expect(attributeEvent(t, received, first)).toEqual({ residentId: 'res_b', time: received, devicetime: t });
+      expect(attributeEvent(t, received, first)).toEqual({
+        residentId: 'res_b',
+        time: received,
+        devicetime: t,
+      });
     });
   });
 

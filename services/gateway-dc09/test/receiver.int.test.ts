@@ -70,6 +70,15 @@ const eventsOf = async (serial: string) =>
 const deadLetters = async () =>
   read(n.streams.deadletter, n.subjects.allDeadletters, (v) => DeadLetter.parse(v));
 
+/** The one dead letter since the `before`th: `account`'s report timed in stock, nobody's. */
+async function refusedInStock(before: number, account: string, inStock: Date): Promise<DeadLetter> {
+  const letters = (await deadLetters()).slice(before);
+  expect(letters).toHaveLength(1);
+  expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account });
+  expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
+  return letters[0] as DeadLetter;
+}
+
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-test', logger });
   accounts = await openDc09Accounts(nc, n);
@@ -427,11 +436,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const stoodStill = presses.find((e) => e.data.zone === '04');
     expect(stoodStill?.devicetime).toBe(inStock.toISOString());
     expect(Date.parse(stoodStill?.time ?? '')).toBeGreaterThan(here.getTime());
-    const letters = (await deadLetters()).slice(before);
-    expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A015' });
-    expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
-    expect(letters[0]?.detail).not.toContain('res_a015');
+    expect((await refusedInStock(before, 'A015', inStock)).detail).not.toContain('res_a015');
   });
 
   it('a panel paired for the first time after a spell in stock: a report timed in stock is nobody’s, dead-lettered; a press so timed, or a time before it was registered, is the home’s on receipt', async () => {
@@ -457,10 +462,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
     ]);
     const press = events.find((e) => e.type === 'pendant.pressed');
     expect(press).toMatchObject({ residentid: 'res_a016', devicetime: inStock.toISOString() });
-    const letters = (await deadLetters()).slice(before);
-    expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A016' });
-    expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
+    await refusedInStock(before, 'A016', inStock);
   });
 
   it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {

@@ -3,22 +3,14 @@
 -- When the device entered stock before the pairing it is in (or, in stock, the spell it is in),
 -- published in the device map: a report the device buffered in the stock cupboard before its first
 -- pairing is nobody's, not a wrong clock of the new home's. Registered into stock: its registration;
--- taken back from a home: when it left (the previous pairing's end). Set by the same trigger as
--- paired_at, so no code path that registers, pairs or moves a device can forget it; a pairing from
--- stock keeps it, a move straight from one home to another clears it (no spell in stock), and so
--- does a registration with a resident.
+-- taken back from a home: when it left (the previous pairing's end). Set by the database whenever
+-- the resident changes, beside paired_at, so no code path that registers, pairs or moves a device
+-- can forget it; a pairing from stock keeps it, a move straight from one home to another clears it
+-- (no spell in stock), and so does a registration with a resident.
 ALTER TABLE devices ADD COLUMN stocked_at timestamptz;
 
-CREATE OR REPLACE FUNCTION devices_paired_at() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION devices_stocked_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' OR NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
-    NEW.paired_at := CASE WHEN NEW.resident_id IS NULL THEN NULL ELSE NEW.updated_at END;
-  END IF;
-  IF TG_OP = 'UPDATE' AND OLD.resident_id IS NOT NULL AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
-    NEW.previous_resident_id := OLD.resident_id;
-    NEW.previous_paired_at := OLD.paired_at;
-    NEW.previous_pairing_ended_at := NEW.updated_at;
-  END IF;
   IF TG_OP = 'INSERT' THEN
     NEW.stocked_at := CASE WHEN NEW.resident_id IS NULL THEN NEW.updated_at ELSE NULL END;
   ELSIF OLD.resident_id IS NOT NULL AND NEW.resident_id IS NULL THEN
@@ -28,6 +20,9 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
+
+CREATE TRIGGER devices_stocked_at BEFORE INSERT OR UPDATE OF resident_id ON devices
+  FOR EACH ROW EXECUTE FUNCTION devices_stocked_at();
 
 -- Devices already registered. Taken back from a home since the previous pairing was kept (019):
 -- they entered stock when it ended (in stock now, or paired from stock since; a move straight to
@@ -48,17 +43,6 @@ UPDATE devices SET stocked_at = created_at
 
 -- Down Migration
 
-CREATE OR REPLACE FUNCTION devices_paired_at() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'INSERT' OR NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
-    NEW.paired_at := CASE WHEN NEW.resident_id IS NULL THEN NULL ELSE NEW.updated_at END;
-  END IF;
-  IF TG_OP = 'UPDATE' AND OLD.resident_id IS NOT NULL AND NEW.resident_id IS DISTINCT FROM OLD.resident_id THEN
-    NEW.previous_resident_id := OLD.resident_id;
-    NEW.previous_paired_at := OLD.paired_at;
-    NEW.previous_pairing_ended_at := NEW.updated_at;
-  END IF;
-  RETURN NEW;
-END $$;
-
+DROP TRIGGER devices_stocked_at ON devices;
+DROP FUNCTION devices_stocked_at();
 ALTER TABLE devices DROP COLUMN stocked_at;
