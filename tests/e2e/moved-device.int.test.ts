@@ -26,6 +26,8 @@ let platform: RunningPlatform;
 let nc: NatsConnection;
 let pendant: SimulatedDevice | undefined;
 let stockPendant: SimulatedDevice | undefined;
+let firstPendant: SimulatedDevice | undefined;
+let directPendant: SimulatedDevice | undefined;
 
 beforeAll(async () => {
   platform = await startPlatform('e2emoved', {}, { clock });
@@ -35,6 +37,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await pendant?.close();
   await stockPendant?.close();
+  await firstPendant?.close();
+  await directPendant?.close();
   await nc?.close();
   await platform?.stop();
 });
@@ -89,6 +93,45 @@ async function deadLettersOf(serial: string): Promise<DeadLetter[]> {
 async function mapEntryOf(serial: string): Promise<DeviceMapEntry | undefined> {
   const entry = await (await openDeviceMap(nc, names(platform.namespace))).get(serial);
   return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+}
+
+/** A report the gateway refuses as an unpaired device's: the reason it gave. */
+async function refusedAsUnpaired(device: SimulatedDevice, at: Date, id: string): Promise<string> {
+  const err = await device.send('heartbeat', { batteryPercent: 71 }, { id, at }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `${id} refused`).toBeInstanceOf(EventRejectedError);
+  expect((err as EventRejectedError).reason).toMatch(/^unknown-device: /);
+  return (err as EventRejectedError).reason;
+}
+
+/** The device's map entry once the registry has paired it with `residentId`. */
+async function pairedEntryOf(serial: string, residentId: string): Promise<DeviceMapEntry> {
+  return waitFor(
+    async () => {
+      const found = await mapEntryOf(serial);
+      return found?.residentId === residentId ? found : undefined;
+    },
+    { what: `${serial} paired with ${residentId}` },
+  );
+}
+
+/** Each refused report, by its device id, kept bytes and all as an unpaired device's. */
+async function keptAsUnpaired(serial: string, ids: readonly string[]): Promise<void> {
+  const letters = await deadLettersOf(serial);
+  for (const id of ids) {
+    const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
+    expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
+  }
+}
+
+async function openCaseOf(residentId: string): Promise<Case> {
+  return waitFor(
+    async () =>
+      (await platform.helplineGet<Case[]>('/api/cases?state=open')).find((c) => c.residentId === residentId),
+    { what: `the case of ${residentId}`, timeoutMs: 15_000, intervalMs: 50 },
+  );
 }
 
 describe('a device moved to another home', () => {
@@ -197,16 +240,7 @@ describe('a device that sat in stock between two homes', () => {
 
     stockPendant = await connectedPendant(serial);
     const device = stockPendant;
-    const refused = async (at: Date, id: string) => {
-      const sent = device.send('heartbeat', { batteryPercent: 71 }, { id, at });
-      const err = await sent.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err, `${id} refused`).toBeInstanceOf(EventRejectedError);
-      expect((err as EventRejectedError).reason).toMatch(/^unknown-device: /);
-      return (err as EventRejectedError).reason;
-    };
+    const refused = (at: Date, id: string) => refusedAsUnpaired(device, at, id);
     // A report held in the stock cupboard on the 12th, exactly as the device left Mrs A, and from
     // before she had it (the device was elsewhere then): nobody's.
     const inStock = await refused(new Date(Date.UTC(2026, 2, 12, 12, 0, 0)), `stk-stock-${run}`);
@@ -245,11 +279,7 @@ describe('a device that sat in stock between two homes', () => {
     });
 
     // Each refused press is kept, bytes and all, as an unpaired device's.
-    const letters = await deadLettersOf(serial);
-    for (const id of [`stk-stock-${run}`, `stk-boundary-${run}`, `stk-before-${run}`]) {
-      const letter = letters.find((l) => Buffer.from(l.rawBase64, 'base64').toString().includes(id));
-      expect(letter, id).toMatchObject({ service: 'gateway-mqtt', reason: 'unknown-device' });
-    }
+    await keptAsUnpaired(serial, [`stk-stock-${run}`, `stk-boundary-${run}`, `stk-before-${run}`]);
 
     // Mr B's press opens his case; nothing of the cupboard's reaches Mrs A.
     await waitFor(
@@ -260,5 +290,123 @@ describe('a device that sat in stock between two homes', () => {
     await consumersDrained(nc, [names(platform.namespace).streams.events], 'triage to take every event');
     const all = await platform.helplineGet<Case[]>('/api/cases?state=all');
     expect(all.filter((c) => c.residentId === mrsA)).toEqual([]);
+  });
+});
+
+describe('a device paired for the first time, after a spell in stock', () => {
+  it('sends reports timed in stock: nobody’s, refused and kept as an unpaired device’s; a press so timed is the home’s, on receipt', async () => {
+    const serial = `E2E-FST-${run}`;
+    const mrC = await resident('First Paired');
+    // Registered into stock on the 20th at 08:00, paired to Mr C on the 23rd at 10:00.
+    const registered = Date.UTC(2026, 2, 20, 8, 0, 0);
+    clock.set(registered);
+    await registry('POST', '/api/devices', { serial, kind: 'pendant', supervisionIntervalS: 3600 });
+    clock.set(Date.UTC(2026, 2, 23, 10, 0, 0));
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: mrC });
+    const entry = await pairedEntryOf(serial, mrC);
+    expect(entry.stockedAt).toBe(new Date(registered).toISOString());
+    clock.set(Date.UTC(2026, 2, 23, 10, 30, 0));
+
+    firstPendant = await connectedPendant(serial);
+    const device = firstPendant;
+    // A report held in the stock cupboard on the 21st, and one the moment it was registered: nobody's.
+    const inStock = await refusedAsUnpaired(
+      device,
+      new Date(Date.UTC(2026, 2, 21, 12, 0, 0)),
+      `fst-stock-${run}`,
+    );
+    expect(inStock).not.toContain(mrC);
+    await refusedAsUnpaired(device, new Date(registered), `fst-registered-${run}`);
+
+    // Before it was registered: no cupboard held it, a wrong clock, Mr C's on receipt.
+    const unregisteredAt = new Date(registered - 60_000);
+    const wrong = await device.send('heartbeat', { batteryPercent: 70 }, { at: unregisteredAt });
+    // The installer's test on site, a quarter of an hour before the pairing: Mr C's, as sent.
+    const onSiteAt = new Date(Date.UTC(2026, 2, 23, 9, 45, 0));
+    const onSite = await device.send('heartbeat', { batteryPercent: 70 }, { at: onSiteAt });
+    // A press timed in stock: its clock may have stood still in the cupboard. His, on receipt.
+    const stoodStill = new Date(Date.UTC(2026, 2, 22, 18, 0, 0));
+    const press = await device.send('pendant.pressed', {}, { id: `fst-press-${run}`, at: stoodStill });
+
+    const receipt = new Date(clock.now()).toISOString();
+    const events = (await eventsOf(serial)).filter((e) => e.type !== 'device.online');
+    expect(events.map((e) => e.deviceeventid).sort()).toEqual([wrong.id, onSite.id, press.id].sort());
+    expect(events.find((e) => e.deviceeventid === wrong.id)).toMatchObject({
+      residentid: mrC,
+      time: receipt,
+      devicetime: unregisteredAt.toISOString(),
+    });
+    expect(events.find((e) => e.deviceeventid === onSite.id)).toMatchObject({
+      residentid: mrC,
+      time: onSiteAt.toISOString(),
+    });
+    expect(events.find((e) => e.deviceeventid === press.id)).toMatchObject({
+      residentid: mrC,
+      time: receipt,
+      devicetime: stoodStill.toISOString(),
+    });
+
+    await keptAsUnpaired(serial, [`fst-stock-${run}`, `fst-registered-${run}`]);
+    expect((await openCaseOf(mrC)).priority).toBe(1);
+  });
+});
+
+describe('a device moved straight from one home to another', () => {
+  it("gives the previous home's last hour to the previous resident, and a press heard at once from a slow clock to the new one", async () => {
+    const serial = `E2E-DIR-${run}`;
+    const mrsD = await resident('Straight From');
+    const mrE = await resident('Straight To');
+    clock.set(Date.UTC(2026, 2, 25, 8, 0, 0));
+    await registry('POST', '/api/devices', {
+      serial,
+      kind: 'pendant',
+      residentId: mrsD,
+      supervisionIntervalS: 3600,
+    });
+    // Unpaired from Mrs D and paired to Mr E at the same moment, on the 26th at 10:00.
+    const move = Date.UTC(2026, 2, 26, 10, 0, 0);
+    clock.set(move);
+    await registry('PATCH', `/api/devices/${serial}`, { residentId: mrE });
+    const entry = await pairedEntryOf(serial, mrE);
+    expect(entry.previousPairing).toMatchObject({ residentId: mrsD, endedAt: new Date(move).toISOString() });
+    expect(entry).not.toHaveProperty('stockedAt');
+
+    // A minute after the move the pendant reaches Mr E's hub. Its clock runs three minutes slow.
+    clock.set(move + 60_000);
+    directPendant = await connectedPendant(serial);
+    const device = directPendant;
+    // What it held from Mrs D's last hour, within the hour before Mr E's pairing: hers.
+    const heldAt = new Date(move - 40 * 60_000);
+    const held = await device.send('pendant.pressed', {}, { id: `dir-held-${run}`, at: heldAt });
+    const beatAt = new Date(move - 30 * 60_000);
+    const beat = await device.send('heartbeat', { batteryPercent: 80 }, { at: beatAt });
+    // Mr E presses now; the slow clock dates it two minutes before the move. Heard at once: his.
+    const slowAt = new Date(move - 2 * 60_000);
+    const press = await device.send('pendant.pressed', {}, { id: `dir-press-${run}`, at: slowAt });
+
+    const events = await eventsOf(serial);
+    const movedat = new Date(move).toISOString();
+    const heldEvent = events.find((e) => e.deviceeventid === held.id);
+    expect(heldEvent).toMatchObject({ residentid: mrsD, time: heldAt.toISOString(), movedat });
+    expect(events.find((e) => e.deviceeventid === beat.id)).toMatchObject({
+      residentid: mrsD,
+      time: beatAt.toISOString(),
+      movedat,
+    });
+    const pressEvent = events.find((e) => e.deviceeventid === press.id);
+    expect(pressEvent).toMatchObject({
+      residentid: mrE,
+      time: new Date(move + 60_000).toISOString(),
+      devicetime: slowAt.toISOString(),
+    });
+    expect(pressEvent).not.toHaveProperty('movedat');
+
+    // Each alarm on its own resident's case: Mrs D's saying where it happened, Mr E's his own.
+    const hers = await openCaseOf(mrsD);
+    expect(hers.because[0]?.evidence).toEqual([heldEvent?.id]);
+    expect(hers.because[0]?.reason).toContain(MOVED_DEVICE_REASON);
+    const his = await openCaseOf(mrE);
+    expect(his.because[0]?.evidence).toEqual([pressEvent?.id]);
+    expect(his.because[0]?.reason).not.toContain(MOVED_DEVICE_REASON);
   });
 });

@@ -60,10 +60,13 @@ export const Dc09AccountEntry = z.object({
    * When the account's device joined this resident's home, and its pairing before, as the device
    * map has them (`DeviceMapEntry`): an event the panel reports now with a time (SIA `ti`/`da`) from
    * before it was paired here is the previous resident's when it falls in that pairing, nobody's
-   * when it falls in stock after it or before it, else a wrong clock (`attributeEvent`). Absent from entries published before they were kept.
+   * when it falls in stock after it or before it (or in stock before a first pairing, from
+   * `stockedAt`), else a wrong clock (`attributeEvent`). Absent from entries published before they
+   * were kept.
    */
   pairedAt: z.iso.datetime({ offset: true }).optional(),
   previousPairing: PreviousPairing.optional(),
+  stockedAt: z.iso.datetime({ offset: true }).optional(),
   updatedAt: z.iso.datetime({ offset: true }),
 });
 export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;

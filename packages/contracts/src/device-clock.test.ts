@@ -5,6 +5,7 @@ import {
   eventTimeOf,
   MAX_CLOCK_AHEAD_MS,
   MAX_CLOCK_BEHIND_MS,
+  MOVED_CLOCK_MARGIN_MS,
   PAIRING_CLOCK_TOLERANCE_MS,
 } from './index.ts';
 
@@ -23,9 +24,10 @@ const moved: DevicePairings = {
 describe('attributeEvent: whose an event is, and when it happened', () => {
   it('keeps a time within the current pairing on the current resident, as sent', () => {
     expect(attributeEvent(at(HOUR), received, moved)).toEqual({ residentId: 'res_b', time: at(HOUR) });
-    // Within the tolerance before pairing: the installer's test on site.
+    // Within the tolerance before pairing, the device with nobody: the installer's test on site.
+    const { previousPairing: _, ...fresh } = moved;
     const onSite = at(DAY + PAIRING_CLOCK_TOLERANCE_MS - 1000);
-    expect(attributeEvent(onSite, received, moved)).toEqual({ residentId: 'res_b', time: onSite });
+    expect(attributeEvent(onSite, received, fresh)).toEqual({ residentId: 'res_b', time: onSite });
   });
 
   it('gives a time in the previous pairing to the previous resident, at that time, marked moved', () => {
@@ -138,6 +140,96 @@ describe('attributeEvent: whose an event is, and when it happened', () => {
       residentId: 'res_a',
       time: t,
       movedat: at(DAY),
+    });
+  });
+
+  describe('a device moved straight from one home to another', () => {
+    // `moved`: Mrs A's pairing ended yesterday noon, the moment Mr B's began; no spell in stock.
+    it("gives the previous home's last hour to the previous resident: the tolerance before pairing covers no one else's time", () => {
+      for (const t of [at(DAY + PAIRING_CLOCK_TOLERANCE_MS - 1000), at(DAY + 10 * 60_000), at(DAY + 1)])
+        expect(attributeEvent(t, received, moved)).toEqual({
+          residentId: 'res_a',
+          time: t,
+          movedat: at(DAY),
+        });
+      expect(attributeEvent(at(DAY), received, moved)).toEqual({ residentId: 'res_b', time: at(DAY) });
+    });
+
+    it('gives a short spell in stock the tolerance from its start only', () => {
+      // Taken back from Mrs A twenty minutes before Mr B's pairing.
+      const brief: DevicePairings = {
+        ...moved,
+        previousPairing: { ...moved.previousPairing!, endedAt: at(DAY + 20 * 60_000) },
+      };
+      expect(attributeEvent(at(DAY + 30 * 60_000), received, brief)).toMatchObject({ residentId: 'res_a' });
+      expect(attributeEvent(at(DAY + 10 * 60_000), received, brief)).toEqual({
+        residentId: 'res_b',
+        time: at(DAY + 10 * 60_000),
+      });
+    });
+
+    it("gives the previous resident an alarm from their home's last hour that was held, and the new home a press heard at once from a slow clock", () => {
+      // Mrs A's press forty minutes before the move, held by the pendant and heard now: hers.
+      const held = at(DAY + 40 * 60_000);
+      expect(attributeEvent(held, received, moved, true)).toEqual({
+        residentId: 'res_a',
+        time: held,
+        movedat: at(DAY),
+      });
+      // A press at Mr B's a minute after the move, from a clock three minutes slow, heard at once:
+      // made where the device is now. His, dated on receipt, the device's time kept.
+      const heard = new Date(Date.parse(at(DAY)) + 60_000).toISOString();
+      const slow = new Date(Date.parse(heard) - 3 * 60_000).toISOString();
+      expect(attributeEvent(slow, heard, moved, true)).toEqual({
+        residentId: 'res_b',
+        time: heard,
+        devicetime: slow,
+      });
+      // Heard later than a slow clock explains, it was held: Mrs A's.
+      const heldShort = new Date(Date.parse(heard) - MOVED_CLOCK_MARGIN_MS - 1000).toISOString();
+      expect(attributeEvent(heldShort, heard, moved, true)).toMatchObject({ residentId: 'res_a' });
+      // Another report so timed stays hers.
+      expect(attributeEvent(slow, heard, moved)).toEqual({
+        residentId: 'res_a',
+        time: slow,
+        movedat: at(DAY),
+      });
+    });
+  });
+
+  describe('a device paired for the first time, after a spell in stock', () => {
+    // Registered into stock five days ago, paired to Mr B yesterday.
+    const first: DevicePairings = { residentId: 'res_b', pairedAt: at(DAY), stockedAt: at(5 * DAY) };
+
+    it('gives a time in stock to nobody', () => {
+      for (const t of [at(5 * DAY), at(3 * DAY), at(DAY + PAIRING_CLOCK_TOLERANCE_MS + 1)])
+        expect(attributeEvent(t, received, first)).toEqual({
+          residentId: null,
+          detail: `timed ${t}, while the device was in stock (it entered stock ${at(5 * DAY)}, this pairing began ${at(DAY)}): it belongs to no resident`,
+        });
+    });
+
+    it('keeps the tolerance before pairing the current resident’s', () => {
+      for (const t of [at(DAY + PAIRING_CLOCK_TOLERANCE_MS), at(DAY), at(HOUR)])
+        expect(attributeEvent(t, received, first)).toEqual({ residentId: 'res_b', time: t });
+    });
+
+    it('gives a life-critical alarm so timed to the current resident, on receipt', () => {
+      const t = at(3 * DAY);
+      expect(attributeEvent(t, received, first, true)).toEqual({
+        residentId: 'res_b',
+        time: received,
+        devicetime: t,
+      });
+    });
+
+    it('keeps a time before the device was registered a wrong clock', () => {
+      const t = at(5 * DAY + 1000);
+      expect(attributeEvent(t, received, first)).toEqual({
+        residentId: 'res_b',
+        time: received,
+        devicetime: t,
+      });
     });
   });
 

@@ -104,9 +104,9 @@ export const DeviceState = z.enum(['stock', 'installed', 'test', 'faulty', 'deco
 /**
  * The device's pairing before the one it is in now: the resident it was with, when that began
  * (where known) and when it ended (the device left for stock or went straight to another home).
- * A backlog the device held from that home (timed before `endedAt`) is that resident's; a time from
- * `endedAt` until the current pairing (in stock), or before `pairedAt`, is nobody's
- * (`attributeEvent`).
+ * A backlog the device held from that home (timed before `endedAt`, even within the hour before the
+ * current pairing) is that resident's; a time from `endedAt` until the current pairing (in stock),
+ * or before `pairedAt`, is nobody's (`attributeEvent`).
  */
 export const PreviousPairing = z.object({
   residentId: z.string(),
@@ -131,9 +131,10 @@ export const DeviceMapEntry = z.object({
   testMode: z.boolean(),
   postcodeDistrict: z.string().max(8).nullable(),
   /**
-   * When the device joined this resident's home (paired). A device time more than an hour earlier
-   * is a wrong clock, not a backlog, unless it falls in `previousPairing` (`attributeEvent`). Absent from entries written before it was kept,
-   * which are read as they were.
+   * When the device joined this resident's home (paired). A device time more than an hour earlier,
+   * or in `previousPairing` (the hour never reaches back into it), is not this home's: the previous
+   * resident's in that pairing, nobody's in stock (`stockedAt`), else a wrong clock
+   * (`attributeEvent`). Absent from entries written before it was kept, which are read as they were.
    */
   pairedAt: IsoDateTime.optional(),
   /**
@@ -144,6 +145,15 @@ export const DeviceMapEntry = z.object({
    * pairing, or whose earlier pairing ended before it was kept.
    */
   previousPairing: PreviousPairing.optional(),
+  /**
+   * When the device entered stock before this pairing: registered into stock, or taken back from
+   * its previous home (then `previousPairing.endedAt`). Without a previous pairing, a time from then
+   * until `pairedAt` less the hour was the device's in stock and is nobody's, and one before it (the
+   * device not yet registered) a wrong clock (`attributeEvent`). Absent when the device came
+   * straight from another home or was registered with its resident, and from entries written before
+   * it was kept, which are read as they were.
+   */
+  stockedAt: IsoDateTime.optional(),
   updatedAt: IsoDateTime,
 });
 export type DeviceMapEntry = z.infer<typeof DeviceMapEntry>;

@@ -17,8 +17,10 @@ export const TelecareEvent = z.object({
   /**
    * Event time, as the device reported it; the receipt time instead when the device's clock was
    * more than a few minutes ahead, more than a week behind, or earlier than the device was paired
-   * with its home and not in its previous pairing (`attributeEvent`; then `devicetime` holds what
-   * the device said; in the previous pairing see `movedat`), or when a
+   * with its home and not in its previous pairing, or for a life-critical alarm timed while the
+   * device was in stock, or in its previous pairing but heard within minutes (a slow clock in the
+   * new home) (`attributeEvent`; then `devicetime` holds what the device said; in the previous
+   * pairing see `movedat`), or when a
    * life-critical alarm's time could not be read at all (the gateway stores the alarm anyway).
    */
   time: z.iso.datetime({ offset: true }),

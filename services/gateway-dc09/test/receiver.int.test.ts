@@ -70,6 +70,15 @@ const eventsOf = async (serial: string) =>
 const deadLetters = async () =>
   read(n.streams.deadletter, n.subjects.allDeadletters, (v) => DeadLetter.parse(v));
 
+/** The one dead letter since the `before`th: `account`'s report timed in stock, nobody's. */
+async function refusedInStock(before: number, account: string, inStock: Date): Promise<DeadLetter> {
+  const letters = (await deadLetters()).slice(before);
+  expect(letters).toHaveLength(1);
+  expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account });
+  expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
+  return letters[0] as DeadLetter;
+}
+
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-test', logger });
   accounts = await openDc09Accounts(nc, n);
@@ -128,6 +137,16 @@ beforeAll(async () => {
           pairedAt: new Date(Date.now() - 5 * day).toISOString(),
           endedAt: new Date(Date.now() - 3 * day).toISOString(),
         },
+      }),
+    ),
+  );
+  // Registered into stock five days ago, paired here yesterday: its first home.
+  await accounts.put(
+    'A016',
+    JSON.stringify(
+      testAccount('A016', {
+        pairedAt: new Date(Date.now() - day).toISOString(),
+        stockedAt: new Date(Date.now() - 5 * day).toISOString(),
       }),
     ),
   );
@@ -417,11 +436,33 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const stoodStill = presses.find((e) => e.data.zone === '04');
     expect(stoodStill?.devicetime).toBe(inStock.toISOString());
     expect(Date.parse(stoodStill?.time ?? '')).toBeGreaterThan(here.getTime());
-    const letters = (await deadLetters()).slice(before);
-    expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ service: 'gateway-dc09', reason: 'unknown-device', account: 'A015' });
-    expect(letters[0]?.detail).toContain(`timed ${inStock.toISOString()}, while the device was in stock`);
-    expect(letters[0]?.detail).not.toContain('res_a015');
+    expect((await refusedInStock(before, 'A015', inStock)).detail).not.toContain('res_a015');
+  });
+
+  it('a panel paired for the first time after a spell in stock: a report timed in stock is nobody’s, dead-lettered; a press so timed, or a time before it was registered, is the home’s on receipt', async () => {
+    const day = 24 * 3600_000;
+    const whole = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+    const inStock = whole(Date.now() - 3 * day);
+    const unregistered = whole(Date.now() - 6 * day);
+    const before = (await deadLetters()).length;
+    const panel = await dialler('A016');
+    expect(
+      (
+        await panel.sendSia([
+          { kind: 'sia', code: 'YT', zone: '01', at: inStock },
+          { kind: 'sia', code: 'YT', zone: '02', at: unregistered },
+          { kind: 'sia', code: 'MA', zone: '03', at: inStock },
+        ])
+      ).reply,
+    ).toBe('ACK');
+    const events = await eventsOf('DC09-A016');
+    const battery = events.filter((e) => e.type === 'battery.low');
+    expect(battery.map((e) => [e.data.zone, e.residentid, e.devicetime])).toEqual([
+      ['02', 'res_a016', unregistered.toISOString()],
+    ]);
+    const press = events.find((e) => e.type === 'pendant.pressed');
+    expect(press).toMatchObject({ residentid: 'res_a016', devicetime: inStock.toISOString() });
+    await refusedInStock(before, 'A016', inStock);
   });
 
   it('takes what real panels send: binary and full-block pads, compact SIA with every modifier, |A text, codes outside the table, plain polls', async () => {

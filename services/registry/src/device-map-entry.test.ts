@@ -50,6 +50,7 @@ const device: DeviceRow = {
   previous_resident_id: null,
   previous_paired_at: null,
   previous_pairing_ended_at: null,
+  stocked_at: null,
   decommissioned_at: null,
   created_at: new Date('2025-01-02T10:00:00.000Z'),
   updated_at: new Date('2025-01-02T10:00:00.000Z'),
@@ -131,6 +132,12 @@ describe('buildDeviceMapEntry', () => {
     expect(buildDeviceMapEntry(device, resident)).not.toHaveProperty('previousPairing');
   });
 
+  it('carries when the device entered stock before its pairing, when the row knows', () => {
+    const fromStock = { ...device, stocked_at: new Date('2024-12-20T08:00:00.000Z') };
+    expect(buildDeviceMapEntry(fromStock, resident)?.stockedAt).toBe('2024-12-20T08:00:00.000Z');
+    expect(buildDeviceMapEntry(device, resident)).not.toHaveProperty('stockedAt');
+  });
+
   it('has no entry for a device without a resident', () => {
     expect(buildDeviceMapEntry({ ...device, resident_id: null, state: 'stock' }, null)).toBeNull();
   });
@@ -174,11 +181,14 @@ describe('buildDc09AccountEntry', () => {
       previous_resident_id: 'res_0000000007aaaaaa',
       previous_paired_at: new Date('2024-06-01T08:00:00.000Z'),
       previous_pairing_ended_at: new Date('2025-01-01T12:00:00.000Z'),
+      stocked_at: new Date('2025-01-01T12:00:00.000Z'),
     };
     const entry = buildDc09AccountEntry(moved, resident, open, new Date('2025-01-03T00:00:00.000Z'));
     const mapped = buildDeviceMapEntry(moved, resident);
     expect(entry?.pairedAt).toBe('2025-01-02T09:30:00.000Z');
     expect(entry?.pairedAt).toBe(mapped?.pairedAt);
+    expect(entry?.stockedAt).toBe('2025-01-01T12:00:00.000Z');
+    expect(entry?.stockedAt).toBe(mapped?.stockedAt);
     expect(entry?.previousPairing).toEqual(mapped?.previousPairing);
     expect(entry?.previousPairing).toEqual({
       residentId: 'res_0000000007aaaaaa',

@@ -39,12 +39,16 @@ export function buildDeviceMapEntry(
 
 /**
  * A device's pairings as the device map and the DC-09 accounts carry them: when it was paired with
- * its resident and, when it was moved, the pairing before (an id and its times), by which a
- * gateway attributes a backlog (`attributeEvent`).
+ * its resident, when it entered stock before that (where it did, and it is known) and, when it was
+ * moved, the pairing before (an id and its times), by which a gateway attributes a backlog
+ * (`attributeEvent`).
  */
-export function pairingsOf(device: DeviceRow): Pick<DeviceMapEntry, 'pairedAt' | 'previousPairing'> {
+export function pairingsOf(
+  device: DeviceRow,
+): Pick<DeviceMapEntry, 'pairedAt' | 'previousPairing' | 'stockedAt'> {
   return {
     ...(device.paired_at ? { pairedAt: device.paired_at.toISOString() } : {}),
+    ...(device.stocked_at ? { stockedAt: device.stocked_at.toISOString() } : {}),
     ...(device.previous_resident_id !== null && device.previous_pairing_ended_at !== null
       ? {
           previousPairing: {

@@ -76,6 +76,12 @@ export interface DeviceRow {
   previous_resident_id: string | null;
   previous_paired_at: Date | null;
   previous_pairing_ended_at: Date | null;
+  /**
+   * When the device entered stock before its pairing (or the spell in stock it is in): registered
+   * into stock, or taken back from a home (set by the database). Null when it came straight from a
+   * home, was registered with its resident, or entered stock before this was kept.
+   */
+  stocked_at: Date | null;
   decommissioned_at: Date | null;
   created_at: Date;
   updated_at: Date;

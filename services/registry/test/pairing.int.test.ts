@@ -36,6 +36,16 @@ const mapEntry = async (serial: string) => {
   return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
 };
 
+/** The device's entry once it names `residentId`: the registry has written the pairing. */
+const entryWith = (serial: string, residentId: string, what: string) =>
+  waitFor(
+    async () => {
+      const entry = await mapEntry(serial);
+      return entry?.residentId === residentId ? entry : undefined;
+    },
+    { what },
+  );
+
 const resident = async (name: string) =>
   (await call('POST', '/api/residents', { name, address: '1 Way', postcode: 'GL1 2AB' })).body.id as string;
 
@@ -119,13 +129,7 @@ describe("the device map keeps the device's previous pairing", () => {
     const leftA = new Date(clock.now()).toISOString();
     clock.advance(2 * HOUR);
     expect((await call('PATCH', '/api/devices/PND-PREV1', { residentId: b })).status).toBe(200);
-    const atB = await waitFor(
-      async () => {
-        const entry = await mapEntry('PND-PREV1');
-        return entry?.residentId === b ? entry : undefined;
-      },
-      { what: 'the pairing to B' },
-    );
+    const atB = await entryWith('PND-PREV1', b, 'the pairing to B');
     expect(atB.pairedAt).toBe(new Date(clock.now()).toISOString());
     expect(atB.previousPairing).toEqual({ residentId: a, pairedAt: pairedAtA, endedAt: leftA });
 
@@ -143,13 +147,50 @@ describe("the device map keeps the device's previous pairing", () => {
     const pairedAtB = atB.pairedAt;
     clock.advance(HOUR);
     expect((await call('PATCH', '/api/devices/PND-PREV1', { residentId: c })).status).toBe(200);
-    const atC = await waitFor(
-      async () => {
-        const entry = await mapEntry('PND-PREV1');
-        return entry?.residentId === c ? entry : undefined;
-      },
-      { what: 'the move to C' },
-    );
+    const atC = await entryWith('PND-PREV1', c, 'the move to C');
     expect(atC.previousPairing).toEqual({ residentId: b, pairedAt: pairedAtB, endedAt: atC.pairedAt });
+  });
+});
+
+describe('the device map says when a device entered stock before its pairing', () => {
+  it('its registration for a first pairing from stock, its last home’s end after one, none for a device that came straight from a home', async () => {
+    const a = await resident('Stocked A');
+    const b = await resident('Stocked B');
+    // Registered into stock; paired to A two days later.
+    expect((await call('POST', '/api/devices', { serial: 'PND-STK1', kind: 'pendant' })).status).toBe(201);
+    const registered = new Date(clock.now()).toISOString();
+    clock.advance(48 * HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: a })).status).toBe(200);
+    const atA = await waitFor(() => mapEntry('PND-STK1'), { what: 'the pairing to A' });
+    expect(atA.stockedAt).toBe(registered);
+    expect(atA).not.toHaveProperty('previousPairing');
+
+    // Another change in A's home keeps it.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { location: 'hall' })).status).toBe(200);
+    await waitFor(async () => (await mapEntry('PND-STK1'))?.location === 'hall', { what: 'the change' });
+    expect((await mapEntry('PND-STK1'))?.stockedAt).toBe(registered);
+
+    // Back to stock, then paired to B: it entered stock when it left A.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: null })).status).toBe(200);
+    const leftA = new Date(clock.now()).toISOString();
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: b })).status).toBe(200);
+    const atB = await entryWith('PND-STK1', b, 'the pairing to B');
+    expect(atB.stockedAt).toBe(leftA);
+    expect(atB.previousPairing?.endedAt).toBe(leftA);
+
+    // Straight from B to A: no spell in stock before this pairing.
+    clock.advance(HOUR);
+    expect((await call('PATCH', '/api/devices/PND-STK1', { residentId: a })).status).toBe(200);
+    const backAtA = await entryWith('PND-STK1', a, 'the move to A');
+    expect(backAtA).not.toHaveProperty('stockedAt');
+
+    // Registered with its resident: never in stock.
+    expect(
+      (await call('POST', '/api/devices', { serial: 'PND-STK2', kind: 'pendant', residentId: a })).status,
+    ).toBe(201);
+    expect(await waitFor(() => mapEntry('PND-STK2'), { what: 'the entry' })).not.toHaveProperty('stockedAt');
   });
 });

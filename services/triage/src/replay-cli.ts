@@ -28,7 +28,7 @@ the rule set stored in triage's rules bucket, else TRIAGE_RULES_FILE, else the d
 triage runs them. Reads NATS_URL and TELECARE_NAMESPACE from the environment.
 
 --import runs a history of device events instead (one JSON line each: serial, kind, location,
-residentId, receivedAt?, pairedAt?, previousPairing?, event {id, type, at, data}), without NATS;
+residentId, receivedAt?, pairedAt?, previousPairing?, stockedAt?, event {id, type, at, data}), without NATS;
 a line with its receipt time is dated as the gateway dates it (a wrong device clock on receipt,
 kept as devicetime; a time in the device's previous pairing given to that resident, marked
 moved), one without is taken at its device time. The rules in force are --current, else

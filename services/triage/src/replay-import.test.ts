@@ -304,4 +304,31 @@ describe('replay --import', () => {
     const presses = run.alerts.filter((a) => a.type === 'pendant.pressed');
     expect(new Set(presses.map((a) => a.residentId))).toEqual(new Set(['res_a', 'res_b']));
   });
+
+  it('replays no event for a report timed while the device sat in stock before its first pairing; one from before it was registered is a wrong clock', () => {
+    // Registered into stock on the 1st at 08:00, paired to B on the 5th at 09:00; no home before.
+    const line = (id: string, at: string, type = 'heartbeat') =>
+      JSON.stringify({
+        serial: 'PX-9',
+        kind: 'pendant',
+        residentId: 'res_b',
+        receivedAt: '2026-11-05T10:00:00.000Z',
+        pairedAt: '2026-11-05T09:00:00Z',
+        stockedAt: '2026-11-01T08:00:00Z',
+        event: { id, type, at, data: {} },
+      });
+    const events = parseImport(
+      [
+        line('beat-unregistered', '2026-11-01T07:59:59Z'),
+        line('beat-stock', '2026-11-03T12:00:00Z'),
+        line('press-stock', '2026-11-03T12:00:00Z', 'pendant.pressed'),
+        line('beat-onsite', '2026-11-05T08:30:00Z'),
+      ].join('\n'),
+    ).map((l) => toTelecareEvent(l));
+    expect(events.map((e) => e?.residentid)).toEqual(['res_b', undefined, 'res_b', 'res_b']);
+    expect(events[0]).toMatchObject({ time: '2026-11-05T10:00:00.000Z', devicetime: '2026-11-01T07:59:59Z' });
+    expect(events[2]).toMatchObject({ time: '2026-11-05T10:00:00.000Z', devicetime: '2026-11-03T12:00:00Z' });
+    expect(events[3]).toMatchObject({ time: '2026-11-05T08:30:00.000Z' });
+    expect(events[3]).not.toHaveProperty('devicetime');
+  });
 });

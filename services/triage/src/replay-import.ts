@@ -38,6 +38,12 @@ export const ImportedEvent = z.object({
    * time, a device time in it is that resident's event, as the gateway gives it.
    */
   previousPairing: PreviousPairing.optional(),
+  /**
+   * When the device entered stock before this pairing (the device map's `stockedAt`), where known:
+   * with a receipt time and no previous pairing, a device time from then until `pairedAt` less the
+   * hour was the device's in stock and gives no event, as the gateway refuses it.
+   */
+  stockedAt: z.iso.datetime({ offset: true }).optional(),
   event: DeviceEventPayload,
 });
 export type ImportedEvent = z.infer<typeof ImportedEvent>;
@@ -165,8 +171,9 @@ export function parseAway(text: string): Map<string, AwayPeriod[]> {
  * nothing to hold the device's clock against, so its time is taken as written and stands for the
  * receipt time too: a history from a device whose clock was wrong replays at the times it wrote (a
  * line's receipt time is what makes a wrong clock tellable). A device time when the device was with
- * nobody (in stock between its previous pairing and this one, or before the previous one) gives no
- * event (undefined): the gateways refuse it as an unpaired device's, and it is no resident's.
+ * nobody (in stock between its previous pairing and this one, in stock before its first pairing, or
+ * before the previous one) gives no event (undefined): the gateways refuse it as an unpaired
+ * device's, and it is no resident's.
  */
 export function toTelecareEvent(line: ImportedEvent): TelecareEvent | undefined {
   const iso = (at: string) => new Date(Date.parse(at)).toISOString();
