@@ -97,11 +97,14 @@ export {
 export { normalisePostcode, postcodeDistrict } from './postcode.ts';
 export { SECURITY_EVENT_KINDS, SecurityEvent, SecurityEventKind } from './security.ts';
 export {
+  type AlertAbout,
   DEVICE_EVENT_TYPES,
+  DEVICE_KIND_LABELS,
   DEVICE_KINDS,
   DeviceEventTypeSchema,
   DeviceKind,
   defaultPriority,
+  deviceKindLabel,
   EVENT_TYPES,
   EVERY_DEVICE_REPORTS,
   type EventCategory,

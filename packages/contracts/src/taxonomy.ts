@@ -13,15 +13,29 @@ export interface EventTypeInfo {
   readonly derived: boolean;
   /** The alarm type this event clears, for restores and cancels. */
   readonly restores?: string;
+  /**
+   * What an alert of this type is about: one device (what it sent, or its silence), the home as a
+   * whole (nothing seen of the person, whichever device saw them last), or many homes of an area.
+   */
+  readonly about: AlertAbout;
   readonly description: string;
 }
+
+export type AlertAbout = 'device' | 'home' | 'area';
 
 const t = (
   priority: Priority,
   category: EventCategory,
   description: string,
-  extra: { derived?: boolean; restores?: string } = {},
-): EventTypeInfo => ({ priority, category, description, derived: extra.derived ?? false, ...extra });
+  extra: { derived?: boolean; restores?: string; about?: AlertAbout } = {},
+): EventTypeInfo => ({
+  priority,
+  category,
+  description,
+  derived: extra.derived ?? false,
+  about: extra.about ?? 'device',
+  ...extra,
+});
 
 /**
  * The canonical taxonomy. Every event on the platform has one of these types; Contact ID and
@@ -40,15 +54,21 @@ export const TAXONOMY = {
   // P2 urgent wellbeing
   'flood.detected': t(2, 'wellbeing', 'Flood detected'),
   'door.exit-at-night': t(2, 'wellbeing', 'Property exit at night', { derived: true }),
-  'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', { derived: true }),
-  'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', { derived: true }),
+  'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', {
+    derived: true,
+    about: 'home',
+  }),
+  'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', {
+    derived: true,
+    about: 'home',
+  }),
   'bed.not-returned': t(2, 'wellbeing', 'Out of bed at night and not back', { derived: true }),
-  'outing.not-returned': t(2, 'wellbeing', 'Went out and not back', { derived: true }),
+  'outing.not-returned': t(2, 'wellbeing', 'Went out and not back', { derived: true, about: 'home' }),
   'chair.too-long': t(2, 'wellbeing', 'Chair occupied too long', { derived: true }),
   'temperature.low': t(2, 'wellbeing', 'Home too cold', { derived: true }),
   'temperature.high': t(2, 'wellbeing', 'Home too hot', { derived: true }),
   'medication.missed': t(2, 'wellbeing', 'Medication not taken'),
-  'carer.no-show': t(2, 'wellbeing', 'Carer did not arrive', { derived: true }),
+  'carer.no-show': t(2, 'wellbeing', 'Carer did not arrive', { derived: true, about: 'home' }),
   'enuresis.detected': t(2, 'wellbeing', 'Enuresis sensor wet'),
   'bogus-caller.pressed': t(2, 'wellbeing', 'Bogus caller button pressed'),
   // P3 technical, urgent
@@ -60,7 +80,7 @@ export const TAXONOMY = {
   // Raised by gateway-mqtt from the broker's connection log, never sent by a device: its login
   // taken over again and again from more than one address (a copied secret and the real device).
   'device.login-contested': t(3, 'technical', "Device's login in use from two places", { derived: true }),
-  'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true }),
+  'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true, about: 'area' }),
   // Raised by the learned rhythm: a movement sensor the resident passed every day has seen nothing
   // for days while its heartbeats go on (a dead detector, a PIR covered or turned to the wall).
   'sensor.no-activity': t(3, 'technical', 'Movement sensor sees nothing though it beats', { derived: true }),
@@ -166,6 +186,34 @@ export const DEVICE_KINDS = [
 ] as const;
 export const DeviceKind = z.enum(DEVICE_KINDS);
 export type DeviceKind = z.infer<typeof DeviceKind>;
+
+/** Each kind as an operator says it, with its serial after it: "smoke detector SD-123". */
+export const DEVICE_KIND_LABELS = {
+  pendant: 'pendant',
+  pullcord: 'pull-cord',
+  'fall-detector': 'fall detector',
+  'smoke-detector': 'smoke detector',
+  'heat-detector': 'heat detector',
+  'co-detector': 'carbon monoxide detector',
+  'gas-detector': 'gas detector',
+  'flood-detector': 'flood detector',
+  'temperature-sensor': 'temperature sensor',
+  'door-contact': 'door contact',
+  pir: 'movement sensor',
+  'bed-sensor': 'bed sensor',
+  'chair-sensor': 'chair sensor',
+  'medication-dispenser': 'medication dispenser',
+  'epilepsy-sensor': 'epilepsy sensor',
+  'enuresis-sensor': 'enuresis sensor',
+  'bogus-caller-button': 'bogus caller button',
+  'home-unit': 'home unit',
+} as const satisfies Record<DeviceKind, string>;
+
+/** A kind in words; one the registry does not know (a newer one's) by its id, dashes as spaces. */
+export const deviceKindLabel = (kind: string): string =>
+  Object.hasOwn(DEVICE_KIND_LABELS, kind)
+    ? DEVICE_KIND_LABELS[kind as DeviceKind]
+    : kind.replaceAll('-', ' ');
 
 /**
  * What every device reports about itself, whatever it senses: that it is there (heartbeat,
