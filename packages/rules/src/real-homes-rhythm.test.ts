@@ -386,9 +386,9 @@ describe('a movement sensor reporting far beyond a person', () => {
 
   it('is raised once as a device fault naming the sensor and its reports, and closed once calm for an hour', () => {
     const alerts = sensors(after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00')));
-    expect(alerts.map((a) => [a.type, a.priority, a.deviceSerial])).toEqual([
-      ['sensor.noisy', 4, 'PIR-L'],
-      ['sensor.quiet', 5, 'PIR-L'],
+    expect(alerts.map((a) => [a.type, a.priority, a.deviceSerial, a.deviceKind])).toEqual([
+      ['sensor.noisy', 4, 'PIR-L', 'pir'],
+      ['sensor.quiet', 5, 'PIR-L', 'pir'],
     ]);
     const [noisy, quiet] = alerts as [Alert, Alert];
     // The 40th report in 5 min (13:13:15) found it: 40 reports, the first at 13:10.
