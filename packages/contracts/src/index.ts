@@ -51,6 +51,7 @@ export {
   PAIRING_CLOCK_TOLERANCE_MS,
   type UnpairedTime,
 } from './device-clock.ts';
+export { DEVICE_KIND_LABELS, deviceKindLabel } from './device-kinds.ts';
 export { TelecareEvent } from './envelope.ts';
 export {
   type Answer,
@@ -99,12 +100,10 @@ export { SECURITY_EVENT_KINDS, SecurityEvent, SecurityEventKind } from './securi
 export {
   type AlertAbout,
   DEVICE_EVENT_TYPES,
-  DEVICE_KIND_LABELS,
   DEVICE_KINDS,
   DeviceEventTypeSchema,
   DeviceKind,
   defaultPriority,
-  deviceKindLabel,
   EVENT_TYPES,
   EVERY_DEVICE_REPORTS,
   type EventCategory,
