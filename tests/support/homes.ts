@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/contracts';
+import { type Dc09AccountEntry, type DeviceKind, type DeviceMapEntry, names } from '@telecare/contracts';
 import { openDc09Accounts } from '@telecare/gateway-dc09';
 import { createBucket } from '@telecare/platform';
 import { type LoadHome, SimulatedDevice } from '@telecare/simulators';
@@ -57,7 +57,7 @@ export async function mapHubs(
 export async function addHome(
   platform: RunningPlatform,
   serial: string,
-  kind: 'pendant' | 'home-unit' = 'pendant',
+  kind: DeviceKind = 'pendant',
 ): Promise<string> {
   const resident = await platform.registryClient.createResident({
     name: 'Test Resident',

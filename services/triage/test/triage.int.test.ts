@@ -122,6 +122,7 @@ describe('triage against real NATS and Redis', () => {
       late: false,
       testMode: false,
       deviceSerial: 'PX-1000',
+      deviceKind: 'pendant',
       reason: 'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v2)',
     });
     await drained();
