@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceKindLabel } from './device-kinds.ts';
 
 /** 1 life-critical … 5 record only (DESIGN §4). */
 export const Priority = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5)]);
@@ -262,4 +263,4 @@ export function isUnexpectedKindAlarm(kind: string, type: EventType): boolean {
  * adds to its reason: the operator answers it as any alarm, and knows it came from another device.
  */
 export const unexpectedKindReason = (kind: string, type: string): string =>
-  `sent by a ${kind}, which does not report ${type}: check the device (registered as the wrong kind, or its login used by someone else)`;
+  `sent by a ${deviceKindLabel(kind)}, which does not report ${type}: check the device (registered as the wrong kind, or its login used by someone else)`;

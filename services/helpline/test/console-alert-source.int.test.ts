@@ -76,7 +76,7 @@ describe('the device an alert came from', () => {
         residentId,
         type: 'inactivity.unusual',
         priority: 2,
-        reason: 'Inactivity unusual for this resident: no movement since 10:10 (pir in hall)',
+        reason: 'Inactivity unusual for this resident: no movement since 10:10 (movement sensor in hall)',
         deviceSerial: PIR,
         deviceKind: 'pir',
       }),

@@ -1,7 +1,7 @@
 /**
  * Absence rules: an expected event that did not come (wake-up, medication, carer visit, supervision).
  */
-import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import { type Alert, deviceKindLabel, type EventType, TAXONOMY } from '@telecare/contracts';
 import type {
   AbsenceRule,
   DeviceSupervision,
@@ -242,7 +242,7 @@ export function restoredAlert(
 
 /** A device as a supervision alert names it: its kind and serial (`device` and the serial when the kind is not known). */
 const deviceNamed = (kind: string, serial: string): string =>
-  `${kind === UNKNOWN_KIND ? 'device' : kind} ${serial}`;
+  `${kind === UNKNOWN_KIND ? 'device' : deviceKindLabel(kind)} ${serial}`;
 
 /** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
 export function lostStateBase(

@@ -4,6 +4,7 @@
 import {
   type Alert,
   defaultPriority,
+  deviceKindLabel,
   type EventType,
   MOVED_DEVICE_REASON,
   type Priority,
@@ -160,9 +161,10 @@ export function deviceValues(
   if (!entry)
     return { device: 'no device', kind: 'no device', location: 'location not recorded', serial: '-' };
   const location = entry.location?.trim() || undefined;
+  const kind = deviceKindLabel(entry.deviceKind);
   return {
-    device: location ? `${entry.deviceKind} in ${location}` : entry.deviceKind,
-    kind: entry.deviceKind,
+    device: location ? `${kind} in ${location}` : kind,
+    kind,
     location: location ?? 'location not recorded',
     serial: entry.serial,
   };
