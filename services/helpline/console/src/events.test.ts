@@ -13,48 +13,35 @@ const step = (kind: string, data: Record<string, unknown>): CaseEvent =>
     data,
   }) as unknown as CaseEvent;
 const joined = (data: Record<string, unknown>): CaseEvent => step('alert-joined', data);
+/** The audit trail's line for a device's restore of `closedType`. */
+const restore = (type: string, closedType: string, more: Record<string, unknown> = {}): string =>
+  eventText(joined({ type, closes: { outcome: 'restored' }, closedType, by: 'device', ...more }));
 
 describe("the audit trail's line for a restore", () => {
   it('names the device that reported it, by kind and serial', () => {
-    const line = eventText(
-      joined({
-        type: 'smoke.restored',
-        closes: { outcome: 'restored' },
-        closedType: 'smoke.detected',
-        by: 'device',
-        deviceSerial: 'SM-9',
-        deviceKind: 'smoke-detector',
-        why: 'alarm-restore',
-      }),
-    );
+    const line = restore('smoke.restored', 'smoke.detected', {
+      deviceSerial: 'SM-9',
+      deviceKind: 'smoke-detector',
+      why: 'alarm-restore',
+    });
     expect(line).toMatch(/^the smoke detector SM-9 reported smoke restored \(smoke detected cleared\)/i);
   });
 
   it('says "the device" with its serial when the kind is not known, and as before with neither', () => {
-    const base = {
-      type: 'mains.restored',
-      closes: { outcome: 'restored' },
-      closedType: 'mains.lost',
-      by: 'device',
-    };
-    expect(eventText(joined({ ...base, deviceSerial: 'HU-1' }))).toMatch(/^the device HU-1 reported /);
-    expect(eventText(joined(base))).toMatch(/^the device reported /);
+    expect(restore('mains.restored', 'mains.lost', { deviceSerial: 'HU-1' })).toMatch(
+      /^the device HU-1 reported /,
+    );
+    expect(restore('mains.restored', 'mains.lost')).toMatch(/^the device reported /);
   });
 });
 
 describe('the audit trail names the kind of device in words', () => {
   it('for a restore from a kind whose id is not a word an operator says', () => {
-    const line = eventText(
-      joined({
-        type: 'sensor.quiet',
-        closes: { outcome: 'restored' },
-        closedType: 'sensor.noisy',
-        by: 'device',
-        deviceSerial: 'PIR-L',
-        deviceKind: 'pir',
-        effect: 'resolved',
-      }),
-    );
+    const line = restore('sensor.quiet', 'sensor.noisy', {
+      deviceSerial: 'PIR-L',
+      deviceKind: 'pir',
+      effect: 'resolved',
+    });
     expect(line).toMatch(/^the movement sensor PIR-L reported sensor quiet/);
   });
 
