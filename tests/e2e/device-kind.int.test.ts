@@ -1,8 +1,8 @@
 import type { Because, Case } from '@telecare/contracts';
-import { SimulatedDevice } from '@telecare/simulators';
-import { servers, waitFor } from '@telecare/testkit';
+import type { SimulatedDevice } from '@telecare/simulators';
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addHome } from '../support/homes.ts';
+import { addDeviceHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 /**
@@ -17,14 +17,7 @@ let residentId: string;
 
 beforeAll(async () => {
   platform = await startPlatform('e2ekind');
-  residentId = await addHome(platform, serial, 'smoke-detector');
-  device = new SimulatedDevice({
-    serial,
-    mqttUrl: servers.mqttUrl,
-    namespace: platform.namespace,
-    resendMs: 3_000,
-  });
-  await device.connect();
+  ({ residentId, device } = await addDeviceHome(platform, serial, 'smoke-detector'));
 });
 
 afterAll(async () => {
