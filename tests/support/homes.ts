@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/contracts';
+import { type Dc09AccountEntry, type DeviceKind, type DeviceMapEntry, names } from '@telecare/contracts';
 import { openDc09Accounts } from '@telecare/gateway-dc09';
 import { createBucket } from '@telecare/platform';
 import { type LoadHome, SimulatedDevice } from '@telecare/simulators';
@@ -57,7 +57,7 @@ export async function mapHubs(
 export async function addHome(
   platform: RunningPlatform,
   serial: string,
-  kind: 'pendant' | 'home-unit' = 'pendant',
+  kind: DeviceKind = 'pendant',
 ): Promise<string> {
   const resident = await platform.registryClient.createResident({
     name: 'Test Resident',
@@ -76,16 +76,17 @@ export async function addHome(
 }
 
 /**
- * A resident with a pendant (`addHome`) and the pendant itself, connected over MQTT and resending
- * an unacknowledged event every 3 s unless said, as the end-to-end tests press one. The caller
- * closes it.
+ * A resident with one device of `kind` (`addHome`) and the device itself, connected over MQTT and
+ * resending an unacknowledged event every 3 s unless said, as the end-to-end tests use one. The
+ * caller closes it.
  */
-export async function addPendantHome(
+export async function addDeviceHome(
   platform: RunningPlatform,
   serial: string,
+  kind: DeviceKind,
   resend: { resendMs: number; resendMaxMs?: number } = { resendMs: 3_000 },
 ): Promise<{ residentId: string; device: SimulatedDevice }> {
-  const residentId = await addHome(platform, serial);
+  const residentId = await addHome(platform, serial, kind);
   const device = new SimulatedDevice({
     serial,
     mqttUrl: servers.mqttUrl,
@@ -95,6 +96,14 @@ export async function addPendantHome(
   await device.connect();
   return { residentId, device };
 }
+
+/** A resident with a pendant, pressed over MQTT (`addDeviceHome`). */
+export const addPendantHome = (
+  platform: RunningPlatform,
+  serial: string,
+  resend: { resendMs: number; resendMaxMs?: number } = { resendMs: 3_000 },
+): Promise<{ residentId: string; device: SimulatedDevice }> =>
+  addDeviceHome(platform, serial, 'pendant', resend);
 
 /**
  * A device-map entry for an MQTT pendant, as the tests register one: installed, in the hall,

@@ -20,11 +20,18 @@ export const Alert = z.object({
   /** The evidence arrived later than the rule's lateness bound. */
   late: z.boolean(),
   testMode: z.boolean(),
+  /**
+   * The device of the alert's first evidence: the one that raised it, or for an alert about the
+   * home as a whole (`TAXONOMY[type].about`: a silence, a morning not up) the one that saw the
+   * person last. Absent when no device's event is evidence (a carer not come, an area incident).
+   */
   deviceSerial: z.string().optional(),
   /**
-   * The kind of device the alert is about (the event's `devicekind`: `pendant`, `smoke-detector`,
-   * …), on a device's loss and restore (`supervision.lost`, `supervision.restored`), so that the
-   * case and the reports can say which device went silent. Absent when not known.
+   * That device's kind (the event's `devicekind`: `pendant`, `smoke-detector`, …; for a silent
+   * device whose state was lost, the device map's), so that the case names "smoke detector SD-123"
+   * for a raise and for its restore, and the reports count supervision losses by kind. Absent when
+   * not known: with no `deviceSerial`, and on alerts raised before every alert carried it (only a
+   * supervision loss or restore did).
    */
   deviceKind: z.string().min(1).max(64).optional(),
   /**

@@ -33,6 +33,19 @@ export const Because = z.object({
   late: z.boolean(),
   /** The alert's `deviceMovedAt`: its evidence happened at this resident's home, the device's previous one. */
   deviceMovedAt: Time.optional(),
+  /**
+   * The one device the alert is from, its serial and kind (`pendant`, `smoke-detector`…: the
+   * console says "smoke detector SD-123"). An alert raised before alerts named their kind has the
+   * serial only; one about no single device has neither, and `about` instead.
+   */
+  deviceSerial: z.string().optional(),
+  deviceKind: z.string().optional(),
+  /**
+   * Set when the alert is about no one device (`TAXONOMY[type].about`): the home as a whole (a
+   * silence, a morning not up, an outing not back, a carer not come), or an area (many homes of a
+   * postcode district, `thresholds.district`).
+   */
+  about: z.enum(['home', 'area']).optional(),
 });
 export type Because = z.infer<typeof Because>;
 

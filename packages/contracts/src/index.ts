@@ -52,6 +52,7 @@ export {
   PAIRING_CLOCK_TOLERANCE_MS,
   type UnpairedTime,
 } from './device-clock.ts';
+export { DEVICE_KIND_LABELS, deviceKindLabel } from './device-kinds.ts';
 export { TelecareEvent } from './envelope.ts';
 export {
   type Answer,
@@ -98,6 +99,7 @@ export {
 export { normalisePostcode, postcodeDistrict } from './postcode.ts';
 export { SECURITY_EVENT_KINDS, SecurityEvent, SecurityEventKind } from './security.ts';
 export {
+  type AlertAbout,
   DEVICE_EVENT_TYPES,
   DEVICE_KINDS,
   DeviceEventTypeSchema,

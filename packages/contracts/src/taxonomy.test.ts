@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEVICE_EVENT_TYPES,
+  DEVICE_KIND_LABELS,
   DEVICE_KINDS,
+  deviceKindLabel,
   EVENT_TYPES,
   EVERY_DEVICE_REPORTS,
   isUnexpectedKindAlarm,
@@ -72,5 +74,38 @@ describe('what each kind of device reports', () => {
         'rf.restored',
       ].sort(),
     );
+  });
+});
+
+describe('device kinds in words', () => {
+  it('names each kind as an operator says it, never by its id', () => {
+    expect(deviceKindLabel('smoke-detector')).toBe('smoke detector');
+    expect(deviceKindLabel('pir')).toBe('movement sensor');
+    expect(deviceKindLabel('co-detector')).toBe('carbon monoxide detector');
+    expect(deviceKindLabel('home-unit')).toBe('home unit');
+    for (const kind of DEVICE_KINDS.filter((k) => k.includes('-')))
+      expect(DEVICE_KIND_LABELS[kind], kind).not.toBe(kind);
+  });
+
+  it('names a kind it does not know (a newer registry’s) by its id in words', () => {
+    expect(deviceKindLabel('stair-lift-sensor')).toBe('stair lift sensor');
+  });
+});
+
+describe('what an alert of a type is about', () => {
+  it('one device, the whole home, or an area', () => {
+    expect(TAXONOMY['smoke.detected'].about).toBe('device');
+    expect(TAXONOMY['supervision.lost'].about).toBe('device');
+    expect(TAXONOMY['temperature.low'].about).toBe('device');
+    for (const type of [
+      'inactivity.no-wake',
+      'inactivity.unusual',
+      'outing.not-returned',
+      'carer.no-show',
+    ] as const)
+      expect(TAXONOMY[type].about, type).toBe('home');
+    expect(TAXONOMY['area.mains-lost'].about).toBe('area');
+    // A device sends only what one device saw.
+    for (const type of DEVICE_EVENT_TYPES) expect(TAXONOMY[type].about, type).toBe('device');
   });
 });

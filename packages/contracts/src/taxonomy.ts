@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceKindLabel } from './device-kinds.ts';
 
 /** 1 life-critical … 5 record only (DESIGN §4). */
 export const Priority = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4), z.literal(5)]);
@@ -13,15 +14,29 @@ export interface EventTypeInfo {
   readonly derived: boolean;
   /** The alarm type this event clears, for restores and cancels. */
   readonly restores?: string;
+  /**
+   * What an alert of this type is about: one device (what it sent, or its silence), the home as a
+   * whole (nothing seen of the person, whichever device saw them last), or many homes of an area.
+   */
+  readonly about: AlertAbout;
   readonly description: string;
 }
+
+export type AlertAbout = 'device' | 'home' | 'area';
 
 const t = (
   priority: Priority,
   category: EventCategory,
   description: string,
-  extra: { derived?: boolean; restores?: string } = {},
-): EventTypeInfo => ({ priority, category, description, derived: extra.derived ?? false, ...extra });
+  extra: { derived?: boolean; restores?: string; about?: AlertAbout } = {},
+): EventTypeInfo => ({
+  priority,
+  category,
+  description,
+  derived: extra.derived ?? false,
+  about: extra.about ?? 'device',
+  ...extra,
+});
 
 /**
  * The canonical taxonomy. Every event on the platform has one of these types; Contact ID and
@@ -40,15 +55,21 @@ export const TAXONOMY = {
   // P2 urgent wellbeing
   'flood.detected': t(2, 'wellbeing', 'Flood detected'),
   'door.exit-at-night': t(2, 'wellbeing', 'Property exit at night', { derived: true }),
-  'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', { derived: true }),
-  'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', { derived: true }),
+  'inactivity.no-wake': t(2, 'wellbeing', 'No movement by the end of the wake-up window', {
+    derived: true,
+    about: 'home',
+  }),
+  'inactivity.unusual': t(2, 'wellbeing', 'Inactivity unusual for this resident', {
+    derived: true,
+    about: 'home',
+  }),
   'bed.not-returned': t(2, 'wellbeing', 'Out of bed at night and not back', { derived: true }),
-  'outing.not-returned': t(2, 'wellbeing', 'Went out and not back', { derived: true }),
+  'outing.not-returned': t(2, 'wellbeing', 'Went out and not back', { derived: true, about: 'home' }),
   'chair.too-long': t(2, 'wellbeing', 'Chair occupied too long', { derived: true }),
   'temperature.low': t(2, 'wellbeing', 'Home too cold', { derived: true }),
   'temperature.high': t(2, 'wellbeing', 'Home too hot', { derived: true }),
   'medication.missed': t(2, 'wellbeing', 'Medication not taken'),
-  'carer.no-show': t(2, 'wellbeing', 'Carer did not arrive', { derived: true }),
+  'carer.no-show': t(2, 'wellbeing', 'Carer did not arrive', { derived: true, about: 'home' }),
   'enuresis.detected': t(2, 'wellbeing', 'Enuresis sensor wet'),
   'bogus-caller.pressed': t(2, 'wellbeing', 'Bogus caller button pressed'),
   // P3 technical, urgent
@@ -60,7 +81,7 @@ export const TAXONOMY = {
   // Raised by gateway-mqtt from the broker's connection log, never sent by a device: its login
   // taken over again and again from more than one address (a copied secret and the real device).
   'device.login-contested': t(3, 'technical', "Device's login in use from two places", { derived: true }),
-  'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true }),
+  'area.mains-lost': t(3, 'technical', 'Many homes in one area lost mains', { derived: true, about: 'area' }),
   // Raised by the learned rhythm: a movement sensor the resident passed every day has seen nothing
   // for days while its heartbeats go on (a dead detector, a PIR covered or turned to the wall).
   'sensor.no-activity': t(3, 'technical', 'Movement sensor sees nothing though it beats', { derived: true }),
@@ -242,4 +263,4 @@ export function isUnexpectedKindAlarm(kind: string, type: EventType): boolean {
  * adds to its reason: the operator answers it as any alarm, and knows it came from another device.
  */
 export const unexpectedKindReason = (kind: string, type: string): string =>
-  `sent by a ${kind}, which does not report ${type}: check the device (registered as the wrong kind, or its login used by someone else)`;
+  `sent by a ${deviceKindLabel(kind)}, which does not report ${type}: check the device (registered as the wrong kind, or its login used by someone else)`;

@@ -1,7 +1,7 @@
 import type { RuleSetInput } from './model.ts';
 import { parseRuleSet } from './parse.ts';
 
-/** The line an operator reads for a trigger alert, e.g. "Smoke detected: smoke-detector in kitchen (rule trigger.smoke v1)". */
+/** The line an operator reads for a trigger alert, e.g. "Smoke detected: smoke detector in kitchen (rule trigger.smoke v1)". */
 export const TRIGGER_REASON = '{what}: {device} (rule {rule})';
 /** For a rule that watches over time: what held and since when. */
 export const SUSTAINED_REASON = '{what}: {detail} (rule {rule})';

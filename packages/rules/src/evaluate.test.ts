@@ -1,4 +1,4 @@
-import { Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import { Alert, deviceKindLabel, type EventType, TAXONOMY } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { evaluate, ResidentMismatchError } from './evaluate.ts';
@@ -80,9 +80,11 @@ describe('default trigger rules', () => {
       late: false,
       testMode: false,
       deviceSerial: 'SER-42',
+      deviceKind,
     });
+    // The kind in words ("smoke detector in kitchen"), not its id.
     expect(alert.reason).toBe(
-      `${TAXONOMY[type].description}: ${deviceKind} in kitchen (rule ${ruleId} v${version})`,
+      `${TAXONOMY[type].description}: ${deviceKindLabel(deviceKind)} in kitchen (rule ${ruleId} v${version})`,
     );
     // Trigger rules set no timer; the recurring checks (wake-up, routine) start with a first event.
     expect(
@@ -255,7 +257,7 @@ describe('an alert explains itself', () => {
     const [alert] = evaluate(initialState(RESIDENT), { kind: 'event', event, now: NOW }, rules).alerts;
     expect(alert?.priority).toBe(2);
     expect(alert?.reason).toBe(
-      'Door opened (door.opened, door-contact, location not recorded, DC-7) at P2 by door-at-p2 v1',
+      'Door opened (door.opened, door contact, location not recorded, DC-7) at P2 by door-at-p2 v1',
     );
   });
 

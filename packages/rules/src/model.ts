@@ -679,14 +679,21 @@ export const Rhythm = z.object({
   visitEnd: z.number().optional(),
   /**
    * Movement sensors found noisy (`RhythmRule.chatter`), by serial: since when, until when (the
-   * latest noisy report plus `quietS`), where (for the reason), and the `sensor.noisy` alert
+   * latest noisy report plus `quietS`), where (for the reason), its kind (for the `sensor.quiet`
+   * that closes its fault; absent in a record of the version before), and the `sensor.noisy` alert
    * raised for it and not yet closed (absent in a rhythm of the version before, and once the
    * sensor's `sensor.quiet` closed it).
    */
   noisy: z
     .record(
       z.string(),
-      z.object({ since: z.number(), until: z.number(), device: z.string(), raised: z.string().optional() }),
+      z.object({
+        since: z.number(),
+        until: z.number(),
+        device: z.string(),
+        kind: z.string().optional(),
+        raised: z.string().optional(),
+      }),
     )
     .optional(),
   /**

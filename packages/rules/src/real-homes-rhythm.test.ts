@@ -225,7 +225,7 @@ describe('a front door contact that bounces', () => {
     );
     // What was ignored is counted where the operator reads it.
     expect(alerts[0]?.reason).toContain(
-      '2 door openings of under 3 s since then ignored as bounces (door-contact in hall)',
+      '2 door openings of under 3 s since then ignored as bounces (door contact in hall)',
     );
     expect(alerts[0]?.thresholds).toMatchObject({ doorBouncesIgnored: 2 });
   });
@@ -373,7 +373,7 @@ describe('a movement sensor reporting far beyond a person', () => {
       Date.parse(lastMove.time) + 3 * 3_600_000 + GRACE,
     );
     expect(alerts[0]?.reason).toContain(
-      'movement reported by pir in lounge since 13:10 today (Mon 9 Nov) far beyond what a person makes (40 or more in 5 min): not taken as the resident on its own',
+      'movement reported by movement sensor in lounge since 13:10 today (Mon 9 Nov) far beyond what a person makes (40 or more in 5 min): not taken as the resident on its own',
     );
     expect(alerts[0]?.thresholds).toMatchObject({ noisySensors: 'PIR-L' });
   });
@@ -386,9 +386,9 @@ describe('a movement sensor reporting far beyond a person', () => {
 
   it('is raised once as a device fault naming the sensor and its reports, and closed once calm for an hour', () => {
     const alerts = sensors(after(run([...learning, ...morning, ...sun], at(9, '20:00')), at(9, '00:00')));
-    expect(alerts.map((a) => [a.type, a.priority, a.deviceSerial])).toEqual([
-      ['sensor.noisy', 4, 'PIR-L'],
-      ['sensor.quiet', 5, 'PIR-L'],
+    expect(alerts.map((a) => [a.type, a.priority, a.deviceSerial, a.deviceKind])).toEqual([
+      ['sensor.noisy', 4, 'PIR-L', 'pir'],
+      ['sensor.quiet', 5, 'PIR-L', 'pir'],
     ]);
     const [noisy, quiet] = alerts as [Alert, Alert];
     // The 40th report in 5 min (13:13:15) found it: 40 reports, the first at 13:10.
@@ -404,7 +404,7 @@ describe('a movement sensor reporting far beyond a person', () => {
       chatterWithinS: 300,
     });
     expect(noisy.reason).toContain(
-      'Movement sensor reports far beyond a person: pir in lounge reported movement 40 times in 3 min (13:10–13:13), far beyond what a person makes',
+      'Movement sensor reports far beyond a person: movement sensor in lounge reported movement 40 times in 3 min (13:10–13:13), far beyond what a person makes',
     );
     expect(noisy.reason).toContain('expected fewer than 40 movement reports in 5 min, seen 40 in 3 min');
     // Calm an hour after its last report (17:59:55): closed, as a record.
@@ -413,7 +413,7 @@ describe('a movement sensor reporting far beyond a person', () => {
       new Date(Date.parse((sun.at(-1) as TelecareEvent).time) + 3_600_000).toISOString(),
     );
     expect(quiet.reason).toContain(
-      'pir in lounge, noisy from 13:10 today (Mon 9 Nov) to 17:59 today (Mon 9 Nov), has been calm since',
+      'movement sensor in lounge, noisy from 13:10 today (Mon 9 Nov) to 17:59 today (Mon 9 Nov), has been calm since',
     );
   });
 
@@ -501,7 +501,7 @@ describe('a movement sensor dead while its heartbeats go on', () => {
     const alerts = faults([...learning, ...dead], at(11, '23:59'));
     const raised = alerts.filter((a) => a.type === 'sensor.no-activity');
     expect(raised.map((a) => [a.deviceSerial, a.priority])).toEqual([['PIR-L', 3]]);
-    expect(raised[0]?.reason).toContain('pir in lounge');
+    expect(raised[0]?.reason).toContain('movement sensor in lounge');
     expect(raised[0]?.reason).toContain('heartbeats');
     // Nothing else: no supervision loss (it beats), no silence of the resident.
     expect(alerts.filter((a) => a.type === 'supervision.lost' || a.type === 'inactivity.unusual')).toEqual(

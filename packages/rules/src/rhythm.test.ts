@@ -103,7 +103,7 @@ describe('rhythm.learned: this person’s own rhythm', () => {
     expect(raisedAt).toBeGreaterThan(at(9, '10:38') + GRACE);
     expect(raisedAt).toBeLessThan(at(9, '11:02'));
     expect(alert.reason).toMatch(
-      /^Inactivity unusual for this resident: no movement since 10:02 today \(Mon 9 Nov\), movement seen \(pir in kitchen\); at home, up and about; expected active again within 6 min, as on each of the last 8 days at this time at home, up and about; unusual for them at this time: fewer than 1 in \d+ days expected this long \(false-alert budget 1 in 20 days\), seen nothing for 4\d min \(rule rhythm.learned v2\)$/,
+      /^Inactivity unusual for this resident: no movement since 10:02 today \(Mon 9 Nov\), movement seen \(movement sensor in kitchen\); at home, up and about; expected active again within 6 min, as on each of the last 8 days at this time at home, up and about; unusual for them at this time: fewer than 1 in \d+ days expected this long \(false-alert budget 1 in 20 days\), seen nothing for 4\d min \(rule rhythm.learned v2\)$/,
     );
   });
 
@@ -147,7 +147,7 @@ describe('rhythm.learned: this person’s own rhythm', () => {
       Date.parse(closed.time) + 95 * 1.5 * 60_000 + 1_800_000 + GRACE,
     );
     expect(gone.alerts[0]?.reason).toContain(
-      'out of the front door at 11:00 today (Mon 9 Nov) (door-contact in hall) and nothing at home since; expected back within 95 min, the longest outing of the last 8 days',
+      'out of the front door at 11:00 today (Mon 9 Nov) (door contact in hall) and nothing at home since; expected back within 95 min, the longest outing of the last 8 days',
     );
   });
 
@@ -554,7 +554,7 @@ describe('rhythm.learned: this person’s own rhythm', () => {
       ['inactivity.unusual', new Date(Date.parse(last.time) + 12 * 3_600_000 + GRACE).toISOString()],
     ]);
     expect((alerts[0] as Alert).reason).toBe(
-      'Inactivity unusual for this resident: no movement since 19:24 yesterday (Mon 9 Nov), movement seen (pir in kitchen); at home, up and about; expected active again within 720 min, the most a silence is left: longer at this time on 1 of the last 8 days only (their longest 816 min), seen nothing for 720 min (rule rhythm.learned v2)',
+      'Inactivity unusual for this resident: no movement since 19:24 yesterday (Mon 9 Nov), movement seen (movement sensor in kitchen); at home, up and about; expected active again within 720 min, the most a silence is left: longer at this time on 1 of the last 8 days only (their longest 816 min), seen nothing for 720 min (rule rhythm.learned v2)',
     );
   });
 

@@ -181,7 +181,7 @@ describe('absence', () => {
       thresholds: { wakeUpFrom: '07:00', wakeUpTo: '10:00' },
     });
     expect(noWake[0]?.reason).toBe(
-      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00 today (Sun 22 Nov); expected movement by 10:00, seen last movement at 21:00 yesterday (Sat 21 Nov) (pir in hall) (rule absence.no-wake v1)',
+      'No movement by the end of the wake-up window: no movement between 07:00 and 10:00 today (Sun 22 Nov); expected movement by 10:00, seen last movement at 21:00 yesterday (Sat 21 Nov) (movement sensor in hall) (rule absence.no-wake v1)',
     );
     const up = run([evening, ev('motion', T('08:10'))], T('11:00'), LEGACY);
     expect(byRule(up.alerts, 'absence.no-wake')).toEqual([]);
@@ -267,7 +267,7 @@ describe('absence', () => {
         raisedAt: new Date(T('01:00') + GRACE).toISOString(),
       });
       expect(lost[0]?.reason).toContain(
-        'smoke-detector SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
+        'smoke detector SM-9 silent since 00:00 today (Sun 22 Nov); expected a heartbeat every 60 min',
       );
 
       const back = hb(T('05:10'));
@@ -301,14 +301,14 @@ describe('absence', () => {
         evidence: [first.id],
         deviceKind: 'smoke-detector',
       });
-      expect(lost[0]?.reason).toContain('smoke-detector SM-9 silent since 00:00 yesterday');
+      expect(lost[0]?.reason).toContain('smoke detector SM-9 silent since 00:00 yesterday');
       expect(runner.states.get(RESIDENT)?.devices['SM-9']).toMatchObject({ kind: 'smoke-detector' });
       const back = byRule(
         run([hb(T('05:00', '2026-11-23'))], T('05:10', '2026-11-23'), DEFAULT_RULE_SET, runner).alerts,
         'absence.supervision',
       );
       expect(back).toMatchObject([{ type: 'supervision.restored', deviceKind: 'smoke-detector' }]);
-      expect(back[0]?.reason).toContain('smoke-detector SM-9 heard again at 05:00');
+      expect(back[0]?.reason).toContain('smoke detector SM-9 heard again at 05:00');
     });
 
     it('a device that keeps its heartbeat raises nothing', () => {
@@ -880,7 +880,7 @@ describe('learned routine', () => {
     expect(unusual).toHaveLength(1);
     expect(unusual[0]).toMatchObject({ type: 'inactivity.unusual', priority: 2, evidence: [day10.id] });
     expect(unusual[0]?.reason).toBe(
-      'Inactivity unusual for this resident: no activity since 07:40 today (Tue 10 Nov), movement seen (pir in kitchen); expected activity 09:00–10:00: the resident was active then on 9 of the last 9 days, seen none (rule routine.inactivity v1)',
+      'Inactivity unusual for this resident: no activity since 07:40 today (Tue 10 Nov), movement seen (movement sensor in kitchen); expected activity 09:00–10:00: the resident was active then on 9 of the last 9 days, seen none (rule routine.inactivity v1)',
     );
   });
 

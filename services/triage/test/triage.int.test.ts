@@ -122,6 +122,7 @@ describe('triage against real NATS and Redis', () => {
       late: false,
       testMode: false,
       deviceSerial: 'PX-1000',
+      deviceKind: 'pendant',
       reason: 'Lifeline pendant pressed: pendant in hallway (rule trigger.pendant v2)',
     });
     await drained();
@@ -257,7 +258,7 @@ describe('triage against real NATS and Redis', () => {
 
     const smoke = await waitFor(async () => (await alerts()).find((a) => a.alert.type === 'smoke.detected'));
     expect(smoke.alert).toMatchObject({ residentId: 'res_beta', priority: 1, evidence: [good.id] });
-    expect(smoke.alert.reason).toBe('Smoke detected: smoke-detector in kitchen (rule trigger.smoke v1)');
+    expect(smoke.alert.reason).toBe('Smoke detected: smoke detector in kitchen (rule trigger.smoke v1)');
 
     const schema = await jsm.streams.getMessage(n.streams.deadletter, {
       last_by_subj: n.subjects.deadletter('triage', 'schema'),

@@ -1,7 +1,7 @@
 /**
  * Absence rules: an expected event that did not come (wake-up, medication, carer visit, supervision).
  */
-import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
+import { type Alert, deviceKindLabel, type EventType, TAXONOMY } from '@telecare/contracts';
 import type {
   AbsenceRule,
   DeviceSupervision,
@@ -19,6 +19,7 @@ import {
   deviceValues,
   minutes,
   type Output,
+  UNKNOWN_KIND,
   withField,
 } from './output.ts';
 import { planOf } from './plan.ts';
@@ -227,31 +228,21 @@ export function restoredAlert(
   back: RecentEvent,
   intervalS: number,
 ): Alert {
-  return withDeviceKind(
-    derivedAlert(rule, out, {
-      key: `restored:${lostId}`,
-      evidence: [back],
-      thresholds: { intervalS },
-      detail: `${deviceNamed(back.deviceKind, back.serial)} heard again at ${formatHhmm(back.at, out.settings.timeZone)}`,
-      decidedAt: back.at,
-      type: 'supervision.restored',
-      priority: 5,
-      closes: { alertId: lostId, outcome: 'restored' },
-    }),
-    back.deviceKind,
-  );
+  return derivedAlert(rule, out, {
+    key: `restored:${lostId}`,
+    evidence: [back],
+    thresholds: { intervalS },
+    detail: `${deviceNamed(back.deviceKind, back.serial)} heard again at ${formatHhmm(back.at, out.settings.timeZone)}`,
+    decidedAt: back.at,
+    type: 'supervision.restored',
+    priority: 5,
+    closes: { alertId: lostId, outcome: 'restored' },
+  });
 }
 
 /** A device as a supervision alert names it: its kind and serial (`device` and the serial when the kind is not known). */
 const deviceNamed = (kind: string, serial: string): string =>
-  `${kind === UNKNOWN_KIND ? 'device' : kind} ${serial}`;
-
-/** The kind of a device whose heartbeat the state no longer holds, nor its record. */
-const UNKNOWN_KIND = 'unknown';
-
-/** A supervision alert with the kind of device it is about, when known (reports count losses by kind). */
-const withDeviceKind = (alert: Alert, kind: string): Alert =>
-  kind === UNKNOWN_KIND ? alert : { ...alert, deviceKind: kind };
+  `${kind === UNKNOWN_KIND ? 'device' : deviceKindLabel(kind)} ${serial}`;
 
 /** The heartbeat a supervision timer started from, told by the timer when the state lost it. */
 export function lostStateBase(
@@ -479,19 +470,16 @@ function lostAlert(rule: AbsenceRule, out: Output, timer: Timer, base: RecentEve
   const serial = timer.key ?? '';
   const tz = out.settings.timeZone;
   const intervalS = Math.round((timer.checkAt - base.at) / 1000);
-  return withDeviceKind(
-    derivedAlert(rule, out, {
-      key: `${serial}:${base.id}`,
-      evidence: [base],
-      thresholds: { intervalS },
-      detail: `${deviceNamed(base.deviceKind, serial)} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
-      expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
-      seen: `none for ${minutes(timer.checkAt - base.at)}`,
-      decidedAt: checkDue(timer, out),
-      byTimer: true,
-    }),
-    base.deviceKind,
-  );
+  return derivedAlert(rule, out, {
+    key: `${serial}:${base.id}`,
+    evidence: [base],
+    thresholds: { intervalS },
+    detail: `${deviceNamed(base.deviceKind, serial)} silent since ${formatWhen(base.at, tz, timer.checkAt)}`,
+    expected: `a heartbeat every ${minutes(intervalS * 1000)}`,
+    seen: `none for ${minutes(timer.checkAt - base.at)}`,
+    decidedAt: checkDue(timer, out),
+    byTimer: true,
+  });
 }
 
 /**

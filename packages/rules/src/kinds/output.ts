@@ -4,6 +4,7 @@
 import {
   type Alert,
   defaultPriority,
+  deviceKindLabel,
   type EventType,
   MOVED_DEVICE_REASON,
   type Priority,
@@ -160,9 +161,10 @@ export function deviceValues(
   if (!entry)
     return { device: 'no device', kind: 'no device', location: 'location not recorded', serial: '-' };
   const location = entry.location?.trim() || undefined;
+  const kind = deviceKindLabel(entry.deviceKind);
   return {
-    device: location ? `${entry.deviceKind} in ${location}` : entry.deviceKind,
-    kind: entry.deviceKind,
+    device: location ? `${kind} in ${location}` : kind,
+    kind,
     location: location ?? 'location not recorded',
     serial: entry.serial,
   };
@@ -247,11 +249,25 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     reason: spec.closes ? text : withUnexpectedKind(text, ...spec.evidence),
     late,
     testMode: spec.evidence.some((seen) => seen.testMode),
-    ...(first ? { deviceSerial: first.serial } : {}),
+    ...deviceOf(first),
     ...(movedAt === undefined ? {} : { deviceMovedAt: movedAt }),
     ...(spec.closes ? { closes: spec.closes } : {}),
   };
 }
+
+/**
+ * The device the first evidence came from: its serial, and its kind unless a supervision check
+ * that lost its state could not tell it (`UNKNOWN_KIND`).
+ */
+function deviceOf(first: RecentEvent | undefined): Pick<Alert, 'deviceSerial' | 'deviceKind'> {
+  if (!first) return {};
+  return first.deviceKind === UNKNOWN_KIND
+    ? { deviceSerial: first.serial }
+    : { deviceSerial: first.serial, deviceKind: first.deviceKind };
+}
+
+/** The kind of a device whose heartbeat the state no longer holds, nor its record. */
+export const UNKNOWN_KIND = 'unknown';
 
 /** What the reason says of a home silent as a whole: since when, and what that may mean. */
 export function homeSilentText(home: HomeSilence, timeZone: string, reference: number): string {

@@ -885,6 +885,7 @@ function chatterOf(
     since: still ? was.since : first.at,
     until: entry.at + chatter.quietS * 1000,
     device: deviceValues(entry).device,
+    kind: entry.deviceKind,
     raised: still ? was.raised : undefined,
   };
   return { ignore: !others, noisy, burst: { first, count } };
@@ -987,9 +988,16 @@ function calmed(
         closes: { alertId: record.raised, outcome: 'restored' },
       }),
       deviceSerial: serial,
+      ...(record.kind === undefined ? {} : { deviceKind: record.kind }),
     });
     next ??= { ...noisy };
-    next[serial] = { since: record.since, until: record.until, device: record.device, raised: undefined };
+    next[serial] = {
+      since: record.since,
+      until: record.until,
+      device: record.device,
+      kind: record.kind,
+      raised: undefined,
+    };
   }
   return next ?? noisy;
 }

@@ -152,6 +152,7 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
     late,
     testMode: entry.testMode,
     deviceSerial: entry.serial,
+    deviceKind: entry.deviceKind,
   };
 }
 

@@ -4,7 +4,17 @@ import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
 import { eventText } from './events.ts';
 import { factsPanel, wireFacts } from './facts.ts';
-import { agoText, callBackText, goneText, pressedText, stateLabel, timeText, typeLabel } from './format.ts';
+import {
+  agoText,
+  callBackText,
+  deviceText,
+  goneText,
+  pressedText,
+  sourceText,
+  stateLabel,
+  timeText,
+  typeLabel,
+} from './format.ts';
 import { renderQueue } from './queue.ts';
 import { canWork, nameOf, state } from './state.ts';
 import type {
@@ -49,12 +59,19 @@ function deviceEventsPanel(tl: DeviceEvents | null): string {
   return `<section class="panel"><details id="device-events"${deviceEventsOpen ? ' open' : ''}>
     <summary>Device events, last 24 hours <span class="meta">${list.length} ${list.length === 1 ? 'event' : 'events'}${heartbeats ? ` (${heartbeats} ${heartbeats === 1 ? 'heartbeat' : 'heartbeats'})` : ''}</span></summary>
     ${tl.message ? `<p class="late">${esc(tl.message)}</p>` : ''}
-    ${shown.length ? `<table class="timeline"><caption class="visually-hidden">Device events, newest first</caption>${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}${ALARM_TYPES.test(e.type) ? ' <span class="visually-hidden">(alarm)</span>' : ''}</td><td>${esc(e.deviceKind)} ${esc(e.serial)}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
+    ${shown.length ? `<table class="timeline"><caption class="visually-hidden">Device events, newest first</caption>${shown.map((e) => `<tr data-type="${esc(e.type)}" class="${ALARM_TYPES.test(e.type) ? 'alarm' : e.type === 'heartbeat' ? 'quiet' : ''}"><td>${esc(timeText(e.at))}</td><td>${esc(e.type)}${e.testMode ? ' (test)' : ''}${ALARM_TYPES.test(e.type) ? ' <span class="visually-hidden">(alarm)</span>' : ''}</td><td>${esc(deviceText({ deviceKind: e.deviceKind, deviceSerial: e.serial }))}${e.location ? ` · ${esc(e.location)}` : ''}</td></tr>`).join('')}</table>${list.length > shown.length ? `<p class="meta">and ${list.length - shown.length} earlier</p>` : ''}` : '<p class="meta">No device events in the last 24 hours.</p>'}
   </details></section>`;
 }
 
+/** Where the alert came from, before its reason: the device by kind and serial, or the home or area. */
+function becauseSource(b: Because): string {
+  const district = b.thresholds.district;
+  const source = sourceText(b, typeof district === 'string' ? district : undefined);
+  return source ? `<span class="source">${esc(source)}</span> — ` : '';
+}
+
 const becauseItem = (b: Because): string =>
-  `<li data-alert="${esc(b.alertId)}"><span class="rule">P${b.priority} ${esc(timeText(b.raisedAt))}</span> ${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`;
+  `<li data-alert="${esc(b.alertId)}"><span class="rule">P${b.priority} ${esc(timeText(b.raisedAt))}</span> ${becauseSource(b)}${esc(b.reason)} <span class="rule">${esc(b.rule.id)} v${b.rule.version}</span>${b.late ? ' <span class="late">late</span>' : ''}</li>`;
 
 /**
  * Every alert of the case on screen, newest first, once the operator asked for them (the case

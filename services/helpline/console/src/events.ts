@@ -1,9 +1,9 @@
-import { timeText, typeLabel } from './format.ts';
+import { type AlertSource, deviceText, sourceText, timeText, typeLabel } from './format.ts';
 import { nameOf } from './state.ts';
 import type { CaseEvent } from './types.ts';
 
 /** The fields case events carry in `data` (each kind uses some of them). */
-interface EventData {
+interface EventData extends AlertSource {
   readonly type?: string;
   readonly priority?: number;
   readonly afterCase?: string;
@@ -16,9 +16,6 @@ interface EventData {
   readonly closes?: { readonly outcome?: string };
   readonly by?: string;
   readonly closedType?: string;
-  /** The device a restore came from, and its kind when the alert said it. */
-  readonly deviceSerial?: string;
-  readonly deviceKind?: string;
   readonly effect?: string;
   readonly why?: string;
   readonly to?: string;
@@ -77,20 +74,26 @@ function factText(d: EventData): string {
   }
 }
 
+/** " — smoke detector SD-123" after a step an alert made, when the alert named where it came from. */
+const from = (d: EventData): string => {
+  const source = sourceText(d);
+  return source ? ` — ${source}` : '';
+};
+
 /** One line of the audit trail, in words. */
 export function eventText(e: CaseEvent): string {
   const d = e.data as EventData;
   switch (e.kind) {
     case 'opened':
-      return `opened from ${d.type} (P${d.priority})${d.afterCase ? ` — pressed again after case ${d.afterCase} was ${String(d.afterState ?? 'closed').replace('_', ' ')}` : ''}`;
+      return `opened from ${d.type} (P${d.priority})${from(d)}${d.afterCase ? ` — pressed again after case ${d.afterCase} was ${String(d.afterState ?? 'closed').replace('_', ' ')}` : ''}`;
     case 'alert-joined': {
       if (d.repeat)
-        return `pressed again: ${d.presses} presses, last ${timeText(d.lastPressAt)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}${d.requeuedFromHold ? ' — back in the queue from hold' : ''}`;
+        return `pressed again${d.deviceSerial ? ` on the ${deviceText(d)}` : ''}: ${d.presses} presses, last ${timeText(d.lastPressAt)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}${d.requeuedFromHold ? ' — back in the queue from hold' : ''}`;
       if (d.closes) {
         const who =
           d.by === 'resident'
             ? 'the resident cancelled'
-            : `the ${d.deviceKind ? d.deviceKind.replaceAll('-', ' ') : 'device'}${d.deviceSerial ? ` ${d.deviceSerial}` : ''} reported ${typeLabel(d.type).toLowerCase()}`;
+            : `the ${deviceText(d)} reported ${typeLabel(d.type).toLowerCase()}`;
         const what =
           d.closes.outcome === 'false-alarm'
             ? 'a false alarm'
@@ -109,7 +112,7 @@ export function eventText(e: CaseEvent): string {
                     : 'recorded';
         return `${who} (${what}) — ${then}`;
       }
-      return `alert joined: ${d.type} (P${d.priority})${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}`;
+      return `alert joined: ${d.type} (P${d.priority})${from(d)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}`;
     }
     case 'offered':
       return `offered to ${nameOf(d.to)}`;

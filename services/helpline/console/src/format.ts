@@ -1,3 +1,4 @@
+import { deviceKindLabel } from '@telecare/contracts/device-kinds';
 import { serverNow } from './clock.ts';
 import type { CaseSummary } from './types.ts';
 
@@ -59,3 +60,28 @@ export const callBackText = (c: CaseSummary): string =>
       ? 'call-back due'
       : `call back ${shortTime(c.hold.until)}`
     : '';
+
+/** What a case's `because` or one of its steps names of where an alert came from. */
+export interface AlertSource {
+  readonly deviceSerial?: string | undefined;
+  readonly deviceKind?: string | undefined;
+  readonly about?: string | undefined;
+}
+
+/** A device in words, "smoke detector SD-123"; "device SD-123" when the alert did not say its kind. */
+export const deviceText = (s: AlertSource): string =>
+  `${s.deviceKind ? deviceKindLabel(s.deviceKind) : 'device'}${s.deviceSerial ? ` ${s.deviceSerial}` : ''}`;
+
+/**
+ * Where an alert came from, in words: its device, or that it is about the whole home (a silence, a
+ * morning not up) or many homes of an area (`district`, when known), not one device. Empty when
+ * the alert named nothing (one raised before alerts named their device).
+ */
+export const sourceText = (s: AlertSource, district?: string): string =>
+  s.about === 'home'
+    ? 'the whole home, not one device'
+    : s.about === 'area'
+      ? `many homes in ${district ?? 'the area'}, not one device`
+      : s.deviceSerial
+        ? deviceText(s)
+        : '';

@@ -1,6 +1,7 @@
 /**
  * What the helpline's API and stream send the console: the route contracts' answers
- * (`@telecare/contracts`, imported as types only, so nothing of them goes into the bundle), and
+ * (`@telecare/contracts`, imported as types only, so none of the schemas goes into the bundle: the
+ * device kinds in words come from `@telecare/contracts/device-kinds`, which holds no schema), and
  * the registry's records as the case's context passes them on.
  */
 import type {

@@ -2,6 +2,7 @@ import type { Alert, CaseState, EventType, Priority } from '@telecare/contracts'
 import { decide } from './decide.ts';
 import type { CasePatch, CaseSnapshot, ClosedAlerts, EventDraft } from './model.ts';
 import { SYSTEM_ACTOR } from './model.ts';
+import { sourceOf } from './source.ts';
 import { joins, tallyWith } from './transitions.ts';
 
 /** The resident's cases an alert may concern, loaded and locked by the shell. */
@@ -133,6 +134,7 @@ export function decideAlert(
         alertId: alert.id,
         priority: alert.priority,
         type: alert.type,
+        ...sourceOf(alert),
         ...(alert.testMode ? { testMode: true } : {}),
         ...(recordOnly ? { recordOnly: true, ...(alert.closes ? { closes: alert.closes } : {}) } : {}),
         ...follows,

@@ -302,6 +302,54 @@ describe('decide: facts', () => {
   });
 });
 
+describe('decideAlert: the device in the audit trail', () => {
+  const smoke = (s: number, over: Partial<Alert> = {}) =>
+    press(s, {
+      type: 'smoke.detected',
+      deviceSerial: 'SD-123',
+      deviceKind: 'smoke-detector',
+      ...over,
+    });
+
+  it('names the device an alert is from, by serial and kind, on the case it opens and on one it joins', () => {
+    const opened = decideAlert({}, smoke(0), at(1), 900);
+    expect(opened.events[0]).toMatchObject({
+      kind: 'opened',
+      data: { type: 'smoke.detected', deviceSerial: 'SD-123', deviceKind: 'smoke-detector' },
+    });
+    const joined = decideAlert({ openCase: caseOf() }, smoke(60, { deviceSerial: 'SD-124' }), at(61), 900);
+    expect(joined.events[0]).toMatchObject({
+      kind: 'alert-joined',
+      data: { type: 'smoke.detected', deviceSerial: 'SD-124', deviceKind: 'smoke-detector' },
+    });
+  });
+
+  it('names the pendant on a repeat press', () => {
+    const repeat = press(30, {
+      deviceSerial: 'PX-7',
+      deviceKind: 'pendant',
+      repeats: { alertId: first.id },
+    });
+    const d = decideAlert({ repeatsCase: caseOf() }, repeat, at(31), 900);
+    expect(d.events[0]?.data).toMatchObject({ repeat: true, deviceSerial: 'PX-7', deviceKind: 'pendant' });
+  });
+
+  it('says an alert about the whole home or an area is about no one device, whatever device it names', () => {
+    const silence = press(0, {
+      type: 'inactivity.unusual',
+      priority: 2,
+      deviceSerial: 'PIR-L',
+      deviceKind: 'pir',
+    });
+    const home = decideAlert({}, silence, at(1), 900).events[0]?.data;
+    expect(home).toMatchObject({ about: 'home' });
+    expect(home).not.toHaveProperty('deviceSerial');
+    expect(home).not.toHaveProperty('deviceKind');
+    const area = press(0, { type: 'area.mains-lost', priority: 3, residentId: 'area:GL1' });
+    expect(decideAlert({}, area, at(1), 900).events[0]?.data).toMatchObject({ about: 'area' });
+  });
+});
+
 describe('decideAlert', () => {
   it('joins the open case within the window, raising its priority and bringing it back from hold', () => {
     const open = caseOf({ state: 'on_hold', priority: 3, type: 'mains.lost', assignedTo: op.id });

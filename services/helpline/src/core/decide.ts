@@ -19,6 +19,7 @@ import {
   type Rung,
   SYSTEM_ACTOR,
 } from './model.ts';
+import { sourceOf } from './source.ts';
 import {
   type Action,
   allowed,
@@ -650,7 +651,15 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
     return {
       ok: true,
       patch,
-      events: [joined({ alertId: alert.id, priority: alert.priority, type: alert.type, ...data })],
+      events: [
+        joined({
+          alertId: alert.id,
+          priority: alert.priority,
+          type: alert.type,
+          ...sourceOf(alert),
+          ...data,
+        }),
+      ],
     };
   }
   // A repeat press is counted on the open case of the alert it repeats; a resolved or closed case
@@ -662,6 +671,7 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
     alertId: alert.id,
     priority: alert.priority,
     type: alert.type,
+    ...sourceOf(alert),
     repeat: true,
     repeats: alert.repeats?.alertId,
     evidence: alert.evidence,
@@ -696,8 +706,7 @@ function closeWith(c: CaseSnapshot, closed: ClosedAlerts, alert: Alert, now: Dat
     closedType,
     // Who acted: the resident (a cancel) or the device (a restore), reported through triage.
     by: closes.outcome === 'false-alarm' ? 'resident' : 'device',
-    ...(alert.deviceSerial ? { deviceSerial: alert.deviceSerial } : {}),
-    ...(alert.deviceKind ? { deviceKind: alert.deviceKind } : {}),
+    ...sourceOf(alert),
     evidence: alert.evidence,
     reason: alert.reason,
     effect: decided.effect === 'resolve' ? 'resolved' : 'noted',

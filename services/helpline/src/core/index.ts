@@ -14,3 +14,4 @@ export type {
   Refusal,
 } from './model.ts';
 export { SYSTEM_ACTOR } from './model.ts';
+export { sourceOf } from './source.ts';

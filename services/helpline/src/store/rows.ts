@@ -3,6 +3,7 @@ import { Alert, CaseEvent, CaseState, EventTypeSchema, Outcome, Priority } from 
 import { traceIdOf } from '@telecare/platform';
 import { z } from 'zod';
 import type { CaseSnapshot } from '../core/model.ts';
+import { sourceOf } from '../core/source.ts';
 
 export const CaseRow = z.object({
   id: z.string(),
@@ -56,6 +57,7 @@ export const becauseOf = (a: Alert): Because => ({
   thresholds: a.thresholds,
   late: a.late,
   ...(a.deviceMovedAt === undefined ? {} : { deviceMovedAt: a.deviceMovedAt }),
+  ...sourceOf(a),
 });
 
 export const toCase = (row: CaseRow): HelplineCase => ({
