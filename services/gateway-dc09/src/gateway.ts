@@ -132,6 +132,17 @@ interface Pending {
   readonly envelope?: Envelope | EnvelopeRefusal;
 }
 
+/**
+ * What a frame does once, however many times a transient failure has it tried again: its figures
+ * counted and its security events raised (a forged frame is one event, not one per try of its dead
+ * letter), and its refusal's NAK and dead-letter budgets taken (decided by its first try).
+ */
+interface FrameOnce {
+  noted: boolean;
+  nak?: boolean;
+  deadLetter?: boolean;
+}
+
 /** One open TCP connection as it stands (read-only, for tests and diagnostics). */
 export interface Dc09Connection {
   readonly remoteAddress: string;
@@ -565,9 +576,10 @@ export class Dc09Gateway {
     envelope: Envelope | EnvelopeRefusal | undefined,
   ): Promise<Buffer | undefined> {
     const giveUpAt = performance.now() + this.#retryMs;
+    const once: FrameOnce = { noted: false };
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await this.#handle(unit, source, origin, transport, now, envelope);
+        const outcome = await this.#handle(unit, source, origin, transport, now, envelope, once);
         if (outcome === 'silent') return undefined;
         if (transport === 'udp' && !this.#udpAnswered(outcome.replyFrame, unit, source)) return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
@@ -604,6 +616,7 @@ export class Dc09Gateway {
     transport: 'tcp' | 'udp',
     now: Date,
     envelope: Envelope | EnvelopeRefusal | undefined,
+    once: FrameOnce,
   ): Promise<Interpretation | 'silent'> {
     let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
@@ -651,19 +664,26 @@ export class Dc09Gateway {
       this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin, reply);
     }
     if (outcome.copy) this.#metrics.duplicates.inc();
-    this.#observe(outcome, now);
-    if (outcome.forged) this.#forged(outcome, transport, now);
+    if (!once.noted) {
+      // Its dead letter below may be tried again: what it raised and counted is not.
+      once.noted = true;
+      this.#observe(outcome, now);
+      if (outcome.forged) this.#forged(outcome, transport, now);
+    }
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
       // cannot fill the dead-letter stream or use us to flood someone else.
       // Per transport too: a UDP source address costs nothing to forge, and datagrams in a TCP
       // panel's address must not spend the NAKs (our time, for its clock) that panel is owed.
-      if (outcome.reply === 'NAK' && !this.#nakBudget.take(`${transport}:${source}`, performance.now())) {
+      if (outcome.reply === 'NAK')
+        once.nak ??= this.#nakBudget.take(`${transport}:${source}`, performance.now());
+      if (outcome.reply === 'NAK' && !once.nak) {
         this.#metrics.silenced.inc({ reason: 'nak-rate', transport });
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
         return 'silent';
       }
-      if (outcome.reply === 'NAK' && !this.#deadLetterBudget.take('all', performance.now())) {
+      if (outcome.reply === 'NAK') once.deadLetter ??= this.#deadLetterBudget.take('all', performance.now());
+      if (outcome.reply === 'NAK' && !once.deadLetter) {
         // Many addresses refused at once: answered as before (each within its own NAK budget), but
         // what they sent is counted, not written down one by one.
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
