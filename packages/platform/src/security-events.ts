@@ -5,6 +5,7 @@ import type { Logger } from './logger.ts';
 import { isPermanentFailure } from './nats.ts';
 import type { JetStreamPublisher } from './publisher.ts';
 import { SecuritySpool } from './security-spool.ts';
+import type { StateFolderLock } from './state-lock.ts';
 import { type BackoffPolicy, backoffDelay, Pause, withTimeout } from './work.ts';
 
 /** Events an outbox holds at most (raised and not stored yet): past it the oldest waiting is dropped. */
@@ -63,6 +64,12 @@ export interface SecurityOutboxOptions {
    * live process holds throws `StateFolderInUseError`. Unset: held in memory only.
    */
   readonly stateDir?: string;
+  /**
+   * The state folder, taken already (`ServiceContext.stateFolder`: before the service connected
+   * anywhere, so a second instance on it is refused without having connected): used as
+   * `stateDir`, and let go by its taker, not by `close`.
+   */
+  readonly stateFolder?: StateFolderLock;
 }
 
 /** A promise and the function that resolves it. */
@@ -166,8 +173,10 @@ export class SecurityEventOutbox {
     this.#metrics = outboxMetrics(options.metrics);
     this.#statuses = options.statuses;
     this.#answers = options.answers;
-    if (options.stateDir !== undefined) {
-      this.#spool = new SecuritySpool(options.stateDir, {
+    const stateDir = options.stateFolder?.dir ?? options.stateDir;
+    if (stateDir !== undefined) {
+      this.#spool = new SecuritySpool(stateDir, {
+        ...(options.stateFolder ? { lock: options.stateFolder } : {}),
         compactAfter: this.#maxHeld,
         onSyncError: (err) =>
           this.#logger.error(

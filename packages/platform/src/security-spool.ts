@@ -36,6 +36,11 @@ export interface SecuritySpoolOptions {
   readonly fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
   /** Told when `done` lines could not be synced (they may be lost with the machine). */
   readonly onSyncError?: (err: unknown) => void;
+  /**
+   * The folder, taken already by the caller (`lockStateFolder`, before the process connected
+   * anywhere): the spool neither takes it nor lets it go.
+   */
+  readonly lock?: StateFolderLock;
 }
 
 /**
@@ -51,7 +56,8 @@ export interface SecuritySpoolOptions {
  * of events gone outnumber `compactAfter`, so the file stays within about twice the outbox's bound.
  *
  * One instance per folder: `open` takes the folder (`lockStateFolder`), refused with a
- * `StateFolderInUseError` while another live process holds it; `close` lets it go.
+ * `StateFolderInUseError` while another live process holds it, and `close` lets it go; unless the
+ * caller took it first (`lock`), as a service does before it connects to anything.
  */
 export class SecuritySpool {
   readonly #file: string;
@@ -61,6 +67,8 @@ export class SecuritySpool {
   readonly #onSyncError: SecuritySpoolOptions['onSyncError'];
   #fd: number | undefined;
   #lock: StateFolderLock | undefined;
+  /** Taken by the caller: not ours to let go. */
+  readonly #lent: boolean;
   /** Lines of events that left since the file was last written whole. */
   #gone = 0;
   /** `done` lines written to `#fd` that no sync started since has taken. */
@@ -77,6 +85,8 @@ export class SecuritySpool {
     this.#compactAfter = options.compactAfter;
     this.#fdatasync = options.fdatasync ?? fdatasync;
     this.#onSyncError = options.onSyncError;
+    this.#lock = options.lock;
+    this.#lent = options.lock !== undefined;
   }
 
   /**
@@ -151,7 +161,7 @@ export class SecuritySpool {
   /** Syncs what is written and closes the file; lets the folder go. */
   close(): void {
     this.#closeFile({ sync: true });
-    this.#lock?.release();
+    if (!this.#lent) this.#lock?.release();
     this.#lock = undefined;
   }
 
