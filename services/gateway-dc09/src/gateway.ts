@@ -141,6 +141,8 @@ interface FrameOnce {
   noted: boolean;
   nak?: boolean;
   deadLetter?: boolean;
+  /** Its security events kept (`securityEvent`'s answers): awaited before it is answered. */
+  kept?: Promise<unknown>;
 }
 
 /** One open TCP connection as it stands (read-only, for tests and diagnostics). */
@@ -190,7 +192,7 @@ export class Dc09Gateway {
   readonly #storedFrames = new StoredFrames();
   readonly #stamped = new StampedMessages();
   /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
-  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
   readonly #forgedWarning: CountedWarning;
   readonly #perSource: PerSourceCount;
@@ -255,8 +257,12 @@ export class Dc09Gateway {
     maxConnections: number;
     /** Reply bytes a connection may have waiting for its sender; past this its input is paused. */
     maxPendingOutputBytes: number;
-    /** Publishes a security event (at most once; the dead letter and the metric are the record). */
-    securityEvent?: (event: SecurityEvent) => void;
+    /**
+     * Publishes a security event (at most once; the dead letter and the metric are the record); what
+     * it answers (`SecurityEventOutbox.raise`: once the event is on disk) is awaited before the
+     * frame that raised it is answered.
+     */
+    securityEvent?: (event: SecurityEvent) => Promise<void> | void;
     logger: Logger;
   }) {
     this.#n = deps.names;
@@ -580,6 +586,9 @@ export class Dc09Gateway {
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await this.#handle(unit, source, origin, transport, now, envelope, once);
+        // Not answered before what it raised is kept (synced to the state folder: a crash of the
+        // machine after the answer does not lose it); meanwhile other frames are read and answered.
+        await once.kept;
         if (outcome === 'silent') return undefined;
         if (transport === 'udp' && !this.#udpAnswered(outcome.replyFrame, unit, source)) return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
@@ -667,8 +676,10 @@ export class Dc09Gateway {
     if (!once.noted) {
       // Its dead letter below may be tried again: what it raised and counted is not.
       once.noted = true;
-      this.#observe(outcome, now);
-      if (outcome.forged) this.#forged(outcome, transport, now);
+      once.kept = Promise.all([
+        this.#observe(outcome, now),
+        outcome.forged ? this.#forged(outcome, transport, now) : undefined,
+      ]);
     }
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
@@ -782,15 +793,15 @@ export class Dc09Gateway {
    * (within the budget of all sources together: the source address of a datagram is free to forge).
    * Ids only: the account, the reason and the transport.
    */
-  #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): void {
+  #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): Promise<void> | undefined {
     const reason = outcome.forged as string;
     this.#metrics.forged.inc({ reason, transport });
     if (!this.#securityEventBudget.take('all', performance.now())) {
       this.#metrics.securityEventsDropped.inc();
       this.#forgedWarning.note({ account: outcome.account, reason });
-      return;
+      return undefined;
     }
-    this.#securityNotice('dc09-frame-forged', now, {
+    return this.#securityNotice('dc09-frame-forged', now, {
       account: outcome.account,
       serial: outcome.serial,
       reason,
@@ -798,11 +809,14 @@ export class Dc09Gateway {
     });
   }
 
-  /** A security event, logged and published (ids only); its budget is the caller's. */
-  #securityNotice(kind: SecurityEventKind, now: Date, detail: Record<string, unknown>): void {
+  /**
+   * A security event, logged and published (ids only); its budget is the caller's. Resolves once
+   * it is kept (`securityEvent`'s answer); never rejects.
+   */
+  async #securityNotice(kind: SecurityEventKind, now: Date, detail: Record<string, unknown>): Promise<void> {
     this.#log.warn({ securityEvent: kind, ...detail }, `security: ${kind}`);
     try {
-      this.#securityEvent?.(
+      await this.#securityEvent?.(
         SecurityEvent.parse({
           id: null,
           at: now.toISOString(),
@@ -830,8 +844,9 @@ export class Dc09Gateway {
   }
 
   /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */
-  #observe(outcome: Interpretation, now: Date): void {
-    if (!outcome.account) return;
+  #observe(outcome: Interpretation, now: Date): Promise<unknown> | undefined {
+    if (!outcome.account) return undefined;
+    const kept: Promise<void>[] = [];
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
     if (outcome.previousKey) {
       this.#metrics.previousKeyFrames.inc({ account: outcome.account });
@@ -845,11 +860,13 @@ export class Dc09Gateway {
           'life-critical alarm from an account whose device kind does not report it: stored as unexpectedkind; check the device’s registered kind',
         );
         if (this.#securityEventBudget.take('all', performance.now()))
-          this.#securityNotice('device-kind-unexpected', now, {
-            account: outcome.account,
-            serial: outcome.serial,
-            type,
-          });
+          kept.push(
+            this.#securityNotice('device-kind-unexpected', now, {
+              account: outcome.account,
+              serial: outcome.serial,
+              type,
+            }),
+          );
         else this.#metrics.securityEventsDropped.inc();
       }
     }
@@ -857,6 +874,7 @@ export class Dc09Gateway {
       this.#metrics.unmapped.inc({ account: outcome.account, code });
       this.#log.warn({ account: outcome.account, code }, `unmapped code from account ${outcome.account}`);
     }
+    return kept.length === 0 ? undefined : Promise.all(kept);
   }
 
   /** Every event of the frame, each awaited to its PubAck: the ACK waits for the last. */
