@@ -110,6 +110,40 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
     expect(await metric('gateway_dc09_unanswered_total')).toBe(0);
   });
 
+  it('raises a forged frame once, however many times its dead letter is tried', async () => {
+    // Nobody else makes DEADLETTER again: the refusal is retried until the gateway has (2 s).
+    await jsm.streams.delete(n.streams.deadletter);
+    const retriedBefore = await metric('gateway_dc09_retries_total{stage="dead-letter"');
+    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const replies: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => replies.push(chunk));
+      socket.write(forgedFrame(KEYED, KEY, 1));
+      await waitFor(() => replies.length > 0, { what: 'the forged frame to be refused', timeoutMs: 15_000 });
+      expect(decodeReply(Buffer.concat(replies))?.type).toBe('NAK');
+    } finally {
+      socket.destroy();
+    }
+    // Tried more than once, or this proves nothing.
+    expect(await metric('gateway_dc09_retries_total{stage="dead-letter"')).toBeGreaterThanOrEqual(
+      retriedBefore + 2,
+    );
+    // Every event it raised was raised before the NAK; wait until the outbox stored them all.
+    await waitFor(async () => (await metric('telecare_security_outbox_events')) === 0 || undefined, {
+      what: 'the security events to be stored',
+      timeoutMs: 15_000,
+    });
+    const info = await jsm.streams.info(n.streams.security);
+    const kinds: string[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage(n.streams.security, { seq }).catch(() => null);
+      if (m) kinds.push((m.json() as { kind: string }).kind);
+    }
+    expect(kinds).toEqual(['dc09-frame-forged']);
+    expect(await metric('gateway_dc09_forged_total')).toBe(1);
+  });
+
   it('answers nothing once the retry bound has passed; the sender’s resend is stored once', async () => {
     // A third send in case the second comes while the gateway is still reconnecting to NATS.
     const d = await dialler('B002', (RETRY_S + 1.5) * 1000, 3);
@@ -180,38 +214,5 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
       socket.destroy();
       await late.close();
     }
-  });
-  it('raises a forged frame once, however many times its dead letter is tried', async () => {
-    // Nobody else makes DEADLETTER again: the refusal is retried until the gateway has (2 s).
-    await jsm.streams.delete(n.streams.deadletter);
-    const retriedBefore = await metric('gateway_dc09_retries_total{stage="dead-letter"');
-    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
-    try {
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const replies: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => replies.push(chunk));
-      socket.write(forgedFrame(KEYED, KEY, 1));
-      await waitFor(() => replies.length > 0, { what: 'the forged frame to be refused', timeoutMs: 15_000 });
-      expect(decodeReply(Buffer.concat(replies))?.type).toBe('NAK');
-    } finally {
-      socket.destroy();
-    }
-    // Tried more than once, or this proves nothing.
-    expect(await metric('gateway_dc09_retries_total{stage="dead-letter"')).toBeGreaterThanOrEqual(
-      retriedBefore + 2,
-    );
-    // Every event it raised was raised before the NAK; wait until the outbox stored them all.
-    await waitFor(async () => (await metric('telecare_security_outbox_events')) === 0 || undefined, {
-      what: 'the security events to be stored',
-      timeoutMs: 15_000,
-    });
-    const info = await jsm.streams.info(n.streams.security);
-    const kinds: string[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-      const m = await jsm.streams.getMessage(n.streams.security, { seq }).catch(() => null);
-      if (m) kinds.push((m.json() as { kind: string }).kind);
-    }
-    expect(kinds).toEqual(['dc09-frame-forged']);
-    expect(await metric('gateway_dc09_forged_total')).toBe(1);
   });
 });
