@@ -41,6 +41,8 @@ const ALARM_BURST = 30;
 const ALARM_FLOOD = 3_000;
 const BULK_FLOODER = 'PND-SEC-FLOOD3';
 const BULK_FLOOD = 600;
+const DECOY_FLOODER = 'PND-SEC-FLOOD4';
+const DECOY_FLOOD = 2_000;
 
 let broker: OwnMosquitto;
 let gateway: GatewayMqttHandle;
@@ -70,6 +72,7 @@ beforeAll(async () => {
   await kv.put(ALARM_FLOODER, JSON.stringify(entry(ALARM_FLOODER, 'res_secflood2')));
   await kv.put(NEIGHBOUR, JSON.stringify(entry(NEIGHBOUR, 'res_secneigh1')));
   await kv.put(BULK_FLOODER, JSON.stringify(entry(BULK_FLOODER, 'res_secflood3')));
+  await kv.put(DECOY_FLOODER, JSON.stringify(entry(DECOY_FLOODER, 'res_secflood4')));
   flooder = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: FLOODER });
   neighbour = new SimulatedDevice({
     serial: NEIGHBOUR,
@@ -99,6 +102,20 @@ async function handled(): Promise<number> {
   ))
     sum += Number(count);
   return sum;
+}
+
+/**
+ * A device's flood, seen by `JSON.parse` (the gateway runs in this process), was read only as far
+ * as its rate admitted: its burst, and its rate over `elapsedS`.
+ */
+function expectReadAtRate(
+  parse: { mock: { calls: unknown[][] } },
+  ofFlood: (text: string) => boolean,
+  elapsedS: number,
+): void {
+  const parsed = parse.mock.calls.filter(([text]) => typeof text === 'string' && ofFlood(text)).length;
+  expect(parsed).toBeGreaterThanOrEqual(BURST);
+  expect(parsed).toBeLessThanOrEqual(BURST + Math.ceil(RATE * elapsedS) + 1);
 }
 
 describe('one device flooding', () => {
@@ -169,12 +186,57 @@ describe('one device flooding', () => {
         intervalMs: 100,
       });
       const elapsedS = (performance.now() - started) / 1000;
-      const parsed = parse.mock.calls.filter(
-        ([text]) => typeof text === 'string' && text.startsWith('{"id":"bulk-'),
-      ).length;
       // Only what the device's rate admitted was read: its burst, and its rate over the flood.
-      expect(parsed).toBeGreaterThanOrEqual(BURST);
-      expect(parsed).toBeLessThanOrEqual(BURST + Math.ceil(RATE * elapsedS) + 1);
+      expectReadAtRate(parse, (text) => text.startsWith('{"id":"bulk-'), elapsedS);
+    } finally {
+      parse.mockRestore();
+      await client.endAsync(true);
+    }
+  });
+
+  it('heartbeats naming alarm types in their data spend none of the alarm reserve: the press behind them is stored at once', async () => {
+    // The gateway runs in this process: every JSON.parse of the flood's text is seen here.
+    const parse = vi.spyOn(JSON, 'parse');
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: DECOY_FLOODER });
+    try {
+      const acked = new Promise<string>((resolve) => {
+        client.on('message', (_topic, payload) => {
+          const ack = JSON.parse(payload.toString()) as { id?: string; stored?: boolean };
+          if (ack.id === 'decoy-press-0001' && ack.stored) resolve(ack.id);
+        });
+      });
+      await client.subscribeAsync(n.mqtt.ack(DECOY_FLOODER), { qos: 1 });
+      const started = performance.now();
+      const at = new Date().toISOString();
+      // Far past the device's burst and its alarm reserve's: each names every life-critical type.
+      const decoy = { note: 'pendant.pressed', also: ['fall.detected', 'smoke.detected'] };
+      await Promise.all(
+        Array.from({ length: DECOY_FLOOD }, (_, i) =>
+          client.publishAsync(
+            n.mqtt.events(DECOY_FLOODER),
+            JSON.stringify({ id: `decoy-${String(i).padStart(6, '0')}`, type: 'heartbeat', at, data: decoy }),
+            { qos: 1 },
+          ),
+        ),
+      );
+      // Sent once, right behind the flood: no resend, so only the reserve can get it stored.
+      await client.publishAsync(
+        n.mqtt.events(DECOY_FLOODER),
+        JSON.stringify({ id: 'decoy-press-0001', type: 'pendant.pressed', at: new Date().toISOString() }),
+        { qos: 1 },
+      );
+      const stored = await Promise.race([
+        acked,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
+      ]);
+      expect(stored).toBe('decoy-press-0001');
+      const elapsedS = (performance.now() - started) / 1000;
+      // Past its rate the flood was not read (its acks, parsed here, name no type).
+      expectReadAtRate(
+        parse,
+        (text) => text.startsWith('{"id":"decoy-0') && text.includes('"type"'),
+        elapsedS,
+      );
     } finally {
       parse.mockRestore();
       await client.endAsync(true);

@@ -51,8 +51,9 @@ export const commonEnv = {
  * `GATEWAY_STATE_DIR`, read by both gateways: a writable folder of this instance's own, kept
  * across restarts, where its security-event outbox keeps what it holds (`stateDir` of
  * `securityEventPublisher`), so that events held when the process crashed are sent at its next
- * start. One instance per folder: the outbox takes it at start (`lockStateFolder`), and a second
- * start on a folder whose holder runs fails. Unset: held in memory only, lost with the process.
+ * start. One instance per folder: the service takes it first at start (`ServiceDefinition.stateDir`,
+ * `lockStateFolder`), before it connects anywhere, and a second start on a folder whose holder runs
+ * fails having connected to nothing. Unset: held in memory only, lost with the process.
  */
 export const gatewayStateEnv = {
   GATEWAY_STATE_DIR: z.string().min(1).optional(),

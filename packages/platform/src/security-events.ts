@@ -5,6 +5,7 @@ import type { Logger } from './logger.ts';
 import { isPermanentFailure } from './nats.ts';
 import type { JetStreamPublisher } from './publisher.ts';
 import { SecuritySpool } from './security-spool.ts';
+import type { StateFolderLock } from './state-lock.ts';
 import { type BackoffPolicy, backoffDelay, Pause, withTimeout } from './work.ts';
 
 /** Events an outbox holds at most (raised and not stored yet): past it the oldest waiting is dropped. */
@@ -63,6 +64,12 @@ export interface SecurityOutboxOptions {
    * live process holds throws `StateFolderInUseError`. Unset: held in memory only.
    */
   readonly stateDir?: string;
+  /**
+   * The state folder, taken already (`ServiceContext.stateFolder`: before the service connected
+   * anywhere, so a second instance on it is refused without having connected): used as
+   * `stateDir`, and let go by its taker, not by `close`.
+   */
+  readonly stateFolder?: StateFolderLock;
 }
 
 /** A promise and the function that resolves it. */
@@ -73,6 +80,9 @@ function signal(): { readonly promise: Promise<void>; readonly resolve: () => vo
   });
   return { promise, resolve };
 }
+
+/** What `raise` answers when there is nothing to wait for. */
+const KEPT: Promise<void> = Promise.resolve();
 
 const DROPPED = 'telecare_security_outbox_dropped_total';
 const HELD = 'telecare_security_outbox_events';
@@ -166,8 +176,10 @@ export class SecurityEventOutbox {
     this.#metrics = outboxMetrics(options.metrics);
     this.#statuses = options.statuses;
     this.#answers = options.answers;
-    if (options.stateDir !== undefined) {
-      this.#spool = new SecuritySpool(options.stateDir, {
+    const stateDir = options.stateFolder?.dir ?? options.stateDir;
+    if (stateDir !== undefined) {
+      this.#spool = new SecuritySpool(stateDir, {
+        ...(options.stateFolder ? { lock: options.stateFolder } : {}),
         compactAfter: this.#maxHeld,
         onSyncError: (err) =>
           this.#logger.error(
@@ -186,10 +198,13 @@ export class SecurityEventOutbox {
   }
 
   /**
-   * Takes a security event to store; returns at once. Throws for an event that is not a
-   * `SecurityEvent` (nothing is held then).
+   * Takes a security event to store; returns at once, the event held (and, with a state folder, in
+   * its file). Resolves once the event is on disk (its line synced, off the event loop, with the
+   * others raised in the same turn; at once without a state folder, or if it could not be
+   * written): a caller whose answer must not go before the event is kept awaits it. Never rejects.
+   * Throws for an event that is not a `SecurityEvent` (nothing is held then).
    */
-  readonly raise = (event: SecurityEvent): void => {
+  readonly raise = (event: SecurityEvent): Promise<void> => {
     const parsed = SecurityEvent.parse(event);
     const held: HeldSecurityEvent = {
       kind: parsed.kind,
@@ -199,10 +214,11 @@ export class SecurityEventOutbox {
     };
     if (this.#stopped) {
       this.#drop(held, 'stopped', 'security event raised after the service stopped: not stored');
-      return;
+      return KEPT;
     }
+    let kept = KEPT;
     try {
-      this.#spool?.add(held);
+      if (this.#spool) kept = this.#spool.add(held);
     } catch (err) {
       this.#logger.error(
         { err, securityEvent: held.kind, ref: held.msgID },
@@ -210,6 +226,7 @@ export class SecurityEventOutbox {
       );
     }
     this.#hold([held]);
+    return kept;
   };
 
   /** Takes `events` after those waiting, drops the oldest past the bound, and starts trying. */

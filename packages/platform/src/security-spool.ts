@@ -36,14 +36,20 @@ export interface SecuritySpoolOptions {
   readonly fdatasync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
   /** Told when `done` lines could not be synced (they may be lost with the machine). */
   readonly onSyncError?: (err: unknown) => void;
+  /**
+   * The folder, taken already by the caller (`lockStateFolder`, before the process connected
+   * anywhere): the spool neither takes it nor lets it go.
+   */
+  readonly lock?: StateFolderLock;
 }
 
 /**
  * What a process crash must not take from a security-event outbox, on disk: an append-only file
- * of one JSON line per event raised (its body and `sec_…` id, synced before the event is held) and
- * one per event that left (`{"done": id}`: stored, refused or dropped past the bound). A `done`
- * line is in the file when `done` returns, and synced off the event loop soon after: every line
- * written while a sync runs goes in the next one, so a burst of them costs one sync, not one each.
+ * of one JSON line per event raised (its body and `sec_…` id) and one per event that left
+ * (`{"done": id}`: stored, refused or dropped past the bound). Every line is in the file when
+ * `add` or `done` returns, and synced off the event loop soon after: every line written while a
+ * sync runs goes in the next one, so a burst of them costs one sync, not one each. `add` answers
+ * when its line is synced, for a caller that must not answer before the event is on disk.
  * A machine crash before that sync may send the event again at the next start (the stream's
  * duplicate window and the helpline's store by id take it once). Read back whole at `open`, where
  * a line that does not parse (the last one, torn by a crash mid-write) is skipped, and written
@@ -51,7 +57,8 @@ export interface SecuritySpoolOptions {
  * of events gone outnumber `compactAfter`, so the file stays within about twice the outbox's bound.
  *
  * One instance per folder: `open` takes the folder (`lockStateFolder`), refused with a
- * `StateFolderInUseError` while another live process holds it; `close` lets it go.
+ * `StateFolderInUseError` while another live process holds it, and `close` lets it go; unless the
+ * caller took it first (`lock`), as a service does before it connects to anything.
  */
 export class SecuritySpool {
   readonly #file: string;
@@ -61,10 +68,16 @@ export class SecuritySpool {
   readonly #onSyncError: SecuritySpoolOptions['onSyncError'];
   #fd: number | undefined;
   #lock: StateFolderLock | undefined;
+  /** Taken by the caller: not ours to let go. */
+  readonly #lent: boolean;
   /** Lines of events that left since the file was last written whole. */
   #gone = 0;
-  /** `done` lines written to `#fd` that no sync started since has taken. */
+  /** Lines written to `#fd` that no sync started since has taken. */
   #unsynced = false;
+  /** Lines written, counted: a sync takes those written before it started. */
+  #written = 0;
+  /** `add`s waiting for their line to be synced, oldest first, by the count of their line. */
+  #waiting: Array<{ readonly line: number; readonly synced: () => void }> = [];
   /** A sync is asked for or running; it goes on while lines come. */
   #syncing: Promise<void> | undefined;
   /** The file a sync runs on now: closed once it ends, not under it. */
@@ -77,6 +90,8 @@ export class SecuritySpool {
     this.#compactAfter = options.compactAfter;
     this.#fdatasync = options.fdatasync ?? fdatasync;
     this.#onSyncError = options.onSyncError;
+    this.#lock = options.lock;
+    this.#lent = options.lock !== undefined;
   }
 
   /**
@@ -117,11 +132,17 @@ export class SecuritySpool {
     return { events, skipped };
   }
 
-  /** Appends `event` and syncs it to disk: it survives a crash of the process or the machine. */
-  add(event: SpooledSecurityEvent): void {
-    const fd = this.#open();
-    writeSync(fd, `${JSON.stringify(event)}\n`);
-    fdatasyncSync(fd);
+  /**
+   * Appends `event`, in the file (it survives a crash of the process) when this returns; resolves
+   * once it is synced (it survives a crash of the machine too), or its sync failed (`onSyncError`).
+   * Never rejects. The events added in one turn of the event loop are synced together.
+   */
+  add(event: SpooledSecurityEvent): Promise<void> {
+    writeSync(this.#open(), `${JSON.stringify(event)}\n`);
+    const line = ++this.#written;
+    const synced = new Promise<void>((resolve) => this.#waiting.push({ line, synced: resolve }));
+    this.#syncSoon();
+    return synced;
   }
 
   /**
@@ -131,19 +152,19 @@ export class SecuritySpool {
    */
   done(msgID: string, left: number, held: () => readonly SpooledSecurityEvent[]): void {
     if (left === 0) {
-      const fd = this.#open();
-      ftruncateSync(fd, 0);
-      fdatasyncSync(fd);
-      this.#unsynced = false;
+      // Every line gone, synced like a `done` line: a machine crash before then sends them again.
+      ftruncateSync(this.#open(), 0);
       this.#gone = 0;
+      this.#syncSoon();
       return;
     }
     writeSync(this.#open(), `${JSON.stringify({ done: msgID })}\n`);
+    this.#written++;
     if (++this.#gone > this.#compactAfter) this.#rewrite(held());
     else this.#syncSoon();
   }
 
-  /** Resolves once the `done` lines written so far are synced (or their sync failed). */
+  /** Resolves once the lines written so far are synced (or their sync failed). */
   async synced(): Promise<void> {
     while (this.#syncing) await this.#syncing;
   }
@@ -151,7 +172,7 @@ export class SecuritySpool {
   /** Syncs what is written and closes the file; lets the folder go. */
   close(): void {
     this.#closeFile({ sync: true });
-    this.#lock?.release();
+    if (!this.#lent) this.#lock?.release();
     this.#lock = undefined;
   }
 
@@ -162,12 +183,15 @@ export class SecuritySpool {
       .then(() => this.#syncLoop())
       .finally(() => {
         this.#syncing = undefined;
+        // Lines written once the loop had ended (by a caller its answers woke) go in a sync of their own.
+        if (this.#unsynced && this.#fd !== undefined) this.#syncSoon();
       });
   }
 
   async #syncLoop(): Promise<void> {
     while (this.#unsynced && this.#fd !== undefined) {
       const fd = this.#fd;
+      const upTo = this.#written;
       this.#unsynced = false;
       this.#syncFd = fd;
       const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => this.#fdatasync(fd, resolve));
@@ -177,7 +201,15 @@ export class SecuritySpool {
         closeSync(fd);
       }
       if (err) this.#onSyncError?.(err);
+      this.#synced(upTo);
     }
+  }
+
+  /** Answers the `add`s whose lines, up to the `upTo`th written, are synced (or will never be). */
+  #synced(upTo: number): void {
+    let n = 0;
+    while (n < this.#waiting.length && (this.#waiting[n]?.line ?? 0) <= upTo) n++;
+    for (const { synced } of this.#waiting.splice(0, n)) synced();
   }
 
   /** Closes the file, synced first if `sync` and lines are not yet; a sync running on it ends first. */
@@ -185,7 +217,14 @@ export class SecuritySpool {
     const fd = this.#fd;
     if (fd === undefined) return;
     this.#fd = undefined;
-    if (options.sync && (this.#unsynced || this.#syncFd === fd)) fdatasyncSync(fd);
+    if (options.sync && (this.#unsynced || this.#syncFd === fd)) {
+      try {
+        fdatasyncSync(fd);
+      } catch (err) {
+        this.#onSyncError?.(err);
+      }
+      this.#synced(this.#written);
+    }
     this.#unsynced = false;
     if (this.#syncFd === fd) this.#closeAfterSync = true;
     else closeSync(fd);
@@ -200,21 +239,27 @@ export class SecuritySpool {
   #rewrite(events: readonly SpooledSecurityEvent[]): void {
     // What it holds is written again in full, synced: its own lines need no sync.
     this.#closeFile({ sync: false });
-    const next = `${this.#file}.next`;
-    const fd = openSync(next, 'w');
     try {
-      if (events.length > 0) writeSync(fd, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
-      fdatasyncSync(fd);
+      const next = `${this.#file}.next`;
+      const fd = openSync(next, 'w');
+      try {
+        if (events.length > 0) writeSync(fd, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(next, this.#file);
+      const dir = openSync(this.#dir, 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+      this.#gone = 0;
     } finally {
-      closeSync(fd);
+      // Every event still held is in the new file, synced; or the write failed (the caller is told),
+      // and no `add` is left waiting for a sync of a file closed under it.
+      this.#synced(this.#written);
     }
-    renameSync(next, this.#file);
-    const dir = openSync(this.#dir, 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
-    this.#gone = 0;
   }
 }

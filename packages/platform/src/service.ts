@@ -3,6 +3,7 @@
  * the one logger, names, clock, lifecycle, its connections (each with its readiness check),
  * streams, the HTTP server with `/healthz`, `/readyz` and `/metrics`, signals and drain.
  */
+import { mkdirSync } from 'node:fs';
 import { type Names, names } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
@@ -31,6 +32,7 @@ import {
 import { createPool, type Pool } from './postgres.ts';
 import { createRedis, type Redis } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
+import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
 import { withTimeout } from './work.ts';
 
 type StreamKey = keyof ReturnType<typeof streamConfigs>;
@@ -80,6 +82,11 @@ export interface ServiceContext<C extends ServiceConfig> {
   /** What else `/readyz` tells, beside the checks. */
   details(describe: () => Record<string, unknown>): void;
   /**
+   * The service's state folder (`ServiceDefinition.stateDir`), taken for this process before
+   * anything connected, and let go after every other closer ran; undefined when it has none.
+   */
+  readonly stateFolder: StateFolderLock | undefined;
+  /**
    * Names the step of start-up now under way. A step still running after `SLOW_STEP_MS` is
    * logged (a warning naming it), so a start that hangs says where.
    */
@@ -99,6 +106,12 @@ export interface ServiceDefinition<C extends ServiceConfig, H extends object> {
   readonly natsAsyncTraces?: boolean;
   /** Where the HTTP server listens. */
   readonly http: (config: C) => { port: number; host: string; trustProxy?: string[] | undefined };
+  /**
+   * A folder of this instance's own (`GATEWAY_STATE_DIR`), or undefined for none: made if missing
+   * and taken (`lockStateFolder`) first, before any connection, so that a second instance on it
+   * fails at once naming the holder's pid, having connected to nothing. `ServiceContext.stateFolder`.
+   */
+  readonly stateDir?: (config: C) => string | undefined;
   /** Builds the service on the context; what it returns is added to the handle. */
   readonly start: (context: ServiceContext<C>) => Promise<H>;
   /**
@@ -201,6 +214,16 @@ function dependencies<C extends ServiceConfig>(
   };
 }
 
+/** Takes `dir` (made if missing) for this process; let go by the lifecycle's last closer. */
+function takeStateFolder(dir: string | undefined, lifecycle: Lifecycle): StateFolderLock | undefined {
+  if (dir === undefined) return undefined;
+  mkdirSync(dir, { recursive: true });
+  const lock = lockStateFolder(dir);
+  // Added first, so closed last: after whatever wrote to the folder.
+  lifecycle.add('state-folder', async () => lock.release());
+  return lock;
+}
+
 /** Node waits for every open socket at close; after a grace for requests in flight, they are cut. */
 const HTTP_DRAIN_GRACE_MS = 1_500;
 
@@ -236,6 +259,8 @@ export function defineService<C extends ServiceConfig, H extends object>(
     const { name } = definition;
     const logger = options.logger ?? createLogger(name, config.LOG_LEVEL);
     const lifecycle = new Lifecycle(logger);
+    // Before anything connects: a second instance on the folder is refused having touched nothing.
+    const stateFolder = takeStateFolder(definition.stateDir?.(config), lifecycle);
     const n = names(config.TELECARE_NAMESPACE);
     const metrics = createMetrics(name);
     const listen = definition.http(config);
@@ -291,6 +316,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
         nats: deps.nats,
         redis: (redis) => deps.redis(redis.url),
         postgres: (pg) => deps.postgres(pg.url, pg.max),
+        stateFolder,
         ready: (check, answer) => {
           readiness[check] = answer;
         },

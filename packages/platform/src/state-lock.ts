@@ -120,6 +120,8 @@ function ownerIn(file: string): Owner | undefined | null {
 
 /** A state folder held by this process until `release`. */
 export interface StateFolderLock {
+  /** The folder taken. */
+  readonly dir: string;
   readonly file: string;
   release(): void;
 }
@@ -176,6 +178,7 @@ export function lockStateFolder(dir: string): StateFolderLock {
   }, TOUCH_MS);
   touch.unref();
   return {
+    dir,
     file,
     release: () => {
       clearInterval(touch);

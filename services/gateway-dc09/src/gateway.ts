@@ -132,6 +132,19 @@ interface Pending {
   readonly envelope?: Envelope | EnvelopeRefusal;
 }
 
+/**
+ * What a frame does once, however many times a transient failure has it tried again: its figures
+ * counted and its security events raised (a forged frame is one event, not one per try of its dead
+ * letter), and its refusal's NAK and dead-letter budgets taken (decided by its first try).
+ */
+interface FrameOnce {
+  noted: boolean;
+  nak?: boolean;
+  deadLetter?: boolean;
+  /** Its security events kept (`securityEvent`'s answers): awaited before it is answered. */
+  kept?: Promise<unknown>;
+}
+
 /** One open TCP connection as it stands (read-only, for tests and diagnostics). */
 export interface Dc09Connection {
   readonly remoteAddress: string;
@@ -179,7 +192,7 @@ export class Dc09Gateway {
   readonly #storedFrames = new StoredFrames();
   readonly #stamped = new StampedMessages();
   /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
-  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
   readonly #forgedWarning: CountedWarning;
   readonly #perSource: PerSourceCount;
@@ -244,8 +257,12 @@ export class Dc09Gateway {
     maxConnections: number;
     /** Reply bytes a connection may have waiting for its sender; past this its input is paused. */
     maxPendingOutputBytes: number;
-    /** Publishes a security event (at most once; the dead letter and the metric are the record). */
-    securityEvent?: (event: SecurityEvent) => void;
+    /**
+     * Publishes a security event (at most once; the dead letter and the metric are the record); what
+     * it answers (`SecurityEventOutbox.raise`: once the event is on disk) is awaited before the
+     * frame that raised it is answered.
+     */
+    securityEvent?: (event: SecurityEvent) => Promise<void> | void;
     logger: Logger;
   }) {
     this.#n = deps.names;
@@ -574,9 +591,13 @@ export class Dc09Gateway {
     envelope: Envelope | EnvelopeRefusal | undefined,
   ): Promise<Buffer | undefined> {
     const giveUpAt = performance.now() + this.#retryMs;
+    const once: FrameOnce = { noted: false };
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await this.#handle(unit, source, origin, transport, now, envelope);
+        const outcome = await this.#handle(unit, source, origin, transport, now, envelope, once);
+        // Not answered before what it raised is kept (synced to the state folder: a crash of the
+        // machine after the answer does not lose it); meanwhile other frames are read and answered.
+        await once.kept;
         if (outcome === 'silent') return undefined;
         if (transport === 'udp' && !this.#udpAnswered(outcome.replyFrame, unit, source)) return undefined;
         this.#metrics.replies.inc({ reply: outcome.reply, transport });
@@ -613,6 +634,7 @@ export class Dc09Gateway {
     transport: 'tcp' | 'udp',
     now: Date,
     envelope: Envelope | EnvelopeRefusal | undefined,
+    once: FrameOnce,
   ): Promise<Interpretation | 'silent'> {
     let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
@@ -660,19 +682,28 @@ export class Dc09Gateway {
       this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin, reply);
     }
     if (outcome.copy) this.#metrics.duplicates.inc();
-    this.#observe(outcome, now);
-    if (outcome.forged) this.#forged(outcome, transport, now);
+    if (!once.noted) {
+      // Its dead letter below may be tried again: what it raised and counted is not.
+      once.noted = true;
+      once.kept = Promise.all([
+        this.#observe(outcome, now),
+        outcome.forged ? this.#forged(outcome, transport, now) : undefined,
+      ]);
+    }
     if (outcome.refusal) {
       // Refusals cost a dead-letter write and a reply: bounded per source, so one address
       // cannot fill the dead-letter stream or use us to flood someone else.
       // Per transport too: a UDP source address costs nothing to forge, and datagrams in a TCP
       // panel's address must not spend the NAKs (our time, for its clock) that panel is owed.
-      if (outcome.reply === 'NAK' && !this.#nakBudget.take(`${transport}:${source}`, performance.now())) {
+      if (outcome.reply === 'NAK')
+        once.nak ??= this.#nakBudget.take(`${transport}:${source}`, performance.now());
+      if (outcome.reply === 'NAK' && !once.nak) {
         this.#metrics.silenced.inc({ reason: 'nak-rate', transport });
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
         return 'silent';
       }
-      if (outcome.reply === 'NAK' && !this.#deadLetterBudget.take('all', performance.now())) {
+      if (outcome.reply === 'NAK') once.deadLetter ??= this.#deadLetterBudget.take('all', performance.now());
+      if (outcome.reply === 'NAK' && !once.deadLetter) {
         // Many addresses refused at once: answered as before (each within its own NAK budget), but
         // what they sent is counted, not written down one by one.
         this.#metrics.rejects.inc({ reason: outcome.refusal.reason });
@@ -771,15 +802,15 @@ export class Dc09Gateway {
    * (within the budget of all sources together: the source address of a datagram is free to forge).
    * Ids only: the account, the reason and the transport.
    */
-  #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): void {
+  #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): Promise<void> | undefined {
     const reason = outcome.forged as string;
     this.#metrics.forged.inc({ reason, transport });
     if (!this.#securityEventBudget.take('all', performance.now())) {
       this.#metrics.securityEventsDropped.inc();
       this.#forgedWarning.note({ account: outcome.account, reason });
-      return;
+      return undefined;
     }
-    this.#securityNotice('dc09-frame-forged', now, {
+    return this.#securityNotice('dc09-frame-forged', now, {
       account: outcome.account,
       serial: outcome.serial,
       reason,
@@ -787,11 +818,14 @@ export class Dc09Gateway {
     });
   }
 
-  /** A security event, logged and published (ids only); its budget is the caller's. */
-  #securityNotice(kind: SecurityEventKind, now: Date, detail: Record<string, unknown>): void {
+  /**
+   * A security event, logged and published (ids only); its budget is the caller's. Resolves once
+   * it is kept (`securityEvent`'s answer); never rejects.
+   */
+  async #securityNotice(kind: SecurityEventKind, now: Date, detail: Record<string, unknown>): Promise<void> {
     this.#log.warn({ securityEvent: kind, ...detail }, `security: ${kind}`);
     try {
-      this.#securityEvent?.(
+      await this.#securityEvent?.(
         SecurityEvent.parse({
           id: null,
           at: now.toISOString(),
@@ -819,8 +853,9 @@ export class Dc09Gateway {
   }
 
   /** Per-account figures, for known accounts only: an unknown account is anyone's to invent. */
-  #observe(outcome: Interpretation, now: Date): void {
-    if (!outcome.account) return;
+  #observe(outcome: Interpretation, now: Date): Promise<unknown> | undefined {
+    if (!outcome.account) return undefined;
+    const kept: Promise<void>[] = [];
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
     if (outcome.previousKey) {
       this.#metrics.previousKeyFrames.inc({ account: outcome.account });
@@ -834,11 +869,13 @@ export class Dc09Gateway {
           'life-critical alarm from an account whose device kind does not report it: stored as unexpectedkind; check the device’s registered kind',
         );
         if (this.#securityEventBudget.take('all', performance.now()))
-          this.#securityNotice('device-kind-unexpected', now, {
-            account: outcome.account,
-            serial: outcome.serial,
-            type,
-          });
+          kept.push(
+            this.#securityNotice('device-kind-unexpected', now, {
+              account: outcome.account,
+              serial: outcome.serial,
+              type,
+            }),
+          );
         else this.#metrics.securityEventsDropped.inc();
       }
     }
@@ -846,6 +883,7 @@ export class Dc09Gateway {
       this.#metrics.unmapped.inc({ account: outcome.account, code });
       this.#log.warn({ account: outcome.account, code }, `unmapped code from account ${outcome.account}`);
     }
+    return kept.length === 0 ? undefined : Promise.all(kept);
   }
 
   /** Every event of the frame, each awaited to its PubAck: the ACK waits for the last. */

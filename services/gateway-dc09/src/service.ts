@@ -45,6 +45,8 @@ export const gatewayDc09Service: DefinedService<GatewayDc09Config, GatewayDc09Ow
   name: SERVICE,
   config: () => loadGatewayDc09Config(),
   streams: ['events', 'deadletter', 'security'],
+  // Taken before NATS is connected: a second instance on the folder is refused having connected to nothing.
+  stateDir: (config) => config.GATEWAY_STATE_DIR,
   // Every frame is two JetStream stores (its event and the account's supervision heartbeat; through
   // the publisher, not the client's requests) and, for a refusal, a dead-letter request: a stack
   // captured for each request cost more than the gateway's own work on the frame.
@@ -69,7 +71,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   // publisher closes (closers run in reverse).
   const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
     metrics: service.metrics,
-    stateDir: config.GATEWAY_STATE_DIR,
+    stateFolder: service.stateFolder,
   });
   lifecycle.add('security-events', () => securityEvents.close());
   const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });

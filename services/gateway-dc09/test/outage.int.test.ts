@@ -17,13 +17,15 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { forgedFrame, metricSum, testAccount } from './support.ts';
 
 // This file stops NATS and removes a stream, so it runs its own nats-server on a free port.
 const ns = uniqueNamespace('gwdc09out');
 const n = names(ns);
 const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const RETRY_S = 3;
+const KEYED = 'B005';
+const KEY = '000102030405060708090A0B0C0D0E0F';
 
 let nats: OwnNatsServer;
 let nc: NatsConnection;
@@ -61,13 +63,7 @@ async function eventsOf(serial: string): Promise<TelecareEvent[]> {
   return out;
 }
 
-async function metric(name: string, of: GatewayDc09Handle = gateway): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', of.url))).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(name))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
-}
+const metric = (name: string, of: GatewayDc09Handle = gateway): Promise<number> => metricSum(of.url, name);
 
 beforeAll(async () => {
   nats = await OwnNatsServer.start(ns);
@@ -77,6 +73,7 @@ beforeAll(async () => {
   const accounts = await openDc09Accounts(nc, n);
   for (const account of ['B001', 'B002', 'B003', 'B004'])
     await accounts.put(account, JSON.stringify(testAccount(account)));
+  await accounts.put(KEYED, JSON.stringify(testAccount(KEYED, { key: KEY })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, {
@@ -112,6 +109,40 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
     expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
     expect((await eventsOf('DC09-B001')).map((e) => e.type)).toEqual(['pendant.pressed']);
     expect(await metric('gateway_dc09_unanswered_total')).toBe(0);
+  });
+
+  it('raises a forged frame once, however many times its dead letter is tried', async () => {
+    // Nobody else makes DEADLETTER again: the refusal is retried until the gateway has (2 s).
+    await jsm.streams.delete(n.streams.deadletter);
+    const retriedBefore = await metric('gateway_dc09_retries_total{stage="dead-letter"');
+    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const replies: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => replies.push(chunk));
+      socket.write(forgedFrame(KEYED, KEY, 1));
+      await waitFor(() => replies.length > 0, { what: 'the forged frame to be refused', timeoutMs: 15_000 });
+      expect(decodeReply(Buffer.concat(replies))?.type).toBe('NAK');
+    } finally {
+      socket.destroy();
+    }
+    // Tried more than once, or this proves nothing.
+    expect(await metric('gateway_dc09_retries_total{stage="dead-letter"')).toBeGreaterThanOrEqual(
+      retriedBefore + 2,
+    );
+    // Every event it raised was raised before the NAK; wait until the outbox stored them all.
+    await waitFor(async () => (await metric('telecare_security_outbox_events')) === 0 || undefined, {
+      what: 'the security events to be stored',
+      timeoutMs: 15_000,
+    });
+    const info = await jsm.streams.info(n.streams.security);
+    const kinds: string[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await jsm.streams.getMessage(n.streams.security, { seq }).catch(() => null);
+      if (m) kinds.push((m.json() as { kind: string }).kind);
+    }
+    expect(kinds).toEqual(['dc09-frame-forged']);
+    expect(await metric('gateway_dc09_forged_total')).toBe(1);
   });
 
   it('answers nothing once the retry bound has passed; the sender’s resend is stored once', async () => {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { names, SecurityEvent } from '@telecare/contracts';
 import { connectNats, createLogger, jetstreamManager, type NatsConnection } from '@telecare/platform';
-import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import {
   freePort,
   OwnNatsServer,
@@ -16,7 +15,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDc09Accounts } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { forgedFrame, metricSum, testAccount } from './support.ts';
 
 // This file stops NATS, so it runs its own nats-server on a free port instead of the shared one.
 const ns = uniqueNamespace('gwdc09state');
@@ -61,23 +60,6 @@ const killed = async (service: ServiceProcess) => {
   await exited;
 };
 
-/**
- * An encrypted press of the account cut short by its last block, as anyone who saw one can make
- * without the key: refused as changed, and raised as `dc09-frame-forged`.
- */
-function forgedFrame(seq: number): Buffer {
-  const genuine = encodeDc09Message({
-    type: 'ADM-CID',
-    seq,
-    account: ACCOUNT,
-    events: [{ kind: 'cid', qualifier: 1, code: '101', zone: String(seq).padStart(3, '0') }],
-    at: new Date(),
-    key: dialerKey(KEY, 'hex'),
-  });
-  const body = genuine.toString('latin1').slice(9, -1);
-  return dc09Frame(body.slice(0, -32));
-}
-
 beforeAll(async () => {
   nats = await OwnNatsServer.start(ns);
   nc = await connectNats({ url: nats.url, name: `${ns}-test`, logger });
@@ -104,20 +86,25 @@ describe('gateway-dc09 with GATEWAY_STATE_DIR', () => {
       const socket = connect(first.dc09Port, '127.0.0.1');
       socket.on('error', () => {});
       sockets.push(socket);
-      socket.write(forgedFrame(seq));
+      socket.write(forgedFrame(ACCOUNT, KEY, seq));
     }
     const heldIds = () =>
       readFileSync(spool, 'utf8')
         .split('\n')
         .filter((line) => line.includes('dc09-frame-forged'))
         .map((line) => (JSON.parse(line) as { msgID: string }).msgID);
-    // A refusal is handled again while its dead letter is retried: one event or more per frame.
     await waitFor(() => heldIds().length >= FORGED, {
       timeoutMs: 20_000,
       what: 'a security event per forged frame in the state folder',
     });
+    // Each left unanswered once its dead letter was tried for DC09_RETRY_S: one event each all the same.
+    await waitFor(async () => (await metricSum(first.url, 'gateway_dc09_unanswered_total')) >= FORGED, {
+      timeoutMs: 20_000,
+      what: 'every forged frame given up on',
+    });
     await killed(first);
     const held = heldIds();
+    expect(held).toHaveLength(FORGED);
 
     await nats.start();
     await gateway(stateDir, folder('log'));

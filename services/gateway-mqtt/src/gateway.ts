@@ -45,6 +45,7 @@ import {
   readDeviceMessage,
   rejectedAck,
   storedAck,
+  topLevelType,
   UNDATED,
 } from './intake.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -90,21 +91,29 @@ interface Pending {
   readonly rawSize?: number;
 }
 
-/** A life-critical type as it stands in a device's JSON, in bytes, for `mayBeAlarm`. */
-const ALARM_TYPE_BYTES: readonly Buffer[] = (Object.keys(TAXONOMY) as (keyof typeof TAXONOMY)[])
-  .filter((type) => TAXONOMY[type].priority === ALARM_PRIORITY)
-  .map((type) => Buffer.from(JSON.stringify(type)));
+/** The life-critical types (P1), and each as it stands in a device's JSON, in bytes, for `mayBeAlarm`. */
+const ALARM_TYPES: ReadonlySet<string> = new Set(
+  (Object.keys(TAXONOMY) as (keyof typeof TAXONOMY)[]).filter(
+    (type) => TAXONOMY[type].priority === ALARM_PRIORITY,
+  ),
+);
+const ALARM_TYPE_BYTES: readonly Buffer[] = [...ALARM_TYPES].map((type) => Buffer.from(JSON.stringify(type)));
 
 /**
- * Whether a device message past its rate can be an alarm, without decoding it: within the size
- * bound and holding a life-critical type's name in quotes (a search of the bytes). A device writes
- * its type as the contract has it; one escaping the characters of its type's name (valid JSON,
- * no device does) is read only within its rate.
+ * Whether a device message past its rate is an alarm, without decoding it: within the size bound
+ * and giving itself a life-critical type (`topLevelType`: its top-level `type`, in one pass over
+ * the bytes), after a search of the bytes for such a type's name in quotes, so that anything naming
+ * none costs no more. A life-critical type named anywhere else (a heartbeat's `data`) does not make
+ * a message an alarm, nor spend the alarm reserve. A device writes its type as the contract has
+ * it; one escaping the characters of its type or of a top-level key (valid JSON, no device does)
+ * is read only within its rate.
  */
 export function mayBeAlarm(packet: Pick<IPublishPacket, 'payload'>): boolean {
   const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   if (raw.byteLength > MAX_PAYLOAD_BYTES) return false;
-  return ALARM_TYPE_BYTES.some((type) => raw.includes(type));
+  if (!ALARM_TYPE_BYTES.some((type) => raw.includes(type))) return false;
+  const type = topLevelType(raw);
+  return type !== undefined && ALARM_TYPES.has(type);
 }
 
 /** The last level of a device's events topic (`Names.mqtt.events`). */
@@ -287,8 +296,9 @@ export class DeviceEventGateway {
       // else spends, so a device flooding heartbeats still gets its press through at once; only a
       // flood of alarms (a stolen login pressing with a new id each time) exhausts it, and then
       // the real press is stored on a resend, when the reserve has refilled. Only a payload that
-      // can be an alarm (`mayBeAlarm`: within the size bound and naming a life-critical type) is
-      // read to know, and only on the reserve's token: reading is bounded by the reserve's rate.
+      // is an alarm by its own type (`mayBeAlarm`: within the size bound, its top-level `type`
+      // life-critical) takes a token and is read: a heartbeat naming an alarm type in its data
+      // spends none, and reading is bounded by the reserve's rate.
       const read = mayBeAlarm(packet) && this.#alarmReserve.take(key) ? this.#classify(packet) : undefined;
       if (read?.priority !== ALARM_PRIORITY) {
         this.#rateLimited(key);

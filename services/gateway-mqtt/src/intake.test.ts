@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_NESTING,
@@ -6,6 +7,7 @@ import {
   readDeviceMessage,
   rejectedAck,
   storedAck,
+  topLevelType,
   UNDATED,
 } from './intake.ts';
 
@@ -200,5 +202,81 @@ describe('nestedDeeperThan', () => {
     expect(nestedDeeperThan(`{"a":"${'['.repeat(50)}"}`, 2)).toBe(false);
     expect(nestedDeeperThan(`{"a":"\\"${'['.repeat(50)}"}`, 2)).toBe(false);
     expect(nestedDeeperThan(`{"a":"x\\\\",${'['.repeat(5)}`, 2)).toBe(true);
+  });
+});
+
+describe('topLevelType', () => {
+  it('reads the top-level type, not one named in the data, a nested object or a key', () => {
+    expect(topLevelType(bytes(press))).toBe('pendant.pressed');
+    const decoy = {
+      id: 'hb-0001',
+      data: { type: 'pendant.pressed', note: 'fall.detected', 'smoke.detected': [{ type: 'co.detected' }] },
+      type: 'heartbeat',
+      at: press.at,
+    };
+    expect(topLevelType(bytes(decoy))).toBe('heartbeat');
+    expect(topLevelType(bytes({ id: 'hb-0002', at: press.at, data: { type: 'pendant.pressed' } }))).toBe(
+      undefined,
+    );
+  });
+
+  it('takes the last of a repeated type, as JSON.parse does', () => {
+    expect(topLevelType(bytes('{"type":"pendant.pressed","id":"x","type":"heartbeat"}'))).toBe('heartbeat');
+    expect(topLevelType(bytes('{"type":"heartbeat" , "type" : "pendant.pressed" }'))).toBe('pendant.pressed');
+    expect(topLevelType(bytes('{"type":"pendant.pressed","type":1}'))).toBe(undefined);
+    expect(topLevelType(bytes('{"type":"pendant.pressed","type":{"a":"b"}}'))).toBe(undefined);
+  });
+
+  it('reads nothing from bytes that would not parse as that type', () => {
+    for (const text of [
+      '["pendant.pressed"]',
+      '"pendant.pressed"',
+      '{"type":"pendant.pressed"',
+      '{"type":"pendant.pressed"} {}',
+      '{"type":"pendant.pressed","data":{"a":"}',
+      // Escapes a byte search cannot read: a key another than it looks, or the type's own.
+      '{"type":"pendant.pressed","typ\\u0065":"heartbeat"}',
+      '{"type":"pendant\\u002epressed"}',
+      `{"type":"pendant.pressed","data":${'['.repeat(MAX_NESTING)}${']'.repeat(MAX_NESTING)}}`,
+      `{"type":"${'x'.repeat(65)}"}`,
+    ])
+      expect(topLevelType(bytes(text)), text).toBe(undefined);
+    const notUtf8 = Buffer.concat([
+      Buffer.from('{"type":"pendant.pressed","data":{"a":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}}'),
+    ]);
+    expect(topLevelType(notUtf8)).toBe(undefined);
+  });
+
+  it('reads past whitespace and a byte-order mark, as the decoder and JSON.parse do', () => {
+    expect(topLevelType(bytes(' \r\n\t{ "type" :\t"fall.detected" }\n'))).toBe('fall.detected');
+    expect(
+      topLevelType(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(press))])),
+    ).toBe('pendant.pressed');
+  });
+
+  it('agrees with JSON.parse on any object whose keys and type need no escapes', () => {
+    const plain = fc.string({
+      unit: fc.constantFrom('a', 'b', '.', '-', 'é', ' ', '"', '\\', '{', '[', ']', '}', ',', ':'),
+    });
+    const key = fc.constantFrom('type', 'id', 'at', 'data', 'seq', 'typ', 'types');
+    const value = fc.oneof(
+      fc.constantFrom('pendant.pressed', 'heartbeat', 'fall.detected'),
+      fc.jsonValue({ maxDepth: 4 }),
+      fc.dictionary(plain, fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 6 }), (entries) => {
+        const text = `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
+        const parsed = JSON.parse(text) as { type?: unknown };
+        const type =
+          typeof parsed.type === 'string' && JSON.stringify(parsed.type) === `"${parsed.type}"`
+            ? parsed.type
+            : undefined;
+        expect(topLevelType(bytes(text))).toBe(type);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

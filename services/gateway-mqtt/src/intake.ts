@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
   type DeviceAck,
@@ -196,6 +197,90 @@ export function nestedDeeperThan(text: string, max: number): boolean {
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
   return false;
+}
+
+/** The longest top-level `type` `topLevelType` reads: longer than any type, short of any payload. */
+const MAX_TYPE_BYTES = 64;
+
+const TYPE_KEY = Buffer.from('type');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const isJsonSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * The type a device message gives itself, found without decoding or parsing it: the string value
+ * of its top-level object's `type` (the last one, as JSON.parse keeps the last of a repeated key),
+ * in one pass over the bytes that allocates nothing but the answer. A type named anywhere else (a
+ * heartbeat's `data`, a nested object, a key) is not its type. Undefined whenever the bytes would
+ * not read as that type: not one object, not UTF-8, nested deeper than `MAX_NESTING`, a top-level
+ * key or the type written with escapes (valid JSON, which no device writes, and which a byte
+ * search cannot tell from another key), or the type not a string within `MAX_TYPE_BYTES`.
+ */
+export function topLevelType(payload: Uint8Array): string | undefined {
+  // A view, not a copy: its native searches skip a string's bytes.
+  const raw = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  let i = 0;
+  // A byte-order mark, which the decoder drops before JSON.parse sees the text.
+  if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) i = 3;
+  while (i < raw.length && isJsonSpace(raw[i] as number)) i++;
+  if (raw[i] !== 0x7b || !isUtf8(raw)) return undefined;
+  let depth = 1;
+  /** At the top level: a key is next (after `{` or `,`), else a value or punctuation. */
+  let keyNext = true;
+  /** The last top-level key read was `type`, and its value is next. */
+  let typeNext = false;
+  let type: { start: number; end: number } | undefined;
+  for (i++; i < raw.length; i++) {
+    const c = raw[i] as number;
+    if (c === QUOTE) {
+      const start = i + 1;
+      i = stringEnd(raw, start);
+      if (i < 0) return undefined;
+      if (depth > 1) continue;
+      const text = raw.subarray(start, i);
+      const escaped = text.includes(BACKSLASH);
+      if (keyNext) {
+        if (escaped) return undefined;
+        keyNext = false;
+        typeNext = text.equals(TYPE_KEY);
+      } else if (typeNext) {
+        typeNext = false;
+        type = escaped || i - start > MAX_TYPE_BYTES ? undefined : { start, end: i };
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (depth === 1 && typeNext) {
+        typeNext = false;
+        type = undefined;
+      }
+      if (++depth > MAX_NESTING) return undefined;
+    } else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) break;
+    } else if (depth === 1) {
+      if (c === 0x2c) keyNext = true;
+      else if (typeNext && c !== 0x3a && !isJsonSpace(c)) {
+        // A number, true, false or null: not a type.
+        typeNext = false;
+        type = undefined;
+      }
+    }
+  }
+  // Unclosed, or more than one value: JSON.parse refuses it.
+  if (depth !== 0) return undefined;
+  for (i++; i < raw.length; i++) if (!isJsonSpace(raw[i] as number)) return undefined;
+  return type && raw.toString('utf8', type.start, type.end);
+}
+
+/** Where the JSON string whose text starts at `start` ends (its closing quote), or -1 if it does not. */
+function stringEnd(raw: Buffer, start: number): number {
+  for (let from = start; ; ) {
+    const quote = raw.indexOf(QUOTE, from);
+    if (quote < 0) return -1;
+    // Escaped when an odd number of backslashes stand before it.
+    let before = quote - 1;
+    while (before >= start && raw[before] === BACKSLASH) before--;
+    if ((quote - 1 - before) % 2 === 0) return quote;
+    from = quote + 1;
+  }
 }
 
 export const storedAck = (deviceEventId: string): DeviceAck => ({ id: deviceEventId, stored: true });

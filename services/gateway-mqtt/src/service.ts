@@ -32,6 +32,8 @@ export const gatewayMqttService: DefinedService<GatewayMqttConfig, object> = def
   name: SERVICE,
   config: () => loadGatewayMqttConfig(),
   streams: ['events', 'deadletter', 'security'],
+  // Taken before NATS is connected: a second instance on the folder is refused having connected to nothing.
+  stateDir: (config) => config.GATEWAY_STATE_DIR,
   // Every device event is one JetStream request; a stack captured for each cost more than the
   // gateway's own work on it. A failed store's error keeps its class, without the caller's frames.
   natsAsyncTraces: false,
@@ -55,7 +57,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
   // publisher closes (closers run in reverse).
   const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
     metrics: service.metrics,
-    stateDir: config.GATEWAY_STATE_DIR,
+    stateFolder: service.stateFolder,
   });
   lifecycle.add('security-events', () => securityEvents.close());
   const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
