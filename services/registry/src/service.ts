@@ -105,7 +105,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   });
   const puts = new Counter({
     name: 'registry_device_map_puts_total',
-    help: 'Device map (NATS KV) writes by outcome: written, unchanged, stale, deleted, failed',
+    help: 'Device map (NATS KV) writes by outcome: written, unchanged, deleted, failed',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });

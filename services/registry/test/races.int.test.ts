@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import type { KV } from '@nats-io/kv';
+import { DeviceMapEntry, names } from '@telecare/contracts';
+import { connectNats, createLogger, ManualClock, type NatsConnection } from '@telecare/platform';
+import {
+  cleanupNamespace,
+  openBucket,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { apiCaller } from './support.ts';
+
+// Two installers (or an installer and the office) changing one device or its home at once: each
+// must end with the device map saying what PostgreSQL says, whichever commits last.
+
+const ns = uniqueNamespace('regrace');
+const n = names(ns);
+const env = serviceEnv(ns, { REGISTRY_PORT: '0', REGISTRY_DATA_KEY: randomBytes(32).toString('hex') });
+const token = env.TELECARE_ADMIN_TOKEN!;
+const logger = createLogger('registry-test', env.LOG_LEVEL);
+const clock = new ManualClock(new Date('2026-02-02T09:00:00.000Z'));
+const devices = `"${n.schema('registry')}".devices`;
+
+let registry: RegistryHandle;
+let nc: NatsConnection;
+let map: KV;
+let db: pg.Client;
+
+const call = apiCaller(
+  () => registry.url,
+  () => token,
+);
+
+const mapEntry = async (serial: string) => {
+  const entry = await map.get(serial);
+  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
+};
+
+const resident = async (name: string) => {
+  const made = await call('POST', '/api/residents', { name, address: '1 Race Lane', postcode: 'GL1 2AB' });
+  expect(made.status).toBe(201);
+  return made.body.id as string;
+};
+
+/** Holds the device's row, as a slow change of it would, until `release` is called. */
+async function holdDevice(serial: string): Promise<{ release: () => Promise<void> }> {
+  const holder = new pg.Client({ connectionString: servers.databaseUrl });
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query(`select 1 from ${devices} where serial = $1 for update`, [serial]);
+  return {
+    release: async () => {
+      await holder.query('rollback');
+      await holder.end();
+    },
+  };
+}
+
+/** Resolves once a statement on the registry's devices table waits for a row lock. */
+const lockWaiter = () =>
+  waitFor(
+    async () => {
+      const { rows } = await db.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like $1`,
+        [`%${n.schema('registry')}%devices%for update%`],
+      );
+      return (rows[0]?.n ?? 0) > 0;
+    },
+    { timeoutMs: 20_000, what: 'the move waiting for the device row' },
+  );
+
+beforeAll(async () => {
+  registry = await startRegistry(loadRegistryConfig(env), { logger, clock });
+  nc = await connectNats({ url: servers.natsUrl, name: 'registry-races-test', logger });
+  map = await openBucket(nc, n.kv.deviceMap);
+  db = new pg.Client({ connectionString: servers.databaseUrl });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await nc?.close();
+  await db?.end();
+  await cleanupNamespace(ns);
+});
+
+describe('the device map follows the last commit, not the latest clock reading', () => {
+  it("a device moved while its old home's postcode is corrected is mapped to its new home", async () => {
+    const first = await resident('Race Old Home');
+    const second = await resident('Race New Home');
+    expect(
+      (await call('POST', '/api/devices', { serial: 'PND-RACE1', kind: 'pendant', residentId: first }))
+        .status,
+    ).toBe(201);
+    await waitFor(async () => (await mapEntry('PND-RACE1'))?.residentId === first, {
+      what: 'the first home',
+    });
+
+    // The move is asked for first (its clock reading the earlier), and waits for the device's row.
+    const held = await holdDevice('PND-RACE1');
+    clock.advance(60_000);
+    const move = call('PATCH', '/api/devices/PND-RACE1', { residentId: second });
+    await lockWaiter();
+
+    // Meanwhile the office corrects the old home's postcode: committed, and the device, still
+    // there in PostgreSQL, republished with it.
+    clock.advance(60_000);
+    const corrected = await call('PATCH', `/api/residents/${first}`, { postcode: 'GL7 2BB' });
+    expect(corrected.status).toBe(200);
+    await waitFor(async () => (await mapEntry('PND-RACE1'))?.postcodeDistrict === 'GL7', {
+      what: 'the corrected district',
+    });
+
+    // The move commits last: PostgreSQL has the pendant in its new home, and so must the map, or
+    // its presses go to the home it left.
+    await held.release();
+    const moved = await move;
+    expect(moved.status).toBe(200);
+    expect(moved.body.residentId).toBe(second);
+    expect((await call('GET', '/api/devices/PND-RACE1')).body.residentId).toBe(second);
+    const entry = await waitFor(
+      async () => {
+        const found = await mapEntry('PND-RACE1');
+        return found?.residentId === second ? found : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the device map to follow the move' },
+    );
+    expect(entry.postcodeDistrict).toBe('GL1');
+  });
+
+  it('a start-up sync puts right an entry dated after what PostgreSQL holds', async () => {
+    const home = await resident('Race Sync Home');
+    const other = await resident('Race Sync Other');
+    expect(
+      (await call('POST', '/api/devices', { serial: 'PND-RACE2', kind: 'pendant', residentId: home })).status,
+    ).toBe(201);
+    const good = await waitFor(() => mapEntry('PND-RACE2'), { what: 'the entry' });
+
+    // An entry naming another home, dated ahead of the rows (written from an instance whose
+    // clock ran ahead, or left by a move that lost a race): PostgreSQL is the record.
+    await map.put(
+      'PND-RACE2',
+      JSON.stringify({ ...good, residentId: other, updatedAt: '2026-02-03T00:00:00.000Z' }),
+    );
+    await registry.close();
+    registry = await startRegistry(loadRegistryConfig(env), { logger, clock });
+    const entry = await mapEntry('PND-RACE2');
+    expect(entry?.residentId).toBe(home);
+  });
+});
