@@ -1193,6 +1193,11 @@ export class RegistryStore {
     });
   }
 
+  /** The device's row, locked for the rest of the caller's transaction (an import re-checks it). */
+  lockDeviceRow(client: PoolClient, serial: string): Promise<DeviceRow> {
+    return this.#lockDevice(client, serial);
+  }
+
   async #lockDevice(client: PoolClient, serial: string): Promise<DeviceRow> {
     const { rows } = await client.query<DeviceRow>(
       `select * from ${this.#devices} where serial = $1 for update`,

@@ -25,6 +25,7 @@ const token = env.TELECARE_ADMIN_TOKEN!;
 const logger = createLogger('registry-test', env.LOG_LEVEL);
 const clock = new ManualClock(new Date('2026-02-02T09:00:00.000Z'));
 const devices = `"${n.schema('registry')}".devices`;
+const residents = `"${n.schema('registry')}".residents`;
 
 let registry: RegistryHandle;
 let nc: NatsConnection;
@@ -47,12 +48,12 @@ const resident = async (name: string) => {
   return made.body.id as string;
 };
 
-/** Holds the device's row, as a slow change of it would, until `release` is called. */
-async function holdDevice(serial: string): Promise<{ release: () => Promise<void> }> {
+/** Holds a row, as a slow change of it would, until `release` is called. */
+async function hold(table: string, column: string, value: string): Promise<{ release: () => Promise<void> }> {
   const holder = new pg.Client({ connectionString: servers.databaseUrl });
   await holder.connect();
   await holder.query('begin');
-  await holder.query(`select 1 from ${devices} where serial = $1 for update`, [serial]);
+  await holder.query(`select 1 from ${table} where ${column} = $1 for update`, [value]);
   return {
     release: async () => {
       await holder.query('rollback');
@@ -61,18 +62,18 @@ async function holdDevice(serial: string): Promise<{ release: () => Promise<void
   };
 }
 
-/** Resolves once a statement on the registry's devices table waits for a row lock. */
-const lockWaiter = () =>
+/** Resolves once a statement on one of the registry's tables (`devices`, `residents`) waits for a row lock. */
+const lockWaiter = (table: 'devices' | 'residents', what: string) =>
   waitFor(
     async () => {
       const { rows } = await db.query<{ n: number }>(
         `select count(*)::int as n from pg_stat_activity
           where wait_event_type = 'Lock' and query like $1`,
-        [`%${n.schema('registry')}%devices%for update%`],
+        [`%${n.schema('registry')}%${table}%for update%`],
       );
       return (rows[0]?.n ?? 0) > 0;
     },
-    { timeoutMs: 20_000, what: 'the move waiting for the device row' },
+    { timeoutMs: 20_000, what },
   );
 
 beforeAll(async () => {
@@ -103,10 +104,10 @@ describe('the device map follows the last commit, not the latest clock reading',
     });
 
     // The move is asked for first (its clock reading the earlier), and waits for the device's row.
-    const held = await holdDevice('PND-RACE1');
+    const held = await hold(devices, 'serial', 'PND-RACE1');
     clock.advance(60_000);
     const move = call('PATCH', '/api/devices/PND-RACE1', { residentId: second });
-    await lockWaiter();
+    await lockWaiter('devices', 'the move waiting for the device row');
 
     // Meanwhile the office corrects the old home's postcode: committed, and the device, still
     // there in PostgreSQL, republished with it.
@@ -152,5 +153,51 @@ describe('the device map follows the last commit, not the latest clock reading',
     registry = await startRegistry(loadRegistryConfig(env), { logger, clock });
     const entry = await mapEntry('PND-RACE2');
     expect(entry?.residentId).toBe(home);
+  });
+});
+
+describe('an import checks each device against its row as it writes it', () => {
+  it('a device paired by an installer while the file was being checked is not moved by it', async () => {
+    const filed = await call('POST', '/api/residents', {
+      externalRef: 'RACE-IMP1',
+      name: 'Race Import Filed',
+      address: '2 Race Lane',
+      postcode: 'GL1 2AB',
+    });
+    expect(filed.status).toBe(201);
+    const visited = await resident('Race Import Visited');
+    expect((await call('POST', '/api/devices', { serial: 'PND-RACE3', kind: 'pendant' })).status).toBe(201);
+
+    // The file pairs the stock pendant with the resident it also corrects; its write waits for
+    // that resident's row (held here, as a long file's earlier rows would keep it busy).
+    const held = await hold(residents, 'id', filed.body.id as string);
+    const imported = call('POST', '/api/import', {
+      residents:
+        'ref,name,address,postcode,phone\nRACE-IMP1,Race Import Filed,2 Race Lane,GL1 2AB,01452 000111\n',
+      devices: 'serial,kind,resident\nPND-RACE3,pendant,RACE-IMP1\n',
+    });
+    await lockWaiter('residents', "the import waiting for its resident's row");
+
+    // Meanwhile an installer in another home pairs the pendant there.
+    const paired = await call('PATCH', '/api/devices/PND-RACE3', { residentId: visited });
+    expect(paired.status).toBe(200);
+    await held.release();
+
+    // The file does not move a device paired with someone else: that row is refused, nothing of
+    // the file written, as it would have been had the file been checked a moment later.
+    const answer = await imported;
+    expect(answer.status).toBe(422);
+    expect(answer.body.imported).toBe(false);
+    expect(answer.body.errors).toEqual([
+      expect.objectContaining({
+        file: 'devices',
+        line: 2,
+        field: 'resident',
+        message: expect.stringContaining(`paired with ${visited}`),
+      }),
+    ]);
+    expect((await call('GET', '/api/devices/PND-RACE3')).body.residentId).toBe(visited);
+    expect((await call('GET', `/api/residents/${filed.body.id}`)).body.phone).toBeNull();
+    await waitFor(async () => (await mapEntry('PND-RACE3'))?.residentId === visited, { what: 'the map' });
   });
 });
