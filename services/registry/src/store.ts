@@ -1353,6 +1353,15 @@ export class RegistryStore {
     return rows[0] ? toTestCall(rows[0]) : undefined;
   }
 
+  /** The test calls a token started that are still waiting (its devices held in test mode). */
+  async waitingTestsBy(actor: string): Promise<TestCall[]> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `select * from ${this.#t('test_calls')} where started_by = $1 and status = 'waiting' order by started_at, id`,
+      [actor],
+    );
+    return rows.map(toTestCall);
+  }
+
   async waitingTest(serial: string): Promise<TestCall | undefined> {
     const { rows } = await this.#pool.query<TestRow>(
       `select * from ${this.#t('test_calls')} where serial = $1 and status = 'waiting'`,
