@@ -683,8 +683,12 @@ export class RegistryStore {
     return { id, name: input.name, relationship: input.relationship, phone: input.phone, order };
   }
 
+  /** Removes a responder, closing the gap; under the resident's row lock, as additions are. */
   async removeResponder(residentId: string, responderId: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
+      // Without it, a removal renumbering the list met an addition's renumbering row by row, in
+      // another order: a deadlock, or two responders at one position (both refused, 500).
+      await client.query(`select 1 from ${this.#residents} where id = $1 for update`, [residentId]);
       const { rows } = await client.query<{ position: number }>(
         `delete from ${this.#t('responders')} where resident_id = $1 and id = $2 returning position`,
         [residentId, responderId],
