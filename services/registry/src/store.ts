@@ -1292,6 +1292,13 @@ export class RegistryStore {
     now: Date,
   ): Promise<TestCall | undefined> {
     return withTransaction(this.#pool, async (client) => {
+      // The device's row first, as every other change of a device and its calls takes them: a
+      // call's row taken first met a decommission holding the device and waiting for the call.
+      await client.query(
+        `select 1 from ${this.#devices} where serial = (select serial from ${this.#t('test_calls')} where id = $1)
+            for update`,
+        [testId],
+      );
       const { rows } = await client.query<TestRow>(
         `update ${this.#t('test_calls')}
             set status = $2, finished_at = $3, reason = $4, event_id = $5, event_type = $6, latency_ms = $7,

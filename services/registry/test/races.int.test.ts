@@ -242,3 +242,29 @@ describe("a resident's call list changed by several people at once", () => {
     // 25 rounds of 6 requests, on a machine others share.
   }, 120_000);
 });
+
+describe('a test call ended while its device changes', () => {
+  it('cancelled as the device is decommissioned: both answer, the device decommissioned, the call ended', async () => {
+    const home = await resident('Race Test Calls');
+    const statuses: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const serial = `PND-RACE-T${i}`;
+      expect((await call('POST', '/api/devices', { serial, kind: 'pendant', residentId: home })).status).toBe(
+        201,
+      );
+      expect((await call('POST', `/api/devices/${serial}/test`, { timeoutS: 600 })).status).toBe(201);
+      // Ending a call took its row, then the device's; decommissioning the device's, then its
+      // calls': at once, each held what the other waited for (a deadlock, one of them a 500).
+      const [cancelled, gone] = await Promise.all([
+        call('DELETE', `/api/devices/${serial}/test`),
+        call('POST', `/api/devices/${serial}/decommission`),
+      ]);
+      statuses.push(`${cancelled.status}/${gone.status}`);
+      if (gone.status !== 200) continue;
+      expect((await call('GET', `/api/devices/${serial}`)).body.state).toBe('decommissioned');
+      expect((await call('GET', `/api/devices/${serial}/test`)).body.status).toBe('cancelled');
+    }
+    // The cancel may come after the decommission had ended the call: nothing left to cancel (404).
+    expect(statuses.filter((s) => s !== '200/200' && s !== '404/200')).toEqual([]);
+  }, 120_000);
+});
