@@ -10,7 +10,7 @@ import {
   StreamReplicasError,
   systemClock,
 } from '@telecare/platform';
-import { isRevisionConflict } from './device-map.ts';
+import { isRevisionConflict, safeJson } from './device-map.ts';
 import { pairingsOf } from './device-map-entry.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
@@ -128,10 +128,8 @@ export class Dc09AccountPublisher {
     try {
       const kv = this.#kv ?? (await this.open());
       const entry = await this.#putCurrent(kv, serial);
-      if (previousAccount && previousAccount !== entry?.account) {
-        await kv.delete(previousAccount);
-        this.#puts.inc({ outcome: 'deleted' });
-      }
+      if (previousAccount && previousAccount !== entry?.account)
+        await this.#release(kv, previousAccount, serial);
       return true;
     } catch (err) {
       this.#kv = undefined;
@@ -167,6 +165,26 @@ export class Dc09AccountPublisher {
         await kv.put(account, value, { previousSeq: current?.revision ?? 0 });
         this.#puts.inc({ outcome: 'written' });
         return entry;
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /**
+   * Deletes the account's entry if it is still this device's, at the revision read: an account
+   * freed by a decommission may already be a replacement panel's, whose publication came first.
+   */
+  async #release(kv: KV, account: string, serial: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(account);
+      if (current?.operation !== 'PUT') return;
+      const held = Dc09AccountEntry.safeParse(safeJson(current.string()));
+      if (held.success && held.data.serial !== serial) return;
+      try {
+        await kv.delete(account, { previousSeq: current.revision });
+        this.#puts.inc({ outcome: 'deleted' });
+        return;
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }

@@ -208,7 +208,8 @@ function sameEntry(stored: string, value: string): boolean {
   return existing.success && canonical(existing.data) === value;
 }
 
-function safeJson(text: string): unknown {
+/** The JSON a stored value holds, or undefined when it is not JSON. */
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { DeviceMapEntry, names } from '@telecare/contracts';
-import { connectNats, createLogger, ManualClock, type NatsConnection } from '@telecare/platform';
+import { connectNats, createLogger, createPool, ManualClock, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
   openBucket,
@@ -12,7 +12,10 @@ import {
 } from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FieldCipher, parseDataKey } from '../src/crypto.ts';
+import { Dc09AccountPublisher } from '../src/dc09-accounts.ts';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { RegistryStore } from '../src/store.ts';
 import { apiCaller } from './support.ts';
 
 // Two installers (or an installer and the office) changing one device or its home at once: each
@@ -267,4 +270,54 @@ describe('a test call ended while its device changes', () => {
     // The cancel may come after the decommission had ended the call: nothing left to cancel (404).
     expect(statuses.filter((s) => s !== '200/200' && s !== '404/200')).toEqual([]);
   }, 120_000);
+});
+
+describe("a decommissioned panel's account, taken by its replacement", () => {
+  it("is not deleted by the decommission's publication arriving after the replacement's", async () => {
+    const home = await resident('Race Panel Swap');
+    const panel = (serial: string) =>
+      call('POST', '/api/devices', {
+        serial,
+        residentId: home,
+        kind: 'home-unit',
+        protocol: 'dc09',
+        dc09Account: '0A1B2C',
+        dc09Key: '00112233445566778899AABBCCDDEEFF',
+      });
+    expect((await panel('PNL-RACE-OLD')).status).toBe(201);
+    expect((await call('POST', '/api/devices/PNL-RACE-OLD/decommission')).status).toBe(200);
+    // The replacement, programmed with the same account, is registered at once.
+    expect((await panel('PNL-RACE-NEW')).status).toBe(201);
+    const accounts = await openBucket(nc, n.kv.dc09Accounts);
+    await waitFor(
+      async () => (await accounts.get('0A1B2C'))?.json<{ serial: string }>().serial === 'PNL-RACE-NEW',
+      {
+        what: "the replacement's account entry",
+      },
+    );
+
+    // The old panel's publication, slow behind a busy NATS (a request answers after 2 s and
+    // leaves it running), arrives last: it must not take the account from the replacement.
+    const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
+    try {
+      const store = new RegistryStore(
+        pool,
+        n.schema('registry'),
+        new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!),
+      );
+      const late = new Dc09AccountPublisher({
+        nc,
+        names: n,
+        store,
+        logger,
+        puts: { inc: () => undefined } as never,
+      });
+      expect(await late.publish('PNL-RACE-OLD', '0A1B2C')).toBe(true);
+    } finally {
+      await pool.end();
+    }
+    const entry = await accounts.get('0A1B2C');
+    expect(entry?.operation).toBe('PUT');
+    expect(entry?.json<{ serial: string }>().serial).toBe('PNL-RACE-NEW');
+  });
 });
