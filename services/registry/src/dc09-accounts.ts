@@ -76,6 +76,13 @@ export class Dc09AccountPublisher {
   readonly #puts: Counter<'outcome'>;
   readonly #replicas: number;
   readonly #clock: Clock;
+  readonly #retry: { initialMs: number; maxMs: number };
+  /** Devices whose last publication failed, tried again with backoff (with the account they left). */
+  readonly #pending = new Map<
+    string,
+    { previousAccount: string | null | undefined; timer: NodeJS.Timeout }
+  >();
+  #closed = false;
   #kv: KV | undefined;
 
   constructor(options: {
@@ -88,7 +95,9 @@ export class Dc09AccountPublisher {
     replicas?: number;
     /** Whether a previous key's grace still runs is judged by it. */
     clock?: Clock;
+    retry?: { initialMs: number; maxMs: number };
   }) {
+    this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
     this.#replicas = options.replicas ?? 1;
     this.#clock = options.clock ?? systemClock;
     this.#nc = options.nc;
@@ -121,10 +130,44 @@ export class Dc09AccountPublisher {
 
   /**
    * Publishes one device's account; `previousAccount` is removed when the device no longer holds
-   * it. Never throws: whether the bucket now holds what PostgreSQL says (a failure is logged and
-   * counted; the next change, sweep or start-up repairs it).
+   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure is logged,
+   * counted and tried again with backoff (the account left with it) until it succeeds or the
+   * service closes: a decommissioned panel's entry left in the bucket would keep its key accepted
+   * by the gateway until a restart.
    */
   async publish(serial: string, previousAccount?: string | null): Promise<boolean> {
+    const pending = this.#pending.get(serial);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(serial);
+    }
+    const leaving = previousAccount ?? pending?.previousAccount;
+    const done = await this.#publishOnce(serial, leaving);
+    if (!done) this.#scheduleRetry(serial, leaving, 0);
+    return done;
+  }
+
+  /** Stops trying again; the next start-up sync repairs what is left. */
+  close(): void {
+    this.#closed = true;
+    for (const { timer } of this.#pending.values()) clearTimeout(timer);
+    this.#pending.clear();
+  }
+
+  #scheduleRetry(serial: string, previousAccount: string | null | undefined, attempt: number): void {
+    if (this.#closed) return;
+    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#pending.delete(serial);
+      void this.#publishOnce(serial, previousAccount).then((done) => {
+        if (!done) this.#scheduleRetry(serial, previousAccount, attempt + 1);
+      });
+    }, delay);
+    timer.unref();
+    this.#pending.set(serial, { previousAccount, timer });
+  }
+
+  async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<boolean> {
     try {
       const kv = this.#kv ?? (await this.open());
       const entry = await this.#putCurrent(kv, serial);
@@ -134,7 +177,7 @@ export class Dc09AccountPublisher {
     } catch (err) {
       this.#kv = undefined;
       this.#puts.inc({ outcome: 'failed' });
-      this.#log.warn({ err, serial }, 'dc09 account put failed; the next change or start-up repairs it');
+      this.#log.warn({ err, serial }, 'dc09 account put failed; will retry');
       return false;
     }
   }
