@@ -13,7 +13,7 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, dc09Panel } from './support.ts';
 
 // The registry reaches NATS through a proxy that can lose one publication with the link up: the
 // write of a DC-09 account's entry lost on its way, as on a route that flapped.
@@ -59,14 +59,7 @@ describe("a DC-09 account's write lost on its way to NATS", () => {
       address: '4 Way',
       postcode: 'GL1 2AB',
     });
-    const made = await call('POST', '/api/devices', {
-      serial: 'PNL-LOST1',
-      residentId: home.body.id,
-      kind: 'home-unit',
-      protocol: 'dc09',
-      dc09Account: ACCOUNT,
-      dc09Key: '00112233445566778899AABBCCDDEEFF',
-    });
+    const made = await call('POST', '/api/devices', dc09Panel('PNL-LOST1', home.body.id as string, ACCOUNT));
     expect(made.status).toBe(201);
     const accounts = await openBucket(nc, n.kv.dc09Accounts);
     await waitFor(async () => (await accounts.get(ACCOUNT))?.operation === 'PUT', {

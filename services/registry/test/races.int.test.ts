@@ -16,7 +16,7 @@ import { FieldCipher, parseDataKey } from '../src/crypto.ts';
 import { Dc09AccountPublisher } from '../src/dc09-accounts.ts';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 import { RegistryStore } from '../src/store.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, dc09Panel, heldIn } from './support.ts';
 
 // Two installers (or an installer and the office) changing one device or its home at once: each
 // must end with the device map saying what PostgreSQL says, whichever commits last.
@@ -40,10 +40,7 @@ const call = apiCaller(
   () => token,
 );
 
-const mapEntry = async (serial: string) => {
-  const entry = await map.get(serial);
-  return entry?.operation === 'PUT' ? DeviceMapEntry.parse(entry.json()) : undefined;
-};
+const mapEntry = (serial: string) => heldIn(map, serial, DeviceMapEntry);
 
 const resident = async (name: string) => {
   const made = await call('POST', '/api/residents', { name, address: '1 Race Lane', postcode: 'GL1 2AB' });
@@ -275,15 +272,7 @@ describe('a test call ended while its device changes', () => {
 describe("a decommissioned panel's account, taken by its replacement", () => {
   it("is not deleted by the decommission's publication arriving after the replacement's", async () => {
     const home = await resident('Race Panel Swap');
-    const panel = (serial: string) =>
-      call('POST', '/api/devices', {
-        serial,
-        residentId: home,
-        kind: 'home-unit',
-        protocol: 'dc09',
-        dc09Account: '0A1B2C',
-        dc09Key: '00112233445566778899AABBCCDDEEFF',
-      });
+    const panel = (serial: string) => call('POST', '/api/devices', dc09Panel(serial, home, '0A1B2C'));
     expect((await panel('PNL-RACE-OLD')).status).toBe(201);
     expect((await call('POST', '/api/devices/PNL-RACE-OLD/decommission')).status).toBe(200);
     // The replacement, programmed with the same account, is registered at once.
