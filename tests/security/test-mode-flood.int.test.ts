@@ -1,3 +1,6 @@
+import { names } from '@telecare/contracts';
+import { connectNats, createLogger } from '@telecare/platform';
+import { openBucket, servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistryAndHelpline } from './support.ts';
 
@@ -51,5 +54,66 @@ describe('test calls one token holds at once', () => {
     expect((await start(serials[3]!, installer)).status).toBe(201);
     const colleague = await p.registryToken('installer');
     expect((await start(serials[4]!, colleague)).status).toBe(201);
+  });
+
+  it("are ended when the token is revoked: its devices back in service at once, not at the hour's end", async () => {
+    // Found out, the stolen token is revoked; the pendants it put in test mode must not stay there.
+    const made = await p.registryCall('POST', '/api/tokens', { body: { name: 'stolen', role: 'installer' } });
+    expect(made.status).toBe(201);
+    const stolen = made.json.token as string;
+    const residentId = await p.resident('Held Devices', '2222');
+    const serials = ['PND-TMF-R0', 'PND-TMF-R1'];
+    for (const serial of serials) {
+      expect(
+        (await p.registryCall('POST', '/api/devices', { body: { serial, residentId, kind: 'pendant' } }))
+          .status,
+      ).toBe(201);
+      const started = await p.registryCall('POST', `/api/devices/${serial}/test`, {
+        as: stolen,
+        body: { timeoutS: 3600 },
+      });
+      expect(started.status).toBe(201);
+    }
+    // A test call the admin started on the same home is not the stolen token's, and runs on.
+    expect(
+      (
+        await p.registryCall('POST', '/api/devices', {
+          body: { serial: 'PND-TMF-R2', residentId, kind: 'pendant' },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await p.registryCall('POST', '/api/devices/PND-TMF-R2/test', { body: { timeoutS: 3600 } })).status,
+    ).toBe(201);
+
+    expect((await p.registryCall('DELETE', `/api/tokens/${made.json.id}`)).status).toBe(200);
+    expect((await p.registryCall('GET', '/api/devices', { as: stolen })).status).toBe(401);
+    for (const serial of serials) {
+      expect((await p.registryCall('GET', `/api/devices/${serial}`)).json).toMatchObject({
+        state: 'installed',
+        testMode: false,
+      });
+      expect((await p.registryCall('GET', `/api/devices/${serial}/test`)).json).toMatchObject({
+        status: 'cancelled',
+        reason: 'token revoked',
+      });
+    }
+    // In the device map too, which the gateways and triage route the presses by.
+    const logger = createLogger('test-mode-flood-test', 'silent');
+    const nc = await connectNats({ url: servers.natsUrl, name: 'test-mode-flood-test', logger });
+    try {
+      const map = await openBucket(nc, names(p.ns).kv.deviceMap);
+      for (const serial of serials) {
+        await waitFor(async () => (await map.get(serial))?.json<{ testMode: boolean }>().testMode === false, {
+          what: `${serial} out of test mode in the device map`,
+        });
+      }
+    } finally {
+      await nc.close();
+    }
+    expect((await p.registryCall('GET', '/api/devices/PND-TMF-R2')).json).toMatchObject({
+      state: 'test',
+      testMode: true,
+    });
   });
 });

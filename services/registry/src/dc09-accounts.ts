@@ -10,7 +10,7 @@ import {
   StreamReplicasError,
   systemClock,
 } from '@telecare/platform';
-import { isRevisionConflict } from './device-map.ts';
+import { isRevisionConflict, safeJson } from './device-map.ts';
 import { pairingsOf } from './device-map-entry.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
@@ -76,6 +76,13 @@ export class Dc09AccountPublisher {
   readonly #puts: Counter<'outcome'>;
   readonly #replicas: number;
   readonly #clock: Clock;
+  readonly #retry: { initialMs: number; maxMs: number };
+  /** Devices whose last publication failed, tried again with backoff (with the account they left). */
+  readonly #pending = new Map<
+    string,
+    { previousAccount: string | null | undefined; timer: NodeJS.Timeout }
+  >();
+  #closed = false;
   #kv: KV | undefined;
 
   constructor(options: {
@@ -88,7 +95,9 @@ export class Dc09AccountPublisher {
     replicas?: number;
     /** Whether a previous key's grace still runs is judged by it. */
     clock?: Clock;
+    retry?: { initialMs: number; maxMs: number };
   }) {
+    this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
     this.#replicas = options.replicas ?? 1;
     this.#clock = options.clock ?? systemClock;
     this.#nc = options.nc;
@@ -121,22 +130,54 @@ export class Dc09AccountPublisher {
 
   /**
    * Publishes one device's account; `previousAccount` is removed when the device no longer holds
-   * it. Never throws: whether the bucket now holds what PostgreSQL says (a failure is logged and
-   * counted; the next change, sweep or start-up repairs it).
+   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure is logged,
+   * counted and tried again with backoff (the account left with it) until it succeeds or the
+   * service closes: a decommissioned panel's entry left in the bucket would keep its key accepted
+   * by the gateway until a restart.
    */
   async publish(serial: string, previousAccount?: string | null): Promise<boolean> {
+    const pending = this.#pending.get(serial);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(serial);
+    }
+    const leaving = previousAccount ?? pending?.previousAccount;
+    const done = await this.#publishOnce(serial, leaving);
+    if (!done) this.#scheduleRetry(serial, leaving, 0);
+    return done;
+  }
+
+  /** Stops trying again; the next start-up sync repairs what is left. */
+  close(): void {
+    this.#closed = true;
+    for (const { timer } of this.#pending.values()) clearTimeout(timer);
+    this.#pending.clear();
+  }
+
+  #scheduleRetry(serial: string, previousAccount: string | null | undefined, attempt: number): void {
+    if (this.#closed) return;
+    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#pending.delete(serial);
+      void this.#publishOnce(serial, previousAccount).then((done) => {
+        if (!done) this.#scheduleRetry(serial, previousAccount, attempt + 1);
+      });
+    }, delay);
+    timer.unref();
+    this.#pending.set(serial, { previousAccount, timer });
+  }
+
+  async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<boolean> {
     try {
       const kv = this.#kv ?? (await this.open());
       const entry = await this.#putCurrent(kv, serial);
-      if (previousAccount && previousAccount !== entry?.account) {
-        await kv.delete(previousAccount);
-        this.#puts.inc({ outcome: 'deleted' });
-      }
+      if (previousAccount && previousAccount !== entry?.account)
+        await this.#release(kv, previousAccount, serial);
       return true;
     } catch (err) {
       this.#kv = undefined;
       this.#puts.inc({ outcome: 'failed' });
-      this.#log.warn({ err, serial }, 'dc09 account put failed; the next change or start-up repairs it');
+      this.#log.warn({ err, serial }, 'dc09 account put failed; will retry');
       return false;
     }
   }
@@ -167,6 +208,26 @@ export class Dc09AccountPublisher {
         await kv.put(account, value, { previousSeq: current?.revision ?? 0 });
         this.#puts.inc({ outcome: 'written' });
         return entry;
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /**
+   * Deletes the account's entry if it is still this device's, at the revision read: an account
+   * freed by a decommission may already be a replacement panel's, whose publication came first.
+   */
+  async #release(kv: KV, account: string, serial: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(account);
+      if (current?.operation !== 'PUT') return;
+      const held = Dc09AccountEntry.safeParse(safeJson(current.string()));
+      if (held.success && held.data.serial !== serial) return;
+      try {
+        await kv.delete(account, { previousSeq: current.revision });
+        this.#puts.inc({ outcome: 'deleted' });
+        return;
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }

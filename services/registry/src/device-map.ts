@@ -10,9 +10,8 @@ import {
 import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { RegistryStore } from './store.ts';
 
-/** How a put ended: written; already there; or refused because the bucket holds a newer entry. */
-export type PutOutcome = 'written' | 'unchanged' | 'stale';
-export type MapOutcome = PutOutcome | 'deleted' | 'absent' | 'failed';
+/** How bringing a serial's entry in step ended: written, already there, deleted, never there, failed. */
+export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed';
 
 const CAS_ATTEMPTS = 5;
 
@@ -78,38 +77,33 @@ export class DeviceMapPublisher {
   }
 
   /**
-   * Writes the entry unless the bucket already holds it, or holds a newer one. Compare-and-set on
-   * the key's revision, so a concurrent writer (another registry instance, a start-up sync reading
-   * an older snapshot) can never replace a newer entry with an older one.
+   * Writes the serial's entry as PostgreSQL has it now (deletes it when the device is not mapped),
+   * unless the bucket holds it already. The bucket's entry is read before the rows the entry is
+   * built from, and written only at the revision read: a change committed after the rows were read
+   * publishes after this and wins; one that publishes in between makes this write fail, and it goes
+   * again from fresh rows. So the bucket ends with the last commit's entry, whatever the clocks of
+   * the requests (or instances) that made them said: an entry's `updatedAt` orders nothing here.
    */
-  async put(entry: DeviceMapEntry): Promise<PutOutcome> {
+  async #reconcile(serial: string): Promise<Exclude<MapOutcome, 'failed'>> {
     const kv = this.#kv ?? (await this.open());
-    const value = canonical(entry);
     for (let attempt = 1; ; attempt++) {
-      const current = await kv.get(entry.serial);
-      if (current?.operation === 'PUT') {
-        const existing = DeviceMapEntry.safeParse(safeJson(current.string()));
-        if (existing.success) {
-          if (canonical(existing.data) === value) return 'unchanged';
-          if (Date.parse(existing.data.updatedAt) > Date.parse(entry.updatedAt)) return 'stale';
-        }
-      }
+      const current = await kv.get(serial);
+      const rows = await this.#store.mapRowsFor(serial);
+      const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
       try {
-        await kv.put(entry.serial, value, { previousSeq: current?.revision ?? 0 });
+        if (!entry) {
+          if (current?.operation !== 'PUT') return 'absent';
+          await kv.delete(serial, { previousSeq: current.revision });
+          return 'deleted';
+        }
+        const value = canonical(entry);
+        if (current?.operation === 'PUT' && sameEntry(current.string(), value)) return 'unchanged';
+        await kv.put(serial, value, { previousSeq: current?.revision ?? 0 });
         return 'written';
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
     }
-  }
-
-  /** Removes a serial from the map (a device with no resident); a no-op if it is not there. */
-  async remove(serial: string): Promise<'deleted' | 'absent'> {
-    const kv = this.#kv ?? (await this.open());
-    const current = await kv.get(serial);
-    if (current?.operation !== 'PUT') return 'absent';
-    await kv.delete(serial, { previousSeq: current.revision });
-    return 'deleted';
   }
 
   /**
@@ -132,32 +126,31 @@ export class DeviceMapPublisher {
   /**
    * Makes the bucket match PostgreSQL: puts every mapped device and deletes keys for serials that
    * are no longer mapped. Keys are listed before rows are read, so a device committed meanwhile
-   * cannot be mistaken for a leftover and deleted.
+   * cannot be mistaken for a leftover and deleted. An entry the bucket does not already hold as the
+   * rows read here have it, and every leftover key, is brought in step from the bucket and fresh
+   * rows (`#reconcile`), so neither a snapshot older than a change published meanwhile nor an entry
+   * dated ahead of PostgreSQL's rows is left as it is.
    */
   async syncAll(): Promise<Record<MapOutcome, number>> {
     // Opened (created if missing) before it is read whole.
-    await this.open();
-    const counts: Record<MapOutcome, number> = {
-      written: 0,
-      unchanged: 0,
-      stale: 0,
-      deleted: 0,
-      absent: 0,
-      failed: 0,
-    };
+    const kv = await this.open();
+    const counts: Record<MapOutcome, number> = { written: 0, unchanged: 0, deleted: 0, absent: 0, failed: 0 };
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
     for await (const { device, resident } of this.#store.allMapRows()) {
       const entry = buildDeviceMapEntry(device, resident);
-      if (entry) {
-        leftovers.delete(device.serial);
-        const outcome = await this.put(entry);
-        this.#puts.inc({ outcome });
-        counts[outcome]++;
-      }
+      if (!entry) continue;
+      leftovers.delete(device.serial);
+      const current = await kv.get(device.serial);
+      const outcome =
+        current?.operation === 'PUT' && sameEntry(current.string(), canonical(entry))
+          ? 'unchanged'
+          : await this.#reconcile(device.serial);
+      if (outcome !== 'absent') this.#puts.inc({ outcome });
+      counts[outcome]++;
     }
     for (const serial of leftovers) {
-      const outcome = await this.remove(serial);
-      if (outcome === 'deleted') this.#puts.inc({ outcome });
+      const outcome = await this.#reconcile(serial);
+      if (outcome !== 'absent') this.#puts.inc({ outcome });
       counts[outcome]++;
     }
     this.#log.info(counts, 'device map in step with postgres');
@@ -173,9 +166,7 @@ export class DeviceMapPublisher {
 
   async #publishOnce(serial: string): Promise<MapOutcome> {
     try {
-      const rows = await this.#store.mapRowsFor(serial);
-      const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
-      const outcome = entry ? await this.put(entry) : await this.remove(serial);
+      const outcome = await this.#reconcile(serial);
       if (outcome !== 'absent') this.#puts.inc({ outcome });
       this.#log.debug({ serial, outcome }, 'device map entry');
       return outcome;
@@ -211,7 +202,14 @@ export class DeviceMapPublisher {
   }
 }
 
-function safeJson(text: string): unknown {
+/** Whether a stored value is the entry `value` (canonical), whatever order its fields were kept in. */
+function sameEntry(stored: string, value: string): boolean {
+  const existing = DeviceMapEntry.safeParse(safeJson(stored));
+  return existing.success && canonical(existing.data) === value;
+}
+
+/** The JSON a stored value holds, or undefined when it is not JSON. */
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -508,7 +508,7 @@ export async function importCsv(
     line: number;
     target: Target;
     body: CreateDeviceBody;
-    existing?: { patch: UpdateDeviceBody };
+    existing?: { values: Record<string, string> };
   }> = [];
   for (const { line, values, problem } of deviceRows) {
     const rowErrors: ImportError[] = problem ? [problem] : [];
@@ -599,16 +599,14 @@ export async function importCsv(
         message: 'cannot be stored without REGISTRY_DATA_KEY',
       });
     }
-    let changes: { patch: UpdateDeviceBody } | undefined;
     if (found && parsed && rowErrors.length === 0) {
       // A resident created by this import has no id yet: a placeholder marks "pair with it".
       const targetId = target === null ? null : 'id' in target ? target.id : `new:${target.ref}`;
-      const { patch, problem: why } = deviceChanges(store, found, parsed, values, targetId);
+      const { problem: why } = deviceChanges(store, found, parsed, values, targetId);
       if (why) rowErrors.push({ file: 'devices', line, ...why });
-      else changes = { patch };
     }
     if (rowErrors.length > 0 || !parsed) errors.push(...rowErrors);
-    else goodDevices.push({ line, target, body: parsed, ...(changes ? { existing: changes } : {}) });
+    else goodDevices.push({ line, target, body: parsed, ...(found ? { existing: { values } } : {}) });
   }
 
   // In file order, whichever check found them: a reader goes down the file once.
@@ -657,8 +655,16 @@ export async function importCsv(
         target === null ? null : 'id' in target ? target.id : (ids.get(target.ref) ?? null);
       for (const { line, target, body: device, existing: found } of goodDevices) {
         if (found) {
-          const patch = { ...found.patch };
-          if (patch.residentId !== undefined) patch.residentId = idOf(target);
+          // Checked again against its row as it is now, locked until the commit: a device paired,
+          // put in a test call or decommissioned since the file was checked is not changed by it.
+          const row = await store.lockDeviceRow(client, device.serial);
+          const { patch, problem } = deviceChanges(store, row, device, found.values, idOf(target));
+          if (problem) {
+            const refused = { file: 'devices' as const, line, ...problem };
+            if (!body.importValid) throw new RowRefused(refused);
+            result.errors.push(refused);
+            continue;
+          }
           const fields = Object.keys(patch).map((f) => (f === 'residentId' ? 'resident' : f));
           if (fields.length > 0) {
             await store.updateDevice(device.serial, patch, now, client);
@@ -689,9 +695,19 @@ export async function importCsv(
     });
   } catch (err) {
     for (const serial of installed) await authority!.revoke(serial).catch(() => undefined);
+    // Refused as the file would have been, had it been checked a moment later: nothing written.
+    if (err instanceof RowRefused)
+      return { ...result, residents: [], devices: [], credentials: [], errors: [err.error] };
     throw err;
   }
   result.serials = [...republish];
   result.imported = true;
   return result;
+}
+
+/** A row the write found refused by a change committed after the file was checked. */
+class RowRefused extends Error {
+  constructor(readonly error: ImportError) {
+    super(error.message);
+  }
 }

@@ -105,7 +105,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   });
   const puts = new Counter({
     name: 'registry_device_map_puts_total',
-    help: 'Device map (NATS KV) writes by outcome: written, unchanged, stale, deleted, failed',
+    help: 'Device map (NATS KV) writes by outcome: written, unchanged, deleted, failed',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -175,6 +175,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   if (keyWrong)
     logger.warn('DC-09 accounts and broker credentials not resynced: REGISTRY_DATA_KEY does not match');
   else await dc09.syncAll();
+  lifecycle.add('dc09-accounts', () => dc09.close());
   // A bucket JetStream lost, made again empty (by any service), is written whole again from here.
   onBucketRecreated(nc, n.kv.deviceMap, () => deviceMap.syncAll());
   onBucketRecreated(nc, n.kv.residentAway, () => away.syncAll());

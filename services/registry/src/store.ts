@@ -683,8 +683,12 @@ export class RegistryStore {
     return { id, name: input.name, relationship: input.relationship, phone: input.phone, order };
   }
 
+  /** Removes a responder, closing the gap; under the resident's row lock, as additions are. */
   async removeResponder(residentId: string, responderId: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
+      // Without it, a removal renumbering the list met an addition's renumbering row by row, in
+      // another order: a deadlock, or two responders at one position (both refused, 500).
+      await client.query(`select 1 from ${this.#residents} where id = $1 for update`, [residentId]);
       const { rows } = await client.query<{ position: number }>(
         `delete from ${this.#t('responders')} where resident_id = $1 and id = $2 returning position`,
         [residentId, responderId],
@@ -1193,6 +1197,11 @@ export class RegistryStore {
     });
   }
 
+  /** The device's row, locked for the rest of the caller's transaction (an import re-checks it). */
+  lockDeviceRow(client: PoolClient, serial: string): Promise<DeviceRow> {
+    return this.#lockDevice(client, serial);
+  }
+
   async #lockDevice(client: PoolClient, serial: string): Promise<DeviceRow> {
     const { rows } = await client.query<DeviceRow>(
       `select * from ${this.#devices} where serial = $1 for update`,
@@ -1283,6 +1292,13 @@ export class RegistryStore {
     now: Date,
   ): Promise<TestCall | undefined> {
     return withTransaction(this.#pool, async (client) => {
+      // The device's row first, as every other change of a device and its calls takes them: a
+      // call's row taken first met a decommission holding the device and waiting for the call.
+      await client.query(
+        `select 1 from ${this.#devices} where serial = (select serial from ${this.#t('test_calls')} where id = $1)
+            for update`,
+        [testId],
+      );
       const { rows } = await client.query<TestRow>(
         `update ${this.#t('test_calls')}
             set status = $2, finished_at = $3, reason = $4, event_id = $5, event_type = $6, latency_ms = $7,
@@ -1346,6 +1362,15 @@ export class RegistryStore {
       ],
     );
     return rows[0] ? toTestCall(rows[0]) : undefined;
+  }
+
+  /** The test calls a token started that are still waiting (its devices held in test mode). */
+  async waitingTestsBy(actor: string): Promise<TestCall[]> {
+    const { rows } = await this.#pool.query<TestRow>(
+      `select * from ${this.#t('test_calls')} where started_by = $1 and status = 'waiting' order by started_at, id`,
+      [actor],
+    );
+    return rows.map(toTestCall);
   }
 
   async waitingTest(serial: string): Promise<TestCall | undefined> {

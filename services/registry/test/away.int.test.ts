@@ -156,6 +156,43 @@ describe('declared time away', () => {
     expect((year0.body.issues as { path: string }[]).map((i) => i.path)).toEqual(['from']);
   });
 
+  it('refuses a time its offset carries past the year 9999, which would make the whole entry unreadable', async () => {
+    const other = await call('POST', '/api/residents', {
+      name: 'Away Far',
+      address: '3 Lane',
+      postcode: 'GL1 2AB',
+    });
+    const id = other.body.id as string;
+    const stay = await call('POST', `/api/residents/${id}/away`, {
+      from: '2026-12-01T10:00:00Z',
+      reason: 'hospital',
+    });
+    expect(stay.status).toBe(201);
+    // 9999-12-31 at -14:00 is 10000-01-01 in UTC: not an ISO-8601 time (the entry would say
+    // +010000-…), so triage refused the resident's entry whole, the hospital stay with it.
+    const far = await call('POST', `/api/residents/${id}/away`, {
+      from: '2026-12-20T10:00:00Z',
+      until: '9999-12-31T23:59:59.999-14:00',
+      reason: 'holiday',
+    });
+    expect(far.status).toBe(400);
+    expect((far.body.issues as { path: string }[]).map((i) => i.path)).toEqual(['until']);
+    const ended = await call('POST', `/api/residents/${id}/away/${stay.body.id}/end`, {
+      at: '9999-12-31T20:00:00-12:00',
+    });
+    expect(ended.status).toBe(400);
+    expect((ended.body.issues as { path: string }[]).map((i) => i.path)).toEqual(['at']);
+    expect((await entryOf(id))?.periods.map((p) => p.id)).toEqual([stay.body.id]);
+    // The last instant of 9999 in UTC is still a time.
+    const last = await call('POST', `/api/residents/${id}/away`, {
+      from: '2026-12-20T10:00:00Z',
+      until: '9999-12-31T23:59:59.999Z',
+      reason: 'holiday',
+    });
+    expect(last.status).toBe(201);
+    expect((await entryOf(id))?.periods).toHaveLength(2);
+  });
+
   it('brings the bucket in step at start-up: an open-ended stay is there, a stray key is gone', async () => {
     const open = await call('POST', `/api/residents/${residentId}/away`, {
       from: '2026-12-10T09:00:00Z',

@@ -26,3 +26,23 @@ export function apiCaller(baseUrl: () => string, token: () => string) {
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
 }
+
+/** What a bucket holds for a key, read with its contract, or undefined when it holds none. */
+export async function heldIn<T>(
+  kv: { get(key: string): Promise<{ operation: string; json<V>(): V } | null> },
+  key: string,
+  schema: { parse(value: unknown): T },
+): Promise<T | undefined> {
+  const entry = await kv.get(key);
+  return entry?.operation === 'PUT' ? schema.parse(entry.json()) : undefined;
+}
+
+/** A DC-09 home unit's registration under `account`, with a key. */
+export const dc09Panel = (serial: string, residentId: string, account: string) => ({
+  serial,
+  residentId,
+  kind: 'home-unit',
+  protocol: 'dc09',
+  dc09Account: account,
+  dc09Key: '00112233445566778899AABBCCDDEEFF',
+});

@@ -101,10 +101,18 @@ const isoDate = z
   }, 'must be a real date')
   .refine((value) => value >= FIRST_DAY, 'must be 1900-01-01 or later');
 
-/** A time with its offset (any ISO-8601 offset, kept as the instant it names), from 1900 on. */
+/**
+ * The first instant past the last a time may be: one its offset carries into the year 10000 in UTC
+ * (9999-12-31 at -14:00) has no ISO-8601 form (`+010000-…`), and a bucket entry holding it is
+ * refused whole by its readers.
+ */
+const PAST_LAST_INSTANT = Date.UTC(10000, 0, 1);
+
+/** A time with its offset (any ISO-8601 offset, kept as the instant it names), from 1900 to 9999. */
 const isoTime = z.iso
   .datetime({ offset: true, error: 'must be an ISO-8601 time with its offset' })
-  .refine((value) => Date.parse(value) >= Date.parse(`${FIRST_DAY}T00:00:00Z`), 'must be 1900 or later');
+  .refine((value) => Date.parse(value) >= Date.parse(`${FIRST_DAY}T00:00:00Z`), 'must be 1900 or later')
+  .refine((value) => Date.parse(value) < PAST_LAST_INSTANT, 'must be in 9999 or before, in UTC');
 
 /**
  * When the resident was referred for telecare (the commissioners' comparison group is those

@@ -35,6 +35,21 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
 
     revokeToken: async (req) => {
       await deps.store.revokeToken(req.params.id, now());
+      // What the token left running goes with it: a device in test mode has its alarms routed to
+      // the installer, not the operators, for up to an hour a call.
+      for (const test of await deps.store.waitingTestsBy(req.params.id)) {
+        const ended = await deps.store.finishTest(
+          test.id,
+          { status: 'cancelled', reason: 'token revoked' },
+          now(),
+        );
+        if (!ended) continue;
+        log.info(
+          { tokenId: req.params.id, serial: test.serial, testId: test.id },
+          'test call ended: its token was revoked',
+        );
+        await ctx.published(test.serial);
+      }
       return { id: req.params.id, revoked: true as const };
     },
   };
