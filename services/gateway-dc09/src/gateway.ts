@@ -135,12 +135,15 @@ interface Pending {
 /**
  * What a frame does once, however many times a transient failure has it tried again: its figures
  * counted and its security events raised (a forged frame is one event, not one per try of its dead
- * letter), and its refusal's NAK and dead-letter budgets taken (decided by its first try).
+ * letter), its refusal's NAK and dead-letter budgets taken (decided by its first try), and its
+ * account's rate spent.
  */
 interface FrameOnce {
   noted: boolean;
   nak?: boolean;
   deadLetter?: boolean;
+  /** Its account's rate (or alarm reserve) spent: a retry of its store spends it again never. */
+  rated?: boolean;
   /** Its security events kept (`securityEvent`'s answers): awaited before it is answered. */
   kept?: Promise<unknown>;
 }
@@ -662,12 +665,13 @@ export class Dc09Gateway {
       this.#copyUnanswered(outcome.account, origin);
       return 'silent';
     }
-    if (!this.#withinRate(outcome)) {
+    if (!once.rated && !this.#withinRate(outcome)) {
       // Unanswered, as for any frame not stored: its sender sends it again later.
       if (outcome.remember) this.#storedFrames.release(outcome.remember.key);
       this.#rateLimited(outcome.account as string);
       return 'silent';
     }
+    once.rated = true;
     try {
       await this.#store(outcome.events, outcome.serial);
     } catch (err) {

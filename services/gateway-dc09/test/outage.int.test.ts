@@ -71,7 +71,7 @@ beforeAll(async () => {
   nc = await connectNats({ url: natsUrl, name: `${ns}-test`, logger });
   jsm = await jetstreamManager(nc);
   const accounts = await openDc09Accounts(nc, n);
-  for (const account of ['B001', 'B002', 'B003', 'B004'])
+  for (const account of ['B001', 'B002', 'B003', 'B004', 'B006'])
     await accounts.put(account, JSON.stringify(testAccount(account)));
   await accounts.put(KEYED, JSON.stringify(testAccount(KEYED, { key: KEY })));
   gateway = await startGatewayDc09(
@@ -109,6 +109,49 @@ describe('gateway-dc09 when JetStream fails for a while', () => {
     expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
     expect((await eventsOf('DC09-B001')).map((e) => e.type)).toEqual(['pendant.pressed']);
     expect(await metric('gateway_dc09_unanswered_total')).toBe(0);
+  });
+
+  it("a frame retried while its store fails spends its account's rate once", async () => {
+    // An account allowed one event until its bucket refills (in 100 s): a frame that took a token
+    // on each try would be rate-limited by its own retries and left unanswered.
+    const rated = await startGatewayDc09(
+      loadGatewayDc09Config(
+        serviceEnv(ns, {
+          NATS_URL: nats.url,
+          DC09_PORT: '0',
+          GATEWAY_DC09_PORT: '0',
+          DC09_RETRY_S: '10',
+          DC09_ACCOUNT_RATE: '0.01',
+          DC09_ACCOUNT_BURST: '1',
+        }),
+      ),
+      { logger },
+    );
+    const d = new Dc09Dialler({
+      host: '127.0.0.1',
+      port: rated.dc09.tcpPort,
+      transport: 'tcp',
+      account: 'B006',
+      answerTimeoutMs: 15_000,
+      maxAttempts: 1,
+    });
+    try {
+      await d.connect();
+      const retriedBefore = await metric('gateway_dc09_retries_total{stage="store"', rated);
+      await jsm.streams.delete(n.streams.events);
+      // A battery report: not an alarm, so no reserve to fall back on.
+      const result = await d.sendCid([{ kind: 'cid', qualifier: 1, code: '302', zone: '006' }]);
+      // Tried more than once, or this proves nothing.
+      expect(await metric('gateway_dc09_retries_total{stage="store"', rated)).toBeGreaterThanOrEqual(
+        retriedBefore + 1,
+      );
+      expect(result).toMatchObject({ reply: 'ACK', attempts: 1 });
+      expect(await metric('gateway_dc09_rate_limited_total', rated)).toBe(0);
+      expect((await eventsOf('DC09-B006')).map((e) => e.type)).toEqual(['battery.low']);
+    } finally {
+      await d.close();
+      await rated.close();
+    }
   });
 
   it('raises a forged frame once, however many times its dead letter is tried', async () => {
