@@ -179,9 +179,10 @@ describe('the typed client with maxConcurrent', () => {
   });
 
   it('gives a call that waited out its timeout for its turn up as timed out', async () => {
-    const client = createClient(ROUTES, { baseUrl, maxConcurrent: 1, timeoutMs: 150 });
-    const first = client.getThing({ params: { id: 'slow' }, query: { delayMs: 100 } });
-    const waiting = client.getThing({ params: { id: 'waits' }, query: { delayMs: 100 } });
+    // Margins of most of a second either way: on a loaded machine a 100 ms answer can take 150.
+    const client = createClient(ROUTES, { baseUrl, maxConcurrent: 1, timeoutMs: 2_000 });
+    const first = client.getThing({ params: { id: 'slow' }, query: { delayMs: 1_200 } });
+    const waiting = client.getThing({ params: { id: 'waits' }, query: { delayMs: 1_200 } });
     expect(await first).toEqual({ id: 'slow', size: 1 });
     expect((await refusal(waiting)).status).toBe('timeout');
     // Its turn given back: the next call goes.
