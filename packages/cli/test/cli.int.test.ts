@@ -698,6 +698,7 @@ describe('telecare CLI', () => {
     expect(JSON.parse(unpaired.stdout)).toMatchObject({ residentId: null, state: 'stock' });
   });
 
+  // Three runs of the real binary, each compiling the CLI afresh: seconds apiece on a loaded machine.
   it('the real binary: --json output and exit 0, a refusal on stderr with exit 2', async () => {
     const shown = await telecare(['--json', 'device', 'show', 'PND-CLI1']);
     expect(shown.code).toBe(0);
@@ -715,7 +716,7 @@ describe('telecare CLI', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^telecare: .*PND-NONE/);
     expect(missing.stdout).toBe('');
-  });
+  }, 120_000);
 
   it('decommissions a device', async () => {
     const out = await cli(['device', 'decommission', 'PND-CLI2']);

@@ -80,6 +80,7 @@ describe('telecare rules', () => {
     expect((await cli(['rules', 'get'], 'wrong-token-0123456789')).code).toBe(3);
   });
 
+  // The real binary compiles the CLI afresh: seconds on a loaded machine.
   it('runs as the real binary: --json on stdout, exit 0', async () => {
     const run = await runBinary(['--json', 'rules', 'history'], {
       TELECARE_TRIAGE_URL: triage.url,
@@ -87,5 +88,5 @@ describe('telecare rules', () => {
     });
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect((JSON.parse(run.stdout) as { versions: unknown[] }).versions).toHaveLength(2);
-  });
+  }, 60_000);
 });
