@@ -666,6 +666,15 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
           await inbox.untilDisconnected(2 * heartbeatMs, stopped.signal);
           continue;
         }
+        if (isLeadershipChange(err)) {
+          // The consumer's leader stepped down (a stepdown asked for, its node leaving the
+          // cluster) and ended the pull it held: nothing failed. Pulled again at once, without a
+          // pause or a lookup: a new leader answers it, and while there is none JetStream says
+          // so (503: the waits of `unavailableRetry`, else the pause).
+          log.info('pull ended by a leadership change of the consumer; pulling again');
+          missedInARow = 0;
+          continue;
+        }
         missedInARow = 0;
         found = false;
         if (options.unavailableRetry && isUnavailable(err)) {
@@ -779,6 +788,10 @@ class LookupUnansweredError extends Error {
 /** A pull the server ended because it is shutting down (`409 Server Shutdown`). */
 const isServerShutdown = (err: unknown): boolean =>
   err instanceof PullRefusedError && err.code === 409 && /server shutdown/i.test(err.description);
+
+/** A pull the consumer's leader ended as it stepped down (`409 Leadership Change`). */
+const isLeadershipChange = (err: unknown): boolean =>
+  err instanceof PullRefusedError && err.code === 409 && /leadership change/i.test(err.description);
 
 /** Pulls ended by missed heartbeats in a row before the loop looks its consumer up again. */
 const MISSED_BEFORE_LOOKUP = 3;
