@@ -54,28 +54,36 @@ beforeAll(async () => {
       ),
     { what: 'the R3 streams', timeoutMs: 30_000, intervalMs: 250 },
   );
-  await ensureDurableConsumer(
+  await alarmConsumer(CONSUMER, 1);
+  loop = alarmLane(nc, CONSUMER, handled);
+}, 90_000);
+
+/** A durable consumer of one priority's alarms. */
+const alarmConsumer = (consumer: string, priority: 1 | 2): Promise<void> =>
+  ensureDurableConsumer(
     jsm,
     n.streams.alerts,
-    CONSUMER,
+    consumer,
     { ack_wait: 5 * SECOND_NS },
-    { filter_subject: n.subjects.alertsOfPriority(1), max_deliver: -1 },
+    { filter_subject: n.subjects.alertsOfPriority(priority), max_deliver: -1 },
   );
-  loop = startConsumerLoop({
-    js: jetstream(nc),
+
+/** An alarm lane on `consumer` through `connection`, noting when it handles each alarm in `seen`. */
+const alarmLane = (connection: NatsConnection, consumer: string, seen: Map<number, number>) =>
+  startConsumerLoop({
+    js: jetstream(connection),
     names: n,
     stream: n.streams.alerts,
-    consumer: CONSUMER,
+    consumer,
     service: 'test',
     schema: z.object({ i: z.number() }),
     handle: async ({ i }) => {
-      handled.set(i, performance.now());
+      seen.set(i, performance.now());
     },
     logger,
     clock: systemClock,
     ...ALARM_LANE,
   });
-}, 90_000);
 
 afterAll(async () => {
   await loop?.stop();
@@ -154,13 +162,7 @@ describe('an alarm lane whose consumer changes leader', () => {
 
   it('asks again as soon as the consumer has a new leader after its node was lost', async () => {
     const consumer = 'p2';
-    await ensureDurableConsumer(
-      jsm,
-      n.streams.alerts,
-      consumer,
-      { ack_wait: 5 * SECOND_NS },
-      { filter_subject: n.subjects.alertsOfPriority(2), max_deliver: -1 },
-    );
+    await alarmConsumer(consumer, 2);
     const latencies: number[] = [];
     for (let round = 0; round < 3; round++) {
       // The stream's leader stays up (alarms are stored during the consumer's election), the
@@ -179,20 +181,7 @@ describe('an alarm lane whose consumer changes leader', () => {
         },
       });
       const seen = new Map<number, number>();
-      const lane = startConsumerLoop({
-        js: jetstream(own),
-        names: n,
-        stream: n.streams.alerts,
-        consumer,
-        service: 'test',
-        schema: z.object({ i: z.number() }),
-        handle: async ({ i }) => {
-          seen.set(i, performance.now());
-        },
-        logger,
-        clock: systemClock,
-        ...ALARM_LANE,
-      });
+      const lane = alarmLane(own, consumer, seen);
       try {
         const first = 100 + round * 10;
         await store(first, 2);
