@@ -76,6 +76,8 @@ interface Failover {
   readonly electedMs: number;
   /** From the kill to the last of the presses' cases on `/api/cases`. */
   readonly caseMs: number;
+  /** From the kill to each new leader, by stream (and consumer): which election came last. */
+  readonly leaders: string;
 }
 
 /**
@@ -139,32 +141,49 @@ async function pressThroughFailover(
   await cluster.killNode(leader);
   const killedAt = performance.now();
   const waiting = new Set<Raft>([{ stream }, ...needed]);
+  const electedAt = new Map<string, number>();
   const elected = waitFor(
     async () => {
       // Asked together: one without a leader waits out its timeout without holding up the others.
       await Promise.allSettled(
         [...waiting].map(async (raft) => {
           const now = await leaderOf(polling, raft);
-          if (now && now !== leaderName) waiting.delete(raft);
+          if (now && now !== leaderName) {
+            waiting.delete(raft);
+            electedAt.set(raft.consumer ?? raft.stream, performance.now() - killedAt);
+          }
         }),
       );
       return waiting.size === 0 ? performance.now() - killedAt : undefined;
     },
-    { what: 'new leaders of all a press passes through', timeoutMs: 60_000, intervalMs: 20 },
+    // A loaded two-core machine has taken over 40 s to elect them all.
+    { what: 'new leaders of all a press passes through', timeoutMs: 120_000, intervalMs: 20 },
   );
-  // Awaited once the cases are in: a failure meanwhile is not an unhandled rejection.
+  // Awaited once the presses are sent: a failure meanwhile is not an unhandled rejection.
   elected.catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, PRESS_AFTER_MS));
   const acked = Promise.all(pressed.map(({ device }) => device.send('pendant.pressed')));
+  // The elections first: a press cannot pass a stream or a consumer with no leader, so a case that
+  // does not come is told apart from an election that did not end.
+  const electedMs = await elected;
   const caseMs = await waitFor(
     async () => {
       const open = new Set((await openCases()).map((c) => c.residentId));
       return pressed.every((d) => open.has(d.residentId)) ? performance.now() - killedAt : undefined;
     },
-    { what: 'the cases of the presses made during the failover', timeoutMs: 60_000, intervalMs: 50 },
+    {
+      what: `the cases of the presses made during the failover (new leaders after ${electedMs.toFixed(0)} ms)`,
+      timeoutMs: MARGIN_MS + 30_000,
+      intervalMs: 50,
+    },
   );
   await acked;
-  const electedMs = await elected;
+  const leaders = [...electedAt]
+    .sort(([, a], [, b]) => a - b)
+    .map(
+      ([raft, ms]) => `${raft.replace(new RegExp(`${platform.namespace}[-_]?`, 'i'), '')} ${ms.toFixed(0)}`,
+    )
+    .join(', ');
 
   await cluster.startNode(leader);
   await waitFor(
@@ -174,7 +193,7 @@ async function pressThroughFailover(
     },
     { what: 'the restarted node to be current again', timeoutMs: 60_000, intervalMs: 250 },
   );
-  return { electedMs, caseMs };
+  return { electedMs, caseMs, leaders };
 }
 
 describe('a press made during a NATS cluster failover', () => {
@@ -186,10 +205,12 @@ describe('a press made during a NATS cluster failover', () => {
     'reaches the helpline within a few seconds of the new leader of %s',
     async (label, stream, round, colocate) => {
       const n = names(platform.namespace);
-      const { electedMs, caseMs } = await pressThroughFailover(
+      const { electedMs, caseMs, leaders } = await pressThroughFailover(
         n.streams[stream],
         round,
         [
+          // Every press is stored on EVENTS: its node may lead it too when ALERTS' leader is killed.
+          ...(stream === 'events' ? [] : [{ stream: n.streams.events }]),
           { stream: `KV_${n.kv.triageLeases}` },
           ...Array.from({ length: PARTITIONS }, (_, p) => ({
             stream: n.streams.events,
@@ -200,10 +221,10 @@ describe('a press made during a NATS cluster failover', () => {
         colocate,
       );
       console.log(
-        `${label} failover: new leaders after ${electedMs.toFixed(0)} ms, last case after ${caseMs.toFixed(0)} ms`,
+        `${label} failover: new leaders after ${electedMs.toFixed(0)} ms, last case after ${caseMs.toFixed(0)} ms (${leaders})`,
       );
       expect(caseMs).toBeLessThan(Math.max(electedMs, PRESS_AFTER_MS) + MARGIN_MS);
     },
-    180_000,
+    300_000,
   );
 });

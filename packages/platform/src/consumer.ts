@@ -434,8 +434,40 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     options.js.apiPrefix,
     options.stream,
     options.consumer,
-    () => consumerInfo(),
+    // Asked with the lookup's timeout (`lookupTimeoutMs`): while a cluster elects the consumer's
+    // leader the question is not answered, and the pulls open are not forgotten until one is.
+    async () => (await lookupManagerOf()).consumers.info(options.stream, options.consumer),
   );
+
+  /**
+   * A loop that tries again soon (`unavailableRetry`) follows the advisory JetStream sends when
+   * the consumer elects a leader: whatever waits on JetStream (a lookup not answered yet, the
+   * pause before the next try, the question about a pull that went quiet) is asked again at once,
+   * rather than when its timeout or pause ends.
+   */
+  const electionWaiters = new Set<() => void>();
+  const nextElection = (): { readonly elected: Promise<void>; cancel(): void } => {
+    let wake: () => void = () => {};
+    const elected = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    electionWaiters.add(wake);
+    return { elected, cancel: () => electionWaiters.delete(wake) };
+  };
+  const elections = options.unavailableRetry
+    ? connectionOf(options.js).subscribe(
+        `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${options.stream}.${options.consumer}`,
+        {
+          callback: () => {
+            log.info('consumer leader elected; asking JetStream again at once');
+            for (const wake of [...electionWaiters]) wake();
+            electionWaiters.clear();
+            pause.wake();
+            inbox.probe(1, true);
+          },
+        },
+      )
+    : undefined;
 
   /**
    * One pull: asks for as many messages as there are free slots, takes in what arrives (messages
@@ -563,7 +595,23 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
   const lookUp = async (): Promise<void> => {
     try {
       const jsm = await lookupManagerOf();
-      await jsm.consumers.info(options.stream, options.consumer);
+      // Asked again at once when the consumer elects a leader: one asked while it had none is
+      // not answered, and would wait out its timeout.
+      let asked = jsm.consumers.info(options.stream, options.consumer);
+      for (;;) {
+        const next = nextElection();
+        const again = await Promise.race([
+          asked.then(
+            () => false,
+            () => false,
+          ),
+          next.elected.then(() => true),
+        ]);
+        next.cancel();
+        if (!again) break;
+        asked = jsm.consumers.info(options.stream, options.consumer);
+      }
+      await asked;
       if (options.recreate && streamCreated === undefined)
         streamCreated = (await jsm.streams.info(options.stream)).created;
     } catch (err) {
@@ -666,6 +714,15 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
           await inbox.untilDisconnected(2 * heartbeatMs, stopped.signal);
           continue;
         }
+        if (isLeadershipChange(err)) {
+          // The consumer's leader stepped down (a stepdown asked for, its node leaving the
+          // cluster) and ended the pull it held: nothing failed. Pulled again at once, without a
+          // pause or a lookup: a new leader answers it, and while there is none JetStream says
+          // so (503: the waits of `unavailableRetry`, else the pause).
+          log.info('pull ended by a leadership change of the consumer; pulling again');
+          missedInARow = 0;
+          continue;
+        }
         missedInARow = 0;
         found = false;
         if (options.unavailableRetry && isUnavailable(err)) {
@@ -727,6 +784,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       held.clear();
       await closed;
       clearInterval(inHand);
+      elections?.unsubscribe();
     },
   };
 }
@@ -779,6 +837,10 @@ class LookupUnansweredError extends Error {
 /** A pull the server ended because it is shutting down (`409 Server Shutdown`). */
 const isServerShutdown = (err: unknown): boolean =>
   err instanceof PullRefusedError && err.code === 409 && /server shutdown/i.test(err.description);
+
+/** A pull the consumer's leader ended as it stepped down (`409 Leadership Change`). */
+const isLeadershipChange = (err: unknown): boolean =>
+  err instanceof PullRefusedError && err.code === 409 && /leadership change/i.test(err.description);
 
 /** Pulls ended by missed heartbeats in a row before the loop looks its consumer up again. */
 const MISSED_BEFORE_LOOKUP = 3;

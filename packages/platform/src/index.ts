@@ -64,6 +64,7 @@ export { nulPaths } from './input.ts';
 export { KeyedLock, LanePool } from './keyed.ts';
 export {
   BUCKET_LOOK_AFTER_MS,
+  BUCKET_LOOK_TIMEOUT_MS,
   type BucketFollower,
   createBucket,
   type DeviceMap,
@@ -98,6 +99,7 @@ export {
   headers,
   isConsumerNotFound,
   isJetStreamUnavailable,
+  isNoResponders,
   isPermanentFailure,
   isStreamNotFound,
   type JetStreamClient,

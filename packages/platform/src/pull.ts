@@ -275,12 +275,15 @@ export class PullInbox {
    * none of the pulls sent before, and the loop pulls again at once rather than after their
    * expiry. Not answered then (JetStream not up yet), it is asked again `tries` times in all.
    * Answered that JetStream is not available (503), `next` gives an `unavailable` event, until the
-   * next question is asked.
+   * next question is asked. `anew`: asked even while a question is in flight.
    */
-  probe(tries = 1): void {
+  probe(tries = 1, anew = false): void {
     // What an earlier question was answered ("not available") is not news once this one is asked.
     for (let i = this.#events.length - 1; i >= 0; i--)
       if (this.#events[i]?.kind === 'unavailable') this.#events.splice(i, 1);
+    // Asked anew (the consumer has a new leader): the question in flight, asked while it had
+    // none, may never be answered; its answer, if it comes, still counts for the pulls before it.
+    if (anew) this.#probing = 0;
     if (this.#probing !== 0 || this.#open.size === 0 || !this.connected) return;
     const question = ++this.#questions;
     this.#probing = question;

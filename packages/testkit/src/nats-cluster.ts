@@ -60,6 +60,13 @@ export class OwnNatsCluster {
     return this.nodes.map((node) => `nats://127.0.0.1:${node.port}`).join(',');
   }
 
+  /** One node's URL alone: a client that must stay on that node (it survives the others' loss). */
+  urlOf(index: number): string {
+    const node = this.nodes[index];
+    if (!node) throw new Error(`no node ${index}`);
+    return `nats://127.0.0.1:${node.port}`;
+  }
+
   /** The node a JetStream `server_name` (as a stream's `cluster.leader` names it) belongs to. */
   indexOf(serverName: string): number {
     return this.nodes.findIndex((node) => node.name === serverName);

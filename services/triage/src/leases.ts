@@ -4,10 +4,12 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
 import {
+  BUCKET_LOOK_TIMEOUT_MS,
   type BucketFollower,
   ConfigError,
   createBucket,
   followBucket,
+  isNoResponders,
   type Logger,
   type NatsConnection,
   Pause,
@@ -29,6 +31,13 @@ const kindOf = (lease: string): string => (lease === AREA_LEASE ? 'area' : 'part
 const DRAIN_MS = PULL_EXPIRES_MS;
 /** How soon a round comes again after a renewal failed for the moment (a leader election). */
 const RETRY_SOON_MS = 250;
+/**
+ * How long past its lease time a lease is kept while the bucket has no leader (see
+ * `PartitionLeases`, "An election of the bucket"): nats-server 2.9 elects in 4 to 9 s, and took
+ * up to 40 s on a loaded two-core machine. A bound all the same: a node cut off from the rest of
+ * its cluster also answers that nobody leads the bucket, while the others may elect a leader.
+ */
+export const ELECTION_HOLD_MS = 60_000;
 
 /** What a lease guards: started once it is held, stopped when it is given up or lost. */
 export interface LeasedWork {
@@ -181,6 +190,8 @@ interface Held {
   revision: number;
   /** `performance.now()` when the take or the last renewal that succeeded was sent. */
   renewedAt: number;
+  /** Kept past its renewals through an election of the bucket (logged once per election). */
+  heldThrough?: boolean;
   releasing: boolean;
   drained: boolean;
 }
@@ -286,6 +297,12 @@ export class PartitionLeases implements Ownership {
   readonly #lapsed = new Map<string, number>();
   /** A renewal or take-back failed for the moment: the next round comes soon, not a renewal later. */
   #retrySoon = false;
+  /**
+   * When a write to the bucket was last answered "no responders": nobody leads the bucket as the
+   * server this instance is connected to sees it (an election), so nobody can take a lease. Cleared
+   * by any answer of the bucket's leader.
+   */
+  #leaderlessAt: number | undefined;
   readonly #drains = new Set<Promise<void>>();
   #closing = false;
   #stopped = false;
@@ -452,47 +469,107 @@ export class PartitionLeases implements Ownership {
   }
 
   async #renew(at: number): Promise<void> {
-    const member = this.#kv
-      .put(`${MEMBER}${this.instance}`, this.#value, { timeout: this.#renewMs })
-      .catch((err: unknown) => {
-        this.#retrySoon = true;
+    const member = this.#kv.put(`${MEMBER}${this.instance}`, this.#value, { timeout: this.#renewMs }).then(
+      () => this.#answered(),
+      (err: unknown) => {
+        this.#unanswered(err);
         this.#log.warn({ err }, 'could not renew membership');
-      });
+      },
+    );
     const leases = [...this.#held].map(async ([lease, held]) => {
       try {
         held.revision = await this.#kv.update(lease, this.#value, held.revision, this.#renewMs);
         held.renewedAt = at;
+        held.heldThrough = false;
+        this.#answered();
       } catch (err) {
         if (!isTaken(err)) {
-          this.#retrySoon = true;
+          this.#unanswered(err);
           this.#log.warn({ err, lease }, 'could not renew a lease; trying again');
           return;
         }
+        this.#answered();
         // A renewal that timed out may still have been stored: then the key holds our own write.
-        const own = await this.#ownRevision(lease);
+        const entry = await this.#kv.get(lease).catch(() => undefined);
         if (this.#held.get(lease) !== held) return;
-        if (own === undefined) this.#lose(lease, 'another instance has it, or it expired');
-        else held.revision = own;
+        if (entry?.operation === 'PUT' && entry.string() === this.#value) held.revision = entry.revision;
+        else if (entry === null) await this.#takeAgain(lease, held, at);
+        else this.#lose(lease, 'another instance has it');
       }
     });
     await Promise.all([member, ...leases]);
     this.#giveUpOverdue();
   }
 
-  /** The revision of the key when its value is this instance's, else undefined. */
-  async #ownRevision(lease: string): Promise<number | undefined> {
-    const entry = await this.#kv.get(lease).catch(() => null);
-    return entry?.operation === 'PUT' && entry.string() === this.#value ? entry.revision : undefined;
+  /** The bucket's leader answered a write (whatever it said): the bucket has a leader. */
+  #answered(): void {
+    this.#leaderlessAt = undefined;
   }
 
-  /** A lease that could expire before the next round and a drain stops its work now. */
+  /** A write failed for the moment; "no responders" says nobody leads the bucket now. */
+  #unanswered(err: unknown): void {
+    this.#retrySoon = true;
+    if (isNoResponders(err)) this.#leaderlessAt = performance.now();
+  }
+
+  /**
+   * A lease of ours whose key is gone: it expired while the bucket could not be written (an
+   * election that outlasted the lease), and nobody has taken it since (a key is taken only once
+   * absent). Taken again at once, its work going on; refused, another instance was first.
+   */
+  async #takeAgain(lease: string, held: Held, at: number): Promise<void> {
+    try {
+      held.revision = await this.#kv.create(lease, this.#value);
+      held.renewedAt = at;
+      held.heldThrough = false;
+      this.#log.info({ lease }, 'lease expired while its bucket could not be written: taken again');
+    } catch (err) {
+      if (this.#held.get(lease) !== held) return;
+      if (isTaken(err)) this.#lose(lease, 'another instance took it once it expired');
+      else {
+        this.#unanswered(err);
+        this.#log.warn({ err, lease }, 'could not take an expired lease again; trying again');
+      }
+    }
+  }
+
+  /**
+   * A lease that could expire before the next round and a drain stops its work now, unless the
+   * bucket has no leader (see `#electionHolds`).
+   */
   #giveUpOverdue(): void {
     const now = performance.now();
-    for (const [lease, held] of this.#held)
-      if (now + this.#renewMs + DRAIN_MS >= held.renewedAt + this.#ttlMs) {
-        this.#lose(lease, 'not renewed in time');
-        this.#lapsed.set(lease, held.renewedAt);
+    for (const [lease, held] of this.#held) {
+      if (now + this.#renewMs + DRAIN_MS < held.renewedAt + this.#ttlMs) continue;
+      if (this.#electionHolds(now, held)) {
+        if (!held.heldThrough)
+          this.#log.warn(
+            { lease, sinceRenewalMs: Math.round(now - held.renewedAt) },
+            'the lease bucket has no leader (an election): its leases are kept and their work goes on',
+          );
+        held.heldThrough = true;
+        continue;
       }
+      this.#lose(lease, held.heldThrough ? 'its bucket still not answering' : 'not renewed in time');
+      this.#lapsed.set(lease, held.renewedAt);
+    }
+  }
+
+  /**
+   * Whether a lease past its renewals is kept: the bucket answered "no responders" lately (no
+   * server leads it, so no instance can write it and nobody can take the lease), and for no longer
+   * than `ELECTION_HOLD_MS` past the lease time. Lately is within two of a round's longest waits
+   * (a renewal's timeout, the look at the bucket's stream after "no responders", the pause before
+   * the next round), so one write whose answer is slow (a client reconnecting) keeps it; a bucket
+   * that stops saying so gives the lease up as before.
+   */
+  #electionHolds(now: number, held: Held): boolean {
+    const lately = 2 * (this.#renewMs + BUCKET_LOOK_TIMEOUT_MS + RETRY_SOON_MS);
+    return (
+      this.#leaderlessAt !== undefined &&
+      now - this.#leaderlessAt <= lately &&
+      now < held.renewedAt + this.#ttlMs + ELECTION_HOLD_MS
+    );
   }
 
   /**
