@@ -417,6 +417,47 @@ describe('telecare CLI', () => {
     expect(bad.stderr).toContain('startDate: must be');
   });
 
+  it('run again with the same --idempotency-key (its answer lost), a care package or resident is added once', async () => {
+    const add = (key: string) =>
+      cli([
+        '--json',
+        'care-package',
+        'add',
+        residentId,
+        '--hours-per-week',
+        '2',
+        '--start',
+        '2025-08-01',
+        '--idempotency-key',
+        key,
+      ]);
+    const first = await add('cli-retry-cpk-1');
+    const again = await add('cli-retry-cpk-1');
+    expect([first.code, again.code]).toEqual([0, 0]);
+    expect(JSON.parse(again.stdout).id).toBe(JSON.parse(first.stdout).id);
+    const listed = JSON.parse((await cli(['--json', 'care-package', 'list', residentId])).stdout);
+    expect(listed.carePackages.filter((p: { hoursPerWeek: number }) => p.hoursPerWeek === 2)).toHaveLength(1);
+
+    const person = [
+      'resident',
+      'add',
+      '--name',
+      'Cli Retried',
+      '--address',
+      '6 Lane',
+      '--postcode',
+      'GL1 2AB',
+    ];
+    const made = await cli(['--json', ...person, '--idempotency-key', 'cli-retry-res-1']);
+    const remade = await cli(['--json', ...person, '--idempotency-key', 'cli-retry-res-1']);
+    expect(JSON.parse(remade.stdout).id).toBe(JSON.parse(made.stdout).id);
+    const found = JSON.parse((await cli(['--json', 'resident', 'list', '--name', 'Cli Retried'])).stdout);
+    expect(found.residents).toHaveLength(1);
+    const badKey = await cli([...person, '--idempotency-key', 'has space']);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('idempotency-key');
+  });
+
   it('declares a resident away, lists and ends it; a period that ends before it begins is named (exit 2)', async () => {
     const set = await cli([
       'away',

@@ -18,6 +18,7 @@ import type { CredentialAuthority } from './credentials.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
 import { ForbiddenError } from './errors.ts';
+import { type IdempotencyStore, ReplayedRefusal } from './idempotency.ts';
 import { adminHandlers } from './routes/admin.ts';
 import type { RouteContext } from './routes/context.ts';
 import { deviceHandlers } from './routes/devices.ts';
@@ -27,6 +28,8 @@ import type { RegistryStore } from './store.ts';
 
 export interface ApiDeps {
   store: RegistryStore;
+  /** The answers kept for `Idempotency-Key` (absent in tests that mount the routes alone: keys ignored). */
+  idempotency?: IdempotencyStore;
   deviceMap: DeviceMapPublisher;
   dc09: Dc09AccountPublisher;
   /** The resident-away bucket triage follows (absent in tests that mount the routes alone). */
@@ -93,6 +96,27 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         },
         'personal data read',
       );
+    },
+    once: async (req, reply, work) => {
+      const key = req.headers['idempotency-key'];
+      if (typeof key !== 'string' || !deps.idempotency)
+        return { body: await work(undefined), replayed: false };
+      const claim = {
+        actor: ctx.principal(req).actor,
+        key,
+        route: `${req.method} ${req.url.split('?')[0]}`,
+        body: req.body,
+      };
+      const outcome = await deps.idempotency.once(claim, ctx.now(), reply.statusCode, work);
+      if (!outcome.replayed) return outcome;
+      const { status, body } = outcome.answer;
+      log.info(
+        { event: 'idempotent-replay', principal: claim.actor, route: claim.route, status },
+        'request replayed',
+      );
+      if (status >= 400) throw new ReplayedRefusal(status, body as Record<string, unknown>);
+      reply.code(status).header('idempotent-replayed', 'true');
+      return { body: body as never, replayed: true };
     },
     published: async (serial, previousAccount) => {
       await withTimeout(

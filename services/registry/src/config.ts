@@ -80,6 +80,11 @@ export const registryEnv = {
    * put a district's pendants there.
    */
   REGISTRY_TESTS_PER_TOKEN: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
+   * Idempotency-Keys one token may hold at once (each kept 24 h with its answer): a new key past
+   * it is refused (429), so one token cannot fill the table without bound.
+   */
+  REGISTRY_IDEMPOTENCY_KEYS_PER_TOKEN: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** A short name for the registry's durable EVENTS consumer (health and test calls). */
   REGISTRY_CONSUMER: z
     .string()

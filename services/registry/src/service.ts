@@ -18,6 +18,7 @@ import { FieldCipher } from './crypto.ts';
 import { Dc09AccountPublisher, startPreviousKeySweep } from './dc09-accounts.ts';
 import { DeviceMapPublisher } from './device-map.ts';
 import { startEventsConsumer, startTestDeadlines } from './events.ts';
+import { IdempotencyStore } from './idempotency.ts';
 import { checkDataKey } from './key-check.ts';
 import type { TestCall } from './records.ts';
 import { startRefusalsConsumer } from './refusals.ts';
@@ -225,6 +226,9 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   service.ready('dataKey', () => keyCheck === undefined || keyCheck.ok);
   await registerApi(service.http, {
     store,
+    idempotency: new IdempotencyStore(pool, schema, {
+      keysPerActor: config.REGISTRY_IDEMPOTENCY_KEYS_PER_TOKEN,
+    }),
     deviceMap,
     dc09,
     away,

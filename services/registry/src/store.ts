@@ -628,9 +628,10 @@ export class RegistryStore {
     }));
   }
 
-  async listResponders(residentId: string): Promise<Responder[]> {
+  /** The call list; `client`: read in that transaction (one that has just changed it). */
+  async listResponders(residentId: string, client?: PoolClient): Promise<Responder[]> {
     await this.getResident(residentId);
-    const { rows } = await this.#pool.query<{
+    const { rows } = await (client ?? this.#pool).query<{
       id: string;
       name: string;
       relationship: string;
@@ -655,9 +656,11 @@ export class RegistryStore {
     residentId: string,
     input: { name: string; relationship: string; phone: string; order?: number | undefined },
     now: Date,
+    /** The caller's transaction, when the addition is part of a larger one. */
+    db?: PoolClient,
   ): Promise<Responder> {
     const id = newId('rsp', now.getTime());
-    const order = await withTransaction(this.#pool, async (client) => {
+    const work = async (client: PoolClient) => {
       // Row lock on the resident serialises concurrent additions to one call list.
       const found = await client.query(`select 1 from ${this.#residents} where id = $1 for update`, [
         residentId,
@@ -679,7 +682,8 @@ export class RegistryStore {
         [id, residentId, input.name, input.relationship, input.phone, position, now],
       );
       return position;
-    });
+    };
+    const order = await (db ? work(db) : withTransaction(this.#pool, work));
     return { id, name: input.name, relationship: input.relationship, phone: input.phone, order };
   }
 
@@ -742,10 +746,11 @@ export class RegistryStore {
     residentId: string,
     input: { hoursPerWeek: number; startDate: string; endDate: string | null },
     now: Date,
+    client?: PoolClient,
   ): Promise<CarePackage> {
     const id = `cpk_${newId('res', now.getTime()).slice(4)}`;
     try {
-      await this.#pool.query(
+      await (client ?? this.#pool).query(
         `insert into ${this.#t('care_packages')} (id, resident_id, hours_per_week, start_date, end_date, created_at)
          values ($1, $2, $3, $4, $5, $6)`,
         [id, residentId, input.hoursPerWeek, input.startDate, input.endDate, now],
@@ -763,10 +768,11 @@ export class RegistryStore {
     input: { from: string; until?: string | null; reason: AwayRecord['reason']; note?: string | null },
     setBy: string,
     now: Date,
+    client?: PoolClient,
   ): Promise<AwayRecord> {
     const id = `awy_${newId('res', now.getTime()).slice(4)}`;
     try {
-      const { rows } = await this.#pool.query<AwayRow>(
+      const { rows } = await (client ?? this.#pool).query<AwayRow>(
         `insert into ${this.#t('away_periods')} (id, resident_id, starts_at, ends_at, reason, note, set_by, set_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning *`,
         // As instants: PostgreSQL does not parse every ISO-8601 offset (+23:59).

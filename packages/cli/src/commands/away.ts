@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Commands, given, type Json } from './shared.ts';
+import { type Commands, given, type Json, keyHeaders, withIdempotencyKey } from './shared.ts';
 
 const REASONS = ['holiday', 'hospital', 'respite', 'other'];
 
@@ -15,8 +15,7 @@ export function addAwayCommands(program: Command, { ctx }: Commands): void {
     .description('a resident’s declared time away (holiday, hospital, respite), honoured by triage');
   const line = (p: Json) =>
     `${p.id}  ${p.reason}  ${p.from} to ${p.until ?? '(open-ended)'}  set by ${p.setBy}${p.endedBy ? `, ended by ${p.endedBy}` : ''}${p.note ? `  — ${p.note}` : ''}`;
-  away
-    .command('set')
+  withIdempotencyKey(away.command('set'))
     .description('declare the resident away from a time, until a time or open-ended')
     .argument('<residentId>')
     .requiredOption(
@@ -29,6 +28,7 @@ export function addAwayCommands(program: Command, { ctx }: Commands): void {
     .action(async (residentId: string, opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const out = await api.setAway({
+        ...keyHeaders(opts),
         params: { id: residentId },
         body: given({ from: opts.from, until: opts.until, reason: opts.reason, note: opts.note }),
       });

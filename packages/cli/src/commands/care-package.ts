@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { type Commands, given, type Json } from './shared.ts';
+import { type Commands, given, type Json, keyHeaders, withIdempotencyKey } from './shared.ts';
 
 /** `telecare care-package add|list`: hours of care at home per week. */
 export function addCarePackageCommands(program: Command, { ctx }: Commands): void {
@@ -8,8 +8,7 @@ export function addCarePackageCommands(program: Command, { ctx }: Commands): voi
     .description('hours of care at home per week (for the commissioners’ reports)');
   const packageLine = (p: Json) =>
     `${p.id}  ${p.hoursPerWeek} h/week  ${p.startDate} to ${p.endDate ?? '(open)'}`;
-  carePackage
-    .command('add')
+  withIdempotencyKey(carePackage.command('add'))
     .description('record a care package')
     .argument('<residentId>')
     .requiredOption('--hours-per-week <hours>', 'hours of care per week (0–168)', (value: string) => {
@@ -23,6 +22,7 @@ export function addCarePackageCommands(program: Command, { ctx }: Commands): voi
     .action(async (residentId: string, opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const out = await api.addCarePackage({
+        ...keyHeaders(opts),
         params: { id: residentId },
         body: given({ hoursPerWeek: opts.hoursPerWeek, startDate: opts.start, endDate: opts.end }),
       });

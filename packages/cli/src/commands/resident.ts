@@ -5,17 +5,18 @@ import {
   type Commands,
   clearable,
   given,
+  keyHeaders,
   orDash,
   positiveInt,
   RESIDENT_CLEARABLE,
   withCleared,
+  withIdempotencyKey,
 } from './shared.ts';
 
 /** `telecare resident add|update|show|list|search`. */
 export function addResidentCommands(program: Command, { ctx }: Commands): void {
   const resident = program.command('resident').description('residents');
-  resident
-    .command('add')
+  withIdempotencyKey(resident.command('add'))
     .description('add a resident')
     .requiredOption('--name <name>')
     .requiredOption('--address <address>')
@@ -36,6 +37,7 @@ export function addResidentCommands(program: Command, { ctx }: Commands): void {
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const created = await api.createResident({
+        ...keyHeaders(opts),
         body: given({
           externalRef: opts.ref,
           name: opts.name,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Commands, given, type Json, positiveInt } from './shared.ts';
+import { type Commands, given, type Json, keyHeaders, positiveInt, withIdempotencyKey } from './shared.ts';
 
 const responderList = (out: { responders: Json[] }) =>
   out.responders.length === 0
@@ -10,11 +10,12 @@ const responderList = (out: { responders: Json[] }) =>
 export const addResponder = async (
   ctx: Commands['ctx'],
   residentId: string,
-  opts: { name: string; relationship: string; phone: string; order?: number },
+  opts: { name: string; relationship: string; phone: string; order?: number; idempotencyKey?: string },
   cmd: Command,
 ) => {
   const { api, print } = ctx(cmd);
   const out = await api.addResponder({
+    ...keyHeaders(opts),
     params: { id: residentId },
     body: given({ name: opts.name, relationship: opts.relationship, phone: opts.phone, order: opts.order }),
   });
@@ -24,8 +25,7 @@ export const addResponder = async (
 /** `telecare responder add|list|remove`: a resident’s call list, in order. */
 export function addResponderCommands(program: Command, { ctx }: Commands): void {
   const responder = program.command('responder').description('a resident’s call list, in order');
-  responder
-    .command('add')
+  withIdempotencyKey(responder.command('add'))
     .description('add a responder (last, or at --order, moving later ones down)')
     .argument('<residentId>')
     .requiredOption('--name <name>')

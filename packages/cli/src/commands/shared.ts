@@ -77,6 +77,20 @@ export const secondsLeft = (deadline: number): number =>
   Math.max(0, Math.round((deadline - Date.now()) / 1000));
 
 /** Drops options the user did not give, so the registry's defaults apply. */
+/**
+ * `--idempotency-key <key>` on a command that creates something: the same command run again with
+ * the same key (its answer lost to a timeout) is answered with the first answer, nothing done twice.
+ */
+export const withIdempotencyKey = (command: Command): Command =>
+  command.option(
+    '--idempotency-key <key>',
+    'your key for this request (1–255 visible ASCII characters): run the command again with the same key after a timeout, and it is done once',
+  );
+
+/** The `Idempotency-Key` header a command's `--idempotency-key` asks for, if any. */
+export const keyHeaders = (opts: { idempotencyKey?: string }): { headers?: Record<string, string> } =>
+  opts.idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': opts.idempotencyKey } };
+
 export const given = <T extends Json>(values: T): T =>
   Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as T;
 

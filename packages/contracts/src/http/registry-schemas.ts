@@ -130,6 +130,21 @@ const installNotBeforeReferral = {
   params: { path: ['firstInstalledOn'], message: 'must be on or after referredOn' },
 };
 
+/**
+ * A creating POST's `Idempotency-Key` (the IETF draft's header): an opaque key of the caller's,
+ * 1–255 visible ASCII characters. A retry with the same key, from the same token, route and body,
+ * is answered with the first answer and does nothing again.
+ */
+export const RegistryIdempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key: 1–255 visible ASCII characters')
+    .optional()
+    .describe(
+      "The client's key for this request: a retry with the same key (same token, route and body) within 24 h is answered with the first answer (Idempotent-Replayed: true) and does nothing again; the same key with another body or route is 422; a repeat while the first is at work is 409 with Retry-After",
+    ),
+});
+
 export const CreateResidentBody = z
   .strictObject({
     externalRef: externalRef.nullish().transform((value) => value ?? null),

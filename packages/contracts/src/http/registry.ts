@@ -15,6 +15,7 @@ import {
   ImportBody,
   ListDevicesQuery,
   ListResidentsQuery,
+  RegistryIdempotencyHeaders,
   RevealBody,
   StartTestBody,
   UpdateDeviceBody,
@@ -25,6 +26,19 @@ import { defineRoute } from './route.ts';
 // Answers are loose objects: a field added to an answer is not a break for an older client.
 
 const at = z.string();
+
+/**
+ * What a creating POST that takes an `Idempotency-Key` adds to its contract: the header, its
+ * refusals (409 still at work, 422 reused, 429 too many keys held) and the replay's answer header.
+ */
+const idempotent = {
+  headers: RegistryIdempotencyHeaders,
+  responseHeaders: {
+    'Idempotent-Replayed':
+      '`true` when this is the kept answer to an earlier request with the same Idempotency-Key (nothing was done again)',
+  },
+} as const;
+const IDEMPOTENT_ERRORS = [409, 422, 429] as const;
 const nullableText = z.string().nullable();
 
 /** A resident as the API shows it; the sensitive fields masked (`••••••`) or null. */
@@ -295,7 +309,8 @@ export const RESIDENT_ROUTES = {
     body: CreateResidentBody,
     response: ResidentView,
     status: 201,
-    errors: [409, 422],
+    errors: IDEMPOTENT_ERRORS,
+    ...idempotent,
   }),
   updateResident: defineRoute({
     method: 'PATCH',
@@ -370,7 +385,8 @@ export const RESIDENT_ROUTES = {
     body: CreateResponderBody,
     response: Responders,
     status: 201,
-    errors: [404],
+    errors: [404, ...IDEMPOTENT_ERRORS],
+    ...idempotent,
   }),
   removeResponder: defineRoute({
     method: 'DELETE',
@@ -399,7 +415,8 @@ export const RESIDENT_ROUTES = {
     body: CreateCarePackageBody,
     response: CarePackageView,
     status: 201,
-    errors: [404],
+    errors: [404, ...IDEMPOTENT_ERRORS],
+    ...idempotent,
   }),
   listAway: defineRoute({
     method: 'GET',
@@ -419,7 +436,8 @@ export const RESIDENT_ROUTES = {
     body: CreateAwayBody,
     response: AwayView,
     status: 201,
-    errors: [404],
+    errors: [404, ...IDEMPOTENT_ERRORS],
+    ...idempotent,
   }),
   endAway: defineRoute({
     method: 'POST',

@@ -25,9 +25,16 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
   return {
     createResident: async (req, reply) => {
-      const resident = await deps.store.createResident(req.body, now());
-      deps.metrics.residentsCreated.inc();
-      log.info({ residentId: resident.id, postcodeDistrict: resident.postcodeDistrict }, 'resident created');
+      const { body: resident, replayed } = await ctx.once(req, reply, (db) =>
+        deps.store.createResident(req.body, now(), db),
+      );
+      if (!replayed) {
+        deps.metrics.residentsCreated.inc();
+        log.info(
+          { residentId: resident.id, postcodeDistrict: resident.postcodeDistrict },
+          'resident created',
+        );
+      }
       return reply.header('location', `/api/residents/${resident.id}`).send(resident);
     },
 
@@ -98,9 +105,14 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
     listResponders: async (req) => callList(req, req.params.id),
 
-    addResponder: async (req) => {
-      await deps.store.addResponder(req.params.id, req.body, now());
-      return callList(req, req.params.id);
+    addResponder: async (req, reply) => {
+      const residentId = req.params.id;
+      const { body } = await ctx.once(req, reply, async (db) => {
+        await deps.store.addResponder(residentId, req.body, now(), db);
+        return { responders: await deps.store.listResponders(residentId, db) };
+      });
+      ctx.personalRead(req, 'responders', [residentId]);
+      return body;
     },
 
     removeResponder: async (req) => {
@@ -112,7 +124,12 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
       carePackages: await deps.store.listCarePackages(req.params.id),
     }),
 
-    addCarePackage: async (req) => deps.store.addCarePackage(req.params.id, req.body, now()),
+    addCarePackage: async (req, reply) => {
+      const { body } = await ctx.once(req, reply, (db) =>
+        deps.store.addCarePackage(req.params.id, req.body, now(), db),
+      );
+      return body;
+    },
 
     listAway: async (req) => {
       const away = await deps.store.listAway(req.params.id);
@@ -122,19 +139,23 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
 
     setAway: async (req, reply) => {
       const principal = ctx.principal(req);
-      const period = await deps.store.addAway(req.params.id, req.body, who(principal), now());
-      log.info(
-        {
-          residentId: period.residentId,
-          awayId: period.id,
-          reason: period.reason,
-          principal: principal.actor,
-        },
-        'resident declared away',
+      const { body: period, replayed } = await ctx.once(req, reply, (db) =>
+        deps.store.addAway(req.params.id, req.body, who(principal), now(), db),
       );
-      await deps.away?.publish(period.residentId);
+      if (!replayed) {
+        log.info(
+          {
+            residentId: period.residentId,
+            awayId: period.id,
+            reason: period.reason,
+            principal: principal.actor,
+          },
+          'resident declared away',
+        );
+        await deps.away?.publish(period.residentId);
+      }
       ctx.personalRead(req, 'away', [period.residentId]);
-      return reply.status(201).send(period);
+      return reply.send(period);
     },
 
     endAway: async (req) => {
