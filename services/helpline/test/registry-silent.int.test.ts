@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { waitFor } from '@telecare/testkit';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // A registry that takes the connection and never answers (a process hung on a lock, a dead
 // upstream behind a proxy that still accepts): the worst kind, because nothing fails fast. A case
@@ -118,6 +118,17 @@ describe('a registry that accepts and never answers', () => {
       expect.objectContaining({ serial: pir, kind: 'pir', health: null }),
       expect.objectContaining({ serial: hub, kind: 'home-unit', health: null }),
     ]);
+
+    // The console reads each kind in words.
+    await h.user('kim', 'operator');
+    browser ??= await launchChromium();
+    const page = await signInConsole(browser, h.helpline.url, 'kim');
+    await page.click(`#queue .case[data-id="${c.id}"]`);
+    const kindOf = (serial: string) => page.locator(`#devices tr[data-serial="${serial}"] td`).first();
+    await kindOf(pir).filter({ hasText: 'movement sensor' }).waitFor({ timeout: 10_000 });
+    expect(await kindOf(hub).textContent()).toBe('home unit');
+    expect(await kindOf(pendant).textContent()).toBe('pendant');
+    await page.context().close();
   });
 
   it('asks about the queue once within the timeout, not once per resident after another', async () => {
@@ -162,7 +173,7 @@ describe('a registry that accepts and never answers', () => {
     });
     await slow.start();
     await slow.user('iris', 'operator');
-    browser = await launchChromium();
+    browser ??= await launchChromium();
     const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
     await page.goto(slow.helpline.url);
     await page.fill('#username', 'iris');
