@@ -218,26 +218,28 @@ export class RegistryClient {
 
   /**
    * The resident (sensitive fields removed), their devices with health, and their ordered
-   * responders. Without the registry, the devices are those the case's alerts came from
-   * (`carried.deviceSerials`), by serial, with no health.
+   * responders. Without the registry's device list, the devices are those the case's alerts came
+   * from (`carried`, asked for only then), by serial and the kind the alerts gave (`device` when
+   * none did), with no health.
    */
   async context(
     residentId: string,
-    carried: { deviceSerials: readonly string[] } = { deviceSerials: [] },
+    carried: () => Promise<readonly { serial: string; kind: string | null }[]> = async () => [],
   ): Promise<ResidentContextView> {
-    const fromCase = carried.deviceSerials.map((serial) => ({
-      serial,
-      kind: 'device',
-      state: 'named by the alert',
-      health: null,
-    }));
+    const fromCase = async () =>
+      (await carried()).map(({ serial, kind }) => ({
+        serial,
+        kind: kind ?? 'device',
+        state: 'named by the alert',
+        health: null,
+      }));
     if (!this.baseUrl)
       return {
         available: false,
         message:
           'No registry is configured: resident details, devices and responders are not available here.',
         resident: null,
-        devices: fromCase,
+        devices: await fromCase(),
         responders: [],
       };
     const signal = this.#deadline();
@@ -268,7 +270,7 @@ export class RegistryClient {
                 : device,
             ),
         )
-      : fromCase;
+      : await fromCase();
     let responderList: Responder[] = [];
     if (responders.ok) responderList = byOrder(responders.body.responders);
     else if (resident.ok)

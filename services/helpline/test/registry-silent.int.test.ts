@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { waitFor } from '@telecare/testkit';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 // A registry that takes the connection and never answers (a process hung on a lock, a dead
 // upstream behind a proxy that still accepts): the worst kind, because nothing fails fast. A case
@@ -88,6 +88,49 @@ describe('a registry that accepts and never answers', () => {
     desk.close();
   });
 
+  it('names each device the case carries by the kind its alerts gave, even one gone from the alert window', async () => {
+    const residentId = `res_silentkinds${tag}`;
+    const pendant = `PEN-KIND-${tag.toUpperCase()}`;
+    const pir = `PIR-KIND-${tag.toUpperCase()}`;
+    const hub = `HUB-KIND-${tag.toUpperCase()}`;
+    await h.publish(h.alert({ residentId, deviceSerial: pendant, deviceKind: 'pendant' }));
+    const c = await h.caseOf(residentId);
+    const joined = async (n: number) =>
+      waitFor(async () => (await h.detail(c.id)).alertCount === n, { what: `${n} alerts on the case` });
+    await h.publish(
+      h.alert({ residentId, priority: 4, type: 'sensor.noisy', deviceSerial: pir, deviceKind: 'pir' }),
+    );
+    await joined(2);
+    // More alerts than the window keeps after the movement sensor's, all more urgent: its one
+    // alert is no longer among those the case carries with it.
+    for (let i = 0; i < 19; i++)
+      await h.publish(
+        h.alert({ residentId, priority: 3, type: 'mains.lost', deviceSerial: hub, deviceKind: 'home-unit' }),
+      );
+    await joined(21);
+    expect(JSON.stringify((await h.detail(c.id)).because)).not.toContain(pir);
+
+    const context = await h.api(`/api/cases/${c.id}/context`);
+    expect(context.status).toBe(200);
+    expect(context.json.available).toBe(false);
+    expect(context.json.devices).toEqual([
+      expect.objectContaining({ serial: pendant, kind: 'pendant', health: null }),
+      expect.objectContaining({ serial: pir, kind: 'pir', health: null }),
+      expect.objectContaining({ serial: hub, kind: 'home-unit', health: null }),
+    ]);
+
+    // The console reads each kind in words.
+    await h.user('kim', 'operator');
+    browser ??= await launchChromium();
+    const page = await signInConsole(browser, h.helpline.url, 'kim');
+    await page.click(`#queue .case[data-id="${c.id}"]`);
+    const kindOf = (serial: string) => page.locator(`#devices tr[data-serial="${serial}"] td`).first();
+    await kindOf(pir).filter({ hasText: 'movement sensor' }).waitFor({ timeout: 10_000 });
+    expect(await kindOf(hub).textContent()).toBe('home unit');
+    expect(await kindOf(pendant).textContent()).toBe('pendant');
+    await page.context().close();
+  });
+
   it('asks about the queue once within the timeout, not once per resident after another', async () => {
     // 40 residents with an open case: names are asked eight at a time, and each round of a silent
     // registry waited for the timeout before the next began.
@@ -130,7 +173,7 @@ describe('a registry that accepts and never answers', () => {
     });
     await slow.start();
     await slow.user('iris', 'operator');
-    browser = await launchChromium();
+    browser ??= await launchChromium();
     const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
     await page.goto(slow.helpline.url);
     await page.fill('#username', 'iris');

@@ -16,6 +16,15 @@ const groupTable = (key: string, group: Group): Table => ({
   ],
 });
 
+/** A group counted by device kind: its kinds' ids, as ever, then each kind in words. */
+const kindTable = (group: Group, words: Readonly<Record<string, string>>): Table => {
+  const table = groupTable('device_kind', group);
+  return {
+    columns: [...table.columns, 'device_kind_label'],
+    rows: table.rows.map((row) => [...row, row[0] === 'total' ? null : (words[String(row[0])] ?? null)]),
+  };
+};
+
 const targetRow = (name: string, t: TargetFigure) => [
   name,
   t.target,
@@ -30,7 +39,7 @@ const TARGET_COLUMNS = ['target', 'target_percent', 'of', 'met', 'missed', 'perc
 /** Every chart of a summary, by name. */
 export function summaryTables(s: Summary): Record<string, Table> {
   return {
-    technology: groupTable('device_kind', s.residents.technology),
+    technology: kindTable(s.residents.technology, s.deviceKinds),
     'alerts-by-type': groupTable('type', s.alerts.byType),
     'alerts-by-priority': groupTable('priority', s.alerts.byPriority),
     answer: {
@@ -51,7 +60,7 @@ export function summaryTables(s: Summary): Record<string, Table> {
     falls: groupTable('ambulance', s.falls.byAmbulance),
     'time-on-floor': groupTable('time_on_floor', s.falls.timeOnFloor),
     faults: groupTable('type', s.faults.byType),
-    'supervision-losses-by-kind': groupTable('device_kind', s.faults.supervisionLossesByKind),
+    'supervision-losses-by-kind': kindTable(s.faults.supervisionLossesByKind, s.deviceKinds),
     demand: {
       columns: [
         'district',

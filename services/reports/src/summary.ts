@@ -1,3 +1,4 @@
+import { deviceKindLabel } from '@telecare/contracts';
 import { type DemandReport, type DistrictDemand, demandByDistrict, demandReport } from './demand.ts';
 import {
   ALARM_PRIORITIES,
@@ -190,6 +191,11 @@ export interface Summary {
     readonly supervisionLossesByKind: Group;
     readonly lateDeliveries: Count;
   };
+  /**
+   * Each device kind the summary counts by (`technology`, `supervisionLossesByKind`) in words, as
+   * people read them ("movement sensor" for `pir`): the counts stay keyed by the kinds' ids.
+   */
+  readonly deviceKinds: Readonly<Record<string, string>>;
   readonly trend: {
     readonly months: readonly string[];
     readonly activeResidents: readonly Count[];
@@ -267,6 +273,14 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
     withoutAmbulance: c.falls.withoutAmbulance,
   });
   const faults = publishGroup(c.faultsByType);
+  const technology = publishGroup(c.technology);
+  const supervisionLossesByKind = publishGroup(c.supervisionLossesByKind);
+  const deviceKinds = Object.fromEntries(
+    [...Object.keys(technology.cells), ...Object.keys(supervisionLossesByKind.cells)].map((kind) => [
+      kind,
+      deviceKindLabel(kind),
+    ]),
+  );
   const alertsByType = publishGroup(c.alertsByType);
   const [t60, t180] = ANSWER_TARGETS;
   const [a45, a60] = ATTENDANCE_TARGETS;
@@ -292,7 +306,7 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
     period: { from: options.from.toISOString(), to: options.to.toISOString() },
     districts: options.districts,
     evidence: 'measured',
-    residents: { active: residents, devices, technology: publishGroup(c.technology) },
+    residents: { active: residents, devices, technology },
     alerts: {
       byType: alertsByType,
       byPriority: publishGroup(c.alertsByPriority),
@@ -324,9 +338,10 @@ export function summariseCounts(counts: SummaryCounts, options: SummaryOptions):
       byType: faults,
       per1000Devices: per1000(faults.total, devices),
       supervisionLosses: publishCount(c.supervisionLosses),
-      supervisionLossesByKind: publishGroup(c.supervisionLossesByKind),
+      supervisionLossesByKind,
       lateDeliveries: publishCount(c.lateAlerts),
     },
+    deviceKinds,
     trend: monthlyTrend(counts.months, monthsOf(options.from, options.to)),
     demand: demandReport(counts.districts, {
       ...(options.adjacency ? { adjacency: options.adjacency } : {}),

@@ -93,6 +93,11 @@ describe('the dashboard in Chromium', () => {
     await expect(page.locator('#care-hours').textContent()).resolves.toContain('REGISTRY_URL');
     await expect(page.locator('#modelled').textContent()).resolves.toContain('configured, not measured');
     await expect(page.locator('#modelled a.csv').count()).resolves.toBe(1);
+    // Device kinds in words where people read them; the CSV keeps the kinds' ids.
+    const technology = (await page.locator('section[data-chart="technology"]').textContent()) ?? '';
+    expect(technology).toContain('fall detector');
+    expect(technology).toContain('home unit');
+    expect(technology).not.toMatch(/fall-detector|home-unit/);
     await page.screenshot({ path: `${ARTEFACTS}dashboard.png`, fullPage: true });
 
     const download = page.waitForEvent('download');
@@ -101,6 +106,14 @@ describe('the dashboard in Chromium', () => {
     let text = '';
     for await (const chunk of csv) text += chunk;
     expect(text.split('\r\n')[0]).toBe('outcome,count');
+
+    const kinds = page.waitForEvent('download');
+    await page.locator('section[data-chart="technology"] a.csv').click();
+    let kindsCsv = '';
+    for await (const chunk of await (await kinds).createReadStream()) kindsCsv += chunk;
+    expect(kindsCsv.split('\r\n')).toEqual(
+      expect.arrayContaining(['device_kind,count,device_kind_label', 'fall-detector,10,fall detector']),
+    );
 
     // The modelled what-if's CSV names each number's kind: measured input, assumption, modelled.
     const modelled = page.waitForEvent('download');

@@ -45,6 +45,10 @@ async function get(path) {
   return res;
 }
 
+/** Cells keyed by device kind, keyed by the kinds in words (`deviceKinds`) for people to read. */
+const inWords = (cells, words) =>
+  Object.fromEntries(Object.entries(cells).map(([kind, n]) => [words[kind] ?? kind, n]));
+
 /** Horizontal bars, one per cell; a suppressed cell is a grey stub labelled as such. */
 function bars(cells, options = {}) {
   const entries = Object.entries(cells);
@@ -224,13 +228,13 @@ function render(s) {
         'p',
         { 'data-figure': 'supervision-by-kind' },
         `Devices gone silent, by kind: ${
-          Object.entries(s.faults.supervisionLossesByKind.cells)
+          Object.entries(inWords(s.faults.supervisionLossesByKind.cells, s.deviceKinds))
             .map(([kind, n]) => `${kind} ${show(n)}`)
             .join(' · ') || 'none'
         }`,
       ),
     ],
-    technology: [bars(s.residents.technology.cells)],
+    technology: [bars(inWords(s.residents.technology.cells, s.deviceKinds))],
     demand: [districtGrid(s.demand)],
     clusters: [el('ol', {})],
   };

@@ -142,6 +142,8 @@ export const SummaryView = z.object({
     supervisionLossesByKind: Group,
     lateDeliveries: Count,
   }),
+  /** Each device kind this summary counts by (`technology`, `supervisionLossesByKind`), in words. */
+  deviceKinds: z.record(z.string(), z.string()),
   trend: z.object({
     months: z.array(z.string()),
     activeResidents: z.array(Count),

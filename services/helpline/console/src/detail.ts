@@ -1,3 +1,4 @@
+import { deviceKindLabel } from '@telecare/contracts/device-kinds';
 import { act, api, SCAN_TIMEOUT_MS } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { serverNow } from './clock.ts';
@@ -238,7 +239,7 @@ function renderDetail(): void {
       <button data-act="reveal-keySafe" id="reveal-keySafe"${r && r.keySafeRecorded === false ? ' title="none recorded"' : ''}>Show key-safe code</button> ${revealed('keySafe') ? `<span class="secret">${esc(revealed('keySafe'))}</span>` : ''}
       <button data-act="reveal-medical" id="reveal-medical"${r && r.medicalRecorded === false ? ' title="none recorded"' : ''}>Show medical notes</button> ${revealed('medical') ? `<span class="secret">${esc(revealed('medical'))}</span>` : ''}
     </div>
-    ${context?.devices.length ? `<h3>Devices</h3><table id="devices"><caption class="visually-hidden">Devices and their health</caption>${context.devices.map((d) => `<tr data-serial="${esc(d.serial)}"><td>${esc(d.kind)}</td><td>${esc(d.serial)}${d.location ? `<br><span class="meta">${esc(d.location)}</span>` : ''}</td><td>${esc(d.state)}${d.testMode ? ' (test mode)' : ''}</td>${healthCells(d.health)}</tr>`).join('')}</table>` : ''}
+    ${context?.devices.length ? `<h3>Devices</h3><table id="devices"><caption class="visually-hidden">Devices and their health</caption>${context.devices.map((d) => `<tr data-serial="${esc(d.serial)}"><td>${esc(deviceKindLabel(d.kind))}</td><td>${esc(d.serial)}${d.location ? `<br><span class="meta">${esc(d.location)}</span>` : ''}</td><td>${esc(d.state)}${d.testMode ? ' (test mode)' : ''}</td>${healthCells(d.health)}</tr>`).join('')}</table>` : ''}
   </section>
   <section class="panel" id="responders" aria-labelledby="responders-heading">
     <h2 id="responders-heading">Responders</h2>

@@ -198,11 +198,11 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     },
 
     // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
-    // names the devices the case's alerts came from.
+    // names the devices the case's alerts came from, by the kinds those alerts gave; read only then.
     caseContext: async (req) => {
       const found = await caseOf(req.params.id);
       await ctx.mayReadResident(req, found);
-      const context = await deps.registry.context(found.residentId, { deviceSerials: found.deviceSerials });
+      const context = await deps.registry.context(found.residentId, () => deps.store.devicesOf(found.id));
       if (context.resident || context.responders.length > 0)
         ctx.personalRead(req, 'case-context', [found.residentId], found.id);
       return context;

@@ -642,6 +642,36 @@ export async function alertPage(
   };
 }
 
+/** A device a case's alerts came from, with the kind the latest of its alerts naming one gave. */
+export interface CaseDevice {
+  readonly serial: string;
+  readonly kind: string | null;
+}
+
+const CaseDeviceRows = z.array(z.object({ serial: z.string(), kind: z.string().nullable() }));
+
+/**
+ * The devices a case's alerts came from, in the order they first appeared, each with its kind as
+ * its alerts gave it (null when none did): what the case view lists when the registry cannot.
+ * Read from every alert of the case, not its window, so a device whose alerts a storm pushed out
+ * of the window keeps its kind.
+ */
+export async function devicesOf(ctx: StoreContext, caseId: string): Promise<CaseDevice[]> {
+  const { rows } = await ctx.pool.query(
+    `select s.serial, k.kind
+       from ${ctx.t.cases} c
+       cross join lateral unnest(c.device_serials) with ordinality s (serial, n)
+       left join lateral (
+         select a.alert ->> 'deviceKind' as kind from ${ctx.t.alerts} a
+          where a.case_id = c.id and a.alert ->> 'deviceSerial' = s.serial and a.alert ? 'deviceKind'
+          order by a.position desc limit 1) k on true
+      where c.id = $1
+      order by s.n`,
+    [caseId],
+  );
+  return CaseDeviceRows.parse(rows);
+}
+
 /**
  * The case's steps for its view, oldest first: every step but the older `alert-joined` ones (the
  * latest `joins` of them are kept), and how many joins were left out.

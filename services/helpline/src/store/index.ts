@@ -10,7 +10,7 @@ import * as queue from './queue.ts';
 
 export { type Actor, SYSTEM_ACTOR } from '../core/model.ts';
 export type { CallOutcome, CallRecord, NewCall } from './calls.ts';
-export type { IngestResult, ListQuery, TransitionInput } from './cases.ts';
+export type { CaseDevice, IngestResult, ListQuery, TransitionInput } from './cases.ts';
 export {
   ALARM_PRIORITIES,
   ANSWER_TARGETS,
@@ -59,6 +59,7 @@ export class CaseStore {
   get = (...a: Rest<typeof cases.get>) => cases.get(this.#ctx, ...a);
   events = (...a: Rest<typeof cases.events>) => cases.events(this.#ctx, ...a);
   alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);
+  devicesOf = (caseId: string) => cases.devicesOf(this.#ctx, caseId);
   joinPage = (...a: Rest<typeof cases.joinPage>) => cases.joinPage(this.#ctx, ...a);
   transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
