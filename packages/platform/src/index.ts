@@ -126,6 +126,7 @@ export {
   withTransaction,
 } from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
+export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';
 export {

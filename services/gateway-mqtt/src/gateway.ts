@@ -22,6 +22,7 @@ import {
   isPermanentFailure,
   type JetStreamClient,
   type JetStreamPublisher,
+  LeaderElections,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
@@ -31,7 +32,6 @@ import {
   publishDeadLetter,
   SpanKind,
   STORE_RETRY,
-  sleep,
   TransientError,
   tracingEnabled,
 } from '@telecare/platform';
@@ -181,6 +181,8 @@ export class DeviceEventGateway {
   #closing = false;
   /** Aborted by drain: ends every retry's wait at once. */
   readonly #draining = new AbortController();
+  /** A new leader of EVENTS or DEADLETTER ends every retry's wait at once too. */
+  readonly #elections: LeaderElections;
   readonly #rate: DeviceRateLimit;
   readonly #alarmReserve: DeviceRateLimit;
   /** Per device: dead letters written for its refused messages. */
@@ -241,6 +243,10 @@ export class DeviceEventGateway {
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
+    this.#elections = new LeaderElections(deps.publisher.connection, [
+      { stream: deps.names.streams.events },
+      { stream: deps.names.streams.deadletter },
+    ]);
     this.#deviceMap = deps.deviceMap;
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
@@ -408,6 +414,7 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
     }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    this.#elections.close();
   }
 
   #rateLimited(key: string): void {
@@ -958,7 +965,8 @@ export class DeviceEventGateway {
           { err, stage, attempt: n + 1, delayMs: Math.round(delayMs) },
           'transient failure; retrying',
         );
-        await sleep(delayMs, this.#draining.signal);
+        // Cut short when the stream elects a leader: the failure was most likely its election.
+        await this.#elections.sleep(delayMs, this.#draining.signal);
         if (this.#closing) throw new DeliveryAbandonedError(`${stage}: draining`, { cause: err });
         if (generation !== this.#generation || (this.#attached && !this.#attached.connected)) {
           throw new DeliveryAbandonedError(`${stage}: the MQTT connection was replaced`, { cause: err });
