@@ -1,4 +1,4 @@
-import { DeviceAck, type Dc09AccountEntry, type DeviceMapEntry, names } from '@telecare/contracts';
+import { type Dc09AccountEntry, DeviceAck, type DeviceMapEntry, names } from '@telecare/contracts';
 import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import {
