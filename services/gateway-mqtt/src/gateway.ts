@@ -89,6 +89,8 @@ interface Pending {
   readonly read?: Accepted | Refusal;
   /** The payload's size when `packet` holds only its first bytes (refused as too large). */
   readonly rawSize?: number;
+  /** Admitted past its device's rate as an alarm: stored only with a token of the alarm reserve. */
+  readonly reserved?: true;
 }
 
 /** The life-critical types (P1), and each as it stands in a device's JSON, in bytes, for `mayBeAlarm`. */
@@ -303,15 +305,17 @@ export class DeviceEventGateway {
       // flood of alarms (a stolen login pressing with a new id each time) exhausts it, and then
       // the real press is stored on a resend, when the reserve has refilled. Only a payload that
       // is an alarm by its own type (`mayBeAlarm`: within the size bound, its top-level `type`
-      // life-critical) takes a token and is read: a heartbeat naming an alarm type in its data
-      // spends none, and reading is bounded by the reserve's rate.
-      const read = mayBeAlarm(packet) && this.#alarmReserve.take(key) ? this.#classify(packet) : undefined;
+      // life-critical) is read, while the reserve has a token: a heartbeat naming an alarm type in
+      // its data is not. The token is spent when the alarm is stored (`#handle`): a payload refused
+      // (a serial not the login's, bytes that are not an event) or not stored spends none, so a
+      // stolen login sending such payloads cannot drain the reserve the device's presses need.
+      const read = mayBeAlarm(packet) && this.#alarmReserve.has(key) ? this.#classify(packet) : undefined;
       if (read?.priority !== ALARM_PRIORITY) {
         this.#rateLimited(key);
         callback();
         return;
       }
-      pending = read;
+      pending = { ...read, reserved: true };
     }
     const decision = admission({
       // Only device events are resent until answered; a status change is sent once.
@@ -522,7 +526,7 @@ export class DeviceEventGateway {
     );
   }
 
-  async #handle({ packet, generation, key, read: admitted, rawSize }: Pending): Promise<void> {
+  async #handle({ packet, generation, key, read: admitted, rawSize, reserved }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     // A message read at admission came on a device's events topic, whose serial is its key.
@@ -648,11 +652,17 @@ export class DeviceEventGateway {
       }
       this.#carried.add(device);
     }
+    // Admitted past its rate: the reserve pays for what is stored, and for nothing else.
+    if (reserved && !this.#alarmReserve.take(serial)) {
+      this.#rateLimited(serial);
+      return;
+    }
     let stored: { duplicate: boolean };
     try {
       // A duplicate is the device's resend (the same id, time and type: `eventIdFor`), acked again.
       stored = await this.#store(event, generation);
     } catch (err) {
+      if (reserved) this.#alarmReserve.giveBack(serial);
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it.
       return this.#unhandled(
