@@ -18,6 +18,7 @@ export {
   postgresDurability,
   warnDurability,
 } from './durability.ts';
+export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts';
 export {
   BucketMissingError,
   ConfigError,
@@ -126,7 +127,6 @@ export {
   withTransaction,
 } from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
-export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts';
 export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';
 export {

@@ -199,7 +199,7 @@ export class DeviceEventGateway {
   readonly #takeovers: TakeoverWatch;
   readonly #takeoverPolicy: TakeoverPolicy;
   /** Where misuse is told of (`<namespace>.security.events`); none in tests that do not ask. */
-  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   /** Security events of every device together: a burst, then one a second. */
   readonly #securityEventBudget = new DeviceRateLimit({
     ratePerS: SECURITY_EVENTS_PER_S,
@@ -230,8 +230,12 @@ export class DeviceEventGateway {
     deadLetters?: { ratePerS: number; burst: number };
     /** When a device's login taken over again and again from several addresses is raised (broker log). */
     takeovers?: TakeoverPolicy;
-    /** Publishes a security event (`<namespace>.security.events`). */
-    securityEvent?: (event: SecurityEvent) => void;
+    /**
+     * Publishes a security event (`<namespace>.security.events`); what it answers
+     * (`SecurityEventOutbox.raise`: once the event is on disk) is awaited before the device whose
+     * message raised it is acked.
+     */
+    securityEvent?: (event: SecurityEvent) => Promise<void> | void;
   }) {
     this.#securityEvent = deps.securityEvent;
     this.#takeoverPolicy = deps.takeovers ?? { windowMs: 600_000, takeovers: 3 };
@@ -674,8 +678,10 @@ export class DeviceEventGateway {
         `cannot store the event: ${err.message}`,
       );
     }
+    // Not acked before what it raised is kept (synced to the state folder, off the event loop): a
+    // crash of the machine after the ack does not lose it. Meanwhile other messages are handled.
+    if (event.unexpectedkind === true && !stored.duplicate) await this.#unexpectedKind(event);
     this.#sendAck(serial, storedAck(payload.id));
-    if (event.unexpectedkind === true && !stored.duplicate) this.#unexpectedKind(event);
     if (read.repaired !== undefined) {
       // Stored as an alarm although its payload broke the contract: the bytes are kept as a
       // refusal would keep them, for the installer to put the device right.
@@ -691,9 +697,10 @@ export class DeviceEventGateway {
   /**
    * A life-critical alarm stored from a device whose kind does not report it: raised as a security
    * event (a pendant's login sending pull-cord pulls is as likely someone else's hand as a wrong
-   * registration), within the budget of every device together. Ids only.
+   * registration), within the budget of every device together. Ids only. Resolves once the event
+   * is kept (`securityEvent`'s answer); never rejects.
    */
-  #unexpectedKind(event: TelecareEvent): void {
+  async #unexpectedKind(event: TelecareEvent): Promise<void> {
     if (!this.#securityEventBudget.take('all')) {
       this.#metrics.securityEventsDropped.inc();
       return;
@@ -710,7 +717,7 @@ export class DeviceEventGateway {
       'security: device-kind-unexpected',
     );
     try {
-      this.#securityEvent?.(
+      await this.#securityEvent?.(
         SecurityEvent.parse({
           id: null,
           at: event.receivedat,
