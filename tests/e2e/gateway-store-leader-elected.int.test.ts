@@ -1,4 +1,4 @@
-import { type Dc09AccountEntry, DeviceAck, type DeviceMapEntry, names } from '@telecare/contracts';
+import { DeviceAck, names } from '@telecare/contracts';
 import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
 import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import {
@@ -15,8 +15,16 @@ import {
   sleep,
 } from '@telecare/platform';
 import { Dc09Dialler } from '@telecare/simulators';
-import { OwnNatsCluster, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  OwnNatsCluster,
+  servers,
+  serviceEnv,
+  stepDownUntil,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dc09Account, mqttDevice } from '../support/homes.ts';
 
 /**
  * Both gateways on a three-node cluster (R3 streams) whose node leading EVENTS is killed
@@ -62,39 +70,9 @@ beforeAll(async () => {
     { what: 'the R3 streams', timeoutMs: 30_000, intervalMs: 250 },
   );
   const deviceMap = await openDeviceMap(nc, n, { replicas: 3 });
-  for (const serial of serials) {
-    const entry: DeviceMapEntry = {
-      serial,
-      deviceId: `dev_${serial.toLowerCase().replace('-', '')}`,
-      residentId: `res_${serial.toLowerCase().replace('-', '')}`,
-      kind: 'pendant',
-      protocol: 'mqtt',
-      location: null,
-      supervisionIntervalS: null,
-      state: 'installed',
-      testMode: false,
-      postcodeDistrict: null,
-      updatedAt: '2026-01-01T00:00:00Z',
-    };
-    await deviceMap.put(serial, JSON.stringify(entry));
-  }
+  for (const serial of serials) await deviceMap.put(serial, JSON.stringify(mqttDevice(serial)));
   const dc09Accounts = await openDc09Accounts(nc, n, { replicas: 3 });
-  for (const account of accounts) {
-    const entry: Dc09AccountEntry = {
-      account,
-      serial: `DC09-${account}`,
-      residentId: `res_${account.toLowerCase()}`,
-      key: null,
-      keyEncoding: 'hex',
-      codeOverrides: {},
-      supervisionIntervalS: null,
-      state: 'installed',
-      testMode: false,
-      postcodeDistrict: null,
-      updatedAt: '2026-01-01T00:00:00Z',
-    };
-    await dc09Accounts.put(account, JSON.stringify(entry));
-  }
+  for (const account of accounts) await dc09Accounts.put(account, JSON.stringify(dc09Account(account)));
   const env = { NATS_URL: cluster.urlOf(STAYS), TELECARE_STREAM_REPLICAS: '3' };
   mqttGateway = await startGatewayMqtt(
     loadGatewayMqttConfig(
@@ -141,27 +119,6 @@ afterAll(async () => {
   await cluster?.destroy();
 }, 60_000);
 
-const leaderOf = async (stream: string) => (await jsm.streams.info(stream)).cluster?.leader;
-
-/** Steps the leader of `stream` down until `wanted` says yes to it. */
-async function stepDownUntil(stream: string, wanted: (leader: string) => boolean): Promise<string> {
-  for (let tries = 0; tries < 12; tries++) {
-    const leader = await waitFor(() => leaderOf(stream), {
-      what: `a leader of ${stream}`,
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    });
-    if (wanted(leader)) return leader;
-    await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 5_000 });
-    await waitFor(async () => ((await leaderOf(stream).catch(() => undefined)) ?? leader) !== leader, {
-      what: `another leader of ${stream}`,
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    });
-  }
-  throw new Error(`no leader of ${stream} as wanted`);
-}
-
 const press = (serial: string) =>
   devices?.publishAsync(
     n.mqtt.events(serial),
@@ -172,10 +129,10 @@ const press = (serial: string) =>
 describe('the gateways while EVENTS elects a new leader', () => {
   it('store the presses made meanwhile as soon as it has one', async () => {
     const stays = `node-${STAYS + 1}`;
-    const lost = await stepDownUntil(n.streams.events, (leader) => leader !== stays);
+    const lost = await stepDownUntil(nc, (leader) => leader !== stays, n.streams.events);
     // EVENTS' election is the only one: everything else is led from the nodes that live.
     for (const stream of await jsm.streams.names().next())
-      if (stream !== n.streams.events) await stepDownUntil(stream, (leader) => leader !== lost);
+      if (stream !== n.streams.events) await stepDownUntil(nc, (leader) => leader !== lost, stream);
 
     let electedAt: number | undefined;
     nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${n.streams.events}`, {

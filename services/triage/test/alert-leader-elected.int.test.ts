@@ -10,7 +10,14 @@ import {
   type NatsConnection,
   sleep,
 } from '@telecare/platform';
-import { cleanupNamespace, OwnNatsCluster, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  OwnNatsCluster,
+  serviceEnv,
+  stepDownUntil,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTriageConfig, startTriage, type TriageHandle } from '../src/index.ts';
 import { LEASE_RULES, makeEvent, publishEvent, T0 } from './support.ts';
@@ -76,45 +83,17 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 }, 60_000);
 
-const leaderOf = async (stream: string, consumer?: string) =>
-  (consumer ? await jsm.consumers.info(stream, consumer) : await jsm.streams.info(stream)).cluster?.leader;
-
-/** Steps the leader of a stream (or consumer) down until `wanted` says yes to it. */
-async function stepDownUntil(wanted: (leader: string) => boolean, stream: string, consumer?: string) {
-  const api = consumer
-    ? `$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`
-    : `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`;
-  for (let tries = 0; tries < 12; tries++) {
-    const leader = await waitFor(() => leaderOf(stream, consumer), {
-      what: `a leader of ${consumer ?? stream}`,
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    });
-    if (wanted(leader)) return leader;
-    await nc.request(api, undefined, { timeout: 5_000 });
-    await waitFor(
-      async () => ((await leaderOf(stream, consumer).catch(() => undefined)) ?? leader) !== leader,
-      {
-        what: `another leader of ${consumer ?? stream}`,
-        timeoutMs: 30_000,
-        intervalMs: 100,
-      },
-    );
-  }
-  throw new Error(`no leader of ${consumer ?? stream} as wanted`);
-}
-
 describe('triage while ALERTS elects a new leader', () => {
   it('stores the alerts it could not store meanwhile as soon as ALERTS has one', async () => {
     const stays = `node-${STAYS + 1}`;
-    const lost = await stepDownUntil((leader) => leader !== stays, n.streams.alerts);
+    const lost = await stepDownUntil(nc, (leader) => leader !== stays, n.streams.alerts);
     // ALERTS' election is the only one: everything else is led from the nodes that live.
     for (const stream of await jsm.streams.names().next()) {
       if (stream === n.streams.alerts) continue;
-      await stepDownUntil((leader) => leader !== lost, stream);
+      await stepDownUntil(nc, (leader) => leader !== lost, stream);
       for (const consumer of await jsm.consumers.list(stream).next())
         if (consumer.config.durable_name)
-          await stepDownUntil((leader) => leader !== lost, stream, consumer.name);
+          await stepDownUntil(nc, (leader) => leader !== lost, stream, consumer.name);
     }
 
     let electedAt: number | undefined;
