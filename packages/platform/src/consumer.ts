@@ -362,7 +362,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
       'message failed for the moment; tried again in hand',
     );
-    await (retryElections ? retryElections.sleep(delay, stopped.signal) : sleep(delay, stopped.signal));
+    // Ended early by a stop, or by a new leader of a stream the handler stores to.
+    await (retryElections?.sleep(delay, stopped.signal) ?? sleep(delay, stopped.signal));
   };
 
   /** Handles and settles one decoded message: ack, or the error policy. */
