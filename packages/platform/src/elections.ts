@@ -45,17 +45,26 @@ export class LeaderElections {
     return { elected, cancel: () => this.#waiters.delete(wake) };
   }
 
-  /** Waits `ms`, or less: until one of them elects a leader or `signal` aborts. Never rejects. */
-  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return;
+  /**
+   * Waits `ms`, or less: until one of them elects a leader or `signal` aborts. Resolves true when
+   * an election ended it (a backoff may start again from its first step); never rejects.
+   */
+  async sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return false;
     const woken = new AbortController();
+    let elected = false;
     const wake = () => woken.abort();
-    this.#waiters.add(wake);
+    const onElected = () => {
+      elected = true;
+      wake();
+    };
+    this.#waiters.add(onElected);
     signal?.addEventListener('abort', wake, { once: true });
     try {
       await sleep(ms, woken.signal);
+      return elected;
     } finally {
-      this.#waiters.delete(wake);
+      this.#waiters.delete(onElected);
       signal?.removeEventListener('abort', wake);
     }
   }

@@ -25,11 +25,11 @@ afterAll(async () => {
   await nc?.close();
 });
 
-/** How long `sleep(ms)` waited, while `during` runs beside it. */
-async function timed(wait: Promise<void>, during: () => Promise<void> = async () => {}): Promise<number> {
+/** How long a wait took, and what it resolved, while `during` runs beside it. */
+async function timed<T>(wait: Promise<T>, during: () => Promise<void> = async () => {}) {
   const started = performance.now();
-  await Promise.all([wait, during()]);
-  return performance.now() - started;
+  const [value] = await Promise.all([wait, during()]);
+  return { ms: performance.now() - started, value };
 }
 
 describe('LeaderElections', () => {
@@ -45,20 +45,20 @@ describe('LeaderElections', () => {
         nc.publish(leaderElectedSubject({ stream }), '{}');
       };
       const waits = [elections.sleep(20_000), elections.sleep(20_000)];
-      const ms = await timed(
-        Promise.all(waits).then(() => undefined),
-        () => advise(`${STREAM}_2`),
-      );
-      expect(ms).toBeLessThan(5_000);
+      const both = await timed(Promise.all(waits), () => advise(`${STREAM}_2`));
+      expect(both.ms).toBeLessThan(5_000);
+      // Told it was an election that ended them.
+      expect(both.value).toEqual([true, true]);
       expect(seen).toEqual([`${STREAM}_2`]);
       // Another stream's election (or a consumer's of this one) is not theirs.
       const other = await timed(elections.sleep(1_000), async () => {
         await advise(`${STREAM}_OTHER`);
         nc.publish(leaderElectedSubject({ stream: STREAM, consumer: 'c' }), '{}');
       });
-      expect(other).toBeGreaterThanOrEqual(900);
+      expect(other.ms).toBeGreaterThanOrEqual(900);
+      expect(other.value).toBe(false);
       // A wait begun after an advisory is not ended by it.
-      expect(await timed(elections.sleep(300))).toBeGreaterThanOrEqual(250);
+      expect((await timed(elections.sleep(300))).ms).toBeGreaterThanOrEqual(250);
     } finally {
       elections.close();
     }
@@ -68,12 +68,14 @@ describe('LeaderElections', () => {
     const elections = new LeaderElections(nc, [{ stream: STREAM }]);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 100);
-    expect(await timed(elections.sleep(20_000, abort.signal))).toBeLessThan(5_000);
+    const aborted = await timed(elections.sleep(20_000, abort.signal));
+    expect(aborted.ms).toBeLessThan(5_000);
+    expect(aborted.value).toBe(false);
     elections.close();
     await nc.flush();
-    const ms = await timed(elections.sleep(500), async () => {
+    const closed = await timed(elections.sleep(500), async () => {
       nc.publish(leaderElectedSubject({ stream: STREAM }), '{}');
     });
-    expect(ms).toBeGreaterThanOrEqual(450);
+    expect(closed.ms).toBeGreaterThanOrEqual(450);
   });
 });

@@ -626,8 +626,9 @@ export class Dc09Gateway {
         }
         this.#metrics.retries.inc({ stage });
         this.#log.debug({ err, origin, stage, delayMs: delay }, 'transient failure; retrying the frame');
-        // Cut short when the stream elects a leader: the failure was most likely its election.
-        await this.#elections.sleep(delay, this.#draining.signal);
+        // Cut short when the stream elects a leader: the failure was most likely its election, and
+        // a try that still fails (the leader not serving yet) is tried again soon, not 2 s later.
+        if (await this.#elections.sleep(delay, this.#draining.signal)) attempt = 0;
       }
     }
   }

@@ -982,8 +982,9 @@ export class DeviceEventGateway {
           { err, stage, attempt: n + 1, delayMs: Math.round(delayMs) },
           'transient failure; retrying',
         );
-        // Cut short when the stream elects a leader: the failure was most likely its election.
-        await this.#elections.sleep(delayMs, this.#draining.signal);
+        // Cut short when the stream elects a leader: the failure was most likely its election, and
+        // a try that still fails (the leader not serving yet) is tried again soon, not 2 s later.
+        if (await this.#elections.sleep(delayMs, this.#draining.signal)) n = -1;
         if (this.#closing) throw new DeliveryAbandonedError(`${stage}: draining`, { cause: err });
         if (generation !== this.#generation || (this.#attached && !this.#attached.connected)) {
           throw new DeliveryAbandonedError(`${stage}: the MQTT connection was replaced`, { cause: err });
