@@ -18,6 +18,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import { type Decoded, decodeJson } from './decode.ts';
+import { LeaderElections } from './elections.ts';
 import { isDataException, PoisonMessageError, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
@@ -90,6 +91,13 @@ export interface ConsumerLoopOptions<T> {
    * of its own, so it does not hold its lane's later messages for ever.
    */
   readonly retryInPlace?: boolean | ((err: unknown, attempt: number) => boolean);
+  /**
+   * Streams the handler stores to (triage's ALERTS): a message tried again in hand is tried at once
+   * when one of them elects a leader (JetStream's advisory), rather than after the rest of its
+   * `retryDelay`. While a stream elects, every store fails at once; the first try once it has a
+   * leader stores the message.
+   */
+  readonly retryOnLeaderOf?: readonly string[];
   /** Messages in hand at once over all lanes (1 unless said). */
   readonly concurrency?: number;
   /** Messages asked for per pull; `concurrency` unless said. */
@@ -339,6 +347,12 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     );
   };
 
+  const retryElections = options.retryOnLeaderOf?.length
+    ? new LeaderElections(
+        connectionOf(options.js),
+        options.retryOnLeaderOf.map((stream) => ({ stream })),
+      )
+    : undefined;
   /** Tried again in hand: counted and logged like a hand-back, then waits (a stop ends the wait). */
   const retryInHand = async (msg: Delivery, err: unknown, attempt: number): Promise<void> => {
     const delay = retryDelay(msg.info.deliveryCount + attempt - 1);
@@ -348,7 +362,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
       'message failed for the moment; tried again in hand',
     );
-    await sleep(delay, stopped.signal);
+    // Ended early by a stop, or by a new leader of a stream the handler stores to.
+    await (retryElections?.sleep(delay, stopped.signal) ?? sleep(delay, stopped.signal));
   };
 
   /** Handles and settles one decoded message: ack, or the error policy. */
@@ -445,26 +460,14 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
    * pause before the next try, the question about a pull that went quiet) is asked again at once,
    * rather than when its timeout or pause ends.
    */
-  const electionWaiters = new Set<() => void>();
-  const nextElection = (): { readonly elected: Promise<void>; cancel(): void } => {
-    let wake: () => void = () => {};
-    const elected = new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-    electionWaiters.add(wake);
-    return { elected, cancel: () => electionWaiters.delete(wake) };
-  };
   const elections = options.unavailableRetry
-    ? connectionOf(options.js).subscribe(
-        `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${options.stream}.${options.consumer}`,
-        {
-          callback: () => {
-            log.info('consumer leader elected; asking JetStream again at once');
-            for (const wake of [...electionWaiters]) wake();
-            electionWaiters.clear();
-            pause.wake();
-            inbox.probe(1, true);
-          },
+    ? new LeaderElections(
+        connectionOf(options.js),
+        [{ stream: options.stream, consumer: options.consumer }],
+        () => {
+          log.info('consumer leader elected; asking JetStream again at once');
+          pause.wake();
+          inbox.probe(1, true);
         },
       )
     : undefined;
@@ -599,15 +602,15 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       // not answered, and would wait out its timeout.
       let asked = jsm.consumers.info(options.stream, options.consumer);
       for (;;) {
-        const next = nextElection();
+        const next = elections?.next();
         const again = await Promise.race([
           asked.then(
             () => false,
             () => false,
           ),
-          next.elected.then(() => true),
+          ...(next ? [next.elected.then(() => true)] : []),
         ]);
-        next.cancel();
+        next?.cancel();
         if (!again) break;
         asked = jsm.consumers.info(options.stream, options.consumer);
       }
@@ -784,7 +787,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       held.clear();
       await closed;
       clearInterval(inHand);
-      elections?.unsubscribe();
+      elections?.close();
+      retryElections?.close();
     },
   };
 }

@@ -18,6 +18,7 @@ export {
   postgresDurability,
   warnDurability,
 } from './durability.ts';
+export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts';
 export {
   BucketMissingError,
   ConfigError,

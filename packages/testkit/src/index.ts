@@ -471,6 +471,6 @@ export {
   pullHeartbeatMs,
   pullRequestOf,
 } from './fault-proxy.ts';
-export { OwnNatsCluster } from './nats-cluster.ts';
+export { OwnNatsCluster, stepDownUntil } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
 export { type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, listening, waitFor } from './index.ts';
 
 interface Node {
@@ -109,4 +109,39 @@ export class OwnNatsCluster {
     for (let i = 0; i < this.nodes.length; i++) await this.killNode(i);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Steps the leader of `stream` (or of its `consumer`) down until `wanted` says yes to the one
+ * elected, and returns that leader's server name: a stepdown has the other replicas elect one of
+ * themselves, so a test moves a leader onto a node, or off it, before it kills one.
+ */
+export async function stepDownUntil(
+  nc: NatsConnection,
+  wanted: (leader: string) => boolean,
+  stream: string,
+  consumer?: string,
+): Promise<string> {
+  const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+  const leaderOf = async () =>
+    (consumer ? await jsm.consumers.info(stream, consumer) : await jsm.streams.info(stream)).cluster?.leader;
+  const api = consumer
+    ? `$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`
+    : `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`;
+  const what = consumer ?? stream;
+  for (let tries = 0; tries < 12; tries++) {
+    const leader = await waitFor(leaderOf, {
+      what: `a leader of ${what}`,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    if (wanted(leader)) return leader;
+    await nc.request(api, undefined, { timeout: 5_000 });
+    await waitFor(async () => ((await leaderOf().catch(() => undefined)) ?? leader) !== leader, {
+      what: `another leader of ${what}`,
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+  }
+  throw new Error(`no leader of ${what} as wanted after 12 stepdowns`);
 }

@@ -16,12 +16,12 @@ import {
   inSpan,
   type JetStreamClient,
   type JetStreamPublisher,
+  LeaderElections,
   type Logger,
   publishDeadLetter,
   ROOT_TRACE,
   SpanKind,
   STORE_RETRY,
-  sleep,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
 import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
@@ -219,9 +219,10 @@ export class Dc09Gateway {
   readonly #turn = new StoreTurn();
   #udpInflight = 0;
   #closing = false;
-  /** Wakes every frame waiting out a backoff, so a drain does not wait for the retry bound. */
-  /** Aborted by drain: ends every retry's wait at once. */
+  /** Aborted by drain: ends every frame's wait before its next try at once. */
   readonly #draining = new AbortController();
+  /** A new leader of EVENTS or DEADLETTER ends every frame's wait before its next try at once too. */
+  readonly #elections: LeaderElections;
 
   constructor(deps: {
     names: Names;
@@ -271,6 +272,10 @@ export class Dc09Gateway {
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
+    this.#elections = new LeaderElections(deps.publisher.connection, [
+      { stream: deps.names.streams.events },
+      { stream: deps.names.streams.deadletter },
+    ]);
     this.#accounts = deps.accounts;
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
@@ -366,6 +371,7 @@ export class Dc09Gateway {
     for (const socket of this.#sockets.keys()) socket.end();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000))]);
     for (const socket of this.#sockets.keys()) socket.destroy();
+    this.#elections.close();
   }
 
   /** The open TCP connections as they stand now. */
@@ -620,7 +626,9 @@ export class Dc09Gateway {
         }
         this.#metrics.retries.inc({ stage });
         this.#log.debug({ err, origin, stage, delayMs: delay }, 'transient failure; retrying the frame');
-        await sleep(delay, this.#draining.signal);
+        // Cut short when the stream elects a leader: the failure was most likely its election, and
+        // a try that still fails (the leader not serving yet) is tried again soon, not 2 s later.
+        if (await this.#elections.sleep(delay, this.#draining.signal)) attempt = 0;
       }
     }
   }

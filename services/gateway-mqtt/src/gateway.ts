@@ -22,6 +22,7 @@ import {
   isPermanentFailure,
   type JetStreamClient,
   type JetStreamPublisher,
+  LeaderElections,
   type Logger,
   type MqttClient,
   type MqttMessageHandler,
@@ -31,7 +32,6 @@ import {
   publishDeadLetter,
   SpanKind,
   STORE_RETRY,
-  sleep,
   TransientError,
   tracingEnabled,
 } from '@telecare/platform';
@@ -89,6 +89,8 @@ interface Pending {
   readonly read?: Accepted | Refusal;
   /** The payload's size when `packet` holds only its first bytes (refused as too large). */
   readonly rawSize?: number;
+  /** Admitted past its device's rate as an alarm: stored only with a token of the alarm reserve. */
+  readonly reserved?: true;
 }
 
 /** The life-critical types (P1), and each as it stands in a device's JSON, in bytes, for `mayBeAlarm`. */
@@ -181,6 +183,8 @@ export class DeviceEventGateway {
   #closing = false;
   /** Aborted by drain: ends every retry's wait at once. */
   readonly #draining = new AbortController();
+  /** A new leader of EVENTS or DEADLETTER ends every retry's wait at once too. */
+  readonly #elections: LeaderElections;
   readonly #rate: DeviceRateLimit;
   readonly #alarmReserve: DeviceRateLimit;
   /** Per device: dead letters written for its refused messages. */
@@ -195,7 +199,7 @@ export class DeviceEventGateway {
   readonly #takeovers: TakeoverWatch;
   readonly #takeoverPolicy: TakeoverPolicy;
   /** Where misuse is told of (`<namespace>.security.events`); none in tests that do not ask. */
-  readonly #securityEvent: ((event: SecurityEvent) => void) | undefined;
+  readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   /** Security events of every device together: a burst, then one a second. */
   readonly #securityEventBudget = new DeviceRateLimit({
     ratePerS: SECURITY_EVENTS_PER_S,
@@ -226,8 +230,12 @@ export class DeviceEventGateway {
     deadLetters?: { ratePerS: number; burst: number };
     /** When a device's login taken over again and again from several addresses is raised (broker log). */
     takeovers?: TakeoverPolicy;
-    /** Publishes a security event (`<namespace>.security.events`). */
-    securityEvent?: (event: SecurityEvent) => void;
+    /**
+     * Publishes a security event (`<namespace>.security.events`); what it answers
+     * (`SecurityEventOutbox.raise`: once the event is on disk) is awaited before the device whose
+     * message raised it is acked.
+     */
+    securityEvent?: (event: SecurityEvent) => Promise<void> | void;
   }) {
     this.#securityEvent = deps.securityEvent;
     this.#takeoverPolicy = deps.takeovers ?? { windowMs: 600_000, takeovers: 3 };
@@ -241,6 +249,10 @@ export class DeviceEventGateway {
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
+    this.#elections = new LeaderElections(deps.publisher.connection, [
+      { stream: deps.names.streams.events },
+      { stream: deps.names.streams.deadletter },
+    ]);
     this.#deviceMap = deps.deviceMap;
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
@@ -297,15 +309,17 @@ export class DeviceEventGateway {
       // flood of alarms (a stolen login pressing with a new id each time) exhausts it, and then
       // the real press is stored on a resend, when the reserve has refilled. Only a payload that
       // is an alarm by its own type (`mayBeAlarm`: within the size bound, its top-level `type`
-      // life-critical) takes a token and is read: a heartbeat naming an alarm type in its data
-      // spends none, and reading is bounded by the reserve's rate.
-      const read = mayBeAlarm(packet) && this.#alarmReserve.take(key) ? this.#classify(packet) : undefined;
+      // life-critical) is read, while the reserve has a token: a heartbeat naming an alarm type in
+      // its data is not. The token is spent when the alarm is stored (`#handle`): a payload refused
+      // (a serial not the login's, bytes that are not an event) or not stored spends none, so a
+      // stolen login sending such payloads cannot drain the reserve the device's presses need.
+      const read = mayBeAlarm(packet) && this.#alarmReserve.has(key) ? this.#classify(packet) : undefined;
       if (read?.priority !== ALARM_PRIORITY) {
         this.#rateLimited(key);
         callback();
         return;
       }
-      pending = read;
+      pending = { ...read, reserved: true };
     }
     const decision = admission({
       // Only device events are resent until answered; a status change is sent once.
@@ -408,6 +422,7 @@ export class DeviceEventGateway {
       callback(new DeliveryAbandonedError('draining: left for the next session'));
     }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    this.#elections.close();
   }
 
   #rateLimited(key: string): void {
@@ -515,7 +530,7 @@ export class DeviceEventGateway {
     );
   }
 
-  async #handle({ packet, generation, key, read: admitted, rawSize }: Pending): Promise<void> {
+  async #handle({ packet, generation, key, read: admitted, rawSize, reserved }: Pending): Promise<void> {
     const topic = packet.topic;
     const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     // A message read at admission came on a device's events topic, whose serial is its key.
@@ -641,11 +656,17 @@ export class DeviceEventGateway {
       }
       this.#carried.add(device);
     }
+    // Admitted past its rate: the reserve pays for what is stored, and for nothing else.
+    if (reserved && !this.#alarmReserve.take(serial)) {
+      this.#rateLimited(serial);
+      return;
+    }
     let stored: { duplicate: boolean };
     try {
       // A duplicate is the device's resend (the same id, time and type: `eventIdFor`), acked again.
       stored = await this.#store(event, generation);
     } catch (err) {
+      if (reserved) this.#alarmReserve.giveBack(serial);
       if (!(err instanceof PoisonMessageError)) throw err;
       // No retry can store it.
       return this.#unhandled(
@@ -657,8 +678,10 @@ export class DeviceEventGateway {
         `cannot store the event: ${err.message}`,
       );
     }
+    // Not acked before what it raised is kept (synced to the state folder, off the event loop): a
+    // crash of the machine after the ack does not lose it. Meanwhile other messages are handled.
+    if (event.unexpectedkind === true && !stored.duplicate) await this.#unexpectedKind(event);
     this.#sendAck(serial, storedAck(payload.id));
-    if (event.unexpectedkind === true && !stored.duplicate) this.#unexpectedKind(event);
     if (read.repaired !== undefined) {
       // Stored as an alarm although its payload broke the contract: the bytes are kept as a
       // refusal would keep them, for the installer to put the device right.
@@ -674,9 +697,10 @@ export class DeviceEventGateway {
   /**
    * A life-critical alarm stored from a device whose kind does not report it: raised as a security
    * event (a pendant's login sending pull-cord pulls is as likely someone else's hand as a wrong
-   * registration), within the budget of every device together. Ids only.
+   * registration), within the budget of every device together. Ids only. Resolves once the event
+   * is kept (`securityEvent`'s answer); never rejects.
    */
-  #unexpectedKind(event: TelecareEvent): void {
+  async #unexpectedKind(event: TelecareEvent): Promise<void> {
     if (!this.#securityEventBudget.take('all')) {
       this.#metrics.securityEventsDropped.inc();
       return;
@@ -693,7 +717,7 @@ export class DeviceEventGateway {
       'security: device-kind-unexpected',
     );
     try {
-      this.#securityEvent?.(
+      await this.#securityEvent?.(
         SecurityEvent.parse({
           id: null,
           at: event.receivedat,
@@ -958,7 +982,9 @@ export class DeviceEventGateway {
           { err, stage, attempt: n + 1, delayMs: Math.round(delayMs) },
           'transient failure; retrying',
         );
-        await sleep(delayMs, this.#draining.signal);
+        // Cut short when the stream elects a leader: the failure was most likely its election, and
+        // a try that still fails (the leader not serving yet) is tried again soon, not 2 s later.
+        if (await this.#elections.sleep(delayMs, this.#draining.signal)) n = -1;
         if (this.#closing) throw new DeliveryAbandonedError(`${stage}: draining`, { cause: err });
         if (generation !== this.#generation || (this.#attached && !this.#attached.connected)) {
           throw new DeliveryAbandonedError(`${stage}: the MQTT connection was replaced`, { cause: err });

@@ -16,6 +16,24 @@ describe('DeviceRateLimit', () => {
     expect(Array.from({ length: 6 }, () => limit.take('A')).filter(Boolean)).toHaveLength(5);
   });
 
+  it('says whether a token is there without taking it, and takes one given back', () => {
+    let now = 0;
+    const limit = new DeviceRateLimit({ ratePerS: 1, burst: 2, now: () => now });
+    expect(limit.has('A')).toBe(true);
+    expect(limit.take('A')).toBe(true);
+    expect(limit.take('A')).toBe(true);
+    expect(limit.has('A')).toBe(false);
+    limit.giveBack('A');
+    expect(limit.has('A')).toBe(true);
+    expect(limit.has('A')).toBe(true);
+    expect(limit.take('A')).toBe(true);
+    expect(limit.take('A')).toBe(false);
+    now += 10_000;
+    // Given back, never beyond the burst.
+    limit.giveBack('A');
+    expect([limit.take('A'), limit.take('A'), limit.take('A')]).toEqual([true, true, false]);
+  });
+
   it('a rate of 0 limits nothing', () => {
     const limit = new DeviceRateLimit({ ratePerS: 0, burst: 1 });
     expect(Array.from({ length: 100 }, () => limit.take('A')).every(Boolean)).toBe(true);

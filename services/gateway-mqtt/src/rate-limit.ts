@@ -38,6 +38,20 @@ export class DeviceRateLimit {
     return true;
   }
 
+  /** Whether `key` has a token now, none taken. */
+  has(key: string): boolean {
+    if (this.#ratePerMs <= 0) return true;
+    const bucket = this.#buckets.get(key);
+    if (!bucket) return true;
+    return bucket.tokens + (this.#now() - bucket.at) * this.#ratePerMs >= 1;
+  }
+
+  /** Gives back a token `take` took for work that was then not done (its bucket stays within its burst). */
+  giveBack(key: string): void {
+    const bucket = this.#buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(this.#burst, bucket.tokens + 1);
+  }
+
   /** Devices tracked (for tests). */
   get tracked(): number {
     return this.#buckets.size;

@@ -189,11 +189,11 @@ interface LaneLoop {
 
 /**
  * The loops that read lanes, each the platform's consumer loop on one durable consumer. An alarm
- * or area lane has one event in hand at a time (`max_ack_pending: 1`), a failure handed back after
- * the fixed retry delay, so it comes back before anything behind it. A partition lane has up to
+ * or area lane has one event in hand at a time (`max_ack_pending: 1`). A partition lane has up to
  * `inHand` events at once, keyed by resident (the platform's `LanePool`): different residents are
- * evaluated side by side, one resident's events one at a time in stream order, and a failure is
- * tried again in hand (`retryInPlace`) so that the resident's later events wait for it. Which lanes
+ * evaluated side by side, one resident's events one at a time in stream order. A failure is tried
+ * again in hand (`retryInPlace`) after the fixed retry delay, or as soon as ALERTS elects a leader,
+ * so that what is behind it in its lane (the resident's later events) waits for it. Which lanes
  * run changes while the process lives: an instance starts the lanes of a partition when it takes
  * its lease and stops them (draining) when it gives it up.
  */
@@ -299,6 +299,12 @@ export function runLaneWorkers(options: {
       ...(lane.kind === 'alarm' ? ALARM_LANE : {}),
       ackWaitMs: options.ackWaitMs,
       retryDelay: () => options.retryDelayMs,
+      // A failure is tried again in hand, and at once when ALERTS elects a leader: an alert it
+      // could not store during the election is stored with the first try after it. (Handed back,
+      // JetStream would hold it for the whole delay.) An alarm or area lane holds one event at a
+      // time, so nothing of its lane passes it either way.
+      retryInPlace: true,
+      retryOnLeaderOf: [options.names.streams.alerts],
       // A lane JetStream lost is made again as it was made, not waited for.
       recreate: laneConsumer(lane, options.ackWaitMs / 1_000, options.inHand ?? 1),
       ...(lane.kind === 'partition' && lane.partition !== undefined
@@ -307,7 +313,6 @@ export function runLaneWorkers(options: {
             // Residents side by side, each resident's events in order (a failure waits in hand).
             concurrency: options.inHand ?? 1,
             key: (_subject: string, event: TelecareEvent | undefined) => event?.residentid ?? '',
-            retryInPlace: true,
           }
         : {}),
       // An idle area lane has read everything stored before this pull: held alerts can be decided.
