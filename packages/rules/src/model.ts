@@ -678,6 +678,11 @@ export const Rhythm = z.object({
   /** When that visit ended (`carer.left`): the door just after it is the carer going. */
   visitEnd: z.number().optional(),
   /**
+   * How many carers of the open visit have not pressed "left" yet, when more than one came
+   * (double-handed care: "arrived", "arrived", "left", "left"); absent, one.
+   */
+  visitors: z.number().int().optional(),
+  /**
    * Movement sensors found noisy (`RhythmRule.chatter`), by serial: since when, until when (the
    * latest noisy report plus `quietS`), where (for the reason), its kind (for the `sensor.quiet`
    * that closes its fault; absent in a record of the version before), and the `sensor.noisy` alert

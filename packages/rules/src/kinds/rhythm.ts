@@ -298,12 +298,36 @@ function carerComingIn(
   for (let j = i + 1; j < recent.length; j++) {
     const seen = recent[j] as RecentEvent;
     if (seen.at - opened > VISIT_DOOR_MS) return false;
-    if (seen.type === 'carer.arrived') return true;
+    if (seen.type === 'carer.arrived') return !backOutBefore(rule, recent, left, seen.at);
     if (seen.type === 'door.closed') shut = true;
     else if (seen.type === 'door.opened') {
       // The door settling behind them (a bounce), or reported open again while open, is no passage.
       if (shut && !bounceOpening(recent, j, bounceMs)) return false;
     } else if (seen.type !== 'motion' && rule.activity.includes(seen.type)) return false;
+  }
+  return false;
+}
+
+/**
+ * Whether the door closing `left` was a carer going back out (to the car for their bag) before
+ * pressing "arrived" at `arrivedAt`: before its passage, movement inside after an earlier door
+ * closing, all within `VISIT_DOOR_MS` before the "arrived", with no other report between (a
+ * carer's "left", a bed or chair). Someone came in by that passage and went out by this one: the
+ * carer, who came in again; the resident was where they were before the first.
+ */
+function backOutBefore(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  arrivedAt: number,
+): boolean {
+  let moved = false;
+  for (let j = indexOf(recent, left) - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (arrivedAt - seen.at > VISIT_DOOR_MS) return false;
+    if (seen.type === 'motion') moved = true;
+    else if (seen.type === 'door.closed') return moved;
+    else if (seen.type !== 'door.opened' && rule.activity.includes(seen.type)) return false;
   }
   return false;
 }
@@ -363,6 +387,7 @@ function outingAgain(
   copy.returning = undefined;
   copy.visit = visitEnd;
   copy.visitEnd = visitEnd;
+  copy.visitors = undefined;
   copy.beforeReturn = undefined;
   copy.beforeDoor = undefined;
   let next = withRhythm(state, rule, copy, out);
