@@ -11,7 +11,6 @@ import { makeEvent } from './testing.ts';
  * in the home at once. Each case here read the resident in the wrong place before its fix.
  */
 const RESIDENT = 'res_carervisit1';
-const MIN = 60_000;
 /** 22 Nov 2026, Europe/London (UTC in November). */
 const T = (hhmmss: string) => Date.parse(`2026-11-22T${hhmmss}.000Z`);
 
@@ -45,16 +44,44 @@ function ev(type: EventType, hhmmss: string, device?: Device): TelecareEvent {
 }
 const move = (hhmmss: string, room: Device = KITCHEN) => ev('motion', hhmmss, room);
 
-/** Each a second after it happened, in time order; the timers fired up to `until`. */
-function run(events: readonly TelecareEvent[], until = T('23:59:00')) {
+/**
+ * Each a second after it happened, in time order, but `late` (when given) read last, at
+ * `arrives`: the door contact, the PIRs, the seats and the fobs are separate senders. The timers
+ * fired up to `until`.
+ */
+function run(
+  events: readonly TelecareEvent[],
+  until = T('23:59:00'),
+  late?: { event: TelecareEvent; arrives: number },
+) {
   const runner = new RulesRunner(DEFAULT_RULE_SET);
   const alerts: Alert[] = [];
-  const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  const sorted = [...events]
+    .filter((event) => event !== late?.event)
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
   for (const event of sorted) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+  if (late) alerts.push(...runner.event(late.event, late.arrives));
   alerts.push(...runner.advance(until));
   const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
   const rhythm = state.rhythms?.['rhythm.learned'];
   return { alerts: alerts.filter((alert) => alert.rule.id === 'rhythm.learned'), rhythm };
+}
+
+/** The alerts as told: id, type, when. */
+const told = (alerts: readonly Alert[]) =>
+  alerts
+    .map((alert) => [alert.id, alert.type, alert.raisedAt])
+    .sort((a, b) => String(a).localeCompare(String(b)));
+
+/** Each of `lates` read last, 20 s after it happened (within the reorder grace): as in time order. */
+function sameWhenLate(events: readonly TelecareEvent[], lates: readonly TelecareEvent[], until: number) {
+  const ordered = run(events, until);
+  for (const event of lates) {
+    const late = run(events, until, { event, arrives: Date.parse(event.time) + 20_000 });
+    expect(told(late.alerts), event.type).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place, event.type).toBe(ordered.rhythm?.place);
+  }
+  return ordered;
 }
 
 const ofType = (alerts: readonly Alert[], type: string) => alerts.filter((alert) => alert.type === type);
@@ -242,5 +269,24 @@ describe('two carers in the home at once (double-handed care)', () => {
     );
     expect(rhythm?.place).toBe('home');
     expect(longestOuting(rhythm)).toBe(90);
+  });
+});
+
+describe('the same visits with a report taken late, after the next one', () => {
+  it('home with a carer, sat in the chair: the chair, the carer’s hall movement or "left" taken late', () => {
+    const { events } = morning();
+    const chair = ev('chair.occupied', '12:10:00');
+    const all = [...events, ...homeWithCarer([chair, move('12:10:10', LOUNGE)])];
+    const going = all.filter((event) => event.time.includes('T12:40:'));
+    const ordered = sameWhenLate(all, [chair, ...going], T('17:30:00'));
+    expect(ordered.rhythm?.place).toBe('chair');
+  });
+
+  it('a lone carer’s visit: their hall movement after "left", "left" or the door taken late', () => {
+    const { events } = morning();
+    const all = [...events, ...homeWithCarer()];
+    const going = all.filter((event) => event.time.includes('T12:40:'));
+    const ordered = sameWhenLate(all, going, T('18:00:00'));
+    expect(ofType(ordered.alerts, 'outing.not-returned')).toHaveLength(1);
   });
 });

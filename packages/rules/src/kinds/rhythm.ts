@@ -469,9 +469,11 @@ function learnActivity(
     previous.at - entry.at <= VISIT_DOOR_MS &&
     carerCameInBy(rule, state.recent, entry, previous, bounceMs);
   const tz = out.settings.timeZone;
-  const learnt = inPlace
-    ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor)
-    : learnRhythm(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor);
+  const learnt = partnersMove(out.settings, before, state.recent, entry)
+    ? undefined
+    : inPlace
+      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor)
+      : learnRhythm(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -539,6 +541,28 @@ function learnActivity(
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+const CHAIR_REPORTS: readonly RecentEvent['type'][] = ['chair.occupied', 'chair.vacated'];
+
+/**
+ * Whether a movement is the other person's in a home shared with them (`sharedHome`): the resident
+ * in their chair, and the movement from a room other than the chair's (by the latest chair
+ * report's `location`). It dates its sensor, and leaves the resident's silence in the chair
+ * running. Alone at home, that movement is the resident, up from a chair that missed it.
+ */
+function partnersMove(
+  s: ResidentSettings,
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): boolean {
+  if (!s.sharedHome || entry.type !== 'motion' || rhythm?.place !== 'chair' || entry.location === undefined)
+    return false;
+  const chair = lastOf(recent, CHAIR_REPORTS, entry.at);
+  return (
+    chair?.type === 'chair.occupied' && chair.location !== undefined && chair.location !== entry.location
+  );
 }
 
 /**
@@ -796,7 +820,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
         ...(bounces.count > 0 ? { doorBouncesIgnored: bounces.count } : {}),
         ...noisy.thresholds,
       },
-      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}${bounces.first ? `; ${openingsText(bounces.count, bounceMs)} since then ignored as bounce${bounces.count === 1 ? '' : 's'} (${deviceValues(bounces.first).device})` : ''}${noisy.text}`,
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}${bounces.first ? `; ${openingsText(bounces.count, bounceMs)} since then ignored as bounce${bounces.count === 1 ? '' : 's'} (${deviceValues(bounces.first).device})` : ''}${noisy.text}${place === 'chair' && out.settings.sharedHome ? '; a shared home: movement in other rooms than the chair’s is taken as the other person’s' : ''}`,
       expected:
         limit.longestMin !== undefined && limit.ms < limit.longestMin * 60_000
           ? `active again within ${minutes(limit.ms)}, the most a silence is left: longer at this time on ${limit.longDays ?? 0} of the last ${limit.days} days only (their longest ${limit.longestMin} min)`
