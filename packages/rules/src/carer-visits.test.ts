@@ -272,6 +272,39 @@ describe('two carers in the home at once (double-handed care)', () => {
   });
 });
 
+describe('a carer who forgets "left", and the next carer', () => {
+  it('the next carer’s "arrived" an hour and a half on begins a visit of its own, and their "left" ends it', () => {
+    const { events } = morning();
+    const { rhythm } = run(
+      [
+        ...events,
+        ev('door.opened', '11:00:00'),
+        ev('door.closed', '11:00:15'),
+        ev('carer.arrived', '11:01:00'),
+        move('11:10:00'),
+        // Gone without pressing "left".
+        ev('door.opened', '11:20:00'),
+        ev('door.closed', '11:20:15'),
+        ev('door.opened', '12:30:00'),
+        ev('door.closed', '12:30:15'),
+        ev('carer.arrived', '12:31:00', ['carer-fob', 'CF-2', 'hall']),
+        move('12:40:00'),
+        ev('carer.left', '12:50:00', ['carer-fob', 'CF-2', 'hall']),
+        ev('door.opened', '12:50:30'),
+        ev('door.closed', '12:50:45'),
+        // The resident home on their own.
+        ev('door.opened', '12:58:00'),
+        ev('door.closed', '12:58:20'),
+        move('12:58:30', HALL),
+      ],
+      T('14:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    // Back at their own door at 12:58: an outing of 148 min.
+    expect(longestOuting(rhythm)).toBe(148);
+  });
+});
+
 describe('the same visits with a report taken late, after the next one', () => {
   it('home with a carer, sat in the chair: the chair, the carer’s hall movement or "left" taken late', () => {
     const { events } = morning();

@@ -673,7 +673,11 @@ export const Rhythm = z.object({
       gaps: z.tuple([z.number().int(), z.number()]),
     })
     .optional(),
-  /** When a carer's visit began (`carer.arrived`, until `carer.left`): what moves then is not the resident coming home. */
+  /**
+   * When a carer's visit began (`carer.arrived`, or the door that let them in, until `carer.left`;
+   * a second carer's "arrived" during it joins it): what moves then is not the resident coming
+   * home, and a resident seen home after it came in with the carer, by that door.
+   */
   visit: z.number().optional(),
   /** When that visit ended (`carer.left`): the door just after it is the carer going. */
   visitEnd: z.number().optional(),

@@ -65,14 +65,25 @@ const carerCameBack = (next: Rhythm, last: RecentEvent, entry: RecentEvent): boo
 };
 
 /**
+ * A second carer of a visit arrives this soon after it began (double-handed care: the two come
+ * together, or one a little late). An "arrived" later in a visit still open is the next visit,
+ * the "left" of the one before forgotten.
+ */
+const VISIT_JOIN_MS = 30 * 60_000;
+
+/** Whether a carer's "arrived" joins the visit open (`visiting`): another carer of it. */
+const joins = (next: Rhythm, entry: RecentEvent, visiting: boolean): boolean =>
+  visiting && entry.type === 'carer.arrived' && entry.at - (next.visit ?? entry.at) <= VISIT_JOIN_MS;
+
+/**
  * The visit after a carer's report in time order, on `result` (`next`, or its copy): an "arrived"
- * while a visit is open is another carer of it (double-handed care), and the visit ends with the
- * last of their "left"s; otherwise an "arrived" begins a visit and a "left" ends it.
+ * that joins the visit open (`joins`) is another carer of it, and the visit ends with the last of
+ * their "left"s; otherwise an "arrived" begins a visit and a "left" ends it.
  */
 function visitAfter(result: Writable, next: Rhythm, entry: RecentEvent, visiting: boolean): void {
   const carers = next.visitors ?? 1;
   if (entry.type === 'carer.arrived') {
-    if (visiting) {
+    if (joins(next, entry, visiting)) {
       result.visitors = carers + 1;
       return;
     }
@@ -517,7 +528,7 @@ function learnedAt(
     const result: Writable = inPlace ? next : shapedRhythm(next);
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
     // Another carer of the visit open (double-handed care): the visit goes on until both have gone.
-    if (carer && visiting) visitAfter(result, next, entry, visiting);
+    if (joins(next, entry, visiting)) visitAfter(result, next, entry, visiting);
     else if (entry.type === 'carer.arrived') {
       const opened = next.returning;
       // The door that "took the resident out" just before was the carer coming in: at home. Not when
