@@ -586,13 +586,16 @@ function learnedAt(
     return result;
   }
   // At home only by movement after a carer's "left" (the return kept), since the outing's door: the
-  // door closing within five minutes of "left" was the carer going, the hall's PIR seeing them on
-  // their way out, and the resident is out as before the visit, from their own door.
+  // door opened after that movement and closing within five minutes of "left" was the carer going,
+  // the hall's PIR seeing them on their way out, and the resident is out as before the visit, from
+  // their own door. Movement after the door opened is someone coming in by it.
   const returned = next.beforeReturn;
   if (
     entry.type === 'door.closed' &&
     next.place === 'home' &&
     returned !== undefined &&
+    last?.type === 'door.opened' &&
+    last.at > returned.at &&
     next.visit !== undefined &&
     next.visitEnd !== undefined &&
     next.visit > returned.last.at &&
