@@ -172,6 +172,8 @@ describe('a resident who comes home with a carer, through one passage of the doo
     expect(notBack(alerts)).toEqual([]);
     // Back at 12:00, not at 13:30: a 90-minute outing, not one of three hours.
     expect(longestOuting(rhythm)).toBe(90);
+    // Still from the carer's "left" at 12:40 (50 min), not from the door they came in by.
+    expect(Math.max(...(rhythm?.gaps ?? []))).toBe(50);
   });
 
   it('a lone carer’s visit (the hall’s PIR after "left" as they go) leaves the resident out: "not back" from their own door', () => {

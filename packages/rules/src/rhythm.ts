@@ -620,9 +620,17 @@ function learnedAt(
       ? next.visit
       : undefined;
   const backAt = next.returning ?? cameWith;
+  // Still at home from the door they came in by; with a carer, from the visit's end ("left", or
+  // its longest; during it, not at all).
+  const stillFrom =
+    next.place !== 'out' || backAt === undefined
+      ? entry.at
+      : cameWith !== undefined && next.returning === undefined
+        ? Math.max(cameWith, next.visitEnd ?? Math.min(entry.at, cameWith + VISIT_MAX_MS))
+        : backAt;
   if (next.place === 'out' && last) {
     const back = partOf(localMinute(last.at, timeZone)) * RHYTHM_DAYS + ring;
-    const gap = gapIndex(0, partOf(localMinute(backAt ?? entry.at, timeZone)), ring);
+    const gap = gapIndex(0, partOf(localMinute(stillFrom, timeZone)), ring);
     beforeReturn = keptReturn(
       entry,
       last,
@@ -656,8 +664,6 @@ function learnedAt(
   if (last && observe && !(bounceMs > 0 && entry.type === 'door.opened')) {
     // Back from an outing at the door activity inside now follows (not a carer's); else when seen.
     const end = next.place === 'out' && backAt !== undefined ? backAt : entry.at;
-    const stillFrom =
-      cameWith !== undefined && next.returning === undefined ? Math.max(end, next.visitEnd ?? end) : end;
     // Still from the door until now, at home (or where no sensor sees): a silence at home.
     if (stillFrom < entry.at) {
       const i = gapIndex(0, partOf(localMinute(stillFrom, timeZone)), ring);
