@@ -43,6 +43,8 @@ function ev(type: EventType, hhmmss: string, device?: Device): TelecareEvent {
   });
 }
 const move = (hhmmss: string, room: Device = KITCHEN) => ev('motion', hhmmss, room);
+/** One passage of the front door: opened, closed. */
+const passage = (opened: string, closed: string) => [ev('door.opened', opened), ev('door.closed', closed)];
 
 /**
  * Each a second after it happened, in time order, but `late` (when given) read last, at
@@ -115,8 +117,7 @@ const morning = () => {
  * the hall's PIR seeing them go, and the door behind them.
  */
 const homeWithCarer = (during: readonly TelecareEvent[] = []) => [
-  ev('door.opened', '12:00:00'),
-  ev('door.closed', '12:00:20'),
+  ...passage('12:00:00', '12:00:20'),
   move('12:00:25', HALL),
   ev('carer.arrived', '12:01:00'),
   move('12:05:00'),
@@ -124,8 +125,7 @@ const homeWithCarer = (during: readonly TelecareEvent[] = []) => [
   move('12:20:00'),
   ev('carer.left', '12:40:00'),
   move('12:40:20', HALL),
-  ev('door.opened', '12:40:40'),
-  ev('door.closed', '12:40:50'),
+  ...passage('12:40:40', '12:40:50'),
 ];
 
 describe('a resident who comes home with a carer, through one passage of the door', () => {
@@ -148,16 +148,14 @@ describe('a resident who comes home with a carer, through one passage of the doo
         move('16:50:00', HALL),
         ev('door.opened', '16:59:45'),
         door,
-        ev('door.opened', '20:00:00'),
-        ev('door.closed', '20:00:20'),
+        ...passage('20:00:00', '20:00:20'),
         move('20:00:25', HALL),
         ev('carer.arrived', '20:01:00'),
         move('20:10:00'),
         ev('bed.occupied', '20:30:00'),
         ev('carer.left', '20:45:00'),
         move('20:45:20', HALL),
-        ev('door.opened', '20:45:40'),
-        ev('door.closed', '20:45:50'),
+        ...passage('20:45:40', '20:45:50'),
       ],
       T('23:59:00'),
     );
@@ -190,13 +188,10 @@ describe('a carer who opens the door again before "arrived"', () => {
   const carerBackToTheCar = (hall2 = true) => [
     move('09:00:00'),
     move('09:50:00', LOUNGE),
-    ev('door.opened', '10:00:00'),
-    ev('door.closed', '10:00:10'),
+    ...passage('10:00:00', '10:00:10'),
     move('10:00:15', HALL),
-    ev('door.opened', '10:00:40'),
-    ev('door.closed', '10:00:50'),
-    ev('door.opened', '10:02:00'),
-    ev('door.closed', '10:02:10'),
+    ...passage('10:00:40', '10:00:50'),
+    ...passage('10:02:00', '10:02:10'),
     ...(hall2 ? [move('10:02:15', HALL)] : []),
     ev('carer.arrived', '10:03:00'),
     move('10:10:00'),
@@ -228,22 +223,18 @@ describe('two carers in the home at once (double-handed care)', () => {
     const { alerts, rhythm } = run(
       [
         ...events,
-        ev('door.opened', '12:00:00'),
-        ev('door.closed', '12:00:20'),
+        ...passage('12:00:00', '12:00:20'),
         move('12:00:25', HALL),
         ev('carer.arrived', '12:01:00', fob(A)),
-        ev('door.opened', '12:01:30'),
-        ev('door.closed', '12:01:45'),
+        ...passage('12:01:30', '12:01:45'),
         ev('carer.arrived', '12:02:00', fob(B)),
         move('12:10:00'),
         ev('carer.left', '12:20:00', fob(A)),
-        ev('door.opened', '12:20:30'),
-        ev('door.closed', '12:20:40'),
+        ...passage('12:20:30', '12:20:40'),
         move('12:25:00'),
         move('12:35:00', LOUNGE),
         ev('carer.left', '12:40:00', fob(B)),
-        ev('door.opened', '12:40:30'),
-        ev('door.closed', '12:40:40'),
+        ...passage('12:40:30', '12:40:40'),
       ],
       T('18:00:00'),
     );
@@ -256,15 +247,13 @@ describe('two carers in the home at once (double-handed care)', () => {
     const { rhythm } = run(
       [
         ...events,
-        ev('door.opened', '12:00:00'),
-        ev('door.closed', '12:00:20'),
+        ...passage('12:00:00', '12:00:20'),
         ev('carer.arrived', '12:01:00', fob(A)),
         ev('carer.arrived', '12:01:10', fob(B)),
         move('12:10:00'),
         ev('carer.left', '12:20:00', fob(A)),
         ev('carer.left', '12:21:00', fob(B)),
-        ev('door.opened', '12:21:30'),
-        ev('door.closed', '12:21:40'),
+        ...passage('12:21:30', '12:21:40'),
         move('13:30:00', LOUNGE),
       ],
       T('15:00:00'),
@@ -280,23 +269,18 @@ describe('a carer who forgets "left", and the next carer', () => {
     const { rhythm } = run(
       [
         ...events,
-        ev('door.opened', '11:00:00'),
-        ev('door.closed', '11:00:15'),
+        ...passage('11:00:00', '11:00:15'),
         ev('carer.arrived', '11:01:00'),
         move('11:10:00'),
         // Gone without pressing "left".
-        ev('door.opened', '11:20:00'),
-        ev('door.closed', '11:20:15'),
-        ev('door.opened', '12:30:00'),
-        ev('door.closed', '12:30:15'),
+        ...passage('11:20:00', '11:20:15'),
+        ...passage('12:30:00', '12:30:15'),
         ev('carer.arrived', '12:31:00', ['carer-fob', 'CF-2', 'hall']),
         move('12:40:00'),
         ev('carer.left', '12:50:00', ['carer-fob', 'CF-2', 'hall']),
-        ev('door.opened', '12:50:30'),
-        ev('door.closed', '12:50:45'),
+        ...passage('12:50:30', '12:50:45'),
         // The resident home on their own.
-        ev('door.opened', '12:58:00'),
-        ev('door.closed', '12:58:20'),
+        ...passage('12:58:00', '12:58:20'),
         move('12:58:30', HALL),
       ],
       T('14:00:00'),
