@@ -183,6 +183,36 @@ describe('a resident who comes home with a carer, through one passage of the doo
   });
 });
 
+describe('the resident home on their own just after a lone carer went', () => {
+  it('their door within five minutes of "left", after the carer’s: a passage of its own, home from it', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [...events, ...homeWithCarer(), ...passage('12:43:00', '12:43:20'), move('12:43:30', HALL)],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+    // Out from 10:30 to their door at 12:43.
+    expect(longestOuting(rhythm)).toBe(133);
+  });
+
+  it('the same with the hall’s PIR seeing them before the door closes behind them', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...homeWithCarer(),
+        ev('door.opened', '12:43:00'),
+        move('12:43:10', HALL),
+        ev('door.closed', '12:43:20'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+  });
+});
+
 describe('a carer who opens the door again before "arrived"', () => {
   /** At home, in the lounge; the carer comes in, goes back to the car, comes in again, then "arrived". */
   const carerBackToTheCar = (hall2 = true) => [

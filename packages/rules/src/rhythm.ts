@@ -366,7 +366,9 @@ export function placeOf(
  * false (the stretch up to this event falls in a declared away period) the person is followed
  * (place, latest activity, bed) but nothing is learned from it: no silence, outing, return,
  * get-up or bedtime. `carersDoor`: a door closing older than the latest activity, a carer's
- * "arrived", which in time order came straight after it (`lateCarersDoor`).
+ * "arrived", which in time order came straight after it (`lateCarersDoor`). `passage`: a door
+ * opening while out, within `VISIT_DOOR_MS` of a carer's "left", with the door closed since that
+ * "left" (the carer gone): a passage of its own, someone coming in, not the carer going.
  */
 export function learnRhythm(
   rhythm: Rhythm | undefined,
@@ -376,9 +378,11 @@ export function learnRhythm(
   bounceMs = 0,
   wakeFrom?: number,
   carersDoor = false,
+  passage = false,
 ): Rhythm {
   return (
-    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor) ?? (rhythm as Rhythm)
+    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor, passage) ??
+    (rhythm as Rhythm)
   );
 }
 
@@ -395,8 +399,9 @@ export function learnRhythmInPlace(
   bounceMs = 0,
   wakeFrom?: number,
   carersDoor = false,
+  passage = false,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor, passage);
 }
 
 /**
@@ -413,9 +418,10 @@ function learned(
   bounceMs: number,
   wakeFrom: number | undefined,
   carersDoor: boolean,
+  passage: boolean,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
-  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor);
+  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor, passage);
   if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
   const base = result ?? rhythm;
   if (!base) return result;
@@ -445,6 +451,7 @@ function learnedAt(
   bounceMs: number,
   timeZone: string,
   lateCarersDoorClosed: boolean,
+  passage: boolean,
 ): Rhythm | undefined {
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
@@ -514,7 +521,7 @@ function learnedAt(
   next = rollTo(next, local.date, inPlace);
   const visiting =
     next.visit !== undefined && next.visitEnd === undefined && entry.at - next.visit < VISIT_MAX_MS;
-  const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS;
+  const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS && !passage;
   const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
   const door = entry.type === 'door.opened' || entry.type === 'door.closed';
   const seated = entry.type === 'bed.occupied' || entry.type === 'chair.occupied';

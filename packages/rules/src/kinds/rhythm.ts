@@ -469,11 +469,18 @@ function learnActivity(
     previous.at - entry.at <= VISIT_DOOR_MS &&
     carerCameInBy(rule, state.recent, entry, previous, bounceMs);
   const tz = out.settings.timeZone;
+  const wakeFrom = out.settings.wakeFrom;
+  const passage =
+    entry.type === 'door.opened' &&
+    before?.place === 'out' &&
+    before.visitEnd !== undefined &&
+    entry.at - before.visitEnd <= VISIT_DOOR_MS &&
+    closedSince(state.recent, before.visitEnd, entry);
   const learnt = partnersMove(out.settings, before, state.recent, entry)
     ? undefined
     : inPlace
-      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor)
-      : learnRhythm(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor);
+      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage)
+      : learnRhythm(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -541,6 +548,19 @@ function learnActivity(
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+/**
+ * Whether the door closed after `from` (a carer's "left") and before `entry`: the carer's going
+ * passage done, so the door opened again at `entry` is someone else's.
+ */
+function closedSince(recent: readonly RecentEvent[], from: number, entry: RecentEvent): boolean {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < from) return false;
+    if (seen.type === 'door.closed' && byTimeThenId(seen, entry) < 0) return true;
+  }
+  return false;
 }
 
 const CHAIR_REPORTS: readonly RecentEvent['type'][] = ['chair.occupied', 'chair.vacated'];
