@@ -1,8 +1,10 @@
 import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
-import { initialState } from './model.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState } from './model.ts';
 import { RulesRunner } from './runner.ts';
+import { encodeState } from './state-codec.ts';
 import { makeEvent } from './testing.ts';
 
 /**
@@ -337,5 +339,45 @@ describe('the same visits with a report taken late, after the next one', () => {
     const going = all.filter((event) => event.time.includes('T12:40:'));
     const ordered = sameWhenLate(all, going, T('18:00:00'));
     expect(ofType(ordered.alerts, 'outing.not-returned')).toHaveLength(1);
+  });
+});
+
+describe('learned in place (reuse) as on a copy', () => {
+  /** Each event in time order, on a copy and on the state given up to the core: what each stores. */
+  function bothWays(events: readonly TelecareEvent[]) {
+    let kept: ResidentState = initialState(RESIDENT);
+    let given: ResidentState = initialState(RESIDENT);
+    const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    for (const event of sorted) {
+      const input = { kind: 'event', event, now: Date.parse(event.time) + 1000 } as const;
+      const pure = evaluate(kept, input, DEFAULT_RULE_SET);
+      const reused = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+      expect(told(reused.alerts)).toEqual(told(pure.alerts));
+      expect(reused.timers).toEqual(pure.timers);
+      expect(encodeState(reused.state)).toBe(encodeState(pure.state));
+      kept = pure.state;
+      given = reused.state;
+    }
+    return kept.rhythms?.['rhythm.learned'];
+  }
+
+  it('home with a carer and to the chair, a lone carer going, two carers at once', () => {
+    const { events } = morning();
+    expect(bothWays([...events, ...homeWithCarer([ev('chair.occupied', '12:10:00')])])?.place).toBe('chair');
+    expect(bothWays([...events, ...homeWithCarer()])?.place).toBe('out');
+    const fob = (serial: string): Device => ['carer-fob', serial, 'hall'];
+    const double = [
+      ...events,
+      ...passage('12:00:00', '12:00:20'),
+      ev('carer.arrived', '12:01:00', fob('CF-1')),
+      ev('carer.arrived', '12:01:10', fob('CF-2')),
+      move('12:10:00'),
+      ev('carer.left', '12:20:00', fob('CF-1')),
+      move('12:25:00'),
+      ev('carer.left', '12:21:00', fob('CF-2')),
+      ...passage('12:21:30', '12:21:40'),
+      move('13:30:00', LOUNGE),
+    ];
+    expect(bothWays(double)?.visitors).toBeUndefined();
   });
 });
