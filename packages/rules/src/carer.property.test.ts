@@ -137,7 +137,9 @@ const told = (alerts: readonly Alert[]) =>
 
 /**
  * Whether two carers are in the home at once (one in by the door before the other is out of it):
- * the rhythm follows one visit at a time, and the first "left" ends it (README, Limits).
+ * their passages of the door and the hall's PIR between them may read as the resident come home
+ * by one and a carer by the next, and one coming in more than 30 minutes into the other's visit
+ * as the next visit (README, Limits). `carer-visits.test.ts` has two carers at once.
  */
 function overlapping(day: Day): boolean {
   const spans = day.visits

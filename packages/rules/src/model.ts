@@ -673,10 +673,19 @@ export const Rhythm = z.object({
       gaps: z.tuple([z.number().int(), z.number()]),
     })
     .optional(),
-  /** When a carer's visit began (`carer.arrived`, until `carer.left`): what moves then is not the resident coming home. */
+  /**
+   * When a carer's visit began (`carer.arrived`, or the door that let them in, until `carer.left`;
+   * a second carer's "arrived" during it joins it): what moves then is not the resident coming
+   * home, and a resident seen home after it came in with the carer, by that door.
+   */
   visit: z.number().optional(),
   /** When that visit ended (`carer.left`): the door just after it is the carer going. */
   visitEnd: z.number().optional(),
+  /**
+   * How many carers of the open visit have not pressed "left" yet, when more than one came
+   * (double-handed care: "arrived", "arrived", "left", "left"); absent, one.
+   */
+  visitors: z.number().int().optional(),
   /**
    * Movement sensors found noisy (`RhythmRule.chatter`), by serial: since when, until when (the
    * latest noisy report plus `quietS`), where (for the reason), its kind (for the `sensor.quiet`

@@ -166,6 +166,29 @@ describe('a bed sensor that misses the resident getting up', () => {
     expect(alerts[0]?.reason).toContain('shared home');
   });
 
+  it('in a home shared with a partner, the partner about the kitchen does not end the resident’s silence in the chair', () => {
+    // Day 9: up, about the kitchen, in the lounge chair at 13:00 and never out of it again; the
+    // partner is about the kitchen all afternoon and evening.
+    const shared = parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      residents: { [RESIDENT]: { sharedHome: true } },
+    });
+    const day = [
+      ev('bed.vacated', at(9, '09:30')),
+      ...about(at(9, '09:32'), at(9, '13:00')),
+      ev('chair.occupied', at(9, '13:00')),
+      ...about(at(9, '13:10'), at(9, '22:00')),
+    ];
+    const alerts = after(run([...learning, ...day], at(9, '22:00'), shared), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual(['inactivity.unusual']);
+    // Named by the chair, within the prior in the chair (6 h) of it.
+    expect(alerts[0]?.evidence).toEqual([day.find((e) => e.type === 'chair.occupied')?.id]);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBeLessThanOrEqual(at(9, '19:00') + GRACE);
+    expect(alerts[0]?.reason).toContain('shared home');
+    // Alone at home, that movement is the resident, up from a chair that missed it: no alert.
+    expect(after(run([...learning, ...day], at(9, '22:00')), at(9, '00:00'))).toEqual([]);
+  });
+
   it('the bedroom’s own PIR seeing them turn over in bed is not getting up', () => {
     const bedroom: [string, string, string] = ['pir', 'PIR-B', 'bedroom'];
     // Day 9: still in bed, turning over all morning in view of the bedroom PIR: "not up" at the

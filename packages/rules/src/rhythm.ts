@@ -45,6 +45,60 @@ export const carerTookDoor = (
   at - closed.at <= VISIT_DOOR_MS &&
   !(opened !== undefined && opened - closed.at >= bounceMs);
 
+/**
+ * Whether a carer's "arrived" at `entry`, out since the door closing `last`, ends a carer's coming
+ * in by more than one passage (back to the car for their bag before pressing it): a door closing
+ * within `VISIT_DOOR_MS` before it took the resident out, movement inside ended that (the return
+ * kept), and the door closed again since. Someone came in by the first passage and went out and
+ * in again: the carer, every time. Not when that first closing was a carer going (within
+ * `VISIT_DOOR_MS` of a "left").
+ */
+const carerCameBack = (next: Rhythm, last: RecentEvent, entry: RecentEvent): boolean => {
+  const kept = next.beforeReturn;
+  return (
+    kept !== undefined &&
+    kept.last.type === 'door.closed' &&
+    kept.at < last.at &&
+    entry.at - kept.last.at <= VISIT_DOOR_MS &&
+    !(kept.visitEnd !== undefined && kept.last.at - kept.visitEnd <= VISIT_DOOR_MS)
+  );
+};
+
+/**
+ * A second carer of a visit arrives this soon after it began (double-handed care: the two come
+ * together, or one a little late). An "arrived" later in a visit still open is the next visit,
+ * the "left" of the one before forgotten.
+ */
+const VISIT_JOIN_MS = 30 * 60_000;
+
+/** Whether a carer's "arrived" joins the visit open (`visiting`): another carer of it. */
+const joins = (next: Rhythm, entry: RecentEvent, visiting: boolean): boolean =>
+  visiting && entry.type === 'carer.arrived' && entry.at - (next.visit ?? entry.at) <= VISIT_JOIN_MS;
+
+/**
+ * The visit after a carer's report in time order, on `result` (`next`, or its copy): an "arrived"
+ * that joins the visit open (`joins`) is another carer of it, and the visit ends with the last of
+ * their "left"s; otherwise an "arrived" begins a visit and a "left" ends it.
+ */
+function visitAfter(result: Writable, next: Rhythm, entry: RecentEvent, visiting: boolean): void {
+  const carers = next.visitors ?? 1;
+  if (entry.type === 'carer.arrived') {
+    if (joins(next, entry, visiting)) {
+      result.visitors = carers + 1;
+      return;
+    }
+    result.visit = entry.at;
+    result.visitEnd = undefined;
+  } else if (visiting && carers > 1) {
+    result.visitors = carers > 2 ? carers - 1 : undefined;
+    return;
+  } else {
+    result.visit = next.visit ?? entry.at;
+    result.visitEnd = entry.at;
+  }
+  result.visitors = undefined;
+}
+
 /** A kept return's cell that it did not raise (`beforeReturn`): no index. */
 const NOTHING_LEARNED: [number, number] = [-1, 0];
 
@@ -125,6 +179,7 @@ export function initialRhythm(date: string): Rhythm {
     beforeReturn: undefined,
     visit: undefined,
     visitEnd: undefined,
+    visitors: undefined,
     noisy: undefined,
     sensors: undefined,
     leftBed: undefined,
@@ -163,6 +218,7 @@ export function shapedRhythm(r: Rhythm): Rhythm {
     beforeReturn: r.beforeReturn,
     visit: r.visit,
     visitEnd: r.visitEnd,
+    visitors: r.visitors,
     noisy: r.noisy,
     sensors: r.sensors,
     leftBed: r.leftBed,
@@ -310,7 +366,9 @@ export function placeOf(
  * false (the stretch up to this event falls in a declared away period) the person is followed
  * (place, latest activity, bed) but nothing is learned from it: no silence, outing, return,
  * get-up or bedtime. `carersDoor`: a door closing older than the latest activity, a carer's
- * "arrived", which in time order came straight after it (`lateCarersDoor`).
+ * "arrived", which in time order came straight after it (`lateCarersDoor`). `passage`: a door
+ * opening while out, within `VISIT_DOOR_MS` of a carer's "left", with the door closed since that
+ * "left" (the carer gone): a passage of its own, someone coming in, not the carer going.
  */
 export function learnRhythm(
   rhythm: Rhythm | undefined,
@@ -320,9 +378,11 @@ export function learnRhythm(
   bounceMs = 0,
   wakeFrom?: number,
   carersDoor = false,
+  passage = false,
 ): Rhythm {
   return (
-    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor) ?? (rhythm as Rhythm)
+    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor, passage) ??
+    (rhythm as Rhythm)
   );
 }
 
@@ -339,8 +399,9 @@ export function learnRhythmInPlace(
   bounceMs = 0,
   wakeFrom?: number,
   carersDoor = false,
+  passage = false,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor, passage);
 }
 
 /**
@@ -357,9 +418,10 @@ function learned(
   bounceMs: number,
   wakeFrom: number | undefined,
   carersDoor: boolean,
+  passage: boolean,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
-  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor);
+  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor, passage);
   if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
   const base = result ?? rhythm;
   if (!base) return result;
@@ -389,6 +451,7 @@ function learnedAt(
   bounceMs: number,
   timeZone: string,
   lateCarersDoorClosed: boolean,
+  passage: boolean,
 ): Rhythm | undefined {
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
@@ -458,18 +521,22 @@ function learnedAt(
   next = rollTo(next, local.date, inPlace);
   const visiting =
     next.visit !== undefined && next.visitEnd === undefined && entry.at - next.visit < VISIT_MAX_MS;
-  const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS;
+  const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS && !passage;
   const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
   const door = entry.type === 'door.opened' || entry.type === 'door.closed';
+  const seated = entry.type === 'bed.occupied' || entry.type === 'chair.occupied';
   // Out, only activity inside brings the person home: the door opened and closed (a neighbour
   // looking in, the wind) and whatever moves during a carer's visit are someone else, and leave
   // the outing as it was. The latest door opening that was not the carer's is kept (`returning`):
   // the person may have come in and sat down where no sensor sees, which the check allows for,
-  // and activity inside after it dates their return at it.
-  if (next.place === 'out' && (door || carer || visiting)) {
+  // and activity inside after it dates their return at it. A bed or chair taken during a visit is
+  // the resident, come in with the carer: carers do not lie in the resident's bed.
+  if (next.place === 'out' && (door || carer || (visiting && !seated))) {
     const result: Writable = inPlace ? next : shapedRhythm(next);
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
-    if (entry.type === 'carer.arrived') {
+    // Another carer of the visit open (double-handed care): the visit goes on until both have gone.
+    if (joins(next, entry, visiting)) visitAfter(result, next, entry, visiting);
+    else if (entry.type === 'carer.arrived') {
       const opened = next.returning;
       // The door that "took the resident out" just before was the carer coming in: at home. Not when
       // a door opened since, or a visit began since by one (another carer came in by it first).
@@ -477,7 +544,8 @@ function learnedAt(
         opened ??
         (next.visit !== undefined && last !== undefined && next.visit > last.at ? next.visit : undefined);
       const kept =
-        last !== undefined && carerTookDoor(last, since, entry.at, bounceMs)
+        last !== undefined &&
+        (carerTookDoor(last, since, entry.at, bounceMs) || carerCameBack(next, last, entry))
           ? // Kept as a return (which taught nothing): a door opened since, as a passage of its own,
             // taken after this report, makes the closing the resident's after all (`returnUndone`).
             // Read before the visit is set: in place, `next` is `result`.
@@ -488,16 +556,14 @@ function learnedAt(
       const theirs = opened !== undefined && entry.at - opened <= VISIT_DOOR_MS;
       result.visit = theirs ? opened : entry.at;
       result.visitEnd = undefined;
+      result.visitors = undefined;
       if (theirs) result.returning = undefined;
       if (kept !== undefined && last !== undefined) {
         result.returning = last.at;
         result.place = placeOf(next.bed, next.chair, last, true);
         result.beforeReturn = kept;
       }
-    } else if (entry.type === 'carer.left') {
-      result.visit = next.visit ?? entry.at;
-      result.visitEnd = entry.at;
-    }
+    } else if (entry.type === 'carer.left') visitAfter(result, next, entry, visiting);
     return result;
   }
   // A bounce: the door closed again within `bounceMs` of opening. Nobody went through it: the
@@ -526,15 +592,52 @@ function learnedAt(
     result.place = placeOf(next.bed, next.chair, before.last, before.returning !== undefined);
     return result;
   }
+  // At home only by movement after a carer's "left" (the return kept), since the outing's door: the
+  // door opened after that movement and closing within five minutes of "left" was the carer going,
+  // the hall's PIR seeing them on their way out, and the resident is out as before the visit, from
+  // their own door. Movement after the door opened is someone coming in by it.
+  const returned = next.beforeReturn;
+  if (
+    entry.type === 'door.closed' &&
+    next.place === 'home' &&
+    returned !== undefined &&
+    last?.type === 'door.opened' &&
+    last.at > returned.at &&
+    next.visit !== undefined &&
+    next.visitEnd !== undefined &&
+    next.visit > returned.last.at &&
+    returned.at >= next.visitEnd &&
+    entry.at - next.visitEnd <= VISIT_DOOR_MS
+  ) {
+    const result = returnUndone(next) as Writable;
+    result.beforeDoor = undefined;
+    return result;
+  }
   const ring = ringOf(local.date);
   let { gaps, outs, up, backs, beds } = next;
   // Out, activity inside ends the outing: what that changes is kept, as it was before (the cells
   // it may raise below read before they are), to be undone if a carer's report, or a report older
   // than one, is taken after it (`returnUndone`). Kept up to a visit's longest after it.
   let beforeReturn = next.beforeReturn;
+  // Out with a carer's visit since the door (their door is not a `returning`), activity other than
+  // theirs (a bed or chair taken during it, or activity after it): the resident came in with them,
+  // by the door the visit dates from. Still from the visit's end (or that door) on.
+  const cameWith =
+    next.place === 'out' && last !== undefined && next.visit !== undefined && next.visit > last.at
+      ? next.visit
+      : undefined;
+  const backAt = next.returning ?? cameWith;
+  // Still at home from the door they came in by; with a carer, from the visit's end ("left", or
+  // its longest; during it, not at all).
+  const stillFrom =
+    next.place !== 'out' || backAt === undefined
+      ? entry.at
+      : cameWith !== undefined && next.returning === undefined
+        ? Math.max(cameWith, next.visitEnd ?? Math.min(entry.at, cameWith + VISIT_MAX_MS))
+        : backAt;
   if (next.place === 'out' && last) {
     const back = partOf(localMinute(last.at, timeZone)) * RHYTHM_DAYS + ring;
-    const gap = gapIndex(0, partOf(localMinute(next.returning ?? entry.at, timeZone)), ring);
+    const gap = gapIndex(0, partOf(localMinute(stillFrom, timeZone)), ring);
     beforeReturn = keptReturn(
       entry,
       last,
@@ -567,11 +670,11 @@ function learnedAt(
   }
   if (last && observe && !(bounceMs > 0 && entry.type === 'door.opened')) {
     // Back from an outing at the door activity inside now follows (not a carer's); else when seen.
-    const end = next.place === 'out' && next.returning !== undefined ? next.returning : entry.at;
+    const end = next.place === 'out' && backAt !== undefined ? backAt : entry.at;
     // Still from the door until now, at home (or where no sensor sees): a silence at home.
-    if (end < entry.at) {
-      const i = gapIndex(0, partOf(localMinute(end, timeZone)), ring);
-      const still = Math.round((entry.at - end) / 60_000);
+    if (stillFrom < entry.at) {
+      const i = gapIndex(0, partOf(localMinute(stillFrom, timeZone)), ring);
+      const still = Math.round((entry.at - stillFrom) / 60_000);
       if (still > (gaps[i] ?? 0)) {
         if (!inPlace) gaps = [...gaps];
         gaps[i] = still;
@@ -686,15 +789,11 @@ function learnedAt(
         ? before
         : undefined;
   result.returning = returning;
-  if (entry.type === 'carer.arrived') {
-    result.visit = entry.at;
-    result.visitEnd = undefined;
-  } else if (entry.type === 'carer.left') {
-    result.visit = next.visit ?? entry.at;
-    result.visitEnd = entry.at;
-  } else if (next.visit !== undefined && entry.at - (next.visitEnd ?? next.visit) > VISIT_MAX_MS) {
+  if (carer) visitAfter(result, next, entry, visiting);
+  else if (next.visit !== undefined && entry.at - (next.visitEnd ?? next.visit) > VISIT_MAX_MS) {
     result.visit = undefined;
     result.visitEnd = undefined;
+    result.visitors = undefined;
   }
   result.leftBed = leftBed;
   if (upOn !== undefined) result.upOn = upOn;
@@ -798,6 +897,11 @@ function lateCarer(
 function lateLeft(next: Rhythm, entry: RecentEvent, last: RecentEvent, inPlace: boolean): Rhythm | undefined {
   if (next.visit === undefined || next.visitEnd !== undefined || entry.at < next.visit) return undefined;
   const result: Writable = inPlace ? next : shapedRhythm(next);
+  // One of two carers or more: the visit goes on.
+  if ((next.visitors ?? 1) > 1) {
+    visitAfter(result, next, entry, true);
+    return result;
+  }
   const returning = next.returning;
   result.visitEnd = entry.at;
   if (next.place !== 'home' || returning === undefined) return result;

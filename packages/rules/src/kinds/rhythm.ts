@@ -298,12 +298,36 @@ function carerComingIn(
   for (let j = i + 1; j < recent.length; j++) {
     const seen = recent[j] as RecentEvent;
     if (seen.at - opened > VISIT_DOOR_MS) return false;
-    if (seen.type === 'carer.arrived') return true;
+    if (seen.type === 'carer.arrived') return !backOutBefore(rule, recent, left, seen.at);
     if (seen.type === 'door.closed') shut = true;
     else if (seen.type === 'door.opened') {
       // The door settling behind them (a bounce), or reported open again while open, is no passage.
       if (shut && !bounceOpening(recent, j, bounceMs)) return false;
     } else if (seen.type !== 'motion' && rule.activity.includes(seen.type)) return false;
+  }
+  return false;
+}
+
+/**
+ * Whether the door closing `left` was a carer going back out (to the car for their bag) before
+ * pressing "arrived" at `arrivedAt`: before its passage, movement inside after an earlier door
+ * closing, all within `VISIT_DOOR_MS` before the "arrived", with no other report between (a
+ * carer's "left", a bed or chair). Someone came in by that passage and went out by this one: the
+ * carer, who came in again; the resident was where they were before the first.
+ */
+function backOutBefore(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  arrivedAt: number,
+): boolean {
+  let moved = false;
+  for (let j = indexOf(recent, left) - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (arrivedAt - seen.at > VISIT_DOOR_MS) return false;
+    if (seen.type === 'motion') moved = true;
+    else if (seen.type === 'door.closed') return moved;
+    else if (seen.type !== 'door.opened' && rule.activity.includes(seen.type)) return false;
   }
   return false;
 }
@@ -363,6 +387,7 @@ function outingAgain(
   copy.returning = undefined;
   copy.visit = visitEnd;
   copy.visitEnd = visitEnd;
+  copy.visitors = undefined;
   copy.beforeReturn = undefined;
   copy.beforeDoor = undefined;
   let next = withRhythm(state, rule, copy, out);
@@ -444,9 +469,18 @@ function learnActivity(
     previous.at - entry.at <= VISIT_DOOR_MS &&
     carerCameInBy(rule, state.recent, entry, previous, bounceMs);
   const tz = out.settings.timeZone;
-  const learnt = inPlace
-    ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor)
-    : learnRhythm(before, entry, tz, observe, bounceMs, out.settings.wakeFrom, carersDoor);
+  const wakeFrom = out.settings.wakeFrom;
+  const passage =
+    entry.type === 'door.opened' &&
+    before?.place === 'out' &&
+    before.visitEnd !== undefined &&
+    entry.at - before.visitEnd <= VISIT_DOOR_MS &&
+    closedSince(state.recent, before.visitEnd, entry);
+  const learnt = partnersMove(out.settings, before, state.recent, entry)
+    ? undefined
+    : inPlace
+      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage)
+      : learnRhythm(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -514,6 +548,41 @@ function learnActivity(
   // Learnt in place, the state holds it already.
   if (rhythm === before) return state;
   return withRhythm(state, rule, rhythm, out);
+}
+
+/**
+ * Whether the door closed after `from` (a carer's "left") and before `entry`: the carer's going
+ * passage done, so the door opened again at `entry` is someone else's.
+ */
+function closedSince(recent: readonly RecentEvent[], from: number, entry: RecentEvent): boolean {
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < from) return false;
+    if (seen.type === 'door.closed' && byTimeThenId(seen, entry) < 0) return true;
+  }
+  return false;
+}
+
+const CHAIR_REPORTS: readonly RecentEvent['type'][] = ['chair.occupied', 'chair.vacated'];
+
+/**
+ * Whether a movement is the other person's in a home shared with them (`sharedHome`): the resident
+ * in their chair, and the movement from a room other than the chair's (by the latest chair
+ * report's `location`). It dates its sensor, and leaves the resident's silence in the chair
+ * running. Alone at home, that movement is the resident, up from a chair that missed it.
+ */
+function partnersMove(
+  s: ResidentSettings,
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): boolean {
+  if (!s.sharedHome || entry.type !== 'motion' || rhythm?.place !== 'chair' || entry.location === undefined)
+    return false;
+  const chair = lastOf(recent, CHAIR_REPORTS, entry.at);
+  return (
+    chair?.type === 'chair.occupied' && chair.location !== undefined && chair.location !== entry.location
+  );
 }
 
 /**
@@ -771,7 +840,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
         ...(bounces.count > 0 ? { doorBouncesIgnored: bounces.count } : {}),
         ...noisy.thresholds,
       },
-      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}${bounces.first ? `; ${openingsText(bounces.count, bounceMs)} since then ignored as bounce${bounces.count === 1 ? '' : 's'} (${deviceValues(bounces.first).device})` : ''}${noisy.text}`,
+      detail: `no movement since ${formatWhen(last.at, tz, timer.checkAt)}, ${TAXONOMY[last.type].description.toLowerCase()} (${deviceValues(last).device}); ${PLACE_TEXT[place]}${bounces.first ? `; ${openingsText(bounces.count, bounceMs)} since then ignored as bounce${bounces.count === 1 ? '' : 's'} (${deviceValues(bounces.first).device})` : ''}${noisy.text}${place === 'chair' && out.settings.sharedHome ? '; a shared home: movement in other rooms than the chair’s is taken as the other person’s' : ''}`,
       expected:
         limit.longestMin !== undefined && limit.ms < limit.longestMin * 60_000
           ? `active again within ${minutes(limit.ms)}, the most a silence is left: longer at this time on ${limit.longDays ?? 0} of the last ${limit.days} days only (their longest ${limit.longestMin} min)`

@@ -1,0 +1,383 @@
+import type { Alert, EventType, TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { evaluate } from './evaluate.ts';
+import { initialState, type ResidentState } from './model.ts';
+import { RulesRunner } from './runner.ts';
+import { encodeState } from './state-codec.ts';
+import { makeEvent } from './testing.ts';
+
+/**
+ * Carers' visits as a real home's devices report them: the door contact shows every passage, the
+ * hall's PIR sees a carer before they press "arrived", carers forget "left", and two carers may be
+ * in the home at once. Each case here read the resident in the wrong place before its fix.
+ */
+const RESIDENT = 'res_carervisit1';
+/** 22 Nov 2026, Europe/London (UTC in November). */
+const T = (hhmmss: string) => Date.parse(`2026-11-22T${hhmmss}.000Z`);
+
+type Device = readonly [kind: string, serial: string, location: string];
+const HALL: Device = ['pir', 'PIR-H', 'hall'];
+const KITCHEN: Device = ['pir', 'PIR-K', 'kitchen'];
+const LOUNGE: Device = ['pir', 'PIR-L', 'lounge'];
+const DEVICES: Partial<Record<EventType, Device>> = {
+  'door.opened': ['door-contact', 'DC-1', 'hall'],
+  'door.closed': ['door-contact', 'DC-1', 'hall'],
+  'carer.arrived': ['carer-fob', 'CF-1', 'hall'],
+  'carer.left': ['carer-fob', 'CF-1', 'hall'],
+  'chair.occupied': ['chair-sensor', 'CS-1', 'lounge'],
+  'chair.vacated': ['chair-sensor', 'CS-1', 'lounge'],
+  'bed.occupied': ['bed-sensor', 'BS-1', 'bedroom'],
+  'bed.vacated': ['bed-sensor', 'BS-1', 'bedroom'],
+};
+
+let counter = 0;
+function ev(type: EventType, hhmmss: string, device?: Device): TelecareEvent {
+  const [devicekind, subject, location] = device ?? DEVICES[type] ?? KITCHEN;
+  return makeEvent({
+    type,
+    time: new Date(T(hhmmss)).toISOString(),
+    residentid: RESIDENT,
+    devicekind,
+    subject,
+    location,
+    deviceEventId: `cv-${++counter}`,
+  });
+}
+const move = (hhmmss: string, room: Device = KITCHEN) => ev('motion', hhmmss, room);
+/** One passage of the front door: opened, closed. */
+const passage = (opened: string, closed: string) => [ev('door.opened', opened), ev('door.closed', closed)];
+
+/**
+ * Each a second after it happened, in time order, but `late` (when given) read last, at
+ * `arrives`: the door contact, the PIRs, the seats and the fobs are separate senders. The timers
+ * fired up to `until`.
+ */
+function run(
+  events: readonly TelecareEvent[],
+  until = T('23:59:00'),
+  late?: { event: TelecareEvent; arrives: number },
+) {
+  const runner = new RulesRunner(DEFAULT_RULE_SET);
+  const alerts: Alert[] = [];
+  const sorted = [...events]
+    .filter((event) => event !== late?.event)
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  for (const event of sorted) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+  if (late) alerts.push(...runner.event(late.event, late.arrives));
+  alerts.push(...runner.advance(until));
+  const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+  const rhythm = state.rhythms?.['rhythm.learned'];
+  return { alerts: alerts.filter((alert) => alert.rule.id === 'rhythm.learned'), rhythm };
+}
+
+/** The alerts as told: id, type, when. */
+const told = (alerts: readonly Alert[]) =>
+  alerts
+    .map((alert) => [alert.id, alert.type, alert.raisedAt])
+    .sort((a, b) => String(a).localeCompare(String(b)));
+
+/** Each of `lates` read last, 20 s after it happened (within the reorder grace): as in time order. */
+function sameWhenLate(events: readonly TelecareEvent[], lates: readonly TelecareEvent[], until: number) {
+  const ordered = run(events, until);
+  for (const event of lates) {
+    const late = run(events, until, { event, arrives: Date.parse(event.time) + 20_000 });
+    expect(told(late.alerts), event.type).toEqual(told(ordered.alerts));
+    expect(late.rhythm?.place, event.type).toBe(ordered.rhythm?.place);
+  }
+  return ordered;
+}
+
+const ofType = (alerts: readonly Alert[], type: string) => alerts.filter((alert) => alert.type === type);
+/** The "not back" alerts: when each was raised (to the minute), and the door it names. */
+const notBack = (alerts: readonly Alert[]) =>
+  ofType(alerts, 'outing.not-returned').map((alert) => [
+    new Date(alert.raisedAt).toISOString().slice(11, 16),
+    alert.evidence,
+  ]);
+/** The longest outing learned today, minutes. */
+const longestOuting = (rhythm: ReturnType<typeof run>['rhythm']) => Math.max(0, ...(rhythm?.outs ?? []));
+
+/** About the house from 09:00, out of the front door at 10:30. */
+const morning = () => {
+  const door = ev('door.closed', '10:30:00');
+  return {
+    door,
+    events: [
+      move('09:00:00'),
+      move('09:40:00', LOUNGE),
+      move('10:29:00', HALL),
+      ev('door.opened', '10:29:45'),
+      door,
+    ],
+  };
+};
+
+/**
+ * One passage of the door for the resident and a carer together (opened, closed), the hall's PIR
+ * seeing them in, the carer's "arrived" a minute later, the carer busy in the kitchen, "left",
+ * the hall's PIR seeing them go, and the door behind them.
+ */
+const homeWithCarer = (during: readonly TelecareEvent[] = []) => [
+  ...passage('12:00:00', '12:00:20'),
+  move('12:00:25', HALL),
+  ev('carer.arrived', '12:01:00'),
+  move('12:05:00'),
+  ...during,
+  move('12:20:00'),
+  ev('carer.left', '12:40:00'),
+  move('12:40:20', HALL),
+  ...passage('12:40:40', '12:40:50'),
+];
+
+describe('a resident who comes home with a carer, through one passage of the door', () => {
+  it('sat in their chair during the visit: at home from that door, no "not back"', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [...events, ...homeWithCarer([ev('chair.occupied', '12:10:00')])],
+      T('17:30:00'),
+    );
+    expect(notBack(alerts)).toEqual([]);
+    expect(rhythm?.place).toBe('chair');
+    // Out from 10:30 to the door at 12:00, not to the chair at 12:10.
+    expect(longestOuting(rhythm)).toBe(90);
+  });
+
+  it('put to bed by the evening carer: in bed, no "not back" at night', () => {
+    const door = ev('door.closed', '17:00:00');
+    const { alerts, rhythm } = run(
+      [
+        move('16:50:00', HALL),
+        ev('door.opened', '16:59:45'),
+        door,
+        ...passage('20:00:00', '20:00:20'),
+        move('20:00:25', HALL),
+        ev('carer.arrived', '20:01:00'),
+        move('20:10:00'),
+        ev('bed.occupied', '20:30:00'),
+        ev('carer.left', '20:45:00'),
+        move('20:45:20', HALL),
+        ...passage('20:45:40', '20:45:50'),
+      ],
+      T('23:59:00'),
+    );
+    expect(notBack(alerts)).toEqual([]);
+    expect(rhythm?.place).toBe('bed');
+  });
+
+  it('first seen after the carer has gone, with no door passage since: at home from the door they came in by', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run([...events, ...homeWithCarer(), move('13:30:00', LOUNGE)], T('15:00:00'));
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+    // Back at 12:00, not at 13:30: a 90-minute outing, not one of three hours.
+    expect(longestOuting(rhythm)).toBe(90);
+    // Still from the carer's "left" at 12:40 (50 min), not from the door they came in by.
+    expect(Math.max(...(rhythm?.gaps ?? []))).toBe(50);
+  });
+
+  it('a lone carer’s visit (the hall’s PIR after "left" as they go) leaves the resident out: "not back" from their own door', () => {
+    const { events, door } = morning();
+    const { alerts, rhythm } = run([...events, ...homeWithCarer()], T('18:00:00'));
+    expect(rhythm?.place).toBe('out');
+    // Six hours (the prior) from the resident's door at 10:30, not from the carer's at 12:40.
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+  });
+});
+
+describe('the resident home on their own just after a lone carer went', () => {
+  it('their door within five minutes of "left", after the carer’s: a passage of its own, home from it', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [...events, ...homeWithCarer(), ...passage('12:43:00', '12:43:20'), move('12:43:30', HALL)],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+    // Out from 10:30 to their door at 12:43.
+    expect(longestOuting(rhythm)).toBe(133);
+  });
+
+  it('the same with the hall’s PIR seeing them before the door closes behind them', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...homeWithCarer(),
+        ev('door.opened', '12:43:00'),
+        move('12:43:10', HALL),
+        ev('door.closed', '12:43:20'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+  });
+});
+
+describe('a carer who opens the door again before "arrived"', () => {
+  /** At home, in the lounge; the carer comes in, goes back to the car, comes in again, then "arrived". */
+  const carerBackToTheCar = (hall2 = true) => [
+    move('09:00:00'),
+    move('09:50:00', LOUNGE),
+    ...passage('10:00:00', '10:00:10'),
+    move('10:00:15', HALL),
+    ...passage('10:00:40', '10:00:50'),
+    ...passage('10:02:00', '10:02:10'),
+    ...(hall2 ? [move('10:02:15', HALL)] : []),
+    ev('carer.arrived', '10:03:00'),
+    move('10:10:00'),
+  ];
+
+  for (const hall2 of [true, false])
+    it(`leaves the resident at home${hall2 ? '' : ' (no PIR between the second passage and "arrived")'}`, () => {
+      const { rhythm } = run(carerBackToTheCar(hall2), T('10:20:00'));
+      expect(rhythm?.place).toBe('home');
+    });
+
+  it('the carer goes without pressing "left": the silence after is checked at home, not as an outing', () => {
+    const { alerts } = run(
+      [...carerBackToTheCar(), ev('door.opened', '10:30:20'), ev('door.closed', '10:30:30')],
+      T('23:59:00'),
+    );
+    expect(notBack(alerts)).toEqual([]);
+    expect(ofType(alerts, 'inactivity.unusual')).toHaveLength(1);
+  });
+});
+
+describe('two carers in the home at once (double-handed care)', () => {
+  const A = 'CF-1';
+  const B = 'CF-2';
+  const fob = (serial: string): Device => ['carer-fob', serial, 'hall'];
+
+  it('the first "left" does not end the visit: the other’s movement is theirs, "not back" from the resident’s door', () => {
+    const { events, door } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        move('12:00:25', HALL),
+        ev('carer.arrived', '12:01:00', fob(A)),
+        ...passage('12:01:30', '12:01:45'),
+        ev('carer.arrived', '12:02:00', fob(B)),
+        move('12:10:00'),
+        ev('carer.left', '12:20:00', fob(A)),
+        ...passage('12:20:30', '12:20:40'),
+        move('12:25:00'),
+        move('12:35:00', LOUNGE),
+        ev('carer.left', '12:40:00', fob(B)),
+        ...passage('12:40:30', '12:40:40'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+  });
+
+  it('once both have gone, activity without a door passage is the resident, home from the door they came in by', () => {
+    const { events } = morning();
+    const { rhythm } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        ev('carer.arrived', '12:01:00', fob(A)),
+        ev('carer.arrived', '12:01:10', fob(B)),
+        move('12:10:00'),
+        ev('carer.left', '12:20:00', fob(A)),
+        ev('carer.left', '12:21:00', fob(B)),
+        ...passage('12:21:30', '12:21:40'),
+        move('13:30:00', LOUNGE),
+      ],
+      T('15:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(longestOuting(rhythm)).toBe(90);
+  });
+});
+
+describe('a carer who forgets "left", and the next carer', () => {
+  it('the next carer’s "arrived" an hour and a half on begins a visit of its own, and their "left" ends it', () => {
+    const { events } = morning();
+    const { rhythm } = run(
+      [
+        ...events,
+        ...passage('11:00:00', '11:00:15'),
+        ev('carer.arrived', '11:01:00'),
+        move('11:10:00'),
+        // Gone without pressing "left".
+        ...passage('11:20:00', '11:20:15'),
+        ...passage('12:30:00', '12:30:15'),
+        ev('carer.arrived', '12:31:00', ['carer-fob', 'CF-2', 'hall']),
+        move('12:40:00'),
+        ev('carer.left', '12:50:00', ['carer-fob', 'CF-2', 'hall']),
+        ...passage('12:50:30', '12:50:45'),
+        // The resident home on their own.
+        ...passage('12:58:00', '12:58:20'),
+        move('12:58:30', HALL),
+      ],
+      T('14:00:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    // Back at their own door at 12:58: an outing of 148 min.
+    expect(longestOuting(rhythm)).toBe(148);
+  });
+});
+
+describe('the same visits with a report taken late, after the next one', () => {
+  it('home with a carer, sat in the chair: the chair, the carer’s hall movement or "left" taken late', () => {
+    const { events } = morning();
+    const chair = ev('chair.occupied', '12:10:00');
+    const all = [...events, ...homeWithCarer([chair, move('12:10:10', LOUNGE)])];
+    const going = all.filter((event) => event.time.includes('T12:40:'));
+    const ordered = sameWhenLate(all, [chair, ...going], T('17:30:00'));
+    expect(ordered.rhythm?.place).toBe('chair');
+  });
+
+  it('a lone carer’s visit: their hall movement after "left", "left" or the door taken late', () => {
+    const { events } = morning();
+    const all = [...events, ...homeWithCarer()];
+    const going = all.filter((event) => event.time.includes('T12:40:'));
+    const ordered = sameWhenLate(all, going, T('18:00:00'));
+    expect(ofType(ordered.alerts, 'outing.not-returned')).toHaveLength(1);
+  });
+});
+
+describe('learned in place (reuse) as on a copy', () => {
+  /** Each event in time order, on a copy and on the state given up to the core: what each stores. */
+  function bothWays(events: readonly TelecareEvent[]) {
+    let kept: ResidentState = initialState(RESIDENT);
+    let given: ResidentState = initialState(RESIDENT);
+    const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    for (const event of sorted) {
+      const input = { kind: 'event', event, now: Date.parse(event.time) + 1000 } as const;
+      const pure = evaluate(kept, input, DEFAULT_RULE_SET);
+      const reused = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+      expect(told(reused.alerts)).toEqual(told(pure.alerts));
+      expect(reused.timers).toEqual(pure.timers);
+      expect(encodeState(reused.state)).toBe(encodeState(pure.state));
+      kept = pure.state;
+      given = reused.state;
+    }
+    return kept.rhythms?.['rhythm.learned'];
+  }
+
+  it('home with a carer and to the chair, a lone carer going, two carers at once', () => {
+    const { events } = morning();
+    expect(bothWays([...events, ...homeWithCarer([ev('chair.occupied', '12:10:00')])])?.place).toBe('chair');
+    expect(bothWays([...events, ...homeWithCarer()])?.place).toBe('out');
+    const fob = (serial: string): Device => ['carer-fob', serial, 'hall'];
+    const double = [
+      ...events,
+      ...passage('12:00:00', '12:00:20'),
+      ev('carer.arrived', '12:01:00', fob('CF-1')),
+      ev('carer.arrived', '12:01:10', fob('CF-2')),
+      move('12:10:00'),
+      ev('carer.left', '12:20:00', fob('CF-1')),
+      move('12:25:00'),
+      ev('carer.left', '12:21:00', fob('CF-2')),
+      ...passage('12:21:30', '12:21:40'),
+      move('13:30:00', LOUNGE),
+    ];
+    expect(bothWays(double)?.visitors).toBeUndefined();
+  });
+});
