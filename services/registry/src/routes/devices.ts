@@ -1,9 +1,11 @@
 import type { DEVICE_ROUTES } from '@telecare/contracts';
-import type { RouteHandlers } from '@telecare/platform';
+import type { Logger, RouteHandlers } from '@telecare/platform';
+import type { CredentialAuthority } from '../credentials.ts';
 import { hashSecret, newSecret } from '../crypto.ts';
-import { InvalidRequestError, NotFoundError, RefusedError } from '../errors.ts';
+import { DependencyError, InvalidRequestError, NotFoundError, RefusedError } from '../errors.ts';
 import type { Device } from '../records.ts';
 import { keylessProblem } from '../schemas.ts';
+import type { HeldSecret, RegistryStore } from '../store.ts';
 import type { RouteContext } from './context.ts';
 
 /** Devices: registration (with the broker login), changes, credentials, test calls and health. */
@@ -17,13 +19,14 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       const issueSecret = body.protocol === 'mqtt' && deps.credentials !== undefined;
       const secret = issueSecret ? newSecret() : undefined;
       // The broker learns the secret inside the transaction: if it refuses, nothing is written.
-      const device = await deps.store.createDevice(body, now(), {
-        credentialHash: secret ? hashSecret(secret) : null,
-        ...(secret ? { credentialSecret: secret } : {}),
-        ...(secret && deps.credentials
-          ? { beforeCommit: (d: Device) => deps.credentials!.install(d.serial, secret) }
-          : {}),
-      });
+      const issuing = secret && deps.credentials ? issue(deps, secret, log) : undefined;
+      const create = () =>
+        deps.store.createDevice(body, now(), {
+          credentialHash: secret ? hashSecret(secret) : null,
+          ...(secret ? { credentialSecret: secret } : {}),
+          ...(issuing ? { beforeCommit: issuing.beforeCommit } : {}),
+        });
+      const device = await (issuing ? issuing.run(create) : create());
       deps.metrics.devicesCreated.inc();
       log.info(
         { deviceId: device.id, serial: device.serial, residentId: device.residentId },
@@ -56,16 +59,18 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         if (keyless) throw new InvalidRequestError([{ path: 'dc09Key', message: keyless }]);
       }
       // A device that leaves its resident gets a new secret (used only then): see updateDevice.
-      const authority = deps.credentials;
-      const secret = authority ? newSecret() : undefined;
-      const { after, rekeyed } = await deps.store.updateDevice(
-        req.params.serial,
-        body,
-        now(),
-        undefined,
-        secret && authority
-          ? { hash: hashSecret(secret), secret, beforeCommit: (d) => authority.install(d.serial, secret) }
-          : undefined,
+      const secret = deps.credentials ? newSecret() : undefined;
+      const issuing = secret ? issue(deps, secret, log) : undefined;
+      const { after, rekeyed } = await (issuing ?? unissued).run(() =>
+        deps.store.updateDevice(
+          req.params.serial,
+          body,
+          now(),
+          undefined,
+          secret && issuing
+            ? { hash: hashSecret(secret), secret, beforeCommit: issuing.beforeCommit }
+            : undefined,
+        ),
       );
       log.info(
         { serial: after.serial, residentId: after.residentId, state: after.state, rekeyed },
@@ -85,11 +90,14 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         );
       }
       const secret = newSecret();
-      const device = await deps.store.setCredential(
-        req.params.serial,
-        { hash: hashSecret(secret), secret },
-        now(),
-        (d) => authority.install(d.serial, secret),
+      const issuing = issue(deps, secret, log);
+      const device = await issuing.run(() =>
+        deps.store.setCredential(
+          req.params.serial,
+          { hash: hashSecret(secret), secret },
+          now(),
+          issuing.beforeCommit,
+        ),
       );
       log.info({ serial: device.serial }, 'device secret issued');
       return { ...device, ...credentialsOf(device, secret) };
@@ -144,6 +152,77 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         throw new RefusedError(409, 'not-in-service', `device ${req.params.serial} is not in service`);
       }
       return health;
+    },
+  };
+}
+
+/** A write that issues no secret. */
+const unissued = { run: <T>(write: () => Promise<T>) => write() };
+
+/**
+ * A new MQTT secret, installed in the broker as the last step before its write commits (the broker
+ * changes the password last of all, `DynsecAuthority.install`). When the write does not commit —
+ * the broker failed part-way, its answer to the new password lost (it may hold it), or PostgreSQL
+ * failed after it — nobody was shown the new secret, so the broker is given back what the device
+ * held: its previous secret (sealed under the data key), or no client for a device that had none.
+ * The installer at the door is answered 503 and the device goes on with the secret it has. Put
+ * back under the device's row lock, and only while the row still holds the previous credential,
+ * so a write that committed after all, or a secret issued since, is never undone.
+ */
+function issue(
+  deps: { store: RegistryStore; credentials?: CredentialAuthority | undefined },
+  secret: string,
+  log: Logger,
+) {
+  const authority = deps.credentials!;
+  let touched: { serial: string; held: HeldSecret } | undefined;
+  return {
+    beforeCommit: async (device: Device, held: HeldSecret) => {
+      touched = { serial: device.serial, held };
+      await authority.install(device.serial, secret);
+    },
+    run: async <T>(write: () => Promise<T>): Promise<T> => {
+      try {
+        return await write();
+      } catch (err) {
+        if (!touched) throw err;
+        const { serial, held } = touched;
+        if (held.issued && held.secret === null) {
+          log.error(
+            { err, serial },
+            'new secret not committed; the previous one cannot be put back without its sealed copy',
+          );
+          throw new DependencyError(
+            `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): issue a new secret`,
+            { cause: err },
+          );
+        }
+        try {
+          const done = await deps.store.whileCredentialIs(serial, held.issued ? held.hash : null, () =>
+            held.issued && held.secret !== null
+              ? authority.install(serial, held.secret)
+              : authority.revoke(serial),
+          );
+          log.warn(
+            { err, serial, putBack: done },
+            'new secret not committed: the broker given back what the device held',
+          );
+        } catch (undo) {
+          log.error(
+            { err: undo, serial },
+            'new secret not committed, and the previous one could not be put back',
+          );
+          throw new DependencyError(
+            `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until a new secret is issued`,
+            { cause: err },
+          );
+        }
+        if (!(err instanceof DependencyError)) throw err;
+        throw new DependencyError(
+          `${err.message}: the new secret of ${serial} was not issued, the device keeps the one it had; try again`,
+          { cause: err },
+        );
+      }
     },
   };
 }
