@@ -1172,8 +1172,9 @@ export class RegistryStore {
     credential: { hash: string; secret: string },
     now: Date,
     beforeCommit: BeforeCommit,
+    db?: PoolClient,
   ): Promise<Device> {
-    return withTransaction(this.#pool, async (client) => {
+    return this.#inTransaction(db, async (client) => {
       const row = await this.#lockDevice(client, serial);
       if (row.state === 'decommissioned') {
         throw new RefusedError(409, 'decommissioned', `device ${serial} is decommissioned`);
@@ -1228,6 +1229,11 @@ export class RegistryStore {
     });
   }
 
+  /** `work` in the caller's transaction (`db`, an Idempotency-Key's), else in one of its own. */
+  #inTransaction<T>(db: PoolClient | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return db ? work(db) : withTransaction(this.#pool, work);
+  }
+
   /** The device's row, locked for the rest of the caller's transaction (an import re-checks it). */
   lockDeviceRow(client: PoolClient, serial: string): Promise<DeviceRow> {
     return this.#lockDevice(client, serial);
@@ -1255,8 +1261,9 @@ export class RegistryStore {
     actor: string,
     now: Date,
     perActor?: number,
+    db?: PoolClient,
   ): Promise<TestCall> {
-    return withTransaction(this.#pool, async (client) => {
+    return this.#inTransaction(db, async (client) => {
       if (perActor !== undefined) {
         await client.query(`select pg_advisory_xact_lock(hashtext($1))`, [
           `${this.#t('test_calls')}:${actor}`,
@@ -1766,6 +1773,7 @@ export class RegistryStore {
   async createToken(
     input: { name: string; role: ApiRole; expiresInDays?: number | undefined },
     now: Date,
+    db?: PoolClient,
   ): Promise<{
     id: string;
     name: string;
@@ -1776,7 +1784,7 @@ export class RegistryStore {
   }> {
     const days = input.expiresInDays ?? defaultTokenDays(input.role);
     const expiresAt = new Date(now.getTime() + days * 86_400_000);
-    const issued = await this.#tokens.issue({ label: input.name, role: input.role, expiresAt }, now);
+    const issued = await this.#tokens.issue({ label: input.name, role: input.role, expiresAt }, now, db);
     return {
       id: issued.id,
       name: input.name,

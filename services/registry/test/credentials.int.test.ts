@@ -379,3 +379,79 @@ describe.skipIf(!PLUGIN)('bulk import with broker credentials on', () => {
     expect((await call('GET', '/api/devices/PND-IMP4')).status).toBe(404);
   });
 });
+
+describe.skipIf(!PLUGIN)('an MQTT secret and an Idempotency-Key', () => {
+  /** A POST with an Idempotency-Key, as the admin or another token. */
+  const keyed = async (path: string, body: unknown, key: string, bearer = token) => {
+    const res = await fetch(`${registry.url}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
+      body: JSON.stringify(body ?? {}),
+    });
+    return {
+      status: res.status,
+      replayed: res.headers.get('idempotent-replayed'),
+      body: (await res.json()) as Record<string, unknown>,
+    };
+  };
+  let residentId: string;
+
+  it('a retried registration is not registered twice, and its secret is not shown again: 409 saying to issue a new one', async () => {
+    const made = await call('POST', '/api/residents', {
+      name: 'Key Retry',
+      address: '5 Road',
+      postcode: 'GL1 2AB',
+    });
+    residentId = made.body.id as string;
+    const device = { serial: 'PND-IDEMC1', residentId, kind: 'pendant' };
+    const first = await keyed('/api/devices', device, 'reg-c1');
+    expect(first.status).toBe(201);
+    const secret = (first.body.credentials as { secret: string }).secret;
+    const retry = await keyed('/api/devices', device, 'reg-c1');
+    expect([retry.status, retry.body.error, retry.replayed]).toEqual([409, 'secret-not-replayed', 'true']);
+    expect(retry.body.serial).toBe('PND-IDEMC1');
+    expect(retry.body.message).toContain('POST /api/devices/PND-IDEMC1/credentials');
+    expect(JSON.stringify(retry.body)).not.toContain(secret);
+    // Nothing was done again: the first secret is still the one the broker takes.
+    expect(await connect('PND-IDEMC1', secret)).not.toBeInstanceOf(Error);
+  });
+
+  it("a retried re-issue issues nothing more; another token's same key is its own re-issue", async () => {
+    const first = await keyed('/api/devices/PND-IDEMC1/credentials', undefined, 'iss-c1');
+    expect(first.status).toBe(201);
+    const secret = (first.body.credentials as { secret: string }).secret;
+    const retry = await keyed('/api/devices/PND-IDEMC1/credentials', undefined, 'iss-c1');
+    expect([retry.status, retry.body.error]).toEqual([409, 'secret-not-replayed']);
+    expect(JSON.stringify(retry.body)).not.toContain(secret);
+    const admitted = await connect('PND-IDEMC1', secret);
+    expect(admitted).not.toBeInstanceOf(Error);
+    await (admitted as MqttClient).endAsync();
+
+    const installer = await call('POST', '/api/tokens', { name: 'idem-cred-installer', role: 'installer' });
+    const theirs = await keyed(
+      '/api/devices/PND-IDEMC1/credentials',
+      undefined,
+      'iss-c1',
+      installer.body.token as string,
+    );
+    expect([theirs.status, theirs.replayed]).toEqual([201, null]);
+    const fresh = (theirs.body.credentials as { secret: string }).secret;
+    expect(fresh).not.toBe(secret);
+    expect(await connect('PND-IDEMC1', secret)).toBeInstanceOf(Error);
+  });
+
+  it('a retried import names the devices whose secrets to issue again, the rest of its answer kept', async () => {
+    const file = { devices: 'serial,kind\nPND-IDEMC2,pendant\nPND-IDEMC3,pendant\n' };
+    const first = await keyed('/api/import', file, 'imp-c1');
+    expect(first.status).toBe(200);
+    const retry = await keyed('/api/import', file, 'imp-c1');
+    expect([retry.status, retry.body.error]).toEqual([409, 'secret-not-replayed']);
+    expect(retry.body.reissue).toEqual(['PND-IDEMC2', 'PND-IDEMC3']);
+    expect(retry.body.devices).toEqual(first.body.devices);
+    expect(retry.body.credentials).toBeUndefined();
+  });
+});

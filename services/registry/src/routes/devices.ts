@@ -3,6 +3,7 @@ import type { Logger, RouteHandlers } from '@telecare/platform';
 import type { CredentialAuthority } from '../credentials.ts';
 import { hashSecret, newSecret } from '../crypto.ts';
 import { DependencyError, InvalidRequestError, NotFoundError, RefusedError } from '../errors.ts';
+import { secretNotReplayed } from '../idempotency.ts';
 import type { Device } from '../records.ts';
 import { keylessProblem } from '../schemas.ts';
 import type { HeldSecret, RegistryStore } from '../store.ts';
@@ -20,22 +21,40 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       const secret = issueSecret ? newSecret() : undefined;
       // The broker learns the secret inside the transaction: if it refuses, nothing is written.
       const issuing = secret && deps.credentials ? issue(deps, secret, log) : undefined;
-      const create = () =>
-        deps.store.createDevice(body, now(), {
-          credentialHash: secret ? hashSecret(secret) : null,
-          ...(secret ? { credentialSecret: secret } : {}),
-          ...(issuing ? { beforeCommit: issuing.beforeCommit } : {}),
-        });
-      const device = await (issuing ? issuing.run(create) : create());
-      deps.metrics.devicesCreated.inc();
-      log.info(
-        { deviceId: device.id, serial: device.serial, residentId: device.residentId },
-        'device created',
+      const { body: answer, replayed } = await (issuing ?? unissued).run(() =>
+        ctx.once(
+          req,
+          reply,
+          async (db) => {
+            const device = await deps.store.createDevice(body, now(), {
+              credentialHash: secret ? hashSecret(secret) : null,
+              ...(secret ? { credentialSecret: secret } : {}),
+              ...(issuing ? { beforeCommit: issuing.beforeCommit } : {}),
+              ...(db ? { client: db } : {}),
+            });
+            return { ...device, ...credentialsOf(device, secret) };
+          },
+          {
+            keep: (shown) =>
+              shown.credentials
+                ? secretNotReplayed(
+                    `device ${shown.serial} was registered by the request first sent with this Idempotency-Key; its MQTT secret was shown in that answer only and is not kept: issue a new one with POST /api/devices/${shown.serial}/credentials`,
+                    shown,
+                    ['credentials'],
+                  )
+                : { status: reply.statusCode, body: shown },
+          },
+        ),
       );
-      await ctx.published(device.serial);
-      return reply
-        .header('location', `/api/devices/${device.serial}`)
-        .send({ ...device, ...credentialsOf(device, secret) });
+      if (!replayed) {
+        deps.metrics.devicesCreated.inc();
+        log.info(
+          { deviceId: answer.id, serial: answer.serial, residentId: answer.residentId },
+          'device created',
+        );
+        await ctx.published(answer.serial);
+      }
+      return reply.header('location', `/api/devices/${answer.serial}`).send(answer);
     },
 
     listDevices: async (req) => ({
@@ -80,9 +99,8 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       return { ...after, ...credentialsOf(after, rekeyed ? secret : undefined) };
     },
 
-    issueCredentials: async (req) => {
-      const authority = deps.credentials;
-      if (!authority) {
+    issueCredentials: async (req, reply) => {
+      if (!deps.credentials) {
         throw new RefusedError(
           409,
           'credentials-disabled',
@@ -91,16 +109,33 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       }
       const secret = newSecret();
       const issuing = issue(deps, secret, log);
-      const device = await issuing.run(() =>
-        deps.store.setCredential(
-          req.params.serial,
-          { hash: hashSecret(secret), secret },
-          now(),
-          issuing.beforeCommit,
+      const serial = req.params.serial;
+      const { body: answer, replayed } = await issuing.run(() =>
+        ctx.once(
+          req,
+          reply,
+          async (db) => {
+            const device = await deps.store.setCredential(
+              serial,
+              { hash: hashSecret(secret), secret },
+              now(),
+              issuing.beforeCommit,
+              db,
+            );
+            return { ...device, ...credentialsOf(device, secret) };
+          },
+          {
+            keep: (shown) =>
+              secretNotReplayed(
+                `a new MQTT secret for ${serial} was issued by the request first sent with this Idempotency-Key; it was shown in that answer only and is not kept: issue another with POST /api/devices/${serial}/credentials`,
+                shown,
+                ['credentials'],
+              ),
+          },
         ),
       );
-      log.info({ serial: device.serial }, 'device secret issued');
-      return { ...device, ...credentialsOf(device, secret) };
+      if (!replayed) log.info({ serial }, 'device secret issued');
+      return answer;
     },
 
     decommissionDevice: async (req) => {
@@ -112,17 +147,22 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       return after;
     },
 
-    startTest: async (req) => {
+    startTest: async (req, reply) => {
       const principal = ctx.principal(req);
-      const test = await deps.store.startTest(
-        req.params.serial,
-        req.body.timeoutS ?? deps.testTimeoutS,
-        principal.actor,
-        now(),
-        principal.role === 'admin' ? undefined : (deps.testsPerToken ?? 10),
+      const { body: test, replayed } = await ctx.once(req, reply, (db) =>
+        deps.store.startTest(
+          req.params.serial,
+          req.body.timeoutS ?? deps.testTimeoutS,
+          principal.actor,
+          now(),
+          principal.role === 'admin' ? undefined : (deps.testsPerToken ?? 10),
+          db,
+        ),
       );
-      log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
-      await ctx.published(test.serial);
+      if (!replayed) {
+        log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
+        await ctx.published(test.serial);
+      }
       return test;
     },
 
