@@ -32,9 +32,10 @@ describe("an Idempotency-Key's body fingerprint", () => {
 
   it("of an import holds its rows, with the sealed columns' cells only as filled or blank", () => {
     const file = (code: string, name = 'Ida') => ({
+      importValid: false,
       residents: `ref,name,address,postcode,keySafe\nR1,${name},3 Retry Row,GL1 2AB,${code}\n`,
     });
-    const of = (body: { residents: string }) => fingerprintOf(importFingerprinted(body));
+    const of = (body: { importValid: boolean; residents: string }) => fingerprintOf(importFingerprinted(body));
     expect(of(file('1234'))).toBe(of(file('9876')));
     expect(of(file('1234'))).not.toBe(of(file('')));
     expect(of(file('1234'))).not.toBe(of(file('1234', 'Ada')));

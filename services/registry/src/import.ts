@@ -747,7 +747,7 @@ export function importFingerprinted(body: ImportBody): unknown {
   return {
     residents: rows('residents', body.residents, RESIDENT_COLUMNS),
     devices: rows('devices', body.devices, DEVICE_COLUMNS),
-    importValid: body.importValid ?? false,
+    importValid: body.importValid,
     errors,
   };
 }
