@@ -35,7 +35,8 @@ describe("an Idempotency-Key's body fingerprint", () => {
       importValid: false,
       residents: `ref,name,address,postcode,keySafe\nR1,${name},3 Retry Row,GL1 2AB,${code}\n`,
     });
-    const of = (body: { importValid: boolean; residents: string }) => fingerprintOf(importFingerprinted(body));
+    const of = (body: { importValid: boolean; residents: string }) =>
+      fingerprintOf(importFingerprinted(body));
     expect(of(file('1234'))).toBe(of(file('9876')));
     expect(of(file('1234'))).not.toBe(of(file('')));
     expect(of(file('1234'))).not.toBe(of(file('1234', 'Ada')));

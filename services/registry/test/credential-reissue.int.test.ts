@@ -10,10 +10,9 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, mqttLogin } from './support.ts';
 
 // The registry drives the broker through a proxy that can lose one of the broker's answers on its
 // way back: the broker did what it was told, and the registry never hears so.
@@ -106,21 +105,7 @@ const call = apiCaller(
 
 /** Whether the broker admits the login (the device's client id is its serial). */
 async function admits(username: string, password: string): Promise<boolean> {
-  const client = await new Promise<MqttClient | Error>((resolve) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
-      username,
-      password,
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 3_000,
-      clientId: username,
-    });
-    c.once('connect', () => resolve(c));
-    c.once('error', (err) => {
-      c.end(true);
-      resolve(err);
-    });
-  });
+  const client = await mqttLogin(broker.port, username, password);
   if (client instanceof Error) return false;
   await client.endAsync();
   return true;

@@ -11,10 +11,10 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, mqttLogin } from './support.ts';
 
 const PLUGIN = DYNSEC_PLUGIN;
 
@@ -37,24 +37,7 @@ const call = apiCaller(
 );
 
 /** Connects, or resolves with the broker's refusal. */
-function connect(username: string, password: string): Promise<MqttClient | Error> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
-      username,
-      password,
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 3_000,
-      // The broker admits a device's login only under its own client id, its serial.
-      clientId: username,
-    });
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      resolve(err);
-    });
-  });
-}
+const connect = (username: string, password: string) => mqttLogin(broker.port, username, password);
 
 beforeAll(async () => {
   if (!PLUGIN) return;
@@ -306,20 +289,7 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
       device.publishAsync(`${n.mqtt.root}/anything`, '{"id":"wide-1"}', { qos: 1 }),
     ).rejects.toThrow(/Not authorized/i);
     await device.endAsync();
-    const elsewhere = await new Promise<MqttClient | Error>((resolve) => {
-      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
-        username: 'PND-RS2',
-        password: secrets['PND-RS2']!,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-        clientId: 'PND-RS1',
-      });
-      client.once('connect', () => resolve(client));
-      client.once('error', (err) => {
-        client.end(true);
-        resolve(err);
-      });
-    });
+    const elsewhere = await mqttLogin(broker.port, 'PND-RS2', secrets['PND-RS2']!, 'PND-RS1');
     if (!(elsewhere instanceof Error)) await elsewhere.endAsync();
     expect(elsewhere).toBeInstanceOf(Error);
 

@@ -76,6 +76,18 @@ const lockWaiter = (table: 'devices' | 'residents', what: string) =>
     { timeoutMs: 20_000, what },
   );
 
+/** Another registry instance's store (a pool of its own), as `work` needs it. */
+async function withOwnStore(work: (store: RegistryStore) => Promise<void>): Promise<void> {
+  const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
+  try {
+    await work(
+      new RegistryStore(pool, n.schema('registry'), new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!)),
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
 beforeAll(async () => {
   registry = await startRegistry(loadRegistryConfig(env), { logger, clock });
   nc = await connectNats({ url: servers.natsUrl, name: 'registry-races-test', logger });
@@ -287,13 +299,7 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
 
     // The old panel's publication, slow behind a busy NATS (a request answers after 2 s and
     // leaves it running), arrives last: it must not take the account from the replacement.
-    const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
-    try {
-      const store = new RegistryStore(
-        pool,
-        n.schema('registry'),
-        new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!),
-      );
+    await withOwnStore(async (store) => {
       const late = new Dc09AccountPublisher({
         nc,
         names: n,
@@ -302,9 +308,7 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
         puts: { inc: () => undefined } as never,
       });
       expect(await late.publish('PNL-RACE-OLD', '0A1B2C')).toBe(true);
-    } finally {
-      await pool.end();
-    }
+    });
     const entry = await accounts.get('0A1B2C');
     expect(entry?.operation).toBe('PUT');
     expect(entry?.json<{ serial: string }>().serial).toBe('PNL-RACE-NEW');
@@ -314,13 +318,7 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
 describe('the DC-09 accounts start-up sync and a change made meanwhile', () => {
   /** A second registry's start-up sync (its own pool), its rows read before `meanwhile` runs. */
   async function syncAround(meanwhile: () => Promise<void>): Promise<void> {
-    const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-sync' });
-    try {
-      const store = new RegistryStore(
-        pool,
-        n.schema('registry'),
-        new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!),
-      );
+    await withOwnStore(async (store) => {
       // The snapshot is read whole before the change: what a sync of a large estate holds while
       // installers go on working.
       const snapshot: Awaited<ReturnType<typeof store.mapRowsFor>>[] = [];
@@ -337,9 +335,7 @@ describe('the DC-09 accounts start-up sync and a change made meanwhile', () => {
         puts: { inc: () => undefined } as never,
       });
       await sync.syncAll();
-    } finally {
-      await pool.end();
-    }
+    });
   }
 
   it('does not put back the older snapshot over a key change published meanwhile', async () => {

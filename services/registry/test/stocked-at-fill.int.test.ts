@@ -1,7 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
 import type { KV } from '@nats-io/kv';
 import { DeviceMapEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, migrate, type NatsConnection } from '@telecare/platform';
@@ -16,7 +13,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller, heldIn } from './support.ts';
+import { apiCaller, heldIn, migrationsBefore } from './support.ts';
 
 // Devices registered before the registry kept their previous pairing (migration 019) have no
 // `stockedAt` unless it is known for certain. One still in stock whose row was never changed since
@@ -28,7 +25,6 @@ const schema = n.schema('registry');
 const env = serviceEnv(ns, { REGISTRY_PORT: '0' });
 const token = env.TELECARE_ADMIN_TOKEN!;
 const logger = createLogger('registry-test', env.LOG_LEVEL);
-const MIGRATIONS = fileURLToPath(new URL('../migrations', import.meta.url));
 const FILL = '022_stocked_at_never_changed.sql';
 const REGISTERED = '2025-03-01T09:00:00.000Z';
 
@@ -40,14 +36,6 @@ const call = apiCaller(
   () => registry.url,
   () => token,
 );
-
-/** The migrations as they were before the fill, in a folder of their own. */
-function migrationsBefore(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'registry-migrations-'));
-  for (const file of readdirSync(MIGRATIONS).filter((f) => f < FILL))
-    copyFileSync(path.join(MIGRATIONS, file), path.join(dir, file));
-  return dir;
-}
 
 /** A device row as the registry wrote it before 019: no pairing history, no `stocked_at`. */
 async function olderDevice(serial: string, residentId: string | null, updatedAt: string): Promise<void> {
@@ -77,7 +65,7 @@ const stockedAt = async (serial: string) =>
 beforeAll(async () => {
   db = new pg.Client({ connectionString: servers.databaseUrl });
   await db.connect();
-  const before = migrationsBefore();
+  const before = migrationsBefore(FILL);
   try {
     await migrate({ url: servers.databaseUrl, schema, dir: before, logger });
   } finally {
