@@ -11,17 +11,41 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
     importCsv: async (req, reply) => {
       const issuing = deps.credentials !== undefined;
       // One import at a time: a file sent twice at once is checked against what the first wrote.
-      const { body: result, replayed } = await deps.store.exclusively('import', () =>
-        ctx.once(
-          req,
-          reply,
-          (db) => importCsv(deps.store, req.body, now(), deps.credentials, deps.dc09Keyless, db),
-          {
-            fingerprinted: importFingerprinted(req.body),
-            keep: (done) => keptImport(importAnswer(done, issuing)),
-          },
-        ),
-      );
+      // Secrets installed for devices written in a key's transaction, which commits after the import.
+      let installed: string[] = [];
+      const { body: result, replayed } = await deps.store
+        .exclusively('import', () =>
+          ctx.once(
+            req,
+            reply,
+            async (db) => {
+              const done = await importCsv(
+                deps.store,
+                req.body,
+                now(),
+                deps.credentials,
+                deps.dc09Keyless,
+                db,
+              );
+              if (db && done.imported) installed = done.credentials.map((c) => c.serial);
+              return done;
+            },
+            {
+              fingerprinted: importFingerprinted(req.body),
+              keep: (done) => keptImport(importAnswer(done, issuing)),
+            },
+          ),
+        )
+        .catch(async (err: unknown) => {
+          // Not committed after all: the broker forgets the devices PostgreSQL does not hold.
+          for (const serial of installed)
+            await deps.store
+              .whileCredentialIs(serial, null, () => deps.credentials!.revoke(serial))
+              .catch((undo: unknown) =>
+                log.warn({ err: undo, serial }, 'broker client of an import not committed left'),
+              );
+          throw err;
+        });
       // A repeat is answered with the kept answer as it was (its status set by `once`).
       if (replayed) return reply.send(result as unknown as ReturnType<typeof importAnswer>['body']);
       if (result.imported) {
