@@ -458,6 +458,22 @@ describe('telecare CLI', () => {
     expect(badKey.stderr).toContain('idempotency-key');
   });
 
+  it('run again with the same --idempotency-key, a device is registered and a token created once (the token not shown again)', async () => {
+    const register = ['--json', 'device', 'register', '--serial', 'PND-CLIKEY', '--kind', 'pendant'];
+    const first = await cli([...register, '--idempotency-key', 'cli-retry-dev-1']);
+    const again = await cli([...register, '--idempotency-key', 'cli-retry-dev-1']);
+    expect([first.code, again.code]).toEqual([0, 0]);
+    expect(JSON.parse(again.stdout).id).toBe(JSON.parse(first.stdout).id);
+
+    const create = ['token', 'create', '--name', 'cli-retry-token', '--role', 'installer'];
+    const made = await cli(['--json', ...create, '--idempotency-key', 'cli-retry-tok-1']);
+    expect(made.code).toBe(0);
+    const remade = await cli([...create, '--idempotency-key', 'cli-retry-tok-1']);
+    expect(remade.code).toBe(2);
+    expect(remade.stderr).toContain(`DELETE /api/tokens/${JSON.parse(made.stdout).id}`);
+    expect(remade.stderr + remade.stdout).not.toContain(JSON.parse(made.stdout).token);
+  });
+
   it('declares a resident away, lists and ends it; a period that ends before it begins is named (exit 2)', async () => {
     const set = await cli([
       'away',

@@ -67,13 +67,17 @@ export class TokenStore {
     this.#table = `"${schema}".api_tokens`;
   }
 
-  /** Issues a token: its secret is in the answer and nowhere else. */
+  /**
+   * Issues a token: its secret is in the answer and nowhere else. `db`: a transaction of the
+   * caller's to issue it in (committed with the caller's other work), else the pool.
+   */
   async issue(
     input: { label: string; role?: string | null; subject?: string | null; expiresAt?: Date | null },
     now: Date,
+    db: Pick<pg.Pool, 'query'> = this.pool,
   ): Promise<TokenRecord & { token: string }> {
     const token = newSecret(this.format.secretPrefix);
-    const { rows } = await this.pool.query<TokenRow>(
+    const { rows } = await db.query<TokenRow>(
       `insert into ${this.#table} (id, token_hash, subject, role, label, created_at, expires_at)
        values ($1, $2, $3, $4, $5, $6, $7)
        returning id, role, subject, label, created_at, expires_at`,

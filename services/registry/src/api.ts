@@ -97,7 +97,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         'personal data read',
       );
     },
-    once: async (req, reply, work) => {
+    once: async (req, reply, work, options = {}) => {
       const key = req.headers['idempotency-key'];
       if (typeof key !== 'string' || !deps.idempotency)
         return { body: await work(undefined), replayed: false };
@@ -105,16 +105,19 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         actor: ctx.principal(req).actor,
         key,
         route: `${req.method} ${req.url.split('?')[0]}`,
-        body: req.body,
+        body: 'fingerprinted' in options ? options.fingerprinted : req.body,
       };
-      const outcome = await deps.idempotency.once(claim, ctx.now(), reply.statusCode, work);
+      const outcome = await deps.idempotency.once(claim, ctx.now(), reply.statusCode, work, options.keep);
       if (!outcome.replayed) return outcome;
       const { status, body } = outcome.answer;
       log.info(
         { event: 'idempotent-replay', principal: claim.actor, route: claim.route, status },
         'request replayed',
       );
-      if (status >= 400) throw new ReplayedRefusal(status, body as Record<string, unknown>);
+      // A refusal is thrown again as it was; an answer with a failing status of its own (an import's
+      // 422 listing its errors) is sent as it was.
+      if (status >= 400 && typeof (body as { error?: unknown } | null)?.error === 'string')
+        throw new ReplayedRefusal(status, body as Record<string, unknown>);
       reply.code(status).header('idempotent-replayed', 'true');
       return { body: body as never, replayed: true };
     },

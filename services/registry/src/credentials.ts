@@ -141,6 +141,13 @@ export class DynsecAuthority implements CredentialAuthority {
     ];
   }
 
+  /**
+   * A new client is created with its secret in one command. An existing client (a re-issue) is
+   * first bound to its client id and given its role, and only then has its password replaced, as
+   * the last command: a broker that fails any step before it leaves the secret the device holds in
+   * force. One that fails the replacement itself may or may not have made it (an answer lost), so
+   * the caller puts the held secret back when its write does not commit (`routes/devices.ts`).
+   */
   async install(serial: string, secret: string): Promise<void> {
     const rolename = this.roleOf(serial);
     const acls = this.aclsOf(serial);
@@ -157,9 +164,7 @@ export class DynsecAuthority implements CredentialAuthority {
     if (!created.error) return;
     if (!already(created.error))
       throw new DependencyError(`broker refused client ${serial}: ${created.error}`);
-    // Re-issue: the client exists, so replace its secret and make sure it holds its role.
-    const reset = await this.#command({ command: 'setClientPassword', username: serial, password: secret });
-    if (reset.error) throw new DependencyError(`broker refused new secret for ${serial}: ${reset.error}`);
+    // Re-issue: the client exists, so make sure it is bound and holds its role, then replace its secret.
     const bound = await this.#command({
       command: 'setClientId',
       username: serial,
@@ -173,11 +178,14 @@ export class DynsecAuthority implements CredentialAuthority {
     const holds = ((found.data as { client?: BrokerClient } | undefined)?.client?.roles ?? []).some(
       (r) => r.rolename === rolename,
     );
-    if (holds) return;
-    const linked = await this.#command({ command: 'addClientRole', username: serial, rolename });
-    if (linked.error && !already(linked.error)) {
-      throw new DependencyError(`broker refused role for ${serial}: ${linked.error}`);
+    if (!holds) {
+      const linked = await this.#command({ command: 'addClientRole', username: serial, rolename });
+      if (linked.error && !already(linked.error)) {
+        throw new DependencyError(`broker refused role for ${serial}: ${linked.error}`);
+      }
     }
+    const reset = await this.#command({ command: 'setClientPassword', username: serial, password: secret });
+    if (reset.error) throw new DependencyError(`broker refused new secret for ${serial}: ${reset.error}`);
   }
 
   async revoke(serial: string): Promise<void> {

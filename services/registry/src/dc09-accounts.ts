@@ -234,23 +234,59 @@ export class Dc09AccountPublisher {
     }
   }
 
-  /** Makes the bucket match PostgreSQL: every account written, every other key deleted. */
+  /**
+   * Makes the bucket match PostgreSQL: every account written, every other key deleted. Keys are
+   * listed before rows are read; an entry the bucket does not already hold as the rows read here
+   * have it is written from the bucket and fresh rows at the revision read (`#putCurrent`), and a
+   * leftover is deleted only at the revision read and when no device holds its account now
+   * (`#dropLeftover`), as the live path does: a key change or a registration published while the
+   * sync ran is never overwritten by its older snapshot, nor deleted as a leftover.
+   */
   async syncAll(): Promise<{ written: number; deleted: number }> {
     const kv = await this.open();
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.dc09Accounts)).keys());
     let written = 0;
+    let deleted = 0;
     for await (const { device, resident } of this.#store.allMapRows()) {
       const entry = this.#entryFor(device, resident);
       if (!entry) continue;
       leftovers.delete(entry.account);
       const current = await kv.get(entry.account);
       if (current?.operation === 'PUT' && current.string() === JSON.stringify(entry)) continue;
-      await kv.put(entry.account, JSON.stringify(entry));
+      const put = await this.#putCurrent(kv, device.serial);
+      if (put && put.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
       written++;
     }
-    for (const key of leftovers) await kv.delete(key);
-    this.#log.info({ written, deleted: leftovers.size }, 'dc09 accounts in step with postgres');
-    return { written, deleted: leftovers.size };
+    for (const account of leftovers) if (await this.#dropLeftover(kv, account)) deleted++;
+    this.#log.info({ written, deleted }, 'dc09 accounts in step with postgres');
+    return { written, deleted };
+  }
+
+  /**
+   * Deletes an account's entry that no device holds, at the revision read. An entry naming a device
+   * whose rows hold the account now (registered after the sync read its rows) is that device's:
+   * it is brought in step instead (`#putCurrent`), never deleted.
+   */
+  async #dropLeftover(kv: KV, account: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(account);
+      if (current?.operation !== 'PUT') return false;
+      const serial = (safeJson(current.string()) as { serial?: unknown } | null | undefined)?.serial;
+      if (typeof serial === 'string') {
+        const rows = await this.#store.mapRowsFor(serial);
+        if (rows && this.#entryFor(rows.device, rows.resident)?.account === account) {
+          await this.#putCurrent(kv, serial);
+          return false;
+        }
+      }
+      try {
+        await kv.delete(account, { previousSeq: current.revision });
+        this.#puts.inc({ outcome: 'deleted' });
+        return true;
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+    }
   }
 }
 

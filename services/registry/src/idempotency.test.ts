@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprintOf } from './idempotency.ts';
+import { importFingerprinted } from './import.ts';
 
 describe("an Idempotency-Key's body fingerprint", () => {
   it('is the same for the same body in any key order, and differs for another body', () => {
@@ -20,5 +21,25 @@ describe("an Idempotency-Key's body fingerprint", () => {
     expect(fingerprintOf({ ...body, medicalSummary: 'a' })).toBe(
       fingerprintOf({ ...body, medicalSummary: 'b' }),
     );
+  });
+
+  it("leaves a device's DC-09 key out too", () => {
+    const body = { serial: 'PNL-1', kind: 'home-unit', dc09Account: '1234' };
+    expect(fingerprintOf({ ...body, dc09Key: '00112233445566778899AABBCCDDEEFF' })).toBe(
+      fingerprintOf({ ...body, dc09Key: 'FFEEDDCCBBAA99887766554433221100' }),
+    );
+  });
+
+  it("of an import holds its rows, with the sealed columns' cells only as filled or blank", () => {
+    const file = (code: string, name = 'Ida') => ({
+      importValid: false,
+      residents: `ref,name,address,postcode,keySafe\nR1,${name},3 Retry Row,GL1 2AB,${code}\n`,
+    });
+    const of = (body: { importValid: boolean; residents: string }) =>
+      fingerprintOf(importFingerprinted(body));
+    expect(of(file('1234'))).toBe(of(file('9876')));
+    expect(of(file('1234'))).not.toBe(of(file('')));
+    expect(of(file('1234'))).not.toBe(of(file('1234', 'Ada')));
+    expect(JSON.stringify(importFingerprinted(file('1234')))).not.toContain('1234');
   });
 });

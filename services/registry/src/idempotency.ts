@@ -69,6 +69,21 @@ export class ReplayedRefusal extends RequestError {
 }
 
 /**
+ * What is kept, in place of an answer that showed a secret (an MQTT secret, an API token), for its
+ * key: a refusal to show it again, 409 `secret-not-replayed`, saying what was done and what to do
+ * (`message`), with the rest of the answer. A secret is kept nowhere, not even hashed: a lost
+ * answer's secret is issued again, and the repeat never shows one to anybody.
+ */
+export function secretNotReplayed(
+  message: string,
+  answer: Record<string, unknown>,
+  secretFields: readonly string[],
+): KeptAnswer {
+  const rest = Object.fromEntries(Object.entries(answer).filter(([field]) => !secretFields.includes(field)));
+  return { status: 409, body: { ...rest, error: 'secret-not-replayed', message } };
+}
+
+/**
  * Whether an error means the request did nothing a retry could repeat (a refusal of what it
  * asked: 4xx but 429) and so is kept as the key's answer; a 5xx or 429 is not kept, so the
  * retry after it runs again.
@@ -93,13 +108,14 @@ function canonical(value: unknown): string {
  * fingerprint, only whether they were sent is in it. A hash of a body holding a four-digit key-safe
  * code beside a name and address the database also holds would give the code away in 10,000 tries.
  */
-const SEALED_FIELDS: readonly string[] = ['keySafe', 'medicalSummary'];
+export const SEALED_FIELDS: readonly string[] = ['keySafe', 'medicalSummary', 'dc09Key'];
 
-const withoutSealed = (body: unknown): unknown => {
+/** The body with the sealed fields' values replaced by whether they were sent (a blank stays blank). */
+export const withoutSealed = (body: unknown): unknown => {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
   const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
   for (const field of SEALED_FIELDS)
-    if (copy[field] !== undefined) copy[field] = copy[field] === null ? null : '(sealed)';
+    if (copy[field] !== undefined && copy[field] !== null && copy[field] !== '') copy[field] = '(sealed)';
   return copy;
 };
 
@@ -133,12 +149,15 @@ export class IdempotencyStore {
    * Runs `work` once for the claim's key: the first time in a transaction with the key's row, and
    * keeps what it answered (or the refusal it ended in); a repeat with the same route and body
    * gets the kept answer (`replayed`), one with another route or body 422 `idempotency-key-reused`.
+   * `keep` gives the answer kept for what `work` answered, when it is not `status` with the body
+   * itself (an answer that showed a secret keeps a refusal in its place).
    */
   async once<T>(
     claim: IdempotencyClaim,
     now: Date,
     status: number,
     work: (client: PoolClient) => Promise<T>,
+    keep: (body: T) => KeptAnswer = (body) => ({ status, body }),
   ): Promise<{ replayed: false; body: T } | { replayed: true; answer: KeptAnswer }> {
     const fingerprint = fingerprintOf(claim.body);
     return withTransaction(this.#pool, async (client) => {
@@ -171,7 +190,8 @@ export class IdempotencyStore {
         });
         return { refused: err };
       }
-      await this.#keep(client, claim, status, body);
+      const answer = keep(body);
+      await this.#keep(client, claim, answer.status, answer.body);
       return { replayed: false as const, body };
     }).then((outcome) => {
       if ('refused' in outcome) throw outcome.refused;

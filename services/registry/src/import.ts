@@ -1,8 +1,9 @@
-import { withTransaction } from '@telecare/platform';
+import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
 import { parse } from 'csv-parse/sync';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
+import { withoutSealed } from './idempotency.ts';
 import { type DeviceRow, dayOf, type ResidentRow } from './records.ts';
 import {
   CreateDeviceBody,
@@ -387,6 +388,7 @@ export async function importCsv(
   now: Date,
   authority?: CredentialAuthority,
   dc09Keyless: 'refuse' | 'allow' = 'refuse',
+  db?: PoolClient,
 ): Promise<ImportResult> {
   const errors: ImportError[] = [];
   const residentRows = body.residents ? readCsv('residents', body.residents, RESIDENT_COLUMNS, errors) : [];
@@ -628,7 +630,7 @@ export async function importCsv(
   const installed: string[] = [];
   const republish = new Set<string>();
   try {
-    await withTransaction(store.pool, async (client) => {
+    await writing(store.pool, db, async (client) => {
       const ids = new Map<string, string>();
       for (const [ref, { line, body: resident, existing: found }] of goodResidents) {
         if (found) {
@@ -703,6 +705,51 @@ export async function importCsv(
   result.serials = [...republish];
   result.imported = true;
   return result;
+}
+
+/**
+ * The import's writes: in a transaction of their own, or in the caller's (an Idempotency-Key's)
+ * under a savepoint, so that a row refused as it is written still undoes the rows before it.
+ */
+async function writing<T>(
+  pool: Pool,
+  db: PoolClient | undefined,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> {
+  if (!db) return withTransaction(pool, work);
+  await db.query('savepoint import_write');
+  try {
+    const done = await work(db);
+    await db.query('release savepoint import_write');
+    return done;
+  } catch (err) {
+    await db.query('rollback to savepoint import_write');
+    throw err;
+  }
+}
+
+/**
+ * What an import's `Idempotency-Key` compares a repeat by: both files read as rows, each row's
+ * cells with the sealed columns' (key-safe code, medical summary, DC-09 key) values left out, only
+ * whether they were filled, and what reading them found wrong. A hash of the text itself would give
+ * a key-safe code away to whoever holds the rest of the row.
+ */
+export function importFingerprinted(body: ImportBody): unknown {
+  const errors: ImportError[] = [];
+  const rows = (
+    file: ImportError['file'],
+    text: string | undefined,
+    columns: { required: string[]; optional: string[] },
+  ) =>
+    text === undefined
+      ? null
+      : readCsv(file, text, columns, errors).map((row) => ({ ...row, values: withoutSealed(row.values) }));
+  return {
+    residents: rows('residents', body.residents, RESIDENT_COLUMNS),
+    devices: rows('devices', body.devices, DEVICE_COLUMNS),
+    importValid: body.importValid,
+    errors,
+  };
 }
 
 /** A row the write found refused by a change committed after the file was checked. */

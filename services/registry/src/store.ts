@@ -130,8 +130,17 @@ export interface NewDevice {
   dc09CodeOverrides?: Record<string, string>;
 }
 
-/** Work done before a write commits (installing broker credentials): if it throws, nothing is written. */
-export type BeforeCommit = (device: Device) => Promise<void>;
+/**
+ * What MQTT secret a device held before a write: none issued, or one (its value when it can be
+ * recovered, sealed under the data key; null when it cannot).
+ */
+export type HeldSecret = { issued: false } | { issued: true; hash: string; secret: string | null };
+
+/**
+ * Work done before a write commits (installing broker credentials), told the secret the device
+ * held before it: if it throws, nothing is written.
+ */
+export type BeforeCommit = (device: Device, held: HeldSecret) => Promise<void>;
 
 export interface Page {
   limit: number;
@@ -291,27 +300,43 @@ export class RegistryStore {
    * and `live` false when the broker must not admit it at all (decommissioned, or never issued).
    */
   async mqttCredentials(): Promise<Array<{ serial: string; live: boolean; secret: string | null }>> {
-    const { rows } = await this.#pool.query<{
-      id: string;
-      serial: string;
-      state: string;
-      credential_hash: string | null;
-      credential_enc: string | null;
-    }>(
+    const { rows } = await this.#pool.query<DeviceRow>(
       `select id, serial, state, credential_hash, credential_enc from ${this.#devices}
         where protocol = 'mqtt' order by serial`,
     );
     return rows.map((row) => {
-      const live = row.state !== 'decommissioned' && row.credential_hash !== null;
-      let secret: string | null = null;
-      if (live && row.credential_enc !== null && this.#cipher) {
-        try {
-          secret = this.#cipher.decrypt(row.credential_enc, row.id, 'credential');
-        } catch {
-          secret = null; // sealed under another key: treated as not recoverable, re-issue needed
-        }
-      }
-      return { serial: row.serial, live, secret };
+      const held = this.#heldSecret(row);
+      const live = row.state !== 'decommissioned' && held.issued;
+      return { serial: row.serial, live, secret: live && held.issued ? held.secret : null };
+    });
+  }
+
+  /** The secret a device's row holds: its value when sealed under this data key, else null. */
+  #heldSecret(row: Pick<DeviceRow, 'id' | 'credential_hash' | 'credential_enc'>): HeldSecret {
+    if (row.credential_hash === null) return { issued: false };
+    const hash = row.credential_hash;
+    if (row.credential_enc === null || !this.#cipher) return { issued: true, hash, secret: null };
+    try {
+      return { issued: true, hash, secret: this.#cipher.decrypt(row.credential_enc, row.id, 'credential') };
+    } catch {
+      return { issued: true, hash, secret: null }; // sealed under another key: not recoverable, re-issue needed
+    }
+  }
+
+  /**
+   * Runs `work` (putting a device's broker login back as it was) with the device's row locked, and
+   * only while the row still holds the credential `hash` (null: no such device, or none issued):
+   * a write that did commit after all, or another issued since, is never undone. Whether it ran.
+   */
+  async whileCredentialIs(serial: string, hash: string | null, work: () => Promise<void>): Promise<boolean> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<{ credential_hash: string | null }>(
+        `select credential_hash from ${this.#devices} where serial = $1 for update`,
+        [serial],
+      );
+      if ((rows[0]?.credential_hash ?? null) !== hash) return false;
+      await work();
+      return true;
     });
   }
 
@@ -969,7 +994,7 @@ export class RegistryStore {
         }
         throw err;
       }
-      await options.beforeCommit?.(device);
+      await options.beforeCommit?.(device, { issued: false });
       return device;
     };
     return options.client ? work(options.client) : withTransaction(this.#pool, work);
@@ -1135,7 +1160,7 @@ export class RegistryStore {
         [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
       );
       const after = toDevice(rekeyed.rows[0]!);
-      await rekey.beforeCommit(after);
+      await rekey.beforeCommit(after, this.#heldSecret(row));
       return { before, after, rekeyed: true };
     };
     return db ? work(db) : withTransaction(this.#pool, work);
@@ -1147,8 +1172,9 @@ export class RegistryStore {
     credential: { hash: string; secret: string },
     now: Date,
     beforeCommit: BeforeCommit,
+    db?: PoolClient,
   ): Promise<Device> {
-    return withTransaction(this.#pool, async (client) => {
+    return this.#inTransaction(db, async (client) => {
       const row = await this.#lockDevice(client, serial);
       if (row.state === 'decommissioned') {
         throw new RefusedError(409, 'decommissioned', `device ${serial} is decommissioned`);
@@ -1163,7 +1189,7 @@ export class RegistryStore {
         [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
       );
       const device = toDevice(rows[0]!);
-      await beforeCommit(device);
+      await beforeCommit(device, this.#heldSecret(row));
       return device;
     });
   }
@@ -1198,9 +1224,14 @@ export class RegistryStore {
         [serial, now],
       );
       const after = toDevice(rows[0]!);
-      await beforeCommit(after);
+      await beforeCommit(after, this.#heldSecret(row));
       return { before, after };
     });
+  }
+
+  /** `work` in the caller's transaction (`db`, an Idempotency-Key's), else in one of its own. */
+  #inTransaction<T>(db: PoolClient | undefined, work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return db ? work(db) : withTransaction(this.#pool, work);
   }
 
   /** The device's row, locked for the rest of the caller's transaction (an import re-checks it). */
@@ -1230,8 +1261,9 @@ export class RegistryStore {
     actor: string,
     now: Date,
     perActor?: number,
+    db?: PoolClient,
   ): Promise<TestCall> {
-    return withTransaction(this.#pool, async (client) => {
+    return this.#inTransaction(db, async (client) => {
       if (perActor !== undefined) {
         await client.query(`select pg_advisory_xact_lock(hashtext($1))`, [
           `${this.#t('test_calls')}:${actor}`,
@@ -1741,6 +1773,7 @@ export class RegistryStore {
   async createToken(
     input: { name: string; role: ApiRole; expiresInDays?: number | undefined },
     now: Date,
+    db?: PoolClient,
   ): Promise<{
     id: string;
     name: string;
@@ -1751,7 +1784,7 @@ export class RegistryStore {
   }> {
     const days = input.expiresInDays ?? defaultTokenDays(input.role);
     const expiresAt = new Date(now.getTime() + days * 86_400_000);
-    const issued = await this.#tokens.issue({ label: input.name, role: input.role, expiresAt }, now);
+    const issued = await this.#tokens.issue({ label: input.name, role: input.role, expiresAt }, now, db);
     return {
       id: issued.id,
       name: input.name,

@@ -11,10 +11,10 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, mqttLogin } from './support.ts';
 
 const PLUGIN = DYNSEC_PLUGIN;
 
@@ -37,24 +37,7 @@ const call = apiCaller(
 );
 
 /** Connects, or resolves with the broker's refusal. */
-function connect(username: string, password: string): Promise<MqttClient | Error> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
-      username,
-      password,
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 3_000,
-      // The broker admits a device's login only under its own client id, its serial.
-      clientId: username,
-    });
-    client.once('connect', () => resolve(client));
-    client.once('error', (err) => {
-      client.end(true);
-      resolve(err);
-    });
-  });
-}
+const connect = (username: string, password: string) => mqttLogin(broker.port, username, password);
 
 beforeAll(async () => {
   if (!PLUGIN) return;
@@ -306,20 +289,7 @@ describe.skipIf(!PLUGIN)('broker credentials resync when the registry starts', (
       device.publishAsync(`${n.mqtt.root}/anything`, '{"id":"wide-1"}', { qos: 1 }),
     ).rejects.toThrow(/Not authorized/i);
     await device.endAsync();
-    const elsewhere = await new Promise<MqttClient | Error>((resolve) => {
-      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, {
-        username: 'PND-RS2',
-        password: secrets['PND-RS2']!,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-        clientId: 'PND-RS1',
-      });
-      client.once('connect', () => resolve(client));
-      client.once('error', (err) => {
-        client.end(true);
-        resolve(err);
-      });
-    });
+    const elsewhere = await mqttLogin(broker.port, 'PND-RS2', secrets['PND-RS2']!, 'PND-RS1');
     if (!(elsewhere instanceof Error)) await elsewhere.endAsync();
     expect(elsewhere).toBeInstanceOf(Error);
 
@@ -377,5 +347,81 @@ describe.skipIf(!PLUGIN)('bulk import with broker credentials on', () => {
     expect(out.body.credentials).toEqual([]);
     expect(await connect('PND-IMP4', 'anything-at-all')).toBeInstanceOf(Error);
     expect((await call('GET', '/api/devices/PND-IMP4')).status).toBe(404);
+  });
+});
+
+describe.skipIf(!PLUGIN)('an MQTT secret and an Idempotency-Key', () => {
+  /** A POST with an Idempotency-Key, as the admin or another token. */
+  const keyed = async (path: string, body: unknown, key: string, bearer = token) => {
+    const res = await fetch(`${registry.url}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
+      body: JSON.stringify(body ?? {}),
+    });
+    return {
+      status: res.status,
+      replayed: res.headers.get('idempotent-replayed'),
+      body: (await res.json()) as Record<string, unknown>,
+    };
+  };
+  let residentId: string;
+
+  it('a retried registration is not registered twice, and its secret is not shown again: 409 saying to issue a new one', async () => {
+    const made = await call('POST', '/api/residents', {
+      name: 'Key Retry',
+      address: '5 Road',
+      postcode: 'GL1 2AB',
+    });
+    residentId = made.body.id as string;
+    const device = { serial: 'PND-IDEMC1', residentId, kind: 'pendant' };
+    const first = await keyed('/api/devices', device, 'reg-c1');
+    expect(first.status).toBe(201);
+    const secret = (first.body.credentials as { secret: string }).secret;
+    const retry = await keyed('/api/devices', device, 'reg-c1');
+    expect([retry.status, retry.body.error, retry.replayed]).toEqual([409, 'secret-not-replayed', 'true']);
+    expect(retry.body.serial).toBe('PND-IDEMC1');
+    expect(retry.body.message).toContain('POST /api/devices/PND-IDEMC1/credentials');
+    expect(JSON.stringify(retry.body)).not.toContain(secret);
+    // Nothing was done again: the first secret is still the one the broker takes.
+    expect(await connect('PND-IDEMC1', secret)).not.toBeInstanceOf(Error);
+  });
+
+  it("a retried re-issue issues nothing more; another token's same key is its own re-issue", async () => {
+    const first = await keyed('/api/devices/PND-IDEMC1/credentials', undefined, 'iss-c1');
+    expect(first.status).toBe(201);
+    const secret = (first.body.credentials as { secret: string }).secret;
+    const retry = await keyed('/api/devices/PND-IDEMC1/credentials', undefined, 'iss-c1');
+    expect([retry.status, retry.body.error]).toEqual([409, 'secret-not-replayed']);
+    expect(JSON.stringify(retry.body)).not.toContain(secret);
+    const admitted = await connect('PND-IDEMC1', secret);
+    expect(admitted).not.toBeInstanceOf(Error);
+    await (admitted as MqttClient).endAsync();
+
+    const installer = await call('POST', '/api/tokens', { name: 'idem-cred-installer', role: 'installer' });
+    const theirs = await keyed(
+      '/api/devices/PND-IDEMC1/credentials',
+      undefined,
+      'iss-c1',
+      installer.body.token as string,
+    );
+    expect([theirs.status, theirs.replayed]).toEqual([201, null]);
+    const fresh = (theirs.body.credentials as { secret: string }).secret;
+    expect(fresh).not.toBe(secret);
+    expect(await connect('PND-IDEMC1', secret)).toBeInstanceOf(Error);
+  });
+
+  it('a retried import names the devices whose secrets to issue again, the rest of its answer kept', async () => {
+    const file = { devices: 'serial,kind\nPND-IDEMC2,pendant\nPND-IDEMC3,pendant\n' };
+    const first = await keyed('/api/import', file, 'imp-c1');
+    expect(first.status).toBe(200);
+    const retry = await keyed('/api/import', file, 'imp-c1');
+    expect([retry.status, retry.body.error]).toEqual([409, 'secret-not-replayed']);
+    expect(retry.body.reissue).toEqual(['PND-IDEMC2', 'PND-IDEMC3']);
+    expect(retry.body.devices).toEqual(first.body.devices);
+    expect(retry.body.credentials).toBeUndefined();
   });
 });

@@ -295,3 +295,79 @@ async function waitForBlocked(residentId: string): Promise<void> {
   }
   throw new Error(`no request blocked on resident ${residentId}`);
 }
+
+describe('registrations, tokens, test calls and imports sent again with the same Idempotency-Key', () => {
+  it('registers a device once: the retry is its answer, not 409 duplicate-serial', async () => {
+    const id = await resident('Dev Once');
+    const device = { serial: 'PND-IDEM1', kind: 'pendant', residentId: id };
+    const first = await post('/api/devices', device, { key: 'dev-1' });
+    const retry = await post('/api/devices', device, { key: 'dev-1' });
+    expect([first.status, retry.status, retry.replayed]).toEqual([201, 201, 'true']);
+    expect(retry.body).toEqual(first.body);
+    expect(await count(`${schema}.devices where serial = $1`, ['PND-IDEM1'])).toBe(1);
+    // Without the key a second registration is what it always was.
+    expect((await post('/api/devices', device)).status).toBe(409);
+  });
+
+  it('starts a test call once; another token with the same key starts its own request', async () => {
+    const id = await resident('Test Once');
+    expect(
+      (await post('/api/devices', { serial: 'PND-IDEM2', kind: 'pendant', residentId: id })).status,
+    ).toBe(201);
+    const first = await post('/api/devices/PND-IDEM2/test', { timeoutS: 600 }, { key: 'tst-1' });
+    const retry = await post('/api/devices/PND-IDEM2/test', { timeoutS: 600 }, { key: 'tst-1' });
+    expect([first.status, retry.status, retry.replayed]).toEqual([201, 201, 'true']);
+    expect(retry.body.id).toBe(first.body.id);
+    expect(await count(`${schema}.test_calls where serial = $1`, ['PND-IDEM2'])).toBe(1);
+    const installer = await installerToken('idem-installer-test');
+    const theirs = await post(
+      '/api/devices/PND-IDEM2/test',
+      { timeoutS: 600 },
+      { key: 'tst-1', token: installer },
+    );
+    expect([theirs.status, theirs.body.error]).toEqual([409, 'test-running']);
+  });
+
+  it('imports a file once: the retry is the first answer (created), not a second pass (unchanged)', async () => {
+    const file = {
+      residents: 'ref,name,address,postcode,keySafe\nIDEM-R1,Imp Once,1 Retry Row,GL1 2AB,\n',
+      devices: 'serial,kind,resident\nPND-IDEM3,pendant,IDEM-R1\n',
+    };
+    const first = await post('/api/import', file, { key: 'imp-1' });
+    const retry = await post('/api/import', file, { key: 'imp-1' });
+    expect([first.status, retry.status, retry.replayed]).toEqual([200, 200, 'true']);
+    expect(retry.body).toEqual(first.body);
+    expect((retry.body.devices as Array<{ action: string }>)[0]?.action).toBe('created');
+    // Another file under the same key is a reuse.
+    const other = await post(
+      '/api/import',
+      { ...file, devices: 'serial,kind\nPND-IDEM4,pendant\n' },
+      { key: 'imp-1' },
+    );
+    expect([other.status, other.body.error]).toEqual([422, 'idempotency-key-reused']);
+    expect(await count(`${schema}.devices where serial = $1`, ['PND-IDEM4'])).toBe(0);
+  });
+
+  it('keeps a refused import (422, nothing written) as its answer', async () => {
+    const file = { devices: 'serial,kind\nPND-IDEM5,not-a-kind\n' };
+    const first = await post('/api/import', file, { key: 'imp-2' });
+    const retry = await post('/api/import', file, { key: 'imp-2' });
+    expect([first.status, retry.status, retry.replayed]).toEqual([422, 422, 'true']);
+    expect(retry.body).toEqual(first.body);
+  });
+
+  it('creates a token once, and never shows it again: the retry is 409 secret-not-replayed naming it', async () => {
+    const first = await post('/api/tokens', { name: 'idem-token-once', role: 'installer' }, { key: 'tok-1' });
+    const retry = await post('/api/tokens', { name: 'idem-token-once', role: 'installer' }, { key: 'tok-1' });
+    expect(first.status).toBe(201);
+    expect(first.body.token).toEqual(expect.any(String));
+    expect([retry.status, retry.body.error, retry.replayed]).toEqual([409, 'secret-not-replayed', 'true']);
+    expect(retry.body.id).toBe(first.body.id);
+    expect(retry.body.token).toBeUndefined();
+    expect(retry.body.message).toContain(`DELETE /api/tokens/${first.body.id}`);
+    expect(await count(`${schema}.api_tokens where label = $1`, ['idem-token-once'])).toBe(1);
+    // Nothing of the token is kept with the key.
+    const kept = await db.query(`select body::text from ${schema}.idempotency_keys where key = 'tok-1'`);
+    expect(kept.rows[0].body).not.toContain(first.body.token as string);
+  });
+});

@@ -1,5 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KV } from '@nats-io/kv';
@@ -9,7 +8,7 @@ import { cleanupNamespace, openBucket, servers, serviceEnv, uniqueNamespace } fr
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { apiCaller, migrationsBefore } from './support.ts';
 
 // Names stored before the registry kept text in NFC, as they were typed: "é" as "e" and a
 // combining accent. The migration converts them, so a search typed with "é" finds them; residents
@@ -48,14 +47,6 @@ const RENEE_AGAIN = { id: 'res_nfcrenee002', name: 'Renée Smith' };
 // U+0958 (DEVANAGARI LETTER QA) is one character stored and two in NFC: at the length limit.
 const LONG = { id: 'res_nfclong0001', name: `${'a'.repeat(199)}\u0958` };
 
-/** The migrations as they were before the conversion, in a folder of their own. */
-function migrationsBefore(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'registry-migrations-'));
-  for (const file of readdirSync(MIGRATIONS).filter((f) => f < CONVERSION))
-    copyFileSync(path.join(MIGRATIONS, file), path.join(dir, file));
-  return dir;
-}
-
 const residentRows = async () =>
   (
     await db.query<{ id: string; name: string; address: string }>(
@@ -66,7 +57,7 @@ const residentRows = async () =>
 beforeAll(async () => {
   db = new pg.Client({ connectionString: servers.databaseUrl });
   await db.connect();
-  const before = migrationsBefore();
+  const before = migrationsBefore(CONVERSION);
   try {
     await migrate({ url: servers.databaseUrl, schema, dir: before, logger });
   } finally {

@@ -76,6 +76,18 @@ const lockWaiter = (table: 'devices' | 'residents', what: string) =>
     { timeoutMs: 20_000, what },
   );
 
+/** Another registry instance's store (a pool of its own), as `work` needs it. */
+async function withOwnStore(work: (store: RegistryStore) => Promise<void>): Promise<void> {
+  const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
+  try {
+    await work(
+      new RegistryStore(pool, n.schema('registry'), new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!)),
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
 beforeAll(async () => {
   registry = await startRegistry(loadRegistryConfig(env), { logger, clock });
   nc = await connectNats({ url: servers.natsUrl, name: 'registry-races-test', logger });
@@ -287,13 +299,7 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
 
     // The old panel's publication, slow behind a busy NATS (a request answers after 2 s and
     // leaves it running), arrives last: it must not take the account from the replacement.
-    const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
-    try {
-      const store = new RegistryStore(
-        pool,
-        n.schema('registry'),
-        new FieldCipher(parseDataKey(env.REGISTRY_DATA_KEY!)!),
-      );
+    await withOwnStore(async (store) => {
       const late = new Dc09AccountPublisher({
         nc,
         names: n,
@@ -302,11 +308,74 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
         puts: { inc: () => undefined } as never,
       });
       expect(await late.publish('PNL-RACE-OLD', '0A1B2C')).toBe(true);
-    } finally {
-      await pool.end();
-    }
+    });
     const entry = await accounts.get('0A1B2C');
     expect(entry?.operation).toBe('PUT');
     expect(entry?.json<{ serial: string }>().serial).toBe('PNL-RACE-NEW');
+  });
+});
+
+describe('the DC-09 accounts start-up sync and a change made meanwhile', () => {
+  /** A second registry's start-up sync (its own pool), its rows read before `meanwhile` runs. */
+  async function syncAround(meanwhile: () => Promise<void>): Promise<void> {
+    await withOwnStore(async (store) => {
+      // The snapshot is read whole before the change: what a sync of a large estate holds while
+      // installers go on working.
+      const snapshot: Awaited<ReturnType<typeof store.mapRowsFor>>[] = [];
+      for await (const rows of store.allMapRows()) snapshot.push(rows);
+      await meanwhile();
+      store.allMapRows = async function* () {
+        for (const rows of snapshot) if (rows) yield rows;
+      };
+      const sync = new Dc09AccountPublisher({
+        nc,
+        names: n,
+        store,
+        logger,
+        puts: { inc: () => undefined } as never,
+      });
+      await sync.syncAll();
+    });
+  }
+
+  it('does not put back the older snapshot over a key change published meanwhile', async () => {
+    const home = await resident('Race Sync Panel');
+    expect((await call('POST', '/api/devices', dc09Panel('PNL-RACE-SYNC', home, '5A5A01'))).status).toBe(201);
+    const accounts = await openBucket(nc, n.kv.dc09Accounts);
+    await waitFor(async () => (await accounts.get('5A5A01'))?.operation === 'PUT', { what: 'the entry' });
+    const newKey = 'FFEEDDCCBBAA99887766554433221100';
+
+    await syncAround(async () => {
+      const changed = await call('PATCH', '/api/devices/PNL-RACE-SYNC', {
+        dc09Key: newKey,
+        dc09KeyGraceS: 0,
+      });
+      expect(changed.status).toBe(200);
+      await waitFor(async () => (await accounts.get('5A5A01'))?.json<{ key: string }>().key === newKey, {
+        what: 'the new key in the entry',
+      });
+    });
+    // The gateway must go on with the new key: the old one was revoked.
+    expect((await accounts.get('5A5A01'))?.json<{ key: string }>().key).toBe(newKey);
+  });
+
+  it('does not delete an account registered meanwhile as a leftover', async () => {
+    const home = await resident('Race Sync New Panel');
+    const accounts = await openBucket(nc, n.kv.dc09Accounts);
+    // An entry no device holds (left by a device whose removal was lost) is what the sync deletes.
+    await accounts.put('5A5A02', JSON.stringify({ account: '5A5A02', serial: 'PNL-GONE' }));
+    await syncAround(async () => {
+      // The account's new panel is registered after the sync read its rows.
+      expect((await call('POST', '/api/devices', dc09Panel('PNL-RACE-SYNC2', home, '5A5A02'))).status).toBe(
+        201,
+      );
+      await waitFor(
+        async () => (await accounts.get('5A5A02'))?.json<{ serial: string }>().serial === 'PNL-RACE-SYNC2',
+        { what: "the new panel's entry" },
+      );
+    });
+    const entry = await accounts.get('5A5A02');
+    expect(entry?.operation).toBe('PUT');
+    expect(entry?.json<{ serial: string }>().serial).toBe('PNL-RACE-SYNC2');
   });
 });

@@ -1,3 +1,9 @@
+import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+
 export interface Reply {
   status: number;
   body: Record<string, unknown>;
@@ -46,3 +52,42 @@ export const dc09Panel = (serial: string, residentId: string, account: string) =
   dc09Account: account,
   dc09Key: '00112233445566778899AABBCCDDEEFF',
 });
+
+/**
+ * The registry's migrations as they were before `file`, copied to a folder of their own (removed
+ * by the caller): a schema migrated with them holds rows as the registry wrote them then.
+ */
+export function migrationsBefore(file: string): string {
+  const all = fileURLToPath(new URL('../migrations', import.meta.url));
+  const dir = mkdtempSync(path.join(tmpdir(), 'registry-migrations-'));
+  for (const name of readdirSync(all).filter((f) => f < file))
+    copyFileSync(path.join(all, name), path.join(dir, name));
+  return dir;
+}
+
+/**
+ * A device's login to the broker on `port`, under its own client id (its serial) unless told
+ * otherwise: the connected client, or the broker's refusal.
+ */
+export function mqttLogin(
+  port: number,
+  username: string,
+  password: string,
+  clientId = username,
+): Promise<MqttClient | Error> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+      username,
+      password,
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 3_000,
+      clientId,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => {
+      client.end(true);
+      resolve(err);
+    });
+  });
+}

@@ -7,18 +7,19 @@ import {
   DEVICE_CLEARABLE,
   given,
   healthLine,
+  keyHeaders,
   orDash,
   overridesText,
   positiveInt,
   wholeSeconds,
   withCleared,
+  withIdempotencyKey,
 } from './shared.ts';
 
 /** `telecare device register|pair|update|show|secret|decommission`. */
 export function addDeviceCommands(program: Command, { ctx }: Commands): void {
   const device = program.command('device').description('register, pair, change and retire devices');
-  device
-    .command('register')
+  withIdempotencyKey(device.command('register'))
     .description('register a device; an MQTT device gets its secret, shown this once')
     .requiredOption('--serial <serial>')
     .requiredOption('--kind <kind>', 'pendant, fall-detector, smoke-detector, home-unit…')
@@ -38,6 +39,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const created = await api.createDevice({
+        ...keyHeaders(opts),
         body: given({
           serial: opts.serial,
           kind: opts.kind,
@@ -177,13 +179,12 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
         ].join('\n'),
       );
     });
-  device
-    .command('secret')
+  withIdempotencyKey(device.command('secret'))
     .description('issue a new MQTT secret (the old one stops working)')
     .argument('<serial>')
-    .action(async (serial: string, _opts, cmd: Command) => {
+    .action(async (serial: string, opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
-      const out = await api.issueCredentials({ params: { serial } });
+      const out = await api.issueCredentials({ ...keyHeaders(opts), params: { serial } });
       const credentials = out.credentials as { username: string; secret: string };
       print(out, () => `MQTT username: ${credentials.username}\nMQTT secret:   ${credentials.secret}`);
     });

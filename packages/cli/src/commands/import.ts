@@ -2,7 +2,7 @@ import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:f
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../client.ts';
 import { csvLine } from '../csv.ts';
-import type { Commands, Json } from './shared.ts';
+import { type Commands, type Json, keyHeaders, withIdempotencyKey } from './shared.ts';
 
 /**
  * The columns of both files, as the registry reads them (a test checks this list against the
@@ -54,8 +54,7 @@ Examples that import as they are: packages/cli/examples/residents.csv and packag
 
 /** `telecare import`: residents.csv and devices.csv. */
 export function addImportCommand(program: Command, { ctx, outcome }: Commands): void {
-  program
-    .command('import')
+  withIdempotencyKey(program.command('import'))
     .description(
       'import residents.csv and/or devices.csv (told apart by their header); a resident is found again by its ref, a device by its serial, so a file can be imported again',
     )
@@ -79,7 +78,7 @@ export function addImportCommand(program: Command, { ctx, outcome }: Commands): 
         const header = text.split(/\r?\n/, 1)[0] ?? '';
         body[/(^|,)\s*"?serial"?\s*(,|$)/.test(header) ? 'devices' : 'residents'] = text;
       }
-      const out = await api.importCsv({ body });
+      const out = await api.importCsv({ ...keyHeaders(opts), body });
       const issued = out.credentials ?? [];
       if (opts.secretsFile && issued.length > 0) {
         writeOwnerOnly(

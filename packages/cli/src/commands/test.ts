@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
 import ora from 'ora';
 import { EXIT } from '../client.ts';
-import { type Commands, given, type Json, positiveInt, secondsLeft, sleep } from './shared.ts';
+import {
+  type Commands,
+  given,
+  type Json,
+  keyHeaders,
+  positiveInt,
+  secondsLeft,
+  sleep,
+  withIdempotencyKey,
+} from './shared.ts';
 
 /** The registry's progress while a gateway refuses the device's messages (the latest named after it). */
 const REFUSED = 'messages arrive but are refused';
@@ -11,8 +20,7 @@ const MISMATCH = 'kind mismatch';
 
 /** `telecare test`: a test call, with its live progress and verdict. */
 export function addTestCommand(program: Command, { ctx, io, outcome }: Commands): void {
-  program
-    .command('test')
+  withIdempotencyKey(program.command('test'))
     .description(
       'run a test call: put the device in test mode, set it off as its kind is meant to be (press, fall, smoke, get into bed…), wait for the verdict',
     )
@@ -20,7 +28,11 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
     .option('--timeout <seconds>', 'how long to wait for the trigger', positiveInt)
     .action(async (serial: string, opts, cmd: Command) => {
       const { api, print, json } = ctx(cmd);
-      const started = await api.startTest({ params: { serial }, body: given({ timeoutS: opts.timeout }) });
+      const started = await api.startTest({
+        ...keyHeaders(opts),
+        params: { serial },
+        body: given({ timeoutS: opts.timeout }),
+      });
       const deadline = Date.parse(started.deadline as string);
       const expected = (started.expected as string[] | undefined)?.join(' or ') ?? 'its trigger';
       const ask = `${serial} (${started.kind}): ${started.action} now`;

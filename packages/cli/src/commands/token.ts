@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import type { Commands } from './shared.ts';
+import { type Commands, keyHeaders, withIdempotencyKey } from './shared.ts';
 
 /** `telecare token create`. */
 export function addTokenCommands(program: Command, { ctx }: Commands): void {
-  program
-    .command('token')
-    .description('API tokens')
-    .command('create')
+  const token = program.command('token').description('API tokens');
+  withIdempotencyKey(token.command('create'))
     .description('create an API token (shown once)')
     .requiredOption('--name <name>')
     .requiredOption('--role <role>', 'admin, installer, operator, supervisor or commissioner')
@@ -18,6 +16,7 @@ export function addTokenCommands(program: Command, { ctx }: Commands): void {
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const out = await api.createToken({
+        ...keyHeaders(opts),
         body: {
           name: opts.name,
           role: opts.role,

@@ -21,7 +21,7 @@ import {
   UpdateDeviceBody,
   UpdateResidentBody,
 } from './registry-schemas.ts';
-import { defineRoute } from './route.ts';
+import { ApiError, defineRoute } from './route.ts';
 
 // Answers are loose objects: a field added to an answer is not a break for an older client.
 
@@ -469,7 +469,8 @@ export const DEVICE_ROUTES = {
     body: CreateDeviceBody,
     response: IssuedDevice,
     status: 201,
-    errors: [409, 422, 503],
+    errors: [409, 422, 429, 503],
+    ...idempotent,
   }),
   listDevices: defineRoute({
     method: 'GET',
@@ -515,7 +516,8 @@ export const DEVICE_ROUTES = {
     params: SerialParams,
     response: IssuedDevice,
     status: 201,
-    errors: [404, 409, 503],
+    errors: [404, 409, 422, 429, 503],
+    ...idempotent,
   }),
   decommissionDevice: defineRoute({
     method: 'POST',
@@ -536,7 +538,8 @@ export const DEVICE_ROUTES = {
     body: StartTestBody,
     response: TestCallView,
     status: 201,
-    errors: [404, 409, 429],
+    errors: [404, 409, 422, 429],
+    ...idempotent,
   }),
   getTest: defineRoute({
     method: 'GET',
@@ -577,7 +580,10 @@ export const ADMIN_ROUTES = {
     body: ImportBody,
     bodyLimit: IMPORT_BODY_LIMIT,
     response: ImportResultView,
-    responses: { 422: ImportResultView },
+    // 422: a refused file (its rows' errors), or a refusal of the request (its Idempotency-Key reused).
+    responses: { 422: z.union([ImportResultView, ApiError]) },
+    errors: [409, 429],
+    ...idempotent,
   }),
   createToken: defineRoute({
     method: 'POST',
@@ -594,6 +600,8 @@ export const ADMIN_ROUTES = {
       token: z.string(),
     }),
     status: 201,
+    errors: IDEMPOTENT_ERRORS,
+    ...idempotent,
   }),
   revokeToken: defineRoute({
     method: 'DELETE',

@@ -1,6 +1,7 @@
 import type { ADMIN_ROUTES } from '@telecare/contracts';
 import type { RouteHandlers } from '@telecare/platform';
-import { importCsv } from '../import.ts';
+import { type KeptAnswer, secretNotReplayed } from '../idempotency.ts';
+import { type ImportResult, importCsv, importFingerprinted } from '../import.ts';
 import type { RouteContext } from './context.ts';
 
 /** Bulk import and API tokens. */
@@ -8,27 +9,68 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
   const { deps, log, now } = ctx;
   return {
     importCsv: async (req, reply) => {
+      const issuing = deps.credentials !== undefined;
       // One import at a time: a file sent twice at once is checked against what the first wrote.
-      const result = await deps.store.exclusively('import', () =>
-        importCsv(deps.store, req.body, now(), deps.credentials, deps.dc09Keyless),
-      );
+      // Secrets installed for devices written in a key's transaction, which commits after the import.
+      let installed: string[] = [];
+      const { body: result, replayed } = await deps.store
+        .exclusively('import', () =>
+          ctx.once(
+            req,
+            reply,
+            async (db) => {
+              const done = await importCsv(
+                deps.store,
+                req.body,
+                now(),
+                deps.credentials,
+                deps.dc09Keyless,
+                db,
+              );
+              if (db && done.imported) installed = done.credentials.map((c) => c.serial);
+              return done;
+            },
+            {
+              fingerprinted: importFingerprinted(req.body),
+              keep: (done) => keptImport(importAnswer(done, issuing)),
+            },
+          ),
+        )
+        .catch(async (err: unknown) => {
+          // Not committed after all: the broker forgets the devices PostgreSQL does not hold.
+          for (const serial of installed)
+            await deps.store
+              .whileCredentialIs(serial, null, () => deps.credentials!.revoke(serial))
+              .catch((undo: unknown) =>
+                log.warn({ err: undo, serial }, 'broker client of an import not committed left'),
+              );
+          throw err;
+        });
+      // A repeat is answered with the kept answer as it was (its status set by `once`).
+      if (replayed) return reply.send(result as unknown as ReturnType<typeof importAnswer>['body']);
       if (result.imported) {
         for (const serial of result.serials) await ctx.published(serial);
         log.info({ residents: result.residents.length, devices: result.devices.length }, 'import committed');
       }
-      return reply.code(result.errors.length > 0 && !result.imported ? 422 : 200).send({
-        imported: result.imported,
-        residents: result.residents,
-        devices: result.devices,
-        // The secrets are shown this once, as for a single registration.
-        ...(deps.credentials ? { credentials: result.credentials } : {}),
-        errors: result.errors,
-      });
+      const { status, body } = importAnswer(result, issuing);
+      return reply.code(status).send(body);
     },
 
-    createToken: async (req) => {
-      const created = await deps.store.createToken(req.body, now());
-      log.info({ tokenId: created.id, role: created.role }, 'api token created');
+    createToken: async (req, reply) => {
+      const { body: created, replayed } = await ctx.once(
+        req,
+        reply,
+        (db) => deps.store.createToken(req.body, now(), db),
+        {
+          keep: (shown) =>
+            secretNotReplayed(
+              `token ${shown.id} was created by the request first sent with this Idempotency-Key; it was shown in that answer only and is not kept: revoke it (DELETE /api/tokens/${shown.id}) and create another`,
+              shown,
+              ['token'],
+            ),
+        },
+      );
+      if (!replayed) log.info({ tokenId: created.id, role: created.role }, 'api token created');
       // The token is shown this once; only its hash is kept.
       return created;
     },
@@ -53,4 +95,36 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
       return { id: req.params.id, revoked: true as const };
     },
   };
+}
+
+/**
+ * An import's answer: 422 when it was refused (nothing written), else 200; with broker credentials
+ * on (`issuing`), the secrets of the MQTT devices it created.
+ */
+function importAnswer(result: ImportResult, issuing: boolean) {
+  return {
+    status: result.errors.length > 0 && !result.imported ? 422 : 200,
+    body: {
+      imported: result.imported,
+      residents: result.residents,
+      devices: result.devices,
+      // The secrets are shown this once, as for a single registration.
+      ...(issuing ? { credentials: result.credentials } : {}),
+      errors: result.errors,
+    },
+  };
+}
+
+/**
+ * What an import's Idempotency-Key keeps: its answer, or, when that showed secrets, a refusal to
+ * show them again naming the devices (`reissue`) with the rest of the answer.
+ */
+function keptImport({ status, body }: ReturnType<typeof importAnswer>): KeptAnswer {
+  const reissue = (body.credentials ?? []).map((c) => c.serial);
+  if (reissue.length === 0) return { status, body };
+  return secretNotReplayed(
+    `this import was done by the request first sent with this Idempotency-Key; the MQTT secrets of the devices it created were shown in that answer only and are not kept: issue new ones with POST /api/devices/{serial}/credentials for each serial in reissue`,
+    { ...body, reissue },
+    ['credentials'],
+  );
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, Logger, PoolClient } from '@telecare/platform';
 import type { ApiDeps, Principal } from '../api.ts';
+import type { KeptAnswer } from '../idempotency.ts';
 
 /** What personal data an answer showed. */
 export type PersonalRead = 'residents' | 'resident' | 'responders' | 'away';
@@ -20,12 +21,16 @@ export interface RouteContext {
    * A creating POST's work, done once per `Idempotency-Key` of the caller: `work` runs in the
    * key's transaction (`client`), or on its own when no key was sent (`client` undefined). A
    * repeat is `replayed` (the status and `Idempotent-Replayed` set on `reply`, a kept refusal
-   * thrown again): the caller then does none of what follows a first commit.
+   * thrown again): the caller then does none of what follows a first commit. `keep` gives what is
+   * kept for the answer when it is not the answer itself (one showing a secret: a refusal to show
+   * it again, `secretNotReplayed`); `fingerprinted` what of the request is compared on a repeat
+   * when it is not the body (a file whose sealed columns must not be hashed).
    */
   once: <T>(
     req: FastifyRequest,
     reply: FastifyReply,
     work: (client: PoolClient | undefined) => Promise<T>,
+    options?: { keep?: (body: T) => KeptAnswer; fingerprinted?: unknown },
   ) => Promise<{ body: T; replayed: boolean }>;
   /** After a commit, the copies follow: device map and DC-09 accounts. */
   published: (serial: string, previousAccount?: string | null) => Promise<void>;

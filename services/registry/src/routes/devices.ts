@@ -1,9 +1,12 @@
 import type { DEVICE_ROUTES } from '@telecare/contracts';
-import type { RouteHandlers } from '@telecare/platform';
+import type { Logger, RouteHandlers } from '@telecare/platform';
+import type { CredentialAuthority } from '../credentials.ts';
 import { hashSecret, newSecret } from '../crypto.ts';
-import { InvalidRequestError, NotFoundError, RefusedError } from '../errors.ts';
+import { DependencyError, InvalidRequestError, NotFoundError, RefusedError } from '../errors.ts';
+import { secretNotReplayed } from '../idempotency.ts';
 import type { Device } from '../records.ts';
 import { keylessProblem } from '../schemas.ts';
+import type { HeldSecret, RegistryStore } from '../store.ts';
 import type { RouteContext } from './context.ts';
 
 /** Devices: registration (with the broker login), changes, credentials, test calls and health. */
@@ -17,22 +20,41 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       const issueSecret = body.protocol === 'mqtt' && deps.credentials !== undefined;
       const secret = issueSecret ? newSecret() : undefined;
       // The broker learns the secret inside the transaction: if it refuses, nothing is written.
-      const device = await deps.store.createDevice(body, now(), {
-        credentialHash: secret ? hashSecret(secret) : null,
-        ...(secret ? { credentialSecret: secret } : {}),
-        ...(secret && deps.credentials
-          ? { beforeCommit: (d: Device) => deps.credentials!.install(d.serial, secret) }
-          : {}),
-      });
-      deps.metrics.devicesCreated.inc();
-      log.info(
-        { deviceId: device.id, serial: device.serial, residentId: device.residentId },
-        'device created',
+      const issuing = secret && deps.credentials ? issue(deps, secret, log) : undefined;
+      const { body: answer, replayed } = await (issuing ?? unissued).run(() =>
+        ctx.once(
+          req,
+          reply,
+          async (db) => {
+            const device = await deps.store.createDevice(body, now(), {
+              credentialHash: secret ? hashSecret(secret) : null,
+              ...(secret ? { credentialSecret: secret } : {}),
+              ...(issuing ? { beforeCommit: issuing.beforeCommit } : {}),
+              ...(db ? { client: db } : {}),
+            });
+            return { ...device, ...credentialsOf(device, secret) };
+          },
+          {
+            keep: (shown) =>
+              shown.credentials
+                ? secretNotReplayed(
+                    `device ${shown.serial} was registered by the request first sent with this Idempotency-Key; its MQTT secret was shown in that answer only and is not kept: issue a new one with POST /api/devices/${shown.serial}/credentials`,
+                    shown,
+                    ['credentials'],
+                  )
+                : { status: reply.statusCode, body: shown },
+          },
+        ),
       );
-      await ctx.published(device.serial);
-      return reply
-        .header('location', `/api/devices/${device.serial}`)
-        .send({ ...device, ...credentialsOf(device, secret) });
+      if (!replayed) {
+        deps.metrics.devicesCreated.inc();
+        log.info(
+          { deviceId: answer.id, serial: answer.serial, residentId: answer.residentId },
+          'device created',
+        );
+        await ctx.published(answer.serial);
+      }
+      return reply.header('location', `/api/devices/${answer.serial}`).send(answer);
     },
 
     listDevices: async (req) => ({
@@ -56,16 +78,18 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         if (keyless) throw new InvalidRequestError([{ path: 'dc09Key', message: keyless }]);
       }
       // A device that leaves its resident gets a new secret (used only then): see updateDevice.
-      const authority = deps.credentials;
-      const secret = authority ? newSecret() : undefined;
-      const { after, rekeyed } = await deps.store.updateDevice(
-        req.params.serial,
-        body,
-        now(),
-        undefined,
-        secret && authority
-          ? { hash: hashSecret(secret), secret, beforeCommit: (d) => authority.install(d.serial, secret) }
-          : undefined,
+      const secret = deps.credentials ? newSecret() : undefined;
+      const issuing = secret ? issue(deps, secret, log) : undefined;
+      const { after, rekeyed } = await (issuing ?? unissued).run(() =>
+        deps.store.updateDevice(
+          req.params.serial,
+          body,
+          now(),
+          undefined,
+          secret && issuing
+            ? { hash: hashSecret(secret), secret, beforeCommit: issuing.beforeCommit }
+            : undefined,
+        ),
       );
       log.info(
         { serial: after.serial, residentId: after.residentId, state: after.state, rekeyed },
@@ -75,9 +99,8 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       return { ...after, ...credentialsOf(after, rekeyed ? secret : undefined) };
     },
 
-    issueCredentials: async (req) => {
-      const authority = deps.credentials;
-      if (!authority) {
+    issueCredentials: async (req, reply) => {
+      if (!deps.credentials) {
         throw new RefusedError(
           409,
           'credentials-disabled',
@@ -85,14 +108,34 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         );
       }
       const secret = newSecret();
-      const device = await deps.store.setCredential(
-        req.params.serial,
-        { hash: hashSecret(secret), secret },
-        now(),
-        (d) => authority.install(d.serial, secret),
+      const issuing = issue(deps, secret, log);
+      const serial = req.params.serial;
+      const { body: answer, replayed } = await issuing.run(() =>
+        ctx.once(
+          req,
+          reply,
+          async (db) => {
+            const device = await deps.store.setCredential(
+              serial,
+              { hash: hashSecret(secret), secret },
+              now(),
+              issuing.beforeCommit,
+              db,
+            );
+            return { ...device, ...credentialsOf(device, secret) };
+          },
+          {
+            keep: (shown) =>
+              secretNotReplayed(
+                `a new MQTT secret for ${serial} was issued by the request first sent with this Idempotency-Key; it was shown in that answer only and is not kept: issue another with POST /api/devices/${serial}/credentials`,
+                shown,
+                ['credentials'],
+              ),
+          },
+        ),
       );
-      log.info({ serial: device.serial }, 'device secret issued');
-      return { ...device, ...credentialsOf(device, secret) };
+      if (!replayed) log.info({ serial }, 'device secret issued');
+      return answer;
     },
 
     decommissionDevice: async (req) => {
@@ -104,17 +147,22 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       return after;
     },
 
-    startTest: async (req) => {
+    startTest: async (req, reply) => {
       const principal = ctx.principal(req);
-      const test = await deps.store.startTest(
-        req.params.serial,
-        req.body.timeoutS ?? deps.testTimeoutS,
-        principal.actor,
-        now(),
-        principal.role === 'admin' ? undefined : (deps.testsPerToken ?? 10),
+      const { body: test, replayed } = await ctx.once(req, reply, (db) =>
+        deps.store.startTest(
+          req.params.serial,
+          req.body.timeoutS ?? deps.testTimeoutS,
+          principal.actor,
+          now(),
+          principal.role === 'admin' ? undefined : (deps.testsPerToken ?? 10),
+          db,
+        ),
       );
-      log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
-      await ctx.published(test.serial);
+      if (!replayed) {
+        log.info({ serial: test.serial, testId: test.id, deadline: test.deadline }, 'test call started');
+        await ctx.published(test.serial);
+      }
       return test;
     },
 
@@ -144,6 +192,77 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         throw new RefusedError(409, 'not-in-service', `device ${req.params.serial} is not in service`);
       }
       return health;
+    },
+  };
+}
+
+/** A write that issues no secret. */
+const unissued = { run: <T>(write: () => Promise<T>) => write() };
+
+/**
+ * A new MQTT secret, installed in the broker as the last step before its write commits (the broker
+ * changes the password last of all, `DynsecAuthority.install`). When the write does not commit —
+ * the broker failed part-way, its answer to the new password lost (it may hold it), or PostgreSQL
+ * failed after it — nobody was shown the new secret, so the broker is given back what the device
+ * held: its previous secret (sealed under the data key), or no client for a device that had none.
+ * The installer at the door is answered 503 and the device goes on with the secret it has. Put
+ * back under the device's row lock, and only while the row still holds the previous credential,
+ * so a write that committed after all, or a secret issued since, is never undone.
+ */
+function issue(
+  deps: { store: RegistryStore; credentials?: CredentialAuthority | undefined },
+  secret: string,
+  log: Logger,
+) {
+  const authority = deps.credentials!;
+  let touched: { serial: string; held: HeldSecret } | undefined;
+  return {
+    beforeCommit: async (device: Device, held: HeldSecret) => {
+      touched = { serial: device.serial, held };
+      await authority.install(device.serial, secret);
+    },
+    run: async <T>(write: () => Promise<T>): Promise<T> => {
+      try {
+        return await write();
+      } catch (err) {
+        if (!touched) throw err;
+        const { serial, held } = touched;
+        if (held.issued && held.secret === null) {
+          log.error(
+            { err, serial },
+            'new secret not committed; the previous one cannot be put back without its sealed copy',
+          );
+          throw new DependencyError(
+            `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): issue a new secret`,
+            { cause: err },
+          );
+        }
+        try {
+          const done = await deps.store.whileCredentialIs(serial, held.issued ? held.hash : null, () =>
+            held.issued && held.secret !== null
+              ? authority.install(serial, held.secret)
+              : authority.revoke(serial),
+          );
+          log.warn(
+            { err, serial, putBack: done },
+            'new secret not committed: the broker given back what the device held',
+          );
+        } catch (undo) {
+          log.error(
+            { err: undo, serial },
+            'new secret not committed, and the previous one could not be put back',
+          );
+          throw new DependencyError(
+            `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until a new secret is issued`,
+            { cause: err },
+          );
+        }
+        if (!(err instanceof DependencyError)) throw err;
+        throw new DependencyError(
+          `${err.message}: the new secret of ${serial} was not issued, the device keeps the one it had; try again`,
+          { cause: err },
+        );
+      }
     },
   };
 }
