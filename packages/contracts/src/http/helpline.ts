@@ -311,12 +311,13 @@ export const HELPLINE_CASE_ROUTES = {
   caseTimeline: defineRoute({
     method: 'GET',
     path: '/api/cases/{id}/timeline',
-    summary: "The resident's device events of the last hours (at most 24), read from EVENTS",
+    summary:
+      "The resident's device events of the last hours (at most 24), read from EVENTS. A case outside the reader's own work counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
     roles: CAN.view,
     params: CaseIdParams,
     query: TimelineQuery,
     response: TimelineView,
-    errors: [404],
+    errors: [404, 429],
   }),
   accept: defineRoute({
     method: 'POST',

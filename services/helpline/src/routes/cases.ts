@@ -208,8 +208,14 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return context;
     },
 
-    caseTimeline: async (req) =>
-      deps.timeline.read((await caseOf(req.params.id)).residentId, now(), req.query.hours),
+    // The resident's days at home (in bed, up, out, the door at night, a dose taken or missed):
+    // outside the reader's own work a read of the resident, as the case view and context are.
+    caseTimeline: async (req) => {
+      const found = await caseOf(req.params.id);
+      await ctx.mayReadResident(req, found);
+      ctx.personalRead(req, 'device-events', [found.residentId], found.id);
+      return deps.timeline.read(found.residentId, now(), req.query.hours);
+    },
 
     accept: (req) => transition('accept', req, { action: 'accept' }, now()),
 
