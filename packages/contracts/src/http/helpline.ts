@@ -60,8 +60,11 @@ import {
 } from './helpline-schemas.ts';
 import { defineRoute, Empty } from './route.ts';
 
-/** A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its state refuses. */
-const onCase = { params: CaseIdParams, headers: IdempotencyHeaders, errors: [404, 409] } as const;
+/**
+ * A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its
+ * state refuses, 422 for a key used on the case by another person or for another action.
+ */
+const onCase = { params: CaseIdParams, headers: IdempotencyHeaders, errors: [404, 409, 422] } as const;
 
 /** Signing in and out, the people of the helpline and their tokens (admin). */
 export const HELPLINE_PEOPLE_ROUTES = {
