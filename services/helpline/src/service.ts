@@ -221,6 +221,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     overviewLimit: new PersonLimit(pool, schema, 'overview', config.OVERVIEW_PER_MINUTE, 60_000, () =>
       clock.now(),
     ),
+    notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
   });
   lifecycle.add('stream', async () => {
     // The consoles this instance held are gone with it: their people are not there any more.

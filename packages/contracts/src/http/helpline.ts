@@ -373,9 +373,11 @@ export const HELPLINE_CASE_ROUTES = {
   addNote: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/notes',
-    summary: 'Add a note (201; 200 with the same event for a repeated Idempotency-Key)',
+    summary:
+      'Add a note (201; 200 with the same event for a repeated Idempotency-Key). 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person (a security event at the first refusal of a burst)',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: NoteBody,
     response: CaseEvent,
     status: 201,
@@ -384,9 +386,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/responder-calls',
     summary:
-      "Record a responder's answer; with `callId`, the call started from the case ends with it (call-ended, then responder-called with its duration)",
+      "Record a responder's answer; with `callId`, the call started from the case ends with it (call-ended, then responder-called with its duration). 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person",
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: ResponderCallBody,
     response: CaseEvent,
     status: 201,
@@ -395,9 +398,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/emergency-calls',
     summary:
-      'Record a call to emergency services; with `callId`, the call started from the case ends with it',
+      'Record a call to emergency services; with `callId`, the call started from the case ends with it. 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: EmergencyCallBody,
     response: CaseEvent,
     status: 201,

@@ -68,7 +68,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       who(req),
       {
         action: "read the queue's names",
-        what: "the queue's names were",
+        what: "the queue's names were asked",
         limit: deps.queueNamesLimit,
         refused: deps.metrics.queueNamesRefused,
         event: 'queue-names-rate-limited',
@@ -107,7 +107,12 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     return result.case;
   };
 
-  /** A note or a call's result on the case: 201, or 200 with the same event for a repeated key. */
+  /**
+   * A note or a call's result on the case: 201, or 200 with the same event for a repeated key. Each
+   * is typed by a person, so at most NOTES_PER_MINUTE per person (every instance counts in one
+   * place): a stolen session writing notes of 4,000 characters in a loop made every console's view
+   * of the case megabytes long. A retry under a key already counted is not counted again.
+   */
   const record = async (
     kind: Recorded,
     req: CaseRequest,
@@ -117,6 +122,19 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     const { id } = req.params;
     const { callId, ...data } = body;
     const at = now();
+    await withinLimit(
+      deps,
+      who(req),
+      {
+        action: 'write notes and call records',
+        what: 'notes and call records were written',
+        limit: deps.notesLimit,
+        refused: deps.metrics.notesRefused,
+        event: 'notes-rate-limited',
+      },
+      at,
+      { caseId: id, key: requestKeyOf(req) },
+    );
     // A result that names the call it came from ends that call too: one transaction, one duration.
     const result =
       typeof callId === 'string' && kind !== 'note'

@@ -64,6 +64,8 @@ export interface RouteDeps {
   readonly staffListLimit: PersonLimit;
   /** Calls of the supervisor's overview per person in a minute, counted in PostgreSQL too. */
   readonly overviewLimit: PersonLimit;
+  /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
+  readonly notesLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
   /** What the 999 call action dials. */
@@ -138,11 +140,11 @@ export async function returnCasesOfAway(
   return cases;
 }
 
-/** A read bounded per person in a minute: what it is, its limit, its refusal counter and security event. */
+/** A call bounded per person in a minute: what it is, its limit, its refusal counter and security event. */
 export interface BoundedRead {
   /** In words, for the refusal: "read the queue's names". */
   readonly action: string;
-  /** What was asked, for the message: "the queue's names were". */
+  /** What was done, for the message: "the queue's names were asked". */
   readonly what: string;
   readonly limit: PersonLimit;
   readonly refused: { inc(): void };
@@ -150,25 +152,27 @@ export interface BoundedRead {
 }
 
 /**
- * Counts one call of a bounded read for the caller, on every instance together (PostgreSQL): past
- * the limit, 429 with `Retry-After`, counted, and a security event at the first refusal of a burst.
- * The admin token is the deployment's own program and is not limited.
+ * Counts one bounded call for the caller, on every instance together (PostgreSQL): past the limit,
+ * 429 with `Retry-After`, counted, and a security event (naming the case, if any) at the first
+ * refusal of a burst. A call under a key already counted (a retried write's Idempotency-Key) is not
+ * counted again. The admin token is the deployment's own program and is not limited.
  */
 export async function withinLimit(
   deps: RouteDeps,
   principal: Principal,
   read: BoundedRead,
   at: Date,
+  on: { readonly caseId?: string; readonly key?: string | undefined } = {},
 ): Promise<void> {
   if (principal.id === ADMIN_PRINCIPAL.id) return;
   const { limit } = read;
-  const decision = await limit.attempt(principal.id, randomUUID());
+  const decision = await limit.attempt(principal.id, on.key ?? randomUUID());
   if (decision.allowed) return;
   read.refused.inc();
   if (decision.firstRefusal)
     await deps.security.raise(
       read.event,
-      { userId: principal.id, caseId: null },
+      { userId: principal.id, caseId: on.caseId ?? null },
       { role: principal.role, limit: limit.max, windowS: limit.windowMs / 1000 },
       at,
     );
@@ -176,7 +180,7 @@ export async function withinLimit(
     read.action,
     decision.retryAfterS,
     'rate-limited',
-    `${read.what} asked ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
+    `${read.what} ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
   );
 }
 
