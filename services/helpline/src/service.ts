@@ -180,6 +180,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     logger: logger.child({ component: 'api' }),
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
+    timelineReadsAtOnce: config.TIMELINE_READS_AT_ONCE,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,

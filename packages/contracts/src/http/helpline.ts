@@ -315,7 +315,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}/timeline',
     summary:
-      "The resident's device events of the last hours (at most 24), read from EVENTS. A case outside the reader's own work counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
+      "The resident's device events of the last hours (at most 24), read from EVENTS. A case outside the reader's own work counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents, or with TIMELINE_READS_AT_ONCE reads of the person's still running",
     roles: CAN.view,
     params: CaseIdParams,
     query: TimelineQuery,

@@ -8,6 +8,7 @@ import {
   type FastifyReply,
   type FastifyRequest,
   InvalidRequestError,
+  RateLimitedError,
   type RouteHandlers,
 } from '@telecare/platform';
 import { traceCaseStep } from '../case-trace.ts';
@@ -52,6 +53,8 @@ export const refusedReason = (err: unknown): string =>
  */
 export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   const { deps, now, who, requestKeyOf } = ctx;
+  /** Device events reads running on this instance, per person. */
+  const timelineReads = new Map<string, number>();
   const caseOf = async (id: string) => {
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
@@ -228,11 +231,29 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
 
     // The resident's days at home (in bed, up, out, the door at night, a dose taken or missed):
     // outside the reader's own work a read of the resident, as the case view and context are.
+    // Each read scans up to 20,000 EVENTS messages: one person has at most TIMELINE_READS_AT_ONCE
+    // running here, so a session asking in a loop or all at once cannot hold the instance.
     caseTimeline: async (req) => {
       const found = await caseOf(req.params.id);
       await ctx.mayReadResident(req, found);
-      ctx.personalRead(req, 'device-events', [found.residentId], found.id);
-      return deps.timeline.read(found.residentId, now(), req.query.hours);
+      const person = who(req).id;
+      const running = timelineReads.get(person) ?? 0;
+      if (running >= deps.timelineReadsAtOnce)
+        throw new RateLimitedError(
+          'read device events',
+          2,
+          'too-many-requests',
+          `${running} device events reads of yours are still running (TIMELINE_READS_AT_ONCE); try again when one has answered`,
+        );
+      timelineReads.set(person, running + 1);
+      try {
+        ctx.personalRead(req, 'device-events', [found.residentId], found.id);
+        return await deps.timeline.read(found.residentId, now(), req.query.hours);
+      } finally {
+        const left = (timelineReads.get(person) ?? 1) - 1;
+        if (left > 0) timelineReads.set(person, left);
+        else timelineReads.delete(person);
+      }
     },
 
     accept: (req) => transition('accept', req, { action: 'accept' }, now()),

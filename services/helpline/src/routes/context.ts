@@ -41,6 +41,8 @@ export interface RouteDeps {
   readonly offerSeconds: number;
   /** The longest hold (HELPLINE_HOLD_MAX_S): a call-back further ahead is refused. */
   readonly holdMaxSeconds: number;
+  /** Device events timelines one person may have read at once on this instance (TIMELINE_READS_AT_ONCE). */
+  readonly timelineReadsAtOnce: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
