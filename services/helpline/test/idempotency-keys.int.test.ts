@@ -30,6 +30,13 @@ describe('an Idempotency-Key already used on the case', () => {
     expect((await h.api(`/api/cases/${c.id}/accept`, { method: 'POST', as: alice.cookie })).status).toBe(200);
     const note = (text: string, as: string, key: string) =>
       h.api(`/api/cases/${c.id}/notes`, { method: 'POST', body: { text }, as, key });
+    const resolve = (key: string) =>
+      h.api(`/api/cases/${c.id}/resolve`, {
+        method: 'POST',
+        body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
+        as: alice.cookie,
+        key,
+      });
 
     const first = await note('key safe code agreed with the daughter', alice.cookie, 'note-0001-shared');
     expect(first.status).toBe(201);
@@ -41,12 +48,7 @@ describe('an Idempotency-Key already used on the case', () => {
     expect(JSON.stringify(bobs.json)).not.toContain('daughter');
 
     // Alice's resolution under her note's key: refused, not answered as done.
-    const resolved = await h.api(`/api/cases/${c.id}/resolve`, {
-      method: 'POST',
-      body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
-      as: alice.cookie,
-      key: 'note-0001-shared',
-    });
+    const resolved = await resolve('note-0001-shared');
     expect(resolved.status).toBe(422);
     expect(resolved.json.error).toBe('idempotency-key-reused');
     expect((await h.detail(c.id)).state).toBe('accepted');
@@ -58,12 +60,7 @@ describe('an Idempotency-Key already used on the case', () => {
 
     // With keys of their own both are done.
     expect((await note('neighbour has a key', bob.cookie, 'note-0002-bob')).status).toBe(201);
-    const done = await h.api(`/api/cases/${c.id}/resolve`, {
-      method: 'POST',
-      body: { outcome: 'false-alarm', reason: 'pressed by mistake' },
-      as: alice.cookie,
-      key: 'resolve-0001-alice',
-    });
+    const done = await resolve('resolve-0001-alice');
     expect(done.status).toBe(200);
     expect(done.json.state).toBe('resolved');
     const steps = (await h.detail(c.id)).events as Step[];
