@@ -50,6 +50,14 @@ describe('notes written in a loop', () => {
     // A lost answer retried: the note already written, answered, not refused.
     const retried = await note(flooder.cookie, long, 'flood-note-0-0000');
     expect(retried.status).toBe(200);
+    // The same key on another case is another note: counted, so refused.
+    const elsewhere = await p.caseFor(await p.resident('Other Noted', '7272'));
+    const again = await p.helplineCall('POST', `/api/cases/${elsewhere}/notes`, {
+      as: flooder.cookie,
+      body: { text: long },
+      headers: { 'idempotency-key': 'flood-note-0-0000' },
+    });
+    expect(again.status).toBe(429);
 
     // The operator working the case is not held up by someone else's flood.
     expect((await note(holder.cookie, 'daughter on her way')).status).toBe(201);
@@ -61,7 +69,7 @@ describe('notes written in a loop', () => {
     expect(steps.filter((s) => s.kind === 'note' && s.actor === flooder.id)).toHaveLength(LIMIT);
 
     const metrics = await (await fetch(`${p.helpline.url}/metrics`)).text();
-    expect(metrics).toMatch(/helpline_notes_refused_total(?:\{[^}]*\})? 4/);
+    expect(metrics).toMatch(/helpline_notes_refused_total(?:\{[^}]*\})? 5/);
     const events = await p.helplineCall('GET', '/api/security-events?limit=100');
     expect(
       (events.json.events as { kind: string; userId: string }[]).filter((e) => e.userId === flooder.id),

@@ -114,7 +114,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
    * A note or a call's result on the case: 201, or 200 with the same event for a repeated key. Each
    * is typed by a person, so at most NOTES_PER_MINUTE per person (every instance counts in one
    * place): a stolen session writing notes of 4,000 characters in a loop made every console's view
-   * of the case megabytes long. A retry under a key already counted is not counted again.
+   * of the case megabytes long. A retry under a key already counted on the case is not counted
+   * again (the key only replays on its own case: on another it writes, and counts).
    */
   const record = async (
     kind: Recorded,
@@ -125,6 +126,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     const { id } = req.params;
     const { callId, ...data } = body;
     const at = now();
+    const requestKey = requestKeyOf(req);
     await withinLimit(
       deps,
       who(req),
@@ -136,7 +138,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         event: 'notes-rate-limited',
       },
       at,
-      { caseId: id, key: requestKeyOf(req) },
+      { caseId: id, key: requestKey && `${id}:${requestKey}` },
     );
     // A result that names the call it came from ends that call too: one transaction, one duration.
     const result =
