@@ -12,6 +12,7 @@ import {
   type RouteHandlers,
 } from '@telecare/platform';
 import { traceCaseStep } from '../case-trace.ts';
+import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
@@ -201,6 +202,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       const found = await caseOf(id);
       await ctx.mayReadResident(req, found);
+      // Logged only outside the reader's own work: the console reads its own case on every change.
+      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
       return {
         ...found,
         ...(await deps.store.events(id, CASE_VIEW_JOINS)),

@@ -86,8 +86,9 @@ export interface RouteContext {
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
   /**
    * Records that the caller was shown residents' personal data (names, addresses, phone numbers,
-   * responders, notes) read from the registry, or a resident's device events (their days at home)
-   * read from EVENTS: the person, the case and the residents' ids, never the data. The registry records these reads as the helpline's own token, so only this line says
+   * responders, notes) read from the registry, a case's steps (the operators' notes, the responders
+   * called) outside the reader's own work, or a resident's device events (their days at home) read
+   * from EVENTS: the person, the case and the residents' ids, never the data. The registry records these reads as the helpline's own token, so only this line says
    * which person read whom.
    */
   readonly personalRead: (
@@ -106,7 +107,7 @@ export interface RouteContext {
 }
 
 /** What personal data a helpline answer showed. */
-export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets' | 'device-events';
+export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets' | 'device-events' | 'case-view';
 
 /**
  * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of
