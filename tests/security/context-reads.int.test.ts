@@ -97,6 +97,36 @@ describe("reads of residents' context outside one's own cases", () => {
     expect(JSON.stringify(mine)).not.toContain('Past Resident');
   });
 
+  it("counts a case's device events timeline as a read of its resident, as the case view is", async () => {
+    // The timeline is the resident's days at home (in bed, up, out, the door at night, the
+    // medication taken or not): it used to be read on any case, resolved ones and colleagues'
+    // included, as often as asked, while the case view and context of the same case were refused.
+    const reader = await p.user('timeline.reader@example.org', 'operator');
+    const past: string[] = [];
+    for (let i = 0; i < LIMIT + 1; i++) {
+      const caseId = await p.caseFor(await p.resident(`Timeline Resident${i}`, `33${i}3`));
+      await resolve(caseId);
+      past.push(caseId);
+    }
+    const timeline = (caseId: string) =>
+      p.helplineCall('GET', `/api/cases/${caseId}/timeline?hours=24`, { as: reader.cookie });
+    const statuses: number[] = [];
+    for (const caseId of past) statuses.push((await timeline(caseId)).status);
+    expect(statuses).toEqual([...past.slice(0, LIMIT).map(() => 200), 429]);
+    const refused = await timeline(past[LIMIT] as string);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The case view of a resident whose timeline was read is that resident again: free.
+    expect((await p.helplineCall('GET', `/api/cases/${past[0]}`, { as: reader.cookie })).status).toBe(200);
+    expect((await timeline(past[0] as string)).status).toBe(200);
+
+    // The case the reader holds, never limited.
+    const own = await p.caseFor(await p.resident('Timeline Own', '4434'));
+    expect(
+      (await p.helplineCall('POST', `/api/cases/${own}/accept`, { as: reader.cookie, body: {} })).status,
+    ).toBe(200);
+    expect((await timeline(own)).status).toBe(200);
+  });
+
   it("limits reads of a case another operator holds, not a supervisor's of any open case", async () => {
     const holder = await p.user('holder@example.org', 'operator');
     const looker = await p.user('looker@example.org', 'operator');

@@ -50,4 +50,41 @@ describe("reads of a resident's personal data at the helpline", () => {
     );
     for (const line of p.logs) for (const value of PERSONAL) expect(line).not.toContain(value);
   });
+
+  it("log a case view outside the reader's own work (notes, responders called) and a device events read", async () => {
+    const residentId = await p.resident('Winifred Viewlog', '1357');
+    const caseId = await p.caseFor(residentId);
+    const holder = await p.user('view.holder@example.org', 'operator');
+    const reader = await p.user('view.reader@example.org', 'operator');
+    expect(
+      (await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: holder.cookie, body: {} })).status,
+    ).toBe(200);
+    expect(
+      (
+        await p.helplineCall('POST', `/api/cases/${caseId}/notes`, {
+          as: holder.cookie,
+          body: { text: 'her son Sam has the spare key' },
+        })
+      ).status,
+    ).toBe(201);
+    // The holder's own look at their case is their work: not a line per read.
+    expect((await p.helplineCall('GET', `/api/cases/${caseId}`, { as: holder.cookie })).status).toBe(200);
+    const view = await p.helplineCall('GET', `/api/cases/${caseId}`, { as: reader.cookie });
+    expect(view.status).toBe(200);
+    expect(JSON.stringify(view.json)).toContain('spare key');
+    expect((await p.helplineCall('GET', `/api/cases/${caseId}/timeline`, { as: reader.cookie })).status).toBe(
+      200,
+    );
+
+    const readsBy = (userId: string) =>
+      lines().filter((l) => l.event === 'personal-data-read' && l.userId === userId);
+    expect(readsBy(reader.id)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ what: 'case-view', caseId, residentIds: [residentId], role: 'operator' }),
+        expect.objectContaining({ what: 'device-events', caseId, residentIds: [residentId] }),
+      ]),
+    );
+    expect(readsBy(holder.id).filter((l) => l.what === 'case-view')).toEqual([]);
+    for (const line of p.logs) expect(line).not.toContain('spare key');
+  });
 });

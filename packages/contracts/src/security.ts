@@ -10,6 +10,8 @@ export const SECURITY_EVENT_KINDS = [
   'staff-list-rate-limited',
   /** helpline: one person asked the supervisor's overview past OVERVIEW_PER_MINUTE. */
   'overview-rate-limited',
+  /** helpline: one person wrote notes or call records on cases past NOTES_PER_MINUTE. */
+  'notes-rate-limited',
   /** gateway-dc09: an encrypted DC-09 frame changed without its account's key (spliced, bit-flipped, re-headered). */
   'dc09-frame-forged',
   /**

@@ -92,6 +92,17 @@ export const helplineEnv = {
    */
   OVERVIEW_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
   /**
+   * Device events timelines one person may have read at once on an instance: each scans up to
+   * 20,000 EVENTS messages (seconds on a busy partition). The console reads one per case opened.
+   */
+  TIMELINE_READS_AT_ONCE: z.coerce.number().int().min(1).max(100).default(2),
+  /**
+   * Steps one person may write by hand on cases in a minute: notes, responders' answers and 999
+   * calls recorded. Typed by an operator, a few a minute at the busiest; past it, 429 and a
+   * `notes-rate-limited` security event.
+   */
+  NOTES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
+  /**
    * Security events of one other service (a gateway) stored in an hour, by the database's clock
    * when stored (not the `at` the publisher wrote); past it they are counted
    * (`helpline_security_events_read_total{outcome="capped"}`) and left on the SECURITY stream. The

@@ -29,6 +29,21 @@ export class TransitionRefusedError extends RefusedError {
   }
 }
 
+/**
+ * An Idempotency-Key already used on the case by another person or for another action: nothing was
+ * done (422). Answered as a retry, the request would be taken as done and lost.
+ */
+export class IdempotencyKeyReusedError extends RefusedError {
+  constructor(readonly caseId: string) {
+    super(
+      422,
+      'idempotency-key-reused',
+      'this Idempotency-Key was used on this case for another request: send a new key for a new request',
+      [{ path: 'idempotency-key', message: 'already used on this case for another request' }],
+    );
+  }
+}
+
 /** The principal's role does not allow the action. */
 export class ForbiddenError extends Forbidden {
   constructor(

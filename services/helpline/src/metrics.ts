@@ -26,6 +26,7 @@ export type HelplineMetrics = {
   readonly revealsRefused: Counter<'reason'>;
   readonly contextReadsRefused: Counter;
   readonly queueNamesRefused: Counter;
+  readonly notesRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
   readonly unmappedReads: Counter;
@@ -163,6 +164,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     queueNamesRefused: new Counter({
       name: 'helpline_queue_names_refused_total',
       help: 'Calls of GET /api/queue/names refused: past QUEUE_NAMES_PER_MINUTE by one person',
+      registers,
+    }),
+    notesRefused: new Counter({
+      name: 'helpline_notes_refused_total',
+      help: "Notes, responders' answers and 999 call records refused: past NOTES_PER_MINUTE by one person",
       registers,
     }),
     staffListRefused: new Counter({

@@ -180,6 +180,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     logger: logger.child({ component: 'api' }),
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
+    timelineReadsAtOnce: config.TIMELINE_READS_AT_ONCE,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,
@@ -221,6 +222,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     overviewLimit: new PersonLimit(pool, schema, 'overview', config.OVERVIEW_PER_MINUTE, 60_000, () =>
       clock.now(),
     ),
+    notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
   });
   lifecycle.add('stream', async () => {
     // The consoles this instance held are gone with it: their people are not there any more.

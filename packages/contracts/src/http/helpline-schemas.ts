@@ -56,7 +56,9 @@ export const IdempotencyHeaders = z.looseObject({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{8,100}$/, 'Idempotency-Key: 8–100 letters, digits or _.:-')
     .optional()
-    .describe('A retry or double click with the same key records one case event.'),
+    .describe(
+      "A retry or double click with the same key records one case event: the same person's same action again is answered with the event written first; the key of another person's request or another action on the case is refused (422 idempotency-key-reused).",
+    ),
 });
 
 const RaisedAtBound = z.iso.datetime({ offset: true });

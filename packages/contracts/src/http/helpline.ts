@@ -60,8 +60,11 @@ import {
 } from './helpline-schemas.ts';
 import { defineRoute, Empty } from './route.ts';
 
-/** A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its state refuses. */
-const onCase = { params: CaseIdParams, headers: IdempotencyHeaders, errors: [404, 409] } as const;
+/**
+ * A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its
+ * state refuses, 422 for a key used on the case by another person or for another action.
+ */
+const onCase = { params: CaseIdParams, headers: IdempotencyHeaders, errors: [404, 409, 422] } as const;
 
 /** Signing in and out, the people of the helpline and their tokens (admin). */
 export const HELPLINE_PEOPLE_ROUTES = {
@@ -311,12 +314,13 @@ export const HELPLINE_CASE_ROUTES = {
   caseTimeline: defineRoute({
     method: 'GET',
     path: '/api/cases/{id}/timeline',
-    summary: "The resident's device events of the last hours (at most 24), read from EVENTS",
+    summary:
+      "The resident's device events of the last hours (at most 24), read from EVENTS. A case outside the reader's own work counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents, or with TIMELINE_READS_AT_ONCE reads of the person's still running",
     roles: CAN.view,
     params: CaseIdParams,
     query: TimelineQuery,
     response: TimelineView,
-    errors: [404],
+    errors: [404, 429],
   }),
   accept: defineRoute({
     method: 'POST',
@@ -369,9 +373,11 @@ export const HELPLINE_CASE_ROUTES = {
   addNote: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/notes',
-    summary: 'Add a note (201; 200 with the same event for a repeated Idempotency-Key)',
+    summary:
+      'Add a note (201; 200 with the same event for a repeated Idempotency-Key). 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person (a security event at the first refusal of a burst)',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: NoteBody,
     response: CaseEvent,
     status: 201,
@@ -380,9 +386,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/responder-calls',
     summary:
-      "Record a responder's answer; with `callId`, the call started from the case ends with it (call-ended, then responder-called with its duration)",
+      "Record a responder's answer; with `callId`, the call started from the case ends with it (call-ended, then responder-called with its duration). 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person",
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: ResponderCallBody,
     response: CaseEvent,
     status: 201,
@@ -391,9 +398,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/emergency-calls',
     summary:
-      'Record a call to emergency services; with `callId`, the call started from the case ends with it',
+      'Record a call to emergency services; with `callId`, the call started from the case ends with it. 429 with Retry-After past NOTES_PER_MINUTE notes and call records by one person',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: EmergencyCallBody,
     response: CaseEvent,
     status: 201,

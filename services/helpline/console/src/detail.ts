@@ -1,5 +1,5 @@
 import { deviceKindLabel } from '@telecare/contracts/device-kinds';
-import { act, api, SCAN_TIMEOUT_MS } from './api.ts';
+import { ApiError, act, api, SCAN_TIMEOUT_MS } from './api.ts';
 import { callsPanel, loadCalls, wireCalls } from './calls.ts';
 import { serverNow } from './clock.ts';
 import { $, esc, input, maybe, notice, select } from './dom.ts';
@@ -515,6 +515,22 @@ export function refreshDetail(id: string): void {
   })();
 }
 
+/**
+ * The case's device events. One person has only a few of these reads running at once (each scans
+ * EVENTS): clicking on through the queue while earlier ones still run is answered 429, so the read
+ * is asked again after its `Retry-After` while the case is still the one on screen.
+ */
+async function readDeviceEvents(id: string): Promise<DeviceEvents> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`, { timeoutMs: SCAN_TIMEOUT_MS });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 429 && attempt < 5 && state.selected === id)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, (err.retryAfterS ?? 2) * 1000));
+    }
+  }
+}
+
 /** How many steps the case has had: every step is kept, so a later read never has fewer. */
 const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut;
 
@@ -538,7 +554,7 @@ export async function loadDetail(id: string, withContext: boolean): Promise<void
     const context = fresh ? api<CaseContext>(`/api/cases/${id}/context`).catch(missingContext) : undefined;
     const events =
       fresh || !state.deviceEvents
-        ? api<DeviceEvents>(`/api/cases/${id}/timeline?hours=24`, { timeoutMs: SCAN_TIMEOUT_MS }).catch(
+        ? readDeviceEvents(id).catch(
             (e: Error): DeviceEvents => ({ events: [], complete: false, message: e.message }),
           )
         : undefined;

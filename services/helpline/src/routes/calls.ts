@@ -97,8 +97,9 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       );
       if (key) {
         // The same click again (a lost answer, a double click): the call already placed, not another.
-        const done = await deps.store.eventByKey(id, key);
-        if (done?.kind === 'call-started') {
+        // Another request's key is refused here, before the phone rings.
+        const done = await deps.store.keptStep(id, key, { actor: principal.id, kinds: ['call-started'] });
+        if (done) {
           const call = (await deps.store.calls(id)).find((c) => c.id === done.data.callId);
           return reply.code(200).send({
             callId: done.data.callId,

@@ -8,9 +8,11 @@ import {
   type FastifyReply,
   type FastifyRequest,
   InvalidRequestError,
+  RateLimitedError,
   type RouteHandlers,
 } from '@telecare/platform';
 import { traceCaseStep } from '../case-trace.ts';
+import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
@@ -52,6 +54,8 @@ export const refusedReason = (err: unknown): string =>
  */
 export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   const { deps, now, who, requestKeyOf } = ctx;
+  /** Device events reads running on this instance, per person. */
+  const timelineReads = new Map<string, number>();
   const caseOf = async (id: string) => {
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
@@ -68,7 +72,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       who(req),
       {
         action: "read the queue's names",
-        what: "the queue's names were",
+        what: "the queue's names were asked",
         limit: deps.queueNamesLimit,
         refused: deps.metrics.queueNamesRefused,
         event: 'queue-names-rate-limited',
@@ -107,7 +111,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     return result.case;
   };
 
-  /** A note or a call's result on the case: 201, or 200 with the same event for a repeated key. */
+  /**
+   * A note or a call's result on the case: 201, or 200 with the same event for a repeated key. Each
+   * is typed by a person, so at most NOTES_PER_MINUTE per person (every instance counts in one
+   * place): a stolen session writing notes of 4,000 characters in a loop made every console's view
+   * of the case megabytes long. A retry under a key already counted on the case is not counted
+   * again (the key only replays on its own case: on another it writes, and counts).
+   */
   const record = async (
     kind: Recorded,
     req: CaseRequest,
@@ -117,6 +127,20 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     const { id } = req.params;
     const { callId, ...data } = body;
     const at = now();
+    const requestKey = requestKeyOf(req);
+    await withinLimit(
+      deps,
+      who(req),
+      {
+        action: 'write notes and call records',
+        what: 'notes and call records were written',
+        limit: deps.notesLimit,
+        refused: deps.metrics.notesRefused,
+        event: 'notes-rate-limited',
+      },
+      at,
+      { caseId: id, key: requestKey && `${id}:${requestKey}` },
+    );
     // A result that names the call it came from ends that call too: one transaction, one duration.
     const result =
       typeof callId === 'string' && kind !== 'note'
@@ -178,6 +202,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       const found = await caseOf(id);
       await ctx.mayReadResident(req, found);
+      // Logged only outside the reader's own work: the console reads its own case on every change.
+      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
       return {
         ...found,
         ...(await deps.store.events(id, CASE_VIEW_JOINS)),
@@ -208,8 +234,32 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       return context;
     },
 
-    caseTimeline: async (req) =>
-      deps.timeline.read((await caseOf(req.params.id)).residentId, now(), req.query.hours),
+    // The resident's days at home (in bed, up, out, the door at night, a dose taken or missed):
+    // outside the reader's own work a read of the resident, as the case view and context are.
+    // Each read scans up to 20,000 EVENTS messages: one person has at most TIMELINE_READS_AT_ONCE
+    // running here, so a session asking in a loop or all at once cannot hold the instance.
+    caseTimeline: async (req) => {
+      const found = await caseOf(req.params.id);
+      await ctx.mayReadResident(req, found);
+      const person = who(req).id;
+      const running = timelineReads.get(person) ?? 0;
+      if (running >= deps.timelineReadsAtOnce)
+        throw new RateLimitedError(
+          'read device events',
+          2,
+          'too-many-requests',
+          `${running} device events reads of yours are still running (TIMELINE_READS_AT_ONCE); try again when one has answered`,
+        );
+      timelineReads.set(person, running + 1);
+      try {
+        ctx.personalRead(req, 'device-events', [found.residentId], found.id);
+        return await deps.timeline.read(found.residentId, now(), req.query.hours);
+      } finally {
+        const left = (timelineReads.get(person) ?? 1) - 1;
+        if (left > 0) timelineReads.set(person, left);
+        else timelineReads.delete(person);
+      }
+    },
 
     accept: (req) => transition('accept', req, { action: 'accept' }, now()),
 

@@ -41,6 +41,8 @@ export interface RouteDeps {
   readonly offerSeconds: number;
   /** The longest hold (HELPLINE_HOLD_MAX_S): a call-back further ahead is refused. */
   readonly holdMaxSeconds: number;
+  /** Device events timelines one person may have read at once on this instance (TIMELINE_READS_AT_ONCE). */
+  readonly timelineReadsAtOnce: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
@@ -64,6 +66,8 @@ export interface RouteDeps {
   readonly staffListLimit: PersonLimit;
   /** Calls of the supervisor's overview per person in a minute, counted in PostgreSQL too. */
   readonly overviewLimit: PersonLimit;
+  /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
+  readonly notesLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
   /** What the 999 call action dials. */
@@ -82,8 +86,9 @@ export interface RouteContext {
   readonly requestKeyOf: (req: FastifyRequest) => string | undefined;
   /**
    * Records that the caller was shown residents' personal data (names, addresses, phone numbers,
-   * responders, notes) read from the registry: the person, the case and the residents' ids, never
-   * the data. The registry records these reads as the helpline's own token, so only this line says
+   * responders, notes) read from the registry, a case's steps (the operators' notes, the responders
+   * called) outside the reader's own work, or a resident's device events (their days at home) read
+   * from EVENTS: the person, the case and the residents' ids, never the data. The registry records these reads as the helpline's own token, so only this line says
    * which person read whom.
    */
   readonly personalRead: (
@@ -102,7 +107,7 @@ export interface RouteContext {
 }
 
 /** What personal data a helpline answer showed. */
-export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets';
+export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets' | 'device-events' | 'case-view';
 
 /**
  * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of
@@ -138,11 +143,11 @@ export async function returnCasesOfAway(
   return cases;
 }
 
-/** A read bounded per person in a minute: what it is, its limit, its refusal counter and security event. */
+/** A call bounded per person in a minute: what it is, its limit, its refusal counter and security event. */
 export interface BoundedRead {
   /** In words, for the refusal: "read the queue's names". */
   readonly action: string;
-  /** What was asked, for the message: "the queue's names were". */
+  /** What was done, for the message: "the queue's names were asked". */
   readonly what: string;
   readonly limit: PersonLimit;
   readonly refused: { inc(): void };
@@ -150,25 +155,27 @@ export interface BoundedRead {
 }
 
 /**
- * Counts one call of a bounded read for the caller, on every instance together (PostgreSQL): past
- * the limit, 429 with `Retry-After`, counted, and a security event at the first refusal of a burst.
- * The admin token is the deployment's own program and is not limited.
+ * Counts one bounded call for the caller, on every instance together (PostgreSQL): past the limit,
+ * 429 with `Retry-After`, counted, and a security event (naming the case, if any) at the first
+ * refusal of a burst. A call under a key already counted (a retried write's Idempotency-Key) is not
+ * counted again. The admin token is the deployment's own program and is not limited.
  */
 export async function withinLimit(
   deps: RouteDeps,
   principal: Principal,
   read: BoundedRead,
   at: Date,
+  on: { readonly caseId?: string; readonly key?: string | undefined } = {},
 ): Promise<void> {
   if (principal.id === ADMIN_PRINCIPAL.id) return;
   const { limit } = read;
-  const decision = await limit.attempt(principal.id, randomUUID());
+  const decision = await limit.attempt(principal.id, on.key ?? randomUUID());
   if (decision.allowed) return;
   read.refused.inc();
   if (decision.firstRefusal)
     await deps.security.raise(
       read.event,
-      { userId: principal.id, caseId: null },
+      { userId: principal.id, caseId: on.caseId ?? null },
       { role: principal.role, limit: limit.max, windowS: limit.windowMs / 1000 },
       at,
     );
@@ -176,7 +183,7 @@ export async function withinLimit(
     read.action,
     decision.retryAfterS,
     'rate-limited',
-    `${read.what} asked ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
+    `${read.what} ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
   );
 }
 

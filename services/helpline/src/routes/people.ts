@@ -166,7 +166,7 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         who(req),
         {
           action: 'read the staff list',
-          what: 'the staff list was',
+          what: 'the staff list was asked',
           limit: deps.staffListLimit,
           refused: deps.metrics.staffListRefused,
           event: 'staff-list-rate-limited',

@@ -34,7 +34,7 @@ export function supervisorHandlers(ctx: RouteContext): RouteHandlers<typeof HELP
         ctx.who(req),
         {
           action: "read the supervisor's overview",
-          what: "the supervisor's overview was",
+          what: "the supervisor's overview was asked",
           limit: deps.overviewLimit,
           refused: deps.metrics.overviewRefused,
           event: 'overview-rate-limited',

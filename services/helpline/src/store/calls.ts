@@ -7,7 +7,7 @@ import type { Actor } from '../core/model.ts';
 import { CallNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { CALL_PARTIES, type CallParty } from '../telephony.ts';
 import { lockCase, refusalError } from './cases.ts';
-import { append, eventByKey, type StoreContext, stamp } from './context.ts';
+import { append, keptStep, type StoreContext, stamp } from './context.ts';
 
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
@@ -71,7 +71,7 @@ export async function startCall(
 ): Promise<{ event: CaseEvent; duplicate: boolean }> {
   return withTransaction(ctx.pool, async (db) => {
     if (requestKey) {
-      const done = await eventByKey(ctx, db, caseId, requestKey);
+      const done = await keptStep(ctx, db, caseId, requestKey, { actor: actor.id, kinds: ['call-started'] });
       if (done) return { event: done, duplicate: true };
     }
     const c = await lockCase(ctx, db, caseId, now);
@@ -117,7 +117,12 @@ export async function endCall(
 ): Promise<{ event: CaseEvent; duplicate: boolean }> {
   return withTransaction(ctx.pool, async (db) => {
     if (requestKey) {
-      const done = await eventByKey(ctx, db, caseId, requestKey);
+      // The same end of the same call (with the same record, if any), or refused.
+      const done = await keptStep(ctx, db, caseId, requestKey, {
+        actor: actor.id,
+        kinds: [record?.kind ?? 'call-ended'],
+        matches: (step) => step.data.callId === callId,
+      });
       if (done) return { event: done, duplicate: true };
     }
     const c = await lockCase(ctx, db, caseId, now);

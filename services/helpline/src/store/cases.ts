@@ -27,7 +27,16 @@ import type {
 import { clearsWithoutOperator, FAULT_REPEATS, OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import type { ListKey } from '../list-cursor.ts';
-import { append, type Db, eventByKey, presenceFollows, type StoreContext, stamp } from './context.ts';
+import {
+  append,
+  type Db,
+  eventByKey,
+  type KeyedRequest,
+  keptStep,
+  presenceFollows,
+  type StoreContext,
+  stamp,
+} from './context.ts';
 import { becauseOf, CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
 
 // Cases: the shell around the case core. Each change loads and locks the case, asks the core
@@ -385,9 +394,24 @@ export const refusalError = (caseId: string, state: CaseState, d: Decision & { o
     ? new CaseInputRefusedError(caseId, d.action, d.reason)
     : new TransitionRefusedError(caseId, d.action, state, d.reason, d.holder);
 
+/** The step each command writes last, the one its request key goes on. */
+const LAST_STEP: Readonly<Record<Exclude<Command['kind'], 'record'>, CaseEvent['kind']>> = {
+  accept: 'accepted',
+  hold: 'held',
+  resolve: 'resolved',
+  'record-fact': 'fact-recorded',
+  reassign: 'reassigned',
+};
+
+const keyedRequestOf = (cmd: Command): KeyedRequest => ({
+  actor: cmd.actor.id,
+  kinds: [cmd.kind === 'record' ? cmd.event : LAST_STEP[cmd.kind]],
+});
+
 /**
  * Applies a command to a case under its row lock, or throws the refusal. A retry carrying the
- * request key of a command already done writes nothing and answers `undefined`.
+ * request key of a command already done (the same person's same action) writes nothing and answers
+ * `undefined`; a key another request wrote is refused (`keptStep`).
  */
 async function command(
   ctx: StoreContext,
@@ -398,7 +422,7 @@ async function command(
   requestKey: string | undefined,
 ): Promise<CaseEvent[] | undefined> {
   const c = await lockCase(ctx, db, id, now);
-  if (requestKey && (await eventByKey(ctx, db, id, requestKey))) return undefined;
+  if (requestKey && (await keptStep(ctx, db, id, requestKey, keyedRequestOf(cmd)))) return undefined;
   const d = decide(c, cmd, now);
   if (!d.ok) throw refusalError(id, c.state, d);
   await writePatch(ctx, db, id, d.patch, now);
@@ -754,6 +778,6 @@ export async function record(
   });
 }
 
-/** The event an earlier request with this key wrote, if any (a retried click). */
-export const eventByKeyOf = (ctx: StoreContext, caseId: string, key: string) =>
-  eventByKey(ctx, ctx.pool, caseId, key);
+/** The step an earlier request with this key wrote, when it was the same request (`keptStep`). */
+export const keptStepOf = (ctx: StoreContext, caseId: string, key: string, request: KeyedRequest) =>
+  keptStep(ctx, ctx.pool, caseId, key, request);

@@ -2,6 +2,7 @@ import { type CaseEvent, newId } from '@telecare/contracts';
 import type { Pool } from '@telecare/platform';
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { CasePatch, CaseSnapshot, EventDraft } from '../core/model.ts';
+import { IdempotencyKeyReusedError } from '../errors.ts';
 import type { ConsoleStore } from '../presence.ts';
 import { toEvent } from './rows.ts';
 
@@ -96,6 +97,35 @@ export async function eventByKey(
     [caseId, key],
   );
   return rows[0] ? toEvent(rows[0]) : undefined;
+}
+
+/** The request a key must have made for its step to answer this one: who, and which step. */
+export interface KeyedRequest {
+  readonly actor: string;
+  /** The kinds of step the action writes last (the one the key goes on). */
+  readonly kinds: readonly CaseEvent['kind'][];
+  /** What else the step must match (the call a call's end names). */
+  readonly matches?: (step: CaseEvent) => boolean;
+}
+
+/**
+ * The step an earlier request with this key wrote, when it was this person's same action (a retried
+ * click: answered with that step, nothing written again). A key another person's request, or another
+ * action, wrote is refused (422): answered as done, this request would be lost, and the answer would
+ * show someone else's step.
+ */
+export async function keptStep(
+  ctx: StoreContext,
+  db: Db,
+  caseId: string,
+  key: string,
+  request: KeyedRequest,
+): Promise<CaseEvent | undefined> {
+  const done = await eventByKey(ctx, db, caseId, key);
+  if (!done) return undefined;
+  if (done.actor !== request.actor || !request.kinds.includes(done.kind) || request.matches?.(done) === false)
+    throw new IdempotencyKeyReusedError(caseId);
+  return done;
 }
 
 /**

@@ -65,7 +65,7 @@ export class CaseStore {
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
   record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);
   recordFacts = (...a: Rest<typeof cases.recordFacts>) => cases.recordFacts(this.#ctx, ...a);
-  eventByKey = (caseId: string, key: string) => cases.eventByKeyOf(this.#ctx, caseId, key);
+  keptStep = (...a: Rest<typeof cases.keptStepOf>) => cases.keptStepOf(this.#ctx, ...a);
 
   // calls
   startCall = (...a: Rest<typeof calls.startCall>) => calls.startCall(this.#ctx, ...a);
