@@ -173,6 +173,7 @@ export function resolveStackEnv(): EnvValues {
     TELECARE_ADMIN_TOKEN: admin,
     HELPLINE_REGISTRY_TOKEN: serviceRegistryToken('HELPLINE_REGISTRY_TOKEN', saved, admin),
     REPORTS_REGISTRY_TOKEN: serviceRegistryToken('REPORTS_REGISTRY_TOKEN', saved, admin),
+    HELPLINE_TRIAGE_TOKEN: serviceRegistryToken('HELPLINE_TRIAGE_TOKEN', saved, admin),
     REGISTRY_DATA_KEY: registryDataKey(saved),
     REPORTS_PSEUDONYM_KEY: reportsPseudonymKey(saved),
     ...modelledSavings(saved),

@@ -42,7 +42,8 @@ export const services: readonly ServiceSpec[] = [
     defaultPort: 7045,
     stateEnv: 'GATEWAY_STATE_DIR',
   },
-  { name: 'triage', portEnv: 'TRIAGE_PORT', defaultPort: 7060 },
+  // The helpline reads a resident's event index there (its case timeline).
+  { name: 'triage', portEnv: 'TRIAGE_PORT', defaultPort: 7060, urlEnv: 'TRIAGE_URL' },
   {
     name: 'helpline',
     portEnv: 'HELPLINE_PORT',

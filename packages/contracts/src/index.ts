@@ -85,7 +85,14 @@ export {
   type RouteRoles,
   type RouteTable,
 } from './http/route.ts';
-export { RulesInForceView, TRIAGE_API, TRIAGE_ROUTES, type TriageRoutes } from './http/triage.ts';
+export {
+  EVENT_INDEX_CAP,
+  EventIndexView,
+  RulesInForceView,
+  TRIAGE_API,
+  TRIAGE_ROUTES,
+  type TriageRoutes,
+} from './http/triage.ts';
 export { alertIdFor, eventIdFor, eventIdOfKey, type IdKind, idPattern, newId } from './ids.ts';
 export {
   DEFAULT_NAMESPACE,

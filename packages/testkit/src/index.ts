@@ -464,6 +464,7 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
 }
 
 export { type Ceilings, measureCeilings, ofCeiling } from './ceilings.ts';
+export { pendantEvent } from './device-event.ts';
 export {
   type DroppedPublish,
   type FaultMode,

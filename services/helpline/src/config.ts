@@ -42,6 +42,21 @@ export const helplineEnv = {
   TIMER_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** The registry's base URL, for residents, devices and responders. Unset: the case view says so. */
   REGISTRY_URL: z.url().optional(),
+  /**
+   * Triage's base URL: a case's device events timeline reads the resident's event index there.
+   * Unset (or triage not answering): the timeline scans the resident's partition instead.
+   */
+  TRIAGE_URL: z.url().optional(),
+  /**
+   * The helpline's token for triage, the same value triage is given: it reads a resident's event
+   * index and nothing else. Required with TRIAGE_URL; never the admin token.
+   */
+  HELPLINE_TRIAGE_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /**
+   * The most EVENTS messages of a partition one timeline scans when it cannot use the index (or
+   * for the events triage has not read yet); past it the window is shortened and says so.
+   */
+  HELPLINE_TIMELINE_SCAN: z.coerce.number().int().min(100).max(1_000_000).default(20_000),
   /** The commissioners' reports dashboard: where the console sends a commissioner who signs in here. */
   TELECARE_REPORTS_URL: z.url().optional(),
   /**
@@ -208,6 +223,14 @@ export function loadHelplineConfig(env: Record<string, string | undefined> = pro
   if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
     throw new ConfigError('helpline', [
       'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
+  if (config.TRIAGE_URL && !config.HELPLINE_TRIAGE_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_TRIAGE_TOKEN: required with TRIAGE_URL (the token triage is given for the helpline)',
+    ]);
+  if (config.HELPLINE_TRIAGE_TOKEN && config.HELPLINE_TRIAGE_TOKEN === config.TELECARE_ADMIN_TOKEN)
+    throw new ConfigError('helpline', [
+      'HELPLINE_TRIAGE_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
     ]);
   const adminPasswordProblem = config.HELPLINE_ADMIN_PASSWORD
     ? passwordProblem(config.HELPLINE_ADMIN_PASSWORD, [config.HELPLINE_ADMIN_EMAIL ?? ''])

@@ -170,7 +170,17 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       config.HELPLINE_REGISTRY_TIMEOUT_MS,
       config.HELPLINE_REGISTRY_CONNECTIONS,
     ),
-    timeline: new TimelineReader(js, n, config.TELECARE_PARTITIONS, logger.child({ component: 'timeline' })),
+    timeline: new TimelineReader({
+      js,
+      jsm,
+      names: n,
+      partitions: config.TELECARE_PARTITIONS,
+      logger: logger.child({ component: 'timeline' }),
+      ...(config.TRIAGE_URL && config.HELPLINE_TRIAGE_TOKEN
+        ? { triage: { url: config.TRIAGE_URL, token: config.HELPLINE_TRIAGE_TOKEN } }
+        : {}),
+      scanLimit: config.HELPLINE_TIMELINE_SCAN,
+    }),
     unmapped: new UnmappedCodesReader(js, n, logger.child({ component: 'unmapped' }), {
       reads: metrics.unmappedReads,
       messages: metrics.unmappedMessages,

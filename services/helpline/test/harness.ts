@@ -1,13 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type Alert,
-  alertIdFor,
-  eventIdOfKey,
-  names,
-  type Priority,
-  partitionOf,
-  type TelecareEvent,
-} from '@telecare/contracts';
+import { type Alert, alertIdFor, names, type Priority, type TelecareEvent } from '@telecare/contracts';
 import {
   type Clock,
   connectNats,
@@ -20,7 +12,14 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
-import { cleanupNamespace, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
+import {
+  cleanupNamespace,
+  pendantEvent,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import {
   consumerOf,
@@ -110,25 +109,8 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
       partitions = 8,
     ): Promise<TelecareEvent> {
       counter += 1;
-      const at = new Date().toISOString();
-      const partition = partitionOf(residentId, partitions);
-      const event: TelecareEvent = {
-        specversion: '1.0',
-        id: eventIdOfKey(serial, `${ns}-${counter}`),
-        source: '/test',
-        type: type as TelecareEvent['type'],
-        subject: serial,
-        time: at,
-        datacontenttype: 'application/json',
-        residentid: residentId,
-        devicekind: 'pendant',
-        deviceeventid: `${ns}-${counter}`,
-        partition,
-        receivedat: at,
-        testmode: false,
-        data,
-      };
-      await js.publish(n.subjects.event(partition, type), JSON.stringify(event), { msgID: event.id });
+      const event = pendantEvent({ residentId, serial, type, key: `${ns}-${counter}`, partitions, data });
+      await js.publish(n.subjects.event(event.partition, type), JSON.stringify(event), { msgID: event.id });
       return event;
     },
     /** The test's own NATS connection (a core subscription to CASES, say). */

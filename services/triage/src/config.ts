@@ -1,4 +1,4 @@
-import { ACK_WAIT_S, commonEnv, loadConfig, port } from '@telecare/platform';
+import { ACK_WAIT_S, ConfigError, commonEnv, loadConfig, port } from '@telecare/platform';
 import { z } from 'zod';
 
 export const triageEnv = {
@@ -58,10 +58,20 @@ export const triageEnv = {
     .optional(),
   /** How often leases are renewed and ownership looked at: at most a third of (lease time − 1 s), by default a quarter. */
   TRIAGE_LEASE_RENEW_MS: z.coerce.number().int().min(50).max(100_000).optional(),
+  /**
+   * The helpline's token for triage (the same value is given to the helpline): it reads a
+   * resident's event index and nothing else. Unset, only the admin token reads it.
+   */
+  HELPLINE_TRIAGE_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
 } as const;
 
 export type TriageConfig = ReturnType<typeof loadTriageConfig>;
 
 export function loadTriageConfig(env: Record<string, string | undefined> = process.env) {
-  return loadConfig('triage', triageEnv, env);
+  const config = loadConfig('triage', triageEnv, env);
+  if (config.HELPLINE_TRIAGE_TOKEN && config.HELPLINE_TRIAGE_TOKEN === config.TELECARE_ADMIN_TOKEN)
+    throw new ConfigError('triage', [
+      'HELPLINE_TRIAGE_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
+    ]);
+  return config;
 }

@@ -8,7 +8,13 @@ describe("triage's rules API", () => {
   it('mounts exactly its contracts, all in the OpenAPI document it serves, which is the committed copy (pnpm --filter @telecare/triage openapi)', async () => {
     // Nothing is called: the store is not needed to mount the routes.
     const check = await contractsServed(TRIAGE_API, TRIAGE_ROUTES, (app, logger) =>
-      registerRulesApi(app, {} as never, undefined, logger),
+      registerRulesApi(
+        app,
+        {} as never,
+        { admin: undefined, helpline: undefined },
+        async () => ({}) as never,
+        logger,
+      ),
     );
     expect(check.mounted).toEqual(check.contracts);
     expect(check.documented).toEqual(check.contracts);

@@ -290,7 +290,9 @@ export function runLaneWorkers(options: {
       // The resident lanes dead-letter what cannot be read; an area lane only skips it.
       undecodable: lane.kind === 'area' ? 'skip' : 'dead-letter',
       handle: (event, message) =>
-        lane.kind === 'area' ? processor.handleArea(event, message) : processor.handle(event, message),
+        lane.kind === 'area'
+          ? processor.handleArea(event, message)
+          : processor.handle(event, message, lane.kind === 'partition' ? lane.partition : undefined),
       logger: log,
       clock: options.clock,
       expiresMs: PULL_EXPIRES_MS,

@@ -38,6 +38,7 @@ import {
   supervisedSerial,
   type Timer,
 } from '@telecare/rules';
+import type { EventIndex } from './event-index.ts';
 import type { TriageMetrics } from './metrics.ts';
 import type { StateStore } from './state-store.ts';
 import type { ScriptWrites, TimerStore } from './timers.ts';
@@ -77,6 +78,7 @@ export class EventProcessor {
   readonly #locks = new KeyedLock();
   readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
   readonly #away: (residentId: string) => readonly AwayPeriod[] | undefined;
+  readonly #index: EventIndex | undefined;
   /**
    * Per area lane (by event type): a clock time by which that lane had read everything stored
    * before it. A held per-home alert is decided only once its lane has caught up with its due time.
@@ -101,7 +103,10 @@ export class EventProcessor {
     device?: (serial: string) => Promise<DeviceContext | undefined>;
     /** A resident's declared away periods (the registry's resident-away bucket, in memory). */
     away?: (residentId: string) => readonly AwayPeriod[] | undefined;
+    /** Each resident's newest events by stream sequence, written by the partition lanes. */
+    index?: EventIndex;
   }) {
+    this.#index = deps.index;
     this.#timers = deps.timers;
     this.#device = deps.device ?? (async () => undefined);
     this.#away = deps.away ?? (() => undefined);
@@ -126,21 +131,35 @@ export class EventProcessor {
   /**
    * One event of a partition or alarm lane. Returns once everything it caused is durable; the
    * consumer loop then acks it. A failure for the moment throws (the loop hands the event back);
-   * a rule that throws on it throws a `PoisonMessageError` (the loop dead-letters it).
+   * a rule that throws on it throws a `PoisonMessageError` (the loop dead-letters it). Given the
+   * partition it was read on (its partition lane, never an alarm lane: the partition lane reads
+   * every event, in order), the event's sequence goes into its resident's index.
    */
-  handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
+  handle(
+    event: TelecareEvent,
+    message: Pick<MessageContext, 'traceparent' | 'seq'>,
+    partition?: number,
+  ): Promise<void> {
     // In its `triage evaluate` span: the child of the gateway's store span.
     return inSpan(
       SERVICE,
       'triage evaluate',
       { parent: traceparentContext(message.traceparent), kind: SpanKind.CONSUMER },
-      () => this.#handle(event, message),
+      () => this.#handle(event, message, partition),
     );
   }
 
-  async #handle(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>): Promise<void> {
+  async #handle(
+    event: TelecareEvent,
+    message: Pick<MessageContext, 'traceparent' | 'seq'>,
+    partition: number | undefined,
+  ): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     await this.#underLock(event.residentid, async () => {
+      // Sent now, beside the state's load and save, and stored before the event is acked.
+      const indexing =
+        partition === undefined ? undefined : this.#index?.append(event.residentid, message.seq, partition);
+      indexing?.catch(() => undefined);
       const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
       const device = await this.#device(event.subject).catch(() => undefined);
       const away = this.#away(event.residentid);
@@ -171,6 +190,7 @@ export class EventProcessor {
       // The timers' index and the state in one round trip to Redis, after the timers' records.
       await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
       // A state as loaded is held already (by `load`); a changed one is held once it is saved.
+      await indexing;
       if (result.state !== state) this.#store.remember(result.state);
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.

@@ -1,21 +1,39 @@
-import { TRIAGE_API, TRIAGE_ROUTES } from '@telecare/contracts';
+import { type EventIndexView, TRIAGE_API, TRIAGE_ROUTES } from '@telecare/contracts';
 import {
-  bearerAuth,
+  bearerToken,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   httpErrorHandler,
   type Logger,
   mountRoutes,
   type RouteHandlers,
   type RouteRequest,
+  sameSecret,
   serveOpenApi,
   TransientError,
 } from '@telecare/platform';
 import { parseRuleSet, RuleSetError } from '@telecare/rules';
 import { RulesConflictError, type RulesInForce, type RulesStore } from './rules-store.ts';
 
-/** Who a put is recorded as: the only bearer these routes admit is the admin token. */
+/** Who a put is recorded as: the only bearer the rules routes admit is the admin token. */
 const ADMIN_IDENTITY = 'admin';
+
+/** The bearer tokens triage admits, each with its role. */
+export interface TriageTokens {
+  readonly admin: string | undefined;
+  /** HELPLINE_TRIAGE_TOKEN: the helpline's, for a resident's event index only. */
+  readonly helpline: string | undefined;
+}
+
+/** The role of the request's bearer token, or undefined when it is none of triage's. */
+function roleOf(tokens: TriageTokens, req: FastifyRequest): 'admin' | 'helpline-service' | undefined {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) return undefined;
+  if (tokens.admin && sameSecret(token, tokens.admin)) return 'admin';
+  if (tokens.helpline && sameSecret(token, tokens.helpline)) return 'helpline-service';
+  return undefined;
+}
 
 /** `If-Match: "7"` (or `7`): the revision a put is based on; 0 means "nothing stored yet". */
 function basedOn(header: string | string[] | undefined): number | undefined | 'invalid' {
@@ -42,25 +60,42 @@ const inForceBody = (inForce: RulesInForce) => ({
  * validated first (refused with the path and reason of each error; the running rules stay in
  * force), then stored with a compare-and-set on the revision it was based on, and every triage
  * instance following the bucket puts it in force, with the area lanes its area rules read.
+ * Beside them, a resident's event index (`eventIndex`), which the helpline reads with its token.
  */
 export async function registerRulesApi(
   app: FastifyInstance,
   rules: RulesStore,
-  adminToken: string | undefined,
+  tokens: TriageTokens,
+  eventIndex: (residentId: string) => Promise<EventIndexView>,
   logger: Logger,
 ): Promise<void> {
   const log = logger.child({ component: 'rules-api' });
   await serveOpenApi(app, TRIAGE_API);
   await app.register(async (api) => {
-    // The only bearer these routes admit is the admin token: who gets past it is `admin`.
-    api.addHook('onRequest', bearerAuth(adminToken));
+    api.addHook('onRequest', async (req, reply) => {
+      if (!roleOf(tokens, req))
+        return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' });
+    });
     api.setErrorHandler(httpErrorHandler({ logger: log }));
-    mountRoutes(api, TRIAGE_ROUTES, handlers(rules, log), () => 'admin');
+    mountRoutes(api, TRIAGE_ROUTES, handlers(rules, eventIndex, log), (req) => roleOf(tokens, req));
   });
 }
 
-function handlers(rules: RulesStore, log: Logger): RouteHandlers<typeof TRIAGE_ROUTES> {
+function handlers(
+  rules: RulesStore,
+  eventIndex: (residentId: string) => Promise<EventIndexView>,
+  log: Logger,
+): RouteHandlers<typeof TRIAGE_ROUTES> {
   return {
+    eventIndex: async (req, reply) => {
+      try {
+        return await eventIndex(req.params.id);
+      } catch (err) {
+        if (!(err instanceof TransientError)) throw err;
+        log.warn({ err }, 'event index not read');
+        return reply.code(503).send({ error: 'unavailable', message: 'the event index could not be read' });
+      }
+    },
     getRules: async (_req, reply) => {
       const inForce = rules.inForce;
       return reply.header('etag', `"${inForce.revision}"`).send(inForceBody(inForce));

@@ -24,6 +24,7 @@ import {
 } from '@telecare/rules';
 import { AreaLanes, areaTypesOf } from './area-lanes.ts';
 import { loadTriageConfig, type TriageConfig } from './config.ts';
+import { EventIndex, eventIndexView } from './event-index.ts';
 import { laneWork, startOwnership } from './leases.ts';
 import { createTriageMetrics, registerStatesHeld } from './metrics.ts';
 import {
@@ -164,6 +165,7 @@ async function wireTriage(
   // Closed after the lanes stopped (closers run in reverse): their last alerts still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
+  const index = new EventIndex(redis, n);
   const processor = new EventProcessor({
     publisher,
     names: n,
@@ -171,6 +173,7 @@ async function wireTriage(
     device,
     away,
     store,
+    index,
     ruleSet,
     clock,
     metrics,
@@ -238,7 +241,14 @@ async function wireTriage(
     areaLanes: work.areaTypes(),
   }));
   service.step('mounting the rules API');
-  await registerRulesApi(service.http, rules, config.TELECARE_ADMIN_TOKEN, logger);
+  await registerRulesApi(
+    service.http,
+    rules,
+    { admin: config.TELECARE_ADMIN_TOKEN, helpline: config.HELPLINE_TRIAGE_TOKEN },
+    (residentId) =>
+      eventIndexView({ index, jsm, names: n, partitions: config.TELECARE_PARTITIONS }, residentId),
+    logger,
+  );
   logger.info(
     {
       partitions: config.TELECARE_PARTITIONS,

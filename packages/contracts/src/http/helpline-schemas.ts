@@ -556,8 +556,18 @@ export const TimelineView = z.looseObject({
   to: z.string(),
   /** The resident's device events, oldest first (at most `limit`, the newest kept). */
   events: z.array(DeviceEventView),
-  /** False when the partition held more than could be read: `from` was moved later to fit. */
+  /**
+   * False when not every event of the window could be read: the partition held more than a scan
+   * reads (`from` was moved later to fit), or triage is that far behind.
+   */
   complete: z.boolean(),
+  /**
+   * `index`: the resident's own events, found by triage's per-resident index; `scan`: the
+   * resident's partition read through from `from` (triage not configured or not answering, or its
+   * index began inside the window). `message` says why.
+   */
+  source: z.enum(['index', 'scan']),
+  /** Messages of the partition read through (by a scan, or past where triage has read). */
   scanned: z.number().int(),
   message: z.string().optional(),
 });

@@ -24,6 +24,29 @@ export const RulesInForceView = z.looseObject({
 });
 export type RulesInForceView = z.infer<typeof RulesInForceView>;
 
+/** Sequences triage keeps per resident: the timeline shows at most 500, the rest cover duplicates. */
+export const EVENT_INDEX_CAP = 600;
+
+/**
+ * A resident's newest events as triage indexed them: their EVENTS stream sequences, with how far
+ * the index is whole (`since`) and how far triage has read the resident's partition (`through`).
+ */
+export const EventIndexView = z.looseObject({
+  residentId: z.string(),
+  /** The resident's partition of EVENTS (`<ns>.events.<partition>.<type>`). */
+  partition: z.number().int(),
+  /** EVENTS stream sequences of the resident's newest events (at most EVENT_INDEX_CAP), oldest first. */
+  seqs: z.array(z.number().int().positive()),
+  /**
+   * The first sequence of the partition that triage indexed: every event of the partition from
+   * there on is in its resident's index once triage has read it. Null: nothing indexed yet.
+   */
+  since: z.number().int().positive().nullable(),
+  /** Triage has read (and indexed) every event of the partition up to this sequence. */
+  through: z.number().int().nonnegative(),
+});
+export type EventIndexView = z.infer<typeof EventIndexView>;
+
 /** Triage's rules API: the rule set in force, a new version, the versions stored. */
 export const TRIAGE_ROUTES = {
   getRules: defineRoute({
@@ -60,11 +83,21 @@ export const TRIAGE_ROUTES = {
       ),
     }),
   }),
+  eventIndex: defineRoute({
+    method: 'GET',
+    path: '/api/residents/{id}/event-index',
+    summary: "The EVENTS sequences of a resident's newest events (the helpline's case timeline reads them)",
+    roles: ['admin', 'helpline-service'],
+    params: z.object({ id: z.string().min(1).max(64) }),
+    response: EventIndexView,
+    errors: [503],
+  }),
 };
 export type TriageRoutes = typeof TRIAGE_ROUTES;
 
 export const TRIAGE_API = {
   title: 'telecare triage',
   version: '1',
-  description: "Triage's rule set in force: read it, put a new version, list the versions.",
+  description:
+    "Triage's rule set in force: read it, put a new version, list the versions; and a resident's newest events by stream sequence.",
 };
