@@ -61,6 +61,11 @@ describe('console sign-ins in .data/stack.env', () => {
     expect(first.REPORTS_REGISTRY_TOKEN).not.toBe(first.TELECARE_ADMIN_TOKEN);
     expect(first.REPORTS_REGISTRY_TOKEN).not.toBe(first.HELPLINE_REGISTRY_TOKEN);
     expect(resolveStackEnv().REPORTS_REGISTRY_TOKEN).toBe(first.REPORTS_REGISTRY_TOKEN);
+    // The helpline's token for triage's event index, and where triage is.
+    expect(first.HELPLINE_TRIAGE_TOKEN).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(first.HELPLINE_TRIAGE_TOKEN).not.toBe(first.TELECARE_ADMIN_TOKEN);
+    expect(resolveStackEnv().HELPLINE_TRIAGE_TOKEN).toBe(first.HELPLINE_TRIAGE_TOKEN);
+    expect(first.TRIAGE_URL).toMatch(/^http:\/\/[^/]+:\d+$/);
     process.env.HELPLINE_ADMIN_PASSWORD = 'from-the-environment';
     expect(resolveStackEnv().HELPLINE_ADMIN_PASSWORD).toBe('from-the-environment');
     delete process.env.HELPLINE_ADMIN_PASSWORD;

@@ -24,16 +24,17 @@ describe('helpline config', () => {
     expect(() => loadHelplineConfig({ OVERVIEW_PER_MINUTE: '0' })).toThrow(/OVERVIEW_PER_MINUTE/);
   });
 
-  it('needs its own registry token with REGISTRY_URL, never the admin token', () => {
+  it.each([
+    ['REGISTRY_URL', 'HELPLINE_REGISTRY_TOKEN'],
+    ['TRIAGE_URL', 'HELPLINE_TRIAGE_TOKEN'],
+  ] as const)('needs its own token with %s (%s), never the admin token', (urlKey, tokenKey) => {
     const url = 'http://127.0.0.1:7020';
-    expect(() => loadHelplineConfig({ REGISTRY_URL: url })).toThrow(/HELPLINE_REGISTRY_TOKEN: required/);
-    const token = 'a-helpline-registry-token-0123';
+    expect(() => loadHelplineConfig({ [urlKey]: url })).toThrow(new RegExp(`${tokenKey}: required`));
+    const token = 'a-helpline-service-token-0123';
     expect(() =>
-      loadHelplineConfig({ REGISTRY_URL: url, HELPLINE_REGISTRY_TOKEN: token, TELECARE_ADMIN_TOKEN: token }),
+      loadHelplineConfig({ [urlKey]: url, [tokenKey]: token, TELECARE_ADMIN_TOKEN: token }),
     ).toThrow(/not be the admin token/);
-    expect(
-      loadHelplineConfig({ REGISTRY_URL: url, HELPLINE_REGISTRY_TOKEN: token }).HELPLINE_REGISTRY_TOKEN,
-    ).toBe(token);
+    expect(loadHelplineConfig({ [urlKey]: url, [tokenKey]: token })[tokenKey]).toBe(token);
   });
 
   it('signs partner handovers: a secret with OVERFLOW_WEBHOOK_URL, and https unless the partner is on loopback', () => {

@@ -214,24 +214,23 @@ export const helplineEnv = {
 
 export type HelplineConfig = ReturnType<typeof loadHelplineConfig>;
 
+/** The services the helpline calls with a token of its own: their URL, the token, what it is. */
+const SERVICE_TOKENS = [
+  ['REGISTRY_URL', 'HELPLINE_REGISTRY_TOKEN', 'a registry token of role helpline-service'],
+  ['TRIAGE_URL', 'HELPLINE_TRIAGE_TOKEN', 'the token triage is given for the helpline'],
+] as const;
+
 export function loadHelplineConfig(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig('helpline', helplineEnv, env);
-  if (config.REGISTRY_URL && !config.HELPLINE_REGISTRY_TOKEN)
-    throw new ConfigError('helpline', [
-      'HELPLINE_REGISTRY_TOKEN: required with REGISTRY_URL (a registry token of role helpline-service)',
-    ]);
-  if (config.HELPLINE_REGISTRY_TOKEN && config.HELPLINE_REGISTRY_TOKEN === config.TELECARE_ADMIN_TOKEN)
-    throw new ConfigError('helpline', [
-      'HELPLINE_REGISTRY_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
-    ]);
-  if (config.TRIAGE_URL && !config.HELPLINE_TRIAGE_TOKEN)
-    throw new ConfigError('helpline', [
-      'HELPLINE_TRIAGE_TOKEN: required with TRIAGE_URL (the token triage is given for the helpline)',
-    ]);
-  if (config.HELPLINE_TRIAGE_TOKEN && config.HELPLINE_TRIAGE_TOKEN === config.TELECARE_ADMIN_TOKEN)
-    throw new ConfigError('helpline', [
-      'HELPLINE_TRIAGE_TOKEN: must not be the admin token (the helpline gets only the role it needs)',
-    ]);
+  // The helpline's own token for each service it calls: required with its URL, never the admin token.
+  for (const [url, token, what] of SERVICE_TOKENS) {
+    if (config[url] && !config[token])
+      throw new ConfigError('helpline', [`${token}: required with ${url} (${what})`]);
+    if (config[token] && config[token] === config.TELECARE_ADMIN_TOKEN)
+      throw new ConfigError('helpline', [
+        `${token}: must not be the admin token (the helpline gets only the role it needs)`,
+      ]);
+  }
   const adminPasswordProblem = config.HELPLINE_ADMIN_PASSWORD
     ? passwordProblem(config.HELPLINE_ADMIN_PASSWORD, [config.HELPLINE_ADMIN_EMAIL ?? ''])
     : undefined;

@@ -45,6 +45,9 @@ export interface Timeline {
   /** `index`: the resident's own events, by triage's index; `scan`: the partition, read through. */
   source: 'index' | 'scan';
   scanned: number;
+  /** With `source: 'scan'`: why the index was not read. */
+  reason?: string;
+  /** What an operator should know of what is not shown. */
   message?: string;
 }
 
@@ -217,9 +220,8 @@ export class TimelineReader {
         events: newest(read.found),
         complete,
         scanned: read.scanned,
-        message: complete
-          ? `read by scanning the partition: ${why}`
-          : `only the events since ${from.toISOString()} could be read (${why})`,
+        reason: why,
+        ...(complete ? {} : { message: `only the events since ${from.toISOString()} could be read` }),
       };
     } catch (err) {
       this.#log.warn({ err, residentId }, 'device events could not be read from EVENTS');
@@ -229,6 +231,7 @@ export class TimelineReader {
         events: [],
         complete: false,
         scanned: 0,
+        reason: why,
         message: 'the device events could not be read (EVENTS not reachable)',
       };
     }

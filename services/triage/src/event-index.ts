@@ -24,8 +24,7 @@ local since = tonumber(redis.call('HGET', KEYS[2], ARGV[4]))
 if not since or seq < since then redis.call('HSET', KEYS[2], ARGV[4], ARGV[1]) end
 local last = redis.call('LINDEX', key, -1)
 if not last or seq > tonumber(last) then
-  redis.call('RPUSH', key, ARGV[1])
-  if redis.call('LLEN', key) > cap then redis.call('LTRIM', key, -cap, -1) end
+  if redis.call('RPUSH', key, ARGV[1]) > cap then redis.call('LTRIM', key, -cap, -1) end
 elseif seq < tonumber(last) then
   local all = redis.call('LRANGE', key, 0, -1)
   local placed = false

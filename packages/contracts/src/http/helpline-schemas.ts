@@ -564,9 +564,11 @@ export const TimelineView = z.looseObject({
   /**
    * `index`: the resident's own events, found by triage's per-resident index; `scan`: the
    * resident's partition read through from `from` (triage not configured or not answering, or its
-   * index began inside the window). `message` says why.
+   * index began inside the window).
    */
   source: z.enum(['index', 'scan']),
+  /** With `source: "scan"`: why the index was not read, in words. */
+  reason: z.string().optional(),
   /** Messages of the partition read through (by a scan, or past where triage has read). */
   scanned: z.number().int(),
   message: z.string().optional(),
