@@ -112,16 +112,20 @@ export class TimelineReader {
     const from = new Date(to.getTime() - hours * 3600_000);
     let why = 'triage is not configured (TRIAGE_URL)';
     if (this.#triage) {
-      try {
-        const view = await this.#triage.eventIndex({ params: { id: residentId } });
-        return await this.#fromIndex(residentId, from, to, view);
-      } catch (err) {
-        why =
-          err instanceof IndexUnusable
-            ? err.message
-            : 'the event index could not be read (triage not answering)';
-        if (!(err instanceof IndexUnusable))
-          this.#log.warn({ err, residentId }, 'event index not read; scanning the partition');
+      const view = await this.#triage.eventIndex({ params: { id: residentId } }).catch((err: unknown) => {
+        this.#log.warn({ err, residentId }, 'event index not read; scanning the partition');
+      });
+      why = 'the event index could not be read (triage not answering)';
+      if (view) {
+        try {
+          return await this.#fromIndex(residentId, from, to, view);
+        } catch (err) {
+          if (err instanceof IndexUnusable) why = err.message;
+          else {
+            this.#log.warn({ err, residentId }, 'indexed events not read; scanning the partition');
+            why = 'the indexed events could not be read from EVENTS';
+          }
+        }
       }
     }
     return this.#scan(residentId, from, to, why);
@@ -182,6 +186,7 @@ export class TimelineReader {
     if (first && first.time.getTime() <= from.getTime()) return;
     const consumer = await this.#consumer(subject, { time: from });
     try {
+      if ((await consumer.info()).num_pending === 0) return;
       const messages = await consumer.fetch({ max_messages: 1, expires: FETCH_EXPIRES_MS });
       for await (const msg of messages) {
         if (msg.seq < since) throw new IndexUnusable('the event index began after the start of the window');
