@@ -113,7 +113,7 @@ describe("triage's per-resident event index", () => {
   });
 
   it(`keeps the newest ${EVENT_INDEX_CAP} of a busy resident`, async () => {
-    const types = Array.from({ length: EVENT_INDEX_CAP + 50 }, () => 'heartbeat' as const);
+    const types = Array.from({ length: EVENT_INDEX_CAP + 50 }, () => 'motion' as const);
     const seqs = await Promise.all(
       types.map((type) => {
         const event = makeEvent({
