@@ -10,6 +10,7 @@ import {
 } from '@telecare/platform';
 import { cleanupNamespace, servers } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventIndex } from '../src/event-index.ts';
 import { consumerName, startTriage, type TriageHandle } from '../src/index.ts';
 import { drained, makeEvent, publishEvent, T0, triageTestbed } from './support.ts';
 
@@ -139,5 +140,23 @@ describe("triage's per-resident event index", () => {
       headers: { authorization: `Bearer ${HELPLINE_TOKEN}` },
     });
     expect(rules.status).toBe(403);
+  });
+
+  it('puts an event handed back after later ones of its resident in its place, once; an older one than a full list keeps is left out', async () => {
+    const index = new EventIndex(redis, n);
+    const id = 'res_evorder1';
+    for (const seq of [10, 12, 15, 11, 12, 9, 15]) await index.append(id, seq, 0);
+    expect((await index.read(id, 0)).seqs).toEqual([9, 10, 11, 12, 15]);
+    // A full list with a gap: the late one goes in its place and the oldest goes.
+    const full = Array.from({ length: EVENT_INDEX_CAP + 1 }, (_, i) => 1_000 + i).filter(
+      (seq) => seq !== 1_300,
+    );
+    for (const seq of full) await index.append('res_evorder2', seq, 1);
+    await index.append('res_evorder2', 999, 1);
+    expect((await index.read('res_evorder2', 1)).seqs).toEqual(full);
+    await index.append('res_evorder2', 1_300, 1);
+    expect((await index.read('res_evorder2', 1)).seqs).toEqual(
+      [...full.slice(1), 1_300].sort((a, b) => a - b),
+    );
   });
 });
