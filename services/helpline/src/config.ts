@@ -107,8 +107,9 @@ export const helplineEnv = {
    */
   OVERVIEW_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(60),
   /**
-   * Device events timelines one person may have read at once on an instance: each scans up to
-   * 20,000 EVENTS messages (seconds on a busy partition). The console reads one per case opened.
+   * Device events timelines one person may have read at once on an instance: a scan reads up to
+   * HELPLINE_TIMELINE_SCAN EVENTS messages (seconds on a busy partition). The console reads one per
+   * case opened.
    */
   TIMELINE_READS_AT_ONCE: z.coerce.number().int().min(1).max(100).default(2),
   /**

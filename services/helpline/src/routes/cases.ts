@@ -236,7 +236,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
 
     // The resident's days at home (in bed, up, out, the door at night, a dose taken or missed):
     // outside the reader's own work a read of the resident, as the case view and context are.
-    // Each read scans up to 20,000 EVENTS messages: one person has at most TIMELINE_READS_AT_ONCE
+    // A scan reads up to HELPLINE_TIMELINE_SCAN EVENTS messages: one person has at most TIMELINE_READS_AT_ONCE
     // running here, so a session asking in a loop or all at once cannot hold the instance.
     caseTimeline: async (req) => {
       const found = await caseOf(req.params.id);
