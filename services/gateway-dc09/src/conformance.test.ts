@@ -154,6 +154,17 @@ const ROWS: readonly Row[] = [
     check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0002#1234[]'),
   },
   {
+    name: 'a sequence number written in hex (a dialler library that counted so)',
+    frame: frameBody(`"ADM-CID"000BR0L0#1234[#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: SEQ is 4 decimal digits; "where a real device differs, accept what it sends": a sender that writes 000A–000F would hear NAK, send its press again and again, and never get past it. The ACK echoes the number as sent; the event states no number it did not send.',
+    check: (out, events) => {
+      expect(out.replyFrame.toString('latin1')).toContain('"ACK"000BR0L0#1234[]');
+      expect(events[0]).not.toHaveProperty('seq');
+    },
+  },
+  {
     name: 'a receiver number',
     frame: frameBody(`"ADM-CID"0003R1AL2#1234[#1234|1101 01 001]${TS}`),
     reply: 'ACK',

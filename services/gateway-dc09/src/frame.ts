@@ -57,8 +57,10 @@ export interface EnvelopeRefusal {
   readonly crcFormat?: CrcFormat;
 }
 
+// The sequence is 4 decimal digits, but a dialler library once counted in hex (`000B`): read, and
+// echoed as sent.
 const HEADER =
-  /^"(\*?)([A-Za-z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
+  /^"(\*?)([A-Za-z0-9-]{1,16})"([0-9A-Fa-f]{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
 /** The account at the head of plain data, `#ACCT|` or (as some senders write it) `ACCT|`. */
 const DATA_ACCOUNT = /^#?([0-9A-Fa-f]{3,16})\|/;
 
