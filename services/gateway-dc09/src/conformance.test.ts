@@ -154,6 +154,17 @@ const ROWS: readonly Row[] = [
     check: (out) => expect(out.replyFrame.toString('latin1')).toContain('"ACK"0002#1234[]'),
   },
   {
+    name: 'a sequence number written in hex (a dialler library that counted so)',
+    frame: frameBody(`"ADM-CID"000BR0L0#1234[#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-09 frame: SEQ is 4 decimal digits; "where a real device differs, accept what it sends": a sender that writes 000A–000F would hear NAK, send its press again and again, and never get past it. The ACK echoes the number as sent; the event states no number it did not send.',
+    check: (out, events) => {
+      expect(out.replyFrame.toString('latin1')).toContain('"ACK"000BR0L0#1234[]');
+      expect(events[0]).not.toHaveProperty('seq');
+    },
+  },
+  {
     name: 'a receiver number',
     frame: frameBody(`"ADM-CID"0003R1AL2#1234[#1234|1101 01 001]${TS}`),
     reply: 'ACK',
@@ -737,6 +748,17 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'SIA with spaces between a modifier and its value',
+    frame: frameBody(`"SIA-DCS"0052L0#1234[#1234|N ri 1 id 3 MA 01]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'DC-03: a modifier is its two letters and a value; "accept what it sends": a panel that spaces its fields (as it spaces the code from its zone) still names the area and the user, and a DUH would lose the press.',
+    check: (out, events) => {
+      expect(dataOf(events)).toMatchObject({ zone: '01', area: '1', modifiers: { id: '3' } });
+      expect(out.refusal).toBeUndefined();
+    },
+  },
+  {
     name: 'SIA zone name cut short before its closing ^: the events before it are stored',
     frame: frameBody(`"SIA-DCS"0042L0#1234[#1234|Nri1/MA02^BATHROOM PULL C]${TS}`),
     reply: 'ACK',
@@ -783,6 +805,20 @@ const ROWS: readonly Row[] = [
       });
     },
   },
+  {
+    name: 'a second data block after the data is no extended data: its events are not taken as text',
+    frame: frameBody(`"ADM-CID"0050L0#1234[#1234|1301 01 000][#1234|1101 01 001]${TS}`),
+    reply: 'ACK',
+    types: ['mains.lost', 'heartbeat'],
+    why: 'DC-09: extended data is `[X…]`, an ID letter and its data; a block opening `#ACCT|` is data, which the receiver does not read after the first. Kept as extended data `#`, the press in it was ACKed and lost without a trace; the events before it are stored and the frame dead-lettered for a person.',
+    check: (out, events) => {
+      expect(dataOf(events)).not.toHaveProperty('xdata');
+      expect(out.refusal).toEqual({
+        reason: 'bad-frame',
+        detail: 'extended data block 1 opens with no letter',
+      });
+    },
+  },
   // ---- Contact ID data -----------------------------------------------------------------------
   {
     name: 'Contact ID new event (Q=1)',
@@ -813,6 +849,14 @@ const ROWS: readonly Row[] = [
     reply: 'ACK',
     types: ['mains.lost', 'battery.low', 'heartbeat'],
     why: 'ADM-CID data: QEEE GG ZZZ, several events in one message as some panels batch them.',
+  },
+  {
+    name: 'Contact ID with more than one space between its fields',
+    frame: frameBody(`"ADM-CID"0051L0#1234[#1234|1101  01   001]${TS}`),
+    reply: 'ACK',
+    types: ['pendant.pressed', 'heartbeat'],
+    why: 'ADM-CID data: QEEE GG ZZZ, each field of fixed width; "accept what it sends": the spaces between them say nothing, and a DUH would tell the sender not to retry its press.',
+    check: (_out, events) => expect(dataOf(events)).toMatchObject({ zone: '001', area: '01' }),
   },
   {
     name: 'Contact ID with its qualifier written as a letter: E new, R restore, P still present',

@@ -104,8 +104,8 @@ function splitOutsideText(text: string, separator: string): string[] {
 
 // The qualifier is any digit: one outside 1, 3 and 6 is still a readable event (recorded, unmapped).
 // Or the letter receivers print for it (`E130 01 015`, `R130 …`, `P…`), as some senders write it.
-// Some senders leave out the spaces.
-const CID_EVENT = /^(\d|[ERPerp])([0-9A-Fa-f]{3}) ?([0-9A-Fa-f]{2}) ?([0-9A-Fa-f]{3})$/;
+// Some senders leave out the spaces, others put more than one: the fields are of fixed width.
+const CID_EVENT = /^(\d|[ERPerp])([0-9A-Fa-f]{3}) *([0-9A-Fa-f]{2}) *([0-9A-Fa-f]{3})$/;
 /** Contact ID's qualifier letters: E event (new), R restore, P previous (still present). */
 const QUALIFIER_LETTER: Readonly<Record<string, string>> = { E: '1', R: '3', P: '6' };
 
@@ -141,6 +141,12 @@ const MODIFIER_VALUE: Readonly<Record<string, RegExp>> = {
 };
 const NUMBER = /[0-9]*/y;
 const ZONE = /[0-9]*/y;
+
+/** Where the spaces from `at` end. */
+function afterSpaces(text: string, at: number): number {
+  while (text[at] === ' ') at++;
+  return at;
+}
 
 function matchAt(pattern: RegExp, text: string, at: number): string {
   pattern.lastIndex = at;
@@ -258,18 +264,19 @@ function readEventBlock(
     afterModifier = undefined;
     const letters = block.slice(at, at + 2);
     if (/^[a-z]{2}$/.test(letters)) {
-      const value = matchAt(MODIFIER_VALUE[letters] ?? NUMBER, block, at + 2);
+      // Some panels space a value from its modifier, as a zone from its code (`N ri 1 MA 01`).
+      const valueAt = afterSpaces(block, at + 2);
+      const value = matchAt(MODIFIER_VALUE[letters] ?? NUMBER, block, valueAt);
       modifiers[letters] = value;
       // A new value is not named by the old one's text.
       delete texts[letters];
       afterModifier = letters;
-      at += 2 + value.length;
+      at = value === '' ? at + 2 : valueAt + value.length;
       continue;
     }
     if (/^[A-Z]{2}$/.test(letters)) {
       // Some panels put a space between the code and its zone (a Hikvision AX Pro: `N BA 000`).
-      let zoneAt = at + 2;
-      while (block[zoneAt] === ' ') zoneAt++;
+      let zoneAt = afterSpaces(block, at + 2);
       let zone = matchAt(ZONE, block, zoneAt);
       if (zone === '') {
         zoneAt = at + 2;
@@ -301,6 +308,7 @@ function readEventBlock(
 
 /** How old a time a panel reports for a buffered event may be before it is not believed. */
 export const MAX_PANEL_AGE_MS = 7 * 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
 
 const SIA_TIME = /^(\d{2}):(\d{2})(?::(\d{2}))?$/;
 const SIA_DATE = /^(\d{2})-(\d{2})-(\d{2}|\d{4})$/;
@@ -309,11 +317,12 @@ const SIA_DATE = /^(\d{2})-(\d{2})-(\d{2}|\d{4})$/;
  * When an SIA event happened by its own `ti` (`HH:MM` or `HH:MM:SS`) and `da` (`MM-DD-YY` or
  * `MM-DD-YYYY`) modifiers — a panel that buffered events while its line was down reports when
  * each happened, so triage can flag the alarm late. Read in UTC, as DC-09's own timestamp is.
- * `ti` without `da` takes the message's date (the day before when that would put it ahead of the
- * message). Undefined, and the message's time used, when there is no `ti`, when either does not
- * read as a real time, or when the result is more than `aheadMs` after the message (a panel on
- * local summer time) or more than a week before it (a reset clock): the modifiers stay on the
- * event's data either way.
+ * `ti` without `da` takes the day, of the message's, the one before and the one after, that puts
+ * it nearest the message (a `ti` only says the time of day: hours before or after midnight are the
+ * day before or after). Undefined, and the message's time used, when there is no `ti`, when either
+ * does not read as a real time, or when the result is more than `aheadMs` after the message (a
+ * panel on local summer time, or its clock running fast) or more than a week before it (a reset
+ * clock): the modifiers stay on the event's data either way.
  */
 export function panelTimeOf(
   modifiers: Readonly<Record<string, string>> | undefined,
@@ -342,8 +351,15 @@ export function panelTimeOf(
     at.getUTCMinutes() === mi &&
     at.getUTCSeconds() === ss;
   if (!real) return undefined;
-  if (modifiers?.da === undefined && at.getTime() > reference.getTime() + aheadMs) {
-    at = new Date(at.getTime() - 24 * 3600 * 1000);
+  if (modifiers?.da === undefined) {
+    // Of the message's day, the day before and the day after, the time nearest the message: a press
+    // just before midnight reported after it is the day before's, and a clock a little ahead (of
+    // the communicator's that stamps the message, or of ours), or on summer time, is judged ahead
+    // below, not taken for the day before's.
+    const nearest = [at.getTime() - DAY_MS, at.getTime(), at.getTime() + DAY_MS].reduce((best, t) =>
+      Math.abs(t - reference.getTime()) < Math.abs(best - reference.getTime()) ? t : best,
+    );
+    at = new Date(nearest);
   }
   const offset = at.getTime() - reference.getTime();
   if (offset > aheadMs || offset < -MAX_PANEL_AGE_MS) return undefined;

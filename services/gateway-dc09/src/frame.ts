@@ -57,8 +57,10 @@ export interface EnvelopeRefusal {
   readonly crcFormat?: CrcFormat;
 }
 
+// The sequence is 4 decimal digits, but a dialler library once counted in hex (`000B`): read, and
+// echoed as sent.
 const HEADER =
-  /^"(\*?)([A-Za-z0-9-]{1,16})"(\d{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
+  /^"(\*?)([A-Za-z0-9-]{1,16})"([0-9A-Fa-f]{4})(R[0-9A-Fa-f]{1,6})?(L[0-9A-Fa-f]{0,6})?(?:#([0-9A-Fa-f]{3,16}))?\[/;
 /** The account at the head of plain data, `#ACCT|` or (as some senders write it) `ACCT|`. */
 const DATA_ACCOUNT = /^#?([0-9A-Fa-f]{3,16})\|/;
 
@@ -201,6 +203,16 @@ export function formatTimestamp(at: Date): string {
   return `_${p(at.getUTCHours())}:${p(at.getUTCMinutes())}:${p(at.getUTCSeconds())},${p(at.getUTCMonth() + 1)}-${p(at.getUTCDate())}-${at.getUTCFullYear()}`;
 }
 
+/** Why an extended data block (its text between the brackets) cannot be read; undefined if it can. */
+function unreadBlock(block: string | undefined): string | undefined {
+  if (block === undefined) return 'is not closed';
+  if (block.length === 0 || block.includes('[')) return 'is empty or holds [';
+  // A block opens with its letter; one that does not is no extended data: a second data block
+  // (`[#ACCT|…]`), whose events kept as its text were ACKed and lost unseen.
+  if (!/^[A-Za-z]/.test(block)) return 'opens with no letter';
+  return undefined;
+}
+
 /**
  * Splits plain content (after the opening `[`): data up to `]`, extended data blocks, then an
  * optional timestamp (bytes after them that do not begin one, `_`, are left unread). Throws
@@ -216,10 +228,11 @@ export function readContent(rest: string): Content {
   while (rest[at] === '[') {
     const end = rest.indexOf(']', at);
     const block = end < 0 ? undefined : rest.slice(at + 1, end);
-    if (block === undefined || block.length === 0 || block.includes('[')) {
+    const why = unreadBlock(block);
+    if (block === undefined || why !== undefined) {
       // Text with brackets of its own (`[ILiving [main]]`), a block cut short: the data before it
       // is still the sender's alarm. What follows is left unread, but for a timestamp ending it.
-      const unread = `extended data block ${xdata.length + 1} is ${block === undefined ? 'not closed' : 'empty or holds ['}`;
+      const unread = `extended data block ${xdata.length + 1} ${why}`;
       const stamp = TIMESTAMP_AT_END.exec(rest.slice(at));
       const timestamp = stamp ? parseTimestamp(stamp[0]) : undefined;
       const message = stamp ? rest.slice(0, rest.length - stamp[0].length) : rest;

@@ -639,7 +639,32 @@ describe('SIA ti/da: when the event happened', () => {
       new Date(Date.UTC(2026, 10, 21, 9, 30, 0)),
     );
     expect(panelTimeOf({ ti: '11:59' }, REF, 20_000)).toEqual(new Date(Date.UTC(2026, 10, 22, 11, 59, 0)));
-    expect(panelTimeOf({ ti: '23:50' }, REF, 20_000)).toEqual(new Date(Date.UTC(2026, 10, 21, 23, 50, 0)));
+    const afterMidnight = new Date(Date.UTC(2026, 10, 22, 0, 30, 0));
+    expect(panelTimeOf({ ti: '23:50' }, afterMidnight, 20_000)).toEqual(
+      new Date(Date.UTC(2026, 10, 21, 23, 50, 0)),
+    );
+  });
+
+  it('ti alone just after midnight, a clock a few seconds ahead of the message, is the next day, not a day old', () => {
+    // A communicator stamps the message by its own clock; the panel's ti by the panel's.
+    const beforeMidnight = new Date(Date.UTC(2026, 10, 22, 23, 59, 55));
+    expect(panelTimeOf({ ti: '00:00:05' }, beforeMidnight, 20_000)).toEqual(
+      new Date(Date.UTC(2026, 10, 23, 0, 0, 5)),
+    );
+    expect(panelTimeOf({ ti: '00:00' }, beforeMidnight, 20_000)).toEqual(
+      new Date(Date.UTC(2026, 10, 23, 0, 0, 0)),
+    );
+    // Further ahead than the window allows: not believed, as on any other day.
+    expect(panelTimeOf({ ti: '00:01' }, beforeMidnight, 20_000)).toBeUndefined();
+  });
+
+  it('ti alone ahead of the message (a clock running fast, or on summer time) is not believed, not a day old', () => {
+    expect(panelTimeOf({ ti: '12:01' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '12:02:30' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '13:00' }, REF, 20_000)).toBeUndefined();
+    expect(panelTimeOf({ ti: '14:00:00' }, REF, 20_000)).toBeUndefined();
+    // Hours behind are the same day's still.
+    expect(panelTimeOf({ ti: '00:10' }, REF, 20_000)).toEqual(new Date(Date.UTC(2026, 10, 22, 0, 10, 0)));
   });
 
   it('is not believed when unreadable, ahead of the message, more than a week old, or a date alone', () => {

@@ -362,6 +362,21 @@ const ROWS: readonly Row[] = [
     events: ['heartbeat NULL'],
     replyFrame: '"ACK"0000Rc0ffdL1234#080027E62A64[]',
   },
+  {
+    // jvanovost/dc09_spt issue #4 (an open-source dialler library, as integrators build senders on):
+    // the sequence counted in hex, `000B`. The issue gives the body only; LF, CRC, length and CR
+    // are put around it here as the library frames them.
+    name: 'dc09_spt: a sequence number in hex is ACKed, echoed as sent (dc09_spt #4)',
+    frame: (() => {
+      const body = bytes('"ADM-CID"000BR0L0#FFFF[#1111|1401 01 001]');
+      const crc = crc16Arc(body).toString(16).toUpperCase().padStart(4, '0');
+      const length = body.length.toString(16).toUpperCase().padStart(4, '0');
+      return Buffer.concat([bytes(`\n${crc}${length}`), body, bytes('\r')]);
+    })(),
+    entry: account('FFFF'),
+    reply: 'ACK',
+    replyFrame: '"ACK"000BR0L0#FFFF[]',
+  },
   // ---- refused, on purpose -------------------------------------------------------------------
   {
     // eavanvalkenburg/pysiaalarm issue #36 (FOCUS FC-7688): the CRC is right, but `foc7688` is no

@@ -264,7 +264,8 @@ function buildEvent(input: {
     // The account's test mode and district are the new home's: an alarm from the previous one
     // reaches the queue, and counts in no area incident of the new district.
     testmode: moved ? false : entry.testMode || entry.state === 'test',
-    seq: Number(envelope.seq),
+    // A sequence written in hex (`000B`) is echoed, not stated as a number it is not.
+    ...(/^\d{4}$/.test(envelope.seq) ? { seq: Number(envelope.seq) } : {}),
     ...(moved || entry.postcodeDistrict === null ? {} : { postcodedistrict: entry.postcodeDistrict }),
     ...(input.sourcecode === undefined ? {} : { sourcecode: input.sourcecode }),
     ...(input.previousKey ? { dc09key: 'previous' as const } : {}),
