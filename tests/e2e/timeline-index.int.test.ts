@@ -217,6 +217,9 @@ describe("the case view's device events timeline at a real partition's traffic",
     expect(scanned.reason).toMatch(/triage not answering/);
     expect(scanned.message).toMatch(/only the events since/);
     expect(scanned.events.length).toBeLessThan(own.length);
+    // The partition's traffic came in a burst: the part read is its newest, with the resident's
+    // newest event (a scan that took the rate for even read the burst's oldest part and missed it).
+    expect(scanned.events.at(-1)?.id).toBe(own.at(-1)?.id);
 
     // Back on another port: the helpline is told its URL, as a deployment's would be.
     const triageUrl = await startTriageHere();

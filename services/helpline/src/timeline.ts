@@ -19,6 +19,8 @@ export const TIMELINE_SCAN = 20_000;
 /** At most this many of the resident's events are returned (the newest). */
 const MAX_EVENTS = 500;
 const FETCH_EXPIRES_MS = 2_000;
+/** Consumers asked at most to find where a shortened scan starts (a day to the millisecond takes 27). */
+const NEWEST_PART_PROBES = 32;
 /** Indexed messages read from EVENTS at once. */
 const GETS_AT_ONCE = 32;
 /** How long triage has to give the index before the timeline scans instead. */
@@ -211,10 +213,8 @@ export class TimelineReader {
       const pending = (await consumer.info()).num_pending;
       let complete = true;
       if (pending > this.#scanLimit) {
-        // Assume an even rate over the window: start late enough to read about scanLimit messages.
-        const span = to.getTime() - from.getTime();
-        from = new Date(to.getTime() - Math.floor((span * this.#scanLimit) / pending));
         await consumer.delete().catch(() => undefined);
+        from = await this.#newestPart(subject, from, to, pending);
         consumer = await this.#consumer(subject, { time: from });
         complete = false;
       }
@@ -240,6 +240,31 @@ export class TimelineReader {
         message: 'the device events could not be read (EVENTS not reachable)',
       };
     }
+  }
+
+  /**
+   * The earliest start, between `from` (more than scanLimit messages pending) and `to`, from which
+   * at most scanLimit of the partition's messages are pending: the newest part of the window that
+   * a scan reads whole, found to the millisecond (a burst stores thousands in a second). The first guess takes the rate as even over the window;
+   * traffic that came in a burst (a storm just before the alarm) pushes the start later, so the
+   * scan never reads the oldest part of the burst and misses the newest events.
+   */
+  async #newestPart(subject: string, from: Date, to: Date, pending: number): Promise<Date> {
+    let over = from.getTime();
+    let within = to.getTime();
+    let guess = to.getTime() - Math.floor(((to.getTime() - over) * this.#scanLimit) / pending);
+    for (let probe = 0; probe < NEWEST_PART_PROBES && within - over > 1; probe++) {
+      const consumer = await this.#consumer(subject, { time: new Date(guess) });
+      const n = await consumer.info().then(
+        (info) => info.num_pending,
+        () => Number.POSITIVE_INFINITY,
+      );
+      await consumer.delete().catch(() => undefined);
+      if (n > this.#scanLimit) over = guess;
+      else within = guess;
+      guess = over + Math.floor((within - over) / 2);
+    }
+    return new Date(within);
   }
 
   /** The resident's events of the partition from a sequence on, at most scanLimit messages read. */
