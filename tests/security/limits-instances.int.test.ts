@@ -16,6 +16,8 @@ const LIMITS = {
   HELPLINE_REVEAL_LIMIT: '4',
   REGISTRY_REVEAL_LIMIT: '4',
   REGISTRY_REVEAL_TOKEN_LIMIT: '6',
+  // The tests' proxy: a guesser's own address comes in X-Forwarded-For.
+  HELPLINE_TRUST_PROXY: '127.0.0.1',
 };
 let p: Awaited<ReturnType<typeof startRegistryAndHelpline>>;
 let second: HelplineHandle;
@@ -44,14 +46,18 @@ afterAll(async () => {
 const helplines = () => [p.helpline.url, second.url];
 const login = (base: string, username: string, password: string) =>
   call(base, 'POST', '/api/login', { as: '', body: { username, password } });
+/** A new operator with `password`, not signed in. */
+async function operator(username: string, password: string): Promise<void> {
+  const created = await p.helplineCall('POST', '/api/users', {
+    body: { username, name: username.split('@')[0], role: 'operator', password },
+  });
+  expect(created.status).toBe(201);
+}
 
 describe('failed sign-ins, with two helpline instances', () => {
   it('refuses the 6th failure across both, the right password too, and still after a restart', async () => {
     const password = 'Right-pass-1966!';
-    const created = await p.helplineCall('POST', '/api/users', {
-      body: { username: 'spread.victim@example.org', name: 'Spread Victim', role: 'operator', password },
-    });
-    expect(created.status).toBe(201);
+    await operator('spread.victim@example.org', password);
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++)
       statuses.push(
@@ -72,12 +78,25 @@ describe('failed sign-ins, with two helpline instances', () => {
     expect(restarted.headers.get('set-cookie')).toBeNull();
   });
 
+  it('lets exactly 5 guesses be checked when 20 arrive at both instances at once', async () => {
+    await operator('raced@example.org', 'Raced-pass-1966!');
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const answer = await call(helplines()[i % 2] as string, 'POST', '/api/login', {
+          as: '',
+          body: { username: 'raced@example.org', password: `parallel-${i}-guess` },
+          headers: { 'x-forwarded-for': '203.0.113.7' },
+        });
+        return answer.status;
+      }),
+    );
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+  });
+
   it("a right password forgets the username's failures, at the other instance too", async () => {
     const password = 'Other-pass-1966!';
-    const created = await p.helplineCall('POST', '/api/users', {
-      body: { username: 'forgetful@example.org', name: 'Forgetful', role: 'operator', password },
-    });
-    expect(created.status).toBe(201);
+    await operator('forgetful@example.org', password);
     for (let i = 0; i < 3; i++)
       expect((await login(p.helpline.url, 'forgetful@example.org', `wrong-${i}-password`)).status).toBe(401);
     expect((await login(second.url, 'forgetful@example.org', password)).status).toBe(200);
