@@ -119,6 +119,13 @@ export {
   withReplicas,
 } from './nats.ts';
 export {
+  attemptAll,
+  forgetAttempt,
+  type LimitOf,
+  PersonLimit,
+  type RateDecision,
+} from './person-limit.ts';
+export {
   createPool,
   migrate,
   migrationLockOf,
@@ -127,7 +134,6 @@ export {
   withTransaction,
 } from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
-export { type RateDecision, SlidingWindowLimiter } from './rate-limit.ts';
 export { ReadMark } from './read-mark.ts';
 export {
   type ChainableCommander,

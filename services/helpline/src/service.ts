@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import {
   type DefinedService,
   defineService,
+  PersonLimit,
   type ServiceContext,
   type ServiceHandle,
-  SlidingWindowLimiter,
   watchConsumers,
   within,
 } from '@telecare/platform';
@@ -15,7 +15,6 @@ import { isIngestConsumer, startIngest, totalConcurrency } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PartnerHandovers } from './overflow.ts';
 import { PeopleStore } from './people.ts';
-import { PersonLimit } from './person-limits.ts';
 import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
@@ -197,12 +196,18 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     cookieSecure: config.HELPLINE_COOKIE_SECURE,
     security,
     loginLimits: {
-      user: new SlidingWindowLimiter(
+      user: new PersonLimit(
+        pool,
+        schema,
+        'login-user',
         config.LOGIN_FAILURES_PER_USER,
         config.LOGIN_LOCKOUT_WINDOW_S * 1000,
         () => clock.now(),
       ),
-      address: new SlidingWindowLimiter(
+      address: new PersonLimit(
+        pool,
+        schema,
+        'login-address',
         config.LOGIN_FAILURES_PER_ADDRESS,
         config.LOGIN_LOCKOUT_WINDOW_S * 1000,
         () => clock.now(),
@@ -210,7 +215,10 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     },
     telephony: createTelephony(config, logger.child({ component: 'telephony' })),
     emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
-    revealLimit: new SlidingWindowLimiter(
+    revealLimit: new PersonLimit(
+      pool,
+      schema,
+      'reveals',
       config.HELPLINE_REVEAL_LIMIT,
       config.HELPLINE_REVEAL_WINDOW_S * 1000,
       () => clock.now(),

@@ -1,9 +1,15 @@
 import { names } from '@telecare/contracts';
-import { createLogger, createPool, type Pool } from '@telecare/platform';
+import {
+  attemptAll,
+  createLogger,
+  createPool,
+  forgetAttempt,
+  PersonLimit,
+  type Pool,
+} from '@telecare/platform';
 import { cleanupNamespace, servers, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELPLINE_MIGRATIONS, upgradeSchema } from '../src/index.ts';
-import { PersonLimit } from '../src/person-limits.ts';
 
 /**
  * The per-person limits on the real PostgreSQL: a sliding window of distinct keys per person, kept
@@ -68,6 +74,57 @@ describe('PersonLimit', () => {
     );
     expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
     expect(decisions.filter((d) => !d.allowed && d.firstRefusal)).toHaveLength(1);
+  });
+
+  it('counts a key under several limits only when every one allows it', async () => {
+    const now = 30_000_000;
+    const user = new PersonLimit(pool(0), schema, 'together-user', 2, 60_000, () => now);
+    const address = new PersonLimit(pool(0), schema, 'together-address', 3, 60_000, () => now);
+    const parts = (name: string) => [
+      { limit: user, person: name },
+      { limit: address, person: '10.0.0.1' },
+    ];
+    expect(await attemptAll(parts('ann'), 'k1')).toEqual({ allowed: true, remaining: 1 });
+    expect(await attemptAll(parts('ann'), 'k2')).toEqual({ allowed: true, remaining: 0 });
+    // The user refuses: the address does not count it.
+    expect(await attemptAll(parts('ann'), 'k3')).toEqual({
+      allowed: false,
+      retryAfterS: 60,
+      firstRefusal: true,
+    });
+    expect(await attemptAll(parts('bob'), 'k4')).toEqual({ allowed: true, remaining: 0 });
+    // The address refuses: bob's own count is untouched, so a forgotten address lets him try once more.
+    expect(await attemptAll(parts('bob'), 'k5')).toMatchObject({ allowed: false, firstRefusal: true });
+    await forgetAttempt([{ limit: address, person: '10.0.0.1' }], 'k4');
+    expect(await attemptAll(parts('bob'), 'k6')).toEqual({ allowed: true, remaining: 0 });
+    // A person forgotten whole starts again from nothing, and so does their run of refusals.
+    await forgetAttempt([{ limit: user, person: 'ann', whole: true }], 'k2');
+    expect(await user.attempt('ann', 'k7')).toEqual({ allowed: true, remaining: 1 });
+  });
+
+  it('lets exactly max through when attempts under two limits race on two pools', async () => {
+    const now = 40_000_000;
+    const limits = [0, 1].map((i) => ({
+      user: new PersonLimit(pool(i), schema, 'race-user', 5, 60_000, () => now),
+      address: new PersonLimit(pool(i), schema, 'race-address', 100, 60_000, () => now),
+    }));
+    const decisions = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => {
+        const l = limits[i % 2] as (typeof limits)[number];
+        return attemptAll(
+          [
+            { limit: l.address, person: '10.0.0.2' },
+            { limit: l.user, person: 'guessed' },
+          ],
+          `guess_${i}`,
+        );
+      }),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+    const { rows } = await pool(0).query(
+      `select hits from "${schema}".person_limits where kind = 'race-address' and person_id = '10.0.0.2'`,
+    );
+    expect(Object.keys(rows[0].hits)).toHaveLength(5);
   });
 
   it('sweeps the rows of people who have not tried for a window', async () => {

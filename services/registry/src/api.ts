@@ -8,6 +8,7 @@ import {
   httpErrorHandler,
   type Logger,
   mountRoutes,
+  type PersonLimit,
   sameSecret,
   serveOpenApi,
   UnauthorizedError,
@@ -42,7 +43,8 @@ export interface ApiDeps {
   helplineToken?: string | undefined;
   /** The reports service's token (role `reports-service`) from the environment, when set. */
   reportsToken?: string | undefined;
-  revealLimits?: { perPerson: number; perToken: number; windowS: number };
+  /** Reveals per calling token and named person, and per token, counted in PostgreSQL. */
+  revealLimits: { perPerson: PersonLimit; perToken: PersonLimit };
   testTimeoutS: number;
   /** Test calls one token (the admin token aside) may hold waiting at once. */
   testsPerToken?: number;

@@ -17,6 +17,7 @@ describe("the registry's routes", () => {
         clock: new ManualClock(0),
         logger,
         adminToken: undefined,
+        revealLimits: { perPerson: unused, perToken: unused },
         testTimeoutS: 60,
         dc09Keyless: 'refuse',
         metrics: { residentsCreated: unused, devicesCreated: unused, refused: unused },

@@ -4,13 +4,12 @@ import {
   type Clock,
   type FastifyRequest,
   type Logger,
+  type PersonLimit,
   RateLimitedError,
-  type SlidingWindowLimiter,
 } from '@telecare/platform';
 import type { Authenticator } from '../auth.ts';
 import type { HelplineMetrics } from '../metrics.ts';
 import { ADMIN_PRINCIPAL, type PeopleStore, type Principal } from '../people.ts';
-import type { PersonLimit } from '../person-limits.ts';
 import type { ConsoleStore } from '../presence.ts';
 import type { CasePublisher } from '../publisher.ts';
 import type { RegistryClient } from '../registry-client.ts';
@@ -51,10 +50,13 @@ export interface RouteDeps {
   /** The commissioners' reports dashboard, for people whose work is not in this console. */
   readonly reportsUrl?: string | undefined;
   readonly cookieSecure?: 'auto' | 'always';
-  /** Failed sign-ins per username and per address in a sliding window. */
-  readonly loginLimits: { readonly user: SlidingWindowLimiter; readonly address: SlidingWindowLimiter };
-  /** Reveals per principal in a sliding window. */
-  readonly revealLimit: SlidingWindowLimiter;
+  /**
+   * Failed sign-ins per username and per address in a sliding window, counted in PostgreSQL
+   * across instances and restarts.
+   */
+  readonly loginLimits: { readonly user: PersonLimit; readonly address: PersonLimit };
+  /** Reveal attempts per person in a sliding window, counted in PostgreSQL. */
+  readonly revealLimit: PersonLimit;
   /**
    * Residents per person read outside their own work in an hour (`ownContextRead`), counted in
    * PostgreSQL so the limit holds across instances and restarts.

@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { ApiError, HELPLINE_PEOPLE_ROUTES } from '@telecare/contracts';
 import {
+  attemptAll,
   type FastifyRequest,
+  forgetAttempt,
   InvalidRequestError,
   RateLimitedError,
   type RouteHandlers,
+  UnavailableError,
 } from '@telecare/platform';
 import { can, SESSION_COOKIE } from '../auth.ts';
 import { ForbiddenError } from '../errors.ts';
@@ -46,6 +50,39 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     await releaseCasesOf(deps, userId, now());
     return ended.length;
   };
+  /**
+   * One guess at `username`'s password from `address`: counted as a failure of both before the
+   * password is checked (in PostgreSQL, every instance together), so guesses sent at once to
+   * several instances cannot all pass a count that has not seen them yet; a right password takes
+   * it back and forgets the username's failures. A locked name or address learns nothing, right
+   * password or not: `lockedForS` says how long it waits. Without PostgreSQL the count cannot be
+   * read, and the guess is refused (503) rather than let through uncounted.
+   */
+  const guess = async <T>(
+    username: string,
+    address: string,
+    check: () => Promise<T | undefined>,
+  ): Promise<{ readonly lockedForS: number; readonly found?: T | undefined }> => {
+    const user = { limit: deps.loginLimits.user, person: username };
+    const from = { limit: deps.loginLimits.address, person: address };
+    const key = randomUUID();
+    const decision = await attemptAll([user, from], key).catch((err: unknown) => {
+      deps.logger.error({ err, clientIp: address }, 'sign-in refused: failed sign-ins cannot be counted');
+      throw new UnavailableError(
+        'sign-in is unavailable for now (failed sign-ins cannot be counted); try again shortly',
+      );
+    });
+    if (!decision.allowed) return { lockedForS: decision.retryAfterS };
+    let found: T | undefined;
+    try {
+      found = await check();
+    } catch (err) {
+      await forgetAttempt([user, from], key).catch(() => undefined);
+      throw err;
+    }
+    if (found !== undefined) await forgetAttempt([{ ...user, whole: true }, from], key);
+    return { lockedForS: 0, found };
+  };
   /** An admin's action on a user: the user must exist; the timers run at once after it. */
   const userAction = async <R extends Record<string, unknown>>(
     action: string,
@@ -66,10 +103,8 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const body = req.body;
       const address = req.ip;
       const userKey = body.username;
-      // Checked before the password: a locked name or address learns nothing, right password or not.
-      const wait = Math.max(
-        deps.loginLimits.user.blockedFor(userKey) ?? 0,
-        deps.loginLimits.address.blockedFor(address) ?? 0,
+      const { lockedForS: wait, found: user } = await guess(userKey, address, () =>
+        deps.people.checkPassword(body.username, body.password),
       );
       if (wait > 0) {
         deps.metrics.logins.inc({ outcome: 'locked' });
@@ -85,10 +120,7 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
             message: `too many failed sign-ins; try again in ${wait} s`,
           } satisfies ApiError);
       }
-      const user = await deps.people.checkPassword(body.username, body.password);
       if (!user) {
-        deps.loginLimits.user.record(userKey);
-        deps.loginLimits.address.record(address);
         deps.metrics.logins.inc({ outcome: 'refused' });
         // `clientIp`, not `address`: the logger redacts `address` as a postal address.
         deps.logger.warn({ username: userKey, clientIp: address }, 'sign-in failed');
@@ -96,7 +128,6 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
           .code(401)
           .send({ error: 'unauthorized', message: 'wrong username or password' } satisfies ApiError);
       }
-      deps.loginLimits.user.reset(userKey);
       // A console signing in again before its session ends sends the cookie it has: that session
       // is replaced, and its consoles (streams, presence, the cases held) go on under the new one.
       const { token, times, replaced } = await deps.people.createSession(
@@ -241,9 +272,8 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const body = req.body;
       const p = who(req);
       const address = req.ip;
-      const wait = Math.max(
-        deps.loginLimits.user.blockedFor(p.username) ?? 0,
-        deps.loginLimits.address.blockedFor(address) ?? 0,
+      const { lockedForS: wait, found: matches } = await guess(p.username, address, async () =>
+        (await deps.people.passwordMatches(p.id, body.current)) ? true : undefined,
       );
       if (wait > 0) {
         deps.logger.warn(
@@ -252,13 +282,10 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         );
         throw new RateLimitedError('check your password', wait);
       }
-      if (!(await deps.people.passwordMatches(p.id, body.current))) {
-        deps.loginLimits.user.record(p.username);
-        deps.loginLimits.address.record(address);
+      if (!matches) {
         deps.logger.warn({ userId: p.id, clientIp: address }, 'password change: wrong current password');
         throw new InvalidRequestError([{ path: 'current', message: 'not your current password' }]);
       }
-      deps.loginLimits.user.reset(p.username);
       checkPassword(body.password, [p.username, p.name]);
       // The session changing it stays signed in; every other session of this person ends.
       await deps.people.setPassword(p.id, body.password, deps.auth.sessionToken(req));

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { HELPLINE_CASE_ROUTES } from '@telecare/contracts';
 import type { RouteHandler } from '@telecare/platform';
 import { CaseNotFoundError, RateLimitedError, RevealRefusedError } from '../errors.ts';
@@ -16,8 +17,9 @@ export function revealHandler(ctx: RouteContext): RouteHandler<typeof HELPLINE_C
     const body = req.body;
     const principal = who(req);
     const at = now();
-    // Every attempt counts, refused ones too: probing cases one by one is what the limit is for.
-    const decision = deps.revealLimit.attempt(principal.id);
+    // Every attempt counts (a key of its own), refused ones too: probing cases one by one is what
+    // the limit is for. Counted in PostgreSQL, on every instance together.
+    const decision = await deps.revealLimit.attempt(principal.id, randomUUID());
     if (!decision.allowed) {
       deps.metrics.revealsRefused.inc({ reason: 'rate-limited' });
       if (decision.firstRefusal)

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { RESIDENT_ROUTES } from '@telecare/contracts';
-import { type FastifyRequest, type RouteHandlers, SlidingWindowLimiter } from '@telecare/platform';
+import { attemptAll, type FastifyRequest, type RouteHandlers } from '@telecare/platform';
 import type { Principal } from '../api.ts';
 import { InvalidRequestError, RateLimitedError } from '../errors.ts';
 import type { RevealBody } from '../schemas.ts';
@@ -9,12 +10,6 @@ import type { RouteContext } from './context.ts';
 /** Residents, their sensitive fields (audited reveals), responders and care packages. */
 export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDENT_ROUTES> {
   const { deps, log, now } = ctx;
-  const limits = deps.revealLimits ?? { perPerson: 20, perToken: 600, windowS: 600 };
-  const clockNow = () => deps.clock.now();
-  const revealLimit = {
-    perPerson: new SlidingWindowLimiter(limits.perPerson, limits.windowS * 1000, clockNow),
-    perToken: new SlidingWindowLimiter(limits.perToken, limits.windowS * 1000, clockNow),
-  };
 
   /** A resident's call list (responders' names and phone numbers), its read recorded. */
   const callList = async (req: FastifyRequest, residentId: string) => {
@@ -70,8 +65,15 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
     revealResident: async (req) => {
       const principal = ctx.principal(req);
       const audit = revealAudit(principal, req.body);
-      const person = revealLimit.perPerson.attempt(`${principal.actor}\u001f${audit.actor.id}`);
-      const decision = person.allowed ? revealLimit.perToken.attempt(principal.actor) : person;
+      // Per calling token and named person, and per token, counted together in PostgreSQL (every
+      // instance, every restart): each call its own key, refused under both when either refuses.
+      const decision = await attemptAll(
+        [
+          { limit: deps.revealLimits.perPerson, person: `${principal.actor}\u001f${audit.actor.id}` },
+          { limit: deps.revealLimits.perToken, person: principal.actor },
+        ],
+        randomUUID(),
+      );
       if (!decision.allowed) {
         // A security event: logged once per burst, with ids only.
         if (decision.firstRefusal)
