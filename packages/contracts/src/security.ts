@@ -12,6 +12,11 @@ export const SECURITY_EVENT_KINDS = [
   'overview-rate-limited',
   /** helpline: one person wrote notes or call records on cases past NOTES_PER_MINUTE. */
   'notes-rate-limited',
+  /**
+   * helpline: one supervisor set others' presence or signed others out past
+   * SUPERVISOR_CONTROLS_PER_HOUR.
+   */
+  'supervisor-controls-rate-limited',
   /** gateway-dc09: an encrypted DC-09 frame changed without its account's key (spliced, bit-flipped, re-headered). */
   'dc09-frame-forged',
   /**

@@ -119,6 +119,14 @@ export const helplineEnv = {
    */
   NOTES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
   /**
+   * Changes one supervisor may make to other people in an hour: presences set and sign-outs
+   * everywhere. A shift change takes a handful; past it, 429 and a
+   * `supervisor-controls-rate-limited` security event. Each sign-out puts the person's cases back in
+   * the queue and their console out: unbounded, one stolen supervisor session kept a whole shift
+   * signed out.
+   */
+  SUPERVISOR_CONTROLS_PER_HOUR: z.coerce.number().int().min(1).max(100_000).default(30),
+  /**
    * Security events of one other service (a gateway) stored in an hour, by the database's clock
    * when stored (not the `at` the publisher wrote); past it they are counted
    * (`helpline_security_events_read_total{outcome="capped"}`) and left on the SECURITY stream. The

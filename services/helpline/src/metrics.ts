@@ -27,6 +27,7 @@ export type HelplineMetrics = {
   readonly contextReadsRefused: Counter;
   readonly queueNamesRefused: Counter;
   readonly notesRefused: Counter;
+  readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
   readonly unmappedReads: Counter;
@@ -169,6 +170,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     notesRefused: new Counter({
       name: 'helpline_notes_refused_total',
       help: "Notes, responders' answers and 999 call records refused: past NOTES_PER_MINUTE by one person",
+      registers,
+    }),
+    supervisorControlsRefused: new Counter({
+      name: 'helpline_supervisor_controls_refused_total',
+      help: 'Presences set and sign-outs of other people refused: past SUPERVISOR_CONTROLS_PER_HOUR by one person',
       registers,
     }),
     staffListRefused: new Counter({

@@ -241,6 +241,14 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock.now(),
     ),
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
+    supervisorControlsLimit: new PersonLimit(
+      pool,
+      schema,
+      'supervisor-controls',
+      config.SUPERVISOR_CONTROLS_PER_HOUR,
+      3_600_000,
+      () => clock.now(),
+    ),
   });
   lifecycle.add('stream', async () => {
     // The consoles this instance held are gone with it: their people are not there any more.

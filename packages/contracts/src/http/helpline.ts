@@ -226,23 +226,23 @@ export const HELPLINE_PRESENCE_ROUTES = {
     method: 'PUT',
     path: '/api/users/{id}/presence',
     summary:
-      "Set someone else's presence (an offer to someone set away moves on at once, and the cases they have accepted go back to the queue, `returned`); 404: no operator or supervisor with that id",
+      "Set someone else's presence (an offer to someone set away moves on at once, and the cases they have accepted go back to the queue, `returned`); 404: no operator or supervisor with that id; 429 with Retry-After past SUPERVISOR_CONTROLS_PER_HOUR sets and sign-outs of others by one person (a security event at the first refusal of a burst)",
     roles: CAN['manage-presence'],
     params: UserIdParams,
     body: PresenceBody,
     response: PresenceView,
-    errors: [404],
+    errors: [404, 429],
   }),
   signOutUser: defineRoute({
     method: 'POST',
     path: '/api/users/{id}/logout',
     summary:
-      'Sign someone out everywhere: ends their sessions and consoles, sets them away; 404: no operator or supervisor with that id',
+      'Sign someone out everywhere: ends their sessions and consoles, sets them away; 404: no operator or supervisor with that id; 429 with Retry-After past SUPERVISOR_CONTROLS_PER_HOUR sets and sign-outs of others by one person',
     roles: CAN['manage-presence'],
     params: UserIdParams,
     body: NoBody,
     response: SignOutView,
-    errors: [404],
+    errors: [404, 429],
   }),
 };
 

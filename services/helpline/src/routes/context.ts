@@ -70,6 +70,8 @@ export interface RouteDeps {
   readonly overviewLimit: PersonLimit;
   /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
   readonly notesLimit: PersonLimit;
+  /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
+  readonly supervisorControlsLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
   /** What the 999 call action dials. */
@@ -185,9 +187,13 @@ export async function withinLimit(
     read.action,
     decision.retryAfterS,
     'rate-limited',
-    `${read.what} ${limit.max} times in the past minute; try again in ${decision.retryAfterS} s`,
+    `${read.what} ${limit.max} times in the past ${windowInWords(limit.windowMs)}; try again in ${decision.retryAfterS} s`,
   );
 }
+
+/** A limit's window for its refusal: "minute", "hour", or so many seconds. */
+const windowInWords = (ms: number): string =>
+  ms === 60_000 ? 'minute' : ms === 3_600_000 ? 'hour' : `${Math.round(ms / 1000)} s`;
 
 /** Supervisors and admins may act on a case someone else holds. */
 export const actorOf = (principal: Principal): Actor => ({

@@ -1,7 +1,13 @@
 import type { HELPLINE_PRESENCE_ROUTES } from '@telecare/contracts';
 import { NotFoundError, type RouteHandlers } from '@telecare/platform';
 import { can } from '../auth.ts';
-import { type RouteContext, releaseCasesOf, returnCasesOfAway } from './context.ts';
+import {
+  type BoundedRead,
+  type RouteContext,
+  releaseCasesOf,
+  returnCasesOfAway,
+  withinLimit,
+} from './context.ts';
 import { sessionView } from './people.ts';
 
 /**
@@ -18,6 +24,18 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       throw new NotFoundError('no operator or supervisor with that id', { context: { userId: id } });
     return user;
   };
+  /**
+   * A change to someone else (their presence set, or signed out everywhere) counted for the
+   * supervisor, on every instance together: each sends a person's cases back to the queue, and a
+   * stolen supervisor session signing a shift out in a loop kept the queue unanswered.
+   */
+  const controls = (): BoundedRead => ({
+    action: "change other people's presence",
+    what: "other people's presence was changed",
+    limit: deps.supervisorControlsLimit,
+    refused: deps.metrics.supervisorControlsRefused,
+    event: 'supervisor-controls-rate-limited',
+  });
 
   return {
     // Away (a break) with a case accepted: it goes back to the queue now, not with them for the
@@ -52,6 +70,7 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       const user = await person(req.params.id);
       const by = who(req).id;
       const at = now();
+      await withinLimit(deps, who(req), controls(), at);
       await deps.people.setPresence(user.id, req.body.status, at);
       const returned = req.body.status === 'away' ? await returnCasesOfAway(deps, user.id, by, at) : [];
       deps.logger.info(
@@ -68,6 +87,7 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
     signOutUser: async (req) => {
       const user = await person(req.params.id);
       const at = now();
+      await withinLimit(deps, who(req), controls(), at);
       const sessionsEnded = await deps.people.endSessionsOf(user.id);
       const ended = await deps.consoles.closeUser(user.id);
       deps.streams.endConsoles(ended);
