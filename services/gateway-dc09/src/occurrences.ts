@@ -147,7 +147,8 @@ export interface StoredFrame {
 const SWEEP_EVERY = 1024;
 
 /**
- * Timestamped frames already stored, each remembered until its timestamp leaves the window (after
+ * Timestamped frames already stored, each remembered until its timestamp leaves the window (one
+ * carrying a life-critical alarm until it could no longer be taken late: `lasting`) (after
  * that the window refuses it anyway). The same frame again — the same message and the same
  * timestamp, however padded — is a copy: a sender stamps each attempt anew, so only a recording,
  * or the network, sends one twice. It is ACKed as the first was and nothing is stored again: not
