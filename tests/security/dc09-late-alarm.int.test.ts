@@ -1,6 +1,5 @@
-import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { names, TelecareEvent } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -17,6 +16,7 @@ import {
 import { type DialerEvent, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventsIn, sendDc09 } from '../support/dc09.ts';
 import { dc09Account } from '../support/homes.ts';
 
 /**
@@ -39,26 +39,7 @@ let nc: NatsConnection;
 let gateway: GatewayDc09Handle;
 
 /** Sends one frame on a new TCP connection and returns the reply's message type. */
-function send(frame: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no reply'));
-    }, 10_000);
-    let got = '';
-    socket.on('data', (chunk) => {
-      got += chunk.toString('latin1');
-      const reply = /"\*?([A-Z]+)"/.exec(got);
-      if (!reply || !got.includes('\r')) return;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reply[1] as string);
-    });
-    socket.on('error', reject);
-    socket.once('connect', () => socket.write(frame));
-  });
-}
+const send = (frame: Buffer) => sendDc09(gateway.dc09.tcpPort, frame, 10_000);
 
 const frame = (seq: number, events: DialerEvent[], behindMs: number) =>
   encodeDc09Message({
@@ -79,16 +60,7 @@ async function metricSum(name: string): Promise<number> {
   );
 }
 
-async function storedEvents(): Promise<TelecareEvent[]> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(n.streams.events);
-  const out: TelecareEvent[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
-    if (m) out.push(TelecareEvent.parse(m.json()));
-  }
-  return out;
-}
+const storedEvents = () => eventsIn(nc, n.streams.events);
 
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-late-test', logger });
