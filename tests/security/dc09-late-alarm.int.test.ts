@@ -16,7 +16,7 @@ import {
 import { type DialerEvent, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventsIn, sendDc09 } from '../support/dc09.ts';
+import { eventsIn, metricSumAt, sendDc09 } from '../support/dc09.ts';
 import { dc09Account } from '../support/homes.ts';
 
 /**
@@ -53,14 +53,7 @@ const frame = (seq: number, events: DialerEvent[], behindMs: number, account = A
     key: dialerKey(KEY, 'hex'),
   });
 
-/** A counter's value summed over its labels. */
-async function metricSum(name: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
-  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce(
-    (sum, line) => sum + Number(line[1]),
-    0,
-  );
-}
+const metricSum = (name: string) => metricSumAt(gateway.url, name);
 
 const storedEvents = () => eventsIn(nc, n.streams.events);
 

@@ -19,7 +19,7 @@ import {
 import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventsIn, sendDc09 } from '../support/dc09.ts';
+import { eventsIn, metricSumAt, sendDc09 } from '../support/dc09.ts';
 import { dc09Account } from '../support/homes.ts';
 
 /**
@@ -122,21 +122,7 @@ async function metric(name: string): Promise<number> {
   return line ? Number(line[1]) : 0;
 }
 
-/**
- * A counter's value summed over its labels; `name` may hold the opening of a label set
- * (`…_total{reason="x"`): then only the lines whose labels hold what follows the `{`.
- */
-async function metricSum(name: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
-  const brace = name.indexOf('{');
-  const metricName = brace < 0 ? name : name.slice(0, brace);
-  const labels = brace < 0 ? '' : name.slice(brace + 1);
-  let sum = 0;
-  for (const line of text.matchAll(new RegExp(`^${metricName}(?:\\{([^}]*)\\})? (\\d+)$`, 'gm'))) {
-    if ((line[1] ?? '').includes(labels)) sum += Number(line[2]);
-  }
-  return sum;
-}
+const metricSum = (name: string) => metricSumAt(gateway.url, name);
 
 const storedEvents = () => eventsIn(nc, n.streams.events);
 

@@ -36,3 +36,19 @@ export async function eventsIn(nc: NatsConnection, stream: string): Promise<Tele
   }
   return out;
 }
+
+/**
+ * A counter's value at the service `url`, summed over its labels; `name` may hold the opening of a
+ * label set (`…_total{reason="x"`): then only the lines whose labels hold what follows the `{`.
+ */
+export async function metricSumAt(url: string, name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', url))).text();
+  const brace = name.indexOf('{');
+  const metricName = brace < 0 ? name : name.slice(0, brace);
+  const labels = brace < 0 ? '' : name.slice(brace + 1);
+  let sum = 0;
+  for (const line of text.matchAll(new RegExp(`^${metricName}(?:\\{([^}]*)\\})? (\\d+)$`, 'gm'))) {
+    if ((line[1] ?? '').includes(labels)) sum += Number(line[2]);
+  }
+  return sum;
+}
