@@ -232,7 +232,8 @@ describe('DC-09 accounts and answers', () => {
       type: 'ADM-CID',
       seq: 3,
       account: '5E02',
-      events: [{ kind: 'cid', qualifier: 1, code: '101' }],
+      // Mains lost: a life-critical alarm this far behind would be taken late, not NAKed.
+      events: [{ kind: 'cid', qualifier: 1, code: '301' }],
       at: new Date(clock.now() - 10 * 60_000),
       key: dialerKey(KEY, 'hex'),
     });

@@ -1,9 +1,8 @@
 import { createDecipheriv } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { names, SecurityEvent, TelecareEvent } from '@telecare/contracts';
+import { names, SecurityEvent } from '@telecare/contracts';
 import {
   type GatewayDc09Handle,
   loadGatewayDc09Config,
@@ -20,6 +19,7 @@ import {
 import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventsIn, metricSumAt, sendDc09 } from '../support/dc09.ts';
 import { dc09Account } from '../support/homes.ts';
 
 /**
@@ -49,26 +49,7 @@ let gateway: GatewayDc09Handle;
 const entry = (account: string) => dc09Account(account, { serial: `REPLAY-${account}`, key: KEY });
 
 /** Sends one frame on a new TCP connection and returns the reply's message type. */
-function send(frame: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no reply'));
-    }, 5_000);
-    let got = '';
-    socket.on('data', (chunk) => {
-      got += chunk.toString('latin1');
-      const reply = /"\*?([A-Z]+)"/.exec(got);
-      if (!reply || !got.includes('\r')) return;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reply[1] as string);
-    });
-    socket.on('error', reject);
-    socket.once('connect', () => socket.write(frame));
-  });
-}
+const send = (frame: Buffer) => sendDc09(gateway.dc09.tcpPort, frame);
 
 /** The same frame under another header account: the body's `#<from>[` is rewritten, CRC and length anew. */
 function reheader(frame: Buffer, from: string, to: string): Buffer {
@@ -141,32 +122,9 @@ async function metric(name: string): Promise<number> {
   return line ? Number(line[1]) : 0;
 }
 
-/**
- * A counter's value summed over its labels; `name` may hold the opening of a label set
- * (`…_total{reason="x"`): then only the lines whose labels hold what follows the `{`.
- */
-async function metricSum(name: string): Promise<number> {
-  const text = await (await fetch(new URL('/metrics', gateway.url))).text();
-  const brace = name.indexOf('{');
-  const metricName = brace < 0 ? name : name.slice(0, brace);
-  const labels = brace < 0 ? '' : name.slice(brace + 1);
-  let sum = 0;
-  for (const line of text.matchAll(new RegExp(`^${metricName}(?:\\{([^}]*)\\})? (\\d+)$`, 'gm'))) {
-    if ((line[1] ?? '').includes(labels)) sum += Number(line[2]);
-  }
-  return sum;
-}
+const metricSum = (name: string) => metricSumAt(gateway.url, name);
 
-async function storedEvents(): Promise<TelecareEvent[]> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(n.streams.events);
-  const out: TelecareEvent[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
-    if (m) out.push(TelecareEvent.parse(m.json()));
-  }
-  return out;
-}
+const storedEvents = () => eventsIn(nc, n.streams.events);
 
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-replay-test', logger });

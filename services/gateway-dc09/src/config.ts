@@ -16,6 +16,13 @@ export const gatewayDc09Env = {
   /** How far it may be ahead. */
   DC09_WINDOW_AHEAD_S: z.coerce.number().int().min(0).max(3600).default(20),
   /**
+   * How far behind a frame carrying a life-critical alarm may be and still be taken, late (`0`: not
+   * at all). A panel that lost its line sends its buffered events with their first timestamps, and
+   * some never restamp on a NAK: its alarm from during the outage would be refused for ever. Such a
+   * frame is remembered, once stored, for as long as it could be taken late: sent again it is a copy.
+   */
+  DC09_LATE_ALARM_S: z.coerce.number().int().min(0).max(86_400).default(3600),
+  /**
    * A TCP connection that completes no frame for this long is closed (senders reconnect). Only
    * whole frames count: stray bytes do not keep a connection open.
    */

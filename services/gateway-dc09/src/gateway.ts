@@ -1,12 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
-import {
-  type Names,
-  SecurityEvent,
-  type SecurityEventKind,
-  TAXONOMY,
-  type TelecareEvent,
-} from '@telecare/contracts';
+import { type Names, SecurityEvent, type SecurityEventKind, type TelecareEvent } from '@telecare/contracts';
 import {
   activeTraceparent,
   backoffDelay,
@@ -28,7 +22,7 @@ import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.t
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
-import { type Interpretation, interpretFrame, type TimeWindow } from './receiver.ts';
+import { type Interpretation, interpretFrame, lifeCritical, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
 export const SERVICE = 'gateway-dc09';
@@ -691,7 +685,8 @@ export class Dc09Gateway {
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) {
       const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';
-      this.#storedFrames.add(outcome.remember.key, outcome.remember.until, now.getTime(), origin, reply);
+      const { key, until, lasting } = outcome.remember;
+      this.#storedFrames.add(key, until, now.getTime(), origin, reply, lasting);
     }
     if (outcome.copy) this.#metrics.duplicates.inc();
     if (!once.noted) {
@@ -779,7 +774,7 @@ export class Dc09Gateway {
     if (this.#accountRate.take(outcome.account, now, cost)) return true;
     return (
       this.#alarmReserve !== undefined &&
-      outcome.events.some((event) => TAXONOMY[event.type].priority === 1) &&
+      outcome.events.some((event) => lifeCritical(event.type)) &&
       this.#alarmReserve.take(outcome.account, now, cost)
     );
   }
@@ -869,6 +864,18 @@ export class Dc09Gateway {
     if (!outcome.account) return undefined;
     const kept: Promise<void>[] = [];
     if (outcome.poll) this.#metrics.accountLastPoll.set({ account: outcome.account }, now.getTime() / 1000);
+    if (outcome.late) {
+      this.#metrics.lateAlarms.inc({ account: outcome.account });
+      this.#log.warn(
+        {
+          account: outcome.account,
+          serial: outcome.serial,
+          types: outcome.events.filter((e) => e.type !== 'heartbeat').map((e) => e.type),
+          time: outcome.events[0]?.time,
+        },
+        'life-critical alarm behind the timestamp window taken late, stored at its own time: the panel sent what it buffered while its line was down',
+      );
+    }
     if (outcome.previousKey) {
       this.#metrics.previousKeyFrames.inc({ account: outcome.account });
       this.#previousKeyWarning.note({ account: outcome.account });

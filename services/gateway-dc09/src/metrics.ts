@@ -18,6 +18,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly unmapped: Counter<'account' | 'code'>;
   readonly kindMismatch: Counter<'type' | 'disposition'>;
   readonly previousKeyFrames: Counter<'account'>;
+  readonly lateAlarms: Counter<'account'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -113,6 +114,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     previousKeyFrames: new Counter({
       name: 'gateway_dc09_previous_key_frames_total',
       help: "Frames of a known account that decrypted only with its previous key, within that key's grace after a key change (accepted; the panel is not re-keyed yet), by account",
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    lateAlarms: new Counter({
+      name: 'gateway_dc09_late_alarms_total',
+      help: 'Frames behind the timestamp window taken late for the life-critical alarm they carry (a panel sending what it buffered during an outage with its first timestamps), by account',
       labelNames: ['account'] as const,
       registers: [registry],
     }),

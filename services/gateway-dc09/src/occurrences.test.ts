@@ -126,6 +126,17 @@ describe('StoredFrames', () => {
     expect(fresh.size).toBe(1);
   });
 
+  it('a frame held past the window (a life-critical alarm) does not hold back the sweep of those after it', () => {
+    const stored = new StoredFrames();
+    stored.add('alarm', 3_600_000, 0, 'tcp:192.0.2.1:5000', 'ACK', true);
+    for (let i = 0; i < 1022; i++) stored.add(`k-${i}`, 1_000, 0, 'tcp:192.0.2.1:5000');
+    stored.add('now', 9_000, 5_000, 'tcp:192.0.2.1:5000');
+    // The ordinary frames, their time passed, are forgotten; the alarm is still known.
+    expect(stored.size).toBe(2);
+    expect(stored.has('alarm', 5_000)).toBe(true);
+    expect(stored.has('alarm', 3_600_001)).toBe(false);
+  });
+
   it('a copy that comes while the first is being stored waits for it, and is a copy once it is stored', async () => {
     const stored = new StoredFrames();
     expect(await stored.claim('a', 0)).toBeUndefined();

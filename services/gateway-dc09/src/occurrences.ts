@@ -147,7 +147,8 @@ export interface StoredFrame {
 const SWEEP_EVERY = 1024;
 
 /**
- * Timestamped frames already stored, each remembered until its timestamp leaves the window (after
+ * Timestamped frames already stored, each remembered until its timestamp leaves the window (one
+ * carrying a life-critical alarm until it could no longer be taken late: `lasting`) (after
  * that the window refuses it anyway). The same frame again — the same message and the same
  * timestamp, however padded — is a copy: a sender stamps each attempt anew, so only a recording,
  * or the network, sends one twice. It is ACKed as the first was and nothing is stored again: not
@@ -164,6 +165,11 @@ const SWEEP_EVERY = 1024;
 
 export class StoredFrames {
   readonly #remembered = new Map<string, StoredFrame & { readonly until: number }>();
+  /**
+   * Frames held past the window (`lasting`: a life-critical alarm, held for as long as it could be
+   * taken late), apart: each map's frames come in the order of their time, which the sweep needs.
+   */
+  readonly #lasting = new Map<string, StoredFrame & { readonly until: number }>();
   /** Frames being stored now, each with what its copies wait on: settled by `add` or `release`. */
   readonly #storing = new Map<string, { readonly done: Promise<void>; readonly settle: () => void }>();
   readonly #max: number;
@@ -179,10 +185,12 @@ export class StoredFrames {
   }
 
   #stored(key: string, now: number): (StoredFrame & { readonly until: number }) | undefined {
-    const stored = this.#remembered.get(key);
-    if (stored === undefined) return undefined;
-    if (stored.until >= now) return stored;
-    this.#remembered.delete(key);
+    for (const frames of [this.#remembered, this.#lasting]) {
+      const stored = frames.get(key);
+      if (stored === undefined) continue;
+      if (stored.until >= now) return stored;
+      frames.delete(key);
+    }
     return undefined;
   }
 
@@ -221,26 +229,40 @@ export class StoredFrames {
    * each (a Map walked from its front after deletions there costs the deleted entries too); past
    * `max`, the oldest go, down to nine tenths of it.
    */
-  add(key: string, until: number, now: number, origin: string, reply: 'ACK' | 'DUH' = 'ACK'): void {
-    this.#remembered.set(key, { until, origin, reply });
+  add(
+    key: string,
+    until: number,
+    now: number,
+    origin: string,
+    reply: 'ACK' | 'DUH' = 'ACK',
+    lasting = false,
+  ): void {
+    const frames = lasting ? this.#lasting : this.#remembered;
+    frames.set(key, { until, origin, reply });
     this.release(key);
-    if (++this.#adds % SWEEP_EVERY !== 0 && this.#remembered.size <= this.#max) return;
-    // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
-    for (const [old, { until: at }] of this.#remembered) {
-      if (at >= now) break;
-      this.#remembered.delete(old);
+    if (++this.#adds % SWEEP_EVERY !== 0 && this.size <= this.#max) return;
+    for (const held of [this.#remembered, this.#lasting]) {
+      // Frames come roughly in their timestamps' order: the sweep stops at the first still in time.
+      for (const [old, { until: at }] of held) {
+        if (at >= now) break;
+        held.delete(old);
+      }
     }
-    if (this.#remembered.size <= this.#max) return;
+    if (this.size <= this.#max) return;
     const keep = Math.floor(this.#max * 0.9);
     for (const old of this.#remembered.keys()) {
-      if (this.#remembered.size <= keep) break;
+      if (this.size <= keep) break;
       this.#remembered.delete(old);
+    }
+    for (const old of this.#lasting.keys()) {
+      if (this.size <= keep) break;
+      this.#lasting.delete(old);
     }
   }
 
   /** Frames remembered. */
   get size(): number {
-    return this.#remembered.size;
+    return this.#remembered.size + this.#lasting.size;
   }
 }
 

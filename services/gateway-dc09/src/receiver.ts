@@ -50,6 +50,19 @@ export interface TimeWindow {
   readonly behindMs: number;
   /** How far it may be ahead. */
   readonly aheadMs: number;
+  /**
+   * How far behind a frame carrying a life-critical alarm may still be taken, late (`0` or absent:
+   * not at all): a panel that lost its line sends its buffered alarms with their first timestamps.
+   */
+  readonly lateAlarmMs?: number;
+}
+
+/** A frame to remember once stored (`StoredFrames`): its key, and until when a copy of it may come. */
+export interface Remember {
+  readonly key: string;
+  readonly until: number;
+  /** Held for as long as it could be taken late, past the window (a life-critical alarm). */
+  readonly lasting?: boolean;
 }
 
 export interface Refusal {
@@ -97,8 +110,16 @@ export interface Interpretation {
    * there: the gateway).
    */
   readonly copy?: { readonly origin: string };
-  /** A timestamped frame to remember once its events are stored, until its timestamp leaves the window. */
-  readonly remember?: { readonly key: string; readonly until: number };
+  /**
+   * A timestamped frame to remember once its events are stored, until its timestamp leaves the window
+   * (`lasting`: a frame carrying a life-critical alarm, until it could no longer be taken late).
+   */
+  readonly remember?: Remember;
+  /**
+   * Behind the window, taken all the same for the life-critical alarm it carries (`lateAlarmMs`):
+   * only those alarms stored, at their own time.
+   */
+  readonly late?: boolean;
   /**
    * An encrypted frame refused as changed without its account's key (`FORGED`): counted, and raised
    * as a security event by the gateway.
@@ -243,7 +264,7 @@ function buildEvent(input: {
     (input.at ?? input.timestamp ?? input.now).toISOString(),
     receivedAt,
     entry,
-    TAXONOMY[input.type].priority === 1,
+    lifeCritical(input.type),
   );
   if (dated.residentId === null) return dated;
   const moved = dated.movedat !== undefined;
@@ -393,9 +414,19 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   if (envelope.encrypted && !content.timestamp) {
     return refuse('bad-frame', 'an encrypted message must carry a timestamp', entry);
   }
+  // A frame that could be taken late (`lateAlarmMs`: it carries a life-critical alarm) is held, once
+  // stored, for as long as it could: sent again behind the window it is a copy, not a new alarm.
+  const lateAlarmMs = ctx.window.lateAlarmMs ?? 0;
+  const alarm =
+    content.timestamp !== undefined && lateAlarmMs > 0 && carriesLifeCriticalAlarm(envelope, entry, content);
+  const holdMs = alarm ? Math.max(ctx.window.behindMs, lateAlarmMs) : ctx.window.behindMs;
+  let late = false;
   if (content.timestamp) {
     const skew = content.timestamp.getTime() - now.getTime();
-    if (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs) {
+    // Behind the window, a life-critical alarm within `lateAlarmMs` is taken late: a panel that lost
+    // its line sends what it buffered with the first timestamps, and some never restamp on a NAK.
+    late = skew < -ctx.window.behindMs && alarm && skew >= -lateAlarmMs;
+    if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
       return refuse(
         'bad-frame',
         `timestamp ${content.timestamp.toISOString()} is ${Math.round(skew / 1000)} s from ours; outside the window`,
@@ -438,13 +469,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       `${entry.account}\u001f*\u001f${stamp}\u001f${outsideText(content.data)}`,
     ];
     if (
-      ctx.stamped?.conflicts(
-        keys,
-        digest,
-        cipherBlocks(envelope.rest),
-        timestamp + ctx.window.behindMs,
-        now.getTime(),
-      )
+      ctx.stamped?.conflicts(keys, digest, cipherBlocks(envelope.rest), timestamp + holdMs, now.getTime())
     ) {
       return refuse(
         'bad-frame',
@@ -474,10 +499,11 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
           now.getTime(),
         )
       : undefined;
-  const remember = content.timestamp
+  const remember: Remember | undefined = content.timestamp
     ? {
         key: storedFrameKey(entry, envelope, content, canonical),
-        until: content.timestamp.getTime() + ctx.window.behindMs,
+        until: content.timestamp.getTime() + holdMs,
+        ...(alarm ? { lasting: true } : {}),
       }
     : envelope.encrypted
       ? undefined
@@ -505,6 +531,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       key,
       remember,
       previousKey,
+      late,
       ...(occurrence === undefined ? {} : { occurrence }),
     });
     return previousKey ? { ...answer, previousKey } : answer;
@@ -519,6 +546,29 @@ function cipherBlocks(hex: string): string[] {
   const blocks: string[] = [];
   for (let at = 32; at + 32 <= hex.length; at += 32) blocks.push(hex.slice(at, at + 32).toUpperCase());
   return blocks;
+}
+
+/** A life-critical alarm (priority 1): what the alarm reserve is for, and what may come late. */
+export const lifeCritical = (type: TelecareEvent['type']): boolean => TAXONOMY[type].priority === 1;
+
+/**
+ * Whether the frame's data holds a life-critical alarm as `answerContent` maps it (the account's
+ * overrides included; a restore maps to its restore type, never one): what may pass the window late.
+ */
+function carriesLifeCriticalAlarm(envelope: Envelope, entry: Dc09AccountEntry, content: Content): boolean {
+  if (!isDataMessage(envelope, content)) return false;
+  let source: readonly SourceEvent[];
+  try {
+    source = envelope.id === 'ADM-CID' ? readCidData(content.data) : readSiaData(content.data);
+  } catch (err) {
+    if (err instanceof PartlyRead) source = err.events;
+    else if (err instanceof ContentError) return false;
+    else throw err;
+  }
+  return source.some((event) => {
+    const mapped = mapEvent(event, entry.codeOverrides);
+    return mapped !== undefined && lifeCritical(mapped.type);
+  });
 }
 
 /** Whether a frame carries events to read: an SIA-DCS or ADM-CID message with more than its account. */
@@ -556,8 +606,10 @@ function answerContent(
   frame: {
     readonly canonical: string;
     readonly key: Buffer | undefined;
-    readonly remember: { readonly key: string; readonly until: number } | undefined;
+    readonly remember: Remember | undefined;
     readonly previousKey: boolean;
+    /** Behind the window, taken for its life-critical alarms: only they are stored. */
+    readonly late: boolean;
     /** Which occurrence of its message the frame is, when already asked (`Occurrences.of`). */
     readonly occurrence?: number;
   },
@@ -661,8 +713,11 @@ function answerContent(
   const mismatched: { type: string; disposition: 'stored' | 'refused' }[] = [];
   /** Why each event timed when the panel was with nobody was left out (`UnpairedTime`). */
   const unpaired: string[] = [];
+  /** Events of a late frame that are no life-critical alarm: not stored (`late`). */
+  let leftLate = 0;
   const keep = (built: TelecareEvent | UnpairedTime) => {
     if (isUnpaired(built)) unpaired.push(built.detail);
+    else if (frame.late && !lifeCritical(built.type)) leftLate++;
     else events.push(built);
   };
   const reference = content.timestamp ?? now;
@@ -671,6 +726,11 @@ function answerContent(
     const at = panelTimeOf(event.modifiers, reference, ctx.window.aheadMs);
     const code = sourceCodeOf(event);
     if (!mapped) {
+      if (frame.late) {
+        // Behind the window only life-critical alarms are taken (`late`).
+        leftLate++;
+        return;
+      }
       // A readable code we do not map is still the sender's event: ACKed (a sender that retries on
       // anything else would block every alarm queued behind it) and kept for a person to map.
       unmapped.push(code);
@@ -695,7 +755,7 @@ function answerContent(
       // alarm is stored all the same (a registry mistake must never lose one). A code the table maps
       // to a type triage derives (a panel's own inactivity or temperature alarm) raises an alert,
       // hides none: kept as before.
-      const stored = TAXONOMY[mapped.type].priority === 1;
+      const stored = lifeCritical(mapped.type);
       mismatched.push({ type: mapped.type, disposition: stored ? 'stored' : 'refused' });
       if (!stored) return;
       // Attributed as what it is: triage keeps it out of the home's other presses and no cancel
@@ -717,14 +777,23 @@ function answerContent(
   const noResident = unpaired.length
     ? `${unpaired.length} event(s) of account ${entry.account} not stored: ${[...new Set(unpaired)].join('; ')}`
     : undefined;
+  // A late frame's other events (a restore, a test) are not stored: only its life-critical alarms
+  // pass the window late, so a recording sent again can raise an old alarm, never hide one.
+  const notLate = leftLate
+    ? `timestamp ${content.timestamp?.toISOString()} behind the window, taken late for its life-critical alarm(s): its ${leftLate} other event(s) not stored`
+    : undefined;
   const refusal: Refusal | undefined = notForKind
-    ? { reason: 'type-not-for-kind', detail: [notForKind, noResident, unread].filter(Boolean).join('; ') }
+    ? {
+        reason: 'type-not-for-kind',
+        detail: [notForKind, noResident, notLate, unread].filter(Boolean).join('; '),
+      }
     : noResident
-      ? { reason: 'unknown-device', detail: unread ? `${noResident}; ${unread}` : noResident }
-      : unread
-        ? { reason: 'bad-frame', detail: unread }
+      ? { reason: 'unknown-device', detail: [noResident, notLate, unread].filter(Boolean).join('; ') }
+      : unread || notLate
+        ? { reason: 'bad-frame', detail: [notLate, unread].filter(Boolean).join('; ') }
         : undefined;
   return ack(events, {
+    ...(frame.late ? { late: true } : {}),
     ...(unmapped.length ? { unmapped } : {}),
     ...(mismatched.length ? { mismatched } : {}),
     ...(refusal ? { refusal, named: entry.account } : {}),

@@ -85,7 +85,11 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     metrics,
     clock,
     partitions: config.TELECARE_PARTITIONS,
-    window: { behindMs: config.DC09_WINDOW_BEHIND_S * 1000, aheadMs: config.DC09_WINDOW_AHEAD_S * 1000 },
+    window: {
+      behindMs: config.DC09_WINDOW_BEHIND_S * 1000,
+      aheadMs: config.DC09_WINDOW_AHEAD_S * 1000,
+      lateAlarmMs: config.DC09_LATE_ALARM_S * 1000,
+    },
     idleMs: config.DC09_IDLE_TIMEOUT_S * 1000,
     frameDeadlineMs: config.DC09_FRAME_DEADLINE_S * 1000,
     maxConnectionsPerSource: config.DC09_MAX_CONNECTIONS_PER_SOURCE,

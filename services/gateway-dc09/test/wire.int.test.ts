@@ -313,8 +313,9 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
       udp.send(crlf(cid(seq, 'C005', '602', String(seq).padStart(3, '0'))));
       expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
     }
-    // The source has spent no NAK: a stale message still hears NAK with our time.
-    udp.send(cid(9, 'C005', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    // The source has spent no NAK: a stale message (no life-critical alarm, which would be taken
+    // late) still hears NAK with our time.
+    udp.send(cid(9, 'C005', '301', '009', new Date(Date.now() - 10 * 60_000)));
     const [nak] = await udp.replies(1);
     expect(typeOf(nak)).toMatchObject({ type: 'NAK' });
   });
@@ -331,7 +332,7 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
       expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
     }
     // The source has spent no NAK: a stale message past the burst still hears NAK with our time.
-    udp.send(cid(9, 'C017', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    udp.send(cid(9, 'C017', '301', '009', new Date(Date.now() - 10 * 60_000)));
     expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
     expect(await eventsOf('WIRE-C017')).toHaveLength(NAK_BURST + 1);
     // Only the stale message is dead-lettered.
@@ -445,7 +446,7 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
       udp.send(g90b(seq));
       expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
     }
-    udp.send(cid(9, 'C011', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    udp.send(cid(9, 'C011', '301', '009', new Date(Date.now() - 10 * 60_000)));
     expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
     expect((await eventsOf('WIRE-C011')).map((e) => e.sourcecode)).toEqual(
       Array.from({ length: 2 + NAK_BURST + 1 }, () => 'SIA CQ'),
@@ -474,7 +475,7 @@ describe('gateway-dc09: frames as they arrive on the wire', () => {
       udp.send(ended(seq));
       expect(typeOf((await udp.replies(1))[0])?.type).toBe('ACK');
     }
-    udp.send(cid(9, 'C016', '101', '009', new Date(Date.now() - 10 * 60_000)));
+    udp.send(cid(9, 'C016', '301', '009', new Date(Date.now() - 10 * 60_000)));
     expect(typeOf((await udp.replies(1))[0])?.type).toBe('NAK');
     expect(await eventsOf('WIRE-C016')).toHaveLength(2 + NAK_BURST + 1);
     await hangUp(wire);
