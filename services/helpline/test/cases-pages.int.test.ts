@@ -90,10 +90,11 @@ beforeAll(async () => {
   expect(initial.size).toBe(CASES);
 }, 240_000);
 
+// Closing drops a namespace holding 1,200 cases and their steps: under load, over a minute.
 afterAll(async () => {
   await pool?.end();
   await h?.close();
-});
+}, 180_000);
 
 describe('GET /api/cases?state=all, page by page', () => {
   it('reads every case once, newest first, while new and late cases arrive between pages', async () => {
