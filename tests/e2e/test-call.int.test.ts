@@ -50,6 +50,24 @@ async function resident(): Promise<string> {
   return created.id;
 }
 
+/** A pendant registered to the resident, and the device itself (not yet connected). */
+async function pendant(residentId: string, serial: string): Promise<SimulatedDevice> {
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  const device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 2_000,
+  });
+  devices.push(device);
+  return device;
+}
+
 const mapSays = (serial: string, testMode: boolean) => mapSaysIn(nc, platform.namespace, serial, testMode);
 
 /** The real `telecare` binary (as `pnpm telecare` runs it), in the background. */
@@ -116,19 +134,7 @@ describe('an installer test call, through the real broker, gateways and helpline
     async () => {
       const residentId = await resident();
       const serial = `E2E-TST-${run}`;
-      await platform.registryClient.createDevice({
-        serial,
-        residentId,
-        kind: 'pendant',
-        supervisionIntervalS: 3600,
-      });
-      const device = new SimulatedDevice({
-        serial,
-        mqttUrl: servers.mqttUrl,
-        namespace: platform.namespace,
-        resendMs: 2_000,
-      });
-      devices.push(device);
+      const device = await pendant(residentId, serial);
       await device.connect();
 
       // The CLI waits for the press as long as the test waits for anything; a pass ends it at once.
@@ -138,12 +144,11 @@ describe('an installer test call, through the real broker, gateways and helpline
       });
       // The installer presses once the CLI has put the device in test mode.
       await waitFor(
-        async () => {
-          if (exited) throw new Error(`the CLI ended first: ${JSON.stringify(await cli)}`);
-          return (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body.status === 'waiting';
-        },
+        async () =>
+          exited || (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body.status === 'waiting',
         { what: 'the test call to start', timeoutMs: PATIENCE_MS, intervalMs: 50 },
       );
+      if (exited) expect.fail(`the CLI ended before the press: ${JSON.stringify(await cli)}`);
       await mapSays(serial, true);
       const pressedAt = Date.now();
       const pressed = await device.send('pendant.pressed', { batteryPercent: 87, signalDbm: -71 });
@@ -192,21 +197,9 @@ describe('an installer test call, through the real broker, gateways and helpline
   it('a pendant connecting in test mode is "connected, no trigger yet"; only the press passes', async () => {
     const residentId = await resident();
     const serial = `E2E-CON-${run}`;
-    await platform.registryClient.createDevice({
-      serial,
-      residentId,
-      kind: 'pendant',
-      supervisionIntervalS: 3600,
-    });
+    const device = await pendant(residentId, serial);
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
     await mapSays(serial, true);
-    const device = new SimulatedDevice({
-      serial,
-      mqttUrl: servers.mqttUrl,
-      namespace: platform.namespace,
-      resendMs: 2_000,
-    });
-    devices.push(device);
     // Connecting publishes the retained `online` status: the gateway turns it into device.online.
     await device.connect();
     const connected = await waitFor(
