@@ -21,9 +21,10 @@ const diallers: Dc09Dialler[] = [];
 const run = Date.now().toString(36).toUpperCase();
 /**
  * How long a wait may take before the test calls it stuck: every wait is for a condition, so a
- * quiet machine never spends it, while on a busy one starting the CLI's process alone took seconds.
+ * quiet machine never spends it, while on a very busy one starting the CLI's process alone (tsx and
+ * the CLI's modules) took over 30 s.
  */
-const PATIENCE_MS = 30_000;
+const PATIENCE_MS = 60_000;
 
 interface TestCall {
   id: string;
