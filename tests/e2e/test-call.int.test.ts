@@ -19,6 +19,12 @@ let nc: NatsConnection;
 const devices: SimulatedDevice[] = [];
 const diallers: Dc09Dialler[] = [];
 const run = Date.now().toString(36).toUpperCase();
+/**
+ * How long a wait may take before the test calls it stuck: every wait is for a condition, so a
+ * quiet machine never spends it, while on a very busy one starting the CLI's process alone (tsx and
+ * the CLI's modules) took over 30 s.
+ */
+const PATIENCE_MS = 60_000;
 
 interface TestCall {
   id: string;
@@ -43,6 +49,24 @@ async function resident(): Promise<string> {
     livesAlone: true,
   });
   return created.id;
+}
+
+/** A pendant registered to the resident, and the device itself (not yet connected). */
+async function pendant(residentId: string, serial: string): Promise<SimulatedDevice> {
+  await platform.registryClient.createDevice({
+    serial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  const device = new SimulatedDevice({
+    serial,
+    mqttUrl: servers.mqttUrl,
+    namespace: platform.namespace,
+    resendMs: 2_000,
+  });
+  devices.push(device);
+  return device;
 }
 
 const mapSays = (serial: string, testMode: boolean) => mapSaysIn(nc, platform.namespace, serial, testMode);
@@ -85,9 +109,11 @@ async function testAlertHandled(residentId: string): Promise<Alert> {
         .catch(() => null);
       return last ? last.json<Alert>() : undefined;
     },
-    { what: 'the test alert', timeoutMs: 10_000, intervalMs: 20 },
+    { what: 'the test alert', timeoutMs: PATIENCE_MS, intervalMs: 20 },
   );
-  await consumersDrained(nc, [n.streams.alerts], 'the helpline to take every alert');
+  await consumersDrained(nc, [n.streams.alerts], 'the helpline to take every alert', {
+    timeoutMs: PATIENCE_MS,
+  });
   return alert;
 }
 
@@ -104,88 +130,77 @@ afterAll(async () => {
 });
 
 describe('an installer test call, through the real broker, gateways and helpline', () => {
-  it('a pendant pressed during `telecare test` passes with its latency, battery and signal, and never reaches the queue', async () => {
-    const residentId = await resident();
-    const serial = `E2E-TST-${run}`;
-    await platform.registryClient.createDevice({
-      serial,
-      residentId,
-      kind: 'pendant',
-      supervisionIntervalS: 3600,
-    });
-    const device = new SimulatedDevice({
-      serial,
-      mqttUrl: servers.mqttUrl,
-      namespace: platform.namespace,
-      resendMs: 2_000,
-    });
-    devices.push(device);
-    await device.connect();
+  it(
+    'a pendant pressed during `telecare test` passes with its latency, battery and signal, and never reaches the queue',
+    async () => {
+      const residentId = await resident();
+      const serial = `E2E-TST-${run}`;
+      const device = await pendant(residentId, serial);
+      await device.connect();
 
-    const cli = telecare(['test', serial, '--timeout', '20']);
-    // The installer presses once the CLI has put the device in test mode.
-    await waitFor(
-      async () => (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body.status === 'waiting',
-      { what: 'the test call to start', timeoutMs: 10_000, intervalMs: 50 },
-    );
-    await mapSays(serial, true);
-    const pressed = await device.send('pendant.pressed', { batteryPercent: 87, signalDbm: -71 });
-    const done = await cli;
-    console.log(
-      `test call: press-to-ack ${pressed.latencyMs.toFixed(1)} ms; CLI said: ${done.stdout.trim()}`,
-    );
+      // The CLI waits for the press as long as the test waits for anything; a pass ends it at once.
+      let exited = false;
+      const cli = telecare(['test', serial, '--timeout', String(PATIENCE_MS / 1000)]).finally(() => {
+        exited = true;
+      });
+      // The installer presses once the CLI has put the device in test mode.
+      await waitFor(
+        async () =>
+          exited || (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body.status === 'waiting',
+        { what: 'the test call to start', timeoutMs: PATIENCE_MS, intervalMs: 50 },
+      );
+      if (exited) expect.fail(`the CLI ended before the press: ${JSON.stringify(await cli)}`);
+      await mapSays(serial, true);
+      const pressedAt = Date.now();
+      const pressed = await device.send('pendant.pressed', { batteryPercent: 87, signalDbm: -71 });
+      const done = await cli;
+      const waited = Date.now() - pressedAt;
+      console.log(
+        `test call: press-to-ack ${pressed.latencyMs.toFixed(1)} ms; CLI said: ${done.stdout.trim()}`,
+      );
 
-    expect(done.code).toBe(0);
-    expect(done.stdout).toMatch(
-      new RegExp(`PASS ${serial}: pendant\\.pressed arrived end to end in \\d+ ms`),
-    );
-    expect(done.stdout).toContain('battery 87%, signal -71 dBm');
-    const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
-    expect(test).toMatchObject({ status: 'passed', eventType: 'pendant.pressed', batteryPercent: 87 });
-    expect(test.latencyMs).toBeGreaterThanOrEqual(0);
-    expect(test.latencyMs).toBeLessThan(10_000);
+      expect(done.code).toBe(0);
+      expect(done.stdout).toMatch(
+        new RegExp(`PASS ${serial}: pendant\\.pressed arrived end to end in \\d+ ms`),
+      );
+      expect(done.stdout).toContain('battery 87%, signal -71 dBm');
+      const test = (await api<TestCall>('GET', `/api/devices/${serial}/test`)).body;
+      expect(test).toMatchObject({ status: 'passed', eventType: 'pendant.pressed', batteryPercent: 87 });
+      // From the press to the registry's verdict: within what the test itself waited for the CLI.
+      expect(test.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(test.latencyMs).toBeLessThanOrEqual(waited);
 
-    // Test mode ended with the pass: the device is back in service, and so is its map entry.
-    expect(
-      (await api<{ state: string; testMode: boolean }>('GET', `/api/devices/${serial}`)).body,
-    ).toMatchObject({ state: 'installed', testMode: false });
-    await mapSays(serial, false);
+      // Test mode ended with the pass: the device is back in service, and so is its map entry.
+      expect(
+        (await api<{ state: string; testMode: boolean }>('GET', `/api/devices/${serial}`)).body,
+      ).toMatchObject({ state: 'installed', testMode: false });
+      await mapSays(serial, false);
 
-    // Triage raised the alert flagged as a test; the helpline took it and kept it out of the queue.
-    const alert = await testAlertHandled(residentId);
-    expect(alert).toMatchObject({ type: 'pendant.pressed', testMode: true });
-    expect(await casesOf('open', residentId)).toEqual([]);
+      // Triage raised the alert flagged as a test; the helpline took it and kept it out of the queue.
+      const alert = await testAlertHandled(residentId);
+      expect(alert).toMatchObject({ type: 'pendant.pressed', testMode: true });
+      expect(await casesOf('open', residentId)).toEqual([]);
 
-    // Out of test mode, the same pendant reaches the operators again.
-    await device.send('pendant.pressed');
-    const open = await waitFor(
-      async () => {
-        const list = await casesOf('open', residentId);
-        return list.length > 0 ? list : undefined;
-      },
-      { what: 'a real case after the test', timeoutMs: 10_000, intervalMs: 20 },
-    );
-    expect(open[0]).toMatchObject({ priority: 1, state: 'queued' });
-  });
+      // Out of test mode, the same pendant reaches the operators again.
+      await device.send('pendant.pressed');
+      const open = await waitFor(
+        async () => {
+          const list = await casesOf('open', residentId);
+          return list.length > 0 ? list : undefined;
+        },
+        { what: 'a real case after the test', timeoutMs: PATIENCE_MS, intervalMs: 20 },
+      );
+      expect(open[0]).toMatchObject({ priority: 1, state: 'queued' });
+    },
+    5 * PATIENCE_MS,
+  );
 
   it('a pendant connecting in test mode is "connected, no trigger yet"; only the press passes', async () => {
     const residentId = await resident();
     const serial = `E2E-CON-${run}`;
-    await platform.registryClient.createDevice({
-      serial,
-      residentId,
-      kind: 'pendant',
-      supervisionIntervalS: 3600,
-    });
+    const device = await pendant(residentId, serial);
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
     await mapSays(serial, true);
-    const device = new SimulatedDevice({
-      serial,
-      mqttUrl: servers.mqttUrl,
-      namespace: platform.namespace,
-      resendMs: 2_000,
-    });
-    devices.push(device);
     // Connecting publishes the retained `online` status: the gateway turns it into device.online.
     await device.connect();
     const connected = await waitFor(

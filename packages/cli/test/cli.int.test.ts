@@ -755,19 +755,14 @@ describe('telecare CLI', () => {
     expect(JSON.parse(unpaired.stdout)).toMatchObject({ residentId: null, state: 'stock' });
   });
 
-  // Three runs of the real binary, each compiling the CLI afresh: seconds apiece on a loaded machine.
+  // Two runs of the real binary, each loading the CLI afresh: seconds apiece on a loaded machine. The
+  // commands themselves are the in-process runs' to cover; these cover the binary's output and exit.
   it('the real binary: --json output and exit 0, a refusal on stderr with exit 2', async () => {
     const shown = await telecare(['--json', 'device', 'show', 'PND-CLI1']);
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({
       device: { serial: 'PND-CLI1', residentId, state: 'installed', location: 'worn' },
       health: { batteryPercent: 77 },
-    });
-    const found = await telecare(['--json', 'resident', 'search', 'pnd-cli1']);
-    expect(found.code).toBe(0);
-    expect(JSON.parse(found.stdout)).toMatchObject({
-      total: 1,
-      residents: [{ id: residentId, serials: ['PND-CLI1'] }],
     });
     const missing = await telecare(['device', 'show', 'PND-NONE']);
     expect(missing.code).toBe(2);

@@ -149,22 +149,24 @@ afterAll(async () => {
 });
 
 describe('the cost of a change to a case', () => {
-  // Both past the window's 19 alerts, which every change reads and sends.
-  it('is the same at 50 alerts and at 600', async () => {
+  // Both past the window's 19 alerts, which every change reads and sends. The case grows by a join
+  // at a time, as intake stores them: seconds on a quiet machine, many times that on a busy one.
+  it('is the same at 50 alerts and at 250', async () => {
     const small = await costsAt(50);
-    const large = await costsAt(600);
+    const large = await costsAt(250);
     const c = await store.get(caseId);
     // Each round's restore and cancel joined the case too.
     expect(c?.case.alertCount).toBe(joined + 1 + 4);
     expect(c?.case.presses).toBe(3);
-    // The alert ids grow by a digit or two; every alert again would be a hundred times as much.
+    // The alert ids grow by a digit; the id of every alert again would already be half as much
+    // again (each change costs some 10 kB at 50 alerts), every whole alert many times as much.
     expect(large.join).toBeLessThan(small.join * 1.2);
     expect(large.repeat).toBeLessThan(small.repeat * 1.2);
     expect(large.note).toBeLessThan(small.note * 1.2);
     // A flapping mains supply makes such a case of restores: each reads what its case comes to, not every alert.
     expect(large.restore).toBeLessThan(small.restore * 1.2);
     expect(large.cancel).toBeLessThan(small.cancel * 1.2);
-  });
+  }, 120_000);
 });
 
 /** Stores alerts for a resident of their own, one case; their ids in the order they came. */
@@ -198,31 +200,31 @@ async function everyPage(id: string, limit: number) {
 
 describe("a case's alerts", () => {
   it('shows the first, the most urgent and the latest, in the order they came, and pages through all', async () => {
-    const { caseId: id, ids } = await stormOf(`res_window${Date.now().toString(36)}`, 300, (i) =>
-      i === 100
+    const { caseId: id, ids } = await stormOf(`res_window${Date.now().toString(36)}`, 150, (i) =>
+      i === 50
         ? { type: 'fall.detected', priority: 1 }
-        : i === 200
+        : i === 100
           ? { type: 'flood.detected', priority: 2 }
           : {},
     );
     const c = (await store.get(id))?.case;
-    expect(c?.alertCount).toBe(300);
+    expect(c?.alertCount).toBe(150);
     expect(c?.priority).toBe(1);
     // The first; the most urgent of those between (the fall, the flood, then the latest P3s); the latest 12.
-    const expected = [0, 100, 200, 284, 285, 286, 287, ...Array.from({ length: 12 }, (_, i) => 288 + i)];
+    const expected = [0, 50, 100, 134, 135, 136, 137, ...Array.from({ length: 12 }, (_, i) => 138 + i)];
     expect(c?.alertIds).toEqual(expected.map((i) => ids[i]));
     expect(c?.because.map((b) => b.alertId)).toEqual(c?.alertIds);
     expect(c?.deviceSerials).toEqual(['HUB-0001']);
 
-    const paged = await everyPage(id, 100);
-    expect(paged.total).toBe(300);
+    const paged = await everyPage(id, 50);
+    expect(paged.total).toBe(150);
     expect(paged.seen).toEqual([...ids].reverse());
-    expect((await store.alertPage(id, 9999, 10))?.alerts[0]?.alertId).toBe(ids[299]);
+    expect((await store.alertPage(id, 9999, 10))?.alerts[0]?.alertId).toBe(ids[149]);
     expect(await store.alertPage('case_none', undefined, 10)).toBeUndefined();
     // The list gives the same window.
     const listed = (await store.list('open', 500)).find((l) => l.id === id);
     expect(listed?.alertIds).toEqual(c?.alertIds);
-    expect(listed?.alertCount).toBe(300);
+    expect(listed?.alertCount).toBe(150);
   });
 });
 
