@@ -160,9 +160,11 @@ export function peopleHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         const ended = await deps.consoles.closeSession(tokenHash(token));
         await deps.people.endSession(token);
         deps.streams.endConsoles(ended);
+        // The cases first, then the presence: away with a case still accepted, a tick of the timers
+        // meanwhile (any instance's) sends it back as "went away", not "signed out".
+        if (user) await releaseCasesOf(deps, user.id, at);
         if (user && can(user.role, 'presence') && (await deps.consoles.connected(user.id, at)) === 0)
           await deps.people.setPresence(user.id, 'away', at);
-        if (user) await releaseCasesOf(deps, user.id, at);
         if (user) deps.logger.info({ userId: user.id, consoles: ended.length }, 'signed out');
         deps.scheduler.poke();
       }

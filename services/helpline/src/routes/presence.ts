@@ -91,8 +91,9 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       const sessionsEnded = await deps.people.endSessionsOf(user.id);
       const ended = await deps.consoles.closeUser(user.id);
       deps.streams.endConsoles(ended);
-      await deps.people.setPresence(user.id, 'away', at);
+      // The cases first, then the presence (as at a sign-out of one's own).
       await releaseCasesOf(deps, user.id, at);
+      await deps.people.setPresence(user.id, 'away', at);
       deps.logger.info(
         { userId: user.id, sessions: sessionsEnded, consoles: ended.length, by: who(req).id },
         'signed out by a supervisor',
