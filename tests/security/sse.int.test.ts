@@ -13,15 +13,19 @@ const CAP = 8;
 const OPEN_CASES = 40;
 // The helpline runs in this process: 2,000 requests share its event loop with the test's own.
 const ATTACK_TIMEOUT_MS = 180_000;
+const ENDED = -1;
 
 const ns = uniqueNamespace('sec-sse');
 // The attacker here is one token, not one address: the per-address socket cap, which would refuse
 // most of these sockets before the helpline saw them (packages/platform/test/http-connections), is
-// off so the per-person stream cap is what is tested.
+// off so the per-person stream cap is what is tested. The attacker's streams never answer their
+// pings: silent for twice the presence timeout they are ended and their places free, so the
+// longest timeout keeps them holding their places however slowly a loaded machine sends the waves.
 const env = serviceEnv(ns, {
   HELPLINE_PORT: '0',
   STREAMS_PER_PRINCIPAL: String(CAP),
   HTTP_CONNECTIONS_PER_ADDRESS: '0',
+  PRESENCE_TIMEOUT_S: '300',
 });
 const admin = env.TELECARE_ADMIN_TOKEN as string;
 let helpline: HelplineHandle;
@@ -53,7 +57,12 @@ async function operatorToken(username: string): Promise<string> {
   return issued.json.token as string;
 }
 
-/** Opens a stream and reads until its snapshot is complete; the status, and the stream left open. */
+/**
+ * Opens a stream and reads until its snapshot is complete; the status, and the stream left open.
+ * ENDED: accepted (200) but ended before its snapshot came (the snapshot's read failed under the
+ * attack's load, and the helpline closes such a stream for its client to reconnect): its place is
+ * free again.
+ */
 async function openStream(token: string): Promise<number> {
   const abort = new AbortController();
   aborts.push(abort);
@@ -71,7 +80,7 @@ async function openStream(token: string): Promise<number> {
   // The snapshot is complete once its marker and a case frame after it arrived (there are open cases).
   while (!/event: snapshot[\s\S]*event: case/.test(text)) {
     const { value, done } = await reader.read();
-    if (done) break;
+    if (done) return ENDED;
     text += decoder.decode(value, { stream: true });
   }
   return response.status;
@@ -129,9 +138,13 @@ describe('SSE: no one client can starve the rest', () => {
       const statuses: number[] = [];
       for (let sent = 0; sent < ATTACK_STREAMS; sent += 250)
         statuses.push(...(await Promise.all(Array.from({ length: 250 }, () => openStream(token)))));
+      // Open at the end: at most the cap, and the cap whenever no accepted stream ended meanwhile.
       const accepted = statuses.filter((s) => s === 200).length;
-      expect(accepted).toBe(CAP);
-      expect(statuses.filter((s) => s === 429)).toHaveLength(ATTACK_STREAMS - CAP);
+      const ended = statuses.filter((s) => s === ENDED).length;
+      expect(accepted).toBeLessThanOrEqual(CAP);
+      expect(accepted + ended).toBeGreaterThanOrEqual(CAP);
+      if (ended === 0) expect(accepted).toBe(CAP);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(ATTACK_STREAMS - accepted - ended);
 
       // While the attacker's streams stay open, another operator still sees the queue and a new
       // alert is still committed as a case.
