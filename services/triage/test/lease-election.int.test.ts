@@ -2,6 +2,7 @@ import { names, partitionOf } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
+  ensureStreams,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -52,6 +53,15 @@ beforeAll(async () => {
   js = jetstream(nc);
   jsm = await jetstreamManager(nc, { timeout: 2_000 });
   polling = await jetstreamManager(nc, { timeout: 500 });
+  // Just started, the cluster may not place three replicas yet ("no suitable peers").
+  await waitFor(
+    () =>
+      ensureStreams(jsm, n, ['events'], { replicas: 3 }).then(
+        () => true,
+        () => undefined,
+      ),
+    { what: 'the cluster placing R3 streams', timeoutMs: 60_000, intervalMs: 250 },
+  );
   nc.subscribe(n.subjects.allAlerts, {
     callback: (_err, msg) => {
       const resident = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
