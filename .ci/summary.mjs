@@ -18,10 +18,13 @@ if (report === null || typeof report !== 'object' || typeof report.numPassedTest
 }
 
 const passed = count(report.numPassedTests);
-// A test file that fails to load has no tests in it but must still fail the summary.
+// A test file that fails to load, or whose set-up fails (its tests then read as skipped), has no
+// failed test in it but must still fail the summary.
 const brokenSuites = Array.isArray(report.testResults)
-  ? report.testResults.filter((suite) => suite?.status === 'failed' && !(suite.assertionResults?.length > 0))
-      .length
+  ? report.testResults.filter(
+      (suite) =>
+        suite?.status === 'failed' && !(suite.assertionResults ?? []).some((test) => test?.status === 'failed'),
+    ).length
   : 0;
 // Failed static checks (typecheck, lint) reported by .ci/run.
 const staticFailed = count(Number(process.env.STATIC_FAILED ?? 0));
