@@ -23,7 +23,8 @@ const passed = count(report.numPassedTests);
 const brokenSuites = Array.isArray(report.testResults)
   ? report.testResults.filter(
       (suite) =>
-        suite?.status === 'failed' && !(suite.assertionResults ?? []).some((test) => test?.status === 'failed'),
+        suite?.status === 'failed' &&
+        !(suite.assertionResults ?? []).some((test) => test?.status === 'failed'),
     ).length
   : 0;
 // Failed static checks (typecheck, lint) reported by .ci/run.
