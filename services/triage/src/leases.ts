@@ -152,6 +152,8 @@ export async function startOwnership(options: {
   logger: Logger;
   /** TELECARE_STREAM_REPLICAS, for the lease bucket when this creates it. */
   replicas?: number;
+  /** The lease bucket, opened already (by default it is opened here, and created if missing). */
+  bucket?: KV;
 }): Promise<Ownership> {
   const instance = options.settings.instance ?? instanceId();
   if (options.settings.enabled) return PartitionLeases.start({ ...options, instance });
@@ -291,10 +293,14 @@ export class PartitionLeases implements Ownership {
   readonly #held = new Map<string, Held>();
   /**
    * Leases given up because their renewals failed (the bucket not answering: a leader election),
-   * with when they were last renewed: while the key may still hold this instance's write, each round
-   * takes them back at its revision rather than waiting for them to expire.
+   * with when they were last renewed, and leases whose take failed for the moment (the server may
+   * have stored it all the same), with when it was sent: while the key may still hold this
+   * instance's write, each round takes them back at its revision rather than waiting for them to
+   * expire.
    */
   readonly #lapsed = new Map<string, number>();
+  /** Leases drained and given up here whose delete is not answered yet (see `#releaseDrained`). */
+  readonly #unreleased = new Map<string, Held>();
   /** A renewal or take-back failed for the moment: the next round comes soon, not a renewal later. */
   #retrySoon = false;
   /**
@@ -346,15 +352,18 @@ export class PartitionLeases implements Ownership {
     metrics: TriageMetrics;
     logger: Logger;
     replicas?: number;
+    bucket?: KV;
   }): Promise<PartitionLeases> {
     const log = options.logger.child({ component: 'leases', instance: options.instance });
     const configured = options.settings.ttlS * 1000;
-    const kv = await createBucket(
-      options.nc,
-      options.names.kv.triageLeases,
-      { history: 1, ttl: configured },
-      options,
-    );
+    const kv =
+      options.bucket ??
+      (await createBucket(
+        options.nc,
+        options.names.kv.triageLeases,
+        { history: 1, ttl: configured },
+        options,
+      ));
     // The bucket's max age is what expires a lease: every instance must count with the same one.
     const ttlMs = (await kv.status()).ttl || configured;
     if (ttlMs !== configured)
@@ -637,7 +646,13 @@ export class PartitionLeases implements Ownership {
       const revision = await this.#kv.create(lease, this.#value);
       this.#held.set(lease, { revision, renewedAt: at, releasing: false, drained: false });
     } catch (err) {
-      if (!isTaken(err)) this.#log.warn({ err, lease }, 'could not take a lease');
+      if (isTaken(err)) return false;
+      // The server may have stored it all the same (the answer lost, or later than the timeout):
+      // the key would then hold this instance's write, refusing every create, ours too, until it
+      // expired. Looked at soon, as a lapsed lease, and taken back at once if it is ours.
+      this.#unanswered(err);
+      this.#lapsed.set(lease, at);
+      this.#log.warn({ err, lease }, 'could not take a lease; looking whether it was stored');
       return false;
     }
     this.#metrics.leasesTaken.inc({ lease: kindOf(lease) });
@@ -668,18 +683,38 @@ export class PartitionLeases implements Ownership {
     );
   }
 
-  /** Deletes the drained leases, at the revision last renewed: no renewal runs meanwhile. */
+  /**
+   * Deletes the drained leases, at the revision last renewed: no renewal runs meanwhile. A delete
+   * that failed for the moment may not have reached the server, leaving the key with this
+   * instance's write and nobody able to take it until it expires: it is sent again each round
+   * until answered, or until the lease has run out by itself.
+   */
   async #releaseDrained(): Promise<void> {
     for (const [lease, held] of [...this.#held]) {
       if (!held.drained) continue;
       this.#held.delete(lease);
+      this.#unreleased.set(lease, held);
+    }
+    const now = performance.now();
+    for (const [lease, held] of [...this.#unreleased]) {
+      if (now >= held.renewedAt + this.#ttlMs) {
+        this.#unreleased.delete(lease);
+        continue;
+      }
       try {
         await this.#kv.delete(lease, { previousSeq: held.revision });
-        this.#metrics.leasesReleased.inc({ lease: kindOf(lease) });
-        this.#log.info({ lease }, 'lease released');
       } catch (err) {
-        this.#log.warn({ err, lease }, 'could not release a lease; it expires');
+        // Refused: the key moved on (an earlier delete was stored after all, or the lease expired).
+        if (isTaken(err)) this.#unreleased.delete(lease);
+        else {
+          this.#unanswered(err);
+          this.#log.warn({ err, lease }, 'could not release a lease; trying again');
+        }
+        continue;
       }
+      this.#unreleased.delete(lease);
+      this.#metrics.leasesReleased.inc({ lease: kindOf(lease) });
+      this.#log.info({ lease }, 'lease released');
     }
   }
 
