@@ -70,7 +70,7 @@ class IndexUnusable extends Error {
  * Triage indexes each resident's newest events by stream sequence as it reads them; the timeline
  * asks triage for the resident's sequences, gets those messages from EVENTS, and reads the
  * partition only past where triage has read. Without the index (triage not configured or not
- * answering, or an index that began inside the window), it scans the resident's partition from
+ * answering, an index that began inside the window or has a gap in it), it scans the resident's partition from
  * the start time and keeps the resident's own events; that read is bounded: when the partition
  * holds more than `scanLimit` messages in the window, the window is shortened to the newest part
  * (and says so) rather than showing the oldest hours.
@@ -139,7 +139,7 @@ export class TimelineReader {
    */
   async #fromIndex(residentId: string, from: Date, to: Date, view: EventIndexView): Promise<Timeline> {
     const subject = this.#subject(residentId);
-    await this.#covers(subject, from, view.since);
+    await this.#covers(subject, from, view);
     const found: Found[] = [];
     let reachedOlder = false;
     const seqs = [...view.seqs].sort((a, b) => b - a);
@@ -179,21 +179,34 @@ export class TimelineReader {
   }
 
   /**
-   * Throws IndexUnusable unless the index holds every event of the partition in the window: it
-   * began (`since`) before the window, or the partition has no event in the window before it.
+   * Throws IndexUnusable unless the index holds every event of the resident in the window: it
+   * began (`since`) before the window, or the partition has no event in the window before it; and
+   * no write of it was skipped (`gap`) for an event in the window.
    */
-  async #covers(subject: string, from: Date, since: number | null): Promise<void> {
-    if (since === null) throw new IndexUnusable('triage has not indexed this partition yet');
-    const first = await this.#get(since);
-    if (first && first.time.getTime() <= from.getTime()) return;
+  async #covers(subject: string, from: Date, view: EventIndexView): Promise<void> {
+    if (view.since === null) throw new IndexUnusable('triage has not indexed this partition yet');
+    if (!(await this.#noneBefore(subject, from, view.since)))
+      throw new IndexUnusable('the event index began after the start of the window');
+    if (typeof view.gap === 'number' && !(await this.#noneBefore(subject, from, view.gap + 1)))
+      throw new IndexUnusable(
+        'the event index has a gap in the window (Redis did not take its writes in time)',
+      );
+  }
+
+  /** Whether the partition has no event in the window stored before sequence `seq`. */
+  async #noneBefore(subject: string, from: Date, seq: number): Promise<boolean> {
+    const first = await this.#get(seq);
+    if (first && first.time.getTime() <= from.getTime()) return true;
     const consumer = await this.#consumer(subject, { time: from });
     try {
-      if ((await consumer.info()).num_pending === 0) return;
+      if ((await consumer.info()).num_pending === 0) return true;
       const messages = await consumer.fetch({ max_messages: 1, expires: FETCH_EXPIRES_MS });
+      let none = true;
       for await (const msg of messages) {
-        if (msg.seq < since) throw new IndexUnusable('the event index began after the start of the window');
+        none = msg.seq >= seq;
         break;
       }
+      return none;
     } finally {
       await consumer.delete().catch(() => undefined);
     }

@@ -106,6 +106,11 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Times Redis was found to have lost the timer index while running, which was then rebuilt',
       registers: [registry],
     }),
+    eventIndexSkipped: new Counter({
+      name: 'triage_event_index_skipped_total',
+      help: 'Events acked without their index write, which Redis did not take in time: each a gap in its resident index',
+      registers: [registry],
+    }),
     stateLoads: new Counter({
       name: 'triage_state_loads_total',
       help: 'Resident states loaded for an event or timer, by where from: memory (held, see TRIAGE_STATE_CACHE), redis, or none (a new or unreadable state)',

@@ -156,7 +156,8 @@ export class EventProcessor {
   ): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     await this.#underLock(event.residentid, async () => {
-      // Sent now, beside the state's load and save, and stored before the event is acked.
+      // Sent now, beside the state's load and save, and stored before the event is acked (or,
+      // Redis not taking it in time, recorded as a gap of the resident's index).
       const indexing =
         partition === undefined ? undefined : this.#index?.append(event.residentid, message.seq, partition);
       indexing?.catch(() => undefined);
@@ -189,8 +190,11 @@ export class EventProcessor {
       for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
       // The timers' index and the state in one round trip to Redis, after the timers' records.
       await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
+      // Waited for only as long as Redis answers: an event the state did not need Redis for is
+      // not held by its index, which records a gap instead (see `EventIndex.settle`).
+      if (indexing && !(await this.#index?.settle(indexing, event.residentid, message.seq)))
+        this.#metrics.eventIndexSkipped.inc();
       // A state as loaded is held already (by `load`); a changed one is held once it is saved.
-      await indexing;
       if (result.state !== state) this.#store.remember(result.state);
       // An alarm is read twice, by its own lane and by its partition's: count it once. An event
       // that no rule concerns leaves the state as it was too, but it is not a repeat.

@@ -165,7 +165,9 @@ async function wireTriage(
   // Closed after the lanes stopped (closers run in reverse): their last alerts still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
-  const index = new EventIndex(redis, n);
+  const index = new EventIndex(redis, n, logger);
+  // Closed after the lanes (closers run in reverse): the gaps they skipped get a last try.
+  lifecycle.add('event-index', () => index.close());
   const processor = new EventProcessor({
     publisher,
     names: n,

@@ -42,7 +42,16 @@ export const EventIndexView = z.looseObject({
    * there on is in its resident's index once triage has read it. Null: nothing indexed yet.
    */
   since: z.number().int().positive().nullable(),
-  /** Triage has read (and indexed) every event of the partition up to this sequence. */
+  /**
+   * The newest of the resident's events whose indexing was skipped (Redis did not take the write in
+   * time): the resident's index is whole only past it. Null: none in the last 25 hours. Absent
+   * from a triage older than gaps.
+   */
+  gap: z.number().int().positive().nullable().optional(),
+  /**
+   * Triage has read every event of the partition up to this sequence, and indexed it or recorded
+   * it in its resident's `gap`.
+   */
   through: z.number().int().nonnegative(),
 });
 export type EventIndexView = z.infer<typeof EventIndexView>;
