@@ -424,7 +424,13 @@ export class PartitionLeases implements Ownership {
     await this.#loop;
     clearInterval(this.#watchdog);
     await this.#releaseDrained();
-    await this.#kv.delete(`${MEMBER}${this.instance}`).catch(() => undefined);
+    // A delete lost on its way would leave this instance counted as a member until its key
+    // expired, and the others short of a share of what it gave back: it is sent again once.
+    const member = `${MEMBER}${this.instance}`;
+    await this.#kv
+      .delete(member)
+      .catch(() => this.#kv.delete(member))
+      .catch(() => undefined);
     await this.#keys.close();
     this.#log.info('partition leases given back');
   }
