@@ -7,7 +7,7 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { cleanupNamespace, freePort, OwnServer, waitFor } from '@telecare/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startTriage, type TriageHandle } from '../src/index.ts';
 import { LEASE_RULES, makeEvent, metricValue, readAlerts, scrape, T0, triageTestbed } from './support.ts';
 
@@ -116,6 +116,36 @@ describe('the event index while Redis is down', () => {
     // The index says where it is not whole: the helpline's timeline then scans.
     await waitFor(async () => (await index().catch(() => undefined))?.gap === motions.at(-1), {
       what: 'the gap recorded in the index',
+      timeoutMs: PATIENCE_MS,
+      intervalMs: 100,
+    });
+  }, 120_000);
+
+  it('does not hold those events longer than a bounded wait when Redis is connected but does not answer', async () => {
+    const skipped = async () =>
+      metricValue(await scrape((triage as TriageHandle).url), /^triage_event_index_skipped_total[ {]/);
+    const before = await skipped();
+    const pid = redisServer.pid() as number;
+    // Stopped, not killed: the connection stays up and every command waits for an answer.
+    process.kill(pid, 'SIGSTOP');
+    onTestFinished(() => {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Gone already: nothing to continue.
+      }
+    });
+    const motions = [await publish('motion'), await publish('motion')];
+    await waitFor(async () => (await unacked()) === 0, {
+      what: 'the motion events acked with Redis not answering',
+      timeoutMs: PATIENCE_MS,
+      intervalMs: 100,
+    });
+    expect(await skipped()).toBe(before + motions.length);
+
+    process.kill(pid, 'SIGCONT');
+    await waitFor(async () => (await index().catch(() => undefined))?.gap === motions.at(-1), {
+      what: 'the new gap recorded in the index',
       timeoutMs: PATIENCE_MS,
       intervalMs: 100,
     });
