@@ -588,10 +588,11 @@ export class PartitionLeases implements Ownership {
   }
 
   /**
-   * The leases given up for want of a renewal, taken back at once where the key still holds this
-   * instance's write: nobody else could take them meanwhile (a key is taken only once absent), so
-   * their work starts again as soon as the bucket answers, not a lease time after the last renewal.
-   * One whose key has expired by now is left to the ordinary take, as a free lease.
+   * The leases given up for want of a renewal, or whose take was not answered, taken back at once
+   * where the key still holds this instance's write: nobody else could take them meanwhile (a key
+   * is taken only once absent), so their work starts as soon as the bucket answers, not a lease
+   * time after the last write. One whose key is not ours, or has expired by now, is left to the
+   * ordinary take, as a free lease.
    */
   async #takeBackLapsed(at: number): Promise<void> {
     for (const [lease, renewedAt] of [...this.#lapsed]) {
