@@ -52,6 +52,13 @@ export const Dc09AccountEntry = z.object({
     .nullable()
     .optional(),
   codeOverrides: Dc09CodeOverrides,
+  /**
+   * The zone the panel's clock is set to (an IANA name such as `Europe/London`), when it is not UTC
+   * as DC-09 says: its timestamps are read as wall-clock time there and its replies carry that time
+   * (see the gateway's README). Absent or null: UTC. Not checked here, so that a gateway whose time
+   * zone data lacks a newer zone still reads the entry (it takes the account for UTC).
+   */
+  clockZone: z.string().min(1).max(64).nullable().optional(),
   supervisionIntervalS: z.number().int().positive().nullable(),
   state: DeviceState,
   testMode: z.boolean(),
@@ -70,3 +77,17 @@ export const Dc09AccountEntry = z.object({
   updatedAt: z.iso.datetime({ offset: true }),
 });
 export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;
+
+/**
+ * The canonical name of an IANA time zone this runtime knows (`europe/london` and `GB` give
+ * `Europe/London`), or undefined when it knows none by that name.
+ */
+export function canonicalTimeZone(zone: string): string | undefined {
+  if (zone.trim() === '') return undefined;
+  try {
+    return new Intl.DateTimeFormat('en-GB', { timeZone: zone.trim() }).resolvedOptions().timeZone;
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
+}
