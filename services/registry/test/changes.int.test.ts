@@ -52,16 +52,15 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
+/** A resident to pair the devices of a describe block with: its id. */
+const newResident = async (name: string): Promise<string> =>
+  (await call('POST', '/api/residents', { name, address: '1 Way', postcode: 'GL1 2AB' })).body.id as string;
+
 describe('DC-09 code overrides per device', () => {
   let residentId: string;
 
   beforeAll(async () => {
-    const resident = await call('POST', '/api/residents', {
-      name: 'Codes',
-      address: '1 Way',
-      postcode: 'GL1 2AB',
-    });
-    residentId = resident.body.id as string;
+    residentId = await newResident('Codes');
   });
 
   it('are set on registration and by PATCH, normalised, and published in the DC-09 account entry', async () => {
@@ -136,12 +135,7 @@ describe('DC-09 panel clock zone per device', () => {
   let residentId: string;
 
   beforeAll(async () => {
-    const resident = await call('POST', '/api/residents', {
-      name: 'Clock',
-      address: '2 Way',
-      postcode: 'GL1 2AB',
-    });
-    residentId = resident.body.id as string;
+    residentId = await newResident('Clock');
   });
 
   it('is UTC (null) when absent, set by name on registration and by PATCH, and published', async () => {
