@@ -70,6 +70,8 @@ describe('an account whose panel clock runs on local time (clockZone)', () => {
     expect(out.reply).toBe('NAK');
     expect(replyTime(out.replyFrame)).toBe(BST.toISOString());
     expect(out.refusal?.detail).toMatch(/read on Europe\/London.*-3600 s from ours/);
+    // An account with a zone is not taken for one on local time.
+    expect(out.clockHoursOff).toBeUndefined();
   });
 
   it('in winter London is on UTC: a UTC stamp is ACKed with UTC', async () => {
@@ -85,6 +87,7 @@ describe('an account whose panel clock runs on local time (clockZone)', () => {
     expect(out.events).toEqual([]);
     expect(replyTime(out.replyFrame)).toBe(SUMMER.toISOString());
     expect(out.refusal?.detail).toMatch(/1 h ahead of UTC.*clockZone/);
+    expect(out.clockHoursOff).toBe(1);
   });
 
   it('an account whose zone this gateway does not know is read as UTC, never left unanswered', async () => {

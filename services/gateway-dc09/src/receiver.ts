@@ -126,6 +126,11 @@ export interface Interpretation {
    * as a security event by the gateway.
    */
   readonly forged?: Forged;
+  /**
+   * Refused for a timestamp a whole number of hours from ours (to within the window), the account on
+   * UTC: most likely a panel clock on local time (see `clockZone`). The hours, ahead positive.
+   */
+  readonly clockHoursOff?: number;
 }
 
 /**
@@ -432,7 +437,9 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     // its line sends what it buffered with the first timestamps, and some never restamp on a NAK.
     late = skew < -ctx.window.behindMs && alarm && skew >= -lateAlarmMs;
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
-      return refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, ctx.window), entry);
+      const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
+      const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
+      return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
   }
 
@@ -545,20 +552,32 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
 const HOUR_MS = 3600_000;
 
 /**
- * Why a timestamp outside the window is refused (dead-lettered, for the account's installer to
- * see). A panel on UTC whose clock is a whole number of hours out, to within the window, is most
- * likely on local time: said so, with the setting that puts it right.
+ * How many whole hours (1 to 14, either way; ahead positive) a sender's clock is from ours, to within
+ * the window: what a panel clock on local time looks like. Undefined when it is no such offset.
  */
-function outsideWindow(timestamp: Date, skewMs: number, zone: PanelZone, window: TimeWindow): string {
-  const clock = zone ? ` (read on ${zoneName(zone)})` : '';
-  const said = `timestamp ${timestamp.toISOString()}${clock} is ${Math.round(skewMs / 1000)} s from ours; outside the window`;
+function wholeHoursOff(skewMs: number, window: TimeWindow): number | undefined {
   const hours = Math.round(skewMs / HOUR_MS);
   const rest = skewMs - hours * HOUR_MS;
-  const wholeHours =
-    hours !== 0 && Math.abs(hours) <= 14 && rest >= -window.behindMs && rest <= window.aheadMs;
-  if (zone || !wholeHours) return said;
-  const way = hours > 0 ? 'ahead of' : 'behind';
-  return `${said}; it is ${Math.abs(hours)} h ${way} UTC: a panel clock on local time? Set the account's clockZone (dc09ClockZone in the registry)`;
+  const whole = hours !== 0 && Math.abs(hours) <= 14 && rest >= -window.behindMs && rest <= window.aheadMs;
+  return whole ? hours : undefined;
+}
+
+/**
+ * Why a timestamp outside the window is refused (dead-lettered, for the account's installer to
+ * see). A panel on UTC whose clock is a whole number of hours out is most likely on local time:
+ * said so, with the setting that puts it right.
+ */
+function outsideWindow(
+  timestamp: Date,
+  skewMs: number,
+  zone: PanelZone,
+  hoursOff: number | undefined,
+): string {
+  const clock = zone ? ` (read on ${zoneName(zone)})` : '';
+  const said = `timestamp ${timestamp.toISOString()}${clock} is ${Math.round(skewMs / 1000)} s from ours; outside the window`;
+  if (hoursOff === undefined) return said;
+  const way = hoursOff > 0 ? 'ahead of' : 'behind';
+  return `${said}; it is ${Math.abs(hoursOff)} h ${way} UTC: a panel clock on local time? Set the account's clockZone (dc09ClockZone in the registry)`;
 }
 
 /** The ciphertext's 16-byte blocks after the first, in upper-case hex (see `StampedMessages`). */

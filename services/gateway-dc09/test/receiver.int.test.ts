@@ -18,7 +18,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { metricSum, testAccount } from './support.ts';
 
 const ns = uniqueNamespace('gwdc09');
 const n = names(ns);
@@ -266,6 +266,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
       (await deadLetters()).slice(letters).find((l) => l.account === 'A018'),
     );
     expect(refused.detail).toMatch(/1 h ahead of UTC.*clockZone/);
+    expect(await metricSum(gateway.url, 'gateway_dc09_local_clock_frames_total{account="A018"')).toBe(1);
   });
 
   it('an account whose device is a smoke detector: its own codes stored, a cancel or mains restore not, a press stored all the same; ACKed, dead-lettered, counted', async () => {
