@@ -77,19 +77,3 @@ export const Dc09AccountEntry = z.object({
   updatedAt: z.iso.datetime({ offset: true }),
 });
 export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;
-
-/**
- * The canonical name of an IANA time zone this runtime knows (`europe/london` gives
- * `Europe/London`), or undefined when it knows none by that name. Only an `Area/Location` name (or
- * UTC): the time zone data also takes abbreviations, and reads some as no installer means them
- * (`BST` is Bangladesh's, not British Summer Time).
- */
-export function canonicalTimeZone(zone: string): string | undefined {
-  if (!zone.includes('/') && !/^\s*(UTC|GMT)\s*$/i.test(zone)) return undefined;
-  try {
-    return new Intl.DateTimeFormat('en-GB', { timeZone: zone.trim() }).resolvedOptions().timeZone;
-  } catch (err) {
-    if (err instanceof RangeError) return undefined;
-    throw err;
-  }
-}

@@ -1,4 +1,4 @@
-import type { Dc09AccountEntry } from '@telecare/contracts';
+import { type Dc09AccountEntry, wallClockFormat, wallClockMs } from '@telecare/contracts';
 
 /**
  * Panel clocks on local time. DC-09 timestamps are UTC, but many panels are installed with their
@@ -19,16 +19,7 @@ function formatterOf(zone: string): Intl.DateTimeFormat | null {
   let formatter = ZONES.get(zone);
   if (formatter === undefined) {
     try {
-      formatter = new Intl.DateTimeFormat('en-GB', {
-        timeZone: zone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-        second: 'numeric',
-      });
+      formatter = wallClockFormat(zone);
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       formatter = null;
@@ -53,19 +44,7 @@ export function panelZone(entry: Pick<Dc09AccountEntry, 'clockZone'> | undefined
 /** What a clock on `zone` shows at `at` (its UTC fields). */
 export function wallClock(at: Date, zone: PanelZone): Date {
   if (!zone) return at;
-  const field = (parts: Intl.DateTimeFormatPart[], type: Intl.DateTimeFormatPartTypes) =>
-    Number(parts.find((part) => part.type === type)?.value);
-  const parts = zone.formatToParts(at);
-  return new Date(
-    Date.UTC(
-      field(parts, 'year'),
-      field(parts, 'month') - 1,
-      field(parts, 'day'),
-      field(parts, 'hour'),
-      field(parts, 'minute'),
-      field(parts, 'second'),
-    ) + at.getUTCMilliseconds(),
-  );
+  return new Date(wallClockMs(zone, at.getTime()) + at.getUTCMilliseconds());
 }
 
 const DAY_MS = 24 * 3600_000;

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { canonicalTimeZone, Dc09CodeOverrides, Dc09KeyEncoding } from '../dc09.ts';
+import { Dc09CodeOverrides, Dc09KeyEncoding } from '../dc09.ts';
 import { DeviceProtocol, Serial } from '../device.ts';
 import { idPattern } from '../ids.ts';
 import { normalisePostcode } from '../postcode.ts';
 import { DeviceKind } from '../taxonomy.ts';
+import { canonicalTimeZone } from '../time-zone.ts';
 
 /** "required" for a missing field, rather than zod's "expected string, received undefined". */
 const requiredOr =
