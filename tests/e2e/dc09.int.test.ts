@@ -6,6 +6,7 @@ import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dc09Account } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+import { registryApi } from '../support/registry.ts';
 
 let platform: RunningPlatform;
 let nc: NatsConnection;
@@ -87,5 +88,53 @@ describe('a pendant press from a DC-09 disperser, to a helpline case', () => {
     expect((await d.sendSia([{ kind: 'sia', code: 'QA', zone: '01', area: '1' }])).reply).toBe('ACK');
     const opened = await openCaseOf(residentId);
     expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+  });
+});
+
+describe('a panel whose clock is on local time, its zone set in the registry', () => {
+  it('is ACKed at its first try and its press becomes a case, dated when it happened', async () => {
+    const resident = await platform.registryClient.createResident({
+      name: 'Test Resident',
+      address: '2 Test Street, Gloucester',
+      postcode: 'GL1 2AB',
+      phone: '01452 000000',
+      livesAlone: true,
+    });
+    const account = 'C10CE';
+    // An hour ahead of UTC all year: the test does not depend on the season it runs in.
+    const created = await registryApi(() => platform)('POST', '/api/devices', {
+      serial: `E2E-DC09-CLOCK-${run}`,
+      residentId: resident.id,
+      kind: 'home-unit',
+      protocol: 'dc09',
+      dc09Account: account,
+      dc09ClockZone: 'Etc/GMT-1',
+    });
+    expect(created.status).toBe(201);
+    await waitFor(() => platform.dc09Account?.(account)?.clockZone === 'Etc/GMT-1', {
+      what: 'the gateway holding the account with its zone',
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
+    const d = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account,
+      clockOffsetMs: 3600_000,
+      maxAttempts: 1,
+    });
+    await d.connect();
+    diallers.push(d);
+    const pressed = Date.now();
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).toMatchObject({
+      reply: 'ACK',
+      naks: 0,
+    });
+    const opened = await openCaseOf(resident.id);
+    expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+    // Not an hour on, nor taken for late.
+    expect(Math.abs(Date.parse(opened.raisedAt) - pressed)).toBeLessThan(10_000);
+    expect(opened.because[0]?.late).toBe(false);
   });
 });

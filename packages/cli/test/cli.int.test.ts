@@ -755,6 +755,45 @@ describe('telecare CLI', () => {
     expect(JSON.parse(unpaired.stdout)).toMatchObject({ residentId: null, state: 'stock' });
   });
 
+  it('sets a DC-09 panel’s clock zone on register and update, shows it, and clears it back to UTC', async () => {
+    const registered = await cli([
+      '--json',
+      'device',
+      'register',
+      '--serial',
+      'HUB-CLK1',
+      '--kind',
+      'home-unit',
+      '--protocol',
+      'dc09',
+      '--dc09-account',
+      'C1C1',
+      '--dc09-clock-zone',
+      'europe/london',
+      '--resident',
+      residentId,
+    ]);
+    expect(registered.code).toBe(0);
+    expect(JSON.parse(registered.stdout)).toMatchObject({ dc09ClockZone: 'Europe/London' });
+    expect((await cli(['device', 'show', 'HUB-CLK1'])).stdout).toContain('clock zone    Europe/London');
+
+    const bad = await cli(['device', 'update', 'HUB-CLK1', '--dc09-clock-zone', 'BST']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('dc09ClockZone: must be an IANA time zone');
+    const changed = await cli([
+      '--json',
+      'device',
+      'update',
+      'HUB-CLK1',
+      '--dc09-clock-zone',
+      'Europe/Dublin',
+    ]);
+    expect(JSON.parse(changed.stdout)).toMatchObject({ dc09ClockZone: 'Europe/Dublin' });
+    const cleared = await cli(['--json', 'device', 'update', 'HUB-CLK1', '--clear', 'dc09-clock-zone']);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({ dc09ClockZone: null });
+    expect((await cli(['device', 'show', 'HUB-CLK1'])).stdout).toContain('clock zone    UTC');
+  });
+
   // Two runs of the real binary, each loading the CLI afresh: seconds apiece on a loaded machine. The
   // commands themselves are the in-process runs' to cover; these cover the binary's output and exit.
   it('the real binary: --json output and exit 0, a refusal on stderr with exit 2', async () => {

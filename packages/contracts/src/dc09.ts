@@ -52,6 +52,13 @@ export const Dc09AccountEntry = z.object({
     .nullable()
     .optional(),
   codeOverrides: Dc09CodeOverrides,
+  /**
+   * The zone the panel's clock is set to (an IANA name such as `Europe/London`), when it is not UTC
+   * as DC-09 says: its timestamps are read as wall-clock time there and its replies carry that time
+   * (see the gateway's README). Absent or null: UTC. Not checked here, so that a gateway whose time
+   * zone data lacks a newer zone still reads the entry (it takes the account for UTC).
+   */
+  clockZone: z.string().min(1).max(64).nullable().optional(),
   supervisionIntervalS: z.number().int().positive().nullable(),
   state: DeviceState,
   testMode: z.boolean(),

@@ -134,3 +134,4 @@ export {
   type TestTrigger,
   testTriggerOf,
 } from './test-triggers.ts';
+export { canonicalTimeZone, wallClockFormat, wallClockMs } from './time-zone.ts';

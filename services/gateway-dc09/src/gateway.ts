@@ -876,6 +876,7 @@ export class Dc09Gateway {
         'life-critical alarm behind the timestamp window taken late, stored at its own time: the panel sent what it buffered while its line was down',
       );
     }
+    if (outcome.clockHoursOff !== undefined) this.#metrics.localClock.inc({ account: outcome.account });
     if (outcome.previousKey) {
       this.#metrics.previousKeyFrames.inc({ account: outcome.account });
       this.#previousKeyWarning.note({ account: outcome.account });

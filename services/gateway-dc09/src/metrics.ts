@@ -19,6 +19,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly kindMismatch: Counter<'type' | 'disposition'>;
   readonly previousKeyFrames: Counter<'account'>;
   readonly lateAlarms: Counter<'account'>;
+  readonly localClock: Counter<'account'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -120,6 +121,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     lateAlarms: new Counter({
       name: 'gateway_dc09_late_alarms_total',
       help: 'Frames behind the timestamp window taken late for the life-critical alarm they carry (a panel sending what it buffered during an outage with its first timestamps), by account',
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    localClock: new Counter({
+      name: 'gateway_dc09_local_clock_frames_total',
+      help: 'Frames of an account on UTC refused for a timestamp a whole number of hours from ours (a panel clock on local time: set the account clockZone), by account',
       labelNames: ['account'] as const,
       registers: [registry],
     }),

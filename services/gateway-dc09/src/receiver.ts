@@ -11,6 +11,7 @@ import {
   type TelecareEvent,
   type UnpairedTime,
 } from '@telecare/contracts';
+import { instantOf, type PanelZone, panelZone, wallClock, zoneName } from './clock.ts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
 import {
   PartlyRead,
@@ -125,6 +126,11 @@ export interface Interpretation {
    * as a security event by the gateway.
    */
   readonly forged?: Forged;
+  /**
+   * Refused for a timestamp a whole number of hours from ours (to within the window), the account on
+   * UTC: most likely a panel clock on local time (see `clockZone`). The hours, ahead positive.
+   */
+  readonly clockHoursOff?: number;
 }
 
 /**
@@ -172,7 +178,8 @@ const nak = (
   crcFormat: CrcFormat | undefined,
 ): Interpretation => ({
   reply: 'NAK',
-  replyFrame: nakFrame(now, crcFormat),
+  // Our time on the account's panel clock, where the frame named an account we know.
+  replyFrame: nakFrame(wallClock(now, panelZone(account)), crcFormat),
   events: [],
   refusal: { reason, detail },
   ...(account ? { account: account.account, serial: account.serial } : {}),
@@ -414,6 +421,9 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   if (envelope.encrypted && !content.timestamp) {
     return refuse('bad-frame', 'an encrypted message must carry a timestamp', entry);
   }
+  // From here the timestamp is the instant the panel's clock meant (`clockZone`).
+  const zone = panelZone(entry);
+  if (content.timestamp && zone) content = { ...content, timestamp: instantOf(content.timestamp, zone, now) };
   // A frame that could be taken late (`lateAlarmMs`: it carries a life-critical alarm) is held, once
   // stored, for as long as it could: sent again behind the window it is a copy, not a new alarm.
   const lateAlarmMs = ctx.window.lateAlarmMs ?? 0;
@@ -427,11 +437,9 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     // its line sends what it buffered with the first timestamps, and some never restamp on a NAK.
     late = skew < -ctx.window.behindMs && alarm && skew >= -lateAlarmMs;
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
-      return refuse(
-        'bad-frame',
-        `timestamp ${content.timestamp.toISOString()} is ${Math.round(skew / 1000)} s from ours; outside the window`,
-        entry,
-      );
+      const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
+      const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
+      return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
   }
 
@@ -516,7 +524,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     return {
       // What the sender heard the first time: a DUH (it must not retry) is no ACK the second.
       reply: stored.reply,
-      replyFrame: stored.reply === 'DUH' ? duhFrame(envelope) : ackFrame(envelope, now, key),
+      replyFrame: stored.reply === 'DUH' ? duhFrame(envelope) : ackFrame(envelope, wallClock(now, zone), key),
       events: [],
       account: entry.account,
       serial: entry.serial,
@@ -539,6 +547,37 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     if (remember) ctx.stored?.release(remember.key);
     throw err;
   }
+}
+
+const HOUR_MS = 3600_000;
+
+/**
+ * How many whole hours (1 to 14, either way; ahead positive) a sender's clock is from ours, to within
+ * the window: what a panel clock on local time looks like. Undefined when it is no such offset.
+ */
+function wholeHoursOff(skewMs: number, window: TimeWindow): number | undefined {
+  const hours = Math.round(skewMs / HOUR_MS);
+  const rest = skewMs - hours * HOUR_MS;
+  const whole = hours !== 0 && Math.abs(hours) <= 14 && rest >= -window.behindMs && rest <= window.aheadMs;
+  return whole ? hours : undefined;
+}
+
+/**
+ * Why a timestamp outside the window is refused (dead-lettered, for the account's installer to
+ * see). A panel on UTC whose clock is a whole number of hours out is most likely on local time:
+ * said so, with the setting that puts it right.
+ */
+function outsideWindow(
+  timestamp: Date,
+  skewMs: number,
+  zone: PanelZone,
+  hoursOff: number | undefined,
+): string {
+  const clock = zone ? ` (read on ${zoneName(zone)})` : '';
+  const said = `timestamp ${timestamp.toISOString()}${clock} is ${Math.round(skewMs / 1000)} s from ours; outside the window`;
+  if (hoursOff === undefined) return said;
+  const way = hoursOff > 0 ? 'ahead of' : 'behind';
+  return `${said}; it is ${Math.abs(hoursOff)} h ${way} UTC: a panel clock on local time? Set the account's clockZone (dc09ClockZone in the registry)`;
 }
 
 /** The ciphertext's 16-byte blocks after the first, in upper-case hex (see `StampedMessages`). */
@@ -616,6 +655,7 @@ function answerContent(
 ): Interpretation {
   const { now } = ctx;
   const { canonical, key, remember, previousKey } = frame;
+  const zone = panelZone(entry);
 
   // Events are named by the message and by which occurrence of it this is (`Occurrences`): its
   // first sending's timestamp, or when it first came if it has none. Without that memory, by the
@@ -663,7 +703,7 @@ function answerContent(
     : {};
   const ack = (events: TelecareEvent[], extra: Partial<Interpretation> = {}): Interpretation => ({
     reply: 'ACK',
-    replyFrame: ackFrame(envelope, now, key),
+    replyFrame: ackFrame(envelope, wallClock(now, zone), key),
     events: withHeartbeat(events),
     account: entry.account,
     serial: entry.serial,
@@ -721,9 +761,14 @@ function answerContent(
     else events.push(built);
   };
   const reference = content.timestamp ?? now;
+  // An event's own time (SIA `ti`/`da`) is on the panel's clock too.
+  const eventTime = (event: SourceEvent) => {
+    const shown = panelTimeOf(event.modifiers, wallClock(reference, zone), ctx.window.aheadMs);
+    return shown && instantOf(shown, zone, reference);
+  };
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
-    const at = panelTimeOf(event.modifiers, reference, ctx.window.aheadMs);
+    const at = eventTime(event);
     const code = sourceCodeOf(event);
     if (!mapped) {
       if (frame.late) {

@@ -18,7 +18,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { metricSum, testAccount } from './support.ts';
 
 const ns = uniqueNamespace('gwdc09');
 const n = names(ns);
@@ -150,6 +150,9 @@ beforeAll(async () => {
       }),
     ),
   );
+  // A panel whose clock is an hour ahead of UTC all year (set so by its installer), and one on UTC.
+  await accounts.put('A017', JSON.stringify(testAccount('A017', { key: HEX_KEY, clockZone: 'Etc/GMT-1' })));
+  await accounts.put('A018', JSON.stringify(testAccount('A018', { key: HEX_KEY })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -233,6 +236,37 @@ describe('gateway-dc09 against NATS JetStream', () => {
     expect(result).toMatchObject({ reply: 'ACK', attempts: 2, naks: 1 });
     expect(Math.abs(drifted.clockOffsetMs)).toBeLessThan(2_000);
     expect((await eventsOf('DC09-A005')).map((e) => e.type)).toEqual(['battery.low']);
+  });
+
+  it('a panel clock an hour ahead: taken at once on an account set to its zone, its time kept; NAKed with the hour named on a UTC account', async () => {
+    const HOUR = 3600_000;
+    const key = { value: HEX_KEY, encoding: 'hex' as const };
+    const local = await dialler('A017', { key, clockOffsetMs: HOUR, maxAttempts: 1 });
+    const before = Date.now();
+    expect(await local.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).toMatchObject({
+      reply: 'ACK',
+      naks: 0,
+    });
+    const [press] = await waitFor(async () => {
+      const found = await eventsOf('DC09-A017');
+      return found.length ? found : undefined;
+    });
+    // Stored at the instant the panel meant, not an hour on.
+    expect(Math.abs(Date.parse(press?.time ?? '') - before)).toBeLessThan(5_000);
+    // A NAK would have moved it to UTC; the ACK's time leaves it on its own clock.
+    expect(Math.abs(local.clockOffsetMs - HOUR)).toBeLessThan(5_000);
+
+    const letters = (await deadLetters()).length;
+    const utc = await dialler('A018', { key, clockOffsetMs: HOUR, maxAttempts: 1 });
+    await expect(utc.sendCid([{ kind: 'cid', qualifier: 1, code: '602', zone: '000' }])).rejects.toThrow(
+      DialFailedError,
+    );
+    expect(await eventsOf('DC09-A018')).toEqual([]);
+    const refused = await waitFor(async () =>
+      (await deadLetters()).slice(letters).find((l) => l.account === 'A018'),
+    );
+    expect(refused.detail).toMatch(/1 h ahead of UTC.*clockZone/);
+    expect(await metricSum(gateway.url, 'gateway_dc09_local_clock_frames_total{account="A018"')).toBe(1);
   });
 
   it('an account whose device is a smoke detector: its own codes stored, a cancel or mains restore not, a press stored all the same; ACKed, dead-lettered, counted', async () => {

@@ -51,6 +51,7 @@ export function buildDc09AccountEntry(
         }
       : {}),
     codeOverrides: device.dc09_code_overrides ?? {},
+    clockZone: device.dc09_clock_zone ?? null,
     supervisionIntervalS: device.supervision_interval_s,
     state: device.state,
     testMode: device.test_mode,

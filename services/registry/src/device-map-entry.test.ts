@@ -46,6 +46,7 @@ const device: DeviceRow = {
   credential_issued_at: null,
   credential_enc: null,
   dc09_code_overrides: {},
+  dc09_clock_zone: null,
   paired_at: new Date('2025-01-02T09:30:00.000Z'),
   previous_resident_id: null,
   previous_paired_at: null,

@@ -71,6 +71,7 @@ export const DEVICE_COLUMNS = {
     'dc09Key',
     'dc09KeyEncoding',
     'dc09CodeOverrides',
+    'dc09ClockZone',
   ],
 };
 
@@ -336,6 +337,9 @@ function deviceChanges(
   }
   if (!blank(values.model) && parsed.model !== row.model) patch.model = parsed.model;
   if (!blank(values.voiceUri) && parsed.voiceUri !== row.voice_uri) patch.voiceUri = parsed.voiceUri;
+  if (!blank(values.dc09ClockZone) && parsed.dc09ClockZone !== row.dc09_clock_zone) {
+    patch.dc09ClockZone = parsed.dc09ClockZone;
+  }
   if (
     !blank(values.dc09CodeOverrides) &&
     canonical(parsed.dc09CodeOverrides) !==
@@ -555,6 +559,7 @@ export async function importCsv(
       dc09Key: values.dc09Key,
       dc09KeyEncoding: values.dc09KeyEncoding,
       dc09CodeOverrides: overrides,
+      dc09ClockZone: values.dc09ClockZone,
       // Checked above and resolved at write time; the schema's own resident-id check stays out of the way.
       residentId: null,
     });

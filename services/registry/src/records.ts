@@ -67,6 +67,8 @@ export interface DeviceRow {
   credential_enc: string | null;
   /** jsonb, `{"CID 120": "fall.detected"}`; checked against the contracts on the way out. */
   dc09_code_overrides: unknown;
+  /** The zone the DC-09 panel's clock is on (IANA name); null: UTC. */
+  dc09_clock_zone: string | null;
   /** When the device joined its resident's home (set by the database when resident_id changes). */
   paired_at: Date | null;
   /**
@@ -135,6 +137,8 @@ export interface Device {
   dc09PreviousKeyUntil: string | null;
   /** Vendor codes this account maps differently from the standard tables (DC-09 only). */
   dc09CodeOverrides: z.infer<typeof Dc09CodeOverrides>;
+  /** The zone the panel's clock is on, when not UTC (DC-09 only): its timestamps are read there. */
+  dc09ClockZone: string | null;
   /** When the current MQTT secret was issued (null: none); the secret is shown once only. */
   credentialIssuedAt: string | null;
   decommissionedAt: string | null;
@@ -189,6 +193,7 @@ export function toDevice(row: DeviceRow): Device {
     dc09PreviousKeyUntil:
       row.dc09_prev_key_enc === null ? null : (row.dc09_prev_key_until?.toISOString() ?? null),
     dc09CodeOverrides: Dc09CodeOverrides.parse(row.dc09_code_overrides ?? {}),
+    dc09ClockZone: row.dc09_clock_zone ?? null,
     credentialIssuedAt: row.credential_issued_at?.toISOString() ?? null,
     decommissionedAt: row.decommissioned_at?.toISOString() ?? null,
     createdAt: row.created_at.toISOString(),

@@ -96,6 +96,7 @@ describe('CreateDeviceBody', () => {
       dc09Key: null,
       dc09KeyEncoding: 'hex',
       dc09CodeOverrides: {},
+      dc09ClockZone: null,
     });
   });
 
@@ -123,6 +124,25 @@ describe('CreateDeviceBody', () => {
         parseRequest(CreateDeviceBody, { ...base, dc09CodeOverrides: { 'CID 1101': 'fall.detected' } }),
       ),
     ).toEqual([{ path: 'dc09CodeOverrides.CID 1101', message: expect.stringMatching(/3 hex digits/) }]);
+  });
+
+  it('keeps a DC-09 panel clock zone by its canonical IANA name, and refuses abbreviations', () => {
+    const base = { serial: 'DSP-0003', kind: 'home-unit', protocol: 'dc09', dc09Account: '1a2b' };
+    const zoneOf = (dc09ClockZone: unknown) =>
+      parseRequest(CreateDeviceBody, { ...base, dc09ClockZone }).dc09ClockZone;
+    expect(zoneOf('europe/london')).toBe('Europe/London');
+    expect(zoneOf('UTC')).toBe('UTC');
+    expect(zoneOf('Etc/GMT-1')).toBe('Etc/GMT-1');
+    expect(zoneOf(null)).toBeNull();
+    expect(parseRequest(UpdateDeviceBody, { dc09ClockZone: 'Europe/Paris' }).dc09ClockZone).toBe(
+      'Europe/Paris',
+    );
+    // The time zone data reads BST as Bangladesh's, EST as Panama's.
+    for (const zone of ['BST', 'EST', 'GB', 'Europe/Londres', '']) {
+      expect(issuesOf(() => zoneOf(zone))).toEqual([
+        { path: 'dc09ClockZone', message: expect.stringMatching(/^must be an IANA time zone/) },
+      ]);
+    }
   });
 
   it('refuses a DC-09 key of the wrong length for its encoding, naming the field', () => {

@@ -128,6 +128,8 @@ export interface NewDevice {
   dc09KeyEncoding: 'hex' | 'ascii';
   /** Validated against the contracts' Dc09CodeOverrides (see schemas.ts). */
   dc09CodeOverrides?: Record<string, string>;
+  /** An IANA zone name, checked and made canonical by the request schema; null or absent: UTC. */
+  dc09ClockZone?: string | null;
 }
 
 /**
@@ -157,6 +159,14 @@ interface MapJoinRow extends DeviceRow {
   r_id: string | null;
   r_postcode_district: string | null;
   r_updated_at: Date | null;
+}
+
+/** Refuses a change to a DC-09 setting (`field`, the device's DC-09 `what`) of a device on MQTT. */
+function onlyDc09(row: DeviceRow, field: keyof UpdateDeviceBody, what: string): void {
+  if (row.protocol === 'dc09') return;
+  throw new RefusedError(422, 'not-dc09', `device ${row.serial} reports over MQTT and has no DC-09 ${what}`, [
+    { path: field, message: 'only for protocol dc09' },
+  ]);
 }
 
 /** How long a replaced DC-09 key is still accepted by default: 72 h, for an installer to re-key the panel. */
@@ -952,8 +962,10 @@ export class RegistryStore {
           `insert into ${this.#devices}
              (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
               state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides, voice_uri)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb, $18)
+              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides, voice_uri,
+              dc09_clock_zone)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb, $18,
+                   $19)
            returning *`,
           [
             id,
@@ -974,6 +986,7 @@ export class RegistryStore {
             this.sealCredential(options.credentialSecret, id),
             JSON.stringify(input.dc09CodeOverrides ?? {}),
             input.voiceUri ?? null,
+            input.dc09ClockZone ?? null,
           ],
         );
         device = toDevice(rows[0]!);
@@ -1035,11 +1048,7 @@ export class RegistryStore {
       until: row.dc09_prev_key_until,
       changedAt: row.dc09_key_changed_at,
     };
-    if (patch.dc09KeyGraceS !== undefined && row.protocol !== 'dc09') {
-      throw new RefusedError(422, 'not-dc09', `device ${row.serial} reports over MQTT and has no DC-09 key`, [
-        { path: 'dc09KeyGraceS', message: 'only for protocol dc09' },
-      ]);
-    }
+    if (patch.dc09KeyGraceS !== undefined) onlyDc09(row, 'dc09KeyGraceS', 'key');
     const graceMs = patch.dc09KeyGraceS === undefined ? this.#dc09KeyGraceMs : patch.dc09KeyGraceS * 1000;
     const none = (changedAt: Date | null): PreviousKeyColumns => ({
       enc: null,
@@ -1120,18 +1129,15 @@ export class RegistryStore {
           { path: 'dc09Key', message: 'required when dc09KeyEncoding changes' },
         ]);
       }
-      if (patch.dc09CodeOverrides !== undefined && row.protocol !== 'dc09') {
-        throw new RefusedError(422, 'not-dc09', `device ${serial} reports over MQTT and has no DC-09 codes`, [
-          { path: 'dc09CodeOverrides', message: 'only for protocol dc09' },
-        ]);
-      }
+      if (patch.dc09CodeOverrides !== undefined) onlyDc09(row, 'dc09CodeOverrides', 'codes');
+      if (patch.dc09ClockZone !== undefined) onlyDc09(row, 'dc09ClockZone', 'clock');
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set resident_id = $2, location = $3, supervision_interval_s = $4, model = $5, state = $6,
                 dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
                 dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides), voice_uri = $11,
                 dc09_prev_key_enc = $12, dc09_prev_key_encoding = $13, dc09_prev_key_until = $14,
-                dc09_key_changed_at = $15
+                dc09_key_changed_at = $15, dc09_clock_zone = $16
           where serial = $1 returning *`,
         [
           serial,
@@ -1149,6 +1155,7 @@ export class RegistryStore {
           previous.encoding,
           previous.until,
           previous.changedAt,
+          patch.dc09ClockZone === undefined ? row.dc09_clock_zone : patch.dc09ClockZone,
         ],
       );
       const leaves = row.resident_id !== null && residentId !== row.resident_id;

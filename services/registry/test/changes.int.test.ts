@@ -52,16 +52,15 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
+/** A resident to pair the devices of a describe block with: its id. */
+const newResident = async (name: string): Promise<string> =>
+  (await call('POST', '/api/residents', { name, address: '1 Way', postcode: 'GL1 2AB' })).body.id as string;
+
 describe('DC-09 code overrides per device', () => {
   let residentId: string;
 
   beforeAll(async () => {
-    const resident = await call('POST', '/api/residents', {
-      name: 'Codes',
-      address: '1 Way',
-      postcode: 'GL1 2AB',
-    });
-    residentId = resident.body.id as string;
+    residentId = await newResident('Codes');
   });
 
   it('are set on registration and by PATCH, normalised, and published in the DC-09 account entry', async () => {
@@ -129,6 +128,81 @@ describe('DC-09 code overrides per device', () => {
     });
     expect(onCreate.status).toBe(400);
     expect(onCreate.body.issues).toEqual([{ path: 'dc09CodeOverrides', message: 'only for protocol dc09' }]);
+  });
+});
+
+describe('DC-09 panel clock zone per device', () => {
+  let residentId: string;
+
+  beforeAll(async () => {
+    residentId = await newResident('Clock');
+  });
+
+  it('is UTC (null) when absent, set by name on registration and by PATCH, and published', async () => {
+    const dc09 = { kind: 'home-unit', residentId, protocol: 'dc09' };
+    const plain = await call('POST', '/api/devices', { ...dc09, serial: 'HUB-CLOCK0', dc09Account: 'C10C0' });
+    expect(plain.status).toBe(201);
+    expect(plain.body.dc09ClockZone).toBeNull();
+    expect((await accountEntry('C10C0'))?.clockZone ?? null).toBeNull();
+
+    const created = await call('POST', '/api/devices', {
+      ...dc09,
+      serial: 'HUB-CLOCK1',
+      dc09Account: 'C10C1',
+      dc09ClockZone: 'europe/london',
+    });
+    expect(created.status).toBe(201);
+    // Kept by its canonical name.
+    expect(created.body.dc09ClockZone).toBe('Europe/London');
+    expect((await accountEntry('C10C1'))?.clockZone).toBe('Europe/London');
+
+    // A PATCH without it keeps it; another zone replaces it; null puts the panel back on UTC.
+    await call('PATCH', '/api/devices/HUB-CLOCK1', { location: 'hall' });
+    expect((await call('GET', '/api/devices/HUB-CLOCK1')).body.dc09ClockZone).toBe('Europe/London');
+    const fixed = await call('PATCH', '/api/devices/HUB-CLOCK1', { dc09ClockZone: 'Etc/GMT-1' });
+    expect(fixed.status).toBe(200);
+    expect((await accountEntry('C10C1'))?.clockZone).toBe('Etc/GMT-1');
+    expect(
+      (await call('PATCH', '/api/devices/HUB-CLOCK1', { dc09ClockZone: null })).body.dc09ClockZone,
+    ).toBeNull();
+    expect((await accountEntry('C10C1'))?.clockZone ?? null).toBeNull();
+  });
+
+  it('refuses a zone it does not know (400), and a zone on an MQTT device; nothing changes', async () => {
+    await call('PATCH', '/api/devices/HUB-CLOCK1', { dc09ClockZone: 'Europe/London' });
+    for (const zone of ['Europe/Londres', 'BST', '+01:00', '', 42]) {
+      const bad = await call('PATCH', '/api/devices/HUB-CLOCK1', { dc09ClockZone: zone });
+      expect(bad.status).toBe(400);
+      expect(bad.body.issues).toEqual([
+        {
+          path: 'dc09ClockZone',
+          message: expect.stringMatching(/IANA time zone.*Europe\/London.*null for UTC/),
+        },
+      ]);
+    }
+    const onCreate = await call('POST', '/api/devices', {
+      serial: 'HUB-CLOCK2',
+      kind: 'home-unit',
+      residentId,
+      protocol: 'dc09',
+      dc09Account: 'C10C2',
+      dc09ClockZone: 'Mars/Olympus_Mons',
+    });
+    expect(onCreate.status).toBe(400);
+    expect(onCreate.body.issues).toEqual([{ path: 'dc09ClockZone', message: expect.any(String) }]);
+    expect((await accountEntry('C10C1'))?.clockZone).toBe('Europe/London');
+
+    await call('POST', '/api/devices', { serial: 'PND-CLOCK3', kind: 'pendant', residentId });
+    const mqtt = await call('PATCH', '/api/devices/PND-CLOCK3', { dc09ClockZone: 'Europe/London' });
+    expect(mqtt.status).toBe(422);
+    expect(mqtt.body).toMatchObject({ error: 'not-dc09', issues: [{ path: 'dc09ClockZone' }] });
+    const mqttCreate = await call('POST', '/api/devices', {
+      serial: 'PND-CLOCK4',
+      kind: 'pendant',
+      dc09ClockZone: 'Europe/London',
+    });
+    expect(mqttCreate.status).toBe(400);
+    expect(mqttCreate.body.issues).toEqual([{ path: 'dc09ClockZone', message: 'only for protocol dc09' }]);
   });
 });
 

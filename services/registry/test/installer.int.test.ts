@@ -769,6 +769,42 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect(entry.codeOverrides).toEqual(overrides);
   });
 
+  it('imports a DC-09 panel clock zone from a column, changes it on a second import, and names a bad one', async () => {
+    const header = 'serial,kind,resident,protocol,dc09Account,dc09ClockZone';
+    const csv = (zone: string) =>
+      [
+        header,
+        `HUB-CLK1,home-unit,${residentId},dc09,0C01,${zone}`,
+        `HUB-CLK2,home-unit,${residentId},dc09,0C02,`,
+      ].join('\n');
+    const refused = await call('POST', '/api/import', { devices: csv('BST') });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([
+      {
+        file: 'devices',
+        line: 2,
+        field: 'dc09ClockZone',
+        message: expect.stringMatching(/^must be an IANA time zone/),
+      },
+    ]);
+    const imported = await call('POST', '/api/import', { devices: csv('europe/london') });
+    expect(imported.status).toBe(200);
+    expect((await call('GET', '/api/devices/HUB-CLK1')).body.dc09ClockZone).toBe('Europe/London');
+    expect((await call('GET', '/api/devices/HUB-CLK2')).body.dc09ClockZone).toBeNull();
+    const entryOf = (account: string) =>
+      waitFor(async () => {
+        const got = await accounts.get(account);
+        return got?.operation === 'PUT' ? Dc09AccountEntry.parse(got.json()) : undefined;
+      });
+    expect((await entryOf('0C01')).clockZone).toBe('Europe/London');
+    const again = await call('POST', '/api/import', { devices: csv('Europe/Dublin') });
+    expect(again.body.devices).toEqual([
+      { line: 2, serial: 'HUB-CLK1', action: 'updated', fields: ['dc09ClockZone'] },
+      { line: 3, serial: 'HUB-CLK2', action: 'unchanged', fields: [] },
+    ]);
+    expect((await entryOf('0C01')).clockZone).toBe('Europe/Dublin');
+  });
+
   it("keeps a home unit's speech line (voiceUri) from the API and the import, and refuses one that is not a number or sip: URI", async () => {
     const resident = await call('POST', '/api/residents', {
       name: 'Val Voice',

@@ -24,6 +24,7 @@
  * activity and are left out (counted). The data is offered for research with citation and is not
  * kept in this repository.
  */
+import { wallClockFormat, wallClockMs } from '@telecare/contracts';
 import type { Annotation, ImportLine } from './kasteren.ts';
 
 export class CasasLineError extends Error {
@@ -155,32 +156,14 @@ export interface CasasImport {
  */
 export function zoneClock(timeZone: string | undefined): (wallMs: number) => number {
   if (timeZone === undefined || timeZone === 'UTC') return (wallMs) => wallMs;
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  });
+  const format = wallClockFormat(timeZone);
   const offsets = new Map<number, number>();
   const offsetAt = (instant: number): number => {
     const slot = Math.floor(instant / 900_000);
     const known = offsets.get(slot);
     if (known !== undefined) return known;
     const at = slot * 900_000;
-    const parts: Record<string, number> = {};
-    for (const p of format.formatToParts(at)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-    const wall = Date.UTC(
-      parts.year as number,
-      (parts.month as number) - 1,
-      parts.day as number,
-      parts.hour as number,
-      parts.minute as number,
-      parts.second as number,
-    );
+    const wall = wallClockMs(format, at);
     offsets.set(slot, wall - at);
     return wall - at;
   };

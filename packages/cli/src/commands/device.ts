@@ -36,6 +36,10 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
       'remap a vendor code, e.g. "CID 120=fall.detected" (repeatable)',
       codeOverride,
     )
+    .option(
+      '--dc09-clock-zone <zone>',
+      'the zone the panel’s clock is set to when not UTC, e.g. Europe/London (IANA name)',
+    )
     .action(async (opts, cmd: Command) => {
       const { api, print } = ctx(cmd);
       const created = await api.createDevice({
@@ -52,6 +56,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
           dc09Key: opts.dc09Key,
           dc09KeyEncoding: opts.dc09KeyEncoding,
           dc09CodeOverrides: opts.dc09CodeOverride,
+          dc09ClockZone: opts.dc09ClockZone,
         }),
       });
       print(created, () => {
@@ -107,6 +112,10 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
     )
     .option('--clear-dc09-code-overrides', 'remove every code override')
     .option(
+      '--dc09-clock-zone <zone>',
+      'the zone the panel’s clock is set to when not UTC, e.g. Europe/London (IANA name)',
+    )
+    .option(
       '--clear <field>',
       `empty a field (repeatable): ${Object.keys(DEVICE_CLEARABLE).join(', ')}`,
       clearable(DEVICE_CLEARABLE),
@@ -129,6 +138,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
           dc09KeyEncoding: opts.dc09KeyEncoding,
           dc09KeyGraceS: opts.dc09KeyGrace,
           dc09CodeOverrides: opts.clearDc09CodeOverrides ? {} : opts.dc09CodeOverride,
+          dc09ClockZone: opts.dc09ClockZone,
         }),
         opts.clear,
       );
@@ -164,6 +174,7 @@ export function addDeviceCommands(program: Command, { ctx }: Commands): void {
             : [
                 `  DC-09 account ${orDash(d.dc09Account)}, key ${d.dc09KeySet ? `set (${d.dc09KeyEncoding})` : 'not set'}`,
                 `  code overrides ${overridesText(d.dc09CodeOverrides)}`,
+                `  clock zone    ${d.dc09ClockZone ?? 'UTC'}`,
                 ...(health.dc09PreviousKey
                   ? [
                       `  previous key  accepted until ${health.dc09PreviousKey.until}; ${

@@ -41,6 +41,7 @@ devices.csv — one device a row, found again by serial:
   dc09Key               optional  DC-09 only: AES key, 32/48/64 hex digits (or 16/24/32 characters with ascii)
   dc09KeyEncoding       optional  DC-09 only: hex (default) or ascii
   dc09CodeOverrides     optional  DC-09 only: CODE=event.type entries separated by ; (CID 120=fall.detected)
+  dc09ClockZone         optional  DC-09 only: the zone the panel's clock is on when not UTC, an IANA name (Europe/London)
 
 Importing again: a row already as stored is "unchanged", one that differs is "updated" with the fields,
 a new one "created" — each row says which. A blank cell leaves a stored value as it is. A device is

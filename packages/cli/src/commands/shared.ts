@@ -63,7 +63,13 @@ export const RESIDENT_CLEARABLE = {
   'medical-summary': 'medicalSummary',
   referred: 'referredOn',
 };
-export const DEVICE_CLEARABLE = { location: 'location', model: 'model', supervision: 'supervisionIntervalS' };
+export const DEVICE_CLEARABLE = {
+  location: 'location',
+  model: 'model',
+  supervision: 'supervisionIntervalS',
+  // Back to UTC, as DC-09 says a panel clock is.
+  'dc09-clock-zone': 'dc09ClockZone',
+};
 export const SENSITIVE: Record<string, string> = {
   keySafe: 'keySafe',
   'key-safe': 'keySafe',

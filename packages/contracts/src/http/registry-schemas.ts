@@ -4,6 +4,7 @@ import { DeviceProtocol, Serial } from '../device.ts';
 import { idPattern } from '../ids.ts';
 import { normalisePostcode } from '../postcode.ts';
 import { DeviceKind } from '../taxonomy.ts';
+import { canonicalTimeZone } from '../time-zone.ts';
 
 /** "required" for a missing field, rather than zod's "expected string, received undefined". */
 const requiredOr =
@@ -319,6 +320,23 @@ export const dc09CodeOverridesField = z
   })
   .pipe(Dc09CodeOverrides);
 
+const CLOCK_ZONE_ERROR =
+  'must be an IANA time zone such as Europe/London (or Etc/GMT-1 for a clock an hour ahead all year), or null for UTC';
+
+/**
+ * The zone a DC-09 panel's clock is set to, when it is not UTC (see the DC-09 gateway's README):
+ * one this runtime's time zone data knows, kept by its canonical name (`europe/london` and `GB`
+ * are `Europe/London`).
+ */
+export const dc09ClockZoneField = z.string({ error: CLOCK_ZONE_ERROR }).transform((zone, ctx) => {
+  const canonical = canonicalTimeZone(zone);
+  if (canonical === undefined) {
+    ctx.addIssue({ code: 'custom', message: CLOCK_ZONE_ERROR });
+    return z.NEVER;
+  }
+  return canonical;
+});
+
 export const CreateDeviceBody = z
   .strictObject({
     serial: z.string({ error: requiredOr('must be text') }).pipe(Serial),
@@ -340,10 +358,11 @@ export const CreateDeviceBody = z
       .transform((value) => value ?? null),
     dc09KeyEncoding: z.enum(Dc09KeyEncoding.options, { error: 'must be hex or ascii' }).default('hex'),
     dc09CodeOverrides: dc09CodeOverridesField.default({}),
+    dc09ClockZone: dc09ClockZoneField.nullish().transform((value) => value ?? null),
   })
   .superRefine((body, ctx) => {
     if (body.protocol !== 'dc09') {
-      for (const field of ['dc09Account', 'dc09Key'] as const) {
+      for (const field of ['dc09Account', 'dc09Key', 'dc09ClockZone'] as const) {
         if (body[field] !== null)
           ctx.addIssue({ code: 'custom', path: [field], message: 'only for protocol dc09' });
       }
@@ -415,6 +434,8 @@ export const UpdateDeviceBody = z
       .optional(),
     /** Replaces the whole set; `{}` clears it. DC-09 devices only. */
     dc09CodeOverrides: dc09CodeOverridesField.optional(),
+    /** The zone the panel's clock is on; null: UTC. DC-09 devices only. */
+    dc09ClockZone: dc09ClockZoneField.nullable().optional(),
   })
   .superRefine((body, ctx) => {
     if (body.dc09Key) {

@@ -85,6 +85,8 @@ export const DeviceView = z.looseObject({
   /** Until when the key the last key change replaced is still accepted beside it; null: none is. */
   dc09PreviousKeyUntil: at.nullable(),
   dc09CodeOverrides: Dc09CodeOverrides,
+  /** The zone the DC-09 panel's clock is on (IANA name); null: UTC, as DC-09 says. */
+  dc09ClockZone: nullableText.optional(),
   credentialIssuedAt: at.nullable(),
   decommissionedAt: at.nullable(),
   createdAt: at,
