@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { names } from '@telecare/contracts';
+import { createLogger } from '@telecare/platform';
+import {
+  cleanupNamespace,
+  DYNSEC_PLUGIN,
+  type DynsecMosquitto,
+  servers,
+  serviceEnv,
+  startDynsecMosquitto,
+  uniqueNamespace,
+  waitFor,
+} from '@telecare/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { MqttPacketProxy } from './mqtt-proxy.ts';
+import { apiCaller, mqttLogin } from './support.ts';
+
+// A re-issue the broker does not confirm, and then a broker that goes away (or a link that is
+// lost) before the registry has put the device's secret back. The registry drives a Mosquitto of
+// this file's own through a proxy that can lose one packet, or cut the link, on the way.
+
+const ns = uniqueNamespace('regoutage');
+const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const ADMIN_PASSWORD = 'admin-secret-for-the-outage-test';
+
+let broker: DynsecMosquitto;
+let proxy: MqttPacketProxy;
+let registry: RegistryHandle;
+let token: string;
+let residentId: string;
+
+const call = apiCaller(
+  () => registry.url,
+  () => token,
+);
+
+/** Whether the broker admits the login (the device's client id is its serial). */
+async function admits(username: string, password: string): Promise<boolean> {
+  const client = await mqttLogin(broker.port, username, password);
+  if (client instanceof Error) return false;
+  await client.endAsync();
+  return true;
+}
+
+/** A sample of the registry's metrics, of the series with `label` if given (0 when there is none). */
+async function metric(name: string, label = ''): Promise<number> {
+  const text = await (await fetch(`${registry.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+const pendant = async (serial: string): Promise<string> => {
+  const created = await call('POST', '/api/devices', { serial, residentId, kind: 'pendant' });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return (created.body.credentials as { secret: string }).secret;
+};
+
+beforeAll(async () => {
+  if (!DYNSEC_PLUGIN) return;
+  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'regoutage' });
+  await waitFor(() => admits('registry-admin', ADMIN_PASSWORD), { what: 'the broker' });
+  proxy = await MqttPacketProxy.start(broker.port);
+  const env = serviceEnv(ns, {
+    REGISTRY_PORT: '0',
+    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${proxy.port}`,
+    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+    REGISTRY_BROKER_REPAIR_S: '0.2',
+  });
+  token = env.TELECARE_ADMIN_TOKEN!;
+  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  const made = await call('POST', '/api/residents', {
+    name: 'Door Step',
+    address: '1 Road',
+    postcode: 'GL1 2AB',
+  });
+  residentId = made.body.id as string;
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await proxy?.close();
+  broker?.stop();
+  await cleanupNamespace(ns);
+});
+
+describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () => {
+  it('a password change lost with the link is not sent again once the registry has put the old secret back', async () => {
+    const old = await pendant('PND-OUTAGE2');
+
+    // The command never reaches the broker: the registry gives up on it and puts the old secret
+    // back (the link still up), and the installer is told to try again.
+    const lost = proxy.dropNext('command', 'setClientPassword');
+    const issued = await call('POST', '/api/devices/PND-OUTAGE2/credentials');
+    await lost;
+    expect(issued.status, JSON.stringify(issued.body)).toBe(503);
+    expect(issued.body.message).toMatch(/the device keeps the one it had; try again/);
+    expect(await admits('PND-OUTAGE2', old)).toBe(true);
+
+    // The link is lost and comes back. The MQTT client library used to send the unanswered
+    // command again on reconnecting, and the broker then took the secret nobody was shown.
+    proxy.cut();
+    await waitFor(
+      async () =>
+        (await call('POST', '/api/devices', { serial: 'PND-OUTAGE3', residentId, kind: 'pendant' }))
+          .status === 201,
+      { what: 'a registration through the broker after the reconnect', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(await admits('PND-OUTAGE2', old)).toBe(true);
+  }, 90_000);
+});
