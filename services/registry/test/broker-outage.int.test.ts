@@ -86,6 +86,46 @@ afterAll(async () => {
 });
 
 describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () => {
+  it('the secret it could not put back is put back once the broker is up again, without a new issue', async () => {
+    const old = await pendant('PND-OUTAGE1');
+
+    // The broker takes the new password, its answer is lost, and it goes down before the
+    // registry can give the old one back.
+    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const issuing = call('POST', '/api/devices/PND-OUTAGE1/credentials');
+    await lost;
+    await broker.kill();
+    const issued = await issuing;
+    expect(issued.status, JSON.stringify(issued.body)).toBe(503);
+    expect(issued.body.credentials).toBeUndefined();
+    expect(issued.body.message).toMatch(/may be refused/);
+    expect(await metric('registry_broker_unconfirmed_devices')).toBe(1);
+
+    await broker.start();
+    // The broker came back holding a secret nobody was shown: it used to refuse the device until
+    // someone issued it a secret again.
+    await waitFor(() => admits('PND-OUTAGE1', old), {
+      what: 'the broker to take the secret the device holds again',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    await waitFor(async () => (await metric('registry_broker_unconfirmed_devices')) === 0, {
+      what: 'no device awaiting repair',
+    });
+    expect(await metric('registry_broker_repairs_total', 'outcome="secret-restored"')).toBe(1);
+    const db = new pg.Client({ connectionString: servers.databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query(
+        `select outcome, unconfirmed_since < repaired_at as ordered from ${names(ns).schema('registry')}.broker_repairs
+          where serial = 'PND-OUTAGE1'`,
+      );
+      expect(rows).toEqual([{ outcome: 'secret-restored', ordered: true }]);
+    } finally {
+      await db.end();
+    }
+  }, 90_000);
+
   it('a password change lost with the link is not sent again once the registry has put the old secret back', async () => {
     const old = await pendant('PND-OUTAGE2');
 
