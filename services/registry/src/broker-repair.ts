@@ -56,13 +56,16 @@ export function startBrokerRepair(deps: {
     if (left.length > 0) log.warn({ serials: left }, 'devices awaiting broker repair');
     return repaired;
   };
+  let queued = 0;
   const run = () => {
-    const next = running.then(pass);
+    queued++;
+    const next = running.then(pass).finally(() => queued--);
     running = next.catch((err: unknown) => log.warn({ err }, 'broker repair pass failed'));
     return next;
   };
   const timer = setInterval(() => {
-    if (!stopped) void run().catch(() => undefined);
+    // A pass slower than the interval (a broker that answers slowly) is not queued behind again.
+    if (!stopped && queued === 0) void run().catch(() => undefined);
   }, deps.intervalMs);
   timer.unref();
   return {
