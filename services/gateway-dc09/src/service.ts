@@ -32,6 +32,8 @@ export interface Dc09AccountView {
   readonly keySet: boolean;
   /** Until when the account's previous key is accepted beside its key; null: it is not. */
   readonly previousKeyUntil: string | null;
+  /** Whether the account's device is in a test call (its events go to the installer, not the queue). */
+  readonly testMode: boolean;
 }
 
 /** HTTP `port` and `url` (health, metrics), and the DC-09 receiver's own ports. */
@@ -122,6 +124,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
             updatedAt: entry.updatedAt,
             keySet: entry.key !== null,
             previousKeyUntil: entry.previousKey?.until ?? null,
+            testMode: entry.testMode,
           }
         : undefined;
     },
