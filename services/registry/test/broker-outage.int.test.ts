@@ -51,6 +51,19 @@ async function metric(name: string, label = ''): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
+const schema = names(ns).schema('registry');
+
+/** Rows of one statement on the registry's database. */
+async function sql(text: string): Promise<unknown[]> {
+  const db = new pg.Client({ connectionString: servers.databaseUrl });
+  await db.connect();
+  try {
+    return (await db.query(text)).rows;
+  } finally {
+    await db.end();
+  }
+}
+
 const pendant = async (serial: string): Promise<string> => {
   const created = await call('POST', '/api/devices', { serial, residentId, kind: 'pendant' });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -95,13 +108,15 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
     const issuing = call('POST', '/api/devices/PND-OUTAGE1/credentials');
     await lost;
     await broker.kill();
-    const issued = await issuing;
-    expect(issued.status, JSON.stringify(issued.body)).toBe(503);
-    expect(issued.body.credentials).toBeUndefined();
-    expect(issued.body.message).toMatch(/may be refused/);
-    expect(await metric('registry_broker_unconfirmed_devices')).toBe(1);
-
-    await broker.start();
+    try {
+      const issued = await issuing;
+      expect(issued.status, JSON.stringify(issued.body)).toBe(503);
+      expect(issued.body.credentials).toBeUndefined();
+      expect(issued.body.message).toMatch(/may be refused until the broker answers again/);
+      expect(await metric('registry_broker_unconfirmed_devices')).toBe(1);
+    } finally {
+      await broker.start();
+    }
     // The broker came back holding a secret nobody was shown: it used to refuse the device until
     // someone issued it a secret again.
     await waitFor(() => admits('PND-OUTAGE1', old), {
@@ -113,17 +128,12 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
       what: 'no device awaiting repair',
     });
     expect(await metric('registry_broker_repairs_total', 'outcome="secret-restored"')).toBe(1);
-    const db = new pg.Client({ connectionString: servers.databaseUrl });
-    await db.connect();
-    try {
-      const { rows } = await db.query(
-        `select outcome, unconfirmed_since < repaired_at as ordered from ${names(ns).schema('registry')}.broker_repairs
+    expect(
+      await sql(
+        `select outcome, unconfirmed_since < repaired_at as ordered from ${schema}.broker_repairs
           where serial = 'PND-OUTAGE1'`,
-      );
-      expect(rows).toEqual([{ outcome: 'secret-restored', ordered: true }]);
-    } finally {
-      await db.end();
-    }
+      ),
+    ).toEqual([{ outcome: 'secret-restored', ordered: true }]);
   }, 90_000);
 
   it('a password change lost with the link is not sent again once the registry has put the old secret back', async () => {
@@ -149,4 +159,22 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
     );
     expect(await admits('PND-OUTAGE2', old)).toBe(true);
   }, 90_000);
+
+  it('a secret without a sealed copy: the device is shown awaiting repair until a secret is issued', async () => {
+    await pendant('PND-OUTAGE4');
+    // Issued before a data key was set: the registry cannot give the broker this secret again.
+    await sql(`update ${schema}.devices set credential_enc = null where serial = 'PND-OUTAGE4'`);
+
+    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const issued = await call('POST', '/api/devices/PND-OUTAGE4/credentials');
+    await lost;
+    expect(issued.status, JSON.stringify(issued.body)).toBe(503);
+    expect(issued.body.message).toMatch(/may be refused until a new secret is issued/);
+    expect(await metric('registry_broker_unconfirmed_devices')).toBe(1);
+
+    const again = await call('POST', '/api/devices/PND-OUTAGE4/credentials');
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(await admits('PND-OUTAGE4', (again.body.credentials as { secret: string }).secret)).toBe(true);
+    expect(await metric('registry_broker_unconfirmed_devices')).toBe(0);
+  }, 60_000);
 });
