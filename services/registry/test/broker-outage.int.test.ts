@@ -1,57 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import { names } from '@telecare/contracts';
-import { createLogger } from '@telecare/platform';
-import {
-  cleanupNamespace,
-  DYNSEC_PLUGIN,
-  type DynsecMosquitto,
-  servers,
-  serviceEnv,
-  startDynsecMosquitto,
-  uniqueNamespace,
-  waitFor,
-} from '@telecare/testkit';
+import { DYNSEC_PLUGIN, servers, waitFor } from '@telecare/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { MqttPacketProxy } from './mqtt-proxy.ts';
-import { apiCaller, mqttLogin } from './support.ts';
+import { type RegistryBehindProxy, startRegistryBehindProxy } from './behind-proxy.ts';
 
 // A re-issue the broker does not confirm, and then a broker that goes away (or a link that is
 // lost) before the registry has put the device's secret back. The registry drives a Mosquitto of
 // this file's own through a proxy that can lose one packet, or cut the link, on the way.
 
-const ns = uniqueNamespace('regoutage');
-const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-const ADMIN_PASSWORD = 'admin-secret-for-the-outage-test';
-
-let broker: DynsecMosquitto;
-let proxy: MqttPacketProxy;
-let registry: RegistryHandle;
-let token: string;
+let setup: RegistryBehindProxy;
 let residentId: string;
-
-const call = apiCaller(
-  () => registry.url,
-  () => token,
-);
-
-/** Whether the broker admits the login (the device's client id is its serial). */
-async function admits(username: string, password: string): Promise<boolean> {
-  const client = await mqttLogin(broker.port, username, password);
-  if (client instanceof Error) return false;
-  await client.endAsync();
-  return true;
-}
+const call: RegistryBehindProxy['call'] = (...args) => setup.call(...args);
+const admits = (username: string, password: string) => setup.admits(username, password);
 
 /** A sample of the registry's metrics, of the series with `label` if given (0 when there is none). */
 async function metric(name: string, label = ''): Promise<number> {
-  const text = await (await fetch(`${registry.url}/metrics`)).text();
+  const text = await (await fetch(`${setup.registry.url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
-const schema = names(ns).schema('registry');
+const schema = () => names(setup.ns).schema('registry');
 
 /** Rows of one statement on the registry's database. */
 async function sql(text: string): Promise<unknown[]> {
@@ -72,17 +41,7 @@ const pendant = async (serial: string): Promise<string> => {
 
 beforeAll(async () => {
   if (!DYNSEC_PLUGIN) return;
-  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'regoutage' });
-  await waitFor(() => admits('registry-admin', ADMIN_PASSWORD), { what: 'the broker' });
-  proxy = await MqttPacketProxy.start(broker.port);
-  const env = serviceEnv(ns, {
-    REGISTRY_PORT: '0',
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${proxy.port}`,
-    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
-    REGISTRY_BROKER_REPAIR_S: '0.2',
-  });
-  token = env.TELECARE_ADMIN_TOKEN!;
-  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  setup = await startRegistryBehindProxy('regoutage', { REGISTRY_BROKER_REPAIR_S: '0.2' });
   const made = await call('POST', '/api/residents', {
     name: 'Door Step',
     address: '1 Road',
@@ -92,10 +51,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await registry?.close();
-  await proxy?.close();
-  broker?.stop();
-  await cleanupNamespace(ns);
+  await setup?.close();
 });
 
 describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () => {
@@ -104,10 +60,10 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
 
     // The broker takes the new password, its answer is lost, and it goes down before the
     // registry can give the old one back.
-    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const issuing = call('POST', '/api/devices/PND-OUTAGE1/credentials');
     await lost;
-    await broker.kill();
+    await setup.broker.kill();
     try {
       const issued = await issuing;
       expect(issued.status, JSON.stringify(issued.body)).toBe(503);
@@ -115,7 +71,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
       expect(issued.body.message).toMatch(/may be refused until the broker answers again/);
       expect(await metric('registry_broker_unconfirmed_devices')).toBe(1);
     } finally {
-      await broker.start();
+      await setup.broker.start();
     }
     // The broker came back holding a secret nobody was shown: it used to refuse the device until
     // someone issued it a secret again.
@@ -130,7 +86,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
     expect(await metric('registry_broker_repairs_total', 'outcome="secret-restored"')).toBe(1);
     expect(
       await sql(
-        `select outcome, unconfirmed_since < repaired_at as ordered from ${schema}.broker_repairs
+        `select outcome, unconfirmed_since < repaired_at as ordered from ${schema()}.broker_repairs
           where serial = 'PND-OUTAGE1'`,
       ),
     ).toEqual([{ outcome: 'secret-restored', ordered: true }]);
@@ -141,7 +97,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
 
     // The command never reaches the broker: the registry gives up on it and puts the old secret
     // back (the link still up), and the installer is told to try again.
-    const lost = proxy.dropNext('command', 'setClientPassword');
+    const lost = setup.proxy.dropNext('command', 'setClientPassword');
     const issued = await call('POST', '/api/devices/PND-OUTAGE2/credentials');
     await lost;
     expect(issued.status, JSON.stringify(issued.body)).toBe(503);
@@ -150,7 +106,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
 
     // The link is lost and comes back. The MQTT client library used to send the unanswered
     // command again on reconnecting, and the broker then took the secret nobody was shown.
-    proxy.cut();
+    setup.proxy.cut();
     await waitFor(
       async () =>
         (await call('POST', '/api/devices', { serial: 'PND-OUTAGE3', residentId, kind: 'pendant' }))
@@ -163,9 +119,9 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
   it('a secret without a sealed copy: the device is shown awaiting repair until a secret is issued', async () => {
     await pendant('PND-OUTAGE4');
     // Issued before a data key was set: the registry cannot give the broker this secret again.
-    await sql(`update ${schema}.devices set credential_enc = null where serial = 'PND-OUTAGE4'`);
+    await sql(`update ${schema()}.devices set credential_enc = null where serial = 'PND-OUTAGE4'`);
 
-    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const issued = await call('POST', '/api/devices/PND-OUTAGE4/credentials');
     await lost;
     expect(issued.status, JSON.stringify(issued.body)).toBe(503);

@@ -1,63 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createLogger } from '@telecare/platform';
-import {
-  cleanupNamespace,
-  DYNSEC_PLUGIN,
-  type DynsecMosquitto,
-  serviceEnv,
-  startDynsecMosquitto,
-  uniqueNamespace,
-  waitFor,
-} from '@telecare/testkit';
+import { DYNSEC_PLUGIN } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { MqttPacketProxy } from './mqtt-proxy.ts';
-import { apiCaller, mqttLogin } from './support.ts';
+import { type RegistryBehindProxy, startRegistryBehindProxy } from './behind-proxy.ts';
 
 // The registry drives the broker through a proxy that can lose one of the broker's answers on its
 // way back: the broker did what it was told, and the registry never hears so.
 
-const ns = uniqueNamespace('regreissue');
-const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-const ADMIN_PASSWORD = 'admin-secret-for-the-reissue-test';
-
-let broker: DynsecMosquitto;
-let proxy: MqttPacketProxy;
-let registry: RegistryHandle;
-let token: string;
-
-const call = apiCaller(
-  () => registry.url,
-  () => token,
-);
-
-/** Whether the broker admits the login (the device's client id is its serial). */
-async function admits(username: string, password: string): Promise<boolean> {
-  const client = await mqttLogin(broker.port, username, password);
-  if (client instanceof Error) return false;
-  await client.endAsync();
-  return true;
-}
+let setup: RegistryBehindProxy;
+const call: RegistryBehindProxy['call'] = (...args) => setup.call(...args);
+const admits = (username: string, password: string) => setup.admits(username, password);
 
 beforeAll(async () => {
-  if (!DYNSEC_PLUGIN) return;
-  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'regreissue' });
-  await waitFor(() => admits('registry-admin', ADMIN_PASSWORD), { what: 'the broker' });
-  proxy = await MqttPacketProxy.start(broker.port);
-  const env = serviceEnv(ns, {
-    REGISTRY_PORT: '0',
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${proxy.port}`,
-    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
-  });
-  token = env.TELECARE_ADMIN_TOKEN!;
-  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  if (DYNSEC_PLUGIN) setup = await startRegistryBehindProxy('regreissue');
 });
 
 afterAll(async () => {
-  await registry?.close();
-  await proxy?.close();
-  broker?.stop();
-  await cleanupNamespace(ns);
+  await setup?.close();
 });
 
 describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () => {
@@ -81,7 +38,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () =
     const old = await pendant('PND-REISSUE1');
     const before = await call('GET', '/api/devices/PND-REISSUE1');
 
-    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const issued = await call('POST', '/api/devices/PND-REISSUE1/credentials');
     await lost;
     expect(issued.status, JSON.stringify(issued.body)).toBe(503);
@@ -108,7 +65,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () =
       postcode: 'GL1 2AB',
     });
 
-    const lost = proxy.dropNext('answer', 'setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const moved = await call('PATCH', '/api/devices/PND-REISSUE2', { residentId: other.body.id });
     await lost;
     expect(moved.status, JSON.stringify(moved.body)).toBe(503);
