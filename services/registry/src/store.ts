@@ -342,33 +342,33 @@ export class RegistryStore {
     hash: string | null,
     putBack: (() => Promise<void>) | undefined,
     now: Date,
-  ): Promise<{ outcome: 'superseded' | 'put-back' } | { outcome: 'unconfirmed'; err?: unknown }> {
+  ): Promise<
+    { outcome: 'superseded' | 'put-back' } | { outcome: 'unconfirmed'; marked: boolean; err?: unknown }
+  > {
     return withTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ credential_hash: string | null }>(
         `select credential_hash from ${this.#devices} where serial = $1 for update`,
         [serial],
       );
       if ((rows[0]?.credential_hash ?? null) !== hash) return { outcome: 'superseded' };
+      let err: unknown;
       try {
         if (putBack) {
           await putBack();
           return { outcome: 'put-back' };
         }
-      } catch (err) {
-        await this.#markBrokerUnconfirmed(client, serial, now);
-        return { outcome: 'unconfirmed', err };
+      } catch (failed) {
+        err = failed;
       }
-      await this.#markBrokerUnconfirmed(client, serial, now);
-      return { outcome: 'unconfirmed' };
+      // A device registered in the failed request has no row to mark (its client holds a secret
+      // nobody was shown, so it admits nobody).
+      const marked = await client.query(
+        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2)
+          where serial = $1`,
+        [serial, now],
+      );
+      return { outcome: 'unconfirmed', marked: (marked.rowCount ?? 0) > 0, err };
     });
-  }
-
-  async #markBrokerUnconfirmed(client: PoolClient, serial: string, now: Date): Promise<void> {
-    await client.query(
-      `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2)
-        where serial = $1`,
-      [serial, now],
-    );
   }
 
   /** Serials of the devices awaiting a broker repair, the longest waiting first. */

@@ -232,25 +232,37 @@ function issue(
         if (!touched) throw err;
         const { serial, held } = touched;
         const sealed = !held.issued || held.secret !== null;
-        const putBack = await deps.store.putBackBrokerLogin(
-          serial,
-          held.issued ? held.hash : null,
-          sealed
-            ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
-            : undefined,
-          now(),
-        );
-        if (putBack.outcome === 'unconfirmed') {
-          log.error(
-            { err: putBack.err ?? err, serial },
+        const putBack = await deps.store
+          .putBackBrokerLogin(
+            serial,
+            held.issued ? held.hash : null,
             sealed
-              ? 'new secret not committed, and the previous one could not be put back: awaiting broker repair'
+              ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
+              : undefined,
+            now(),
+          )
+          .catch((undo: unknown) => {
+            // PostgreSQL failed too: nothing put back, and no mark for the repair to find.
+            log.error({ err: undo, serial }, 'new secret not committed, nor put back, nor marked for repair');
+            throw new DependencyError(
+              `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until a new secret is issued`,
+              { cause: err },
+            );
+          });
+        if (putBack.outcome === 'unconfirmed') {
+          const repaired = sealed && putBack.marked;
+          log.error(
+            { err: putBack.err ?? err, serial, marked: putBack.marked },
+            sealed
+              ? 'new secret not committed, and the previous login could not be put back'
               : 'new secret not committed; the previous one cannot be put back without its sealed copy',
           );
           throw new DependencyError(
-            sealed
+            repaired
               ? `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until the broker answers again and the registry gives it back`
-              : `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): the device may be refused until a new secret is issued`,
+              : sealed
+                ? `the broker did not confirm the new secret of ${serial}, nor take back what it had`
+                : `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): the device may be refused until a new secret is issued`,
             { cause: err },
           );
         }
