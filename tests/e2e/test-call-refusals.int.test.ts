@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type DeviceKind, names } from '@telecare/contracts';
 import { Dc09Dialler, DialFailedError } from '@telecare/simulators';
-import { openBucket, servers, waitFor } from '@telecare/testkit';
+import { servers, waitFor } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
@@ -82,11 +82,11 @@ async function pendantInTest(
   });
   const device = await rawDevice(serial);
   expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS })).status).toBe(201);
-  await mapSays(nc, platform.namespace, serial, true);
+  await mapSays(platform, serial, true);
   return device;
 }
 
-/** A DC-09 device of the resident (a panel unless said) under `account`, registered, in a test call, its account in test mode in the gateway's bucket. */
+/** A DC-09 device of the resident (a panel unless said) under `account`, registered, in a test call, its account in test mode in the DC-09 gateway. */
 async function panelInTest(
   serial: string,
   account: string,
@@ -104,18 +104,7 @@ async function panelInTest(
   });
   expect(created.status).toBe(201);
   expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
-  const accounts = await openBucket(nc, names(platform.namespace).kv.dc09Accounts);
-  await waitFor(
-    async () => {
-      const entry = await accounts.get(account).catch(() => null);
-      return entry?.operation === 'PUT' && entry.json<{ testMode?: boolean }>().testMode === true;
-    },
-    {
-      what: `DC-09 account ${account} in test mode in the gateway's bucket`,
-      timeoutMs: 5_000,
-      intervalMs: 20,
-    },
-  );
+  await mapSays(platform, serial, true, account);
 }
 
 const localTime = () => new Date().toISOString().slice(0, 19); // 2026-12-04T20:08:09: no offset

@@ -69,7 +69,8 @@ async function pendant(residentId: string, serial: string): Promise<SimulatedDev
   return device;
 }
 
-const mapSays = (serial: string, testMode: boolean) => mapSaysIn(nc, platform.namespace, serial, testMode);
+const mapSays = (serial: string, testMode: boolean, dc09Account?: string) =>
+  mapSaysIn(platform, serial, testMode, dc09Account);
 
 /** The real `telecare` binary (as `pnpm telecare` runs it), in the background. */
 function telecare(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -240,7 +241,7 @@ describe('an installer test call, through the real broker, gateways and helpline
     });
     expect(created.status).toBe(201);
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
-    await mapSays(serial, true);
+    await mapSays(serial, true, account);
     const d = new Dc09Dialler({
       host: platform.dc09.host,
       port: platform.dc09.tcpPort,
@@ -313,7 +314,7 @@ describe('an installer test call, through the real broker, gateways and helpline
     });
     expect(created.status).toBe(201);
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 20 })).status).toBe(201);
-    await mapSays(serial, true);
+    await mapSays(serial, true, account);
 
     const d = new Dc09Dialler({
       host: platform.dc09.host,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Client, createClient, HELPLINE_ROUTES, type HelplineRoutes } from '@telecare/contracts';
 import { type GatewayDc09Handle, loadGatewayDc09Config, startGatewayDc09 } from '@telecare/gateway-dc09';
-import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
+import { type GatewayMqttHandle, loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
 import { loadHelplineConfig, startHelpline } from '@telecare/helpline';
 import type { Clock } from '@telecare/platform';
 import { loadRegistryConfig, startRegistry } from '@telecare/registry';
@@ -42,6 +42,11 @@ export interface RunningPlatform {
    * knows the gateway took a registry change without spending a frame on it.
    */
   readonly dc09Account?: GatewayDc09Handle['account'];
+  /**
+   * What the MQTT gateway holds of a device now (in-process only): a test knows the gateway took a
+   * registry change (test mode on or off) before the device's message depends on it.
+   */
+  readonly mqttDevice?: GatewayMqttHandle['device'];
   /** Where the services write their logs, when each runs in a process of its own. */
   readonly logDir?: string;
   /** GET a helpline API path with the admin token. */
@@ -130,6 +135,7 @@ export async function startPlatform(
       gatewayDc09: dc09,
       dc09: dc09.dc09,
       dc09Account: (account) => dc09.account(account),
+      mqttDevice: (serial) => gatewayMqtt.device(serial),
     });
   } catch (err) {
     for (const handle of handles.reverse()) await handle.close().catch(() => undefined);
@@ -143,6 +149,7 @@ export async function startPlatform(
       'registry' | 'helpline' | 'triage' | 'gatewayMqtt' | 'gatewayDc09' | 'dc09'
     > & {
       dc09Account?: GatewayDc09Handle['account'];
+      mqttDevice?: GatewayMqttHandle['device'];
       logDir?: string;
     },
   ): RunningPlatform {

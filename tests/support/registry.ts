@@ -1,6 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { type DeviceMapEntry, names } from '@telecare/contracts';
-import { openBucket, waitFor } from '@telecare/testkit';
+import { waitFor } from '@telecare/testkit';
 import type { RunningPlatform } from './platform.ts';
 
 /** Calls the platform's registry API with the admin token: the status and the parsed answer. */
@@ -20,24 +18,29 @@ export const registryApi =
   };
 
 /**
- * Waits until the device map says what the gateways will act on. The gateways mirror the bucket
- * by a watch, which follows a put within milliseconds; an installer's press comes seconds later.
+ * Waits until the gateway that takes the device's messages holds its test mode as `testMode`: the
+ * MQTT gateway's copy of the device map, or, for a DC-09 device (its `dc09Account` given), the
+ * DC-09 gateway's copy of its account. Both follow the registry's buckets by a watch; the test goes
+ * on as soon as the gateway has the change, not after a guessed pause. Needs the platform in this
+ * process (the gateways' copies are read in memory).
  */
 export async function mapSays(
-  nc: NatsConnection,
-  namespace: string,
+  platform: RunningPlatform,
   serial: string,
   testMode: boolean,
+  dc09Account?: string,
 ): Promise<void> {
-  // Read straight from the bucket (direct gets), not through a gateway's mirror.
-  const bucket = await openBucket(nc, names(namespace).kv.deviceMap);
+  const { mqttDevice, dc09Account: accountHeld } = platform;
+  if (!mqttDevice || !accountHeld) throw new Error('mapSays reads the gateways in this process');
   await waitFor(
-    async () => {
-      const last = await bucket.get(serial).catch(() => null);
-      if (last?.operation !== 'PUT') return false;
-      return (last.json<DeviceMapEntry>().testMode ?? false) === testMode;
+    () =>
+      dc09Account === undefined
+        ? mqttDevice(serial)?.testMode === testMode
+        : accountHeld(dc09Account)?.serial === serial && accountHeld(dc09Account)?.testMode === testMode,
+    {
+      what: `the ${dc09Account === undefined ? 'MQTT' : 'DC-09'} gateway to hold test mode ${testMode} for ${serial}`,
+      timeoutMs: 5_000,
+      intervalMs: 20,
     },
-    { what: `device map testMode ${testMode} for ${serial}`, timeoutMs: 5_000, intervalMs: 20 },
   );
-  await new Promise((resolve) => setTimeout(resolve, 150));
 }

@@ -25,7 +25,10 @@ export async function connectMqtt(
      * handler (which acknowledges at once).
      */
     handleMessage?: MqttMessageHandler;
-  } & Pick<IClientOptions, 'clean' | 'will' | 'username' | 'password' | 'properties' | 'customHandleAcks'>,
+  } & Pick<
+    IClientOptions,
+    'clean' | 'will' | 'username' | 'password' | 'properties' | 'customHandleAcks' | 'queueQoSZero'
+  >,
 ): Promise<MqttClient> {
   const { url, logger, handleMessage, ...rest } = options;
   const log = logger.child({ component: 'mqtt' });

@@ -381,6 +381,10 @@ export interface DynsecMosquitto {
   readonly adminUrl: string;
   /** A `mosquitto_ctrl dynsec …` command as the admin, as an administrator would run it. */
   ctrl(...args: string[]): void;
+  /** Crashes the broker (SIGKILL) and waits until its port is closed; its dynsec.json stays. */
+  kill(): Promise<void>;
+  /** Starts the broker again on the same port and dynsec.json, as a restart would. */
+  start(): Promise<void>;
   stop(): void;
 }
 
@@ -415,8 +419,12 @@ export async function startDynsecMosquitto(
       '',
     ].join('\n'),
   );
-  const child = spawn('mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  await waitFor(() => listening(port), { what: 'the dynamic-security Mosquitto to listen' });
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitFor(() => listening(port), { what: 'the dynamic-security Mosquitto to listen' });
+  };
+  await start();
   return {
     port,
     dir,
@@ -441,8 +449,14 @@ export async function startDynsecMosquitto(
         { stdio: 'ignore' },
       );
     },
+    async kill() {
+      child?.kill('SIGKILL');
+      child = undefined;
+      await waitFor(async () => !(await listening(port)), { what: 'the dynamic-security Mosquitto to stop' });
+    },
+    start,
     stop() {
-      child.kill('SIGTERM');
+      child?.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };

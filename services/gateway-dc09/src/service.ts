@@ -34,6 +34,8 @@ export interface Dc09AccountView {
   readonly previousKeyUntil: string | null;
   /** The zone the account's panel clock is on (`clockZone`); null: UTC. */
   readonly clockZone: string | null;
+  /** Whether the account's device is in a test call (its events go to the installer, not the queue). */
+  readonly testMode: boolean;
 }
 
 /** HTTP `port` and `url` (health, metrics), and the DC-09 receiver's own ports. */
@@ -125,6 +127,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
             keySet: entry.key !== null,
             previousKeyUntil: entry.previousKey?.until ?? null,
             clockZone: entry.clockZone ?? null,
+            testMode: entry.testMode,
           }
         : undefined;
     },

@@ -8,4 +8,9 @@ export {
 } from './config.ts';
 export { DeliveryAbandonedError } from './gateway.ts';
 export { MAX_PAYLOAD_BYTES } from './intake.ts';
-export { type GatewayMqttHandle, gatewayMqttService, startGatewayMqtt } from './service.ts';
+export {
+  type GatewayDeviceView,
+  type GatewayMqttHandle,
+  gatewayMqttService,
+  startGatewayMqtt,
+} from './service.ts';

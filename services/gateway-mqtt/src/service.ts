@@ -22,13 +22,31 @@ import { DeviceEventGateway, SERVICE } from './gateway.ts';
 import { createGatewayMetrics, registerQueuedMessages } from './metrics.ts';
 import { BROKER_LOG_TOPIC } from './takeover.ts';
 
-export type GatewayMqttHandle = ServiceHandle<object>;
+interface GatewayMqttOwn {
+  /**
+   * The device map entry the gateway holds for a device now (for tests and diagnostics: whether it
+   * took a registry change, test mode on or off, before a device's message depends on it), or
+   * undefined when it holds none.
+   */
+  device(serial: string): GatewayDeviceView | undefined;
+}
+
+/** What the gateway holds of a device: the part of its device map entry a message is handled by. */
+export interface GatewayDeviceView {
+  readonly serial: string;
+  readonly state: string;
+  readonly testMode: boolean;
+  /** The registry's `updatedAt` of the entry held. */
+  readonly updatedAt: string;
+}
+
+export type GatewayMqttHandle = ServiceHandle<GatewayMqttOwn>;
 
 /**
  * The MQTT gateway: device events from Mosquitto to the EVENTS stream, each acked to its device
  * only once JetStream stored it; bad input dead-lettered and answered.
  */
-export const gatewayMqttService: DefinedService<GatewayMqttConfig, object> = defineService({
+export const gatewayMqttService: DefinedService<GatewayMqttConfig, GatewayMqttOwn> = defineService({
   name: SERVICE,
   config: () => loadGatewayMqttConfig(),
   streams: ['events', 'deadletter', 'security'],
@@ -41,9 +59,10 @@ export const gatewayMqttService: DefinedService<GatewayMqttConfig, object> = def
   start: wireGatewayMqtt,
 });
 
-export const startGatewayMqtt: DefinedService<GatewayMqttConfig, object>['start'] = gatewayMqttService.start;
+export const startGatewayMqtt: DefinedService<GatewayMqttConfig, GatewayMqttOwn>['start'] =
+  gatewayMqttService.start;
 
-async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Promise<object> {
+async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Promise<GatewayMqttOwn> {
   const { config, logger, clock, lifecycle } = service;
   const n = service.names;
   const clientId = gatewayClientId(config);
@@ -134,7 +153,14 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     { clientId, subscription: topics.events, sharedGroup: config.GATEWAY_MQTT_SHARED_GROUP },
     'gateway-mqtt subscribed',
   );
-  return {};
+  return {
+    device: (serial) => {
+      const entry = deviceMap.held(serial);
+      return entry
+        ? { serial: entry.serial, state: entry.state, testMode: entry.testMode, updatedAt: entry.updatedAt }
+        : undefined;
+    },
+  };
 }
 
 /**

@@ -57,6 +57,12 @@ export const registryEnv = {
    */
   REGISTRY_DC09_KEY_SWEEP_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
+   * How often the registry gives the broker back the secret PostgreSQL holds for devices whose
+   * re-issue was neither confirmed nor put back (besides at start-up), in seconds (fractions
+   * allowed, for tests).
+   */
+  REGISTRY_BROKER_REPAIR_S: z.coerce.number().min(0.05).max(3600).default(60),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

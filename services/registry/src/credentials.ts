@@ -116,6 +116,8 @@ export class DynsecAuthority implements CredentialAuthority {
       username,
       password,
       clean: true,
+      // Commands are sent only while connected (`#command`): none waits offline to go out late.
+      queueQoSZero: false,
     });
     await client.subscribeAsync(`${CONTROL}/response`, { qos: 1 });
     return new DynsecAuthority(client, options.topics, logger);
@@ -331,14 +333,20 @@ export class DynsecAuthority implements CredentialAuthority {
   }
 
   /**
-   * Sends one command and waits for its answer, for at most ANSWER_WAIT_MS in all. The bound covers
-   * the publish too: a PUBACK that never comes (a broker that drops a command larger than its
-   * message_size_limit answers with reason 0x95, which the MQTT client library does not accept, so
-   * the publish never settles) must not hold a registration, or an import, forever.
+   * Sends one command and waits for its answer, for at most ANSWER_WAIT_MS in all: an answer that
+   * never comes (a broker drops a command larger than its message_size_limit) must not hold a
+   * registration, or an import, forever.
+   *
+   * A command goes out once, now, or not at all: QoS 0, and refused while the link is down. At QoS 1
+   * the MQTT client library kept an unacknowledged command (and one published while offline) and
+   * sent it again on reconnecting — after the registry had given up on it and, for a password,
+   * put the old one back — so the broker took a secret nobody was shown. The answer, matched by
+   * its correlation data, is the only confirmation the registry acts on.
    */
   async #command(command: Record<string, unknown>): Promise<DynsecResponse> {
     const correlationData = randomUUID();
     const name = String(command.command);
+    if (!this.#client.connected) throw new DependencyError(`the broker is not connected: ${name} not sent`);
     const response = await new Promise<DynsecResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(correlationData);
@@ -349,7 +357,7 @@ export class DynsecAuthority implements CredentialAuthority {
         resolve(answer);
       });
       this.#client
-        .publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), { qos: 1 })
+        .publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), { qos: 0 })
         .catch((err: unknown) => {
           clearTimeout(timer);
           this.#waiting.delete(correlationData);

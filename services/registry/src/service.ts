@@ -13,6 +13,7 @@ import {
 } from '@telecare/platform';
 import { registerApi } from './api.ts';
 import { AwayPublisher } from './away-bucket.ts';
+import { startBrokerRepair, unconfirmedGauge } from './broker-repair.ts';
 import { loadRegistryConfig, type RegistryConfig } from './config.ts';
 import { type CredentialAuthority, DynsecAuthority } from './credentials.ts';
 import { FieldCipher } from './crypto.ts';
@@ -127,7 +128,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
 
   const brokerRepairs = new Counter({
     name: 'registry_broker_repairs_total',
-    help: 'Broker credential resync at start-up, by outcome: repaired, removed, reissue-needed, failed',
+    help: 'Broker credential repairs, by outcome: repaired, removed, reissue-needed, failed (resync at start-up); secret-restored, client-removed (devices awaiting repair)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -158,6 +159,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       : undefined,
     config.REGISTRY_DC09_KEY_GRACE_S,
   );
+  unconfirmedGauge(store, metrics);
   const replicas = config.TELECARE_STREAM_REPLICAS;
   const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
   lifecycle.add('device-map', () => deviceMap.close());
@@ -193,7 +195,19 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     });
     credentials = authority;
     lifecycle.add('mqtt-credentials', () => authority.close());
-    if (!keyWrong) await resyncBroker(authority, store, logger, brokerRepairs);
+    if (!keyWrong) {
+      await resyncBroker(authority, store, logger, brokerRepairs);
+      const repair = startBrokerRepair({
+        store,
+        authority,
+        clock,
+        logger,
+        repairs: brokerRepairs,
+        intervalMs: config.REGISTRY_BROKER_REPAIR_S * 1000,
+      });
+      lifecycle.add('broker-repair', () => repair.stop());
+      await repair.pass().catch(() => undefined);
+    }
   } else {
     logger.warn('MQTT_ADMIN_URL is not set: devices get no broker credentials (an anonymous broker)');
   }

@@ -7,6 +7,7 @@ import {
   testTriggerOf,
 } from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
+import type { DeviceCredential } from './credentials.ts';
 import type { FieldCipher } from './crypto.ts';
 import {
   DuplicateSerialError,
@@ -143,6 +144,9 @@ export type HeldSecret = { issued: false } | { issued: true; hash: string; secre
  * held before it: if it throws, nothing is written.
  */
 export type BeforeCommit = (device: Device, held: HeldSecret) => Promise<void>;
+
+/** How a device awaiting a broker repair was repaired: its secret given back, or its client removed. */
+export type BrokerRepairOutcome = 'secret-restored' | 'client-removed';
 
 export interface Page {
   limit: number;
@@ -309,16 +313,18 @@ export class RegistryStore {
    * it is live and sealed, null when live but not recoverable (no data key when it was issued),
    * and `live` false when the broker must not admit it at all (decommissioned, or never issued).
    */
-  async mqttCredentials(): Promise<Array<{ serial: string; live: boolean; secret: string | null }>> {
+  async mqttCredentials(): Promise<DeviceCredential[]> {
     const { rows } = await this.#pool.query<DeviceRow>(
       `select id, serial, state, credential_hash, credential_enc from ${this.#devices}
         where protocol = 'mqtt' order by serial`,
     );
-    return rows.map((row) => {
-      const held = this.#heldSecret(row);
-      const live = row.state !== 'decommissioned' && held.issued;
-      return { serial: row.serial, live, secret: live && held.issued ? held.secret : null };
-    });
+    return rows.map((row) => this.#brokerCredential(row));
+  }
+
+  #brokerCredential(row: Pick<DeviceRow, 'id' | 'serial' | 'state' | 'credential_hash' | 'credential_enc'>) {
+    const held = this.#heldSecret(row);
+    const live = row.state !== 'decommissioned' && held.issued;
+    return { serial: row.serial, live, secret: live && held.issued ? held.secret : null };
   }
 
   /** The secret a device's row holds: its value when sealed under this data key, else null. */
@@ -334,19 +340,88 @@ export class RegistryStore {
   }
 
   /**
-   * Runs `work` (putting a device's broker login back as it was) with the device's row locked, and
-   * only while the row still holds the credential `hash` (null: no such device, or none issued):
-   * a write that did commit after all, or another issued since, is never undone. Whether it ran.
+   * Puts a device's broker login back as it was (`putBack`), with the device's row locked and only
+   * while the row still holds the credential `hash` (null: no such device, or none issued): a write
+   * that did commit after all, or another issued since, is never undone. When it cannot be put
+   * back — no `putBack` (no sealed copy of the secret) or one that fails (the broker went away) —
+   * the row is marked in the same transaction as awaiting a broker repair, so that start-up and
+   * the periodic pass (`repairBroker`) give the broker the row's secret again.
    */
-  async whileCredentialIs(serial: string, hash: string | null, work: () => Promise<void>): Promise<boolean> {
+  async putBackBrokerLogin(
+    serial: string,
+    hash: string | null,
+    putBack: (() => Promise<void>) | undefined,
+    now: Date,
+  ): Promise<
+    { outcome: 'superseded' | 'put-back' } | { outcome: 'unconfirmed'; marked: boolean; err?: unknown }
+  > {
     return withTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ credential_hash: string | null }>(
         `select credential_hash from ${this.#devices} where serial = $1 for update`,
         [serial],
       );
-      if ((rows[0]?.credential_hash ?? null) !== hash) return false;
-      await work();
-      return true;
+      if ((rows[0]?.credential_hash ?? null) !== hash) return { outcome: 'superseded' };
+      let err: unknown;
+      try {
+        if (putBack) {
+          await putBack();
+          return { outcome: 'put-back' };
+        }
+      } catch (failed) {
+        err = failed;
+      }
+      // A device registered in the failed request has no row to mark (its client holds a secret
+      // nobody was shown, so it admits nobody).
+      const marked = await client.query(
+        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2)
+          where serial = $1`,
+        [serial, now],
+      );
+      return { outcome: 'unconfirmed', marked: (marked.rowCount ?? 0) > 0, err };
+    });
+  }
+
+  /** Serials of the devices awaiting a broker repair, the longest waiting first. */
+  async brokerUnconfirmed(): Promise<string[]> {
+    const { rows } = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices} where broker_unconfirmed_since is not null
+        order by broker_unconfirmed_since, serial`,
+    );
+    return rows.map((row) => row.serial);
+  }
+
+  /**
+   * Repairs one device awaiting it, its row locked so no issue of a secret comes between: `repair`
+   * is told what the broker should hold (as `mqttCredentials`) and makes it so, confirmed, or
+   * returns undefined when it cannot (a live device whose secret cannot be recovered: re-issue
+   * needed). A repair made clears the mark and is recorded in `broker_repairs`, in the same
+   * transaction. Undefined when the device no longer awaits one, or was not repaired.
+   */
+  async repairBroker(
+    serial: string,
+    repair: (device: DeviceCredential) => Promise<BrokerRepairOutcome | undefined>,
+    now: Date,
+  ): Promise<{ outcome: BrokerRepairOutcome; since: Date } | undefined> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<DeviceRow & { broker_unconfirmed_since: Date | null }>(
+        `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since
+           from ${this.#devices} where serial = $1 for update`,
+        [serial],
+      );
+      const row = rows[0];
+      const since = row?.broker_unconfirmed_since;
+      if (!row || !since) return undefined;
+      const outcome = await repair(this.#brokerCredential(row));
+      if (!outcome) return undefined;
+      await client.query(`update ${this.#devices} set broker_unconfirmed_since = null where serial = $1`, [
+        serial,
+      ]);
+      await client.query(
+        `insert into ${this.#t('broker_repairs')} (serial, unconfirmed_since, repaired_at, outcome)
+         values ($1, $2, $3, $4)`,
+        [serial, since, now, outcome],
+      );
+      return { outcome, since };
     });
   }
 
@@ -1162,7 +1237,8 @@ export class RegistryStore {
       if (!(rekey && leaves && row.protocol === 'mqtt'))
         return { before, after: toDevice(rows[0]!), rekeyed: false };
       const rekeyed = await client.query<DeviceRow>(
-        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4,
+                broker_unconfirmed_since = null
           where serial = $1 returning *`,
         [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
       );
@@ -1191,7 +1267,7 @@ export class RegistryStore {
       }
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3,
-                credential_enc = $4
+                credential_enc = $4, broker_unconfirmed_since = null
           where serial = $1 returning *`,
         [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
       );
@@ -1223,7 +1299,7 @@ export class RegistryStore {
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
-                credential_enc = null,
+                credential_enc = null, broker_unconfirmed_since = null,
                 dc09_account = null, dc09_key_enc = null, dc09_prev_key_enc = null,
                 dc09_prev_key_encoding = null, dc09_prev_key_until = null,
                 decommissioned_at = $2, updated_at = $2

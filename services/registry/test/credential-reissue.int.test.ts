@@ -1,135 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import { createLogger } from '@telecare/platform';
-import {
-  cleanupNamespace,
-  DYNSEC_PLUGIN,
-  type DynsecMosquitto,
-  serviceEnv,
-  startDynsecMosquitto,
-  uniqueNamespace,
-  waitFor,
-} from '@telecare/testkit';
+import { DYNSEC_PLUGIN } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller, mqttLogin } from './support.ts';
+import { type RegistryBehindProxy, startRegistryBehindProxy } from './behind-proxy.ts';
 
 // The registry drives the broker through a proxy that can lose one of the broker's answers on its
 // way back: the broker did what it was told, and the registry never hears so.
 
-/**
- * A TCP proxy in front of the broker that reads what the broker sends as MQTT packets, so that one
- * answer (a PUBLISH whose payload holds a text) can be left out while everything else passes.
- */
-class AnswerDropProxy {
-  #drop: { text: string; dropped: () => void } | undefined;
-  readonly #sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(target: number): Promise<AnswerDropProxy> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const proxy = new AnswerDropProxy(server, (server.address() as { port: number }).port);
-    server.on('connection', (client) => proxy.#link(client, target));
-    return proxy;
-  }
-
-  /** Leaves out the broker's next answer holding `text`; resolves once it has. */
-  dropNextAnswer(text: string): Promise<void> {
-    return new Promise((dropped) => {
-      this.#drop = { text, dropped };
-    });
-  }
-
-  #link(client: Socket, target: number): void {
-    const server = tcpConnect(target, '127.0.0.1');
-    for (const s of [client, server]) {
-      this.#sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        client.destroy();
-        server.destroy();
-      });
-    }
-    client.pipe(server);
-    let pending = Buffer.alloc(0);
-    server.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        // Fixed header: type and flags, then the remaining length (1–4 bytes, 7 bits each).
-        let length = 0;
-        let at = 1;
-        for (let shift = 0; at < pending.length && at < 5; shift += 7) {
-          const byte = pending[at++]!;
-          length += (byte & 0x7f) << shift;
-          if ((byte & 0x80) === 0) break;
-          if (at === pending.length) return;
-        }
-        if (at >= pending.length && length > 0) return;
-        if (pending.length < at + length) return;
-        const packet = pending.subarray(0, at + length);
-        pending = pending.subarray(at + length);
-        const drop = this.#drop;
-        if (drop && packet[0]! >> 4 === 3 && packet.includes(drop.text)) {
-          this.#drop = undefined;
-          drop.dropped();
-          continue;
-        }
-        client.write(packet);
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
-const ns = uniqueNamespace('regreissue');
-const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-const ADMIN_PASSWORD = 'admin-secret-for-the-reissue-test';
-
-let broker: DynsecMosquitto;
-let proxy: AnswerDropProxy;
-let registry: RegistryHandle;
-let token: string;
-
-const call = apiCaller(
-  () => registry.url,
-  () => token,
-);
-
-/** Whether the broker admits the login (the device's client id is its serial). */
-async function admits(username: string, password: string): Promise<boolean> {
-  const client = await mqttLogin(broker.port, username, password);
-  if (client instanceof Error) return false;
-  await client.endAsync();
-  return true;
-}
+let setup: RegistryBehindProxy;
+const call: RegistryBehindProxy['call'] = (...args) => setup.call(...args);
+const admits = (username: string, password: string) => setup.admits(username, password);
 
 beforeAll(async () => {
-  if (!DYNSEC_PLUGIN) return;
-  broker = await startDynsecMosquitto({ adminPassword: ADMIN_PASSWORD, label: 'regreissue' });
-  await waitFor(() => admits('registry-admin', ADMIN_PASSWORD), { what: 'the broker' });
-  proxy = await AnswerDropProxy.start(broker.port);
-  const env = serviceEnv(ns, {
-    REGISTRY_PORT: '0',
-    MQTT_ADMIN_URL: `mqtt://registry-admin:${ADMIN_PASSWORD}@127.0.0.1:${proxy.port}`,
-    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
-  });
-  token = env.TELECARE_ADMIN_TOKEN!;
-  registry = await startRegistry(loadRegistryConfig(env), { logger });
+  if (DYNSEC_PLUGIN) setup = await startRegistryBehindProxy('regreissue');
 });
 
 afterAll(async () => {
-  await registry?.close();
-  await proxy?.close();
-  broker?.stop();
-  await cleanupNamespace(ns);
+  await setup?.close();
 });
 
 describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () => {
@@ -153,7 +38,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () =
     const old = await pendant('PND-REISSUE1');
     const before = await call('GET', '/api/devices/PND-REISSUE1');
 
-    const lost = proxy.dropNextAnswer('setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const issued = await call('POST', '/api/devices/PND-REISSUE1/credentials');
     await lost;
     expect(issued.status, JSON.stringify(issued.body)).toBe(503);
@@ -180,7 +65,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a new secret whose broker answer is lost', () =
       postcode: 'GL1 2AB',
     });
 
-    const lost = proxy.dropNextAnswer('setClientPassword');
+    const lost = setup.proxy.dropNext('answer', 'setClientPassword');
     const moved = await call('PATCH', '/api/devices/PND-REISSUE2', { residentId: other.body.id });
     await lost;
     expect(moved.status, JSON.stringify(moved.body)).toBe(503);

@@ -91,3 +91,11 @@ export function mqttLogin(
     });
   });
 }
+
+/** Whether the broker on `port` admits the device's login (under its own client id). */
+export async function brokerAdmits(port: number, username: string, password: string): Promise<boolean> {
+  const client = await mqttLogin(port, username, password);
+  if (client instanceof Error) return false;
+  await client.endAsync();
+  return true;
+}

@@ -38,12 +38,13 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
         )
         .catch(async (err: unknown) => {
           // Not committed after all: the broker forgets the devices PostgreSQL does not hold.
-          for (const serial of installed)
-            await deps.store
-              .whileCredentialIs(serial, null, () => deps.credentials!.revoke(serial))
-              .catch((undo: unknown) =>
-                log.warn({ err: undo, serial }, 'broker client of an import not committed left'),
-              );
+          for (const serial of installed) {
+            const undone = await deps.store
+              .putBackBrokerLogin(serial, null, () => deps.credentials!.revoke(serial), now())
+              .catch((undo: unknown) => ({ outcome: 'unconfirmed' as const, err: undo }));
+            if (undone.outcome === 'unconfirmed')
+              log.warn({ err: undone.err, serial }, 'broker client of an import not committed left');
+          }
           throw err;
         });
       // A repeat is answered with the kept answer as it was (its status set by `once`).

@@ -20,7 +20,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       const issueSecret = body.protocol === 'mqtt' && deps.credentials !== undefined;
       const secret = issueSecret ? newSecret() : undefined;
       // The broker learns the secret inside the transaction: if it refuses, nothing is written.
-      const issuing = secret && deps.credentials ? issue(deps, secret, log) : undefined;
+      const issuing = secret && deps.credentials ? issue(deps, secret, log, now) : undefined;
       const { body: answer, replayed } = await (issuing ?? unissued).run(() =>
         ctx.once(
           req,
@@ -79,7 +79,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       }
       // A device that leaves its resident gets a new secret (used only then): see updateDevice.
       const secret = deps.credentials ? newSecret() : undefined;
-      const issuing = secret ? issue(deps, secret, log) : undefined;
+      const issuing = secret ? issue(deps, secret, log, now) : undefined;
       const { after, rekeyed } = await (issuing ?? unissued).run(() =>
         deps.store.updateDevice(
           req.params.serial,
@@ -108,7 +108,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
         );
       }
       const secret = newSecret();
-      const issuing = issue(deps, secret, log);
+      const issuing = issue(deps, secret, log, now);
       const serial = req.params.serial;
       const { body: answer, replayed } = await issuing.run(() =>
         ctx.once(
@@ -207,12 +207,16 @@ const unissued = { run: <T>(write: () => Promise<T>) => write() };
  * held: its previous secret (sealed under the data key), or no client for a device that had none.
  * The installer at the door is answered 503 and the device goes on with the secret it has. Put
  * back under the device's row lock, and only while the row still holds the previous credential,
- * so a write that committed after all, or a secret issued since, is never undone.
+ * so a write that committed after all, or a secret issued since, is never undone. When it cannot
+ * be put back (no sealed copy, or the broker gone away meanwhile), the row is marked in that same
+ * transaction, and the broker repair (`broker-repair.ts`) gives the broker the row's secret once
+ * it answers again: the device is not left refused until someone issues it a secret.
  */
 function issue(
   deps: { store: RegistryStore; credentials?: CredentialAuthority | undefined },
   secret: string,
   log: Logger,
+  now: () => Date,
 ) {
   const authority = deps.credentials!;
   let touched: { serial: string; held: HeldSecret } | undefined;
@@ -227,36 +231,45 @@ function issue(
       } catch (err) {
         if (!touched) throw err;
         const { serial, held } = touched;
-        if (held.issued && held.secret === null) {
+        const sealed = !held.issued || held.secret !== null;
+        const putBack = await deps.store
+          .putBackBrokerLogin(
+            serial,
+            held.issued ? held.hash : null,
+            sealed
+              ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
+              : undefined,
+            now(),
+          )
+          .catch((undo: unknown) => {
+            // PostgreSQL failed too: nothing put back, and no mark for the repair to find.
+            log.error({ err: undo, serial }, 'new secret not committed, nor put back, nor marked for repair');
+            throw new DependencyError(
+              `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until a new secret is issued`,
+              { cause: err },
+            );
+          });
+        if (putBack.outcome === 'unconfirmed') {
+          const repaired = sealed && putBack.marked;
           log.error(
-            { err, serial },
-            'new secret not committed; the previous one cannot be put back without its sealed copy',
+            { err: putBack.err ?? err, serial, marked: putBack.marked },
+            sealed
+              ? 'new secret not committed, and the previous login could not be put back'
+              : 'new secret not committed; the previous one cannot be put back without its sealed copy',
           );
           throw new DependencyError(
-            `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): issue a new secret`,
+            repaired
+              ? `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until the broker answers again and the registry gives it back`
+              : sealed
+                ? `the broker did not confirm the new secret of ${serial}, nor take back what it had`
+                : `the broker did not confirm the new secret of ${serial}, and the one it had cannot be put back (not sealed under the data key): the device may be refused until a new secret is issued`,
             { cause: err },
           );
         }
-        try {
-          const done = await deps.store.whileCredentialIs(serial, held.issued ? held.hash : null, () =>
-            held.issued && held.secret !== null
-              ? authority.install(serial, held.secret)
-              : authority.revoke(serial),
-          );
-          log.warn(
-            { err, serial, putBack: done },
-            'new secret not committed: the broker given back what the device held',
-          );
-        } catch (undo) {
-          log.error(
-            { err: undo, serial },
-            'new secret not committed, and the previous one could not be put back',
-          );
-          throw new DependencyError(
-            `the broker did not confirm the new secret of ${serial}, nor take back the one it had: the device may be refused until a new secret is issued`,
-            { cause: err },
-          );
-        }
+        log.warn(
+          { err, serial, putBack: putBack.outcome === 'put-back' },
+          'new secret not committed: the broker given back what the device held',
+        );
         if (!(err instanceof DependencyError)) throw err;
         throw new DependencyError(
           `${err.message}: the new secret of ${serial} was not issued, the device keeps the one it had; try again`,
