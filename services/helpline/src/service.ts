@@ -215,6 +215,8 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     },
     telephony: createTelephony(config, logger.child({ component: 'telephony' })),
     emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
+    // Past the PBX's time to answer, within PostgreSQL's statement timeout (15 s).
+    callClaimWaitMs: Math.min(config.HELPLINE_PBX_TIMEOUT_MS + 2000, 12_000),
     revealLimit: new PersonLimit(
       pool,
       schema,

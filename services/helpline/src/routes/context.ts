@@ -74,6 +74,11 @@ export interface RouteDeps {
   readonly supervisorControlsLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
+  /**
+   * How long a call start waits for another start under the same Idempotency-Key to be placed (the
+   * phone system's time to answer, and some) before it is answered 409 `call-in-progress`.
+   */
+  readonly callClaimWaitMs: number;
   /** What the 999 call action dials. */
   readonly emergencyNumber: string;
 }

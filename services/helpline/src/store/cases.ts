@@ -777,7 +777,3 @@ export async function record(
     return { event, duplicate: !events };
   });
 }
-
-/** The step an earlier request with this key wrote, when it was the same request (`keptStep`). */
-export const keptStepOf = (ctx: StoreContext, caseId: string, key: string, request: KeyedRequest) =>
-  keptStep(ctx, ctx.pool, caseId, key, request);
