@@ -119,6 +119,12 @@ export const helplineEnv = {
    */
   NOTES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
   /**
+   * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
+   * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a
+   * `facts-rate-limited` security event.
+   */
+  FACTS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
+  /**
    * Changes one supervisor may make to other people in an hour: presences set and sign-outs
    * everywhere. A shift change takes a handful; past it, 429 and a
    * `supervisor-controls-rate-limited` security event. Each sign-out puts the person's cases back in

@@ -27,6 +27,7 @@ export type HelplineMetrics = {
   readonly contextReadsRefused: Counter;
   readonly queueNamesRefused: Counter;
   readonly notesRefused: Counter;
+  readonly factsRefused: Counter;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -170,6 +171,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     notesRefused: new Counter({
       name: 'helpline_notes_refused_total',
       help: "Notes, responders' answers and 999 call records refused: past NOTES_PER_MINUTE by one person",
+      registers,
+    }),
+    factsRefused: new Counter({
+      name: 'helpline_facts_refused_total',
+      help: 'Facts recorded on cases refused: past FACTS_PER_MINUTE by one person',
       registers,
     }),
     supervisorControlsRefused: new Counter({

@@ -243,6 +243,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock.now(),
     ),
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
+    factsLimit: new PersonLimit(pool, schema, 'facts', config.FACTS_PER_MINUTE, 60_000, () => clock.now()),
     supervisorControlsLimit: new PersonLimit(
       pool,
       schema,

@@ -410,9 +410,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/facts',
     summary:
-      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400',
+      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400. 429 with Retry-After past FACTS_PER_MINUTE facts by one person (a security event at the first refusal of a burst)',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: CaseFactBody,
     response: CaseEvent,
     status: 201,

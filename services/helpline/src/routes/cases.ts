@@ -347,12 +347,29 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // The facts the reports count, recorded as `fact-recorded` steps (the body is one contracts
     // `CaseFact`, and so is the step's data): by the operator holding the case, or a supervisor or
     // admin, while it is worked or after it is resolved. A time in the future or before the case was
-    // raised is refused (400); a case nobody has accepted, or someone else's, is 409.
+    // raised is refused (400); a case nobody has accepted, or someone else's, is 409. Each is a step
+    // sent to every console and counted by the reports: at most FACTS_PER_MINUTE per person, a
+    // retry under a key already counted on the case not counted again (as notes).
     recordFact: async (req, reply) => {
       const { id } = req.params;
       const fact = req.body;
       const p = who(req);
-      const result = await deps.store.recordFacts(id, [fact], actorOf(p), now(), requestKeyOf(req));
+      const at = now();
+      const requestKey = requestKeyOf(req);
+      await withinLimit(
+        deps,
+        p,
+        {
+          action: 'record facts',
+          what: 'facts were recorded',
+          limit: deps.factsLimit,
+          refused: deps.metrics.factsRefused,
+          event: 'facts-rate-limited',
+        },
+        at,
+        { caseId: id, key: requestKey && `${id}:${requestKey}` },
+      );
+      const result = await deps.store.recordFacts(id, [fact], actorOf(p), at, requestKey);
       if (!result.duplicate) {
         deps.publisher.flushInBackground();
         deps.logger.info({ caseId: id, fact: fact.fact, by: p.id }, 'fact recorded');

@@ -70,6 +70,8 @@ export interface RouteDeps {
   readonly overviewLimit: PersonLimit;
   /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
   readonly notesLimit: PersonLimit;
+  /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
+  readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
   readonly supervisorControlsLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
