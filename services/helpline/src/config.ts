@@ -119,6 +119,12 @@ export const helplineEnv = {
    */
   NOTES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
   /**
+   * The newest notes the case view carries (`GET /api/cases/{id}`); the older are counted in
+   * `notesLeftOut` and read a page at a time from `GET /api/cases/{id}/notes`. The console reads the
+   * view again on every change of the case, and a note is up to 4,000 characters.
+   */
+  CASE_VIEW_NOTES: z.coerce.number().int().min(1).max(5000).default(200),
+  /**
    * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
    * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a
    * `facts-rate-limited` security event.

@@ -43,3 +43,35 @@ export function decodeCursor(cursor: string, state: 'open' | 'all'): ListKey {
     throw refused(`a cursor of state=${key.data.state}: read its next page with state=${key.data.state}`);
   return key.data;
 }
+
+/**
+ * Where a page of a case's notes ended: the case, and the place in its trail (`seq`, kept as text:
+ * a bigint) of the page's oldest note. The next page holds the notes before it, so notes written
+ * meanwhile repeat nothing and push nothing off the pages still to read.
+ */
+export interface NoteKey {
+  readonly caseId: string;
+  readonly seq: string;
+}
+
+const NoteKeySchema = z.strictObject({ caseId: CaseId, seq: z.string().regex(/^[1-9]\d{0,18}$/) });
+
+/** The key as the opaque cursor of the older notes (`olderNotes`, a page's `next`). */
+export const encodeNoteCursor = (key: NoteKey): string =>
+  Buffer.from(JSON.stringify({ caseId: key.caseId, seq: key.seq })).toString('base64url');
+
+/** The key a notes cursor holds; one this case's notes did not give is a 400 naming `before`. */
+export function decodeNoteCursor(cursor: string, caseId: string): NoteKey {
+  const refusedBefore = (message: string) => new InvalidRequestError([{ path: 'before', message }]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const key = NoteKeySchema.safeParse(parsed);
+  if (!key.success)
+    throw refusedBefore("not a cursor of this case's notes: take it from `olderNotes` or a page's `next`");
+  if (key.data.caseId !== caseId) throw refusedBefore(`a cursor of the notes of ${key.data.caseId}`);
+  return key.data;
+}

@@ -190,6 +190,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
     timelineReadsAtOnce: config.TIMELINE_READS_AT_ONCE,
+    caseViewNotes: config.CASE_VIEW_NOTES,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,

@@ -13,6 +13,8 @@ import {
   CaseIdParams,
   CaseJoinsQuery,
   CaseJoinsView,
+  CaseNotesQuery,
+  CaseNotesView,
   CaseRevealBody,
   ChangePasswordBody,
   ConsoleLinks,
@@ -273,7 +275,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}',
     summary:
-      "A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins). A case outside the reader's own work (resolved or closed; for an operator, one a colleague holds or is offered) counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
+      "A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins), and the older notes past the latest CASE_VIEW_NOTES, counted in `notesLeftOut` (from the cursor `olderNotes`: GET /api/cases/{id}/notes). A case outside the reader's own work (resolved or closed; for an operator, one a colleague holds or is offered) counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
     roles: CAN.view,
     params: CaseIdParams,
     response: CaseDetail,
@@ -300,6 +302,17 @@ export const HELPLINE_CASE_ROUTES = {
     query: CaseJoinsQuery,
     response: CaseJoinsView,
     errors: [404],
+  }),
+  caseNotes: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/notes',
+    summary:
+      "The case's notes, newest first, a page at a time (limit at most 500; `before` is the view's `olderNotes` or the last page's `next`, 400 for one this case did not give): the case view carries the latest CASE_VIEW_NOTES of them with `notesLeftOut`. Outside the reader's own work a read of the resident, as the case view: 429 with Retry-After past CONTEXT_READS_PER_HOUR",
+    roles: CAN.view,
+    params: CaseIdParams,
+    query: CaseNotesQuery,
+    response: CaseNotesView,
+    errors: [404, 429],
   }),
   caseContext: defineRoute({
     method: 'GET',

@@ -14,7 +14,7 @@ import {
 import { traceCaseStep } from '../case-trace.ts';
 import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
-import { decodeCursor, encodeCursor } from '../list-cursor.ts';
+import { decodeCursor, decodeNoteCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
 import type { TransitionInput } from '../store/index.ts';
 import { actorOf, type RouteContext, withinLimit } from './context.ts';
@@ -206,7 +206,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
       return {
         ...found,
-        ...(await deps.store.events(id, CASE_VIEW_JOINS)),
+        ...(await deps.store.events(id, CASE_VIEW_JOINS, deps.caseViewNotes)),
         protocol: protocolFor(found.type, found.because),
       };
     },
@@ -214,6 +214,18 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     caseJoins: async (req) => {
       const page = await deps.store.joinPage(req.params.id, req.query.before, req.query.limit);
       if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
+    },
+
+    // The notes the case view leaves out, a page at a time: a read of the resident, as the view is.
+    caseNotes: async (req) => {
+      const { id } = req.params;
+      const found = await caseOf(id);
+      const before = req.query.before === undefined ? undefined : decodeNoteCursor(req.query.before, id);
+      await ctx.mayReadResident(req, found);
+      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-notes', [found.residentId], found.id);
+      const page = await deps.store.notePage(id, before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(id);
       return page;
     },
 

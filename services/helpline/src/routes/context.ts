@@ -42,6 +42,8 @@ export interface RouteDeps {
   readonly holdMaxSeconds: number;
   /** Device events timelines one person may have read at once on this instance (TIMELINE_READS_AT_ONCE). */
   readonly timelineReadsAtOnce: number;
+  /** The newest notes the case view carries (CASE_VIEW_NOTES); the older are paged. */
+  readonly caseViewNotes: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
@@ -118,7 +120,13 @@ export interface RouteContext {
 }
 
 /** What personal data a helpline answer showed. */
-export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets' | 'device-events' | 'case-view';
+export type PersonalRead =
+  | 'case-context'
+  | 'queue-names'
+  | 'call-targets'
+  | 'device-events'
+  | 'case-view'
+  | 'case-notes';
 
 /**
  * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of

@@ -61,6 +61,7 @@ export class CaseStore {
   alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);
   devicesOf = (caseId: string) => cases.devicesOf(this.#ctx, caseId);
   joinPage = (...a: Rest<typeof cases.joinPage>) => cases.joinPage(this.#ctx, ...a);
+  notePage = (...a: Rest<typeof cases.notePage>) => cases.notePage(this.#ctx, ...a);
   transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
   record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);
