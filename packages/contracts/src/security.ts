@@ -14,6 +14,8 @@ export const SECURITY_EVENT_KINDS = [
   'notes-rate-limited',
   /** helpline: one person recorded facts on cases past FACTS_PER_MINUTE. */
   'facts-rate-limited',
+  /** helpline: one person's reads at one instance past REQUESTS_PER_MINUTE (once per window). */
+  'requests-rate-limited',
   /**
    * helpline: one supervisor set others' presence or signed others out past
    * SUPERVISOR_CONTROLS_PER_HOUR.

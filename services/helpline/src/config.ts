@@ -125,6 +125,15 @@ export const helplineEnv = {
    */
   CASE_VIEW_NOTES: z.coerce.number().int().min(1).max(5000).default(200),
   /**
+   * Reads (GET requests) one person may make of one instance in a minute, counted in its memory:
+   * past it, 429 and a `requests-rate-limited` security event once per window. A console reads a
+   * few dozen times a minute (a supervisor's people and overview every few seconds, the answer
+   * figures, the case on screen again on each of its changes); the stream, sign-in, writes (each
+   * bounded by its own limit or the case's state) and reads of the case one is answering or may
+   * answer are never refused by it. Behind a balancer a person gets this much at each instance.
+   */
+  REQUESTS_PER_MINUTE: z.coerce.number().int().min(10).max(1_000_000).default(1200),
+  /**
    * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
    * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a
    * `facts-rate-limited` security event.

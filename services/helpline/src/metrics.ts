@@ -28,6 +28,7 @@ export type HelplineMetrics = {
   readonly queueNamesRefused: Counter;
   readonly notesRefused: Counter;
   readonly factsRefused: Counter;
+  readonly requestsRefused: Counter;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -176,6 +177,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     factsRefused: new Counter({
       name: 'helpline_facts_refused_total',
       help: 'Facts recorded on cases refused: past FACTS_PER_MINUTE by one person',
+      registers,
+    }),
+    requestsRefused: new Counter({
+      name: 'helpline_requests_refused_total',
+      help: "Reads refused at this instance: past REQUESTS_PER_MINUTE by one person (reads of the reader's own work excepted)",
       registers,
     }),
     supervisorControlsRefused: new Counter({

@@ -19,6 +19,7 @@ import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
+import { RequestBudget } from './request-budget.ts';
 import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
 import { upgradeSchema } from './schema-upgrade.ts';
@@ -244,6 +245,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock.now(),
     ),
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
+    requestBudget: new RequestBudget(config.REQUESTS_PER_MINUTE, 60_000, () => clock.now()),
     factsLimit: new PersonLimit(pool, schema, 'facts', config.FACTS_PER_MINUTE, 60_000, () => clock.now()),
     supervisorControlsLimit: new PersonLimit(
       pool,

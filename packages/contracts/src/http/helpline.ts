@@ -60,7 +60,7 @@ import {
   UserIdParams,
   UserView,
 } from './helpline-schemas.ts';
-import { defineRoute, Empty } from './route.ts';
+import { defineRoute, Empty, type RouteTable } from './route.ts';
 
 /**
  * A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its
@@ -546,14 +546,29 @@ export const HELPLINE_STREAM_ROUTES = {
 };
 
 /** Every route of the helpline API. */
-export const HELPLINE_ROUTES = {
+/**
+ * Every read by a signed-in person (a GET but the live stream) counts against their
+ * REQUESTS_PER_MINUTE at the instance answering it: 429 with Retry-After past it (reads of the
+ * case they are answering or may answer excepted).
+ */
+const withinReadBudget = <T extends RouteTable>(routes: T): T =>
+  Object.fromEntries(
+    Object.entries(routes).map(([name, route]) => [
+      name,
+      route.method === 'GET' && route.roles !== 'anyone' && name !== 'stream'
+        ? { ...route, errors: [...new Set([...(route.errors ?? []), 429])] }
+        : route,
+    ]),
+  ) as T;
+
+export const HELPLINE_ROUTES = withinReadBudget({
   ...HELPLINE_PEOPLE_ROUTES,
   ...HELPLINE_PRESENCE_ROUTES,
   ...HELPLINE_CASE_ROUTES,
   ...HELPLINE_CALL_ROUTES,
   ...HELPLINE_SUPERVISOR_ROUTES,
   ...HELPLINE_STREAM_ROUTES,
-};
+});
 export type HelplineRoutes = typeof HELPLINE_ROUTES;
 
 export const HELPLINE_API = {

@@ -93,6 +93,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
   return {
     callTargets: async (req) => {
       const stored = await storedCase(req.params.id);
+      await ctx.withinBudget(req, stored.case);
       await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
       if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
@@ -204,7 +205,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
 
     listCalls: async (req) => {
       const { id } = req.params;
-      await storedCase(id);
+      await ctx.withinBudget(req, (await storedCase(id)).case);
       return { calls: await deps.store.calls(id) };
     },
   };

@@ -201,6 +201,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       // Logged only outside the reader's own work: the console reads its own case on every change.
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
@@ -222,6 +223,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const { id } = req.params;
       const found = await caseOf(id);
       const before = req.query.before === undefined ? undefined : decodeNoteCursor(req.query.before, id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-notes', [found.residentId], found.id);
       const page = await deps.store.notePage(id, before, req.query.limit);
@@ -239,6 +241,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // names the devices the case's alerts came from, by the kinds those alerts gave; read only then.
     caseContext: async (req) => {
       const found = await caseOf(req.params.id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       const context = await deps.registry.context(found.residentId, () => deps.store.devicesOf(found.id));
       if (context.resident || context.responders.length > 0)
@@ -252,6 +255,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // running here, so a session asking in a loop or all at once cannot hold the instance.
     caseTimeline: async (req) => {
       const found = await caseOf(req.params.id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       const person = who(req).id;
       const running = timelineReads.get(person) ?? 0;

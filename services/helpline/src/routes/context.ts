@@ -13,6 +13,7 @@ import { ADMIN_PRINCIPAL, type PeopleStore, type Principal } from '../people.ts'
 import type { ConsoleStore } from '../presence.ts';
 import type { CasePublisher } from '../publisher.ts';
 import type { RegistryClient } from '../registry-client.ts';
+import type { RequestBudget } from '../request-budget.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type { SecurityEvents } from '../security.ts';
 import type { Actor, CaseStore } from '../store/index.ts';
@@ -72,6 +73,8 @@ export interface RouteDeps {
   readonly overviewLimit: PersonLimit;
   /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
   readonly notesLimit: PersonLimit;
+  /** Reads per person in a minute at this instance (REQUESTS_PER_MINUTE), in memory. */
+  readonly requestBudget: RequestBudget;
   /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
   readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
@@ -117,6 +120,13 @@ export interface RouteContext {
    * The case view, the context and the numbers to call each count the case's resident.
    */
   readonly mayReadResident: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
+  /**
+   * Once a read of one case has found it: a read past the caller's REQUESTS_PER_MINUTE is refused
+   * here unless the case is the caller's own work (`ownContextRead`: the case they hold or are
+   * offered, one waiting in the queue, any open case for a supervisor), which an alarm being
+   * answered needs however many reads came before.
+   */
+  readonly withinBudget: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
 }
 
 /** What personal data a helpline answer showed. */
