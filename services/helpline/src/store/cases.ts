@@ -723,23 +723,18 @@ export async function events(
   );
   const events = rows.map(toEvent);
   const shown = (kind: string) => events.filter((e) => e.kind === kind).length;
-  const notesLeftOut = Math.max(0, (await noteCount(ctx, caseId)) - shown('note'));
+  const notesLeftOut = Math.max(0, (await stepCount(ctx, ctx.pool, caseId, 'note')) - shown('note'));
   const oldestNote = rows.find((r) => r.kind === 'note');
   return {
     events,
-    joinsLeftOut: Math.max(0, (await joinCount(ctx, ctx.pool, caseId)) - shown('alert-joined')),
+    joinsLeftOut: Math.max(
+      0,
+      (await stepCount(ctx, ctx.pool, caseId, 'alert-joined')) - shown('alert-joined'),
+    ),
     notesLeftOut,
     olderNotes: notesLeftOut > 0 && oldestNote ? encodeNoteCursor({ caseId, seq: oldestNote.place }) : null,
   };
 }
-
-const noteCount = async (ctx: StoreContext, caseId: string): Promise<number> =>
-  (
-    await ctx.pool.query<{ n: number }>(
-      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = 'note'`,
-      [caseId],
-    )
-  ).rows[0]?.n ?? 0;
 
 /**
  * One page of a case's notes, newest first: those before the cursor `before` (the newest when
@@ -763,17 +758,23 @@ export async function notePage(
   const page = rows.slice(0, limit);
   const oldest = page.at(-1);
   return {
-    total: await noteCount(ctx, caseId),
+    total: await stepCount(ctx, ctx.pool, caseId, 'note'),
     events: page.map(toEvent),
     next: rows.length > limit && oldest ? encodeNoteCursor({ caseId, seq: oldest.place }) : null,
   };
 }
 
-const joinCount = async (ctx: StoreContext, db: Db, caseId: string): Promise<number> =>
+/** How many steps of `kind` (`alert-joined`, `note`) the case has. */
+const stepCount = async (
+  ctx: StoreContext,
+  db: Db,
+  caseId: string,
+  kind: CaseEvent['kind'],
+): Promise<number> =>
   (
     await db.query<{ n: number }>(
-      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = 'alert-joined'`,
-      [caseId],
+      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = $2`,
+      [caseId, kind],
     )
   ).rows[0]?.n ?? 0;
 
@@ -799,7 +800,7 @@ export async function joinPage(
   );
   const events = rows.slice(0, limit).map(toEvent);
   return {
-    total: await joinCount(ctx, ctx.pool, caseId),
+    total: await stepCount(ctx, ctx.pool, caseId, 'alert-joined'),
     events,
     next: rows.length > limit ? (events.at(-1)?.id ?? null) : null,
   };
