@@ -12,6 +12,10 @@ export const SECURITY_EVENT_KINDS = [
   'overview-rate-limited',
   /** helpline: one person wrote notes or call records on cases past NOTES_PER_MINUTE. */
   'notes-rate-limited',
+  /** helpline: one person recorded facts on cases past FACTS_PER_MINUTE. */
+  'facts-rate-limited',
+  /** helpline: one person's reads at one instance past REQUESTS_PER_MINUTE (once per window). */
+  'requests-rate-limited',
   /**
    * helpline: one supervisor set others' presence or signed others out past
    * SUPERVISOR_CONTROLS_PER_HOUR.

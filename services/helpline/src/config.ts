@@ -119,6 +119,27 @@ export const helplineEnv = {
    */
   NOTES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
   /**
+   * The newest notes the case view carries (`GET /api/cases/{id}`); the older are counted in
+   * `notesLeftOut` and read a page at a time from `GET /api/cases/{id}/notes`. The console reads the
+   * view again on every change of the case, and a note is up to 4,000 characters.
+   */
+  CASE_VIEW_NOTES: z.coerce.number().int().min(1).max(5000).default(200),
+  /**
+   * Reads (GET requests) one person may make of one instance in a minute, counted in its memory:
+   * past it, 429 and a `requests-rate-limited` security event once per window. A console reads a
+   * few dozen times a minute (a supervisor's people and overview every few seconds, the answer
+   * figures, the case on screen again on each of its changes); the stream, sign-in, writes (each
+   * bounded by its own limit or the case's state) and reads of the case one is answering or may
+   * answer are never refused by it. Behind a balancer a person gets this much at each instance.
+   */
+  REQUESTS_PER_MINUTE: z.coerce.number().int().min(10).max(1_000_000).default(1200),
+  /**
+   * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
+   * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a
+   * `facts-rate-limited` security event.
+   */
+  FACTS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(30),
+  /**
    * Changes one supervisor may make to other people in an hour: presences set and sign-outs
    * everywhere. A shift change takes a handful; past it, 429 and a
    * `supervisor-controls-rate-limited` security event. Each sign-out puts the person's cases back in

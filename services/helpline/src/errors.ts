@@ -89,6 +89,20 @@ export class CallNotFoundError extends NotFoundError {
   }
 }
 
+/**
+ * A call under this Idempotency-Key is still being placed (the phone system has not answered yet):
+ * nothing was done (409). Sent again once the first has answered, it is answered with that call.
+ */
+export class CallInProgressError extends RefusedError {
+  constructor(readonly caseId: string) {
+    super(
+      409,
+      'call-in-progress',
+      'a call under this Idempotency-Key is still being placed: wait for it, or send the same key again to be answered with it',
+    );
+  }
+}
+
 /** The registry names no such party for the case's resident (or has no number for it). */
 export class PartyNotFoundError extends NotFoundError {
   constructor(

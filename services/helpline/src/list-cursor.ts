@@ -29,17 +29,46 @@ export const encodeCursor = (key: ListKey): string => Buffer.from(JSON.stringify
 
 const refused = (message: string) => new InvalidRequestError([{ path: 'cursor', message }]);
 
+/** What a cursor holds, unchecked; undefined for one that is not base64url JSON at all. */
+function opened(cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The key a `cursor` holds, for a list of `state`; a cursor this list did not give is a 400 naming it. */
 export function decodeCursor(cursor: string, state: 'open' | 'all'): ListKey {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  const key = ListKeySchema.safeParse(parsed);
+  const key = ListKeySchema.safeParse(opened(cursor));
   if (!key.success) throw refused('not a cursor of this list: take the next page from the Link header');
   if (key.data.state !== state)
     throw refused(`a cursor of state=${key.data.state}: read its next page with state=${key.data.state}`);
+  return key.data;
+}
+
+/**
+ * Where a page of a case's notes ended: the case, and the place in its trail (`seq`, kept as text:
+ * a bigint) of the page's oldest note. The next page holds the notes before it, so notes written
+ * meanwhile repeat nothing and push nothing off the pages still to read.
+ */
+export interface NoteKey {
+  readonly caseId: string;
+  readonly seq: string;
+}
+
+const NoteKeySchema = z.strictObject({ caseId: CaseId, seq: z.string().regex(/^[1-9]\d{0,18}$/) });
+
+/** The key as the opaque cursor of the older notes (`olderNotes`, a page's `next`). */
+export const encodeNoteCursor = (key: NoteKey): string =>
+  Buffer.from(JSON.stringify({ caseId: key.caseId, seq: key.seq })).toString('base64url');
+
+/** The key a notes cursor holds; one this case's notes did not give is a 400 naming `before`. */
+export function decodeNoteCursor(cursor: string, caseId: string): NoteKey {
+  const refusedBefore = (message: string) => new InvalidRequestError([{ path: 'before', message }]);
+  const key = NoteKeySchema.safeParse(opened(cursor));
+  if (!key.success)
+    throw refusedBefore("not a cursor of this case's notes: take it from `olderNotes` or a page's `next`");
+  if (key.data.caseId !== caseId) throw refusedBefore(`a cursor of the notes of ${key.data.caseId}`);
   return key.data;
 }

@@ -27,6 +27,8 @@ export type HelplineMetrics = {
   readonly contextReadsRefused: Counter;
   readonly queueNamesRefused: Counter;
   readonly notesRefused: Counter;
+  readonly factsRefused: Counter;
+  readonly requestsRefused: Counter;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -170,6 +172,16 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     notesRefused: new Counter({
       name: 'helpline_notes_refused_total',
       help: "Notes, responders' answers and 999 call records refused: past NOTES_PER_MINUTE by one person",
+      registers,
+    }),
+    factsRefused: new Counter({
+      name: 'helpline_facts_refused_total',
+      help: 'Facts recorded on cases refused: past FACTS_PER_MINUTE by one person',
+      registers,
+    }),
+    requestsRefused: new Counter({
+      name: 'helpline_requests_refused_total',
+      help: "Reads refused at this instance: past REQUESTS_PER_MINUTE by one person (reads of the reader's own work excepted)",
       registers,
     }),
     supervisorControlsRefused: new Counter({

@@ -19,6 +19,7 @@ import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
+import { RequestBudget } from './request-budget.ts';
 import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
 import { upgradeSchema } from './schema-upgrade.ts';
@@ -190,6 +191,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     offerSeconds: config.OFFER_TIMEOUT_S,
     holdMaxSeconds: config.HELPLINE_HOLD_MAX_S,
     timelineReadsAtOnce: config.TIMELINE_READS_AT_ONCE,
+    caseViewNotes: config.CASE_VIEW_NOTES,
     presenceOnLogin: config.PRESENCE_ON_LOGIN,
     publicOrigin: config.HELPLINE_PUBLIC_ORIGIN,
     reportsUrl: config.TELECARE_REPORTS_URL,
@@ -215,6 +217,8 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     },
     telephony: createTelephony(config, logger.child({ component: 'telephony' })),
     emergencyNumber: config.HELPLINE_EMERGENCY_NUMBER,
+    // Past the PBX's time to answer, within PostgreSQL's statement timeout (15 s).
+    callClaimWaitMs: Math.min(config.HELPLINE_PBX_TIMEOUT_MS + 2000, 12_000),
     revealLimit: new PersonLimit(
       pool,
       schema,
@@ -241,6 +245,8 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock.now(),
     ),
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
+    requestBudget: new RequestBudget(config.REQUESTS_PER_MINUTE, 60_000, () => clock.now()),
+    factsLimit: new PersonLimit(pool, schema, 'facts', config.FACTS_PER_MINUTE, 60_000, () => clock.now()),
     supervisorControlsLimit: new PersonLimit(
       pool,
       schema,

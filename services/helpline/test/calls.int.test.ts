@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ManualClock } from '@telecare/platform';
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 
@@ -10,6 +11,8 @@ const clock = new ManualClock(Date.now());
 const PBX_TOKEN = 'pbx-token-0123456789abcdef';
 const pbxCalls: { body: Record<string, unknown>; authorization: string | undefined }[] = [];
 let pbxAnswer = 200;
+/** While set, the PBX holds its answers until it resolves. */
+let pbxHold: Promise<void> | undefined;
 let pbx: Server;
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 let op: { id: string; cookie: string };
@@ -40,8 +43,9 @@ beforeAll(async () => {
     req.on('data', (c) => {
       body += c;
     });
-    req.on('end', () => {
+    req.on('end', async () => {
       pbxCalls.push({ body: JSON.parse(body), authorization: req.headers.authorization });
+      await pbxHold;
       res.writeHead(pbxAnswer, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'pbx-123' }));
     });
   });
@@ -227,6 +231,8 @@ describe('click-to-call through a PBX (HELPLINE_TELEPHONY=sip-click-to-call)', (
       HELPLINE_TELEPHONY: 'sip-click-to-call',
       HELPLINE_PBX_URL: `http://127.0.0.1:${(pbx.address() as AddressInfo).port}/click-to-call`,
       HELPLINE_PBX_TOKEN: PBX_TOKEN,
+      // Longer than the PBX below holds a call, so a held call is still placed by the PBX.
+      HELPLINE_PBX_TIMEOUT_MS: '10000',
     });
     opConsole = await h.openConsole(op.cookie);
   });
@@ -273,5 +279,33 @@ describe('click-to-call through a PBX (HELPLINE_TELEPHONY=sip-click-to-call)', (
     expect(started.json.message).toMatch(/503/);
     const trail = (await events()).filter((e) => e.kind === 'call-started').at(-1);
     expect(trail?.data).toMatchObject({ via: 'browser', pbxFailed: expect.stringMatching(/503/) });
+  });
+  it('places one call for two starts with the same Idempotency-Key at once (a double click)', async () => {
+    const before = pbxCalls.length;
+    // The PBX answers once a second request has reached it (or after a while): two starts racing
+    // each other both reach it before either call is recorded, unless the key is claimed first.
+    let release = () => {};
+    pbxHold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reached = waitFor(() => pbxCalls.length - before >= 2, { timeoutMs: 2500 }).then(release, release);
+    const start = () =>
+      h.api(`/api/cases/${caseId}/calls`, {
+        method: 'POST',
+        body: { party: 'resident' },
+        as: op.cookie,
+        key: 'call-resident-double-click',
+      });
+    const [a, b] = await Promise.all([start(), start()]);
+    await reached;
+    pbxHold = undefined;
+    expect(pbxCalls.length - before).toBe(1);
+    expect([a.status, b.status].sort()).toEqual([200, 201]);
+    expect(b.json.callId).toBe(a.json.callId);
+    expect(b.json).toMatchObject({ via: 'pbx', pbxReference: 'pbx-123', uri: 'tel:01452000111' });
+    const started = (await events()).filter(
+      (e) => e.kind === 'call-started' && e.data.callId === a.json.callId,
+    );
+    expect(started).toHaveLength(1);
   });
 });

@@ -476,16 +476,37 @@ export const CaseJoinsView = z.looseObject({
 });
 export type CaseJoinsView = z.infer<typeof CaseJoinsView>;
 
+/** A page of a case's notes, newest first: `before` is the view's `olderNotes` or the last page's `next`. */
+export const CaseNotesQuery = z.strictObject({
+  before: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const CaseNotesView = z.looseObject({
+  /** Every note of the case. */
+  total: z.number().int().min(0),
+  /** The page, newest first. */
+  events: z.array(CaseEvent),
+  /** `before` for the next (older) page; null on the last. */
+  next: z.string().nullable(),
+});
+export type CaseNotesView = z.infer<typeof CaseNotesView>;
+
 export const CaseDetail = HelplineCase.extend({
   /**
    * The audit trail, oldest first: every step an operator needs (opened, offers, accepts, holds,
-   * notes, calls, facts, reveals, escalations, resolution) and the latest `CASE_VIEW_JOINS`
-   * `alert-joined` steps. A storm joins thousands of alerts to a case, one step each, and the
-   * console reads the view again on every change of the case on screen.
+   * calls, facts, reveals, escalations, resolution), the latest `CASE_VIEW_JOINS` `alert-joined`
+   * steps and the latest notes (the helpline's CASE_VIEW_NOTES). A storm joins thousands of alerts
+   * to a case, one step each, a long night gathers notes, and the console reads the view again on
+   * every change of the case on screen.
    */
   events: z.array(CaseEvent),
   /** The `alert-joined` steps older than those in `events` (GET /api/cases/{id}/joins pages through all). */
   joinsLeftOut: z.number().int().min(0),
+  /** The notes older than those in `events`. */
+  notesLeftOut: z.number().int().min(0),
+  /** `before` for GET /api/cases/{id}/notes: the notes older than those in `events`; null when none. */
+  olderNotes: z.string().nullable(),
   /** The scripted protocol for the case's alert type. */
   protocol: z.object({ title: z.string(), steps: z.array(z.string()) }),
 });

@@ -13,6 +13,8 @@ import {
   CaseIdParams,
   CaseJoinsQuery,
   CaseJoinsView,
+  CaseNotesQuery,
+  CaseNotesView,
   CaseRevealBody,
   ChangePasswordBody,
   ConsoleLinks,
@@ -58,7 +60,7 @@ import {
   UserIdParams,
   UserView,
 } from './helpline-schemas.ts';
-import { defineRoute, Empty } from './route.ts';
+import { defineRoute, Empty, type RouteTable } from './route.ts';
 
 /**
  * A case action: the case by id, a key against double clicks, 404 for no such case, 409 when its
@@ -273,7 +275,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'GET',
     path: '/api/cases/{id}',
     summary:
-      "A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins). A case outside the reader's own work (resolved or closed; for an operator, one a colleague holds or is offered) counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
+      "A case with its audit trail and protocol; its alerts as a window (the first, the most urgent, the latest) with `alertCount` (all of them: GET /api/cases/{id}/alerts); its steps all but the older `alert-joined` ones, counted in `joinsLeftOut` (all of them: GET /api/cases/{id}/joins), and the older notes past the latest CASE_VIEW_NOTES, counted in `notesLeftOut` (from the cursor `olderNotes`: GET /api/cases/{id}/notes). A case outside the reader's own work (resolved or closed; for an operator, one a colleague holds or is offered) counts as a read of its resident, as its context does: 429 with Retry-After past CONTEXT_READS_PER_HOUR residents",
     roles: CAN.view,
     params: CaseIdParams,
     response: CaseDetail,
@@ -300,6 +302,17 @@ export const HELPLINE_CASE_ROUTES = {
     query: CaseJoinsQuery,
     response: CaseJoinsView,
     errors: [404],
+  }),
+  caseNotes: defineRoute({
+    method: 'GET',
+    path: '/api/cases/{id}/notes',
+    summary:
+      "The case's notes, newest first, a page at a time (limit at most 500; `before` is the view's `olderNotes` or the last page's `next`, 400 for one this case did not give): the case view carries the latest CASE_VIEW_NOTES of them with `notesLeftOut`. Outside the reader's own work a read of the resident, as the case view: 429 with Retry-After past CONTEXT_READS_PER_HOUR",
+    roles: CAN.view,
+    params: CaseIdParams,
+    query: CaseNotesQuery,
+    response: CaseNotesView,
+    errors: [404, 429],
   }),
   caseContext: defineRoute({
     method: 'GET',
@@ -410,9 +423,10 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/facts',
     summary:
-      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400',
+      'Record a fact for the reports (responder arrived, found on the floor, ambulance requested / attended / conveyed, admitted) as a `fact-recorded` step, by the operator holding the case, a supervisor or admin; a time in the future or before the case was raised is 400. 429 with Retry-After past FACTS_PER_MINUTE facts by one person (a security event at the first refusal of a burst)',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: CaseFactBody,
     response: CaseEvent,
     status: 201,
@@ -446,7 +460,7 @@ export const HELPLINE_CALL_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/calls',
     summary:
-      'Start a call (case accepted by you): the number comes from the registry; placed by the PBX (sip-click-to-call) or left to the browser to open (`via: browser`); recorded as call-started. 404: no such case, or the registry names no such party (or no number for it)',
+      'Start a call (case accepted by you): the number comes from the registry; placed by the PBX (sip-click-to-call) or left to the browser to open (`via: browser`); recorded as call-started. Under an Idempotency-Key already used for a call, that call (200), never a second one: a start while the first is still being placed waits for it, or past HELPLINE_PBX_TIMEOUT_MS + 2 s is 409 `call-in-progress`. 404: no such case, or the registry names no such party (or no number for it)',
     roles: CAN.work,
     ...onCase,
     body: StartCallBody,
@@ -532,14 +546,29 @@ export const HELPLINE_STREAM_ROUTES = {
 };
 
 /** Every route of the helpline API. */
-export const HELPLINE_ROUTES = {
+/**
+ * Every read by a signed-in person (a GET but the live stream) counts against their
+ * REQUESTS_PER_MINUTE at the instance answering it: 429 with Retry-After past it (reads of the
+ * case they are answering or may answer excepted).
+ */
+const withinReadBudget = <T extends RouteTable>(routes: T): T =>
+  Object.fromEntries(
+    Object.entries(routes).map(([name, route]) => [
+      name,
+      route.method === 'GET' && route.roles !== 'anyone' && name !== 'stream'
+        ? { ...route, errors: [...new Set([...(route.errors ?? []), 429])] }
+        : route,
+    ]),
+  ) as T;
+
+export const HELPLINE_ROUTES = withinReadBudget({
   ...HELPLINE_PEOPLE_ROUTES,
   ...HELPLINE_PRESENCE_ROUTES,
   ...HELPLINE_CASE_ROUTES,
   ...HELPLINE_CALL_ROUTES,
   ...HELPLINE_SUPERVISOR_ROUTES,
   ...HELPLINE_STREAM_ROUTES,
-};
+});
 export type HelplineRoutes = typeof HELPLINE_ROUTES;
 
 export const HELPLINE_API = {

@@ -25,6 +25,7 @@ import type {
   CaseDetail,
   CaseEvent,
   CaseJoinsView,
+  CaseNotesView,
   CaseSummary,
   DeviceEvents,
   Health,
@@ -118,22 +119,60 @@ let allJoins: { caseId: string; events: CaseEvent[]; total: number } | null = nu
 
 const joinsIn = (c: CaseDetail) => c.events.filter((e) => e.kind === 'alert-joined').length;
 
+/**
+ * The notes of the case on screen older than those its view carries (the newest CASE_VIEW_NOTES),
+ * read a page at a time as the operator asks, by id; `next` is where the next older page starts.
+ * Once some are read, every note the view shows is kept here too: a note written later pushes the
+ * oldest of the view's out of it, and it stays on screen between the pages read and the view.
+ */
+let olderNotes: { caseId: string; notes: Map<string, CaseEvent>; next: string | null } | null = null;
+
+/** How many older notes one press of "Show older notes" reads. */
+const NOTES_PAGE = 100;
+
+const notesIn = (c: CaseDetail) => c.events.filter((e) => e.kind === 'note').length;
+
+/** The steps of the view with the older joins and notes read so far, ordered by time. */
+function stepsShown(c: CaseDetail, joins: CaseEvent[] | null, notes: Map<string, CaseEvent> | null) {
+  if (!joins && !notes) return c.events;
+  const inView = new Set(c.events.map((e) => e.id));
+  const extra = [...(joins ?? []), ...(notes?.values() ?? [])].filter((e) => !inView.has(e.id));
+  // The older steps come before the view's: ordered by time, each list keeping its own order.
+  return [...extra, ...c.events].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+}
+
 function timelinePanel(c: CaseDetail): string {
   const total = c.joinsLeftOut + joinsIn(c);
   const all = allJoins?.caseId === c.id && allJoins.total === total ? allJoins : null;
-  // The older joins come before the view's: ordered by time, each list keeping its own order.
-  const events = all
-    ? [...all.events.filter((e) => !c.events.some((v) => v.id === e.id)), ...c.events].sort(
-        (a, b) => Date.parse(a.at) - Date.parse(b.at),
-      )
-    : c.events;
+  const older = olderNotes?.caseId === c.id ? olderNotes : null;
+  if (older) for (const e of c.events) if (e.kind === 'note') older.notes.set(e.id, e);
+  const events = stepsShown(c, all?.events ?? null, older?.notes ?? null);
+  const notesNotShown = c.notesLeftOut + notesIn(c) - (older ? older.notes.size : notesIn(c));
   const row = (e: CaseEvent) =>
     `<tr data-kind="${esc(e.kind)}"><td>${new Date(e.at).toLocaleTimeString()}</td><td>${esc(nameOf(e.actor))}</td><td>${esc(eventText(e))}</td></tr>`;
   return `${
     c.joinsLeftOut > 0 && !all
       ? `<p class="meta" id="joins-left-out">${c.joinsLeftOut} earlier ${c.joinsLeftOut === 1 ? 'alert' : 'alerts'} joined the case, not shown. <button type="button" id="show-joins">Show them</button></p>`
       : ''
+  }${
+    notesNotShown > 0 && (older ? older.next : c.olderNotes)
+      ? `<p class="meta" id="notes-left-out">${notesNotShown} older ${notesNotShown === 1 ? 'note' : 'notes'}, not shown. <button type="button" id="show-older-notes">Show older notes</button></p>`
+      : ''
   }<table class="timeline" id="timeline"><caption class="visually-hidden">Audit trail</caption>${events.map(row).join('')}</table>`;
+}
+
+/** Reads the next page of the case's older notes (from the view's cursor the first time) and shows them. */
+async function showOlderNotes(c: CaseDetail): Promise<void> {
+  const kept = olderNotes?.caseId === c.id ? olderNotes : null;
+  const before = kept ? kept.next : c.olderNotes;
+  if (!before) return;
+  const page = await api<CaseNotesView>(
+    `/api/cases/${c.id}/notes?limit=${NOTES_PAGE}&before=${encodeURIComponent(before)}`,
+  );
+  const notes = kept?.notes ?? new Map(c.events.filter((e) => e.kind === 'note').map((e) => [e.id, e]));
+  for (const e of page.events) notes.set(e.id, e);
+  olderNotes = { caseId: c.id, notes, next: page.next };
+  if (state.selected === c.id) renderDetail();
 }
 
 /** Reads every `alert-joined` step of the case, a page at a time, and shows them in the trail. */
@@ -376,6 +415,10 @@ function wire(id: string): void {
   maybe('accept')?.addEventListener('click', () => accept(id));
   maybe('show-alerts')?.addEventListener('click', () => void act('show-alerts', () => showAllAlerts(id)));
   maybe('show-joins')?.addEventListener('click', () => void act('show-joins', () => showAllJoins(id)));
+  maybe('show-older-notes')?.addEventListener('click', () => {
+    const c = state.detail;
+    if (c?.id === id) void act('show-older-notes', () => showOlderNotes(c));
+  });
   wireCalls(id, reload);
   wireFacts(id, reload);
   maybe('decline')?.addEventListener('click', () =>
@@ -532,7 +575,7 @@ async function readDeviceEvents(id: string): Promise<DeviceEvents> {
 }
 
 /** How many steps the case has had: every step is kept, so a later read never has fewer. */
-const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut;
+const stepsOf = (c: CaseDetail): number => c.events.length + c.joinsLeftOut + c.notesLeftOut;
 
 const missingContext = (e: Error): CaseContext => ({
   available: false,

@@ -11,6 +11,7 @@ import type {
   CaseDetail as CaseDetailView,
   CaseEvent,
   CaseJoinsView,
+  CaseNotesView,
   CaseState,
   ContextResponder,
   HelplineCase,
@@ -21,7 +22,7 @@ import type {
 } from '@telecare/contracts';
 import type { z } from 'zod';
 
-export type { Because, CaseAlertsView, CaseEvent, CaseJoinsView, CaseState, Presence };
+export type { Because, CaseAlertsView, CaseEvent, CaseJoinsView, CaseNotesView, CaseState, Presence };
 export const OPEN_STATES: readonly CaseState[] = ['queued', 'offered', 'accepted', 'on_hold'];
 export const isOpen = (state: CaseState): boolean => OPEN_STATES.includes(state);
 

@@ -1,8 +1,13 @@
-import { type CallTarget, type HELPLINE_CALL_ROUTES, newId } from '@telecare/contracts';
+import { type CallTarget, type HELPLINE_CALL_ROUTES, newId, type StartedCallView } from '@telecare/contracts';
 import type { RouteHandlers } from '@telecare/platform';
+import type { z } from 'zod';
 import { CaseNotFoundError, PartyNotFoundError, TransitionRefusedError } from '../errors.ts';
+import type { PlacedCall } from '../store/index.ts';
 import { callUri, TelephonyError } from '../telephony.ts';
 import { actorOf, type RouteContext } from './context.ts';
+
+/** A started call as answered, but for the step that recorded it. */
+type StartedCall = Omit<z.infer<typeof StartedCallView>, 'eventId'>;
 
 /**
  * Voice: the case's call actions (numbers from the registry as tel:/sip: URIs, and 999), starting
@@ -69,9 +74,26 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
     return { parties, targets };
   };
 
+  /**
+   * Asks the phone system to place a call to `uri`. When it cannot, the call must still happen: the
+   * operator dials the same URI from the console (`via: browser`, with why).
+   */
+  const dial = async (caseId: string, uri: string, operatorId: string) => {
+    const callId = newId('call', deps.clock.now());
+    const extension = (await deps.people.getUser(operatorId))?.extension ?? null;
+    try {
+      const result = await deps.telephony.place({ callId, caseId, uri, operatorId, extension });
+      return { callId, via: result.via, reference: result.via === 'pbx' ? result.reference : null };
+    } catch (err) {
+      if (!(err instanceof TelephonyError)) throw err;
+      return { callId, via: 'browser' as const, reference: null, failed: err.message };
+    }
+  };
+
   return {
     callTargets: async (req) => {
       const stored = await storedCase(req.params.id);
+      await ctx.withinBudget(req, stored.case);
       await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
       if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
@@ -86,7 +108,6 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       const { id } = req.params;
       const body = req.body;
       const principal = who(req);
-      const key = requestKeyOf(req);
       const stored = await storedCase(id);
       const { targets } = await callTargets(stored.case.residentId);
       const target = targets.find(
@@ -95,87 +116,76 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
           (body.party !== 'responder' || t.responderId === body.responderId) &&
           (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
       );
-      if (key) {
-        // The same click again (a lost answer, a double click): the call already placed, not another.
-        // Another request's key is refused here, before the phone rings.
-        const done = await deps.store.keptStep(id, key, { actor: principal.id, kinds: ['call-started'] });
-        if (done) {
-          const call = (await deps.store.calls(id)).find((c) => c.id === done.data.callId);
-          return reply.code(200).send({
-            callId: done.data.callId,
-            party: done.data.party,
-            uri: target?.uri ?? '',
-            via: done.data.via,
-            pbxReference: call?.pbxReference ?? null,
-            startedAt: call?.startedAt,
-            eventId: done.id,
-          });
-        }
-      }
-      // Checked before the phone rings; checked again under the case's lock when recorded.
-      const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
-      if (stored.case.state !== 'accepted' || !mine)
-        throw new TransitionRefusedError(
-          id,
-          'call',
-          stored.case.state,
-          stored.case.state !== 'accepted'
-            ? 'accept the case before calling anyone for it'
-            : 'another operator is working this case',
-          stored.case.assignedTo,
-        );
-      if (!target)
-        throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
-      if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);
-      const callId = newId('call', deps.clock.now());
-      const extension = (await deps.people.getUser(principal.id))?.extension ?? null;
-      let placed: { via: 'browser' | 'pbx'; reference: string | null; failed?: string };
-      try {
-        const result = await deps.telephony.place({
-          callId,
-          caseId: id,
-          uri: target.uri,
-          operatorId: principal.id,
-          extension,
-        });
-        placed = { via: result.via, reference: result.via === 'pbx' ? result.reference : null };
-      } catch (err) {
-        if (!(err instanceof TelephonyError)) throw err;
-        // The call must still happen: the operator dials the same URI from the console.
-        placed = { via: 'browser', reference: null, failed: err.message };
-      }
-      const at = now();
-      const { event } = await deps.store.startCall(
-        id,
-        {
-          id: callId,
+      let answer: StartedCall | undefined;
+      // Called once the request's key (if any) is claimed and found unused: a double click or a
+      // retry under the same key waits for this one and is answered with its call, never dials.
+      const place = async (): Promise<PlacedCall> => {
+        // Checked before the phone rings; checked again under the case's lock when recorded.
+        const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
+        if (stored.case.state !== 'accepted' || !mine)
+          throw new TransitionRefusedError(
+            id,
+            'call',
+            stored.case.state,
+            stored.case.state !== 'accepted'
+              ? 'accept the case before calling anyone for it'
+              : 'another operator is working this case',
+            stored.case.assignedTo,
+          );
+        if (!target)
+          throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
+        if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);
+        const placed = await dial(id, target.uri, principal.id);
+        const at = now();
+        answer = {
+          callId: placed.callId,
           party: body.party,
-          responderId: target.responderId,
-          deviceSerial: target.deviceSerial,
-          scheme: target.uri.startsWith('tel:') ? 'tel' : 'sip',
+          uri: target.uri,
           via: placed.via,
           pbxReference: placed.reference,
-          pbxFailed: placed.failed,
-        },
+          startedAt: at.toISOString(),
+          ...(placed.failed ? { message: `${placed.failed}: dial ${target.uri} from here` } : {}),
+        };
+        return {
+          at,
+          call: {
+            id: placed.callId,
+            party: body.party,
+            responderId: target.responderId,
+            deviceSerial: target.deviceSerial,
+            scheme: target.uri.startsWith('tel:') ? 'tel' : 'sip',
+            via: placed.via,
+            pbxReference: placed.reference,
+            pbxFailed: placed.failed,
+          },
+        };
+      };
+      const { event, duplicate } = await deps.store.placeCall(
+        id,
         actorOf(principal),
-        at,
-        key,
+        requestKeyOf(req),
+        deps.callClaimWaitMs,
+        place,
       );
+      if (duplicate || !answer) {
+        // The same click again (a lost answer, a double click): the call already placed, not another.
+        const call = (await deps.store.calls(id)).find((c) => c.id === event.data.callId);
+        return reply.code(200).send({
+          callId: event.data.callId,
+          party: event.data.party,
+          uri: target?.uri ?? '',
+          via: event.data.via,
+          pbxReference: call?.pbxReference ?? null,
+          startedAt: call?.startedAt,
+          eventId: event.id,
+        });
+      }
       deps.publisher.flushInBackground();
       deps.logger.info(
-        { caseId: id, callId, party: body.party, via: placed.via, userId: principal.id },
+        { caseId: id, callId: answer.callId, party: body.party, via: answer.via, userId: principal.id },
         'call started',
       );
-      return {
-        callId,
-        party: body.party,
-        uri: target.uri,
-        via: placed.via,
-        pbxReference: placed.reference,
-        startedAt: at.toISOString(),
-        ...(placed.failed ? { message: `${placed.failed}: dial ${target.uri} from here` } : {}),
-        eventId: event.id,
-      };
+      return { ...answer, eventId: event.id };
     },
 
     endCall: async (req, reply) => {
@@ -195,7 +205,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
 
     listCalls: async (req) => {
       const { id } = req.params;
-      await storedCase(id);
+      await ctx.withinBudget(req, (await storedCase(id)).case);
       return { calls: await deps.store.calls(id) };
     },
   };

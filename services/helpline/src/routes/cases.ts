@@ -14,7 +14,7 @@ import {
 import { traceCaseStep } from '../case-trace.ts';
 import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
-import { decodeCursor, encodeCursor } from '../list-cursor.ts';
+import { decodeCursor, decodeNoteCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
 import type { TransitionInput } from '../store/index.ts';
 import { actorOf, type RouteContext, withinLimit } from './context.ts';
@@ -201,12 +201,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     getCase: async (req) => {
       const { id } = req.params;
       const found = await caseOf(id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       // Logged only outside the reader's own work: the console reads its own case on every change.
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
       return {
         ...found,
-        ...(await deps.store.events(id, CASE_VIEW_JOINS)),
+        ...(await deps.store.events(id, CASE_VIEW_JOINS, deps.caseViewNotes)),
         protocol: protocolFor(found.type, found.because),
       };
     },
@@ -214,6 +215,19 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     caseJoins: async (req) => {
       const page = await deps.store.joinPage(req.params.id, req.query.before, req.query.limit);
       if (!page) throw new CaseNotFoundError(req.params.id);
+      return page;
+    },
+
+    // The notes the case view leaves out, a page at a time: a read of the resident, as the view is.
+    caseNotes: async (req) => {
+      const { id } = req.params;
+      const found = await caseOf(id);
+      const before = req.query.before === undefined ? undefined : decodeNoteCursor(req.query.before, id);
+      await ctx.withinBudget(req, found);
+      await ctx.mayReadResident(req, found);
+      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-notes', [found.residentId], found.id);
+      const page = await deps.store.notePage(id, before, req.query.limit);
+      if (!page) throw new CaseNotFoundError(id);
       return page;
     },
 
@@ -227,6 +241,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // names the devices the case's alerts came from, by the kinds those alerts gave; read only then.
     caseContext: async (req) => {
       const found = await caseOf(req.params.id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       const context = await deps.registry.context(found.residentId, () => deps.store.devicesOf(found.id));
       if (context.resident || context.responders.length > 0)
@@ -240,6 +255,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // running here, so a session asking in a loop or all at once cannot hold the instance.
     caseTimeline: async (req) => {
       const found = await caseOf(req.params.id);
+      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       const person = who(req).id;
       const running = timelineReads.get(person) ?? 0;
@@ -347,12 +363,29 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // The facts the reports count, recorded as `fact-recorded` steps (the body is one contracts
     // `CaseFact`, and so is the step's data): by the operator holding the case, or a supervisor or
     // admin, while it is worked or after it is resolved. A time in the future or before the case was
-    // raised is refused (400); a case nobody has accepted, or someone else's, is 409.
+    // raised is refused (400); a case nobody has accepted, or someone else's, is 409. Each is a step
+    // sent to every console and counted by the reports: at most FACTS_PER_MINUTE per person, a
+    // retry under a key already counted on the case not counted again (as notes).
     recordFact: async (req, reply) => {
       const { id } = req.params;
       const fact = req.body;
       const p = who(req);
-      const result = await deps.store.recordFacts(id, [fact], actorOf(p), now(), requestKeyOf(req));
+      const at = now();
+      const requestKey = requestKeyOf(req);
+      await withinLimit(
+        deps,
+        p,
+        {
+          action: 'record facts',
+          what: 'facts were recorded',
+          limit: deps.factsLimit,
+          refused: deps.metrics.factsRefused,
+          event: 'facts-rate-limited',
+        },
+        at,
+        { caseId: id, key: requestKey && `${id}:${requestKey}` },
+      );
+      const result = await deps.store.recordFacts(id, [fact], actorOf(p), at, requestKey);
       if (!result.duplicate) {
         deps.publisher.flushInBackground();
         deps.logger.info({ caseId: id, fact: fact.fact, by: p.id }, 'fact recorded');

@@ -13,6 +13,7 @@ import { ADMIN_PRINCIPAL, type PeopleStore, type Principal } from '../people.ts'
 import type { ConsoleStore } from '../presence.ts';
 import type { CasePublisher } from '../publisher.ts';
 import type { RegistryClient } from '../registry-client.ts';
+import type { RequestBudget } from '../request-budget.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type { SecurityEvents } from '../security.ts';
 import type { Actor, CaseStore } from '../store/index.ts';
@@ -42,6 +43,8 @@ export interface RouteDeps {
   readonly holdMaxSeconds: number;
   /** Device events timelines one person may have read at once on this instance (TIMELINE_READS_AT_ONCE). */
   readonly timelineReadsAtOnce: number;
+  /** The newest notes the case view carries (CASE_VIEW_NOTES); the older are paged. */
+  readonly caseViewNotes: number;
   /** What an operator's presence becomes at sign-in. */
   readonly presenceOnLogin: 'available' | 'away' | 'keep';
   readonly security: SecurityEvents;
@@ -70,10 +73,19 @@ export interface RouteDeps {
   readonly overviewLimit: PersonLimit;
   /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
   readonly notesLimit: PersonLimit;
+  /** Reads per person in a minute at this instance (REQUESTS_PER_MINUTE), in memory. */
+  readonly requestBudget: RequestBudget;
+  /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
+  readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
   readonly supervisorControlsLimit: PersonLimit;
   /** Places calls from a case (the browser's tel:/sip: handler, or a PBX). */
   readonly telephony: TelephonyAdapter;
+  /**
+   * How long a call start waits for another start under the same Idempotency-Key to be placed (the
+   * phone system's time to answer, and some) before it is answered 409 `call-in-progress`.
+   */
+  readonly callClaimWaitMs: number;
   /** What the 999 call action dials. */
   readonly emergencyNumber: string;
 }
@@ -108,10 +120,23 @@ export interface RouteContext {
    * The case view, the context and the numbers to call each count the case's resident.
    */
   readonly mayReadResident: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
+  /**
+   * Once a read of one case has found it: a read past the caller's REQUESTS_PER_MINUTE is refused
+   * here unless the case is the caller's own work (`ownContextRead`: the case they hold or are
+   * offered, one waiting in the queue, any open case for a supervisor), which an alarm being
+   * answered needs however many reads came before.
+   */
+  readonly withinBudget: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
 }
 
 /** What personal data a helpline answer showed. */
-export type PersonalRead = 'case-context' | 'queue-names' | 'call-targets' | 'device-events' | 'case-view';
+export type PersonalRead =
+  | 'case-context'
+  | 'queue-names'
+  | 'call-targets'
+  | 'device-events'
+  | 'case-view'
+  | 'case-notes';
 
 /**
  * Someone signed out on purpose (or was signed out by a supervisor or admin): with no console of

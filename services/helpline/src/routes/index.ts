@@ -14,7 +14,7 @@ import {
 } from '@telecare/platform';
 import { consoleBundle } from '../console-bundle.ts';
 import { ownContextRead } from '../context-reads.ts';
-import type { Principal } from '../people.ts';
+import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
 import type { TicketBinding } from '../stream-tickets.ts';
 import { registerWebSecurity } from '../web-security.ts';
 import { callHandlers } from './calls.ts';
@@ -27,6 +27,19 @@ import { streamHandlers, supervisorHandlers } from './supervisor.ts';
 export type { RouteDeps } from './context.ts';
 
 const CONSOLE_HTML = fileURLToPath(new URL('../../public/console.html', import.meta.url));
+
+/**
+ * The reads of one case a console makes for the case on screen: past the reader's request budget
+ * they are decided once the case is read (`withinBudget`), so the case being answered still shows.
+ */
+const CASE_ON_SCREEN: ReadonlySet<string> = new Set([
+  'getCase',
+  'listCalls',
+  'callTargets',
+  'caseContext',
+  'caseTimeline',
+  'caseNotes',
+]);
 
 /** The name of the contract a request is for (`accept`…); undefined for a route without one. */
 const contractOf = (req: FastifyRequest): string | undefined =>
@@ -64,6 +77,42 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
 
   const principals = new WeakMap<FastifyRequest, Principal>();
+  /** Reads of one case past the reader's budget, to be refused unless the case is their own work. */
+  const overBudget = new WeakMap<FastifyRequest, number>();
+
+  /** A read past REQUESTS_PER_MINUTE: counted, a security event at the window's first, 429. */
+  const refuseRead = async (principal: Principal, retryAfterS: number) => {
+    const budget = deps.requestBudget;
+    deps.metrics.requestsRefused.inc();
+    if (budget.refused(principal.id))
+      await deps.security.raise(
+        'requests-rate-limited',
+        { userId: principal.id, caseId: null },
+        { role: principal.role, limit: budget.max, windowS: budget.windowMs / 1000 },
+        now(),
+      );
+    throw new RateLimitedError(
+      'read',
+      retryAfterS,
+      'rate-limited',
+      `${budget.max} reads in a minute at this helpline; try again in ${retryAfterS} s (the case you are answering, accepting and signing in are not limited)`,
+    );
+  };
+
+  /**
+   * Counts a read (a GET but the live stream, which has its own cap) against the caller's budget.
+   * Writes are bounded by their own limits or the case's state, and the admin token is the
+   * deployment's own program: neither is counted. Sign-in and sign-out have no caller yet.
+   */
+  const countRead = async (req: FastifyRequest, name: string, principal: Principal) => {
+    const route = HELPLINE_ROUTES[name as keyof typeof HELPLINE_ROUTES];
+    if (route.method !== 'GET' || route === HELPLINE_ROUTES.stream || principal.id === ADMIN_PRINCIPAL.id)
+      return;
+    const decision = deps.requestBudget.take(principal.id);
+    if (decision.allowed) return;
+    if (CASE_ON_SCREEN.has(name)) overBudget.set(req, decision.retryAfterS);
+    else await refuseRead(principal, decision.retryAfterS);
+  };
   const tickets = new WeakMap<FastifyRequest, TicketBinding>();
   const ctx: RouteContext = {
     deps,
@@ -102,6 +151,12 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
         'rate-limited',
         `you have read ${deps.contextReadLimit.max} residents outside your own cases in the past hour; try again in ${decision.retryAfterS} s, or ask a supervisor (cases you hold or are offered, and the queue, are not limited)`,
       );
+    },
+    withinBudget: async (req, c) => {
+      const retryAfterS = overBudget.get(req);
+      const principal = principals.get(req);
+      if (retryAfterS === undefined || !principal || ownContextRead(c, principal)) return;
+      await refuseRead(principal, retryAfterS);
     },
     personalRead: (req, what, residentIds, caseId) => {
       const principal = principals.get(req);
@@ -152,6 +207,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       const principal = await deps.auth.authenticate(req, now());
       if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
       principals.set(req, principal);
+      if (name) await countRead(req, name, principal);
     });
     // Refused accepts, holds and resolves are counted by reason, invalid ones included.
     api.addHook('onError', async (req, _reply, error) => {

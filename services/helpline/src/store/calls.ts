@@ -4,10 +4,10 @@ import { withTransaction } from '@telecare/platform';
 import { z } from 'zod';
 import { callingRefusal, decideCallEnd, decideCallStart } from '../core/calls.ts';
 import type { Actor } from '../core/model.ts';
-import { CallNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { CallInProgressError, CallNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { CALL_PARTIES, type CallParty } from '../telephony.ts';
 import { lockCase, refusalError } from './cases.ts';
-import { append, keptStep, type StoreContext, stamp } from './context.ts';
+import { append, type Db, keptStep, type StoreContext, stamp } from './context.ts';
 
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
@@ -57,46 +57,99 @@ export interface CallRecord {
   durationSeconds: number | null;
 }
 
+/** A call placed, ready to record: what `place` answers once the phone system has had it. */
+export interface PlacedCall {
+  readonly call: NewCall;
+  readonly at: Date;
+}
+
 /**
- * A call started from the case, by whoever works it (the case accepted by them, or a supervisor
- * or admin): the call row and its `call-started` event in one transaction, under the case's lock.
+ * Places a call from the case (`place` asks the phone system) and records it: the call row and its
+ * `call-started` event in one transaction, under the case's lock, by whoever works the case (the
+ * case accepted by them, or a supervisor or admin). With a request key the key is claimed before
+ * the phone rings, by a PostgreSQL advisory lock on the case and key held until the call is
+ * recorded: a second start under the same key (a double click, a retry after a lost answer, on
+ * any instance) waits for the first and is answered with its call, and only one call is placed.
+ * One that waits past `waitMs` is told the call is still being placed (409). The lock goes with
+ * the transaction, so a crash in between leaves nothing claimed.
  */
-export async function startCall(
+export async function placeCall(
   ctx: StoreContext,
+  caseId: string,
+  actor: Actor,
+  requestKey: string | undefined,
+  waitMs: number,
+  place: () => Promise<PlacedCall>,
+): Promise<{ event: CaseEvent; duplicate: boolean }> {
+  if (!requestKey) {
+    // Nothing to claim: the phone system is asked without holding a connection meanwhile.
+    const { call, at } = await place();
+    return withTransaction(ctx.pool, (db) => recordCall(ctx, db, caseId, call, actor, at));
+  }
+  return withTransaction(ctx.pool, async (db) => {
+    await claimKey(ctx, db, caseId, requestKey, waitMs);
+    const done = await keptStep(ctx, db, caseId, requestKey, { actor: actor.id, kinds: ['call-started'] });
+    if (done) return { event: done, duplicate: true };
+    const { call, at } = await place();
+    return recordCall(ctx, db, caseId, call, actor, at, requestKey);
+  });
+}
+
+/** Waits (at most `waitMs`) for the case's `key` to be free, and holds it to the end of the transaction. */
+async function claimKey(ctx: StoreContext, db: Db, caseId: string, key: string, waitMs: number) {
+  const { rows } = await db.query<{ before: string }>(
+    `select current_setting('lock_timeout') as before, set_config('lock_timeout', $1, true)`,
+    [`${Math.max(1, Math.round(waitMs))}ms`],
+  );
+  try {
+    await db.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
+      `${ctx.schema}:call:${caseId}`,
+      key,
+    ]);
+  } catch (err) {
+    if (typeof err === 'object' && err !== null && 'code' in err && err.code === LOCK_NOT_AVAILABLE)
+      throw new CallInProgressError(caseId);
+    throw err;
+  }
+  // The case's own lock, taken later in the transaction, waits as any other would.
+  await db.query(`select set_config('lock_timeout', $1, true)`, [rows[0]?.before ?? '0']);
+}
+
+/** PostgreSQL's SQLSTATE for a lock not taken within `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** The call row and its `call-started` event, under the case's lock, in the caller's transaction. */
+async function recordCall(
+  ctx: StoreContext,
+  db: Db,
   caseId: string,
   call: NewCall,
   actor: Actor,
   now: Date,
   requestKey?: string,
 ): Promise<{ event: CaseEvent; duplicate: boolean }> {
-  return withTransaction(ctx.pool, async (db) => {
-    if (requestKey) {
-      const done = await keptStep(ctx, db, caseId, requestKey, { actor: actor.id, kinds: ['call-started'] });
-      if (done) return { event: done, duplicate: true };
-    }
-    const c = await lockCase(ctx, db, caseId, now);
-    const d = decideCallStart(c, call, actor);
-    if (!d.ok) throw refusalError(caseId, c.state, d);
-    await db.query(
-      `insert into ${ctx.t.calls} (id, case_id, party, responder_id, device_serial, scheme, via, pbx_reference,
-         started_by, started_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        call.id,
-        caseId,
-        call.party,
-        call.responderId ?? null,
-        call.deviceSerial ?? null,
-        call.scheme,
-        call.via,
-        call.pbxReference ?? null,
-        actor.id,
-        now,
-      ],
-    );
-    const events = stamp(caseId, d.events, now);
-    await append(ctx, db, events, requestKey);
-    return { event: events.at(-1) as CaseEvent, duplicate: false };
-  });
+  const c = await lockCase(ctx, db, caseId, now);
+  const d = decideCallStart(c, call, actor);
+  if (!d.ok) throw refusalError(caseId, c.state, d);
+  await db.query(
+    `insert into ${ctx.t.calls} (id, case_id, party, responder_id, device_serial, scheme, via, pbx_reference,
+       started_by, started_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      call.id,
+      caseId,
+      call.party,
+      call.responderId ?? null,
+      call.deviceSerial ?? null,
+      call.scheme,
+      call.via,
+      call.pbxReference ?? null,
+      actor.id,
+      now,
+    ],
+  );
+  const events = stamp(caseId, d.events, now);
+  await append(ctx, db, events, requestKey);
+  return { event: events.at(-1) as CaseEvent, duplicate: false };
 }
 
 /**

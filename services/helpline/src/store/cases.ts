@@ -26,7 +26,7 @@ import type {
 } from '../core/model.ts';
 import { clearsWithoutOperator, FAULT_REPEATS, OPEN_STATES, pressKeyOf } from '../core/transitions.ts';
 import { CaseInputRefusedError, CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
-import type { ListKey } from '../list-cursor.ts';
+import { encodeNoteCursor, type ListKey, type NoteKey } from '../list-cursor.ts';
 import {
   append,
   type Db,
@@ -698,33 +698,83 @@ export async function devicesOf(ctx: StoreContext, caseId: string): Promise<Case
 
 /**
  * The case's steps for its view, oldest first: every step but the older `alert-joined` ones (the
- * latest `joins` of them are kept), and how many joins were left out.
+ * latest `joins` of them are kept) and the older notes (the latest `notes` kept), how many of each
+ * were left out, and the cursor of the notes left out (`notePage` reads them), null when none were.
  */
 export async function events(
   ctx: StoreContext,
   caseId: string,
   joins: number,
-): Promise<{ events: CaseEvent[]; joinsLeftOut: number }> {
-  const { rows } = await ctx.pool.query(
-    `select id, case_id, at, actor, kind, data from (
+  notes: number,
+): Promise<{ events: CaseEvent[]; joinsLeftOut: number; notesLeftOut: number; olderNotes: string | null }> {
+  // `place` is the step's seq as text (a bigint); ordered by seq itself, not its text.
+  const { rows } = await ctx.pool.query<{ place: string } & Record<string, unknown>>(
+    `select seq::text as place, id, case_id, at, actor, kind, data from (
        select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
-        where case_id = $1 and kind <> 'alert-joined'
+        where case_id = $1 and kind not in ('alert-joined', 'note')
        union all
        (select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
          where case_id = $1 and kind = 'alert-joined' order by seq desc limit $2)
+       union all
+       (select seq, id, case_id, at, actor, kind, data from ${ctx.t.events}
+         where case_id = $1 and kind = 'note' order by seq desc limit $3)
      ) e order by seq`,
-    [caseId, joins],
+    [caseId, joins, notes],
   );
   const events = rows.map(toEvent);
-  const shown = events.filter((e) => e.kind === 'alert-joined').length;
-  return { events, joinsLeftOut: Math.max(0, (await joinCount(ctx, ctx.pool, caseId)) - shown) };
+  const shown = (kind: string) => events.filter((e) => e.kind === kind).length;
+  const notesLeftOut = Math.max(0, (await stepCount(ctx, ctx.pool, caseId, 'note')) - shown('note'));
+  const oldestNote = rows.find((r) => r.kind === 'note');
+  return {
+    events,
+    joinsLeftOut: Math.max(
+      0,
+      (await stepCount(ctx, ctx.pool, caseId, 'alert-joined')) - shown('alert-joined'),
+    ),
+    notesLeftOut,
+    olderNotes: notesLeftOut > 0 && oldestNote ? encodeNoteCursor({ caseId, seq: oldestNote.place }) : null,
+  };
 }
 
-const joinCount = async (ctx: StoreContext, db: Db, caseId: string): Promise<number> =>
+/**
+ * One page of a case's notes, newest first: those before the cursor `before` (the newest when
+ * absent), at most `limit`; `next` is the cursor of the page's oldest note when there are older
+ * ones, else null. Undefined: no such case.
+ */
+export async function notePage(
+  ctx: StoreContext,
+  caseId: string,
+  before: NoteKey | undefined,
+  limit: number,
+): Promise<{ total: number; events: CaseEvent[]; next: string | null } | undefined> {
+  const found = await ctx.pool.query(`select 1 from ${ctx.t.cases} where id = $1`, [caseId]);
+  if (found.rows.length === 0) return undefined;
+  const { rows } = await ctx.pool.query<{ place: string } & Record<string, unknown>>(
+    `select seq::text as place, id, case_id, at, actor, kind, data from ${ctx.t.events}
+      where case_id = $1 and kind = 'note' and ($2::bigint is null or seq < $2::bigint)
+      order by seq desc limit $3`,
+    [caseId, before?.seq ?? null, limit + 1],
+  );
+  const page = rows.slice(0, limit);
+  const oldest = page.at(-1);
+  return {
+    total: await stepCount(ctx, ctx.pool, caseId, 'note'),
+    events: page.map(toEvent),
+    next: rows.length > limit && oldest ? encodeNoteCursor({ caseId, seq: oldest.place }) : null,
+  };
+}
+
+/** How many steps of `kind` (`alert-joined`, `note`) the case has. */
+const stepCount = async (
+  ctx: StoreContext,
+  db: Db,
+  caseId: string,
+  kind: CaseEvent['kind'],
+): Promise<number> =>
   (
     await db.query<{ n: number }>(
-      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = 'alert-joined'`,
-      [caseId],
+      `select count(*)::integer as n from ${ctx.t.events} where case_id = $1 and kind = $2`,
+      [caseId, kind],
     )
   ).rows[0]?.n ?? 0;
 
@@ -750,7 +800,7 @@ export async function joinPage(
   );
   const events = rows.slice(0, limit).map(toEvent);
   return {
-    total: await joinCount(ctx, ctx.pool, caseId),
+    total: await stepCount(ctx, ctx.pool, caseId, 'alert-joined'),
     events,
     next: rows.length > limit ? (events.at(-1)?.id ?? null) : null,
   };
@@ -777,7 +827,3 @@ export async function record(
     return { event, duplicate: !events };
   });
 }
-
-/** The step an earlier request with this key wrote, when it was the same request (`keptStep`). */
-export const keptStepOf = (ctx: StoreContext, caseId: string, key: string, request: KeyedRequest) =>
-  keptStep(ctx, ctx.pool, caseId, key, request);

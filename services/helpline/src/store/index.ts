@@ -9,7 +9,7 @@ import * as outbox from './outbox.ts';
 import * as queue from './queue.ts';
 
 export { type Actor, SYSTEM_ACTOR } from '../core/model.ts';
-export type { CallOutcome, CallRecord, NewCall } from './calls.ts';
+export type { CallOutcome, CallRecord, NewCall, PlacedCall } from './calls.ts';
 export type { CaseDevice, IngestResult, ListQuery, TransitionInput } from './cases.ts';
 export {
   ALARM_PRIORITIES,
@@ -61,14 +61,14 @@ export class CaseStore {
   alertPage = (...a: Rest<typeof cases.alertPage>) => cases.alertPage(this.#ctx, ...a);
   devicesOf = (caseId: string) => cases.devicesOf(this.#ctx, caseId);
   joinPage = (...a: Rest<typeof cases.joinPage>) => cases.joinPage(this.#ctx, ...a);
+  notePage = (...a: Rest<typeof cases.notePage>) => cases.notePage(this.#ctx, ...a);
   transition = (...a: Rest<typeof cases.transition>) => cases.transition(this.#ctx, ...a);
   reassign = (...a: Rest<typeof cases.reassign>) => cases.reassign(this.#ctx, ...a);
   record = (...a: Rest<typeof cases.record>) => cases.record(this.#ctx, ...a);
   recordFacts = (...a: Rest<typeof cases.recordFacts>) => cases.recordFacts(this.#ctx, ...a);
-  keptStep = (...a: Rest<typeof cases.keptStepOf>) => cases.keptStepOf(this.#ctx, ...a);
 
   // calls
-  startCall = (...a: Rest<typeof calls.startCall>) => calls.startCall(this.#ctx, ...a);
+  placeCall = (...a: Rest<typeof calls.placeCall>) => calls.placeCall(this.#ctx, ...a);
   endCall = (...a: Rest<typeof calls.endCall>) => calls.endCall(this.#ctx, ...a);
   calls = (...a: Rest<typeof calls.calls>) => calls.calls(this.#ctx, ...a);
 
