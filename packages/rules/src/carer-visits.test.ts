@@ -342,25 +342,25 @@ describe('the same visits with a report taken late, after the next one', () => {
   });
 });
 
-describe('learned in place (reuse) as on a copy', () => {
-  /** Each event in time order, on a copy and on the state given up to the core: what each stores. */
-  function bothWays(events: readonly TelecareEvent[]) {
-    let kept: ResidentState = initialState(RESIDENT);
-    let given: ResidentState = initialState(RESIDENT);
-    const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
-    for (const event of sorted) {
-      const input = { kind: 'event', event, now: Date.parse(event.time) + 1000 } as const;
-      const pure = evaluate(kept, input, DEFAULT_RULE_SET);
-      const reused = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
-      expect(told(reused.alerts)).toEqual(told(pure.alerts));
-      expect(reused.timers).toEqual(pure.timers);
-      expect(encodeState(reused.state)).toBe(encodeState(pure.state));
-      kept = pure.state;
-      given = reused.state;
-    }
-    return kept.rhythms?.['rhythm.learned'];
+/** Each event in time order, on a copy and on the state given up to the core: what each stores. */
+function bothWays(events: readonly TelecareEvent[]) {
+  let kept: ResidentState = initialState(RESIDENT);
+  let given: ResidentState = initialState(RESIDENT);
+  const sorted = [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  for (const event of sorted) {
+    const input = { kind: 'event', event, now: Date.parse(event.time) + 1000 } as const;
+    const pure = evaluate(kept, input, DEFAULT_RULE_SET);
+    const reused = evaluate(given, input, DEFAULT_RULE_SET, { reuse: true });
+    expect(told(reused.alerts)).toEqual(told(pure.alerts));
+    expect(reused.timers).toEqual(pure.timers);
+    expect(encodeState(reused.state)).toBe(encodeState(pure.state));
+    kept = pure.state;
+    given = reused.state;
   }
+  return kept.rhythms?.['rhythm.learned'];
+}
 
+describe('learned in place (reuse) as on a copy', () => {
   it('home with a carer and to the chair, a lone carer going, two carers at once', () => {
     const { events } = morning();
     expect(bothWays([...events, ...homeWithCarer([ev('chair.occupied', '12:10:00')])])?.place).toBe('chair');
@@ -379,5 +379,184 @@ describe('learned in place (reuse) as on a copy', () => {
       move('13:30:00', LOUNGE),
     ];
     expect(bothWays(double)?.visitors).toBeUndefined();
+  });
+});
+
+describe('the resident going out just after a carer came in, before "arrived"', () => {
+  /** At home; the carer lets themselves in at 10:00 and is seen in the hall; the resident goes at 10:02. */
+  const residentGoes = () => {
+    const door = ev('door.closed', '10:02:10');
+    return {
+      door,
+      events: [
+        move('09:00:00'),
+        move('09:50:00', LOUNGE),
+        ...passage('10:00:00', '10:00:10'),
+        move('10:00:15', HALL),
+        ev('door.opened', '10:02:00'),
+        door,
+        ev('carer.arrived', '10:03:00'),
+        move('10:10:00'),
+        ev('carer.left', '10:40:00'),
+        move('10:40:20', HALL),
+        ...passage('10:40:40', '10:40:50'),
+      ],
+    };
+  };
+
+  it('one passage after the carer’s is someone going out: the resident, "not back" from their door', () => {
+    const { events, door } = residentGoes();
+    const { alerts, rhythm } = run(events, T('18:00:00'));
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:02', [door.id]]]);
+    expect(ofType(alerts, 'inactivity.unusual')).toEqual([]);
+  });
+
+  it('the same with the carer seen in the hall after the resident’s door, before "arrived"', () => {
+    const { events, door } = residentGoes();
+    const { alerts, rhythm } = run([...events, move('10:02:30', HALL)], T('18:00:00'));
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:02', [door.id]]]);
+  });
+});
+
+describe('the hall’s PIR seeing a lone carer go through the open door', () => {
+  it('movement between the opening and the closing of the carer’s going is the carer: the resident still out', () => {
+    const { events, door } = morning();
+    const visit = homeWithCarer().filter((event) => !event.time.includes('T12:40:'));
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...visit,
+        ev('carer.left', '12:40:00'),
+        ev('door.opened', '12:40:30'),
+        move('12:40:35', HALL),
+        ev('door.closed', '12:40:45'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+  });
+});
+
+describe('a carer who presses "arrived" again', () => {
+  it('ten minutes on, nobody come in since: one carer, whose "left" ends the visit; the resident home at their own door', () => {
+    const { events } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        move('12:00:25', HALL),
+        ev('carer.arrived', '12:01:00'),
+        move('12:05:00'),
+        ev('carer.arrived', '12:10:00'),
+        move('12:20:00'),
+        ev('carer.left', '12:40:00'),
+        move('12:40:20', HALL),
+        ...passage('12:40:40', '12:40:50'),
+        // The resident home on their own at 13:00.
+        ...passage('13:00:00', '13:00:20'),
+        move('13:00:30', HALL),
+        move('13:05:00', LOUNGE),
+      ],
+      T('13:30:00'),
+    );
+    expect(rhythm?.place).toBe('home');
+    expect(rhythm?.visitors).toBeUndefined();
+    expect(notBack(alerts)).toEqual([]);
+    // Out from 10:30 to their door at 13:00.
+    expect(longestOuting(rhythm)).toBe(150);
+  });
+});
+
+describe('a carer who sits in the resident’s chair while the resident is out', () => {
+  it('the chair left again before "left": the carer’s, the resident still out, "not back" from their door', () => {
+    const { events, door } = morning();
+    const { alerts, rhythm } = run(
+      [...events, ...homeWithCarer([ev('chair.occupied', '12:10:00'), ev('chair.vacated', '12:18:00')])],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+  });
+});
+
+describe('the carers’ leftovers with a report taken late, and learned in place', () => {
+  /** The resident goes at 10:02, after the carer came in at 10:00 and before their "arrived". */
+  const residentGoes = () => [
+    move('09:00:00'),
+    move('09:50:00', LOUNGE),
+    ...passage('10:00:00', '10:00:10'),
+    move('10:00:15', HALL),
+    ...passage('10:02:00', '10:02:10'),
+    ev('carer.arrived', '10:03:00'),
+    move('10:03:30'),
+  ];
+  /** A lone carer going, the hall’s PIR seeing them through the open door. */
+  const seenGoing = () => [
+    ...morning().events,
+    ...homeWithCarer().filter((event) => !event.time.includes('T12:40:')),
+    ev('carer.left', '12:40:00'),
+    ev('door.opened', '12:40:30'),
+    move('12:40:35', HALL),
+    ev('door.closed', '12:40:45'),
+  ];
+  /** "arrived" pressed again ten minutes on. */
+  const pressedTwice = () => [
+    ...morning().events,
+    ...passage('12:00:00', '12:00:20'),
+    move('12:00:25', HALL),
+    ev('carer.arrived', '12:01:00'),
+    move('12:05:00'),
+    ev('carer.arrived', '12:10:00'),
+    move('12:10:30'),
+  ];
+  /** The carer sits in the chair a while during a visit while the resident is out. */
+  const carerSits = () => [
+    ...morning().events,
+    ...homeWithCarer([
+      ev('chair.occupied', '12:10:00'),
+      ev('chair.vacated', '12:18:00'),
+      move('12:18:10', LOUNGE),
+    ]),
+  ];
+  const last = (events: readonly TelecareEvent[], n: number) =>
+    [...events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time)).slice(-n);
+
+  it('the resident going out after the carer came in: their door’s closing or "arrived" taken late', () => {
+    // The door contact sends its opening before its closing; the fob and the PIRs are senders of their own.
+    const events = residentGoes();
+    const ordered = sameWhenLate(events, last(events, 3).slice(0, 2), T('18:00:00'));
+    expect(ordered.rhythm?.place).toBe('out');
+    const seen = [...events, move('10:02:30', HALL)];
+    expect(sameWhenLate(seen, last(seen, 4).slice(1, 3), T('18:00:00')).rhythm?.place).toBe('out');
+  });
+
+  it('the carer seen through the open door: "left", the opening or the movement taken late', () => {
+    const events = seenGoing();
+    const ordered = sameWhenLate(events, last(events, 4).slice(0, 3), T('18:00:00'));
+    expect(ordered.rhythm?.place).toBe('out');
+  });
+
+  it('"arrived" pressed again, taken late', () => {
+    const events = pressedTwice();
+    const ordered = sameWhenLate(events, last(events, 2).slice(0, 1), T('18:00:00'));
+    expect(ordered.rhythm?.visitors).toBeUndefined();
+  });
+
+  it('the carer up from the chair: the vacating, "left" or the carer’s going taken late', () => {
+    const events = carerSits();
+    const late = events.filter((event) => event.type === 'chair.vacated' || event.time.includes('T12:40:'));
+    const ordered = sameWhenLate(events, late, T('18:00:00'));
+    expect(ordered.rhythm?.place).toBe('out');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(residentGoes())?.place).toBe('out');
+    expect(bothWays([...residentGoes(), move('10:02:30', HALL)])?.place).toBe('out');
+    expect(bothWays(seenGoing())?.place).toBe('out');
+    expect(bothWays(pressedTwice())?.visitors).toBeUndefined();
+    expect(bothWays(carerSits())?.place).toBe('out');
   });
 });

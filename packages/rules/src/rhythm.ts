@@ -46,25 +46,6 @@ export const carerTookDoor = (
   !(opened !== undefined && opened - closed.at >= bounceMs);
 
 /**
- * Whether a carer's "arrived" at `entry`, out since the door closing `last`, ends a carer's coming
- * in by more than one passage (back to the car for their bag before pressing it): a door closing
- * within `VISIT_DOOR_MS` before it took the resident out, movement inside ended that (the return
- * kept), and the door closed again since. Someone came in by the first passage and went out and
- * in again: the carer, every time. Not when that first closing was a carer going (within
- * `VISIT_DOOR_MS` of a "left").
- */
-const carerCameBack = (next: Rhythm, last: RecentEvent, entry: RecentEvent): boolean => {
-  const kept = next.beforeReturn;
-  return (
-    kept !== undefined &&
-    kept.last.type === 'door.closed' &&
-    kept.at < last.at &&
-    entry.at - kept.last.at <= VISIT_DOOR_MS &&
-    !(kept.visitEnd !== undefined && kept.last.at - kept.visitEnd <= VISIT_DOOR_MS)
-  );
-};
-
-/**
  * A second carer of a visit arrives this soon after it began (double-handed care: the two come
  * together, or one a little late). An "arrived" later in a visit still open is the next visit,
  * the "left" of the one before forgotten.
@@ -361,14 +342,32 @@ export function placeOf(
 }
 
 /**
+ * What the rule read in `recent` of an event, which the rhythm alone does not know (each for one
+ * type of report; `NOTHING_TOLD` for the rest). `carersDoor`: a door closing older than the latest
+ * activity, a carer's "arrived", which in time order came straight after it (`lateCarersDoor`).
+ * `passage`: a door opening while out, within `VISIT_DOOR_MS` of a carer's "left", with the door
+ * closed since that "left" (the carer gone): a passage of its own, someone coming in, not the carer
+ * going. `seatedAt`: on the last carer's "left" while out, the chair taken during the visit and
+ * still occupied (its report's time): the resident in it, come in with the carer. `cameIn`: on a
+ * carer's "arrived" while out, someone came in by a passage before the door closing that took the
+ * resident out, within `VISIT_DOOR_MS` before it, and was seen inside (the carer).
+ */
+export interface Told {
+  readonly carersDoor?: boolean;
+  readonly passage?: boolean;
+  readonly seatedAt?: number;
+  readonly cameIn?: boolean;
+}
+
+/** Nothing read in `recent` changes how the event is learned: one object for every such event. */
+export const NOTHING_TOLD: Told = Object.freeze({});
+
+/**
  * Learns one activity event. One older than the latest learned (late) only sets the bed and chair
  * in order; the silences, mornings and outings follow the stream as it happened. With `observe`
  * false (the stretch up to this event falls in a declared away period) the person is followed
  * (place, latest activity, bed) but nothing is learned from it: no silence, outing, return,
- * get-up or bedtime. `carersDoor`: a door closing older than the latest activity, a carer's
- * "arrived", which in time order came straight after it (`lateCarersDoor`). `passage`: a door
- * opening while out, within `VISIT_DOOR_MS` of a carer's "left", with the door closed since that
- * "left" (the carer gone): a passage of its own, someone coming in, not the carer going.
+ * get-up or bedtime. `told`: what `recent` says of the event (`Told`).
  */
 export function learnRhythm(
   rhythm: Rhythm | undefined,
@@ -377,13 +376,9 @@ export function learnRhythm(
   observe = true,
   bounceMs = 0,
   wakeFrom?: number,
-  carersDoor = false,
-  passage = false,
+  told = NOTHING_TOLD,
 ): Rhythm {
-  return (
-    learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, carersDoor, passage) ??
-    (rhythm as Rhythm)
-  );
+  return learned(rhythm, entry, timeZone, observe, false, bounceMs, wakeFrom, told) ?? (rhythm as Rhythm);
 }
 
 /**
@@ -398,10 +393,9 @@ export function learnRhythmInPlace(
   observe = true,
   bounceMs = 0,
   wakeFrom?: number,
-  carersDoor = false,
-  passage = false,
+  told = NOTHING_TOLD,
 ): Rhythm | undefined {
-  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, carersDoor, passage);
+  return learned(rhythm, entry, timeZone, observe, true, bounceMs, wakeFrom, told);
 }
 
 /**
@@ -417,11 +411,10 @@ function learned(
   inPlace: boolean,
   bounceMs: number,
   wakeFrom: number | undefined,
-  carersDoor: boolean,
-  passage: boolean,
+  told: Told,
 ): Rhythm | undefined {
   const local = localTime(entry.at, timeZone);
-  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, carersDoor, passage);
+  const result = learnedAt(rhythm, entry, local, observe, inPlace, bounceMs, timeZone, told);
   if (wakeFrom === undefined || local.minute < wakeFrom || entry.type === 'bed.occupied') return result;
   const base = result ?? rhythm;
   if (!base) return result;
@@ -450,16 +443,16 @@ function learnedAt(
   inPlace: boolean,
   bounceMs: number,
   timeZone: string,
-  lateCarersDoorClosed: boolean,
-  passage: boolean,
+  told: Told,
 ): Rhythm | undefined {
+  const { passage = false, seatedAt, cameIn = false } = told;
   let next = rhythm ?? initialRhythm(local.date);
   const last = next.last;
   if (last && (last.at > entry.at || (last.at === entry.at && last.id >= entry.id))) {
     if (last.id === entry.id) return undefined;
     if (entry.type === 'carer.arrived') return lateCarer(next, entry, last, inPlace);
     if (entry.type === 'carer.left') return lateLeft(next, entry, last, inPlace);
-    if (lateCarersDoorClosed) {
+    if (told.carersDoor) {
       const result = lateCarersDoor(next, entry, last, inPlace);
       if (result) return result;
     }
@@ -524,14 +517,19 @@ function learnedAt(
   const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS && !passage;
   const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
   const door = entry.type === 'door.opened' || entry.type === 'door.closed';
-  const seated = entry.type === 'bed.occupied' || entry.type === 'chair.occupied';
   // Out, only activity inside brings the person home: the door opened and closed (a neighbour
   // looking in, the wind) and whatever moves during a carer's visit are someone else, and leave
   // the outing as it was. The latest door opening that was not the carer's is kept (`returning`):
   // the person may have come in and sat down where no sensor sees, which the check allows for,
-  // and activity inside after it dates their return at it. A bed or chair taken during a visit is
-  // the resident, come in with the carer: carers do not lie in the resident's bed.
-  if (next.place === 'out' && (door || carer || (visiting && !seated))) {
+  // and activity inside after it dates their return at it. The bed taken during a visit is the
+  // resident, come in with the carer: carers do not lie in the resident's bed. The chair may be
+  // the carer sitting down to write their notes: the resident's only when still taken as the last
+  // carer presses "left" (`seatedAt`), and so the return.
+  if (
+    next.place === 'out' &&
+    seatedAt === undefined &&
+    (door || carer || (visiting && entry.type !== 'bed.occupied'))
+  ) {
     const result: Writable = inPlace ? next : shapedRhythm(next);
     if (entry.type === 'door.opened' && !visiting && !carersDoor) result.returning = entry.at;
     // Another carer of the visit open (double-handed care): the visit goes on until both have gone.
@@ -540,12 +538,14 @@ function learnedAt(
       const opened = next.returning;
       // The door that "took the resident out" just before was the carer coming in: at home. Not when
       // a door opened since, or a visit began since by one (another carer came in by it first).
+      // Someone came in by an earlier passage (`cameIn`): with the door opened since, the carer
+      // back from their car; without, the carer was in as the door closed, and it took the
+      // resident out.
       const since =
         opened ??
         (next.visit !== undefined && last !== undefined && next.visit > last.at ? next.visit : undefined);
       const kept =
-        last !== undefined &&
-        (carerTookDoor(last, since, entry.at, bounceMs) || carerCameBack(next, last, entry))
+        last !== undefined && (cameIn ? since !== undefined : carerTookDoor(last, since, entry.at, bounceMs))
           ? // Kept as a return (which taught nothing): a door opened since, as a passage of its own,
             // taken after this report, makes the closing the resident's after all (`returnUndone`).
             // Read before the visit is set: in place, `next` is `result`.
@@ -711,6 +711,10 @@ function learnedAt(
     }
   }
   const placed = seats(next, entry);
+  if (seatedAt !== undefined && seatedAt >= (placed.chairTs ?? -Infinity)) {
+    placed.chair = true;
+    placed.chairTs = seatedAt;
+  }
   // The door opening while out is the person coming back: the door closing after it is not them
   // going out again, whatever follows (or does not: no sensor in the room they sit down in). The
   // door opened and closed again within a couple of minutes is the same passage, either way.

@@ -13,12 +13,14 @@ import {
   learnRhythm,
   learnRhythmInPlace,
   MIN_SEEN_DAYS,
+  NOTHING_TOLD,
   nightReturns,
   outLimit,
   placeOf,
   returnUndone,
   rhythmChecked,
   ringIndexOf,
+  type Told,
   upMinuteOn,
   usualBedMinute,
   VISIT_MAX_MS,
@@ -275,7 +277,8 @@ export function rhythmOnEvent(
  * within `VISIT_DOOR_MS` of that opening. The hall's PIR sees the carer before they press
  * "arrived" on their fob or the home unit (also when the door opened during another carer's
  * visit, who has left since); the door opened again between (shut since: a passage of its own) is
- * the carer coming in behind a resident who came home by the first.
+ * the carer coming in behind a resident who came home by the first. With no door opened since, the
+ * carer who was in already (`carerStayedIn`).
  */
 function carerComingIn(
   rule: RhythmRule,
@@ -290,11 +293,11 @@ function carerComingIn(
   let shut = false;
   for (let j = i - 1; j >= 0 && opened === undefined; j--) {
     const seen = recent[j] as RecentEvent;
-    if (byTimeThenId(seen, left) <= 0) return false;
+    if (byTimeThenId(seen, left) <= 0) break;
     if (seen.type === 'door.closed') shut = true;
     else if (seen.type === 'door.opened' && !bounceOpening(recent, j, bounceMs)) opened = seen.at;
   }
-  if (opened === undefined) return false;
+  if (opened === undefined) return carerStayedIn(rule, recent, i, left);
   for (let j = i + 1; j < recent.length; j++) {
     const seen = recent[j] as RecentEvent;
     if (seen.at - opened > VISIT_DOOR_MS) return false;
@@ -304,6 +307,27 @@ function carerComingIn(
       // The door settling behind them (a bounce), or reported open again while open, is no passage.
       if (shut && !bounceOpening(recent, j, bounceMs)) return false;
     } else if (seen.type !== 'motion' && rule.activity.includes(seen.type)) return false;
+  }
+  return false;
+}
+
+/**
+ * Whether the movement `recent[i]`, out since the door closing `left` with no door opened since, is
+ * the carer who came in before `left` closed (`cameInBefore`), about the home before they press
+ * "arrived": the next report after it other than movement is that "arrived", within
+ * `VISIT_DOOR_MS` of `left`. The door took the resident out, and the carer stayed in.
+ */
+function carerStayedIn(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  i: number,
+  left: RecentEvent,
+): boolean {
+  for (let j = i + 1; j < recent.length; j++) {
+    const seen = recent[j] as RecentEvent;
+    if (seen.at - left.at > VISIT_DOOR_MS) return false;
+    if (seen.type === 'carer.arrived') return cameInBefore(rule, recent, left, seen.at);
+    if (seen.type !== 'motion' && rule.activity.includes(seen.type)) return false;
   }
   return false;
 }
@@ -328,6 +352,44 @@ function backOutBefore(
     if (seen.type === 'motion') moved = true;
     else if (seen.type === 'door.closed') return moved;
     else if (seen.type !== 'door.opened' && rule.activity.includes(seen.type)) return false;
+  }
+  return false;
+}
+
+/**
+ * Whether someone came in before a carer's "arrived" at `arrivedAt`, out since the door closing
+ * `left`: by an earlier passage, within `VISIT_DOOR_MS` before the "arrived", and seen inside
+ * before the door opened for `left` (movement during that passage is whoever goes through it),
+ * with no other report between; the carer. Not when that earlier closing was a carer going (within
+ * `VISIT_DOOR_MS` after a "left"): who was seen inside after it is someone else. Read from
+ * `recent`, so a report taken late and learned again from the door (`outingAgain`) reads the same.
+ */
+function cameInBefore(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  arrivedAt: number,
+): boolean {
+  let opened = false;
+  let moved = false;
+  for (let j = indexOf(recent, left) - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (arrivedAt - seen.at > VISIT_DOOR_MS) return false;
+    if (seen.type === 'door.opened') opened = true;
+    else if (seen.type === 'motion') moved ||= opened;
+    else if (seen.type === 'door.closed') return moved && !leftBefore(recent, j);
+    else if (rule.activity.includes(seen.type)) return false;
+  }
+  return false;
+}
+
+/** Whether a carer's "left" came within `VISIT_DOOR_MS` before the door closing `recent[at]`. */
+function leftBefore(recent: readonly RecentEvent[], at: number): boolean {
+  const closed = recent[at] as RecentEvent;
+  for (let j = at - 1; j >= 0; j--) {
+    const seen = recent[j] as RecentEvent;
+    if (closed.at - seen.at > VISIT_DOOR_MS) return false;
+    if (seen.type === 'carer.left') return true;
   }
   return false;
 }
@@ -462,25 +524,14 @@ function learnActivity(
     !anyRaised(sensors?.sensors ?? before?.sensors);
   const inPlace = out.reuse && state === out.owned;
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
-  const carersDoor =
-    entry.type === 'door.closed' &&
-    previous?.type === 'carer.arrived' &&
-    byTimeThenId(entry, previous) < 0 &&
-    previous.at - entry.at <= VISIT_DOOR_MS &&
-    carerCameInBy(rule, state.recent, entry, previous, bounceMs);
   const tz = out.settings.timeZone;
   const wakeFrom = out.settings.wakeFrom;
-  const passage =
-    entry.type === 'door.opened' &&
-    before?.place === 'out' &&
-    before.visitEnd !== undefined &&
-    entry.at - before.visitEnd <= VISIT_DOOR_MS &&
-    closedSince(state.recent, before.visitEnd, entry);
-  const learnt = partnersMove(out.settings, before, state.recent, entry)
+  const told = toldOf(rule, before, state.recent, entry, bounceMs);
+  const learnt = someoneElses(out.settings, before, state.recent, entry)
     ? undefined
     : inPlace
-      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage)
-      : learnRhythm(before, entry, tz, observe, bounceMs, wakeFrom, carersDoor, passage);
+      ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, wakeFrom, told)
+      : learnRhythm(before, entry, tz, observe, bounceMs, wakeFrom, told);
   if (learnt === undefined || (!inPlace && learnt === before)) {
     if (!before || (!sensors && noisy === before.noisy)) return state;
     const copy = rhythmChecked(before, before.checkAt, before.armedAt);
@@ -551,6 +602,48 @@ function learnActivity(
 }
 
 /**
+ * What `recent` says of `entry` that the rhythm alone does not know (`Told`), each for its type of
+ * report; `NOTHING_TOLD` (no object built) for every other event, and when it says nothing.
+ */
+function toldOf(
+  rule: RhythmRule,
+  before: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+  bounceMs: number,
+): Told {
+  const previous = before?.last;
+  switch (entry.type) {
+    case 'door.closed':
+      return previous?.type === 'carer.arrived' &&
+        byTimeThenId(entry, previous) < 0 &&
+        previous.at - entry.at <= VISIT_DOOR_MS &&
+        carerCameInBy(rule, recent, entry, previous, bounceMs)
+        ? { carersDoor: true }
+        : NOTHING_TOLD;
+    case 'door.opened':
+      return before?.place === 'out' &&
+        before.visitEnd !== undefined &&
+        entry.at - before.visitEnd <= VISIT_DOOR_MS &&
+        closedSince(recent, before.visitEnd, entry)
+        ? { passage: true }
+        : NOTHING_TOLD;
+    case 'carer.left': {
+      const seatedAt = seatedAtLeft(before, recent, entry);
+      return seatedAt === undefined ? NOTHING_TOLD : { seatedAt };
+    }
+    case 'carer.arrived':
+      return before?.place === 'out' &&
+        previous?.type === 'door.closed' &&
+        cameInBefore(rule, recent, previous, entry.at)
+        ? { cameIn: true }
+        : NOTHING_TOLD;
+    default:
+      return NOTHING_TOLD;
+  }
+}
+
+/**
  * Whether the door closed after `from` (a carer's "left") and before `entry`: the carer's going
  * passage done, so the door opened again at `entry` is someone else's.
  */
@@ -583,6 +676,99 @@ function partnersMove(
   return (
     chair?.type === 'chair.occupied' && chair.location !== undefined && chair.location !== entry.location
   );
+}
+
+/**
+ * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
+ * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" again
+ * (`pressedAgain`), a carer going seen through the open door (`carerGoing`).
+ */
+const someoneElses = (
+  s: ResidentSettings,
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): boolean =>
+  partnersMove(s, rhythm, recent, entry) ||
+  pressedAgain(rhythm, recent, entry) ||
+  carerGoing(rhythm, recent, entry);
+
+/**
+ * The time of the chair report that took the chair during the carer's visit, when it is still
+ * occupied at `entry`, the last carer's "left", the resident out before the visit: the carer is
+ * going, and who sits in it is the resident, come in with them. A carer may sit in the resident's
+ * chair while they write their notes: the chair taken and left again during the visit, or taken
+ * while another carer is still in, is no return.
+ */
+function seatedAtLeft(
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): number | undefined {
+  const visit = rhythm?.visit;
+  if (rhythm?.place !== 'out' || visit === undefined || rhythm.visitEnd !== undefined) return undefined;
+  if ((rhythm.visitors ?? 1) > 1 || entry.at - visit >= VISIT_MAX_MS) return undefined;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < visit) return undefined;
+    if (byTimeThenId(seen, entry) >= 0) continue;
+    if (seen.type === 'chair.vacated') return undefined;
+    if (seen.type === 'chair.occupied') return seen.at;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a movement is a lone carer going, seen through the open door (the hall's PIR as they step
+ * out): within `VISIT_DOOR_MS` of their "left", the door opened since it and not closed since, and
+ * the resident out before the visit (out, or at home only by movement since "left": the carer on
+ * their way to the door, undone when it closes behind them). Learned, it was someone coming in by
+ * that door: the resident home, and the carer's closing an outing of its own from then, so "not
+ * back" came hours late. Who opens the door again after it closed is someone coming in.
+ */
+function carerGoing(rhythm: Rhythm | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const left = rhythm?.visitEnd;
+  if (entry.type !== 'motion' || left === undefined || entry.at - left > VISIT_DOOR_MS) return false;
+  const back = rhythm?.beforeReturn;
+  const outBefore =
+    rhythm?.place === 'out' ||
+    (back !== undefined && back.at >= left && rhythm?.visit !== undefined && rhythm.visit > back.last.at);
+  if (!outBefore) return false;
+  let opened = false;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < left) break;
+    if (byTimeThenId(seen, entry) >= 0) continue;
+    if (seen.type === 'door.closed') return false;
+    if (seen.type === 'door.opened') opened = true;
+  }
+  return opened;
+}
+
+/**
+ * Whether a carer's "arrived" is the carer of the visit open pressing it again (the home unit gave
+ * no sign it was taken, or they forgot): more than `VISIT_DOOR_MS` after the visit began, with no
+ * door opened since it began. Every carer's key reports through the home unit, so a press names no
+ * carer: a second carer is told only by coming in, with the first (within `VISIT_DOOR_MS` of the
+ * visit's start) or by a door opened since. Nothing is learned from a press again: counted as a
+ * second carer, it kept the visit open after the one "left" until its two hours, and the resident
+ * coming home meanwhile was taken for the carer. Unknown (`recent` no longer reaches the visit's
+ * start): learned as before.
+ */
+function pressedAgain(
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): boolean {
+  const start = rhythm?.visit;
+  if (entry.type !== 'carer.arrived' || start === undefined || rhythm?.visitEnd !== undefined) return false;
+  if (entry.at - start <= VISIT_DOOR_MS || entry.at - start >= VISIT_MAX_MS) return false;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < start) return true;
+    if (seen.type === 'door.opened' && seen.at > start && byTimeThenId(seen, entry) < 0) return false;
+  }
+  return false;
 }
 
 /**
