@@ -64,6 +64,8 @@ export class UnmappedCodesReader {
   /** What is kept is every code stored from this time on (later when the newest were too many). */
   #coveredFromMs = Number.POSITIVE_INFINITY;
   #reading: Promise<void> | undefined;
+  /** The time the running or last read brought the codes up to (its first overview's). */
+  #readToMs = Number.NEGATIVE_INFINITY;
   /** Until then (monotonic ms) what was read last is new enough to answer with. */
   #freshUntil = 0;
 
@@ -78,6 +80,7 @@ export class UnmappedCodesReader {
   async read(to: Date, hours: number): Promise<UnmappedCodes> {
     try {
       if (this.#reading || performance.now() >= this.#freshUntil) {
+        if (!this.#reading) this.#readToMs = to.getTime();
         this.#reading ??= this.#catchUp(to)
           .then(() => {
             this.#freshUntil = performance.now() + FRESH_MS;
@@ -96,7 +99,10 @@ export class UnmappedCodesReader {
         message: 'the unmapped codes could not be read (EVENTS not reachable)',
       };
     }
-    return this.#view(to.getTime() - hours * 3600_000);
+    // An overview that took its time a moment before the read it shares began (each passes its own
+    // sign-in and rate checks first) is answered as of that read: its window, not a few ms earlier
+    // than the read's, whose start it would find uncovered.
+    return this.#view(Math.max(to.getTime(), this.#readToMs) - hours * 3600_000);
   }
 
   #view(fromMs: number): UnmappedCodes {

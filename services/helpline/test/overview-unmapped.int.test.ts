@@ -1,6 +1,7 @@
 import { eventIdOfKey, partitionOf, type TelecareEvent } from '@telecare/contracts';
-import { jetstreamManager } from '@telecare/platform';
+import { Counter, createLogger, jetstream, jetstreamManager } from '@telecare/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnmappedCodesReader } from '../src/unmapped.ts';
 import { helplineHarness } from './harness.ts';
 
 // Every supervisor screen polls the overview every 5 s, and each poll read the window's unmapped
@@ -97,6 +98,29 @@ describe("the supervisor overview's unmapped codes", () => {
     expect(third[0]?.total).toBe(305);
     expect((await counter('helpline_unmapped_reads_total')) - reads0).toBe(3);
     expect((await counter('helpline_unmapped_messages_read_total')) - messages0).toBe(305);
+  });
+
+  it('an overview asked a moment before the read it shares is answered as of that read, complete', async () => {
+    // Each overview takes its time before its sign-in and rate checks; under load a later one can
+    // start the read that an earlier one then shares, whose window began a few ms before the read's.
+    const counters = {
+      reads: new Counter({ name: 'reads', help: 'reads', registers: [] }),
+      messages: new Counter({ name: 'messages', help: 'messages', registers: [] }),
+    };
+    const reader = new UnmappedCodesReader(
+      jetstream(h.nc),
+      h.names,
+      createLogger('unmapped-test', 'silent'),
+      counters,
+    );
+    const now = Date.now();
+    const [later, earlier] = await Promise.all([
+      reader.read(new Date(now + 50), 24),
+      reader.read(new Date(now), 24),
+    ]);
+    expect(later.complete).toBe(true);
+    expect(earlier.complete).toBe(true);
+    expect(earlier.byCode).toEqual(later.byCode);
   });
 
   it('starts over when EVENTS is deleted and made again under it (its sequence starts again from 1)', async () => {
