@@ -1,8 +1,8 @@
 import { names } from '@telecare/contracts';
-import { DYNSEC_PLUGIN, servers, waitFor } from '@telecare/testkit';
-import pg from 'pg';
+import { DYNSEC_PLUGIN, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryBehindProxy, startRegistryBehindProxy } from './behind-proxy.ts';
+import { sql } from './support.ts';
 
 // A re-issue the broker does not confirm, and then a broker that goes away (or a link that is
 // lost) before the registry has put the device's secret back. The registry drives a Mosquitto of
@@ -21,17 +21,6 @@ async function metric(name: string, label = ''): Promise<number> {
 }
 
 const schema = () => names(setup.ns).schema('registry');
-
-/** Rows of one statement on the registry's database. */
-async function sql(text: string): Promise<unknown[]> {
-  const db = new pg.Client({ connectionString: servers.databaseUrl });
-  await db.connect();
-  try {
-    return (await db.query(text)).rows;
-  } finally {
-    await db.end();
-  }
-}
 
 const pendant = async (serial: string): Promise<string> => {
   const created = await call('POST', '/api/devices', { serial, residentId, kind: 'pendant' });
