@@ -8,12 +8,14 @@ import {
   DYNSEC_PLUGIN,
   type DynsecMosquitto,
   type ServiceProcess,
+  servers,
   serviceEnv,
   spawnService,
   startDynsecMosquitto,
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 import { MqttPacketProxy } from './mqtt-proxy.ts';
@@ -167,5 +169,48 @@ describe.skipIf(!DYNSEC_PLUGIN)('a registry that dies with the broker ahead of P
     expect(
       await sql(`select outcome from "${n.schema('registry')}".broker_repairs where serial = 'PND-ORPHAN1'`),
     ).toEqual([{ outcome: 'orphan-removed' }]);
+  }, 60_000);
+
+  it('a device client with no row is left while an import runs: its rows may not have committed yet', async () => {
+    if (!registry) await restart();
+    const schema = n.schema('registry');
+    // An import in hand, on any registry: it holds the import lock until its rows commit.
+    const importing = new pg.Client({ connectionString: servers.databaseUrl });
+    await importing.connect();
+    try {
+      await importing.query('select pg_advisory_lock(hashtext($1))', [`${schema}:import`]);
+      broker.ctrl('createRole', 'device-PND-IMPORT1');
+      broker.ctrl(
+        'addRoleACL',
+        'device-PND-IMPORT1',
+        'publishClientSend',
+        n.mqtt.events('PND-IMPORT1'),
+        'allow',
+      );
+      broker.ctrl('createClient', 'PND-IMPORT1', '-p', 'import-secret', '-c', 'PND-IMPORT1');
+      broker.ctrl('addClientRole', 'PND-IMPORT1', 'device-PND-IMPORT1');
+      // Passes past the grace (1 s), each seen by a device it repairs: the orphan sweep comes after
+      // the repairs in a pass, so the third repair says the second pass's sweep is over.
+      for (const round of [1, 2, 3]) {
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+        await sql(
+          `update "${schema}".devices set broker_unconfirmed_since = now() where serial = 'PND-CRASH1'`,
+        );
+        await waitFor(
+          async () =>
+            (await sql(`select 1 from "${schema}".broker_repairs where serial = 'PND-CRASH1'`)).length ===
+            round + 1,
+          { what: `repair pass ${round}`, timeoutMs: 30_000, intervalMs: 100 },
+        );
+      }
+      expect(await admits('PND-IMPORT1', 'import-secret')).toBe(true);
+    } finally {
+      await importing.end();
+    }
+    await waitFor(async () => !(await admits('PND-IMPORT1', 'import-secret')), {
+      what: 'the client removed once no import runs',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   }, 60_000);
 });
