@@ -38,16 +38,15 @@ export function startBrokerRepair(deps: {
     await deps.authority.install(device.serial, device.secret);
     return 'secret-restored';
   };
-  const settledBy = () => new Date(deps.clock.now() - deps.graceMs);
   const orphans = orphanSweep(deps, log);
   const pass = async (): Promise<number> => {
-    const waiting = await deps.store.brokerUnconfirmed(settledBy());
+    const waiting = await deps.store.brokerUnconfirmed(deps.graceMs);
     let repaired = 0;
     const left: string[] = [];
     for (const serial of waiting) {
       if (stopped) break;
       try {
-        const done = await deps.store.repairBroker(serial, repair, new Date(deps.clock.now()), settledBy());
+        const done = await deps.store.repairBroker(serial, repair, new Date(deps.clock.now()), deps.graceMs);
         if (!done) {
           left.push(serial);
           continue;
@@ -132,16 +131,16 @@ function orphanSweep(
 /**
  * `registry_broker_unconfirmed_devices`: devices awaiting a broker repair, read from PostgreSQL at
  * each scrape; a device an issue is sending a secret to now (marked until it commits) counts only
- * once `settledBy` has passed its start.
+ * once `graceMs` has passed since it began.
  */
-export function unconfirmedGauge(store: RegistryStore, registry: Registry, settledBy: () => Date): Gauge {
+export function unconfirmedGauge(store: RegistryStore, registry: Registry, graceMs: number): Gauge {
   return new Gauge({
     name: 'registry_broker_unconfirmed_devices',
     help: 'MQTT devices whose broker secret is unconfirmed (a re-issue neither confirmed nor put back), awaiting repair',
     registers: [registry],
     async collect() {
       // A scrape while PostgreSQL is away shows no figure rather than a stale one.
-      const waiting = await store.brokerUnconfirmed(settledBy()).catch(() => undefined);
+      const waiting = await store.brokerUnconfirmed(graceMs).catch(() => undefined);
       if (waiting) this.set(waiting.length);
       else this.reset();
     },

@@ -160,7 +160,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     config.REGISTRY_DC09_KEY_GRACE_S,
   );
   const brokerGraceMs = config.REGISTRY_BROKER_REPAIR_GRACE_S * 1000;
-  unconfirmedGauge(store, metrics, () => new Date(clock.now() - brokerGraceMs));
+  unconfirmedGauge(store, metrics, brokerGraceMs);
   const replicas = config.TELECARE_STREAM_REPLICAS;
   const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
   lifecycle.add('device-map', () => deviceMap.close());

@@ -361,15 +361,19 @@ export class RegistryStore {
    * sends its first broker command, in a write of its own that commits at once: a registry that
    * dies between the broker taking the new secret and the commit leaves the row marked, and the
    * repair gives the broker back the secret the row holds. The transaction recording the outcome
-   * clears it (`#settled`); so does `endBrokerIssue` when the broker was not told anything.
+   * clears it (`#settled`); so does `endBrokerIssue` when the broker was not told anything. The
+   * issue's start is PostgreSQL's time, the one clock every instance reads the grace by; it names
+   * the issue to those calls. Undefined when there is no MQTT device in service to mark.
    */
-  async beginBrokerIssue(serial: string, started: Date): Promise<void> {
-    await this.#pool.query(
+  async beginBrokerIssue(serial: string, now: Date): Promise<Date | undefined> {
+    const { rows } = await this.#pool.query<{ started: Date }>(
       `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2),
-              broker_issue_started_at = $2
-        where serial = $1 and protocol = 'mqtt' and state <> 'decommissioned'`,
-      [serial, started],
+              broker_issue_started_at = date_trunc('milliseconds', clock_timestamp())
+        where serial = $1 and protocol = 'mqtt' and state <> 'decommissioned'
+        returning broker_issue_started_at as started`,
+      [serial, now],
     );
+    return rows[0]?.started;
   }
 
   /** An issue (`started`) that sent the broker nothing takes back its mark, and only its own. */
@@ -450,17 +454,22 @@ export class RegistryStore {
   }
 
   /**
-   * Serials of the devices awaiting a broker repair, the longest waiting first; with `settledBy`,
-   * only those no issue of a secret began after (one that may still be sending to the broker).
+   * Serials of the devices awaiting a broker repair, the longest waiting first, but for those an
+   * issue of a secret began on less than `graceMs` ago (it may still be sending to the broker).
    */
-  async brokerUnconfirmed(settledBy?: Date): Promise<string[]> {
+  async brokerUnconfirmed(graceMs = 0): Promise<string[]> {
     const { rows } = await this.#pool.query<{ serial: string }>(
       `select serial from ${this.#devices} where broker_unconfirmed_since is not null
-          and ($1::timestamptz is null or broker_issue_started_at is null or broker_issue_started_at <= $1)
+          and not ${this.#issuing('$1')}
         order by broker_unconfirmed_since, serial`,
-      [settledBy ?? null],
+      [graceMs],
     );
     return rows.map((row) => row.serial);
+  }
+
+  /** Whether an issue began on the row less than the parameter `$grace` milliseconds ago. */
+  #issuing(grace: string): string {
+    return `coalesce(broker_issue_started_at > now() - ${grace} * interval '1 millisecond', false)`;
   }
 
   /** Serials of every MQTT device with a row (in service, in stock or decommissioned). */
@@ -473,8 +482,8 @@ export class RegistryStore {
 
   /**
    * Repairs one device awaiting it, its row locked so no issue of a secret comes between, and only
-   * when no issue began after `settledBy` (one in flight on another instance, its commit or its
-   * putting back still to come): `repair` is told what the broker should hold (as
+   * when no issue began on it less than `graceMs` ago (one in flight on another instance, its
+   * commit or its putting back still to come): `repair` is told what the broker should hold (as
    * `mqttCredentials`) and makes it so, confirmed, or returns undefined when it cannot (a live
    * device whose secret cannot be recovered: re-issue needed). A repair made clears the mark and is
    * recorded in `broker_repairs`, in the same transaction. Undefined when the device no longer
@@ -484,21 +493,20 @@ export class RegistryStore {
     serial: string,
     repair: (device: DeviceCredential) => Promise<BrokerRepairOutcome | undefined>,
     now: Date,
-    settledBy: Date = now,
+    graceMs = 0,
   ): Promise<{ outcome: BrokerRepairOutcome; since: Date } | undefined> {
     return withTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<
-        DeviceRow & { broker_unconfirmed_since: Date | null; broker_issue_started_at: Date | null }
+        DeviceRow & { broker_unconfirmed_since: Date | null; issuing: boolean }
       >(
         `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since,
-                broker_issue_started_at
+                ${this.#issuing('$2')} as issuing
            from ${this.#devices} where serial = $1 for update`,
-        [serial],
+        [serial, graceMs],
       );
       const row = rows[0];
       const since = row?.broker_unconfirmed_since;
-      if (!row || !since) return undefined;
-      if (row.broker_issue_started_at && row.broker_issue_started_at > settledBy) return undefined;
+      if (!row || !since || row.issuing) return undefined;
       const outcome = await repair(this.#brokerCredential(row));
       if (!outcome) return undefined;
       await client.query(

@@ -233,24 +233,27 @@ function issue(
   now: () => Date,
 ) {
   const authority = deps.credentials!;
-  const started = now();
+  /** When this issue marked the device's row (PostgreSQL's time), if it did. */
+  let started: Date | undefined;
   let touched: { serial: string; held: HeldSecret } | undefined;
   /** A marked row whose write told the broker nothing takes its mark back. */
   const untouched = async (marked: string | undefined) => {
-    if (!marked || touched) return;
+    if (!marked || !started || touched) return;
     await deps.store.endBrokerIssue(marked, started).catch((err: unknown) => {
       // Left marked: the repair gives the broker the secret it already holds.
       log.warn({ err, serial: marked }, 'broker issue mark not taken back');
     });
   };
   return {
-    started,
+    get started() {
+      return started;
+    },
     beforeCommit: async (device: Device, held: HeldSecret) => {
       touched = { serial: device.serial, held };
       await authority.install(device.serial, secret);
     },
     run: async <T>(write: () => Promise<T>, marked?: string): Promise<T> => {
-      if (marked) await deps.store.beginBrokerIssue(marked, started);
+      if (marked) started = await deps.store.beginBrokerIssue(marked, now());
       try {
         const done = await write();
         await untouched(marked);
@@ -268,7 +271,7 @@ function issue(
               ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
               : undefined,
             now(),
-            started,
+            started ?? null,
           )
           .catch((undo: unknown) => {
             // PostgreSQL failed too: nothing put back, and no mark for the repair to find.
