@@ -49,6 +49,19 @@ async function metric(name: string, label: string): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
+/**
+ * A device client made in the broker as the registry makes one (its role `device-<serial>` allowing
+ * the serial's topics under `topics`), with no row behind it.
+ */
+function deviceClient(serial: string, secret: string, topics: ReturnType<typeof names>['mqtt']): void {
+  const role = `device-${serial}`;
+  broker.ctrl('createRole', role);
+  broker.ctrl('addRoleACL', role, 'publishClientSend', topics.events(serial), 'allow');
+  broker.ctrl('addRoleACL', role, 'subscribePattern', topics.ack(serial), 'allow');
+  broker.ctrl('createClient', serial, '-p', secret, '-c', serial);
+  broker.ctrl('addClientRole', serial, role);
+}
+
 /** Starts the registry again after the crash, in this process, on the same database and broker. */
 async function restart(): Promise<void> {
   const logger = createLogger('registry-test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -138,23 +151,10 @@ describe.skipIf(!DYNSEC_PLUGIN)('a registry that dies with the broker ahead of P
   it("a device client the registry made but holds no row of is removed; others' clients are left", async () => {
     if (!registry) await restart();
     // A registration whose commit never came, its client left in the broker: nobody holds its secret.
-    broker.ctrl('createRole', 'device-PND-ORPHAN1');
-    broker.ctrl(
-      'addRoleACL',
-      'device-PND-ORPHAN1',
-      'publishClientSend',
-      n.mqtt.events('PND-ORPHAN1'),
-      'allow',
-    );
-    broker.ctrl('addRoleACL', 'device-PND-ORPHAN1', 'subscribePattern', n.mqtt.ack('PND-ORPHAN1'), 'allow');
-    broker.ctrl('createClient', 'PND-ORPHAN1', '-p', 'orphan-secret', '-c', 'PND-ORPHAN1');
-    broker.ctrl('addClientRole', 'PND-ORPHAN1', 'device-PND-ORPHAN1');
+    deviceClient('PND-ORPHAN1', 'orphan-secret', n.mqtt);
     // Another namespace's device, and a client that is no device's: not this registry's to remove.
     const other = names(`${ns}x`).mqtt;
-    broker.ctrl('createRole', 'device-PND-OTHER1');
-    broker.ctrl('addRoleACL', 'device-PND-OTHER1', 'publishClientSend', other.events('PND-OTHER1'), 'allow');
-    broker.ctrl('createClient', 'PND-OTHER1', '-p', 'other-secret', '-c', 'PND-OTHER1');
-    broker.ctrl('addClientRole', 'PND-OTHER1', 'device-PND-OTHER1');
+    deviceClient('PND-OTHER1', 'other-secret', other);
     broker.ctrl('createClient', 'someone-else', '-p', 'their-own-password');
     expect(await admits('PND-ORPHAN1', 'orphan-secret')).toBe(true);
 
@@ -179,16 +179,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a registry that dies with the broker ahead of P
     await importing.connect();
     try {
       await importing.query('select pg_advisory_lock(hashtext($1))', [`${schema}:import`]);
-      broker.ctrl('createRole', 'device-PND-IMPORT1');
-      broker.ctrl(
-        'addRoleACL',
-        'device-PND-IMPORT1',
-        'publishClientSend',
-        n.mqtt.events('PND-IMPORT1'),
-        'allow',
-      );
-      broker.ctrl('createClient', 'PND-IMPORT1', '-p', 'import-secret', '-c', 'PND-IMPORT1');
-      broker.ctrl('addClientRole', 'PND-IMPORT1', 'device-PND-IMPORT1');
+      deviceClient('PND-IMPORT1', 'import-secret', n.mqtt);
       // Passes past the grace (1 s), each seen by a device it repairs: the orphan sweep comes after
       // the repairs in a pass, so the third repair says the second pass's sweep is over.
       for (const round of [1, 2, 3]) {
