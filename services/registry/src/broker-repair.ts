@@ -4,10 +4,17 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
 
 /**
  * Gives the broker back the secret PostgreSQL holds for each device marked as awaiting it (a
- * re-issue neither confirmed nor put back: `RegistryStore.putBackBrokerLogin`), at start-up and then
- * every `intervalMs`: the device logs in again with the secret it has, without anyone issuing it a
- * new one. A device whose secret cannot be recovered stays marked (re-issue needed); one the broker
- * refuses, or a broker that does not answer, is tried again at the next pass.
+ * re-issue neither confirmed nor put back: `RegistryStore.putBackBrokerLogin`, or one whose registry
+ * died before its commit: `beginBrokerIssue`), at start-up and then every `intervalMs`: the device
+ * logs in again with the secret it has, without anyone issuing it a new one. A device an issue began
+ * to send a secret to less than `graceMs` ago is left to that issue (on whichever instance), which
+ * may still commit. A device whose secret cannot be recovered stays marked (re-issue needed); one
+ * the broker refuses, or a broker that does not answer, is tried again at the next pass.
+ *
+ * Each pass also removes the device clients the registry made that no device row holds (a
+ * registration or import that did not commit, whose client could not be removed then): nobody
+ * holds their secret. One is removed once it has been seen without a row for `graceMs` (a
+ * registration in flight commits within it), and never while an import runs.
  */
 export function startBrokerRepair(deps: {
   store: RegistryStore;
@@ -16,6 +23,7 @@ export function startBrokerRepair(deps: {
   logger: Logger;
   repairs: Counter<'outcome'>;
   intervalMs: number;
+  graceMs: number;
 }): { stop(): Promise<void>; pass(): Promise<number> } {
   const log = deps.logger.child({ component: 'credentials' });
   let running: Promise<unknown> = Promise.resolve();
@@ -30,14 +38,15 @@ export function startBrokerRepair(deps: {
     await deps.authority.install(device.serial, device.secret);
     return 'secret-restored';
   };
+  const orphans = orphanSweep(deps, log);
   const pass = async (): Promise<number> => {
-    const waiting = await deps.store.brokerUnconfirmed();
+    const waiting = await deps.store.brokerUnconfirmed(deps.graceMs);
     let repaired = 0;
     const left: string[] = [];
     for (const serial of waiting) {
       if (stopped) break;
       try {
-        const done = await deps.store.repairBroker(serial, repair, new Date(deps.clock.now()));
+        const done = await deps.store.repairBroker(serial, repair, new Date(deps.clock.now()), deps.graceMs);
         if (!done) {
           left.push(serial);
           continue;
@@ -54,6 +63,8 @@ export function startBrokerRepair(deps: {
       }
     }
     if (left.length > 0) log.warn({ serials: left }, 'devices awaiting broker repair');
+    if (!stopped)
+      await orphans().catch((err: unknown) => log.warn({ err }, 'orphaned broker clients not swept'));
     return repaired;
   };
   let queued = 0;
@@ -78,15 +89,58 @@ export function startBrokerRepair(deps: {
   };
 }
 
-/** `registry_broker_unconfirmed_devices`: devices awaiting a broker repair, read from PostgreSQL at each scrape. */
-export function unconfirmedGauge(store: RegistryStore, registry: Registry): Gauge {
+/**
+ * Removes the broker's device clients that no row holds, each once it has been seen so for
+ * `graceMs`, counted and recorded as `orphan-removed`.
+ */
+function orphanSweep(
+  deps: Pick<
+    Parameters<typeof startBrokerRepair>[0],
+    'store' | 'authority' | 'clock' | 'repairs' | 'graceMs'
+  >,
+  log: Logger,
+): () => Promise<void> {
+  /** Orphans by serial, with when this registry first saw each without a row. */
+  const seen = new Map<string, number>();
+  return async () => {
+    // An import holds its lock until its devices' rows commit, their clients installed before.
+    await deps.store.unlessBusy('import', async () => {
+      // The broker first, then the rows: a client whose row commits in between is not taken for one.
+      const clients = await deps.authority.deviceClients();
+      const rows = await deps.store.mqttSerials();
+      const now = deps.clock.now();
+      const orphaned = new Set(clients.filter((serial) => !rows.has(serial)));
+      for (const serial of seen.keys()) if (!orphaned.has(serial)) seen.delete(serial);
+      for (const serial of orphaned) {
+        const since = seen.get(serial) ?? now;
+        seen.set(serial, since);
+        if (now - since < deps.graceMs) continue;
+        await deps.authority.revoke(serial);
+        seen.delete(serial);
+        deps.repairs.inc({ outcome: 'orphan-removed' });
+        log.warn(
+          { serial, seenSince: new Date(since).toISOString() },
+          'broker client of a device with no row removed: nobody holds its secret',
+        );
+        await deps.store.recordOrphanRemoved(serial, new Date(since), new Date(now));
+      }
+    });
+  };
+}
+
+/**
+ * `registry_broker_unconfirmed_devices`: devices awaiting a broker repair, read from PostgreSQL at
+ * each scrape; a device an issue is sending a secret to now (marked until it commits) counts only
+ * once `graceMs` has passed since it began.
+ */
+export function unconfirmedGauge(store: RegistryStore, registry: Registry, graceMs: number): Gauge {
   return new Gauge({
     name: 'registry_broker_unconfirmed_devices',
     help: 'MQTT devices whose broker secret is unconfirmed (a re-issue neither confirmed nor put back), awaiting repair',
     registers: [registry],
     async collect() {
       // A scrape while PostgreSQL is away shows no figure rather than a stale one.
-      const waiting = await store.brokerUnconfirmed().catch(() => undefined);
+      const waiting = await store.brokerUnconfirmed(graceMs).catch(() => undefined);
       if (waiting) this.set(waiting.length);
       else this.reset();
     },

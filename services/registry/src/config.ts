@@ -63,6 +63,13 @@ export const registryEnv = {
    */
   REGISTRY_BROKER_REPAIR_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
+   * How long the broker repair leaves a device to an issue of a secret that began sending it to the
+   * broker (on any instance), and a device client with no row to a registration that may still
+   * commit, in seconds: longer than an issue's broker commands can take (each is given 5 s). Fractions
+   * allowed, for tests.
+   */
+  REGISTRY_BROKER_REPAIR_GRACE_S: z.coerce.number().min(0.05).max(3600).default(60),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

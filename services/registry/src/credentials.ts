@@ -9,6 +9,8 @@ export interface CredentialAuthority {
   install(serial: string, secret: string): Promise<void>;
   /** Removes the device's broker client (which disconnects it); a no-op if it is not there. */
   revoke(serial: string): Promise<void>;
+  /** Serials of the device clients in the broker that are this registry's (see DynsecAuthority.deviceClients). */
+  deviceClients(): Promise<string[]>;
   /** Brings the broker in step with the registry's devices (see DynsecAuthority.resync). */
   resync(devices: readonly DeviceCredential[]): Promise<ResyncReport>;
   close(): Promise<void>;
@@ -217,13 +219,7 @@ export class DynsecAuthority implements CredentialAuthority {
     for (const client of (await this.#list('listClients', 'clients')) as BrokerClient[]) {
       clients.set(client.username, client);
     }
-    const roles = new Map<string, Acl[]>();
-    for (const role of (await this.#list('listRoles', 'roles')) as Array<{
-      rolename: string;
-      acls?: Acl[];
-    }>) {
-      roles.set(role.rolename, role.acls ?? []);
-    }
+    const roles = await this.#roles();
     const must = async (command: Record<string, unknown>, what: string) => {
       const answer = await this.#command(command);
       if (answer.error && !already(answer.error) && !missing(answer.error)) {
@@ -315,6 +311,35 @@ export class DynsecAuthority implements CredentialAuthority {
       }
     }
     return report;
+  }
+
+  /**
+   * The broker's clients this registry made for devices, by serial: each holds the role
+   * `device-<serial>`, whose ACLs name that serial's topics in this namespace. The admin, the
+   * services' own logins and other namespaces' devices are none of them.
+   */
+  async deviceClients(): Promise<string[]> {
+    const roles = await this.#roles();
+    const ours = (serial: string): boolean => {
+      const topics = new Set(this.aclsOf(serial).map((acl) => acl.topic));
+      return (roles.get(this.roleOf(serial)) ?? []).some((acl) => topics.has(acl.topic));
+    };
+    return ((await this.#list('listClients', 'clients')) as BrokerClient[])
+      .filter((client) => (client.roles ?? []).some((r) => r.rolename === this.roleOf(client.username)))
+      .map((client) => client.username)
+      .filter(ours);
+  }
+
+  /** Every role's ACLs, by role name. */
+  async #roles(): Promise<Map<string, Acl[]>> {
+    const roles = new Map<string, Acl[]>();
+    for (const role of (await this.#list('listRoles', 'roles')) as Array<{
+      rolename: string;
+      acls?: Acl[];
+    }>) {
+      roles.set(role.rolename, role.acls ?? []);
+    }
+    return roles;
   }
 
   /** Every client or role, verbose (roles, groups, ACLs) in one answer. */

@@ -128,7 +128,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
 
   const brokerRepairs = new Counter({
     name: 'registry_broker_repairs_total',
-    help: 'Broker credential repairs, by outcome: repaired, removed, reissue-needed, failed (resync at start-up); secret-restored, client-removed (devices awaiting repair)',
+    help: 'Broker credential repairs, by outcome: repaired, removed, reissue-needed, failed (resync at start-up); secret-restored, client-removed (devices awaiting repair); orphan-removed (device clients with no row)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -159,7 +159,8 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       : undefined,
     config.REGISTRY_DC09_KEY_GRACE_S,
   );
-  unconfirmedGauge(store, metrics);
+  const brokerGraceMs = config.REGISTRY_BROKER_REPAIR_GRACE_S * 1000;
+  unconfirmedGauge(store, metrics, brokerGraceMs);
   const replicas = config.TELECARE_STREAM_REPLICAS;
   const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
   lifecycle.add('device-map', () => deviceMap.close());
@@ -204,6 +205,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
         logger,
         repairs: brokerRepairs,
         intervalMs: config.REGISTRY_BROKER_REPAIR_S * 1000,
+        graceMs: brokerGraceMs,
       });
       lifecycle.add('broker-repair', () => repair.stop());
       await repair.pass().catch(() => undefined);

@@ -250,26 +250,43 @@ export class RegistryStore {
    * import does, which must not decide on what another one is half-way through writing.
    */
   async exclusively<T>(what: string, work: () => Promise<T>): Promise<T> {
-    const mine = this.#turn.then(async () => {
-      const client = await this.#pool.connect();
-      const key = `${this.#schema}:${what}`;
-      // A connection that could not unlock is closed, not pooled: closing it frees the lock.
-      let broken: Error | undefined;
-      try {
-        await client.query('select pg_advisory_lock(hashtext($1))', [key]);
-        try {
-          return await work();
-        } finally {
-          await client.query('select pg_advisory_unlock(hashtext($1))', [key]).catch((err: Error) => {
-            broken = err;
-          });
-        }
-      } finally {
-        client.release(broken);
-      }
-    });
+    const mine = this.#turn.then(async () => (await this.#advisory(what, 'pg_advisory_lock', work))!.done);
     this.#turn = mine.catch(() => undefined);
     return mine;
+  }
+
+  /**
+   * Runs `work` only if no `exclusively(what)` runs now, in any registry (holding it off meanwhile);
+   * undefined, without running it, when one does.
+   */
+  async unlessBusy<T>(what: string, work: () => Promise<T>): Promise<{ done: T } | undefined> {
+    return this.#advisory(what, 'pg_try_advisory_lock', work);
+  }
+
+  async #advisory<T>(
+    what: string,
+    lock: 'pg_advisory_lock' | 'pg_try_advisory_lock',
+    work: () => Promise<T>,
+  ): Promise<{ done: T } | undefined> {
+    const client = await this.#pool.connect();
+    const key = `${this.#schema}:${what}`;
+    // A connection that could not unlock is closed, not pooled: closing it frees the lock.
+    let broken: Error | undefined;
+    try {
+      const { rows } = await client.query<{ held: boolean | null }>(`select ${lock}(hashtext($1)) as held`, [
+        key,
+      ]);
+      if (rows[0]?.held === false) return undefined;
+      try {
+        return { done: await work() };
+      } finally {
+        await client.query('select pg_advisory_unlock(hashtext($1))', [key]).catch((err: Error) => {
+          broken = err;
+        });
+      }
+    } finally {
+      client.release(broken);
+    }
   }
 
   /** Whether sensitive fields can be stored (a data key is configured). */
@@ -340,18 +357,62 @@ export class RegistryStore {
   }
 
   /**
+   * Marks the device's row as awaiting a broker repair before an issue of a new secret (`started`)
+   * sends its first broker command, in a write of its own that commits at once: a registry that
+   * dies between the broker taking the new secret and the commit leaves the row marked, and the
+   * repair gives the broker back the secret the row holds. The transaction recording the outcome
+   * clears it (`#settled`); so does `endBrokerIssue` when the broker was not told anything. The
+   * issue's start is PostgreSQL's time, the one clock every instance reads the grace by; it names
+   * the issue to those calls. Undefined when there is no MQTT device in service to mark.
+   */
+  async beginBrokerIssue(serial: string, now: Date): Promise<Date | undefined> {
+    const { rows } = await this.#pool.query<{ started: Date }>(
+      `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2),
+              broker_issue_started_at = date_trunc('milliseconds', clock_timestamp())
+        where serial = $1 and protocol = 'mqtt' and state <> 'decommissioned'
+        returning broker_issue_started_at as started`,
+      [serial, now],
+    );
+    return rows[0]?.started;
+  }
+
+  /** An issue (`started`) that sent the broker nothing takes back its mark, and only its own. */
+  async endBrokerIssue(serial: string, started: Date): Promise<void> {
+    await this.#pool.query(
+      `update ${this.#devices}
+          set broker_unconfirmed_since = case when broker_unconfirmed_since = $2 and broker_issue_started_at = $2
+                                              then null else broker_unconfirmed_since end,
+              broker_issue_started_at = nullif(broker_issue_started_at, $2)
+        where serial = $1`,
+      [serial, started],
+    );
+  }
+
+  /**
+   * The columns an issue (started at parameter `$at`, or null when none began one) sets once the
+   * broker holds what the row holds: the mark cleared, unless another issue began after this one and
+   * may still be sending (its own outcome clears it).
+   */
+  #settled(at: string): string {
+    return `broker_unconfirmed_since = case when broker_issue_started_at > ${at} then broker_unconfirmed_since end,
+            broker_issue_started_at = case when broker_issue_started_at > ${at} then broker_issue_started_at end`;
+  }
+
+  /**
    * Puts a device's broker login back as it was (`putBack`), with the device's row locked and only
    * while the row still holds the credential `hash` (null: no such device, or none issued): a write
    * that did commit after all, or another issued since, is never undone. When it cannot be put
    * back — no `putBack` (no sealed copy of the secret) or one that fails (the broker went away) —
-   * the row is marked in the same transaction as awaiting a broker repair, so that start-up and
-   * the periodic pass (`repairBroker`) give the broker the row's secret again.
+   * the row stays marked, in the same transaction, as awaiting a broker repair, so that start-up
+   * and the periodic pass (`repairBroker`) give the broker the row's secret again, without waiting
+   * for the issue (`started`, from `beginBrokerIssue`) that is now over.
    */
   async putBackBrokerLogin(
     serial: string,
     hash: string | null,
     putBack: (() => Promise<void>) | undefined,
     now: Date,
+    started: Date | null = null,
   ): Promise<
     { outcome: 'superseded' | 'put-back' } | { outcome: 'unconfirmed'; marked: boolean; err?: unknown }
   > {
@@ -360,69 +421,121 @@ export class RegistryStore {
         `select credential_hash from ${this.#devices} where serial = $1 for update`,
         [serial],
       );
-      if ((rows[0]?.credential_hash ?? null) !== hash) return { outcome: 'superseded' };
+      const over = `update ${this.#devices} set broker_issue_started_at = nullif(broker_issue_started_at, $2)
+                     where serial = $1`;
+      if ((rows[0]?.credential_hash ?? null) !== hash) {
+        // The secret issued since is what the broker must hold: any mark left is the repair's.
+        await client.query(over, [serial, started]);
+        return { outcome: 'superseded' };
+      }
       let err: unknown;
       try {
         if (putBack) {
           await putBack();
+          await client.query(`update ${this.#devices} set ${this.#settled('$2')} where serial = $1`, [
+            serial,
+            started,
+          ]);
           return { outcome: 'put-back' };
         }
       } catch (failed) {
         err = failed;
       }
       // A device registered in the failed request has no row to mark (its client holds a secret
-      // nobody was shown, so it admits nobody).
+      // nobody was shown, so it admits nobody, and the repair pass removes it as an orphan).
       const marked = await client.query(
-        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2)
+        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $3),
+                broker_issue_started_at = nullif(broker_issue_started_at, $2)
           where serial = $1`,
-        [serial, now],
+        [serial, started, now],
       );
       return { outcome: 'unconfirmed', marked: (marked.rowCount ?? 0) > 0, err };
     });
   }
 
-  /** Serials of the devices awaiting a broker repair, the longest waiting first. */
-  async brokerUnconfirmed(): Promise<string[]> {
+  /**
+   * Serials of the devices awaiting a broker repair, the longest waiting first, but for those an
+   * issue of a secret began on less than `graceMs` ago (it may still be sending to the broker).
+   */
+  async brokerUnconfirmed(graceMs = 0): Promise<string[]> {
     const { rows } = await this.#pool.query<{ serial: string }>(
       `select serial from ${this.#devices} where broker_unconfirmed_since is not null
+          and not ${this.#issuing('$1')}
         order by broker_unconfirmed_since, serial`,
+      [graceMs],
     );
     return rows.map((row) => row.serial);
   }
 
+  /** Whether an issue began on the row less than the parameter `$grace` milliseconds ago. */
+  #issuing(grace: string): string {
+    return `coalesce(broker_issue_started_at > now() - ${grace} * interval '1 millisecond', false)`;
+  }
+
+  /** Serials of every MQTT device with a row (in service, in stock or decommissioned). */
+  async mqttSerials(): Promise<Set<string>> {
+    const { rows } = await this.#pool.query<{ serial: string }>(
+      `select serial from ${this.#devices} where protocol = 'mqtt'`,
+    );
+    return new Set(rows.map((row) => row.serial));
+  }
+
   /**
-   * Repairs one device awaiting it, its row locked so no issue of a secret comes between: `repair`
-   * is told what the broker should hold (as `mqttCredentials`) and makes it so, confirmed, or
-   * returns undefined when it cannot (a live device whose secret cannot be recovered: re-issue
-   * needed). A repair made clears the mark and is recorded in `broker_repairs`, in the same
-   * transaction. Undefined when the device no longer awaits one, or was not repaired.
+   * Repairs one device awaiting it, its row locked so no issue of a secret comes between, and only
+   * when no issue began on it less than `graceMs` ago (one in flight on another instance, its
+   * commit or its putting back still to come): `repair` is told what the broker should hold (as
+   * `mqttCredentials`) and makes it so, confirmed, or returns undefined when it cannot (a live
+   * device whose secret cannot be recovered: re-issue needed). A repair made clears the mark and is
+   * recorded in `broker_repairs`, in the same transaction. Undefined when the device no longer
+   * awaits one, or was not repaired.
    */
   async repairBroker(
     serial: string,
     repair: (device: DeviceCredential) => Promise<BrokerRepairOutcome | undefined>,
     now: Date,
+    graceMs = 0,
   ): Promise<{ outcome: BrokerRepairOutcome; since: Date } | undefined> {
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<DeviceRow & { broker_unconfirmed_since: Date | null }>(
-        `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since
+      const { rows } = await client.query<
+        DeviceRow & { broker_unconfirmed_since: Date | null; issuing: boolean }
+      >(
+        `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since,
+                ${this.#issuing('$2')} as issuing
            from ${this.#devices} where serial = $1 for update`,
-        [serial],
+        [serial, graceMs],
       );
       const row = rows[0];
       const since = row?.broker_unconfirmed_since;
-      if (!row || !since) return undefined;
+      if (!row || !since || row.issuing) return undefined;
       const outcome = await repair(this.#brokerCredential(row));
       if (!outcome) return undefined;
-      await client.query(`update ${this.#devices} set broker_unconfirmed_since = null where serial = $1`, [
-        serial,
-      ]);
       await client.query(
-        `insert into ${this.#t('broker_repairs')} (serial, unconfirmed_since, repaired_at, outcome)
-         values ($1, $2, $3, $4)`,
-        [serial, since, now, outcome],
+        `update ${this.#devices} set broker_unconfirmed_since = null, broker_issue_started_at = null
+          where serial = $1`,
+        [serial],
       );
+      await this.#recordRepair(client, serial, since, now, outcome);
       return { outcome, since };
     });
+  }
+
+  /** A broker client of a device with no row, removed by the repair pass (`orphan-removed`). */
+  async recordOrphanRemoved(serial: string, seenAt: Date, now: Date): Promise<void> {
+    await this.#recordRepair(this.#pool, serial, seenAt, now, 'orphan-removed');
+  }
+
+  #recordRepair(
+    db: Pick<PoolClient, 'query'>,
+    serial: string,
+    since: Date,
+    now: Date,
+    outcome: BrokerRepairOutcome | 'orphan-removed',
+  ) {
+    return db.query(
+      `insert into ${this.#t('broker_repairs')} (serial, unconfirmed_since, repaired_at, outcome)
+       values ($1, $2, $3, $4)`,
+      [serial, since, now, outcome],
+    );
   }
 
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
@@ -1164,7 +1277,7 @@ export class RegistryStore {
     patch: UpdateDeviceBody,
     now: Date,
     db?: PoolClient,
-    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit },
+    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit; started?: Date },
   ): Promise<{ before: Device; after: Device; rekeyed: boolean }> {
     const work = async (client: PoolClient) => {
       const row = await this.#lockDevice(client, serial);
@@ -1238,9 +1351,9 @@ export class RegistryStore {
         return { before, after: toDevice(rows[0]!), rekeyed: false };
       const rekeyed = await client.query<DeviceRow>(
         `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4,
-                broker_unconfirmed_since = null
+                ${this.#settled('$5')}
           where serial = $1 returning *`,
-        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
+        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id), rekey.started ?? null],
       );
       const after = toDevice(rekeyed.rows[0]!);
       await rekey.beforeCommit(after, this.#heldSecret(row));
@@ -1252,7 +1365,8 @@ export class RegistryStore {
   /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
   async setCredential(
     serial: string,
-    credential: { hash: string; secret: string },
+    /** `started`: when its issue marked the row (`beginBrokerIssue`). */
+    credential: { hash: string; secret: string; started?: Date },
     now: Date,
     beforeCommit: BeforeCommit,
     db?: PoolClient,
@@ -1267,9 +1381,15 @@ export class RegistryStore {
       }
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3,
-                credential_enc = $4, broker_unconfirmed_since = null
+                credential_enc = $4, ${this.#settled('$5')}
           where serial = $1 returning *`,
-        [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
+        [
+          serial,
+          credential.hash,
+          now,
+          this.sealCredential(credential.secret, row.id),
+          credential.started ?? null,
+        ],
       );
       const device = toDevice(rows[0]!);
       await beforeCommit(device, this.#heldSecret(row));
@@ -1299,7 +1419,7 @@ export class RegistryStore {
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
-                credential_enc = null, broker_unconfirmed_since = null,
+                credential_enc = null, broker_unconfirmed_since = null, broker_issue_started_at = null,
                 dc09_account = null, dc09_key_enc = null, dc09_prev_key_enc = null,
                 dc09_prev_key_encoding = null, dc09_prev_key_until = null,
                 decommissioned_at = $2, updated_at = $2

@@ -1,8 +1,8 @@
 import { names } from '@telecare/contracts';
-import { DYNSEC_PLUGIN, servers, waitFor } from '@telecare/testkit';
-import pg from 'pg';
+import { DYNSEC_PLUGIN, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RegistryBehindProxy, startRegistryBehindProxy } from './behind-proxy.ts';
+import { sql } from './support.ts';
 
 // A re-issue the broker does not confirm, and then a broker that goes away (or a link that is
 // lost) before the registry has put the device's secret back. The registry drives a Mosquitto of
@@ -21,17 +21,6 @@ async function metric(name: string, label = ''): Promise<number> {
 }
 
 const schema = () => names(setup.ns).schema('registry');
-
-/** Rows of one statement on the registry's database. */
-async function sql(text: string): Promise<unknown[]> {
-  const db = new pg.Client({ connectionString: servers.databaseUrl });
-  await db.connect();
-  try {
-    return (await db.query(text)).rows;
-  } finally {
-    await db.end();
-  }
-}
 
 const pendant = async (serial: string): Promise<string> => {
   const created = await call('POST', '/api/devices', { serial, residentId, kind: 'pendant' });
@@ -132,5 +121,39 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
     expect(again.status, JSON.stringify(again.body)).toBe(201);
     expect(await admits('PND-OUTAGE4', (again.body.credentials as { secret: string }).secret)).toBe(true);
     expect(await metric('registry_broker_unconfirmed_devices')).toBe(0);
+  }, 60_000);
+
+  it('a device another registry is issuing a secret to is left to that issue until the grace has passed', async () => {
+    const old = await pendant('PND-OUTAGE5');
+    const witness = await pendant('PND-OUTAGE6');
+    // Another registry's issue in flight: the row marked as it marks it, the broker already given
+    // the new secret, the commit still to come (the grace here is the default 60 s).
+    await sql(
+      `update ${schema()}.devices set broker_unconfirmed_since = now(), broker_issue_started_at = now()
+        where serial = 'PND-OUTAGE5'`,
+    );
+    setup.broker.ctrl('setClientPassword', 'PND-OUTAGE5', 'new-secret-in-flight');
+    // A device awaiting repair with no issue in flight: once it is repaired, a pass has run since.
+    await sql(`update ${schema()}.devices set broker_unconfirmed_since = now() where serial = 'PND-OUTAGE6'`);
+    await waitFor(
+      async () =>
+        (await sql(`select 1 from ${schema()}.broker_repairs where serial = 'PND-OUTAGE6'`)).length === 1,
+      { what: 'a repair pass', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(await admits('PND-OUTAGE6', witness)).toBe(true);
+    expect(await admits('PND-OUTAGE5', 'new-secret-in-flight')).toBe(true);
+    expect(await sql(`select 1 from ${schema()}.broker_repairs where serial = 'PND-OUTAGE5'`)).toEqual([]);
+    expect(await metric('registry_broker_unconfirmed_devices')).toBe(0);
+
+    // That registry died before its commit: past the grace, the secret the row holds goes back.
+    await sql(
+      `update ${schema()}.devices set broker_issue_started_at = now() - interval '61 seconds'
+        where serial = 'PND-OUTAGE5'`,
+    );
+    await waitFor(() => admits('PND-OUTAGE5', old), {
+      what: 'the secret the row holds given back',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   }, 60_000);
 });

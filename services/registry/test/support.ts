@@ -2,7 +2,9 @@ import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { servers } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
 
 export interface Reply {
   status: number;
@@ -98,4 +100,15 @@ export async function brokerAdmits(port: number, username: string, password: str
   if (client instanceof Error) return false;
   await client.endAsync();
   return true;
+}
+
+/** Rows of one statement on the test database (the registry's schemas included). */
+export async function sql(text: string): Promise<unknown[]> {
+  const db = new pg.Client({ connectionString: servers.databaseUrl });
+  await db.connect();
+  try {
+    return (await db.query(text)).rows;
+  } finally {
+    await db.end();
+  }
 }

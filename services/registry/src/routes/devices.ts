@@ -80,16 +80,24 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       // A device that leaves its resident gets a new secret (used only then): see updateDevice.
       const secret = deps.credentials ? newSecret() : undefined;
       const issuing = secret ? issue(deps, secret, log, now) : undefined;
-      const { after, rekeyed } = await (issuing ?? unissued).run(() =>
-        deps.store.updateDevice(
-          req.params.serial,
-          body,
-          now(),
-          undefined,
-          secret && issuing
-            ? { hash: hashSecret(secret), secret, beforeCommit: issuing.beforeCommit }
-            : undefined,
-        ),
+      // Only a change of resident can issue one, so only then is the row marked beforehand.
+      const { after, rekeyed } = await (issuing ?? unissued).run(
+        () =>
+          deps.store.updateDevice(
+            req.params.serial,
+            body,
+            now(),
+            undefined,
+            secret && issuing
+              ? {
+                  hash: hashSecret(secret),
+                  secret,
+                  beforeCommit: issuing.beforeCommit,
+                  started: issuing.started,
+                }
+              : undefined,
+          ),
+        body.residentId === undefined ? undefined : req.params.serial,
       );
       log.info(
         { serial: after.serial, residentId: after.residentId, state: after.state, rekeyed },
@@ -110,29 +118,31 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
       const secret = newSecret();
       const issuing = issue(deps, secret, log, now);
       const serial = req.params.serial;
-      const { body: answer, replayed } = await issuing.run(() =>
-        ctx.once(
-          req,
-          reply,
-          async (db) => {
-            const device = await deps.store.setCredential(
-              serial,
-              { hash: hashSecret(secret), secret },
-              now(),
-              issuing.beforeCommit,
-              db,
-            );
-            return { ...device, ...credentialsOf(device, secret) };
-          },
-          {
-            keep: (shown) =>
-              secretNotReplayed(
-                `a new MQTT secret for ${serial} was issued by the request first sent with this Idempotency-Key; it was shown in that answer only and is not kept: issue another with POST /api/devices/${serial}/credentials`,
-                shown,
-                ['credentials'],
-              ),
-          },
-        ),
+      const { body: answer, replayed } = await issuing.run(
+        () =>
+          ctx.once(
+            req,
+            reply,
+            async (db) => {
+              const device = await deps.store.setCredential(
+                serial,
+                { hash: hashSecret(secret), secret, started: issuing.started },
+                now(),
+                issuing.beforeCommit,
+                db,
+              );
+              return { ...device, ...credentialsOf(device, secret) };
+            },
+            {
+              keep: (shown) =>
+                secretNotReplayed(
+                  `a new MQTT secret for ${serial} was issued by the request first sent with this Idempotency-Key; it was shown in that answer only and is not kept: issue another with POST /api/devices/${serial}/credentials`,
+                  shown,
+                  ['credentials'],
+                ),
+            },
+          ),
+        serial,
       );
       if (!replayed) log.info({ serial }, 'device secret issued');
       return answer;
@@ -197,7 +207,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
 }
 
 /** A write that issues no secret. */
-const unissued = { run: <T>(write: () => Promise<T>) => write() };
+const unissued = { run: <T>(write: () => Promise<T>, _serial?: string) => write() };
 
 /**
  * A new MQTT secret, installed in the broker as the last step before its write commits (the broker
@@ -211,6 +221,10 @@ const unissued = { run: <T>(write: () => Promise<T>) => write() };
  * be put back (no sealed copy, or the broker gone away meanwhile), the row is marked in that same
  * transaction, and the broker repair (`broker-repair.ts`) gives the broker the row's secret once
  * it answers again: the device is not left refused until someone issues it a secret.
+ *
+ * `run(write, serial)` for a device that has a row marks it first, in a write of its own
+ * (`beginBrokerIssue`): a registry that dies after the broker took the new secret and before the
+ * commit (or the putting back) leaves it marked, and the repair puts the row's secret back.
  */
 function issue(
   deps: { store: RegistryStore; credentials?: CredentialAuthority | undefined },
@@ -219,16 +233,33 @@ function issue(
   now: () => Date,
 ) {
   const authority = deps.credentials!;
+  /** When this issue marked the device's row (PostgreSQL's time), if it did. */
+  let started: Date | undefined;
   let touched: { serial: string; held: HeldSecret } | undefined;
+  /** A marked row whose write told the broker nothing takes its mark back. */
+  const untouched = async (marked: string | undefined) => {
+    if (!marked || !started || touched) return;
+    await deps.store.endBrokerIssue(marked, started).catch((err: unknown) => {
+      // Left marked: the repair gives the broker the secret it already holds.
+      log.warn({ err, serial: marked }, 'broker issue mark not taken back');
+    });
+  };
   return {
+    get started() {
+      return started;
+    },
     beforeCommit: async (device: Device, held: HeldSecret) => {
       touched = { serial: device.serial, held };
       await authority.install(device.serial, secret);
     },
-    run: async <T>(write: () => Promise<T>): Promise<T> => {
+    run: async <T>(write: () => Promise<T>, marked?: string): Promise<T> => {
+      if (marked) started = await deps.store.beginBrokerIssue(marked, now());
       try {
-        return await write();
+        const done = await write();
+        await untouched(marked);
+        return done;
       } catch (err) {
+        await untouched(marked);
         if (!touched) throw err;
         const { serial, held } = touched;
         const sealed = !held.issued || held.secret !== null;
@@ -240,6 +271,7 @@ function issue(
               ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
               : undefined,
             now(),
+            started ?? null,
           )
           .catch((undo: unknown) => {
             // PostgreSQL failed too: nothing put back, and no mark for the repair to find.
