@@ -11,10 +11,13 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
  * may still commit. A device whose secret cannot be recovered stays marked (re-issue needed); one
  * the broker refuses, or a broker that does not answer, is tried again at the next pass.
  *
- * Each pass also removes the device clients the registry made that no device row holds (a
+ * A pass also removes the device clients the registry made that no device row holds (a
  * registration or import that did not commit, whose client could not be removed then): nobody
  * holds their secret. One is removed once it has been seen without a row for `graceMs` (a
- * registration in flight commits within it), and never while an import runs.
+ * registration in flight commits within it), and never while an import runs. That sweep lists
+ * every client and role of the broker, so it runs at start-up and then at most every
+ * `sweepEveryMs` (an orphan is rare, and the list of a large fleet is work for the broker's one
+ * thread, which devices' alarms share).
  */
 export function startBrokerRepair(deps: {
   store: RegistryStore;
@@ -24,6 +27,7 @@ export function startBrokerRepair(deps: {
   repairs: Counter<'outcome'>;
   intervalMs: number;
   graceMs: number;
+  sweepEveryMs: number;
 }): { stop(): Promise<void>; pass(): Promise<number> } {
   const log = deps.logger.child({ component: 'credentials' });
   let running: Promise<unknown> = Promise.resolve();
@@ -39,6 +43,7 @@ export function startBrokerRepair(deps: {
     return 'secret-restored';
   };
   const orphans = orphanSweep(deps, log);
+  let sweptAt = Number.NEGATIVE_INFINITY;
   const pass = async (): Promise<number> => {
     const waiting = await deps.store.brokerUnconfirmed(deps.graceMs);
     let repaired = 0;
@@ -63,8 +68,10 @@ export function startBrokerRepair(deps: {
       }
     }
     if (left.length > 0) log.warn({ serials: left }, 'devices awaiting broker repair');
-    if (!stopped)
+    if (!stopped && deps.clock.now() >= sweptAt + deps.sweepEveryMs) {
+      sweptAt = deps.clock.now();
       await orphans().catch((err: unknown) => log.warn({ err }, 'orphaned broker clients not swept'));
+    }
     return repaired;
   };
   let queued = 0;

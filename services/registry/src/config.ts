@@ -70,6 +70,12 @@ export const registryEnv = {
    */
   REGISTRY_BROKER_REPAIR_GRACE_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
+   * How often, at most, the broker repair lists the broker's clients to remove device clients no
+   * row holds (besides at start-up), in seconds: the list of a large fleet is work for the broker.
+   * Fractions allowed, for tests.
+   */
+  REGISTRY_BROKER_SWEEP_S: z.coerce.number().min(0.05).max(86_400).default(3600),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

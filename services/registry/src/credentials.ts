@@ -36,6 +36,9 @@ export interface ResyncReport {
   removed: string[];
 }
 
+/** Clients or roles asked of the broker in one command (see `#list`). */
+const LIST_PAGE = 200;
+
 interface Acl {
   acltype: string;
   topic: string;
@@ -343,12 +346,23 @@ export class DynsecAuthority implements CredentialAuthority {
   }
 
   /** Every client or role, verbose (roles, groups, ACLs) in one answer. */
+  /**
+   * Every client or role, a page of LIST_PAGE at a time: the whole list in one answer is a packet
+   * of about a kilobyte a device (its role's ACLs), which for a fleet of thousands is megabytes the
+   * broker builds on its one thread while devices' alarms wait, and which may be larger than the
+   * broker or the client accepts. An entry added or removed between pages may be missed or seen
+   * twice: what reads this acts on an entry seen again at a later pass.
+   */
   async #list(command: 'listClients' | 'listRoles', field: 'clients' | 'roles'): Promise<unknown[]> {
-    const answer = await this.#command({ command, verbose: true, count: -1 });
-    if (answer.error) throw new DependencyError(`broker refused ${command}: ${answer.error}`);
-    const list = (answer.data as Record<string, unknown> | undefined)?.[field];
-    if (!Array.isArray(list)) throw new DependencyError(`broker answered ${command} without ${field}`);
-    return list;
+    const all: unknown[] = [];
+    for (let offset = 0; ; offset += LIST_PAGE) {
+      const answer = await this.#command({ command, verbose: true, count: LIST_PAGE, offset });
+      if (answer.error) throw new DependencyError(`broker refused ${command}: ${answer.error}`);
+      const page = (answer.data as Record<string, unknown> | undefined)?.[field];
+      if (!Array.isArray(page)) throw new DependencyError(`broker answered ${command} without ${field}`);
+      all.push(...page);
+      if (page.length < LIST_PAGE) return all;
+    }
   }
 
   async close(): Promise<void> {

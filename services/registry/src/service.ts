@@ -206,6 +206,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
         repairs: brokerRepairs,
         intervalMs: config.REGISTRY_BROKER_REPAIR_S * 1000,
         graceMs: brokerGraceMs,
+        sweepEveryMs: config.REGISTRY_BROKER_SWEEP_S * 1000,
       });
       lifecycle.add('broker-repair', () => repair.stop());
       await repair.pass().catch(() => undefined);

@@ -79,6 +79,7 @@ beforeAll(async () => {
     REGISTRY_DATA_KEY: 'ab'.repeat(32),
     REGISTRY_BROKER_REPAIR_S: '0.2',
     REGISTRY_BROKER_REPAIR_GRACE_S: '1',
+    REGISTRY_BROKER_SWEEP_S: '0.2',
   });
   child = await spawnService('registry', env, logDir);
   url = child.url;

@@ -13,7 +13,7 @@ import {
 } from '@telecare/testkit';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
+import { DynsecAuthority, loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 import { apiCaller, mqttLogin } from './support.ts';
 
 const PLUGIN = DYNSEC_PLUGIN;
@@ -423,5 +423,25 @@ describe.skipIf(!PLUGIN)('an MQTT secret and an Idempotency-Key', () => {
     expect(retry.body.reissue).toEqual(['PND-IDEMC2', 'PND-IDEMC3']);
     expect(retry.body.devices).toEqual(first.body.devices);
     expect(retry.body.credentials).toBeUndefined();
+  });
+
+  it("the broker's device clients are read a page at a time: a fleet larger than a page is listed whole", async () => {
+    const authority = await DynsecAuthority.connect({
+      url: broker.adminUrl,
+      topics: n.mqtt,
+      logger,
+      clientId: `${ns}-paging`,
+    });
+    try {
+      const serials = Array.from({ length: 450 }, (_, i) => `PND-PAGE${String(i).padStart(3, '0')}`);
+      for (let i = 0; i < serials.length; i += 50)
+        await Promise.all(serials.slice(i, i + 50).map((serial) => authority.install(serial, `s-${serial}`)));
+      const listed = new Set(await authority.deviceClients());
+      expect(serials.filter((serial) => !listed.has(serial))).toEqual([]);
+      for (let i = 0; i < serials.length; i += 50)
+        await Promise.all(serials.slice(i, i + 50).map((serial) => authority.revoke(serial)));
+    } finally {
+      await authority.close();
+    }
   });
 });
