@@ -284,6 +284,8 @@ describe('two carers in the home at once (double-handed care)', () => {
         ev('carer.arrived', '12:01:10', fob(B)),
         move('12:10:00'),
         ev('carer.left', '12:20:00', fob(A)),
+        // The first out of the door before the other's "left": two carers, not one pressing it again.
+        ...passage('12:20:30', '12:20:40'),
         ev('carer.left', '12:21:00', fob(B)),
         ...passage('12:21:30', '12:21:40'),
         move('13:30:00', LOUNGE),
@@ -558,5 +560,107 @@ describe('the carers’ leftovers with a report taken late, and learned in place
     expect(bothWays(seenGoing())?.place).toBe('out');
     expect(bothWays(pressedTwice())?.visitors).toBeUndefined();
     expect(bothWays(carerSits())?.place).toBe('out');
+  });
+});
+
+describe('one of two carers who presses "left" again', () => {
+  /**
+   * The resident out since 10:30; two carers in by a passage each, both pressing "arrived" on the
+   * home unit (a press names no carer). One presses "left" at 12:20 and again at `again`, goes
+   * out at 12:21:30; the other stays, moves about, presses "left" at 12:40 and goes.
+   */
+  const pressedLeftTwice = (again: string) => {
+    const { events, door } = morning();
+    return {
+      door,
+      events: [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        move('12:00:25', HALL),
+        ev('carer.arrived', '12:01:00'),
+        ...passage('12:01:30', '12:01:45'),
+        ev('carer.arrived', '12:02:00'),
+        move('12:10:00'),
+        ev('carer.left', '12:20:00'),
+        ev('carer.left', again),
+        ...passage('12:21:30', '12:21:40'),
+        move('12:25:00'),
+        move('12:35:00', LOUNGE),
+        ev('carer.left', '12:40:00'),
+        move('12:40:20', HALL),
+        ...passage('12:40:40', '12:40:50'),
+      ],
+    };
+  };
+
+  for (const again of ['12:20:02', '12:21:00'])
+    it(`at ${again}, no door opened since the first: the same carer, the other’s movement theirs, "not back" from the resident’s door`, () => {
+      const { events, door } = pressedLeftTwice(again);
+      const { alerts, rhythm } = run(events, T('18:00:00'));
+      expect(rhythm?.place).toBe('out');
+      expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+    });
+
+  it('the "left" pressed again, the first carer’s door or the other’s movement taken late: as in time order', () => {
+    const { events } = pressedLeftTwice('12:21:00');
+    const late = events.filter((event) => /T12:(21|25):/.test(event.time));
+    expect(sameWhenLate(events, late, T('18:00:00')).rhythm?.place).toBe('out');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(pressedLeftTwice('12:21:00').events)?.place).toBe('out');
+  });
+});
+
+describe('what the "not back" alert says of the carers’ visits', () => {
+  const reasonOf = (alerts: readonly Alert[]) =>
+    ofType(alerts, 'outing.not-returned').map((alert) => alert.reason);
+  /** One "not back" alert, telling one carer visit from 12:01 to 12:40 and no press at `pressedAt`. */
+  const oneVisit = (alerts: readonly Alert[], pressedAt: string) => {
+    const [reason] = reasonOf(alerts);
+    expect(reason).toContain('since then a carer visit 12:01–12:40;');
+    expect(reason).not.toContain(pressedAt);
+    expect(ofType(alerts, 'outing.not-returned')[0]?.thresholds.carerVisits).toBe(1);
+    return reason;
+  };
+
+  it('a two-carer visit is one visit, from its first "arrived" to the last "left"; also with a report taken late', () => {
+    const { events } = morning();
+    const all = [
+      ...events,
+      ...passage('12:00:00', '12:00:20'),
+      ev('carer.arrived', '12:01:00'),
+      ...passage('12:01:30', '12:01:45'),
+      ev('carer.arrived', '12:02:00'),
+      move('12:10:00'),
+      ev('carer.left', '12:20:00'),
+      ...passage('12:20:30', '12:20:40'),
+      ev('carer.left', '12:40:00'),
+      ...passage('12:40:30', '12:40:40'),
+    ];
+    const reason = oneVisit(run(all, T('18:00:00')).alerts, '12:20');
+    for (const late of all.filter((event) => /T12:(02|20|40):/.test(event.time)))
+      expect(
+        reasonOf(run(all, T('18:00:00'), { event: late, arrives: Date.parse(late.time) + 20_000 }).alerts),
+      ).toEqual([reason]);
+  });
+
+  it('"arrived" and "left" each pressed again: one visit', () => {
+    const { events } = morning();
+    const { alerts } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        ev('carer.arrived', '12:01:00'),
+        move('12:05:00'),
+        ev('carer.arrived', '12:10:00'),
+        move('12:20:00'),
+        ev('carer.left', '12:40:00'),
+        ev('carer.left', '12:40:03'),
+        ...passage('12:41:00', '12:41:10'),
+      ],
+      T('18:00:00'),
+    );
+    oneVisit(alerts, '12:10');
   });
 });

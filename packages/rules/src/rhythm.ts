@@ -52,8 +52,15 @@ export const carerTookDoor = (
  */
 const VISIT_JOIN_MS = 30 * 60_000;
 
+/** What a rhythm knows of a carer's visit: when it began and ended, how many carers are in. */
+export type Visit = Pick<Rhythm, 'visit' | 'visitEnd' | 'visitors'>;
+
+/** Whether a carer's visit is open at `at`: begun, no "left" ending it, and not past its longest. */
+export const visitOpen = (visit: Visit, at: number): boolean =>
+  visit.visit !== undefined && visit.visitEnd === undefined && at - visit.visit < VISIT_MAX_MS;
+
 /** Whether a carer's "arrived" joins the visit open (`visiting`): another carer of it. */
-const joins = (next: Rhythm, entry: RecentEvent, visiting: boolean): boolean =>
+export const joins = (next: Visit, entry: RecentEvent, visiting: boolean): boolean =>
   visiting && entry.type === 'carer.arrived' && entry.at - (next.visit ?? entry.at) <= VISIT_JOIN_MS;
 
 /**
@@ -61,7 +68,12 @@ const joins = (next: Rhythm, entry: RecentEvent, visiting: boolean): boolean =>
  * that joins the visit open (`joins`) is another carer of it, and the visit ends with the last of
  * their "left"s; otherwise an "arrived" begins a visit and a "left" ends it.
  */
-function visitAfter(result: Writable, next: Rhythm, entry: RecentEvent, visiting: boolean): void {
+export function visitAfter(
+  result: { -readonly [K in keyof Visit]: Visit[K] },
+  next: Visit,
+  entry: RecentEvent,
+  visiting: boolean,
+): void {
   const carers = next.visitors ?? 1;
   if (entry.type === 'carer.arrived') {
     if (joins(next, entry, visiting)) {
@@ -512,8 +524,7 @@ function learnedAt(
     return result;
   }
   next = rollTo(next, local.date, inPlace);
-  const visiting =
-    next.visit !== undefined && next.visitEnd === undefined && entry.at - next.visit < VISIT_MAX_MS;
+  const visiting = visitOpen(next, entry.at);
   const carersDoor = next.visitEnd !== undefined && entry.at - next.visitEnd <= VISIT_DOOR_MS && !passage;
   const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
   const door = entry.type === 'door.opened' || entry.type === 'door.closed';

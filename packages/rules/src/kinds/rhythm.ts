@@ -10,6 +10,7 @@ import {
   gapLimit,
   getUps,
   homeDay,
+  joins,
   learnRhythm,
   learnRhythmInPlace,
   MIN_SEEN_DAYS,
@@ -24,6 +25,9 @@ import {
   upMinuteOn,
   usualBedMinute,
   VISIT_MAX_MS,
+  type Visit,
+  visitAfter,
+  visitOpen,
   wokeOn,
 } from '../rhythm.ts';
 import { addDays, epochDay, formatHhmm, formatWhen, inSpan, localTime, zonedInstant } from '../time.ts';
@@ -680,8 +684,8 @@ function partnersMove(
 
 /**
  * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
- * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" again
- * (`pressedAgain`), a carer going seen through the open door (`carerGoing`).
+ * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" or "left" again
+ * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`).
  */
 const someoneElses = (
   s: ResidentSettings,
@@ -691,6 +695,7 @@ const someoneElses = (
 ): boolean =>
   partnersMove(s, rhythm, recent, entry) ||
   pressedAgain(rhythm, recent, entry) ||
+  leftAgain(rhythm, recent, entry) ||
   carerGoing(rhythm, recent, entry);
 
 /**
@@ -756,7 +761,7 @@ function carerGoing(rhythm: Rhythm | undefined, recent: readonly RecentEvent[], 
  * start): learned as before.
  */
 function pressedAgain(
-  rhythm: Rhythm | undefined,
+  rhythm: Visit | undefined,
   recent: readonly RecentEvent[],
   entry: RecentEvent,
 ): boolean {
@@ -767,6 +772,28 @@ function pressedAgain(
     const seen = recent[i] as RecentEvent;
     if (seen.at < start) return true;
     if (seen.type === 'door.opened' && seen.at > start && byTimeThenId(seen, entry) < 0) return false;
+  }
+  return false;
+}
+
+/**
+ * Whether a carer's "left" is one of the carers of the visit open pressing it again (a double
+ * press, or the home unit gave no sign it was taken): a "left" of this visit before it, which did
+ * not end it (another carer still in), and no door opened since that "left". As for "arrived"
+ * (`pressedAgain`), only the door tells carers apart: the one going opens it. Counted as the other
+ * carer's, it ended the visit while that carer was still in, and their movement was the resident
+ * home: no "not back" for a resident still out. Read back only to the visit's start.
+ */
+function leftAgain(rhythm: Visit | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const start = rhythm?.visit;
+  if (entry.type !== 'carer.left' || rhythm === undefined || start === undefined) return false;
+  if (!visitOpen(rhythm, entry.at)) return false;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < start) return false;
+    if (byTimeThenId(seen, entry) >= 0) continue;
+    if (seen.type === 'door.opened') return false;
+    if (seen.type === 'carer.left') return true;
   }
   return false;
 }
@@ -1047,8 +1074,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
 /**
  * What the door and a carer did while the person was out (since they left at `left`, by the check):
  * nothing of it ended the outing, but the operator sees those reports and is told why. A carer's
- * visits (`carer.arrived` to `carer.left`, the door within five minutes of either is theirs), the
- * door opened with nothing seen inside after it, and bounces (`doorBounceS`).
+ * visits (`carerVisits`, the door within five minutes of either end is theirs), the door opened
+ * with nothing seen inside after it, and bounces (`doorBounceS`).
  */
 function sinceLeaving(
   rule: RhythmRule,
@@ -1058,30 +1085,26 @@ function sinceLeaving(
   tz: string,
 ): { text: string; thresholds: Record<string, number> } {
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
-  const visits: Array<[number, number | undefined]> = [];
+  const visits = carerVisits(recent);
   const openings: number[] = [];
   let bounces = 0;
   for (let i = firstAtOrAfter(recent, left.at); i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at > checkAt) break;
     if (seen.at <= left.at && seen.id <= left.id) continue;
-    if (seen.type === 'carer.arrived') visits.push([seen.at, undefined]);
-    else if (seen.type === 'carer.left') {
-      const open = visits.at(-1);
-      if (open && open[1] === undefined) open[1] = seen.at;
-      else visits.push([seen.at - 1, seen.at]);
-    } else if (seen.type === 'door.opened') {
+    if (seen.type === 'carer.arrived' || seen.type === 'carer.left') visits.add(seen);
+    else if (seen.type === 'door.opened') {
       if (bounceOpening(recent, i, bounceMs)) bounces++;
       else openings.push(seen.at);
     }
   }
   const carers = (at: number) =>
-    visits.some(
+    visits.list.some(
       ([from, to]) => at >= from - VISIT_DOOR_MS && at <= (to ?? from + VISIT_MAX_MS) + VISIT_DOOR_MS,
     );
   const others = openings.filter((at) => !carers(at));
   const notes: string[] = [];
-  for (const [from, to] of visits)
+  for (const [from, to] of visits.list)
     notes.push(
       `a carer visit ${formatHhmm(from, tz)}–${to === undefined ? '(no "left")' : formatHhmm(to, tz)}`,
     );
@@ -1092,10 +1115,40 @@ function sinceLeaving(
   if (bounces > 0)
     notes.push(`${openingsText(bounces, bounceMs)} ignored as bounce${bounces === 1 ? '' : 's'}`);
   const thresholds: Record<string, number> = {};
-  if (visits.length > 0) thresholds.carerVisits = visits.length;
+  if (visits.list.length > 0) thresholds.carerVisits = visits.list.length;
   if (others.length > 0) thresholds.doorOpenedSince = others.length;
   if (bounces > 0) thresholds.doorBouncesIgnored = bounces;
   return { text: notes.length > 0 ? `; since then ${notes.join('; ')}` : '', thresholds };
+}
+
+/**
+ * The carers' visits told from their reports in time order (`add`), counted as the rhythm counts
+ * them: one visit from its first "arrived" to the "left" that ends it (`visitAfter`), a second
+ * carer's "arrived" joining it and a press again (`pressedAgain`, `leftAgain`) adding nothing.
+ * Paired naively, a double-handed visit or a press again read as several visits. A "left" whose
+ * visit began before the first report added is a visit of its own, ended then.
+ */
+function carerVisits(recent: readonly RecentEvent[]) {
+  const list: Array<[from: number, to: number | undefined]> = [];
+  const visit: { -readonly [K in keyof Visit]: Visit[K] } = {
+    visit: undefined,
+    visitEnd: undefined,
+    visitors: undefined,
+  };
+  const add = (entry: RecentEvent): void => {
+    // A visit ended longer ago than a visit's longest is one the rhythm has let go.
+    if (visit.visit !== undefined && entry.at - (visit.visitEnd ?? visit.visit) > VISIT_MAX_MS)
+      visit.visit = visit.visitEnd = visit.visitors = undefined;
+    if (pressedAgain(visit, recent, entry) || leftAgain(visit, recent, entry)) return;
+    const open = visitOpen(visit, entry.at);
+    if (entry.type === 'carer.arrived' && !joins(visit, entry, open)) list.push([entry.at, undefined]);
+    visitAfter(visit, visit, entry, open);
+    const last = list.at(-1);
+    if (entry.type !== 'carer.left' || visit.visitEnd !== entry.at) return;
+    if (last !== undefined && last[0] === visit.visit) last[1] = entry.at;
+    else list.push([entry.at - 1, entry.at]);
+  };
+  return { list, add };
 }
 
 /**
