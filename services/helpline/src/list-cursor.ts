@@ -57,7 +57,18 @@ export interface NoteKey {
   readonly seq: string;
 }
 
-const NoteKeySchema = z.strictObject({ caseId: CaseId, seq: z.string().regex(/^[1-9]\d{0,18}$/) });
+/** The largest place a trail can have (a bigint's): PostgreSQL refuses one past it, a 500. */
+const MAX_SEQ = '9223372036854775807';
+
+const NoteKeySchema = z.strictObject({
+  caseId: CaseId,
+  // Compared as text, which orders as numbers at the same length: a check runs even on a string
+  // the pattern refused, and that is no number to convert.
+  seq: z
+    .string()
+    .regex(/^[1-9]\d{0,18}$/)
+    .refine((seq) => seq.length < MAX_SEQ.length || seq <= MAX_SEQ),
+});
 
 /** The key as the opaque cursor of the older notes (`olderNotes`, a page's `next`). */
 export const encodeNoteCursor = (key: NoteKey): string =>
