@@ -460,9 +460,10 @@ export const HELPLINE_CALL_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/calls',
     summary:
-      'Start a call (case accepted by you): the number comes from the registry; placed by the PBX (sip-click-to-call) or left to the browser to open (`via: browser`); recorded as call-started. Under an Idempotency-Key already used for a call, that call (200), never a second one: a start while the first is still being placed waits for it, or past HELPLINE_PBX_TIMEOUT_MS + 2 s is 409 `call-in-progress`. 404: no such case, or the registry names no such party (or no number for it)',
+      'Start a call (case accepted by you): the number comes from the registry; placed by the PBX (sip-click-to-call) or left to the browser to open (`via: browser`); recorded as call-started. Under an Idempotency-Key already used for a call, that call (200), never a second one: a start while the first is still being placed waits for it, or past HELPLINE_PBX_TIMEOUT_MS + 2 s is 409 `call-in-progress`. 429 with Retry-After: two starts of yours are still being placed. 404: no such case, or the registry names no such party (or no number for it)',
     roles: CAN.work,
     ...onCase,
+    errors: [...onCase.errors, 429],
     body: StartCallBody,
     response: StartedCallView,
     status: 201,

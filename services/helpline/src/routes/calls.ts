@@ -1,13 +1,37 @@
 import { type CallTarget, type HELPLINE_CALL_ROUTES, newId, type StartedCallView } from '@telecare/contracts';
 import type { RouteHandlers } from '@telecare/platform';
 import type { z } from 'zod';
-import { CaseNotFoundError, PartyNotFoundError, TransitionRefusedError } from '../errors.ts';
+import { AtOnce } from '../at-once.ts';
+import {
+  CaseNotFoundError,
+  PartyNotFoundError,
+  RateLimitedError,
+  TransitionRefusedError,
+} from '../errors.ts';
 import type { PlacedCall } from '../store/index.ts';
 import { callUri, TelephonyError } from '../telephony.ts';
 import { actorOf, type RouteContext } from './context.ts';
 
 /** A started call as answered, but for the step that recorded it. */
 type StartedCall = Omit<z.infer<typeof StartedCallView>, 'eventId'>;
+
+type StartCallHandler = RouteHandlers<typeof HELPLINE_CALL_ROUTES>['startCall'];
+
+/**
+ * Call starts one person may have running at once on an instance: one call, or a double click. A
+ * start under an Idempotency-Key holds a PostgreSQL connection until the phone system has answered
+ * (and one under a key being placed waits on one), so starts fired all at once would otherwise
+ * take the connections the alarms coming in need.
+ */
+const CALL_STARTS_AT_ONCE = 2;
+
+const tooManyStarts = (running: number) =>
+  new RateLimitedError(
+    'start calls',
+    2,
+    'too-many-requests',
+    `${running} call starts of yours are still being placed; try again when one has answered`,
+  );
 
 /**
  * Voice: the case's call actions (numbers from the registry as tel:/sip: URIs, and 999), starting
@@ -78,9 +102,8 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
    * Asks the phone system to place a call to `uri`. When it cannot, the call must still happen: the
    * operator dials the same URI from the console (`via: browser`, with why).
    */
-  const dial = async (caseId: string, uri: string, operatorId: string) => {
+  const dial = async (caseId: string, uri: string, operatorId: string, extension: string | null) => {
     const callId = newId('call', deps.clock.now());
-    const extension = (await deps.people.getUser(operatorId))?.extension ?? null;
     try {
       const result = await deps.telephony.place({ callId, caseId, uri, operatorId, extension });
       return { callId, via: result.via, reference: result.via === 'pbx' ? result.reference : null };
@@ -89,6 +112,96 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       return { callId, via: 'browser' as const, reference: null, failed: err.message };
     }
   };
+
+  /**
+   * Places the call asked for and records it (see `placeCall`): the operator's extension is read
+   * first, so the connection the key's claim holds is the only one a start needs meanwhile.
+   */
+  const startCall = async (...[req, reply]: Parameters<StartCallHandler>) => {
+    const { id } = req.params;
+    const body = req.body;
+    const principal = who(req);
+    const stored = await storedCase(id);
+    const extension = (await deps.people.getUser(principal.id))?.extension ?? null;
+    const { targets } = await callTargets(stored.case.residentId);
+    const target = targets.find(
+      (t) =>
+        t.party === body.party &&
+        (body.party !== 'responder' || t.responderId === body.responderId) &&
+        (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
+    );
+    let answer: StartedCall | undefined;
+    // Called once the request's key (if any) is claimed and found unused: a double click or a
+    // retry under the same key waits for this one and is answered with its call, never dials.
+    const place = async (): Promise<PlacedCall> => {
+      // Checked before the phone rings; checked again under the case's lock when recorded.
+      const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
+      if (stored.case.state !== 'accepted' || !mine)
+        throw new TransitionRefusedError(
+          id,
+          'call',
+          stored.case.state,
+          stored.case.state !== 'accepted'
+            ? 'accept the case before calling anyone for it'
+            : 'another operator is working this case',
+          stored.case.assignedTo,
+        );
+      if (!target)
+        throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
+      if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);
+      const placed = await dial(id, target.uri, principal.id, extension);
+      const at = now();
+      answer = {
+        callId: placed.callId,
+        party: body.party,
+        uri: target.uri,
+        via: placed.via,
+        pbxReference: placed.reference,
+        startedAt: at.toISOString(),
+        ...(placed.failed ? { message: `${placed.failed}: dial ${target.uri} from here` } : {}),
+      };
+      return {
+        at,
+        call: {
+          id: placed.callId,
+          party: body.party,
+          responderId: target.responderId,
+          deviceSerial: target.deviceSerial,
+          scheme: target.uri.startsWith('tel:') ? 'tel' : 'sip',
+          via: placed.via,
+          pbxReference: placed.reference,
+          pbxFailed: placed.failed,
+        },
+      };
+    };
+    const { event, duplicate } = await deps.store.placeCall(
+      id,
+      actorOf(principal),
+      requestKeyOf(req),
+      deps.callClaimWaitMs,
+      place,
+    );
+    if (duplicate || !answer) {
+      // The same click again (a lost answer, a double click): the call already placed, not another.
+      const call = (await deps.store.calls(id)).find((c) => c.id === event.data.callId);
+      return reply.code(200).send({
+        callId: event.data.callId,
+        party: event.data.party,
+        uri: target?.uri ?? '',
+        via: event.data.via,
+        pbxReference: call?.pbxReference ?? null,
+        startedAt: call?.startedAt,
+        eventId: event.id,
+      });
+    }
+    deps.publisher.flushInBackground();
+    deps.logger.info(
+      { caseId: id, callId: answer.callId, party: body.party, via: answer.via, userId: principal.id },
+      'call started',
+    );
+    return { ...answer, eventId: event.id };
+  };
+  const callStarts = new AtOnce(CALL_STARTS_AT_ONCE);
 
   return {
     callTargets: async (req) => {
@@ -104,89 +217,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       };
     },
 
-    startCall: async (req, reply) => {
-      const { id } = req.params;
-      const body = req.body;
-      const principal = who(req);
-      const stored = await storedCase(id);
-      const { targets } = await callTargets(stored.case.residentId);
-      const target = targets.find(
-        (t) =>
-          t.party === body.party &&
-          (body.party !== 'responder' || t.responderId === body.responderId) &&
-          (body.party !== 'home-unit' || !body.deviceSerial || t.deviceSerial === body.deviceSerial),
-      );
-      let answer: StartedCall | undefined;
-      // Called once the request's key (if any) is claimed and found unused: a double click or a
-      // retry under the same key waits for this one and is answered with its call, never dials.
-      const place = async (): Promise<PlacedCall> => {
-        // Checked before the phone rings; checked again under the case's lock when recorded.
-        const mine = principal.role !== 'operator' || stored.case.assignedTo === principal.id;
-        if (stored.case.state !== 'accepted' || !mine)
-          throw new TransitionRefusedError(
-            id,
-            'call',
-            stored.case.state,
-            stored.case.state !== 'accepted'
-              ? 'accept the case before calling anyone for it'
-              : 'another operator is working this case',
-            stored.case.assignedTo,
-          );
-        if (!target)
-          throw new PartyNotFoundError(id, `the registry names no such ${body.party} for this resident`);
-        if (!target.uri) throw new PartyNotFoundError(id, target.why ?? `no number for the ${body.party}`);
-        const placed = await dial(id, target.uri, principal.id);
-        const at = now();
-        answer = {
-          callId: placed.callId,
-          party: body.party,
-          uri: target.uri,
-          via: placed.via,
-          pbxReference: placed.reference,
-          startedAt: at.toISOString(),
-          ...(placed.failed ? { message: `${placed.failed}: dial ${target.uri} from here` } : {}),
-        };
-        return {
-          at,
-          call: {
-            id: placed.callId,
-            party: body.party,
-            responderId: target.responderId,
-            deviceSerial: target.deviceSerial,
-            scheme: target.uri.startsWith('tel:') ? 'tel' : 'sip',
-            via: placed.via,
-            pbxReference: placed.reference,
-            pbxFailed: placed.failed,
-          },
-        };
-      };
-      const { event, duplicate } = await deps.store.placeCall(
-        id,
-        actorOf(principal),
-        requestKeyOf(req),
-        deps.callClaimWaitMs,
-        place,
-      );
-      if (duplicate || !answer) {
-        // The same click again (a lost answer, a double click): the call already placed, not another.
-        const call = (await deps.store.calls(id)).find((c) => c.id === event.data.callId);
-        return reply.code(200).send({
-          callId: event.data.callId,
-          party: event.data.party,
-          uri: target?.uri ?? '',
-          via: event.data.via,
-          pbxReference: call?.pbxReference ?? null,
-          startedAt: call?.startedAt,
-          eventId: event.id,
-        });
-      }
-      deps.publisher.flushInBackground();
-      deps.logger.info(
-        { caseId: id, callId: answer.callId, party: body.party, via: answer.via, userId: principal.id },
-        'call started',
-      );
-      return { ...answer, eventId: event.id };
-    },
+    startCall: (req, reply) => callStarts.run(who(req).id, tooManyStarts, () => startCall(req, reply)),
 
     endCall: async (req, reply) => {
       const { id, callId } = req.params;

@@ -11,6 +11,7 @@ import {
   RateLimitedError,
   type RouteHandlers,
 } from '@telecare/platform';
+import { AtOnce } from '../at-once.ts';
 import { traceCaseStep } from '../case-trace.ts';
 import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
@@ -55,7 +56,7 @@ export const refusedReason = (err: unknown): string =>
 export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
   const { deps, now, who, requestKeyOf } = ctx;
   /** Device events reads running on this instance, per person. */
-  const timelineReads = new Map<string, number>();
+  const timelineReads = new AtOnce(deps.timelineReadsAtOnce);
   const caseOf = async (id: string) => {
     const stored = await deps.store.get(id);
     if (!stored) throw new CaseNotFoundError(id);
@@ -257,24 +258,17 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const found = await caseOf(req.params.id);
       await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
-      const person = who(req).id;
-      const running = timelineReads.get(person) ?? 0;
-      if (running >= deps.timelineReadsAtOnce)
-        throw new RateLimitedError(
+      const refuse = (running: number) =>
+        new RateLimitedError(
           'read device events',
           2,
           'too-many-requests',
           `${running} device events reads of yours are still running (TIMELINE_READS_AT_ONCE); try again when one has answered`,
         );
-      timelineReads.set(person, running + 1);
-      try {
+      return timelineReads.run(who(req).id, refuse, async () => {
         ctx.personalRead(req, 'device-events', [found.residentId], found.id);
-        return await deps.timeline.read(found.residentId, now(), req.query.hours);
-      } finally {
-        const left = (timelineReads.get(person) ?? 1) - 1;
-        if (left > 0) timelineReads.set(person, left);
-        else timelineReads.delete(person);
-      }
+        return deps.timeline.read(found.residentId, now(), req.query.hours);
+      });
     },
 
     accept: (req) => transition('accept', req, { action: 'accept' }, now()),
