@@ -12,7 +12,15 @@ export type ListKey =
   | { readonly state: 'open'; readonly priority: number; readonly raisedAt: string; readonly id: string }
   | { readonly state: 'all'; readonly raisedAt: string; readonly id: string };
 
-const RaisedAt = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+/** A time a calendar has, to the microsecond: PostgreSQL refuses a 13th month or a year 0 (a 500). */
+const RaisedAt = z
+  .string()
+  .regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
+  .refine((at) => {
+    const seconds = at.slice(0, 19);
+    const date = new Date(`${seconds}Z`);
+    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(seconds) && !at.startsWith('0000');
+  });
 const CaseId = z.string().regex(idPattern('case'));
 const ListKeySchema = z.discriminatedUnion('state', [
   z.strictObject({
