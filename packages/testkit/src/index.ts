@@ -488,4 +488,4 @@ export {
 } from './fault-proxy.ts';
 export { OwnNatsCluster, stepDownUntil } from './nats-cluster.ts';
 export { OwnServer, type ServerName } from './own-server.ts';
-export { type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';
+export { PortTakenError, type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './index.ts';
@@ -30,9 +30,45 @@ export interface ServiceProcess {
 
 /**
  * Starts a service in a child process on a free HTTP port, its output in `<logDir>/<name>.log`,
- * and resolves once its `/readyz` answers 200 (fails if it exits or is not ready in 60 s).
+ * and resolves once its `/readyz` answers 200 (fails if it exits or is not ready in 60 s, with the
+ * end of its log in the error). A port found free and then taken before the service bound it (by
+ * another process's outgoing connection, on a machine running tests side by side) is tried again
+ * on another port; the error names the port in use when it was one the caller chose in `env`.
  */
 export async function spawnService(
+  name: ServiceName,
+  env: Record<string, string>,
+  logDir: string,
+): Promise<ServiceProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(name, env, logDir);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || err.port === undefined || attempt === 3) throw err;
+    }
+  }
+}
+
+/** A service that exited because a port it was to listen on was in use: `port` when it was its HTTP port. */
+export class PortTakenError extends Error {
+  constructor(
+    message: string,
+    readonly port: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** The last lines of a log file, for an error that says why a service stopped. */
+const tail = (file: string, lines = 20): string => {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+};
+
+async function spawnOnce(
   name: ServiceName,
   env: Record<string, string>,
   logDir: string,
@@ -65,7 +101,16 @@ export async function spawnService(
   const service: ServiceProcess = { name, port, url, child, logFile, close };
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}); see ${logFile}`);
+    if (child.exitCode !== null) {
+      const last = tail(logFile);
+      const message = `${name} exited (${child.exitCode}); see ${logFile}:\n${last}`;
+      if (/EADDRINUSE/.test(last))
+        throw new PortTakenError(
+          message,
+          new RegExp(`EADDRINUSE[^\\n]*:${port}\\b`).test(last) ? port : undefined,
+        );
+      throw new Error(message);
+    }
     const ready = await fetch(`${url}/readyz`)
       .then((r) => r.ok)
       .catch(() => false);

@@ -7,6 +7,7 @@ import { connectNats, createLogger, jetstreamManager, type NatsConnection } from
 import {
   freePort,
   OwnNatsServer,
+  PortTakenError,
   type ServiceProcess,
   serviceEnv,
   spawnService,
@@ -38,20 +39,27 @@ const folder = (label: string) => {
 
 /** gateway-dc09 in a process of its own on `stateDir`, its log in `logDir`; resolves once ready. */
 async function gateway(stateDir: string, logDir: string): Promise<ServiceProcess & { dc09Port: number }> {
-  const dc09Port = await freePort();
-  const started = await spawnService(
-    'gateway-dc09',
-    serviceEnv(ns, {
-      NATS_URL: nats.url,
-      DC09_PORT: String(dc09Port),
-      DC09_RETRY_S: '1',
-      GATEWAY_STATE_DIR: stateDir,
-      LOG_LEVEL: 'info',
-    }),
-    logDir,
-  );
-  running.push(started);
-  return Object.assign(started, { dc09Port });
+  for (let attempt = 1; ; attempt++) {
+    const dc09Port = await freePort();
+    try {
+      const started = await spawnService(
+        'gateway-dc09',
+        serviceEnv(ns, {
+          NATS_URL: nats.url,
+          DC09_PORT: String(dc09Port),
+          DC09_RETRY_S: '1',
+          GATEWAY_STATE_DIR: stateDir,
+          LOG_LEVEL: 'info',
+        }),
+        logDir,
+      );
+      running.push(started);
+      return Object.assign(started, { dc09Port });
+    } catch (err) {
+      // The receiver's port, found free, taken before the gateway bound it: another one.
+      if (!(err instanceof PortTakenError) || attempt === 3) throw err;
+    }
+  }
 }
 
 const killed = async (service: ServiceProcess) => {
