@@ -110,6 +110,27 @@ describe('cutting a byte stream into frames', () => {
   });
 });
 
+describe('a binary CRC whose two bytes are both LF', () => {
+  // LF, CRC 0x0A 0x0A, `0LLL"…`: three LFs in a row before the length.
+  const frame = Buffer.from('\n\n\n001D"SIA-DCS"0001L0#1234[AIQ]S]:2\r', 'latin1');
+
+  it('is one frame, whole, in one read and a byte at a time', () => {
+    expect(text(new FrameSplitter().push(frame))).toEqual([frame.toString('latin1')]);
+    const splitter = new FrameSplitter();
+    const units = [...frame].flatMap((byte) => splitter.push(Buffer.from([byte])));
+    expect(text(units)).toEqual([frame.toString('latin1')]);
+    expect(splitter.partial).toBe(false);
+  });
+
+  it('is one frame after a CR LF, read two bytes at a time', () => {
+    const bytes = Buffer.concat([poll, Buffer.from('\n'), frame]);
+    const splitter = new FrameSplitter();
+    const units = [];
+    for (let at = 0; at < bytes.length; at += 2) units.push(...splitter.push(bytes.subarray(at, at + 2)));
+    expect(text(units)).toEqual([poll.toString('latin1'), frame.toString('latin1')]);
+  });
+});
+
 describe('frames as real senders end and frame them', () => {
   // Bodies of every shape the receiver reads, with any CRC: hex, or binary (its bytes may be CR
   // or LF), each frame followed by what senders put after their CR.

@@ -139,8 +139,11 @@ export class FrameSplitter {
       start = end;
       const lf = piece.lastIndexOf(LF);
       if (lf >= 0) {
-        this.#before1 = lf >= 1 ? (piece[lf - 1] as number) : (this.#heldByte(1) ?? -1);
-        this.#before2 = lf >= 2 ? (piece[lf - 2] as number) : (this.#heldByte(2 - lf) ?? -1);
+        // Read both before either changes: what is held goes on back through them.
+        const before1 = lf >= 1 ? (piece[lf - 1] as number) : (this.#heldByte(1) ?? -1);
+        const before2 = lf >= 2 ? (piece[lf - 2] as number) : (this.#heldByte(2 - lf) ?? -1);
+        this.#before1 = before1;
+        this.#before2 = before2;
         this.#parts = [];
         this.#held = 0;
         this.#discarding = false;
@@ -222,14 +225,19 @@ export class FrameSplitter {
       : false;
   }
 
-  /** The byte `back` bytes before the end of what is held (1 is the last), if held. */
+  /**
+   * The byte `back` bytes before the end of what is held (1 is the last), if known: past the held
+   * bytes, the two before the LF that opened them (an LF that was a CRC byte, read alone, opened
+   * them and the frame's own LF is one of those two).
+   */
   #heldByte(back: number): number | undefined {
     for (let p = this.#parts.length - 1; p >= 0; p--) {
       const part = this.#parts[p] as Buffer;
       if (back <= part.length) return part[part.length - back];
       back -= part.length;
     }
-    return undefined;
+    const before = back === 1 ? this.#before1 : back === 2 ? this.#before2 : -1;
+    return before < 0 ? undefined : before;
   }
 
   /** Bytes held for an unfinished frame (the last of the input: those not yet cut come after it). */
