@@ -47,6 +47,13 @@ export const MOVED_CLOCK_MARGIN_MS = MAX_CLOCK_AHEAD_MS;
  */
 export const MOVED_DEVICE_REASON = 'sent after the device was moved: happened at the previous home';
 
+/**
+ * What an alert raised from an event whose time could mean another instant too (the event's
+ * `alttime`) says after its reason: the operator asks when it happened rather than trust the age.
+ */
+export const ambiguousTimeReason = (alttime: string): string =>
+  `time uncertain: the device's clock could mean ${alttime} as well`;
+
 /** What the device map says of a device's pairings, as `attributeEvent` reads them. */
 export interface DevicePairings {
   readonly residentId: string;

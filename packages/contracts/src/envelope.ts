@@ -62,6 +62,14 @@ export const TelecareEvent = z.object({
    */
   movedat: z.iso.datetime({ offset: true }).optional(),
   /**
+   * Set when the device's time could mean another instant too and nothing the gateway knew ruled it
+   * out: a DC-09 panel's clock on local time showing a time of the hour repeated when the clocks go
+   * back (01:30 on the night they do is two instants an hour apart), or a panel set to a zone whose
+   * alarm may have been stamped on UTC. `time` is the instant taken; this is the other. Triage says
+   * so in the alert's reason (`AMBIGUOUS_TIME_REASON`), for the operator to ask.
+   */
+  alttime: z.iso.datetime({ offset: true }).optional(),
+  /**
    * Set on a life-critical alarm of a type the device's registered kind (`devicekind`) does not
    * report (`mayReport`): a pull-cord pull from a pendant's login. Stored (an alarm is never lost:
    * more likely a device registered as the wrong kind), but attributed as what it is: triage says

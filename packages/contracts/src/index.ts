@@ -42,6 +42,7 @@ export {
 } from './device.ts';
 export {
   type AttributedTime,
+  ambiguousTimeReason,
   attributeEvent,
   type DevicePairings,
   eventTimeOf,

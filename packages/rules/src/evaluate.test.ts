@@ -169,6 +169,25 @@ describe('an alert explains itself', () => {
     expect(here.alerts[0]?.reason).not.toMatch(/moved/);
   });
 
+  it('says when its event’s time could mean another instant too (a panel clock in the hour repeated in autumn)', () => {
+    const alttime = at(61 * 60_000);
+    const press1 = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press({ time: at(60_000), alttime }), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(press1.alerts).toHaveLength(1);
+    expect(press1.alerts[0]?.reason).toMatch(
+      new RegExp(`; time uncertain: the device's clock could mean ${alttime} as well$`),
+    );
+    const plain = evaluate(
+      initialState(RESIDENT),
+      { kind: 'event', event: press(), now: NOW },
+      DEFAULT_RULE_SET,
+    );
+    expect(plain.alerts[0]?.reason).not.toMatch(/uncertain/);
+  });
+
   it('an alert a timed rule decides later from such an event says so too, the state stored and read back between', () => {
     const movedat = at(3 * 3_600_000);
     const fallAt = NOW - 9 * 3_600_000;
