@@ -1,7 +1,8 @@
-import type { Dc09AccountEntry } from '@telecare/contracts';
+import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
+import type { PanelSeen } from './clock.ts';
 import { type InterpretContext, interpretFrame } from './receiver.ts';
 
 /**
@@ -52,7 +53,9 @@ describe('an account whose panel clock runs on local time (clockZone)', () => {
       time: SUMMER.toISOString(),
       receivedat: SUMMER.toISOString(),
     });
-    expect(out.remember?.until).toBe(SUMMER.getTime() + 3600_000);
+    // Held against a copy until its stamp read as UTC, an hour after its instant, could no longer be
+    // taken (below: a zone's panel on UTC): a recording sent again an hour on is a copy.
+    expect(out.remember?.until).toBe(BST.getTime() + 3600_000);
   });
 
   it('an event time (SIA ti/da) is read on the same clock', async () => {
@@ -69,9 +72,18 @@ describe('an account whose panel clock runs on local time (clockZone)', () => {
     const out = await interpretFrame(frame(SUMMER, [TEST]), ctx(SUMMER, london));
     expect(out.reply).toBe('NAK');
     expect(replyTime(out.replyFrame)).toBe(BST.toISOString());
-    expect(out.refusal?.detail).toMatch(/read on Europe\/London.*-3600 s from ours/);
-    // An account with a zone is not taken for one on local time.
+    expect(out.refusal?.detail).toMatch(/read on Europe\/London is 1 h behind ours/);
+    // An account with a zone is not taken for one on local time (but for one on UTC, below).
     expect(out.clockHoursOff).toBeUndefined();
+  });
+
+  it('a refusal of an account with a zone names the zone', async () => {
+    const out = await interpretFrame(
+      frame(new Date(BST.getTime() - 10 * 60_000), [TEST]),
+      ctx(SUMMER, london),
+    );
+    expect(out.reply).toBe('NAK');
+    expect(out.refusal?.detail).toMatch(/read on Europe\/London\) is -600 s from ours/);
   });
 
   it('in winter London is on UTC: a UTC stamp is ACKed with UTC', async () => {
@@ -135,5 +147,120 @@ describe('at the clock changes (Europe/London)', () => {
     const gmt = await interpretFrame(frame(later, [TEST]), ctx(later, london));
     expect(gmt.reply).toBe('NAK');
     expect(replyTime(gmt.replyFrame)).toBe('2026-03-29T03:30:00.000Z');
+  });
+});
+
+describe('an account set to a zone whose panel sends UTC (summer in London)', () => {
+  // The panel's clock 2 s fast: read in London its stamp is just inside the late-alarm bound.
+  const now = new Date(SUMMER.getTime() - 2_000);
+  const known = (seen: PanelSeen): InterpretContext => ({
+    ...ctx(now, london),
+    clocks: { seen: () => seen },
+  });
+  const pressOf = (out: { events: readonly TelecareEvent[] }) =>
+    out.events.find((e) => e.type === 'pendant.pressed');
+
+  it('a press stamped in UTC is taken at its UTC time, not an hour early, named and counted as a panel on UTC', async () => {
+    const out = await interpretFrame(frame(SUMMER), ctx(now, london));
+    expect(out.reply).toBe('ACK');
+    expect(out.late).toBeUndefined();
+    expect(pressOf(out)?.time).toBe(SUMMER.toISOString());
+    // Nothing known rules out a London panel that held the press an hour: the operator is told.
+    expect(pressOf(out)?.alttime).toBe(new Date(SUMMER.getTime() - HOUR).toISOString());
+    expect(out.zoneHoursOff).toBe(-1);
+    expect(out.refusal?.detail).toMatch(
+      /read on Europe\/London is 1 h behind ours.*as UTC inside the window: a panel clock on UTC\?/,
+    );
+    expect(out.seen).toEqual({ clock: 'utc', taken: { seq: 7, at: SUMMER.getTime() } });
+  });
+
+  it('a press numbered just after a frame taken within the hour cannot be an hour old: UTC, not ambiguous', async () => {
+    const out = await interpretFrame(
+      frame(SUMMER),
+      known({ taken: { seq: 6, at: SUMMER.getTime() - 30 * 60_000 } }),
+    );
+    expect(pressOf(out)?.time).toBe(SUMMER.toISOString());
+    expect(pressOf(out)?.alttime).toBeUndefined();
+  });
+
+  it('a panel last seen on its zone clock: the press is its buffered alarm, taken late, the UTC reading kept as the other', async () => {
+    const out = await interpretFrame(frame(SUMMER), known({ clock: 'zone' }));
+    expect(out.reply).toBe('ACK');
+    expect(out.late).toBe(true);
+    expect(pressOf(out)?.time).toBe(new Date(SUMMER.getTime() - HOUR).toISOString());
+    expect(pressOf(out)?.alttime).toBe(SUMMER.toISOString());
+    expect(out.zoneHoursOff).toBeUndefined();
+  });
+
+  it('a frame without a life-critical alarm is NAKed, named and counted the same', async () => {
+    const out = await interpretFrame(frame(SUMMER, [TEST]), ctx(now, london));
+    expect(out.reply).toBe('NAK');
+    expect(out.events).toEqual([]);
+    expect(out.zoneHoursOff).toBe(-1);
+    expect(out.refusal?.detail).toMatch(/a panel clock on UTC\? .*clockZone to UTC/);
+    expect(out.seen).toEqual({ clock: 'utc' });
+  });
+
+  it('only the alarms of its frame are stored, as for a late frame', async () => {
+    const out = await interpretFrame(frame(SUMMER, [PENDANT, TEST]), ctx(now, london));
+    expect(out.events.filter((e) => e.type !== 'heartbeat').map((e) => e.type)).toEqual(['pendant.pressed']);
+    expect(out.refusal?.detail).toMatch(
+      /taken as UTC for its life-critical alarm\(s\): its 1 other event\(s\) not stored/,
+    );
+  });
+});
+
+describe('buffered alarms from the hour repeated when the clocks go back (Europe/London)', () => {
+  // 25 October 2026: 01:00–01:59 is shown first at 00:00–00:59 UTC (BST), then at 01:00–01:59 UTC.
+  const wall = (hhmm: string) => new Date(`2026-10-25T${hhmm}:00Z`);
+  const at = (iso: string, lateAlarmMs = 3600_000, seen?: PanelSeen): InterpretContext => ({
+    ...ctx(new Date(iso), london),
+    window: { behindMs: 40_000, aheadMs: 20_000, lateAlarmMs },
+    ...(seen ? { clocks: { seen: () => seen } } : {}),
+  });
+  const pressOf = (out: { events: readonly TelecareEvent[] }) =>
+    out.events.find((e) => e.type === 'pendant.pressed');
+
+  it('01:40 sent at 01:15 UTC is the first 01:40, 35 min late, not the second 25 min ahead', async () => {
+    const out = await interpretFrame(frame(wall('01:40')), at('2026-10-25T01:15:00Z'));
+    expect(out.reply).toBe('ACK');
+    expect(out.late).toBe(true);
+    expect(pressOf(out)?.time).toBe('2026-10-25T00:40:00.000Z');
+    expect(pressOf(out)?.alttime).toBeUndefined();
+  });
+
+  it('an SIA event time of the first pass in a message of the first pass, sent in the second, is read so too', async () => {
+    const sent = frame(
+      wall('01:50'),
+      [{ kind: 'sia', code: 'MA', zone: '001', at: wall('01:45') }],
+      'SIA-DCS',
+    );
+    const out = await interpretFrame(sent, at('2026-10-25T01:25:00Z'));
+    expect(out.reply).toBe('ACK');
+    expect(out.events.find((e) => e.type !== 'heartbeat')?.time).toBe('2026-10-25T00:45:00.000Z');
+  });
+
+  it('01:10 sent at 01:50 UTC with both readings within the late bound: the later taken, the earlier kept as alttime', async () => {
+    const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000));
+    expect(pressOf(out)?.time).toBe('2026-10-25T01:10:00.000Z');
+    expect(pressOf(out)?.alttime).toBe('2026-10-25T00:10:00.000Z');
+  });
+
+  it('numbered just after a frame taken at 00:30 UTC, it cannot be the first 01:10 (00:10 UTC): not ambiguous', async () => {
+    const seen = { clock: 'zone' as const, taken: { seq: 6, at: Date.parse('2026-10-25T00:30:00Z') } };
+    const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000, seen));
+    expect(pressOf(out)?.time).toBe('2026-10-25T01:10:00.000Z');
+    expect(pressOf(out)?.alttime).toBeUndefined();
+  });
+
+  it('numbered after one taken at 00:05 UTC, either reading follows it: still ambiguous', async () => {
+    const seen = { taken: { seq: 6, at: Date.parse('2026-10-25T00:05:00Z') } };
+    const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000, seen));
+    expect(pressOf(out)?.alttime).toBe('2026-10-25T00:10:00.000Z');
+  });
+
+  it('a frame in the window is taken at once, its order noted for the frames after it', async () => {
+    const out = await interpretFrame(frame(wall('01:30')), at('2026-10-25T00:30:05Z'));
+    expect(out.seen).toEqual({ clock: 'zone', taken: { seq: 7, at: Date.parse('2026-10-25T00:30:00Z') } });
   });
 });

@@ -18,6 +18,7 @@ import {
   STORE_RETRY,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
+import { PanelClocks } from './clock.ts';
 import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
@@ -188,6 +189,7 @@ export class Dc09Gateway {
   readonly #occurrences: Occurrences;
   readonly #storedFrames = new StoredFrames();
   readonly #stamped = new StampedMessages();
+  readonly #clocks = new PanelClocks();
   /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
   readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
@@ -651,6 +653,7 @@ export class Dc09Gateway {
       occurrences: this.#occurrences,
       stored: this.#storedFrames,
       stamped: this.#stamped,
+      clocks: this.#clocks,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -682,6 +685,8 @@ export class Dc09Gateway {
       if (outcome.remember) this.#storedFrames.release(outcome.remember.key);
       throw err;
     }
+    // Only once stored: what the frame showed of its panel's clock, and its place in the panel's order.
+    if (outcome.seen && outcome.account) this.#clocks.note(outcome.account, outcome.seen);
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) {
       const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';
@@ -877,6 +882,7 @@ export class Dc09Gateway {
       );
     }
     if (outcome.clockHoursOff !== undefined) this.#metrics.localClock.inc({ account: outcome.account });
+    if (outcome.zoneHoursOff !== undefined) this.#metrics.utcClock.inc({ account: outcome.account });
     if (outcome.previousKey) {
       this.#metrics.previousKeyFrames.inc({ account: outcome.account });
       this.#previousKeyWarning.note({ account: outcome.account });

@@ -20,6 +20,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly previousKeyFrames: Counter<'account'>;
   readonly lateAlarms: Counter<'account'>;
   readonly localClock: Counter<'account'>;
+  readonly utcClock: Counter<'account'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -127,6 +128,12 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     localClock: new Counter({
       name: 'gateway_dc09_local_clock_frames_total',
       help: 'Frames of an account on UTC refused for a timestamp a whole number of hours from ours (a panel clock on local time: set the account clockZone), by account',
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    utcClock: new Counter({
+      name: 'gateway_dc09_utc_clock_frames_total',
+      help: 'Frames of an account on a zone whose timestamp read there is a whole number of hours from ours and read as UTC is in the window (a panel clock on UTC: set it to the zone, or the account clockZone to UTC), by account: refused, or taken as UTC for their life-critical alarms',
       labelNames: ['account'] as const,
       registers: [registry],
     }),

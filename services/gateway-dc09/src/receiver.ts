@@ -11,9 +11,20 @@ import {
   type TelecareEvent,
   type UnpairedTime,
 } from '@telecare/contracts';
-import { instantOf, type PanelZone, panelZone, wallClock, zoneName } from './clock.ts';
+import {
+  type PanelSeen,
+  type PanelStamp,
+  type PanelZone,
+  panelZone,
+  readingsOf,
+  readPanelStamp,
+  wallClock,
+  wholeHoursOff,
+  zoneName,
+} from './clock.ts';
 import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
 import {
+  MAX_PANEL_AGE_MS,
   PartlyRead,
   panelTimeOf,
   readableText,
@@ -131,6 +142,14 @@ export interface Interpretation {
    * UTC: most likely a panel clock on local time (see `clockZone`). The hours, ahead positive.
    */
   readonly clockHoursOff?: number;
+  /**
+   * The mirror: an account on a zone whose stamp read there is this many whole hours from ours (to
+   * within the window) and read as UTC is inside the window: most likely a panel clock on UTC. Its
+   * life-critical alarms are taken at the UTC reading, anything else refused.
+   */
+  readonly zoneHoursOff?: number;
+  /** What the frame showed of its panel's clock, to note once it is settled (`PanelClocks`). */
+  readonly seen?: PanelSeen;
 }
 
 /**
@@ -168,6 +187,8 @@ export interface InterpretContext {
   readonly stored?: StoredFrames;
   /** What each encrypted message accepted said: the same again with other content is refused. */
   readonly stamped?: StampedMessages;
+  /** What was last seen of each zoned account's panel clock, to read a stamp that means two times. */
+  readonly clocks?: { seen(account: string): PanelSeen | undefined };
 }
 
 const nak = (
@@ -254,6 +275,8 @@ function buildEvent(input: {
   at?: Date;
   /** The sender's clock, when the message carried one. */
   timestamp?: Date;
+  /** Another instant the panel's time may mean (`PanelStamp.otherwise`). */
+  alt?: Date;
   now: Date;
   partitions: number;
   /** Decrypted with the account's previous key (in its grace). */
@@ -298,6 +321,8 @@ function buildEvent(input: {
     ...(input.sourcecode === undefined ? {} : { sourcecode: input.sourcecode }),
     ...(input.previousKey ? { dc09key: 'previous' as const } : {}),
     ...(moved ? { movedat: dated.movedat } : {}),
+    // Only where the event is dated by the panel's time: one dated on receipt is not ambiguous.
+    ...(input.alt && dated.devicetime === undefined ? { alttime: input.alt.toISOString() } : {}),
     data: input.data,
   };
 }
@@ -421,12 +446,32 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   if (envelope.encrypted && !content.timestamp) {
     return refuse('bad-frame', 'an encrypted message must carry a timestamp', entry);
   }
-  // From here the timestamp is the instant the panel's clock meant (`clockZone`).
+  const lateAlarmMs = ctx.window.lateAlarmMs ?? 0;
+  // From here the timestamp is the instant the panel's clock meant (`clockZone`), read with what is
+  // known of the panel where it can mean more than one (`readPanelStamp`).
   const zone = panelZone(entry);
-  if (content.timestamp && zone) content = { ...content, timestamp: instantOf(content.timestamp, zone, now) };
+  const wall = content.timestamp;
+  const seq = /^\d{4}$/.test(envelope.seq) ? Number(envelope.seq) : undefined;
+  const seen = zone ? ctx.clocks?.seen(entry.account) : undefined;
+  const stamp =
+    wall && zone
+      ? readPanelStamp(wall, zone, now, { ...ctx.window, lateMs: lateAlarmMs }, { seen, seq, mayBeUtc: true })
+      : undefined;
+  if (stamp) content = { ...content, timestamp: stamp.at };
+  const onUtc = stamp?.onUtcHoursOff;
+  /** What this frame shows of its panel's clock, noted once it is settled (zoned accounts only). */
+  const clockSeen: PanelSeen | undefined =
+    wall && zone
+      ? onUtc !== undefined
+        ? { clock: 'utc' }
+        : stamp?.at.getTime() !== wall.getTime() && inWindow(stamp?.at, now, ctx.window)
+          ? { clock: 'zone' }
+          : {}
+      : undefined;
+  const noted = (clock: PanelSeen | undefined) =>
+    clock && (clock.clock || clock.taken) ? { seen: clock } : {};
   // A frame that could be taken late (`lateAlarmMs`: it carries a life-critical alarm) is held, once
   // stored, for as long as it could: sent again behind the window it is a copy, not a new alarm.
-  const lateAlarmMs = ctx.window.lateAlarmMs ?? 0;
   const alarm =
     content.timestamp !== undefined && lateAlarmMs > 0 && carriesLifeCriticalAlarm(envelope, entry, content);
   const holdMs = alarm ? Math.max(ctx.window.behindMs, lateAlarmMs) : ctx.window.behindMs;
@@ -439,7 +484,17 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
       const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
       const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
-      return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
+      return hoursOff === undefined
+        ? { ...refusal, ...noted(clockSeen) }
+        : { ...refusal, clockHoursOff: hoursOff };
+    }
+    // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before.
+    if (onUtc !== undefined && !alarm) {
+      return {
+        ...refuse('bad-frame', onUtcClock(wall as Date, zone, onUtc), entry),
+        zoneHoursOff: onUtc,
+        ...noted(clockSeen),
+      };
     }
   }
 
@@ -510,7 +565,9 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   const remember: Remember | undefined = content.timestamp
     ? {
         key: storedFrameKey(entry, envelope, content, canonical),
-        until: content.timestamp.getTime() + holdMs,
+        // Held until the latest instant its stamp could be taken at, read in the zone or as UTC: a
+        // recording of a zone's panel sent again an hour on would otherwise be taken as a UTC panel's.
+        until: latestReading(wall as Date, zone, content.timestamp) + holdMs,
         ...(alarm ? { lasting: true } : {}),
       }
     : envelope.encrypted
@@ -540,26 +597,47 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       remember,
       previousKey,
       late,
+      ...(stamp ? { stamp } : {}),
+      ...(seen ? { seen } : {}),
+      ...(seq === undefined ? {} : { seq }),
       ...(occurrence === undefined ? {} : { occurrence }),
     });
-    return previousKey ? { ...answer, previousKey } : answer;
+    // What the panel's clock showed, and (stored) the frame's place in its order.
+    const taken =
+      clockSeen && seq !== undefined && answer.reply === 'ACK' && content.timestamp
+        ? { ...clockSeen, taken: { seq, at: content.timestamp.getTime() } }
+        : clockSeen;
+    return {
+      ...answer,
+      ...(previousKey ? { previousKey } : {}),
+      ...(onUtc === undefined ? {} : { zoneHoursOff: onUtc }),
+      ...noted(taken),
+    };
   } catch (err) {
     if (remember) ctx.stored?.release(remember.key);
     throw err;
   }
 }
 
-const HOUR_MS = 3600_000;
+const inWindow = (at: Date | undefined, now: Date, window: TimeWindow): boolean =>
+  at !== undefined &&
+  at.getTime() - now.getTime() >= -window.behindMs &&
+  at.getTime() - now.getTime() <= window.aheadMs;
+
+/** The latest instant a stamp could be taken at: read in its zone (either way at a change) or as UTC. */
+const latestReading = (wall: Date, zone: PanelZone, taken: Date): number =>
+  zone ? Math.max(wall.getTime(), ...readingsOf(wall, zone)) : taken.getTime();
 
 /**
- * How many whole hours (1 to 14, either way; ahead positive) a sender's clock is from ours, to within
- * the window: what a panel clock on local time looks like. Undefined when it is no such offset.
+ * Why a zone's panel is taken for one on UTC (dead-lettered, for the account's installer to see);
+ * `taken`: the frame was taken for its life-critical alarms, this many other events not stored.
  */
-function wholeHoursOff(skewMs: number, window: TimeWindow): number | undefined {
-  const hours = Math.round(skewMs / HOUR_MS);
-  const rest = skewMs - hours * HOUR_MS;
-  const whole = hours !== 0 && Math.abs(hours) <= 14 && rest >= -window.behindMs && rest <= window.aheadMs;
-  return whole ? hours : undefined;
+function onUtcClock(wall: Date, zone: PanelZone, hoursOff: number, taken?: number): string {
+  const way = hoursOff > 0 ? 'ahead of' : 'behind';
+  const said = `timestamp ${wall.toISOString()} read on ${zoneName(zone)} is ${Math.abs(hoursOff)} h ${way} ours, and read as UTC inside the window: a panel clock on UTC? Set the panel's clock to ${zoneName(zone)} time, or the account's clockZone to UTC (dc09ClockZone in the registry)`;
+  if (taken === undefined) return said;
+  const left = taken ? `: its ${taken} other event(s) not stored` : '';
+  return `${said}; taken as UTC for its life-critical alarm(s)${left}`;
 }
 
 /**
@@ -649,6 +727,11 @@ function answerContent(
     readonly previousKey: boolean;
     /** Behind the window, taken for its life-critical alarms: only they are stored. */
     readonly late: boolean;
+    /** How its stamp was read on the account's zone (`readPanelStamp`); absent on UTC. */
+    readonly stamp?: PanelStamp;
+    /** What was known of the panel's clock before this frame. */
+    readonly seen?: PanelSeen;
+    readonly seq?: number;
     /** Which occurrence of its message the frame is, when already asked (`Occurrences.of`). */
     readonly occurrence?: number;
   },
@@ -673,6 +756,7 @@ function answerContent(
     data: Record<string, unknown>,
     sourcecode?: string,
     at?: Date,
+    alt?: Date,
   ) =>
     buildEvent({
       entry,
@@ -686,6 +770,7 @@ function answerContent(
       partitions: ctx.partitions,
       ...(sourcecode === undefined ? {} : { sourcecode }),
       ...(at === undefined ? {} : { at }),
+      ...(alt === undefined ? {} : { alt }),
       previousKey,
     });
   // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
@@ -753,25 +838,38 @@ function answerContent(
   const mismatched: { type: string; disposition: 'stored' | 'refused' }[] = [];
   /** Why each event timed when the panel was with nobody was left out (`UnpairedTime`). */
   const unpaired: string[] = [];
-  /** Events of a late frame that are no life-critical alarm: not stored (`late`). */
+  /** A zone's panel taken for one on UTC (`readPanelStamp`): the hours its zone reading is out. */
+  const onUtc = frame.stamp?.onUtcHoursOff;
+  // Behind the window, or from a zone's panel on UTC, only life-critical alarms are taken.
+  const alarmsOnly = frame.late || onUtc !== undefined;
+  /** Events of such a frame that are no life-critical alarm: not stored. */
   let leftLate = 0;
   const keep = (built: TelecareEvent | UnpairedTime) => {
     if (isUnpaired(built)) unpaired.push(built.detail);
-    else if (frame.late && !lifeCritical(built.type)) leftLate++;
+    else if (alarmsOnly && !lifeCritical(built.type)) leftLate++;
     else events.push(built);
   };
   const reference = content.timestamp ?? now;
-  // An event's own time (SIA `ti`/`da`) is on the panel's clock too.
-  const eventTime = (event: SourceEvent) => {
-    const shown = panelTimeOf(event.modifiers, wallClock(reference, zone), ctx.window.aheadMs);
-    return shown && instantOf(shown, zone, reference);
+  // An event's own time (SIA `ti`/`da`) is on the panel's clock too: UTC for a zone's panel on UTC.
+  const clock = onUtc === undefined ? zone : undefined;
+  const eventTime = (event: SourceEvent): { at?: Date; alt?: Date } => {
+    const shown = panelTimeOf(event.modifiers, wallClock(reference, clock), ctx.window.aheadMs);
+    if (!shown) return frame.stamp?.otherwise ? { alt: frame.stamp.otherwise } : {};
+    const read = readPanelStamp(
+      shown,
+      clock,
+      reference,
+      { ...ctx.window, lateMs: MAX_PANEL_AGE_MS },
+      { seen: frame.seen, seq: frame.seq },
+    );
+    return read.otherwise ? { at: read.at, alt: read.otherwise } : { at: read.at };
   };
   source.forEach((event, index) => {
     const mapped = mapEvent(event, entry.codeOverrides);
-    const at = eventTime(event);
+    const { at, alt } = eventTime(event);
     const code = sourceCodeOf(event);
     if (!mapped) {
-      if (frame.late) {
+      if (alarmsOnly) {
         // Behind the window only life-critical alarms are taken (`late`).
         leftLate++;
         return;
@@ -790,6 +888,7 @@ function answerContent(
           },
           code,
           at,
+          alt,
         ),
       );
       return;
@@ -805,11 +904,18 @@ function answerContent(
       if (!stored) return;
       // Attributed as what it is: triage keeps it out of the home's other presses and no cancel
       // closes it (the envelope's `unexpectedkind`).
-      const alarm = build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at);
+      const alarm = build(
+        String(index),
+        mapped.type,
+        eventData(event, content, mapped.condition),
+        code,
+        at,
+        alt,
+      );
       keep(isUnpaired(alarm) ? alarm : { ...alarm, unexpectedkind: true });
       return;
     }
-    keep(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at));
+    keep(build(String(index), mapped.type, eventData(event, content, mapped.condition), code, at, alt));
   });
   const refused = mismatched.filter((m) => m.disposition === 'refused');
   const notForKind = refused.length
@@ -824,9 +930,13 @@ function answerContent(
     : undefined;
   // A late frame's other events (a restore, a test) are not stored: only its life-critical alarms
   // pass the window late, so a recording sent again can raise an old alarm, never hide one.
-  const notLate = leftLate
-    ? `timestamp ${content.timestamp?.toISOString()} behind the window, taken late for its life-critical alarm(s): its ${leftLate} other event(s) not stored`
-    : undefined;
+  // A zone's panel on UTC is named whatever it sent, for its installer to put the clock right.
+  const notLate =
+    onUtc !== undefined
+      ? onUtcClock(reference, zone, onUtc, leftLate)
+      : leftLate
+        ? `timestamp ${content.timestamp?.toISOString()} behind the window, taken late for its life-critical alarm(s): its ${leftLate} other event(s) not stored`
+        : undefined;
   const refusal: Refusal | undefined = notForKind
     ? {
         reason: 'type-not-for-kind',

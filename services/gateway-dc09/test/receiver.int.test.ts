@@ -153,6 +153,8 @@ beforeAll(async () => {
   // A panel whose clock is an hour ahead of UTC all year (set so by its installer), and one on UTC.
   await accounts.put('A017', JSON.stringify(testAccount('A017', { key: HEX_KEY, clockZone: 'Etc/GMT-1' })));
   await accounts.put('A018', JSON.stringify(testAccount('A018', { key: HEX_KEY })));
+  // Set to a zone an hour ahead whose panel in fact sends UTC.
+  await accounts.put('A019', JSON.stringify(testAccount('A019', { key: HEX_KEY, clockZone: 'Etc/GMT-1' })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -267,6 +269,35 @@ describe('gateway-dc09 against NATS JetStream', () => {
     );
     expect(refused.detail).toMatch(/1 h ahead of UTC.*clockZone/);
     expect(await metricSum(gateway.url, 'gateway_dc09_local_clock_frames_total{account="A018"')).toBe(1);
+  });
+
+  it('an account set to a zone whose panel sends UTC: its press stored at once at its UTC time (not an hour early), named and counted; a test NAKed', async () => {
+    const key = { value: HEX_KEY, encoding: 'hex' as const };
+    const letters = (await deadLetters()).length;
+    const utc = await dialler('A019', { key, maxAttempts: 1 });
+    const before = Date.now();
+    expect(await utc.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).toMatchObject({
+      reply: 'ACK',
+      naks: 0,
+    });
+    const [press] = await eventsOf('DC09-A019');
+    expect(press?.type).toBe('pendant.pressed');
+    expect(Math.abs(Date.parse(press?.time ?? '') - before)).toBeLessThan(5_000);
+    const named = await waitFor(async () =>
+      (await deadLetters()).slice(letters).find((l) => l.account === 'A019'),
+    );
+    expect(named.detail).toMatch(/read on Etc\/GMT-1 is 1 h behind ours.*a panel clock on UTC\?/);
+
+    const test = await dialler('A019', { key, maxAttempts: 1 });
+    await expect(test.sendCid([{ kind: 'cid', qualifier: 1, code: '602', zone: '000' }])).rejects.toThrow(
+      DialFailedError,
+    );
+    expect((await eventsOf('DC09-A019')).map((e) => e.type)).toEqual(['pendant.pressed']);
+    await waitFor(async () =>
+      (await metricSum(gateway.url, 'gateway_dc09_utc_clock_frames_total{account="A019"')) === 2
+        ? true
+        : undefined,
+    );
   });
 
   it('an account whose device is a smoke detector: its own codes stored, a cancel or mains restore not, a press stored all the same; ACKed, dead-lettered, counted', async () => {
