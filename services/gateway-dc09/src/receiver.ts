@@ -484,9 +484,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
       const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
       const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
-      return hoursOff === undefined
-        ? { ...refusal, ...noted(clockSeen) }
-        : { ...refusal, clockHoursOff: hoursOff };
+      return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
     // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before.
     if (onUtc !== undefined && !alarm) {
