@@ -79,7 +79,7 @@ async function send(account: string, seq: number, at: Date): Promise<string | un
     socket.send(bytes, gateway.dc09.udpPort, '127.0.0.1');
     const answered = await Promise.race([
       reply,
-      new Promise<undefined>((resolve) => setTimeout(resolve, 5_000)),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5_000)),
     ]);
     return answered && decodeReply(answered, dialerKey(KEY, 'hex'))?.type;
   } finally {
