@@ -192,6 +192,12 @@ describe('an account set to a zone whose panel sends UTC (summer in London)', ()
     expect(out.zoneHoursOff).toBeUndefined();
   });
 
+  it('a panel last seen on UTC (its frames refused so): UTC, not ambiguous', async () => {
+    const out = await interpretFrame(frame(SUMMER), known({ clock: 'utc' }));
+    expect(pressOf(out)?.time).toBe(SUMMER.toISOString());
+    expect(pressOf(out)?.alttime).toBeUndefined();
+  });
+
   it('a frame without a life-critical alarm is NAKed, named and counted the same', async () => {
     const out = await interpretFrame(frame(SUMMER, [TEST]), ctx(now, london));
     expect(out.reply).toBe('NAK');

@@ -161,7 +161,8 @@ function follows(seq: number | undefined, last: number): boolean {
  *   its queue in order) happened after it: readings before that are ruled out, unless all are.
  * - An account on a zone whose stamp read as UTC is in the window and read in the zone a whole
  *   number of hours out is a panel on UTC (`onUtcHoursOff`), unless a late reading in the zone is
- *   still possible and the panel was last seen on its zone's clock: a buffered alarm, taken late.
+ *   still possible and the panel was last seen on its zone's clock: a buffered alarm, taken late
+ *   (one last seen on UTC is on UTC, not in doubt).
  *   With nothing known either way the UTC reading, the alarm taken as now, is trusted: an alarm an
  *   exact number of hours late to within the window is rare where a panel left on UTC is common,
  *   and an alarm taken as fresh is answered at once where one taken as old would be shown late.
@@ -201,7 +202,7 @@ export function readPanelStamp(
   if (utcHoursOff !== undefined) {
     const utc = { at: wall, onUtcHoursOff: utcHoursOff };
     // Ruled out by the order: the late readings were all before what the panel sent before this.
-    if (latest === undefined || !possible.length) return utc;
+    if (latest === undefined || !possible.length || seen?.clock === 'utc') return utc;
     if (seen?.clock === 'zone') return { at: new Date(latest), otherwise: wall };
     return { ...utc, otherwise: new Date(latest) };
   }
