@@ -66,7 +66,7 @@ export const TelecareEvent = z.object({
    * out: a DC-09 panel's clock on local time showing a time of the hour repeated when the clocks go
    * back (01:30 on the night they do is two instants an hour apart), or a panel set to a zone whose
    * alarm may have been stamped on UTC. `time` is the instant taken; this is the other. Triage says
-   * so in the alert's reason (`AMBIGUOUS_TIME_REASON`), for the operator to ask.
+   * so in the alert's reason (`ambiguousTimeReason`), for the operator to ask.
    */
   alttime: z.iso.datetime({ offset: true }).optional(),
   /**
