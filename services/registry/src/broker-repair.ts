@@ -5,10 +5,11 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
 /**
  * Gives the broker back the secret PostgreSQL holds for each device marked as awaiting it (a
  * re-issue neither confirmed nor put back: `RegistryStore.putBackBrokerLogin`, or one whose registry
- * died before its commit: `beginBrokerIssue`), at start-up and then every `intervalMs`: the device
- * logs in again with the secret it has, without anyone issuing it a new one. A device an issue began
- * to send a secret to less than `graceMs` ago is left to that issue (on whichever instance), which
- * may still commit. A device whose secret cannot be recovered stays marked (re-issue needed); one
+ * died before its commit, its token left: `beginBrokerIssue`), at start-up and then every
+ * `intervalMs`: the device logs in again with the secret it has, without anyone issuing it a new
+ * one. A device an issue began on less than `graceMs` ago is left to that issue (on whichever
+ * instance), which may still commit; one that only waited longer finds its token taken and tells
+ * the broker nothing. A device whose secret cannot be recovered stays marked (re-issue needed); one
  * the broker refuses, or a broker that does not answer, is tried again at the next pass.
  *
  * A pass also removes the device clients the registry made that no device row holds (a

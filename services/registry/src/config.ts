@@ -65,8 +65,9 @@ export const registryEnv = {
   /**
    * How long the broker repair leaves a device to an issue of a secret that began sending it to the
    * broker (on any instance), and a device client with no row to a registration that may still
-   * commit, in seconds: longer than an issue's broker commands can take (each is given 5 s). Fractions
-   * allowed, for tests.
+   * commit, in seconds: longer than an issue's broker commands can take (each is given 5 s).
+   * An issue that waits longer before its first broker command is refused (the repair took its
+   * token). Fractions allowed, for tests.
    */
   REGISTRY_BROKER_REPAIR_GRACE_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
