@@ -24,8 +24,17 @@ INSERT INTO broker_issues (serial, began_at, started_at)
     FROM devices WHERE broker_issue_started_at IS NOT NULL;
 ALTER TABLE devices DROP COLUMN broker_issue_started_at;
 
+-- Device clients and roles in the broker that no device row holds, with when the broker repair
+-- first saw each so (on the registry's clock): one is removed once seen so for the grace, and a
+-- registry that restarts does not start that grace again.
+CREATE TABLE broker_orphans (
+  serial text PRIMARY KEY,
+  seen_at timestamptz NOT NULL
+);
+
 -- Down Migration
 
+DROP TABLE broker_orphans;
 ALTER TABLE devices ADD COLUMN broker_issue_started_at timestamptz;
 UPDATE devices d
    SET broker_issue_started_at = i.started_at,

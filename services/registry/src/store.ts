@@ -544,9 +544,38 @@ export class RegistryStore {
     });
   }
 
-  /** A broker client of a device with no row, removed by the repair pass (`orphan-removed`). */
+  /**
+   * Notes the device clients and roles found in the broker with no row (`serials`, as seen `now`),
+   * each since it was first seen so — by any registry, before any restart — and forgets those no
+   * longer found so. Returns the ones seen so for `graceMs` or longer, with since when.
+   */
+  async brokerOrphans(
+    serials: readonly string[],
+    now: Date,
+    graceMs: number,
+  ): Promise<Array<{ serial: string; since: Date }>> {
+    const orphans = this.#t('broker_orphans');
+    return withTransaction(this.#pool, async (client) => {
+      await client.query(`delete from ${orphans} where serial <> all($1::text[])`, [serials]);
+      await client.query(
+        `insert into ${orphans} (serial, seen_at) select unnest($1::text[]), $2 on conflict (serial) do nothing`,
+        [serials, now],
+      );
+      const { rows } = await client.query<{ serial: string; since: Date }>(
+        `select serial, seen_at as since from ${orphans}
+          where seen_at <= $1::timestamptz - $2 * interval '1 millisecond' order by seen_at, serial`,
+        [now, graceMs],
+      );
+      return rows;
+    });
+  }
+
+  /** A broker client or role of a device with no row, removed by the repair pass (`orphan-removed`). */
   async recordOrphanRemoved(serial: string, seenAt: Date, now: Date): Promise<void> {
-    await this.#recordRepair(this.#pool, serial, seenAt, now, 'orphan-removed');
+    await withTransaction(this.#pool, async (client) => {
+      await client.query(`delete from ${this.#t('broker_orphans')} where serial = $1`, [serial]);
+      await this.#recordRepair(client, serial, seenAt, now, 'orphan-removed');
+    });
   }
 
   #recordRepair(

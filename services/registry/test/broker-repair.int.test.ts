@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { names } from '@telecare/contracts';
-import { type Clock, Counter, createLogger, createPool, systemClock } from '@telecare/platform';
+import { type Clock, Counter, createLogger, createPool, ManualClock, systemClock } from '@telecare/platform';
 import {
   cleanupNamespace,
   DYNSEC_PLUGIN,
@@ -17,10 +17,11 @@ import { startBrokerRepair } from '../src/broker-repair.ts';
 import { FieldCipher, hashSecret, newSecret, parseDataKey } from '../src/crypto.ts';
 import { DynsecAuthority, loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 import { RegistryStore } from '../src/store.ts';
-import { apiCaller, brokerAdmits, sql } from './support.ts';
+import { apiCaller, brokerAdmits, brokerRoles, deviceLogin, sql } from './support.ts';
 
 // The broker repair as another registry instance runs it, its passes driven one at a time, against
-// a registry's schema and a dynamic-security Mosquitto: issues of a secret that overlap or wait.
+// a registry's schema and a dynamic-security Mosquitto: issues that overlap or wait, and what a
+// registration or a removal that did not finish leaves in the broker.
 
 const ns = uniqueNamespace('regrepair');
 const n = names(ns);
@@ -195,5 +196,64 @@ describe.skipIf(!DYNSEC_PLUGIN)('issues of a secret that overlap or wait, and th
     await pgClockPasses(100);
     await onePass(50);
     expect(await admits(serial, old)).toBe(true);
+  });
+});
+
+describe.skipIf(!DYNSEC_PLUGIN)('device clients and roles with no row', () => {
+  it('a role left without its client, and no row, is removed; one with a row, or of another namespace, is left', async () => {
+    // A registration that died between making the role and the client, or a removal between
+    // deleting the client and the role.
+    deviceLogin(broker, 'PND-ROLEONLY1', n.mqtt);
+    deviceLogin(broker, 'PND-ROLEOTHER1', names(`${ns}x`).mqtt);
+    await pendant('PND-ROLEROW1');
+    broker.ctrl('deleteClient', 'PND-ROLEROW1');
+    await waitFor(() => brokerRoles(broker).has('device-PND-ROLEONLY1'), { what: 'the role saved' });
+
+    await onePass(0);
+    await waitFor(() => !brokerRoles(broker).has('device-PND-ROLEONLY1'), {
+      what: 'the orphaned role removed',
+      timeoutMs: 5_000,
+    });
+    expect(brokerRoles(broker).has('device-PND-ROLEOTHER1')).toBe(true);
+    expect(brokerRoles(broker).has('device-PND-ROLEROW1')).toBe(true);
+    expect(
+      await sql(`select outcome from "${schema}".broker_repairs where serial = 'PND-ROLEONLY1'`),
+    ).toEqual([{ outcome: 'orphan-removed' }]);
+  });
+
+  it('an orphan seen before a restart is removed once its grace has passed, however often the registry restarts', async () => {
+    const clock = new ManualClock(new Date('2026-03-01T10:00:00.000Z'));
+    deviceLogin(broker, 'PND-RESTART1', n.mqtt, 'restart-secret');
+    for (let start = 0; start < 4; start++) {
+      // Each start-up sweeps once; the next start comes well within the grace (a minute).
+      const repair = repairer(60_000, { clock });
+      await repair.pass();
+      await repair.stop();
+      clock.advance(25_000);
+    }
+    expect(await admits('PND-RESTART1', 'restart-secret')).toBe(false);
+    expect(
+      await sql(`select unconfirmed_since from "${schema}".broker_repairs where serial = 'PND-RESTART1'`),
+    ).toEqual([{ unconfirmed_since: new Date('2026-03-01T10:00:00.000Z') }]);
+  });
+
+  it('the sweep runs at most every REGISTRY_BROKER_SWEEP_S, not at each repair pass', async () => {
+    const clock = new ManualClock(new Date('2026-03-02T10:00:00.000Z'));
+    const repair = repairer(0, { clock, sweepEveryMs: 60_000 });
+    try {
+      await repair.pass(); // start-up: swept
+      deviceLogin(broker, 'PND-SWEEP1', n.mqtt, 'sweep-secret');
+      for (let round = 0; round < 5; round++) {
+        clock.advance(10_000);
+        await repair.pass();
+      }
+      // Removed at its first sight (no grace here) had any of those passes swept.
+      expect(await admits('PND-SWEEP1', 'sweep-secret')).toBe(true);
+      clock.advance(10_000);
+      await repair.pass();
+      expect(await admits('PND-SWEEP1', 'sweep-secret')).toBe(false);
+    } finally {
+      await repair.stop();
+    }
   });
 });
