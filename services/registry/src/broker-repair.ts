@@ -5,19 +5,21 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
 /**
  * Gives the broker back the secret PostgreSQL holds for each device marked as awaiting it (a
  * re-issue neither confirmed nor put back: `RegistryStore.putBackBrokerLogin`, or one whose registry
- * died before its commit: `beginBrokerIssue`), at start-up and then every `intervalMs`: the device
- * logs in again with the secret it has, without anyone issuing it a new one. A device an issue began
- * to send a secret to less than `graceMs` ago is left to that issue (on whichever instance), which
- * may still commit. A device whose secret cannot be recovered stays marked (re-issue needed); one
+ * died before its commit, its token left: `beginBrokerIssue`), at start-up and then every
+ * `intervalMs`: the device logs in again with the secret it has, without anyone issuing it a new
+ * one. A device an issue began on less than `graceMs` ago is left to that issue (on whichever
+ * instance), which may still commit; one that only waited longer finds its token taken and tells
+ * the broker nothing. A device whose secret cannot be recovered stays marked (re-issue needed); one
  * the broker refuses, or a broker that does not answer, is tried again at the next pass.
  *
- * A pass also removes the device clients the registry made that no device row holds (a
- * registration or import that did not commit, whose client could not be removed then): nobody
- * holds their secret. One is removed once it has been seen without a row for `graceMs` (a
- * registration in flight commits within it), and never while an import runs. That sweep lists
- * every client and role of the broker, so it runs at start-up and then at most every
- * `sweepEveryMs` (an orphan is rare, and the list of a large fleet is work for the broker's one
- * thread, which devices' alarms share).
+ * A pass also removes the device clients and roles the registry made that no device row holds (a
+ * registration or import that did not commit, whose client could not be removed then, or one that
+ * died between making the role and the client, or between deleting them): nobody holds their
+ * secret. One is removed once it has been seen without a row for `graceMs` (a registration in
+ * flight commits within it), counted from when any registry first saw it so, and never while an
+ * import runs. That sweep lists every client and role of the broker, so it runs at start-up and
+ * then at most every `sweepEveryMs` (an orphan is rare, and the list of a large fleet is work for
+ * the broker's one thread, which devices' alarms share).
  */
 export function startBrokerRepair(deps: {
   store: RegistryStore;
@@ -97,8 +99,9 @@ export function startBrokerRepair(deps: {
 }
 
 /**
- * Removes the broker's device clients that no row holds, each once it has been seen so for
- * `graceMs`, counted and recorded as `orphan-removed`.
+ * Removes the broker's device clients and roles that no row holds, each once it has been seen so
+ * for `graceMs` — by any registry, since when is kept in PostgreSQL, so a registry that restarts
+ * more often than the grace still removes it — counted and recorded as `orphan-removed`.
  */
 function orphanSweep(
   deps: Pick<
@@ -107,29 +110,22 @@ function orphanSweep(
   >,
   log: Logger,
 ): () => Promise<void> {
-  /** Orphans by serial, with when this registry first saw each without a row. */
-  const seen = new Map<string, number>();
   return async () => {
     // An import holds its lock until its devices' rows commit, their clients installed before.
     await deps.store.unlessBusy('import', async () => {
       // The broker first, then the rows: a client whose row commits in between is not taken for one.
-      const clients = await deps.authority.deviceClients();
+      const logins = await deps.authority.deviceLogins();
       const rows = await deps.store.mqttSerials();
-      const now = deps.clock.now();
-      const orphaned = new Set(clients.filter((serial) => !rows.has(serial)));
-      for (const serial of seen.keys()) if (!orphaned.has(serial)) seen.delete(serial);
-      for (const serial of orphaned) {
-        const since = seen.get(serial) ?? now;
-        seen.set(serial, since);
-        if (now - since < deps.graceMs) continue;
+      const now = new Date(deps.clock.now());
+      const orphaned = logins.filter((serial) => !rows.has(serial));
+      for (const { serial, since } of await deps.store.brokerOrphans(orphaned, now, deps.graceMs)) {
         await deps.authority.revoke(serial);
-        seen.delete(serial);
         deps.repairs.inc({ outcome: 'orphan-removed' });
         log.warn(
-          { serial, seenSince: new Date(since).toISOString() },
-          'broker client of a device with no row removed: nobody holds its secret',
+          { serial, seenSince: since.toISOString() },
+          'broker client or role of a device with no row removed: nobody holds its secret',
         );
-        await deps.store.recordOrphanRemoved(serial, new Date(since), new Date(now));
+        await deps.store.recordOrphanRemoved(serial, since, now);
       }
     });
   };

@@ -64,15 +64,16 @@ export const registryEnv = {
   REGISTRY_BROKER_REPAIR_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
    * How long the broker repair leaves a device to an issue of a secret that began sending it to the
-   * broker (on any instance), and a device client with no row to a registration that may still
-   * commit, in seconds: longer than an issue's broker commands can take (each is given 5 s). Fractions
-   * allowed, for tests.
+   * broker (on any instance), and a device client or role with no row to a registration that may
+   * still commit, in seconds: longer than an issue's broker commands can take (each is given 5 s).
+   * An issue that waits longer before its first broker command is refused (the repair took its
+   * token). Fractions allowed, for tests.
    */
   REGISTRY_BROKER_REPAIR_GRACE_S: z.coerce.number().min(0.05).max(3600).default(60),
   /**
-   * How often, at most, the broker repair lists the broker's clients to remove device clients no
-   * row holds (besides at start-up), in seconds: the list of a large fleet is work for the broker.
-   * Fractions allowed, for tests.
+   * How often, at most, the broker repair lists the broker's clients and roles to remove device
+   * clients and roles no row holds (besides at start-up), in seconds: the list of a large fleet is
+   * work for the broker. Fractions allowed, for tests.
    */
   REGISTRY_BROKER_SWEEP_S: z.coerce.number().min(0.05).max(86_400).default(3600),
   /**

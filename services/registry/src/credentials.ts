@@ -9,8 +9,8 @@ export interface CredentialAuthority {
   install(serial: string, secret: string): Promise<void>;
   /** Removes the device's broker client (which disconnects it); a no-op if it is not there. */
   revoke(serial: string): Promise<void>;
-  /** Serials of the device clients in the broker that are this registry's (see DynsecAuthority.deviceClients). */
-  deviceClients(): Promise<string[]>;
+  /** Serials of the device clients and roles in the broker that are this registry's (see DynsecAuthority.deviceLogins). */
+  deviceLogins(): Promise<string[]>;
   /** Brings the broker in step with the registry's devices (see DynsecAuthority.resync). */
   resync(devices: readonly DeviceCredential[]): Promise<ResyncReport>;
   close(): Promise<void>;
@@ -317,20 +317,29 @@ export class DynsecAuthority implements CredentialAuthority {
   }
 
   /**
-   * The broker's clients this registry made for devices, by serial: each holds the role
-   * `device-<serial>`, whose ACLs name that serial's topics in this namespace. The admin, the
-   * services' own logins and other namespaces' devices are none of them.
+   * The serials this registry made a device client or role for in the broker: the role
+   * `device-<serial>`, whose ACLs name that serial's topics in this namespace, held by the client
+   * `<serial>` — or with no such client at all (a registration that died between making the role and
+   * the client, or a removal between deleting them). The admin, the services' own logins and other
+   * namespaces' devices are none of them.
    */
-  async deviceClients(): Promise<string[]> {
+  async deviceLogins(): Promise<string[]> {
     const roles = await this.#roles();
     const ours = (serial: string): boolean => {
       const topics = new Set(this.aclsOf(serial).map((acl) => acl.topic));
       return (roles.get(this.roleOf(serial)) ?? []).some((acl) => topics.has(acl.topic));
     };
-    return ((await this.#list('listClients', 'clients')) as BrokerClient[])
+    const clients = (await this.#list('listClients', 'clients')) as BrokerClient[];
+    const named = new Set(clients.map((client) => client.username));
+    const withClient = clients
       .filter((client) => (client.roles ?? []).some((r) => r.rolename === this.roleOf(client.username)))
-      .map((client) => client.username)
-      .filter(ours);
+      .map((client) => client.username);
+    const prefix = this.roleOf('');
+    const roleOnly = [...roles.keys()]
+      .filter((rolename) => rolename.startsWith(prefix))
+      .map((rolename) => rolename.slice(prefix.length))
+      .filter((serial) => !named.has(serial));
+    return [...withClient, ...roleOnly].filter(ours);
   }
 
   /** Every role's ACLs, by role name. */
@@ -345,7 +354,6 @@ export class DynsecAuthority implements CredentialAuthority {
     return roles;
   }
 
-  /** Every client or role, verbose (roles, groups, ACLs) in one answer. */
   /**
    * Every client or role, a page of LIST_PAGE at a time: the whole list in one answer is a packet
    * of about a kilobyte a device (its role's ACLs), which for a fleet of thousands is megabytes the

@@ -10,6 +10,7 @@ import { type Pool, type PoolClient, TokenStore, withTransaction } from '@teleca
 import type { DeviceCredential } from './credentials.ts';
 import type { FieldCipher } from './crypto.ts';
 import {
+  DependencyError,
   DuplicateSerialError,
   NotFoundError,
   RateLimitedError,
@@ -357,45 +358,60 @@ export class RegistryStore {
   }
 
   /**
-   * Marks the device's row as awaiting a broker repair before an issue of a new secret (`started`)
-   * sends its first broker command, in a write of its own that commits at once: a registry that
-   * dies between the broker taking the new secret and the commit leaves the row marked, and the
-   * repair gives the broker back the secret the row holds. The transaction recording the outcome
-   * clears it (`#settled`); so does `endBrokerIssue` when the broker was not told anything. The
-   * issue's start is PostgreSQL's time, the one clock every instance reads the grace by; it names
-   * the issue to those calls. Undefined when there is no MQTT device in service to mark.
+   * Records an issue of a new secret to the device as under way before it sends its first broker
+   * command, in a write of its own that commits at once: a registry that dies between the broker
+   * taking the new secret and the commit leaves the issue's token behind, and once the grace has
+   * passed the repair gives the broker back the secret the row holds. The transaction recording the
+   * outcome deletes the token (`#settle`); so does `endBrokerIssue` when the broker was not told
+   * anything. The token (an id no other issue shares) names the issue to those calls, and to the
+   * write, which checks it still stands before telling the broker (`#issueStands`). Undefined when
+   * there is no MQTT device in service to issue to.
    */
-  async beginBrokerIssue(serial: string, now: Date): Promise<Date | undefined> {
-    const { rows } = await this.#pool.query<{ started: Date }>(
-      `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2),
-              broker_issue_started_at = date_trunc('milliseconds', clock_timestamp())
+  async beginBrokerIssue(serial: string, now: Date): Promise<string | undefined> {
+    const { rows } = await this.#pool.query<{ id: string }>(
+      `insert into ${this.#t('broker_issues')} (serial, began_at)
+       select serial, $2 from ${this.#devices}
         where serial = $1 and protocol = 'mqtt' and state <> 'decommissioned'
-        returning broker_issue_started_at as started`,
+       returning id`,
       [serial, now],
     );
-    return rows[0]?.started;
+    return rows[0]?.id;
   }
 
-  /** An issue (`started`) that sent the broker nothing takes back its mark, and only its own. */
-  async endBrokerIssue(serial: string, started: Date): Promise<void> {
-    await this.#pool.query(
-      `update ${this.#devices}
-          set broker_unconfirmed_since = case when broker_unconfirmed_since = $2 and broker_issue_started_at = $2
-                                              then null else broker_unconfirmed_since end,
-              broker_issue_started_at = nullif(broker_issue_started_at, $2)
-        where serial = $1`,
-      [serial, started],
-    );
+  /** An issue that sent the broker nothing takes back its token, and only its own. */
+  async endBrokerIssue(issue: string): Promise<void> {
+    await this.#pool.query(`delete from ${this.#t('broker_issues')} where id = $1`, [issue]);
   }
 
   /**
-   * The columns an issue (started at parameter `$at`, or null when none began one) sets once the
-   * broker holds what the row holds: the mark cleared, unless another issue began after this one and
-   * may still be sending (its own outcome clears it).
+   * Ends an issue (`issue`, or none begun) whose outcome the broker now holds, as the row does: its
+   * token deleted, and any mark left by an earlier issue cleared. Another issue still under way
+   * keeps its own token, and so the repair's hands off, until its own outcome.
    */
-  #settled(at: string): string {
-    return `broker_unconfirmed_since = case when broker_issue_started_at > ${at} then broker_unconfirmed_since end,
-            broker_issue_started_at = case when broker_issue_started_at > ${at} then broker_issue_started_at end`;
+  async #settle(db: Pick<PoolClient, 'query'>, serial: string, issue: string | null): Promise<void> {
+    await db.query(`update ${this.#devices} set broker_unconfirmed_since = null where serial = $1`, [serial]);
+    if (issue !== null) await db.query(`delete from ${this.#t('broker_issues')} where id = $1`, [issue]);
+  }
+
+  /**
+   * Refuses an issue whose token is gone, in the transaction that holds the device's row lock and
+   * before any broker command: the repair took it for the issue of a registry that died (it waited
+   * past the grace, for a pool connection or the lock) and gave the broker the row's secret. Told
+   * anything now, the broker would hold a secret no token protects should this registry die before
+   * the commit.
+   */
+  async #issueStands(
+    db: Pick<PoolClient, 'query'>,
+    serial: string,
+    issue: string | undefined,
+  ): Promise<void> {
+    if (issue === undefined) return;
+    const { rowCount } = await db.query(`select 1 from ${this.#t('broker_issues')} where id = $1`, [issue]);
+    if (rowCount === 0) {
+      throw new DependencyError(
+        `the issue of a new secret for ${serial} waited too long and was taken over by the broker repair: nothing was issued, the device keeps the one it had; try again`,
+      );
+    }
   }
 
   /**
@@ -403,16 +419,16 @@ export class RegistryStore {
    * while the row still holds the credential `hash` (null: no such device, or none issued): a write
    * that did commit after all, or another issued since, is never undone. When it cannot be put
    * back — no `putBack` (no sealed copy of the secret) or one that fails (the broker went away) —
-   * the row stays marked, in the same transaction, as awaiting a broker repair, so that start-up
-   * and the periodic pass (`repairBroker`) give the broker the row's secret again, without waiting
-   * for the issue (`started`, from `beginBrokerIssue`) that is now over.
+   * the row is marked (`broker_unconfirmed_since`), in the same transaction, as awaiting a broker
+   * repair, so that start-up and the periodic pass (`repairBroker`) give the broker the row's secret
+   * again, without waiting for the issue (`issue`, from `beginBrokerIssue`), whose token goes.
    */
   async putBackBrokerLogin(
     serial: string,
     hash: string | null,
     putBack: (() => Promise<void>) | undefined,
     now: Date,
-    started: Date | null = null,
+    issue: string | null = null,
   ): Promise<
     { outcome: 'superseded' | 'put-back' } | { outcome: 'unconfirmed'; marked: boolean; err?: unknown }
   > {
@@ -421,21 +437,20 @@ export class RegistryStore {
         `select credential_hash from ${this.#devices} where serial = $1 for update`,
         [serial],
       );
-      const over = `update ${this.#devices} set broker_issue_started_at = nullif(broker_issue_started_at, $2)
-                     where serial = $1`;
+      const over = () =>
+        issue === null
+          ? undefined
+          : client.query(`delete from ${this.#t('broker_issues')} where id = $1`, [issue]);
       if ((rows[0]?.credential_hash ?? null) !== hash) {
         // The secret issued since is what the broker must hold: any mark left is the repair's.
-        await client.query(over, [serial, started]);
+        await over();
         return { outcome: 'superseded' };
       }
       let err: unknown;
       try {
         if (putBack) {
           await putBack();
-          await client.query(`update ${this.#devices} set ${this.#settled('$2')} where serial = $1`, [
-            serial,
-            started,
-          ]);
+          await this.#settle(client, serial, issue);
           return { outcome: 'put-back' };
         }
       } catch (failed) {
@@ -444,32 +459,33 @@ export class RegistryStore {
       // A device registered in the failed request has no row to mark (its client holds a secret
       // nobody was shown, so it admits nobody, and the repair pass removes it as an orphan).
       const marked = await client.query(
-        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $3),
-                broker_issue_started_at = nullif(broker_issue_started_at, $2)
+        `update ${this.#devices} set broker_unconfirmed_since = coalesce(broker_unconfirmed_since, $2)
           where serial = $1`,
-        [serial, started, now],
+        [serial, now],
       );
+      await over();
       return { outcome: 'unconfirmed', marked: (marked.rowCount ?? 0) > 0, err };
     });
   }
 
   /**
-   * Serials of the devices awaiting a broker repair, the longest waiting first, but for those an
-   * issue of a secret began on less than `graceMs` ago (it may still be sending to the broker).
+   * Serials of the devices awaiting a broker repair — marked, or left a token by an issue — the
+   * longest waiting first, but for those an issue began on less than `graceMs` ago (it may still
+   * be sending to the broker).
    */
   async brokerUnconfirmed(graceMs = 0): Promise<string[]> {
+    const issues = this.#t('broker_issues');
     const { rows } = await this.#pool.query<{ serial: string }>(
-      `select serial from ${this.#devices} where broker_unconfirmed_since is not null
-          and not ${this.#issuing('$1')}
-        order by broker_unconfirmed_since, serial`,
+      `select d.serial from ${this.#devices} d
+         left join (select serial, min(began_at) as began_at,
+                           bool_or(started_at > now() - $1 * interval '1 millisecond') as issuing
+                      from ${issues} group by serial) i on i.serial = d.serial
+        where (d.broker_unconfirmed_since is not null or i.serial is not null)
+          and not coalesce(i.issuing, false)
+        order by least(d.broker_unconfirmed_since, i.began_at), d.serial`,
       [graceMs],
     );
     return rows.map((row) => row.serial);
-  }
-
-  /** Whether an issue began on the row less than the parameter `$grace` milliseconds ago. */
-  #issuing(grace: string): string {
-    return `coalesce(broker_issue_started_at > now() - ${grace} * interval '1 millisecond', false)`;
   }
 
   /** Serials of every MQTT device with a row (in service, in stock or decommissioned). */
@@ -481,13 +497,15 @@ export class RegistryStore {
   }
 
   /**
-   * Repairs one device awaiting it, its row locked so no issue of a secret comes between, and only
-   * when no issue began on it less than `graceMs` ago (one in flight on another instance, its
-   * commit or its putting back still to come): `repair` is told what the broker should hold (as
-   * `mqttCredentials`) and makes it so, confirmed, or returns undefined when it cannot (a live
-   * device whose secret cannot be recovered: re-issue needed). A repair made clears the mark and is
-   * recorded in `broker_repairs`, in the same transaction. Undefined when the device no longer
-   * awaits one, or was not repaired.
+   * Repairs one device awaiting it, its row locked so no issue of a secret sends a broker command
+   * meanwhile, and only when no issue began on it less than `graceMs` ago (one in flight on another
+   * instance, its commit or its putting back still to come): `repair` is told what the broker should
+   * hold (as `mqttCredentials`) and makes it so, confirmed, or returns undefined when it cannot (a
+   * live device whose secret cannot be recovered: re-issue needed, and the row stays marked). The
+   * tokens of the issues seen are deleted in the same transaction: one of them that was only waiting
+   * finds its token gone when it holds the row lock, and tells the broker nothing
+   * (`#issueStands`). A repair made clears the mark and is recorded in `broker_repairs`. Undefined
+   * when the device no longer awaits one, or was not repaired.
    */
   async repairBroker(
     serial: string,
@@ -496,32 +514,68 @@ export class RegistryStore {
     graceMs = 0,
   ): Promise<{ outcome: BrokerRepairOutcome; since: Date } | undefined> {
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<
-        DeviceRow & { broker_unconfirmed_since: Date | null; issuing: boolean }
-      >(
-        `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since,
-                ${this.#issuing('$2')} as issuing
+      const { rows } = await client.query<DeviceRow & { broker_unconfirmed_since: Date | null }>(
+        `select id, serial, state, credential_hash, credential_enc, broker_unconfirmed_since
            from ${this.#devices} where serial = $1 for update`,
-        [serial, graceMs],
-      );
-      const row = rows[0];
-      const since = row?.broker_unconfirmed_since;
-      if (!row || !since || row.issuing) return undefined;
-      const outcome = await repair(this.#brokerCredential(row));
-      if (!outcome) return undefined;
-      await client.query(
-        `update ${this.#devices} set broker_unconfirmed_since = null, broker_issue_started_at = null
-          where serial = $1`,
         [serial],
       );
+      const row = rows[0];
+      if (!row) return undefined;
+      // Read once the row is locked (a statement of its own): tokens as they are now, not as they
+      // were before any wait for the lock.
+      const { rows: seen } = await client.query<{ ids: string[]; since: Date | null; issuing: boolean }>(
+        `select coalesce(array_agg(id), '{}') as ids, least($3::timestamptz, min(began_at)) as since,
+                coalesce(bool_or(started_at > now() - $2 * interval '1 millisecond'), false) as issuing
+           from ${this.#t('broker_issues')} where serial = $1`,
+        [serial, graceMs, row.broker_unconfirmed_since],
+      );
+      const { ids, since, issuing } = seen[0]!;
+      if (issuing || !since) return undefined;
+      const outcome = await repair(this.#brokerCredential(row));
+      await client.query(`delete from ${this.#t('broker_issues')} where id = any($1::bigint[])`, [ids]);
+      // Not repaired: what the dead issues leave is a mark, until a secret is issued.
+      await client.query(`update ${this.#devices} set broker_unconfirmed_since = $2 where serial = $1`, [
+        serial,
+        outcome ? null : since,
+      ]);
+      if (!outcome) return undefined;
       await this.#recordRepair(client, serial, since, now, outcome);
       return { outcome, since };
     });
   }
 
-  /** A broker client of a device with no row, removed by the repair pass (`orphan-removed`). */
+  /**
+   * Notes the device clients and roles found in the broker with no row (`serials`, as seen `now`),
+   * each since it was first seen so — by any registry, before any restart — and forgets those no
+   * longer found so. Returns the ones seen so for `graceMs` or longer, with since when.
+   */
+  async brokerOrphans(
+    serials: readonly string[],
+    now: Date,
+    graceMs: number,
+  ): Promise<Array<{ serial: string; since: Date }>> {
+    const orphans = this.#t('broker_orphans');
+    return withTransaction(this.#pool, async (client) => {
+      await client.query(`delete from ${orphans} where serial <> all($1::text[])`, [serials]);
+      await client.query(
+        `insert into ${orphans} (serial, seen_at) select unnest($1::text[]), $2 on conflict (serial) do nothing`,
+        [serials, now],
+      );
+      const { rows } = await client.query<{ serial: string; since: Date }>(
+        `select serial, seen_at as since from ${orphans}
+          where seen_at <= $1::timestamptz - $2 * interval '1 millisecond' order by seen_at, serial`,
+        [now, graceMs],
+      );
+      return rows;
+    });
+  }
+
+  /** A broker client or role of a device with no row, removed by the repair pass (`orphan-removed`). */
   async recordOrphanRemoved(serial: string, seenAt: Date, now: Date): Promise<void> {
-    await this.#recordRepair(this.#pool, serial, seenAt, now, 'orphan-removed');
+    await withTransaction(this.#pool, async (client) => {
+      await client.query(`delete from ${this.#t('broker_orphans')} where serial = $1`, [serial]);
+      await this.#recordRepair(client, serial, seenAt, now, 'orphan-removed');
+    });
   }
 
   #recordRepair(
@@ -1277,7 +1331,8 @@ export class RegistryStore {
     patch: UpdateDeviceBody,
     now: Date,
     db?: PoolClient,
-    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit; started?: Date },
+    /** `issue`: its token (`beginBrokerIssue`). */
+    rekey?: { hash: string; secret: string; beforeCommit: BeforeCommit; issue?: string | undefined },
   ): Promise<{ before: Device; after: Device; rekeyed: boolean }> {
     const work = async (client: PoolClient) => {
       const row = await this.#lockDevice(client, serial);
@@ -1349,12 +1404,13 @@ export class RegistryStore {
       const leaves = row.resident_id !== null && residentId !== row.resident_id;
       if (!(rekey && leaves && row.protocol === 'mqtt'))
         return { before, after: toDevice(rows[0]!), rekeyed: false };
+      await this.#issueStands(client, serial, rekey.issue);
       const rekeyed = await client.query<DeviceRow>(
-        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4,
-                ${this.#settled('$5')}
+        `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, credential_enc = $4
           where serial = $1 returning *`,
-        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id), rekey.started ?? null],
+        [serial, rekey.hash, now, this.sealCredential(rekey.secret, row.id)],
       );
+      await this.#settle(client, serial, rekey.issue ?? null);
       const after = toDevice(rekeyed.rows[0]!);
       await rekey.beforeCommit(after, this.#heldSecret(row));
       return { before, after, rekeyed: true };
@@ -1365,8 +1421,8 @@ export class RegistryStore {
   /** Records a newly issued MQTT secret (hash only), the broker change done before the commit. */
   async setCredential(
     serial: string,
-    /** `started`: when its issue marked the row (`beginBrokerIssue`). */
-    credential: { hash: string; secret: string; started?: Date },
+    /** `issue`: its token (`beginBrokerIssue`). */
+    credential: { hash: string; secret: string; issue?: string | undefined },
     now: Date,
     beforeCommit: BeforeCommit,
     db?: PoolClient,
@@ -1379,18 +1435,14 @@ export class RegistryStore {
       if (row.protocol !== 'mqtt') {
         throw new RefusedError(422, 'not-mqtt', `device ${serial} reports over DC-09 and has no MQTT secret`);
       }
+      await this.#issueStands(client, serial, credential.issue);
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices} set credential_hash = $2, credential_issued_at = $3, updated_at = $3,
-                credential_enc = $4, ${this.#settled('$5')}
+                credential_enc = $4
           where serial = $1 returning *`,
-        [
-          serial,
-          credential.hash,
-          now,
-          this.sealCredential(credential.secret, row.id),
-          credential.started ?? null,
-        ],
+        [serial, credential.hash, now, this.sealCredential(credential.secret, row.id)],
       );
+      await this.#settle(client, serial, credential.issue ?? null);
       const device = toDevice(rows[0]!);
       await beforeCommit(device, this.#heldSecret(row));
       return device;
@@ -1419,13 +1471,15 @@ export class RegistryStore {
       const { rows } = await client.query<DeviceRow>(
         `update ${this.#devices}
             set state = 'decommissioned', test_mode = false, credential_hash = null, credential_issued_at = null,
-                credential_enc = null, broker_unconfirmed_since = null, broker_issue_started_at = null,
+                credential_enc = null, broker_unconfirmed_since = null,
                 dc09_account = null, dc09_key_enc = null, dc09_prev_key_enc = null,
                 dc09_prev_key_encoding = null, dc09_prev_key_until = null,
                 decommissioned_at = $2, updated_at = $2
           where serial = $1 returning *`,
         [serial, now],
       );
+      // An issue still waiting finds its token gone, and then the device decommissioned.
+      await client.query(`delete from ${this.#t('broker_issues')} where serial = $1`, [serial]);
       const after = toDevice(rows[0]!);
       await beforeCommit(after, this.#heldSecret(row));
       return { before, after };

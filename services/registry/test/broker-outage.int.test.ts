@@ -126,12 +126,9 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
   it('a device another registry is issuing a secret to is left to that issue until the grace has passed', async () => {
     const old = await pendant('PND-OUTAGE5');
     const witness = await pendant('PND-OUTAGE6');
-    // Another registry's issue in flight: the row marked as it marks it, the broker already given
-    // the new secret, the commit still to come (the grace here is the default 60 s).
-    await sql(
-      `update ${schema()}.devices set broker_unconfirmed_since = now(), broker_issue_started_at = now()
-        where serial = 'PND-OUTAGE5'`,
-    );
+    // Another registry's issue in flight: its token recorded as it records it, the broker already
+    // given the new secret, the commit still to come (the grace here is the default 60 s).
+    await sql(`insert into ${schema()}.broker_issues (serial, began_at) values ('PND-OUTAGE5', now())`);
     setup.broker.ctrl('setClientPassword', 'PND-OUTAGE5', 'new-secret-in-flight');
     // A device awaiting repair with no issue in flight: once it is repaired, a pass has run since.
     await sql(`update ${schema()}.devices set broker_unconfirmed_since = now() where serial = 'PND-OUTAGE6'`);
@@ -147,7 +144,7 @@ describe.skipIf(!DYNSEC_PLUGIN)('a broker that goes away during a re-issue', () 
 
     // That registry died before its commit: past the grace, the secret the row holds goes back.
     await sql(
-      `update ${schema()}.devices set broker_issue_started_at = now() - interval '61 seconds'
+      `update ${schema()}.broker_issues set started_at = now() - interval '61 seconds'
         where serial = 'PND-OUTAGE5'`,
     );
     await waitFor(() => admits('PND-OUTAGE5', old), {

@@ -436,7 +436,7 @@ describe.skipIf(!PLUGIN)('an MQTT secret and an Idempotency-Key', () => {
       const serials = Array.from({ length: 450 }, (_, i) => `PND-PAGE${String(i).padStart(3, '0')}`);
       for (let i = 0; i < serials.length; i += 50)
         await Promise.all(serials.slice(i, i + 50).map((serial) => authority.install(serial, `s-${serial}`)));
-      const listed = new Set(await authority.deviceClients());
+      const listed = new Set(await authority.deviceLogins());
       expect(serials.filter((serial) => !listed.has(serial))).toEqual([]);
       for (let i = 0; i < serials.length; i += 50)
         await Promise.all(serials.slice(i, i + 50).map((serial) => authority.revoke(serial)));

@@ -1,8 +1,9 @@
-import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { servers } from '@telecare/testkit';
+import type { names } from '@telecare/contracts';
+import { type DynsecMosquitto, servers } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 
@@ -111,4 +112,31 @@ export async function sql(text: string): Promise<unknown[]> {
   } finally {
     await db.end();
   }
+}
+
+/**
+ * A device's role made in the broker as the registry makes one (`device-<serial>`, allowing the
+ * serial's topics under `topics`), and with `secret` its client holding it, with no row behind them.
+ */
+export function deviceLogin(
+  broker: DynsecMosquitto,
+  serial: string,
+  topics: ReturnType<typeof names>['mqtt'],
+  secret?: string,
+): void {
+  const role = `device-${serial}`;
+  broker.ctrl('createRole', role);
+  broker.ctrl('addRoleACL', role, 'publishClientSend', topics.events(serial), 'allow');
+  broker.ctrl('addRoleACL', role, 'subscribePattern', topics.ack(serial), 'allow');
+  if (secret === undefined) return;
+  broker.ctrl('createClient', serial, '-p', secret, '-c', serial);
+  broker.ctrl('addClientRole', serial, role);
+}
+
+/** The names of the roles the broker holds, as its dynamic security file records them. */
+export function brokerRoles(broker: DynsecMosquitto): Set<string> {
+  const saved = JSON.parse(readFileSync(path.join(broker.dir, 'dynsec.json'), 'utf8')) as {
+    roles?: Array<{ rolename: string }>;
+  };
+  return new Set((saved.roles ?? []).map((role) => role.rolename));
 }

@@ -93,7 +93,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
                   hash: hashSecret(secret),
                   secret,
                   beforeCommit: issuing.beforeCommit,
-                  started: issuing.started,
+                  issue: issuing.token,
                 }
               : undefined,
           ),
@@ -126,7 +126,7 @@ export function deviceHandlers(ctx: RouteContext): RouteHandlers<typeof DEVICE_R
             async (db) => {
               const device = await deps.store.setCredential(
                 serial,
-                { hash: hashSecret(secret), secret, started: issuing.started },
+                { hash: hashSecret(secret), secret, issue: issuing.token },
                 now(),
                 issuing.beforeCommit,
                 db,
@@ -222,9 +222,10 @@ const unissued = { run: <T>(write: () => Promise<T>, _serial?: string) => write(
  * transaction, and the broker repair (`broker-repair.ts`) gives the broker the row's secret once
  * it answers again: the device is not left refused until someone issues it a secret.
  *
- * `run(write, serial)` for a device that has a row marks it first, in a write of its own
+ * `run(write, serial)` for a device that has a row records the issue first, in a write of its own
  * (`beginBrokerIssue`): a registry that dies after the broker took the new secret and before the
- * commit (or the putting back) leaves it marked, and the repair puts the row's secret back.
+ * commit (or the putting back) leaves its token, and the repair puts the row's secret back. The
+ * write tells the broker nothing if the repair has taken that token meanwhile (503, try again).
  */
 function issue(
   deps: { store: RegistryStore; credentials?: CredentialAuthority | undefined },
@@ -233,27 +234,27 @@ function issue(
   now: () => Date,
 ) {
   const authority = deps.credentials!;
-  /** When this issue marked the device's row (PostgreSQL's time), if it did. */
-  let started: Date | undefined;
+  /** This issue's token (`beginBrokerIssue`), if it recorded one. */
+  let token: string | undefined;
   let touched: { serial: string; held: HeldSecret } | undefined;
-  /** A marked row whose write told the broker nothing takes its mark back. */
+  /** An issue whose write told the broker nothing takes its token back. */
   const untouched = async (marked: string | undefined) => {
-    if (!marked || !started || touched) return;
-    await deps.store.endBrokerIssue(marked, started).catch((err: unknown) => {
-      // Left marked: the repair gives the broker the secret it already holds.
-      log.warn({ err, serial: marked }, 'broker issue mark not taken back');
+    if (!marked || !token || touched) return;
+    await deps.store.endBrokerIssue(token).catch((err: unknown) => {
+      // Left behind: past the grace, the repair gives the broker the secret it already holds.
+      log.warn({ err, serial: marked }, 'broker issue token not taken back');
     });
   };
   return {
-    get started() {
-      return started;
+    get token() {
+      return token;
     },
     beforeCommit: async (device: Device, held: HeldSecret) => {
       touched = { serial: device.serial, held };
       await authority.install(device.serial, secret);
     },
     run: async <T>(write: () => Promise<T>, marked?: string): Promise<T> => {
-      if (marked) started = await deps.store.beginBrokerIssue(marked, now());
+      if (marked) token = await deps.store.beginBrokerIssue(marked, now());
       try {
         const done = await write();
         await untouched(marked);
@@ -271,7 +272,7 @@ function issue(
               ? () => (held.issued ? authority.install(serial, held.secret!) : authority.revoke(serial))
               : undefined,
             now(),
-            started ?? null,
+            token ?? null,
           )
           .catch((undo: unknown) => {
             // PostgreSQL failed too: nothing put back, and no mark for the repair to find.
