@@ -135,9 +135,9 @@ export const helplineEnv = {
    */
   REQUESTS_PER_MINUTE: z.coerce.number().int().min(10).max(1_000_000).default(1200),
   /**
-   * Reads of the cases in one person's hand (the case they hold or are offered: its view, calls,
-   * numbers to call, context, device events, notes) they may make of one instance in a minute,
-   * counted apart from REQUESTS_PER_MINUTE in its memory: past it, 429 and a
+   * Reads of the cases in one person's hand (the case they hold or are offered: its view, alerts,
+   * joins, calls, numbers to call, context, device events, notes) they may make of one instance in
+   * a minute, counted apart from REQUESTS_PER_MINUTE in its memory: past it, 429 and a
    * `case-in-hand-reads-rate-limited` security event naming the case, once per window. The console
    * reads the case on screen again on each change of it, one read at a time, two or three requests
    * each: 6,000 is a change every 30 ms for a whole minute, far above a person at a console, and

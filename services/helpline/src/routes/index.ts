@@ -36,6 +36,8 @@ const CONSOLE_HTML = fileURLToPath(new URL('../../public/console.html', import.m
  */
 const CASE_READS: ReadonlySet<string> = new Set([
   'getCase',
+  'caseAlerts',
+  'caseJoins',
   'listCalls',
   'callTargets',
   'caseContext',
