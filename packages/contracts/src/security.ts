@@ -17,6 +17,11 @@ export const SECURITY_EVENT_KINDS = [
   /** helpline: one person's reads at one instance past REQUESTS_PER_MINUTE (once per window). */
   'requests-rate-limited',
   /**
+   * helpline: one person's reads of a case in their hand (held or offered) at one instance past
+   * CASE_IN_HAND_READS_PER_MINUTE, far above a console: a script reading it in a loop (once per window).
+   */
+  'case-in-hand-reads-rate-limited',
+  /**
    * helpline: one supervisor set others' presence or signed others out past
    * SUPERVISOR_CONTROLS_PER_HOUR.
    */

@@ -129,10 +129,21 @@ export const helplineEnv = {
    * past it, 429 and a `requests-rate-limited` security event once per window. A console reads a
    * few dozen times a minute (a supervisor's people and overview every few seconds, the answer
    * figures, the case on screen again on each of its changes); the stream, sign-in, writes (each
-   * bounded by its own limit or the case's state) and reads of the case one is answering or may
-   * answer are never refused by it. Behind a balancer a person gets this much at each instance.
+   * bounded by its own limit or the case's state) and reads of a case in one's hand (held or
+   * offered: CASE_IN_HAND_READS_PER_MINUTE) are never refused by it. Behind a balancer a person
+   * gets this much at each instance.
    */
   REQUESTS_PER_MINUTE: z.coerce.number().int().min(10).max(1_000_000).default(1200),
+  /**
+   * Reads of the cases in one person's hand (the case they hold or are offered: its view, alerts,
+   * joins, calls, numbers to call, context, device events, notes) they may make of one instance in
+   * a minute, counted apart from REQUESTS_PER_MINUTE in its memory: past it, 429 and a
+   * `case-in-hand-reads-rate-limited` security event naming the case, once per window. The console
+   * reads the case on screen again on each change of it, one read at a time, two or three requests
+   * each: 6,000 is a change every 30 ms for a whole minute, far above a person at a console, and
+   * still a bound on a script reading its case in a loop. Kept at least 100 (never near a console).
+   */
+  CASE_IN_HAND_READS_PER_MINUTE: z.coerce.number().int().min(100).max(1_000_000).default(6000),
   /**
    * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
    * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a

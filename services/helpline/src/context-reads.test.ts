@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ownContextRead } from './context-reads.ts';
+import { caseInHand, ownContextRead } from './context-reads.ts';
 import { ADMIN_PRINCIPAL, type Principal } from './people.ts';
 
 const operator: Principal = { id: 'usr_op', username: 'op', name: 'op', role: 'operator' };
@@ -25,5 +25,23 @@ describe('ownContextRead', () => {
     );
     expect(ownContextRead({ ...open, state: 'resolved', assignedTo: operator.id }, operator)).toBe(false);
     expect(ownContextRead({ ...open, state: 'closed' }, supervisor)).toBe(false);
+  });
+});
+
+describe('caseInHand', () => {
+  it('is the case a person holds (accepted or on hold) or is offered, whatever their role', () => {
+    expect(caseInHand({ ...open, assignedTo: operator.id }, operator)).toBe(true);
+    expect(caseInHand({ ...open, state: 'on_hold', assignedTo: operator.id }, operator)).toBe(true);
+    expect(caseInHand({ state: 'offered', assignedTo: null, offeredTo: operator.id }, operator)).toBe(true);
+    expect(caseInHand({ ...open, assignedTo: supervisor.id }, supervisor)).toBe(true);
+  });
+
+  it('is not the queue, a colleague’s case, any open case for a supervisor, or history', () => {
+    expect(caseInHand({ state: 'queued', assignedTo: null, offeredTo: null }, operator)).toBe(false);
+    expect(caseInHand({ state: 'offered', assignedTo: null, offeredTo: 'usr_other' }, operator)).toBe(false);
+    expect(caseInHand(open, operator)).toBe(false);
+    expect(caseInHand(open, supervisor)).toBe(false);
+    expect(caseInHand({ state: 'queued', assignedTo: null, offeredTo: null }, supervisor)).toBe(false);
+    expect(caseInHand({ ...open, state: 'resolved', assignedTo: operator.id }, operator)).toBe(false);
   });
 });

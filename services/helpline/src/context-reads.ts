@@ -20,3 +20,19 @@ export function ownContextRead(
   if (c.state === 'offered') return c.offeredTo === who.id || c.offeredTo === null;
   return c.assignedTo === who.id;
 }
+
+/**
+ * Whether case `c` is in `who`'s hand: accepted or on hold by them, or offered to them. Only these
+ * are read past the person's read budget (REQUESTS_PER_MINUTE), under a bound of their own
+ * (CASE_IN_HAND_READS_PER_MINUTE): an operator answering an alarm is never refused it, however
+ * many reads came before. A case waiting in the queue is anyone's to accept (a write, never refused
+ * by the budget) but in no one's hand, and a supervisor oversees every open case without holding
+ * them: reads of those count against the budget, or a stolen session could read them in a loop.
+ */
+export function caseInHand(
+  c: Pick<HelplineCase, 'state' | 'assignedTo' | 'offeredTo'>,
+  who: Principal,
+): boolean {
+  if (c.state === 'offered') return c.offeredTo === who.id;
+  return (c.state === 'accepted' || c.state === 'on_hold') && c.assignedTo === who.id;
+}

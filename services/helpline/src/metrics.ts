@@ -29,6 +29,7 @@ export type HelplineMetrics = {
   readonly notesRefused: Counter;
   readonly factsRefused: Counter;
   readonly requestsRefused: Counter;
+  readonly caseInHandReadsRefused: Counter;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -181,7 +182,12 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     }),
     requestsRefused: new Counter({
       name: 'helpline_requests_refused_total',
-      help: "Reads refused at this instance: past REQUESTS_PER_MINUTE by one person (reads of the reader's own work excepted)",
+      help: 'Reads refused at this instance: past REQUESTS_PER_MINUTE by one person (reads of a case in their hand excepted)',
+      registers,
+    }),
+    caseInHandReadsRefused: new Counter({
+      name: 'helpline_case_in_hand_reads_refused_total',
+      help: "Reads of a case in the reader's hand (held or offered) refused at this instance: past CASE_IN_HAND_READS_PER_MINUTE by one person",
       registers,
     }),
     supervisorControlsRefused: new Counter({

@@ -3,7 +3,7 @@ import { type Logger, migrate, sleep } from '@telecare/platform';
 import pg from 'pg';
 
 /**
- * What migrations 013–016, 022 and 023 leave to the service (see their comments and the README's upgrade
+ * What migrations 013–016, 022, 023 and 025 leave to the service (see their comments and the README's upgrade
  * notes): the alerts stored before them counted, their indexes built without stopping the intake, and
  * the tally columns made NOT NULL, so that the schema ends as those migrations once left it.
  */
@@ -23,7 +23,7 @@ const COUNTED: Record<string, readonly string[]> = {
 
 /**
  * The indexes of migrations 013, 014 and 015, as those migrations once built them in their
- * transaction, and of migrations 016, 022 and 023, which leave their indexes to the service from the start.
+ * transaction, and of migrations 016, 022, 023 and 025, which leave their indexes to the service from the start.
  */
 const INDEXES: Record<string, string> = {
   case_alerts_position:
@@ -36,6 +36,8 @@ const INDEXES: Record<string, string> = {
     "create index concurrently case_events_joins on case_events (case_id, seq) where kind = 'alert-joined'",
   case_events_steps:
     "create index concurrently case_events_steps on case_events (case_id, seq) where kind <> 'alert-joined'",
+  case_events_notes:
+    "create index concurrently case_events_notes on case_events (case_id, seq) where kind = 'note'",
   case_alerts_closing:
     'create index concurrently case_alerts_closing on case_alerts (case_id, closes_id, position) where closes_id is not null',
   case_alerts_repeating:

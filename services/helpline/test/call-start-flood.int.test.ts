@@ -1,45 +1,25 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
+import { heldPbx } from './held-pbx.ts';
 
 // A call start under an Idempotency-Key holds a PostgreSQL connection from claiming its key until
 // the call is recorded, the PBX's answer included, and a start under a key being placed waits on
 // a connection too. One session firing starts at its case all at once (a stuck button, a script
 // with a stolen session) must not take every connection the alerts and other operators need.
 const STARTS = 40;
-let pbxReached = 0;
-let release = () => {};
-let pbx: Server;
+let pbx: Awaited<ReturnType<typeof heldPbx>>;
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 
 beforeAll(async () => {
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  pbx = createServer((req, res) => {
-    req.resume();
-    req.on('end', async () => {
-      pbxReached += 1;
-      await held;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'pbx-9' }));
-    });
-  });
-  await new Promise<void>((resolve) => pbx.listen(0, '127.0.0.1', resolve));
+  pbx = await heldPbx(20_000);
   h = await helplineHarness('callflood');
-  await h.start(undefined, {
-    HELPLINE_TELEPHONY: 'sip-click-to-call',
-    HELPLINE_PBX_URL: `http://127.0.0.1:${(pbx.address() as AddressInfo).port}/click-to-call`,
-    HELPLINE_PBX_TOKEN: 'pbx-token-0123456789abcdef',
-    HELPLINE_PBX_TIMEOUT_MS: '20000',
-  });
+  await h.start(undefined, pbx.env);
 });
 
 afterAll(async () => {
-  release();
-  await h?.close();
   pbx?.close();
+  await h?.close();
 });
 
 describe('many call starts at once from one session', () => {
@@ -58,7 +38,7 @@ describe('many call starts at once from one session', () => {
     const starts = Array.from({ length: STARTS }, (_, i) =>
       start(i % 2 ? 'flood-same-key' : `flood-key-${i}`),
     );
-    await waitFor(() => pbxReached >= 1, { what: 'the PBX to be asked' });
+    await waitFor(() => pbx.asked >= 1, { what: 'the PBX to be asked' });
 
     // Another operator's read, and an alarm raised meanwhile, are answered at once.
     const began = Date.now();
@@ -69,7 +49,7 @@ describe('many call starts at once from one session', () => {
     await h.caseOf(other);
     expect(Date.now() - began).toBeLessThan(3000);
 
-    release();
+    pbx.release();
     const answers = await Promise.all(starts);
     // Each start was placed, answered with the call under its key, told a call is being placed, or
     // told to wait for one of the two a person may have being placed.

@@ -549,8 +549,8 @@ export const HELPLINE_STREAM_ROUTES = {
 /** Every route of the helpline API. */
 /**
  * Every read by a signed-in person (a GET but the live stream) counts against their
- * REQUESTS_PER_MINUTE at the instance answering it: 429 with Retry-After past it (reads of the
- * case they are answering or may answer excepted).
+ * REQUESTS_PER_MINUTE at the instance answering it, and a read of a case in their hand (held or
+ * offered) against CASE_IN_HAND_READS_PER_MINUTE instead: 429 with Retry-After past either.
  */
 const withinReadBudget = <T extends RouteTable>(routes: T): T =>
   Object.fromEntries(

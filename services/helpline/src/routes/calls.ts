@@ -205,8 +205,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
 
   return {
     callTargets: async (req) => {
-      const stored = await storedCase(req.params.id);
-      await ctx.withinBudget(req, stored.case);
+      const stored = ctx.caseRead(req);
       await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
       if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
@@ -235,9 +234,8 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
     },
 
     listCalls: async (req) => {
-      const { id } = req.params;
-      await ctx.withinBudget(req, (await storedCase(id)).case);
-      return { calls: await deps.store.calls(id) };
+      // The case was read, and the read counted, before this (`caseRead`).
+      return { calls: await deps.store.calls(req.params.id) };
     },
   };
 }

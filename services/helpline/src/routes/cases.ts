@@ -201,8 +201,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // a read of the resident, as the context does (the same resident again is free).
     getCase: async (req) => {
       const { id } = req.params;
-      const found = await caseOf(id);
-      await ctx.withinBudget(req, found);
+      const found = ctx.caseRead(req).case;
       await ctx.mayReadResident(req, found);
       // Logged only outside the reader's own work: the console reads its own case on every change.
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
@@ -222,9 +221,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // The notes the case view leaves out, a page at a time: a read of the resident, as the view is.
     caseNotes: async (req) => {
       const { id } = req.params;
-      const found = await caseOf(id);
+      const found = ctx.caseRead(req).case;
       const before = req.query.before === undefined ? undefined : decodeNoteCursor(req.query.before, id);
-      await ctx.withinBudget(req, found);
       await ctx.mayReadResident(req, found);
       if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-notes', [found.residentId], found.id);
       const page = await deps.store.notePage(id, before, req.query.limit);
@@ -241,8 +239,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // Without the registry (down, or silent past HELPLINE_REGISTRY_TIMEOUT_MS) the view still
     // names the devices the case's alerts came from, by the kinds those alerts gave; read only then.
     caseContext: async (req) => {
-      const found = await caseOf(req.params.id);
-      await ctx.withinBudget(req, found);
+      const found = ctx.caseRead(req).case;
       await ctx.mayReadResident(req, found);
       const context = await deps.registry.context(found.residentId, () => deps.store.devicesOf(found.id));
       if (context.resident || context.responders.length > 0)
@@ -255,8 +252,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // A scan reads up to HELPLINE_TIMELINE_SCAN EVENTS messages: one person has at most TIMELINE_READS_AT_ONCE
     // running here, so a session asking in a loop or all at once cannot hold the instance.
     caseTimeline: async (req) => {
-      const found = await caseOf(req.params.id);
-      await ctx.withinBudget(req, found);
+      const found = ctx.caseRead(req).case;
       await ctx.mayReadResident(req, found);
       const refuse = (running: number) =>
         new RateLimitedError(

@@ -16,7 +16,7 @@ import type { RegistryClient } from '../registry-client.ts';
 import type { RequestBudget } from '../request-budget.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type { SecurityEvents } from '../security.ts';
-import type { Actor, CaseStore } from '../store/index.ts';
+import type { Actor, CaseStore, StoredCase } from '../store/index.ts';
 import type { LiveStreams } from '../stream.ts';
 import type { TicketBinding } from '../stream-tickets.ts';
 import type { TelephonyAdapter } from '../telephony.ts';
@@ -75,6 +75,8 @@ export interface RouteDeps {
   readonly notesLimit: PersonLimit;
   /** Reads per person in a minute at this instance (REQUESTS_PER_MINUTE), in memory. */
   readonly requestBudget: RequestBudget;
+  /** Reads of the cases in one's hand per person in a minute here (CASE_IN_HAND_READS_PER_MINUTE). */
+  readonly caseInHandBudget: RequestBudget;
   /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
   readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
@@ -121,12 +123,12 @@ export interface RouteContext {
    */
   readonly mayReadResident: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
   /**
-   * Once a read of one case has found it: a read past the caller's REQUESTS_PER_MINUTE is refused
-   * here unless the case is the caller's own work (`ownContextRead`: the case they hold or are
-   * offered, one waiting in the queue, any open case for a supervisor), which an alarm being
-   * answered needs however many reads came before.
+   * The case a read of one case is about (`CASE_READS` in `./index.ts`), read once before its
+   * handler and already counted against the caller's budget: REQUESTS_PER_MINUTE, or when the case
+   * is in their hand (`caseInHand`) CASE_IN_HAND_READS_PER_MINUTE. An unknown id was answered 404
+   * within the budget, and 429 past it as any case not in the caller's hand is.
    */
-  readonly withinBudget: (req: FastifyRequest, c: HelplineCase) => Promise<void>;
+  readonly caseRead: (req: FastifyRequest) => StoredCase;
 }
 
 /** What personal data a helpline answer showed. */

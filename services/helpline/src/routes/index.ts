@@ -13,8 +13,10 @@ import {
   UnauthorizedError,
 } from '@telecare/platform';
 import { consoleBundle } from '../console-bundle.ts';
-import { ownContextRead } from '../context-reads.ts';
+import { caseInHand, ownContextRead } from '../context-reads.ts';
+import { CaseNotFoundError } from '../errors.ts';
 import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
+import type { StoredCase } from '../store/index.ts';
 import type { TicketBinding } from '../stream-tickets.ts';
 import { registerWebSecurity } from '../web-security.ts';
 import { callHandlers } from './calls.ts';
@@ -29,11 +31,13 @@ export type { RouteDeps } from './context.ts';
 const CONSOLE_HTML = fileURLToPath(new URL('../../public/console.html', import.meta.url));
 
 /**
- * The reads of one case a console makes for the case on screen: past the reader's request budget
- * they are decided once the case is read (`withinBudget`), so the case being answered still shows.
+ * The reads of one case (what a console reads of the case on screen): the case is read once before
+ * the handler, and the read counted against the budget it falls under (`caseRead` below).
  */
-const CASE_ON_SCREEN: ReadonlySet<string> = new Set([
+const CASE_READS: ReadonlySet<string> = new Set([
   'getCase',
+  'caseAlerts',
+  'caseJoins',
   'listCalls',
   'callTargets',
   'caseContext',
@@ -77,41 +81,79 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
 
   const principals = new WeakMap<FastifyRequest, Principal>();
-  /** Reads of one case past the reader's budget, to be refused unless the case is their own work. */
-  const overBudget = new WeakMap<FastifyRequest, number>();
+  /** The case each read of one case is about, read and counted before its handler. */
+  const caseReads = new WeakMap<FastifyRequest, StoredCase>();
 
-  /** A read past REQUESTS_PER_MINUTE: counted, a security event at the window's first, 429. */
-  const refuseRead = async (principal: Principal, retryAfterS: number) => {
-    const budget = deps.requestBudget;
-    deps.metrics.requestsRefused.inc();
+  /** A person's reads in a minute at this instance, and what passing them raises. */
+  const budgetOf = (kind: 'reads' | 'inHand') =>
+    kind === 'reads'
+      ? {
+          budget: deps.requestBudget,
+          refused: deps.metrics.requestsRefused,
+          event: 'requests-rate-limited' as const,
+          what: 'reads',
+          spared: ' (accepting, signing in and the case you hold or are offered are not limited by it)',
+        }
+      : {
+          budget: deps.caseInHandBudget,
+          refused: deps.metrics.caseInHandReadsRefused,
+          event: 'case-in-hand-reads-rate-limited' as const,
+          what: 'reads of the cases you hold or are offered',
+          spared: '',
+        };
+
+  /**
+   * Counts a read of `principal` against one of their budgets; past it: counted, a security event
+   * at the window's first refusal (naming the case read in hand), 429.
+   */
+  const takeRead = async (principal: Principal, kind: 'reads' | 'inHand', caseId: string | null) => {
+    const { budget, refused, event, what, spared } = budgetOf(kind);
+    const decision = budget.take(principal.id);
+    if (decision.allowed) return;
+    refused.inc();
     if (budget.refused(principal.id))
       await deps.security.raise(
-        'requests-rate-limited',
-        { userId: principal.id, caseId: null },
+        event,
+        { userId: principal.id, caseId },
         { role: principal.role, limit: budget.max, windowS: budget.windowMs / 1000 },
         now(),
       );
     throw new RateLimitedError(
       'read',
-      retryAfterS,
+      decision.retryAfterS,
       'rate-limited',
-      `${budget.max} reads in a minute at this helpline; try again in ${retryAfterS} s (the case you are answering, accepting and signing in are not limited)`,
+      `${budget.max} ${what} in a minute at this helpline; try again in ${decision.retryAfterS} s${spared}`,
     );
   };
 
   /**
-   * Counts a read (a GET but the live stream, which has its own cap) against the caller's budget.
+   * Counts a read (a GET, or the HEAD Fastify answers for it, but the live stream, which has its
+   * own cap) against the caller's budget, but a read of one case, counted once the case is read.
    * Writes are bounded by their own limits or the case's state, and the admin token is the
    * deployment's own program: neither is counted. Sign-in and sign-out have no caller yet.
    */
-  const countRead = async (req: FastifyRequest, name: string, principal: Principal) => {
+  const countRead = async (name: string, principal: Principal) => {
     const route = HELPLINE_ROUTES[name as keyof typeof HELPLINE_ROUTES];
     if (route.method !== 'GET' || route === HELPLINE_ROUTES.stream || principal.id === ADMIN_PRINCIPAL.id)
       return;
-    const decision = deps.requestBudget.take(principal.id);
-    if (decision.allowed) return;
-    if (CASE_ON_SCREEN.has(name)) overBudget.set(req, decision.retryAfterS);
-    else await refuseRead(principal, decision.retryAfterS);
+    if (!CASE_READS.has(name)) await takeRead(principal, 'reads', null);
+  };
+
+  /**
+   * A read of one case: the case in the caller's hand counts against its own bound, so the alarm
+   * being answered shows however many reads came before; any other, and an id no case has, against
+   * the budget. Past it an unknown id is answered as a case not in hand is (429), so the budget's
+   * refusals tell a script nothing about which ids are cases.
+   */
+  const readCase = async (req: FastifyRequest, principal: Principal) => {
+    const { id } = req.params as { id: string };
+    const stored = await deps.store.get(id);
+    if (principal.id !== ADMIN_PRINCIPAL.id) {
+      const inHand = stored !== undefined && caseInHand(stored.case, principal);
+      await takeRead(principal, inHand ? 'inHand' : 'reads', inHand ? id : null);
+    }
+    if (!stored) throw new CaseNotFoundError(id);
+    caseReads.set(req, stored);
   };
   const tickets = new WeakMap<FastifyRequest, TicketBinding>();
   const ctx: RouteContext = {
@@ -152,11 +194,10 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
         `you have read ${deps.contextReadLimit.max} residents outside your own cases in the past hour; try again in ${decision.retryAfterS} s, or ask a supervisor (cases you hold or are offered, and the queue, are not limited)`,
       );
     },
-    withinBudget: async (req, c) => {
-      const retryAfterS = overBudget.get(req);
-      const principal = principals.get(req);
-      if (retryAfterS === undefined || !principal || ownContextRead(c, principal)) return;
-      await refuseRead(principal, retryAfterS);
+    caseRead: (req) => {
+      const stored = caseReads.get(req);
+      if (!stored) throw new Error(`${contractOf(req)} is not a read of one case (CASE_READS)`);
+      return stored;
     },
     personalRead: (req, what, residentIds, caseId) => {
       const principal = principals.get(req);
@@ -207,7 +248,13 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       const principal = await deps.auth.authenticate(req, now());
       if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
       principals.set(req, principal);
-      if (name) await countRead(req, name, principal);
+      if (name) await countRead(name, principal);
+    });
+    // After the role check and validation: a caller who may not read cases learns nothing of them.
+    api.addHook('preHandler', async (req) => {
+      const name = contractOf(req);
+      const principal = principals.get(req);
+      if (name && principal && CASE_READS.has(name)) await readCase(req, principal);
     });
     // Refused accepts, holds and resolves are counted by reason, invalid ones included.
     api.addHook('onError', async (req, _reply, error) => {

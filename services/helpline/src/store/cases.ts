@@ -739,7 +739,8 @@ export async function events(
 /**
  * One page of a case's notes, newest first: those before the cursor `before` (the newest when
  * absent), at most `limit`; `next` is the cursor of the page's oldest note when there are older
- * ones, else null. Undefined: no such case.
+ * ones, else null. Undefined: no such case. Read by the notes' own index (`case_events_notes`,
+ * migration 025): a page reads its notes and nothing else, however many steps the case has.
  */
 export async function notePage(
   ctx: StoreContext,
