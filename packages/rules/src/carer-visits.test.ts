@@ -664,3 +664,72 @@ describe('what the "not back" alert says of the carers’ visits', () => {
     oneVisit(alerts, '12:10');
   });
 });
+
+describe('two carers who go together, each pressing "left" before the door opens', () => {
+  /**
+   * The resident home with two carers through one passage of the door at 12:00, both pressing
+   * "arrived" (`a`, `b`: the device each press came from); both press "left" at 12:40 and go out
+   * together; the resident about the lounge at 13:00.
+   */
+  const goTogether = (a: Device = DEVICES['carer.arrived'] as Device, b = a) => [
+    ...morning().events,
+    ...passage('12:00:00', '12:00:20'),
+    move('12:00:25', HALL),
+    ev('carer.arrived', '12:01:00', a),
+    ev('carer.arrived', '12:01:10', b),
+    move('12:10:00'),
+    ev('carer.left', '12:40:00', a),
+    ev('carer.left', '12:40:15', b),
+    move('12:40:20', HALL),
+    ...passage('12:40:40', '12:40:50'),
+    move('13:00:00', LOUNGE),
+  ];
+
+  for (const [name, events] of [
+    ['on the home unit', goTogether()],
+    ['each on their own fob', goTogether(['carer-fob', 'CF-1', 'hall'], ['carer-fob', 'CF-2', 'hall'])],
+  ] as const)
+    it(`${name}: two "arrived", two "left": the visit ends, the resident home from the door they came in by`, () => {
+      const { alerts, rhythm } = run(events, T('13:30:00'));
+      expect(rhythm?.place).toBe('home');
+      expect(rhythm?.visitEnd).toBe(T('12:40:15'));
+      expect(notBack(alerts)).toEqual([]);
+      // Back at 12:00, not when the visit's two hours ran out.
+      expect(longestOuting(rhythm)).toBe(90);
+    });
+
+  it('a report taken late: as in time order', () => {
+    const events = goTogether();
+    const late = events.filter((event) => /T12:40:(00|15|20)/.test(event.time));
+    expect(sameWhenLate(events, late, T('13:30:00')).rhythm?.place).toBe('home');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(goTogether())?.place).toBe('home');
+  });
+
+  it('"left" pressed again by one of two carers from their own fob, the other still in: the visit goes on', () => {
+    const A: Device = ['carer-fob', 'CF-1', 'hall'];
+    const B: Device = ['carer-fob', 'CF-2', 'hall'];
+    const { events, door } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        ev('carer.arrived', '12:01:00', A),
+        ev('carer.arrived', '12:01:10', B),
+        move('12:10:00'),
+        ev('carer.left', '12:20:00', A),
+        ev('carer.left', '12:20:30', A),
+        ...passage('12:21:30', '12:21:40'),
+        move('12:25:00'),
+        move('12:35:00', LOUNGE),
+        ev('carer.left', '12:40:00', B),
+        ...passage('12:40:30', '12:40:40'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+  });
+});

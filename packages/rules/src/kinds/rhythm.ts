@@ -260,6 +260,20 @@ export function rhythmOnEvent(
       if (again) return again;
     }
   }
+  // A carer's "left" after the visit had ended, by a "left" that was one of two carers pressing it
+  // again: the other was still in, and what they did since is theirs, learned again from the door.
+  if (
+    entry.type === 'carer.left' &&
+    was?.beforeReturn !== undefined &&
+    was.visit !== undefined &&
+    was.visit > was.beforeReturn.last.at &&
+    was.visitEnd !== undefined &&
+    was.beforeReturn.at >= was.visitEnd &&
+    endedByPressAgain(was, state.recent, entry)
+  ) {
+    const again = outingAgain(rule, state, returnUndone(was) as Rhythm, was.beforeReturn.last, out);
+    if (again) return again;
+  }
   // A carer's "arrived" within five minutes of a door opened while out, the movement that ended the
   // outing (the return kept) coming between: that was the carer coming in (`carerComingIn`), and
   // the outing stands, learned again from its door.
@@ -778,11 +792,15 @@ function pressedAgain(
 
 /**
  * Whether a carer's "left" is one of the carers of the visit open pressing it again (a double
- * press, or the home unit gave no sign it was taken): a "left" of this visit before it, which did
- * not end it (another carer still in), and no door opened since that "left". As for "arrived"
- * (`pressedAgain`), only the door tells carers apart: the one going opens it. Counted as the other
- * carer's, it ended the visit while that carer was still in, and their movement was the resident
- * home: no "not back" for a resident still out. Read back only to the visit's start.
+ * press, or the home unit gave no sign it was taken): a "left" of this visit before it from the
+ * same device, which did not end it (another carer still in), and no door opened since that
+ * "left". As for "arrived" (`pressedAgain`), only the door tells carers apart on the home unit,
+ * which every carer's key reports through: the one going opens it. Counted as the other carer's,
+ * it ended the visit while that carer was still in, and their movement was the resident home: no
+ * "not back" for a resident still out. But two carers who go together each press "left" before
+ * the door opens: a press again only when the visit's "left" presses from it on outnumber the
+ * carers still in (`laterLefts`: a "left" after it, taken already, tells that one carer stayed).
+ * Two devices (each carer's own fob) are two carers. Read back only to the visit's start.
  */
 function leftAgain(rhythm: Visit | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
   const start = rhythm?.visit;
@@ -793,7 +811,46 @@ function leftAgain(rhythm: Visit | undefined, recent: readonly RecentEvent[], en
     if (seen.at < start) return false;
     if (byTimeThenId(seen, entry) >= 0) continue;
     if (seen.type === 'door.opened') return false;
-    if (seen.type === 'carer.left') return true;
+    if (seen.type === 'carer.left')
+      return seen.serial === entry.serial && 1 + laterLefts(recent, entry, start) > (rhythm.visitors ?? 1);
+  }
+  return false;
+}
+
+/**
+ * The "left" presses of the visit begun at `start` after `entry` (taken already: a replay from the
+ * outing's door reads them), up to the next "arrived" or the visit's longest.
+ */
+function laterLefts(recent: readonly RecentEvent[], entry: RecentEvent, start: number): number {
+  let count = 0;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, entry) <= 0) break;
+    if (seen.type === 'carer.arrived' || seen.at - start >= VISIT_MAX_MS) count = 0;
+    else if (seen.type === 'carer.left') count++;
+  }
+  return count;
+}
+
+/**
+ * Whether a carer's "left", taken in time order after the visit had ended, shows that the "left"
+ * which ended it (at `visitEnd`) was a carer pressing it again, not the last carer going: within
+ * the visit's longest, with a "left" of the visit before that one from the same device and no door
+ * opened between them (`leftAgain` did not know this one yet). The outing is then read again from
+ * its door (`outingAgain`), and the other carer's movement meanwhile is theirs.
+ */
+function endedByPressAgain(rhythm: Rhythm, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const start = rhythm.visit;
+  const end = rhythm.visitEnd;
+  if (start === undefined || end === undefined || entry.at - start >= VISIT_MAX_MS) return false;
+  let ending: RecentEvent | undefined;
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < start || seen.type === 'carer.arrived') return false;
+    if (ending === undefined) {
+      if (seen.type === 'carer.left' && seen.at === end) ending = seen;
+    } else if (seen.type === 'door.opened') return false;
+    else if (seen.type === 'carer.left') return seen.serial === ending.serial;
   }
   return false;
 }
