@@ -665,6 +665,70 @@ describe('what the "not back" alert says of the carers’ visits', () => {
   });
 });
 
+describe('a carer still seated in the resident’s chair as they press "left"', () => {
+  /**
+   * The resident out since 10:30; a lone carer in by the door at 12:00, sits in the chair to write
+   * their notes at 12:10, presses "left" from it at 12:40 (the fob in their hand), gets up, is seen
+   * in the hall and goes.
+   */
+  const seatedAtLeft = (up = '12:40:10') => {
+    const { events, door } = morning();
+    return {
+      door,
+      events: [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        move('12:00:25', HALL),
+        ev('carer.arrived', '12:01:00'),
+        move('12:05:00'),
+        ev('chair.occupied', '12:10:00'),
+        ev('carer.left', '12:40:00'),
+        ev('chair.vacated', up),
+        move('12:40:20', HALL),
+        ...passage('12:40:40', '12:40:50'),
+      ],
+    };
+  };
+
+  for (const up of ['12:40:10', '12:40:35', '12:40:45', '12:41:30'])
+    it(`up from the chair at ${up}, as they go: the carer, the resident still out, "not back" from their door`, () => {
+      const { events, door } = seatedAtLeft(up);
+      const { alerts, rhythm } = run(events, T('18:00:00'));
+      expect(rhythm?.place).toBe('out');
+      expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+    });
+
+  for (const up of [undefined, '12:42:00'])
+    it(`the resident in the chair, ${up ? `up at ${up}, after the carer has gone` : 'still in it once the carer has gone'}: home from the door they came in by`, () => {
+      const events = [
+        ...morning().events,
+        ...passage('12:00:00', '12:00:20'),
+        move('12:00:25', HALL),
+        ev('carer.arrived', '12:01:00'),
+        move('12:05:00'),
+        ev('chair.occupied', '12:10:00'),
+        ev('carer.left', '12:40:00'),
+        move('12:40:20', HALL),
+        ...passage('12:40:40', '12:40:50'),
+        ...(up ? [ev('chair.vacated', up), move('12:45:00', LOUNGE)] : []),
+      ];
+      const { alerts, rhythm } = run(events, T('17:30:00'));
+      expect(notBack(alerts)).toEqual([]);
+      expect(rhythm?.place).toBe(up ? 'home' : 'chair');
+      expect(longestOuting(rhythm)).toBe(90);
+    });
+
+  it('the vacating, "left" or the carer’s going taken late: as in time order', () => {
+    const { events } = seatedAtLeft();
+    const late = events.filter((event) => event.time.includes('T12:40:'));
+    expect(sameWhenLate(events, late, T('18:00:00')).rhythm?.place).toBe('out');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(seatedAtLeft().events)?.place).toBe('out');
+  });
+});
+
 describe('two carers who go together, each pressing "left" before the door opens', () => {
   /**
    * The resident home with two carers through one passage of the door at 12:00, both pressing

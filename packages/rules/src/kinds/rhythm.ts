@@ -21,6 +21,7 @@ import {
   returnUndone,
   rhythmChecked,
   ringIndexOf,
+  SEAT_LAG_MS,
   type Told,
   upMinuteOn,
   usualBedMinute,
@@ -255,6 +256,18 @@ export function rhythmOnEvent(
       back !== undefined &&
       byTimeThenId(entry, back.last) > 0 &&
       (OUTING_KEEPS.includes(entry.type) || visitSince(was, back.last))
+    ) {
+      const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
+      if (again) return again;
+    }
+  }
+  // The chair left as the carer goes, by the carer who pressed "left" from it: the seat was theirs,
+  // not the resident come in with them (`seatedAtLeft` reads it ahead when learned again).
+  if (entry.type === 'chair.vacated' && was?.chair === true && was.beforeReturn !== undefined) {
+    const back = was.beforeReturn;
+    if (
+      state.recent[findEvent(state.recent, back.id, back.at)]?.type === 'carer.left' &&
+      upAsTheyGo(state.recent, back.at, entry)
     ) {
       const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
       if (again) return again;
@@ -699,7 +712,8 @@ function partnersMove(
 /**
  * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
  * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" or "left" again
- * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`).
+ * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`), a carer
+ * up from the resident's chair as they go (`carerUp`).
  */
 const someoneElses = (
   s: ResidentSettings,
@@ -710,14 +724,16 @@ const someoneElses = (
   partnersMove(s, rhythm, recent, entry) ||
   pressedAgain(rhythm, recent, entry) ||
   leftAgain(rhythm, recent, entry) ||
-  carerGoing(rhythm, recent, entry);
+  carerGoing(rhythm, recent, entry) ||
+  carerUp(rhythm, recent, entry);
 
 /**
  * The time of the chair report that took the chair during the carer's visit, when it is still
  * occupied at `entry`, the last carer's "left", the resident out before the visit: the carer is
  * going, and who sits in it is the resident, come in with them. A carer may sit in the resident's
- * chair while they write their notes: the chair taken and left again during the visit, or taken
- * while another carer is still in, is no return.
+ * chair while they write their notes: the chair taken and left again during the visit, taken while
+ * another carer is still in, or left as the carer goes (`upAsTheyGo`: they pressed "left" from the
+ * chair; read ahead in `recent`, so a replay from the outing's door reads it), is no return.
  */
 function seatedAtLeft(
   rhythm: Rhythm | undefined,
@@ -727,14 +743,59 @@ function seatedAtLeft(
   const visit = rhythm?.visit;
   if (rhythm?.place !== 'out' || visit === undefined || rhythm.visitEnd !== undefined) return undefined;
   if ((rhythm.visitors ?? 1) > 1 || entry.at - visit >= VISIT_MAX_MS) return undefined;
+  let seated: number | undefined;
+  let up: RecentEvent | undefined;
   for (let i = recent.length - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (seen.at < visit) return undefined;
-    if (byTimeThenId(seen, entry) >= 0) continue;
+    if (byTimeThenId(seen, entry) >= 0) {
+      if (seen.type === 'chair.vacated' || seen.type === 'chair.occupied') up = seen;
+      continue;
+    }
     if (seen.type === 'chair.vacated') return undefined;
-    if (seen.type === 'chair.occupied') return seen.at;
+    if (seen.type === 'chair.occupied') {
+      seated = seen.at;
+      break;
+    }
   }
-  return undefined;
+  if (seated === undefined) return undefined;
+  return up?.type === 'chair.vacated' && upAsTheyGo(recent, entry.at, up) ? undefined : seated;
+}
+
+/**
+ * Whether the chair left at `vacated` is the carer whose "left" came at `leftAt` getting up as they
+ * go: before the door closes behind them (the first closing within `VISIT_DOOR_MS` of "left"), or
+ * within `SEAT_LAG_MS` after it (the pad's vacate delay); with no closing, within `VISIT_DOOR_MS`
+ * of "left". Later, it is the resident getting up after the carer went.
+ */
+function upAsTheyGo(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
+  if (vacated.at < leftAt) return false;
+  for (let i = firstAtOrAfter(recent, leftAt); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at - leftAt > VISIT_DOOR_MS) break;
+    if (seen.type === 'door.closed') return vacated.at - seen.at <= SEAT_LAG_MS;
+  }
+  return vacated.at - leftAt <= VISIT_DOOR_MS;
+}
+
+/**
+ * Whether the chair left is the carer of the visit that just ended getting up as they go
+ * (`upAsTheyGo`): taken during the visit and not left before its "left", the resident out before
+ * it (out, or at home only by activity since "left", undone when the door closes behind the carer).
+ * Learned, it was the resident up from their chair: at home, and the carer's closing an outing
+ * from then.
+ */
+function carerUp(rhythm: Rhythm | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const left = rhythm?.visitEnd;
+  const visit = rhythm?.visit;
+  if (entry.type !== 'chair.vacated' || left === undefined || visit === undefined || entry.at < left)
+    return false;
+  const back = rhythm?.beforeReturn;
+  const outBefore =
+    rhythm?.place === 'out' || (back !== undefined && back.at >= left && visit > back.last.at);
+  if (!outBefore) return false;
+  const seat = lastOf(recent, CHAIR_REPORTS, left);
+  return seat?.type === 'chair.occupied' && seat.at >= visit && upAsTheyGo(recent, left, entry);
 }
 
 /**
