@@ -245,7 +245,13 @@ export function rhythmOnEvent(
     const left = was.last;
     const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
     // Out since the door (or at home only by a carer's report taking it for their coming in).
-    if (left.type === 'door.closed' && byTimeThenId(entry, left) > 0 && (carer || visitSince(was, left))) {
+    // In a shared home, a bed report is the partner's or not by whether the door opened before it.
+    const bed = out.settings.sharedHome && BED_REPORTS.includes(entry.type);
+    if (
+      left.type === 'door.closed' &&
+      byTimeThenId(entry, left) > 0 &&
+      (carer || bed || visitSince(was, left))
+    ) {
       const again = outingAgain(rule, state, was, left, out);
       if (again) return again;
     }
@@ -709,9 +715,47 @@ function partnersMove(
   );
 }
 
+const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
+
+/**
+ * Whether a bed report is the other person's in a home shared with them (`sharedHome`): the
+ * resident out, and nobody come in since the door closed behind them (no door opened since, no
+ * carer's visit): whoever lies down on the bed, or gets up from it, was in the home already: the
+ * partner, on a bed the two share. Learned, it ended the outing, and the resident who did not come
+ * back was "in bed". Someone come in by the door since may be the resident, and the bed is theirs.
+ */
+function partnersBed(s: ResidentSettings, rhythm: Rhythm | undefined, entry: RecentEvent): boolean {
+  const left = rhythm?.last;
+  return (
+    s.sharedHome &&
+    rhythm?.place === 'out' &&
+    left !== undefined &&
+    BED_REPORTS.includes(entry.type) &&
+    rhythm.returning === undefined &&
+    !(rhythm.visit !== undefined && rhythm.visit > left.at) &&
+    byTimeThenId(entry, left) > 0
+  );
+}
+
+/**
+ * The partner's bed reports while the resident is out since `left` (`partnersBed`), up to `until`:
+ * those before the door opened again or a carer's report. Read from `recent`, for a check decided
+ * after them and for what the "not back" alert says.
+ */
+function partnersBedSince(recent: readonly RecentEvent[], left: RecentEvent, until: number): RecentEvent[] {
+  const found: RecentEvent[] = [];
+  for (let i = indexOf(recent, left) + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > until || OUTING_KEEPS.includes(seen.type)) break;
+    if (BED_REPORTS.includes(seen.type)) found.push(seen);
+  }
+  return found;
+}
+
 /**
  * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
- * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" or "left" again
+ * partner's movement in a shared home (`partnersMove`), the partner on a shared bed while the
+ * resident is out (`partnersBed`), a carer pressing "arrived" or "left" again
  * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`), a carer
  * up from the resident's chair as they go (`carerUp`).
  */
@@ -722,6 +766,7 @@ const someoneElses = (
   entry: RecentEvent,
 ): boolean =>
   partnersMove(s, rhythm, recent, entry) ||
+  partnersBed(s, rhythm, entry) ||
   pressedAgain(rhythm, recent, entry) ||
   leftAgain(rhythm, recent, entry) ||
   carerGoing(rhythm, recent, entry) ||
@@ -1056,9 +1101,24 @@ const OUTING_KEEPS: readonly RecentEvent['type'][] = [
  * reports after the door that took the person out leave the outing as it was, as the rhythm does
  * in time order (the door opened a moment after closing, with nothing seen inside, is no return).
  */
-function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): RecentEvent | undefined {
-  const found = lastOf(state.recent, rule.activity, timer.checkAt);
+function stretchLastBy(
+  rule: RhythmRule,
+  state: ResidentState,
+  timer: Timer,
+  s: ResidentSettings,
+): RecentEvent | undefined {
   const own = timer.event;
+  // In a shared home, the partner's bed while out leaves the outing as it was (`partnersBed`).
+  const partners =
+    s.sharedHome && timer.key === 'out' && own !== undefined
+      ? partnersBedSince(state.recent, own, timer.checkAt)
+      : [];
+  const found =
+    partners.length === 0
+      ? lastOf(state.recent, rule.activity, timer.checkAt)
+      : state.recent.findLast(
+          (seen) => seen.at <= timer.checkAt && rule.activity.includes(seen.type) && !partners.includes(seen),
+        );
   if (
     timer.key !== 'out' ||
     own === undefined ||
@@ -1070,6 +1130,7 @@ function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): Re
   const since = state.recent.filter(
     (seen) =>
       seen.id !== own.id &&
+      !partners.includes(seen) &&
       seen.at >= own.at &&
       seen.at <= timer.checkAt &&
       rule.activity.includes(seen.type),
@@ -1104,7 +1165,9 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   // found past due by a later activity carries the one it follows: `recent` keeps a day, and a
   // check decided after that (the person found the next day, triage behind) would find nothing.
   const last =
-    rhythm.last.at <= timer.checkAt ? rhythm.last : (stretchLastBy(rule, state, timer) ?? timer.event);
+    rhythm.last.at <= timer.checkAt
+      ? rhythm.last
+      : (stretchLastBy(rule, state, timer, out.settings) ?? timer.event);
   if (!last || last.id !== timer.eventId) return state;
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
@@ -1130,7 +1193,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
     const night = Number.isFinite(deadline.at)
       ? `or by ${formatHhmm(deadline.at, tz)} at night`
       : `no night deadline (out overnight on ${deadline.overnights} of the last ${rhythm.days} days)`;
-    const since = sinceLeaving(rule, state.recent, last, timer.checkAt, tz);
+    const since = sinceLeaving(rule, state.recent, last, timer.checkAt, tz, out.settings.sharedHome);
     out.alert(
       derivedAlert(rule, out, {
         key: `out:${last.id}`,
@@ -1193,7 +1256,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
  * What the door and a carer did while the person was out (since they left at `left`, by the check):
  * nothing of it ended the outing, but the operator sees those reports and is told why. A carer's
  * visits (`carerVisits`, the door within five minutes of either end is theirs), the door opened
- * with nothing seen inside after it, and bounces (`doorBounceS`).
+ * with nothing seen inside after it, bounces (`doorBounceS`), and in a shared home the bed taken
+ * with nobody come in (`partnersBed`).
  */
 function sinceLeaving(
   rule: RhythmRule,
@@ -1201,6 +1265,7 @@ function sinceLeaving(
   left: RecentEvent,
   checkAt: number,
   tz: string,
+  sharedHome: boolean,
 ): { text: string; thresholds: Record<string, number> } {
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
   const visits = carerVisits(recent);
@@ -1232,7 +1297,15 @@ function sinceLeaving(
     );
   if (bounces > 0)
     notes.push(`${openingsText(bounces, bounceMs)} ignored as bounce${bounces === 1 ? '' : 's'}`);
+  const partners = sharedHome
+    ? partnersBedSince(recent, left, checkAt).filter((seen) => seen.type === 'bed.occupied')
+    : [];
+  if (partners.length > 0)
+    notes.push(
+      `the bed occupied at ${partners.map((seen) => formatHhmm(seen.at, tz)).join(', ')} with no door opened since they left (a shared home: taken as the other person's)`,
+    );
   const thresholds: Record<string, number> = {};
+  if (partners.length > 0) thresholds.sharedBedOccupied = partners.length;
   if (visits.list.length > 0) thresholds.carerVisits = visits.list.length;
   if (others.length > 0) thresholds.doorOpenedSince = others.length;
   if (bounces > 0) thresholds.doorBouncesIgnored = bounces;
@@ -1741,8 +1814,6 @@ export function wakeUpCheck(
   );
   return state;
 }
-
-const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
 
 /**
  * Whether an activity came, since `from`, from a room other than the bed's (by the latest bed
