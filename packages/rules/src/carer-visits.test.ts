@@ -113,6 +113,12 @@ const morning = () => {
   };
 };
 
+/** The resident out of the front door at 10:30 (`morning`), then `visit`. */
+const outThen = (visit: readonly TelecareEvent[]) => {
+  const { events, door } = morning();
+  return { door, events: [...events, ...visit] };
+};
+
 /**
  * One passage of the door for the resident and a carer together (opened, closed), the hall's PIR
  * seeing them in, the carer's "arrived" a minute later, the carer busy in the kitchen, "left",
@@ -569,29 +575,23 @@ describe('one of two carers who presses "left" again', () => {
    * home unit (a press names no carer). One presses "left" at 12:20 and again at `again`, goes
    * out at 12:21:30; the other stays, moves about, presses "left" at 12:40 and goes.
    */
-  const pressedLeftTwice = (again: string) => {
-    const { events, door } = morning();
-    return {
-      door,
-      events: [
-        ...events,
-        ...passage('12:00:00', '12:00:20'),
-        move('12:00:25', HALL),
-        ev('carer.arrived', '12:01:00'),
-        ...passage('12:01:30', '12:01:45'),
-        ev('carer.arrived', '12:02:00'),
-        move('12:10:00'),
-        ev('carer.left', '12:20:00'),
-        ev('carer.left', again),
-        ...passage('12:21:30', '12:21:40'),
-        move('12:25:00'),
-        move('12:35:00', LOUNGE),
-        ev('carer.left', '12:40:00'),
-        move('12:40:20', HALL),
-        ...passage('12:40:40', '12:40:50'),
-      ],
-    };
-  };
+  const pressedLeftTwice = (again: string) =>
+    outThen([
+      ...passage('12:00:00', '12:00:20'),
+      move('12:00:25', HALL),
+      ev('carer.arrived', '12:01:00'),
+      ...passage('12:01:30', '12:01:45'),
+      ev('carer.arrived', '12:02:00'),
+      move('12:10:00'),
+      ev('carer.left', '12:20:00'),
+      ev('carer.left', again),
+      ...passage('12:21:30', '12:21:40'),
+      move('12:25:00'),
+      move('12:35:00', LOUNGE),
+      ev('carer.left', '12:40:00'),
+      move('12:40:20', HALL),
+      ...passage('12:40:40', '12:40:50'),
+    ]);
 
   for (const again of ['12:20:02', '12:21:00'])
     it(`at ${again}, no door opened since the first: the same carer, the other’s movement theirs, "not back" from the resident’s door`, () => {
@@ -671,24 +671,18 @@ describe('a carer still seated in the resident’s chair as they press "left"', 
    * their notes at 12:10, presses "left" from it at 12:40 (the fob in their hand), gets up, is seen
    * in the hall and goes.
    */
-  const seatedAtLeft = (up = '12:40:10') => {
-    const { events, door } = morning();
-    return {
-      door,
-      events: [
-        ...events,
-        ...passage('12:00:00', '12:00:20'),
-        move('12:00:25', HALL),
-        ev('carer.arrived', '12:01:00'),
-        move('12:05:00'),
-        ev('chair.occupied', '12:10:00'),
-        ev('carer.left', '12:40:00'),
-        ev('chair.vacated', up),
-        move('12:40:20', HALL),
-        ...passage('12:40:40', '12:40:50'),
-      ],
-    };
-  };
+  const chairVisit = (going: readonly TelecareEvent[]) =>
+    outThen([
+      ...passage('12:00:00', '12:00:20'),
+      move('12:00:25', HALL),
+      ev('carer.arrived', '12:01:00'),
+      move('12:05:00'),
+      ev('chair.occupied', '12:10:00'),
+      ev('carer.left', '12:40:00'),
+      ...going,
+    ]);
+  const seatedAtLeft = (up = '12:40:10') =>
+    chairVisit([ev('chair.vacated', up), move('12:40:20', HALL), ...passage('12:40:40', '12:40:50')]);
 
   for (const up of ['12:40:10', '12:40:35', '12:40:45', '12:41:30'])
     it(`up from the chair at ${up}, as they go: the carer, the resident still out, "not back" from their door`, () => {
@@ -700,18 +694,11 @@ describe('a carer still seated in the resident’s chair as they press "left"', 
 
   for (const up of [undefined, '12:42:00'])
     it(`the resident in the chair, ${up ? `up at ${up}, after the carer has gone` : 'still in it once the carer has gone'}: home from the door they came in by`, () => {
-      const events = [
-        ...morning().events,
-        ...passage('12:00:00', '12:00:20'),
-        move('12:00:25', HALL),
-        ev('carer.arrived', '12:01:00'),
-        move('12:05:00'),
-        ev('chair.occupied', '12:10:00'),
-        ev('carer.left', '12:40:00'),
+      const { events } = chairVisit([
         move('12:40:20', HALL),
         ...passage('12:40:40', '12:40:50'),
         ...(up ? [ev('chair.vacated', up), move('12:45:00', LOUNGE)] : []),
-      ];
+      ]);
       const { alerts, rhythm } = run(events, T('17:30:00'));
       expect(notBack(alerts)).toEqual([]);
       expect(rhythm?.place).toBe(up ? 'home' : 'chair');
