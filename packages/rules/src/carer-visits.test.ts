@@ -113,6 +113,12 @@ const morning = () => {
   };
 };
 
+/** The resident out of the front door at 10:30 (`morning`), then `visit`. */
+const outThen = (visit: readonly TelecareEvent[]) => {
+  const { events, door } = morning();
+  return { door, events: [...events, ...visit] };
+};
+
 /**
  * One passage of the door for the resident and a carer together (opened, closed), the hall's PIR
  * seeing them in, the carer's "arrived" a minute later, the carer busy in the kitchen, "left",
@@ -569,29 +575,23 @@ describe('one of two carers who presses "left" again', () => {
    * home unit (a press names no carer). One presses "left" at 12:20 and again at `again`, goes
    * out at 12:21:30; the other stays, moves about, presses "left" at 12:40 and goes.
    */
-  const pressedLeftTwice = (again: string) => {
-    const { events, door } = morning();
-    return {
-      door,
-      events: [
-        ...events,
-        ...passage('12:00:00', '12:00:20'),
-        move('12:00:25', HALL),
-        ev('carer.arrived', '12:01:00'),
-        ...passage('12:01:30', '12:01:45'),
-        ev('carer.arrived', '12:02:00'),
-        move('12:10:00'),
-        ev('carer.left', '12:20:00'),
-        ev('carer.left', again),
-        ...passage('12:21:30', '12:21:40'),
-        move('12:25:00'),
-        move('12:35:00', LOUNGE),
-        ev('carer.left', '12:40:00'),
-        move('12:40:20', HALL),
-        ...passage('12:40:40', '12:40:50'),
-      ],
-    };
-  };
+  const pressedLeftTwice = (again: string) =>
+    outThen([
+      ...passage('12:00:00', '12:00:20'),
+      move('12:00:25', HALL),
+      ev('carer.arrived', '12:01:00'),
+      ...passage('12:01:30', '12:01:45'),
+      ev('carer.arrived', '12:02:00'),
+      move('12:10:00'),
+      ev('carer.left', '12:20:00'),
+      ev('carer.left', again),
+      ...passage('12:21:30', '12:21:40'),
+      move('12:25:00'),
+      move('12:35:00', LOUNGE),
+      ev('carer.left', '12:40:00'),
+      move('12:40:20', HALL),
+      ...passage('12:40:40', '12:40:50'),
+    ]);
 
   for (const again of ['12:20:02', '12:21:00'])
     it(`at ${again}, no door opened since the first: the same carer, the other’s movement theirs, "not back" from the resident’s door`, () => {
@@ -662,5 +662,125 @@ describe('what the "not back" alert says of the carers’ visits', () => {
       T('18:00:00'),
     );
     oneVisit(alerts, '12:10');
+  });
+});
+
+describe('a carer still seated in the resident’s chair as they press "left"', () => {
+  /**
+   * The resident out since 10:30; a lone carer in by the door at 12:00, sits in the chair to write
+   * their notes at 12:10, presses "left" from it at 12:40 (the fob in their hand), gets up, is seen
+   * in the hall and goes.
+   */
+  const chairVisit = (going: readonly TelecareEvent[]) =>
+    outThen([
+      ...passage('12:00:00', '12:00:20'),
+      move('12:00:25', HALL),
+      ev('carer.arrived', '12:01:00'),
+      move('12:05:00'),
+      ev('chair.occupied', '12:10:00'),
+      ev('carer.left', '12:40:00'),
+      ...going,
+    ]);
+  const seatedAtLeft = (up = '12:40:10') =>
+    chairVisit([ev('chair.vacated', up), move('12:40:20', HALL), ...passage('12:40:40', '12:40:50')]);
+
+  for (const up of ['12:40:10', '12:40:35', '12:40:45', '12:41:30'])
+    it(`up from the chair at ${up}, as they go: the carer, the resident still out, "not back" from their door`, () => {
+      const { events, door } = seatedAtLeft(up);
+      const { alerts, rhythm } = run(events, T('18:00:00'));
+      expect(rhythm?.place).toBe('out');
+      expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+    });
+
+  for (const up of [undefined, '12:42:00'])
+    it(`the resident in the chair, ${up ? `up at ${up}, after the carer has gone` : 'still in it once the carer has gone'}: home from the door they came in by`, () => {
+      const { events } = chairVisit([
+        move('12:40:20', HALL),
+        ...passage('12:40:40', '12:40:50'),
+        ...(up ? [ev('chair.vacated', up), move('12:45:00', LOUNGE)] : []),
+      ]);
+      const { alerts, rhythm } = run(events, T('17:30:00'));
+      expect(notBack(alerts)).toEqual([]);
+      expect(rhythm?.place).toBe(up ? 'home' : 'chair');
+      expect(longestOuting(rhythm)).toBe(90);
+    });
+
+  it('the vacating, "left" or the carer’s going taken late: as in time order', () => {
+    const { events } = seatedAtLeft();
+    const late = events.filter((event) => event.time.includes('T12:40:'));
+    expect(sameWhenLate(events, late, T('18:00:00')).rhythm?.place).toBe('out');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(seatedAtLeft().events)?.place).toBe('out');
+  });
+});
+
+describe('two carers who go together, each pressing "left" before the door opens', () => {
+  /**
+   * The resident home with two carers through one passage of the door at 12:00, both pressing
+   * "arrived" (`a`, `b`: the device each press came from); both press "left" at 12:40 and go out
+   * together; the resident about the lounge at 13:00.
+   */
+  const goTogether = (a: Device = DEVICES['carer.arrived'] as Device, b = a) => [
+    ...morning().events,
+    ...passage('12:00:00', '12:00:20'),
+    move('12:00:25', HALL),
+    ev('carer.arrived', '12:01:00', a),
+    ev('carer.arrived', '12:01:10', b),
+    move('12:10:00'),
+    ev('carer.left', '12:40:00', a),
+    ev('carer.left', '12:40:15', b),
+    move('12:40:20', HALL),
+    ...passage('12:40:40', '12:40:50'),
+    move('13:00:00', LOUNGE),
+  ];
+
+  for (const [name, events] of [
+    ['on the home unit', goTogether()],
+    ['each on their own fob', goTogether(['carer-fob', 'CF-1', 'hall'], ['carer-fob', 'CF-2', 'hall'])],
+  ] as const)
+    it(`${name}: two "arrived", two "left": the visit ends, the resident home from the door they came in by`, () => {
+      const { alerts, rhythm } = run(events, T('13:30:00'));
+      expect(rhythm?.place).toBe('home');
+      expect(rhythm?.visitEnd).toBe(T('12:40:15'));
+      expect(notBack(alerts)).toEqual([]);
+      // Back at 12:00, not when the visit's two hours ran out.
+      expect(longestOuting(rhythm)).toBe(90);
+    });
+
+  it('a report taken late: as in time order', () => {
+    const events = goTogether();
+    const late = events.filter((event) => /T12:40:(00|15|20)/.test(event.time));
+    expect(sameWhenLate(events, late, T('13:30:00')).rhythm?.place).toBe('home');
+  });
+
+  it('learned in place as on a copy', () => {
+    expect(bothWays(goTogether())?.place).toBe('home');
+  });
+
+  it('"left" pressed again by one of two carers from their own fob, the other still in: the visit goes on', () => {
+    const A: Device = ['carer-fob', 'CF-1', 'hall'];
+    const B: Device = ['carer-fob', 'CF-2', 'hall'];
+    const { events, door } = morning();
+    const { alerts, rhythm } = run(
+      [
+        ...events,
+        ...passage('12:00:00', '12:00:20'),
+        ev('carer.arrived', '12:01:00', A),
+        ev('carer.arrived', '12:01:10', B),
+        move('12:10:00'),
+        ev('carer.left', '12:20:00', A),
+        ev('carer.left', '12:20:30', A),
+        ...passage('12:21:30', '12:21:40'),
+        move('12:25:00'),
+        move('12:35:00', LOUNGE),
+        ev('carer.left', '12:40:00', B),
+        ...passage('12:40:30', '12:40:40'),
+      ],
+      T('18:00:00'),
+    );
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
   });
 });

@@ -321,7 +321,9 @@ export const ResidentOverrides = z.strictObject({
   visits: z.array(Hhmm).max(12).optional(),
   /**
    * Someone else lives in the home (a partner): movement in another room while the resident's bed
-   * says occupied is not taken as the resident up (the learned rhythm's "not up").
+   * says occupied is not taken as the resident up (the learned rhythm's "not up"), nor while their
+   * chair does as the end of their silence in it, nor the bed taken while they are out, with nobody
+   * come in since, as their return (the bed the two share).
    */
   sharedHome: z.boolean().optional(),
   /** The pre-alarm window in which a resident's cancel is a false alarm. */

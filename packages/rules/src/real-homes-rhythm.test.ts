@@ -201,6 +201,109 @@ describe('a bed sensor that misses the resident getting up', () => {
   });
 });
 
+describe('a home shared with a partner, and a bed the two share', () => {
+  const learning = UPS.flatMap((up, i) => ordinaryDay((hhmm) => at(i + 1, hhmm), up));
+  const shared = () =>
+    parseRuleSet({
+      ...JSON.parse(JSON.stringify(DEFAULT_RULE_SET)),
+      residents: { [RESIDENT]: { sharedHome: true } },
+    });
+  /** Day 9: up, about, out of the front door at 16:00 and not back. */
+  const goesOut = () => {
+    const door = ev('door.closed', at(9, '16:00') + 20_000);
+    return {
+      door,
+      events: [
+        ev('bed.vacated', at(9, '09:30')),
+        ...about(at(9, '09:32'), at(9, '15:58')),
+        ev('door.opened', at(9, '16:00')),
+        door,
+      ],
+    };
+  };
+  /** The partner, at home where no PIR sees them, lies down on the shared bed for an hour. */
+  const partnersNap = () => [ev('bed.occupied', at(9, '17:00')), ev('bed.vacated', at(9, '18:00'))];
+
+  it('the partner on the bed while the resident is out does not end the outing: "not back" from their door', () => {
+    const { door, events } = goesOut();
+    const alerts = after(
+      run([...learning, ...events, ...partnersNap()], at(9, '23:59'), shared()),
+      at(9, '00:00'),
+    );
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['outing.not-returned', [door.id]]]);
+    // Their longest outing (90 min) × 1.5 + 30 min after the door, not ended by the bed.
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(Date.parse(door.time) + 165 * MIN + GRACE);
+    expect(alerts[0]?.reason).toContain('the bed occupied at 17:00 with no door opened since they left');
+    // Alone at home, the bed taken is the resident, come in where the door contact missed them.
+    const alone = after(run([...learning, ...events, ...partnersNap()], at(9, '23:59')), at(9, '00:00'));
+    expect(alone.map((a) => a.type)).not.toContain('outing.not-returned');
+  });
+
+  it('the check decided after the resident came home late (its timer fired after the return): as in time order', () => {
+    const { door, events } = goesOut();
+    const home = [
+      ev('door.opened', at(9, '21:00')),
+      ev('door.closed', at(9, '21:00') + 20_000),
+      ...about(at(9, '21:01'), at(9, '23:00')),
+      ev('bed.occupied', at(9, '23:00')),
+    ];
+    const runner = new RulesRunner(shared());
+    const alerts: Alert[] = [];
+    for (const event of [...learning, ...events, ...partnersNap()])
+      alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+    // The return taken before the check (18:45) fired: triage fires due timers between events.
+    for (const event of home) alerts.push(...runner.event(event, at(9, '18:40')));
+    alerts.push(...runner.advance(at(9, '23:59')));
+    const late = after(
+      alerts.filter((a) => a.rule.id === 'rhythm.learned'),
+      at(9, '00:00'),
+    );
+    const inOrder = after(
+      run([...learning, ...events, ...partnersNap(), ...home], at(9, '23:59'), shared()),
+      at(9, '00:00'),
+    );
+    expect(shown(inOrder)).toEqual([['outing.not-returned', [door.id], inOrder[0]?.raisedAt]]);
+    expect(shown(late)).toEqual(shown(inOrder));
+  });
+
+  it('the partner’s bed report taken after the door opening just after it: as in time order', () => {
+    const { events } = goesOut();
+    const lying = ev('bed.occupied', at(9, '17:00'));
+    const after10s = [
+      lying,
+      ev('door.opened', at(9, '17:00') + 10_000),
+      ev('door.closed', at(9, '17:00') + 30_000),
+      ...about(at(9, '17:01'), at(9, '18:00')),
+    ];
+    const inOrder = run([...learning, ...events, ...after10s], at(9, '23:59'), shared());
+    const runner = new RulesRunner(shared());
+    const alerts: Alert[] = [];
+    for (const event of [...learning, ...events])
+      alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+    // The bed sensor's report reaches the core after the door contact's two, 20 s late.
+    for (const event of [...after10s.slice(1, 3), lying])
+      alerts.push(...runner.event(event, at(9, '17:00') + 31_000));
+    for (const event of after10s.slice(3)) alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+    alerts.push(...runner.advance(at(9, '23:59')));
+    const late = alerts.filter((a) => a.rule.id === 'rhythm.learned');
+    // Home by the door at 17:00, the silence after 18:00 at home raised; no "not back".
+    expect(after(inOrder, at(9, '00:00')).map((a) => a.type)).toEqual(['inactivity.unusual']);
+    expect(shown(late)).toEqual(shown(inOrder));
+    expect(runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place).toBe('home');
+  });
+
+  it('the resident in by the door and to bed: home, in bed, no "not back"', () => {
+    const { events } = goesOut();
+    const back = [
+      ev('door.opened', at(9, '17:00')),
+      ev('door.closed', at(9, '17:00') + 20_000),
+      ev('bed.occupied', at(9, '17:02')),
+    ];
+    const alerts = after(run([...learning, ...events, ...back], at(9, '21:00'), shared()), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual([]);
+  });
+});
+
 describe('the clocks going forward and back (Europe/London)', () => {
   /** A local time in London: British summer time (UTC+1) from 29 Mar to 24 Oct 2026 inclusive. */
   const london = (date: string) => (hhmm: string) => {

@@ -25,6 +25,12 @@ export const STAY_AWAY_MS = 36 * 3_600_000;
 export const VISIT_MAX_MS = 2 * 3_600_000;
 /** A door report this soon after a carer's "left" is the carer going. */
 export const VISIT_DOOR_MS = 5 * 60_000;
+/**
+ * A chair pad reports its seat left up to this long after the person stood up (its vacate delay,
+ * so that shifting in the seat is not reported): the carer up from the chair as they go may be
+ * reported after the door closed behind them.
+ */
+export const SEAT_LAG_MS = 60_000;
 
 /**
  * Whether the door closing `closed`, which took the person out, was a carer coming in, for their

@@ -21,6 +21,7 @@ import {
   returnUndone,
   rhythmChecked,
   ringIndexOf,
+  SEAT_LAG_MS,
   type Told,
   upMinuteOn,
   usualBedMinute,
@@ -244,7 +245,13 @@ export function rhythmOnEvent(
     const left = was.last;
     const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
     // Out since the door (or at home only by a carer's report taking it for their coming in).
-    if (left.type === 'door.closed' && byTimeThenId(entry, left) > 0 && (carer || visitSince(was, left))) {
+    // In a shared home, a bed report is the partner's or not by whether the door opened before it.
+    const bed = out.settings.sharedHome && BED_REPORTS.includes(entry.type);
+    if (
+      left.type === 'door.closed' &&
+      byTimeThenId(entry, left) > 0 &&
+      (carer || bed || visitSince(was, left))
+    ) {
       const again = outingAgain(rule, state, was, left, out);
       if (again) return again;
     }
@@ -259,6 +266,32 @@ export function rhythmOnEvent(
       const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
       if (again) return again;
     }
+  }
+  // The chair left as the carer goes, by the carer who pressed "left" from it: the seat was theirs,
+  // not the resident come in with them (`seatedAtLeft` reads it ahead when learned again).
+  if (entry.type === 'chair.vacated' && was?.chair === true && was.beforeReturn !== undefined) {
+    const back = was.beforeReturn;
+    if (
+      state.recent[findEvent(state.recent, back.id, back.at)]?.type === 'carer.left' &&
+      upAsTheyGo(state.recent, back.at, entry)
+    ) {
+      const again = outingAgain(rule, state, returnUndone(was) as Rhythm, back.last, out);
+      if (again) return again;
+    }
+  }
+  // A carer's "left" after the visit had ended, by a "left" that was one of two carers pressing it
+  // again: the other was still in, and what they did since is theirs, learned again from the door.
+  if (
+    entry.type === 'carer.left' &&
+    was?.beforeReturn !== undefined &&
+    was.visit !== undefined &&
+    was.visit > was.beforeReturn.last.at &&
+    was.visitEnd !== undefined &&
+    was.beforeReturn.at >= was.visitEnd &&
+    endedByPressAgain(was, state.recent, entry)
+  ) {
+    const again = outingAgain(rule, state, returnUndone(was) as Rhythm, was.beforeReturn.last, out);
+    if (again) return again;
   }
   // A carer's "arrived" within five minutes of a door opened while out, the movement that ended the
   // outing (the return kept) coming between: that was the carer coming in (`carerComingIn`), and
@@ -682,10 +715,49 @@ function partnersMove(
   );
 }
 
+const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
+
+/**
+ * Whether a bed report is the other person's in a home shared with them (`sharedHome`): the
+ * resident out, and nobody come in since the door closed behind them (no door opened since, no
+ * carer's visit): whoever lies down on the bed, or gets up from it, was in the home already: the
+ * partner, on a bed the two share. Learned, it ended the outing, and the resident who did not come
+ * back was "in bed". Someone come in by the door since may be the resident, and the bed is theirs.
+ */
+function partnersBed(s: ResidentSettings, rhythm: Rhythm | undefined, entry: RecentEvent): boolean {
+  const left = rhythm?.last;
+  return (
+    s.sharedHome &&
+    rhythm?.place === 'out' &&
+    left !== undefined &&
+    BED_REPORTS.includes(entry.type) &&
+    rhythm.returning === undefined &&
+    !(rhythm.visit !== undefined && rhythm.visit > left.at) &&
+    byTimeThenId(entry, left) > 0
+  );
+}
+
+/**
+ * The partner's bed reports while the resident is out since `left` (`partnersBed`), up to `until`:
+ * those before the door opened again or a carer's report. Read from `recent`, for a check decided
+ * after them and for what the "not back" alert says.
+ */
+function partnersBedSince(recent: readonly RecentEvent[], left: RecentEvent, until: number): RecentEvent[] {
+  const found: RecentEvent[] = [];
+  for (let i = indexOf(recent, left) + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > until || OUTING_KEEPS.includes(seen.type)) break;
+    if (BED_REPORTS.includes(seen.type)) found.push(seen);
+  }
+  return found;
+}
+
 /**
  * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
- * partner's movement in a shared home (`partnersMove`), a carer pressing "arrived" or "left" again
- * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`).
+ * partner's movement in a shared home (`partnersMove`), the partner on a shared bed while the
+ * resident is out (`partnersBed`), a carer pressing "arrived" or "left" again
+ * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`), a carer
+ * up from the resident's chair as they go (`carerUp`).
  */
 const someoneElses = (
   s: ResidentSettings,
@@ -694,16 +766,19 @@ const someoneElses = (
   entry: RecentEvent,
 ): boolean =>
   partnersMove(s, rhythm, recent, entry) ||
+  partnersBed(s, rhythm, entry) ||
   pressedAgain(rhythm, recent, entry) ||
   leftAgain(rhythm, recent, entry) ||
-  carerGoing(rhythm, recent, entry);
+  carerGoing(rhythm, recent, entry) ||
+  carerUp(rhythm, recent, entry);
 
 /**
  * The time of the chair report that took the chair during the carer's visit, when it is still
  * occupied at `entry`, the last carer's "left", the resident out before the visit: the carer is
  * going, and who sits in it is the resident, come in with them. A carer may sit in the resident's
- * chair while they write their notes: the chair taken and left again during the visit, or taken
- * while another carer is still in, is no return.
+ * chair while they write their notes: the chair taken and left again during the visit, taken while
+ * another carer is still in, or left as the carer goes (`upAsTheyGo`: they pressed "left" from the
+ * chair; read ahead in `recent`, so a replay from the outing's door reads it), is no return.
  */
 function seatedAtLeft(
   rhythm: Rhythm | undefined,
@@ -713,14 +788,59 @@ function seatedAtLeft(
   const visit = rhythm?.visit;
   if (rhythm?.place !== 'out' || visit === undefined || rhythm.visitEnd !== undefined) return undefined;
   if ((rhythm.visitors ?? 1) > 1 || entry.at - visit >= VISIT_MAX_MS) return undefined;
+  let seated: number | undefined;
+  let up: RecentEvent | undefined;
   for (let i = recent.length - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (seen.at < visit) return undefined;
-    if (byTimeThenId(seen, entry) >= 0) continue;
+    if (byTimeThenId(seen, entry) >= 0) {
+      if (seen.type === 'chair.vacated' || seen.type === 'chair.occupied') up = seen;
+      continue;
+    }
     if (seen.type === 'chair.vacated') return undefined;
-    if (seen.type === 'chair.occupied') return seen.at;
+    if (seen.type === 'chair.occupied') {
+      seated = seen.at;
+      break;
+    }
   }
-  return undefined;
+  if (seated === undefined) return undefined;
+  return up?.type === 'chair.vacated' && upAsTheyGo(recent, entry.at, up) ? undefined : seated;
+}
+
+/**
+ * Whether the chair left at `vacated` is the carer whose "left" came at `leftAt` getting up as they
+ * go: before the door closes behind them (the first closing within `VISIT_DOOR_MS` of "left"), or
+ * within `SEAT_LAG_MS` after it (the pad's vacate delay); with no closing, within `VISIT_DOOR_MS`
+ * of "left". Later, it is the resident getting up after the carer went.
+ */
+function upAsTheyGo(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
+  if (vacated.at < leftAt) return false;
+  for (let i = firstAtOrAfter(recent, leftAt); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at - leftAt > VISIT_DOOR_MS) break;
+    if (seen.type === 'door.closed') return vacated.at - seen.at <= SEAT_LAG_MS;
+  }
+  return vacated.at - leftAt <= VISIT_DOOR_MS;
+}
+
+/**
+ * Whether the chair left is the carer of the visit that just ended getting up as they go
+ * (`upAsTheyGo`): taken during the visit and not left before its "left", the resident out before
+ * it (out, or at home only by activity since "left", undone when the door closes behind the carer).
+ * Learned, it was the resident up from their chair: at home, and the carer's closing an outing
+ * from then.
+ */
+function carerUp(rhythm: Rhythm | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const left = rhythm?.visitEnd;
+  const visit = rhythm?.visit;
+  if (entry.type !== 'chair.vacated' || left === undefined || visit === undefined || entry.at < left)
+    return false;
+  const back = rhythm?.beforeReturn;
+  const outBefore =
+    rhythm?.place === 'out' || (back !== undefined && back.at >= left && visit > back.last.at);
+  if (!outBefore) return false;
+  const seat = lastOf(recent, CHAIR_REPORTS, left);
+  return seat?.type === 'chair.occupied' && seat.at >= visit && upAsTheyGo(recent, left, entry);
 }
 
 /**
@@ -778,11 +898,15 @@ function pressedAgain(
 
 /**
  * Whether a carer's "left" is one of the carers of the visit open pressing it again (a double
- * press, or the home unit gave no sign it was taken): a "left" of this visit before it, which did
- * not end it (another carer still in), and no door opened since that "left". As for "arrived"
- * (`pressedAgain`), only the door tells carers apart: the one going opens it. Counted as the other
- * carer's, it ended the visit while that carer was still in, and their movement was the resident
- * home: no "not back" for a resident still out. Read back only to the visit's start.
+ * press, or the home unit gave no sign it was taken): a "left" of this visit before it from the
+ * same device, which did not end it (another carer still in), and no door opened since that
+ * "left". As for "arrived" (`pressedAgain`), only the door tells carers apart on the home unit,
+ * which every carer's key reports through: the one going opens it. Counted as the other carer's,
+ * it ended the visit while that carer was still in, and their movement was the resident home: no
+ * "not back" for a resident still out. But two carers who go together each press "left" before
+ * the door opens: a press again only when the visit's "left" presses from it on outnumber the
+ * carers still in (`laterLefts`: a "left" after it, taken already, tells that one carer stayed).
+ * Two devices (each carer's own fob) are two carers. Read back only to the visit's start.
  */
 function leftAgain(rhythm: Visit | undefined, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
   const start = rhythm?.visit;
@@ -793,7 +917,46 @@ function leftAgain(rhythm: Visit | undefined, recent: readonly RecentEvent[], en
     if (seen.at < start) return false;
     if (byTimeThenId(seen, entry) >= 0) continue;
     if (seen.type === 'door.opened') return false;
-    if (seen.type === 'carer.left') return true;
+    if (seen.type === 'carer.left')
+      return seen.serial === entry.serial && 1 + laterLefts(recent, entry, start) > (rhythm.visitors ?? 1);
+  }
+  return false;
+}
+
+/**
+ * The "left" presses of the visit begun at `start` after `entry` (taken already: a replay from the
+ * outing's door reads them), up to the next "arrived" or the visit's longest.
+ */
+function laterLefts(recent: readonly RecentEvent[], entry: RecentEvent, start: number): number {
+  let count = 0;
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, entry) <= 0) break;
+    if (seen.type === 'carer.arrived' || seen.at - start >= VISIT_MAX_MS) count = 0;
+    else if (seen.type === 'carer.left') count++;
+  }
+  return count;
+}
+
+/**
+ * Whether a carer's "left", taken in time order after the visit had ended, shows that the "left"
+ * which ended it (at `visitEnd`) was a carer pressing it again, not the last carer going: within
+ * the visit's longest, with a "left" of the visit before that one from the same device and no door
+ * opened between them (`leftAgain` did not know this one yet). The outing is then read again from
+ * its door (`outingAgain`), and the other carer's movement meanwhile is theirs.
+ */
+function endedByPressAgain(rhythm: Rhythm, recent: readonly RecentEvent[], entry: RecentEvent): boolean {
+  const start = rhythm.visit;
+  const end = rhythm.visitEnd;
+  if (start === undefined || end === undefined || entry.at - start >= VISIT_MAX_MS) return false;
+  let ending: RecentEvent | undefined;
+  for (let i = indexOf(recent, entry) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at < start || seen.type === 'carer.arrived') return false;
+    if (ending === undefined) {
+      if (seen.type === 'carer.left' && seen.at === end) ending = seen;
+    } else if (seen.type === 'door.opened') return false;
+    else if (seen.type === 'carer.left') return seen.serial === ending.serial;
   }
   return false;
 }
@@ -938,9 +1101,24 @@ const OUTING_KEEPS: readonly RecentEvent['type'][] = [
  * reports after the door that took the person out leave the outing as it was, as the rhythm does
  * in time order (the door opened a moment after closing, with nothing seen inside, is no return).
  */
-function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): RecentEvent | undefined {
-  const found = lastOf(state.recent, rule.activity, timer.checkAt);
+function stretchLastBy(
+  rule: RhythmRule,
+  state: ResidentState,
+  timer: Timer,
+  s: ResidentSettings,
+): RecentEvent | undefined {
   const own = timer.event;
+  // In a shared home, the partner's bed while out leaves the outing as it was (`partnersBed`).
+  const partners =
+    s.sharedHome && timer.key === 'out' && own !== undefined
+      ? partnersBedSince(state.recent, own, timer.checkAt)
+      : [];
+  const found =
+    partners.length === 0
+      ? lastOf(state.recent, rule.activity, timer.checkAt)
+      : state.recent.findLast(
+          (seen) => seen.at <= timer.checkAt && rule.activity.includes(seen.type) && !partners.includes(seen),
+        );
   if (
     timer.key !== 'out' ||
     own === undefined ||
@@ -952,6 +1130,7 @@ function stretchLastBy(rule: RhythmRule, state: ResidentState, timer: Timer): Re
   const since = state.recent.filter(
     (seen) =>
       seen.id !== own.id &&
+      !partners.includes(seen) &&
       seen.at >= own.at &&
       seen.at <= timer.checkAt &&
       rule.activity.includes(seen.type),
@@ -986,7 +1165,9 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
   // found past due by a later activity carries the one it follows: `recent` keeps a day, and a
   // check decided after that (the person found the next day, triage behind) would find nothing.
   const last =
-    rhythm.last.at <= timer.checkAt ? rhythm.last : (stretchLastBy(rule, state, timer) ?? timer.event);
+    rhythm.last.at <= timer.checkAt
+      ? rhythm.last
+      : (stretchLastBy(rule, state, timer, out.settings) ?? timer.event);
   if (!last || last.id !== timer.eventId) return state;
   const place = timer.key === 'out' ? 'out' : timer.key === 'chair' ? 'chair' : 'home';
   const silentFor = minutes(timer.checkAt - last.at);
@@ -1012,7 +1193,7 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
     const night = Number.isFinite(deadline.at)
       ? `or by ${formatHhmm(deadline.at, tz)} at night`
       : `no night deadline (out overnight on ${deadline.overnights} of the last ${rhythm.days} days)`;
-    const since = sinceLeaving(rule, state.recent, last, timer.checkAt, tz);
+    const since = sinceLeaving(rule, state.recent, last, timer.checkAt, tz, out.settings.sharedHome);
     out.alert(
       derivedAlert(rule, out, {
         key: `out:${last.id}`,
@@ -1075,7 +1256,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
  * What the door and a carer did while the person was out (since they left at `left`, by the check):
  * nothing of it ended the outing, but the operator sees those reports and is told why. A carer's
  * visits (`carerVisits`, the door within five minutes of either end is theirs), the door opened
- * with nothing seen inside after it, and bounces (`doorBounceS`).
+ * with nothing seen inside after it, bounces (`doorBounceS`), and in a shared home the bed taken
+ * with nobody come in (`partnersBed`).
  */
 function sinceLeaving(
   rule: RhythmRule,
@@ -1083,6 +1265,7 @@ function sinceLeaving(
   left: RecentEvent,
   checkAt: number,
   tz: string,
+  sharedHome: boolean,
 ): { text: string; thresholds: Record<string, number> } {
   const bounceMs = (rule.doorBounceS ?? 0) * 1000;
   const visits = carerVisits(recent);
@@ -1114,7 +1297,15 @@ function sinceLeaving(
     );
   if (bounces > 0)
     notes.push(`${openingsText(bounces, bounceMs)} ignored as bounce${bounces === 1 ? '' : 's'}`);
+  const partners = sharedHome
+    ? partnersBedSince(recent, left, checkAt).filter((seen) => seen.type === 'bed.occupied')
+    : [];
+  if (partners.length > 0)
+    notes.push(
+      `the bed occupied at ${partners.map((seen) => formatHhmm(seen.at, tz)).join(', ')} with no door opened since they left (a shared home: taken as the other person's)`,
+    );
   const thresholds: Record<string, number> = {};
+  if (partners.length > 0) thresholds.sharedBedOccupied = partners.length;
   if (visits.list.length > 0) thresholds.carerVisits = visits.list.length;
   if (others.length > 0) thresholds.doorOpenedSince = others.length;
   if (bounces > 0) thresholds.doorBouncesIgnored = bounces;
@@ -1623,8 +1814,6 @@ export function wakeUpCheck(
   );
   return state;
 }
-
-const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
 
 /**
  * Whether an activity came, since `from`, from a room other than the bed's (by the latest bed

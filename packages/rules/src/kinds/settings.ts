@@ -15,7 +15,10 @@ export interface ResidentSettings {
   /** The care plan's hard latest wake-up minute, if it sets one. */
   readonly wakeLatest?: number;
   readonly visits: readonly string[];
-  /** Someone else lives in the home: movement elsewhere is not the resident up. */
+  /**
+   * Someone else lives in the home: movement elsewhere is not the resident up, nor the bed taken
+   * while they are out, with nobody come in since, their return.
+   */
   readonly sharedHome: boolean;
   readonly preAlarmCancelS: number;
   readonly disabled: ReadonlySet<string>;
