@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
 import {
@@ -10,6 +9,7 @@ import {
   createBucket,
   followBucket,
   isNoResponders,
+  isWrongRevision,
   type Logger,
   type NatsConnection,
   Pause,
@@ -199,10 +199,7 @@ interface Held {
 }
 
 /** Another instance holds the key, or our lease expired and the key moved on. */
-const isTaken = (err: unknown): boolean =>
-  err instanceof JetStreamApiError &&
-  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+const isTaken = isWrongRevision;
 
 /**
  * The lease bucket's live keys, kept by one watch for the life of the leases. Listing the keys

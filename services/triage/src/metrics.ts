@@ -111,6 +111,12 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Events acked without their index write, which Redis did not take in time: each a gap in its resident index',
       registers: [registry],
     }),
+    eventIndexSkipsSettled: new Counter({
+      name: 'triage_event_index_skips_settled_total',
+      help: 'Skipped index writes settled once Redis answered for them, by outcome: landed (written late: no gap) or lost (the resident gap raised to it)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     stateLoads: new Counter({
       name: 'triage_state_loads_total',
       help: 'Resident states loaded for an event or timer, by where from: memory (held, see TRIAGE_STATE_CACHE), redis, or none (a new or unreadable state)',
