@@ -1,5 +1,4 @@
-import type { EventType } from '@telecare/contracts';
-import { names } from '@telecare/contracts';
+import { type EventType, names } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -13,7 +12,13 @@ import {
 } from '@telecare/platform';
 import { freePort, OwnServer, servers, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropTriageNamespace, eventIndexAt, killableInstances, makeEvent, unackedOn } from './support.ts';
+import {
+  dropTriageNamespace,
+  eventIndexAt,
+  killableInstances,
+  residentPublisher,
+  unackedOn,
+} from './support.ts';
 
 // The gaps of index writes skipped while Redis is away outlive the process that skipped them: a
 // triage killed before Redis is back leaves them for the next instance to record. This file stops
@@ -31,22 +36,8 @@ let instances: ReturnType<typeof killableInstances>;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
-let count = 0;
-
-async function publish(type: EventType): Promise<number> {
-  const event = makeEvent({
-    residentId: RESIDENT,
-    type,
-    deviceEventId: `gapcrash-${++count}`,
-    partitions: PARTITIONS,
-    serial: `GC-${count}`,
-  });
-  return (
-    await js.publish(n.subjects.event(event.partition, event.type), JSON.stringify(event), {
-      msgID: event.id,
-    })
-  ).seq;
-}
+/** Publishes an event of the resident's: its EVENTS sequence. */
+let publish: (type: EventType) => Promise<number>;
 
 const allAcked = (what: string) =>
   waitFor(async () => (await unackedOn(jsm, n, 0)) === 0, { what, timeoutMs: PATIENCE_MS, intervalMs: 100 });
@@ -65,6 +56,7 @@ beforeAll(async () => {
   );
   nc = await connectNats({ url: servers.natsUrl, name: 'triage-index-gap-crash-test', logger });
   js = jetstream(nc);
+  publish = residentPublisher(js, () => n, RESIDENT, PARTITIONS);
   jsm = await jetstreamManager(nc);
 }, 60_000);
 

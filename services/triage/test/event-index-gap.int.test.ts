@@ -13,9 +13,9 @@ import { gapClaimKey } from '../src/index-gaps.ts';
 import {
   eventIndexAt,
   LEASE_RULES,
-  makeEvent,
   metricValue,
   readAlerts,
+  residentPublisher,
   scrape,
   T0,
   triageTestbed,
@@ -37,21 +37,8 @@ let jsm: JetStreamManager;
 const PATIENCE_MS = 30_000;
 
 const RESIDENT = 'res_gap1';
-let count = 0;
-
-async function publish(type: EventType): Promise<number> {
-  const event = makeEvent({
-    residentId: RESIDENT,
-    type,
-    deviceEventId: `gap-${++count}`,
-    partitions: PARTITIONS,
-    serial: `GP-${count}`,
-  });
-  const ack = await js.publish(n().subjects.event(event.partition, event.type), JSON.stringify(event), {
-    msgID: event.id,
-  });
-  return ack.seq;
-}
+/** Publishes an event of the resident's: its EVENTS sequence. */
+let publish: (type: EventType) => Promise<number>;
 
 const unacked = () => unackedOn(jsm, n(), 0);
 const settled = async (outcome: 'landed' | 'lost') =>
@@ -72,6 +59,7 @@ beforeAll(async () => {
     TRIAGE_LEASES: 'false',
   });
   ({ nc, js, jsm } = await testbed.connect());
+  publish = residentPublisher(js, n, RESIDENT, PARTITIONS);
   triage = await startTriage(testbed.config, { logger, clock: new ManualClock(T0), ruleSet: LEASE_RULES });
 }, 60_000);
 

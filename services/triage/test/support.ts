@@ -314,3 +314,30 @@ export async function eventIndexAt(
   if (!response.ok) throw new Error(`event index: ${response.status}`);
   return (await response.json()) as Record<string, unknown>;
 }
+
+/**
+ * Publishes one resident's events, each from a device of its own, as a gateway stores them:
+ * resolves with each event's EVENTS sequence.
+ */
+export function residentPublisher(
+  js: JetStreamClient,
+  n: () => Names,
+  residentId: string,
+  partitions: number,
+) {
+  let count = 0;
+  return async (type: EventType): Promise<number> => {
+    count++;
+    const event = makeEvent({
+      residentId,
+      type,
+      deviceEventId: `${residentId}-${count}`,
+      partitions,
+      serial: `${residentId}-${count}`,
+    });
+    const ack = await js.publish(n().subjects.event(event.partition, event.type), JSON.stringify(event), {
+      msgID: event.id,
+    });
+    return ack.seq;
+  };
+}
