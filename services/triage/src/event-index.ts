@@ -20,6 +20,8 @@ export const EVENT_INDEX_TTL_S = 25 * 3600;
 export const INDEX_WAIT_MS = 1_000;
 /** How soon the claims are tried again while Redis does not answer for them. */
 const SETTLE_RETRY_MS = 1_000;
+/** Residents whose claims are settled at once. */
+const SETTLE_AT_ONCE = 64;
 
 /**
  * One event's sequence into its resident's list, once, in stream order. `KEYS[1]` the resident's
@@ -324,10 +326,13 @@ export class EventIndex {
     if (this.#closed || this.#retry !== undefined || this.#settling !== undefined) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      this.#settling = this.#settle().finally(() => {
-        this.#settling = undefined;
-        if (this.#settleable.size > 0) this.#settleSoon(SETTLE_RETRY_MS);
-      });
+      this.#settling = this.#settle()
+        .catch(() => false)
+        .then((done) => {
+          this.#settling = undefined;
+          // More became settleable meanwhile: at once; some failed, or Redis is away: a while later.
+          if (this.#settleable.size > 0) this.#settleSoon(done ? 0 : SETTLE_RETRY_MS);
+        });
     }, ms);
     this.#retry.unref();
   }
@@ -337,36 +342,45 @@ export class EventIndex {
    * that is down does not gather a queue of them in the client. Each resident's gap is raised in
    * Redis before their claims are withdrawn: a stop between the two settles them again, the same way.
    */
-  async #settle(): Promise<void> {
-    if (this.#redis.status !== 'ready') return;
+  async #settle(): Promise<boolean> {
+    if (this.#redis.status !== 'ready') return false;
     const batch = [...this.#settleable].map(([residentId, held]) => ({ residentId, held, seqs: [...held] }));
-    const answers = await Promise.allSettled(
-      batch.map(async ({ residentId, seqs }) => {
-        const lost = await (this.#redis as unknown as Scripted)[SETTLE_COMMAND](
-          this.key(residentId),
-          this.gapKey(residentId),
-          EVENT_INDEX_TTL_S,
-          EVENT_INDEX_CAP,
-          ...seqs,
-        );
-        await this.#claims.remove(residentId, seqs);
-        return lost.length;
-      }),
-    );
     let landed = 0;
     let lost = 0;
-    for (const [i, answer] of answers.entries()) {
-      if (answer.status !== 'fulfilled') continue;
-      const { residentId, held, seqs } = batch[i] as (typeof batch)[number];
-      for (const seq of seqs) held.delete(seq);
-      if (held.size === 0) this.#settleable.delete(residentId);
-      lost += answer.value;
-      landed += seqs.length - answer.value;
+    let failed = 0;
+    // A few residents at a time: after a long outage every resident of the region may have claims.
+    for (let from = 0; from < batch.length; from += SETTLE_AT_ONCE) {
+      const part = batch.slice(from, from + SETTLE_AT_ONCE);
+      const answers = await Promise.allSettled(
+        part.map(async ({ residentId, seqs }) => {
+          const lostSeqs = await (this.#redis as unknown as Scripted)[SETTLE_COMMAND](
+            this.key(residentId),
+            this.gapKey(residentId),
+            EVENT_INDEX_TTL_S,
+            EVENT_INDEX_CAP,
+            ...seqs,
+          );
+          await this.#claims.remove(residentId, seqs);
+          return lostSeqs.length;
+        }),
+      );
+      for (const [i, answer] of answers.entries()) {
+        if (answer.status !== 'fulfilled') {
+          failed++;
+          continue;
+        }
+        const { residentId, held, seqs } = part[i] as (typeof part)[number];
+        for (const seq of seqs) held.delete(seq);
+        if (held.size === 0) this.#settleable.delete(residentId);
+        lost += answer.value;
+        landed += seqs.length - answer.value;
+      }
     }
     if (landed > 0) this.#settled?.('landed', landed);
     if (lost > 0) this.#settled?.('lost', lost);
     if (landed + lost > 0)
       this.#log?.info({ landed, lost, left: this.#open() }, 'event index gap claims settled');
+    return failed === 0;
   }
 }
 
