@@ -7,6 +7,7 @@ import {
   withTimeout,
 } from '@telecare/platform';
 import type { GapClaims } from './index-gaps.ts';
+import { type LaneWork, partitionOfLease } from './leases.ts';
 import { consumerName } from './partitions.ts';
 
 /** Over the longest timeline (24 h): a list that expired had no event of its resident in that time. */
@@ -145,7 +146,8 @@ export class IndexWrite {
  * (`GapClaims`, durable) before the event is acked, and settled once Redis has answered for the
  * write: in the list (it landed late) or lost, the resident's gap (`<ns>:triage:events-gap:<id>`)
  * then raised to it, and the claim withdrawn. Until then the claim counts as a gap: the timeline
- * scans too. Claims a stopped instance left are settled by the next one to start.
+ * scans too. Claims another process left (it crashed, or stopped with Redis away) are settled by
+ * the instance that takes their partition next.
  */
 export class EventIndex {
   readonly #redis: Redis;
@@ -158,8 +160,12 @@ export class EventIndex {
   readonly #settled: ((outcome: 'landed' | 'lost', count: number) => void) | undefined;
   /** Per resident, claimed sequences no write of which is on its way any more: to be settled. */
   readonly #settleable = new Map<string, Set<number>>();
-  /** This instance's skipped writes Redis has not answered for yet. */
-  #unanswered = 0;
+  /** This instance's skipped writes Redis has not answered for yet (`<residentId> <seq>`). */
+  readonly #unanswered = new Set<string>();
+  /** Partitions taken whose residents' claims are to be taken over, and the look at the bucket for them. */
+  readonly #takingOver = new Set<number>();
+  #lookingAtClaims: Promise<void> | undefined;
+  readonly #partitionOf: ((residentId: string) => number) | undefined;
   #retry: NodeJS.Timeout | undefined;
   #settling: Promise<void> | undefined;
   #closed = false;
@@ -171,6 +177,8 @@ export class EventIndex {
       claims: GapClaims;
       waitMs?: number;
       logger?: Logger;
+      /** A resident's partition: to take over the claims of the partitions this instance takes. */
+      partitionOf?: (residentId: string) => number;
       /** Claims settled: their writes landed late (no gap), or lost (the gap raised). */
       settled?: (outcome: 'landed' | 'lost', count: number) => void;
     },
@@ -183,6 +191,7 @@ export class EventIndex {
     this.#log = options.logger?.child({ component: 'event-index' });
     this.#waitMs = options.waitMs ?? INDEX_WAIT_MS;
     this.#settled = options.settled;
+    this.#partitionOf = options.partitionOf;
     redis.defineCommand(APPEND_COMMAND, { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand(SETTLE_COMMAND, { numberOfKeys: 2, lua: SETTLE });
   }
@@ -243,27 +252,58 @@ export class EventIndex {
         { residentId, seq },
         'event index writes not taken by Redis in time: skipped, their gaps claimed until Redis answers for them',
       );
-    this.#unanswered++;
+    const mine = `${residentId} ${seq}`;
+    this.#unanswered.add(mine);
     void write.answer.then(() => {
-      this.#unanswered--;
+      this.#unanswered.delete(mine);
       this.#toSettle(residentId, [seq]);
     });
     return false;
   }
 
   /**
-   * Takes over the claims a stopped instance left (a crash, or a stop with Redis away): settled
-   * as soon as Redis answers. Before the lanes start, so that none of its own is among them.
+   * Takes over the claims of a partition this instance has just taken (at its start, or from an
+   * instance that crashed or gave it up): their writes' process is gone, or no longer writes the
+   * partition, so they are settled here as soon as Redis answers. Its own writes still on their
+   * way are left to settle as they are answered. Partitions taken at once are looked up together.
    */
-  async takeOverClaims(): Promise<number> {
-    const left = await this.#claims.all();
-    for (const { residentId, seqs } of left) this.#toSettle(residentId, seqs);
-    if (left.length > 0)
+  takeOverClaims(partition: number): void {
+    this.#takingOver.add(partition);
+    if (this.#lookingAtClaims !== undefined || this.#closed) return;
+    this.#lookingAtClaims = (async () => {
+      // Every partition a start takes, in one look at the bucket.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.#takingOver.size > 0 && !this.#closed) {
+        const partitions = new Set(this.#takingOver);
+        this.#takingOver.clear();
+        try {
+          await this.#takeOver(partitions);
+        } catch (err) {
+          this.#log?.warn(
+            { err, partitions: [...partitions] },
+            'could not look at the event index gap claims left',
+          );
+        }
+      }
+    })().finally(() => {
+      this.#lookingAtClaims = undefined;
+    });
+  }
+
+  async #takeOver(partitions: ReadonlySet<number>): Promise<void> {
+    let taken = 0;
+    for (const { residentId, seqs } of await this.#claims.all()) {
+      if (this.#partitionOf && !partitions.has(this.#partitionOf(residentId))) continue;
+      const left = seqs.filter((seq) => !this.#unanswered.has(`${residentId} ${seq}`));
+      if (left.length === 0) continue;
+      this.#toSettle(residentId, left);
+      taken += left.length;
+    }
+    if (taken > 0)
       this.#log?.info(
-        { residents: left.length },
-        'event index gap claims left by a stopped instance taken over',
+        { claims: taken, partitions: [...partitions] },
+        'event index gap claims left by another process taken over',
       );
-    return left.length;
   }
 
   async read(residentId: string, partition: number): Promise<IndexedEvents> {
@@ -293,24 +333,25 @@ export class EventIndex {
 
   /**
    * Stops settling; the claims settleable get one more try if Redis is connected. Those left stay
-   * in the gap bucket, for the next instance to start.
+   * in the gap bucket, for the instance that takes their partition next.
    */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
     this.#retry = undefined;
+    await this.#lookingAtClaims;
     await this.#settling;
     if (this.#settleable.size > 0 && this.#redis.status === 'ready') await this.#settle();
     if (this.#open() > 0)
       this.#log?.warn(
         { claims: this.#open() },
-        'event index gap claims not settled before the stop: left for the next instance to settle',
+        'event index gap claims not settled before the stop: left for the instance that takes their partition next',
       );
   }
 
   /** Claims this instance holds that are not settled yet (its own skips, and those it took over). */
   #open(): number {
-    let open = this.#unanswered;
+    let open = this.#unanswered.size;
     for (const held of this.#settleable.values()) open += held.size;
     return open;
   }
@@ -382,6 +423,18 @@ export class EventIndex {
       this.#log?.info({ landed, lost, left: this.#open() }, 'event index gap claims settled');
     return failed === 0;
   }
+}
+
+/** The lanes of the leases, taking over the gap claims of each partition they take. */
+export function takingOverGapClaims(work: LaneWork, index: EventIndex): LaneWork {
+  return {
+    ...work,
+    start: (lease) => {
+      work.start(lease);
+      const partition = partitionOfLease(lease);
+      if (partition !== undefined) index.takeOverClaims(partition);
+    },
+  };
 }
 
 /**

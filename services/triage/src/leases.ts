@@ -21,6 +21,9 @@ import { SERVICE } from './processor.ts';
 /** The lease of the area lanes: one instance of the namespace reads them. */
 export const AREA_LEASE = 'area';
 export const partitionLease = (partition: number): string => `partition.${partition}`;
+/** The partition a lease is of; undefined for the area lease. */
+export const partitionOfLease = (lease: string): number | undefined =>
+  lease.startsWith('partition.') ? Number(lease.slice('partition.'.length)) : undefined;
 const MEMBER = 'member.';
 const kindOf = (lease: string): string => (lease === AREA_LEASE ? 'area' : 'partition');
 
@@ -386,7 +389,7 @@ export class PartitionLeases implements Ownership {
   partitions(): number[] {
     const owned: number[] = [];
     for (const [lease, held] of this.#held)
-      if (lease !== AREA_LEASE && !held.releasing) owned.push(Number(lease.slice('partition.'.length)));
+      if (lease !== AREA_LEASE && !held.releasing) owned.push(partitionOfLease(lease) as number);
     return owned.sort((a, b) => a - b);
   }
 
