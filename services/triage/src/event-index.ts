@@ -3,6 +3,7 @@ import {
   type JetStreamManager,
   type Logger,
   type Redis,
+  sleep,
   TransientError,
   withTimeout,
 } from '@telecare/platform';
@@ -19,7 +20,7 @@ export const EVENT_INDEX_TTL_S = 25 * 3600;
  * else of Redis is not held by it.
  */
 export const INDEX_WAIT_MS = 1_000;
-/** How soon the claims are tried again while Redis does not answer for them. */
+/** How soon the claims are tried again while Redis (or, for a look at them, NATS) does not answer. */
 const SETTLE_RETRY_MS = 1_000;
 /** Residents whose claims are settled at once. */
 const SETTLE_AT_ONCE = 64;
@@ -281,8 +282,10 @@ export class EventIndex {
         } catch (err) {
           this.#log?.warn(
             { err, partitions: [...partitions] },
-            'could not look at the event index gap claims left',
+            'could not look at the event index gap claims left; looking again',
           );
+          for (const partition of partitions) this.#takingOver.add(partition);
+          await sleep(SETTLE_RETRY_MS);
         }
       }
     })().finally(() => {

@@ -108,7 +108,7 @@ export function createTriageMetrics(registry: Registry) {
     }),
     eventIndexSkipped: new Counter({
       name: 'triage_event_index_skipped_total',
-      help: 'Events acked without their index write, which Redis did not take in time: each a gap in its resident index',
+      help: 'Events acked without their index write, which Redis did not take in time: each claimed as a gap in its resident index until Redis answers for it',
       registers: [registry],
     }),
     eventIndexSkipsSettled: new Counter({
