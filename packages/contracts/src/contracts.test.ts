@@ -102,6 +102,7 @@ describe('names', () => {
       triageRules: 'triage-rules',
       residentAway: 'resident-away',
       triageTimers: 'triage-timers',
+      triageIndexGaps: 'triage-index-gaps',
     });
   });
 
@@ -113,6 +114,7 @@ describe('names', () => {
     expect(n.kv.triageRules).toBe('t_abc-triage-rules');
     expect(n.kv.residentAway).toBe('t_abc-resident-away');
     expect(n.kv.triageTimers).toBe('t_abc-triage-timers');
+    expect(n.kv.triageIndexGaps).toBe('t_abc-triage-index-gaps');
     expect(() => names('Bad Name')).toThrow(RangeError);
   });
 });

@@ -44,6 +44,11 @@ export interface Names {
     readonly residentAway: string;
     /** Triage's durable timers (Redis holds their index, rebuilt from here). */
     readonly triageTimers: string;
+    /**
+     * Triage's event index gaps not yet settled: index writes skipped while Redis did not answer,
+     * kept here until Redis says whether they landed (see triage's "The event index").
+     */
+    readonly triageIndexGaps: string;
   };
   /** PostgreSQL schema owned by a service. */
   schema(service: 'registry' | 'helpline' | 'triage' | 'reports'): string;
@@ -133,6 +138,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
       triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
       residentAway: isDefault ? 'resident-away' : `${ns}-resident-away`,
       triageTimers: isDefault ? 'triage-timers' : `${ns}-triage-timers`,
+      triageIndexGaps: isDefault ? 'triage-index-gaps' : `${ns}-triage-index-gaps`,
     },
     schema: (service) => (isDefault ? service : `${ns}_${service}`),
     redisPrefix: `${ns}:`,

@@ -70,6 +70,7 @@ export {
   createBucket,
   type DeviceMap,
   followBucket,
+  isWrongRevision,
   type KV,
   type KvEntry,
   keepBuckets,

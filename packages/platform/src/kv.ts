@@ -1,6 +1,8 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
@@ -20,6 +22,15 @@ import {
 import { Pause, SECOND_NS, TimeoutError } from './work.ts';
 
 export type { KV };
+
+/**
+ * A write with an expected revision refused because the key moved on (another writer's write, a
+ * create of a key that holds a value, a lease taken over): read it again and decide.
+ */
+export const isWrongRevision = (err: unknown): boolean =>
+  err instanceof JetStreamApiError &&
+  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 /**
  * The device map bucket (key = serial, value = JSON DeviceMapEntry), created if missing with

@@ -15,6 +15,12 @@ export const triageEnv = {
     .default('true')
     .transform((value) => value === 'true'),
   /**
+   * How long an event waits for its index write once the rest of its step is done: past it the
+   * write is skipped and its gap claimed (README, "The event index"). Not at all while Redis is
+   * not connected.
+   */
+  TRIAGE_INDEX_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  /**
    * How long JetStream waits for an ack before redelivering (a crashed worker's event). A lane in
    * a partition waits this long after a crash; a slow evaluation says it is still working.
    */

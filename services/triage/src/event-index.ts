@@ -3,21 +3,27 @@ import {
   type JetStreamManager,
   type Logger,
   type Redis,
+  sleep,
   TransientError,
   withTimeout,
 } from '@telecare/platform';
+import type { GapClaims } from './index-gaps.ts';
+import { type LaneWork, partitionOfLease } from './leases.ts';
 import { consumerName } from './partitions.ts';
 
 /** Over the longest timeline (24 h): a list that expired had no event of its resident in that time. */
 export const EVENT_INDEX_TTL_S = 25 * 3600;
 /**
- * How long an event's step waits for its index write once everything else of it is done: a
- * Redis that answers answers well within it, beside the state's save; past it the write is
- * skipped and a gap recorded, so an event that needs nothing else of Redis is not held by it.
+ * How long an event's step waits for its index write once everything else of it is done, unless
+ * TRIAGE_INDEX_WAIT_MS says otherwise: a Redis that answers answers well within it, beside the
+ * state's save; past it the write is skipped and its gap claimed, so an event that needs nothing
+ * else of Redis is not held by it.
  */
 export const INDEX_WAIT_MS = 1_000;
-/** How soon the gaps not yet recorded are tried again while Redis does not take them. */
-const GAP_RETRY_MS = 1_000;
+/** How soon the claims are tried again while Redis (or, for a look at them, NATS) does not answer. */
+const SETTLE_RETRY_MS = 1_000;
+/** Residents whose claims are settled at once. */
+const SETTLE_AT_ONCE = 64;
 
 /**
  * One event's sequence into its resident's list, once, in stream order. `KEYS[1]` the resident's
@@ -61,21 +67,39 @@ return 1
 const APPEND_COMMAND = 'triageEventIndexAppend';
 
 /**
- * A resident's gap: the newest of their sequences whose write was skipped, raised only, expiring
- * with the index. `KEYS[1]` the gap's key; `ARGV`: the sequence, the expiry in seconds.
+ * Settles a resident's claimed sequences, once no write of them is on its way: each is in the list
+ * (its write landed, late) or lost, except one older than a full list keeps (cut by the cap, not
+ * lost). The resident's gap is raised to the newest lost, never lowered, and expires with the
+ * index. `KEYS[1]` the resident's list, `KEYS[2]` their gap; `ARGV`: the expiry in seconds, the
+ * cap, then the sequences. Answers the lost ones.
  */
-const GAP = `
-local known = tonumber(redis.call('GET', KEYS[1]))
-if not known or tonumber(ARGV[1]) > known then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return 1
+const SETTLE = `
+local cap = tonumber(ARGV[2])
+local first = tonumber(redis.call('LINDEX', KEYS[1], 0))
+local full = redis.call('LLEN', KEYS[1]) >= cap
+local lost = {}
+local newest = 0
+for i = 3, #ARGV do
+  local seq = tonumber(ARGV[i])
+  local cut = full and first ~= nil and seq < first
+  if not cut and not redis.call('LPOS', KEYS[1], ARGV[i]) then
+    lost[#lost + 1] = ARGV[i]
+    if seq > newest then newest = seq end
+  end
+end
+if newest > 0 then
+  local known = tonumber(redis.call('GET', KEYS[2]))
+  if not known or newest > known then redis.call('SET', KEYS[2], newest) end
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[1]))
+end
+return lost
 `;
 
-const GAP_COMMAND = 'triageEventIndexGap';
+const SETTLE_COMMAND = 'triageEventIndexSettle';
 
-type Appending = {
+type Scripted = {
   [APPEND_COMMAND](key: string, since: string, ...args: Array<string | number>): Promise<unknown>;
-  [GAP_COMMAND](key: string, seq: number, ttlS: number): Promise<unknown>;
+  [SETTLE_COMMAND](key: string, gapKey: string, ...args: Array<string | number>): Promise<string[]>;
 };
 
 /** What the index holds for one resident. */
@@ -84,8 +108,32 @@ export interface IndexedEvents {
   readonly seqs: number[];
   /** The first sequence the resident's partition indexed: from there on the index is whole. */
   readonly since: number | undefined;
-  /** The newest of the resident's sequences whose write was skipped: the index is whole only past it. */
+  /**
+   * The newest of the resident's sequences not known to be in the list (lost, or skipped and not
+   * settled yet): the index is whole only past it.
+   */
   readonly gap: number | undefined;
+}
+
+/** One event's index write, sent early in its step: whether Redis answered yet, and how. */
+export class IndexWrite {
+  /** True once Redis took it, false once it failed; undefined while unanswered. */
+  answered: boolean | undefined;
+  /** Settles with `answered`; never rejects. */
+  readonly answer: Promise<boolean>;
+
+  constructor(sent: Promise<unknown>) {
+    this.answer = sent.then(
+      () => {
+        this.answered = true;
+        return true;
+      },
+      () => {
+        this.answered = false;
+        return false;
+      },
+    );
+  }
 }
 
 /**
@@ -94,29 +142,59 @@ export interface IndexedEvents {
  * timeline reads the resident's own events rather than scanning their partition. Written by the
  * partition lanes, which read every event of a resident in stream order; only sequences, never
  * payloads. A cache like the rest of triage's Redis: what it lost, the timeline reads by scanning.
- * A write Redis did not take in time is skipped, and the resident's gap
- * (`<ns>:triage:events-gap:<id>`) says so once Redis takes it: the timeline then scans too.
+ *
+ * A write Redis did not take in time is skipped: its sequence is claimed in the gap bucket
+ * (`GapClaims`, durable) before the event is acked, and settled once Redis has answered for the
+ * write: in the list (it landed late) or lost, the resident's gap (`<ns>:triage:events-gap:<id>`)
+ * then raised to it, and the claim withdrawn. Until then the claim counts as a gap: the timeline
+ * scans too. Claims another process left (it crashed, or stopped with Redis away) are settled by
+ * the instance that takes their partition next.
  */
 export class EventIndex {
   readonly #redis: Redis;
+  readonly #claims: GapClaims;
   readonly #prefix: string;
   readonly #gapPrefix: string;
   readonly #sinceKey: string;
   readonly #log: Logger | undefined;
-  /** Per resident, the newest sequence whose write was skipped and whose gap Redis has not taken yet. */
-  readonly #unrecorded = new Map<string, number>();
+  readonly #waitMs: number;
+  readonly #settled: ((outcome: 'landed' | 'lost', count: number) => void) | undefined;
+  /** Per resident, claimed sequences no write of which is on its way any more: to be settled. */
+  readonly #settleable = new Map<string, Set<number>>();
+  /** This instance's skipped writes Redis has not answered for yet (`<residentId> <seq>`). */
+  readonly #unanswered = new Set<string>();
+  /** Partitions taken whose residents' claims are to be taken over, and the look at the bucket for them. */
+  readonly #takingOver = new Set<number>();
+  #lookingAtClaims: Promise<void> | undefined;
+  readonly #partitionOf: ((residentId: string) => number) | undefined;
   #retry: NodeJS.Timeout | undefined;
-  #recording: Promise<void> | undefined;
+  #settling: Promise<void> | undefined;
   #closed = false;
 
-  constructor(redis: Redis, names: Names, logger?: Logger) {
+  constructor(
+    redis: Redis,
+    names: Names,
+    options: {
+      claims: GapClaims;
+      waitMs?: number;
+      logger?: Logger;
+      /** A resident's partition: to take over the claims of the partitions this instance takes. */
+      partitionOf?: (residentId: string) => number;
+      /** Claims settled: their writes landed late (no gap), or lost (the gap raised). */
+      settled?: (outcome: 'landed' | 'lost', count: number) => void;
+    },
+  ) {
     this.#redis = redis;
+    this.#claims = options.claims;
     this.#prefix = `${names.redisPrefix}triage:events:`;
     this.#gapPrefix = `${names.redisPrefix}triage:events-gap:`;
     this.#sinceKey = `${names.redisPrefix}triage:events-since`;
-    this.#log = logger?.child({ component: 'event-index' });
+    this.#log = options.logger?.child({ component: 'event-index' });
+    this.#waitMs = options.waitMs ?? INDEX_WAIT_MS;
+    this.#settled = options.settled;
+    this.#partitionOf = options.partitionOf;
     redis.defineCommand(APPEND_COMMAND, { numberOfKeys: 2, lua: APPEND });
-    redis.defineCommand(GAP_COMMAND, { numberOfKeys: 1, lua: GAP });
+    redis.defineCommand(SETTLE_COMMAND, { numberOfKeys: 2, lua: SETTLE });
   }
 
   key(residentId: string): string {
@@ -127,13 +205,10 @@ export class EventIndex {
     return `${this.#gapPrefix}${residentId}`;
   }
 
-  /**
-   * Adds one event of a partition lane. Sent on the client, so its auto-pipelining puts it in the
-   * socket write of the state's save and the other events in hand.
-   */
+  /** Adds one event of a partition lane and waits for Redis to take it. */
   async append(residentId: string, seq: number, partition: number): Promise<void> {
     try {
-      await (this.#redis as unknown as Appending)[APPEND_COMMAND](
+      await (this.#redis as unknown as Scripted)[APPEND_COMMAND](
         this.key(residentId),
         this.#sinceKey,
         seq,
@@ -150,42 +225,100 @@ export class EventIndex {
   }
 
   /**
-   * Waits for an append sent earlier in the event's step: true once indexed. At most
-   * INDEX_WAIT_MS, and not at all while the client is not connected (Redis down: the events that
-   * need nothing else of it are not held, one after another, for a wait each). Not indexed in
-   * time, or refused, the event is a gap of its resident's index instead (false), recorded as soon
-   * as Redis takes it. The write itself may still be applied later (the client sends what it
-   * queued once connected again): the gap then only makes the timeline scan when it need not.
+   * Sends one event's index write, to be settled at the end of its step. Sent on the client, so
+   * its auto-pipelining puts it in the socket write of the state's save and the other events in hand.
    */
-  async settle(appending: Promise<void>, residentId: string, seq: number): Promise<boolean> {
-    const waitMs = this.#redis.status === 'ready' ? INDEX_WAIT_MS : 0;
-    const indexed = await withTimeout(
-      appending.then(
-        () => true,
-        () => false,
-      ),
-      waitMs,
-    );
-    if (indexed) return true;
-    if (this.#unrecorded.size === 0)
+  send(residentId: string, seq: number, partition: number): IndexWrite {
+    return new IndexWrite(this.append(residentId, seq, partition));
+  }
+
+  /**
+   * Settles an event's write before the event is acked: true once indexed. Unanswered, it is
+   * waited for at most the index wait, and not at all while the client is not connected (Redis
+   * down: the events that need nothing else of it are not held, one after another, for a wait
+   * each). Not indexed by then, or refused, it is skipped (false): its sequence is claimed in the
+   * gap bucket first (a bucket that does not take it fails the event, which is handed back), and
+   * settled once Redis has answered for the write.
+   */
+  async settle(write: IndexWrite, residentId: string, seq: number): Promise<boolean> {
+    // Answered already (the state's save, sent after it, was): no wait, and no timer to arm. A
+    // timer a wait otherwise: one shared by every wait was measured no cheaper (`pnpm bench
+    // bounded-waits`).
+    if (write.answered === undefined && this.#redis.status === 'ready')
+      await withTimeout(write.answer, this.#waitMs);
+    if (write.answered === true) return true;
+    await this.#claims.add(residentId, seq);
+    if (this.#open() === 0)
       this.#log?.warn(
         { residentId, seq },
-        'event index writes not taken by Redis in time: skipped, their gaps recorded once it takes them',
+        'event index writes not taken by Redis in time: skipped, their gaps claimed until Redis answers for them',
       );
-    this.#unrecorded.set(residentId, Math.max(seq, this.#unrecorded.get(residentId) ?? 0));
-    this.#recordSoon(0);
+    const mine = `${residentId} ${seq}`;
+    this.#unanswered.add(mine);
+    void write.answer.then(() => {
+      this.#unanswered.delete(mine);
+      this.#toSettle(residentId, [seq]);
+    });
     return false;
+  }
+
+  /**
+   * Takes over the claims of a partition this instance has just taken (at its start, or from an
+   * instance that crashed or gave it up): their writes' process is gone, or no longer writes the
+   * partition, so they are settled here as soon as Redis answers. Its own writes still on their
+   * way are left to settle as they are answered. Partitions taken at once are looked up together.
+   */
+  takeOverClaims(partition: number): void {
+    this.#takingOver.add(partition);
+    if (this.#lookingAtClaims !== undefined || this.#closed) return;
+    this.#lookingAtClaims = (async () => {
+      // Every partition a start takes, in one look at the bucket.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.#takingOver.size > 0 && !this.#closed) {
+        const partitions = new Set(this.#takingOver);
+        this.#takingOver.clear();
+        try {
+          await this.#takeOver(partitions);
+        } catch (err) {
+          this.#log?.warn(
+            { err, partitions: [...partitions] },
+            'could not look at the event index gap claims left; looking again',
+          );
+          for (const partition of partitions) this.#takingOver.add(partition);
+          await sleep(SETTLE_RETRY_MS);
+        }
+      }
+    })().finally(() => {
+      this.#lookingAtClaims = undefined;
+    });
+  }
+
+  async #takeOver(partitions: ReadonlySet<number>): Promise<void> {
+    let taken = 0;
+    for (const { residentId, seqs } of await this.#claims.all()) {
+      if (this.#partitionOf && !partitions.has(this.#partitionOf(residentId))) continue;
+      const left = seqs.filter((seq) => !this.#unanswered.has(`${residentId} ${seq}`));
+      if (left.length === 0) continue;
+      this.#toSettle(residentId, left);
+      taken += left.length;
+    }
+    if (taken > 0)
+      this.#log?.info(
+        { claims: taken, partitions: [...partitions] },
+        'event index gap claims left by another process taken over',
+      );
   }
 
   async read(residentId: string, partition: number): Promise<IndexedEvents> {
     try {
-      const [list, since, gap] = await Promise.all([
+      const [list, since, gap, claimed] = await Promise.all([
         this.#redis.lrange(this.key(residentId), 0, -1),
         this.#redis.hget(this.#sinceKey, String(partition)),
         this.#redis.get(this.gapKey(residentId)),
+        this.#claims.of(residentId),
       ]);
-      // A gap skipped here and not recorded yet counts too.
-      const gaps = [gap === null ? 0 : Number(gap), this.#unrecorded.get(residentId) ?? 0];
+      // A claim not settled yet counts too: its write may be lost.
+      const gaps = [gap === null ? 0 : Number(gap), ...claimed];
       const newestGap = Math.max(...gaps.filter((seq) => Number.isSafeInteger(seq)));
       return {
         seqs: list.map(Number).filter((seq) => Number.isSafeInteger(seq) && seq > 0),
@@ -193,6 +326,7 @@ export class EventIndex {
         gap: newestGap > 0 ? newestGap : undefined,
       };
     } catch (err) {
+      if (err instanceof TransientError) throw err;
       throw new TransientError('could not read the event index', {
         cause: err,
         context: { dependency: 'redis', residentId },
@@ -200,54 +334,110 @@ export class EventIndex {
     }
   }
 
-  /** Stops trying; the gaps still unrecorded get one more try if Redis is connected. */
+  /**
+   * Stops settling; the claims settleable get one more try if Redis is connected. Those left stay
+   * in the gap bucket, for the instance that takes their partition next.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
     this.#retry = undefined;
-    await this.#recording;
-    if (this.#unrecorded.size > 0 && this.#redis.status === 'ready') await this.#record();
-    if (this.#unrecorded.size > 0)
+    await this.#lookingAtClaims;
+    await this.#settling;
+    if (this.#settleable.size > 0 && this.#redis.status === 'ready') await this.#settle();
+    if (this.#open() > 0)
       this.#log?.warn(
-        { residents: this.#unrecorded.size },
-        'event index gaps not recorded: Redis did not take them before the stop',
+        { claims: this.#open() },
+        'event index gap claims not settled before the stop: left for the instance that takes their partition next',
       );
   }
 
-  #recordSoon(ms: number): void {
-    if (this.#closed || this.#retry !== undefined || this.#recording !== undefined) return;
+  /** Claims this instance holds that are not settled yet (its own skips, and those it took over). */
+  #open(): number {
+    let open = this.#unanswered.size;
+    for (const held of this.#settleable.values()) open += held.size;
+    return open;
+  }
+
+  #toSettle(residentId: string, seqs: readonly number[]): void {
+    const held = this.#settleable.get(residentId) ?? new Set<number>();
+    for (const seq of seqs) held.add(seq);
+    this.#settleable.set(residentId, held);
+    this.#settleSoon(0);
+  }
+
+  #settleSoon(ms: number): void {
+    if (this.#closed || this.#retry !== undefined || this.#settling !== undefined) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      this.#recording = this.#record().finally(() => {
-        this.#recording = undefined;
-        if (this.#unrecorded.size > 0) this.#recordSoon(GAP_RETRY_MS);
-      });
+      this.#settling = this.#settle()
+        .catch(() => false)
+        .then((done) => {
+          this.#settling = undefined;
+          // More became settleable meanwhile: at once; some failed, or Redis is away: a while later.
+          if (this.#settleable.size > 0) this.#settleSoon(done ? 0 : SETTLE_RETRY_MS);
+        });
     }, ms);
     this.#retry.unref();
   }
 
   /**
-   * Writes the gaps not yet recorded; only while the client is connected, so a Redis that is down
-   * does not gather a queue of them in the client.
+   * Settles the claims whose writes are answered: only while the client is connected, so a Redis
+   * that is down does not gather a queue of them in the client. Each resident's gap is raised in
+   * Redis before their claims are withdrawn: a stop between the two settles them again, the same way.
    */
-  async #record(): Promise<void> {
-    if (this.#redis.status !== 'ready') return;
-    const gaps = [...this.#unrecorded];
-    const answers = await Promise.allSettled(
-      gaps.map(([residentId, seq]) =>
-        (this.#redis as unknown as Appending)[GAP_COMMAND](this.gapKey(residentId), seq, EVENT_INDEX_TTL_S),
-      ),
-    );
-    let recorded = 0;
-    for (const [i, answer] of answers.entries()) {
-      const [residentId, seq] = gaps[i] as [string, number];
-      if (answer.status !== 'fulfilled' || this.#unrecorded.get(residentId) !== seq) continue;
-      this.#unrecorded.delete(residentId);
-      recorded++;
+  async #settle(): Promise<boolean> {
+    if (this.#redis.status !== 'ready') return false;
+    const batch = [...this.#settleable].map(([residentId, held]) => ({ residentId, held, seqs: [...held] }));
+    let landed = 0;
+    let lost = 0;
+    let failed = 0;
+    // A few residents at a time: after a long outage every resident of the region may have claims.
+    for (let from = 0; from < batch.length; from += SETTLE_AT_ONCE) {
+      const part = batch.slice(from, from + SETTLE_AT_ONCE);
+      const answers = await Promise.allSettled(
+        part.map(async ({ residentId, seqs }) => {
+          const lostSeqs = await (this.#redis as unknown as Scripted)[SETTLE_COMMAND](
+            this.key(residentId),
+            this.gapKey(residentId),
+            EVENT_INDEX_TTL_S,
+            EVENT_INDEX_CAP,
+            ...seqs,
+          );
+          await this.#claims.remove(residentId, seqs);
+          return lostSeqs.length;
+        }),
+      );
+      for (const [i, answer] of answers.entries()) {
+        if (answer.status !== 'fulfilled') {
+          failed++;
+          continue;
+        }
+        const { residentId, held, seqs } = part[i] as (typeof part)[number];
+        for (const seq of seqs) held.delete(seq);
+        if (held.size === 0) this.#settleable.delete(residentId);
+        lost += answer.value;
+        landed += seqs.length - answer.value;
+      }
     }
-    if (recorded > 0)
-      this.#log?.info({ residents: recorded, left: this.#unrecorded.size }, 'event index gaps recorded');
+    if (landed > 0) this.#settled?.('landed', landed);
+    if (lost > 0) this.#settled?.('lost', lost);
+    if (landed + lost > 0)
+      this.#log?.info({ landed, lost, left: this.#open() }, 'event index gap claims settled');
+    return failed === 0;
   }
+}
+
+/** The lanes of the leases, taking over the gap claims of each partition they take. */
+export function takingOverGapClaims(work: LaneWork, index: EventIndex): LaneWork {
+  return {
+    ...work,
+    start: (lease) => {
+      work.start(lease);
+      const partition = partitionOfLease(lease);
+      if (partition !== undefined) index.takeOverClaims(partition);
+    },
+  };
 }
 
 /**

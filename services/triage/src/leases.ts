@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type Names, partitionOf } from '@telecare/contracts';
 import {
@@ -10,6 +9,7 @@ import {
   createBucket,
   followBucket,
   isNoResponders,
+  isWrongRevision,
   type Logger,
   type NatsConnection,
   Pause,
@@ -21,6 +21,9 @@ import { SERVICE } from './processor.ts';
 /** The lease of the area lanes: one instance of the namespace reads them. */
 export const AREA_LEASE = 'area';
 export const partitionLease = (partition: number): string => `partition.${partition}`;
+/** The partition a lease is of; undefined for the area lease. */
+export const partitionOfLease = (lease: string): number | undefined =>
+  lease.startsWith('partition.') ? Number(lease.slice('partition.'.length)) : undefined;
 const MEMBER = 'member.';
 const kindOf = (lease: string): string => (lease === AREA_LEASE ? 'area' : 'partition');
 
@@ -199,10 +202,7 @@ interface Held {
 }
 
 /** Another instance holds the key, or our lease expired and the key moved on. */
-const isTaken = (err: unknown): boolean =>
-  err instanceof JetStreamApiError &&
-  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+const isTaken = isWrongRevision;
 
 /**
  * The lease bucket's live keys, kept by one watch for the life of the leases. Listing the keys
@@ -389,7 +389,7 @@ export class PartitionLeases implements Ownership {
   partitions(): number[] {
     const owned: number[] = [];
     for (const [lease, held] of this.#held)
-      if (lease !== AREA_LEASE && !held.releasing) owned.push(Number(lease.slice('partition.'.length)));
+      if (lease !== AREA_LEASE && !held.releasing) owned.push(partitionOfLease(lease) as number);
     return owned.sort((a, b) => a - b);
   }
 

@@ -108,7 +108,13 @@ export function createTriageMetrics(registry: Registry) {
     }),
     eventIndexSkipped: new Counter({
       name: 'triage_event_index_skipped_total',
-      help: 'Events acked without their index write, which Redis did not take in time: each a gap in its resident index',
+      help: 'Events acked without their index write, which Redis did not take in time: each claimed as a gap in its resident index until Redis answers for it',
+      registers: [registry],
+    }),
+    eventIndexSkipsSettled: new Counter({
+      name: 'triage_event_index_skips_settled_total',
+      help: 'Skipped index writes settled once Redis answered for them, by outcome: landed (written late: no gap) or lost (the resident gap raised to it)',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     stateLoads: new Counter({

@@ -157,10 +157,9 @@ export class EventProcessor {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
     await this.#underLock(event.residentid, async () => {
       // Sent now, beside the state's load and save, and stored before the event is acked (or,
-      // Redis not taking it in time, recorded as a gap of the resident's index).
+      // Redis not taking it in time, claimed as a gap of the resident's index).
       const indexing =
-        partition === undefined ? undefined : this.#index?.append(event.residentid, message.seq, partition);
-      indexing?.catch(() => undefined);
+        partition === undefined ? undefined : this.#index?.send(event.residentid, message.seq, partition);
       const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
       const device = await this.#device(event.subject).catch(() => undefined);
       const away = this.#away(event.residentid);
@@ -191,7 +190,7 @@ export class EventProcessor {
       // The timers' index and the state in one round trip to Redis, after the timers' records.
       await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
       // Waited for only as long as Redis answers: an event the state did not need Redis for is
-      // not held by its index, which records a gap instead (see `EventIndex.settle`).
+      // not held by its index, which claims a gap instead (see `EventIndex.settle`).
       if (indexing && !(await this.#index?.settle(indexing, event.residentid, message.seq)))
         this.#metrics.eventIndexSkipped.inc();
       // A state as loaded is held already (by `load`); a changed one is held once it is saved.

@@ -7,6 +7,7 @@ import {
   createBucket,
   followBucket,
   headers,
+  isWrongRevision,
   type JetStreamClient,
   type JetStreamManager,
   jetstream,
@@ -175,10 +176,7 @@ function failed(replies: Array<[Error | null, unknown]> | null): void {
   for (const [err] of replies ?? []) if (err) throw err;
 }
 
-const wrongRevision = (err: unknown): boolean =>
-  err instanceof JetStreamApiError &&
-  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+const wrongRevision = isWrongRevision;
 
 /**
  * The rule set in force, kept in a NATS KV bucket so that it survives a restart and every triage

@@ -24,7 +24,8 @@ import {
 } from '@telecare/rules';
 import { AreaLanes, areaTypesOf } from './area-lanes.ts';
 import { loadTriageConfig, type TriageConfig } from './config.ts';
-import { EventIndex, eventIndexView } from './event-index.ts';
+import { EVENT_INDEX_TTL_S, EventIndex, eventIndexView, takingOverGapClaims } from './event-index.ts';
+import { GapClaims } from './index-gaps.ts';
 import { laneWork, startOwnership } from './leases.ts';
 import { createTriageMetrics, registerStatesHeld } from './metrics.ts';
 import {
@@ -165,7 +166,13 @@ async function wireTriage(
   // Closed after the lanes stopped (closers run in reverse): their last alerts still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
-  const index = new EventIndex(redis, n, logger);
+  const index = new EventIndex(redis, n, {
+    claims: await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S, replicas }),
+    waitMs: config.TRIAGE_INDEX_WAIT_MS,
+    partitionOf: (residentId) => partitionOf(residentId, config.TELECARE_PARTITIONS),
+    logger,
+    settled: (outcome, count) => metrics.eventIndexSkipsSettled.inc({ outcome }, count),
+  });
   // Closed after the lanes (closers run in reverse): the gaps they skipped get a last try.
   lifecycle.add('event-index', () => index.close());
   const processor = new EventProcessor({
@@ -196,7 +203,10 @@ async function wireTriage(
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());
-  const work = forgettingStates(laneWork(workers, ownLanes, startAreaLanes), store);
+  const work = takingOverGapClaims(
+    forgettingStates(laneWork(workers, ownLanes, startAreaLanes), store),
+    index,
+  );
   // The area lanes follow the rule set in force: see "The rules in force".
   const followed = new AreaLanes({
     jsm,

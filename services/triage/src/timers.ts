@@ -1,8 +1,13 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
 import type { ChainableCommander, Logger, NatsConnection, Redis } from '@telecare/platform';
-import { createBucket, lastValues, onBucketRecreated, TransientError } from '@telecare/platform';
+import {
+  createBucket,
+  isWrongRevision,
+  lastValues,
+  onBucketRecreated,
+  TransientError,
+} from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
 
 /** The durable timer bucket of a namespace. */
@@ -16,10 +21,7 @@ const ruleOfId = (timerId: string): string =>
   timerId.slice(0, Math.max(0, timerId.indexOf(':'))) || 'unknown';
 
 /** A create refused because the key holds a value already (written meanwhile). */
-const alreadyThere = (err: unknown): boolean =>
-  err instanceof JetStreamApiError &&
-  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+const alreadyThere = isWrongRevision;
 
 /** How many records a write-back creates at once. */
 const WRITE_BACK_BATCH = 500;

@@ -6,10 +6,21 @@ import {
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
-import { cleanupNamespace, freePort, OwnServer, waitFor } from '@telecare/testkit';
+import { cleanupNamespace, freePort, OwnServer, openBucket, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startTriage, type TriageHandle } from '../src/index.ts';
-import { LEASE_RULES, makeEvent, metricValue, readAlerts, scrape, T0, triageTestbed } from './support.ts';
+import { gapClaimKey } from '../src/index-gaps.ts';
+import {
+  eventIndexAt,
+  LEASE_RULES,
+  metricValue,
+  readAlerts,
+  residentPublisher,
+  scrape,
+  T0,
+  triageTestbed,
+  unackedOn,
+} from './support.ts';
 
 // The per-resident event index while Redis is down: events that need nothing else of Redis (no
 // rule concerns them, the resident's state is held in memory) are acked without it, and the
@@ -26,35 +37,16 @@ let jsm: JetStreamManager;
 const PATIENCE_MS = 30_000;
 
 const RESIDENT = 'res_gap1';
-let count = 0;
+/** Publishes an event of the resident's: its EVENTS sequence. */
+let publish: (type: EventType) => Promise<number>;
 
-async function publish(type: EventType): Promise<number> {
-  const event = makeEvent({
-    residentId: RESIDENT,
-    type,
-    deviceEventId: `gap-${++count}`,
-    partitions: PARTITIONS,
-    serial: `GP-${count}`,
-  });
-  const ack = await js.publish(n().subjects.event(event.partition, event.type), JSON.stringify(event), {
-    msgID: event.id,
-  });
-  return ack.seq;
-}
-
-/** Messages of the partition lane not acked yet (pending or in hand). */
-async function unacked(): Promise<number> {
-  const info = await jsm.consumers.info(n().streams.events, 'triage-p0');
-  return info.num_pending + info.num_ack_pending;
-}
-
-async function index(): Promise<Record<string, unknown>> {
-  const response = await fetch(`${(triage as TriageHandle).url}/api/residents/${RESIDENT}/event-index`, {
-    headers: { authorization: `Bearer ${HELPLINE_TOKEN}` },
-  });
-  if (!response.ok) throw new Error(`event index: ${response.status}`);
-  return (await response.json()) as Record<string, unknown>;
-}
+const unacked = () => unackedOn(jsm, n(), 0);
+const settled = async (outcome: 'landed' | 'lost') =>
+  metricValue(
+    await scrape((triage as TriageHandle).url),
+    new RegExp(`^triage_event_index_skips_settled_total\\{[^}]*outcome="${outcome}"`),
+  );
+const index = () => eventIndexAt((triage as TriageHandle).url, RESIDENT, HELPLINE_TOKEN);
 
 let testbed: ReturnType<typeof triageTestbed>;
 const n = () => testbed.n;
@@ -67,6 +59,7 @@ beforeAll(async () => {
     TRIAGE_LEASES: 'false',
   });
   ({ nc, js, jsm } = await testbed.connect());
+  publish = residentPublisher(js, n, RESIDENT, PARTITIONS);
   triage = await startTriage(testbed.config, { logger, clock: new ManualClock(T0), ruleSet: LEASE_RULES });
 }, 60_000);
 
@@ -78,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('the event index while Redis is down', () => {
-  it('acks the events that need nothing else of Redis, records a gap in the index once Redis is back, and still holds an event whose state must be saved', async () => {
+  it('acks the events that need nothing else of Redis, claims their gaps before the acks and settles them once Redis is back, and still holds an event whose state must be saved', async () => {
     // A press: the resident's state is saved, and held in memory from now on.
     const pressed = await publish('pendant.pressed');
     await waitFor(async () => (await unacked()) === 0, { what: 'the press read', timeoutMs: PATIENCE_MS });
@@ -95,6 +88,13 @@ describe('the event index while Redis is down', () => {
     expect(
       metricValue(await scrape((triage as TriageHandle).url), /^triage_event_index_skipped_total[ {]/),
     ).toBe(motions.length);
+    // Each skipped write was claimed in the gap bucket before its event was acked: a gap that
+    // outlives this process.
+    const claims = await openBucket(nc, n().kv.triageIndexGaps);
+    expect((await claims.get(gapClaimKey(RESIDENT)))?.json()).toEqual({
+      residentId: RESIDENT,
+      seqs: motions,
+    });
 
     // A flood changes the state: its alert is stored, but the event waits for Redis as before.
     await publish('flood.detected');
@@ -113,18 +113,31 @@ describe('the event index while Redis is down', () => {
       timeoutMs: PATIENCE_MS,
       intervalMs: 100,
     });
-    // The index says where it is not whole: the helpline's timeline then scans.
-    await waitFor(async () => (await index().catch(() => undefined))?.gap === motions.at(-1), {
-      what: 'the gap recorded in the index',
+    // Once Redis answers for them the claims are settled: each write landed late (the client sent
+    // what it had queued, if Redis came back before the client gave them up) or is a gap of the
+    // index. No motion is missing from the index without a gap that says so: the helpline's
+    // timeline then scans.
+    await waitFor(async () => (await settled('landed')) + (await settled('lost')) === motions.length, {
+      what: 'the claims settled',
       timeoutMs: PATIENCE_MS,
       intervalMs: 100,
     });
+    const view = await index();
+    for (const seq of motions)
+      expect((view.seqs as number[]).includes(seq) || (view.gap as number) >= seq, `motion ${seq}`).toBe(
+        true,
+      );
+    expect((await claims.get(gapClaimKey(RESIDENT)))?.operation).not.toBe('PUT');
   }, 120_000);
 
-  it('does not hold those events longer than a bounded wait when Redis is connected but does not answer', async () => {
+  it('does not hold those events longer than a bounded wait when Redis is connected but does not answer, and leaves no gap for the writes that land late', async () => {
     const skipped = async () =>
       metricValue(await scrape((triage as TriageHandle).url), /^triage_event_index_skipped_total[ {]/);
     const before = await skipped();
+    const landedBefore = await settled('landed');
+    const lostBefore = await settled('lost');
+    // Whatever the test before left: lost writes' gap, or none.
+    const gapBefore = (await index()).gap;
     const pid = redisServer.pid() as number;
     // Stopped, not killed: the connection stays up and every command waits for an answer.
     process.kill(pid, 'SIGSTOP');
@@ -144,10 +157,22 @@ describe('the event index while Redis is down', () => {
     expect(await skipped()).toBe(before + motions.length);
 
     process.kill(pid, 'SIGCONT');
-    await waitFor(async () => (await index().catch(() => undefined))?.gap === motions.at(-1), {
-      what: 'the new gap recorded in the index',
+    // The skipped writes land once Redis answers: the index holds them, and its gap is the loss
+    // before, not these.
+    await waitFor(
+      async () => {
+        const view = await index().catch(() => undefined);
+        const seqs = (view?.seqs ?? []) as number[];
+        return view?.gap === gapBefore && motions.every((seq) => seqs.includes(seq));
+      },
+      { what: 'the late writes in the index, and no gap for them', timeoutMs: PATIENCE_MS, intervalMs: 100 },
+    );
+    await waitFor(async () => (await settled('landed')) === landedBefore + motions.length, {
+      what: 'the claims settled as landed',
       timeoutMs: PATIENCE_MS,
       intervalMs: 100,
     });
+    expect(await settled('lost')).toBe(lostBefore);
+    expect((await index()).gap).toBe(gapBefore);
   }, 120_000);
 });

@@ -10,8 +10,9 @@ import {
 } from '@telecare/platform';
 import { cleanupNamespace, servers } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventIndex } from '../src/event-index.ts';
+import { EVENT_INDEX_TTL_S, EventIndex } from '../src/event-index.ts';
 import { consumerName, startTriage, type TriageHandle } from '../src/index.ts';
+import { GapClaims } from '../src/index-gaps.ts';
 import { drained, makeEvent, publishEvent, T0, triageTestbed } from './support.ts';
 
 // Each resident's newest events by EVENTS stream sequence, written by the partition lanes and read
@@ -143,7 +144,8 @@ describe("triage's per-resident event index", () => {
   });
 
   it('puts an event handed back after later ones of its resident in its place, once; an older one than a full list keeps is left out', async () => {
-    const index = new EventIndex(redis, n);
+    const claims = await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S });
+    const index = new EventIndex(redis, n, { claims });
     const id = 'res_evorder1';
     for (const seq of [10, 12, 15, 11, 12, 9, 15]) await index.append(id, seq, 0);
     expect((await index.read(id, 0)).seqs).toEqual([9, 10, 11, 12, 15]);

@@ -295,3 +295,49 @@ export function killableInstances(env: Record<string, string>) {
     },
   };
 }
+
+/** Messages of a partition lane not acked yet (pending or in hand). */
+export async function unackedOn(jsm: JetStreamManager, n: Names, partition: number): Promise<number> {
+  const info = await jsm.consumers.info(n.streams.events, consumerName(partition));
+  return info.num_pending + info.num_ack_pending;
+}
+
+/** A resident's event index as the helpline reads it, with the helpline's token. */
+export async function eventIndexAt(
+  url: string,
+  residentId: string,
+  token: string,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${url}/api/residents/${residentId}/event-index`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) throw new Error(`event index: ${response.status}`);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/**
+ * Publishes one resident's events, each from a device of its own, as a gateway stores them:
+ * resolves with each event's EVENTS sequence.
+ */
+export function residentPublisher(
+  js: JetStreamClient,
+  n: () => Names,
+  residentId: string,
+  partitions: number,
+) {
+  let count = 0;
+  return async (type: EventType): Promise<number> => {
+    count++;
+    const event = makeEvent({
+      residentId,
+      type,
+      deviceEventId: `${residentId}-${count}`,
+      partitions,
+      serial: `${residentId}-${count}`,
+    });
+    const ack = await js.publish(n().subjects.event(event.partition, event.type), JSON.stringify(event), {
+      msgID: event.id,
+    });
+    return ack.seq;
+  };
+}

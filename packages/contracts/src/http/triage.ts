@@ -44,13 +44,13 @@ export const EventIndexView = z.looseObject({
   since: z.number().int().positive().nullable(),
   /**
    * The newest of the resident's events whose indexing was skipped (Redis did not take the write in
-   * time): the resident's index is whole only past it. Null: none in the last 25 hours. Absent
-   * from a triage older than gaps.
+   * time) and is lost, or not yet known to have landed: the resident's index is whole only past
+   * it. Null: none in the last 25 hours. Absent from a triage older than gaps.
    */
   gap: z.number().int().positive().nullable().optional(),
   /**
-   * Triage has read every event of the partition up to this sequence, and indexed it or recorded
-   * it in its resident's `gap`.
+   * Triage has read every event of the partition up to this sequence, and indexed it or claimed
+   * it as its resident's `gap`.
    */
   through: z.number().int().nonnegative(),
 });
