@@ -23,6 +23,8 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** A terminal on stderr: the live progress display is shown only there. */
   interactive: boolean;
+  /** The stream a live display draws on (the process's stderr); else it is written through `stderr`. */
+  progressStream?: NodeJS.WritableStream;
 }
 
 export const processIo: CliIo = {
@@ -30,6 +32,7 @@ export const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   interactive: Boolean(process.stderr.isTTY),
+  progressStream: process.stderr,
 };
 
 interface Globals {

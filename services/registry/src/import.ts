@@ -489,7 +489,12 @@ export async function importCsv(
     // A serial is one device in any letter case, in the file and in the registry.
     const twice = serial ? seenSerials.get(serial.toLowerCase()) : undefined;
     if (twice !== undefined) {
-      rowErrors.push({ file: 'devices', line, field: 'serial', message: appearsTwice('serial', serial, twice) });
+      rowErrors.push({
+        file: 'devices',
+        line,
+        field: 'serial',
+        message: appearsTwice('serial', serial, twice),
+      });
     } else if (serial) seenSerials.set(serial.toLowerCase(), line);
     const registeredAs = serial ? anyCase.get(serial.toLowerCase()) : undefined;
     if (registeredAs !== undefined && registeredAs !== serial) {

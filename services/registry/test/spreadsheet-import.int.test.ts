@@ -57,9 +57,11 @@ describe("an installer's spreadsheet, exported as CSV", () => {
     ',,,,,,',
     '',
   ].join('\r\n');
-  const devices = ['Serial,Kind,Resident,Location', 'XL-PND-1,pendant,XL-1,worn', 'XL-PND-2,pendant,XL-2,'].join(
-    '\r\n',
-  );
+  const devices = [
+    'Serial,Kind,Resident,Location',
+    'XL-PND-1,pendant,XL-1,worn',
+    'XL-PND-2,pendant,XL-2,',
+  ].join('\r\n');
 
   it('imports it as people wrote it, normalised, and a second run of the same file changes nothing', async () => {
     const first = await call('POST', '/api/import', { residents, devices });
@@ -130,16 +132,40 @@ describe("an installer's spreadsheet, exported as CSV", () => {
       'DU-2,Arthur Sample,2 High Street,GL1 2AB',
       'DU-1,Edith Example,1 High Street,GL1 2AB',
     ].join('\n');
-    const taken = ['serial,kind,resident', 'XL-PND-1,pendant,DU-2', 'DU-PND,pendant,DU-2', 'DU-PND,pendant,DU-2'];
+    const taken = [
+      'serial,kind,resident',
+      'XL-PND-1,pendant,DU-2',
+      'DU-PND,pendant,DU-2',
+      'DU-PND,pendant,DU-2',
+    ];
     const refused = await call('POST', '/api/import', { residents: dup, devices: taken.join('\n') });
     expect(refused.status).toBe(422);
     expect((refused.body as unknown as Errors).errors).toEqual([
-      expect.objectContaining({ file: 'residents', line: 4, field: 'ref', message: expect.stringMatching(/line 2/) }),
-      expect.objectContaining({ file: 'devices', line: 2, field: 'resident', message: expect.stringMatching(/unpair/) }),
-      expect.objectContaining({ file: 'devices', line: 4, field: 'serial', message: expect.stringMatching(/line 3/) }),
+      expect.objectContaining({
+        file: 'residents',
+        line: 4,
+        field: 'ref',
+        message: expect.stringMatching(/line 2/),
+      }),
+      expect.objectContaining({
+        file: 'devices',
+        line: 2,
+        field: 'resident',
+        message: expect.stringMatching(/unpair/),
+      }),
+      expect.objectContaining({
+        file: 'devices',
+        line: 4,
+        field: 'serial',
+        message: expect.stringMatching(/line 3/),
+      }),
     ]);
     // With the good rows asked for: those go in, the refused ones are named, the paired device stays.
-    const partly = await call('POST', '/api/import', { residents: dup, devices: taken.join('\n'), importValid: true });
+    const partly = await call('POST', '/api/import', {
+      residents: dup,
+      devices: taken.join('\n'),
+      importValid: true,
+    });
     expect(partly.status).toBe(200);
     expect(partly.body).toMatchObject({
       imported: true,
@@ -155,7 +181,9 @@ describe("an installer's spreadsheet, exported as CSV", () => {
   it('refuses a 20,000-row file for its row 15,000 by line and column, and writes none of the rest', async () => {
     const rows = ['ref,name,address,postcode,phone'];
     for (let i = 1; i <= 20_000; i++) {
-      rows.push(`BIG-${i},Resident ${i},${i} Long Road,GL1 2AB,${i === 15_000 ? '1452000001' : '01452 000001'}`);
+      rows.push(
+        `BIG-${i},Resident ${i},${i} Long Road,GL1 2AB,${i === 15_000 ? '1452000001' : '01452 000001'}`,
+      );
     }
     const refused = await call('POST', '/api/import', { residents: rows.join('\r\n') });
     expect(refused.status).toBe(422);

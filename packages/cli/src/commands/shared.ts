@@ -1,5 +1,7 @@
+import { Writable } from 'node:stream';
 import type { Client, RegistryRoutes } from '@telecare/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
+import ora, { type Ora } from 'ora';
 import { CliError, EXIT } from '../client.ts';
 import type { CliIo } from '../program.ts';
 
@@ -17,6 +19,27 @@ export interface Commands {
   ctx: (cmd: Command) => CommandContext;
   io: CliIo;
   outcome: { exitCode: number };
+}
+
+/**
+ * A live line (ora) on a terminal, started with `text`: nothing when stderr is not a terminal or
+ * the output is JSON for a script.
+ */
+export function liveLine(io: CliIo, json: boolean, text: string): Ora {
+  const stream =
+    io.progressStream ??
+    new Writable({
+      write(chunk, _encoding, done) {
+        io.stderr(String(chunk));
+        done();
+      },
+    });
+  return ora({
+    stream,
+    isEnabled: !json && io.interactive,
+    isSilent: json || !io.interactive,
+    discardStdin: false,
+  }).start(text);
 }
 
 export const positiveInt = (value: string): number => {
