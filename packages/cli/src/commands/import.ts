@@ -7,7 +7,13 @@ import { type Commands, type Json, keyHeaders, liveLine, withIdempotencyKey } fr
 
 /**
  * The columns of both files, as the registry reads them (a test checks this list against the
- * registry's own). Examples that import as they are: packages/cli/examples/.
+ * registry's own). From a spreadsheet: save as "CSV UTF-8" (Excel's plain "CSV" on Windows: --encoding windows-1252), and
+format the serial, phone and ref columns as Text before typing, or a spreadsheet drops a leading 0
+and shows long numbers as 1.23457E+11. Header names may be in any case; blank rows are skipped; a
+phone without its leading 0, a value in scientific notation or a date as a day number is refused
+on its line, never repaired by a guess.
+
+Examples that import as they are: packages/cli/examples/.
  */
 const IMPORT_HELP = `
 residents.csv — one resident a row, found again by ref on a later import:
@@ -22,8 +28,8 @@ residents.csv — one resident a row, found again by ref on a later import:
   keySafe               optional  key-safe code and where it is; stored encrypted (needs REGISTRY_DATA_KEY)
   medicalSummary        optional  stored encrypted (needs REGISTRY_DATA_KEY)
   consent               optional  yes/no: the resident has consented (default no)
-  referredOn            optional  YYYY-MM-DD: when referred for telecare
-  firstInstalledOn      optional  YYYY-MM-DD: when telecare was first installed, from earlier records
+  referredOn            optional  YYYY-MM-DD or DD/MM/YYYY (day first): when referred for telecare
+  firstInstalledOn      optional  YYYY-MM-DD or DD/MM/YYYY: when telecare was first installed, from earlier records
 
 devices.csv — one device a row, found again by serial:
   serial                required  3–64 letters, digits, _ or - (EXM-PND-0101)
@@ -74,15 +80,19 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
     )
     .addHelpText('after', IMPORT_HELP)
     .action(async (files: string[], opts, cmd: Command) => {
-      const { api, print, json } = ctx(cmd);
+      const { apiWaiting, print, json } = ctx(cmd);
       const body: Json = { importValid: Boolean(opts.importValid) };
       const sizes: string[] = [];
+      let lines = 0;
       for (const file of files) {
         const text = readSpreadsheetCsv(file, opts.encoding);
         const header = text.split(/\r?\n/, 1)[0] ?? '';
         body[/(^|,)\s*"?\s*serial\s*"?\s*(,|$)/i.test(header) ? 'devices' : 'residents'] = text;
-        sizes.push(`${basename(file)} (${text.split('\n').length - 1 || 1} lines)`);
+        const count = text.split('\n').length - 1 || 1;
+        lines += count;
+        sizes.push(`${basename(file)} (${count} lines)`);
       }
+      const wait = importWaitMs(lines);
       // One request: the registry checks every row, then writes them all or none, so the live line
       // says what was sent and for how long the registry has been at it.
       const started = Date.now();
@@ -91,10 +101,16 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
       const ticking = setInterval(() => {
         spinner.text = `${sent} (${Math.round((Date.now() - started) / 1000)} s)`;
       }, 1000);
-      const out = await api.importCsv({ ...keyHeaders(opts), body }).finally(() => {
-        clearInterval(ticking);
-        spinner.stop();
-      });
+      const out = await apiWaiting(wait)
+        .importCsv({ ...keyHeaders(opts), body })
+        .catch((err: unknown) => {
+          if (!(err instanceof CliError && err.timedOut)) throw err;
+          throw new CliError(unansweredImport(wait, opts.idempotencyKey), EXIT.unavailable);
+        })
+        .finally(() => {
+          clearInterval(ticking);
+          spinner.stop();
+        });
       const issued = out.credentials ?? [];
       if (opts.secretsFile && issued.length > 0) {
         writeOwnerOnly(
@@ -137,6 +153,23 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
       // Refused rows are exit 2 even when the good ones went in: a script must not take it for a clean run.
       if (!out.imported || out.errors.length > 0) outcome.exitCode = EXIT.refused;
     });
+}
+
+/**
+ * How long an import is waited for. The registry writes each row and publishes each device in
+ * turn — about 6 ms a device row on a busy 2-core machine, so a 20,000-row devices.csv takes
+ * nearly two minutes and the largest file it accepts four — and a CLI that gave up at a fixed
+ * two minutes reported a failure for an import that went on to be written, its MQTT secrets shown
+ * to no one. Two minutes, and 20 ms more a line.
+ */
+export const importWaitMs = (lines: number): number => 120_000 + 20 * lines;
+
+/** What an import that was not answered in time may have done, and how to find out. */
+function unansweredImport(waitMs: number, key: string | undefined): string {
+  const again = key
+    ? `run the same command with the same --idempotency-key ${key}: it answers with that import's rows, or does it once if it was not written`
+    : 'run the same command again: each row then says whether it is in (unchanged) or what it changes, and nothing is added twice';
+  return `the registry did not answer the import within ${Math.round(waitMs / 1000)} s: it may have been written all the same; ${again}. An MQTT device it created has a secret no one was shown: issue a new one with telecare device secret <serial>`;
 }
 
 /**

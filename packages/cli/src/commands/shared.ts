@@ -10,6 +10,8 @@ export type Json = Record<string, unknown>;
 /** What a command needs: the registry's typed client, and how to print (text, or JSON for scripts). */
 export interface CommandContext {
   api: Client<RegistryRoutes>;
+  /** The same client, waiting up to `timeoutMs` for each answer (a long import). */
+  apiWaiting: (timeoutMs: number) => Client<RegistryRoutes>;
   print: (value: unknown, human: () => string) => void;
   json: boolean;
 }
