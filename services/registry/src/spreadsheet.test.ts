@@ -29,6 +29,10 @@ describe('a CSV as a spreadsheet exports it', () => {
     });
   });
 
+  it('counts old Mac line ends (CR alone) as lines too', () => {
+    expect(read('ref,name\rA-1,Edith\r\rA-2,Arthur\r').rows.map((r) => r.line)).toEqual([2, 4]);
+  });
+
   it('names the line an unclosed quote starts on, however many lines it swallowed', () => {
     const { errors } = read('ref,name\r\nA-1,Edith\r\nA-2,"Arthur\r\nA-3,Mary\r\n');
     expect(errors).toEqual([expect.objectContaining({ line: 3, field: 'name' })]);
