@@ -71,6 +71,20 @@ describe('telecare import with a spreadsheet export', () => {
     expect(imported.code).toBe(0);
   });
 
+  it('refuses a file larger than the registry takes before sending it, saying how to split it', async () => {
+    const file = join(dir, 'huge-residents.csv');
+    const rows = ['ref,name,address,postcode'];
+    for (let i = 0; i < 70_000; i++)
+      rows.push(`HUGE-${i},Resident ${i},${i} A Rather Long Road Name,GL3 4AB`);
+    writeFileSync(file, rows.join('\r\n'));
+    const refused = await cli(['import', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /^telecare: huge-residents\.csv: 4\.\d MiB to send, .* at most 4 MiB .*split the rows/,
+    );
+    expect((await cli(['--json', 'resident', 'search', 'HUGE-'])).stdout).toContain('"total":0');
+  });
+
   it('shows on a terminal that the import is at work, and nothing on stderr when not one', async () => {
     const file = join(dir, 'live-residents.csv');
     writeFileSync(file, 'ref,name,address,postcode\nLIVE-1,Lena Live,1 Street,GL3 4AB\n');

@@ -1,5 +1,6 @@
-import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
+import { IMPORT_BODY_LIMIT } from '@telecare/contracts';
 import { type Command, Option } from 'commander';
 import { CliError, EXIT } from '../client.ts';
 import { csvLine } from '../csv.ts';
@@ -92,6 +93,8 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
         lines += count;
         sizes.push(`${basename(file)} (${count} lines)`);
       }
+      const size = Buffer.byteLength(JSON.stringify(body));
+      if (size > IMPORT_BODY_LIMIT) throw tooLarge(files.map((f) => basename(f)).join(' and '), size);
       const wait = importWaitMs(lines);
       // One request: the registry checks every row, then writes them all or none, so the live line
       // says what was sent and for how long the registry has been at it.
@@ -164,6 +167,13 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
  */
 export const importWaitMs = (lines: number): number => 120_000 + 20 * lines;
 
+/** A request larger than the registry takes, refused before it is sent, saying what to do. */
+const tooLarge = (what: string, bytes: number): CliError =>
+  new CliError(
+    `${what}: ${(bytes / 1_048_576).toFixed(1)} MiB to send, and the registry takes at most ${IMPORT_BODY_LIMIT / 1_048_576} MiB an import (some 40,000 short rows): split the rows into files below that, each with the header, and import them one after another (each file is all or nothing on its own)`,
+    EXIT.refused,
+  );
+
 /** What an import that was not answered in time may have done, and how to find out. */
 function unansweredImport(waitMs: number, key: string | undefined): string {
   const again = key
@@ -180,8 +190,12 @@ function unansweredImport(waitMs: number, key: string | undefined): string {
 function readSpreadsheetCsv(file: string, encoding: string | undefined): string {
   let bytes: Buffer;
   try {
+    // Not read whole when it cannot be sent: a file the registry would refuse is refused here.
+    const size = statSync(file).size;
+    if (size > IMPORT_BODY_LIMIT) throw tooLarge(basename(file), size);
     bytes = readFileSync(file);
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.refused);
   }
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
