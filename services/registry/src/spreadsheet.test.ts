@@ -3,9 +3,13 @@ import { type ImportError, readCell, readCsv } from './spreadsheet.ts';
 
 const COLUMNS = { required: ['ref', 'name'], optional: ['phone', 'referredOn'] };
 
-const read = (text: string) => {
+const readCsvWith = (text: string) => {
   const errors: ImportError[] = [];
-  const rows = readCsv('residents', text, COLUMNS, errors);
+  return { rows: readCsv('residents', text, COLUMNS, errors), errors };
+};
+
+const read = (text: string) => {
+  const { rows, errors } = readCsvWith(text);
   return { rows: rows.map((r) => ({ line: r.line, ...r.values, problems: r.problems.length })), errors };
 };
 
@@ -45,6 +49,37 @@ describe('a CSV as a spreadsheet exports it', () => {
     expect(read('ref,name\nA-1,\u00A0Edith\u00A0Example\u00A0 \n').rows[0]).toMatchObject({
       name: 'Edith Example',
     });
+  });
+
+  it('ignores the unnamed empty columns a spreadsheet adds at the end of the header', () => {
+    expect(read('ref,name,,\r\nA-1,Edith,,\r\n')).toEqual({
+      rows: [{ line: 2, ref: 'A-1', name: 'Edith', problems: 0 }],
+      errors: [],
+    });
+    // A value under no header name is the row's error, not lost.
+    const { rows } = readCsvWith('ref,name,,\r\nA-1,Edith,,x\r\n');
+    expect(rows[0]?.problems).toEqual([
+      expect.objectContaining({
+        line: 2,
+        field: 'column 4',
+        message: 'has 4 cells, but the header names 2 columns',
+      }),
+    ]);
+    expect(read('ref,,name\n').errors).toEqual([
+      expect.objectContaining({ line: 1, field: 'column 2', message: 'column 2 has no name in the header' }),
+    ]);
+  });
+
+  it('refuses a file separated by semicolons, saying so, rather than list one unknown column', () => {
+    expect(read('ref;name\r\nA-1;Edith\r\n').errors).toEqual([
+      {
+        file: 'residents',
+        line: 1,
+        field: '(file)',
+        message:
+          'its columns are separated by ; (a spreadsheet set to a European language): save it as CSV with commas',
+      },
+    ]);
   });
 
   it('still refuses a column it does not know, and one given twice in other spellings', () => {

@@ -115,7 +115,30 @@ export function readCsv(
     [...columns.required, ...columns.optional].map((column) => [columnKey(column), column]),
   );
   const typed = records[0]?.record ?? [];
-  const header = typed.map((name) => known.get(columnKey(name)) ?? name);
+  if (typed.length === 1 && typed[0]?.includes(';')) {
+    errors.push({
+      file,
+      line: 1,
+      field: '(file)',
+      message:
+        'its columns are separated by ; (a spreadsheet set to a European language): save it as CSV with commas',
+    });
+    return [];
+  }
+  // A spreadsheet writes an empty column for every one a cell was ever formatted in.
+  let width = typed.length;
+  while (width > 0 && typed[width - 1] === '') width--;
+  const header = typed.slice(0, width).map((name) => known.get(columnKey(name)) ?? name);
+  header.forEach((name, i) => {
+    if (name !== '') return;
+    errors.push({
+      file,
+      line: 1,
+      field: `column ${i + 1}`,
+      message: `column ${i + 1} has no name in the header`,
+    });
+    ok = false;
+  });
   for (const column of columns.required) {
     if (!header.includes(column)) {
       errors.push({ file, line: 1, field: column, message: `column ${column} is missing` });
@@ -124,6 +147,7 @@ export function readCsv(
   }
   const seen = new Set<string>();
   for (const column of header) {
+    if (column === '') continue;
     if (!known.has(columnKey(column))) {
       errors.push({ file, line: 1, field: column, message: `unknown column ${column}` });
       ok = false;
