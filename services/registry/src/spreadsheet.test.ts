@@ -118,6 +118,11 @@ describe('a cell a spreadsheet changed', () => {
     expect(readCell('referredOn', '45632').problem).toMatch(/day number \(2024-12-06 in Excel/);
   });
 
+  it('reads a number of seconds written with thousands separators', () => {
+    expect(readCell('supervisionIntervalS', '86,400')).toEqual({ value: '86400' });
+    expect(readCell('supervisionIntervalS', '3,6')).toEqual({ value: '3,6' });
+  });
+
   it('refuses text with a replacement character: the file was read in the wrong encoding', () => {
     expect(readCell('name', 'Zo\uFFFD')).toMatchObject({ problem: expect.stringMatching(/UTF-8/) });
   });

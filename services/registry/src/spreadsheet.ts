@@ -225,6 +225,9 @@ export function readCell(column: string, cell: string): { value: string; problem
     };
   }
   if (DATE_COLUMNS.has(column)) return readDate(cell);
+  // A number cell formatted with separators (86,400): commas in threes are only thousands.
+  if (column === 'supervisionIntervalS' && /^\d{1,3}(?:,\d{3})+$/.test(cell))
+    return { value: cell.replace(/,/g, '') };
   return { value: cell };
 }
 
