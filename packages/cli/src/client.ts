@@ -18,11 +18,14 @@ export const EXIT = { ok: 0, failed: 1, refused: 2, unauthorised: 3, unavailable
 export class CliError extends Error {
   readonly exitCode: number;
   readonly body: unknown;
-  constructor(message: string, exitCode: number, body?: unknown) {
+  /** No answer in time: what was asked may still have been done. */
+  readonly timedOut: boolean;
+  constructor(message: string, exitCode: number, body?: unknown, timedOut = false) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
     this.body = body;
+    this.timedOut = timedOut;
   }
 }
 
@@ -33,12 +36,13 @@ const exitCodeOf = (status: number): number =>
 /** A failed call as the CLI reports it: the service's message and every field at fault. */
 export function cliErrorOf(err: unknown): unknown {
   if (!(err instanceof ApiCallError)) return err;
-  if (typeof err.status !== 'number') return new CliError(err.message, EXIT.unavailable);
+  if (typeof err.status !== 'number')
+    return new CliError(err.message, EXIT.unavailable, undefined, err.status === 'timeout');
   const issues = err.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n');
   return new CliError([err.message, issues].filter(Boolean).join('\n'), exitCodeOf(err.status), err.body);
 }
 
-/** A long import is still one request. */
+/** How long a call is waited for (an import waits as long as its rows need: `importWaitMs`). */
 const CALL_TIMEOUT_MS = 120_000;
 
 /** The typed client of a service's route contracts, its failures turned into CliErrors. */
@@ -47,8 +51,9 @@ export function cliClient<T extends RouteTable>(
   url: string,
   token: string | undefined,
   service: string,
+  timeoutMs = CALL_TIMEOUT_MS,
 ): Client<T> {
-  const api = createClient(routes, { baseUrl: url, token, timeoutMs: CALL_TIMEOUT_MS, service });
+  const api = createClient(routes, { baseUrl: url, token, timeoutMs, service });
   type Call = ((input?: unknown) => Promise<unknown>) & {
     pages?: (input?: unknown) => AsyncGenerator<unknown, void, undefined>;
   };
@@ -76,5 +81,8 @@ export function cliClient<T extends RouteTable>(
 }
 
 /** The registry's typed client. */
-export const registryApi = (url: string, token: string | undefined): Client<RegistryRoutes> =>
-  cliClient(REGISTRY_ROUTES, url, token, 'the registry');
+export const registryApi = (
+  url: string,
+  token: string | undefined,
+  timeoutMs?: number,
+): Client<RegistryRoutes> => cliClient(REGISTRY_ROUTES, url, token, 'the registry', timeoutMs);

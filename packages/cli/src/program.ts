@@ -23,6 +23,8 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** A terminal on stderr: the live progress display is shown only there. */
   interactive: boolean;
+  /** The stream a live display draws on (the process's stderr); else it is written through `stderr`. */
+  progressStream?: NodeJS.WritableStream;
 }
 
 export const processIo: CliIo = {
@@ -30,6 +32,7 @@ export const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
   env: process.env,
   interactive: Boolean(process.stderr.isTTY),
+  progressStream: process.stderr,
 };
 
 interface Globals {
@@ -76,14 +79,17 @@ export function buildProgram(io: CliIo = processIo, outcome = { exitCode: EXIT.o
 
   const ctx = (cmd: Command): CommandContext => {
     const globals = cmd.optsWithGlobals<Globals>();
-    const api = registryApi(
-      globals.url ?? io.env.TELECARE_REGISTRY_URL ?? DEFAULT_URL,
-      globals.token ?? io.env.TELECARE_TOKEN ?? io.env.TELECARE_ADMIN_TOKEN,
-    );
+    const url = globals.url ?? io.env.TELECARE_REGISTRY_URL ?? DEFAULT_URL;
+    const token = globals.token ?? io.env.TELECARE_TOKEN ?? io.env.TELECARE_ADMIN_TOKEN;
     const print = (value: unknown, human: () => string) => {
       io.stdout(`${globals.json ? JSON.stringify(value) : human()}\n`);
     };
-    return { api, print, json: Boolean(globals.json) };
+    return {
+      api: registryApi(url, token),
+      apiWaiting: (timeoutMs) => registryApi(url, token, timeoutMs),
+      print,
+      json: Boolean(globals.json),
+    };
   };
 
   // One file per command under commands/.

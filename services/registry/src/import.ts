@@ -1,5 +1,4 @@
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
-import { parse } from 'csv-parse/sync';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecret, newSecret } from './crypto.ts';
 import { InvalidRequestError } from './errors.ts';
@@ -14,16 +13,10 @@ import {
   type UpdateDeviceBody,
   type UpdateResidentBody,
 } from './schemas.ts';
+import { type Columns, type ImportError, readCsv } from './spreadsheet.ts';
 import { type RegistryStore, referralDayIssues } from './store.ts';
 
-export interface ImportError {
-  file: 'residents' | 'devices';
-  /** The line in the file (1 is the header). */
-  line: number;
-  /** The column at fault (`column 6` for a cell past the header's last), or `(file)`. */
-  field: string;
-  message: string;
-}
+export type { ImportError } from './spreadsheet.ts';
 
 /** What an import did with a row: a new record, a changed one, or one already as the file says. */
 export type RowAction = 'created' | 'updated' | 'unchanged';
@@ -75,97 +68,6 @@ export const DEVICE_COLUMNS = {
   ],
 };
 
-interface Row {
-  line: number;
-  values: Record<string, string>;
-  /** A cell past the header's last column: the row is refused, naming that column. */
-  problem?: ImportError;
-}
-
-/**
- * Parses CSV text with a header. A missing required column, an unknown or repeated one, or text
- * that is not CSV (an unclosed quote swallows the rows after it) refuses the file; a row with more
- * cells than the header is refused on its own.
- */
-function readCsv(
-  file: ImportError['file'],
-  text: string,
-  columns: { required: string[]; optional: string[] },
-  errors: ImportError[],
-): Row[] {
-  const records: Array<{ record: string[]; info: { lines: number } }> = [];
-  let ok = true;
-  let lastLine = 0;
-  try {
-    parse(text, {
-      skip_empty_lines: true,
-      trim: true,
-      bom: true,
-      relax_column_count: true,
-      skip_records_with_error: true,
-      on_skip: (err) => {
-        // The file is refused (fileErrors), but its readable rows are still checked and reported.
-        if (!err) return;
-        const column = (err as { column?: unknown }).column;
-        const at = typeof column === 'number' ? records[0]?.record[column] : undefined;
-        errors.push({
-          file,
-          // The error is reported where parsing gave up; the record began after the last one read.
-          line: lastLine + 1,
-          field: at ?? (typeof column === 'number' ? `column ${column + 1}` : '(file)'),
-          message: `not readable CSV: ${err.message}`,
-        });
-      },
-      on_record: (record, context) => {
-        lastLine = context.lines;
-        records.push({ record, info: { lines: context.lines } });
-        return record;
-      },
-    });
-  } catch (err) {
-    const line = typeof err === 'object' && err !== null && 'lines' in err ? Number(err.lines) : 1;
-    errors.push({ file, line, field: '(file)', message: `not readable CSV: ${(err as Error).message}` });
-    return [];
-  }
-  const header = records[0]?.record ?? [];
-  for (const column of columns.required) {
-    if (!header.includes(column)) {
-      errors.push({ file, line: 1, field: column, message: `column ${column} is missing` });
-      ok = false;
-    }
-  }
-  const seen = new Set<string>();
-  for (const column of header) {
-    if (!columns.required.includes(column) && !columns.optional.includes(column)) {
-      errors.push({ file, line: 1, field: column, message: `unknown column ${column}` });
-      ok = false;
-    } else if (seen.has(column)) {
-      errors.push({ file, line: 1, field: column, message: `column ${column} appears twice` });
-      ok = false;
-    }
-    seen.add(column);
-  }
-  if (!ok) return [];
-  return records.slice(1).map(({ record, info }) => {
-    const values: Record<string, string> = {};
-    header.forEach((column, i) => {
-      values[column] = record[i] ?? '';
-    });
-    const extra = record.slice(header.length).findIndex((cell) => cell !== '');
-    if (extra < 0) return { line: info.lines, values };
-    return {
-      line: info.lines,
-      values,
-      problem: {
-        file,
-        line: info.lines,
-        field: `column ${header.length + extra + 1}`,
-        message: `has ${record.length} cells, but the header names ${header.length} columns`,
-      },
-    };
-  });
-}
-
 const blank = (value: string | undefined): value is undefined => value === undefined || value === '';
 
 function bool(value: string | undefined): boolean | string | undefined {
@@ -212,6 +114,15 @@ export function parseCodeOverrides(value: string | undefined): {
 function defined(values: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined && v !== ''));
 }
+
+/** A schema's issue, unless the cell was already refused for what a spreadsheet did to it. */
+function addIssue(rowErrors: ImportError[], issue: ImportError): void {
+  if (!rowErrors.some((e) => e.field === issue.field)) rowErrors.push(issue);
+}
+
+/** A row repeated (a copy pasted twice, a list merged from two) is named with the line it repeats. */
+const appearsTwice = (field: string, value: string, first: number): string =>
+  `${field} ${value} appears twice: it is on line ${first} too; keep one of the two rows`;
 
 function issuesOf(run: () => unknown): Array<{ path: string; message: string }> {
   try {
@@ -405,13 +316,15 @@ export async function importCsv(
     { line: number; body: CreateResidentBody; existing?: { id: string; patch: UpdateResidentBody } }
   >();
   const badRefs = new Set<string>();
-  for (const { line, values, problem } of residentRows) {
+  const refLines = new Map<string, number>();
+  for (const { line, values, problems } of residentRows) {
     const ref = values.ref ?? '';
-    const rowErrors: ImportError[] = problem ? [problem] : [];
+    const rowErrors: ImportError[] = [...problems];
+    const twice = ref ? refLines.get(ref) : undefined;
     if (!ref) rowErrors.push({ file: 'residents', line, field: 'ref', message: 'required' });
-    else if (goodResidents.has(ref) || badRefs.has(ref)) {
-      rowErrors.push({ file: 'residents', line, field: 'ref', message: `ref ${ref} appears twice` });
-    }
+    else if (twice !== undefined) {
+      rowErrors.push({ file: 'residents', line, field: 'ref', message: appearsTwice('ref', ref, twice) });
+    } else refLines.set(ref, line);
     const input = defined({
       externalRef: ref,
       name: values.name,
@@ -432,7 +345,7 @@ export async function importCsv(
       parsed = parseRequest(CreateResidentBody, input);
     })) {
       const field = issue.path === 'externalRef' ? 'ref' : issue.path;
-      rowErrors.push({ file: 'residents', line, field, message: issue.message });
+      addIssue(rowErrors, { file: 'residents', line, field, message: issue.message });
     }
     if (parsed && (parsed.keySafe || parsed.medicalSummary) && !store.canSeal) {
       const field = parsed.keySafe ? 'keySafe' : 'medicalSummary';
@@ -508,7 +421,7 @@ export async function importCsv(
   const storedRefs = await store.residentsByRef(
     residentCells.filter((v) => !v.startsWith('res_') && !goodResidents.has(v) && !badRefs.has(v)),
   );
-  const seenSerials = new Set<string>();
+  const seenSerials = new Map<string, number>();
   const seenAccounts = new Set<string>();
   const goodDevices: Array<{
     line: number;
@@ -516,8 +429,8 @@ export async function importCsv(
     body: CreateDeviceBody;
     existing?: { values: Record<string, string> };
   }> = [];
-  for (const { line, values, problem } of deviceRows) {
-    const rowErrors: ImportError[] = problem ? [problem] : [];
+  for (const { line, values, problems } of deviceRows) {
+    const rowErrors: ImportError[] = [...problems];
     const ref = blank(values.resident) ? null : values.resident;
     let target: Target = null;
     if (ref !== null) {
@@ -567,17 +480,22 @@ export async function importCsv(
     for (const issue of issuesOf(() => {
       parsed = parseRequest(CreateDeviceBody, input);
     })) {
-      rowErrors.push({ file: 'devices', line, field: issue.path, message: issue.message });
+      addIssue(rowErrors, { file: 'devices', line, field: issue.path, message: issue.message });
     }
     const account0 = blank(values.dc09Account) ? found?.dc09_account : values.dc09Account;
     const keySet = !blank(values.dc09Key) || (found?.dc09_key_enc ?? null) !== null;
     const keyless = keylessProblem(dc09Keyless, account0, keySet);
     if (keyless) rowErrors.push({ file: 'devices', line, field: 'dc09Key', message: keyless });
     // A serial is one device in any letter case, in the file and in the registry.
-    if (serial && seenSerials.has(serial.toLowerCase())) {
-      rowErrors.push({ file: 'devices', line, field: 'serial', message: `serial ${serial} appears twice` });
-    }
-    if (serial) seenSerials.add(serial.toLowerCase());
+    const twice = serial ? seenSerials.get(serial.toLowerCase()) : undefined;
+    if (twice !== undefined) {
+      rowErrors.push({
+        file: 'devices',
+        line,
+        field: 'serial',
+        message: appearsTwice('serial', serial, twice),
+      });
+    } else if (serial) seenSerials.set(serial.toLowerCase(), line);
     const registeredAs = serial ? anyCase.get(serial.toLowerCase()) : undefined;
     if (registeredAs !== undefined && registeredAs !== serial) {
       rowErrors.push({
@@ -741,11 +659,7 @@ async function writing<T>(
  */
 export function importFingerprinted(body: ImportBody): unknown {
   const errors: ImportError[] = [];
-  const rows = (
-    file: ImportError['file'],
-    text: string | undefined,
-    columns: { required: string[]; optional: string[] },
-  ) =>
+  const rows = (file: ImportError['file'], text: string | undefined, columns: Columns) =>
     text === undefined
       ? null
       : readCsv(file, text, columns, errors).map((row) => ({ ...row, values: withoutSealed(row.values) }));

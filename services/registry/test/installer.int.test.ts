@@ -694,7 +694,12 @@ describe('registry installer tools against real PostgreSQL and NATS', () => {
     expect(refused.body.imported).toBe(false);
     expect(refused.body.errors).toEqual([
       { file: 'residents', line: 3, field: 'postcode', message: 'must be a UK postcode, like GL1 2AB' },
-      { file: 'devices', line: 3, field: 'serial', message: 'serial IMP-0001 appears twice' },
+      {
+        file: 'devices',
+        line: 3,
+        field: 'serial',
+        message: 'serial IMP-0001 appears twice: it is on line 2 too; keep one of the two rows',
+      },
       { file: 'devices', line: 4, field: 'resident', message: 'unknown resident A9' },
       {
         file: 'devices',

@@ -1,5 +1,7 @@
+import { Writable } from 'node:stream';
 import type { Client, RegistryRoutes } from '@telecare/contracts';
 import { type Command, InvalidArgumentError } from 'commander';
+import ora, { type Ora } from 'ora';
 import { CliError, EXIT } from '../client.ts';
 import type { CliIo } from '../program.ts';
 
@@ -8,6 +10,8 @@ export type Json = Record<string, unknown>;
 /** What a command needs: the registry's typed client, and how to print (text, or JSON for scripts). */
 export interface CommandContext {
   api: Client<RegistryRoutes>;
+  /** The same client, waiting up to `timeoutMs` for each answer (a long import). */
+  apiWaiting: (timeoutMs: number) => Client<RegistryRoutes>;
   print: (value: unknown, human: () => string) => void;
   json: boolean;
 }
@@ -17,6 +21,27 @@ export interface Commands {
   ctx: (cmd: Command) => CommandContext;
   io: CliIo;
   outcome: { exitCode: number };
+}
+
+/**
+ * A live line (ora) on a terminal, started with `text`: nothing when stderr is not a terminal or
+ * the output is JSON for a script.
+ */
+export function liveLine(io: CliIo, json: boolean, text: string): Ora {
+  const stream =
+    io.progressStream ??
+    new Writable({
+      write(chunk, _encoding, done) {
+        io.stderr(String(chunk));
+        done();
+      },
+    });
+  return ora({
+    stream,
+    isEnabled: !json && io.interactive,
+    isSilent: json || !io.interactive,
+    discardStdin: false,
+  }).start(text);
 }
 
 export const positiveInt = (value: string): number => {

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import ora from 'ora';
 import { EXIT } from '../client.ts';
 import {
   type Commands,
   given,
   type Json,
   keyHeaders,
+  liveLine,
   positiveInt,
   secondsLeft,
   sleep,
@@ -39,13 +39,7 @@ export function addTestCommand(program: Command, { ctx, io, outcome }: Commands)
       // The instruction always (a log of the run says what was asked); the live display only on a terminal.
       if (!json)
         io.stderr(`test mode on for ${ask}; waiting up to ${secondsLeft(deadline)} s for ${expected}\n`);
-      // ora writes to the real stderr, whatever `io` is.
-      const spinner = ora({
-        stream: process.stderr,
-        isEnabled: !json && io.interactive,
-        isSilent: json || !io.interactive,
-      });
-      spinner.start(ask);
+      const spinner = liveLine(io, json, ask);
       let test = started;
       while (test.status === 'waiting') {
         await sleep(500);
