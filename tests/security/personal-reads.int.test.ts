@@ -67,7 +67,7 @@ describe("reads of a resident's personal data at the helpline", () => {
         })
       ).status,
     ).toBe(201);
-    // The holder's own look at their case is their work: not a line per read.
+    // The holder's own look at their case is their work: never limited, and logged all the same.
     expect((await p.helplineCall('GET', `/api/cases/${caseId}`, { as: holder.cookie })).status).toBe(200);
     const view = await p.helplineCall('GET', `/api/cases/${caseId}`, { as: reader.cookie });
     expect(view.status).toBe(200);
@@ -80,11 +80,54 @@ describe("reads of a resident's personal data at the helpline", () => {
       lines().filter((l) => l.event === 'personal-data-read' && l.userId === userId);
     expect(readsBy(reader.id)).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ what: 'case-view', caseId, residentIds: [residentId], role: 'operator' }),
+        expect.objectContaining({
+          what: 'case-view',
+          caseId,
+          residentIds: [residentId],
+          role: 'operator',
+          ground: 'outside',
+        }),
         expect.objectContaining({ what: 'device-events', caseId, residentIds: [residentId] }),
       ]),
     );
-    expect(readsBy(holder.id).filter((l) => l.what === 'case-view')).toEqual([]);
+    expect(readsBy(holder.id).filter((l) => l.what === 'case-view')).toEqual([
+      expect.objectContaining({ caseId, residentIds: [residentId], ground: 'in-hand' }),
+    ]);
     for (const line of p.logs) expect(line).not.toContain('spare key');
+  });
+
+  // The limit on reads outside one's own work spares the console's real work (the queue, a
+  // supervisor's oversight of every open case): those reads used to leave no line at all, so a
+  // supervisor could read every open case's notes and the responders called, unrecorded.
+  it("log the reads the hourly limit spares: a case in the queue, a supervisor's look at any open case", async () => {
+    const residentId = await p.resident('Winifred Oversight', '8642');
+    const caseId = await p.caseFor(residentId);
+    const operator = await p.user('queue.reader@example.org', 'operator');
+    const supervisor = await p.user('oversight@example.org', 'supervisor');
+
+    for (const as of [operator.cookie, supervisor.cookie]) {
+      expect((await p.helplineCall('GET', `/api/cases/${caseId}`, { as })).status).toBe(200);
+      expect((await p.helplineCall('GET', `/api/cases/${caseId}/notes`, { as })).status).toBe(200);
+    }
+    const accepted = await p.helplineCall('POST', `/api/cases/${caseId}/accept`, {
+      as: operator.cookie,
+      body: {},
+    });
+    expect(accepted.status).toBe(200);
+    expect((await p.helplineCall('GET', `/api/cases/${caseId}`, { as: supervisor.cookie })).status).toBe(200);
+
+    const readsBy = (userId: string) =>
+      lines()
+        .filter((l) => l.event === 'personal-data-read' && l.userId === userId && l.caseId === caseId)
+        .map(({ what, ground, residentIds, role }) => ({ what, ground, residentIds, role }));
+    expect(readsBy(operator.id)).toEqual([
+      { what: 'case-view', ground: 'queue', residentIds: [residentId], role: 'operator' },
+      { what: 'case-notes', ground: 'queue', residentIds: [residentId], role: 'operator' },
+    ]);
+    expect(readsBy(supervisor.id)).toEqual([
+      { what: 'case-view', ground: 'queue', residentIds: [residentId], role: 'supervisor' },
+      { what: 'case-notes', ground: 'queue', residentIds: [residentId], role: 'supervisor' },
+      { what: 'case-view', ground: 'oversight', residentIds: [residentId], role: 'supervisor' },
+    ]);
   });
 });

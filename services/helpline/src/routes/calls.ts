@@ -208,7 +208,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       const stored = ctx.caseRead(req);
       await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
-      if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
+      if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case);
       return {
         telephony: deps.telephony.mode,
         targets,

@@ -106,14 +106,16 @@ export interface RouteContext {
    * Records that the caller was shown residents' personal data (names, addresses, phone numbers,
    * responders, notes) read from the registry, a case's steps (the operators' notes, the responders
    * called) outside the reader's own work, or a resident's device events (their days at home) read
-   * from EVENTS: the person, the case and the residents' ids, never the data. The registry records these reads as the helpline's own token, so only this line says
-   * which person read whom.
+   * from EVENTS: the person, the case, the residents' ids and the ground of the read (`readGround`),
+   * never the data. Every read, the reader's own work too: the limit spares the console's work, the
+   * record does not. The registry records these reads as the helpline's own token, so only this
+   * line says which person read whom.
    */
   readonly personalRead: (
     req: FastifyRequest,
     what: PersonalRead,
     residentIds: readonly string[],
-    caseId?: string,
+    of?: Pick<HelplineCase, 'id' | 'state' | 'assignedTo' | 'offeredTo'>,
   ) => void;
   /**
    * Before a case's resident is read from the registry (context, numbers to call): throws a

@@ -13,7 +13,7 @@ import {
   UnauthorizedError,
 } from '@telecare/platform';
 import { consoleBundle } from '../console-bundle.ts';
-import { caseInHand, ownContextRead } from '../context-reads.ts';
+import { caseInHand, ownContextRead, readGround } from '../context-reads.ts';
 import { CaseNotFoundError } from '../errors.ts';
 import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
 import type { StoredCase } from '../store/index.ts';
@@ -199,7 +199,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       if (!stored) throw new Error(`${contractOf(req)} is not a read of one case (CASE_READS)`);
       return stored;
     },
-    personalRead: (req, what, residentIds, caseId) => {
+    personalRead: (req, what, residentIds, of) => {
       const principal = principals.get(req);
       deps.logger.info(
         {
@@ -207,7 +207,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
           userId: principal?.id,
           role: principal?.role,
           what,
-          ...(caseId ? { caseId } : {}),
+          ...(of ? { caseId: of.id, ground: principal ? readGround(of, principal) : 'outside' } : {}),
           residentIds,
         },
         'personal data read',
