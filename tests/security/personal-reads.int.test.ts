@@ -1,3 +1,4 @@
+import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistryAndHelpline } from './support.ts';
 
@@ -129,5 +130,78 @@ describe("reads of a resident's personal data at the helpline", () => {
       { what: 'case-notes', ground: 'queue', residentIds: [residentId], role: 'supervisor' },
       { what: 'case-view', ground: 'oversight', residentIds: [residentId], role: 'supervisor' },
     ]);
+  });
+
+  // The live stream sent every console each step of every open case as it was written, the
+  // operators' notes and the responders called by name included: any signed-in person (or a
+  // stolen session) kept a stream open and read every note of the floor, with no line of who read
+  // what. The steps typed by a person now reach the case view only, which is logged.
+  it('never carry the words of a note, a call record or a hold on the live stream', async () => {
+    const residentId = await p.resident('Winifred Streamed', '9753');
+    const caseId = await p.caseFor(residentId);
+    const holder = await p.user('stream.holder@example.org', 'operator');
+    const watcher = await p.user('stream.watcher@example.org', 'operator');
+    const abort = new AbortController();
+    const response = await fetch(`${p.helpline.url}/api/stream`, {
+      headers: { cookie: watcher.cookie.slice('cookie:'.length) },
+      signal: abort.signal,
+    });
+    expect(response.status).toBe(200);
+    let received = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of response.body as ReadableStream<Uint8Array>)
+          received += decoder.decode(chunk, { stream: true });
+      } catch {
+        // the test ended the stream
+      }
+    })();
+    try {
+      await waitFor(() => received.includes('event: snapshot'), { what: 'the snapshot' });
+      const write = (path: string, body: unknown) =>
+        p.helplineCall('POST', `/api/cases/${caseId}/${path}`, { as: holder.cookie, body });
+      expect((await write('accept', {})).status).toBe(200);
+      expect((await write('notes', { text: 'spare key under the blue pot' })).status).toBe(201);
+      expect(
+        (
+          await write('responder-calls', {
+            responderId: 'rsp_streamed',
+            name: 'Sam Streamed',
+            result: 'accepted',
+            note: 'coming over from Stroud',
+          })
+        ).status,
+      ).toBe(201);
+      expect(
+        (
+          await write('hold', {
+            until: new Date(Date.now() + 600_000).toISOString(),
+            reason: 'waiting for Sam',
+          })
+        ).status,
+      ).toBe(200);
+      const frames = () =>
+        received
+          .split('\n\n')
+          .filter((f) => f.includes('event: case') && f.includes(`"id":"${caseId}"`))
+          .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { lastEvent?: { kind: string } });
+      await waitFor(() => frames().some((c) => c.lastEvent?.kind === 'held'), { what: 'the hold streamed' });
+      expect(frames().map((c) => c.lastEvent?.kind)).toEqual(
+        expect.arrayContaining(['accepted', 'note', 'responder-called', 'held']),
+      );
+    } finally {
+      abort.abort();
+      await reading;
+    }
+    for (const words of ['spare key', 'Sam Streamed', 'Stroud', 'waiting for Sam'])
+      expect(received).not.toContain(words);
+    // Nor in the case list; the case view (logged) has them.
+    const list = await p.helplineCall('GET', '/api/cases?state=open', { as: watcher.cookie });
+    expect(JSON.stringify(list.json)).toContain(caseId);
+    expect(JSON.stringify(list.json)).not.toContain('waiting for Sam');
+    const view = await p.helplineCall('GET', `/api/cases/${caseId}`, { as: watcher.cookie });
+    expect(view.json.hold.reason).toBe('waiting for Sam');
+    expect(JSON.stringify(view.json)).toContain('Sam Streamed');
   });
 });

@@ -12,6 +12,7 @@ import {
   type RouteHandlers,
 } from '@telecare/platform';
 import { AtOnce } from '../at-once.ts';
+import { caseSummary } from '../case-summary.ts';
 import { traceCaseStep } from '../case-trace.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { decodeCursor, decodeNoteCursor, encodeCursor } from '../list-cursor.ts';
@@ -179,7 +180,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         query.set('cursor', encodeCursor(page.next));
         reply.header('link', nextPageLink(`/api/cases?${query}`));
       }
-      return page.cases;
+      // Every case, whoever works it: summaries (a hold's reason is the case view's).
+      return page.cases.map(caseSummary);
     },
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
