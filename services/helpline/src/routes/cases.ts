@@ -46,7 +46,9 @@ export const refusedReason = (err: unknown): string =>
       ? 'state'
       : err instanceof CaseNotFoundError
         ? 'not-found'
-        : 'error';
+        : err instanceof RateLimitedError
+          ? 'rate-limited'
+          : 'error';
 
 /**
  * The queue and a case's life: the list and one case with what the registry and the event

@@ -77,6 +77,8 @@ export interface RouteDeps {
   readonly requestBudget: RequestBudget;
   /** Reads of the cases in one's hand per person in a minute here (CASE_IN_HAND_READS_PER_MINUTE). */
   readonly caseInHandBudget: RequestBudget;
+  /** Writes on cases per person in a minute here (CASE_WRITES_PER_MINUTE), in memory. */
+  readonly caseWriteBudget: RequestBudget;
   /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
   readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
