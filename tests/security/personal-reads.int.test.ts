@@ -204,4 +204,32 @@ describe("reads of a resident's personal data at the helpline", () => {
     expect(view.json.hold.reason).toBe('waiting for Sam');
     expect(JSON.stringify(view.json)).toContain('Sam Streamed');
   });
+
+  // Starting a call answers with the number dialled (the resident's, a responder's): a supervisor
+  // could call from any accepted case and be shown the number without reading the call targets,
+  // and no line said who was shown whose number.
+  it('log the number a started call shows', async () => {
+    const residentId = await p.resident('Winifred Dialled', '1122');
+    const caseId = await p.caseFor(residentId);
+    const holder = await p.user('dial.holder@example.org', 'operator');
+    const supervisor = await p.user('dial.supervisor@example.org', 'supervisor');
+    expect(
+      (await p.helplineCall('POST', `/api/cases/${caseId}/accept`, { as: holder.cookie, body: {} })).status,
+    ).toBe(200);
+    const started = await p.helplineCall('POST', `/api/cases/${caseId}/calls`, {
+      as: supervisor.cookie,
+      body: { party: 'resident' },
+    });
+    expect(started.status).toBe(201);
+    expect(started.json.uri).toMatch(/^tel:/);
+    expect(lines().filter((l) => l.event === 'personal-data-read' && l.userId === supervisor.id)).toEqual([
+      expect.objectContaining({
+        what: 'call-number',
+        caseId,
+        residentIds: [residentId],
+        role: 'supervisor',
+        ground: 'oversight',
+      }),
+    ]);
+  });
 });

@@ -140,6 +140,8 @@ export type PersonalRead =
   | 'case-context'
   | 'queue-names'
   | 'call-targets'
+  /** The number a started call dialled (its answer shows it). */
+  | 'call-number'
   | 'device-events'
   | 'case-view'
   | 'case-notes';
