@@ -22,6 +22,12 @@ export const SECURITY_EVENT_KINDS = [
    */
   'case-in-hand-reads-rate-limited',
   /**
+   * helpline: one person's writes on cases (accept, decline, hold, resolve, notes, calls… any
+   * `POST /api/cases/{id}/…`) at one instance past CASE_WRITES_PER_MINUTE, far above anyone at a
+   * console: a script writing in a loop (once per window).
+   */
+  'case-writes-rate-limited',
+  /**
    * helpline: one supervisor set others' presence or signed others out past
    * SUPERVISOR_CONTROLS_PER_HOUR.
    */

@@ -145,6 +145,16 @@ export const helplineEnv = {
    */
   CASE_IN_HAND_READS_PER_MINUTE: z.coerce.number().int().min(100).max(1_000_000).default(6000),
   /**
+   * Writes on cases (every `POST /api/cases/{id}/…`: accept, decline, hold, resolve, reassign,
+   * notes, call records, calls, facts, reveals) one person may make of one instance in a minute,
+   * counted in its memory before the case is looked up: past it, 429 whatever the id (an id no case
+   * has included) and a `case-writes-rate-limited` security event once per window. An operator in a
+   * storm accepts, notes, calls and resolves a case every few seconds, a few writes each: 300 is a
+   * write every 200 ms for a whole minute, far above anyone at a console, and still a bound on a
+   * stolen session writing in a loop. The admin token is not counted. Kept at least 30.
+   */
+  CASE_WRITES_PER_MINUTE: z.coerce.number().int().min(30).max(1_000_000).default(300),
+  /**
    * Facts one person may record on cases in a minute (`POST /api/cases/{id}/facts`). A case has a
    * handful (the responder there, the ambulance's three stages, an admission); past it, 429 and a
    * `facts-rate-limited` security event.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caseInHand, ownContextRead } from './context-reads.ts';
+import { caseInHand, ownContextRead, readGround } from './context-reads.ts';
 import { ADMIN_PRINCIPAL, type Principal } from './people.ts';
 
 const operator: Principal = { id: 'usr_op', username: 'op', name: 'op', role: 'operator' };
@@ -43,5 +43,20 @@ describe('caseInHand', () => {
     expect(caseInHand(open, supervisor)).toBe(false);
     expect(caseInHand({ state: 'queued', assignedTo: null, offeredTo: null }, supervisor)).toBe(false);
     expect(caseInHand({ ...open, state: 'resolved', assignedTo: operator.id }, operator)).toBe(false);
+  });
+});
+
+describe('readGround', () => {
+  it("names why a read is the reader's work, and `outside` when it is not", () => {
+    const queued = { state: 'queued', assignedTo: null, offeredTo: null } as const;
+    expect(readGround({ ...open, assignedTo: operator.id }, operator)).toBe('in-hand');
+    expect(readGround({ ...open, assignedTo: supervisor.id }, supervisor)).toBe('in-hand');
+    expect(readGround(queued, operator)).toBe('queue');
+    expect(readGround(queued, supervisor)).toBe('queue');
+    expect(readGround({ state: 'offered', assignedTo: null, offeredTo: null }, operator)).toBe('queue');
+    expect(readGround(open, supervisor)).toBe('oversight');
+    expect(readGround({ ...open, state: 'closed' }, ADMIN_PRINCIPAL)).toBe('program');
+    expect(readGround(open, operator)).toBe('outside');
+    expect(readGround({ ...open, state: 'resolved' }, supervisor)).toBe('outside');
   });
 });

@@ -30,6 +30,7 @@ export type HelplineMetrics = {
   readonly factsRefused: Counter;
   readonly requestsRefused: Counter;
   readonly caseInHandReadsRefused: Counter;
+  readonly caseWritesRefused: Counter;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -188,6 +189,11 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     caseInHandReadsRefused: new Counter({
       name: 'helpline_case_in_hand_reads_refused_total',
       help: "Reads of a case in the reader's hand (held or offered) refused at this instance: past CASE_IN_HAND_READS_PER_MINUTE by one person",
+      registers,
+    }),
+    caseWritesRefused: new Counter({
+      name: 'helpline_case_writes_refused_total',
+      help: 'Writes on cases refused at this instance: past CASE_WRITES_PER_MINUTE by one person',
       registers,
     }),
     supervisorControlsRefused: new Counter({

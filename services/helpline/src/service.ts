@@ -247,6 +247,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
     requestBudget: new RequestBudget(config.REQUESTS_PER_MINUTE, 60_000, () => clock.now()),
     caseInHandBudget: new RequestBudget(config.CASE_IN_HAND_READS_PER_MINUTE, 60_000, () => clock.now()),
+    caseWriteBudget: new RequestBudget(config.CASE_WRITES_PER_MINUTE, 60_000, () => clock.now()),
     factsLimit: new PersonLimit(pool, schema, 'facts', config.FACTS_PER_MINUTE, 60_000, () => clock.now()),
     supervisorControlsLimit: new PersonLimit(
       pool,

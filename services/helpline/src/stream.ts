@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { HelplineCase } from '@telecare/contracts';
 import type { Clock, Logger } from '@telecare/platform';
+import { streamedChange } from './case-summary.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
 import type { HelplineMetrics } from './metrics.ts';
@@ -50,7 +51,7 @@ const REAP_EVERY_MS = 60_000;
 const MAX_UNSENT_BYTES = 32 * 1024 * 1024;
 
 export const sseFrame = (entry: FeedEntry): string =>
-  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(entry.lastEvent ? { ...entry.case, lastEvent: entry.lastEvent } : entry.case)}\n\n`;
+  `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(streamedChange(entry))}\n\n`;
 
 /**
  * The live streams this instance serves, and the presence they carry. Each stream of a person

@@ -434,7 +434,10 @@ export const HelplineCase = Case.extend({
   hold: z
     .object({
       until: z.iso.datetime({ offset: true }),
-      reason: z.string(),
+      reason: z
+        .string()
+        .optional()
+        .describe("the holder's words: in the case view only, not on the live stream or in the case list"),
       returnPriority: Priority.nullable(),
     })
     .nullable(),

@@ -526,7 +526,7 @@ export const HELPLINE_STREAM_ROUTES = {
     method: 'GET',
     path: '/api/stream',
     summary:
-      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent; its alerts as a window, the first, the most urgent and the latest, with alertCount) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Signed in with the session cookie, Authorization: Bearer, or ?ticket= (POST /api/stream/ticket) where no header can be set; ?access_token= is refused (400): a token in a URL is kept in logs and history. 401: a ticket unknown, used, expired, or of a credential no longer valid. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
+      "Server-sent events (text/event-stream): `hello` ({console, pingMs, timeoutMs}: a signed-in person's stream is one of their consoles), `snapshot`, then `case` (a HelplineCase with lastEvent; its alerts as a window, the first, the most urgent and the latest, with alertCount; a hold without its reason, and lastEvent's data {} for a step people write (a note, a call record, a hold, a resolution, a reassignment, a reveal, a fact, a call-back due): read those in the case view) on every change, and `ping` every pingMs, answered with POST /api/presence/heartbeat; resume with Last-Event-ID. Signed in with the session cookie, Authorization: Bearer, or ?ticket= (POST /api/stream/ticket) where no header can be set; ?access_token= is refused (400): a token in a URL is kept in logs and history. 401: a ticket unknown, used, expired, or of a credential no longer valid. 429: more than STREAMS_PER_PRINCIPAL open streams for this user on one instance",
     roles: CAN.view,
     query: StreamQuery,
     headers: StreamHeaders,
@@ -550,19 +550,24 @@ export const HELPLINE_STREAM_ROUTES = {
 /**
  * Every read by a signed-in person (a GET but the live stream) counts against their
  * REQUESTS_PER_MINUTE at the instance answering it, and a read of a case in their hand (held or
- * offered) against CASE_IN_HAND_READS_PER_MINUTE instead: 429 with Retry-After past either.
+ * offered) against CASE_IN_HAND_READS_PER_MINUTE instead; every write on a case (a POST under
+ * /api/cases/{id}/) against CASE_WRITES_PER_MINUTE: 429 with Retry-After past any.
  */
-const withinReadBudget = <T extends RouteTable>(routes: T): T =>
+/** A write on one case (a POST under /api/cases/{id}/), counted against CASE_WRITES_PER_MINUTE. */
+export const isCaseWrite = (route: { readonly method: string; readonly path: string }): boolean =>
+  route.method !== 'GET' && route.path.startsWith('/api/cases/{id}/');
+
+const withinBudgets = <T extends RouteTable>(routes: T): T =>
   Object.fromEntries(
     Object.entries(routes).map(([name, route]) => [
       name,
-      route.method === 'GET' && route.roles !== 'anyone' && name !== 'stream'
+      (route.method === 'GET' && route.roles !== 'anyone' && name !== 'stream') || isCaseWrite(route)
         ? { ...route, errors: [...new Set([...(route.errors ?? []), 429])] }
         : route,
     ]),
   ) as T;
 
-export const HELPLINE_ROUTES = withinReadBudget({
+export const HELPLINE_ROUTES = withinBudgets({
   ...HELPLINE_PEOPLE_ROUTES,
   ...HELPLINE_PRESENCE_ROUTES,
   ...HELPLINE_CASE_ROUTES,

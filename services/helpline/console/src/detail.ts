@@ -229,7 +229,7 @@ function renderDetail(): void {
     ${pressed ? `<div class="pressed" id="presses">${esc(pressed)}</div>` : ''}
     ${c.operatorGone ? `<div class="gone" id="operator-gone" role="status">${esc(goneText(c, nameOf))}${me?.role === 'supervisor' || me?.role === 'admin' ? ': reassign it' : ': tell your supervisor'}</div>` : ''}
     <div class="meta">${esc(c.id)} · resident ${esc(c.residentId)} · raised ${new Date(c.raisedAt).toLocaleTimeString()}${c.acceptedAt ? ` · answered in ${Math.round((Date.parse(c.acceptedAt) - Date.parse(c.raisedAt)) / 1000)} s` : ''}${c.requeuedAt && (c.state === 'queued' || c.state === 'offered') ? ` · back in the queue since ${new Date(c.requeuedAt).toLocaleTimeString()}` : ''}${c.priorityRaisedAt ? ` · P${c.priority} since ${new Date(c.priorityRaisedAt).toLocaleTimeString()}` : ''}${c.assignedTo ? ` · with ${esc(nameOf(c.assignedTo))}` : ''}</div>
-    ${c.state === 'on_hold' && c.hold ? `<div class="callback" id="call-back">${esc(callBackText(c))} (${esc(new Date(c.hold.until).toLocaleTimeString())}): ${esc(c.hold.reason)}</div>` : ''}
+    ${c.state === 'on_hold' && c.hold ? `<div class="callback" id="call-back">${esc(callBackText(c))} (${esc(new Date(c.hold.until).toLocaleTimeString())}): ${esc(c.hold.reason ?? '')}</div>` : ''}
     <div class="row">
       ${open && c.state !== 'accepted' && canWork() ? `<button class="primary" data-act="accept" id="accept">Accept${c.offeredTo === me?.id ? ' <kbd>a</kbd>' : ''}</button>` : ''}
       ${c.state === 'offered' && c.offeredTo === me?.id ? '<button data-act="decline" id="decline">Decline</button>' : ''}

@@ -181,6 +181,8 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       deps.callClaimWaitMs,
       place,
     );
+    // The answer shows the number dialled: a read of the resident's (or their responder's) number.
+    if (target?.uri) ctx.personalRead(req, 'call-number', [stored.case.residentId], stored.case);
     if (duplicate || !answer) {
       // The same click again (a lost answer, a double click): the call already placed, not another.
       const call = (await deps.store.calls(id)).find((c) => c.id === event.data.callId);
@@ -208,7 +210,7 @@ export function callHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLINE_C
       const stored = ctx.caseRead(req);
       await ctx.mayReadResident(req, stored.case);
       const { parties, targets } = await callTargets(stored.case.residentId);
-      if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case.id);
+      if (parties.available) ctx.personalRead(req, 'call-targets', [stored.case.residentId], stored.case);
       return {
         telephony: deps.telephony.mode,
         targets,

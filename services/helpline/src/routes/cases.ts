@@ -12,8 +12,8 @@ import {
   type RouteHandlers,
 } from '@telecare/platform';
 import { AtOnce } from '../at-once.ts';
+import { caseSummary } from '../case-summary.ts';
 import { traceCaseStep } from '../case-trace.ts';
-import { ownContextRead } from '../context-reads.ts';
 import { CaseNotFoundError, TransitionRefusedError } from '../errors.ts';
 import { decodeCursor, decodeNoteCursor, encodeCursor } from '../list-cursor.ts';
 import { protocolFor } from '../protocols.ts';
@@ -46,7 +46,9 @@ export const refusedReason = (err: unknown): string =>
       ? 'state'
       : err instanceof CaseNotFoundError
         ? 'not-found'
-        : 'error';
+        : err instanceof RateLimitedError
+          ? 'rate-limited'
+          : 'error';
 
 /**
  * The queue and a case's life: the list and one case with what the registry and the event
@@ -180,7 +182,8 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         query.set('cursor', encodeCursor(page.next));
         reply.header('link', nextPageLink(`/api/cases?${query}`));
       }
-      return page.cases;
+      // Every case, whoever works it: summaries (a hold's reason is the case view's).
+      return page.cases.map(caseSummary);
     },
 
     // Names are personal: only for the queue a person works, only residents with an open case, from
@@ -198,13 +201,13 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
     // The case view is read again on every change of the case on screen: its alerts as a window,
     // its steps without the older joins (a storm's case has thousands). Its steps name the
     // responders called and carry the operators' notes: outside the reader's own work it counts as
-    // a read of the resident, as the context does (the same resident again is free).
+    // a read of the resident, as the context does (the same resident again is free), and every
+    // read is logged, the reader's own work too (a line says on what ground).
     getCase: async (req) => {
       const { id } = req.params;
       const found = ctx.caseRead(req).case;
       await ctx.mayReadResident(req, found);
-      // Logged only outside the reader's own work: the console reads its own case on every change.
-      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-view', [found.residentId], found.id);
+      ctx.personalRead(req, 'case-view', [found.residentId], found);
       return {
         ...found,
         ...(await deps.store.events(id, CASE_VIEW_JOINS, deps.caseViewNotes)),
@@ -224,7 +227,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       const found = ctx.caseRead(req).case;
       const before = req.query.before === undefined ? undefined : decodeNoteCursor(req.query.before, id);
       await ctx.mayReadResident(req, found);
-      if (!ownContextRead(found, who(req))) ctx.personalRead(req, 'case-notes', [found.residentId], found.id);
+      ctx.personalRead(req, 'case-notes', [found.residentId], found);
       const page = await deps.store.notePage(id, before, req.query.limit);
       if (!page) throw new CaseNotFoundError(id);
       return page;
@@ -243,7 +246,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       await ctx.mayReadResident(req, found);
       const context = await deps.registry.context(found.residentId, () => deps.store.devicesOf(found.id));
       if (context.resident || context.responders.length > 0)
-        ctx.personalRead(req, 'case-context', [found.residentId], found.id);
+        ctx.personalRead(req, 'case-context', [found.residentId], found);
       return context;
     },
 
@@ -262,7 +265,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
           `${running} device events reads of yours are still running (TIMELINE_READS_AT_ONCE); try again when one has answered`,
         );
       return timelineReads.run(who(req).id, refuse, async () => {
-        ctx.personalRead(req, 'device-events', [found.residentId], found.id);
+        ctx.personalRead(req, 'device-events', [found.residentId], found);
         return deps.timeline.read(found.residentId, now(), req.query.hours);
       });
     },

@@ -77,6 +77,8 @@ export interface RouteDeps {
   readonly requestBudget: RequestBudget;
   /** Reads of the cases in one's hand per person in a minute here (CASE_IN_HAND_READS_PER_MINUTE). */
   readonly caseInHandBudget: RequestBudget;
+  /** Writes on cases per person in a minute here (CASE_WRITES_PER_MINUTE), in memory. */
+  readonly caseWriteBudget: RequestBudget;
   /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
   readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */
@@ -106,14 +108,16 @@ export interface RouteContext {
    * Records that the caller was shown residents' personal data (names, addresses, phone numbers,
    * responders, notes) read from the registry, a case's steps (the operators' notes, the responders
    * called) outside the reader's own work, or a resident's device events (their days at home) read
-   * from EVENTS: the person, the case and the residents' ids, never the data. The registry records these reads as the helpline's own token, so only this line says
-   * which person read whom.
+   * from EVENTS: the person, the case, the residents' ids and the ground of the read (`readGround`),
+   * never the data. Every read, the reader's own work too: the limit spares the console's work, the
+   * record does not. The registry records these reads as the helpline's own token, so only this
+   * line says which person read whom.
    */
   readonly personalRead: (
     req: FastifyRequest,
     what: PersonalRead,
     residentIds: readonly string[],
-    caseId?: string,
+    of?: Pick<HelplineCase, 'id' | 'state' | 'assignedTo' | 'offeredTo'>,
   ) => void;
   /**
    * Before a case's resident is read from the registry (context, numbers to call): throws a
@@ -136,6 +140,8 @@ export type PersonalRead =
   | 'case-context'
   | 'queue-names'
   | 'call-targets'
+  /** The number a started call dialled (its answer shows it). */
+  | 'call-number'
   | 'device-events'
   | 'case-view'
   | 'case-notes';

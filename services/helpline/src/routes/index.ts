@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HELPLINE_API, HELPLINE_ROUTES } from '@telecare/contracts';
+import { HELPLINE_API, HELPLINE_ROUTES, isCaseWrite } from '@telecare/contracts';
 import {
   type FastifyInstance,
   type FastifyRequest,
@@ -13,7 +13,7 @@ import {
   UnauthorizedError,
 } from '@telecare/platform';
 import { consoleBundle } from '../console-bundle.ts';
-import { caseInHand, ownContextRead } from '../context-reads.ts';
+import { caseInHand, ownContextRead, readGround } from '../context-reads.ts';
 import { CaseNotFoundError } from '../errors.ts';
 import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
 import type { StoredCase } from '../store/index.ts';
@@ -44,6 +44,16 @@ const CASE_READS: ReadonlySet<string> = new Set([
   'caseTimeline',
   'caseNotes',
 ]);
+
+/**
+ * The writes on one case (every `POST /api/cases/{id}/…`), counted against the writer's bound
+ * (CASE_WRITES_PER_MINUTE) before the case is looked up.
+ */
+const CASE_WRITES: ReadonlySet<string> = new Set(
+  Object.entries(HELPLINE_ROUTES)
+    .filter(([, route]) => isCaseWrite(route))
+    .map(([name]) => name),
+);
 
 /** The name of the contract a request is for (`accept`…); undefined for a route without one. */
 const contractOf = (req: FastifyRequest): string | undefined =>
@@ -84,30 +94,48 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   /** The case each read of one case is about, read and counted before its handler. */
   const caseReads = new WeakMap<FastifyRequest, StoredCase>();
 
-  /** A person's reads in a minute at this instance, and what passing them raises. */
-  const budgetOf = (kind: 'reads' | 'inHand') =>
-    kind === 'reads'
-      ? {
-          budget: deps.requestBudget,
-          refused: deps.metrics.requestsRefused,
-          event: 'requests-rate-limited' as const,
-          what: 'reads',
-          spared: ' (accepting, signing in and the case you hold or are offered are not limited by it)',
-        }
-      : {
-          budget: deps.caseInHandBudget,
-          refused: deps.metrics.caseInHandReadsRefused,
-          event: 'case-in-hand-reads-rate-limited' as const,
-          what: 'reads of the cases you hold or are offered',
-          spared: '',
-        };
+  /**
+   * A person's reads or case writes in a minute at this instance, and what passing them raises
+   * (read when asked: the routes are registered before anything is counted).
+   */
+  const budgets = () =>
+    ({
+      reads: {
+        budget: deps.requestBudget,
+        refused: deps.metrics.requestsRefused,
+        event: 'requests-rate-limited',
+        action: 'read',
+        what: 'reads',
+        spared: ' (accepting, signing in and the case you hold or are offered are not limited by it)',
+      },
+      inHand: {
+        budget: deps.caseInHandBudget,
+        refused: deps.metrics.caseInHandReadsRefused,
+        event: 'case-in-hand-reads-rate-limited',
+        action: 'read',
+        what: 'reads of the cases you hold or are offered',
+        spared: '',
+      },
+      writes: {
+        budget: deps.caseWriteBudget,
+        refused: deps.metrics.caseWritesRefused,
+        event: 'case-writes-rate-limited',
+        action: 'write on cases',
+        what: 'writes on cases',
+        spared: '',
+      },
+    }) as const;
 
   /**
-   * Counts a read of `principal` against one of their budgets; past it: counted, a security event
-   * at the window's first refusal (naming the case read in hand), 429.
+   * Counts a request of `principal` against one of their budgets; past it: counted, a security
+   * event at the window's first refusal (naming the case read in hand), 429.
    */
-  const takeRead = async (principal: Principal, kind: 'reads' | 'inHand', caseId: string | null) => {
-    const { budget, refused, event, what, spared } = budgetOf(kind);
+  const take = async (
+    principal: Principal,
+    kind: keyof ReturnType<typeof budgets>,
+    caseId: string | null,
+  ) => {
+    const { budget, refused, event, action, what, spared } = budgets()[kind];
     const decision = budget.take(principal.id);
     if (decision.allowed) return;
     refused.inc();
@@ -119,7 +147,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
         now(),
       );
     throw new RateLimitedError(
-      'read',
+      action,
       decision.retryAfterS,
       'rate-limited',
       `${budget.max} ${what} in a minute at this helpline; try again in ${decision.retryAfterS} s${spared}`,
@@ -128,15 +156,17 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
 
   /**
    * Counts a read (a GET, or the HEAD Fastify answers for it, but the live stream, which has its
-   * own cap) against the caller's budget, but a read of one case, counted once the case is read.
-   * Writes are bounded by their own limits or the case's state, and the admin token is the
-   * deployment's own program: neither is counted. Sign-in and sign-out have no caller yet.
+   * own cap) against the caller's budget, but a read of one case, counted once the case is read;
+   * and a write on a case against the writer's bound, before the case is looked up, so past it an
+   * id no case has is answered as a real one is (429). Other writes are bounded by their own
+   * limits, and the admin token is the deployment's own program: neither is counted. Sign-in and
+   * sign-out have no caller yet.
    */
-  const countRead = async (name: string, principal: Principal) => {
+  const countRequest = async (name: string, principal: Principal) => {
     const route = HELPLINE_ROUTES[name as keyof typeof HELPLINE_ROUTES];
-    if (route.method !== 'GET' || route === HELPLINE_ROUTES.stream || principal.id === ADMIN_PRINCIPAL.id)
-      return;
-    if (!CASE_READS.has(name)) await takeRead(principal, 'reads', null);
+    if (route === HELPLINE_ROUTES.stream || principal.id === ADMIN_PRINCIPAL.id) return;
+    if (CASE_WRITES.has(name)) await take(principal, 'writes', null);
+    else if (route.method === 'GET' && !CASE_READS.has(name)) await take(principal, 'reads', null);
   };
 
   /**
@@ -150,7 +180,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
     const stored = await deps.store.get(id);
     if (principal.id !== ADMIN_PRINCIPAL.id) {
       const inHand = stored !== undefined && caseInHand(stored.case, principal);
-      await takeRead(principal, inHand ? 'inHand' : 'reads', inHand ? id : null);
+      await take(principal, inHand ? 'inHand' : 'reads', inHand ? id : null);
     }
     if (!stored) throw new CaseNotFoundError(id);
     caseReads.set(req, stored);
@@ -199,7 +229,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       if (!stored) throw new Error(`${contractOf(req)} is not a read of one case (CASE_READS)`);
       return stored;
     },
-    personalRead: (req, what, residentIds, caseId) => {
+    personalRead: (req, what, residentIds, of) => {
       const principal = principals.get(req);
       deps.logger.info(
         {
@@ -207,7 +237,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
           userId: principal?.id,
           role: principal?.role,
           what,
-          ...(caseId ? { caseId } : {}),
+          ...(of ? { caseId: of.id, ground: principal ? readGround(of, principal) : 'outside' } : {}),
           residentIds,
         },
         'personal data read',
@@ -248,7 +278,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       const principal = await deps.auth.authenticate(req, now());
       if (!principal) throw new UnauthorizedError('sign in, or send Authorization: Bearer <token>');
       principals.set(req, principal);
-      if (name) await countRead(name, principal);
+      if (name) await countRequest(name, principal);
     });
     // After the role check and validation: a caller who may not read cases learns nothing of them.
     api.addHook('preHandler', async (req) => {
