@@ -312,7 +312,10 @@ export class LiveStreams {
         this.#recordingSince ??= now;
         // Signed out elsewhere (another instance, a supervisor), the session expired, or silent:
         // the stream ends here too, so nobody keeps watching the queue on a session that is over.
-        for (const s of [...this.#open]) if (s.consoleId && !still.has(s.consoleId)) s.end();
+        // Only the consoles asked about: one opened while the read ran is not in its answer.
+        const asked = new Set(ids);
+        for (const s of [...this.#open])
+          if (s.consoleId && asked.has(s.consoleId) && !still.has(s.consoleId)) s.end();
       }
       if (now - this.#lastReap >= REAP_EVERY_MS) {
         this.#lastReap = now;

@@ -246,6 +246,10 @@ export async function helplineHarness(label: string, extraEnv: Record<string, st
         get ended() {
           return state.ended;
         },
+        /** Heartbeats answered: one a ping while the console answers them. */
+        get beats() {
+          return state.beats;
+        },
         beat,
         /**
          * No more answers to pings. Resolves once a heartbeat already on its way has been taken:

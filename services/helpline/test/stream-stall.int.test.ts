@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { waitFor } from '@telecare/testkit';
+import { createLogger, createPool } from '@telecare/platform';
+import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
 import { readSse } from './sse.ts';
@@ -107,5 +108,47 @@ describe('a stream whose client stopped reading', () => {
     const again = await h.openConsole(op.cookie);
     expect(again.ended).toBe(false);
     again.close();
+  }, 60_000);
+
+  it('a console opened while a presence round is reading keeps its stream', async () => {
+    const op = await h.user('opener', 'operator');
+    const first = await h.openConsole(op.cookie);
+    // The round's read of the consoles waits (a busy database): its api_tokens table is locked,
+    // which neither the sign-in cookie nor a console's opening reads.
+    const pool = createPool({
+      url: servers.databaseUrl,
+      logger: createLogger('stall-test', 'silent'),
+      name: 'stall',
+    });
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`lock table "${h.names.schema('helpline')}".api_tokens in access exclusive mode`);
+      // A round has begun and waits on the lock (pings go out every second).
+      await waitFor(
+        async () =>
+          (
+            await pool.query<{ n: number }>(
+              `select count(*)::int as n from pg_locks where not granted and relation = '"${h.names.schema('helpline')}".api_tokens'::regclass`,
+            )
+          ).rows[0]?.n === 1,
+        { what: 'a presence round waiting on the consoles read' },
+      );
+      const late = await h.openConsole(op.cookie);
+      await client.query('commit');
+      // The round that was reading when it opened did not see it, and must not end it for that.
+      const beats = late.beats;
+      await waitFor(() => late.ended || late.beats >= beats + 3, {
+        what: 'three pings answered after the round',
+        timeoutMs: 15_000,
+      });
+      expect(late.ended).toBe(false);
+      expect(first.ended).toBe(false);
+      late.close();
+      first.close();
+    } finally {
+      client.release();
+      await pool.end();
+    }
   }, 60_000);
 });
