@@ -50,7 +50,9 @@ const senderOf = (entry: RecentEvent): Sender =>
 
 /**
  * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
- * dose id (or null), when its device left this home (`movedAt`)].
+ * dose id (or null), when its device left this home (`movedAt`, or null), the other instant its
+ * time could mean (`alttime`)]. A row is as long as its last field that is set: most events have
+ * neither of the last two, and the state stays as small as it was.
  */
 const StoredRecent = z.union([
   z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)]),
@@ -72,12 +74,33 @@ const StoredRecent = z.union([
     z.string().nullable(),
     z.string(),
   ]),
+  z.tuple([
+    z.string(),
+    z.number().int().min(0),
+    z.number(),
+    z.number().int().min(0),
+    z.number().nullable(),
+    z.string().nullable(),
+    z.string().nullable(),
+    z.string(),
+  ]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
 
 /** A remembered event's row: the shortest form that holds what it has. */
 function rowOf(entry: RecentEvent, type: number, time: number, sender: number): StoredRecent {
   const id = packId(entry.id);
+  if (entry.alttime !== undefined)
+    return [
+      id,
+      type,
+      time,
+      sender,
+      entry.celsius ?? null,
+      entry.doseId ?? null,
+      entry.movedAt ?? null,
+      entry.alttime,
+    ];
   if (entry.movedAt !== undefined)
     return [id, type, time, sender, entry.celsius ?? null, entry.doseId ?? null, entry.movedAt];
   if (entry.doseId !== undefined) return [id, type, time, sender, entry.celsius ?? null, entry.doseId];
@@ -182,7 +205,7 @@ export function decodeState(text: string): ResidentState {
 function expand(stored: StoredState): ResidentState {
   const recent: RecentEvent[] = [];
   let at = 0;
-  for (const [id, t, delta, s, celsius, doseId, movedAt] of stored.recent) {
+  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime] of stored.recent) {
     const type = stored.types[t];
     const sender = stored.senders[s];
     if (type === undefined || sender === undefined)
@@ -200,7 +223,8 @@ function expand(stored: StoredState): ResidentState {
       celsius: celsius ?? undefined,
       doseId: doseId ?? undefined,
       unexpectedKind: sender[4] === 1 ? true : undefined,
-      movedAt,
+      movedAt: movedAt ?? undefined,
+      alttime,
     });
   }
   // In the one shape of every state the core builds (`shapedState`).
@@ -482,7 +506,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
   const { t0, types, senders } = head.data;
   const recent: RecentEvent[] = [];
-  for (const [id, t, at, s, celsius, doseId, movedAt] of stored.data) {
+  for (const [id, t, at, s, celsius, doseId, movedAt, alttime] of stored.data) {
     const type = types[t];
     const sender = senders[s];
     if (type === undefined || sender === undefined)
@@ -499,7 +523,8 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     if (sender[4] === 1) entry.unexpectedKind = true;
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
-    if (movedAt !== undefined) entry.movedAt = movedAt;
+    if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
+    if (alttime !== undefined) entry.alttime = alttime;
     recent.push(entry);
   }
   recent.sort(byTimeThenId);
