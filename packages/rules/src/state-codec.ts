@@ -54,36 +54,14 @@ const senderOf = (entry: RecentEvent): Sender =>
  * time could mean (`alttime`)]. A row is as long as its last field that is set: most events have
  * neither of the last two, and the state stays as small as it was.
  */
+/** The columns every row has: id, type index, time, sender index. */
+const ROW = [z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)] as const;
 const StoredRecent = z.union([
-  z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)]),
-  z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0), z.number().nullable()]),
-  z.tuple([
-    z.string(),
-    z.number().int().min(0),
-    z.number(),
-    z.number().int().min(0),
-    z.number().nullable(),
-    z.string(),
-  ]),
-  z.tuple([
-    z.string(),
-    z.number().int().min(0),
-    z.number(),
-    z.number().int().min(0),
-    z.number().nullable(),
-    z.string().nullable(),
-    z.string(),
-  ]),
-  z.tuple([
-    z.string(),
-    z.number().int().min(0),
-    z.number(),
-    z.number().int().min(0),
-    z.number().nullable(),
-    z.string().nullable(),
-    z.string().nullable(),
-    z.string(),
-  ]),
+  z.tuple([...ROW]),
+  z.tuple([...ROW, z.number().nullable()]),
+  z.tuple([...ROW, z.number().nullable(), z.string()]),
+  z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string()]),
+  z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string().nullable(), z.string()]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
 
