@@ -1,4 +1,4 @@
-import { type Alert, ambiguousTimeReason, MOVED_DEVICE_REASON } from '@telecare/contracts';
+import { type Alert, MOVED_DEVICE_REASON } from '@telecare/contracts';
 import { areaRules } from './area.ts';
 import { alertId as alertIdFor, flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
@@ -205,12 +205,12 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
   const ends = typePlan.ends;
   if (ends) for (let r = 0; r < ends.length; r++) cancelled(ends[r] as TriggerRule, entry, next.recent, out);
   next = ensureSchedules(next, out, now);
-  const moved =
+  // An event whose time is uncertain (`alttime`) needs nothing here: its remembered entry carries
+  // it, and every alert built from it says so (`withUncertainTime`), now or decided later.
+  const raised =
     event.movedat !== undefined && out.alerts.length > 0
       ? fromPreviousHome(out.alerts, entry.id, event.movedat)
       : out.alerts;
-  const raised =
-    event.alttime !== undefined && moved.length > 0 ? timeUncertain(moved, entry.id, event.alttime) : moved;
   if (raised.length > 0 && away.length > 0) {
     const { alerts, held } = whileAway(raised, plan.byId, next, away, entry.at);
     return {
@@ -244,19 +244,6 @@ function fromPreviousHome(alerts: readonly Alert[], eventId: string, movedAt: st
   return alerts.map((alert) =>
     alert.evidence.includes(eventId) && alert.deviceMovedAt === undefined
       ? { ...alert, reason: `${alert.reason}; ${MOVED_DEVICE_REASON}`, deviceMovedAt: movedAt }
-      : alert,
-  );
-}
-
-/**
- * The alerts an event whose time could mean another instant too (the event's `alttime`: a panel
- * clock in the hour repeated when the clocks go back) raised, each saying so: its age, and whether
- * it is late, rest on the instant the gateway took.
- */
-function timeUncertain(alerts: readonly Alert[], eventId: string, alttime: string): readonly Alert[] {
-  return alerts.map((alert) =>
-    alert.evidence.includes(eventId)
-      ? { ...alert, reason: `${alert.reason}; ${ambiguousTimeReason(alttime)}` }
       : alert,
   );
 }

@@ -527,6 +527,11 @@ export const RecentEvent = z.object({
    * alert a timed rule decides from it later says so too.
    */
   movedAt: z.string().optional(),
+  /**
+   * The other instant the device's clock could mean (the event's `alttime`: the hour repeated when
+   * the clocks go back, a panel that may be on UTC): an alert decided from it later says so too.
+   */
+  alttime: z.string().optional(),
 });
 export type RecentEvent = z.infer<typeof RecentEvent>;
 

@@ -42,6 +42,9 @@ const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined, boo
   ['pullcord.pulled', 'pendant', 'PX-1', undefined, true],
 ];
 
+/** The other instant an event's time could mean: an hour before, as in the hour repeated in autumn. */
+const uncertain = (offsetMs: number) => new Date(START + offsetMs - 3600_000).toISOString();
+
 /** The default rules with the resident declared away from 02:00 to 20:00 after the start. */
 const AWAY_SET: RuleSet = {
   ...DEFAULT_RULE_SET,
@@ -61,7 +64,7 @@ const AWAY_SET: RuleSet = {
 
 /** The state the default rules leave after a day of the given events (in order). */
 function stateAfter(
-  specs: ReadonlyArray<{ kind: number; offsetMs: number; test: boolean; id: string }>,
+  specs: ReadonlyArray<{ kind: number; offsetMs: number; test: boolean; id: string; alt?: boolean }>,
   ruleSet: RuleSet = DEFAULT_RULE_SET,
 ) {
   const runner = new RulesRunner(ruleSet, { device: () => ({ supervisionIntervalS: 3600 }) });
@@ -81,6 +84,7 @@ function stateAfter(
       testmode: spec.test,
       ...(location ? { location } : {}),
       ...(unexpected ? { unexpectedkind: true as const } : {}),
+      ...(spec.alt ? { alttime: uncertain(spec.offsetMs) } : {}),
       data:
         type === 'temperature'
           ? { celsius: 12 + (spec.offsetMs % 20) }
@@ -103,6 +107,7 @@ describe('stored resident state', () => {
             offsetMs: fc.integer({ min: 0, max: 26 * 3600_000 }),
             test: fc.boolean(),
             id: fc.stringMatching(/^[a-z0-9]{6,12}$/),
+            alt: fc.boolean(),
           }),
           { maxLength: 120 },
         ),
@@ -225,6 +230,23 @@ describe('stored resident state', () => {
     expect(decodeState(encodeState(state))).toEqual(state);
   });
 
+  it('keeps an event’s uncertain time, and a row without one is no longer for it', () => {
+    const specs = [
+      { kind: 0, offsetMs: 0, test: false, id: 'plain1' },
+      { kind: 8, offsetMs: 1000, test: false, id: 'plain2' },
+      { kind: 0, offsetMs: 2000, test: false, id: 'unsure', alt: true },
+    ];
+    const state = stateAfter(specs);
+    expect(state.recent.map((entry) => entry.alttime)).toEqual([undefined, undefined, uncertain(2000)]);
+    const stored = JSON.parse(encodeState(state)) as { recent: unknown[][] };
+    expect(stored.recent.map((row) => row.length)).toEqual([4, 5, 8]);
+    expect(stored.recent[2]?.[7]).toBe(uncertain(2000));
+    expect(decodeState(encodeState(state))).toEqual(state);
+    const list = encodeStateList(state);
+    expect(list.elements.slice(2).map((row) => (JSON.parse(row) as unknown[]).length)).toEqual([4, 5, 8]);
+    expect(decodeStateList(list.elements).state).toEqual(state);
+  });
+
   it('is under half the size of the state as plain JSON after a busy day', () => {
     const specs = Array.from({ length: 400 }, (_, i) => ({
       kind: (i * 7) % DEVICES.length,
@@ -285,7 +307,14 @@ class StoredListModel {
 
 /** A day of one home's events from the specs, in arrival order (`lateMs` delays some), with its timers fired. */
 function throughList(
-  specs: ReadonlyArray<{ kind: number; offsetMs: number; lateMs: number; test: boolean; id: string }>,
+  specs: ReadonlyArray<{
+    kind: number;
+    offsetMs: number;
+    lateMs: number;
+    test: boolean;
+    id: string;
+    alt?: boolean;
+  }>,
   ruleSet: RuleSet,
   check: (stored: StoredListModel, state: ResidentState) => void,
 ): StoredListModel {
@@ -328,6 +357,7 @@ function throughList(
       testmode: spec.test,
       ...(location ? { location } : {}),
       ...(unexpected ? { unexpectedkind: true as const } : {}),
+      ...(spec.alt ? { alttime: uncertain(spec.offsetMs) } : {}),
       data:
         type === 'temperature'
           ? { celsius: 12.5 + (spec.offsetMs % 20) }
@@ -367,6 +397,7 @@ describe('resident state stored as a list of changes', () => {
             lateMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 600_000 })),
             test: fc.boolean(),
             id: fc.stringMatching(/^[a-z0-9]{6,12}$/),
+            alt: fc.boolean(),
           }),
           { maxLength: 150 },
         ),

@@ -50,34 +50,35 @@ const senderOf = (entry: RecentEvent): Sender =>
 
 /**
  * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
- * dose id (or null), when its device left this home (`movedAt`)].
+ * dose id (or null), when its device left this home (`movedAt`, or null), the other instant its
+ * time could mean (`alttime`)]. A row is as long as its last field that is set: most events have
+ * neither of the last two, and the state stays as small as it was.
  */
+/** The columns every row has: id, type index, time, sender index. */
+const ROW = [z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)] as const;
 const StoredRecent = z.union([
-  z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)]),
-  z.tuple([z.string(), z.number().int().min(0), z.number(), z.number().int().min(0), z.number().nullable()]),
-  z.tuple([
-    z.string(),
-    z.number().int().min(0),
-    z.number(),
-    z.number().int().min(0),
-    z.number().nullable(),
-    z.string(),
-  ]),
-  z.tuple([
-    z.string(),
-    z.number().int().min(0),
-    z.number(),
-    z.number().int().min(0),
-    z.number().nullable(),
-    z.string().nullable(),
-    z.string(),
-  ]),
+  z.tuple([...ROW]),
+  z.tuple([...ROW, z.number().nullable()]),
+  z.tuple([...ROW, z.number().nullable(), z.string()]),
+  z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string()]),
+  z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string().nullable(), z.string()]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
 
 /** A remembered event's row: the shortest form that holds what it has. */
 function rowOf(entry: RecentEvent, type: number, time: number, sender: number): StoredRecent {
   const id = packId(entry.id);
+  if (entry.alttime !== undefined)
+    return [
+      id,
+      type,
+      time,
+      sender,
+      entry.celsius ?? null,
+      entry.doseId ?? null,
+      entry.movedAt ?? null,
+      entry.alttime,
+    ];
   if (entry.movedAt !== undefined)
     return [id, type, time, sender, entry.celsius ?? null, entry.doseId ?? null, entry.movedAt];
   if (entry.doseId !== undefined) return [id, type, time, sender, entry.celsius ?? null, entry.doseId];
@@ -182,7 +183,7 @@ export function decodeState(text: string): ResidentState {
 function expand(stored: StoredState): ResidentState {
   const recent: RecentEvent[] = [];
   let at = 0;
-  for (const [id, t, delta, s, celsius, doseId, movedAt] of stored.recent) {
+  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime] of stored.recent) {
     const type = stored.types[t];
     const sender = stored.senders[s];
     if (type === undefined || sender === undefined)
@@ -200,7 +201,8 @@ function expand(stored: StoredState): ResidentState {
       celsius: celsius ?? undefined,
       doseId: doseId ?? undefined,
       unexpectedKind: sender[4] === 1 ? true : undefined,
-      movedAt,
+      movedAt: movedAt ?? undefined,
+      alttime,
     });
   }
   // In the one shape of every state the core builds (`shapedState`).
@@ -482,7 +484,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
   const { t0, types, senders } = head.data;
   const recent: RecentEvent[] = [];
-  for (const [id, t, at, s, celsius, doseId, movedAt] of stored.data) {
+  for (const [id, t, at, s, celsius, doseId, movedAt, alttime] of stored.data) {
     const type = types[t];
     const sender = senders[s];
     if (type === undefined || sender === undefined)
@@ -499,7 +501,8 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     if (sender[4] === 1) entry.unexpectedKind = true;
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
-    if (movedAt !== undefined) entry.movedAt = movedAt;
+    if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
+    if (alttime !== undefined) entry.alttime = alttime;
     recent.push(entry);
   }
   recent.sort(byTimeThenId);

@@ -246,6 +246,33 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
     expect(out.events.find((e) => e.type !== 'heartbeat')?.time).toBe('2026-10-25T00:45:00.000Z');
   });
 
+  it('an SIA event time of the first pass that reads later than its message of the second is the first pass', async () => {
+    // `ti01:40` in a message stamped 01:15 after the change (01:15 UTC): the second 01:40 would be
+    // 25 min after the message, so it is the first, 00:40 UTC, 35 min before it.
+    const sent = frame(
+      wall('01:15'),
+      [{ kind: 'sia', code: 'MA', zone: '001', at: wall('01:40') }],
+      'SIA-DCS',
+    );
+    const out = await interpretFrame(sent, at('2026-10-25T01:15:05Z'));
+    expect(out.reply).toBe('ACK');
+    const alarm = out.events.find((e) => e.type !== 'heartbeat');
+    expect(alarm?.time).toBe('2026-10-25T00:40:00.000Z');
+    expect(alarm?.alttime).toBeUndefined();
+  });
+
+  it('an SIA event time that reads later than its message with no change of the clocks is still judged ahead', async () => {
+    // 1 November: no hour repeated; `ti01:40` is 25 min after the message's 01:15, not believed.
+    const sent = frame(
+      new Date('2026-11-01T01:15:00Z'),
+      [{ kind: 'sia', code: 'MA', zone: '001', at: new Date('2026-11-01T01:40:00Z') }],
+      'SIA-DCS',
+    );
+    const out = await interpretFrame(sent, at('2026-11-01T01:15:05Z'));
+    expect(out.reply).toBe('ACK');
+    expect(out.events.find((e) => e.type !== 'heartbeat')?.time).toBe('2026-11-01T01:15:00.000Z');
+  });
+
   it('01:10 sent at 01:50 UTC with both readings within the late bound: the later taken, the earlier kept as alttime', async () => {
     const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000));
     expect(pressOf(out)?.time).toBe('2026-10-25T01:10:00.000Z');

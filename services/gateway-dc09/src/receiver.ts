@@ -850,9 +850,15 @@ function answerContent(
   const reference = content.timestamp ?? now;
   // An event's own time (SIA `ti`/`da`) is on the panel's clock too: UTC for a zone's panel on UTC.
   const clock = onUtc === undefined ? zone : undefined;
+  // An event time ahead of its message is not believed: the message's time is used.
+  const messageTime = (): { at?: Date; alt?: Date } =>
+    frame.stamp?.otherwise ? { alt: frame.stamp.otherwise } : {};
   const eventTime = (event: SourceEvent): { at?: Date; alt?: Date } => {
-    const shown = panelTimeOf(event.modifiers, wallClock(reference, clock), ctx.window.aheadMs);
-    if (!shown) return frame.stamp?.otherwise ? { alt: frame.stamp.otherwise } : {};
+    // Ahead is judged on the instant the time is read as, not on the clock: on the night the clocks
+    // go back, `ti01:40` in a message stamped 01:15 of the second pass shows 25 min ahead of it, but
+    // is the first pass's 01:40, 35 min before it (the second is ruled out as ahead).
+    const shown = panelTimeOf(event.modifiers, wallClock(reference, clock), Number.POSITIVE_INFINITY);
+    if (!shown) return messageTime();
     const read = readPanelStamp(
       shown,
       clock,
@@ -860,6 +866,7 @@ function answerContent(
       { ...ctx.window, lateMs: MAX_PANEL_AGE_MS },
       { seen: frame.seen, seq: frame.seq },
     );
+    if (read.at.getTime() - reference.getTime() > ctx.window.aheadMs) return messageTime();
     return read.otherwise ? { at: read.at, alt: read.otherwise } : { at: read.at };
   };
   source.forEach((event, index) => {

@@ -3,6 +3,7 @@
  */
 import {
   type Alert,
+  ambiguousTimeReason,
   defaultPriority,
   deviceKindLabel,
   type EventType,
@@ -200,6 +201,17 @@ export function withUnexpectedKind(reason: string, ...evidence: readonly RecentE
   return from ? `${reason}; ${unexpectedKindReason(from.deviceKind, from.type)}` : reason;
 }
 
+/**
+ * A reason, and after it the other instant the clock of the first of `evidence` whose time is
+ * uncertain (`alttime`) could mean: the alert's age, and whether it is late, rest on the instant
+ * the gateway took, so the operator asks when it happened. Raised on the event's arrival or decided
+ * later by a timer, from the state as stored, the alert says it the same way.
+ */
+export function withUncertainTime(reason: string, ...evidence: readonly RecentEvent[]): string {
+  const from = evidence.find((seen) => seen.alttime !== undefined);
+  return from?.alttime === undefined ? reason : `${reason}; ${ambiguousTimeReason(from.alttime)}`;
+}
+
 export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec: DerivedSpec): Alert {
   const type = spec.type ?? rule.type;
   const priority = spec.priority ?? rule.priority ?? defaultPriority(type);
@@ -246,7 +258,10 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
     thresholds: home ? withHomeSilence(spec.thresholds, home) : spec.thresholds,
     // What closes an alarm says nothing of the kind that sent it: the alarm's own alert did.
-    reason: spec.closes ? text : withUnexpectedKind(text, ...spec.evidence),
+    reason: withUncertainTime(
+      spec.closes ? text : withUnexpectedKind(text, ...spec.evidence),
+      ...spec.evidence,
+    ),
     late,
     testMode: spec.evidence.some((seen) => seen.testMode),
     ...deviceOf(first),

@@ -44,6 +44,7 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     doseId: typeof doseId === 'string' ? doseId : undefined,
     unexpectedKind: event.unexpectedkind,
     movedAt: event.movedat,
+    alttime: event.alttime,
   };
 }
 

@@ -1615,6 +1615,7 @@ function sensorsAfter(
       doseId: undefined,
       unexpectedKind: undefined,
       movedAt: undefined,
+      alttime: undefined,
     };
     const alert = derivedAlert(rule, out, {
       key: `sensor-dead:${serial}:${sensor.lastId}`,

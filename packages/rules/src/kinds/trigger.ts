@@ -8,7 +8,14 @@ import type { RecentEvent, ResidentState, Timer, TriggerRule } from '../model.ts
 import { renderReason } from '../reason.ts';
 import { formatHhmm, formatIso } from '../time.ts';
 import { cancelWindowS, restoredType } from './correlation.ts';
-import { checkDue, describeAge, deviceValues, type Output, withUnexpectedKind } from './output.ts';
+import {
+  checkDue,
+  describeAge,
+  deviceValues,
+  type Output,
+  withUncertainTime,
+  withUnexpectedKind,
+} from './output.ts';
 import { planOf } from './plan.ts';
 import { findEvent, indexOf } from './recent.ts';
 
@@ -145,8 +152,11 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
         : rule.limit !== undefined
           ? { lateAfterS, limitMax: rule.limit.max, limitWithinS: rule.limit.withinS }
           : { lateAfterS },
-    reason: withUnexpectedKind(
-      late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
+    reason: withUncertainTime(
+      withUnexpectedKind(
+        late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
+        entry,
+      ),
       entry,
     ),
     late,
@@ -296,7 +306,10 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
     ...alert,
     raisedAt: formatIso(Math.min(out.now, due)),
     thresholds: { lateAfterS, limitMax: limit.max, limitWithinS: limit.withinS },
-    reason: `${base}${flapping}${late ? `; late: decided ${describeAge(ageMs)} before triage` : ''}`,
+    reason: withUncertainTime(
+      `${base}${flapping}${late ? `; late: decided ${describeAge(ageMs)} before triage` : ''}`,
+      last,
+    ),
     late,
   });
 }
