@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config';
  */
 const WHOLE_STACK = ['tests/scenarios/*.int.test.ts', 'tests/faults/*.int.test.ts'];
 
+/** The property tests' seed, from `PROPERTY_SEED` (see the file). */
+const setupFiles = ['packages/testkit/src/property-seed.ts'];
+
 // One vitest setup, three projects: `unit` is pure and fast; `integration` talks to the real
 // Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh); `whole-stack` runs
 // the files above one at a time once `integration` is done.
@@ -22,6 +25,7 @@ export default defineConfig({
           name: 'unit',
           include: ['{packages,services,simulators}/**/src/**/*.test.ts', 'bench/*.test.ts'],
           environment: 'node',
+          setupFiles,
           isolate: false,
           // Pure, but some are property tests of hundreds of generated streams: on two cores other
           // test files share, one may take several times its quiet-machine time.
@@ -35,6 +39,7 @@ export default defineConfig({
           include: ['**/test/**/*.int.test.ts', 'tests/**/*.test.ts'],
           exclude: ['**/node_modules/**', ...WHOLE_STACK],
           environment: 'node',
+          setupFiles,
           isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -50,6 +55,7 @@ export default defineConfig({
           name: 'whole-stack',
           include: WHOLE_STACK,
           environment: 'node',
+          setupFiles,
           isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
