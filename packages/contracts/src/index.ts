@@ -13,6 +13,7 @@ export {
   OUTCOMES,
   Outcome,
 } from './case.ts';
+export { type CsvValue, csvCell, csvRow } from './csv.ts';
 export {
   Dc09AccountEntry,
   Dc09AccountId,

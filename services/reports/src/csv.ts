@@ -1,3 +1,4 @@
+import { type CsvValue, csvRow } from '@telecare/contracts';
 import type { BedDaysFigure, CareHoursFigure, MeanChange } from './cohort.ts';
 import type { Summary, TargetFigure } from './summary.ts';
 import type { Count, Group } from './suppress.ts';
@@ -5,7 +6,7 @@ import type { Count, Group } from './suppress.ts';
 /** One chart's numbers as a table: what the dashboard draws and the CSV holds. */
 export interface Table {
   readonly columns: readonly string[];
-  readonly rows: readonly (readonly (string | number | boolean | null)[])[];
+  readonly rows: readonly (readonly CsvValue[])[];
 }
 
 const groupTable = (key: string, group: Group): Table => ({
@@ -132,21 +133,12 @@ export function summaryTables(s: Summary): Record<string, Table> {
   };
 }
 
-const cell = (value: string | number | boolean | null): string => {
-  // A suppressed (or not applicable) value is an empty cell.
-  if (value === null) return '';
-  const text = String(value);
-  // Spreadsheet formula injection: a cell that starts like a formula is quoted as text.
-  const safe = /^[=+\-@\t\r]/.test(text) && typeof value === 'string' ? `'${text}` : text;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-};
-
 export const toCsv = (table: Table): string =>
-  `${[table.columns, ...table.rows].map((row) => row.map(cell).join(',')).join('\r\n')}\r\n`;
+  `${[table.columns, ...table.rows].map(csvRow).join('\r\n')}\r\n`;
 
 /** Every chart in one CSV, one value per line: chart, row label, column, value. */
 export function exportCsv(s: Summary): string {
-  const rows: (string | number | boolean | null)[][] = [];
+  const rows: CsvValue[][] = [];
   for (const [chart, table] of Object.entries(summaryTables(s)))
     for (const row of table.rows)
       for (let i = 1; i < table.columns.length; i++)

@@ -1,9 +1,8 @@
 import { closeSync, fchmodSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import { IMPORT_BODY_LIMIT } from '@telecare/contracts';
+import { csvRow, IMPORT_BODY_LIMIT } from '@telecare/contracts';
 import { type Command, Option } from 'commander';
 import { CliError, EXIT } from '../client.ts';
-import { csvLine } from '../csv.ts';
 import { type Commands, type Json, keyHeaders, liveLine, withIdempotencyKey } from './shared.ts';
 
 /**
@@ -119,8 +118,8 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
         writeOwnerOnly(
           opts.secretsFile,
           [
-            'serial,username,secret',
-            ...issued.map((c) => csvLine([c.serial, c.username, c.secret])),
+            csvRow(['serial', 'username', 'secret']),
+            ...issued.map((c) => csvRow([c.serial, c.username, c.secret])),
             '',
           ].join('\n'),
         );
