@@ -32,5 +32,7 @@ describe('the bed days CSV', () => {
     // The columns before stay where they were, for files already read by position.
     expect(columns.slice(0, 3)).toEqual(['months', 'group', 'residents']);
     expect(cell('before')).toBe('140');
+    // A fall in bed days is a negative figure: written as a number, not as text behind a '.
+    expect([cell('mean_change'), cell('change_low_95'), cell('change_high_95')]).toEqual(['-2', '-3', '-1']);
   });
 });

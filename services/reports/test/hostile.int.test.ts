@@ -1,4 +1,5 @@
 import { waitFor } from '@telecare/testkit';
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReportsHarness, reportsHarness, telecareEvent } from './support.ts';
 
@@ -33,6 +34,40 @@ describe('the reports API under hostile or careless input', () => {
     });
   });
   afterAll(async () => h?.close());
+
+  // No text a person types reaches an export through the registry (device kinds are one of a
+  // list, postcodes are checked), but the EVENTS envelope takes any device kind: what a
+  // spreadsheet would run as a formula is written as text.
+  it('writes a device kind on EVENTS that starts like a formula as text in export.csv', async () => {
+    const kinds = ['  =HYPERLINK("http://example.invalid")', '＠SUM(A1)'];
+    const at = new Date(Date.now() - 3_600_000).toISOString();
+    for (const [i, kind] of kinds.entries())
+      await h.publishEvent(
+        telecareEvent({ serial: `ODD-H${i}`, residentId: `res_oddkind${i}`, kind, type: 'heartbeat', at }),
+      );
+    const csv = await waitFor(
+      async () => {
+        const text = await (await h.api('/api/reports/export.csv')).text();
+        return text.includes('HYPERLINK') && text.includes('SUM(A1)') ? text : undefined;
+      },
+      { what: 'both device kinds in the export' },
+    );
+    const rows = parse(csv, { columns: true }) as Record<'chart' | 'row' | 'column' | 'value', string>[];
+    const technology = rows.filter((r) => r.chart === 'technology');
+    for (const kind of kinds) {
+      expect(technology.filter((r) => r.row === `'${kind}`).map((r) => r.column)).toEqual([
+        'count',
+        'device_kind_label',
+      ]);
+      expect(technology.find((r) => r.column === 'device_kind_label' && r.row === `'${kind}`)?.value).toBe(
+        `'${kind}`,
+      );
+    }
+    // No text in the file starts like a formula but behind the ' (a figure, -3, is a number).
+    const formula = /^\s*[=+\-@|＝＋－＠]/u;
+    const cells = rows.flatMap((r) => Object.values(r));
+    expect(cells.filter((cell) => formula.test(cell) && !Number.isFinite(Number(cell)))).toEqual([]);
+  });
 
   const issuesOf = async (res: Response) =>
     ((await res.json()) as { issues?: { path: string; message: string }[] }).issues ?? [];
