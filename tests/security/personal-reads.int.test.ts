@@ -173,6 +173,17 @@ describe("reads of a resident's personal data at the helpline", () => {
           })
         ).status,
       ).toBe(201);
+      // A call's end carries the operator's words about it too.
+      const call = await write('calls', { party: 'resident' });
+      expect(call.status).toBe(201);
+      expect(
+        (
+          await write(`calls/${call.json.callId}/end`, {
+            outcome: 'answered',
+            note: 'she says the back door sticks',
+          })
+        ).status,
+      ).toBe(201);
       expect(
         (
           await write('hold', {
@@ -188,13 +199,13 @@ describe("reads of a resident's personal data at the helpline", () => {
           .map((f) => JSON.parse(f.slice(f.indexOf('data: ') + 6)) as { lastEvent?: { kind: string } });
       await waitFor(() => frames().some((c) => c.lastEvent?.kind === 'held'), { what: 'the hold streamed' });
       expect(frames().map((c) => c.lastEvent?.kind)).toEqual(
-        expect.arrayContaining(['accepted', 'note', 'responder-called', 'held']),
+        expect.arrayContaining(['accepted', 'note', 'responder-called', 'call-ended', 'held']),
       );
     } finally {
       abort.abort();
       await reading;
     }
-    for (const words of ['spare key', 'Sam Streamed', 'Stroud', 'waiting for Sam'])
+    for (const words of ['spare key', 'Sam Streamed', 'Stroud', 'back door sticks', 'waiting for Sam'])
       expect(received).not.toContain(words);
     // Nor in the case list; the case view (logged) has them.
     const list = await p.helplineCall('GET', '/api/cases?state=open', { as: watcher.cookie });

@@ -9,6 +9,8 @@ import type { FeedEntry } from './feed.ts';
  * or a reassignment's reason, a reveal's, a fact's detail; a call-back due carries the hold's
  * reason): those are read in the case view, which logs who read them (`personal-data-read`), and
  * reach the stream as the kind of step alone. A kind added later streams no data until named here.
+ * A call's end is the helpline's record of the call, but it carries the caller's note about it:
+ * that field stays in the case view (`TYPED_FIELDS`).
  */
 const STREAMED_STEP_DATA: ReadonlySet<CaseEvent['kind']> = new Set<CaseEvent['kind']>([
   'opened',
@@ -25,6 +27,17 @@ const STREAMED_STEP_DATA: ReadonlySet<CaseEvent['kind']> = new Set<CaseEvent['ki
   'operator-back',
 ]);
 
+/** The words a person typed that ride on a step whose other data is streamed. */
+const TYPED_FIELDS: Partial<Record<CaseEvent['kind'], readonly string[]>> = { 'call-ended': ['note'] };
+
+/** A step's data as the live stream sends it: none for a step people write, never their words. */
+const streamedData = (step: Pick<CaseEvent, 'kind' | 'data'>): CaseEvent['data'] => {
+  if (!STREAMED_STEP_DATA.has(step.kind)) return {};
+  const typed = TYPED_FIELDS[step.kind];
+  if (!typed) return step.data;
+  return Object.fromEntries(Object.entries(step.data).filter(([field]) => !typed.includes(field)));
+};
+
 /**
  * A case as every console gets it, working it or not (the live stream, the case list): a hold says
  * until when and at what priority, not why (the reason is the holder's words: the case view's).
@@ -38,6 +51,6 @@ export const streamedChange = (entry: FeedEntry): HelplineCase & { lastEvent?: F
   if (!lastEvent) return caseSummary(entry.case);
   return {
     ...caseSummary(entry.case),
-    lastEvent: STREAMED_STEP_DATA.has(lastEvent.kind) ? lastEvent : { ...lastEvent, data: {} },
+    lastEvent: { ...lastEvent, data: streamedData(lastEvent) },
   };
 };
