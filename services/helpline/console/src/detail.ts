@@ -533,10 +533,20 @@ export async function selectCase(id: string): Promise<void> {
 const refreshing = new Map<string, { again: boolean }>();
 
 /**
+ * The least time between the starts of two reads of the case on screen while it keeps changing. A
+ * storm joins a case several times a second; reading it again as soon as each read ended was a read
+ * (two requests) per round trip, and a case watched by someone who does not hold it (a supervisor,
+ * an operator looking at the queue) spent their REQUESTS_PER_MINUTE in seconds: the view, the
+ * overview and the queue's names were then refused, to the person watching the storm.
+ */
+const REFRESH_GAP_MS = 1000;
+
+/**
  * Reads the case on screen again after a change of it: one read at a time, and one more after it
- * for whatever changed meanwhile. A read per change, as it was, made a storm joining a case several
- * times a second a read of the case (and its calls) per change from every console showing it, piling
- * up on a helpline already slow under the storm.
+ * for whatever changed meanwhile, at most one a REFRESH_GAP_MS while changes keep coming (the first
+ * change after a quiet spell is read at once). A read per change, as it was, made a storm joining a
+ * case several times a second a read of the case (and its calls) per change from every console
+ * showing it, piling up on a helpline already slow under the storm.
  */
 export function refreshDetail(id: string): void {
   const running = refreshing.get(id);
@@ -550,8 +560,12 @@ export function refreshDetail(id: string): void {
     try {
       do {
         entry.again = false;
+        const started = performance.now();
         await loadDetail(id, false);
-      } while (entry.again && state.selected === id);
+        if (!entry.again) break;
+        const wait = REFRESH_GAP_MS - (performance.now() - started);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      } while (state.selected === id);
     } finally {
       refreshing.delete(id);
     }
