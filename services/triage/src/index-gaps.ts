@@ -18,6 +18,9 @@ type Claim = z.infer<typeof Claim>;
 /** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: a resident id may hold others. */
 export const gapClaimKey = (residentId: string): string => Buffer.from(residentId).toString('base64url');
 
+const sameSeqs = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((seq, i) => seq === b[i]);
+
 /** How many times a change is read again after another instance changed the key meanwhile. */
 const CHANGE_TRIES = 5;
 
@@ -99,9 +102,19 @@ export class GapClaims {
     return this.#locks.run(residentId, async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const known = this.#known.get(residentId) ?? (await this.#read(residentId));
-          const seqs = change(known.seqs);
-          if (seqs.length === known.seqs.length && seqs.every((seq, i) => seq === known.seqs[i])) return;
+          const cached = this.#known.get(residentId);
+          let known = cached ?? (await this.#read(residentId));
+          let seqs = change(known.seqs);
+          // Nothing to change by what this instance last wrote: another may have written since (it
+          // took the partition, settled these claims and claimed its own), so the key is read again.
+          if (cached && sameSeqs(seqs, known.seqs)) {
+            known = await this.#read(residentId);
+            seqs = change(known.seqs);
+          }
+          if (sameSeqs(seqs, known.seqs)) {
+            this.#known.delete(residentId);
+            return;
+          }
           const key = gapClaimKey(residentId);
           if (seqs.length > 0) {
             const value = JSON.stringify({ residentId, seqs } satisfies Claim);
