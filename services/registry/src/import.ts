@@ -613,10 +613,7 @@ export async function importCsv(
         republish.add(device.serial);
         if (secret) result.credentials.push({ serial: device.serial, username: device.serial, secret });
       }
-      for (const { serial, secret } of result.credentials) {
-        await authority!.install(serial, secret);
-        installed.push(serial);
-      }
+      await authority?.installMany(result.credentials, (serials) => installed.push(...serials));
     });
   } catch (err) {
     for (const serial of installed) await authority!.revoke(serial).catch(() => undefined);
