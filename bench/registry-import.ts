@@ -68,7 +68,9 @@ const benchmark: Benchmark = {
         if (res.status !== 200 || answer.devices?.length !== DEVICES)
           throw new Error(`${label}: import answered ${res.status}: ${JSON.stringify(answer).slice(0, 300)}`);
         const metrics = await (await fetch(`${registry.url}/metrics`)).text();
-        const written = /registry_device_map_puts_total\{[^}]*outcome="written"[^}]*\} (\d+)/.exec(metrics)?.[1];
+        const written = /registry_device_map_puts_total\{[^}]*outcome="written"[^}]*\} (\d+)/.exec(
+          metrics,
+        )?.[1];
         log(
           `${label}: ${round(seconds, 1)} s (${round((seconds * 1000) / DEVICES, 2)} ms a device), ` +
             `${written ?? '?'} device-map entries written, ${answer.credentials?.length ?? 0} broker logins`,

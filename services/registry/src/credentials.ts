@@ -75,6 +75,11 @@ const aclKey = (acl: Acl): string => `${acl.acltype} ${acl.topic} ${acl.allow ? 
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
 const ANSWER_WAIT_MS = 5_000;
+/**
+ * More time a message's answer is given for each command past its first: the broker answers a
+ * message once it has run all its commands, and Mosquitto 2.0 writes its whole file after each.
+ */
+const COMMAND_WAIT_MS = 500;
 
 interface DynsecResponse {
   command: string;
@@ -475,8 +480,8 @@ export class DynsecAuthority implements CredentialAuthority {
   }
 
   /**
-   * Sends commands in one message and waits for each one's answer, for at most ANSWER_WAIT_MS in
-   * all: an answer that never comes (a broker drops a command larger than its message_size_limit)
+   * Sends commands in one message and waits for each one's answer, for at most ANSWER_WAIT_MS (and
+   * COMMAND_WAIT_MS a further command) in all: an answer that never comes (a broker drops a command larger than its message_size_limit)
    * must not hold a registration, or an import, forever.
    *
    * A message goes out once, now, or not at all: QoS 0, and refused while the link is down. At QoS 1
@@ -492,12 +497,13 @@ export class DynsecAuthority implements CredentialAuthority {
     const forget = () => {
       for (const { correlationData } of sent) this.#waiting.delete(correlationData);
     };
+    const waitMs = ANSWER_WAIT_MS + COMMAND_WAIT_MS * (commands.length - 1);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         forget();
-        reject(new DependencyError(`the broker did not answer ${name} in ${ANSWER_WAIT_MS} ms`));
-      }, ANSWER_WAIT_MS);
+        reject(new DependencyError(`the broker did not answer ${name} in ${waitMs} ms`));
+      }, waitMs);
     });
     const answers = sent.map(
       ({ correlationData }) =>
