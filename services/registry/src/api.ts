@@ -6,6 +6,7 @@ import {
   type FastifyInstance,
   type FastifyRequest,
   httpErrorHandler,
+  LanePool,
   type Logger,
   mountRoutes,
   type PersonLimit,
@@ -36,6 +37,8 @@ export interface ApiDeps {
   /** The resident-away bucket triage follows (absent in tests that mount the routes alone). */
   away?: AwayPublisher;
   credentials: CredentialAuthority | undefined;
+  /** Devices whose copies `publishedAll` publishes at once (REGISTRY_PUBLISH_WINDOW; 32 unless told). */
+  publishWindow?: number;
   clock: Clock;
   logger: Logger;
   adminToken: string | undefined;
@@ -128,6 +131,12 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),
         PUBLISH_WAIT_MS,
       );
+    },
+    publishedAll: async (serials) => {
+      // A lane per serial: a device's copies are never published twice at once, whatever the window.
+      const lanes = new LanePool(deps.publishWindow ?? 32);
+      for (const serial of serials) await lanes.submit(serial, () => ctx.published(serial));
+      await lanes.idle();
     },
   };
   const authenticate = async (req: FastifyRequest): Promise<Principal | undefined> => {

@@ -77,6 +77,17 @@ export const registryEnv = {
    */
   REGISTRY_BROKER_SWEEP_S: z.coerce.number().min(0.05).max(86_400).default(3600),
   /**
+   * Devices whose copies (device-map and DC-09 entries) an import publishes at once after its
+   * commit: one device's copies are never sent twice at once, so they cannot overtake each other.
+   * 1 publishes one device after another.
+   */
+  REGISTRY_PUBLISH_WINDOW: z.coerce.number().int().min(1).max(1024).default(32),
+  /**
+   * Devices whose broker clients an import installs in one dynamic-security message (fewer when
+   * their commands would pass the broker's packet size). 1 sends a device's commands one at a time.
+   */
+  REGISTRY_BROKER_BATCH: z.coerce.number().int().min(1).max(500).default(50),
+  /**
    * The helpline's token for this registry (role `helpline-service`: reads residents, devices and
    * responders, reveals naming a case and the person on it). The stack generates one and gives the
    * same value to the helpline. Unset: only tokens made with `POST /api/tokens` are accepted.

@@ -7,6 +7,11 @@ import { DependencyError } from './errors.ts';
 export interface CredentialAuthority {
   /** Creates (or replaces the secret of) the device's broker client, allowed only its own topics. */
   install(serial: string, secret: string): Promise<void>;
+  /**
+   * Installs new devices' clients as `install` would, several to a broker message; `sending` is
+   * told each message's serials before it goes, so a caller that fails can take them out again.
+   */
+  installMany(devices: ReadonlyArray<NewLogin>, sending: (serials: string[]) => void): Promise<void>;
   /** Removes the device's broker client (which disconnects it); a no-op if it is not there. */
   revoke(serial: string): Promise<void>;
   /** Serials of the device clients and roles in the broker that are this registry's (see DynsecAuthority.deviceLogins). */
@@ -36,6 +41,18 @@ export interface ResyncReport {
   removed: string[];
 }
 
+/** A device's login to install: its serial and the secret issued to it. */
+export interface NewLogin {
+  serial: string;
+  secret: string;
+}
+
+/**
+ * The most bytes of commands put in one message: below the `max_packet_size` (65,536) every broker
+ * configuration of the project sets, with room for the topic and the packet's own header.
+ */
+const BATCH_BYTES = 48_000;
+
 /** Clients or roles asked of the broker in one command (see `#list`). */
 const LIST_PAGE = 200;
 
@@ -58,6 +75,11 @@ const aclKey = (acl: Acl): string => `${acl.acltype} ${acl.topic} ${acl.allow ? 
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
 const ANSWER_WAIT_MS = 5_000;
+/**
+ * More time a message's answer is given for each command past its first: the broker answers a
+ * message once it has run all its commands, and Mosquitto 2.0 writes its whole file after each.
+ */
+const COMMAND_WAIT_MS = 500;
 
 interface DynsecResponse {
   command: string;
@@ -84,10 +106,13 @@ export class DynsecAuthority implements CredentialAuthority {
   readonly #log: Logger;
   readonly #waiting = new Map<string, (response: DynsecResponse) => void>();
 
-  private constructor(client: MqttClient, topics: DeviceTopics, logger: Logger) {
+  readonly #batch: number;
+
+  private constructor(client: MqttClient, topics: DeviceTopics, logger: Logger, batch: number) {
     this.#client = client;
     this.#topics = topics;
     this.#log = logger;
+    this.#batch = batch;
     client.on('message', (topic, payload) => {
       if (topic !== `${CONTROL}/response`) return;
       let parsed: unknown;
@@ -107,7 +132,14 @@ export class DynsecAuthority implements CredentialAuthority {
     });
   }
 
-  static async connect(options: { url: string; topics: DeviceTopics; logger: Logger; clientId: string }) {
+  static async connect(options: {
+    url: string;
+    topics: DeviceTopics;
+    logger: Logger;
+    clientId: string;
+    /** Devices `installMany` puts in one message at most (REGISTRY_BROKER_BATCH). */
+    batch?: number;
+  }) {
     const url = new URL(options.url);
     const username = decodeURIComponent(url.username);
     const password = decodeURIComponent(url.password);
@@ -125,7 +157,7 @@ export class DynsecAuthority implements CredentialAuthority {
       queueQoSZero: false,
     });
     await client.subscribeAsync(`${CONTROL}/response`, { qos: 1 });
-    return new DynsecAuthority(client, options.topics, logger);
+    return new DynsecAuthority(client, options.topics, logger, options.batch ?? 50);
   }
 
   /** The only client id the broker admits the device's login with. */
@@ -193,6 +225,68 @@ export class DynsecAuthority implements CredentialAuthority {
     }
     const reset = await this.#command({ command: 'setClientPassword', username: serial, password: secret });
     if (reset.error) throw new DependencyError(`broker refused new secret for ${serial}: ${reset.error}`);
+  }
+
+  /**
+   * New devices' roles and clients, each device's `createRole` then `createClient` (the broker runs
+   * a message's commands in order), up to the batch in one message and one answer: an import of
+   * thousands of devices waits for a round trip a batch, not two a device. A device whose client
+   * exists already (one left by an import that did not commit) goes the way of a re-issue
+   * (`install`). Any other refusal, or no answer, fails the whole: the caller takes out what was sent.
+   */
+  async installMany(devices: ReadonlyArray<NewLogin>, sending: (serials: string[]) => void): Promise<void> {
+    for (const batch of this.#batches(devices)) {
+      sending(batch.map((d) => d.serial));
+      const answers = await this.#commands(
+        batch.flatMap(({ serial, secret }) => this.#creating(serial, secret)),
+      );
+      for (const [i, { serial, secret }] of batch.entries()) {
+        const role = answers[2 * i];
+        const created = answers[2 * i + 1];
+        if (role?.error && !already(role.error))
+          throw new DependencyError(`broker refused role ${this.roleOf(serial)}: ${role.error}`);
+        if (!created?.error) continue;
+        if (!already(created.error))
+          throw new DependencyError(`broker refused client ${serial}: ${created.error}`);
+        await this.install(serial, secret);
+      }
+    }
+  }
+
+  /** The two commands that make a new device's role and its client holding it. */
+  #creating(serial: string, secret: string): Array<Record<string, unknown>> {
+    const rolename = this.roleOf(serial);
+    return [
+      { command: 'createRole', rolename, acls: this.aclsOf(serial) },
+      {
+        command: 'createClient',
+        username: serial,
+        clientid: this.clientIdOf(serial),
+        password: secret,
+        roles: [{ rolename }],
+      },
+    ];
+  }
+
+  /** Devices in runs of at most the batch, each run's commands under BATCH_BYTES. */
+  *#batches(devices: ReadonlyArray<NewLogin>): Generator<NewLogin[]> {
+    let batch: NewLogin[] = [];
+    let bytes = 0;
+    for (const device of devices) {
+      // Correlation data (a UUID and its key) is added to each command when it is sent.
+      const size = this.#creating(device.serial, device.secret).reduce(
+        (sum, command) => sum + JSON.stringify(command).length + 64,
+        0,
+      );
+      if (batch.length > 0 && (batch.length >= this.#batch || bytes + size > BATCH_BYTES)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(device);
+      bytes += size;
+    }
+    if (batch.length > 0) yield batch;
   }
 
   async revoke(serial: string): Promise<void> {
@@ -379,39 +473,55 @@ export class DynsecAuthority implements CredentialAuthority {
     await this.#client.endAsync();
   }
 
+  /** Sends one command and waits for its answer (see `#commands`). */
+  async #command(command: Record<string, unknown>): Promise<DynsecResponse> {
+    const [answer] = await this.#commands([command]);
+    return answer!;
+  }
+
   /**
-   * Sends one command and waits for its answer, for at most ANSWER_WAIT_MS in all: an answer that
-   * never comes (a broker drops a command larger than its message_size_limit) must not hold a
-   * registration, or an import, forever.
+   * Sends commands in one message and waits for each one's answer, for at most ANSWER_WAIT_MS (and
+   * COMMAND_WAIT_MS a further command) in all: an answer that never comes (a broker drops a command larger than its message_size_limit)
+   * must not hold a registration, or an import, forever.
    *
-   * A command goes out once, now, or not at all: QoS 0, and refused while the link is down. At QoS 1
+   * A message goes out once, now, or not at all: QoS 0, and refused while the link is down. At QoS 1
    * the MQTT client library kept an unacknowledged command (and one published while offline) and
    * sent it again on reconnecting — after the registry had given up on it and, for a password,
    * put the old one back — so the broker took a secret nobody was shown. The answer, matched by
    * its correlation data, is the only confirmation the registry acts on.
    */
-  async #command(command: Record<string, unknown>): Promise<DynsecResponse> {
-    const correlationData = randomUUID();
-    const name = String(command.command);
+  async #commands(commands: ReadonlyArray<Record<string, unknown>>): Promise<DynsecResponse[]> {
+    const sent = commands.map((command) => ({ ...command, correlationData: randomUUID() }));
+    const name = [...new Set(commands.map((command) => String(command.command)))].join(', ');
     if (!this.#client.connected) throw new DependencyError(`the broker is not connected: ${name} not sent`);
-    const response = await new Promise<DynsecResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(correlationData);
-        reject(new DependencyError(`the broker did not answer ${name} in ${ANSWER_WAIT_MS} ms`));
-      }, ANSWER_WAIT_MS);
-      this.#waiting.set(correlationData, (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
-      });
-      this.#client
-        .publishAsync(CONTROL, JSON.stringify({ commands: [{ ...command, correlationData }] }), { qos: 0 })
-        .catch((err: unknown) => {
-          clearTimeout(timer);
-          this.#waiting.delete(correlationData);
-          reject(new DependencyError(`the broker did not take ${name}`, { cause: err }));
-        });
+    const forget = () => {
+      for (const { correlationData } of sent) this.#waiting.delete(correlationData);
+    };
+    const waitMs = ANSWER_WAIT_MS + COMMAND_WAIT_MS * (commands.length - 1);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        forget();
+        reject(new DependencyError(`the broker did not answer ${name} in ${waitMs} ms`));
+      }, waitMs);
     });
-    this.#log.debug({ command: name, error: response.error }, 'dynamic security');
-    return response;
+    const answers = sent.map(
+      ({ correlationData }) =>
+        new Promise<DynsecResponse>((resolve) => this.#waiting.set(correlationData, resolve)),
+    );
+    const published = this.#client
+      .publishAsync(CONTROL, JSON.stringify({ commands: sent }), { qos: 0 })
+      .catch((err: unknown) => {
+        forget();
+        throw new DependencyError(`the broker did not take ${name}`, { cause: err });
+      });
+    try {
+      const [, ...responses] = await Promise.race([Promise.all([published, ...answers]), timedOut]);
+      for (const response of responses)
+        this.#log.debug({ command: response.command, error: response.error }, 'dynamic security');
+      return responses;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FieldCipher, hashSecret, newSecret, parseDataKey, verifySecret } from './crypto.ts';
+import { FieldCipher, hashSecret, hashSecretAsync, newSecret, parseDataKey, verifySecret } from './crypto.ts';
 
 describe('FieldCipher', () => {
   const cipher = new FieldCipher(randomBytes(32));
@@ -36,6 +36,13 @@ describe('parseDataKey', () => {
 describe('secret hashes', () => {
   it('verify the right secret only', () => {
     const stored = hashSecret('s3cret-value');
+    expect(verifySecret('s3cret-value', stored)).toBe(true);
+    expect(verifySecret('other', stored)).toBe(false);
+  });
+
+  it('hashed off the event loop, as an import hashes them, verify as the same scheme', async () => {
+    const stored = await hashSecretAsync('s3cret-value');
+    expect(stored).toMatch(/^scrypt\$/);
     expect(verifySecret('s3cret-value', stored)).toBe(true);
     expect(verifySecret('other', stored)).toBe(false);
   });

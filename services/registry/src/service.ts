@@ -193,6 +193,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       topics: n.mqtt,
       logger,
       clientId: `${n.namespace}-registry-${process.pid}-${Date.now().toString(36)}`,
+      batch: config.REGISTRY_BROKER_BATCH,
     });
     credentials = authority;
     lifecycle.add('mqtt-credentials', () => authority.close());
@@ -251,6 +252,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     dc09,
     away,
     credentials,
+    publishWindow: config.REGISTRY_PUBLISH_WINDOW,
     clock,
     logger,
     adminToken: config.TELECARE_ADMIN_TOKEN,

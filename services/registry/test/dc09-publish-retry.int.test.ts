@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { names } from '@telecare/contracts';
+import { DeviceMapEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
@@ -13,10 +13,11 @@ import {
 } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller, dc09Panel } from './support.ts';
+import { apiCaller, dc09Panel, heldIn, pairedPendants } from './support.ts';
 
 // The registry reaches NATS through a proxy that can lose one publication with the link up: the
-// write of a DC-09 account's entry lost on its way, as on a route that flapped.
+// write of a DC-09 account's entry, or of an imported device's device-map entry, lost on its way,
+// as on a route that flapped.
 
 const ns = uniqueNamespace('regdc09pub');
 const n = names(ns);
@@ -77,5 +78,33 @@ describe("a DC-09 account's write lost on its way to NATS", () => {
       timeoutMs: 30_000,
       what: "the decommissioned panel's account to leave the bucket",
     });
+  }, 60_000);
+});
+
+describe("an import's device-map puts lost on their way to NATS", () => {
+  it('are tried again: every imported device reaches the device map, those lost in the window too', async () => {
+    const count = 60;
+    const lostSerials = ['PND-W0', 'PND-W31', 'PND-W59'];
+    const lost = lostSerials.map((serial) =>
+      proxy.dropNextPublish((subject) => subject === `$KV.${n.kv.deviceMap}.${serial}`),
+    );
+    const imported = await call('POST', '/api/import', pairedPendants('PND-W', count));
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    await Promise.all(lost);
+
+    const map = await openBucket(nc, n.kv.deviceMap);
+    const missing = async () => {
+      const left: string[] = [];
+      for (let i = 0; i < count; i++)
+        if (!(await heldIn(map, `PND-W${i}`, DeviceMapEntry))) left.push(`PND-W${i}`);
+      return left;
+    };
+    await waitFor(async () => (await missing()).length === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: 'every imported device in the device map',
+    });
+    const entry = await heldIn(map, 'PND-W31', DeviceMapEntry);
+    expect(entry?.kind).toBe('pendant');
   }, 60_000);
 });

@@ -46,6 +46,15 @@ export async function heldIn<T>(
   return entry?.operation === 'PUT' ? schema.parse(entry.json()) : undefined;
 }
 
+/** An import of one resident (ref `<prefix>R`) and `count` pendants paired with them, `<prefix>0`… */
+export const pairedPendants = (prefix: string, count: number) => ({
+  residents: `ref,name,address,postcode\n${prefix}R,Many Pendants,1 Road,GL1 2AB\n`,
+  devices: [
+    'serial,kind,resident',
+    ...Array.from({ length: count }, (_, i) => `${prefix}${i},pendant,${prefix}R`),
+  ].join('\n'),
+});
+
 /** A DC-09 home unit's registration under `account`, with a key. */
 export const dc09Panel = (serial: string, residentId: string, account: string) => ({
   serial,

@@ -50,7 +50,7 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
       // A repeat is answered with the kept answer as it was (its status set by `once`).
       if (replayed) return reply.send(result as unknown as ReturnType<typeof importAnswer>['body']);
       if (result.imported) {
-        for (const serial of result.serials) await ctx.published(serial);
+        await ctx.publishedAll(result.serials);
         log.info({ residents: result.residents.length, devices: result.devices.length }, 'import committed');
       }
       const { status, body } = importAnswer(result, issuing);

@@ -34,4 +34,9 @@ export interface RouteContext {
   ) => Promise<{ body: T; replayed: boolean }>;
   /** After a commit, the copies follow: device map and DC-09 accounts. */
   published: (serial: string, previousAccount?: string | null) => Promise<void>;
+  /**
+   * `published` for many devices after one commit (an import's), a window of them at a time: each
+   * device's publish keeps its own retry, so one that fails is tried again until it succeeds.
+   */
+  publishedAll: (serials: readonly string[]) => Promise<void>;
 }
