@@ -105,6 +105,10 @@ describe('a cell a spreadsheet changed', () => {
     expect(readCell('phone', '7.7009E+09').problem).toMatch(/scientific notation/);
     expect(readCell('serial', '8944100000000012340').problem).toBeUndefined();
     expect(readCell('serial', '8944100000000010000').problem).toMatch(/15th digit/);
+    // A genuine serial that ends so has a way through: registered alone, as given.
+    expect(readCell('serial', '8944100000000010000').problem).toMatch(
+      /telecare device register --serial 8944100000000010000/,
+    );
     // A hex DC-09 account may read like a small exponent: only a spreadsheet's form is refused.
     expect(readCell('dc09Account', '1E03')).toEqual({ value: '1E03' });
     expect(readCell('name', '1.5E+3')).toEqual({ value: '1.5E+3' });

@@ -213,7 +213,7 @@ export function readCell(column: string, cell: string): { value: string; problem
   if (column === 'serial' && /^\d{16,}$/.test(cell) && /^0+$/.test(cell.slice(15))) {
     return {
       value: cell,
-      problem: `${cell} ends in zeros past its 15th digit, as a spreadsheet writes a long number (it keeps 15 digits); ${AS_TEXT}`,
+      problem: `${cell} ends in zeros past its 15th digit, as a spreadsheet writes a long number (it keeps 15 digits); ${AS_TEXT}. If the device's serial really ends so, register it alone (telecare device register --serial ${cell}, or POST /api/devices), which takes the serial as given`,
     };
   }
   if (PHONE_COLUMNS.has(column) && /^[1-9][\d ]{5,}$/.test(cell)) {
