@@ -223,19 +223,27 @@ describe('a home shared with a partner, and a bed the two share', () => {
   };
   /** The partner, at home where no PIR sees them, lies down on the shared bed for an hour. */
   const partnersNap = () => [ev('bed.occupied', at(9, '17:00')), ev('bed.vacated', at(9, '18:00'))];
+  /** Day 9's rhythm alerts: the resident out at 16:00, and `partner` meanwhile. */
+  const outWith = (partner: TelecareEvent[], ruleSet: RuleSet = shared()) => {
+    const { door, events } = goesOut();
+    return {
+      door,
+      alerts: after(run([...learning, ...events, ...partner], at(9, '23:59'), ruleSet), at(9, '00:00')),
+    };
+  };
+  /** One "not back", from the resident's door: their longest outing (90 min) × 1.5 + 30 min after it. */
+  const notBackFromDoor = ({ door, alerts }: ReturnType<typeof outWith>) => {
+    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['outing.not-returned', [door.id]]]);
+    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(Date.parse(door.time) + 165 * MIN + GRACE);
+    return alerts[0] as Alert;
+  };
 
   it('the partner on the bed while the resident is out does not end the outing: "not back" from their door', () => {
-    const { door, events } = goesOut();
-    const alerts = after(
-      run([...learning, ...events, ...partnersNap()], at(9, '23:59'), shared()),
-      at(9, '00:00'),
-    );
-    expect(alerts.map((a) => [a.type, a.evidence])).toEqual([['outing.not-returned', [door.id]]]);
-    // Their longest outing (90 min) × 1.5 + 30 min after the door, not ended by the bed.
-    expect(Date.parse(alerts[0]?.raisedAt ?? '')).toBe(Date.parse(door.time) + 165 * MIN + GRACE);
-    expect(alerts[0]?.reason).toContain('the bed occupied at 17:00 with no door opened since they left');
+    // Not ended by the bed.
+    const alert = notBackFromDoor(outWith(partnersNap()));
+    expect(alert.reason).toContain('the bed occupied at 17:00 with no door opened since they left');
     // Alone at home, the bed taken is the resident, come in where the door contact missed them.
-    const alone = after(run([...learning, ...events, ...partnersNap()], at(9, '23:59')), at(9, '00:00'));
+    const alone = outWith(partnersNap(), DEFAULT_RULE_SET).alerts;
     expect(alone.map((a) => a.type)).not.toContain('outing.not-returned');
   });
 
@@ -290,6 +298,91 @@ describe('a home shared with a partner, and a bed the two share', () => {
     expect(after(inOrder, at(9, '00:00')).map((a) => a.type)).toEqual(['inactivity.unusual']);
     expect(shown(late)).toEqual(shown(inOrder));
     expect(runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place).toBe('home');
+  });
+
+  it('the partner in the chair while the resident is out does not end the outing: "not back" from their door', () => {
+    const partnerSits = [ev('chair.occupied', at(9, '17:00')), ev('chair.vacated', at(9, '18:00'))];
+    const alert = notBackFromDoor(outWith(partnerSits));
+    expect(alert.reason).toContain('the chair occupied at 17:00');
+    expect(alert.thresholds).toMatchObject({ sharedChairOccupied: 1 });
+    // Alone at home, the chair taken is the resident, come in where the door contact missed them.
+    const alone = outWith(partnerSits, DEFAULT_RULE_SET).alerts;
+    expect(alone.map((a) => a.type)).not.toContain('outing.not-returned');
+  });
+
+  it('the partner about the kitchen while the resident is out does not end the outing', () => {
+    const partnerAbout = about(at(9, '16:30'), at(9, '18:30'));
+    const alert = notBackFromDoor(outWith(partnerAbout));
+    expect(alert.reason).toContain('movement 16:30');
+    expect(alert.thresholds).toMatchObject({ sharedMovements: partnerAbout.length });
+    const alone = outWith(partnerAbout, DEFAULT_RULE_SET).alerts;
+    expect(alone.map((a) => a.type)).not.toContain('outing.not-returned');
+  });
+
+  /** The partner about the kitchen, out by the door at 17:00 and back at 18:00, about and to bed. */
+  const partnersTrip = () => [
+    ...about(at(9, '16:30'), at(9, '16:55')),
+    ev('door.opened', at(9, '17:00')),
+    ev('door.closed', at(9, '17:00') + 20_000),
+    ev('door.opened', at(9, '18:00')),
+    ev('door.closed', at(9, '18:00') + 20_000),
+    ...about(at(9, '18:01'), at(9, '18:30')),
+    ev('bed.occupied', at(9, '18:30')),
+  ];
+
+  it('the partner out and back while the resident is out: "not back" all the same, saying the door may have been theirs', () => {
+    const alert = notBackFromDoor(outWith(partnersTrip()));
+    expect(alert.reason).toContain('the door opened at 17:00, 18:00, then the bed occupied at 18:30');
+    expect(alert.reason).toContain('maybe the other person back');
+    expect(alert.thresholds).toMatchObject({ sharedDoorPassages: 2 });
+  });
+
+  it('the partner out and back, its check decided after the activity inside (late tick): as in time order', () => {
+    const { events } = goesOut();
+    const inOrder = after(
+      run([...learning, ...events, ...partnersTrip()], at(9, '23:59'), shared()),
+      at(9, '00:00'),
+    );
+    const runner = new RulesRunner(shared());
+    const alerts: Alert[] = [];
+    for (const event of [...learning, ...events])
+      alerts.push(...runner.event(event, Date.parse(event.time) + 1000));
+    for (const event of partnersTrip()) alerts.push(...runner.event(event, at(9, '18:40')));
+    alerts.push(...runner.advance(at(9, '23:59')));
+    const late = after(
+      alerts.filter((a) => a.rule.id === 'rhythm.learned'),
+      at(9, '00:00'),
+    );
+    expect(inOrder.map((a) => a.type)).toEqual(['outing.not-returned']);
+    expect(shown(late)).toEqual(shown(inOrder));
+  });
+
+  it('the partner at home and the resident in by the door: home, no "not back"; and no alert after the check', () => {
+    const { events } = goesOut();
+    const back = [
+      ...about(at(9, '16:30'), at(9, '17:30')),
+      ev('door.opened', at(9, '17:40')),
+      ev('door.closed', at(9, '17:40') + 20_000),
+      ...about(at(9, '17:41'), at(9, '23:00')),
+      ev('bed.occupied', at(9, '23:00')),
+    ];
+    const alerts = after(run([...learning, ...events, ...back], at(9, '23:59'), shared()), at(9, '00:00'));
+    expect(alerts.map((a) => a.type)).toEqual([]);
+    // The partner out and back, then the resident home at 20:00: one "not back", then home (the
+    // silence at home checked again: nothing more raised while they move about).
+    const both = [
+      ...partnersTrip().slice(0, -1),
+      ev('door.opened', at(9, '20:00')),
+      ev('door.closed', at(9, '20:00') + 20_000),
+      ...about(at(9, '20:01'), at(9, '23:00')),
+      ev('bed.occupied', at(9, '23:00')),
+    ];
+    const runner = new RulesRunner(shared());
+    for (const event of [...learning, ...events, ...both]) runner.event(event, Date.parse(event.time) + 1000);
+    runner.advance(at(9, '23:59'));
+    expect(runner.states.get(RESIDENT)?.rhythms?.['rhythm.learned']?.place).toBe('bed');
+    const raised = after(run([...learning, ...events, ...both], at(9, '23:59'), shared()), at(9, '00:00'));
+    expect(raised.map((a) => a.type)).toEqual(['outing.not-returned']);
   });
 
   it('the resident in by the door and to bed: home, in bed, no "not back"', () => {

@@ -245,8 +245,9 @@ export function rhythmOnEvent(
     const left = was.last;
     const carer = entry.type === 'carer.arrived' || entry.type === 'carer.left';
     // Out since the door (or at home only by a carer's report taking it for their coming in).
-    // In a shared home, a bed report is the partner's or not by whether the door opened before it.
-    const bed = out.settings.sharedHome && BED_REPORTS.includes(entry.type);
+    // In a shared home, the bed, the chair or a movement is the partner's or not by the door's
+    // passages before it.
+    const bed = out.settings.sharedHome && PARTNER_REPORTS.includes(entry.type);
     if (
       left.type === 'door.closed' &&
       byTimeThenId(entry, left) > 0 &&
@@ -564,7 +565,7 @@ function learnActivity(
   const tz = out.settings.timeZone;
   const wakeFrom = out.settings.wakeFrom;
   const told = toldOf(rule, before, state.recent, entry, bounceMs);
-  const learnt = someoneElses(out.settings, before, state.recent, entry)
+  const learnt = someoneElses(rule, out.settings, before, state.recent, entry)
     ? undefined
     : inPlace
       ? learnRhythmInPlace(before, entry, tz, observe, bounceMs, wakeFrom, told)
@@ -717,56 +718,124 @@ function partnersMove(
 
 const BED_REPORTS: readonly RecentEvent['type'][] = ['bed.occupied', 'bed.vacated'];
 
+/** What the other person in a shared home makes too, and the rhythm reads as the resident home. */
+const PARTNER_REPORTS: readonly RecentEvent['type'][] = [...BED_REPORTS, ...CHAIR_REPORTS, 'motion'];
+
 /**
- * Whether a bed report is the other person's in a home shared with them (`sharedHome`): the
- * resident out, and nobody come in since the door closed behind them (no door opened since, no
- * carer's visit): whoever lies down on the bed, or gets up from it, was in the home already: the
- * partner, on a bed the two share. Learned, it ended the outing, and the resident who did not come
- * back was "in bed". Someone come in by the door since may be the resident, and the bed is theirs.
+ * Whether the bed, the chair or a movement is the other person's in a home shared with them
+ * (`sharedHome`), the resident out since the door closing `rhythm.last`, no carer's visit since:
+ * with no door opened since, whoever lies down, sits or moves was in the home already. With the
+ * door opened twice or more since (`partnersDoors`), someone went out and someone came in: the
+ * other person out and back as likely as the resident home, so until the outing's check (its
+ * "not back" says so) the activity is taken as the other person's; after it, as the resident's.
+ * With one opening, the activity after it is the resident come in, as in any home.
  */
-function partnersBed(s: ResidentSettings, rhythm: Rhythm | undefined, entry: RecentEvent): boolean {
+function partnersWhileOut(
+  rule: RhythmRule,
+  s: ResidentSettings,
+  rhythm: Rhythm | undefined,
+  recent: readonly RecentEvent[],
+  entry: RecentEvent,
+): boolean {
   const left = rhythm?.last;
-  return (
-    s.sharedHome &&
-    rhythm?.place === 'out' &&
-    left !== undefined &&
-    BED_REPORTS.includes(entry.type) &&
-    rhythm.returning === undefined &&
-    !(rhythm.visit !== undefined && rhythm.visit > left.at) &&
-    byTimeThenId(entry, left) > 0
-  );
+  if (
+    !s.sharedHome ||
+    rhythm?.place !== 'out' ||
+    left === undefined ||
+    !PARTNER_REPORTS.includes(entry.type) ||
+    (rhythm.visit !== undefined && rhythm.visit > left.at) ||
+    byTimeThenId(entry, left) <= 0
+  )
+    return false;
+  if (rhythm.returning === undefined) return true;
+  // Until the outing's check (the door's and a declared away period's wait included); once decided,
+  // its "not back" has told the operator, and activity is the resident's again.
+  const checkAt = rhythm.checkAt;
+  return checkAt !== undefined && entry.at < checkAt && partnersDoors(rule, recent, left, entry) >= 2;
 }
 
 /**
- * The partner's bed reports while the resident is out since `left` (`partnersBed`), up to `until`:
- * those before the door opened again or a carer's report. Read from `recent`, for a check decided
- * after them and for what the "not back" alert says.
+ * Whether `recent[i]` begins a passage through the door: an opening, not a bounce, more than a
+ * passage (`DOOR_PASSAGE_MS`) after the opening before (`since`).
  */
-function partnersBedSince(recent: readonly RecentEvent[], left: RecentEvent, until: number): RecentEvent[] {
-  const found: RecentEvent[] = [];
+const passageAt = (recent: readonly RecentEvent[], i: number, since: number, bounceMs: number): boolean => {
+  const seen = recent[i] as RecentEvent;
+  return (
+    seen.type === 'door.opened' && seen.at - since > DOOR_PASSAGE_MS && !bounceOpening(recent, i, bounceMs)
+  );
+};
+
+/**
+ * The door's passages (`passageAt`) since the door closing `left`, before `entry`; none once a
+ * carer's report came (their visit is read as such).
+ */
+function partnersDoors(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  entry: RecentEvent,
+): number {
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  let passages = 0;
+  let openedAt = -Infinity;
   for (let i = indexOf(recent, left) + 1; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
-    if (seen.at > until || OUTING_KEEPS.includes(seen.type)) break;
-    if (BED_REPORTS.includes(seen.type)) found.push(seen);
+    if (byTimeThenId(seen, entry) >= 0) break;
+    if (seen.type === 'carer.arrived' || seen.type === 'carer.left') return 0;
+    if (passageAt(recent, i, openedAt, bounceMs)) {
+      passages++;
+      openedAt = seen.at;
+    }
   }
-  return found;
+  return passages;
+}
+
+/**
+ * The other person's reports while the resident is out since `left` (`partnersWhileOut`), up to
+ * `until` (the outing's check): those before the door opened or a carer's report, and those after
+ * its second passage. Read from `recent`, for a check decided after them and for what the "not
+ * back" alert says (`doors`: the passages when some came after two).
+ */
+function partnersSince(
+  rule: RhythmRule,
+  recent: readonly RecentEvent[],
+  left: RecentEvent,
+  until: number,
+): { found: RecentEvent[]; doors: number[] } {
+  const bounceMs = (rule.doorBounceS ?? 0) * 1000;
+  const found: RecentEvent[] = [];
+  const doors: number[] = [];
+  let afterDoors = false;
+  for (let i = indexOf(recent, left) + 1; i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at > until || seen.type === 'carer.arrived' || seen.type === 'carer.left') break;
+    if (seen.type === 'door.opened') {
+      if (passageAt(recent, i, doors[doors.length - 1] ?? -Infinity, bounceMs)) doors.push(seen.at);
+    } else if (PARTNER_REPORTS.includes(seen.type) && rule.activity.includes(seen.type)) {
+      if (doors.length === 1) break;
+      if (doors.length >= 2) afterDoors = true;
+      found.push(seen);
+    }
+  }
+  return { found, doors: afterDoors ? doors : [] };
 }
 
 /**
  * Whether an activity is known to be someone else's, and teaches nothing of the resident: the
- * partner's movement in a shared home (`partnersMove`), the partner on a shared bed while the
- * resident is out (`partnersBed`), a carer pressing "arrived" or "left" again
+ * partner's movement in a shared home (`partnersMove`), the partner on a shared bed or chair, or
+ * moving, while the resident is out (`partnersWhileOut`), a carer pressing "arrived" or "left" again
  * (`pressedAgain`, `leftAgain`), a carer going seen through the open door (`carerGoing`), a carer
  * up from the resident's chair as they go (`carerUp`).
  */
 const someoneElses = (
+  rule: RhythmRule,
   s: ResidentSettings,
   rhythm: Rhythm | undefined,
   recent: readonly RecentEvent[],
   entry: RecentEvent,
 ): boolean =>
   partnersMove(s, rhythm, recent, entry) ||
-  partnersBed(s, rhythm, entry) ||
+  partnersWhileOut(rule, s, rhythm, recent, entry) ||
   pressedAgain(rhythm, recent, entry) ||
   leftAgain(rhythm, recent, entry) ||
   carerGoing(rhythm, recent, entry) ||
@@ -1108,10 +1177,10 @@ function stretchLastBy(
   s: ResidentSettings,
 ): RecentEvent | undefined {
   const own = timer.event;
-  // In a shared home, the partner's bed while out leaves the outing as it was (`partnersBed`).
+  // In a shared home, the partner's reports while out leave the outing as it was (`partnersWhileOut`).
   const partners =
     s.sharedHome && timer.key === 'out' && own !== undefined
-      ? partnersBedSince(state.recent, own, timer.checkAt)
+      ? partnersSince(rule, state.recent, own, timer.checkAt).found
       : [];
   const found =
     partners.length === 0
@@ -1256,8 +1325,8 @@ function silenceCheck(rule: RhythmRule, timer: Timer, state: ResidentState, out:
  * What the door and a carer did while the person was out (since they left at `left`, by the check):
  * nothing of it ended the outing, but the operator sees those reports and is told why. A carer's
  * visits (`carerVisits`, the door within five minutes of either end is theirs), the door opened
- * with nothing seen inside after it, bounces (`doorBounceS`), and in a shared home the bed taken
- * with nobody come in (`partnersBed`).
+ * with nothing seen inside after it, bounces (`doorBounceS`), and in a shared home the other
+ * person's reports (`partnersWhileOut`).
  */
 function sinceLeaving(
   rule: RhythmRule,
@@ -1285,7 +1354,9 @@ function sinceLeaving(
     visits.list.some(
       ([from, to]) => at >= from - VISIT_DOOR_MS && at <= (to ?? from + VISIT_MAX_MS) + VISIT_DOOR_MS,
     );
-  const others = openings.filter((at) => !carers(at));
+  // In a shared home, the doors activity inside came after are told with it (`partnersText`).
+  const shared = sharedHome ? partnersSince(rule, recent, left, checkAt) : undefined;
+  const others = openings.filter((at) => !carers(at) && !(shared?.doors.includes(at) ?? false));
   const notes: string[] = [];
   for (const [from, to] of visits.list)
     notes.push(
@@ -1297,19 +1368,67 @@ function sinceLeaving(
     );
   if (bounces > 0)
     notes.push(`${openingsText(bounces, bounceMs)} ignored as bounce${bounces === 1 ? '' : 's'}`);
-  const partners = sharedHome
-    ? partnersBedSince(recent, left, checkAt).filter((seen) => seen.type === 'bed.occupied')
-    : [];
-  if (partners.length > 0)
-    notes.push(
-      `the bed occupied at ${partners.map((seen) => formatHhmm(seen.at, tz)).join(', ')} with no door opened since they left (a shared home: taken as the other person's)`,
-    );
-  const thresholds: Record<string, number> = {};
-  if (partners.length > 0) thresholds.sharedBedOccupied = partners.length;
+  if (shared !== undefined && shared.found.length > 0) notes.push(...partnersText(shared, tz));
+  const thresholds: Record<string, number> = shared === undefined ? {} : partnersThresholds(shared);
   if (visits.list.length > 0) thresholds.carerVisits = visits.list.length;
   if (others.length > 0) thresholds.doorOpenedSince = others.length;
   if (bounces > 0) thresholds.doorBouncesIgnored = bounces;
   return { text: notes.length > 0 ? `; since then ${notes.join('; ')}` : '', thresholds };
+}
+
+/**
+ * What the "not back" alert says of the other person's reports in a shared home (`partnersSince`):
+ * those with no door opened since the resident left, and those after the door's second passage,
+ * which may be the other person back (or the resident: the operator asks who is home).
+ */
+function partnersText(shared: { found: RecentEvent[]; doors: number[] }, tz: string): string[] {
+  const firstDoor = shared.doors[0] ?? Infinity;
+  const before = shared.found.filter((seen) => seen.at < firstDoor);
+  const after = shared.found.filter((seen) => seen.at > firstDoor);
+  const notes: string[] = [];
+  if (before.length > 0)
+    notes.push(
+      `${reportsText(before, tz)} with no door opened since they left (a shared home: taken as the other person's)`,
+    );
+  if (after.length > 0)
+    notes.push(
+      `the door opened at ${shared.doors.map((at) => formatHhmm(at, tz)).join(', ')}, then ${reportsText(after, tz)}: someone went out and someone came in, maybe the other person back (a shared home: taken as theirs; ask whether the resident is home)`,
+    );
+  return notes;
+}
+
+/** The bed and chair taken (each time) and the movement (its span and count) among `seen`. */
+function reportsText(seen: readonly RecentEvent[], tz: string): string {
+  const parts: string[] = [];
+  for (const [type, what] of [
+    ['bed.occupied', 'the bed occupied'],
+    ['chair.occupied', 'the chair occupied'],
+  ] as const) {
+    const taken = seen.filter((one) => one.type === type);
+    if (taken.length > 0) parts.push(`${what} at ${taken.map((one) => formatHhmm(one.at, tz)).join(', ')}`);
+  }
+  const moves = seen.filter((one) => one.type === 'motion');
+  const first = moves[0];
+  const last = moves[moves.length - 1];
+  if (first !== undefined && last !== undefined)
+    parts.push(
+      `movement ${formatHhmm(first.at, tz)}${last === first ? '' : `–${formatHhmm(last.at, tz)}`} (${moves.length} report${moves.length === 1 ? '' : 's'})`,
+    );
+  return parts.length > 0 ? parts.join(', ') : 'the bed or chair left';
+}
+
+/** The counts the "not back" alert carries of the other person's reports (`partnersSince`). */
+function partnersThresholds(shared: { found: RecentEvent[]; doors: number[] }): Record<string, number> {
+  const thresholds: Record<string, number> = {};
+  const count = (type: RecentEvent['type']) => shared.found.filter((seen) => seen.type === type).length;
+  const bed = count('bed.occupied');
+  const chair = count('chair.occupied');
+  const moves = count('motion');
+  if (bed > 0) thresholds.sharedBedOccupied = bed;
+  if (chair > 0) thresholds.sharedChairOccupied = chair;
+  if (moves > 0) thresholds.sharedMovements = moves;
+  if (shared.doors.length > 0) thresholds.sharedDoorPassages = shared.doors.length;
+  return thresholds;
 }
 
 /**
