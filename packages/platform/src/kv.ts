@@ -565,11 +565,12 @@ const READ_STALL_MS = 15_000;
  * over a slow round trip; reading until it had none chased the writes for minutes. Writes made
  * during the read are taken when they come in the batches, never waited for. A read that stops
  * making progress fails with a `TimeoutError` (retryable) after `stallMs`, never hangs.
+ * `keys` reads only the keys it matches (a subject filter: `p3.>`), the whole bucket without it.
  */
 export async function lastValues(
   nc: NatsConnection,
   bucket: string,
-  options: { stallMs?: number } = {},
+  options: { stallMs?: number; keys?: string } = {},
 ): Promise<Map<string, Uint8Array>> {
   const stallMs = options.stallMs ?? READ_STALL_MS;
   const stream = `KV_${bucket}`;
@@ -578,7 +579,7 @@ export async function lastValues(
   const info = await jsm.consumers.add(stream, {
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.LastPerSubject,
-    filter_subject: `${prefix}>`,
+    filter_subject: `${prefix}${options.keys ?? '>'}`,
     inactive_threshold: READER_INACTIVE_S * SECOND_NS,
     num_replicas: 1,
   });

@@ -7,7 +7,7 @@ import {
   TransientError,
   withTimeout,
 } from '@telecare/platform';
-import type { GapClaims } from './index-gaps.ts';
+import type { GapClaims, TakenClaim } from './index-gaps.ts';
 import { type LaneWork, partitionOfLease } from './leases.ts';
 import { consumerName } from './partitions.ts';
 
@@ -121,8 +121,11 @@ export class IndexWrite {
   answered: boolean | undefined;
   /** Settles with `answered`; never rejects. */
   readonly answer: Promise<boolean>;
+  /** The partition whose lane sent it: its gap is claimed with that partition's. */
+  readonly partition: number;
 
-  constructor(sent: Promise<unknown>) {
+  constructor(sent: Promise<unknown>, partition: number) {
+    this.partition = partition;
     this.answer = sent.then(
       () => {
         this.answered = true;
@@ -229,7 +232,7 @@ export class EventIndex {
    * its auto-pipelining puts it in the socket write of the state's save and the other events in hand.
    */
   send(residentId: string, seq: number, partition: number): IndexWrite {
-    return new IndexWrite(this.append(residentId, seq, partition));
+    return new IndexWrite(this.append(residentId, seq, partition), partition);
   }
 
   /**
@@ -247,7 +250,7 @@ export class EventIndex {
     if (write.answered === undefined && this.#redis.status === 'ready')
       await withTimeout(write.answer, this.#waitMs);
     if (write.answered === true) return true;
-    await this.#claims.add(residentId, seq);
+    await this.#claims.add(residentId, seq, write.partition);
     if (this.#open() === 0)
       this.#log?.warn(
         { residentId, seq },
@@ -294,17 +297,20 @@ export class EventIndex {
   }
 
   async #takeOver(partitions: ReadonlySet<number>): Promise<void> {
-    let taken = 0;
-    for (const { residentId, seqs } of await this.#claims.all()) {
-      if (this.#partitionOf && !partitions.has(this.#partitionOf(residentId))) continue;
+    let count = 0;
+    const taken = (claim: TakenClaim): boolean => {
+      const partition = claim.partition ?? this.#partitionOf?.(claim.residentId);
+      return partition === undefined || partitions.has(partition);
+    };
+    for (const { residentId, seqs } of await this.#claims.takeOver(taken)) {
       const left = seqs.filter((seq) => !this.#unanswered.has(`${residentId} ${seq}`));
       if (left.length === 0) continue;
       this.#toSettle(residentId, left);
-      taken += left.length;
+      count += left.length;
     }
-    if (taken > 0)
+    if (count > 0)
       this.#log?.info(
-        { claims: taken, partitions: [...partitions] },
+        { claims: count, partitions: [...partitions] },
         'event index gap claims left by another process taken over',
       );
   }
@@ -315,7 +321,7 @@ export class EventIndex {
         this.#redis.lrange(this.key(residentId), 0, -1),
         this.#redis.hget(this.#sinceKey, String(partition)),
         this.#redis.get(this.gapKey(residentId)),
-        this.#claims.of(residentId),
+        this.#claims.of(residentId, partition),
       ]);
       // A claim not settled yet counts too: its write may be lost.
       const gaps = [gap === null ? 0 : Number(gap), ...claimed];

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Names } from '@telecare/contracts';
 import {
   createBucket,
@@ -13,37 +14,109 @@ import { z } from 'zod';
 
 /** A resident's claims: their sequences whose index write was skipped and is not settled yet. */
 const Claim = z.object({ residentId: z.string().min(1), seqs: z.array(z.number().int().positive()) });
-type Claim = z.infer<typeof Claim>;
+export type Claim = z.infer<typeof Claim>;
+/** One write of a partition's claims: what its events skipped within one batch interval. */
+const Batch = z.object({ partition: z.number().int().nonnegative(), claims: z.array(Claim) });
 
-/** KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: a resident id may hold others. */
+/**
+ * How long a partition's claims gather before they are written (one write for all of them): the
+ * most a claim adds to its event's wait, and the fewest writes a second a partition makes.
+ */
+export const GAP_CLAIM_BATCH_MS = 50;
+/** Claims of one write at most (about 30 bytes each), well within a message's size. */
+const BATCH_MAX = 2_000;
+
+/**
+ * A resident's key in the layout before batches (one key per resident), still read and settled.
+ * KV keys allow letters, digits, `-`, `_`, `=`, `.` and `/`: a resident id may hold others.
+ */
 export const gapClaimKey = (residentId: string): string => Buffer.from(residentId).toString('base64url');
+
+/** A batch's key: `p<partition>.<writer>.<n>`; base64url never holds a `.`, so no resident's key is one. */
+const batchKey = (partition: number, writer: string, n: number): string => `p${partition}.${writer}.${n}`;
+const partitionKeys = (partition: number): string => `p${partition}.>`;
+const isBatchKey = (key: string): boolean => key.includes('.');
 
 const sameSeqs = (a: readonly number[], b: readonly number[]): boolean =>
   a.length === b.length && a.every((seq, i) => seq === b[i]);
 
+const claimId = (residentId: string, seq: number): string => `${residentId} ${seq}`;
+
 /** How many times a change is read again after another instance changed the key meanwhile. */
 const CHANGE_TRIES = 5;
 
+/** Claims gathering for one write of a partition, and the events waiting for it. */
+interface Gathering {
+  readonly seqs: Map<string, number[]>;
+  count: number;
+  readonly timer: NodeJS.Timeout;
+  readonly waiting: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+
+/** A key of the bucket this instance settles: its claims not settled yet. */
+interface Held {
+  readonly open: Set<string>;
+  /** A key of the layout before batches: the resident whose key it is, and what it held. */
+  readonly before?: Claim;
+}
+
+/** Claims as taken over: the partition of the write that stored them (none for the layout before). */
+export interface TakenClaim extends Claim {
+  readonly partition: number | undefined;
+}
+
+/** Every claim the bucket's values hold, whichever layout wrote them. */
+export function claimsIn(values: ReadonlyMap<string, Uint8Array>): TakenClaim[] {
+  const claims: TakenClaim[] = [];
+  for (const [key, value] of values) {
+    if (isBatchKey(key)) {
+      const parsed = decodeJson(Batch, value, { root: '(claims)' });
+      if (!parsed.ok) continue;
+      for (const claim of parsed.value.claims)
+        if (claim.seqs.length > 0) claims.push({ ...claim, partition: parsed.value.partition });
+    } else {
+      const parsed = decodeJson(Claim, value, { root: '(claim)' });
+      if (parsed.ok && parsed.value.seqs.length > 0) claims.push({ ...parsed.value, partition: undefined });
+    }
+  }
+  return claims;
+}
+
 /**
- * The event index's unsettled gaps, in a JetStream KV bucket (`triage-index-gaps`, one key per
- * resident, the skipped sequences as a list), so that they outlive the process that skipped the
- * writes: written before the event is acked, removed once Redis has said whether each write landed
- * (see `EventIndex`). NATS is there whenever events flow, and Redis need not be. The bucket's max
- * age is the index's expiry: a claim never settled is gone when its gap would have been.
+ * The event index's unsettled gaps, in a JetStream KV bucket (`triage-index-gaps`), so that they
+ * outlive the process that skipped the writes: written before the event is acked, removed once
+ * Redis has said whether each write landed (see `EventIndex`). NATS is there whenever events flow,
+ * and Redis need not be. The bucket's max age is the index's expiry: a claim never settled is gone
+ * when its gap would have been.
+ *
+ * The claims of a partition's events are gathered for `GAP_CLAIM_BATCH_MS` and written in one
+ * `create` of a key of their own (`p<partition>.<writer>.<n>`, never changed after), each event
+ * waiting for the write that holds its claim: with Redis away, one write a partition a batch
+ * interval instead of one an event. A key is deleted once every claim it holds is settled.
  */
 export class GapClaims {
   readonly #nc: NatsConnection;
   readonly #bucket: string;
   readonly #kv: KV;
-  /** What this instance last wrote or read of a resident's key, so a change needs no read first. */
+  readonly #batchMs: number;
+  /** This instance's part of its keys: no other writer's key is the same. */
+  readonly #writer = randomBytes(6).toString('base64url');
+  #written = 0;
+  readonly #gathering = new Map<number, Gathering>();
+  /** The keys whose claims this instance settles, and for each claim the keys holding it. */
+  readonly #held = new Map<string, Held>();
+  readonly #keysOf = new Map<string, Set<string>>();
+  /** Keys whose claims are all settled and whose delete has not been answered yet. */
+  readonly #done = new Set<string>();
+  /** Layout before batches: what this instance last read of a resident's key. */
   readonly #known = new Map<string, { revision: number | undefined; seqs: number[] }>();
-  /** This instance's changes of one resident's key, one at a time. */
   readonly #locks = new KeyedLock();
 
-  private constructor(nc: NatsConnection, bucket: string, kv: KV) {
+  private constructor(nc: NatsConnection, bucket: string, kv: KV, batchMs: number) {
     this.#nc = nc;
     this.#bucket = bucket;
     this.#kv = kv;
+    this.#batchMs = batchMs;
   }
 
   static async open(deps: {
@@ -51,28 +124,131 @@ export class GapClaims {
     names: Names;
     ttlS: number;
     replicas?: number;
+    batchMs?: number;
   }): Promise<GapClaims> {
     const bucket = deps.names.kv.triageIndexGaps;
     const kv = await createBucket(deps.nc, bucket, { history: 1, ttl: deps.ttlS * 1000 }, deps);
-    return new GapClaims(deps.nc, bucket, kv);
+    return new GapClaims(deps.nc, bucket, kv, deps.batchMs ?? GAP_CLAIM_BATCH_MS);
   }
 
-  /** Claims `seq` for the resident: from now on their index says it may be missing. */
-  add(residentId: string, seq: number): Promise<void> {
-    return this.#change(residentId, (seqs) =>
-      seqs.includes(seq) ? seqs : [...seqs, seq].sort((a, b) => a - b),
-    );
+  /**
+   * Claims `seq` for the resident: from now on their index says it may be missing. Answers once
+   * the write that holds it is stored (it fails with that write), within a batch interval and a
+   * round trip.
+   */
+  add(residentId: string, seq: number, partition: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let gathering = this.#gathering.get(partition);
+      if (gathering === undefined) {
+        gathering = {
+          seqs: new Map(),
+          count: 0,
+          timer: setTimeout(() => void this.#write(partition), this.#batchMs),
+          waiting: [],
+        };
+        this.#gathering.set(partition, gathering);
+      }
+      const seqs = gathering.seqs.get(residentId);
+      if (seqs === undefined) gathering.seqs.set(residentId, [seq]);
+      else if (!seqs.includes(seq)) seqs.push(seq);
+      gathering.count++;
+      gathering.waiting.push({ resolve, reject });
+      if (gathering.count >= BATCH_MAX) void this.#write(partition);
+    });
   }
 
-  /** Withdraws settled claims: their writes landed, or their gap is recorded in Redis. */
-  remove(residentId: string, settled: readonly number[]): Promise<void> {
-    return this.#change(residentId, (seqs) => seqs.filter((seq) => !settled.includes(seq)));
+  async #write(partition: number): Promise<void> {
+    const gathering = this.#gathering.get(partition);
+    if (gathering === undefined) return;
+    this.#gathering.delete(partition);
+    clearTimeout(gathering.timer);
+    const key = batchKey(partition, this.#writer, ++this.#written);
+    const claims = [...gathering.seqs].map(([residentId, seqs]) => ({
+      residentId,
+      seqs: seqs.sort((a, b) => a - b),
+    }));
+    try {
+      await this.#kv.create(key, JSON.stringify({ partition, claims }));
+    } catch (err) {
+      // Its events are handed back and claimed again when they skip their writes again. A write
+      // that was stored all the same is deleted, or settled by whoever takes the partition next.
+      this.#kv.delete(key).catch(() => undefined);
+      const failed = new TransientError('could not claim event index gaps', {
+        cause: err,
+        context: { dependency: 'nats', partition, claims: gathering.count },
+      });
+      for (const { reject } of gathering.waiting) reject(failed);
+      return;
+    }
+    this.#hold(key, claims);
+    for (const { resolve } of gathering.waiting) resolve();
+  }
+
+  #hold(key: string, claims: readonly Claim[], before?: Claim): void {
+    const held = this.#held.get(key) ?? { open: new Set<string>(), ...(before ? { before } : {}) };
+    for (const claim of claims)
+      for (const seq of claim.seqs) {
+        const id = claimId(claim.residentId, seq);
+        held.open.add(id);
+        const keys = this.#keysOf.get(id) ?? new Set<string>();
+        keys.add(key);
+        this.#keysOf.set(id, keys);
+      }
+    if (held.open.size > 0) this.#held.set(key, held);
+  }
+
+  /**
+   * Withdraws settled claims (their writes landed, or their gap is recorded in Redis): each key
+   * this instance settles is deleted once every claim in it is settled.
+   */
+  async remove(residentId: string, settled: readonly number[]): Promise<void> {
+    for (const seq of settled) {
+      const id = claimId(residentId, seq);
+      for (const key of this.#keysOf.get(id) ?? []) {
+        const held = this.#held.get(key);
+        held?.open.delete(id);
+        if (held?.open.size === 0) this.#done.add(key);
+      }
+      this.#keysOf.delete(id);
+    }
+    const done = [...this.#done];
+    const answers = await Promise.allSettled(done.map((key) => this.#delete(key)));
+    let failed: unknown;
+    for (const [i, answer] of answers.entries()) {
+      const key = done[i] as string;
+      if (answer.status === 'rejected') {
+        failed ??= answer.reason;
+        continue;
+      }
+      this.#done.delete(key);
+      this.#held.delete(key);
+    }
+    if (failed !== undefined)
+      throw new TransientError('could not withdraw event index gap claims', {
+        cause: failed,
+        context: { dependency: 'nats', residentId },
+      });
+  }
+
+  #delete(key: string): Promise<void> {
+    const before = this.#held.get(key)?.before;
+    // A resident's key of the layout before: an instance of that version may still add to it.
+    if (before !== undefined)
+      return this.#change(before.residentId, (seqs) => seqs.filter((seq) => !before.seqs.includes(seq)));
+    return this.#kv.delete(key);
   }
 
   /** The resident's claims now, as any instance wrote them. */
-  async of(residentId: string): Promise<number[]> {
+  async of(residentId: string, partition: number): Promise<number[]> {
     try {
-      return (await this.#read(residentId)).seqs;
+      const [batches, before] = await Promise.all([
+        lastValues(this.#nc, this.#bucket, { keys: partitionKeys(partition) }),
+        this.#read(residentId),
+      ]);
+      const seqs = new Set(before.seqs);
+      for (const claim of claimsIn(batches))
+        if (claim.residentId === residentId) for (const seq of claim.seqs) seqs.add(seq);
+      return [...seqs].sort((a, b) => a - b);
     } catch (err) {
       throw new TransientError('could not read the event index gap claims', {
         cause: err,
@@ -81,12 +257,17 @@ export class GapClaims {
     }
   }
 
-  /** Every resident's claims: what an instance that stopped before settling them left. */
-  async all(): Promise<Claim[]> {
-    const claims: Claim[] = [];
-    for (const value of (await lastValues(this.#nc, this.#bucket)).values()) {
-      const parsed = decodeJson(Claim, value, { root: '(claim)' });
-      if (parsed.ok && parsed.value.seqs.length > 0) claims.push(parsed.value);
+  /**
+   * The claims of the keys `taken` takes (the partitions this instance has just taken: what an
+   * instance that stopped before settling them left), from then on settled by this one too.
+   */
+  async takeOver(taken: (claim: TakenClaim) => boolean): Promise<TakenClaim[]> {
+    const claims: TakenClaim[] = [];
+    for (const [key, value] of await lastValues(this.#nc, this.#bucket)) {
+      const inKey = claimsIn(new Map([[key, value]]));
+      if (inKey.length === 0 || !inKey.every(taken)) continue;
+      this.#hold(key, inKey, isBatchKey(key) ? undefined : inKey[0]);
+      claims.push(...inKey);
     }
     return claims;
   }
@@ -98,6 +279,7 @@ export class GapClaims {
     return { revision: entry.revision, seqs: parsed.ok ? parsed.value.seqs : [] };
   }
 
+  /** A resident's key of the layout before batches, changed by compare and set. */
   #change(residentId: string, change: (seqs: number[]) => number[]): Promise<void> {
     return this.#locks.run(residentId, async () => {
       for (let attempt = 1; ; attempt++) {
