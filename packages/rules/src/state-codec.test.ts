@@ -1,6 +1,6 @@
 import type { EventType } from '@telecare/contracts';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { evaluate } from './evaluate.ts';
 import { initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
@@ -292,6 +292,8 @@ class StoredListModel {
       this.wholeWrites++;
       return;
     }
+    // Encoded part by part, the rhythms are the JSON they are.
+    if (change.rhythms !== undefined) expect(change.rhythms).toBe(JSON.stringify(after.rhythms ?? null));
     if (change.head !== undefined) this.elements[0] = change.head;
     if (change.rhythms !== undefined) this.elements[1] = change.rhythms;
     for (const row of change.removed) {
@@ -317,6 +319,7 @@ function throughList(
   }>,
   ruleSet: RuleSet,
   check: (stored: StoredListModel, state: ResidentState) => void,
+  options: { held?: boolean } = {},
 ): StoredListModel {
   const stored = new StoredListModel();
   let state = initialState(RESIDENT);
@@ -328,6 +331,13 @@ function throughList(
     const read = decodeStateList(stored.elements);
     expect(read.state).toEqual(next);
     check(stored, read.state);
+    if (options.held) {
+      // The next step starts from the state as the core left it, with the layout the save gave,
+      // as the shell's does with the states it holds in memory.
+      saved = next;
+      state = next;
+      return;
+    }
     // The next step starts from the state read back, as the shell's does after a restart.
     saved = read.state;
     stored.layout = read.layout;
@@ -403,15 +413,21 @@ describe('resident state stored as a list of changes', () => {
         ),
         fc.boolean(),
         fc.integer({ min: 3, max: 40 }),
-        (specs, declared, keepEvents) => {
+        fc.boolean(),
+        (specs, declared, keepEvents, held) => {
           const base = declared ? AWAY_SET : DEFAULT_RULE_SET;
           const ruleSet = { ...base, settings: { ...base.settings, keepEvents } };
-          throughList(specs, ruleSet, (stored, state) => {
-            expect(stored.elements.length - 2).toBe(state.recent.length);
-            expect(Object.keys(state)).toEqual(STATE_KEYS);
-            for (const rhythm of Object.values(state.rhythms ?? {}))
-              expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
-          });
+          throughList(
+            specs,
+            ruleSet,
+            (stored, state) => {
+              expect(stored.elements.length - 2).toBe(state.recent.length);
+              expect(Object.keys(state)).toEqual(STATE_KEYS);
+              for (const rhythm of Object.values(state.rhythms ?? {}))
+                expect(Object.keys(rhythm)).toEqual(RHYTHM_KEYS);
+            },
+            { held },
+          );
         },
       ),
       { numRuns: 60 },
@@ -449,6 +465,52 @@ describe('resident state stored as a list of changes', () => {
     expect(change?.added).toHaveLength(1);
     expect(change?.rhythms).toBeUndefined();
     expect((change?.head ?? '').length + (change?.added[0] ?? '').length).toBeLessThan(whole / 4);
+  });
+
+  it('encodes only the parts of the head and rhythms that changed since the state was stored', () => {
+    const specs = Array.from({ length: 200 }, (_, i) => ({
+      kind: (i * 7) % DEVICES.length,
+      offsetMs: i * 200_000,
+      lateMs: 0,
+      test: false,
+      id: `p${i}`,
+    }));
+    let last: ResidentState | undefined;
+    throughList(specs, DEFAULT_RULE_SET, (_stored, state) => {
+      last = state;
+    });
+    const before = last as ResidentState;
+    const rhythm = before.rhythms?.['rhythm.learned'];
+    const lastActivity = rhythm?.last;
+    expect(lastActivity).toBeDefined();
+    const { elements, layout } = encodeStateList(before);
+    // The next activity moves the rhythm's latest activity and the ids seen; the learned days and
+    // the devices stay as they were (the same objects: the core copies only what it changes).
+    const after: ResidentState = {
+      ...before,
+      seen: [...before.seen, 'evt_next'],
+      rhythms: {
+        ...before.rhythms,
+        'rhythm.learned': {
+          ...(rhythm as NonNullable<typeof rhythm>),
+          last: { ...(lastActivity as NonNullable<typeof lastActivity>), at: 9e15 },
+        },
+      },
+    };
+    const stringify = vi.spyOn(JSON, 'stringify');
+    let change: ReturnType<typeof encodeStateChange>;
+    let encoded = 0;
+    try {
+      change = encodeStateChange(layout, before, after);
+      for (const { value } of stringify.mock.results) encoded += String(value ?? '').length;
+    } finally {
+      stringify.mockRestore();
+    }
+    // The whole rhythms and head are well over this: only `last` and `seen` were encoded again.
+    expect((elements[0] as string).length + (elements[1] as string).length).toBeGreaterThan(2_000);
+    expect(encoded).toBeLessThan(800);
+    const read = decodeStateList([change?.head as string, change?.rhythms as string, ...elements.slice(2)]);
+    expect(read.state).toEqual(after);
   });
 
   it('writes the whole list when a change would name a sender its tables never held', () => {

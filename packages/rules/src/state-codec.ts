@@ -265,7 +265,6 @@ const StoredHead = z.object({
   forgottenUntil: z.number().optional(),
   away: ResidentState.shape.away,
 });
-type StoredHead = z.infer<typeof StoredHead>;
 const StoredRhythms = z.record(z.string(), Rhythm).nullable();
 const StoredRows = z.array(StoredRecent);
 
@@ -276,6 +275,78 @@ export interface StoredLayout {
   readonly typeIndex: ReadonlyMap<EventType, number>;
   readonly senders: readonly Sender[];
   readonly senderIndex: ReadonlyMap<string, number>;
+  /** The JSON of the head's and rhythms' parts as last encoded (none in a layout read back). */
+  readonly texts?: PartTexts;
+}
+
+/**
+ * Per part of the head and of each rhythm (`seen`, `devices`, a rhythm's `gaps`, its `last`…), the
+ * value last encoded and its JSON. The core copies only what it changes, so a part still the same
+ * object is still the same JSON and is not encoded again: an activity moves a rhythm's `last` and
+ * `checkAt`, and its learned days (most of its text) stay as they were.
+ */
+interface Part {
+  readonly value: unknown;
+  readonly text: string;
+}
+/** Per group (the head, each rhythm by its rule id), per key: the part last encoded. */
+type PartTexts = Map<string, Map<string, Part>>;
+
+/** The head's group: no rule id. */
+const HEAD = '\u0000head';
+/** `"key":` for each key met (a state's and a rhythm's field names: a fixed few). */
+const keyTexts = new Map<string, string>();
+function keyText(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = `${JSON.stringify(key)}:`;
+    keyTexts.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * The JSON of a state's parts, reusing a part's text when it is the value last encoded. Its map
+ * goes on to the next layout, changed in place: each entry is a value and its JSON, right for
+ * whichever layout reads it.
+ */
+class Texts {
+  readonly next: PartTexts;
+
+  constructor(known: PartTexts | undefined) {
+    this.next = known ?? new Map();
+  }
+
+  group(id: string): Map<string, Part> {
+    let parts = this.next.get(id);
+    if (parts === undefined) {
+      parts = new Map();
+      this.next.set(id, parts);
+    }
+    return parts;
+  }
+
+  /** `value`'s JSON, kept for an object. */
+  static of(parts: Map<string, Part>, key: string, value: unknown): string {
+    const known = parts.get(key);
+    if (known !== undefined && known.value === value) return known.text;
+    const text = JSON.stringify(value);
+    if (typeof value === 'object' && value !== null) parts.set(key, { value, text });
+    return text;
+  }
+
+  /** An object's JSON as `JSON.stringify` writes it (its keys in order, undefined left out), part by part. */
+  object(id: string, value: Readonly<Record<string, unknown>>): string {
+    const parts = this.group(id);
+    let text = '{';
+    for (const key of Object.keys(value)) {
+      const part = value[key];
+      if (part === undefined) continue;
+      if (text.length > 1) text += ',';
+      text += keyText(key) + Texts.of(parts, key, part);
+    }
+    return `${text}}`;
+  }
 }
 
 /** The list's elements after the shell's token: the head, the rhythms, then one row per event. */
@@ -370,25 +441,35 @@ function rowText(entry: RecentEvent, type: number, sender: number, t0: number): 
   return JSON.stringify(rowOf(entry, type, entry.at - t0, sender));
 }
 
-function headText(state: ResidentState, layout: StoredLayout): string {
-  const head: StoredHead = {
-    v: LIST_VERSION,
-    residentId: state.residentId,
-    t0: layout.t0,
-    types: layout.types as EventType[],
-    senders: layout.senders as Sender[],
-    seen: state.seen.map(packId),
-    devices: state.devices,
-    scheduled: state.scheduled,
-    routines: state.routines,
-    ...(state.forgottenUntil === undefined ? {} : { forgottenUntil: state.forgottenUntil }),
-    ...(state.away === undefined ? {} : { away: state.away }),
-  };
-  return JSON.stringify(head);
+/** The head (`StoredHead`, its keys in that order), each part encoded unless `texts` has it already. */
+function headText(state: ResidentState, layout: StoredLayout, texts: Texts): string {
+  const parts = texts.group(HEAD);
+  const seen = parts.get('seen');
+  let seenText = seen?.text;
+  if (seen?.value !== state.seen) {
+    seenText = JSON.stringify(state.seen.map(packId));
+    parts.set('seen', { value: state.seen, text: seenText });
+  }
+  let text = `{"v":${LIST_VERSION},"residentId":${JSON.stringify(state.residentId)},"t0":${JSON.stringify(layout.t0)}`;
+  text += `,"types":${Texts.of(parts, 'types', layout.types)},"senders":${Texts.of(parts, 'senders', layout.senders)}`;
+  text += `,"seen":${seenText},"devices":${Texts.of(parts, 'devices', state.devices)}`;
+  text += `,"scheduled":${Texts.of(parts, 'scheduled', state.scheduled)},"routines":${Texts.of(parts, 'routines', state.routines)}`;
+  if (state.forgottenUntil !== undefined) text += `,"forgottenUntil":${JSON.stringify(state.forgottenUntil)}`;
+  if (state.away !== undefined) text += `,"away":${Texts.of(parts, 'away', state.away)}`;
+  return `${text}}`;
 }
 
-const rhythmsText = (state: ResidentState): string =>
-  state.rhythms === undefined ? 'null' : JSON.stringify(state.rhythms);
+/** The rhythms by rule id, each encoded part by part (`Texts.object`), or `null`. */
+function rhythmsText(state: ResidentState, texts: Texts): string {
+  if (state.rhythms === undefined) return 'null';
+  let text = '{';
+  for (const [id, rhythm] of Object.entries(state.rhythms)) {
+    if (rhythm === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += keyText(id) + texts.object(id, rhythm);
+  }
+  return `${text}}`;
+}
 
 /** The whole state as a list, its tables built afresh. */
 export function encodeStateList(state: ResidentState): StoredList {
@@ -400,7 +481,9 @@ export function encodeStateList(state: ResidentState): StoredList {
       rowText(entry, tables.type(entry.type, true) as number, tables.sender(entry, true) as number, t0),
     );
   const layout = tables.layout();
-  return { elements: [headText(state, layout), rhythmsText(state), ...rows], layout };
+  const texts = new Texts(undefined);
+  const elements = [headText(state, layout, texts), rhythmsText(state, texts), ...rows];
+  return { elements, layout: { ...layout, texts: texts.next } };
 }
 
 /**
@@ -409,7 +492,8 @@ export function encodeStateList(state: ResidentState): StoredList {
  * `before` was stored with), the tables grew past their bound, or more rows changed than stay.
  * Both lists are sorted by (at, id), and an event kept in both is the same (at, id) in both.
  * `before` must be the state as it was stored: one the core was given to update in place (`reuse`)
- * is no longer that.
+ * is no longer that. So must every part `layout` holds the JSON of (`StoredLayout.texts`): a part
+ * still the same object is taken to be the same JSON.
  */
 export function encodeStateChange(
   layout: StoredLayout,
@@ -453,12 +537,13 @@ export function encodeStateChange(
     before.routines !== after.routines ||
     before.forgottenUntil !== after.forgottenUntil ||
     before.away !== after.away;
+  const texts = new Texts(layout.texts);
   return {
-    head: headChanged ? headText(after, next) : undefined,
-    rhythms: before.rhythms === after.rhythms ? undefined : rhythmsText(after),
+    head: headChanged ? headText(after, next, texts) : undefined,
+    rhythms: before.rhythms === after.rhythms ? undefined : rhythmsText(after, texts),
     removed,
     added,
-    layout: next,
+    layout: { ...next, texts: texts.next },
   };
 }
 
