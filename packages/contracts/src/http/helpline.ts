@@ -550,7 +550,7 @@ export const HELPLINE_STREAM_ROUTES = {
 /** Every route of the helpline API. */
 /**
  * Every read by a signed-in person (a GET but the live stream) counts against their
- * REQUESTS_PER_MINUTE at the instance answering it, and a read of a case in their hand (held or
+ * REQUESTS_PER_MINUTE (every helpline instance counts in one place), and a read of a case in their hand (held or
  * offered) against CASE_IN_HAND_READS_PER_MINUTE instead; every write on a case (a POST under
  * /api/cases/{id}/) against CASE_WRITES_PER_MINUTE: 429 with Retry-After past any.
  */
