@@ -22,6 +22,8 @@ let device: SimulatedDevice;
 let residentId: string;
 let resent: SimulatedDevice;
 let resentResident: string;
+let slow: SimulatedDevice;
+let slowResident: string;
 const serial = `SEC-CAH-${Date.now().toString(36).toUpperCase()}`;
 
 type Detail = Case & {
@@ -48,11 +50,13 @@ beforeAll(async () => {
   nc = await connect({ servers: servers.natsUrl });
   ({ residentId, device } = await addPendantHome(platform, serial));
   ({ residentId: resentResident, device: resent } = await addPendantHome(platform, `${serial}-R`));
+  ({ residentId: slowResident, device: slow } = await addPendantHome(platform, `${serial}-S`));
 });
 
 afterAll(async () => {
   await device?.close();
   await resent?.close();
+  await slow?.close();
   await nc?.close();
   await platform?.stop();
 });
@@ -76,6 +80,26 @@ describe('a pendant’s login sending a cancel dated ahead of its arrival', () =
     for (const cancel of cancels)
       expect(JSON.stringify(detail.events)).not.toContain(
         eventIdFor(serial, cancel.id, cancel.at, cancel.type),
+      );
+  });
+
+  it('closes no press of a pendant whose clock is slow, made after the cancels arrived, though timed between one and its own arrival', async () => {
+    // The pendant's clock is 10 s slow. The cancels are dated every 10 s of the next few minutes;
+    // the press made 12 s after they arrived is timed 2 s after that and received 10 s later,
+    // with the cancel dated 10 s ahead between the two.
+    const now = Date.now();
+    const cancels = [];
+    for (let ahead = 10_000; ahead <= 270_000; ahead += 10_000)
+      cancels.push(await slow.send('alarm.cancelled', {}, { at: new Date(now + ahead) }));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, now + 12_000 - Date.now())));
+    await slow.send('pendant.pressed', {}, { at: new Date(Date.now() - 10_000) });
+    const opened = await caseOf(slowResident, 'the slow pendant’s press');
+    await settled();
+    const detail = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+    for (const cancel of cancels)
+      expect(JSON.stringify(detail.events)).not.toContain(
+        eventIdFor(`${serial}-S`, cancel.id, cancel.at, cancel.type),
       );
   });
 

@@ -532,6 +532,12 @@ export const RecentEvent = z.object({
    * the clocks go back, a panel that may be on UTC): an alert decided from it later says so too.
    */
   alttime: z.string().optional(),
+  /**
+   * A cancel or restore timed ahead of its arrival (the gateway keeps a device's time up to 5
+   * minutes ahead): by how many ms. An alarm arriving after it is closed by it only when timed at
+   * or before its arrival (`at - aheadMs`).
+   */
+  aheadMs: z.number().optional(),
 });
 export type RecentEvent = z.infer<typeof RecentEvent>;
 

@@ -756,6 +756,25 @@ describe('correlation', () => {
     // The same cancel arriving after the press closes it, as a cancel pressed after an alarm does.
     const after = run([press, cancel], T('10:10')).alerts;
     expect(byRule(after, 'correlation.pre-alarm-cancel')).toHaveLength(1);
+
+    // A cancel dated every 10 s of the next two minutes, all received at 11:00, and a pendant
+    // whose clock is 10 s slow: its press made at 11:00:30 is timed 11:00:20, received 11:00:30,
+    // with a cancel timed between the two. It was still made after every cancel had arrived.
+    const burst = new RulesRunner(DEFAULT_RULE_SET);
+    const cancels = Array.from({ length: 12 }, (_, i) => ({
+      ...ev('alarm.cancelled', T('11:00') + (i + 1) * 10_000, pendant),
+      receivedat: new Date(T('11:00')).toISOString(),
+    }));
+    const slow = {
+      ...ev('pendant.pressed', T('11:00') + 20_000, pendant),
+      receivedat: new Date(T('11:00') + 30_000).toISOString(),
+    };
+    const raised = [
+      ...cancels.flatMap((c) => burst.event(c, T('11:00'))),
+      ...burst.event(slow, T('11:00') + 30_000),
+    ];
+    expect(byRule(raised, 'trigger.pendant')).toHaveLength(1);
+    expect(byRule(raised, 'correlation.pre-alarm-cancel')).toEqual([]);
   });
 
   it('only a device a resident cancels on (pendant, pull-cord, fall detector, home unit) closes an alarm; a sensor sending a cancel closes nothing', () => {

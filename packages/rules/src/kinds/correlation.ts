@@ -121,17 +121,23 @@ export function correlationOnEvent(
             closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
         }
       } else if (pattern.alarm.includes(entry.type)) {
-        // A cancel that arrived before the alarm closes it only when it is timed no later than the
-        // alarm's arrival: the press was made before the cancel (its first sending lost, or relayed
-        // slower than the cancel), as a resident makes them. A cancel dated ahead of its own arrival
-        // (a device's time up to 5 minutes ahead is kept) used to close every press of its device
-        // made in the minutes after it, each resolved as a false alarm before anyone saw it: what a
-        // stolen login sending a few such cancels every few minutes did to a resident's real presses.
+        // A cancel that arrived before the alarm closes it only when the alarm was made before the
+        // cancel arrived (its first sending lost, or relayed slower than the cancel): the cancel is
+        // timed no later than the alarm's arrival, and the alarm no later than the cancel's. A
+        // cancel dated ahead of its own arrival (a device's time up to 5 minutes ahead is kept)
+        // used to close every press of its device made in the minutes after it, each resolved as a
+        // false alarm before anyone saw it: what a stolen login sending a few such cancels every
+        // few minutes did to a resident's real presses.
         const latest = Math.min(entry.at + windowMs, receivedAt);
         for (let i = firstAtOrAfter(recent, entry.at); i < recent.length; i++) {
           const cancel = recent[i] as RecentEvent;
           if (cancel.at > latest) break;
-          if (pattern.cancel.includes(cancel.type) && cancelCloses(cancel, entry) && cancel.at >= entry.at)
+          if (
+            pattern.cancel.includes(cancel.type) &&
+            cancelCloses(cancel, entry) &&
+            cancel.at >= entry.at &&
+            entry.at <= arrivalOf(cancel)
+          )
             closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
         }
       }
@@ -146,12 +152,13 @@ export function correlationOnEvent(
       } else {
         // A restore pairs only with an alarm before it (`pairedAlarm`): the list is sorted, so
         // only what follows the alarm's place is read, the cheapest test first. One that arrived
-        // before the alarm clears it only when timed no later than the alarm's arrival, as the
+        // before the alarm clears it only when the alarm was raised before it arrived, as the
         // cancel above: a restore dated ahead of its arrival clears no fault raised after it.
         for (let i = indexOf(recent, entry); i < recent.length; i++) {
           const restore = recent[i] as RecentEvent;
           if (restore.at > receivedAt) break;
           if (
+            entry.at <= arrivalOf(restore) &&
             restore.serial === entry.serial &&
             restoredType(restore.type) === entry.type &&
             pattern.on.includes(restore.type) &&
@@ -166,6 +173,9 @@ export function correlationOnEvent(
       assertNever(pattern);
   }
 }
+
+/** When a cancel or restore arrived, where it was timed ahead of that (`aheadMs`); else its time. */
+const arrivalOf = (closing: RecentEvent): number => closing.at - (closing.aheadMs ?? 0);
 
 export const restoredType = (type: EventType): string | undefined =>
   (TAXONOMY[type] as { restores?: string }).restores;

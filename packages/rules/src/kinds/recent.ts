@@ -2,7 +2,7 @@
  * A resident's remembered events: kept sorted by (time, id), bounded by count and age, with the
  * ids taken for redelivery checks.
  */
-import type { TelecareEvent } from '@telecare/contracts';
+import { TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { fingerprint, flat } from '../ids.ts';
 import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
@@ -45,7 +45,18 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     unexpectedKind: event.unexpectedkind,
     movedAt: event.movedat,
     alttime: event.alttime,
+    aheadMs: closesAhead(event),
   };
+}
+
+/**
+ * How far a cancel or restore (a type that `restores` another) is timed ahead of its arrival, or
+ * undefined when it is not ahead: only those are kept, for the cancel and restore rules.
+ */
+function closesAhead(event: TelecareEvent): number | undefined {
+  if ((TAXONOMY[event.type] as { restores?: string }).restores === undefined) return undefined;
+  const ahead = parseEventTime(event.time) - parseEventTime(event.receivedat);
+  return ahead > 0 ? ahead : undefined;
 }
 
 export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>

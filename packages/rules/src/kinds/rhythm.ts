@@ -1735,6 +1735,7 @@ function sensorsAfter(
       unexpectedKind: undefined,
       movedAt: undefined,
       alttime: undefined,
+      aheadMs: undefined,
     };
     const alert = derivedAlert(rule, out, {
       key: `sensor-dead:${serial}:${sensor.lastId}`,
