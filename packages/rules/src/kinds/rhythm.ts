@@ -39,6 +39,7 @@ import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField }
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
+import { reportsCounts, reportsText } from './shared.ts';
 
 export const PLACE_TEXT = {
   home: 'at home, up and about',
@@ -1397,36 +1398,9 @@ function partnersText(shared: { found: RecentEvent[]; doors: number[] }, tz: str
   return notes;
 }
 
-/** The bed and chair taken (each time) and the movement (its span and count) among `seen`. */
-function reportsText(seen: readonly RecentEvent[], tz: string): string {
-  const parts: string[] = [];
-  for (const [type, what] of [
-    ['bed.occupied', 'the bed occupied'],
-    ['chair.occupied', 'the chair occupied'],
-  ] as const) {
-    const taken = seen.filter((one) => one.type === type);
-    if (taken.length > 0) parts.push(`${what} at ${taken.map((one) => formatHhmm(one.at, tz)).join(', ')}`);
-  }
-  const moves = seen.filter((one) => one.type === 'motion');
-  const first = moves[0];
-  const last = moves[moves.length - 1];
-  if (first !== undefined && last !== undefined)
-    parts.push(
-      `movement ${formatHhmm(first.at, tz)}${last === first ? '' : `–${formatHhmm(last.at, tz)}`} (${moves.length} report${moves.length === 1 ? '' : 's'})`,
-    );
-  return parts.length > 0 ? parts.join(', ') : 'the bed or chair left';
-}
-
 /** The counts the "not back" alert carries of the other person's reports (`partnersSince`). */
 function partnersThresholds(shared: { found: RecentEvent[]; doors: number[] }): Record<string, number> {
-  const thresholds: Record<string, number> = {};
-  const count = (type: RecentEvent['type']) => shared.found.filter((seen) => seen.type === type).length;
-  const bed = count('bed.occupied');
-  const chair = count('chair.occupied');
-  const moves = count('motion');
-  if (bed > 0) thresholds.sharedBedOccupied = bed;
-  if (chair > 0) thresholds.sharedChairOccupied = chair;
-  if (moves > 0) thresholds.sharedMovements = moves;
+  const thresholds = reportsCounts(shared.found);
   if (shared.doors.length > 0) thresholds.sharedDoorPassages = shared.doors.length;
   return thresholds;
 }
