@@ -22,6 +22,7 @@ import {
   rhythmChecked,
   ringIndexOf,
   SEAT_LAG_MS,
+  SLOW_SEAT_MS,
   type Told,
   upMinuteOn,
   usualBedMinute,
@@ -880,17 +881,47 @@ function seatedAtLeft(
 /**
  * Whether the chair left at `vacated` is the carer whose "left" came at `leftAt` getting up as they
  * go: before the door closes behind them (the first closing within `VISIT_DOOR_MS` of "left"), or
- * within `SEAT_LAG_MS` after it (the pad's vacate delay); with no closing, within `VISIT_DOOR_MS`
- * of "left". Later, it is the resident getting up after the carer went.
+ * within `SEAT_LAG_MS` after it (the pad's vacate delay), or, with nothing moving inside since the
+ * door closed, within `SLOW_SEAT_MS` (a pad slower than its minute); with no closing, within
+ * `VISIT_DOOR_MS` of "left". Later, or with movement inside after the door closed before it, it is
+ * the resident getting up after the carer went. Never while someone moved in another room than the
+ * chair's while it was taken during the visit (`movedBeside`): the one in it was not the carer.
  */
 function upAsTheyGo(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
-  if (vacated.at < leftAt) return false;
+  if (vacated.at < leftAt || movedBeside(recent, leftAt, vacated)) return false;
   for (let i = firstAtOrAfter(recent, leftAt); i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at - leftAt > VISIT_DOOR_MS) break;
-    if (seen.type === 'door.closed') return vacated.at - seen.at <= SEAT_LAG_MS;
+    if (seen.type !== 'door.closed') continue;
+    // Within the pad's minute, or slower with nothing moving inside since the door closed.
+    if (vacated.at - seen.at > SLOW_SEAT_MS) return false;
+    for (let j = i + 1; j < recent.length; j++) {
+      const inside = recent[j] as RecentEvent;
+      if (byTimeThenId(inside, vacated) >= 0) break;
+      if (inside.type === 'motion' && inside.at > seen.at) return false;
+    }
+    return true;
   }
   return vacated.at - leftAt <= VISIT_DOOR_MS;
+}
+
+/**
+ * Whether someone moved in another room than the chair's while the chair was taken, before the
+ * carer's "left" at `leftAt` and the chair's `vacated`: a movement more than `SEAT_LAG_MS` after the
+ * chair's report that took it (its own room's PIR sees the one sitting in it shift; a pad reports the
+ * seat taken a little late), and more than `SEAT_LAG_MS` before it was reported left (the one who
+ * got up, walking off before the pad said so). A carer sat writing their notes, the resident out,
+ * leaves nobody else to move; the resident sat while the carer makes tea in the kitchen does.
+ */
+function movedBeside(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
+  const seat = lastOf(recent, CHAIR_REPORTS, vacated.at - 1);
+  if (seat?.type !== 'chair.occupied') return false;
+  for (let i = firstAtOrAfter(recent, seat.at + SEAT_LAG_MS); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at >= leftAt || seen.at >= vacated.at - SEAT_LAG_MS) return false;
+    if (seen.type === 'motion' && seen.location !== undefined && seen.location !== seat.location) return true;
+  }
+  return false;
 }
 
 /**
