@@ -1,8 +1,9 @@
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
-import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { type DialerEvent, dc09Frame, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import type { PanelSeen } from './clock.ts';
+import { StampedMessages, StoredFrames } from './occurrences.ts';
 import { type InterpretContext, interpretFrame } from './receiver.ts';
 
 /**
@@ -205,6 +206,51 @@ describe('an account set to a zone whose panel sends UTC (summer in London)', ()
     expect(out.zoneHoursOff).toBe(-1);
     expect(out.refusal?.detail).toMatch(/a panel clock on UTC\? .*clockZone to UTC/);
     expect(out.seen).toEqual({ clock: 'utc' });
+  });
+
+  it('a frame of another account sent under its header, stamped as UTC, is refused without marking the account on UTC', async () => {
+    // A recording of account 9999 (the same installer's key) sent again under 4321's clear header.
+    const recorded = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 7,
+      account: '9999',
+      events: [TEST],
+      at: SUMMER,
+      key: dialerKey(KEY, 'hex'),
+    });
+    const body = recorded.toString('latin1').slice(9, -1).replace('#9999[', '#4321[');
+    const stamped = new StampedMessages();
+    const out = await interpretFrame(dc09Frame(body), { ...ctx(now, london), stamped });
+    expect(out.reply).toBe('NAK');
+    expect(out.forged).toBe('other-account');
+    expect(out.seen).toBeUndefined();
+  });
+
+  it('a recording of a frame taken on its zone clock, sent again an hour on, is a copy: the account is not marked on UTC', async () => {
+    const stored = new StoredFrames();
+    const stamped = new StampedMessages();
+    const first = await interpretFrame(frame(BST, [TEST]), { ...ctx(SUMMER, london), stored, stamped });
+    expect(first.reply).toBe('ACK');
+    stored.add(
+      first.remember?.key as string,
+      first.remember?.until as number,
+      SUMMER.getTime(),
+      'udp:192.0.2.1:1',
+    );
+    // An hour on its stamp read in London is an hour behind, read as UTC inside the window.
+    const later = new Date(SUMMER.getTime() + HOUR - 2_000);
+    const again = await interpretFrame(frame(BST, [TEST]), { ...ctx(later, london), stored, stamped });
+    expect(again.copy).toEqual({ origin: 'udp:192.0.2.1:1' });
+    expect(again.events).toEqual([]);
+    expect(again.seen).toBeUndefined();
+  });
+
+  it('a frame refused as from a panel on UTC is not remembered as accepted content', async () => {
+    const stamped = new StampedMessages();
+    const out = await interpretFrame(frame(SUMMER, [TEST]), { ...ctx(now, london), stamped });
+    expect(out.reply).toBe('NAK');
+    expect(out.seen).toEqual({ clock: 'utc' });
+    expect(stamped.size).toBe(0);
   });
 
   it('only the alarms of its frame are stored, as for a late frame', async () => {

@@ -486,15 +486,11 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
       return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
-    // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before.
-    if (onUtc !== undefined && !alarm) {
-      return {
-        ...refuse('bad-frame', onUtcClock(wall as Date, zone, onUtc), entry),
-        zoneHoursOff: onUtc,
-        ...noted(clockSeen),
-      };
-    }
   }
+  // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before,
+  // once the frame has passed the checks below (another account's frame, a replay, a copy): only
+  // then does it show the panel's clock, and the account is noted as on UTC.
+  const refusedOnUtc = content.timestamp !== undefined && onUtc !== undefined && !alarm;
 
   if (envelope.encrypted) {
     // The header is in clear: anyone can put another account there, and many installers give every
@@ -529,9 +525,13 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       `${entry.account}\u001f${envelope.seq}\u001f${stamp}`,
       `${entry.account}\u001f*\u001f${stamp}\u001f${outsideText(content.data)}`,
     ];
-    if (
-      ctx.stamped?.conflicts(keys, digest, cipherBlocks(envelope.rest), timestamp + holdMs, now.getTime())
-    ) {
+    // A frame to be refused is only compared, not remembered as content accepted: a message the
+    // panel sends again with other content under the same stamp is no forgery of it.
+    const blocks = cipherBlocks(envelope.rest);
+    const conflicts = refusedOnUtc
+      ? ctx.stamped?.clashes(keys, digest, blocks, now.getTime())
+      : ctx.stamped?.conflicts(keys, digest, blocks, timestamp + holdMs, now.getTime());
+    if (conflicts) {
       return refuse(
         'bad-frame',
         `account ${entry.account} already sent other content under sequence ${envelope.seq} or with the same events, stamped ${content.timestamp?.toISOString()}, in a frame this one shares encrypted blocks with`,
@@ -586,6 +586,15 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       copy: { origin: stored.origin },
       ...(envelope.id === 'NULL' ? { poll: true } : {}),
       ...(previousKey ? { previousKey } : {}),
+    };
+  }
+  if (refusedOnUtc) {
+    // Nothing stored: the claim is given up at once.
+    if (remember) ctx.stored?.release(remember.key);
+    return {
+      ...refuse('bad-frame', onUtcClock(wall as Date, zone, onUtc as number), entry),
+      zoneHoursOff: onUtc,
+      ...noted(clockSeen),
     };
   }
   try {
