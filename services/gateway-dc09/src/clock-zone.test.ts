@@ -173,6 +173,8 @@ describe('an account set to a zone whose panel sends UTC (summer in London)', ()
       /read on Europe\/London is 1 h behind ours.*as UTC inside the window: a panel clock on UTC\?/,
     );
     expect(out.seen).toEqual({ clock: 'utc', taken: { seq: 7, at: SUMMER.getTime() } });
+    // Mid-summer no stamp means two instants by the change of the clocks.
+    expect(out.seenAtChange).toBeUndefined();
   });
 
   it('a press numbered just after a frame taken within the hour cannot be an hour old: UTC, not ambiguous', async () => {
@@ -341,5 +343,7 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
   it('a frame in the window is taken at once, its order noted for the frames after it', async () => {
     const out = await interpretFrame(frame(wall('01:30')), at('2026-10-25T00:30:05Z'));
     expect(out.seen).toEqual({ clock: 'zone', taken: { seq: 7, at: Date.parse('2026-10-25T00:30:00Z') } });
+    // On the night of the change: kept at once where the gateway instances share it.
+    expect(out.seenAtChange).toBe(true);
   });
 });

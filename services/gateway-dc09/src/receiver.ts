@@ -12,6 +12,8 @@ import {
   type UnpairedTime,
 } from '@telecare/contracts';
 import {
+  changeNear,
+  type PanelClockBook,
   type PanelSeen,
   type PanelStamp,
   type PanelZone,
@@ -150,6 +152,8 @@ export interface Interpretation {
   readonly zoneHoursOff?: number;
   /** What the frame showed of its panel's clock, to note once it is settled (`PanelClocks`). */
   readonly seen?: PanelSeen;
+  /** Taken near a change of its zone's clocks (`changeNear`): what it showed is kept at once. */
+  readonly seenAtChange?: boolean;
 }
 
 /**
@@ -187,8 +191,11 @@ export interface InterpretContext {
   readonly stored?: StoredFrames;
   /** What each encrypted message accepted said: the same again with other content is refused. */
   readonly stamped?: StampedMessages;
-  /** What was last seen of each zoned account's panel clock, to read a stamp that means two times. */
-  readonly clocks?: { seen(account: string): PanelSeen | undefined };
+  /**
+   * What was last seen of each zoned account's panel clock, to read a stamp that means two times
+   * (`PanelClockBook`: it may have to be read first).
+   */
+  readonly clocks?: Pick<PanelClockBook, 'seen'>;
 }
 
 const nak = (
@@ -452,7 +459,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   const zone = panelZone(entry);
   const wall = content.timestamp;
   const seq = /^\d{4}$/.test(envelope.seq) ? Number(envelope.seq) : undefined;
-  const seen = zone ? ctx.clocks?.seen(entry.account) : undefined;
+  const seen = zone ? await ctx.clocks?.seen(entry.account) : undefined;
   const stamp =
     wall && zone
       ? readPanelStamp(wall, zone, now, { ...ctx.window, lateMs: lateAlarmMs }, { seen, seq, mayBeUtc: true })
@@ -468,8 +475,11 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
           ? { clock: 'zone' }
           : {}
       : undefined;
+  // Near a change of the zone's clocks what is noted decides what the next stamp means: kept at once.
   const noted = (clock: PanelSeen | undefined) =>
-    clock && (clock.clock || clock.taken) ? { seen: clock } : {};
+    clock && (clock.clock || clock.taken)
+      ? { seen: clock, ...(changeNear(zone, now.getTime(), lateAlarmMs) ? { seenAtChange: true } : {}) }
+      : {};
   // A frame that could be taken late (`lateAlarmMs`: it carries a life-critical alarm) is held, once
   // stored, for as long as it could: sent again behind the window it is a copy, not a new alarm.
   const alarm =
