@@ -327,6 +327,15 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
     expect(pressOf(out)?.alttime).toBe('2026-10-25T00:10:00.000Z');
   });
 
+  it('the heartbeat of such a frame, dated as the frame, says its time is uncertain too', async () => {
+    const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000));
+    expect(out.events.find((e) => e.type === 'heartbeat')).toMatchObject({
+      time: '2026-10-25T01:10:00.000Z',
+      alttime: '2026-10-25T00:10:00.000Z',
+      receivedat: '2026-10-25T01:50:00.000Z',
+    });
+  });
+
   it('numbered just after a frame taken at 00:30 UTC, it cannot be the first 01:10 (00:10 UTC): not ambiguous', async () => {
     const seen = { clock: 'zone' as const, taken: { seq: 6, at: Date.parse('2026-10-25T00:30:00Z') } };
     const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000, seen));

@@ -790,9 +790,19 @@ function answerContent(
       ...(alt === undefined ? {} : { alt }),
       previousKey,
     });
-  // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
+  // Anything the account says, understood or not, proves the link is alive (`receiptIndex`). Dated
+  // as the frame, its time is as uncertain as the frame's stamp (`alttime`).
   const heartbeat = () =>
-    linkAlive(build(receiptIndex(now), 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined));
+    linkAlive(
+      build(
+        receiptIndex(now),
+        'heartbeat',
+        {},
+        envelope.id === 'NULL' ? 'NULL' : undefined,
+        undefined,
+        frame.stamp?.otherwise,
+      ),
+    );
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events
