@@ -114,6 +114,31 @@ describe('what a panel clock was seen on, shared by the gateway instances', () =
     expect(c002?.alttime).toBe(utcStamp.toISOString());
   });
 
+  it('an instance restarted reads what the one before it held back until it stopped, and reads the next stamp by it', async () => {
+    // C002's frames at the second instance: the first written at once (a new clock here), the next
+    // within the minute held back, and written when the instance stops.
+    const now = new Date(clockB.now() + 60_000);
+    clockB.set(now);
+    expect(await send(second, 'C002', 61, onLondonClock(now))).toBe('ACK');
+    expect(await send(second, 'C002', 62, onLondonClock(new Date(now.getTime() + 1_000)))).toBe('ACK');
+    await pressNumber('C002', 4);
+    await second.close();
+    const bucket = await new Kvm(nc).open(n.kv.dc09Clocks);
+    expect((await bucket.get('C002'))?.json()).toEqual({
+      clock: 'zone',
+      taken: { seq: 62, at: now.getTime() + 1_000 },
+    });
+    second = await start(clockB);
+    // Numbered just after 62, taken a moment ago: a press stamped in UTC cannot be from an hour
+    // before it. Read with 60 as the last frame taken (an hour's stamp earlier), it was that hour's.
+    const utcStamp = new Date(now.getTime() + 5_000);
+    clockB.set(utcStamp);
+    expect(await send(second, 'C002', 63, utcStamp)).toBe('ACK');
+    const press = await pressNumber('C002', 5);
+    expect(press?.time).toBe(utcStamp.toISOString());
+    expect(press?.alttime).toBeUndefined();
+  });
+
   it('a bucket that is gone delays no frame: its first frame at an instance is read with what it knows, and counted', async () => {
     await (await new Kvm(nc).open(n.kv.dc09Clocks)).destroy();
     const before = await metricSum(second.url, 'gateway_dc09_panel_clocks_unavailable_total{op="read"');
