@@ -186,9 +186,10 @@ export const CorrelationRule = z.strictObject({
        * `absent` and of the `notDuring` states' starts) may be the other person's, so they neither
        * show the resident in after the `first` event nor, as the state a `notDuring` start begins,
        * hold the rule off before it; the alert says what they were and is raised at `priority` (a
-       * lower one: the operator asks who is home). A `first` event behind someone back in (the
-       * door closed before it within `withinS`, nothing but `reports` since, and some activity
-       * after it) is no exit. Not set, or a home not shared: every report counts as the resident.
+       * lower one: the operator asks who is home). A `first` door closing behind someone come in
+       * (nobody inside seen in the two minutes before the door opened; or the door closed before
+       * it within `withinS`, nothing but `reports` since, and some activity after it) is no exit.
+       * Not set, or a home not shared: every report counts as the resident.
        */
       shared: z.strictObject({ reports: z.array(RuleEventType).min(1), priority: Priority }).optional(),
     }),

@@ -212,8 +212,10 @@ export function correlationOnTick(
     }
   }
   if (pattern.notReturn && isReturn(recent, first, pattern, bounceMs)) return;
+  // A shared home is never empty: a closing behind someone come in is told by the door and who moved.
   if (
     shared &&
+    first.type === 'door.closed' &&
     (cameIn(recent, first, pattern, bounceMs) ||
       (others.length > 0 && backIn(recent, first, pattern, shared.reports, bounceMs, windowS * 1000)))
   )
