@@ -1,3 +1,4 @@
+import { createCipheriv } from 'node:crypto';
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
@@ -872,5 +873,65 @@ describe('a message sent again under its sequence, stamped anew', () => {
     expect(new Set(outs.map((o) => o.replyFrame.toString('latin1')))).toEqual(
       new Set([`\n${crcField(bytes('"ACK"7232L0#AAA[]'))}0011"ACK"7232L0#AAA[]\r`]),
     );
+  });
+});
+
+describe('dc09_spt: the pads it draws, 2 to 17 bytes', () => {
+  // jvanovost/dc09_spt (dc09_spt/msg/dc09_msg.py, `dc09crypt`), the open-source dialler library
+  // integrators build senders on (alarmo #924 points to it), pads `17 - (len(data) + 21) % 16`
+  // characters drawn from chr(20)…chr(125) but `[`, `]` and `|`, then `|`, the data, `_` and the
+  // timestamp: 2 to 17 bytes. Whenever `|` and the data come to 11 bytes more than a multiple of 16
+  // (one message length in 16: `#1234|NRP]`), the pad is 17 bytes and its `|` the 18th. A receiver
+  // in its issue #2 logs such a sender's frames read (`}rO[17]<%2hIND#f|#1234|Nri2BA3]_…`, `[17]`
+  // its way of writing byte 0x17). Built here as the library builds them, a pad drawn once.
+  const key = '0123456789ABCDEF';
+  const entry = account('1234', { key, keyEncoding: 'ascii' });
+  const now = new Date('2021-04-12T16:38:31Z');
+  const drawn = '}rO\x17<%2hIND#fQ^_\x1e~';
+  const spt = (type: string, msg: string) => {
+    const data = `|${msg}`;
+    const pad = drawn.slice(0, 17 - ((data.length + 21) % 16));
+    const cipher = createCipheriv('aes-128-cbc', Buffer.from(key, 'latin1'), Buffer.alloc(16));
+    cipher.setAutoPadding(false);
+    const plain = bytes(`${pad}${data}_16:38:31,04-12-2021`);
+    const hex = Buffer.concat([cipher.update(plain), cipher.final()])
+      .toString('hex')
+      .toUpperCase();
+    const body = bytes(`"*${type}"0007#1234[${hex}`);
+    return {
+      pad,
+      frame: Buffer.concat([bytes(`\n${crcField(body)}${lengthField(body)}`), body, bytes('\r')]),
+    };
+  };
+
+  it('a 17-byte pad before #1234|NRP]: ACKed, encrypted, its test stored', async () => {
+    const { pad, frame } = spt('SIA-DCS', '#1234|NRP]');
+    expect(pad).toHaveLength(17);
+    const out = await receiveAs(entry, frame, now);
+    expect(out.reply, out.refusal?.detail).toBe('ACK');
+    expect(out.forged).toBeUndefined();
+    expect(out.events.map(describeEvent)).toEqual(['test.periodic SIA RP']);
+    expect(decodeReply(out.replyFrame, Buffer.from(key, 'latin1'))).toMatchObject({ type: 'ACK' });
+  });
+
+  it.each(Array.from({ length: 16 }, (_, n) => `#1234|Nri1/RX${'1'.repeat(n + 1)}]`))(
+    'every pad length: %s',
+    async (msg) => {
+      const out = await receiveAs(entry, spt('SIA-DCS', msg).frame, now);
+      expect(out.reply, out.refusal?.detail).toBe('ACK');
+      expect(out.events.map(describeEvent)).toEqual(['test.manual SIA RX', 'heartbeat']);
+    },
+  );
+
+  it('its encrypted poll (`|]` after the pad) and Contact ID', async () => {
+    for (const [type, msg, events] of [
+      ['NULL', ']', ['heartbeat NULL']],
+      ['ADM-CID', '#1234|1602 00 000]', ['test.periodic CID 1602']],
+      ['ADM-CID', '#1234|1101 01 001][X012W34]', ['pendant.pressed CID 1101', 'heartbeat']],
+    ] as const) {
+      const out = await receiveAs(entry, spt(type, msg).frame, now);
+      expect(out.reply, `${msg}: ${out.refusal?.detail}`).toBe('ACK');
+      expect(out.events.map(describeEvent)).toEqual(events);
+    }
   });
 });
