@@ -397,6 +397,36 @@ const ROWS: readonly Row[] = [
         xdata: { V: 'https://ajax-sample.com/first_photo.jpg,https://ajax-sample.com/second_photo.jpg' },
       }),
   },
+  {
+    // stefanoven/socketsia-v2 backend/src/tcp/siaParser.js, its CRC check "from real panel messages
+    // in the database": a poll with a six-digit receiver and line, a 7-digit account. The source
+    // gives the body and its CRC (13B1, ours); the length is put in as DC-09 counts it.
+    name: 'a poll with R000001L010000 (socketsia-v2)',
+    frame: bytes('\n13B10036"NULL"0000R000001L010000#2104814[]_09:31:47,05-27-2026\r'),
+    entry: account('2104814'),
+    now: '2026-05-27T09:31:47Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000R000001L010000#2104814[]',
+  },
+  {
+    // The same check, "real alarm message": an event with no `/` and its text, then a MAC block.
+    // What EM on input 4 means to this panel the source does not say: recorded as sent.
+    name: 'NEM4^Auxi 3 In Opis 1^ and an [M] block (socketsia-v2)',
+    frame: bytes(
+      '\nA4940067"SIA-DCS"0222R000001L010000#3096589[#3096589|NEM4^Auxi 3 In Opis 1^][MA4580F952A70]_18:54:51,05-15-2026\r',
+    ),
+    entry: account('3096589'),
+    now: '2026-05-15T18:54:51Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA EM', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]?.data).toMatchObject({
+        zone: '4',
+        text: 'Auxi 3 In Opis 1',
+        xdata: { M: 'A4580F952A70' },
+      }),
+  },
   // ---- accepted before: kept so ---------------------------------------------------------------
   {
     // eavanvalkenburg/pysiaalarm issue #12 (an Ajax hub): a plain poll with no timestamp.
