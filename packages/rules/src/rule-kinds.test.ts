@@ -374,7 +374,7 @@ describe('correlation', () => {
         },
       ]);
       expect(exit[0]?.reason).toBe(
-        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v2)',
+        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v3)',
       );
       // The door held open is the other rule's: this one waits for the door to close.
       const open = run(events.slice(0, 3), T('04:00'));
