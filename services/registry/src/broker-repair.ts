@@ -16,8 +16,8 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
  * registration or import that did not commit, whose client could not be removed then, or one that
  * died between making the role and the client, or between deleting them): nobody holds their
  * secret. One is removed once it has been seen without a row for `graceMs` (a registration in
- * flight commits within it), counted from when any registry first saw it so, and never while an
- * import runs. That sweep lists every client and role of the broker, so it runs at start-up and
+ * flight commits within it), counted on PostgreSQL's clock from when any registry first saw it so,
+ * and never while an import runs. That sweep lists every client and role of the broker, so it runs at start-up and
  * then at most every `sweepEveryMs` (an orphan is rare, and the list of a large fleet is work for
  * the broker's one thread, which devices' alarms share).
  */
@@ -100,8 +100,9 @@ export function startBrokerRepair(deps: {
 
 /**
  * Removes the broker's device clients and roles that no row holds, each once it has been seen so
- * for `graceMs` — by any registry, since when is kept in PostgreSQL, so a registry that restarts
- * more often than the grace still removes it — counted and recorded as `orphan-removed`.
+ * for `graceMs` — by any registry, since when is kept in PostgreSQL and read on its clock, so a
+ * registry that restarts more often than the grace still removes it, and one whose clock runs ahead
+ * does not remove it early — counted and recorded as `orphan-removed`.
  */
 function orphanSweep(
   deps: Pick<

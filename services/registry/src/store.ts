@@ -652,9 +652,12 @@ export class RegistryStore {
   }
 
   /**
-   * Notes the device clients and roles found in the broker with no row (`serials`, as seen `now`),
-   * each since it was first seen so — by any registry, before any restart — and forgets those no
-   * longer found so. Returns the ones seen so for `graceMs` or longer, with since when.
+   * Notes the device clients and roles found in the broker with no row (`serials`, seen at `now` on
+   * the registry's clock), each since it was first seen so — by any registry, before any restart —
+   * and forgets those no longer found so. Returns the ones seen so for `graceMs` or longer, with
+   * since when (on the clock of the registry that first saw it). The grace is read on PostgreSQL's
+   * clock, the one every instance shares: registries whose clocks disagree neither remove an orphan
+   * early nor keep it late.
    */
   async brokerOrphans(
     serials: readonly string[],
@@ -665,13 +668,14 @@ export class RegistryStore {
     return withTransaction(this.#pool, async (client) => {
       await client.query(`delete from ${orphans} where serial <> all($1::text[])`, [serials]);
       await client.query(
-        `insert into ${orphans} (serial, seen_at) select unnest($1::text[]), $2 on conflict (serial) do nothing`,
+        `insert into ${orphans} (serial, seen_at, first_seen_at)
+         select unnest($1::text[]), $2, now() on conflict (serial) do nothing`,
         [serials, now],
       );
       const { rows } = await client.query<{ serial: string; since: Date }>(
         `select serial, seen_at as since from ${orphans}
-          where seen_at <= $1::timestamptz - $2 * interval '1 millisecond' order by seen_at, serial`,
-        [now, graceMs],
+          where first_seen_at <= now() - $1 * interval '1 millisecond' order by first_seen_at, serial`,
+        [graceMs],
       );
       return rows;
     });

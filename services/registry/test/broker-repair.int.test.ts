@@ -224,17 +224,41 @@ describe.skipIf(!DYNSEC_PLUGIN)('device clients and roles with no row', () => {
   it('an orphan seen before a restart is removed once its grace has passed, however often the registry restarts', async () => {
     const clock = new ManualClock(new Date('2026-03-01T10:00:00.000Z'));
     deviceLogin(broker, 'PND-RESTART1', n.mqtt, 'restart-secret');
-    for (let start = 0; start < 4; start++) {
-      // Each start-up sweeps once; the next start comes well within the grace (a minute).
-      const repair = repairer(60_000, { clock });
+    // Each start-up sweeps once; the next start comes well within the grace (a second here), until
+    // the grace has passed since the first start (on PostgreSQL's clock, which the grace is read by).
+    const [{ first }] = (await sql('select clock_timestamp() as first')) as [{ first: Date }];
+    for (let start = 0; (await admits('PND-RESTART1', 'restart-secret')) && start < 100; start++) {
+      const repair = repairer(1_000, { clock });
       await repair.pass();
       await repair.stop();
       clock.advance(25_000);
+      await pgClockPasses(300);
     }
     expect(await admits('PND-RESTART1', 'restart-secret')).toBe(false);
+    const [{ removed }] = (await sql('select clock_timestamp() as removed')) as [{ removed: Date }];
+    expect(removed.getTime() - first.getTime()).toBeGreaterThanOrEqual(1_000);
     expect(
       await sql(`select unconfirmed_since from "${schema}".broker_repairs where serial = 'PND-RESTART1'`),
     ).toEqual([{ unconfirmed_since: new Date('2026-03-01T10:00:00.000Z') }]);
+  });
+
+  it("an orphan's grace is read on PostgreSQL's clock: registries whose clocks are hours apart do not remove it early", async () => {
+    deviceLogin(broker, 'PND-SKEW1', n.mqtt, 'skew-secret');
+    const skewed = (hours: number) => new ManualClock(new Date(Date.now() + hours * 3_600_000));
+    // First seen by a registry whose clock is two hours behind, then swept at once by one on time
+    // and by one two hours ahead, each with a minute's grace.
+    for (const clock of [skewed(-2), systemClock, skewed(2)]) {
+      const repair = repairer(60_000, { clock });
+      await repair.pass();
+      await repair.stop();
+    }
+    expect(await admits('PND-SKEW1', 'skew-secret')).toBe(true);
+    // Once the grace has passed on PostgreSQL's clock, a registry behind removes it all the same.
+    await pgClockPasses(600);
+    const repair = repairer(500, { clock: skewed(-2) });
+    await repair.pass();
+    await repair.stop();
+    expect(await admits('PND-SKEW1', 'skew-secret')).toBe(false);
   });
 
   it('the sweep runs at most every REGISTRY_BROKER_SWEEP_S, not at each repair pass', async () => {
