@@ -595,10 +595,14 @@ export class RegistryStore {
     return rows.map((row) => row.serial);
   }
 
-  /** Serials of every MQTT device with a row (in service, in stock or decommissioned). */
-  async mqttSerials(): Promise<Set<string>> {
+  /**
+   * Serials of the MQTT devices the broker must admit: issued a secret and not decommissioned
+   * (`mqttCredentials`' live ones). A broker client or role of any other is the orphan sweep's.
+   */
+  async liveMqttSerials(): Promise<Set<string>> {
     const { rows } = await this.#pool.query<{ serial: string }>(
-      `select serial from ${this.#devices} where protocol = 'mqtt'`,
+      `select serial from ${this.#devices}
+        where protocol = 'mqtt' and state <> 'decommissioned' and credential_hash is not null`,
     );
     return new Set(rows.map((row) => row.serial));
   }
@@ -652,12 +656,12 @@ export class RegistryStore {
   }
 
   /**
-   * Notes the device clients and roles found in the broker with no row (`serials`, seen at `now` on
-   * the registry's clock), each since it was first seen so — by any registry, before any restart —
-   * and forgets those no longer found so. Returns the ones seen so for `graceMs` or longer, with
-   * since when (on the clock of the registry that first saw it). The grace is read on PostgreSQL's
-   * clock, the one every instance shares: registries whose clocks disagree neither remove an orphan
-   * early nor keep it late.
+   * Notes the device clients and roles found in the broker that no live row holds (`serials`, seen
+   * at `now` on the registry's clock), each since it was first seen so — by any registry, before any
+   * restart — and forgets those no longer found so. Returns the ones seen so for `graceMs` or
+   * longer, with since when (on the clock of the registry that first saw it). The grace is read on
+   * PostgreSQL's clock, the one every instance shares: registries whose clocks disagree neither
+   * remove an orphan early nor keep it late.
    */
   async brokerOrphans(
     serials: readonly string[],
@@ -681,11 +685,32 @@ export class RegistryStore {
     });
   }
 
-  /** A broker client or role of a device with no row, removed by the repair pass (`orphan-removed`). */
-  async recordOrphanRemoved(serial: string, seenAt: Date, now: Date): Promise<void> {
-    await withTransaction(this.#pool, async (client) => {
+  /**
+   * Removes an orphan the sweep found (`revoke`), recorded in `broker_repairs`: `orphan-removed`
+   * for a serial with no row, `client-removed` for a device whose row the broker must not admit
+   * (decommissioned, or never issued a secret: a removal from the broker that did not finish, or a
+   * change made by a registry without broker credentials). Such a row is locked and read again
+   * first, so an issue of a secret to it, which installs its client under that lock, is never undone:
+   * a device found live by then is left (undefined).
+   */
+  async removeBrokerOrphan(
+    serial: string,
+    since: Date,
+    now: Date,
+    revoke: () => Promise<void>,
+  ): Promise<'orphan-removed' | 'client-removed' | undefined> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<Pick<DeviceRow, 'protocol' | 'state' | 'credential_hash'>>(
+        `select protocol, state, credential_hash from ${this.#devices} where serial = $1 for update`,
+        [serial],
+      );
+      const row = rows[0];
       await client.query(`delete from ${this.#t('broker_orphans')} where serial = $1`, [serial]);
-      await this.#recordRepair(client, serial, seenAt, now, 'orphan-removed');
+      if (row?.protocol === 'mqtt' && row.state !== 'decommissioned' && row.credential_hash !== null) return;
+      await revoke();
+      const outcome = row ? 'client-removed' : 'orphan-removed';
+      await this.#recordRepair(client, serial, since, now, outcome);
+      return outcome;
     });
   }
 
