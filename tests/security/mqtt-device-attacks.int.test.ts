@@ -20,8 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * Attack replay: someone holding ONE device's MQTT login (its serial and issued secret) on the
  * dynamic-security broker the registry drives. They try to read other devices' and the gateway's
  * topics, to pose as another device or resident through the payload, the envelope's fields or
- * MQTT v5 properties, and to go on publishing once the device's secret is re-issued or the device
- * is decommissioned.
+ * MQTT v5 properties, to drive the broker itself (`$CONTROL`) or forge the broker's log (`$SYS`),
+ * and to go on publishing once the device's secret is re-issued or the device is decommissioned,
+ * a delayed last will included.
  */
 
 const ns = uniqueNamespace('secdev');
@@ -33,6 +34,7 @@ const A = 'PND-SEC-DEV-A';
 const B = 'PND-SEC-DEV-B';
 const R = 'PND-SEC-DEV-R';
 const D = 'PND-SEC-DEV-D';
+const W = 'PND-SEC-DEV-W';
 
 let broker: DynsecMosquitto;
 let registry: RegistryHandle;
@@ -157,6 +159,7 @@ beforeAll(async () => {
     [B, 'Victim Home'],
     [R, 'Reissue Home'],
     [D, 'Decommission Home'],
+    [W, 'Will Home'],
   ] as const) {
     const resident = await registryCall('POST', '/api/residents', {
       name,
@@ -344,6 +347,72 @@ describe.skipIf(!DYNSEC_PLUGIN)('an attacker holding one device’s MQTT login',
     const after = await storedEvents();
     expect(after.slice(before).filter((e) => e.subject === B)).toEqual([]);
     expect(after.some((e) => e.deviceeventid === 'spoof-will-0001')).toBe(false);
+  });
+
+  it('cannot drive dynamic security or forge the broker’s log: both publishes refused, nothing changed', async () => {
+    const attacker = await device(A);
+    const refused = (topic: string, payload: string) =>
+      attacker.publishAsync(topic, payload, { qos: 1 }).then(
+        (packet) => (packet && 'reasonCode' in packet ? (packet.reasonCode ?? 0) : 0),
+        () => -1,
+      );
+    // The victim's password set, the attacker given the gateway's role: as the registry's admin would.
+    const commands = {
+      commands: [
+        { command: 'setClientPassword', username: B, password: 'taken-over-by-A' },
+        { command: 'addClientRole', username: A, rolename: 'telecare-gateway' },
+      ],
+    };
+    expect(await refused('$CONTROL/dynamic-security/v1', JSON.stringify(commands))).not.toBe(0);
+    // Lines of the broker's log the gateway reads for a login used from two places: forged, they
+    // would raise device.login-contested for the victim's home.
+    const now = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < 6; i++) {
+      const line = `${now + i}: New client connected from 198.51.100.${i % 2}:5${i}000 as ${B} (p5, c1, k60, u'${B}').`;
+      expect(await refused('$SYS/broker/log/N', line)).not.toBe(0);
+    }
+    // The victim still logs in with its own secret, not the attacker's; the attacker reads no more.
+    expect(await connectAs({ username: B, password: 'taken-over-by-A', clientId: B })).toBeInstanceOf(Error);
+    const victim = await device(B);
+    expect(await pressAndAck(victim, B, 'victim-press-ctrl')).toEqual({
+      id: 'victim-press-ctrl',
+      stored: true,
+    });
+    const granted = await attacker.subscribeAsync(n.mqtt.allEvents, { qos: 1 }).then(
+      () => 'granted',
+      (err: Error) => err.message,
+    );
+    expect(granted).toMatch(/not authori[sz]ed/i);
+    await sleep(500);
+    expect((await storedEvents()).filter((e) => e.type === 'device.login-contested')).toEqual([]);
+  });
+
+  it('a last will delayed past a re-issue of the secret is never published: nothing stored once the login is cut', async () => {
+    // A press as the will, delayed 2 s, in a session that outlives the connection: were the will
+    // published after the kick, a press would be stored after the secret was re-issued.
+    const willer = await connectAs({
+      username: W,
+      password: secrets.get(W)!,
+      clientId: W,
+      clean: false,
+      properties: { sessionExpiryInterval: 600 },
+      will: {
+        topic: n.mqtt.events(W),
+        payload: Buffer.from(
+          JSON.stringify({ id: 'delayed-will-0001', type: 'pendant.pressed', at: new Date().toISOString() }),
+        ),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 2 },
+      },
+    });
+    if (willer instanceof Error) throw willer;
+    const closed = new Promise<void>((resolve) => willer.once('close', () => resolve()));
+    await registryCall('POST', `/api/devices/${W}/credentials`, {});
+    await closed;
+    // Past the will's delay, with room for the gateway to store it had it come.
+    await sleep(5_000);
+    expect((await storedEvents()).filter((e) => e.subject === W)).toEqual([]);
   });
 
   it('a live connection is cut when the device’s secret is re-issued, and the old login is refused', async () => {

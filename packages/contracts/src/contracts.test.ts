@@ -98,6 +98,7 @@ describe('names', () => {
     expect(n.kv).toEqual({
       deviceMap: 'device-map',
       dc09Accounts: 'dc09-accounts',
+      dc09Clocks: 'dc09-clocks',
       triageLeases: 'triage-leases',
       triageRules: 'triage-rules',
       residentAway: 'resident-away',

@@ -36,6 +36,8 @@ export interface Names {
   readonly kv: {
     readonly deviceMap: string;
     readonly dc09Accounts: string;
+    /** What the DC-09 gateways last saw of each zoned account's panel clock (key = account). */
+    readonly dc09Clocks: string;
     /** Triage's partition leases and live members (the bucket's max age is the lease time). */
     readonly triageLeases: string;
     /** The rule set in force in triage, with its history (every triage instance follows it). */
@@ -134,6 +136,7 @@ export function names(namespace: string = DEFAULT_NAMESPACE): Names {
     kv: {
       deviceMap: isDefault ? 'device-map' : `${ns}-device-map`,
       dc09Accounts: isDefault ? 'dc09-accounts' : `${ns}-dc09-accounts`,
+      dc09Clocks: isDefault ? 'dc09-clocks' : `${ns}-dc09-clocks`,
       triageLeases: isDefault ? 'triage-leases' : `${ns}-triage-leases`,
       triageRules: isDefault ? 'triage-rules' : `${ns}-triage-rules`,
       residentAway: isDefault ? 'resident-away' : `${ns}-resident-away`,

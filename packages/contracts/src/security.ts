@@ -14,16 +14,16 @@ export const SECURITY_EVENT_KINDS = [
   'notes-rate-limited',
   /** helpline: one person recorded facts on cases past FACTS_PER_MINUTE. */
   'facts-rate-limited',
-  /** helpline: one person's reads at one instance past REQUESTS_PER_MINUTE (once per window). */
+  /** helpline: one person's reads, every instance together, past REQUESTS_PER_MINUTE (once per window). */
   'requests-rate-limited',
   /**
-   * helpline: one person's reads of a case in their hand (held or offered) at one instance past
-   * CASE_IN_HAND_READS_PER_MINUTE, far above a console: a script reading it in a loop (once per window).
+   * helpline: one person's reads of a case in their hand (held or offered), every instance
+   * together, past CASE_IN_HAND_READS_PER_MINUTE, far above a console: a script reading it in a loop (once per window).
    */
   'case-in-hand-reads-rate-limited',
   /**
    * helpline: one person's writes on cases (accept, decline, hold, resolve, notes, calls… any
-   * `POST /api/cases/{id}/…`) at one instance past CASE_WRITES_PER_MINUTE, far above anyone at a
+   * `POST /api/cases/{id}/…`), every instance together, past CASE_WRITES_PER_MINUTE, far above anyone at a
    * console: a script writing in a loop (once per window).
    */
   'case-writes-rate-limited',

@@ -79,7 +79,9 @@ describe('area holds', () => {
     const evaluated = (residentId: string, district: string, order: 'lost-first' | 'restore-first') => {
       const lost = mainsLost(residentId, district, lostAt);
       const restored = mainsLost(residentId, district, restoredAt, 'mains.restored');
-      const [first, second] = order === 'lost-first' ? [lost, restored] : [restored, lost];
+      // Restore first: the lost report's first sending was lost, its resend received after.
+      const resent = { ...lost, receivedat: new Date(restoredAt + 5_000).toISOString() };
+      const [first, second] = order === 'lost-first' ? [lost, restored] : [restored, resent];
       const one = evaluate(
         initialState(residentId),
         { kind: 'event', event: first, now: T + 80_000 },

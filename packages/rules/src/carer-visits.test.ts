@@ -705,6 +705,63 @@ describe('a carer still seated in the resident’s chair as they press "left"', 
       expect(longestOuting(rhythm)).toBe(90);
     });
 
+  it('a pad slower than a minute (the seat left reported 75 s after the door closed), nothing inside since: the carer, "not back" from the resident’s door', () => {
+    const { events, door } = seatedAtLeft('12:42:05');
+    const { alerts, rhythm } = run(events, T('18:00:00'));
+    expect(rhythm?.place).toBe('out');
+    expect(notBack(alerts)).toEqual([['16:30', [door.id]]]);
+    expect(ofType(alerts, 'inactivity.unusual')).toEqual([]);
+  });
+
+  /**
+   * The resident home with the carer and sat in their chair at 12:10 while the carer made tea in
+   * the kitchen; the carer, standing, presses "left" and goes; the resident gets up `up`, with the
+   * lounge's PIR (the chair's room, in its lockout since the carer passed) seeing nothing after.
+   */
+  const residentSeated = (up: string, after: readonly TelecareEvent[] = []) =>
+    outThen([
+      ...passage('12:00:00', '12:00:20'),
+      move('12:00:25', HALL),
+      ev('carer.arrived', '12:01:00'),
+      ev('chair.occupied', '12:10:00'),
+      move('12:14:30'),
+      move('12:31:10'),
+      ev('carer.left', '12:40:00'),
+      move('12:40:20', HALL),
+      ...passage('12:40:40', '12:40:50'),
+      ev('chair.vacated', up),
+      ...after,
+    ]);
+
+  for (const up of ['12:41:05', '12:41:35', '12:42:30'])
+    it(`the resident in the chair while the carer moved about the kitchen, up at ${up}, within a minute or two of the door: home, a silence at home, no "not back"`, () => {
+      const { events } = residentSeated(up);
+      const { alerts, rhythm } = run(events, T('18:00:00'));
+      expect(rhythm?.place).toBe('home');
+      expect(notBack(alerts)).toEqual([]);
+      expect(ofType(alerts, 'inactivity.unusual')).toHaveLength(1);
+      expect(longestOuting(rhythm)).toBe(90);
+    });
+
+  it('the resident seen in the hall after the door closed, before the pad reports the seat left: home', () => {
+    const { events } = chairVisit([
+      move('12:40:20', HALL),
+      ...passage('12:40:40', '12:40:50'),
+      move('12:41:50', HALL),
+      ev('chair.vacated', '12:42:20'),
+    ]);
+    const { alerts, rhythm } = run(events, T('18:00:00'));
+    expect(rhythm?.place).toBe('home');
+    expect(notBack(alerts)).toEqual([]);
+  });
+
+  it('the resident’s seat, up within a minute of the door: the vacating, "left" or the carer’s going taken late, as in time order; learned in place as on a copy', () => {
+    const { events } = residentSeated('12:41:05');
+    const late = events.filter((event) => event.time.includes('T12:4'));
+    expect(sameWhenLate(events, late, T('18:00:00')).rhythm?.place).toBe('home');
+    expect(bothWays(events)?.place).toBe('home');
+  });
+
   it('the vacating, "left" or the carer’s going taken late: as in time order', () => {
     const { events } = seatedAtLeft();
     const late = events.filter((event) => event.time.includes('T12:40:'));

@@ -287,11 +287,13 @@ const DEFAULT_RULES: RuleSetInput = {
     // A resident who leaves at night and pulls the door shut behind them: the door closes, then
     // the home is silent (a door held open is `sustained.door-open-at-night`). A door closing
     // behind a carer or visitor while the resident is in bed or in the chair is not an exit: a
-    // carer leaving after putting the resident to bed looks otherwise the same.
+    // carer leaving after putting the resident to bed looks otherwise the same. In a shared home,
+    // the bed and movement may be the other person's: raised at P3, asking who is home.
     {
       id: 'correlation.night-exit',
       // v2: a door bounce is no exit, no one coming in and no return.
-      version: 2,
+      // v3: in a shared home, the bed and movement are not taken as the resident in (`shared`).
+      version: 3,
       kind: 'correlation',
       type: 'door.exit-at-night',
       pattern: {
@@ -307,6 +309,9 @@ const DEFAULT_RULES: RuleSetInput = {
         // Coming home at night and sitting down where no sensor sees is not leaving.
         notReturn: true,
         doorBounceS: DOOR_BOUNCE_S,
+        // The other person asleep on the bed the two share, turning over, up to the toilet: not
+        // the resident in. Their own chair is; so is the door opened again.
+        shared: { reports: ['motion', 'bed.occupied'], priority: 3 },
       },
       reason: SUSTAINED_REASON,
     },

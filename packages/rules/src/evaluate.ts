@@ -30,6 +30,7 @@ import type {
   TimerCommand,
   TriggerRule,
 } from './model.ts';
+import { parseEventTime } from './time.ts';
 
 export interface Evaluation {
   /**
@@ -187,7 +188,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
         next = absenceOnEvent(rule, entry, next, input, out);
         break;
       case 'correlation':
-        correlationOnEvent(rule, entry, next.recent, out);
+        correlationOnEvent(rule, entry, next.recent, out, parseEventTime(event.receivedat));
         break;
       case 'routine':
         if (rule.activity.includes(entry.type)) next = learn(rule, next, entry, out.settings, out);

@@ -181,6 +181,17 @@ export const CorrelationRule = z.strictObject({
        * one, nor a return's door. None: every report counts.
        */
       doorBounceS: DoorBounceS.optional(),
+      /**
+       * In a home shared with another person (the resident's `sharedHome`): `reports` (those of
+       * `absent` and of the `notDuring` states' starts) may be the other person's, so they neither
+       * show the resident in after the `first` event nor, as the state a `notDuring` start begins,
+       * hold the rule off before it; the alert says what they were and is raised at `priority` (a
+       * lower one: the operator asks who is home). A `first` door closing behind someone come in
+       * (nobody inside seen in the two minutes before the door opened; or the door closed before
+       * it within `withinS`, nothing but `reports` since, and some activity after it) is no exit.
+       * Not set, or a home not shared: every report counts as the resident.
+       */
+      shared: z.strictObject({ reports: z.array(RuleEventType).min(1), priority: Priority }).optional(),
     }),
     z.strictObject({
       kind: z.literal('cancel'),
@@ -458,6 +469,17 @@ export const RuleSet = z
             message: 'a merging rule (mergeWithinS) cannot also be limited',
           });
       }
+      if (rule.kind === 'correlation' && rule.pattern.kind === 'then-absent') {
+        const { absent, notDuring, shared } = rule.pattern;
+        shared?.reports.forEach((type, at) => {
+          if (!absent.includes(type) && !notDuring.some((state) => state.starts.includes(type)))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['rules', index, 'pattern', 'shared', 'reports', at],
+              message: `"${type}" is neither an absent event nor a notDuring start: sharing it changes nothing`,
+            });
+        });
+      }
       if (rule.kind === 'sustained' && 'reading' in rule.condition) {
         if ((rule.condition.below === undefined) === (rule.condition.above === undefined))
           ctx.addIssue({
@@ -532,6 +554,12 @@ export const RecentEvent = z.object({
    * the clocks go back, a panel that may be on UTC): an alert decided from it later says so too.
    */
   alttime: z.string().optional(),
+  /**
+   * A cancel or restore timed ahead of its arrival (the gateway keeps a device's time up to 5
+   * minutes ahead): by how many ms. An alarm arriving after it is closed by it only when timed at
+   * or before its arrival (`at - aheadMs`).
+   */
+  aheadMs: z.number().optional(),
 });
 export type RecentEvent = z.infer<typeof RecentEvent>;
 

@@ -72,20 +72,16 @@ describe('parseRuleSet', () => {
     for (const issue of issues) expect(issue.message.length).toBeGreaterThan(0);
   });
 
+  /** A rule set of one night exit with this pattern. */
+  const exitRule = (pattern: object) => ({
+    version: 1,
+    rules: [
+      { id: 'exit', version: 1, kind: 'correlation', type: 'door.exit-at-night', reason: '{what}', pattern },
+    ],
+  });
+
   it('a then-absent correlation takes night and state conditions, checked like the rest', () => {
-    const rule = (pattern: object) => ({
-      version: 1,
-      rules: [
-        {
-          id: 'exit',
-          version: 1,
-          kind: 'correlation',
-          type: 'door.exit-at-night',
-          reason: '{what}',
-          pattern,
-        },
-      ],
-    });
+    const rule = exitRule;
     const base = { kind: 'then-absent', first: ['door.closed'], absent: ['motion'], withinS: 600 };
     expect(parseRuleSet(rule(base)).rules[0]).toMatchObject({ pattern: { atNight: false, notDuring: [] } });
     const paths = issuesOf(
@@ -103,6 +99,27 @@ describe('parseRuleSet', () => {
         'rules.0.pattern.notDuring.1.ends',
       ]),
     );
+  });
+
+  it('a then-absent correlation shares with the other person of a shared home only reports it reads', () => {
+    const rule = (shared: object) =>
+      exitRule({
+        kind: 'then-absent',
+        first: ['door.closed'],
+        absent: ['motion'],
+        withinS: 600,
+        notDuring: [{ starts: ['bed.occupied'], ends: ['bed.vacated'] }],
+        shared,
+      });
+    expect(parseRuleSet(rule({ reports: ['motion', 'bed.occupied'], priority: 3 })).rules[0]).toMatchObject({
+      pattern: { shared: { reports: ['motion', 'bed.occupied'], priority: 3 } },
+    });
+    expect(issuesOf(rule({ reports: ['chair.occupied', 'motion'], priority: 3 }))).toEqual([
+      expect.objectContaining({ path: 'rules.0.pattern.shared.reports.0' }),
+    ]);
+    expect(issuesOf(rule({ reports: ['motion'] })).map((issue) => issue.path)).toEqual([
+      'rules.0.pattern.shared.priority',
+    ]);
   });
 
   it('puts every problem in the error message', () => {

@@ -31,6 +31,11 @@ export const VISIT_DOOR_MS = 5 * 60_000;
  * reported after the door closed behind them.
  */
 export const SEAT_LAG_MS = 60_000;
+/**
+ * A chair pad slower than `SEAT_LAG_MS` to report its seat left: up to this long after the door
+ * closed behind the carer, with nothing moving inside since, the seat left is still the carer's.
+ */
+export const SLOW_SEAT_MS = 3 * 60_000;
 
 /**
  * Whether the door closing `closed`, which took the person out, was a carer coming in, for their

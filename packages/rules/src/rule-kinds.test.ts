@@ -374,7 +374,7 @@ describe('correlation', () => {
         },
       ]);
       expect(exit[0]?.reason).toBe(
-        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v2)',
+        'Property exit at night: door closed at 02:02 today (Sun 22 Nov), then no motion or bed.occupied or chair.occupied or door.opened for 10 min; before it: bed vacated at 02:00 (rule correlation.night-exit v3)',
       );
       // The door held open is the other rule's: this one waits for the door to close.
       const open = run(events.slice(0, 3), T('04:00'));
@@ -721,8 +721,10 @@ describe('correlation', () => {
       'cancelled by the resident 20 s after the alarm: recorded as a false alarm',
     );
 
+    // The press's first sending lost: its resend is received after the cancel, and still closed.
     const runner = new RulesRunner(DEFAULT_RULE_SET);
-    const reversed = [...runner.event(cancel, T('10:01')), ...runner.event(press, T('10:01'))];
+    const resent = { ...press, receivedat: new Date(T('10:00') + 30_000).toISOString() };
+    const reversed = [...runner.event(cancel, T('10:01')), ...runner.event(resent, T('10:01'))];
     expect(new Set(reversed.map((a) => a.id))).toEqual(
       new Set(inOrder.filter((a) => a.rule.id !== 'correlation.fall-no-movement').map((a) => a.id)),
     );
@@ -736,6 +738,43 @@ describe('correlation', () => {
       longer,
     );
     expect(byRule(patient.alerts, 'correlation.pre-alarm-cancel')).toHaveLength(1);
+  });
+
+  it('a cancel that arrived before the press, dated after the press arrived, closes nothing: a press made after a cancel is not cancelled by it', () => {
+    // A stolen login's cancel dated 30 s ahead of its arrival at 10:00, then the resident's press
+    // at 10:00:10, received at once: the press is timed before the cancel, within the window, but
+    // was made after the cancel had arrived.
+    const cancel = {
+      ...ev('alarm.cancelled', T('10:00') + 30_000, pendant),
+      receivedat: new Date(T('10:00')).toISOString(),
+    };
+    const press = ev('pendant.pressed', T('10:00') + 10_000, pendant);
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const alerts = [...runner.event(cancel, T('10:00')), ...runner.event(press, T('10:00') + 10_000)];
+    expect(byRule(alerts, 'trigger.pendant')).toHaveLength(1);
+    expect(byRule(alerts, 'correlation.pre-alarm-cancel')).toEqual([]);
+    // The same cancel arriving after the press closes it, as a cancel pressed after an alarm does.
+    const after = run([press, cancel], T('10:10')).alerts;
+    expect(byRule(after, 'correlation.pre-alarm-cancel')).toHaveLength(1);
+
+    // A cancel dated every 10 s of the next two minutes, all received at 11:00, and a pendant
+    // whose clock is 10 s slow: its press made at 11:00:30 is timed 11:00:20, received 11:00:30,
+    // with a cancel timed between the two. It was still made after every cancel had arrived.
+    const burst = new RulesRunner(DEFAULT_RULE_SET);
+    const cancels = Array.from({ length: 12 }, (_, i) => ({
+      ...ev('alarm.cancelled', T('11:00') + (i + 1) * 10_000, pendant),
+      receivedat: new Date(T('11:00')).toISOString(),
+    }));
+    const slow = {
+      ...ev('pendant.pressed', T('11:00') + 20_000, pendant),
+      receivedat: new Date(T('11:00') + 30_000).toISOString(),
+    };
+    const raised = [
+      ...cancels.flatMap((c) => burst.event(c, T('11:00'))),
+      ...burst.event(slow, T('11:00') + 30_000),
+    ];
+    expect(byRule(raised, 'trigger.pendant')).toHaveLength(1);
+    expect(byRule(raised, 'correlation.pre-alarm-cancel')).toEqual([]);
   });
 
   it('only a device a resident cancels on (pendant, pull-cord, fall detector, home unit) closes an alarm; a sensor sending a cancel closes nothing', () => {
@@ -834,6 +873,31 @@ describe('correlation', () => {
       T('12:10'),
     );
     expect(byRule(other.alerts, 'correlation.restore')).toEqual([]);
+  });
+
+  it('a restore that arrived before the alarm, dated after the alarm arrived, clears nothing; a resent alarm it follows, it clears', () => {
+    // A stolen login's restore dated 4 min ahead of its arrival at 12:00, then the device's real
+    // fault at 12:01, received at once: the fault was raised after the restore had arrived.
+    const hub = { devicekind: 'home-unit', subject: 'HU-R1' };
+    const restored = {
+      ...ev('mains.restored', T('12:04'), hub),
+      receivedat: new Date(T('12:00')).toISOString(),
+    };
+    const lost = ev('mains.lost', T('12:01'), hub);
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const alerts = [...runner.event(restored, T('12:00')), ...runner.event(lost, T('12:01'))];
+    expect(byRule(alerts, 'correlation.restore')).toEqual([]);
+    // A fault whose first sending was lost, resent after its restore arrived, is still cleared.
+    const again = new RulesRunner(DEFAULT_RULE_SET);
+    const lostEarlier = {
+      ...ev('mains.lost', T('13:00'), hub),
+      receivedat: new Date(T('13:06')).toISOString(),
+    };
+    const cleared = [
+      ...again.event(ev('mains.restored', T('13:05'), hub), T('13:05')),
+      ...again.event(lostEarlier, T('13:06')),
+    ];
+    expect(byRule(cleared, 'correlation.restore')).toHaveLength(1);
   });
 
   it('many homes in one postcode district losing mains within minutes become one area incident', () => {

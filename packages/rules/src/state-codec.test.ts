@@ -247,6 +247,24 @@ describe('stored resident state', () => {
     expect(decodeStateList(list.elements).state).toEqual(state);
   });
 
+  it('keeps how far a cancel was timed ahead of its arrival, and nothing of it for events on time', () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const pendant = { subject: 'PX-AHEAD', devicekind: 'pendant', residentid: RESIDENT } as const;
+    const at = (ms: number) => new Date(START + ms).toISOString();
+    runner.event(makeEvent({ ...pendant, type: 'pendant.pressed', time: at(0), deviceEventId: 'p1' }), START);
+    const ahead = {
+      ...makeEvent({ ...pendant, type: 'alarm.cancelled', time: at(40_000), deviceEventId: 'c1' }),
+    };
+    runner.event({ ...ahead, receivedat: at(10_000) }, START + 10_000);
+    const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+    expect(state.recent.map((entry) => entry.aheadMs)).toEqual([undefined, 30_000]);
+    const stored = JSON.parse(encodeState(state)) as { recent: unknown[][] };
+    expect(stored.recent.map((row) => row.length)).toEqual([4, 9]);
+    expect(decodeState(encodeState(state))).toEqual(state);
+    const list = encodeStateList(state);
+    expect(decodeStateList(list.elements).state).toEqual(state);
+  });
+
   it('is under half the size of the state as plain JSON after a busy day', () => {
     const specs = Array.from({ length: 400 }, (_, i) => ({
       kind: (i * 7) % DEVICES.length,

@@ -51,8 +51,9 @@ const senderOf = (entry: RecentEvent): Sender =>
 /**
  * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
  * dose id (or null), when its device left this home (`movedAt`, or null), the other instant its
- * time could mean (`alttime`)]. A row is as long as its last field that is set: most events have
- * neither of the last two, and the state stays as small as it was.
+ * time could mean (`alttime`, or null), by how many ms a cancel or restore was timed ahead of its
+ * arrival (`aheadMs`)]. A row is as long as its last field that is set: most events have none of
+ * the last three, and the state stays as small as it was.
  */
 /** The columns every row has: id, type index, time, sender index. */
 const ROW = [z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)] as const;
@@ -62,14 +63,22 @@ const StoredRecent = z.union([
   z.tuple([...ROW, z.number().nullable(), z.string()]),
   z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string()]),
   z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string().nullable(), z.string()]),
+  z.tuple([
+    ...ROW,
+    z.number().nullable(),
+    z.string().nullable(),
+    z.string().nullable(),
+    z.string().nullable(),
+    z.number(),
+  ]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
 
 /** A remembered event's row: the shortest form that holds what it has. */
 function rowOf(entry: RecentEvent, type: number, time: number, sender: number): StoredRecent {
   const id = packId(entry.id);
-  if (entry.alttime !== undefined)
-    return [
+  if (entry.aheadMs !== undefined || entry.alttime !== undefined) {
+    const upToMoved = [
       id,
       type,
       time,
@@ -77,8 +86,11 @@ function rowOf(entry: RecentEvent, type: number, time: number, sender: number): 
       entry.celsius ?? null,
       entry.doseId ?? null,
       entry.movedAt ?? null,
-      entry.alttime,
-    ];
+    ] as const;
+    return entry.aheadMs === undefined
+      ? [...upToMoved, entry.alttime as string]
+      : [...upToMoved, entry.alttime ?? null, entry.aheadMs];
+  }
   if (entry.movedAt !== undefined)
     return [id, type, time, sender, entry.celsius ?? null, entry.doseId ?? null, entry.movedAt];
   if (entry.doseId !== undefined) return [id, type, time, sender, entry.celsius ?? null, entry.doseId];
@@ -183,7 +195,7 @@ export function decodeState(text: string): ResidentState {
 function expand(stored: StoredState): ResidentState {
   const recent: RecentEvent[] = [];
   let at = 0;
-  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime] of stored.recent) {
+  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime, aheadMs] of stored.recent) {
     const type = stored.types[t];
     const sender = stored.senders[s];
     if (type === undefined || sender === undefined)
@@ -202,7 +214,8 @@ function expand(stored: StoredState): ResidentState {
       doseId: doseId ?? undefined,
       unexpectedKind: sender[4] === 1 ? true : undefined,
       movedAt: movedAt ?? undefined,
-      alttime,
+      alttime: alttime ?? undefined,
+      aheadMs,
     });
   }
   // In the one shape of every state the core builds (`shapedState`).
@@ -569,7 +582,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
   const { t0, types, senders } = head.data;
   const recent: RecentEvent[] = [];
-  for (const [id, t, at, s, celsius, doseId, movedAt, alttime] of stored.data) {
+  for (const [id, t, at, s, celsius, doseId, movedAt, alttime, aheadMs] of stored.data) {
     const type = types[t];
     const sender = senders[s];
     if (type === undefined || sender === undefined)
@@ -587,7 +600,8 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
     if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
-    if (alttime !== undefined) entry.alttime = alttime;
+    if (alttime !== undefined && alttime !== null) entry.alttime = alttime;
+    if (aheadMs !== undefined) entry.aheadMs = aheadMs;
     recent.push(entry);
   }
   recent.sort(byTimeThenId);

@@ -32,6 +32,28 @@ export function makeEvent(
 }
 
 /**
+ * An event maker for one resident's device reports (`[device kind, serial, location]`), each with
+ * an id of its own (`<prefix>-1`, `<prefix>-2`, …), as a home's senders number theirs.
+ */
+export function deviceEvents(residentid: string, prefix: string) {
+  let counter = 0;
+  return (
+    type: EventType,
+    time: number,
+    [devicekind, subject, location]: readonly [string, string, string],
+  ) =>
+    makeEvent({
+      type,
+      time: new Date(time).toISOString(),
+      residentid,
+      devicekind,
+      subject,
+      location,
+      deviceEventId: `${prefix}-${++counter}`,
+    });
+}
+
+/**
  * The rules shell by hand, for tests: each evaluation's state, alerts, holds and timer commands
  * taken, the timers kept in a map and fired only when the test says (`fire`), so a test can hold
  * them back as a triage that is behind does.

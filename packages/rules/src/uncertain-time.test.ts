@@ -29,7 +29,14 @@ const STORES: ReadonlyArray<[string, Store]> = [
  */
 function run(
   store: Store,
-  events: ReadonlyArray<{ type: EventType; kind: string; data?: Record<string, unknown>; alttime?: boolean }>,
+  events: ReadonlyArray<{
+    type: EventType;
+    kind: string;
+    data?: Record<string, unknown>;
+    alttime?: boolean;
+    /** Received this long after its time (a buffered frame sent late); at once by default. */
+    receivedAfterMs?: number;
+  }>,
   hours = 3,
 ): Alert[] {
   let state = initialState(RESIDENT);
@@ -44,7 +51,9 @@ function run(
   };
   events.forEach((spec, i) => {
     const time = new Date(NIGHT + i * 1000).toISOString();
+    const received = Date.parse(time) + (spec.receivedAfterMs ?? 0);
     const event = makeEvent({
+      receivedat: new Date(received).toISOString(),
       type: spec.type,
       time,
       residentid: RESIDENT,
@@ -55,7 +64,7 @@ function run(
       data: spec.data ?? {},
       ...(spec.alttime ? { alttime: new Date(Date.parse(ALTTIME) + i * 1000).toISOString() } : {}),
     });
-    take(evaluate(state, { kind: 'event', event, now: Date.parse(time) + 1000 }, DEFAULT_RULE_SET));
+    take(evaluate(state, { kind: 'event', event, now: received + 1000 }, DEFAULT_RULE_SET));
   });
   const until = NIGHT + hours * 3_600_000;
   for (;;) {
@@ -104,6 +113,18 @@ describe.each(STORES)('an event whose time is uncertain, the state %s between in
     const [missed] = decided(alerts, 'absence.medication');
     expect(cold?.reason).toContain(NOTE);
     expect(missed?.reason).toContain(ambiguousTimeReason(new Date(Date.parse(ALTTIME) + 1000).toISOString()));
+  });
+
+  it('a device silent after a heartbeat of uncertain time heard later: the loss is timed by when it was heard, and says nothing of the clock', () => {
+    // A panel's heartbeat stamped 01:10 in the repeated hour (00:10 UTC as well), received at 01:50.
+    const alerts = run(
+      store,
+      [{ type: 'heartbeat', kind: 'home-unit', alttime: true, receivedAfterMs: 40 * 60_000 }],
+      27,
+    );
+    const [lost] = decided(alerts, 'absence.supervision');
+    expect(lost?.reason).toContain('silent since 01:50');
+    expect(lost?.reason).not.toContain('time uncertain');
   });
 
   it('the same events with a certain time say nothing of it', () => {

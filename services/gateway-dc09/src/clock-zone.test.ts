@@ -1,8 +1,9 @@
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
-import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { type DialerEvent, dc09Frame, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import type { PanelSeen } from './clock.ts';
+import { StampedMessages, StoredFrames } from './occurrences.ts';
 import { type InterpretContext, interpretFrame } from './receiver.ts';
 
 /**
@@ -172,6 +173,8 @@ describe('an account set to a zone whose panel sends UTC (summer in London)', ()
       /read on Europe\/London is 1 h behind ours.*as UTC inside the window: a panel clock on UTC\?/,
     );
     expect(out.seen).toEqual({ clock: 'utc', taken: { seq: 7, at: SUMMER.getTime() } });
+    // Mid-summer no stamp means two instants by the change of the clocks.
+    expect(out.seenAtChange).toBeUndefined();
   });
 
   it('a press numbered just after a frame taken within the hour cannot be an hour old: UTC, not ambiguous', async () => {
@@ -205,6 +208,51 @@ describe('an account set to a zone whose panel sends UTC (summer in London)', ()
     expect(out.zoneHoursOff).toBe(-1);
     expect(out.refusal?.detail).toMatch(/a panel clock on UTC\? .*clockZone to UTC/);
     expect(out.seen).toEqual({ clock: 'utc' });
+  });
+
+  it('a frame of another account sent under its header, stamped as UTC, is refused without marking the account on UTC', async () => {
+    // A recording of account 9999 (the same installer's key) sent again under 4321's clear header.
+    const recorded = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 7,
+      account: '9999',
+      events: [TEST],
+      at: SUMMER,
+      key: dialerKey(KEY, 'hex'),
+    });
+    const body = recorded.toString('latin1').slice(9, -1).replace('#9999[', '#4321[');
+    const stamped = new StampedMessages();
+    const out = await interpretFrame(dc09Frame(body), { ...ctx(now, london), stamped });
+    expect(out.reply).toBe('NAK');
+    expect(out.forged).toBe('other-account');
+    expect(out.seen).toBeUndefined();
+  });
+
+  it('a recording of a frame taken on its zone clock, sent again an hour on, is a copy: the account is not marked on UTC', async () => {
+    const stored = new StoredFrames();
+    const stamped = new StampedMessages();
+    const first = await interpretFrame(frame(BST, [TEST]), { ...ctx(SUMMER, london), stored, stamped });
+    expect(first.reply).toBe('ACK');
+    stored.add(
+      first.remember?.key as string,
+      first.remember?.until as number,
+      SUMMER.getTime(),
+      'udp:192.0.2.1:1',
+    );
+    // An hour on its stamp read in London is an hour behind, read as UTC inside the window.
+    const later = new Date(SUMMER.getTime() + HOUR - 2_000);
+    const again = await interpretFrame(frame(BST, [TEST]), { ...ctx(later, london), stored, stamped });
+    expect(again.copy).toEqual({ origin: 'udp:192.0.2.1:1' });
+    expect(again.events).toEqual([]);
+    expect(again.seen).toBeUndefined();
+  });
+
+  it('a frame refused as from a panel on UTC is not remembered as accepted content', async () => {
+    const stamped = new StampedMessages();
+    const out = await interpretFrame(frame(SUMMER, [TEST]), { ...ctx(now, london), stamped });
+    expect(out.reply).toBe('NAK');
+    expect(out.seen).toEqual({ clock: 'utc' });
+    expect(stamped.size).toBe(0);
   });
 
   it('only the alarms of its frame are stored, as for a late frame', async () => {
@@ -279,6 +327,15 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
     expect(pressOf(out)?.alttime).toBe('2026-10-25T00:10:00.000Z');
   });
 
+  it('the heartbeat of such a frame, dated as the frame, says its time is uncertain too', async () => {
+    const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000));
+    expect(out.events.find((e) => e.type === 'heartbeat')).toMatchObject({
+      time: '2026-10-25T01:10:00.000Z',
+      alttime: '2026-10-25T00:10:00.000Z',
+      receivedat: '2026-10-25T01:50:00.000Z',
+    });
+  });
+
   it('numbered just after a frame taken at 00:30 UTC, it cannot be the first 01:10 (00:10 UTC): not ambiguous', async () => {
     const seen = { clock: 'zone' as const, taken: { seq: 6, at: Date.parse('2026-10-25T00:30:00Z') } };
     const out = await interpretFrame(frame(wall('01:10')), at('2026-10-25T01:50:00Z', 7200_000, seen));
@@ -295,5 +352,7 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
   it('a frame in the window is taken at once, its order noted for the frames after it', async () => {
     const out = await interpretFrame(frame(wall('01:30')), at('2026-10-25T00:30:05Z'));
     expect(out.seen).toEqual({ clock: 'zone', taken: { seq: 7, at: Date.parse('2026-10-25T00:30:00Z') } });
+    // On the night of the change: kept at once where the gateway instances share it.
+    expect(out.seenAtChange).toBe(true);
   });
 });

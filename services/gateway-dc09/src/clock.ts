@@ -102,11 +102,25 @@ export interface PanelSeen {
 }
 
 /**
- * What the gateway last saw of each zoned account's panel clock (`PanelSeen`), noted once a frame is
- * settled: at most `max` accounts, the least recently noted going first. Per gateway instance: a
- * restart forgets it, and a stamp then reads as with nothing known.
+ * Where the gateway keeps what it saw of each zoned account's panel clock: `PanelClocks` (this
+ * instance's memory) or `SharedPanelClocks` (shared by every instance, kept across restarts).
  */
-export class PanelClocks {
+export interface PanelClockBook {
+  /** What is known of the account's panel (may have to be read first). */
+  seen(account: string): PanelSeen | undefined | Promise<PanelSeen | undefined>;
+  /**
+   * Notes what a settled frame showed. `atChange`: taken near a change of its zone's clocks
+   * (`changeNear`), where what it noted decides what the next stamp means.
+   */
+  note(account: string, seen: PanelSeen, atChange?: boolean): void;
+}
+
+/**
+ * What the gateway last saw of each zoned account's panel clock (`PanelSeen`), noted once a frame is
+ * settled: at most `max` accounts, the least recently noted going first. This instance's memory
+ * alone; `SharedPanelClocks` puts it before a bucket every instance shares.
+ */
+export class PanelClocks implements PanelClockBook {
   readonly #seen = new Map<string, PanelSeen>();
 
   constructor(readonly max = 100_000) {}
@@ -139,7 +153,17 @@ export interface PanelStamp {
 }
 
 /** Sequence numbers counted as following one another: a panel's queue sent after a line outage. */
-const ORDER_SPAN = 16;
+export const ORDER_SPAN = 16;
+
+/**
+ * Whether the zone's clocks change between `lateMs` (and two hours) before `at` and two hours after
+ * it: a stamp read then may mean two instants, and the last frame taken decides which.
+ */
+export function changeNear(zone: PanelZone, at: number, lateMs: number): boolean {
+  if (!zone) return false;
+  const offsetAt = (t: number) => wallClock(new Date(t), zone).getTime() - t;
+  return offsetAt(at - lateMs - 2 * HOUR_MS) !== offsetAt(at + 2 * HOUR_MS);
+}
 
 /**
  * Whether a frame numbered `seq` comes after one numbered `last` (DC-09 numbers 0001–9999, then

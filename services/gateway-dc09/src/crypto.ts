@@ -101,16 +101,22 @@ export class Dc09DecryptError extends Error {
 const TIMESTAMP_SHAPE = /_\d{2}:\d{2}:\d{2},\d{2}-\d{2}-\d{4}$/;
 
 /**
- * The longest pad: it brings the plaintext to whole blocks, so it is shorter than a block, or a
- * whole one from a sender that always pads.
+ * The longest pad: it brings the plaintext to whole blocks, so it is shorter than a block, a whole
+ * one from a sender that always pads, or a block and a byte from the dc09_spt dialler library
+ * (`dc09crypt` pads `17 - (len(data) + 21) % 16` bytes: 2 to 17, 17 for one message length in 16,
+ * its `|` the 18th byte). That byte widens nothing: a block garbled by a flip in the one before
+ * could already be read as a whole block of pad, the `|` after it the flipped block's first byte,
+ * which the flip chooses as freely as its second; what a flip cannot pass is the account required
+ * at the head of encrypted data and the block it shares with a frame already taken (strict.ts,
+ * README "Encrypted content is read strictly").
  */
-const MAX_PAD = BLOCK;
+const MAX_PAD = BLOCK + 1;
 
 /**
  * Decrypts the hex after `[` and strips the padding up to its `|`. The pad is random bytes, and
  * real panels draw them from every byte, `|` and `]` among them: the pad ends at one of the
- * `|` within its first block and a byte (no pad is longer), and which one is told by what follows
- * it. The first after which the content is laid out as DC-09 lays it
+ * `|` within its first block and two bytes (no pad is longer: `MAX_PAD`), and which one is told by
+ * what follows it. The first after which the content is laid out as DC-09 lays it
  * out (`encryptedContentProblem`: `data]`, extended data, the timestamp ending it) and its data
  * reads as data (nothing, or Contact ID or SIA events read whole after an optional `#ACCT|` that
  * is `account`'s) wins; where none does, the first after which it is laid out so at all (what its
@@ -137,9 +143,9 @@ export function decryptPayload(hex: string, key: Buffer, account?: string): stri
   const mark = noBar ? 0x5d : 0x7c;
   const first = plain.indexOf(mark);
   if (first < 0 || first > MAX_PAD || (noBar && plain.subarray(0, first).includes(0x5b))) {
-    // A pad longer than a block is no pad: what is garbled by changing the block before it (a
+    // A pad longer than a block and a byte is no pad: what is garbled by changing the block before it (a
     // bit flip, a splice) must not be read as one.
-    throw refused('decrypted data has no padding separator within its first block');
+    throw refused('decrypted data has no padding separator within its first block and two bytes');
   }
   const starts = [noBar ? first : first + 1];
   for (let at = plain.indexOf(mark, first + 1); at >= 0 && at <= MAX_PAD; at = plain.indexOf(mark, at + 1)) {

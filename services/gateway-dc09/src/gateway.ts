@@ -18,7 +18,7 @@ import {
   STORE_RETRY,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
-import { PanelClocks } from './clock.ts';
+import { type PanelClockBook, PanelClocks } from './clock.ts';
 import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.ts';
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
@@ -189,7 +189,7 @@ export class Dc09Gateway {
   readonly #occurrences: Occurrences;
   readonly #storedFrames = new StoredFrames();
   readonly #stamped = new StampedMessages();
-  readonly #clocks = new PanelClocks();
+  readonly #clocks: PanelClockBook;
   /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
   readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
@@ -263,8 +263,11 @@ export class Dc09Gateway {
      * frame that raised it is answered.
      */
     securityEvent?: (event: SecurityEvent) => Promise<void> | void;
+    /** What is known of each zoned account's panel clock (default: this instance's memory alone). */
+    clocks?: PanelClockBook;
     logger: Logger;
   }) {
+    this.#clocks = deps.clocks ?? new PanelClocks();
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
@@ -686,7 +689,8 @@ export class Dc09Gateway {
       throw err;
     }
     // Only once stored: what the frame showed of its panel's clock, and its place in the panel's order.
-    if (outcome.seen && outcome.account) this.#clocks.note(outcome.account, outcome.seen);
+    if (outcome.seen && outcome.account)
+      this.#clocks.note(outcome.account, outcome.seen, outcome.seenAtChange === true);
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) {
       const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';

@@ -21,6 +21,7 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly lateAlarms: Counter<'account'>;
   readonly localClock: Counter<'account'>;
   readonly utcClock: Counter<'account'>;
+  readonly panelClocksUnavailable: Counter<'op'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -137,6 +138,16 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       labelNames: ['account'] as const,
       registers: [registry],
     }),
+    panelClocksUnavailable: (() => {
+      const counter = new Counter({
+        name: 'gateway_dc09_panel_clocks_unavailable_total',
+        help: 'Reads (a first frame of a zoned account read with what this instance knows) and writes of the panel clock bucket that failed or were not answered in time, by op',
+        labelNames: ['op'] as const,
+        registers: [registry],
+      });
+      for (const op of ['read', 'write']) counter.inc({ op }, 0);
+      return counter;
+    })(),
     kindMismatch: new Counter({
       name: 'gateway_dc09_kind_mismatch_total',
       help: 'Mapped events of a type the account device kind does not report, by type and disposition (stored: a life-critical alarm, never refused; refused: not stored, the frame ACKed and dead-lettered type-not-for-kind)',

@@ -315,12 +315,7 @@ export class StampedMessages {
     until: number,
     now: number,
   ): boolean {
-    for (const key of keys) {
-      for (const seen of this.#seen.get(key) ?? []) {
-        if (seen.until < now || seen.digest === digest) continue;
-        if (blocks.some((block) => seen.blocks.has(block))) return true;
-      }
-    }
+    if (this.clashes(keys, digest, blocks, now)) return true;
     const message: Stamped = { digest, blocks: new Set(blocks), until };
     for (const key of keys) {
       const kept = (this.#seen.get(key) ?? []).filter((seen) => seen.until >= now && seen.digest !== digest);
@@ -336,6 +331,20 @@ export class StampedMessages {
     for (const old of this.#seen.keys()) {
       if (this.#seen.size <= this.max) break;
       this.#seen.delete(old);
+    }
+    return false;
+  }
+
+  /**
+   * Whether any of `keys` was accepted with another `digest` whose ciphertext shares one of `blocks`
+   * and is still in its window at `now`, remembering nothing: for a frame refused all the same.
+   */
+  clashes(keys: readonly string[], digest: string, blocks: readonly string[], now: number): boolean {
+    for (const key of keys) {
+      for (const seen of this.#seen.get(key) ?? []) {
+        if (seen.until < now || seen.digest === digest) continue;
+        if (blocks.some((block) => seen.blocks.has(block))) return true;
+      }
     }
     return false;
   }

@@ -362,6 +362,10 @@ describe('AES-CBC with a zero IV', () => {
     );
     // No pad is longer than a block: a garbled block (a bit flip in the one before) is no pad.
     expect(() => decryptPayload(raw(`${'p'.repeat(23)}][Ix]_18:24:52,07-05-2020`), key)).toThrow(/separator/);
+    // But a block and a byte, as the dc09_spt library pads one message length in 16; not two.
+    const text = (x: number) => `][I${'x'.repeat(x)}]_18:24:52,07-05-2020`;
+    expect(decryptPayload(raw(`${'p'.repeat(17)}|${text(6)}`), key)).toBe(text(6));
+    expect(() => decryptPayload(raw(`${'p'.repeat(18)}|${text(5)}`), key)).toThrow(/separator/);
     // Without the timestamp nothing tells pad from content: refused, as a wrong key is.
     expect(() => decryptPayload(raw('ppppppppppppppp]'), key)).toThrow(/timestamp/);
     expect(() => decryptPayload(raw('ppppp[ppppp]_18:24:52,07-05-2020'), key)).toThrow(/separator/);
@@ -550,6 +554,24 @@ describe('interpreting a frame', () => {
     const wrong = await interpretFrame(stranger, ctx(inGrace));
     expect(wrong.reply).toBe('NAK');
     expect(wrong.forged).toBeUndefined();
+  });
+
+  it('a flip read after a | that a pad of a block and a byte could end at is refused as such', async () => {
+    // Pad 11: `|#1234|` ends at the 18th byte, where a dc09_spt pad's `|` may stand. The qualifier
+    // (the 19th byte) flipped from 1 to 3 garbles the first block; read from that `|`, the content
+    // names no account before its event, so it is no sender's.
+    const content = `#1234|1101 01 001][I${'x'.repeat(11)}]_12:00:00,11-22-2026`;
+    const hex = encryptPayload(content, keyBytes(HEX_KEY, 'hex'), 'p'.repeat(11));
+    const genuine = await interpretFrame(
+      frameBody(`"*ADM-CID"0009L0#1234[${hex}`),
+      ctx(account({ key: HEX_KEY })),
+    );
+    expect(genuine.reply).toBe('ACK');
+    const bytes = Buffer.from(hex, 'hex');
+    bytes[2] = (bytes[2] as number) ^ 0x02;
+    const frame = frameBody(`"*ADM-CID"0010L0#1234[${bytes.toString('hex').toUpperCase()}`);
+    const out = await interpretFrame(frame, ctx(account({ key: HEX_KEY })));
+    expect(out).toMatchObject({ reply: 'NAK', forged: 'garbled', events: [] });
   });
 
   it('a refusal says what is wrong in its own words, never quoting the sender (zone text may be personal)', async () => {

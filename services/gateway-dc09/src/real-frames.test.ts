@@ -1,8 +1,9 @@
+import { createCipheriv } from 'node:crypto';
 import type { Dc09AccountEntry, TelecareEvent } from '@telecare/contracts';
 import { decodeReply } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
-import { crc16Arc } from './crc.ts';
+import { crc16Arc, crcField, lengthField } from './crc.ts';
 import { Occurrences } from './occurrences.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
 import { FrameSplitter, splitDatagram } from './splitter.ts';
@@ -24,6 +25,17 @@ const account = (id: string, overrides: Partial<Dc09AccountEntry> = {}): Dc09Acc
     ...overrides,
   });
 
+/** The reply framed the way a sender that writes its CRC as two bytes reads: those bytes, then the length. */
+const expectBinaryReply = (out: Interpretation, body: string) => {
+  const reply = out.replyFrame;
+  const sent = reply.subarray(7, reply.length - 1);
+  expect(sent.toString('latin1')).toBe(body);
+  expect(reply.subarray(3, 7).toString('latin1')).toBe(
+    body.length.toString(16).toUpperCase().padStart(4, '0'),
+  );
+  expect(reply.readUInt16BE(1)).toBe(crc16Arc(sent));
+};
+
 interface Row {
   /** Which sender, and where the capture is published. */
   readonly name: string;
@@ -36,6 +48,8 @@ interface Row {
   readonly events?: readonly string[];
   /** The reply exactly, where the sender's expectation is known. */
   readonly replyFrame?: string;
+  /** What the first event's data holds, in part. */
+  readonly data?: Readonly<Record<string, unknown>>;
   readonly check?: (out: Interpretation, events: readonly TelecareEvent[]) => void;
 }
 
@@ -101,14 +115,7 @@ const ROWS: readonly Row[] = [
     now: '2023-08-30T23:05:28Z',
     reply: 'ACK',
     events: ['heartbeat NULL'],
-    check: (out) => {
-      // Answered the way it wrote its CRC: two bytes, then the length.
-      const reply = out.replyFrame;
-      const body = reply.subarray(7, reply.length - 1);
-      expect(reply.subarray(3, 7).toString('latin1')).toBe('0014');
-      expect(body.toString('latin1')).toBe('"ACK"0000R1L1#9413[]');
-      expect(reply.readUInt16BE(1)).toBe(crc16Arc(body));
-    },
+    check: (out) => expectBinaryReply(out, '"ACK"0000R1L1#9413[]'),
   },
   {
     // pysiaalarm issue #52, the same TRIKDIS: `003D"ADM-CID"0001R1L1#9413[#9413|1700 99 999]…`,
@@ -128,6 +135,74 @@ const ROWS: readonly Row[] = [
     entry: account('2511'),
     reply: 'ACK',
     events: ['code.unmapped SIA BB', 'heartbeat'],
+  },
+  {
+    // pysiaalarm issue #52, the same TRIKDIS two seconds later: logged as `0n003D"ADM-CID"0002…`, the
+    // CRC's bytes this time both printable (0x30 '0', 0x6E 'n'). Its periodic test.
+    name: 'TRIKDIS E16: a binary CRC of two printable bytes, a periodic test (pysiaalarm #52)',
+    frame: bytes('\n0n003D"ADM-CID"0002R1L1#9413[#9413|1602 99 999]_23:05:30,08-30-2023\r'),
+    entry: account('9413'),
+    now: '2023-08-30T23:05:30Z',
+    reply: 'ACK',
+    events: ['test.periodic CID 1602'],
+    check: (out, events) => {
+      expectBinaryReply(out, '"ACK"0002R1L1#9413[]');
+      expect(events[0]?.data).toMatchObject({ area: '99', zone: '999' });
+    },
+  },
+  {
+    // yusuftnc/comminicator protocol/dc09.go, a receiver's notes of what each make sent it: an OPAX
+    // panel's poll, its CRC logged as `Å[` (0xC5 0x5B), the same two-byte CRC as TRIKDIS.
+    name: 'OPAX: a binary CRC on a poll (yusuftnc/comminicator)',
+    frame: bytes('\n\xc5[002A"NULL"0000R8L0#41213[]_21:00:10,02-20-2024\r'),
+    entry: account('41213'),
+    now: '2024-02-20T21:00:10Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    check: (out) => expectBinaryReply(out, '"ACK"0000R8L0#41213[]'),
+  },
+  {
+    // The same notes, the same OPAX panel: a periodic test, the CRC logged as `Á~` (0xC1 0x7E), the
+    // data's account without its `#`.
+    name: 'OPAX: a binary CRC, the data account without # (yusuftnc/comminicator)',
+    frame: bytes('\n\xc1~003E"ADM-CID"0379R0L0#10064[10064|1602 00 000]_00:00:43,02-21-2024\r'),
+    entry: account('10064'),
+    now: '2024-02-21T00:00:43Z',
+    reply: 'ACK',
+    events: ['test.periodic CID 1602'],
+    check: (out, events) => {
+      expectBinaryReply(out, '"ACK"0379R0L0#10064[]');
+      expect(events[0]).toMatchObject({
+        time: '2024-02-21T00:00:43.000Z',
+        data: { area: '00', zone: '000' },
+      });
+    },
+  },
+  {
+    // The same notes: a PROSEC panel's poll, a three-digit line `L000`.
+    name: 'PROSEC: a poll with a three-digit line (yusuftnc/comminicator)',
+    frame: bytes('\nB0970029"NULL"0000L000#0809[]_21:00:01,02-20-2024\r'),
+    entry: account('0809'),
+    now: '2024-02-20T21:00:01Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000L000#0809[]',
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #63 (Lupus, through its cloud): the length in lower case
+    // (`004d`), a `ti` with seconds and a `da` of two-digit year, then RP with no zone.
+    name: 'Lupus: a lower-case length, Nti10:01:00/da08-18-24/RP (pysiaalarm #63)',
+    frame: bytes('\n9B3C004d"SIA-DCS"0047L0#100200[#100200|Nti10:01:00/da08-18-24/RP]_10:01:00,08-18-2024\r'),
+    entry: account('100200'),
+    now: '2024-08-18T10:01:02Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    replyFrame: '"ACK"0047L0#100200[]',
+    check: (_out, events) =>
+      expect(events[0]).toMatchObject({
+        time: '2024-08-18T10:01:00.000Z',
+        data: { zone: '', modifiers: { ti: '10:01:00', da: '08-18-24' } },
+      }),
   },
   // ---- encryption ----------------------------------------------------------------------------
   {
@@ -197,13 +272,12 @@ const ROWS: readonly Row[] = [
     entry: account('7878'),
     reply: 'ACK',
     events: ['code.unmapped SIA LX', 'heartbeat'],
-    check: (_out, events) =>
-      expect(events[0]?.data).toMatchObject({
-        area: '01',
-        areaText: 'TOTAL',
-        zone: '901',
-        text: "centrale d'alarme JA-106K(R)",
-      }),
+    data: {
+      area: '01',
+      areaText: 'TOTAL',
+      zone: '901',
+      text: "centrale d'alarme JA-106K(R)",
+    },
   },
   {
     // twanchai/sia-dc-09-library ParsingStandardTest `parseEventStandard5`: 8-bit text in `[I…]`,
@@ -217,8 +291,137 @@ const ROWS: readonly Row[] = [
     now: '2015-06-23T09:00:13Z',
     reply: 'ACK',
     events: ['code.unmapped SIA HB', 'heartbeat'],
-    check: (_out, events) =>
-      expect(events[0]?.data).toMatchObject({ xdata: { I: 'TEST àäâèéêïîöôüÀÄÂÈÉÊÎÖÛÜ' } }),
+    data: { xdata: { I: 'TEST àäâèéêïîöôüÀÄÂÈÉÊÎÖÛÜ' } },
+  },
+  {
+    // yusuftnc/comminicator protocol/dc09.go (PROSEC): the data's account without its `#`, and RP
+    // with neither modifier nor zone.
+    name: 'PROSEC: [36214|NRP], a test with no zone (yusuftnc/comminicator)',
+    frame: bytes('\nB4330036"SIA-DCS"0442L000#36214[36214|NRP]_00:00:00,02-21-2024\r'),
+    entry: account('36214'),
+    now: '2024-02-21T00:00:00Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    replyFrame: '"ACK"0442L000#36214[]',
+    data: { zone: '' },
+  },
+  {
+    // The same notes (PROSEC): a four-digit area and LR with no zone. What LR stands for here the
+    // source does not say: recorded as sent.
+    name: 'PROSEC: Nri0000/LR (yusuftnc/comminicator)',
+    frame: bytes('\n3F60003C"SIA-DCS"0001L0#51449[#51449|Nri0000/LR]_21:26:19,12-20-2023\r'),
+    entry: account('51449'),
+    now: '2023-12-20T21:26:19Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA LR', 'heartbeat'],
+    data: { area: '0000', zone: '' },
+  },
+  {
+    // The same notes (PROSEC): an opening, no area, no `/`, the account without `#`; sent in the
+    // same second as its BC (sequence 0004), each a message of its own.
+    name: 'PROSEC: [3044|NOP1] (yusuftnc/comminicator)',
+    frame: bytes('\n7B620035"SIA-DCS"0005L000#3044[3044|NOP1]_00:03:31,12-21-2023\r'),
+    entry: account('3044'),
+    now: '2023-12-21T00:03:31Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA OP', 'heartbeat'],
+    data: { zone: '1' },
+  },
+  {
+    // The same notes: a Hikvision panel's periodic test, a two-digit receiver.
+    name: 'Hikvision: Contact ID 1602 with R15L1 (yusuftnc/comminicator)',
+    frame: bytes('\n99820040"ADM-CID"1937R15L1#21401[#21401|1602 00 000]_20:59:59,02-20-2024\r'),
+    entry: account('21401'),
+    now: '2024-02-20T20:59:59Z',
+    reply: 'ACK',
+    events: ['test.periodic CID 1602'],
+    replyFrame: '"ACK"1937R15L1#21401[]',
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #54 (Dahua): a periodic test, the account `B12345` as logged.
+    name: 'Dahua: Contact ID 1602 (pysiaalarm #54)',
+    frame: bytes('\nDABA003F"ADM-CID"0062L0#B12345[#B12345|1602 00 000]_17:23:51,09-18-2023\r'),
+    entry: account('B12345'),
+    now: '2023-09-18T17:23:51Z',
+    reply: 'ACK',
+    events: ['test.periodic CID 1602'],
+  },
+  {
+    // home-assistant/home-assistant.io issue #21253 (the panel of the bypass below): a periodic test
+    // with a zone and text after it, sent again and again while it was NAKed.
+    name: 'a periodic test with a zone and its text, Nri0RP2^SL …^ (home-assistant.io #21253)',
+    frame: bytes(
+      '\n24810050"SIA-DCS"1660L0#000110[#000110|Nri0RP2^SL 1807110200065423^]_18:00:01,01-19-2022\r',
+    ),
+    entry: account('000110'),
+    now: '2022-01-19T18:00:01Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    data: { area: '0', zone: '2', text: 'SL 1807110200065423' },
+  },
+  {
+    // eavanvalkenburg/sia issue #42, kept as pysiaalarm's test case `case_bug2`, whose text folded
+    // the name's spaces (its length 004D is six bytes more than the line it shows): of the ways to
+    // put six spaces back, only `TAST.  001      ` (16 characters, as pysiaalarm #11 pads its
+    // names) gives the CRC 5670. KR is heat restoral; which alarm or trouble it ends, and what zone
+    // 1 named `TAST.` is, the source does not say: recorded as sent.
+    name: 'KR with a 16-character zone name, its spaces put back (sia #42)',
+    frame: bytes('\n5670004D"SIA-DCS"8070L0#123456[#123456|Nri0KR1^TAST.  001      ^]_13:49:12,04-13-2021\r'),
+    entry: account('123456'),
+    now: '2021-04-13T13:49:12Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA KR', 'heartbeat'],
+    data: { area: '0', zone: '1', text: 'TAST.  001      ' },
+  },
+  {
+    // Ajax's example of a photo-verified alarm, as quoted in nielsfaber/alarmo issue #924: two photo
+    // URLs in one [V] block, joined by a comma. Its CRC and length (CB64, 0375) are those of the real
+    // URLs the example put sample ones in place of; framed here for the sample ones.
+    name: 'Ajax: photo URLs in a [V] block (alarmo #924, framed here)',
+    frame: (() => {
+      const body = bytes(
+        '"ADM-CID"0086L0#1234[#1234|1130 02 001][Vhttps://ajax-sample.com/first_photo.jpg,https://ajax-sample.com/second_photo.jpg]_16:43:06,10-07-2020',
+      );
+      return Buffer.concat([bytes(`\n${crcField(body)}${lengthField(body)}`), body, bytes('\r')]);
+    })(),
+    entry: account('1234'),
+    now: '2020-10-07T16:43:06Z',
+    reply: 'ACK',
+    events: ['code.unmapped CID 1130', 'heartbeat'],
+    data: {
+      area: '02',
+      zone: '001',
+      xdata: { V: 'https://ajax-sample.com/first_photo.jpg,https://ajax-sample.com/second_photo.jpg' },
+    },
+  },
+  {
+    // stefanoven/socketsia-v2 backend/src/tcp/siaParser.js, its CRC check "from real panel messages
+    // in the database": a poll with a six-digit receiver and line, a 7-digit account. The source
+    // gives the body and its CRC (13B1, ours); the length is put in as DC-09 counts it.
+    name: 'a poll with R000001L010000 (socketsia-v2)',
+    frame: bytes('\n13B10036"NULL"0000R000001L010000#2104814[]_09:31:47,05-27-2026\r'),
+    entry: account('2104814'),
+    now: '2026-05-27T09:31:47Z',
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000R000001L010000#2104814[]',
+  },
+  {
+    // The same check, "real alarm message": an event with no `/` and its text, then a MAC block.
+    // What EM on input 4 means to this panel the source does not say: recorded as sent.
+    name: 'NEM4^Auxi 3 In Opis 1^ and an [M] block (socketsia-v2)',
+    frame: bytes(
+      '\nA4940067"SIA-DCS"0222R000001L010000#3096589[#3096589|NEM4^Auxi 3 In Opis 1^][MA4580F952A70]_18:54:51,05-15-2026\r',
+    ),
+    entry: account('3096589'),
+    now: '2026-05-15T18:54:51Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA EM', 'heartbeat'],
+    data: {
+      zone: '4',
+      text: 'Auxi 3 In Opis 1',
+      xdata: { M: 'A4580F952A70' },
+    },
   },
   // ---- accepted before: kept so ---------------------------------------------------------------
   {
@@ -276,7 +479,7 @@ const ROWS: readonly Row[] = [
     now: '2026-03-01T11:26:04Z',
     reply: 'ACK',
     events: ['mains.lost SIA AT', 'heartbeat'],
-    check: (_out, events) => expect(events[0]?.data).toMatchObject({ zone: '', modifiers: { pi: '0' } }),
+    data: { zone: '', modifiers: { pi: '0' } },
   },
   {
     // eavanvalkenburg/pysiaalarm issue #51 (SATEL Perfecta): area, user, then OP with no zone.
@@ -286,8 +489,7 @@ const ROWS: readonly Row[] = [
     now: '2023-06-15T09:29:02Z',
     reply: 'ACK',
     events: ['code.unmapped SIA OP', 'heartbeat'],
-    check: (_out, events) =>
-      expect(events[0]?.data).toMatchObject({ area: '2', zone: '', modifiers: { id: '1' } }),
+    data: { area: '2', zone: '', modifiers: { id: '1' } },
   },
   {
     // eavanvalkenburg/pysiaalarm issue #8 (a Scantronic/Eaton panel through its cloud, "SC SIA3"):
@@ -308,7 +510,7 @@ const ROWS: readonly Row[] = [
     now: '2026-08-25T16:39:25Z',
     reply: 'ACK',
     events: ['code.unmapped SIA NL', 'heartbeat'],
-    check: (_out, events) => expect(events[0]?.data).toMatchObject({ xdata: { R: 'LivingRoom' } }),
+    data: { xdata: { R: 'LivingRoom' } },
   },
   {
     // eavanvalkenburg/pysiaalarm issue #54 (Dahua): Contact ID with an [R…] block.
@@ -339,7 +541,7 @@ const ROWS: readonly Row[] = [
     now: '2021-04-11T22:40:48Z',
     reply: 'ACK',
     events: ['code.unmapped SIA CL', 'heartbeat'],
-    check: (_out, events) => expect(events[0]?.data).toMatchObject({ text: 'VX FRONTE       ' }),
+    data: { text: 'VX FRONTE       ' },
   },
   {
     // home-assistant/home-assistant.io issue #21253: a zone name with runs of spaces.
@@ -377,6 +579,60 @@ const ROWS: readonly Row[] = [
     reply: 'ACK',
     replyFrame: '"ACK"000BR0L0#FFFF[]',
   },
+  {
+    // home-assistant/core issue #88474 (Ajax): a periodic test; the hub's clock 9 s ahead of the
+    // receiver's log, within the window.
+    name: 'Ajax: a periodic test 9 s ahead (home-assistant/core #88474)',
+    frame: bytes('\nB40B0039"SIA-DCS"0004L0#AAA[#AAA|Nri0/RP0000]_09:10:30,02-20-2023\r'),
+    entry: account('AAA'),
+    now: '2023-02-20T09:10:21Z',
+    reply: 'ACK',
+    events: ['test.periodic SIA RP'],
+    data: { area: '0', zone: '0000' },
+  },
+  {
+    // eavanvalkenburg/sia issue #51 (Ajax): codes outside the tables, one with zone `0`.
+    name: 'Ajax: Nri0/YG0 (sia #51)',
+    frame: bytes('\n2FDD0036"SIA-DCS"4198L0#AAA[#AAA|Nri0/YG0]_11:37:52,09-26-2021\r'),
+    entry: account('AAA'),
+    now: '2021-09-26T11:37:52Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA YG', 'heartbeat'],
+    data: { area: '0', zone: '0' },
+  },
+  {
+    // eavanvalkenburg/sia issue #19 (Ajax): no timestamp; its time is ours.
+    name: 'Ajax: Nri1/XC12 without timestamp (sia #19)',
+    frame: bytes('\n43580023"SIA-DCS"0084L0#AAA[#AAA|Nri1/XC12]\r'),
+    entry: account('AAA'),
+    reply: 'ACK',
+    events: ['code.unmapped SIA XC', 'heartbeat'],
+    check: (_out, events) =>
+      expect(events[0]).toMatchObject({ time: '2026-12-04T12:00:00.000Z', data: { area: '1', zone: '12' } }),
+  },
+  {
+    // eavanvalkenburg/pysiaalarm issue #72 (Sigma S PRO 32MB): a poll with a six-digit account and
+    // no timestamp.
+    name: 'Sigma S PRO: a poll without timestamp (pysiaalarm #72)',
+    frame: bytes('\nD3440015"NULL"0000L0#008312[]\r'),
+    entry: account('008312'),
+    reply: 'ACK',
+    events: ['heartbeat NULL'],
+    replyFrame: '"ACK"0000L0#008312[]',
+  },
+  {
+    // schmupu/ioBroker.sia issue #11 (the "alarm host from a Chinese manufacturer"), its alarm: the
+    // date a month behind (05-07 on 7 June), as the receiver then wrote its own in its NAKs (a
+    // month counted from 0) and the host took it. At that clock, ACKed (the row below: ours).
+    name: 'a Chinese alarm host: NBA4 at the clock it was given (ioBroker.sia #11)',
+    frame: bytes('\nCEF0003F"SIA-DCS"0001L#7303658550[#7303658550|NBA4]_11:52:09,05-07-2019\r'),
+    entry: account('7303658550'),
+    now: '2019-05-07T11:52:09Z',
+    reply: 'ACK',
+    events: ['code.unmapped SIA BA', 'heartbeat'],
+    replyFrame: '"ACK"0001L#7303658550[]',
+    data: { zone: '4' },
+  },
   // ---- refused, on purpose -------------------------------------------------------------------
   {
     // eavanvalkenburg/pysiaalarm issue #36 (FOCUS FC-7688): the CRC is right, but `foc7688` is no
@@ -403,7 +659,28 @@ const ROWS: readonly Row[] = [
     now: '2023-09-07T15:56:21Z',
     reply: 'NAK',
   },
+  {
+    // The same frame of ioBroker.sia #11 at the real time it came (7 June 2019): a month behind, NAKed
+    // with our time, month counted from 1, so a host that takes a receiver's clock takes the right one.
+    name: 'a Chinese alarm host a month behind: NAKed with the right date (ioBroker.sia #11)',
+    frame: bytes('\nCEF0003F"SIA-DCS"0001L#7303658550[#7303658550|NBA4]_11:52:09,05-07-2019\r'),
+    entry: account('7303658550'),
+    now: '2019-06-07T11:52:07Z',
+    reply: 'NAK',
+    replyFrame: '"NAK"0000R0L0A0[]_11:52:07,06-07-2019',
+  },
 ];
+
+/** What the receiver makes of `frame` from `entry`'s account at `now` (the window real senders get). */
+const receiveAs = (entry: Dc09AccountEntry, frame: Uint8Array, now: Date, occurrences?: Occurrences) =>
+  interpretFrame(frame, {
+    now,
+    window: { behindMs: 40_000, aheadMs: 20_000 },
+    partitions: 4,
+    keyless: 'allow',
+    lookup: (acct) => (acct === entry.account ? entry : undefined),
+    ...(occurrences ? { occurrences } : {}),
+  });
 
 const describeEvent = (e: TelecareEvent) => (e.sourcecode ? `${e.type} ${e.sourcecode}` : e.type);
 
@@ -413,13 +690,7 @@ describe('frames from real senders', () => {
     // The unit a TCP connection would answer: the splitter's cut, as the gateway sees it.
     const units = new FrameSplitter().push(row.frame);
     expect(units, 'one frame to answer').toHaveLength(1);
-    const out = await interpretFrame((units[0] as { bytes: Buffer }).bytes, {
-      now,
-      window: { behindMs: 40_000, aheadMs: 20_000 },
-      partitions: 4,
-      keyless: 'allow',
-      lookup: (acct) => (acct === row.entry.account ? row.entry : undefined),
-    });
+    const out = await receiveAs(row.entry, (units[0] as { bytes: Buffer }).bytes, now);
     expect(out.reply, out.refusal?.detail).toBe(row.reply);
     if (row.events) expect(out.events.map(describeEvent)).toEqual(row.events);
     if (row.reply === 'NAK') expect(out.events).toEqual([]);
@@ -429,6 +700,7 @@ describe('frames from real senders', () => {
       const length = body.length.toString(16).toUpperCase().padStart(4, '0');
       expect(out.replyFrame.toString('latin1')).toBe(`\n${crc}${length}${row.replyFrame}\r`);
     }
+    if (row.data) expect(out.events[0]?.data).toMatchObject(row.data);
     row.check?.(out, out.events);
   });
 });
@@ -508,13 +780,7 @@ describe('the bytes around real frames', () => {
       frame.toString('latin1'),
     ]);
     expect(splitter.partial).toBe(false);
-    const out = await interpretFrame((units[0] as { bytes: Buffer }).bytes, {
-      now: at,
-      window: { behindMs: 40_000, aheadMs: 20_000 },
-      partitions: 4,
-      keyless: 'allow',
-      lookup: (acct) => (acct === '9413' ? account('9413') : undefined),
-    });
+    const out = await receiveAs(account('9413'), (units[0] as { bytes: Buffer }).bytes, at);
     expect(out.reply, out.refusal?.detail).toBe('ACK');
     // And in a datagram of its own.
     expect(splitDatagram(frame).map((u) => u.bytes.toString('latin1'))).toEqual([frame.toString('latin1')]);
@@ -548,14 +814,7 @@ describe('each receipt keeps a heartbeat of its own', () => {
   };
   const entry = account('AAB');
   const receive = (frame: Buffer, now: Date, occurrences?: Occurrences) =>
-    interpretFrame(frame, {
-      now,
-      window: { behindMs: 40_000, aheadMs: 20_000 },
-      partitions: 4,
-      keyless: 'allow',
-      lookup: (acct) => (acct === entry.account ? entry : undefined),
-      ...(occurrences ? { occurrences } : {}),
-    });
+    receiveAs(entry, frame, now, occurrences);
   const heartbeatIds = (outs: readonly Interpretation[]) =>
     outs.flatMap((o) => o.events.filter((e) => e.type === 'heartbeat').map((e) => e.id));
 
@@ -611,6 +870,94 @@ describe('each receipt keeps a heartbeat of its own', () => {
       const ids = heartbeatIds(outs);
       expect(ids).toHaveLength(2);
       expect(new Set(ids).size).toBe(2);
+    }
+  });
+});
+
+describe('a message sent again under its sequence, stamped anew', () => {
+  // home-assistant/core issue #88474 (Ajax): answered DUH for a code that receiver did not know,
+  // the hub sent its PE again every 11 s under the same sequence, each time with a new timestamp
+  // (and so a new CRC), the receiver's log times beside them. A sender that hears no ACK does the
+  // same: every try is the one message, stored once, and hears the same ACK.
+  const tries = [
+    ['A2350038', '08:21:05', '2023-02-20T08:20:56.380Z'],
+    ['27330038', '08:21:16', '2023-02-20T08:21:07.120Z'],
+    ['27CB0038', '08:21:27', '2023-02-20T08:21:18.331Z'],
+  ] as const;
+
+  it('three tries of an Ajax PE: one event, the same ACK (home-assistant/core #88474)', async () => {
+    const occurrences = new Occurrences(120_000);
+    const outs: Interpretation[] = [];
+    for (const [head, stamp, receivedAt] of tries) {
+      const frame = bytes(`\n${head}"SIA-DCS"7232L0#AAA[#AAA|Nri1/PE501]_${stamp},02-20-2023\r`);
+      outs.push(await receiveAs(account('AAA'), frame, new Date(receivedAt), occurrences));
+    }
+    expect(outs.map((o) => o.reply)).toEqual(['ACK', 'ACK', 'ACK']);
+    const pe = outs.map((o) => o.events.find((e) => e.sourcecode === 'SIA PE'));
+    for (const e of pe) expect(e?.data).toMatchObject({ area: '1', zone: '501' });
+    expect(new Set(pe.map((e) => e?.id)).size).toBe(1);
+    expect(new Set(outs.map((o) => o.replyFrame.toString('latin1')))).toEqual(
+      new Set([`\n${crcField(bytes('"ACK"7232L0#AAA[]'))}0011"ACK"7232L0#AAA[]\r`]),
+    );
+  });
+});
+
+describe('dc09_spt: the pads it draws, 2 to 17 bytes', () => {
+  // jvanovost/dc09_spt (dc09_spt/msg/dc09_msg.py, `dc09crypt`), the open-source dialler library
+  // integrators build senders on (alarmo #924 points to it), pads `17 - (len(data) + 21) % 16`
+  // characters drawn from chr(20)…chr(125) but `[`, `]` and `|`, then `|`, the data, `_` and the
+  // timestamp: 2 to 17 bytes. Whenever `|` and the data come to 11 bytes more than a multiple of 16
+  // (one message length in 16: `#1234|NRP]`), the pad is 17 bytes and its `|` the 18th. A receiver
+  // in its issue #2 logs such a sender's frames read (`}rO[17]<%2hIND#f|#1234|Nri2BA3]_…`, `[17]`
+  // its way of writing byte 0x17). Built here as the library builds them, a pad drawn once.
+  const key = '0123456789ABCDEF';
+  const entry = account('1234', { key, keyEncoding: 'ascii' });
+  const now = new Date('2021-04-12T16:38:31Z');
+  const drawn = '}rO\x17<%2hIND#fQ^_\x1e~';
+  const spt = (type: string, msg: string) => {
+    const data = `|${msg}`;
+    const pad = drawn.slice(0, 17 - ((data.length + 21) % 16));
+    const cipher = createCipheriv('aes-128-cbc', Buffer.from(key, 'latin1'), Buffer.alloc(16));
+    cipher.setAutoPadding(false);
+    const plain = bytes(`${pad}${data}_16:38:31,04-12-2021`);
+    const hex = Buffer.concat([cipher.update(plain), cipher.final()])
+      .toString('hex')
+      .toUpperCase();
+    const body = bytes(`"*${type}"0007#1234[${hex}`);
+    return {
+      pad,
+      frame: Buffer.concat([bytes(`\n${crcField(body)}${lengthField(body)}`), body, bytes('\r')]),
+    };
+  };
+
+  it('a 17-byte pad before #1234|NRP]: ACKed, encrypted, its test stored', async () => {
+    const { pad, frame } = spt('SIA-DCS', '#1234|NRP]');
+    expect(pad).toHaveLength(17);
+    const out = await receiveAs(entry, frame, now);
+    expect(out.reply, out.refusal?.detail).toBe('ACK');
+    expect(out.forged).toBeUndefined();
+    expect(out.events.map(describeEvent)).toEqual(['test.periodic SIA RP']);
+    expect(decodeReply(out.replyFrame, Buffer.from(key, 'latin1'))).toMatchObject({ type: 'ACK' });
+  });
+
+  it.each(Array.from({ length: 16 }, (_, n) => `#1234|Nri1/RX${'1'.repeat(n + 1)}]`))(
+    'every pad length: %s',
+    async (msg) => {
+      const out = await receiveAs(entry, spt('SIA-DCS', msg).frame, now);
+      expect(out.reply, out.refusal?.detail).toBe('ACK');
+      expect(out.events.map(describeEvent)).toEqual(['test.manual SIA RX', 'heartbeat']);
+    },
+  );
+
+  it('its encrypted poll (`|]` after the pad) and Contact ID', async () => {
+    for (const [type, msg, events] of [
+      ['NULL', ']', ['heartbeat NULL']],
+      ['ADM-CID', '#1234|1602 00 000]', ['test.periodic CID 1602']],
+      ['ADM-CID', '#1234|1101 01 001][X012W34]', ['pendant.pressed CID 1101', 'heartbeat']],
+    ] as const) {
+      const out = await receiveAs(entry, spt(type, msg).frame, now);
+      expect(out.reply, `${msg}: ${out.refusal?.detail}`).toBe('ACK');
+      expect(out.events.map(describeEvent)).toEqual(events);
     }
   });
 });

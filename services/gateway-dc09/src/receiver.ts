@@ -12,6 +12,8 @@ import {
   type UnpairedTime,
 } from '@telecare/contracts';
 import {
+  changeNear,
+  type PanelClockBook,
   type PanelSeen,
   type PanelStamp,
   type PanelZone,
@@ -150,6 +152,8 @@ export interface Interpretation {
   readonly zoneHoursOff?: number;
   /** What the frame showed of its panel's clock, to note once it is settled (`PanelClocks`). */
   readonly seen?: PanelSeen;
+  /** Taken near a change of its zone's clocks (`changeNear`): what it showed is kept at once. */
+  readonly seenAtChange?: boolean;
 }
 
 /**
@@ -187,8 +191,11 @@ export interface InterpretContext {
   readonly stored?: StoredFrames;
   /** What each encrypted message accepted said: the same again with other content is refused. */
   readonly stamped?: StampedMessages;
-  /** What was last seen of each zoned account's panel clock, to read a stamp that means two times. */
-  readonly clocks?: { seen(account: string): PanelSeen | undefined };
+  /**
+   * What was last seen of each zoned account's panel clock, to read a stamp that means two times
+   * (`PanelClockBook`: it may have to be read first).
+   */
+  readonly clocks?: Pick<PanelClockBook, 'seen'>;
 }
 
 const nak = (
@@ -452,7 +459,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   const zone = panelZone(entry);
   const wall = content.timestamp;
   const seq = /^\d{4}$/.test(envelope.seq) ? Number(envelope.seq) : undefined;
-  const seen = zone ? ctx.clocks?.seen(entry.account) : undefined;
+  const seen = zone ? await ctx.clocks?.seen(entry.account) : undefined;
   const stamp =
     wall && zone
       ? readPanelStamp(wall, zone, now, { ...ctx.window, lateMs: lateAlarmMs }, { seen, seq, mayBeUtc: true })
@@ -468,8 +475,11 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
           ? { clock: 'zone' }
           : {}
       : undefined;
+  // Near a change of the zone's clocks what is noted decides what the next stamp means: kept at once.
   const noted = (clock: PanelSeen | undefined) =>
-    clock && (clock.clock || clock.taken) ? { seen: clock } : {};
+    clock && (clock.clock || clock.taken)
+      ? { seen: clock, ...(changeNear(zone, now.getTime(), lateAlarmMs) ? { seenAtChange: true } : {}) }
+      : {};
   // A frame that could be taken late (`lateAlarmMs`: it carries a life-critical alarm) is held, once
   // stored, for as long as it could: sent again behind the window it is a copy, not a new alarm.
   const alarm =
@@ -486,15 +496,11 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
       return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
-    // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before.
-    if (onUtc !== undefined && !alarm) {
-      return {
-        ...refuse('bad-frame', onUtcClock(wall as Date, zone, onUtc), entry),
-        zoneHoursOff: onUtc,
-        ...noted(clockSeen),
-      };
-    }
   }
+  // A zone's panel on UTC: its alarms are taken at the UTC reading, anything else refused as before,
+  // once the frame has passed the checks below (another account's frame, a replay, a copy): only
+  // then does it show the panel's clock, and the account is noted as on UTC.
+  const refusedOnUtc = content.timestamp !== undefined && onUtc !== undefined && !alarm;
 
   if (envelope.encrypted) {
     // The header is in clear: anyone can put another account there, and many installers give every
@@ -529,9 +535,13 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       `${entry.account}\u001f${envelope.seq}\u001f${stamp}`,
       `${entry.account}\u001f*\u001f${stamp}\u001f${outsideText(content.data)}`,
     ];
-    if (
-      ctx.stamped?.conflicts(keys, digest, cipherBlocks(envelope.rest), timestamp + holdMs, now.getTime())
-    ) {
+    // A frame to be refused is only compared, not remembered as content accepted: a message the
+    // panel sends again with other content under the same stamp is no forgery of it.
+    const blocks = cipherBlocks(envelope.rest);
+    const conflicts = refusedOnUtc
+      ? ctx.stamped?.clashes(keys, digest, blocks, now.getTime())
+      : ctx.stamped?.conflicts(keys, digest, blocks, timestamp + holdMs, now.getTime());
+    if (conflicts) {
       return refuse(
         'bad-frame',
         `account ${entry.account} already sent other content under sequence ${envelope.seq} or with the same events, stamped ${content.timestamp?.toISOString()}, in a frame this one shares encrypted blocks with`,
@@ -586,6 +596,15 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       copy: { origin: stored.origin },
       ...(envelope.id === 'NULL' ? { poll: true } : {}),
       ...(previousKey ? { previousKey } : {}),
+    };
+  }
+  if (refusedOnUtc) {
+    // Nothing stored: the claim is given up at once.
+    if (remember) ctx.stored?.release(remember.key);
+    return {
+      ...refuse('bad-frame', onUtcClock(wall as Date, zone, onUtc as number), entry),
+      zoneHoursOff: onUtc,
+      ...noted(clockSeen),
     };
   }
   try {
@@ -771,9 +790,19 @@ function answerContent(
       ...(alt === undefined ? {} : { alt }),
       previousKey,
     });
-  // Anything the account says, understood or not, proves the link is alive (`receiptIndex`).
+  // Anything the account says, understood or not, proves the link is alive (`receiptIndex`). Dated
+  // as the frame, its time is as uncertain as the frame's stamp (`alttime`).
   const heartbeat = () =>
-    linkAlive(build(receiptIndex(now), 'heartbeat', {}, envelope.id === 'NULL' ? 'NULL' : undefined));
+    linkAlive(
+      build(
+        receiptIndex(now),
+        'heartbeat',
+        {},
+        envelope.id === 'NULL' ? 'NULL' : undefined,
+        undefined,
+        frame.stamp?.otherwise,
+      ),
+    );
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events

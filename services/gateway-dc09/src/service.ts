@@ -1,4 +1,5 @@
 import {
+  createBucket,
   type DefinedService,
   defineService,
   JetStreamPublisher,
@@ -10,6 +11,7 @@ import { openDc09AccountsMirror } from './accounts.ts';
 import { type GatewayDc09Config, loadGatewayDc09Config } from './config.ts';
 import { type Dc09Connection, Dc09Gateway, SERVICE, STORE_ATTEMPT_TIMEOUT_MS } from './gateway.ts';
 import { createDc09Metrics } from './metrics.ts';
+import { CLOCK_KEEP_MS, SharedPanelClocks } from './panel-clocks.ts';
 
 interface GatewayDc09Own {
   /** Where DC-09 senders connect (TCP) and send datagrams (UDP). */
@@ -80,6 +82,18 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   lifecycle.add('security-events', () => securityEvents.close());
   const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
   lifecycle.add('accounts', () => accounts.close());
+  // What each zoned account's panel clock was seen on, shared by every instance and kept across
+  // restarts; written out once more after the receiver drained (closers run in reverse).
+  const clocks = new SharedPanelClocks({
+    kv: await createBucket(
+      nc,
+      n.kv.dc09Clocks,
+      { history: 1, ttl: CLOCK_KEEP_MS },
+      { replicas: config.TELECARE_STREAM_REPLICAS },
+    ),
+    unavailable: (op) => metrics.panelClocksUnavailable.inc({ op }),
+  });
+  lifecycle.add('panel-clocks', () => clocks.close());
 
   const gateway = new Dc09Gateway({
     names: n,
@@ -109,6 +123,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     maxPendingOutputBytes: config.DC09_MAX_PENDING_OUTPUT_BYTES,
     // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
     securityEvent: securityEvents.raise,
+    clocks,
     logger,
   });
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);

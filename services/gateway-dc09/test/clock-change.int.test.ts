@@ -1,5 +1,4 @@
-import { createSocket } from 'node:dgram';
-import { names, TelecareEvent } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -8,7 +7,6 @@ import {
   ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
-import { type DialerEvent, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,7 +15,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { sendPress, storedPresses, testAccount } from './support.ts';
 
 /**
  * Buffered alarms from the hour repeated when the clocks go back, sent late over real NATS: the
@@ -30,7 +28,6 @@ const ns = uniqueNamespace('gwdc09dst');
 const n = names(ns);
 const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const KEY = '00112233445566778899AABBCCDDEEFF';
-const PENDANT: DialerEvent = { kind: 'cid', qualifier: 1, code: '101', zone: '001' };
 /** 25 October 2026 in London: 01:00–01:59 is shown at 00:00–00:59 UTC, then at 01:00–01:59 UTC. */
 const wall = (hhmm: string) => new Date(`2026-10-25T${hhmm}:00Z`);
 const clock = new ManualClock(new Date('2026-10-25T00:30:05Z'));
@@ -63,41 +60,9 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-/** Sends one frame over UDP, stamped `at` on the panel's clock, and reads the reply's type. */
-async function send(account: string, seq: number, at: Date): Promise<string | undefined> {
-  const socket = createSocket('udp4');
-  try {
-    const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
-    const bytes = encodeDc09Message({
-      type: 'ADM-CID',
-      seq,
-      account,
-      events: [PENDANT],
-      at,
-      key: dialerKey(KEY, 'hex'),
-    });
-    socket.send(bytes, gateway.dc09.udpPort, '127.0.0.1');
-    const answered = await Promise.race([
-      reply,
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5_000)),
-    ]);
-    return answered && decodeReply(answered, dialerKey(KEY, 'hex'))?.type;
-  } finally {
-    socket.close();
-  }
-}
-
-/** The presses stored for an account, in the order stored. */
-async function presses(account: string): Promise<TelecareEvent[]> {
-  const info = await jsm.streams.info(n.streams.events);
-  const out: TelecareEvent[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
-    const event = m && TelecareEvent.parse(m.json());
-    if (event?.subject === `DC09-${account}` && event.type === 'pendant.pressed') out.push(event);
-  }
-  return out;
-}
+const send = (account: string, seq: number, at: Date) =>
+  sendPress(gateway.dc09.udpPort, KEY, account, seq, at);
+const presses = (account: string) => storedPresses(jsm, n, account);
 
 describe('a buffered alarm stamped in the repeated hour (Europe/London, 25 October 2026)', () => {
   it('after a frame taken at 00:30 UTC, the next press stamped 01:10 is the second 01:10; with nothing known, marked ambiguous', async () => {

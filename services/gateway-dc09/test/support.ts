@@ -1,5 +1,7 @@
-import type { Dc09AccountEntry } from '@telecare/contracts';
-import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { createSocket } from 'node:dgram';
+import { type Dc09AccountEntry, type Names, TelecareEvent } from '@telecare/contracts';
+import type { JetStreamManager } from '@telecare/platform';
+import { dc09Frame, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 
 /**
  * A registry entry for a DC-09 account, as the tests register one: installed, keyless, no code
@@ -46,4 +48,53 @@ export async function metricSum(url: string, name: string): Promise<number> {
     .split('\n')
     .filter((line) => line.startsWith(name))
     .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+/**
+ * Sends one encrypted pendant press (Contact ID 1101) of `account` over UDP to `port`, stamped `at`
+ * on the panel's clock, and reads the reply's type (undefined: no answer within 5 s).
+ */
+export async function sendPress(
+  port: number,
+  key: string,
+  account: string,
+  seq: number,
+  at: Date,
+): Promise<string | undefined> {
+  const socket = createSocket('udp4');
+  try {
+    const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+    const bytes = encodeDc09Message({
+      type: 'ADM-CID',
+      seq,
+      account,
+      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
+      at,
+      key: dialerKey(key, 'hex'),
+    });
+    socket.send(bytes, port, '127.0.0.1');
+    const answered = await Promise.race([
+      reply,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5_000)),
+    ]);
+    return answered && decodeReply(answered, dialerKey(key, 'hex'))?.type;
+  } finally {
+    socket.close();
+  }
+}
+
+/** The presses stored in EVENTS for a test account (`testAccount`'s serial), in the order stored. */
+export async function storedPresses(
+  jsm: JetStreamManager,
+  n: Names,
+  account: string,
+): Promise<TelecareEvent[]> {
+  const info = await jsm.streams.info(n.streams.events);
+  const out: TelecareEvent[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
+    const event = m && TelecareEvent.parse(m.json());
+    if (event?.subject === `DC09-${account}` && event.type === 'pendant.pressed') out.push(event);
+  }
+  return out;
 }

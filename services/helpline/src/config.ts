@@ -125,19 +125,19 @@ export const helplineEnv = {
    */
   CASE_VIEW_NOTES: z.coerce.number().int().min(1).max(5000).default(200),
   /**
-   * Reads (GET requests) one person may make of one instance in a minute, counted in its memory:
-   * past it, 429 and a `requests-rate-limited` security event once per window. A console reads a
-   * few dozen times a minute (a supervisor's people and overview every few seconds, the answer
+   * Reads (GET requests) one person may make in a minute, every instance together (counted in
+   * PostgreSQL, `request_budgets`; in an instance's memory while that does not answer): past it,
+   * 429 and a `requests-rate-limited` security event once per window. A console reads a few dozen
+   * times a minute (a supervisor's people and overview every few seconds, the answer
    * figures, the case on screen again on each of its changes); the stream, sign-in, writes (each
    * bounded by its own limit or the case's state) and reads of a case in one's hand (held or
-   * offered: CASE_IN_HAND_READS_PER_MINUTE) are never refused by it. Behind a balancer a person
-   * gets this much at each instance.
+   * offered: CASE_IN_HAND_READS_PER_MINUTE) are never refused by it.
    */
   REQUESTS_PER_MINUTE: z.coerce.number().int().min(10).max(1_000_000).default(1200),
   /**
    * Reads of the cases in one person's hand (the case they hold or are offered: its view, alerts,
-   * joins, calls, numbers to call, context, device events, notes) they may make of one instance in
-   * a minute, counted apart from REQUESTS_PER_MINUTE in its memory: past it, 429 and a
+   * joins, calls, numbers to call, context, device events, notes) they may make in a minute, every
+   * instance together, counted apart from REQUESTS_PER_MINUTE and as it is: past it, 429 and a
    * `case-in-hand-reads-rate-limited` security event naming the case, once per window. The console
    * reads the case on screen again on each change of it, one read at a time, two or three requests
    * each: 6,000 is a change every 30 ms for a whole minute, far above a person at a console, and
@@ -146,9 +146,9 @@ export const helplineEnv = {
   CASE_IN_HAND_READS_PER_MINUTE: z.coerce.number().int().min(100).max(1_000_000).default(6000),
   /**
    * Writes on cases (every `POST /api/cases/{id}/…`: accept, decline, hold, resolve, reassign,
-   * notes, call records, calls, facts, reveals) one person may make of one instance in a minute,
-   * counted in its memory before the case is looked up: past it, 429 whatever the id (an id no case
-   * has included) and a `case-writes-rate-limited` security event once per window. An operator in a
+   * notes, call records, calls, facts, reveals) one person may make in a minute, every instance
+   * together (counted as REQUESTS_PER_MINUTE is) before the case is looked up: past it, 429
+   * whatever the id (an id no case has included) and a `case-writes-rate-limited` security event once per window. An operator in a
    * storm accepts, notes, calls and resolves a case every few seconds, a few writes each: 300 is a
    * write every 200 ms for a whole minute, far above anyone at a console, and still a bound on a
    * stolen session writing in a loop. The admin token is not counted. Kept at least 30.

@@ -31,6 +31,7 @@ export type HelplineMetrics = {
   readonly requestsRefused: Counter;
   readonly caseInHandReadsRefused: Counter;
   readonly caseWritesRefused: Counter;
+  readonly budgetFallbacks: Counter<'budget'>;
   readonly supervisorControlsRefused: Counter;
   readonly staffListRefused: Counter;
   readonly overviewRefused: Counter;
@@ -183,17 +184,23 @@ export function createHelplineMetrics(registry = createMetrics('helpline')): Hel
     }),
     requestsRefused: new Counter({
       name: 'helpline_requests_refused_total',
-      help: 'Reads refused at this instance: past REQUESTS_PER_MINUTE by one person (reads of a case in their hand excepted)',
+      help: 'Reads refused by this instance: past REQUESTS_PER_MINUTE by one person (reads of a case in their hand excepted)',
       registers,
     }),
     caseInHandReadsRefused: new Counter({
       name: 'helpline_case_in_hand_reads_refused_total',
-      help: "Reads of a case in the reader's hand (held or offered) refused at this instance: past CASE_IN_HAND_READS_PER_MINUTE by one person",
+      help: "Reads of a case in the reader's hand (held or offered) refused by this instance: past CASE_IN_HAND_READS_PER_MINUTE by one person",
       registers,
     }),
     caseWritesRefused: new Counter({
       name: 'helpline_case_writes_refused_total',
-      help: 'Writes on cases refused at this instance: past CASE_WRITES_PER_MINUTE by one person',
+      help: 'Writes on cases refused by this instance: past CASE_WRITES_PER_MINUTE by one person',
+      registers,
+    }),
+    budgetFallbacks: new Counter({
+      name: 'helpline_request_budget_fallbacks_total',
+      help: "Requests counted against a read or write budget in this instance's memory because PostgreSQL, where every instance counts them, did not answer in time, per budget (reads, in-hand, writes)",
+      labelNames: ['budget'],
       registers,
     }),
     supervisorControlsRefused: new Counter({

@@ -19,7 +19,7 @@ import { ConsoleStore } from './presence.ts';
 import { CasePublisher } from './publisher.ts';
 import { watchQueue } from './queue-metrics.ts';
 import { RegistryClient } from './registry-client.ts';
-import { RequestBudget } from './request-budget.ts';
+import { type BudgetStore, SharedBudget } from './request-budget.ts';
 import { registerRoutes } from './routes/index.ts';
 import { Scheduler } from './scheduler.ts';
 import { upgradeSchema } from './schema-upgrade.ts';
@@ -150,6 +150,13 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
     pingMs: Math.max(250, Math.round((config.PRESENCE_TIMEOUT_S * 1000) / 3)),
     maxPerPrincipal: config.STREAMS_PER_PRINCIPAL,
   });
+  // The read and write budgets, counted in PostgreSQL for every instance together.
+  const budgets: BudgetStore = {
+    pool,
+    schema,
+    logger: logger.child({ component: 'budgets' }),
+    fallbacks: metrics.budgetFallbacks,
+  };
   await registerRoutes(app, {
     store,
     people,
@@ -245,9 +252,21 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock.now(),
     ),
     notesLimit: new PersonLimit(pool, schema, 'notes', config.NOTES_PER_MINUTE, 60_000, () => clock.now()),
-    requestBudget: new RequestBudget(config.REQUESTS_PER_MINUTE, 60_000, () => clock.now()),
-    caseInHandBudget: new RequestBudget(config.CASE_IN_HAND_READS_PER_MINUTE, 60_000, () => clock.now()),
-    caseWriteBudget: new RequestBudget(config.CASE_WRITES_PER_MINUTE, 60_000, () => clock.now()),
+    requestBudget: new SharedBudget('reads', config.REQUESTS_PER_MINUTE, 60_000, () => clock.now(), budgets),
+    caseInHandBudget: new SharedBudget(
+      'in-hand',
+      config.CASE_IN_HAND_READS_PER_MINUTE,
+      60_000,
+      () => clock.now(),
+      budgets,
+    ),
+    caseWriteBudget: new SharedBudget(
+      'writes',
+      config.CASE_WRITES_PER_MINUTE,
+      60_000,
+      () => clock.now(),
+      budgets,
+    ),
     factsLimit: new PersonLimit(pool, schema, 'facts', config.FACTS_PER_MINUTE, 60_000, () => clock.now()),
     supervisorControlsLimit: new PersonLimit(
       pool,

@@ -12,12 +12,14 @@ import type { BrokerRepairOutcome, RegistryStore } from './store.ts';
  * the broker nothing. A device whose secret cannot be recovered stays marked (re-issue needed); one
  * the broker refuses, or a broker that does not answer, is tried again at the next pass.
  *
- * A pass also removes the device clients and roles the registry made that no device row holds (a
- * registration or import that did not commit, whose client could not be removed then, or one that
- * died between making the role and the client, or between deleting them): nobody holds their
- * secret. One is removed once it has been seen without a row for `graceMs` (a registration in
- * flight commits within it), counted from when any registry first saw it so, and never while an
- * import runs. That sweep lists every client and role of the broker, so it runs at start-up and
+ * A pass also removes the device clients and roles the registry made that no live device row holds
+ * (a registration or import that did not commit, whose client could not be removed then, or one
+ * that died between making the role and the client, or between deleting them; a decommissioned
+ * device, or one never issued a secret, whose removal from the broker did not finish or was never
+ * sent): nobody should log in with them. One is removed once it has been seen so for `graceMs` (a
+ * registration in flight commits within it), counted on PostgreSQL's clock from when any registry
+ * first saw it so, and never while an import runs; a device with a row is read again under its row
+ * lock first, so an issue of a secret that has just made it live is never undone. That sweep lists every client and role of the broker, so it runs at start-up and
  * then at most every `sweepEveryMs` (an orphan is rare, and the list of a large fleet is work for
  * the broker's one thread, which devices' alarms share).
  */
@@ -99,9 +101,11 @@ export function startBrokerRepair(deps: {
 }
 
 /**
- * Removes the broker's device clients and roles that no row holds, each once it has been seen so
- * for `graceMs` — by any registry, since when is kept in PostgreSQL, so a registry that restarts
- * more often than the grace still removes it — counted and recorded as `orphan-removed`.
+ * Removes the broker's device clients and roles that no live row holds, each once it has been seen
+ * so for `graceMs` — by any registry, since when is kept in PostgreSQL and read on its clock, so a
+ * registry that restarts more often than the grace still removes it, and one whose clock runs ahead
+ * does not remove it early — counted and recorded as `orphan-removed` (no row) or `client-removed`
+ * (a row the broker must not admit).
  */
 function orphanSweep(
   deps: Pick<
@@ -115,17 +119,21 @@ function orphanSweep(
     await deps.store.unlessBusy('import', async () => {
       // The broker first, then the rows: a client whose row commits in between is not taken for one.
       const logins = await deps.authority.deviceLogins();
-      const rows = await deps.store.mqttSerials();
+      const live = await deps.store.liveMqttSerials();
       const now = new Date(deps.clock.now());
-      const orphaned = logins.filter((serial) => !rows.has(serial));
+      const orphaned = logins.filter((serial) => !live.has(serial));
       for (const { serial, since } of await deps.store.brokerOrphans(orphaned, now, deps.graceMs)) {
-        await deps.authority.revoke(serial);
-        deps.repairs.inc({ outcome: 'orphan-removed' });
-        log.warn(
-          { serial, seenSince: since.toISOString() },
-          'broker client or role of a device with no row removed: nobody holds its secret',
+        const outcome = await deps.store.removeBrokerOrphan(serial, since, now, () =>
+          deps.authority.revoke(serial),
         );
-        await deps.store.recordOrphanRemoved(serial, since, now);
+        if (!outcome) continue;
+        deps.repairs.inc({ outcome });
+        log.warn(
+          { serial, outcome, seenSince: since.toISOString() },
+          outcome === 'orphan-removed'
+            ? 'broker client or role of a device with no row removed: nobody holds its secret'
+            : 'broker client or role of a device it must not admit (decommissioned, or never issued a secret) removed',
+        );
       }
     });
   };

@@ -14,7 +14,7 @@ import {
   type UpdateResidentBody,
 } from './schemas.ts';
 import { type Columns, type ImportError, readCsv } from './spreadsheet.ts';
-import { type RegistryStore, referralDayIssues } from './store.ts';
+import { type DeviceNotWritten, type NewDevice, type RegistryStore, referralDayIssues } from './store.ts';
 
 export type { ImportError } from './spreadsheet.ts';
 
@@ -567,66 +567,129 @@ export async function importCsv(
   const republish = new Set<string>();
   try {
     await writing(store.pool, db, async (client) => {
+      /** A row refused as it is written: the whole import, or with `importValid` that row alone. */
+      const refuse = (error: ImportError) => {
+        if (!body.importValid) throw new RowRefused(error);
+        result.errors.push(error);
+      };
       const ids = new Map<string, string>();
+      const fresh: Array<{ ref: string; line: number; resident: CreateResidentBody }> = [];
       for (const [ref, { line, body: resident, existing: found }] of goodResidents) {
-        if (found) {
-          ids.set(ref, found.id);
-          const fields = Object.keys(found.patch);
-          if (fields.length > 0) {
-            const { serials: theirs } = await store.updateResident(found.id, found.patch, now, client);
-            for (const serial of theirs) republish.add(serial);
-          }
-          result.residents.push({
-            line,
-            ref,
-            id: found.id,
-            action: fields.length > 0 ? 'updated' : 'unchanged',
-            fields,
-          });
+        if (!found) {
+          fresh.push({ ref, line, resident });
           continue;
         }
-        const created = await store.createResident(resident, now, client);
-        ids.set(ref, created.id);
-        result.residents.push({ line, ref, id: created.id, action: 'created', fields: [] });
+        ids.set(ref, found.id);
+        const fields = Object.keys(found.patch);
+        if (fields.length > 0) {
+          const { serials: theirs } = await store.updateResident(found.id, found.patch, now, client);
+          for (const serial of theirs) republish.add(serial);
+        }
+        result.residents.push({
+          line,
+          ref,
+          id: found.id,
+          action: fields.length > 0 ? 'updated' : 'unchanged',
+          fields,
+        });
       }
+      // New residents in bulk; a ref another registration took since the check is refused on its line.
+      const unwritten = new Set<string>();
+      const residentsWritten = await store.insertResidents(
+        client,
+        fresh.map((r) => r.resident),
+        now,
+      );
+      for (const [i, { ref, line }] of fresh.entries()) {
+        const written = residentsWritten[i]!;
+        if ('heldBy' in written) {
+          refuse({
+            file: 'residents',
+            line,
+            field: 'ref',
+            message: `reference ${ref} is already used by ${written.heldBy}, registered while the file was checked`,
+          });
+          unwritten.add(ref);
+          continue;
+        }
+        ids.set(ref, written.row.id);
+        result.residents.push({ line, ref, id: written.row.id, action: 'created', fields: [] });
+      }
+      result.residents.sort((a, b) => a.line - b.line);
+
       const idOf = (target: Target): string | null =>
         target === null ? null : 'id' in target ? target.id : (ids.get(target.ref) ?? null);
+      // Checked again against their rows as they are now, locked until the commit: a device paired,
+      // put in a test call or decommissioned since the file was checked is not changed by it.
+      const locked = await store.lockDeviceRows(
+        client,
+        goodDevices.filter((d) => d.existing).map((d) => d.body.serial),
+      );
+      const rows: Array<
+        | { line: number; serial: string; action: 'updated' | 'unchanged'; fields: string[] }
+        | { line: number; serial: string; action: 'created'; index: number }
+      > = [];
+      const created: Parameters<RegistryStore['insertDevices']>[1][number][] = [];
       for (const { line, target, body: device, existing: found } of goodDevices) {
-        if (found) {
-          // Checked again against its row as it is now, locked until the commit: a device paired,
-          // put in a test call or decommissioned since the file was checked is not changed by it.
-          const row = await store.lockDeviceRow(client, device.serial);
-          const { patch, problem } = deviceChanges(store, row, device, found.values, idOf(target));
-          if (problem) {
-            const refused = { file: 'devices' as const, line, ...problem };
-            if (!body.importValid) throw new RowRefused(refused);
-            result.errors.push(refused);
-            continue;
-          }
-          const fields = Object.keys(patch).map((f) => (f === 'residentId' ? 'resident' : f));
-          if (fields.length > 0) {
-            await store.updateDevice(device.serial, patch, now, client);
-            republish.add(device.serial);
-          }
-          result.devices.push({
+        if (target !== null && 'ref' in target && unwritten.has(target.ref)) {
+          refuse({
+            file: 'devices',
             line,
-            serial: device.serial,
-            action: fields.length > 0 ? 'updated' : 'unchanged',
-            fields,
+            field: 'resident',
+            message: `resident ${target.ref} has errors in residents.csv`,
           });
           continue;
         }
-        const residentId = idOf(target);
-        const login = issued.get(device.serial);
-        await store.createDevice({ ...device, residentId }, now, {
-          client,
-          ...(login ? { credentialHash: login.hash, credentialSecret: login.secret } : {}),
+        if (!found) {
+          const login = issued.get(device.serial);
+          rows.push({ line, serial: device.serial, action: 'created', index: created.length });
+          created.push({
+            input: { ...device, residentId: idOf(target) },
+            ...(login ? { credentialHash: login.hash, credentialSecret: login.secret } : {}),
+          });
+          continue;
+        }
+        const { patch, problem } = deviceChanges(
+          store,
+          locked.get(device.serial)!,
+          device,
+          found.values,
+          idOf(target),
+        );
+        if (problem) {
+          refuse({ file: 'devices', line, ...problem });
+          continue;
+        }
+        const fields = Object.keys(patch).map((f) => (f === 'residentId' ? 'resident' : f));
+        if (fields.length > 0) await store.updateDevice(device.serial, patch, now, client);
+        rows.push({
+          line,
+          serial: device.serial,
+          action: fields.length > 0 ? 'updated' : 'unchanged',
+          fields,
         });
-        result.devices.push({ line, serial: device.serial, action: 'created', fields: [] });
-        republish.add(device.serial);
-        if (login)
-          result.credentials.push({ serial: device.serial, username: device.serial, secret: login.secret });
       }
+      // New devices in bulk; one whose serial or account was registered since the check, or whose
+      // resident is gone, is refused on its line as a registration would be.
+      const devicesWritten = await store.insertDevices(client, created, now);
+      for (const row of rows) {
+        if (row.action !== 'created') {
+          result.devices.push(row);
+          if (row.action === 'updated') republish.add(row.serial);
+          continue;
+        }
+        const { line, serial, index } = row;
+        const written = devicesWritten[index]!;
+        if ('refused' in written) {
+          refuse({ file: 'devices', line, ...devicesRefusal(created[index]!.input, written) });
+          continue;
+        }
+        result.devices.push({ line, serial, action: 'created', fields: [] });
+        republish.add(serial);
+        const login = issued.get(serial);
+        if (login) result.credentials.push({ serial, username: serial, secret: login.secret });
+      }
+      result.errors.sort((a, b) => fileOrder[a.file] - fileOrder[b.file] || a.line - b.line);
       await authority?.installMany(result.credentials, (serials) => installed.push(...serials));
     });
   } catch (err) {
@@ -680,6 +743,21 @@ export function importFingerprinted(body: ImportBody): unknown {
     importValid: body.importValid,
     errors,
   };
+}
+
+/** A new device's row refused as it was written: registered, or its resident gone, since the check. */
+function devicesRefusal(device: NewDevice, why: DeviceNotWritten): { field: string; message: string } {
+  switch (why.refused) {
+    case 'unknown-resident':
+      return { field: 'resident', message: `unknown resident ${device.residentId}` };
+    case 'duplicate-serial':
+      return {
+        field: 'serial',
+        message: `serial ${device.serial} was registered${why.registered === device.serial ? '' : ` as ${why.registered}`} while the file was checked`,
+      };
+    case 'duplicate-dc09-account':
+      return { field: 'dc09Account', message: `DC-09 account ${device.dc09Account} is already in use` };
+  }
 }
 
 /** A row the write found refused by a change committed after the file was checked. */

@@ -7,6 +7,7 @@ import {
   testTriggerOf,
 } from '@telecare/contracts';
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
+import type { QueryResultRow } from 'pg';
 import type { DeviceCredential } from './credentials.ts';
 import type { FieldCipher } from './crypto.ts';
 import {
@@ -114,6 +115,112 @@ function checkReferralDays(
 /** A day as the start of that day in UTC, for a timestamptz column. */
 const startOfDay = (day: string | null | undefined): Date | null =>
   day ? new Date(`${day}T00:00:00Z`) : null;
+
+/** A reference already in use: a 409 naming its holder. */
+function duplicateRef(ref: string, holder = 'another resident'): RefusedError {
+  return new RefusedError(409, 'duplicate-ref', `reference ${ref} is already used by ${holder}`, [
+    { path: 'externalRef', message: `already used by ${holder}` },
+  ]);
+}
+
+/**
+ * Rows written in one statement (`insertMany`): an import's thousands a chunk at a time, each
+ * statement's arrays a few megabytes at most.
+ */
+const WRITE_CHUNK = 2_000;
+
+type Columns = ReadonlyArray<readonly [name: string, type: string]>;
+
+const RESIDENT_COLUMNS: Columns = [
+  ['id', 'text'],
+  ['name', 'text'],
+  ['address', 'text'],
+  ['postcode', 'text'],
+  ['phone', 'text'],
+  ['lives_alone', 'boolean'],
+  ['mobility_notes', 'text'],
+  ['risk_notes', 'text'],
+  ['key_safe_enc', 'text'],
+  ['medical_summary_enc', 'text'],
+  ['consent_given', 'boolean'],
+  ['consent_at', 'timestamptz'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['external_ref', 'text'],
+  ['referred_on', 'date'],
+  ['first_installed_at', 'timestamptz'],
+];
+
+const DEVICE_COLUMNS: Columns = [
+  ['id', 'text'],
+  ['serial', 'text'],
+  ['resident_id', 'text'],
+  ['kind', 'text'],
+  ['model', 'text'],
+  ['protocol', 'text'],
+  ['location', 'text'],
+  ['supervision_interval_s', 'integer'],
+  ['state', 'text'],
+  ['test_mode', 'boolean'],
+  ['dc09_account', 'text'],
+  ['dc09_key_enc', 'text'],
+  ['dc09_key_encoding', 'text'],
+  ['credential_hash', 'text'],
+  ['credential_issued_at', 'timestamptz'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['credential_enc', 'text'],
+  ['dc09_code_overrides', 'jsonb'],
+  ['voice_uri', 'text'],
+  ['dc09_clock_zone', 'text'],
+];
+
+/**
+ * Inserts `rows` (values in the order of `columns`) in one statement, each column sent as one array
+ * and read back with `unnest`, so a thousand rows cost one round trip. The table's triggers run for
+ * each row as for a single insert. A row that meets a unique constraint is skipped, not raised, and
+ * left out of what is returned (`returning`): the caller says which and why, and keeps the others.
+ */
+async function insertMany<R extends QueryResultRow>(
+  db: Pick<PoolClient, 'query'>,
+  table: string,
+  columns: Columns,
+  rows: ReadonlyArray<readonly unknown[]>,
+  returning: string,
+): Promise<R[]> {
+  if (rows.length === 0) return [];
+  const { rows: written } = await db.query<R>(
+    `insert into ${table} (${columns.map(([name]) => name).join(', ')})
+     select * from unnest(${columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+     on conflict do nothing
+     returning ${returning}`,
+    columns.map((_, i) => rows.map((row) => row[i])),
+  );
+  return written;
+}
+
+/** Why a new device's row was not written (`insertDevices`): checked as it was written. */
+export type DeviceNotWritten =
+  | { refused: 'unknown-resident' }
+  | { refused: 'duplicate-serial'; registered: string }
+  | { refused: 'duplicate-dc09-account' };
+
+/** A registration's refusal for a device not written. */
+function deviceRefusal(input: NewDevice, why: DeviceNotWritten): RefusedError {
+  switch (why.refused) {
+    case 'unknown-resident':
+      return new UnknownResidentError(input.residentId ?? '');
+    case 'duplicate-serial':
+      return new DuplicateSerialError(input.serial, { registered: why.registered });
+    case 'duplicate-dc09-account':
+      return new RefusedError(
+        409,
+        'duplicate-dc09-account',
+        `DC-09 account ${input.dc09Account} is already in use`,
+        [{ path: 'dc09Account', message: 'already in use by another device' }],
+      );
+  }
+}
 
 export interface NewDevice {
   serial: string;
@@ -488,10 +595,14 @@ export class RegistryStore {
     return rows.map((row) => row.serial);
   }
 
-  /** Serials of every MQTT device with a row (in service, in stock or decommissioned). */
-  async mqttSerials(): Promise<Set<string>> {
+  /**
+   * Serials of the MQTT devices the broker must admit: issued a secret and not decommissioned
+   * (`mqttCredentials`' live ones). A broker client or role of any other is the orphan sweep's.
+   */
+  async liveMqttSerials(): Promise<Set<string>> {
     const { rows } = await this.#pool.query<{ serial: string }>(
-      `select serial from ${this.#devices} where protocol = 'mqtt'`,
+      `select serial from ${this.#devices}
+        where protocol = 'mqtt' and state <> 'decommissioned' and credential_hash is not null`,
     );
     return new Set(rows.map((row) => row.serial));
   }
@@ -545,9 +656,12 @@ export class RegistryStore {
   }
 
   /**
-   * Notes the device clients and roles found in the broker with no row (`serials`, as seen `now`),
-   * each since it was first seen so — by any registry, before any restart — and forgets those no
-   * longer found so. Returns the ones seen so for `graceMs` or longer, with since when.
+   * Notes the device clients and roles found in the broker that no live row holds (`serials`, seen
+   * at `now` on the registry's clock), each since it was first seen so — by any registry, before any
+   * restart — and forgets those no longer found so. Returns the ones seen so for `graceMs` or
+   * longer, with since when (on the clock of the registry that first saw it). The grace is read on
+   * PostgreSQL's clock, the one every instance shares: registries whose clocks disagree neither
+   * remove an orphan early nor keep it late.
    */
   async brokerOrphans(
     serials: readonly string[],
@@ -558,23 +672,45 @@ export class RegistryStore {
     return withTransaction(this.#pool, async (client) => {
       await client.query(`delete from ${orphans} where serial <> all($1::text[])`, [serials]);
       await client.query(
-        `insert into ${orphans} (serial, seen_at) select unnest($1::text[]), $2 on conflict (serial) do nothing`,
+        `insert into ${orphans} (serial, seen_at, first_seen_at)
+         select unnest($1::text[]), $2, now() on conflict (serial) do nothing`,
         [serials, now],
       );
       const { rows } = await client.query<{ serial: string; since: Date }>(
         `select serial, seen_at as since from ${orphans}
-          where seen_at <= $1::timestamptz - $2 * interval '1 millisecond' order by seen_at, serial`,
-        [now, graceMs],
+          where first_seen_at <= now() - $1 * interval '1 millisecond' order by first_seen_at, serial`,
+        [graceMs],
       );
       return rows;
     });
   }
 
-  /** A broker client or role of a device with no row, removed by the repair pass (`orphan-removed`). */
-  async recordOrphanRemoved(serial: string, seenAt: Date, now: Date): Promise<void> {
-    await withTransaction(this.#pool, async (client) => {
+  /**
+   * Removes an orphan the sweep found (`revoke`), recorded in `broker_repairs`: `orphan-removed`
+   * for a serial with no row, `client-removed` for a device whose row the broker must not admit
+   * (decommissioned, or never issued a secret: a removal from the broker that did not finish, or a
+   * change made by a registry without broker credentials). Such a row is locked and read again
+   * first, so an issue of a secret to it, which installs its client under that lock, is never undone:
+   * a device found live by then is left (undefined).
+   */
+  async removeBrokerOrphan(
+    serial: string,
+    since: Date,
+    now: Date,
+    revoke: () => Promise<void>,
+  ): Promise<'orphan-removed' | 'client-removed' | undefined> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows } = await client.query<Pick<DeviceRow, 'protocol' | 'state' | 'credential_hash'>>(
+        `select protocol, state, credential_hash from ${this.#devices} where serial = $1 for update`,
+        [serial],
+      );
+      const row = rows[0];
       await client.query(`delete from ${this.#t('broker_orphans')} where serial = $1`, [serial]);
-      await this.#recordRepair(client, serial, seenAt, now, 'orphan-removed');
+      if (row?.protocol === 'mqtt' && row.state !== 'decommissioned' && row.credential_hash !== null) return;
+      await revoke();
+      const outcome = row ? 'client-removed' : 'orphan-removed';
+      await this.#recordRepair(client, serial, since, now, outcome);
+      return outcome;
     });
   }
 
@@ -593,43 +729,73 @@ export class RegistryStore {
   }
 
   async createResident(input: NewResident, now: Date, client?: PoolClient): Promise<Resident> {
-    const id = newId('res', now.getTime());
-    checkReferralDays(
-      { referredOn: input.referredOn ?? null, firstInstalledOn: input.firstInstalledOn ?? null },
-      now,
-    );
     const work = async (db: PoolClient) => {
-      const { rows } = await this.#refGuard(input.externalRef, () =>
-        db.query<ResidentRow>(
-          `insert into ${this.#residents}
-           (id, name, address, postcode, phone, lives_alone, mobility_notes, risk_notes,
-            key_safe_enc, medical_summary_enc, consent_given, consent_at, created_at, updated_at, external_ref,
-            referred_on, first_installed_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
-         returning *`,
-          [
-            id,
-            input.name,
-            input.address,
-            input.postcode,
-            input.phone,
-            input.livesAlone,
-            input.mobilityNotes,
-            input.riskNotes,
-            this.seal(input.keySafe, id, 'keySafe'),
-            this.seal(input.medicalSummary, id, 'medicalSummary'),
-            input.consent,
-            input.consent ? now : null,
-            now,
-            input.externalRef ?? null,
-            input.referredOn ?? null,
-            startOfDay(input.firstInstalledOn),
-          ],
-        ),
-      );
-      return toResident(rows[0]!);
+      const [written] = await this.insertResidents(db, [input], now, '*');
+      if (!written || 'heldBy' in written) throw duplicateRef(input.externalRef!, written?.heldBy);
+      return toResident(written.row);
     };
     return client ? work(client) : withTransaction(this.#pool, work);
+  }
+
+  /**
+   * Writes new residents, a chunk at a time in one statement each (an import's thousands cost a
+   * round trip a chunk, not one a row), each checked as one registration is. Gives, in the order
+   * given, each one's row (`returning` its columns), or the resident holding its external reference
+   * (one registered meanwhile: the row is not written, and the rest are).
+   */
+  async insertResidents(
+    db: PoolClient,
+    residents: readonly NewResident[],
+    now: Date,
+    returning: '*' | 'id' = 'id',
+  ): Promise<Array<{ row: ResidentRow } | { heldBy: string }>> {
+    const out: Array<{ row: ResidentRow } | { heldBy: string }> = [];
+    for (let start = 0; start < residents.length; start += WRITE_CHUNK) {
+      const chunk = residents.slice(start, start + WRITE_CHUNK);
+      const values = chunk.map((input) => {
+        checkReferralDays(
+          { referredOn: input.referredOn ?? null, firstInstalledOn: input.firstInstalledOn ?? null },
+          now,
+        );
+        const id = newId('res', now.getTime());
+        return [
+          id,
+          input.name,
+          input.address,
+          input.postcode,
+          input.phone,
+          input.livesAlone,
+          input.mobilityNotes,
+          input.riskNotes,
+          this.seal(input.keySafe, id, 'keySafe'),
+          this.seal(input.medicalSummary, id, 'medicalSummary'),
+          input.consent,
+          input.consent ? now : null,
+          now,
+          now,
+          input.externalRef ?? null,
+          input.referredOn ?? null,
+          startOfDay(input.firstInstalledOn),
+        ];
+      });
+      const rows = await insertMany<ResidentRow>(db, this.#residents, RESIDENT_COLUMNS, values, returning);
+      const written = new Map(rows.map((row) => [row.id, row]));
+      const taken = chunk.filter((_, i) => !written.has(values[i]![0] as string));
+      // Skipped by the unique reference alone (ids are random): another registration holds it.
+      const { rows: holders } =
+        taken.length === 0
+          ? { rows: [] }
+          : await db.query<{ id: string; external_ref: string }>(
+              `select id, external_ref from ${this.#residents} where external_ref = any($1::text[])`,
+              [taken.map((input) => input.externalRef)],
+            );
+      const heldBy = new Map(holders.map((h) => [h.external_ref, h.id]));
+      for (const [i, input] of chunk.entries()) {
+        const row = written.get(values[i]![0] as string);
+        out.push(row ? { row } : { heldBy: heldBy.get(input.externalRef ?? '') ?? 'another resident' });
+      }
+    }
+    return out;
   }
 
   /** Runs a write that sets an external reference; a reference already in use is a 409 naming its holder. */
@@ -644,10 +810,7 @@ export class RegistryStore {
           `select id from ${this.#residents} where external_ref = $1`,
           [ref],
         );
-        const holder = rows[0]?.id ?? 'another resident';
-        throw new RefusedError(409, 'duplicate-ref', `reference ${ref} is already used by ${holder}`, [
-          { path: 'externalRef', message: `already used by ${holder}` },
-        ]);
+        throw duplicateRef(ref, rows[0]?.id);
       }
       throw err;
     }
@@ -1182,34 +1345,57 @@ export class RegistryStore {
       client?: PoolClient;
     } = {},
   ): Promise<Device> {
-    const id = newId('dev', now.getTime());
-    const state = input.residentId ? 'installed' : 'stock';
     const work = async (client: PoolClient) => {
-      if (input.residentId) {
-        // KEY SHARE holds the resident against deletion until the device is committed.
-        const found = await client.query(`select 1 from ${this.#residents} where id = $1 for key share`, [
-          input.residentId,
-        ]);
-        if (found.rowCount === 0) throw new UnknownResidentError(input.residentId);
-      }
-      // One device in any letter case (the unique index on lower(serial) settles a race).
-      const twin = await client.query<{ serial: string }>(
-        `select serial from ${this.#devices} where lower(serial) = lower($1)`,
-        [input.serial],
+      const [written] = await this.insertDevices(client, [{ ...options, input }], now, '*');
+      if (!written) throw new Error(`device ${input.serial} neither written nor refused`);
+      if ('refused' in written) throw deviceRefusal(input, written);
+      const device = toDevice(written.row);
+      await options.beforeCommit?.(device, { issued: false });
+      return device;
+    };
+    return options.client ? work(options.client) : withTransaction(this.#pool, work);
+  }
+
+  /**
+   * Writes new devices, a chunk at a time in one statement each (an import's thousands cost a
+   * round trip a chunk, not three a row), each checked as one registration is: its resident held
+   * against deletion until the commit (KEY SHARE), one device to a serial in any letter case, one to
+   * a DC-09 account. Gives, in the order given, each one's row (`returning` its columns), or why it
+   * was not written — its resident gone, its serial or account registered meanwhile — the others
+   * written all the same.
+   */
+  async insertDevices(
+    db: PoolClient,
+    devices: ReadonlyArray<{
+      input: NewDevice;
+      credentialHash?: string | null | undefined;
+      credentialSecret?: string | undefined;
+    }>,
+    now: Date,
+    returning: '*' | 'serial' = 'serial',
+  ): Promise<Array<{ row: DeviceRow } | DeviceNotWritten>> {
+    const out: Array<{ row: DeviceRow } | DeviceNotWritten> = [];
+    for (let start = 0; start < devices.length; start += WRITE_CHUNK) {
+      const chunk = devices.slice(start, start + WRITE_CHUNK);
+      const residentIds = [...new Set(chunk.flatMap(({ input }) => input.residentId ?? []))];
+      const { rows: held } =
+        residentIds.length === 0
+          ? { rows: [] }
+          : await db.query<{ id: string }>(
+              `select id from ${this.#residents} where id = any($1::text[]) order by id for key share`,
+              [residentIds],
+            );
+      const present = new Set(held.map((r) => r.id));
+      const writable = chunk.filter(
+        ({ input }) => input.residentId === null || present.has(input.residentId),
       );
-      if (twin.rows[0]) throw new DuplicateSerialError(input.serial, { registered: twin.rows[0].serial });
-      let device: Device;
-      try {
-        const { rows } = await client.query<DeviceRow>(
-          `insert into ${this.#devices}
-             (id, serial, resident_id, kind, model, protocol, location, supervision_interval_s,
-              state, test_mode, dc09_account, dc09_key_enc, dc09_key_encoding, credential_hash,
-              credential_issued_at, created_at, updated_at, credential_enc, dc09_code_overrides, voice_uri,
-              dc09_clock_zone)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $12, $13, $14, $15, $15, $16, $17::jsonb, $18,
-                   $19)
-           returning *`,
-          [
+      const rows = await insertMany<DeviceRow>(
+        db,
+        this.#devices,
+        DEVICE_COLUMNS,
+        writable.map(({ input, credentialHash, credentialSecret }) => {
+          const id = newId('dev', now.getTime());
+          return [
             id,
             input.serial,
             input.residentId,
@@ -1218,41 +1404,45 @@ export class RegistryStore {
             input.protocol,
             input.location,
             input.supervisionIntervalS,
-            state,
+            input.residentId ? 'installed' : 'stock',
+            false,
             input.dc09Account,
             this.seal(input.dc09Key, id, 'dc09Key'),
             input.dc09KeyEncoding,
-            options.credentialHash ?? null,
-            options.credentialHash ? now : null,
+            credentialHash ?? null,
+            credentialHash ? now : null,
             now,
-            this.sealCredential(options.credentialSecret, id),
+            now,
+            this.sealCredential(credentialSecret, id),
             JSON.stringify(input.dc09CodeOverrides ?? {}),
             input.voiceUri ?? null,
             input.dc09ClockZone ?? null,
-          ],
+          ];
+        }),
+        returning,
+      );
+      const written = new Map(rows.map((row) => [row.serial, row]));
+      const skipped = writable.filter(({ input }) => !written.has(input.serial));
+      // Skipped by a unique constraint (ids are random): its serial in some letter case, or its account.
+      const twins = await this.serialsAnyCase(
+        skipped.map(({ input }) => input.serial),
+        db,
+      );
+      for (const { input } of chunk) {
+        const row = written.get(input.serial);
+        const twin = twins.get(input.serial.toLowerCase());
+        out.push(
+          row
+            ? { row }
+            : input.residentId !== null && !present.has(input.residentId)
+              ? { refused: 'unknown-resident' }
+              : twin !== undefined
+                ? { refused: 'duplicate-serial', registered: twin }
+                : { refused: 'duplicate-dc09-account' },
         );
-        device = toDevice(rows[0]!);
-      } catch (err) {
-        if (pgCode(err) === PG_UNIQUE_VIOLATION) {
-          if (String((err as { constraint?: string }).constraint ?? '').includes('dc09_account')) {
-            throw new RefusedError(
-              409,
-              'duplicate-dc09-account',
-              `DC-09 account ${input.dc09Account} is already in use`,
-              [{ path: 'dc09Account', message: 'already in use by another device' }],
-            );
-          }
-          throw new DuplicateSerialError(input.serial, { cause: err });
-        }
-        if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION && input.residentId) {
-          throw new UnknownResidentError(input.residentId, { cause: err });
-        }
-        throw err;
       }
-      await options.beforeCommit?.(device, { issued: false });
-      return device;
-    };
-    return options.client ? work(options.client) : withTransaction(this.#pool, work);
+    }
+    return out;
   }
 
   async getDevice(serial: string): Promise<Device> {
@@ -1491,9 +1681,23 @@ export class RegistryStore {
     return db ? work(db) : withTransaction(this.#pool, work);
   }
 
-  /** The device's row, locked for the rest of the caller's transaction (an import re-checks it). */
-  lockDeviceRow(client: PoolClient, serial: string): Promise<DeviceRow> {
-    return this.#lockDevice(client, serial);
+  /**
+   * The devices' rows, by serial, locked for the rest of the caller's transaction (an import
+   * re-checks them), a chunk at a time in serial order; a serial with no row is a 404.
+   */
+  async lockDeviceRows(client: PoolClient, serials: readonly string[]): Promise<Map<string, DeviceRow>> {
+    const sorted = [...serials].sort();
+    const locked = new Map<string, DeviceRow>();
+    for (let start = 0; start < sorted.length; start += WRITE_CHUNK) {
+      const { rows } = await client.query<DeviceRow>(
+        `select * from ${this.#devices} where serial = any($1::text[]) order by serial for update`,
+        [sorted.slice(start, start + WRITE_CHUNK)],
+      );
+      for (const row of rows) locked.set(row.serial, row);
+    }
+    const gone = sorted.find((serial) => !locked.has(serial));
+    if (gone !== undefined) throw new NotFoundError('device', gone);
+    return locked;
   }
 
   async #lockDevice(client: PoolClient, serial: string): Promise<DeviceRow> {
@@ -2083,8 +2287,12 @@ export class RegistryStore {
   }
 
   /** The registered serial of each of these in any letter case, by its lower case. */
-  async serialsAnyCase(serials: readonly string[]): Promise<Map<string, string>> {
-    const { rows } = await this.#pool.query<{ serial: string }>(
+  async serialsAnyCase(
+    serials: readonly string[],
+    db: Pick<PoolClient, 'query'> = this.#pool,
+  ): Promise<Map<string, string>> {
+    if (serials.length === 0) return new Map();
+    const { rows } = await db.query<{ serial: string }>(
       `select serial from ${this.#devices} where lower(serial) = any($1)`,
       [serials.map((s) => s.toLowerCase())],
     );

@@ -224,17 +224,98 @@ describe.skipIf(!DYNSEC_PLUGIN)('device clients and roles with no row', () => {
   it('an orphan seen before a restart is removed once its grace has passed, however often the registry restarts', async () => {
     const clock = new ManualClock(new Date('2026-03-01T10:00:00.000Z'));
     deviceLogin(broker, 'PND-RESTART1', n.mqtt, 'restart-secret');
-    for (let start = 0; start < 4; start++) {
-      // Each start-up sweeps once; the next start comes well within the grace (a minute).
-      const repair = repairer(60_000, { clock });
+    // Each start-up sweeps once; the next start comes well within the grace (a second here), until
+    // the grace has passed since the first start (on PostgreSQL's clock, which the grace is read by).
+    const [{ first }] = (await sql('select clock_timestamp() as first')) as [{ first: Date }];
+    for (let start = 0; (await admits('PND-RESTART1', 'restart-secret')) && start < 100; start++) {
+      const repair = repairer(1_000, { clock });
       await repair.pass();
       await repair.stop();
       clock.advance(25_000);
+      await pgClockPasses(300);
     }
     expect(await admits('PND-RESTART1', 'restart-secret')).toBe(false);
+    const [{ removed }] = (await sql('select clock_timestamp() as removed')) as [{ removed: Date }];
+    expect(removed.getTime() - first.getTime()).toBeGreaterThanOrEqual(1_000);
     expect(
       await sql(`select unconfirmed_since from "${schema}".broker_repairs where serial = 'PND-RESTART1'`),
     ).toEqual([{ unconfirmed_since: new Date('2026-03-01T10:00:00.000Z') }]);
+  });
+
+  it('a client or role left for a device whose row the broker must not admit (decommissioned, never issued a secret) is removed; a live one is left', async () => {
+    // A decommission whose broker removal did not finish: the client deleted, the role left.
+    const retired = 'PND-RETIRED1';
+    await pendant(retired);
+    expect((await call('POST', `/api/devices/${retired}/decommission`)).status).toBe(200);
+    deviceLogin(broker, retired, n.mqtt);
+    // A decommission by a registry without broker credentials: the broker told nothing.
+    const untold = 'PND-RETIRED2';
+    const untoldSecret = await pendant(untold);
+    await store.decommission(untold, new Date(), async () => {});
+    expect(await admits(untold, untoldSecret)).toBe(true);
+    // A device registered by a registry without broker credentials, over the client a registration
+    // that did not commit left behind.
+    const unissued = 'PND-UNISSUED1';
+    deviceLogin(broker, unissued, n.mqtt, 'left-secret');
+    await store.createDevice(
+      {
+        serial: unissued,
+        residentId,
+        kind: 'pendant',
+        model: null,
+        protocol: 'mqtt',
+        location: null,
+        supervisionIntervalS: null,
+        dc09Account: null,
+        dc09Key: null,
+        dc09KeyEncoding: 'hex',
+      },
+      new Date(),
+    );
+    const live = 'PND-LIVE1';
+    const liveSecret = await pendant(live);
+    await waitFor(() => brokerRoles(broker).has(`device-${retired}`), { what: 'the role saved' });
+
+    await onePass(0);
+    await waitFor(() => !brokerRoles(broker).has(`device-${retired}`), {
+      what: "the retired device's role removed",
+      timeoutMs: 5_000,
+    });
+    expect(await admits(untold, untoldSecret)).toBe(false);
+    expect(brokerRoles(broker).has(`device-${untold}`)).toBe(false);
+    expect(await admits(unissued, 'left-secret')).toBe(false);
+    expect(await admits(live, liveSecret)).toBe(true);
+    expect(
+      await sql(
+        `select serial, outcome from "${schema}".broker_repairs
+          where serial in ('${retired}', '${untold}', '${unissued}', '${live}') order by serial`,
+      ),
+    ).toEqual([
+      { serial: retired, outcome: 'client-removed' },
+      { serial: untold, outcome: 'client-removed' },
+      { serial: unissued, outcome: 'client-removed' },
+    ]);
+    // Their rows are as they were.
+    expect((await call('GET', `/api/devices/${unissued}`)).body.state).toBe('installed');
+  });
+
+  it("an orphan's grace is read on PostgreSQL's clock: registries whose clocks are hours apart do not remove it early", async () => {
+    deviceLogin(broker, 'PND-SKEW1', n.mqtt, 'skew-secret');
+    const skewed = (hours: number) => new ManualClock(new Date(Date.now() + hours * 3_600_000));
+    // First seen by a registry whose clock is two hours behind, then swept at once by one on time
+    // and by one two hours ahead, each with a minute's grace.
+    for (const clock of [skewed(-2), systemClock, skewed(2)]) {
+      const repair = repairer(60_000, { clock });
+      await repair.pass();
+      await repair.stop();
+    }
+    expect(await admits('PND-SKEW1', 'skew-secret')).toBe(true);
+    // Once the grace has passed on PostgreSQL's clock, a registry behind removes it all the same.
+    await pgClockPasses(600);
+    const repair = repairer(500, { clock: skewed(-2) });
+    await repair.pass();
+    await repair.stop();
+    expect(await admits('PND-SKEW1', 'skew-secret')).toBe(false);
   });
 
   it('the sweep runs at most every REGISTRY_BROKER_SWEEP_S, not at each repair pass', async () => {

@@ -212,6 +212,62 @@ describe('an import checks each device against its row as it writes it', () => {
     expect((await call('GET', `/api/residents/${filed.body.id}`)).body.phone).toBeNull();
     await waitFor(async () => (await mapEntry('PND-RACE3'))?.residentId === visited, { what: 'the map' });
   });
+
+  it('a serial registered while the file was being checked is refused on its line, the rest written with importValid', async () => {
+    const filed = await call('POST', '/api/residents', {
+      externalRef: 'RACE-IMP2',
+      name: 'Race Import Second',
+      address: '3 Race Lane',
+      postcode: 'GL1 2AB',
+    });
+    expect(filed.status).toBe(201);
+    const file = (importValid: boolean) => ({
+      residents:
+        'ref,name,address,postcode,phone\nRACE-IMP2,Race Import Second,3 Race Lane,GL1 2AB,01452 000333\n',
+      devices: 'serial,kind,resident\nPND-RACE4,pendant,RACE-IMP2\nPND-RACE5,pendant,RACE-IMP2\n',
+      importValid,
+    });
+    const racing = async (importValid: boolean, serial: string) => {
+      const held = await hold(residents, 'id', filed.body.id as string);
+      const imported = call('POST', '/api/import', file(importValid));
+      await lockWaiter('residents', "the import waiting for its resident's row");
+      // Meanwhile an installer registers one of the file's pendants by hand.
+      expect((await call('POST', '/api/devices', { serial, kind: 'pendant' })).status).toBe(201);
+      await held.release();
+      return imported;
+    };
+
+    const refused = await racing(false, 'PND-RACE4');
+    expect(refused.status).toBe(422);
+    expect(refused.body.imported).toBe(false);
+    expect(refused.body.errors).toEqual([
+      {
+        file: 'devices',
+        line: 2,
+        field: 'serial',
+        message: 'serial PND-RACE4 was registered while the file was checked',
+      },
+    ]);
+    expect((await call('GET', '/api/devices/PND-RACE5')).status).toBe(404);
+    expect((await call('GET', `/api/residents/${filed.body.id}`)).body.phone).toBeNull();
+
+    const partial = await racing(true, 'pnd-race5');
+    expect(partial.status).toBe(200);
+    expect(partial.body.errors).toEqual([
+      expect.objectContaining({
+        file: 'devices',
+        line: 3,
+        field: 'serial',
+        message: expect.stringContaining('as pnd-race5'),
+      }),
+    ]);
+    // The pendant registered by hand the first time is in the registry now: the file pairs it.
+    expect(partial.body.devices).toEqual([
+      { line: 2, serial: 'PND-RACE4', action: 'updated', fields: ['resident'] },
+    ]);
+    expect((await call('GET', '/api/devices/pnd-race5')).body.residentId).toBeNull();
+    expect((await call('GET', `/api/residents/${filed.body.id}`)).body.phone).toBe('01452 000333');
+  });
 });
 
 describe("a resident's call list changed by several people at once", () => {

@@ -232,6 +232,48 @@ describe('registry against the real PostgreSQL and NATS', () => {
   });
 });
 
+describe("a resident's first install", () => {
+  const firstInstalled = async (id: string) =>
+    (await call('GET', `/api/residents/${id}`)).body.firstInstalledAt as string | null;
+
+  it('is recorded when a device is registered, imported or paired into the home, and never moves', async () => {
+    const registered = await createResident();
+    expect(
+      (await call('POST', '/api/devices', { serial: 'PND-FIRST1', residentId: registered, kind: 'pendant' }))
+        .status,
+    ).toBe(201);
+    const atRegistration = await firstInstalled(registered);
+    expect(atRegistration).not.toBeNull();
+
+    const imported = await call('POST', '/api/import', {
+      residents:
+        'ref,name,address,postcode\nFIRST-A,Ann First,1 Road,GL1 2AB\nFIRST-B,Bob First,2 Road,GL1 2AB\n',
+      devices: [
+        'serial,kind,resident',
+        'PND-FIRST2,pendant,FIRST-A',
+        'PIR-FIRST3,pir,FIRST-A',
+        `PND-FIRST4,pendant,${registered}`,
+        'PND-FIRST5,pendant',
+      ].join('\n'),
+    });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    const ids = new Map(
+      (imported.body.residents as Array<{ ref: string; id: string }>).map((r) => [r.ref, r.id]),
+    );
+    // Two devices for one home in one import, and a home with none.
+    expect(await firstInstalled(ids.get('FIRST-A')!)).not.toBeNull();
+    expect(await firstInstalled(ids.get('FIRST-B')!)).toBeNull();
+    // A later device in a home keeps the first install where it was.
+    expect(await firstInstalled(registered)).toBe(atRegistration);
+
+    // A stock device paired into a home that had none.
+    expect((await call('PATCH', '/api/devices/PND-FIRST5', { residentId: ids.get('FIRST-B') })).status).toBe(
+      200,
+    );
+    expect(await firstInstalled(ids.get('FIRST-B')!)).not.toBeNull();
+  });
+});
+
 describe('refusals', () => {
   it('names every missing field in a 400', async () => {
     const res = await call('POST', '/api/residents', {});

@@ -437,7 +437,9 @@ export const HelplineCase = Case.extend({
       reason: z
         .string()
         .optional()
-        .describe("the holder's words: in the case view only, not on the live stream or in the case list"),
+        .describe(
+          "the holder's words: in the case view only, not on the live stream, in the case list or in a write's answer",
+        ),
       returnPriority: Priority.nullable(),
     })
     .nullable(),

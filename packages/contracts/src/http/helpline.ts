@@ -338,7 +338,8 @@ export const HELPLINE_CASE_ROUTES = {
   accept: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/accept',
-    summary: 'Accept the case (queued, offered to you, or on hold)',
+    summary:
+      "Accept the case (queued, offered to you, or on hold). Answers the case's summary, as the list gives it (a hold without its reason): the console reads the case view after",
     roles: CAN.work,
     ...onCase,
     body: NoBody,
@@ -348,7 +349,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/hold',
     summary:
-      'Put on hold with a call-back time: in the future and at most HELPLINE_HOLD_MAX_S ahead (24 h by default, 7 days at most), else 400 naming `until` and the limit',
+      "Put on hold with a call-back time: in the future and at most HELPLINE_HOLD_MAX_S ahead (24 h by default, 7 days at most), else 400 naming `until` and the limit. Answers the case's summary (the hold without its reason: the case view has it)",
     roles: CAN.work,
     ...onCase,
     body: HoldBody,
@@ -357,7 +358,7 @@ export const HELPLINE_CASE_ROUTES = {
   resolve: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/resolve',
-    summary: 'Resolve with an outcome and a reason',
+    summary: "Resolve with an outcome and a reason. Answers the case's summary",
     roles: CAN.work,
     ...onCase,
     body: ResolveBody,
@@ -366,7 +367,7 @@ export const HELPLINE_CASE_ROUTES = {
   decline: defineRoute({
     method: 'POST',
     path: '/api/cases/{id}/decline',
-    summary: 'Decline a case offered to you; it returns to the queue',
+    summary: "Decline a case offered to you; it returns to the queue. Answers the case's summary",
     roles: CAN.work,
     params: CaseIdParams,
     body: NoBody,
@@ -377,7 +378,7 @@ export const HELPLINE_CASE_ROUTES = {
     method: 'POST',
     path: '/api/cases/{id}/reassign',
     summary:
-      'Give the case to another operator or supervisor: an accepted or held case moves to them, a waiting one is offered to them. 409 with the reason, nothing changed, when they have no console open (a held case too) or are away (a held case may go to someone away)',
+      "Give the case to another operator or supervisor: an accepted or held case moves to them, a waiting one is offered to them. 409 with the reason, nothing changed, when they have no console open (a held case too) or are away (a held case may go to someone away). Answers the case's summary (a hold without its reason)",
     roles: CAN.reassign,
     ...onCase,
     body: ReassignBody,
@@ -549,7 +550,7 @@ export const HELPLINE_STREAM_ROUTES = {
 /** Every route of the helpline API. */
 /**
  * Every read by a signed-in person (a GET but the live stream) counts against their
- * REQUESTS_PER_MINUTE at the instance answering it, and a read of a case in their hand (held or
+ * REQUESTS_PER_MINUTE (every helpline instance counts in one place), and a read of a case in their hand (held or
  * offered) against CASE_IN_HAND_READS_PER_MINUTE instead; every write on a case (a POST under
  * /api/cases/{id}/) against CASE_WRITES_PER_MINUTE: 429 with Retry-After past any.
  */

@@ -7,10 +7,11 @@ import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, cancelCloses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
-import { bounceClosing, bounceOpening, inBounce, openingsText } from './door.ts';
+import { bounceClosing, bounceOpening, inBounce, isDoor, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
+import { reportsCounts, reportsText } from './shared.ts';
 import { groupAlertId, overLimit, pressGroups } from './trigger.ts';
 
 export function cancelWindowS(rule: CorrelationRule, out: Output): number {
@@ -91,6 +92,8 @@ export function correlationOnEvent(
   entry: RecentEvent,
   recent: readonly RecentEvent[],
   out: Output,
+  /** When the event's gateway received it (`receivedat`), epoch ms. */
+  receivedAt: number,
 ) {
   const pattern = rule.pattern;
   switch (pattern.kind) {
@@ -119,14 +122,22 @@ export function correlationOnEvent(
             closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
         }
       } else if (pattern.alarm.includes(entry.type)) {
+        // A cancel that arrived before the alarm closes it only when the alarm was made before the
+        // cancel arrived (its first sending lost, or relayed slower than the cancel): the cancel is
+        // timed no later than the alarm's arrival, and the alarm no later than the cancel's. A
+        // cancel dated ahead of its own arrival (a device's time up to 5 minutes ahead is kept)
+        // used to close every press of its device made in the minutes after it, each resolved as a
+        // false alarm before anyone saw it: what a stolen login sending a few such cancels every
+        // few minutes did to a resident's real presses.
+        const latest = Math.min(entry.at + windowMs, receivedAt);
         for (let i = firstAtOrAfter(recent, entry.at); i < recent.length; i++) {
           const cancel = recent[i] as RecentEvent;
-          if (cancel.at - entry.at > windowMs) break;
+          if (cancel.at > latest) break;
           if (
             pattern.cancel.includes(cancel.type) &&
             cancelCloses(cancel, entry) &&
             cancel.at >= entry.at &&
-            cancel.at - entry.at <= windowMs
+            entry.at <= arrivalOf(cancel)
           )
             closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
         }
@@ -141,10 +152,14 @@ export function correlationOnEvent(
         if (alarm) closeAlarm(rule, out, recent, alarm, entry, 'restored', {});
       } else {
         // A restore pairs only with an alarm before it (`pairedAlarm`): the list is sorted, so
-        // only what follows the alarm's place is read, the cheapest test first.
+        // only what follows the alarm's place is read, the cheapest test first. One that arrived
+        // before the alarm clears it only when the alarm was raised before it arrived, as the
+        // cancel above: a restore dated ahead of its arrival clears no fault raised after it.
         for (let i = indexOf(recent, entry); i < recent.length; i++) {
           const restore = recent[i] as RecentEvent;
+          if (restore.at > receivedAt) break;
           if (
+            entry.at <= arrivalOf(restore) &&
             restore.serial === entry.serial &&
             restoredType(restore.type) === entry.type &&
             pattern.on.includes(restore.type) &&
@@ -159,6 +174,9 @@ export function correlationOnEvent(
       assertNever(pattern);
   }
 }
+
+/** When a cancel or restore arrived, where it was timed ahead of that (`aheadMs`); else its time. */
+const arrivalOf = (closing: RecentEvent): number => closing.at - (closing.aheadMs ?? 0);
 
 export const restoredType = (type: EventType): string | undefined =>
   (TAXONOMY[type] as { restores?: string }).restores;
@@ -189,9 +207,12 @@ export function correlationOnTick(
   const bounceMs = (pattern.doorBounceS ?? 0) * 1000;
   // The closing of a bounce is no passage: nobody went through the door.
   if (bounceClosing(recent, at, bounceMs)) return;
+  // In a home shared with another person, what they may have done is not the resident (`shared`).
+  const shared = out.settings.sharedHome ? pattern.shared : undefined;
   // Anything absent that came after it by the check: the list is sorted, so it follows it. A
   // bounce's opening (the door settling behind someone) is not someone coming in: counted, not taken.
   let bounces = 0;
+  const others: RecentEvent[] = [];
   for (let i = at + 1; i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at > timer.checkAt) break;
@@ -200,35 +221,57 @@ export function correlationOnTick(
         bounces++;
         continue;
       }
+      if (shared?.reports.includes(seen.type)) {
+        others.push(seen);
+        continue;
+      }
       return;
     }
   }
   if (pattern.notReturn && isReturn(recent, first, pattern, bounceMs)) return;
+  // A shared home is never empty: a closing behind someone come in is told by the door and who moved.
+  if (
+    shared &&
+    first.type === 'door.closed' &&
+    (cameIn(recent, first, pattern, bounceMs) ||
+      (others.length > 0 && backIn(recent, first, pattern, shared.reports, bounceMs, windowS * 1000)))
+  )
+    return;
   // Each state must have ended before the first event (or never be seen): its ending is evidence.
+  // In a shared home, a state the other person may hold (the bed the two share) holds nothing off.
   const ended: RecentEvent[] = [];
+  const held: RecentEvent[] = [];
   for (const state of pattern.notDuring) {
     const latest = latestOf(recent, [...state.starts, ...state.ends], first);
-    if (latest && state.starts.includes(latest.type)) return;
-    if (latest) ended.push(latest);
+    if (latest && state.starts.includes(latest.type)) {
+      if (!shared?.reports.includes(latest.type)) return;
+      held.push(latest);
+    } else if (latest) ended.push(latest);
   }
   const tz = out.settings.timeZone;
   const withinS = Math.round((timer.checkAt - first.at) / 1000);
-  const before = ended.map(
-    (seen) =>
-      `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`,
-  );
+  const told = (seen: RecentEvent) =>
+    `${TAXONOMY[seen.type].description.toLowerCase()} at ${formatAlso(seen.at, tz, first.at, timer.checkAt)}`;
+  const before = ended.map(told);
+  const absent =
+    others.length > 0 ? pattern.absent.filter((type) => !shared?.reports.includes(type)) : pattern.absent;
+  const partners: string[] = [];
+  if (held.length > 0) partners.push(`before it ${held.map(told).join(', ')}`);
+  if (others.length > 0) partners.push(`after it ${reportsText(others, tz)}`);
   out.alert(
     derivedAlert(rule, out, {
       key: first.id,
-      evidence: [first, ...ended],
+      evidence: [first, ...ended, ...held],
       thresholds: {
         withinS,
         ...(pattern.atNight ? { atNight: true } : {}),
         ...(bounces > 0 ? { doorBouncesIgnored: bounces } : {}),
+        ...(partners.length > 0 ? { sharedHome: true, ...reportsCounts([...held, ...others]) } : {}),
       },
-      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${pattern.absent.join(' or ')} for ${minutes(withinS * 1000)}${bounces > 0 ? `; ${openingsText(bounces, bounceMs)} after it ignored as a bounce${bounces === 1 ? '' : 's'}` : ''}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}`,
+      detail: `${TAXONOMY[first.type].description.toLowerCase()} at ${formatWhen(first.at, tz, timer.checkAt)}, then no ${absent.join(' or ')} for ${minutes(withinS * 1000)}${bounces > 0 ? `; ${openingsText(bounces, bounceMs)} after it ignored as a bounce${bounces === 1 ? '' : 's'}` : ''}${before.length > 0 ? `; before it: ${before.join(', ')}` : ''}${partners.length > 0 ? `; a shared home: ${partners.join('; ')}: may be the other person’s, not taken as the resident in; ask who is home` : ''}`,
       decidedAt: checkDue(timer, out),
       byTimer: true,
+      ...(partners.length > 0 ? { priority: shared?.priority } : {}),
     }),
   );
 }
@@ -247,29 +290,109 @@ const PASSAGE_MS = 2 * 60_000;
 function isReturn(
   recent: readonly RecentEvent[],
   first: RecentEvent,
-  pattern: {
-    first: readonly EventType[];
-    absent: readonly EventType[];
-    notDuring: readonly { starts: readonly EventType[]; ends: readonly EventType[] }[];
-  },
+  pattern: ThenAbsent,
   bounceMs: number,
 ): boolean {
-  const door = (type: EventType) => type === 'door.opened' || type === 'door.closed';
-  const counts = (type: EventType) =>
-    pattern.first.includes(type) ||
-    pattern.absent.includes(type) ||
-    pattern.notDuring.some((state) => state.starts.includes(type) || state.ends.includes(type));
-  const at = indexOf(recent, first);
-  let from = first.at;
+  return beforePassage(recent, first, pattern, bounceMs, true).seen?.type === 'door.closed';
+}
+
+type ThenAbsent = {
+  first?: readonly EventType[];
+  absent: readonly EventType[];
+  notDuring: readonly { starts: readonly EventType[]; ends: readonly EventType[] }[];
+};
+
+/** Only the rule's own types are activity (not heartbeats or readings). */
+const counts = (pattern: ThenAbsent, type: EventType) =>
+  (pattern.first?.includes(type) ?? false) ||
+  pattern.absent.includes(type) ||
+  pattern.notDuring.some((state) => state.starts.includes(type) || state.ends.includes(type));
+
+/**
+ * When the passage through the door that `recent[at]` (a door closing) ends began: its door reports
+ * chained back, each within `PASSAGE_MS` of the next, bounces left out.
+ */
+function passageFrom(recent: readonly RecentEvent[], at: number, bounceMs: number): number {
+  let from = (recent[at] as RecentEvent).at;
   for (let i = at - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (seen.at < from - PASSAGE_MS) break;
-    if (door(seen.type) && !inBounce(recent, i, bounceMs)) from = Math.min(from, seen.at);
+    if (isDoor(seen.type) && !inBounce(recent, i, bounceMs)) from = Math.min(from, seen.at);
   }
+  return from;
+}
+
+/**
+ * Whether `first` (a door closing) ends a passage that nobody inside walked up to, in a shared
+ * home: no activity but the door's in the `PASSAGE_MS` before the passage began (what came at its
+ * first instant, the hall's PIR as the door opened, is the passage's). Someone came in from outside
+ * (the other person home late, the resident back): the home was not empty, so `isReturn` cannot say.
+ * Leaving, the resident passes the bedroom's or the hall's PIR on their way to the door.
+ */
+function cameIn(
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  pattern: ThenAbsent,
+  bounceMs: number,
+): boolean {
+  const { from, seen } = beforePassage(recent, first, pattern, bounceMs, false);
+  return seen === undefined || seen.at < from - PASSAGE_MS;
+}
+
+/**
+ * When the passage `first` (a door closing) ends began (`passageFrom`), and the latest activity
+ * before it (`seen`): the rule's own types, the door's reports too when `doors` (bounces never).
+ */
+function beforePassage(
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  pattern: ThenAbsent,
+  bounceMs: number,
+  doors: boolean,
+): { from: number; seen?: RecentEvent } {
+  const at = indexOf(recent, first);
+  const from = passageFrom(recent, at, bounceMs);
   for (let i = at - 1; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (seen.at < from && counts(seen.type) && !(door(seen.type) && inBounce(recent, i, bounceMs)))
-      return seen.type === 'door.closed';
+    if (
+      seen.at < from &&
+      counts(pattern, seen.type) &&
+      !(isDoor(seen.type) && (!doors || inBounce(recent, i, bounceMs)))
+    )
+      return { from, seen };
+  }
+  return { from };
+}
+
+/**
+ * Whether `first` (a door closing) is someone back in, in a shared home: the door's opening before
+ * it came within `windowMs` of a closing before that (the door's own, not a bounce), with nothing
+ * but `reports` (the other person's, maybe) between. Whoever went out then came back: the other
+ * person out to the bins and back, or the resident back, the earlier closing's check told of it.
+ * Only called with activity after `first`: a door shut twice with the home silent after is still
+ * an exit.
+ */
+function backIn(
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  pattern: ThenAbsent,
+  reports: readonly EventType[],
+  bounceMs: number,
+  windowMs: number,
+): boolean {
+  let opened: RecentEvent | undefined;
+  for (let i = indexOf(recent, first) - 1; i >= 0; i--) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.serial !== first.serial || !isDoor(seen.type) || inBounce(recent, i, bounceMs)) {
+      if (opened === undefined || reports.includes(seen.type) || !counts(pattern, seen.type)) continue;
+      return false;
+    }
+    if (opened === undefined) {
+      if (seen.type !== 'door.opened') return false;
+      opened = seen;
+      continue;
+    }
+    return seen.type === 'door.closed' && opened.at - seen.at <= windowMs;
   }
   return false;
 }

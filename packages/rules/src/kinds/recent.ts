@@ -2,7 +2,7 @@
  * A resident's remembered events: kept sorted by (time, id), bounded by count and age, with the
  * ids taken for redelivery checks.
  */
-import type { TelecareEvent } from '@telecare/contracts';
+import { TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { fingerprint, flat } from '../ids.ts';
 import type { RecentEvent, ResidentState, RuleSet } from '../model.ts';
 import { parseEventTime } from '../time.ts';
@@ -10,7 +10,8 @@ import { type Plan, planOf } from './plan.ts';
 
 /**
  * `heard`: the event is a beat that only supervision reads (plan `beatsOnly`), so its time is when
- * the platform heard the device — its receipt, when that is later than the time the device wrote.
+ * the platform heard the device — its receipt, when that is later than the time the device wrote
+ * (and its `alttime`, another instant the device's clock could mean, is not kept: see below).
  * Supervision asks whether the device reaches the platform: a hub whose clock reset to 1970, or one
  * sending two days of beats at once after its line came back, was heard now; by its own times
  * each beat's check was already past and every beat raised a loss and a restore.
@@ -44,8 +45,23 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     doseId: typeof doseId === 'string' ? doseId : undefined,
     unexpectedKind: event.unexpectedkind,
     movedAt: event.movedat,
-    alttime: event.alttime,
+    // A beat heard is timed by when it was heard, at least its receipt, which is certain: another
+    // reading of the device's clock (a panel's stamp in the hour repeated when the clocks go back)
+    // would time it at its receipt too, or within the gateway's window ahead of it. A silence after
+    // it says nothing of the clock.
+    alttime: heard ? undefined : event.alttime,
+    aheadMs: closesAhead(event),
   };
+}
+
+/**
+ * How far a cancel or restore (a type that `restores` another) is timed ahead of its arrival, or
+ * undefined when it is not ahead: only those are kept, for the cancel and restore rules.
+ */
+function closesAhead(event: TelecareEvent): number | undefined {
+  if ((TAXONOMY[event.type] as { restores?: string }).restores === undefined) return undefined;
+  const ahead = parseEventTime(event.time) - parseEventTime(event.receivedat);
+  return ahead > 0 ? ahead : undefined;
 }
 
 export const byTimeThenId = (a: RecentEvent, b: RecentEvent): number =>

@@ -22,6 +22,7 @@ import {
   rhythmChecked,
   ringIndexOf,
   SEAT_LAG_MS,
+  SLOW_SEAT_MS,
   type Told,
   upMinuteOn,
   usualBedMinute,
@@ -39,6 +40,7 @@ import { checkDue, derivedAlert, deviceValues, minutes, type Output, withField }
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { reschedule } from './schedule.ts';
 import { atNight, type ResidentSettings } from './settings.ts';
+import { reportsCounts, reportsText } from './shared.ts';
 
 export const PLACE_TEXT = {
   home: 'at home, up and about',
@@ -879,17 +881,47 @@ function seatedAtLeft(
 /**
  * Whether the chair left at `vacated` is the carer whose "left" came at `leftAt` getting up as they
  * go: before the door closes behind them (the first closing within `VISIT_DOOR_MS` of "left"), or
- * within `SEAT_LAG_MS` after it (the pad's vacate delay); with no closing, within `VISIT_DOOR_MS`
- * of "left". Later, it is the resident getting up after the carer went.
+ * within `SEAT_LAG_MS` after it (the pad's vacate delay), or, with nothing moving inside since the
+ * door closed, within `SLOW_SEAT_MS` (a pad slower than its minute); with no closing, within
+ * `VISIT_DOOR_MS` of "left". Later, or with movement inside after the door closed before it, it is
+ * the resident getting up after the carer went. Never while someone moved in another room than the
+ * chair's while it was taken during the visit (`movedBeside`): the one in it was not the carer.
  */
 function upAsTheyGo(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
-  if (vacated.at < leftAt) return false;
+  if (vacated.at < leftAt || movedBeside(recent, leftAt, vacated)) return false;
   for (let i = firstAtOrAfter(recent, leftAt); i < recent.length; i++) {
     const seen = recent[i] as RecentEvent;
     if (seen.at - leftAt > VISIT_DOOR_MS) break;
-    if (seen.type === 'door.closed') return vacated.at - seen.at <= SEAT_LAG_MS;
+    if (seen.type !== 'door.closed') continue;
+    // Within the pad's minute, or slower with nothing moving inside since the door closed.
+    if (vacated.at - seen.at > SLOW_SEAT_MS) return false;
+    for (let j = i + 1; j < recent.length; j++) {
+      const inside = recent[j] as RecentEvent;
+      if (byTimeThenId(inside, vacated) >= 0) break;
+      if (inside.type === 'motion' && inside.at > seen.at) return false;
+    }
+    return true;
   }
   return vacated.at - leftAt <= VISIT_DOOR_MS;
+}
+
+/**
+ * Whether someone moved in another room than the chair's while the chair was taken, before the
+ * carer's "left" at `leftAt` and the chair's `vacated`: a movement more than `SEAT_LAG_MS` after the
+ * chair's report that took it (its own room's PIR sees the one sitting in it shift; a pad reports the
+ * seat taken a little late), and more than `SEAT_LAG_MS` before it was reported left (the one who
+ * got up, walking off before the pad said so). A carer sat writing their notes, the resident out,
+ * leaves nobody else to move; the resident sat while the carer makes tea in the kitchen does.
+ */
+function movedBeside(recent: readonly RecentEvent[], leftAt: number, vacated: RecentEvent): boolean {
+  const seat = lastOf(recent, CHAIR_REPORTS, vacated.at - 1);
+  if (seat?.type !== 'chair.occupied') return false;
+  for (let i = firstAtOrAfter(recent, seat.at + SEAT_LAG_MS); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (seen.at >= leftAt || seen.at >= vacated.at - SEAT_LAG_MS) return false;
+    if (seen.type === 'motion' && seen.location !== undefined && seen.location !== seat.location) return true;
+  }
+  return false;
 }
 
 /**
@@ -1397,36 +1429,9 @@ function partnersText(shared: { found: RecentEvent[]; doors: number[] }, tz: str
   return notes;
 }
 
-/** The bed and chair taken (each time) and the movement (its span and count) among `seen`. */
-function reportsText(seen: readonly RecentEvent[], tz: string): string {
-  const parts: string[] = [];
-  for (const [type, what] of [
-    ['bed.occupied', 'the bed occupied'],
-    ['chair.occupied', 'the chair occupied'],
-  ] as const) {
-    const taken = seen.filter((one) => one.type === type);
-    if (taken.length > 0) parts.push(`${what} at ${taken.map((one) => formatHhmm(one.at, tz)).join(', ')}`);
-  }
-  const moves = seen.filter((one) => one.type === 'motion');
-  const first = moves[0];
-  const last = moves[moves.length - 1];
-  if (first !== undefined && last !== undefined)
-    parts.push(
-      `movement ${formatHhmm(first.at, tz)}${last === first ? '' : `–${formatHhmm(last.at, tz)}`} (${moves.length} report${moves.length === 1 ? '' : 's'})`,
-    );
-  return parts.length > 0 ? parts.join(', ') : 'the bed or chair left';
-}
-
 /** The counts the "not back" alert carries of the other person's reports (`partnersSince`). */
 function partnersThresholds(shared: { found: RecentEvent[]; doors: number[] }): Record<string, number> {
-  const thresholds: Record<string, number> = {};
-  const count = (type: RecentEvent['type']) => shared.found.filter((seen) => seen.type === type).length;
-  const bed = count('bed.occupied');
-  const chair = count('chair.occupied');
-  const moves = count('motion');
-  if (bed > 0) thresholds.sharedBedOccupied = bed;
-  if (chair > 0) thresholds.sharedChairOccupied = chair;
-  if (moves > 0) thresholds.sharedMovements = moves;
+  const thresholds = reportsCounts(shared.found);
   if (shared.doors.length > 0) thresholds.sharedDoorPassages = shared.doors.length;
   return thresholds;
 }
@@ -1735,6 +1740,7 @@ function sensorsAfter(
       unexpectedKind: undefined,
       movedAt: undefined,
       alttime: undefined,
+      aheadMs: undefined,
     };
     const alert = derivedAlert(rule, out, {
       key: `sensor-dead:${serial}:${sensor.lastId}`,

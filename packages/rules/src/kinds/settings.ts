@@ -17,7 +17,8 @@ export interface ResidentSettings {
   readonly visits: readonly string[];
   /**
    * Someone else lives in the home: movement elsewhere is not the resident up, nor the bed taken
-   * while they are out, with nobody come in since, their return.
+   * while they are out, with nobody come in since, their return; nor, for a night exit with
+   * `shared`, the bed or movement the resident in.
    */
   readonly sharedHome: boolean;
   readonly preAlarmCancelS: number;

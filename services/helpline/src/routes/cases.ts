@@ -111,7 +111,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         await deps.store.freeWhenNothingInHand(principal.id, at);
       deps.scheduler.poke();
     }
-    return result.case;
+    return caseSummary(result.case);
   };
 
   /**
@@ -323,7 +323,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
       }
       deps.publisher.flushInBackground();
       deps.scheduler.poke();
-      return caseOf(id);
+      return caseSummary(await caseOf(id));
     },
 
     reassign: async (req) => {
@@ -344,7 +344,7 @@ export function caseHandlers(ctx: RouteContext): RouteHandlers<Routes> {
         requestKeyOf(req),
       );
       deps.publisher.flushInBackground();
-      return result.case;
+      return caseSummary(result.case);
     },
 
     addNote: (req, reply) => record('note', req, reply, req.body),

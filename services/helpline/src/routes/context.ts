@@ -13,7 +13,7 @@ import { ADMIN_PRINCIPAL, type PeopleStore, type Principal } from '../people.ts'
 import type { ConsoleStore } from '../presence.ts';
 import type { CasePublisher } from '../publisher.ts';
 import type { RegistryClient } from '../registry-client.ts';
-import type { RequestBudget } from '../request-budget.ts';
+import type { SharedBudget } from '../request-budget.ts';
 import type { Scheduler } from '../scheduler.ts';
 import type { SecurityEvents } from '../security.ts';
 import type { Actor, CaseStore, StoredCase } from '../store/index.ts';
@@ -73,12 +73,12 @@ export interface RouteDeps {
   readonly overviewLimit: PersonLimit;
   /** Steps written by hand (notes, responders' answers, 999 calls) per person in a minute, in PostgreSQL too. */
   readonly notesLimit: PersonLimit;
-  /** Reads per person in a minute at this instance (REQUESTS_PER_MINUTE), in memory. */
-  readonly requestBudget: RequestBudget;
-  /** Reads of the cases in one's hand per person in a minute here (CASE_IN_HAND_READS_PER_MINUTE). */
-  readonly caseInHandBudget: RequestBudget;
-  /** Writes on cases per person in a minute here (CASE_WRITES_PER_MINUTE), in memory. */
-  readonly caseWriteBudget: RequestBudget;
+  /** Reads per person in a minute (REQUESTS_PER_MINUTE), every instance together (PostgreSQL). */
+  readonly requestBudget: SharedBudget;
+  /** Reads of the cases in one's hand per person in a minute (CASE_IN_HAND_READS_PER_MINUTE), the same. */
+  readonly caseInHandBudget: SharedBudget;
+  /** Writes on cases per person in a minute (CASE_WRITES_PER_MINUTE), the same. */
+  readonly caseWriteBudget: SharedBudget;
   /** Facts recorded on cases per person in a minute (FACTS_PER_MINUTE), in PostgreSQL too. */
   readonly factsLimit: PersonLimit;
   /** Presences set and sign-outs of others, per supervisor (SUPERVISOR_CONTROLS_PER_HOUR). */

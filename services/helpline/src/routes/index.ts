@@ -95,7 +95,7 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   const caseReads = new WeakMap<FastifyRequest, StoredCase>();
 
   /**
-   * A person's reads or case writes in a minute at this instance, and what passing them raises
+   * A person's reads or case writes in a minute, every instance together, and what passing them raises
    * (read when asked: the routes are registered before anything is counted).
    */
   const budgets = () =>
@@ -136,10 +136,10 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
     caseId: string | null,
   ) => {
     const { budget, refused, event, action, what, spared } = budgets()[kind];
-    const decision = budget.take(principal.id);
+    const decision = await budget.take(principal.id);
     if (decision.allowed) return;
     refused.inc();
-    if (budget.refused(principal.id))
+    if (decision.firstRefusal)
       await deps.security.raise(
         event,
         { userId: principal.id, caseId },
