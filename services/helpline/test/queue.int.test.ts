@@ -269,10 +269,10 @@ describe('the queue', () => {
       body: { until, reason: 'plumber on the way', returnPriority: 1 },
       as: sup.cookie,
     });
-    expect(held.json).toMatchObject({
-      state: 'on_hold',
-      hold: { reason: 'plumber on the way', returnPriority: 1 },
-    });
+    // The answer is the case's summary: the hold's reason (the holder's words) is in the case view.
+    expect(held.json).toMatchObject({ state: 'on_hold', hold: { until, returnPriority: 1 } });
+    expect(held.json.hold.reason).toBeUndefined();
+    expect((await h.detail(c.id)).hold).toMatchObject({ reason: 'plumber on the way', returnPriority: 1 });
     clock.advance(30_000);
     await h.helpline.tick();
     expect((await h.detail(c.id)).state).toBe('on_hold');

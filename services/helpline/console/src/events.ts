@@ -112,7 +112,7 @@ export function eventText(e: CaseEvent): string {
                     : 'recorded';
         return `${who} (${what}) — ${then}`;
       }
-      return `alert joined: ${d.type} (P${d.priority})${from(d)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}`;
+      return `alert joined: ${d.type} (P${d.priority})${from(d)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}${d.requeuedFromHold ? ' — back in the queue from hold' : ''}`;
     }
     case 'offered':
       return `offered to ${nameOf(d.to)}`;

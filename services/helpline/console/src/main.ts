@@ -19,7 +19,7 @@ import { renderQueue, wireQueue } from './queue.ts';
 import { heardSession, wireSession } from './session.ts';
 import { armSound } from './sound.ts';
 import { state } from './state.ts';
-import { closeStream, connect, onCase, onCaseChange, whenSnapshot } from './stream.ts';
+import { closeStream, connect, onCase, onCaseChange, pressedAgain, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
 import { type CaseSummary, isOpen, type Me } from './types.ts';
 
@@ -136,9 +136,11 @@ function announce(c: CaseSummary, before: CaseSummary | undefined): void {
       ? `Offered to you: P${c.priority} ${typeLabel(c.type)} for ${who}. Press a to accept.`
       : !before && ev.kind === 'opened'
         ? `New P${c.priority} case: ${typeLabel(c.type)} for ${who}.`
-        : ev.kind === 'alert-joined' && ev.data.repeat
-          ? `${who} pressed again.`
-          : '';
+        : pressedAgain(c, before)
+          ? `${who} pressed again.${ev.data.requeuedFromHold ? ' Back in the queue from hold.' : ''}`
+          : ev.kind === 'alert-joined' && ev.data.requeuedFromHold
+            ? `${typeLabel(c.type)} for ${who}: back in the queue from hold.`
+            : '';
   if (text) $('announce').textContent = text;
 }
 wireQueue((id) => void selectCase(id));

@@ -42,6 +42,19 @@ function repeatToneDue(caseId: string): boolean {
   return true;
 }
 
+/**
+ * Whether this change is the resident pressing again: a repeat (a press within triage's five
+ * minutes of the first), or a press of its own that joined the open case later (within the join
+ * window), which the case's count of presses shows. To the resident and the operator they are one
+ * thing, so both sound and are said alike; only the repeat did, and a press six minutes after the
+ * first joined the case in hand, or brought a held case back to the queue, without a sound.
+ */
+export function pressedAgain(c: CaseSummary, before: CaseSummary | undefined): boolean {
+  const ev = c.lastEvent;
+  if (ev?.kind !== 'alert-joined') return false;
+  return Boolean(ev.data.repeat) || (before !== undefined && c.presses > before.presses);
+}
+
 export function onCase(c: CaseSummary): void {
   const before = state.cases.get(c.id);
   const open = isOpen(c.state);
@@ -53,8 +66,9 @@ export function onCase(c: CaseSummary): void {
   const ev = c.lastEvent;
   if (ev?.kind === 'accepted' || ev?.kind === 'opened') refreshTargetsSoon();
   if (c.priority === 1 && open && before?.priority !== 1 && ev) beep(3);
-  // Pressed again: sound again on every console, whoever holds the case.
-  else if (open && ev?.kind === 'alert-joined' && ev.data.repeat) {
+  // Pressed again, or any alert bringing a held case back: sound again on every console, whoever
+  // holds the case (a case's tones at most once in ten seconds).
+  else if (open && (pressedAgain(c, before) || (ev?.kind === 'alert-joined' && ev.data.requeuedFromHold))) {
     if (repeatToneDue(c.id)) beep(3);
   } else if (ev?.kind === 'escalated') beep(2);
   // A case whose operator has gone is everybody's business: every console hears it.

@@ -112,9 +112,17 @@ export async function writePatch(ctx: StoreContext, db: Db, caseId: string, patc
   await db.query(`update ${ctx.t.cases} set ${sets.join(', ')} where id = $1`, values);
 }
 
-/** SQL that is true when the operator a case (alias `c`) is offered to has accepted another case. */
+/**
+ * SQL that is true when the operator a case (alias `c`) is offered to has accepted another case
+ * since it was offered (taken or given to them after the offer's event). One they already held when
+ * the offer was made does not count: an offer goes to a busy operator only when a supervisor gives
+ * it to them, and it used to be taken back at the next tick, as if they had taken another case,
+ * and offered to whoever was free. Both latest events are read by the index of a case's events.
+ */
 export const busySql = (ctx: StoreContext, c: string) =>
-  `exists (select 1 from ${ctx.t.cases} b where b.state = 'accepted' and b.assigned_to = ${c}.offered_to and b.id <> ${c}.id)`;
+  `exists (select 1 from ${ctx.t.cases} b where b.state = 'accepted' and b.assigned_to = ${c}.offered_to and b.id <> ${c}.id
+     and (select max(e.seq) from ${ctx.t.events} e where e.case_id = b.id and e.kind in ('accepted', 'reassigned'))
+       > coalesce((select max(e.seq) from ${ctx.t.events} e where e.case_id = ${c}.id and e.kind in ('offered', 'reassigned')), 0))`;
 
 // A case as the core sees it reads none of its alerts, only what they come to (the row's tally).
 const snapshotSql = (ctx: StoreContext, where: string) =>
