@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { type Dc09AccountEntry, type Names, TelecareEvent } from '@telecare/contracts';
-import type { JetStreamManager } from '@telecare/platform';
+import type { JetStreamManager, KV } from '@telecare/platform';
 import { dc09Frame, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 
 /**
@@ -97,4 +97,29 @@ export async function storedPresses(
     if (event?.subject === `DC09-${account}` && event.type === 'pendant.pressed') out.push(event);
   }
   return out;
+}
+
+/**
+ * A KV bucket in memory that counts its writes; `down` fails every call, `silent` never answers a
+ * read. Its entries were written at the epoch (`created`).
+ */
+export function memoryBucket(held: Record<string, unknown> = {}) {
+  const state = { writes: [] as [string, unknown][], down: false, silent: false };
+  const kv: Pick<KV, 'get' | 'put'> = {
+    get: (async (key: string) => {
+      if (state.silent) return new Promise(() => {});
+      if (state.down) throw new Error('bucket down');
+      const value = held[key];
+      return value === undefined
+        ? null
+        : { operation: 'PUT', created: new Date(0), string: () => JSON.stringify(value) };
+    }) as unknown as KV['get'],
+    put: (async (key: string, value: string) => {
+      if (state.down) throw new Error('bucket down');
+      held[key] = JSON.parse(value);
+      state.writes.push([key, JSON.parse(value)]);
+      return state.writes.length;
+    }) as unknown as KV['put'],
+  };
+  return { kv, state, held };
 }
