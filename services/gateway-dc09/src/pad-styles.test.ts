@@ -1,9 +1,8 @@
-import { createDecipheriv } from 'node:crypto';
 import type { Dc09AccountEntry } from '@telecare/contracts';
 import type { KV } from '@telecare/platform';
-import { dc09Frame, dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { memoryBucket, testAccount } from '../test/support.ts';
+import { forgeCancel, memoryBucket, testAccount } from '../test/support.ts';
 import {
   PAD_PRINTABLE_BYTES,
   PAD_REFRESH_MS,
@@ -19,7 +18,6 @@ import { type Interpretation, interpretFrame } from './receiver.ts';
 
 const KEY = '000102030405060708090A0B0C0D0E0F';
 const key = dialerKey(KEY, 'hex');
-const BLOCK = 16;
 const NOW = new Date('2026-12-04T12:00:00Z');
 const entry = (updatedAt = '2026-01-01T00:00:00Z'): Dc09AccountEntry =>
   testAccount('5E13', { key: KEY, updatedAt });
@@ -51,36 +49,7 @@ const test = (seq: number, n: number, pad: Pad) =>
     pad,
   });
 
-/** What the panel encrypted: the test holds the key, the forger does not. */
-const plainOf = (cipher: Buffer) => {
-  const decipher = createDecipheriv('aes-128-cbc', key, Buffer.alloc(BLOCK)).setAutoPadding(false);
-  return Buffer.concat([decipher.update(cipher), decipher.final()]);
-};
-
-/**
- * As whoever holds `genuine` back on the path makes it: its first block flipped so that the second
- * reads `|#5E13|NMH<z>]_12:` (a medical cancel) from what a press's second block is guessed to say,
- * and its type set to SIA-DCS (in clear). The first block that holds no `| [ ]` once garbled.
- */
-function forgeCancel(genuine: Buffer): Buffer {
-  const body = genuine.toString('latin1').slice(9, -1);
-  const at = body.indexOf('[') + 1;
-  const cipher = Buffer.from(body.slice(at), 'hex');
-  expect(cipher.length).toBe(3 * BLOCK);
-  const guessed = plainOf(cipher).subarray(BLOCK, 2 * BLOCK);
-  expect(guessed.toString('latin1')).toMatch(/^1101 01 \d{3}\]_12:$/);
-  for (const zone of '123456789') {
-    const wanted = Buffer.from(`|#5E13|NMH${zone}]_12:`, 'latin1');
-    const forged = Buffer.from(cipher);
-    for (let i = 0; i < BLOCK; i++)
-      forged[i] = (forged[i] as number) ^ (guessed[i] as number) ^ (wanted[i] as number);
-    const garbled = plainOf(forged).subarray(0, BLOCK);
-    if ([0x7c, 0x5b, 0x5d].some((byte) => garbled.includes(byte))) continue;
-    const head = body.slice(0, at).replace('"*ADM-CID"', '"*SIA-DCS"');
-    return dc09Frame(`${head}${forged.toString('hex').toUpperCase()}`);
-  }
-  throw new Error('no cancel whose garbled block holds no | [ ]');
-}
+const forge = (genuine: Buffer) => forgeCancel(genuine, key, '5E13');
 
 /** A receiver whose accepted frames' pads are noted, as the gateway notes them once stored. */
 function receiver(pads = new PadStyles()) {
@@ -104,13 +73,13 @@ describe('a first block garbled so that the second reads as the forger wants', (
   it('is refused once the account has shown printable pads; ACKed today while nothing is known of them', async () => {
     const { receive } = receiver();
     // An account's first frame cannot be held to anything: the forgery passes.
-    const first = await receive(forgeCancel(press(79, PRINTABLE)));
+    const first = await receive(forge(press(79, PRINTABLE)));
     expect(first).toMatchObject({ reply: 'ACK' });
     expect(first.events.map((e) => e.type)).toContain('alarm.cancelled');
 
     const { receive: later } = receiver();
     for (const seq of [80, 81, 82, 83]) expect((await later(press(seq, PRINTABLE))).reply).toBe('ACK');
-    const out = await later(forgeCancel(press(84, PRINTABLE)));
+    const out = await later(forge(press(84, PRINTABLE)));
     expect(out).toMatchObject({ reply: 'NAK', forged: 'pad', events: [] });
     expect(out.refusal?.detail).toMatch(/8-bit byte in the pad/);
     // The panel's own frames are still taken.
@@ -122,7 +91,7 @@ describe('a first block garbled so that the second reads as the forger wants', (
     const { receive, pads } = receiver();
     for (let n = 0; n < 16; n++) expect((await receive(test(100 + n, n, binary))).reply).toBe('ACK');
     expect(pads.style('5E13')).toMatchObject({ shortest: 0, high: true });
-    const out = await receive(forgeCancel(press(120, binary)));
+    const out = await receive(forge(press(120, binary)));
     expect(out).toMatchObject({ reply: 'NAK', forged: 'pad', events: [] });
     expect(out.refusal?.detail).toMatch(/a pad of 16 bytes/);
   });
@@ -131,7 +100,7 @@ describe('a first block garbled so that the second reads as the forger wants', (
     const binary: Pad = { bytes: 'binary', fullBlock: true };
     const { receive } = receiver();
     for (let n = 0; n < 16; n++) expect((await receive(test(100 + n, n, binary))).reply).toBe('ACK');
-    expect(await receive(forgeCancel(press(120, binary)))).toMatchObject({ reply: 'ACK' });
+    expect(await receive(forge(press(120, binary)))).toMatchObject({ reply: 'ACK' });
   });
 
   it('a panel whose firmware changed its pads is refused every time until the account is saved again, then learned anew', async () => {
