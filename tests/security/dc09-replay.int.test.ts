@@ -1,6 +1,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { Subscription } from '@nats-io/transport-node';
 import { names, SecurityEvent } from '@telecare/contracts';
 import {
@@ -131,7 +132,7 @@ beforeAll(async () => {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ ...streamConfigs(n).events, duplicate_window: DUPLICATE_WINDOW_S * 1e9 });
   const accounts = await openDc09Accounts(nc, n);
-  for (const account of ['5E11', '5E12']) await accounts.put(account, JSON.stringify(entry(account)));
+  for (const account of ['5E11', '5E12', '5E13']) await accounts.put(account, JSON.stringify(entry(account)));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, {
@@ -511,6 +512,60 @@ describe('encrypted frames changed without the key: bit-flipped, spliced, cut or
         .map((e) => e.data.zone)
         .sort(),
     ).toEqual(['061', '062']);
+  });
+
+  it('a first block garbled so that the second says a cancel: refused once the account has shown its pad style', async () => {
+    clock.advance(60_000);
+    const start = clock.now();
+    // A panel that pads with letters and digits up to the next block, as most do.
+    const press = (seq: number) =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq,
+        account: '5E13',
+        events: [{ kind: 'cid', qualifier: 1, code: '101', zone: String(seq).padStart(3, '0') }],
+        at: new Date(clock.now()),
+        key,
+        pad: { bytes: 'printable', fullBlock: false },
+      });
+    // Frames it sent and the gateway accepted: 9 bytes of pad each.
+    for (const seq of [80, 81, 82, 83]) expect(await send(press(seq))).toBe('ACK');
+    // The next press is held back on the path. Its second block is guessed from what such a press
+    // says (account, code, zone, hour); its first is flipped so the second reads a medical cancel.
+    const held = press(84);
+    const { head, blocks } = cipherOf(held);
+    expect(blocks).toHaveLength(3);
+    const hour = String(new Date(clock.now()).getUTCHours()).padStart(2, '0');
+    const guessed = Buffer.from(`1101 01 084]_${hour}:`, 'latin1');
+    expect(plainOf(blocks).subarray(BLOCK, 2 * BLOCK)).toEqual(guessed);
+    // As the forger finds it, by trying: a cancel whose garbled first block holds no | [ ] (most do).
+    let forged: Buffer | undefined;
+    for (const zone of ['1', '2', '3', '4', '5', '6', '7', '8', '9']) {
+      const wanted = Buffer.from(`|#5E13|NMH${zone}]_${hour}:`, 'latin1');
+      const out = blocks.map((block) => Buffer.from(block));
+      for (let i = 0; i < BLOCK; i++)
+        (out[0] as Buffer)[i] =
+          ((out[0] as Buffer)[i] as number) ^ (guessed[i] as number) ^ (wanted[i] as number);
+      const garbled = plainOf(out).subarray(0, BLOCK);
+      if (!garbled.includes(0x7c) && !garbled.includes(0x5b) && !garbled.includes(0x5d)) {
+        forged = retype(assemble(head, out), 'SIA-DCS');
+        break;
+      }
+    }
+    if (!forged) throw new Error('no cancel found whose garbled block holds no | [ ]');
+    const events = forgedEvents().length;
+    expect(await send(forged)).toBe('NAK');
+    await waitFor(() => forgedEvents().length > events, { what: 'the forged frame’s security event' });
+    expect(forgedEvents().at(-1)?.detail).toMatchObject({ account: '5E13', reason: 'pad' });
+    // Counted for the account's installer to see; what was learned is shared and kept in the bucket.
+    expect(await metricSum('gateway_dc09_pad_refused_total{account="5E13"')).toBe(1);
+    const profile = await (await new Kvm(nc).open(n.kv.dc09Clocks)).get('pad.5E13');
+    expect(profile?.json()).toMatchObject({ frames: 3, high: false, shortest: 9, longest: 9 });
+    const stored = (await storedEvents()).filter(
+      (e) => e.subject === 'REPLAY-5E13' && Date.parse(e.receivedat) >= start,
+    );
+    expect(stored.filter((e) => e.type === 'alarm.cancelled')).toEqual([]);
+    expect(stored.filter((e) => e.type === 'pendant.pressed')).toHaveLength(4);
   });
 
   it('a bit flip inside a long zone name, the garbled block still text: refused as the same account, sequence and timestamp with other content', async () => {

@@ -126,6 +126,17 @@ const MAX_PAD = BLOCK + 1;
  * (`contentAfterPad`); content that passes it and is laid out wrong is refused as `tampered`.
  */
 export function decryptPayload(hex: string, key: Buffer, account?: string): string {
+  return decryptFrame(hex, key, account).content;
+}
+
+/** What a ciphertext decrypts to: the content after the pad, and the pad (its `|` left out). */
+export interface Decrypted {
+  readonly content: string;
+  readonly pad: Buffer;
+}
+
+/** `decryptPayload`, with the pad it stripped. */
+export function decryptFrame(hex: string, key: Buffer, account?: string): Decrypted {
   if (hex.length === 0 || hex.length % 32 !== 0 || !/^[0-9A-Fa-f]+$/.test(hex)) {
     throw new Dc09DecryptError('ciphertext is not whole 16-byte blocks of hex');
   }
@@ -151,7 +162,7 @@ export function decryptPayload(hex: string, key: Buffer, account?: string): stri
   for (let at = plain.indexOf(mark, first + 1); at >= 0 && at <= MAX_PAD; at = plain.indexOf(mark, at + 1)) {
     starts.push(noBar ? at : at + 1);
   }
-  let unreadable: string | undefined;
+  let unreadable: Decrypted | undefined;
   let failure: string | undefined;
   let problem: string | undefined;
   for (const start of starts) {
@@ -165,8 +176,9 @@ export function decryptPayload(hex: string, key: Buffer, account?: string): stri
       problem ??= wrong;
       continue;
     }
-    if (readsAsData(content, account)) return content;
-    unreadable ??= content;
+    const read = { content, pad: Buffer.from(plain.subarray(0, noBar ? start : start - 1)) };
+    if (readsAsData(content, account)) return read;
+    unreadable ??= read;
   }
   if (unreadable !== undefined) return unreadable;
   throw refused(problem === undefined ? (failure as string) : `decrypted content: ${problem}`);

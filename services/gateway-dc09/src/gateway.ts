@@ -23,6 +23,7 @@ import { type Envelope, type EnvelopeRefusal, LF, readEnvelope } from './frame.t
 import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
+import { type PadStyleBook, PadStyles } from './pad-styles.ts';
 import { type Interpretation, interpretFrame, lifeCritical, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
@@ -190,6 +191,7 @@ export class Dc09Gateway {
   readonly #storedFrames = new StoredFrames();
   readonly #stamped = new StampedMessages();
   readonly #clocks: PanelClockBook;
+  readonly #pads: PadStyleBook;
   /** Where a forged frame is told of (`<namespace>.security.events`); none in tests that do not ask. */
   readonly #securityEvent: ((event: SecurityEvent) => Promise<void> | void) | undefined;
   readonly #securityEventBudget = new PerSourceRate(SECURITY_EVENT_BURST, SECURITY_EVENTS_PER_MINUTE);
@@ -265,9 +267,12 @@ export class Dc09Gateway {
     securityEvent?: (event: SecurityEvent) => Promise<void> | void;
     /** What is known of each zoned account's panel clock (default: this instance's memory alone). */
     clocks?: PanelClockBook;
+    /** What each account's accepted encrypted frames showed of its pads (default: this instance's memory alone). */
+    pads?: PadStyleBook;
     logger: Logger;
   }) {
     this.#clocks = deps.clocks ?? new PanelClocks();
+    this.#pads = deps.pads ?? new PadStyles();
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
@@ -657,6 +662,7 @@ export class Dc09Gateway {
       stored: this.#storedFrames,
       stamped: this.#stamped,
       clocks: this.#clocks,
+      pads: this.#pads,
       lookup: async (account) => {
         try {
           return await this.#accounts.lookup(account);
@@ -691,6 +697,9 @@ export class Dc09Gateway {
     // Only once stored: what the frame showed of its panel's clock, and its place in the panel's order.
     if (outcome.seen && outcome.account)
       this.#clocks.note(outcome.account, outcome.seen, outcome.seenAtChange === true);
+    // Only once stored, and only a frame taken: what its pad showed of how the panel pads.
+    if (outcome.pad && outcome.account && !outcome.copy)
+      this.#pads.note(outcome.account, outcome.pad.seen, outcome.pad.entry);
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) {
       const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';
@@ -821,6 +830,7 @@ export class Dc09Gateway {
   #forged(outcome: Interpretation, transport: 'tcp' | 'udp', now: Date): Promise<void> | undefined {
     const reason = outcome.forged as string;
     this.#metrics.forged.inc({ reason, transport });
+    if (reason === 'pad' && outcome.account) this.#metrics.padRefused.inc({ account: outcome.account });
     if (!this.#securityEventBudget.take('all', performance.now())) {
       this.#metrics.securityEventsDropped.inc();
       this.#forgedWarning.note({ account: outcome.account, reason });

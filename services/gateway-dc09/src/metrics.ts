@@ -22,6 +22,8 @@ export interface Dc09Metrics extends StoreMetrics {
   readonly localClock: Counter<'account'>;
   readonly utcClock: Counter<'account'>;
   readonly panelClocksUnavailable: Counter<'op'>;
+  readonly padRefused: Counter<'account'>;
+  readonly padStylesUnavailable: Counter<'op'>;
 }
 
 export function createDc09Metrics(registry: Registry): Dc09Metrics {
@@ -80,7 +82,7 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     }),
     forged: new Counter({
       name: 'gateway_dc09_forged_total',
-      help: 'Encrypted frames of a known account refused as changed without its key, by reason (garbled: a bit flip or blocks spliced, cut off or added; other-account: the data names another account than the header; replayed: the same account, sequence and timestamp, or account, timestamp and events, accepted before with other content)',
+      help: 'Encrypted frames of a known account refused as changed without its key, by reason (garbled: a bit flip or blocks spliced, cut off or added; other-account: the data names another account than the header; replayed: the same account, sequence and timestamp, or account, timestamp and events, accepted before with other content; pad: a pad unlike those the account accepted frames showed, as a garbled first block reads)',
       labelNames: ['reason', 'transport'] as const,
       registers: [registry],
     }),
@@ -138,16 +140,22 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       labelNames: ['account'] as const,
       registers: [registry],
     }),
-    panelClocksUnavailable: (() => {
-      const counter = new Counter({
-        name: 'gateway_dc09_panel_clocks_unavailable_total',
-        help: 'Reads (a first frame of a zoned account read with what this instance knows) and writes of the panel clock bucket that failed or were not answered in time, by op',
-        labelNames: ['op'] as const,
-        registers: [registry],
-      });
-      for (const op of ['read', 'write']) counter.inc({ op }, 0);
-      return counter;
-    })(),
+    panelClocksUnavailable: bucketFailures(
+      registry,
+      'gateway_dc09_panel_clocks_unavailable_total',
+      'Reads (a first frame of a zoned account read with what this instance knows) and writes of the panel clock bucket that failed or were not answered in time, by op',
+    ),
+    padRefused: new Counter({
+      name: 'gateway_dc09_pad_refused_total',
+      help: 'Encrypted frames of an account refused for a pad unlike those its accepted frames showed (also counted in gateway_dc09_forged_total, reason pad), by account: a forgery, or a panel whose new firmware pads another way (save the account again in the registry to learn its pads anew)',
+      labelNames: ['account'] as const,
+      registers: [registry],
+    }),
+    padStylesUnavailable: bucketFailures(
+      registry,
+      'gateway_dc09_pad_styles_unavailable_total',
+      'Reads (an account first frame at this instance judged by what it knows) and writes of the pad profiles in the panel clock bucket that failed or were not answered in time, by op',
+    ),
     kindMismatch: new Counter({
       name: 'gateway_dc09_kind_mismatch_total',
       help: 'Mapped events of a type the account device kind does not report, by type and disposition (stored: a life-critical alarm, never refused; refused: not stored, the frame ACKed and dead-lettered type-not-for-kind)',
@@ -155,4 +163,11 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
       registers: [registry],
     }),
   };
+}
+
+/** Reads and writes of a bucket that failed or were not answered in time, by op (both shown from 0). */
+function bucketFailures(registry: Registry, name: string, help: string): Counter<'op'> {
+  const counter = new Counter({ name, help, labelNames: ['op'] as const, registers: [registry] });
+  for (const op of ['read', 'write']) counter.inc({ op }, 0);
+  return counter;
 }

@@ -1,5 +1,6 @@
 import type { KV } from '@telecare/platform';
 import { describe, expect, it } from 'vitest';
+import { memoryBucket } from '../test/support.ts';
 import {
   CLOCK_READ_PAUSE_MS,
   CLOCK_READ_WAIT_MS,
@@ -7,25 +8,7 @@ import {
   TAKEN_WRITE_EVERY_MS,
 } from './panel-clocks.ts';
 
-/** A bucket in memory that counts its writes; `down` fails them, `silent` never answers a read. */
-function bucket(held: Record<string, unknown> = {}) {
-  const state = { writes: [] as [string, unknown][], down: false, silent: false };
-  const kv: Pick<KV, 'get' | 'put'> = {
-    get: (async (key: string) => {
-      if (state.silent) return new Promise(() => {});
-      if (state.down) throw new Error('bucket down');
-      const value = held[key];
-      return value === undefined ? null : { operation: 'PUT', string: () => JSON.stringify(value) };
-    }) as unknown as KV['get'],
-    put: (async (key: string, value: string) => {
-      if (state.down) throw new Error('bucket down');
-      held[key] = JSON.parse(value);
-      state.writes.push([key, JSON.parse(value)]);
-      return state.writes.length;
-    }) as unknown as KV['put'],
-  };
-  return { kv, state, held };
-}
+const bucket = memoryBucket;
 
 /** Lets the writes started settle. */
 const settled = () => new Promise((resolve) => setTimeout(resolve, 0));

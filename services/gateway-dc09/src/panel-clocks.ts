@@ -1,4 +1,4 @@
-import type { KV } from '@telecare/platform';
+import type { KV, KvEntry } from '@telecare/platform';
 import { z } from 'zod';
 import { ORDER_SPAN, PanelClocks, type PanelSeen } from './clock.ts';
 
@@ -46,19 +46,12 @@ interface Written {
  */
 export class SharedPanelClocks {
   readonly #memory: PanelClocks;
-  readonly #kv: Pick<KV, 'get' | 'put'>;
+  readonly #bucket: AccountBucket;
   readonly #now: () => number;
-  readonly #unavailable: (op: 'read' | 'write') => void;
-  /** Reads in flight, one per account. */
-  readonly #reading = new Map<string, Promise<PanelSeen | undefined>>();
   /** What was last written (or read) per account, and when. */
   readonly #written = new Map<string, Written>();
   /** Accounts whose last frame taken is newer than what was written. */
   readonly #dirty = new Set<string>();
-  /** Writes in flight, one per account; `#again`: to be written again once it is done. */
-  readonly #writing = new Map<string, Promise<void>>();
-  readonly #again = new Set<string>();
-  #readPausedUntil = Number.NEGATIVE_INFINITY;
   readonly #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: {
@@ -72,9 +65,8 @@ export class SharedPanelClocks {
     flushEveryMs?: number;
   }) {
     this.#memory = new PanelClocks(deps.max);
-    this.#kv = deps.kv;
     this.#now = deps.now ?? (() => performance.now());
-    this.#unavailable = deps.unavailable;
+    this.#bucket = new AccountBucket({ kv: deps.kv, now: this.#now, unavailable: deps.unavailable });
     const every = deps.flushEveryMs ?? TAKEN_WRITE_EVERY_MS;
     if (every > 0) {
       this.#timer = setInterval(() => this.flush(), every);
@@ -86,42 +78,22 @@ export class SharedPanelClocks {
   seen(account: string): PanelSeen | undefined | Promise<PanelSeen | undefined> {
     const known = this.#memory.seen(account);
     if (known !== undefined) return known;
-    if (this.#now() < this.#readPausedUntil) {
-      this.#unavailable('read');
-      return undefined;
-    }
-    let reading = this.#reading.get(account);
-    if (!reading) {
-      reading = this.#read(account).finally(() => this.#reading.delete(account));
-      this.#reading.set(account, reading);
-    }
-    return reading;
-  }
-
-  async #read(account: string): Promise<PanelSeen | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<'waited'>((resolve) => {
-      timer = setTimeout(() => resolve('waited'), CLOCK_READ_WAIT_MS);
-    });
-    try {
-      const entry = await Promise.race([this.#kv.get(account), waited]);
-      if (entry === 'waited') throw new Error('no answer in time');
-      const parsed = entry?.operation === 'PUT' ? StoredSeen.safeParse(safeJson(entry.string())) : undefined;
-      // Nothing there, or an entry this version cannot read: nothing known, as before the bucket.
-      const seen: PanelSeen = parsed?.success ? withoutUndefined(parsed.data) : {};
-      // A frame noted meanwhile (after a read that waited out) knows better: kept.
-      if (this.#memory.seen(account) === undefined) {
-        this.#memory.note(account, seen);
-        this.#remember(account, seen);
-      }
-      return this.#memory.seen(account);
-    } catch {
-      this.#unavailable('read');
-      this.#readPausedUntil = this.#now() + CLOCK_READ_PAUSE_MS;
-      return this.#memory.seen(account);
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#bucket.read(
+      account,
+      (entry) => {
+        const parsed =
+          entry?.operation === 'PUT' ? StoredSeen.safeParse(safeJson(entry.string())) : undefined;
+        // Nothing there, or an entry this version cannot read: nothing known, as before the bucket.
+        const seen: PanelSeen = parsed?.success ? withoutUndefined(parsed.data) : {};
+        // A frame noted meanwhile (after a read that waited out) knows better: kept.
+        if (this.#memory.seen(account) === undefined) {
+          this.#memory.note(account, seen);
+          this.#remember(account, seen);
+        }
+        return this.#memory.seen(account);
+      },
+      () => this.#memory.seen(account),
+    );
   }
 
   /**
@@ -157,28 +129,21 @@ export class SharedPanelClocks {
 
   #write(account: string): void {
     this.#dirty.delete(account);
-    if (this.#writing.has(account)) {
-      this.#again.add(account);
-      return;
-    }
-    const seen = this.#memory.seen(account);
-    if (seen === undefined) return;
-    const at = this.#now();
-    const writing = this.#kv
-      .put(account, JSON.stringify(seen))
-      .then(
-        () => this.#remember(account, seen, at),
-        () => {
-          // Tried again at the next interval, from what memory knows then.
-          this.#unavailable('write');
-          this.#dirty.add(account);
-        },
-      )
-      .finally(() => {
-        this.#writing.delete(account);
-        if (this.#again.delete(account)) this.#write(account);
-      });
-    this.#writing.set(account, writing);
+    let written: Written | undefined;
+    this.#bucket.write(
+      account,
+      () => {
+        const seen = this.#memory.seen(account);
+        written = seen && { seen, at: this.#now() };
+        return seen && JSON.stringify(seen);
+      },
+      (ok) => {
+        if (!written) return;
+        if (ok) this.#remember(account, written.seen, written.at);
+        // Tried again at the next interval, from what memory knows then.
+        else this.#dirty.add(account);
+      },
+    );
   }
 
   #remember(account: string, seen: PanelSeen, at = this.#now()): void {
@@ -192,6 +157,81 @@ export class SharedPanelClocks {
   async close(waitMs = 2_000): Promise<void> {
     clearInterval(this.#timer);
     this.flush();
+    await this.#bucket.settle(waitMs);
+  }
+}
+
+/**
+ * One bucket keyed by account, never waited on beyond `CLOCK_READ_WAIT_MS`: one read per key at a
+ * time, none for `CLOCK_READ_PAUSE_MS` after one failed or waited out, one write per key at a time
+ * (asked again meanwhile, written once more after it). Each failure is counted (`unavailable`).
+ */
+export class AccountBucket {
+  readonly #kv: Pick<KV, 'get' | 'put'>;
+  readonly #now: () => number;
+  readonly #unavailable: (op: 'read' | 'write') => void;
+  readonly #reading = new Map<string, Promise<unknown>>();
+  readonly #writing = new Map<string, Promise<void>>();
+  readonly #again = new Set<string>();
+  #readPausedUntil = Number.NEGATIVE_INFINITY;
+
+  constructor(deps: {
+    kv: Pick<KV, 'get' | 'put'>;
+    now: () => number;
+    unavailable: (op: 'read' | 'write') => void;
+  }) {
+    this.#kv = deps.kv;
+    this.#now = deps.now;
+    this.#unavailable = deps.unavailable;
+  }
+
+  /** What `take` makes of `key`'s entry (null: none); `fallback` where the bucket fails, is slow or left alone. */
+  read<T>(key: string, take: (entry: KvEntry | null) => T, fallback: () => T): T | Promise<T> {
+    if (this.#now() < this.#readPausedUntil) {
+      this.#unavailable('read');
+      return fallback();
+    }
+    let reading = this.#reading.get(key) as Promise<T> | undefined;
+    if (!reading) {
+      reading = readWithin(this.#kv, key)
+        .then(take)
+        .catch(() => {
+          this.#unavailable('read');
+          this.#readPausedUntil = this.#now() + CLOCK_READ_PAUSE_MS;
+          return fallback();
+        })
+        .finally(() => this.#reading.delete(key));
+      this.#reading.set(key, reading);
+    }
+    return reading;
+  }
+
+  /** Writes what `value` gives when its turn comes (nothing: undefined), then tells `done` whether it was stored. */
+  write(key: string, value: () => string | undefined, done: (ok: boolean) => void): void {
+    if (this.#writing.has(key)) {
+      this.#again.add(key);
+      return;
+    }
+    const text = value();
+    if (text === undefined) return;
+    const writing = this.#kv
+      .put(key, text)
+      .then(
+        () => done(true),
+        () => {
+          this.#unavailable('write');
+          done(false);
+        },
+      )
+      .finally(() => {
+        this.#writing.delete(key);
+        if (this.#again.delete(key)) this.write(key, value, done);
+      });
+    this.#writing.set(key, writing);
+  }
+
+  /** Waits at most `waitMs` for the writes in flight. */
+  async settle(waitMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.#writing.values()]),
@@ -206,7 +246,25 @@ export class SharedPanelClocks {
 const sameTaken = (a: PanelSeen['taken'], b: PanelSeen['taken']): boolean =>
   a?.seq === b?.seq && a?.at === b?.at;
 
-function safeJson(text: string): unknown {
+/**
+ * The bucket's entry for `key`, or null where it holds none; throws when the bucket fails or does
+ * not answer within `CLOCK_READ_WAIT_MS`.
+ */
+async function readWithin(kv: Pick<KV, 'get'>, key: string): Promise<KvEntry | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'waited'>((resolve) => {
+    timer = setTimeout(() => resolve('waited'), CLOCK_READ_WAIT_MS);
+  });
+  try {
+    const entry = await Promise.race([kv.get(key), waited]);
+    if (entry === 'waited') throw new Error('no answer in time');
+    return entry;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import { crc16Arc, crcField, lengthField } from './crc.ts';
 import { Occurrences } from './occurrences.ts';
+import { PadStyles } from './pad-styles.ts';
 import { type Interpretation, interpretFrame } from './receiver.ts';
 import { FrameSplitter, splitDatagram } from './splitter.ts';
 
@@ -672,15 +673,26 @@ const ROWS: readonly Row[] = [
 ];
 
 /** What the receiver makes of `frame` from `entry`'s account at `now` (the window real senders get). */
-const receiveAs = (entry: Dc09AccountEntry, frame: Uint8Array, now: Date, occurrences?: Occurrences) =>
-  interpretFrame(frame, {
+const receiveAs = async (
+  entry: Dc09AccountEntry,
+  frame: Uint8Array,
+  now: Date,
+  occurrences?: Occurrences,
+  pads?: PadStyles,
+) => {
+  const out = await interpretFrame(frame, {
     now,
     window: { behindMs: 40_000, aheadMs: 20_000 },
     partitions: 4,
     keyless: 'allow',
     lookup: (acct) => (acct === entry.account ? entry : undefined),
     ...(occurrences ? { occurrences } : {}),
+    ...(pads ? { pads } : {}),
   });
+  // As the gateway notes an accepted frame's pad once it is stored.
+  if (out.pad && out.account) pads?.note(out.account, out.pad.seen, out.pad.entry);
+  return out;
+};
 
 const describeEvent = (e: TelecareEvent) => (e.sourcecode ? `${e.type} ${e.sourcecode}` : e.type);
 
@@ -703,6 +715,24 @@ describe('frames from real senders', () => {
     if (row.data) expect(out.events[0]?.data).toMatchObject(row.data);
     row.check?.(out, out.events);
   });
+});
+
+describe('pads learned from a real sender’s frames', () => {
+  const encrypted = ROWS.filter((row) => row.reply === 'ACK' && row.entry.key !== null);
+
+  it.each(encrypted.map((row) => [row.name, row] as const))(
+    'refuse none of them once learned: %s',
+    async (_name, row) => {
+      const now = new Date(row.now ?? '2026-12-04T12:00:00Z');
+      const units = new FrameSplitter().push(row.frame);
+      const pads = new PadStyles();
+      for (let i = 0; i < 6; i++) {
+        const out = await receiveAs(row.entry, (units[0] as { bytes: Buffer }).bytes, now, undefined, pads);
+        expect(out.reply, out.refusal?.detail).toBe('ACK');
+      }
+      expect(pads.style(row.entry.account)?.frames).toBe(3);
+    },
+  );
 });
 
 describe('the bytes around real frames', () => {
@@ -948,6 +978,23 @@ describe('dc09_spt: the pads it draws, 2 to 17 bytes', () => {
       expect(out.events.map(describeEvent)).toEqual(['test.manual SIA RX', 'heartbeat']);
     },
   );
+
+  it('its pads (2 to 17 bytes, control bytes among them) learned, none of its frames is refused', async () => {
+    const pads = new PadStyles();
+    const frames = [
+      ...Array.from({ length: 16 }, (_, n) => spt('SIA-DCS', `#1234|Nri1/RX${'1'.repeat(n + 1)}]`).frame),
+      spt('NULL', ']').frame,
+      spt('ADM-CID', '#1234|1602 00 000]').frame,
+      spt('SIA-DCS', '#1234|NRP]').frame,
+    ];
+    for (const round of [1, 2]) {
+      for (const frame of frames) {
+        const out = await receiveAs(entry, frame, now, undefined, pads);
+        expect(out.reply, `round ${round}: ${out.refusal?.detail}`).toBe('ACK');
+      }
+    }
+    expect(pads.style('1234')).toMatchObject({ frames: 3, control: true, shortest: 2, longest: 17 });
+  });
 
   it('its encrypted poll (`|]` after the pad) and Contact ID', async () => {
     for (const [type, msg, events] of [

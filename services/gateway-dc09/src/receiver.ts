@@ -24,7 +24,7 @@ import {
   wholeHoursOff,
   zoneName,
 } from './clock.ts';
-import { Dc09DecryptError, Dc09KeyError, decryptPayload, keyBytes } from './crypto.ts';
+import { Dc09DecryptError, Dc09KeyError, decryptFrame, keyBytes } from './crypto.ts';
 import {
   MAX_PANEL_AGE_MS,
   PartlyRead,
@@ -50,6 +50,7 @@ import {
 import { outsideText } from './free-text.ts';
 import { mapEvent, unmappedDetail } from './mapping.ts';
 import type { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
+import { type PadSeen, type PadStyleBook, padBreaks, padSeen } from './pad-styles.ts';
 import { dataAccountOf, sameAccount } from './strict.ts';
 
 export const EVENT_SOURCE = '/gateway-dc09';
@@ -154,6 +155,11 @@ export interface Interpretation {
   readonly seen?: PanelSeen;
   /** Taken near a change of its zone's clocks (`changeNear`): what it showed is kept at once. */
   readonly seenAtChange?: boolean;
+  /**
+   * An accepted encrypted frame's pad, to note once the frame is stored (`PadStyleBook`), under the
+   * account's registry entry (`updatedAt`) it was judged by.
+   */
+  readonly pad?: { readonly seen: PadSeen; readonly entry: string };
 }
 
 /**
@@ -163,9 +169,11 @@ export interface Interpretation {
  * `other-account`: the encrypted data names another account than the clear header (a frame sent
  * again under another home's header). `replayed`: the same account, sequence number and timestamp,
  * or the same account, timestamp and events, already accepted with other content (a bit flip or
- * splice whose garbled block fell in free text).
+ * splice whose garbled block fell in free text). `pad`: the pad breaks the style the account's
+ * accepted frames have shown (`padBreaks`): a first block garbled so that the second reads as the
+ * changer wants.
  */
-export const FORGED = ['garbled', 'other-account', 'replayed'] as const;
+export const FORGED = ['garbled', 'other-account', 'replayed', 'pad'] as const;
 export type Forged = (typeof FORGED)[number];
 
 export interface InterpretContext {
@@ -196,6 +204,8 @@ export interface InterpretContext {
    * (`PanelClockBook`: it may have to be read first).
    */
   readonly clocks?: Pick<PanelClockBook, 'seen'>;
+  /** What each account's accepted encrypted frames showed of its pads (may have to be read first). */
+  readonly pads?: Pick<PadStyleBook, 'style'>;
 }
 
 const nak = (
@@ -250,17 +260,19 @@ function decryptFor(
   entry: Dc09AccountEntry,
   rest: string,
   now: Date,
-): { plain: string; key: Buffer; previous: boolean } {
+): { plain: string; pad: Buffer; key: Buffer; previous: boolean } {
   try {
     const key = keyOf(entry);
-    return { plain: decryptPayload(rest, key, entry.account), key, previous: false };
+    const { content, pad } = decryptFrame(rest, key, entry.account);
+    return { plain: content, pad, key, previous: false };
   } catch (err) {
     const previous = entry.previousKey;
     if (!previous || now.getTime() >= Date.parse(previous.until)) throw err;
     if (!(err instanceof Dc09KeyError || err instanceof Dc09DecryptError)) throw err;
     try {
       const key = keyOf(previous);
-      return { plain: decryptPayload(rest, key, entry.account), key, previous: true };
+      const { content, pad } = decryptFrame(rest, key, entry.account);
+      return { plain: content, pad, key, previous: true };
     } catch (old) {
       // A frame of the old key's changed without it is that, and refused as such.
       if (old instanceof Dc09DecryptError && old.tampered) throw old;
@@ -405,6 +417,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
 
   let plain = envelope.rest;
   let key: Buffer | undefined;
+  let pad: Buffer | undefined;
   let previousKey = false;
   if (entry.key !== null) {
     if (!envelope.encrypted) {
@@ -412,7 +425,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       return refuse('bad-frame', `account ${entry.account} has a key; the message was not encrypted`, entry);
     }
     try {
-      ({ plain, key, previous: previousKey } = decryptFor(entry, envelope.rest, now));
+      ({ plain, pad, key, previous: previousKey } = decryptFor(entry, envelope.rest, now));
     } catch (err) {
       if (err instanceof Dc09KeyError || err instanceof Dc09DecryptError) {
         const tampered = err instanceof Dc09DecryptError && err.tampered;
@@ -550,6 +563,22 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       );
     }
   }
+  // A pad unlike every one the account's panel has sent: a first block garbled (`padBreaks`).
+  const padShown = pad && {
+    seen: padSeen(pad),
+    entry: entry.updatedAt,
+  };
+  if (padShown) {
+    const broken = padBreaks(await ctx.pads?.style(entry.account), padShown.seen, padShown.entry);
+    if (broken !== undefined) {
+      return refuse(
+        'bad-frame',
+        `${broken}: changed without the key? If the panel's firmware changed how it pads, save the account again in the registry and the gateway learns its pads anew`,
+        entry,
+        'pad',
+      );
+    }
+  }
 
   // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
   // stamps each attempt anew): answered ACK, nothing stored (`StoredFrames`). Claimed here, the
@@ -629,6 +658,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       ...(previousKey ? { previousKey } : {}),
       ...(onUtc === undefined ? {} : { zoneHoursOff: onUtc }),
       ...noted(taken),
+      ...(padShown && answer.reply === 'ACK' ? { pad: padShown } : {}),
     };
   } catch (err) {
     if (remember) ctx.stored?.release(remember.key);

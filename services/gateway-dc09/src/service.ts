@@ -11,6 +11,7 @@ import { openDc09AccountsMirror } from './accounts.ts';
 import { type GatewayDc09Config, loadGatewayDc09Config } from './config.ts';
 import { type Dc09Connection, Dc09Gateway, SERVICE, STORE_ATTEMPT_TIMEOUT_MS } from './gateway.ts';
 import { createDc09Metrics } from './metrics.ts';
+import { SharedPadStyles } from './pad-styles.ts';
 import { CLOCK_KEEP_MS, SharedPanelClocks } from './panel-clocks.ts';
 
 interface GatewayDc09Own {
@@ -84,16 +85,24 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
   lifecycle.add('accounts', () => accounts.close());
   // What each zoned account's panel clock was seen on, shared by every instance and kept across
   // restarts; written out once more after the receiver drained (closers run in reverse).
+  const bucket = await createBucket(
+    nc,
+    n.kv.dc09Clocks,
+    { history: 1, ttl: CLOCK_KEEP_MS },
+    { replicas: config.TELECARE_STREAM_REPLICAS },
+  );
   const clocks = new SharedPanelClocks({
-    kv: await createBucket(
-      nc,
-      n.kv.dc09Clocks,
-      { history: 1, ttl: CLOCK_KEEP_MS },
-      { replicas: config.TELECARE_STREAM_REPLICAS },
-    ),
+    kv: bucket,
     unavailable: (op) => metrics.panelClocksUnavailable.inc({ op }),
   });
   lifecycle.add('panel-clocks', () => clocks.close());
+  // How each account's panel pads, learned from its accepted encrypted frames: in the same bucket
+  // (`pad.<ACCOUNT>`), shared and kept across restarts.
+  const pads = new SharedPadStyles({
+    kv: bucket,
+    unavailable: (op) => metrics.padStylesUnavailable.inc({ op }),
+  });
+  lifecycle.add('pad-styles', () => pads.close());
 
   const gateway = new Dc09Gateway({
     names: n,
@@ -124,6 +133,7 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     // Stored on SECURITY for the helpline's list (`securityEventPublisher`), not only told.
     securityEvent: securityEvents.raise,
     clocks,
+    pads,
     logger,
   });
   const { tcpPort, udpPort } = await gateway.listen(config.DC09_HOST, config.DC09_PORT);

@@ -1,6 +1,7 @@
+import { createDecipheriv } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { type Dc09AccountEntry, type Names, TelecareEvent } from '@telecare/contracts';
-import type { JetStreamManager } from '@telecare/platform';
+import type { JetStreamManager, KV } from '@telecare/platform';
 import { dc09Frame, decodeReply, dialerKey, encodeDc09Message } from '@telecare/simulators';
 
 /**
@@ -54,24 +55,29 @@ export async function metricSum(url: string, name: string): Promise<number> {
  * Sends one encrypted pendant press (Contact ID 1101) of `account` over UDP to `port`, stamped `at`
  * on the panel's clock, and reads the reply's type (undefined: no answer within 5 s).
  */
-export async function sendPress(
+export function sendPress(
   port: number,
   key: string,
   account: string,
   seq: number,
   at: Date,
 ): Promise<string | undefined> {
+  const bytes = encodeDc09Message({
+    type: 'ADM-CID',
+    seq,
+    account,
+    events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
+    at,
+    key: dialerKey(key, 'hex'),
+  });
+  return sendEncrypted(port, key, bytes);
+}
+
+/** Sends a frame encrypted with `key` over UDP to `port` and reads the reply's type (undefined: none within 5 s). */
+export async function sendEncrypted(port: number, key: string, bytes: Buffer): Promise<string | undefined> {
   const socket = createSocket('udp4');
   try {
     const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
-    const bytes = encodeDc09Message({
-      type: 'ADM-CID',
-      seq,
-      account,
-      events: [{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }],
-      at,
-      key: dialerKey(key, 'hex'),
-    });
     socket.send(bytes, port, '127.0.0.1');
     const answered = await Promise.race([
       reply,
@@ -81,6 +87,39 @@ export async function sendPress(
   } finally {
     socket.close();
   }
+}
+
+/**
+ * As whoever holds an encrypted press of three blocks back on the path makes it: its first block
+ * flipped so that the second reads `|#ACCT|NMH<z>]_HH:` (a medical cancel) from what the press's
+ * second block said (guessed by the forger; read here with `key`, which the forger does not hold),
+ * its type set to SIA-DCS (in clear). The first zone whose garbled block holds no `|`, `[` or `]`.
+ */
+export function forgeCancel(genuine: Buffer, key: Buffer, account: string): Buffer {
+  const BLOCK = 16;
+  const body = genuine.toString('latin1').slice(9, -1);
+  const at = body.indexOf('[') + 1;
+  const cipher = Buffer.from(body.slice(at), 'hex');
+  if (cipher.length !== 3 * BLOCK) throw new Error('a press of three blocks is forged here');
+  const plainOf = (bytes: Buffer) => {
+    const decipher = createDecipheriv(`aes-${key.length * 8}-cbc`, key, Buffer.alloc(BLOCK));
+    decipher.setAutoPadding(false);
+    return Buffer.concat([decipher.update(bytes), decipher.final()]);
+  };
+  const guessed = plainOf(cipher).subarray(BLOCK, 2 * BLOCK);
+  const hour = guessed.toString('latin1').slice(-3, -1);
+  for (const zone of '123456789') {
+    const wanted = Buffer.from(`|#${account}|NMH${zone}]_${hour}:`, 'latin1');
+    if (wanted.length !== BLOCK) throw new Error('an account of four digits is forged here');
+    const forged = Buffer.from(cipher);
+    for (let i = 0; i < BLOCK; i++)
+      forged[i] = (forged[i] as number) ^ (guessed[i] as number) ^ (wanted[i] as number);
+    const garbled = plainOf(forged).subarray(0, BLOCK);
+    if ([0x7c, 0x5b, 0x5d].some((byte) => garbled.includes(byte))) continue;
+    const head = body.slice(0, at).replace(/^"\*[A-Z-]+"/, '"*SIA-DCS"');
+    return dc09Frame(`${head}${forged.toString('hex').toUpperCase()}`);
+  }
+  throw new Error('no cancel whose garbled block holds no | [ ]');
 }
 
 /** The presses stored in EVENTS for a test account (`testAccount`'s serial), in the order stored. */
@@ -97,4 +136,29 @@ export async function storedPresses(
     if (event?.subject === `DC09-${account}` && event.type === 'pendant.pressed') out.push(event);
   }
   return out;
+}
+
+/**
+ * A KV bucket in memory that counts its writes; `down` fails every call, `silent` never answers a
+ * read. Its entries were written at the epoch (`created`).
+ */
+export function memoryBucket(held: Record<string, unknown> = {}) {
+  const state = { writes: [] as [string, unknown][], down: false, silent: false };
+  const kv: Pick<KV, 'get' | 'put'> = {
+    get: (async (key: string) => {
+      if (state.silent) return new Promise(() => {});
+      if (state.down) throw new Error('bucket down');
+      const value = held[key];
+      return value === undefined
+        ? null
+        : { operation: 'PUT', created: new Date(0), string: () => JSON.stringify(value) };
+    }) as unknown as KV['get'],
+    put: (async (key: string, value: string) => {
+      if (state.down) throw new Error('bucket down');
+      held[key] = JSON.parse(value);
+      state.writes.push([key, JSON.parse(value)]);
+      return state.writes.length;
+    }) as unknown as KV['put'],
+  };
+  return { kv, state, held };
 }
