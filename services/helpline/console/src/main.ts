@@ -109,7 +109,12 @@ whenPresenceChanges((presence) => {
 });
 
 whenCaseChanges(onCase);
-whenSnapshot(renderQueue);
+// A new stream opens with the open cases alone: a case on screen that was closed (or changed)
+// while this console was not hearing its stream gets no change of its own, so it is read again.
+whenSnapshot(() => {
+  renderQueue();
+  if (state.selected) refreshDetail(state.selected);
+});
 onCaseChange((c, before) => {
   renderQueue();
   announce(c, before);
