@@ -106,6 +106,12 @@ export function createTriageMetrics(registry: Registry) {
       help: 'Times Redis was found to have lost the timer index while running, which was then rebuilt',
       registers: [registry],
     }),
+    alarmsAheadOfState: new Counter({
+      name: 'triage_alarms_ahead_of_state_total',
+      help: 'Alarms an alarm lane acked once their alerts were stored, with Redis away: their state saved by their partition lane. state="unknown": decided without the resident state',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
     eventIndexSkipped: new Counter({
       name: 'triage_event_index_skipped_total',
       help: 'Events acked without their index write, which Redis did not take in time: each claimed as a gap in its resident index until Redis answers for it',

@@ -11,6 +11,7 @@ import {
   startConsumerLoop,
 } from '@telecare/platform';
 import { type EventProcessor, SERVICE } from './processor.ts';
+import { RedisAwayError } from './redis-away.ts';
 import { TimerGate } from './timer-gate.ts';
 import type { TimerStore } from './timers.ts';
 
@@ -272,7 +273,9 @@ export function runLaneWorkers(options: {
       try {
         await fireDue(state, partition);
       } catch (err) {
-        log.warn({ err, partition }, 'could not read due timers; retrying');
+        // Redis away is logged once, as it goes (`RedisAway`), not on every round.
+        if (!(err instanceof RedisAwayError))
+          log.warn({ err, partition }, 'could not read due timers; retrying');
       }
     };
   };

@@ -17,9 +17,12 @@ import {
   type MessageContext,
   PoisonMessageError,
   SpanKind,
+  sleep,
+  TimeoutError,
   TransientError,
   traceIdOf,
   traceparentContext,
+  within,
 } from '@telecare/platform';
 import {
   AreaState,
@@ -155,61 +158,153 @@ export class EventProcessor {
     partition: number | undefined,
   ): Promise<void> {
     const stopTimer = this.#metrics.evaluationSeconds.startTimer();
-    await this.#underLock(event.residentid, async () => {
-      // Sent now, beside the state's load and save, and stored before the event is acked (or,
-      // Redis not taking it in time, claimed as a gap of the resident's index).
-      const indexing =
-        partition === undefined ? undefined : this.#index?.send(event.residentid, message.seq, partition);
-      const state = (await this.#store.load(event.residentid)) ?? initialState(event.residentid);
-      const device = await this.#device(event.subject).catch(() => undefined);
-      const away = this.#away(event.residentid);
-      const now = this.#clock.now();
-      let result: Evaluation;
-      try {
-        const stopRules = this.#metrics.rulesSeconds.startTimer();
-        result = evaluate(
-          state,
-          { kind: 'event', event, now, ...(device ? { device } : {}), ...(away ? { away } : {}) },
-          this.#rules,
-        );
-        stopRules();
-      } catch (err) {
-        // A rule that throws will throw again on every redelivery and would hold up the whole
-        // partition behind it; dead-letter the event so it is visible and the others flow.
-        this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
-        throw new PoisonMessageError(`rules failed: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          context: { reason: 'unhandled', eventId: event.id },
-        });
-      }
-      const traceparent = message.traceparent || event.traceparent;
-      // A home's own mains.lost waits for its district's area decision (see decideHold).
-      const { pass, held } = holdForArea(event, result.alerts, this.#rules);
-      for (const alert of pass) await this.#publishAlert(alert, traceparent);
-      for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
-      // The timers' index and the state in one round trip to Redis, after the timers' records.
-      await this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
-      // Waited for only as long as Redis answers: an event the state did not need Redis for is
-      // not held by its index, which claims a gap instead (see `EventIndex.settle`).
-      if (indexing && !(await this.#index?.settle(indexing, event.residentid, message.seq)))
-        this.#metrics.eventIndexSkipped.inc();
-      // A state as loaded is held already (by `load`); a changed one is held once it is saved.
-      if (result.state !== state) this.#store.remember(result.state);
-      // An alarm is read twice, by its own lane and by its partition's: count it once. An event
-      // that no rule concerns leaves the state as it was too, but it is not a repeat.
-      this.#heldAway(result.held);
-      this.#suppressed(result.suppressed);
-      if (result.duplicate) this.#metrics.duplicateEvents.inc();
-      else this.#metrics.eventsEvaluated.inc({ type: event.type });
-      if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000)
-        this.#metrics.lateEvents.inc();
-      for (const merged of result.merged)
-        this.#log.info(
-          { alertId: merged.alertId, eventId: merged.eventId },
-          'event merged into an open alert',
-        );
-    });
+    if (partition === undefined) await this.#alarm(event, message);
+    else await this.#underLock(event.residentid, () => this.#step(event, message, partition));
     stopTimer();
+  }
+
+  /**
+   * An alarm lane's event: its resident's step, unless their lock is not free within
+   * `ALARM_STATE_WAIT_MS` (their partition lane holds it, waiting for Redis). Then it is decided
+   * without the lock, from the state held in memory (or none), its alerts stored and the rest left
+   * to its partition lane; the step, once it gets the lock, does nothing.
+   */
+  async #alarm(event: TelecareEvent, message: Pick<MessageContext, 'traceparent' | 'seq'>): Promise<void> {
+    let begun = false;
+    let abandoned = false;
+    const step = this.#underLock(event.residentid, async () => {
+      if (abandoned) return;
+      begun = true;
+      await this.#step(event, message, undefined);
+    });
+    await Promise.race([step.catch(() => undefined), sleep(ALARM_STATE_WAIT_MS)]);
+    if (begun) return step;
+    abandoned = true;
+    step.catch(() => undefined);
+    const state = this.#store.peek(event.residentid);
+    const { pass } = await this.#alert(event, message, state ?? initialState(event.residentid));
+    this.#aheadOfState(event, pass, state === undefined);
+  }
+
+  /**
+   * One event under its resident's lock. Given the partition it was read on (`undefined`: an alarm
+   * lane), its sequence goes into its resident's index.
+   */
+  async #step(
+    event: TelecareEvent,
+    message: Pick<MessageContext, 'traceparent' | 'seq'>,
+    partition: number | undefined,
+  ): Promise<void> {
+    // Sent now, beside the state's load and save, and stored before the event is acked (or,
+    // Redis not taking it in time, claimed as a gap of the resident's index).
+    const indexing =
+      partition === undefined ? undefined : this.#index?.send(event.residentid, message.seq, partition);
+    // An alarm lane does not wait for Redis: a state it cannot have at once is decided without.
+    const loaded =
+      partition === undefined
+        ? await this.#alarmState(event.residentid)
+        : await this.#store.load(event.residentid);
+    const state =
+      loaded === UNKNOWN ? initialState(event.residentid) : (loaded ?? initialState(event.residentid));
+    const { result, pass, held, now } = await this.#alert(event, message, state);
+    // An alarm lane's part is done once its alerts are stored: with Redis away, the rest of the
+    // event (its state, timers and holds) is its partition lane's, which reads it too, in order,
+    // and acks it only once all of it is durable.
+    if (partition === undefined && (loaded === UNKNOWN || this.#store.redisAway))
+      return this.#aheadOfState(event, pass, loaded === UNKNOWN);
+    for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
+    // The timers' index and the state in one round trip to Redis, after the timers' records.
+    const applying = this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
+    try {
+      await (partition === undefined ? within(applying, ALARM_SAVE_WAIT_MS) : applying);
+    } catch (err) {
+      if (partition !== undefined || !(redisFailed(err) || err instanceof TimeoutError)) throw err;
+      // A save still on its way is not waited for: what Redis holds is read again by the next
+      // event (a save that lands late is a list the next change was not made from: written whole).
+      applying.catch(() => undefined);
+      this.#store.forget(event.residentid);
+      return this.#aheadOfState(event, pass, false);
+    }
+    // Waited for only as long as Redis answers: an event the state did not need Redis for is
+    // not held by its index, which claims a gap instead (see `EventIndex.settle`).
+    if (indexing && !(await this.#index?.settle(indexing, event.residentid, message.seq)))
+      this.#metrics.eventIndexSkipped.inc();
+    // A state as loaded is held already (by `load`); a changed one is held once it is saved.
+    if (result.state !== state) this.#store.remember(result.state);
+    // An alarm is read twice, by its own lane and by its partition's: count it once. An event
+    // that no rule concerns leaves the state as it was too, but it is not a repeat.
+    this.#heldAway(result.held);
+    this.#suppressed(result.suppressed);
+    if (result.duplicate) this.#metrics.duplicateEvents.inc();
+    else this.#metrics.eventsEvaluated.inc({ type: event.type });
+    if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000) this.#metrics.lateEvents.inc();
+    for (const merged of result.merged)
+      this.#log.info({ alertId: merged.alertId, eventId: merged.eventId }, 'event merged into an open alert');
+  }
+
+  /**
+   * Evaluates an event against `state` and stores the alerts that are not held for their area:
+   * what it decided, and the alerts held.
+   */
+  async #alert(event: TelecareEvent, message: Pick<MessageContext, 'traceparent'>, state: ResidentState) {
+    const device = await this.#device(event.subject).catch(() => undefined);
+    const away = this.#away(event.residentid);
+    const now = this.#clock.now();
+    let result: Evaluation;
+    try {
+      const stopRules = this.#metrics.rulesSeconds.startTimer();
+      result = evaluate(
+        state,
+        { kind: 'event', event, now, ...(device ? { device } : {}), ...(away ? { away } : {}) },
+        this.#rules,
+      );
+      stopRules();
+    } catch (err) {
+      // A rule that throws will throw again on every redelivery and would hold up the whole
+      // partition behind it; dead-letter the event so it is visible and the others flow.
+      this.#log.error({ err, eventId: event.id }, 'rules failed on an event');
+      throw new PoisonMessageError(`rules failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        context: { reason: 'unhandled', eventId: event.id },
+      });
+    }
+    const traceparent = message.traceparent || event.traceparent;
+    // A home's own mains.lost waits for its district's area decision (see decideHold).
+    const { pass, held } = holdForArea(event, result.alerts, this.#rules);
+    for (const alert of pass) await this.#publishAlert(alert, traceparent);
+    return { result, pass, held, now };
+  }
+
+  /**
+   * An alarm lane's resident state: `UNKNOWN` when Redis is away or does not give it within
+   * `ALARM_STATE_WAIT_MS`, and the alarm is then decided without it (from an empty state).
+   */
+  async #alarmState(residentId: string): Promise<ResidentState | undefined | typeof UNKNOWN> {
+    const loading = this.#store.load(residentId);
+    try {
+      return await within(loading, ALARM_STATE_WAIT_MS);
+    } catch {
+      // A load still on its way is not waited for; its failure is not news.
+      loading.catch(() => undefined);
+      return UNKNOWN;
+    }
+  }
+
+  /**
+   * An alarm whose alerts are stored but whose state the alarm lane could not save (Redis away):
+   * acked on its alarm lane, so the next alarm is not held behind it; its partition lane saves it.
+   */
+  #aheadOfState(event: TelecareEvent, alerts: readonly Alert[], unknown: boolean): void {
+    this.#metrics.alarmsAheadOfState.inc({ state: unknown ? 'unknown' : 'held' });
+    this.#log.warn(
+      {
+        eventId: event.id,
+        residentId: event.residentid,
+        alertIds: alerts.map((alert) => alert.id),
+        withoutState: unknown,
+      },
+      'alarm alerted with Redis away: its state is saved by its partition lane',
+    );
   }
 
   /**
@@ -467,6 +562,18 @@ export class EventProcessor {
     );
   }
 }
+
+/** An alarm lane waits this long for its resident's state, then decides the alarm without it. */
+export const ALARM_STATE_WAIT_MS = 250;
+/**
+ * An alarm lane waits this long for its state's save (its alerts are stored by then), then leaves
+ * the save to its partition lane: the next alarm of its lane is not held behind a Redis that does
+ * not answer.
+ */
+export const ALARM_SAVE_WAIT_MS = 250;
+const UNKNOWN = Symbol('state unknown');
+
+const redisFailed = (err: unknown): boolean => dependencyOf(err) === 'redis';
 
 const dependencyOf = (err: unknown): string =>
   err instanceof TransientError ? String(err.context.dependency ?? 'unknown') : 'unknown';

@@ -37,6 +37,7 @@ import {
   runLaneWorkers,
 } from './partitions.ts';
 import { EventProcessor, SERVICE } from './processor.ts';
+import { RedisAway } from './redis-away.ts';
 import { registerRulesApi } from './rules-api.ts';
 import { RulesStore } from './rules-store.ts';
 import { forgettingStates, StateStore } from './state-store.ts';
@@ -87,6 +88,8 @@ async function wireTriage(
   // Before the rules: the copy of their history is kept in Redis.
   service.step('connecting to Redis');
   const redis = await service.redis({ url: config.REDIS_URL });
+  // Reads fail at once while Redis is known not to answer, logged as it goes and comes back.
+  RedisAway.of(redis, logger);
   service.step('opening the rule set in force');
   const rules = await RulesStore.open({ nc, names: n, redis, fallback, clock, logger, replicas });
   lifecycle.add('rules', () => rules.close());

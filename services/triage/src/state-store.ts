@@ -10,6 +10,7 @@ import {
   type StoredLayout,
 } from '@telecare/rules';
 import type { LaneWork } from './leases.ts';
+import { RedisAway } from './redis-away.ts';
 import type { ScriptWrites } from './timers.ts';
 
 /**
@@ -108,6 +109,11 @@ export class StateStore {
     this.#loaded = options.loaded ?? (() => undefined);
   }
 
+  /** Whether Redis is known not to answer now: a load not held in memory fails at once (`RedisAway`). */
+  get redisAway(): boolean {
+    return RedisAway.of(this.#redis).away;
+  }
+
   /** States held in memory now. */
   get held(): number {
     return this.#held.size;
@@ -122,6 +128,11 @@ export class StateStore {
       const oldest = this.#held.keys().next().value;
       if (oldest !== undefined) this.#held.delete(oldest);
     }
+  }
+
+  /** The resident's state held in memory, if it is (not counted as a use). */
+  peek(residentId: string): ResidentState | undefined {
+    return this.#held.get(residentId);
   }
 
   /** Drops a resident's copy: the next load reads Redis (after a failure part-way through an event). */
@@ -157,11 +168,9 @@ export class StateStore {
     let list: string[];
     let legacy: string | null;
     try {
-      const replies = await this.#redis
-        .pipeline()
-        .lrange(this.key(residentId), 0, -1)
-        .get(this.legacyKey(residentId))
-        .exec();
+      const replies = await RedisAway.of(this.#redis).read('a state load', () =>
+        this.#redis.pipeline().lrange(this.key(residentId), 0, -1).get(this.legacyKey(residentId)).exec(),
+      );
       const [[listErr, listValue] = [null, []], [legacyErr] = [null]] = replies ?? [];
       // A key of another type where the list goes is as unreadable as a list that is not a state.
       const unreadable = listErr !== null && /WRONGTYPE/.test(listErr.message);

@@ -9,6 +9,7 @@ import {
   TransientError,
 } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
+import { RedisAway } from './redis-away.ts';
 
 /** The durable timer bucket of a namespace. */
 export const timerBucket = (n: Names): string => n.kv.triageTimers;
@@ -390,8 +391,10 @@ export class TimerStore {
 
   /** Timers of a partition due by `now`, earliest first (their records; stale index entries dropped). */
   async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
-    await this.#indexWhole();
-    const ids = await this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
+    const ids = await RedisAway.of(this.#redis).read('a due timers read', async () => {
+      await this.#indexWhole();
+      return this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
+    });
     const timers: Timer[] = [];
     for (const id of ids) {
       const record = await this.#record(id, partition);
@@ -433,7 +436,9 @@ export class TimerStore {
 
   /** The earliest due time in a partition's index, or undefined when it has none. */
   async nextDue(partition: number): Promise<number | undefined> {
-    const [, score] = await this.#redis.zrange(this.indexKey(partition), '0', '0', 'WITHSCORES');
+    const [, score] = await RedisAway.of(this.#redis).read('a due timers read', () =>
+      this.#redis.zrange(this.indexKey(partition), '0', '0', 'WITHSCORES'),
+    );
     return score === undefined ? undefined : Number(score);
   }
 

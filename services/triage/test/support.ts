@@ -16,18 +16,22 @@ import {
   jetstream,
   jetstreamManager,
   type Logger,
+  ManualClock,
   type NatsConnection,
 } from '@telecare/platform';
 import { parseRuleSet } from '@telecare/rules';
 import {
   cleanupNamespace,
+  freePort,
+  OwnServer,
   openBucket,
   servers,
   serviceEnv,
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import { consumerName, loadTriageConfig, timerBucket } from '../src/index.ts';
+import { onTestFinished } from 'vitest';
+import { consumerName, loadTriageConfig, startTriage, type TriageHandle, timerBucket } from '../src/index.ts';
 
 /** The fixed time the tests' ManualClock starts at. */
 export const T0 = Date.parse('2026-11-22T10:00:00.000Z');
@@ -340,4 +344,56 @@ export function residentPublisher(
     });
     return ack.seq;
   };
+}
+
+/** The helpline's token of the tests that read the event index. */
+export const HELPLINE_TOKEN = 'test-helpline-triage-token-0123456789';
+
+/**
+ * One triage (one partition, no leases, the lease rules, a ManualClock at T0) on a Redis of its
+ * own, for a test file to kill, stop and start again; `close` for afterAll.
+ */
+export async function triageOnOwnRedis(label: string, logger: Logger) {
+  const redisServer = await OwnServer.start('redis', await freePort());
+  const testbed = triageTestbed(label, 1, logger, {
+    HELPLINE_TRIAGE_TOKEN: HELPLINE_TOKEN,
+    REDIS_URL: redisServer.url,
+    TRIAGE_LEASES: 'false',
+  });
+  const clients = await testbed.connect();
+  const triage: TriageHandle = await startTriage(testbed.config, {
+    logger,
+    clock: new ManualClock(T0),
+    ruleSet: LEASE_RULES,
+  });
+  return {
+    redisServer,
+    testbed,
+    ...clients,
+    triage,
+    async close(): Promise<void> {
+      await triage.close();
+      await clients.nc.close();
+      redisServer.destroy();
+      await cleanupNamespace(testbed.ns);
+    },
+  };
+}
+
+/**
+ * Stops a server (SIGSTOP: its connections stay up and nothing is answered) until the test ends or
+ * the returned function is called.
+ */
+export function pauseServer(server: OwnServer): () => void {
+  const pid = server.pid() as number;
+  process.kill(pid, 'SIGSTOP');
+  const resume = (): void => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // Gone already: nothing to continue.
+    }
+  };
+  onTestFinished(resume);
+  return resume;
 }

@@ -1,0 +1,123 @@
+import type { EventType } from '@telecare/contracts';
+import { createLogger, type JetStreamClient, type JetStreamManager, sleep } from '@telecare/platform';
+import { type OwnServer, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { pauseServer, readAlerts, residentPublisher, triageOnOwnRedis, unackedOn } from './support.ts';
+
+// While Redis is away an alarm reaches ALERTS within a second, whether or not the resident's
+// state is held, and the alarm lane is not held behind it. This file kills, stops and starts a
+// Redis of its own.
+const PARTITIONS = 1;
+const logger = createLogger('triage-redis-away-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+/** Waits that a loaded machine may stretch: each is for a condition, never spent on a quiet one. */
+const PATIENCE_MS = 30_000;
+/** Press to alert: what a press is owed with Redis away. */
+const ALARM_MS = 1_000;
+
+let bed: Awaited<ReturnType<typeof triageOnOwnRedis>> | undefined;
+let redisServer: OwnServer;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+const n = () => (bed as NonNullable<typeof bed>).testbed.n;
+const unacked = () => unackedOn(jsm, n(), 0);
+
+beforeAll(async () => {
+  bed = await triageOnOwnRedis('triage-redisaway', logger);
+  ({ redisServer, js, jsm } = bed);
+}, 60_000);
+
+afterAll(async () => {
+  await bed?.close();
+});
+
+/** Publishes a press of the resident's and resolves with how long its alert took to be in ALERTS. */
+async function pressToAlert(residentId: string, publishOf: (type: EventType) => Promise<number>) {
+  const before = (await readAlerts(jsm, n())).filter(
+    (stored) => stored.alert.residentId === residentId,
+  ).length;
+  const sentAt = performance.now();
+  await publishOf('pendant.pressed');
+  await waitFor(
+    async () =>
+      (await readAlerts(jsm, n())).filter((stored) => stored.alert.residentId === residentId).length > before,
+    { what: `the press of ${residentId} alerted with Redis down`, timeoutMs: PATIENCE_MS, intervalMs: 20 },
+  );
+  return performance.now() - sentAt;
+}
+
+describe('triage while Redis is away', () => {
+  it('stores an alarm in ALERTS within a second, the first press after Redis goes and presses later in the outage, whether or not the state is held', async () => {
+    const warm = residentPublisher(js, n, 'res_away_warm', PARTITIONS);
+    // With Redis up: this resident's state is saved and held in memory from now on.
+    await warm('pendant.pressed');
+    await waitFor(async () => (await unacked()) === 0, {
+      what: 'the first press read',
+      timeoutMs: PATIENCE_MS,
+    });
+
+    await redisServer.kill();
+    // Back for the next test whatever this one did (a running server is left as it is).
+    onTestFinished(() => redisServer.start());
+    const took: Record<string, number> = {};
+    // The first press after Redis went, of a resident whose state is not held.
+    took.coldFirst = await pressToAlert(
+      'res_away_cold1',
+      residentPublisher(js, n, 'res_away_cold1', PARTITIONS),
+    );
+    took.warmFirst = await pressToAlert('res_away_warm', warm);
+    // Further into the outage: the client tries to reconnect every 2 s from 11 s on, as it does a
+    // minute or an hour in.
+    await sleep(12_000);
+    for (let i = 0; i < 3; i++) {
+      const residentId = `res_away_cold_later${i}`;
+      took[`coldLater${i}`] = await pressToAlert(
+        residentId,
+        residentPublisher(js, n, residentId, PARTITIONS),
+      );
+      took[`warmLater${i}`] = await pressToAlert('res_away_warm', warm);
+    }
+    for (const [which, ms] of Object.entries(took)) expect(ms, which).toBeLessThan(ALARM_MS);
+
+    // Nothing is acked that is not durable: the cold residents' presses wait for Redis to save
+    // their states, and once it is back every event is acked and each alert is there once.
+    redisServer.start();
+    await waitFor(async () => (await unacked()) === 0, {
+      what: 'every press acked once Redis is back',
+      timeoutMs: PATIENCE_MS,
+      intervalMs: 100,
+    });
+    const ids = (await readAlerts(jsm, n())).map((stored) => stored.alert.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toHaveLength(1 + Object.keys(took).length);
+  }, 120_000);
+
+  it('stores alarms in ALERTS within a second, one after another, when Redis is connected but does not answer', async () => {
+    const warm = residentPublisher(js, n, 'res_stopped_warm', PARTITIONS);
+    await warm('pendant.pressed');
+    await waitFor(async () => (await unacked()) === 0, {
+      what: 'the first press read',
+      timeoutMs: PATIENCE_MS,
+    });
+    // Stopped, not killed: the connection stays up and every command waits for an answer.
+    const resume = pauseServer(redisServer);
+    const took: Record<string, number> = {};
+    for (let i = 0; i < 2; i++) {
+      // The warm resident's state is saved after its alert: a save Redis does not answer.
+      took[`warm${i}`] = await pressToAlert('res_stopped_warm', warm);
+      const residentId = `res_stopped_cold${i}`;
+      took[`cold${i}`] = await pressToAlert(residentId, residentPublisher(js, n, residentId, PARTITIONS));
+    }
+    for (const [which, ms] of Object.entries(took)) expect(ms, which).toBeLessThan(ALARM_MS);
+
+    resume();
+    await waitFor(async () => (await unacked()) === 0, {
+      what: 'every press acked once Redis answers',
+      timeoutMs: PATIENCE_MS,
+      intervalMs: 100,
+    });
+    const mine = (await readAlerts(jsm, n())).filter((stored) =>
+      stored.alert.residentId.startsWith('res_stopped'),
+    );
+    expect(new Set(mine.map((stored) => stored.alert.id)).size).toBe(1 + Object.keys(took).length);
+  }, 120_000);
+});
