@@ -147,7 +147,7 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     ),
     padRefused: new Counter({
       name: 'gateway_dc09_pad_refused_total',
-      help: 'Encrypted frames of an account refused for a pad unlike those its accepted frames showed (also counted in gateway_dc09_forged_total, reason pad), by account: a forgery, or a panel whose new firmware pads another way (save the account again in the registry to learn its pads anew)',
+      help: 'Encrypted frames of an account whose pad was unlike those its accepted frames showed, refused or taken for their life-critical alarms alone (also counted in gateway_dc09_forged_total, reason pad), by account: a forgery, or a panel whose new firmware pads another way (save the account again in the registry to learn its pads anew)',
       labelNames: ['account'] as const,
       registers: [registry],
     }),
