@@ -13,6 +13,7 @@ import {
 } from '@telecare/contracts';
 import {
   changeNear,
+  dayOff,
   type PanelClockBook,
   type PanelSeen,
   type PanelStamp,
@@ -506,7 +507,8 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     late = skew < -ctx.window.behindMs && alarm && skew >= -lateAlarmMs;
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
       const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
-      const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
+      const said = outsideWindow(content.timestamp, skew, zone, hoursOff, dayOff(skew, ctx.window));
+      const refusal = refuse('bad-frame', said, entry);
       return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
   }
@@ -705,9 +707,13 @@ function outsideWindow(
   skewMs: number,
   zone: PanelZone,
   hoursOff: number | undefined,
+  daysOff: 1 | -1 | undefined,
 ): string {
   const clock = zone ? ` (read on ${zoneName(zone)})` : '';
   const said = `timestamp ${timestamp.toISOString()}${clock} is ${Math.round(skewMs / 1000)} s from ours; outside the window`;
+  // Taken as the day it meant, yesterday's recording of the same time would be a frame of today.
+  if (daysOff !== undefined)
+    return `${said}; it is a day ${daysOff > 0 ? 'ahead of' : 'behind'} ours: a date written out of step with its time (a local date beside a UTC time, or a date rolled over before or after the time)? Refused, as a recording a day old would be: set the panel's date and time (a NAK carries ours)`;
   if (hoursOff === undefined) return said;
   const way = hoursOff > 0 ? 'ahead of' : 'behind';
   return `${said}; it is ${Math.abs(hoursOff)} h ${way} UTC: a panel clock on local time? Set the account's clockZone (dc09ClockZone in the registry)`;
