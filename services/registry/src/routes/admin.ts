@@ -49,12 +49,16 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
         });
       // A repeat is answered with the kept answer as it was (its status set by `once`).
       if (replayed) return reply.send(result as unknown as ReturnType<typeof importAnswer>['body']);
+      let pending: number | undefined;
       if (result.imported) {
-        await ctx.publishedAll(result.serials);
-        log.info({ residents: result.residents.length, devices: result.devices.length }, 'import committed');
+        pending = await ctx.publishedAll(result.serials);
+        log.info(
+          { residents: result.residents.length, devices: result.devices.length, pending },
+          'import committed',
+        );
       }
       const { status, body } = importAnswer(result, issuing);
-      return reply.code(status).send(body);
+      return reply.code(status).send(pending === undefined ? body : { ...body, pending });
     },
 
     createToken: async (req, reply) => {
