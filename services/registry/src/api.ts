@@ -36,7 +36,7 @@ export interface ApiDeps {
   /** The resident-away bucket triage follows (absent in tests that mount the routes alone). */
   away?: AwayPublisher;
   credentials: CredentialAuthority | undefined;
-  /** Devices whose copies `publishedAll` publishes together, a chunk (REGISTRY_PUBLISH_WINDOW; 32 unless told). */
+  /** Devices whose copies `publishedAll` publishes together, a chunk (REGISTRY_PUBLISH_WINDOW; 256 unless told). */
   publishWindow?: number;
   clock: Clock;
   logger: Logger;
@@ -133,7 +133,7 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     },
     publishedAll: async (serials) => {
       // A chunk at a time, each device once in it: its copies are never published twice at once.
-      const window = deps.publishWindow ?? 32;
+      const window = deps.publishWindow ?? 256;
       const pending = await Promise.all([
         deps.deviceMap.publishMany(serials, window),
         deps.dc09.publishMany(serials, window),
