@@ -189,8 +189,8 @@ export class Dc09AccountPublisher {
    * nothing more for them); those accounts' entries read side by side; the rows read again in one
    * statement; each written at the revision read, side by side, as `#putCurrent` writes one. A
    * device whose account changed between the two reads, or whose write conflicts or fails, goes
-   * through `publish` alone. Once NATS failed every read of a chunk, the accounts of the rest are
-   * not tried now. Answers the serials not published (retried with backoff). Never throws.
+   * through `publish` alone. Once NATS failed every read of a chunk (or the bucket could not be
+   * opened), the accounts of the rest are not tried now. Answers the serials not published (retried with backoff). Never throws.
    */
   async publishMany(serials: readonly string[], chunk: number): Promise<string[]> {
     const pending: string[] = [];
@@ -204,8 +204,9 @@ export class Dc09AccountPublisher {
         pending.push(...done.failed);
       } catch (err) {
         this.#log.warn({ err, of: part.length }, 'dc09 account puts failed; will retry');
-        for (const serial of part) this.#scheduleRetry(serial, undefined, 0);
+        for (const serial of part) if (!this.#pending.has(serial)) this.#scheduleRetry(serial, undefined, 0);
         pending.push(...part);
+        unreachable = true;
       }
     }
     return pending;

@@ -15,6 +15,8 @@ import type { MapRows, RegistryStore } from './store.ts';
 export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed';
 
 const CAS_ATTEMPTS = 5;
+/** Serials the start-up sync reads and writes together (`#reconcileChunk`). */
+const SYNC_CHUNK = 256;
 
 /** JetStream "wrong last sequence": someone else wrote the key between our read and our write. */
 export const isRevisionConflict = (err: unknown): boolean =>
@@ -228,33 +230,33 @@ export class DeviceMapPublisher {
   /**
    * Makes the bucket match PostgreSQL: puts every mapped device and deletes keys for serials that
    * are no longer mapped. Keys are listed before rows are read, so a device committed meanwhile
-   * cannot be mistaken for a leftover and deleted. An entry the bucket does not already hold as the
-   * rows read here have it, and every leftover key, is brought in step from the bucket and fresh
-   * rows (`#reconcile`), so neither a snapshot older than a change published meanwhile nor an entry
-   * dated ahead of PostgreSQL's rows is left as it is.
+   * cannot be mistaken for a leftover and deleted. Every mapped device, and every leftover key, is
+   * brought in step from the bucket and fresh rows a chunk at a time (`#reconcileChunk`, as an
+   * import's are), so neither a snapshot older than a change published meanwhile nor an entry
+   * dated ahead of PostgreSQL's rows is left as it is. Throws once an entry could not be written.
    */
   async syncAll(): Promise<Record<MapOutcome, number>> {
     // Opened (created if missing) before it is read whole.
-    const kv = await this.open();
+    await this.open();
     const counts: Record<MapOutcome, number> = { written: 0, unchanged: 0, deleted: 0, absent: 0, failed: 0 };
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
-    for await (const { device, resident } of this.#store.allMapRows()) {
-      const entry = buildDeviceMapEntry(device, resident);
-      if (!entry) continue;
+    const reconcile = async (serials: readonly string[]) => {
+      for (const outcome of (await this.#reconcileChunk(serials)).values()) counts[outcome]++;
+      if (counts.failed > 0) throw new Error(`device map sync: ${counts.failed} entries not written`);
+    };
+    let chunk: string[] = [];
+    for await (const { device, resident } of this.#store.allMapRows(SYNC_CHUNK)) {
+      if (!buildDeviceMapEntry(device, resident)) continue;
       leftovers.delete(device.serial);
-      const current = await kv.get(device.serial);
-      const outcome =
-        current?.operation === 'PUT' && sameEntry(current.string(), canonical(entry))
-          ? 'unchanged'
-          : await this.#reconcile(device.serial);
-      if (outcome !== 'absent') this.#puts.inc({ outcome });
-      counts[outcome]++;
+      chunk.push(device.serial);
+      if (chunk.length < SYNC_CHUNK) continue;
+      await reconcile(chunk);
+      chunk = [];
     }
-    for (const serial of leftovers) {
-      const outcome = await this.#reconcile(serial);
-      if (outcome !== 'absent') this.#puts.inc({ outcome });
-      counts[outcome]++;
-    }
+    await reconcile(chunk);
+    const left = [...leftovers];
+    for (let from = 0; from < left.length; from += SYNC_CHUNK)
+      await reconcile(left.slice(from, from + SYNC_CHUNK));
     this.#log.info(counts, 'device map in step with postgres');
     return counts;
   }
