@@ -28,6 +28,7 @@ export {
   repairedAlarmDetail,
 } from './deadletter.ts';
 export {
+  acceptedDevicePayload,
   DeviceAck,
   DeviceConfig,
   DeviceEventPayload,
