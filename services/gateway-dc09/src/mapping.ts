@@ -50,6 +50,9 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   GH: 'gas.restored',
   KA: 'heat.detected',
   KH: 'heat.restored',
+  // DC-03's Heat Restoral: "alarm/trouble condition has been eliminated", the zone back to normal (a
+  // panel's one restore for both). A heat case it restores stays queued for an operator.
+  KR: 'heat.restored',
   ZA: 'temperature.low',
   ZH: 'temperature',
   WA: 'flood.detected',
