@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEVICE_EVENT_TYPES, DeviceEventTypeSchema, DeviceKind } from './taxonomy.ts';
+import { DeviceEventTypeSchema, DeviceKind } from './taxonomy.ts';
 
 /** A device serial: safe in an MQTT topic, a NATS subject token and a KV key. */
 export const Serial = z
@@ -80,76 +80,6 @@ export const DeviceEventPayload = z
     }
   });
 export type DeviceEventPayload = z.infer<typeof DeviceEventPayload>;
-
-/** A field of an `EVENT_DATA_SCHEMAS` entry as `acceptedDevicePayload` checks it, without zod. */
-type DataField = readonly [name: string, required: boolean, valid: (value: unknown) => boolean];
-
-const numberIn =
-  (min: number, max: number) =>
-  (value: unknown): boolean =>
-    typeof value === 'number' && value >= min && value <= max;
-
-/**
- * `EVENT_DATA_SCHEMAS` as plain checks, for the payloads a device sends all day. Kept to the
- * schemas by a property test (contracts.test.ts: whatever this accepts, the schema accepts the same).
- */
-const DATA_FIELDS: { readonly [type in keyof typeof EVENT_DATA_SCHEMAS]: readonly DataField[] } = {
-  heartbeat: [
-    ['batteryPercent', false, numberIn(0, 100)],
-    ['signalDbm', false, numberIn(-150, 0)],
-    ['mains', false, (value) => typeof value === 'boolean'],
-  ],
-  temperature: [['celsius', true, numberIn(-50, 100)]],
-  'battery.low': [['batteryPercent', false, numberIn(0, 100)]],
-  'medication.taken': [['doseId', false, (value) => typeof value === 'string' && value.length <= 64]],
-  'medication.due': [['doseId', false, (value) => typeof value === 'string' && value.length <= 64]],
-};
-
-const DEVICE_TYPES: ReadonlySet<string> = new Set(DEVICE_EVENT_TYPES);
-const PRINTABLE_ID = /^[\x21-\x7e]+$/;
-/** The schema's own pattern for `at`: the same test, without a parse around it. */
-const DEVICE_TIME: RegExp = IsoDateTime._zod.pattern;
-
-/**
- * What `DeviceEventPayload.safeParse(json)` gives for a payload it accepts, decided without zod
- * for the ordinary payload; undefined for anything else, which is then for the schema to accept or
- * refuse in its own words. Every device message is read so, and the schema's object copies and
- * refinement cost a device event more than the rest of its checks together. `json` is
- * `JSON.parse`'s fresh object: its `data` becomes the payload's, not a copy.
- */
-export function acceptedDevicePayload(json: unknown): DeviceEventPayload | undefined {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
-  const { id, type, at, seq, data } = json as Record<string, unknown>;
-  if (typeof id !== 'string' || id.length < 8 || id.length > 64 || !PRINTABLE_ID.test(id)) return undefined;
-  if (typeof type !== 'string' || !DEVICE_TYPES.has(type)) return undefined;
-  if (typeof at !== 'string' || !DEVICE_TIME.test(at)) return undefined;
-  if (seq !== undefined && !(Number.isSafeInteger(seq) && (seq as number) >= 0)) return undefined;
-  let fields: Record<string, unknown>;
-  if (data === undefined) fields = {};
-  else if (
-    typeof data !== 'object' ||
-    data === null ||
-    Array.isArray(data) ||
-    // The schema's copy of the record would not keep this key.
-    Object.hasOwn(data, '__proto__')
-  ) {
-    return undefined;
-  } else {
-    fields = data as Record<string, unknown>;
-    if (dataTooLarge(fields) !== undefined) return undefined;
-  }
-  const rules = (DATA_FIELDS as Partial<Record<string, readonly DataField[]>>)[type];
-  if (rules) {
-    for (const [name, required, valid] of rules) {
-      if (Object.hasOwn(fields, name) ? !valid(fields[name]) : required) return undefined;
-    }
-  }
-  const known = type as DeviceEventPayload['type'];
-  // In the schema's key order, as its copy has them.
-  return seq === undefined
-    ? { id, type: known, at, data: fields }
-    : { id, type: known, at, seq: seq as number, data: fields };
-}
 
 /** Platform → device on `…/{serial}/ack`. */
 export const DeviceAck = z.union([

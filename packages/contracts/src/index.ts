@@ -28,7 +28,6 @@ export {
   repairedAlarmDetail,
 } from './deadletter.ts';
 export {
-  acceptedDevicePayload,
   DeviceAck,
   DeviceConfig,
   DeviceEventPayload,

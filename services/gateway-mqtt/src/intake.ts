@@ -1,7 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import {
-  acceptedDevicePayload,
   type DeviceAck,
   DeviceEventPayload,
   DeviceEventTypeSchema,
@@ -105,21 +104,16 @@ export function readDeviceMessage(topicSerial: string, raw: Uint8Array): Accepte
   }
   const rawId =
     isRecord(json) && typeof json.id === 'string' && json.id.length <= MAX_ECHOED_ID ? json.id : undefined;
+  const parsed = DeviceEventPayload.safeParse(json);
   let read: Accepted;
-  // The ordinary payload is accepted without zod; anything else is the schema's to decide.
-  const accepted = acceptedDevicePayload(json);
-  if (accepted !== undefined) read = { ok: true, payload: accepted };
+  if (parsed.success) read = { ok: true, payload: parsed.data };
   else {
-    const parsed = DeviceEventPayload.safeParse(json);
-    if (parsed.success) read = { ok: true, payload: parsed.data };
-    else {
-      const detail = parsed.error.issues
-        .map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`)
-        .join('; ');
-      const alarm = asAlarm(json, raw);
-      if (!alarm) return refuse('schema', detail, rawId);
-      read = { ok: true, payload: alarm, repaired: detail, sentAt: sentAtOf(json) };
-    }
+    const detail = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`)
+      .join('; ');
+    const alarm = asAlarm(json, raw);
+    if (!alarm) return refuse('schema', detail, rawId);
+    read = { ok: true, payload: alarm, repaired: detail, sentAt: sentAtOf(json) };
   }
   // The schema strips unknown keys, so the optional `serial` is read from the raw object.
   if (isRecord(json) && Object.hasOwn(json, 'serial') && json.serial !== topicSerial) {
