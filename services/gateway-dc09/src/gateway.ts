@@ -16,7 +16,6 @@ import {
   ROOT_TRACE,
   SpanKind,
   STORE_RETRY,
-  tracingEnabled,
 } from '@telecare/platform';
 import type { Dc09Accounts } from './accounts.ts';
 import { type PanelClockBook, PanelClocks } from './clock.ts';
@@ -25,13 +24,7 @@ import { PerSourceCount, PerSourceRate } from './limits.ts';
 import type { Dc09Metrics } from './metrics.ts';
 import { Occurrences, StampedMessages, StoredFrames } from './occurrences.ts';
 import { type PadStyleBook, PadStyles } from './pad-styles.ts';
-import {
-  type Interpretation,
-  type InterpretContext,
-  interpretFrame,
-  lifeCritical,
-  type TimeWindow,
-} from './receiver.ts';
+import { type Interpretation, interpretFrame, lifeCritical, type TimeWindow } from './receiver.ts';
 import { FrameSplitter, splitDatagram, strayAfterFrame, type Unit } from './splitter.ts';
 
 export const SERVICE = 'gateway-dc09';
@@ -593,8 +586,6 @@ export class Dc09Gateway {
     arrived: Date,
     envelope?: Envelope | EnvelopeRefusal,
   ): Promise<Buffer | undefined> {
-    // Not tracing, no span options are built for it.
-    if (!tracingEnabled()) return this.#answerFrame(unit, source, origin, transport, arrived, envelope);
     // Each frame starts a trace: DC-09 has no field to carry one from the sender.
     return inSpan(
       SERVICE,
@@ -660,7 +651,7 @@ export class Dc09Gateway {
     envelope: Envelope | EnvelopeRefusal | undefined,
     once: FrameOnce,
   ): Promise<Interpretation | 'silent'> {
-    const lookup: { failed?: unknown } = {};
+    let lookupFailed: unknown;
     const outcome = await interpretFrame(unit.bytes, {
       ...(envelope ? { envelope } : {}),
       now,
@@ -672,9 +663,16 @@ export class Dc09Gateway {
       stamped: this.#stamped,
       clocks: this.#clocks,
       pads: this.#pads,
-      lookup: this.#lookupNoting(lookup),
+      lookup: async (account) => {
+        try {
+          return await this.#accounts.lookup(account);
+        } catch (err) {
+          lookupFailed = err;
+          throw err;
+        }
+      },
     }).catch((err: unknown) => {
-      throw new UnansweredError(lookup.failed ? 'lookup' : 'store', { cause: err });
+      throw new UnansweredError(lookupFailed ? 'lookup' : 'store', { cause: err });
     });
     if (outcome.copy && !copyAnswered(outcome.copy.origin, origin, transport)) {
       // Nothing to release: a copy holds no claim and stores nothing.
@@ -928,21 +926,6 @@ export class Dc09Gateway {
     return kept.length === 0 ? undefined : Promise.all(kept);
   }
 
-  /**
-   * The account lookup of one frame, noting in `noted` whether it failed: the entry held in memory
-   * at once, else read from the bucket. Returned unnamed: run through tsx (as the service is), a
-   * function named where it is made (`lookup: async () => …`) has its name set by a property
-   * definition each time, some microseconds a frame.
-   */
-  #lookupNoting(noted: { failed?: unknown }): InterpretContext['lookup'] {
-    return (account) =>
-      this.#accounts.held(account) ??
-      this.#accounts.lookup(account).catch((err: unknown) => {
-        noted.failed = err;
-        throw err;
-      });
-  }
-
   /** Every event of the frame, each awaited to its PubAck: the ACK waits for the last. */
   async #store(events: readonly TelecareEvent[], serial: string | undefined): Promise<void> {
     if (events.length === 0) return;
@@ -968,8 +951,6 @@ export class Dc09Gateway {
       if (ack.duplicate) this.#metrics.duplicates.inc();
       else this.#metrics.stored.inc({ type: (events[index] as TelecareEvent).type });
     });
-    // Checked first: the fields are an object and a list built per frame even when not written.
-    if (this.#log.isLevelEnabled('debug'))
-      this.#log.debug({ serial, events: events.map((e) => e.id) }, 'stored');
+    this.#log.debug({ serial, events: events.map((e) => e.id) }, 'stored');
   }
 }
