@@ -203,6 +203,7 @@ async function wireTriage(
     inHand: config.TRIAGE_LANE_CONCURRENCY,
     timerMaxWaitMs: config.TRIAGE_TIMER_MAX_WAIT_S * 1_000,
     firedUnread: () => metrics.timersUnread.inc(),
+    retrySooner: () => RedisAway.of(redis).answersAgain(),
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());

@@ -9,7 +9,7 @@ import {
   TransientError,
 } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
-import { RedisAway } from './redis-away.ts';
+import { RedisAway, RedisAwayError } from './redis-away.ts';
 
 /** The durable timer bucket of a namespace. */
 export const timerBucket = (n: Names): string => n.kv.triageTimers;
@@ -275,6 +275,9 @@ export class TimerStore {
   ): Promise<void> {
     const commands = all.length === 0 ? [] : lastPerTimer(all);
     if (commands.length === 0 && also === undefined) return;
+    // Redis away: the records would be written again with the next try, for nothing.
+    const away = RedisAway.of(this.#redis);
+    away.check("the timers' index and the state");
     // Each record's JSON, once: the bucket's record and its copy beside the index.
     const records = commands.map((command) =>
       command.op === 'set' ? JSON.stringify(command.timer) : undefined,
@@ -295,38 +298,48 @@ export class TimerStore {
         throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
       }
     }
-    let results: Array<[Error | null, unknown]>;
-    let then: ((answer: [Error | null, unknown]) => Promise<void>) | undefined;
-    try {
-      // Sent on the client rather than in a pipeline of their own: its auto-pipelining puts them in
-      // one socket write with the commands every other event in hand issued in the same turn (a
-      // write per event was a tenth of triage's CPU), still in this order, each answered on its own.
-      const writes: Array<Promise<unknown>> = [];
-      const own = this.#partitionOf(residentId);
-      for (const [i, command] of commands.entries()) {
-        if (command.op === 'set') {
-          const partition = this.#partitionOf(command.timer.residentId);
-          writes.push(this.#redis.zadd(this.indexKey(partition), command.timer.dueAt, command.timer.id));
-          writes.push(this.#redis.hset(this.copyKey(partition), command.timer.id, records[i] as string));
-        } else {
-          writes.push(this.#redis.zrem(this.indexKey(own), command.id));
-          writes.push(this.#redis.hdel(this.copyKey(own), command.id));
-        }
+    // Not waited for once Redis is away: the event is tried again, and its writes with it.
+    await away
+      .write("the timers' index and the state", () => this.#index(commands, records, residentId, also))
+      .catch((err: unknown) => {
+        if (err instanceof TransientError) throw err;
+        throw new TransientError("could not write the timers' index or the state", {
+          cause: err,
+          context: { dependency: 'redis' },
+        });
+      });
+  }
+
+  /** The Redis part of `apply`: the index entries and copies of `commands`, then `also`'s write. */
+  async #index(
+    commands: readonly TimerCommand[],
+    records: ReadonlyArray<string | undefined>,
+    residentId: string,
+    also: Parameters<TimerStore['apply']>[2],
+  ): Promise<void> {
+    // Sent on the client rather than in a pipeline of their own: its auto-pipelining puts them in
+    // one socket write with the commands every other event in hand issued in the same turn (a
+    // write per event was a tenth of triage's CPU), still in this order, each answered on its own.
+    const writes: Array<Promise<unknown>> = [];
+    const own = this.#partitionOf(residentId);
+    for (const [i, command] of commands.entries()) {
+      if (command.op === 'set') {
+        const partition = this.#partitionOf(command.timer.residentId);
+        writes.push(this.#redis.zadd(this.indexKey(partition), command.timer.dueAt, command.timer.id));
+        writes.push(this.#redis.hset(this.copyKey(partition), command.timer.id, records[i] as string));
+      } else {
+        writes.push(this.#redis.zrem(this.indexKey(own), command.id));
+        writes.push(this.#redis.hdel(this.copyKey(own), command.id));
       }
-      then = also?.({
-        evalsha: (sha, keys, ...args) => {
-          writes.push(this.#redis.evalsha(sha, keys, ...args));
-        },
-      });
-      results = (await Promise.allSettled(writes)).map((settled) =>
-        settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
-      );
-    } catch (err) {
-      throw new TransientError("could not write the timers' index or the state", {
-        cause: err,
-        context: { dependency: 'redis' },
-      });
     }
+    const then = also?.({
+      evalsha: (sha, keys, ...args) => {
+        writes.push(this.#redis.evalsha(sha, keys, ...args));
+      },
+    });
+    const results = (await Promise.allSettled(writes)).map((settled): [Error | null, unknown] =>
+      settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
+    );
     // Each command is answered on its own: one refused (out of memory, say) is a failure too.
     const answers = then === undefined ? results : results.slice(0, -1);
     const refused = answers.find(([err]) => err !== null)?.[0];
@@ -339,7 +352,10 @@ export class TimerStore {
     try {
       await then(results.at(-1) ?? [new Error('no answer'), null]);
     } catch (err) {
-      throw new TransientError('could not save the state', { cause: err, context: { dependency: 'redis' } });
+      throw new TransientError('could not save the state', {
+        cause: err,
+        context: { dependency: 'redis' },
+      });
     }
   }
 
@@ -349,6 +365,8 @@ export class TimerStore {
    */
   async hold(timer: Timer, alert: Alert): Promise<void> {
     const record = JSON.stringify({ ...timer, alert });
+    const away = RedisAway.of(this.#redis);
+    away.check('a held alert');
     try {
       await this.#kv.put(keyOf(timer.id), record);
       this.onWrite?.('put', timer.ruleId);
@@ -360,13 +378,16 @@ export class TimerStore {
     }
     try {
       const partition = this.#partitionOf(timer.residentId);
-      await sent(
-        this.#redis
-          .pipeline()
-          .zadd(this.indexKey(partition), timer.dueAt, timer.id)
-          .hset(this.copyKey(partition), timer.id, record),
+      await away.write('a held alert', () =>
+        sent(
+          this.#redis
+            .pipeline()
+            .zadd(this.indexKey(partition), timer.dueAt, timer.id)
+            .hset(this.copyKey(partition), timer.id, record),
+        ),
       );
     } catch (err) {
+      if (err instanceof RedisAwayError) throw err;
       throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
     }
   }
@@ -452,8 +473,13 @@ export class TimerStore {
       this.onWrite?.('purge', timer.ruleId);
     }
     const partition = this.#partitionOf(timer.residentId);
-    await sent(
-      this.#redis.pipeline().zrem(this.indexKey(partition), timer.id).hdel(this.copyKey(partition), timer.id),
+    await RedisAway.of(this.#redis).write('a fired timer', () =>
+      sent(
+        this.#redis
+          .pipeline()
+          .zrem(this.indexKey(partition), timer.id)
+          .hdel(this.copyKey(partition), timer.id),
+      ),
     );
   }
 
