@@ -41,6 +41,8 @@ export class RedisAway {
   static readonly #byClient = new WeakMap<Redis, RedisAway>();
   readonly #redis: Redis;
   #log: Logger | undefined;
+  /** Told of each change: away (and why) or answering again. */
+  onChange: ((away: boolean, cause: 'disconnected' | 'unanswered') => void) | undefined;
   #timedOut = false;
   #probing = false;
   #wasAway = false;
@@ -203,8 +205,10 @@ export class RedisAway {
     const ended = [...waiting];
     waiting.clear();
     for (const end of ended) end();
-    if (away) this.#log?.warn('redis away: its commands fail at once until it answers again');
+    const cause = this.#timedOut ? 'unanswered' : 'disconnected';
+    if (away) this.#log?.warn({ cause }, 'redis away: its commands fail at once until it answers again');
     else this.#log?.info('redis answers again');
+    this.onChange?.(away, cause);
   }
 }
 

@@ -12,7 +12,14 @@ import { type OwnServer, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { StateStore, TimerStore } from '../src/index.ts';
 import { RedisAway, RedisAwayError } from '../src/redis-away.ts';
-import { pauseServer, residentPublisher, triageOnOwnRedis, unackedOn } from './support.ts';
+import {
+  metricValue,
+  pauseServer,
+  residentPublisher,
+  scrape,
+  triageOnOwnRedis,
+  unackedOn,
+} from './support.ts';
 
 // With Redis away the writes an event waits for (its state's save, its timers' index, a held
 // alert) fail at once as its reads do, a Redis that stops answering on a live connection is found
@@ -151,6 +158,9 @@ describe('triage writes while Redis is away', () => {
     // The client's next reconnect attempt (2 s at most), then at once: not the lane's retry delay.
     expect(performance.now() - back).toBeLessThan(4_000);
     expect(await redis.llen(states.key('res_awaywrites_warm'))).toBeGreaterThan(0);
+    const page = await scrape(bed?.triage.url as string);
+    expect(metricValue(page, /^triage_redis_away_total\{cause="disconnected"/)).toBeGreaterThan(0);
+    expect(metricValue(page, /^triage_redis_away[ {]/)).toBe(0);
     expect(await redis.zcard(timers.indexKey(0))).toBeGreaterThan(0);
   }, 120_000);
 
@@ -167,5 +177,8 @@ describe('triage writes while Redis is away', () => {
     await warm('motion');
     await allAcked('the motion acked with Redis stopped');
     expect(performance.now() - sent).toBeLessThan(2_000);
+    const page = await scrape(bed?.triage.url as string);
+    expect(metricValue(page, /^triage_redis_away_total\{cause="unanswered"/)).toBeGreaterThan(0);
+    expect(metricValue(page, /^triage_redis_away[ {]/)).toBe(1);
   }, 60_000);
 });
