@@ -298,48 +298,40 @@ export class TimerStore {
         throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
       }
     }
-    // Not waited for once Redis is away: the event is tried again, and its writes with it.
-    await away
-      .write("the timers' index and the state", () => this.#index(commands, records, residentId, also))
-      .catch((err: unknown) => {
-        if (err instanceof TransientError) throw err;
-        throw new TransientError("could not write the timers' index or the state", {
-          cause: err,
-          context: { dependency: 'redis' },
-        });
-      });
-  }
-
-  /** The Redis part of `apply`: the index entries and copies of `commands`, then `also`'s write. */
-  async #index(
-    commands: readonly TimerCommand[],
-    records: ReadonlyArray<string | undefined>,
-    residentId: string,
-    also: Parameters<TimerStore['apply']>[2],
-  ): Promise<void> {
-    // Sent on the client rather than in a pipeline of their own: its auto-pipelining puts them in
-    // one socket write with the commands every other event in hand issued in the same turn (a
-    // write per event was a tenth of triage's CPU), still in this order, each answered on its own.
-    const writes: Array<Promise<unknown>> = [];
-    const own = this.#partitionOf(residentId);
-    for (const [i, command] of commands.entries()) {
-      if (command.op === 'set') {
-        const partition = this.#partitionOf(command.timer.residentId);
-        writes.push(this.#redis.zadd(this.indexKey(partition), command.timer.dueAt, command.timer.id));
-        writes.push(this.#redis.hset(this.copyKey(partition), command.timer.id, records[i] as string));
-      } else {
-        writes.push(this.#redis.zrem(this.indexKey(own), command.id));
-        writes.push(this.#redis.hdel(this.copyKey(own), command.id));
+    let results: Array<[Error | null, unknown]>;
+    let then: ((answer: [Error | null, unknown]) => Promise<void>) | undefined;
+    try {
+      // Sent on the client rather than in a pipeline of their own: its auto-pipelining puts them in
+      // one socket write with the commands every other event in hand issued in the same turn (a
+      // write per event was a tenth of triage's CPU), still in this order, each answered on its own.
+      const writes: Array<Promise<unknown>> = [];
+      const own = this.#partitionOf(residentId);
+      for (const [i, command] of commands.entries()) {
+        if (command.op === 'set') {
+          const partition = this.#partitionOf(command.timer.residentId);
+          writes.push(this.#redis.zadd(this.indexKey(partition), command.timer.dueAt, command.timer.id));
+          writes.push(this.#redis.hset(this.copyKey(partition), command.timer.id, records[i] as string));
+        } else {
+          writes.push(this.#redis.zrem(this.indexKey(own), command.id));
+          writes.push(this.#redis.hdel(this.copyKey(own), command.id));
+        }
       }
+      then = also?.({
+        evalsha: (sha, keys, ...args) => {
+          writes.push(this.#redis.evalsha(sha, keys, ...args));
+        },
+      });
+      // Not waited for once Redis is away: the event is tried again, and its writes with it.
+      results = (await away.write("the timers' index and the state", () => Promise.allSettled(writes))).map(
+        (settled) =>
+          settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
+      );
+    } catch (err) {
+      throw new TransientError("could not write the timers' index or the state", {
+        cause: err,
+        context: { dependency: 'redis' },
+      });
     }
-    const then = also?.({
-      evalsha: (sha, keys, ...args) => {
-        writes.push(this.#redis.evalsha(sha, keys, ...args));
-      },
-    });
-    const results = (await Promise.allSettled(writes)).map((settled): [Error | null, unknown] =>
-      settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
-    );
     // Each command is answered on its own: one refused (out of memory, say) is a failure too.
     const answers = then === undefined ? results : results.slice(0, -1);
     const refused = answers.find(([err]) => err !== null)?.[0];
@@ -350,12 +342,9 @@ export class TimerStore {
       });
     if (!then) return;
     try {
-      await then(results.at(-1) ?? [new Error('no answer'), null]);
+      await away.write('the state', () => then(results.at(-1) ?? [new Error('no answer'), null]));
     } catch (err) {
-      throw new TransientError('could not save the state', {
-        cause: err,
-        context: { dependency: 'redis' },
-      });
+      throw new TransientError('could not save the state', { cause: err, context: { dependency: 'redis' } });
     }
   }
 
