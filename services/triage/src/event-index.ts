@@ -390,8 +390,9 @@ export class EventIndex {
 
   /**
    * Settles the claims whose writes are answered: only while Redis is not away, so a Redis that is
-   * down does not gather a queue of them in the client, nor a stopped one on the connection. Each resident's gap is raised in
-   * Redis before their claims are withdrawn: a stop between the two settles them again, the same way.
+   * down does not gather a queue of them in the client, nor a stopped one on the connection. Each
+   * resident's gap is raised in Redis before their claims are withdrawn: a stop between the two
+   * settles them again, the same way.
    */
   async #settle(): Promise<boolean> {
     if (RedisAway.of(this.#redis).away) return false;

@@ -49,8 +49,9 @@ export class RedisAway {
   /** Guarded commands sent, and answered (or failed): the watch compares them. */
   #sent = 0;
   #answered = 0;
-  /** Commands sent by the last look of the watch, which runs only while some are outstanding. */
+  /** Commands sent and answered by the last look of the watch, which runs only while some are outstanding. */
   #sentByLook = 0;
+  #answeredByLook = 0;
   #watch: NodeJS.Timeout | undefined;
   /** What ends as Redis goes away (guarded waits) and as it answers again (`answersAgain`). */
   readonly #onAway = new Set<() => void>();
@@ -150,13 +151,15 @@ export class RedisAway {
    */
   #arm(): NodeJS.Timeout {
     this.#sentByLook = this.#sent;
+    this.#answeredByLook = this.#answered;
     const timer = setTimeout(() => void this.#look(), REDIS_QUIET_MS);
     timer.unref();
     return timer;
   }
 
   async #look(): Promise<void> {
-    const quiet = this.#answered < this.#sentByLook && !this.away;
+    // Answers are coming, or everything sent by the last look is answered: nothing to ask.
+    const quiet = this.#answered === this.#answeredByLook && this.#answered < this.#sentByLook && !this.away;
     const answeredBefore = this.#answered;
     if (quiet) {
       const ping = this.#redis.ping();
