@@ -356,3 +356,32 @@ describe('buffered alarms from the hour repeated when the clocks go back (Europe
     expect(out.seenAtChange).toBe(true);
   });
 });
+
+describe('a stamp a whole day off: a date out of step with its time', () => {
+  const DAY = 24 * HOUR;
+  // Late at night UTC, a panel that writes its local date (a day on, east of UTC) beside a UTC time;
+  // just after midnight, one whose date has not rolled over yet.
+  it.each([
+    ['a local date beside a UTC time', new Date('2026-07-15T23:30:00Z'), DAY, /a day ahead of ours/],
+    ['a date not rolled over yet', new Date('2026-07-16T00:00:05Z'), -DAY, /a day behind ours/],
+  ])(
+    '%s is NAKed with our time, its alarm too, the dead letter naming the day',
+    async (_what, now, off, said) => {
+      const out = await interpretFrame(frame(new Date(now.getTime() + off)), ctx(now, utc));
+      expect(out.reply).toBe('NAK');
+      expect(out.events).toEqual([]);
+      expect(replyTime(out.replyFrame)).toBe(now.toISOString());
+      expect(out.refusal?.detail).toMatch(said);
+      expect(out.refusal?.detail).toMatch(/set the panel's date/);
+      // Not a panel clock on local time: no whole number of hours from 1 to 14.
+      expect(out.clockHoursOff).toBeUndefined();
+    },
+  );
+
+  it('a stamp a day and more than the window off is not named so', async () => {
+    const now = new Date('2026-07-15T23:30:00Z');
+    const out = await interpretFrame(frame(new Date(now.getTime() + DAY + 5 * 60_000)), ctx(now, utc));
+    expect(out.reply).toBe('NAK');
+    expect(out.refusal?.detail).not.toMatch(/a day/);
+  });
+});

@@ -77,10 +77,32 @@ export function wholeHoursOff(
   skewMs: number,
   window: Pick<StampWindow, 'behindMs' | 'aheadMs'>,
 ): number | undefined {
-  const hours = Math.round(skewMs / HOUR_MS);
-  const rest = skewMs - hours * HOUR_MS;
-  const whole = hours !== 0 && Math.abs(hours) <= 14 && rest >= -window.behindMs && rest <= window.aheadMs;
-  return whole ? hours : undefined;
+  const hours = wholeOff(skewMs, HOUR_MS, window);
+  return hours !== undefined && hours !== 0 && Math.abs(hours) <= 14 ? hours : undefined;
+}
+
+/**
+ * A sender's stamp a day ahead of ours (1) or behind (-1), to within the window: a date written out
+ * of step with its time (a local date beside a UTC time near midnight, a date rolled over before or
+ * after the time). Undefined when it is not.
+ */
+export function dayOff(
+  skewMs: number,
+  window: Pick<StampWindow, 'behindMs' | 'aheadMs'>,
+): 1 | -1 | undefined {
+  const days = wholeOff(skewMs, DAY_MS, window);
+  return days === 1 || days === -1 ? days : undefined;
+}
+
+/** How many whole `unitMs` a skew is, to within the window (undefined: none). */
+function wholeOff(
+  skewMs: number,
+  unitMs: number,
+  window: Pick<StampWindow, 'behindMs' | 'aheadMs'>,
+): number | undefined {
+  const units = Math.round(skewMs / unitMs);
+  const rest = skewMs - units * unitMs;
+  return rest >= -window.behindMs && rest <= window.aheadMs ? units : undefined;
 }
 
 export interface StampWindow {

@@ -82,7 +82,7 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     }),
     forged: new Counter({
       name: 'gateway_dc09_forged_total',
-      help: 'Encrypted frames of a known account refused as changed without its key, by reason (garbled: a bit flip or blocks spliced, cut off or added; other-account: the data names another account than the header; replayed: the same account, sequence and timestamp, or account, timestamp and events, accepted before with other content; pad: a pad unlike those the account accepted frames showed, as a garbled first block reads)',
+      help: 'Encrypted frames of a known account refused as changed without its key, by reason (garbled: a bit flip or blocks spliced, cut off or added; other-account: the data names another account than the header; replayed: the same account, sequence and timestamp, or account, timestamp and events, accepted before with other content; pad: a pad unlike those the account accepted frames showed, as a garbled first block reads, also counted when such a frame is taken for its life-critical alarms alone)',
       labelNames: ['reason', 'transport'] as const,
       registers: [registry],
     }),
@@ -147,7 +147,7 @@ export function createDc09Metrics(registry: Registry): Dc09Metrics {
     ),
     padRefused: new Counter({
       name: 'gateway_dc09_pad_refused_total',
-      help: 'Encrypted frames of an account refused for a pad unlike those its accepted frames showed (also counted in gateway_dc09_forged_total, reason pad), by account: a forgery, or a panel whose new firmware pads another way (save the account again in the registry to learn its pads anew)',
+      help: 'Encrypted frames of an account whose pad was unlike those its accepted frames showed, refused or taken for their life-critical alarms alone (also counted in gateway_dc09_forged_total, reason pad), by account: a forgery, or a panel whose new firmware pads another way (save the account again in the registry to learn its pads anew)',
       labelNames: ['account'] as const,
       registers: [registry],
     }),

@@ -1,8 +1,9 @@
 import type { Dc09AccountEntry } from '@telecare/contracts';
 import type { KV } from '@telecare/platform';
-import { dialerKey, encodeDc09Message } from '@telecare/simulators';
+import { type DialerEvent, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { describe, expect, it } from 'vitest';
-import { forgeCancel, memoryBucket, testAccount } from '../test/support.ts';
+import { forgeCancel, memoryBucket, newFirmware, testAccount } from '../test/support.ts';
+import { StampedMessages } from './occurrences.ts';
 import {
   PAD_PRINTABLE_BYTES,
   PAD_REFRESH_MS,
@@ -51,8 +52,24 @@ const test = (seq: number, n: number, pad: Pad) =>
 
 const forge = (genuine: Buffer) => forgeCancel(genuine, key, '5E13');
 
+/** A frame of the account of `events` (`NULL`: a poll), its pad printable letters, never none. */
+const message = (seq: number, type: 'ADM-CID' | 'SIA-DCS' | 'NULL', events: DialerEvent[]) =>
+  encodeDc09Message({
+    type,
+    seq,
+    account: '5E13',
+    events,
+    at: NOW,
+    key,
+    pad: { ...PRINTABLE, fullBlock: true },
+  });
+/** The same frame as a panel whose new firmware pads with any byte sends it: an 8-bit byte first. */
+const repadded = (frame: Buffer) => newFirmware(frame, key);
+const PRESS: DialerEvent = { kind: 'cid', qualifier: 1, code: '101', zone: '001' };
+const CANCEL: DialerEvent = { kind: 'cid', qualifier: 3, code: '101', zone: '001' };
+
 /** A receiver whose accepted frames' pads are noted, as the gateway notes them once stored. */
-function receiver(pads = new PadStyles()) {
+function receiver(pads = new PadStyles(), stamped?: StampedMessages) {
   let account = entry();
   const receive = async (frame: Buffer): Promise<Interpretation> => {
     const out = await interpretFrame(frame, {
@@ -62,6 +79,7 @@ function receiver(pads = new PadStyles()) {
       keyless: 'refuse',
       lookup: (id) => (id === account.account ? account : undefined),
       pads,
+      ...(stamped ? { stamped } : {}),
     });
     if (out.pad && out.account) pads.note(out.account, out.pad.seen, out.pad.entry);
     return out;
@@ -103,28 +121,62 @@ describe('a first block garbled so that the second reads as the forger wants', (
     expect(await receive(forge(press(120, binary)))).toMatchObject({ reply: 'ACK' });
   });
 
-  it('a panel whose firmware changed its pads is refused every time until the account is saved again, then learned anew', async () => {
+  it("a forgery refused for its pad is not remembered as the account's content: the genuine frame it was made from, sent after it, is taken", async () => {
+    const { receive } = receiver(new PadStyles(), new StampedMessages());
+    for (const seq of [80, 81, 82, 83]) expect((await receive(press(seq, PRINTABLE))).reply).toBe('ACK');
+    // Sent on before the genuine frame by whoever holds it on the path: refused.
+    const genuine = press(84, PRINTABLE);
+    expect(await receive(forge(genuine))).toMatchObject({ reply: 'NAK', forged: 'pad' });
+    // The genuine press, the same account, sequence and stamp with other content: the panel's.
+    const out = await receive(genuine);
+    expect(out).toMatchObject({ reply: 'ACK' });
+    expect(out.events.map((e) => e.type)).toContain('pendant.pressed');
+  });
+});
+
+describe('a panel whose firmware changed how it pads', () => {
+  it('its life-critical alarm is ACKed and stored, marked; anything else refused until the account is saved again, then learned anew', async () => {
     const { receive, resave, pads } = receiver();
     for (let seq = 1; seq <= 20; seq++) expect((await receive(press(seq, PRINTABLE))).reply).toBe('ACK');
-    expect(pads.style('5E13')).toMatchObject({ bytes: PAD_PRINTABLE_BYTES, high: false, control: false });
-    // New firmware: random bytes. Refusals teach nothing: a forger could send as many.
-    const binary: Pad = { bytes: 'binary', fullBlock: true };
-    let refused = 0;
-    for (let seq = 21; seq <= 40; seq++) {
-      const out = await receive(press(seq, binary));
-      if (out.reply === 'NAK') {
-        expect(out.forged).toBe('pad');
-        expect(out.refusal?.detail).toMatch(/save the account again in the registry/);
-        refused++;
-      }
+    const learned = pads.style('5E13');
+    expect(learned).toMatchObject({ bytes: PAD_PRINTABLE_BYTES, high: false, control: false });
+
+    // New firmware: a press after it is the resident's, and must not be NAKed till it is lost on site.
+    const alarm = await receive(repadded(message(21, 'ADM-CID', [PRESS])));
+    expect(alarm).toMatchObject({ reply: 'ACK', forged: 'pad', refusal: { reason: 'bad-frame' } });
+    // No heartbeat: a forgery that keeps its alarm must not keep a cut line looking alive.
+    expect(alarm.events.map((e) => e.type)).toEqual(['pendant.pressed']);
+    expect(alarm.events[0]?.data.padBroken).toMatch(/^an 8-bit byte in the pad/);
+    expect(alarm.refusal?.detail).toMatch(/8-bit byte in the pad.*taken for its life-critical alarm/);
+    // Refusals teach nothing, nor does a frame taken for its alarm only: a forger could send as many.
+    expect(alarm.pad).toBeUndefined();
+    expect(pads.style('5E13')).toEqual(learned);
+
+    // Anything without a life-critical alarm is refused as before: a poll, a test, a cancel.
+    for (const [seq, type, events] of [
+      [22, 'NULL', []],
+      [23, 'SIA-DCS', [{ kind: 'sia', code: 'RP', zone: '0' }]],
+      [24, 'ADM-CID', [CANCEL]],
+    ] as const) {
+      const out = await receive(repadded(message(seq, type, [...events])));
+      expect(out).toMatchObject({ reply: 'NAK', forged: 'pad', events: [] });
+      expect(out.refusal?.detail).toMatch(/save the account again in the registry/);
     }
-    // A random pad of 9 bytes holds an 8-bit or control byte but for one in about 10^4.
-    expect(refused).toBeGreaterThanOrEqual(19);
-    expect(pads.style('5E13')).toMatchObject({ high: false, control: false });
+
     // The installer saves the account again: its entry is another, its pads are learned anew.
+    const binary: Pad = { bytes: 'binary', fullBlock: true };
     resave('2026-12-04T11:00:00Z');
     for (let seq = 41; seq <= 60; seq++) expect((await receive(press(seq, binary))).reply).toBe('ACK');
     expect(pads.style('5E13')).toMatchObject({ entry: '2026-12-04T11:00:00Z', high: true });
+  });
+
+  it('only the life-critical alarms of such a frame are stored; the rest is dead-lettered saying so', async () => {
+    const { receive } = receiver();
+    for (let seq = 1; seq <= 4; seq++) expect((await receive(press(seq, PRINTABLE))).reply).toBe('ACK');
+    const out = await receive(repadded(message(5, 'ADM-CID', [PRESS, CANCEL])));
+    expect(out).toMatchObject({ reply: 'ACK', forged: 'pad' });
+    expect(out.events.map((e) => e.type)).toEqual(['pendant.pressed']);
+    expect(out.refusal?.detail).toMatch(/its 1 other event\(s\) not stored/);
   });
 });
 

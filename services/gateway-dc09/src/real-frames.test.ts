@@ -364,14 +364,16 @@ const ROWS: readonly Row[] = [
     // eavanvalkenburg/sia issue #42, kept as pysiaalarm's test case `case_bug2`, whose text folded
     // the name's spaces (its length 004D is six bytes more than the line it shows): of the ways to
     // put six spaces back, only `TAST.  001      ` (16 characters, as pysiaalarm #11 pads its
-    // names) gives the CRC 5670. KR is heat restoral; which alarm or trouble it ends, and what zone
-    // 1 named `TAST.` is, the source does not say: recorded as sent.
+    // names) gives the CRC 5670. KR is SIA DC-03's "Heat Restoral: alarm/trouble condition has been
+    // eliminated" (pysiaalarm's sia_codes.json lists it so): the heat zone back to normal, a panel's
+    // one restore for a heat alarm or trouble. `heat.restored`, as KH; a heat case it restores stays
+    // queued for an operator (helpline README, `alarm-restore`).
     name: 'KR with a 16-character zone name, its spaces put back (sia #42)',
     frame: bytes('\n5670004D"SIA-DCS"8070L0#123456[#123456|Nri0KR1^TAST.  001      ^]_13:49:12,04-13-2021\r'),
     entry: account('123456'),
     now: '2021-04-13T13:49:12Z',
     reply: 'ACK',
-    events: ['code.unmapped SIA KR', 'heartbeat'],
+    events: ['heat.restored SIA KR', 'heartbeat'],
     data: { area: '0', zone: '1', text: 'TAST.  001      ' },
   },
   {

@@ -13,6 +13,7 @@ import {
 } from '@telecare/contracts';
 import {
   changeNear,
+  dayOff,
   type PanelClockBook,
   type PanelSeen,
   type PanelStamp,
@@ -506,7 +507,8 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     late = skew < -ctx.window.behindMs && alarm && skew >= -lateAlarmMs;
     if (!late && (skew < -ctx.window.behindMs || skew > ctx.window.aheadMs)) {
       const hoursOff = zone ? undefined : wholeHoursOff(skew, ctx.window);
-      const refusal = refuse('bad-frame', outsideWindow(content.timestamp, skew, zone, hoursOff), entry);
+      const said = outsideWindow(content.timestamp, skew, zone, hoursOff, dayOff(skew, ctx.window));
+      const refusal = refuse('bad-frame', said, entry);
       return hoursOff === undefined ? refusal : { ...refusal, clockHoursOff: hoursOff };
     }
   }
@@ -514,6 +516,12 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
   // once the frame has passed the checks below (another account's frame, a replay, a copy): only
   // then does it show the panel's clock, and the account is noted as on UTC.
   const refusedOnUtc = content.timestamp !== undefined && onUtc !== undefined && !alarm;
+  /** What the pad showed of how the panel pads (encrypted frames). */
+  const padShown = pad && padSeen(pad);
+  /** The pad broke the style the account's panel has shown (`padBreaks`): why, when it did. */
+  let padBroken: string | undefined;
+  /** Refused for it: a frame so changed that carries no life-critical alarm (see below). */
+  let refusedForPad = false;
 
   if (envelope.encrypted) {
     // The header is in clear: anyone can put another account there, and many installers give every
@@ -539,6 +547,13 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
         'garbled',
       );
     }
+    // A pad unlike every one the account's panel has sent: a first block garbled so that the second
+    // reads as the changer wants (`padBreaks`), or a panel whose firmware changed how it pads. Such a
+    // frame carrying a life-critical alarm is taken for its alarms alone, as a late one is: a forgery
+    // turned into an alarm raises a false alarm, one turned into a cancel could hide a real one, and
+    // a real fall or fire sent after a firmware update was NAKed until it was lost on site.
+    padBroken = padShown && padBreaks(await ctx.pads?.style(entry.account), padShown, entry.updatedAt);
+    refusedForPad = padBroken !== undefined && !(alarm || carriesLifeCriticalAlarm(envelope, entry, content));
     // The same account, sequence and timestamp (or account, timestamp and events) with other content
     // is no sender's: a frame changed without the key whose garbled block still reads.
     const timestamp = (content.timestamp as Date).getTime();
@@ -551,9 +566,10 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
     // A frame to be refused is only compared, not remembered as content accepted: a message the
     // panel sends again with other content under the same stamp is no forgery of it.
     const blocks = cipherBlocks(envelope.rest);
-    const conflicts = refusedOnUtc
-      ? ctx.stamped?.clashes(keys, digest, blocks, now.getTime())
-      : ctx.stamped?.conflicts(keys, digest, blocks, timestamp + holdMs, now.getTime());
+    const conflicts =
+      refusedOnUtc || refusedForPad
+        ? ctx.stamped?.clashes(keys, digest, blocks, now.getTime())
+        : ctx.stamped?.conflicts(keys, digest, blocks, timestamp + holdMs, now.getTime());
     if (conflicts) {
       return refuse(
         'bad-frame',
@@ -563,22 +579,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       );
     }
   }
-  // A pad unlike every one the account's panel has sent: a first block garbled (`padBreaks`).
-  const padShown = pad && {
-    seen: padSeen(pad),
-    entry: entry.updatedAt,
-  };
-  if (padShown) {
-    const broken = padBreaks(await ctx.pads?.style(entry.account), padShown.seen, padShown.entry);
-    if (broken !== undefined) {
-      return refuse(
-        'bad-frame',
-        `${broken}: changed without the key? If the panel's firmware changed how it pads, save the account again in the registry and the gateway learns its pads anew`,
-        entry,
-        'pad',
-      );
-    }
-  }
+  if (refusedForPad) return refuse('bad-frame', `${padBroken}: ${PAD_CHANGED}`, entry, 'pad');
 
   // The same timestamped frame again is a recording or a network copy, not a new sending (a sender
   // stamps each attempt anew): answered ACK, nothing stored (`StoredFrames`). Claimed here, the
@@ -643,6 +644,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       remember,
       previousKey,
       late,
+      ...(padBroken === undefined ? {} : { padBroken }),
       ...(stamp ? { stamp } : {}),
       ...(seen ? { seen } : {}),
       ...(seq === undefined ? {} : { seq }),
@@ -658,13 +660,21 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
       ...(previousKey ? { previousKey } : {}),
       ...(onUtc === undefined ? {} : { zoneHoursOff: onUtc }),
       ...noted(taken),
-      ...(padShown && answer.reply === 'ACK' ? { pad: padShown } : {}),
+      // Taken for its alarms alone, a frame whose pad broke the style teaches it nothing.
+      ...(padBroken !== undefined && answer.reply === 'ACK' ? { forged: 'pad' as const } : {}),
+      ...(padShown && padBroken === undefined && answer.reply === 'ACK'
+        ? { pad: { seen: padShown, entry: entry.updatedAt } }
+        : {}),
     };
   } catch (err) {
     if (remember) ctx.stored?.release(remember.key);
     throw err;
   }
 }
+
+/** What a pad unlike the account's panel's may be, and what to do when it is the panel's. */
+const PAD_CHANGED =
+  "changed without the key? If the panel's firmware changed how it pads, save the account again in the registry and the gateway learns its pads anew";
 
 const inWindow = (at: Date | undefined, now: Date, window: TimeWindow): boolean =>
   at !== undefined &&
@@ -697,9 +707,13 @@ function outsideWindow(
   skewMs: number,
   zone: PanelZone,
   hoursOff: number | undefined,
+  daysOff: 1 | -1 | undefined,
 ): string {
   const clock = zone ? ` (read on ${zoneName(zone)})` : '';
   const said = `timestamp ${timestamp.toISOString()}${clock} is ${Math.round(skewMs / 1000)} s from ours; outside the window`;
+  // Taken as the day it meant, yesterday's recording of the same time would be a frame of today.
+  if (daysOff !== undefined)
+    return `${said}; it is a day ${daysOff > 0 ? 'ahead of' : 'behind'} ours: a date written out of step with its time (a local date beside a UTC time, or a date rolled over before or after the time)? Refused, as a recording a day old would be: set the panel's date and time (a NAK carries ours)`;
   if (hoursOff === undefined) return said;
   const way = hoursOff > 0 ? 'ahead of' : 'behind';
   return `${said}; it is ${Math.abs(hoursOff)} h ${way} UTC: a panel clock on local time? Set the account's clockZone (dc09ClockZone in the registry)`;
@@ -774,6 +788,11 @@ function answerContent(
     readonly previousKey: boolean;
     /** Behind the window, taken for its life-critical alarms: only they are stored. */
     readonly late: boolean;
+    /**
+     * Its pad broke the account's style (`padBreaks`: why), taken for its life-critical alarms: only
+     * they are stored, each marked `padBroken` in its data.
+     */
+    readonly padBroken?: string;
     /** How its stamp was read on the account's zone (`readPanelStamp`); absent on UTC. */
     readonly stamp?: PanelStamp;
     /** What was known of the panel's clock before this frame. */
@@ -821,18 +840,21 @@ function answerContent(
       previousKey,
     });
   // Anything the account says, understood or not, proves the link is alive (`receiptIndex`). Dated
-  // as the frame, its time is as uncertain as the frame's stamp (`alttime`).
+  // as the frame, its time is as uncertain as the frame's stamp (`alttime`). Not a frame whose pad
+  // broke its panel's style: a forgery made from a recorded frame would keep a cut line looking alive.
   const heartbeat = () =>
-    linkAlive(
-      build(
-        receiptIndex(now),
-        'heartbeat',
-        {},
-        envelope.id === 'NULL' ? 'NULL' : undefined,
-        undefined,
-        frame.stamp?.otherwise,
-      ),
-    );
+    frame.padBroken !== undefined
+      ? []
+      : linkAlive(
+          build(
+            receiptIndex(now),
+            'heartbeat',
+            {},
+            envelope.id === 'NULL' ? 'NULL' : undefined,
+            undefined,
+            frame.stamp?.otherwise,
+          ),
+        );
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events
@@ -897,14 +919,17 @@ function answerContent(
   const unpaired: string[] = [];
   /** A zone's panel taken for one on UTC (`readPanelStamp`): the hours its zone reading is out. */
   const onUtc = frame.stamp?.onUtcHoursOff;
-  // Behind the window, or from a zone's panel on UTC, only life-critical alarms are taken.
-  const alarmsOnly = frame.late || onUtc !== undefined;
+  // Behind the window, from a zone's panel on UTC, or with a pad unlike its panel's, only
+  // life-critical alarms are taken.
+  const { padBroken } = frame;
+  const alarmsOnly = frame.late || onUtc !== undefined || padBroken !== undefined;
   /** Events of such a frame that are no life-critical alarm: not stored. */
   let leftLate = 0;
   const keep = (built: TelecareEvent | UnpairedTime) => {
     if (isUnpaired(built)) unpaired.push(built.detail);
     else if (alarmsOnly && !lifeCritical(built.type)) leftLate++;
-    else events.push(built);
+    // The operator sees that the frame broke its panel's pad style.
+    else events.push(padBroken === undefined ? built : { ...built, data: { ...built.data, padBroken } });
   };
   const reference = content.timestamp ?? now;
   // An event's own time (SIA `ti`/`da`) is on the panel's clock too: UTC for a zone's panel on UTC.
@@ -995,21 +1020,30 @@ function answerContent(
   // A late frame's other events (a restore, a test) are not stored: only its life-critical alarms
   // pass the window late, so a recording sent again can raise an old alarm, never hide one.
   // A zone's panel on UTC is named whatever it sent, for its installer to put the clock right.
+  const left = leftLate ? `: its ${leftLate} other event(s) not stored` : '';
   const notLate =
     onUtc !== undefined
       ? onUtcClock(reference, zone, onUtc, leftLate)
-      : leftLate
-        ? `timestamp ${content.timestamp?.toISOString()} behind the window, taken late for its life-critical alarm(s): its ${leftLate} other event(s) not stored`
+      : frame.late && leftLate
+        ? `timestamp ${content.timestamp?.toISOString()} behind the window, taken late for its life-critical alarm(s)${left}`
         : undefined;
+  // Always said, for the account's installer to save the account again if its panel's firmware changed.
+  const notPadded =
+    padBroken === undefined
+      ? undefined
+      : `${padBroken}: ${PAD_CHANGED}; taken for its life-critical alarm(s), marked padBroken${notLate ? '' : left}`;
   const refusal: Refusal | undefined = notForKind
     ? {
         reason: 'type-not-for-kind',
-        detail: [notForKind, noResident, notLate, unread].filter(Boolean).join('; '),
+        detail: [notForKind, noResident, notPadded, notLate, unread].filter(Boolean).join('; '),
       }
     : noResident
-      ? { reason: 'unknown-device', detail: [noResident, notLate, unread].filter(Boolean).join('; ') }
-      : unread || notLate
-        ? { reason: 'bad-frame', detail: [notLate, unread].filter(Boolean).join('; ') }
+      ? {
+          reason: 'unknown-device',
+          detail: [noResident, notPadded, notLate, unread].filter(Boolean).join('; '),
+        }
+      : unread || notLate || notPadded
+        ? { reason: 'bad-frame', detail: [notPadded, notLate, unread].filter(Boolean).join('; ') }
         : undefined;
   return ack(events, {
     ...(frame.late ? { late: true } : {}),

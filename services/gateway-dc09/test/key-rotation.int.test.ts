@@ -16,7 +16,7 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { testAccount } from './support.ts';
+import { streamMessages, testAccount } from './support.ts';
 
 // A panel re-keyed in the registry keeps sending with its old key until the installer re-programs
 // it on site: within the grace the registry gives the old key, its alarms are stored and ACKed.
@@ -48,15 +48,8 @@ async function dialler(account: string, key: { value: string; encoding: 'hex' | 
   return d;
 }
 
-async function read<T>(stream: string, parse: (v: unknown) => T): Promise<T[]> {
-  const info = await jsm.streams.info(stream);
-  const out: T[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
-    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m) out.push(parse(m.json()));
-  }
-  return out;
-}
+const read = <T>(stream: string, parse: (v: unknown) => T): Promise<T[]> =>
+  streamMessages(jsm, stream, parse);
 const eventsOf = async (serial: string) =>
   (await read(n.streams.events, (v) => TelecareEvent.parse(v))).filter((e) => e.subject === serial);
 const deadLettersOf = async (account: string) =>

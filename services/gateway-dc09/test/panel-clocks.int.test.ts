@@ -1,5 +1,5 @@
 import { Kvm } from '@nats-io/kv';
-import { names } from '@telecare/contracts';
+import { DeadLetter, names, SecurityEvent, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -17,7 +17,16 @@ import {
   openDc09Accounts,
   startGatewayDc09,
 } from '../src/index.ts';
-import { forgeCancel, metricSum, sendEncrypted, sendPress, storedPresses, testAccount } from './support.ts';
+import {
+  forgeCancel,
+  metricSum,
+  newFirmware,
+  sendEncrypted,
+  sendPress,
+  storedPresses,
+  streamMessages,
+  testAccount,
+} from './support.ts';
 
 /**
  * What a gateway saw of a zoned account's panel clock is shared through a KV bucket: a panel that
@@ -57,7 +66,7 @@ beforeAll(async () => {
       account,
       JSON.stringify(testAccount(account, { key: KEY, clockZone: 'Europe/London' })),
     );
-  for (const account of ['D001', 'D002'])
+  for (const account of ['D001', 'D002', 'D003'])
     await accounts.put(account, JSON.stringify(testAccount(account, { key: KEY })));
   first = await start(clockA);
   second = await start(clockB);
@@ -115,6 +124,51 @@ describe('how a panel pads, shared by the gateway instances', () => {
     // The panel's own frames are taken there.
     expect(await sendFrame(second, padded('D001', 6, SUMMER))).toBe('ACK');
     expect(await storedPresses(jsm, n, 'D001')).toHaveLength(5);
+  });
+});
+
+describe('a panel whose firmware changed how it pads', () => {
+  const repadded = (frame: Buffer) => newFirmware(frame, dialerKey(KEY, 'hex'));
+  const poll = (seq: number, at: Date) =>
+    encodeDc09Message({
+      type: 'NULL',
+      seq,
+      account: 'D003',
+      events: [],
+      at,
+      key: dialerKey(KEY, 'hex'),
+      pad: { bytes: 'printable', fullBlock: true },
+    });
+  const refusedAsPad = async () =>
+    (await streamMessages(jsm, n.streams.security, (v) => SecurityEvent.parse(v))).filter(
+      (e) => e.kind === 'dc09-frame-forged' && e.detail.account === 'D003' && e.detail.reason === 'pad',
+    );
+
+  it('its press is ACKed and stored, marked, the frame dead-lettered and raised as breaking the pad style; its poll is still refused', async () => {
+    const at = () => new Date(clockA.now());
+    for (const seq of [1, 2, 3, 4]) expect(await sendFrame(first, padded('D003', seq, at()))).toBe('ACK');
+    await pressNumber('D003', 4);
+    // A fall or fire alarm after a firmware update was NAKed, retried, and lost on site.
+    expect(await sendFrame(first, repadded(padded('D003', 5, at())))).toBe('ACK');
+    expect((await pressNumber('D003', 5))?.data.padBroken).toMatch(/^an 8-bit byte in the pad/);
+    const letter = await waitFor(async () =>
+      (await streamMessages(jsm, n.streams.deadletter, (v) => DeadLetter.parse(v))).find(
+        (l) => l.account === 'D003',
+      ),
+    );
+    expect(letter).toMatchObject({ reason: 'bad-frame' });
+    expect(letter.detail).toMatch(/8-bit byte in the pad.*taken for its life-critical alarm/);
+    await waitFor(async () => ((await refusedAsPad()).length === 1 ? true : undefined));
+    expect(await metricSum(first.url, 'gateway_dc09_pad_refused_total{account="D003"')).toBe(1);
+    // Its poll carries no alarm: refused as before, until the account is saved again.
+    expect(await sendFrame(first, repadded(poll(6, at())))).toBe('NAK');
+    await waitFor(async () => ((await refusedAsPad()).length === 2 ? true : undefined));
+    expect(await storedPresses(jsm, n, 'D003')).toHaveLength(5);
+    // Stored with its press, a heartbeat would be there by now: the frames before it stored one each.
+    const beats = (await streamMessages(jsm, n.streams.events, (v) => TelecareEvent.parse(v))).filter(
+      (e) => e.subject === 'DC09-D003' && e.type === 'heartbeat',
+    );
+    expect(beats).toHaveLength(4);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { type Dc09AccountEntry, type Names, TelecareEvent } from '@telecare/contracts';
 import type { JetStreamManager, KV } from '@telecare/platform';
@@ -122,20 +122,49 @@ export function forgeCancel(genuine: Buffer, key: Buffer, account: string): Buff
   throw new Error('no cancel whose garbled block holds no | [ ]');
 }
 
+/**
+ * `genuine` (encrypted with `key`) as a panel whose new firmware pads with any byte sends it: the
+ * same content under a pad as long, its first byte 8-bit, encrypted anew.
+ */
+export function newFirmware(genuine: Buffer, key: Buffer): Buffer {
+  const BLOCK = 16;
+  const body = genuine.toString('latin1').slice(9, -1);
+  const at = body.indexOf('[') + 1;
+  const cipher = `aes-${key.length * 8}-cbc`;
+  const decipher = createDecipheriv(cipher, key, Buffer.alloc(BLOCK)).setAutoPadding(false);
+  const plain = Buffer.concat([decipher.update(Buffer.from(body.slice(at), 'hex')), decipher.final()]);
+  const length = plain.indexOf(0x7c);
+  if (length < 1) throw new Error('a frame with a pad is sent again with another');
+  const pad = Buffer.from(`\xe9${'k'.repeat(length - 1)}`, 'latin1');
+  const encrypt = createCipheriv(cipher, key, Buffer.alloc(BLOCK)).setAutoPadding(false);
+  const next = Buffer.concat([encrypt.update(Buffer.concat([pad, plain.subarray(length)])), encrypt.final()]);
+  return dc09Frame(`${body.slice(0, at)}${next.toString('hex').toUpperCase()}`);
+}
+
+/** Every message of `stream`, read with `parse`, in the order stored. */
+export async function streamMessages<T>(
+  jsm: JetStreamManager,
+  stream: string,
+  parse: (value: unknown) => T,
+): Promise<T[]> {
+  const info = await jsm.streams.info(stream);
+  const out: T[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m) out.push(parse(m.json()));
+  }
+  return out;
+}
+
 /** The presses stored in EVENTS for a test account (`testAccount`'s serial), in the order stored. */
 export async function storedPresses(
   jsm: JetStreamManager,
   n: Names,
   account: string,
 ): Promise<TelecareEvent[]> {
-  const info = await jsm.streams.info(n.streams.events);
-  const out: TelecareEvent[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
-    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
-    const event = m && TelecareEvent.parse(m.json());
-    if (event?.subject === `DC09-${account}` && event.type === 'pendant.pressed') out.push(event);
-  }
-  return out;
+  return (await streamMessages(jsm, n.streams.events, (v) => TelecareEvent.parse(v))).filter(
+    (event) => event.subject === `DC09-${account}` && event.type === 'pendant.pressed',
+  );
 }
 
 /**
